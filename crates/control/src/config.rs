@@ -1,0 +1,167 @@
+//! What an operator chooses: quotas, the public address pool, zones, the data plane.
+
+use ipnet::Ipv4Net;
+
+/// Per-account, per-region limits, with EC2's error codes when exceeded.
+///
+/// The defaults suit a private cloud whose operator owns the hardware: generous. AWS's
+/// own defaults are [`Quotas::aws`], one setting away (`--quotas aws`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    pub vpcs: usize,
+    pub subnets_per_vpc: usize,
+    pub cidr_blocks_per_vpc: usize,
+    pub internet_gateways: usize,
+    pub egress_only_internet_gateways: usize,
+    pub nat_gateways_per_az: usize,
+    pub elastic_ips: usize,
+    pub route_tables_per_vpc: usize,
+    pub routes_per_table: usize,
+    pub network_acls_per_vpc: usize,
+    pub entries_per_network_acl: usize,
+    pub security_groups: usize,
+    pub rules_per_security_group: usize,
+    pub security_groups_per_interface: usize,
+    pub network_interfaces: usize,
+    pub private_ips_per_interface: usize,
+    pub tags_per_resource: usize,
+    pub instances: usize,
+}
+
+impl Quotas {
+    /// AWS's default quotas (reference §6).
+    pub fn aws() -> Self {
+        Self {
+            vpcs: 5,
+            subnets_per_vpc: 200,
+            cidr_blocks_per_vpc: 5,
+            internet_gateways: 5,
+            egress_only_internet_gateways: 5,
+            nat_gateways_per_az: 5,
+            elastic_ips: 5,
+            route_tables_per_vpc: 200,
+            routes_per_table: 50,
+            network_acls_per_vpc: 200,
+            entries_per_network_acl: 20,
+            security_groups: 2500,
+            rules_per_security_group: 60,
+            security_groups_per_interface: 5,
+            network_interfaces: 5000,
+            private_ips_per_interface: 50,
+            tags_per_resource: 50,
+            instances: 10_000,
+        }
+    }
+
+    /// Fort's defaults: AWS's highest adjustable values, or far above where AWS has none.
+    pub fn generous() -> Self {
+        Self {
+            vpcs: 1000,
+            subnets_per_vpc: 1000,
+            cidr_blocks_per_vpc: 50,
+            internet_gateways: 1000,
+            egress_only_internet_gateways: 1000,
+            nat_gateways_per_az: 100,
+            elastic_ips: 10_000,
+            route_tables_per_vpc: 1000,
+            routes_per_table: 1000,
+            network_acls_per_vpc: 1000,
+            entries_per_network_acl: 40,
+            security_groups: 10_000,
+            rules_per_security_group: 1000,
+            security_groups_per_interface: 16,
+            network_interfaces: 1_000_000,
+            private_ips_per_interface: 50,
+            tags_per_resource: 50,
+            instances: 1_000_000,
+        }
+    }
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self::generous()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub quotas: Quotas,
+    /// Public addresses that elastic and auto-assigned public IPs come from.
+    pub public_pool: Ipv4Net,
+    /// Availability zones per region: `REGIONa`, `REGIONb`, ...
+    pub zones_per_region: usize,
+    /// Regions DescribeRegions lists (any region a request is signed for works).
+    pub regions: Vec<String>,
+    /// With the data plane off, instances run at once without a host.
+    pub dataplane: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            quotas: Quotas::default(),
+            public_pool: "198.51.100.0/24".parse().expect("literal"),
+            zones_per_region: 3,
+            regions: [
+                "us-east-1",
+                "us-east-2",
+                "us-west-1",
+                "us-west-2",
+                "eu-west-1",
+                "eu-central-1",
+                "ap-southeast-1",
+                "ap-northeast-1",
+            ]
+            .map(String::from)
+            .to_vec(),
+            dataplane: false,
+        }
+    }
+}
+
+impl Config {
+    /// The zone names of a region: `us-east-1a`, `us-east-1b`, ...
+    pub fn zones(&self, region: &str) -> Vec<String> {
+        (0..self.zones_per_region)
+            .map(|i| format!("{region}{}", char::from(b'a' + (i % 26) as u8)))
+            .collect()
+    }
+
+    /// EC2's zone id for a zone name: `use1-az1` for `us-east-1a`.
+    pub fn zone_id(&self, zone: &str) -> String {
+        let (region, letter) = zone.split_at(zone.len().saturating_sub(1));
+        let mut parts = region.split('-');
+        let mut short = parts.next().unwrap_or_default().to_owned();
+        for part in parts {
+            let abbrev = match part {
+                "northeast" => "ne",
+                "southeast" => "se",
+                "northwest" => "nw",
+                "southwest" => "sw",
+                p if p.chars().all(|c| c.is_ascii_digit()) => p,
+                p => p.get(..1).unwrap_or_default(),
+            };
+            short.push_str(abbrev);
+        }
+        let n = letter
+            .bytes()
+            .next()
+            .map_or(1, |b| u32::from(b.saturating_sub(b'a')) + 1);
+        format!("{short}-az{n}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zone_names_and_ids() {
+        let c = super::Config::default();
+        assert_eq!(
+            c.zones("us-east-1"),
+            ["us-east-1a", "us-east-1b", "us-east-1c"]
+        );
+        assert_eq!(c.zone_id("us-east-1a"), "use1-az1");
+        assert_eq!(c.zone_id("eu-west-1c"), "euw1-az3");
+    }
+}

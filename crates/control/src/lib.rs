@@ -1,0 +1,264 @@
+//! Fort's control plane: the desired state of every account and region, and the rules
+//! every change obeys.
+//!
+//! The state lives in memory, loaded from the store at start; the store is the truth.
+//! A change runs against the in-memory state under one lock ([`Control::write`]); if it
+//! fails, its undo log restores every row it touched; if it succeeds, the rows it touched
+//! are queued to the committer, which writes many changes in one store transaction (group
+//! commit), and the caller is answered only once its change is durable.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fort_model::{ApiError, Millis};
+use fort_store::{Op, Store, Txn};
+use tokio::sync::{RwLock, mpsc, oneshot};
+
+pub mod address;
+pub mod config;
+pub mod dhcp_options;
+pub mod instance;
+pub mod internet_gateway;
+pub mod nat_gateway;
+pub mod network_acl;
+pub mod network_interface;
+pub mod region;
+pub mod route_table;
+pub mod security_group;
+pub mod subnet;
+pub mod table;
+pub mod tags;
+pub mod vpc;
+
+pub use config::{Config, Quotas};
+pub use region::{Global, Region};
+
+/// Who asks and where: an account in a region.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account: String,
+    pub region: String,
+}
+
+/// Everything the control plane holds.
+#[derive(Debug, Default)]
+pub struct World {
+    pub regions: HashMap<(String, String), Region>,
+    pub global: Global,
+}
+
+/// One change in progress: the region it is made in, the shared records, the clock.
+pub struct Tx<'a> {
+    pub region: &'a mut Region,
+    pub global: &'a mut Global,
+    pub config: &'a Config,
+    pub now: Millis,
+}
+
+/// A read of one region.
+pub struct View<'a> {
+    pub region: &'a Region,
+    pub global: &'a Global,
+    pub config: &'a Config,
+}
+
+type Commit = (Vec<Op>, oneshot::Sender<Result<(), ApiError>>);
+
+#[derive(Debug)]
+pub struct Control {
+    world: RwLock<World>,
+    config: Config,
+    commits: mpsc::UnboundedSender<Commit>,
+}
+
+pub fn now_millis() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+impl Control {
+    /// Loads the whole state from `store` and starts the committer.
+    pub async fn open(store: Arc<dyn Store>, config: Config) -> Result<Arc<Self>, ApiError> {
+        let world = load(&*store).await?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let control = Arc::new(Self {
+            world: RwLock::new(world),
+            config,
+            commits: tx,
+        });
+        tokio::spawn(committer(store, rx));
+        Ok(control)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Reads a region (made with its defaults if this is its first use).
+    pub async fn read<R>(
+        &self,
+        scope: &Scope,
+        f: impl FnOnce(&View<'_>) -> R,
+    ) -> Result<R, ApiError> {
+        {
+            let world = self.world.read().await;
+            if let Some(region) = world
+                .regions
+                .get(&(scope.account.clone(), scope.region.clone()))
+            {
+                return Ok(f(&View {
+                    region,
+                    global: &world.global,
+                    config: &self.config,
+                }));
+            }
+        }
+        self.write(scope, |_| Ok(())).await?;
+        let world = self.world.read().await;
+        let region = world
+            .regions
+            .get(&(scope.account.clone(), scope.region.clone()))
+            .ok_or_else(|| ApiError::internal("region vanished after creation"))?;
+        Ok(f(&View {
+            region,
+            global: &world.global,
+            config: &self.config,
+        }))
+    }
+
+    /// Reads every region of the installation (for placement, host programs and metrics).
+    pub async fn read_world<R>(&self, f: impl FnOnce(&World) -> R) -> R {
+        f(&*self.world.read().await)
+    }
+
+    /// Makes a change in a region; answers once it is durable. A failed change leaves
+    /// no trace.
+    pub async fn write<R>(
+        &self,
+        scope: &Scope,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        let ack = {
+            let mut guard = self.world.write().await;
+            let world = &mut *guard;
+            let key = (scope.account.clone(), scope.region.clone());
+            let now = now_millis();
+            let region = match world.regions.entry(key) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let region = e.insert(Region::new(&scope.account, &scope.region));
+                    let mut tx = Tx {
+                        region: &mut *region,
+                        global: &mut world.global,
+                        config: &self.config,
+                        now,
+                    };
+                    tx.create_region_defaults()?;
+                    region
+                }
+            };
+            let mut tx = Tx {
+                region,
+                global: &mut world.global,
+                config: &self.config,
+                now,
+            };
+            let result = f(&mut tx);
+            let value = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    region.rollback();
+                    world.global.rollback();
+                    return Err(e);
+                }
+            };
+            let mut changes = Vec::new();
+            region
+                .take_changes(&mut changes)
+                .map_err(ApiError::internal)?;
+            world
+                .global
+                .take_changes(&mut changes)
+                .map_err(ApiError::internal)?;
+            if changes.is_empty() {
+                return Ok(value);
+            }
+            let ops = changes
+                .into_iter()
+                .map(|(key, value)| match value {
+                    Some(value) => Op::Put {
+                        key: key.into_bytes(),
+                        value,
+                    },
+                    None => Op::Delete {
+                        key: key.into_bytes(),
+                    },
+                })
+                .collect();
+            let (ack_tx, ack_rx) = oneshot::channel();
+            self.commits
+                .send((ops, ack_tx))
+                .map_err(|_| ApiError::internal("committer stopped"))?;
+            (value, ack_rx)
+        };
+        let (value, ack_rx) = ack;
+        ack_rx
+            .await
+            .map_err(|_| ApiError::internal("committer dropped a change"))??;
+        Ok(value)
+    }
+}
+
+/// Writes queued changes, as many as are waiting in one transaction.
+async fn committer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Commit>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            batch.push(more);
+        }
+        let ops: Vec<Op> = batch
+            .iter()
+            .flat_map(|(ops, _)| ops.iter().cloned())
+            .collect();
+        let result = match store
+            .txn(Txn {
+                compares: Vec::new(),
+                ops,
+            })
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "store commit failed");
+                Err(ApiError::internal(e))
+            }
+        };
+        for (_, ack) in batch {
+            let _ = ack.send(result.clone());
+        }
+    }
+}
+
+/// Reads every stored row into a fresh world.
+async fn load(store: &dyn Store) -> Result<World, ApiError> {
+    let mut world = World::default();
+    let range = store.range(b"").await.map_err(ApiError::internal)?;
+    for kv in range.kvs {
+        let key = String::from_utf8_lossy(&kv.key);
+        let parts: Vec<&str> = key.split('/').collect();
+        let result = match parts.as_slice() {
+            ["r", account, region, table, _id] => world
+                .regions
+                .entry(((*account).to_owned(), (*region).to_owned()))
+                .or_insert_with(|| Region::new(account, region))
+                .load(table, &kv.value),
+            ["g", table, _id] => world.global.load(table, &kv.value),
+            _ => Ok(()),
+        };
+        result.map_err(|e| ApiError::internal(format!("corrupt row {key}: {e}")))?;
+    }
+    Ok(world)
+}

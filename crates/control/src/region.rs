@@ -1,0 +1,217 @@
+//! The state of one account in one region, and the few records shared by all of them.
+
+use std::net::Ipv4Addr;
+
+use fort_model::*;
+use serde::{Deserialize, Serialize};
+
+use crate::table::{Resource, Table};
+
+/// Calls `$m!` with every region table: (field, type, store name).
+macro_rules! region_tables {
+    ($m:ident) => {
+        $m! {
+            vpcs: Vpc => "vpc",
+            subnets: Subnet => "subnet",
+            route_tables: RouteTable => "route-table",
+            internet_gateways: InternetGateway => "internet-gateway",
+            egress_only_internet_gateways: EgressOnlyInternetGateway => "egress-only-internet-gateway",
+            nat_gateways: NatGateway => "natgateway",
+            network_acls: NetworkAcl => "network-acl",
+            security_groups: SecurityGroup => "security-group",
+            dhcp_options: DhcpOptions => "dhcp-options",
+            network_interfaces: NetworkInterface => "network-interface",
+            addresses: Address => "elastic-ip",
+            instances: Instance => "instance",
+            client_tokens: ClientToken => "client-token",
+        }
+    };
+}
+
+macro_rules! define_region {
+    ($($field:ident: $ty:ty => $name:literal,)*) => {
+        /// Everything one account owns in one region.
+        #[derive(Debug, Clone)]
+        pub struct Region {
+            pub account: String,
+            pub name: String,
+            $(pub $field: Table<$ty>,)*
+        }
+
+        impl Region {
+            pub fn new(account: &str, name: &str) -> Self {
+                Self { account: account.to_owned(), name: name.to_owned(), $($field: Table::default(),)* }
+            }
+
+            pub(crate) fn rollback(&mut self) {
+                $(self.$field.rollback();)*
+            }
+
+            /// The store writes of the change just made: `(key, Some(json))` or `(key, None)`.
+            pub(crate) fn take_changes(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>) -> Result<(), serde_json::Error> {
+                $(
+                    for (id, row) in self.$field.take_changes() {
+                        let key = format!("r/{}/{}/{}/{}", self.account, self.name, $name, id);
+                        out.push((key, row.map(serde_json::to_vec).transpose()?));
+                    }
+                )*
+                Ok(())
+            }
+
+            /// Loads one stored row given the table name and its JSON.
+            pub(crate) fn load(&mut self, table: &str, json: &[u8]) -> Result<(), serde_json::Error> {
+                match table {
+                    $($name => self.$field.load(serde_json::from_slice(json)?),)*
+                    _ => tracing::warn!(table, "unknown table in store, ignored"),
+                }
+                Ok(())
+            }
+
+            /// The user tags of any taggable resource, by id.
+            pub fn tags_of(&self, id: &str) -> Option<&Tags> {
+                $(if let Some(r) = self.$field.get(id) { return r.tags(); })*
+                None
+            }
+
+            /// Mutable tags of any taggable resource, by id.
+            pub fn tags_of_mut(&mut self, id: &str) -> Option<&mut Tags> {
+                $(if self.$field.contains(id) { return self.$field.get_mut(id).and_then(|r| r.tags_mut()); })*
+                None
+            }
+
+            /// Every tagged resource: (id, tags).
+            pub fn all_tags(&self) -> Vec<(&str, &Tags)> {
+                let mut out = Vec::new();
+                $(out.extend(self.$field.values().filter_map(|r| r.tags().map(|t| (r.id(), t))));)*
+                out
+            }
+        }
+    };
+}
+
+region_tables!(define_region);
+
+/// What an idempotent create remembers of its `ClientToken`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientToken {
+    /// `Action/token`.
+    pub id: String,
+    /// A digest of the request's parameters: a reuse with others is a mismatch.
+    pub fingerprint: String,
+    /// The resource (or reservation) the first request created.
+    pub resource_id: String,
+}
+
+impl Resource for ClientToken {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> Option<&Tags> {
+        None
+    }
+    fn tags_mut(&mut self) -> Option<&mut Tags> {
+        None
+    }
+}
+
+/// A public address in use somewhere: the pool is shared by every account and region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicIpLease {
+    /// The address, as text (the table's key).
+    pub id: String,
+    pub account: String,
+    pub region: String,
+    /// The allocation (eipalloc-) or interface (eni-) holding it.
+    pub holder: String,
+}
+
+impl Resource for PublicIpLease {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> Option<&Tags> {
+        None
+    }
+    fn tags_mut(&mut self) -> Option<&mut Tags> {
+        None
+    }
+}
+
+/// A named counter, such as the next VPC number.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    pub id: String,
+    pub value: u64,
+}
+
+impl Resource for Counter {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> Option<&Tags> {
+        None
+    }
+    fn tags_mut(&mut self) -> Option<&mut Tags> {
+        None
+    }
+}
+
+/// Records shared across accounts and regions.
+#[derive(Debug, Default, Clone)]
+pub struct Global {
+    pub leases: Table<PublicIpLease>,
+    pub counters: Table<Counter>,
+}
+
+impl Global {
+    pub(crate) fn rollback(&mut self) {
+        self.leases.rollback();
+        self.counters.rollback();
+    }
+
+    pub(crate) fn take_changes(
+        &mut self,
+        out: &mut Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<(), serde_json::Error> {
+        for (id, row) in self.leases.take_changes() {
+            out.push((
+                format!("g/lease/{id}"),
+                row.map(serde_json::to_vec).transpose()?,
+            ));
+        }
+        for (id, row) in self.counters.take_changes() {
+            out.push((
+                format!("g/counter/{id}"),
+                row.map(serde_json::to_vec).transpose()?,
+            ));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn load(&mut self, table: &str, json: &[u8]) -> Result<(), serde_json::Error> {
+        match table {
+            "lease" => self.leases.load(serde_json::from_slice(json)?),
+            "counter" => self.counters.load(serde_json::from_slice(json)?),
+            _ => tracing::warn!(table, "unknown global table in store, ignored"),
+        }
+        Ok(())
+    }
+
+    /// Takes the next value of a counter (the first is `first`).
+    pub fn next(&mut self, counter: &str, first: u64) -> u64 {
+        if self.counters.get(counter).is_none() {
+            self.counters.insert(Counter {
+                id: counter.to_owned(),
+                value: first,
+            });
+        }
+        let c = self.counters.get_mut(counter).expect("inserted above");
+        let v = c.value;
+        c.value += 1;
+        v
+    }
+
+    pub fn is_leased(&self, ip: Ipv4Addr) -> bool {
+        self.leases.contains(&ip.to_string())
+    }
+}

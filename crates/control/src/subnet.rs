@@ -1,0 +1,293 @@
+//! Subnets: a block of a VPC in one zone, with five reserved addresses.
+
+use std::net::Ipv4Addr;
+
+use fort_model::cidr;
+use fort_model::*;
+use ipnet::Ipv4Net;
+
+use crate::tags::check_tags;
+use crate::{Region, Tx};
+
+#[derive(Clone, Debug, Default)]
+pub struct CreateSubnet {
+    pub vpc_id: String,
+    pub cidr_block: Option<String>,
+    pub availability_zone: Option<String>,
+    pub availability_zone_id: Option<String>,
+    pub tags: Tags,
+}
+
+impl Region {
+    /// Addresses of the subnet held by interfaces (primary and secondary).
+    pub fn used_addresses(&self, subnet_id: &str) -> usize {
+        self.network_interfaces
+            .values()
+            .filter(|e| e.subnet_id == subnet_id)
+            .map(|e| 1 + e.secondary_ips.len())
+            .sum()
+    }
+
+    /// What EC2 reports as `availableIpAddressCount`.
+    pub fn available_addresses(&self, subnet: &Subnet) -> usize {
+        (cidr::usable_addresses(subnet.cidr) as usize)
+            .saturating_sub(self.used_addresses(&subnet.id))
+    }
+
+    /// A free address of the subnet: not reserved, not held by any interface.
+    pub fn free_address(&self, subnet: &Subnet, skip: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+        let used: std::collections::HashSet<Ipv4Addr> = self
+            .network_interfaces
+            .values()
+            .filter(|e| e.subnet_id == subnet.id)
+            .flat_map(|e| e.private_ips().collect::<Vec<_>>())
+            .chain(skip.iter().copied())
+            .collect();
+        subnet
+            .cidr
+            .hosts()
+            .find(|ip| !cidr::is_reserved(subnet.cidr, *ip) && !used.contains(ip))
+    }
+
+    /// Whether `ip` is held by an interface of the subnet.
+    pub fn address_in_use(&self, subnet_id: &str, ip: Ipv4Addr) -> bool {
+        self.network_interfaces
+            .values()
+            .any(|e| e.subnet_id == subnet_id && e.private_ips().any(|a| a == ip))
+    }
+}
+
+impl Tx<'_> {
+    pub fn create_subnet(&mut self, req: CreateSubnet) -> Result<Subnet, ApiError> {
+        let vpc = self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?.clone();
+        let Some(text) = req.cidr_block else {
+            return Err(ApiError::missing("CidrBlock"));
+        };
+        let net = cidr::parse_param("cidrBlock", &text)?;
+        if !(16..=28).contains(&net.prefix_len()) || !vpc.cidrs().any(|b| b.contains(&net)) {
+            return Err(ApiError::new(
+                "InvalidSubnet.Range",
+                format!("The CIDR '{text}' is invalid."),
+            ));
+        }
+        if self
+            .region
+            .subnets
+            .values()
+            .any(|s| s.vpc_id == vpc.id && cidr::overlaps(s.cidr, net))
+        {
+            return Err(ApiError::new(
+                "InvalidSubnet.Conflict",
+                format!("The CIDR '{text}' conflicts with another subnet"),
+            ));
+        }
+        let zone = self.pick_zone(
+            req.availability_zone.as_deref(),
+            req.availability_zone_id.as_deref(),
+        )?;
+        check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
+        let quota = self.config.quotas.subnets_per_vpc;
+        if self
+            .region
+            .subnets
+            .values()
+            .filter(|s| s.vpc_id == vpc.id)
+            .count()
+            >= quota
+        {
+            return Err(ApiError::new(
+                "SubnetLimitExceeded",
+                format!("The maximum number of subnets per VPC has been reached ({quota})."),
+            ));
+        }
+        Ok(self.make_subnet(&vpc, net, zone, false, req.tags))
+    }
+
+    /// The zone a subnet goes in: the one named (by name or id) or, like AWS, one chosen.
+    fn pick_zone(&self, name: Option<&str>, id: Option<&str>) -> Result<String, ApiError> {
+        let zones = self.config.zones(&self.region.name);
+        match (name, id) {
+            (Some(_), Some(_)) => Err(ApiError::combination(
+                "Only one of AvailabilityZone or AvailabilityZoneId may be specified.",
+            )),
+            (Some(name), None) => zones.iter().find(|z| *z == name).cloned().ok_or_else(|| {
+                ApiError::bad_param("AvailabilityZone", name, &format!("Subnets can currently only be created in the following availability zones: {}.", zones.join(", ")))
+            }),
+            (None, Some(id)) => zones
+                .iter()
+                .find(|z| self.config.zone_id(z) == id)
+                .cloned()
+                .ok_or_else(|| ApiError::bad_param("AvailabilityZoneId", id, "")),
+            (None, None) => {
+                // The zone with the fewest subnets of this account, first in order on a tie.
+                let count = |z: &String| self.region.subnets.values().filter(|s| &s.availability_zone == z).count();
+                Ok(zones.iter().min_by_key(|z| count(z)).cloned().unwrap_or_default())
+            }
+        }
+    }
+
+    fn make_subnet(
+        &mut self,
+        vpc: &Vpc,
+        net: Ipv4Net,
+        zone: String,
+        default_for_az: bool,
+        tags: Tags,
+    ) -> Subnet {
+        let subnet = Subnet {
+            id: Kind::Subnet.new_id(),
+            vpc_id: vpc.id.clone(),
+            cidr: net,
+            availability_zone_id: self.config.zone_id(&zone),
+            availability_zone: zone,
+            default_for_az,
+            map_public_ip_on_launch: default_for_az,
+            assign_ipv6_address_on_creation: false,
+            enable_dns64: false,
+            hostname_type: "ip-name".into(),
+            enable_resource_name_dns_a_record: false,
+            enable_resource_name_dns_aaaa_record: false,
+            tags,
+        };
+        self.region.subnets.insert(subnet.clone());
+        self.associate_default_network_acl(&vpc.default_network_acl_id, &subnet.id);
+        subnet
+    }
+
+    /// A default subnet: the next free /20 of the default VPC.
+    pub(crate) fn make_default_subnet(
+        &mut self,
+        vpc: &Vpc,
+        zone: &str,
+    ) -> Result<Subnet, ApiError> {
+        let taken: Vec<Ipv4Net> = self
+            .region
+            .subnets
+            .values()
+            .filter(|s| s.vpc_id == vpc.id)
+            .map(|s| s.cidr)
+            .collect();
+        let net = vpc
+            .primary_cidr()
+            .subnets(20)
+            .ok()
+            .and_then(|mut it| it.find(|n| !taken.iter().any(|t| cidr::overlaps(*t, *n))))
+            .ok_or_else(|| {
+                ApiError::new(
+                    "InsufficientFreeAddressesInSubnet",
+                    "The default VPC has no room for another default subnet.",
+                )
+            })?;
+        Ok(self.make_subnet(vpc, net, zone.to_owned(), true, Tags::new()))
+    }
+
+    pub fn create_default_subnet(&mut self, zone: &str) -> Result<Subnet, ApiError> {
+        let zones = self.config.zones(&self.region.name);
+        if !zones.iter().any(|z| z == zone) {
+            return Err(ApiError::bad_param("AvailabilityZone", zone, ""));
+        }
+        let vpc = self
+            .region
+            .vpcs
+            .values()
+            .find(|v| v.is_default)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::new("DefaultVpcDoesNotExist", "No default VPC for this user.")
+            })?;
+        if self
+            .region
+            .subnets
+            .values()
+            .any(|s| s.default_for_az && s.availability_zone == zone)
+        {
+            return Err(ApiError::new(
+                "DefaultSubnetAlreadyExistsInAvailabilityZone",
+                format!("A Default Subnet already exists in {zone}."),
+            ));
+        }
+        self.make_default_subnet(&vpc, zone)
+    }
+
+    pub fn delete_subnet(&mut self, id: &str) -> Result<(), ApiError> {
+        self.region.subnets.find(Kind::Subnet, id)?;
+        if self
+            .region
+            .network_interfaces
+            .values()
+            .any(|e| e.subnet_id == id)
+            || self
+                .region
+                .nat_gateways
+                .values()
+                .any(|n| n.subnet_id == id && n.state != "deleted")
+        {
+            return Err(ApiError::dependency("subnet", id));
+        }
+        for t in self.region.route_tables.ids_where(|t| {
+            t.associations
+                .iter()
+                .any(|a| a.subnet_id.as_deref() == Some(id))
+        }) {
+            let table = self.region.route_tables.get_mut(&t).expect("listed");
+            table
+                .associations
+                .retain(|a| a.subnet_id.as_deref() != Some(id));
+        }
+        for a in self
+            .region
+            .network_acls
+            .ids_where(|a| a.associations.iter().any(|s| s.subnet_id == id))
+        {
+            let acl = self.region.network_acls.get_mut(&a).expect("listed");
+            acl.associations.retain(|s| s.subnet_id != id);
+        }
+        self.region.subnets.remove(id);
+        Ok(())
+    }
+
+    /// ModifySubnetAttribute: one attribute per call.
+    pub fn modify_subnet_attribute(
+        &mut self,
+        id: &str,
+        attribute: &str,
+        value: &str,
+    ) -> Result<(), ApiError> {
+        let subnet = self.region.subnets.find_mut(Kind::Subnet, id)?;
+        let flag = || match value {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            v => Err(ApiError::bad_param(attribute, v, "Expected true or false.")),
+        };
+        match attribute {
+            "MapPublicIpOnLaunch" => subnet.map_public_ip_on_launch = flag()?,
+            "AssignIpv6AddressOnCreation" => {
+                if flag()? {
+                    return Err(ApiError::invalid_value(format!(
+                        "Subnet {id} has no IPv6 CIDR block; cannot assign IPv6 addresses on creation."
+                    )));
+                }
+                subnet.assign_ipv6_address_on_creation = false;
+            }
+            "EnableDns64" => subnet.enable_dns64 = flag()?,
+            "EnableResourceNameDnsARecordOnLaunch" => {
+                subnet.enable_resource_name_dns_a_record = flag()?
+            }
+            "EnableResourceNameDnsAAAARecordOnLaunch" => {
+                subnet.enable_resource_name_dns_aaaa_record = flag()?
+            }
+            "PrivateDnsHostnameTypeOnLaunch" => match value {
+                "ip-name" | "resource-name" => subnet.hostname_type = value.to_owned(),
+                v => {
+                    return Err(ApiError::bad_param(
+                        "PrivateDnsHostnameTypeOnLaunch",
+                        v,
+                        "Valid values: ip-name, resource-name.",
+                    ));
+                }
+            },
+            other => return Err(ApiError::bad_param("Attribute", other, "")),
+        }
+        Ok(())
+    }
+}

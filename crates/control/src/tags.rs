@@ -1,0 +1,105 @@
+//! Tag rules shared by CreateTags and every TagSpecification.
+
+use fort_model::{ApiError, Tags};
+
+use crate::Tx;
+
+/// Checks one tag as EC2 does: key 1–128 characters not starting with `aws:`, value ≤ 256.
+pub fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.chars().count() > 128 {
+        return Err(ApiError::new(
+            "InvalidParameterValue",
+            format!("Tag key must be between 1 and 128 characters: '{key}'"),
+        ));
+    }
+    if key.to_ascii_lowercase().starts_with("aws:") {
+        return Err(ApiError::new(
+            "InvalidParameterValue",
+            "Tag keys starting with 'aws:' are reserved for internal use",
+        ));
+    }
+    if value.chars().count() > 256 {
+        return Err(ApiError::new(
+            "InvalidParameterValue",
+            format!("Tag value exceeds the maximum length of 256 characters for key '{key}'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a set of tags a create will give its new resource.
+pub fn check_tags(tags: &Tags, limit: usize) -> Result<(), ApiError> {
+    for (k, v) in tags {
+        check_tag(k, v)?;
+    }
+    if tags.len() > limit {
+        return Err(ApiError::new(
+            "TagLimitExceeded",
+            format!("The maximum number of tags per resource is {limit}"),
+        ));
+    }
+    Ok(())
+}
+
+impl Tx<'_> {
+    /// CreateTags: adds or overwrites tags on every resource, all or none.
+    pub fn create_tags(&mut self, ids: &[String], tags: &Tags) -> Result<(), ApiError> {
+        for (k, v) in tags {
+            check_tag(k, v)?;
+        }
+        let limit = self.config.quotas.tags_per_resource;
+        for id in ids {
+            let existing = self.tag_target(id)?;
+            let mut merged = existing.clone();
+            merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
+            if merged.len() > limit {
+                return Err(ApiError::new(
+                    "TagLimitExceeded",
+                    format!("The maximum number of tags per resource is {limit}"),
+                ));
+            }
+            if merged != *existing {
+                *self.region.tags_of_mut(id).expect("found above") = merged;
+            }
+        }
+        Ok(())
+    }
+
+    /// DeleteTags: a key alone removes it whatever its value; a key with a value only on an
+    /// exact match; no tags at all removes every user tag.
+    pub fn delete_tags(
+        &mut self,
+        ids: &[String],
+        tags: &[(String, Option<String>)],
+    ) -> Result<(), ApiError> {
+        for id in ids {
+            let existing = self.tag_target(id)?;
+            let mut kept = existing.clone();
+            if tags.is_empty() {
+                kept.clear();
+            }
+            for (k, v) in tags {
+                match v {
+                    Some(v) if kept.get(k) != Some(v) => {}
+                    _ => {
+                        kept.remove(k);
+                    }
+                }
+            }
+            if kept != *existing {
+                *self.region.tags_of_mut(id).expect("found above") = kept;
+            }
+        }
+        Ok(())
+    }
+
+    fn tag_target(&self, id: &str) -> Result<&Tags, ApiError> {
+        match fort_model::Kind::of(id) {
+            None => Err(ApiError::new(
+                "InvalidID",
+                format!("The ID '{id}' is not valid"),
+            )),
+            Some(kind) => self.region.tags_of(id).ok_or_else(|| kind.not_found(id)),
+        }
+    }
+}

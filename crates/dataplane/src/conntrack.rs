@@ -1,0 +1,385 @@
+//! Connection tracking per ENI, as AWS describes it (§5.10, §5.8).
+//!
+//! * Keys: TCP/UDP by 5-tuple; ICMP queries by (addresses, identifier, query kind);
+//!   ICMP errors by (addresses, type, code); other protocols by (addresses, protocol).
+//! * Replies to a remembered flow pass both ways whatever the rules say.
+//! * Idle timeouts: TCP established per ENI (default 5 days), UDP 30 s until a reply is
+//!   seen then the per-ENI stream timeout (180 s), other protocols 600 s. AWS documents
+//!   no figure for TCP outside "established" nor for ICMP; Linux's are used (120 s for
+//!   the handshake and the close, 10 s after a reset, 30 s for ICMP).
+//! * The table is bounded per ENI; when it is full, new tracked flows are dropped.
+
+use crate::packet::Meta;
+use crate::program::ConntrackTimeouts;
+use crate::verdict::Time;
+use crate::wire::{icmp, ip_proto, tcp};
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+const SEC: u64 = 1_000_000_000;
+
+/// Which way a packet crosses the ENI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Sent by the instance.
+    Outbound,
+    /// Delivered to the instance.
+    Inbound,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    TcpOpening,
+    TcpEstablished,
+    TcpClosing,
+    TcpClosed,
+    Udp,
+    UdpStream,
+    Icmp,
+    Other,
+}
+
+impl State {
+    /// The state of a flow whose first packet is `m`.
+    pub fn initial(m: &Meta) -> State {
+        match m.tuple.protocol {
+            ip_proto::TCP => {
+                let f = m.tcp_flags;
+                if f & tcp::flags::RST != 0 {
+                    State::TcpClosed
+                } else if f & tcp::flags::FIN != 0 {
+                    State::TcpClosing
+                } else if f & tcp::flags::SYN != 0 && f & tcp::flags::ACK == 0 {
+                    State::TcpOpening
+                } else {
+                    // picked up mid-stream (e.g. after the entry timed out)
+                    State::TcpEstablished
+                }
+            }
+            ip_proto::UDP => State::Udp,
+            ip_proto::ICMP => State::Icmp,
+            _ => State::Other,
+        }
+    }
+
+    /// The state after a packet with `flags` going `dir`, for a flow started `initiator`.
+    pub fn next(self, initiator: Direction, dir: Direction, flags: u16) -> State {
+        let reply = dir != initiator;
+        match self {
+            State::TcpOpening | State::TcpEstablished | State::TcpClosing | State::TcpClosed => {
+                if flags & tcp::flags::RST != 0 {
+                    State::TcpClosed
+                } else if flags & tcp::flags::FIN != 0 {
+                    State::TcpClosing
+                } else {
+                    match self {
+                        State::TcpOpening if reply => State::TcpEstablished,
+                        State::TcpClosed
+                            if !reply
+                                && flags & tcp::flags::SYN != 0
+                                && flags & tcp::flags::ACK == 0 =>
+                        {
+                            State::TcpOpening
+                        }
+                        s => s,
+                    }
+                }
+            }
+            State::Udp if reply => State::UdpStream,
+            s => s,
+        }
+    }
+
+    /// Idle timeout in nanoseconds.
+    pub fn timeout(self, t: &ConntrackTimeouts) -> u64 {
+        SEC * match self {
+            State::TcpOpening | State::TcpClosing => 120,
+            State::TcpEstablished => u64::from(t.tcp_established),
+            State::TcpClosed => 10,
+            State::Udp => u64::from(t.udp),
+            State::UdpStream => u64::from(t.udp_stream),
+            State::Icmp => 30,
+            State::Other => 600,
+        }
+    }
+}
+
+/// A tracking key, oriented from the ENI: (port, local address, remote address,
+/// local id, remote id, protocol), packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key(pub u128);
+
+impl Key {
+    /// The key of packet `m` crossing `port` in `dir`.
+    pub fn of(port: u16, dir: Direction, m: &Meta) -> Key {
+        let t = &m.tuple;
+        let (local, remote, lp, rp) = match dir {
+            Direction::Outbound => (t.src, t.dst, t.src_port, t.dst_port),
+            Direction::Inbound => (t.dst, t.src, t.dst_port, t.src_port),
+        };
+        let (a, b) = match t.protocol {
+            ip_proto::TCP | ip_proto::UDP => (lp, rp),
+            ip_proto::ICMP => match icmp::query_of(m.icmp_type) {
+                // request and reply share the identifier
+                Some(q) => (if dir == Direction::Outbound { lp } else { rp }, u16::from(q)),
+                None => ((u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code), 0xffff),
+            },
+            _ => (0, 0),
+        };
+        Key::pack(port, local, remote, a, b, t.protocol)
+    }
+
+    fn pack(port: u16, local: Ipv4Addr, remote: Ipv4Addr, a: u16, b: u16, proto: u8) -> Key {
+        let hi = (u64::from(port) << 48) | (u64::from(proto) << 32) | (u64::from(a) << 16) | u64::from(b);
+        let lo = (u64::from(u32::from(local)) << 32) | u64::from(u32::from(remote));
+        Key((u128::from(hi) << 64) | u128::from(lo))
+    }
+
+    pub fn port(&self) -> u16 {
+        (self.0 >> 112) as u16
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub key: Key,
+    /// Bumped when the slot is reused, so cached references can tell.
+    pub gen: u32,
+    pub live: bool,
+    pub initiator: Direction,
+    pub state: State,
+    pub last: Time,
+    pub timeouts: ConntrackTimeouts,
+}
+
+impl Entry {
+    #[inline]
+    pub fn expired(&self, now: Time) -> bool {
+        now.0.saturating_sub(self.last.0) > self.state.timeout(&self.timeouts)
+    }
+
+    /// Records one more packet of the flow.
+    #[inline]
+    pub fn touch(&mut self, now: Time, dir: Direction, tcp_flags: u16) {
+        self.last = now;
+        self.state = self.state.next(self.initiator, dir, tcp_flags);
+    }
+}
+
+/// The table is full for this port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Full;
+
+/// All ENIs' tracking tables: a slab of entries and an index.
+#[derive(Default)]
+pub struct Conntrack {
+    index: HashMap<Key, u32, crate::flow_table::BuildFxHasher>,
+    slots: Vec<Entry>,
+    free: Vec<u32>,
+    per_port: Vec<u32>,
+    /// Most flows one port may track.
+    pub limit_per_port: u32,
+}
+
+impl Conntrack {
+    pub fn new(limit_per_port: u32) -> Conntrack {
+        Conntrack {
+            limit_per_port,
+            ..Conntrack::default()
+        }
+    }
+
+    /// The live entry for `key`, removing it if it has timed out.
+    pub fn lookup(&mut self, key: Key, now: Time) -> Option<u32> {
+        let slot = *self.index.get(&key)?;
+        if self.slots[slot as usize].expired(now) {
+            self.remove(slot);
+            return None;
+        }
+        Some(slot)
+    }
+
+    pub fn get(&self, slot: u32) -> &Entry {
+        &self.slots[slot as usize]
+    }
+
+    pub fn get_mut(&mut self, slot: u32) -> &mut Entry {
+        &mut self.slots[slot as usize]
+    }
+
+    fn count(&mut self, port: u16) -> &mut u32 {
+        let p = usize::from(port);
+        if self.per_port.len() <= p {
+            self.per_port.resize(p + 1, 0);
+        }
+        &mut self.per_port[p]
+    }
+
+    /// Tracks a new flow of `m` first seen going `dir`.
+    pub fn insert(
+        &mut self,
+        key: Key,
+        now: Time,
+        dir: Direction,
+        m: &Meta,
+        timeouts: ConntrackTimeouts,
+    ) -> Result<u32, Full> {
+        let port = key.port();
+        if *self.count(port) >= self.limit_per_port {
+            self.expire(now);
+            if *self.count(port) >= self.limit_per_port {
+                return Err(Full);
+            }
+        }
+        let entry = Entry {
+            key,
+            gen: 0,
+            live: true,
+            initiator: dir,
+            state: State::initial(m),
+            last: now,
+            timeouts,
+        };
+        let slot = if let Some(s) = self.free.pop() {
+            let gen = self.slots[s as usize].gen.wrapping_add(1);
+            self.slots[s as usize] = Entry { gen, ..entry };
+            s
+        } else {
+            self.slots.push(entry);
+            (self.slots.len() - 1) as u32
+        };
+        self.index.insert(key, slot);
+        *self.count(port) += 1;
+        Ok(slot)
+    }
+
+    fn remove(&mut self, slot: u32) {
+        let e = &mut self.slots[slot as usize];
+        if !e.live {
+            return;
+        }
+        e.live = false;
+        e.gen = e.gen.wrapping_add(1);
+        let key = e.key;
+        self.index.remove(&key);
+        self.free.push(slot);
+        *self.count(key.port()) -= 1;
+    }
+
+    /// Removes every timed-out entry.
+    pub fn expire(&mut self, now: Time) {
+        for s in 0..self.slots.len() as u32 {
+            let e = &self.slots[s as usize];
+            if e.live && e.expired(now) {
+                self.remove(s);
+            }
+        }
+    }
+
+    /// Forgets every flow of a port (the ENI left the host).
+    pub fn remove_port(&mut self, port: u16) {
+        for s in 0..self.slots.len() as u32 {
+            let e = &self.slots[s as usize];
+            if e.live && e.key.port() == port {
+                self.remove(s);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Live entries of one port (expired ones not yet swept included).
+    pub fn port_len(&self, port: u16) -> u32 {
+        self.per_port.get(usize::from(port)).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::FiveTuple;
+
+    fn meta(proto: u8, flags: u16) -> Meta {
+        Meta {
+            tuple: FiveTuple {
+                src: Ipv4Addr::new(10, 0, 1, 10),
+                dst: Ipv4Addr::new(10, 0, 2, 20),
+                src_port: 40000,
+                dst_port: 22,
+                protocol: proto,
+            },
+            ip_len: 40,
+            tcp_flags: flags,
+            icmp_type: 0,
+            icmp_code: 0,
+        }
+    }
+
+    #[test]
+    fn reply_key_matches() {
+        let out = meta(6, tcp::flags::SYN);
+        let mut back = out;
+        back.tuple = FiveTuple {
+            src: out.tuple.dst,
+            dst: out.tuple.src,
+            src_port: out.tuple.dst_port,
+            dst_port: out.tuple.src_port,
+            protocol: 6,
+        };
+        assert_eq!(Key::of(3, Direction::Outbound, &out), Key::of(3, Direction::Inbound, &back));
+        assert_ne!(Key::of(3, Direction::Outbound, &out), Key::of(4, Direction::Inbound, &back));
+    }
+
+    #[test]
+    fn tcp_states_and_timeouts() {
+        let t = ConntrackTimeouts::default();
+        let s = State::initial(&meta(6, tcp::flags::SYN));
+        assert_eq!(s, State::TcpOpening);
+        let s = s.next(Direction::Outbound, Direction::Inbound, tcp::flags::SYN | tcp::flags::ACK);
+        assert_eq!(s, State::TcpEstablished);
+        assert_eq!(s.timeout(&t), 432_000 * SEC);
+        let s = s.next(Direction::Outbound, Direction::Outbound, tcp::flags::FIN);
+        assert_eq!(s, State::TcpClosing);
+        let s = s.next(Direction::Outbound, Direction::Inbound, tcp::flags::RST);
+        assert_eq!(s, State::TcpClosed);
+    }
+
+    #[test]
+    fn udp_becomes_stream_on_reply() {
+        let t = ConntrackTimeouts::default();
+        let s = State::initial(&meta(17, 0));
+        assert_eq!(s.timeout(&t), 30 * SEC);
+        let s = s.next(Direction::Inbound, Direction::Outbound, 0);
+        assert_eq!(s, State::UdpStream);
+        assert_eq!(s.timeout(&t), 180 * SEC);
+    }
+
+    #[test]
+    fn bounded_and_expiring() {
+        let mut ct = Conntrack::new(2);
+        let t = ConntrackTimeouts::default();
+        let mut m = meta(17, 0);
+        let now = Time::from_secs(100);
+        for p in 0..2 {
+            m.tuple.src_port = p;
+            let k = Key::of(1, Direction::Outbound, &m);
+            ct.insert(k, now, Direction::Outbound, &m, t).unwrap();
+        }
+        m.tuple.src_port = 9;
+        let k = Key::of(1, Direction::Outbound, &m);
+        assert_eq!(ct.insert(k, now, Direction::Outbound, &m, t), Err(Full));
+        // another port has its own budget
+        let k2 = Key::of(2, Direction::Outbound, &m);
+        assert!(ct.insert(k2, now, Direction::Outbound, &m, t).is_ok());
+        // 31 s later the UDP entries have timed out and make room
+        let later = Time::from_secs(131);
+        assert!(ct.insert(k, later, Direction::Outbound, &m, t).is_ok());
+        assert_eq!(ct.port_len(1), 1);
+    }
+}

@@ -1,0 +1,274 @@
+//! The flow table: each established flow's whole decision, cached.
+//!
+//! A cached flow costs one hash lookup, a few epoch comparisons and a header write.
+//! Every compiled object a decision consulted (port, subnet, NACL, route table, V2P
+//! entry, ...) has a dependency slot whose epoch changes only when that object changes;
+//! an entry remembers the epochs it saw and is re-decided on the slow path when one
+//! differs. So a program change invalidates exactly the flows that used what changed.
+
+use crate::verdict::Time;
+use crate::wire::MacAddr;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::Ipv4Addr;
+
+/// A small multiplicative hasher for the engine's packed integer keys (FxHash's idea):
+/// SipHash would cost more than the rest of the fast path.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for c in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, v: u64) {
+        self.hash = (self.hash.rotate_left(26) ^ v).wrapping_mul(K);
+    }
+    #[inline]
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64(v as u64);
+        self.write_u64((v >> 64) as u64);
+    }
+    #[inline]
+    fn write_u32(&mut self, v: u32) {
+        self.write_u64(u64::from(v));
+    }
+    #[inline]
+    fn write_u16(&mut self, v: u16) {
+        self.write_u64(u64::from(v));
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        // fold the high bits down: hashbrown uses the top 7 bits and the low bits
+        self.hash ^ (self.hash >> 32)
+    }
+}
+
+pub type BuildFxHasher = BuildHasherDefault<FxHasher>;
+
+/// Identity of a compiled object, for its dependency slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DepKey {
+    Vpc(String),
+    Port(String),
+    Subnet(u16, String),
+    RouteTable(u16, String),
+    NetworkAcl(u16, String),
+    /// V2P entry (VPC slot, IP); exists (with its own epoch) even while absent, so a
+    /// decision taken on absence is revisited when the mapping appears.
+    Mapping(u16, u32),
+    /// V2P entry by ENI id (route targets `eni-`).
+    EniMapping(u16, String),
+    /// Bumped whenever the port starts tracking a flow: cached untracked decisions of
+    /// that port are re-checked, since a tracked entry for them may now exist.
+    Conntrack(String),
+}
+
+/// Epoch per dependency slot.
+#[derive(Default)]
+pub struct Epochs {
+    index: HashMap<DepKey, u32>,
+    epochs: Vec<u32>,
+    fingerprints: Vec<u64>,
+}
+
+/// Fingerprint of an object that does not exist.
+pub const ABSENT: u64 = 0;
+
+impl Epochs {
+    /// The slot of `key`, created (absent) if new.
+    pub fn slot(&mut self, key: DepKey) -> u32 {
+        if let Some(&s) = self.index.get(&key) {
+            return s;
+        }
+        self.epochs.push(1);
+        self.fingerprints.push(ABSENT);
+        let s = (self.epochs.len() - 1) as u32;
+        self.index.insert(key, s);
+        s
+    }
+
+    pub fn lookup(&self, key: &DepKey) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    /// Records the object's content; its epoch changes if the content did.
+    pub fn set(&mut self, key: DepKey, fingerprint: u64) -> u32 {
+        let s = self.slot(key);
+        if self.fingerprints[s as usize] != fingerprint {
+            self.fingerprints[s as usize] = fingerprint;
+            self.epochs[s as usize] = self.epochs[s as usize].wrapping_add(1);
+        }
+        s
+    }
+
+    /// Forces a new epoch (for state rather than configuration).
+    #[inline]
+    pub fn bump(&mut self, slot: u32) {
+        self.epochs[slot as usize] = self.epochs[slot as usize].wrapping_add(1);
+    }
+
+    #[inline]
+    pub fn epoch(&self, slot: u32) -> u32 {
+        self.epochs[slot as usize]
+    }
+
+    /// Every slot whose key satisfies `keep == false` becomes absent.
+    pub fn retain_present(&mut self, mut present: impl FnMut(&DepKey) -> bool) {
+        let gone: Vec<(DepKey, u32)> = self
+            .index
+            .iter()
+            .filter(|(k, _)| !present(k))
+            .map(|(k, s)| (k.clone(), *s))
+            .collect();
+        for (_, s) in gone {
+            if self.fingerprints[s as usize] != ABSENT {
+                self.fingerprints[s as usize] = ABSENT;
+                self.epochs[s as usize] = self.epochs[s as usize].wrapping_add(1);
+            }
+        }
+    }
+}
+
+/// The dependencies one decision consulted: (slot, epoch seen).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deps {
+    list: [(u32, u32); 10],
+    len: u8,
+}
+
+impl Deps {
+    #[inline]
+    pub fn push(&mut self, epochs: &Epochs, slot: u32) {
+        if (self.len as usize) < self.list.len() {
+            self.list[self.len as usize] = (slot, epochs.epoch(slot));
+            self.len += 1;
+        }
+    }
+
+    #[inline]
+    pub fn valid(&self, epochs: &Epochs) -> bool {
+        self.list[..self.len as usize]
+            .iter()
+            .all(|&(s, e)| epochs.epoch(s) == e)
+    }
+
+    /// False if more dependencies were pushed than fit: such a decision is not cached.
+    pub fn complete(&self) -> bool {
+        (self.len as usize) < self.list.len()
+    }
+}
+
+/// Where a flow-table key's packets come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Port(u16),
+    /// Received from the underlay for this VPC slot.
+    Underlay(u16),
+}
+
+/// A flow-table key: origin and inner 5-tuple, packed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey(pub u128);
+
+impl FlowKey {
+    #[inline]
+    pub fn new(origin: Origin, tuple: u128) -> FlowKey {
+        let o: u128 = match origin {
+            Origin::Port(p) => u128::from(p),
+            Origin::Underlay(v) => 0x1_0000 | u128::from(v),
+        };
+        FlowKey(tuple | (o << 104))
+    }
+}
+
+/// The frame rewrite and destination of a cached flow.
+#[derive(Debug, Clone, Copy)]
+pub enum Action {
+    ToPort {
+        port: u16,
+        /// New (source, destination) MACs, if any.
+        rewrite: Option<(MacAddr, MacAddr)>,
+    },
+    Encap {
+        /// Outer Ethernet + IPv4 + UDP + Geneve, lengths and checksum to be patched.
+        outer: [u8; crate::overlay::OUTER_LEN],
+        rewrite: Option<(MacAddr, MacAddr)>,
+        host: Ipv4Addr,
+        vni: u32,
+        edge: bool,
+    },
+}
+
+/// A tracked stage: which conntrack entry, which way the packets cross it.
+#[derive(Debug, Clone, Copy)]
+pub struct CtRef {
+    pub slot: u32,
+    pub gen: u32,
+    pub dir: crate::conntrack::Direction,
+}
+
+/// A flow-log counter reference.
+#[derive(Debug, Clone, Copy)]
+pub struct CounterRef {
+    pub slot: u32,
+    pub gen: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub deps: Deps,
+    pub ct: [Option<CtRef>; 2],
+    pub counters: [Option<CounterRef>; 2],
+    pub action: Action,
+    /// Frames must carry these MACs to use the entry (the slow path checked them).
+    pub src_mac: MacAddr,
+    pub dst_mac: MacAddr,
+    /// For underlay flows: the outer source the decision authenticated.
+    pub outer_src: Ipv4Addr,
+    pub last: Time,
+}
+
+/// The cache, bounded: when full, new decisions are simply not cached.
+pub struct FlowTable {
+    pub map: HashMap<FlowKey, Entry, BuildFxHasher>,
+    pub capacity: usize,
+}
+
+impl FlowTable {
+    pub fn new(capacity: usize) -> FlowTable {
+        FlowTable {
+            map: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), BuildFxHasher::default()),
+            capacity,
+        }
+    }
+
+    pub fn insert(&mut self, key: FlowKey, entry: Entry) {
+        if self.map.len() < self.capacity || self.map.contains_key(&key) {
+            self.map.insert(key, entry);
+        }
+    }
+
+    /// Drops entries idle longer than `idle` (nanoseconds).
+    pub fn expire(&mut self, now: Time, idle: u64) {
+        self.map.retain(|_, e| now.0.saturating_sub(e.last.0) <= idle);
+    }
+
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}

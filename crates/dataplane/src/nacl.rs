@@ -1,0 +1,148 @@
+//! Network ACLs: stateless, ordered, first match decides, implicit final deny. Applied
+//! only where a packet crosses a subnet boundary (§5.9).
+
+use crate::program;
+use crate::wire::ip_proto;
+use std::net::Ipv4Addr;
+
+/// `proto` value meaning "all protocols".
+pub(crate) const ANY: u16 = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    proto: u16,
+    net: u32,
+    mask: u32,
+    lo: u16,
+    hi: u16,
+    allow: bool,
+}
+
+/// A compiled NACL: entries per direction, sorted by rule number.
+pub struct NetworkAcl {
+    pub id: String,
+    ingress: Vec<Entry>,
+    egress: Vec<Entry>,
+    pub dep: u32,
+}
+
+/// The port range an entry matches, in the engine's rule-port space
+/// ([`crate::packet::Meta::rule_port`]).
+pub(crate) fn icmp_range(t: i16, c: i16) -> (u16, u16) {
+    match (t, c) {
+        (t, _) if t < 0 => (0, 0xffff),
+        (t, c) if c < 0 => ((t as u16 & 0xff) << 8, ((t as u16 & 0xff) << 8) | 0xff),
+        (t, c) => {
+            let v = ((t as u16 & 0xff) << 8) | (c as u16 & 0xff);
+            (v, v)
+        }
+    }
+}
+
+fn compile_entry(e: &program::NaclEntry) -> Entry {
+    let proto = if e.protocol < 0 { ANY } else { e.protocol as u16 & 0xff };
+    let (lo, hi) = match proto as u8 {
+        _ if proto == ANY => (0, 0xffff),
+        ip_proto::TCP | ip_proto::UDP => e.port_range.unwrap_or((0, 0xffff)),
+        ip_proto::ICMP => e.icmp.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
+        _ => (0, 0xffff),
+    };
+    let mask = u32::from(e.cidr.netmask());
+    Entry {
+        proto,
+        net: u32::from(e.cidr.network()) & mask,
+        mask,
+        lo,
+        hi,
+        allow: e.allow,
+    }
+}
+
+impl NetworkAcl {
+    pub fn compile(spec: &program::NetworkAcl, dep: u32) -> NetworkAcl {
+        let mut entries: Vec<&program::NaclEntry> = spec.entries.iter().collect();
+        entries.sort_by_key(|e| e.rule_number);
+        let dir = |egress: bool| {
+            entries
+                .iter()
+                .filter(|e| e.egress == egress)
+                .map(|e| compile_entry(e))
+                .collect()
+        };
+        NetworkAcl {
+            id: spec.id.clone(),
+            ingress: dir(false),
+            egress: dir(true),
+            dep,
+        }
+    }
+
+    /// Ingress: `peer` is the source address; egress: the destination.
+    #[inline]
+    pub fn allows(&self, egress: bool, proto: u8, peer: Ipv4Addr, port: u16) -> bool {
+        let entries = if egress { &self.egress } else { &self.ingress };
+        let a = u32::from(peer);
+        for e in entries {
+            if (e.proto == ANY || e.proto == u16::from(proto))
+                && a & e.mask == e.net
+                && (e.lo..=e.hi).contains(&port)
+            {
+                return e.allow;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u16, egress: bool, proto: i16, allow: bool, cidr: &str) -> program::NaclEntry {
+        program::NaclEntry {
+            rule_number: n,
+            egress,
+            protocol: proto,
+            allow,
+            cidr: cidr.parse().unwrap(),
+            port_range: None,
+            icmp: None,
+        }
+    }
+
+    #[test]
+    fn first_match_by_rule_number() {
+        let mut deny_ssh = entry(90, false, 6, false, "0.0.0.0/0");
+        deny_ssh.port_range = Some((22, 22));
+        let acl = NetworkAcl::compile(
+            &program::NetworkAcl {
+                id: "acl-1".into(),
+                entries: vec![entry(100, false, -1, true, "0.0.0.0/0"), deny_ssh],
+            },
+            0,
+        );
+        let any = Ipv4Addr::new(192, 0, 2, 1);
+        assert!(!acl.allows(false, 6, any, 22));
+        assert!(acl.allows(false, 6, any, 80));
+        assert!(acl.allows(false, 17, any, 22));
+        // no egress rules: the final deny
+        assert!(!acl.allows(true, 6, any, 80));
+    }
+
+    #[test]
+    fn icmp_type_code() {
+        let mut e = entry(10, true, 1, true, "10.0.0.0/8");
+        e.icmp = Some((3, 4));
+        let acl = NetworkAcl::compile(
+            &program::NetworkAcl {
+                id: "acl-1".into(),
+                entries: vec![e],
+            },
+            0,
+        );
+        let ip = Ipv4Addr::new(10, 1, 2, 3);
+        assert!(acl.allows(true, 1, ip, 0x0304));
+        assert!(!acl.allows(true, 1, ip, 0x0303));
+        assert!(!acl.allows(true, 1, Ipv4Addr::new(11, 0, 0, 1), 0x0304));
+    }
+}

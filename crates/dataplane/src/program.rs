@@ -1,0 +1,277 @@
+//! The host program: everything one host's engine needs to know, as plain data.
+//!
+//! The control plane derives one per host and ships it to the agent (serde), so it holds
+//! ids as strings and addresses as std types, nothing compiled. The engine compiles it
+//! ([`crate::engine::Engine::set_program`]) and keeps what did not change.
+
+use crate::wire::MacAddr;
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::net::Ipv4Addr;
+
+/// One host: its underlay identity, its ports (ENIs) and the VPCs they belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct HostProgram {
+    pub underlay: Underlay,
+    pub ports: Vec<Port>,
+    pub vpcs: Vec<Vpc>,
+}
+
+/// The host's own address on the underlay and the MACs for outer frames.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Underlay {
+    pub address: Ipv4Addr,
+    /// Source MAC of outer frames (only used when the agent sends whole frames).
+    #[serde(default)]
+    pub mac: MacAddr,
+    /// Destination MAC of outer frames: the underlay next hop.
+    #[serde(default)]
+    pub next_hop_mac: MacAddr,
+}
+
+impl Default for Underlay {
+    fn default() -> Underlay {
+        Underlay {
+            address: Ipv4Addr::UNSPECIFIED,
+            mac: MacAddr::ZERO,
+            next_hop_mac: MacAddr::ZERO,
+        }
+    }
+}
+
+/// An ENI attached to an instance on this host.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Port {
+    /// `eni-…`
+    pub id: String,
+    pub vpc_id: String,
+    pub subnet_id: String,
+    pub mac: MacAddr,
+    pub primary_ip: Ipv4Addr,
+    #[serde(default)]
+    pub secondary_ips: Vec<Ipv4Addr>,
+    /// `sg-…` ids, at most 16 in AWS.
+    pub security_groups: Vec<String>,
+    /// On by default; off for NAT instances and other middleboxes.
+    #[serde(default = "yes")]
+    pub source_dest_check: bool,
+    #[serde(default)]
+    pub conntrack: ConntrackTimeouts,
+    /// The instance's host name for DHCP (option 12), e.g. `ip-10-0-1-17`.
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Port {
+    /// Every private IPv4 address of the ENI, primary first.
+    pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        std::iter::once(self.primary_ip).chain(self.secondary_ips.iter().copied())
+    }
+}
+
+/// Idle timeouts of connection tracking, per ENI (EC2's
+/// `ConnectionTrackingSpecification`), in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConntrackTimeouts {
+    /// 60–432000, default 432000 (5 days).
+    pub tcp_established: u32,
+    /// UDP flows that have seen a reply: 60–180, default 180.
+    pub udp_stream: u32,
+    /// UDP flows that have not: 30–60, default 30.
+    pub udp: u32,
+}
+
+impl Default for ConntrackTimeouts {
+    fn default() -> ConntrackTimeouts {
+        ConntrackTimeouts {
+            tcp_established: 432_000,
+            udp_stream: 180,
+            udp: 30,
+        }
+    }
+}
+
+/// A VPC this host serves (because one of its ports is in it, or it is peered).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Vpc {
+    /// `vpc-…`
+    pub id: String,
+    /// The 24-bit Geneve VNI.
+    pub vni: u32,
+    /// IPv4 CIDR blocks, primary first (the DNS resolver is primary base + 2).
+    pub cidrs: Vec<Ipv4Net>,
+    /// The MAC of the implicit router, answered for the gateway (.1) and written as the
+    /// source of routed frames.
+    pub router_mac: MacAddr,
+    pub subnets: Vec<Subnet>,
+    pub route_tables: Vec<RouteTable>,
+    pub network_acls: Vec<NetworkAcl>,
+    /// Every group used by a port here or referenced by such a group's rules.
+    pub security_groups: Vec<SecurityGroup>,
+    #[serde(default)]
+    pub dhcp: DhcpOptions,
+    /// V2P: where each private address of the VPC lives.
+    pub mappings: Vec<Mapping>,
+    /// Gateways whose traffic goes to an edge host: `igw-`, `nat-`, `vgw-`, `tgw-`, `vpce-`.
+    #[serde(default)]
+    pub edges: Vec<Edge>,
+    /// Active peering connections of this VPC; the peer VPC must be in the program too.
+    #[serde(default)]
+    pub peerings: Vec<Peering>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Subnet {
+    /// `subnet-…`
+    pub id: String,
+    pub cidr: Ipv4Net,
+    /// The explicit association, or the main table.
+    pub route_table_id: String,
+    pub network_acl_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RouteTable {
+    /// `rtb-…`
+    pub id: String,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: Ipv4Net,
+    pub target: RouteTarget,
+}
+
+/// Where a route sends traffic. Ids are kept so drops and edges can name them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum RouteTarget {
+    /// The VPC itself: deliver by V2P.
+    Local,
+    InternetGateway(String),
+    NatGateway(String),
+    /// A middlebox ENI (source/dest check off).
+    NetworkInterface(String),
+    VpcPeering(String),
+    VpnGateway(String),
+    VpcEndpoint(String),
+    TransitGateway(String),
+    /// A route whose target is gone: drops.
+    Blackhole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NetworkAcl {
+    /// `acl-…`
+    pub id: String,
+    /// Both directions; the implicit final deny (`*`, 32767) is not listed.
+    pub entries: Vec<NaclEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NaclEntry {
+    /// 1–32766, evaluated ascending.
+    pub rule_number: u16,
+    pub egress: bool,
+    /// `-1` for all, else an IP protocol number.
+    pub protocol: i16,
+    pub allow: bool,
+    pub cidr: Ipv4Net,
+    /// TCP/UDP destination ports (inclusive); ignored for other protocols.
+    #[serde(default)]
+    pub port_range: Option<(u16, u16)>,
+    /// ICMP (type, code); `-1` is any.
+    #[serde(default)]
+    pub icmp: Option<(i16, i16)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    /// `sg-…`
+    pub id: String,
+    pub ingress: Vec<SgRule>,
+    pub egress: Vec<SgRule>,
+    /// Private IPs of every ENI (on any host) that carries this group: what a rule
+    /// referencing the group matches.
+    #[serde(default)]
+    pub members: Vec<Ipv4Addr>,
+}
+
+/// One allow rule. Ports as EC2 has them: for TCP/UDP a range, for ICMP `from` = type
+/// and `to` = code (`-1` any), ignored for all (`-1`) and other protocols.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SgRule {
+    pub protocol: i16,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub peer: SgPeer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SgPeer {
+    Cidr(Ipv4Net),
+    /// Another group (by id) of this VPC: matches its members' private IPs.
+    Group(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DhcpOptions {
+    /// Empty means no DNS servers (options set `default`).
+    pub domain_name_servers: Vec<NameServer>,
+    pub domain_name: Option<String>,
+    /// Lease in seconds.
+    pub lease_time: u32,
+}
+
+impl Default for DhcpOptions {
+    /// The region's default set: AmazonProvidedDNS.
+    fn default() -> DhcpOptions {
+        DhcpOptions {
+            domain_name_servers: vec![NameServer::AmazonProvidedDns],
+            domain_name: Some("ec2.internal".into()),
+            lease_time: 3600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameServer {
+    /// The VPC resolver at primary CIDR base + 2.
+    AmazonProvidedDns,
+    Address(Ipv4Addr),
+}
+
+/// One V2P entry: (VPC, private IP) → (host, MAC, ENI).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Mapping {
+    pub ip: Ipv4Addr,
+    /// Underlay address of the host holding the ENI.
+    pub host: Ipv4Addr,
+    pub mac: MacAddr,
+    pub eni_id: String,
+    /// A host may send on behalf of addresses it does not own only for ENIs with the
+    /// check off (middleboxes).
+    #[serde(default = "yes")]
+    pub source_dest_check: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Edge {
+    pub gateway_id: String,
+    /// Underlay address of the edge host serving the gateway.
+    pub host: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Peering {
+    /// `pcx-…`
+    pub id: String,
+    pub peer_vpc_id: String,
+}

@@ -1,0 +1,249 @@
+//! Route tables: longest-prefix match over a multibit trie.
+//!
+//! Stride 8, four levels, with controlled prefix expansion: a lookup is at most four
+//! array reads whatever the table size (AWS allows 1,000 routes per table). Building is
+//! done once per program change.
+
+use crate::program::{self, RouteTarget};
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+
+/// One trie node: 256 slots, each with the best match so far and an optional child.
+#[derive(Clone)]
+struct Node {
+    slots: Box<[Slot; 256]>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    /// Index into `targets` + 1 (0 = no route), and the prefix length that set it.
+    value: u32,
+    len: u8,
+    /// Index into `nodes` + 1 (0 = none).
+    child: u32,
+}
+
+/// A longest-prefix-match table from IPv4 prefixes to `u32` values.
+#[derive(Clone)]
+pub struct Lpm {
+    nodes: Vec<Node>,
+}
+
+impl Default for Lpm {
+    fn default() -> Lpm {
+        Lpm {
+            nodes: vec![Node::new()],
+        }
+    }
+}
+
+impl Node {
+    fn new() -> Node {
+        Node {
+            slots: Box::new([Slot::default(); 256]),
+        }
+    }
+}
+
+impl Lpm {
+    /// Builds from (prefix, value); on duplicate prefixes the last wins.
+    pub fn build(entries: impl IntoIterator<Item = (Ipv4Net, u32)>) -> Lpm {
+        let mut lpm = Lpm::default();
+        for (net, v) in entries {
+            lpm.insert(net.trunc(), v);
+        }
+        lpm
+    }
+
+    fn insert(&mut self, net: Ipv4Net, value: u32) {
+        let addr = u32::from(net.addr());
+        let len = net.prefix_len();
+        let mut node = 0usize;
+        let mut level = 0u8;
+        // descend while the prefix is longer than this level's 8 bits
+        while len > (level + 1) * 8 {
+            let idx = ((addr >> (24 - 8 * u32::from(level))) & 0xff) as usize;
+            let slot = self.nodes[node].slots[idx];
+            node = if slot.child == 0 {
+                let mut child = Node::new();
+                // the new child inherits the covering route
+                for s in child.slots.iter_mut() {
+                    s.value = slot.value;
+                    s.len = slot.len;
+                }
+                self.nodes.push(child);
+                let c = self.nodes.len();
+                self.nodes[node].slots[idx].child = c as u32;
+                c - 1
+            } else {
+                slot.child as usize - 1
+            };
+            level += 1;
+        }
+        // expand over the slots this prefix covers at this level
+        let bits = len - level * 8; // 0..=8
+        let base = if level < 4 {
+            ((addr >> (24 - 8 * u32::from(level))) & 0xff) as usize
+        } else {
+            0
+        };
+        let span = 1usize << (8 - bits);
+        let first = base & !(span - 1);
+        for idx in first..first + span {
+            self.push_down(node, idx, value + 1, len);
+        }
+    }
+
+    /// Sets a slot (and the subtree below it) where no longer prefix already holds it.
+    fn push_down(&mut self, node: usize, idx: usize, value: u32, len: u8) {
+        let slot = self.nodes[node].slots[idx];
+        if slot.len <= len {
+            let s = &mut self.nodes[node].slots[idx];
+            s.value = value;
+            s.len = len;
+        }
+        if slot.child != 0 {
+            for i in 0..256 {
+                self.push_down(slot.child as usize - 1, i, value, len);
+            }
+        }
+    }
+
+    /// The value of the longest prefix containing `ip`.
+    #[inline]
+    pub fn lookup(&self, ip: Ipv4Addr) -> Option<u32> {
+        let a = u32::from(ip);
+        let mut node = &self.nodes[0];
+        let mut best = 0u32;
+        for level in 0..4 {
+            let slot = node.slots[((a >> (24 - 8 * level)) & 0xff) as usize];
+            best = slot.value;
+            if slot.child == 0 {
+                break;
+            }
+            node = &self.nodes[slot.child as usize - 1];
+        }
+        best.checked_sub(1)
+    }
+}
+
+/// Where a compiled route sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Local,
+    NetworkInterface(String),
+    /// igw, nat, vgw, tgw, vpce: the edge host serving this gateway.
+    Edge(String),
+    VpcPeering(String),
+    Blackhole,
+}
+
+impl From<&RouteTarget> for Target {
+    fn from(t: &RouteTarget) -> Target {
+        match t {
+            RouteTarget::Local => Target::Local,
+            RouteTarget::NetworkInterface(id) => Target::NetworkInterface(id.clone()),
+            RouteTarget::VpcPeering(id) => Target::VpcPeering(id.clone()),
+            RouteTarget::InternetGateway(id)
+            | RouteTarget::NatGateway(id)
+            | RouteTarget::VpnGateway(id)
+            | RouteTarget::VpcEndpoint(id)
+            | RouteTarget::TransitGateway(id) => Target::Edge(id.clone()),
+            RouteTarget::Blackhole => Target::Blackhole,
+        }
+    }
+}
+
+/// A compiled route table.
+pub struct RouteTable {
+    pub id: String,
+    lpm: Lpm,
+    targets: Vec<Target>,
+    /// Dependency slot for flow-cache invalidation.
+    pub dep: u32,
+}
+
+impl RouteTable {
+    pub fn compile(spec: &program::RouteTable, dep: u32) -> RouteTable {
+        // `169.254.168.0/22` is never forwarded, even under a covering route (§5.3)
+        let mut routes: Vec<(Ipv4Net, u32)> = Vec::with_capacity(spec.routes.len() + 1);
+        let mut targets = Vec::with_capacity(spec.routes.len() + 1);
+        for r in &spec.routes {
+            routes.push((r.destination, targets.len() as u32));
+            targets.push(Target::from(&r.target));
+        }
+        routes.push((reserved_link_local(), targets.len() as u32));
+        targets.push(Target::Blackhole);
+        routes.sort_by_key(|(n, _)| n.prefix_len());
+        RouteTable {
+            id: spec.id.clone(),
+            lpm: Lpm::build(routes),
+            targets,
+            dep,
+        }
+    }
+
+    /// Longest prefix match; `None` when no route covers `dst`.
+    #[inline]
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Target> {
+        self.lpm.lookup(dst).map(|i| &self.targets[i as usize])
+    }
+}
+
+/// The range AWS never routes (link-local services).
+pub fn reserved_link_local() -> Ipv4Net {
+    Ipv4Net::new(Ipv4Addr::new(169, 254, 168, 0), 22).expect("valid prefix")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let lpm = Lpm::build([
+            (net("0.0.0.0/0"), 0),
+            (net("10.0.0.0/16"), 1),
+            (net("10.0.1.0/24"), 2),
+            (net("10.0.1.128/25"), 3),
+            (net("10.0.1.129/32"), 4),
+            (net("10.0.0.0/9"), 5),
+        ]);
+        let l = |s: &str| lpm.lookup(s.parse().unwrap());
+        assert_eq!(l("192.0.2.1"), Some(0));
+        assert_eq!(l("10.0.2.1"), Some(1));
+        assert_eq!(l("10.0.1.1"), Some(2));
+        assert_eq!(l("10.0.1.200"), Some(3));
+        assert_eq!(l("10.0.1.129"), Some(4));
+        assert_eq!(l("10.1.0.1"), Some(5));
+        assert_eq!(l("10.200.0.1"), Some(0));
+    }
+
+    #[test]
+    fn order_of_insertion_does_not_matter() {
+        let a = Lpm::build([(net("10.0.1.0/24"), 2), (net("10.0.0.0/8"), 1)]);
+        assert_eq!(a.lookup("10.0.1.5".parse().unwrap()), Some(2));
+        assert_eq!(a.lookup("10.9.1.5".parse().unwrap()), Some(1));
+        assert_eq!(a.lookup("11.0.0.1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn link_local_is_never_routed() {
+        let rt = RouteTable::compile(
+            &program::RouteTable {
+                id: "rtb-1".into(),
+                routes: vec![program::Route {
+                    destination: net("0.0.0.0/0"),
+                    target: RouteTarget::InternetGateway("igw-1".into()),
+                }],
+            },
+            0,
+        );
+        assert_eq!(rt.lookup("169.254.169.254".parse().unwrap()), Some(&Target::Blackhole));
+        assert_eq!(rt.lookup("8.8.8.8".parse().unwrap()), Some(&Target::Edge("igw-1".into())));
+    }
+}

@@ -1,0 +1,325 @@
+//! Security groups: allow-only rules, the union of every group on an ENI, compiled per
+//! port and direction (§5.10).
+//!
+//! Rules are bucketed by protocol and the `/0` rules come first in each bucket, so the
+//! first match answers both "allowed?" and "allowed by a rule for all addresses?" (the
+//! first half of AWS's untracked-flow test). A lookup scans one bucket plus the
+//! all-protocols bucket: at AWS's 1,000 rules per ENI that is a few hundred compact
+//! comparisons, paid once per new flow, never per cached packet.
+
+use crate::nacl::{ANY, icmp_range};
+use crate::program::{self, SgPeer};
+use crate::wire::ip_proto;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rule {
+    net: u32,
+    mask: u32,
+    lo: u16,
+    hi: u16,
+    proto: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct GroupRule {
+    proto: u16,
+    lo: u16,
+    hi: u16,
+    /// Sorted private IPs of the referenced group's members.
+    members: Vec<u32>,
+}
+
+const TCP: usize = 0;
+const UDP: usize = 1;
+const ICMP: usize = 2;
+const OTHER: usize = 3;
+const ALL: usize = 4;
+
+fn bucket(proto: u8) -> usize {
+    match proto {
+        ip_proto::TCP => TCP,
+        ip_proto::UDP => UDP,
+        ip_proto::ICMP => ICMP,
+        _ => OTHER,
+    }
+}
+
+/// The compiled rules of one direction of one port.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuleSet {
+    buckets: [Vec<Rule>; 5],
+    groups: Vec<GroupRule>,
+    /// A rule for all addresses and all ports, per TCP and UDP: the second half of the
+    /// untracked test, looked at in the opposite direction.
+    open_all: [bool; 2],
+}
+
+/// How a packet fared against a rule set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Match {
+    Denied,
+    /// `any_address`: a rule for `0.0.0.0/0` matched.
+    Allowed { any_address: bool },
+}
+
+fn port_range(r: &program::SgRule, proto: u16) -> (u16, u16) {
+    if proto == ANY {
+        return (0, 0xffff);
+    }
+    match proto as u8 {
+        ip_proto::TCP | ip_proto::UDP => {
+            if r.from_port < 0 {
+                (0, 0xffff)
+            } else {
+                (
+                    r.from_port.clamp(0, 0xffff) as u16,
+                    r.to_port.clamp(0, 0xffff) as u16,
+                )
+            }
+        }
+        ip_proto::ICMP => icmp_range(
+            r.from_port.clamp(-1, 255) as i16,
+            r.to_port.clamp(-1, 255) as i16,
+        ),
+        _ => (0, 0xffff),
+    }
+}
+
+impl RuleSet {
+    /// `members` maps a group id to its members' private IPs.
+    pub fn compile<'a>(
+        rules: impl Iterator<Item = &'a program::SgRule>,
+        members: &HashMap<&str, Vec<u32>>,
+    ) -> RuleSet {
+        let mut set = RuleSet::default();
+        for r in rules {
+            let proto = if r.protocol < 0 { ANY } else { r.protocol as u16 & 0xff };
+            let (lo, hi) = port_range(r, proto);
+            let b = if proto == ANY { ALL } else { bucket(proto as u8) };
+            match &r.peer {
+                SgPeer::Cidr(net) => {
+                    let mask = u32::from(net.netmask());
+                    set.buckets[b].push(Rule {
+                        net: u32::from(net.network()) & mask,
+                        mask,
+                        lo,
+                        hi,
+                        proto,
+                    });
+                    if mask == 0 && lo == 0 && hi == 0xffff {
+                        if b == ALL || b == TCP {
+                            set.open_all[0] = true;
+                        }
+                        if b == ALL || b == UDP {
+                            set.open_all[1] = true;
+                        }
+                    }
+                }
+                SgPeer::Group(id) => {
+                    // an unknown group has no members and matches nothing
+                    let m = members.get(id.as_str()).cloned().unwrap_or_default();
+                    set.groups.push(GroupRule {
+                        proto,
+                        lo,
+                        hi,
+                        members: m,
+                    });
+                }
+            }
+        }
+        for b in &mut set.buckets {
+            // widest prefixes first: a /0 rule, if one matches, is met first
+            b.sort_by_key(|r| (r.mask, r.lo, r.hi));
+            b.dedup();
+        }
+        set
+    }
+
+    /// `peer`: the remote address (destination for egress, source for ingress);
+    /// `port`: [`crate::packet::Meta::rule_port`].
+    pub fn check(&self, proto: u8, peer: Ipv4Addr, port: u16) -> Match {
+        let a = u32::from(peer);
+        let p = u16::from(proto);
+        let scan = |rules: &[Rule]| {
+            rules
+                .iter()
+                .find(|r| {
+                    a & r.mask == r.net && r.lo <= port && port <= r.hi && (r.proto == ANY || r.proto == p)
+                })
+                .map(|r| r.mask == 0)
+        };
+        let specific = scan(&self.buckets[bucket(proto)]);
+        let all = scan(&self.buckets[ALL]);
+        match (specific, all) {
+            (Some(true), _) | (_, Some(true)) => return Match::Allowed { any_address: true },
+            (Some(false), _) | (_, Some(false)) => return Match::Allowed { any_address: false },
+            (None, None) => {}
+        }
+        let by_group = self.groups.iter().any(|g| {
+            (g.proto == ANY || g.proto == p)
+                && g.lo <= port
+                && port <= g.hi
+                && g.members.binary_search(&a).is_ok()
+        });
+        if by_group {
+            Match::Allowed { any_address: false }
+        } else {
+            Match::Denied
+        }
+    }
+
+    /// Whether this direction allows all addresses on all ports for `proto`.
+    pub fn open_all(&self, proto: u8) -> bool {
+        match proto {
+            ip_proto::TCP => self.open_all[0],
+            ip_proto::UDP => self.open_all[1],
+            _ => false,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.buckets.iter().map(Vec::len).sum::<usize>() + self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Both directions of one port: the union of its groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortSecurity {
+    pub ingress: RuleSet,
+    pub egress: RuleSet,
+}
+
+/// The decision of one direction, with AWS's tracking rule applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Denied,
+    /// Allowed; `tracked` says whether connection tracking must remember the flow.
+    Allowed { tracked: bool },
+}
+
+impl PortSecurity {
+    pub fn compile(groups: &[&program::SecurityGroup], all: &[program::SecurityGroup]) -> PortSecurity {
+        let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
+        for g in all {
+            let mut m: Vec<u32> = g.members.iter().map(|a| u32::from(*a)).collect();
+            m.sort_unstable();
+            m.dedup();
+            members.insert(g.id.as_str(), m);
+        }
+        PortSecurity {
+            ingress: RuleSet::compile(groups.iter().flat_map(|g| g.ingress.iter()), &members),
+            egress: RuleSet::compile(groups.iter().flat_map(|g| g.egress.iter()), &members),
+        }
+    }
+
+    /// A TCP/UDP flow is untracked when a rule for all addresses allows it and the
+    /// opposite direction allows all addresses on all ports; ICMP and other protocols
+    /// are always tracked (§5.10).
+    pub fn decide(&self, egress: bool, proto: u8, peer: Ipv4Addr, port: u16) -> Decision {
+        let (this, other) = if egress {
+            (&self.egress, &self.ingress)
+        } else {
+            (&self.ingress, &self.egress)
+        };
+        match this.check(proto, peer, port) {
+            Match::Denied => Decision::Denied,
+            Match::Allowed { any_address } => Decision::Allowed {
+                tracked: !(any_address && other.open_all(proto)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(proto: i16, from: i32, to: i32, cidr: &str) -> program::SgRule {
+        program::SgRule {
+            protocol: proto,
+            from_port: from,
+            to_port: to,
+            peer: SgPeer::Cidr(cidr.parse().unwrap()),
+        }
+    }
+
+    fn group(id: &str, ingress: Vec<program::SgRule>, egress: Vec<program::SgRule>) -> program::SecurityGroup {
+        program::SecurityGroup {
+            id: id.into(),
+            ingress,
+            egress,
+            members: vec![],
+        }
+    }
+
+    #[test]
+    fn default_group_shape() {
+        // new group: no ingress, egress all to 0.0.0.0/0
+        let g = group("sg-1", vec![], vec![rule(-1, -1, -1, "0.0.0.0/0")]);
+        let all = vec![g.clone()];
+        let ps = PortSecurity::compile(&[&g], &all);
+        let peer = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(ps.decide(true, 6, peer, 443), Decision::Allowed { tracked: true });
+        assert_eq!(ps.decide(false, 6, peer, 22), Decision::Denied);
+    }
+
+    #[test]
+    fn untracked_needs_both_directions_open() {
+        let g = group(
+            "sg-1",
+            vec![rule(6, 22, 22, "0.0.0.0/0"), rule(1, -1, -1, "0.0.0.0/0")],
+            vec![rule(6, 0, 65535, "0.0.0.0/0"), rule(-1, -1, -1, "0.0.0.0/0")],
+        );
+        let all = vec![g.clone()];
+        let ps = PortSecurity::compile(&[&g], &all);
+        let peer = Ipv4Addr::new(198, 51, 100, 1);
+        // ingress ssh from anywhere + egress all tcp to anywhere: untracked
+        assert_eq!(ps.decide(false, 6, peer, 22), Decision::Allowed { tracked: false });
+        // ICMP is always tracked
+        assert_eq!(ps.decide(false, 1, peer, 0x0800), Decision::Allowed { tracked: true });
+        // egress tcp: ingress is not open on all ports, so tracked
+        assert_eq!(ps.decide(true, 6, peer, 80), Decision::Allowed { tracked: true });
+    }
+
+    #[test]
+    fn group_reference_matches_members() {
+        let mut web = group("sg-web", vec![], vec![]);
+        web.members = vec![Ipv4Addr::new(10, 0, 1, 10)];
+        let db = group(
+            "sg-db",
+            vec![program::SgRule {
+                protocol: 6,
+                from_port: 5432,
+                to_port: 5432,
+                peer: SgPeer::Group("sg-web".into()),
+            }],
+            vec![],
+        );
+        let all = vec![web, db.clone()];
+        let ps = PortSecurity::compile(&[&db], &all);
+        assert_eq!(
+            ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 10), 5432),
+            Decision::Allowed { tracked: true }
+        );
+        assert_eq!(ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 11), 5432), Decision::Denied);
+        assert_eq!(ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 10), 5433), Decision::Denied);
+    }
+
+    #[test]
+    fn icmp_type_code_rules() {
+        let g = group("sg-1", vec![rule(1, 3, 4, "0.0.0.0/0"), rule(1, 8, -1, "10.0.0.0/8")], vec![]);
+        let all = vec![g.clone()];
+        let ps = PortSecurity::compile(&[&g], &all);
+        let out = Ipv4Addr::new(192, 0, 2, 1);
+        assert!(matches!(ps.decide(false, 1, out, 0x0304), Decision::Allowed { .. }));
+        assert_eq!(ps.decide(false, 1, out, 0x0303), Decision::Denied);
+        assert!(matches!(ps.decide(false, 1, Ipv4Addr::new(10, 2, 3, 4), 0x0800), Decision::Allowed { .. }));
+        assert_eq!(ps.decide(false, 1, out, 0x0800), Decision::Denied);
+    }
+}

@@ -1,0 +1,343 @@
+//! Every EC2 action Fort answers: each module parses its actions' parameters into typed
+//! calls on the control plane and renders the results as EC2 does.
+
+use fort_auth::sigv4::Verified;
+use fort_control::{Control, Scope, Tx, View};
+use fort_model::{ApiError, Kind, Tags};
+use sha2::{Digest, Sha256};
+
+use crate::filter::{Filters, Page, paginate};
+use crate::query::Params;
+use crate::xml::Xml;
+
+mod account;
+mod address;
+mod dhcp_options;
+mod instance;
+mod internet_gateway;
+mod nat_gateway;
+mod network_acl;
+mod network_interface;
+mod route_table;
+mod security_group;
+mod subnet;
+mod tags;
+mod vpc;
+
+/// One request being answered.
+pub struct Ctx<'a> {
+    pub control: &'a Control,
+    pub scope: Scope,
+    pub params: &'a Params,
+    pub action: &'a str,
+    pub verified: &'a Verified,
+}
+
+impl Ctx<'_> {
+    /// Makes a change in the caller's region.
+    pub async fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, ApiError>,
+    ) -> Result<R, ApiError> {
+        self.control.write(&self.scope, f).await
+    }
+
+    /// Reads the caller's region.
+    pub async fn read<R>(&self, f: impl FnOnce(&View<'_>) -> R) -> Result<R, ApiError> {
+        self.control.read(&self.scope, f).await
+    }
+
+    pub fn account(&self) -> &str {
+        &self.scope.account
+    }
+
+    /// The tags of `TagSpecification.N` for `resource_type` (others are refused).
+    pub fn tag_specs(&self, resource_types: &[&str]) -> Result<Tags, ApiError> {
+        let mut tags = Tags::new();
+        for spec in self.params.list("TagSpecification")? {
+            let ty = spec.req("ResourceType")?;
+            if !resource_types.contains(&ty) {
+                return Err(ApiError::invalid_value(format!(
+                    "'{ty}' is not a valid taggable resource type for this operation."
+                )));
+            }
+            let items = spec.list("Tag")?;
+            if items.is_empty() {
+                return Err(ApiError::invalid_value(
+                    "Tag specification must have at least one tag",
+                ));
+            }
+            if ty != resource_types[0] {
+                continue;
+            }
+            for t in items {
+                tags.insert(
+                    t.req("Key")?.to_owned(),
+                    t.get("Value").unwrap_or("").to_owned(),
+                );
+            }
+        }
+        Ok(tags)
+    }
+
+    /// The tags a TagSpecification gives to a secondary resource type of the call (e.g. the
+    /// network interfaces of RunInstances).
+    pub fn tag_specs_for(&self, resource_type: &str) -> Result<Tags, ApiError> {
+        let mut tags = Tags::new();
+        for spec in self.params.list("TagSpecification")? {
+            if spec.get("ResourceType") == Some(resource_type) {
+                for t in spec.list("Tag")? {
+                    tags.insert(
+                        t.req("Key")?.to_owned(),
+                        t.get("Value").unwrap_or("").to_owned(),
+                    );
+                }
+            }
+        }
+        Ok(tags)
+    }
+
+    /// `ClientToken` and a fingerprint of every other parameter, for idempotent creates.
+    pub fn client_token(&self) -> Result<Option<(String, String)>, ApiError> {
+        let Some(token) = self.params.get("ClientToken") else {
+            return Ok(None);
+        };
+        if token.len() > 64 || !token.is_ascii() {
+            return Err(ApiError::invalid_value(
+                "ClientToken must be at most 64 ASCII characters.",
+            ));
+        }
+        let mut h = Sha256::new();
+        for (k, v) in self.params.flatten() {
+            if k != "ClientToken" && k != "DryRun" {
+                h.update(k.as_bytes());
+                h.update([0]);
+                h.update(v.as_bytes());
+                h.update([0]);
+            }
+        }
+        Ok(Some((
+            format!("{}/{token}", self.action),
+            hex::encode(h.finalize()),
+        )))
+    }
+}
+
+/// Looks up a ClientToken: the resource it created, or a mismatch error.
+pub fn replay(
+    view: &View<'_>,
+    token: &Option<(String, String)>,
+) -> Result<Option<String>, ApiError> {
+    let Some((id, fingerprint)) = token else {
+        return Ok(None);
+    };
+    match view.region.client_tokens.get(id) {
+        None => Ok(None),
+        Some(t) if &t.fingerprint == fingerprint => Ok(Some(t.resource_id.clone())),
+        Some(_) => Err(ApiError::new(
+            "IdempotentParameterMismatch",
+            "The client token you have provided is associated with a resource that was created with different parameters.",
+        )),
+    }
+}
+
+/// Records a ClientToken inside the change that creates its resource.
+pub fn remember(
+    tx: &mut Tx<'_>,
+    token: &Option<(String, String)>,
+    resource_id: &str,
+) -> Result<(), ApiError> {
+    let Some((id, fingerprint)) = token else {
+        return Ok(());
+    };
+    if let Some(t) = tx.region.client_tokens.get(id) {
+        if &t.fingerprint != fingerprint {
+            return Err(ApiError::new(
+                "IdempotentParameterMismatch",
+                "The client token you have provided is associated with a resource that was created with different parameters.",
+            ));
+        }
+        return Ok(());
+    }
+    tx.region
+        .client_tokens
+        .insert(fort_control::region::ClientToken {
+            id: id.clone(),
+            fingerprint: fingerprint.clone(),
+            resource_id: resource_id.to_owned(),
+        });
+    Ok(())
+}
+
+/// The common shape of a Describe: explicit ids (each must exist), filters, pages.
+pub struct Describe<'a> {
+    pub ids_param: &'a str,
+    pub kind: Kind,
+    pub filters: &'a [&'a str],
+    /// The accepted `MaxResults` range; `None` for calls that are not paginated.
+    pub page: Option<(i64, i64)>,
+}
+
+impl Describe<'_> {
+    /// Selects from `rows` (in id order) those the request names and its filters pass.
+    pub fn run<'r, T>(
+        &self,
+        p: &Params,
+        rows: impl Iterator<Item = &'r T>,
+        id: impl Fn(&T) -> &str,
+        tags: impl Fn(&T) -> &Tags,
+        field: impl Fn(&T, &str) -> Vec<String>,
+    ) -> Result<Page<&'r T>, ApiError>
+    where
+        T: 'r,
+    {
+        let ids = p.strings(self.ids_param)?;
+        let filters = Filters::parse(p, self.filters)?;
+        let rows: Vec<&T> = rows.collect();
+        for wanted in &ids {
+            if !rows.iter().any(|r| id(r) == wanted) {
+                self.kind.check(wanted)?;
+                return Err(self.kind.not_found(wanted));
+            }
+        }
+        let selected: Vec<&T> = rows
+            .into_iter()
+            .filter(|r| ids.is_empty() || ids.iter().any(|w| w == id(r)))
+            .filter(|r| filters.matches(tags(r), |name| field(r, name)))
+            .collect();
+        match self.page {
+            Some(bounds) => paginate(selected, |r| id(r).to_owned(), p, bounds),
+            None => Ok(Page {
+                items: selected,
+                next_token: None,
+            }),
+        }
+    }
+}
+
+/// Writes `nextToken` when there is one.
+pub fn next_token(w: &mut Xml, token: Option<String>) {
+    w.opt("nextToken", token);
+}
+
+/// EC2's `<return>true</return>` body of calls without output.
+pub fn ok_return() -> Xml {
+    let mut w = Xml::new();
+    w.leaf("return", "true");
+    w
+}
+
+/// Runs the action the request names.
+pub async fn dispatch(ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+    let dry_run = ctx.params.bool("DryRun")?.unwrap_or(false);
+    let handler = handler(ctx.action).ok_or_else(|| {
+        ApiError::new(
+            "InvalidAction",
+            format!(
+                "The action {} is not valid for this web service.",
+                ctx.action
+            ),
+        )
+    })?;
+    if dry_run {
+        return Err(ApiError::dry_run());
+    }
+    handler.run(ctx).await
+}
+
+/// An action's handler.
+#[derive(Clone, Copy)]
+enum Handler {
+    Account(account::Action),
+    Address(address::Action),
+    DhcpOptions(dhcp_options::Action),
+    Instance(instance::Action),
+    InternetGateway(internet_gateway::Action),
+    NatGateway(nat_gateway::Action),
+    NetworkAcl(network_acl::Action),
+    NetworkInterface(network_interface::Action),
+    RouteTable(route_table::Action),
+    SecurityGroup(security_group::Action),
+    Subnet(subnet::Action),
+    Tags(tags::Action),
+    Vpc(vpc::Action),
+}
+
+impl Handler {
+    async fn run(self, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+        match self {
+            Handler::Account(a) => account::run(a, ctx).await,
+            Handler::Address(a) => address::run(a, ctx).await,
+            Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
+            Handler::Instance(a) => instance::run(a, ctx).await,
+            Handler::InternetGateway(a) => internet_gateway::run(a, ctx).await,
+            Handler::NatGateway(a) => nat_gateway::run(a, ctx).await,
+            Handler::NetworkAcl(a) => network_acl::run(a, ctx).await,
+            Handler::NetworkInterface(a) => network_interface::run(a, ctx).await,
+            Handler::RouteTable(a) => route_table::run(a, ctx).await,
+            Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
+            Handler::Subnet(a) => subnet::run(a, ctx).await,
+            Handler::Tags(a) => tags::run(a, ctx).await,
+            Handler::Vpc(a) => vpc::run(a, ctx).await,
+        }
+    }
+}
+
+fn handler(action: &str) -> Option<Handler> {
+    None.or_else(|| account::Action::parse(action).map(Handler::Account))
+        .or_else(|| address::Action::parse(action).map(Handler::Address))
+        .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
+        .or_else(|| instance::Action::parse(action).map(Handler::Instance))
+        .or_else(|| internet_gateway::Action::parse(action).map(Handler::InternetGateway))
+        .or_else(|| nat_gateway::Action::parse(action).map(Handler::NatGateway))
+        .or_else(|| network_acl::Action::parse(action).map(Handler::NetworkAcl))
+        .or_else(|| network_interface::Action::parse(action).map(Handler::NetworkInterface))
+        .or_else(|| route_table::Action::parse(action).map(Handler::RouteTable))
+        .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
+        .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
+        .or_else(|| tags::Action::parse(action).map(Handler::Tags))
+        .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
+}
+
+/// Declares a module's actions: `actions!(CreateVpc, DeleteVpc, ...)` makes an `Action`
+/// enum whose `parse` maps the wire name to the variant.
+#[macro_export]
+macro_rules! actions {
+    ($($name:ident),* $(,)?) => {
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Action { $($name),* }
+
+        impl Action {
+            pub const ALL: &'static [&'static str] = &[$(stringify!($name)),*];
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $(stringify!($name) => Some(Action::$name),)* _ => None }
+            }
+        }
+    };
+}
+
+/// Every action name Fort answers, for documentation and coverage tests.
+pub fn all_actions() -> Vec<&'static str> {
+    [
+        account::Action::ALL,
+        address::Action::ALL,
+        dhcp_options::Action::ALL,
+        instance::Action::ALL,
+        internet_gateway::Action::ALL,
+        nat_gateway::Action::ALL,
+        network_acl::Action::ALL,
+        network_interface::Action::ALL,
+        route_table::Action::ALL,
+        security_group::Action::ALL,
+        subnet::Action::ALL,
+        tags::Action::ALL,
+        vpc::Action::ALL,
+    ]
+    .concat()
+}
+
+/// Text for a boolean as EC2 writes it.
+pub fn b(v: bool) -> &'static str {
+    if v { "true" } else { "false" }
+}

@@ -1,0 +1,218 @@
+//! VPC actions.
+
+use fort_control::vpc::CreateVpc;
+use fort_model::{ApiError, Kind, Vpc, VpcCidrBlock};
+
+use super::{Ctx, Describe, b, next_token, ok_return};
+use crate::xml::Xml;
+
+crate::actions!(
+    CreateVpc,
+    DeleteVpc,
+    DescribeVpcs,
+    ModifyVpcAttribute,
+    DescribeVpcAttribute,
+    AssociateVpcCidrBlock,
+    DisassociateVpcCidrBlock,
+    CreateDefaultVpc,
+);
+
+pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+    let p = ctx.params;
+    match action {
+        Action::CreateVpc => {
+            if p.bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false)
+                || p.get("Ipv6CidrBlock").is_some()
+            {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    "Fort does not provide IPv6 blocks yet.",
+                ));
+            }
+            if p.get("Ipv4IpamPoolId").is_some() {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    "IPAM pools are not supported.",
+                ));
+            }
+            let req = CreateVpc {
+                cidr_block: p.req("CidrBlock")?.to_owned(),
+                instance_tenancy: p.opt_str("InstanceTenancy"),
+                tags: ctx.tag_specs(&["vpc"])?,
+            };
+            let vpc = ctx.write(|tx| tx.create_vpc(req)).await?;
+            let mut w = Xml::new();
+            w.el("vpc", |w| render(w, &vpc, ctx.account()));
+            Ok(w)
+        }
+        Action::CreateDefaultVpc => {
+            let vpc = ctx.write(|tx| tx.create_default_vpc()).await?;
+            let mut w = Xml::new();
+            w.el("vpc", |w| render(w, &vpc, ctx.account()));
+            Ok(w)
+        }
+        Action::DeleteVpc => {
+            let id = p.req("VpcId")?;
+            ctx.write(|tx| tx.delete_vpc(id)).await?;
+            Ok(ok_return())
+        }
+        Action::DescribeVpcs => {
+            let d = Describe {
+                ids_param: "VpcId",
+                kind: Kind::Vpc,
+                filters: FILTERS,
+                page: Some((5, 1000)),
+            };
+            ctx.read(|v| {
+                let page = d.run(
+                    p,
+                    v.region.vpcs.values(),
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| field(x, n, ctx.account()),
+                )?;
+                let mut w = Xml::new();
+                w.set("vpcSet", page.items, |w, vpc| render(w, vpc, ctx.account()));
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::ModifyVpcAttribute => {
+            let id = p.req("VpcId")?;
+            let attrs: Vec<(&str, bool)> = [
+                ("enableDnsSupport", "EnableDnsSupport"),
+                ("enableDnsHostnames", "EnableDnsHostnames"),
+                (
+                    "enableNetworkAddressUsageMetrics",
+                    "EnableNetworkAddressUsageMetrics",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(attr, param)| {
+                p.attr_bool(param).transpose().map(|v| v.map(|v| (attr, v)))
+            })
+            .collect::<Result<_, _>>()?;
+            let [(attr, value)] = attrs[..] else {
+                return Err(ApiError::combination(
+                    "Fields for multiple attribute types specified: exactly one attribute may be modified per request.",
+                ));
+            };
+            ctx.write(|tx| tx.modify_vpc_attribute(id, attr, value))
+                .await?;
+            Ok(ok_return())
+        }
+        Action::DescribeVpcAttribute => {
+            let id = p.req("VpcId")?;
+            let attr = p.req("Attribute")?;
+            ctx.read(|v| {
+                let vpc = v.region.vpcs.find(Kind::Vpc, id)?;
+                let value = match attr {
+                    "enableDnsSupport" => vpc.enable_dns_support,
+                    "enableDnsHostnames" => vpc.enable_dns_hostnames,
+                    "enableNetworkAddressUsageMetrics" => vpc.enable_network_address_usage_metrics,
+                    other => {
+                        return Err(ApiError::bad_param(
+                            "Attribute",
+                            other,
+                            "Valid values: enableDnsSupport, enableDnsHostnames, enableNetworkAddressUsageMetrics.",
+                        ));
+                    }
+                };
+                let mut w = Xml::new();
+                w.leaf("vpcId", &vpc.id).el(attr, |w| {
+                    w.leaf("value", b(value));
+                });
+                Ok(w)
+            })
+            .await?
+        }
+        Action::AssociateVpcCidrBlock => {
+            let id = p.req("VpcId")?;
+            if p.bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false)
+                || p.get("Ipv6CidrBlock").is_some()
+            {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    "Fort does not provide IPv6 blocks yet.",
+                ));
+            }
+            let cidr = p.req("CidrBlock")?;
+            let (vpc, block) = ctx
+                .write(|tx| tx.associate_vpc_cidr_block(id, cidr))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("vpcId", &vpc.id)
+                .el("cidrBlockAssociation", |w| render_block(w, &block));
+            Ok(w)
+        }
+        Action::DisassociateVpcCidrBlock => {
+            let assoc = p.req("AssociationId")?;
+            let (vpc_id, block) = ctx
+                .write(|tx| tx.disassociate_vpc_cidr_block(assoc))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("vpcId", vpc_id)
+                .el("cidrBlockAssociation", |w| render_block(w, &block));
+            Ok(w)
+        }
+    }
+}
+
+const FILTERS: &[&str] = &[
+    "cidr",
+    "cidr-block-association.cidr-block",
+    "cidr-block-association.association-id",
+    "cidr-block-association.state",
+    "dhcp-options-id",
+    "is-default",
+    "owner-id",
+    "state",
+    "vpc-id",
+    "instance-tenancy",
+];
+
+fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
+    match name {
+        "cidr" => vec![v.primary_cidr().to_string()],
+        "cidr-block-association.cidr-block" => {
+            v.cidr_blocks.iter().map(|c| c.cidr.to_string()).collect()
+        }
+        "cidr-block-association.association-id" => v
+            .cidr_blocks
+            .iter()
+            .map(|c| c.association_id.clone())
+            .collect(),
+        "cidr-block-association.state" => v.cidr_blocks.iter().map(|c| c.state.clone()).collect(),
+        "dhcp-options-id" => vec![v.dhcp_options_id.clone()],
+        "is-default" => vec![b(v.is_default).into()],
+        "owner-id" => vec![account.into()],
+        "state" => vec!["available".into()],
+        "vpc-id" => vec![v.id.clone()],
+        "instance-tenancy" => vec![v.instance_tenancy.clone()],
+        _ => vec![],
+    }
+}
+
+fn render_block(w: &mut Xml, block: &VpcCidrBlock) {
+    w.leaf("associationId", &block.association_id)
+        .leaf("cidrBlock", block.cidr)
+        .el("cidrBlockState", |w| {
+            w.leaf("state", &block.state);
+        });
+}
+
+pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
+    w.leaf("vpcId", &vpc.id)
+        .leaf("ownerId", account)
+        .leaf("state", "available")
+        .leaf("cidrBlock", vpc.primary_cidr())
+        .set("cidrBlockAssociationSet", &vpc.cidr_blocks, |w, block| {
+            render_block(w, block)
+        })
+        .set("ipv6CidrBlockAssociationSet", [(); 0], |_, ()| {})
+        .leaf("dhcpOptionsId", &vpc.dhcp_options_id)
+        .leaf("instanceTenancy", &vpc.instance_tenancy)
+        .leaf("isDefault", b(vpc.is_default))
+        .tags(&vpc.tags);
+}

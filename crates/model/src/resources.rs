@@ -1,0 +1,331 @@
+//! The resources of a region, as the control plane stores them. Field names follow the
+//! EC2 API; everything derived (states computed from other resources, address counts)
+//! is left out and computed where it is shown.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::Millis;
+
+/// User tags: key → value, ordered by key as EC2 lists them.
+pub type Tags = BTreeMap<String, String>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vpc {
+    pub id: String,
+    /// The VPC's number on the underlay: the Geneve VNI, unique across the whole installation.
+    pub vni: u32,
+    /// Primary block first, then secondary blocks in the order they were added.
+    pub cidr_blocks: Vec<VpcCidrBlock>,
+    pub dhcp_options_id: String,
+    pub instance_tenancy: String,
+    pub is_default: bool,
+    pub enable_dns_support: bool,
+    pub enable_dns_hostnames: bool,
+    pub enable_network_address_usage_metrics: bool,
+    pub main_route_table_id: String,
+    pub default_network_acl_id: String,
+    pub default_security_group_id: String,
+    pub tags: Tags,
+}
+
+impl Vpc {
+    pub fn primary_cidr(&self) -> Ipv4Net {
+        self.cidr_blocks[0].cidr
+    }
+
+    /// The blocks currently associated.
+    pub fn cidrs(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
+        self.cidr_blocks
+            .iter()
+            .filter(|b| b.state == "associated")
+            .map(|b| b.cidr)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcCidrBlock {
+    pub association_id: String,
+    pub cidr: Ipv4Net,
+    /// `associated` or `disassociated` (kept briefly so Describe shows it, as EC2 does).
+    pub state: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc_id: String,
+    pub cidr: Ipv4Net,
+    pub availability_zone: String,
+    pub availability_zone_id: String,
+    pub default_for_az: bool,
+    pub map_public_ip_on_launch: bool,
+    pub assign_ipv6_address_on_creation: bool,
+    pub enable_dns64: bool,
+    pub hostname_type: String,
+    pub enable_resource_name_dns_a_record: bool,
+    pub enable_resource_name_dns_aaaa_record: bool,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc_id: String,
+    pub routes: Vec<Route>,
+    pub associations: Vec<RouteTableAssociation>,
+    pub propagating_vgws: Vec<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub destination: RouteDestination,
+    pub target: RouteTarget,
+    /// `CreateRouteTable` (local routes), `CreateRoute` or `EnableVgwRoutePropagation`.
+    pub origin: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum RouteDestination {
+    Cidr(Ipv4Net),
+    Ipv6Cidr(String),
+    PrefixList(String),
+}
+
+/// Where a route sends traffic. `Gateway` carries igw-, vgw- and gateway vpce- ids, as the
+/// API's `gatewayId` does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RouteTarget {
+    Local,
+    Gateway(String),
+    NatGateway(String),
+    NetworkInterface(String),
+    Instance(String),
+    VpcPeeringConnection(String),
+    EgressOnlyInternetGateway(String),
+    TransitGateway(String),
+    VpcEndpoint(String),
+    CarrierGateway(String),
+    LocalGateway(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteTableAssociation {
+    pub id: String,
+    pub subnet_id: Option<String>,
+    pub gateway_id: Option<String>,
+    pub main: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternetGateway {
+    pub id: String,
+    pub vpc_id: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EgressOnlyInternetGateway {
+    pub id: String,
+    pub vpc_id: String,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub id: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
+    pub state: String,
+    /// `public` or `private`.
+    pub connectivity_type: String,
+    pub create_time: Millis,
+    pub delete_time: Option<Millis>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub addresses: Vec<NatGatewayAddress>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatGatewayAddress {
+    pub allocation_id: Option<String>,
+    pub network_interface_id: String,
+    pub private_ip: Ipv4Addr,
+    pub public_ip: Option<Ipv4Addr>,
+    pub association_id: Option<String>,
+    pub is_primary: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAcl {
+    pub id: String,
+    pub vpc_id: String,
+    pub is_default: bool,
+    /// User entries; the final `*` deny entries (32767) are implied and shown by the API.
+    pub entries: Vec<NetworkAclEntry>,
+    pub associations: Vec<NetworkAclAssociation>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAclEntry {
+    pub rule_number: u16,
+    /// IANA protocol number; -1 for all.
+    pub protocol: i16,
+    pub allow: bool,
+    pub egress: bool,
+    pub cidr: Option<Ipv4Net>,
+    pub ipv6_cidr: Option<String>,
+    pub port_range: Option<(i32, i32)>,
+    /// ICMP (type, code); -1 is any.
+    pub icmp: Option<(i32, i32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkAclAssociation {
+    pub id: String,
+    pub subnet_id: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub vpc_id: String,
+    pub rules: Vec<SecurityGroupRule>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityGroupRule {
+    pub id: String,
+    pub egress: bool,
+    /// `tcp`, `udp`, `icmp`, `icmpv6`, `-1`, or a protocol number as text.
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub peer: RulePeer,
+    pub description: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RulePeer {
+    Cidr(Ipv4Net),
+    Ipv6Cidr(String),
+    PrefixList(String),
+    Group {
+        group_id: String,
+        user_id: String,
+        vpc_id: Option<String>,
+        peering_id: Option<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DhcpOptions {
+    pub id: String,
+    /// Key → values, in the order given.
+    pub configurations: Vec<(String, Vec<String>)>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInterface {
+    pub id: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub description: String,
+    pub mac_address: String,
+    /// The primary private address, fixed for the interface's life.
+    pub private_ip: Ipv4Addr,
+    pub secondary_ips: Vec<Ipv4Addr>,
+    pub security_groups: Vec<String>,
+    pub source_dest_check: bool,
+    /// `interface`, `nat_gateway`, `vpc_endpoint`, ...
+    pub interface_type: String,
+    pub requester_managed: bool,
+    pub attachment: Option<EniAttachment>,
+    /// Public addresses mapped to private ones (auto-assigned or elastic).
+    pub associations: Vec<PublicIpAssociation>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+impl NetworkInterface {
+    pub fn private_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        std::iter::once(self.private_ip).chain(self.secondary_ips.iter().copied())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EniAttachment {
+    pub id: String,
+    pub instance_id: String,
+    pub device_index: u32,
+    pub status: String,
+    pub attach_time: Millis,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicIpAssociation {
+    pub private_ip: Ipv4Addr,
+    pub public_ip: Ipv4Addr,
+    /// Set for an elastic IP; `None` for an address assigned at launch.
+    pub allocation_id: Option<String>,
+    pub association_id: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub allocation_id: String,
+    pub public_ip: Ipv4Addr,
+    pub association: Option<AddressAssociation>,
+    pub network_border_group: String,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressAssociation {
+    pub id: String,
+    pub network_interface_id: String,
+    pub private_ip: Ipv4Addr,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub reservation_id: String,
+    pub image_id: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down` or `terminated`.
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    /// The primary interface (device index 0); others are found by their attachment.
+    pub primary_eni_id: String,
+    pub launch_time: Millis,
+    pub terminate_time: Option<Millis>,
+    pub client_token: Option<String>,
+    pub user_data: Option<String>,
+    /// The host the instance runs on, when the data plane places it.
+    pub host_id: Option<String>,
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub ami_launch_index: u32,
+    pub tags: Tags,
+}

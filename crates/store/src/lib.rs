@@ -1,0 +1,129 @@
+//! Fort's store: a revisioned key-value model, the one etcd offers.
+//!
+//! Every successful write transaction gets the next revision of the whole store; each key
+//! remembers the revision that created it and the one that last changed it. Readers range
+//! over a prefix; writers commit transactions that first compare (so two control-plane
+//! servers can never overwrite each other blindly); watchers receive every change after a
+//! revision, in order. The control plane only ever sees the [`Store`] trait, so the embedded
+//! backend (the default, in the data directory) and etcd (a cluster) are interchangeable.
+//!
+//! Contract of every backend: a transaction is atomic (all of its operations or none), and
+//! once `txn` has returned `Ok`, the write is durable (it survives `kill -9` of the process).
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+mod embedded;
+
+pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
+
+/// A store revision. Revisions start at 1 and only move forward; 0 means "none".
+pub type Revision = i64;
+
+/// One key with its value and revision metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// Revision of the transaction that created this key (since it last did not exist).
+    pub create_revision: Revision,
+    /// Revision of the transaction that last wrote this key.
+    pub mod_revision: Revision,
+    /// Number of writes since creation: 1 after creation.
+    pub version: i64,
+}
+
+/// A condition a transaction checks before it writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Compare {
+    /// The key's `mod_revision` equals the given one (0: the key does not exist).
+    ModRevision(Vec<u8>, Revision),
+    /// The key's value equals the given bytes (`None`: the key does not exist).
+    Value(Vec<u8>, Option<Vec<u8>>),
+}
+
+/// One write of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Delete {
+        key: Vec<u8>,
+    },
+    /// Deletes every key that starts with the prefix.
+    DeletePrefix {
+        prefix: Vec<u8>,
+    },
+}
+
+/// A compare-then-write transaction: if every compare holds, all `ops` are applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Txn {
+    pub compares: Vec<Compare>,
+    pub ops: Vec<Op>,
+}
+
+/// The outcome of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxnResult {
+    /// Whether every compare held (and so the operations were applied).
+    pub succeeded: bool,
+    /// The store's revision after the transaction (unchanged if it failed or wrote nothing).
+    pub revision: Revision,
+}
+
+/// The result of a range read: the keys and the revision they were read at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Range {
+    pub kvs: Vec<KeyValue>,
+    pub revision: Revision,
+}
+
+/// One change seen by a watcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The key was created or changed; the `KeyValue` is its new state.
+    Put(KeyValue),
+    /// The key was deleted at `revision`; `key` names it.
+    Delete { key: Vec<u8>, revision: Revision },
+}
+
+/// A watch stream: events in revision order, each revision's events together.
+pub type Watch = tokio::sync::mpsc::Receiver<Result<Event, StoreError>>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The requested revision is older than the history the store still keeps.
+    #[error("revision {requested} has been compacted (oldest kept: {oldest})")]
+    Compacted {
+        requested: Revision,
+        oldest: Revision,
+    },
+    /// The backend failed (I/O, corruption, a lost connection).
+    #[error("store backend: {0}")]
+    Backend(String),
+}
+
+/// The store every part of Fort uses.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Reads every key starting with `prefix`, in key order, at the current revision.
+    async fn range(&self, prefix: &[u8]) -> Result<Range, StoreError>;
+
+    /// Reads one key.
+    async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError>;
+
+    /// Applies a transaction atomically and durably.
+    async fn txn(&self, txn: Txn) -> Result<TxnResult, StoreError>;
+
+    /// Streams every change to keys under `prefix` made at revisions `>= from` (use the
+    /// `revision` of a `range` plus one to continue from a snapshot).
+    async fn watch(&self, prefix: &[u8], from: Revision) -> Result<Watch, StoreError>;
+
+    /// The current revision of the store.
+    async fn revision(&self) -> Result<Revision, StoreError>;
+}

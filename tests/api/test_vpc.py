@@ -1,0 +1,145 @@
+"""VPCs, subnets, tags and the default VPC, through boto3 against the real binary."""
+
+from conftest import error_code, http_status
+
+
+def test_default_vpc_exists_with_subnets(ec2):
+    vpcs = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    assert len(vpcs) == 1
+    v = vpcs[0]
+    assert v["CidrBlock"] == "172.31.0.0/16"
+    subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]
+    assert sorted(s["CidrBlock"] for s in subnets) == ["172.31.0.0/20", "172.31.16.0/20", "172.31.32.0/20"]
+    assert all(s["DefaultForAz"] and s["MapPublicIpOnLaunch"] for s in subnets)
+    assert all(s["AvailableIpAddressCount"] == 4091 for s in subnets)
+    assert error_code(ec2.create_default_vpc) == "DefaultVpcAlreadyExists"
+    assert error_code(ec2.create_default_subnet, AvailabilityZone="us-east-1a") == "DefaultSubnetAlreadyExistsInAvailabilityZone"
+
+
+def test_create_describe_delete_vpc(ec2):
+    v = ec2.create_vpc(
+        CidrBlock="10.1.0.18/16",
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "t1"}]}],
+    )["Vpc"]
+    assert v["CidrBlock"] == "10.1.0.0/16", "host bits are cleared"
+    assert v["VpcId"].startswith("vpc-") and len(v["VpcId"]) == 21
+    assert v["Tags"] == [{"Key": "Name", "Value": "t1"}]
+    assert v["OwnerId"] == "123456789012"
+    got = ec2.describe_vpcs(VpcIds=[v["VpcId"]])["Vpcs"]
+    assert [x["VpcId"] for x in got] == [v["VpcId"]]
+    by_tag = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["t?"]}])["Vpcs"]
+    assert v["VpcId"] in [x["VpcId"] for x in by_tag]
+    attr = ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsSupport")
+    assert attr["EnableDnsSupport"]["Value"] is True
+    attr = ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsHostnames")
+    assert attr["EnableDnsHostnames"]["Value"] is False
+    ec2.modify_vpc_attribute(VpcId=v["VpcId"], EnableDnsHostnames={"Value": True})
+    assert ec2.describe_vpc_attribute(VpcId=v["VpcId"], Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    assert error_code(ec2.modify_vpc_attribute, VpcId=v["VpcId"], EnableDnsSupport={"Value": False}) == "InvalidParameterValue"
+    ec2.delete_vpc(VpcId=v["VpcId"])
+    assert error_code(ec2.describe_vpcs, VpcIds=[v["VpcId"]]) == "InvalidVpcID.NotFound"
+
+
+def test_vpc_errors(ec2):
+    assert error_code(ec2.create_vpc, CidrBlock="10.0.0.0/8") == "InvalidVpc.Range"
+    assert error_code(ec2.create_vpc, CidrBlock="10.0.0.0/29") == "InvalidVpc.Range"
+    assert error_code(ec2.create_vpc, CidrBlock="banana") == "InvalidParameterValue"
+    assert error_code(ec2.create_vpc, CidrBlock="10.0.0.0/16", InstanceTenancy="host") == "InvalidParameterValue"
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-nothere"]) == "InvalidVpcID.Malformed"
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-0123456789abcdef0"]) == "InvalidVpcID.NotFound"
+    assert error_code(ec2.delete_vpc, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
+    assert error_code(ec2.describe_vpcs, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"
+    assert error_code(ec2.create_vpc, CidrBlock="10.0.0.0/16", DryRun=True) == "DryRunOperation"
+    assert http_status(ec2.create_vpc, CidrBlock="10.0.0.0/16", DryRun=True) == 412
+
+
+def test_secondary_cidr_blocks(ec2, vpc):
+    vid = vpc["VpcId"]
+    r = ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.2.0.0/16")
+    assoc = r["CidrBlockAssociation"]["AssociationId"]
+    assert r["CidrBlockAssociation"]["CidrBlockState"]["State"] == "associated"
+    assert error_code(ec2.associate_vpc_cidr_block, VpcId=vid, CidrBlock="192.168.0.0/16") == "InvalidVpc.Range"
+    assert error_code(ec2.associate_vpc_cidr_block, VpcId=vid, CidrBlock="10.0.1.0/24") == "InvalidVpc.Range"
+    tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vid]}])["RouteTables"]
+    assert {"10.0.0.0/16", "10.2.0.0/16"} <= {r.get("DestinationCidrBlock") for r in tables[0]["Routes"]}
+    primary = vpc["CidrBlockAssociationSet"][0]["AssociationId"]
+    assert error_code(ec2.disassociate_vpc_cidr_block, AssociationId=primary) == "OperationNotPermitted"
+    ec2.disassociate_vpc_cidr_block(AssociationId=assoc)
+
+
+def test_subnets(ec2, vpc):
+    vid = vpc["VpcId"]
+    s = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1b")["Subnet"]
+    assert s["AvailableIpAddressCount"] == 251
+    assert s["AvailabilityZone"] == "us-east-1b"
+    assert s["MapPublicIpOnLaunch"] is False
+    assert error_code(ec2.create_subnet, VpcId=vid, CidrBlock="10.0.1.128/25") == "InvalidSubnet.Conflict"
+    assert error_code(ec2.create_subnet, VpcId=vid, CidrBlock="10.9.0.0/24") == "InvalidSubnet.Range"
+    assert error_code(ec2.create_subnet, VpcId=vid, CidrBlock="10.0.2.0/29") == "InvalidSubnet.Range"
+    assert error_code(ec2.create_subnet, VpcId=vid, CidrBlock="10.0.2.0/24", AvailabilityZone="mars-1a") == "InvalidParameterValue"
+    assert error_code(ec2.delete_vpc, VpcId=vid) == "DependencyViolation"
+    ec2.modify_subnet_attribute(SubnetId=s["SubnetId"], MapPublicIpOnLaunch={"Value": True})
+    got = ec2.describe_subnets(SubnetIds=[s["SubnetId"]])["Subnets"][0]
+    assert got["MapPublicIpOnLaunch"] is True
+    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [s["SubnetId"]]}])["NetworkAcls"]
+    assert len(acls) == 1 and acls[0]["IsDefault"]
+    ec2.delete_subnet(SubnetId=s["SubnetId"])
+    assert error_code(ec2.describe_subnets, SubnetIds=[s["SubnetId"]]) == "InvalidSubnetID.NotFound"
+
+
+def test_tags(ec2, vpc):
+    vid = vpc["VpcId"]
+    ec2.create_tags(Resources=[vid], Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
+    tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid]}])["Tags"]
+    assert [(t["Key"], t["Value"], t["ResourceType"]) for t in tags] == [("a", "1", "vpc"), ("b", "2", "vpc")]
+    ec2.delete_tags(Resources=[vid], Tags=[{"Key": "a", "Value": "wrong"}])
+    assert len(ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid]}])["Tags"]) == 2
+    ec2.delete_tags(Resources=[vid], Tags=[{"Key": "a"}])
+    assert [t["Key"] for t in ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid]}])["Tags"]] == ["b"]
+    assert error_code(ec2.create_tags, Resources=[vid], Tags=[{"Key": "aws:x", "Value": "1"}]) == "InvalidParameterValue"
+    many = [{"Key": f"k{i}", "Value": "v"} for i in range(50)]
+    assert error_code(ec2.create_tags, Resources=[vid], Tags=many) == "TagLimitExceeded"
+    assert error_code(ec2.create_tags, Resources=["vpc-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "1"}]) == "InvalidVpcID.NotFound"
+    ec2.delete_tags(Resources=[vid])
+    assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid]}])["Tags"] == []
+
+
+def test_pagination(ec2):
+    ids = [ec2.create_vpc(CidrBlock=f"10.{100 + i}.0.0/16")["Vpc"]["VpcId"] for i in range(7)]
+    seen, token = [], None
+    while True:
+        kw = {"MaxResults": 5}
+        if token:
+            kw["NextToken"] = token
+        r = ec2.describe_vpcs(**kw)
+        seen += [v["VpcId"] for v in r["Vpcs"]]
+        token = r.get("NextToken")
+        if not token:
+            break
+    assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    assert error_code(ec2.describe_vpcs, NextToken="zz") == "InvalidNextToken"
+    for i in ids:
+        ec2.delete_vpc(VpcId=i)
+
+
+def test_regions_and_accounts(fort):
+    east = fort.client(region="us-east-1")
+    west = fort.client(region="eu-west-1")
+    v = east.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    assert v not in [x["VpcId"] for x in west.describe_vpcs()["Vpcs"]]
+    assert error_code(west.describe_vpcs, VpcIds=[v]) == "InvalidVpcID.NotFound"
+    zones = [z["ZoneName"] for z in west.describe_availability_zones()["AvailabilityZones"]]
+    assert zones == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    from conftest import OTHER_ACCESS_KEY, OTHER_SECRET_KEY
+    other = fort.client(access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
+    assert other.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [v]}])["Vpcs"] == []
+    sts = fort.client("sts", access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
+    assert sts.get_caller_identity()["Account"] == "210987654321"
+    east.delete_vpc(VpcId=v)
+
+
+def test_auth_failures(fort):
+    bad = fort.client(secret_key="wrong-secret-wrong-secret-wrong-secret-00")
+    assert error_code(bad.describe_vpcs) == "AuthFailure"
+    unknown = fort.client(access_key="AKIAUNKNOWNKEY000000")
+    assert error_code(unknown.describe_vpcs) == "AuthFailure"
