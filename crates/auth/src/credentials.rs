@@ -361,6 +361,15 @@ impl Credentials {
     }
 }
 
+/// Same as [`Credentials::parse`].
+impl std::str::FromStr for Credentials {
+    type Err = CredentialsError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
 fn fill_random(buf: &mut [u8]) -> Result<(), CredentialsError> {
     getrandom::fill(buf).map_err(|e| CredentialsError::Random(e.to_string()))
 }
@@ -426,7 +435,7 @@ mod tests {
             aws_secret_access_key : two\n\
             aws_account_id = 210987654321\n\
             aws_session_token = tok\n";
-        let c = Credentials::parse(text).unwrap();
+        let c: Credentials = text.parse().unwrap();
         assert_eq!(c.len(), 2);
         let one = c.get("AKIAEXAMPLE0000001").unwrap();
         assert_eq!(one.secret_access_key, "secret/one+x");

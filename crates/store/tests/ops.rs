@@ -634,3 +634,32 @@ async fn usable_as_a_trait_object() {
     store.txn(ops(vec![put("a", "1")])).await.unwrap();
     assert_eq!(store.range(b"a").await.unwrap().kvs.len(), 1);
 }
+
+#[tokio::test]
+async fn open_creates_the_directory_and_refuses_a_second_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/dir/store.redb");
+    let store = EmbeddedStore::open(&path).unwrap();
+    store.txn(ops(vec![put("a", "1")])).await.unwrap();
+    assert!(matches!(
+        EmbeddedStore::open(&path),
+        Err(StoreError::Backend(_))
+    ));
+    store.close().await.unwrap();
+    let store = EmbeddedStore::open(&path).unwrap();
+    assert_eq!(store.revision().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn oversized_transactions_are_refused() {
+    let (_dir, store) = open_with(EmbeddedOptions {
+        max_txn_bytes: 100,
+        ..EmbeddedOptions::default()
+    });
+    let big = "x".repeat(101);
+    assert!(matches!(
+        store.txn(ops(vec![put("k", &big)])).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(store.txn(ops(vec![put("k", "small")])).await.unwrap(), ok(1));
+}

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::{KeyValue, Range, Revision, Store, StoreError, Txn, TxnResult, Watch};
+use crate::{Compare, KeyValue, Op, Range, Revision, Store, StoreError, Txn, TxnResult, Watch};
 
 pub(crate) const KV: TableDefinition<'static, &'static [u8], &'static [u8]> =
     TableDefinition::new("kv");
@@ -54,6 +54,9 @@ pub struct EmbeddedOptions {
     pub watch_buffer: usize,
     /// redb's page cache, in bytes (`None`: redb's default).
     pub cache_size: Option<usize>,
+    /// The largest transaction `txn` accepts, counting its keys, values and prefixes; a
+    /// larger one fails with [`StoreError::Backend`] without reaching the writer.
+    pub max_txn_bytes: usize,
 }
 
 impl Default for EmbeddedOptions {
@@ -66,6 +69,7 @@ impl Default for EmbeddedOptions {
             broadcast: 1024,
             watch_buffer: 1024,
             cache_size: None,
+            max_txn_bytes: 64 << 20,
         }
     }
 }
@@ -101,6 +105,7 @@ pub struct EmbeddedStore {
     writer: Option<std::thread::JoinHandle<()>>,
     path: Option<PathBuf>,
     watch_buffer: usize,
+    max_txn_bytes: usize,
 }
 
 use writer::Request;
@@ -114,14 +119,19 @@ impl fmt::Debug for EmbeddedStore {
 }
 
 impl EmbeddedStore {
-    /// Opens the store in the file at `path` (e.g. `DATA_DIR/store.redb`), creating it if
-    /// missing. After a crash, redb repairs the file here, which reads all of it.
+    /// Opens the store in the file at `path` (e.g. `DATA_DIR/store.redb`), creating it (and
+    /// its directory) if missing. This blocks: after a crash, redb repairs the file here,
+    /// which reads all of it. One process at a time may have the file open; a second open
+    /// fails with [`StoreError::Backend`].
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         Self::open_with(path, EmbeddedOptions::default())
     }
 
     /// [`EmbeddedStore::open`] with settings.
     pub fn open_with(path: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(backend)?;
+        }
         let db = builder(&options).create(path).map_err(backend)?;
         Self::start(db, Some(path.to_path_buf()), options)
     }
@@ -174,6 +184,7 @@ impl EmbeddedStore {
             writer: Some(writer),
             path,
             watch_buffer: options.watch_buffer.max(1),
+            max_txn_bytes: options.max_txn_bytes,
         })
     }
 
@@ -234,6 +245,28 @@ fn builder(options: &EmbeddedOptions) -> redb::Builder {
         builder.set_cache_size(bytes);
     }
     builder
+}
+
+/// The bytes a transaction carries: its keys, values and prefixes.
+fn txn_size(txn: &Txn) -> usize {
+    let compares: usize = txn
+        .compares
+        .iter()
+        .map(|compare| match compare {
+            Compare::ModRevision(key, _) => key.len(),
+            Compare::Value(key, value) => key.len() + value.as_ref().map_or(0, Vec::len),
+        })
+        .sum();
+    let ops: usize = txn
+        .ops
+        .iter()
+        .map(|op| match op {
+            Op::Put { key, value } => key.len() + value.len(),
+            Op::Delete { key } => key.len(),
+            Op::DeletePrefix { prefix } => prefix.len(),
+        })
+        .sum();
+    compares + ops
 }
 
 pub(crate) fn backend(error: impl fmt::Display) -> StoreError {
@@ -298,6 +331,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult, StoreError> {
+        let size = txn_size(&txn);
+        if size > self.max_txn_bytes {
+            return Err(StoreError::Backend(format!(
+                "transaction of {size} bytes is over the limit of {}",
+                self.max_txn_bytes
+            )));
+        }
         let (reply, answer) = oneshot::channel();
         self.requests
             .send(Request { txn, reply })
@@ -336,3 +376,6 @@ impl Store for EmbeddedStore {
         Ok(self.read(|shared| shared.revision()).await?.0)
     }
 }
+
+#[cfg(test)]
+mod tests;

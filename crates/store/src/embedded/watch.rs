@@ -93,6 +93,8 @@ pub(crate) fn read_log(
 enum Flow {
     Continue,
     Stop,
+    /// Catch up from the log: the watcher lagged (or, which should not happen, saw a gap).
+    Resync,
 }
 
 impl Watcher {
@@ -104,7 +106,7 @@ impl Watcher {
             if let Flow::Stop = self.follow().await {
                 return;
             }
-            // Lagged: subscribe again, then catch up from the log.
+            // Subscribe again, then catch up from the log.
             self.live = self.live.resubscribe();
         }
     }
@@ -140,7 +142,7 @@ impl Watcher {
         }
     }
 
-    /// Sends live batches until the watcher lags (`Continue`) or must end (`Stop`).
+    /// Sends live batches until the watcher lags (`Resync`) or must end (`Stop`).
     async fn follow(&mut self) -> Flow {
         loop {
             let batch = tokio::select! {
@@ -149,7 +151,7 @@ impl Watcher {
             };
             let batch = match batch {
                 Ok(batch) => batch,
-                Err(broadcast::error::RecvError::Lagged(_)) => return Flow::Continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => return Flow::Resync,
                 Err(broadcast::error::RecvError::Closed) => {
                     let _ = self
                         .tx
@@ -157,8 +159,9 @@ impl Watcher {
                     return Flow::Stop;
                 }
             };
-            if let Flow::Stop = self.send_batch(&batch).await {
-                return Flow::Stop;
+            match self.send_batch(&batch).await {
+                Flow::Continue => {}
+                flow => return flow,
             }
         }
     }
@@ -168,7 +171,14 @@ impl Watcher {
             if entry.revision < self.next {
                 continue;
             }
-            debug_assert_eq!(entry.revision, self.next, "watch gap");
+            if entry.revision > self.next {
+                tracing::warn!(
+                    next = self.next,
+                    got = entry.revision,
+                    "watch: gap in live events, catching up from the log"
+                );
+                return Flow::Resync;
+            }
             let events = entry
                 .events
                 .iter()

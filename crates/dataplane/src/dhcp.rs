@@ -1,0 +1,129 @@
+//! The DHCP responder: every instance gets its address of record from its own host
+//! (§3.2, §5.11): mask, router (.1), DNS (VPC base + 2 or the options set), domain,
+//! host name, MTU 9001 (option 26) and the lease. Nothing is relayed or broadcast on
+//! the fabric.
+
+use crate::packet::Meta;
+use crate::port::Port;
+use crate::program::NameServer;
+use crate::verdict::DropReason;
+use crate::vpc::{Subnet, Vpc};
+use crate::wire::dhcp::{self, MessageType};
+use crate::wire::ethernet::{self, MacAddr, ethertype};
+use crate::wire::{ip_proto, ipv4, udp};
+use std::net::Ipv4Addr;
+
+/// The MTU inside a VPC.
+pub const VPC_MTU: u16 = 9001;
+
+/// Is this packet for the DHCP server?
+pub fn is_dhcp(m: &Meta) -> bool {
+    m.tuple.protocol == ip_proto::UDP
+        && m.tuple.dst_port == dhcp::SERVER_PORT
+        && m.tuple.src_port == dhcp::CLIENT_PORT
+}
+
+/// Answers a DHCP request from `port` into `out`.
+pub fn respond(port: &Port, vpc: &Vpc, subnet: &Subnet, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+    let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
+    let ip = ipv4::Packet::new_checked(eth.payload()).map_err(|_| DropReason::Malformed)?;
+    let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Malformed)?;
+    let p = dhcp::Packet::new_checked(u.payload()).map_err(|_| DropReason::DhcpIgnored)?;
+    let req = dhcp::Repr::parse(&p).map_err(|_| DropReason::DhcpIgnored)?;
+    if req.op != dhcp::op::BOOTREQUEST || req.chaddr != port.mac {
+        return Err(DropReason::DhcpIgnored);
+    }
+    let addr = port.primary_ip;
+    let router = subnet.router_ip();
+    let kind = match req.message_type {
+        Some(MessageType::Discover) => MessageType::Offer,
+        Some(MessageType::Request) => {
+            let asked = req.requested_ip.or(req.ciaddr);
+            if asked == Some(addr) {
+                MessageType::Ack
+            } else {
+                MessageType::Nak
+            }
+        }
+        Some(MessageType::Inform) => MessageType::Ack,
+        _ => return Err(DropReason::DhcpIgnored),
+    };
+    let inform = req.message_type == Some(MessageType::Inform);
+    let lease = vpc.dhcp.lease_time;
+    let mut reply = dhcp::Repr {
+        op: dhcp::op::BOOTREPLY,
+        message_type: Some(kind),
+        xid: req.xid,
+        broadcast: req.broadcast,
+        chaddr: port.mac,
+        server_id: Some(router),
+        ..dhcp::Repr::default()
+    };
+    if kind != MessageType::Nak {
+        let dns: Vec<Ipv4Addr> = vpc
+            .dhcp
+            .domain_name_servers
+            .iter()
+            .map(|s| match s {
+                NameServer::AmazonProvidedDns => vpc.dns,
+                NameServer::Address(a) => *a,
+            })
+            .collect();
+        reply.ciaddr = req.ciaddr.filter(|_| inform);
+        reply.yiaddr = (!inform).then_some(addr);
+        reply.subnet_mask = Some(subnet.cidr.netmask());
+        reply.broadcast_addr = Some(subnet.cidr.broadcast());
+        reply.router = Some(router);
+        reply.dns_servers = dns;
+        reply.domain_name = vpc.dhcp.domain_name.clone();
+        reply.hostname = port.hostname.clone();
+        reply.interface_mtu = Some(VPC_MTU);
+        if !inform {
+            reply.lease_time = Some(lease);
+            reply.renewal_time = Some(lease / 2);
+            reply.rebinding_time = Some((u64::from(lease) * 7 / 8) as u32);
+        }
+    }
+    // RFC 2131 §4.1: broadcast if asked to (and always for NAK), else to the address
+    let bcast = req.broadcast || kind == MessageType::Nak;
+    let (dst_mac, dst_ip) = if bcast {
+        (MacAddr::BROADCAST, Ipv4Addr::BROADCAST)
+    } else if inform {
+        (port.mac, req.ciaddr.unwrap_or(addr))
+    } else {
+        (port.mac, addr)
+    };
+    let dlen = reply.buffer_len();
+    let total = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + dlen;
+    out.clear();
+    out.resize(total, 0);
+    let mut f = ethernet::Frame::new_unchecked(&mut out[..]);
+    ethernet::Repr {
+        src: vpc.router_mac,
+        dst: dst_mac,
+        ethertype: ethertype::IPV4,
+    }
+    .emit(&mut f);
+    let mut ipp = ipv4::Packet::new_unchecked(f.payload_mut());
+    ipv4::Repr {
+        src: router,
+        dst: dst_ip,
+        protocol: ip_proto::UDP,
+        payload_len: udp::HEADER_LEN + dlen,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident: 0,
+        dont_frag: false,
+    }
+    .emit(&mut ipp);
+    let mut up = udp::Packet::new_unchecked(ipp.payload_mut());
+    up.set_len((udp::HEADER_LEN + dlen) as u16);
+    reply.emit(&mut dhcp::Packet::new_unchecked(up.payload_mut()));
+    udp::Repr {
+        src_port: dhcp::SERVER_PORT,
+        dst_port: dhcp::CLIENT_PORT,
+        payload_len: dlen,
+    }
+    .emit(&mut up, router, dst_ip, true);
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Ports: the ENIs of this host, compiled from the host program.
+
+use crate::program::{self, ConntrackTimeouts};
+use crate::security_group::PortSecurity;
+use crate::wire::MacAddr;
+use std::net::Ipv4Addr;
+
+pub struct Port {
+    pub id: String,
+    pub vpc: u16,
+    /// Index into the VPC's subnets; `None` if the program names an unknown subnet (the
+    /// port then drops everything it sends as unroutable).
+    pub subnet: Option<u16>,
+    pub mac: MacAddr,
+    pub addresses: Vec<Ipv4Addr>,
+    pub source_dest_check: bool,
+    pub security: PortSecurity,
+    pub timeouts: ConntrackTimeouts,
+    pub primary_ip: Ipv4Addr,
+    pub hostname: Option<String>,
+    /// Dependency slot of the port's configuration (including its groups' rules).
+    pub dep: u32,
+    /// Dependency slot bumped when the port starts tracking a flow.
+    pub ct_dep: u32,
+}
+
+impl Port {
+    #[inline]
+    pub fn owns(&self, ip: Ipv4Addr) -> bool {
+        self.addresses.contains(&ip)
+    }
+
+    pub fn compile(
+        spec: &program::Port,
+        vpc: u16,
+        subnet: Option<u16>,
+        groups: &[program::SecurityGroup],
+        dep: u32,
+        ct_dep: u32,
+    ) -> Port {
+        let mine: Vec<&program::SecurityGroup> = spec
+            .security_groups
+            .iter()
+            .filter_map(|id| groups.iter().find(|g| &g.id == id))
+            .collect();
+        Port {
+            id: spec.id.clone(),
+            vpc,
+            subnet,
+            mac: spec.mac,
+            addresses: spec.addresses().collect(),
+            source_dest_check: spec.source_dest_check,
+            security: PortSecurity::compile(&mine, groups),
+            timeouts: spec.conntrack,
+            primary_ip: spec.primary_ip,
+            hostname: spec.hostname.clone(),
+            dep,
+            ct_dep,
+        }
+    }
+}

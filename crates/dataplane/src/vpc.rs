@@ -1,0 +1,95 @@
+//! A VPC as the engine holds it: subnets, compiled route tables and NACLs, V2P.
+
+use crate::flow_table::BuildFxHasher;
+use crate::nacl::NetworkAcl;
+use crate::program::{self, DhcpOptions};
+use crate::route::RouteTable;
+use crate::wire::MacAddr;
+use ipnet::Ipv4Net;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+pub struct Subnet {
+    pub id: String,
+    pub cidr: Ipv4Net,
+    pub route_table: Option<u16>,
+    pub network_acl: Option<u16>,
+    pub dep: u32,
+}
+
+impl Subnet {
+    /// The router's address: base + 1.
+    pub fn router_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.cidr.network()) + 1)
+    }
+}
+
+/// A V2P entry.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub host: Ipv4Addr,
+    pub mac: MacAddr,
+    pub eni_id: String,
+    pub source_dest_check: bool,
+    pub dep: u32,
+}
+
+pub struct Vpc {
+    pub id: String,
+    pub vni: u32,
+    pub cidrs: Vec<Ipv4Net>,
+    pub router_mac: MacAddr,
+    /// The resolver: primary CIDR base + 2.
+    pub dns: Ipv4Addr,
+    pub subnets: Vec<Subnet>,
+    pub route_tables: Vec<RouteTable>,
+    pub network_acls: Vec<NetworkAcl>,
+    pub mappings: HashMap<Ipv4Addr, Mapping, BuildFxHasher>,
+    /// ENI id → one of its addresses in `mappings`.
+    pub enis: HashMap<String, Ipv4Addr>,
+    pub edges: HashMap<String, Ipv4Addr>,
+    pub edge_hosts: Vec<Ipv4Addr>,
+    /// Hosts of ENIs with source/dest check off: they may forward others' packets.
+    pub middlebox_hosts: Vec<Ipv4Addr>,
+    pub peerings: HashMap<String, u16>,
+    pub peer_vpcs: Vec<u16>,
+    pub dhcp: DhcpOptions,
+    pub dep: u32,
+}
+
+impl Vpc {
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.cidrs.iter().any(|c| c.contains(&ip))
+    }
+
+    pub fn subnet_of(&self, ip: Ipv4Addr) -> Option<u16> {
+        self.subnets
+            .iter()
+            .position(|s| s.cidr.contains(&ip))
+            .map(|i| i as u16)
+    }
+
+    /// The mapping of an ENI by id (any of its addresses; all share host and MAC).
+    pub fn eni(&self, eni_id: &str) -> Option<&Mapping> {
+        self.enis.get(eni_id).and_then(|ip| self.mappings.get(ip))
+    }
+
+    pub fn recompute_middleboxes(&mut self) {
+        let mut h: Vec<Ipv4Addr> = self
+            .mappings
+            .values()
+            .filter(|m| !m.source_dest_check)
+            .map(|m| m.host)
+            .collect();
+        h.sort();
+        h.dedup();
+        self.middlebox_hosts = h;
+    }
+}
+
+/// The primary CIDR's base + 2.
+pub fn dns_address(spec: &program::Vpc) -> Ipv4Addr {
+    spec.cidrs
+        .first()
+        .map_or(Ipv4Addr::UNSPECIFIED, |c| Ipv4Addr::from(u32::from(c.network()) + 2))
+}
