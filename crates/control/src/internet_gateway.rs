@@ -1,1 +1,164 @@
-//! internet gateways.
+//! Internet gateways (one per VPC, attached and detached) and egress-only internet
+//! gateways (IPv6, created attached to their VPC).
+//!
+//! Routes to a gateway that goes away stay in their tables and read `blackhole`
+//! ([`crate::route_table::route_state`]).
+
+use fort_model::*;
+
+use crate::Tx;
+use crate::tags::check_tags;
+
+impl Tx<'_> {
+    pub fn create_internet_gateway(&mut self, tags: Tags) -> Result<InternetGateway, ApiError> {
+        check_tags(&tags, self.config.quotas.tags_per_resource)?;
+        let quota = self.config.quotas.internet_gateways;
+        if self.region.internet_gateways.len() >= quota {
+            return Err(ApiError::new(
+                "InternetGatewayLimitExceeded",
+                format!("The maximum number of internet gateways has been reached ({quota})."),
+            ));
+        }
+        let igw = InternetGateway {
+            id: Kind::InternetGateway.new_id(),
+            vpc_id: None,
+            tags,
+        };
+        self.region.internet_gateways.insert(igw.clone());
+        Ok(igw)
+    }
+
+    pub fn delete_internet_gateway(&mut self, id: &str) -> Result<(), ApiError> {
+        let igw = self
+            .region
+            .internet_gateways
+            .find(Kind::InternetGateway, id)?;
+        if igw.vpc_id.is_some() {
+            return Err(ApiError::new(
+                "DependencyViolation",
+                format!("The internetGateway '{id}' has dependencies and cannot be deleted."),
+            ));
+        }
+        self.region.internet_gateways.remove(id);
+        Ok(())
+    }
+
+    pub fn attach_internet_gateway(&mut self, id: &str, vpc_id: &str) -> Result<(), ApiError> {
+        let igw = self
+            .region
+            .internet_gateways
+            .find(Kind::InternetGateway, id)?;
+        if let Some(attached) = &igw.vpc_id {
+            return Err(ApiError::new(
+                "Resource.AlreadyAssociated",
+                format!("resource {id} is already attached to network {attached}"),
+            ));
+        }
+        self.region.vpcs.find(Kind::Vpc, vpc_id)?;
+        if let Some(other) = self
+            .region
+            .internet_gateways
+            .values()
+            .find(|g| g.vpc_id.as_deref() == Some(vpc_id))
+        {
+            return Err(ApiError::new(
+                "Resource.AlreadyAssociated",
+                format!(
+                    "Network {vpc_id} already has an internet gateway attached ({})",
+                    other.id
+                ),
+            ));
+        }
+        self.region
+            .internet_gateways
+            .get_mut(id)
+            .expect("found above")
+            .vpc_id = Some(vpc_id.to_owned());
+        Ok(())
+    }
+
+    pub fn detach_internet_gateway(&mut self, id: &str, vpc_id: &str) -> Result<(), ApiError> {
+        let igw = self
+            .region
+            .internet_gateways
+            .find(Kind::InternetGateway, id)?;
+        self.region.vpcs.find(Kind::Vpc, vpc_id)?;
+        if igw.vpc_id.as_deref() != Some(vpc_id) {
+            return Err(ApiError::new(
+                "Gateway.NotAttached",
+                format!("resource {id} is not attached to network {vpc_id}"),
+            ));
+        }
+        let mapped = self
+            .region
+            .network_interfaces
+            .values()
+            .any(|e| e.vpc_id == vpc_id && !e.associations.is_empty())
+            || self.region.nat_gateways.values().any(|n| {
+                n.vpc_id == vpc_id
+                    && !matches!(n.state.as_str(), "deleted" | "failed")
+                    && n.addresses.iter().any(|a| a.public_ip.is_some())
+            });
+        if mapped {
+            return Err(ApiError::new(
+                "DependencyViolation",
+                format!(
+                    "Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
+                ),
+            ));
+        }
+        self.region
+            .internet_gateways
+            .get_mut(id)
+            .expect("found above")
+            .vpc_id = None;
+        Ok(())
+    }
+
+    pub fn create_egress_only_internet_gateway(
+        &mut self,
+        vpc_id: &str,
+        tags: Tags,
+    ) -> Result<EgressOnlyInternetGateway, ApiError> {
+        self.region.vpcs.find(Kind::Vpc, vpc_id)?;
+        check_tags(&tags, self.config.quotas.tags_per_resource)?;
+        let quota = self.config.quotas.egress_only_internet_gateways;
+        if self.region.egress_only_internet_gateways.len() >= quota {
+            return Err(ApiError::new(
+                "EgressOnlyInternetGatewayLimitExceeded",
+                format!(
+                    "The maximum number of egress-only internet gateways has been reached ({quota})."
+                ),
+            ));
+        }
+        if let Some(other) = self
+            .region
+            .egress_only_internet_gateways
+            .values()
+            .find(|g| g.vpc_id == vpc_id)
+        {
+            return Err(ApiError::new(
+                "Resource.AlreadyAssociated",
+                format!(
+                    "Network {vpc_id} already has an egress-only internet gateway attached ({})",
+                    other.id
+                ),
+            ));
+        }
+        let eigw = EgressOnlyInternetGateway {
+            id: Kind::EgressOnlyInternetGateway.new_id(),
+            vpc_id: vpc_id.to_owned(),
+            tags,
+        };
+        self.region.egress_only_internet_gateways.insert(eigw.clone());
+        Ok(eigw)
+    }
+
+    pub fn delete_egress_only_internet_gateway(&mut self, id: &str) -> Result<(), ApiError> {
+        self.region
+            .egress_only_internet_gateways
+            .find(Kind::EgressOnlyInternetGateway, id)?;
+        self.region.egress_only_internet_gateways.remove(id);
+        Ok(())
+    }
+}

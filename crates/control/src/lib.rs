@@ -134,6 +134,18 @@ impl Control {
         f(&*self.world.read().await)
     }
 
+    /// Every row of the in-memory state as (store key, JSON): after a reload from the
+    /// store it must be the same, which tests use to prove changes are all-or-nothing.
+    pub async fn dump(&self) -> Result<std::collections::BTreeMap<String, Vec<u8>>, ApiError> {
+        let world = self.world.read().await;
+        let mut out = std::collections::BTreeMap::new();
+        for region in world.regions.values() {
+            region.dump(&mut out).map_err(ApiError::internal)?;
+        }
+        world.global.dump(&mut out).map_err(ApiError::internal)?;
+        Ok(out)
+    }
+
     /// Makes a change in a region; answers once it is durable. A failed change leaves
     /// no trace.
     pub async fn write<R>(

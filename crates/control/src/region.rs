@@ -58,6 +58,16 @@ macro_rules! define_region {
                 Ok(())
             }
 
+            /// Every row as its store key and JSON: what the store should hold.
+            pub fn dump(&self, out: &mut std::collections::BTreeMap<String, Vec<u8>>) -> Result<(), serde_json::Error> {
+                $(
+                    for row in self.$field.values() {
+                        out.insert(format!("r/{}/{}/{}/{}", self.account, self.name, $name, row.id()), serde_json::to_vec(row)?);
+                    }
+                )*
+                Ok(())
+            }
+
             /// Loads one stored row given the table name and its JSON.
             pub(crate) fn load(&mut self, table: &str, json: &[u8]) -> Result<(), serde_json::Error> {
                 match table {
@@ -193,6 +203,17 @@ impl Global {
             "lease" => self.leases.load(serde_json::from_slice(json)?),
             "counter" => self.counters.load(serde_json::from_slice(json)?),
             _ => tracing::warn!(table, "unknown global table in store, ignored"),
+        }
+        Ok(())
+    }
+
+    /// Every row as its store key and JSON.
+    pub fn dump(&self, out: &mut std::collections::BTreeMap<String, Vec<u8>>) -> Result<(), serde_json::Error> {
+        for row in self.leases.values() {
+            out.insert(format!("g/lease/{}", row.id), serde_json::to_vec(row)?);
+        }
+        for row in self.counters.values() {
+            out.insert(format!("g/counter/{}", row.id), serde_json::to_vec(row)?);
         }
         Ok(())
     }

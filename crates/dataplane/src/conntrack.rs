@@ -144,7 +144,7 @@ impl Key {
 pub struct Entry {
     pub key: Key,
     /// Bumped when the slot is reused, so cached references can tell.
-    pub gen: u32,
+    pub generation: u32,
     pub live: bool,
     pub initiator: Direction,
     pub state: State,
@@ -233,7 +233,7 @@ impl Conntrack {
         }
         let entry = Entry {
             key,
-            gen: 0,
+            generation: 0,
             live: true,
             initiator: dir,
             state: State::initial(m),
@@ -241,8 +241,8 @@ impl Conntrack {
             timeouts,
         };
         let slot = if let Some(s) = self.free.pop() {
-            let gen = self.slots[s as usize].gen.wrapping_add(1);
-            self.slots[s as usize] = Entry { gen, ..entry };
+            let generation = self.slots[s as usize].generation.wrapping_add(1);
+            self.slots[s as usize] = Entry { generation, ..entry };
             s
         } else {
             self.slots.push(entry);
@@ -259,7 +259,7 @@ impl Conntrack {
             return;
         }
         e.live = false;
-        e.gen = e.gen.wrapping_add(1);
+        e.generation = e.generation.wrapping_add(1);
         let key = e.key;
         self.index.remove(&key);
         self.free.push(slot);

@@ -48,7 +48,7 @@ pub struct FlowRecord {
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     key: CounterKey,
-    gen: u32,
+    generation: u32,
     live: bool,
     packets: u64,
     bytes: u64,
@@ -71,7 +71,7 @@ impl Counters {
             None => {
                 let fresh = Slot {
                     key,
-                    gen: 0,
+                    generation: 0,
                     live: true,
                     packets: 0,
                     bytes: 0,
@@ -79,8 +79,8 @@ impl Counters {
                     last: now,
                 };
                 let s = if let Some(s) = self.free.pop() {
-                    let gen = self.slots[s as usize].gen.wrapping_add(1);
-                    self.slots[s as usize] = Slot { gen, ..fresh };
+                    let generation = self.slots[s as usize].generation.wrapping_add(1);
+                    self.slots[s as usize] = Slot { generation, ..fresh };
                     s
                 } else {
                     self.slots.push(fresh);
@@ -90,8 +90,8 @@ impl Counters {
                 s
             }
         };
-        let gen = self.slots[slot as usize].gen;
-        let r = CounterRef { slot, gen };
+        let generation = self.slots[slot as usize].generation;
+        let r = CounterRef { slot, generation };
         self.bump(r, bytes, now);
         r
     }
@@ -100,7 +100,7 @@ impl Counters {
     #[inline]
     pub fn bump(&mut self, r: CounterRef, bytes: u16, now: Time) -> bool {
         let s = &mut self.slots[r.slot as usize];
-        if s.gen != r.gen || !s.live {
+        if s.generation != r.generation || !s.live {
             return false;
         }
         if s.packets == 0 {
@@ -115,7 +115,7 @@ impl Counters {
     #[inline]
     pub fn valid(&self, r: CounterRef) -> bool {
         let s = &self.slots[r.slot as usize];
-        s.gen == r.gen && s.live
+        s.generation == r.generation && s.live
     }
 
     /// Hands every counter with traffic since the last drain to `f` and zeroes it.
@@ -141,7 +141,7 @@ impl Counters {
             let s = &mut self.slots[i];
             if s.live && s.packets == 0 && now.0.saturating_sub(s.last.0) > idle {
                 s.live = false;
-                s.gen = s.gen.wrapping_add(1);
+                s.generation = s.generation.wrapping_add(1);
                 let key = s.key;
                 self.index.remove(&key);
                 self.free.push(i as u32);

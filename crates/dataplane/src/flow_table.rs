@@ -214,7 +214,7 @@ pub enum Action {
 #[derive(Debug, Clone, Copy)]
 pub struct CtRef {
     pub slot: u32,
-    pub gen: u32,
+    pub generation: u32,
     pub dir: crate::conntrack::Direction,
 }
 
@@ -222,7 +222,7 @@ pub struct CtRef {
 #[derive(Debug, Clone, Copy)]
 pub struct CounterRef {
     pub slot: u32,
-    pub gen: u32,
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone)]

@@ -13,3 +13,21 @@ pub mod server;
 pub mod xml;
 
 pub use server::{Api, router};
+
+use fort_control::{Control, Scope};
+use fort_model::ApiError;
+
+/// Runs one action for `scope` as if a signed request had carried `params`: the request
+/// path past authentication, for tests, fuzzing and benchmarks.
+pub async fn execute(control: &Control, scope: &Scope, params: &query::Params) -> Result<xml::Xml, ApiError> {
+    let action = params.req("Action")?;
+    let verified = fort_auth::Verified {
+        access_key_id: String::new(),
+        account_id: scope.account.clone(),
+        region: scope.region.clone(),
+        service: "ec2".into(),
+        date: time::OffsetDateTime::UNIX_EPOCH,
+    };
+    let ctx = actions::Ctx { control, scope: scope.clone(), params, action, verified: &verified };
+    actions::dispatch(&ctx).await
+}

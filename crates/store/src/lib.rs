@@ -60,6 +60,11 @@ pub enum Op {
 }
 
 /// A compare-then-write transaction: if every compare holds, all `ops` are applied.
+///
+/// The ops apply in order, each seeing the effects of the ones before it, all at the same
+/// revision (so `Delete` then `Put` of one key makes a new key with `version` 1). A
+/// transaction takes a new revision only if it changes something: no ops, or only deletions
+/// of absent keys, leave the revision as it was.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Txn {
     pub compares: Vec<Compare>,
@@ -71,7 +76,8 @@ pub struct Txn {
 pub struct TxnResult {
     /// Whether every compare held (and so the operations were applied).
     pub succeeded: bool,
-    /// The store's revision after the transaction (unchanged if it failed or wrote nothing).
+    /// The store's revision after the transaction: the transaction's own revision if it
+    /// wrote, else the current one (unchanged if it failed or wrote nothing).
     pub revision: Revision,
 }
 
@@ -85,13 +91,17 @@ pub struct Range {
 /// One change seen by a watcher.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The key was created or changed; the `KeyValue` is its new state.
+    /// The key was created or changed; the `KeyValue` is its new state, and its
+    /// `mod_revision` the event's revision.
     Put(KeyValue),
     /// The key was deleted at `revision`; `key` names it.
     Delete { key: Vec<u8>, revision: Revision },
 }
 
-/// A watch stream: events in revision order, each revision's events together.
+/// A watch stream: events in revision order, each revision's events together, in the order
+/// of the transaction's ops. An `Err` is the last item: the watcher fell behind the history
+/// the store keeps ([`StoreError::Compacted`]) or the store closed; then the stream ends.
+/// Dropping the receiver cancels the watch.
 pub type Watch = tokio::sync::mpsc::Receiver<Result<Event, StoreError>>;
 
 #[derive(Debug, thiserror::Error)]
@@ -117,11 +127,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Reads one key.
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError>;
 
-    /// Applies a transaction atomically and durably.
+    /// Applies a transaction atomically and durably. A failed compare is `Ok` with
+    /// `succeeded: false`. After an `Err` from the commit itself (an I/O error), the
+    /// transaction may or may not have been applied.
     async fn txn(&self, txn: Txn) -> Result<TxnResult, StoreError>;
 
     /// Streams every change to keys under `prefix` made at revisions `>= from` (use the
-    /// `revision` of a `range` plus one to continue from a snapshot).
+    /// `revision` of a `range` plus one to continue from a snapshot), first those already
+    /// made, then new ones as they commit, with no gap and no duplicate.
+    ///
+    /// `from` 0 or 1 means from the oldest revision the store still keeps; a `from` older
+    /// than that fails with [`StoreError::Compacted`]; one in the future is fine (the stream
+    /// waits for it).
     async fn watch(&self, prefix: &[u8], from: Revision) -> Result<Watch, StoreError>;
 
     /// The current revision of the store.

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,16 @@ fn value(id: u64, part: usize) -> Vec<u8> {
     let mut value = format!("{id}:{part}:").into_bytes();
     value.resize(len, b'a' + (id % 26) as u8);
     value
+}
+
+/// Kills the child if the test fails before it does.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// The child: writes until killed. Does nothing in a normal test run.
@@ -86,16 +96,18 @@ fn acknowledged_writes_survive_sigkill() {
 
     for round in 0..5u64 {
         let stderr = std::fs::File::create(dir.path().join(format!("child{round}.err"))).unwrap();
-        let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &path)
-            .env(START_ENV, (round * 1_000_000).to_string())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            Command::new(&exe)
+                .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, &path)
+                .env(START_ENV, (round * 1_000_000).to_string())
+                .stdout(Stdio::piped())
+                .stderr(stderr)
+                .spawn()
+                .unwrap(),
+        );
         let kill_after = 150 + round as usize * 211;
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
         let mut seen = 0;
         let mut record = |line: &str| {
             if let Some(rest) = line.strip_prefix("ACK ") {
@@ -115,8 +127,8 @@ fn acknowledged_writes_survive_sigkill() {
                 seen += 1;
             }
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        child.0.kill().unwrap(); // SIGKILL
+        child.0.wait().unwrap();
         // What was printed before the kill was acknowledged too.
         for line in lines {
             let Ok(line) = line else { break };

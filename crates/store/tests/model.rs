@@ -266,7 +266,10 @@ async fn check(steps: Vec<Step>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    // PROPTEST_CASES=n runs more (or fewer).
+    #![proptest_config(ProptestConfig::with_cases(
+        std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(128)
+    ))]
 
     #[test]
     fn store_matches_model(steps in proptest::collection::vec(step(), 1..60)) {

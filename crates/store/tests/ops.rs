@@ -661,5 +661,8 @@ async fn oversized_transactions_are_refused() {
         store.txn(ops(vec![put("k", &big)])).await,
         Err(StoreError::Backend(_))
     ));
-    assert_eq!(store.txn(ops(vec![put("k", "small")])).await.unwrap(), ok(1));
+    assert_eq!(
+        store.txn(ops(vec![put("k", "small")])).await.unwrap(),
+        ok(1)
+    );
 }

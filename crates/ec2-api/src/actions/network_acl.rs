@@ -1,12 +1,251 @@
-//! network acl actions (to be written).
+//! Network ACL actions.
 
-use fort_model::ApiError;
+use fort_control::network_acl::{NetworkAclEntryRequest, shown_entries};
+use fort_control::region::ClientToken;
+use fort_model::{ApiError, Kind, NetworkAcl, NetworkAclEntry};
 
-use super::Ctx;
+use super::{Ctx, Describe, b, next_token, ok_return};
+use crate::query::Params;
 use crate::xml::Xml;
 
-crate::actions!();
+crate::actions!(
+    CreateNetworkAcl,
+    DeleteNetworkAcl,
+    CreateNetworkAclEntry,
+    ReplaceNetworkAclEntry,
+    DeleteNetworkAclEntry,
+    ReplaceNetworkAclAssociation,
+    DescribeNetworkAcls,
+);
 
-pub async fn run(action: Action, _ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
-    match action {}
+pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+    let p = ctx.params;
+    match action {
+        Action::CreateNetworkAcl => {
+            let vpc_id = p.req("VpcId")?;
+            let tags = ctx.tag_specs(&["network-acl"])?;
+            let token = ctx.client_token()?;
+            let raw_token = p.opt_str("ClientToken");
+            let acl = ctx
+                .write(|tx| {
+                    if let Some((key, fingerprint)) = &token
+                        && let Some(t) = tx.region.client_tokens.get(key)
+                    {
+                        if &t.fingerprint != fingerprint {
+                            return Err(ApiError::new(
+                                "IdempotentParameterMismatch",
+                                "The client token you have provided is associated with a resource that was created with different parameters.",
+                            ));
+                        }
+                        if let Some(acl) = tx.region.network_acls.get(&t.resource_id) {
+                            return Ok(acl.clone());
+                        }
+                    }
+                    let acl = tx.create_network_acl(vpc_id, raw_token.clone(), tags)?;
+                    if let Some((key, fingerprint)) = &token {
+                        tx.region.client_tokens.insert(ClientToken {
+                            id: key.clone(),
+                            fingerprint: fingerprint.clone(),
+                            resource_id: acl.id.clone(),
+                        });
+                    }
+                    Ok(acl)
+                })
+                .await?;
+            let mut w = Xml::new();
+            w.el("networkAcl", |w| render(w, &acl, ctx.account()));
+            w.opt("clientToken", raw_token);
+            Ok(w)
+        }
+        Action::DeleteNetworkAcl => {
+            let id = p.req("NetworkAclId")?;
+            ctx.write(|tx| tx.delete_network_acl(id)).await?;
+            Ok(ok_return())
+        }
+        Action::CreateNetworkAclEntry => {
+            let req = entry_request(p)?;
+            ctx.write(|tx| tx.create_network_acl_entry(&req)).await?;
+            Ok(ok_return())
+        }
+        Action::ReplaceNetworkAclEntry => {
+            let req = entry_request(p)?;
+            ctx.write(|tx| tx.replace_network_acl_entry(&req)).await?;
+            Ok(ok_return())
+        }
+        Action::DeleteNetworkAclEntry => {
+            let id = p.req("NetworkAclId")?;
+            let rule = p.int("RuleNumber")?.ok_or_else(|| ApiError::missing("RuleNumber"))?;
+            let egress = p.bool("Egress")?.ok_or_else(|| ApiError::missing("Egress"))?;
+            ctx.write(|tx| tx.delete_network_acl_entry(id, rule, egress))
+                .await?;
+            Ok(ok_return())
+        }
+        Action::ReplaceNetworkAclAssociation => {
+            let assoc = p.req("AssociationId")?;
+            let acl = p.req("NetworkAclId")?;
+            let new_id = ctx
+                .write(|tx| tx.replace_network_acl_association(assoc, acl))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("newAssociationId", new_id);
+            Ok(w)
+        }
+        Action::DescribeNetworkAcls => {
+            let d = Describe {
+                ids_param: "NetworkAclId",
+                kind: Kind::NetworkAcl,
+                filters: FILTERS,
+                page: Some((5, 1000)),
+            };
+            ctx.read(|v| {
+                let page = d.run(
+                    p,
+                    v.region.network_acls.values(),
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| field(x, n, ctx.account()),
+                )?;
+                let mut w = Xml::new();
+                w.set("networkAclSet", page.items, |w, acl| {
+                    render(w, acl, ctx.account())
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+    }
+}
+
+fn entry_request(p: &Params) -> Result<NetworkAclEntryRequest, ApiError> {
+    let range = p.child("PortRange");
+    let icmp = p.child("Icmp");
+    Ok(NetworkAclEntryRequest {
+        network_acl_id: p.req("NetworkAclId")?.to_owned(),
+        rule_number: p
+            .int("RuleNumber")?
+            .ok_or_else(|| ApiError::missing("RuleNumber"))?,
+        protocol: p.req("Protocol")?.to_owned(),
+        rule_action: p.req("RuleAction")?.to_owned(),
+        egress: p.bool("Egress")?.ok_or_else(|| ApiError::missing("Egress"))?,
+        cidr_block: p.opt_str("CidrBlock"),
+        ipv6_cidr_block: p.opt_str("Ipv6CidrBlock"),
+        port_from: range.int("From")?,
+        port_to: range.int("To")?,
+        icmp_type: icmp.int("Type")?,
+        icmp_code: icmp.int("Code")?,
+    })
+}
+
+const FILTERS: &[&str] = &[
+    "association.association-id",
+    "association.network-acl-id",
+    "association.subnet-id",
+    "default",
+    "entry.cidr",
+    "entry.icmp.code",
+    "entry.icmp.type",
+    "entry.ipv6-cidr",
+    "entry.port-range.from",
+    "entry.port-range.to",
+    "entry.protocol",
+    "entry.rule-action",
+    "entry.egress",
+    "entry.rule-number",
+    "network-acl-id",
+    "owner-id",
+    "vpc-id",
+];
+
+fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
+    let entries = || shown_entries(a);
+    match name {
+        "association.association-id" => a.associations.iter().map(|s| s.id.clone()).collect(),
+        "association.network-acl-id" => {
+            if a.associations.is_empty() {
+                vec![]
+            } else {
+                vec![a.id.clone()]
+            }
+        }
+        "association.subnet-id" => a
+            .associations
+            .iter()
+            .map(|s| s.subnet_id.clone())
+            .collect(),
+        "default" => vec![b(a.is_default).into()],
+        "entry.cidr" => entries()
+            .iter()
+            .filter_map(|e| e.cidr.map(|c| c.to_string()))
+            .collect(),
+        "entry.ipv6-cidr" => entries()
+            .iter()
+            .filter_map(|e| e.ipv6_cidr.clone())
+            .collect(),
+        "entry.icmp.type" => entries()
+            .iter()
+            .filter_map(|e| e.icmp.map(|i| i.0.to_string()))
+            .collect(),
+        "entry.icmp.code" => entries()
+            .iter()
+            .filter_map(|e| e.icmp.map(|i| i.1.to_string()))
+            .collect(),
+        "entry.port-range.from" => entries()
+            .iter()
+            .filter_map(|e| e.port_range.map(|r| r.0.to_string()))
+            .collect(),
+        "entry.port-range.to" => entries()
+            .iter()
+            .filter_map(|e| e.port_range.map(|r| r.1.to_string()))
+            .collect(),
+        "entry.protocol" => entries().iter().map(|e| e.protocol.to_string()).collect(),
+        "entry.rule-action" => entries()
+            .iter()
+            .map(|e| action_name(e).to_owned())
+            .collect(),
+        "entry.egress" => entries().iter().map(|e| b(e.egress).to_owned()).collect(),
+        "entry.rule-number" => entries()
+            .iter()
+            .map(|e| e.rule_number.to_string())
+            .collect(),
+        "network-acl-id" => vec![a.id.clone()],
+        "owner-id" => vec![account.to_owned()],
+        "vpc-id" => vec![a.vpc_id.clone()],
+        _ => vec![],
+    }
+}
+
+fn action_name(e: &NetworkAclEntry) -> &'static str {
+    if e.allow { "allow" } else { "deny" }
+}
+
+pub fn render(w: &mut Xml, acl: &NetworkAcl, account: &str) {
+    w.leaf("networkAclId", &acl.id)
+        .leaf("vpcId", &acl.vpc_id)
+        .leaf("default", b(acl.is_default))
+        .set("entrySet", shown_entries(acl), |w, e| {
+            w.leaf("ruleNumber", e.rule_number)
+                .leaf("protocol", e.protocol)
+                .leaf("ruleAction", action_name(&e))
+                .leaf("egress", b(e.egress))
+                .opt("cidrBlock", e.cidr)
+                .opt("ipv6CidrBlock", e.ipv6_cidr.as_deref());
+            if let Some((t, c)) = e.icmp {
+                w.el("icmpTypeCode", |w| {
+                    w.leaf("code", c).leaf("type", t);
+                });
+            }
+            if let Some((from, to)) = e.port_range {
+                w.el("portRange", |w| {
+                    w.leaf("from", from).leaf("to", to);
+                });
+            }
+        })
+        .set("associationSet", &acl.associations, |w, s| {
+            w.leaf("networkAclAssociationId", &s.id)
+                .leaf("networkAclId", &acl.id)
+                .leaf("subnetId", &s.subnet_id);
+        })
+        .tags(&acl.tags)
+        .leaf("ownerId", account);
 }

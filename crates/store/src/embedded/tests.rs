@@ -17,7 +17,7 @@ struct SlowSync {
     slow: Arc<AtomicBool>,
 }
 
-const SYNC: Duration = Duration::from_millis(400);
+const SYNC: Duration = Duration::from_millis(1000);
 
 impl StorageBackend for SlowSync {
     fn len(&self) -> Result<u64, std::io::Error> {

@@ -69,10 +69,9 @@ impl Writer {
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         // A panic must not take the store down: the write transaction unwinds (aborts) and
         // the batch fails like an I/O error would.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.apply_batch(batch)
-        }))
-        .unwrap_or_else(|_| Err(StoreError::Backend("the store's writer panicked".into())));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply_batch(batch)))
+                .unwrap_or_else(|_| Err(StoreError::Backend("the store's writer panicked".into())));
         match outcome {
             Ok((results, entries)) => {
                 if !entries.is_empty() {

@@ -1,0 +1,1119 @@
+//! The engine: one host's pipeline, fast path and slow path.
+//!
+//! Entry points an agent calls:
+//! * [`Engine::set_program`] with the host program, whenever it changes;
+//!   [`Engine::upsert_mapping`] / [`Engine::remove_mapping`] for V2P deltas;
+//! * [`Engine::process_from_port`] for each frame an instance sends;
+//! * [`Engine::process_from_underlay`] (whole outer frame) or [`Engine::process_geneve`]
+//!   (a UDP payload from a socket) for each packet from another host;
+//! * [`Engine::expire`] now and then, [`Engine::drain_flow_records`] for flow logs and
+//!   [`Engine::stats`] for metrics.
+//!
+//! Every call takes the time; the engine reads no clock and does no I/O.
+//!
+//! The slow path walks the stages in AWS's order (§7): source/dest check, security
+//! group egress with connection tracking, NACL egress and the route table when leaving
+//! the subnet, the target; then, where the destination port is local or on arrival from
+//! the underlay, origin authentication, destination check, NACL ingress when crossing
+//! subnets, security group ingress, the MAC rewrite. Its decision is cached in the flow
+//! table; later packets of the flow take the fast path.
+
+use crate::arp;
+use crate::conntrack::{self, Conntrack, Direction};
+use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
+use crate::dhcp;
+use crate::flow_table::{self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin};
+use crate::nacl::NetworkAcl;
+use crate::overlay::{self, Decap};
+use crate::packet::{self, Meta};
+use crate::port::Port;
+use crate::program::{self, HostProgram, Underlay};
+use crate::route::{RouteTable, Target};
+use crate::security_group::Decision;
+use crate::verdict::{DropReason, PortId, Service, Time, Verdict};
+use crate::vpc::{self, Mapping, Subnet, Vpc};
+use crate::wire::ethernet::{self, MacAddr, ethertype};
+use crate::wire::{checksum, icmp, ip_proto, ipv4};
+use std::collections::{HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::net::Ipv4Addr;
+
+/// Sizes of the engine's bounded tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Tracked flows per ENI; new tracked flows beyond it are dropped.
+    pub conntrack_per_port: u32,
+    /// Cached flows; beyond it decisions are not cached (still correct, slower).
+    pub flow_table_capacity: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            conntrack_per_port: 262_144,
+            flow_table_capacity: 1 << 20,
+        }
+    }
+}
+
+/// Cached flows idle this long are dropped by [`Engine::expire`] (their decision is
+/// recomputed if the flow resumes; conntrack keeps its own timeouts).
+const FLOW_IDLE: u64 = 600 * 1_000_000_000;
+/// Drained counters idle this long are freed.
+const COUNTER_IDLE: u64 = 600 * 1_000_000_000;
+
+const LINK_LOCAL: u32 = 0xa9fe_0000; // 169.254.0.0/16
+const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+const DNS_LINK_LOCAL: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 253);
+const TIME_SYNC: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 123);
+
+/// What the slow path consulted and created, to cache the decision.
+#[derive(Default)]
+struct Trace {
+    deps: Deps,
+    ct: [Option<CtRef>; 2],
+    counters: [Option<CounterRef>; 2],
+}
+
+impl Trace {
+    fn push_ct(&mut self, r: CtRef) {
+        let i = usize::from(self.ct[0].is_some());
+        self.ct[i] = Some(r);
+    }
+    fn push_counter(&mut self, r: CounterRef) {
+        let i = usize::from(self.counters[0].is_some());
+        self.counters[i] = Some(r);
+    }
+}
+
+/// Where a routed or switched packet is going.
+enum Dest {
+    Host {
+        vpc: u16,
+        host: Ipv4Addr,
+        mac: MacAddr,
+        eni: String,
+    },
+    Edge {
+        host: Ipv4Addr,
+    },
+}
+
+pub struct Engine {
+    config: EngineConfig,
+    program: HostProgram,
+    underlay: Underlay,
+    ports: Vec<Option<Port>>,
+    port_index: HashMap<String, u16>,
+    vpcs: Vec<Option<Vpc>>,
+    vpc_index: HashMap<String, u16>,
+    vnis: Vec<(u32, u16)>,
+    macs: HashMap<MacAddr, u16>,
+    epochs: Epochs,
+    conntrack: Conntrack,
+    flows: FlowTable,
+    counters: Counters,
+    stats: Stats,
+}
+
+fn fingerprint<T: Hash + ?Sized>(t: &T) -> u64 {
+    let mut h = DefaultHasher::new();
+    t.hash(&mut h);
+    match h.finish() {
+        flow_table::ABSENT => 1,
+        v => v,
+    }
+}
+
+fn slot_for(index: &mut HashMap<String, u16>, id: &str) -> u16 {
+    if let Some(&s) = index.get(id) {
+        return s;
+    }
+    let s = index.len() as u16;
+    index.insert(id.to_string(), s);
+    s
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Engine {
+        Engine {
+            config,
+            program: HostProgram::default(),
+            underlay: Underlay::default(),
+            ports: Vec::new(),
+            port_index: HashMap::new(),
+            vpcs: Vec::new(),
+            vpc_index: HashMap::new(),
+            vnis: Vec::new(),
+            macs: HashMap::new(),
+            epochs: Epochs::default(),
+            conntrack: Conntrack::new(config.conntrack_per_port),
+            flows: FlowTable::new(config.flow_table_capacity),
+            counters: Counters::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// An engine running `program` with default sizes.
+    pub fn with_program(program: HostProgram) -> Engine {
+        let mut e = Engine::new(EngineConfig::default());
+        e.set_program(program);
+        e
+    }
+
+    pub fn program(&self) -> &HostProgram {
+        &self.program
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The port of an ENI on this host.
+    pub fn port_id(&self, eni_id: &str) -> Option<PortId> {
+        let s = *self.port_index.get(eni_id)?;
+        self.ports.get(usize::from(s))?.as_ref().map(|_| PortId(s))
+    }
+
+    /// The ENI id of a port.
+    pub fn port_eni(&self, port: PortId) -> Option<&str> {
+        self.ports.get(usize::from(port.0))?.as_ref().map(|p| p.id.as_str())
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Tracked flows, all ports.
+    pub fn conntrack_len(&self) -> usize {
+        self.conntrack.len()
+    }
+
+    pub fn flow_table_len(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// The current (undrained) count of a flow-log counter: (packets, bytes).
+    pub fn counter(&self, port: PortId, tuple: packet::FiveTuple, action: counters::Action) -> Option<(u64, u64)> {
+        self.counters.get(&CounterKey {
+            port: port.0,
+            tuple,
+            action,
+        })
+    }
+
+    /// Hands over the flow-log records accumulated since the last drain.
+    pub fn drain_flow_records(&mut self, f: impl FnMut(FlowRecord)) {
+        self.counters.drain(f);
+    }
+
+    /// Removes timed-out tracked flows, idle cached decisions and idle counters.
+    pub fn expire(&mut self, now: Time) {
+        self.conntrack.expire(now);
+        self.flows.expire(now, FLOW_IDLE);
+        self.counters.expire(now, COUNTER_IDLE);
+    }
+
+    // ---- program -------------------------------------------------------------------
+
+    /// Installs a new host program. Objects whose content did not change keep their
+    /// epoch, so cached flows that used only them stay cached; tracked flows survive
+    /// rule changes (AWS: they continue until idle), untracked ones are re-decided.
+    pub fn set_program(&mut self, program: HostProgram) {
+        let mut seen: HashSet<DepKey> = HashSet::new();
+        let mut set = |epochs: &mut Epochs, key: DepKey, fp: u64| {
+            seen.insert(key.clone());
+            epochs.set(key, fp)
+        };
+        self.underlay = program.underlay.clone();
+
+        // VPCs
+        let mut vpcs: Vec<Option<Vpc>> = Vec::new();
+        for spec in &program.vpcs {
+            let slot = slot_for(&mut self.vpc_index, &spec.id);
+            let route_tables: Vec<RouteTable> = spec
+                .route_tables
+                .iter()
+                .map(|rt| {
+                    let dep = set(&mut self.epochs, DepKey::RouteTable(slot, rt.id.clone()), fingerprint(rt));
+                    RouteTable::compile(rt, dep)
+                })
+                .collect();
+            let network_acls: Vec<NetworkAcl> = spec
+                .network_acls
+                .iter()
+                .map(|a| {
+                    let dep = set(&mut self.epochs, DepKey::NetworkAcl(slot, a.id.clone()), fingerprint(a));
+                    NetworkAcl::compile(a, dep)
+                })
+                .collect();
+            let subnets: Vec<Subnet> = spec
+                .subnets
+                .iter()
+                .map(|s| Subnet {
+                    id: s.id.clone(),
+                    cidr: s.cidr.trunc(),
+                    route_table: route_tables.iter().position(|r| r.id == s.route_table_id).map(|i| i as u16),
+                    network_acl: network_acls.iter().position(|a| a.id == s.network_acl_id).map(|i| i as u16),
+                    dep: set(&mut self.epochs, DepKey::Subnet(slot, s.id.clone()), fingerprint(s)),
+                })
+                .collect();
+            let mut mappings = HashMap::with_hasher(flow_table::BuildFxHasher::default());
+            let mut enis = HashMap::new();
+            for m in &spec.mappings {
+                let dep = set(&mut self.epochs, DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(m));
+                set(
+                    &mut self.epochs,
+                    DepKey::EniMapping(slot, m.eni_id.clone()),
+                    fingerprint(&(m.host, m.mac)),
+                );
+                enis.insert(m.eni_id.clone(), m.ip);
+                mappings.insert(
+                    m.ip,
+                    Mapping {
+                        host: m.host,
+                        mac: m.mac,
+                        eni_id: m.eni_id.clone(),
+                        source_dest_check: m.source_dest_check,
+                        dep,
+                    },
+                );
+            }
+            let mut v = Vpc {
+                id: spec.id.clone(),
+                vni: spec.vni & 0x00ff_ffff,
+                cidrs: spec.cidrs.iter().map(|c| c.trunc()).collect(),
+                router_mac: spec.router_mac,
+                dns: vpc::dns_address(spec),
+                subnets,
+                route_tables,
+                network_acls,
+                mappings,
+                enis,
+                edges: spec.edges.iter().map(|e| (e.gateway_id.clone(), e.host)).collect(),
+                edge_hosts: spec.edges.iter().map(|e| e.host).collect(),
+                middlebox_hosts: Vec::new(),
+                peerings: HashMap::new(),
+                peer_vpcs: Vec::new(),
+                dhcp: spec.dhcp.clone(),
+                dep: 0,
+            };
+            v.recompute_middleboxes();
+            v.dep = set(&mut self.epochs, DepKey::Vpc(spec.id.clone()), vpc_fingerprint(spec, &v.middlebox_hosts));
+            let i = usize::from(slot);
+            if vpcs.len() <= i {
+                vpcs.resize_with(i + 1, || None);
+            }
+            vpcs[i] = Some(v);
+        }
+        // peerings name VPC slots
+        for spec in &program.vpcs {
+            let slot = self.vpc_index[&spec.id];
+            let peers: Vec<(String, u16)> = spec
+                .peerings
+                .iter()
+                .filter_map(|p| {
+                    let s = *self.vpc_index.get(&p.peer_vpc_id)?;
+                    vpcs.get(usize::from(s))?.as_ref()?;
+                    Some((p.id.clone(), s))
+                })
+                .collect();
+            if let Some(v) = vpcs[usize::from(slot)].as_mut() {
+                v.peer_vpcs = peers.iter().map(|(_, s)| *s).collect();
+                v.peerings = peers.into_iter().collect();
+            }
+        }
+
+        // ports
+        let mut ports: Vec<Option<Port>> = Vec::new();
+        for spec in &program.ports {
+            let Some(&vslot) = self.vpc_index.get(&spec.vpc_id) else {
+                continue;
+            };
+            let Some(v) = vpcs.get(usize::from(vslot)).and_then(Option::as_ref) else {
+                continue;
+            };
+            let vspec = program.vpcs.iter().find(|x| x.id == spec.vpc_id).expect("vpc present");
+            let slot = slot_for(&mut self.port_index, &spec.id);
+            let subnet = v.subnets.iter().position(|s| s.id == spec.subnet_id).map(|i| i as u16);
+            let fp = port_fingerprint(spec, &vspec.security_groups);
+            let dep = set(&mut self.epochs, DepKey::Port(spec.id.clone()), fp);
+            let ct_dep = self.epochs.slot(DepKey::Conntrack(spec.id.clone()));
+            let i = usize::from(slot);
+            if ports.len() <= i {
+                ports.resize_with(i + 1, || None);
+            }
+            ports[i] = Some(Port::compile(spec, vslot, subnet, &vspec.security_groups, dep, ct_dep));
+        }
+        // ports that left: forget their flows
+        for (i, old) in self.ports.iter().enumerate() {
+            if old.is_some() && ports.get(i).is_none_or(Option::is_none) {
+                self.conntrack.remove_port(i as u16);
+            }
+        }
+        self.epochs
+            .retain_present(|k| matches!(k, DepKey::Conntrack(_)) || seen.contains(k));
+        self.macs = ports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (p.mac, i as u16)))
+            .collect();
+        self.vnis = vpcs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|v| (v.vni, i as u16)))
+            .collect();
+        self.ports = ports;
+        self.vpcs = vpcs;
+        self.program = program;
+    }
+
+    /// Adds or changes one V2P entry (a delta from the mapping service).
+    pub fn upsert_mapping(&mut self, vpc_id: &str, m: program::Mapping) -> bool {
+        let Some(&slot) = self.vpc_index.get(vpc_id) else {
+            return false;
+        };
+        let Some(v) = self.vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) else {
+            return false;
+        };
+        let dep = self.epochs.set(DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(&m));
+        self.epochs
+            .set(DepKey::EniMapping(slot, m.eni_id.clone()), fingerprint(&(m.host, m.mac)));
+        v.enis.insert(m.eni_id.clone(), m.ip);
+        v.mappings.insert(
+            m.ip,
+            Mapping {
+                host: m.host,
+                mac: m.mac,
+                eni_id: m.eni_id.clone(),
+                source_dest_check: m.source_dest_check,
+                dep,
+            },
+        );
+        let spec = self.program.vpcs.iter_mut().find(|x| x.id == vpc_id).expect("vpc in program");
+        match spec.mappings.iter_mut().find(|x| x.ip == m.ip) {
+            Some(x) => *x = m,
+            None => spec.mappings.push(m),
+        }
+        v.recompute_middleboxes();
+        self.epochs
+            .set(DepKey::Vpc(vpc_id.to_string()), vpc_fingerprint(spec, &v.middlebox_hosts));
+        true
+    }
+
+    /// Removes one V2P entry.
+    pub fn remove_mapping(&mut self, vpc_id: &str, ip: Ipv4Addr) -> bool {
+        let Some(&slot) = self.vpc_index.get(vpc_id) else {
+            return false;
+        };
+        let Some(v) = self.vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) else {
+            return false;
+        };
+        let Some(old) = v.mappings.remove(&ip) else {
+            return false;
+        };
+        self.epochs
+            .set(DepKey::Mapping(slot, u32::from(ip)), flow_table::ABSENT);
+        if let Some(other) = v.mappings.iter().find(|(_, m)| m.eni_id == old.eni_id).map(|(a, _)| *a) {
+            v.enis.insert(old.eni_id.clone(), other);
+        } else {
+            v.enis.remove(&old.eni_id);
+            self.epochs
+                .set(DepKey::EniMapping(slot, old.eni_id.clone()), flow_table::ABSENT);
+        }
+        let spec = self.program.vpcs.iter_mut().find(|x| x.id == vpc_id).expect("vpc in program");
+        spec.mappings.retain(|x| x.ip != ip);
+        v.recompute_middleboxes();
+        self.epochs
+            .set(DepKey::Vpc(vpc_id.to_string()), vpc_fingerprint(spec, &v.middlebox_hosts));
+        true
+    }
+
+    // ---- from a port ----------------------------------------------------------------
+
+    /// Decides a frame sent by the instance behind `port`. Output frames go to `out`.
+    pub fn process_from_port(&mut self, now: Time, port: PortId, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+        if let Some(v) = self.fast_from_port(now, port.0, frame, out) {
+            self.stats.fast_path += 1;
+            return v;
+        }
+        self.stats.slow_path += 1;
+        let v = match self.slow_from_port(now, port.0, frame, out) {
+            Ok(v) => v,
+            Err(reason) => Verdict::Drop { reason },
+        };
+        if let Verdict::Drop { reason } = v {
+            self.stats.drops[reason as usize] += 1;
+        }
+        v
+    }
+
+    #[inline]
+    fn fast_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Option<Verdict> {
+        if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
+            return None;
+        }
+        let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
+        let key = FlowKey::new(Origin::Port(p), m.tuple.pack());
+        let e = self.flows.map.get_mut(&key)?;
+        if frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
+            return None;
+        }
+        if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
+            return None;
+        }
+        fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
+        Some(emit_action(&e.action, frame, out))
+    }
+
+    fn slow_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+        let port = self
+            .ports
+            .get(usize::from(p))
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::UnknownPort)?;
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
+        if eth.src() != port.mac {
+            return Err(DropReason::SourceMacMismatch);
+        }
+        let v = self.vpcs[usize::from(port.vpc)].as_ref().expect("port's vpc");
+        let subnet = port
+            .subnet
+            .map(|s| &v.subnets[usize::from(s)])
+            .ok_or(DropReason::NoRoute)?;
+        match eth.ethertype() {
+            ethertype::ARP => {
+                arp::answer(port, v, subnet, frame, out)?;
+                return Ok(Verdict::Hairpin { port: PortId(p) });
+            }
+            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            ethertype::IPV4 => {}
+            _ => return Err(DropReason::UnsupportedEthertype),
+        }
+        let m = packet::parse_ipv4(eth.payload())?;
+        if dhcp::is_dhcp(&m) {
+            dhcp::respond(port, v, subnet, frame, out)?;
+            return Ok(Verdict::Hairpin { port: PortId(p) });
+        }
+        if eth.dst().is_multicast() {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        let (src, dst) = (m.tuple.src, m.tuple.dst);
+        if port.source_dest_check && !port.owns(src) {
+            return Err(DropReason::SourceCheck);
+        }
+        if let Some(service) = service_of(v, &m) {
+            out.clear();
+            out.extend_from_slice(frame);
+            return Ok(Verdict::Service { port: PortId(p), service });
+        }
+        if u32::from(dst) & 0xffff_0000 == LINK_LOCAL {
+            return Err(DropReason::LinkLocal);
+        }
+        if dst == subnet.router_ip() {
+            return if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST {
+                echo_reply(frame, v.router_mac, out)?;
+                Ok(Verdict::Hairpin { port: PortId(p) })
+            } else {
+                Err(DropReason::RouterAddress)
+            };
+        }
+        let routed = eth.dst() == v.router_mac;
+        let same_subnet = subnet.cidr.contains(&dst);
+        if !routed {
+            // switched: only to the owner of the address, by its own MAC
+            let owner = v.mappings.get(&dst).filter(|_| same_subnet);
+            if owner.is_none_or(|o| o.mac != eth.dst()) {
+                return Err(DropReason::UnknownDestinationMac);
+            }
+        }
+        let mut trace = Trace::default();
+        trace.deps.push(&self.epochs, port.dep);
+        trace.deps.push(&self.epochs, v.dep);
+        trace.deps.push(&self.epochs, subnet.dep);
+
+        // security group egress, with connection tracking
+        if let Err(reason) = sg_stage(
+            &mut self.conntrack,
+            &mut self.epochs,
+            port,
+            p,
+            Direction::Outbound,
+            &m,
+            now,
+            &mut trace,
+        ) {
+            if reason == DropReason::SecurityGroupEgress {
+                self.counters.count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+            }
+            return Err(reason);
+        }
+
+        // leaving the subnet: NACL egress, then the route table
+        let target = if same_subnet {
+            Target::Local
+        } else {
+            let acl = subnet.network_acl.map(|a| &v.network_acls[usize::from(a)]);
+            if let Some(a) = acl {
+                trace.deps.push(&self.epochs, a.dep);
+            }
+            if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
+                self.counters.count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                return Err(DropReason::NaclEgress);
+            }
+            let rt = subnet
+                .route_table
+                .map(|r| &v.route_tables[usize::from(r)])
+                .ok_or(DropReason::NoRoute)?;
+            trace.deps.push(&self.epochs, rt.dep);
+            rt.lookup(dst).ok_or(DropReason::NoRoute)?.clone()
+        };
+        let dest = resolve(&self.vpcs, port.vpc, &target, dst, &mut self.epochs, &mut trace)?;
+        let accept = self.counters.count(key(p, &m, counters::Action::Accept), m.ip_len, now);
+        trace.push_counter(accept);
+
+        let rewrite = match &dest {
+            Dest::Host { mac, .. } if routed => Some((v.router_mac, *mac)),
+            _ => None,
+        };
+        let (src_mac, dst_mac) = (eth.src(), eth.dst());
+        let action = match dest {
+            Dest::Host { vpc: dv, host, mac, eni } if host == self.underlay.address => {
+                // the destination ENI is on this host
+                let q = *self.port_index.get(&eni).ok_or(DropReason::NoSuchPort)?;
+                let qp = self
+                    .ports
+                    .get(usize::from(q))
+                    .and_then(Option::as_ref)
+                    .ok_or(DropReason::NoSuchPort)?;
+                if qp.mac != mac {
+                    return Err(DropReason::NoSuchPort);
+                }
+                let src_after = rewrite.map_or(src_mac, |r| r.0);
+                let rw = deliver(
+                    &self.vpcs,
+                    qp,
+                    q,
+                    dv,
+                    src_after,
+                    &m,
+                    now,
+                    &mut self.conntrack,
+                    &mut self.epochs,
+                    &mut self.counters,
+                    &mut trace,
+                )?;
+                Action::ToPort { port: q, rewrite: Some(rw) }
+            }
+            Dest::Host { vpc: dv, host, .. } => {
+                let vni = self.vpcs[usize::from(dv)].as_ref().expect("dest vpc").vni;
+                Action::Encap {
+                    outer: overlay::outer_template(&self.underlay, host, vni, overlay::entropy_port(&m.tuple)),
+                    rewrite,
+                    host,
+                    vni,
+                    edge: false,
+                }
+            }
+            Dest::Edge { host } => Action::Encap {
+                outer: overlay::outer_template(&self.underlay, host, v.vni, overlay::entropy_port(&m.tuple)),
+                rewrite: None,
+                host,
+                vni: v.vni,
+                edge: true,
+            },
+        };
+        let verdict = emit_action(&action, frame, out);
+        if trace.deps.complete() {
+            self.flows.insert(
+                FlowKey::new(Origin::Port(p), m.tuple.pack()),
+                flow_table::Entry {
+                    deps: trace.deps,
+                    ct: trace.ct,
+                    counters: trace.counters,
+                    action,
+                    src_mac,
+                    dst_mac,
+                    outer_src: Ipv4Addr::UNSPECIFIED,
+                    last: now,
+                },
+            );
+        }
+        Ok(verdict)
+    }
+
+    // ---- from the underlay ------------------------------------------------------------
+
+    /// Decides a whole frame received on the underlay (outer Ethernet/IPv4/UDP/Geneve).
+    pub fn process_from_underlay(&mut self, now: Time, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+        match overlay::decapsulate(frame) {
+            Ok(d) => self.process_decapsulated(now, d, frame, out),
+            Err(reason) => {
+                self.stats.slow_path += 1;
+                self.stats.drops[reason as usize] += 1;
+                Verdict::Drop { reason }
+            }
+        }
+    }
+
+    /// Decides a Geneve packet read from a UDP socket: `payload` starts at the Geneve
+    /// header; `outer_src` is the datagram's source address.
+    pub fn process_geneve(&mut self, now: Time, outer_src: Ipv4Addr, payload: &[u8], out: &mut Vec<u8>) -> Verdict {
+        match overlay::geneve_payload(payload) {
+            Ok((vni, off)) => {
+                let d = Decap {
+                    outer_src,
+                    outer_dst: self.underlay.address,
+                    vni,
+                    inner_offset: off,
+                    inner_end: payload.len(),
+                };
+                self.process_decapsulated(now, d, payload, out)
+            }
+            Err(reason) => {
+                self.stats.slow_path += 1;
+                self.stats.drops[reason as usize] += 1;
+                Verdict::Drop { reason }
+            }
+        }
+    }
+
+    fn process_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
+        let inner = &buf[d.inner_offset..d.inner_end];
+        if let Some(v) = self.fast_from_underlay(now, &d, inner, out) {
+            self.stats.fast_path += 1;
+            return v;
+        }
+        self.stats.slow_path += 1;
+        let v = match self.slow_from_underlay(now, &d, inner, out) {
+            Ok(v) => v,
+            Err(reason) => Verdict::Drop { reason },
+        };
+        if let Verdict::Drop { reason } = v {
+            self.stats.drops[reason as usize] += 1;
+        }
+        v
+    }
+
+    #[inline]
+    fn vpc_of_vni(&self, vni: u32) -> Option<u16> {
+        self.vnis.iter().find(|(n, _)| *n == vni).map(|(_, s)| *s)
+    }
+
+    #[inline]
+    fn fast_from_underlay(&mut self, now: Time, d: &Decap, inner: &[u8], out: &mut Vec<u8>) -> Option<Verdict> {
+        if d.outer_dst != self.underlay.address
+            || inner.len() < ethernet::HEADER_LEN
+            || inner[12..14] != ethertype::IPV4.to_be_bytes()
+        {
+            return None;
+        }
+        let vslot = self.vpc_of_vni(d.vni)?;
+        let m = packet::parse_ipv4(&inner[ethernet::HEADER_LEN..]).ok()?;
+        let key = FlowKey::new(Origin::Underlay(vslot), m.tuple.pack());
+        let e = self.flows.map.get_mut(&key)?;
+        if e.outer_src != d.outer_src || inner[0..6] != e.dst_mac.0 || inner[6..12] != e.src_mac.0 {
+            return None;
+        }
+        if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
+            return None;
+        }
+        fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
+        Some(emit_action(&e.action, inner, out))
+    }
+
+    fn slow_from_underlay(&mut self, now: Time, d: &Decap, inner: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+        if d.outer_dst != self.underlay.address {
+            return Err(DropReason::NotForThisHost);
+        }
+        let vslot = self.vpc_of_vni(d.vni).ok_or(DropReason::UnknownVni)?;
+        let v = self.vpcs[usize::from(vslot)].as_ref().expect("vni's vpc");
+        let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
+        match eth.ethertype() {
+            ethertype::IPV4 => {}
+            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            _ => return Err(DropReason::UnsupportedEthertype),
+        }
+        let m = packet::parse_ipv4(eth.payload())?;
+        if eth.dst().is_multicast() {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        let mut trace = Trace::default();
+        trace.deps.push(&self.epochs, v.dep);
+        authenticate(&self.vpcs, vslot, m.tuple.src, d.outer_src, &mut self.epochs, &mut trace)?;
+        let q = *self.macs.get(&eth.dst()).ok_or(DropReason::NoSuchPort)?;
+        let qp = self.ports[usize::from(q)].as_ref().expect("mac's port");
+        let rw = deliver(
+            &self.vpcs,
+            qp,
+            q,
+            vslot,
+            eth.src(),
+            &m,
+            now,
+            &mut self.conntrack,
+            &mut self.epochs,
+            &mut self.counters,
+            &mut trace,
+        )?;
+        let action = Action::ToPort { port: q, rewrite: Some(rw) };
+        let verdict = emit_action(&action, inner, out);
+        if trace.deps.complete() {
+            self.flows.insert(
+                FlowKey::new(Origin::Underlay(vslot), m.tuple.pack()),
+                flow_table::Entry {
+                    deps: trace.deps,
+                    ct: trace.ct,
+                    counters: trace.counters,
+                    action,
+                    src_mac: eth.src(),
+                    dst_mac: eth.dst(),
+                    outer_src: d.outer_src,
+                    last: now,
+                },
+            );
+        }
+        Ok(verdict)
+    }
+}
+
+fn vpc_fingerprint(spec: &program::Vpc, middleboxes: &[Ipv4Addr]) -> u64 {
+    fingerprint(&(
+        spec.vni,
+        &spec.cidrs,
+        spec.router_mac,
+        &spec.dhcp,
+        &spec.edges,
+        &spec.peerings,
+        middleboxes,
+    ))
+}
+
+/// A port's configuration and everything its security decisions read: its groups'
+/// rules and the members of the groups those rules reference.
+fn port_fingerprint(spec: &program::Port, groups: &[program::SecurityGroup]) -> u64 {
+    let mine: Vec<&program::SecurityGroup> = spec
+        .security_groups
+        .iter()
+        .filter_map(|id| groups.iter().find(|g| &g.id == id))
+        .collect();
+    let mut referenced: Vec<(&str, &Vec<Ipv4Addr>)> = Vec::new();
+    for g in &mine {
+        for r in g.ingress.iter().chain(&g.egress) {
+            if let program::SgPeer::Group(id) = &r.peer {
+                let members = groups.iter().find(|x| &x.id == id).map(|x| &x.members);
+                if let Some(mb) = members {
+                    referenced.push((id, mb));
+                }
+            }
+        }
+    }
+    referenced.sort();
+    referenced.dedup();
+    let rules: Vec<(&Vec<program::SgRule>, &Vec<program::SgRule>)> = mine.iter().map(|g| (&g.ingress, &g.egress)).collect();
+    fingerprint(&(spec, rules, referenced))
+}
+
+fn key(port: u16, m: &Meta, action: counters::Action) -> CounterKey {
+    CounterKey {
+        port,
+        tuple: m.tuple,
+        action,
+    }
+}
+
+fn service_of(v: &Vpc, m: &Meta) -> Option<Service> {
+    let dst = m.tuple.dst;
+    let l4 = m.tuple.protocol == ip_proto::UDP || m.tuple.protocol == ip_proto::TCP;
+    if (dst == v.dns || dst == DNS_LINK_LOCAL) && l4 && m.tuple.dst_port == 53 {
+        Some(Service::Dns)
+    } else if dst == METADATA {
+        Some(Service::InstanceMetadata)
+    } else if dst == TIME_SYNC {
+        Some(Service::TimeSync)
+    } else {
+        None
+    }
+}
+
+/// The gateway answers ping from its own subnet.
+fn echo_reply(frame: &[u8], router_mac: MacAddr, out: &mut Vec<u8>) -> Result<(), DropReason> {
+    out.clear();
+    out.extend_from_slice(frame);
+    let mut eth = ethernet::Frame::new_unchecked(&mut out[..]);
+    let client = eth.src();
+    eth.set_dst(client);
+    eth.set_src(router_mac);
+    let mut ip = ipv4::Packet::new_checked(eth.payload_mut()).map_err(|_| DropReason::Malformed)?;
+    let (s, d) = (ip.src(), ip.dst());
+    ip.set_src(d);
+    ip.set_dst(s);
+    ip.set_ttl(64);
+    ip.fill_checksum();
+    let payload = ip.payload_mut();
+    let old = u16::from_be_bytes([payload[0], payload[1]]);
+    payload[0] = icmp::kind::ECHO_REPLY;
+    let c = u16::from_be_bytes([payload[2], payload[3]]);
+    let c = checksum::update(c, old, u16::from(icmp::kind::ECHO_REPLY) << 8 | u16::from(payload[1]));
+    payload[2..4].copy_from_slice(&c.to_be_bytes());
+    Ok(())
+}
+
+/// Security groups of `port` for a packet crossing it in `dir`: an existing tracked flow
+/// passes (and is refreshed); otherwise the rules decide, and a tracked flow is recorded.
+#[allow(clippy::too_many_arguments)]
+fn sg_stage(
+    ct: &mut Conntrack,
+    epochs: &mut Epochs,
+    port: &Port,
+    p: u16,
+    dir: Direction,
+    m: &Meta,
+    now: Time,
+    trace: &mut Trace,
+) -> Result<(), DropReason> {
+    let k = conntrack::Key::of(p, dir, m);
+    if let Some(slot) = ct.lookup(k, now) {
+        let e = ct.get_mut(slot);
+        e.touch(now, dir, m.tcp_flags);
+        trace.push_ct(CtRef { slot, generation: e.generation, dir });
+        return Ok(());
+    }
+    let (egress, peer) = match dir {
+        Direction::Outbound => (true, m.tuple.dst),
+        Direction::Inbound => (false, m.tuple.src),
+    };
+    match port.security.decide(egress, m.tuple.protocol, peer, m.rule_port()) {
+        Decision::Denied => Err(if egress {
+            DropReason::SecurityGroupEgress
+        } else {
+            DropReason::SecurityGroupIngress
+        }),
+        Decision::Allowed { tracked: false } => {
+            trace.deps.push(epochs, port.ct_dep);
+            Ok(())
+        }
+        Decision::Allowed { tracked: true } => {
+            let slot = ct
+                .insert(k, now, dir, m, port.timeouts)
+                .map_err(|_| DropReason::ConntrackFull)?;
+            epochs.bump(port.ct_dep);
+            trace.push_ct(CtRef {
+                slot,
+                generation: ct.get(slot).generation,
+                dir,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// The target of a route, as a host to send to.
+fn resolve(
+    vpcs: &[Option<Vpc>],
+    vslot: u16,
+    target: &Target,
+    dst: Ipv4Addr,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<Dest, DropReason> {
+    let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
+    let host_of = |vs: u16, m: &Mapping| Dest::Host {
+        vpc: vs,
+        host: m.host,
+        mac: m.mac,
+        eni: m.eni_id.clone(),
+    };
+    match target {
+        Target::Local => {
+            let s = epochs.slot(DepKey::Mapping(vslot, u32::from(dst)));
+            trace.deps.push(epochs, s);
+            v.mappings
+                .get(&dst)
+                .map(|m| host_of(vslot, m))
+                .ok_or(DropReason::NoMapping)
+        }
+        Target::NetworkInterface(eni) => {
+            let s = epochs.slot(DepKey::EniMapping(vslot, eni.clone()));
+            trace.deps.push(epochs, s);
+            v.eni(eni).map(|m| host_of(vslot, m)).ok_or(DropReason::NoMapping)
+        }
+        Target::Edge(gw) => v
+            .edges
+            .get(gw)
+            .map(|&host| Dest::Edge { host })
+            .ok_or(DropReason::NoEdge),
+        Target::VpcPeering(pcx) => {
+            let ps = *v.peerings.get(pcx).ok_or(DropReason::NoRoute)?;
+            let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
+            trace.deps.push(epochs, peer.dep);
+            if !peer.contains(dst) {
+                return Err(DropReason::NoRoute);
+            }
+            let s = epochs.slot(DepKey::Mapping(ps, u32::from(dst)));
+            trace.deps.push(epochs, s);
+            peer.mappings
+                .get(&dst)
+                .map(|m| host_of(ps, m))
+                .ok_or(DropReason::NoMapping)
+        }
+        Target::Blackhole => Err(DropReason::Blackhole),
+    }
+}
+
+/// Origin authentication: the sender host must be where V2P says the inner source
+/// lives; middlebox hosts may forward for others; edge hosts may carry outside sources;
+/// a peered VPC's addresses must come from their own hosts.
+fn authenticate(
+    vpcs: &[Option<Vpc>],
+    vslot: u16,
+    src: Ipv4Addr,
+    outer: Ipv4Addr,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<(), DropReason> {
+    let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
+    let s = epochs.slot(DepKey::Mapping(vslot, u32::from(src)));
+    trace.deps.push(epochs, s);
+    if v.middlebox_hosts.contains(&outer) {
+        return Ok(());
+    }
+    if let Some(m) = v.mappings.get(&src) {
+        return if m.host == outer {
+            Ok(())
+        } else {
+            Err(DropReason::AuthenticationFailed)
+        };
+    }
+    if v.contains(src) {
+        return Err(DropReason::AuthenticationFailed);
+    }
+    for &ps in &v.peer_vpcs {
+        let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
+        trace.deps.push(epochs, peer.dep);
+        if peer.contains(src) {
+            let s = epochs.slot(DepKey::Mapping(ps, u32::from(src)));
+            trace.deps.push(epochs, s);
+            return match peer.mappings.get(&src) {
+                Some(m) if m.host == outer => Ok(()),
+                _ => Err(DropReason::AuthenticationFailed),
+            };
+        }
+    }
+    if v.edge_hosts.contains(&outer) {
+        Ok(())
+    } else {
+        Err(DropReason::AuthenticationFailed)
+    }
+}
+
+/// The receiving side for local port `q`: destination check, NACL ingress when the
+/// packet crosses into the subnet, security group ingress. Returns the MAC rewrite.
+#[allow(clippy::too_many_arguments)]
+fn deliver(
+    vpcs: &[Option<Vpc>],
+    qp: &Port,
+    q: u16,
+    vslot: u16,
+    src_mac: MacAddr,
+    m: &Meta,
+    now: Time,
+    ct: &mut Conntrack,
+    epochs: &mut Epochs,
+    counters: &mut Counters,
+    trace: &mut Trace,
+) -> Result<(MacAddr, MacAddr), DropReason> {
+    trace.deps.push(epochs, qp.dep);
+    if qp.vpc != vslot {
+        return Err(DropReason::NoSuchPort);
+    }
+    let v = vpcs[usize::from(qp.vpc)].as_ref().expect("port's vpc");
+    let subnet = qp
+        .subnet
+        .map(|s| &v.subnets[usize::from(s)])
+        .ok_or(DropReason::NoSuchPort)?;
+    trace.deps.push(epochs, subnet.dep);
+    if qp.source_dest_check && !qp.owns(m.tuple.dst) {
+        return Err(DropReason::DestinationCheck);
+    }
+    let crossing = !subnet.cidr.contains(&m.tuple.src);
+    if crossing {
+        let acl = subnet.network_acl.map(|a| &v.network_acls[usize::from(a)]);
+        if let Some(a) = acl {
+            trace.deps.push(epochs, a.dep);
+        }
+        if !acl.is_some_and(|a| a.allows(false, m.tuple.protocol, m.tuple.src, m.rule_port())) {
+            counters.count(key(q, m, counters::Action::Reject), m.ip_len, now);
+            return Err(DropReason::NaclIngress);
+        }
+    }
+    if let Err(reason) = sg_stage(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
+        if reason == DropReason::SecurityGroupIngress {
+            counters.count(key(q, m, counters::Action::Reject), m.ip_len, now);
+        }
+        return Err(reason);
+    }
+    let accept = counters.count(key(q, m, counters::Action::Accept), m.ip_len, now);
+    trace.push_counter(accept);
+    Ok(if crossing { (v.router_mac, qp.mac) } else { (src_mac, qp.mac) })
+}
+
+#[inline]
+fn fast_valid(e: &flow_table::Entry, epochs: &Epochs, ct: &Conntrack, counters: &Counters, now: Time) -> bool {
+    if !e.deps.valid(epochs) {
+        return false;
+    }
+    for r in e.ct.iter().flatten() {
+        let c = ct.get(r.slot);
+        if c.generation != r.generation || !c.live || c.expired(now) {
+            return false;
+        }
+    }
+    e.counters.iter().flatten().all(|r| counters.valid(*r))
+}
+
+#[inline]
+fn fast_commit(e: &mut flow_table::Entry, ct: &mut Conntrack, counters: &mut Counters, now: Time, m: &Meta) {
+    for r in e.ct.iter().flatten() {
+        ct.get_mut(r.slot).touch(now, r.dir, m.tcp_flags);
+    }
+    for r in e.counters.iter().flatten() {
+        counters.bump(*r, m.ip_len, now);
+    }
+    e.last = now;
+}
+
+#[inline]
+fn rewrite_macs(buf: &mut [u8], rw: Option<(MacAddr, MacAddr)>) {
+    if let Some((src, dst)) = rw {
+        buf[0..6].copy_from_slice(&dst.0);
+        buf[6..12].copy_from_slice(&src.0);
+    }
+}
+
+#[inline]
+fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+    match action {
+        Action::ToPort { port, rewrite } => {
+            out.clear();
+            out.extend_from_slice(frame);
+            rewrite_macs(out, *rewrite);
+            Verdict::ToPort { port: PortId(*port) }
+        }
+        Action::Encap {
+            outer,
+            rewrite,
+            host,
+            vni,
+            edge,
+        } => {
+            overlay::encapsulate(out, outer, frame);
+            rewrite_macs(&mut out[overlay::OUTER_LEN..], *rewrite);
+            if *edge {
+                Verdict::ToEdge { host: *host, vni: *vni }
+            } else {
+                Verdict::ToUnderlay { host: *host, vni: *vni }
+            }
+        }
+    }
+}
