@@ -1,1 +1,387 @@
-//! addresss.
+//! Elastic IP addresses, and the public address pool shared by every account and region
+//! (elastic and auto-assigned public IPs both lease from it).
+
+use std::net::Ipv4Addr;
+
+use fort_model::*;
+
+use crate::Tx;
+use crate::network_interface::parse_ip;
+use crate::region::PublicIpLease;
+use crate::tags::check_tags;
+
+/// AllocateAddress's parameters.
+#[derive(Clone, Debug, Default)]
+pub struct AllocateAddress {
+    pub domain: Option<String>,
+    pub address: Option<String>,
+    pub public_ipv4_pool: Option<String>,
+    pub network_border_group: Option<String>,
+    pub tags: Tags,
+}
+
+/// AssociateAddress's parameters.
+#[derive(Clone, Debug, Default)]
+pub struct AssociateAddress {
+    pub allocation_id: Option<String>,
+    pub public_ip: Option<String>,
+    pub instance_id: Option<String>,
+    pub network_interface_id: Option<String>,
+    pub private_ip: Option<String>,
+    pub allow_reassociation: bool,
+}
+
+impl Tx<'_> {
+    /// Leases a public address from the pool (a given one, or the lowest free), to `holder`.
+    pub(crate) fn lease_public_ip(
+        &mut self,
+        want: Option<Ipv4Addr>,
+        holder: &str,
+    ) -> Result<Ipv4Addr, ApiError> {
+        let pool = self.config.public_pool;
+        let ip = match want {
+            Some(ip) => {
+                if !pool.hosts().any(|h| h == ip) {
+                    return Err(ApiError::new(
+                        "InvalidAddress.NotFound",
+                        format!("The address '{ip}' is not in the public address pool."),
+                    ));
+                }
+                if self.global.is_leased(ip) {
+                    return Err(ApiError::new(
+                        "InvalidAddress.InUse",
+                        format!("The address '{ip}' is already allocated."),
+                    ));
+                }
+                ip
+            }
+            None => pool
+                .hosts()
+                .find(|ip| !self.global.is_leased(*ip))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "InsufficientAddressCapacity",
+                        "There are not enough free public addresses to satisfy the request.",
+                    )
+                })?,
+        };
+        self.global.leases.insert(PublicIpLease {
+            id: ip.to_string(),
+            account: self.region.account.clone(),
+            region: self.region.name.clone(),
+            holder: holder.to_owned(),
+        });
+        Ok(ip)
+    }
+
+    /// Gives a public address back to the pool.
+    pub(crate) fn release_public_ip(&mut self, ip: Ipv4Addr) {
+        self.global.leases.remove(&ip.to_string());
+    }
+
+    pub fn allocate_address(&mut self, req: AllocateAddress) -> Result<Address, ApiError> {
+        match req.domain.as_deref() {
+            None | Some("vpc") => {}
+            Some("standard") => {
+                return Err(ApiError::new(
+                    "InvalidParameterValue",
+                    "EC2-Classic is not supported: use Domain 'vpc'.",
+                ));
+            }
+            Some(d) => return Err(ApiError::bad_param("Domain", d, "Valid values: vpc.")),
+        }
+        if let Some(pool) = req.public_ipv4_pool.as_deref()
+            && pool != "amazon"
+        {
+            return Err(ApiError::new(
+                "InvalidPublicIpv4PoolID.NotFound",
+                format!("The public IPv4 pool '{pool}' does not exist"),
+            ));
+        }
+        let border = req
+            .network_border_group
+            .unwrap_or_else(|| self.region.name.clone());
+        if border != self.region.name {
+            return Err(ApiError::bad_param(
+                "NetworkBorderGroup",
+                &border,
+                "The network border group must be the region.",
+            ));
+        }
+        check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
+        let quota = self.config.quotas.elastic_ips;
+        if self.region.addresses.len() >= quota {
+            return Err(ApiError::new(
+                "AddressLimitExceeded",
+                "The maximum number of addresses has been reached.",
+            ));
+        }
+        let want = req
+            .address
+            .as_deref()
+            .map(|t| parse_ip("Address", t))
+            .transpose()?;
+        let allocation_id = Kind::Allocation.new_id();
+        let public_ip = self.lease_public_ip(want, &allocation_id)?;
+        let addr = Address {
+            allocation_id,
+            public_ip,
+            association: None,
+            network_border_group: border,
+            tags: req.tags,
+        };
+        self.region.addresses.insert(addr.clone());
+        Ok(addr)
+    }
+
+    /// The allocation named by id, or by public address.
+    fn address_id(
+        &self,
+        allocation_id: Option<&str>,
+        public_ip: Option<&str>,
+    ) -> Result<String, ApiError> {
+        match (allocation_id, public_ip) {
+            (Some(id), _) => Ok(self
+                .region
+                .addresses
+                .find(Kind::Allocation, id)?
+                .allocation_id
+                .clone()),
+            (None, Some(text)) => {
+                let ip = cidr_addr(text)?;
+                self.region
+                    .addresses
+                    .values()
+                    .find(|a| a.public_ip == ip)
+                    .map(|a| a.allocation_id.clone())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            "InvalidAddress.NotFound",
+                            format!("Address '{text}' not found."),
+                        )
+                    })
+            }
+            (None, None) => Err(ApiError::missing("AllocationId")),
+        }
+    }
+
+    pub fn release_address(
+        &mut self,
+        allocation_id: Option<&str>,
+        public_ip: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let id = self.address_id(allocation_id, public_ip)?;
+        let addr = self.region.addresses.get(&id).expect("found above").clone();
+        if addr.association.is_some() {
+            return Err(ApiError::new(
+                "InvalidIPAddress.InUse",
+                format!("Address {} is in use.", addr.public_ip),
+            ));
+        }
+        self.release_public_ip(addr.public_ip);
+        self.region.addresses.remove(&id);
+        Ok(())
+    }
+
+    /// AssociateAddress: maps an elastic IP to a private address of an interface (an
+    /// instance's primary one when only the instance is named). Returns the association id.
+    pub fn associate_address(&mut self, req: AssociateAddress) -> Result<String, ApiError> {
+        let alloc_id =
+            self.address_id(req.allocation_id.as_deref(), req.public_ip.as_deref())?;
+        let eni_id = match (&req.instance_id, &req.network_interface_id) {
+            (_, Some(eni)) => {
+                let e = self
+                    .region
+                    .network_interfaces
+                    .find(Kind::NetworkInterface, eni)?;
+                if let Some(i) = &req.instance_id
+                    && e.attachment.as_ref().is_none_or(|a| &a.instance_id != i)
+                {
+                    return Err(ApiError::invalid_value(format!(
+                        "The network interface '{eni}' is not attached to instance '{i}'."
+                    )));
+                }
+                e.id.clone()
+            }
+            (Some(instance), None) => {
+                let inst = self.region.instances.find(Kind::Instance, instance)?;
+                if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
+                    return Err(ApiError::new(
+                        "IncorrectInstanceState",
+                        format!("The instance '{instance}' is not in a valid state for this operation."),
+                    ));
+                }
+                let enis = self.region.interfaces_of(instance);
+                if enis.len() > 1 {
+                    return Err(ApiError::new(
+                        "InvalidInstanceID",
+                        format!("There are multiple interfaces attached to instance '{instance}'. Please specify an interface ID for the operation instead."),
+                    ));
+                }
+                enis.first()
+                    .map(|e| e.id.clone())
+                    .ok_or_else(|| ApiError::invalid_value(format!("The instance '{instance}' has no network interface.")))?
+            }
+            (None, None) => {
+                return Err(ApiError::missing("InstanceId"));
+            }
+        };
+        let eni = self
+            .region
+            .network_interfaces
+            .get(&eni_id)
+            .expect("found above")
+            .clone();
+        if eni.requester_managed {
+            return Err(ApiError::new(
+                "OperationNotPermitted",
+                format!("The requester-managed interface '{eni_id}' cannot take an address."),
+            ));
+        }
+        let private_ip = match &req.private_ip {
+            Some(t) => {
+                let ip = parse_ip("PrivateIpAddress", t)?;
+                if !eni.private_ips().any(|a| a == ip) {
+                    return Err(ApiError::invalid_value(format!(
+                        "The specified private IP address {ip} is not assigned to interface {eni_id}."
+                    )));
+                }
+                ip
+            }
+            None => eni.private_ip,
+        };
+        let has_igw = self
+            .region
+            .internet_gateways
+            .values()
+            .any(|g| g.vpc_id.as_deref() == Some(eni.vpc_id.as_str()));
+        if !has_igw {
+            return Err(ApiError::new(
+                "Gateway.NotAttached",
+                format!("Network {} is not attached to any internet gateway", eni.vpc_id),
+            ));
+        }
+        let addr = self.region.addresses.get(&alloc_id).expect("found above").clone();
+        if let Some(a) = &addr.association {
+            if a.network_interface_id == eni_id && a.private_ip == private_ip {
+                return Ok(a.id.clone());
+            }
+            if !req.allow_reassociation {
+                return Err(ApiError::new(
+                    "Resource.AlreadyAssociated",
+                    format!("resource {alloc_id} is already associated with associate-id {}", a.id),
+                ));
+            }
+            if self
+                .region
+                .network_interfaces
+                .get(&a.network_interface_id)
+                .is_some_and(|e| e.requester_managed)
+            {
+                return Err(ApiError::new(
+                    "Resource.AlreadyAssociated",
+                    format!("resource {alloc_id} is in use by a NAT gateway"),
+                ));
+            }
+            let (old_eni, old_ip) = (a.network_interface_id.clone(), a.private_ip);
+            self.drop_public_addresses(&old_eni, Some(old_ip));
+        }
+        // The target address loses whatever public address it had.
+        if let Some(existing) = eni.associations.iter().find(|a| a.private_ip == private_ip) {
+            if existing.allocation_id.is_some() && !req.allow_reassociation {
+                return Err(ApiError::new(
+                    "Resource.AlreadyAssociated",
+                    format!("The private address {private_ip} of {eni_id} already has an elastic IP address."),
+                ));
+            }
+            self.drop_public_addresses(&eni_id, Some(private_ip));
+        }
+        let association_id = Kind::EipAssociation.new_id();
+        self.map_elastic_ip(&alloc_id, &eni_id, private_ip, &association_id);
+        Ok(association_id)
+    }
+
+    /// Records an elastic IP's association on both sides.
+    pub(crate) fn map_elastic_ip(
+        &mut self,
+        alloc_id: &str,
+        eni_id: &str,
+        private_ip: Ipv4Addr,
+        association_id: &str,
+    ) {
+        let addr = self.region.addresses.get_mut(alloc_id).expect("checked by caller");
+        addr.association = Some(AddressAssociation {
+            id: association_id.to_owned(),
+            network_interface_id: eni_id.to_owned(),
+            private_ip,
+        });
+        let public_ip = addr.public_ip;
+        let eni = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("checked by caller");
+        eni.associations.push(PublicIpAssociation {
+            private_ip,
+            public_ip,
+            allocation_id: Some(alloc_id.to_owned()),
+            association_id: Some(association_id.to_owned()),
+        });
+    }
+
+    pub fn disassociate_address(
+        &mut self,
+        association_id: Option<&str>,
+        public_ip: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let alloc_id = match (association_id, public_ip) {
+            (Some(id), _) => {
+                Kind::EipAssociation.check(id)?;
+                self.region
+                    .addresses
+                    .values()
+                    .find(|a| a.association.as_ref().is_some_and(|s| s.id == id))
+                    .map(|a| a.allocation_id.clone())
+                    .ok_or_else(|| Kind::EipAssociation.not_found(id))?
+            }
+            (None, Some(text)) => {
+                let id = self.address_id(None, Some(text))?;
+                if self.region.addresses.get(&id).is_some_and(|a| a.association.is_none()) {
+                    return Ok(());
+                }
+                id
+            }
+            (None, None) => return Err(ApiError::missing("AssociationId")),
+        };
+        let a = self
+            .region
+            .addresses
+            .get(&alloc_id)
+            .and_then(|a| a.association.clone())
+            .expect("found above");
+        if self
+            .region
+            .network_interfaces
+            .get(&a.network_interface_id)
+            .is_some_and(|e| e.requester_managed)
+        {
+            return Err(ApiError::new(
+                "OperationNotPermitted",
+                format!("The address of association '{}' is used by a NAT gateway and cannot be disassociated.", a.id),
+            ));
+        }
+        self.drop_public_addresses(&a.network_interface_id, Some(a.private_ip));
+        // A launched-with-public-IP instance gets a fresh public address back.
+        self.restore_launch_public_ip(&a.network_interface_id)?;
+        Ok(())
+    }
+}
+
+fn cidr_addr(text: &str) -> Result<Ipv4Addr, ApiError> {
+    fort_model::cidr::parse_addr(text).ok_or_else(|| {
+        ApiError::new(
+            "InvalidAddress.Malformed",
+            format!("Invalid address: '{text}'"),
+        )
+    })
+}

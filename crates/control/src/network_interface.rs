@@ -1,1 +1,764 @@
-//! network interfaces.
+//! Network interfaces: private addresses from their subnet, security groups, attachment to
+//! instances, and the address bookkeeping that instances and NAT gateways share.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+
+use fort_model::cidr;
+use fort_model::*;
+use ipnet::Ipv4Net;
+
+use crate::tags::check_tags;
+use crate::{Region, Tx};
+
+/// CreateNetworkInterface's parameters, as the API parsed them.
+#[derive(Clone, Debug, Default)]
+pub struct CreateNetworkInterface {
+    pub subnet_id: String,
+    pub description: Option<String>,
+    pub private_ip: Option<String>,
+    /// `PrivateIpAddresses.N`: (address, primary).
+    pub private_ips: Vec<(String, bool)>,
+    pub secondary_count: Option<i64>,
+    pub groups: Vec<String>,
+    pub interface_type: Option<String>,
+    pub tags: Tags,
+}
+
+/// The private addresses a new interface asks for, before they are checked.
+#[derive(Clone, Debug, Default)]
+pub struct AddressRequest {
+    pub private_ip: Option<String>,
+    pub private_ips: Vec<(String, bool)>,
+    pub secondary_count: Option<i64>,
+}
+
+/// The addresses of one subnet in use, to hand out free ones: built once per change, so
+/// allocating many addresses costs one pass over the region's interfaces.
+pub struct SubnetAddresses {
+    cidr: Ipv4Net,
+    used: HashSet<Ipv4Addr>,
+    /// Every address below this one is reserved or used.
+    next: u32,
+}
+
+impl SubnetAddresses {
+    pub fn of(region: &Region, subnet: &Subnet) -> Self {
+        let used = region
+            .network_interfaces
+            .values()
+            .filter(|e| e.subnet_id == subnet.id)
+            .flat_map(|e| e.private_ips().collect::<Vec<_>>())
+            .collect();
+        Self {
+            cidr: subnet.cidr,
+            used,
+            next: u32::from(subnet.cidr.network()),
+        }
+    }
+
+    /// The lowest free address, now taken.
+    pub fn take(&mut self) -> Option<Ipv4Addr> {
+        let last = u32::from(self.cidr.broadcast());
+        while self.next <= last {
+            let ip = Ipv4Addr::from(self.next);
+            self.next += 1;
+            if !cidr::is_reserved(self.cidr, ip) && !self.used.contains(&ip) {
+                self.used.insert(ip);
+                return Some(ip);
+            }
+        }
+        None
+    }
+
+    /// `n` free addresses, or InsufficientFreeAddressesInSubnet.
+    pub fn take_n(&mut self, n: usize, subnet_id: &str) -> Result<Vec<Ipv4Addr>, ApiError> {
+        (0..n)
+            .map(|_| self.take().ok_or_else(|| no_free_addresses(subnet_id)))
+            .collect()
+    }
+
+    /// Takes a requested address: inside the subnet, not reserved, not in use.
+    pub fn claim(&mut self, ip: Ipv4Addr) -> Result<(), ApiError> {
+        check_in_subnet(self.cidr, ip)?;
+        if !self.used.insert(ip) {
+            return Err(ip_in_use(ip));
+        }
+        Ok(())
+    }
+
+    /// Gives back an address (an interface being moved or freed within the change).
+    pub fn free(&mut self, ip: Ipv4Addr) {
+        self.used.remove(&ip);
+        self.next = self.next.min(u32::from(ip));
+    }
+
+    pub fn in_use(&self, ip: Ipv4Addr) -> bool {
+        self.used.contains(&ip)
+    }
+}
+
+pub fn no_free_addresses(subnet_id: &str) -> ApiError {
+    ApiError::new(
+        "InsufficientFreeAddressesInSubnet",
+        format!("There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of instances."),
+    )
+}
+
+pub fn ip_in_use(ip: Ipv4Addr) -> ApiError {
+    ApiError::new(
+        "InvalidIPAddress.InUse",
+        format!("Address {ip} is in use."),
+    )
+}
+
+/// An address a user names for a subnet: inside it and not one of its five reserved ones.
+pub fn check_in_subnet(net: Ipv4Net, ip: Ipv4Addr) -> Result<(), ApiError> {
+    if !net.contains(&ip) {
+        return Err(ApiError::invalid_value(format!(
+            "Address does not fall within the subnet's address range: {ip} is not in {net}"
+        )));
+    }
+    if cidr::is_reserved(net, ip) {
+        return Err(ApiError::invalid_value(format!(
+            "Address {ip} is in the subnet's reserved address range"
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a private IPv4 address given as a parameter.
+pub fn parse_ip(param: &str, text: &str) -> Result<Ipv4Addr, ApiError> {
+    cidr::parse_addr(text).ok_or_else(|| {
+        ApiError::bad_param(param, text, "This is not a valid IPv4 address.")
+    })
+}
+
+/// `ip-10-0-1-17.ec2.internal` in us-east-1, `ip-….REGION.compute.internal` elsewhere.
+pub fn private_dns_name(region: &str, ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    if region == "us-east-1" {
+        format!("ip-{}-{}-{}-{}.ec2.internal", o[0], o[1], o[2], o[3])
+    } else {
+        format!(
+            "ip-{}-{}-{}-{}.{region}.compute.internal",
+            o[0], o[1], o[2], o[3]
+        )
+    }
+}
+
+/// `ec2-198-51-100-7.compute-1.amazonaws.com` in us-east-1, `ec2-….REGION.compute.amazonaws.com`.
+pub fn public_dns_name(region: &str, ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    if region == "us-east-1" {
+        format!("ec2-{}-{}-{}-{}.compute-1.amazonaws.com", o[0], o[1], o[2], o[3])
+    } else {
+        format!(
+            "ec2-{}-{}-{}-{}.{region}.compute.amazonaws.com",
+            o[0], o[1], o[2], o[3]
+        )
+    }
+}
+
+impl Region {
+    /// The public DNS name of a public address of an interface in `vpc_id`: only when the
+    /// VPC has both DNS support and DNS hostnames, as EC2 does.
+    pub fn public_dns_for(&self, vpc_id: &str, ip: Ipv4Addr) -> Option<String> {
+        let vpc = self.vpcs.get(vpc_id)?;
+        (vpc.enable_dns_support && vpc.enable_dns_hostnames)
+            .then(|| public_dns_name(&self.name, ip))
+    }
+
+    /// Interfaces attached to an instance, by device index.
+    pub fn interfaces_of(&self, instance_id: &str) -> Vec<&NetworkInterface> {
+        let mut v: Vec<&NetworkInterface> = self
+            .network_interfaces
+            .values()
+            .filter(|e| {
+                e.attachment
+                    .as_ref()
+                    .is_some_and(|a| a.instance_id == instance_id)
+            })
+            .collect();
+        v.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
+        v
+    }
+
+    /// The status EC2 shows for an interface.
+    pub fn interface_status(e: &NetworkInterface) -> &'static str {
+        if e.attachment.is_some() || e.requester_managed {
+            "in-use"
+        } else {
+            "available"
+        }
+    }
+}
+
+impl Tx<'_> {
+    /// The groups a new interface gets: the named ones (existing, in the VPC, within the
+    /// quota), or the VPC's default group.
+    pub(crate) fn resolve_groups(
+        &self,
+        vpc_id: &str,
+        subnet_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, ApiError> {
+        if ids.is_empty() {
+            let vpc = self.region.vpcs.find(Kind::Vpc, vpc_id)?;
+            return Ok(vec![vpc.default_security_group_id.clone()]);
+        }
+        let mut out: Vec<String> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let sg = self.region.security_groups.find(Kind::SecurityGroup, id)?;
+            if sg.vpc_id != vpc_id {
+                return Err(ApiError::new(
+                    "InvalidParameter",
+                    format!(
+                        "Security group {id} and subnet {subnet_id} belong to different networks."
+                    ),
+                ));
+            }
+            if !out.contains(id) {
+                out.push(id.clone());
+            }
+        }
+        let limit = self.config.quotas.security_groups_per_interface;
+        if out.len() > limit {
+            return Err(ApiError::new(
+                "SecurityGroupsPerInterfaceLimitExceeded",
+                format!("The maximum number of security groups per interface has been reached ({limit})."),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The primary and secondary addresses a request asks for, taken from `addrs`.
+    pub(crate) fn pick_addresses(
+        &self,
+        subnet: &Subnet,
+        req: &AddressRequest,
+        addrs: &mut SubnetAddresses,
+    ) -> Result<(Ipv4Addr, Vec<Ipv4Addr>), ApiError> {
+        let mut primary: Option<Ipv4Addr> = None;
+        let mut secondary: Vec<Ipv4Addr> = Vec::new();
+        if let Some(text) = &req.private_ip {
+            primary = Some(parse_ip("PrivateIpAddress", text)?);
+        }
+        for (text, is_primary) in &req.private_ips {
+            let ip = parse_ip("PrivateIpAddresses.PrivateIpAddress", text)?;
+            if *is_primary {
+                match primary {
+                    Some(p) if p != ip => {
+                        return Err(ApiError::combination(
+                            "Only one primary private IP address may be specified.",
+                        ));
+                    }
+                    _ => primary = Some(ip),
+                }
+            } else if Some(ip) != primary && !secondary.contains(&ip) {
+                secondary.push(ip);
+            }
+        }
+        if let Some(p) = primary {
+            secondary.retain(|s| *s != p);
+        }
+        let count = match req.secondary_count {
+            None => 0,
+            Some(n) if n < 1 => {
+                return Err(ApiError::bad_param(
+                    "SecondaryPrivateIpAddressCount",
+                    &n.to_string(),
+                    "The count must be at least 1.",
+                ));
+            }
+            Some(n) => n as usize,
+        };
+        if count > 0 && !secondary.is_empty() {
+            return Err(ApiError::combination(
+                "SecondaryPrivateIpAddressCount may not be specified together with secondary private IP addresses.",
+            ));
+        }
+        let limit = self.config.quotas.private_ips_per_interface;
+        if 1 + secondary.len() + count > limit {
+            return Err(ApiError::new(
+                "PrivateIpAddressLimitExceeded",
+                format!("Number of private addresses will exceed limit of {limit} for the interface."),
+            ));
+        }
+        let primary = match primary {
+            Some(p) => {
+                addrs.claim(p)?;
+                p
+            }
+            None => addrs.take().ok_or_else(|| no_free_addresses(&subnet.id))?,
+        };
+        for ip in &secondary {
+            addrs.claim(*ip)?;
+        }
+        secondary.extend(addrs.take_n(count, &subnet.id)?);
+        Ok((primary, secondary))
+    }
+
+    /// A new interface row (already inserted), with fresh id and MAC.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn insert_interface(
+        &mut self,
+        subnet: &Subnet,
+        primary: Ipv4Addr,
+        secondary: Vec<Ipv4Addr>,
+        groups: Vec<String>,
+        description: String,
+        interface_type: &str,
+        requester_managed: bool,
+        tags: Tags,
+    ) -> Result<NetworkInterface, ApiError> {
+        let quota = self.config.quotas.network_interfaces;
+        if self.region.network_interfaces.len() >= quota {
+            return Err(ApiError::new(
+                "NetworkInterfaceLimitExceeded",
+                format!("The maximum number of network interfaces has been reached ({quota})."),
+            ));
+        }
+        let eni = NetworkInterface {
+            id: Kind::NetworkInterface.new_id(),
+            subnet_id: subnet.id.clone(),
+            vpc_id: subnet.vpc_id.clone(),
+            availability_zone: subnet.availability_zone.clone(),
+            description,
+            mac_address: id::new_mac(),
+            private_ip: primary,
+            secondary_ips: secondary,
+            security_groups: groups,
+            source_dest_check: interface_type != "nat_gateway",
+            interface_type: interface_type.to_owned(),
+            requester_managed,
+            attachment: None,
+            associations: Vec::new(),
+            client_token: None,
+            tags,
+        };
+        self.region.network_interfaces.insert(eni.clone());
+        Ok(eni)
+    }
+
+    pub fn create_network_interface(
+        &mut self,
+        req: CreateNetworkInterface,
+    ) -> Result<NetworkInterface, ApiError> {
+        let subnet = self
+            .region
+            .subnets
+            .find(Kind::Subnet, &req.subnet_id)?
+            .clone();
+        match req.interface_type.as_deref() {
+            None | Some("interface") => {}
+            Some(t @ ("efa" | "efa-only" | "trunk" | "branch")) => {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    format!("Interface type '{t}' is not supported by Fort."),
+                ));
+            }
+            Some(t) => {
+                return Err(ApiError::bad_param(
+                    "InterfaceType",
+                    t,
+                    "Valid values: efa, efa-only, trunk, branch.",
+                ));
+            }
+        }
+        let description = req.description.clone().unwrap_or_default();
+        if description.chars().count() > 255 {
+            return Err(ApiError::bad_param(
+                "Description",
+                &description,
+                "The description must be at most 255 characters.",
+            ));
+        }
+        check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
+        let groups = self.resolve_groups(&subnet.vpc_id, &subnet.id, &req.groups)?;
+        let mut addrs = SubnetAddresses::of(self.region, &subnet);
+        let (primary, secondary) = self.pick_addresses(
+            &subnet,
+            &AddressRequest {
+                private_ip: req.private_ip.clone(),
+                private_ips: req.private_ips.clone(),
+                secondary_count: req.secondary_count,
+            },
+            &mut addrs,
+        )?;
+        self.insert_interface(
+            &subnet,
+            primary,
+            secondary,
+            groups,
+            description,
+            "interface",
+            false,
+            req.tags,
+        )
+    }
+
+    pub fn delete_network_interface(&mut self, id: &str) -> Result<(), ApiError> {
+        let eni = self
+            .region
+            .network_interfaces
+            .find(Kind::NetworkInterface, id)?;
+        if eni.attachment.is_some() || eni.requester_managed {
+            return Err(ApiError::new(
+                "InvalidNetworkInterface.InUse",
+                format!("The network interface '{id}' is currently in use."),
+            ));
+        }
+        self.drop_public_addresses(id, None);
+        self.region.network_interfaces.remove(id);
+        Ok(())
+    }
+
+    /// Unmaps every public address of an interface (of one private address if given):
+    /// elastic IPs are disassociated and stay allocated; auto-assigned ones are released.
+    pub(crate) fn drop_public_addresses(&mut self, eni_id: &str, only: Option<Ipv4Addr>) {
+        let Some(eni) = self.region.network_interfaces.get(eni_id) else {
+            return;
+        };
+        let gone: Vec<PublicIpAssociation> = eni
+            .associations
+            .iter()
+            .filter(|a| only.is_none_or(|ip| a.private_ip == ip))
+            .cloned()
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        for a in &gone {
+            match &a.allocation_id {
+                Some(alloc) => {
+                    if let Some(addr) = self.region.addresses.get_mut(alloc) {
+                        addr.association = None;
+                    }
+                }
+                None => self.release_public_ip(a.public_ip),
+            }
+        }
+        let eni = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("read above");
+        eni.associations
+            .retain(|a| only.is_some_and(|ip| a.private_ip != ip));
+    }
+
+    /// Releases only the auto-assigned public addresses of an interface (stop, terminate).
+    pub(crate) fn release_auto_public_ips(&mut self, eni_id: &str) {
+        let Some(eni) = self.region.network_interfaces.get(eni_id) else {
+            return;
+        };
+        let auto: Vec<Ipv4Addr> = eni
+            .associations
+            .iter()
+            .filter(|a| a.allocation_id.is_none())
+            .map(|a| a.public_ip)
+            .collect();
+        if auto.is_empty() {
+            return;
+        }
+        for ip in auto {
+            self.release_public_ip(ip);
+        }
+        let eni = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("read above");
+        eni.associations.retain(|a| a.allocation_id.is_some());
+    }
+
+    pub fn attach_network_interface(
+        &mut self,
+        eni_id: &str,
+        instance_id: &str,
+        device_index: i64,
+    ) -> Result<String, ApiError> {
+        let eni = self
+            .region
+            .network_interfaces
+            .find(Kind::NetworkInterface, eni_id)?
+            .clone();
+        let inst = self
+            .region
+            .instances
+            .find(Kind::Instance, instance_id)?
+            .clone();
+        if !(0..=31).contains(&device_index) {
+            return Err(ApiError::bad_param(
+                "DeviceIndex",
+                &device_index.to_string(),
+                "The device index must be between 0 and 31.",
+            ));
+        }
+        if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
+            return Err(ApiError::new(
+                "IncorrectInstanceState",
+                format!(
+                    "The instance '{instance_id}' is not in a valid state for this operation."
+                ),
+            ));
+        }
+        if eni.attachment.is_some() || eni.requester_managed {
+            return Err(ApiError::new(
+                "InvalidNetworkInterface.InUse",
+                format!("Interface: [{eni_id}] in use."),
+            ));
+        }
+        if eni.availability_zone != inst.availability_zone {
+            return Err(ApiError::invalid_value(format!(
+                "Interface {eni_id} is in availability zone {} but instance {instance_id} is in {}.",
+                eni.availability_zone, inst.availability_zone
+            )));
+        }
+        if eni.vpc_id != inst.vpc_id {
+            return Err(ApiError::invalid_value(format!(
+                "Interface {eni_id} and instance {instance_id} are in different VPCs."
+            )));
+        }
+        let taken = self.region.network_interfaces.values().any(|e| {
+            e.attachment.as_ref().is_some_and(|a| {
+                a.instance_id == instance_id && i64::from(a.device_index) == device_index
+            })
+        });
+        if taken {
+            return Err(ApiError::invalid_value(format!(
+                "Instance '{instance_id}' already has an interface attached at device index '{device_index}'."
+            )));
+        }
+        let attachment_id = Kind::EniAttachment.new_id();
+        let eni = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("found above");
+        eni.attachment = Some(EniAttachment {
+            id: attachment_id.clone(),
+            instance_id: instance_id.to_owned(),
+            device_index: device_index as u32,
+            status: "attached".into(),
+            attach_time: self.now,
+            delete_on_termination: false,
+        });
+        Ok(attachment_id)
+    }
+
+    /// The interface holding an attachment id.
+    fn interface_by_attachment(&self, attachment_id: &str) -> Result<String, ApiError> {
+        Kind::EniAttachment.check(attachment_id)?;
+        self.region
+            .network_interfaces
+            .values()
+            .find(|e| e.attachment.as_ref().is_some_and(|a| a.id == attachment_id))
+            .map(|e| e.id.clone())
+            .ok_or_else(|| Kind::EniAttachment.not_found(attachment_id))
+    }
+
+    pub fn detach_network_interface(&mut self, attachment_id: &str) -> Result<(), ApiError> {
+        let eni_id = self.interface_by_attachment(attachment_id)?;
+        let eni = self
+            .region
+            .network_interfaces
+            .get_mut(&eni_id)
+            .expect("found above");
+        if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
+            return Err(ApiError::new(
+                "OperationNotPermitted",
+                format!("The network interface at device index 0 cannot be detached. ({attachment_id})"),
+            ));
+        }
+        eni.attachment = None;
+        Ok(())
+    }
+
+    pub fn modify_network_interface_attribute(
+        &mut self,
+        eni_id: &str,
+        change: EniChange,
+    ) -> Result<(), ApiError> {
+        let eni = self
+            .region
+            .network_interfaces
+            .find(Kind::NetworkInterface, eni_id)?
+            .clone();
+        if eni.requester_managed {
+            return Err(ApiError::new(
+                "OperationNotPermitted",
+                format!("The attributes of the requester-managed interface '{eni_id}' cannot be changed."),
+            ));
+        }
+        let groups = match &change {
+            EniChange::Groups(ids) => {
+                Some(self.resolve_groups(&eni.vpc_id, &eni.subnet_id, ids)?)
+            }
+            _ => None,
+        };
+        let row = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("found above");
+        match change {
+            EniChange::Description(d) => row.description = d,
+            EniChange::SourceDestCheck(v) => row.source_dest_check = v,
+            EniChange::Groups(_) => row.security_groups = groups.expect("resolved above"),
+            EniChange::DeleteOnTermination {
+                attachment_id,
+                value,
+            } => match &mut row.attachment {
+                Some(a) if a.id == attachment_id => a.delete_on_termination = value,
+                _ => {
+                    Kind::EniAttachment.check(&attachment_id)?;
+                    return Err(Kind::EniAttachment.not_found(&attachment_id));
+                }
+            },
+        }
+        Ok(())
+    }
+
+    /// AssignPrivateIpAddresses: named addresses (moved from another interface of the
+    /// subnet with `allow_reassignment`) or a count of free ones. Returns those assigned.
+    pub fn assign_private_ip_addresses(
+        &mut self,
+        eni_id: &str,
+        ips: &[String],
+        count: Option<i64>,
+        allow_reassignment: bool,
+    ) -> Result<Vec<Ipv4Addr>, ApiError> {
+        let eni = self
+            .region
+            .network_interfaces
+            .find(Kind::NetworkInterface, eni_id)?
+            .clone();
+        let subnet = self
+            .region
+            .subnets
+            .get(&eni.subnet_id)
+            .cloned()
+            .ok_or_else(|| ApiError::internal("interface without subnet"))?;
+        let wanted: Vec<Ipv4Addr> = ips
+            .iter()
+            .map(|t| parse_ip("PrivateIpAddress", t))
+            .collect::<Result<_, _>>()?;
+        let n = match (wanted.is_empty(), count) {
+            (true, None) => {
+                return Err(ApiError::missing("PrivateIpAddress"));
+            }
+            (false, Some(_)) => {
+                return Err(ApiError::combination(
+                    "Specify either PrivateIpAddress or SecondaryPrivateIpAddressCount, not both.",
+                ));
+            }
+            (true, Some(n)) if n < 1 => {
+                return Err(ApiError::bad_param(
+                    "SecondaryPrivateIpAddressCount",
+                    &n.to_string(),
+                    "The count must be at least 1.",
+                ));
+            }
+            (true, Some(n)) => n as usize,
+            (false, None) => wanted.len(),
+        };
+        let limit = self.config.quotas.private_ips_per_interface;
+        if 1 + eni.secondary_ips.len() + n > limit {
+            return Err(ApiError::new(
+                "PrivateIpAddressLimitExceeded",
+                format!("Number of private addresses will exceed limit of {limit} for the interface."),
+            ));
+        }
+        let mut addrs = SubnetAddresses::of(self.region, &subnet);
+        let mut assigned = Vec::with_capacity(n);
+        if wanted.is_empty() {
+            assigned = addrs.take_n(n, &subnet.id)?;
+        } else {
+            for ip in wanted {
+                check_in_subnet(subnet.cidr, ip)?;
+                if assigned.contains(&ip) {
+                    continue;
+                }
+                if eni.private_ips().any(|a| a == ip) {
+                    return Err(ip_in_use(ip));
+                }
+                if addrs.in_use(ip) {
+                    let holder = self
+                        .region
+                        .network_interfaces
+                        .values()
+                        .find(|e| e.subnet_id == subnet.id && e.private_ips().any(|a| a == ip))
+                        .map(|e| (e.id.clone(), e.private_ip == ip));
+                    match holder {
+                        Some((other, false)) if allow_reassignment => {
+                            self.drop_public_addresses(&other, Some(ip));
+                            let o = self
+                                .region
+                                .network_interfaces
+                                .get_mut(&other)
+                                .expect("found above");
+                            o.secondary_ips.retain(|a| *a != ip);
+                        }
+                        _ => return Err(ip_in_use(ip)),
+                    }
+                } else {
+                    addrs.claim(ip)?;
+                }
+                assigned.push(ip);
+            }
+        }
+        let row = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("found above");
+        row.secondary_ips.extend(assigned.iter().copied());
+        Ok(assigned)
+    }
+
+    pub fn unassign_private_ip_addresses(
+        &mut self,
+        eni_id: &str,
+        ips: &[String],
+    ) -> Result<(), ApiError> {
+        let eni = self
+            .region
+            .network_interfaces
+            .find(Kind::NetworkInterface, eni_id)?
+            .clone();
+        if ips.is_empty() {
+            return Err(ApiError::missing("PrivateIpAddress"));
+        }
+        let mut gone = Vec::with_capacity(ips.len());
+        for t in ips {
+            let ip = parse_ip("PrivateIpAddress", t)?;
+            if !eni.secondary_ips.contains(&ip) {
+                return Err(ApiError::invalid_value(format!(
+                    "Some of the specified addresses are not assigned to interface {eni_id}"
+                )));
+            }
+            gone.push(ip);
+        }
+        for ip in &gone {
+            self.drop_public_addresses(eni_id, Some(*ip));
+        }
+        let row = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("found above");
+        row.secondary_ips.retain(|a| !gone.contains(a));
+        Ok(())
+    }
+}
+
+/// One ModifyNetworkInterfaceAttribute change.
+#[derive(Clone, Debug)]
+pub enum EniChange {
+    Description(String),
+    SourceDestCheck(bool),
+    Groups(Vec<String>),
+    DeleteOnTermination { attachment_id: String, value: bool },
+}

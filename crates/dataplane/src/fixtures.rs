@@ -273,7 +273,8 @@ pub fn dhcp_frame(src_mac: MacAddr, kind: dhcp::MessageType, requested: Option<I
     };
     let mut d = vec![0u8; r.buffer_len()];
     r.emit(&mut dhcp::Packet::new_unchecked(&mut d[..]));
-    let mut f = udp_frame(
+    // a client without an address sends from 0.0.0.0 to 255.255.255.255
+    udp_frame(
         src_mac,
         MacAddr::BROADCAST,
         Ipv4Addr::UNSPECIFIED,
@@ -281,8 +282,5 @@ pub fn dhcp_frame(src_mac: MacAddr, kind: dhcp::MessageType, requested: Option<I
         dhcp::CLIENT_PORT,
         dhcp::SERVER_PORT,
         &d,
-    );
-    // a client without an address sends from 0.0.0.0 to 255.255.255.255
-    let _ = &mut f;
-    f
+    )
 }

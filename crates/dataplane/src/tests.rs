@@ -1,0 +1,466 @@
+//! Pipeline tests: the seed's two walks through two engines, and each stage's decisions.
+
+use crate::counters::Action as FlowAction;
+use crate::fixtures::*;
+use crate::overlay;
+use crate::program::*;
+use crate::wire::dhcp::{self, MessageType};
+use crate::wire::ethernet::{self, MacAddr};
+use crate::wire::{arp, icmp, ipv4, tcp};
+use crate::{DropReason, Engine, EngineConfig, PortId, Service, Time, Verdict};
+use std::net::Ipv4Addr;
+
+fn t(s: u64) -> Time {
+    Time::from_secs(s)
+}
+
+fn engines() -> (Engine, Engine) {
+    (Engine::with_program(host1()), Engine::with_program(host2()))
+}
+
+fn pid(e: &Engine, eni: &str) -> PortId {
+    e.port_id(eni).expect("port")
+}
+
+fn drop_of(v: Verdict) -> DropReason {
+    match v {
+        Verdict::Drop { reason } => reason,
+        other => panic!("expected a drop, got {other:?}"),
+    }
+}
+
+#[test]
+fn arp_is_answered_locally() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    // for a peer in the subnet: the peer's MAC
+    let v = h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, B_IP), &mut out);
+    assert_eq!(v, Verdict::Hairpin { port: a });
+    let mut expect = vec![0u8; 42];
+    expect[..6].copy_from_slice(&A_MAC.0);
+    expect[6..12].copy_from_slice(&B_MAC.0);
+    expect[12..14].copy_from_slice(&[0x08, 0x06]);
+    expect[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+    expect[22..28].copy_from_slice(&B_MAC.0);
+    expect[28..32].copy_from_slice(&B_IP.octets());
+    expect[32..38].copy_from_slice(&A_MAC.0);
+    expect[38..42].copy_from_slice(&A_IP.octets());
+    assert_eq!(out, expect);
+    // for the gateway: the router's MAC
+    h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1)), &mut out);
+    let reply = arp::Packet::new_checked(&out[14..]).unwrap();
+    assert_eq!(reply.sender_mac(), ROUTER_MAC);
+    assert_eq!(reply.sender_ip(), Ipv4Addr::new(10, 0, 1, 1));
+    // another subnet's address: never answered, never broadcast
+    let v = h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, C_IP), &mut out);
+    assert_eq!(drop_of(v), DropReason::ArpUnanswered);
+    // spoofed sender
+    let v = h1.process_from_port(t(1), a, &arp_request(A_MAC, B_IP, Ipv4Addr::new(10, 0, 1, 1)), &mut out);
+    assert_eq!(drop_of(v), DropReason::SourceCheck);
+}
+
+#[test]
+fn dhcp_offers_the_address_of_record() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let v = h1.process_from_port(t(1), a, &dhcp_frame(A_MAC, MessageType::Discover, None), &mut out);
+    assert_eq!(v, Verdict::Hairpin { port: a });
+    let eth = ethernet::Frame::new_checked(&out[..]).unwrap();
+    assert_eq!(eth.src(), ROUTER_MAC);
+    assert_eq!(eth.dst(), MacAddr::BROADCAST);
+    let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!(ip.src(), Ipv4Addr::new(10, 0, 1, 1));
+    let u = crate::wire::udp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(u.verify_checksum(ip.src(), ip.dst()));
+    assert_eq!((u.src_port(), u.dst_port()), (67, 68));
+    let r = dhcp::Repr::parse(&dhcp::Packet::new_checked(u.payload()).unwrap()).unwrap();
+    assert_eq!(r.message_type, Some(MessageType::Offer));
+    assert_eq!(r.xid, 0x3903_f326);
+    assert_eq!(r.yiaddr, Some(A_IP));
+    assert_eq!(r.subnet_mask, Some(Ipv4Addr::new(255, 255, 255, 0)));
+    assert_eq!(r.router, Some(Ipv4Addr::new(10, 0, 1, 1)));
+    assert_eq!(r.dns_servers, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+    assert_eq!(r.domain_name.as_deref(), Some("ec2.internal"));
+    assert_eq!(r.interface_mtu, Some(9001));
+    assert_eq!(r.lease_time, Some(3600));
+    assert_eq!(r.server_id, Some(Ipv4Addr::new(10, 0, 1, 1)));
+    // request for the right address: ACK; for another: NAK
+    h1.process_from_port(t(2), a, &dhcp_frame(A_MAC, MessageType::Request, Some(A_IP)), &mut out);
+    let r = dhcp::Repr::parse(&dhcp::Packet::new_checked(&out[42..]).unwrap()).unwrap();
+    assert_eq!(r.message_type, Some(MessageType::Ack));
+    h1.process_from_port(t(2), a, &dhcp_frame(A_MAC, MessageType::Request, Some(B_IP)), &mut out);
+    let r = dhcp::Repr::parse(&dhcp::Packet::new_checked(&out[42..]).unwrap()).unwrap();
+    assert_eq!(r.message_type, Some(MessageType::Nak));
+    // someone else's MAC
+    let v = h1.process_from_port(t(2), a, &dhcp_frame(B_MAC, MessageType::Discover, None), &mut out);
+    assert_eq!(drop_of(v), DropReason::SourceMacMismatch);
+}
+
+/// Seed walk 1: same subnet, layer 2, A on host 1 to B on host 2.
+#[test]
+fn walk_same_subnet_across_hosts() {
+    let (mut h1, mut h2) = engines();
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
+    let syn = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    let mut wire = Vec::new();
+    let v = h1.process_from_port(t(10), a, &syn, &mut wire);
+    assert_eq!(v, Verdict::ToUnderlay { host: H2, vni: VNI });
+    // outer headers from V2P, inner frame untouched
+    let d = overlay::decapsulate(&wire).unwrap();
+    assert_eq!((d.outer_src, d.outer_dst, d.vni), (H1, H2, VNI));
+    assert_eq!(&wire[overlay::OUTER_LEN..], &syn[..]);
+    let mut out = Vec::new();
+    let v = h2.process_from_underlay(t(10), &wire, &mut out);
+    assert_eq!(v, Verdict::ToPort { port: b });
+    // layer 2: the frame arrives exactly as sent
+    assert_eq!(out, syn);
+
+    // the reply passes B's egress (all) and A's ingress by connection tracking
+    let synack = tcp_frame(B_MAC, A_MAC, B_IP, A_IP, 22, 40000, tcp::flags::SYN | tcp::flags::ACK, 0);
+    let v = h2.process_from_port(t(11), b, &synack, &mut wire);
+    assert_eq!(v, Verdict::ToUnderlay { host: H1, vni: VNI });
+    let v = h1.process_from_underlay(t(11), &wire, &mut out);
+    assert_eq!(v, Verdict::ToPort { port: a });
+    assert_eq!(out, synack);
+
+    // established: later packets take the fast path both ways
+    let fast_before = h1.stats().fast_path;
+    let ack = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::ACK, 100);
+    assert_eq!(h1.process_from_port(t(12), a, &ack, &mut wire), Verdict::ToUnderlay { host: H2, vni: VNI });
+    assert_eq!(h2.process_from_underlay(t(12), &wire, &mut out), Verdict::ToPort { port: b });
+    assert_eq!(out, ack);
+    assert_eq!(h1.stats().fast_path, fast_before + 1);
+    // flow-log counters on each side
+    let tuple = crate::packet::parse_ipv4(&syn[14..]).unwrap().tuple;
+    assert_eq!(h1.counter(a, tuple, FlowAction::Accept), Some((2, 40 + 140)));
+    assert_eq!(h2.counter(b, tuple, FlowAction::Accept), Some((2, 40 + 140)));
+}
+
+/// Seed walk 2: another subnet, layer 3 through the router.
+#[test]
+fn walk_other_subnet_routed() {
+    let (mut h1, mut h2) = engines();
+    let (a, c) = (pid(&h1, "eni-a"), pid(&h2, "eni-c"));
+    let mut out = Vec::new();
+    h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1)), &mut out);
+    let router = arp::Packet::new_checked(&out[14..]).unwrap().sender_mac();
+    assert_eq!(router, ROUTER_MAC);
+
+    let ping = icmp_frame(A_MAC, router, A_IP, C_IP, icmp::kind::ECHO_REQUEST, 0, 7);
+    let mut wire = Vec::new();
+    assert_eq!(h1.process_from_port(t(2), a, &ping, &mut wire), Verdict::ToUnderlay { host: H2, vni: VNI });
+    assert_eq!(h2.process_from_underlay(t(2), &wire, &mut out), Verdict::ToPort { port: c });
+    // MAC swap: source = router, destination = C; TTL and everything else untouched
+    let mut expect = ping.clone();
+    expect[0..6].copy_from_slice(&C_MAC.0);
+    expect[6..12].copy_from_slice(&ROUTER_MAC.0);
+    assert_eq!(out, expect);
+    assert_eq!(ipv4::Packet::new_checked(&out[14..]).unwrap().ttl(), 64);
+
+    // the echo reply comes back by tracking (C's ingress allows ICMP, A's too; the
+    // reply matches the tracked id)
+    let pong = icmp_frame(C_MAC, ROUTER_MAC, C_IP, A_IP, icmp::kind::ECHO_REPLY, 0, 7);
+    assert_eq!(h2.process_from_port(t(3), c, &pong, &mut wire), Verdict::ToUnderlay { host: H1, vni: VNI });
+    assert_eq!(h1.process_from_underlay(t(3), &wire, &mut out), Verdict::ToPort { port: a });
+    assert_eq!(&out[0..6], &A_MAC.0);
+    assert_eq!(&out[6..12], &ROUTER_MAC.0);
+}
+
+#[test]
+fn local_delivery_on_one_host() {
+    let (_, mut h2) = engines();
+    let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
+    let syn = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    let mut out = Vec::new();
+    assert_eq!(h2.process_from_port(t(1), b, &syn, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(&out[0..6], &C_MAC.0);
+    assert_eq!(&out[6..12], &ROUTER_MAC.0);
+    // not allowed in by C's group: port 23
+    let telnet = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40001, 23, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h2.process_from_port(t(1), b, &telnet, &mut out)), DropReason::SecurityGroupIngress);
+    let tuple = crate::packet::parse_ipv4(&telnet[14..]).unwrap().tuple;
+    assert_eq!(h2.counter(c, tuple, FlowAction::Reject), Some((1, 40)));
+    assert_eq!(h2.counter(b, tuple, FlowAction::Accept), Some((1, 40)));
+}
+
+#[test]
+fn origin_is_authenticated() {
+    let (mut h1, mut h2) = engines();
+    let a = pid(&h1, "eni-a");
+    let syn = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    let mut wire = Vec::new();
+    h1.process_from_port(t(1), a, &syn, &mut wire);
+    // the same packet claiming to come from another host
+    let mut forged = wire.clone();
+    forged[26..30].copy_from_slice(&Ipv4Addr::new(127, 0, 0, 66).octets());
+    let mut ip = ipv4::Packet::new_unchecked(&mut forged[14..34]);
+    ip.fill_checksum();
+    let mut out = Vec::new();
+    assert_eq!(drop_of(h2.process_from_underlay(t(1), &forged, &mut out)), DropReason::AuthenticationFailed);
+    // unknown VNI
+    let mut other = wire.clone();
+    other[46] ^= 0xff;
+    assert_eq!(drop_of(h2.process_from_underlay(t(1), &other, &mut out)), DropReason::UnknownVni);
+    // the genuine one passes, and a forged copy of a cached flow still fails
+    assert!(matches!(h2.process_from_underlay(t(1), &wire, &mut out), Verdict::ToPort { .. }));
+    assert_eq!(drop_of(h2.process_from_underlay(t(2), &forged, &mut out)), DropReason::AuthenticationFailed);
+    assert_eq!(h2.stats().drops(DropReason::AuthenticationFailed), 2);
+}
+
+#[test]
+fn checks_at_the_port() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let spoof = tcp_frame(A_MAC, B_MAC, Ipv4Addr::new(10, 0, 1, 99), B_IP, 1, 22, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &spoof, &mut out)), DropReason::SourceCheck);
+    let other_mac = tcp_frame(B_MAC, B_MAC, A_IP, B_IP, 1, 22, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &other_mac, &mut out)), DropReason::SourceMacMismatch);
+    let bcast = udp_frame(A_MAC, MacAddr::BROADCAST, A_IP, Ipv4Addr::new(10, 0, 1, 255), 1, 9, b"x");
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &bcast, &mut out)), DropReason::BroadcastOrMulticast);
+    let mut v6 = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 1, 22, 0, 0);
+    v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &v6, &mut out)), DropReason::Ipv6);
+    let mut bad = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 1, 22, 0, 0);
+    bad[24] ^= 0x55;
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &bad, &mut out)), DropReason::BadChecksum);
+    // switched to a MAC that does not own the address
+    let wrong = tcp_frame(A_MAC, C_MAC, A_IP, B_IP, 1, 22, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &wrong, &mut out)), DropReason::UnknownDestinationMac);
+}
+
+#[test]
+fn routes_decide_the_target() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let web = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(198, 51, 100, 7), 40000, 443, tcp::flags::SYN, 0);
+    assert_eq!(h1.process_from_port(t(1), a, &web, &mut out), Verdict::ToEdge { host: EDGE, vni: VNI });
+    // the edge gets the instance's frame as sent (it does the NAT)
+    assert_eq!(&out[overlay::OUTER_LEN..], &web[..]);
+    let hole = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(192, 0, 2, 7), 40000, 443, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &hole, &mut out)), DropReason::Blackhole);
+    let nobody = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 3, 3), 40000, 443, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &nobody, &mut out)), DropReason::NoMapping);
+    // the gateway answers ping
+    let ping = icmp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1), 8, 0, 3);
+    assert_eq!(h1.process_from_port(t(1), a, &ping, &mut out), Verdict::Hairpin { port: a });
+    let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
+    assert_eq!((ip.src(), ip.dst()), (Ipv4Addr::new(10, 0, 1, 1), A_IP));
+    assert!(ip.verify_checksum());
+    assert!(icmp::Packet::new_checked(ip.payload()).unwrap().verify_checksum());
+    // DNS to base + 2 is the agent's, unfiltered
+    let dns = udp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 0, 2), 5353, 53, b"q");
+    assert_eq!(
+        h1.process_from_port(t(1), a, &dns, &mut out),
+        Verdict::Service { port: a, service: Service::Dns }
+    );
+    // no route at all once the default route is gone
+    let mut p = host1();
+    p.vpcs[0].route_tables[0].routes.retain(|r| r.target != RouteTarget::InternetGateway("igw-1".into()));
+    h1.set_program(p);
+    assert_eq!(drop_of(h1.process_from_port(t(2), a, &web, &mut out)), DropReason::NoRoute);
+}
+
+#[test]
+fn nacls_apply_only_across_subnets() {
+    let mut p1 = host1();
+    let mut p2 = host2();
+    for p in [&mut p1, &mut p2] {
+        // deny everything in both directions
+        p.vpcs[0].network_acls[0].entries.clear();
+    }
+    let mut h1 = Engine::with_program(p1);
+    let mut h2 = Engine::with_program(p2);
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
+    let mut wire = Vec::new();
+    let mut out = Vec::new();
+    // same subnet: no NACL
+    let syn = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    assert!(matches!(h1.process_from_port(t(1), a, &syn, &mut wire), Verdict::ToUnderlay { .. }));
+    assert_eq!(h2.process_from_underlay(t(1), &wire, &mut out), Verdict::ToPort { port: b });
+    // across subnets: the source subnet's egress NACL
+    let routed = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h1.process_from_port(t(1), a, &routed, &mut wire)), DropReason::NaclEgress);
+    let tuple = crate::packet::parse_ipv4(&routed[14..]).unwrap().tuple;
+    assert_eq!(h1.counter(a, tuple, FlowAction::Reject), Some((1, 40)));
+}
+
+#[test]
+fn rule_changes_keep_tracked_flows_and_cut_untracked_ones() {
+    let mut prog = host2();
+    // C: ingress ssh from anywhere, egress all: ssh into C is untracked (§5.10)
+    prog.vpcs[0].security_groups[0].ingress = vec![sg_rule(6, 22, 22, "0.0.0.0/0"), sg_rule(6, 80, 80, "10.0.0.0/16")];
+    prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
+    let mut h2 = Engine::with_program(prog.clone());
+    let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
+    let mut out = Vec::new();
+    let ssh = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    let web = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40001, 80, tcp::flags::SYN, 0);
+    assert_eq!(h2.process_from_port(t(1), b, &ssh, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(h2.process_from_port(t(1), b, &web, &mut out), Verdict::ToPort { port: c });
+    let tracked = h2.conntrack_len();
+    // remove both ingress rules
+    prog.vpcs[0].security_groups[0].ingress.clear();
+    h2.set_program(prog);
+    // the tracked web flow continues; the untracked ssh flow is cut at once
+    let web2 = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40001, 80, tcp::flags::ACK, 10);
+    assert_eq!(h2.process_from_port(t(2), b, &web2, &mut out), Verdict::ToPort { port: c });
+    let ssh2 = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::ACK, 10);
+    assert_eq!(drop_of(h2.process_from_port(t(2), b, &ssh2, &mut out)), DropReason::SecurityGroupIngress);
+    // and new flows see the new rules
+    let web3 = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40002, 80, tcp::flags::SYN, 0);
+    assert_eq!(drop_of(h2.process_from_port(t(2), b, &web3, &mut out)), DropReason::SecurityGroupIngress);
+    // B's egress tracked web3 before C's ingress refused it (as on two hosts)
+    assert_eq!(h2.conntrack_len(), tracked + 1);
+}
+
+#[test]
+fn conntrack_times_out_and_fills() {
+    let mut h2 = Engine::new(EngineConfig {
+        conntrack_per_port: 4,
+        flow_table_capacity: 1024,
+    });
+    h2.set_program(host2());
+    let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
+    let mut out = Vec::new();
+    // B -> C ping: C answers by tracking
+    let ping = icmp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 8, 0, 1);
+    assert_eq!(h2.process_from_port(t(100), b, &ping, &mut out), Verdict::ToPort { port: c });
+    let pong = icmp_frame(C_MAC, ROUTER_MAC, C_IP, B_IP, 0, 0, 1);
+    // C has no ICMP egress restriction (egress all) but B's ingress allows ICMP anyway;
+    // take a UDP flow instead, which B's ingress does not allow
+    assert_eq!(h2.process_from_port(t(101), c, &pong, &mut out), Verdict::ToPort { port: b });
+    let q = udp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 5000, 22, b"q");
+    // C's ingress has no UDP rule
+    assert_eq!(drop_of(h2.process_from_port(t(100), b, &q, &mut out)), DropReason::SecurityGroupIngress);
+    let r = udp_frame(C_MAC, ROUTER_MAC, C_IP, B_IP, 7000, 5000, b"r");
+    // C -> B udp: C egress allows and tracks; B's ingress has no UDP rule -> dropped
+    assert_eq!(drop_of(h2.process_from_port(t(100), c, &r, &mut out)), DropReason::SecurityGroupIngress);
+    // B -> C:7000 is a reply for C's tracked flow (C's entry), but B's egress tracks anew
+    let back = udp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 5000, 7000, b"b");
+    assert_eq!(h2.process_from_port(t(110), b, &back, &mut out), Verdict::ToPort { port: c });
+    // C's entry saw a reply, so it is a stream (180 s): alive 170 s later, gone 181 s later
+    assert_eq!(h2.process_from_port(t(280), b, &back, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(drop_of(h2.process_from_port(t(461), b, &back, &mut out)), DropReason::SecurityGroupIngress);
+
+    // fill B's table: 4 tracked flows max
+    let mut full = 0;
+    for i in 0..6u16 {
+        let f = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 30000 + i, 22, tcp::flags::SYN, 0);
+        if let Verdict::Drop { reason } = h2.process_from_port(t(2000), b, &f, &mut out) {
+            assert_eq!(reason, DropReason::ConntrackFull);
+            full += 1;
+        }
+    }
+    assert_eq!(full, 2);
+    assert_eq!(h2.stats().drops(DropReason::ConntrackFull), 2);
+}
+
+#[test]
+fn v2p_changes_invalidate_only_what_they_touch() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let to_b = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    let to_c = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    h1.process_from_port(t(1), a, &to_b, &mut out);
+    h1.process_from_port(t(1), a, &to_c, &mut out);
+    // C moves to another host
+    let moved = Ipv4Addr::new(127, 0, 0, 13);
+    assert!(h1.upsert_mapping(
+        "vpc-1",
+        Mapping {
+            ip: C_IP,
+            host: moved,
+            mac: C_MAC,
+            eni_id: "eni-c".into(),
+            source_dest_check: true,
+        }
+    ));
+    let fast = h1.stats().fast_path;
+    assert_eq!(h1.process_from_port(t(2), a, &to_b, &mut out), Verdict::ToUnderlay { host: H2, vni: VNI });
+    assert_eq!(h1.stats().fast_path, fast + 1, "flow to B untouched");
+    assert_eq!(h1.process_from_port(t(2), a, &to_c, &mut out), Verdict::ToUnderlay { host: moved, vni: VNI });
+    assert_eq!(h1.stats().fast_path, fast + 1, "flow to C re-decided");
+    assert!(h1.remove_mapping("vpc-1", C_IP));
+    assert_eq!(drop_of(h1.process_from_port(t(3), a, &to_c, &mut out)), DropReason::NoMapping);
+}
+
+#[test]
+fn middlebox_eni_target() {
+    // route 10.0.9.0/24 through a NAT instance M (source/dest check off) on host 2
+    let m_ip = Ipv4Addr::new(10, 0, 2, 50);
+    let m_mac = MacAddr([2, 0, 0, 0, 2, 50]);
+    let add = |p: &mut HostProgram| {
+        p.vpcs[0].route_tables[0].routes.push(Route {
+            destination: net("10.0.9.0/24"),
+            target: RouteTarget::NetworkInterface("eni-m".into()),
+        });
+        p.vpcs[0].mappings.push(Mapping {
+            ip: m_ip,
+            host: H2,
+            mac: m_mac,
+            eni_id: "eni-m".into(),
+            source_dest_check: false,
+        });
+    };
+    let mut p1 = host1();
+    add(&mut p1);
+    let mut p2 = host2();
+    add(&mut p2);
+    p2.ports.push(Port {
+        id: "eni-m".into(),
+        vpc_id: "vpc-1".into(),
+        subnet_id: "subnet-b".into(),
+        mac: m_mac,
+        primary_ip: m_ip,
+        secondary_ips: vec![],
+        security_groups: vec!["sg-app".into()],
+        source_dest_check: false,
+        conntrack: ConntrackTimeouts::default(),
+        hostname: None,
+    });
+    let mut h1 = Engine::with_program(p1);
+    let mut h2 = Engine::with_program(p2);
+    let a = pid(&h1, "eni-a");
+    let m = pid(&h2, "eni-m");
+    let f = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 9, 9), 40000, 22, tcp::flags::SYN, 0);
+    let mut wire = Vec::new();
+    let mut out = Vec::new();
+    assert_eq!(h1.process_from_port(t(1), a, &f, &mut wire), Verdict::ToUnderlay { host: H2, vni: VNI });
+    assert_eq!(h2.process_from_underlay(t(1), &wire, &mut out), Verdict::ToPort { port: m });
+    assert_eq!(&out[0..6], &m_mac.0);
+}
+
+#[test]
+fn flow_records_drain() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let f = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    for i in 0..3 {
+        h1.process_from_port(t(10 + i), a, &f, &mut out);
+    }
+    let mut recs = Vec::new();
+    h1.drain_flow_records(|r| recs.push(r));
+    assert_eq!(recs.len(), 1);
+    assert_eq!((recs[0].packets, recs[0].bytes), (3, 120));
+    assert_eq!((recs[0].first, recs[0].last), (t(10), t(12)));
+    assert_eq!(recs[0].action.as_str(), "ACCEPT");
+    recs.clear();
+    h1.drain_flow_records(|r| recs.push(r));
+    assert!(recs.is_empty());
+}
+
+#[test]
+fn program_round_trips_through_json() {
+    let p = host2();
+    let json = serde_json::to_string(&p).unwrap();
+    assert!(json.contains("\"02:00:00:00:01:14\""));
+    let back: HostProgram = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+}

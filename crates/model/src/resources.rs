@@ -328,4 +328,11 @@ pub struct Instance {
     pub disable_api_stop: bool,
     pub ami_launch_index: u32,
     pub tags: Tags,
+    /// Whether the instance was launched with an auto-assigned public address (it gets a
+    /// fresh one again when started, or when an elastic IP leaves its primary address).
+    #[serde(default)]
+    pub associate_public_ip: bool,
+    /// When the state last changed by request (for `reason`).
+    #[serde(default)]
+    pub state_transition_time: Option<Millis>,
 }

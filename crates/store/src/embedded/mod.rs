@@ -25,6 +25,8 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use writer::Request;
+
 use crate::{Compare, KeyValue, Op, Range, Revision, Store, StoreError, Txn, TxnResult, Watch};
 
 pub(crate) const KV: TableDefinition<'static, &'static [u8], &'static [u8]> =
@@ -107,8 +109,6 @@ pub struct EmbeddedStore {
     watch_buffer: usize,
     max_txn_bytes: usize,
 }
-
-use writer::Request;
 
 impl fmt::Debug for EmbeddedStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
