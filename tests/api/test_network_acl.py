@@ -170,3 +170,24 @@ def test_describe_pagination_and_bad_filter(ec2, vpc):
     finally:
         for i in ids:
             ec2.delete_network_acl(NetworkAclId=i)
+
+
+def test_aws_quotas():
+    from conftest import Fort
+
+    own = Fort(extra_args=["--quotas", "aws"])
+    try:
+        ec2 = own.client()
+        vid = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        # 200 ACLs per VPC, the default one included.
+        ids = [ec2.create_network_acl(VpcId=vid)["NetworkAcl"]["NetworkAclId"] for _ in range(199)]
+        assert error_code(ec2.create_network_acl, VpcId=vid) == "NetworkAclLimitExceeded"
+        # 20 entries per direction, the final deny included.
+        for n in range(1, 20):
+            ec2.create_network_acl_entry(NetworkAclId=ids[0], RuleNumber=n, Protocol="-1", RuleAction="allow", Egress=True, CidrBlock="0.0.0.0/0")
+        assert error_code(
+            ec2.create_network_acl_entry, NetworkAclId=ids[0], RuleNumber=100, Protocol="-1", RuleAction="allow", Egress=True, CidrBlock="0.0.0.0/0"
+        ) == "NetworkAclEntryLimitExceeded"
+        ec2.create_network_acl_entry(NetworkAclId=ids[0], RuleNumber=100, Protocol="-1", RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0")
+    finally:
+        own.close()

@@ -186,8 +186,7 @@ impl Tx<'_> {
     /// AssociateAddress: maps an elastic IP to a private address of an interface (an
     /// instance's primary one when only the instance is named). Returns the association id.
     pub fn associate_address(&mut self, req: AssociateAddress) -> Result<String, ApiError> {
-        let alloc_id =
-            self.address_id(req.allocation_id.as_deref(), req.public_ip.as_deref())?;
+        let alloc_id = self.address_id(req.allocation_id.as_deref(), req.public_ip.as_deref())?;
         let eni_id = match (&req.instance_id, &req.network_interface_id) {
             (_, Some(eni)) => {
                 let e = self
@@ -208,19 +207,25 @@ impl Tx<'_> {
                 if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
                     return Err(ApiError::new(
                         "IncorrectInstanceState",
-                        format!("The instance '{instance}' is not in a valid state for this operation."),
+                        format!(
+                            "The instance '{instance}' is not in a valid state for this operation."
+                        ),
                     ));
                 }
                 let enis = self.region.interfaces_of(instance);
                 if enis.len() > 1 {
                     return Err(ApiError::new(
                         "InvalidInstanceID",
-                        format!("There are multiple interfaces attached to instance '{instance}'. Please specify an interface ID for the operation instead."),
+                        format!(
+                            "There are multiple interfaces attached to instance '{instance}'. Please specify an interface ID for the operation instead."
+                        ),
                     ));
                 }
-                enis.first()
-                    .map(|e| e.id.clone())
-                    .ok_or_else(|| ApiError::invalid_value(format!("The instance '{instance}' has no network interface.")))?
+                enis.first().map(|e| e.id.clone()).ok_or_else(|| {
+                    ApiError::invalid_value(format!(
+                        "The instance '{instance}' has no network interface."
+                    ))
+                })?
             }
             (None, None) => {
                 return Err(ApiError::missing("InstanceId"));
@@ -258,10 +263,18 @@ impl Tx<'_> {
         if !has_igw {
             return Err(ApiError::new(
                 "Gateway.NotAttached",
-                format!("Network {} is not attached to any internet gateway", eni.vpc_id),
+                format!(
+                    "Network {} is not attached to any internet gateway",
+                    eni.vpc_id
+                ),
             ));
         }
-        let addr = self.region.addresses.get(&alloc_id).expect("found above").clone();
+        let addr = self
+            .region
+            .addresses
+            .get(&alloc_id)
+            .expect("found above")
+            .clone();
         if let Some(a) = &addr.association {
             if a.network_interface_id == eni_id && a.private_ip == private_ip {
                 return Ok(a.id.clone());
@@ -269,7 +282,10 @@ impl Tx<'_> {
             if !req.allow_reassociation {
                 return Err(ApiError::new(
                     "Resource.AlreadyAssociated",
-                    format!("resource {alloc_id} is already associated with associate-id {}", a.id),
+                    format!(
+                        "resource {alloc_id} is already associated with associate-id {}",
+                        a.id
+                    ),
                 ));
             }
             if self
@@ -291,7 +307,9 @@ impl Tx<'_> {
             if existing.allocation_id.is_some() && !req.allow_reassociation {
                 return Err(ApiError::new(
                     "Resource.AlreadyAssociated",
-                    format!("The private address {private_ip} of {eni_id} already has an elastic IP address."),
+                    format!(
+                        "The private address {private_ip} of {eni_id} already has an elastic IP address."
+                    ),
                 ));
             }
             self.drop_public_addresses(&eni_id, Some(private_ip));
@@ -309,7 +327,11 @@ impl Tx<'_> {
         private_ip: Ipv4Addr,
         association_id: &str,
     ) {
-        let addr = self.region.addresses.get_mut(alloc_id).expect("checked by caller");
+        let addr = self
+            .region
+            .addresses
+            .get_mut(alloc_id)
+            .expect("checked by caller");
         addr.association = Some(AddressAssociation {
             id: association_id.to_owned(),
             network_interface_id: eni_id.to_owned(),
@@ -346,7 +368,12 @@ impl Tx<'_> {
             }
             (None, Some(text)) => {
                 let id = self.address_id(None, Some(text))?;
-                if self.region.addresses.get(&id).is_some_and(|a| a.association.is_none()) {
+                if self
+                    .region
+                    .addresses
+                    .get(&id)
+                    .is_some_and(|a| a.association.is_none())
+                {
                     return Ok(());
                 }
                 id
@@ -367,7 +394,10 @@ impl Tx<'_> {
         {
             return Err(ApiError::new(
                 "OperationNotPermitted",
-                format!("The address of association '{}' is used by a NAT gateway and cannot be disassociated.", a.id),
+                format!(
+                    "The address of association '{}' is used by a NAT gateway and cannot be disassociated.",
+                    a.id
+                ),
             ));
         }
         self.drop_public_addresses(&a.network_interface_id, Some(a.private_ip));

@@ -1,1 +1,794 @@
-//! instances.
+//! Instances: launched into a subnet with their primary interface (and public address when
+//! the subnet or the request says so); started, stopped, terminated; their attributes.
+
+use std::net::Ipv4Addr;
+
+use fort_model::*;
+
+use crate::Tx;
+use crate::network_interface::{AddressRequest, SubnetAddresses};
+use crate::tags::check_tags;
+
+/// RunInstances's parameters, as the API parsed them.
+#[derive(Clone, Debug, Default)]
+pub struct RunInstances {
+    pub image_id: String,
+    pub instance_type: Option<String>,
+    pub min_count: i64,
+    pub max_count: i64,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub group_ids: Vec<String>,
+    pub group_names: Vec<String>,
+    pub private_ip: Option<String>,
+    pub interfaces: Vec<InterfaceSpec>,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub client_token: Option<String>,
+    pub disable_api_termination: bool,
+    pub disable_api_stop: bool,
+    pub tags: Tags,
+    pub interface_tags: Tags,
+}
+
+/// One `NetworkInterface.N` of RunInstances.
+#[derive(Clone, Debug, Default)]
+pub struct InterfaceSpec {
+    pub device_index: Option<i64>,
+    pub network_interface_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub groups: Vec<String>,
+    pub addresses: AddressRequest,
+    pub associate_public_ip: Option<bool>,
+    pub delete_on_termination: Option<bool>,
+    pub description: Option<String>,
+}
+
+/// One ModifyInstanceAttribute change.
+#[derive(Clone, Debug)]
+pub enum InstanceChange {
+    InstanceType(String),
+    UserData(String),
+    DisableApiTermination(bool),
+    DisableApiStop(bool),
+    SourceDestCheck(bool),
+    Groups(Vec<String>),
+    /// Accepted and ignored: no effect on a Fort instance.
+    Ignored,
+}
+
+/// A state change of one instance: (id, previous state, current state as EC2 answers).
+pub type StateChange = (String, String, String);
+
+/// EC2's numeric state code.
+pub fn state_code(state: &str) -> i32 {
+    match state {
+        "pending" => 0,
+        "running" => 16,
+        "shutting-down" => 32,
+        "terminated" => 48,
+        "stopping" => 64,
+        "stopped" => 80,
+        _ => 0,
+    }
+}
+
+/// User data is base64, at most 16 KB once decoded.
+pub fn check_user_data(data: &str) -> Result<(), ApiError> {
+    let body = data.trim_end_matches('=');
+    let valid = data.len().is_multiple_of(4)
+        && data.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if !valid {
+        return Err(ApiError::invalid_value(
+            "Invalid BASE64 encoding of user data.",
+        ));
+    }
+    if body.len() * 3 / 4 > 16 * 1024 {
+        return Err(ApiError::invalid_value(
+            "User data is limited to 16384 bytes",
+        ));
+    }
+    Ok(())
+}
+
+fn check_instance_type(t: &str) -> Result<(), ApiError> {
+    let ok = t.split_once('.').is_some_and(|(family, size)| {
+        !family.is_empty()
+            && !size.is_empty()
+            && t.len() <= 64
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_value(format!(
+            "Invalid value '{t}' for InstanceType."
+        )))
+    }
+}
+
+fn incorrect_state(id: &str, verb: &str) -> ApiError {
+    ApiError::new(
+        "IncorrectInstanceState",
+        format!("This instance '{id}' is not in a state from which it can be {verb}."),
+    )
+}
+
+impl Tx<'_> {
+    fn no_capacity(&self, zone: &str, instance_type: &str) -> ApiError {
+        ApiError::new(
+            "InsufficientInstanceCapacity",
+            format!(
+                "We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity."
+            ),
+        )
+    }
+
+    /// The subnet a launch goes in: the one named, or the default subnet of the zone asked
+    /// for (or the first zone) in the default VPC.
+    fn launch_subnet(&self, req: &RunInstances) -> Result<Subnet, ApiError> {
+        let named = req
+            .subnet_id
+            .clone()
+            .or_else(|| req.interfaces.iter().find_map(|i| i.subnet_id.clone()));
+        if let Some(id) = named {
+            let s = self.region.subnets.find(Kind::Subnet, &id)?.clone();
+            if let Some(z) = &req.availability_zone
+                && *z != s.availability_zone
+            {
+                return Err(ApiError::invalid_value(format!(
+                    "The subnet '{id}' is not in availability zone '{z}'."
+                )));
+            }
+            return Ok(s);
+        }
+        if let Some(eni) = req
+            .interfaces
+            .iter()
+            .find_map(|i| i.network_interface_id.as_ref())
+        {
+            let e = self
+                .region
+                .network_interfaces
+                .find(Kind::NetworkInterface, eni)?;
+            return self
+                .region
+                .subnets
+                .get(&e.subnet_id)
+                .cloned()
+                .ok_or_else(|| ApiError::internal("interface without subnet"));
+        }
+        let vpc = self
+            .region
+            .vpcs
+            .values()
+            .find(|v| v.is_default)
+            .ok_or_else(|| ApiError::new("VPCIdNotSpecified", "No default VPC for this user"))?;
+        let mut defaults: Vec<&Subnet> = self
+            .region
+            .subnets
+            .values()
+            .filter(|s| s.vpc_id == vpc.id && s.default_for_az)
+            .collect();
+        defaults.sort_by(|a, b| a.availability_zone.cmp(&b.availability_zone));
+        let pick = match &req.availability_zone {
+            Some(z) => {
+                if !self.config.zones(&self.region.name).contains(z) {
+                    return Err(ApiError::invalid_value(format!(
+                        "Invalid availability zone: [{z}]"
+                    )));
+                }
+                defaults.into_iter().find(|s| &s.availability_zone == z)
+            }
+            None => defaults.into_iter().next(),
+        };
+        pick.cloned().ok_or_else(|| {
+            ApiError::new(
+                "MissingInput",
+                "No subnets found for the default VPC. Please specify a subnet.",
+            )
+        })
+    }
+
+    /// Security group names of RunInstances (`SecurityGroup.N`) to ids in the VPC.
+    fn group_ids_by_name(&self, vpc_id: &str, names: &[String]) -> Result<Vec<String>, ApiError> {
+        names
+            .iter()
+            .map(|n| {
+                self.region
+                    .security_groups
+                    .values()
+                    .find(|g| g.vpc_id == vpc_id && &g.name == n)
+                    .map(|g| g.id.clone())
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            "InvalidGroup.NotFound",
+                            format!("The security group '{n}' does not exist in VPC '{vpc_id}'"),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    pub fn run_instances(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
+        Kind::Image.check(&req.image_id)?;
+        let instance_type = req
+            .instance_type
+            .clone()
+            .unwrap_or_else(|| "m1.small".into());
+        check_instance_type(&instance_type)?;
+        if req.min_count < 1 {
+            return Err(ApiError::invalid_value(format!(
+                "Value ({}) for parameter minCount is invalid. Expected a positive integer.",
+                req.min_count
+            )));
+        }
+        if req.max_count < req.min_count {
+            return Err(ApiError::invalid_value(format!(
+                "Value ({}) for parameter maxCount is invalid. Expected a value at least minCount ({}).",
+                req.max_count, req.min_count
+            )));
+        }
+        if let Some(u) = &req.user_data {
+            check_user_data(u)?;
+        }
+        check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
+        check_tags(&req.interface_tags, self.config.quotas.tags_per_resource)?;
+        // Interfaces: at most one per device index, exactly one at index 0.
+        let mut specs = req.interfaces.clone();
+        if !specs.is_empty() {
+            if req.subnet_id.is_some() {
+                return Err(ApiError::combination(
+                    "Network interfaces and an instance-level subnet ID may not be specified on the same request",
+                ));
+            }
+            if !req.group_ids.is_empty() || !req.group_names.is_empty() {
+                return Err(ApiError::combination(
+                    "Network interfaces and an instance-level security groups may not be specified on the same request",
+                ));
+            }
+            if req.private_ip.is_some() {
+                return Err(ApiError::combination(
+                    "Network interfaces and an instance-level private IP address may not be specified on the same request",
+                ));
+            }
+            let mut seen = Vec::new();
+            for s in &specs {
+                let Some(d) = s.device_index else {
+                    return Err(ApiError::missing("NetworkInterface.DeviceIndex"));
+                };
+                if !(0..=31).contains(&d) || seen.contains(&d) {
+                    return Err(ApiError::invalid_value(format!(
+                        "Each network interface requires a unique device index: {d}"
+                    )));
+                }
+                seen.push(d);
+                if s.associate_public_ip.is_some() && (d != 0 || specs.len() > 1) {
+                    return Err(ApiError::combination(
+                        "The associatePublicIPAddress parameter can only be specified for the network interface with DeviceIndex 0 when launching with a single network interface.",
+                    ));
+                }
+                if s.network_interface_id.is_some() {
+                    if req.max_count > 1 {
+                        return Err(ApiError::combination(
+                            "An existing network interface can only be attached when launching one instance.",
+                        ));
+                    }
+                    if s.subnet_id.is_some()
+                        || !s.groups.is_empty()
+                        || s.addresses.private_ip.is_some()
+                        || !s.addresses.private_ips.is_empty()
+                        || s.addresses.secondary_count.is_some()
+                    {
+                        return Err(ApiError::combination(
+                            "A network interface may not specify both a network interface ID and interface settings.",
+                        ));
+                    }
+                }
+            }
+            if !seen.contains(&0) {
+                return Err(ApiError::invalid_value(
+                    "A network interface with device index 0 is required.",
+                ));
+            }
+            specs.sort_by_key(|s| s.device_index);
+        } else {
+            specs.push(InterfaceSpec {
+                device_index: Some(0),
+                subnet_id: req.subnet_id.clone(),
+                addresses: AddressRequest {
+                    private_ip: req.private_ip.clone(),
+                    ..AddressRequest::default()
+                },
+                ..InterfaceSpec::default()
+            });
+        }
+        let subnet = self.launch_subnet(&req)?;
+        let has_explicit_ip = specs
+            .iter()
+            .any(|s| s.addresses.private_ip.is_some() || !s.addresses.private_ips.is_empty());
+        if has_explicit_ip && req.max_count > 1 {
+            return Err(ApiError::combination(
+                "A private IP address may only be specified when launching one instance.",
+            ));
+        }
+        let mut group_ids = req.group_ids.clone();
+        group_ids.extend(self.group_ids_by_name(&subnet.vpc_id, &req.group_names)?);
+        // Resolve every interface's subnet and groups once.
+        let mut resolved = Vec::with_capacity(specs.len());
+        for s in &specs {
+            if let Some(eni_id) = &s.network_interface_id {
+                let e = self
+                    .region
+                    .network_interfaces
+                    .find(Kind::NetworkInterface, eni_id)?;
+                if e.attachment.is_some() || e.requester_managed {
+                    return Err(ApiError::new(
+                        "InvalidNetworkInterface.InUse",
+                        format!("Interface: [{eni_id}] in use."),
+                    ));
+                }
+                if e.availability_zone != subnet.availability_zone {
+                    return Err(ApiError::invalid_value(format!(
+                        "Interface {eni_id} is not in availability zone {}.",
+                        subnet.availability_zone
+                    )));
+                }
+                resolved.push((e.subnet_id.clone(), Vec::new()));
+                continue;
+            }
+            let sub = match &s.subnet_id {
+                Some(id) => self.region.subnets.find(Kind::Subnet, id)?.clone(),
+                None => subnet.clone(),
+            };
+            if sub.vpc_id != subnet.vpc_id || sub.availability_zone != subnet.availability_zone {
+                return Err(ApiError::invalid_value(
+                    "All network interfaces of an instance must be in the same availability zone and VPC.",
+                ));
+            }
+            let ids = if s.network_interface_id.is_none() && specs.len() == 1 && s.groups.is_empty()
+            {
+                group_ids.clone()
+            } else {
+                s.groups.clone()
+            };
+            let groups = self.resolve_groups(&sub.vpc_id, &sub.id, &ids)?;
+            resolved.push((sub.id.clone(), groups));
+        }
+        if self.config.dataplane {
+            return Err(self.no_capacity(&subnet.availability_zone, &instance_type));
+        }
+        let active = self
+            .region
+            .instances
+            .values()
+            .filter(|i| i.state != "terminated")
+            .count();
+        let quota = self.config.quotas.instances;
+        if active as i64 + req.min_count > quota as i64 {
+            return Err(ApiError::new(
+                "InstanceLimitExceeded",
+                format!(
+                    "You have requested more instances ({}) than your current instance limit of {quota} allows.",
+                    req.min_count
+                ),
+            ));
+        }
+        let room = quota.saturating_sub(active) as i64;
+        let count = req.max_count.min(room).max(req.min_count);
+        let reservation_id = Kind::Reservation.new_id();
+        let mut allocators: Vec<(String, SubnetAddresses)> = Vec::new();
+        let mut launched = Vec::new();
+        for index in 0..count {
+            match self.launch_one(
+                &req,
+                &instance_type,
+                &subnet,
+                &specs,
+                &resolved,
+                &reservation_id,
+                index as u32,
+                &mut allocators,
+            ) {
+                Ok(inst) => launched.push(inst),
+                Err(e)
+                    if e.code == "InsufficientFreeAddressesInSubnet" && index >= req.min_count =>
+                {
+                    break;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(launched)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn launch_one(
+        &mut self,
+        req: &RunInstances,
+        instance_type: &str,
+        subnet: &Subnet,
+        specs: &[InterfaceSpec],
+        resolved: &[(String, Vec<String>)],
+        reservation_id: &str,
+        index: u32,
+        allocators: &mut Vec<(String, SubnetAddresses)>,
+    ) -> Result<Instance, ApiError> {
+        let instance_id = Kind::Instance.new_id();
+        let mut primary_eni = String::new();
+        let mut public = false;
+        for (spec, (subnet_id, groups)) in specs.iter().zip(resolved) {
+            let device = spec.device_index.unwrap_or(0) as u32;
+            let eni_id = match &spec.network_interface_id {
+                Some(id) => id.clone(),
+                None => {
+                    let sub = self
+                        .region
+                        .subnets
+                        .get(subnet_id)
+                        .cloned()
+                        .ok_or_else(|| ApiError::internal("resolved subnet vanished"))?;
+                    let pos = match allocators.iter().position(|(id, _)| id == subnet_id) {
+                        Some(p) => p,
+                        None => {
+                            allocators
+                                .push((subnet_id.clone(), SubnetAddresses::of(self.region, &sub)));
+                            allocators.len() - 1
+                        }
+                    };
+                    let (primary, secondary) =
+                        self.pick_addresses(&sub, &spec.addresses, &mut allocators[pos].1)?;
+                    let eni = self.insert_interface(
+                        &sub,
+                        primary,
+                        secondary,
+                        groups.clone(),
+                        spec.description.clone().unwrap_or_default(),
+                        "interface",
+                        false,
+                        req.interface_tags.clone(),
+                    )?;
+                    if device == 0 {
+                        public = spec
+                            .associate_public_ip
+                            .unwrap_or(sub.map_public_ip_on_launch);
+                    }
+                    eni.id
+                }
+            };
+            let delete_on_termination = spec
+                .delete_on_termination
+                .unwrap_or(spec.network_interface_id.is_none());
+            let row = self
+                .region
+                .network_interfaces
+                .get_mut(&eni_id)
+                .expect("made or found above");
+            row.attachment = Some(EniAttachment {
+                id: Kind::EniAttachment.new_id(),
+                instance_id: instance_id.clone(),
+                device_index: device,
+                status: "attached".into(),
+                attach_time: self.now,
+                delete_on_termination,
+            });
+            if device == 0 {
+                primary_eni = eni_id;
+            }
+        }
+        if public {
+            let eni = self
+                .region
+                .network_interfaces
+                .get(&primary_eni)
+                .expect("made above");
+            let private_ip = eni.private_ip;
+            let ip = self.lease_public_ip(None, &primary_eni)?;
+            self.region
+                .network_interfaces
+                .get_mut(&primary_eni)
+                .expect("made above")
+                .associations
+                .push(PublicIpAssociation {
+                    private_ip,
+                    public_ip: ip,
+                    allocation_id: None,
+                    association_id: None,
+                });
+        }
+        let inst = Instance {
+            id: instance_id,
+            reservation_id: reservation_id.to_owned(),
+            image_id: req.image_id.clone(),
+            instance_type: instance_type.to_owned(),
+            key_name: req.key_name.clone(),
+            state: "running".into(),
+            state_reason: None,
+            subnet_id: subnet.id.clone(),
+            vpc_id: subnet.vpc_id.clone(),
+            availability_zone: subnet.availability_zone.clone(),
+            primary_eni_id: primary_eni,
+            launch_time: self.now,
+            terminate_time: None,
+            client_token: req.client_token.clone(),
+            user_data: req.user_data.clone(),
+            host_id: None,
+            disable_api_termination: req.disable_api_termination,
+            disable_api_stop: req.disable_api_stop,
+            ami_launch_index: index,
+            tags: req.tags.clone(),
+            associate_public_ip: public,
+            state_transition_time: None,
+        };
+        self.region.instances.insert(inst.clone());
+        Ok(inst)
+    }
+
+    /// Gives an instance's primary address a fresh public IP when it was launched with one
+    /// and has none now (after an elastic IP left it, or on start).
+    pub(crate) fn restore_launch_public_ip(&mut self, eni_id: &str) -> Result<(), ApiError> {
+        let Some(eni) = self.region.network_interfaces.get(eni_id) else {
+            return Ok(());
+        };
+        let Some(att) = eni.attachment.as_ref().filter(|a| a.device_index == 0) else {
+            return Ok(());
+        };
+        let wants = self
+            .region
+            .instances
+            .get(&att.instance_id)
+            .is_some_and(|i| i.associate_public_ip && i.state == "running");
+        let private_ip = eni.private_ip;
+        if !wants || eni.associations.iter().any(|a| a.private_ip == private_ip) {
+            return Ok(());
+        }
+        let ip = self.lease_public_ip(None, eni_id)?;
+        self.region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("read above")
+            .associations
+            .push(PublicIpAssociation {
+                private_ip,
+                public_ip: ip,
+                allocation_id: None,
+                association_id: None,
+            });
+        Ok(())
+    }
+
+    /// Every named instance, checked before any is changed (all or nothing).
+    fn instances_named(&self, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
+        if ids.is_empty() {
+            return Err(ApiError::missing("InstanceId"));
+        }
+        ids.iter()
+            .map(|id| self.region.instances.find(Kind::Instance, id).cloned())
+            .collect()
+    }
+
+    fn set_state(&mut self, id: &str, state: &str, reason: Option<&str>) {
+        let now = self.now;
+        let row = self
+            .region
+            .instances
+            .get_mut(id)
+            .expect("checked by caller");
+        row.state = state.to_owned();
+        row.state_reason = reason.map(str::to_owned);
+        row.state_transition_time = Some(now);
+        if state == "terminated" {
+            row.terminate_time = Some(now);
+        }
+    }
+
+    pub fn terminate_instances(&mut self, ids: &[String]) -> Result<Vec<StateChange>, ApiError> {
+        let insts = self.instances_named(ids)?;
+        for i in &insts {
+            if i.disable_api_termination && i.state != "terminated" {
+                return Err(ApiError::new(
+                    "OperationNotPermitted",
+                    format!(
+                        "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
+                        i.id
+                    ),
+                ));
+            }
+        }
+        let mut out = Vec::with_capacity(insts.len());
+        let mut done: Vec<String> = Vec::new();
+        for i in insts {
+            if i.state == "terminated" || done.contains(&i.id) {
+                out.push((i.id.clone(), "terminated".into(), "terminated".into()));
+                continue;
+            }
+            let enis: Vec<(String, bool)> = self
+                .region
+                .interfaces_of(&i.id)
+                .iter()
+                .map(|e| {
+                    (
+                        e.id.clone(),
+                        e.attachment
+                            .as_ref()
+                            .is_some_and(|a| a.delete_on_termination),
+                    )
+                })
+                .collect();
+            for (eni, delete) in enis {
+                if delete {
+                    self.drop_public_addresses(&eni, None);
+                    self.region.network_interfaces.remove(&eni);
+                } else {
+                    self.release_auto_public_ips(&eni);
+                    if let Some(e) = self.region.network_interfaces.get_mut(&eni) {
+                        e.attachment = None;
+                    }
+                }
+            }
+            self.set_state(&i.id, "terminated", Some("Client.UserInitiatedShutdown"));
+            done.push(i.id.clone());
+            out.push((i.id, i.state, "shutting-down".into()));
+        }
+        Ok(out)
+    }
+
+    pub fn stop_instances(&mut self, ids: &[String]) -> Result<Vec<StateChange>, ApiError> {
+        let insts = self.instances_named(ids)?;
+        for i in &insts {
+            if matches!(i.state.as_str(), "terminated" | "shutting-down") {
+                return Err(incorrect_state(&i.id, "stopped"));
+            }
+            if i.disable_api_stop && i.state != "stopped" {
+                return Err(ApiError::new(
+                    "OperationNotPermitted",
+                    format!(
+                        "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
+                        i.id
+                    ),
+                ));
+            }
+        }
+        let mut out = Vec::with_capacity(insts.len());
+        for i in insts {
+            let current = self
+                .region
+                .instances
+                .get(&i.id)
+                .expect("checked")
+                .state
+                .clone();
+            if current == "stopped" {
+                out.push((i.id.clone(), current.clone(), current));
+                continue;
+            }
+            for eni in self
+                .region
+                .interfaces_of(&i.id)
+                .iter()
+                .map(|e| e.id.clone())
+                .collect::<Vec<_>>()
+            {
+                self.release_auto_public_ips(&eni);
+            }
+            self.set_state(&i.id, "stopped", Some("Client.UserInitiatedShutdown"));
+            out.push((i.id, current, "stopping".into()));
+        }
+        Ok(out)
+    }
+
+    pub fn start_instances(&mut self, ids: &[String]) -> Result<Vec<StateChange>, ApiError> {
+        let insts = self.instances_named(ids)?;
+        for i in &insts {
+            if !matches!(i.state.as_str(), "stopped" | "running" | "pending") {
+                return Err(incorrect_state(&i.id, "started"));
+            }
+        }
+        if self.config.dataplane
+            && let Some(i) = insts.iter().find(|i| i.state == "stopped")
+        {
+            return Err(self.no_capacity(&i.availability_zone, &i.instance_type));
+        }
+        let mut out = Vec::with_capacity(insts.len());
+        for i in insts {
+            let current = self
+                .region
+                .instances
+                .get(&i.id)
+                .expect("checked")
+                .state
+                .clone();
+            if current != "stopped" {
+                out.push((i.id.clone(), current.clone(), current));
+                continue;
+            }
+            self.set_state(&i.id, "running", None);
+            self.restore_launch_public_ip(&i.primary_eni_id)?;
+            out.push((i.id, current, "pending".into()));
+        }
+        Ok(out)
+    }
+
+    pub fn modify_instance_attribute(
+        &mut self,
+        id: &str,
+        change: InstanceChange,
+    ) -> Result<(), ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?.clone();
+        if inst.state == "terminated" {
+            return Err(incorrect_state(id, "modified"));
+        }
+        let needs_stopped = matches!(
+            change,
+            InstanceChange::InstanceType(_) | InstanceChange::UserData(_)
+        );
+        if needs_stopped && inst.state != "stopped" {
+            return Err(ApiError::new(
+                "IncorrectInstanceState",
+                format!("The instance '{id}' is not in the 'stopped' state."),
+            ));
+        }
+        match change {
+            InstanceChange::InstanceType(t) => {
+                check_instance_type(&t)?;
+                self.region
+                    .instances
+                    .get_mut(id)
+                    .expect("found")
+                    .instance_type = t;
+            }
+            InstanceChange::UserData(u) => {
+                check_user_data(&u)?;
+                self.region.instances.get_mut(id).expect("found").user_data =
+                    (!u.is_empty()).then_some(u);
+            }
+            InstanceChange::DisableApiTermination(v) => {
+                self.region
+                    .instances
+                    .get_mut(id)
+                    .expect("found")
+                    .disable_api_termination = v;
+            }
+            InstanceChange::DisableApiStop(v) => {
+                self.region
+                    .instances
+                    .get_mut(id)
+                    .expect("found")
+                    .disable_api_stop = v;
+            }
+            InstanceChange::SourceDestCheck(v) => {
+                if let Some(e) = self.region.network_interfaces.get_mut(&inst.primary_eni_id) {
+                    e.source_dest_check = v;
+                }
+            }
+            InstanceChange::Groups(ids) => {
+                let eni = self
+                    .region
+                    .network_interfaces
+                    .get(&inst.primary_eni_id)
+                    .cloned()
+                    .ok_or_else(|| ApiError::internal("instance without interface"))?;
+                if ids.is_empty() {
+                    return Err(ApiError::missing("GroupId"));
+                }
+                let groups = self.resolve_groups(&eni.vpc_id, &eni.subnet_id, &ids)?;
+                self.region
+                    .network_interfaces
+                    .get_mut(&eni.id)
+                    .expect("found above")
+                    .security_groups = groups;
+            }
+            InstanceChange::Ignored => {}
+        }
+        Ok(())
+    }
+}
+
+/// The primary private address of an instance, for callers that only have its interface.
+pub fn primary_ip(eni: Option<&NetworkInterface>) -> Option<Ipv4Addr> {
+    eni.map(|e| e.private_ip)
+}

@@ -40,6 +40,17 @@ impl Tx<'_> {
             ));
         }
         self.region.internet_gateways.remove(id);
+        // An edge association names the gateway: it goes with it (routes stay, blackholed).
+        for t in self.region.route_tables.ids_where(|t| {
+            t.associations
+                .iter()
+                .any(|a| a.gateway_id.as_deref() == Some(id))
+        }) {
+            let table = self.region.route_tables.get_mut(&t).expect("listed");
+            table
+                .associations
+                .retain(|a| a.gateway_id.as_deref() != Some(id));
+        }
         Ok(())
     }
 
@@ -150,7 +161,9 @@ impl Tx<'_> {
             vpc_id: vpc_id.to_owned(),
             tags,
         };
-        self.region.egress_only_internet_gateways.insert(eigw.clone());
+        self.region
+            .egress_only_internet_gateways
+            .insert(eigw.clone());
         Ok(eigw)
     }
 

@@ -66,11 +66,21 @@ pub struct View<'a> {
 
 type Commit = (Vec<Op>, oneshot::Sender<Result<(), ApiError>>);
 
+/// The rows one change touched, as store keys (`r/ACCOUNT/REGION/TABLE/ID`, `g/TABLE/ID`),
+/// numbered in the order the changes were made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub seq: u64,
+    pub keys: Vec<String>,
+}
+
 #[derive(Debug)]
 pub struct Control {
     world: RwLock<World>,
     config: Config,
     commits: mpsc::UnboundedSender<Commit>,
+    /// Who follows the changes (the mapping service), and the last change's number.
+    feed: std::sync::Mutex<(u64, Vec<mpsc::UnboundedSender<Change>>)>,
 }
 
 pub fn now_millis() -> Millis {
@@ -88,6 +98,7 @@ impl Control {
             world: RwLock::new(world),
             config,
             commits: tx,
+            feed: std::sync::Mutex::new((0, Vec::new())),
         });
         tokio::spawn(committer(store, rx));
         Ok(control)
@@ -129,6 +140,11 @@ impl Control {
         }))
     }
 
+    /// The whole state, for reading while other work is done (the mapping service).
+    pub async fn world(&self) -> tokio::sync::RwLockReadGuard<'_, World> {
+        self.world.read().await
+    }
+
     /// Reads every region of the installation (for placement, host programs and metrics).
     pub async fn read_world<R>(&self, f: impl FnOnce(&World) -> R) -> R {
         f(&*self.world.read().await)
@@ -146,6 +162,18 @@ impl Control {
         Ok(out)
     }
 
+    /// Follows every change from now on, in order.
+    pub fn subscribe(&self) -> mpsc::UnboundedReceiver<Change> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.feed.lock().expect("feed lock").1.push(tx);
+        rx
+    }
+
+    /// The number of the last change made.
+    pub fn last_change(&self) -> u64 {
+        self.feed.lock().expect("feed lock").0
+    }
+
     /// Makes a change in a region; answers once it is durable. A failed change leaves
     /// no trace.
     pub async fn write<R>(
@@ -153,6 +181,83 @@ impl Control {
         scope: &Scope,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
+        self.write_numbered(scope, f).await.map(|(v, _)| v)
+    }
+
+    /// Makes a change outside any region (hosts, shared records); answers once durable.
+    pub async fn write_global<R>(
+        &self,
+        f: impl FnOnce(&mut Global) -> Result<R, ApiError>,
+    ) -> Result<(R, u64), ApiError> {
+        let ack = {
+            let mut world = self.world.write().await;
+            let value = match f(&mut world.global) {
+                Ok(v) => v,
+                Err(e) => {
+                    world.global.rollback();
+                    return Err(e);
+                }
+            };
+            let mut changes = Vec::new();
+            world
+                .global
+                .take_changes(&mut changes)
+                .map_err(ApiError::internal)?;
+            if changes.is_empty() {
+                return Ok((value, 0));
+            }
+            let seq = self.publish(&changes);
+            (value, seq, self.queue(changes)?)
+        };
+        let (value, seq, ack_rx) = ack;
+        ack_rx
+            .await
+            .map_err(|_| ApiError::internal("committer dropped a change"))??;
+        Ok((value, seq))
+    }
+
+    /// Announces a change to its followers; returns its number. Called under the world
+    /// lock, so numbers follow the order of changes.
+    fn publish(&self, changes: &[(String, Option<Vec<u8>>)]) -> u64 {
+        let mut feed = self.feed.lock().expect("feed lock");
+        feed.0 += 1;
+        let change = Change {
+            seq: feed.0,
+            keys: changes.iter().map(|(k, _)| k.clone()).collect(),
+        };
+        feed.1.retain(|f| f.send(change.clone()).is_ok());
+        feed.0
+    }
+
+    fn queue(
+        &self,
+        changes: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<oneshot::Receiver<Result<(), ApiError>>, ApiError> {
+        let ops = changes
+            .into_iter()
+            .map(|(key, value)| match value {
+                Some(value) => Op::Put {
+                    key: key.into_bytes(),
+                    value,
+                },
+                None => Op::Delete {
+                    key: key.into_bytes(),
+                },
+            })
+            .collect();
+        let (ack_tx, ack_rx) = oneshot::channel();
+        self.commits
+            .send((ops, ack_tx))
+            .map_err(|_| ApiError::internal("committer stopped"))?;
+        Ok(ack_rx)
+    }
+
+    /// [`Control::write`], also giving the change's number (0 if nothing changed).
+    pub async fn write_numbered<R>(
+        &self,
+        scope: &Scope,
+        f: impl FnOnce(&mut Tx<'_>) -> Result<R, ApiError>,
+    ) -> Result<(R, u64), ApiError> {
         let ack = {
             let mut guard = self.world.write().await;
             let world = &mut *guard;
@@ -196,31 +301,16 @@ impl Control {
                 .take_changes(&mut changes)
                 .map_err(ApiError::internal)?;
             if changes.is_empty() {
-                return Ok(value);
+                return Ok((value, 0));
             }
-            let ops = changes
-                .into_iter()
-                .map(|(key, value)| match value {
-                    Some(value) => Op::Put {
-                        key: key.into_bytes(),
-                        value,
-                    },
-                    None => Op::Delete {
-                        key: key.into_bytes(),
-                    },
-                })
-                .collect();
-            let (ack_tx, ack_rx) = oneshot::channel();
-            self.commits
-                .send((ops, ack_tx))
-                .map_err(|_| ApiError::internal("committer stopped"))?;
-            (value, ack_rx)
+            let seq = self.publish(&changes);
+            (value, seq, self.queue(changes)?)
         };
-        let (value, ack_rx) = ack;
+        let (value, seq, ack_rx) = ack;
         ack_rx
             .await
             .map_err(|_| ApiError::internal("committer dropped a change"))??;
-        Ok(value)
+        Ok((value, seq))
     }
 }
 

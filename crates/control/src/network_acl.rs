@@ -344,7 +344,11 @@ impl Tx<'_> {
             .iter()
             .position(|e| e.egress == entry.egress && e.rule_number == entry.rule_number)
         else {
-            return Err(entry_not_found(&req.network_acl_id, entry.rule_number, entry.egress));
+            return Err(entry_not_found(
+                &req.network_acl_id,
+                entry.rule_number,
+                entry.egress,
+            ));
         };
         let acl = self
             .region

@@ -101,15 +101,14 @@ impl SubnetAddresses {
 pub fn no_free_addresses(subnet_id: &str) -> ApiError {
     ApiError::new(
         "InsufficientFreeAddressesInSubnet",
-        format!("There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of instances."),
+        format!(
+            "There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of instances."
+        ),
     )
 }
 
 pub fn ip_in_use(ip: Ipv4Addr) -> ApiError {
-    ApiError::new(
-        "InvalidIPAddress.InUse",
-        format!("Address {ip} is in use."),
-    )
+    ApiError::new("InvalidIPAddress.InUse", format!("Address {ip} is in use."))
 }
 
 /// An address a user names for a subnet: inside it and not one of its five reserved ones.
@@ -129,9 +128,8 @@ pub fn check_in_subnet(net: Ipv4Net, ip: Ipv4Addr) -> Result<(), ApiError> {
 
 /// Parses a private IPv4 address given as a parameter.
 pub fn parse_ip(param: &str, text: &str) -> Result<Ipv4Addr, ApiError> {
-    cidr::parse_addr(text).ok_or_else(|| {
-        ApiError::bad_param(param, text, "This is not a valid IPv4 address.")
-    })
+    cidr::parse_addr(text)
+        .ok_or_else(|| ApiError::bad_param(param, text, "This is not a valid IPv4 address."))
 }
 
 /// `ip-10-0-1-17.ec2.internal` in us-east-1, `ip-….REGION.compute.internal` elsewhere.
@@ -151,7 +149,10 @@ pub fn private_dns_name(region: &str, ip: Ipv4Addr) -> String {
 pub fn public_dns_name(region: &str, ip: Ipv4Addr) -> String {
     let o = ip.octets();
     if region == "us-east-1" {
-        format!("ec2-{}-{}-{}-{}.compute-1.amazonaws.com", o[0], o[1], o[2], o[3])
+        format!(
+            "ec2-{}-{}-{}-{}.compute-1.amazonaws.com",
+            o[0], o[1], o[2], o[3]
+        )
     } else {
         format!(
             "ec2-{}-{}-{}-{}.{region}.compute.amazonaws.com",
@@ -226,7 +227,9 @@ impl Tx<'_> {
         if out.len() > limit {
             return Err(ApiError::new(
                 "SecurityGroupsPerInterfaceLimitExceeded",
-                format!("The maximum number of security groups per interface has been reached ({limit})."),
+                format!(
+                    "The maximum number of security groups per interface has been reached ({limit})."
+                ),
             ));
         }
         Ok(out)
@@ -282,7 +285,9 @@ impl Tx<'_> {
         if 1 + secondary.len() + count > limit {
             return Err(ApiError::new(
                 "PrivateIpAddressLimitExceeded",
-                format!("Number of private addresses will exceed limit of {limit} for the interface."),
+                format!(
+                    "Number of private addresses will exceed limit of {limit} for the interface."
+                ),
             ));
         }
         let primary = match primary {
@@ -499,9 +504,7 @@ impl Tx<'_> {
         if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
             return Err(ApiError::new(
                 "IncorrectInstanceState",
-                format!(
-                    "The instance '{instance_id}' is not in a valid state for this operation."
-                ),
+                format!("The instance '{instance_id}' is not in a valid state for this operation."),
             ));
         }
         if eni.attachment.is_some() || eni.requester_managed {
@@ -569,7 +572,9 @@ impl Tx<'_> {
         if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
             return Err(ApiError::new(
                 "OperationNotPermitted",
-                format!("The network interface at device index 0 cannot be detached. ({attachment_id})"),
+                format!(
+                    "The network interface at device index 0 cannot be detached. ({attachment_id})"
+                ),
             ));
         }
         eni.attachment = None;
@@ -589,7 +594,9 @@ impl Tx<'_> {
         if eni.requester_managed {
             return Err(ApiError::new(
                 "OperationNotPermitted",
-                format!("The attributes of the requester-managed interface '{eni_id}' cannot be changed."),
+                format!(
+                    "The attributes of the requester-managed interface '{eni_id}' cannot be changed."
+                ),
             ));
         }
         let groups = match &change {
@@ -668,7 +675,9 @@ impl Tx<'_> {
         if 1 + eni.secondary_ips.len() + n > limit {
             return Err(ApiError::new(
                 "PrivateIpAddressLimitExceeded",
-                format!("Number of private addresses will exceed limit of {limit} for the interface."),
+                format!(
+                    "Number of private addresses will exceed limit of {limit} for the interface."
+                ),
             ));
         }
         let mut addrs = SubnetAddresses::of(self.region, &subnet);

@@ -166,17 +166,46 @@ impl Resource for Counter {
     }
 }
 
+/// A physical host an agent runs on: where instances of its zone may be placed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Host {
+    /// The host id its agent registered with.
+    pub id: String,
+    /// The availability zone it serves, e.g. `us-east-1a`.
+    pub zone: String,
+    /// Its underlay (Geneve) address.
+    pub underlay: Ipv4Addr,
+    /// `instance` or `edge`.
+    pub role: String,
+    /// Instances placed on it and not yet stopped or terminated.
+    pub instances: u32,
+}
+
+impl Resource for Host {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn tags(&self) -> Option<&Tags> {
+        None
+    }
+    fn tags_mut(&mut self) -> Option<&mut Tags> {
+        None
+    }
+}
+
 /// Records shared across accounts and regions.
 #[derive(Debug, Default, Clone)]
 pub struct Global {
     pub leases: Table<PublicIpLease>,
     pub counters: Table<Counter>,
+    pub hosts: Table<Host>,
 }
 
 impl Global {
     pub(crate) fn rollback(&mut self) {
         self.leases.rollback();
         self.counters.rollback();
+        self.hosts.rollback();
     }
 
     pub(crate) fn take_changes(
@@ -195,6 +224,12 @@ impl Global {
                 row.map(serde_json::to_vec).transpose()?,
             ));
         }
+        for (id, row) in self.hosts.take_changes() {
+            out.push((
+                format!("g/host/{id}"),
+                row.map(serde_json::to_vec).transpose()?,
+            ));
+        }
         Ok(())
     }
 
@@ -202,18 +237,25 @@ impl Global {
         match table {
             "lease" => self.leases.load(serde_json::from_slice(json)?),
             "counter" => self.counters.load(serde_json::from_slice(json)?),
+            "host" => self.hosts.load(serde_json::from_slice(json)?),
             _ => tracing::warn!(table, "unknown global table in store, ignored"),
         }
         Ok(())
     }
 
     /// Every row as its store key and JSON.
-    pub fn dump(&self, out: &mut std::collections::BTreeMap<String, Vec<u8>>) -> Result<(), serde_json::Error> {
+    pub fn dump(
+        &self,
+        out: &mut std::collections::BTreeMap<String, Vec<u8>>,
+    ) -> Result<(), serde_json::Error> {
         for row in self.leases.values() {
             out.insert(format!("g/lease/{}", row.id), serde_json::to_vec(row)?);
         }
         for row in self.counters.values() {
             out.insert(format!("g/counter/{}", row.id), serde_json::to_vec(row)?);
+        }
+        for row in self.hosts.values() {
+            out.insert(format!("g/host/{}", row.id), serde_json::to_vec(row)?);
         }
         Ok(())
     }
@@ -230,6 +272,27 @@ impl Global {
         let v = c.value;
         c.value += 1;
         v
+    }
+
+    /// Places an instance in `zone`: the instance host with the fewest instances (first by
+    /// id on a tie), whose count goes up. `None` when the zone has no host.
+    pub fn place(&mut self, zone: &str) -> Option<String> {
+        let host = self
+            .hosts
+            .values()
+            .filter(|h| h.zone == zone && h.role == "instance")
+            .min_by_key(|h| (h.instances, h.id.clone()))?
+            .id
+            .clone();
+        self.hosts.get_mut(&host).expect("found above").instances += 1;
+        Some(host)
+    }
+
+    /// An instance left its host (stopped or terminated).
+    pub fn unplace(&mut self, host: &str) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.instances = h.instances.saturating_sub(1);
+        }
     }
 
     pub fn is_leased(&self, ip: Ipv4Addr) -> bool {

@@ -109,17 +109,20 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
             .nat_gateways
             .get(id)
             .is_some_and(|n| !matches!(n.state.as_str(), "deleting" | "deleted" | "failed")),
-        RouteTarget::NetworkInterface(id) => region.network_interfaces.get(id).is_some_and(|e| {
-            match &e.attachment {
-                Some(a) => {
-                    a.status != "detached"
-                        && (a.instance_id.is_empty()
-                            || !region.instances.contains(&a.instance_id)
-                            || instance_running(region, &a.instance_id))
-                }
-                None => e.requester_managed || e.interface_type != "interface",
-            }
-        }),
+        RouteTarget::NetworkInterface(id) => {
+            region
+                .network_interfaces
+                .get(id)
+                .is_some_and(|e| match &e.attachment {
+                    Some(a) => {
+                        a.status != "detached"
+                            && (a.instance_id.is_empty()
+                                || !region.instances.contains(&a.instance_id)
+                                || instance_running(region, &a.instance_id))
+                    }
+                    None => e.requester_managed || e.interface_type != "interface",
+                })
+        }
         RouteTarget::Instance(id) => instance_running(region, id),
         RouteTarget::VpcPeeringConnection(_)
         | RouteTarget::TransitGateway(_)
@@ -400,11 +403,7 @@ impl Tx<'_> {
                         "The main route table {table_id} cannot be associated with a gateway."
                     )));
                 }
-                if table
-                    .associations
-                    .iter()
-                    .any(|a| a.subnet_id.is_some())
-                {
+                if table.associations.iter().any(|a| a.subnet_id.is_some()) {
                     return Err(ApiError::invalid_value(format!(
                         "Route table {table_id} is associated with subnets and cannot be associated with a gateway."
                     )));
@@ -495,7 +494,9 @@ impl Tx<'_> {
         });
         matches!(
             target,
-            RouteTarget::NetworkInterface(_) | RouteTarget::Instance(_) | RouteTarget::VpcEndpoint(_)
+            RouteTarget::NetworkInterface(_)
+                | RouteTarget::Instance(_)
+                | RouteTarget::VpcEndpoint(_)
         ) && (vpc_block || subnet)
     }
 
@@ -736,9 +737,7 @@ impl Tx<'_> {
         let vpc = self.region.vpcs.get(&table.vpc_id);
         let text = destination_text(dest);
         match (dest, target) {
-            (RouteDestination::Ipv6Cidr(d), RouteTarget::NatGateway(_))
-                if d != "64:ff9b::/96" =>
-            {
+            (RouteDestination::Ipv6Cidr(d), RouteTarget::NatGateway(_)) if d != "64:ff9b::/96" => {
                 return Err(ApiError::invalid_value(format!(
                     "A NAT gateway route can only have an IPv4 destination (or 64:ff9b::/96), not {d}."
                 )));
@@ -894,10 +893,7 @@ impl Tx<'_> {
             };
             return Err(ApiError::new(
                 "InvalidRoute.NotFound",
-                format!(
-                    "no route with {field} {text} in route table {}",
-                    table.id
-                ),
+                format!("no route with {field} {text} in route table {}", table.id),
             ));
         };
         let is_local_block = matches!(dest, RouteDestination::Cidr(d)

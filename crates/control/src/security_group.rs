@@ -1,8 +1,408 @@
 //! Security groups: stateful allow rules per interface, referencing CIDRs or other groups.
+//!
+//! A request's permissions (`IpPermissions.N`, or the legacy flat form) are expanded into
+//! one [`RuleSpec`] per CIDR, prefix list or group; each becomes its own stored rule
+//! (`sgr-`). Two rules are the same when direction, protocol, ports and peer agree;
+//! descriptions never take part.
 
+use fort_model::cidr;
 use fort_model::*;
 
 use crate::Tx;
+use crate::network_acl::parse_ipv6_cidr;
+use crate::tags::check_tags;
+
+/// CreateSecurityGroup's parameters.
+#[derive(Clone, Debug, Default)]
+pub struct CreateSecurityGroup {
+    pub group_name: Option<String>,
+    pub description: Option<String>,
+    pub vpc_id: Option<String>,
+    pub tags: Tags,
+}
+
+/// A CIDR, prefix list or group of a permission, with its description.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerRequest {
+    pub value: String,
+    pub description: Option<String>,
+}
+
+/// `Groups.N` of a permission (the SDKs' `UserIdGroupPairs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GroupPairRequest {
+    pub group_id: Option<String>,
+    pub group_name: Option<String>,
+    pub user_id: Option<String>,
+    pub vpc_id: Option<String>,
+    pub peering_id: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One permission of a request, as sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IpPermission {
+    pub protocol: Option<String>,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub ip_ranges: Vec<PeerRequest>,
+    pub ipv6_ranges: Vec<PeerRequest>,
+    pub prefix_lists: Vec<PeerRequest>,
+    pub groups: Vec<GroupPairRequest>,
+}
+
+/// One rule a request asks for, normalised: what a stored rule is compared with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSpec {
+    pub egress: bool,
+    pub protocol: String,
+    pub from_port: i32,
+    pub to_port: i32,
+    pub peer: RulePeer,
+    pub description: Option<String>,
+}
+
+impl RuleSpec {
+    /// Whether `rule` is the rule this spec names (descriptions aside).
+    pub fn matches(&self, rule: &SecurityGroupRule) -> bool {
+        self.egress == rule.egress
+            && self.protocol == rule.protocol
+            && self.from_port == rule.from_port
+            && self.to_port == rule.to_port
+            && same_peer(&self.peer, &rule.peer)
+    }
+
+    fn same_as(&self, other: &RuleSpec) -> bool {
+        self.egress == other.egress
+            && self.protocol == other.protocol
+            && self.from_port == other.from_port
+            && self.to_port == other.to_port
+            && same_peer(&self.peer, &other.peer)
+    }
+
+    fn is_ipv6(&self) -> bool {
+        matches!(self.peer, RulePeer::Ipv6Cidr(_))
+    }
+
+    /// EC2's wording of a rule in its Duplicate/NotFound messages.
+    pub fn describe(&self) -> String {
+        let peer = match &self.peer {
+            RulePeer::Cidr(c) => c.to_string(),
+            RulePeer::Ipv6Cidr(c) => c.clone(),
+            RulePeer::PrefixList(p) => p.clone(),
+            RulePeer::Group { group_id, .. } => group_id.clone(),
+        };
+        let proto = match self.protocol.as_str() {
+            "-1" => "ALL".to_owned(),
+            p => p.to_ascii_uppercase(),
+        };
+        if self.protocol == "-1" {
+            format!("peer: {peer}, {proto}, ALLOW")
+        } else {
+            format!(
+                "peer: {peer}, {proto}, from port: {}, to port: {}, ALLOW",
+                self.from_port, self.to_port
+            )
+        }
+    }
+
+    fn into_rule(self, tags: Tags) -> SecurityGroupRule {
+        SecurityGroupRule {
+            id: Kind::SecurityGroupRule.new_id(),
+            egress: self.egress,
+            protocol: self.protocol,
+            from_port: self.from_port,
+            to_port: self.to_port,
+            peer: self.peer,
+            description: self.description,
+            tags,
+        }
+    }
+}
+
+/// Whether two peers are the same: a group is named by its id alone.
+pub fn same_peer(a: &RulePeer, b: &RulePeer) -> bool {
+    match (a, b) {
+        (RulePeer::Group { group_id: x, .. }, RulePeer::Group { group_id: y, .. }) => x == y,
+        _ => a == b,
+    }
+}
+
+/// A protocol as EC2 stores it: `tcp`, `udp`, `icmp`, `icmpv6`, `-1` or a number.
+pub fn normalize_protocol(text: &str) -> Result<String, ApiError> {
+    let bad = || {
+        ApiError::invalid_value(format!(
+            "Invalid value '{text}' for IP protocol. Unknown protocol."
+        ))
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    Ok(match lower.as_str() {
+        "tcp" | "6" => "tcp".into(),
+        "udp" | "17" => "udp".into(),
+        "icmp" | "1" => "icmp".into(),
+        "icmpv6" | "58" => "icmpv6".into(),
+        "-1" | "all" => "-1".into(),
+        t => {
+            let n: i32 = t.parse().map_err(|_| bad())?;
+            if !(0..=255).contains(&n) {
+                return Err(bad());
+            }
+            n.to_string()
+        }
+    })
+}
+
+/// The port range a rule of `protocol` stores: TCP/UDP need one, ICMP takes type and code,
+/// everything else matches all ports (`-1`, `-1`).
+pub fn normalize_ports(
+    protocol: &str,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<(i32, i32), ApiError> {
+    match protocol {
+        "tcp" | "udp" => {
+            let (Some(from), Some(to)) = (from, to) else {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid value 'null' for portRange. Must specify both from and to ports with {}.",
+                    protocol.to_ascii_uppercase()
+                )));
+            };
+            for p in [from, to] {
+                if !(0..=65535).contains(&p) {
+                    return Err(ApiError::invalid_value(format!(
+                        "Invalid value '{p}' for portRange. Ports must be in the range 0-65535."
+                    )));
+                }
+            }
+            if from > to {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid port range: from port {from} is greater than to port {to}."
+                )));
+            }
+            Ok((from as i32, to as i32))
+        }
+        "icmp" | "icmpv6" => {
+            let t = from.unwrap_or(-1);
+            let c = to.unwrap_or(-1);
+            for v in [t, c] {
+                if !(-1..=255).contains(&v) {
+                    return Err(ApiError::invalid_value(format!(
+                        "Invalid value '{v}' for ICMP type or code: must be -1 to 255."
+                    )));
+                }
+            }
+            if t == -1 && c != -1 {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid ICMP code {c} for ICMP type -1: the code must be -1 when the type is -1."
+                )));
+            }
+            Ok((t as i32, c as i32))
+        }
+        _ => Ok((-1, -1)),
+    }
+}
+
+/// EC2's allowed characters for VPC group names, group descriptions and rule descriptions.
+fn allowed_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || " ._-:/()#,@[]+=&;{}!$*".contains(c)
+}
+
+/// A rule description: at most 255 characters from EC2's set.
+pub fn check_rule_description(d: &str) -> Result<(), ApiError> {
+    if d.chars().count() > 255 || !d.chars().all(allowed_char) {
+        return Err(ApiError::invalid_value(format!(
+            "Invalid rule description. Valid descriptions are strings less than 256 characters from the following set:  a-zA-Z0-9. _-:/()#,@[]+=&;{{}}!$*: '{d}'"
+        )));
+    }
+    Ok(())
+}
+
+/// A group name: trailing spaces trimmed, 1–255 characters, EC2's set, no `sg-` prefix.
+pub fn check_group_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim_end_matches(' ');
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(ApiError::bad_param(
+            "GroupName",
+            name,
+            "Group names must be between 1 and 255 characters.",
+        ));
+    }
+    if !name.chars().all(allowed_char) {
+        return Err(ApiError::bad_param(
+            "GroupName",
+            name,
+            "Character sets beyond ASCII are not supported; allowed: a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*",
+        ));
+    }
+    if name.to_ascii_lowercase().starts_with("sg-") {
+        return Err(ApiError::bad_param(
+            "GroupName",
+            name,
+            "Group names may not be in the format sg-*.",
+        ));
+    }
+    if name == "default" {
+        return Err(ApiError::new(
+            "InvalidGroup.Reserved",
+            "The security group 'default' is reserved",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// A group description: 1–255 characters of EC2's set.
+pub fn check_group_description(d: &str) -> Result<(), ApiError> {
+    if d.is_empty() || d.chars().count() > 255 || !d.chars().all(allowed_char) {
+        return Err(ApiError::bad_param(
+            "GroupDescription",
+            d,
+            "Descriptions must be 1 to 255 characters from a-zA-Z0-9 ._-:/()#,@[]+=&;{}!$*",
+        ));
+    }
+    Ok(())
+}
+
+fn description(d: &Option<String>) -> Result<Option<String>, ApiError> {
+    match d {
+        None => Ok(None),
+        Some(d) => {
+            check_rule_description(d)?;
+            Ok(if d.is_empty() { None } else { Some(d.clone()) })
+        }
+    }
+}
+
+/// Expands permissions into rules (one per peer), checking everything that needs no
+/// lookups. Group peers are resolved by `resolve` (id or name → the stored peer).
+pub fn expand(
+    perms: &[IpPermission],
+    egress: bool,
+    mut resolve: impl FnMut(&GroupPairRequest) -> Result<RulePeer, ApiError>,
+) -> Result<Vec<RuleSpec>, ApiError> {
+    let mut out = Vec::new();
+    for perm in perms {
+        let protocol = normalize_protocol(
+            perm.protocol
+                .as_deref()
+                .ok_or_else(|| ApiError::missing("IpProtocol"))?,
+        )?;
+        let (from_port, to_port) = normalize_ports(&protocol, perm.from_port, perm.to_port)?;
+        let mut peers: Vec<(RulePeer, Option<String>)> = Vec::new();
+        for r in &perm.ip_ranges {
+            let net = cidr::parse(&r.value).ok_or_else(|| {
+                ApiError::invalid_value(format!("CIDR block {} is malformed", r.value))
+            })?;
+            peers.push((RulePeer::Cidr(net), description(&r.description)?));
+        }
+        for r in &perm.ipv6_ranges {
+            let net = parse_ipv6_cidr(&r.value).ok_or_else(|| {
+                ApiError::invalid_value(format!("CIDR block {} is malformed", r.value))
+            })?;
+            peers.push((RulePeer::Ipv6Cidr(net), description(&r.description)?));
+        }
+        for r in &perm.prefix_lists {
+            Kind::PrefixList.check(&r.value)?;
+            peers.push((
+                RulePeer::PrefixList(r.value.clone()),
+                description(&r.description)?,
+            ));
+        }
+        for g in &perm.groups {
+            let d = description(&g.description)?;
+            peers.push((resolve(g)?, d));
+        }
+        if peers.is_empty() {
+            return Err(ApiError::new(
+                "MissingParameter",
+                "The request must contain a source or destination: IpRanges, Ipv6Ranges, PrefixListIds or Groups",
+            ));
+        }
+        for (peer, description) in peers {
+            out.push(RuleSpec {
+                egress,
+                protocol: protocol.clone(),
+                from_port,
+                to_port,
+                peer,
+                description,
+            });
+        }
+    }
+    for (i, a) in out.iter().enumerate() {
+        if out[..i].iter().any(|b| b.same_as(a)) {
+            return Err(ApiError::invalid_value(
+                "The same permission must not appear multiple times",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// ModifySecurityGroupRules' new definition of one rule.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleUpdate {
+    pub rule_id: String,
+    pub protocol: Option<String>,
+    pub from_port: Option<i64>,
+    pub to_port: Option<i64>,
+    pub cidr_ipv4: Option<String>,
+    pub cidr_ipv6: Option<String>,
+    pub prefix_list_id: Option<String>,
+    pub referenced_group_id: Option<String>,
+    pub description: Option<String>,
+}
+
+impl RuleUpdate {
+    fn as_permission(&self) -> Result<IpPermission, ApiError> {
+        let given = [
+            self.cidr_ipv4.is_some(),
+            self.cidr_ipv6.is_some(),
+            self.prefix_list_id.is_some(),
+            self.referenced_group_id.is_some(),
+        ]
+        .iter()
+        .filter(|g| **g)
+        .count();
+        if given > 1 {
+            return Err(ApiError::combination(
+                "Only one of CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId may be specified.",
+            ));
+        }
+        let peer = |v: &Option<String>| {
+            v.iter()
+                .map(|v| PeerRequest {
+                    value: v.clone(),
+                    description: self.description.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        Ok(IpPermission {
+            protocol: self.protocol.clone(),
+            from_port: self.from_port,
+            to_port: self.to_port,
+            ip_ranges: peer(&self.cidr_ipv4),
+            ipv6_ranges: peer(&self.cidr_ipv6),
+            prefix_lists: peer(&self.prefix_list_id),
+            groups: self
+                .referenced_group_id
+                .iter()
+                .map(|g| GroupPairRequest {
+                    group_id: Some(g.clone()),
+                    description: self.description.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+    }
+}
+
+/// What a revoke did: the rules removed and, in a default VPC, the permissions that
+/// matched nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Revoked {
+    pub rules: Vec<SecurityGroupRule>,
+    pub unknown: Vec<RuleSpec>,
+}
 
 impl Tx<'_> {
     /// The `default` group of a new VPC: all traffic in from its own members, all out.
@@ -36,6 +436,431 @@ impl Tx<'_> {
         });
         id
     }
+
+    pub fn create_security_group(
+        &mut self,
+        req: CreateSecurityGroup,
+    ) -> Result<SecurityGroup, ApiError> {
+        let name = req
+            .group_name
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("GroupName"))?;
+        let description = req
+            .description
+            .ok_or_else(|| ApiError::missing("GroupDescription"))?;
+        let name = check_group_name(name)?;
+        check_group_description(&description)?;
+        let vpc_id = match &req.vpc_id {
+            Some(id) => self.region.vpcs.find(Kind::Vpc, id)?.id.clone(),
+            None => self
+                .region
+                .vpcs
+                .values()
+                .find(|v| v.is_default)
+                .map(|v| v.id.clone())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        "VPCIdNotSpecified",
+                        "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.",
+                    )
+                })?,
+        };
+        if self
+            .region
+            .security_groups
+            .values()
+            .any(|g| g.vpc_id == vpc_id && g.name == name)
+        {
+            return Err(ApiError::new(
+                "InvalidGroup.Duplicate",
+                format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
+            ));
+        }
+        check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
+        let quota = self.config.quotas.security_groups;
+        if self.region.security_groups.len() >= quota {
+            return Err(ApiError::new(
+                "SecurityGroupLimitExceeded",
+                format!("The maximum number of security groups has been reached ({quota})."),
+            ));
+        }
+        let group = SecurityGroup {
+            id: Kind::SecurityGroup.new_id(),
+            name,
+            description,
+            vpc_id,
+            rules: vec![default_egress_rule()],
+            tags: req.tags,
+        };
+        self.region.security_groups.insert(group.clone());
+        Ok(group)
+    }
+
+    /// The group a request names by `GroupId`, or by `GroupName` in the default VPC.
+    pub fn resolve_group(
+        &self,
+        group_id: Option<&str>,
+        group_name: Option<&str>,
+    ) -> Result<String, ApiError> {
+        if let Some(id) = group_id {
+            return Ok(self
+                .region
+                .security_groups
+                .find(Kind::SecurityGroup, id)?
+                .id
+                .clone());
+        }
+        let Some(name) = group_name else {
+            return Err(ApiError::new(
+                "MissingParameter",
+                "The request must contain the parameter groupName or groupId",
+            ));
+        };
+        let default_vpc = self.region.vpcs.values().find(|v| v.is_default);
+        self.region
+            .security_groups
+            .values()
+            .find(|g| Some(&g.vpc_id) == default_vpc.map(|v| &v.id) && g.name == name)
+            .map(|g| g.id.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    "InvalidGroup.NotFound",
+                    format!(
+                        "The security group '{name}' does not exist in default VPC '{}'",
+                        default_vpc.map_or("none", |v| v.id.as_str())
+                    ),
+                )
+            })
+    }
+
+    pub fn delete_security_group(
+        &mut self,
+        group_id: Option<&str>,
+        group_name: Option<&str>,
+    ) -> Result<String, ApiError> {
+        let id = self.resolve_group(group_id, group_name)?;
+        let group = self.region.security_groups.get(&id).expect("resolved");
+        if group.name == "default" {
+            return Err(ApiError::new(
+                "CannotDelete",
+                format!(
+                    "the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"
+                ),
+            ));
+        }
+        let in_use = self
+            .region
+            .network_interfaces
+            .values()
+            .any(|e| e.security_groups.iter().any(|g| g == &id));
+        let referenced = self.region.security_groups.values().any(|g| {
+            g.id != id
+                && g.rules
+                    .iter()
+                    .any(|r| matches!(&r.peer, RulePeer::Group { group_id, .. } if group_id == &id))
+        });
+        if in_use || referenced {
+            return Err(ApiError::new(
+                "DependencyViolation",
+                format!("resource {id} has a dependent object"),
+            ));
+        }
+        self.region.security_groups.remove(&id);
+        Ok(id)
+    }
+
+    /// Expands permissions for group `group_id`, resolving and checking referenced groups.
+    fn expand_for(
+        &self,
+        group_id: &str,
+        perms: &[IpPermission],
+        egress: bool,
+    ) -> Result<Vec<RuleSpec>, ApiError> {
+        let group = self.region.security_groups.get(group_id).expect("resolved");
+        let vpc_id = group.vpc_id.clone();
+        let account = self.region.account.clone();
+        let groups = &self.region.security_groups;
+        expand(perms, egress, |pair| {
+            if let Some(user) = &pair.user_id
+                && user != &account
+            {
+                return Err(ApiError::new(
+                    "InvalidGroup.NotFound",
+                    format!(
+                        "The security group '{}' does not exist for user '{user}'",
+                        pair.group_id
+                            .as_deref()
+                            .or(pair.group_name.as_deref())
+                            .unwrap_or_default()
+                    ),
+                ));
+            }
+            let found = match (&pair.group_id, &pair.group_name) {
+                (Some(id), _) => groups.find(Kind::SecurityGroup, id)?,
+                (None, Some(name)) => groups
+                    .values()
+                    .find(|g| g.vpc_id == vpc_id && &g.name == name)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            "InvalidGroup.NotFound",
+                            format!("The security group '{name}' does not exist"),
+                        )
+                    })?,
+                (None, None) => {
+                    return Err(ApiError::new(
+                        "MissingParameter",
+                        "The request must contain the parameter groupId or groupName of each referenced group",
+                    ));
+                }
+            };
+            if found.vpc_id != vpc_id {
+                return Err(ApiError::new(
+                    "InvalidGroup.NotFound",
+                    format!(
+                        "You have specified two resources that belong to different networks: {} is not in {vpc_id}.",
+                        found.id
+                    ),
+                ));
+            }
+            Ok(RulePeer::Group {
+                group_id: found.id.clone(),
+                user_id: account.clone(),
+                vpc_id: None,
+                peering_id: None,
+            })
+        })
+    }
+
+    /// AuthorizeSecurityGroupIngress / Egress: every peer becomes a rule; answers the new
+    /// rules.
+    pub fn authorize_security_group(
+        &mut self,
+        group_id: &str,
+        egress: bool,
+        perms: &[IpPermission],
+        rule_tags: Tags,
+    ) -> Result<Vec<SecurityGroupRule>, ApiError> {
+        self.region
+            .security_groups
+            .find(Kind::SecurityGroup, group_id)?;
+        if perms.is_empty() {
+            return Err(ApiError::missing("IpPermissions"));
+        }
+        let specs = self.expand_for(group_id, perms, egress)?;
+        check_tags(&rule_tags, self.config.quotas.tags_per_resource)?;
+        let limit = self.config.quotas.rules_per_security_group;
+        let group = self.region.security_groups.get(group_id).expect("found");
+        for spec in &specs {
+            if group.rules.iter().any(|r| spec.matches(r)) {
+                return Err(ApiError::new(
+                    "InvalidPermission.Duplicate",
+                    format!("the specified rule \"{}\" already exists", spec.describe()),
+                ));
+            }
+        }
+        for v6 in [false, true] {
+            let existing = group
+                .rules
+                .iter()
+                .filter(|r| r.egress == egress && matches!(r.peer, RulePeer::Ipv6Cidr(_)) == v6)
+                .count();
+            let added = specs.iter().filter(|s| s.is_ipv6() == v6).count();
+            if added > 0 && existing + added > limit {
+                return Err(ApiError::new(
+                    "RulesPerSecurityGroupLimitExceeded",
+                    format!(
+                        "The maximum number of rules per security group has been reached ({limit})."
+                    ),
+                ));
+            }
+        }
+        let rules: Vec<SecurityGroupRule> = specs
+            .into_iter()
+            .map(|s| s.into_rule(rule_tags.clone()))
+            .collect();
+        let group = self
+            .region
+            .security_groups
+            .get_mut(group_id)
+            .expect("found");
+        group.rules.extend(rules.iter().cloned());
+        Ok(rules)
+    }
+
+    /// RevokeSecurityGroupIngress / Egress, by permissions or by rule ids.
+    pub fn revoke_security_group(
+        &mut self,
+        group_id: &str,
+        egress: bool,
+        perms: &[IpPermission],
+        rule_ids: &[String],
+    ) -> Result<Revoked, ApiError> {
+        let group = self
+            .region
+            .security_groups
+            .find(Kind::SecurityGroup, group_id)?;
+        let in_default_vpc = self
+            .region
+            .vpcs
+            .get(&group.vpc_id)
+            .is_some_and(|v| v.is_default);
+        let mut revoked = Revoked::default();
+        let mut remove: Vec<String> = Vec::new();
+        match (perms.is_empty(), rule_ids.is_empty()) {
+            (false, false) => {
+                return Err(ApiError::combination(
+                    "Only one of IpPermissions or SecurityGroupRuleIds may be specified.",
+                ));
+            }
+            (true, true) => return Err(ApiError::missing("IpPermissions")),
+            (true, false) => {
+                for id in rule_ids {
+                    Kind::SecurityGroupRule.check(id)?;
+                    let rule = group
+                        .rules
+                        .iter()
+                        .find(|r| &r.id == id && r.egress == egress)
+                        .ok_or_else(|| Kind::SecurityGroupRule.not_found(id))?;
+                    if !remove.contains(id) {
+                        remove.push(id.clone());
+                        revoked.rules.push(rule.clone());
+                    }
+                }
+            }
+            (false, true) => {
+                let specs = self.expand_for(group_id, perms, egress)?;
+                let group = self.region.security_groups.get(group_id).expect("found");
+                for spec in specs {
+                    match group.rules.iter().find(|r| spec.matches(r)) {
+                        Some(rule) => {
+                            remove.push(rule.id.clone());
+                            revoked.rules.push(rule.clone());
+                        }
+                        None if in_default_vpc => revoked.unknown.push(spec),
+                        None => {
+                            return Err(ApiError::new(
+                                "InvalidPermission.NotFound",
+                                format!(
+                                    "The specified rule does not exist in this security group: \"{}\"",
+                                    spec.describe()
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        if !remove.is_empty() {
+            let group = self
+                .region
+                .security_groups
+                .get_mut(group_id)
+                .expect("found");
+            group.rules.retain(|r| !remove.contains(&r.id));
+        }
+        Ok(revoked)
+    }
+
+    /// ModifySecurityGroupRules: redefines rules in place (ids, directions and tags kept).
+    pub fn modify_security_group_rules(
+        &mut self,
+        group_id: &str,
+        updates: &[RuleUpdate],
+    ) -> Result<(), ApiError> {
+        let group = self
+            .region
+            .security_groups
+            .find(Kind::SecurityGroup, group_id)?
+            .clone();
+        if updates.is_empty() {
+            return Err(ApiError::missing("SecurityGroupRule"));
+        }
+        let mut rules = group.rules.clone();
+        for u in updates {
+            Kind::SecurityGroupRule.check(&u.rule_id)?;
+            let pos = rules
+                .iter()
+                .position(|r| r.id == u.rule_id)
+                .ok_or_else(|| Kind::SecurityGroupRule.not_found(&u.rule_id))?;
+            let egress = rules[pos].egress;
+            let specs = self.expand_for(group_id, &[u.as_permission()?], egress)?;
+            let [spec] = &specs[..] else {
+                return Err(ApiError::invalid_value(
+                    "Each rule needs exactly one of CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId.",
+                ));
+            };
+            if rules
+                .iter()
+                .enumerate()
+                .any(|(i, r)| i != pos && spec.matches(r))
+            {
+                return Err(ApiError::new(
+                    "InvalidPermission.Duplicate",
+                    format!("the specified rule \"{}\" already exists", spec.describe()),
+                ));
+            }
+            let r = &mut rules[pos];
+            r.protocol = spec.protocol.clone();
+            r.from_port = spec.from_port;
+            r.to_port = spec.to_port;
+            r.peer = spec.peer.clone();
+            r.description = spec.description.clone();
+        }
+        self.region
+            .security_groups
+            .get_mut(group_id)
+            .expect("found")
+            .rules = rules;
+        Ok(())
+    }
+
+    /// UpdateSecurityGroupRuleDescriptionsIngress / Egress: by permissions (each must
+    /// match a rule) or by rule ids.
+    pub fn update_rule_descriptions(
+        &mut self,
+        group_id: &str,
+        egress: bool,
+        perms: &[IpPermission],
+        by_id: &[(String, Option<String>)],
+    ) -> Result<(), ApiError> {
+        let group = self
+            .region
+            .security_groups
+            .find(Kind::SecurityGroup, group_id)?;
+        let mut rules = group.rules.clone();
+        if perms.is_empty() && by_id.is_empty() {
+            return Err(ApiError::missing("IpPermissions"));
+        }
+        for (id, d) in by_id {
+            Kind::SecurityGroupRule.check(id)?;
+            let d = description(d)?;
+            let r = rules
+                .iter_mut()
+                .find(|r| &r.id == id && r.egress == egress)
+                .ok_or_else(|| Kind::SecurityGroupRule.not_found(id))?;
+            r.description = d;
+        }
+        if !perms.is_empty() {
+            for spec in self.expand_for(group_id, perms, egress)? {
+                let r = rules.iter_mut().find(|r| spec.matches(r)).ok_or_else(|| {
+                    ApiError::new(
+                        "InvalidPermission.NotFound",
+                        format!(
+                            "The specified rule does not exist in this security group: \"{}\"",
+                            spec.describe()
+                        ),
+                    )
+                })?;
+                r.description = spec.description.clone();
+            }
+        }
+        self.region
+            .security_groups
+            .get_mut(group_id)
+            .expect("found")
+            .rules = rules;
+        Ok(())
+    }
 }
 
 /// The egress rule every new group starts with: all protocols to 0.0.0.0/0.
@@ -49,5 +874,172 @@ pub(crate) fn default_egress_rule() -> SecurityGroupRule {
         peer: RulePeer::Cidr("0.0.0.0/0".parse().expect("literal")),
         description: None,
         tags: Tags::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn perm(protocol: &str, from: Option<i64>, to: Option<i64>, cidrs: &[&str]) -> IpPermission {
+        IpPermission {
+            protocol: Some(protocol.into()),
+            from_port: from,
+            to_port: to,
+            ip_ranges: cidrs
+                .iter()
+                .map(|c| PeerRequest {
+                    value: (*c).into(),
+                    description: None,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn no_groups(_: &GroupPairRequest) -> Result<RulePeer, ApiError> {
+        Err(ApiError::new("InvalidGroup.NotFound", "none"))
+    }
+
+    #[test]
+    fn protocols_are_normalised() {
+        assert_eq!(normalize_protocol("TCP").unwrap(), "tcp");
+        assert_eq!(normalize_protocol("6").unwrap(), "tcp");
+        assert_eq!(normalize_protocol("17").unwrap(), "udp");
+        assert_eq!(normalize_protocol("58").unwrap(), "icmpv6");
+        assert_eq!(normalize_protocol("-1").unwrap(), "-1");
+        assert_eq!(normalize_protocol("50").unwrap(), "50");
+        for bad in ["256", "-2", "tcpx", ""] {
+            assert_eq!(
+                normalize_protocol(bad).unwrap_err().code,
+                "InvalidParameterValue",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn ports_follow_the_protocol() {
+        assert_eq!(
+            normalize_ports("tcp", Some(22), Some(22)).unwrap(),
+            (22, 22)
+        );
+        assert!(normalize_ports("tcp", None, Some(22)).is_err());
+        assert!(normalize_ports("udp", Some(10), Some(5)).is_err());
+        assert!(normalize_ports("tcp", Some(-1), Some(-1)).is_err());
+        assert!(normalize_ports("tcp", Some(0), Some(65536)).is_err());
+        assert_eq!(normalize_ports("-1", Some(1), Some(2)).unwrap(), (-1, -1));
+        assert_eq!(normalize_ports("50", None, None).unwrap(), (-1, -1));
+        assert_eq!(normalize_ports("icmp", Some(8), Some(0)).unwrap(), (8, 0));
+        assert_eq!(normalize_ports("icmp", None, None).unwrap(), (-1, -1));
+        assert!(normalize_ports("icmp", Some(-1), Some(3)).is_err());
+        assert!(normalize_ports("icmp", Some(256), Some(0)).is_err());
+    }
+
+    #[test]
+    fn every_cidr_is_a_rule_and_duplicates_are_refused() {
+        let specs = expand(
+            &[perm(
+                "tcp",
+                Some(22),
+                Some(22),
+                &["10.0.0.0/8", "192.168.0.0/16"],
+            )],
+            false,
+            no_groups,
+        )
+        .unwrap();
+        assert_eq!(specs.len(), 2);
+        let dup = expand(
+            &[
+                perm("tcp", Some(22), Some(22), &["10.0.0.0/8"]),
+                perm("6", Some(22), Some(22), &["10.0.0.0/8"]),
+            ],
+            false,
+            no_groups,
+        )
+        .unwrap_err();
+        assert_eq!(dup.code, "InvalidParameterValue");
+        assert_eq!(
+            expand(
+                &[perm("tcp", Some(1), Some(2), &["10.0.0.0/33"])],
+                false,
+                no_groups
+            )
+            .unwrap_err()
+            .code,
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            expand(&[perm("tcp", Some(1), Some(2), &[])], false, no_groups)
+                .unwrap_err()
+                .code,
+            "MissingParameter"
+        );
+    }
+
+    #[test]
+    fn rule_equality_ignores_descriptions_and_group_owner() {
+        let spec = RuleSpec {
+            egress: false,
+            protocol: "tcp".into(),
+            from_port: 80,
+            to_port: 80,
+            peer: RulePeer::Group {
+                group_id: "sg-12345678".into(),
+                user_id: "1".into(),
+                vpc_id: None,
+                peering_id: None,
+            },
+            description: Some("web".into()),
+        };
+        let mut rule = spec.clone().into_rule(Tags::new());
+        rule.description = None;
+        rule.peer = RulePeer::Group {
+            group_id: "sg-12345678".into(),
+            user_id: "2".into(),
+            vpc_id: Some("vpc-12345678".into()),
+            peering_id: None,
+        };
+        assert!(spec.matches(&rule));
+        rule.egress = true;
+        assert!(!spec.matches(&rule));
+        rule.egress = false;
+        rule.to_port = 81;
+        assert!(!spec.matches(&rule));
+        let cidr = RuleSpec {
+            peer: RulePeer::Cidr("10.0.0.0/8".parse().unwrap()),
+            ..spec.clone()
+        };
+        assert!(!cidr.matches(&spec.clone().into_rule(Tags::new())));
+        assert_eq!(
+            RuleSpec {
+                peer: RulePeer::Cidr("0.0.0.0/0".parse().unwrap()),
+                ..spec
+            }
+            .describe(),
+            "peer: 0.0.0.0/0, TCP, from port: 80, to port: 80, ALLOW"
+        );
+    }
+
+    #[test]
+    fn names_and_descriptions() {
+        assert_eq!(check_group_name("web  ").unwrap(), "web");
+        assert_eq!(
+            check_group_name("default").unwrap_err().code,
+            "InvalidGroup.Reserved"
+        );
+        assert_eq!(
+            check_group_name("sg-web").unwrap_err().code,
+            "InvalidParameterValue"
+        );
+        assert!(check_group_name(&"a".repeat(256)).is_err());
+        assert!(check_group_name(&"a".repeat(255)).is_ok());
+        assert!(check_group_name("caf\u{e9}").is_err());
+        assert!(check_group_name("a<b").is_err());
+        assert!(check_group_description("web servers (prod) #1").is_ok());
+        assert!(check_group_description("bad\ttab").is_err());
+        assert!(check_group_description("").is_err());
+        assert!(check_rule_description(&"x".repeat(256)).is_err());
     }
 }

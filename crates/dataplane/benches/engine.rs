@@ -1,1 +1,288 @@
-fn main() {}
+//! Engine benchmarks: packets per second on one core, and allocations per packet.
+//!
+//! `cargo bench -p fort-dataplane --bench engine`
+//!
+//! The program is at AWS's highest quotas: the sending ENI carries 16 security groups
+//! of ~63 rules each (1,000 rules per direction), its subnet's route table has 1,000
+//! routes, its NACL 40 entries per direction, and V2P holds 20,000 addresses. The rules
+//! that match are the last ones a scan would reach.
+
+#![allow(unsafe_code)] // the counting allocator below, and nothing else
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fort_dataplane::fixtures::{self, A_IP, A_MAC, B_IP, B_MAC, C_IP, C_MAC, H1, H2, ROUTER_MAC, net};
+use fort_dataplane::program::*;
+use fort_dataplane::wire::tcp;
+use fort_dataplane::{Engine, EngineConfig, PortId, Time, Verdict};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts every allocation, to show the fast path makes none.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// 64-byte frames: Ethernet 14 + IPv4 20 + TCP 20 + 10 bytes of data.
+const DATA: usize = 10;
+/// Distinct established flows the fast-path benchmarks cycle through.
+const FLOWS: u16 = 1024;
+
+/// A program at the quotas. Host 1 holds A (subnet-a); B (subnet-a) and C (subnet-b)
+/// live on host 2. A's traffic to C is routed: NACLs, 1,000 routes, Geneve.
+fn quota_program(host: Ipv4Addr) -> HostProgram {
+    let mut p = if host == H1 { fixtures::host1() } else { fixtures::host2() };
+    let v = &mut p.vpcs[0];
+    // 16 groups x 63 rules (1,008) per direction, none matching but the last of the last
+    let mut groups = Vec::new();
+    for g in 0..16u8 {
+        let mut ingress = Vec::new();
+        let mut egress = Vec::new();
+        for r in 0..63u8 {
+            let cidr = format!("172.{}.{}.0/24", 16 + g, r);
+            ingress.push(fixtures::sg_rule(6, 1000 + i32::from(r), 1000 + i32::from(r), &cidr));
+            egress.push(fixtures::sg_rule(17, 2000 + i32::from(r), 2000 + i32::from(r), &cidr));
+        }
+        if g == 15 {
+            ingress.pop();
+            egress.pop();
+            ingress.push(fixtures::sg_rule(6, 22, 22, "10.0.0.0/16"));
+            egress.push(fixtures::sg_rule(6, 22, 22, "10.0.0.0/16"));
+        }
+        groups.push(SecurityGroup {
+            id: format!("sg-q{g}"),
+            ingress,
+            egress,
+            members: vec![],
+        });
+    }
+    v.security_groups.extend(groups);
+    for port in &mut p.ports {
+        port.security_groups = (0..16).map(|g| format!("sg-q{g}")).collect();
+    }
+    // 1,000 routes: local, 999 /24s elsewhere
+    let rt = &mut v.route_tables[0];
+    rt.routes.retain(|r| r.target == RouteTarget::Local);
+    for i in 0..999u32 {
+        let a = Ipv4Addr::from(0xc612_0000 + (i << 8)); // 198.18.0.0/15 and beyond
+        rt.routes.push(Route {
+            destination: ipnet::Ipv4Net::new(a, 24).expect("prefix"),
+            target: RouteTarget::NatGateway("nat-1".into()),
+        });
+    }
+    // 40 entries per direction, the allowing one last
+    let acl = &mut v.network_acls[0];
+    acl.entries.clear();
+    for egress in [false, true] {
+        for i in 0..39u16 {
+            acl.entries.push(NaclEntry {
+                rule_number: 10 + i,
+                egress,
+                protocol: 17,
+                allow: false,
+                cidr: net(&format!("192.168.{i}.0/24")),
+                port_range: Some((1, 65535)),
+                icmp: None,
+            });
+        }
+        acl.entries.push(NaclEntry {
+            rule_number: 1000,
+            egress,
+            protocol: -1,
+            allow: true,
+            cidr: net("0.0.0.0/0"),
+            port_range: None,
+            icmp: None,
+        });
+    }
+    // 20,000 more addresses in V2P
+    for i in 0..20_000u32 {
+        let ip = Ipv4Addr::from(0x0a00_4000 + i); // 10.0.64.0 onwards
+        v.mappings.push(Mapping {
+            ip,
+            host: Ipv4Addr::new(127, 0, 1, (i % 200) as u8),
+            mac: fort_dataplane::wire::MacAddr([2, 1, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0]),
+            eni_id: format!("eni-x{i}"),
+            source_dest_check: true,
+        });
+    }
+    p
+}
+
+fn config() -> EngineConfig {
+    EngineConfig {
+        conntrack_per_port: 1 << 20,
+        flow_table_capacity: 1 << 20,
+    }
+}
+
+fn a_to_c(sport: u16, flags: u16) -> Vec<u8> {
+    fixtures::tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, sport, 22, flags, DATA)
+}
+
+/// Host 1 with `FLOWS` established flows A -> C, and the encapsulated frames host 2
+/// receives for them.
+fn established() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut h1 = Engine::new(config());
+    h1.set_program(quota_program(H1));
+    let mut h2 = Engine::new(config());
+    h2.set_program(quota_program(H2));
+    let a = h1.port_id("eni-a").expect("port a");
+    let mut out = Vec::with_capacity(2048);
+    let mut frames = Vec::new();
+    let mut wire = Vec::new();
+    for f in 0..FLOWS {
+        let syn = a_to_c(30000 + f, tcp::flags::SYN);
+        assert!(matches!(h1.process_from_port(Time(1), a, &syn, &mut out), Verdict::ToUnderlay { .. }));
+        assert!(matches!(h2.process_from_underlay(Time(1), &out, &mut Vec::new()), Verdict::ToPort { .. }));
+        let ack = a_to_c(30000 + f, tcp::flags::ACK);
+        assert_eq!(ack.len(), 64);
+        h1.process_from_port(Time(2), a, &ack, &mut out);
+        wire.push(out.clone());
+        frames.push(ack);
+    }
+    (h1, h2, frames, wire)
+}
+
+fn fast_path(c: &mut Criterion) {
+    let (mut h1, _, frames, _) = established();
+    let a = h1.port_id("eni-a").expect("port a");
+    let mut out = Vec::with_capacity(2048);
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    let mut now = 10u64;
+    g.bench_function("fast_path", |b| {
+        b.iter(|| {
+            i = (i + 1) & (FLOWS as usize - 1);
+            now += 1;
+            black_box(h1.process_from_port(Time(now), a, black_box(&frames[i]), &mut out))
+        })
+    });
+    g.finish();
+    report_allocations("fast_path", 1_000_000, |k| {
+        let i = k & (FLOWS as usize - 1);
+        h1.process_from_port(Time(now + k as u64), a, &frames[i], &mut out);
+    });
+    assert!(h1.stats().slow_path < 3 * FLOWS as u64, "the benchmark stayed on the fast path");
+}
+
+fn decap_fast_path(c: &mut Criterion) {
+    let (_, mut h2, _, wire) = established();
+    let mut out = Vec::with_capacity(2048);
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0usize;
+    let mut now = 10u64;
+    g.bench_function("decap_fast_path", |b| {
+        b.iter(|| {
+            i = (i + 1) & (FLOWS as usize - 1);
+            now += 1;
+            black_box(h2.process_from_underlay(Time(now), black_box(&wire[i]), &mut out))
+        })
+    });
+    g.finish();
+    report_allocations("decap_fast_path", 1_000_000, |k| {
+        let i = k & (FLOWS as usize - 1);
+        h2.process_from_underlay(Time(now + k as u64), &wire[i], &mut out);
+    });
+}
+
+/// First packets of new flows, each through every stage and into conntrack. Engines
+/// are rebuilt (untimed) every `BATCH` flows so tables stay at a realistic size.
+fn new_flow(c: &mut Criterion) {
+    const BATCH: u32 = 100_000;
+    let p1 = quota_program(H1);
+    // the SYNs: distinct (source port, destination) pairs
+    let frames: Vec<Vec<u8>> = (0..BATCH)
+        .map(|i| {
+            let dst = if i % 2 == 0 { C_IP } else { B_IP };
+            let dmac = if i % 2 == 0 { ROUTER_MAC } else { B_MAC };
+            fixtures::tcp_frame(A_MAC, dmac, A_IP, dst, 1024 + (i / 2) as u16, 22, tcp::flags::SYN, DATA)
+        })
+        .collect();
+    let _ = C_MAC;
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("new_flow", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut done = 0u64;
+            let mut out = Vec::with_capacity(2048);
+            while done < iters {
+                let mut e = Engine::new(config());
+                e.set_program(p1.clone());
+                let a = e.port_id("eni-a").expect("port a");
+                let n = (iters - done).min(u64::from(BATCH)) as usize;
+                let start = Instant::now();
+                for f in &frames[..n] {
+                    black_box(e.process_from_port(Time(5), a, f, &mut out));
+                }
+                total += start.elapsed();
+                done += n as u64;
+                assert_eq!(e.stats().fast_path, 0);
+                drop(e);
+            }
+            total
+        })
+    });
+    g.finish();
+    let mut e = Engine::new(config());
+    e.set_program(p1);
+    let a = e.port_id("eni-a").expect("port a");
+    let mut out = Vec::with_capacity(2048);
+    report_allocations("new_flow", BATCH as usize, |k| {
+        e.process_from_port(Time(5), a, &frames[k], &mut out);
+    });
+}
+
+fn report_allocations(name: &str, n: usize, mut f: impl FnMut(usize)) {
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let start = Instant::now();
+    for k in 0..n {
+        f(k);
+    }
+    let elapsed = start.elapsed();
+    let allocs = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!(
+        "{name}: {:.3} allocations/packet over {n} packets ({:.2} Mpps in this loop)",
+        allocs as f64 / n as f64,
+        n as f64 / elapsed.as_secs_f64() / 1e6
+    );
+}
+
+fn short() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = short();
+    targets = fast_path, decap_fast_path, new_flow
+}
+criterion_main!(benches);

@@ -32,6 +32,8 @@ pub mod wire;
 pub mod reference;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use engine::{Engine, EngineConfig};

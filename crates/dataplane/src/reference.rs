@@ -1,0 +1,618 @@
+//! The reference evaluator: the same decisions as the engine, written straight from
+//! the AWS rules with no compilation, no caching and linear searches everywhere. Slow
+//! on purpose, and only for tests: property tests run random programs and packets
+//! through both and require the same verdicts and the same bytes out.
+//!
+//! It shares with the engine only the wire parsers, the conntrack state machine
+//! (`conntrack::State`, a table of timeouts) and the entropy-port function (a spec).
+
+use crate::conntrack::{Direction, State};
+use crate::packet::{self, Meta};
+use crate::program::*;
+use crate::verdict::{DropReason, PortId, Service, Time, Verdict};
+use crate::wire::ethernet::{self, MacAddr, ethertype};
+use crate::wire::{arp, geneve, icmp, ip_proto, ipv4, udp};
+use ipnet::Ipv4Net;
+use std::net::Ipv4Addr;
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    port: usize,
+    key: (Ipv4Addr, Ipv4Addr, u16, u16, u8),
+    initiator: Direction,
+    state: State,
+    last: Time,
+    timeouts: ConntrackTimeouts,
+}
+
+impl Tracked {
+    fn alive(&self, now: Time) -> bool {
+        now.0.saturating_sub(self.last.0) <= self.state.timeout(&self.timeouts)
+    }
+}
+
+pub struct Reference {
+    pub program: HostProgram,
+    tracked: Vec<Tracked>,
+    limit: usize,
+}
+
+enum To {
+    Host { vpc: usize, host: Ipv4Addr, mac: MacAddr, eni: String },
+    Edge { host: Ipv4Addr },
+}
+
+impl Reference {
+    pub fn new(program: HostProgram, conntrack_per_port: u32) -> Reference {
+        Reference {
+            program,
+            tracked: Vec::new(),
+            limit: conntrack_per_port as usize,
+        }
+    }
+
+    /// A new program; tracked flows of ports still present are kept.
+    pub fn set_program(&mut self, program: HostProgram) {
+        self.program = program;
+    }
+
+    fn vpc(&self, id: &str) -> Option<usize> {
+        self.program.vpcs.iter().position(|v| v.id == id)
+    }
+
+    pub fn process_from_port(&mut self, now: Time, port: PortId, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+        match self.from_port(now, usize::from(port.0), frame, out) {
+            Ok(v) => v,
+            Err(reason) => Verdict::Drop { reason },
+        }
+    }
+
+    pub fn process_from_underlay(&mut self, now: Time, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+        match self.from_underlay(now, frame, out) {
+            Ok(v) => v,
+            Err(reason) => Verdict::Drop { reason },
+        }
+    }
+
+    fn from_port(&mut self, now: Time, p: usize, frame: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+        let port = self.program.ports.get(p).ok_or(DropReason::UnknownPort)?.clone();
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
+        if eth.src() != port.mac {
+            return Err(DropReason::SourceMacMismatch);
+        }
+        let vi = self.vpc(&port.vpc_id).ok_or(DropReason::UnknownPort)?;
+        let vpc = self.program.vpcs[vi].clone();
+        let subnet = vpc
+            .subnets
+            .iter()
+            .find(|s| s.id == port.subnet_id)
+            .ok_or(DropReason::NoRoute)?
+            .clone();
+        let router_ip = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
+        match eth.ethertype() {
+            ethertype::ARP => return self.arp(&port, &vpc, &subnet, frame, out).map(|_| Verdict::Hairpin { port: PortId(p as u16) }),
+            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            ethertype::IPV4 => {}
+            _ => return Err(DropReason::UnsupportedEthertype),
+        }
+        let m = packet::parse_ipv4(eth.payload())?;
+        if m.tuple.protocol == ip_proto::UDP && m.tuple.src_port == 68 && m.tuple.dst_port == 67 {
+            // DHCP: the verdict only; the responder's bytes are checked by its own tests
+            return dhcp_verdict(&port, eth.payload()).map(|_| Verdict::Hairpin { port: PortId(p as u16) });
+        }
+        if eth.dst().0[0] & 1 == 1 {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        let (src, dst) = (m.tuple.src, m.tuple.dst);
+        let owns = |pt: &Port, a: Ipv4Addr| pt.primary_ip == a || pt.secondary_ips.contains(&a);
+        if port.source_dest_check && !owns(&port, src) {
+            return Err(DropReason::SourceCheck);
+        }
+        let dns = Ipv4Addr::from(u32::from(vpc.cidrs[0].network()) + 2);
+        let tcp_or_udp = m.tuple.protocol == ip_proto::TCP || m.tuple.protocol == ip_proto::UDP;
+        let service = if (dst == dns || dst == Ipv4Addr::new(169, 254, 169, 253)) && tcp_or_udp && m.tuple.dst_port == 53 {
+            Some(Service::Dns)
+        } else if dst == Ipv4Addr::new(169, 254, 169, 254) {
+            Some(Service::InstanceMetadata)
+        } else if dst == Ipv4Addr::new(169, 254, 169, 123) {
+            Some(Service::TimeSync)
+        } else {
+            None
+        };
+        if let Some(service) = service {
+            out.clear();
+            out.extend_from_slice(frame);
+            return Ok(Verdict::Service { port: PortId(p as u16), service });
+        }
+        if dst.octets()[0] == 169 && dst.octets()[1] == 254 {
+            return Err(DropReason::LinkLocal);
+        }
+        if dst == router_ip {
+            if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST {
+                return Ok(Verdict::Hairpin { port: PortId(p as u16) });
+            }
+            return Err(DropReason::RouterAddress);
+        }
+        let routed = eth.dst() == vpc.router_mac;
+        let same_subnet = subnet.cidr.contains(&dst);
+        if !routed {
+            let owner = vpc.mappings.iter().rev().find(|x| x.ip == dst);
+            if !same_subnet || owner.map(|o| o.mac) != Some(eth.dst()) {
+                return Err(DropReason::UnknownDestinationMac);
+            }
+        }
+        // 1. security group egress (or the state of a tracked flow)
+        self.security(now, p, &port, &vpc, Direction::Outbound, &m)?;
+        // 2. leaving the subnet: NACL outbound, then the route table
+        let target = if same_subnet {
+            RouteTarget::Local
+        } else {
+            let acl = vpc.network_acls.iter().find(|a| a.id == subnet.network_acl_id);
+            if !acl.is_some_and(|a| nacl_allows(a, true, &m, dst)) {
+                return Err(DropReason::NaclEgress);
+            }
+            let rt = vpc
+                .route_tables
+                .iter()
+                .find(|r| r.id == subnet.route_table_id)
+                .ok_or(DropReason::NoRoute)?;
+            longest_match(&rt.routes, dst).ok_or(DropReason::NoRoute)?
+        };
+        let to = self.target(vi, &target, dst)?;
+        let rewrite = match &to {
+            To::Host { mac, .. } if routed => Some((vpc.router_mac, *mac)),
+            _ => None,
+        };
+        let src_mac = eth.src();
+        match to {
+            To::Host { vpc: dv, host, mac, eni } if host == self.program.underlay.address => {
+                let q = self
+                    .program
+                    .ports
+                    .iter()
+                    .position(|x| x.id == eni)
+                    .ok_or(DropReason::NoSuchPort)?;
+                if self.program.ports[q].mac != mac {
+                    return Err(DropReason::NoSuchPort);
+                }
+                let src_after = rewrite.map_or(src_mac, |r| r.0);
+                let (s, d) = self.deliver(now, q, dv, src_after, &m)?;
+                out.clear();
+                out.extend_from_slice(frame);
+                out[0..6].copy_from_slice(&d.0);
+                out[6..12].copy_from_slice(&s.0);
+                Ok(Verdict::ToPort { port: PortId(q as u16) })
+            }
+            To::Host { vpc: dv, host, .. } => {
+                let vni = self.program.vpcs[dv].vni & 0xff_ffff;
+                self.encap(out, host, vni, &m, frame, rewrite);
+                Ok(Verdict::ToUnderlay { host, vni })
+            }
+            To::Edge { host } => {
+                let vni = vpc.vni & 0xff_ffff;
+                self.encap(out, host, vni, &m, frame, None);
+                Ok(Verdict::ToEdge { host, vni })
+            }
+        }
+    }
+
+    fn arp(&self, port: &Port, vpc: &Vpc, subnet: &Subnet, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
+        let a = arp::Repr::parse(&arp::Packet::new_checked(eth.payload()).map_err(|_| DropReason::Malformed)?)
+            .map_err(|_| DropReason::Malformed)?;
+        if a.operation != arp::operation::REQUEST {
+            return Err(DropReason::ArpUnanswered);
+        }
+        if a.sender_mac != port.mac {
+            return Err(DropReason::SourceMacMismatch);
+        }
+        if a.sender_ip.is_unspecified() {
+            return Err(DropReason::ArpUnanswered);
+        }
+        if port.source_dest_check && port.primary_ip != a.sender_ip && !port.secondary_ips.contains(&a.sender_ip) {
+            return Err(DropReason::SourceCheck);
+        }
+        if a.target_ip == a.sender_ip {
+            return Err(DropReason::ArpUnanswered);
+        }
+        let gw = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
+        let dns = Ipv4Addr::from(u32::from(vpc.cidrs[0].network()) + 2);
+        let mac = if a.target_ip == gw || (a.target_ip == dns && subnet.cidr.contains(&dns)) {
+            vpc.router_mac
+        } else if subnet.cidr.contains(&a.target_ip) {
+            vpc.mappings
+                .iter()
+                .rev()
+                .find(|x| x.ip == a.target_ip)
+                .map(|x| x.mac)
+                .ok_or(DropReason::ArpUnanswered)?
+        } else {
+            return Err(DropReason::ArpUnanswered);
+        };
+        out.clear();
+        out.resize(42, 0);
+        let mut f = ethernet::Frame::new_unchecked(&mut out[..]);
+        ethernet::Repr {
+            src: mac,
+            dst: port.mac,
+            ethertype: ethertype::ARP,
+        }
+        .emit(&mut f);
+        arp::Repr {
+            operation: arp::operation::REPLY,
+            sender_mac: mac,
+            sender_ip: a.target_ip,
+            target_mac: port.mac,
+            target_ip: a.sender_ip,
+        }
+        .emit(&mut arp::Packet::new_unchecked(f.payload_mut()));
+        Ok(())
+    }
+
+    fn target(&self, vi: usize, target: &RouteTarget, dst: Ipv4Addr) -> Result<To, DropReason> {
+        let vpc = &self.program.vpcs[vi];
+        let host = |v: usize, m: &Mapping| To::Host {
+            vpc: v,
+            host: m.host,
+            mac: m.mac,
+            eni: m.eni_id.clone(),
+        };
+        match target {
+            RouteTarget::Local => vpc
+                .mappings
+                .iter()
+                .rev()
+                .find(|m| m.ip == dst)
+                .map(|m| host(vi, m))
+                .ok_or(DropReason::NoMapping),
+            RouteTarget::NetworkInterface(eni) => {
+                // the engine's V2P index keeps the last address listed for an ENI
+                vpc.mappings
+                    .iter()
+                    .rev()
+                    .find(|m| &m.eni_id == eni)
+                    .map(|m| host(vi, m))
+                    .ok_or(DropReason::NoMapping)
+            }
+            RouteTarget::InternetGateway(g)
+            | RouteTarget::NatGateway(g)
+            | RouteTarget::VpnGateway(g)
+            | RouteTarget::VpcEndpoint(g)
+            | RouteTarget::TransitGateway(g) => vpc
+                .edges
+                .iter()
+                .rev()
+                .find(|e| &e.gateway_id == g)
+                .map(|e| To::Edge { host: e.host })
+                .ok_or(DropReason::NoEdge),
+            RouteTarget::VpcPeering(pcx) => {
+                let peering = vpc.peerings.iter().rev().find(|x| &x.id == pcx).ok_or(DropReason::NoRoute)?;
+                let pi = self.vpc(&peering.peer_vpc_id).ok_or(DropReason::NoRoute)?;
+                let peer = &self.program.vpcs[pi];
+                if !peer.cidrs.iter().any(|c| c.contains(&dst)) {
+                    return Err(DropReason::NoRoute);
+                }
+                peer.mappings
+                    .iter()
+                    .rev()
+                    .find(|m| m.ip == dst)
+                    .map(|m| host(pi, m))
+                    .ok_or(DropReason::NoMapping)
+            }
+            RouteTarget::Blackhole => Err(DropReason::Blackhole),
+        }
+    }
+
+    fn encap(&self, out: &mut Vec<u8>, host: Ipv4Addr, vni: u32, m: &Meta, frame: &[u8], rewrite: Option<(MacAddr, MacAddr)>) {
+        let u = &self.program.underlay;
+        let n = 14 + 20 + 8 + 8 + frame.len();
+        out.clear();
+        out.resize(n, 0);
+        ethernet::Repr {
+            src: u.mac,
+            dst: u.next_hop_mac,
+            ethertype: ethertype::IPV4,
+        }
+        .emit(&mut ethernet::Frame::new_unchecked(&mut out[..]));
+        ipv4::Repr {
+            src: u.address,
+            dst: host,
+            protocol: ip_proto::UDP,
+            payload_len: n - 34,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut ipv4::Packet::new_unchecked(&mut out[14..]));
+        udp::Repr {
+            src_port: crate::overlay::entropy_port(&m.tuple),
+            dst_port: 6081,
+            payload_len: n - 42,
+        }
+        .emit(&mut udp::Packet::new_unchecked(&mut out[34..]), u.address, host, false);
+        geneve::Repr {
+            vni,
+            protocol: ethertype::TEB,
+            oam: false,
+            critical: false,
+        }
+        .emit(&mut geneve::Packet::new_unchecked(&mut out[42..]));
+        out[50..].copy_from_slice(frame);
+        if let Some((s, d)) = rewrite {
+            out[50..56].copy_from_slice(&d.0);
+            out[56..62].copy_from_slice(&s.0);
+        }
+    }
+
+    fn from_underlay(&mut self, now: Time, frame: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+        let d = crate::overlay::decapsulate(frame)?;
+        if d.outer_dst != self.program.underlay.address {
+            return Err(DropReason::NotForThisHost);
+        }
+        let vi = self
+            .program
+            .vpcs
+            .iter()
+            .position(|v| v.vni & 0xff_ffff == d.vni)
+            .ok_or(DropReason::UnknownVni)?;
+        let inner = &frame[d.inner_offset..d.inner_end];
+        let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
+        match eth.ethertype() {
+            ethertype::IPV4 => {}
+            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            _ => return Err(DropReason::UnsupportedEthertype),
+        }
+        let m = packet::parse_ipv4(eth.payload())?;
+        if eth.dst().0[0] & 1 == 1 {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        self.authenticate(vi, m.tuple.src, d.outer_src)?;
+        let q = self
+            .program
+            .ports
+            .iter()
+            .rposition(|x| x.mac == eth.dst() && self.vpc(&x.vpc_id).is_some())
+            .ok_or(DropReason::NoSuchPort)?;
+        let (s, dm) = self.deliver(now, q, vi, eth.src(), &m)?;
+        out.clear();
+        out.extend_from_slice(inner);
+        out[0..6].copy_from_slice(&dm.0);
+        out[6..12].copy_from_slice(&s.0);
+        Ok(Verdict::ToPort { port: PortId(q as u16) })
+    }
+
+    fn authenticate(&self, vi: usize, src: Ipv4Addr, outer: Ipv4Addr) -> Result<(), DropReason> {
+        let vpc = &self.program.vpcs[vi];
+        if vpc.mappings.iter().any(|m| !m.source_dest_check && m.host == outer) {
+            return Ok(());
+        }
+        if let Some(m) = vpc.mappings.iter().rev().find(|m| m.ip == src) {
+            return if m.host == outer { Ok(()) } else { Err(DropReason::AuthenticationFailed) };
+        }
+        if vpc.cidrs.iter().any(|c| c.contains(&src)) {
+            return Err(DropReason::AuthenticationFailed);
+        }
+        for p in &vpc.peerings {
+            let Some(pi) = self.vpc(&p.peer_vpc_id) else { continue };
+            let peer = &self.program.vpcs[pi];
+            if peer.cidrs.iter().any(|c| c.contains(&src)) {
+                return match peer.mappings.iter().rev().find(|m| m.ip == src) {
+                    Some(m) if m.host == outer => Ok(()),
+                    _ => Err(DropReason::AuthenticationFailed),
+                };
+            }
+        }
+        if vpc.edges.iter().any(|e| e.host == outer) {
+            Ok(())
+        } else {
+            Err(DropReason::AuthenticationFailed)
+        }
+    }
+
+    /// Destination check, NACL inbound when crossing into the subnet, SG ingress.
+    fn deliver(&mut self, now: Time, q: usize, vi: usize, src_mac: MacAddr, m: &Meta) -> Result<(MacAddr, MacAddr), DropReason> {
+        let port = self.program.ports[q].clone();
+        if self.vpc(&port.vpc_id) != Some(vi) {
+            return Err(DropReason::NoSuchPort);
+        }
+        let vpc = self.program.vpcs[vi].clone();
+        let subnet = vpc
+            .subnets
+            .iter()
+            .find(|s| s.id == port.subnet_id)
+            .ok_or(DropReason::NoSuchPort)?;
+        let dst = m.tuple.dst;
+        if port.source_dest_check && port.primary_ip != dst && !port.secondary_ips.contains(&dst) {
+            return Err(DropReason::DestinationCheck);
+        }
+        let crossing = !subnet.cidr.contains(&m.tuple.src);
+        if crossing {
+            let acl = vpc.network_acls.iter().find(|a| a.id == subnet.network_acl_id);
+            if !acl.is_some_and(|a| nacl_allows(a, false, m, m.tuple.src)) {
+                return Err(DropReason::NaclIngress);
+            }
+        }
+        self.security(now, q, &port, &vpc, Direction::Inbound, m)?;
+        Ok(if crossing { (vpc.router_mac, port.mac) } else { (src_mac, port.mac) })
+    }
+
+    /// Conntrack first (a live entry lets the packet through and is refreshed), then the
+    /// union of the port's groups; a tracked new flow is remembered if there is room.
+    fn security(&mut self, now: Time, p: usize, port: &Port, vpc: &Vpc, dir: Direction, m: &Meta) -> Result<(), DropReason> {
+        let key = track_key(dir, m);
+        if let Some(i) = self.tracked.iter().position(|t| t.port == p && t.key == key) {
+            if self.tracked[i].alive(now) {
+                let t = &mut self.tracked[i];
+                t.last = now;
+                t.state = t.state.next(t.initiator, dir, m.tcp_flags);
+                return Ok(());
+            }
+            self.tracked.remove(i);
+        }
+        let egress = dir == Direction::Outbound;
+        let peer = if egress { m.tuple.dst } else { m.tuple.src };
+        let groups: Vec<&SecurityGroup> = port
+            .security_groups
+            .iter()
+            .filter_map(|id| vpc.security_groups.iter().find(|g| &g.id == id))
+            .collect();
+        let rules = |eg: bool| -> Vec<&SgRule> {
+            groups
+                .iter()
+                .flat_map(|g| if eg { g.egress.iter() } else { g.ingress.iter() })
+                .collect()
+        };
+        let matching: Vec<&SgRule> = rules(egress)
+            .into_iter()
+            .filter(|r| sg_rule_matches(r, vpc, m, peer))
+            .collect();
+        if matching.is_empty() {
+            return Err(if egress {
+                DropReason::SecurityGroupEgress
+            } else {
+                DropReason::SecurityGroupIngress
+            });
+        }
+        let proto = m.tuple.protocol;
+        let for_everyone = matching
+            .iter()
+            .any(|r| matches!(&r.peer, SgPeer::Cidr(c) if c.prefix_len() == 0));
+        let opposite_open = rules(!egress).iter().any(|r| {
+            matches!(&r.peer, SgPeer::Cidr(c) if c.prefix_len() == 0)
+                && (r.protocol == -1
+                    || (i32::from(r.protocol) == i32::from(proto)
+                        && (r.from_port < 0 || (r.from_port == 0 && r.to_port >= 65535))))
+        });
+        let untracked = (proto == ip_proto::TCP || proto == ip_proto::UDP) && for_everyone && opposite_open;
+        if untracked {
+            return Ok(());
+        }
+        let live = self.tracked.iter().filter(|t| t.port == p && t.alive(now)).count();
+        if live >= self.limit {
+            return Err(DropReason::ConntrackFull);
+        }
+        self.tracked.push(Tracked {
+            port: p,
+            key,
+            initiator: dir,
+            state: State::initial(m),
+            last: now,
+            timeouts: port.conntrack,
+        });
+        Ok(())
+    }
+}
+
+fn dhcp_verdict(port: &Port, ip: &[u8]) -> Result<(), DropReason> {
+    use crate::wire::dhcp;
+    let ip = ipv4::Packet::new_checked(ip).map_err(|_| DropReason::Malformed)?;
+    let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Malformed)?;
+    let p = dhcp::Packet::new_checked(u.payload()).map_err(|_| DropReason::DhcpIgnored)?;
+    let r = dhcp::Repr::parse(&p).map_err(|_| DropReason::DhcpIgnored)?;
+    let known = matches!(
+        r.message_type,
+        Some(dhcp::MessageType::Discover | dhcp::MessageType::Request | dhcp::MessageType::Inform)
+    );
+    if r.op != dhcp::op::BOOTREQUEST || r.chaddr != port.mac || !known {
+        return Err(DropReason::DhcpIgnored);
+    }
+    Ok(())
+}
+
+fn track_key(dir: Direction, m: &Meta) -> (Ipv4Addr, Ipv4Addr, u16, u16, u8) {
+    let t = &m.tuple;
+    let (local, remote) = if dir == Direction::Outbound { (t.src, t.dst) } else { (t.dst, t.src) };
+    let (a, b) = match t.protocol {
+        ip_proto::TCP | ip_proto::UDP => {
+            if dir == Direction::Outbound {
+                (t.src_port, t.dst_port)
+            } else {
+                (t.dst_port, t.src_port)
+            }
+        }
+        ip_proto::ICMP => match icmp::query_of(m.icmp_type) {
+            Some(q) => (t.src_port, u16::from(q)),
+            None => ((u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code), 0xffff),
+        },
+        _ => (0, 0),
+    };
+    (local, remote, a, b, t.protocol)
+}
+
+fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
+    let proto = m.tuple.protocol;
+    if r.protocol >= 0 && r.protocol as u8 != proto {
+        return false;
+    }
+    let peer_ok = match &r.peer {
+        SgPeer::Cidr(c) => c.contains(&peer),
+        SgPeer::Group(id) => vpc
+            .security_groups
+            .iter()
+            .find(|g| &g.id == id)
+            .is_some_and(|g| g.members.contains(&peer)),
+    };
+    if !peer_ok {
+        return false;
+    }
+    if r.protocol < 0 {
+        return true;
+    }
+    match proto {
+        ip_proto::TCP | ip_proto::UDP => {
+            r.from_port < 0 || (r.from_port <= i32::from(m.tuple.dst_port) && i32::from(m.tuple.dst_port) <= r.to_port)
+        }
+        ip_proto::ICMP => {
+            r.from_port < 0
+                || (r.from_port == i32::from(m.icmp_type) && (r.to_port < 0 || r.to_port == i32::from(m.icmp_code)))
+        }
+        _ => true,
+    }
+}
+
+fn nacl_allows(acl: &NetworkAcl, egress: bool, m: &Meta, peer: Ipv4Addr) -> bool {
+    let mut entries: Vec<&NaclEntry> = acl.entries.iter().filter(|e| e.egress == egress).collect();
+    entries.sort_by_key(|e| e.rule_number);
+    for e in entries {
+        let proto = m.tuple.protocol;
+        if e.protocol >= 0 && e.protocol as u8 != proto {
+            continue;
+        }
+        if !e.cidr.contains(&peer) {
+            continue;
+        }
+        let ports_ok = if e.protocol < 0 {
+            true
+        } else {
+            match proto {
+                ip_proto::TCP | ip_proto::UDP => e
+                    .port_range
+                    .is_none_or(|(lo, hi)| lo <= m.tuple.dst_port && m.tuple.dst_port <= hi),
+                ip_proto::ICMP => e.icmp.is_none_or(|(t, c)| {
+                    t < 0 || (t == i16::from(m.icmp_type) && (c < 0 || c == i16::from(m.icmp_code)))
+                }),
+                _ => true,
+            }
+        };
+        if ports_ok {
+            return e.allow;
+        }
+    }
+    false
+}
+
+fn longest_match(routes: &[Route], dst: Ipv4Addr) -> Option<RouteTarget> {
+    let reserved: Ipv4Net = "169.254.168.0/22".parse().expect("cidr");
+    let mut best: Option<(u8, RouteTarget)> = None;
+    for r in routes.iter().chain(std::iter::once(&Route {
+        destination: reserved,
+        target: RouteTarget::Blackhole,
+    })) {
+        let d = r.destination.trunc();
+        if d.contains(&dst) && best.as_ref().is_none_or(|(l, _)| d.prefix_len() >= *l) {
+            best = Some((d.prefix_len(), r.target.clone()));
+        }
+    }
+    best.map(|(_, t)| t)
+}

@@ -21,10 +21,20 @@ const AKID: &str = "AKIAFORTBENCH0000001";
 const SECRET: &str = "fort-bench-secret-0000000000000000000000";
 
 fn main() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
-    let clients: usize = std::env::var("BENCH_CLIENTS").ok().and_then(|s| s.parse().ok()).unwrap_or(8);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let clients: usize = std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
     let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let (addr, vpcs, objects) = rt.block_on(async {
         let store = Arc::new(EmbeddedStore::open(&dir.path().join("store.redb")).unwrap());
         let control = Control::open(store, Config::default()).await.unwrap();
@@ -33,16 +43,30 @@ fn main() {
         credentials
             .insert(
                 "default",
-                Credential { access_key_id: AKID.into(), secret_access_key: SECRET.into(), account_id: "123456789012".into() },
+                Credential {
+                    access_key_id: AKID.into(),
+                    secret_access_key: SECRET.into(),
+                    account_id: "123456789012".into(),
+                },
             )
             .unwrap();
-        let api = Arc::new(fort_ec2_api::Api { control, credentials });
+        let api = Arc::new(fort_ec2_api::Api {
+            control,
+            credentials,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, fort_ec2_api::router(api)).await.unwrap() });
+        tokio::spawn(async move {
+            axum::serve(listener, fort_ec2_api::router(api))
+                .await
+                .unwrap()
+        });
         (addr, vpcs, objects)
     });
-    println!("api bench: {objects} objects in the region ({} VPCs), {clients} clients, {seconds} s per workload", vpcs.len());
+    println!(
+        "api bench: {objects} objects in the region ({} VPCs), {clients} clients, {seconds} s per workload",
+        vpcs.len()
+    );
 
     let read = |i: usize, _: &[String]| {
         format!(
@@ -56,15 +80,32 @@ fn main() {
             vpcs[i.wrapping_mul(7919) % vpcs.len()]
         )
     };
-    run("DescribeVpcs (2 filters, 20 of 1,000 VPCs match)", addr, clients, seconds, &vpcs, read);
-    run("CreateTags (durable write)", addr, clients, seconds, &vpcs, write);
+    run(
+        "DescribeVpcs (2 filters, 20 of 1,000 VPCs match)",
+        addr,
+        clients,
+        seconds,
+        &vpcs,
+        read,
+    );
+    run(
+        "CreateTags (durable write)",
+        addr,
+        clients,
+        seconds,
+        &vpcs,
+        write,
+    );
     drop(rt);
 }
 
 /// 1,000 VPCs (each with its main route table, default ACL and default group) and 6
 /// subnets in each: 10,000 objects.
 async fn populate(control: &Control) -> (Vec<String>, usize) {
-    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
     let mut vpcs = Vec::new();
     for i in 0..999 {
         let body = format!(
@@ -73,25 +114,54 @@ async fn populate(control: &Control) -> (Vec<String>, usize) {
             i % 250,
             i % 50
         );
-        let out = fort_ec2_api::execute(control, &scope, &Params::from_form(body.as_bytes()).unwrap()).await.unwrap();
+        let out = fort_ec2_api::execute(
+            control,
+            &scope,
+            &Params::from_form(body.as_bytes()).unwrap(),
+        )
+        .await
+        .unwrap();
         let text = out.as_str();
         let start = text.find("<vpcId>").unwrap() + 7;
         let id = text[start..start + 21].to_owned();
         for s in 0..6 {
-            let body = format!("Action=CreateSubnet&VpcId={id}&CidrBlock=10.{}.{}.{}/28", i / 250, i % 250, s * 16);
-            fort_ec2_api::execute(control, &scope, &Params::from_form(body.as_bytes()).unwrap()).await.unwrap();
+            let body = format!(
+                "Action=CreateSubnet&VpcId={id}&CidrBlock=10.{}.{}.{}/28",
+                i / 250,
+                i % 250,
+                s * 16
+            );
+            fort_ec2_api::execute(
+                control,
+                &scope,
+                &Params::from_form(body.as_bytes()).unwrap(),
+            )
+            .await
+            .unwrap();
         }
         vpcs.push(id);
     }
     let objects = control.read(&scope, |v| {
         let r = v.region;
-        r.vpcs.len() + r.subnets.len() + r.route_tables.len() + r.network_acls.len() + r.security_groups.len()
-            + r.internet_gateways.len() + r.dhcp_options.len()
+        r.vpcs.len()
+            + r.subnets.len()
+            + r.route_tables.len()
+            + r.network_acls.len()
+            + r.security_groups.len()
+            + r.internet_gateways.len()
+            + r.dhcp_options.len()
     });
     (vpcs, objects.await.unwrap())
 }
 
-fn run(name: &str, addr: SocketAddr, clients: usize, seconds: u64, vpcs: &[String], body: impl Fn(usize, &[String]) -> String + Sync) {
+fn run(
+    name: &str,
+    addr: SocketAddr,
+    clients: usize,
+    seconds: u64,
+    vpcs: &[String],
+    body: impl Fn(usize, &[String]) -> String + Sync,
+) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut latencies: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -113,7 +183,10 @@ fn run(name: &str, addr: SocketAddr, clients: usize, seconds: u64, vpcs: &[Strin
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     latencies.sort();
     let n = latencies.len();
@@ -137,11 +210,15 @@ impl Conn {
     fn new(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
-        Self { reader: BufReader::new(stream), host: addr.to_string() }
+        Self {
+            reader: BufReader::new(stream),
+            host: addr.to_string(),
+        }
     }
 
     fn post(&mut self, body: &str) -> u16 {
-        let identity = aws_credential_types::Credentials::new(AKID, SECRET, None, None, "bench").into();
+        let identity =
+            aws_credential_types::Credentials::new(AKID, SECRET, None, None, "bench").into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region("us-east-1")
@@ -161,7 +238,11 @@ impl Conn {
         )
         .unwrap();
         let (instructions, _) = sign(signable, &params).unwrap().into_parts();
-        let mut req = format!("POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n", self.host, body.len());
+        let mut req = format!(
+            "POST / HTTP/1.1\r\nhost: {}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
+            self.host,
+            body.len()
+        );
         for h in instructions.headers() {
             req.push_str(&format!("{}: {}\r\n", h.0, h.1));
         }
@@ -170,7 +251,11 @@ impl Conn {
         self.reader.get_mut().write_all(req.as_bytes()).unwrap();
         let mut line = String::new();
         self.reader.read_line(&mut line).unwrap();
-        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let mut length = 0;
         loop {
             line.clear();

@@ -19,7 +19,11 @@ use fort_model::ApiError;
 
 /// Runs one action for `scope` as if a signed request had carried `params`: the request
 /// path past authentication, for tests, fuzzing and benchmarks.
-pub async fn execute(control: &Control, scope: &Scope, params: &query::Params) -> Result<xml::Xml, ApiError> {
+pub async fn execute(
+    control: &Control,
+    scope: &Scope,
+    params: &query::Params,
+) -> Result<xml::Xml, ApiError> {
     let action = params.req("Action")?;
     let verified = fort_auth::Verified {
         access_key_id: String::new(),
@@ -28,6 +32,12 @@ pub async fn execute(control: &Control, scope: &Scope, params: &query::Params) -
         service: "ec2".into(),
         date: time::OffsetDateTime::UNIX_EPOCH,
     };
-    let ctx = actions::Ctx { control, scope: scope.clone(), params, action, verified: &verified };
+    let ctx = actions::Ctx {
+        control,
+        scope: scope.clone(),
+        params,
+        action,
+        verified: &verified,
+    };
     actions::dispatch(&ctx).await
 }

@@ -12,27 +12,126 @@ use fort_store::{EmbeddedStore, Store};
 use proptest::prelude::*;
 
 const NAMES: &[&str] = &[
-    "VpcId", "SubnetId", "CidrBlock", "GroupId", "GroupName", "GroupDescription", "Description", "RouteTableId",
-    "DestinationCidrBlock", "GatewayId", "NatGatewayId", "NetworkAclId", "RuleNumber", "Protocol", "RuleAction",
-    "Egress", "InternetGatewayId", "EgressOnlyInternetGatewayId", "AllocationId", "InstanceId", "InstanceId.1",
-    "NetworkInterfaceId", "ImageId", "MinCount", "MaxCount", "ResourceId.1", "Tag.1.Key", "Tag.1.Value",
-    "Filter.1.Name", "Filter.1.Value.1", "MaxResults", "NextToken", "IpPermissions.1.IpProtocol",
-    "IpPermissions.1.FromPort", "IpPermissions.1.ToPort", "IpPermissions.1.IpRanges.1.CidrIp",
-    "IpPermissions.1.Groups.1.GroupId", "AvailabilityZone", "PrivateIpAddress", "AssociationId", "Attribute",
-    "DhcpConfiguration.1.Key", "DhcpConfiguration.1.Value.1", "DhcpOptionsId", "ClientToken", "PortRange.From",
-    "PortRange.To", "Icmp.Type", "Icmp.Code", "CidrIp", "IpProtocol", "FromPort", "ToPort", "SecurityGroupId.1",
-    "SecurityGroupRuleId.1", "DeviceIndex", "AttachmentId", "SourceDestCheck.Value", "EnableDnsHostnames.Value",
-    "MapPublicIpOnLaunch.Value", "SecondaryPrivateIpAddressCount", "PrivateIpAddress.1", "ConnectivityType",
-    "VpcId.1", "SubnetId.1", "GroupId.1", "TagSpecification.1.ResourceType", "TagSpecification.1.Tag.1.Key",
-    "AllowReassociation", "Force", "Domain", "InstanceType", "LocalTarget",
+    "VpcId",
+    "SubnetId",
+    "CidrBlock",
+    "GroupId",
+    "GroupName",
+    "GroupDescription",
+    "Description",
+    "RouteTableId",
+    "DestinationCidrBlock",
+    "GatewayId",
+    "NatGatewayId",
+    "NetworkAclId",
+    "RuleNumber",
+    "Protocol",
+    "RuleAction",
+    "Egress",
+    "InternetGatewayId",
+    "EgressOnlyInternetGatewayId",
+    "AllocationId",
+    "InstanceId",
+    "InstanceId.1",
+    "NetworkInterfaceId",
+    "ImageId",
+    "MinCount",
+    "MaxCount",
+    "ResourceId.1",
+    "Tag.1.Key",
+    "Tag.1.Value",
+    "Filter.1.Name",
+    "Filter.1.Value.1",
+    "MaxResults",
+    "NextToken",
+    "IpPermissions.1.IpProtocol",
+    "IpPermissions.1.FromPort",
+    "IpPermissions.1.ToPort",
+    "IpPermissions.1.IpRanges.1.CidrIp",
+    "IpPermissions.1.Groups.1.GroupId",
+    "AvailabilityZone",
+    "PrivateIpAddress",
+    "AssociationId",
+    "Attribute",
+    "DhcpConfiguration.1.Key",
+    "DhcpConfiguration.1.Value.1",
+    "DhcpOptionsId",
+    "ClientToken",
+    "PortRange.From",
+    "PortRange.To",
+    "Icmp.Type",
+    "Icmp.Code",
+    "CidrIp",
+    "IpProtocol",
+    "FromPort",
+    "ToPort",
+    "SecurityGroupId.1",
+    "SecurityGroupRuleId.1",
+    "DeviceIndex",
+    "AttachmentId",
+    "SourceDestCheck.Value",
+    "EnableDnsHostnames.Value",
+    "MapPublicIpOnLaunch.Value",
+    "SecondaryPrivateIpAddressCount",
+    "PrivateIpAddress.1",
+    "ConnectivityType",
+    "VpcId.1",
+    "SubnetId.1",
+    "GroupId.1",
+    "TagSpecification.1.ResourceType",
+    "TagSpecification.1.Tag.1.Key",
+    "AllowReassociation",
+    "Force",
+    "Domain",
+    "InstanceType",
+    "LocalTarget",
 ];
 
 const VALUES: &[&str] = &[
-    "10.0.0.0/16", "10.0.1.0/24", "10.0.2.0/28", "0.0.0.0/0", "172.31.0.0/20", "10.0.1.10", "10.0.0.0/8", "bad", "",
-    "1", "2", "5", "100", "-1", "6", "17", "65535", "99999", "true", "false", "allow", "deny", "tcp", "icmp",
-    "us-east-1a", "us-east-1z", "default", "domain-name-servers", "AmazonProvidedDNS", "vpc", "subnet", "Name",
-    "ami-12345678", "t3.micro", "private", "public", "enableDnsSupport", "vpc-0123456789abcdef0", "*",
-    "sg-0123456789abcdef0", "x\u{0}y", "\u{202e}", "10.0.0.0/33", "999999999999999999999",
+    "10.0.0.0/16",
+    "10.0.1.0/24",
+    "10.0.2.0/28",
+    "0.0.0.0/0",
+    "172.31.0.0/20",
+    "10.0.1.10",
+    "10.0.0.0/8",
+    "bad",
+    "",
+    "1",
+    "2",
+    "5",
+    "100",
+    "-1",
+    "6",
+    "17",
+    "65535",
+    "99999",
+    "true",
+    "false",
+    "allow",
+    "deny",
+    "tcp",
+    "icmp",
+    "us-east-1a",
+    "us-east-1z",
+    "default",
+    "domain-name-servers",
+    "AmazonProvidedDNS",
+    "vpc",
+    "subnet",
+    "Name",
+    "ami-12345678",
+    "t3.micro",
+    "private",
+    "public",
+    "enableDnsSupport",
+    "vpc-0123456789abcdef0",
+    "*",
+    "sg-0123456789abcdef0",
+    "x\u{0}y",
+    "\u{202e}",
+    "10.0.0.0/33",
+    "999999999999999999999",
 ];
 
 /// A small deterministic generator: each proptest case is one seed.
@@ -40,7 +139,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 33
     }
 
@@ -50,7 +152,10 @@ impl Lcg {
 }
 
 async fn open(store: Arc<dyn Store>) -> Arc<Control> {
-    let config = Config { quotas: fort_control::Quotas::aws(), ..Config::default() };
+    let config = Config {
+        quotas: fort_control::Quotas::aws(),
+        ..Config::default()
+    };
     Control::open(store, config).await.expect("open")
 }
 
@@ -64,13 +169,20 @@ async fn assert_persisted(control: &Control, store: Arc<dyn Store>, what: &str) 
             "row {k} differs after reload ({what})"
         );
     }
-    assert_eq!(in_memory.len(), reloaded.len(), "row count differs after reload ({what})");
+    assert_eq!(
+        in_memory.len(),
+        reloaded.len(),
+        "row count differs after reload ({what})"
+    );
 }
 
 async fn run_sequence(seed: u64, steps: usize) {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().expect("store"));
     let control = open(store.clone()).await;
-    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
     let actions = all_actions();
     let id_re = regex_lite::Regex::new(
         r"\b(?:vpc|subnet|rtb|rtbassoc|igw|eigw|nat|acl|aclassoc|sg|sgr|dopt|eni|eni-attach|eipalloc|eipassoc|i)-[0-9a-f]{17}\b",
@@ -108,7 +220,10 @@ async fn run_sequence(seed: u64, steps: usize) {
         }
     }
     // The walk must get somewhere: a generator that only provokes errors proves little.
-    assert!(succeeded * 10 >= steps, "only {succeeded} of {steps} requests succeeded");
+    assert!(
+        succeeded * 10 >= steps,
+        "only {succeeded} of {steps} requests succeeded"
+    );
     assert_persisted(&control, store, &format!("seed {seed}")).await;
 }
 
@@ -127,21 +242,45 @@ proptest! {
 async fn a_whole_vpc_persists() {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
     let control = open(store.clone()).await;
-    let scope = Scope { account: "123456789012".into(), region: "eu-west-1".into() };
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "eu-west-1".into(),
+    };
     let call = |body: String| {
         let control = control.clone();
         let scope = scope.clone();
         async move {
             let p = Params::from_form(body.as_bytes()).unwrap();
-            execute(&control, &scope, &p).await.map(|x| x.as_str().to_owned())
+            execute(&control, &scope, &p)
+                .await
+                .map(|x| x.as_str().to_owned())
         }
     };
-    let vpc = call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await.unwrap();
-    let vpc_id = regex_lite::Regex::new(r"vpc-[0-9a-f]{17}").unwrap().find(&vpc).unwrap().as_str().to_owned();
-    let subnet = call(format!("Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.0.1.0/24")).await.unwrap();
+    let vpc = call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into())
+        .await
+        .unwrap();
+    let vpc_id = regex_lite::Regex::new(r"vpc-[0-9a-f]{17}")
+        .unwrap()
+        .find(&vpc)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let subnet = call(format!(
+        "Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.0.1.0/24"
+    ))
+    .await
+    .unwrap();
     assert!(subnet.contains("<availableIpAddressCount>251</availableIpAddressCount>"));
-    call(format!("Action=CreateTags&ResourceId.1={vpc_id}&Tag.1.Key=Name&Tag.1.Value=x")).await.unwrap();
-    let err = call(format!("Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.0.1.0/25")).await.unwrap_err();
+    call(format!(
+        "Action=CreateTags&ResourceId.1={vpc_id}&Tag.1.Key=Name&Tag.1.Value=x"
+    ))
+    .await
+    .unwrap();
+    let err = call(format!(
+        "Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.0.1.0/25"
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(err.code, "InvalidSubnet.Conflict");
     assert_persisted(&control, store, "scripted").await;
 }
@@ -150,15 +289,22 @@ async fn a_whole_vpc_persists() {
 #[tokio::test]
 async fn fuzz_seeds_and_regressions_replay() {
     let control = open(Arc::new(EmbeddedStore::in_memory().unwrap())).await;
-    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut replayed = 0;
     for dir in ["seeds/request_path", "seeds/form_decode", "regressions"] {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
         for entry in entries {
             let data = std::fs::read(entry.unwrap().path()).unwrap();
             replayed += 1;
-            let Ok(params) = Params::from_form(&data) else { continue };
+            let Ok(params) = Params::from_form(&data) else {
+                continue;
+            };
             let flat = params.flatten();
             assert_eq!(Params::from_pairs(flat.clone()).unwrap().flatten(), flat);
             if let Err(e) = execute(&control, &scope, &params).await {

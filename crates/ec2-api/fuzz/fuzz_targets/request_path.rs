@@ -12,7 +12,10 @@ use libfuzzer_sys::fuzz_target;
 fn setup() -> &'static (tokio::runtime::Runtime, Arc<Control>) {
     static STATE: OnceLock<(tokio::runtime::Runtime, Arc<Control>)> = OnceLock::new();
     STATE.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let control = rt.block_on(async {
             let store = Arc::new(EmbeddedStore::in_memory().unwrap());
             Control::open(store, Config::default()).await.unwrap()
@@ -22,9 +25,14 @@ fn setup() -> &'static (tokio::runtime::Runtime, Arc<Control>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(params) = Params::from_form(data) else { return };
+    let Ok(params) = Params::from_form(data) else {
+        return;
+    };
     let (rt, control) = setup();
-    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
     if let Err(e) = rt.block_on(fort_ec2_api::execute(control, &scope, &params)) {
         assert_ne!(e.code, "InternalError", "{e}");
     }

@@ -1,12 +1,174 @@
-//! address actions (to be written).
+//! Elastic IP actions.
 
-use fort_model::ApiError;
+use fort_control::Region;
+use fort_control::address::{AllocateAddress, AssociateAddress};
+use fort_model::{Address, ApiError, Kind, cidr};
 
-use super::Ctx;
+use super::{Ctx, ok_return};
+use crate::filter::Filters;
 use crate::xml::Xml;
 
-crate::actions!();
+crate::actions!(
+    AllocateAddress,
+    AssociateAddress,
+    DisassociateAddress,
+    ReleaseAddress,
+    DescribeAddresses,
+);
 
-pub async fn run(action: Action, _ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
-    match action {}
+pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+    let p = ctx.params;
+    match action {
+        Action::AllocateAddress => {
+            if p.get("CustomerOwnedIpv4Pool").is_some() {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    "Customer-owned IP pools are not supported.",
+                ));
+            }
+            let req = AllocateAddress {
+                domain: p.opt_str("Domain"),
+                address: p.opt_str("Address"),
+                public_ipv4_pool: p.opt_str("PublicIpv4Pool"),
+                network_border_group: p.opt_str("NetworkBorderGroup"),
+                tags: ctx.tag_specs(&["elastic-ip"])?,
+            };
+            let a = ctx.write(|tx| tx.allocate_address(req)).await?;
+            let mut w = Xml::new();
+            w.leaf("publicIp", a.public_ip)
+                .leaf("domain", "vpc")
+                .leaf("allocationId", &a.allocation_id)
+                .leaf("publicIpv4Pool", "amazon")
+                .leaf("networkBorderGroup", &a.network_border_group);
+            Ok(w)
+        }
+        Action::AssociateAddress => {
+            let req = AssociateAddress {
+                allocation_id: p.opt_str("AllocationId"),
+                public_ip: p.opt_str("PublicIp"),
+                instance_id: p.opt_str("InstanceId"),
+                network_interface_id: p.opt_str("NetworkInterfaceId"),
+                private_ip: p.opt_str("PrivateIpAddress"),
+                allow_reassociation: p.bool("AllowReassociation")?.unwrap_or(true),
+            };
+            let id = ctx.write(|tx| tx.associate_address(req)).await?;
+            let mut w = Xml::new();
+            w.leaf("return", "true").leaf("associationId", id);
+            Ok(w)
+        }
+        Action::DisassociateAddress => {
+            let assoc = p.get("AssociationId");
+            let ip = p.get("PublicIp");
+            ctx.write(|tx| tx.disassociate_address(assoc, ip)).await?;
+            Ok(ok_return())
+        }
+        Action::ReleaseAddress => {
+            let alloc = p.get("AllocationId");
+            let ip = p.get("PublicIp");
+            if let Some(g) = p.get("NetworkBorderGroup")
+                && g != ctx.scope.region
+            {
+                return Err(ApiError::bad_param("NetworkBorderGroup", g, ""));
+            }
+            ctx.write(|tx| tx.release_address(alloc, ip)).await?;
+            Ok(ok_return())
+        }
+        Action::DescribeAddresses => {
+            let alloc_ids = p.strings("AllocationId")?;
+            let public_ips = p.strings("PublicIp")?;
+            let filters = Filters::parse(p, FILTERS)?;
+            ctx.read(|v| {
+                let r = v.region;
+                for id in &alloc_ids {
+                    r.addresses.find(Kind::Allocation, id)?;
+                }
+                for ip in &public_ips {
+                    let parsed = cidr::parse_addr(ip).ok_or_else(|| {
+                        ApiError::new(
+                            "InvalidAddress.Malformed",
+                            format!("Invalid address: '{ip}'"),
+                        )
+                    })?;
+                    if !r.addresses.values().any(|a| a.public_ip == parsed) {
+                        return Err(ApiError::new(
+                            "InvalidAddress.NotFound",
+                            format!("Address '{ip}' not found."),
+                        ));
+                    }
+                }
+                let items = r.addresses.values().filter(|a| {
+                    (alloc_ids.is_empty() || alloc_ids.contains(&a.allocation_id))
+                        && (public_ips.is_empty()
+                            || public_ips.iter().any(|ip| *ip == a.public_ip.to_string()))
+                        && filters.matches(&a.tags, |n| field(r, a, n))
+                });
+                let mut w = Xml::new();
+                w.set("addressesSet", items, |w, a| render(w, r, a));
+                Ok(w)
+            })
+            .await?
+        }
+    }
+}
+
+const FILTERS: &[&str] = &[
+    "allocation-id",
+    "association-id",
+    "domain",
+    "instance-id",
+    "network-border-group",
+    "network-interface-id",
+    "network-interface-owner-id",
+    "private-ip-address",
+    "public-ip",
+    "public-ipv4-pool",
+];
+
+/// The instance an address is mapped to, through its interface's attachment.
+fn instance_of(r: &Region, a: &Address) -> Option<String> {
+    let assoc = a.association.as_ref()?;
+    let eni = r.network_interfaces.get(&assoc.network_interface_id)?;
+    eni.attachment.as_ref().map(|at| at.instance_id.clone())
+}
+
+fn field(r: &Region, a: &Address, name: &str) -> Vec<String> {
+    let assoc = a.association.as_ref();
+    match name {
+        "allocation-id" => vec![a.allocation_id.clone()],
+        "association-id" => assoc.map(|s| s.id.clone()).into_iter().collect(),
+        "domain" => vec!["vpc".into()],
+        "instance-id" => instance_of(r, a).into_iter().collect(),
+        "network-border-group" => vec![a.network_border_group.clone()],
+        "network-interface-id" => assoc
+            .map(|s| s.network_interface_id.clone())
+            .into_iter()
+            .collect(),
+        "network-interface-owner-id" => assoc.map(|_| r.account.clone()).into_iter().collect(),
+        "private-ip-address" => assoc
+            .map(|s| s.private_ip.to_string())
+            .into_iter()
+            .collect(),
+        "public-ip" => vec![a.public_ip.to_string()],
+        "public-ipv4-pool" => vec!["amazon".into()],
+        _ => vec![],
+    }
+}
+
+fn render(w: &mut Xml, r: &Region, a: &Address) {
+    w.leaf("publicIp", a.public_ip)
+        .leaf("allocationId", &a.allocation_id)
+        .leaf("domain", "vpc");
+    if let Some(s) = &a.association {
+        w.opt("instanceId", instance_of(r, a))
+            .leaf("associationId", &s.id)
+            .leaf("networkInterfaceId", &s.network_interface_id)
+            .leaf("networkInterfaceOwnerId", &r.account)
+            .leaf("privateIpAddress", s.private_ip);
+        if let Some(e) = r.network_interfaces.get(&s.network_interface_id) {
+            w.leaf("subnetId", &e.subnet_id);
+        }
+    }
+    w.tags(&a.tags)
+        .leaf("publicIpv4Pool", "amazon")
+        .leaf("networkBorderGroup", &a.network_border_group);
 }

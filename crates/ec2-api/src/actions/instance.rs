@@ -1,12 +1,814 @@
-//! instance actions (to be written).
+//! Instance actions.
 
-use fort_model::ApiError;
+use std::collections::HashMap;
 
-use super::Ctx;
+use fort_control::Region;
+use fort_control::instance::{
+    InstanceChange, InterfaceSpec, RunInstances, StateChange, state_code,
+};
+use fort_control::network_interface::{AddressRequest, private_dns_name};
+use fort_model::{ApiError, Instance, Kind, NetworkInterface, format_time};
+
+use super::network_interface::{association, groups, private_ip_specs};
+use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
+use crate::query::Params;
 use crate::xml::Xml;
 
-crate::actions!();
+crate::actions!(
+    RunInstances,
+    DescribeInstances,
+    TerminateInstances,
+    StopInstances,
+    StartInstances,
+    RebootInstances,
+    DescribeInstanceAttribute,
+    ModifyInstanceAttribute,
+    DescribeInstanceStatus,
+);
 
-pub async fn run(action: Action, _ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
-    match action {}
+/// Interfaces by the instance they are attached to, built once per request.
+type Attached<'a> = HashMap<&'a str, Vec<&'a NetworkInterface>>;
+
+fn attached(region: &Region) -> Attached<'_> {
+    let mut map: Attached<'_> = HashMap::new();
+    for e in region.network_interfaces.values() {
+        if let Some(a) = &e.attachment {
+            map.entry(a.instance_id.as_str()).or_default().push(e);
+        }
+    }
+    for v in map.values_mut() {
+        v.sort_by_key(|e| e.attachment.as_ref().map_or(0, |a| a.device_index));
+    }
+    map
+}
+
+fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
+    if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) || p.child("Ipv6Addresses").is_present() {
+        return Err(ApiError::new(
+            "UnsupportedOperation",
+            "Fort does not provide IPv6 addresses yet.",
+        ));
+    }
+    Ok(InterfaceSpec {
+        device_index: p.int("DeviceIndex")?,
+        network_interface_id: p.opt_str("NetworkInterfaceId"),
+        subnet_id: p.opt_str("SubnetId"),
+        groups: p.strings("SecurityGroupId")?,
+        addresses: AddressRequest {
+            private_ip: p.opt_str("PrivateIpAddress"),
+            private_ips: private_ip_specs(p, "PrivateIpAddresses")?,
+            secondary_count: p.int("SecondaryPrivateIpAddressCount")?,
+        },
+        associate_public_ip: p.bool("AssociatePublicIpAddress")?,
+        delete_on_termination: p.bool("DeleteOnTermination")?,
+        description: p.opt_str("Description"),
+    })
+}
+
+fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
+    let p = ctx.params;
+    if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
+        return Err(ApiError::new(
+            "UnsupportedOperation",
+            "Fort does not provide IPv6 addresses yet.",
+        ));
+    }
+    if p.child("LaunchTemplate").is_present() {
+        return Err(ApiError::new(
+            "UnsupportedOperation",
+            "Launch templates are not supported.",
+        ));
+    }
+    let min = p
+        .int("MinCount")?
+        .ok_or_else(|| ApiError::missing("MinCount"))?;
+    let max = p
+        .int("MaxCount")?
+        .ok_or_else(|| ApiError::missing("MaxCount"))?;
+    let interfaces = p
+        .list("NetworkInterface")?
+        .into_iter()
+        .map(interface_spec)
+        .collect::<Result<_, _>>()?;
+    Ok(RunInstances {
+        image_id: p.req("ImageId")?.to_owned(),
+        instance_type: p.opt_str("InstanceType"),
+        min_count: min,
+        max_count: max,
+        subnet_id: p.opt_str("SubnetId"),
+        availability_zone: p.child("Placement").opt_str("AvailabilityZone"),
+        group_ids: p.strings("SecurityGroupId")?,
+        group_names: p.strings("SecurityGroup")?,
+        private_ip: p.opt_str("PrivateIpAddress"),
+        interfaces,
+        key_name: p.opt_str("KeyName"),
+        user_data: p.opt_str("UserData"),
+        client_token: p.opt_str("ClientToken"),
+        disable_api_termination: p.bool("DisableApiTermination")?.unwrap_or(false),
+        disable_api_stop: p.bool("DisableApiStop")?.unwrap_or(false),
+        tags: ctx.tag_specs(&["instance", "network-interface", "volume"])?,
+        interface_tags: ctx.tag_specs_for("network-interface")?,
+    })
+}
+
+pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+    let p = ctx.params;
+    match action {
+        Action::RunInstances => {
+            let req = run_request(ctx)?;
+            let token = ctx.client_token()?;
+            let reservation = match ctx.read(|v| replay(v, &token)).await?? {
+                Some(r) => r,
+                None => {
+                    ctx.write(|tx| {
+                        let launched = tx.run_instances(req)?;
+                        let r = launched
+                            .first()
+                            .map(|i| i.reservation_id.clone())
+                            .ok_or_else(|| ApiError::internal("no instance launched"))?;
+                        remember(tx, &token, &r)?;
+                        Ok(r)
+                    })
+                    .await?
+                }
+            };
+            ctx.read(|v| {
+                let enis = attached(v.region);
+                let insts: Vec<&Instance> = v
+                    .region
+                    .instances
+                    .values()
+                    .filter(|i| i.reservation_id == reservation)
+                    .collect();
+                let mut w = Xml::new();
+                reservation_body(&mut w, v.region, &reservation, &insts, &enis, true);
+                w
+            })
+            .await
+        }
+        Action::DescribeInstances => {
+            if p.get("MaxResults").is_some() && !p.strings("InstanceId")?.is_empty() {
+                return Err(ApiError::combination(
+                    "The parameter instancesSet cannot be used with the parameter maxResults",
+                ));
+            }
+            let d = Describe {
+                ids_param: "InstanceId",
+                kind: Kind::Instance,
+                filters: FILTERS,
+                page: Some((5, 1000)),
+            };
+            ctx.read(|v| {
+                let enis = attached(v.region);
+                let page = d.run(
+                    p,
+                    v.region.instances.values(),
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| field(v.region, &enis, x, n),
+                )?;
+                // Instances grouped by reservation, in order of first appearance.
+                let mut order: Vec<&str> = Vec::new();
+                let mut groups: HashMap<&str, Vec<&Instance>> = HashMap::new();
+                for i in page.items {
+                    let r = i.reservation_id.as_str();
+                    if !groups.contains_key(r) {
+                        order.push(r);
+                    }
+                    groups.entry(r).or_default().push(i);
+                }
+                let mut w = Xml::new();
+                w.set("reservationSet", order, |w, r| {
+                    reservation_body(w, v.region, r, &groups[r], &enis, false);
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::TerminateInstances => {
+            let ids = p.strings("InstanceId")?;
+            let changes = ctx.write(|tx| tx.terminate_instances(&ids)).await?;
+            Ok(state_changes(&changes))
+        }
+        Action::StopInstances => {
+            let ids = p.strings("InstanceId")?;
+            p.bool("Force")?;
+            if p.bool("Hibernate")?.unwrap_or(false) {
+                return Err(ApiError::new(
+                    "UnsupportedHibernationConfiguration",
+                    "Fort instances cannot hibernate.",
+                ));
+            }
+            let changes = ctx.write(|tx| tx.stop_instances(&ids)).await?;
+            Ok(state_changes(&changes))
+        }
+        Action::StartInstances => {
+            let ids = p.strings("InstanceId")?;
+            let changes = ctx.write(|tx| tx.start_instances(&ids)).await?;
+            Ok(state_changes(&changes))
+        }
+        Action::RebootInstances => {
+            let ids = p.strings("InstanceId")?;
+            if ids.is_empty() {
+                return Err(ApiError::missing("InstanceId"));
+            }
+            ctx.read(|v| {
+                for id in &ids {
+                    let i = v.region.instances.find(Kind::Instance, id)?;
+                    if i.state == "terminated" {
+                        return Err(ApiError::new(
+                            "IncorrectInstanceState",
+                            format!("The instance '{id}' is not in a state from which it can be rebooted."),
+                        ));
+                    }
+                }
+                Ok(())
+            })
+            .await??;
+            Ok(ok_return())
+        }
+        Action::DescribeInstanceAttribute => {
+            let id = p.req("InstanceId")?;
+            let attr = p.req("Attribute")?;
+            ctx.read(|v| describe_attribute(v.region, id, attr)).await?
+        }
+        Action::ModifyInstanceAttribute => {
+            let id = p.req("InstanceId")?;
+            let change = instance_change(p)?;
+            ctx.write(|tx| tx.modify_instance_attribute(id, change))
+                .await?;
+            Ok(ok_return())
+        }
+        Action::DescribeInstanceStatus => {
+            let include_all = p.bool("IncludeAllInstances")?.unwrap_or(false);
+            let d = Describe {
+                ids_param: "InstanceId",
+                kind: Kind::Instance,
+                filters: STATUS_FILTERS,
+                page: Some((5, 1000)),
+            };
+            ctx.read(|v| {
+                let rows = v
+                    .region
+                    .instances
+                    .values()
+                    .filter(|i| include_all || i.state == "running");
+                let page = d.run(
+                    p,
+                    rows,
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| status_field(v.region, x, n),
+                );
+                // Explicit ids of instances that exist but are not running are left out.
+                let page = match page {
+                    Ok(p) => p,
+                    Err(e) if e.code == "InvalidInstanceID.NotFound" && !include_all => {
+                        let all = d.run(
+                            p,
+                            v.region.instances.values(),
+                            |x| &x.id,
+                            |x| &x.tags,
+                            |x, n| status_field(v.region, x, n),
+                        )?;
+                        crate::filter::Page {
+                            items: all
+                                .items
+                                .into_iter()
+                                .filter(|i| i.state == "running")
+                                .collect(),
+                            next_token: all.next_token,
+                        }
+                    }
+                    Err(e) => return Err(e),
+                };
+                let mut w = Xml::new();
+                w.set("instanceStatusSet", page.items, |w, i| {
+                    let zone_id = v
+                        .region
+                        .subnets
+                        .get(&i.subnet_id)
+                        .map(|s| s.availability_zone_id.clone())
+                        .unwrap_or_default();
+                    let ok = i.state == "running";
+                    let summary = |w: &mut Xml, name: &str| {
+                        w.el(name, |w| {
+                            if ok {
+                                w.leaf("status", "ok").set("details", [()], |w, ()| {
+                                    w.leaf("name", "reachability").leaf("status", "passed");
+                                });
+                            } else {
+                                w.leaf("status", "not-applicable");
+                            }
+                        });
+                    };
+                    w.leaf("instanceId", &i.id)
+                        .leaf("availabilityZone", &i.availability_zone)
+                        .leaf("availabilityZoneId", zone_id)
+                        .el("instanceState", |w| {
+                            w.leaf("code", state_code(&i.state)).leaf("name", &i.state);
+                        });
+                    summary(w, "systemStatus");
+                    summary(w, "instanceStatus");
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+    }
+}
+
+fn instance_change(p: &Params) -> Result<InstanceChange, ApiError> {
+    let mut changes = Vec::new();
+    let value = |name: &str| p.child(name).get("Value").map(str::to_owned);
+    if let Some(v) = value("InstanceType") {
+        changes.push(InstanceChange::InstanceType(v));
+    }
+    if let Some(v) = value("UserData") {
+        changes.push(InstanceChange::UserData(v));
+    }
+    if let Some(v) = p.attr_bool("DisableApiTermination")? {
+        changes.push(InstanceChange::DisableApiTermination(v));
+    }
+    if let Some(v) = p.attr_bool("DisableApiStop")? {
+        changes.push(InstanceChange::DisableApiStop(v));
+    }
+    if let Some(v) = p.attr_bool("SourceDestCheck")? {
+        changes.push(InstanceChange::SourceDestCheck(v));
+    }
+    let groups = p.strings("GroupId")?;
+    if !groups.is_empty() {
+        changes.push(InstanceChange::Groups(groups));
+    }
+    for ignored in [
+        "EbsOptimized",
+        "EnaSupport",
+        "InstanceInitiatedShutdownBehavior",
+        "SriovNetSupport",
+        "Kernel",
+        "Ramdisk",
+    ] {
+        if p.child(ignored).is_present() {
+            changes.push(InstanceChange::Ignored);
+        }
+    }
+    if let Some(attr) = p.get("Attribute") {
+        let v = p.req("Value")?;
+        let flag = || match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(ApiError::bad_param(
+                "Value",
+                other,
+                "Expected true or false.",
+            )),
+        };
+        changes.push(match attr {
+            "instanceType" => InstanceChange::InstanceType(v.to_owned()),
+            "userData" => InstanceChange::UserData(v.to_owned()),
+            "disableApiTermination" => InstanceChange::DisableApiTermination(flag()?),
+            "disableApiStop" => InstanceChange::DisableApiStop(flag()?),
+            "sourceDestCheck" => InstanceChange::SourceDestCheck(flag()?),
+            "ebsOptimized"
+            | "enaSupport"
+            | "instanceInitiatedShutdownBehavior"
+            | "sriovNetSupport"
+            | "kernel"
+            | "ramdisk" => InstanceChange::Ignored,
+            other => return Err(ApiError::bad_param("Attribute", other, "")),
+        });
+    }
+    if changes.len() > 1 {
+        return Err(ApiError::combination(
+            "Fields for multiple attribute types specified: only one attribute may be modified per request.",
+        ));
+    }
+    changes.pop().ok_or_else(|| ApiError::missing("Attribute"))
+}
+
+fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiError> {
+    let i = region.instances.find(Kind::Instance, id)?;
+    let eni = region.network_interfaces.get(&i.primary_eni_id);
+    let mut w = Xml::new();
+    w.leaf("instanceId", &i.id);
+    let value = |w: &mut Xml, name: &str, v: &str| {
+        w.el(name, |w| {
+            w.leaf("value", v);
+        });
+    };
+    match attr {
+        "instanceType" => value(&mut w, "instanceType", &i.instance_type),
+        "userData" => match &i.user_data {
+            Some(u) => value(&mut w, "userData", u),
+            None => {
+                w.el("userData", |_| {});
+            }
+        },
+        "disableApiTermination" => value(
+            &mut w,
+            "disableApiTermination",
+            b(i.disable_api_termination),
+        ),
+        "disableApiStop" => value(&mut w, "disableApiStop", b(i.disable_api_stop)),
+        "sourceDestCheck" => value(
+            &mut w,
+            "sourceDestCheck",
+            b(eni.is_none_or(|e| e.source_dest_check)),
+        ),
+        "groupSet" => match eni {
+            Some(e) => groups(&mut w, region, e),
+            None => {
+                w.set("groupSet", [(); 0], |_, ()| {});
+            }
+        },
+        "instanceInitiatedShutdownBehavior" => {
+            value(&mut w, "instanceInitiatedShutdownBehavior", "stop")
+        }
+        "rootDeviceName" => value(&mut w, "rootDeviceName", "/dev/xvda"),
+        "ebsOptimized" => value(&mut w, "ebsOptimized", "false"),
+        "enaSupport" => value(&mut w, "enaSupport", "true"),
+        "sriovNetSupport" => value(&mut w, "sriovNetSupport", "simple"),
+        "kernel" | "ramdisk" => {
+            w.el(attr, |_| {});
+        }
+        "blockDeviceMapping" => {
+            w.set("blockDeviceMapping", [(); 0], |_, ()| {});
+        }
+        "productCodes" => {
+            w.set("productCodes", [(); 0], |_, ()| {});
+        }
+        "enclaveOptions" => {
+            w.el("enclaveOptions", |w| {
+                w.leaf("enabled", "false");
+            });
+        }
+        other => {
+            return Err(ApiError::bad_param(
+                "Attribute",
+                other,
+                "Valid values: instanceType, kernel, ramdisk, userData, disableApiTermination, instanceInitiatedShutdownBehavior, rootDeviceName, blockDeviceMapping, productCodes, sourceDestCheck, groupSet, ebsOptimized, sriovNetSupport, enaSupport, enclaveOptions, disableApiStop.",
+            ));
+        }
+    }
+    Ok(w)
+}
+
+fn state_changes(changes: &[StateChange]) -> Xml {
+    let mut w = Xml::new();
+    w.set("instancesSet", changes, |w, (id, prev, cur)| {
+        w.leaf("instanceId", id)
+            .el("currentState", |w| {
+                w.leaf("code", state_code(cur)).leaf("name", cur);
+            })
+            .el("previousState", |w| {
+                w.leaf("code", state_code(prev)).leaf("name", prev);
+            });
+    });
+    w
+}
+
+const FILTERS: &[&str] = &[
+    "availability-zone",
+    "client-token",
+    "dns-name",
+    "group-id",
+    "group-name",
+    "image-id",
+    "instance-id",
+    "instance-state-code",
+    "instance-state-name",
+    "instance-type",
+    "instance.group-id",
+    "instance.group-name",
+    "ip-address",
+    "key-name",
+    "launch-index",
+    "launch-time",
+    "network-interface.addresses.private-ip-address",
+    "network-interface.addresses.association.public-ip",
+    "network-interface.association.public-ip",
+    "network-interface.attachment.attachment-id",
+    "network-interface.attachment.device-index",
+    "network-interface.group-id",
+    "network-interface.mac-address",
+    "network-interface.network-interface-id",
+    "network-interface.private-dns-name",
+    "network-interface.source-dest-check",
+    "network-interface.status",
+    "network-interface.subnet-id",
+    "network-interface.vpc-id",
+    "owner-id",
+    "placement-availability-zone",
+    "private-dns-name",
+    "private-ip-address",
+    "reason",
+    "reservation-id",
+    "source-dest-check",
+    "state-reason-code",
+    "subnet-id",
+    "tenancy",
+    "vpc-id",
+];
+
+const STATUS_FILTERS: &[&str] = &[
+    "availability-zone",
+    "instance-state-code",
+    "instance-state-name",
+    "instance-status.reachability",
+    "instance-status.status",
+    "system-status.reachability",
+    "system-status.status",
+];
+
+fn status_field(region: &Region, i: &Instance, name: &str) -> Vec<String> {
+    let ok = i.state == "running";
+    match name {
+        "availability-zone" => vec![i.availability_zone.clone()],
+        "instance-state-code" => vec![state_code(&i.state).to_string()],
+        "instance-state-name" => vec![i.state.clone()],
+        "instance-status.status" | "system-status.status" => {
+            vec![if ok { "ok" } else { "not-applicable" }.into()]
+        }
+        "instance-status.reachability" | "system-status.reachability" => {
+            if ok {
+                vec!["passed".into()]
+            } else {
+                vec![]
+            }
+        }
+        _ => {
+            let _ = region;
+            vec![]
+        }
+    }
+}
+
+fn live(i: &Instance) -> bool {
+    i.state != "terminated"
+}
+
+fn public_ip(e: Option<&&NetworkInterface>) -> Option<std::net::Ipv4Addr> {
+    let e = e?;
+    e.associations
+        .iter()
+        .find(|a| a.private_ip == e.private_ip)
+        .map(|a| a.public_ip)
+}
+
+fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<String> {
+    let mine: &[&NetworkInterface] = enis.get(i.id.as_str()).map_or(&[], |v| v.as_slice());
+    let primary = mine.iter().find(|e| e.id == i.primary_eni_id);
+    let one = |v: String| vec![v];
+    let all = |f: &dyn Fn(&NetworkInterface) -> Vec<String>| -> Vec<String> {
+        mine.iter().flat_map(|e| f(e)).collect()
+    };
+    let group_names = |e: &NetworkInterface| -> Vec<String> {
+        e.security_groups
+            .iter()
+            .filter_map(|g| region.security_groups.get(g).map(|s| s.name.clone()))
+            .collect()
+    };
+    match name {
+        "availability-zone" | "placement-availability-zone" => one(i.availability_zone.clone()),
+        "client-token" => i.client_token.clone().into_iter().collect(),
+        "dns-name" => public_ip(primary)
+            .and_then(|ip| region.public_dns_for(&i.vpc_id, ip))
+            .into_iter()
+            .collect(),
+        "group-id" | "instance.group-id" => primary
+            .map(|e| e.security_groups.clone())
+            .unwrap_or_default(),
+        "group-name" | "instance.group-name" => primary.map(|e| group_names(e)).unwrap_or_default(),
+        "image-id" => one(i.image_id.clone()),
+        "instance-id" => one(i.id.clone()),
+        "instance-state-code" => one(state_code(&i.state).to_string()),
+        "instance-state-name" => one(i.state.clone()),
+        "instance-type" => one(i.instance_type.clone()),
+        "ip-address" => public_ip(primary)
+            .map(|ip| ip.to_string())
+            .into_iter()
+            .collect(),
+        "key-name" => i.key_name.clone().into_iter().collect(),
+        "launch-index" => one(i.ami_launch_index.to_string()),
+        "launch-time" => one(format_time(i.launch_time)),
+        "network-interface.addresses.private-ip-address" => {
+            all(&|e| e.private_ips().map(|a| a.to_string()).collect())
+        }
+        "network-interface.addresses.association.public-ip"
+        | "network-interface.association.public-ip" => all(&|e| {
+            e.associations
+                .iter()
+                .map(|a| a.public_ip.to_string())
+                .collect()
+        }),
+        "network-interface.attachment.attachment-id" => {
+            all(&|e| e.attachment.iter().map(|a| a.id.clone()).collect())
+        }
+        "network-interface.attachment.device-index" => all(&|e| {
+            e.attachment
+                .iter()
+                .map(|a| a.device_index.to_string())
+                .collect()
+        }),
+        "network-interface.group-id" => all(&|e| e.security_groups.clone()),
+        "network-interface.mac-address" => all(&|e| vec![e.mac_address.clone()]),
+        "network-interface.network-interface-id" => all(&|e| vec![e.id.clone()]),
+        "network-interface.private-dns-name" => {
+            all(&|e| vec![private_dns_name(&region.name, e.private_ip)])
+        }
+        "network-interface.source-dest-check" => all(&|e| vec![b(e.source_dest_check).into()]),
+        "network-interface.status" => all(&|e| vec![Region::interface_status(e).into()]),
+        "network-interface.subnet-id" => all(&|e| vec![e.subnet_id.clone()]),
+        "network-interface.vpc-id" => all(&|e| vec![e.vpc_id.clone()]),
+        "owner-id" => one(region.account.clone()),
+        "private-dns-name" => primary
+            .map(|e| private_dns_name(&region.name, e.private_ip))
+            .into_iter()
+            .collect(),
+        "private-ip-address" => primary
+            .map(|e| e.private_ip.to_string())
+            .into_iter()
+            .collect(),
+        "reason" => one(reason(i)),
+        "reservation-id" => one(i.reservation_id.clone()),
+        "source-dest-check" => primary
+            .map(|e| b(e.source_dest_check).into())
+            .into_iter()
+            .collect(),
+        "state-reason-code" => i.state_reason.clone().into_iter().collect(),
+        "subnet-id" if live(i) => one(i.subnet_id.clone()),
+        "tenancy" => one("default".into()),
+        "vpc-id" if live(i) => one(i.vpc_id.clone()),
+        _ => vec![],
+    }
+}
+
+/// EC2's `reason`: `User initiated (2024-01-02 03:04:05 GMT)` after a requested change.
+fn reason(i: &Instance) -> String {
+    match (i.state.as_str(), i.state_transition_time) {
+        ("stopped" | "stopping" | "terminated" | "shutting-down", Some(t)) => {
+            let iso = format_time(t);
+            format!("User initiated ({} {} GMT)", &iso[..10], &iso[11..19])
+        }
+        _ => String::new(),
+    }
+}
+
+fn reservation_body(
+    w: &mut Xml,
+    region: &Region,
+    reservation: &str,
+    insts: &[&Instance],
+    enis: &Attached<'_>,
+    launching: bool,
+) {
+    let mut insts = insts.to_vec();
+    insts.sort_by_key(|i| i.ami_launch_index);
+    w.leaf("reservationId", reservation)
+        .leaf("ownerId", &region.account)
+        .set("groupSet", [(); 0], |_, ()| {})
+        .set("instancesSet", &insts, |w, i| {
+            render(w, region, i, enis, launching)
+        });
+}
+
+/// One instance, as DescribeInstances shows it (`launching`: as RunInstances answers,
+/// still `pending`).
+pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, launching: bool) {
+    let mine: &[&NetworkInterface] = enis.get(i.id.as_str()).map_or(&[], |v| v.as_slice());
+    let primary = mine.iter().find(|e| e.id == i.primary_eni_id);
+    let state = if launching && i.state == "running" {
+        "pending"
+    } else {
+        i.state.as_str()
+    };
+    let public = public_ip(primary);
+    let dns = public
+        .and_then(|ip| region.public_dns_for(&i.vpc_id, ip))
+        .unwrap_or_default();
+    let zone_id = region
+        .subnets
+        .get(&i.subnet_id)
+        .map(|s| s.availability_zone_id.clone());
+    w.leaf("instanceId", &i.id)
+        .leaf("imageId", &i.image_id)
+        .el("instanceState", |w| {
+            w.leaf("code", state_code(state)).leaf("name", state);
+        })
+        .leaf(
+            "privateDnsName",
+            primary
+                .map(|e| private_dns_name(&region.name, e.private_ip))
+                .unwrap_or_default(),
+        )
+        .leaf("dnsName", dns)
+        .leaf("reason", reason(i))
+        .opt("keyName", i.key_name.as_deref())
+        .leaf("amiLaunchIndex", i.ami_launch_index)
+        .set("productCodes", [(); 0], |_, ()| {})
+        .leaf("instanceType", &i.instance_type)
+        .leaf("launchTime", format_time(i.launch_time))
+        .el("placement", |w| {
+            w.leaf("availabilityZone", &i.availability_zone)
+                .opt("availabilityZoneId", zone_id.as_deref())
+                .leaf("groupName", "")
+                .leaf("tenancy", "default");
+        })
+        .el("monitoring", |w| {
+            w.leaf("state", "disabled");
+        });
+    if live(i) {
+        w.leaf("subnetId", &i.subnet_id).leaf("vpcId", &i.vpc_id);
+    }
+    if let Some(e) = primary {
+        w.leaf("privateIpAddress", e.private_ip)
+            .opt("ipAddress", public)
+            .leaf("sourceDestCheck", b(e.source_dest_check));
+        groups(w, region, e);
+    } else {
+        w.set("groupSet", [(); 0], |_, ()| {});
+    }
+    if let Some(code) = &i.state_reason {
+        w.el("stateReason", |w| {
+            w.leaf("code", code)
+                .leaf("message", format!("{code}: User initiated shutdown"));
+        });
+    }
+    w.leaf("architecture", "x86_64")
+        .leaf("rootDeviceType", "ebs")
+        .leaf("rootDeviceName", "/dev/xvda")
+        .set("blockDeviceMapping", [(); 0], |_, ()| {})
+        .leaf("virtualizationType", "hvm")
+        .opt("clientToken", i.client_token.as_deref())
+        .tags(&i.tags)
+        .leaf("hypervisor", "xen")
+        .set("networkInterfaceSet", mine, |w, e| {
+            instance_interface(w, region, e)
+        })
+        .leaf("ebsOptimized", "false")
+        .leaf("enaSupport", "true")
+        .el("cpuOptions", |w| {
+            w.leaf("coreCount", 1).leaf("threadsPerCore", 2);
+        })
+        .el("hibernationOptions", |w| {
+            w.leaf("configured", "false");
+        })
+        .el("metadataOptions", |w| {
+            w.leaf("state", "applied")
+                .leaf("httpTokens", "optional")
+                .leaf("httpPutResponseHopLimit", 1)
+                .leaf("httpEndpoint", "enabled")
+                .leaf("httpProtocolIpv6", "disabled")
+                .leaf("instanceMetadataTags", "disabled");
+        })
+        .el("enclaveOptions", |w| {
+            w.leaf("enabled", "false");
+        })
+        .leaf("platformDetails", "Linux/UNIX")
+        .leaf("usageOperation", "RunInstances")
+        .el("privateDnsNameOptions", |w| {
+            w.leaf("hostnameType", "ip-name")
+                .leaf("enableResourceNameDnsARecord", "false")
+                .leaf("enableResourceNameDnsAAAARecord", "false");
+        })
+        .el("maintenanceOptions", |w| {
+            w.leaf("autoRecovery", "default");
+        })
+        .leaf("currentInstanceBootMode", "legacy-bios");
+}
+
+/// An interface as an instance lists it (`networkInterfaceSet/item`).
+fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
+    w.leaf("networkInterfaceId", &e.id)
+        .leaf("subnetId", &e.subnet_id)
+        .leaf("vpcId", &e.vpc_id)
+        .leaf("description", &e.description)
+        .leaf("ownerId", &region.account)
+        .leaf("status", Region::interface_status(e))
+        .leaf("macAddress", &e.mac_address)
+        .leaf("privateIpAddress", e.private_ip)
+        .leaf(
+            "privateDnsName",
+            private_dns_name(&region.name, e.private_ip),
+        )
+        .leaf("sourceDestCheck", b(e.source_dest_check));
+    groups(w, region, e);
+    if let Some(a) = &e.attachment {
+        w.el("attachment", |w| {
+            w.leaf("attachmentId", &a.id)
+                .leaf("deviceIndex", a.device_index)
+                .leaf("status", &a.status)
+                .leaf("attachTime", format_time(a.attach_time))
+                .leaf("deleteOnTermination", b(a.delete_on_termination))
+                .leaf("networkCardIndex", 0);
+        });
+    }
+    if let Some(a) = e.associations.iter().find(|a| a.private_ip == e.private_ip) {
+        association(w, region, e, a, false);
+    }
+    super::network_interface::private_addresses(w, region, e, false);
+    w.set("ipv6AddressesSet", [(); 0], |_, ()| {})
+        .leaf("interfaceType", &e.interface_type);
 }

@@ -1,12 +1,145 @@
-//! nat gateway actions (to be written).
+//! NAT gateway actions.
 
-use fort_model::ApiError;
+use fort_control::Region;
+use fort_control::nat_gateway::CreateNatGateway;
+use fort_model::{ApiError, Kind, NatGateway, format_time};
 
-use super::Ctx;
+use super::{Ctx, Describe, b, next_token, remember, replay};
 use crate::xml::Xml;
 
-crate::actions!();
+crate::actions!(CreateNatGateway, DeleteNatGateway, DescribeNatGateways);
 
-pub async fn run(action: Action, _ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
-    match action {}
+pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
+    let p = ctx.params;
+    match action {
+        Action::CreateNatGateway => {
+            if p.child("SecondaryAllocationId").is_present()
+                || p.child("SecondaryPrivateIpAddress").is_present()
+                || p.get("SecondaryPrivateIpAddressCount").is_some()
+            {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    "Fort NAT gateways have one address for now.",
+                ));
+            }
+            if p.get("AvailabilityMode").is_some_and(|m| m != "zonal") {
+                return Err(ApiError::new(
+                    "UnsupportedOperation",
+                    "Regional NAT gateways are not supported.",
+                ));
+            }
+            let client_token = p.opt_str("ClientToken");
+            let req = CreateNatGateway {
+                subnet_id: p.req("SubnetId")?.to_owned(),
+                allocation_id: p.opt_str("AllocationId"),
+                connectivity_type: p.opt_str("ConnectivityType"),
+                private_ip: p.opt_str("PrivateIpAddress"),
+                client_token: client_token.clone(),
+                tags: ctx.tag_specs(&["natgateway"])?,
+            };
+            let token = ctx.client_token()?;
+            let replayed = ctx.read(|v| replay(v, &token)).await??;
+            let id = match replayed {
+                Some(id) => id,
+                None => {
+                    ctx.write(|tx| {
+                        let nat = tx.create_nat_gateway(req)?;
+                        remember(tx, &token, &nat.id)?;
+                        Ok(nat.id)
+                    })
+                    .await?
+                }
+            };
+            ctx.read(|v| {
+                let nat = v
+                    .region
+                    .nat_gateways
+                    .get(&id)
+                    .ok_or_else(|| Kind::NatGateway.not_found(&id))?;
+                let mut w = Xml::new();
+                w.opt("clientToken", client_token.as_deref())
+                    .el("natGateway", |w| render(w, v.region, nat));
+                Ok(w)
+            })
+            .await?
+        }
+        Action::DeleteNatGateway => {
+            let id = p.req("NatGatewayId")?;
+            let id = ctx.write(|tx| tx.delete_nat_gateway(id)).await?;
+            let mut w = Xml::new();
+            w.leaf("natGatewayId", id);
+            Ok(w)
+        }
+        Action::DescribeNatGateways => {
+            let d = Describe {
+                ids_param: "NatGatewayId",
+                kind: Kind::NatGateway,
+                filters: FILTERS,
+                page: Some((5, 1000)),
+            };
+            ctx.read(|v| {
+                let page = d.run(
+                    p,
+                    v.region.nat_gateways.values(),
+                    |x| &x.id,
+                    |x| &x.tags,
+                    field,
+                )?;
+                let mut w = Xml::new();
+                w.set("natGatewaySet", page.items, |w, n| render(w, v.region, n));
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+    }
+}
+
+const FILTERS: &[&str] = &["nat-gateway-id", "state", "subnet-id", "vpc-id"];
+
+fn field(n: &NatGateway, name: &str) -> Vec<String> {
+    match name {
+        "nat-gateway-id" => vec![n.id.clone()],
+        "state" => vec![n.state.clone()],
+        "subnet-id" => vec![n.subnet_id.clone()],
+        "vpc-id" => vec![n.vpc_id.clone()],
+        _ => vec![],
+    }
+}
+
+pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
+    let zone = region
+        .subnets
+        .get(&n.subnet_id)
+        .map(|s| (s.availability_zone.clone(), s.availability_zone_id.clone()));
+    w.leaf("createTime", format_time(n.create_time))
+        .opt("deleteTime", n.delete_time.map(format_time))
+        .opt("failureCode", n.failure_code.as_deref())
+        .opt("failureMessage", n.failure_message.as_deref())
+        .set("natGatewayAddressSet", &n.addresses, |w, a| {
+            w.opt("allocationId", a.allocation_id.as_deref())
+                .leaf("networkInterfaceId", &a.network_interface_id)
+                .leaf("privateIp", a.private_ip)
+                .opt("publicIp", a.public_ip)
+                .opt("associationId", a.association_id.as_deref())
+                .leaf("isPrimary", b(a.is_primary))
+                .leaf(
+                    "status",
+                    match n.state.as_str() {
+                        "deleted" | "deleting" => "disassociated",
+                        _ => "succeeded",
+                    },
+                );
+            if let Some((z, zid)) = &zone {
+                w.leaf("availabilityZone", z)
+                    .leaf("availabilityZoneId", zid);
+            }
+        })
+        .leaf("natGatewayId", &n.id)
+        .leaf("state", &n.state)
+        .leaf("subnetId", &n.subnet_id)
+        .leaf("vpcId", &n.vpc_id)
+        .tags(&n.tags)
+        .leaf("connectivityType", &n.connectivity_type)
+        .leaf("availabilityMode", "zonal");
 }

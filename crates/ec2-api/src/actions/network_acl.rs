@@ -74,8 +74,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
         Action::DeleteNetworkAclEntry => {
             let id = p.req("NetworkAclId")?;
-            let rule = p.int("RuleNumber")?.ok_or_else(|| ApiError::missing("RuleNumber"))?;
-            let egress = p.bool("Egress")?.ok_or_else(|| ApiError::missing("Egress"))?;
+            let rule = p
+                .int("RuleNumber")?
+                .ok_or_else(|| ApiError::missing("RuleNumber"))?;
+            let egress = p
+                .bool("Egress")?
+                .ok_or_else(|| ApiError::missing("Egress"))?;
             ctx.write(|tx| tx.delete_network_acl_entry(id, rule, egress))
                 .await?;
             Ok(ok_return())
@@ -127,7 +131,9 @@ fn entry_request(p: &Params) -> Result<NetworkAclEntryRequest, ApiError> {
             .ok_or_else(|| ApiError::missing("RuleNumber"))?,
         protocol: p.req("Protocol")?.to_owned(),
         rule_action: p.req("RuleAction")?.to_owned(),
-        egress: p.bool("Egress")?.ok_or_else(|| ApiError::missing("Egress"))?,
+        egress: p
+            .bool("Egress")?
+            .ok_or_else(|| ApiError::missing("Egress"))?,
         cidr_block: p.opt_str("CidrBlock"),
         ipv6_cidr_block: p.opt_str("Ipv6CidrBlock"),
         port_from: range.int("From")?,
@@ -168,11 +174,7 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
                 vec![a.id.clone()]
             }
         }
-        "association.subnet-id" => a
-            .associations
-            .iter()
-            .map(|s| s.subnet_id.clone())
-            .collect(),
+        "association.subnet-id" => a.associations.iter().map(|s| s.subnet_id.clone()).collect(),
         "default" => vec![b(a.is_default).into()],
         "entry.cidr" => entries()
             .iter()

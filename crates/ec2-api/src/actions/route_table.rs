@@ -1,8 +1,7 @@
 //! Route table actions: tables, associations and routes.
 
 use fort_control::route_table::{
-    AssociationResult, CreateRouteTable, RouteParams, TARGET_PARAMS, destination_text,
-    route_state,
+    AssociationResult, CreateRouteTable, RouteParams, TARGET_PARAMS, destination_text, route_state,
 };
 use fort_control::{Region, View};
 use fort_model::{ApiError, Kind, Route, RouteDestination, RouteTable, RouteTarget};

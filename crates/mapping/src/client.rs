@@ -1,0 +1,146 @@
+//! The agent's side of the mapping service: a session that keeps a host's items current,
+//! reconnecting and resuming when the server or the connection goes away.
+
+use std::time::Duration;
+
+use fort_proto::mapping::agent_message::Msg;
+use fort_proto::mapping::mapping_client::MappingClient;
+use fort_proto::mapping::{AgentMessage, Applied, Heartbeat, Hello, ProgramUpdate};
+use tokio::sync::mpsc;
+
+use crate::derive::Items;
+
+/// Who the agent is.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub host_id: String,
+    pub zone: String,
+    pub underlay: std::net::Ipv4Addr,
+    /// `instance` or `edge`.
+    pub role: String,
+}
+
+/// The items a host holds, and which generation of which epoch they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cache {
+    pub epoch: u64,
+    pub generation: u64,
+    pub items: Items,
+}
+
+/// An update that does not follow what the cache holds: the session must start over.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gap;
+
+impl Cache {
+    /// Applies one update, in order. Duplicates (already applied) are ignored.
+    pub fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
+        if u.snapshot {
+            self.items.clear();
+        } else if u.epoch != self.epoch || u.base_generation != self.generation {
+            if u.epoch == self.epoch && u.generation <= self.generation {
+                return Ok(false);
+            }
+            return Err(Gap);
+        }
+        for key in &u.delete {
+            self.items.remove(key);
+        }
+        for item in &u.put {
+            self.items.insert(item.key.clone(), item.value.clone());
+        }
+        self.epoch = u.epoch;
+        self.generation = u.generation;
+        Ok(true)
+    }
+}
+
+/// Runs the session for ever: calls `on_update` with the items after each update
+/// applied, then reports the generation as applied.
+pub async fn run(
+    endpoint: String,
+    me: Identity,
+    mut on_update: impl FnMut(&Cache, &ProgramUpdate) + Send,
+) {
+    let mut cache = Cache::default();
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match session(&endpoint, &me, &mut cache, &mut on_update).await {
+            Ok(()) => tracing::info!("mapping session ended; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "mapping session failed; reconnecting"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// One session: hello, then updates until the stream ends.
+pub async fn session(
+    endpoint: &str,
+    me: &Identity,
+    cache: &mut Cache,
+    on_update: &mut (impl FnMut(&Cache, &ProgramUpdate) + Send),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut client = MappingClient::connect(endpoint.to_owned())
+        .await?
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20);
+    let (tx, rx) = mpsc::channel(64);
+    tx.send(AgentMessage {
+        msg: Some(Msg::Hello(Hello {
+            host_id: me.host_id.clone(),
+            zone: me.zone.clone(),
+            underlay: me.underlay.to_string(),
+            epoch: cache.epoch,
+            generation: cache.generation,
+            role: me.role.clone(),
+        })),
+    })
+    .await?;
+    let mut updates = client
+        .sync(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    let beat = tx.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if beat
+                .send(AgentMessage {
+                    msg: Some(Msg::Heartbeat(Heartbeat {})),
+                })
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let result = async {
+        while let Some(update) = updates.message().await? {
+            match cache.apply(&update) {
+                Ok(true) => {
+                    on_update(cache, &update);
+                    tx.send(AgentMessage {
+                        msg: Some(Msg::Applied(Applied {
+                            epoch: cache.epoch,
+                            generation: cache.generation,
+                        })),
+                    })
+                    .await?;
+                }
+                Ok(false) => {}
+                Err(Gap) => {
+                    // Start over with a snapshot.
+                    *cache = Cache::default();
+                    return Err("update out of sequence".into());
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    heartbeat.abort();
+    result
+}

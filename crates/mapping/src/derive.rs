@@ -1,0 +1,526 @@
+//! From the control plane's state to host programs, one item at a time.
+//!
+//! A host program is a set of items (see the proto): each stored row of the control
+//! plane contributes some of them — a VPC row its header, a subnet row its subnet, an
+//! interface row its V2P mappings, its group memberships and, when it is placed on a
+//! host, that host's port. When a change touches rows, only those rows (and the few
+//! whose items read them: the subnets of a VPC whose tables changed, the route tables
+//! whose targets changed) are derived again, and the difference is what hosts receive.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use fort_control::region::Host;
+use fort_control::route_table::route_state;
+use fort_control::{Region, World};
+use fort_dataplane::program as dp;
+use fort_dataplane::wire::MacAddr;
+use fort_model::{NetworkInterface, RouteDestination, RouteTarget, RulePeer};
+
+/// Item values: the JSON of one piece of a [`dp::HostProgram`].
+pub type Items = BTreeMap<String, Vec<u8>>;
+
+/// What one stored row contributes to host programs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contribution {
+    /// The VPC the items belong to.
+    pub vpc: Option<String>,
+    /// Items every host serving the VPC holds.
+    pub items: Items,
+    /// A port item for one host: (host id, key, value).
+    pub port: Option<(String, String, Vec<u8>)>,
+}
+
+/// A row of the control plane, as the store names it: `r/ACCOUNT/REGION/TABLE/ID`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RowKey {
+    pub account: String,
+    pub region: String,
+    pub table: String,
+    pub id: String,
+}
+
+impl RowKey {
+    pub fn parse(key: &str) -> Option<RowKey> {
+        let mut parts = key.splitn(5, '/');
+        if parts.next()? != "r" {
+            return None;
+        }
+        Some(RowKey {
+            account: parts.next()?.to_owned(),
+            region: parts.next()?.to_owned(),
+            table: parts.next()?.to_owned(),
+            id: parts.next()?.to_owned(),
+        })
+    }
+
+    fn sibling(&self, table: &str, id: &str) -> RowKey {
+        RowKey {
+            account: self.account.clone(),
+            region: self.region.clone(),
+            table: table.into(),
+            id: id.into(),
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("program items serialize")
+}
+
+/// The MAC of a VPC's implicit router: locally administered, derived from the VNI.
+pub fn router_mac(vni: u32) -> MacAddr {
+    let [_, a, b, c] = vni.to_be_bytes();
+    MacAddr([0x06, a, b, c, 0x00, 0x01])
+}
+
+fn region<'w>(world: &'w World, row: &RowKey) -> Option<&'w Region> {
+    world
+        .regions
+        .get(&(row.account.clone(), row.region.clone()))
+}
+
+/// The host an interface's instance runs on, if it is placed and running.
+fn placement<'w>(world: &'w World, region: &Region, eni: &NetworkInterface) -> Option<&'w Host> {
+    let attachment = eni.attachment.as_ref()?;
+    let instance = region.instances.get(&attachment.instance_id)?;
+    if !matches!(instance.state.as_str(), "pending" | "running") {
+        return None;
+    }
+    world.global.hosts.get(instance.host_id.as_deref()?)
+}
+
+/// Derives what `row` contributes now (nothing if it is gone).
+pub fn contribution(world: &World, row: &RowKey) -> Contribution {
+    let Some(r) = region(world, row) else {
+        return Contribution::default();
+    };
+    let id = row.id.as_str();
+    let mut c = Contribution::default();
+    match row.table.as_str() {
+        "vpc" => {
+            if let Some(v) = r.vpcs.get(id) {
+                c.vpc = Some(v.id.clone());
+                c.items.insert(format!("vpc/{id}"), json(&vpc_header(r, v)));
+            }
+        }
+        "subnet" => {
+            if let Some(s) = r.subnets.get(id) {
+                c.vpc = Some(s.vpc_id.clone());
+                let route_table_id = r
+                    .subnet_route_table(id)
+                    .map(|t| t.id.clone())
+                    .unwrap_or_default();
+                let network_acl_id = r
+                    .network_acls
+                    .values()
+                    .find(|a| a.associations.iter().any(|x| x.subnet_id == id))
+                    .map(|a| a.id.clone())
+                    .unwrap_or_default();
+                let item = dp::Subnet {
+                    id: s.id.clone(),
+                    cidr: s.cidr,
+                    route_table_id,
+                    network_acl_id,
+                };
+                c.items
+                    .insert(format!("subnet/{}/{id}", s.vpc_id), json(&item));
+            }
+        }
+        "route-table" => {
+            if let Some(t) = r.route_tables.get(id) {
+                c.vpc = Some(t.vpc_id.clone());
+                let routes = t
+                    .routes
+                    .iter()
+                    .filter_map(|route| {
+                        let RouteDestination::Cidr(destination) = route.destination else {
+                            return None;
+                        };
+                        let target = if route_state(r, t, route) == "blackhole" {
+                            dp::RouteTarget::Blackhole
+                        } else {
+                            match &route.target {
+                                RouteTarget::Local => dp::RouteTarget::Local,
+                                RouteTarget::Gateway(g) if g.starts_with("igw-") => {
+                                    dp::RouteTarget::InternetGateway(g.clone())
+                                }
+                                RouteTarget::Gateway(g) if g.starts_with("vgw-") => {
+                                    dp::RouteTarget::VpnGateway(g.clone())
+                                }
+                                RouteTarget::Gateway(g) | RouteTarget::VpcEndpoint(g) => {
+                                    dp::RouteTarget::VpcEndpoint(g.clone())
+                                }
+                                RouteTarget::NatGateway(n) => {
+                                    dp::RouteTarget::NatGateway(n.clone())
+                                }
+                                RouteTarget::NetworkInterface(e) => {
+                                    dp::RouteTarget::NetworkInterface(e.clone())
+                                }
+                                RouteTarget::Instance(i) => match r.instance_route_interface(i) {
+                                    Some(e) => dp::RouteTarget::NetworkInterface(e),
+                                    None => dp::RouteTarget::Blackhole,
+                                },
+                                RouteTarget::VpcPeeringConnection(p) => {
+                                    dp::RouteTarget::VpcPeering(p.clone())
+                                }
+                                RouteTarget::TransitGateway(g) => {
+                                    dp::RouteTarget::TransitGateway(g.clone())
+                                }
+                                RouteTarget::EgressOnlyInternetGateway(_)
+                                | RouteTarget::CarrierGateway(_)
+                                | RouteTarget::LocalGateway(_) => dp::RouteTarget::Blackhole,
+                            }
+                        };
+                        Some(dp::Route {
+                            destination,
+                            target,
+                        })
+                    })
+                    .collect();
+                c.items.insert(
+                    format!("rtb/{}/{id}", t.vpc_id),
+                    json(&dp::RouteTable {
+                        id: t.id.clone(),
+                        routes,
+                    }),
+                );
+            }
+        }
+        "network-acl" => {
+            if let Some(a) = r.network_acls.get(id) {
+                c.vpc = Some(a.vpc_id.clone());
+                let entries = a
+                    .entries
+                    .iter()
+                    .filter_map(|e| {
+                        Some(dp::NaclEntry {
+                            rule_number: e.rule_number,
+                            egress: e.egress,
+                            protocol: e.protocol,
+                            allow: e.allow,
+                            cidr: e.cidr?,
+                            port_range: e.port_range.map(|(f, t)| (clamp_port(f), clamp_port(t))),
+                            icmp: e.icmp.map(|(t, c)| (t as i16, c as i16)),
+                        })
+                    })
+                    .collect();
+                c.items.insert(
+                    format!("acl/{}/{id}", a.vpc_id),
+                    json(&dp::NetworkAcl {
+                        id: a.id.clone(),
+                        entries,
+                    }),
+                );
+            }
+        }
+        "security-group" => {
+            if let Some(g) = r.security_groups.get(id) {
+                c.vpc = Some(g.vpc_id.clone());
+                let mut item = dp::SecurityGroup {
+                    id: g.id.clone(),
+                    ingress: Vec::new(),
+                    egress: Vec::new(),
+                    members: Vec::new(),
+                };
+                for rule in &g.rules {
+                    let peer = match &rule.peer {
+                        RulePeer::Cidr(n) => dp::SgPeer::Cidr(*n),
+                        RulePeer::Group { group_id, .. } => dp::SgPeer::Group(group_id.clone()),
+                        RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
+                    };
+                    let Some(protocol) = protocol_number(&rule.protocol) else {
+                        continue;
+                    };
+                    let out = dp::SgRule {
+                        protocol,
+                        from_port: rule.from_port,
+                        to_port: rule.to_port,
+                        peer,
+                    };
+                    if rule.egress {
+                        item.egress.push(out)
+                    } else {
+                        item.ingress.push(out)
+                    }
+                }
+                c.items.insert(format!("sg/{}/{id}", g.vpc_id), json(&item));
+            }
+        }
+        "network-interface" => {
+            if let Some(e) = r.network_interfaces.get(id) {
+                c.vpc = Some(e.vpc_id.clone());
+                for ip in e.private_ips() {
+                    for g in &e.security_groups {
+                        c.items
+                            .insert(format!("member/{}/{g}/{ip}", e.vpc_id), Vec::new());
+                    }
+                }
+                if let Some(host) = placement(world, r, e) {
+                    let mac: MacAddr = e.mac_address.parse().unwrap_or(MacAddr::ZERO);
+                    for ip in e.private_ips() {
+                        let m = dp::Mapping {
+                            ip,
+                            host: host.underlay,
+                            mac,
+                            eni_id: e.id.clone(),
+                            source_dest_check: e.source_dest_check,
+                        };
+                        c.items.insert(format!("map/{}/{ip}", e.vpc_id), json(&m));
+                    }
+                    let port = dp::Port {
+                        id: e.id.clone(),
+                        vpc_id: e.vpc_id.clone(),
+                        subnet_id: e.subnet_id.clone(),
+                        mac,
+                        primary_ip: e.private_ip,
+                        secondary_ips: e.secondary_ips.clone(),
+                        security_groups: e.security_groups.clone(),
+                        source_dest_check: e.source_dest_check,
+                        conntrack: dp::ConntrackTimeouts::default(),
+                        hostname: Some(ip_name(e.private_ip)),
+                    };
+                    c.port = Some((host.id.clone(), format!("port/{id}"), json(&port)));
+                }
+            }
+        }
+        _ => {}
+    }
+    c
+}
+
+/// Rows whose contributions read `row` and so must be derived again when it changes.
+pub fn dependents(world: &World, row: &RowKey, old_vpc: Option<&str>) -> Vec<RowKey> {
+    let Some(r) = region(world, row) else {
+        return Vec::new();
+    };
+    let id = row.id.as_str();
+    let vpc_of = |new: Option<&str>| {
+        new.map(str::to_owned)
+            .or_else(|| old_vpc.map(str::to_owned))
+    };
+    match row.table.as_str() {
+        // Associations decide which table and ACL each subnet uses.
+        "route-table" | "network-acl" => {
+            let vpc = vpc_of(
+                r.route_tables
+                    .get(id)
+                    .map(|t| t.vpc_id.as_str())
+                    .or(r.network_acls.get(id).map(|a| a.vpc_id.as_str())),
+            );
+            r.subnets
+                .values()
+                .filter(|s| Some(&s.vpc_id) == vpc.as_ref())
+                .map(|s| row.sibling("subnet", &s.id))
+                .collect()
+        }
+        // A route's state follows its target.
+        "internet-gateway" | "egress-only-internet-gateway" | "natgateway" => r
+            .route_tables
+            .values()
+            .filter(|t| {
+                t.routes
+                    .iter()
+                    .any(|route| target_id(&route.target) == Some(id))
+            })
+            .map(|t| row.sibling("route-table", &t.id))
+            .collect(),
+        // An instance's state and host decide its interfaces' ports and mappings, and the
+        // state of routes through it.
+        "instance" => {
+            let mut out: Vec<RowKey> = r
+                .network_interfaces
+                .values()
+                .filter(|e| e.attachment.as_ref().is_some_and(|a| a.instance_id == id))
+                .map(|e| row.sibling("network-interface", &e.id))
+                .collect();
+            out.extend(routes_through(r, row, id));
+            out
+        }
+        "network-interface" => routes_through(r, row, id),
+        "dhcp-options" => r
+            .vpcs
+            .values()
+            .filter(|v| v.dhcp_options_id == id)
+            .map(|v| row.sibling("vpc", &v.id))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
+    r.route_tables
+        .values()
+        .filter(|t| {
+            t.routes
+                .iter()
+                .any(|route| target_id(&route.target) == Some(target))
+        })
+        .map(|t| row.sibling("route-table", &t.id))
+        .collect()
+}
+
+fn target_id(t: &RouteTarget) -> Option<&str> {
+    match t {
+        RouteTarget::Local => None,
+        RouteTarget::Gateway(x)
+        | RouteTarget::NatGateway(x)
+        | RouteTarget::NetworkInterface(x)
+        | RouteTarget::Instance(x)
+        | RouteTarget::VpcPeeringConnection(x)
+        | RouteTarget::EgressOnlyInternetGateway(x)
+        | RouteTarget::TransitGateway(x)
+        | RouteTarget::VpcEndpoint(x)
+        | RouteTarget::CarrierGateway(x)
+        | RouteTarget::LocalGateway(x) => Some(x),
+    }
+}
+
+fn vpc_header(r: &Region, v: &fort_model::Vpc) -> dp::Vpc {
+    let mut dhcp = dp::DhcpOptions {
+        domain_name_servers: Vec::new(),
+        domain_name: None,
+        lease_time: 3600,
+    };
+    if let Some(set) = r.dhcp_options.get(&v.dhcp_options_id) {
+        for (key, values) in &set.configurations {
+            match key.as_str() {
+                "domain-name-servers" => {
+                    dhcp.domain_name_servers = values
+                        .iter()
+                        .filter_map(|s| {
+                            if s == "AmazonProvidedDNS" {
+                                Some(dp::NameServer::AmazonProvidedDns)
+                            } else {
+                                s.parse::<Ipv4Addr>().ok().map(dp::NameServer::Address)
+                            }
+                        })
+                        .collect();
+                }
+                "domain-name" => dhcp.domain_name = values.first().cloned(),
+                _ => {}
+            }
+        }
+    }
+    dp::Vpc {
+        id: v.id.clone(),
+        vni: v.vni,
+        cidrs: v.cidrs().collect(),
+        router_mac: router_mac(v.vni),
+        subnets: Vec::new(),
+        route_tables: Vec::new(),
+        network_acls: Vec::new(),
+        security_groups: Vec::new(),
+        dhcp,
+        mappings: Vec::new(),
+        edges: Vec::new(),
+        peerings: Vec::new(),
+    }
+}
+
+fn clamp_port(p: i32) -> u16 {
+    p.clamp(0, 65535) as u16
+}
+
+/// The IP protocol number of a security group rule's protocol.
+fn protocol_number(p: &str) -> Option<i16> {
+    match p {
+        "-1" | "all" => Some(-1),
+        "tcp" => Some(6),
+        "udp" => Some(17),
+        "icmp" => Some(1),
+        "icmpv6" => None,
+        n => n.parse().ok(),
+    }
+}
+
+/// EC2's IP-name host name: `ip-10-0-1-17`.
+pub fn ip_name(ip: Ipv4Addr) -> String {
+    let [a, b, c, d] = ip.octets();
+    format!("ip-{a}-{b}-{c}-{d}")
+}
+
+/// Every row of the world that contributes items: the start of derivation.
+pub fn all_rows(world: &World) -> Vec<RowKey> {
+    let mut rows = Vec::new();
+    for ((account, region), r) in &world.regions {
+        let key = |table: &str, id: &str| RowKey {
+            account: account.clone(),
+            region: region.clone(),
+            table: table.into(),
+            id: id.into(),
+        };
+        rows.extend(r.vpcs.values().map(|x| key("vpc", &x.id)));
+        rows.extend(r.subnets.values().map(|x| key("subnet", &x.id)));
+        rows.extend(r.route_tables.values().map(|x| key("route-table", &x.id)));
+        rows.extend(r.network_acls.values().map(|x| key("network-acl", &x.id)));
+        rows.extend(
+            r.security_groups
+                .values()
+                .map(|x| key("security-group", &x.id)),
+        );
+        rows.extend(
+            r.network_interfaces
+                .values()
+                .map(|x| key("network-interface", &x.id)),
+        );
+    }
+    rows
+}
+
+/// Assembles a host program from its items (what an agent does after each update).
+pub fn assemble(
+    underlay: dp::Underlay,
+    items: &Items,
+) -> Result<dp::HostProgram, serde_json::Error> {
+    let mut program = dp::HostProgram {
+        underlay,
+        ports: Vec::new(),
+        vpcs: Vec::new(),
+    };
+    let mut vpcs: BTreeMap<&str, dp::Vpc> = BTreeMap::new();
+    let mut members: BTreeMap<(&str, &str), Vec<Ipv4Addr>> = BTreeMap::new();
+    for (key, value) in items {
+        if let Some(vpc) = key.strip_prefix("vpc/") {
+            vpcs.insert(vpc, serde_json::from_slice(value)?);
+        }
+    }
+    for (key, value) in items {
+        let mut parts = key.split('/');
+        let kind = parts.next().unwrap_or_default();
+        if kind == "port" {
+            program.ports.push(serde_json::from_slice(value)?);
+            continue;
+        }
+        let Some(vpc) = parts.next().and_then(|v| vpcs.get_mut(v)) else {
+            continue;
+        };
+        match kind {
+            "subnet" => vpc.subnets.push(serde_json::from_slice(value)?),
+            "rtb" => vpc.route_tables.push(serde_json::from_slice(value)?),
+            "acl" => vpc.network_acls.push(serde_json::from_slice(value)?),
+            "sg" => vpc.security_groups.push(serde_json::from_slice(value)?),
+            "map" => vpc.mappings.push(serde_json::from_slice(value)?),
+            "member" => {
+                let (Some(g), Some(ip)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                if let Ok(ip) = ip.parse() {
+                    let vpc_id = key.split('/').nth(1).unwrap_or_default();
+                    members.entry((vpc_id, g)).or_default().push(ip);
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((vpc_id, g), ips) in members {
+        if let Some(sg) = vpcs
+            .get_mut(vpc_id)
+            .and_then(|v| v.security_groups.iter_mut().find(|s| s.id == g))
+        {
+            sg.members = ips;
+        }
+    }
+    program.vpcs = vpcs.into_values().collect();
+    Ok(program)
+}

@@ -1,0 +1,461 @@
+//! The mapping service's state: the items every host should hold, the updates each host
+//! has been sent, and which changes every affected host has applied. Pure: the gRPC
+//! layer feeds it changes and agent reports, and carries its updates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use fort_control::World;
+
+use crate::derive::{Contribution, Items, RowKey, all_rows, contribution, dependents};
+
+/// How many updates each host keeps for agents that reconnect: beyond that, a snapshot.
+pub const LOG_LEN: usize = 256;
+
+/// One update for one host: items put and keys deleted, on top of `base`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Update {
+    pub epoch: u64,
+    pub base: u64,
+    pub generation: u64,
+    pub snapshot: bool,
+    pub put: Vec<(String, Vec<u8>)>,
+    pub delete: Vec<String>,
+}
+
+impl Update {
+    pub fn is_empty(&self) -> bool {
+        self.put.is_empty() && self.delete.is_empty() && !self.snapshot
+    }
+}
+
+/// What the service knows of one host's agent.
+#[derive(Debug, Default)]
+pub struct HostState {
+    pub generation: u64,
+    pub applied: u64,
+    /// Recent updates, oldest first, for resuming.
+    pub log: VecDeque<Update>,
+    pub connected: bool,
+    pub last_seen: Option<Instant>,
+}
+
+/// A change waiting for its hosts: (change number, when it arrived, host → generation).
+#[derive(Debug)]
+struct Pending {
+    seq: u64,
+    at: Instant,
+    hosts: Vec<(String, u64)>,
+}
+
+#[derive(Debug)]
+pub struct Programs {
+    pub epoch: u64,
+    contrib: HashMap<RowKey, Contribution>,
+    vpc_items: HashMap<String, Items>,
+    /// host → its port items.
+    ports: HashMap<String, Items>,
+    /// port key → (host, VPC).
+    port_home: HashMap<String, (String, String)>,
+    /// VPC → host → ports it has there.
+    serving: HashMap<String, BTreeMap<String, usize>>,
+    hosts: HashMap<String, HostState>,
+    pending: VecDeque<Pending>,
+    /// The highest change number every affected host has applied.
+    pub applied_through: u64,
+    /// The highest change number seen.
+    last_seq: u64,
+    /// Latency from a change's arrival to its last host's report, per completed change.
+    pub latencies: Vec<Duration>,
+}
+
+impl Programs {
+    /// Derives every item of the world.
+    pub fn new(world: &World, epoch: u64) -> Self {
+        let mut p = Programs {
+            epoch,
+            contrib: HashMap::new(),
+            vpc_items: HashMap::new(),
+            ports: HashMap::new(),
+            port_home: HashMap::new(),
+            serving: HashMap::new(),
+            hosts: HashMap::new(),
+            pending: VecDeque::new(),
+            applied_through: 0,
+            last_seq: 0,
+            latencies: Vec::new(),
+        };
+        let rows = all_rows(world);
+        let mut sink = Deltas::default();
+        for row in rows {
+            p.rederive(world, row, &mut sink);
+        }
+        p.rebuild_serving();
+        p
+    }
+
+    /// The items a host should hold now.
+    pub fn items_of(&self, host: &str) -> Items {
+        let mut out = self.ports.get(host).cloned().unwrap_or_default();
+        for (vpc, hosts) in &self.serving {
+            if hosts.contains_key(host)
+                && let Some(items) = self.vpc_items.get(vpc)
+            {
+                out.extend(items.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+        out
+    }
+
+    pub fn host(&self, host: &str) -> Option<&HostState> {
+        self.hosts.get(host)
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = (&String, &HostState)> {
+        self.hosts.iter()
+    }
+
+    /// Number of V2P mappings held, over all VPCs.
+    pub fn mapping_count(&self) -> usize {
+        self.vpc_items
+            .values()
+            .map(|items| items.keys().filter(|k| k.starts_with("map/")).count())
+            .sum()
+    }
+
+    /// The mapping item of (VPC, IP), if any.
+    pub fn lookup(&self, vpc: &str, ip: &str) -> Option<&Vec<u8>> {
+        self.vpc_items.get(vpc)?.get(&format!("map/{vpc}/{ip}"))
+    }
+
+    /// The VPC with this VNI.
+    pub fn vpc_of_vni(&self, vni: u32) -> Option<String> {
+        self.vpc_items.iter().find_map(|(vpc, items)| {
+            let header = items.get(&format!("vpc/{vpc}"))?;
+            let v: fort_dataplane::program::Vpc = serde_json::from_slice(header).ok()?;
+            (v.vni == vni).then(|| vpc.clone())
+        })
+    }
+
+    /// An agent connects, holding `generation` of `epoch`: the updates that bring it to
+    /// the present (a snapshot unless its log still reaches back that far).
+    pub fn connect(
+        &mut self,
+        host: &str,
+        epoch: u64,
+        generation: u64,
+        now: Instant,
+    ) -> Vec<Update> {
+        let items = self.items_of(host);
+        let state = self.hosts.entry(host.to_owned()).or_default();
+        state.connected = true;
+        state.last_seen = Some(now);
+        if epoch == self.epoch && generation == state.generation {
+            return Vec::new();
+        }
+        if epoch == self.epoch && generation < state.generation {
+            let first = state.log.front().map_or(u64::MAX, |u| u.base);
+            if first <= generation {
+                return state
+                    .log
+                    .iter()
+                    .filter(|u| u.base >= generation)
+                    .cloned()
+                    .collect();
+            }
+        }
+        state.generation += 1;
+        let update = Update {
+            epoch: self.epoch,
+            base: 0,
+            generation: state.generation,
+            snapshot: true,
+            put: items.into_iter().collect(),
+            delete: Vec::new(),
+        };
+        state.log.clear();
+        vec![update]
+    }
+
+    pub fn disconnect(&mut self, host: &str) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.connected = false;
+        }
+    }
+
+    /// An agent reports it applied `generation`.
+    pub fn applied(&mut self, host: &str, epoch: u64, generation: u64, now: Instant) {
+        if epoch != self.epoch {
+            return;
+        }
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.applied = h.applied.max(generation);
+            h.last_seen = Some(now);
+        }
+        self.settle(now);
+    }
+
+    /// A heartbeat.
+    pub fn seen(&mut self, host: &str, now: Instant) {
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.last_seen = Some(now);
+        }
+    }
+
+    /// Hosts silent for longer than `timeout` stop holding changes back.
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
+        let silent: Vec<String> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| {
+                h.connected && h.last_seen.is_some_and(|t| now.duration_since(t) > timeout)
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in &silent {
+            if let Some(h) = self.hosts.get_mut(id) {
+                h.connected = false;
+            }
+        }
+        self.settle(now);
+        silent
+    }
+
+    /// Moves `applied_through` past every change whose connected hosts have applied it.
+    fn settle(&mut self, now: Instant) {
+        while let Some(p) = self.pending.front() {
+            let done = p.hosts.iter().all(|(host, generation)| {
+                self.hosts
+                    .get(host)
+                    .is_none_or(|h| !h.connected || h.applied >= *generation)
+            });
+            if !done {
+                break;
+            }
+            let p = self.pending.pop_front().expect("front exists");
+            self.applied_through = self.applied_through.max(p.seq);
+            if !p.hosts.is_empty() {
+                self.latencies.push(now.duration_since(p.at));
+            }
+        }
+        if self.pending.is_empty() {
+            self.applied_through = self.applied_through.max(self.last_seq);
+        }
+    }
+
+    /// Applies change number `seq`, which touched the rows named by `keys`: derives again
+    /// what those rows (and the rows reading them) contribute, and gives each affected host
+    /// its update.
+    pub fn change(
+        &mut self,
+        world: &World,
+        seq: u64,
+        keys: &[String],
+        now: Instant,
+    ) -> Vec<(String, Update)> {
+        self.last_seq = self.last_seq.max(seq);
+        let mut sink = Deltas::default();
+        let mut queue: VecDeque<RowKey> = keys.iter().filter_map(|k| RowKey::parse(k)).collect();
+        let mut seen = BTreeSet::new();
+        while let Some(row) = queue.pop_front() {
+            if !seen.insert(row.clone()) {
+                continue;
+            }
+            let old_vpc = self.rederive(world, row.clone(), &mut sink);
+            queue.extend(dependents(world, &row, old_vpc.as_deref()));
+        }
+        let updates = self.fan_out(sink);
+        let mut hosts = Vec::new();
+        for (host, update) in &updates {
+            hosts.push((host.clone(), update.generation));
+        }
+        self.pending.push_back(Pending {
+            seq,
+            at: now,
+            hosts,
+        });
+        self.settle(now);
+        updates
+    }
+
+    /// Derives `row` again; records the item differences in `sink`. Returns the VPC the
+    /// row belonged to before.
+    fn rederive(&mut self, world: &World, row: RowKey, sink: &mut Deltas) -> Option<String> {
+        let new = contribution(world, &row);
+        let old = self.contrib.remove(&row).unwrap_or_default();
+        let old_vpc = old.vpc.clone();
+        if old != new {
+            if let Some(vpc) = &old.vpc {
+                for key in old.items.keys().filter(|k| !new.items.contains_key(*k)) {
+                    if let Some(items) = self.vpc_items.get_mut(vpc) {
+                        items.remove(key);
+                    }
+                    sink.vpc
+                        .entry(vpc.clone())
+                        .or_default()
+                        .insert(key.clone(), None);
+                }
+            }
+            if let Some(vpc) = &new.vpc {
+                for (key, value) in &new.items {
+                    if old.items.get(key) != Some(value) {
+                        self.vpc_items
+                            .entry(vpc.clone())
+                            .or_default()
+                            .insert(key.clone(), value.clone());
+                        sink.vpc
+                            .entry(vpc.clone())
+                            .or_default()
+                            .insert(key.clone(), Some(value.clone()));
+                    }
+                }
+            }
+            if let Some((host, key, _)) = &old.port
+                && new.port.as_ref().is_none_or(|(h, _, _)| h != host)
+            {
+                if let Some(p) = self.ports.get_mut(host) {
+                    p.remove(key);
+                }
+                self.port_home.remove(key);
+                sink.ports
+                    .entry(host.clone())
+                    .or_default()
+                    .insert(key.clone(), None);
+            }
+            if let Some((host, key, value)) = &new.port
+                && old.port.as_ref().map(|(h, _, v)| (h, v)) != Some((host, value))
+            {
+                self.ports
+                    .entry(host.clone())
+                    .or_default()
+                    .insert(key.clone(), value.clone());
+                if let Some(vpc) = &new.vpc {
+                    self.port_home
+                        .insert(key.clone(), (host.clone(), vpc.clone()));
+                }
+                sink.ports
+                    .entry(host.clone())
+                    .or_default()
+                    .insert(key.clone(), Some(value.clone()));
+            }
+        }
+        if new != Contribution::default() {
+            self.contrib.insert(row, new);
+        }
+        old_vpc
+    }
+
+    fn rebuild_serving(&mut self) {
+        self.serving.clear();
+        for (host, vpc) in self.port_home.values() {
+            *self
+                .serving
+                .entry(vpc.clone())
+                .or_default()
+                .entry(host.clone())
+                .or_default() += 1;
+        }
+    }
+
+    /// Turns item differences into one update per affected host.
+    fn fan_out(&mut self, sink: Deltas) -> Vec<(String, Update)> {
+        let before = std::mem::take(&mut self.serving);
+        self.rebuild_serving();
+        let mut per_host: BTreeMap<String, (BTreeMap<String, Vec<u8>>, BTreeSet<String>)> =
+            BTreeMap::new();
+        // VPCs a host starts or stops serving: all of their items come or go.
+        let all_vpcs: BTreeSet<&String> = before.keys().chain(self.serving.keys()).collect();
+        for vpc in all_vpcs {
+            let was: BTreeSet<&String> = before
+                .get(vpc)
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            let is: BTreeSet<&String> = self
+                .serving
+                .get(vpc)
+                .map(|m| m.keys().collect())
+                .unwrap_or_default();
+            for host in is.difference(&was) {
+                let entry = per_host.entry((*host).clone()).or_default();
+                if let Some(items) = self.vpc_items.get(vpc) {
+                    entry
+                        .0
+                        .extend(items.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
+            for host in was.difference(&is) {
+                let entry = per_host.entry((*host).clone()).or_default();
+                let mut keys: BTreeSet<String> = self
+                    .vpc_items
+                    .get(vpc)
+                    .map(|i| i.keys().cloned().collect())
+                    .unwrap_or_default();
+                // Keys deleted by this very change are gone from vpc_items: delete them too.
+                if let Some(d) = sink.vpc.get(vpc) {
+                    keys.extend(d.keys().cloned());
+                }
+                entry.1.extend(keys);
+            }
+            // Hosts that serve the VPC before and after get just the differences.
+            if let Some(d) = sink.vpc.get(vpc) {
+                for host in is.intersection(&was) {
+                    let entry = per_host.entry((*host).clone()).or_default();
+                    for (k, v) in d {
+                        match v {
+                            Some(v) => {
+                                entry.0.insert(k.clone(), v.clone());
+                            }
+                            None => {
+                                entry.1.insert(k.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for (host, d) in sink.ports {
+            let entry = per_host.entry(host).or_default();
+            for (k, v) in d {
+                match v {
+                    Some(v) => {
+                        entry.1.remove(&k);
+                        entry.0.insert(k, v);
+                    }
+                    None => {
+                        entry.0.remove(&k);
+                        entry.1.insert(k);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (host, (put, delete)) in per_host {
+            if put.is_empty() && delete.is_empty() {
+                continue;
+            }
+            let state = self.hosts.entry(host.clone()).or_default();
+            let update = Update {
+                epoch: self.epoch,
+                base: state.generation,
+                generation: state.generation + 1,
+                snapshot: false,
+                put: put.into_iter().collect(),
+                delete: delete.into_iter().collect(),
+            };
+            state.generation += 1;
+            state.log.push_back(update.clone());
+            while state.log.len() > LOG_LEN {
+                state.log.pop_front();
+            }
+            out.push((host, update));
+        }
+        out
+    }
+}
+
+/// Item differences of one change: per VPC and per host's ports (`None`: deleted).
+#[derive(Default)]
+struct Deltas {
+    vpc: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
+    ports: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
+}

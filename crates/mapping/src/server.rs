@@ -1,0 +1,299 @@
+//! The gRPC service agents connect to: a session per agent (hello, program, updates,
+//! applied reports, heartbeats) and lookups.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fort_control::Control;
+use fort_control::region::Host;
+use fort_model::ApiError;
+use fort_proto::mapping::agent_message::Msg;
+use fort_proto::mapping::mapping_server::{Mapping, MappingServer};
+use fort_proto::mapping::{AgentMessage, Item, LookupRequest, LookupResponse, ProgramUpdate};
+use futures::Stream;
+use tokio::sync::{mpsc, watch};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::programs::{Programs, Update};
+
+/// A host silent this long no longer holds changes back (and shows as unavailable).
+pub const HOST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Updates queued for one agent before it is cut off (it reconnects and resumes).
+const QUEUE: usize = 4096;
+
+struct Shared {
+    programs: Programs,
+    /// host → (session number, where its updates go).
+    sessions: HashMap<String, (u64, mpsc::Sender<Result<ProgramUpdate, Status>>)>,
+    next_session: u64,
+}
+
+/// The mapping service of one control-plane server.
+pub struct MappingService {
+    control: Arc<Control>,
+    shared: Mutex<Shared>,
+    applied: watch::Sender<u64>,
+}
+
+impl MappingService {
+    /// Derives every host's program from the control plane and follows its changes.
+    pub async fn start(control: Arc<Control>) -> Arc<Self> {
+        let mut changes = control.subscribe();
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_micros() as u64);
+        let programs = control.read_world(|w| Programs::new(w, epoch)).await;
+        let (applied, _) = watch::channel(control.last_change());
+        let service = Arc::new(Self {
+            control,
+            shared: Mutex::new(Shared {
+                programs,
+                sessions: HashMap::new(),
+                next_session: 0,
+            }),
+            applied,
+        });
+        let s = service.clone();
+        tokio::spawn(async move {
+            while let Some(change) = changes.recv().await {
+                let now = Instant::now();
+                let updates = {
+                    let world = s.control.world().await;
+                    let mut shared = s.shared.lock().expect("mapping lock");
+                    let updates = shared
+                        .programs
+                        .change(&world, change.seq, &change.keys, now);
+                    for (host, update) in &updates {
+                        shared.send(host, update);
+                    }
+                    let through = shared.programs.applied_through;
+                    drop(shared);
+                    drop(world);
+                    s.applied.send_replace(through);
+                    updates.len()
+                };
+                tracing::trace!(seq = change.seq, hosts = updates, "change derived");
+            }
+        });
+        let s = Arc::downgrade(&service);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(s) = s.upgrade() else { break };
+                let (silent, through) = {
+                    let mut shared = s.shared.lock().expect("mapping lock");
+                    let silent = shared.programs.expire(Instant::now(), HOST_TIMEOUT);
+                    (silent, shared.programs.applied_through)
+                };
+                for host in silent {
+                    tracing::warn!(host, "host silent: marked unavailable");
+                }
+                s.applied.send_replace(through);
+            }
+        });
+        service
+    }
+
+    /// The tonic service to mount on a server.
+    pub fn grpc(self: &Arc<Self>) -> MappingServer<Grpc> {
+        MappingServer::new(Grpc(self.clone()))
+            .max_decoding_message_size(256 << 20)
+            .max_encoding_message_size(256 << 20)
+    }
+
+    /// Waits until every host affected by change `seq` (and all before it) has applied
+    /// it; false on timeout.
+    pub async fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|through| *through >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The highest change every affected host has applied.
+    pub fn applied_through(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Reads the service's state (for metrics and the simulator).
+    pub fn inspect<R>(&self, f: impl FnOnce(&Programs) -> R) -> R {
+        f(&self.shared.lock().expect("mapping lock").programs)
+    }
+
+    /// Records the host in the control plane (placement reads it there).
+    async fn register(
+        &self,
+        host_id: &str,
+        zone: &str,
+        underlay: Ipv4Addr,
+        role: &str,
+    ) -> Result<(), ApiError> {
+        // A zone is its region's name and a letter: `us-east-1a`.
+        let zone_ok = zone.len() > 1
+            && zone.ends_with(|c: char| c.is_ascii_lowercase())
+            && zone[..zone.len() - 1].ends_with(|c: char| c.is_ascii_digit());
+        if !zone_ok {
+            return Err(ApiError::invalid_value(format!("unknown zone {zone}")));
+        }
+        self.control
+            .write_global(|g| {
+                let instances = g.hosts.get(host_id).map_or(0, |h| h.instances);
+                let host = Host {
+                    id: host_id.into(),
+                    zone: zone.into(),
+                    underlay,
+                    role: role.into(),
+                    instances,
+                };
+                if g.hosts.get(host_id) != Some(&host) {
+                    g.hosts.insert(host);
+                }
+                Ok(())
+            })
+            .await
+            .map(|_| ())
+    }
+}
+
+impl Shared {
+    fn send(&mut self, host: &str, update: &Update) {
+        if let Some((_, tx)) = self.sessions.get(host)
+            && tx.try_send(Ok(to_proto(update))).is_err()
+        {
+            // Too far behind (or gone): cut the session; the agent reconnects and resumes.
+            tracing::warn!(host, "agent too slow for its updates: session closed");
+            self.sessions.remove(host);
+            self.programs.disconnect(host);
+        }
+    }
+}
+
+fn to_proto(u: &Update) -> ProgramUpdate {
+    ProgramUpdate {
+        epoch: u.epoch,
+        base_generation: u.base,
+        generation: u.generation,
+        snapshot: u.snapshot,
+        put: u
+            .put
+            .iter()
+            .map(|(k, v)| Item {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+        delete: u.delete.clone(),
+    }
+}
+
+/// The tonic face of the service.
+pub struct Grpc(Arc<MappingService>);
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<ProgramUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Mapping for Grpc {
+    type SyncStream = UpdateStream;
+
+    async fn sync(
+        &self,
+        request: Request<Streaming<AgentMessage>>,
+    ) -> Result<Response<Self::SyncStream>, Status> {
+        let service = self.0.clone();
+        let mut inbound = request.into_inner();
+        let Some(AgentMessage {
+            msg: Some(Msg::Hello(hello)),
+        }) = inbound.message().await?
+        else {
+            return Err(Status::invalid_argument("a session starts with Hello"));
+        };
+        if hello.host_id.is_empty() || hello.host_id.len() > 128 {
+            return Err(Status::invalid_argument(
+                "host_id must be 1 to 128 characters",
+            ));
+        }
+        let underlay: Ipv4Addr = hello.underlay.parse().map_err(|_| {
+            Status::invalid_argument(format!("bad underlay address {}", hello.underlay))
+        })?;
+        let role = if hello.role.is_empty() {
+            "instance"
+        } else {
+            hello.role.as_str()
+        };
+        if !matches!(role, "instance" | "edge") {
+            return Err(Status::invalid_argument(format!("unknown role {role}")));
+        }
+        service
+            .register(&hello.host_id, &hello.zone, underlay, role)
+            .await
+            .map_err(|e| Status::invalid_argument(e.message))?;
+
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let session = {
+            let mut shared = service.shared.lock().expect("mapping lock");
+            let initial = shared.programs.connect(
+                &hello.host_id,
+                hello.epoch,
+                hello.generation,
+                Instant::now(),
+            );
+            for u in &initial {
+                tx.try_send(Ok(to_proto(u)))
+                    .map_err(|_| Status::resource_exhausted("initial program too large"))?;
+            }
+            shared.next_session += 1;
+            let session = shared.next_session;
+            shared.sessions.insert(hello.host_id.clone(), (session, tx));
+            session
+        };
+        tracing::info!(host = hello.host_id, zone = hello.zone, %underlay, role, "agent connected");
+        let host = hello.host_id.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = inbound.message().await {
+                let now = Instant::now();
+                let through = {
+                    let mut shared = service.shared.lock().expect("mapping lock");
+                    match msg.msg {
+                        Some(Msg::Applied(a)) => {
+                            shared.programs.applied(&host, a.epoch, a.generation, now)
+                        }
+                        Some(Msg::Heartbeat(_)) => shared.programs.seen(&host, now),
+                        _ => {}
+                    }
+                    shared.programs.applied_through
+                };
+                service.applied.send_replace(through);
+            }
+            let mut shared = service.shared.lock().expect("mapping lock");
+            if shared
+                .sessions
+                .get(&host)
+                .is_some_and(|(s, _)| *s == session)
+            {
+                shared.sessions.remove(&host);
+                shared.programs.disconnect(&host);
+            }
+            tracing::info!(host, "agent disconnected");
+        });
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn lookup(
+        &self,
+        request: Request<LookupRequest>,
+    ) -> Result<Response<LookupResponse>, Status> {
+        let req = request.into_inner();
+        let shared = self.0.shared.lock().expect("mapping lock");
+        let mapping = shared
+            .programs
+            .vpc_of_vni(req.vni)
+            .and_then(|vpc| shared.programs.lookup(&vpc, &req.ip).cloned())
+            .unwrap_or_default();
+        Ok(Response::new(LookupResponse { mapping }))
+    }
+}

@@ -1,0 +1,261 @@
+//! For random sequences of API changes, the updates each host receives, applied in order,
+//! equal a fresh derivation of that host's program; and hosts hold only what they need.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fort_control::region::Host;
+use fort_control::{Config, Control, Scope};
+use fort_dataplane::program::Underlay;
+use fort_ec2_api::execute;
+use fort_ec2_api::query::Params;
+use fort_mapping::client::Cache;
+use fort_mapping::derive::assemble;
+use fort_mapping::programs::Programs;
+use fort_proto::mapping::{Item, ProgramUpdate};
+use fort_store::EmbeddedStore;
+use proptest::prelude::*;
+
+const HOSTS: [(&str, &str); 3] = [
+    ("h1", "us-east-1a"),
+    ("h2", "us-east-1a"),
+    ("h3", "us-east-1b"),
+];
+
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[(self.next() as usize) % xs.len()]
+    }
+}
+
+fn proto(u: &fort_mapping::programs::Update) -> ProgramUpdate {
+    ProgramUpdate {
+        epoch: u.epoch,
+        base_generation: u.base,
+        generation: u.generation,
+        snapshot: u.snapshot,
+        put: u
+            .put
+            .iter()
+            .map(|(k, v)| Item {
+                key: k.clone(),
+                value: v.clone(),
+            })
+            .collect(),
+        delete: u.delete.clone(),
+    }
+}
+
+fn find(xml: &str, prefix: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    let mut before = '>';
+    while let Some(i) = rest.find(prefix) {
+        if i > 0 {
+            before = rest[..i].chars().last().unwrap_or('>');
+        }
+        let cand = &rest[i..];
+        let len = prefix.len() + 17;
+        if !before.is_ascii_alphanumeric()
+            && before != '-'
+            && cand.len() >= len
+            && cand[prefix.len()..len]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit())
+        {
+            out.push(cand[..len].to_owned());
+        }
+        before = prefix.chars().last().unwrap_or('>');
+        rest = &rest[i + prefix.len()..];
+    }
+    out
+}
+
+async fn run(seed: u64, steps: usize) {
+    let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let control = Control::open(store, Config::default()).await.unwrap();
+    for (id, zone) in HOSTS {
+        let underlay = format!("127.0.0.{}", &id[1..]).parse().unwrap();
+        control
+            .write_global(|g| {
+                g.hosts.insert(Host {
+                    id: id.into(),
+                    zone: zone.into(),
+                    underlay,
+                    role: "instance".into(),
+                    instances: 0,
+                });
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let mut changes = control.subscribe();
+    let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
+    let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+    for (i, (h, _)) in HOSTS.iter().enumerate() {
+        for u in programs.connect(h, 0, 0, Instant::now()) {
+            caches[i].apply(&proto(&u)).unwrap();
+        }
+    }
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let mut rng = Lcg(seed);
+    let mut vpcs: Vec<String> = Vec::new();
+    let mut subnets: Vec<String> = Vec::new();
+    let mut groups: Vec<String> = Vec::new();
+    let mut instances: Vec<String> = Vec::new();
+    let mut tables: Vec<String> = Vec::new();
+    for step in 0..steps {
+        let pick = |rng: &mut Lcg, xs: &[String]| {
+            if xs.is_empty() {
+                "x".to_owned()
+            } else {
+                rng.pick(xs).clone()
+            }
+        };
+        let body = match rng.next() % 12 {
+            0 | 1 => format!("Action=CreateVpc&CidrBlock=10.{}.0.0/16", rng.next() % 4),
+            2 | 3 => format!(
+                "Action=CreateSubnet&VpcId={}&CidrBlock=10.{}.{}.0/24",
+                pick(&mut rng, &vpcs),
+                rng.next() % 4,
+                rng.next() % 8
+            ),
+            4..=6 => format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount={}&SubnetId={}",
+                1 + rng.next() % 3,
+                pick(&mut rng, &subnets)
+            ),
+            7 => format!(
+                "Action=TerminateInstances&InstanceId.1={}",
+                pick(&mut rng, &instances)
+            ),
+            8 => format!(
+                "Action=CreateSecurityGroup&GroupName=g{step}&GroupDescription=d&VpcId={}",
+                pick(&mut rng, &vpcs)
+            ),
+            9 => format!(
+                "Action=AuthorizeSecurityGroupIngress&GroupId={}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort={}&IpPermissions.1.ToPort=80&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8",
+                pick(&mut rng, &groups),
+                rng.next() % 80
+            ),
+            10 => format!("Action=CreateRouteTable&VpcId={}", pick(&mut rng, &vpcs)),
+            _ => format!(
+                "Action=AssociateRouteTable&RouteTableId={}&SubnetId={}",
+                pick(&mut rng, &tables),
+                pick(&mut rng, &subnets)
+            ),
+        };
+        if let Ok(xml) = execute(
+            &control,
+            &scope,
+            &Params::from_form(body.as_bytes()).unwrap(),
+        )
+        .await
+        {
+            let xml = xml.as_str().to_owned();
+            if body.starts_with("Action=CreateVpc") {
+                vpcs.extend(find(&xml, "vpc-").into_iter().take(1));
+                groups.extend(find(&xml, "sg-"));
+            }
+            if body.starts_with("Action=CreateSubnet") {
+                subnets.extend(find(&xml, "subnet-").into_iter().take(1));
+            }
+            if body.starts_with("Action=CreateSecurityGroup") {
+                groups.extend(find(&xml, "sg-").into_iter().take(1));
+            }
+            if body.starts_with("Action=CreateRouteTable") {
+                tables.extend(find(&xml, "rtb-").into_iter().take(1));
+            }
+            if body.starts_with("Action=RunInstances") {
+                // Place each new instance on a host of its zone, as the scheduler does.
+                for id in find(&xml, "i-") {
+                    if instances.contains(&id) {
+                        continue;
+                    }
+                    instances.push(id.clone());
+                    let host = rng.pick(&HOSTS).0.to_owned();
+                    control
+                        .write(&scope, |tx| {
+                            tx.region.instances.get_mut(&id).expect("just made").host_id =
+                                Some(host);
+                            Ok(())
+                        })
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        // Deliver every change made so far, in order, to every host.
+        while let Ok(change) = changes.try_recv() {
+            let world = control.world().await;
+            for (host, update) in programs.change(&world, change.seq, &change.keys, Instant::now())
+            {
+                let i = HOSTS
+                    .iter()
+                    .position(|(h, _)| *h == host)
+                    .expect("known host");
+                caches[i]
+                    .apply(&proto(&update))
+                    .expect("updates arrive in sequence");
+            }
+        }
+    }
+    let world = control.world().await;
+    let placed = world
+        .regions
+        .values()
+        .flat_map(|r| r.instances.values())
+        .filter(|i| i.state == "running" && i.host_id.is_some())
+        .count();
+    let ports: usize = caches
+        .iter()
+        .map(|c| c.items.keys().filter(|k| k.starts_with("port/")).count())
+        .sum();
+    assert_eq!(
+        placed, ports,
+        "every running placed instance has its port on its host"
+    );
+    let fresh = Programs::new(&world, 8);
+    for (i, (h, _)) in HOSTS.iter().enumerate() {
+        assert_eq!(
+            caches[i].items,
+            programs.items_of(h),
+            "host {h}: received items differ from the service's (seed {seed})"
+        );
+        assert_eq!(
+            caches[i].items,
+            fresh.items_of(h),
+            "host {h}: received items differ from a fresh derivation (seed {seed})"
+        );
+        let program = assemble(Underlay::default(), &caches[i].items).expect("items parse");
+        // Only what the host needs: the VPCs of its own ports.
+        let port_vpcs: std::collections::BTreeSet<&str> =
+            program.ports.iter().map(|p| p.vpc_id.as_str()).collect();
+        let vpcs: std::collections::BTreeSet<&str> =
+            program.vpcs.iter().map(|v| v.id.as_str()).collect();
+        assert_eq!(port_vpcs, vpcs, "host {h} holds VPCs it has no port in");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn updates_equal_fresh_derivation(seed in any::<u64>()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(seed, 150));
+    }
+}

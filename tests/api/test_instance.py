@@ -1,0 +1,281 @@
+"""Instances: launch with their interface and public address, lifecycle, attributes, errors."""
+
+import base64
+import ipaddress
+
+import pytest
+
+from conftest import error_code
+
+AMI = "ami-0123456789abcdef0"
+POOL = ipaddress.ip_network("198.51.100.0/24")
+
+
+@pytest.fixture
+def subnet(ec2, vpc):
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1b")["Subnet"]
+    yield s
+    terminate_all(ec2, [{"Name": "subnet-id", "Values": [s["SubnetId"]]}])
+    for e in ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["NetworkInterfaces"]:
+        ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
+    ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
+def terminate_all(ec2, filters):
+    ids = [
+        i["InstanceId"]
+        for r in ec2.describe_instances(Filters=filters)["Reservations"]
+        for i in r["Instances"]
+        if i["State"]["Name"] != "terminated"
+    ]
+    for i in ids:
+        ec2.modify_instance_attribute(InstanceId=i, DisableApiTermination={"Value": False})
+        ec2.modify_instance_attribute(InstanceId=i, DisableApiStop={"Value": False})
+    if ids:
+        ec2.terminate_instances(InstanceIds=ids)
+
+
+def describe(ec2, iid):
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+
+
+def test_default_vpc_launch_and_terminate(ec2):
+    r = ec2.run_instances(
+        ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "web"}]},
+            {"ResourceType": "network-interface", "Tags": [{"Key": "Role", "Value": "eth0"}]},
+        ],
+    )
+    assert r["ReservationId"].startswith("r-")
+    assert r["OwnerId"] == "123456789012"
+    assert r["Groups"] == []
+    i = r["Instances"][0]
+    iid = i["InstanceId"]
+    assert iid.startswith("i-") and len(iid) == 19
+    assert i["State"] == {"Code": 0, "Name": "pending"}, "RunInstances answers pending, as EC2 does"
+    assert i["ImageId"] == AMI and i["InstanceType"] == "t3.micro"
+    assert i["Placement"]["AvailabilityZone"] == "us-east-1a"
+    assert ipaddress.ip_address(i["PrivateIpAddress"]) in ipaddress.ip_network("172.31.0.0/20")
+    assert ipaddress.ip_address(i["PublicIpAddress"]) in POOL, "default subnets map public IPs"
+    pub = i["PublicIpAddress"]
+    assert i["PublicDnsName"] == "ec2-" + pub.replace(".", "-") + ".compute-1.amazonaws.com"
+    assert i["PrivateDnsName"] == "ip-" + i["PrivateIpAddress"].replace(".", "-") + ".ec2.internal"
+    assert i["Tags"] == [{"Key": "Name", "Value": "web"}]
+    assert i["AmiLaunchIndex"] == 0
+    assert i["SecurityGroups"][0]["GroupName"] == "default"
+    [eni] = i["NetworkInterfaces"]
+    assert eni["Attachment"]["DeviceIndex"] == 0
+    assert eni["Attachment"]["DeleteOnTermination"] is True
+    assert eni["Attachment"]["Status"] == "attached"
+    assert eni["Association"]["PublicIp"] == pub
+    assert eni["Association"]["IpOwnerId"] == "amazon"
+    assert eni["Status"] == "in-use"
+
+    d = describe(ec2, iid)
+    assert d["State"] == {"Code": 16, "Name": "running"}
+    full = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+    assert full["Attachment"]["InstanceId"] == iid
+    assert full["Attachment"]["InstanceOwnerId"] == "123456789012"
+    assert full["TagSet"] == [{"Key": "Role", "Value": "eth0"}]
+    assert full["RequesterManaged"] is False
+    assert error_code(ec2.delete_network_interface, NetworkInterfaceId=eni["NetworkInterfaceId"]) == "InvalidNetworkInterface.InUse"
+    assert error_code(ec2.detach_network_interface, AttachmentId=eni["Attachment"]["AttachmentId"]) == "OperationNotPermitted"
+
+    t = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]
+    assert t["InstanceId"] == iid
+    assert t["PreviousState"] == {"Code": 16, "Name": "running"}
+    assert t["CurrentState"] == {"Code": 32, "Name": "shutting-down"}
+    d = describe(ec2, iid)
+    assert d["State"] == {"Code": 48, "Name": "terminated"}, "terminated instances stay visible"
+    assert d["StateReason"]["Code"] == "Client.UserInitiatedShutdown"
+    assert d["NetworkInterfaces"] == []
+    assert error_code(ec2.describe_network_interfaces, NetworkInterfaceIds=[eni["NetworkInterfaceId"]]) == "InvalidNetworkInterfaceID.NotFound"
+    assert ec2.describe_network_interfaces(Filters=[{"Name": "association.public-ip", "Values": [pub]}])["NetworkInterfaces"] == []
+    again = ec2.terminate_instances(InstanceIds=[iid])["TerminatingInstances"][0]
+    assert again["PreviousState"]["Name"] == "terminated" and again["CurrentState"]["Name"] == "terminated"
+    assert error_code(ec2.start_instances, InstanceIds=[iid]) == "IncorrectInstanceState"
+    assert error_code(ec2.stop_instances, InstanceIds=[iid]) == "IncorrectInstanceState"
+
+
+def test_private_subnet_and_public_ip_option(ec2, vpc, subnet):
+    sid = subnet["SubnetId"]
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, PrivateIpAddress="10.0.1.20")["Instances"][0]
+    assert i["PrivateIpAddress"] == "10.0.1.20"
+    assert "PublicIpAddress" not in i and i["PublicDnsName"] == ""
+    assert i["InstanceType"] == "m1.small"
+    assert i["SubnetId"] == sid and i["VpcId"] == vpc["VpcId"]
+    assert i["Placement"]["AvailabilityZone"] == "us-east-1b"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, PrivateIpAddress="10.0.1.20") == "InvalidIPAddress.InUse"
+    j = ec2.run_instances(
+        ImageId=AMI, MinCount=1, MaxCount=1,
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid, "AssociatePublicIpAddress": True, "SecondaryPrivateIpAddressCount": 1}],
+    )["Instances"][0]
+    assert ipaddress.ip_address(j["PublicIpAddress"]) in POOL
+    assert j["PublicDnsName"] == "", "the VPC has DNS hostnames off"
+    assert len(j["NetworkInterfaces"][0]["PrivateIpAddresses"]) == 2
+    assert error_code(
+        ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
+        NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid}],
+    ) == "InvalidParameterCombination"
+    assert error_code(ec2.delete_subnet, SubnetId=sid) == "DependencyViolation"
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"], j["InstanceId"]])
+
+
+def test_many_and_filters(ec2, vpc, subnet):
+    sid = subnet["SubnetId"]
+    r = ec2.run_instances(ImageId=AMI, MinCount=3, MaxCount=3, SubnetId=sid, KeyName="k1", InstanceType="t3.small",
+                          TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "batch", "Value": "b1"}]}])
+    ids = [i["InstanceId"] for i in r["Instances"]]
+    assert [i["AmiLaunchIndex"] for i in r["Instances"]] == [0, 1, 2]
+    res = ec2.describe_instances(InstanceIds=ids)["Reservations"]
+    assert len(res) == 1 and res[0]["ReservationId"] == r["ReservationId"]
+    assert sorted(i["InstanceId"] for i in res[0]["Instances"]) == sorted(ids)
+    first = r["Instances"][0]
+    eni0 = first["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    for name, value, want in [
+        ("subnet-id", sid, 3),
+        ("vpc-id", vpc["VpcId"], 3),
+        ("instance-state-name", "running", 3),
+        ("instance-state-code", "16", 3),
+        ("instance-type", "t3.small", 3),
+        ("image-id", AMI, 3),
+        ("key-name", "k1", 3),
+        ("availability-zone", "us-east-1b", 3),
+        ("tag:batch", "b1", 3),
+        ("private-ip-address", first["PrivateIpAddress"], 1),
+        ("network-interface.network-interface-id", eni0, 1),
+        ("instance-id", first["InstanceId"], 1),
+        ("reservation-id", r["ReservationId"], 3),
+    ]:
+        got = [i["InstanceId"] for x in ec2.describe_instances(Filters=[{"Name": name, "Values": [value]}, {"Name": "subnet-id", "Values": [sid]}])["Reservations"] for i in x["Instances"]]
+        assert len(got) == want, (name, got)
+    p1 = ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [sid]}], MaxResults=5)
+    assert sum(len(x["Instances"]) for x in p1["Reservations"]) == 3 and not p1.get("NextToken")
+    assert error_code(ec2.describe_instances, InstanceIds=ids, MaxResults=5) == "InvalidParameterCombination"
+    assert error_code(ec2.describe_instances, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"
+    ec2.terminate_instances(InstanceIds=ids)
+    got = ec2.describe_instances(Filters=[{"Name": "instance-state-name", "Values": ["terminated"]}, {"Name": "tag:batch", "Values": ["b1"]}])
+    assert sum(len(x["Instances"]) for x in got["Reservations"]) == 3
+
+
+def test_stop_start_and_protection(ec2):
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, DisableApiTermination=True)["Instances"][0]
+    iid = i["InstanceId"]
+    pub = i["PublicIpAddress"]
+    assert error_code(ec2.terminate_instances, InstanceIds=[iid]) == "OperationNotPermitted"
+    s = ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"][0]
+    assert s["CurrentState"] == {"Code": 64, "Name": "stopping"} and s["PreviousState"]["Name"] == "running"
+    d = describe(ec2, iid)
+    assert d["State"]["Name"] == "stopped"
+    assert "PublicIpAddress" not in d, "stopping releases the auto-assigned public address"
+    assert d["StateTransitionReason"].startswith("User initiated (")
+    assert d["PrivateIpAddress"] == i["PrivateIpAddress"], "the private address stays"
+    s = ec2.stop_instances(InstanceIds=[iid])["StoppingInstances"][0]
+    assert s["PreviousState"]["Name"] == "stopped" and s["CurrentState"]["Name"] == "stopped"
+    st = ec2.start_instances(InstanceIds=[iid])["StartingInstances"][0]
+    assert st["CurrentState"] == {"Code": 0, "Name": "pending"} and st["PreviousState"] == {"Code": 80, "Name": "stopped"}
+    d = describe(ec2, iid)
+    assert d["State"]["Name"] == "running"
+    assert ipaddress.ip_address(d["PublicIpAddress"]) in POOL
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiStop={"Value": True})
+    assert error_code(ec2.stop_instances, InstanceIds=[iid]) == "OperationNotPermitted"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiStop")["DisableApiStop"]["Value"] is True
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="disableApiTermination")["DisableApiTermination"]["Value"] is True
+    ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
+    ec2.terminate_instances(InstanceIds=[iid])
+    del pub
+
+
+def test_attributes(ec2, vpc, subnet):
+    ud = base64.b64encode(b"#!/bin/sh\necho hi\n").decode()
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"], UserData="#!/bin/sh\necho hi\n")["Instances"][0]
+    iid = i["InstanceId"]
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"]["Value"] == ud
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"]["Value"] == "m1.small"
+    assert error_code(ec2.modify_instance_attribute, InstanceId=iid, InstanceType={"Value": "t3.large"}) == "IncorrectInstanceState"
+    ec2.modify_instance_attribute(InstanceId=iid, SourceDestCheck={"Value": False})
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="sourceDestCheck")["SourceDestCheck"]["Value"] is False
+    eni = i["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["SourceDestCheck"] is False
+    assert describe(ec2, iid)["SourceDestCheck"] is False
+    groups = ec2.describe_instance_attribute(InstanceId=iid, Attribute="groupSet")["Groups"]
+    assert groups[0]["GroupName"] == "default"
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.large"})
+    ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": b"new"})
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceType")["InstanceType"]["Value"] == "t3.large"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"]["Value"] == base64.b64encode(b"new").decode()
+    assert error_code(ec2.describe_instance_attribute, InstanceId=iid, Attribute="bogus") == "InvalidParameterValue"
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_attach_detach(ec2, vpc, subnet):
+    sid = subnet["SubnetId"]
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid)["Instances"][0]["InstanceId"]
+    eni = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]["NetworkInterfaceId"]
+    att = ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=iid, DeviceIndex=1)
+    assert att["AttachmentId"].startswith("eni-attach-")
+    e = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
+    assert e["Status"] == "in-use" and e["Attachment"]["DeviceIndex"] == 1 and e["Attachment"]["DeleteOnTermination"] is False
+    assert len(describe(ec2, iid)["NetworkInterfaces"]) == 2
+    other = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]["NetworkInterfaceId"]
+    assert error_code(ec2.attach_network_interface, NetworkInterfaceId=other, InstanceId=iid, DeviceIndex=1) == "InvalidParameterValue"
+    assert error_code(ec2.attach_network_interface, NetworkInterfaceId=eni, InstanceId=iid, DeviceIndex=2) == "InvalidNetworkInterface.InUse"
+    assert error_code(ec2.delete_network_interface, NetworkInterfaceId=eni) == "InvalidNetworkInterface.InUse"
+    assert error_code(ec2.detach_network_interface, AttachmentId="eni-attach-0123456789abcdef0") == "InvalidAttachmentID.NotFound"
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni, Attachment={"AttachmentId": att["AttachmentId"], "DeleteOnTermination": True})
+    r = ec2.describe_network_interface_attribute(NetworkInterfaceId=eni, Attribute="attachment")
+    assert r["Attachment"]["DeleteOnTermination"] is True and r["Attachment"]["InstanceId"] == iid
+    ec2.detach_network_interface(AttachmentId=att["AttachmentId"])
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Status"] == "available"
+    ec2.attach_network_interface(NetworkInterfaceId=eni, InstanceId=iid, DeviceIndex=2)
+    ec2.terminate_instances(InstanceIds=[iid])
+    e = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]
+    assert e["Status"] == "available", "kept (deleteOnTermination false) and detached"
+    ec2.delete_network_interface(NetworkInterfaceId=eni)
+    ec2.delete_network_interface(NetworkInterfaceId=other)
+
+
+def test_status(ec2, vpc, subnet):
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"])["Instances"][0]["InstanceId"]
+    st = ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"]
+    assert st[0]["InstanceState"]["Name"] == "running"
+    assert st[0]["InstanceStatus"]["Status"] == "ok" and st[0]["SystemStatus"]["Status"] == "ok"
+    assert st[0]["AvailabilityZone"] == "us-east-1b"
+    ec2.stop_instances(InstanceIds=[iid])
+    assert ec2.describe_instance_status(InstanceIds=[iid])["InstanceStatuses"] == []
+    st = ec2.describe_instance_status(InstanceIds=[iid], IncludeAllInstances=True)["InstanceStatuses"]
+    assert st[0]["InstanceState"]["Name"] == "stopped" and st[0]["InstanceStatus"]["Status"] == "not-applicable"
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_errors_and_idempotency(ec2, vpc, subnet):
+    sid = subnet["SubnetId"]
+    assert error_code(ec2.run_instances, ImageId="ami-x", MinCount=1, MaxCount=1) == "InvalidAMIID.Malformed"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=2, MaxCount=1) == "InvalidParameterValue"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId="subnet-0123456789abcdef0") == "InvalidSubnetID.NotFound"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, SecurityGroupIds=["sg-0123456789abcdef0"]) == "InvalidGroup.NotFound"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, PrivateIpAddress="10.9.0.5") == "InvalidParameterValue"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="bogus") == "InvalidParameterValue"
+    assert error_code(ec2.describe_instances, InstanceIds=["i-0123456789abcdef0"]) == "InvalidInstanceID.NotFound"
+    assert error_code(ec2.describe_instances, InstanceIds=["i-zz"]) == "InvalidInstanceID.Malformed"
+    assert error_code(ec2.terminate_instances, InstanceIds=["i-0123456789abcdef0"]) == "InvalidInstanceID.NotFound"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, DryRun=True) == "DryRunOperation"
+    a = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, ClientToken="tok-run-1")
+    b = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, ClientToken="tok-run-1")
+    assert a["ReservationId"] == b["ReservationId"]
+    assert a["Instances"][0]["InstanceId"] == b["Instances"][0]["InstanceId"]
+    assert a["Instances"][0]["ClientToken"] == "tok-run-1"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=2, SubnetId=sid, ClientToken="tok-run-1") == "IdempotentParameterMismatch"
+    ec2.terminate_instances(InstanceIds=[a["Instances"][0]["InstanceId"]])
+
+
+def test_subnet_capacity(ec2, vpc):
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.7.0/28")["Subnet"]
+    sid = s["SubnetId"]
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=12, MaxCount=12, SubnetId=sid) == "InsufficientFreeAddressesInSubnet"
+    r = ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=20, SubnetId=sid)
+    assert len(r["Instances"]) == 11, "MaxCount is best effort above MinCount"
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in r["Instances"]])
+    ec2.delete_subnet(SubnetId=sid)

@@ -1,0 +1,352 @@
+"""Security groups: groups, ingress/egress rules, rule ids, references, filters."""
+
+import pytest
+from conftest import Fort, error_code
+
+
+@pytest.fixture
+def sg(ec2, vpc):
+    g = ec2.create_security_group(GroupName="web", Description="web servers", VpcId=vpc["VpcId"])
+    yield g["GroupId"]
+    try:
+        ec2.delete_security_group(GroupId=g["GroupId"])
+    except Exception:
+        pass
+
+
+def group(ec2, gid):
+    return ec2.describe_security_groups(GroupIds=[gid])["SecurityGroups"][0]
+
+
+def test_default_group_of_a_vpc(ec2, vpc):
+    gs = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    assert len(gs) == 1
+    g = gs[0]
+    assert g["Description"] == "default VPC security group"
+    assert g["IpPermissions"] == [
+        {"IpProtocol": "-1", "UserIdGroupPairs": [{"UserId": "123456789012", "GroupId": g["GroupId"]}],
+         "IpRanges": [], "Ipv6Ranges": [], "PrefixListIds": []}
+    ]
+    assert g["IpPermissionsEgress"] == [
+        {"IpProtocol": "-1", "UserIdGroupPairs": [], "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [], "PrefixListIds": []}
+    ]
+    assert error_code(ec2.delete_security_group, GroupId=g["GroupId"]) == "CannotDelete"
+
+
+def test_create_describe_delete(ec2, vpc):
+    r = ec2.create_security_group(
+        GroupName="app  ", Description="app tier", VpcId=vpc["VpcId"],
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": [{"Key": "Name", "Value": "app"}]}],
+    )
+    gid = r["GroupId"]
+    assert gid.startswith("sg-") and len(gid) == 20
+    assert r["SecurityGroupArn"] == f"arn:aws:ec2:us-east-1:123456789012:security-group/{gid}"
+    assert r["Tags"] == [{"Key": "Name", "Value": "app"}]
+    g = group(ec2, gid)
+    assert g["GroupName"] == "app" and g["Description"] == "app tier" and g["VpcId"] == vpc["VpcId"]
+    assert g["OwnerId"] == "123456789012" and g["SecurityGroupArn"] == r["SecurityGroupArn"]
+    assert g["IpPermissions"] == []
+    assert g["IpPermissionsEgress"][0]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+    assert error_code(ec2.create_security_group, GroupName="app", Description="x", VpcId=vpc["VpcId"]) == "InvalidGroup.Duplicate"
+    found = ec2.describe_security_groups(Filters=[{"Name": "tag:Name", "Values": ["ap?"]}])["SecurityGroups"]
+    assert [x["GroupId"] for x in found] == [gid]
+    found = ec2.describe_security_groups(Filters=[{"Name": "description", "Values": ["app*"]}])["SecurityGroups"]
+    assert [x["GroupId"] for x in found] == [gid]
+    ec2.delete_security_group(GroupId=gid)
+    assert error_code(ec2.describe_security_groups, GroupIds=[gid]) == "InvalidGroup.NotFound"
+    assert error_code(ec2.delete_security_group, GroupId=gid) == "InvalidGroup.NotFound"
+
+
+def test_name_and_parameter_errors(ec2, vpc):
+    vid = vpc["VpcId"]
+    assert error_code(ec2.create_security_group, GroupName="default", Description="x", VpcId=vid) == "InvalidGroup.Reserved"
+    assert error_code(ec2.create_security_group, GroupName="sg-web", Description="x", VpcId=vid) == "InvalidParameterValue"
+    assert error_code(ec2.create_security_group, GroupName="a" * 256, Description="x", VpcId=vid) == "InvalidParameterValue"
+    assert error_code(ec2.create_security_group, GroupName="caf\u00e9", Description="x", VpcId=vid) == "InvalidParameterValue"
+    assert error_code(ec2.create_security_group, GroupName="ok", Description="bad\u00e9", VpcId=vid) == "InvalidParameterValue"
+    assert error_code(ec2.create_security_group, GroupName="ok", Description="", VpcId=vid) == "InvalidParameterValue"
+    assert error_code(ec2.create_security_group, GroupName="ok", VpcId=vid, Description="x", DryRun=True) == "DryRunOperation"
+    assert error_code(ec2.create_security_group, GroupName="ok", Description="x", VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
+    assert error_code(ec2.describe_security_groups, GroupIds=["sg-nope"]) == "InvalidGroupId.Malformed"
+    assert error_code(ec2.describe_security_groups, GroupIds=["sg-0123456789abcdef0"]) == "InvalidGroup.NotFound"
+    assert error_code(ec2.describe_security_groups, Filters=[{"Name": "bogus", "Values": ["1"]}]) == "InvalidParameterValue"
+
+
+def test_default_vpc_and_group_names(ec2):
+    g = ec2.create_security_group(GroupName="in-default", Description="d")
+    try:
+        default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        got = ec2.describe_security_groups(GroupNames=["in-default"])["SecurityGroups"]
+        assert [x["GroupId"] for x in got] == [g["GroupId"]] and got[0]["VpcId"] == default_vpc["VpcId"]
+        assert error_code(ec2.describe_security_groups, GroupNames=["no-such-group"]) == "InvalidGroup.NotFound"
+        ec2.authorize_security_group_ingress(GroupName="in-default", IpProtocol="tcp", FromPort=80, ToPort=80, CidrIp="0.0.0.0/0")
+        perms = group(ec2, g["GroupId"])["IpPermissions"]
+        assert perms[0]["FromPort"] == 80 and perms[0]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+        # Revoking something absent in the default VPC answers it as unknown.
+        r = ec2.revoke_security_group_ingress(GroupId=g["GroupId"], IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+            {"IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        ])
+        assert r["Return"] is True
+        assert r["UnknownIpPermissions"][0]["FromPort"] == 81
+        assert len(r["RevokedSecurityGroupRules"]) == 1
+    finally:
+        ec2.delete_security_group(GroupName="in-default")
+    assert error_code(ec2.delete_security_group, GroupName="in-default") == "InvalidGroup.NotFound"
+
+
+def test_no_default_vpc():
+    own = Fort()
+    try:
+        no_default_vpc(own.client(region="eu-west-1"))
+    finally:
+        own.close()
+
+
+def no_default_vpc(other):
+    vpc = other.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+    for s in other.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"]:
+        other.delete_subnet(SubnetId=s["SubnetId"])
+    for igw in other.describe_internet_gateways()["InternetGateways"]:
+        other.detach_internet_gateway(InternetGatewayId=igw["InternetGatewayId"], VpcId=vpc["VpcId"])
+        other.delete_internet_gateway(InternetGatewayId=igw["InternetGatewayId"])
+    other.delete_vpc(VpcId=vpc["VpcId"])
+    assert error_code(other.create_security_group, GroupName="x", Description="y") == "VPCIdNotSpecified"
+
+
+def test_authorize_and_describe_permissions(ec2, vpc, sg):
+    r = ec2.authorize_security_group_ingress(
+        GroupId=sg,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+             "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "ssh"}, {"CidrIp": "192.168.0.0/16"}]},
+            {"IpProtocol": "icmp", "FromPort": 8, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+            {"IpProtocol": "-1", "PrefixListIds": [{"PrefixListId": "pl-12345678"}]},
+        ],
+        TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "k", "Value": "v"}]}],
+    )
+    assert r["Return"] is True
+    rules = r["SecurityGroupRules"]
+    assert len(rules) == 4, "every CIDR becomes its own rule"
+    assert all(x["SecurityGroupRuleId"].startswith("sgr-") and x["GroupId"] == sg and not x["IsEgress"] for x in rules)
+    assert rules[0]["CidrIpv4"] == "10.0.0.0/8" and rules[0]["Description"] == "ssh" and rules[0]["FromPort"] == 22
+    assert rules[0]["Tags"] == [{"Key": "k", "Value": "v"}] and rules[0]["GroupOwnerId"] == "123456789012"
+    assert rules[2]["CidrIpv6"] == "::/0" and rules[2]["IpProtocol"] == "icmp"
+    assert rules[3]["PrefixListId"] == "pl-12345678" and rules[3]["FromPort"] == -1
+
+    perms = group(ec2, sg)["IpPermissions"]
+    assert perms[0] == {
+        "IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "UserIdGroupPairs": [],
+        "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "ssh"}, {"CidrIp": "192.168.0.0/16"}],
+        "Ipv6Ranges": [], "PrefixListIds": [],
+    }
+    assert perms[1]["FromPort"] == 8 and perms[1]["ToPort"] == -1 and perms[1]["Ipv6Ranges"] == [{"CidrIpv6": "::/0"}]
+    assert "FromPort" not in perms[2] and perms[2]["PrefixListIds"] == [{"PrefixListId": "pl-12345678"}]
+
+    # Adding a rule with the same protocol and ports joins the permission.
+    ec2.authorize_security_group_ingress(GroupId=sg, IpProtocol="6", FromPort=22, ToPort=22, CidrIp="172.16.0.0/12")
+    perms = group(ec2, sg)["IpPermissions"]
+    assert [x["CidrIp"] for x in perms[0]["IpRanges"]] == ["10.0.0.0/8", "192.168.0.0/16", "172.16.0.0/12"]
+
+    # Filters over permissions.
+    for name, value in [("ip-permission.cidr", "172.16.0.0/12"), ("ip-permission.from-port", "22"),
+                        ("ip-permission.protocol", "icmp"), ("ip-permission.ipv6-cidr", "::/0"),
+                        ("ip-permission.prefix-list-id", "pl-12345678"), ("egress.ip-permission.cidr", "0.0.0.0/0")]:
+        got = ec2.describe_security_groups(Filters=[{"Name": name, "Values": [value]}, {"Name": "group-id", "Values": [sg]}])
+        assert [x["GroupId"] for x in got["SecurityGroups"]] == [sg], name
+    assert ec2.describe_security_groups(Filters=[{"Name": "egress.ip-permission.cidr", "Values": ["10.0.0.0/8"]}, {"Name": "group-id", "Values": [sg]}])["SecurityGroups"] == []
+
+    # DescribeSecurityGroupRules.
+    got = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}])["SecurityGroupRules"]
+    assert len(got) == 6
+    one = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rules[0]["SecurityGroupRuleId"]])["SecurityGroupRules"]
+    assert one == [rules[0]]
+    tagged = ec2.describe_security_group_rules(Filters=[{"Name": "tag:k", "Values": ["v"]}, {"Name": "group-id", "Values": [sg]}])
+    assert len(tagged["SecurityGroupRules"]) == 4
+    page = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}], MaxResults=5)
+    assert len(page["SecurityGroupRules"]) == 5 and page["NextToken"]
+    rest = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}], MaxResults=5, NextToken=page["NextToken"])
+    assert len(rest["SecurityGroupRules"]) == 1
+    assert error_code(ec2.describe_security_group_rules, SecurityGroupRuleIds=["sgr-0123456789abcdef0"]) == "InvalidSecurityGroupRuleId.NotFound"
+    assert error_code(ec2.describe_security_group_rules, SecurityGroupRuleIds=["sgr-x"]) == "InvalidSecurityGroupRuleId.Malformed"
+
+
+def test_rule_errors(ec2, vpc, sg):
+    tcp = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[tcp])
+    assert error_code(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[tcp]) == "InvalidPermission.Duplicate"
+    assert error_code(ec2.authorize_security_group_egress, GroupId=sg, IpPermissions=[
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]) == "InvalidPermission.Duplicate"
+    twice = {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}
+    assert error_code(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[twice, twice]) == "InvalidParameterValue"
+    bad = [
+        {"IpProtocol": "tcp", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 70, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 0, "ToPort": 70000, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "icmp", "FromPort": -1, "ToPort": 3, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "bogus", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "300", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "IpRanges": [{"CidrIp": "10.0.0.0/33"}]},
+        {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 2, "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "bad\u00e9"}]},
+    ]
+    for perm in bad:
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[perm]) == "InvalidParameterValue", perm
+    assert error_code(ec2.authorize_security_group_ingress, GroupId="sg-0123456789abcdef0", IpPermissions=[tcp]) == "InvalidGroup.NotFound"
+    assert error_code(ec2.authorize_security_group_ingress, GroupId="sg-zz", IpPermissions=[tcp]) == "InvalidGroupId.Malformed"
+    # Revoke of a missing rule in a non-default VPC fails and revokes nothing.
+    missing = {"IpProtocol": "tcp", "FromPort": 444, "ToPort": 444, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    assert error_code(ec2.revoke_security_group_ingress, GroupId=sg, IpPermissions=[tcp, missing]) == "InvalidPermission.NotFound"
+    assert len(group(ec2, sg)["IpPermissions"]) == 1
+    r = ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[tcp])
+    assert r["Return"] is True and "UnknownIpPermissions" not in r
+    assert r["RevokedSecurityGroupRules"][0]["CidrIpv4"] == "0.0.0.0/0"
+    assert group(ec2, sg)["IpPermissions"] == []
+
+
+def test_group_references_and_dependencies(ec2, vpc, sg):
+    other = ec2.create_security_group(GroupName="db", Description="db", VpcId=vpc["VpcId"])["GroupId"]
+    try:
+        r = ec2.authorize_security_group_ingress(GroupId=other, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": sg, "Description": "from web"}]}])
+        rule = r["SecurityGroupRules"][0]
+        assert rule["ReferencedGroupInfo"] == {"GroupId": sg, "UserId": "123456789012"}
+        perm = group(ec2, other)["IpPermissions"][0]
+        assert perm["UserIdGroupPairs"] == [{"UserId": "123456789012", "GroupId": sg, "Description": "from web"}]
+        got = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-id", "Values": [sg]}])["SecurityGroups"]
+        assert [x["GroupId"] for x in got] == [other]
+        got = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-name", "Values": ["web"]}])["SecurityGroups"]
+        assert other in [x["GroupId"] for x in got]
+        # sg is referenced: it cannot go.
+        assert error_code(ec2.delete_security_group, GroupId=sg) == "DependencyViolation"
+        # References by name resolve in the group's VPC.
+        ec2.authorize_security_group_ingress(GroupId=other, IpPermissions=[
+            {"IpProtocol": "udp", "FromPort": 1, "ToPort": 2, "UserIdGroupPairs": [{"GroupName": "web"}]}])
+        # Groups must exist and be in the same VPC.
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=other, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": "sg-0123456789abcdef0"}]}]) == "InvalidGroup.NotFound"
+        v2 = ec2.create_vpc(CidrBlock="10.7.0.0/16")["Vpc"]
+        try:
+            far = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [v2["VpcId"]]}])["SecurityGroups"][0]["GroupId"]
+            assert error_code(ec2.authorize_security_group_ingress, GroupId=other, IpPermissions=[
+                {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": far}]}]) == "InvalidGroup.NotFound"
+        finally:
+            ec2.delete_vpc(VpcId=v2["VpcId"])
+        # Revoke by rule id.
+        r = ec2.revoke_security_group_ingress(GroupId=other, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]])
+        assert r["RevokedSecurityGroupRules"][0]["ReferencedGroupId"] == sg
+        assert error_code(ec2.revoke_security_group_ingress, GroupId=other, SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]]) == "InvalidSecurityGroupRuleId.NotFound"
+        ec2.revoke_security_group_ingress(GroupId=other, IpPermissions=[
+            {"IpProtocol": "udp", "FromPort": 1, "ToPort": 2, "UserIdGroupPairs": [{"GroupId": sg}]}])
+    finally:
+        ec2.delete_security_group(GroupId=other)
+
+
+def test_group_on_an_interface_cannot_be_deleted(ec2, vpc, sg):
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.5.0/24")["Subnet"]
+    try:
+        eni = ec2.create_network_interface(SubnetId=s["SubnetId"], Groups=[sg])["NetworkInterface"]
+    except Exception as e:
+        ec2.delete_subnet(SubnetId=s["SubnetId"])
+        pytest.skip(f"network interfaces unavailable: {e}")
+    try:
+        assert error_code(ec2.delete_security_group, GroupId=sg) == "DependencyViolation"
+    finally:
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+        ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
+def test_legacy_source_group_form(ec2, vpc, sg):
+    other = ec2.create_security_group(GroupName="legacy", Description="l", VpcId=vpc["VpcId"])["GroupId"]
+    try:
+        r = ec2.authorize_security_group_ingress(GroupId=other, SourceSecurityGroupName="web")
+        assert sorted(x["IpProtocol"] for x in r["SecurityGroupRules"]) == ["icmp", "tcp", "udp"]
+        assert all(x["ReferencedGroupInfo"]["GroupId"] == sg for x in r["SecurityGroupRules"])
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=other, SourceSecurityGroupName="web", CidrIp="0.0.0.0/0", IpProtocol="tcp", FromPort=1, ToPort=1) == "InvalidParameterCombination"
+        ec2.revoke_security_group_ingress(GroupId=other, SourceSecurityGroupName="web")
+        assert group(ec2, other)["IpPermissions"] == []
+    finally:
+        ec2.delete_security_group(GroupId=other)
+
+
+def test_modify_rules_and_descriptions(ec2, vpc, sg):
+    r = ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.0.0.0/8"}, {"CidrIp": "10.1.0.0/16"}]}])
+    a, b = [x["SecurityGroupRuleId"] for x in r["SecurityGroupRules"]]
+    ec2.modify_security_group_rules(GroupId=sg, SecurityGroupRules=[{
+        "SecurityGroupRuleId": a,
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8081, "CidrIpv4": "10.2.0.0/16", "Description": "alt"},
+    }])
+    got = ec2.describe_security_group_rules(SecurityGroupRuleIds=[a])["SecurityGroupRules"][0]
+    assert (got["FromPort"], got["ToPort"], got["CidrIpv4"], got["Description"]) == (8080, 8081, "10.2.0.0/16", "alt")
+    assert error_code(ec2.modify_security_group_rules, GroupId=sg, SecurityGroupRules=[{
+        "SecurityGroupRuleId": a,
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIpv4": "10.1.0.0/16"},
+    }]) == "InvalidPermission.Duplicate"
+    assert error_code(ec2.modify_security_group_rules, GroupId=sg, SecurityGroupRules=[{
+        "SecurityGroupRuleId": "sgr-0123456789abcdef0",
+        "SecurityGroupRule": {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIpv4": "10.1.0.0/16"},
+    }]) == "InvalidSecurityGroupRuleId.NotFound"
+
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.1.0.0/16", "Description": "new"}]}])
+    got = ec2.describe_security_group_rules(SecurityGroupRuleIds=[b])["SecurityGroupRules"][0]
+    assert got["Description"] == "new"
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=sg, SecurityGroupRuleDescriptions=[
+        {"SecurityGroupRuleId": b, "Description": "by id"}])
+    assert ec2.describe_security_group_rules(SecurityGroupRuleIds=[b])["SecurityGroupRules"][0]["Description"] == "by id"
+    assert error_code(ec2.update_security_group_rule_descriptions_ingress, GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 99, "ToPort": 99, "IpRanges": [{"CidrIp": "10.1.0.0/16", "Description": "x"}]}]) == "InvalidPermission.NotFound"
+    egress = group(ec2, sg)["IpPermissionsEgress"][0]
+    egress["IpRanges"][0]["Description"] = "all out"
+    ec2.update_security_group_rule_descriptions_egress(GroupId=sg, IpPermissions=[egress])
+    assert group(ec2, sg)["IpPermissionsEgress"][0]["IpRanges"] == [{"CidrIp": "0.0.0.0/0", "Description": "all out"}]
+
+
+def test_egress_rules(ec2, vpc, sg):
+    ec2.revoke_security_group_egress(GroupId=sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    assert group(ec2, sg)["IpPermissionsEgress"] == []
+    r = ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}])
+    assert r["SecurityGroupRules"][0]["IsEgress"] is True
+    perms = group(ec2, sg)["IpPermissionsEgress"]
+    assert perms[0]["FromPort"] == 443
+    assert error_code(ec2.revoke_security_group_egress, GroupId=sg, SecurityGroupRuleIds=["sgr-0123456789abcdef0"]) == "InvalidSecurityGroupRuleId.NotFound"
+
+
+def test_describe_pagination(ec2, vpc):
+    ids = [ec2.create_security_group(GroupName=f"p{i}", Description="p", VpcId=vpc["VpcId"])["GroupId"] for i in range(6)]
+    try:
+        flt = [{"Name": "vpc-id", "Values": [vpc["VpcId"]]}]
+        page = ec2.describe_security_groups(Filters=flt, MaxResults=5)
+        assert len(page["SecurityGroups"]) == 5 and page["NextToken"]
+        rest = ec2.describe_security_groups(Filters=flt, MaxResults=5, NextToken=page["NextToken"])
+        assert len(rest["SecurityGroups"]) == 2
+    finally:
+        for i in ids:
+            ec2.delete_security_group(GroupId=i)
+
+
+def test_rule_quota_per_direction():
+    own = Fort(extra_args=["--quotas", "aws"])
+    try:
+        ec2 = own.client()
+        vid = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        gid = ec2.create_security_group(GroupName="q", Description="q", VpcId=vid)["GroupId"]
+        cidrs = [{"CidrIp": f"10.{i}.0.0/16"} for i in range(60)]
+        ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[{"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": cidrs}])
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 2, "ToPort": 2, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]) == "RulesPerSecurityGroupLimitExceeded"
+        # IPv6 rules count separately.
+        ec2.authorize_security_group_ingress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 2, "ToPort": 2, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+        # Egress has its own 60 (one used by the default rule).
+        ec2.authorize_security_group_egress(GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": cidrs[:59]}])
+        assert error_code(ec2.authorize_security_group_egress, GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": cidrs[59:]}]) == "RulesPerSecurityGroupLimitExceeded"
+        assert error_code(ec2.authorize_security_group_egress, GroupId=gid, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": cidrs[59:]}]) == "RulesPerSecurityGroupLimitExceeded"
+    finally:
+        own.close()
