@@ -301,6 +301,9 @@ impl Tx<'_> {
             }
             let (old_eni, old_ip) = (a.network_interface_id.clone(), a.private_ip);
             self.drop_public_addresses(&old_eni, Some(old_ip));
+            if old_eni != eni_id {
+                self.restore_launch_public_ip(&old_eni)?;
+            }
         }
         // The target address loses whatever public address it had.
         if let Some(existing) = eni.associations.iter().find(|a| a.private_ip == private_ip) {

@@ -80,19 +80,22 @@ macro_rules! define_region {
             /// The user tags of any taggable resource, by id.
             pub fn tags_of(&self, id: &str) -> Option<&Tags> {
                 $(if let Some(r) = self.$field.get(id) { return r.tags(); })*
-                None
+                // Security group rules live inside their group.
+                self.security_groups.values().flat_map(|g| &g.rules).find(|r| r.id == id).map(|r| &r.tags)
             }
 
             /// Mutable tags of any taggable resource, by id.
             pub fn tags_of_mut(&mut self, id: &str) -> Option<&mut Tags> {
                 $(if self.$field.contains(id) { return self.$field.get_mut(id).and_then(|r| r.tags_mut()); })*
-                None
+                let group = self.security_groups.values().find(|g| g.rules.iter().any(|r| r.id == id))?.id.clone();
+                self.security_groups.get_mut(&group)?.rules.iter_mut().find(|r| r.id == id).map(|r| &mut r.tags)
             }
 
             /// Every tagged resource: (id, tags).
             pub fn all_tags(&self) -> Vec<(&str, &Tags)> {
                 let mut out = Vec::new();
                 $(out.extend(self.$field.values().filter_map(|r| r.tags().map(|t| (r.id(), t))));)*
+                out.extend(self.security_groups.values().flat_map(|g| &g.rules).map(|r| (r.id.as_str(), &r.tags)));
                 out
             }
         }

@@ -32,18 +32,15 @@ pub fn router(api: Arc<Api>) -> Router {
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let body = match to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return error_response(
-                &ApiError::new(
-                    "RequestEntityTooLarge",
-                    format!("Request bodies are limited to {MAX_BODY} bytes."),
-                ),
-                &request_id,
-                Some(StatusCode::PAYLOAD_TOO_LARGE),
-            );
-        }
+    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+        return error_response(
+            &ApiError::new(
+                "RequestEntityTooLarge",
+                format!("Request bodies are limited to {MAX_BODY} bytes."),
+            ),
+            &request_id,
+            Some(StatusCode::PAYLOAD_TOO_LARGE),
+        );
     };
     let path = parts.uri.path();
     let query = parts.uri.query().unwrap_or("");

@@ -305,6 +305,7 @@ fn handler(action: &str) -> Option<Handler> {
 macro_rules! actions {
     ($($name:ident),* $(,)?) => {
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[allow(clippy::enum_variant_names)]
         pub enum Action { $($name),* }
 
         impl Action {
