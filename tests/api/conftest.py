@@ -51,7 +51,7 @@ class Fort:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            [FORT_BIN, "server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data_dir,
+            [FORT_BIN, "server", "--listen", f"127.0.0.1:{self.port}", "--mapping-listen", "127.0.0.1:0", "--data-dir", self.data_dir,
              "--credentials", self.creds, "--dataplane", "off", *self.extra_args],
             stdout=self.log, stderr=self.log, env=env,
         )

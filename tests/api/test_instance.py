@@ -279,3 +279,27 @@ def test_subnet_capacity(ec2, vpc):
     assert len(r["Instances"]) == 11, "MaxCount is best effort above MinCount"
     ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in r["Instances"]])
     ec2.delete_subnet(SubnetId=sid)
+
+
+def test_dataplane_on_without_hosts():
+    """With the data plane on and no host agent in the zone: InsufficientInstanceCapacity."""
+    import subprocess
+    from unittest import mock
+
+    from conftest import Fort
+
+    real = subprocess.Popen
+
+    def popen(args, **kw):
+        args = list(args)
+        args[args.index("--dataplane") + 1] = "on"
+        return real(args, **kw)
+
+    with mock.patch("subprocess.Popen", popen):
+        f = Fort()
+    try:
+        c = f.client()
+        assert error_code(c.run_instances, ImageId=AMI, MinCount=1, MaxCount=1) == "InsufficientInstanceCapacity"
+        assert c.describe_instances()["Reservations"] == []
+    finally:
+        f.close()

@@ -13,7 +13,6 @@ from botocore.credentials import Credentials
 
 from conftest import ACCESS_KEY, SECRET_KEY
 
-HTTP = urllib3.PoolManager()
 
 
 def send(fort, body=None, query="", method="POST", sign=True, headers=None, secret=SECRET_KEY, region="us-east-1",
@@ -47,7 +46,8 @@ def send(fort, body=None, query="", method="POST", sign=True, headers=None, secr
         else:
             signer.add_auth(req)
     prepared = req.prepare()
-    r = HTTP.request(method, prepared.url, body=prepared.body, headers=dict(prepared.headers), retries=False)
+    # A fresh pool each time: the server closes connections it refuses (huge bodies).
+    r = urllib3.PoolManager().request(method, prepared.url, body=prepared.body, headers=dict(prepared.headers), retries=False)
     return r.status, r.data.decode("utf-8", "replace")
 
 
@@ -143,7 +143,7 @@ def test_tampered_body(fort):
     req = AWSRequest(method="POST", url=url, data=b"Action=DescribeVpcs", headers=h)
     SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "ec2", "us-east-1").add_auth(req)
     p = req.prepare()
-    r = HTTP.request("POST", p.url, body=b"Action=DeleteVpc&VpcId=vpc-1", headers=dict(p.headers), retries=False)
+    r = urllib3.PoolManager().request("POST", p.url, body=b"Action=DeleteVpc&VpcId=vpc-1", headers=dict(p.headers), retries=False)
     assert r.status == 401 and code(r.data.decode()) == "AuthFailure"
 
 

@@ -1,6 +1,7 @@
 //! Instances: launched into a subnet with their primary interface (and public address when
 //! the subnet or the request says so); started, stopped, terminated; their attributes.
 
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use fort_model::*;
@@ -571,6 +572,23 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// The interfaces attached to each of `insts`, with their delete-on-termination flag:
+    /// one pass over the region's interfaces, however many instances.
+    fn attached_to(&self, insts: &[Instance]) -> HashMap<String, Vec<(String, bool)>> {
+        let wanted: HashSet<&str> = insts.iter().map(|i| i.id.as_str()).collect();
+        let mut map: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        for e in self.region.network_interfaces.values() {
+            if let Some(a) = &e.attachment
+                && wanted.contains(a.instance_id.as_str())
+            {
+                map.entry(a.instance_id.clone())
+                    .or_default()
+                    .push((e.id.clone(), a.delete_on_termination));
+            }
+        }
+        map
+    }
+
     fn set_state(&mut self, id: &str, state: &str, reason: Option<&str>) {
         let now = self.now;
         let row = self
@@ -599,6 +617,7 @@ impl Tx<'_> {
                 ));
             }
         }
+        let mut by_instance = self.attached_to(&insts);
         let mut out = Vec::with_capacity(insts.len());
         let mut done: Vec<String> = Vec::new();
         for i in insts {
@@ -606,20 +625,7 @@ impl Tx<'_> {
                 out.push((i.id.clone(), "terminated".into(), "terminated".into()));
                 continue;
             }
-            let enis: Vec<(String, bool)> = self
-                .region
-                .interfaces_of(&i.id)
-                .iter()
-                .map(|e| {
-                    (
-                        e.id.clone(),
-                        e.attachment
-                            .as_ref()
-                            .is_some_and(|a| a.delete_on_termination),
-                    )
-                })
-                .collect();
-            for (eni, delete) in enis {
+            for (eni, delete) in by_instance.remove(&i.id).unwrap_or_default() {
                 if delete {
                     self.drop_public_addresses(&eni, None);
                     self.region.network_interfaces.remove(&eni);
@@ -639,6 +645,7 @@ impl Tx<'_> {
 
     pub fn stop_instances(&mut self, ids: &[String]) -> Result<Vec<StateChange>, ApiError> {
         let insts = self.instances_named(ids)?;
+        let mut by_instance = self.attached_to(&insts);
         for i in &insts {
             if matches!(i.state.as_str(), "terminated" | "shutting-down") {
                 return Err(incorrect_state(&i.id, "stopped"));
@@ -666,13 +673,7 @@ impl Tx<'_> {
                 out.push((i.id.clone(), current.clone(), current));
                 continue;
             }
-            for eni in self
-                .region
-                .interfaces_of(&i.id)
-                .iter()
-                .map(|e| e.id.clone())
-                .collect::<Vec<_>>()
-            {
+            for (eni, _) in by_instance.remove(&i.id).unwrap_or_default() {
                 self.release_auto_public_ips(&eni);
             }
             self.set_state(&i.id, "stopped", Some("Client.UserInitiatedShutdown"));

@@ -13,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fort_dataplane::fixtures::{self, A_IP, A_MAC, B_IP, B_MAC, C_IP, C_MAC, H1, H2, ROUTER_MAC, net};
 use fort_dataplane::program::*;
 use fort_dataplane::wire::tcp;
-use fort_dataplane::{Engine, EngineConfig, PortId, Time, Verdict};
+use fort_dataplane::{Engine, EngineConfig, Time, Verdict};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -61,9 +61,15 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
         let mut ingress = Vec::new();
         let mut egress = Vec::new();
         for r in 0..63u8 {
-            let cidr = format!("172.{}.{}.0/24", 16 + g, r);
+            // TCP rules like the one that matches, on 17 different prefix lengths
+            let len = 16 + (u32::from(r) % 17);
+            let cidr = format!("172.{}.{}.0/{len}", 16 + g, r);
+            let cidr = ipnet::Ipv4Net::new(cidr.split('/').next().unwrap().parse().unwrap(), len as u8)
+                .unwrap()
+                .trunc()
+                .to_string();
             ingress.push(fixtures::sg_rule(6, 1000 + i32::from(r), 1000 + i32::from(r), &cidr));
-            egress.push(fixtures::sg_rule(17, 2000 + i32::from(r), 2000 + i32::from(r), &cidr));
+            egress.push(fixtures::sg_rule(6, 2000 + i32::from(r), 2000 + i32::from(r), &cidr));
         }
         if g == 15 {
             ingress.pop();

@@ -87,12 +87,12 @@ impl Trace {
 }
 
 /// Where a routed or switched packet is going.
-enum Dest {
+enum Dest<'a> {
     Host {
         vpc: u16,
         host: Ipv4Addr,
         mac: MacAddr,
-        eni: String,
+        eni: &'a str,
     },
     Edge {
         host: Ipv4Addr,
@@ -279,7 +279,21 @@ impl Engine {
                     },
                 );
             }
+            let mut eni_deps: HashMap<String, u32> = enis
+                .keys()
+                .map(|e| (e.clone(), self.epochs.slot(DepKey::EniMapping(slot, e.clone()))))
+                .collect();
+            for rt in &spec.route_tables {
+                for r in &rt.routes {
+                    if let program::RouteTarget::NetworkInterface(e) = &r.target {
+                        eni_deps
+                            .entry(e.clone())
+                            .or_insert_with(|| self.epochs.slot(DepKey::EniMapping(slot, e.clone())));
+                    }
+                }
+            }
             let mut v = Vpc {
+                eni_deps,
                 id: spec.id.clone(),
                 vni: spec.vni & 0x00ff_ffff,
                 cidrs: spec.cidrs.iter().map(|c| c.trunc()).collect(),
@@ -377,8 +391,10 @@ impl Engine {
             return false;
         };
         let dep = self.epochs.set(DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(&m));
-        self.epochs
+        let eni_dep = self
+            .epochs
             .set(DepKey::EniMapping(slot, m.eni_id.clone()), fingerprint(&(m.host, m.mac)));
+        v.eni_deps.insert(m.eni_id.clone(), eni_dep);
         v.enis.insert(m.eni_id.clone(), m.ip);
         v.mappings.insert(
             m.ip,
@@ -580,7 +596,7 @@ impl Engine {
         let action = match dest {
             Dest::Host { vpc: dv, host, mac, eni } if host == self.underlay.address => {
                 // the destination ENI is on this host
-                let q = *self.port_index.get(&eni).ok_or(DropReason::NoSuchPort)?;
+                let q = *self.port_index.get(eni).ok_or(DropReason::NoSuchPort)?;
                 let qp = self
                     .ports
                     .get(usize::from(q))
@@ -909,32 +925,33 @@ fn sg_stage(
 }
 
 /// The target of a route, as a host to send to.
-fn resolve(
-    vpcs: &[Option<Vpc>],
+fn resolve<'a>(
+    vpcs: &'a [Option<Vpc>],
     vslot: u16,
     target: &Target,
     dst: Ipv4Addr,
     epochs: &mut Epochs,
     trace: &mut Trace,
-) -> Result<Dest, DropReason> {
+) -> Result<Dest<'a>, DropReason> {
     let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
-    let host_of = |vs: u16, m: &Mapping| Dest::Host {
-        vpc: vs,
-        host: m.host,
-        mac: m.mac,
-        eni: m.eni_id.clone(),
-    };
+    fn host_of(vs: u16, m: &Mapping) -> Dest<'_> {
+        Dest::Host {
+            vpc: vs,
+            host: m.host,
+            mac: m.mac,
+            eni: &m.eni_id,
+        }
+    }
     match target {
         Target::Local => {
-            let s = epochs.slot(DepKey::Mapping(vslot, u32::from(dst)));
-            trace.deps.push(epochs, s);
-            v.mappings
-                .get(&dst)
-                .map(|m| host_of(vslot, m))
-                .ok_or(DropReason::NoMapping)
+            let m = mapping_dep(v, vslot, dst, epochs, trace);
+            m.map(|m| host_of(vslot, m)).ok_or(DropReason::NoMapping)
         }
         Target::NetworkInterface(eni) => {
-            let s = epochs.slot(DepKey::EniMapping(vslot, eni.clone()));
+            let s = match v.eni_deps.get(eni.as_str()) {
+                Some(&s) => s,
+                None => epochs.slot(DepKey::EniMapping(vslot, eni.clone())),
+            };
             trace.deps.push(epochs, s);
             v.eni(eni).map(|m| host_of(vslot, m)).ok_or(DropReason::NoMapping)
         }
@@ -950,15 +967,24 @@ fn resolve(
             if !peer.contains(dst) {
                 return Err(DropReason::NoRoute);
             }
-            let s = epochs.slot(DepKey::Mapping(ps, u32::from(dst)));
-            trace.deps.push(epochs, s);
-            peer.mappings
-                .get(&dst)
+            mapping_dep(peer, ps, dst, epochs, trace)
                 .map(|m| host_of(ps, m))
                 .ok_or(DropReason::NoMapping)
         }
         Target::Blackhole => Err(DropReason::Blackhole),
     }
+}
+
+/// The V2P entry of `ip`, recording the dependency (on its presence or absence).
+#[inline]
+fn mapping_dep<'a>(v: &'a Vpc, vslot: u16, ip: Ipv4Addr, epochs: &mut Epochs, trace: &mut Trace) -> Option<&'a Mapping> {
+    let m = v.mappings.get(&ip);
+    let s = match m {
+        Some(m) => m.dep,
+        None => epochs.slot(DepKey::Mapping(vslot, u32::from(ip))),
+    };
+    trace.deps.push(epochs, s);
+    m
 }
 
 /// Origin authentication: the sender host must be where V2P says the inner source
@@ -973,12 +999,11 @@ fn authenticate(
     trace: &mut Trace,
 ) -> Result<(), DropReason> {
     let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
-    let s = epochs.slot(DepKey::Mapping(vslot, u32::from(src)));
-    trace.deps.push(epochs, s);
+    let mapped = mapping_dep(v, vslot, src, epochs, trace);
     if v.middlebox_hosts.contains(&outer) {
         return Ok(());
     }
-    if let Some(m) = v.mappings.get(&src) {
+    if let Some(m) = mapped {
         return if m.host == outer {
             Ok(())
         } else {
@@ -992,9 +1017,7 @@ fn authenticate(
         let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
         trace.deps.push(epochs, peer.dep);
         if peer.contains(src) {
-            let s = epochs.slot(DepKey::Mapping(ps, u32::from(src)));
-            trace.deps.push(epochs, s);
-            return match peer.mappings.get(&src) {
+            return match mapping_dep(peer, ps, src, epochs, trace) {
                 Some(m) if m.host == outer => Ok(()),
                 _ => Err(DropReason::AuthenticationFailed),
             };

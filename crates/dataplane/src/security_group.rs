@@ -1,12 +1,15 @@
 //! Security groups: allow-only rules, the union of every group on an ENI, compiled per
 //! port and direction (§5.10).
 //!
-//! Rules are bucketed by protocol and the `/0` rules come first in each bucket, so the
-//! first match answers both "allowed?" and "allowed by a rule for all addresses?" (the
-//! first half of AWS's untracked-flow test). A lookup scans one bucket plus the
-//! all-protocols bucket: at AWS's 1,000 rules per ENI that is a few hundred compact
-//! comparisons, paid once per new flow, never per cached packet.
+//! CIDR rules are indexed by prefix: one hash map per prefix length present, from
+//! network to the (protocol, port range) rules on it. A lookup probes each length once
+//! (typically a handful: /0, /8, /16, /24, /32) and checks only the rules on the peer's
+//! own prefixes, so 1,000 rules per ENI cost about what 10 do. The `/0` level is probed
+//! first, so the first match also answers "allowed by a rule for all addresses?" (the
+//! first half of AWS's untracked-flow test). Paid once per new flow, never per cached
+//! packet.
 
+use crate::flow_table::BuildFxHasher;
 use crate::nacl::{ANY, icmp_range};
 use crate::program::{self, SgPeer};
 use crate::wire::ip_proto;
@@ -15,11 +18,23 @@ use std::net::Ipv4Addr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rule {
-    net: u32,
-    mask: u32,
     lo: u16,
     hi: u16,
     proto: u16,
+}
+
+impl Rule {
+    #[inline]
+    fn matches(&self, proto: u16, port: u16) -> bool {
+        (self.proto == ANY || self.proto == proto) && self.lo <= port && port <= self.hi
+    }
+}
+
+/// One prefix length: its mask and the rules per network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Level {
+    mask: u32,
+    rules: HashMap<u32, Vec<Rule>, BuildFxHasher>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,25 +46,12 @@ struct GroupRule {
     members: Vec<u32>,
 }
 
-const TCP: usize = 0;
-const UDP: usize = 1;
-const ICMP: usize = 2;
-const OTHER: usize = 3;
-const ALL: usize = 4;
-
-fn bucket(proto: u8) -> usize {
-    match proto {
-        ip_proto::TCP => TCP,
-        ip_proto::UDP => UDP,
-        ip_proto::ICMP => ICMP,
-        _ => OTHER,
-    }
-}
-
 /// The compiled rules of one direction of one port.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RuleSet {
-    buckets: [Vec<Rule>; 5],
+    /// By prefix length, shortest (`/0`) first.
+    levels: Vec<Level>,
+    count: usize,
     groups: Vec<GroupRule>,
     /// A rule for all addresses and all ports, per TCP and UDP: the second half of the
     /// untracked test, looked at in the opposite direction.
@@ -97,22 +99,34 @@ impl RuleSet {
         for r in rules {
             let proto = if r.protocol < 0 { ANY } else { r.protocol as u16 & 0xff };
             let (lo, hi) = port_range(r, proto);
-            let b = if proto == ANY { ALL } else { bucket(proto as u8) };
             match &r.peer {
                 SgPeer::Cidr(net) => {
                     let mask = u32::from(net.netmask());
-                    set.buckets[b].push(Rule {
-                        net: u32::from(net.network()) & mask,
-                        mask,
-                        lo,
-                        hi,
-                        proto,
-                    });
+                    let level = match set.levels.iter().position(|l| l.mask == mask) {
+                        Some(i) => i,
+                        None => {
+                            set.levels.push(Level {
+                                mask,
+                                rules: HashMap::default(),
+                            });
+                            set.levels.len() - 1
+                        }
+                    };
+                    let list = set.levels[level]
+                        .rules
+                        .entry(u32::from(net.network()) & mask)
+                        .or_default();
+                    let rule = Rule { lo, hi, proto };
+                    if !list.contains(&rule) {
+                        list.push(rule);
+                        set.count += 1;
+                    }
                     if mask == 0 && lo == 0 && hi == 0xffff {
-                        if b == ALL || b == TCP {
+                        let p = proto as u8;
+                        if proto == ANY || p == ip_proto::TCP {
                             set.open_all[0] = true;
                         }
-                        if b == ALL || b == UDP {
+                        if proto == ANY || p == ip_proto::UDP {
                             set.open_all[1] = true;
                         }
                     }
@@ -129,11 +143,8 @@ impl RuleSet {
                 }
             }
         }
-        for b in &mut set.buckets {
-            // widest prefixes first: a /0 rule, if one matches, is met first
-            b.sort_by_key(|r| (r.mask, r.lo, r.hi));
-            b.dedup();
-        }
+        // widest prefixes first: a /0 rule, if one matches, is met first
+        set.levels.sort_by_key(|l| l.mask);
         set
     }
 
@@ -142,20 +153,14 @@ impl RuleSet {
     pub fn check(&self, proto: u8, peer: Ipv4Addr, port: u16) -> Match {
         let a = u32::from(peer);
         let p = u16::from(proto);
-        let scan = |rules: &[Rule]| {
-            rules
-                .iter()
-                .find(|r| {
-                    a & r.mask == r.net && r.lo <= port && port <= r.hi && (r.proto == ANY || r.proto == p)
-                })
-                .map(|r| r.mask == 0)
-        };
-        let specific = scan(&self.buckets[bucket(proto)]);
-        let all = scan(&self.buckets[ALL]);
-        match (specific, all) {
-            (Some(true), _) | (_, Some(true)) => return Match::Allowed { any_address: true },
-            (Some(false), _) | (_, Some(false)) => return Match::Allowed { any_address: false },
-            (None, None) => {}
+        for level in &self.levels {
+            if let Some(rules) = level.rules.get(&(a & level.mask)) {
+                if rules.iter().any(|r| r.matches(p, port)) {
+                    return Match::Allowed {
+                        any_address: level.mask == 0,
+                    };
+                }
+            }
         }
         let by_group = self.groups.iter().any(|g| {
             (g.proto == ANY || g.proto == p)
@@ -180,7 +185,7 @@ impl RuleSet {
     }
 
     pub fn len(&self) -> usize {
-        self.buckets.iter().map(Vec::len).sum::<usize>() + self.groups.len()
+        self.count + self.groups.len()
     }
 
     pub fn is_empty(&self) -> bool {

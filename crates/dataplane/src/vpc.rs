@@ -47,6 +47,8 @@ pub struct Vpc {
     pub mappings: HashMap<Ipv4Addr, Mapping, BuildFxHasher>,
     /// ENI id → one of its addresses in `mappings`.
     pub enis: HashMap<String, Ipv4Addr>,
+    /// ENI id → dependency slot of its V2P entry (also for route targets not mapped).
+    pub eni_deps: HashMap<String, u32>,
     pub edges: HashMap<String, Ipv4Addr>,
     pub edge_hosts: Vec<Ipv4Addr>,
     /// Hosts of ENIs with source/dest check off: they may forward others' packets.

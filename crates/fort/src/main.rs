@@ -51,6 +51,9 @@ struct ServerArgs {
     /// Where the EC2 API listens.
     #[arg(long, default_value = "127.0.0.1:8773", env = "FORT_LISTEN")]
     listen: SocketAddr,
+    /// Where the mapping service (gRPC, for agents) listens.
+    #[arg(long, default_value = "127.0.0.1:8774", env = "FORT_MAPPING_LISTEN")]
+    mapping_listen: SocketAddr,
     /// Where the embedded store and generated credentials live.
     #[arg(long, default_value = "./fort-data", env = "FORT_DATA_DIR")]
     data_dir: PathBuf,
@@ -186,6 +189,18 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     }
     println!("  try: aws --endpoint-url {endpoint} ec2 describe-vpcs");
 
+    let mapping = fort_mapping::server::MappingService::start(api.control.clone()).await;
+    let grpc = tokio::net::TcpListener::bind(args.mapping_listen)
+        .await
+        .with_context(|| format!("binding the mapping service to {}", args.mapping_listen))?;
+    println!("  mapping:       http://{} (gRPC, for agents)", grpc.local_addr()?);
+    let grpc_service = mapping.grpc();
+    tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+        if let Err(e) = tonic::transport::Server::builder().add_service(grpc_service).serve_with_incoming(incoming).await {
+            tracing::error!(error = %e, "mapping service stopped");
+        }
+    });
     let app = fort_ec2_api::router(api);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
