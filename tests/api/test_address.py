@@ -128,3 +128,16 @@ def test_needs_internet_gateway(ec2, vpc):
     ec2.release_address(AllocationId=a["AllocationId"])
     ec2.delete_network_interface(NetworkInterfaceId=e)
     ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
+def test_address_quota():
+    from conftest import Fort
+    f = Fort(extra_args=["--quotas", "aws"])
+    try:
+        c = f.client()
+        got = [c.allocate_address(Domain="vpc")["AllocationId"] for _ in range(5)]
+        assert error_code(c.allocate_address, Domain="vpc") == "AddressLimitExceeded"
+        c.release_address(AllocationId=got[0])
+        c.allocate_address(Domain="vpc")
+    finally:
+        f.close()

@@ -60,6 +60,8 @@ fn port(id: &str, subnet: &str, mac: MacAddr, ip: Ipv4Addr, sg: &str) -> Port {
         source_dest_check: true,
         conntrack: ConntrackTimeouts::default(),
         hostname: None,
+        instance_id: None,
+        device_index: 0,
     }
 }
 

@@ -60,6 +60,12 @@ pub struct Port {
     /// The instance's host name for DHCP (option 12), e.g. `ip-10-0-1-17`.
     #[serde(default)]
     pub hostname: Option<String>,
+    /// The instance the ENI is attached to: its network namespace has this name.
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    /// The ENI's device index on the instance: 0 is `eth0`.
+    #[serde(default)]
+    pub device_index: u32,
 }
 
 fn yes() -> bool {

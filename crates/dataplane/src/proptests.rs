@@ -226,6 +226,8 @@ fn setup() -> impl Strategy<Value = Setup> {
                     source_dest_check: *sdc,
                     conntrack: ConntrackTimeouts::default(),
                     hostname: None,
+                    instance_id: None,
+                    device_index: 0,
                 });
                 mappings.push(Mapping {
                     ip: Ipv4Addr::from(ip),

@@ -423,6 +423,8 @@ fn middlebox_eni_target() {
         source_dest_check: false,
         conntrack: ConntrackTimeouts::default(),
         hostname: None,
+        instance_id: None,
+        device_index: 0,
     });
     let mut h1 = Engine::with_program(p1);
     let mut h2 = Engine::with_program(p2);

@@ -279,6 +279,8 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         source_dest_check: e.source_dest_check,
                         conntrack: dp::ConntrackTimeouts::default(),
                         hostname: Some(ip_name(e.private_ip)),
+                        instance_id: e.attachment.as_ref().map(|a| a.instance_id.clone()),
+                        device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
                     };
                     c.port = Some((host.id.clone(), format!("port/{id}"), json(&port)));
                 }
