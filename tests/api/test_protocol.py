@@ -162,3 +162,19 @@ def test_aws_cli_works(fort):
     assert bad.returncode != 0 and "InvalidVpc.Range" in bad.stderr
     subprocess.run(["aws", "--endpoint-url", fort.endpoint, "ec2", "delete-vpc", "--vpc-id", vpc["VpcId"]], env=env, check=True,
                    capture_output=True)
+
+
+def test_metrics_and_change_numbers(fort):
+    """Writes carry x-fort-change; /fort/applied answers for it; /metrics counts requests."""
+    ec2 = fort.client()
+    r = ec2.create_vpc(CidrBlock="10.88.0.0/16")
+    change = int(r["ResponseMetadata"]["HTTPHeaders"]["x-fort-change"])
+    assert change > 0
+    applied = urllib3.PoolManager().request("GET", f"{fort.endpoint}/fort/applied?change={change}&timeout_ms=2000")
+    assert applied.status == 200
+    text = urllib3.PoolManager().request("GET", f"{fort.endpoint}/metrics").data.decode()
+    assert 'fort_api_requests_total{action="CreateVpc",code="ok"}' in text
+    assert "fort_mapping_hosts" in text
+    ec2.delete_vpc(VpcId=r["Vpc"]["VpcId"])
+    reads = ec2.describe_vpcs()
+    assert "x-fort-change" not in reads["ResponseMetadata"]["HTTPHeaders"], "reads change nothing"

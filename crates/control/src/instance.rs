@@ -360,7 +360,7 @@ impl Tx<'_> {
             let groups = self.resolve_groups(&sub.vpc_id, &sub.id, &ids)?;
             resolved.push((sub.id.clone(), groups));
         }
-        if self.config.dataplane {
+        if self.config.dataplane && !self.global.hosts.values().any(|h| h.zone == subnet.availability_zone && h.role == "instance") {
             return Err(self.no_capacity(&subnet.availability_zone, &instance_type));
         }
         let active = self
@@ -501,6 +501,15 @@ impl Tx<'_> {
                     association_id: None,
                 });
         }
+        // With the data plane on, the instance runs on the least-loaded host of its zone.
+        let host_id = if self.config.dataplane {
+            match self.global.place(&subnet.availability_zone) {
+                Some(h) => Some(h),
+                None => return Err(self.no_capacity(&subnet.availability_zone, &instance_type)),
+            }
+        } else {
+            None
+        };
         let inst = Instance {
             id: instance_id,
             reservation_id: reservation_id.to_owned(),
@@ -517,7 +526,7 @@ impl Tx<'_> {
             terminate_time: None,
             client_token: req.client_token.clone(),
             user_data: req.user_data.clone(),
-            host_id: None,
+            host_id,
             disable_api_termination: req.disable_api_termination,
             disable_api_stop: req.disable_api_stop,
             ami_launch_index: index,
@@ -598,9 +607,14 @@ impl Tx<'_> {
             .expect("checked by caller");
         row.state = state.to_owned();
         row.state_reason = reason.map(str::to_owned);
+        // Leaving "running": the host is free of it.
+        let left = if matches!(state, "stopped" | "terminated") { row.host_id.take() } else { None };
         row.state_transition_time = Some(now);
         if state == "terminated" {
             row.terminate_time = Some(now);
+        }
+        if let Some(host) = left {
+            self.global.unplace(&host);
         }
     }
 
@@ -689,11 +703,7 @@ impl Tx<'_> {
                 return Err(incorrect_state(&i.id, "started"));
             }
         }
-        if self.config.dataplane
-            && let Some(i) = insts.iter().find(|i| i.state == "stopped")
-        {
-            return Err(self.no_capacity(&i.availability_zone, &i.instance_type));
-        }
+
         let mut out = Vec::with_capacity(insts.len());
         for i in insts {
             let current = self
@@ -706,6 +716,12 @@ impl Tx<'_> {
             if current != "stopped" {
                 out.push((i.id.clone(), current.clone(), current));
                 continue;
+            }
+            if self.config.dataplane {
+                let Some(host) = self.global.place(&i.availability_zone) else {
+                    return Err(self.no_capacity(&i.availability_zone, &i.instance_type));
+                };
+                self.region.instances.get_mut(&i.id).expect("checked").host_id = Some(host);
             }
             self.set_state(&i.id, "running", None);
             self.restore_launch_public_ip(&i.primary_eni_id)?;

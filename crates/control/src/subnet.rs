@@ -220,7 +220,7 @@ impl Tx<'_> {
                 .region
                 .nat_gateways
                 .values()
-                .any(|n| n.subnet_id == id && n.state != "deleted")
+                .any(|n| n.subnet_id == id && !matches!(n.state.as_str(), "deleted" | "failed"))
         {
             return Err(ApiError::dependency("subnet", id));
         }

@@ -10,7 +10,9 @@
 #![allow(unsafe_code)] // the counting allocator below, and nothing else
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use fort_dataplane::fixtures::{self, A_IP, A_MAC, B_IP, B_MAC, C_IP, C_MAC, H1, H2, ROUTER_MAC, net};
+use fort_dataplane::fixtures::{
+    self, A_IP, A_MAC, B_IP, B_MAC, C_IP, C_MAC, H1, H2, ROUTER_MAC, net,
+};
 use fort_dataplane::program::*;
 use fort_dataplane::wire::tcp;
 use fort_dataplane::{Engine, EngineConfig, Time, Verdict};
@@ -53,7 +55,11 @@ const FLOWS: u16 = 1024;
 /// A program at the quotas. Host 1 holds A (subnet-a); B (subnet-a) and C (subnet-b)
 /// live on host 2. A's traffic to C is routed: NACLs, 1,000 routes, Geneve.
 fn quota_program(host: Ipv4Addr) -> HostProgram {
-    let mut p = if host == H1 { fixtures::host1() } else { fixtures::host2() };
+    let mut p = if host == H1 {
+        fixtures::host1()
+    } else {
+        fixtures::host2()
+    };
     let v = &mut p.vpcs[0];
     // 16 groups x 63 rules (1,008) per direction, none matching but the last of the last
     let mut groups = Vec::new();
@@ -64,12 +70,23 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
             // TCP rules like the one that matches, on 17 different prefix lengths
             let len = 16 + (u32::from(r) % 17);
             let cidr = format!("172.{}.{}.0/{len}", 16 + g, r);
-            let cidr = ipnet::Ipv4Net::new(cidr.split('/').next().unwrap().parse().unwrap(), len as u8)
-                .unwrap()
-                .trunc()
-                .to_string();
-            ingress.push(fixtures::sg_rule(6, 1000 + i32::from(r), 1000 + i32::from(r), &cidr));
-            egress.push(fixtures::sg_rule(6, 2000 + i32::from(r), 2000 + i32::from(r), &cidr));
+            let cidr =
+                ipnet::Ipv4Net::new(cidr.split('/').next().unwrap().parse().unwrap(), len as u8)
+                    .unwrap()
+                    .trunc()
+                    .to_string();
+            ingress.push(fixtures::sg_rule(
+                6,
+                1000 + i32::from(r),
+                1000 + i32::from(r),
+                &cidr,
+            ));
+            egress.push(fixtures::sg_rule(
+                6,
+                2000 + i32::from(r),
+                2000 + i32::from(r),
+                &cidr,
+            ));
         }
         if g == 15 {
             ingress.pop();
@@ -161,8 +178,14 @@ fn established() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut wire = Vec::new();
     for f in 0..FLOWS {
         let syn = a_to_c(30000 + f, tcp::flags::SYN);
-        assert!(matches!(h1.process_from_port(Time(1), a, &syn, &mut out), Verdict::ToUnderlay { .. }));
-        assert!(matches!(h2.process_from_underlay(Time(1), &out, &mut Vec::new()), Verdict::ToPort { .. }));
+        assert!(matches!(
+            h1.process_from_port(Time(1), a, &syn, &mut out),
+            Verdict::ToUnderlay { .. }
+        ));
+        assert!(matches!(
+            h2.process_from_underlay(Time(1), &out, &mut Vec::new()),
+            Verdict::ToPort { .. }
+        ));
         let ack = a_to_c(30000 + f, tcp::flags::ACK);
         assert_eq!(ack.len(), 64);
         h1.process_from_port(Time(2), a, &ack, &mut out);
@@ -192,7 +215,10 @@ fn fast_path(c: &mut Criterion) {
         let i = k & (FLOWS as usize - 1);
         h1.process_from_port(Time(now + k as u64), a, &frames[i], &mut out);
     });
-    assert!(h1.stats().slow_path < 3 * FLOWS as u64, "the benchmark stayed on the fast path");
+    assert!(
+        h1.stats().slow_path < 3 * FLOWS as u64,
+        "the benchmark stayed on the fast path"
+    );
 }
 
 fn decap_fast_path(c: &mut Criterion) {
@@ -231,7 +257,16 @@ fn new_flow(c: &mut Criterion) {
         .map(|i| {
             let dst = Ipv4Addr::from(0x0a00_4000 + (i % 20_000));
             let sport = 1024 + (i / 20_000) as u16;
-            fixtures::tcp_frame(A_MAC, ROUTER_MAC, A_IP, dst, sport, 22, tcp::flags::SYN, DATA)
+            fixtures::tcp_frame(
+                A_MAC,
+                ROUTER_MAC,
+                A_IP,
+                dst,
+                sport,
+                22,
+                tcp::flags::SYN,
+                DATA,
+            )
         })
         .collect();
     let mut out = Vec::with_capacity(2048);

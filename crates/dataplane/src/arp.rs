@@ -11,7 +11,13 @@ use crate::wire::arp;
 use crate::wire::ethernet::{self, ethertype};
 
 /// Writes the reply to `out`, or says why there is none.
-pub fn answer(port: &Port, vpc: &Vpc, subnet: &Subnet, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+pub fn answer(
+    port: &Port,
+    vpc: &Vpc,
+    subnet: &Subnet,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), DropReason> {
     let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
     let req = arp::Packet::new_checked(eth.payload()).map_err(|_| DropReason::Malformed)?;
     if req.operation() != arp::operation::REQUEST {

@@ -121,8 +121,14 @@ impl Key {
             ip_proto::TCP | ip_proto::UDP => (lp, rp),
             ip_proto::ICMP => match icmp::query_of(m.icmp_type) {
                 // request and reply share the identifier
-                Some(q) => (if dir == Direction::Outbound { lp } else { rp }, u16::from(q)),
-                None => ((u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code), 0xffff),
+                Some(q) => (
+                    if dir == Direction::Outbound { lp } else { rp },
+                    u16::from(q),
+                ),
+                None => (
+                    (u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code),
+                    0xffff,
+                ),
             },
             _ => (0, 0),
         };
@@ -130,7 +136,10 @@ impl Key {
     }
 
     fn pack(port: u16, local: Ipv4Addr, remote: Ipv4Addr, a: u16, b: u16, proto: u8) -> Key {
-        let hi = (u64::from(port) << 48) | (u64::from(proto) << 32) | (u64::from(a) << 16) | u64::from(b);
+        let hi = (u64::from(port) << 48)
+            | (u64::from(proto) << 32)
+            | (u64::from(a) << 16)
+            | u64::from(b);
         let lo = (u64::from(u32::from(local)) << 32) | u64::from(u32::from(remote));
         Key((u128::from(hi) << 64) | u128::from(lo))
     }
@@ -242,7 +251,10 @@ impl Conntrack {
         };
         let slot = if let Some(s) = self.free.pop() {
             let generation = self.slots[s as usize].generation.wrapping_add(1);
-            self.slots[s as usize] = Entry { generation, ..entry };
+            self.slots[s as usize] = Entry {
+                generation,
+                ..entry
+            };
             s
         } else {
             self.slots.push(entry);
@@ -332,8 +344,14 @@ mod tests {
             dst_port: out.tuple.src_port,
             protocol: 6,
         };
-        assert_eq!(Key::of(3, Direction::Outbound, &out), Key::of(3, Direction::Inbound, &back));
-        assert_ne!(Key::of(3, Direction::Outbound, &out), Key::of(4, Direction::Inbound, &back));
+        assert_eq!(
+            Key::of(3, Direction::Outbound, &out),
+            Key::of(3, Direction::Inbound, &back)
+        );
+        assert_ne!(
+            Key::of(3, Direction::Outbound, &out),
+            Key::of(4, Direction::Inbound, &back)
+        );
     }
 
     #[test]
@@ -341,7 +359,11 @@ mod tests {
         let t = ConntrackTimeouts::default();
         let s = State::initial(&meta(6, tcp::flags::SYN));
         assert_eq!(s, State::TcpOpening);
-        let s = s.next(Direction::Outbound, Direction::Inbound, tcp::flags::SYN | tcp::flags::ACK);
+        let s = s.next(
+            Direction::Outbound,
+            Direction::Inbound,
+            tcp::flags::SYN | tcp::flags::ACK,
+        );
         assert_eq!(s, State::TcpEstablished);
         assert_eq!(s.timeout(&t), 432_000 * SEC);
         let s = s.next(Direction::Outbound, Direction::Outbound, tcp::flags::FIN);

@@ -80,7 +80,10 @@ impl Counters {
                 };
                 let s = if let Some(s) = self.free.pop() {
                     let generation = self.slots[s as usize].generation.wrapping_add(1);
-                    self.slots[s as usize] = Slot { generation, ..fresh };
+                    self.slots[s as usize] = Slot {
+                        generation,
+                        ..fresh
+                    };
                     s
                 } else {
                     self.slots.push(fresh);

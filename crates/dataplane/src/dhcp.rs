@@ -24,7 +24,13 @@ pub fn is_dhcp(m: &Meta) -> bool {
 }
 
 /// Answers a DHCP request from `port` into `out`.
-pub fn respond(port: &Port, vpc: &Vpc, subnet: &Subnet, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+pub fn respond(
+    port: &Port,
+    vpc: &Vpc,
+    subnet: &Subnet,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), DropReason> {
     let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
     let ip = ipv4::Packet::new_checked(eth.payload()).map_err(|_| DropReason::Malformed)?;
     let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Malformed)?;

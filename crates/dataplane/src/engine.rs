@@ -22,7 +22,9 @@ use crate::arp;
 use crate::conntrack::{self, Conntrack, Direction};
 use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
 use crate::dhcp;
-use crate::flow_table::{self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin};
+use crate::flow_table::{
+    self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin,
+};
 use crate::nacl::NetworkAcl;
 use crate::overlay::{self, Decap};
 use crate::packet::{self, Meta};
@@ -177,7 +179,10 @@ impl Engine {
 
     /// The ENI id of a port.
     pub fn port_eni(&self, port: PortId) -> Option<&str> {
-        self.ports.get(usize::from(port.0))?.as_ref().map(|p| p.id.as_str())
+        self.ports
+            .get(usize::from(port.0))?
+            .as_ref()
+            .map(|p| p.id.as_str())
     }
 
     pub fn stats(&self) -> &Stats {
@@ -194,7 +199,12 @@ impl Engine {
     }
 
     /// The current (undrained) count of a flow-log counter: (packets, bytes).
-    pub fn counter(&self, port: PortId, tuple: packet::FiveTuple, action: counters::Action) -> Option<(u64, u64)> {
+    pub fn counter(
+        &self,
+        port: PortId,
+        tuple: packet::FiveTuple,
+        action: counters::Action,
+    ) -> Option<(u64, u64)> {
         self.counters.get(&CounterKey {
             port: port.0,
             tuple,
@@ -235,7 +245,11 @@ impl Engine {
                 .route_tables
                 .iter()
                 .map(|rt| {
-                    let dep = set(&mut self.epochs, DepKey::RouteTable(slot, rt.id.clone()), fingerprint(rt));
+                    let dep = set(
+                        &mut self.epochs,
+                        DepKey::RouteTable(slot, rt.id.clone()),
+                        fingerprint(rt),
+                    );
                     RouteTable::compile(rt, dep)
                 })
                 .collect();
@@ -243,7 +257,11 @@ impl Engine {
                 .network_acls
                 .iter()
                 .map(|a| {
-                    let dep = set(&mut self.epochs, DepKey::NetworkAcl(slot, a.id.clone()), fingerprint(a));
+                    let dep = set(
+                        &mut self.epochs,
+                        DepKey::NetworkAcl(slot, a.id.clone()),
+                        fingerprint(a),
+                    );
                     NetworkAcl::compile(a, dep)
                 })
                 .collect();
@@ -253,15 +271,29 @@ impl Engine {
                 .map(|s| Subnet {
                     id: s.id.clone(),
                     cidr: s.cidr.trunc(),
-                    route_table: route_tables.iter().position(|r| r.id == s.route_table_id).map(|i| i as u16),
-                    network_acl: network_acls.iter().position(|a| a.id == s.network_acl_id).map(|i| i as u16),
-                    dep: set(&mut self.epochs, DepKey::Subnet(slot, s.id.clone()), fingerprint(s)),
+                    route_table: route_tables
+                        .iter()
+                        .position(|r| r.id == s.route_table_id)
+                        .map(|i| i as u16),
+                    network_acl: network_acls
+                        .iter()
+                        .position(|a| a.id == s.network_acl_id)
+                        .map(|i| i as u16),
+                    dep: set(
+                        &mut self.epochs,
+                        DepKey::Subnet(slot, s.id.clone()),
+                        fingerprint(s),
+                    ),
                 })
                 .collect();
             let mut mappings = HashMap::with_hasher(flow_table::BuildFxHasher::default());
             let mut enis = HashMap::new();
             for m in &spec.mappings {
-                let dep = set(&mut self.epochs, DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(m));
+                let dep = set(
+                    &mut self.epochs,
+                    DepKey::Mapping(slot, u32::from(m.ip)),
+                    fingerprint(m),
+                );
                 set(
                     &mut self.epochs,
                     DepKey::EniMapping(slot, m.eni_id.clone()),
@@ -281,14 +313,19 @@ impl Engine {
             }
             let mut eni_deps: HashMap<String, u32> = enis
                 .keys()
-                .map(|e| (e.clone(), self.epochs.slot(DepKey::EniMapping(slot, e.clone()))))
+                .map(|e| {
+                    (
+                        e.clone(),
+                        self.epochs.slot(DepKey::EniMapping(slot, e.clone())),
+                    )
+                })
                 .collect();
             for rt in &spec.route_tables {
                 for r in &rt.routes {
                     if let program::RouteTarget::NetworkInterface(e) = &r.target {
-                        eni_deps
-                            .entry(e.clone())
-                            .or_insert_with(|| self.epochs.slot(DepKey::EniMapping(slot, e.clone())));
+                        eni_deps.entry(e.clone()).or_insert_with(|| {
+                            self.epochs.slot(DepKey::EniMapping(slot, e.clone()))
+                        });
                     }
                 }
             }
@@ -304,7 +341,11 @@ impl Engine {
                 network_acls,
                 mappings,
                 enis,
-                edges: spec.edges.iter().map(|e| (e.gateway_id.clone(), e.host)).collect(),
+                edges: spec
+                    .edges
+                    .iter()
+                    .map(|e| (e.gateway_id.clone(), e.host))
+                    .collect(),
                 edge_hosts: spec.edges.iter().map(|e| e.host).collect(),
                 middlebox_hosts: Vec::new(),
                 peerings: HashMap::new(),
@@ -313,7 +354,11 @@ impl Engine {
                 dep: 0,
             };
             v.recompute_middleboxes();
-            v.dep = set(&mut self.epochs, DepKey::Vpc(spec.id.clone()), vpc_fingerprint(spec, &v.middlebox_hosts));
+            v.dep = set(
+                &mut self.epochs,
+                DepKey::Vpc(spec.id.clone()),
+                vpc_fingerprint(spec, &v.middlebox_hosts),
+            );
             let i = usize::from(slot);
             if vpcs.len() <= i {
                 vpcs.resize_with(i + 1, || None);
@@ -347,9 +392,17 @@ impl Engine {
             let Some(v) = vpcs.get(usize::from(vslot)).and_then(Option::as_ref) else {
                 continue;
             };
-            let vspec = program.vpcs.iter().find(|x| x.id == spec.vpc_id).expect("vpc present");
+            let vspec = program
+                .vpcs
+                .iter()
+                .find(|x| x.id == spec.vpc_id)
+                .expect("vpc present");
             let slot = slot_for(&mut self.port_index, &spec.id);
-            let subnet = v.subnets.iter().position(|s| s.id == spec.subnet_id).map(|i| i as u16);
+            let subnet = v
+                .subnets
+                .iter()
+                .position(|s| s.id == spec.subnet_id)
+                .map(|i| i as u16);
             let fp = port_fingerprint(spec, &vspec.security_groups);
             let dep = set(&mut self.epochs, DepKey::Port(spec.id.clone()), fp);
             let ct_dep = self.epochs.slot(DepKey::Conntrack(spec.id.clone()));
@@ -357,7 +410,14 @@ impl Engine {
             if ports.len() <= i {
                 ports.resize_with(i + 1, || None);
             }
-            ports[i] = Some(Port::compile(spec, vslot, subnet, &vspec.security_groups, dep, ct_dep));
+            ports[i] = Some(Port::compile(
+                spec,
+                vslot,
+                subnet,
+                &vspec.security_groups,
+                dep,
+                ct_dep,
+            ));
         }
         // ports that left: forget their flows
         for (i, old) in self.ports.iter().enumerate() {
@@ -387,13 +447,20 @@ impl Engine {
         let Some(&slot) = self.vpc_index.get(vpc_id) else {
             return false;
         };
-        let Some(v) = self.vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) else {
+        let Some(v) = self
+            .vpcs
+            .get_mut(usize::from(slot))
+            .and_then(Option::as_mut)
+        else {
             return false;
         };
-        let dep = self.epochs.set(DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(&m));
-        let eni_dep = self
+        let dep = self
             .epochs
-            .set(DepKey::EniMapping(slot, m.eni_id.clone()), fingerprint(&(m.host, m.mac)));
+            .set(DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(&m));
+        let eni_dep = self.epochs.set(
+            DepKey::EniMapping(slot, m.eni_id.clone()),
+            fingerprint(&(m.host, m.mac)),
+        );
         v.eni_deps.insert(m.eni_id.clone(), eni_dep);
         v.enis.insert(m.eni_id.clone(), m.ip);
         v.mappings.insert(
@@ -406,14 +473,21 @@ impl Engine {
                 dep,
             },
         );
-        let spec = self.program.vpcs.iter_mut().find(|x| x.id == vpc_id).expect("vpc in program");
+        let spec = self
+            .program
+            .vpcs
+            .iter_mut()
+            .find(|x| x.id == vpc_id)
+            .expect("vpc in program");
         match spec.mappings.iter_mut().find(|x| x.ip == m.ip) {
             Some(x) => *x = m,
             None => spec.mappings.push(m),
         }
         v.recompute_middleboxes();
-        self.epochs
-            .set(DepKey::Vpc(vpc_id.to_string()), vpc_fingerprint(spec, &v.middlebox_hosts));
+        self.epochs.set(
+            DepKey::Vpc(vpc_id.to_string()),
+            vpc_fingerprint(spec, &v.middlebox_hosts),
+        );
         true
     }
 
@@ -422,7 +496,11 @@ impl Engine {
         let Some(&slot) = self.vpc_index.get(vpc_id) else {
             return false;
         };
-        let Some(v) = self.vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) else {
+        let Some(v) = self
+            .vpcs
+            .get_mut(usize::from(slot))
+            .and_then(Option::as_mut)
+        else {
             return false;
         };
         let Some(old) = v.mappings.remove(&ip) else {
@@ -430,25 +508,45 @@ impl Engine {
         };
         self.epochs
             .set(DepKey::Mapping(slot, u32::from(ip)), flow_table::ABSENT);
-        if let Some(other) = v.mappings.iter().find(|(_, m)| m.eni_id == old.eni_id).map(|(a, _)| *a) {
+        if let Some(other) = v
+            .mappings
+            .iter()
+            .find(|(_, m)| m.eni_id == old.eni_id)
+            .map(|(a, _)| *a)
+        {
             v.enis.insert(old.eni_id.clone(), other);
         } else {
             v.enis.remove(&old.eni_id);
-            self.epochs
-                .set(DepKey::EniMapping(slot, old.eni_id.clone()), flow_table::ABSENT);
+            self.epochs.set(
+                DepKey::EniMapping(slot, old.eni_id.clone()),
+                flow_table::ABSENT,
+            );
         }
-        let spec = self.program.vpcs.iter_mut().find(|x| x.id == vpc_id).expect("vpc in program");
+        let spec = self
+            .program
+            .vpcs
+            .iter_mut()
+            .find(|x| x.id == vpc_id)
+            .expect("vpc in program");
         spec.mappings.retain(|x| x.ip != ip);
         v.recompute_middleboxes();
-        self.epochs
-            .set(DepKey::Vpc(vpc_id.to_string()), vpc_fingerprint(spec, &v.middlebox_hosts));
+        self.epochs.set(
+            DepKey::Vpc(vpc_id.to_string()),
+            vpc_fingerprint(spec, &v.middlebox_hosts),
+        );
         true
     }
 
     // ---- from a port ----------------------------------------------------------------
 
     /// Decides a frame sent by the instance behind `port`. Output frames go to `out`.
-    pub fn process_from_port(&mut self, now: Time, port: PortId, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+    pub fn process_from_port(
+        &mut self,
+        now: Time,
+        port: PortId,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         if let Some(v) = self.fast_from_port(now, port.0, frame, out) {
             self.stats.fast_path += 1;
             return v;
@@ -465,7 +563,13 @@ impl Engine {
     }
 
     #[inline]
-    fn fast_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Option<Verdict> {
+    fn fast_from_port(
+        &mut self,
+        now: Time,
+        p: u16,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Verdict> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
             return None;
         }
@@ -482,7 +586,13 @@ impl Engine {
         Some(emit_action(&e.action, frame, out))
     }
 
-    fn slow_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+    fn slow_from_port(
+        &mut self,
+        now: Time,
+        p: u16,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
         let port = self
             .ports
             .get(usize::from(p))
@@ -492,7 +602,9 @@ impl Engine {
         if eth.src() != port.mac {
             return Err(DropReason::SourceMacMismatch);
         }
-        let v = self.vpcs[usize::from(port.vpc)].as_ref().expect("port's vpc");
+        let v = self.vpcs[usize::from(port.vpc)]
+            .as_ref()
+            .expect("port's vpc");
         let subnet = port
             .subnet
             .map(|s| &v.subnets[usize::from(s)])
@@ -521,13 +633,17 @@ impl Engine {
         if let Some(service) = service_of(v, &m) {
             out.clear();
             out.extend_from_slice(frame);
-            return Ok(Verdict::Service { port: PortId(p), service });
+            return Ok(Verdict::Service {
+                port: PortId(p),
+                service,
+            });
         }
         if u32::from(dst) & 0xffff_0000 == LINK_LOCAL {
             return Err(DropReason::LinkLocal);
         }
         if dst == subnet.router_ip() {
-            return if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST {
+            return if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST
+            {
                 echo_reply(frame, v.router_mac, out)?;
                 Ok(Verdict::Hairpin { port: PortId(p) })
             } else {
@@ -560,7 +676,8 @@ impl Engine {
             &mut trace,
         ) {
             if reason == DropReason::SecurityGroupEgress {
-                self.counters.count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                self.counters
+                    .count(key(p, &m, counters::Action::Reject), m.ip_len, now);
             }
             return Err(reason);
         }
@@ -574,7 +691,8 @@ impl Engine {
                 trace.deps.push(&self.epochs, a.dep);
             }
             if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
-                self.counters.count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                self.counters
+                    .count(key(p, &m, counters::Action::Reject), m.ip_len, now);
                 return Err(DropReason::NaclEgress);
             }
             let rt = subnet
@@ -584,8 +702,17 @@ impl Engine {
             trace.deps.push(&self.epochs, rt.dep);
             rt.lookup(dst).ok_or(DropReason::NoRoute)?.clone()
         };
-        let dest = resolve(&self.vpcs, port.vpc, &target, dst, &mut self.epochs, &mut trace)?;
-        let accept = self.counters.count(key(p, &m, counters::Action::Accept), m.ip_len, now);
+        let dest = resolve(
+            &self.vpcs,
+            port.vpc,
+            &target,
+            dst,
+            &mut self.epochs,
+            &mut trace,
+        )?;
+        let accept = self
+            .counters
+            .count(key(p, &m, counters::Action::Accept), m.ip_len, now);
         trace.push_counter(accept);
 
         let rewrite = match &dest {
@@ -594,7 +721,12 @@ impl Engine {
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
         let action = match dest {
-            Dest::Host { vpc: dv, host, mac, eni } if host == self.underlay.address => {
+            Dest::Host {
+                vpc: dv,
+                host,
+                mac,
+                eni,
+            } if host == self.underlay.address => {
                 // the destination ENI is on this host
                 let q = *self.port_index.get(eni).ok_or(DropReason::NoSuchPort)?;
                 let qp = self
@@ -619,12 +751,20 @@ impl Engine {
                     &mut self.counters,
                     &mut trace,
                 )?;
-                Action::ToPort { port: q, rewrite: Some(rw) }
+                Action::ToPort {
+                    port: q,
+                    rewrite: Some(rw),
+                }
             }
             Dest::Host { vpc: dv, host, .. } => {
                 let vni = self.vpcs[usize::from(dv)].as_ref().expect("dest vpc").vni;
                 Action::Encap {
-                    outer: overlay::outer_template(&self.underlay, host, vni, overlay::entropy_port(&m.tuple)),
+                    outer: overlay::outer_template(
+                        &self.underlay,
+                        host,
+                        vni,
+                        overlay::entropy_port(&m.tuple),
+                    ),
                     rewrite,
                     host,
                     vni,
@@ -632,7 +772,12 @@ impl Engine {
                 }
             }
             Dest::Edge { host } => Action::Encap {
-                outer: overlay::outer_template(&self.underlay, host, v.vni, overlay::entropy_port(&m.tuple)),
+                outer: overlay::outer_template(
+                    &self.underlay,
+                    host,
+                    v.vni,
+                    overlay::entropy_port(&m.tuple),
+                ),
                 rewrite: None,
                 host,
                 vni: v.vni,
@@ -674,7 +819,13 @@ impl Engine {
 
     /// Decides a Geneve packet read from a UDP socket: `payload` starts at the Geneve
     /// header; `outer_src` is the datagram's source address.
-    pub fn process_geneve(&mut self, now: Time, outer_src: Ipv4Addr, payload: &[u8], out: &mut Vec<u8>) -> Verdict {
+    pub fn process_geneve(
+        &mut self,
+        now: Time,
+        outer_src: Ipv4Addr,
+        payload: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         match overlay::geneve_payload(payload) {
             Ok((vni, off)) => {
                 let d = Decap {
@@ -694,7 +845,13 @@ impl Engine {
         }
     }
 
-    fn process_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
+    fn process_decapsulated(
+        &mut self,
+        now: Time,
+        d: Decap,
+        buf: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         let inner = &buf[d.inner_offset..d.inner_end];
         if let Some(v) = self.fast_from_underlay(now, &d, inner, out) {
             self.stats.fast_path += 1;
@@ -717,7 +874,13 @@ impl Engine {
     }
 
     #[inline]
-    fn fast_from_underlay(&mut self, now: Time, d: &Decap, inner: &[u8], out: &mut Vec<u8>) -> Option<Verdict> {
+    fn fast_from_underlay(
+        &mut self,
+        now: Time,
+        d: &Decap,
+        inner: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Verdict> {
         if d.outer_dst != self.underlay.address
             || inner.len() < ethernet::HEADER_LEN
             || inner[12..14] != ethertype::IPV4.to_be_bytes()
@@ -738,7 +901,13 @@ impl Engine {
         Some(emit_action(&e.action, inner, out))
     }
 
-    fn slow_from_underlay(&mut self, now: Time, d: &Decap, inner: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+    fn slow_from_underlay(
+        &mut self,
+        now: Time,
+        d: &Decap,
+        inner: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
         if d.outer_dst != self.underlay.address {
             return Err(DropReason::NotForThisHost);
         }
@@ -756,7 +925,14 @@ impl Engine {
         }
         let mut trace = Trace::default();
         trace.deps.push(&self.epochs, v.dep);
-        authenticate(&self.vpcs, vslot, m.tuple.src, d.outer_src, &mut self.epochs, &mut trace)?;
+        authenticate(
+            &self.vpcs,
+            vslot,
+            m.tuple.src,
+            d.outer_src,
+            &mut self.epochs,
+            &mut trace,
+        )?;
         let q = *self.macs.get(&eth.dst()).ok_or(DropReason::NoSuchPort)?;
         let qp = self.ports[usize::from(q)].as_ref().expect("mac's port");
         let rw = deliver(
@@ -772,7 +948,10 @@ impl Engine {
             &mut self.counters,
             &mut trace,
         )?;
-        let action = Action::ToPort { port: q, rewrite: Some(rw) };
+        let action = Action::ToPort {
+            port: q,
+            rewrite: Some(rw),
+        };
         let verdict = emit_action(&action, inner, out);
         if trace.deps.complete() {
             self.flows.insert(
@@ -826,7 +1005,8 @@ fn port_fingerprint(spec: &program::Port, groups: &[program::SecurityGroup]) -> 
     }
     referenced.sort();
     referenced.dedup();
-    let rules: Vec<(&Vec<program::SgRule>, &Vec<program::SgRule>)> = mine.iter().map(|g| (&g.ingress, &g.egress)).collect();
+    let rules: Vec<(&Vec<program::SgRule>, &Vec<program::SgRule>)> =
+        mine.iter().map(|g| (&g.ingress, &g.egress)).collect();
     fingerprint(&(spec, rules, referenced))
 }
 
@@ -870,7 +1050,11 @@ fn echo_reply(frame: &[u8], router_mac: MacAddr, out: &mut Vec<u8>) -> Result<()
     let old = u16::from_be_bytes([payload[0], payload[1]]);
     payload[0] = icmp::kind::ECHO_REPLY;
     let c = u16::from_be_bytes([payload[2], payload[3]]);
-    let c = checksum::update(c, old, u16::from(icmp::kind::ECHO_REPLY) << 8 | u16::from(payload[1]));
+    let c = checksum::update(
+        c,
+        old,
+        u16::from(icmp::kind::ECHO_REPLY) << 8 | u16::from(payload[1]),
+    );
     payload[2..4].copy_from_slice(&c.to_be_bytes());
     Ok(())
 }
@@ -892,14 +1076,21 @@ fn sg_stage(
     if let Some(slot) = ct.lookup(k, now) {
         let e = ct.get_mut(slot);
         e.touch(now, dir, m.tcp_flags);
-        trace.push_ct(CtRef { slot, generation: e.generation, dir });
+        trace.push_ct(CtRef {
+            slot,
+            generation: e.generation,
+            dir,
+        });
         return Ok(());
     }
     let (egress, peer) = match dir {
         Direction::Outbound => (true, m.tuple.dst),
         Direction::Inbound => (false, m.tuple.src),
     };
-    match port.security.decide(egress, m.tuple.protocol, peer, m.rule_port()) {
+    match port
+        .security
+        .decide(egress, m.tuple.protocol, peer, m.rule_port())
+    {
         Decision::Denied => Err(if egress {
             DropReason::SecurityGroupEgress
         } else {
@@ -953,7 +1144,9 @@ fn resolve<'a>(
                 None => epochs.slot(DepKey::EniMapping(vslot, eni.clone())),
             };
             trace.deps.push(epochs, s);
-            v.eni(eni).map(|m| host_of(vslot, m)).ok_or(DropReason::NoMapping)
+            v.eni(eni)
+                .map(|m| host_of(vslot, m))
+                .ok_or(DropReason::NoMapping)
         }
         Target::Edge(gw) => v
             .edges
@@ -977,7 +1170,13 @@ fn resolve<'a>(
 
 /// The V2P entry of `ip`, recording the dependency (on its presence or absence).
 #[inline]
-fn mapping_dep<'a>(v: &'a Vpc, vslot: u16, ip: Ipv4Addr, epochs: &mut Epochs, trace: &mut Trace) -> Option<&'a Mapping> {
+fn mapping_dep<'a>(
+    v: &'a Vpc,
+    vslot: u16,
+    ip: Ipv4Addr,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Option<&'a Mapping> {
     let m = v.mappings.get(&ip);
     let s = match m {
         Some(m) => m.dep,
@@ -1078,11 +1277,21 @@ fn deliver(
     }
     let accept = counters.count(key(q, m, counters::Action::Accept), m.ip_len, now);
     trace.push_counter(accept);
-    Ok(if crossing { (v.router_mac, qp.mac) } else { (src_mac, qp.mac) })
+    Ok(if crossing {
+        (v.router_mac, qp.mac)
+    } else {
+        (src_mac, qp.mac)
+    })
 }
 
 #[inline]
-fn fast_valid(e: &flow_table::Entry, epochs: &Epochs, ct: &Conntrack, counters: &Counters, now: Time) -> bool {
+fn fast_valid(
+    e: &flow_table::Entry,
+    epochs: &Epochs,
+    ct: &Conntrack,
+    counters: &Counters,
+    now: Time,
+) -> bool {
     if !e.deps.valid(epochs) {
         return false;
     }
@@ -1096,7 +1305,13 @@ fn fast_valid(e: &flow_table::Entry, epochs: &Epochs, ct: &Conntrack, counters: 
 }
 
 #[inline]
-fn fast_commit(e: &mut flow_table::Entry, ct: &mut Conntrack, counters: &mut Counters, now: Time, m: &Meta) {
+fn fast_commit(
+    e: &mut flow_table::Entry,
+    ct: &mut Conntrack,
+    counters: &mut Counters,
+    now: Time,
+    m: &Meta,
+) {
     for r in e.ct.iter().flatten() {
         ct.get_mut(r.slot).touch(now, r.dir, m.tcp_flags);
     }
@@ -1121,7 +1336,9 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
             out.clear();
             out.extend_from_slice(frame);
             rewrite_macs(out, *rewrite);
-            Verdict::ToPort { port: PortId(*port) }
+            Verdict::ToPort {
+                port: PortId(*port),
+            }
         }
         Action::Encap {
             outer,
@@ -1133,9 +1350,15 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
             overlay::encapsulate(out, outer, frame);
             rewrite_macs(&mut out[overlay::OUTER_LEN..], *rewrite);
             if *edge {
-                Verdict::ToEdge { host: *host, vni: *vni }
+                Verdict::ToEdge {
+                    host: *host,
+                    vni: *vni,
+                }
             } else {
-                Verdict::ToUnderlay { host: *host, vni: *vni }
+                Verdict::ToUnderlay {
+                    host: *host,
+                    vni: *vni,
+                }
             }
         }
     }

@@ -119,7 +119,10 @@ pub fn vpc() -> Vpc {
         network_acls: vec![nacl_allow_all("acl-default")],
         security_groups: vec![SecurityGroup {
             id: "sg-app".into(),
-            ingress: vec![sg_rule(6, 22, 22, "10.0.0.0/16"), sg_rule(1, -1, -1, "10.0.0.0/16")],
+            ingress: vec![
+                sg_rule(6, 22, 22, "10.0.0.0/16"),
+                sg_rule(1, -1, -1, "10.0.0.0/16"),
+            ],
             egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
             members: vec![A_IP, B_IP, C_IP],
         }],
@@ -167,7 +170,14 @@ pub fn host2() -> HostProgram {
 }
 
 /// An Ethernet + IPv4 frame around an L4 payload already built (with checksum).
-pub fn ipv4_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
+pub fn ipv4_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    l4: &[u8],
+) -> Vec<u8> {
     let mut b = vec![0u8; ethernet::HEADER_LEN + ipv4::HEADER_LEN + l4.len()];
     ethernet::Repr {
         src: src_mac,
@@ -208,7 +218,11 @@ pub fn tcp_frame(
         src_port: sport,
         dst_port: dport,
         seq: 1000,
-        ack: if flags & tcp::flags::ACK != 0 { 2000 } else { 0 },
+        ack: if flags & tcp::flags::ACK != 0 {
+            2000
+        } else {
+            0
+        },
         flags,
         window: 65535,
         payload_len,
@@ -217,7 +231,15 @@ pub fn tcp_frame(
     ipv4_frame(src_mac, dst_mac, src, dst, ip_proto::TCP, &seg)
 }
 
-pub fn udp_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub fn udp_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut seg = vec![0u8; udp::HEADER_LEN + payload.len()];
     seg[udp::HEADER_LEN..].copy_from_slice(payload);
     udp::Repr {
@@ -225,11 +247,24 @@ pub fn udp_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Add
         dst_port: dport,
         payload_len: payload.len(),
     }
-    .emit(&mut udp::Packet::new_unchecked(&mut seg[..]), src, dst, true);
+    .emit(
+        &mut udp::Packet::new_unchecked(&mut seg[..]),
+        src,
+        dst,
+        true,
+    );
     ipv4_frame(src_mac, dst_mac, src, dst, ip_proto::UDP, &seg)
 }
 
-pub fn icmp_frame(src_mac: MacAddr, dst_mac: MacAddr, src: Ipv4Addr, dst: Ipv4Addr, msg_type: u8, code: u8, ident: u16) -> Vec<u8> {
+pub fn icmp_frame(
+    src_mac: MacAddr,
+    dst_mac: MacAddr,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    msg_type: u8,
+    code: u8,
+    ident: u16,
+) -> Vec<u8> {
     let mut m = vec![0u8; icmp::HEADER_LEN + 8];
     icmp::Repr {
         msg_type,
@@ -262,7 +297,11 @@ pub fn arp_request(src_mac: MacAddr, src: Ipv4Addr, target: Ipv4Addr) -> Vec<u8>
     b
 }
 
-pub fn dhcp_frame(src_mac: MacAddr, kind: dhcp::MessageType, requested: Option<Ipv4Addr>) -> Vec<u8> {
+pub fn dhcp_frame(
+    src_mac: MacAddr,
+    kind: dhcp::MessageType,
+    requested: Option<Ipv4Addr>,
+) -> Vec<u8> {
     let r = dhcp::Repr {
         op: dhcp::op::BOOTREQUEST,
         message_type: Some(kind),

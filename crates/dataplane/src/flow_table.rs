@@ -261,7 +261,8 @@ impl FlowTable {
 
     /// Drops entries idle longer than `idle` (nanoseconds).
     pub fn expire(&mut self, now: Time, idle: u64) {
-        self.map.retain(|_, e| now.0.saturating_sub(e.last.0) <= idle);
+        self.map
+            .retain(|_, e| now.0.saturating_sub(e.last.0) <= idle);
     }
 
     pub fn len(&self) -> usize {

@@ -17,6 +17,7 @@ pub mod dhcp;
 pub mod engine;
 pub mod fixtures;
 pub mod flow_table;
+pub mod fuzzing;
 pub mod nacl;
 pub mod overlay;
 pub mod packet;

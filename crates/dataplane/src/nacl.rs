@@ -40,7 +40,11 @@ pub(crate) fn icmp_range(t: i16, c: i16) -> (u16, u16) {
 }
 
 fn compile_entry(e: &program::NaclEntry) -> Entry {
-    let proto = if e.protocol < 0 { ANY } else { e.protocol as u16 & 0xff };
+    let proto = if e.protocol < 0 {
+        ANY
+    } else {
+        e.protocol as u16 & 0xff
+    };
     let (lo, hi) = match proto as u8 {
         _ if proto == ANY => (0, 0xffff),
         ip_proto::TCP | ip_proto::UDP => e.port_range.unwrap_or((0, 0xffff)),

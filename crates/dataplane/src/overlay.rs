@@ -10,7 +10,8 @@ use crate::wire::{geneve, ip_proto, ipv4, udp};
 use std::net::Ipv4Addr;
 
 /// Outer Ethernet (14) + IPv4 (20) + UDP (8) + Geneve (8).
-pub const OUTER_LEN: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + geneve::HEADER_LEN;
+pub const OUTER_LEN: usize =
+    ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + geneve::HEADER_LEN;
 /// Where the UDP payload (the Geneve header) starts in an encapsulated frame.
 pub const GENEVE_OFFSET: usize = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN;
 const IP: usize = ethernet::HEADER_LEN;
@@ -31,7 +32,12 @@ pub fn entropy_port(t: &FiveTuple) -> u16 {
 
 /// Outer headers with length fields zero and the IPv4 checksum computed for that; the
 /// per-packet work is [`encapsulate`].
-pub fn outer_template(underlay: &Underlay, dst: Ipv4Addr, vni: u32, src_port: u16) -> [u8; OUTER_LEN] {
+pub fn outer_template(
+    underlay: &Underlay,
+    dst: Ipv4Addr,
+    vni: u32,
+    src_port: u16,
+) -> [u8; OUTER_LEN] {
     let mut b = [0u8; OUTER_LEN];
     ethernet::Repr {
         src: underlay.mac,
@@ -78,11 +84,17 @@ pub fn encapsulate(out: &mut Vec<u8>, outer: &[u8; OUTER_LEN], inner: &[u8]) {
     out.extend_from_slice(inner);
     let ip_len = (out.len() - IP) as u16;
     let udp_len = (out.len() - UDP) as u16;
-    out[IP + ipv4::LENGTH_OFFSET..IP + ipv4::LENGTH_OFFSET + 2].copy_from_slice(&ip_len.to_be_bytes());
-    let c = u16::from_be_bytes([out[IP + ipv4::CHECKSUM_OFFSET], out[IP + ipv4::CHECKSUM_OFFSET + 1]]);
+    out[IP + ipv4::LENGTH_OFFSET..IP + ipv4::LENGTH_OFFSET + 2]
+        .copy_from_slice(&ip_len.to_be_bytes());
+    let c = u16::from_be_bytes([
+        out[IP + ipv4::CHECKSUM_OFFSET],
+        out[IP + ipv4::CHECKSUM_OFFSET + 1],
+    ]);
     let c = checksum::update(c, 0, ip_len);
-    out[IP + ipv4::CHECKSUM_OFFSET..IP + ipv4::CHECKSUM_OFFSET + 2].copy_from_slice(&c.to_be_bytes());
-    out[UDP + udp::LENGTH_OFFSET..UDP + udp::LENGTH_OFFSET + 2].copy_from_slice(&udp_len.to_be_bytes());
+    out[IP + ipv4::CHECKSUM_OFFSET..IP + ipv4::CHECKSUM_OFFSET + 2]
+        .copy_from_slice(&c.to_be_bytes());
+    out[UDP + udp::LENGTH_OFFSET..UDP + udp::LENGTH_OFFSET + 2]
+        .copy_from_slice(&udp_len.to_be_bytes());
 }
 
 /// A decapsulated packet: outer addresses, VNI, and where the inner frame starts.

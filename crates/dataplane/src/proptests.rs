@@ -49,21 +49,34 @@ fn cidr() -> impl Strategy<Value = ipnet::Ipv4Net> {
 }
 
 fn sg_rule() -> impl Strategy<Value = SgRule> {
-    let ports = prop::sample::select(vec![(-1, -1), (22, 22), (0, 65535), (80, 90), (1000, 2000), (53, 53)]);
+    let ports = prop::sample::select(vec![
+        (-1, -1),
+        (22, 22),
+        (0, 65535),
+        (80, 90),
+        (1000, 2000),
+        (53, 53),
+    ]);
     let icmp = prop::sample::select(vec![(-1, -1), (8, -1), (8, 0), (0, -1), (3, 4)]);
     let peer = prop_oneof![
         3 => cidr().prop_map(SgPeer::Cidr),
         1 => prop::sample::select(vec!["sg-1", "sg-2", "sg-3"]).prop_map(|g| SgPeer::Group(g.into())),
     ];
-    (prop::sample::select(vec![-1i16, 6, 17, 1, 47]), ports, icmp, peer).prop_map(|(protocol, p, i, peer)| {
-        let (from_port, to_port) = if protocol == 1 { i } else { p };
-        SgRule {
-            protocol,
-            from_port,
-            to_port,
-            peer,
-        }
-    })
+    (
+        prop::sample::select(vec![-1i16, 6, 17, 1, 47]),
+        ports,
+        icmp,
+        peer,
+    )
+        .prop_map(|(protocol, p, i, peer)| {
+            let (from_port, to_port) = if protocol == 1 { i } else { p };
+            SgRule {
+                protocol,
+                from_port,
+                to_port,
+                peer,
+            }
+        })
 }
 
 fn nacl_entry() -> impl Strategy<Value = NaclEntry> {
@@ -73,37 +86,56 @@ fn nacl_entry() -> impl Strategy<Value = NaclEntry> {
         prop::sample::select(vec![-1i16, 6, 17, 1]),
         prop::bool::weighted(0.7),
         cidr(),
-        prop::option::of(prop::sample::select(vec![(22u16, 22u16), (0, 1023), (1024, 65535), (80, 80)])),
-        prop::option::of(prop::sample::select(vec![(-1i16, -1i16), (8, -1), (0, 0), (3, 4)])),
+        prop::option::of(prop::sample::select(vec![
+            (22u16, 22u16),
+            (0, 1023),
+            (1024, 65535),
+            (80, 80),
+        ])),
+        prop::option::of(prop::sample::select(vec![
+            (-1i16, -1i16),
+            (8, -1),
+            (0, 0),
+            (3, 4),
+        ])),
     )
-        .prop_map(|(rule_number, egress, protocol, allow, cidr, port_range, icmp)| NaclEntry {
-            rule_number,
-            egress,
-            protocol,
-            allow,
-            cidr,
-            port_range,
-            icmp,
-        })
+        .prop_map(
+            |(rule_number, egress, protocol, allow, cidr, port_range, icmp)| NaclEntry {
+                rule_number,
+                egress,
+                protocol,
+                allow,
+                cidr,
+                port_range,
+                icmp,
+            },
+        )
 }
 
 fn nacl(id: &'static str) -> impl Strategy<Value = NetworkAcl> {
-    (prop::collection::vec(nacl_entry(), 0..6), prop::bool::weighted(0.7)).prop_map(move |(mut entries, open)| {
-        if open {
-            for egress in [false, true] {
-                entries.push(NaclEntry {
-                    rule_number: 32000,
-                    egress,
-                    protocol: -1,
-                    allow: true,
-                    cidr: net("0.0.0.0/0"),
-                    port_range: None,
-                    icmp: None,
-                });
+    (
+        prop::collection::vec(nacl_entry(), 0..6),
+        prop::bool::weighted(0.7),
+    )
+        .prop_map(move |(mut entries, open)| {
+            if open {
+                for egress in [false, true] {
+                    entries.push(NaclEntry {
+                        rule_number: 32000,
+                        egress,
+                        protocol: -1,
+                        allow: true,
+                        cidr: net("0.0.0.0/0"),
+                        port_range: None,
+                        icmp: None,
+                    });
+                }
             }
-        }
-        NetworkAcl { id: id.into(), entries }
-    })
+            NetworkAcl {
+                id: id.into(),
+                entries,
+            }
+        })
 }
 
 const DESTS: [&str; 8] = [
@@ -130,20 +162,25 @@ fn route_target() -> impl Strategy<Value = RouteTarget> {
 }
 
 fn route_table(id: &'static str) -> impl Strategy<Value = RouteTable> {
-    prop::collection::vec((prop::sample::select(&DESTS[..]), route_target()), 0..5).prop_map(move |extra| {
-        let mut routes = vec![Route {
-            destination: net("10.0.0.0/16"),
-            target: RouteTarget::Local,
-        }];
-        for (d, target) in extra {
-            routes.retain(|r| r.destination != net(d));
-            routes.push(Route {
-                destination: net(d),
-                target,
-            });
-        }
-        RouteTable { id: id.into(), routes }
-    })
+    prop::collection::vec((prop::sample::select(&DESTS[..]), route_target()), 0..5).prop_map(
+        move |extra| {
+            let mut routes = vec![Route {
+                destination: net("10.0.0.0/16"),
+                target: RouteTarget::Local,
+            }];
+            for (d, target) in extra {
+                routes.retain(|r| r.destination != net(d));
+                routes.push(Route {
+                    destination: net(d),
+                    target,
+                });
+            }
+            RouteTable {
+                id: id.into(),
+                routes,
+            }
+        },
+    )
 }
 
 fn open_rule() -> SgRule {
@@ -156,25 +193,32 @@ fn open_rule() -> SgRule {
 }
 
 fn rules() -> impl Strategy<Value = Vec<SgRule>> {
-    (prop::collection::vec(sg_rule(), 0..5), prop::bool::weighted(0.4)).prop_map(|(mut r, open)| {
-        if open {
-            r.push(open_rule());
-        }
-        r
-    })
+    (
+        prop::collection::vec(sg_rule(), 0..5),
+        prop::bool::weighted(0.4),
+    )
+        .prop_map(|(mut r, open)| {
+            if open {
+                r.push(open_rule());
+            }
+            r
+        })
 }
 
 fn group(id: &'static str) -> impl Strategy<Value = SecurityGroup> {
     (
         rules(),
         rules(),
-        prop::collection::vec(prop::sample::select(vec![
-            Ipv4Addr::new(10, 0, 1, 10),
-            Ipv4Addr::new(10, 0, 2, 11),
-            Ipv4Addr::new(10, 0, 1, 20),
-            Ipv4Addr::new(10, 0, 2, 21),
-            Ipv4Addr::new(10, 0, 3, 22),
-        ]), 0..4),
+        prop::collection::vec(
+            prop::sample::select(vec![
+                Ipv4Addr::new(10, 0, 1, 10),
+                Ipv4Addr::new(10, 0, 2, 11),
+                Ipv4Addr::new(10, 0, 1, 20),
+                Ipv4Addr::new(10, 0, 2, 21),
+                Ipv4Addr::new(10, 0, 3, 22),
+            ]),
+            0..4,
+        ),
     )
         .prop_map(move |(ingress, egress, members)| SecurityGroup {
             id: id.into(),
@@ -199,102 +243,110 @@ fn setup() -> impl Strategy<Value = Setup> {
         (route_table("rtb-1"), route_table("rtb-2")),
         (nacl("acl-1"), nacl("acl-2")),
         groups(),
-        prop::collection::vec((prop::sample::subsequence(vec!["sg-1", "sg-2", "sg-3"], 1..3), prop::bool::weighted(0.85)), 1..4),
+        prop::collection::vec(
+            (
+                prop::sample::subsequence(vec!["sg-1", "sg-2", "sg-3"], 1..3),
+                prop::bool::weighted(0.85),
+            ),
+            1..4,
+        ),
         prop::collection::vec((any::<bool>(), any::<bool>()), 3),
         any::<bool>(),
         2u32..6,
     )
-        .prop_map(|((rt1, rt2), (a1, a2), groups, ports, assoc, middlebox, conntrack)| {
-            let subnet = |i: usize, id: &str, c: &str| Subnet {
-                id: id.into(),
-                cidr: net(c),
-                route_table_id: if assoc[i].0 { "rtb-1" } else { "rtb-2" }.into(),
-                network_acl_id: if assoc[i].1 { "acl-1" } else { "acl-2" }.into(),
-            };
-            let mut mappings = Vec::new();
-            let mut program_ports = Vec::new();
-            for (i, (sgs, sdc)) in ports.iter().enumerate() {
-                let (id, ip, m, sn) = LOCAL[i];
-                program_ports.push(Port {
+        .prop_map(
+            |((rt1, rt2), (a1, a2), groups, ports, assoc, middlebox, conntrack)| {
+                let subnet = |i: usize, id: &str, c: &str| Subnet {
                     id: id.into(),
-                    vpc_id: "vpc-1".into(),
-                    subnet_id: sn.into(),
-                    mac: mac(m),
-                    primary_ip: Ipv4Addr::from(ip),
-                    secondary_ips: vec![],
-                    security_groups: sgs.iter().map(|s| s.to_string()).collect(),
-                    source_dest_check: *sdc,
-                    conntrack: ConntrackTimeouts::default(),
-                    hostname: None,
-                    instance_id: None,
-                    device_index: 0,
-                });
-                mappings.push(Mapping {
-                    ip: Ipv4Addr::from(ip),
-                    host: H1,
-                    mac: mac(m),
-                    eni_id: id.into(),
-                    source_dest_check: *sdc,
-                });
-            }
-            for (id, ip, m, host) in REMOTE {
-                mappings.push(Mapping {
-                    ip: Ipv4Addr::from(ip),
-                    host,
-                    mac: mac(m),
-                    eni_id: id.into(),
-                    source_dest_check: true,
-                });
-            }
-            if middlebox {
-                mappings.push(Mapping {
-                    ip: Ipv4Addr::from(MIDDLEBOX.0),
-                    host: H3,
-                    mac: mac(MIDDLEBOX.1),
-                    eni_id: "eni-m".into(),
-                    source_dest_check: false,
-                });
-            }
-            let vpc = Vpc {
-                id: "vpc-1".into(),
-                vni: VNI,
-                cidrs: vec![net("10.0.0.0/16")],
-                router_mac: ROUTER,
-                subnets: vec![
-                    subnet(0, "subnet-1", "10.0.1.0/24"),
-                    subnet(1, "subnet-2", "10.0.2.0/24"),
-                    subnet(2, "subnet-3", "10.0.3.0/24"),
-                ],
-                route_tables: vec![rt1, rt2],
-                network_acls: vec![a1, a2],
-                security_groups: groups,
-                dhcp: DhcpOptions::default(),
-                mappings,
-                edges: vec![
-                    Edge {
-                        gateway_id: "igw-1".into(),
-                        host: EDGE,
+                    cidr: net(c),
+                    route_table_id: if assoc[i].0 { "rtb-1" } else { "rtb-2" }.into(),
+                    network_acl_id: if assoc[i].1 { "acl-1" } else { "acl-2" }.into(),
+                };
+                let mut mappings = Vec::new();
+                let mut program_ports = Vec::new();
+                for (i, (sgs, sdc)) in ports.iter().enumerate() {
+                    let (id, ip, m, sn) = LOCAL[i];
+                    program_ports.push(Port {
+                        id: id.into(),
+                        vpc_id: "vpc-1".into(),
+                        subnet_id: sn.into(),
+                        mac: mac(m),
+                        primary_ip: Ipv4Addr::from(ip),
+                        secondary_ips: vec![],
+                        security_groups: sgs.iter().map(|s| s.to_string()).collect(),
+                        source_dest_check: *sdc,
+                        conntrack: ConntrackTimeouts::default(),
+                        hostname: None,
+                        instance_id: None,
+                        device_index: 0,
+                    });
+                    mappings.push(Mapping {
+                        ip: Ipv4Addr::from(ip),
+                        host: H1,
+                        mac: mac(m),
+                        eni_id: id.into(),
+                        source_dest_check: *sdc,
+                    });
+                }
+                for (id, ip, m, host) in REMOTE {
+                    mappings.push(Mapping {
+                        ip: Ipv4Addr::from(ip),
+                        host,
+                        mac: mac(m),
+                        eni_id: id.into(),
+                        source_dest_check: true,
+                    });
+                }
+                if middlebox {
+                    mappings.push(Mapping {
+                        ip: Ipv4Addr::from(MIDDLEBOX.0),
+                        host: H3,
+                        mac: mac(MIDDLEBOX.1),
+                        eni_id: "eni-m".into(),
+                        source_dest_check: false,
+                    });
+                }
+                let vpc = Vpc {
+                    id: "vpc-1".into(),
+                    vni: VNI,
+                    cidrs: vec![net("10.0.0.0/16")],
+                    router_mac: ROUTER,
+                    subnets: vec![
+                        subnet(0, "subnet-1", "10.0.1.0/24"),
+                        subnet(1, "subnet-2", "10.0.2.0/24"),
+                        subnet(2, "subnet-3", "10.0.3.0/24"),
+                    ],
+                    route_tables: vec![rt1, rt2],
+                    network_acls: vec![a1, a2],
+                    security_groups: groups,
+                    dhcp: DhcpOptions::default(),
+                    mappings,
+                    edges: vec![
+                        Edge {
+                            gateway_id: "igw-1".into(),
+                            host: EDGE,
+                        },
+                        Edge {
+                            gateway_id: "nat-1".into(),
+                            host: EDGE,
+                        },
+                    ],
+                    peerings: vec![],
+                };
+                Setup {
+                    program: HostProgram {
+                        underlay: Underlay {
+                            address: H1,
+                            mac: MacAddr([2, 0xee, 0, 0, 0, 1]),
+                            next_hop_mac: MacAddr([2, 0xee, 0, 0, 0, 2]),
+                        },
+                        ports: program_ports,
+                        vpcs: vec![vpc],
                     },
-                    Edge {
-                        gateway_id: "nat-1".into(),
-                        host: EDGE,
-                    },
-                ],
-                peerings: vec![],
-            };
-            Setup {
-                program: HostProgram {
-                    underlay: Underlay {
-                        address: H1,
-                        mac: MacAddr([2, 0xee, 0, 0, 0, 1]),
-                        next_hop_mac: MacAddr([2, 0xee, 0, 0, 0, 2]),
-                    },
-                    ports: program_ports,
-                    vpcs: vec![vpc],
-                },
-                conntrack,
-            }
-        })
+                    conntrack,
+                }
+            },
+        )
 }
 
 const ADDRS: [[u8; 4]; 16] = [
@@ -442,7 +494,10 @@ fn from_local(program: &HostProgram, q: usize, dst: Ipv4Addr, l: &L4) -> Input {
     } else {
         ROUTER
     };
-    Input::Port(PortId(q as u16), l4_frame(p.mac, dmac, p.primary_ip, dst, l))
+    Input::Port(
+        PortId(q as u16),
+        l4_frame(p.mac, dmac, p.primary_ip, dst, l),
+    )
 }
 
 fn reversed(l: &L4) -> L4 {
@@ -463,12 +518,26 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
     let nports = program.ports.len();
     let local = |ip: Ipv4Addr| program.ports.iter().position(|p| p.primary_ip == ip);
     match ev {
-        Event::FromPort { port, own_src, src, dst, dst_mac, l4 } => {
+        Event::FromPort {
+            port,
+            own_src,
+            src,
+            dst,
+            dst_mac,
+            l4,
+        } => {
             let q = port % nports;
             let p = &program.ports[q];
-            let s_ip = if *own_src { p.primary_ip } else { Ipv4Addr::from(ADDRS[*src]) };
+            let s_ip = if *own_src {
+                p.primary_ip
+            } else {
+                Ipv4Addr::from(ADDRS[*src])
+            };
             let d_ip = Ipv4Addr::from(ADDRS[*dst]);
-            let l = L4 { flags, ..l4.clone() };
+            let l = L4 {
+                flags,
+                ..l4.clone()
+            };
             if !reverse {
                 let f = l4_frame(p.mac, mac_for(program, d_ip, *dst_mac), s_ip, d_ip, &l);
                 return Some(Input::Port(PortId(q as u16), f));
@@ -479,7 +548,11 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             }
             let mapped = program.vpcs[0].mappings.iter().find(|m| m.ip == d_ip);
             let outer = mapped.map_or(EDGE, |m| m.host);
-            let smac = if same_subnet(s_ip, d_ip) { mapped.map_or(ROUTER, |m| m.mac) } else { ROUTER };
+            let smac = if same_subnet(s_ip, d_ip) {
+                mapped.map_or(ROUTER, |m| m.mac)
+            } else {
+                ROUTER
+            };
             let inner = l4_frame(smac, p.mac, d_ip, s_ip, &r);
             Some(Input::Underlay(encap_from(outer, &inner)))
         }
@@ -488,10 +561,20 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             let f = fixtures::arp_request(p.mac, p.primary_ip, Ipv4Addr::from(ADDRS[*target]));
             Some(Input::Port(PortId((port % nports) as u16), f))
         }
-        Event::FromUnderlay { honest, outer, src, dst, dst_mac, l4 } => {
+        Event::FromUnderlay {
+            honest,
+            outer,
+            src,
+            dst,
+            dst_mac,
+            l4,
+        } => {
             let s_ip = Ipv4Addr::from(ADDRS[*src]);
             let d_ip = Ipv4Addr::from(LOCAL[*dst].1);
-            let l = L4 { flags, ..l4.clone() };
+            let l = L4 {
+                flags,
+                ..l4.clone()
+            };
             if reverse {
                 let q = local(d_ip)?;
                 return Some(from_local(program, q, s_ip, &reversed(&l)));
@@ -537,7 +620,12 @@ fn step() -> impl Strategy<Value = Step> {
         ]),
         prop::sample::select(vec![0u64, 0, 0, 1, 5, 31, 200, 700]),
     )
-        .prop_map(|(flow, reverse, flags, dt)| Step { flow, reverse, flags, dt })
+        .prop_map(|(flow, reverse, flags, dt)| Step {
+            flow,
+            reverse,
+            flags,
+            dt,
+        })
 }
 
 proptest! {

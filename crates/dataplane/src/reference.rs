@@ -38,8 +38,15 @@ pub struct Reference {
 }
 
 enum To {
-    Host { vpc: usize, host: Ipv4Addr, mac: MacAddr, eni: String },
-    Edge { host: Ipv4Addr },
+    Host {
+        vpc: usize,
+        host: Ipv4Addr,
+        mac: MacAddr,
+        eni: String,
+    },
+    Edge {
+        host: Ipv4Addr,
+    },
 }
 
 impl Reference {
@@ -60,22 +67,39 @@ impl Reference {
         self.program.vpcs.iter().position(|v| v.id == id)
     }
 
-    pub fn process_from_port(&mut self, now: Time, port: PortId, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
-        match self.from_port(now, usize::from(port.0), frame, out) {
+    pub fn process_from_port(
+        &mut self,
+        now: Time,
+        port: PortId,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        match self.walk_from_port(now, usize::from(port.0), frame, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         }
     }
 
     pub fn process_from_underlay(&mut self, now: Time, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
-        match self.from_underlay(now, frame, out) {
+        match self.walk_from_underlay(now, frame, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         }
     }
 
-    fn from_port(&mut self, now: Time, p: usize, frame: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
-        let port = self.program.ports.get(p).ok_or(DropReason::UnknownPort)?.clone();
+    fn walk_from_port(
+        &mut self,
+        now: Time,
+        p: usize,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
+        let port = self
+            .program
+            .ports
+            .get(p)
+            .ok_or(DropReason::UnknownPort)?
+            .clone();
         let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
         if eth.src() != port.mac {
             return Err(DropReason::SourceMacMismatch);
@@ -90,7 +114,13 @@ impl Reference {
             .clone();
         let router_ip = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
         match eth.ethertype() {
-            ethertype::ARP => return self.arp(&port, &vpc, &subnet, frame, out).map(|_| Verdict::Hairpin { port: PortId(p as u16) }),
+            ethertype::ARP => {
+                return self
+                    .arp(&port, &vpc, &subnet, frame, out)
+                    .map(|_| Verdict::Hairpin {
+                        port: PortId(p as u16),
+                    });
+            }
             ethertype::IPV6 => return Err(DropReason::Ipv6),
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
@@ -98,7 +128,9 @@ impl Reference {
         let m = packet::parse_ipv4(eth.payload())?;
         if m.tuple.protocol == ip_proto::UDP && m.tuple.src_port == 68 && m.tuple.dst_port == 67 {
             // DHCP: the verdict only; the responder's bytes are checked by its own tests
-            return dhcp_verdict(&port, eth.payload()).map(|_| Verdict::Hairpin { port: PortId(p as u16) });
+            return dhcp_verdict(&port, eth.payload()).map(|_| Verdict::Hairpin {
+                port: PortId(p as u16),
+            });
         }
         if eth.dst().0[0] & 1 == 1 {
             return Err(DropReason::BroadcastOrMulticast);
@@ -110,7 +142,10 @@ impl Reference {
         }
         let dns = Ipv4Addr::from(u32::from(vpc.cidrs[0].network()) + 2);
         let tcp_or_udp = m.tuple.protocol == ip_proto::TCP || m.tuple.protocol == ip_proto::UDP;
-        let service = if (dst == dns || dst == Ipv4Addr::new(169, 254, 169, 253)) && tcp_or_udp && m.tuple.dst_port == 53 {
+        let service = if (dst == dns || dst == Ipv4Addr::new(169, 254, 169, 253))
+            && tcp_or_udp
+            && m.tuple.dst_port == 53
+        {
             Some(Service::Dns)
         } else if dst == Ipv4Addr::new(169, 254, 169, 254) {
             Some(Service::InstanceMetadata)
@@ -122,14 +157,19 @@ impl Reference {
         if let Some(service) = service {
             out.clear();
             out.extend_from_slice(frame);
-            return Ok(Verdict::Service { port: PortId(p as u16), service });
+            return Ok(Verdict::Service {
+                port: PortId(p as u16),
+                service,
+            });
         }
         if dst.octets()[0] == 169 && dst.octets()[1] == 254 {
             return Err(DropReason::LinkLocal);
         }
         if dst == router_ip {
             if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST {
-                return Ok(Verdict::Hairpin { port: PortId(p as u16) });
+                return Ok(Verdict::Hairpin {
+                    port: PortId(p as u16),
+                });
             }
             return Err(DropReason::RouterAddress);
         }
@@ -147,7 +187,10 @@ impl Reference {
         let target = if same_subnet {
             RouteTarget::Local
         } else {
-            let acl = vpc.network_acls.iter().find(|a| a.id == subnet.network_acl_id);
+            let acl = vpc
+                .network_acls
+                .iter()
+                .find(|a| a.id == subnet.network_acl_id);
             if !acl.is_some_and(|a| nacl_allows(a, true, &m, dst)) {
                 return Err(DropReason::NaclEgress);
             }
@@ -165,7 +208,12 @@ impl Reference {
         };
         let src_mac = eth.src();
         match to {
-            To::Host { vpc: dv, host, mac, eni } if host == self.program.underlay.address => {
+            To::Host {
+                vpc: dv,
+                host,
+                mac,
+                eni,
+            } if host == self.program.underlay.address => {
                 let q = self
                     .program
                     .ports
@@ -181,7 +229,9 @@ impl Reference {
                 out.extend_from_slice(frame);
                 out[0..6].copy_from_slice(&d.0);
                 out[6..12].copy_from_slice(&s.0);
-                Ok(Verdict::ToPort { port: PortId(q as u16) })
+                Ok(Verdict::ToPort {
+                    port: PortId(q as u16),
+                })
             }
             To::Host { vpc: dv, host, .. } => {
                 let vni = self.program.vpcs[dv].vni & 0xff_ffff;
@@ -196,10 +246,19 @@ impl Reference {
         }
     }
 
-    fn arp(&self, port: &Port, vpc: &Vpc, subnet: &Subnet, frame: &[u8], out: &mut Vec<u8>) -> Result<(), DropReason> {
+    fn arp(
+        &self,
+        port: &Port,
+        vpc: &Vpc,
+        subnet: &Subnet,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), DropReason> {
         let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
-        let a = arp::Repr::parse(&arp::Packet::new_checked(eth.payload()).map_err(|_| DropReason::Malformed)?)
-            .map_err(|_| DropReason::Malformed)?;
+        let a = arp::Repr::parse(
+            &arp::Packet::new_checked(eth.payload()).map_err(|_| DropReason::Malformed)?,
+        )
+        .map_err(|_| DropReason::Malformed)?;
         if a.operation != arp::operation::REQUEST {
             return Err(DropReason::ArpUnanswered);
         }
@@ -209,7 +268,10 @@ impl Reference {
         if a.sender_ip.is_unspecified() {
             return Err(DropReason::ArpUnanswered);
         }
-        if port.source_dest_check && port.primary_ip != a.sender_ip && !port.secondary_ips.contains(&a.sender_ip) {
+        if port.source_dest_check
+            && port.primary_ip != a.sender_ip
+            && !port.secondary_ips.contains(&a.sender_ip)
+        {
             return Err(DropReason::SourceCheck);
         }
         if a.target_ip == a.sender_ip {
@@ -286,7 +348,12 @@ impl Reference {
                 .map(|e| To::Edge { host: e.host })
                 .ok_or(DropReason::NoEdge),
             RouteTarget::VpcPeering(pcx) => {
-                let peering = vpc.peerings.iter().rev().find(|x| &x.id == pcx).ok_or(DropReason::NoRoute)?;
+                let peering = vpc
+                    .peerings
+                    .iter()
+                    .rev()
+                    .find(|x| &x.id == pcx)
+                    .ok_or(DropReason::NoRoute)?;
                 let pi = self.vpc(&peering.peer_vpc_id).ok_or(DropReason::NoRoute)?;
                 let peer = &self.program.vpcs[pi];
                 if !peer.cidrs.iter().any(|c| c.contains(&dst)) {
@@ -303,7 +370,15 @@ impl Reference {
         }
     }
 
-    fn encap(&self, out: &mut Vec<u8>, host: Ipv4Addr, vni: u32, m: &Meta, frame: &[u8], rewrite: Option<(MacAddr, MacAddr)>) {
+    fn encap(
+        &self,
+        out: &mut Vec<u8>,
+        host: Ipv4Addr,
+        vni: u32,
+        m: &Meta,
+        frame: &[u8],
+        rewrite: Option<(MacAddr, MacAddr)>,
+    ) {
         let u = &self.program.underlay;
         let n = 14 + 20 + 8 + 8 + frame.len();
         out.clear();
@@ -330,7 +405,12 @@ impl Reference {
             dst_port: 6081,
             payload_len: n - 42,
         }
-        .emit(&mut udp::Packet::new_unchecked(&mut out[34..]), u.address, host, false);
+        .emit(
+            &mut udp::Packet::new_unchecked(&mut out[34..]),
+            u.address,
+            host,
+            false,
+        );
         geneve::Repr {
             vni,
             protocol: ethertype::TEB,
@@ -345,7 +425,12 @@ impl Reference {
         }
     }
 
-    fn from_underlay(&mut self, now: Time, frame: &[u8], out: &mut Vec<u8>) -> Result<Verdict, DropReason> {
+    fn walk_from_underlay(
+        &mut self,
+        now: Time,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
         let d = crate::overlay::decapsulate(frame)?;
         if d.outer_dst != self.program.underlay.address {
             return Err(DropReason::NotForThisHost);
@@ -379,22 +464,34 @@ impl Reference {
         out.extend_from_slice(inner);
         out[0..6].copy_from_slice(&dm.0);
         out[6..12].copy_from_slice(&s.0);
-        Ok(Verdict::ToPort { port: PortId(q as u16) })
+        Ok(Verdict::ToPort {
+            port: PortId(q as u16),
+        })
     }
 
     fn authenticate(&self, vi: usize, src: Ipv4Addr, outer: Ipv4Addr) -> Result<(), DropReason> {
         let vpc = &self.program.vpcs[vi];
-        if vpc.mappings.iter().any(|m| !m.source_dest_check && m.host == outer) {
+        if vpc
+            .mappings
+            .iter()
+            .any(|m| !m.source_dest_check && m.host == outer)
+        {
             return Ok(());
         }
         if let Some(m) = vpc.mappings.iter().rev().find(|m| m.ip == src) {
-            return if m.host == outer { Ok(()) } else { Err(DropReason::AuthenticationFailed) };
+            return if m.host == outer {
+                Ok(())
+            } else {
+                Err(DropReason::AuthenticationFailed)
+            };
         }
         if vpc.cidrs.iter().any(|c| c.contains(&src)) {
             return Err(DropReason::AuthenticationFailed);
         }
         for p in &vpc.peerings {
-            let Some(pi) = self.vpc(&p.peer_vpc_id) else { continue };
+            let Some(pi) = self.vpc(&p.peer_vpc_id) else {
+                continue;
+            };
             let peer = &self.program.vpcs[pi];
             if peer.cidrs.iter().any(|c| c.contains(&src)) {
                 return match peer.mappings.iter().rev().find(|m| m.ip == src) {
@@ -411,7 +508,14 @@ impl Reference {
     }
 
     /// Destination check, NACL inbound when crossing into the subnet, SG ingress.
-    fn deliver(&mut self, now: Time, q: usize, vi: usize, src_mac: MacAddr, m: &Meta) -> Result<(MacAddr, MacAddr), DropReason> {
+    fn deliver(
+        &mut self,
+        now: Time,
+        q: usize,
+        vi: usize,
+        src_mac: MacAddr,
+        m: &Meta,
+    ) -> Result<(MacAddr, MacAddr), DropReason> {
         let port = self.program.ports[q].clone();
         if self.vpc(&port.vpc_id) != Some(vi) {
             return Err(DropReason::NoSuchPort);
@@ -428,20 +532,39 @@ impl Reference {
         }
         let crossing = !subnet.cidr.contains(&m.tuple.src);
         if crossing {
-            let acl = vpc.network_acls.iter().find(|a| a.id == subnet.network_acl_id);
+            let acl = vpc
+                .network_acls
+                .iter()
+                .find(|a| a.id == subnet.network_acl_id);
             if !acl.is_some_and(|a| nacl_allows(a, false, m, m.tuple.src)) {
                 return Err(DropReason::NaclIngress);
             }
         }
         self.security(now, q, &port, &vpc, Direction::Inbound, m)?;
-        Ok(if crossing { (vpc.router_mac, port.mac) } else { (src_mac, port.mac) })
+        Ok(if crossing {
+            (vpc.router_mac, port.mac)
+        } else {
+            (src_mac, port.mac)
+        })
     }
 
     /// Conntrack first (a live entry lets the packet through and is refreshed), then the
     /// union of the port's groups; a tracked new flow is remembered if there is room.
-    fn security(&mut self, now: Time, p: usize, port: &Port, vpc: &Vpc, dir: Direction, m: &Meta) -> Result<(), DropReason> {
+    fn security(
+        &mut self,
+        now: Time,
+        p: usize,
+        port: &Port,
+        vpc: &Vpc,
+        dir: Direction,
+        m: &Meta,
+    ) -> Result<(), DropReason> {
         let key = track_key(dir, m);
-        if let Some(i) = self.tracked.iter().position(|t| t.port == p && t.key == key) {
+        if let Some(i) = self
+            .tracked
+            .iter()
+            .position(|t| t.port == p && t.key == key)
+        {
             if self.tracked[i].alive(now) {
                 let t = &mut self.tracked[i];
                 t.last = now;
@@ -460,7 +583,13 @@ impl Reference {
         let rules = |eg: bool| -> Vec<&SgRule> {
             groups
                 .iter()
-                .flat_map(|g| if eg { g.egress.iter() } else { g.ingress.iter() })
+                .flat_map(|g| {
+                    if eg {
+                        g.egress.iter()
+                    } else {
+                        g.ingress.iter()
+                    }
+                })
                 .collect()
         };
         let matching: Vec<&SgRule> = rules(egress)
@@ -484,11 +613,16 @@ impl Reference {
                     || (i32::from(r.protocol) == i32::from(proto)
                         && (r.from_port < 0 || (r.from_port == 0 && r.to_port >= 65535))))
         });
-        let untracked = (proto == ip_proto::TCP || proto == ip_proto::UDP) && for_everyone && opposite_open;
+        let untracked =
+            (proto == ip_proto::TCP || proto == ip_proto::UDP) && for_everyone && opposite_open;
         if untracked {
             return Ok(());
         }
-        let live = self.tracked.iter().filter(|t| t.port == p && t.alive(now)).count();
+        let live = self
+            .tracked
+            .iter()
+            .filter(|t| t.port == p && t.alive(now))
+            .count();
         if live >= self.limit {
             return Err(DropReason::ConntrackFull);
         }
@@ -522,7 +656,11 @@ fn dhcp_verdict(port: &Port, ip: &[u8]) -> Result<(), DropReason> {
 
 fn track_key(dir: Direction, m: &Meta) -> (Ipv4Addr, Ipv4Addr, u16, u16, u8) {
     let t = &m.tuple;
-    let (local, remote) = if dir == Direction::Outbound { (t.src, t.dst) } else { (t.dst, t.src) };
+    let (local, remote) = if dir == Direction::Outbound {
+        (t.src, t.dst)
+    } else {
+        (t.dst, t.src)
+    };
     let (a, b) = match t.protocol {
         ip_proto::TCP | ip_proto::UDP => {
             if dir == Direction::Outbound {
@@ -533,7 +671,10 @@ fn track_key(dir: Direction, m: &Meta) -> (Ipv4Addr, Ipv4Addr, u16, u16, u8) {
         }
         ip_proto::ICMP => match icmp::query_of(m.icmp_type) {
             Some(q) => (t.src_port, u16::from(q)),
-            None => ((u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code), 0xffff),
+            None => (
+                (u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code),
+                0xffff,
+            ),
         },
         _ => (0, 0),
     };
@@ -561,11 +702,14 @@ fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
     }
     match proto {
         ip_proto::TCP | ip_proto::UDP => {
-            r.from_port < 0 || (r.from_port <= i32::from(m.tuple.dst_port) && i32::from(m.tuple.dst_port) <= r.to_port)
+            r.from_port < 0
+                || (r.from_port <= i32::from(m.tuple.dst_port)
+                    && i32::from(m.tuple.dst_port) <= r.to_port)
         }
         ip_proto::ICMP => {
             r.from_port < 0
-                || (r.from_port == i32::from(m.icmp_type) && (r.to_port < 0 || r.to_port == i32::from(m.icmp_code)))
+                || (r.from_port == i32::from(m.icmp_type)
+                    && (r.to_port < 0 || r.to_port == i32::from(m.icmp_code)))
         }
         _ => true,
     }

@@ -243,7 +243,13 @@ mod tests {
             },
             0,
         );
-        assert_eq!(rt.lookup("169.254.169.254".parse().unwrap()), Some(&Target::Blackhole));
-        assert_eq!(rt.lookup("8.8.8.8".parse().unwrap()), Some(&Target::Edge("igw-1".into())));
+        assert_eq!(
+            rt.lookup("169.254.169.254".parse().unwrap()),
+            Some(&Target::Blackhole)
+        );
+        assert_eq!(
+            rt.lookup("8.8.8.8".parse().unwrap()),
+            Some(&Target::Edge("igw-1".into()))
+        );
     }
 }

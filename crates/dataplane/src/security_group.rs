@@ -63,7 +63,9 @@ pub struct RuleSet {
 pub enum Match {
     Denied,
     /// `any_address`: a rule for `0.0.0.0/0` matched.
-    Allowed { any_address: bool },
+    Allowed {
+        any_address: bool,
+    },
 }
 
 fn port_range(r: &program::SgRule, proto: u16) -> (u16, u16) {
@@ -97,7 +99,11 @@ impl RuleSet {
     ) -> RuleSet {
         let mut set = RuleSet::default();
         for r in rules {
-            let proto = if r.protocol < 0 { ANY } else { r.protocol as u16 & 0xff };
+            let proto = if r.protocol < 0 {
+                ANY
+            } else {
+                r.protocol as u16 & 0xff
+            };
             let (lo, hi) = port_range(r, proto);
             match &r.peer {
                 SgPeer::Cidr(net) => {
@@ -154,12 +160,12 @@ impl RuleSet {
         let a = u32::from(peer);
         let p = u16::from(proto);
         for level in &self.levels {
-            if let Some(rules) = level.rules.get(&(a & level.mask)) {
-                if rules.iter().any(|r| r.matches(p, port)) {
-                    return Match::Allowed {
-                        any_address: level.mask == 0,
-                    };
-                }
+            if let Some(rules) = level.rules.get(&(a & level.mask))
+                && rules.iter().any(|r| r.matches(p, port))
+            {
+                return Match::Allowed {
+                    any_address: level.mask == 0,
+                };
             }
         }
         let by_group = self.groups.iter().any(|g| {
@@ -205,11 +211,16 @@ pub struct PortSecurity {
 pub enum Decision {
     Denied,
     /// Allowed; `tracked` says whether connection tracking must remember the flow.
-    Allowed { tracked: bool },
+    Allowed {
+        tracked: bool,
+    },
 }
 
 impl PortSecurity {
-    pub fn compile(groups: &[&program::SecurityGroup], all: &[program::SecurityGroup]) -> PortSecurity {
+    pub fn compile(
+        groups: &[&program::SecurityGroup],
+        all: &[program::SecurityGroup],
+    ) -> PortSecurity {
         let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
         for g in all {
             let mut m: Vec<u32> = g.members.iter().map(|a| u32::from(*a)).collect();
@@ -254,7 +265,11 @@ mod tests {
         }
     }
 
-    fn group(id: &str, ingress: Vec<program::SgRule>, egress: Vec<program::SgRule>) -> program::SecurityGroup {
+    fn group(
+        id: &str,
+        ingress: Vec<program::SgRule>,
+        egress: Vec<program::SgRule>,
+    ) -> program::SecurityGroup {
         program::SecurityGroup {
             id: id.into(),
             ingress,
@@ -270,7 +285,10 @@ mod tests {
         let all = vec![g.clone()];
         let ps = PortSecurity::compile(&[&g], &all);
         let peer = Ipv4Addr::new(192, 0, 2, 1);
-        assert_eq!(ps.decide(true, 6, peer, 443), Decision::Allowed { tracked: true });
+        assert_eq!(
+            ps.decide(true, 6, peer, 443),
+            Decision::Allowed { tracked: true }
+        );
         assert_eq!(ps.decide(false, 6, peer, 22), Decision::Denied);
     }
 
@@ -279,17 +297,29 @@ mod tests {
         let g = group(
             "sg-1",
             vec![rule(6, 22, 22, "0.0.0.0/0"), rule(1, -1, -1, "0.0.0.0/0")],
-            vec![rule(6, 0, 65535, "0.0.0.0/0"), rule(-1, -1, -1, "0.0.0.0/0")],
+            vec![
+                rule(6, 0, 65535, "0.0.0.0/0"),
+                rule(-1, -1, -1, "0.0.0.0/0"),
+            ],
         );
         let all = vec![g.clone()];
         let ps = PortSecurity::compile(&[&g], &all);
         let peer = Ipv4Addr::new(198, 51, 100, 1);
         // ingress ssh from anywhere + egress all tcp to anywhere: untracked
-        assert_eq!(ps.decide(false, 6, peer, 22), Decision::Allowed { tracked: false });
+        assert_eq!(
+            ps.decide(false, 6, peer, 22),
+            Decision::Allowed { tracked: false }
+        );
         // ICMP is always tracked
-        assert_eq!(ps.decide(false, 1, peer, 0x0800), Decision::Allowed { tracked: true });
+        assert_eq!(
+            ps.decide(false, 1, peer, 0x0800),
+            Decision::Allowed { tracked: true }
+        );
         // egress tcp: ingress is not open on all ports, so tracked
-        assert_eq!(ps.decide(true, 6, peer, 80), Decision::Allowed { tracked: true });
+        assert_eq!(
+            ps.decide(true, 6, peer, 80),
+            Decision::Allowed { tracked: true }
+        );
     }
 
     #[test]
@@ -312,19 +342,35 @@ mod tests {
             ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 10), 5432),
             Decision::Allowed { tracked: true }
         );
-        assert_eq!(ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 11), 5432), Decision::Denied);
-        assert_eq!(ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 10), 5433), Decision::Denied);
+        assert_eq!(
+            ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 11), 5432),
+            Decision::Denied
+        );
+        assert_eq!(
+            ps.decide(false, 6, Ipv4Addr::new(10, 0, 1, 10), 5433),
+            Decision::Denied
+        );
     }
 
     #[test]
     fn icmp_type_code_rules() {
-        let g = group("sg-1", vec![rule(1, 3, 4, "0.0.0.0/0"), rule(1, 8, -1, "10.0.0.0/8")], vec![]);
+        let g = group(
+            "sg-1",
+            vec![rule(1, 3, 4, "0.0.0.0/0"), rule(1, 8, -1, "10.0.0.0/8")],
+            vec![],
+        );
         let all = vec![g.clone()];
         let ps = PortSecurity::compile(&[&g], &all);
         let out = Ipv4Addr::new(192, 0, 2, 1);
-        assert!(matches!(ps.decide(false, 1, out, 0x0304), Decision::Allowed { .. }));
+        assert!(matches!(
+            ps.decide(false, 1, out, 0x0304),
+            Decision::Allowed { .. }
+        ));
         assert_eq!(ps.decide(false, 1, out, 0x0303), Decision::Denied);
-        assert!(matches!(ps.decide(false, 1, Ipv4Addr::new(10, 2, 3, 4), 0x0800), Decision::Allowed { .. }));
+        assert!(matches!(
+            ps.decide(false, 1, Ipv4Addr::new(10, 2, 3, 4), 0x0800),
+            Decision::Allowed { .. }
+        ));
         assert_eq!(ps.decide(false, 1, out, 0x0800), Decision::Denied);
     }
 }

@@ -48,7 +48,12 @@ fn arp_is_answered_locally() {
     expect[38..42].copy_from_slice(&A_IP.octets());
     assert_eq!(out, expect);
     // for the gateway: the router's MAC
-    h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1)), &mut out);
+    h1.process_from_port(
+        t(1),
+        a,
+        &arp_request(A_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1)),
+        &mut out,
+    );
     let reply = arp::Packet::new_checked(&out[14..]).unwrap();
     assert_eq!(reply.sender_mac(), ROUTER_MAC);
     assert_eq!(reply.sender_ip(), Ipv4Addr::new(10, 0, 1, 1));
@@ -56,7 +61,12 @@ fn arp_is_answered_locally() {
     let v = h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, C_IP), &mut out);
     assert_eq!(drop_of(v), DropReason::ArpUnanswered);
     // spoofed sender
-    let v = h1.process_from_port(t(1), a, &arp_request(A_MAC, B_IP, Ipv4Addr::new(10, 0, 1, 1)), &mut out);
+    let v = h1.process_from_port(
+        t(1),
+        a,
+        &arp_request(A_MAC, B_IP, Ipv4Addr::new(10, 0, 1, 1)),
+        &mut out,
+    );
     assert_eq!(drop_of(v), DropReason::SourceCheck);
 }
 
@@ -65,7 +75,12 @@ fn dhcp_offers_the_address_of_record() {
     let (mut h1, _) = engines();
     let a = pid(&h1, "eni-a");
     let mut out = Vec::new();
-    let v = h1.process_from_port(t(1), a, &dhcp_frame(A_MAC, MessageType::Discover, None), &mut out);
+    let v = h1.process_from_port(
+        t(1),
+        a,
+        &dhcp_frame(A_MAC, MessageType::Discover, None),
+        &mut out,
+    );
     assert_eq!(v, Verdict::Hairpin { port: a });
     let eth = ethernet::Frame::new_checked(&out[..]).unwrap();
     assert_eq!(eth.src(), ROUTER_MAC);
@@ -88,14 +103,29 @@ fn dhcp_offers_the_address_of_record() {
     assert_eq!(r.lease_time, Some(3600));
     assert_eq!(r.server_id, Some(Ipv4Addr::new(10, 0, 1, 1)));
     // request for the right address: ACK; for another: NAK
-    h1.process_from_port(t(2), a, &dhcp_frame(A_MAC, MessageType::Request, Some(A_IP)), &mut out);
+    h1.process_from_port(
+        t(2),
+        a,
+        &dhcp_frame(A_MAC, MessageType::Request, Some(A_IP)),
+        &mut out,
+    );
     let r = dhcp::Repr::parse(&dhcp::Packet::new_checked(&out[42..]).unwrap()).unwrap();
     assert_eq!(r.message_type, Some(MessageType::Ack));
-    h1.process_from_port(t(2), a, &dhcp_frame(A_MAC, MessageType::Request, Some(B_IP)), &mut out);
+    h1.process_from_port(
+        t(2),
+        a,
+        &dhcp_frame(A_MAC, MessageType::Request, Some(B_IP)),
+        &mut out,
+    );
     let r = dhcp::Repr::parse(&dhcp::Packet::new_checked(&out[42..]).unwrap()).unwrap();
     assert_eq!(r.message_type, Some(MessageType::Nak));
     // someone else's MAC
-    let v = h1.process_from_port(t(2), a, &dhcp_frame(B_MAC, MessageType::Discover, None), &mut out);
+    let v = h1.process_from_port(
+        t(2),
+        a,
+        &dhcp_frame(B_MAC, MessageType::Discover, None),
+        &mut out,
+    );
     assert_eq!(drop_of(v), DropReason::SourceMacMismatch);
 }
 
@@ -119,7 +149,16 @@ fn walk_same_subnet_across_hosts() {
     assert_eq!(out, syn);
 
     // the reply passes B's egress (all) and A's ingress by connection tracking
-    let synack = tcp_frame(B_MAC, A_MAC, B_IP, A_IP, 22, 40000, tcp::flags::SYN | tcp::flags::ACK, 0);
+    let synack = tcp_frame(
+        B_MAC,
+        A_MAC,
+        B_IP,
+        A_IP,
+        22,
+        40000,
+        tcp::flags::SYN | tcp::flags::ACK,
+        0,
+    );
     let v = h2.process_from_port(t(11), b, &synack, &mut wire);
     assert_eq!(v, Verdict::ToUnderlay { host: H1, vni: VNI });
     let v = h1.process_from_underlay(t(11), &wire, &mut out);
@@ -129,14 +168,26 @@ fn walk_same_subnet_across_hosts() {
     // established: later packets take the fast path both ways
     let fast_before = h1.stats().fast_path;
     let ack = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::ACK, 100);
-    assert_eq!(h1.process_from_port(t(12), a, &ack, &mut wire), Verdict::ToUnderlay { host: H2, vni: VNI });
-    assert_eq!(h2.process_from_underlay(t(12), &wire, &mut out), Verdict::ToPort { port: b });
+    assert_eq!(
+        h1.process_from_port(t(12), a, &ack, &mut wire),
+        Verdict::ToUnderlay { host: H2, vni: VNI }
+    );
+    assert_eq!(
+        h2.process_from_underlay(t(12), &wire, &mut out),
+        Verdict::ToPort { port: b }
+    );
     assert_eq!(out, ack);
     assert_eq!(h1.stats().fast_path, fast_before + 1);
     // flow-log counters on each side
     let tuple = crate::packet::parse_ipv4(&syn[14..]).unwrap().tuple;
-    assert_eq!(h1.counter(a, tuple, FlowAction::Accept), Some((2, 40 + 140)));
-    assert_eq!(h2.counter(b, tuple, FlowAction::Accept), Some((2, 40 + 140)));
+    assert_eq!(
+        h1.counter(a, tuple, FlowAction::Accept),
+        Some((2, 40 + 140))
+    );
+    assert_eq!(
+        h2.counter(b, tuple, FlowAction::Accept),
+        Some((2, 40 + 140))
+    );
 }
 
 /// Seed walk 2: another subnet, layer 3 through the router.
@@ -145,14 +196,25 @@ fn walk_other_subnet_routed() {
     let (mut h1, mut h2) = engines();
     let (a, c) = (pid(&h1, "eni-a"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
-    h1.process_from_port(t(1), a, &arp_request(A_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1)), &mut out);
+    h1.process_from_port(
+        t(1),
+        a,
+        &arp_request(A_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1)),
+        &mut out,
+    );
     let router = arp::Packet::new_checked(&out[14..]).unwrap().sender_mac();
     assert_eq!(router, ROUTER_MAC);
 
     let ping = icmp_frame(A_MAC, router, A_IP, C_IP, icmp::kind::ECHO_REQUEST, 0, 7);
     let mut wire = Vec::new();
-    assert_eq!(h1.process_from_port(t(2), a, &ping, &mut wire), Verdict::ToUnderlay { host: H2, vni: VNI });
-    assert_eq!(h2.process_from_underlay(t(2), &wire, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(
+        h1.process_from_port(t(2), a, &ping, &mut wire),
+        Verdict::ToUnderlay { host: H2, vni: VNI }
+    );
+    assert_eq!(
+        h2.process_from_underlay(t(2), &wire, &mut out),
+        Verdict::ToPort { port: c }
+    );
     // MAC swap: source = router, destination = C; TTL and everything else untouched
     let mut expect = ping.clone();
     expect[0..6].copy_from_slice(&C_MAC.0);
@@ -163,8 +225,14 @@ fn walk_other_subnet_routed() {
     // the echo reply comes back by tracking (C's ingress allows ICMP, A's too; the
     // reply matches the tracked id)
     let pong = icmp_frame(C_MAC, ROUTER_MAC, C_IP, A_IP, icmp::kind::ECHO_REPLY, 0, 7);
-    assert_eq!(h2.process_from_port(t(3), c, &pong, &mut wire), Verdict::ToUnderlay { host: H1, vni: VNI });
-    assert_eq!(h1.process_from_underlay(t(3), &wire, &mut out), Verdict::ToPort { port: a });
+    assert_eq!(
+        h2.process_from_port(t(3), c, &pong, &mut wire),
+        Verdict::ToUnderlay { host: H1, vni: VNI }
+    );
+    assert_eq!(
+        h1.process_from_underlay(t(3), &wire, &mut out),
+        Verdict::ToPort { port: a }
+    );
     assert_eq!(&out[0..6], &A_MAC.0);
     assert_eq!(&out[6..12], &ROUTER_MAC.0);
 }
@@ -175,12 +243,18 @@ fn local_delivery_on_one_host() {
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let syn = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
     let mut out = Vec::new();
-    assert_eq!(h2.process_from_port(t(1), b, &syn, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(
+        h2.process_from_port(t(1), b, &syn, &mut out),
+        Verdict::ToPort { port: c }
+    );
     assert_eq!(&out[0..6], &C_MAC.0);
     assert_eq!(&out[6..12], &ROUTER_MAC.0);
     // not allowed in by C's group: port 23
     let telnet = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40001, 23, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h2.process_from_port(t(1), b, &telnet, &mut out)), DropReason::SecurityGroupIngress);
+    assert_eq!(
+        drop_of(h2.process_from_port(t(1), b, &telnet, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
     let tuple = crate::packet::parse_ipv4(&telnet[14..]).unwrap().tuple;
     assert_eq!(h2.counter(c, tuple, FlowAction::Reject), Some((1, 40)));
     assert_eq!(h2.counter(b, tuple, FlowAction::Accept), Some((1, 40)));
@@ -199,14 +273,26 @@ fn origin_is_authenticated() {
     let mut ip = ipv4::Packet::new_unchecked(&mut forged[14..34]);
     ip.fill_checksum();
     let mut out = Vec::new();
-    assert_eq!(drop_of(h2.process_from_underlay(t(1), &forged, &mut out)), DropReason::AuthenticationFailed);
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(1), &forged, &mut out)),
+        DropReason::AuthenticationFailed
+    );
     // unknown VNI
     let mut other = wire.clone();
     other[46] ^= 0xff;
-    assert_eq!(drop_of(h2.process_from_underlay(t(1), &other, &mut out)), DropReason::UnknownVni);
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(1), &other, &mut out)),
+        DropReason::UnknownVni
+    );
     // the genuine one passes, and a forged copy of a cached flow still fails
-    assert!(matches!(h2.process_from_underlay(t(1), &wire, &mut out), Verdict::ToPort { .. }));
-    assert_eq!(drop_of(h2.process_from_underlay(t(2), &forged, &mut out)), DropReason::AuthenticationFailed);
+    assert!(matches!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { .. }
+    ));
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(2), &forged, &mut out)),
+        DropReason::AuthenticationFailed
+    );
     assert_eq!(h2.stats().drops(DropReason::AuthenticationFailed), 2);
 }
 
@@ -215,21 +301,56 @@ fn checks_at_the_port() {
     let (mut h1, _) = engines();
     let a = pid(&h1, "eni-a");
     let mut out = Vec::new();
-    let spoof = tcp_frame(A_MAC, B_MAC, Ipv4Addr::new(10, 0, 1, 99), B_IP, 1, 22, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &spoof, &mut out)), DropReason::SourceCheck);
+    let spoof = tcp_frame(
+        A_MAC,
+        B_MAC,
+        Ipv4Addr::new(10, 0, 1, 99),
+        B_IP,
+        1,
+        22,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &spoof, &mut out)),
+        DropReason::SourceCheck
+    );
     let other_mac = tcp_frame(B_MAC, B_MAC, A_IP, B_IP, 1, 22, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &other_mac, &mut out)), DropReason::SourceMacMismatch);
-    let bcast = udp_frame(A_MAC, MacAddr::BROADCAST, A_IP, Ipv4Addr::new(10, 0, 1, 255), 1, 9, b"x");
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &bcast, &mut out)), DropReason::BroadcastOrMulticast);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &other_mac, &mut out)),
+        DropReason::SourceMacMismatch
+    );
+    let bcast = udp_frame(
+        A_MAC,
+        MacAddr::BROADCAST,
+        A_IP,
+        Ipv4Addr::new(10, 0, 1, 255),
+        1,
+        9,
+        b"x",
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &bcast, &mut out)),
+        DropReason::BroadcastOrMulticast
+    );
     let mut v6 = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 1, 22, 0, 0);
     v6[12..14].copy_from_slice(&[0x86, 0xdd]);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &v6, &mut out)), DropReason::Ipv6);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &v6, &mut out)),
+        DropReason::Ipv6
+    );
     let mut bad = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 1, 22, 0, 0);
     bad[24] ^= 0x55;
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &bad, &mut out)), DropReason::BadChecksum);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &bad, &mut out)),
+        DropReason::BadChecksum
+    );
     // switched to a MAC that does not own the address
     let wrong = tcp_frame(A_MAC, C_MAC, A_IP, B_IP, 1, 22, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &wrong, &mut out)), DropReason::UnknownDestinationMac);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &wrong, &mut out)),
+        DropReason::UnknownDestinationMac
+    );
 }
 
 #[test]
@@ -237,32 +358,94 @@ fn routes_decide_the_target() {
     let (mut h1, _) = engines();
     let a = pid(&h1, "eni-a");
     let mut out = Vec::new();
-    let web = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(198, 51, 100, 7), 40000, 443, tcp::flags::SYN, 0);
-    assert_eq!(h1.process_from_port(t(1), a, &web, &mut out), Verdict::ToEdge { host: EDGE, vni: VNI });
+    let web = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(198, 51, 100, 7),
+        40000,
+        443,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        h1.process_from_port(t(1), a, &web, &mut out),
+        Verdict::ToEdge {
+            host: EDGE,
+            vni: VNI
+        }
+    );
     // the edge gets the instance's frame as sent (it does the NAT)
     assert_eq!(&out[overlay::OUTER_LEN..], &web[..]);
-    let hole = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(192, 0, 2, 7), 40000, 443, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &hole, &mut out)), DropReason::Blackhole);
-    let nobody = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 3, 3), 40000, 443, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &nobody, &mut out)), DropReason::NoMapping);
+    let hole = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(192, 0, 2, 7),
+        40000,
+        443,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &hole, &mut out)),
+        DropReason::Blackhole
+    );
+    let nobody = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(10, 0, 3, 3),
+        40000,
+        443,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &nobody, &mut out)),
+        DropReason::NoMapping
+    );
     // the gateway answers ping
     let ping = icmp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 1, 1), 8, 0, 3);
-    assert_eq!(h1.process_from_port(t(1), a, &ping, &mut out), Verdict::Hairpin { port: a });
+    assert_eq!(
+        h1.process_from_port(t(1), a, &ping, &mut out),
+        Verdict::Hairpin { port: a }
+    );
     let ip = ipv4::Packet::new_checked(&out[14..]).unwrap();
     assert_eq!((ip.src(), ip.dst()), (Ipv4Addr::new(10, 0, 1, 1), A_IP));
     assert!(ip.verify_checksum());
-    assert!(icmp::Packet::new_checked(ip.payload()).unwrap().verify_checksum());
+    assert!(
+        icmp::Packet::new_checked(ip.payload())
+            .unwrap()
+            .verify_checksum()
+    );
     // DNS to base + 2 is the agent's, unfiltered
-    let dns = udp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 0, 2), 5353, 53, b"q");
+    let dns = udp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(10, 0, 0, 2),
+        5353,
+        53,
+        b"q",
+    );
     assert_eq!(
         h1.process_from_port(t(1), a, &dns, &mut out),
-        Verdict::Service { port: a, service: Service::Dns }
+        Verdict::Service {
+            port: a,
+            service: Service::Dns
+        }
     );
     // no route at all once the default route is gone
     let mut p = host1();
-    p.vpcs[0].route_tables[0].routes.retain(|r| r.target != RouteTarget::InternetGateway("igw-1".into()));
+    p.vpcs[0].route_tables[0]
+        .routes
+        .retain(|r| r.target != RouteTarget::InternetGateway("igw-1".into()));
     h1.set_program(p);
-    assert_eq!(drop_of(h1.process_from_port(t(2), a, &web, &mut out)), DropReason::NoRoute);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(2), a, &web, &mut out)),
+        DropReason::NoRoute
+    );
 }
 
 #[test]
@@ -280,11 +463,20 @@ fn nacls_apply_only_across_subnets() {
     let mut out = Vec::new();
     // same subnet: no NACL
     let syn = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
-    assert!(matches!(h1.process_from_port(t(1), a, &syn, &mut wire), Verdict::ToUnderlay { .. }));
-    assert_eq!(h2.process_from_underlay(t(1), &wire, &mut out), Verdict::ToPort { port: b });
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToUnderlay { .. }
+    ));
+    assert_eq!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { port: b }
+    );
     // across subnets: the source subnet's egress NACL
     let routed = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h1.process_from_port(t(1), a, &routed, &mut wire)), DropReason::NaclEgress);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &routed, &mut wire)),
+        DropReason::NaclEgress
+    );
     let tuple = crate::packet::parse_ipv4(&routed[14..]).unwrap().tuple;
     assert_eq!(h1.counter(a, tuple, FlowAction::Reject), Some((1, 40)));
 }
@@ -293,27 +485,63 @@ fn nacls_apply_only_across_subnets() {
 fn rule_changes_keep_tracked_flows_and_cut_untracked_ones() {
     let mut prog = host2();
     // C: ingress ssh from anywhere, egress all: ssh into C is untracked (§5.10)
-    prog.vpcs[0].security_groups[0].ingress = vec![sg_rule(6, 22, 22, "0.0.0.0/0"), sg_rule(6, 80, 80, "10.0.0.0/16")];
+    prog.vpcs[0].security_groups[0].ingress = vec![
+        sg_rule(6, 22, 22, "0.0.0.0/0"),
+        sg_rule(6, 80, 80, "10.0.0.0/16"),
+    ];
     prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
     let mut h2 = Engine::with_program(prog.clone());
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     let ssh = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
     let web = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40001, 80, tcp::flags::SYN, 0);
-    assert_eq!(h2.process_from_port(t(1), b, &ssh, &mut out), Verdict::ToPort { port: c });
-    assert_eq!(h2.process_from_port(t(1), b, &web, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(
+        h2.process_from_port(t(1), b, &ssh, &mut out),
+        Verdict::ToPort { port: c }
+    );
+    assert_eq!(
+        h2.process_from_port(t(1), b, &web, &mut out),
+        Verdict::ToPort { port: c }
+    );
     let tracked = h2.conntrack_len();
     // remove both ingress rules
     prog.vpcs[0].security_groups[0].ingress.clear();
     h2.set_program(prog);
     // the tracked web flow continues; the untracked ssh flow is cut at once
-    let web2 = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40001, 80, tcp::flags::ACK, 10);
-    assert_eq!(h2.process_from_port(t(2), b, &web2, &mut out), Verdict::ToPort { port: c });
-    let ssh2 = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::ACK, 10);
-    assert_eq!(drop_of(h2.process_from_port(t(2), b, &ssh2, &mut out)), DropReason::SecurityGroupIngress);
+    let web2 = tcp_frame(
+        B_MAC,
+        ROUTER_MAC,
+        B_IP,
+        C_IP,
+        40001,
+        80,
+        tcp::flags::ACK,
+        10,
+    );
+    assert_eq!(
+        h2.process_from_port(t(2), b, &web2, &mut out),
+        Verdict::ToPort { port: c }
+    );
+    let ssh2 = tcp_frame(
+        B_MAC,
+        ROUTER_MAC,
+        B_IP,
+        C_IP,
+        40000,
+        22,
+        tcp::flags::ACK,
+        10,
+    );
+    assert_eq!(
+        drop_of(h2.process_from_port(t(2), b, &ssh2, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
     // and new flows see the new rules
     let web3 = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40002, 80, tcp::flags::SYN, 0);
-    assert_eq!(drop_of(h2.process_from_port(t(2), b, &web3, &mut out)), DropReason::SecurityGroupIngress);
+    assert_eq!(
+        drop_of(h2.process_from_port(t(2), b, &web3, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
     // B's egress tracked web3 before C's ingress refused it (as on two hosts)
     assert_eq!(h2.conntrack_len(), tracked + 1);
 }
@@ -329,28 +557,58 @@ fn conntrack_times_out_and_fills() {
     let mut out = Vec::new();
     // B -> C ping: C answers by tracking
     let ping = icmp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 8, 0, 1);
-    assert_eq!(h2.process_from_port(t(100), b, &ping, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(
+        h2.process_from_port(t(100), b, &ping, &mut out),
+        Verdict::ToPort { port: c }
+    );
     let pong = icmp_frame(C_MAC, ROUTER_MAC, C_IP, B_IP, 0, 0, 1);
     // C has no ICMP egress restriction (egress all) but B's ingress allows ICMP anyway;
     // take a UDP flow instead, which B's ingress does not allow
-    assert_eq!(h2.process_from_port(t(101), c, &pong, &mut out), Verdict::ToPort { port: b });
+    assert_eq!(
+        h2.process_from_port(t(101), c, &pong, &mut out),
+        Verdict::ToPort { port: b }
+    );
     let q = udp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 5000, 22, b"q");
     // C's ingress has no UDP rule
-    assert_eq!(drop_of(h2.process_from_port(t(100), b, &q, &mut out)), DropReason::SecurityGroupIngress);
+    assert_eq!(
+        drop_of(h2.process_from_port(t(100), b, &q, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
     let r = udp_frame(C_MAC, ROUTER_MAC, C_IP, B_IP, 7000, 5000, b"r");
     // C -> B udp: C egress allows and tracks; B's ingress has no UDP rule -> dropped
-    assert_eq!(drop_of(h2.process_from_port(t(100), c, &r, &mut out)), DropReason::SecurityGroupIngress);
+    assert_eq!(
+        drop_of(h2.process_from_port(t(100), c, &r, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
     // B -> C:7000 is a reply for C's tracked flow (C's entry), but B's egress tracks anew
     let back = udp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 5000, 7000, b"b");
-    assert_eq!(h2.process_from_port(t(110), b, &back, &mut out), Verdict::ToPort { port: c });
+    assert_eq!(
+        h2.process_from_port(t(110), b, &back, &mut out),
+        Verdict::ToPort { port: c }
+    );
     // C's entry saw a reply, so it is a stream (180 s): alive 170 s later, gone 181 s later
-    assert_eq!(h2.process_from_port(t(280), b, &back, &mut out), Verdict::ToPort { port: c });
-    assert_eq!(drop_of(h2.process_from_port(t(461), b, &back, &mut out)), DropReason::SecurityGroupIngress);
+    assert_eq!(
+        h2.process_from_port(t(280), b, &back, &mut out),
+        Verdict::ToPort { port: c }
+    );
+    assert_eq!(
+        drop_of(h2.process_from_port(t(461), b, &back, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
 
     // fill B's table: 4 tracked flows max
     let mut full = 0;
     for i in 0..6u16 {
-        let f = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 30000 + i, 22, tcp::flags::SYN, 0);
+        let f = tcp_frame(
+            B_MAC,
+            ROUTER_MAC,
+            B_IP,
+            C_IP,
+            30000 + i,
+            22,
+            tcp::flags::SYN,
+            0,
+        );
         if let Verdict::Drop { reason } = h2.process_from_port(t(2000), b, &f, &mut out) {
             assert_eq!(reason, DropReason::ConntrackFull);
             full += 1;
@@ -382,12 +640,24 @@ fn v2p_changes_invalidate_only_what_they_touch() {
         }
     ));
     let fast = h1.stats().fast_path;
-    assert_eq!(h1.process_from_port(t(2), a, &to_b, &mut out), Verdict::ToUnderlay { host: H2, vni: VNI });
+    assert_eq!(
+        h1.process_from_port(t(2), a, &to_b, &mut out),
+        Verdict::ToUnderlay { host: H2, vni: VNI }
+    );
     assert_eq!(h1.stats().fast_path, fast + 1, "flow to B untouched");
-    assert_eq!(h1.process_from_port(t(2), a, &to_c, &mut out), Verdict::ToUnderlay { host: moved, vni: VNI });
+    assert_eq!(
+        h1.process_from_port(t(2), a, &to_c, &mut out),
+        Verdict::ToUnderlay {
+            host: moved,
+            vni: VNI
+        }
+    );
     assert_eq!(h1.stats().fast_path, fast + 1, "flow to C re-decided");
     assert!(h1.remove_mapping("vpc-1", C_IP));
-    assert_eq!(drop_of(h1.process_from_port(t(3), a, &to_c, &mut out)), DropReason::NoMapping);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(3), a, &to_c, &mut out)),
+        DropReason::NoMapping
+    );
 }
 
 #[test]
@@ -430,11 +700,26 @@ fn middlebox_eni_target() {
     let mut h2 = Engine::with_program(p2);
     let a = pid(&h1, "eni-a");
     let m = pid(&h2, "eni-m");
-    let f = tcp_frame(A_MAC, ROUTER_MAC, A_IP, Ipv4Addr::new(10, 0, 9, 9), 40000, 22, tcp::flags::SYN, 0);
+    let f = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(10, 0, 9, 9),
+        40000,
+        22,
+        tcp::flags::SYN,
+        0,
+    );
     let mut wire = Vec::new();
     let mut out = Vec::new();
-    assert_eq!(h1.process_from_port(t(1), a, &f, &mut wire), Verdict::ToUnderlay { host: H2, vni: VNI });
-    assert_eq!(h2.process_from_underlay(t(1), &wire, &mut out), Verdict::ToPort { port: m });
+    assert_eq!(
+        h1.process_from_port(t(1), a, &f, &mut wire),
+        Verdict::ToUnderlay { host: H2, vni: VNI }
+    );
+    assert_eq!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { port: m }
+    );
     assert_eq!(&out[0..6], &m_mac.0);
 }
 
@@ -465,4 +750,188 @@ fn program_round_trips_through_json() {
     assert!(json.contains("\"02:00:00:00:01:14\""));
     let back: HostProgram = serde_json::from_str(&json).unwrap();
     assert_eq!(back, p);
+}
+
+#[test]
+fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
+    let p_ip = Ipv4Addr::new(10, 1, 5, 5);
+    let p_mac = MacAddr([2, 0, 0, 1, 5, 5]);
+    let peer_vpc = || {
+        let mut v = vpc();
+        v.id = "vpc-2".into();
+        v.vni = 0x2222;
+        v.cidrs = vec![net("10.1.0.0/16")];
+        v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
+        v.subnets = vec![Subnet {
+            id: "subnet-p".into(),
+            cidr: net("10.1.5.0/24"),
+            route_table_id: "rtb-main".into(),
+            network_acl_id: "acl-default".into(),
+        }];
+        v.route_tables[0].routes = vec![
+            Route {
+                destination: net("10.1.0.0/16"),
+                target: RouteTarget::Local,
+            },
+            Route {
+                destination: net("10.0.0.0/16"),
+                target: RouteTarget::VpcPeering("pcx-1".into()),
+            },
+        ];
+        v.mappings = vec![Mapping {
+            ip: p_ip,
+            host: H2,
+            mac: p_mac,
+            eni_id: "eni-p".into(),
+            source_dest_check: true,
+        }];
+        v.peerings = vec![Peering {
+            id: "pcx-1".into(),
+            peer_vpc_id: "vpc-1".into(),
+        }];
+        v
+    };
+    let with_peering = |mut p: HostProgram| {
+        p.vpcs[0].route_tables[0].routes.push(Route {
+            destination: net("10.1.0.0/16"),
+            target: RouteTarget::VpcPeering("pcx-1".into()),
+        });
+        p.vpcs[0].peerings = vec![Peering {
+            id: "pcx-1".into(),
+            peer_vpc_id: "vpc-2".into(),
+        }];
+        p.vpcs.push(peer_vpc());
+        p
+    };
+    let mut p2 = with_peering(host2());
+    p2.ports.push(Port {
+        id: "eni-p".into(),
+        vpc_id: "vpc-2".into(),
+        subnet_id: "subnet-p".into(),
+        mac: p_mac,
+        primary_ip: p_ip,
+        secondary_ips: vec![],
+        security_groups: vec!["sg-app".into()],
+        source_dest_check: true,
+        conntrack: ConntrackTimeouts::default(),
+        hostname: None,
+        instance_id: None,
+        device_index: 0,
+    });
+    let mut h1 = Engine::with_program(with_peering(host1()));
+    let mut h2 = Engine::with_program(p2);
+    let a = pid(&h1, "eni-a");
+    let pp = pid(&h2, "eni-p");
+    let syn = tcp_frame(A_MAC, ROUTER_MAC, A_IP, p_ip, 40000, 22, tcp::flags::SYN, 0);
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    // encapsulated with the peer VPC's VNI, to the peer ENI's host
+    assert_eq!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToUnderlay {
+            host: H2,
+            vni: 0x2222
+        }
+    );
+    assert_eq!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { port: pp }
+    );
+    assert_eq!(&out[0..6], &p_mac.0);
+    assert_eq!(&out[6..12], &[2, 0, 0, 0, 0, 2]);
+    // A's address sent from the wrong host is refused
+    let mut forged = wire.clone();
+    forged[26..30].copy_from_slice(&H2.octets());
+    ipv4::Packet::new_unchecked(&mut forged[14..34]).fill_checksum();
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(1), &forged, &mut out)),
+        DropReason::AuthenticationFailed
+    );
+}
+
+#[test]
+fn edge_traffic_comes_back_authenticated_by_the_edge() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    let internet = Ipv4Addr::new(198, 51, 100, 7);
+    let syn = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        internet,
+        40000,
+        443,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToEdge {
+            host: EDGE,
+            vni: VNI
+        }
+    );
+    // the edge returns the reply (after its NAT) addressed to A's MAC
+    let reply = tcp_frame(
+        ROUTER_MAC,
+        A_MAC,
+        internet,
+        A_IP,
+        443,
+        40000,
+        tcp::flags::SYN | tcp::flags::ACK,
+        0,
+    );
+    let from = |host: Ipv4Addr| {
+        let t = overlay::outer_template(
+            &Underlay {
+                address: host,
+                mac: MacAddr::ZERO,
+                next_hop_mac: MacAddr::ZERO,
+            },
+            H1,
+            VNI,
+            0xc000,
+        );
+        let mut w = Vec::new();
+        overlay::encapsulate(&mut w, &t, &reply);
+        w
+    };
+    assert_eq!(
+        h1.process_from_underlay(t(2), &from(EDGE), &mut out),
+        Verdict::ToPort { port: a }
+    );
+    assert_eq!(out, reply);
+    // an outside address from an ordinary host is not believed
+    assert_eq!(
+        drop_of(h1.process_from_underlay(t(2), &from(H2), &mut out)),
+        DropReason::AuthenticationFailed
+    );
+    // the reply was let in by tracking: nothing in sg-app allows 443 inbound
+    let fresh = tcp_frame(
+        ROUTER_MAC,
+        A_MAC,
+        internet,
+        A_IP,
+        443,
+        40001,
+        tcp::flags::SYN,
+        0,
+    );
+    let t2 = overlay::outer_template(
+        &Underlay {
+            address: EDGE,
+            mac: MacAddr::ZERO,
+            next_hop_mac: MacAddr::ZERO,
+        },
+        H1,
+        VNI,
+        0xc000,
+    );
+    let mut w = Vec::new();
+    overlay::encapsulate(&mut w, &t2, &fresh);
+    assert_eq!(
+        drop_of(h1.process_from_underlay(t(3), &w, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
 }

@@ -30,19 +30,34 @@ pub struct PortId(pub u16);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Deliver `out` (the rewritten frame) to a local port's TAP.
-    ToPort { port: PortId },
+    ToPort {
+        port: PortId,
+    },
     /// Send `out` back to the port it came from: an answer made by the engine (ARP,
     /// DHCP, ping of the gateway).
-    Hairpin { port: PortId },
+    Hairpin {
+        port: PortId,
+    },
     /// Send `out` (outer Ethernet/IPv4/UDP/Geneve + inner frame) to another host. A
     /// UDP-socket sender sends `out[overlay::GENEVE_OFFSET..]` to `host`:6081.
-    ToUnderlay { host: Ipv4Addr, vni: u32 },
+    ToUnderlay {
+        host: Ipv4Addr,
+        vni: u32,
+    },
     /// As `ToUnderlay`, to the edge host serving a gateway (igw, nat, vgw, tgw, vpce).
-    ToEdge { host: Ipv4Addr, vni: u32 },
+    ToEdge {
+        host: Ipv4Addr,
+        vni: u32,
+    },
     /// The frame is for a service the agent answers itself (never filtered by security
     /// groups or network ACLs, as in AWS). `out` holds the frame unchanged.
-    Service { port: PortId, service: Service },
-    Drop { reason: DropReason },
+    Service {
+        port: PortId,
+        service: Service,
+    },
+    Drop {
+        reason: DropReason,
+    },
 }
 
 /// Link-local and VPC services answered by the agent.

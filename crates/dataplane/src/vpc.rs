@@ -91,7 +91,7 @@ impl Vpc {
 
 /// The primary CIDR's base + 2.
 pub fn dns_address(spec: &program::Vpc) -> Ipv4Addr {
-    spec.cidrs
-        .first()
-        .map_or(Ipv4Addr::UNSPECIFIED, |c| Ipv4Addr::from(u32::from(c.network()) + 2))
+    spec.cidrs.first().map_or(Ipv4Addr::UNSPECIFIED, |c| {
+        Ipv4Addr::from(u32::from(c.network()) + 2)
+    })
 }

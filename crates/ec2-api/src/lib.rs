@@ -8,11 +8,12 @@
 
 pub mod actions;
 pub mod filter;
+pub mod metrics;
 pub mod query;
 pub mod server;
 pub mod xml;
 
-pub use server::{Api, router};
+pub use server::{Api, Sidecar, router, router_with};
 
 use fort_control::{Control, Scope};
 use fort_model::ApiError;
@@ -38,6 +39,7 @@ pub async fn execute(
         params,
         action,
         verified: &verified,
+        change: Default::default(),
     };
     actions::dispatch(&ctx).await
 }

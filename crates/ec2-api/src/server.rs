@@ -1,10 +1,15 @@
 //! The HTTP endpoint: `POST /` with a form body or `GET /?Action=…`, SigV4-verified.
 
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{Query, Request, State};
+use axum::routing::get;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fort_auth::Credentials;
@@ -25,8 +30,55 @@ pub struct Api {
     pub credentials: Credentials,
 }
 
+/// What runs beside the API and answers on the same endpoint: the mapping service
+/// (whether a change has reached every host, and its metrics).
+pub trait Sidecar: Send + Sync {
+    /// Waits until every host affected by change `change` has applied it.
+    fn wait_applied(&self, change: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+    /// Appends Prometheus text.
+    fn metrics(&self, out: &mut String);
+}
+
 pub fn router(api: Arc<Api>) -> Router {
-    Router::new().fallback(handle).with_state(api)
+    router_with(api, None)
+}
+
+/// The EC2 endpoint plus `GET /metrics` and `GET /fort/applied?change=N&timeout_ms=M`
+/// (200 once change N is applied on every affected host, 504 on timeout).
+pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
+    let for_metrics = sidecar.clone();
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let sidecar = for_metrics.clone();
+                async move {
+                    let mut out = String::new();
+                    crate::metrics::API.render(&mut out);
+                    if let Some(s) = sidecar {
+                        s.metrics(&mut out);
+                    }
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+                }
+            }),
+        )
+        .route(
+            "/fort/applied",
+            get(move |Query(q): Query<HashMap<String, String>>| {
+                let sidecar = sidecar.clone();
+                async move {
+                    let change: u64 = q.get("change").and_then(|c| c.parse().ok()).unwrap_or(0);
+                    let timeout = Duration::from_millis(q.get("timeout_ms").and_then(|t| t.parse().ok()).unwrap_or(5000).min(60_000));
+                    let applied = match &sidecar {
+                        Some(s) => s.wait_applied(change, timeout).await,
+                        None => true,
+                    };
+                    if applied { (StatusCode::OK, "applied\n") } else { (StatusCode::GATEWAY_TIMEOUT, "not yet applied\n") }
+                }
+            }),
+        )
+        .fallback(handle)
+        .with_state(api)
 }
 
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
@@ -96,6 +148,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         params: &params,
         action: &action,
         verified: &verified,
+        change: Default::default(),
     };
     let started = std::time::Instant::now();
     let result = if verified.service == "sts" || action == "GetCallerIdentity" {
@@ -109,8 +162,17 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         ok = result.is_ok(),
         "request"
     );
+    let code = result.as_ref().map_or_else(|e| e.code.as_ref(), |_| "ok");
+    crate::metrics::API.record(&action, code, started.elapsed());
     match result {
-        Ok(body) => xml_response(StatusCode::OK, body.into_response(&action, &request_id)),
+        Ok(body) => {
+            let mut resp = xml_response(StatusCode::OK, body.into_response(&action, &request_id));
+            let change = ctx.change.load(std::sync::atomic::Ordering::Relaxed);
+            if change != 0 {
+                resp.headers_mut().insert("x-fort-change", HeaderValue::from(change));
+            }
+            resp
+        }
         Err(e) => error_response(&e, &request_id, None),
     }
 }

@@ -1,9 +1,12 @@
 //! `fort`: one binary for every part of Fort.
 //!
-//! * `fort up` runs everything on one machine;
-//! * `fort server` runs the control plane (EC2 API) alone.
+//! * `fort up` runs everything on one machine: the control plane and, as root, host
+//!   agents with real instances;
+//! * `fort server` runs the control plane (EC2 API and mapping service) alone;
+//! * `fort agent` runs one host agent;
+//! * `fort exec INSTANCE -- CMD` runs a command inside an instance.
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -30,6 +33,44 @@ enum Command {
     Up(ServerArgs),
     /// Runs the control plane alone: the EC2 API over the store.
     Server(ServerArgs),
+    /// Runs a host agent: instances placed on this host, the packet engine, the underlay.
+    Agent(AgentArgs),
+    /// Runs a command inside an instance's network namespace (as `ip netns exec`).
+    Exec(ExecArgs),
+}
+
+#[derive(Args, Clone)]
+struct AgentArgs {
+    /// This host's id, unique in the region's set of hosts.
+    #[arg(long)]
+    host_id: String,
+    /// The availability zone it serves, e.g. us-east-1a.
+    #[arg(long)]
+    zone: String,
+    /// Its underlay (Geneve, UDP 6081) IPv4 address.
+    #[arg(long)]
+    underlay: Ipv4Addr,
+    /// The mapping service of the control plane.
+    #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
+    mapping: String,
+    /// Where /metrics is served (Prometheus text).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// Where the agent keeps its scripts and DHCP state (default /run/fort/agent-HOST-ID).
+    #[arg(long)]
+    run_dir: Option<PathBuf>,
+    /// Leave instance namespaces and TAPs in place on shutdown.
+    #[arg(long)]
+    keep: bool,
+}
+
+#[derive(Args, Clone)]
+struct ExecArgs {
+    /// The instance id (its namespace's name).
+    instance: String,
+    /// The command and its arguments.
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,9 +117,18 @@ struct ServerArgs {
     /// Availability zones per region.
     #[arg(long, default_value_t = 3)]
     zones: usize,
-    /// Host agents to run (`fort up` as root).
+    /// Host agents to run (`fort up` as root), spread over the region's zones in turn.
     #[arg(long, default_value_t = 2)]
     hosts: usize,
+    /// The region of `fort up`'s agents.
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// The underlay address of the first agent; the next ones count up from it.
+    #[arg(long, default_value = "127.0.0.10")]
+    underlay_base: Ipv4Addr,
+    /// Leave instance namespaces and TAPs in place on shutdown.
+    #[arg(long)]
+    keep: bool,
 }
 
 mod ipnet_arg {
@@ -100,7 +150,62 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Up(args) => runtime.block_on(up(args)),
         Command::Server(args) => runtime.block_on(server(args, false)),
+        Command::Agent(args) => runtime.block_on(agent(args)),
+        Command::Exec(args) => exec(args),
     }
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let run_dir = args
+        .run_dir
+        .unwrap_or_else(|| PathBuf::from(format!("/run/fort/agent-{}", args.host_id)));
+    let agent = fort_agent::Agent::start(fort_agent::AgentConfig {
+        host_id: args.host_id,
+        zone: args.zone,
+        underlay: args.underlay,
+        mapping: args.mapping,
+        metrics_listen: args.metrics_listen,
+        run_dir,
+        keep: args.keep,
+    })
+    .await?;
+    if let Some(a) = agent.metrics_addr {
+        println!("  metrics:       http://{a}/metrics");
+    }
+    shutdown_signal().await;
+    agent.shutdown().await;
+    Ok(())
+}
+
+/// Replaces this process with `ip netns exec INSTANCE CMD...`.
+fn exec(args: ExecArgs) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    if !fort_agent::names::is_instance_id(&args.instance) {
+        bail!("'{}' is not an instance id (i-…)", args.instance);
+    }
+    if !fort_agent::instance::netns_exists(&args.instance) {
+        bail!("instance {} has no network namespace on this machine", args.instance);
+    }
+    let err = std::process::Command::new("ip")
+        .args(["netns", "exec", &args.instance])
+        .args(&args.command)
+        .exec();
+    Err(anyhow::anyhow!("running ip netns exec: {err}"))
+}
+
+/// The agents `fort up` runs: (host id, zone, underlay address).
+fn up_hosts(region: &str, zones: usize, hosts: usize, base: Ipv4Addr) -> Vec<(String, String, Ipv4Addr)> {
+    let zones = zones.clamp(1, 26);
+    (0..hosts)
+        .map(|i| {
+            let letter = char::from(b'a' + (i % zones) as u8);
+            (
+                format!("h{}", i + 1),
+                format!("{region}{letter}"),
+                Ipv4Addr::from(u32::from(base).wrapping_add(i as u32)),
+            )
+        })
+        .collect()
 }
 
 async fn up(args: ServerArgs) -> anyhow::Result<()> {
@@ -123,25 +228,25 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let (credentials, generated) = load_credentials(&args)?;
 
+    let root = is_root();
+    // `fort up` runs agents when it can; `fort server` never does.
+    let agents = up && root && args.dataplane != Some(OnOff::Off) && args.hosts > 0;
     let dataplane = match args.dataplane {
         Some(OnOff::Off) => false,
         Some(OnOff::On) => true,
-        None => false,
+        None => agents,
     };
-    if up && args.dataplane.is_none() {
-        if is_root() {
-            eprintln!(
-                "fort: the data plane (host agents) is not part of this build yet; running the control plane with --dataplane off"
-            );
-        } else {
-            eprintln!(
-                "fort: not running as root, so no host agents: running the control plane alone (--dataplane off)"
-            );
+    if up && !root && args.dataplane != Some(OnOff::Off) {
+        if args.dataplane == Some(OnOff::On) {
+            bail!("--dataplane on with `fort up` runs host agents, which need root");
         }
-    }
-    if dataplane {
         eprintln!(
-            "fort: --dataplane on: instances need a host agent in their zone; none is running, so RunInstances answers InsufficientInstanceCapacity"
+            "fort: not running as root, so no host agents: running the control plane alone (--dataplane off)"
+        );
+    }
+    if dataplane && !agents {
+        eprintln!(
+            "fort: --dataplane on: instances need a host agent (`fort agent`) in their zone; until one registers, RunInstances answers InsufficientInstanceCapacity"
         );
     }
 
@@ -194,17 +299,63 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding the mapping service to {}", args.mapping_listen))?;
     println!("  mapping:       http://{} (gRPC, for agents)", grpc.local_addr()?);
+    let mapping_url = format!("http://{}", grpc.local_addr()?);
     let grpc_service = mapping.grpc();
     tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-        if let Err(e) = tonic::transport::Server::builder().add_service(grpc_service).serve_with_incoming(incoming).await {
+        if let Err(e) = tonic::transport::Server::builder()
+            .add_service(grpc_service)
+            .serve_with_incoming(incoming)
+            .await
+        {
             tracing::error!(error = %e, "mapping service stopped");
         }
     });
+
+    let mut running = Vec::new();
+    if agents {
+        let hosts = up_hosts(&args.region, args.zones, args.hosts, args.underlay_base);
+        for (host_id, zone, underlay) in hosts {
+            let started = fort_agent::Agent::start(fort_agent::AgentConfig {
+                host_id: host_id.clone(),
+                zone: zone.clone(),
+                underlay,
+                mapping: mapping_url.clone(),
+                metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+                run_dir: args.data_dir.join("agents").join(&host_id),
+                keep: args.keep,
+            })
+            .await;
+            match started {
+                Ok(a) => {
+                    let metrics = a
+                        .metrics_addr
+                        .map(|m| format!("http://{m}/metrics"))
+                        .unwrap_or_default();
+                    println!("  agent {host_id}:      {zone}, underlay {underlay}, metrics {metrics}");
+                    running.push(a);
+                }
+                Err(e) => {
+                    for a in running {
+                        a.shutdown().await;
+                    }
+                    return Err(e.context(format!("starting agent {host_id}")));
+                }
+            }
+        }
+        println!("  instances:     namespaces named by instance id; try: fort exec i-… -- ip addr");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
     let app = fort_ec2_api::router(api);
-    axum::serve(listener, app)
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
-        .await?;
+        .await;
+    for a in running {
+        a.shutdown().await;
+    }
+    served?;
     Ok(())
 }
 
@@ -254,4 +405,21 @@ async fn shutdown_signal() {
         _ = term.recv() => {},
     }
     eprintln!("fort: shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_spreads_hosts_over_zones_in_turn() {
+        let h = up_hosts("us-east-1", 3, 4, Ipv4Addr::new(127, 0, 0, 10));
+        let zones: Vec<&str> = h.iter().map(|x| x.1.as_str()).collect();
+        assert_eq!(zones, ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a"]);
+        assert_eq!(h[0].0, "h1");
+        assert_eq!(h[3].2, Ipv4Addr::new(127, 0, 0, 13));
+        let two = up_hosts("eu-west-1", 2, 4, Ipv4Addr::new(127, 0, 1, 10));
+        assert_eq!(two[2].1, "eu-west-1a");
+        assert_eq!(two[1].2, Ipv4Addr::new(127, 0, 1, 11));
+    }
 }

@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub params: &'a Params,
     pub action: &'a str,
     pub verified: &'a Verified,
+    /// The number of the last change this request made (0: none), for `x-fort-change`.
+    pub change: std::sync::atomic::AtomicU64,
 }
 
 impl Ctx<'_> {
@@ -39,7 +41,11 @@ impl Ctx<'_> {
         &self,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, ApiError>,
     ) -> Result<R, ApiError> {
-        self.control.write(&self.scope, f).await
+        let (value, seq) = self.control.write_numbered(&self.scope, f).await?;
+        if seq != 0 {
+            self.change.store(seq, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(value)
     }
 
     /// Reads the caller's region.

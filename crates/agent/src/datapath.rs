@@ -1,0 +1,376 @@
+//! The data path: one thread running the engine between the TAPs of this host's ENIs
+//! and the Geneve underlay socket.
+//!
+//! Level-triggered epoll over the TAPs, the socket and an eventfd for commands. Frames
+//! from a TAP carry a virtio-net header (TSO super-frames with partial checksums); the
+//! header travels to the peer agent in a Geneve option (see [`crate::offload`]), so a
+//! 60 KiB TCP burst crosses the underlay as one datagram.
+
+use std::collections::HashMap;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use fort_dataplane::overlay::GENEVE_OFFSET;
+use fort_dataplane::{Engine, EngineConfig, HostProgram, PortId, Time, Verdict};
+
+use crate::metrics::{self, PortCounters, Snapshot};
+use crate::offload::{self, GENEVE_LEN, OPTION_LEN};
+use crate::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
+
+/// Geneve's UDP port.
+pub const GENEVE_PORT: u16 = 6081;
+/// Largest datagram or frame handled.
+const BUF: usize = 65_536 + VNET_HDR_LEN;
+/// Frames read from one descriptor before looking at the others.
+const BURST: usize = 64;
+const TOKEN_SOCKET: u64 = 0;
+const TOKEN_COMMAND: u64 = 1;
+const TOKEN_PORT0: u64 = 2;
+
+/// What the rest of the agent asks of the data path.
+pub enum Command {
+    /// Run `program`; `taps` are the ENIs whose devices exist. Acknowledged on `done`
+    /// once in force (after which the data path holds no other TAP).
+    Program {
+        program: HostProgram,
+        taps: Vec<(String, String, Arc<Tap>)>,
+        done: mpsc::Sender<()>,
+    },
+    Stop,
+}
+
+/// The handle the agent keeps: queue commands and wake the thread.
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+    wake: Arc<EventFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Handle {
+    pub fn send(&self, c: Command) {
+        if self.tx.send(c).is_ok() {
+            self.wake.notify();
+        }
+    }
+
+    /// Installs a program and waits (bounded) until the data path runs it.
+    pub fn program(&self, program: HostProgram, taps: Vec<(String, String, Arc<Tap>)>) {
+        let (done, rx) = mpsc::channel();
+        self.send(Command::Program { program, taps, done });
+        let _ = rx.recv_timeout(Duration::from_secs(5));
+    }
+
+    pub fn stop(&mut self) {
+        self.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct PortIo {
+    tap: Arc<Tap>,
+    eni: String,
+}
+
+struct DataPath {
+    engine: Engine,
+    sock: UdpSocket,
+    epoll: Epoll,
+    wake: Arc<EventFd>,
+    rx: mpsc::Receiver<Command>,
+    ports: Vec<Option<PortIo>>,
+    counters: HashMap<String, PortCounters>,
+    snap: Snapshot,
+    shared: metrics::Shared,
+    start: Instant,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+}
+
+/// Binds the underlay socket and starts the data path thread.
+pub fn start(underlay: Ipv4Addr, host_id: &str, shared: metrics::Shared) -> io::Result<Handle> {
+    let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
+    sock.set_nonblocking(true)?;
+    sys::set_socket_buffers(sys::fd_of(&sock), 8 << 20);
+    let epoll = Epoll::new()?;
+    let wake = Arc::new(EventFd::new()?);
+    epoll.add(sock.as_raw_fd(), TOKEN_SOCKET)?;
+    epoll.add(wake.raw_fd(), TOKEN_COMMAND)?;
+    let (tx, rx) = mpsc::channel();
+    let mut engine = Engine::new(EngineConfig::default());
+    engine.set_program(HostProgram {
+        underlay: fort_dataplane::program::Underlay {
+            address: underlay,
+            ..Default::default()
+        },
+        ..HostProgram::default()
+    });
+    let mut dp = DataPath {
+        engine,
+        sock,
+        epoll,
+        wake: wake.clone(),
+        rx,
+        ports: Vec::new(),
+        counters: HashMap::new(),
+        snap: Snapshot {
+            host_id: host_id.to_string(),
+            ..Snapshot::default()
+        },
+        shared,
+        start: Instant::now(),
+        inbuf: vec![0u8; BUF],
+        out: Vec::with_capacity(BUF + 128),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("fort-dp-{host_id}"))
+        .spawn(move || dp.run())?;
+    Ok(Handle {
+        tx,
+        wake,
+        thread: Some(thread),
+    })
+}
+
+fn bump(map: &mut std::collections::BTreeMap<&'static str, u64>, reason: &'static str) {
+    *map.entry(reason).or_default() += 1;
+}
+
+impl DataPath {
+    fn now(&self) -> Time {
+        Time(self.start.elapsed().as_nanos() as u64)
+    }
+
+    fn run(&mut self) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
+        let mut tokens = Vec::with_capacity(64);
+        let mut last_publish = Instant::now();
+        let mut last_expire = Instant::now();
+        loop {
+            if let Err(e) = self.epoll.wait(&mut events, &mut tokens, 100) {
+                tracing::error!(error = %e, "epoll failed; data path stops");
+                return;
+            }
+            for &t in &tokens {
+                match t {
+                    TOKEN_SOCKET => self.from_underlay(),
+                    TOKEN_COMMAND => {
+                        self.wake.drain();
+                        if !self.commands() {
+                            self.publish();
+                            return;
+                        }
+                    }
+                    p => self.from_port((p - TOKEN_PORT0) as u16),
+                }
+            }
+            if last_expire.elapsed() >= Duration::from_secs(1) {
+                let now = self.now();
+                self.engine.expire(now);
+                last_expire = Instant::now();
+            }
+            if last_publish.elapsed() >= Duration::from_millis(250) {
+                self.publish();
+                last_publish = Instant::now();
+            }
+        }
+    }
+
+    /// Applies queued commands; false on Stop.
+    fn commands(&mut self) -> bool {
+        while let Ok(c) = self.rx.try_recv() {
+            match c {
+                Command::Stop => return false,
+                Command::Program { program, taps, done } => {
+                    self.install(program, taps);
+                    let _ = done.send(());
+                }
+            }
+        }
+        true
+    }
+
+    fn install(&mut self, program: HostProgram, taps: Vec<(String, String, Arc<Tap>)>) {
+        self.engine.set_program(program);
+        let mut ports: Vec<Option<PortIo>> = Vec::new();
+        for (eni, instance, tap) in taps {
+            let Some(PortId(slot)) = self.engine.port_id(&eni) else {
+                continue;
+            };
+            let i = usize::from(slot);
+            if ports.len() <= i {
+                ports.resize_with(i + 1, || None);
+            }
+            self.counters.entry(eni.clone()).or_default().instance_id = instance;
+            ports[i] = Some(PortIo { tap, eni });
+        }
+        // re-register every descriptor whose slot changed
+        for (i, old) in self.ports.iter().enumerate() {
+            if let Some(o) = old {
+                let same = ports
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|n| Arc::ptr_eq(&n.tap, &o.tap));
+                if !same {
+                    let _ = self.epoll.delete(o.tap.raw_fd());
+                }
+            }
+        }
+        for (i, new) in ports.iter().enumerate() {
+            if let Some(n) = new {
+                let same = self
+                    .ports
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| Arc::ptr_eq(&n.tap, &o.tap));
+                if !same && let Err(e) = self.epoll.add(n.tap.raw_fd(), TOKEN_PORT0 + i as u64) {
+                    tracing::error!(eni = n.eni, error = %e, "cannot poll the TAP");
+                }
+            }
+        }
+        self.counters.retain(|eni, _| ports.iter().flatten().any(|p| &p.eni == eni));
+        self.ports = ports;
+    }
+
+    fn publish(&mut self) {
+        let s = self.engine.stats();
+        self.snap.drops = s.drops;
+        self.snap.fast_path = s.fast_path;
+        self.snap.slow_path = s.slow_path;
+        self.snap.conntrack = self.engine.conntrack_len();
+        self.snap.flows = self.engine.flow_table_len();
+        self.snap.ports = self.counters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        *self.shared.lock().expect("metrics lock") = self.snap.clone();
+    }
+
+    /// Frames an instance sent.
+    fn from_port(&mut self, slot: u16) {
+        let Some(tap) = self.ports.get(usize::from(slot)).and_then(Option::as_ref).map(|p| p.tap.clone()) else {
+            return;
+        };
+        for _ in 0..BURST {
+            let n = match tap.file().read(&mut self.inbuf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "TAP read failed");
+                    return;
+                }
+            };
+            if n <= VNET_HDR_LEN {
+                continue;
+            }
+            let now = self.now();
+            let mut hdr = [0u8; VNET_HDR_LEN];
+            hdr.copy_from_slice(&self.inbuf[..VNET_HDR_LEN]);
+            let frame = &self.inbuf[VNET_HDR_LEN..n];
+            let eni = &self.ports[usize::from(slot)].as_ref().expect("polled port").eni;
+            if let Some(c) = self.counters.get_mut(eni) {
+                c.from_instance.add(frame.len());
+            }
+            let verdict = self.engine.process_from_port(now, PortId(slot), frame, &mut self.out);
+            match verdict {
+                Verdict::ToPort { port } => self.to_port(port, &hdr),
+                Verdict::Hairpin { port } => self.to_port(port, &[0; VNET_HDR_LEN]),
+                Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => self.to_underlay(host, &hdr),
+                Verdict::Service { .. } => {
+                    bump(&mut self.snap.agent_drops, "service_unavailable");
+                    self.port_drop(slot, "service_unavailable");
+                }
+                Verdict::Drop { reason } => self.port_drop(slot, reason.as_str()),
+            }
+        }
+    }
+
+    fn port_drop(&mut self, slot: u16, reason: &'static str) {
+        if let Some(p) = self.ports.get(usize::from(slot)).and_then(Option::as_ref)
+            && let Some(c) = self.counters.get_mut(&p.eni)
+        {
+            bump(&mut c.drops, reason);
+        }
+    }
+
+    /// Writes `self.out` to a local port's TAP.
+    fn to_port(&mut self, port: PortId, hdr: &[u8]) {
+        let Some(p) = self.ports.get(usize::from(port.0)).and_then(Option::as_ref) else {
+            bump(&mut self.snap.agent_drops, "no_tap");
+            return;
+        };
+        let iov = [IoSlice::new(hdr), IoSlice::new(&self.out)];
+        match p.tap.file().write_vectored(&iov) {
+            Ok(_) => {
+                if let Some(c) = self.counters.get_mut(&p.eni) {
+                    c.to_instance.add(self.out.len());
+                }
+            }
+            Err(e) => {
+                tracing::debug!(eni = p.eni, error = %e, "TAP write failed");
+                bump(&mut self.snap.agent_drops, "tap_write_failed");
+            }
+        }
+    }
+
+    /// Sends the Geneve packet in `self.out` (an encapsulated frame) to `host`.
+    fn to_underlay(&mut self, host: Ipv4Addr, hdr: &[u8]) {
+        let to = SocketAddr::V4(SocketAddrV4::new(host, GENEVE_PORT));
+        let start = if offload::carries_offload(hdr) {
+            // Rewrite the Geneve header with our option in the outer headers' room.
+            let at = GENEVE_OFFSET + GENEVE_LEN - GENEVE_LEN - OPTION_LEN;
+            let mut geneve = [0u8; GENEVE_LEN];
+            geneve.copy_from_slice(&self.out[GENEVE_OFFSET..GENEVE_OFFSET + GENEVE_LEN]);
+            offload::write_header_with_option(&mut self.out[at..GENEVE_OFFSET + GENEVE_LEN], geneve, hdr);
+            at
+        } else {
+            GENEVE_OFFSET
+        };
+        let payload = &self.out[start..];
+        match self.sock.send_to(payload, to) {
+            Ok(n) => self.snap.underlay_tx.add(n),
+            Err(e) => {
+                self.snap.underlay_send_errors += 1;
+                tracing::debug!(%to, len = payload.len(), error = %e, "underlay send failed");
+            }
+        }
+    }
+
+    /// Datagrams from other hosts.
+    fn from_underlay(&mut self) {
+        for _ in 0..BURST {
+            let (n, from) = match self.sock.recv_from(&mut self.inbuf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    tracing::debug!(error = %e, "underlay receive failed");
+                    return;
+                }
+            };
+            self.snap.underlay_rx.add(n);
+            let SocketAddr::V4(from) = from else {
+                continue;
+            };
+            let payload = &self.inbuf[..n];
+            let hdr = offload::read_option(payload).unwrap_or([0; VNET_HDR_LEN]);
+            let now = self.now();
+            let verdict = self.engine.process_geneve(now, *from.ip(), payload, &mut self.out);
+            match verdict {
+                Verdict::ToPort { port } => self.to_port(port, &hdr),
+                Verdict::Hairpin { .. } | Verdict::ToUnderlay { .. } | Verdict::ToEdge { .. } => {
+                    bump(&mut self.snap.agent_drops, "unexpected_verdict");
+                }
+                Verdict::Service { .. } => bump(&mut self.snap.agent_drops, "service_unavailable"),
+                Verdict::Drop { .. } => {} // counted by the engine
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! Instances as network namespaces: the namespace named after the instance id, the ENI's
+//! TAP inside it as `eth0`, its address by DHCP (or set directly when no DHCP client is
+//! installed), and its own files in `/etc/netns/INSTANCE-ID/`.
+//!
+//! Namespaces and links are handled with `ip` (iproute2), as a user would.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use fort_dataplane::program;
+
+use crate::names;
+use crate::sys::{self, Tap};
+
+/// The MTU inside a VPC.
+pub const MTU: u32 = 9001;
+/// The largest TSO burst the instance may hand its TAP: a whole burst must fit in one
+/// underlay datagram (65,507 bytes) with the Geneve header and option.
+pub const GSO_MAX_SIZE: u32 = 62_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("{0}: {1}")]
+    Command(String, String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What the agent needs to know to give an ENI its place in an instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub eni_id: String,
+    pub instance_id: String,
+    pub device_index: u32,
+    pub mac: String,
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub router: Ipv4Addr,
+    pub dns: Vec<Ipv4Addr>,
+    pub domain: Option<String>,
+}
+
+impl Attachment {
+    /// The attachment of a program port, if it is placed in an instance.
+    pub fn of(port: &program::Port, prog: &program::HostProgram) -> Option<Attachment> {
+        let instance_id = port.instance_id.clone()?;
+        if !names::is_instance_id(&instance_id) {
+            return None;
+        }
+        let vpc = prog.vpcs.iter().find(|v| v.id == port.vpc_id)?;
+        let subnet = vpc.subnets.iter().find(|s| s.id == port.subnet_id)?;
+        let dns = vpc
+            .dhcp
+            .domain_name_servers
+            .iter()
+            .map(|n| match n {
+                program::NameServer::AmazonProvidedDns => fort_dataplane::vpc::dns_address(vpc),
+                program::NameServer::Address(a) => *a,
+            })
+            .collect();
+        Some(Attachment {
+            eni_id: port.id.clone(),
+            instance_id,
+            device_index: port.device_index,
+            mac: port.mac.to_string(),
+            ip: port.primary_ip,
+            prefix: subnet.cidr.prefix_len(),
+            router: Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1),
+            dns,
+            domain: vpc.dhcp.domain_name.clone(),
+        })
+    }
+
+    pub fn link(&self) -> String {
+        names::link_name(self.device_index)
+    }
+
+    pub fn tap_name(&self) -> String {
+        names::tap_name(&self.eni_id)
+    }
+}
+
+/// Runs a command, failing with its stderr.
+fn run(cmd: &mut Command) -> Result<String, InstanceError> {
+    let out = cmd.stdin(Stdio::null()).output()?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(InstanceError::Command(
+            format!("{cmd:?}"),
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ))
+    }
+}
+
+fn ip(args: &[&str]) -> Result<String, InstanceError> {
+    run(Command::new("ip").args(args))
+}
+
+/// Does the namespace exist?
+pub fn netns_exists(name: &str) -> bool {
+    Path::new("/run/netns").join(name).exists()
+}
+
+/// The directory whose files `ip netns exec` mounts over `/etc` in the instance.
+pub fn etc_dir(instance_id: &str) -> PathBuf {
+    Path::new("/etc/netns").join(instance_id)
+}
+
+fn resolv_conf(a: &Attachment) -> String {
+    let mut s = String::from("# written by fort for this instance\n");
+    if let Some(d) = &a.domain {
+        s.push_str(&format!("search {d}\n"));
+    }
+    for d in &a.dns {
+        s.push_str(&format!("nameserver {d}\n"));
+    }
+    s
+}
+
+/// Creates the namespace (if missing), the TAP, moves it in as `ethN` with the ENI's MAC
+/// and MTU 9001, and brings it and `lo` up. The TAP is returned persistent.
+pub fn attach(a: &Attachment) -> Result<Arc<Tap>, InstanceError> {
+    let ns = a.instance_id.as_str();
+    if !netns_exists(ns) {
+        ip(&["netns", "add", ns])?;
+    }
+    let etc = etc_dir(ns);
+    std::fs::create_dir_all(&etc)?;
+    let resolv = etc.join("resolv.conf");
+    if !resolv.exists() {
+        std::fs::write(&resolv, resolv_conf(a))?;
+    }
+    let link = a.link();
+    // A link of that name left in the namespace by an earlier run goes first.
+    if ip(&["-n", ns, "link", "show", "dev", &link]).is_ok() {
+        let _ = ip(&["-n", ns, "link", "del", "dev", &link]);
+    }
+    let name = a.tap_name();
+    let tap = Tap::open(&name)?;
+    let setup = (|| {
+        ip(&["link", "set", "dev", &name, "netns", ns])?;
+        ip(&["-n", ns, "link", "set", "dev", &name, "name", &link])?;
+        ip(&[
+            "-n", ns, "link", "set", "dev", &link, "address", &a.mac, "mtu", &MTU.to_string(),
+        ])?;
+        let _ = ip(&["-n", ns, "link", "set", "dev", &link, "gso_max_size", &GSO_MAX_SIZE.to_string()]);
+        ip(&["-n", ns, "link", "set", "dev", &link, "up"])?;
+        ip(&["-n", ns, "link", "set", "dev", "lo", "up"])
+    })();
+    if let Err(e) = setup {
+        let _ = tap.set_persist(false);
+        return Err(e);
+    }
+    Ok(Arc::new(tap))
+}
+
+/// Sets the address, mask, MTU and default route (via the router, .1) directly.
+pub fn configure_static(a: &Attachment) -> Result<(), InstanceError> {
+    let ns = a.instance_id.as_str();
+    let link = a.link();
+    let cidr = format!("{}/{}", a.ip, a.prefix);
+    ip(&["-n", ns, "addr", "replace", &cidr, "dev", &link])?;
+    ip(&["-n", ns, "link", "set", "dev", &link, "mtu", &MTU.to_string()])?;
+    if a.device_index == 0 {
+        ip(&["-n", ns, "route", "replace", "default", "via", &a.router.to_string(), "dev", &link])?;
+    }
+    std::fs::write(etc_dir(ns).join("resolv.conf"), resolv_conf(a))?;
+    Ok(())
+}
+
+/// The DHCP clients Fort knows how to drive, best first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DhcpClient {
+    /// `busybox udhcpc` (or a standalone `udhcpc`): the program and its leading args.
+    Udhcpc(Vec<String>),
+    Dhclient(String),
+}
+
+fn which(name: &str) -> Option<String> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(name))
+            .find(|p| p.is_file())
+            .map(|p| p.to_string_lossy().into_owned())
+    })
+}
+
+/// The installed DHCP client, if any.
+pub fn find_dhcp_client() -> Option<DhcpClient> {
+    if let Some(u) = which("udhcpc") {
+        return Some(DhcpClient::Udhcpc(vec![u]));
+    }
+    if let Some(b) = which("busybox") {
+        return Some(DhcpClient::Udhcpc(vec![b, "udhcpc".into()]));
+    }
+    which("dhclient").map(DhcpClient::Dhclient)
+}
+
+/// The script both clients call: it configures only the instance's own link and writes
+/// only `/etc/netns/$FORT_INSTANCE/resolv.conf`.
+pub const DHCP_SCRIPT: &str = r##"#!/bin/sh
+# Fort's DHCP client script. Runs inside one instance's network namespace; it changes
+# only that namespace's link and /etc/netns/$FORT_INSTANCE/resolv.conf, never the
+# machine's own /etc/resolv.conf.
+set -u
+[ -n "${FORT_INSTANCE:-}" ] || exit 1
+RESOLV="/etc/netns/$FORT_INSTANCE/resolv.conf"
+# udhcpc: $1 is the event, values in $interface $ip $subnet $router $dns $domain $mtu
+# dhclient: $reason, values in $new_ip_address $new_subnet_mask $new_routers ...
+event="${1:-${reason:-}}"
+if [ -n "${reason:-}" ]; then
+    ip_addr="${new_ip_address:-}"; mask="${new_subnet_mask:-}"; routers="${new_routers:-}"
+    dns="${new_domain_name_servers:-}"; domain="${new_domain_name:-}"; mtu="${new_interface_mtu:-}"
+else
+    ip_addr="${ip:-}"; mask="${subnet:-}"; routers="${router:-}"
+    dns="${dns:-}"; domain="${domain:-}"; mtu="${mtu:-}"
+fi
+case "$event" in
+    deconfig|PREINIT)
+        ip link set dev "$interface" up
+        ;;
+    bound|renew|BOUND|RENEW|REBIND|REBOOT)
+        ip addr flush dev "$interface"
+        ip addr add "$ip_addr/$mask" dev "$interface"
+        [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+        for r in $routers; do
+            ip route replace default via "$r" dev "$interface"
+            break
+        done
+        {
+            echo "# written by fort's DHCP client script"
+            [ -n "$domain" ] && echo "search $domain"
+            for d in $dns; do echo "nameserver $d"; done
+        } > "$RESOLV.tmp" && mv "$RESOLV.tmp" "$RESOLV"
+        ;;
+esac
+exit 0
+"##;
+
+/// Writes the DHCP client script into `dir`, executable.
+pub fn write_dhcp_script(dir: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join("dhcp-script");
+    std::fs::write(&path, DHCP_SCRIPT)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(path)
+}
+
+/// Takes the instance's address by DHCP from its agent, as an EC2 instance does; falls
+/// back to setting it directly when no client is installed or no lease came.
+pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run_dir: &Path) {
+    let ns = a.instance_id.as_str();
+    let link = a.link();
+    let leased = match client {
+        Some(DhcpClient::Udhcpc(prog)) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).args(prog).args([
+                "-i", &link, "-s", &script.to_string_lossy(), "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1",
+            ]);
+            c.env("FORT_INSTANCE", ns).stdout(Stdio::null()).stderr(Stdio::null());
+            run_bounded(&mut c, Duration::from_secs(15))
+        }
+        Some(DhcpClient::Dhclient(prog)) => {
+            let dir = run_dir.join(ns);
+            let _ = std::fs::create_dir_all(&dir);
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, prog, "-1", "-sf"])
+                .arg(script)
+                .arg("-pf")
+                .arg(dir.join("dhclient.pid"))
+                .arg("-lf")
+                .arg(dir.join("dhclient.leases"))
+                .arg(&link);
+            c.env("FORT_INSTANCE", ns).stdout(Stdio::null()).stderr(Stdio::null());
+            run_bounded(&mut c, Duration::from_secs(20))
+        }
+        None => false,
+    };
+    if leased && has_address(a) {
+        tracing::info!(instance = ns, ip = %a.ip, "address taken by DHCP");
+        return;
+    }
+    if client.is_some() {
+        tracing::warn!(instance = ns, "no DHCP lease: setting the address directly");
+    }
+    if let Err(e) = configure_static(a) {
+        tracing::warn!(instance = ns, error = %e, "cannot configure the instance");
+    }
+}
+
+fn has_address(a: &Attachment) -> bool {
+    ip(&["-n", &a.instance_id, "-4", "-o", "addr", "show", "dev", &a.link()])
+        .is_ok_and(|o| o.contains(&format!("inet {}/", a.ip)))
+}
+
+/// Runs a command to completion or kills it after `limit`; true on success.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> bool {
+    let Ok(mut child) = cmd.stdin(Stdio::null()).spawn() else {
+        return false;
+    };
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}
+
+/// Kills every process in the namespace.
+pub fn kill_processes(ns: &str) {
+    for _ in 0..10 {
+        let Ok(out) = ip(&["netns", "pids", ns]) else {
+            return;
+        };
+        let pids: Vec<i32> = out.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        if pids.is_empty() {
+            return;
+        }
+        for p in pids {
+            sys::kill(p);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Removes the namespace (killing what runs in it first) and `/etc/netns/ID`.
+pub fn remove_namespace(ns: &str) {
+    if netns_exists(ns) {
+        kill_processes(ns);
+        if let Err(e) = ip(&["netns", "del", ns]) {
+            tracing::warn!(namespace = ns, error = %e, "cannot delete the namespace");
+        }
+    }
+    let etc = etc_dir(ns);
+    if etc.exists() {
+        let _ = std::fs::remove_dir_all(&etc);
+    }
+}
+
+/// Destroys a TAP: persistence off, so it goes when its last descriptor closes.
+pub fn detach(tap: Arc<Tap>) {
+    if let Err(e) = tap.set_persist(false) {
+        tracing::warn!(tap = tap.name(), error = %e, "cannot clear TAP persistence");
+    }
+    drop(tap);
+}

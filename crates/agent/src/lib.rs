@@ -1,0 +1,140 @@
+//! Fort's host agent: what turns a host program into instances that carry packets.
+//!
+//! * a session with the mapping service ([`fort_mapping::client`]) registers the host and
+//!   keeps its program current;
+//! * the [reconciler](reconcile) gives each ENI placed here a TAP, moved into the
+//!   instance's namespace (named exactly the instance id) as `eth0`, MTU 9001, and runs a
+//!   DHCP client in it; it removes both when the ENI leaves;
+//! * the [data path](datapath) runs the engine between the TAPs and the Geneve underlay
+//!   socket (`UNDERLAY:6081`);
+//! * [`metrics`] serves `/metrics`.
+//!
+//! All `unsafe` (ioctls, epoll) is in [`sys`].
+
+pub mod datapath;
+pub mod instance;
+pub mod metrics;
+pub mod names;
+pub mod offload;
+pub mod reconcile;
+pub mod sys;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+
+use anyhow::Context;
+use fort_dataplane::program::Underlay;
+use fort_mapping::client::{self, Identity};
+
+/// How an agent is run.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    pub host_id: String,
+    /// The availability zone, e.g. `us-east-1a`.
+    pub zone: String,
+    /// The underlay address: Geneve is bound to `underlay:6081`.
+    pub underlay: Ipv4Addr,
+    /// The mapping service, e.g. `http://127.0.0.1:8774`.
+    pub mapping: String,
+    pub metrics_listen: Option<SocketAddr>,
+    /// Where the agent keeps its scripts and DHCP client state.
+    pub run_dir: PathBuf,
+    /// Leave instances (namespaces, TAPs) in place on shutdown.
+    pub keep: bool,
+}
+
+/// A running agent.
+pub struct Agent {
+    pub host_id: String,
+    pub metrics_addr: Option<SocketAddr>,
+    session: tokio::task::JoinHandle<()>,
+    metrics_task: Option<tokio::task::JoinHandle<()>>,
+    tx: mpsc::Sender<reconcile::Msg>,
+    reconciler: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Agent {
+    /// Binds the underlay and metrics, starts the data path and the mapping session.
+    pub async fn start(config: AgentConfig) -> anyhow::Result<Agent> {
+        if !sys::is_root() {
+            anyhow::bail!("the agent creates TAP devices and network namespaces: it must run as root");
+        }
+        let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Snapshot {
+            host_id: config.host_id.clone(),
+            ..Default::default()
+        }));
+        let dp = datapath::start(config.underlay, &config.host_id, shared.clone())
+            .with_context(|| format!("binding the underlay {}:{}", config.underlay, datapath::GENEVE_PORT))?;
+        let (metrics_addr, metrics_task) = match config.metrics_listen {
+            Some(addr) => {
+                let (a, t) = metrics::serve(addr, shared)
+                    .await
+                    .with_context(|| format!("binding metrics to {addr}"))?;
+                (Some(a), Some(t))
+            }
+            None => (None, None),
+        };
+        let script = instance::write_dhcp_script(&config.run_dir)
+            .with_context(|| format!("writing the DHCP script in {}", config.run_dir.display()))?;
+        let dhcp = instance::find_dhcp_client();
+        if dhcp.is_none() {
+            tracing::info!("no DHCP client installed (busybox udhcpc or dhclient): instances get their address set directly");
+        }
+        let rec = reconcile::Reconciler {
+            dp,
+            attached: Default::default(),
+            dhcp,
+            script,
+            run_dir: config.run_dir.clone(),
+            keep: config.keep,
+            host_id: config.host_id.clone(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let reconciler = std::thread::Builder::new()
+            .name(format!("fort-rec-{}", config.host_id))
+            .spawn(move || rec.run(rx))?;
+        let me = Identity {
+            host_id: config.host_id.clone(),
+            zone: config.zone.clone(),
+            underlay: config.underlay,
+            role: "instance".into(),
+        };
+        let underlay = Underlay {
+            address: config.underlay,
+            ..Underlay::default()
+        };
+        let updates = tx.clone();
+        let host = config.host_id.clone();
+        let session = tokio::spawn(client::run(config.mapping.clone(), me, move |cache, _| {
+            match fort_mapping::derive::assemble(underlay.clone(), &cache.items) {
+                Ok(p) => {
+                    let _ = updates.send(reconcile::Msg::Program(Box::new(p)));
+                }
+                Err(e) => tracing::error!(host, error = %e, "cannot assemble the host program"),
+            }
+        }));
+        tracing::info!(host = config.host_id, zone = config.zone, underlay = %config.underlay, mapping = config.mapping, "agent started");
+        Ok(Agent {
+            host_id: config.host_id,
+            metrics_addr,
+            session,
+            metrics_task,
+            tx,
+            reconciler: Some(reconciler),
+        })
+    }
+
+    /// Stops the session and the data path and removes what the agent created (unless
+    /// `keep`).
+    pub async fn shutdown(mut self) {
+        self.session.abort();
+        if let Some(t) = self.metrics_task.take() {
+            t.abort();
+        }
+        let _ = self.tx.send(reconcile::Msg::Stop);
+        if let Some(r) = self.reconciler.take() {
+            let _ = tokio::task::spawn_blocking(move || r.join()).await;
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The agent's counters and `/metrics` in the Prometheus text format.
+//!
+//! The data path owns the counters and publishes a snapshot a few times a second; the
+//! HTTP side only renders the latest snapshot.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use fort_dataplane::DropReason;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Packets and bytes in one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Count {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    #[inline]
+    pub fn add(&mut self, bytes: usize) {
+        self.packets += 1;
+        self.bytes += bytes as u64;
+    }
+}
+
+/// One ENI's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortCounters {
+    pub instance_id: String,
+    /// Frames the instance sent (read from its TAP).
+    pub from_instance: Count,
+    /// Frames delivered to the instance (written to its TAP).
+    pub to_instance: Count,
+    /// Frames the instance sent that the engine dropped, by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+/// Everything `/metrics` shows.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub host_id: String,
+    pub underlay_rx: Count,
+    pub underlay_tx: Count,
+    /// Datagrams the socket refused (buffer full, too large).
+    pub underlay_send_errors: u64,
+    /// Every drop of the engine, by reason (from ports and from the underlay).
+    pub drops: [u64; DropReason::COUNT],
+    /// Drops of the agent itself, by reason (no TAP yet, unsupported service, …).
+    pub agent_drops: BTreeMap<&'static str, u64>,
+    pub fast_path: u64,
+    pub slow_path: u64,
+    pub conntrack: usize,
+    pub flows: usize,
+    pub ports: BTreeMap<String, PortCounters>,
+}
+
+/// The latest snapshot, shared between the data path and the HTTP server.
+pub type Shared = Arc<Mutex<Snapshot>>;
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// Renders a snapshot in the Prometheus text exposition format.
+pub fn render(s: &Snapshot) -> String {
+    let mut o = String::new();
+    let h = esc(&s.host_id);
+    let family = |o: &mut String, name: &str, kind: &str, help: &str| {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(&mut o, "fort_agent_underlay_packets_total", "counter", "Geneve datagrams on the underlay.");
+    let _ = writeln!(o, "fort_agent_underlay_packets_total{{host=\"{h}\",direction=\"rx\"}} {}", s.underlay_rx.packets);
+    let _ = writeln!(o, "fort_agent_underlay_packets_total{{host=\"{h}\",direction=\"tx\"}} {}", s.underlay_tx.packets);
+    family(&mut o, "fort_agent_underlay_bytes_total", "counter", "Geneve payload bytes on the underlay.");
+    let _ = writeln!(o, "fort_agent_underlay_bytes_total{{host=\"{h}\",direction=\"rx\"}} {}", s.underlay_rx.bytes);
+    let _ = writeln!(o, "fort_agent_underlay_bytes_total{{host=\"{h}\",direction=\"tx\"}} {}", s.underlay_tx.bytes);
+    family(&mut o, "fort_agent_underlay_send_errors_total", "counter", "Datagrams the underlay socket refused.");
+    let _ = writeln!(o, "fort_agent_underlay_send_errors_total{{host=\"{h}\"}} {}", s.underlay_send_errors);
+    family(&mut o, "fort_agent_drops_total", "counter", "Frames dropped by the engine, by reason.");
+    for r in DropReason::ALL {
+        let _ = writeln!(o, "fort_agent_drops_total{{host=\"{h}\",reason=\"{}\"}} {}", r.as_str(), s.drops[*r as usize]);
+    }
+    for (reason, n) in &s.agent_drops {
+        let _ = writeln!(o, "fort_agent_drops_total{{host=\"{h}\",reason=\"{reason}\"}} {n}");
+    }
+    family(&mut o, "fort_agent_engine_path_total", "counter", "Frames decided by the fast path (cached) or the slow path.");
+    let _ = writeln!(o, "fort_agent_engine_path_total{{host=\"{h}\",path=\"fast\"}} {}", s.fast_path);
+    let _ = writeln!(o, "fort_agent_engine_path_total{{host=\"{h}\",path=\"slow\"}} {}", s.slow_path);
+    family(&mut o, "fort_agent_conntrack_entries", "gauge", "Tracked connections.");
+    let _ = writeln!(o, "fort_agent_conntrack_entries{{host=\"{h}\"}} {}", s.conntrack);
+    family(&mut o, "fort_agent_flow_cache_entries", "gauge", "Cached flow decisions.");
+    let _ = writeln!(o, "fort_agent_flow_cache_entries{{host=\"{h}\"}} {}", s.flows);
+    family(&mut o, "fort_agent_ports", "gauge", "ENIs attached on this host.");
+    let _ = writeln!(o, "fort_agent_ports{{host=\"{h}\"}} {}", s.ports.len());
+    family(&mut o, "fort_eni_packets_total", "counter", "Frames per ENI: sent by (from) or delivered to (to) the instance.");
+    for (eni, p) in &s.ports {
+        let l = format!("host=\"{h}\",eni=\"{}\",instance=\"{}\"", esc(eni), esc(&p.instance_id));
+        let _ = writeln!(o, "fort_eni_packets_total{{{l},direction=\"from_instance\"}} {}", p.from_instance.packets);
+        let _ = writeln!(o, "fort_eni_packets_total{{{l},direction=\"to_instance\"}} {}", p.to_instance.packets);
+    }
+    family(&mut o, "fort_eni_bytes_total", "counter", "Frame bytes per ENI.");
+    for (eni, p) in &s.ports {
+        let l = format!("host=\"{h}\",eni=\"{}\",instance=\"{}\"", esc(eni), esc(&p.instance_id));
+        let _ = writeln!(o, "fort_eni_bytes_total{{{l},direction=\"from_instance\"}} {}", p.from_instance.bytes);
+        let _ = writeln!(o, "fort_eni_bytes_total{{{l},direction=\"to_instance\"}} {}", p.to_instance.bytes);
+    }
+    family(&mut o, "fort_eni_drops_total", "counter", "Frames an instance sent that were dropped, by reason.");
+    for (eni, p) in &s.ports {
+        for (reason, n) in &p.drops {
+            let _ = writeln!(
+                o,
+                "fort_eni_drops_total{{host=\"{h}\",eni=\"{}\",instance=\"{}\",reason=\"{reason}\"}} {n}",
+                esc(eni),
+                esc(&p.instance_id)
+            );
+        }
+    }
+    o
+}
+
+/// Serves `GET /metrics` (anything else: 404) on `addr` until the task is dropped.
+/// Returns the bound address.
+pub async fn serve(addr: SocketAddr, shared: Shared) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                continue;
+            };
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut len = 0;
+                // read the request head (bounded)
+                while len < buf.len() {
+                    match tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf[len..])).await {
+                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+                        Ok(Ok(n)) => len += n,
+                    }
+                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                let head = String::from_utf8_lossy(&buf[..len]);
+                let path = head.split_whitespace().nth(1).unwrap_or("");
+                let (status, body) = if path == "/metrics" || path.starts_with("/metrics?") {
+                    let snap = shared.lock().expect("metrics lock").clone();
+                    ("200 OK", render(&snap))
+                } else {
+                    ("404 Not Found", "not found: try /metrics\n".to_string())
+                };
+                let resp = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(resp.as_bytes()).await;
+                let _ = conn.shutdown().await;
+            });
+        }
+    });
+    Ok((local, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_ports_and_drops() {
+        let mut s = Snapshot {
+            host_id: "h1".into(),
+            ..Snapshot::default()
+        };
+        s.drops[DropReason::SecurityGroupIngress as usize] = 3;
+        let mut p = PortCounters {
+            instance_id: "i-1".into(),
+            ..PortCounters::default()
+        };
+        p.from_instance.add(100);
+        p.drops.insert("source_check", 2);
+        s.ports.insert("eni-1".into(), p);
+        let text = render(&s);
+        assert!(text.contains("fort_agent_drops_total{host=\"h1\",reason=\"security_group_ingress\"} 3"));
+        assert!(text.contains(
+            "fort_eni_packets_total{host=\"h1\",eni=\"eni-1\",instance=\"i-1\",direction=\"from_instance\"} 1"
+        ));
+        assert!(text.contains("fort_eni_bytes_total{host=\"h1\",eni=\"eni-1\",instance=\"i-1\",direction=\"from_instance\"} 100"));
+        assert!(text.contains("fort_eni_drops_total{host=\"h1\",eni=\"eni-1\",instance=\"i-1\",reason=\"source_check\"} 2"));
+    }
+}

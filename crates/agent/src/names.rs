@@ -1,0 +1,54 @@
+//! Names the agent gives to what it creates, so it (and tests) can find them again.
+
+/// The TAP device of an ENI: `ft` and the last 13 hex digits of the ENI id (15
+/// characters at most, the kernel's limit).
+pub fn tap_name(eni_id: &str) -> String {
+    let hex: String = eni_id
+        .strip_prefix("eni-")
+        .unwrap_or(eni_id)
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let tail = &hex[hex.len().saturating_sub(13)..];
+    format!("ft{tail}")
+}
+
+/// Is `id` an instance id we will name a namespace after (`i-` and 8 to 17 hex digits)?
+pub fn is_instance_id(id: &str) -> bool {
+    id.strip_prefix("i-")
+        .is_some_and(|h| (1..=32).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The link name of an ENI inside its instance: `eth` and the device index.
+pub fn link_name(device_index: u32) -> String {
+    format!("eth{device_index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tap_names_fit_the_kernel_limit() {
+        assert_eq!(tap_name("eni-0123456789abcdef0"), "ft456789abcdef0");
+        assert_eq!(tap_name("eni-0123456789abcdef0").len(), 15);
+        assert_eq!(tap_name("eni-12345678"), "ft12345678");
+        assert_eq!(tap_name("eni-a/b c"), "ftabc");
+    }
+
+    #[test]
+    fn instance_ids() {
+        assert!(is_instance_id("i-0123456789abcdef0"));
+        assert!(is_instance_id("i-12345678"));
+        assert!(!is_instance_id("i-"));
+        assert!(!is_instance_id("i-../../etc"));
+        assert!(!is_instance_id("eni-1234"));
+        assert!(!is_instance_id("i-123 45"));
+    }
+
+    #[test]
+    fn link_names() {
+        assert_eq!(link_name(0), "eth0");
+        assert_eq!(link_name(1), "eth1");
+    }
+}

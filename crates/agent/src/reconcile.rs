@@ -1,0 +1,150 @@
+//! Makes the machine match the program: an instance namespace with its TAP for each port
+//! placed on this host, nothing for ports that left.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fort_dataplane::HostProgram;
+
+use crate::datapath;
+use crate::instance::{self, Attachment, DhcpClient};
+use crate::sys::Tap;
+
+/// What the reconciler is told.
+pub enum Msg {
+    Program(Box<HostProgram>),
+    /// Stop; clean up unless `keep`.
+    Stop,
+}
+
+pub struct Reconciler {
+    pub dp: datapath::Handle,
+    pub attached: BTreeMap<String, (Attachment, Arc<Tap>)>,
+    pub dhcp: Option<DhcpClient>,
+    pub script: PathBuf,
+    pub run_dir: PathBuf,
+    pub keep: bool,
+    pub host_id: String,
+}
+
+impl Reconciler {
+    /// Runs until `Stop` (or the sender goes away).
+    pub fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut last: Option<Box<HostProgram>> = None;
+        let mut retry = false;
+        loop {
+            let msg = if retry {
+                rx.recv_timeout(Duration::from_secs(1))
+            } else {
+                rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            };
+            match msg {
+                Ok(Msg::Program(p)) => last = Some(p),
+                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            // only the newest program matters
+            let mut stop = false;
+            while let Ok(m) = rx.try_recv() {
+                match m {
+                    Msg::Program(p) => last = Some(p),
+                    Msg::Stop => stop = true,
+                }
+            }
+            if stop {
+                break;
+            }
+            if let Some(p) = &last {
+                retry = !self.reconcile(p);
+            }
+        }
+        self.shutdown();
+    }
+
+    /// One pass; false if some port could not be set up (to be retried).
+    fn reconcile(&mut self, program: &HostProgram) -> bool {
+        let desired: BTreeMap<String, Attachment> = program
+            .ports
+            .iter()
+            .filter_map(|p| Attachment::of(p, program).map(|a| (p.id.clone(), a)))
+            .collect();
+        let gone: Vec<String> = self
+            .attached
+            .iter()
+            .filter(|(eni, (a, _))| {
+                desired.get(*eni).is_none_or(|d| {
+                    d.instance_id != a.instance_id || d.device_index != a.device_index || d.mac != a.mac
+                })
+            })
+            .map(|(eni, _)| eni.clone())
+            .collect();
+        let mut removed = Vec::new();
+        for eni in &gone {
+            if let Some(x) = self.attached.remove(eni) {
+                removed.push(x);
+            }
+        }
+        let mut ok = true;
+        let mut fresh = Vec::new();
+        for (eni, a) in &desired {
+            if self.attached.contains_key(eni) {
+                continue;
+            }
+            match instance::attach(a) {
+                Ok(tap) => {
+                    tracing::info!(host = self.host_id, eni, instance = a.instance_id, tap = tap.name(), "instance attached");
+                    self.attached.insert(eni.clone(), (a.clone(), tap));
+                    fresh.push(a.clone());
+                }
+                Err(e) => {
+                    tracing::warn!(host = self.host_id, eni, instance = a.instance_id, error = %e, "cannot attach; will retry");
+                    ok = false;
+                }
+            }
+        }
+        let taps = self
+            .attached
+            .iter()
+            .map(|(eni, (a, tap))| (eni.clone(), a.instance_id.clone(), tap.clone()))
+            .collect();
+        self.dp.program(program.clone(), taps);
+        for (a, tap) in removed {
+            instance::detach(tap);
+            if !self.attached.values().any(|(b, _)| b.instance_id == a.instance_id) {
+                instance::remove_namespace(&a.instance_id);
+                tracing::info!(host = self.host_id, instance = a.instance_id, "instance removed");
+            }
+        }
+        for a in fresh {
+            let (client, script, run_dir) = (self.dhcp.clone(), self.script.clone(), self.run_dir.clone());
+            let _ = std::thread::Builder::new()
+                .name(format!("dhcp-{}", a.instance_id))
+                .spawn(move || instance::configure(&a, client.as_ref(), &script, &run_dir));
+        }
+        ok
+    }
+
+    fn shutdown(mut self) {
+        self.dp.stop();
+        if self.keep {
+            tracing::info!(host = self.host_id, instances = self.attached.len(), "leaving instances in place (--keep)");
+            return;
+        }
+        let attached = std::mem::take(&mut self.attached);
+        let mut namespaces: Vec<String> = Vec::new();
+        for (_, (a, tap)) in attached {
+            instance::detach(tap);
+            if !namespaces.contains(&a.instance_id) {
+                namespaces.push(a.instance_id);
+            }
+        }
+        for ns in namespaces {
+            instance::remove_namespace(&ns);
+        }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        tracing::info!(host = self.host_id, "agent cleaned up");
+    }
+}

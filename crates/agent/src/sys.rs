@@ -1,0 +1,235 @@
+//! The few system calls std does not wrap: TAP ioctls, epoll, eventfd and socket
+//! buffer sizes. The only `unsafe` of Fort lives here; every block says why it is sound.
+#![allow(unsafe_code)]
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+// <linux/if_tun.h>
+const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
+const TUNSETPERSIST: libc::c_ulong = 0x4004_54cb;
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+const TUNSETVNETHDRSZ: libc::c_ulong = 0x4004_54d8;
+const IFF_TAP: i16 = 0x0002;
+const IFF_NO_PI: i16 = 0x1000;
+const IFF_VNET_HDR: i16 = 0x4000;
+const TUN_F_CSUM: libc::c_uint = 0x01;
+const TUN_F_TSO4: libc::c_uint = 0x02;
+const TUN_F_TSO6: libc::c_uint = 0x04;
+const TUN_F_TSO_ECN: libc::c_uint = 0x08;
+
+/// Size of `struct virtio_net_hdr` (no mergeable buffers), what the TAP prepends.
+pub const VNET_HDR_LEN: usize = 10;
+
+/// `struct ifreq` with the flags member of its union.
+#[repr(C)]
+struct IfReq {
+    name: [u8; libc::IFNAMSIZ],
+    flags: libc::c_short,
+    _pad: [u8; 22],
+}
+
+impl IfReq {
+    fn new(name: &str) -> io::Result<IfReq> {
+        let bytes = name.as_bytes();
+        if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+        }
+        let mut r = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            flags: 0,
+            _pad: [0; 22],
+        };
+        r.name[..bytes.len()].copy_from_slice(bytes);
+        Ok(r)
+    }
+}
+
+fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+}
+
+/// A TAP device: an Ethernet link whose other side is this file descriptor. Frames are
+/// read and written with a virtio-net header in front (offloads on).
+#[derive(Debug)]
+pub struct Tap {
+    file: File,
+    name: String,
+}
+
+impl Tap {
+    /// Creates the TAP `name` (or attaches to the persistent one of that name in the
+    /// current namespace), non-blocking, with vnet headers, checksum and TSO offloads.
+    pub fn open(name: &str) -> io::Result<Tap> {
+        let path = CString::new("/dev/net/tun").expect("no NUL");
+        // SAFETY: `path` is a valid NUL-terminated string; open(2) has no other inputs.
+        let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+        // SAFETY: `fd` was just returned by open(2) and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut req = IfReq::new(name)?;
+        req.flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+        // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` is one (repr(C), 40
+        // bytes, name NUL-terminated) and lives across the call.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) })?;
+        let hdr: libc::c_int = VNET_HDR_LEN as libc::c_int;
+        // SAFETY: TUNSETVNETHDRSZ reads an int through the pointer, which is valid.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETVNETHDRSZ, &hdr as *const libc::c_int) })?;
+        let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value.
+        cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, offloads as libc::c_ulong) })?;
+        let end = req.name.iter().position(|&b| b == 0).unwrap_or(req.name.len());
+        let tap = Tap {
+            file: File::from(fd),
+            name: String::from_utf8_lossy(&req.name[..end]).into_owned(),
+        };
+        tap.set_persist(true)?;
+        Ok(tap)
+    }
+
+    /// A persistent TAP outlives its file descriptor; a non-persistent one is destroyed
+    /// (wherever it is, in any namespace) when the last descriptor closes.
+    pub fn set_persist(&self, on: bool) -> io::Result<()> {
+        // SAFETY: TUNSETPERSIST takes its argument by value; the fd is a TAP.
+        cvt(unsafe { libc::ioctl(self.file.as_raw_fd(), TUNSETPERSIST, libc::c_ulong::from(on)) })?;
+        Ok(())
+    }
+
+    /// The kernel's name of the device when it was created.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The device as a file: `read` gives one frame (vnet header first), `write` or
+    /// `write_vectored` sends one.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// Level-triggered epoll over raw descriptors, each with a `u64` token.
+pub struct Epoll {
+    fd: OwnedFd,
+}
+
+impl Epoll {
+    pub fn new() -> io::Result<Epoll> {
+        // SAFETY: epoll_create1 takes flags only.
+        let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+        // SAFETY: a fresh descriptor owned by nothing else.
+        Ok(Epoll {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
+        let mut ev = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: token,
+        };
+        // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) })?;
+        Ok(())
+    }
+
+    pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, token)
+    }
+
+    pub fn delete(&self, fd: RawFd) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0)
+    }
+
+    /// Waits up to `timeout_ms`; returns the tokens of ready descriptors in `tokens`.
+    pub fn wait(&self, events: &mut [libc::epoll_event], tokens: &mut Vec<u64>, timeout_ms: i32) -> io::Result<()> {
+        tokens.clear();
+        let max = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: `events` is valid writable memory for `max` entries.
+        let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+        }
+        tokens.extend(events[..n as usize].iter().map(|e| e.u64));
+        Ok(())
+    }
+}
+
+/// An eventfd: wakes the data path when a command is queued for it.
+pub struct EventFd {
+    file: File,
+}
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes an initial value and flags only.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
+        // SAFETY: a fresh descriptor owned by nothing else.
+        Ok(EventFd {
+            file: File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
+        })
+    }
+
+    pub fn notify(&self) {
+        use std::io::Write;
+        let _ = (&self.file).write(&1u64.to_ne_bytes());
+    }
+
+    pub fn drain(&self) {
+        use std::io::Read;
+        let mut b = [0u8; 8];
+        let _ = (&self.file).read(&mut b);
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// Sets a socket's send and receive buffers, past the sysctl limits when allowed (root).
+pub fn set_socket_buffers(sock: BorrowedFd<'_>, bytes: i32) {
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        for opt in [force, plain] {
+            // SAFETY: the option value is a valid int of the size passed.
+            let r = unsafe {
+                libc::setsockopt(
+                    sock.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    opt,
+                    &bytes as *const i32 as *const libc::c_void,
+                    std::mem::size_of::<i32>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// Sends SIGKILL to a process.
+pub fn kill(pid: i32) {
+    // SAFETY: kill(2) has no memory inputs; a stale pid is at worst ESRCH.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// Is this process root (able to create TAPs and namespaces)?
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no inputs and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Borrow helper for std sockets.
+pub fn fd_of<T: AsFd>(t: &T) -> BorrowedFd<'_> {
+    t.as_fd()
+}

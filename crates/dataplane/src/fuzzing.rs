@@ -1,0 +1,350 @@
+//! Entry points for the fuzz targets (`fuzz/`), shared with the stable test that
+//! replays the committed corpus (`tests/fuzz_corpus/`), so CI runs every past input as
+//! an ordinary test.
+//!
+//! Each function must never panic, whatever the bytes. The pipeline entry points also
+//! compare the engine with the reference evaluator when it is compiled in (tests, or
+//! the `reference` feature the fuzz crate turns on).
+
+use crate::fixtures;
+use crate::overlay;
+use crate::program::Underlay;
+use crate::wire::{MacAddr, arp, dhcp, ethernet, geneve, icmp, ipv4, tcp, udp};
+use crate::{Engine, EngineConfig, PortId, Time};
+use std::net::Ipv4Addr;
+
+pub fn ethernet(data: &[u8]) {
+    if let Ok(f) = ethernet::Frame::new_checked(data) {
+        let r = ethernet::Repr::parse(&f).expect("checked frame parses");
+        let mut b = data.to_vec();
+        r.emit(&mut ethernet::Frame::new_unchecked(&mut b[..]));
+        assert_eq!(b, data, "ethernet re-emits to itself");
+        let _ = crate::packet::parse_ipv4(f.payload());
+    }
+}
+
+pub fn arp(data: &[u8]) {
+    if let Ok(p) = arp::Packet::new_checked(data) {
+        let r = arp::Repr::parse(&p).expect("checked arp parses");
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut arp::Packet::new_unchecked(&mut b[..]));
+        assert_eq!(
+            arp::Repr::parse(&arp::Packet::new_checked(&b[..]).expect("emitted")).ok(),
+            Some(r)
+        );
+    }
+}
+
+pub fn ipv4(data: &[u8]) {
+    if let Ok(p) = ipv4::Packet::new_checked(data) {
+        let _ = (p.payload(), p.ident(), p.frag_offset(), p.more_frags());
+        if let Ok(r) = ipv4::Repr::parse(&p) {
+            let mut b = vec![0u8; r.buffer_len() + r.payload_len];
+            r.emit(&mut ipv4::Packet::new_unchecked(&mut b[..]));
+            let back = ipv4::Repr::parse(&ipv4::Packet::new_checked(&b[..]).expect("emitted"))
+                .expect("valid");
+            assert_eq!(back, r);
+        }
+    }
+}
+
+pub fn tcp(data: &[u8]) {
+    let (s, d) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    if let Ok(p) = tcp::Packet::new_checked(data) {
+        let _ = (p.payload(), p.urgent(), p.window());
+        let mut b = data.to_vec();
+        tcp::Packet::new_unchecked(&mut b[..]).fill_checksum(s, d);
+        assert!(
+            tcp::Packet::new_checked(&b[..])
+                .expect("same")
+                .verify_checksum(s, d)
+        );
+        let _ = tcp::Repr::parse(&p, s, d);
+    }
+}
+
+pub fn udp(data: &[u8]) {
+    let (s, d) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+    if let Ok(p) = udp::Packet::new_checked(data)
+        && let Ok(r) = udp::Repr::parse(&p, s, d)
+    {
+        {
+            let mut b = vec![0u8; r.buffer_len()];
+            b[udp::HEADER_LEN..].copy_from_slice(p.payload());
+            r.emit(&mut udp::Packet::new_unchecked(&mut b[..]), s, d, true);
+            assert_eq!(
+                udp::Repr::parse(&udp::Packet::new_checked(&b[..]).expect("emitted"), s, d).ok(),
+                Some(r)
+            );
+        }
+    }
+}
+
+pub fn icmp(data: &[u8]) {
+    if let Ok(p) = icmp::Packet::new_checked(data) {
+        let _ = (icmp::query_of(p.msg_type()), p.data());
+        if let Ok(r) = icmp::Repr::parse(&p) {
+            // (not byte for byte: 0x0000 and 0xffff both verify as a checksum)
+            let mut b = data.to_vec();
+            r.emit(&mut icmp::Packet::new_unchecked(&mut b[..]));
+            let back = icmp::Repr::parse(&icmp::Packet::new_checked(&b[..]).expect("same length"));
+            assert_eq!(back.ok(), Some(r), "a valid message re-emits to itself");
+        }
+    }
+}
+
+pub fn geneve(data: &[u8]) {
+    if let Ok(p) = geneve::Packet::new_checked(data) {
+        let _ = (p.options(), p.payload());
+        if let Ok(r) = geneve::Repr::parse(&p) {
+            let mut b = [0u8; geneve::HEADER_LEN];
+            r.emit(&mut geneve::Packet::new_unchecked(&mut b[..]));
+            assert_eq!(
+                geneve::Repr::parse(&geneve::Packet::new_checked(&b[..]).expect("emitted")).ok(),
+                Some(r)
+            );
+        }
+    }
+    let _ = overlay::decapsulate(data);
+    let _ = overlay::geneve_payload(data);
+}
+
+pub fn dhcp(data: &[u8]) {
+    if let Ok(p) = dhcp::Packet::new_checked(data) {
+        let _ = p.options().count();
+        if let Ok(r) = dhcp::Repr::parse(&p) {
+            let mut b = vec![0u8; r.buffer_len()];
+            r.emit(&mut dhcp::Packet::new_unchecked(&mut b[..]));
+            let back = dhcp::Repr::parse(&dhcp::Packet::new_checked(&b[..]).expect("emitted"))
+                .expect("valid");
+            // values longer than an option can hold are cut on emit; compare the rest
+            assert_eq!(back.message_type, r.message_type);
+            assert_eq!(back.xid, r.xid);
+            assert_eq!(back.chaddr, r.chaddr);
+        }
+    }
+}
+
+/// Feeds a sequence of frames to host 2 of the fixtures (ports B and C). Input: records
+/// of `[selector][len hi][len lo][frame…]`. Selector bit 0: from a port (bits 1.. pick
+/// it) or from the underlay; bit 7 set: the underlay frame is taken raw, else it is
+/// wrapped in a Geneve header from a host picked by bits 1..3. Bits 4..6 advance time.
+pub fn pipeline(data: &[u8]) {
+    let program = fixtures::host2();
+    let config = EngineConfig {
+        conntrack_per_port: 4,
+        flow_table_capacity: 16,
+    };
+    let mut engine = Engine::new(config);
+    engine.set_program(program.clone());
+    #[cfg(any(test, feature = "reference"))]
+    let mut reference =
+        crate::reference::Reference::new(program.clone(), config.conntrack_per_port);
+    let nports = program.ports.len();
+    let mut now = Time::from_secs(100);
+    let mut rest = data;
+    let (mut out, mut _out_r) = (Vec::new(), Vec::<u8>::new());
+    while rest.len() >= 3 {
+        let sel = rest[0];
+        let len = (usize::from(rest[1]) << 8 | usize::from(rest[2])).min(rest.len() - 3);
+        let frame = &rest[3..3 + len];
+        rest = &rest[3 + len..];
+        now = Time(now.0 + u64::from((sel >> 4) & 7) * 7_000_000_000);
+        out.clear();
+        _out_r.clear();
+        if sel & 1 == 1 {
+            let port = PortId((usize::from(sel >> 1) % nports) as u16);
+            let v = engine.process_from_port(now, port, frame, &mut out);
+            #[cfg(any(test, feature = "reference"))]
+            compare(
+                v,
+                reference.process_from_port(now, port, frame, &mut _out_r),
+                &out,
+                &_out_r,
+            );
+            let _ = v;
+        } else {
+            let wire = if sel & 0x80 != 0 {
+                frame.to_vec()
+            } else {
+                let src = [
+                    fixtures::H1,
+                    fixtures::H2,
+                    fixtures::EDGE,
+                    Ipv4Addr::new(127, 0, 0, 5),
+                ][usize::from(sel >> 1) & 3];
+                let sender = Underlay {
+                    address: src,
+                    mac: MacAddr::ZERO,
+                    next_hop_mac: MacAddr::ZERO,
+                };
+                let t = overlay::outer_template(
+                    &sender,
+                    program.underlay.address,
+                    fixtures::VNI,
+                    0xc000,
+                );
+                let mut w = Vec::new();
+                overlay::encapsulate(&mut w, &t, frame);
+                w
+            };
+            let v = engine.process_from_underlay(now, &wire, &mut out);
+            #[cfg(any(test, feature = "reference"))]
+            compare(
+                v,
+                reference.process_from_underlay(now, &wire, &mut _out_r),
+                &out,
+                &_out_r,
+            );
+            let _ = v;
+        }
+    }
+}
+
+#[cfg(any(test, feature = "reference"))]
+fn compare(engine: crate::Verdict, reference: crate::Verdict, out: &[u8], out_r: &[u8]) {
+    use crate::Verdict;
+    assert_eq!(engine, reference, "engine and reference disagree");
+    if matches!(
+        engine,
+        Verdict::ToPort { .. }
+            | Verdict::ToUnderlay { .. }
+            | Verdict::ToEdge { .. }
+            | Verdict::Service { .. }
+    ) {
+        assert_eq!(out, out_r, "engine and reference wrote different bytes");
+    }
+}
+
+/// The corpus replayed by tests and seeding the fuzzers: (target, name, bytes).
+pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
+    use crate::fixtures::*;
+    use crate::wire::dhcp::MessageType;
+    let syn = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    let l2 = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 4);
+    let ping = icmp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 8, 0, 9);
+    let dns = udp_frame(
+        B_MAC,
+        ROUTER_MAC,
+        B_IP,
+        Ipv4Addr::new(10, 0, 0, 2),
+        5000,
+        53,
+        b"q",
+    );
+    let arp_req = arp_request(B_MAC, B_IP, Ipv4Addr::new(10, 0, 1, 1));
+    let disc = dhcp_frame(B_MAC, MessageType::Discover, None);
+    let mut enc = Vec::new();
+    let t = overlay::outer_template(
+        &Underlay {
+            address: H1,
+            mac: MacAddr::ZERO,
+            next_hop_mac: MacAddr::ZERO,
+        },
+        H2,
+        VNI,
+        0xc000,
+    );
+    overlay::encapsulate(&mut enc, &t, &l2);
+    let rec = |sel: u8, f: &[u8]| {
+        let mut v = vec![sel, (f.len() >> 8) as u8, f.len() as u8];
+        v.extend_from_slice(f);
+        v
+    };
+    let mut seq = Vec::new();
+    for (sel, f) in [
+        (1u8, &arp_req),
+        (1, &disc),
+        (1, &syn),
+        (0, &l2),
+        (0x10, &l2),
+        (1, &ping),
+        (3, &dns),
+        (0x80, &enc),
+    ] {
+        seq.extend(rec(sel, f));
+    }
+    vec![
+        ("ethernet", "syn".into(), syn.clone()),
+        ("ethernet", "arp".into(), arp_req.clone()),
+        ("arp", "request".into(), arp_req[14..].to_vec()),
+        ("ipv4", "syn".into(), syn[14..].to_vec()),
+        ("ipv4", "ping".into(), ping[14..].to_vec()),
+        ("tcp", "syn".into(), syn[34..].to_vec()),
+        ("udp", "dns".into(), dns[34..].to_vec()),
+        ("icmp", "echo".into(), ping[34..].to_vec()),
+        ("geneve", "frame".into(), enc.clone()),
+        ("geneve", "header".into(), enc[42..].to_vec()),
+        ("dhcp", "discover".into(), disc[42..].to_vec()),
+        ("pipeline", "walk".into(), seq),
+        ("pipeline", "syn".into(), rec(1, &syn)),
+        ("pipeline", "underlay".into(), rec(0x80, &enc)),
+    ]
+}
+
+/// Runs one corpus input through the entry point of `target`.
+pub fn run(target: &str, data: &[u8]) {
+    match target {
+        "ethernet" => ethernet(data),
+        "arp" => arp(data),
+        "ipv4" => ipv4(data),
+        "tcp" => tcp(data),
+        "udp" => udp(data),
+        "icmp" => icmp(data),
+        "geneve" => geneve(data),
+        "dhcp" => dhcp(data),
+        "pipeline" => pipeline(data),
+        other => panic!("unknown fuzz target {other}"),
+    }
+}
+
+/// The targets, as `fuzz/fuzz_targets/*.rs` name them.
+pub const TARGETS: &[&str] = &[
+    "ethernet", "arp", "ipv4", "tcp", "udp", "icmp", "geneve", "dhcp", "pipeline",
+];
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    fn corpus() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz_corpus")
+    }
+
+    /// Every committed input (seeds, fuzzer finds, past crashes) through its target.
+    #[test]
+    fn replay_corpus() {
+        let mut n = 0;
+        for target in super::TARGETS {
+            let dir = corpus().join(target);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries {
+                let path = e.expect("entry").path();
+                let data = std::fs::read(&path).expect("read");
+                super::run(target, &data);
+                n += 1;
+            }
+        }
+        assert!(n > 0, "the corpus is committed");
+    }
+
+    #[test]
+    fn seeds_run() {
+        for (target, _, data) in super::seeds() {
+            super::run(target, &data);
+        }
+    }
+
+    /// Writes the seeds into the corpus: `cargo test -p fort-dataplane write_seed_corpus -- --ignored`.
+    #[test]
+    #[ignore]
+    fn write_seed_corpus() {
+        for (target, name, data) in super::seeds() {
+            let dir = corpus().join(target);
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            std::fs::write(dir.join(format!("seed-{name}")), data).expect("write");
+        }
+    }
+}
