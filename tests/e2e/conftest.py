@@ -220,7 +220,7 @@ class TcpServer:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", ns, sys.executable, "-m", "http.server", str(port), "--bind", ip,
              "--directory", self.dir],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         deadline = time.time() + 10
         while time.time() < deadline:
@@ -229,7 +229,8 @@ class TcpServer:
                 return
             time.sleep(0.05)
         self.close()
-        raise RuntimeError(f"http.server did not start in {ns}")
+        err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+        raise RuntimeError(f"http.server did not start in {ns}: {err}")
 
     def close(self):
         if self.proc.poll() is None:
@@ -335,3 +336,22 @@ def world(fort, ec2):
 
 
 ALL_FROM = lambda cidr: {"IpProtocol": "-1", "IpRanges": [{"CidrIp": cidr}]}  # noqa: E731
+
+
+def eni_of(ec2, iid):
+    r = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    return r["NetworkInterfaces"][0]["NetworkInterfaceId"], r["NetworkInterfaces"][0]["MacAddress"]
+
+
+def host_of(fort, eni):
+    """The agent an ENI is attached to (from its /metrics)."""
+    for h in fort.metrics:
+        if f'eni="{eni}"' in fort.metrics_text(h):
+            return h
+    return None
+
+
+def neighbour_mac(ns, ip):
+    out = nsexec(ns, "ip", "neigh", "show", ip, "dev", "eth0").stdout
+    m = re.search(r"lladdr ([0-9a-f:]{17})", out)
+    return m.group(1) if m else None

@@ -15,8 +15,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::GENEVE_OFFSET;
-use fort_dataplane::{Engine, EngineConfig, HostProgram, PortId, Time, Verdict};
+use fort_dataplane::{Engine, EngineConfig, HostProgram, PortId, Service, Time, Verdict};
 
+use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
 use crate::offload::{self, GENEVE_LEN, OPTION_LEN};
 use crate::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
@@ -284,6 +285,16 @@ impl DataPath {
                 Verdict::ToPort { port } => self.to_port(port, &hdr),
                 Verdict::Hairpin { port } => self.to_port(port, &[0; VNET_HDR_LEN]),
                 Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => self.to_underlay(host, &hdr),
+                Verdict::Service {
+                    port,
+                    service: Service::Dns,
+                } => {
+                    if self.resolve(port) {
+                        self.to_port(port, &[0; VNET_HDR_LEN]);
+                    } else {
+                        self.port_drop(slot, "dns_unanswered");
+                    }
+                }
                 Verdict::Service { .. } => {
                     bump(&mut self.snap.agent_drops, "service_unavailable");
                     self.port_drop(slot, "service_unavailable");
@@ -291,6 +302,38 @@ impl DataPath {
                 Verdict::Drop { reason } => self.port_drop(slot, reason.as_str()),
             }
         }
+    }
+
+    /// Answers the DNS query frame in `self.out` with the reply frame, in place.
+    fn resolve(&mut self, port: PortId) -> bool {
+        struct VpcZone<'a>(&'a fort_dataplane::program::Vpc, &'a str);
+        impl dns::Zone for VpcZone<'_> {
+            fn has(&self, ip: Ipv4Addr) -> bool {
+                self.0.mappings.iter().any(|m| m.ip == ip)
+            }
+            fn domain(&self) -> &str {
+                self.1
+            }
+        }
+        let program = self.engine.program();
+        let Some(eni) = self.engine.port_eni(port) else {
+            return false;
+        };
+        let Some(vpc) = program
+            .ports
+            .iter()
+            .find(|p| p.id == eni)
+            .and_then(|p| program.vpcs.iter().find(|v| v.id == p.vpc_id))
+        else {
+            return false;
+        };
+        let domain = vpc.dhcp.domain_name.as_deref().unwrap_or("ec2.internal");
+        let Some(reply) = dns::udp_payload(&self.out).and_then(|q| dns::answer(q, &VpcZone(vpc, domain))) else {
+            return false;
+        };
+        let request = std::mem::take(&mut self.out);
+        let ok = dns::reply_frame(&request, &reply, &mut self.out).is_some();
+        ok
     }
 
     fn port_drop(&mut self, slot: u16, reason: &'static str) {

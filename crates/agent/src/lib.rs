@@ -12,6 +12,7 @@
 //! All `unsafe` (ioctls, epoll) is in [`sys`].
 
 pub mod datapath;
+pub mod dns;
 pub mod instance;
 pub mod metrics;
 pub mod names;

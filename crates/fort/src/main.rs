@@ -348,7 +348,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 
-    let app = fort_ec2_api::router(api);
+    let app = fort_ec2_api::router_with(api, Some(mapping.clone()));
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
