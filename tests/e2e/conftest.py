@@ -100,34 +100,46 @@ class FortUp:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.base = free_underlay_base(hosts)
         self.hosts = hosts
+        self.zones_n = zones
         self.instances = set()
         self.metrics = {}
+        self.extra = list(extra)
+        self.log_path = os.path.join(self.data_dir, "fort.log")
+        self.start()
+
+    def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.setdefault("FORT_LOG", "info")
-        self.log_path = os.path.join(self.data_dir, "fort.log")
+        offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [FORT_BIN, "up", "--listen", f"127.0.0.1:{self.port}", "--mapping-listen", "127.0.0.1:0",
-             "--data-dir", self.data_dir, "--credentials", self.creds, "--hosts", str(hosts),
-             "--zones", str(zones), "--underlay-base", self.base, *extra],
+             "--data-dir", self.data_dir, "--credentials", self.creds, "--hosts", str(self.hosts),
+             "--zones", str(self.zones_n), "--underlay-base", self.base, *self.extra],
             stdout=self.log, stderr=self.log, env=env,
         )
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"fort up exited with {self.proc.returncode}:\n{self.log_text()}")
-            text = self.log_text()
+            text = self.log_text()[offset:]
             found = re.findall(r"agent (h\d+):\s+(\S+), underlay (\S+), metrics (\S+)", text)
-            if len(found) == hosts:
+            if len(found) == self.hosts:
                 self.metrics = {h: m for h, _, _, m in found}
                 self.zones = {h: z.rstrip(",") for h, z, _, _ in found}
+                self.underlays = {h: u.rstrip(",") for h, _, u, _ in found}
                 return
             time.sleep(0.1)
         raise RuntimeError(f"fort up did not start its agents:\n{self.log_text()}")
 
+    def restart(self):
+        """Stops `fort up` and starts it again on the same data directory and addresses."""
+        self.stop()
+        self.start()
+
     def log_text(self):
         with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")
+            return f.read().decode("latin-1")
 
     def client(self):
         return boto3.client(

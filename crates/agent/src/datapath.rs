@@ -61,7 +61,11 @@ impl Handle {
     /// Installs a program and waits (bounded) until the data path runs it.
     pub fn program(&self, program: HostProgram, taps: Vec<(String, String, Arc<Tap>)>) {
         let (done, rx) = mpsc::channel();
-        self.send(Command::Program { program, taps, done });
+        self.send(Command::Program {
+            program,
+            taps,
+            done,
+        });
         let _ = rx.recv_timeout(Duration::from_secs(5));
     }
 
@@ -144,6 +148,16 @@ pub fn start(underlay: Ipv4Addr, host_id: &str, shared: metrics::Shared) -> io::
     })
 }
 
+/// How long the data path keeps polling after traffic before it sleeps
+/// (`FORT_AGENT_SPIN_US`, default 200 µs; 0 turns polling off).
+fn spin_time() -> Duration {
+    let us = std::env::var("FORT_AGENT_SPIN_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    Duration::from_micros(us)
+}
+
 fn bump(map: &mut std::collections::BTreeMap<&'static str, u64>, reason: &'static str) {
     *map.entry(reason).or_default() += 1;
 }
@@ -158,14 +172,26 @@ impl DataPath {
         let mut tokens = Vec::with_capacity(64);
         let mut last_publish = Instant::now();
         let mut last_expire = Instant::now();
+        let spin = spin_time();
+        let mut last_busy = Instant::now() - spin;
         loop {
-            if let Err(e) = self.epoll.wait(&mut events, &mut tokens, 100) {
+            // Poll without sleeping for a moment after traffic: a request's answer
+            // usually follows within tens of microseconds, and a wake-up costs as much.
+            let spinning = last_busy.elapsed() < spin;
+            if let Err(e) = self.epoll.wait(&mut events, &mut tokens, if spinning { 0 } else { 100 }) {
                 tracing::error!(error = %e, "epoll failed; data path stops");
                 return;
             }
+            if tokens.is_empty() {
+                if spinning {
+                    std::thread::yield_now();
+                }
+            } else {
+                last_busy = Instant::now();
+            }
             for &t in &tokens {
                 match t {
-                    TOKEN_SOCKET => self.from_underlay(),
+                    TOKEN_SOCKET => self.read_underlay(),
                     TOKEN_COMMAND => {
                         self.wake.drain();
                         if !self.commands() {
@@ -173,7 +199,7 @@ impl DataPath {
                             return;
                         }
                     }
-                    p => self.from_port((p - TOKEN_PORT0) as u16),
+                    p => self.read_port((p - TOKEN_PORT0) as u16),
                 }
             }
             if last_expire.elapsed() >= Duration::from_secs(1) {
@@ -193,7 +219,11 @@ impl DataPath {
         while let Ok(c) = self.rx.try_recv() {
             match c {
                 Command::Stop => return false,
-                Command::Program { program, taps, done } => {
+                Command::Program {
+                    program,
+                    taps,
+                    done,
+                } => {
                     self.install(program, taps);
                     let _ = done.send(());
                 }
@@ -240,7 +270,8 @@ impl DataPath {
                 }
             }
         }
-        self.counters.retain(|eni, _| ports.iter().flatten().any(|p| &p.eni == eni));
+        self.counters
+            .retain(|eni, _| ports.iter().flatten().any(|p| &p.eni == eni));
         self.ports = ports;
     }
 
@@ -251,13 +282,22 @@ impl DataPath {
         self.snap.slow_path = s.slow_path;
         self.snap.conntrack = self.engine.conntrack_len();
         self.snap.flows = self.engine.flow_table_len();
-        self.snap.ports = self.counters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        self.snap.ports = self
+            .counters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         *self.shared.lock().expect("metrics lock") = self.snap.clone();
     }
 
     /// Frames an instance sent.
-    fn from_port(&mut self, slot: u16) {
-        let Some(tap) = self.ports.get(usize::from(slot)).and_then(Option::as_ref).map(|p| p.tap.clone()) else {
+    fn read_port(&mut self, slot: u16) {
+        let Some(tap) = self
+            .ports
+            .get(usize::from(slot))
+            .and_then(Option::as_ref)
+            .map(|p| p.tap.clone())
+        else {
             return;
         };
         for _ in 0..BURST {
@@ -276,21 +316,28 @@ impl DataPath {
             let mut hdr = [0u8; VNET_HDR_LEN];
             hdr.copy_from_slice(&self.inbuf[..VNET_HDR_LEN]);
             let frame = &self.inbuf[VNET_HDR_LEN..n];
-            let eni = &self.ports[usize::from(slot)].as_ref().expect("polled port").eni;
+            let eni = &self.ports[usize::from(slot)]
+                .as_ref()
+                .expect("polled port")
+                .eni;
             if let Some(c) = self.counters.get_mut(eni) {
                 c.from_instance.add(frame.len());
             }
-            let verdict = self.engine.process_from_port(now, PortId(slot), frame, &mut self.out);
+            let verdict = self
+                .engine
+                .process_from_port(now, PortId(slot), frame, &mut self.out);
             match verdict {
-                Verdict::ToPort { port } => self.to_port(port, &hdr),
-                Verdict::Hairpin { port } => self.to_port(port, &[0; VNET_HDR_LEN]),
-                Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => self.to_underlay(host, &hdr),
+                Verdict::ToPort { port } => self.deliver(port, &hdr),
+                Verdict::Hairpin { port } => self.deliver(port, &[0; VNET_HDR_LEN]),
+                Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => {
+                    self.send_underlay(host, &hdr)
+                }
                 Verdict::Service {
                     port,
                     service: Service::Dns,
                 } => {
                     if self.resolve(port) {
-                        self.to_port(port, &[0; VNET_HDR_LEN]);
+                        self.deliver(port, &[0; VNET_HDR_LEN]);
                     } else {
                         self.port_drop(slot, "dns_unanswered");
                     }
@@ -328,12 +375,13 @@ impl DataPath {
             return false;
         };
         let domain = vpc.dhcp.domain_name.as_deref().unwrap_or("ec2.internal");
-        let Some(reply) = dns::udp_payload(&self.out).and_then(|q| dns::answer(q, &VpcZone(vpc, domain))) else {
+        let Some(reply) =
+            dns::udp_payload(&self.out).and_then(|q| dns::answer(q, &VpcZone(vpc, domain)))
+        else {
             return false;
         };
         let request = std::mem::take(&mut self.out);
-        let ok = dns::reply_frame(&request, &reply, &mut self.out).is_some();
-        ok
+        dns::reply_frame(&request, &reply, &mut self.out).is_some()
     }
 
     fn port_drop(&mut self, slot: u16, reason: &'static str) {
@@ -345,18 +393,20 @@ impl DataPath {
     }
 
     /// Writes `self.out` to a local port's TAP.
-    fn to_port(&mut self, port: PortId, hdr: &[u8]) {
+    fn deliver(&mut self, port: PortId, hdr: &[u8]) {
         let Some(p) = self.ports.get(usize::from(port.0)).and_then(Option::as_ref) else {
             bump(&mut self.snap.agent_drops, "no_tap");
             return;
         };
         let iov = [IoSlice::new(hdr), IoSlice::new(&self.out)];
+        // A TAP takes a frame whole or not at all.
         match p.tap.file().write_vectored(&iov) {
-            Ok(_) => {
+            Ok(n) if n == hdr.len() + self.out.len() => {
                 if let Some(c) = self.counters.get_mut(&p.eni) {
                     c.to_instance.add(self.out.len());
                 }
             }
+            Ok(_) => bump(&mut self.snap.agent_drops, "tap_short_write"),
             Err(e) => {
                 tracing::debug!(eni = p.eni, error = %e, "TAP write failed");
                 bump(&mut self.snap.agent_drops, "tap_write_failed");
@@ -365,14 +415,18 @@ impl DataPath {
     }
 
     /// Sends the Geneve packet in `self.out` (an encapsulated frame) to `host`.
-    fn to_underlay(&mut self, host: Ipv4Addr, hdr: &[u8]) {
+    fn send_underlay(&mut self, host: Ipv4Addr, hdr: &[u8]) {
         let to = SocketAddr::V4(SocketAddrV4::new(host, GENEVE_PORT));
         let start = if offload::carries_offload(hdr) {
             // Rewrite the Geneve header with our option in the outer headers' room.
             let at = GENEVE_OFFSET + GENEVE_LEN - GENEVE_LEN - OPTION_LEN;
             let mut geneve = [0u8; GENEVE_LEN];
             geneve.copy_from_slice(&self.out[GENEVE_OFFSET..GENEVE_OFFSET + GENEVE_LEN]);
-            offload::write_header_with_option(&mut self.out[at..GENEVE_OFFSET + GENEVE_LEN], geneve, hdr);
+            offload::write_header_with_option(
+                &mut self.out[at..GENEVE_OFFSET + GENEVE_LEN],
+                geneve,
+                hdr,
+            );
             at
         } else {
             GENEVE_OFFSET
@@ -388,7 +442,7 @@ impl DataPath {
     }
 
     /// Datagrams from other hosts.
-    fn from_underlay(&mut self) {
+    fn read_underlay(&mut self) {
         for _ in 0..BURST {
             let (n, from) = match self.sock.recv_from(&mut self.inbuf) {
                 Ok(x) => x,
@@ -405,9 +459,11 @@ impl DataPath {
             let payload = &self.inbuf[..n];
             let hdr = offload::read_option(payload).unwrap_or([0; VNET_HDR_LEN]);
             let now = self.now();
-            let verdict = self.engine.process_geneve(now, *from.ip(), payload, &mut self.out);
+            let verdict = self
+                .engine
+                .process_geneve(now, *from.ip(), payload, &mut self.out);
             match verdict {
-                Verdict::ToPort { port } => self.to_port(port, &hdr),
+                Verdict::ToPort { port } => self.deliver(port, &hdr),
                 Verdict::Hairpin { .. } | Verdict::ToUnderlay { .. } | Verdict::ToEdge { .. } => {
                     bump(&mut self.snap.agent_drops, "unexpected_verdict");
                 }

@@ -52,7 +52,10 @@ fn write_name(out: &mut Vec<u8>, name: &str) {
 /// `ip-10-0-1-5` → 10.0.1.5
 fn host_label_ip(label: &str) -> Option<Ipv4Addr> {
     let rest = label.strip_prefix("ip-")?;
-    let parts: Vec<u8> = rest.split('-').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+    let parts: Vec<u8> = rest
+        .split('-')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
     let [a, b, c, d] = parts[..] else { return None };
     Some(Ipv4Addr::new(a, b, c, d))
 }
@@ -80,7 +83,12 @@ pub fn answer(query: &[u8], zone: &dyn Zone) -> Option<Vec<u8>> {
         .flatten()
         .and_then(|(labels, at)| {
             let t = query.get(at..at + 4)?;
-            Some((labels, at + 4, u16::from_be_bytes([t[0], t[1]]), u16::from_be_bytes([t[2], t[3]])))
+            Some((
+                labels,
+                at + 4,
+                u16::from_be_bytes([t[0], t[1]]),
+                u16::from_be_bytes([t[2], t[3]]),
+            ))
         });
     let Some((labels, end, qtype, qclass)) = parsed else {
         out.extend_from_slice(&header(RCODE_FORMERR, 0, 0));
@@ -174,7 +182,9 @@ pub fn udp_payload(frame: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let udp = 14 + ihl;
-    let len = usize::from(u16::from_be_bytes(frame.get(udp + 4..udp + 6)?.try_into().ok()?));
+    let len = usize::from(u16::from_be_bytes(
+        frame.get(udp + 4..udp + 6)?.try_into().ok()?,
+    ));
     frame.get(udp + 8..udp + len.max(8))
 }
 
@@ -260,7 +270,10 @@ mod tests {
 
     #[test]
     fn everything_else_is_nxdomain_at_once() {
-        for q in [query("example.com", TYPE_A), query("6.1.0.10.in-addr.arpa", TYPE_PTR)] {
+        for q in [
+            query("example.com", TYPE_A),
+            query("6.1.0.10.in-addr.arpa", TYPE_PTR),
+        ] {
             let a = answer(&q, &Z).unwrap();
             assert_eq!(a[3] & 0x0f, 3);
             assert_eq!(u16::from_be_bytes([a[6], a[7]]), 0);
@@ -277,7 +290,9 @@ mod tests {
         let q = query("example.com", TYPE_A);
         let mut req = vec![6, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 8, 0];
         let total = (28 + q.len()) as u16;
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 1, 5, 10, 0, 0, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 0, 1, 5, 10, 0, 0, 2,
+        ];
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         req.extend_from_slice(&ip);
         req.extend_from_slice(&[0x9c, 0x40, 0, 53]);

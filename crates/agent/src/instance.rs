@@ -121,9 +121,37 @@ fn resolv_conf(a: &Attachment) -> String {
     s
 }
 
+/// The MAC of a link in a namespace.
+fn link_mac(ns: &str, link: &str) -> Option<String> {
+    let out = ip(&["-n", ns, "-o", "link", "show", "dev", link]).ok()?;
+    let at = out.find("link/ether ")? + "link/ether ".len();
+    out.get(at..at + 17).map(str::to_ascii_lowercase)
+}
+
+/// Re-attaches to the TAP an earlier run left in the instance (restart with `--keep`):
+/// the instance keeps its link, address and connections.
+fn reattach(a: &Attachment) -> Option<Arc<Tap>> {
+    let ns = a.instance_id.as_str();
+    let link = a.link();
+    if !netns_exists(ns) || link_mac(ns, &link)? != a.mac.to_ascii_lowercase() {
+        return None;
+    }
+    match sys::open_tap_in(&Path::new("/run/netns").join(ns), &link) {
+        Ok(tap) => Some(Arc::new(tap)),
+        Err(e) => {
+            tracing::warn!(instance = ns, link, error = %e, "cannot re-attach the TAP; making a new one");
+            None
+        }
+    }
+}
+
 /// Creates the namespace (if missing), the TAP, moves it in as `ethN` with the ENI's MAC
-/// and MTU 9001, and brings it and `lo` up. The TAP is returned persistent.
-pub fn attach(a: &Attachment) -> Result<Arc<Tap>, InstanceError> {
+/// and MTU 9001, and brings it and `lo` up. The TAP is returned persistent, and whether it
+/// was found in place (re-attached after a restart).
+pub fn attach(a: &Attachment) -> Result<(Arc<Tap>, bool), InstanceError> {
+    if let Some(tap) = reattach(a) {
+        return Ok((tap, true));
+    }
     let ns = a.instance_id.as_str();
     if !netns_exists(ns) {
         ip(&["netns", "add", ns])?;
@@ -145,9 +173,27 @@ pub fn attach(a: &Attachment) -> Result<Arc<Tap>, InstanceError> {
         ip(&["link", "set", "dev", &name, "netns", ns])?;
         ip(&["-n", ns, "link", "set", "dev", &name, "name", &link])?;
         ip(&[
-            "-n", ns, "link", "set", "dev", &link, "address", &a.mac, "mtu", &MTU.to_string(),
+            "-n",
+            ns,
+            "link",
+            "set",
+            "dev",
+            &link,
+            "address",
+            &a.mac,
+            "mtu",
+            &MTU.to_string(),
         ])?;
-        let _ = ip(&["-n", ns, "link", "set", "dev", &link, "gso_max_size", &GSO_MAX_SIZE.to_string()]);
+        let _ = ip(&[
+            "-n",
+            ns,
+            "link",
+            "set",
+            "dev",
+            &link,
+            "gso_max_size",
+            &GSO_MAX_SIZE.to_string(),
+        ]);
         ip(&["-n", ns, "link", "set", "dev", &link, "up"])?;
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])
     })();
@@ -155,7 +201,7 @@ pub fn attach(a: &Attachment) -> Result<Arc<Tap>, InstanceError> {
         let _ = tap.set_persist(false);
         return Err(e);
     }
-    Ok(Arc::new(tap))
+    Ok((Arc::new(tap), false))
 }
 
 /// Sets the address, mask, MTU and default route (via the router, .1) directly.
@@ -164,9 +210,28 @@ pub fn configure_static(a: &Attachment) -> Result<(), InstanceError> {
     let link = a.link();
     let cidr = format!("{}/{}", a.ip, a.prefix);
     ip(&["-n", ns, "addr", "replace", &cidr, "dev", &link])?;
-    ip(&["-n", ns, "link", "set", "dev", &link, "mtu", &MTU.to_string()])?;
+    ip(&[
+        "-n",
+        ns,
+        "link",
+        "set",
+        "dev",
+        &link,
+        "mtu",
+        &MTU.to_string(),
+    ])?;
     if a.device_index == 0 {
-        ip(&["-n", ns, "route", "replace", "default", "via", &a.router.to_string(), "dev", &link])?;
+        ip(&[
+            "-n",
+            ns,
+            "route",
+            "replace",
+            "default",
+            "via",
+            &a.router.to_string(),
+            "dev",
+            &link,
+        ])?;
     }
     std::fs::write(etc_dir(ns).join("resolv.conf"), resolv_conf(a))?;
     Ok(())
@@ -260,9 +325,23 @@ pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run
         Some(DhcpClient::Udhcpc(prog)) => {
             let mut c = Command::new("ip");
             c.args(["netns", "exec", ns]).args(prog).args([
-                "-i", &link, "-s", &script.to_string_lossy(), "-f", "-q", "-n", "-t", "5", "-T", "1", "-A", "1",
+                "-i",
+                &link,
+                "-s",
+                &script.to_string_lossy(),
+                "-f",
+                "-q",
+                "-n",
+                "-t",
+                "5",
+                "-T",
+                "1",
+                "-A",
+                "1",
             ]);
-            c.env("FORT_INSTANCE", ns).stdout(Stdio::null()).stderr(Stdio::null());
+            c.env("FORT_INSTANCE", ns)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             run_bounded(&mut c, Duration::from_secs(15))
         }
         Some(DhcpClient::Dhclient(prog)) => {
@@ -276,7 +355,9 @@ pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run
                 .arg("-lf")
                 .arg(dir.join("dhclient.leases"))
                 .arg(&link);
-            c.env("FORT_INSTANCE", ns).stdout(Stdio::null()).stderr(Stdio::null());
+            c.env("FORT_INSTANCE", ns)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
             run_bounded(&mut c, Duration::from_secs(20))
         }
         None => false,
@@ -293,9 +374,19 @@ pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run
     }
 }
 
-fn has_address(a: &Attachment) -> bool {
-    ip(&["-n", &a.instance_id, "-4", "-o", "addr", "show", "dev", &a.link()])
-        .is_ok_and(|o| o.contains(&format!("inet {}/", a.ip)))
+/// Does the instance's link carry its address already?
+pub fn has_address(a: &Attachment) -> bool {
+    ip(&[
+        "-n",
+        &a.instance_id,
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "dev",
+        &a.link(),
+    ])
+    .is_ok_and(|o| o.contains(&format!("inet {}/", a.ip)))
 }
 
 /// Runs a command to completion or kills it after `limit`; true on success.
@@ -307,7 +398,9 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> bool {
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return status.success(),
-            Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -323,7 +416,10 @@ pub fn kill_processes(ns: &str) {
         let Ok(out) = ip(&["netns", "pids", ns]) else {
             return;
         };
-        let pids: Vec<i32> = out.split_whitespace().filter_map(|p| p.parse().ok()).collect();
+        let pids: Vec<i32> = out
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
         if pids.is_empty() {
             return;
         }

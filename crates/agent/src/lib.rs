@@ -59,14 +59,23 @@ impl Agent {
     /// Binds the underlay and metrics, starts the data path and the mapping session.
     pub async fn start(config: AgentConfig) -> anyhow::Result<Agent> {
         if !sys::is_root() {
-            anyhow::bail!("the agent creates TAP devices and network namespaces: it must run as root");
+            anyhow::bail!(
+                "the agent creates TAP devices and network namespaces: it must run as root"
+            );
         }
         let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Snapshot {
             host_id: config.host_id.clone(),
             ..Default::default()
         }));
-        let dp = datapath::start(config.underlay, &config.host_id, shared.clone())
-            .with_context(|| format!("binding the underlay {}:{}", config.underlay, datapath::GENEVE_PORT))?;
+        let dp = datapath::start(config.underlay, &config.host_id, shared.clone()).with_context(
+            || {
+                format!(
+                    "binding the underlay {}:{}",
+                    config.underlay,
+                    datapath::GENEVE_PORT
+                )
+            },
+        )?;
         let (metrics_addr, metrics_task) = match config.metrics_listen {
             Some(addr) => {
                 let (a, t) = metrics::serve(addr, shared)
@@ -80,7 +89,9 @@ impl Agent {
             .with_context(|| format!("writing the DHCP script in {}", config.run_dir.display()))?;
         let dhcp = instance::find_dhcp_client();
         if dhcp.is_none() {
-            tracing::info!("no DHCP client installed (busybox udhcpc or dhclient): instances get their address set directly");
+            tracing::info!(
+                "no DHCP client installed (busybox udhcpc or dhclient): instances get their address set directly"
+            );
         }
         let rec = reconcile::Reconciler {
             dp,
@@ -90,6 +101,7 @@ impl Agent {
             run_dir: config.run_dir.clone(),
             keep: config.keep,
             host_id: config.host_id.clone(),
+            adopted: reconcile::load_adopted(&config.run_dir),
         };
         let (tx, rx) = mpsc::channel();
         let reconciler = std::thread::Builder::new()

@@ -71,43 +71,166 @@ pub fn render(s: &Snapshot) -> String {
     let family = |o: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    family(&mut o, "fort_agent_underlay_packets_total", "counter", "Geneve datagrams on the underlay.");
-    let _ = writeln!(o, "fort_agent_underlay_packets_total{{host=\"{h}\",direction=\"rx\"}} {}", s.underlay_rx.packets);
-    let _ = writeln!(o, "fort_agent_underlay_packets_total{{host=\"{h}\",direction=\"tx\"}} {}", s.underlay_tx.packets);
-    family(&mut o, "fort_agent_underlay_bytes_total", "counter", "Geneve payload bytes on the underlay.");
-    let _ = writeln!(o, "fort_agent_underlay_bytes_total{{host=\"{h}\",direction=\"rx\"}} {}", s.underlay_rx.bytes);
-    let _ = writeln!(o, "fort_agent_underlay_bytes_total{{host=\"{h}\",direction=\"tx\"}} {}", s.underlay_tx.bytes);
-    family(&mut o, "fort_agent_underlay_send_errors_total", "counter", "Datagrams the underlay socket refused.");
-    let _ = writeln!(o, "fort_agent_underlay_send_errors_total{{host=\"{h}\"}} {}", s.underlay_send_errors);
-    family(&mut o, "fort_agent_drops_total", "counter", "Frames dropped by the engine, by reason.");
+    family(
+        &mut o,
+        "fort_agent_underlay_packets_total",
+        "counter",
+        "Geneve datagrams on the underlay.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_underlay_packets_total{{host=\"{h}\",direction=\"rx\"}} {}",
+        s.underlay_rx.packets
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_underlay_packets_total{{host=\"{h}\",direction=\"tx\"}} {}",
+        s.underlay_tx.packets
+    );
+    family(
+        &mut o,
+        "fort_agent_underlay_bytes_total",
+        "counter",
+        "Geneve payload bytes on the underlay.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_underlay_bytes_total{{host=\"{h}\",direction=\"rx\"}} {}",
+        s.underlay_rx.bytes
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_underlay_bytes_total{{host=\"{h}\",direction=\"tx\"}} {}",
+        s.underlay_tx.bytes
+    );
+    family(
+        &mut o,
+        "fort_agent_underlay_send_errors_total",
+        "counter",
+        "Datagrams the underlay socket refused.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_underlay_send_errors_total{{host=\"{h}\"}} {}",
+        s.underlay_send_errors
+    );
+    family(
+        &mut o,
+        "fort_agent_drops_total",
+        "counter",
+        "Frames dropped by the engine, by reason.",
+    );
     for r in DropReason::ALL {
-        let _ = writeln!(o, "fort_agent_drops_total{{host=\"{h}\",reason=\"{}\"}} {}", r.as_str(), s.drops[*r as usize]);
+        let _ = writeln!(
+            o,
+            "fort_agent_drops_total{{host=\"{h}\",reason=\"{}\"}} {}",
+            r.as_str(),
+            s.drops[*r as usize]
+        );
     }
     for (reason, n) in &s.agent_drops {
-        let _ = writeln!(o, "fort_agent_drops_total{{host=\"{h}\",reason=\"{reason}\"}} {n}");
+        let _ = writeln!(
+            o,
+            "fort_agent_drops_total{{host=\"{h}\",reason=\"{reason}\"}} {n}"
+        );
     }
-    family(&mut o, "fort_agent_engine_path_total", "counter", "Frames decided by the fast path (cached) or the slow path.");
-    let _ = writeln!(o, "fort_agent_engine_path_total{{host=\"{h}\",path=\"fast\"}} {}", s.fast_path);
-    let _ = writeln!(o, "fort_agent_engine_path_total{{host=\"{h}\",path=\"slow\"}} {}", s.slow_path);
-    family(&mut o, "fort_agent_conntrack_entries", "gauge", "Tracked connections.");
-    let _ = writeln!(o, "fort_agent_conntrack_entries{{host=\"{h}\"}} {}", s.conntrack);
-    family(&mut o, "fort_agent_flow_cache_entries", "gauge", "Cached flow decisions.");
-    let _ = writeln!(o, "fort_agent_flow_cache_entries{{host=\"{h}\"}} {}", s.flows);
-    family(&mut o, "fort_agent_ports", "gauge", "ENIs attached on this host.");
+    family(
+        &mut o,
+        "fort_agent_engine_path_total",
+        "counter",
+        "Frames decided by the fast path (cached) or the slow path.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_engine_path_total{{host=\"{h}\",path=\"fast\"}} {}",
+        s.fast_path
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_engine_path_total{{host=\"{h}\",path=\"slow\"}} {}",
+        s.slow_path
+    );
+    family(
+        &mut o,
+        "fort_agent_conntrack_entries",
+        "gauge",
+        "Tracked connections.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_conntrack_entries{{host=\"{h}\"}} {}",
+        s.conntrack
+    );
+    family(
+        &mut o,
+        "fort_agent_flow_cache_entries",
+        "gauge",
+        "Cached flow decisions.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_flow_cache_entries{{host=\"{h}\"}} {}",
+        s.flows
+    );
+    family(
+        &mut o,
+        "fort_agent_ports",
+        "gauge",
+        "ENIs attached on this host.",
+    );
     let _ = writeln!(o, "fort_agent_ports{{host=\"{h}\"}} {}", s.ports.len());
-    family(&mut o, "fort_eni_packets_total", "counter", "Frames per ENI: sent by (from) or delivered to (to) the instance.");
+    family(
+        &mut o,
+        "fort_eni_packets_total",
+        "counter",
+        "Frames per ENI: sent by (from) or delivered to (to) the instance.",
+    );
     for (eni, p) in &s.ports {
-        let l = format!("host=\"{h}\",eni=\"{}\",instance=\"{}\"", esc(eni), esc(&p.instance_id));
-        let _ = writeln!(o, "fort_eni_packets_total{{{l},direction=\"from_instance\"}} {}", p.from_instance.packets);
-        let _ = writeln!(o, "fort_eni_packets_total{{{l},direction=\"to_instance\"}} {}", p.to_instance.packets);
+        let l = format!(
+            "host=\"{h}\",eni=\"{}\",instance=\"{}\"",
+            esc(eni),
+            esc(&p.instance_id)
+        );
+        let _ = writeln!(
+            o,
+            "fort_eni_packets_total{{{l},direction=\"from_instance\"}} {}",
+            p.from_instance.packets
+        );
+        let _ = writeln!(
+            o,
+            "fort_eni_packets_total{{{l},direction=\"to_instance\"}} {}",
+            p.to_instance.packets
+        );
     }
-    family(&mut o, "fort_eni_bytes_total", "counter", "Frame bytes per ENI.");
+    family(
+        &mut o,
+        "fort_eni_bytes_total",
+        "counter",
+        "Frame bytes per ENI.",
+    );
     for (eni, p) in &s.ports {
-        let l = format!("host=\"{h}\",eni=\"{}\",instance=\"{}\"", esc(eni), esc(&p.instance_id));
-        let _ = writeln!(o, "fort_eni_bytes_total{{{l},direction=\"from_instance\"}} {}", p.from_instance.bytes);
-        let _ = writeln!(o, "fort_eni_bytes_total{{{l},direction=\"to_instance\"}} {}", p.to_instance.bytes);
+        let l = format!(
+            "host=\"{h}\",eni=\"{}\",instance=\"{}\"",
+            esc(eni),
+            esc(&p.instance_id)
+        );
+        let _ = writeln!(
+            o,
+            "fort_eni_bytes_total{{{l},direction=\"from_instance\"}} {}",
+            p.from_instance.bytes
+        );
+        let _ = writeln!(
+            o,
+            "fort_eni_bytes_total{{{l},direction=\"to_instance\"}} {}",
+            p.to_instance.bytes
+        );
     }
-    family(&mut o, "fort_eni_drops_total", "counter", "Frames an instance sent that were dropped, by reason.");
+    family(
+        &mut o,
+        "fort_eni_drops_total",
+        "counter",
+        "Frames an instance sent that were dropped, by reason.",
+    );
     for (eni, p) in &s.ports {
         for (reason, n) in &p.drops {
             let _ = writeln!(
@@ -123,7 +246,10 @@ pub fn render(s: &Snapshot) -> String {
 
 /// Serves `GET /metrics` (anything else: 404) on `addr` until the task is dropped.
 /// Returns the bound address.
-pub async fn serve(addr: SocketAddr, shared: Shared) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn serve(
+    addr: SocketAddr,
+    shared: Shared,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let task = tokio::spawn(async move {
@@ -137,7 +263,12 @@ pub async fn serve(addr: SocketAddr, shared: Shared) -> std::io::Result<(SocketA
                 let mut len = 0;
                 // read the request head (bounded)
                 while len < buf.len() {
-                    match tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf[len..])).await {
+                    match tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        conn.read(&mut buf[len..]),
+                    )
+                    .await
+                    {
                         Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                         Ok(Ok(n)) => len += n,
                     }
@@ -184,7 +315,11 @@ mod tests {
         p.drops.insert("source_check", 2);
         s.ports.insert("eni-1".into(), p);
         let text = render(&s);
-        assert!(text.contains("fort_agent_drops_total{host=\"h1\",reason=\"security_group_ingress\"} 3"));
+        assert!(
+            text.contains(
+                "fort_agent_drops_total{host=\"h1\",reason=\"security_group_ingress\"} 3"
+            )
+        );
         assert!(text.contains(
             "fort_eni_packets_total{host=\"h1\",eni=\"eni-1\",instance=\"i-1\",direction=\"from_instance\"} 1"
         ));

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use fort_dataplane::HostProgram;
@@ -28,6 +28,25 @@ pub struct Reconciler {
     pub run_dir: PathBuf,
     pub keep: bool,
     pub host_id: String,
+    /// Instances an earlier run left in place (`--keep`), from `RUN_DIR/instances`:
+    /// removed after the first program unless it still places them here.
+    pub adopted: Vec<String>,
+}
+
+/// The file where the agent lists the instances it holds (for a restart with `--keep`).
+pub fn instances_file(run_dir: &std::path::Path) -> PathBuf {
+    run_dir.join("instances")
+}
+
+/// The instance ids listed by an earlier run.
+pub fn load_adopted(run_dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(instances_file(run_dir))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| crate::names::is_instance_id(l))
+        .map(str::to_string)
+        .collect()
 }
 
 impl Reconciler {
@@ -76,7 +95,9 @@ impl Reconciler {
             .iter()
             .filter(|(eni, (a, _))| {
                 desired.get(*eni).is_none_or(|d| {
-                    d.instance_id != a.instance_id || d.device_index != a.device_index || d.mac != a.mac
+                    d.instance_id != a.instance_id
+                        || d.device_index != a.device_index
+                        || d.mac != a.mac
                 })
             })
             .map(|(eni, _)| eni.clone())
@@ -94,10 +115,19 @@ impl Reconciler {
                 continue;
             }
             match instance::attach(a) {
-                Ok(tap) => {
-                    tracing::info!(host = self.host_id, eni, instance = a.instance_id, tap = tap.name(), "instance attached");
+                Ok((tap, again)) => {
+                    tracing::info!(
+                        host = self.host_id,
+                        eni,
+                        instance = a.instance_id,
+                        tap = tap.name(),
+                        reattached = again,
+                        "instance attached"
+                    );
                     self.attached.insert(eni.clone(), (a.clone(), tap));
-                    fresh.push(a.clone());
+                    if !(again && instance::has_address(a)) {
+                        fresh.push(a.clone());
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(host = self.host_id, eni, instance = a.instance_id, error = %e, "cannot attach; will retry");
@@ -113,13 +143,40 @@ impl Reconciler {
         self.dp.program(program.clone(), taps);
         for (a, tap) in removed {
             instance::detach(tap);
-            if !self.attached.values().any(|(b, _)| b.instance_id == a.instance_id) {
+            if !self
+                .attached
+                .values()
+                .any(|(b, _)| b.instance_id == a.instance_id)
+            {
                 instance::remove_namespace(&a.instance_id);
-                tracing::info!(host = self.host_id, instance = a.instance_id, "instance removed");
+                tracing::info!(
+                    host = self.host_id,
+                    instance = a.instance_id,
+                    "instance removed"
+                );
             }
         }
+        for ns in std::mem::take(&mut self.adopted) {
+            if !self.attached.values().any(|(a, _)| a.instance_id == ns) {
+                tracing::info!(
+                    host = self.host_id,
+                    instance = ns,
+                    "removing an instance left by an earlier run"
+                );
+                instance::remove_namespace(&ns);
+            }
+        }
+        let mut list: Vec<&str> = self
+            .attached
+            .values()
+            .map(|(a, _)| a.instance_id.as_str())
+            .collect();
+        list.sort_unstable();
+        list.dedup();
+        let _ = std::fs::write(instances_file(&self.run_dir), list.join("\n") + "\n");
         for a in fresh {
-            let (client, script, run_dir) = (self.dhcp.clone(), self.script.clone(), self.run_dir.clone());
+            let (client, script, run_dir) =
+                (self.dhcp.clone(), self.script.clone(), self.run_dir.clone());
             let _ = std::thread::Builder::new()
                 .name(format!("dhcp-{}", a.instance_id))
                 .spawn(move || instance::configure(&a, client.as_ref(), &script, &run_dir));
@@ -130,7 +187,11 @@ impl Reconciler {
     fn shutdown(mut self) {
         self.dp.stop();
         if self.keep {
-            tracing::info!(host = self.host_id, instances = self.attached.len(), "leaving instances in place (--keep)");
+            tracing::info!(
+                host = self.host_id,
+                instances = self.attached.len(),
+                "leaving instances in place (--keep)"
+            );
             return;
         }
         let attached = std::mem::take(&mut self.attached);

@@ -35,7 +35,10 @@ impl IfReq {
     fn new(name: &str) -> io::Result<IfReq> {
         let bytes = name.as_bytes();
         if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad interface name",
+            ));
         }
         let mut r = IfReq {
             name: [0; libc::IFNAMSIZ],
@@ -48,7 +51,11 @@ impl IfReq {
 }
 
 fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(r) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
 }
 
 /// A TAP device: an Ethernet link whose other side is this file descriptor. Frames are
@@ -65,7 +72,12 @@ impl Tap {
     pub fn open(name: &str) -> io::Result<Tap> {
         let path = CString::new("/dev/net/tun").expect("no NUL");
         // SAFETY: `path` is a valid NUL-terminated string; open(2) has no other inputs.
-        let fd = cvt(unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+        let fd = cvt(unsafe {
+            libc::open(
+                path.as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        })?;
         // SAFETY: `fd` was just returned by open(2) and is owned by nothing else.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         let mut req = IfReq::new(name)?;
@@ -79,7 +91,11 @@ impl Tap {
         let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
         // SAFETY: TUNSETOFFLOAD takes its argument by value.
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, offloads as libc::c_ulong) })?;
-        let end = req.name.iter().position(|&b| b == 0).unwrap_or(req.name.len());
+        let end = req
+            .name
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(req.name.len());
         let tap = Tap {
             file: File::from(fd),
             name: String::from_utf8_lossy(&req.name[..end]).into_owned(),
@@ -92,7 +108,13 @@ impl Tap {
     /// (wherever it is, in any namespace) when the last descriptor closes.
     pub fn set_persist(&self, on: bool) -> io::Result<()> {
         // SAFETY: TUNSETPERSIST takes its argument by value; the fd is a TAP.
-        cvt(unsafe { libc::ioctl(self.file.as_raw_fd(), TUNSETPERSIST, libc::c_ulong::from(on)) })?;
+        cvt(unsafe {
+            libc::ioctl(
+                self.file.as_raw_fd(),
+                TUNSETPERSIST,
+                libc::c_ulong::from(on),
+            )
+        })?;
         Ok(())
     }
 
@@ -110,6 +132,22 @@ impl Tap {
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
+}
+
+/// Attaches to the persistent TAP `name` that lives in the network namespace mounted at
+/// `netns` (a TAP moved into an instance by an earlier run of the agent). The descriptor
+/// keeps working from the agent's own namespace.
+pub fn open_tap_in(netns: &std::path::Path, name: &str) -> io::Result<Tap> {
+    let ns = File::open(netns)?;
+    let name = name.to_string();
+    // setns changes only the calling thread: do it on a thread of its own.
+    std::thread::spawn(move || {
+        // SAFETY: `ns` is an open namespace file; setns has no memory inputs.
+        cvt(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+        Tap::open(&name)
+    })
+    .join()
+    .map_err(|_| io::Error::other("namespace thread panicked"))?
 }
 
 /// Level-triggered epoll over raw descriptors, each with a `u64` token.
@@ -146,14 +184,24 @@ impl Epoll {
     }
 
     /// Waits up to `timeout_ms`; returns the tokens of ready descriptors in `tokens`.
-    pub fn wait(&self, events: &mut [libc::epoll_event], tokens: &mut Vec<u64>, timeout_ms: i32) -> io::Result<()> {
+    pub fn wait(
+        &self,
+        events: &mut [libc::epoll_event],
+        tokens: &mut Vec<u64>,
+        timeout_ms: i32,
+    ) -> io::Result<()> {
         tokens.clear();
         let max = libc::c_int::try_from(events.len()).unwrap_or(libc::c_int::MAX);
         // SAFETY: `events` is valid writable memory for `max` entries.
-        let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
+        let n =
+            unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.as_mut_ptr(), max, timeout_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(()) } else { Err(e) };
+            return if e.kind() == io::ErrorKind::Interrupted {
+                Ok(())
+            } else {
+                Err(e)
+            };
         }
         tokens.extend(events[..n as usize].iter().map(|e| e.u64));
         Ok(())

@@ -3,6 +3,7 @@
 
 pub mod credentials;
 pub mod sigv4;
+pub mod sign;
 
 pub use credentials::{Account, Credential, Credentials, CredentialsError, DEFAULT_ACCOUNT_ID};
 pub use sigv4::{HttpRequest, Verified, VerifyError, verify};

@@ -727,14 +727,14 @@ fn canonical_uri(path: &str) -> String {
 
 type HmacSha256 = hmac::Hmac<Sha256>;
 
-fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC takes keys of any length, so this never fails.
     let mut mac = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC accepts any key");
     mac.update(data);
     mac.finalize().into_bytes().into()
 }
 
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+pub(crate) fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
     let k_region = hmac(&k_date, region.as_bytes());
     let k_service = hmac(&k_region, service.as_bytes());
@@ -785,11 +785,11 @@ fn parse_http_date(s: &str) -> Option<OffsetDateTime> {
     t.checked_to_offset(UtcOffset::UTC)
 }
 
-fn format_date_stamp(t: OffsetDateTime) -> String {
+pub(crate) fn format_date_stamp(t: OffsetDateTime) -> String {
     format!("{:04}{:02}{:02}", t.year(), u8::from(t.month()), t.day())
 }
 
-fn format_amz_date(t: OffsetDateTime) -> String {
+pub(crate) fn format_amz_date(t: OffsetDateTime) -> String {
     let t = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
     format!(
         "{}T{:02}{:02}{:02}Z",

@@ -25,11 +25,19 @@ impl Action {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterKey {
     pub port: u16,
     pub tuple: FiveTuple,
     pub action: Action,
+}
+
+impl std::hash::Hash for CounterKey {
+    /// Two integer writes, not one per field: this is hashed for every new flow.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.tuple.pack());
+        state.write_u32(u32::from(self.port) << 1 | u32::from(self.action == Action::Accept));
+    }
 }
 
 /// One aggregated flow-log record.

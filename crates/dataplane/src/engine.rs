@@ -463,7 +463,7 @@ impl Engine {
         );
         v.eni_deps.insert(m.eni_id.clone(), eni_dep);
         v.enis.insert(m.eni_id.clone(), m.ip);
-        v.mappings.insert(
+        let previous = v.mappings.insert(
             m.ip,
             Mapping {
                 host: m.host,
@@ -473,6 +473,10 @@ impl Engine {
                 dep,
             },
         );
+        // a secondary address moved to another ENI: the old ENI no longer owns it
+        if let Some(old) = previous.filter(|o| o.eni_id != m.eni_id) {
+            unlink_eni(v, slot, &old.eni_id, m.ip, &mut self.epochs);
+        }
         let spec = self
             .program
             .vpcs
@@ -508,20 +512,7 @@ impl Engine {
         };
         self.epochs
             .set(DepKey::Mapping(slot, u32::from(ip)), flow_table::ABSENT);
-        if let Some(other) = v
-            .mappings
-            .iter()
-            .find(|(_, m)| m.eni_id == old.eni_id)
-            .map(|(a, _)| *a)
-        {
-            v.enis.insert(old.eni_id.clone(), other);
-        } else {
-            v.enis.remove(&old.eni_id);
-            self.epochs.set(
-                DepKey::EniMapping(slot, old.eni_id.clone()),
-                flow_table::ABSENT,
-            );
-        }
+        unlink_eni(v, slot, &old.eni_id, ip, &mut self.epochs);
         let spec = self
             .program
             .vpcs
@@ -969,6 +960,31 @@ impl Engine {
             );
         }
         Ok(verdict)
+    }
+}
+
+/// `ip` no longer belongs to `eni`: point the ENI's index at another of its addresses,
+/// or mark the ENI unmapped.
+fn unlink_eni(v: &mut Vpc, slot: u16, eni: &str, ip: Ipv4Addr, epochs: &mut Epochs) {
+    if v.enis.get(eni) != Some(&ip) {
+        return;
+    }
+    let other = v
+        .mappings
+        .iter()
+        .find(|(_, m)| m.eni_id == eni)
+        .map(|(a, _)| *a);
+    match other {
+        Some(a) => {
+            v.enis.insert(eni.to_string(), a);
+        }
+        None => {
+            v.enis.remove(eni);
+            epochs.set(
+                DepKey::EniMapping(slot, eni.to_string()),
+                flow_table::ABSENT,
+            );
+        }
     }
 }
 

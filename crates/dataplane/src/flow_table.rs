@@ -24,11 +24,26 @@ const K: u64 = 0xf135_7aea_2e62_a9c5;
 impl Hasher for FxHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
+        // addresses arrive as 4-byte slices: one round for them
+        if bytes.len() == 4 {
+            self.write_u64(u64::from(u32::from_le_bytes([
+                bytes[0], bytes[1], bytes[2], bytes[3],
+            ])));
+            return;
+        }
         for c in bytes.chunks(8) {
             let mut b = [0u8; 8];
             b[..c.len()].copy_from_slice(c);
             self.write_u64(u64::from_le_bytes(b));
         }
+    }
+    #[inline]
+    fn write_usize(&mut self, v: usize) {
+        self.write_u64(v as u64);
+    }
+    #[inline]
+    fn write_u8(&mut self, v: u8) {
+        self.write_u64(u64::from(v));
     }
     #[inline]
     fn write_u64(&mut self, v: u64) {

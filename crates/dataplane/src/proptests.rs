@@ -424,6 +424,12 @@ enum Event {
         l4: L4,
     },
     NewGroups(Vec<SecurityGroup>),
+    /// A V2P delta for a remote ENI: moved to another host, or removed.
+    Remap {
+        remote: usize,
+        host: usize,
+        remove: bool,
+    },
 }
 
 /// 0 router, 1 the owner's MAC, 2 someone else's, 3 broadcast.
@@ -439,6 +445,8 @@ fn event() -> impl Strategy<Value = Event> {
         6 => (prop::bool::weighted(0.8), 0usize..5, 0usize..16, 0usize..3, mac_choice(), l4())
             .prop_map(|(honest, outer, src, dst, dst_mac, l4)| Event::FromUnderlay { honest, outer, src, dst, dst_mac, l4 }),
         1 => groups().prop_map(Event::NewGroups),
+        1 => (0usize..3, 0usize..3, prop::bool::weighted(0.3))
+            .prop_map(|(remote, host, remove)| Event::Remap { remote, host, remove }),
     ]
 }
 
@@ -593,7 +601,7 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             let inner = l4_frame(smac, mac_for(program, d_ip, choice), s_ip, d_ip, &l);
             Some(Input::Underlay(encap_from(outer_src, &inner)))
         }
-        Event::NewGroups(_) => None,
+        Event::NewGroups(_) | Event::Remap { .. } => None,
     }
 }
 
@@ -647,12 +655,38 @@ proptest! {
         let (mut out_e, mut out_r) = (Vec::new(), Vec::new());
         for (i, st) in steps.iter().enumerate() {
             now = Time(now.0 + st.dt * 1_000_000_000);
+            if st.dt >= 200 {
+                // housekeeping must not change any decision
+                engine.expire(now);
+            }
             out_e.clear();
             out_r.clear();
             let ev = &flows[st.flow % flows.len()];
             if let Event::NewGroups(g) = ev {
                 program.vpcs[0].security_groups = g.clone();
                 engine.set_program(program.clone());
+                reference.set_program(program.clone());
+                continue;
+            }
+            if let Event::Remap { remote, host, remove } = ev {
+                let (eni, ip, m, _) = REMOTE[*remote];
+                let ip = Ipv4Addr::from(ip);
+                let maps = &mut program.vpcs[0].mappings;
+                maps.retain(|x| x.ip != ip);
+                if *remove {
+                    engine.remove_mapping("vpc-1", ip);
+                } else {
+                    let entry = Mapping {
+                        ip,
+                        host: [H2, H3, EDGE][*host],
+                        mac: mac(m),
+                        eni_id: eni.into(),
+                        source_dest_check: true,
+                    };
+                    maps.push(entry.clone());
+                    engine.upsert_mapping("vpc-1", entry);
+                }
+                prop_assert_eq!(&engine.program().vpcs[0].mappings.len(), &program.vpcs[0].mappings.len());
                 reference.set_program(program.clone());
                 continue;
             }
@@ -677,6 +711,16 @@ proptest! {
                 prop_assert_eq!(&out_e, &out_r, "step {}", i);
             }
         }
+        // flow-log counters: the same packets and bytes per (ENI, 5-tuple, action)
+        let mut counted = std::collections::BTreeMap::new();
+        engine.drain_flow_records(|r| {
+            let c: &mut (u64, u64) = counted
+                .entry((r.port, r.tuple, r.action == crate::counters::Action::Accept))
+                .or_default();
+            c.0 += r.packets;
+            c.1 += r.bytes;
+        });
+        prop_assert_eq!(counted, reference.counters.clone());
     }
 
     #[test]

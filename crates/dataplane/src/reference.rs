@@ -35,6 +35,8 @@ pub struct Reference {
     pub program: HostProgram,
     tracked: Vec<Tracked>,
     limit: usize,
+    /// Flow-log counters: (port, tuple, accepted) → (packets, bytes).
+    pub counters: std::collections::BTreeMap<(u16, packet::FiveTuple, bool), (u64, u64)>,
 }
 
 enum To {
@@ -55,12 +57,22 @@ impl Reference {
             program,
             tracked: Vec::new(),
             limit: conntrack_per_port as usize,
+            counters: Default::default(),
         }
     }
 
     /// A new program; tracked flows of ports still present are kept.
     pub fn set_program(&mut self, program: HostProgram) {
         self.program = program;
+    }
+
+    fn count(&mut self, port: usize, m: &Meta, accept: bool) {
+        let c = self
+            .counters
+            .entry((port as u16, m.tuple, accept))
+            .or_default();
+        c.0 += 1;
+        c.1 += u64::from(m.ip_len);
     }
 
     fn vpc(&self, id: &str) -> Option<usize> {
@@ -182,7 +194,12 @@ impl Reference {
             }
         }
         // 1. security group egress (or the state of a tracked flow)
-        self.security(now, p, &port, &vpc, Direction::Outbound, &m)?;
+        if let Err(e) = self.security(now, p, &port, &vpc, Direction::Outbound, &m) {
+            if e == DropReason::SecurityGroupEgress {
+                self.count(p, &m, false);
+            }
+            return Err(e);
+        }
         // 2. leaving the subnet: NACL outbound, then the route table
         let target = if same_subnet {
             RouteTarget::Local
@@ -192,6 +209,7 @@ impl Reference {
                 .iter()
                 .find(|a| a.id == subnet.network_acl_id);
             if !acl.is_some_and(|a| nacl_allows(a, true, &m, dst)) {
+                self.count(p, &m, false);
                 return Err(DropReason::NaclEgress);
             }
             let rt = vpc
@@ -202,6 +220,7 @@ impl Reference {
             longest_match(&rt.routes, dst).ok_or(DropReason::NoRoute)?
         };
         let to = self.target(vi, &target, dst)?;
+        self.count(p, &m, true);
         let rewrite = match &to {
             To::Host { mac, .. } if routed => Some((vpc.router_mac, *mac)),
             _ => None,
@@ -537,10 +556,17 @@ impl Reference {
                 .iter()
                 .find(|a| a.id == subnet.network_acl_id);
             if !acl.is_some_and(|a| nacl_allows(a, false, m, m.tuple.src)) {
+                self.count(q, m, false);
                 return Err(DropReason::NaclIngress);
             }
         }
-        self.security(now, q, &port, &vpc, Direction::Inbound, m)?;
+        if let Err(e) = self.security(now, q, &port, &vpc, Direction::Inbound, m) {
+            if e == DropReason::SecurityGroupIngress {
+                self.count(q, m, false);
+            }
+            return Err(e);
+        }
+        self.count(q, m, true);
         Ok(if crossing {
             (vpc.router_mac, port.mac)
         } else {

@@ -935,3 +935,117 @@ fn edge_traffic_comes_back_authenticated_by_the_edge() {
         DropReason::SecurityGroupIngress
     );
 }
+
+#[test]
+fn geneve_from_a_udp_socket() {
+    let (mut h1, mut h2) = engines();
+    let a = pid(&h1, "eni-a");
+    let b = pid(&h2, "eni-b");
+    let syn = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    h1.process_from_port(t(1), a, &syn, &mut wire);
+    // what a UDP socket sends and receives: the Geneve header onwards
+    let datagram = &wire[overlay::GENEVE_OFFSET..];
+    assert_eq!(
+        h2.process_geneve(t(1), H1, datagram, &mut out),
+        Verdict::ToPort { port: b }
+    );
+    assert_eq!(out, syn);
+    assert_eq!(
+        h2.process_geneve(t(2), H1, datagram, &mut out),
+        Verdict::ToPort { port: b }
+    );
+    assert_eq!(h2.stats().fast_path, 1);
+    assert_eq!(
+        drop_of(h2.process_geneve(t(2), Ipv4Addr::new(127, 0, 0, 50), datagram, &mut out)),
+        DropReason::AuthenticationFailed
+    );
+}
+
+/// An untracked cached flow must notice when the same 5-tuple becomes tracked (here by
+/// the reply, which AWS's rule tracks), so its packets keep that entry alive.
+#[test]
+fn untracked_cache_sees_new_tracking() {
+    let mut prog = host2();
+    prog.vpcs[0].security_groups[0].ingress = vec![sg_rule(6, 22, 22, "0.0.0.0/0")];
+    prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
+    let mut h2 = Engine::with_program(prog.clone());
+    let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
+    let mut out = Vec::new();
+    let fwd = |flags| tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, flags, 0);
+    let back = tcp_frame(C_MAC, ROUTER_MAC, C_IP, B_IP, 22, 40000, tcp::flags::ACK, 0);
+    assert_eq!(
+        h2.process_from_port(t(1), b, &fwd(tcp::flags::SYN), &mut out),
+        Verdict::ToPort { port: c }
+    );
+    assert_eq!(
+        h2.process_from_port(t(2), c, &back, &mut out),
+        Verdict::ToPort { port: b }
+    );
+    assert_eq!(
+        h2.process_from_port(t(100), b, &fwd(tcp::flags::ACK), &mut out),
+        Verdict::ToPort { port: c }
+    );
+    prog.vpcs[0].security_groups[0].ingress.clear();
+    h2.set_program(prog);
+    // nearly 5 days after the last packet: C's entry is alive only if that packet touched it
+    let late = t(100 + 432_000 - 10);
+    assert_eq!(
+        h2.process_from_port(late, b, &fwd(tcp::flags::ACK), &mut out),
+        Verdict::ToPort { port: c }
+    );
+}
+
+#[test]
+fn a_secondary_address_moves_between_enis() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let to_c = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    assert_eq!(
+        h1.process_from_port(t(1), a, &to_c, &mut out),
+        Verdict::ToUnderlay { host: H2, vni: VNI }
+    );
+    // C's address is reassigned to eni-d on another host (AllowReassignment)
+    let d_host = Ipv4Addr::new(127, 0, 0, 14);
+    let d_mac = MacAddr([2, 0, 0, 0, 0xd, 0xd]);
+    h1.upsert_mapping(
+        "vpc-1",
+        Mapping {
+            ip: C_IP,
+            host: d_host,
+            mac: d_mac,
+            eni_id: "eni-d".into(),
+            source_dest_check: true,
+        },
+    );
+    assert_eq!(
+        h1.process_from_port(t(2), a, &to_c, &mut out),
+        Verdict::ToUnderlay {
+            host: d_host,
+            vni: VNI
+        }
+    );
+    assert_eq!(&out[overlay::OUTER_LEN..overlay::OUTER_LEN + 6], &d_mac.0);
+    // eni-c has no address left: a route through it now drops
+    let mut p = h1.program().clone();
+    p.vpcs[0].route_tables[0].routes.push(Route {
+        destination: net("10.0.9.0/24"),
+        target: RouteTarget::NetworkInterface("eni-c".into()),
+    });
+    h1.set_program(p);
+    let via_c = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(10, 0, 9, 1),
+        40000,
+        22,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(3), a, &via_c, &mut out)),
+        DropReason::NoMapping
+    );
+}

@@ -37,6 +37,28 @@ enum Command {
     Agent(AgentArgs),
     /// Runs a command inside an instance's network namespace (as `ip netns exec`).
     Exec(ExecArgs),
+    /// Simulates many hosts against a real control plane and measures how fast their
+    /// programs converge; ends with one line of key=value figures.
+    Sim(SimArgs),
+}
+
+#[derive(Args, Clone)]
+struct SimArgs {
+    /// Simulated hosts (real gRPC sessions, no TAPs).
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    /// Instances launched through the EC2 API before the timed changes.
+    #[arg(long, default_value_t = 10_000)]
+    instances: usize,
+    /// Instances of the one large VPC (default: 40% of --instances, at most 40,000).
+    #[arg(long)]
+    large_vpc: Option<usize>,
+    /// Instances per small VPC.
+    #[arg(long, default_value_t = 100)]
+    small_vpc: usize,
+    /// Changes timed one by one.
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
 }
 
 #[derive(Args, Clone)]
@@ -152,7 +174,28 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => runtime.block_on(server(args, false)),
         Command::Agent(args) => runtime.block_on(agent(args)),
         Command::Exec(args) => exec(args),
+        Command::Sim(args) => runtime.block_on(sim(args)),
     }
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let report = fort_mapping::sim::run(fort_mapping::sim::SimArgs {
+        hosts: args.hosts,
+        instances: args.instances,
+        changes: args.changes,
+        large_vpc: args.large_vpc.unwrap_or((args.instances * 2 / 5).min(40_000)),
+        small_vpc: args.small_vpc,
+        fort: std::env::current_exe()?,
+        timeout: std::time::Duration::from_secs(10),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    eprintln!(
+        "sim: setup {:.1} s, {} mappings held by the hosts, new host took {} mappings",
+        report.setup_s, report.mappings_held, report.new_host_mappings
+    );
+    println!("{}", report.line());
+    Ok(())
 }
 
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
@@ -184,7 +227,10 @@ fn exec(args: ExecArgs) -> anyhow::Result<()> {
         bail!("'{}' is not an instance id (i-…)", args.instance);
     }
     if !fort_agent::instance::netns_exists(&args.instance) {
-        bail!("instance {} has no network namespace on this machine", args.instance);
+        bail!(
+            "instance {} has no network namespace on this machine",
+            args.instance
+        );
     }
     let err = std::process::Command::new("ip")
         .args(["netns", "exec", &args.instance])
@@ -194,7 +240,12 @@ fn exec(args: ExecArgs) -> anyhow::Result<()> {
 }
 
 /// The agents `fort up` runs: (host id, zone, underlay address).
-fn up_hosts(region: &str, zones: usize, hosts: usize, base: Ipv4Addr) -> Vec<(String, String, Ipv4Addr)> {
+fn up_hosts(
+    region: &str,
+    zones: usize,
+    hosts: usize,
+    base: Ipv4Addr,
+) -> Vec<(String, String, Ipv4Addr)> {
     let zones = zones.clamp(1, 26);
     (0..hosts)
         .map(|i| {
@@ -298,7 +349,10 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let grpc = tokio::net::TcpListener::bind(args.mapping_listen)
         .await
         .with_context(|| format!("binding the mapping service to {}", args.mapping_listen))?;
-    println!("  mapping:       http://{} (gRPC, for agents)", grpc.local_addr()?);
+    println!(
+        "  mapping:       http://{} (gRPC, for agents)",
+        grpc.local_addr()?
+    );
     let mapping_url = format!("http://{}", grpc.local_addr()?);
     let grpc_service = mapping.grpc();
     tokio::spawn(async move {
@@ -332,7 +386,9 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                         .metrics_addr
                         .map(|m| format!("http://{m}/metrics"))
                         .unwrap_or_default();
-                    println!("  agent {host_id}:      {zone}, underlay {underlay}, metrics {metrics}");
+                    println!(
+                        "  agent {host_id}:      {zone}, underlay {underlay}, metrics {metrics}"
+                    );
                     running.push(a);
                 }
                 Err(e) => {
@@ -415,7 +471,10 @@ mod tests {
     fn up_spreads_hosts_over_zones_in_turn() {
         let h = up_hosts("us-east-1", 3, 4, Ipv4Addr::new(127, 0, 0, 10));
         let zones: Vec<&str> = h.iter().map(|x| x.1.as_str()).collect();
-        assert_eq!(zones, ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a"]);
+        assert_eq!(
+            zones,
+            ["us-east-1a", "us-east-1b", "us-east-1c", "us-east-1a"]
+        );
         assert_eq!(h[0].0, "h1");
         assert_eq!(h[3].2, Ipv4Addr::new(127, 0, 0, 13));
         let two = up_hosts("eu-west-1", 2, 4, Ipv4Addr::new(127, 0, 1, 10));

@@ -32,6 +32,28 @@ pub struct Cache {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Gap;
 
+/// What an agent keeps of its program: where it stands and how it applies an update.
+pub trait Programmed: Send {
+    /// (epoch, generation) held.
+    fn position(&self) -> (u64, u64);
+    /// Applies one update in order; `Ok(false)` for a duplicate already applied.
+    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap>;
+    /// Forgets everything: the next session starts from a snapshot.
+    fn reset(&mut self);
+}
+
+impl Programmed for Cache {
+    fn position(&self) -> (u64, u64) {
+        (self.epoch, self.generation)
+    }
+    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+        Cache::apply(self, update)
+    }
+    fn reset(&mut self) {
+        *self = Cache::default();
+    }
+}
+
 impl Cache {
     /// Applies one update, in order. Duplicates (already applied) are ignored.
     pub fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
@@ -57,15 +79,15 @@ impl Cache {
 
 /// Runs the session for ever: calls `on_update` with the items after each update
 /// applied, then reports the generation as applied.
-pub async fn run(
-    endpoint: String,
-    me: Identity,
-    mut on_update: impl FnMut(&Cache, &ProgramUpdate) + Send,
-) {
-    let mut cache = Cache::default();
+pub async fn run(endpoint: String, me: Identity, on_update: impl FnMut(&Cache, &ProgramUpdate) + Send) {
+    run_with(endpoint, me, Cache::default(), on_update).await
+}
+
+/// [`run`] with the agent's own way of holding its program.
+pub async fn run_with<P: Programmed>(endpoint: String, me: Identity, mut state: P, mut on_update: impl FnMut(&P, &ProgramUpdate) + Send) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match session(&endpoint, &me, &mut cache, &mut on_update).await {
+        match session(&endpoint, &me, &mut state, &mut on_update).await {
             Ok(()) => tracing::info!("mapping session ended; reconnecting"),
             Err(e) => tracing::warn!(error = %e, "mapping session failed; reconnecting"),
         }
@@ -75,12 +97,13 @@ pub async fn run(
 }
 
 /// One session: hello, then updates until the stream ends.
-pub async fn session(
+pub async fn session<P: Programmed>(
     endpoint: &str,
     me: &Identity,
-    cache: &mut Cache,
-    on_update: &mut (impl FnMut(&Cache, &ProgramUpdate) + Send),
+    cache: &mut P,
+    on_update: &mut (impl FnMut(&P, &ProgramUpdate) + Send),
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let (epoch, generation) = cache.position();
     let mut client = MappingClient::connect(endpoint.to_owned())
         .await?
         .max_decoding_message_size(256 << 20)
@@ -91,8 +114,8 @@ pub async fn session(
             host_id: me.host_id.clone(),
             zone: me.zone.clone(),
             underlay: me.underlay.to_string(),
-            epoch: cache.epoch,
-            generation: cache.generation,
+            epoch,
+            generation,
             role: me.role.clone(),
         })),
     })
@@ -122,18 +145,13 @@ pub async fn session(
             match cache.apply(&update) {
                 Ok(true) => {
                     on_update(cache, &update);
-                    tx.send(AgentMessage {
-                        msg: Some(Msg::Applied(Applied {
-                            epoch: cache.epoch,
-                            generation: cache.generation,
-                        })),
-                    })
-                    .await?;
+                    let (epoch, generation) = cache.position();
+                    tx.send(AgentMessage { msg: Some(Msg::Applied(Applied { epoch, generation })) }).await?;
                 }
                 Ok(false) => {}
                 Err(Gap) => {
                     // Start over with a snapshot.
-                    *cache = Cache::default();
+                    cache.reset();
                     return Err("update out of sequence".into());
                 }
             }

@@ -13,3 +13,4 @@ pub mod client;
 pub mod derive;
 pub mod programs;
 pub mod server;
+pub mod sim;

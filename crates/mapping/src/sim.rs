@@ -1,0 +1,513 @@
+//! `fort sim`: the real control plane (a `fort server` process) with many simulated
+//! agents, measuring how fast hosts converge on their programs.
+//!
+//! Each simulated agent is a real gRPC session with the mapping service that applies every
+//! update into an agent-side program store (the structural items, and the V2P mappings in
+//! a compact table) and reports what it applied; no TAPs. The workload goes through the
+//! real EC2 API over HTTP, signed with SigV4. Programming latency is measured from the API
+//! answer to the moment the server says every affected host applied the change
+//! (`/fort/applied`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fort_auth::Credential;
+use fort_proto::mapping::ProgramUpdate;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as TokioBufReader};
+use tokio::net::TcpStream;
+
+use crate::client::{Gap, Identity, Programmed};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct SimArgs {
+    pub hosts: usize,
+    pub instances: usize,
+    /// Changes timed one by one after the build-up.
+    pub changes: usize,
+    /// Instances of the one large VPC (the rest go to VPCs of `small_vpc` instances).
+    pub large_vpc: usize,
+    pub small_vpc: usize,
+    /// The `fort` binary to run as the server.
+    pub fort: PathBuf,
+    /// Stop waiting for one change after this long.
+    pub timeout: Duration,
+}
+
+/// The figures `fort sim` prints.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub programming_p50_ms: f64,
+    pub programming_p99_ms: f64,
+    pub programming_max_ms: f64,
+    pub new_host_ms: f64,
+    pub new_host_mappings: usize,
+    pub agent_bytes_per_mapping: f64,
+    pub server_rss_mb: f64,
+    pub setup_s: f64,
+    pub mappings_held: u64,
+    pub timeouts: usize,
+}
+
+impl Report {
+    /// The closing line: `key=value` figures.
+    pub fn line(&self) -> String {
+        format!(
+            "programming_p50_ms={:.1} programming_p99_ms={:.1} programming_max_ms={:.1} new_host_ms={:.1} agent_bytes_per_mapping={:.1} server_rss_mb={:.0}",
+            self.programming_p50_ms,
+            self.programming_p99_ms,
+            self.programming_max_ms,
+            self.new_host_ms,
+            self.agent_bytes_per_mapping,
+            self.server_rss_mb
+        )
+    }
+}
+
+/// A V2P entry as an agent keeps it: 24 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactMapping {
+    pub host: Ipv4Addr,
+    pub mac: [u8; 6],
+    /// The ENI id's 17 hex digits, packed.
+    pub eni: [u8; 9],
+    pub source_dest_check: bool,
+}
+
+/// An agent's program: structural items as received, mappings compact.
+#[derive(Debug, Default)]
+pub struct AgentProgram {
+    pub epoch: u64,
+    pub generation: u64,
+    pub items: BTreeMap<String, Vec<u8>>,
+    vpc_slots: HashMap<String, u32>,
+    pub mappings: HashMap<(u32, Ipv4Addr), CompactMapping>,
+}
+
+impl AgentProgram {
+    fn slot(&mut self, vpc: &str) -> u32 {
+        let next = self.vpc_slots.len() as u32;
+        *self.vpc_slots.entry(vpc.to_owned()).or_insert(next)
+    }
+
+    /// Bytes the mapping table takes per mapping (buckets, their control bytes, keys and
+    /// values).
+    pub fn bytes_per_mapping(&self) -> f64 {
+        if self.mappings.is_empty() {
+            return 0.0;
+        }
+        let bucket = size_of::<(u32, Ipv4Addr)>() + size_of::<CompactMapping>() + 1;
+        (self.mappings.capacity() * bucket) as f64 / self.mappings.len() as f64
+    }
+}
+
+fn pack_eni(id: &str) -> [u8; 9] {
+    let mut out = [0u8; 9];
+    let hex = id.strip_prefix("eni-").unwrap_or(id).as_bytes();
+    for (i, pair) in hex.rchunks(2).take(9).enumerate() {
+        let text = std::str::from_utf8(pair).unwrap_or("0");
+        out[8 - i] = u8::from_str_radix(text, 16).unwrap_or(0);
+    }
+    out
+}
+
+impl Programmed for AgentProgram {
+    fn position(&self) -> (u64, u64) {
+        (self.epoch, self.generation)
+    }
+
+    fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
+        if u.snapshot {
+            self.items.clear();
+            self.mappings.clear();
+        } else if u.epoch != self.epoch || u.base_generation != self.generation {
+            if u.epoch == self.epoch && u.generation <= self.generation {
+                return Ok(false);
+            }
+            return Err(Gap);
+        }
+        for key in &u.delete {
+            if let Some(rest) = key.strip_prefix("map/") {
+                if let Some((vpc, ip)) = rest.split_once('/')
+                    && let Ok(ip) = ip.parse()
+                {
+                    let slot = self.slot(vpc);
+                    self.mappings.remove(&(slot, ip));
+                }
+            } else {
+                self.items.remove(key);
+            }
+        }
+        for item in &u.put {
+            if let Some(rest) = item.key.strip_prefix("map/") {
+                let Some((vpc, _)) = rest.split_once('/') else { continue };
+                let Ok(m) = serde_json::from_slice::<fort_dataplane::program::Mapping>(&item.value) else { continue };
+                let slot = self.slot(vpc);
+                self.mappings.insert(
+                    (slot, m.ip),
+                    CompactMapping { host: m.host, mac: m.mac.0, eni: pack_eni(&m.eni_id), source_dest_check: m.source_dest_check },
+                );
+            } else {
+                self.items.insert(item.key.clone(), item.value.clone());
+            }
+        }
+        self.epoch = u.epoch;
+        self.generation = u.generation;
+        Ok(true)
+    }
+
+    fn reset(&mut self) {
+        *self = AgentProgram::default();
+    }
+}
+
+/// The server process and how to reach it.
+struct Server {
+    child: Child,
+    api: String,
+    mapping: String,
+    _dir: TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const KEY: &str = "AKIAFORTSIMULATOR001";
+const SECRET: &str = "fort-simulator-secret-000000000000000000";
+
+fn start_server(fort: &PathBuf) -> Result<Server, String> {
+    let dir = std::env::temp_dir().join(format!("fort-sim-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let creds = dir.join("credentials");
+    std::fs::write(&creds, format!("[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\naws_account_id = 123456789012\n"))
+        .map_err(|e| e.to_string())?;
+    let mut child = Command::new(fort)
+        .args(["server", "--dataplane", "on", "--listen", "127.0.0.1:0", "--mapping-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--credentials")
+        .arg(&creds)
+        .env("FORT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", fort.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut api, mut mapping) = (None, None);
+    while api.is_none() || mapping.is_none() {
+        let line = lines.next().ok_or("the server exited before it was up")?.map_err(|e| e.to_string())?;
+        if let Some(v) = line.trim().strip_prefix("EC2 endpoint:") {
+            api = Some(v.trim().trim_start_matches("http://").to_owned());
+        }
+        if let Some(v) = line.trim().strip_prefix("mapping:") {
+            mapping = v.split_whitespace().next().map(|m| m.trim_start_matches("http://").to_owned());
+        }
+    }
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Server { child, api: api.expect("set"), mapping: mapping.expect("set"), _dir: TempDir(dir) })
+}
+
+/// One keep-alive HTTP/1.1 connection to the EC2 API.
+struct Api {
+    conn: TokioBufReader<TcpStream>,
+    host: String,
+    credential: Credential,
+}
+
+impl Api {
+    async fn connect(host: &str) -> Result<Api, String> {
+        let stream = TcpStream::connect(host).await.map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        Ok(Api {
+            conn: TokioBufReader::new(stream),
+            host: host.to_owned(),
+            credential: Credential { access_key_id: KEY.into(), secret_access_key: SECRET.into(), account_id: "123456789012".into() },
+        })
+    }
+
+    /// Sends a request; returns (status, x-fort-change, body).
+    async fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, u64, String), String> {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n", self.host, body.len());
+        if method == "POST" {
+            head.push_str(&format!("content-type: {}\r\n", fort_auth::sign::CONTENT_TYPE));
+            for (k, v) in fort_auth::sign::sign_post(&self.credential, "us-east-1", "ec2", &self.host, body.as_bytes(), time::OffsetDateTime::now_utc()) {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+        }
+        head.push_str("\r\n");
+        head.push_str(body);
+        self.conn.get_mut().write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        self.conn.read_line(&mut line).await.map_err(|e| e.to_string())?;
+        let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let (mut length, mut change) = (0usize, 0u64);
+        loop {
+            line.clear();
+            self.conn.read_line(&mut line).await.map_err(|e| e.to_string())?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            let lower = line.to_ascii_lowercase();
+            if let Some(v) = lower.strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap_or(0);
+            }
+            if let Some(v) = lower.strip_prefix("x-fort-change:") {
+                change = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut buf = vec![0; length];
+        self.conn.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+        Ok((status, change, String::from_utf8_lossy(&buf).into_owned()))
+    }
+
+    /// Calls an action; returns (x-fort-change, body), or the EC2 error text.
+    async fn call(&mut self, body: &str) -> Result<(u64, String), String> {
+        let (status, change, text) = self.request("POST", "/", &format!("{body}&Version=2016-11-15")).await?;
+        if status != 200 {
+            return Err(format!("{body} → {status}: {text}"));
+        }
+        Ok((change, text))
+    }
+
+    async fn wait_applied(&mut self, change: u64, timeout: Duration) -> Result<bool, String> {
+        let path = format!("/fort/applied?change={change}&timeout_ms={}", timeout.as_millis());
+        let (status, _, _) = self.request("GET", &path, "").await?;
+        Ok(status == 200)
+    }
+}
+
+fn first(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    Some(xml[start..start + xml[start..].find('<')?].to_owned())
+}
+
+fn all(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    xml.match_indices(&open)
+        .filter_map(|(i, _)| {
+            let start = i + open.len();
+            Some(xml[start..start + xml[start..].find('<')?].to_owned())
+        })
+        .collect()
+}
+
+/// An agent program shared with the simulator, which inspects it.
+struct SharedProgram(Arc<std::sync::Mutex<AgentProgram>>);
+
+impl Programmed for SharedProgram {
+    fn position(&self) -> (u64, u64) {
+        self.0.lock().expect("agent lock").position()
+    }
+    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+        self.0.lock().expect("agent lock").apply(update)
+    }
+    fn reset(&mut self) {
+        self.0.lock().expect("agent lock").reset();
+    }
+}
+
+/// Starts a simulated agent; returns a handle to its program.
+fn agent(mapping: &str, id: String, zone: String, underlay: Ipv4Addr, applied: Arc<AtomicU64>) -> Arc<std::sync::Mutex<AgentProgram>> {
+    let program = Arc::new(std::sync::Mutex::new(AgentProgram::default()));
+    let me = Identity { host_id: id, zone, underlay, role: "instance".into() };
+    let state = SharedProgram(program.clone());
+    tokio::spawn(crate::client::run_with(format!("http://{mapping}"), me, state, move |_: &SharedProgram, u: &ProgramUpdate| {
+        applied.fetch_add((u.put.len() + u.delete.len()) as u64, Ordering::Relaxed);
+    }));
+    program
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Runs the simulation and returns its figures.
+pub async fn run(args: SimArgs) -> Result<Report, String> {
+    let started = Instant::now();
+    let server = start_server(&args.fort)?;
+    let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
+    let items = Arc::new(AtomicU64::new(0));
+    let mut agents = Vec::new();
+    for i in 0..args.hosts {
+        let underlay = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 200, 0, 0)) + i as u32 + 1);
+        agents.push(agent(&server.mapping, format!("sim-{i:04}"), zones[i % 3].into(), underlay, items.clone()));
+    }
+    let mut api = Api::connect(&server.api).await?;
+    // Wait until every host has registered (placement needs them).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, _, metrics) = api.request("GET", "/metrics", "").await?;
+        let connected = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("fort_mapping_hosts_connected "))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        if connected >= args.hosts {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(format!("only {connected} of {} hosts connected", args.hosts));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("sim: {} hosts connected in {:.1} s", args.hosts, started.elapsed().as_secs_f64());
+
+    // The large VPC lives in zone a (a third of the hosts); small VPCs anywhere.
+    let large = args.large_vpc.min(args.instances);
+    let (_, vpc) = api.call("Action=CreateVpc&CidrBlock=10.0.0.0/16").await?;
+    let large_vpc = first(&vpc, "vpcId").ok_or("no vpc id")?;
+    let mut large_subnets = Vec::new();
+    for i in 0..4 {
+        let (_, s) =
+            api.call(&format!("Action=CreateSubnet&VpcId={large_vpc}&CidrBlock=10.0.{}.0/18&AvailabilityZone=us-east-1a", i * 64)).await?;
+        large_subnets.push(first(&s, "subnetId").ok_or("no subnet id")?);
+    }
+    let mut launched = 0;
+    let mut batch = 0;
+    while launched < large {
+        let n = (large - launched).min(250);
+        let subnet = &large_subnets[batch % large_subnets.len()];
+        api.call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}")).await?;
+        launched += n;
+        batch += 1;
+    }
+    let mut small = Vec::new();
+    let mut remaining = args.instances - large;
+    let mut v = 0;
+    while remaining > 0 {
+        let n = remaining.min(args.small_vpc.max(1));
+        let (_, vpc) = api.call(&format!("Action=CreateVpc&CidrBlock=10.{}.0.0/16", 1 + v % 250)).await?;
+        let vpc_id = first(&vpc, "vpcId").ok_or("no vpc id")?;
+        let (_, s) =
+            api.call(&format!("Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.{}.0.0/20&AvailabilityZone={}", 1 + v % 250, zones[v % 3])).await?;
+        let subnet = first(&s, "subnetId").ok_or("no subnet id")?;
+        let (_, out) = api.call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}")).await?;
+        let group = first(&vpc, "vpcId").and_then(|_| first(&out, "groupId")).unwrap_or_default();
+        small.push((vpc_id, subnet, group, all(&out, "instanceId")));
+        remaining -= n;
+        v += 1;
+    }
+    // Let the build-up reach every host before timing single changes.
+    let settle_deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let (change, _) = api.call(&format!("Action=CreateTags&ResourceId.1={large_vpc}&Tag.1.Key=settle&Tag.1.Value=1")).await?;
+        if api.wait_applied(change, Duration::from_secs(30)).await? || Instant::now() > settle_deadline {
+            break;
+        }
+    }
+    let setup_s = started.elapsed().as_secs_f64();
+    eprintln!("sim: {} instances launched and programmed in {setup_s:.1} s", args.instances);
+
+    // Timed changes, one at a time: launches, terminations, security group rules moving.
+    let mut latencies = Vec::new();
+    let mut timeouts = 0;
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for i in 0..args.changes {
+        if small.is_empty() {
+            break;
+        }
+        let k = (next() % small.len() as u64) as usize;
+        let (_, subnet, group, instances) = &mut small[k];
+        let body = match i % 4 {
+            0 => format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"),
+            1 if !instances.is_empty() => format!("Action=TerminateInstances&InstanceId.1={}", instances.remove(0)),
+            2 => format!(
+                "Action=AuthorizeSecurityGroupIngress&GroupId={group}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort={p}&IpPermissions.1.ToPort={p}&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8",
+                p = 1000 + i
+            ),
+            _ => format!(
+                "Action=RevokeSecurityGroupIngress&GroupId={group}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort={p}&IpPermissions.1.ToPort={p}&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8",
+                p = 1000 + i - 1
+            ),
+        };
+        let Ok((change, out)) = api.call(&body).await else { continue };
+        let acked = Instant::now();
+        if body.contains("RunInstances") {
+            instances.extend(all(&out, "instanceId"));
+        }
+        if change == 0 {
+            continue;
+        }
+        if api.wait_applied(change, args.timeout).await? {
+            latencies.push(acked.elapsed());
+        } else {
+            timeouts += 1;
+        }
+    }
+
+    // A new host, then an instance of the large VPC placed on it (it is the least loaded):
+    // the host must take the whole VPC.
+    let new_underlay = Ipv4Addr::new(10, 201, 0, 1);
+    let newcomer = agent(&server.mapping, "sim-new".into(), "us-east-1a".into(), new_underlay, items.clone());
+    let wait_new = Instant::now() + Duration::from_secs(30);
+    while newcomer.lock().expect("agent lock").generation == 0 && Instant::now() < wait_new {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (change, _) = api
+        .call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}", large_subnets[0]))
+        .await?;
+    let acked = Instant::now();
+    let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
+    let new_host_ms = acked.elapsed().as_secs_f64() * 1e3;
+    if !programmed {
+        timeouts += 1;
+    }
+    let (new_host_mappings, bytes) = {
+        let p = newcomer.lock().expect("agent lock");
+        (p.mappings.len(), p.bytes_per_mapping())
+    };
+
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let pct = |f: f64| latencies.get(((latencies.len() as f64 * f) as usize).min(latencies.len().saturating_sub(1))).map_or(0.0, |d| ms(*d));
+    let report = Report {
+        programming_p50_ms: pct(0.5),
+        programming_p99_ms: pct(0.99),
+        programming_max_ms: latencies.last().map_or(0.0, |d| ms(*d)),
+        new_host_ms,
+        new_host_mappings,
+        agent_bytes_per_mapping: bytes,
+        server_rss_mb: rss_mb(server.child.id()),
+        setup_s,
+        mappings_held: agents.iter().map(|a| a.lock().expect("agent lock").mappings.len() as u64).sum(),
+        timeouts,
+    };
+    eprintln!(
+        "sim: {} timed changes ({} timed out), new host took {} mappings, {} items applied in all",
+        latencies.len(),
+        report.timeouts,
+        report.new_host_mappings,
+        items.load(Ordering::Relaxed)
+    );
+    Ok(report)
+}
