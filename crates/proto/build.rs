@@ -5,6 +5,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     let fds = protox::compile(files, ["proto"])?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    // Item values are shared by every host's update: reference-counted, never copied.
+    tonic_prost_build::configure().bytes(".fort.mapping.v1.Item.value").compile_fds(fds)?;
     Ok(())
 }

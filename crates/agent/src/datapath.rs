@@ -178,7 +178,10 @@ impl DataPath {
             // Poll without sleeping for a moment after traffic: a request's answer
             // usually follows within tens of microseconds, and a wake-up costs as much.
             let spinning = last_busy.elapsed() < spin;
-            if let Err(e) = self.epoll.wait(&mut events, &mut tokens, if spinning { 0 } else { 100 }) {
+            if let Err(e) =
+                self.epoll
+                    .wait(&mut events, &mut tokens, if spinning { 0 } else { 100 })
+            {
                 tracing::error!(error = %e, "epoll failed; data path stops");
                 return;
             }

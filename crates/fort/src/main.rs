@@ -183,7 +183,9 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         hosts: args.hosts,
         instances: args.instances,
         changes: args.changes,
-        large_vpc: args.large_vpc.unwrap_or((args.instances * 2 / 5).min(40_000)),
+        large_vpc: args
+            .large_vpc
+            .unwrap_or((args.instances * 2 / 5).min(40_000)),
         small_vpc: args.small_vpc,
         fort: std::env::current_exe()?,
         timeout: std::time::Duration::from_secs(10),

@@ -79,12 +79,21 @@ impl Cache {
 
 /// Runs the session for ever: calls `on_update` with the items after each update
 /// applied, then reports the generation as applied.
-pub async fn run(endpoint: String, me: Identity, on_update: impl FnMut(&Cache, &ProgramUpdate) + Send) {
+pub async fn run(
+    endpoint: String,
+    me: Identity,
+    on_update: impl FnMut(&Cache, &ProgramUpdate) + Send,
+) {
     run_with(endpoint, me, Cache::default(), on_update).await
 }
 
 /// [`run`] with the agent's own way of holding its program.
-pub async fn run_with<P: Programmed>(endpoint: String, me: Identity, mut state: P, mut on_update: impl FnMut(&P, &ProgramUpdate) + Send) {
+pub async fn run_with<P: Programmed>(
+    endpoint: String,
+    me: Identity,
+    mut state: P,
+    mut on_update: impl FnMut(&P, &ProgramUpdate) + Send,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match session(&endpoint, &me, &mut state, &mut on_update).await {
@@ -146,7 +155,10 @@ pub async fn session<P: Programmed>(
                 Ok(true) => {
                     on_update(cache, &update);
                     let (epoch, generation) = cache.position();
-                    tx.send(AgentMessage { msg: Some(Msg::Applied(Applied { epoch, generation })) }).await?;
+                    tx.send(AgentMessage {
+                        msg: Some(Msg::Applied(Applied { epoch, generation })),
+                    })
+                    .await?;
                 }
                 Ok(false) => {}
                 Err(Gap) => {

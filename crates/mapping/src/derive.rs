@@ -16,9 +16,10 @@ use fort_control::{Region, World};
 use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
 use fort_model::{NetworkInterface, RouteDestination, RouteTarget, RulePeer};
+use prost::bytes::Bytes;
 
 /// Item values: the JSON of one piece of a [`dp::HostProgram`].
-pub type Items = BTreeMap<String, Vec<u8>>;
+pub type Items = BTreeMap<String, Bytes>;
 
 /// What one stored row contributes to host programs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,7 +29,7 @@ pub struct Contribution {
     /// Items every host serving the VPC holds.
     pub items: Items,
     /// A port item for one host: (host id, key, value).
-    pub port: Option<(String, String, Vec<u8>)>,
+    pub port: Option<(String, String, Bytes)>,
 }
 
 /// A row of the control plane, as the store names it: `r/ACCOUNT/REGION/TABLE/ID`.
@@ -64,8 +65,8 @@ impl RowKey {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    serde_json::to_vec(v).expect("program items serialize")
+fn json<T: serde::Serialize>(v: &T) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).expect("program items serialize"))
 }
 
 /// The MAC of a VPC's implicit router: locally administered, derived from the VNI.
@@ -253,7 +254,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 for ip in e.private_ips() {
                     for g in &e.security_groups {
                         c.items
-                            .insert(format!("member/{}/{g}/{ip}", e.vpc_id), Vec::new());
+                            .insert(format!("member/{}/{g}/{ip}", e.vpc_id), Bytes::new());
                     }
                 }
                 if let Some(host) = placement(world, r, e) {

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use fort_control::World;
+use prost::bytes::Bytes;
 
 use crate::derive::{Contribution, Items, RowKey, all_rows, contribution, dependents};
 
@@ -19,7 +20,7 @@ pub struct Update {
     pub base: u64,
     pub generation: u64,
     pub snapshot: bool,
-    pub put: Vec<(String, Vec<u8>)>,
+    pub put: Vec<(String, Bytes)>,
     pub delete: Vec<String>,
 }
 
@@ -90,7 +91,6 @@ impl Programs {
         for row in rows {
             p.rederive(world, row, &mut sink);
         }
-        p.rebuild_serving();
         p
     }
 
@@ -124,7 +124,7 @@ impl Programs {
     }
 
     /// The mapping item of (VPC, IP), if any.
-    pub fn lookup(&self, vpc: &str, ip: &str) -> Option<&Vec<u8>> {
+    pub fn lookup(&self, vpc: &str, ip: &str) -> Option<&Bytes> {
         self.vpc_items.get(vpc)?.get(&format!("map/{vpc}/{ip}"))
     }
 
@@ -316,7 +316,9 @@ impl Programs {
                 if let Some(p) = self.ports.get_mut(host) {
                     p.remove(key);
                 }
-                self.port_home.remove(key);
+                if let Some((h, vpc)) = self.port_home.remove(key) {
+                    self.serve(false, &vpc, &h, sink);
+                }
                 sink.ports
                     .entry(host.clone())
                     .or_default()
@@ -329,9 +331,13 @@ impl Programs {
                     .entry(host.clone())
                     .or_default()
                     .insert(key.clone(), value.clone());
-                if let Some(vpc) = &new.vpc {
+                let moved_in = old.port.as_ref().is_none_or(|(h, _, _)| h != host);
+                if let Some(vpc) = &new.vpc
+                    && moved_in
+                {
                     self.port_home
                         .insert(key.clone(), (host.clone(), vpc.clone()));
+                    self.serve(true, vpc, host, sink);
                 }
                 sink.ports
                     .entry(host.clone())
@@ -345,67 +351,75 @@ impl Programs {
         old_vpc
     }
 
-    fn rebuild_serving(&mut self) {
-        self.serving.clear();
-        for (host, vpc) in self.port_home.values() {
-            *self
-                .serving
-                .entry(vpc.clone())
-                .or_default()
-                .entry(host.clone())
-                .or_default() += 1;
+    /// A port of `host` in `vpc` came (`true`) or went; records when the host starts or
+    /// stops serving the VPC.
+    fn serve(&mut self, came: bool, vpc: &str, host: &str, sink: &mut Deltas) {
+        let hosts = self.serving.entry(vpc.to_owned()).or_default();
+        let count = hosts.get(host).copied().unwrap_or(0);
+        sink.serving
+            .entry(vpc.to_owned())
+            .or_default()
+            .entry(host.to_owned())
+            .or_insert(count > 0);
+        if came {
+            hosts.insert(host.to_owned(), count + 1);
+        } else if count <= 1 {
+            hosts.remove(host);
+            if hosts.is_empty() {
+                self.serving.remove(vpc);
+            }
+        } else {
+            hosts.insert(host.to_owned(), count - 1);
         }
     }
 
     /// Turns item differences into one update per affected host.
     fn fan_out(&mut self, sink: Deltas) -> Vec<(String, Update)> {
-        let before = std::mem::take(&mut self.serving);
-        self.rebuild_serving();
-        let mut per_host: BTreeMap<String, (BTreeMap<String, Vec<u8>>, BTreeSet<String>)> =
+        let mut per_host: BTreeMap<String, (BTreeMap<String, Bytes>, BTreeSet<String>)> =
             BTreeMap::new();
-        // VPCs a host starts or stops serving: all of their items come or go.
-        let all_vpcs: BTreeSet<&String> = before.keys().chain(self.serving.keys()).collect();
-        for vpc in all_vpcs {
-            let was: BTreeSet<&String> = before
-                .get(vpc)
-                .map(|m| m.keys().collect())
-                .unwrap_or_default();
-            let is: BTreeSet<&String> = self
-                .serving
-                .get(vpc)
-                .map(|m| m.keys().collect())
-                .unwrap_or_default();
-            for host in is.difference(&was) {
-                let entry = per_host.entry((*host).clone()).or_default();
-                if let Some(items) = self.vpc_items.get(vpc) {
-                    entry
-                        .0
-                        .extend(items.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let vpcs: BTreeSet<&String> = sink.vpc.keys().chain(sink.serving.keys()).collect();
+        let no_transitions = BTreeMap::new();
+        for vpc in vpcs {
+            let transitions = sink.serving.get(vpc).unwrap_or(&no_transitions);
+            let serving = self.serving.get(vpc);
+            // Hosts that start or stop serving the VPC: all of its items come or go.
+            for (host, was) in transitions {
+                let is = serving.is_some_and(|s| s.contains_key(host));
+                let entry = per_host.entry(host.clone()).or_default();
+                if is && !was {
+                    if let Some(items) = self.vpc_items.get(vpc) {
+                        entry
+                            .0
+                            .extend(items.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    }
+                } else if *was && !is {
+                    let mut keys: BTreeSet<String> = self
+                        .vpc_items
+                        .get(vpc)
+                        .map(|i| i.keys().cloned().collect())
+                        .unwrap_or_default();
+                    // Keys deleted by this very change are gone from vpc_items: delete them too.
+                    if let Some(d) = sink.vpc.get(vpc) {
+                        keys.extend(d.keys().cloned());
+                    }
+                    entry.1.extend(keys);
                 }
-            }
-            for host in was.difference(&is) {
-                let entry = per_host.entry((*host).clone()).or_default();
-                let mut keys: BTreeSet<String> = self
-                    .vpc_items
-                    .get(vpc)
-                    .map(|i| i.keys().cloned().collect())
-                    .unwrap_or_default();
-                // Keys deleted by this very change are gone from vpc_items: delete them too.
-                if let Some(d) = sink.vpc.get(vpc) {
-                    keys.extend(d.keys().cloned());
-                }
-                entry.1.extend(keys);
             }
             // Hosts that serve the VPC before and after get just the differences.
-            if let Some(d) = sink.vpc.get(vpc) {
-                for host in is.intersection(&was) {
-                    let entry = per_host.entry((*host).clone()).or_default();
+            if let (Some(d), Some(serving)) = (sink.vpc.get(vpc), serving) {
+                for host in serving.keys() {
+                    if transitions.get(host) == Some(&false) {
+                        continue;
+                    }
+                    let entry = per_host.entry(host.clone()).or_default();
                     for (k, v) in d {
                         match v {
                             Some(v) => {
+                                entry.1.remove(k);
                                 entry.0.insert(k.clone(), v.clone());
                             }
                             None => {
+                                entry.0.remove(k);
                                 entry.1.insert(k.clone());
                             }
                         }
@@ -456,6 +470,9 @@ impl Programs {
 /// Item differences of one change: per VPC and per host's ports (`None`: deleted).
 #[derive(Default)]
 struct Deltas {
-    vpc: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
-    ports: BTreeMap<String, BTreeMap<String, Option<Vec<u8>>>>,
+    vpc: BTreeMap<String, BTreeMap<String, Option<Bytes>>>,
+    ports: BTreeMap<String, BTreeMap<String, Option<Bytes>>>,
+    /// VPC → host → whether it served the VPC before the change (for hosts whose port
+    /// count there changed).
+    serving: BTreeMap<String, BTreeMap<String, bool>>,
 }

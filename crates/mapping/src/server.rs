@@ -293,13 +293,18 @@ impl Mapping for Grpc {
             .programs
             .vpc_of_vni(req.vni)
             .and_then(|vpc| shared.programs.lookup(&vpc, &req.ip).cloned())
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .to_vec();
         Ok(Response::new(LookupResponse { mapping }))
     }
 }
 
 impl fort_ec2_api::Sidecar for MappingService {
-    fn wait_applied(&self, change: u64, timeout: Duration) -> Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
+    fn wait_applied(
+        &self,
+        change: u64,
+        timeout: Duration,
+    ) -> Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>> {
         Box::pin(MappingService::wait_applied(self, change, timeout))
     }
 
@@ -311,16 +316,44 @@ impl fort_ec2_api::Sidecar for MappingService {
         let connected = p.hosts().filter(|(_, h)| h.connected).count();
         let mut lat: Vec<f64> = p.latencies.iter().map(Duration::as_secs_f64).collect();
         lat.sort_by(f64::total_cmp);
-        let q = |f: f64| lat.get(((lat.len() as f64 * f) as usize).min(lat.len().saturating_sub(1))).copied().unwrap_or(0.0);
-        let _ = writeln!(out, "# HELP fort_mapping_hosts Hosts that have connected since the server started.");
-        let _ = writeln!(out, "# TYPE fort_mapping_hosts gauge\nfort_mapping_hosts {hosts}");
-        let _ = writeln!(out, "# TYPE fort_mapping_hosts_connected gauge\nfort_mapping_hosts_connected {connected}");
-        let _ = writeln!(out, "# TYPE fort_mapping_mappings gauge\nfort_mapping_mappings {}", p.mapping_count());
-        let _ = writeln!(out, "# TYPE fort_mapping_applied_through gauge\nfort_mapping_applied_through {}", p.applied_through);
-        let _ = writeln!(out, "# HELP fort_mapping_programming_seconds From a change to its last host's applied report.");
+        let q = |f: f64| {
+            lat.get(((lat.len() as f64 * f) as usize).min(lat.len().saturating_sub(1)))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let _ = writeln!(
+            out,
+            "# HELP fort_mapping_hosts Hosts that have connected since the server started."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE fort_mapping_hosts gauge\nfort_mapping_hosts {hosts}"
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE fort_mapping_hosts_connected gauge\nfort_mapping_hosts_connected {connected}"
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE fort_mapping_mappings gauge\nfort_mapping_mappings {}",
+            p.mapping_count()
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE fort_mapping_applied_through gauge\nfort_mapping_applied_through {}",
+            p.applied_through
+        );
+        let _ = writeln!(
+            out,
+            "# HELP fort_mapping_programming_seconds From a change to its last host's applied report."
+        );
         let _ = writeln!(out, "# TYPE fort_mapping_programming_seconds summary");
         for (label, f) in [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)] {
-            let _ = writeln!(out, "fort_mapping_programming_seconds{{quantile=\"{label}\"}} {:.6}", q(f));
+            let _ = writeln!(
+                out,
+                "fort_mapping_programming_seconds{{quantile=\"{label}\"}} {:.6}",
+                q(f)
+            );
         }
         let _ = writeln!(out, "fort_mapping_programming_seconds_count {}", lat.len());
         for (id, h) in p.hosts() {

@@ -85,7 +85,7 @@ pub struct CompactMapping {
 pub struct AgentProgram {
     pub epoch: u64,
     pub generation: u64,
-    pub items: BTreeMap<String, Vec<u8>>,
+    pub items: BTreeMap<String, prost::bytes::Bytes>,
     vpc_slots: HashMap<String, u32>,
     pub mappings: HashMap<(u32, Ipv4Addr), CompactMapping>,
 }
@@ -146,12 +146,22 @@ impl Programmed for AgentProgram {
         }
         for item in &u.put {
             if let Some(rest) = item.key.strip_prefix("map/") {
-                let Some((vpc, _)) = rest.split_once('/') else { continue };
-                let Ok(m) = serde_json::from_slice::<fort_dataplane::program::Mapping>(&item.value) else { continue };
+                let Some((vpc, _)) = rest.split_once('/') else {
+                    continue;
+                };
+                let Ok(m) = serde_json::from_slice::<fort_dataplane::program::Mapping>(&item.value)
+                else {
+                    continue;
+                };
                 let slot = self.slot(vpc);
                 self.mappings.insert(
                     (slot, m.ip),
-                    CompactMapping { host: m.host, mac: m.mac.0, eni: pack_eni(&m.eni_id), source_dest_check: m.source_dest_check },
+                    CompactMapping {
+                        host: m.host,
+                        mac: m.mac.0,
+                        eni: pack_eni(&m.eni_id),
+                        source_dest_check: m.source_dest_check,
+                    },
                 );
             } else {
                 self.items.insert(item.key.clone(), item.value.clone());
@@ -201,7 +211,16 @@ fn start_server(fort: &PathBuf) -> Result<Server, String> {
     std::fs::write(&creds, format!("[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\naws_account_id = 123456789012\n"))
         .map_err(|e| e.to_string())?;
     let mut child = Command::new(fort)
-        .args(["server", "--dataplane", "on", "--listen", "127.0.0.1:0", "--mapping-listen", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "server",
+            "--dataplane",
+            "on",
+            "--listen",
+            "127.0.0.1:0",
+            "--mapping-listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(dir.join("data"))
         .arg("--credentials")
         .arg(&creds)
@@ -214,17 +233,28 @@ fn start_server(fort: &PathBuf) -> Result<Server, String> {
     let mut lines = BufReader::new(stdout).lines();
     let (mut api, mut mapping) = (None, None);
     while api.is_none() || mapping.is_none() {
-        let line = lines.next().ok_or("the server exited before it was up")?.map_err(|e| e.to_string())?;
+        let line = lines
+            .next()
+            .ok_or("the server exited before it was up")?
+            .map_err(|e| e.to_string())?;
         if let Some(v) = line.trim().strip_prefix("EC2 endpoint:") {
             api = Some(v.trim().trim_start_matches("http://").to_owned());
         }
         if let Some(v) = line.trim().strip_prefix("mapping:") {
-            mapping = v.split_whitespace().next().map(|m| m.trim_start_matches("http://").to_owned());
+            mapping = v
+                .split_whitespace()
+                .next()
+                .map(|m| m.trim_start_matches("http://").to_owned());
         }
     }
     // Keep draining stdout so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    Ok(Server { child, api: api.expect("set"), mapping: mapping.expect("set"), _dir: TempDir(dir) })
+    Ok(Server {
+        child,
+        api: api.expect("set"),
+        mapping: mapping.expect("set"),
+        _dir: TempDir(dir),
+    })
 }
 
 /// One keep-alive HTTP/1.1 connection to the EC2 API.
@@ -241,29 +271,66 @@ impl Api {
         Ok(Api {
             conn: TokioBufReader::new(stream),
             host: host.to_owned(),
-            credential: Credential { access_key_id: KEY.into(), secret_access_key: SECRET.into(), account_id: "123456789012".into() },
+            credential: Credential {
+                access_key_id: KEY.into(),
+                secret_access_key: SECRET.into(),
+                account_id: "123456789012".into(),
+            },
         })
     }
 
     /// Sends a request; returns (status, x-fort-change, body).
-    async fn request(&mut self, method: &str, path: &str, body: &str) -> Result<(u16, u64, String), String> {
-        let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n", self.host, body.len());
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Result<(u16, u64, String), String> {
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\ncontent-length: {}\r\n",
+            self.host,
+            body.len()
+        );
         if method == "POST" {
-            head.push_str(&format!("content-type: {}\r\n", fort_auth::sign::CONTENT_TYPE));
-            for (k, v) in fort_auth::sign::sign_post(&self.credential, "us-east-1", "ec2", &self.host, body.as_bytes(), time::OffsetDateTime::now_utc()) {
+            head.push_str(&format!(
+                "content-type: {}\r\n",
+                fort_auth::sign::CONTENT_TYPE
+            ));
+            for (k, v) in fort_auth::sign::sign_post(
+                &self.credential,
+                "us-east-1",
+                "ec2",
+                &self.host,
+                body.as_bytes(),
+                time::OffsetDateTime::now_utc(),
+            ) {
                 head.push_str(&format!("{k}: {v}\r\n"));
             }
         }
         head.push_str("\r\n");
         head.push_str(body);
-        self.conn.get_mut().write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+        self.conn
+            .get_mut()
+            .write_all(head.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut line = String::new();
-        self.conn.read_line(&mut line).await.map_err(|e| e.to_string())?;
-        let status = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        self.conn
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         let (mut length, mut change) = (0usize, 0u64);
         loop {
             line.clear();
-            self.conn.read_line(&mut line).await.map_err(|e| e.to_string())?;
+            self.conn
+                .read_line(&mut line)
+                .await
+                .map_err(|e| e.to_string())?;
             if line == "\r\n" || line.is_empty() {
                 break;
             }
@@ -276,13 +343,18 @@ impl Api {
             }
         }
         let mut buf = vec![0; length];
-        self.conn.read_exact(&mut buf).await.map_err(|e| e.to_string())?;
+        self.conn
+            .read_exact(&mut buf)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok((status, change, String::from_utf8_lossy(&buf).into_owned()))
     }
 
     /// Calls an action; returns (x-fort-change, body), or the EC2 error text.
     async fn call(&mut self, body: &str) -> Result<(u64, String), String> {
-        let (status, change, text) = self.request("POST", "/", &format!("{body}&Version=2016-11-15")).await?;
+        let (status, change, text) = self
+            .request("POST", "/", &format!("{body}&Version=2016-11-15"))
+            .await?;
         if status != 200 {
             return Err(format!("{body} → {status}: {text}"));
         }
@@ -290,7 +362,10 @@ impl Api {
     }
 
     async fn wait_applied(&mut self, change: u64, timeout: Duration) -> Result<bool, String> {
-        let path = format!("/fort/applied?change={change}&timeout_ms={}", timeout.as_millis());
+        let path = format!(
+            "/fort/applied?change={change}&timeout_ms={}",
+            timeout.as_millis()
+        );
         let (status, _, _) = self.request("GET", &path, "").await?;
         Ok(status == 200)
     }
@@ -328,20 +403,40 @@ impl Programmed for SharedProgram {
 }
 
 /// Starts a simulated agent; returns a handle to its program.
-fn agent(mapping: &str, id: String, zone: String, underlay: Ipv4Addr, applied: Arc<AtomicU64>) -> Arc<std::sync::Mutex<AgentProgram>> {
+fn agent(
+    mapping: &str,
+    id: String,
+    zone: String,
+    underlay: Ipv4Addr,
+    applied: Arc<AtomicU64>,
+) -> Arc<std::sync::Mutex<AgentProgram>> {
     let program = Arc::new(std::sync::Mutex::new(AgentProgram::default()));
-    let me = Identity { host_id: id, zone, underlay, role: "instance".into() };
+    let me = Identity {
+        host_id: id,
+        zone,
+        underlay,
+        role: "instance".into(),
+    };
     let state = SharedProgram(program.clone());
-    tokio::spawn(crate::client::run_with(format!("http://{mapping}"), me, state, move |_: &SharedProgram, u: &ProgramUpdate| {
-        applied.fetch_add((u.put.len() + u.delete.len()) as u64, Ordering::Relaxed);
-    }));
+    tokio::spawn(crate::client::run_with(
+        format!("http://{mapping}"),
+        me,
+        state,
+        move |_: &SharedProgram, u: &ProgramUpdate| {
+            applied.fetch_add((u.put.len() + u.delete.len()) as u64, Ordering::Relaxed);
+        },
+    ));
     program
 }
 
 fn rss_mb(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
@@ -354,7 +449,13 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let mut agents = Vec::new();
     for i in 0..args.hosts {
         let underlay = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 200, 0, 0)) + i as u32 + 1);
-        agents.push(agent(&server.mapping, format!("sim-{i:04}"), zones[i % 3].into(), underlay, items.clone()));
+        agents.push(agent(
+            &server.mapping,
+            format!("sim-{i:04}"),
+            zones[i % 3].into(),
+            underlay,
+            items.clone(),
+        ));
     }
     let mut api = Api::connect(&server.api).await?;
     // Wait until every host has registered (placement needs them).
@@ -370,11 +471,18 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
             break;
         }
         if Instant::now() > deadline {
-            return Err(format!("only {connected} of {} hosts connected", args.hosts));
+            return Err(format!(
+                "only {connected} of {} hosts connected",
+                args.hosts
+            ));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("sim: {} hosts connected in {:.1} s", args.hosts, started.elapsed().as_secs_f64());
+    eprintln!(
+        "sim: {} hosts connected in {:.1} s",
+        args.hosts,
+        started.elapsed().as_secs_f64()
+    );
 
     // The large VPC lives in zone a (a third of the hosts); small VPCs anywhere.
     let large = args.large_vpc.min(args.instances);
@@ -391,7 +499,10 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     while launched < large {
         let n = (large - launched).min(250);
         let subnet = &large_subnets[batch % large_subnets.len()];
-        api.call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}")).await?;
+        api.call(&format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}"
+        ))
+        .await?;
         launched += n;
         batch += 1;
     }
@@ -400,13 +511,25 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let mut v = 0;
     while remaining > 0 {
         let n = remaining.min(args.small_vpc.max(1));
-        let (_, vpc) = api.call(&format!("Action=CreateVpc&CidrBlock=10.{}.0.0/16", 1 + v % 250)).await?;
+        let (_, vpc) = api
+            .call(&format!(
+                "Action=CreateVpc&CidrBlock=10.{}.0.0/16",
+                1 + v % 250
+            ))
+            .await?;
         let vpc_id = first(&vpc, "vpcId").ok_or("no vpc id")?;
-        let (_, s) =
-            api.call(&format!("Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.{}.0.0/20&AvailabilityZone={}", 1 + v % 250, zones[v % 3])).await?;
+        let (_, s) = api
+            .call(&format!(
+                "Action=CreateSubnet&VpcId={vpc_id}&CidrBlock=10.{}.0.0/20&AvailabilityZone={}",
+                1 + v % 250,
+                zones[v % 3]
+            ))
+            .await?;
         let subnet = first(&s, "subnetId").ok_or("no subnet id")?;
         let (_, out) = api.call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}")).await?;
-        let group = first(&vpc, "vpcId").and_then(|_| first(&out, "groupId")).unwrap_or_default();
+        let group = first(&vpc, "vpcId")
+            .and_then(|_| first(&out, "groupId"))
+            .unwrap_or_default();
         small.push((vpc_id, subnet, group, all(&out, "instanceId")));
         remaining -= n;
         v += 1;
@@ -414,13 +537,22 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     // Let the build-up reach every host before timing single changes.
     let settle_deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let (change, _) = api.call(&format!("Action=CreateTags&ResourceId.1={large_vpc}&Tag.1.Key=settle&Tag.1.Value=1")).await?;
-        if api.wait_applied(change, Duration::from_secs(30)).await? || Instant::now() > settle_deadline {
+        let (change, _) = api
+            .call(&format!(
+                "Action=CreateTags&ResourceId.1={large_vpc}&Tag.1.Key=settle&Tag.1.Value=1"
+            ))
+            .await?;
+        if api.wait_applied(change, Duration::from_secs(30)).await?
+            || Instant::now() > settle_deadline
+        {
             break;
         }
     }
     let setup_s = started.elapsed().as_secs_f64();
-    eprintln!("sim: {} instances launched and programmed in {setup_s:.1} s", args.instances);
+    eprintln!(
+        "sim: {} instances launched and programmed in {setup_s:.1} s",
+        args.instances
+    );
 
     // Timed changes, one at a time: launches, terminations, security group rules moving.
     let mut latencies = Vec::new();
@@ -439,8 +571,13 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         let k = (next() % small.len() as u64) as usize;
         let (_, subnet, group, instances) = &mut small[k];
         let body = match i % 4 {
-            0 => format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"),
-            1 if !instances.is_empty() => format!("Action=TerminateInstances&InstanceId.1={}", instances.remove(0)),
+            0 => format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+            ),
+            1 if !instances.is_empty() => format!(
+                "Action=TerminateInstances&InstanceId.1={}",
+                instances.remove(0)
+            ),
             2 => format!(
                 "Action=AuthorizeSecurityGroupIngress&GroupId={group}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort={p}&IpPermissions.1.ToPort={p}&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8",
                 p = 1000 + i
@@ -450,7 +587,9 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
                 p = 1000 + i - 1
             ),
         };
-        let Ok((change, out)) = api.call(&body).await else { continue };
+        let Ok((change, out)) = api.call(&body).await else {
+            continue;
+        };
         let acked = Instant::now();
         if body.contains("RunInstances") {
             instances.extend(all(&out, "instanceId"));
@@ -468,13 +607,22 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     // A new host, then an instance of the large VPC placed on it (it is the least loaded):
     // the host must take the whole VPC.
     let new_underlay = Ipv4Addr::new(10, 201, 0, 1);
-    let newcomer = agent(&server.mapping, "sim-new".into(), "us-east-1a".into(), new_underlay, items.clone());
+    let newcomer = agent(
+        &server.mapping,
+        "sim-new".into(),
+        "us-east-1a".into(),
+        new_underlay,
+        items.clone(),
+    );
     let wait_new = Instant::now() + Duration::from_secs(30);
     while newcomer.lock().expect("agent lock").generation == 0 && Instant::now() < wait_new {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (change, _) = api
-        .call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}", large_subnets[0]))
+        .call(&format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}",
+            large_subnets[0]
+        ))
         .await?;
     let acked = Instant::now();
     let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
@@ -489,7 +637,11 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
 
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let pct = |f: f64| latencies.get(((latencies.len() as f64 * f) as usize).min(latencies.len().saturating_sub(1))).map_or(0.0, |d| ms(*d));
+    let pct = |f: f64| {
+        latencies
+            .get(((latencies.len() as f64 * f) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |d| ms(*d))
+    };
     let report = Report {
         programming_p50_ms: pct(0.5),
         programming_p99_ms: pct(0.99),
@@ -499,7 +651,10 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         agent_bytes_per_mapping: bytes,
         server_rss_mb: rss_mb(server.child.id()),
         setup_s,
-        mappings_held: agents.iter().map(|a| a.lock().expect("agent lock").mappings.len() as u64).sum(),
+        mappings_held: agents
+            .iter()
+            .map(|a| a.lock().expect("agent lock").mappings.len() as u64)
+            .sum(),
         timeouts,
     };
     eprintln!(
