@@ -2,7 +2,7 @@
 
 import time
 
-from conftest import ALL_FROM, TcpServer, ping, tcp_get
+from .fort_e2e import ALL_FROM, TcpServer, ping, tcp_get
 
 ICMP_FROM = lambda cidr: {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": cidr}]}  # noqa: E731
 TCP_FROM = lambda port, cidr: {"IpProtocol": "tcp", "FromPort": port, "ToPort": port, "IpRanges": [{"CidrIp": cidr}]}  # noqa: E731

@@ -3,7 +3,7 @@
 import os
 import time
 
-from conftest import FORT_BIN, ALL_FROM, TcpServer, eni_of, links, netns_list, nsexec, ping, sh, tcp_get
+from .fort_e2e import FORT_BIN, ALL_FROM, TcpServer, eni_of, links, netns_list, nsexec, ping, sh, tcp_get
 
 
 def test_two_vpcs_with_the_same_cidr_are_isolated(fort, ec2, world):

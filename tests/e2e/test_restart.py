@@ -6,7 +6,7 @@ import re
 import subprocess
 import time
 
-from conftest import ALL_FROM, FortUp, World, netns_list, ping
+from .fort_e2e import ALL_FROM, FortUp, World, netns_list, ping
 
 
 def test_restart_keeps_instances_and_a_running_iperf3_stream():

@@ -6,7 +6,7 @@ import struct
 import subprocess
 import time
 
-from conftest import ALL_FROM, eni_of, host_of, nsexec, ping
+from .fort_e2e import ALL_FROM, eni_of, host_of, nsexec, ping
 
 
 def test_spoofed_source_address_or_mac_is_dropped(fort, ec2, world):
@@ -41,9 +41,10 @@ def sniff_vni(fort, src_host_underlay, trigger):
                           f"udp dst port 6081 and src host {src_host_underlay}"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        time.sleep(0.5)
-        trigger()
-        out, _ = p.communicate(timeout=10)
+        deadline = time.time() + 15
+        while p.poll() is None and time.time() < deadline:
+            trigger()  # until tcpdump, once listening, has seen one
+        out, _ = p.communicate(timeout=5)
     finally:
         if p.poll() is None:
             p.kill()
@@ -93,3 +94,27 @@ def test_forged_geneve_from_the_wrong_host_is_dropped_and_counted(fort, ec2, wor
             s.sendto(packet, (fort.underlays[hb], 6081))
     time.sleep(0.5)
     assert fort.metric("fort_agent_drops_total", host=hb, reason="authentication_failed") >= before + 3
+
+
+def test_with_source_dest_check_off_other_sources_are_routed(fort, ec2, world):
+    vpc = world.vpc("10.13.0.0/16")
+    subnet = world.subnet(vpc, "10.13.1.0/24")
+    sg = world.group(vpc, "open", [ALL_FROM("0.0.0.0/0")])
+    a, _ = world.launch(subnet, [sg])
+    b, b_ip = world.launch(subnet, [sg])
+    a_eni, _ = eni_of(ec2, a)
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=a_eni, SourceDestCheck={"Value": False})
+    nsexec(a, "ip", "addr", "add", "10.13.1.99/24", "dev", "eth0")
+    seen = subprocess.Popen(["ip", "netns", "exec", b, "tcpdump", "-i", "eth0", "-n", "-c", "1", "-l",
+                             "icmp and src host 10.13.1.99"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        deadline = time.time() + 15
+        while seen.poll() is None and time.time() < deadline:
+            nsexec(a, "ping", "-c", "1", "-W", "0.3", "-I", "10.13.1.99", b_ip)
+        out, _ = seen.communicate(timeout=5)
+    finally:
+        if seen.poll() is None:
+            seen.kill()
+            seen.wait()
+    assert "10.13.1.99 >" in out, "the middlebox's packet from another source reached b"

@@ -1,7 +1,7 @@
 """The seed's two walks with real packets: the same subnet (layer 2) and another subnet
 (layer 3), instances on two hosts, ping and TCP both ways."""
 
-from conftest import ALL_FROM, TcpServer, eni_of, host_of, neighbour_mac, ping, ping_eventually, tcp_get
+from .fort_e2e import ALL_FROM, TcpServer, eni_of, host_of, neighbour_mac, ping, ping_eventually, tcp_get
 
 
 def test_layer2_walk_across_two_hosts(fort, ec2, world):

@@ -173,7 +173,9 @@ impl DataPath {
         let mut last_publish = Instant::now();
         let mut last_expire = Instant::now();
         let spin = spin_time();
-        let mut last_busy = Instant::now() - spin;
+        let mut last_busy = Instant::now()
+            .checked_sub(spin)
+            .unwrap_or_else(Instant::now);
         loop {
             // Poll without sleeping for a moment after traffic: a request's answer
             // usually follows within tens of microseconds, and a wake-up costs as much.

@@ -20,6 +20,8 @@ pub const MTU: u32 = 9001;
 /// The largest TSO burst the instance may hand its TAP: a whole burst must fit in one
 /// underlay datagram (65,507 bytes) with the Geneve header and option.
 pub const GSO_MAX_SIZE: u32 = 62_000;
+/// The underlay MTU from which TSO bursts are sent whole.
+pub const TSO_UNDERLAY_MTU: u32 = 65_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {
@@ -130,13 +132,13 @@ fn link_mac(ns: &str, link: &str) -> Option<String> {
 
 /// Re-attaches to the TAP an earlier run left in the instance (restart with `--keep`):
 /// the instance keeps its link, address and connections.
-fn reattach(a: &Attachment) -> Option<Arc<Tap>> {
+fn reattach(a: &Attachment, tso: bool) -> Option<Arc<Tap>> {
     let ns = a.instance_id.as_str();
     let link = a.link();
     if !netns_exists(ns) || link_mac(ns, &link)? != a.mac.to_ascii_lowercase() {
         return None;
     }
-    match sys::open_tap_in(&Path::new("/run/netns").join(ns), &link) {
+    match sys::open_tap_in(&Path::new("/run/netns").join(ns), &link, tso) {
         Ok(tap) => Some(Arc::new(tap)),
         Err(e) => {
             tracing::warn!(instance = ns, link, error = %e, "cannot re-attach the TAP; making a new one");
@@ -147,9 +149,9 @@ fn reattach(a: &Attachment) -> Option<Arc<Tap>> {
 
 /// Creates the namespace (if missing), the TAP, moves it in as `ethN` with the ENI's MAC
 /// and MTU 9001, and brings it and `lo` up. The TAP is returned persistent, and whether it
-/// was found in place (re-attached after a restart).
-pub fn attach(a: &Attachment) -> Result<(Arc<Tap>, bool), InstanceError> {
-    if let Some(tap) = reattach(a) {
+/// was found in place (re-attached after a restart). `tso`: see [`Tap::open`].
+pub fn attach(a: &Attachment, tso: bool) -> Result<(Arc<Tap>, bool), InstanceError> {
+    if let Some(tap) = reattach(a, tso) {
         return Ok((tap, true));
     }
     let ns = a.instance_id.as_str();
@@ -168,7 +170,7 @@ pub fn attach(a: &Attachment) -> Result<(Arc<Tap>, bool), InstanceError> {
         let _ = ip(&["-n", ns, "link", "del", "dev", &link]);
     }
     let name = a.tap_name();
-    let tap = Tap::open(&name)?;
+    let tap = Tap::open(&name, tso)?;
     let setup = (|| {
         ip(&["link", "set", "dev", &name, "netns", ns])?;
         ip(&["-n", ns, "link", "set", "dev", &name, "name", &link])?;
@@ -450,4 +452,81 @@ pub fn detach(tap: Arc<Tap>) {
         tracing::warn!(tap = tap.name(), error = %e, "cannot clear TAP persistence");
     }
     drop(tap);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fort_dataplane::program::{HostProgram, Port, Subnet, Vpc};
+
+    fn program(instance: Option<&str>) -> (Port, HostProgram) {
+        let port = Port {
+            id: "eni-0123456789abcdef0".into(),
+            vpc_id: "vpc-1".into(),
+            subnet_id: "subnet-1".into(),
+            mac: fort_dataplane::wire::MacAddr([2, 0, 0, 0, 0, 5]),
+            primary_ip: Ipv4Addr::new(10, 0, 1, 5),
+            secondary_ips: vec![],
+            security_groups: vec![],
+            source_dest_check: true,
+            conntrack: Default::default(),
+            hostname: None,
+            instance_id: instance.map(str::to_string),
+            device_index: 0,
+        };
+        let vpc = Vpc {
+            id: "vpc-1".into(),
+            vni: 7,
+            cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+            router_mac: fort_dataplane::wire::MacAddr([6, 0, 0, 7, 0, 1]),
+            subnets: vec![Subnet {
+                id: "subnet-1".into(),
+                cidr: "10.0.1.0/24".parse().unwrap(),
+                route_table_id: String::new(),
+                network_acl_id: String::new(),
+            }],
+            route_tables: vec![],
+            network_acls: vec![],
+            security_groups: vec![],
+            dhcp: Default::default(),
+            mappings: vec![],
+            edges: vec![],
+            peerings: vec![],
+        };
+        let p = HostProgram {
+            ports: vec![port.clone()],
+            vpcs: vec![vpc],
+            ..HostProgram::default()
+        };
+        (port, p)
+    }
+
+    #[test]
+    fn attachment_of_a_placed_port() {
+        let (port, p) = program(Some("i-0123456789abcdef0"));
+        let a = Attachment::of(&port, &p).unwrap();
+        assert_eq!(a.instance_id, "i-0123456789abcdef0");
+        assert_eq!(a.link(), "eth0");
+        assert_eq!(a.tap_name(), "ft456789abcdef0");
+        assert_eq!(a.prefix, 24);
+        assert_eq!(a.router, Ipv4Addr::new(10, 0, 1, 1));
+        assert_eq!(a.dns, vec![Ipv4Addr::new(10, 0, 0, 2)]);
+        assert_eq!(a.mac, "02:00:00:00:00:05");
+        assert!(resolv_conf(&a).contains("nameserver 10.0.0.2\n"));
+    }
+
+    #[test]
+    fn unplaced_or_oddly_named_ports_get_nothing() {
+        let (port, p) = program(None);
+        assert!(Attachment::of(&port, &p).is_none());
+        let (port, p) = program(Some("../../etc"));
+        assert!(Attachment::of(&port, &p).is_none());
+    }
+
+    #[test]
+    fn the_dhcp_script_writes_only_the_instances_files() {
+        assert!(DHCP_SCRIPT.contains(r#"RESOLV="/etc/netns/$FORT_INSTANCE/resolv.conf""#));
+        assert!(!DHCP_SCRIPT.contains("> /etc/resolv.conf"));
+        assert!(DHCP_SCRIPT.contains(r#"[ -n "${FORT_INSTANCE:-}" ] || exit 1"#));
+    }
 }

@@ -43,6 +43,11 @@ pub struct AgentConfig {
     pub run_dir: PathBuf,
     /// Leave instances (namespaces, TAPs) in place on shutdown.
     pub keep: bool,
+    /// The largest IPv4 datagram the underlay carries unfragmented. Loopback's 65,535
+    /// lets a whole TSO burst cross as one Geneve datagram; below
+    /// [`instance::TSO_UNDERLAY_MTU`], segmentation offload is off and frames cross one
+    /// by one (instance MTU 9001 then needs an underlay MTU of at least 9,100).
+    pub underlay_mtu: u32,
 }
 
 /// A running agent.
@@ -100,6 +105,7 @@ impl Agent {
             script,
             run_dir: config.run_dir.clone(),
             keep: config.keep,
+            tso: config.underlay_mtu >= instance::TSO_UNDERLAY_MTU,
             host_id: config.host_id.clone(),
             adopted: reconcile::load_adopted(&config.run_dir),
         };

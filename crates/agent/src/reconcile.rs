@@ -27,6 +27,8 @@ pub struct Reconciler {
     pub script: PathBuf,
     pub run_dir: PathBuf,
     pub keep: bool,
+    /// TAP segmentation offload: on when the underlay carries ~64 KiB datagrams.
+    pub tso: bool,
     pub host_id: String,
     /// Instances an earlier run left in place (`--keep`), from `RUN_DIR/instances`:
     /// removed after the first program unless it still places them here.
@@ -114,7 +116,7 @@ impl Reconciler {
             if self.attached.contains_key(eni) {
                 continue;
             }
-            match instance::attach(a) {
+            match instance::attach(a, self.tso) {
                 Ok((tap, again)) => {
                     tracing::info!(
                         host = self.host_id,

@@ -68,8 +68,9 @@ pub struct Tap {
 
 impl Tap {
     /// Creates the TAP `name` (or attaches to the persistent one of that name in the
-    /// current namespace), non-blocking, with vnet headers, checksum and TSO offloads.
-    pub fn open(name: &str) -> io::Result<Tap> {
+    /// current namespace), non-blocking, with vnet headers, checksum offload and, with
+    /// `tso`, TCP segmentation offload (frames of up to ~64 KiB).
+    pub fn open(name: &str, tso: bool) -> io::Result<Tap> {
         let path = CString::new("/dev/net/tun").expect("no NUL");
         // SAFETY: `path` is a valid NUL-terminated string; open(2) has no other inputs.
         let fd = cvt(unsafe {
@@ -88,7 +89,11 @@ impl Tap {
         let hdr: libc::c_int = VNET_HDR_LEN as libc::c_int;
         // SAFETY: TUNSETVNETHDRSZ reads an int through the pointer, which is valid.
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETVNETHDRSZ, &hdr as *const libc::c_int) })?;
-        let offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
+        let offloads = if tso {
+            TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN
+        } else {
+            TUN_F_CSUM
+        };
         // SAFETY: TUNSETOFFLOAD takes its argument by value.
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, offloads as libc::c_ulong) })?;
         let end = req
@@ -137,14 +142,14 @@ impl Tap {
 /// Attaches to the persistent TAP `name` that lives in the network namespace mounted at
 /// `netns` (a TAP moved into an instance by an earlier run of the agent). The descriptor
 /// keeps working from the agent's own namespace.
-pub fn open_tap_in(netns: &std::path::Path, name: &str) -> io::Result<Tap> {
+pub fn open_tap_in(netns: &std::path::Path, name: &str, tso: bool) -> io::Result<Tap> {
     let ns = File::open(netns)?;
     let name = name.to_string();
     // setns changes only the calling thread: do it on a thread of its own.
     std::thread::spawn(move || {
         // SAFETY: `ns` is an open namespace file; setns has no memory inputs.
         cvt(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
-        Tap::open(&name)
+        Tap::open(&name, tso)
     })
     .join()
     .map_err(|_| io::Error::other("namespace thread panicked"))?

@@ -84,6 +84,10 @@ struct AgentArgs {
     /// Leave instance namespaces and TAPs in place on shutdown.
     #[arg(long)]
     keep: bool,
+    /// The underlay's MTU (largest unfragmented IPv4 datagram). With 65000 or more
+    /// (loopback) TCP bursts cross whole; on a NIC, give its MTU (at least 9100).
+    #[arg(long, default_value_t = 65535)]
+    underlay_mtu: u32,
 }
 
 #[derive(Args, Clone)]
@@ -212,6 +216,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         metrics_listen: args.metrics_listen,
         run_dir,
         keep: args.keep,
+        underlay_mtu: args.underlay_mtu,
     })
     .await?;
     if let Some(a) = agent.metrics_addr {
@@ -380,6 +385,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 run_dir: args.data_dir.join("agents").join(&host_id),
                 keep: args.keep,
+                underlay_mtu: 65_535,
             })
             .await;
             match started {

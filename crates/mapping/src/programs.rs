@@ -10,8 +10,10 @@ use prost::bytes::Bytes;
 
 use crate::derive::{Contribution, Items, RowKey, all_rows, contribution, dependents};
 
-/// How many updates each host keeps for agents that reconnect: beyond that, a snapshot.
+/// How many updates, and items in them, each host keeps for agents that reconnect:
+/// beyond that, a snapshot (which costs no more than replaying that much).
 pub const LOG_LEN: usize = 256;
+pub const LOG_ITEMS: usize = 4096;
 
 /// One update for one host: items put and keys deleted, on top of `base`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,6 +39,8 @@ pub struct HostState {
     pub applied: u64,
     /// Recent updates, oldest first, for resuming.
     pub log: VecDeque<Update>,
+    /// Items (puts and deletes) in `log`.
+    pub log_items: usize,
     pub connected: bool,
     pub last_seen: Option<Instant>,
 }
@@ -174,6 +178,7 @@ impl Programs {
             delete: Vec::new(),
         };
         state.log.clear();
+        state.log_items = 0;
         vec![update]
     }
 
@@ -457,9 +462,11 @@ impl Programs {
                 delete: delete.into_iter().collect(),
             };
             state.generation += 1;
+            state.log_items += update.put.len() + update.delete.len();
             state.log.push_back(update.clone());
-            while state.log.len() > LOG_LEN {
-                state.log.pop_front();
+            while state.log.len() > LOG_LEN || state.log_items > LOG_ITEMS {
+                let Some(old) = state.log.pop_front() else { break };
+                state.log_items -= old.put.len() + old.delete.len();
             }
             out.push((host, update));
         }

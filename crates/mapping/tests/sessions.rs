@@ -1,0 +1,176 @@
+//! Agent sessions over real gRPC: a first snapshot, deltas, a reconnect that resumes
+//! without a full resend, a restarted control plane (new epoch: a fresh snapshot, nothing
+//! lost), duplicate and out-of-order updates, and a host that goes silent.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fort_control::{Config, Control, Scope};
+use fort_ec2_api::execute;
+use fort_ec2_api::query::Params;
+use fort_mapping::client::{Cache, Gap, Identity, Programmed, session};
+use fort_mapping::programs::Programs;
+use fort_mapping::server::MappingService;
+use fort_proto::mapping::{Item, ProgramUpdate};
+use fort_store::{EmbeddedStore, Store};
+
+/// A cache shared with the test, and a log of the updates it received.
+#[derive(Clone, Default)]
+struct Probe {
+    cache: Arc<Mutex<Cache>>,
+    updates: Arc<Mutex<Vec<(bool, usize)>>>,
+}
+
+impl Programmed for Probe {
+    fn position(&self) -> (u64, u64) {
+        let c = self.cache.lock().unwrap();
+        (c.epoch, c.generation)
+    }
+    fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
+        let applied = self.cache.lock().unwrap().apply(u)?;
+        if applied {
+            self.updates.lock().unwrap().push((u.snapshot, u.put.len() + u.delete.len()));
+        }
+        Ok(applied)
+    }
+    fn reset(&mut self) {
+        *self.cache.lock().unwrap() = Cache::default();
+    }
+}
+
+async fn serve(control: Arc<Control>) -> (Arc<MappingService>, String, tokio::task::JoinHandle<()>) {
+    let service = MappingService::start(control).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let grpc = service.grpc();
+    let task = tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let _ = tonic::transport::Server::builder().add_service(grpc).serve_with_incoming(incoming).await;
+    });
+    (service, format!("http://{addr}"), task)
+}
+
+async fn call(control: &Control, body: &str) -> String {
+    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+    execute(control, &scope, &Params::from_form(body.as_bytes()).unwrap())
+        .await
+        .unwrap_or_else(|e| panic!("{body}: {e}"))
+        .as_str()
+        .to_owned()
+}
+
+fn tag(xml: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open).unwrap() + open.len();
+    xml[start..start + xml[start..].find('<').unwrap()].to_owned()
+}
+
+async fn until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn me() -> Identity {
+    Identity { host_id: "h1".into(), zone: "us-east-1a".into(), underlay: "127.0.0.21".parse().unwrap(), role: "instance".into() }
+}
+
+fn start_agent(endpoint: String, probe: Probe) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut state = probe;
+        loop {
+            let _ = session(&endpoint, &me(), &mut state, &mut |_: &Probe, _: &ProgramUpdate| {}).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_resume_and_survive_a_restarted_server() {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let config = Config { dataplane: true, ..Config::default() };
+    let control = Control::open(store.clone(), config.clone()).await.unwrap();
+    let (service, endpoint, server) = serve(control.clone()).await;
+    let probe = Probe::default();
+    let agent = start_agent(endpoint.clone(), probe.clone());
+    until("the host to register", || service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))).await;
+
+    let vpc = tag(&call(&control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await, "vpcId");
+    let subnet = tag(
+        &call(&control, &format!("Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a")).await,
+        "subnetId",
+    );
+    call(&control, &format!("Action=RunInstances&ImageId=ami-12345678&MinCount=3&MaxCount=3&SubnetId={subnet}")).await;
+    let expected = |service: &MappingService| service.inspect(|p: &Programs| p.items_of("h1"));
+    until("the program to arrive", || probe.cache.lock().unwrap().items == expected(&service)).await;
+    assert_eq!(probe.cache.lock().unwrap().items.keys().filter(|k| k.starts_with("port/")).count(), 3);
+    assert!(service.wait_applied(control.last_change(), Duration::from_secs(5)).await, "applied is reported");
+
+    // The agent goes away; changes go on; it comes back and resumes from its generation.
+    agent.abort();
+    let _ = agent.await;
+    until("the server to see the agent gone", || service.inspect(|p| p.host("h1").is_some_and(|h| !h.connected))).await;
+    call(&control, &format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}")).await;
+    let before = probe.updates.lock().unwrap().len();
+    let agent = start_agent(endpoint.clone(), probe.clone());
+    until("the agent to catch up", || probe.cache.lock().unwrap().items == expected(&service)).await;
+    let resumed: Vec<(bool, usize)> = probe.updates.lock().unwrap()[before..].to_vec();
+    assert!(!resumed.is_empty() && resumed.iter().all(|(snapshot, _)| !snapshot), "resumed with deltas only: {resumed:?}");
+    agent.abort();
+    let _ = agent.await;
+
+    // The control plane restarts on the same store: a new epoch, a fresh snapshot, equal.
+    server.abort();
+    let _ = server.await;
+    drop(service);
+    let control2 = Control::open(store, config).await.unwrap();
+    let (service2, endpoint2, _server2) = serve(control2.clone()).await;
+    let held = probe.cache.lock().unwrap().items.clone();
+    let before = probe.updates.lock().unwrap().len();
+    let _agent = start_agent(endpoint2, probe.clone());
+    until("the agent to resync", || probe.updates.lock().unwrap().len() > before).await;
+    until("the same program", || probe.cache.lock().unwrap().items == expected(&service2)).await;
+    assert_eq!(probe.cache.lock().unwrap().items, held, "nothing lost or invented across the restart");
+    assert!(probe.updates.lock().unwrap()[before].0, "a new epoch starts with a snapshot");
+}
+
+fn update(epoch: u64, base: u64, generation: u64, key: &str) -> ProgramUpdate {
+    ProgramUpdate {
+        epoch,
+        base_generation: base,
+        generation,
+        snapshot: base == 0,
+        put: vec![Item { key: key.into(), value: Default::default() }],
+        delete: vec![],
+    }
+}
+
+#[test]
+fn duplicates_are_ignored_and_gaps_detected() {
+    let mut c = Cache::default();
+    assert_eq!(c.apply(&update(5, 0, 1, "a")), Ok(true));
+    assert_eq!(c.apply(&update(5, 1, 2, "b")), Ok(true));
+    assert_eq!(c.apply(&update(5, 1, 2, "b")), Ok(false), "a duplicate");
+    assert_eq!(c.apply(&update(5, 0, 1, "a")), Ok(true), "a snapshot always applies");
+    assert_eq!(c.apply(&update(5, 3, 4, "d")), Err(Gap), "out of order");
+    assert_eq!(c.apply(&update(6, 1, 2, "x")), Err(Gap), "another epoch without a snapshot");
+}
+
+#[tokio::test]
+async fn a_silent_host_stops_holding_changes_back() {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let control = Control::open(store, Config::default()).await.unwrap();
+    let world = control.world().await;
+    let mut p = Programs::new(&world, 1);
+    let t0 = Instant::now();
+    p.connect("h1", 0, 0, t0);
+    p.expire(t0 + Duration::from_secs(3), Duration::from_secs(10));
+    assert!(p.host("h1").unwrap().connected);
+    let silent = p.expire(t0 + Duration::from_secs(11), Duration::from_secs(10));
+    assert_eq!(silent, ["h1"]);
+    assert!(!p.host("h1").unwrap().connected);
+    p.connect("h1", 1, 1, t0 + Duration::from_secs(12));
+    assert!(p.host("h1").unwrap().connected, "back again");
+}
