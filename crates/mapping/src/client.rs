@@ -134,7 +134,8 @@ pub async fn session<P: Programmed>(
         .await?
         .into_inner();
     let beat = tx.clone();
-    let heartbeat = tokio::spawn(async move {
+    // Aborted when the session ends or is dropped: a heartbeat must not outlive it.
+    let _heartbeat = AbortOnDrop(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         loop {
             tick.tick().await;
@@ -148,7 +149,7 @@ pub async fn session<P: Programmed>(
                 break;
             }
         }
-    });
+    }));
     let result = async {
         while let Some(update) = updates.message().await? {
             match cache.apply(&update) {
@@ -171,6 +172,14 @@ pub async fn session<P: Programmed>(
         Ok(())
     }
     .await;
-    heartbeat.abort();
     result
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
