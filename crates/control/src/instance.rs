@@ -505,7 +505,7 @@ impl Tx<'_> {
         let host_id = if self.config.dataplane {
             match self.global.place(&subnet.availability_zone) {
                 Some(h) => Some(h),
-                None => return Err(self.no_capacity(&subnet.availability_zone, &instance_type)),
+                None => return Err(self.no_capacity(&subnet.availability_zone, instance_type)),
             }
         } else {
             None

@@ -199,7 +199,7 @@ async fn run_sequence(seed: u64, steps: usize) {
             if pairs.iter().any(|(k, _)| *k == name) {
                 continue;
             }
-            let value = if !ids.is_empty() && rng.next() % 2 == 0 {
+            let value = if !ids.is_empty() && rng.next().is_multiple_of(2) {
                 rng.pick(&ids).clone()
             } else {
                 (*rng.pick(VALUES)).to_owned()

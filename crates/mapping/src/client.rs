@@ -150,7 +150,7 @@ pub async fn session<P: Programmed>(
             }
         }
     }));
-    let result = async {
+    async {
         while let Some(update) = updates.message().await? {
             match cache.apply(&update) {
                 Ok(true) => {
@@ -171,8 +171,7 @@ pub async fn session<P: Programmed>(
         }
         Ok(())
     }
-    .await;
-    result
+    .await
 }
 
 /// Aborts a task when dropped.
