@@ -360,7 +360,13 @@ impl Tx<'_> {
             let groups = self.resolve_groups(&sub.vpc_id, &sub.id, &ids)?;
             resolved.push((sub.id.clone(), groups));
         }
-        if self.config.dataplane && !self.global.hosts.values().any(|h| h.zone == subnet.availability_zone && h.role == "instance") {
+        if self.config.dataplane
+            && !self
+                .global
+                .hosts
+                .values()
+                .any(|h| h.zone == subnet.availability_zone && h.role == "instance")
+        {
             return Err(self.no_capacity(&subnet.availability_zone, &instance_type));
         }
         let active = self
@@ -608,7 +614,11 @@ impl Tx<'_> {
         row.state = state.to_owned();
         row.state_reason = reason.map(str::to_owned);
         // Leaving "running": the host is free of it.
-        let left = if matches!(state, "stopped" | "terminated") { row.host_id.take() } else { None };
+        let left = if matches!(state, "stopped" | "terminated") {
+            row.host_id.take()
+        } else {
+            None
+        };
         row.state_transition_time = Some(now);
         if state == "terminated" {
             row.terminate_time = Some(now);
@@ -721,7 +731,11 @@ impl Tx<'_> {
                 let Some(host) = self.global.place(&i.availability_zone) else {
                     return Err(self.no_capacity(&i.availability_zone, &i.instance_type));
                 };
-                self.region.instances.get_mut(&i.id).expect("checked").host_id = Some(host);
+                self.region
+                    .instances
+                    .get_mut(&i.id)
+                    .expect("checked")
+                    .host_id = Some(host);
             }
             self.set_state(&i.id, "running", None);
             self.restore_launch_public_ip(&i.primary_eni_id)?;

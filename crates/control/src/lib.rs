@@ -65,6 +65,8 @@ pub struct View<'a> {
 }
 
 type Commit = (Vec<Op>, oneshot::Sender<Result<(), ApiError>>);
+/// The committer's answer for one change.
+type Ack = oneshot::Receiver<Result<(), ApiError>>;
 
 /// The rows one change touched, as store keys (`r/ACCOUNT/REGION/TABLE/ID`, `g/TABLE/ID`),
 /// numbered in the order the changes were made.
@@ -203,15 +205,29 @@ impl Control {
                 .global
                 .take_changes(&mut changes)
                 .map_err(ApiError::internal)?;
-            if changes.is_empty() {
-                return Ok((value, 0));
-            }
-            let seq = self.publish(&changes);
-            (value, seq, self.queue(changes)?)
+            (value, self.commit(changes)?)
         };
-        let (value, seq, ack_rx) = ack;
-        ack_rx
-            .await
+        Self::acked(ack).await
+    }
+
+    /// Publishes and queues a change's writes; `None` when it wrote nothing.
+    fn commit(
+        &self,
+        changes: Vec<(String, Option<Vec<u8>>)>,
+    ) -> Result<Option<(u64, Ack)>, ApiError> {
+        if changes.is_empty() {
+            return Ok(None);
+        }
+        let seq = self.publish(&changes);
+        Ok(Some((seq, self.queue(changes)?)))
+    }
+
+    /// Waits for a change to be durable; gives its value and number.
+    async fn acked<R>((value, pending): (R, Option<(u64, Ack)>)) -> Result<(R, u64), ApiError> {
+        let Some((seq, ack)) = pending else {
+            return Ok((value, 0));
+        };
+        ack.await
             .map_err(|_| ApiError::internal("committer dropped a change"))??;
         Ok((value, seq))
     }
@@ -229,10 +245,7 @@ impl Control {
         feed.0
     }
 
-    fn queue(
-        &self,
-        changes: Vec<(String, Option<Vec<u8>>)>,
-    ) -> Result<oneshot::Receiver<Result<(), ApiError>>, ApiError> {
+    fn queue(&self, changes: Vec<(String, Option<Vec<u8>>)>) -> Result<Ack, ApiError> {
         let ops = changes
             .into_iter()
             .map(|(key, value)| match value {
@@ -300,17 +313,9 @@ impl Control {
                 .global
                 .take_changes(&mut changes)
                 .map_err(ApiError::internal)?;
-            if changes.is_empty() {
-                return Ok((value, 0));
-            }
-            let seq = self.publish(&changes);
-            (value, seq, self.queue(changes)?)
+            (value, self.commit(changes)?)
         };
-        let (value, seq, ack_rx) = ack;
-        ack_rx
-            .await
-            .map_err(|_| ApiError::internal("committer dropped a change"))??;
-        Ok((value, seq))
+        Self::acked(ack).await
     }
 }
 

@@ -115,18 +115,6 @@ pub struct ClientToken {
     pub resource_id: String,
 }
 
-impl Resource for ClientToken {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tags(&self) -> Option<&Tags> {
-        None
-    }
-    fn tags_mut(&mut self) -> Option<&mut Tags> {
-        None
-    }
-}
-
 /// A public address in use somewhere: the pool is shared by every account and region.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicIpLease {
@@ -138,35 +126,11 @@ pub struct PublicIpLease {
     pub holder: String,
 }
 
-impl Resource for PublicIpLease {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tags(&self) -> Option<&Tags> {
-        None
-    }
-    fn tags_mut(&mut self) -> Option<&mut Tags> {
-        None
-    }
-}
-
 /// A named counter, such as the next VPC number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
     pub id: String,
     pub value: u64,
-}
-
-impl Resource for Counter {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tags(&self) -> Option<&Tags> {
-        None
-    }
-    fn tags_mut(&mut self) -> Option<&mut Tags> {
-        None
-    }
 }
 
 /// A physical host an agent runs on: where instances of its zone may be placed.
@@ -184,85 +148,69 @@ pub struct Host {
     pub instances: u32,
 }
 
-impl Resource for Host {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn tags(&self) -> Option<&Tags> {
-        None
-    }
-    fn tags_mut(&mut self) -> Option<&mut Tags> {
-        None
-    }
+/// Internal records: identified by id, never tagged.
+macro_rules! untagged {
+    ($($t:ty),*) => {$(
+        impl Resource for $t {
+            fn id(&self) -> &str { &self.id }
+            fn tags(&self) -> Option<&Tags> { None }
+            fn tags_mut(&mut self) -> Option<&mut Tags> { None }
+        }
+    )*};
 }
 
-/// Records shared across accounts and regions.
-#[derive(Debug, Default, Clone)]
-pub struct Global {
-    pub leases: Table<PublicIpLease>,
-    pub counters: Table<Counter>,
-    pub hosts: Table<Host>,
+untagged!(ClientToken, PublicIpLease, Counter, Host);
+
+macro_rules! define_global {
+    ($($field:ident: $ty:ty => $name:literal,)*) => {
+        /// Records shared across accounts and regions.
+        #[derive(Debug, Default, Clone)]
+        pub struct Global {
+            $(pub $field: Table<$ty>,)*
+        }
+
+        impl Global {
+            pub(crate) fn rollback(&mut self) {
+                $(self.$field.rollback();)*
+            }
+
+            pub(crate) fn take_changes(&mut self, out: &mut Vec<(String, Option<Vec<u8>>)>) -> Result<(), serde_json::Error> {
+                $(
+                    for (id, row) in self.$field.take_changes() {
+                        out.push((format!("g/{}/{id}", $name), row.map(serde_json::to_vec).transpose()?));
+                    }
+                )*
+                Ok(())
+            }
+
+            pub(crate) fn load(&mut self, table: &str, json: &[u8]) -> Result<(), serde_json::Error> {
+                match table {
+                    $($name => self.$field.load(serde_json::from_slice(json)?),)*
+                    _ => tracing::warn!(table, "unknown global table in store, ignored"),
+                }
+                Ok(())
+            }
+
+            /// Every row as its store key and JSON.
+            pub fn dump(&self, out: &mut std::collections::BTreeMap<String, Vec<u8>>) -> Result<(), serde_json::Error> {
+                $(
+                    for row in self.$field.values() {
+                        out.insert(format!("g/{}/{}", $name, row.id()), serde_json::to_vec(row)?);
+                    }
+                )*
+                Ok(())
+            }
+        }
+    };
+}
+
+define_global! {
+    leases: PublicIpLease => "lease",
+    counters: Counter => "counter",
+    hosts: Host => "host",
 }
 
 impl Global {
-    pub(crate) fn rollback(&mut self) {
-        self.leases.rollback();
-        self.counters.rollback();
-        self.hosts.rollback();
-    }
-
-    pub(crate) fn take_changes(
-        &mut self,
-        out: &mut Vec<(String, Option<Vec<u8>>)>,
-    ) -> Result<(), serde_json::Error> {
-        for (id, row) in self.leases.take_changes() {
-            out.push((
-                format!("g/lease/{id}"),
-                row.map(serde_json::to_vec).transpose()?,
-            ));
-        }
-        for (id, row) in self.counters.take_changes() {
-            out.push((
-                format!("g/counter/{id}"),
-                row.map(serde_json::to_vec).transpose()?,
-            ));
-        }
-        for (id, row) in self.hosts.take_changes() {
-            out.push((
-                format!("g/host/{id}"),
-                row.map(serde_json::to_vec).transpose()?,
-            ));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn load(&mut self, table: &str, json: &[u8]) -> Result<(), serde_json::Error> {
-        match table {
-            "lease" => self.leases.load(serde_json::from_slice(json)?),
-            "counter" => self.counters.load(serde_json::from_slice(json)?),
-            "host" => self.hosts.load(serde_json::from_slice(json)?),
-            _ => tracing::warn!(table, "unknown global table in store, ignored"),
-        }
-        Ok(())
-    }
-
-    /// Every row as its store key and JSON.
-    pub fn dump(
-        &self,
-        out: &mut std::collections::BTreeMap<String, Vec<u8>>,
-    ) -> Result<(), serde_json::Error> {
-        for row in self.leases.values() {
-            out.insert(format!("g/lease/{}", row.id), serde_json::to_vec(row)?);
-        }
-        for row in self.counters.values() {
-            out.insert(format!("g/counter/{}", row.id), serde_json::to_vec(row)?);
-        }
-        for row in self.hosts.values() {
-            out.insert(format!("g/host/{}", row.id), serde_json::to_vec(row)?);
-        }
-        Ok(())
-    }
-
     /// Takes the next value of a counter (the first is `first`).
     pub fn next(&mut self, counter: &str, first: u64) -> u64 {
         if self.counters.get(counter).is_none() {

@@ -346,7 +346,10 @@ impl Tx<'_> {
         for t in self.region.route_tables.ids_where(|t| t.vpc_id == vpc_id) {
             let table = self.region.route_tables.get_mut(&t).expect("listed");
             // The block's local route goes, even if ReplaceRoute pointed it elsewhere.
-            table.routes.retain(|r| !(r.origin == "CreateRouteTable" && r.destination == RouteDestination::Cidr(block.cidr)));
+            table.routes.retain(|r| {
+                !(r.origin == "CreateRouteTable"
+                    && r.destination == RouteDestination::Cidr(block.cidr))
+            });
         }
         Ok((vpc_id, block))
     }

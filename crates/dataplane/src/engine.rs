@@ -18,6 +18,8 @@
 //! subnets, security group ingress, the MAC rewrite. Its decision is cached in the flow
 //! table; later packets of the flow take the fast path.
 
+use std::ops::Range;
+
 use crate::arp;
 use crate::conntrack::{self, Conntrack, Direction};
 use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
@@ -32,7 +34,7 @@ use crate::port::Port;
 use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
 use crate::security_group::Decision;
-use crate::verdict::{DropReason, PortId, Service, Time, Verdict};
+use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
 use crate::vpc::{self, Mapping, Subnet, Vpc};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::{checksum, icmp, ip_proto, ipv4};
@@ -538,12 +540,47 @@ impl Engine {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Verdict {
-        if let Some(v) = self.fast_from_port(now, port.0, frame, out) {
-            self.stats.fast_path += 1;
+        self.from_port_copying(now, port.0, frame, out)
+    }
+
+    /// As [`Engine::process_from_port`], for the frame at `buf[frame]`, without copying
+    /// it on the fast path: headers are rewritten in place, and an encapsulated packet's
+    /// outer headers are written into the room before the frame
+    /// (`frame.start >= overlay::OUTER_LEN`; with less room the output goes to `out`).
+    /// The first packet of a flow and the engine's own answers go to `out`.
+    /// [`Output`] says where the frame to send is.
+    pub fn process_from_port_in_place(
+        &mut self,
+        now: Time,
+        port: PortId,
+        buf: &mut [u8],
+        frame: Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> (Verdict, Output) {
+        if frame.start >= overlay::OUTER_LEN
+            && let Some(action) = self.fast_action(now, Origin::Port(port.0), None, &buf[frame.clone()])
+        {
+            let (v, r) = emit_in_place(action, buf, frame);
+            return (v, Output::InPlace(r));
+        }
+        (
+            self.from_port_copying(now, port.0, &buf[frame], out),
+            Output::Out,
+        )
+    }
+
+    fn from_port_copying(
+        &mut self,
+        now: Time,
+        p: u16,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        if let Some(v) = self.fast_from_port(now, p, frame, out) {
             return v;
         }
         self.stats.slow_path += 1;
-        let v = match self.slow_from_port(now, port.0, frame, out) {
+        let v = match self.slow_from_port(now, p, frame, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         };
@@ -561,20 +598,38 @@ impl Engine {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Option<Verdict> {
+        let action = self.fast_action(now, Origin::Port(p), None, frame)?;
+        Some(emit_action(action, frame, out))
+    }
+
+    /// The fast path's lookup for `frame` (the inner frame when from the underlay, with
+    /// `outer_src` the sending host): the cached action, its flow's state refreshed.
+    #[inline]
+    fn fast_action(
+        &mut self,
+        now: Time,
+        origin: Origin,
+        outer_src: Option<Ipv4Addr>,
+        frame: &[u8],
+    ) -> Option<&Action> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
             return None;
         }
         let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
-        let key = FlowKey::new(Origin::Port(p), m.tuple.pack());
+        let key = FlowKey::new(origin, m.tuple.pack());
         let e = self.flows.map.get_mut(&key)?;
-        if frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
+        if outer_src.is_some_and(|o| o != e.outer_src)
+            || frame[0..6] != e.dst_mac.0
+            || frame[6..12] != e.src_mac.0
+        {
             return None;
         }
         if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
             return None;
         }
         fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
-        Some(emit_action(&e.action, frame, out))
+        self.stats.fast_path += 1;
+        Some(&e.action)
     }
 
     fn slow_from_port(
@@ -836,6 +891,70 @@ impl Engine {
         }
     }
 
+    /// As [`Engine::process_from_underlay`], without copying the inner frame on the
+    /// fast path: its headers are rewritten in place. [`Output`] says where the frame
+    /// to deliver is (the first packet of a flow goes to `out`).
+    pub fn process_from_underlay_in_place(
+        &mut self,
+        now: Time,
+        buf: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> (Verdict, Output) {
+        match overlay::decapsulate(buf) {
+            Ok(d) => self.decapsulated_in_place(now, d, buf, out),
+            Err(reason) => {
+                self.stats.slow_path += 1;
+                self.stats.drops[reason as usize] += 1;
+                (Verdict::Drop { reason }, Output::Out)
+            }
+        }
+    }
+
+    /// As [`Engine::process_geneve`] for the Geneve packet at `buf[payload]`, without
+    /// copying the inner frame on the fast path (see
+    /// [`Engine::process_from_underlay_in_place`]).
+    pub fn process_geneve_in_place(
+        &mut self,
+        now: Time,
+        outer_src: Ipv4Addr,
+        buf: &mut [u8],
+        payload: Range<usize>,
+        out: &mut Vec<u8>,
+    ) -> (Verdict, Output) {
+        match overlay::geneve_payload(&buf[payload.clone()]) {
+            Ok((vni, off)) => {
+                let d = Decap {
+                    outer_src,
+                    outer_dst: self.underlay.address,
+                    vni,
+                    inner_offset: payload.start + off,
+                    inner_end: payload.end,
+                };
+                self.decapsulated_in_place(now, d, buf, out)
+            }
+            Err(reason) => {
+                self.stats.slow_path += 1;
+                self.stats.drops[reason as usize] += 1;
+                (Verdict::Drop { reason }, Output::Out)
+            }
+        }
+    }
+
+    fn decapsulated_in_place(
+        &mut self,
+        now: Time,
+        d: Decap,
+        buf: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> (Verdict, Output) {
+        let inner = d.inner_offset..d.inner_end;
+        if let Some(action) = self.fast_from_underlay(now, &d, &buf[inner.clone()]) {
+            let (v, r) = emit_in_place(action, buf, inner);
+            return (v, Output::InPlace(r));
+        }
+        (self.slow_decapsulated(now, d, buf, out), Output::Out)
+    }
+
     fn process_decapsulated(
         &mut self,
         now: Time,
@@ -844,10 +963,14 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> Verdict {
         let inner = &buf[d.inner_offset..d.inner_end];
-        if let Some(v) = self.fast_from_underlay(now, &d, inner, out) {
-            self.stats.fast_path += 1;
-            return v;
+        if let Some(action) = self.fast_from_underlay(now, &d, inner) {
+            return emit_action(action, inner, out);
         }
+        self.slow_decapsulated(now, d, buf, out)
+    }
+
+    fn slow_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
+        let inner = &buf[d.inner_offset..d.inner_end];
         self.stats.slow_path += 1;
         let v = match self.slow_from_underlay(now, &d, inner, out) {
             Ok(v) => v,
@@ -870,26 +993,12 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Option<Verdict> {
-        if d.outer_dst != self.underlay.address
-            || inner.len() < ethernet::HEADER_LEN
-            || inner[12..14] != ethertype::IPV4.to_be_bytes()
-        {
+    ) -> Option<&Action> {
+        if d.outer_dst != self.underlay.address {
             return None;
         }
         let vslot = self.vpc_of_vni(d.vni)?;
-        let m = packet::parse_ipv4(&inner[ethernet::HEADER_LEN..]).ok()?;
-        let key = FlowKey::new(Origin::Underlay(vslot), m.tuple.pack());
-        let e = self.flows.map.get_mut(&key)?;
-        if e.outer_src != d.outer_src || inner[0..6] != e.dst_mac.0 || inner[6..12] != e.src_mac.0 {
-            return None;
-        }
-        if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
-            return None;
-        }
-        fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
-        Some(emit_action(&e.action, inner, out))
+        self.fast_action(now, Origin::Underlay(vslot), Some(d.outer_src), inner)
     }
 
     fn slow_from_underlay(
@@ -1376,6 +1485,47 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
                     vni: *vni,
                 }
             }
+        }
+    }
+}
+
+/// [`emit_action`] without copying: the frame at `buf[frame]` is rewritten where it is,
+/// outer headers (for `Encap`) go in the `OUTER_LEN` bytes before it. Returns the
+/// verdict and where the output is in `buf`.
+#[inline]
+fn emit_in_place(action: &Action, buf: &mut [u8], frame: Range<usize>) -> (Verdict, Range<usize>) {
+    match action {
+        Action::ToPort { port, rewrite } => {
+            rewrite_macs(&mut buf[frame.clone()], *rewrite);
+            (
+                Verdict::ToPort {
+                    port: PortId(*port),
+                },
+                frame,
+            )
+        }
+        Action::Encap {
+            outer,
+            rewrite,
+            host,
+            vni,
+            edge,
+        } => {
+            rewrite_macs(&mut buf[frame.clone()], *rewrite);
+            let start = frame.start - overlay::OUTER_LEN;
+            overlay::encapsulate_in_place(&mut buf[start..frame.end], outer);
+            let v = if *edge {
+                Verdict::ToEdge {
+                    host: *host,
+                    vni: *vni,
+                }
+            } else {
+                Verdict::ToUnderlay {
+                    host: *host,
+                    vni: *vni,
+                }
+            };
+            (v, start..frame.end)
         }
     }
 }

@@ -137,6 +137,10 @@ pub fn pipeline(data: &[u8]) {
     };
     let mut engine = Engine::new(config);
     engine.set_program(program.clone());
+    // the same packets through the in-place API must give the same verdicts and bytes
+    let mut in_place = Engine::new(config);
+    in_place.set_program(program.clone());
+    let (mut buf, mut out_p) = (Vec::new(), Vec::new());
     #[cfg(any(test, feature = "reference"))]
     let mut reference =
         crate::reference::Reference::new(program.clone(), config.conntrack_per_port);
@@ -155,6 +159,12 @@ pub fn pipeline(data: &[u8]) {
         if sel & 1 == 1 {
             let port = PortId((usize::from(sel >> 1) % nports) as u16);
             let v = engine.process_from_port(now, port, frame, &mut out);
+            buf.clear();
+            buf.resize(overlay::OUTER_LEN, 0);
+            buf.extend_from_slice(frame);
+            let room = overlay::OUTER_LEN..buf.len();
+            let p = in_place.process_from_port_in_place(now, port, &mut buf, room, &mut out_p);
+            same_output(v, &out, p, &buf, &out_p);
             #[cfg(any(test, feature = "reference"))]
             compare(
                 v,
@@ -189,6 +199,10 @@ pub fn pipeline(data: &[u8]) {
                 w
             };
             let v = engine.process_from_underlay(now, &wire, &mut out);
+            buf.clear();
+            buf.extend_from_slice(&wire);
+            let p = in_place.process_from_underlay_in_place(now, &mut buf, &mut out_p);
+            same_output(v, &out, p, &buf, &out_p);
             #[cfg(any(test, feature = "reference"))]
             compare(
                 v,
@@ -199,6 +213,19 @@ pub fn pipeline(data: &[u8]) {
             let _ = v;
         }
     }
+}
+
+/// The in-place API agrees with the copying one: verdict, and bytes where sent.
+fn same_output(v: crate::Verdict, out: &[u8], p: (crate::Verdict, Output), buf: &[u8], out_p: &[u8]) {
+    assert_eq!(v, p.0, "in-place and copying verdicts differ");
+    if matches!(v, crate::Verdict::Drop { .. }) {
+        return;
+    }
+    let sent = match p.1 {
+        Output::InPlace(r) => &buf[r],
+        Output::Out => out_p,
+    };
+    assert_eq!(out, sent, "in-place and copying outputs differ");
 }
 
 #[cfg(any(test, feature = "reference"))]

@@ -39,4 +39,4 @@ mod tests;
 
 pub use engine::{Engine, EngineConfig};
 pub use program::HostProgram;
-pub use verdict::{DropReason, PortId, Service, Time, Verdict};
+pub use verdict::{DropReason, Output, PortId, Service, Time, Verdict};

@@ -82,6 +82,19 @@ pub fn encapsulate(out: &mut Vec<u8>, outer: &[u8; OUTER_LEN], inner: &[u8]) {
     out.clear();
     out.extend_from_slice(outer);
     out.extend_from_slice(inner);
+    patch_lengths(out);
+}
+
+/// Encapsulates in place: `buf` is `OUTER_LEN` bytes of room followed by the inner
+/// frame; the room gets `outer`, lengths and the IPv4 checksum patched.
+#[inline]
+pub fn encapsulate_in_place(buf: &mut [u8], outer: &[u8; OUTER_LEN]) {
+    buf[..OUTER_LEN].copy_from_slice(outer);
+    patch_lengths(buf);
+}
+
+#[inline]
+fn patch_lengths(out: &mut [u8]) {
     let ip_len = (out.len() - IP) as u16;
     let udp_len = (out.len() - UDP) as u16;
     out[IP + ipv4::LENGTH_OFFSET..IP + ipv4::LENGTH_OFFSET + 2]

@@ -26,6 +26,14 @@ impl Time {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortId(pub u16);
 
+/// Where an in-place call (`Engine::process_*_in_place`) left the frame to send: in
+/// the caller's buffer (the range, headers rewritten there) or in `out`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    InPlace(std::ops::Range<usize>),
+    Out,
+}
+
 /// The decision for one frame. Where a frame goes out, the caller's `out` buffer holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

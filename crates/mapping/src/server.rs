@@ -172,7 +172,8 @@ impl Shared {
     }
 }
 
-fn to_proto(u: &Update) -> ProgramUpdate {
+/// An update as it travels.
+pub fn to_proto(u: &Update) -> ProgramUpdate {
     ProgramUpdate {
         epoch: u.epoch,
         base_generation: u.base,

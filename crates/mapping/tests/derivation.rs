@@ -12,7 +12,7 @@ use fort_ec2_api::query::Params;
 use fort_mapping::client::Cache;
 use fort_mapping::derive::assemble;
 use fort_mapping::programs::Programs;
-use fort_proto::mapping::{Item, ProgramUpdate};
+use fort_mapping::server::to_proto;
 use fort_store::EmbeddedStore;
 use proptest::prelude::*;
 
@@ -34,24 +34,6 @@ impl Lcg {
     }
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[(self.next() as usize) % xs.len()]
-    }
-}
-
-fn proto(u: &fort_mapping::programs::Update) -> ProgramUpdate {
-    ProgramUpdate {
-        epoch: u.epoch,
-        base_generation: u.base,
-        generation: u.generation,
-        snapshot: u.snapshot,
-        put: u
-            .put
-            .iter()
-            .map(|(k, v)| Item {
-                key: k.clone(),
-                value: v.clone(),
-            })
-            .collect(),
-        delete: u.delete.clone(),
     }
 }
 
@@ -104,7 +86,7 @@ async fn run(seed: u64, steps: usize) {
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         for u in programs.connect(h, 0, 0, Instant::now()) {
-            caches[i].apply(&proto(&u)).unwrap();
+            caches[i].apply(&to_proto(&u)).unwrap();
         }
     }
     let scope = Scope {
@@ -208,7 +190,7 @@ async fn run(seed: u64, steps: usize) {
                     .position(|(h, _)| *h == host)
                     .expect("known host");
                 caches[i]
-                    .apply(&proto(&update))
+                    .apply(&to_proto(&update))
                     .expect("updates arrive in sequence");
             }
         }

@@ -31,9 +31,18 @@ async fn hosts_of(control: &Control) -> (Vec<(String, Option<String>)>, Vec<(Str
     control
         .read_world(|w| {
             let r = &w.regions[&("123456789012".to_owned(), "us-east-1".to_owned())];
-            let mut placed: Vec<(String, Option<String>)> = r.instances.values().map(|i| (i.id.clone(), i.host_id.clone())).collect();
+            let mut placed: Vec<(String, Option<String>)> = r
+                .instances
+                .values()
+                .map(|i| (i.id.clone(), i.host_id.clone()))
+                .collect();
             placed.sort();
-            let counts: Vec<(String, u32)> = w.global.hosts.values().map(|h| (h.id.clone(), h.instances)).collect();
+            let counts: Vec<(String, u32)> = w
+                .global
+                .hosts
+                .values()
+                .map(|h| (h.id.clone(), h.instances))
+                .collect();
             (placed, counts)
         })
         .await
@@ -42,23 +51,52 @@ async fn hosts_of(control: &Control) -> (Vec<(String, Option<String>)>, Vec<(Str
 #[tokio::test]
 async fn instances_spread_over_their_zone_and_free_their_host() {
     let store = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let config = Config { dataplane: true, ..Config::default() };
+    let config = Config {
+        dataplane: true,
+        ..Config::default()
+    };
     let control = Control::open(store, config).await.unwrap();
-    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
 
-    let vpc = call(&control, &scope, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await.unwrap();
-    let vpc = &ids(&vpc, "vpcId")[0];
-    let subnet = call(&control, &scope, &format!("Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"))
+    let vpc = call(&control, &scope, "Action=CreateVpc&CidrBlock=10.0.0.0/16")
         .await
         .unwrap();
+    let vpc = &ids(&vpc, "vpcId")[0];
+    let subnet = call(
+        &control,
+        &scope,
+        &format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
+        ),
+    )
+    .await
+    .unwrap();
     let subnet = &ids(&subnet, "subnetId")[0];
-    let run = format!("Action=RunInstances&ImageId=ami-12345678&MinCount=4&MaxCount=4&SubnetId={subnet}");
-    assert_eq!(call(&control, &scope, &run).await.unwrap_err(), "InsufficientInstanceCapacity", "no host yet");
+    let run =
+        format!("Action=RunInstances&ImageId=ami-12345678&MinCount=4&MaxCount=4&SubnetId={subnet}");
+    assert_eq!(
+        call(&control, &scope, &run).await.unwrap_err(),
+        "InsufficientInstanceCapacity",
+        "no host yet"
+    );
 
-    for (id, zone, ip) in [("h1", "us-east-1a", "127.0.0.11"), ("h2", "us-east-1a", "127.0.0.12"), ("h3", "us-east-1b", "127.0.0.13")] {
+    for (id, zone, ip) in [
+        ("h1", "us-east-1a", "127.0.0.11"),
+        ("h2", "us-east-1a", "127.0.0.12"),
+        ("h3", "us-east-1b", "127.0.0.13"),
+    ] {
         control
             .write_global(|g| {
-                g.hosts.insert(Host { id: id.into(), zone: zone.into(), underlay: ip.parse().unwrap(), role: "instance".into(), instances: 0 });
+                g.hosts.insert(Host {
+                    id: id.into(),
+                    zone: zone.into(),
+                    underlay: ip.parse().unwrap(),
+                    role: "instance".into(),
+                    instances: 0,
+                });
                 Ok(())
             })
             .await
@@ -68,8 +106,17 @@ async fn instances_spread_over_their_zone_and_free_their_host() {
     let instances = ids(&out, "instanceId");
     assert_eq!(instances.len(), 4);
     let (placed, counts) = hosts_of(&control).await;
-    assert!(placed.iter().all(|(_, h)| matches!(h.as_deref(), Some("h1" | "h2"))), "zone a only: {placed:?}");
-    assert_eq!(counts, [("h1".into(), 2), ("h2".into(), 2), ("h3".into(), 0)], "spread evenly");
+    assert!(
+        placed
+            .iter()
+            .all(|(_, h)| matches!(h.as_deref(), Some("h1" | "h2"))),
+        "zone a only: {placed:?}"
+    );
+    assert_eq!(
+        counts,
+        [("h1".into(), 2), ("h2".into(), 2), ("h3".into(), 0)],
+        "spread evenly"
+    );
 
     // The host an instance is placed on receives its port.
     let world = control.world().await;
@@ -78,18 +125,50 @@ async fn instances_spread_over_their_zone_and_free_their_host() {
         let host = host.as_ref().unwrap();
         let items = programs.items_of(host);
         assert!(
-            items.values().any(|v| String::from_utf8_lossy(v).contains(instance.as_str())),
+            items
+                .values()
+                .any(|v| String::from_utf8_lossy(v).contains(instance.as_str())),
             "{host} has no port for {instance}"
         );
     }
     drop(world);
 
-    call(&control, &scope, &format!("Action=StopInstances&InstanceId.1={}", instances[0])).await.unwrap();
-    call(&control, &scope, &format!("Action=TerminateInstances&InstanceId.1={}", instances[1])).await.unwrap();
+    call(
+        &control,
+        &scope,
+        &format!("Action=StopInstances&InstanceId.1={}", instances[0]),
+    )
+    .await
+    .unwrap();
+    call(
+        &control,
+        &scope,
+        &format!("Action=TerminateInstances&InstanceId.1={}", instances[1]),
+    )
+    .await
+    .unwrap();
     let (_, counts) = hosts_of(&control).await;
-    assert_eq!(counts.iter().map(|(_, n)| n).sum::<u32>(), 2, "stop and terminate free their hosts: {counts:?}");
-    call(&control, &scope, &format!("Action=StartInstances&InstanceId.1={}", instances[0])).await.unwrap();
+    assert_eq!(
+        counts.iter().map(|(_, n)| n).sum::<u32>(),
+        2,
+        "stop and terminate free their hosts: {counts:?}"
+    );
+    call(
+        &control,
+        &scope,
+        &format!("Action=StartInstances&InstanceId.1={}", instances[0]),
+    )
+    .await
+    .unwrap();
     let (placed, counts) = hosts_of(&control).await;
     assert_eq!(counts.iter().map(|(_, n)| n).sum::<u32>(), 3);
-    assert!(placed.iter().find(|(i, _)| *i == instances[0]).unwrap().1.is_some(), "started again: placed again");
+    assert!(
+        placed
+            .iter()
+            .find(|(i, _)| *i == instances[0])
+            .unwrap()
+            .1
+            .is_some(),
+        "started again: placed again"
+    );
 }

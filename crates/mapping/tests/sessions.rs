@@ -29,7 +29,10 @@ impl Programmed for Probe {
     fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
         let applied = self.cache.lock().unwrap().apply(u)?;
         if applied {
-            self.updates.lock().unwrap().push((u.snapshot, u.put.len() + u.delete.len()));
+            self.updates
+                .lock()
+                .unwrap()
+                .push((u.snapshot, u.put.len() + u.delete.len()));
         }
         Ok(applied)
     }
@@ -38,25 +41,37 @@ impl Programmed for Probe {
     }
 }
 
-async fn serve(control: Arc<Control>) -> (Arc<MappingService>, String, tokio::task::JoinHandle<()>) {
+async fn serve(
+    control: Arc<Control>,
+) -> (Arc<MappingService>, String, tokio::task::JoinHandle<()>) {
     let service = MappingService::start(control).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let grpc = service.grpc();
     let task = tokio::spawn(async move {
         let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-        let _ = tonic::transport::Server::builder().add_service(grpc).serve_with_incoming(incoming).await;
+        let _ = tonic::transport::Server::builder()
+            .add_service(grpc)
+            .serve_with_incoming(incoming)
+            .await;
     });
     (service, format!("http://{addr}"), task)
 }
 
 async fn call(control: &Control, body: &str) -> String {
-    let scope = Scope { account: "123456789012".into(), region: "us-east-1".into() };
-    execute(control, &scope, &Params::from_form(body.as_bytes()).unwrap())
-        .await
-        .unwrap_or_else(|e| panic!("{body}: {e}"))
-        .as_str()
-        .to_owned()
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    execute(
+        control,
+        &scope,
+        &Params::from_form(body.as_bytes()).unwrap(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{body}: {e}"))
+    .as_str()
+    .to_owned()
 }
 
 fn tag(xml: &str, tag: &str) -> String {
@@ -74,14 +89,25 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
 }
 
 fn me() -> Identity {
-    Identity { host_id: "h1".into(), zone: "us-east-1a".into(), underlay: "127.0.0.21".parse().unwrap(), role: "instance".into() }
+    Identity {
+        host_id: "h1".into(),
+        zone: "us-east-1a".into(),
+        underlay: "127.0.0.21".parse().unwrap(),
+        role: "instance".into(),
+    }
 }
 
 fn start_agent(endpoint: String, probe: Probe) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut state = probe;
         loop {
-            let _ = session(&endpoint, &me(), &mut state, &mut |_: &Probe, _: &ProgramUpdate| {}).await;
+            let _ = session(
+                &endpoint,
+                &me(),
+                &mut state,
+                &mut |_: &Probe, _: &ProgramUpdate| {},
+            )
+            .await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
@@ -90,34 +116,109 @@ fn start_agent(endpoint: String, probe: Probe) -> tokio::task::JoinHandle<()> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_resume_and_survive_a_restarted_server() {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let config = Config { dataplane: true, ..Config::default() };
+    let config = Config {
+        dataplane: true,
+        ..Config::default()
+    };
     let control = Control::open(store.clone(), config.clone()).await.unwrap();
     let (service, endpoint, server) = serve(control.clone()).await;
     let probe = Probe::default();
     let agent = start_agent(endpoint.clone(), probe.clone());
-    until("the host to register", || service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))).await;
+    until("the host to register", || {
+        service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))
+    })
+    .await;
 
-    let vpc = tag(&call(&control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await, "vpcId");
+    let vpc = tag(
+        &call(&control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await,
+        "vpcId",
+    );
     let subnet = tag(
-        &call(&control, &format!("Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a")).await,
+        &call(
+            &control,
+            &format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
+            ),
+        )
+        .await,
         "subnetId",
     );
-    call(&control, &format!("Action=RunInstances&ImageId=ami-12345678&MinCount=3&MaxCount=3&SubnetId={subnet}")).await;
+    call(
+        &control,
+        &format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=3&MaxCount=3&SubnetId={subnet}"
+        ),
+    )
+    .await;
     let expected = |service: &MappingService| service.inspect(|p: &Programs| p.items_of("h1"));
-    until("the program to arrive", || probe.cache.lock().unwrap().items == expected(&service)).await;
-    assert_eq!(probe.cache.lock().unwrap().items.keys().filter(|k| k.starts_with("port/")).count(), 3);
-    assert!(service.wait_applied(control.last_change(), Duration::from_secs(5)).await, "applied is reported");
+    let ports = |service: &MappingService| {
+        service.inspect(|p: &Programs| {
+            p.items_of("h1")
+                .keys()
+                .filter(|k| k.starts_with("port/"))
+                .count()
+        })
+    };
+    until("the service to derive the launch", || ports(&service) == 3).await;
+    until("the program to arrive", || {
+        probe.cache.lock().unwrap().items == expected(&service)
+    })
+    .await;
+    assert_eq!(
+        probe
+            .cache
+            .lock()
+            .unwrap()
+            .items
+            .keys()
+            .filter(|k| k.starts_with("port/"))
+            .count(),
+        3
+    );
+    assert!(
+        service
+            .wait_applied(control.last_change(), Duration::from_secs(5))
+            .await,
+        "applied is reported"
+    );
 
     // The agent goes away; changes go on; it comes back and resumes from its generation.
     agent.abort();
     let _ = agent.await;
-    until("the server to see the agent gone", || service.inspect(|p| p.host("h1").is_some_and(|h| !h.connected))).await;
-    call(&control, &format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}")).await;
+    until("the server to see the agent gone", || {
+        service.inspect(|p| p.host("h1").is_some_and(|h| !h.connected))
+    })
+    .await;
+    call(
+        &control,
+        &format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+        ),
+    )
+    .await;
+    until("the service to derive the change", || ports(&service) == 4).await;
     let before = probe.updates.lock().unwrap().len();
     let agent = start_agent(endpoint.clone(), probe.clone());
-    until("the agent to catch up", || probe.cache.lock().unwrap().items == expected(&service)).await;
+    until("the agent to catch up", || {
+        probe.cache.lock().unwrap().items == expected(&service)
+    })
+    .await;
+    assert_eq!(
+        probe
+            .cache
+            .lock()
+            .unwrap()
+            .items
+            .keys()
+            .filter(|k| k.starts_with("port/"))
+            .count(),
+        4
+    );
     let resumed: Vec<(bool, usize)> = probe.updates.lock().unwrap()[before..].to_vec();
-    assert!(!resumed.is_empty() && resumed.iter().all(|(snapshot, _)| !snapshot), "resumed with deltas only: {resumed:?}");
+    assert!(
+        !resumed.is_empty() && resumed.iter().all(|(snapshot, _)| !snapshot),
+        "resumed with deltas only: {resumed:?}"
+    );
     agent.abort();
     let _ = agent.await;
 
@@ -130,10 +231,23 @@ async fn sessions_resume_and_survive_a_restarted_server() {
     let held = probe.cache.lock().unwrap().items.clone();
     let before = probe.updates.lock().unwrap().len();
     let _agent = start_agent(endpoint2, probe.clone());
-    until("the agent to resync", || probe.updates.lock().unwrap().len() > before).await;
-    until("the same program", || probe.cache.lock().unwrap().items == expected(&service2)).await;
-    assert_eq!(probe.cache.lock().unwrap().items, held, "nothing lost or invented across the restart");
-    assert!(probe.updates.lock().unwrap()[before].0, "a new epoch starts with a snapshot");
+    until("the agent to resync", || {
+        probe.updates.lock().unwrap().len() > before
+    })
+    .await;
+    until("the same program", || {
+        probe.cache.lock().unwrap().items == expected(&service2)
+    })
+    .await;
+    assert_eq!(
+        probe.cache.lock().unwrap().items,
+        held,
+        "nothing lost or invented across the restart"
+    );
+    assert!(
+        probe.updates.lock().unwrap()[before].0,
+        "a new epoch starts with a snapshot"
+    );
 }
 
 fn update(epoch: u64, base: u64, generation: u64, key: &str) -> ProgramUpdate {
@@ -142,7 +256,10 @@ fn update(epoch: u64, base: u64, generation: u64, key: &str) -> ProgramUpdate {
         base_generation: base,
         generation,
         snapshot: base == 0,
-        put: vec![Item { key: key.into(), value: Default::default() }],
+        put: vec![Item {
+            key: key.into(),
+            value: Default::default(),
+        }],
         delete: vec![],
     }
 }
@@ -153,9 +270,17 @@ fn duplicates_are_ignored_and_gaps_detected() {
     assert_eq!(c.apply(&update(5, 0, 1, "a")), Ok(true));
     assert_eq!(c.apply(&update(5, 1, 2, "b")), Ok(true));
     assert_eq!(c.apply(&update(5, 1, 2, "b")), Ok(false), "a duplicate");
-    assert_eq!(c.apply(&update(5, 0, 1, "a")), Ok(true), "a snapshot always applies");
+    assert_eq!(
+        c.apply(&update(5, 0, 1, "a")),
+        Ok(true),
+        "a snapshot always applies"
+    );
     assert_eq!(c.apply(&update(5, 3, 4, "d")), Err(Gap), "out of order");
-    assert_eq!(c.apply(&update(6, 1, 2, "x")), Err(Gap), "another epoch without a snapshot");
+    assert_eq!(
+        c.apply(&update(6, 1, 2, "x")),
+        Err(Gap),
+        "another epoch without a snapshot"
+    );
 }
 
 #[tokio::test]

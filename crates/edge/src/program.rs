@@ -1,0 +1,190 @@
+//! The edge program: plain data (serde) naming the gateways an edge host serves.
+//!
+//! The mapping service sends it as items, one per key:
+//!
+//! | key | item |
+//! |---|---|
+//! | `igw/<vpc>/<igw>` | [`InternetGatewayItem`]: an internet gateway attached to a VPC |
+//! | `pub/<vpc>/<public-ip>` | [`PublicIpItem`]: a public or elastic IPv4 mapped 1:1 to an ENI's private IPv4 |
+//! | `nat/<vpc>/<nat>` | [`NatGatewayItem`]: a public NAT gateway and its elastic IP |
+//!
+//! The program is the set of items; [`EdgeProgram::apply`] takes one change at a time
+//! and [`crate::Edge::set_program`] compiles the whole (diffed: NAT flows survive).
+//!
+//! Choices: a VPC is known to the edge through its gateways (the VNI and CIDRs travel
+//! in the gateway items), so a public IP of a VPC without an attached internet gateway
+//! carries no traffic, as in AWS. A NAT gateway's elastic IP is in its own item: the
+//! NAT's traffic leaves through the VPC's internet gateway with that address as source
+//! (AWS's NAT ENI EIP mapping), so the derivation need not (but may) also send a `pub/`
+//! item for the NAT ENI; when it does, the NAT gateway wins for that address.
+
+use fort_dataplane::wire::MacAddr;
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// `igw/<vpc_id>/<igw_id>`: an internet gateway attached to a VPC (attachment state
+/// `available`). Detaching it removes the item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InternetGatewayItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// `igw-…`
+    pub igw_id: String,
+    /// The VPC's 24-bit Geneve VNI.
+    pub vni: u32,
+    /// The VPC's IPv4 CIDR blocks, primary first.
+    pub cidrs: Vec<Ipv4Net>,
+}
+
+/// `pub/<vpc_id>/<public_ip>`: a public IPv4 (auto-assigned or elastic) associated with
+/// a private IPv4 of an ENI in the VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PublicIpItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    pub public_ip: Ipv4Addr,
+    pub private_ip: Ipv4Addr,
+    /// `eni-…` holding `private_ip`.
+    pub eni_id: String,
+}
+
+/// `nat/<vpc_id>/<nat_id>`: a public NAT gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NatGatewayItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// `nat-…`
+    pub nat_id: String,
+    /// The VPC's 24-bit Geneve VNI.
+    pub vni: u32,
+    /// `subnet-…` (a public subnet) holding the NAT's ENI.
+    pub subnet_id: String,
+    /// The NAT ENI's private IPv4 in that subnet.
+    pub private_ip: Ipv4Addr,
+    /// The elastic IP: the source of every translated flow.
+    pub public_ip: Ipv4Addr,
+    pub state: NatGatewayState,
+}
+
+/// AWS's `natGateway.state`. Only `available` translates; in any other state new flows
+/// are dropped and TCP packets of old flows are answered with a RST (deleting a NAT
+/// gateway breaks its flows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NatGatewayState {
+    Pending,
+    Available,
+    Deleting,
+    Deleted,
+    Failed,
+}
+
+/// One item of the program, as the mapping service sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum EdgeItem {
+    InternetGateway(InternetGatewayItem),
+    PublicIp(PublicIpItem),
+    NatGateway(NatGatewayItem),
+}
+
+impl InternetGatewayItem {
+    pub fn key(&self) -> String {
+        format!("igw/{}/{}", self.vpc_id, self.igw_id)
+    }
+}
+
+impl PublicIpItem {
+    pub fn key(&self) -> String {
+        format!("pub/{}/{}", self.vpc_id, self.public_ip)
+    }
+}
+
+impl NatGatewayItem {
+    pub fn key(&self) -> String {
+        format!("nat/{}/{}", self.vpc_id, self.nat_id)
+    }
+}
+
+impl EdgeItem {
+    /// The item's key: `igw/<vpc>/<igw>`, `pub/<vpc>/<public-ip>` or `nat/<vpc>/<nat>`.
+    pub fn key(&self) -> String {
+        match self {
+            EdgeItem::InternetGateway(i) => i.key(),
+            EdgeItem::PublicIp(i) => i.key(),
+            EdgeItem::NatGateway(i) => i.key(),
+        }
+    }
+}
+
+/// Everything an edge host serves. Plain data; compile it with
+/// [`crate::Edge::set_program`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EdgeProgram {
+    #[serde(default)]
+    pub internet_gateways: Vec<InternetGatewayItem>,
+    #[serde(default)]
+    pub public_ips: Vec<PublicIpItem>,
+    #[serde(default)]
+    pub nat_gateways: Vec<NatGatewayItem>,
+}
+
+impl EdgeProgram {
+    /// The program made of `items` (a later item with the same key replaces an earlier).
+    pub fn from_items(items: impl IntoIterator<Item = EdgeItem>) -> EdgeProgram {
+        let mut by_key = BTreeMap::new();
+        for i in items {
+            by_key.insert(i.key(), i);
+        }
+        let mut p = EdgeProgram::default();
+        for (_, i) in by_key {
+            p.push(i);
+        }
+        p
+    }
+
+    /// Applies one change from the mapping service: `Some(item)` upserts the item under
+    /// `key`, `None` deletes the key. Keys that name no item kind are ignored.
+    pub fn apply(&mut self, key: &str, item: Option<EdgeItem>) {
+        self.internet_gateways.retain(|i| i.key() != key);
+        self.public_ips.retain(|i| i.key() != key);
+        self.nat_gateways.retain(|i| i.key() != key);
+        if let Some(i) = item {
+            self.push(i);
+        }
+    }
+
+    fn push(&mut self, i: EdgeItem) {
+        match i {
+            EdgeItem::InternetGateway(i) => self.internet_gateways.push(i),
+            EdgeItem::PublicIp(i) => self.public_ips.push(i),
+            EdgeItem::NatGateway(i) => self.nat_gateways.push(i),
+        }
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = EdgeItem> + '_ {
+        self.internet_gateways
+            .iter()
+            .cloned()
+            .map(EdgeItem::InternetGateway)
+            .chain(self.public_ips.iter().cloned().map(EdgeItem::PublicIp))
+            .chain(self.nat_gateways.iter().cloned().map(EdgeItem::NatGateway))
+    }
+}
+
+/// A locally administered unicast MAC that names a gateway inside a frame: if the
+/// instance host writes `gateway_mac(route target id)` as the inner destination MAC of a
+/// frame it sends to the edge, the edge knows which gateway the route table chose
+/// without guessing (see [`crate::Edge::process_from_vpc`]). FNV-1a of the id, first
+/// octet `0x0a`.
+pub fn gateway_mac(gateway_id: &str) -> MacAddr {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in gateway_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    MacAddr([0x0a, b[0] ^ b[5], b[1] ^ b[6], b[2] ^ b[7], b[3], b[4]])
+}
