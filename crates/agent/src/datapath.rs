@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use fort_dataplane::overlay::GENEVE_OFFSET;
-use fort_dataplane::{Engine, EngineConfig, HostProgram, PortId, Service, Time, Verdict};
+use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
+use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service, Time, Verdict};
 
 use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
@@ -26,6 +26,10 @@ use crate::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
 pub const GENEVE_PORT: u16 = 6081;
 /// Largest datagram or frame handled.
 const BUF: usize = 65_536 + VNET_HDR_LEN;
+/// Room kept before a frame read from a TAP, where the engine writes the outer
+/// headers in place (the vnet header is read into its last bytes).
+const HEADROOM: usize = 64;
+const _: () = assert!(HEADROOM >= OUTER_LEN + VNET_HDR_LEN);
 /// Frames read from one descriptor before looking at the others.
 const BURST: usize = 64;
 const TOKEN_SOCKET: u64 = 0;
@@ -135,7 +139,7 @@ pub fn start(underlay: Ipv4Addr, host_id: &str, shared: metrics::Shared) -> io::
         },
         shared,
         start: Instant::now(),
-        inbuf: vec![0u8; BUF],
+        inbuf: vec![0u8; HEADROOM + BUF],
         out: Vec::with_capacity(BUF + 128),
     };
     let thread = std::thread::Builder::new()
@@ -305,13 +309,15 @@ impl DataPath {
         else {
             return;
         };
+        let mut buf = std::mem::take(&mut self.inbuf);
         for _ in 0..BURST {
-            let n = match tap.file().read(&mut self.inbuf) {
+            // the vnet header lands just before HEADROOM, the frame at HEADROOM
+            let n = match tap.file().read(&mut buf[HEADROOM - VNET_HDR_LEN..]) {
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     tracing::debug!(error = %e, "TAP read failed");
-                    return;
+                    break;
                 }
             };
             if n <= VNET_HDR_LEN {
@@ -319,8 +325,8 @@ impl DataPath {
             }
             let now = self.now();
             let mut hdr = [0u8; VNET_HDR_LEN];
-            hdr.copy_from_slice(&self.inbuf[..VNET_HDR_LEN]);
-            let frame = &self.inbuf[VNET_HDR_LEN..n];
+            hdr.copy_from_slice(&buf[HEADROOM - VNET_HDR_LEN..HEADROOM]);
+            let frame = HEADROOM..HEADROOM - VNET_HDR_LEN + n;
             let eni = &self.ports[usize::from(slot)]
                 .as_ref()
                 .expect("polled port")
@@ -328,21 +334,25 @@ impl DataPath {
             if let Some(c) = self.counters.get_mut(eni) {
                 c.from_instance.add(frame.len());
             }
-            let verdict = self
-                .engine
-                .process_from_port(now, PortId(slot), frame, &mut self.out);
+            let (verdict, output) = self.engine.process_from_port_in_place(
+                now,
+                PortId(slot),
+                &mut buf,
+                frame,
+                &mut self.out,
+            );
             match verdict {
-                Verdict::ToPort { port } => self.deliver(port, &hdr),
-                Verdict::Hairpin { port } => self.deliver(port, &[0; VNET_HDR_LEN]),
+                Verdict::ToPort { port } => self.deliver(port, &hdr, &buf, output),
+                Verdict::Hairpin { port } => self.deliver(port, &[0; VNET_HDR_LEN], &buf, output),
                 Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => {
-                    self.send_underlay(host, &hdr)
+                    self.send_underlay(host, &hdr, &mut buf, output)
                 }
                 Verdict::Service {
                     port,
                     service: Service::Dns,
                 } => {
                     if self.resolve(port) {
-                        self.deliver(port, &[0; VNET_HDR_LEN]);
+                        self.deliver(port, &[0; VNET_HDR_LEN], &buf, Output::Out);
                     } else {
                         self.port_drop(slot, "dns_unanswered");
                     }
@@ -354,6 +364,7 @@ impl DataPath {
                 Verdict::Drop { reason } => self.port_drop(slot, reason.as_str()),
             }
         }
+        self.inbuf = buf;
     }
 
     /// Answers the DNS query frame in `self.out` with the reply frame, in place.
@@ -397,18 +408,22 @@ impl DataPath {
         }
     }
 
-    /// Writes `self.out` to a local port's TAP.
-    fn deliver(&mut self, port: PortId, hdr: &[u8]) {
+    /// Writes the output frame (`buf[range]` or `self.out`) to a local port's TAP.
+    fn deliver(&mut self, port: PortId, hdr: &[u8], buf: &[u8], output: Output) {
         let Some(p) = self.ports.get(usize::from(port.0)).and_then(Option::as_ref) else {
             bump(&mut self.snap.agent_drops, "no_tap");
             return;
         };
-        let iov = [IoSlice::new(hdr), IoSlice::new(&self.out)];
+        let frame = match output {
+            Output::InPlace(r) => &buf[r],
+            Output::Out => &self.out[..],
+        };
+        let iov = [IoSlice::new(hdr), IoSlice::new(frame)];
         // A TAP takes a frame whole or not at all.
         match p.tap.file().write_vectored(&iov) {
-            Ok(n) if n == hdr.len() + self.out.len() => {
+            Ok(n) if n == hdr.len() + frame.len() => {
                 if let Some(c) = self.counters.get_mut(&p.eni) {
-                    c.to_instance.add(self.out.len());
+                    c.to_instance.add(frame.len());
                 }
             }
             Ok(_) => bump(&mut self.snap.agent_drops, "tap_short_write"),
@@ -419,16 +434,21 @@ impl DataPath {
         }
     }
 
-    /// Sends the Geneve packet in `self.out` (an encapsulated frame) to `host`.
-    fn send_underlay(&mut self, host: Ipv4Addr, hdr: &[u8]) {
+    /// Sends the Geneve packet (an encapsulated frame, `buf[range]` or `self.out`) to
+    /// `host`, with the frame's offload header in a Geneve option when it has one.
+    fn send_underlay(&mut self, host: Ipv4Addr, hdr: &[u8], buf: &mut [u8], output: Output) {
         let to = SocketAddr::V4(SocketAddrV4::new(host, GENEVE_PORT));
+        let packet: &mut [u8] = match output {
+            Output::InPlace(r) => &mut buf[r],
+            Output::Out => &mut self.out[..],
+        };
         let start = if offload::carries_offload(hdr) {
             // Rewrite the Geneve header with our option in the outer headers' room.
-            let at = GENEVE_OFFSET + GENEVE_LEN - GENEVE_LEN - OPTION_LEN;
+            let at = GENEVE_OFFSET - OPTION_LEN;
             let mut geneve = [0u8; GENEVE_LEN];
-            geneve.copy_from_slice(&self.out[GENEVE_OFFSET..GENEVE_OFFSET + GENEVE_LEN]);
+            geneve.copy_from_slice(&packet[GENEVE_OFFSET..GENEVE_OFFSET + GENEVE_LEN]);
             offload::write_header_with_option(
-                &mut self.out[at..GENEVE_OFFSET + GENEVE_LEN],
+                &mut packet[at..GENEVE_OFFSET + GENEVE_LEN],
                 geneve,
                 hdr,
             );
@@ -436,7 +456,7 @@ impl DataPath {
         } else {
             GENEVE_OFFSET
         };
-        let payload = &self.out[start..];
+        let payload = &packet[start..];
         match self.sock.send_to(payload, to) {
             Ok(n) => self.snap.underlay_tx.add(n),
             Err(e) => {
@@ -448,27 +468,27 @@ impl DataPath {
 
     /// Datagrams from other hosts.
     fn read_underlay(&mut self) {
+        let mut buf = std::mem::take(&mut self.inbuf);
         for _ in 0..BURST {
-            let (n, from) = match self.sock.recv_from(&mut self.inbuf) {
+            let (n, from) = match self.sock.recv_from(&mut buf) {
                 Ok(x) => x,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     tracing::debug!(error = %e, "underlay receive failed");
-                    return;
+                    break;
                 }
             };
             self.snap.underlay_rx.add(n);
             let SocketAddr::V4(from) = from else {
                 continue;
             };
-            let payload = &self.inbuf[..n];
-            let hdr = offload::read_option(payload).unwrap_or([0; VNET_HDR_LEN]);
+            let hdr = offload::read_option(&buf[..n]).unwrap_or([0; VNET_HDR_LEN]);
             let now = self.now();
-            let verdict = self
-                .engine
-                .process_geneve(now, *from.ip(), payload, &mut self.out);
+            let (verdict, output) =
+                self.engine
+                    .process_geneve_in_place(now, *from.ip(), &mut buf, 0..n, &mut self.out);
             match verdict {
-                Verdict::ToPort { port } => self.deliver(port, &hdr),
+                Verdict::ToPort { port } => self.deliver(port, &hdr, &buf, output),
                 Verdict::Hairpin { .. } | Verdict::ToUnderlay { .. } | Verdict::ToEdge { .. } => {
                     bump(&mut self.snap.agent_drops, "unexpected_verdict");
                 }
@@ -476,5 +496,6 @@ impl DataPath {
                 Verdict::Drop { .. } => {} // counted by the engine
             }
         }
+        self.inbuf = buf;
     }
 }

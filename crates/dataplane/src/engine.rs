@@ -558,7 +558,8 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
         if frame.start >= overlay::OUTER_LEN
-            && let Some(action) = self.fast_action(now, Origin::Port(port.0), None, &buf[frame.clone()])
+            && let Some(action) =
+                self.fast_action(now, Origin::Port(port.0), None, &buf[frame.clone()])
         {
             let (v, r) = emit_in_place(action, buf, frame);
             return (v, Output::InPlace(r));
@@ -569,13 +570,7 @@ impl Engine {
         )
     }
 
-    fn from_port_copying(
-        &mut self,
-        now: Time,
-        p: u16,
-        frame: &[u8],
-        out: &mut Vec<u8>,
-    ) -> Verdict {
+    fn from_port_copying(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         if let Some(v) = self.fast_from_port(now, p, frame, out) {
             return v;
         }
@@ -988,12 +983,7 @@ impl Engine {
     }
 
     #[inline]
-    fn fast_from_underlay(
-        &mut self,
-        now: Time,
-        d: &Decap,
-        inner: &[u8],
-    ) -> Option<&Action> {
+    fn fast_from_underlay(&mut self, now: Time, d: &Decap, inner: &[u8]) -> Option<&Action> {
         if d.outer_dst != self.underlay.address {
             return None;
         }

@@ -10,7 +10,7 @@ use crate::fixtures;
 use crate::overlay;
 use crate::program::Underlay;
 use crate::wire::{MacAddr, arp, dhcp, ethernet, geneve, icmp, ipv4, tcp, udp};
-use crate::{Engine, EngineConfig, PortId, Time};
+use crate::{Engine, EngineConfig, Output, PortId, Time};
 use std::net::Ipv4Addr;
 
 pub fn ethernet(data: &[u8]) {
@@ -216,7 +216,13 @@ pub fn pipeline(data: &[u8]) {
 }
 
 /// The in-place API agrees with the copying one: verdict, and bytes where sent.
-fn same_output(v: crate::Verdict, out: &[u8], p: (crate::Verdict, Output), buf: &[u8], out_p: &[u8]) {
+fn same_output(
+    v: crate::Verdict,
+    out: &[u8],
+    p: (crate::Verdict, Output),
+    buf: &[u8],
+    out_p: &[u8],
+) {
     assert_eq!(v, p.0, "in-place and copying verdicts differ");
     if matches!(v, crate::Verdict::Drop { .. }) {
         return;

@@ -15,6 +15,7 @@ use fort_control::route_table::route_state;
 use fort_control::{Region, World};
 use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
+use fort_edge::program::{InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem};
 use fort_model::{NetworkInterface, RouteDestination, RouteTarget, RulePeer};
 use prost::bytes::Bytes;
 
@@ -102,7 +103,9 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         "vpc" => {
             if let Some(v) = r.vpcs.get(id) {
                 c.vpc = Some(v.id.clone());
-                c.items.insert(format!("vpc/{id}"), json(&vpc_header(r, v)));
+                let mut header = vpc_header(r, v);
+                header.edges = edges(world, r, v);
+                c.items.insert(format!("vpc/{id}"), json(&header));
             }
         }
         "subnet" => {
@@ -248,9 +251,61 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.items.insert(format!("sg/{}/{id}", g.vpc_id), json(&item));
             }
         }
+        // The edge's items: gateways attached and public addresses mapped.
+        "internet-gateway" => {
+            if let Some(g) = r.internet_gateways.get(id)
+                && let Some(v) = g.vpc_id.as_ref().and_then(|v| r.vpcs.get(v))
+            {
+                c.vpc = Some(v.id.clone());
+                let item = InternetGatewayItem {
+                    vpc_id: v.id.clone(),
+                    igw_id: g.id.clone(),
+                    vni: v.vni,
+                    cidrs: v.cidrs().collect(),
+                };
+                c.items.insert(item.key(), json(&item));
+            }
+        }
+        "natgateway" => {
+            if let Some(n) = r.nat_gateways.get(id)
+                && let Some(v) = r.vpcs.get(&n.vpc_id)
+                && let Some(a) = n
+                    .addresses
+                    .iter()
+                    .find(|a| a.is_primary && a.public_ip.is_some())
+            {
+                c.vpc = Some(v.id.clone());
+                let state = match n.state.as_str() {
+                    "pending" => NatGatewayState::Pending,
+                    "available" => NatGatewayState::Available,
+                    "deleting" => NatGatewayState::Deleting,
+                    "deleted" => NatGatewayState::Deleted,
+                    _ => NatGatewayState::Failed,
+                };
+                let item = NatGatewayItem {
+                    vpc_id: v.id.clone(),
+                    nat_id: n.id.clone(),
+                    vni: v.vni,
+                    subnet_id: n.subnet_id.clone(),
+                    private_ip: a.private_ip,
+                    public_ip: a.public_ip.expect("filtered above"),
+                    state,
+                };
+                c.items.insert(item.key(), json(&item));
+            }
+        }
         "network-interface" => {
             if let Some(e) = r.network_interfaces.get(id) {
                 c.vpc = Some(e.vpc_id.clone());
+                for a in &e.associations {
+                    let item = PublicIpItem {
+                        vpc_id: e.vpc_id.clone(),
+                        public_ip: a.public_ip,
+                        private_ip: a.private_ip,
+                        eni_id: e.id.clone(),
+                    };
+                    c.items.insert(item.key(), json(&item));
+                }
                 for ip in e.private_ips() {
                     for g in &e.security_groups {
                         c.items
@@ -317,16 +372,30 @@ pub fn dependents(world: &World, row: &RowKey, old_vpc: Option<&str>) -> Vec<Row
                 .map(|s| row.sibling("subnet", &s.id))
                 .collect()
         }
-        // A route's state follows its target.
-        "internet-gateway" | "egress-only-internet-gateway" | "natgateway" => r
-            .route_tables
+        // A route's state follows its target; a VPC's header names its gateways' edge.
+        "internet-gateway" | "egress-only-internet-gateway" | "natgateway" => {
+            let mut out = routes_through(r, row, id);
+            let vpc = r
+                .internet_gateways
+                .get(id)
+                .and_then(|g| g.vpc_id.clone())
+                .or_else(|| r.nat_gateways.get(id).map(|n| n.vpc_id.clone()));
+            out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
+            out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
+            out
+        }
+        // Gateway items carry the VPC's number and blocks.
+        "vpc" => r
+            .internet_gateways
             .values()
-            .filter(|t| {
-                t.routes
-                    .iter()
-                    .any(|route| target_id(&route.target) == Some(id))
-            })
-            .map(|t| row.sibling("route-table", &t.id))
+            .filter(|g| g.vpc_id.as_deref() == Some(id))
+            .map(|g| row.sibling("internet-gateway", &g.id))
+            .chain(
+                r.nat_gateways
+                    .values()
+                    .filter(|n| n.vpc_id == id)
+                    .map(|n| row.sibling("natgateway", &n.id)),
+            )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
         // state of routes through it.
@@ -377,6 +446,34 @@ fn target_id(t: &RouteTarget) -> Option<&str> {
         | RouteTarget::CarrierGateway(x)
         | RouteTarget::LocalGateway(x) => Some(x),
     }
+}
+
+/// The edge host serving gateways: the first registered host with the edge role.
+pub fn edge_host(world: &World) -> Option<&Host> {
+    world.global.hosts.values().find(|h| h.role == "edge")
+}
+
+/// Where each gateway of a VPC is served: its internet gateway and NAT gateways.
+fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<dp::Edge> {
+    let Some(edge) = edge_host(world) else {
+        return Vec::new();
+    };
+    let igws = r
+        .internet_gateways
+        .values()
+        .filter(|g| g.vpc_id.as_deref() == Some(v.id.as_str()))
+        .map(|g| g.id.clone());
+    let nats = r
+        .nat_gateways
+        .values()
+        .filter(|n| n.vpc_id == v.id && n.state == "available")
+        .map(|n| n.id.clone());
+    igws.chain(nats)
+        .map(|gateway_id| dp::Edge {
+            gateway_id,
+            host: edge.underlay,
+        })
+        .collect()
 }
 
 fn vpc_header(r: &Region, v: &fort_model::Vpc) -> dp::Vpc {
@@ -467,6 +564,12 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
                 .values()
                 .map(|x| key("network-interface", &x.id)),
         );
+        rows.extend(
+            r.internet_gateways
+                .values()
+                .map(|x| key("internet-gateway", &x.id)),
+        );
+        rows.extend(r.nat_gateways.values().map(|x| key("natgateway", &x.id)));
     }
     rows
 }

@@ -62,8 +62,12 @@ pub struct Programs {
     ports: HashMap<String, Items>,
     /// port key → (host, VPC).
     port_home: HashMap<String, (String, String)>,
-    /// VPC → host → ports it has there.
+    /// VPC → host → ports it has there (for edge hosts: 1 while the VPC has gateways).
     serving: HashMap<String, BTreeMap<String, usize>>,
+    /// VPC → its gateway items (internet and NAT gateways): the edge serves it while > 0.
+    gateways: HashMap<String, usize>,
+    /// Hosts with the edge role, and their underlay addresses.
+    edge_hosts: BTreeMap<String, std::net::Ipv4Addr>,
     hosts: HashMap<String, HostState>,
     pending: VecDeque<Pending>,
     /// The highest change number every affected host has applied.
@@ -84,6 +88,8 @@ impl Programs {
             ports: HashMap::new(),
             port_home: HashMap::new(),
             serving: HashMap::new(),
+            gateways: HashMap::new(),
+            edge_hosts: edge_hosts(world),
             hosts: HashMap::new(),
             pending: VecDeque::new(),
             applied_through: 0,
@@ -261,6 +267,9 @@ impl Programs {
         self.last_seq = self.last_seq.max(seq);
         let mut sink = Deltas::default();
         let mut queue: VecDeque<RowKey> = keys.iter().filter_map(|k| RowKey::parse(k)).collect();
+        if keys.iter().any(|k| k.starts_with("g/host/")) {
+            queue.extend(self.hosts_changed(world, &mut sink));
+        }
         let mut seen = BTreeSet::new();
         while let Some(row) = queue.pop_front() {
             if !seen.insert(row.clone()) {
@@ -295,6 +304,9 @@ impl Programs {
                     if let Some(items) = self.vpc_items.get_mut(vpc) {
                         items.remove(key);
                     }
+                    if is_gateway(key) {
+                        self.gateway(false, vpc, sink);
+                    }
                     sink.vpc
                         .entry(vpc.clone())
                         .or_default()
@@ -303,6 +315,9 @@ impl Programs {
             }
             if let Some(vpc) = &new.vpc {
                 for (key, value) in &new.items {
+                    if is_gateway(key) && !old.items.contains_key(key) {
+                        self.gateway(true, vpc, sink);
+                    }
                     if old.items.get(key) != Some(value) {
                         self.vpc_items
                             .entry(vpc.clone())
@@ -354,6 +369,51 @@ impl Programs {
             self.contrib.insert(row, new);
         }
         old_vpc
+    }
+
+    /// A gateway item of `vpc` came or went: edge hosts serve VPCs that have any.
+    fn gateway(&mut self, came: bool, vpc: &str, sink: &mut Deltas) {
+        let count = self.gateways.entry(vpc.to_owned()).or_default();
+        let crossed = if came { *count == 0 } else { *count == 1 };
+        *count = if came {
+            *count + 1
+        } else {
+            count.saturating_sub(1)
+        };
+        if *count == 0 {
+            self.gateways.remove(vpc);
+        }
+        if crossed {
+            for host in self.edge_hosts.keys().cloned().collect::<Vec<_>>() {
+                self.serve(came, vpc, &host, sink);
+            }
+        }
+    }
+
+    /// Hosts registered or changed role: edge hosts start or stop serving the VPCs with
+    /// gateways, and every VPC's header names the edge anew.
+    fn hosts_changed(&mut self, world: &World, sink: &mut Deltas) -> Vec<RowKey> {
+        let now = edge_hosts(world);
+        if now == self.edge_hosts {
+            // Only instance counts moved (placement): nothing the programs show.
+            return Vec::new();
+        }
+        let gateway_vpcs: Vec<String> = self.gateways.keys().cloned().collect();
+        let before = std::mem::replace(&mut self.edge_hosts, now.clone());
+        for host in now.keys().filter(|h| !before.contains_key(*h)) {
+            for vpc in &gateway_vpcs {
+                self.serve(true, vpc, host, sink);
+            }
+        }
+        for host in before.keys().filter(|h| !now.contains_key(*h)) {
+            for vpc in &gateway_vpcs {
+                self.serve(false, vpc, host, sink);
+            }
+        }
+        crate::derive::all_rows(world)
+            .into_iter()
+            .filter(|r| r.table == "vpc")
+            .collect()
     }
 
     /// A port of `host` in `vpc` came (`true`) or went; records when the host starts or
@@ -465,7 +525,9 @@ impl Programs {
             state.log_items += update.put.len() + update.delete.len();
             state.log.push_back(update.clone());
             while state.log.len() > LOG_LEN || state.log_items > LOG_ITEMS {
-                let Some(old) = state.log.pop_front() else { break };
+                let Some(old) = state.log.pop_front() else {
+                    break;
+                };
                 state.log_items -= old.put.len() + old.delete.len();
             }
             out.push((host, update));
@@ -482,4 +544,18 @@ struct Deltas {
     /// VPC → host → whether it served the VPC before the change (for hosts whose port
     /// count there changed).
     serving: BTreeMap<String, BTreeMap<String, bool>>,
+}
+
+fn is_gateway(key: &str) -> bool {
+    key.starts_with("igw/") || key.starts_with("nat/")
+}
+
+fn edge_hosts(world: &World) -> BTreeMap<String, std::net::Ipv4Addr> {
+    world
+        .global
+        .hosts
+        .values()
+        .filter(|h| h.role == "edge")
+        .map(|h| (h.id.clone(), h.underlay))
+        .collect()
 }

@@ -1,0 +1,716 @@
+//! The edge: internet gateway (1:1 NAT) and NAT gateway (SNAT) over one program.
+//!
+//! Two entry points, one per side, each a pure function of (program, state, time,
+//! packet) that writes its output into a caller-owned buffer and returns a [`Verdict`]:
+//!
+//! * [`Edge::process_from_vpc`]: an inner Ethernet frame that arrived in Geneve from an
+//!   instance host (the engine's `Verdict::ToEdge`), with its VNI.
+//! * [`Edge::process_from_internet`]: an IPv4 packet from the outside network.
+//!
+//! A NAT gateway's traffic leaves through its VPC's internet gateway: the translation
+//! is SNAT to the NAT ENI's private address composed with the IGW's 1:1 mapping of that
+//! address to the elastic IP, done as one rewrite to the elastic IP.
+
+use crate::nat::{AllocError, DEAD, InsideKey, NatTable, OutsideKey};
+use crate::program::{EdgeProgram, NatGatewayItem, NatGatewayState, gateway_mac};
+use crate::rewrite;
+use crate::verdict::{DropReason, Stats, Verdict};
+use fort_dataplane::Time;
+use fort_dataplane::flow_table::BuildFxHasher;
+use fort_dataplane::wire::{MacAddr, ethernet, icmp, ip_proto, ipv4, tcp};
+use ipnet::Ipv4Net;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+/// Tunables; the defaults are AWS's figures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EdgeConfig {
+    /// NAT idle timeout (AWS: 350 s).
+    pub idle_timeout_secs: u64,
+    /// Maximum tracked NAT flows over all gateways.
+    pub max_flows: usize,
+    /// MTU through the internet gateway (AWS: 1500).
+    pub mtu: u16,
+    /// How long a first UDP fragment's translation is remembered for the rest.
+    pub fragment_timeout_secs: u64,
+    /// Remembered fragment translations at most.
+    pub max_fragments: usize,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> EdgeConfig {
+        EdgeConfig {
+            idle_timeout_secs: 350,
+            max_flows: 1 << 20,
+            mtu: 1500,
+            fragment_timeout_secs: 30,
+            max_fragments: 4096,
+        }
+    }
+}
+
+/// Which gateway a frame from the VPC is for, when the caller knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gateway<'a> {
+    /// Infer it: the inner destination MAC if it is a [`gateway_mac`]; else an existing
+    /// NAT flow; else the internet gateway if the source has a public mapping; else the
+    /// VPC's NAT gateway if it has exactly one.
+    Infer,
+    /// The route target's id (`igw-…`, `nat-…`).
+    Id(&'a str),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Vpc {
+    id: String,
+    vni: u32,
+    igw: Option<String>,
+    cidrs: Vec<Ipv4Net>,
+    nats: Vec<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Nat {
+    item: NatGatewayItem,
+    vpc: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Igw,
+    Nat(u32),
+}
+
+/// The edge of one host: its program, compiled, and the NAT gateways' state.
+#[derive(Debug)]
+pub struct Edge {
+    cfg: EdgeConfig,
+    program: EdgeProgram,
+    vpcs: Vec<Vpc>,
+    vpc_by_vni: HashMap<u32, u32, BuildFxHasher>,
+    /// (VPC slot, private) → public
+    public_of: HashMap<(u32, Ipv4Addr), Ipv4Addr, BuildFxHasher>,
+    /// public → (VPC slot, private)
+    private_of: HashMap<Ipv4Addr, (u32, Ipv4Addr), BuildFxHasher>,
+    nats: Vec<Option<Nat>>,
+    nat_by_id: HashMap<String, u32>,
+    nat_by_public: HashMap<Ipv4Addr, u32, BuildFxHasher>,
+    /// (VNI, gateway MAC) → target
+    by_mac: HashMap<(u32, MacAddr), Target, BuildFxHasher>,
+    /// igw id → VPC slot
+    igw_by_id: HashMap<String, u32>,
+    table: NatTable,
+    /// (public, remote, IP id) → (VNI, private, time): inbound UDP fragments after the first
+    fragments: HashMap<(Ipv4Addr, Ipv4Addr, u16), (u32, Ipv4Addr, Time), BuildFxHasher>,
+    stats: Stats,
+}
+
+/// The parsed headers of a packet the edge translates.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    protocol: u8,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    fragment: bool,
+    first: bool,
+    /// TCP/UDP ports or ICMP (ident, 0) of a first fragment with a full enough header.
+    ports: Option<(u16, u16)>,
+    icmp_type: u8,
+    tcp_flags: u16,
+    len: usize,
+    dont_frag: bool,
+    ident: u16,
+}
+
+fn parse(pkt: &[u8]) -> Result<Meta, DropReason> {
+    let ip = ipv4::Packet::new_checked(pkt).map_err(|_| DropReason::Malformed)?;
+    let l4 = ip.payload();
+    let first = ip.frag_offset() == 0;
+    let protocol = ip.protocol();
+    let (mut ports, mut icmp_type, mut tcp_flags) = (None, 0, 0);
+    if first {
+        match protocol {
+            ip_proto::TCP if l4.len() >= tcp::HEADER_LEN => {
+                let t = tcp::Packet::new_unchecked(l4);
+                ports = Some((t.src_port(), t.dst_port()));
+                tcp_flags = t.flags();
+            }
+            ip_proto::UDP if l4.len() >= 8 => {
+                ports = Some((
+                    u16::from_be_bytes([l4[0], l4[1]]),
+                    u16::from_be_bytes([l4[2], l4[3]]),
+                ));
+            }
+            ip_proto::ICMP if l4.len() >= icmp::HEADER_LEN => {
+                let m = icmp::Packet::new_unchecked(l4);
+                icmp_type = m.msg_type();
+                ports = Some((m.ident(), 0));
+            }
+            _ => {}
+        }
+    }
+    Ok(Meta {
+        protocol,
+        src: ip.src(),
+        dst: ip.dst(),
+        fragment: ip.is_fragment(),
+        first,
+        ports,
+        icmp_type,
+        tcp_flags,
+        len: usize::from(ip.total_len()),
+        dont_frag: ip.dont_frag(),
+        ident: ip.ident(),
+    })
+}
+
+impl Edge {
+    pub fn new(cfg: EdgeConfig) -> Edge {
+        Edge {
+            cfg,
+            program: EdgeProgram::default(),
+            vpcs: Vec::new(),
+            vpc_by_vni: HashMap::default(),
+            public_of: HashMap::default(),
+            private_of: HashMap::default(),
+            nats: Vec::new(),
+            nat_by_id: HashMap::new(),
+            nat_by_public: HashMap::default(),
+            by_mac: HashMap::default(),
+            igw_by_id: HashMap::new(),
+            table: NatTable::new(cfg.max_flows),
+            fragments: HashMap::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &EdgeConfig {
+        &self.cfg
+    }
+
+    pub fn program(&self) -> &EdgeProgram {
+        &self.program
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The NAT flow table (read-only), for diagnostics and tests.
+    pub fn nat_table(&self) -> &NatTable {
+        &self.table
+    }
+
+    /// The VPC id served under `vni`, for the caller's V2P lookup after `ToVpc`.
+    pub fn vpc_id(&self, vni: u32) -> Option<&str> {
+        self.vpc_by_vni
+            .get(&vni)
+            .map(|&s| self.vpcs[s as usize].id.as_str())
+    }
+
+    /// The VPC's CIDRs as the program gave them.
+    pub fn vpc_cidrs(&self, vni: u32) -> Option<&[Ipv4Net]> {
+        self.vpc_by_vni
+            .get(&vni)
+            .map(|&s| self.vpcs[s as usize].cidrs.as_slice())
+    }
+
+    /// Installs a program (again on every change). NAT flows of gateways that stay
+    /// `available` with the same VPC and elastic IP survive; the flows of any other
+    /// gateway are broken: their TCP packets from inside get a RST until they expire.
+    pub fn set_program(&mut self, program: EdgeProgram) {
+        let mut vpcs: Vec<Vpc> = Vec::new();
+        let mut slot_of = HashMap::<String, u32>::new();
+        let mut vpc_slot = |vpcs: &mut Vec<Vpc>, id: &str, vni: u32| -> u32 {
+            *slot_of.entry(id.to_owned()).or_insert_with(|| {
+                vpcs.push(Vpc {
+                    id: id.to_owned(),
+                    vni,
+                    igw: None,
+                    cidrs: Vec::new(),
+                    nats: Vec::new(),
+                });
+                (vpcs.len() - 1) as u32
+            })
+        };
+        let mut igw_by_id = HashMap::new();
+        let mut by_mac = HashMap::default();
+        for g in &program.internet_gateways {
+            let s = vpc_slot(&mut vpcs, &g.vpc_id, g.vni);
+            let v = &mut vpcs[s as usize];
+            v.igw = Some(g.igw_id.clone());
+            v.cidrs = g.cidrs.clone();
+            igw_by_id.insert(g.igw_id.clone(), s);
+            by_mac.insert((g.vni, gateway_mac(&g.igw_id)), Target::Igw);
+        }
+        // NAT slots are stable by id so that flows keep pointing at their gateway.
+        let mut nats: Vec<Option<Nat>> = vec![None; self.nats.len()];
+        let mut nat_by_id = HashMap::new();
+        let mut nat_by_public = HashMap::default();
+        let mut kept = vec![false; self.nats.len()];
+        let mut free: Vec<u32> = (0..self.nats.len() as u32)
+            .filter(|&i| {
+                self.nats[i as usize]
+                    .as_ref()
+                    .is_none_or(|n| !program.nat_gateways.iter().any(|p| p.nat_id == n.item.nat_id))
+            })
+            .rev()
+            .collect();
+        for n in &program.nat_gateways {
+            let vs = vpc_slot(&mut vpcs, &n.vpc_id, n.vni);
+            let slot = match self.nat_by_id.get(&n.nat_id) {
+                Some(&s) => s,
+                None => free.pop().unwrap_or_else(|| {
+                    nats.push(None);
+                    kept.push(false);
+                    (nats.len() - 1) as u32
+                }),
+            };
+            if let Some(Some(old)) = self.nats.get(slot as usize)
+                && old.item.nat_id == n.nat_id
+                && old.item.vni == n.vni
+                && old.item.public_ip == n.public_ip
+                && n.state == NatGatewayState::Available
+            {
+                kept[slot as usize] = true;
+            }
+            nats[slot as usize] = Some(Nat {
+                item: n.clone(),
+                vpc: vs,
+            });
+            nat_by_id.insert(n.nat_id.clone(), slot);
+            nat_by_public.insert(n.public_ip, slot);
+            vpcs[vs as usize].nats.push(slot);
+            by_mac.insert((n.vni, gateway_mac(&n.nat_id)), Target::Nat(slot));
+        }
+        let mut public_of = HashMap::default();
+        let mut private_of = HashMap::default();
+        for p in &program.public_ips {
+            let Some(&s) = slot_of.get(&p.vpc_id) else {
+                continue; // a VPC with no gateway on this edge: no path
+            };
+            public_of.insert((s, p.private_ip), p.public_ip);
+            private_of.insert(p.public_ip, (s, p.private_ip));
+        }
+        // Flows of gateways that went away or changed are broken.
+        let broken = self.table.retarget(|f| {
+            (f.nat != DEAD && !kept.get(f.nat as usize).copied().unwrap_or(false)).then_some(DEAD)
+        });
+        self.stats.nat_flows_broken += broken as u64;
+        self.vpc_by_vni = vpcs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.vni, i as u32))
+            .collect();
+        self.vpcs = vpcs;
+        self.public_of = public_of;
+        self.private_of = private_of;
+        self.nats = nats;
+        self.nat_by_id = nat_by_id;
+        self.nat_by_public = nat_by_public;
+        self.by_mac = by_mac;
+        self.igw_by_id = igw_by_id;
+        self.program = program;
+    }
+
+    /// Removes NAT flows idle for the timeout and stale fragment translations; returns
+    /// the number of flows removed. Call it about once a second; lookups treat an idle
+    /// flow as gone even before it is swept.
+    pub fn expire(&mut self, now: Time) -> usize {
+        let n = self
+            .table
+            .expire(now, self.cfg.idle_timeout_secs * 1_000_000_000);
+        self.stats.nat_flows_expired += n as u64;
+        let ft = self.cfg.fragment_timeout_secs * 1_000_000_000;
+        self.fragments
+            .retain(|_, (_, _, t)| now.0.saturating_sub(t.0) < ft);
+        n
+    }
+
+    fn drop(&mut self, reason: DropReason) -> Verdict {
+        self.stats.drop(reason);
+        Verdict::Drop { reason }
+    }
+
+    fn idle(&self, last: Time, now: Time) -> bool {
+        now.0.saturating_sub(last.0) >= self.cfg.idle_timeout_secs * 1_000_000_000
+    }
+
+    /// A frame from the VPC numbered `vni` (the inner frame of a Geneve packet from an
+    /// instance host) toward the internet. `ToInternet`: `out` holds the translated
+    /// IPv4 packet. `ToVpc`: `out` holds an answer for the sender (TCP RST, ICMP
+    /// "fragmentation needed") with its MACs already right.
+    pub fn process_from_vpc(
+        &mut self,
+        now: Time,
+        vni: u32,
+        gateway: Gateway<'_>,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        let Some(&vs) = self.vpc_by_vni.get(&vni) else {
+            return self.drop(DropReason::UnknownVni);
+        };
+        let Ok(eth) = ethernet::Frame::new_checked(frame) else {
+            return self.drop(DropReason::Malformed);
+        };
+        match eth.ethertype() {
+            ethernet::ethertype::IPV4 => {}
+            ethernet::ethertype::IPV6 => return self.drop(DropReason::Ipv6),
+            _ => return self.drop(DropReason::UnsupportedEthertype),
+        }
+        let pkt = eth.payload();
+        let m = match parse(pkt) {
+            Ok(m) => m,
+            Err(r) => return self.drop(r),
+        };
+        let pkt = &pkt[..m.len];
+        let dst_mac = eth.dst();
+        let target = match gateway {
+            Gateway::Id(id) => {
+                if let Some(&s) = self.igw_by_id.get(id) {
+                    if s != vs {
+                        return self.drop(DropReason::UnknownGateway);
+                    }
+                    Some(Target::Igw)
+                } else if let Some(&n) = self.nat_by_id.get(id) {
+                    Some(Target::Nat(n))
+                } else if id.starts_with("nat-") {
+                    None // deleted: its flows are dead
+                } else if id.starts_with("igw-") {
+                    return self.drop(DropReason::NoInternetGateway);
+                } else {
+                    return self.drop(DropReason::UnknownGateway);
+                }
+            }
+            Gateway::Infer => self.by_mac.get(&(vni, dst_mac)).copied(),
+        };
+        match target {
+            Some(Target::Igw) => self.igw_out(vs, &m, frame, pkt, out),
+            Some(Target::Nat(n)) => self.nat_out(now, vni, Some(n), &m, frame, pkt, out),
+            None if gateway != Gateway::Infer => self.nat_out(now, vni, None, &m, frame, pkt, out),
+            None => {
+                // inference: a NAT flow, a public mapping, the only NAT gateway
+                if let Some(k) = inside_key(vni, &m)
+                    && self.table.lookup_inside(&k).is_some()
+                {
+                    return self.nat_out(now, vni, None, &m, frame, pkt, out);
+                }
+                if self.public_of.contains_key(&(vs, m.src)) {
+                    return self.igw_out(vs, &m, frame, pkt, out);
+                }
+                match self.vpcs[vs as usize].nats.as_slice() {
+                    [n] => {
+                        let n = *n;
+                        self.nat_out(now, vni, Some(n), &m, frame, pkt, out)
+                    }
+                    [] => self.igw_out(vs, &m, frame, pkt, out),
+                    _ => self.drop(DropReason::AmbiguousGateway),
+                }
+            }
+        }
+    }
+
+    /// The MTU check on the way out; `Some` when the packet does not go.
+    fn too_big(&mut self, m: &Meta, frame: &[u8], pkt: &[u8], out: &mut Vec<u8>) -> Option<Verdict> {
+        if m.len <= usize::from(self.cfg.mtu) {
+            return None;
+        }
+        if m.dont_frag {
+            rewrite::icmp_frag_needed(out, frame, pkt, self.cfg.mtu);
+            self.stats.icmp_too_big_sent += 1;
+            self.stats.drop(DropReason::TooBig);
+            return Some(Verdict::ToVpc { vni: 0, dst: m.src });
+        }
+        Some(self.drop(DropReason::NeedsFragmentation))
+    }
+
+    fn igw_out(&mut self, vs: u32, m: &Meta, frame: &[u8], pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+        if self.vpcs[vs as usize].igw.is_none() {
+            return self.drop(DropReason::NoInternetGateway);
+        }
+        let Some(&public) = self.public_of.get(&(vs, m.src)) else {
+            return self.drop(DropReason::NoPublicMapping);
+        };
+        if let Some(v) = self.too_big(m, frame, pkt, out) {
+            return with_vni(v, self.vpcs[vs as usize].vni);
+        }
+        out.clear();
+        out.extend_from_slice(pkt);
+        rewrite::set_src(out, public);
+        self.stats.igw_outbound += 1;
+        self.stats.bytes_outbound += m.len as u64;
+        Verdict::ToInternet
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn nat_out(
+        &mut self,
+        now: Time,
+        vni: u32,
+        nat: Option<u32>,
+        m: &Meta,
+        frame: &[u8],
+        pkt: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
+        match m.protocol {
+            ip_proto::TCP | ip_proto::UDP | ip_proto::ICMP => {}
+            _ => return self.drop(DropReason::NatUnsupportedProtocol),
+        }
+        if m.fragment && m.protocol != ip_proto::UDP {
+            return self.drop(DropReason::NatFragment);
+        }
+        if m.protocol == ip_proto::ICMP && m.icmp_type != icmp::kind::ECHO_REQUEST {
+            return self.drop(DropReason::NatIcmpNotQuery);
+        }
+        // A non-first UDP fragment carries no ports: only the address changes.
+        if !m.first {
+            let Some(n) = nat.and_then(|n| self.live_nat(n)) else {
+                return self.drop(DropReason::NatNotAvailable);
+            };
+            let public = n.item.public_ip;
+            if let Some(v) = self.nat_egress_checks(n.vpc, m, frame, pkt, out) {
+                return v;
+            }
+            out.clear();
+            out.extend_from_slice(pkt);
+            rewrite::set_src(out, public);
+            self.stats.nat_outbound += 1;
+            self.stats.bytes_outbound += m.len as u64;
+            return Verdict::ToInternet;
+        }
+        let Some(key) = inside_key(vni, m) else {
+            return self.drop(DropReason::Malformed);
+        };
+        let syn = m.protocol != ip_proto::TCP
+            || m.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST) == tcp::flags::SYN;
+        let mut id = self.table.lookup_inside(&key);
+        if let Some(f) = id {
+            let flow = *self.table.get(f);
+            if self.idle(flow.last, now) {
+                self.table.remove(f);
+                self.stats.nat_flows_expired += 1;
+                id = None;
+            } else if flow.nat == DEAD || self.live_nat(flow.nat).is_none() {
+                if syn {
+                    // a new connection reusing the tuple of a broken one
+                    self.table.remove(f);
+                    id = None;
+                } else {
+                    return self.reset(vni, m, frame, pkt, out);
+                }
+            }
+        }
+        let id = match id {
+            Some(id) => id,
+            None => {
+                if !syn {
+                    if m.protocol == ip_proto::TCP {
+                        return self.reset(vni, m, frame, pkt, out);
+                    }
+                    return self.drop(DropReason::NatNoFlow);
+                }
+                let Some(n) = nat else {
+                    return self.drop(DropReason::NatNotAvailable);
+                };
+                let Some(g) = self.live_nat(n) else {
+                    return self.drop(DropReason::NatNotAvailable);
+                };
+                let public = g.item.public_ip;
+                let vpc = g.vpc;
+                if let Some(v) = self.nat_egress_checks(vpc, m, frame, pkt, out) {
+                    return v;
+                }
+                match self.table.create(key, n, public, now) {
+                    Ok(id) => {
+                        self.stats.nat_flows_created += 1;
+                        id
+                    }
+                    Err(AllocError::PortsExhausted) => {
+                        return self.drop(DropReason::NatPortsExhausted);
+                    }
+                    Err(AllocError::TableFull) => return self.drop(DropReason::NatTableFull),
+                }
+            }
+        };
+        let flow = self.table.get_mut(id);
+        flow.last = now;
+        let (public, port) = (flow.outside.public, flow.outside.port);
+        let nat_vpc = self.nats[flow.nat as usize].as_ref().map_or(0, |n| n.vpc);
+        if let Some(v) = self.nat_egress_checks(nat_vpc, m, frame, pkt, out) {
+            return v;
+        }
+        out.clear();
+        out.extend_from_slice(pkt);
+        rewrite::set_src(out, public);
+        if m.protocol == ip_proto::ICMP {
+            rewrite::set_icmp_ident(out, port);
+        } else {
+            rewrite::set_port(out, false, port);
+        }
+        self.stats.nat_outbound += 1;
+        self.stats.bytes_outbound += m.len as u64;
+        Verdict::ToInternet
+    }
+
+    /// The NAT's way out is its VPC's internet gateway: it must be attached, and the
+    /// packet must fit its MTU.
+    fn nat_egress_checks(
+        &mut self,
+        vpc: u32,
+        m: &Meta,
+        frame: &[u8],
+        pkt: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Verdict> {
+        let v = &self.vpcs[vpc as usize];
+        let vni = v.vni;
+        if v.igw.is_none() {
+            return Some(self.drop(DropReason::NoInternetGateway));
+        }
+        self.too_big(m, frame, pkt, out).map(|v| with_vni(v, vni))
+    }
+
+    fn live_nat(&self, n: u32) -> Option<&Nat> {
+        self.nats
+            .get(n as usize)?
+            .as_ref()
+            .filter(|n| n.item.state == NatGatewayState::Available)
+    }
+
+    fn reset(&mut self, vni: u32, m: &Meta, frame: &[u8], pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+        if m.protocol != ip_proto::TCP || m.tcp_flags & tcp::flags::RST != 0 {
+            // never answer a RST with a RST
+            return self.drop(DropReason::NatFlowExpired);
+        }
+        rewrite::tcp_rst(out, frame, pkt);
+        self.stats.nat_rst_sent += 1;
+        self.stats.drop(DropReason::NatFlowExpired);
+        Verdict::ToVpc { vni, dst: m.src }
+    }
+
+    /// An IPv4 packet from the outside network. `ToVpc`: `out` holds the translated
+    /// packet behind a 14-byte Ethernet header whose MACs the caller writes.
+    pub fn process_from_internet(&mut self, now: Time, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+        let m = match parse(pkt) {
+            Ok(m) => m,
+            Err(r) => return self.drop(r),
+        };
+        let pkt = &pkt[..m.len];
+        if let Some(&n) = self.nat_by_public.get(&m.dst) {
+            return self.nat_in(now, n, &m, pkt, out);
+        }
+        let Some(&(vs, private)) = self.private_of.get(&m.dst) else {
+            return self.drop(DropReason::UnknownPublicIp);
+        };
+        let v = &self.vpcs[vs as usize];
+        if v.igw.is_none() {
+            return self.drop(DropReason::NoInternetGateway);
+        }
+        let vni = v.vni;
+        rewrite::frame_for_vpc(out, pkt);
+        rewrite::set_dst(&mut out[ethernet::HEADER_LEN..], private);
+        self.stats.igw_inbound += 1;
+        self.stats.bytes_inbound += m.len as u64;
+        Verdict::ToVpc { vni, dst: private }
+    }
+
+    fn nat_in(&mut self, now: Time, n: u32, m: &Meta, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+        let Some(g) = self.live_nat(n) else {
+            return self.drop(DropReason::NatNotAvailable);
+        };
+        if self.vpcs[g.vpc as usize].igw.is_none() {
+            return self.drop(DropReason::NoInternetGateway);
+        }
+        match m.protocol {
+            ip_proto::TCP | ip_proto::UDP | ip_proto::ICMP => {}
+            _ => return self.drop(DropReason::NatUnsupportedProtocol),
+        }
+        if m.fragment && m.protocol != ip_proto::UDP {
+            return self.drop(DropReason::NatFragment);
+        }
+        if !m.first {
+            let Some(&(vni, private, _)) = self.fragments.get(&(m.dst, m.src, m.ident)) else {
+                return self.drop(DropReason::NatFragmentUnknown);
+            };
+            rewrite::frame_for_vpc(out, pkt);
+            rewrite::set_dst(&mut out[ethernet::HEADER_LEN..], private);
+            self.stats.nat_inbound += 1;
+            self.stats.bytes_inbound += m.len as u64;
+            return Verdict::ToVpc { vni, dst: private };
+        }
+        let Some((sport, dport)) = m.ports else {
+            return self.drop(DropReason::Malformed);
+        };
+        let key = if m.protocol == ip_proto::ICMP {
+            if m.icmp_type != icmp::kind::ECHO_REPLY {
+                return self.drop(DropReason::NatNoFlow);
+            }
+            OutsideKey {
+                public: m.dst,
+                protocol: m.protocol,
+                remote: m.src,
+                remote_port: 0,
+                port: sport,
+            }
+        } else {
+            OutsideKey {
+                public: m.dst,
+                protocol: m.protocol,
+                remote: m.src,
+                remote_port: sport,
+                port: dport,
+            }
+        };
+        let Some(id) = self.table.lookup_outside(&key) else {
+            return self.drop(DropReason::NatNoFlow);
+        };
+        let flow = *self.table.get(id);
+        if self.idle(flow.last, now) {
+            self.table.remove(id);
+            self.stats.nat_flows_expired += 1;
+            return self.drop(DropReason::NatNoFlow);
+        }
+        if flow.nat != n {
+            return self.drop(DropReason::NatNoFlow);
+        }
+        self.table.get_mut(id).last = now;
+        let (vni, private, port) = (flow.inside.vni, flow.inside.src, flow.inside.src_port);
+        if m.fragment && self.fragments.len() < self.cfg.max_fragments {
+            self.fragments
+                .insert((m.dst, m.src, m.ident), (vni, private, now));
+        }
+        rewrite::frame_for_vpc(out, pkt);
+        let p = &mut out[ethernet::HEADER_LEN..];
+        rewrite::set_dst(p, private);
+        if m.protocol == ip_proto::ICMP {
+            rewrite::set_icmp_ident(p, port);
+        } else {
+            rewrite::set_port(p, true, port);
+        }
+        self.stats.nat_inbound += 1;
+        self.stats.bytes_inbound += m.len as u64;
+        Verdict::ToVpc { vni, dst: private }
+    }
+}
+
+fn with_vni(v: Verdict, vni: u32) -> Verdict {
+    match v {
+        Verdict::ToVpc { dst, .. } => Verdict::ToVpc { vni, dst },
+        v => v,
+    }
+}
+
+/// The inside key of a first fragment with a usable L4 header.
+fn inside_key(vni: u32, m: &Meta) -> Option<InsideKey> {
+    let (sport, dport) = m.ports?;
+    Some(InsideKey {
+        vni,
+        protocol: m.protocol,
+        src: m.src,
+        src_port: sport,
+        dst: m.dst,
+        dst_port: dport,
+    })
+}

@@ -1,0 +1,182 @@
+//! Sample programs and packet builders for tests, benches and fuzz targets.
+
+use crate::program::{
+    EdgeProgram, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
+};
+use fort_dataplane::wire::{MacAddr, ethernet, icmp, ip_proto, ipv4, tcp, udp};
+use std::net::Ipv4Addr;
+
+pub const VNI: u32 = 7;
+pub const VPC: &str = "vpc-0a";
+pub const IGW: &str = "igw-0a";
+pub const NAT: &str = "nat-0a";
+/// An instance with a public IP.
+pub const WEB: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 10);
+pub const WEB_PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+/// An instance in a private subnet, behind the NAT gateway.
+pub const APP: Ipv4Addr = Ipv4Addr::new(10, 0, 2, 20);
+pub const NAT_PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 5);
+pub const NAT_PUBLIC: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 5);
+/// A host on the internet.
+pub const REMOTE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 7);
+pub const INSTANCE_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x10]);
+pub const ROUTER_MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x01]);
+
+/// One VPC with an internet gateway, one public IP (WEB) and one NAT gateway.
+pub fn program() -> EdgeProgram {
+    EdgeProgram {
+        internet_gateways: vec![InternetGatewayItem {
+            vpc_id: VPC.into(),
+            igw_id: IGW.into(),
+            vni: VNI,
+            cidrs: vec!["10.0.0.0/16".parse().expect("cidr")],
+        }],
+        public_ips: vec![PublicIpItem {
+            vpc_id: VPC.into(),
+            public_ip: WEB_PUBLIC,
+            private_ip: WEB,
+            eni_id: "eni-0web".into(),
+        }],
+        nat_gateways: vec![nat_item(NatGatewayState::Available)],
+    }
+}
+
+pub fn nat_item(state: NatGatewayState) -> NatGatewayItem {
+    NatGatewayItem {
+        vpc_id: VPC.into(),
+        nat_id: NAT.into(),
+        vni: VNI,
+        subnet_id: "subnet-0pub".into(),
+        private_ip: NAT_PRIVATE,
+        public_ip: NAT_PUBLIC,
+        state,
+    }
+}
+
+/// An IPv4 packet (header 20 bytes, DF set, TTL 64) around `l4`, checksums filled.
+pub fn ipv4_packet(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let mut b = ipv4_raw(src, dst, protocol, l4);
+    let hl = ipv4::HEADER_LEN;
+    match protocol {
+        ip_proto::TCP if l4.len() >= tcp::HEADER_LEN => {
+            tcp::Packet::new_unchecked(&mut b[hl..]).fill_checksum(src, dst)
+        }
+        ip_proto::UDP if l4.len() >= udp::HEADER_LEN => {
+            udp::Packet::new_unchecked(&mut b[hl..]).fill_checksum(src, dst)
+        }
+        ip_proto::ICMP if l4.len() >= icmp::HEADER_LEN => {
+            icmp::Packet::new_unchecked(&mut b[hl..]).fill_checksum()
+        }
+        _ => {}
+    }
+    b
+}
+
+/// An IPv4 packet around `payload` taken as is (a later fragment, say): only the
+/// header checksum is filled.
+pub fn ipv4_raw(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8> {
+    let mut b = vec![0u8; ipv4::HEADER_LEN + l4.len()];
+    b[ipv4::HEADER_LEN..].copy_from_slice(l4);
+    let mut ip = ipv4::Packet::new_unchecked(&mut b[..]);
+    ip.set_ver_ihl(ipv4::HEADER_LEN);
+    ip.set_total_len((ipv4::HEADER_LEN + l4.len()) as u16);
+    ip.set_ident(0x1234);
+    ip.set_flags_frag(true);
+    ip.set_ttl(64);
+    ip.set_protocol(protocol);
+    ip.set_src(src);
+    ip.set_dst(dst);
+    ip.fill_checksum();
+    b
+}
+
+pub fn tcp_packet(
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    flags: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut l4 = vec![0u8; tcp::HEADER_LEN + payload.len()];
+    l4[tcp::HEADER_LEN..].copy_from_slice(payload);
+    let mut t = tcp::Packet::new_unchecked(&mut l4[..]);
+    t.set_src_port(sport);
+    t.set_dst_port(dport);
+    t.set_seq(1000);
+    t.set_ack(if flags & tcp::flags::ACK != 0 { 5000 } else { 0 });
+    t.set_offset_flags(flags);
+    t.set_window(65535);
+    ipv4_packet(src, dst, ip_proto::TCP, &l4)
+}
+
+pub fn udp_packet(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut l4 = vec![0u8; udp::HEADER_LEN + payload.len()];
+    l4[udp::HEADER_LEN..].copy_from_slice(payload);
+    let mut u = udp::Packet::new_unchecked(&mut l4[..]);
+    u.set_src_port(sport);
+    u.set_dst_port(dport);
+    u.set_len((udp::HEADER_LEN + payload.len()) as u16);
+    ipv4_packet(src, dst, ip_proto::UDP, &l4)
+}
+
+pub fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, reply: bool, ident: u16, seq: u16) -> Vec<u8> {
+    let mut l4 = vec![0u8; icmp::HEADER_LEN + 8];
+    let mut m = icmp::Packet::new_unchecked(&mut l4[..]);
+    m.set_msg_type(if reply {
+        icmp::kind::ECHO_REPLY
+    } else {
+        icmp::kind::ECHO_REQUEST
+    });
+    m.set_ident(ident);
+    m.set_seq(seq);
+    m.data_mut().copy_from_slice(b"fortping");
+    ipv4_packet(src, dst, ip_proto::ICMP, &l4)
+}
+
+/// `pkt` behind an Ethernet header from the instance to the router MAC, as an instance
+/// host sends it to the edge.
+pub fn from_instance(pkt: &[u8]) -> Vec<u8> {
+    let mut f = vec![0u8; ethernet::HEADER_LEN];
+    f[0..6].copy_from_slice(&ROUTER_MAC.0);
+    f[6..12].copy_from_slice(&INSTANCE_MAC.0);
+    f[12..14].copy_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
+    f.extend_from_slice(pkt);
+    f
+}
+
+/// True when the IPv4 header checksum and the TCP/UDP/ICMP checksum verify (UDP: zero
+/// allowed). Non-first fragments: the header only.
+pub fn checksums_ok(pkt: &[u8]) -> bool {
+    let Ok(ip) = ipv4::Packet::new_checked(pkt) else {
+        return false;
+    };
+    if !ip.verify_checksum() {
+        return false;
+    }
+    if ip.is_fragment() {
+        return true;
+    }
+    let l4 = ip.payload();
+    match ip.protocol() {
+        ip_proto::TCP => tcp::Packet::new_checked(l4).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst())),
+        ip_proto::UDP => udp::Packet::new_checked(l4).is_ok_and(|u| u.verify_checksum(ip.src(), ip.dst())),
+        ip_proto::ICMP => icmp::Packet::new_checked(l4).is_ok_and(|m| m.verify_checksum()),
+        _ => true,
+    }
+}
+
+/// (source, source port, destination, destination port) of a TCP/UDP packet; ICMP:
+/// the identifier as source port.
+pub fn tuple(pkt: &[u8]) -> (Ipv4Addr, u16, Ipv4Addr, u16) {
+    let ip = ipv4::Packet::new_checked(pkt).expect("ipv4");
+    let l4 = ip.payload();
+    let (s, d) = match ip.protocol() {
+        ip_proto::ICMP => (u16::from_be_bytes([l4[4], l4[5]]), 0),
+        _ => (
+            u16::from_be_bytes([l4[0], l4[1]]),
+            u16::from_be_bytes([l4[2], l4[3]]),
+        ),
+    };
+    (ip.src(), s, ip.dst(), d)
+}
