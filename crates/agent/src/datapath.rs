@@ -488,7 +488,16 @@ impl DataPath {
                 self.engine
                     .process_geneve_in_place(now, *from.ip(), &mut buf, 0..n, &mut self.out);
             match verdict {
-                Verdict::ToPort { port } => self.deliver(port, &hdr, &buf, output),
+                Verdict::ToPort { port } => {
+                    let frame = match &output {
+                        Output::InPlace(r) => &buf[r.clone()],
+                        Output::Out => &self.out[..],
+                    };
+                    match offload::sanitize(hdr, frame) {
+                        Some(hdr) => self.deliver(port, &hdr, &buf, output),
+                        None => bump(&mut self.snap.agent_drops, "bad_offload_header"),
+                    }
+                }
                 Verdict::Hairpin { .. } | Verdict::ToUnderlay { .. } | Verdict::ToEdge { .. } => {
                     bump(&mut self.snap.agent_drops, "unexpected_verdict");
                 }

@@ -62,9 +62,104 @@ pub fn read_option(geneve: &[u8]) -> Option<[u8; VNET_HDR_LEN]> {
     None
 }
 
+// <linux/virtio_net.h>
+const F_NEEDS_CSUM: u8 = 1;
+const GSO_NONE: u8 = 0;
+const GSO_TCPV4: u8 = 1;
+const GSO_ECN: u8 = 0x80;
+
+/// The offload header a peer sent with `frame` (an Ethernet frame the engine accepted
+/// for a local port), checked against the frame before the TAP's kernel trusts it: only
+/// "checksum needed", at the TCP or UDP checksum of this very IPv4 packet, and TCP/IPv4
+/// segmentation of a TCP packet. The kernel verifies nothing behind a "checksum needed"
+/// or "data valid" mark, so anything else is refused (`None`: drop the frame). A zero
+/// header needs no check: the instance's kernel verifies the checksums itself.
+pub fn sanitize(hdr: [u8; VNET_HDR_LEN], frame: &[u8]) -> Option<[u8; VNET_HDR_LEN]> {
+    if hdr == [0; VNET_HDR_LEN] {
+        return Some(hdr);
+    }
+    let flags = hdr[0];
+    let gso = hdr[1];
+    let gso_size = u16::from_le_bytes([hdr[4], hdr[5]]);
+    let csum_start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
+    let csum_offset = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
+    if flags != F_NEEDS_CSUM || frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let l4 = 14 + usize::from(frame[14] & 0x0f) * 4;
+    let protocol = frame[14 + 9];
+    let field = match protocol {
+        6 => 16,
+        17 => 6,
+        _ => return None,
+    };
+    if csum_start != l4 || csum_offset != field || frame.len() < l4 + field + 2 {
+        return None;
+    }
+    match gso & !GSO_ECN {
+        GSO_NONE if gso & GSO_ECN == 0 => Some(hdr),
+        GSO_TCPV4 if protocol == 6 && gso_size > 0 => Some(hdr),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Ethernet + IPv4 (IHL 5) + `l4_len` bytes of `protocol`.
+    fn frame(protocol: u8, l4_len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 34 + l4_len];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[23] = protocol;
+        f
+    }
+
+    fn hdr(flags: u8, gso: u8, gso_size: u16, start: u16, offset: u16) -> [u8; VNET_HDR_LEN] {
+        let mut h = [0u8; VNET_HDR_LEN];
+        h[0] = flags;
+        h[1] = gso;
+        h[2..4].copy_from_slice(&54u16.to_le_bytes());
+        h[4..6].copy_from_slice(&gso_size.to_le_bytes());
+        h[6..8].copy_from_slice(&start.to_le_bytes());
+        h[8..10].copy_from_slice(&offset.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn what_a_tap_hands_up_passes() {
+        let tcp = frame(6, 1000);
+        let tso = hdr(1, 1, 1448, 34, 16);
+        assert_eq!(sanitize(tso, &tcp), Some(tso));
+        let ecn = hdr(1, 0x81, 1448, 34, 16);
+        assert_eq!(sanitize(ecn, &tcp), Some(ecn));
+        let csum = hdr(1, 0, 0, 34, 16);
+        assert_eq!(sanitize(csum, &tcp), Some(csum));
+        let udp = hdr(1, 0, 0, 34, 6);
+        assert_eq!(sanitize(udp, &frame(17, 20)), Some(udp));
+        assert_eq!(sanitize([0; VNET_HDR_LEN], &[]), Some([0; VNET_HDR_LEN]));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        let tcp = frame(6, 1000);
+        // "data valid" would make the kernel skip verification
+        assert_eq!(sanitize(hdr(2, 0, 0, 0, 0), &tcp), None);
+        assert_eq!(sanitize(hdr(3, 0, 0, 34, 16), &tcp), None);
+        // checksum somewhere else than the L4 checksum field
+        assert_eq!(sanitize(hdr(1, 0, 0, 14, 10), &tcp), None);
+        assert_eq!(sanitize(hdr(1, 0, 0, 34, 6), &tcp), None);
+        // segmentation without checksum, of UDP, of IPv6, or of size 0
+        assert_eq!(sanitize(hdr(0, 1, 1448, 34, 16), &tcp), None);
+        assert_eq!(sanitize(hdr(1, 1, 1448, 34, 6), &frame(17, 100)), None);
+        assert_eq!(sanitize(hdr(1, 4, 1448, 34, 16), &tcp), None);
+        assert_eq!(sanitize(hdr(1, 1, 0, 34, 16), &tcp), None);
+        // ICMP, truncated frames
+        assert_eq!(sanitize(hdr(1, 0, 0, 34, 2), &frame(1, 8)), None);
+        assert_eq!(sanitize(hdr(1, 0, 0, 34, 16), &frame(6, 10)), None);
+        assert_eq!(sanitize(hdr(1, 0, 0, 34, 16), &tcp[..20]), None);
+    }
 
     #[test]
     fn option_round_trip() {

@@ -13,6 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fort_dataplane::fixtures::{
     self, A_IP, A_MAC, B_IP, B_MAC, C_IP, C_MAC, H1, H2, ROUTER_MAC, net,
 };
+use fort_dataplane::overlay;
 use fort_dataplane::program::*;
 use fort_dataplane::wire::tcp;
 use fort_dataplane::{Engine, EngineConfig, Time, Verdict};
@@ -242,6 +243,67 @@ fn decap_fast_path(c: &mut Criterion) {
     });
 }
 
+/// The fast paths through the in-place API, as the agent calls them: each frame is
+/// first put in a buffer with room for the outer headers (the agent's `read`).
+fn in_place(c: &mut Criterion) {
+    let (mut h1, mut h2, frames, wire) = established();
+    let a = h1.port_id("eni-a").expect("port a");
+    let mut out = Vec::with_capacity(2048);
+    let mut buf = vec![0u8; 2048];
+    let room = overlay::OUTER_LEN;
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    let (mut i, mut now) = (0usize, 10u64);
+    let encap = |h1: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
+        let f = &frames[i];
+        buf[room..room + f.len()].copy_from_slice(f);
+        h1.process_from_port_in_place(Time(now), a, buf, room..room + f.len(), out)
+    };
+    g.bench_function("fast_path_in_place", |b| {
+        b.iter(|| {
+            i = (i + 1) & (FLOWS as usize - 1);
+            now += 1;
+            black_box(encap(&mut h1, &mut buf, &mut out, i, now))
+        })
+    });
+    report_allocations("fast_path_in_place", 1_000_000, |k| {
+        encap(
+            &mut h1,
+            &mut buf,
+            &mut out,
+            k & (FLOWS as usize - 1),
+            now + k as u64,
+        );
+    });
+    let decap = |h2: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
+        let w = &wire[i];
+        buf[..w.len()].copy_from_slice(w);
+        h2.process_from_underlay_in_place(Time(now), &mut buf[..w.len()], out)
+    };
+    g.bench_function("decap_fast_path_in_place", |b| {
+        b.iter(|| {
+            i = (i + 1) & (FLOWS as usize - 1);
+            now += 1;
+            black_box(decap(&mut h2, &mut buf, &mut out, i, now))
+        })
+    });
+    g.finish();
+    report_allocations("decap_fast_path_in_place", 1_000_000, |k| {
+        decap(
+            &mut h2,
+            &mut buf,
+            &mut out,
+            k & (FLOWS as usize - 1),
+            now + k as u64,
+        );
+    });
+    let fast = h1.stats().fast_path + h2.stats().fast_path;
+    assert!(
+        h1.stats().slow_path + h2.stats().slow_path < 6 * FLOWS as u64 && fast > 0,
+        "the benchmark stayed on the fast path"
+    );
+}
+
 /// First packets of new flows, each through every stage (SG egress over 1,000 rules,
 /// NACL, 1,000 routes, V2P among 20,000 addresses, Geneve) and into conntrack, the
 /// flow table and the flow-log counters. Steady state: one engine, `BATCH` distinct
@@ -337,6 +399,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = fast_path, decap_fast_path, new_flow
+    targets = fast_path, decap_fast_path, in_place, new_flow
 }
 criterion_main!(benches);

@@ -6,9 +6,9 @@
 //! * `igw_outbound` / `igw_inbound`: the stateless 1:1 rewrite.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fort_dataplane::wire::tcp;
 use fort_edge::fixtures::*;
 use fort_edge::{Edge, EdgeConfig, Gateway, Time, Verdict};
-use fort_dataplane::wire::tcp;
 use std::hint::black_box;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -65,7 +65,10 @@ fn bench(c: &mut Criterion) {
     let est: Vec<Vec<u8>> = frames[..1024].to_vec();
     let mut replies = Vec::new();
     for f in &est {
-        assert_eq!(e.process_from_vpc(now, VNI, Gateway::Id(NAT), f, &mut out), Verdict::ToInternet);
+        assert_eq!(
+            e.process_from_vpc(now, VNI, Gateway::Id(NAT), f, &mut out),
+            Verdict::ToInternet
+        );
         let (s, port, d, dport) = tuple(&out);
         replies.push(tcp_packet(d, dport, s, port, tcp::flags::ACK, b""));
     }
@@ -89,7 +92,14 @@ fn bench(c: &mut Criterion) {
             black_box(e.process_from_internet(now, &replies[k], &mut out))
         })
     });
-    let igw_out = from_instance(&tcp_packet(WEB, 40000, REMOTE, 80, tcp::flags::ACK, &[0u8; 10]));
+    let igw_out = from_instance(&tcp_packet(
+        WEB,
+        40000,
+        REMOTE,
+        80,
+        tcp::flags::ACK,
+        &[0u8; 10],
+    ));
     g.bench_function("igw_outbound", |b| {
         b.iter(|| black_box(e.process_from_vpc(now, VNI, Gateway::Id(IGW), &igw_out, &mut out)))
     });

@@ -250,9 +250,12 @@ impl Edge {
         let mut kept = vec![false; self.nats.len()];
         let mut free: Vec<u32> = (0..self.nats.len() as u32)
             .filter(|&i| {
-                self.nats[i as usize]
-                    .as_ref()
-                    .is_none_or(|n| !program.nat_gateways.iter().any(|p| p.nat_id == n.item.nat_id))
+                self.nats[i as usize].as_ref().is_none_or(|n| {
+                    !program
+                        .nat_gateways
+                        .iter()
+                        .any(|p| p.nat_id == n.item.nat_id)
+                })
             })
             .rev()
             .collect();
@@ -412,7 +415,13 @@ impl Edge {
     }
 
     /// The MTU check on the way out; `Some` when the packet does not go.
-    fn too_big(&mut self, m: &Meta, frame: &[u8], pkt: &[u8], out: &mut Vec<u8>) -> Option<Verdict> {
+    fn too_big(
+        &mut self,
+        m: &Meta,
+        frame: &[u8],
+        pkt: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Option<Verdict> {
         if m.len <= usize::from(self.cfg.mtu) {
             return None;
         }
@@ -425,7 +434,14 @@ impl Edge {
         Some(self.drop(DropReason::NeedsFragmentation))
     }
 
-    fn igw_out(&mut self, vs: u32, m: &Meta, frame: &[u8], pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+    fn igw_out(
+        &mut self,
+        vs: u32,
+        m: &Meta,
+        frame: &[u8],
+        pkt: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         if self.vpcs[vs as usize].igw.is_none() {
             return self.drop(DropReason::NoInternetGateway);
         }
@@ -484,7 +500,8 @@ impl Edge {
             return self.drop(DropReason::Malformed);
         };
         let syn = m.protocol != ip_proto::TCP
-            || m.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST) == tcp::flags::SYN;
+            || m.tcp_flags & (tcp::flags::SYN | tcp::flags::ACK | tcp::flags::RST)
+                == tcp::flags::SYN;
         let mut id = self.table.lookup_inside(&key);
         if let Some(f) = id {
             let flow = *self.table.get(f);
@@ -579,7 +596,14 @@ impl Edge {
             .filter(|n| n.item.state == NatGatewayState::Available)
     }
 
-    fn reset(&mut self, vni: u32, m: &Meta, frame: &[u8], pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+    fn reset(
+        &mut self,
+        vni: u32,
+        m: &Meta,
+        frame: &[u8],
+        pkt: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         if m.protocol != ip_proto::TCP || m.tcp_flags & tcp::flags::RST != 0 {
             // never answer a RST with a RST
             return self.drop(DropReason::NatFlowExpired);

@@ -104,7 +104,11 @@ pub fn tcp_packet(
     t.set_src_port(sport);
     t.set_dst_port(dport);
     t.set_seq(1000);
-    t.set_ack(if flags & tcp::flags::ACK != 0 { 5000 } else { 0 });
+    t.set_ack(if flags & tcp::flags::ACK != 0 {
+        5000
+    } else {
+        0
+    });
     t.set_offset_flags(flags);
     t.set_window(65535);
     ipv4_packet(src, dst, ip_proto::TCP, &l4)
@@ -159,8 +163,12 @@ pub fn checksums_ok(pkt: &[u8]) -> bool {
     }
     let l4 = ip.payload();
     match ip.protocol() {
-        ip_proto::TCP => tcp::Packet::new_checked(l4).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst())),
-        ip_proto::UDP => udp::Packet::new_checked(l4).is_ok_and(|u| u.verify_checksum(ip.src(), ip.dst())),
+        ip_proto::TCP => {
+            tcp::Packet::new_checked(l4).is_ok_and(|t| t.verify_checksum(ip.src(), ip.dst()))
+        }
+        ip_proto::UDP => {
+            udp::Packet::new_checked(l4).is_ok_and(|u| u.verify_checksum(ip.src(), ip.dst()))
+        }
         ip_proto::ICMP => icmp::Packet::new_checked(l4).is_ok_and(|m| m.verify_checksum()),
         _ => true,
     }

@@ -22,7 +22,13 @@ pub fn seeded_edge() -> Edge {
         fixtures::udp_packet(APP, 5000, REMOTE, 53, b"q"),
         fixtures::icmp_echo(APP, REMOTE, false, 9, 1),
     ] {
-        let v = e.process_from_vpc(Time::from_secs(1), VNI, Gateway::Id(NAT), &fixtures::from_instance(&p), &mut out);
+        let v = e.process_from_vpc(
+            Time::from_secs(1),
+            VNI,
+            Gateway::Id(NAT),
+            &fixtures::from_instance(&p),
+            &mut out,
+        );
         assert_eq!(v, Verdict::ToInternet);
     }
     e
@@ -38,9 +44,18 @@ pub fn edge(data: &[u8]) {
     let mut out = Vec::new();
     let now = Time::from_secs(2);
     let (v, input) = match mode % 4 {
-        0 => (e.process_from_vpc(now, VNI, Gateway::Infer, rest, &mut out), rest.get(14..)),
-        1 => (e.process_from_vpc(now, VNI, Gateway::Id(NAT), rest, &mut out), rest.get(14..)),
-        2 => (e.process_from_vpc(now, VNI, Gateway::Id(fixtures::IGW), rest, &mut out), rest.get(14..)),
+        0 => (
+            e.process_from_vpc(now, VNI, Gateway::Infer, rest, &mut out),
+            rest.get(14..),
+        ),
+        1 => (
+            e.process_from_vpc(now, VNI, Gateway::Id(NAT), rest, &mut out),
+            rest.get(14..),
+        ),
+        2 => (
+            e.process_from_vpc(now, VNI, Gateway::Id(fixtures::IGW), rest, &mut out),
+            rest.get(14..),
+        ),
         _ => (e.process_from_internet(now, rest, &mut out), Some(rest)),
     };
     let valid_in = input.is_some_and(fixtures::checksums_ok);
@@ -49,9 +64,15 @@ pub fn edge(data: &[u8]) {
         Verdict::ToVpc { .. } => &out[14..],
         Verdict::Drop { .. } => return,
     };
-    assert!(ipv4::Packet::new_checked(translated).is_ok(), "output is IPv4");
+    assert!(
+        ipv4::Packet::new_checked(translated).is_ok(),
+        "output is IPv4"
+    );
     if valid_in {
-        assert!(fixtures::checksums_ok(translated), "checksums stay valid: {v:?}");
+        assert!(
+            fixtures::checksums_ok(translated),
+            "checksums stay valid: {v:?}"
+        );
     }
 }
 
@@ -73,24 +94,51 @@ mod tests {
         let port = |proto_pkt: Vec<u8>| {
             let mut e = seeded_edge();
             let mut out = Vec::new();
-            e.process_from_vpc(Time::from_secs(1), VNI, Gateway::Id(NAT), &from_instance(&proto_pkt), &mut out);
+            e.process_from_vpc(
+                Time::from_secs(1),
+                VNI,
+                Gateway::Id(NAT),
+                &from_instance(&proto_pkt),
+                &mut out,
+            );
             tuple(&out).1
         };
         let tport = port(tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::ACK, b""));
         let uport = port(udp_packet(APP, 5000, REMOTE, 53, b""));
         let iid = port(icmp_echo(APP, REMOTE, false, 9, 2));
         vec![
-            with(0, from_instance(&tcp_packet(WEB, 1234, REMOTE, 80, tcp::flags::SYN, b"x"))),
+            with(
+                0,
+                from_instance(&tcp_packet(WEB, 1234, REMOTE, 80, tcp::flags::SYN, b"x")),
+            ),
             with(0, from_instance(&udp_packet(APP, 6000, REMOTE, 53, b"q"))),
-            with(1, from_instance(&tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::ACK, b"GET"))),
-            with(1, from_instance(&tcp_packet(APP, 40001, REMOTE, 80, tcp::flags::ACK, b""))),
+            with(
+                1,
+                from_instance(&tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::ACK, b"GET")),
+            ),
+            with(
+                1,
+                from_instance(&tcp_packet(APP, 40001, REMOTE, 80, tcp::flags::ACK, b"")),
+            ),
             with(1, from_instance(&icmp_echo(APP, REMOTE, false, 9, 3))),
-            with(2, from_instance(&udp_packet(WEB, 5353, REMOTE, 53, b"fort"))),
-            with(2, from_instance(&udp_packet(WEB, 5353, REMOTE, 53, &[0; 1600]))),
-            with(3, tcp_packet(REMOTE, 80, NAT_PUBLIC, tport, tcp::flags::ACK, b"ok")),
+            with(
+                2,
+                from_instance(&udp_packet(WEB, 5353, REMOTE, 53, b"fort")),
+            ),
+            with(
+                2,
+                from_instance(&udp_packet(WEB, 5353, REMOTE, 53, &[0; 1600])),
+            ),
+            with(
+                3,
+                tcp_packet(REMOTE, 80, NAT_PUBLIC, tport, tcp::flags::ACK, b"ok"),
+            ),
             with(3, udp_packet(REMOTE, 53, NAT_PUBLIC, uport, b"a")),
             with(3, icmp_echo(REMOTE, NAT_PUBLIC, true, iid, 1)),
-            with(3, tcp_packet(REMOTE, 5, WEB_PUBLIC, 22, tcp::flags::SYN, b"")),
+            with(
+                3,
+                tcp_packet(REMOTE, 5, WEB_PUBLIC, 22, tcp::flags::SYN, b""),
+            ),
         ]
     }
 

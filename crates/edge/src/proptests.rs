@@ -26,14 +26,26 @@ fn proto() -> impl Strategy<Value = Proto> {
 }
 
 /// A packet from `src` to `dst`; ICMP takes `sport` as the echo identifier.
-fn packet(p: Proto, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, reply: bool, payload: &[u8]) -> Vec<u8> {
+fn packet(
+    p: Proto,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    reply: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     match p {
         Proto::Tcp => tcp_packet(
             src,
             sport,
             dst,
             dport,
-            if reply { tcp::flags::SYN | tcp::flags::ACK } else { tcp::flags::SYN },
+            if reply {
+                tcp::flags::SYN | tcp::flags::ACK
+            } else {
+                tcp::flags::SYN
+            },
             payload,
         ),
         Proto::Udp => udp_packet(src, sport, dst, dport, payload),
@@ -198,7 +210,9 @@ fn sixty_thousand_flows_to_one_destination() {
         let src = Ipv4Addr::new(10, 0, 2, 10 + (i / 1000) as u8);
         let sport = 30_000 + (i % 1000) as u16;
         let f = from_instance(&tcp_packet(src, sport, REMOTE, 443, tcp::flags::SYN, b""));
-        if e.process_from_vpc(Time::from_secs(1), VNI, Gateway::Id(NAT), &f, &mut out) == Verdict::ToInternet {
+        if e.process_from_vpc(Time::from_secs(1), VNI, Gateway::Id(NAT), &f, &mut out)
+            == Verdict::ToInternet
+        {
             ok += 1;
             assert!(ports.insert(tuple(&out).1), "port reused");
         }
@@ -216,7 +230,17 @@ fn sixty_thousand_flows_to_one_destination() {
     // every reply finds its flow
     let mut back = Vec::new();
     for &port in ports.iter().take(1000) {
-        let r = tcp_packet(REMOTE, 443, NAT_PUBLIC, port, tcp::flags::SYN | tcp::flags::ACK, b"");
-        assert!(matches!(e.process_from_internet(Time::from_secs(2), &r, &mut back), Verdict::ToVpc { .. }));
+        let r = tcp_packet(
+            REMOTE,
+            443,
+            NAT_PUBLIC,
+            port,
+            tcp::flags::SYN | tcp::flags::ACK,
+            b"",
+        );
+        assert!(matches!(
+            e.process_from_internet(Time::from_secs(2), &r, &mut back),
+            Verdict::ToVpc { .. }
+        ));
     }
 }

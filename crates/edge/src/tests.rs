@@ -44,9 +44,8 @@ fn byte_literal_udp_through_igw() {
     assert_eq!(
         input,
         [
-            0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0xe1, 0x87, 10, 0, 1,
-            10, 203, 0, 113, 7, 0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c, 0xca, 0xc2, b'f', b'o',
-            b'r', b't'
+            0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0xe1, 0x87, 10, 0, 1, 10,
+            203, 0, 113, 7, 0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c, 0xca, 0xc2, b'f', b'o', b'r', b't'
         ]
     );
     let mut e = edge();
@@ -55,9 +54,9 @@ fn byte_literal_udp_through_igw() {
     assert_eq!(
         out,
         [
-            0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0xc2, 0x53, 198, 51,
-            100, 10, 203, 0, 113, 7, 0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c, 0xab, 0x8e, b'f',
-            b'o', b'r', b't'
+            0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0xc2, 0x53, 198, 51, 100,
+            10, 203, 0, 113, 7, 0x14, 0xe9, 0x00, 0x35, 0x00, 0x0c, 0xab, 0x8e, b'f', b'o', b'r',
+            b't'
         ]
     );
 }
@@ -101,7 +100,12 @@ fn igw_outbound_strips_ethernet_padding() {
 #[test]
 fn igw_outbound_without_public_mapping_is_dropped() {
     let mut e = edge();
-    let (v, _) = out_via(&mut e, t(1), Gateway::Id(IGW), &tcp_packet(APP, 1, REMOTE, 80, SYN, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(IGW),
+        &tcp_packet(APP, 1, REMOTE, 80, SYN, b""),
+    );
     assert_eq!(v, drop(DropReason::NoPublicMapping));
     assert_eq!(e.stats().drops(DropReason::NoPublicMapping), 1);
 }
@@ -109,7 +113,11 @@ fn igw_outbound_without_public_mapping_is_dropped() {
 #[test]
 fn igw_inbound_rewrites_destination() {
     let mut e = edge();
-    let (v, out) = inbound(&mut e, t(1), &tcp_packet(REMOTE, 5555, WEB_PUBLIC, 22, SYN, b""));
+    let (v, out) = inbound(
+        &mut e,
+        t(1),
+        &tcp_packet(REMOTE, 5555, WEB_PUBLIC, 22, SYN, b""),
+    );
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: WEB });
     assert_eq!(&out[..12], &[0; 12]);
     assert_eq!(&out[12..14], &ethernet::ethertype::IPV4.to_be_bytes());
@@ -120,7 +128,11 @@ fn igw_inbound_rewrites_destination() {
 #[test]
 fn igw_inbound_to_unknown_address_is_dropped() {
     let mut e = edge();
-    let (v, _) = inbound(&mut e, t(1), &udp_packet(REMOTE, 1, Ipv4Addr::new(198, 51, 100, 99), 2, b""));
+    let (v, _) = inbound(
+        &mut e,
+        t(1),
+        &udp_packet(REMOTE, 1, Ipv4Addr::new(198, 51, 100, 99), 2, b""),
+    );
     assert_eq!(v, drop(DropReason::UnknownPublicIp));
 }
 
@@ -131,15 +143,34 @@ fn detached_igw_cuts_both_ways() {
     p.internet_gateways.clear();
     e.set_program(p);
     // the VPC is still known through its NAT gateway
-    let (v, _) = out_via(&mut e, t(1), Gateway::Id(IGW), &tcp_packet(WEB, 1, REMOTE, 80, SYN, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(IGW),
+        &tcp_packet(WEB, 1, REMOTE, 80, SYN, b""),
+    );
     assert_eq!(v, drop(DropReason::NoInternetGateway));
-    let (v, _) = inbound(&mut e, t(1), &tcp_packet(REMOTE, 1, WEB_PUBLIC, 22, SYN, b""));
+    let (v, _) = inbound(
+        &mut e,
+        t(1),
+        &tcp_packet(REMOTE, 1, WEB_PUBLIC, 22, SYN, b""),
+    );
     assert_eq!(v, drop(DropReason::NoInternetGateway));
-    let (v, _) = out_via(&mut e, t(1), Gateway::Id(NAT), &tcp_packet(APP, 1, REMOTE, 80, SYN, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 1, REMOTE, 80, SYN, b""),
+    );
     assert_eq!(v, drop(DropReason::NoInternetGateway));
     // with nothing left, the VNI is unknown
     e.set_program(EdgeProgram::default());
-    let (v, _) = out_via(&mut e, t(1), Gateway::Id(IGW), &tcp_packet(WEB, 1, REMOTE, 80, SYN, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(IGW),
+        &tcp_packet(WEB, 1, REMOTE, 80, SYN, b""),
+    );
     assert_eq!(v, drop(DropReason::UnknownVni));
 }
 
@@ -149,7 +180,10 @@ fn ipv6_and_other_ethertypes_are_dropped() {
     let mut f = from_instance(&tcp_packet(WEB, 1, REMOTE, 80, SYN, b""));
     f[12..14].copy_from_slice(&ethernet::ethertype::IPV6.to_be_bytes());
     let mut out = Vec::new();
-    assert_eq!(e.process_from_vpc(t(1), VNI, Gateway::Infer, &f, &mut out), drop(DropReason::Ipv6));
+    assert_eq!(
+        e.process_from_vpc(t(1), VNI, Gateway::Infer, &f, &mut out),
+        drop(DropReason::Ipv6)
+    );
     f[12..14].copy_from_slice(&ethernet::ethertype::ARP.to_be_bytes());
     assert_eq!(
         e.process_from_vpc(t(1), VNI, Gateway::Infer, &f, &mut out),
@@ -164,7 +198,12 @@ fn ipv6_and_other_ethertypes_are_dropped() {
 
 /// The NAT's first port for a flow, read off its translation.
 fn nat_syn(e: &mut Edge, now: Time, sport: u16) -> u16 {
-    let (v, out) = out_via(e, now, Gateway::Id(NAT), &tcp_packet(APP, sport, REMOTE, 80, SYN, b""));
+    let (v, out) = out_via(
+        e,
+        now,
+        Gateway::Id(NAT),
+        &tcp_packet(APP, sport, REMOTE, 80, SYN, b""),
+    );
     assert_eq!(v, Verdict::ToInternet);
     let (src, port, dst, dport) = tuple(&out);
     assert_eq!((src, dst, dport), (NAT_PUBLIC, REMOTE, 80));
@@ -177,29 +216,58 @@ fn nat_syn(e: &mut Edge, now: Time, sport: u16) -> u16 {
 fn nat_tcp_round_trip() {
     let mut e = edge();
     let port = nat_syn(&mut e, t(1), 40000);
-    let (v, out) = inbound(&mut e, t(2), &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, SYN | ACK, b""));
+    let (v, out) = inbound(
+        &mut e,
+        t(2),
+        &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, SYN | ACK, b""),
+    );
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: APP });
-    assert_eq!(&out[14..], &tcp_packet(REMOTE, 80, APP, 40000, SYN | ACK, b"")[..]);
+    assert_eq!(
+        &out[14..],
+        &tcp_packet(REMOTE, 80, APP, 40000, SYN | ACK, b"")[..]
+    );
     // established: the same port again
-    let (v, out) = out_via(&mut e, t(3), Gateway::Id(NAT), &tcp_packet(APP, 40000, REMOTE, 80, ACK, b"GET /"));
+    let (v, out) = out_via(
+        &mut e,
+        t(3),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 40000, REMOTE, 80, ACK, b"GET /"),
+    );
     assert_eq!(v, Verdict::ToInternet);
     assert_eq!(out, tcp_packet(NAT_PUBLIC, port, REMOTE, 80, ACK, b"GET /"));
     let s = e.stats();
-    assert_eq!((s.nat_outbound, s.nat_inbound, s.nat_flows_created), (2, 1, 1));
+    assert_eq!(
+        (s.nat_outbound, s.nat_inbound, s.nat_flows_created),
+        (2, 1, 1)
+    );
 }
 
 #[test]
 fn nat_udp_and_icmp_round_trips() {
     let mut e = edge();
-    let (v, out) = out_via(&mut e, t(1), Gateway::Id(NAT), &udp_packet(APP, 5000, REMOTE, 53, b"q"));
+    let (v, out) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(NAT),
+        &udp_packet(APP, 5000, REMOTE, 53, b"q"),
+    );
     assert_eq!(v, Verdict::ToInternet);
     let (_, port, _, _) = tuple(&out);
     assert_eq!(out, udp_packet(NAT_PUBLIC, port, REMOTE, 53, b"q"));
-    let (v, out) = inbound(&mut e, t(1), &udp_packet(REMOTE, 53, NAT_PUBLIC, port, b"a"));
+    let (v, out) = inbound(
+        &mut e,
+        t(1),
+        &udp_packet(REMOTE, 53, NAT_PUBLIC, port, b"a"),
+    );
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: APP });
     assert_eq!(&out[14..], &udp_packet(REMOTE, 53, APP, 5000, b"a")[..]);
 
-    let (v, out) = out_via(&mut e, t(1), Gateway::Id(NAT), &icmp_echo(APP, REMOTE, false, 9, 1));
+    let (v, out) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(NAT),
+        &icmp_echo(APP, REMOTE, false, 9, 1),
+    );
     assert_eq!(v, Verdict::ToInternet);
     let (_, id, _, _) = tuple(&out);
     assert!(id >= 1024);
@@ -222,7 +290,11 @@ fn nat_refuses_inbound_initiated_connections() {
     }
     // a reply from another remote port does not match the flow
     let port = nat_syn(&mut e, t(1), 40000);
-    let (v, _) = inbound(&mut e, t(1), &tcp_packet(REMOTE, 81, NAT_PUBLIC, port, ACK, b""));
+    let (v, _) = inbound(
+        &mut e,
+        t(1),
+        &tcp_packet(REMOTE, 81, NAT_PUBLIC, port, ACK, b""),
+    );
     assert_eq!(v, drop(DropReason::NatNoFlow));
     assert_eq!(e.stats().drops(DropReason::NatNoFlow), 5);
 }
@@ -245,22 +317,41 @@ fn nat_idle_timeout_then_rst() {
     let mut e = edge();
     let port = nat_syn(&mut e, t(0), 40000);
     // 349 s idle: still there
-    let (v, out) = out_via(&mut e, t(349), Gateway::Id(NAT), &tcp_packet(APP, 40000, REMOTE, 80, ACK, b""));
+    let (v, out) = out_via(
+        &mut e,
+        t(349),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 40000, REMOTE, 80, ACK, b""),
+    );
     assert_eq!(v, Verdict::ToInternet);
     assert_eq!(tuple(&out).1, port);
     // replies refresh the flow too
     assert!(matches!(
-        inbound(&mut e, t(600), &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b"")).0,
+        inbound(
+            &mut e,
+            t(600),
+            &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b"")
+        )
+        .0,
         Verdict::ToVpc { .. }
     ));
     // 350 s after the last packet: gone, the next segment from inside gets a RST
-    let (v, out) = out_via(&mut e, t(950), Gateway::Id(NAT), &tcp_packet(APP, 40000, REMOTE, 80, ACK, b"x"));
+    let (v, out) = out_via(
+        &mut e,
+        t(950),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 40000, REMOTE, 80, ACK, b"x"),
+    );
     assert_rst(v, &out, 5000);
     assert_eq!(e.stats().nat_rst_sent, 1);
     assert_eq!(e.stats().drops(DropReason::NatFlowExpired), 1);
     assert!(e.nat_table().is_empty());
     // and the reply direction finds nothing
-    let (v, _) = inbound(&mut e, t(951), &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b""));
+    let (v, _) = inbound(
+        &mut e,
+        t(951),
+        &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b""),
+    );
     assert_eq!(v, drop(DropReason::NatNoFlow));
     // a new SYN opens a new flow
     nat_syn(&mut e, t(952), 40000);
@@ -277,13 +368,23 @@ fn expire_sweeps_idle_flows() {
     assert_eq!(e.expire(t(450)), 1);
     assert_eq!(e.stats().nat_flows_expired, 2);
     // an expired TCP flow: a segment without ACK gets RST|ACK acknowledging it
-    let (v, out) = out_via(&mut e, t(451), Gateway::Id(NAT), &tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::PSH, b"ab"));
+    let (v, out) = out_via(
+        &mut e,
+        t(451),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::PSH, b"ab"),
+    );
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: APP });
     let tcp = tcp::Packet::new_checked(&out[34..]).expect("tcp");
     assert_eq!(tcp.flags(), tcp::flags::RST | tcp::flags::ACK);
     assert_eq!((tcp.seq(), tcp.ack()), (0, 1002));
     // a RST from inside is never answered
-    let (v, _) = out_via(&mut e, t(451), Gateway::Id(NAT), &tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::RST, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(451),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::RST, b""),
+    );
     assert_eq!(v, drop(DropReason::NatFlowExpired));
 }
 
@@ -301,12 +402,26 @@ fn deleting_the_nat_gateway_breaks_its_flows() {
         e.set_program(p);
         assert_eq!(e.stats().nat_flows_broken, 1);
         for gw in [Gateway::Id(NAT), Gateway::Infer] {
-            let (v, out) = out_via(&mut e, t(1), gw, &tcp_packet(APP, 40000, REMOTE, 80, ACK, b""));
+            let (v, out) = out_via(
+                &mut e,
+                t(1),
+                gw,
+                &tcp_packet(APP, 40000, REMOTE, 80, ACK, b""),
+            );
             assert_rst(v, &out, 5000);
         }
-        let (v, _) = out_via(&mut e, t(1), Gateway::Id(NAT), &tcp_packet(APP, 40001, REMOTE, 80, SYN, b""));
+        let (v, _) = out_via(
+            &mut e,
+            t(1),
+            Gateway::Id(NAT),
+            &tcp_packet(APP, 40001, REMOTE, 80, SYN, b""),
+        );
         assert_eq!(v, drop(DropReason::NatNotAvailable));
-        let (v, _) = inbound(&mut e, t(1), &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b""));
+        let (v, _) = inbound(
+            &mut e,
+            t(1),
+            &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b""),
+        );
         let want = if how == "remove" {
             DropReason::UnknownPublicIp
         } else {
@@ -323,7 +438,11 @@ fn nat_flows_survive_unrelated_program_changes() {
     let mut p = program();
     p.public_ips.clear();
     e.set_program(p);
-    let (v, _) = inbound(&mut e, t(1), &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b""));
+    let (v, _) = inbound(
+        &mut e,
+        t(1),
+        &tcp_packet(REMOTE, 80, NAT_PUBLIC, port, ACK, b""),
+    );
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: APP });
     assert_eq!(e.stats().nat_flows_broken, 0);
 }
@@ -338,9 +457,15 @@ fn nat_fragments_udp_pass_tcp_icmp_dropped() {
         p
     };
     let tcpf = frag(tcp_packet(APP, 1, REMOTE, 80, SYN, b""), true, 0);
-    assert_eq!(out_via(&mut e, t(1), Gateway::Id(NAT), &tcpf).0, drop(DropReason::NatFragment));
+    assert_eq!(
+        out_via(&mut e, t(1), Gateway::Id(NAT), &tcpf).0,
+        drop(DropReason::NatFragment)
+    );
     let icmpf = frag(icmp_echo(APP, REMOTE, false, 1, 1), true, 0);
-    assert_eq!(out_via(&mut e, t(1), Gateway::Id(NAT), &icmpf).0, drop(DropReason::NatFragment));
+    assert_eq!(
+        out_via(&mut e, t(1), Gateway::Id(NAT), &icmpf).0,
+        drop(DropReason::NatFragment)
+    );
 
     // the first UDP fragment: ports translated, checksum patched for the whole datagram
     let first = frag(udp_packet(APP, 5000, REMOTE, 53, b"12345678"), true, 0);
@@ -352,33 +477,69 @@ fn nat_fragments_udp_pass_tcp_icmp_dropped() {
     let rest = frag(ipv4_raw(APP, REMOTE, ip_proto::UDP, b"abcdefgh"), false, 2);
     let (v, out) = out_via(&mut e, t(1), Gateway::Id(NAT), &rest);
     assert_eq!(v, Verdict::ToInternet);
-    assert_eq!(out, frag(ipv4_raw(NAT_PUBLIC, REMOTE, ip_proto::UDP, b"abcdefgh"), false, 2));
+    assert_eq!(
+        out,
+        frag(
+            ipv4_raw(NAT_PUBLIC, REMOTE, ip_proto::UDP, b"abcdefgh"),
+            false,
+            2
+        )
+    );
 
     // inbound: an unknown later fragment is dropped; after the first, it passes
-    let rest_in = frag(ipv4_raw(REMOTE, NAT_PUBLIC, ip_proto::UDP, b"abcdefgh"), false, 2);
-    assert_eq!(inbound(&mut e, t(1), &rest_in).0, drop(DropReason::NatFragmentUnknown));
-    let first_in = frag(udp_packet(REMOTE, 53, NAT_PUBLIC, port, b"12345678"), true, 0);
+    let rest_in = frag(
+        ipv4_raw(REMOTE, NAT_PUBLIC, ip_proto::UDP, b"abcdefgh"),
+        false,
+        2,
+    );
+    assert_eq!(
+        inbound(&mut e, t(1), &rest_in).0,
+        drop(DropReason::NatFragmentUnknown)
+    );
+    let first_in = frag(
+        udp_packet(REMOTE, 53, NAT_PUBLIC, port, b"12345678"),
+        true,
+        0,
+    );
     let (v, out) = inbound(&mut e, t(1), &first_in);
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: APP });
-    assert_eq!(&out[14..], &frag(udp_packet(REMOTE, 53, APP, 5000, b"12345678"), true, 0)[..]);
+    assert_eq!(
+        &out[14..],
+        &frag(udp_packet(REMOTE, 53, APP, 5000, b"12345678"), true, 0)[..]
+    );
     let (v, out) = inbound(&mut e, t(2), &rest_in);
     assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: APP });
-    assert_eq!(&out[14..], &frag(ipv4_raw(REMOTE, APP, ip_proto::UDP, b"abcdefgh"), false, 2)[..]);
+    assert_eq!(
+        &out[14..],
+        &frag(ipv4_raw(REMOTE, APP, ip_proto::UDP, b"abcdefgh"), false, 2)[..]
+    );
     // remembered for the fragment timeout only
     e.expire(t(40));
-    assert_eq!(inbound(&mut e, t(40), &rest_in).0, drop(DropReason::NatFragmentUnknown));
+    assert_eq!(
+        inbound(&mut e, t(40), &rest_in).0,
+        drop(DropReason::NatFragmentUnknown)
+    );
 }
 
 #[test]
 fn nat_only_tcp_udp_icmp_and_echo_requests() {
     let mut e = edge();
     let gre = ipv4_packet(APP, REMOTE, 47, b"grepayload");
-    assert_eq!(out_via(&mut e, t(1), Gateway::Id(NAT), &gre).0, drop(DropReason::NatUnsupportedProtocol));
+    assert_eq!(
+        out_via(&mut e, t(1), Gateway::Id(NAT), &gre).0,
+        drop(DropReason::NatUnsupportedProtocol)
+    );
     let reply = icmp_echo(APP, REMOTE, true, 1, 1);
-    assert_eq!(out_via(&mut e, t(1), Gateway::Id(NAT), &reply).0, drop(DropReason::NatIcmpNotQuery));
+    assert_eq!(
+        out_via(&mut e, t(1), Gateway::Id(NAT), &reply).0,
+        drop(DropReason::NatIcmpNotQuery)
+    );
     // UDP/ICMP with no flow and not a request: dropped, no RST
     let synack = tcp_packet(APP, 1, REMOTE, 80, SYN | ACK, b"");
-    assert!(matches!(out_via(&mut e, t(1), Gateway::Id(NAT), &synack).0, Verdict::ToVpc { .. }));
+    assert!(matches!(
+        out_via(&mut e, t(1), Gateway::Id(NAT), &synack).0,
+        Verdict::ToVpc { .. }
+    ));
 }
 
 #[test]
@@ -401,7 +562,10 @@ fn nat_ports_exhausted_per_destination_only() {
     assert_eq!(ok, 64_512);
     // another destination port still has all its ports
     let f = from_instance(&udp_packet(APP, 1, REMOTE, 54, b""));
-    assert_eq!(e.process_from_vpc(t(1), VNI, Gateway::Id(NAT), &f, &mut out), Verdict::ToInternet);
+    assert_eq!(
+        e.process_from_vpc(t(1), VNI, Gateway::Id(NAT), &f, &mut out),
+        Verdict::ToInternet
+    );
     // freeing one makes room
     e.expire(t(351));
     assert_eq!(e.nat_table().len(), 0);
@@ -416,7 +580,12 @@ fn nat_table_full() {
     e.set_program(program());
     nat_syn(&mut e, t(0), 1);
     nat_syn(&mut e, t(0), 2);
-    let (v, _) = out_via(&mut e, t(0), Gateway::Id(NAT), &tcp_packet(APP, 3, REMOTE, 80, SYN, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(0),
+        Gateway::Id(NAT),
+        &tcp_packet(APP, 3, REMOTE, 80, SYN, b""),
+    );
     assert_eq!(v, drop(DropReason::NatTableFull));
 }
 
@@ -429,7 +598,10 @@ fn too_big_with_df_gets_fragmentation_needed() {
     let pkt = &out[14..];
     assert!(checksums_ok(pkt));
     let ip = ipv4::Packet::new_checked(pkt).expect("ip");
-    assert_eq!((ip.src(), ip.dst(), ip.protocol()), (REMOTE, WEB, ip_proto::ICMP));
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.protocol()),
+        (REMOTE, WEB, ip_proto::ICMP)
+    );
     let m = icmp::Packet::new_checked(ip.payload()).expect("icmp");
     assert_eq!((m.msg_type(), m.code(), m.seq()), (3, 4, 1500));
     assert_eq!(m.data(), &p[..28]);
@@ -438,25 +610,41 @@ fn too_big_with_df_gets_fragmentation_needed() {
     let mut p = p;
     p[6] = 0;
     ipv4::Packet::new_unchecked(&mut p[..]).fill_checksum();
-    assert_eq!(out_via(&mut e, t(1), Gateway::Id(IGW), &p).0, drop(DropReason::NeedsFragmentation));
+    assert_eq!(
+        out_via(&mut e, t(1), Gateway::Id(IGW), &p).0,
+        drop(DropReason::NeedsFragmentation)
+    );
 }
 
 #[test]
 fn gateway_inference() {
     let mut e = edge();
     // public mapping → IGW
-    let (v, out) = out_via(&mut e, t(1), Gateway::Infer, &udp_packet(WEB, 1, REMOTE, 2, b""));
+    let (v, out) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Infer,
+        &udp_packet(WEB, 1, REMOTE, 2, b""),
+    );
     assert_eq!(v, Verdict::ToInternet);
     assert_eq!(tuple(&out).0, WEB_PUBLIC);
     // no mapping, one NAT gateway → NAT
-    let (v, out) = out_via(&mut e, t(1), Gateway::Infer, &udp_packet(APP, 1, REMOTE, 2, b""));
+    let (v, out) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Infer,
+        &udp_packet(APP, 1, REMOTE, 2, b""),
+    );
     assert_eq!(v, Verdict::ToInternet);
     assert_eq!(tuple(&out).0, NAT_PUBLIC);
     // the gateway MAC names the NAT even for a source with a public IP
     let mut f = from_instance(&udp_packet(WEB, 7, REMOTE, 2, b""));
     f[0..6].copy_from_slice(&gateway_mac(NAT).0);
     let mut out = Vec::new();
-    assert_eq!(e.process_from_vpc(t(1), VNI, Gateway::Infer, &f, &mut out), Verdict::ToInternet);
+    assert_eq!(
+        e.process_from_vpc(t(1), VNI, Gateway::Infer, &f, &mut out),
+        Verdict::ToInternet
+    );
     assert_eq!(tuple(&out).0, NAT_PUBLIC);
     // two NAT gateways and no hint: ambiguous
     let mut p = program();
@@ -465,16 +653,32 @@ fn gateway_inference() {
     second.public_ip = Ipv4Addr::new(198, 51, 100, 6);
     p.nat_gateways.push(second);
     e.set_program(p);
-    let (v, _) = out_via(&mut e, t(1), Gateway::Infer, &udp_packet(APP, 9, REMOTE, 2, b""));
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Infer,
+        &udp_packet(APP, 9, REMOTE, 2, b""),
+    );
     assert_eq!(v, drop(DropReason::AmbiguousGateway));
     // ... and the existing flow still goes through its own gateway
-    let (v, out) = out_via(&mut e, t(1), Gateway::Infer, &udp_packet(APP, 1, REMOTE, 2, b""));
+    let (v, out) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Infer,
+        &udp_packet(APP, 1, REMOTE, 2, b""),
+    );
     assert_eq!(v, Verdict::ToInternet);
     assert_eq!(tuple(&out).0, NAT_PUBLIC);
     assert_eq!(e.stats().nat_flows_broken, 0);
     // an igw of another VPC is not ours
     assert_eq!(
-        out_via(&mut e, t(1), Gateway::Id("igw-other"), &udp_packet(WEB, 1, REMOTE, 2, b"")).0,
+        out_via(
+            &mut e,
+            t(1),
+            Gateway::Id("igw-other"),
+            &udp_packet(WEB, 1, REMOTE, 2, b"")
+        )
+        .0,
         drop(DropReason::NoInternetGateway)
     );
 }
@@ -484,7 +688,14 @@ fn items_keys_and_json() {
     let p = program();
     let items: Vec<EdgeItem> = p.items().collect();
     let keys: Vec<String> = items.iter().map(EdgeItem::key).collect();
-    assert_eq!(keys, ["igw/vpc-0a/igw-0a", "pub/vpc-0a/198.51.100.10", "nat/vpc-0a/nat-0a"]);
+    assert_eq!(
+        keys,
+        [
+            "igw/vpc-0a/igw-0a",
+            "pub/vpc-0a/198.51.100.10",
+            "nat/vpc-0a/nat-0a"
+        ]
+    );
     assert_eq!(EdgeProgram::from_items(items.clone()), p);
     let mut q = EdgeProgram::default();
     for i in items {
@@ -504,5 +715,8 @@ fn items_keys_and_json() {
         r#"{"kind":"public_ip","vpc_id":"vpc-0a","public_ip":"198.51.100.10","private_ip":"10.0.1.10","eni_id":"eni-0web"}"#
     );
     let json = serde_json::to_string(&p.internet_gateways[0]).expect("json");
-    assert_eq!(json, r#"{"vpc_id":"vpc-0a","igw_id":"igw-0a","vni":7,"cidrs":["10.0.0.0/16"]}"#);
+    assert_eq!(
+        json,
+        r#"{"vpc_id":"vpc-0a","igw_id":"igw-0a","vni":7,"cidrs":["10.0.0.0/16"]}"#
+    );
 }

@@ -12,8 +12,13 @@ pub enum Verdict {
     /// private address `dst`. The caller looks up V2P(VPC, `dst`) for the host (and
     /// MAC), writes the inner MACs ([`crate::set_inner_macs`]: the VPC router's MAC as
     /// source, the ENI's as destination) and encapsulates in Geneve to that host.
-    ToVpc { vni: u32, dst: Ipv4Addr },
-    Drop { reason: DropReason },
+    ToVpc {
+        vni: u32,
+        dst: Ipv4Addr,
+    },
+    Drop {
+        reason: DropReason,
+    },
 }
 
 macro_rules! drop_reasons {
