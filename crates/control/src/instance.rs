@@ -365,7 +365,7 @@ impl Tx<'_> {
                 .global
                 .hosts
                 .values()
-                .any(|h| h.zone == subnet.availability_zone && h.role == "instance")
+                .any(|h| h.zone == subnet.availability_zone && h.role == "instance" && h.available)
         {
             return Err(self.no_capacity(&subnet.availability_zone, &instance_type));
         }

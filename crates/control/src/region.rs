@@ -146,6 +146,14 @@ pub struct Host {
     pub role: String,
     /// Instances placed on it and not yet stopped or terminated.
     pub instances: u32,
+    /// Whether its agent is in touch with the mapping service: a silent host's instances
+    /// show an impaired system status.
+    #[serde(default = "yes")]
+    pub available: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Internal records: identified by id, never tagged.
@@ -225,13 +233,13 @@ impl Global {
         v
     }
 
-    /// Places an instance in `zone`: the instance host with the fewest instances (first by
-    /// id on a tie), whose count goes up. `None` when the zone has no host.
+    /// Places an instance in `zone`: the available instance host with the fewest instances
+    /// (first by id on a tie), whose count goes up. `None` when the zone has no such host.
     pub fn place(&mut self, zone: &str) -> Option<String> {
         let host = self
             .hosts
             .values()
-            .filter(|h| h.zone == zone && h.role == "instance")
+            .filter(|h| h.zone == zone && h.role == "instance" && h.available)
             .min_by_key(|h| (h.instances, h.id.clone()))?
             .id
             .clone();

@@ -1,9 +1,10 @@
 //! `fort`: one binary for every part of Fort.
 //!
 //! * `fort up` runs everything on one machine: the control plane and, as root, host
-//!   agents with real instances;
+//!   agents with real instances, the edge and the internet namespace;
 //! * `fort server` runs the control plane (EC2 API and mapping service) alone;
 //! * `fort agent` runs one host agent;
+//! * `fort edge` runs the edge (internet and NAT gateways) and the simulated internet;
 //! * `fort exec INSTANCE -- CMD` runs a command inside an instance.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +36,9 @@ enum Command {
     Server(ServerArgs),
     /// Runs a host agent: instances placed on this host, the packet engine, the underlay.
     Agent(AgentArgs),
+    /// Runs the edge: internet gateways, elastic IPs and NAT gateways between the
+    /// underlay and a simulated internet (a network namespace).
+    Edge(EdgeArgs),
     /// Runs a command inside an instance's network namespace (as `ip netns exec`).
     Exec(ExecArgs),
     /// Simulates many hosts against a real control plane and measures how fast their
@@ -88,6 +92,41 @@ struct AgentArgs {
     /// (loopback) TCP bursts cross whole; on a NIC, give its MTU (at least 9100).
     #[arg(long, default_value_t = 65535)]
     underlay_mtu: u32,
+}
+
+#[derive(Args, Clone)]
+struct EdgeArgs {
+    /// This host's id, unique in the region's set of hosts.
+    #[arg(long, default_value = "edge")]
+    host_id: String,
+    /// The availability zone it registers in (an edge serves every zone).
+    #[arg(long, default_value = "us-east-1a")]
+    zone: String,
+    /// Its underlay (Geneve, UDP 6081) IPv4 address.
+    #[arg(long)]
+    underlay: Ipv4Addr,
+    /// The mapping service of the control plane.
+    #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
+    mapping: String,
+    /// Where /metrics is served (Prometheus text).
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
+    /// The pool that elastic and public IPs come from (routed from the internet to the edge).
+    #[arg(long, default_value = "198.51.100.0/24")]
+    public_pool: ipnet_arg::Ipv4Net,
+    #[command(flatten)]
+    internet: InternetArgs,
+}
+
+/// The simulated internet the edge is attached to.
+#[derive(Args, Clone)]
+struct InternetArgs {
+    /// The network namespace that plays the internet (created, and removed on shutdown).
+    #[arg(long, default_value = "fort-internet")]
+    internet_ns: String,
+    /// The internet's test hosts: local addresses in the namespace (the first one on lo).
+    #[arg(long, default_value = "203.0.113.0/24")]
+    internet_hosts: ipnet_arg::Ipv4Net,
 }
 
 #[derive(Args, Clone)]
@@ -155,6 +194,11 @@ struct ServerArgs {
     /// Leave instance namespaces and TAPs in place on shutdown.
     #[arg(long)]
     keep: bool,
+    /// Run the edge and the internet namespace with the agents (`fort up` as root).
+    #[arg(long, value_enum, default_value = "on")]
+    edge: OnOff,
+    #[command(flatten)]
+    internet: InternetArgs,
 }
 
 mod ipnet_arg {
@@ -177,6 +221,7 @@ fn main() -> anyhow::Result<()> {
         Command::Up(args) => runtime.block_on(up(args)),
         Command::Server(args) => runtime.block_on(server(args, false)),
         Command::Agent(args) => runtime.block_on(agent(args)),
+        Command::Edge(args) => runtime.block_on(edge(args)),
         Command::Exec(args) => exec(args),
         Command::Sim(args) => runtime.block_on(sim(args)),
     }
@@ -224,6 +269,34 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     }
     shutdown_signal().await;
     agent.shutdown().await;
+    Ok(())
+}
+
+async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
+    let e = fort_edge_host::EdgeProcess::start(fort_edge_host::EdgeHostConfig {
+        host_id: args.host_id,
+        zone: args.zone,
+        underlay: args.underlay,
+        mapping: args.mapping,
+        metrics_listen: args.metrics_listen,
+        internet: fort_edge_host::InternetConfig {
+            namespace: args.internet.internet_ns.clone(),
+            public_pool: args.public_pool,
+            hosts: args.internet.internet_hosts,
+        },
+    })
+    .await?;
+    println!(
+        "  internet:      namespace {}, hosts {}, try: ip netns exec {} ping …",
+        args.internet.internet_ns, args.internet.internet_hosts, args.internet.internet_ns
+    );
+    if let Some(a) = e.metrics_addr {
+        println!("  metrics:       http://{a}/metrics");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    shutdown_signal().await;
+    e.shutdown().await;
     Ok(())
 }
 
@@ -409,6 +482,47 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         }
         println!("  instances:     namespaces named by instance id; try: fort exec i-… -- ip addr");
     }
+    let mut edge = None;
+    if agents && args.edge == OnOff::On {
+        let underlay =
+            Ipv4Addr::from(u32::from(args.underlay_base).wrapping_add(args.hosts as u32));
+        let started = fort_edge_host::EdgeProcess::start(fort_edge_host::EdgeHostConfig {
+            host_id: "edge".into(),
+            zone: format!("{}a", args.region),
+            underlay,
+            mapping: mapping_url.clone(),
+            metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            internet: fort_edge_host::InternetConfig {
+                namespace: args.internet.internet_ns.clone(),
+                public_pool: args.public_pool,
+                hosts: args.internet.internet_hosts,
+            },
+        })
+        .await;
+        match started {
+            Ok(e) => {
+                let metrics = e
+                    .metrics_addr
+                    .map(|m| format!("http://{m}/metrics"))
+                    .unwrap_or_default();
+                println!("  edge:          underlay {underlay}, metrics {metrics}");
+                println!(
+                    "  internet:      namespace {}, hosts {}, elastic IPs {}; try: ip netns exec {} curl …",
+                    args.internet.internet_ns,
+                    args.internet.internet_hosts,
+                    args.public_pool,
+                    args.internet.internet_ns
+                );
+                edge = Some(e);
+            }
+            Err(e) => {
+                for a in running {
+                    a.shutdown().await;
+                }
+                return Err(e.context("starting the edge"));
+            }
+        }
+    }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
 
@@ -416,6 +530,9 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    if let Some(e) = edge {
+        e.shutdown().await;
+    }
     for a in running {
         a.shutdown().await;
     }

@@ -42,6 +42,8 @@ pub struct HostState {
     /// Items (puts and deletes) in `log`.
     pub log_items: usize,
     pub connected: bool,
+    /// Silent longer than the timeout (connected or not): reported unavailable once.
+    pub unavailable: bool,
     pub last_seen: Option<Instant>,
 }
 
@@ -159,6 +161,7 @@ impl Programs {
         let items = self.items_of(host);
         let state = self.hosts.entry(host.to_owned()).or_default();
         state.connected = true;
+        state.unavailable = false;
         state.last_seen = Some(now);
         if epoch == self.epoch && generation == state.generation {
             return Vec::new();
@@ -215,17 +218,19 @@ impl Programs {
 
     /// Hosts silent for longer than `timeout` stop holding changes back.
     pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<String> {
+        // Connected but quiet, or gone: either way the host has not been heard from.
         let silent: Vec<String> = self
             .hosts
             .iter()
             .filter(|(_, h)| {
-                h.connected && h.last_seen.is_some_and(|t| now.duration_since(t) > timeout)
+                !h.unavailable && h.last_seen.is_some_and(|t| now.duration_since(t) > timeout)
             })
             .map(|(id, _)| id.clone())
             .collect();
         for id in &silent {
             if let Some(h) = self.hosts.get_mut(id) {
                 h.connected = false;
+                h.unavailable = true;
             }
         }
         self.settle(now);

@@ -89,8 +89,24 @@ impl MappingService {
                     let silent = shared.programs.expire(Instant::now(), HOST_TIMEOUT);
                     (silent, shared.programs.applied_through)
                 };
-                for host in silent {
+                for host in &silent {
                     tracing::warn!(host, "host silent: marked unavailable");
+                }
+                if !silent.is_empty() {
+                    let result = s
+                        .control
+                        .write_global(|g| {
+                            for host in &silent {
+                                if let Some(h) = g.hosts.get_mut(host) {
+                                    h.available = false;
+                                }
+                            }
+                            Ok(())
+                        })
+                        .await;
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "recording unavailable hosts");
+                    }
                 }
                 s.applied.send_replace(through);
             }
@@ -148,6 +164,7 @@ impl MappingService {
                     underlay,
                     role: role.into(),
                     instances,
+                    available: true,
                 };
                 if g.hosts.get(host_id) != Some(&host) {
                     g.hosts.insert(host);

@@ -75,6 +75,7 @@ async fn run(seed: u64, steps: usize) {
                     underlay,
                     role: "instance".into(),
                     instances: 0,
+                    available: true,
                 });
                 Ok(())
             })

@@ -96,6 +96,7 @@ async fn instances_spread_over_their_zone_and_free_their_host() {
                     underlay: ip.parse().unwrap(),
                     role: "instance".into(),
                     instances: 0,
+                    available: true,
                 });
                 Ok(())
             })

@@ -299,3 +299,80 @@ async fn a_silent_host_stops_holding_changes_back() {
     p.connect("h1", 1, 1, t0 + Duration::from_secs(12));
     assert!(p.host("h1").unwrap().connected, "back again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_host_is_reported_impaired_and_gets_no_new_instances() {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let config = Config {
+        dataplane: true,
+        ..Config::default()
+    };
+    let control = Control::open(store, config).await.unwrap();
+    let (service, endpoint, _server) = serve(control.clone()).await;
+    let probe = Probe::default();
+    let agent = start_agent(endpoint, probe.clone());
+    until("the host to register", || {
+        service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))
+    })
+    .await;
+    let vpc = tag(
+        &call(&control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await,
+        "vpcId",
+    );
+    let subnet = tag(
+        &call(
+            &control,
+            &format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
+            ),
+        )
+        .await,
+        "subnetId",
+    );
+    let run =
+        format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}");
+    let instance = tag(&call(&control, &run).await, "instanceId");
+    let status = call(
+        &control,
+        &format!("Action=DescribeInstanceStatus&InstanceId.1={instance}"),
+    )
+    .await;
+    assert!(
+        status.contains("<systemStatus><status>ok</status>"),
+        "{status}"
+    );
+
+    // The agent stops answering: after the timeout the host is unavailable.
+    agent.abort();
+    let _ = agent.await;
+    let deadline = Instant::now() + fort_mapping::server::HOST_TIMEOUT + Duration::from_secs(5);
+    loop {
+        let status = call(
+            &control,
+            &format!("Action=DescribeInstanceStatus&InstanceId.1={instance}"),
+        )
+        .await;
+        if status.contains("<systemStatus><status>impaired</status>") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the silent host was never reported: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let Err(err) = execute(
+        &control,
+        &scope,
+        &Params::from_form(run.as_bytes()).unwrap(),
+    )
+    .await
+    else {
+        panic!("an instance was placed on an unavailable host");
+    };
+    assert_eq!(err.code, "InsufficientInstanceCapacity");
+}

@@ -292,9 +292,19 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         .map(|s| s.availability_zone_id.clone())
                         .unwrap_or_default();
                     let ok = i.state == "running";
+                    // A host whose agent went silent: its instances are unreachable.
+                    let host_down = i
+                        .host_id
+                        .as_ref()
+                        .and_then(|h| v.global.hosts.get(h))
+                        .is_some_and(|h| !h.available);
                     let summary = |w: &mut Xml, name: &str| {
                         w.el(name, |w| {
-                            if ok {
+                            if ok && host_down && name == "systemStatus" {
+                                w.leaf("status", "impaired").set("details", [()], |w, ()| {
+                                    w.leaf("name", "reachability").leaf("status", "failed");
+                                });
+                            } else if ok {
                                 w.leaf("status", "ok").set("details", [()], |w, ()| {
                                     w.leaf("name", "reachability").leaf("status", "passed");
                                 });

@@ -1,0 +1,356 @@
+//! The edge's data path: one thread running [`fort_edge::Edge`] between the Geneve
+//! underlay socket and the internet namespace's TAP.
+//!
+//! * Geneve from an instance host → (offloads finished, see [`crate::offload`]) →
+//!   `process_from_vpc` → `ToInternet`: written to the TAP; `ToVpc` (a RST, an ICMP
+//!   "fragmentation needed"): back over Geneve.
+//! * TAP → `process_from_internet` → `ToVpc { vni, dst }`: V2P(vni, dst) gives the host
+//!   and the ENI's MAC; inner MACs written (router MAC → ENI MAC), Geneve to that host.
+//! * `expire(now)` every second; the counters published for `/metrics` every 250 ms.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use fort_agent::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
+use fort_dataplane::overlay::{self, GENEVE_OFFSET};
+use fort_dataplane::program::Underlay;
+use fort_dataplane::wire::MacAddr;
+use fort_edge::{Edge, EdgeConfig, EdgeProgram, Gateway, Stats, Time, Verdict, set_inner_macs};
+
+use crate::internet::{EDGE_MAC, INTERNET_MAC};
+use crate::offload::{self, VnetHeader};
+
+pub const GENEVE_PORT: u16 = 6081;
+const BUF: usize = 65_536 + VNET_HDR_LEN;
+const BURST: usize = 64;
+const TOKEN_SOCKET: u64 = 0;
+const TOKEN_COMMAND: u64 = 1;
+const TOKEN_TAP: u64 = 2;
+
+/// Where each private address of the served VPCs lives: (VNI, IP) → (host, ENI MAC),
+/// and each VPC's router MAC.
+#[derive(Clone, Debug, Default)]
+pub struct V2p {
+    pub hosts: HashMap<(u32, Ipv4Addr), (Ipv4Addr, MacAddr)>,
+    pub routers: HashMap<u32, MacAddr>,
+}
+
+pub enum Command {
+    Program(Box<(EdgeProgram, V2p)>),
+    Stop,
+}
+
+/// What `/metrics` shows.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    pub host_id: String,
+    pub stats: Stats,
+    pub nat_flows: usize,
+    pub internet_gateways: usize,
+    pub public_ips: usize,
+    pub nat_gateways: usize,
+    pub mappings: usize,
+    pub geneve_rx: u64,
+    pub geneve_tx: u64,
+    pub internet_rx: u64,
+    pub internet_tx: u64,
+    /// The process's own drops (the library's are in `stats`).
+    pub drops: BTreeMap<&'static str, u64>,
+}
+
+pub type Shared = Arc<Mutex<Snapshot>>;
+
+pub struct Handle {
+    tx: mpsc::Sender<Command>,
+    wake: Arc<EventFd>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Handle {
+    pub fn send(&self, c: Command) {
+        if self.tx.send(c).is_ok() {
+            self.wake.notify();
+        }
+    }
+
+    /// A function that queues a command and wakes the thread (for the mapping session).
+    pub fn sender(&self) -> impl Fn(Command) + Send + 'static {
+        let tx = self.tx.clone();
+        let wake = self.wake.clone();
+        move |c| {
+            if tx.send(c).is_ok() {
+                wake.notify();
+            }
+        }
+    }
+
+    pub fn stop(&mut self) {
+        self.send(Command::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct DataPath {
+    edge: Edge,
+    sock: UdpSocket,
+    tap: Tap,
+    epoll: Epoll,
+    wake: Arc<EventFd>,
+    rx: mpsc::Receiver<Command>,
+    v2p: V2p,
+    underlay: Underlay,
+    snap: Snapshot,
+    shared: Shared,
+    start: Instant,
+    inbuf: Vec<u8>,
+    out: Vec<u8>,
+    wire: Vec<u8>,
+}
+
+/// Binds `underlay:6081` and starts the data path thread over `tap`.
+pub fn start(underlay: Ipv4Addr, tap: Tap, host_id: &str, shared: Shared) -> io::Result<Handle> {
+    let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
+    sock.set_nonblocking(true)?;
+    sys::set_socket_buffers(sys::fd_of(&sock), 8 << 20);
+    let epoll = Epoll::new()?;
+    let wake = Arc::new(EventFd::new()?);
+    epoll.add(sock.as_raw_fd(), TOKEN_SOCKET)?;
+    epoll.add(wake.raw_fd(), TOKEN_COMMAND)?;
+    epoll.add(tap.raw_fd(), TOKEN_TAP)?;
+    let (tx, rx) = mpsc::channel();
+    let mut dp = DataPath {
+        edge: Edge::new(EdgeConfig::default()),
+        sock,
+        tap,
+        epoll,
+        wake: wake.clone(),
+        rx,
+        v2p: V2p::default(),
+        underlay: Underlay {
+            address: underlay,
+            ..Underlay::default()
+        },
+        snap: Snapshot {
+            host_id: host_id.to_string(),
+            ..Snapshot::default()
+        },
+        shared,
+        start: Instant::now(),
+        inbuf: vec![0u8; BUF],
+        out: Vec::with_capacity(BUF),
+        wire: Vec::with_capacity(BUF + 128),
+    };
+    let thread = std::thread::Builder::new()
+        .name(format!("fort-edge-{host_id}"))
+        .spawn(move || dp.run())?;
+    Ok(Handle {
+        tx,
+        wake,
+        thread: Some(thread),
+    })
+}
+
+fn bump(map: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
+    *map.entry(reason).or_default() += 1;
+}
+
+impl DataPath {
+    fn now(&self) -> Time {
+        Time(self.start.elapsed().as_nanos() as u64)
+    }
+
+    fn run(&mut self) {
+        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 16];
+        let mut tokens = Vec::with_capacity(16);
+        let mut last_publish = Instant::now();
+        let mut last_expire = Instant::now();
+        loop {
+            if let Err(e) = self.epoll.wait(&mut events, &mut tokens, 100) {
+                tracing::error!(error = %e, "epoll failed; the edge's data path stops");
+                return;
+            }
+            for &t in &tokens {
+                match t {
+                    TOKEN_SOCKET => self.read_underlay(),
+                    TOKEN_TAP => self.read_internet(),
+                    _ => {
+                        self.wake.drain();
+                        if !self.commands() {
+                            self.publish();
+                            return;
+                        }
+                    }
+                }
+            }
+            if last_expire.elapsed() >= Duration::from_secs(1) {
+                let now = self.now();
+                self.edge.expire(now);
+                last_expire = Instant::now();
+            }
+            if last_publish.elapsed() >= Duration::from_millis(250) {
+                self.publish();
+                last_publish = Instant::now();
+            }
+        }
+    }
+
+    fn commands(&mut self) -> bool {
+        while let Ok(c) = self.rx.try_recv() {
+            match c {
+                Command::Stop => return false,
+                Command::Program(p) => {
+                    let (program, v2p) = *p;
+                    self.snap.internet_gateways = program.internet_gateways.len();
+                    self.snap.public_ips = program.public_ips.len();
+                    self.snap.nat_gateways = program.nat_gateways.len();
+                    self.snap.mappings = v2p.hosts.len();
+                    self.edge.set_program(program);
+                    self.v2p = v2p;
+                }
+            }
+        }
+        true
+    }
+
+    fn publish(&mut self) {
+        self.snap.stats = self.edge.stats().clone();
+        self.snap.nat_flows = self.edge.nat_table().len();
+        *self.shared.lock().expect("metrics lock") = self.snap.clone();
+    }
+
+    /// Geneve from instance hosts.
+    fn read_underlay(&mut self) {
+        let mut buf = std::mem::take(&mut self.inbuf);
+        for _ in 0..BURST {
+            let n = match self.sock.recv_from(&mut buf) {
+                Ok((n, SocketAddr::V4(_))) => n,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "underlay receive failed");
+                    break;
+                }
+            };
+            self.snap.geneve_rx += 1;
+            let Ok((vni, off)) = overlay::geneve_payload(&buf[..n]) else {
+                bump(&mut self.snap.drops, "not_geneve");
+                continue;
+            };
+            let hdr = fort_agent::offload::read_option(&buf[..n])
+                .map(|h| VnetHeader::parse(&h))
+                .unwrap_or_default();
+            offload::finish(hdr, &mut buf[off..n], |frame| self.from_vpc(vni, frame));
+        }
+        self.inbuf = buf;
+    }
+
+    fn from_vpc(&mut self, vni: u32, frame: &mut [u8]) {
+        let now = self.now();
+        match self
+            .edge
+            .process_from_vpc(now, vni, Gateway::Infer, frame, &mut self.out)
+        {
+            Verdict::ToInternet => self.write_internet(),
+            Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::Drop { reason } => {
+                tracing::trace!(vni, %reason, "dropped from the VPC");
+            }
+        }
+    }
+
+    /// Frames from the internet namespace.
+    fn read_internet(&mut self) {
+        let mut buf = std::mem::take(&mut self.inbuf);
+        for _ in 0..BURST {
+            let n = match self.tap.file().read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "internet TAP read failed");
+                    break;
+                }
+            };
+            if n < VNET_HDR_LEN + 14 + 20 {
+                continue;
+            }
+            self.snap.internet_rx += 1;
+            if buf[VNET_HDR_LEN + 12..VNET_HDR_LEN + 14] != [0x08, 0x00] {
+                bump(&mut self.snap.drops, "internet_not_ipv4");
+                continue;
+            }
+            let hdr = VnetHeader::parse(&buf[..VNET_HDR_LEN]);
+            offload::finish(hdr, &mut buf[VNET_HDR_LEN..n], |frame| {
+                self.from_internet(frame)
+            });
+        }
+        self.inbuf = buf;
+    }
+
+    fn from_internet(&mut self, frame: &mut [u8]) {
+        let now = self.now();
+        match self
+            .edge
+            .process_from_internet(now, &frame[14..], &mut self.out)
+        {
+            Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::ToInternet => self.write_internet(),
+            Verdict::Drop { reason } => {
+                tracing::trace!(%reason, "dropped from the internet");
+            }
+        }
+    }
+
+    /// Writes the IPv4 packet in `self.out` to the internet.
+    fn write_internet(&mut self) {
+        let mut eth = [0u8; 14];
+        eth[0..6].copy_from_slice(&INTERNET_MAC.0);
+        eth[6..12].copy_from_slice(&EDGE_MAC.0);
+        eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        let vnet = [0u8; VNET_HDR_LEN];
+        let iov = [IoSlice::new(&vnet), IoSlice::new(&eth), IoSlice::new(&self.out)];
+        match self.tap.file().write_vectored(&iov) {
+            Ok(n) if n == VNET_HDR_LEN + 14 + self.out.len() => self.snap.internet_tx += 1,
+            Ok(_) => bump(&mut self.snap.drops, "internet_short_write"),
+            Err(e) => {
+                tracing::debug!(error = %e, "internet TAP write failed");
+                bump(&mut self.snap.drops, "internet_write_failed");
+            }
+        }
+    }
+
+    /// Sends the frame in `self.out` to `dst`'s host in the VPC numbered `vni`.
+    fn send_vpc(&mut self, vni: u32, dst: Ipv4Addr) {
+        let Some(&(host, mac)) = self.v2p.hosts.get(&(vni, dst)) else {
+            bump(&mut self.snap.drops, "no_mapping");
+            return;
+        };
+        let Some(&router) = self.v2p.routers.get(&vni) else {
+            bump(&mut self.snap.drops, "unknown_vpc");
+            return;
+        };
+        set_inner_macs(&mut self.out, router, mac);
+        let port = 0xc000 | (u32::from(dst) as u16 & 0x3fff);
+        let outer = overlay::outer_template(&self.underlay, host, vni, port);
+        overlay::encapsulate(&mut self.wire, &outer, &self.out);
+        let to = SocketAddrV4::new(host, GENEVE_PORT);
+        match self.sock.send_to(&self.wire[GENEVE_OFFSET..], to) {
+            Ok(_) => self.snap.geneve_tx += 1,
+            Err(e) => {
+                tracing::debug!(%to, error = %e, "underlay send failed");
+                bump(&mut self.snap.drops, "underlay_send_failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The simulated internet: a network namespace with documentation addresses, whose one
+//! link is a TAP held by the edge process.
+//!
+//! Inside the namespace (`fort-internet` by default):
+//!
+//! * `lo` carries the test hosts' network (203.0.113.1/24: every address of it is local),
+//!   so a server bound there is "a host on the internet";
+//! * the link `edge0` (the edge's TAP, MAC [`INTERNET_MAC`]) carries the route to the
+//!   elastic IP pool (198.51.100.0/24) through a next hop 192.0.2.1 with a permanent
+//!   neighbour entry ([`EDGE_MAC`]), so no ARP crosses it.
+//!
+//! Nothing is routed to the machine's own interfaces. The TAP is created in the edge's
+//! namespace (named after the namespace, `fie` + 8 hex digits) and moved in; it is not
+//! persistent, so it goes with the edge process, and the namespace goes on shutdown.
+
+use std::process::Command;
+
+use fort_agent::sys::Tap;
+use fort_dataplane::wire::MacAddr;
+use ipnet::Ipv4Net;
+
+/// The internet side's MAC (the namespace's `edge0`).
+pub const INTERNET_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x01]);
+/// The edge's MAC, as the internet sees it.
+pub const EDGE_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x02]);
+/// The next hop the namespace routes the elastic IP pool through.
+pub const NEXT_HOP: &str = "192.0.2.1";
+/// The link's name inside the namespace.
+pub const LINK: &str = "edge0";
+/// The internet link's MTU (AWS's internet gateway MTU).
+pub const MTU: u16 = 1500;
+
+/// What the namespace holds.
+#[derive(Clone, Debug)]
+pub struct InternetConfig {
+    /// The namespace's name.
+    pub namespace: String,
+    /// The elastic IP pool, routed to the edge.
+    pub public_pool: Ipv4Net,
+    /// The test hosts' network, local in the namespace (its first address on `lo`).
+    pub hosts: Ipv4Net,
+}
+
+/// The TAP's name in the edge's namespace before it moves: unique per namespace name.
+pub fn tap_name(namespace: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in namespace.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("fie{h:08x}")
+}
+
+/// The first address of a network: the test host (203.0.113.1).
+pub fn first_host(n: Ipv4Net) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(n.network()).wrapping_add(1))
+}
+
+fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// Creates the namespace (an old one of that name, left by a crash, goes first) and the
+/// TAP whose other end is `edge0` in it.
+pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
+    let ns = c.namespace.as_str();
+    remove(ns);
+    ip(&["netns", "add", ns])?;
+    let made = (|| {
+        ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
+        let host = format!("{}/{}", first_host(c.hosts), c.hosts.prefix_len());
+        ip(&["-n", ns, "addr", "add", &host, "dev", "lo"])?;
+        let name = tap_name(ns);
+        let _ = ip(&["link", "del", "dev", &name]);
+        let tap = Tap::open(&name, false)?;
+        // not persistent: the device goes with the edge process's descriptor
+        tap.set_persist(false)?;
+        ip(&["link", "set", "dev", &name, "netns", ns])?;
+        ip(&["-n", ns, "link", "set", "dev", &name, "name", LINK])?;
+        ip(&[
+            "-n",
+            ns,
+            "link",
+            "set",
+            "dev",
+            LINK,
+            "address",
+            &INTERNET_MAC.to_string(),
+            "mtu",
+            &MTU.to_string(),
+            "up",
+        ])?;
+        ip(&[
+            "-n",
+            ns,
+            "neigh",
+            "replace",
+            NEXT_HOP,
+            "lladdr",
+            &EDGE_MAC.to_string(),
+            "dev",
+            LINK,
+            "nud",
+            "permanent",
+        ])?;
+        let src = first_host(c.hosts).to_string();
+        ip(&[
+            "-n",
+            ns,
+            "route",
+            "replace",
+            &c.public_pool.to_string(),
+            "via",
+            NEXT_HOP,
+            "dev",
+            LINK,
+            "onlink",
+            "src",
+            &src,
+        ])?;
+        Ok(tap)
+    })();
+    if made.is_err() {
+        remove(ns);
+    }
+    made
+}
+
+/// Removes the namespace (its processes killed first) and everything in it.
+pub fn remove(namespace: &str) {
+    fort_agent::instance::remove_namespace(namespace);
+}

@@ -1,0 +1,102 @@
+//! `/metrics` in the Prometheus text format: the edge's counters, drops by reason (the
+//! library's and the process's), NAT flows and the gateways it serves.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::routing::get;
+use fort_edge::DropReason;
+
+use crate::datapath::{Shared, Snapshot};
+
+/// Renders a snapshot.
+pub fn render(s: &Snapshot) -> String {
+    let mut o = String::new();
+    let h = &s.host_id;
+    let st = &s.stats;
+    let _ = writeln!(o, "# TYPE fort_edge_packets_total counter");
+    for (path, v) in [
+        ("igw_outbound", st.igw_outbound),
+        ("igw_inbound", st.igw_inbound),
+        ("nat_outbound", st.nat_outbound),
+        ("nat_inbound", st.nat_inbound),
+    ] {
+        let _ = writeln!(o, "fort_edge_packets_total{{host=\"{h}\",path=\"{path}\"}} {v}");
+    }
+    let _ = writeln!(o, "# TYPE fort_edge_bytes_total counter");
+    for (dir, v) in [("outbound", st.bytes_outbound), ("inbound", st.bytes_inbound)] {
+        let _ = writeln!(o, "fort_edge_bytes_total{{host=\"{h}\",direction=\"{dir}\"}} {v}");
+    }
+    let _ = writeln!(o, "# TYPE fort_edge_nat_events_total counter");
+    for (ev, v) in [
+        ("flow_created", st.nat_flows_created),
+        ("flow_expired", st.nat_flows_expired),
+        ("flow_broken", st.nat_flows_broken),
+        ("rst_sent", st.nat_rst_sent),
+        ("icmp_too_big_sent", st.icmp_too_big_sent),
+    ] {
+        let _ = writeln!(o, "fort_edge_nat_events_total{{host=\"{h}\",event=\"{ev}\"}} {v}");
+    }
+    let _ = writeln!(o, "# TYPE fort_edge_nat_flows gauge");
+    let _ = writeln!(o, "fort_edge_nat_flows{{host=\"{h}\"}} {}", s.nat_flows);
+    let _ = writeln!(o, "# TYPE fort_edge_route_targets gauge");
+    for (kind, v) in [
+        ("internet_gateway", s.internet_gateways),
+        ("nat_gateway", s.nat_gateways),
+        ("public_ip", s.public_ips),
+        ("mapping", s.mappings),
+    ] {
+        let _ = writeln!(o, "fort_edge_route_targets{{host=\"{h}\",kind=\"{kind}\"}} {v}");
+    }
+    let _ = writeln!(o, "# TYPE fort_edge_io_packets_total counter");
+    for (side, v) in [
+        ("geneve_rx", s.geneve_rx),
+        ("geneve_tx", s.geneve_tx),
+        ("internet_rx", s.internet_rx),
+        ("internet_tx", s.internet_tx),
+    ] {
+        let _ = writeln!(o, "fort_edge_io_packets_total{{host=\"{h}\",side=\"{side}\"}} {v}");
+    }
+    let _ = writeln!(o, "# TYPE fort_edge_drops_total counter");
+    for &r in DropReason::ALL {
+        let _ = writeln!(
+            o,
+            "fort_edge_drops_total{{host=\"{h}\",reason=\"{}\"}} {}",
+            r.as_str(),
+            st.drops(r)
+        );
+    }
+    for (r, v) in &s.drops {
+        let _ = writeln!(o, "fort_edge_drops_total{{host=\"{h}\",reason=\"{r}\"}} {v}");
+    }
+    o
+}
+
+/// Serves `/metrics` on `addr`; returns the bound address and the server task.
+pub async fn serve(
+    addr: SocketAddr,
+    shared: Shared,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let shared = shared.clone();
+            async move {
+                let snap = shared.lock().expect("metrics lock").clone();
+                (
+                    [("content-type", "text/plain; version=0.0.4")],
+                    render(&snap),
+                )
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "edge metrics server stopped");
+        }
+    });
+    Ok((local, task))
+}

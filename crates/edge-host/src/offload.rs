@@ -1,0 +1,239 @@
+//! Frames that arrive with offload metadata (a virtio-net header): finished in software.
+//!
+//! Instance hosts with TCP segmentation offload send the edge TCP super-frames of up to
+//! ~64 KiB with a partial checksum (the header travels in a Geneve option, see
+//! `fort_agent::offload`); the internet namespace's link, with checksum offload on, hands
+//! up frames whose checksum is partial. The edge translates addresses with incremental
+//! checksum updates and enforces the 1,500-byte internet MTU, so it first turns such a
+//! frame into ordinary frames: cut at the segment size, every checksum complete.
+
+use fort_dataplane::wire::checksum;
+
+const NEEDS_CSUM: u8 = 0x01;
+const GSO_TCPV4: u8 = 1;
+const GSO_ECN: u8 = 0x80;
+const ETH: usize = 14;
+
+/// The virtio-net header's fields that matter here (little-endian on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct VnetHeader {
+    pub flags: u8,
+    pub gso_type: u8,
+    pub gso_size: u16,
+}
+
+impl VnetHeader {
+    pub fn parse(b: &[u8]) -> VnetHeader {
+        if b.len() < 10 {
+            return VnetHeader::default();
+        }
+        VnetHeader {
+            flags: b[0],
+            gso_type: b[1],
+            gso_size: u16::from_le_bytes([b[4], b[5]]),
+        }
+    }
+
+    /// Nothing to finish: the frame is ordinary.
+    pub fn is_plain(&self) -> bool {
+        self.flags & NEEDS_CSUM == 0 && self.gso_type & !GSO_ECN == 0
+    }
+}
+
+/// Recomputes the IPv4 header checksum and the TCP/UDP checksum of the IPv4 packet in
+/// `frame[ETH..]` (an Ethernet frame). Returns false if it is not one.
+pub fn complete_checksums(frame: &mut [u8]) -> bool {
+    if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] {
+        return false;
+    }
+    complete_ip_checksums(&mut frame[ETH..])
+}
+
+/// [`complete_checksums`] on a bare IPv4 packet.
+pub fn complete_ip_checksums(ip: &mut [u8]) -> bool {
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return false;
+    }
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if ihl < 20 || total < ihl || total > ip.len() {
+        return false;
+    }
+    ip[10] = 0;
+    ip[11] = 0;
+    let c = checksum::checksum(&ip[..ihl]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let fragment = u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0;
+    if fragment {
+        return true;
+    }
+    let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let proto = ip[9];
+    let l4 = &mut ip[ihl..total];
+    let at = match proto {
+        6 if l4.len() >= 20 => 16,
+        17 if l4.len() >= 8 => 6,
+        _ => return true,
+    };
+    l4[at] = 0;
+    l4[at + 1] = 0;
+    let mut c = checksum::l4_checksum(src, dst, proto, l4);
+    if proto == 17 && c == 0 {
+        c = 0xffff;
+    }
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// Turns `frame` (Ethernet, IPv4) described by `hdr` into ordinary frames, each passed
+/// to `each`: TCP super-frames are cut into segments of `gso_size` bytes of payload,
+/// and every checksum is computed. Frames it cannot make sense of are passed as they are.
+pub fn finish(hdr: VnetHeader, frame: &mut [u8], mut each: impl FnMut(&mut [u8])) {
+    if hdr.is_plain() {
+        each(frame);
+        return;
+    }
+    if hdr.gso_type & !GSO_ECN != GSO_TCPV4 || hdr.gso_size == 0 {
+        complete_checksums(frame);
+        each(frame);
+        return;
+    }
+    let Some((ihl, thl, total)) = tcp_layout(frame) else {
+        each(frame);
+        return;
+    };
+    let headers = ETH + ihl + thl;
+    let payload = total - ihl - thl;
+    let mss = usize::from(hdr.gso_size);
+    if payload <= mss {
+        complete_checksums(frame);
+        each(frame);
+        return;
+    }
+    let seq0 = u32::from_be_bytes(frame[ETH + ihl + 4..ETH + ihl + 8].try_into().expect("4"));
+    let id0 = u16::from_be_bytes([frame[ETH + 4], frame[ETH + 5]]);
+    let flags = frame[ETH + ihl + 13];
+    let mut seg = Vec::with_capacity(headers + mss);
+    let mut off = 0;
+    let mut i: u16 = 0;
+    while off < payload {
+        let n = mss.min(payload - off);
+        seg.clear();
+        seg.extend_from_slice(&frame[..headers]);
+        seg.extend_from_slice(&frame[headers + off..headers + off + n]);
+        let ip_len = (ihl + thl + n) as u16;
+        seg[ETH + 2..ETH + 4].copy_from_slice(&ip_len.to_be_bytes());
+        seg[ETH + 4..ETH + 6].copy_from_slice(&id0.wrapping_add(i).to_be_bytes());
+        let t = ETH + ihl;
+        seg[t + 4..t + 8].copy_from_slice(&seq0.wrapping_add(off as u32).to_be_bytes());
+        let last = off + n == payload;
+        let mut f = flags;
+        if !last {
+            f &= !(0x01 | 0x08); // FIN, PSH only on the last
+        }
+        if off != 0 {
+            f &= !0x80; // CWR only on the first
+        }
+        seg[t + 13] = f;
+        complete_checksums(&mut seg);
+        each(&mut seg);
+        off += n;
+        i = i.wrapping_add(1);
+    }
+}
+
+/// (IPv4 header length, TCP header length, IPv4 total length) of a TCP/IPv4 frame.
+fn tcp_layout(frame: &[u8]) -> Option<(usize, usize, usize)> {
+    if frame.len() < ETH + 40 || frame[12..14] != [0x08, 0x00] || frame[ETH] >> 4 != 4 {
+        return None;
+    }
+    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
+    if frame[ETH + 9] != 6 || ihl < 20 || frame.len() < ETH + ihl + 20 {
+        return None;
+    }
+    let thl = usize::from(frame[ETH + ihl + 12] >> 4) * 4;
+    // a TSO burst may be longer than 65,535 bytes of IPv4 (the length field is then 0)
+    let total = match usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]])) {
+        0 => frame.len() - ETH,
+        t => t.min(frame.len() - ETH),
+    };
+    if thl < 20 || total < ihl + thl {
+        return None;
+    }
+    Some((ihl, thl, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tcp_frame(payload: usize, flags: u8) -> Vec<u8> {
+        let mut f = vec![0u8; ETH + 20 + 20 + payload];
+        f[12] = 0x08;
+        f[ETH] = 0x45;
+        let total = (40 + payload) as u16;
+        f[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
+        f[ETH + 4..ETH + 6].copy_from_slice(&7u16.to_be_bytes());
+        f[ETH + 6] = 0x40;
+        f[ETH + 8] = 64;
+        f[ETH + 9] = 6;
+        f[ETH + 12..ETH + 16].copy_from_slice(&[10, 0, 1, 5]);
+        f[ETH + 16..ETH + 20].copy_from_slice(&[203, 0, 113, 1]);
+        let t = ETH + 20;
+        f[t..t + 2].copy_from_slice(&40000u16.to_be_bytes());
+        f[t + 2..t + 4].copy_from_slice(&80u16.to_be_bytes());
+        f[t + 4..t + 8].copy_from_slice(&1000u32.to_be_bytes());
+        f[t + 12] = 5 << 4;
+        f[t + 13] = flags;
+        for (i, b) in f[t + 20..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        f
+    }
+
+    fn valid(seg: &[u8]) -> bool {
+        let ip = &seg[ETH..];
+        let src = std::net::Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+        let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+        checksum::checksum(&ip[..20]) == 0 && checksum::l4_checksum(src, dst, 6, &ip[20..]) == 0
+    }
+
+    #[test]
+    fn a_super_frame_is_cut_into_valid_segments() {
+        let mut f = tcp_frame(3000, 0x18); // PSH|ACK
+        let hdr = VnetHeader {
+            flags: NEEDS_CSUM,
+            gso_type: GSO_TCPV4,
+            gso_size: 1448,
+        };
+        let mut segs = Vec::new();
+        finish(hdr, &mut f, |s| segs.push(s.to_vec()));
+        assert_eq!(segs.len(), 3);
+        let lens: Vec<usize> = segs.iter().map(|s| s.len() - ETH - 40).collect();
+        assert_eq!(lens, [1448, 1448, 104]);
+        for (i, s) in segs.iter().enumerate() {
+            assert!(valid(s), "segment {i}");
+            let seq = u32::from_be_bytes(s[ETH + 24..ETH + 28].try_into().unwrap());
+            assert_eq!(seq, 1000 + 1448 * i as u32);
+            assert_eq!(s[ETH + 33] & 0x08 != 0, i == 2, "PSH on the last only");
+            assert_eq!(s[ETH + 40], (1448 * i) as u8, "payload continues");
+        }
+    }
+
+    #[test]
+    fn a_partial_checksum_is_completed() {
+        let mut f = tcp_frame(100, 0x10);
+        let hdr = VnetHeader {
+            flags: NEEDS_CSUM,
+            gso_type: 0,
+            gso_size: 0,
+        };
+        let mut n = 0;
+        finish(hdr, &mut f, |s| {
+            assert!(valid(s));
+            n += 1;
+        });
+        assert_eq!(n, 1);
+    }
+}
