@@ -68,11 +68,19 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the namespace (an old one of that name, left by a crash, goes first) and the
-/// TAP whose other end is `edge0` in it.
+/// Creates the namespace and the TAP whose other end is `edge0` in it. A namespace of
+/// that name whose `edge0` is gone (its edge process died) is stale and goes first; one
+/// with `edge0` is another edge's, and the call fails.
 pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
     let ns = c.namespace.as_str();
-    remove(ns);
+    if fort_agent::instance::netns_exists(ns) {
+        if ip(&["-n", ns, "link", "show", "dev", LINK]).is_ok() {
+            anyhow::bail!(
+                "the namespace {ns} is in use by another edge (another `fort up`?): choose another with --internet-ns"
+            );
+        }
+        remove(ns);
+    }
     ip(&["netns", "add", ns])?;
     let made = (|| {
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;

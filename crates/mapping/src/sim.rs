@@ -402,6 +402,49 @@ impl Programmed for SharedProgram {
     }
 }
 
+/// An agent that programs a real engine after every update, as `fort agent` does: the
+/// items as received, compiled into `fort_dataplane::Engine`.
+pub struct EngineAgent {
+    pub cache: crate::client::Cache,
+    pub engine: fort_dataplane::Engine,
+    underlay: fort_dataplane::program::Underlay,
+}
+
+struct SharedEngine(Arc<std::sync::Mutex<EngineAgent>>);
+
+impl Programmed for SharedEngine {
+    fn position(&self) -> (u64, u64) {
+        let a = self.0.lock().expect("agent lock");
+        (a.cache.epoch, a.cache.generation)
+    }
+    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+        let mut a = self.0.lock().expect("agent lock");
+        let applied = a.cache.apply(update)?;
+        if applied && let Ok(program) = crate::derive::assemble(a.underlay.clone(), &a.cache.items) {
+            a.engine.set_program(program);
+        }
+        Ok(applied)
+    }
+    fn reset(&mut self) {
+        self.0.lock().expect("agent lock").cache = crate::client::Cache::default();
+    }
+}
+
+fn engine_agent(mapping: &str, id: String, zone: String, underlay: Ipv4Addr) -> Arc<std::sync::Mutex<EngineAgent>> {
+    let agent = Arc::new(std::sync::Mutex::new(EngineAgent {
+        cache: crate::client::Cache::default(),
+        engine: fort_dataplane::Engine::new(fort_dataplane::EngineConfig::default()),
+        underlay: fort_dataplane::program::Underlay { address: underlay, ..Default::default() },
+    }));
+    let me = Identity { host_id: id, zone, underlay, role: "instance".into() };
+    tokio::spawn(crate::client::run_with(format!("http://{mapping}"), me, SharedEngine(agent.clone()), |_: &SharedEngine, _: &ProgramUpdate| {}));
+    agent
+}
+
+fn own_rss_kb() -> f64 {
+    rss_mb(std::process::id()) * 1024.0
+}
+
 /// Starts a simulated agent; returns a handle to its program.
 fn agent(
     mapping: &str,
@@ -607,22 +650,14 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     // A new host, then an instance of the large VPC placed on it (it is the least loaded):
     // the host must take the whole VPC.
     let new_underlay = Ipv4Addr::new(10, 201, 0, 1);
-    let newcomer = agent(
-        &server.mapping,
-        "sim-new".into(),
-        "us-east-1a".into(),
-        new_underlay,
-        items.clone(),
-    );
+    // The newcomer runs a real engine: its programming time includes compiling it.
+    let newcomer = engine_agent(&server.mapping, "sim-new".into(), "us-east-1a".into(), new_underlay);
     let wait_new = Instant::now() + Duration::from_secs(30);
-    while newcomer.lock().expect("agent lock").generation == 0 && Instant::now() < wait_new {
+    while newcomer.lock().expect("agent lock").cache.generation == 0 && Instant::now() < wait_new {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (change, _) = api
-        .call(&format!(
-            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}",
-            large_subnets[0]
-        ))
+        .call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}", large_subnets[0]))
         .await?;
     let acked = Instant::now();
     let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
@@ -630,10 +665,26 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     if !programmed {
         timeouts += 1;
     }
-    let (new_host_mappings, bytes) = {
-        let p = newcomer.lock().expect("agent lock");
-        (p.mappings.len(), p.bytes_per_mapping())
+    // Memory per mapping of a real agent: the engine compiled from the items (measured as
+    // the growth of this process when one more engine takes the same program), and the
+    // items the agent keeps as received.
+    let (new_host_mappings, engine_bytes, cache_bytes) = {
+        let a = newcomer.lock().expect("agent lock");
+        let n = a.cache.items.keys().filter(|k| k.starts_with("map/")).count().max(1);
+        let cache: usize = a.cache.items.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+        let program = a.engine.program().clone();
+        drop(a);
+        let before = own_rss_kb();
+        let engine = fort_dataplane::Engine::with_program(program);
+        let after = own_rss_kb();
+        drop(engine);
+        (n, (after - before).max(0.0) * 1024.0 / n as f64, cache as f64 / n as f64)
     };
+    let bytes = engine_bytes;
+    eprintln!(
+        "sim: a real agent holds {engine_bytes:.0} B per mapping in its engine and {cache_bytes:.0} B per item as received; the compact table the simulated agents keep: {:.1} B",
+        agents.first().map_or(0.0, |a| a.lock().expect("agent lock").bytes_per_mapping())
+    );
 
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
