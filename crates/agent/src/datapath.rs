@@ -142,14 +142,40 @@ pub fn start(underlay: Ipv4Addr, host_id: &str, shared: metrics::Shared) -> io::
         inbuf: vec![0u8; HEADROOM + BUF],
         out: Vec::with_capacity(BUF + 128),
     };
+    let cpu = next_cpu();
     let thread = std::thread::Builder::new()
         .name(format!("fort-dp-{host_id}"))
-        .spawn(move || dp.run())?;
+        .spawn(move || {
+            if let Some(cpu) = cpu
+                && let Err(e) = sys::pin_current_thread(cpu)
+            {
+                tracing::warn!(cpu, error = %e, "cannot pin the data path");
+            }
+            dp.run()
+        })?;
     Ok(Handle {
         tx,
         wake,
         thread: Some(thread),
     })
+}
+
+/// The CPU for the next data path thread of this process, from `FORT_AGENT_CPUS`
+/// (a comma-separated list, taken in turn; unset: no pinning). A polling data path
+/// pinned to its own core stops migrating between cores and waking up elsewhere, as
+/// user-space switches do (OVS-DPDK's `pmd-cpu-mask`).
+fn next_cpu() -> Option<usize> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let cpus: Vec<usize> = std::env::var("FORT_AGENT_CPUS")
+        .ok()?
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    if cpus.is_empty() {
+        return None;
+    }
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Some(cpus[n % cpus.len()])
 }
 
 /// How long the data path keeps polling after traffic before it sleeps

@@ -251,12 +251,14 @@ impl DataPath {
             let hdr = fort_agent::offload::read_option(&buf[..n])
                 .map(|h| VnetHeader::parse(&h))
                 .unwrap_or_default();
-            offload::finish(hdr, &mut buf[off..n], |frame| self.from_vpc(vni, frame));
+            offload::finish(hdr, &mut buf[off..n], |frame| {
+                self.handle_vpc_frame(vni, frame)
+            });
         }
         self.inbuf = buf;
     }
 
-    fn from_vpc(&mut self, vni: u32, frame: &mut [u8]) {
+    fn handle_vpc_frame(&mut self, vni: u32, frame: &mut [u8]) {
         let now = self.now();
         match self
             .edge
@@ -292,13 +294,13 @@ impl DataPath {
             }
             let hdr = VnetHeader::parse(&buf[..VNET_HDR_LEN]);
             offload::finish(hdr, &mut buf[VNET_HDR_LEN..n], |frame| {
-                self.from_internet(frame)
+                self.handle_internet_frame(frame)
             });
         }
         self.inbuf = buf;
     }
 
-    fn from_internet(&mut self, frame: &mut [u8]) {
+    fn handle_internet_frame(&mut self, frame: &mut [u8]) {
         let now = self.now();
         match self
             .edge
@@ -319,7 +321,11 @@ impl DataPath {
         eth[6..12].copy_from_slice(&EDGE_MAC.0);
         eth[12..14].copy_from_slice(&[0x08, 0x00]);
         let vnet = [0u8; VNET_HDR_LEN];
-        let iov = [IoSlice::new(&vnet), IoSlice::new(&eth), IoSlice::new(&self.out)];
+        let iov = [
+            IoSlice::new(&vnet),
+            IoSlice::new(&eth),
+            IoSlice::new(&self.out),
+        ];
         match self.tap.file().write_vectored(&iov) {
             Ok(n) if n == VNET_HDR_LEN + 14 + self.out.len() => self.snap.internet_tx += 1,
             Ok(_) => bump(&mut self.snap.drops, "internet_short_write"),

@@ -83,6 +83,13 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
     }
     ip(&["netns", "add", ns])?;
     let made = (|| {
+        // IPv4 only: no router solicitations on the edge's link
+        for conf in ["all", "default"] {
+            let _ = Command::new("ip")
+                .args(["netns", "exec", ns, "sysctl", "-qw"])
+                .arg(format!("net.ipv6.conf.{conf}.disable_ipv6=1"))
+                .output();
+        }
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
         let host = format!("{}/{}", first_host(c.hosts), c.hosts.prefix_len());
         ip(&["-n", ns, "addr", "add", &host, "dev", "lo"])?;

@@ -85,9 +85,7 @@ impl EdgeProcess {
                 Err(e) => {
                     drop(dp);
                     internet::remove(&ns);
-                    return Err(
-                        anyhow::Error::new(e).context(format!("binding metrics to {addr}"))
-                    );
+                    return Err(anyhow::Error::new(e).context(format!("binding metrics to {addr}")));
                 }
             },
             None => (None, None),
@@ -100,12 +98,15 @@ impl EdgeProcess {
         };
         let tx = dp.sender();
         let host = config.host_id.clone();
-        let session = tokio::spawn(client::run(config.mapping.clone(), me, move |cache, _| {
-            match program_of(&cache.items) {
-                Ok(p) => tx(datapath::Command::Program(Box::new(p))),
-                Err(e) => tracing::error!(host, error = %e, "cannot read the edge's items"),
-            }
-        }));
+        let session =
+            tokio::spawn(client::run(
+                config.mapping.clone(),
+                me,
+                move |cache, _| match program_of(&cache.items) {
+                    Ok(p) => tx(datapath::Command::Program(Box::new(p))),
+                    Err(e) => tracing::error!(host, error = %e, "cannot read the edge's items"),
+                },
+            ));
         tracing::info!(host = config.host_id, underlay = %config.underlay, namespace = ns, "edge started");
         Ok(EdgeProcess {
             host_id: config.host_id,

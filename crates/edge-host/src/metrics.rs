@@ -22,11 +22,20 @@ pub fn render(s: &Snapshot) -> String {
         ("nat_outbound", st.nat_outbound),
         ("nat_inbound", st.nat_inbound),
     ] {
-        let _ = writeln!(o, "fort_edge_packets_total{{host=\"{h}\",path=\"{path}\"}} {v}");
+        let _ = writeln!(
+            o,
+            "fort_edge_packets_total{{host=\"{h}\",path=\"{path}\"}} {v}"
+        );
     }
     let _ = writeln!(o, "# TYPE fort_edge_bytes_total counter");
-    for (dir, v) in [("outbound", st.bytes_outbound), ("inbound", st.bytes_inbound)] {
-        let _ = writeln!(o, "fort_edge_bytes_total{{host=\"{h}\",direction=\"{dir}\"}} {v}");
+    for (dir, v) in [
+        ("outbound", st.bytes_outbound),
+        ("inbound", st.bytes_inbound),
+    ] {
+        let _ = writeln!(
+            o,
+            "fort_edge_bytes_total{{host=\"{h}\",direction=\"{dir}\"}} {v}"
+        );
     }
     let _ = writeln!(o, "# TYPE fort_edge_nat_events_total counter");
     for (ev, v) in [
@@ -36,7 +45,10 @@ pub fn render(s: &Snapshot) -> String {
         ("rst_sent", st.nat_rst_sent),
         ("icmp_too_big_sent", st.icmp_too_big_sent),
     ] {
-        let _ = writeln!(o, "fort_edge_nat_events_total{{host=\"{h}\",event=\"{ev}\"}} {v}");
+        let _ = writeln!(
+            o,
+            "fort_edge_nat_events_total{{host=\"{h}\",event=\"{ev}\"}} {v}"
+        );
     }
     let _ = writeln!(o, "# TYPE fort_edge_nat_flows gauge");
     let _ = writeln!(o, "fort_edge_nat_flows{{host=\"{h}\"}} {}", s.nat_flows);
@@ -47,7 +59,10 @@ pub fn render(s: &Snapshot) -> String {
         ("public_ip", s.public_ips),
         ("mapping", s.mappings),
     ] {
-        let _ = writeln!(o, "fort_edge_route_targets{{host=\"{h}\",kind=\"{kind}\"}} {v}");
+        let _ = writeln!(
+            o,
+            "fort_edge_route_targets{{host=\"{h}\",kind=\"{kind}\"}} {v}"
+        );
     }
     let _ = writeln!(o, "# TYPE fort_edge_io_packets_total counter");
     for (side, v) in [
@@ -56,7 +71,10 @@ pub fn render(s: &Snapshot) -> String {
         ("internet_rx", s.internet_rx),
         ("internet_tx", s.internet_tx),
     ] {
-        let _ = writeln!(o, "fort_edge_io_packets_total{{host=\"{h}\",side=\"{side}\"}} {v}");
+        let _ = writeln!(
+            o,
+            "fort_edge_io_packets_total{{host=\"{h}\",side=\"{side}\"}} {v}"
+        );
     }
     let _ = writeln!(o, "# TYPE fort_edge_drops_total counter");
     for &r in DropReason::ALL {
@@ -68,7 +86,10 @@ pub fn render(s: &Snapshot) -> String {
         );
     }
     for (r, v) in &s.drops {
-        let _ = writeln!(o, "fort_edge_drops_total{{host=\"{h}\",reason=\"{r}\"}} {v}");
+        let _ = writeln!(
+            o,
+            "fort_edge_drops_total{{host=\"{h}\",reason=\"{r}\"}} {v}"
+        );
     }
     o
 }
