@@ -315,11 +315,6 @@ def test_elastic_ip_moves_to_another_instance(efort, w, web):
     assert never_fetches(a, WEB, for_s=2)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="mapping service: when two ENIs' rows contribute the same key pub/<vpc>/<ip> in one "
-    "change, re-deriving the old ENI after the new one deletes the key (programs.rs rederive)",
-)
 def test_elastic_ip_reassociation_in_one_call_moves_the_traffic(efort, w, web):
     net = Net(w, "10.64.0.0/16")
     a, b, alloc, eip, _ = _two_instances_and_an_eip(net, w, web)

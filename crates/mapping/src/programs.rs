@@ -68,6 +68,8 @@ pub struct Programs {
     serving: HashMap<String, BTreeMap<String, usize>>,
     /// VPC → its gateway items (internet and NAT gateways): the edge serves it while > 0.
     gateways: HashMap<String, usize>,
+    /// Item key → the rows that give it (usually one; two while an address moves).
+    owners: HashMap<String, Vec<RowKey>>,
     /// Hosts with the edge role, and their underlay addresses.
     edge_hosts: BTreeMap<String, std::net::Ipv4Addr>,
     hosts: HashMap<String, HostState>,
@@ -91,6 +93,7 @@ impl Programs {
             port_home: HashMap::new(),
             serving: HashMap::new(),
             gateways: HashMap::new(),
+            owners: HashMap::new(),
             edge_hosts: edge_hosts(world),
             hosts: HashMap::new(),
             pending: VecDeque::new(),
@@ -306,8 +309,24 @@ impl Programs {
         if old != new {
             if let Some(vpc) = &old.vpc {
                 for key in old.items.keys().filter(|k| !new.items.contains_key(*k)) {
+                    // Another row may still give the same item (an address that moved
+                    // between interfaces in one change): then its value stands.
+                    let remaining = self.owners.get_mut(key).and_then(|o| {
+                        o.retain(|r| r != &row);
+                        o.first().cloned()
+                    });
+                    let still = remaining
+                        .and_then(|r| self.contrib.get(&r))
+                        .and_then(|c| c.items.get(key))
+                        .cloned();
+                    if still.is_none() {
+                        self.owners.remove(key);
+                    }
                     if let Some(items) = self.vpc_items.get_mut(vpc) {
-                        items.remove(key);
+                        match &still {
+                            Some(v) => items.insert(key.clone(), v.clone()),
+                            None => items.remove(key),
+                        };
                     }
                     if is_gateway(key) {
                         self.gateway(false, vpc, sink);
@@ -315,13 +334,19 @@ impl Programs {
                     sink.vpc
                         .entry(vpc.clone())
                         .or_default()
-                        .insert(key.clone(), None);
+                        .insert(key.clone(), still);
                 }
             }
             if let Some(vpc) = &new.vpc {
                 for (key, value) in &new.items {
-                    if is_gateway(key) && !old.items.contains_key(key) {
-                        self.gateway(true, vpc, sink);
+                    if !old.items.contains_key(key) {
+                        self.owners
+                            .entry(key.clone())
+                            .or_default()
+                            .push(row.clone());
+                        if is_gateway(key) {
+                            self.gateway(true, vpc, sink);
+                        }
                     }
                     if old.items.get(key) != Some(value) {
                         self.vpc_items

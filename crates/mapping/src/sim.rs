@@ -420,7 +420,8 @@ impl Programmed for SharedEngine {
     fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
         let mut a = self.0.lock().expect("agent lock");
         let applied = a.cache.apply(update)?;
-        if applied && let Ok(program) = crate::derive::assemble(a.underlay.clone(), &a.cache.items) {
+        if applied && let Ok(program) = crate::derive::assemble(a.underlay.clone(), &a.cache.items)
+        {
             a.engine.set_program(program);
         }
         Ok(applied)
@@ -430,14 +431,32 @@ impl Programmed for SharedEngine {
     }
 }
 
-fn engine_agent(mapping: &str, id: String, zone: String, underlay: Ipv4Addr) -> Arc<std::sync::Mutex<EngineAgent>> {
+fn engine_agent(
+    mapping: &str,
+    id: String,
+    zone: String,
+    underlay: Ipv4Addr,
+) -> Arc<std::sync::Mutex<EngineAgent>> {
     let agent = Arc::new(std::sync::Mutex::new(EngineAgent {
         cache: crate::client::Cache::default(),
         engine: fort_dataplane::Engine::new(fort_dataplane::EngineConfig::default()),
-        underlay: fort_dataplane::program::Underlay { address: underlay, ..Default::default() },
+        underlay: fort_dataplane::program::Underlay {
+            address: underlay,
+            ..Default::default()
+        },
     }));
-    let me = Identity { host_id: id, zone, underlay, role: "instance".into() };
-    tokio::spawn(crate::client::run_with(format!("http://{mapping}"), me, SharedEngine(agent.clone()), |_: &SharedEngine, _: &ProgramUpdate| {}));
+    let me = Identity {
+        host_id: id,
+        zone,
+        underlay,
+        role: "instance".into(),
+    };
+    tokio::spawn(crate::client::run_with(
+        format!("http://{mapping}"),
+        me,
+        SharedEngine(agent.clone()),
+        |_: &SharedEngine, _: &ProgramUpdate| {},
+    ));
     agent
 }
 
@@ -651,13 +670,21 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     // the host must take the whole VPC.
     let new_underlay = Ipv4Addr::new(10, 201, 0, 1);
     // The newcomer runs a real engine: its programming time includes compiling it.
-    let newcomer = engine_agent(&server.mapping, "sim-new".into(), "us-east-1a".into(), new_underlay);
+    let newcomer = engine_agent(
+        &server.mapping,
+        "sim-new".into(),
+        "us-east-1a".into(),
+        new_underlay,
+    );
     let wait_new = Instant::now() + Duration::from_secs(30);
     while newcomer.lock().expect("agent lock").cache.generation == 0 && Instant::now() < wait_new {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (change, _) = api
-        .call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}", large_subnets[0]))
+        .call(&format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={}",
+            large_subnets[0]
+        ))
         .await?;
     let acked = Instant::now();
     let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
@@ -670,20 +697,37 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     // items the agent keeps as received.
     let (new_host_mappings, engine_bytes, cache_bytes) = {
         let a = newcomer.lock().expect("agent lock");
-        let n = a.cache.items.keys().filter(|k| k.starts_with("map/")).count().max(1);
-        let cache: usize = a.cache.items.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+        let n = a
+            .cache
+            .items
+            .keys()
+            .filter(|k| k.starts_with("map/"))
+            .count()
+            .max(1);
+        let cache: usize = a
+            .cache
+            .items
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 64)
+            .sum();
         let program = a.engine.program().clone();
         drop(a);
         let before = own_rss_kb();
         let engine = fort_dataplane::Engine::with_program(program);
         let after = own_rss_kb();
         drop(engine);
-        (n, (after - before).max(0.0) * 1024.0 / n as f64, cache as f64 / n as f64)
+        (
+            n,
+            (after - before).max(0.0) * 1024.0 / n as f64,
+            cache as f64 / n as f64,
+        )
     };
     let bytes = engine_bytes;
     eprintln!(
         "sim: a real agent holds {engine_bytes:.0} B per mapping in its engine and {cache_bytes:.0} B per item as received; the compact table the simulated agents keep: {:.1} B",
-        agents.first().map_or(0.0, |a| a.lock().expect("agent lock").bytes_per_mapping())
+        agents
+            .first()
+            .map_or(0.0, |a| a.lock().expect("agent lock").bytes_per_mapping())
     );
 
     latencies.sort();

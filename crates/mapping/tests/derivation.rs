@@ -100,6 +100,7 @@ async fn run(seed: u64, steps: usize) {
     let mut groups: Vec<String> = Vec::new();
     let mut instances: Vec<String> = Vec::new();
     let mut tables: Vec<String> = Vec::new();
+    let mut allocations: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -125,14 +126,21 @@ async fn run(seed: u64, steps: usize) {
                 )
             }
             13 => {
-                let eip = execute(
-                    &control,
-                    &scope,
-                    &Params::from_form(b"Action=AllocateAddress").unwrap(),
-                )
-                .await
-                .unwrap();
-                let eip = find(eip.as_str(), "eipalloc-").remove(0);
+                // A new elastic IP, or one that moves to another instance in one call.
+                let eip = if allocations.is_empty() || rng.next() % 2 == 0 {
+                    let out = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(b"Action=AllocateAddress").unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                    let id = find(out.as_str(), "eipalloc-").remove(0);
+                    allocations.push(id.clone());
+                    id
+                } else {
+                    pick(&mut rng, &allocations)
+                };
                 format!(
                     "Action=AssociateAddress&AllocationId={eip}&InstanceId={}",
                     pick(&mut rng, &instances)
