@@ -318,12 +318,16 @@ def eni_of(ec2, iid):
     return r["NetworkInterfaces"][0]["NetworkInterfaceId"], r["NetworkInterfaces"][0]["MacAddress"]
 
 
-def host_of(fort, eni):
-    """The agent an ENI is attached to (from its /metrics)."""
-    for h in fort.metrics:
-        if f'eni="{eni}"' in fort.metrics_text(h):
-            return h
-    return None
+def host_of(fort, eni, timeout=10.0):
+    """The agent an ENI is attached to (from its /metrics, once the agent shows it)."""
+    deadline = time.time() + timeout
+    while True:
+        for h in fort.metrics:
+            if f'eni="{eni}"' in fort.metrics_text(h):
+                return h
+        if time.time() > deadline:
+            return None
+        time.sleep(0.1)
 
 
 def neighbour_mac(ns, ip):
