@@ -540,7 +540,7 @@ impl Engine {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Verdict {
-        self.from_port_copying(now, port.0, frame, out)
+        self.copying_from_port(now, port.0, frame, out)
     }
 
     /// As [`Engine::process_from_port`], for the frame at `buf[frame]`, without copying
@@ -565,12 +565,12 @@ impl Engine {
             return (v, Output::InPlace(r));
         }
         (
-            self.from_port_copying(now, port.0, &buf[frame], out),
+            self.copying_from_port(now, port.0, &buf[frame], out),
             Output::Out,
         )
     }
 
-    fn from_port_copying(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+    fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         if let Some(v) = self.fast_from_port(now, p, frame, out) {
             return v;
         }
