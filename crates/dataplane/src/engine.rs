@@ -100,6 +100,8 @@ enum Dest<'a> {
     },
     Edge {
         host: Ipv4Addr,
+        /// `overlay::gateway_mac` of the route's target: tells the edge which gateway.
+        mac: MacAddr,
     },
 }
 
@@ -758,6 +760,7 @@ impl Engine {
 
         let rewrite = match &dest {
             Dest::Host { mac, .. } if routed => Some((v.router_mac, *mac)),
+            Dest::Edge { mac, .. } => Some((v.router_mac, *mac)),
             _ => None,
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
@@ -812,14 +815,14 @@ impl Engine {
                     edge: false,
                 }
             }
-            Dest::Edge { host } => Action::Encap {
+            Dest::Edge { host, .. } => Action::Encap {
                 outer: overlay::outer_template(
                     &self.underlay,
                     host,
                     v.vni,
                     overlay::entropy_port(&m.tuple),
                 ),
-                rewrite: None,
+                rewrite,
                 host,
                 vni: v.vni,
                 edge: true,
@@ -1266,7 +1269,10 @@ fn resolve<'a>(
         Target::Edge(gw) => v
             .edges
             .get(gw)
-            .map(|&host| Dest::Edge { host })
+            .map(|&host| Dest::Edge {
+                host,
+                mac: overlay::gateway_mac(gw),
+            })
             .ok_or(DropReason::NoEdge),
         Target::VpcPeering(pcx) => {
             let ps = *v.peerings.get(pcx).ok_or(DropReason::NoRoute)?;

@@ -4,6 +4,7 @@
 use crate::packet::FiveTuple;
 use crate::program::Underlay;
 use crate::verdict::DropReason;
+use crate::wire::MacAddr;
 use crate::wire::checksum;
 use crate::wire::ethernet::{self, ethertype};
 use crate::wire::{geneve, ip_proto, ipv4, udp};
@@ -19,6 +20,21 @@ const UDP: usize = IP + ipv4::HEADER_LEN;
 
 /// Outer TTL of underlay packets.
 pub const OUTER_TTL: u8 = 64;
+
+/// A locally administered unicast MAC that names a gateway inside a frame: the
+/// instance host writes `gateway_mac(route target id)` as the inner destination MAC of a
+/// frame it sends to the edge, so the edge knows which gateway the route table chose
+/// without guessing (the edge crate's `Edge::process_from_vpc`). FNV-1a of the id, first
+/// octet `0x0a`.
+pub fn gateway_mac(gateway_id: &str) -> MacAddr {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in gateway_id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let b = h.to_be_bytes();
+    MacAddr([0x0a, b[0] ^ b[5], b[1] ^ b[6], b[2] ^ b[7], b[3], b[4]])
+}
 
 /// The outer UDP source port: a hash of the inner flow in 49152–65535, so the underlay
 /// can spread flows (RFC 8926 §3.3).

@@ -48,6 +48,7 @@ enum To {
     },
     Edge {
         host: Ipv4Addr,
+        mac: MacAddr,
     },
 }
 
@@ -223,6 +224,8 @@ impl Reference {
         self.count(p, &m, true);
         let rewrite = match &to {
             To::Host { mac, .. } if routed => Some((vpc.router_mac, *mac)),
+            // Frames to the edge name their gateway: router MAC → the gateway's MAC.
+            To::Edge { mac, .. } => Some((vpc.router_mac, *mac)),
             _ => None,
         };
         let src_mac = eth.src();
@@ -257,9 +260,9 @@ impl Reference {
                 self.encap(out, host, vni, &m, frame, rewrite);
                 Ok(Verdict::ToUnderlay { host, vni })
             }
-            To::Edge { host } => {
+            To::Edge { host, .. } => {
                 let vni = vpc.vni & 0xff_ffff;
-                self.encap(out, host, vni, &m, frame, None);
+                self.encap(out, host, vni, &m, frame, rewrite);
                 Ok(Verdict::ToEdge { host, vni })
             }
         }
@@ -364,7 +367,10 @@ impl Reference {
                 .iter()
                 .rev()
                 .find(|e| &e.gateway_id == g)
-                .map(|e| To::Edge { host: e.host })
+                .map(|e| To::Edge {
+                    host: e.host,
+                    mac: crate::overlay::gateway_mac(g),
+                })
                 .ok_or(DropReason::NoEdge),
             RouteTarget::VpcPeering(pcx) => {
                 let peering = vpc

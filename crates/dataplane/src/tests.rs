@@ -375,8 +375,12 @@ fn routes_decide_the_target() {
             vni: VNI
         }
     );
-    // the edge gets the instance's frame as sent (it does the NAT)
-    assert_eq!(&out[overlay::OUTER_LEN..], &web[..]);
+    // the edge gets the instance's frame (it does the NAT), addressed from the router to
+    // the gateway the route chose, so the edge need not guess which one
+    let inner = &out[overlay::OUTER_LEN..];
+    assert_eq!(&inner[0..6], &overlay::gateway_mac("igw-1").0);
+    assert_eq!(&inner[6..12], &ROUTER_MAC.0);
+    assert_eq!(&inner[12..], &web[12..]);
     let hole = tcp_frame(
         A_MAC,
         ROUTER_MAC,

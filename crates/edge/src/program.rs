@@ -174,17 +174,6 @@ impl EdgeProgram {
     }
 }
 
-/// A locally administered unicast MAC that names a gateway inside a frame: if the
-/// instance host writes `gateway_mac(route target id)` as the inner destination MAC of a
-/// frame it sends to the edge, the edge knows which gateway the route table chose
-/// without guessing (see [`crate::Edge::process_from_vpc`]). FNV-1a of the id, first
-/// octet `0x0a`.
-pub fn gateway_mac(gateway_id: &str) -> MacAddr {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in gateway_id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    let b = h.to_be_bytes();
-    MacAddr([0x0a, b[0] ^ b[5], b[1] ^ b[6], b[2] ^ b[7], b[3], b[4]])
-}
+/// The MAC naming a gateway in frames sent to the edge: the engine writes it (see
+/// `fort_dataplane::overlay::gateway_mac`).
+pub use fort_dataplane::overlay::gateway_mac;
