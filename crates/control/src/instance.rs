@@ -216,7 +216,10 @@ impl Tx<'_> {
     }
 
     pub fn run_instances(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
-        Kind::Image.check(&req.image_id)?;
+        crate::image::find_image(&req.image_id)?;
+        if let Some(key) = &req.key_name {
+            self.check_key_name_exists(key)?;
+        }
         let instance_type = req
             .instance_type
             .clone()

@@ -23,6 +23,7 @@ macro_rules! region_tables {
             network_interfaces: NetworkInterface => "network-interface",
             addresses: Address => "elastic-ip",
             instances: Instance => "instance",
+            key_pairs: KeyPair => "key-pair",
             client_tokens: ClientToken => "client-token",
         }
     };

@@ -39,7 +39,8 @@ tagged!(
     fort_model::SecurityGroup,
     fort_model::DhcpOptions,
     fort_model::NetworkInterface,
-    fort_model::Instance
+    fort_model::Instance,
+    fort_model::KeyPair
 );
 
 impl Resource for fort_model::Address {

@@ -65,6 +65,7 @@ kinds! {
     LocalGateway => "lgw", "local gateway ID", "InvalidLocalGatewayID.Malformed", "InvalidLocalGatewayID.NotFound";
     PrefixList => "pl", "prefix list ID", "InvalidPrefixListId.Malformed", "InvalidPrefixListId.NotFound";
     FlowLog => "fl", "flow log ID", "InvalidFlowLogId.Malformed", "InvalidFlowLogId.NotFound";
+    KeyPair => "key", "key pair ID", "InvalidKeyPair.NotFound", "InvalidKeyPair.NotFound";
     Image => "ami", "image ID", "InvalidAMIID.Malformed", "InvalidAMIID.NotFound";
 }
 

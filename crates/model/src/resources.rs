@@ -336,3 +336,18 @@ pub struct Instance {
     #[serde(default)]
     pub state_transition_time: Option<Millis>,
 }
+
+/// An SSH key pair: only its public half is kept (EC2 hands the private key out once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPair {
+    /// `key-` + 17 hex.
+    pub id: String,
+    pub name: String,
+    /// `rsa` or `ed25519`.
+    pub key_type: String,
+    pub fingerprint: String,
+    /// The OpenSSH public key line (`ssh-ed25519 AAAA... comment`).
+    pub public_key: String,
+    pub create_time: Millis,
+    pub tags: Tags,
+}

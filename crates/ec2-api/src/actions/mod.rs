@@ -13,8 +13,10 @@ use crate::xml::Xml;
 mod account;
 mod address;
 mod dhcp_options;
+mod image;
 mod instance;
 mod internet_gateway;
+mod key_pair;
 mod nat_gateway;
 mod network_acl;
 mod network_interface;
@@ -257,8 +259,10 @@ enum Handler {
     Account(account::Action),
     Address(address::Action),
     DhcpOptions(dhcp_options::Action),
+    Image(image::Action),
     Instance(instance::Action),
     InternetGateway(internet_gateway::Action),
+    KeyPair(key_pair::Action),
     NatGateway(nat_gateway::Action),
     NetworkAcl(network_acl::Action),
     NetworkInterface(network_interface::Action),
@@ -275,8 +279,10 @@ impl Handler {
             Handler::Account(a) => account::run(a, ctx).await,
             Handler::Address(a) => address::run(a, ctx).await,
             Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
+            Handler::Image(a) => image::run(a, ctx).await,
             Handler::Instance(a) => instance::run(a, ctx).await,
             Handler::InternetGateway(a) => internet_gateway::run(a, ctx).await,
+            Handler::KeyPair(a) => key_pair::run(a, ctx).await,
             Handler::NatGateway(a) => nat_gateway::run(a, ctx).await,
             Handler::NetworkAcl(a) => network_acl::run(a, ctx).await,
             Handler::NetworkInterface(a) => network_interface::run(a, ctx).await,
@@ -293,8 +299,10 @@ fn handler(action: &str) -> Option<Handler> {
     None.or_else(|| account::Action::parse(action).map(Handler::Account))
         .or_else(|| address::Action::parse(action).map(Handler::Address))
         .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
+        .or_else(|| image::Action::parse(action).map(Handler::Image))
         .or_else(|| instance::Action::parse(action).map(Handler::Instance))
         .or_else(|| internet_gateway::Action::parse(action).map(Handler::InternetGateway))
+        .or_else(|| key_pair::Action::parse(action).map(Handler::KeyPair))
         .or_else(|| nat_gateway::Action::parse(action).map(Handler::NatGateway))
         .or_else(|| network_acl::Action::parse(action).map(Handler::NetworkAcl))
         .or_else(|| network_interface::Action::parse(action).map(Handler::NetworkInterface))
@@ -330,8 +338,10 @@ pub fn all_actions() -> Vec<&'static str> {
         account::Action::ALL,
         address::Action::ALL,
         dhcp_options::Action::ALL,
+        image::Action::ALL,
         instance::Action::ALL,
         internet_gateway::Action::ALL,
+        key_pair::Action::ALL,
         nat_gateway::Action::ALL,
         network_acl::Action::ALL,
         network_interface::Action::ALL,
