@@ -124,6 +124,7 @@ def test_private_subnet_and_public_ip_option(ec2, vpc, subnet):
 
 def test_many_and_filters(ec2, vpc, subnet):
     sid = subnet["SubnetId"]
+    ec2.create_key_pair(KeyName="k1", KeyType="ed25519")  # RunInstances checks KeyName
     r = ec2.run_instances(ImageId=AMI, MinCount=3, MaxCount=3, SubnetId=sid, KeyName="k1", InstanceType="t3.small",
                           TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "batch", "Value": "b1"}]}])
     ids = [i["InstanceId"] for i in r["Instances"]]

@@ -180,6 +180,18 @@ pub fn find_instance_type(name: &str) -> Option<&'static InstanceType> {
     INSTANCE_TYPES.iter().find(|t| t.name == name)
 }
 
+/// Whether `itype` can boot `image`: their architectures must meet, as EC2 requires.
+pub fn check_architecture(image: &Image, itype: &InstanceType) -> Result<(), ApiError> {
+    if itype.architectures.contains(&image.architecture) {
+        return Ok(());
+    }
+    Err(ApiError::invalid_value(format!(
+        "The architecture '{}' of the specified instance type does not match the architecture '{}' of the specified AMI. Specify an instance type and an AMI that have matching architectures, and try again. You can use 'describe-instance-types' or 'describe-images' to discover the architecture of the instance type or AMI.",
+        itype.architectures.join(", "),
+        image.architecture
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,7 +95,8 @@ pub fn check_user_data(data: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_instance_type(t: &str) -> Result<(), ApiError> {
+/// A type of the catalog ([`crate::image::INSTANCE_TYPES`]), as EC2 answers an unknown one.
+fn check_instance_type(t: &str) -> Result<&'static crate::image::InstanceType, ApiError> {
     let ok = t.split_once('.').is_some_and(|(family, size)| {
         !family.is_empty()
             && !size.is_empty()
@@ -103,12 +104,11 @@ fn check_instance_type(t: &str) -> Result<(), ApiError> {
             && t.bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid_value(format!(
+    match crate::image::find_instance_type(t) {
+        Some(found) if ok => Ok(found),
+        _ => Err(ApiError::invalid_value(format!(
             "Invalid value '{t}' for InstanceType."
-        )))
+        ))),
     }
 }
 
@@ -216,15 +216,16 @@ impl Tx<'_> {
     }
 
     pub fn run_instances(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
-        crate::image::find_image(&req.image_id)?;
-        if let Some(key) = &req.key_name {
-            self.check_key_name_exists(key)?;
-        }
+        let image = crate::image::find_image(&req.image_id)?;
         let instance_type = req
             .instance_type
             .clone()
             .unwrap_or_else(|| "m1.small".into());
-        check_instance_type(&instance_type)?;
+        let itype = check_instance_type(&instance_type)?;
+        crate::image::check_architecture(image, itype)?;
+        if let Some(key) = &req.key_name {
+            self.check_key_name_exists(key)?;
+        }
         if req.min_count < 1 {
             return Err(ApiError::invalid_value(format!(
                 "Value ({}) for parameter minCount is invalid. Expected a positive integer.",
@@ -768,7 +769,11 @@ impl Tx<'_> {
         }
         match change {
             InstanceChange::InstanceType(t) => {
-                check_instance_type(&t)?;
+                let itype = check_instance_type(&t)?;
+                // Instances launched before the catalog may name an image it lacks.
+                if let Ok(image) = crate::image::find_image(&inst.image_id) {
+                    crate::image::check_architecture(image, itype)?;
+                }
                 self.region
                     .instances
                     .get_mut(id)

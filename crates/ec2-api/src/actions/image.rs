@@ -29,15 +29,6 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     ));
                 }
             }
-            let d = Describe {
-                ids_param: "ImageId",
-                kind: Kind::Image,
-                filters: IMAGE_FILTERS,
-                page: Some((5, 1000)),
-            };
-            let rows = IMAGES
-                .iter()
-                .filter(|_| owners.is_empty() || owners.iter().any(|o| public_owner(o)));
             let ids = p.strings("ImageId")?;
             if let Some(missing) = ids.iter().find(|i| !IMAGES.iter().any(|im| im.id == *i)) {
                 Kind::Image.check(missing)?;
@@ -46,9 +37,21 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     format!("The image id '[{missing}]' does not exist"),
                 ));
             }
-            let page = d.run(p, rows, |i| i.id, |_| &NO_TAGS, image_field)?;
+            // Owners that own no catalog image (`self`, other accounts) select nothing.
+            let owned = owners.is_empty() || owners.iter().any(|o| public_owner(o));
+            let d = Describe {
+                ids_param: "ImageId",
+                kind: Kind::Image,
+                filters: IMAGE_FILTERS,
+                page: Some((5, 1000)),
+            };
+            let mut page = d.run(p, IMAGES.iter(), |i| i.id, |_| &NO_TAGS, image_field)?;
+            if !owned {
+                page.items.clear();
+                page.next_token = None;
+            }
             let mut w = Xml::new();
-            w.set("imagesSet", page.items, |w, i| render_image(w, i));
+            w.set("imagesSet", page.items, render_image);
             next_token(&mut w, page.next_token);
             Ok(w)
         }
@@ -77,7 +80,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .collect();
             let page = paginate(selected, |t| t.name.to_owned(), p, (5, 100))?;
             let mut w = Xml::new();
-            w.set("instanceTypeSet", page.items, |w, t| render_type(w, t));
+            w.set("instanceTypeSet", page.items, render_type);
             next_token(&mut w, page.next_token);
             Ok(w)
         }
