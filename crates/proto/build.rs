@@ -6,6 +6,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let fds = protox::compile(files, ["proto"])?;
     // Item values are shared by every host's update: reference-counted, never copied.
-    tonic_prost_build::configure().bytes(".fort.mapping.v1.Item.value").compile_fds(fds)?;
+    tonic_prost_build::configure()
+        .bytes(".fort.mapping.v1.Item.value")
+        .compile_fds(fds)?;
     Ok(())
 }

@@ -17,7 +17,11 @@ pub struct ApiMetrics {
 impl ApiMetrics {
     pub fn record(&self, action: &str, code: &str, elapsed: Duration) {
         // Unknown actions are counted under one name: a client must not grow the map.
-        let action = if crate::actions::all_actions().contains(&action) { action } else { "unknown" };
+        let action = if crate::actions::all_actions().contains(&action) {
+            action
+        } else {
+            "unknown"
+        };
         let mut map = self.requests.lock().expect("metrics lock");
         let entry = map.entry((action.to_owned(), code.to_owned())).or_default();
         entry.0 += 1;
@@ -26,10 +30,15 @@ impl ApiMetrics {
 
     pub fn render(&self, out: &mut String) {
         let map = self.requests.lock().expect("metrics lock");
-        out.push_str("# HELP fort_api_requests_total EC2 API requests by action and result code.\n");
+        out.push_str(
+            "# HELP fort_api_requests_total EC2 API requests by action and result code.\n",
+        );
         out.push_str("# TYPE fort_api_requests_total counter\n");
         for ((action, code), (n, _)) in map.iter() {
-            let _ = writeln!(out, "fort_api_requests_total{{action=\"{action}\",code=\"{code}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "fort_api_requests_total{{action=\"{action}\",code=\"{code}\"}} {n}"
+            );
         }
         out.push_str("# HELP fort_api_request_seconds_total Time spent answering, by action.\n");
         out.push_str("# TYPE fort_api_request_seconds_total counter\n");
@@ -38,7 +47,10 @@ impl ApiMetrics {
             *by_action.entry(action).or_default() += secs;
         }
         for (action, secs) in by_action {
-            let _ = writeln!(out, "fort_api_request_seconds_total{{action=\"{action}\"}} {secs:.6}");
+            let _ = writeln!(
+                out,
+                "fort_api_request_seconds_total{{action=\"{action}\"}} {secs:.6}"
+            );
         }
     }
 }

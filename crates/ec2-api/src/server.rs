@@ -9,9 +9,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Query, Request, State};
-use axum::routing::get;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use fort_auth::Credentials;
 use fort_auth::sigv4::{self, HttpRequest};
 use fort_control::{Control, Scope};
@@ -34,7 +34,11 @@ pub struct Api {
 /// (whether a change has reached every host, and its metrics).
 pub trait Sidecar: Send + Sync {
     /// Waits until every host affected by change `change` has applied it.
-    fn wait_applied(&self, change: u64, timeout: Duration) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
+    fn wait_applied(
+        &self,
+        change: u64,
+        timeout: Duration,
+    ) -> Pin<Box<dyn Future<Output = bool> + Send + '_>>;
     /// Appends Prometheus text.
     fn metrics(&self, out: &mut String);
 }
@@ -68,12 +72,21 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
                 let sidecar = sidecar.clone();
                 async move {
                     let change: u64 = q.get("change").and_then(|c| c.parse().ok()).unwrap_or(0);
-                    let timeout = Duration::from_millis(q.get("timeout_ms").and_then(|t| t.parse().ok()).unwrap_or(5000).min(60_000));
+                    let timeout = Duration::from_millis(
+                        q.get("timeout_ms")
+                            .and_then(|t| t.parse().ok())
+                            .unwrap_or(5000)
+                            .min(60_000),
+                    );
                     let applied = match &sidecar {
                         Some(s) => s.wait_applied(change, timeout).await,
                         None => true,
                     };
-                    if applied { (StatusCode::OK, "applied\n") } else { (StatusCode::GATEWAY_TIMEOUT, "not yet applied\n") }
+                    if applied {
+                        (StatusCode::OK, "applied\n")
+                    } else {
+                        (StatusCode::GATEWAY_TIMEOUT, "not yet applied\n")
+                    }
                 }
             }),
         )
@@ -169,7 +182,8 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
             let mut resp = xml_response(StatusCode::OK, body.into_response(&action, &request_id));
             let change = ctx.change.load(std::sync::atomic::Ordering::Relaxed);
             if change != 0 {
-                resp.headers_mut().insert("x-fort-change", HeaderValue::from(change));
+                resp.headers_mut()
+                    .insert("x-fort-change", HeaderValue::from(change));
             }
             resp
         }
