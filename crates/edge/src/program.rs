@@ -18,7 +18,6 @@
 //! (AWS's NAT ENI EIP mapping), so the derivation need not (but may) also send a `pub/`
 //! item for the NAT ENI; when it does, the NAT gateway wins for that address.
 
-use fort_dataplane::wire::MacAddr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
