@@ -127,7 +127,7 @@ async fn run(seed: u64, steps: usize) {
             }
             13 => {
                 // A new elastic IP, or one that moves to another instance in one call.
-                let eip = if allocations.is_empty() || rng.next() % 2 == 0 {
+                let eip = if allocations.is_empty() || rng.next().is_multiple_of(2) {
                     let out = execute(
                         &control,
                         &scope,
