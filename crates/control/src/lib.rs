@@ -357,7 +357,12 @@ async fn load(store: &dyn Store) -> Result<World, ApiError> {
     let range = store.range(b"").await.map_err(ApiError::internal)?;
     for kv in range.kvs {
         let key = String::from_utf8_lossy(&kv.key);
-        let parts: Vec<&str> = key.split('/').collect();
+        // Ids may hold '/' (client tokens do): only the first separators delimit.
+        let parts: Vec<&str> = if key.starts_with("g/") {
+            key.splitn(3, '/').collect()
+        } else {
+            key.splitn(5, '/').collect()
+        };
         let result = match parts.as_slice() {
             ["r", account, region, table, _id] => world
                 .regions

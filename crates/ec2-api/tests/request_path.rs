@@ -228,7 +228,7 @@ async fn run_sequence(seed: u64, steps: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
 
     #[test]
     fn random_requests_never_fail_internally_and_persist_exactly(seed in any::<u64>()) {
