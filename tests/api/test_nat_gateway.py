@@ -8,7 +8,7 @@ from conftest import error_code
 @pytest.fixture
 def default_subnet(ec2):
     vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
-    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="172.31.210.0/24", AvailabilityZone="us-east-1c")["Subnet"]
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="172.31.210.0/24", AvailabilityZone="us-east-1b")["Subnet"]
     yield s
     for n in ec2.describe_nat_gateways(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["NatGateways"]:
         if n["State"] != "deleted":

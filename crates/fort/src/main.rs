@@ -180,7 +180,7 @@ struct ServerArgs {
     #[arg(long, default_value = "198.51.100.0/24")]
     public_pool: ipnet_arg::Ipv4Net,
     /// Availability zones per region.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 2)]
     zones: usize,
     /// Host agents to run (`fort up` as root), spread over the region's zones in turn.
     #[arg(long, default_value_t = 2)]

@@ -219,6 +219,8 @@ fn start_server(fort: &PathBuf) -> Result<Server, String> {
             "127.0.0.1:0",
             "--mapping-listen",
             "127.0.0.1:0",
+            "--zones",
+            "3",
             "--data-dir",
         ])
         .arg(dir.join("data"))
@@ -689,6 +691,19 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let acked = Instant::now();
     let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
     let new_host_ms = acked.elapsed().as_secs_f64() * 1e3;
+    if std::env::var_os("FORT_SIM_DEBUG").is_some() {
+        let a = newcomer.lock().expect("agent lock");
+        eprintln!(
+            "sim: change {change}, newcomer generation {}, {} items, ports {}",
+            a.cache.generation,
+            a.cache.items.len(),
+            a.cache
+                .items
+                .keys()
+                .filter(|k| k.starts_with("port/"))
+                .count()
+        );
+    }
     if !programmed {
         timeouts += 1;
     }
