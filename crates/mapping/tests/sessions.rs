@@ -88,6 +88,25 @@ async fn until(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// A VPC with a subnet in zone a (where the test host lives); gives the subnet id.
+async fn subnet_in_zone_a(control: &Control) -> String {
+    let vpc = tag(
+        &call(control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await,
+        "vpcId",
+    );
+    let body = format!(
+        "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
+    );
+    tag(&call(control, &body).await, "subnetId")
+}
+
+async fn registered(service: &MappingService) {
+    until("the host to register", || {
+        service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))
+    })
+    .await;
+}
+
 fn me() -> Identity {
     Identity {
         host_id: "h1".into(),
@@ -124,25 +143,9 @@ async fn sessions_resume_and_survive_a_restarted_server() {
     let (service, endpoint, server) = serve(control.clone()).await;
     let probe = Probe::default();
     let agent = start_agent(endpoint.clone(), probe.clone());
-    until("the host to register", || {
-        service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))
-    })
-    .await;
+    registered(&service).await;
 
-    let vpc = tag(
-        &call(&control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await,
-        "vpcId",
-    );
-    let subnet = tag(
-        &call(
-            &control,
-            &format!(
-                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
-            ),
-        )
-        .await,
-        "subnetId",
-    );
+    let subnet = subnet_in_zone_a(&control).await;
     call(
         &control,
         &format!(
@@ -311,24 +314,8 @@ async fn a_silent_host_is_reported_impaired_and_gets_no_new_instances() {
     let (service, endpoint, _server) = serve(control.clone()).await;
     let probe = Probe::default();
     let agent = start_agent(endpoint, probe.clone());
-    until("the host to register", || {
-        service.inspect(|p| p.host("h1").is_some_and(|h| h.connected))
-    })
-    .await;
-    let vpc = tag(
-        &call(&control, "Action=CreateVpc&CidrBlock=10.0.0.0/16").await,
-        "vpcId",
-    );
-    let subnet = tag(
-        &call(
-            &control,
-            &format!(
-                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
-            ),
-        )
-        .await,
-        "subnetId",
-    );
+    registered(&service).await;
+    let subnet = subnet_in_zone_a(&control).await;
     let run =
         format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}");
     let instance = tag(&call(&control, &run).await, "instanceId");
