@@ -261,6 +261,28 @@ fn gateway_not_found(id: &str) -> ApiError {
 }
 
 impl Tx<'_> {
+    /// A subnet or gateway has at most one explicit association.
+    fn not_yet_associated(
+        &self,
+        same: impl Fn(&RouteTableAssociation) -> bool,
+    ) -> Result<(), ApiError> {
+        match self
+            .region
+            .route_tables
+            .values()
+            .find(|t| t.associations.iter().any(&same))
+        {
+            Some(other) => Err(ApiError::new(
+                "Resource.AlreadyAssociated",
+                format!(
+                    "the specified association for route table {} conflicts with an existing association",
+                    other.id
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// A new table of a VPC holding a local route per associated block; the main table
     /// also gets the main association.
     pub(crate) fn new_route_table(&mut self, vpc_id: &str, main: bool) -> String {
@@ -376,19 +398,7 @@ impl Tx<'_> {
                         "Route table {table_id} is associated with a gateway and cannot be associated with a subnet."
                     )));
                 }
-                if let Some(other) = self.region.route_tables.values().find(|t| {
-                    t.associations
-                        .iter()
-                        .any(|a| a.subnet_id.as_deref() == Some(subnet_id))
-                }) {
-                    return Err(ApiError::new(
-                        "Resource.AlreadyAssociated",
-                        format!(
-                            "the specified association for route table {} conflicts with an existing association",
-                            other.id
-                        ),
-                    ));
-                }
+                self.not_yet_associated(|a| a.subnet_id.as_deref() == Some(subnet_id))?;
                 RouteTableAssociation {
                     id: Kind::RouteTableAssoc.new_id(),
                     subnet_id: Some(subnet_id.to_owned()),
@@ -445,19 +455,7 @@ impl Tx<'_> {
             Some(Kind::VpnGateway) => return Err(Kind::VpnGateway.not_found(gateway_id)),
             _ => return Err(gateway_not_found(gateway_id)),
         }
-        if let Some(other) = self.region.route_tables.values().find(|t| {
-            t.associations
-                .iter()
-                .any(|a| a.gateway_id.as_deref() == Some(gateway_id))
-        }) {
-            return Err(ApiError::new(
-                "Resource.AlreadyAssociated",
-                format!(
-                    "the specified association for route table {} conflicts with an existing association",
-                    other.id
-                ),
-            ));
-        }
+        self.not_yet_associated(|a| a.gateway_id.as_deref() == Some(gateway_id))?;
         let vpc = self.region.vpcs.get(&table.vpc_id);
         for r in &table.routes {
             if !self.gateway_route_ok(vpc, &r.destination, &r.target) {

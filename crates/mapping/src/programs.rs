@@ -68,6 +68,8 @@ pub struct Programs {
     serving: HashMap<String, BTreeMap<String, usize>>,
     /// VPC → its gateway items (internet and NAT gateways): the edge serves it while > 0.
     gateways: HashMap<String, usize>,
+    /// VNI → VPC, kept from the VPC header items, for lookups.
+    vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
     owners: HashMap<String, Vec<RowKey>>,
     /// Hosts with the edge role, and their underlay addresses.
@@ -94,6 +96,7 @@ impl Programs {
             serving: HashMap::new(),
             gateways: HashMap::new(),
             owners: HashMap::new(),
+            vnis: HashMap::new(),
             edge_hosts: edge_hosts(world),
             hosts: HashMap::new(),
             pending: VecDeque::new(),
@@ -145,11 +148,7 @@ impl Programs {
 
     /// The VPC with this VNI.
     pub fn vpc_of_vni(&self, vni: u32) -> Option<String> {
-        self.vpc_items.iter().find_map(|(vpc, items)| {
-            let header = items.get(&format!("vpc/{vpc}"))?;
-            let v: fort_dataplane::program::Vpc = serde_json::from_slice(header).ok()?;
-            (v.vni == vni).then(|| vpc.clone())
-        })
+        self.vnis.get(&vni).cloned()
     }
 
     /// An agent connects, holding `generation` of `epoch`: the updates that bring it to
@@ -322,6 +321,9 @@ impl Programs {
                     if still.is_none() {
                         self.owners.remove(key);
                     }
+                    if still.is_none() && key.starts_with("vpc/") {
+                        self.vnis.retain(|_, v| v != vpc);
+                    }
                     if let Some(items) = self.vpc_items.get_mut(vpc) {
                         match &still {
                             Some(v) => items.insert(key.clone(), v.clone()),
@@ -347,6 +349,12 @@ impl Programs {
                         if is_gateway(key) {
                             self.gateway(true, vpc, sink);
                         }
+                    }
+                    if key.starts_with("vpc/")
+                        && let Ok(header) =
+                            serde_json::from_slice::<fort_dataplane::program::Vpc>(value)
+                    {
+                        self.vnis.insert(header.vni, vpc.clone());
                     }
                     if old.items.get(key) != Some(value) {
                         self.vpc_items

@@ -178,6 +178,51 @@ async fn sessions_resume_and_survive_a_restarted_server() {
             .count(),
         3
     );
+    // Lookup: where an address of the VPC lives, by VNI.
+    let (vni, ip) = {
+        let c = probe.cache.lock().unwrap();
+        let header = c
+            .items
+            .iter()
+            .find(|(k, _)| k.starts_with("vpc/"))
+            .map(|(_, v)| v.clone())
+            .unwrap();
+        let vni = serde_json::from_slice::<fort_dataplane::program::Vpc>(&header)
+            .unwrap()
+            .vni;
+        let ip = c
+            .items
+            .keys()
+            .find_map(|k| k.strip_prefix("map/"))
+            .and_then(|k| k.split('/').nth(1))
+            .unwrap()
+            .to_owned();
+        (vni, ip)
+    };
+    let mut client = fort_proto::mapping::mapping_client::MappingClient::connect(endpoint.clone())
+        .await
+        .unwrap();
+    let found = client
+        .lookup(fort_proto::mapping::LookupRequest {
+            vni,
+            ip: ip.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        String::from_utf8_lossy(&found.mapping).contains(&ip),
+        "lookup of {ip} in VNI {vni}"
+    );
+    let missing = client
+        .lookup(fort_proto::mapping::LookupRequest {
+            vni,
+            ip: "10.9.9.9".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(missing.mapping.is_empty());
     assert!(
         service
             .wait_applied(control.last_change(), Duration::from_secs(5))

@@ -332,6 +332,11 @@ macro_rules! actions {
     };
 }
 
+/// Whether Fort answers this action (no allocation: it runs on every request).
+pub fn is_action(name: &str) -> bool {
+    handler(name).is_some()
+}
+
 /// Every action name Fort answers, for documentation and coverage tests.
 pub fn all_actions() -> Vec<&'static str> {
     [
