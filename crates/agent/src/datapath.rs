@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
 use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service, Time, Verdict};
+use fort_mapping::host_state::V2pQueue;
 
 use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
@@ -38,10 +39,12 @@ const TOKEN_PORT0: u64 = 2;
 
 /// What the rest of the agent asks of the data path.
 pub enum Command {
-    /// Run `program`; `taps` are the ENIs whose devices exist. Acknowledged on `done`
-    /// once in force (after which the data path holds no other TAP).
+    /// Run the new `structure` (if any) and V2P changes; `taps` are the ENIs whose
+    /// devices exist. Acknowledged on `done` once in force (after which the data path
+    /// holds no other TAP).
     Program {
-        program: HostProgram,
+        structure: Option<HostProgram>,
+        v2p: V2pQueue,
         taps: Vec<(String, String, Arc<Tap>)>,
         done: mpsc::Sender<()>,
     },
@@ -63,10 +66,16 @@ impl Handle {
     }
 
     /// Installs a program and waits (bounded) until the data path runs it.
-    pub fn program(&self, program: HostProgram, taps: Vec<(String, String, Arc<Tap>)>) {
+    pub fn program(
+        &self,
+        structure: Option<HostProgram>,
+        v2p: V2pQueue,
+        taps: Vec<(String, String, Arc<Tap>)>,
+    ) {
         let (done, rx) = mpsc::channel();
         self.send(Command::Program {
-            program,
+            structure,
+            v2p,
             taps,
             done,
         });
@@ -255,11 +264,13 @@ impl DataPath {
             match c {
                 Command::Stop => return false,
                 Command::Program {
-                    program,
+                    structure,
+                    v2p,
                     taps,
                     done,
                 } => {
-                    self.install(program, taps);
+                    v2p.apply_to(&mut self.engine, structure);
+                    self.install(taps);
                     let _ = done.send(());
                 }
             }
@@ -267,8 +278,8 @@ impl DataPath {
         true
     }
 
-    fn install(&mut self, program: HostProgram, taps: Vec<(String, String, Arc<Tap>)>) {
-        self.engine.set_program(program);
+    /// Takes the TAPs of the ports the engine now runs.
+    fn install(&mut self, taps: Vec<(String, String, Arc<Tap>)>) {
         let mut ports: Vec<Option<PortIo>> = Vec::new();
         for (eni, instance, tap) in taps {
             let Some(PortId(slot)) = self.engine.port_id(&eni) else {
@@ -395,16 +406,16 @@ impl DataPath {
 
     /// Answers the DNS query frame in `self.out` with the reply frame, in place.
     fn resolve(&mut self, port: PortId) -> bool {
-        struct VpcZone<'a>(&'a fort_dataplane::program::Vpc, &'a str);
+        struct VpcZone<'a>(&'a Engine, &'a str, &'a str);
         impl dns::Zone for VpcZone<'_> {
             fn has(&self, ip: Ipv4Addr) -> bool {
-                self.0.mappings.iter().any(|m| m.ip == ip)
+                self.0.is_mapped(self.1, ip)
             }
             fn domain(&self) -> &str {
-                self.1
+                self.2
             }
         }
-        let program = self.engine.program();
+        let program = self.engine.structure();
         let Some(eni) = self.engine.port_eni(port) else {
             return false;
         };
@@ -417,8 +428,8 @@ impl DataPath {
             return false;
         };
         let domain = vpc.dhcp.domain_name.as_deref().unwrap_or("ec2.internal");
-        let Some(reply) =
-            dns::udp_payload(&self.out).and_then(|q| dns::answer(q, &VpcZone(vpc, domain)))
+        let Some(reply) = dns::udp_payload(&self.out)
+            .and_then(|q| dns::answer(q, &VpcZone(&self.engine, &vpc.id, domain)))
         else {
             return false;
         };

@@ -26,7 +26,9 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
 use fort_dataplane::program::Underlay;
-use fort_mapping::client::{self, Identity};
+use fort_mapping::client::{self, Gap, Identity, Programmed};
+use fort_mapping::host_state::HostState;
+use fort_proto::mapping::ProgramUpdate;
 
 /// How an agent is run.
 #[derive(Clone, Debug)]
@@ -123,16 +125,16 @@ impl Agent {
             address: config.underlay,
             ..Underlay::default()
         };
-        let updates = tx.clone();
-        let host = config.host_id.clone();
-        let session = tokio::spawn(client::run(config.mapping.clone(), me, move |cache, _| {
-            match fort_mapping::derive::assemble(underlay.clone(), &cache.items) {
-                Ok(p) => {
-                    let _ = updates.send(reconcile::Msg::Program(Box::new(p)));
-                }
-                Err(e) => tracing::error!(host, error = %e, "cannot assemble the host program"),
-            }
-        }));
+        let session = tokio::spawn(client::run_with(
+            config.mapping.clone(),
+            me,
+            Session {
+                state: HostState::default(),
+                underlay,
+                to: tx.clone(),
+            },
+            |_: &Session, _: &ProgramUpdate| {},
+        ));
         tracing::info!(host = config.host_id, zone = config.zone, underlay = %config.underlay, mapping = config.mapping, "agent started");
         Ok(Agent {
             host_id: config.host_id,
@@ -155,5 +157,46 @@ impl Agent {
         if let Some(r) = self.reconciler.take() {
             let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
+    }
+}
+
+/// The agent's side of the mapping session: keeps the program's structure, and passes
+/// each update on to the reconciler (V2P changes go on to the engine, not kept here).
+struct Session {
+    state: HostState,
+    underlay: Underlay,
+    to: mpsc::Sender<reconcile::Msg>,
+}
+
+impl Programmed for Session {
+    fn position(&self) -> (u64, u64) {
+        (self.state.epoch, self.state.generation)
+    }
+
+    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+        let Some(applied) = self.state.apply(update)? else {
+            return Ok(false);
+        };
+        let structure = if applied.structure {
+            match self.state.structure(self.underlay.clone()) {
+                Ok(p) => Some(Box::new(p)),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot assemble the host program");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let _ = self.to.send(reconcile::Msg::Update {
+            structure,
+            snapshot: applied.snapshot,
+            v2p: applied.v2p,
+        });
+        Ok(true)
+    }
+
+    fn reset(&mut self) {
+        self.state.reset();
     }
 }

@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use fort_dataplane::HostProgram;
+use fort_mapping::host_state::{V2pChange, V2pQueue};
 
 use crate::datapath;
 use crate::instance::{self, Attachment, DhcpClient};
@@ -15,7 +16,13 @@ use crate::sys::Tap;
 
 /// What the reconciler is told.
 pub enum Msg {
-    Program(Box<HostProgram>),
+    /// One update of the program: a new structure (without V2P) if it changed, and the
+    /// V2P changes, in order.
+    Update {
+        structure: Option<Box<HostProgram>>,
+        snapshot: bool,
+        v2p: Vec<V2pChange>,
+    },
     /// Stop; clean up unless `keep`.
     Stop,
 }
@@ -54,7 +61,11 @@ pub fn load_adopted(run_dir: &std::path::Path) -> Vec<String> {
 impl Reconciler {
     /// Runs until `Stop` (or the sender goes away).
     pub fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        // the newest structure, whether the data path has it, and the V2P changes it
+        // has not seen yet
         let mut last: Option<Box<HostProgram>> = None;
+        let mut fresh = false;
+        let mut v2p = V2pQueue::default();
         let mut retry = false;
         loop {
             let msg = if retry {
@@ -62,31 +73,48 @@ impl Reconciler {
             } else {
                 rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
             };
+            let mut stop = false;
+            let mut take = |m: Msg| match m {
+                Msg::Update {
+                    structure,
+                    snapshot,
+                    v2p: changes,
+                } => {
+                    if let Some(s) = structure {
+                        last = Some(s);
+                        fresh = true;
+                    }
+                    v2p.push(snapshot, changes);
+                }
+                Msg::Stop => stop = true,
+            };
             match msg {
-                Ok(Msg::Program(p)) => last = Some(p),
-                Ok(Msg::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Ok(m) => take(m),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
-            // only the newest program matters
-            let mut stop = false;
+            // apply what queued up in one pass
             while let Ok(m) = rx.try_recv() {
-                match m {
-                    Msg::Program(p) => last = Some(p),
-                    Msg::Stop => stop = true,
-                }
+                take(m);
             }
             if stop {
                 break;
             }
             if let Some(p) = &last {
-                retry = !self.reconcile(p);
+                let structure = std::mem::take(&mut fresh).then(|| (**p).clone());
+                retry = !self.reconcile(p, structure, std::mem::take(&mut v2p));
             }
         }
         self.shutdown();
     }
 
     /// One pass; false if some port could not be set up (to be retried).
-    fn reconcile(&mut self, program: &HostProgram) -> bool {
+    fn reconcile(
+        &mut self,
+        program: &HostProgram,
+        structure: Option<HostProgram>,
+        v2p: V2pQueue,
+    ) -> bool {
         let desired: BTreeMap<String, Attachment> = program
             .ports
             .iter()
@@ -142,7 +170,7 @@ impl Reconciler {
             .iter()
             .map(|(eni, (a, tap))| (eni.clone(), a.instance_id.clone(), tap.clone()))
             .collect();
-        self.dp.program(program.clone(), taps);
+        self.dp.program(structure, v2p, taps);
         for (a, tap) in removed {
             instance::detach(tap);
             if !self

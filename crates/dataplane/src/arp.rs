@@ -41,8 +41,8 @@ pub fn answer(
     let mac = if tpa == subnet.router_ip() || (tpa == vpc.dns && subnet.cidr.contains(&tpa)) {
         vpc.router_mac
     } else if subnet.cidr.contains(&tpa) {
-        vpc.mappings
-            .get(&tpa)
+        vpc.v2p
+            .get(tpa)
             .map(|m| m.mac)
             .ok_or(DropReason::ArpUnanswered)?
     } else {

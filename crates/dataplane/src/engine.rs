@@ -34,8 +34,9 @@ use crate::port::Port;
 use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
 use crate::security_group::Decision;
+use crate::v2p::{Mapping, V2p};
 use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
-use crate::vpc::{self, Mapping, Subnet, Vpc};
+use crate::vpc::{self, Subnet, Vpc};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::{checksum, icmp, ip_proto, ipv4};
 use std::collections::{HashMap, HashSet};
@@ -91,12 +92,11 @@ impl Trace {
 }
 
 /// Where a routed or switched packet is going.
-enum Dest<'a> {
+enum Dest {
     Host {
         vpc: u16,
         host: Ipv4Addr,
         mac: MacAddr,
-        eni: &'a str,
     },
     Edge {
         host: Ipv4Addr,
@@ -107,7 +107,8 @@ enum Dest<'a> {
 
 pub struct Engine {
     config: EngineConfig,
-    program: HostProgram,
+    /// The program as installed, without V2P (held compactly in each VPC).
+    structure: HostProgram,
     underlay: Underlay,
     ports: Vec<Option<Port>>,
     port_index: HashMap<String, u16>,
@@ -144,7 +145,7 @@ impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
         Engine {
             config,
-            program: HostProgram::default(),
+            structure: HostProgram::default(),
             underlay: Underlay::default(),
             ports: Vec::new(),
             port_index: HashMap::new(),
@@ -167,8 +168,35 @@ impl Engine {
         e
     }
 
-    pub fn program(&self) -> &HostProgram {
-        &self.program
+    /// The program as installed, V2P included (rebuilt: for tests and debugging).
+    pub fn program(&self) -> HostProgram {
+        let mut p = self.structure.clone();
+        for spec in &mut p.vpcs {
+            if let Some(v) = self.vpc(&spec.id) {
+                spec.mappings = v.v2p.to_program();
+            }
+        }
+        p
+    }
+
+    /// The program as installed, without V2P.
+    pub fn structure(&self) -> &HostProgram {
+        &self.structure
+    }
+
+    /// Whether V2P has an entry for `ip` in the VPC.
+    pub fn is_mapped(&self, vpc_id: &str, ip: Ipv4Addr) -> bool {
+        self.vpc(vpc_id).is_some_and(|v| v.v2p.get(ip).is_some())
+    }
+
+    /// V2P entries held, all VPCs.
+    pub fn mappings_len(&self) -> usize {
+        self.vpcs.iter().flatten().map(|v| v.v2p.len()).sum()
+    }
+
+    fn vpc(&self, id: &str) -> Option<&Vpc> {
+        let s = *self.vpc_index.get(id)?;
+        self.vpcs.get(usize::from(s))?.as_ref()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -234,6 +262,18 @@ impl Engine {
     /// epoch, so cached flows that used only them stay cached; tracked flows survive
     /// rule changes (AWS: they continue until idle), untracked ones are re-decided.
     pub fn set_program(&mut self, program: HostProgram) {
+        self.install(program, true);
+    }
+
+    /// Installs everything of `program` but V2P: each VPC that stays keeps its entries
+    /// (the program's `mappings` are ignored), so an agent can apply a change of
+    /// structure without resending tens of thousands of mappings.
+    pub fn set_structure(&mut self, program: HostProgram) {
+        self.install(program, false);
+    }
+
+    fn install(&mut self, mut program: HostProgram, with_mappings: bool) {
+        let mut old = std::mem::take(&mut self.vpcs);
         let mut seen: HashSet<DepKey> = HashSet::new();
         let mut set = |epochs: &mut Epochs, key: DepKey, fp: u64| {
             seen.insert(key.clone());
@@ -290,51 +330,24 @@ impl Engine {
                     ),
                 })
                 .collect();
-            let mut mappings = HashMap::with_hasher(flow_table::BuildFxHasher::default());
-            let mut enis = HashMap::new();
-            for m in &spec.mappings {
-                let dep = set(
-                    &mut self.epochs,
-                    DepKey::Mapping(slot, u32::from(m.ip)),
-                    fingerprint(m),
-                );
-                set(
-                    &mut self.epochs,
-                    DepKey::EniMapping(slot, m.eni_id.clone()),
-                    fingerprint(&(m.host, m.mac)),
-                );
-                enis.insert(m.eni_id.clone(), m.ip);
-                mappings.insert(
-                    m.ip,
-                    Mapping {
-                        host: m.host,
-                        mac: m.mac,
-                        eni_id: m.eni_id.clone(),
-                        source_dest_check: m.source_dest_check,
-                        dep,
-                    },
-                );
+            let mut v2p = old
+                .get_mut(usize::from(slot))
+                .and_then(Option::take)
+                .map_or_else(|| V2p::new(&mut self.epochs), |v| v.v2p);
+            if with_mappings {
+                v2p.sync(&spec.mappings, &mut self.epochs);
             }
-            let mut eni_deps: HashMap<String, u32> = enis
-                .keys()
-                .map(|e| {
-                    (
-                        e.clone(),
-                        self.epochs.slot(DepKey::EniMapping(slot, e.clone())),
-                    )
-                })
-                .collect();
-            for rt in &spec.route_tables {
-                for r in &rt.routes {
-                    if let program::RouteTarget::NetworkInterface(e) = &r.target {
-                        eni_deps.entry(e.clone()).or_insert_with(|| {
-                            self.epochs.slot(DepKey::EniMapping(slot, e.clone()))
-                        });
-                    }
-                }
-            }
+            v2p.set_targets(
+                spec.route_tables
+                    .iter()
+                    .flat_map(|rt| &rt.routes)
+                    .filter_map(|r| match &r.target {
+                        program::RouteTarget::NetworkInterface(e) => Some(e.as_str()),
+                        _ => None,
+                    }),
+                &mut self.epochs,
+            );
             let mut v = Vpc {
-                eni_deps,
                 id: spec.id.clone(),
                 vni: spec.vni & 0x00ff_ffff,
                 cidrs: spec.cidrs.iter().map(|c| c.trunc()).collect(),
@@ -343,25 +356,22 @@ impl Engine {
                 subnets,
                 route_tables,
                 network_acls,
-                mappings,
-                enis,
+                v2p,
                 edges: spec
                     .edges
                     .iter()
                     .map(|e| (e.gateway_id.clone(), e.host))
                     .collect(),
                 edge_hosts: spec.edges.iter().map(|e| e.host).collect(),
-                middlebox_hosts: Vec::new(),
                 peerings: HashMap::new(),
                 peer_vpcs: Vec::new(),
                 dhcp: spec.dhcp.clone(),
                 dep: 0,
             };
-            v.recompute_middleboxes();
             v.dep = set(
                 &mut self.epochs,
                 DepKey::Vpc(spec.id.clone()),
-                vpc_fingerprint(spec, &v.middlebox_hosts),
+                vpc_fingerprint(spec, v.v2p.middlebox_hosts()),
             );
             let i = usize::from(slot);
             if vpcs.len() <= i {
@@ -443,64 +453,32 @@ impl Engine {
             .collect();
         self.ports = ports;
         self.vpcs = vpcs;
-        self.program = program;
+        for v in old.into_iter().flatten() {
+            v.v2p.release(&mut self.epochs);
+        }
+        for v in &mut program.vpcs {
+            v.mappings = Vec::new();
+        }
+        self.structure = program;
     }
 
-    /// Adds or changes one V2P entry (a delta from the mapping service).
+    /// Adds or changes one V2P entry (a delta from the mapping service): O(1).
     pub fn upsert_mapping(&mut self, vpc_id: &str, m: program::Mapping) -> bool {
-        let Some(&slot) = self.vpc_index.get(vpc_id) else {
-            return false;
-        };
-        let Some(v) = self
-            .vpcs
-            .get_mut(usize::from(slot))
-            .and_then(Option::as_mut)
-        else {
-            return false;
-        };
-        let dep = self
-            .epochs
-            .set(DepKey::Mapping(slot, u32::from(m.ip)), fingerprint(&m));
-        let eni_dep = self.epochs.set(
-            DepKey::EniMapping(slot, m.eni_id.clone()),
-            fingerprint(&(m.host, m.mac)),
-        );
-        v.eni_deps.insert(m.eni_id.clone(), eni_dep);
-        v.enis.insert(m.eni_id.clone(), m.ip);
-        let previous = v.mappings.insert(
-            m.ip,
-            Mapping {
-                host: m.host,
-                mac: m.mac,
-                eni_id: m.eni_id.clone(),
-                source_dest_check: m.source_dest_check,
-                dep,
-            },
-        );
-        // a secondary address moved to another ENI: the old ENI no longer owns it
-        if let Some(old) = previous.filter(|o| o.eni_id != m.eni_id) {
-            unlink_eni(v, slot, &old.eni_id, m.ip, &mut self.epochs);
-        }
-        let spec = self
-            .program
-            .vpcs
-            .iter_mut()
-            .find(|x| x.id == vpc_id)
-            .expect("vpc in program");
-        match spec.mappings.iter_mut().find(|x| x.ip == m.ip) {
-            Some(x) => *x = m,
-            None => spec.mappings.push(m),
-        }
-        v.recompute_middleboxes();
-        self.epochs.set(
-            DepKey::Vpc(vpc_id.to_string()),
-            vpc_fingerprint(spec, &v.middlebox_hosts),
-        );
-        true
+        self.change_v2p(vpc_id, |v2p, epochs| Some(v2p.upsert(&m, epochs)))
     }
 
     /// Removes one V2P entry.
     pub fn remove_mapping(&mut self, vpc_id: &str, ip: Ipv4Addr) -> bool {
+        self.change_v2p(vpc_id, |v2p, epochs| v2p.remove(ip, epochs))
+    }
+
+    /// Applies `f` to a VPC's V2P; when the middlebox hosts changed, the VPC's decisions
+    /// are revisited (authentication reads them).
+    fn change_v2p(
+        &mut self,
+        vpc_id: &str,
+        f: impl FnOnce(&mut V2p, &mut Epochs) -> Option<bool>,
+    ) -> bool {
         let Some(&slot) = self.vpc_index.get(vpc_id) else {
             return false;
         };
@@ -511,24 +489,17 @@ impl Engine {
         else {
             return false;
         };
-        let Some(old) = v.mappings.remove(&ip) else {
+        let Some(middleboxes_changed) = f(&mut v.v2p, &mut self.epochs) else {
             return false;
         };
-        self.epochs
-            .set(DepKey::Mapping(slot, u32::from(ip)), flow_table::ABSENT);
-        unlink_eni(v, slot, &old.eni_id, ip, &mut self.epochs);
-        let spec = self
-            .program
-            .vpcs
-            .iter_mut()
-            .find(|x| x.id == vpc_id)
-            .expect("vpc in program");
-        spec.mappings.retain(|x| x.ip != ip);
-        v.recompute_middleboxes();
-        self.epochs.set(
-            DepKey::Vpc(vpc_id.to_string()),
-            vpc_fingerprint(spec, &v.middlebox_hosts),
-        );
+        if middleboxes_changed
+            && let Some(spec) = self.structure.vpcs.iter().find(|x| x.id == vpc_id)
+        {
+            self.epochs.set(
+                DepKey::Vpc(vpc_id.to_string()),
+                vpc_fingerprint(spec, v.v2p.middlebox_hosts()),
+            );
+        }
         true
     }
 
@@ -697,7 +668,7 @@ impl Engine {
         let same_subnet = subnet.cidr.contains(&dst);
         if !routed {
             // switched: only to the owner of the address, by its own MAC
-            let owner = v.mappings.get(&dst).filter(|_| same_subnet);
+            let owner = v.v2p.get(dst).filter(|_| same_subnet);
             if owner.is_none_or(|o| o.mac != eth.dst()) {
                 return Err(DropReason::UnknownDestinationMac);
             }
@@ -765,22 +736,15 @@ impl Engine {
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
         let action = match dest {
-            Dest::Host {
-                vpc: dv,
-                host,
-                mac,
-                eni,
-            } if host == self.underlay.address => {
-                // the destination ENI is on this host
-                let q = *self.port_index.get(eni).ok_or(DropReason::NoSuchPort)?;
+            Dest::Host { vpc: dv, host, mac } if host == self.underlay.address => {
+                // the destination ENI is on this host: its port has the mapping's MAC
+                let q = *self.macs.get(&mac).ok_or(DropReason::NoSuchPort)?;
                 let qp = self
                     .ports
                     .get(usize::from(q))
                     .and_then(Option::as_ref)
+                    .filter(|qp| qp.vpc == dv)
                     .ok_or(DropReason::NoSuchPort)?;
-                if qp.mac != mac {
-                    return Err(DropReason::NoSuchPort);
-                }
                 let src_after = rewrite.map_or(src_mac, |r| r.0);
                 let rw = deliver(
                     &self.vpcs,
@@ -1065,31 +1029,6 @@ impl Engine {
     }
 }
 
-/// `ip` no longer belongs to `eni`: point the ENI's index at another of its addresses,
-/// or mark the ENI unmapped.
-fn unlink_eni(v: &mut Vpc, slot: u16, eni: &str, ip: Ipv4Addr, epochs: &mut Epochs) {
-    if v.enis.get(eni) != Some(&ip) {
-        return;
-    }
-    let other = v
-        .mappings
-        .iter()
-        .find(|(_, m)| m.eni_id == eni)
-        .map(|(a, _)| *a);
-    match other {
-        Some(a) => {
-            v.enis.insert(eni.to_string(), a);
-        }
-        None => {
-            v.enis.remove(eni);
-            epochs.set(
-                DepKey::EniMapping(slot, eni.to_string()),
-                flow_table::ABSENT,
-            );
-        }
-    }
-}
-
 fn vpc_fingerprint(spec: &program::Vpc, middleboxes: &[Ipv4Addr]) -> u64 {
     fingerprint(&(
         spec.vni,
@@ -1234,37 +1173,31 @@ fn sg_stage(
 }
 
 /// The target of a route, as a host to send to.
-fn resolve<'a>(
-    vpcs: &'a [Option<Vpc>],
+fn resolve(
+    vpcs: &[Option<Vpc>],
     vslot: u16,
     target: &Target,
     dst: Ipv4Addr,
     epochs: &mut Epochs,
     trace: &mut Trace,
-) -> Result<Dest<'a>, DropReason> {
+) -> Result<Dest, DropReason> {
     let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
-    fn host_of(vs: u16, m: &Mapping) -> Dest<'_> {
+    fn host_of(vs: u16, m: &Mapping) -> Dest {
         Dest::Host {
             vpc: vs,
             host: m.host,
             mac: m.mac,
-            eni: &m.eni_id,
         }
     }
     match target {
         Target::Local => {
-            let m = mapping_dep(v, vslot, dst, epochs, trace);
+            let m = mapping_dep(v, dst, epochs, trace);
             m.map(|m| host_of(vslot, m)).ok_or(DropReason::NoMapping)
         }
         Target::NetworkInterface(eni) => {
-            let s = match v.eni_deps.get(eni.as_str()) {
-                Some(&s) => s,
-                None => epochs.slot(DepKey::EniMapping(vslot, eni.clone())),
-            };
-            trace.deps.push(epochs, s);
-            v.eni(eni)
-                .map(|m| host_of(vslot, m))
-                .ok_or(DropReason::NoMapping)
+            let (dep, m) = v.v2p.target(eni).ok_or(DropReason::NoMapping)?;
+            trace.deps.push(epochs, dep);
+            m.map(|m| host_of(vslot, m)).ok_or(DropReason::NoMapping)
         }
         Target::Edge(gw) => v
             .edges
@@ -1281,7 +1214,7 @@ fn resolve<'a>(
             if !peer.contains(dst) {
                 return Err(DropReason::NoRoute);
             }
-            mapping_dep(peer, ps, dst, epochs, trace)
+            mapping_dep(peer, dst, epochs, trace)
                 .map(|m| host_of(ps, m))
                 .ok_or(DropReason::NoMapping)
         }
@@ -1293,16 +1226,11 @@ fn resolve<'a>(
 #[inline]
 fn mapping_dep<'a>(
     v: &'a Vpc,
-    vslot: u16,
     ip: Ipv4Addr,
-    epochs: &mut Epochs,
+    epochs: &Epochs,
     trace: &mut Trace,
 ) -> Option<&'a Mapping> {
-    let m = v.mappings.get(&ip);
-    let s = match m {
-        Some(m) => m.dep,
-        None => epochs.slot(DepKey::Mapping(vslot, u32::from(ip))),
-    };
+    let (s, m) = v.v2p.dep_of(ip);
     trace.deps.push(epochs, s);
     m
 }
@@ -1319,8 +1247,8 @@ fn authenticate(
     trace: &mut Trace,
 ) -> Result<(), DropReason> {
     let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
-    let mapped = mapping_dep(v, vslot, src, epochs, trace);
-    if v.middlebox_hosts.contains(&outer) {
+    let mapped = mapping_dep(v, src, epochs, trace);
+    if v.v2p.middlebox_hosts().contains(&outer) {
         return Ok(());
     }
     if let Some(m) = mapped {
@@ -1337,7 +1265,7 @@ fn authenticate(
         let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
         trace.deps.push(epochs, peer.dep);
         if peer.contains(src) {
-            return match mapping_dep(peer, ps, src, epochs, trace) {
+            return match mapping_dep(peer, src, epochs, trace) {
                 Some(m) if m.host == outer => Ok(()),
                 _ => Err(DropReason::AuthenticationFailed),
             };

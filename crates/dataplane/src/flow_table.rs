@@ -79,11 +79,6 @@ pub enum DepKey {
     Subnet(u16, String),
     RouteTable(u16, String),
     NetworkAcl(u16, String),
-    /// V2P entry (VPC slot, IP); exists (with its own epoch) even while absent, so a
-    /// decision taken on absence is revisited when the mapping appears.
-    Mapping(u16, u32),
-    /// V2P entry by ENI id (route targets `eni-`).
-    EniMapping(u16, String),
     /// Bumped whenever the port starts tracking a flow: cached untracked decisions of
     /// that port are re-checked, since a tracked entry for them may now exist.
     Conntrack(String),
@@ -95,6 +90,8 @@ pub struct Epochs {
     index: HashMap<DepKey, u32>,
     epochs: Vec<u32>,
     fingerprints: Vec<u64>,
+    /// Released slots without a key, for [`Epochs::alloc`].
+    free: Vec<u32>,
 }
 
 /// Fingerprint of an object that does not exist.
@@ -111,6 +108,23 @@ impl Epochs {
         let s = (self.epochs.len() - 1) as u32;
         self.index.insert(key, s);
         s
+    }
+
+    /// A slot without a key (V2P entries: too many to key), at a fresh epoch.
+    pub fn alloc(&mut self) -> u32 {
+        if let Some(s) = self.free.pop() {
+            self.bump(s);
+            return s;
+        }
+        self.epochs.push(1);
+        self.fingerprints.push(ABSENT);
+        (self.epochs.len() - 1) as u32
+    }
+
+    /// Gives back a slot from [`Epochs::alloc`]; decisions that read it are revisited.
+    pub fn release(&mut self, slot: u32) {
+        self.bump(slot);
+        self.free.push(slot);
     }
 
     pub fn lookup(&self, key: &DepKey) -> Option<u32> {

@@ -25,6 +25,7 @@ pub mod port;
 pub mod program;
 pub mod route;
 pub mod security_group;
+pub mod v2p;
 pub mod verdict;
 pub mod vpc;
 pub mod wire;

@@ -1,9 +1,9 @@
 //! A VPC as the engine holds it: subnets, compiled route tables and NACLs, V2P.
 
-use crate::flow_table::BuildFxHasher;
 use crate::nacl::NetworkAcl;
 use crate::program::{self, DhcpOptions};
 use crate::route::RouteTable;
+use crate::v2p::V2p;
 use crate::wire::MacAddr;
 use ipnet::Ipv4Net;
 use std::collections::HashMap;
@@ -24,16 +24,6 @@ impl Subnet {
     }
 }
 
-/// A V2P entry.
-#[derive(Debug, Clone)]
-pub struct Mapping {
-    pub host: Ipv4Addr,
-    pub mac: MacAddr,
-    pub eni_id: String,
-    pub source_dest_check: bool,
-    pub dep: u32,
-}
-
 pub struct Vpc {
     pub id: String,
     pub vni: u32,
@@ -44,15 +34,9 @@ pub struct Vpc {
     pub subnets: Vec<Subnet>,
     pub route_tables: Vec<RouteTable>,
     pub network_acls: Vec<NetworkAcl>,
-    pub mappings: HashMap<Ipv4Addr, Mapping, BuildFxHasher>,
-    /// ENI id → one of its addresses in `mappings`.
-    pub enis: HashMap<String, Ipv4Addr>,
-    /// ENI id → dependency slot of its V2P entry (also for route targets not mapped).
-    pub eni_deps: HashMap<String, u32>,
+    pub v2p: V2p,
     pub edges: HashMap<String, Ipv4Addr>,
     pub edge_hosts: Vec<Ipv4Addr>,
-    /// Hosts of ENIs with source/dest check off: they may forward others' packets.
-    pub middlebox_hosts: Vec<Ipv4Addr>,
     pub peerings: HashMap<String, u16>,
     pub peer_vpcs: Vec<u16>,
     pub dhcp: DhcpOptions,
@@ -69,23 +53,6 @@ impl Vpc {
             .iter()
             .position(|s| s.cidr.contains(&ip))
             .map(|i| i as u16)
-    }
-
-    /// The mapping of an ENI by id (any of its addresses; all share host and MAC).
-    pub fn eni(&self, eni_id: &str) -> Option<&Mapping> {
-        self.enis.get(eni_id).and_then(|ip| self.mappings.get(ip))
-    }
-
-    pub fn recompute_middleboxes(&mut self) {
-        let mut h: Vec<Ipv4Addr> = self
-            .mappings
-            .values()
-            .filter(|m| !m.source_dest_check)
-            .map(|m| m.host)
-            .collect();
-        h.sort();
-        h.dedup();
-        self.middlebox_hosts = h;
     }
 }
 

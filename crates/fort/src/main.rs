@@ -17,6 +17,59 @@ use fort_auth::Credentials;
 use fort_control::{Config, Control, Quotas};
 use fort_store::{EmbeddedStore, Store};
 
+/// The heap, counted while `fort sim` runs (it reports an agent's memory per mapping);
+/// otherwise each allocation pays one relaxed load.
+mod heap {
+    #![allow(unsafe_code)]
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+
+    pub struct Counting;
+    static ON: AtomicBool = AtomicBool::new(false);
+    static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+    // SAFETY: every call is forwarded to the system allocator unchanged; the counter
+    // has no effect on the memory handed out.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            if ON.load(Ordering::Relaxed) {
+                LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            }
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            if ON.load(Ordering::Relaxed) {
+                LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+            }
+            // SAFETY: as above.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            if ON.load(Ordering::Relaxed) {
+                LIVE.fetch_add(
+                    new_size as isize - layout.size() as isize,
+                    Ordering::Relaxed,
+                );
+            }
+            // SAFETY: as above.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    pub fn start() {
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Bytes allocated and not freed since [`start`] (frees of older blocks subtract).
+    pub fn live() -> isize {
+        LIVE.load(Ordering::Relaxed)
+    }
+}
+
+#[global_allocator]
+static HEAP: heap::Counting = heap::Counting;
+
 #[derive(Parser)]
 #[command(
     name = "fort",
@@ -228,6 +281,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    heap::start();
     let report = fort_mapping::sim::run(fort_mapping::sim::SimArgs {
         hosts: args.hosts,
         instances: args.instances,
@@ -238,6 +292,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         small_vpc: args.small_vpc,
         fort: std::env::current_exe()?,
         timeout: std::time::Duration::from_secs(10),
+        heap: Some(heap::live),
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;

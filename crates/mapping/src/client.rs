@@ -57,13 +57,11 @@ impl Programmed for Cache {
 impl Cache {
     /// Applies one update, in order. Duplicates (already applied) are ignored.
     pub fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
+        if !follows(self.epoch, self.generation, u)? {
+            return Ok(false);
+        }
         if u.snapshot {
             self.items.clear();
-        } else if u.epoch != self.epoch || u.base_generation != self.generation {
-            if u.epoch == self.epoch && u.generation <= self.generation {
-                return Ok(false);
-            }
-            return Err(Gap);
         }
         for key in &u.delete {
             self.items.remove(key);
@@ -74,6 +72,18 @@ impl Cache {
         self.epoch = u.epoch;
         self.generation = u.generation;
         Ok(true)
+    }
+}
+
+/// Whether `u` is the next update for a holder at (`epoch`, `generation`): `Ok(false)`
+/// for a duplicate already applied, `Err(Gap)` when something is missing.
+pub fn follows(epoch: u64, generation: u64, u: &ProgramUpdate) -> Result<bool, Gap> {
+    if u.snapshot || (u.epoch == epoch && u.base_generation == generation) {
+        Ok(true)
+    } else if u.epoch == epoch && u.generation <= generation {
+        Ok(false)
+    } else {
+        Err(Gap)
     }
 }
 

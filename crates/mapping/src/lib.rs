@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod derive;
+pub mod host_state;
 pub mod programs;
 pub mod server;
 pub mod sim;

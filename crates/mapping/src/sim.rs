@@ -23,6 +23,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as Tokio
 use tokio::net::TcpStream;
 
 use crate::client::{Gap, Identity, Programmed};
+use crate::host_state::{HostState, V2pQueue};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -38,6 +39,8 @@ pub struct SimArgs {
     pub fort: PathBuf,
     /// Stop waiting for one change after this long.
     pub timeout: Duration,
+    /// Live heap bytes of this process, if the binary counts them.
+    pub heap: Option<fn() -> isize>,
 }
 
 /// The figures `fort sim` prints.
@@ -405,11 +408,42 @@ impl Programmed for SharedProgram {
 }
 
 /// An agent that programs a real engine after every update, as `fort agent` does: the
-/// items as received, compiled into `fort_dataplane::Engine`.
+/// structure kept in a [`HostState`], V2P handed to the engine. It also keeps the updates
+/// it applied, so its memory can be measured by replaying them.
 pub struct EngineAgent {
-    pub cache: crate::client::Cache,
+    pub state: HostState,
     pub engine: fort_dataplane::Engine,
     underlay: fort_dataplane::program::Underlay,
+    pub received: Vec<ProgramUpdate>,
+}
+
+impl EngineAgent {
+    fn new(underlay: Ipv4Addr) -> EngineAgent {
+        EngineAgent {
+            state: HostState::default(),
+            engine: fort_dataplane::Engine::new(fort_dataplane::EngineConfig::default()),
+            underlay: fort_dataplane::program::Underlay {
+                address: underlay,
+                ..Default::default()
+            },
+            received: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+        let Some(applied) = self.state.apply(update)? else {
+            return Ok(false);
+        };
+        let structure = if applied.structure {
+            self.state.structure(self.underlay.clone()).ok()
+        } else {
+            None
+        };
+        let mut queue = V2pQueue::default();
+        queue.push(applied.snapshot, applied.v2p);
+        queue.apply_to(&mut self.engine, structure);
+        Ok(true)
+    }
 }
 
 struct SharedEngine(Arc<std::sync::Mutex<EngineAgent>>);
@@ -417,19 +451,20 @@ struct SharedEngine(Arc<std::sync::Mutex<EngineAgent>>);
 impl Programmed for SharedEngine {
     fn position(&self) -> (u64, u64) {
         let a = self.0.lock().expect("agent lock");
-        (a.cache.epoch, a.cache.generation)
+        (a.state.epoch, a.state.generation)
     }
     fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
         let mut a = self.0.lock().expect("agent lock");
-        let applied = a.cache.apply(update)?;
-        if applied && let Ok(program) = crate::derive::assemble(a.underlay.clone(), &a.cache.items)
-        {
-            a.engine.set_program(program);
+        let applied = a.apply(update)?;
+        if applied {
+            a.received.push(update.clone());
         }
         Ok(applied)
     }
     fn reset(&mut self) {
-        self.0.lock().expect("agent lock").cache = crate::client::Cache::default();
+        let mut a = self.0.lock().expect("agent lock");
+        a.state.reset();
+        a.received.clear();
     }
 }
 
@@ -439,14 +474,7 @@ fn engine_agent(
     zone: String,
     underlay: Ipv4Addr,
 ) -> Arc<std::sync::Mutex<EngineAgent>> {
-    let agent = Arc::new(std::sync::Mutex::new(EngineAgent {
-        cache: crate::client::Cache::default(),
-        engine: fort_dataplane::Engine::new(fort_dataplane::EngineConfig::default()),
-        underlay: fort_dataplane::program::Underlay {
-            address: underlay,
-            ..Default::default()
-        },
-    }));
+    let agent = Arc::new(std::sync::Mutex::new(EngineAgent::new(underlay)));
     let me = Identity {
         host_id: id,
         zone,
@@ -679,7 +707,7 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         new_underlay,
     );
     let wait_new = Instant::now() + Duration::from_secs(30);
-    while newcomer.lock().expect("agent lock").cache.generation == 0 && Instant::now() < wait_new {
+    while newcomer.lock().expect("agent lock").state.generation == 0 && Instant::now() < wait_new {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (change, _) = api
@@ -691,55 +719,41 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let acked = Instant::now();
     let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
     let new_host_ms = acked.elapsed().as_secs_f64() * 1e3;
-    if std::env::var_os("FORT_SIM_DEBUG").is_some() {
-        let a = newcomer.lock().expect("agent lock");
-        eprintln!(
-            "sim: change {change}, newcomer generation {}, {} items, ports {}",
-            a.cache.generation,
-            a.cache.items.len(),
-            a.cache
-                .items
-                .keys()
-                .filter(|k| k.starts_with("port/"))
-                .count()
-        );
-    }
     if !programmed {
         timeouts += 1;
     }
-    // Memory per mapping of a real agent: the engine compiled from the items (measured as
-    // the growth of this process when one more engine takes the same program), and the
-    // items the agent keeps as received.
-    let (new_host_mappings, engine_bytes, cache_bytes) = {
-        let a = newcomer.lock().expect("agent lock");
-        let n = a
-            .cache
-            .items
-            .keys()
-            .filter(|k| k.starts_with("map/"))
-            .count()
-            .max(1);
-        let cache: usize = a
-            .cache
-            .items
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 64)
-            .sum();
-        let program = a.engine.program().clone();
-        drop(a);
-        let before = own_rss_kb();
-        let engine = fort_dataplane::Engine::with_program(program);
-        let after = own_rss_kb();
-        drop(engine);
-        (
-            n,
-            (after - before).max(0.0) * 1024.0 / n as f64,
-            cache as f64 / n as f64,
-        )
+    // Memory per mapping of a real agent: what a fresh agent state and engine take when
+    // they apply the updates the newcomer received (heap bytes still allocated after, and
+    // the growth of this process), per V2P entry.
+    let (new_host_mappings, heap_bytes, rss_bytes) = {
+        let received = std::mem::take(&mut newcomer.lock().expect("agent lock").received);
+        let heap_before = args.heap.map(|f| f());
+        let rss_before = own_rss_kb();
+        let mut fresh = EngineAgent::new(new_underlay);
+        for u in &received {
+            let _ = fresh.apply(u);
+        }
+        let rss = (own_rss_kb() - rss_before).max(0.0) * 1024.0;
+        let heap = heap_before
+            .zip(args.heap)
+            .map(|(b, f)| (f() - b).max(0) as f64);
+        let n = fresh.engine.mappings_len().max(1);
+        if std::env::var_os("FORT_SIM_DEBUG").is_some() {
+            eprintln!(
+                "sim: change {change}, newcomer generation {}, {} structure items, {} ports, {} mappings",
+                fresh.state.generation,
+                fresh.state.len(),
+                fresh.engine.structure().ports.len(),
+                n
+            );
+        }
+        drop(fresh);
+        (n, heap.map(|h| h / n as f64), rss / n as f64)
     };
-    let bytes = engine_bytes;
+    let bytes = heap_bytes.unwrap_or(rss_bytes);
     eprintln!(
-        "sim: a real agent holds {engine_bytes:.0} B per mapping in its engine and {cache_bytes:.0} B per item as received; the compact table the simulated agents keep: {:.1} B",
+        "sim: a real agent holds {} B of heap and {rss_bytes:.0} B of RSS per mapping; the compact table the simulated agents keep: {:.1} B",
+        heap_bytes.map_or("(not counted)".to_string(), |b| format!("{b:.0}")),
         agents
             .first()
             .map_or(0.0, |a| a.lock().expect("agent lock").bytes_per_mapping())

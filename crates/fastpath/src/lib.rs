@@ -1,0 +1,1 @@
+//! Fort's kernel fast path (work in progress).
