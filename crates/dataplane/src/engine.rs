@@ -33,7 +33,7 @@ use crate::packet::{self, Meta};
 use crate::port::Port;
 use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
-use crate::security_group::Decision;
+use crate::security_group::{self, Decision, Members};
 use crate::v2p::{Mapping, V2p};
 use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
@@ -397,8 +397,9 @@ impl Engine {
             }
         }
 
-        // ports
+        // ports; member lists compiled once per VPC
         let mut ports: Vec<Option<Port>> = Vec::new();
+        let mut members: HashMap<u16, Members<'_>> = HashMap::new();
         for spec in &program.ports {
             let Some(&vslot) = self.vpc_index.get(&spec.vpc_id) else {
                 continue;
@@ -424,11 +425,15 @@ impl Engine {
             if ports.len() <= i {
                 ports.resize_with(i + 1, || None);
             }
+            let members = members
+                .entry(vslot)
+                .or_insert_with(|| security_group::members(&vspec.security_groups));
             ports[i] = Some(Port::compile(
                 spec,
                 vslot,
                 subnet,
                 &vspec.security_groups,
+                members,
                 dep,
                 ct_dep,
             ));

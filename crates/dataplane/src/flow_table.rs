@@ -87,9 +87,9 @@ pub enum DepKey {
 /// Epoch per dependency slot.
 #[derive(Default)]
 pub struct Epochs {
-    index: HashMap<DepKey, u32>,
+    /// Keyed slots and the fingerprint of their object's content.
+    index: HashMap<DepKey, (u32, u64)>,
     epochs: Vec<u32>,
-    fingerprints: Vec<u64>,
     /// Released slots without a key, for [`Epochs::alloc`].
     free: Vec<u32>,
 }
@@ -98,15 +98,18 @@ pub struct Epochs {
 pub const ABSENT: u64 = 0;
 
 impl Epochs {
+    fn push(&mut self) -> u32 {
+        self.epochs.push(1);
+        (self.epochs.len() - 1) as u32
+    }
+
     /// The slot of `key`, created (absent) if new.
     pub fn slot(&mut self, key: DepKey) -> u32 {
-        if let Some(&s) = self.index.get(&key) {
+        if let Some(&(s, _)) = self.index.get(&key) {
             return s;
         }
-        self.epochs.push(1);
-        self.fingerprints.push(ABSENT);
-        let s = (self.epochs.len() - 1) as u32;
-        self.index.insert(key, s);
+        let s = self.push();
+        self.index.insert(key, (s, ABSENT));
         s
     }
 
@@ -116,9 +119,7 @@ impl Epochs {
             self.bump(s);
             return s;
         }
-        self.epochs.push(1);
-        self.fingerprints.push(ABSENT);
-        (self.epochs.len() - 1) as u32
+        self.push()
     }
 
     /// Gives back a slot from [`Epochs::alloc`]; decisions that read it are revisited.
@@ -128,16 +129,20 @@ impl Epochs {
     }
 
     pub fn lookup(&self, key: &DepKey) -> Option<u32> {
-        self.index.get(key).copied()
+        self.index.get(key).map(|&(s, _)| s)
     }
 
     /// Records the object's content; its epoch changes if the content did.
     pub fn set(&mut self, key: DepKey, fingerprint: u64) -> u32 {
-        let s = self.slot(key);
-        if self.fingerprints[s as usize] != fingerprint {
-            self.fingerprints[s as usize] = fingerprint;
-            self.epochs[s as usize] = self.epochs[s as usize].wrapping_add(1);
+        if let Some((s, fp)) = self.index.get_mut(&key) {
+            if *fp != fingerprint {
+                *fp = fingerprint;
+                self.epochs[*s as usize] = self.epochs[*s as usize].wrapping_add(1);
+            }
+            return *s;
         }
+        let s = self.push();
+        self.index.insert(key, (s, fingerprint));
         s
     }
 
@@ -152,18 +157,12 @@ impl Epochs {
         self.epochs[slot as usize]
     }
 
-    /// Every slot whose key satisfies `keep == false` becomes absent.
+    /// Every keyed slot whose key fails `present` becomes absent.
     pub fn retain_present(&mut self, mut present: impl FnMut(&DepKey) -> bool) {
-        let gone: Vec<(DepKey, u32)> = self
-            .index
-            .iter()
-            .filter(|(k, _)| !present(k))
-            .map(|(k, s)| (k.clone(), *s))
-            .collect();
-        for (_, s) in gone {
-            if self.fingerprints[s as usize] != ABSENT {
-                self.fingerprints[s as usize] = ABSENT;
-                self.epochs[s as usize] = self.epochs[s as usize].wrapping_add(1);
+        for (k, (s, fp)) in self.index.iter_mut() {
+            if *fp != ABSENT && !present(k) {
+                *fp = ABSENT;
+                self.epochs[*s as usize] = self.epochs[*s as usize].wrapping_add(1);
             }
         }
     }

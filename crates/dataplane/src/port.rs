@@ -1,7 +1,7 @@
 //! Ports: the ENIs of this host, compiled from the host program.
 
 use crate::program::{self, ConntrackTimeouts};
-use crate::security_group::PortSecurity;
+use crate::security_group::{Members, PortSecurity};
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
 
@@ -35,6 +35,7 @@ impl Port {
         vpc: u16,
         subnet: Option<u16>,
         groups: &[program::SecurityGroup],
+        members: &Members<'_>,
         dep: u32,
         ct_dep: u32,
     ) -> Port {
@@ -50,7 +51,7 @@ impl Port {
             mac: spec.mac,
             addresses: spec.addresses().collect(),
             source_dest_check: spec.source_dest_check,
-            security: PortSecurity::compile(&mine, groups),
+            security: PortSecurity::compile_with(&mine, members),
             timeouts: spec.conntrack,
             primary_ip: spec.primary_ip,
             hostname: spec.hostname.clone(),

@@ -15,6 +15,7 @@ use crate::program::{self, SgPeer};
 use crate::wire::ip_proto;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rule {
@@ -42,8 +43,9 @@ struct GroupRule {
     proto: u16,
     lo: u16,
     hi: u16,
-    /// Sorted private IPs of the referenced group's members.
-    members: Vec<u32>,
+    /// Sorted private IPs of the referenced group's members, shared by every rule and
+    /// port that references the group (a VPC-wide group can have tens of thousands).
+    members: Arc<[u32]>,
 }
 
 /// The compiled rules of one direction of one port.
@@ -91,11 +93,25 @@ fn port_range(r: &program::SgRule, proto: u16) -> (u16, u16) {
     }
 }
 
+/// Group id → its members' private IPs, sorted.
+pub type Members<'a> = HashMap<&'a str, Arc<[u32]>>;
+
+/// The member lists of a VPC's groups.
+pub fn members(all: &[program::SecurityGroup]) -> Members<'_> {
+    all.iter()
+        .map(|g| {
+            let mut m: Vec<u32> = g.members.iter().map(|a| u32::from(*a)).collect();
+            m.sort_unstable();
+            m.dedup();
+            (g.id.as_str(), Arc::from(m))
+        })
+        .collect()
+}
+
 impl RuleSet {
-    /// `members` maps a group id to its members' private IPs.
     pub fn compile<'a>(
         rules: impl Iterator<Item = &'a program::SgRule>,
-        members: &HashMap<&str, Vec<u32>>,
+        members: &Members<'_>,
     ) -> RuleSet {
         let mut set = RuleSet::default();
         for r in rules {
@@ -139,7 +155,10 @@ impl RuleSet {
                 }
                 SgPeer::Group(id) => {
                     // an unknown group has no members and matches nothing
-                    let m = members.get(id.as_str()).cloned().unwrap_or_default();
+                    let m = members
+                        .get(id.as_str())
+                        .cloned()
+                        .unwrap_or_else(|| Arc::from([]));
                     set.groups.push(GroupRule {
                         proto,
                         lo,
@@ -221,16 +240,15 @@ impl PortSecurity {
         groups: &[&program::SecurityGroup],
         all: &[program::SecurityGroup],
     ) -> PortSecurity {
-        let mut members: HashMap<&str, Vec<u32>> = HashMap::new();
-        for g in all {
-            let mut m: Vec<u32> = g.members.iter().map(|a| u32::from(*a)).collect();
-            m.sort_unstable();
-            m.dedup();
-            members.insert(g.id.as_str(), m);
-        }
+        PortSecurity::compile_with(groups, &members(all))
+    }
+
+    /// [`PortSecurity::compile`] with the VPC's member lists compiled once for all its
+    /// ports.
+    pub fn compile_with(groups: &[&program::SecurityGroup], members: &Members<'_>) -> PortSecurity {
         PortSecurity {
-            ingress: RuleSet::compile(groups.iter().flat_map(|g| g.ingress.iter()), &members),
-            egress: RuleSet::compile(groups.iter().flat_map(|g| g.egress.iter()), &members),
+            ingress: RuleSet::compile(groups.iter().flat_map(|g| g.ingress.iter()), members),
+            egress: RuleSet::compile(groups.iter().flat_map(|g| g.egress.iter()), members),
         }
     }
 

@@ -1,1 +1,715 @@
-//! Fort's kernel fast path (work in progress).
+//! Fort's kernel fast path for established TCP flows.
+//!
+//! The agent's engine decides every flow in user space; once a TCP connection is
+//! established and allowed, the agent installs its decision here as two map entries (one
+//! per host and direction) and the flow's packets then move between the instance's TAP
+//! and the Geneve underlay entirely in the kernel, as GSO super-frames, without the four
+//! copies of the user-space relay. It is a cache in the manner of Open vSwitch's kernel
+//! datapath: a miss anywhere falls back to the agent, which remains the authority;
+//! connection set-up and tear-down (SYN, FIN, RST) always go through the agent.
+//!
+//! Per port, a veth pair (the *conduit*) joins the instance's namespace to the host's,
+//! because `bpf_redirect` cannot cross namespaces and `bpf_redirect_peer` can only go
+//! from a veth to its peer. Four tcx programs (see [`programs`]): `eth0` egress, conduit
+//! host-end ingress (the trust boundary: it checks again), the underlay's ingress (`lo`
+//! on one machine), conduit instance-end ingress. tcx links detach when their
+//! descriptors close, so a dead agent leaves no program behind; [`FastPath`]'s `Drop`
+//! also deletes the conduits.
+
+pub mod asm;
+pub mod layout;
+pub mod programs;
+mod sys;
+pub mod testkit;
+
+use std::collections::HashMap;
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+pub use layout::{
+    EgressAction, EgressKey, FlowCounters, FlowTuple, IngressAction, IngressKey, PortId, Stat,
+};
+pub use sys::{is_root, monotonic_ns};
+
+use layout::{EGRESS_VALUE_LEN, INGRESS_VALUE_LEN};
+use programs::MapFds;
+use sys::Map;
+
+/// The name of the conduit's end inside every instance namespace.
+pub const CONDUIT_INSTANCE_END: &str = "fortfp0";
+/// The loopback device's index in every namespace: the underlay on one machine.
+pub const LOOPBACK_IFINDEX: u32 = 1;
+/// The programs' license string (the helpers used are not GPL-only).
+const LICENSE: &str = "Apache-2.0";
+
+/// How a [`FastPath`] reaches the underlay.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This host's underlay address: the underlay program takes Geneve sent to it.
+    pub underlay: Ipv4Addr,
+    /// The device the underlay program is attached to and encapsulated frames go to.
+    pub underlay_ifindex: u32,
+    /// Deliver encapsulated frames into the device's receive path (loopback: the other
+    /// "host" is this machine) rather than transmit them.
+    pub underlay_ingress: bool,
+    /// Prefix of the conduits' host-end names (`PREFIX<port id>`, at most 15 bytes).
+    pub name_prefix: String,
+    /// Capacity of each flow map.
+    pub max_flows: u32,
+}
+
+impl Config {
+    /// One machine: the underlay is `lo`, each agent on its own 127/8 address.
+    pub fn loopback(underlay: Ipv4Addr, name_prefix: &str) -> Config {
+        Config {
+            underlay,
+            underlay_ifindex: LOOPBACK_IFINDEX,
+            underlay_ingress: true,
+            name_prefix: name_prefix.to_string(),
+            max_flows: 65_536,
+        }
+    }
+}
+
+/// A port the fast path serves: its conduit and program links.
+#[derive(Debug)]
+struct Port {
+    netns: PathBuf,
+    host_end: String,
+    host_ifindex: u32,
+    /// Links first: dropping them detaches the programs.
+    _links: Vec<OwnedFd>,
+    _progs: Vec<OwnedFd>,
+}
+
+/// The maps and programs of one agent. All methods take `&self` (share it in an `Arc`);
+/// call them from threads in the host's network namespace.
+#[derive(Debug)]
+pub struct FastPath {
+    config: Config,
+    egress: Map,
+    ingress: Map,
+    stats: Map,
+    _underlay_link: OwnedFd,
+    _underlay_prog: OwnedFd,
+    ports: Mutex<HashMap<PortId, Port>>,
+}
+
+fn load(insns: Result<Vec<asm::Insn>, asm::AsmError>, name: &str) -> io::Result<OwnedFd> {
+    let insns = insns.map_err(|e| io::Error::other(format!("{name}: {e}")))?;
+    sys::prog_load(&asm::to_bytes(&insns), name, LICENSE).map_err(|e| {
+        io::Error::new(
+            e.error.kind(),
+            format!("loading {name}: {}; verifier log:\n{}", e.error, e.log),
+        )
+    })
+}
+
+fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+impl FastPath {
+    /// Creates the maps, loads the underlay program and attaches it to the underlay
+    /// device's tcx ingress (after the programs already there).
+    pub fn new(config: Config) -> io::Result<FastPath> {
+        let egress = Map::create(
+            sys::MAP_HASH,
+            "fort_egress",
+            EgressKey::LEN,
+            EGRESS_VALUE_LEN,
+            config.max_flows,
+        )?;
+        let ingress = Map::create(
+            sys::MAP_HASH,
+            "fort_ingress",
+            IngressKey::LEN,
+            INGRESS_VALUE_LEN,
+            config.max_flows,
+        )?;
+        let stats = Map::create(sys::MAP_PERCPU_ARRAY, "fort_stats", 4, 8, Stat::COUNT)?;
+        let maps = MapFds {
+            egress: egress.raw_fd(),
+            ingress: ingress.raw_fd(),
+            stats: stats.raw_fd(),
+        };
+        let prog = load(
+            programs::underlay(maps, config.underlay.octets()),
+            "fort_underlay",
+        )?;
+        let link = sys::tcx_attach(prog.as_fd(), config.underlay_ifindex, sys::TCX_INGRESS)?;
+        Ok(FastPath {
+            config,
+            egress,
+            ingress,
+            stats,
+            _underlay_link: link,
+            _underlay_prog: prog,
+            ports: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn map_fds(&self) -> MapFds {
+        MapFds {
+            egress: self.egress.raw_fd(),
+            ingress: self.ingress.raw_fd(),
+            stats: self.stats.raw_fd(),
+        }
+    }
+
+    /// The conduit's host-end name for `port`.
+    pub fn conduit_name(&self, port: PortId) -> String {
+        format!("{}{}", self.config.name_prefix, port.0)
+    }
+
+    /// Serves the instance whose namespace is `netns` (a name under `/run/netns`) and
+    /// whose interface is `eth0` there: creates the conduit (veth `fortfp0` inside, no
+    /// addresses, IPv6 off; `PREFIX<port>` in the host namespace) and attaches programs
+    /// [1], [2] and [4]. Until entries are installed nothing changes for the instance.
+    pub fn attach_port(&self, netns: &str, eth0: &str, port: PortId) -> io::Result<()> {
+        let mut ports = self.ports.lock().expect("ports lock");
+        if ports.contains_key(&port) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "port already attached",
+            ));
+        }
+        let host_end = self.conduit_name(port);
+        if host_end.len() >= 16 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "conduit name longer than 15 bytes: shorten the name prefix",
+            ));
+        }
+        let ns_path = Path::new("/run/netns").join(netns);
+        // leftovers of a run that died: both names are ours
+        let _ = ip(&["link", "del", &host_end]);
+        let _ = ip(&["-n", netns, "link", "del", CONDUIT_INSTANCE_END]);
+        ip(&[
+            "link",
+            "add",
+            &host_end,
+            "mtu",
+            "65535",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            CONDUIT_INSTANCE_END,
+            "mtu",
+            "65535",
+            "netns",
+            netns,
+        ])?;
+        let result = self.attach_programs(&ns_path, netns, eth0, port, &host_end);
+        match result {
+            Ok(p) => {
+                ports.insert(port, p);
+                Ok(())
+            }
+            Err(e) => {
+                let _ = ip(&["link", "del", &host_end]);
+                Err(e)
+            }
+        }
+    }
+
+    fn attach_programs(
+        &self,
+        ns_path: &Path,
+        netns: &str,
+        eth0: &str,
+        port: PortId,
+        host_end: &str,
+    ) -> io::Result<Port> {
+        // no IPv6 link-local address: nothing but the programs' frames on the conduit
+        // (fails harmlessly where IPv6 is off)
+        let _ = ip(&["link", "set", host_end, "addrgenmode", "none"]);
+        let _ = ip(&["-n", netns, "link", "set", CONDUIT_INSTANCE_END, "addrgenmode", "none"]);
+        ip(&["-n", netns, "link", "set", CONDUIT_INSTANCE_END, "arp", "off", "up"])?;
+        ip(&["link", "set", host_end, "arp", "off", "up"])?;
+        let host_ifindex = sys::if_index(host_end)?;
+        let maps = self.map_fds();
+        let eth0 = eth0.to_string();
+        // tcx resolves the interface index in the caller's namespace: attach there
+        let (mut links, mut progs) = sys::in_netns(ns_path, move || {
+            let eth0_index = sys::if_index(&eth0)?;
+            let conduit_index = sys::if_index(CONDUIT_INSTANCE_END)?;
+            let egress = load(programs::egress(maps, port.0, conduit_index), "fort_egress")?;
+            let deliver = load(programs::deliver(eth0_index), "fort_deliver")?;
+            let l1 = sys::tcx_attach(egress.as_fd(), eth0_index, sys::TCX_EGRESS)?;
+            let l4 = sys::tcx_attach(deliver.as_fd(), conduit_index, sys::TCX_INGRESS)?;
+            Ok((vec![l1, l4], vec![egress, deliver]))
+        })?;
+        let conduit = load(
+            programs::conduit(
+                maps,
+                port.0,
+                self.config.underlay_ifindex,
+                self.config.underlay_ingress,
+            ),
+            "fort_conduit",
+        )?;
+        links.push(sys::tcx_attach(
+            conduit.as_fd(),
+            host_ifindex,
+            sys::TCX_INGRESS,
+        )?);
+        progs.push(conduit);
+        Ok(Port {
+            netns: ns_path.to_path_buf(),
+            host_end: host_end.to_string(),
+            host_ifindex,
+            _links: links,
+            _progs: progs,
+        })
+    }
+
+    /// Stops serving `port`: removes its entries, detaches its programs and deletes its
+    /// conduit.
+    pub fn detach_port(&self, port: PortId) -> io::Result<()> {
+        let p = self
+            .ports
+            .lock()
+            .expect("ports lock")
+            .remove(&port)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such port"))?;
+        self.clear_port_entries(port, p.host_ifindex)?;
+        let name = p.host_end.clone();
+        drop(p);
+        ip(&["link", "del", &name])
+    }
+
+    /// The namespace path of an attached port.
+    pub fn port_netns(&self, port: PortId) -> Option<PathBuf> {
+        self.ports
+            .lock()
+            .expect("ports lock")
+            .get(&port)
+            .map(|p| p.netns.clone())
+    }
+
+    /// Installs (or replaces, keeping its counters) the egress entry `key`.
+    pub fn install_egress(&self, key: &EgressKey, action: &EgressAction) -> io::Result<()> {
+        if !self.ports.lock().expect("ports lock").contains_key(&key.port) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "port not attached",
+            ));
+        }
+        let k = key.to_bytes();
+        let mut v = action.to_value();
+        if let Some(old) = self.egress.lookup(&k)? {
+            v[..24].copy_from_slice(&old[..24]);
+        }
+        self.egress.update(&k, &v, sys::BPF_ANY)
+    }
+
+    /// Installs (or replaces, keeping its counters) the ingress entry `key`, delivering
+    /// to an attached port.
+    pub fn install_ingress(&self, key: &IngressKey, action: &IngressAction) -> io::Result<()> {
+        let ifindex = self
+            .ports
+            .lock()
+            .expect("ports lock")
+            .get(&action.port)
+            .map(|p| p.host_ifindex)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "port not attached"))?;
+        let k = key.to_bytes();
+        let mut v = action.to_value(ifindex);
+        if let Some(old) = self.ingress.lookup(&k)? {
+            v[..24].copy_from_slice(&old[..24]);
+        }
+        self.ingress.update(&k, &v, sys::BPF_ANY)
+    }
+
+    /// Removes an egress entry; returns its last counters if it existed.
+    pub fn remove_egress(&self, key: &EgressKey) -> io::Result<Option<FlowCounters>> {
+        remove(&self.egress, &key.to_bytes())
+    }
+
+    /// Removes an ingress entry; returns its last counters if it existed.
+    pub fn remove_ingress(&self, key: &IngressKey) -> io::Result<Option<FlowCounters>> {
+        remove(&self.ingress, &key.to_bytes())
+    }
+
+    /// The counters of one egress entry.
+    pub fn egress_counters(&self, key: &EgressKey) -> io::Result<Option<FlowCounters>> {
+        Ok(self
+            .egress
+            .lookup(&key.to_bytes())?
+            .map(|v| FlowCounters::from_value(&v)))
+    }
+
+    /// The counters of one ingress entry.
+    pub fn ingress_counters(&self, key: &IngressKey) -> io::Result<Option<FlowCounters>> {
+        Ok(self
+            .ingress
+            .lookup(&key.to_bytes())?
+            .map(|v| FlowCounters::from_value(&v)))
+    }
+
+    /// Removes every entry: all flows go back to the agent (after a program change, the
+    /// agent clears and re-installs what its engine still allows).
+    pub fn clear(&self) -> io::Result<()> {
+        for k in self.egress.keys()? {
+            self.egress.delete(&k)?;
+        }
+        for k in self.ingress.keys()? {
+            self.ingress.delete(&k)?;
+        }
+        Ok(())
+    }
+
+    fn clear_port_entries(&self, port: PortId, ifindex: u32) -> io::Result<()> {
+        for k in self.egress.keys()? {
+            if EgressKey::from_bytes(&k).port == port {
+                self.egress.delete(&k)?;
+            }
+        }
+        let i = layout::off::IN_IFINDEX as usize;
+        for k in self.ingress.keys()? {
+            if let Some(v) = self.ingress.lookup(&k)?
+                && v[i..i + 4] == ifindex.to_ne_bytes()
+            {
+                self.ingress.delete(&k)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every egress entry with its counters (for conntrack liveness and metrics).
+    pub fn egress_entries(&self) -> io::Result<Vec<(EgressKey, FlowCounters)>> {
+        let mut out = Vec::new();
+        for k in self.egress.keys()? {
+            if let Some(v) = self.egress.lookup(&k)? {
+                out.push((EgressKey::from_bytes(&k), FlowCounters::from_value(&v)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every ingress entry with its counters.
+    pub fn ingress_entries(&self) -> io::Result<Vec<(IngressKey, FlowCounters)>> {
+        let mut out = Vec::new();
+        for k in self.ingress.keys()? {
+            if let Some(v) = self.ingress.lookup(&k)? {
+                out.push((IngressKey::from_bytes(&k), FlowCounters::from_value(&v)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The programs' event counters, summed over CPUs.
+    pub fn stats(&self) -> io::Result<HashMap<Stat, u64>> {
+        let mut out = HashMap::new();
+        for s in Stat::ALL {
+            let v = self
+                .stats
+                .lookup(&(s as u32).to_ne_bytes())?
+                .unwrap_or_default();
+            let sum = v
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().expect("8 bytes")))
+                .sum();
+            out.insert(s, sum);
+        }
+        Ok(out)
+    }
+}
+
+fn remove(map: &Map, key: &[u8]) -> io::Result<Option<FlowCounters>> {
+    let last = map.lookup(key)?.map(|v| FlowCounters::from_value(&v));
+    map.delete(key)?;
+    Ok(last)
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        let ports: Vec<Port> = self
+            .ports
+            .get_mut()
+            .map(|p| p.drain().map(|(_, v)| v).collect())
+            .unwrap_or_default();
+        for p in ports {
+            let name = p.host_end.clone();
+            drop(p);
+            let _ = ip(&["link", "del", &name]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The programs run on crafted frames with `BPF_PROG_TEST_RUN` (root only; no
+    //! namespaces or devices involved).
+    use super::*;
+    use layout::ones_sum;
+
+    fn root() -> bool {
+        if !is_root() {
+            eprintln!("skipped: loading BPF programs needs root");
+            return false;
+        }
+        true
+    }
+
+    const A_MAC: [u8; 6] = [2, 0, 0, 0, 0xa, 1];
+    const B_MAC: [u8; 6] = [2, 0, 0, 0, 0xb, 1];
+
+    fn flow() -> FlowTuple {
+        FlowTuple {
+            src: Ipv4Addr::new(10, 9, 0, 1),
+            dst: Ipv4Addr::new(10, 9, 0, 2),
+            src_port: 40000,
+            dst_port: 5201,
+        }
+    }
+
+    /// An Ethernet/IPv4/TCP frame of `flow` with `payload` bytes and TCP `flags`.
+    fn tcp_frame(flags: u8, payload: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 54 + payload];
+        f[0..6].copy_from_slice(&[0xee; 6]);
+        f[6..12].copy_from_slice(&A_MAC);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        let tot = (40 + payload) as u16;
+        f[14] = 0x45;
+        f[16..18].copy_from_slice(&tot.to_be_bytes());
+        f[20] = 0x40;
+        f[22] = 64;
+        f[23] = 6;
+        f[26..30].copy_from_slice(&flow().src.octets());
+        f[30..34].copy_from_slice(&flow().dst.octets());
+        let c = !ones_sum(&f[14..34]);
+        f[24..26].copy_from_slice(&c.to_be_bytes());
+        f[34..36].copy_from_slice(&flow().src_port.to_be_bytes());
+        f[36..38].copy_from_slice(&flow().dst_port.to_be_bytes());
+        f[46] = 5 << 4;
+        f[47] = flags;
+        for (i, b) in f[54..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        f
+    }
+
+    struct Rig {
+        egress: Map,
+        ingress: Map,
+        stats: Map,
+    }
+
+    impl Rig {
+        fn new() -> Rig {
+            Rig {
+                egress: Map::create(sys::MAP_HASH, "t_eg", EgressKey::LEN, EGRESS_VALUE_LEN, 64)
+                    .unwrap(),
+                ingress: Map::create(sys::MAP_HASH, "t_in", IngressKey::LEN, INGRESS_VALUE_LEN, 64)
+                    .unwrap(),
+                stats: Map::create(sys::MAP_PERCPU_ARRAY, "t_st", 4, 8, Stat::COUNT).unwrap(),
+            }
+        }
+        fn fds(&self) -> MapFds {
+            MapFds {
+                egress: self.egress.raw_fd(),
+                ingress: self.ingress.raw_fd(),
+                stats: self.stats.raw_fd(),
+            }
+        }
+    }
+
+    fn action() -> EgressAction {
+        EgressAction {
+            src_mac: A_MAC,
+            inner_dst_mac: B_MAC,
+            inner_src_mac: A_MAC,
+            outer_src_mac: [0; 6],
+            outer_dst_mac: [0; 6],
+            underlay_src: Ipv4Addr::new(127, 0, 0, 2),
+            underlay_dst: Ipv4Addr::new(127, 0, 0, 200),
+            udp_src_port: 50123,
+            vni: 0x00abcd,
+        }
+    }
+
+    fn run(prog: &OwnedFd, data: &[u8]) -> (i32, Vec<u8>) {
+        sys::prog_test_run(prog.as_fd(), data, &[]).unwrap()
+    }
+
+    #[test]
+    fn encapsulate_then_decapsulate() {
+        if !root() {
+            return;
+        }
+        let rig = Rig::new();
+        let port = PortId(9);
+        let key = EgressKey { port, flow: flow() };
+        rig.egress
+            .update(&key.to_bytes(), &action().to_value(), sys::BPF_ANY)
+            .unwrap();
+        let egress = load(programs::egress(rig.fds(), 9, 77), "t_egress").unwrap();
+        let other_port = load(programs::egress(rig.fds(), 8, 77), "t_egress8").unwrap();
+        let conduit = load(programs::conduit(rig.fds(), 9, 1, true), "t_conduit").unwrap();
+        let underlay = load(
+            programs::underlay(rig.fds(), action().underlay_dst.octets()),
+            "t_underlay",
+        )
+        .unwrap();
+
+        let data = tcp_frame(0x10, 1000);
+        // [1]: installed flow → redirect; SYN, FIN, RST, other ports, other MACs → next
+        assert_eq!(run(&egress, &data).0, programs::TCX_REDIRECT);
+        for flags in [0x02, 0x12, 0x11, 0x04] {
+            assert_eq!(run(&egress, &tcp_frame(flags, 10)).0, programs::TCX_NEXT);
+        }
+        assert_eq!(run(&other_port, &data).0, programs::TCX_NEXT);
+        let mut spoofed = data.clone();
+        spoofed[11] = 0x99;
+        assert_eq!(run(&egress, &spoofed).0, programs::TCX_NEXT);
+
+        // [2]: encapsulation
+        let (rc, out) = run(&conduit, &data);
+        assert_eq!(rc, programs::TCX_REDIRECT);
+        assert_eq!(out.len(), data.len() + 66);
+        let headers = action().headers();
+        assert_eq!(&out[0..16], &headers[0..16]);
+        let tot = u16::from_be_bytes([out[16], out[17]]) as usize;
+        assert_eq!(tot, out.len() - 14, "outer IPv4 total length");
+        assert_eq!(ones_sum(&out[14..34]), 0xffff, "outer IPv4 checksum");
+        assert_eq!(&out[26..34], &[127, 0, 0, 2, 127, 0, 0, 200]);
+        assert_eq!(&out[34..38], &[0xc3, 0xcb, 0x17, 0xc1]);
+        let udp_len = u16::from_be_bytes([out[38], out[39]]) as usize;
+        assert_eq!(udp_len, out.len() - 34);
+        assert_eq!(&out[40..42], &[0, 0], "no outer UDP checksum");
+        assert_eq!(&out[42..50], &[4, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
+        // option: checksum needed at 34+16, no GSO, header length 54
+        assert_eq!(&out[50..54], &[0xff, 0xf0, 1, 3]);
+        assert_eq!(&out[54..66], &[1, 0, 54, 0, 0, 0, 34, 0, 16, 0, 0, 0]);
+        assert_eq!(&out[66..80], &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 8, 0]);
+        assert_eq!(&out[80..], &data[14..], "inner IPv4 packet untouched");
+        let c = FlowCounters::from_value(&rig.egress.lookup(&key.to_bytes()).unwrap().unwrap());
+        assert_eq!((c.packets, c.bytes), (1, data.len() as u64));
+        assert!(c.last_seen_ns > 0);
+
+        // [3]: a miss (no entry yet) goes on
+        assert_eq!(run(&underlay, &out).0, programs::TCX_NEXT);
+        let ikey = IngressKey {
+            vni: 0xabcd,
+            outer_src: action().underlay_src,
+            flow: flow(),
+        };
+        let deliver = IngressAction {
+            port: PortId(1),
+            dst_mac: [2, 0, 0, 0, 0xb, 2],
+            src_mac: [2, 0, 0, 0, 0xa, 2],
+        };
+        rig.ingress
+            .update(&ikey.to_bytes(), &deliver.to_value(55), sys::BPF_ANY)
+            .unwrap();
+        let (rc, inner) = run(&underlay, &out);
+        assert_eq!(rc, programs::TCX_REDIRECT);
+        assert_eq!(inner.len(), data.len());
+        assert_eq!(&inner[0..12], &[2, 0, 0, 0, 0xb, 2, 2, 0, 0, 0, 0xa, 2]);
+        assert_eq!(&inner[12..], &data[12..]);
+        let c = FlowCounters::from_value(&rig.ingress.lookup(&ikey.to_bytes()).unwrap().unwrap());
+        assert_eq!(c.packets, 1);
+
+        // the outer source is part of the key: the same packet from another host misses
+        let mut forged = out.clone();
+        forged[29] = 3;
+        let c = !ones_sum(&{
+            let mut h = forged[14..34].to_vec();
+            h[10..12].fill(0);
+            h
+        });
+        forged[24..26].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(run(&underlay, &forged).0, programs::TCX_NEXT);
+        // not addressed to this host, or not Geneve: untouched, not even a miss
+        let mut elsewhere = out.clone();
+        elsewhere[33] = 201;
+        assert_eq!(run(&underlay, &elsewhere).0, programs::TCX_NEXT);
+        let mut stats = HashMap::new();
+        for s in Stat::ALL {
+            let v = rig.stats.lookup(&(s as u32).to_ne_bytes()).unwrap().unwrap();
+            stats.insert(
+                s,
+                v.chunks_exact(8)
+                    .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+                    .sum::<u64>(),
+            );
+        }
+        assert_eq!(stats[&Stat::UnderlayHit], 1);
+        assert_eq!(stats[&Stat::UnderlayMiss], 2, "no entry, forged source");
+        assert_eq!(stats[&Stat::ConduitHit], 1);
+
+        // [2] drops what has no entry (the instance writing into its conduit)
+        let (rc, _) = run(&conduit, &tcp_frame(0x02, 0));
+        assert_eq!(rc, programs::TCX_DROP);
+        let (rc, _) = run(&conduit, &spoofed);
+        assert_eq!(rc, programs::TCX_DROP);
+    }
+
+    #[test]
+    fn geneve_options_of_any_length_are_skipped() {
+        if !root() {
+            return;
+        }
+        let rig = Rig::new();
+        let conduit = load(programs::conduit(rig.fds(), 9, 1, true), "t_conduit").unwrap();
+        let underlay = load(programs::underlay(rig.fds(), [127, 0, 0, 200]), "t_under").unwrap();
+        let key = EgressKey {
+            port: PortId(9),
+            flow: flow(),
+        };
+        rig.egress
+            .update(&key.to_bytes(), &action().to_value(), sys::BPF_ANY)
+            .unwrap();
+        let ikey = IngressKey {
+            vni: 0xabcd,
+            outer_src: action().underlay_src,
+            flow: flow(),
+        };
+        rig.ingress
+            .update(
+                &ikey.to_bytes(),
+                &IngressAction {
+                    port: PortId(1),
+                    dst_mac: B_MAC,
+                    src_mac: A_MAC,
+                }
+                .to_value(5),
+                sys::BPF_ANY,
+            )
+            .unwrap();
+        let data = tcp_frame(0x18, 300);
+        let (_, out) = run(&conduit, &data);
+        // rebuild with 0, 1 and 30 option words (the agent's own packets carry 4)
+        for words in [0usize, 1, 30] {
+            let mut p = out[..42].to_vec();
+            p.extend_from_slice(&[words as u8, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
+            p.extend(std::iter::repeat_n(0u8, words * 4));
+            p.extend_from_slice(&out[66..]);
+            let tot = (p.len() - 14) as u16;
+            p[16..18].copy_from_slice(&tot.to_be_bytes());
+            let (rc, inner) = run(&underlay, &p);
+            assert_eq!(rc, programs::TCX_REDIRECT, "{words} words");
+            assert_eq!(&inner[12..], &data[12..]);
+        }
+    }
+}

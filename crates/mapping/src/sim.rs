@@ -722,14 +722,15 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     if !programmed {
         timeouts += 1;
     }
-    // Memory per mapping of a real agent: what a fresh agent state and engine take when
+    // Memory per mapping of a real agent: what a fresh agent state and engine grow by when
     // they apply the updates the newcomer received (heap bytes still allocated after, and
     // the growth of this process), per V2P entry.
     let (new_host_mappings, heap_bytes, rss_bytes) = {
         let received = std::mem::take(&mut newcomer.lock().expect("agent lock").received);
+        // the tables an empty engine starts with are not per mapping
+        let mut fresh = EngineAgent::new(new_underlay);
         let heap_before = args.heap.map(|f| f());
         let rss_before = own_rss_kb();
-        let mut fresh = EngineAgent::new(new_underlay);
         for u in &received {
             let _ = fresh.apply(u);
         }
