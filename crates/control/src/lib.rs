@@ -26,6 +26,7 @@ pub mod key_pair;
 pub mod nat_gateway;
 pub mod network_acl;
 pub mod network_interface;
+pub mod peering;
 pub mod region;
 pub mod route_table;
 pub mod security_group;
@@ -55,6 +56,8 @@ pub struct World {
 pub struct Tx<'a> {
     pub region: &'a mut Region,
     pub global: &'a mut Global,
+    /// Every other (account, region), to read.
+    pub others: &'a HashMap<(String, String), Region>,
     pub config: &'a Config,
     pub now: Millis,
 }
@@ -278,44 +281,64 @@ impl Control {
             let world = &mut *guard;
             let key = (scope.account.clone(), scope.region.clone());
             let now = now_millis();
-            let region = match world.regions.entry(key) {
-                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                std::collections::hash_map::Entry::Vacant(e) => {
-                    let region = e.insert(Region::new(&scope.account, &scope.region));
+            // The region is taken out while it changes, so the change can read the others
+            // (a peering names a VPC of another account or region).
+            let mut changes = Vec::new();
+            let mut region = match world.regions.remove(&key) {
+                Some(r) => r,
+                None => {
+                    let mut region = Region::new(&scope.account, &scope.region);
                     let mut tx = Tx {
-                        region: &mut *region,
+                        region: &mut region,
                         global: &mut world.global,
+                        others: &world.regions,
                         config: &self.config,
                         now,
                     };
-                    tx.create_region_defaults()?;
+                    if let Err(e) = tx.create_region_defaults() {
+                        world.global.rollback();
+                        return Err(e);
+                    }
+                    // the defaults stand whatever becomes of the change itself
+                    region
+                        .take_changes(&mut changes)
+                        .map_err(ApiError::internal)?;
+                    world
+                        .global
+                        .take_changes(&mut changes)
+                        .map_err(ApiError::internal)?;
                     region
                 }
             };
             let mut tx = Tx {
-                region,
+                region: &mut region,
                 global: &mut world.global,
+                others: &world.regions,
                 config: &self.config,
                 now,
             };
             let result = f(&mut tx);
             let value = match result {
-                Ok(v) => v,
+                Ok(v) => region
+                    .take_changes(&mut changes)
+                    .and_then(|()| world.global.take_changes(&mut changes))
+                    .map(|()| v)
+                    .map_err(ApiError::internal),
                 Err(e) => {
                     region.rollback();
                     world.global.rollback();
-                    return Err(e);
+                    Err(e)
                 }
             };
-            let mut changes = Vec::new();
-            region
-                .take_changes(&mut changes)
-                .map_err(ApiError::internal)?;
-            world
-                .global
-                .take_changes(&mut changes)
-                .map_err(ApiError::internal)?;
-            (value, self.commit(changes)?)
+            world.regions.insert(key, region);
+            match value {
+                Ok(v) => (v, self.commit(changes)?),
+                Err(e) => {
+                    // a new region's defaults are still written
+                    self.commit(changes)?;
+                    return Err(e);
+                }
+            }
         };
         Self::acked(ack).await
     }

@@ -217,6 +217,7 @@ define_global! {
     leases: PublicIpLease => "lease",
     counters: Counter => "counter",
     hosts: Host => "host",
+    peerings: VpcPeeringConnection => "peering",
 }
 
 impl Global {

@@ -9,7 +9,7 @@ use fort_model::*;
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::tags::check_tags;
-use crate::{Region, Tx};
+use crate::{Global, Region, Tx};
 
 /// CreateRouteTable's parameters.
 #[derive(Clone, Debug, Default)]
@@ -79,12 +79,19 @@ pub fn destination_text(d: &RouteDestination) -> String {
 /// attached to must be pending or running; an instance must be pending or running. Targets
 /// of kinds Fort does not have yet (peering, VPN, transit gateways, endpoints) are
 /// blackholes.
-pub fn route_state(region: &Region, table: &RouteTable, route: &Route) -> &'static str {
-    if target_usable(region, &table.vpc_id, &route.target) {
-        "active"
-    } else {
-        "blackhole"
-    }
+pub fn route_state(
+    region: &Region,
+    global: &Global,
+    table: &RouteTable,
+    route: &Route,
+) -> &'static str {
+    let usable = match &route.target {
+        RouteTarget::VpcPeeringConnection(id) => {
+            crate::peering::usable(global, id, &table.vpc_id, crate::now_millis())
+        }
+        t => target_usable(region, &table.vpc_id, t),
+    };
+    if usable { "active" } else { "blackhole" }
 }
 
 fn instance_running(region: &Region, id: &str) -> bool {
@@ -689,7 +696,28 @@ impl Tx<'_> {
                 RouteTarget::EgressOnlyInternetGateway(id.to_owned())
             }
             // Kinds Fort has no resources of yet: a well-formed id names nothing.
-            "VpcPeeringConnectionId" => return Err(absent(Kind::VpcPeeringConnection, id)),
+            "VpcPeeringConnectionId" => {
+                let p = self.global.peerings.find(Kind::VpcPeeringConnection, id)?;
+                let mine = crate::peering::visible(
+                    self.global,
+                    &self.region.account,
+                    &self.region.name,
+                    self.now,
+                )
+                .any(|v| v.id == p.id);
+                if !mine {
+                    return Err(Kind::VpcPeeringConnection.not_found(id));
+                }
+                let ours = [&p.requester, &p.accepter].into_iter().any(|s| {
+                    s.vpc_id == vpc_id
+                        && s.owner_id == self.region.account
+                        && s.region == self.region.name
+                });
+                if !ours {
+                    return Err(different_networks(&table.id, "VPC peering connection", id));
+                }
+                RouteTarget::VpcPeeringConnection(id.to_owned())
+            }
             "TransitGatewayId" => return Err(absent(Kind::TransitGateway, id)),
             "VpcEndpointId" => return Err(absent(Kind::VpcEndpoint, id)),
             "CarrierGatewayId" => return Err(absent(Kind::CarrierGateway, id)),

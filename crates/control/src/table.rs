@@ -40,7 +40,8 @@ tagged!(
     fort_model::DhcpOptions,
     fort_model::NetworkInterface,
     fort_model::Instance,
-    fort_model::KeyPair
+    fort_model::KeyPair,
+    fort_model::VpcPeeringConnection
 );
 
 impl Resource for fort_model::Address {

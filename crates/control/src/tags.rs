@@ -59,7 +59,7 @@ impl Tx<'_> {
                 ));
             }
             if merged != *existing {
-                *self.region.tags_of_mut(id).expect("found above") = merged;
+                *self.tags_mut(id).expect("found above") = merged;
             }
         }
         Ok(())
@@ -87,10 +87,18 @@ impl Tx<'_> {
                 }
             }
             if kept != *existing {
-                *self.region.tags_of_mut(id).expect("found above") = kept;
+                *self.tags_mut(id).expect("found above") = kept;
             }
         }
         Ok(())
+    }
+
+    /// The tags of a resource [`Tx::tag_target`] found.
+    fn tags_mut(&mut self, id: &str) -> Option<&mut Tags> {
+        if id.starts_with("pcx-") {
+            return self.global.peerings.get_mut(id).map(|p| &mut p.tags);
+        }
+        self.region.tags_of_mut(id)
     }
 
     fn tag_target(&self, id: &str) -> Result<&Tags, ApiError> {
@@ -99,6 +107,15 @@ impl Tx<'_> {
                 "InvalidID",
                 format!("The ID '{id}' is not valid"),
             )),
+            Some(fort_model::Kind::VpcPeeringConnection) => crate::peering::visible(
+                self.global,
+                &self.region.account,
+                &self.region.name,
+                self.now,
+            )
+            .find(|p| p.id == id)
+            .map(|p| &p.tags)
+            .ok_or_else(|| fort_model::Kind::VpcPeeringConnection.not_found(id)),
             Some(kind) => self.region.tags_of(id).ok_or_else(|| kind.not_found(id)),
         }
     }

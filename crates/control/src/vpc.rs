@@ -192,7 +192,8 @@ impl Tx<'_> {
             || r.nat_gateways
                 .values()
                 .any(|n| n.vpc_id == id && n.state != "deleted")
-            || r.network_interfaces.values().any(|e| e.vpc_id == id);
+            || r.network_interfaces.values().any(|e| e.vpc_id == id)
+            || self.vpc_is_peered(id);
         if busy {
             return Err(ApiError::dependency("vpc", id));
         }

@@ -105,6 +105,12 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.vpc = Some(v.id.clone());
                 let mut header = vpc_header(r, v);
                 header.edges = edges(world, r, v);
+                header.peerings = active_peerings(world, &v.id)
+                    .map(|(id, peer)| dp::Peering {
+                        id: id.to_owned(),
+                        peer_vpc_id: peer.vpc_id.clone(),
+                    })
+                    .collect();
                 c.items.insert(format!("vpc/{id}"), json(&header));
             }
         }
@@ -141,7 +147,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         let RouteDestination::Cidr(destination) = route.destination else {
                             return None;
                         };
-                        let target = if route_state(r, t, route) == "blackhole" {
+                        let target = if route_state(r, &world.global, t, route) == "blackhole" {
                             dp::RouteTarget::Blackhole
                         } else {
                             match &route.target {
@@ -446,6 +452,40 @@ fn target_id(t: &RouteTarget) -> Option<&str> {
         | RouteTarget::CarrierGateway(x)
         | RouteTarget::LocalGateway(x) => Some(x),
     }
+}
+
+/// The active peering connections of a VPC: (id, the other side).
+pub fn active_peerings<'w>(
+    world: &'w World,
+    vpc_id: &'w str,
+) -> impl Iterator<Item = (&'w str, &'w fort_model::PeeringVpcInfo)> + 'w {
+    let now = fort_control::now_millis();
+    world.global.peerings.values().filter_map(move |p| {
+        let peer = p.peer_of(vpc_id)?;
+        (fort_control::peering::status(p, now) == "active").then_some((p.id.as_str(), peer))
+    })
+}
+
+/// The rows a peering connection's state shows in: both VPCs' headers and the route
+/// tables that route through it.
+pub fn peering_rows(world: &World, id: &str) -> Vec<RowKey> {
+    let Some(p) = world.global.peerings.get(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for side in [&p.requester, &p.accepter] {
+        let vpc = RowKey {
+            account: side.owner_id.clone(),
+            region: side.region.clone(),
+            table: "vpc".into(),
+            id: side.vpc_id.clone(),
+        };
+        if let Some(r) = region(world, &vpc) {
+            out.extend(routes_through(r, &vpc, id));
+        }
+        out.push(vpc);
+    }
+    out
 }
 
 /// The edge host serving gateways: the first registered host with the edge role.

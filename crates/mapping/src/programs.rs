@@ -68,6 +68,11 @@ pub struct Programs {
     serving: HashMap<String, BTreeMap<String, usize>>,
     /// VPC → its gateway items (internet and NAT gateways): the edge serves it while > 0.
     gateways: HashMap<String, usize>,
+    /// VPC → host → ports it has there: the hosts that also serve the VPC's peers.
+    direct: HashMap<String, BTreeMap<String, usize>>,
+    /// VPC → the VPCs it has an active peering with (by peering id). Not transitive: a
+    /// host serves the peers of the VPCs of its ports, not the peers' peers.
+    peers: HashMap<String, BTreeMap<String, String>>,
     /// VNI → VPC, kept from the VPC header items, for lookups.
     vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
@@ -95,6 +100,8 @@ impl Programs {
             port_home: HashMap::new(),
             serving: HashMap::new(),
             gateways: HashMap::new(),
+            direct: HashMap::new(),
+            peers: HashMap::new(),
             owners: HashMap::new(),
             vnis: HashMap::new(),
             edge_hosts: edge_hosts(world),
@@ -109,6 +116,7 @@ impl Programs {
         for row in rows {
             p.rederive(world, row, &mut sink);
         }
+        p.peerings_changed(world, &mut sink);
         p
     }
 
@@ -277,6 +285,12 @@ impl Programs {
         if keys.iter().any(|k| k.starts_with("g/host/")) {
             queue.extend(self.hosts_changed(world, &mut sink));
         }
+        if keys.iter().any(|k| k.starts_with("g/peering/")) {
+            self.peerings_changed(world, &mut sink);
+        }
+        for k in keys.iter().filter_map(|k| k.strip_prefix("g/peering/")) {
+            queue.extend(crate::derive::peering_rows(world, k));
+        }
         let mut seen = BTreeSet::new();
         while let Some(row) = queue.pop_front() {
             if !seen.insert(row.clone()) {
@@ -375,7 +389,7 @@ impl Programs {
                     p.remove(key);
                 }
                 if let Some((h, vpc)) = self.port_home.remove(key) {
-                    self.serve(false, &vpc, &h, sink);
+                    self.serve_port(false, &vpc, &h, sink);
                 }
                 sink.ports
                     .entry(host.clone())
@@ -395,7 +409,7 @@ impl Programs {
                 {
                     self.port_home
                         .insert(key.clone(), (host.clone(), vpc.clone()));
-                    self.serve(true, vpc, host, sink);
+                    self.serve_port(true, vpc, host, sink);
                 }
                 sink.ports
                     .entry(host.clone())
@@ -452,6 +466,75 @@ impl Programs {
             .into_iter()
             .filter(|r| r.table == "vpc")
             .collect()
+    }
+
+    /// A port of `host` in `vpc` came or went: the host serves the VPC, and its peers,
+    /// while it has ports there.
+    fn serve_port(&mut self, came: bool, vpc: &str, host: &str, sink: &mut Deltas) {
+        self.serve(came, vpc, host, sink);
+        let hosts = self.direct.entry(vpc.to_owned()).or_default();
+        let count = hosts.get(host).copied().unwrap_or(0);
+        let crossed = if came { count == 0 } else { count == 1 };
+        if came {
+            hosts.insert(host.to_owned(), count + 1);
+        } else if count <= 1 {
+            hosts.remove(host);
+            if hosts.is_empty() {
+                self.direct.remove(vpc);
+            }
+        } else {
+            hosts.insert(host.to_owned(), count - 1);
+        }
+        if crossed {
+            let peers: Vec<String> = self
+                .peers
+                .get(vpc)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            for peer in peers {
+                self.serve(came, &peer, host, sink);
+            }
+        }
+    }
+
+    /// Peering connections changed: hosts with ports in a VPC start or stop serving the
+    /// VPCs it became or stopped being peered with.
+    fn peerings_changed(&mut self, world: &World, sink: &mut Deltas) {
+        let mut now: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let at = fort_control::now_millis();
+        for p in world.global.peerings.values() {
+            if fort_control::peering::status(p, at) != "active" {
+                continue;
+            }
+            let (a, b) = (&p.requester.vpc_id, &p.accepter.vpc_id);
+            now.entry(a.clone())
+                .or_default()
+                .insert(b.clone(), p.id.clone());
+            now.entry(b.clone())
+                .or_default()
+                .insert(a.clone(), p.id.clone());
+        }
+        let pairs = |m: &HashMap<String, BTreeMap<String, String>>| -> BTreeSet<(String, String)> {
+            m.iter()
+                .flat_map(|(v, ps)| ps.keys().map(move |p| (v.clone(), p.clone())))
+                .collect()
+        };
+        let (before, after) = (pairs(&self.peers), pairs(&now));
+        self.peers = now;
+        for (came, (vpc, peer)) in after
+            .difference(&before)
+            .map(|x| (true, x))
+            .chain(before.difference(&after).map(|x| (false, x)))
+        {
+            let hosts: Vec<String> = self
+                .direct
+                .get(vpc)
+                .map(|h| h.keys().cloned().collect())
+                .unwrap_or_default();
+            for host in hosts {
+                self.serve(came, peer, &host, sink);
+            }
+        }
     }
 
     /// A port of `host` in `vpc` came (`true`) or went; records when the host starts or

@@ -153,6 +153,55 @@ pub struct NatGateway {
     pub tags: Tags,
 }
 
+/// A VPC peering connection: shared by its two sides, which may be in different
+/// accounts and regions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcPeeringConnection {
+    pub id: String,
+    pub requester: PeeringVpcInfo,
+    pub accepter: PeeringVpcInfo,
+    /// `pending-acceptance`, `active`, `failed`, `rejected`, `expired` or `deleted`.
+    pub status: String,
+    pub message: String,
+    /// When a pending request expires (7 days after it was made).
+    pub expiration_time: Option<Millis>,
+    /// When it reached `failed`, `rejected`, `expired` or `deleted`: still described
+    /// for a while after.
+    pub ended: Option<Millis>,
+    pub tags: Tags,
+}
+
+/// One side of a peering connection.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeeringVpcInfo {
+    pub vpc_id: String,
+    pub owner_id: String,
+    pub region: String,
+    /// The VPC's IPv4 blocks when the request was made, primary first.
+    pub cidrs: Vec<Ipv4Net>,
+    pub allow_dns_resolution_from_remote_vpc: bool,
+}
+
+impl VpcPeeringConnection {
+    /// The side in (`account`, `region`), if either is.
+    pub fn side(&self, account: &str, region: &str) -> Option<&PeeringVpcInfo> {
+        [&self.requester, &self.accepter]
+            .into_iter()
+            .find(|s| s.owner_id == account && s.region == region)
+    }
+
+    /// The other side of the one whose VPC is `vpc_id`.
+    pub fn peer_of(&self, vpc_id: &str) -> Option<&PeeringVpcInfo> {
+        if self.requester.vpc_id == vpc_id {
+            Some(&self.accepter)
+        } else if self.accepter.vpc_id == vpc_id {
+            Some(&self.requester)
+        } else {
+            None
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGatewayAddress {
     pub allocation_id: Option<String>,

@@ -20,6 +20,7 @@ mod key_pair;
 mod nat_gateway;
 mod network_acl;
 mod network_interface;
+mod peering;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -266,6 +267,7 @@ enum Handler {
     NatGateway(nat_gateway::Action),
     NetworkAcl(network_acl::Action),
     NetworkInterface(network_interface::Action),
+    Peering(peering::Action),
     RouteTable(route_table::Action),
     SecurityGroup(security_group::Action),
     Subnet(subnet::Action),
@@ -286,6 +288,7 @@ impl Handler {
             Handler::NatGateway(a) => nat_gateway::run(a, ctx).await,
             Handler::NetworkAcl(a) => network_acl::run(a, ctx).await,
             Handler::NetworkInterface(a) => network_interface::run(a, ctx).await,
+            Handler::Peering(a) => peering::run(a, ctx).await,
             Handler::RouteTable(a) => route_table::run(a, ctx).await,
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
@@ -306,6 +309,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| nat_gateway::Action::parse(action).map(Handler::NatGateway))
         .or_else(|| network_acl::Action::parse(action).map(Handler::NetworkAcl))
         .or_else(|| network_interface::Action::parse(action).map(Handler::NetworkInterface))
+        .or_else(|| peering::Action::parse(action).map(Handler::Peering))
         .or_else(|| route_table::Action::parse(action).map(Handler::RouteTable))
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
@@ -350,6 +354,7 @@ pub fn all_actions() -> Vec<&'static str> {
         nat_gateway::Action::ALL,
         network_acl::Action::ALL,
         network_interface::Action::ALL,
+        peering::Action::ALL,
         route_table::Action::ALL,
         security_group::Action::ALL,
         subnet::Action::ALL,

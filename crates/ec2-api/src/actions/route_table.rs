@@ -59,7 +59,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .get(&id)
                     .ok_or_else(|| Kind::RouteTable.not_found(&id))?;
                 let mut w = Xml::new();
-                w.el("routeTable", |w| render(w, v.region, table));
+                w.el("routeTable", |w| render(w, v, table));
                 if let Some(t) = p.get("ClientToken") {
                     w.leaf("clientToken", t);
                 }
@@ -85,10 +85,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     v.region.route_tables.values(),
                     |x| &x.id,
                     |x| &x.tags,
-                    |x, n| field(v.region, x, n),
+                    |x, n| field(v, x, n),
                 )?;
                 let mut w = Xml::new();
-                w.set("routeTableSet", page.items, |w, t| render(w, v.region, t));
+                w.set("routeTableSet", page.items, |w, t| render(w, v, t));
                 next_token(&mut w, page.next_token);
                 Ok(w)
             })
@@ -223,7 +223,8 @@ fn target_fields(region: &Region, target: &RouteTarget) -> Vec<(&'static str, St
     }
 }
 
-fn route_fields(region: &Region, table: &RouteTable, name: &str) -> Vec<String> {
+fn route_fields(v: &View<'_>, table: &RouteTable, name: &str) -> Vec<String> {
+    let region = v.region;
     let rs = table.routes.iter();
     let target_of = |element: &str| -> Vec<String> {
         table
@@ -231,7 +232,7 @@ fn route_fields(region: &Region, table: &RouteTable, name: &str) -> Vec<String> 
             .iter()
             .flat_map(|r| target_fields(region, &r.target))
             .filter(|(e, _)| *e == element)
-            .map(|(_, v)| v)
+            .map(|(_, x)| x)
             .collect()
     };
     match name {
@@ -261,13 +262,13 @@ fn route_fields(region: &Region, table: &RouteTable, name: &str) -> Vec<String> 
         "route.vpc-peering-connection-id" => target_of("vpcPeeringConnectionId"),
         "route.origin" => rs.map(|r| r.origin.clone()).collect(),
         "route.state" => rs
-            .map(|r| route_state(region, table, r).to_owned())
+            .map(|r| route_state(region, v.global, table, r).to_owned())
             .collect(),
         _ => vec![],
     }
 }
 
-fn field(region: &Region, t: &RouteTable, name: &str) -> Vec<String> {
+fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
     let assoc = t.associations.iter();
     match name {
         "association.gateway-id" => assoc.filter_map(|a| a.gateway_id.clone()).collect(),
@@ -275,15 +276,16 @@ fn field(region: &Region, t: &RouteTable, name: &str) -> Vec<String> {
         "association.route-table-id" => assoc.map(|_| t.id.clone()).collect(),
         "association.subnet-id" => assoc.filter_map(|a| a.subnet_id.clone()).collect(),
         "association.main" => assoc.map(|a| b(a.main).to_owned()).collect(),
-        "owner-id" => vec![region.account.clone()],
+        "owner-id" => vec![v.region.account.clone()],
         "route-table-id" => vec![t.id.clone()],
         "vpc-id" => vec![t.vpc_id.clone()],
-        n if n.starts_with("route.") => route_fields(region, t, n),
+        n if n.starts_with("route.") => route_fields(v, t, n),
         _ => vec![],
     }
 }
 
-fn render_route(w: &mut Xml, region: &Region, table: &RouteTable, r: &Route) {
+fn render_route(w: &mut Xml, v: &View<'_>, table: &RouteTable, r: &Route) {
+    let region = v.region;
     let text = destination_text(&r.destination);
     match r.destination {
         RouteDestination::Cidr(_) => w.leaf("destinationCidrBlock", text),
@@ -293,15 +295,16 @@ fn render_route(w: &mut Xml, region: &Region, table: &RouteTable, r: &Route) {
     for (element, value) in target_fields(region, &r.target) {
         w.leaf(element, value);
     }
-    w.leaf("state", route_state(region, table, r))
+    w.leaf("state", route_state(region, v.global, table, r))
         .leaf("origin", &r.origin);
 }
 
-pub fn render(w: &mut Xml, region: &Region, t: &RouteTable) {
+pub fn render(w: &mut Xml, v: &View<'_>, t: &RouteTable) {
+    let region = v.region;
     w.leaf("routeTableId", &t.id)
         .leaf("vpcId", &t.vpc_id)
         .leaf("ownerId", &region.account)
-        .set("routeSet", &t.routes, |w, r| render_route(w, region, t, r))
+        .set("routeSet", &t.routes, |w, r| render_route(w, v, t, r))
         .set("associationSet", &t.associations, |w, a| {
             w.leaf("routeTableAssociationId", &a.id)
                 .leaf("routeTableId", &t.id)

@@ -1,0 +1,354 @@
+//! VPC peering connections: a request from one VPC to another (any account, any region
+//! of this Fort), accepted or rejected by the other side, then deleted by either.
+//!
+//! The connection is one record shared by both sides (a global table). Traffic flows only
+//! while it is `active` and both sides route to it; a route to it in any other state reads
+//! `blackhole` ([`crate::route_table::route_state`]).
+
+use fort_model::*;
+
+use crate::Tx;
+use crate::region::Global;
+use crate::tags::check_tags;
+
+/// An unaccepted request expires after 7 days.
+pub const EXPIRY_MS: Millis = 7 * 24 * 3600 * 1000;
+/// An ended connection is still described for 2 hours.
+pub const VISIBLE_AFTER_END_MS: Millis = 2 * 3600 * 1000;
+/// Quotas per VPC.
+pub const ACTIVE_PER_VPC: usize = 50;
+pub const OUTSTANDING_PER_VPC: usize = 25;
+
+/// The status at `now`: a pending request past its expiration is `expired`.
+pub fn status(p: &VpcPeeringConnection, now: Millis) -> &str {
+    if p.status == "pending-acceptance" && p.expiration_time.is_some_and(|t| now >= t) {
+        "expired"
+    } else {
+        &p.status
+    }
+}
+
+/// Whether the connection is one that holds the pair of VPCs (pending or active).
+fn open(p: &VpcPeeringConnection, now: Millis) -> bool {
+    matches!(status(p, now), "pending-acceptance" | "active")
+}
+
+/// The connections (`account`, `region`) sees at `now`: those it is a side of, ended ones
+/// for a while.
+pub fn visible<'g>(
+    global: &'g Global,
+    account: &'g str,
+    region: &'g str,
+    now: Millis,
+) -> impl Iterator<Item = &'g VpcPeeringConnection> + 'g {
+    global.peerings.values().filter(move |p| {
+        p.side(account, region).is_some()
+            && p.ended
+                .or_else(|| (status(p, now) == "expired").then_some(p.expiration_time?))
+                .is_none_or(|t| now < t + VISIBLE_AFTER_END_MS)
+    })
+}
+
+/// Whether traffic from `vpc_id` may use the connection now.
+pub fn usable(global: &Global, id: &str, vpc_id: &str, now: Millis) -> bool {
+    global
+        .peerings
+        .get(id)
+        .is_some_and(|p| status(p, now) == "active" && p.peer_of(vpc_id).is_some())
+}
+
+fn overlaps(a: &[ipnet::Ipv4Net], b: &[ipnet::Ipv4Net]) -> bool {
+    a.iter().any(|x| {
+        b.iter()
+            .any(|y| x.contains(&y.network()) || y.contains(&x.network()))
+    })
+}
+
+impl Tx<'_> {
+    /// A connection this side can see, or NotFound.
+    fn peering(&self, id: &str) -> Result<VpcPeeringConnection, ApiError> {
+        let p = self.global.peerings.find(Kind::VpcPeeringConnection, id)?;
+        if visible(
+            self.global,
+            &self.region.account,
+            &self.region.name,
+            self.now,
+        )
+        .any(|v| v.id == p.id)
+        {
+            Ok(p.clone())
+        } else {
+            Err(Kind::VpcPeeringConnection.not_found(id))
+        }
+    }
+
+    fn info(&self, owner: &str, region: &str, vpc_id: &str) -> Result<PeeringVpcInfo, ApiError> {
+        let r = if owner == self.region.account && region == self.region.name {
+            &*self.region
+        } else {
+            self.others
+                .get(&(owner.to_owned(), region.to_owned()))
+                .ok_or_else(|| Kind::Vpc.not_found(vpc_id))?
+        };
+        let vpc = r.vpcs.find(Kind::Vpc, vpc_id)?;
+        Ok(PeeringVpcInfo {
+            vpc_id: vpc.id.clone(),
+            owner_id: owner.to_owned(),
+            region: region.to_owned(),
+            cidrs: vpc.cidrs().collect(),
+            allow_dns_resolution_from_remote_vpc: false,
+        })
+    }
+
+    pub fn create_vpc_peering_connection(
+        &mut self,
+        vpc_id: &str,
+        peer_vpc_id: &str,
+        peer_owner: Option<&str>,
+        peer_region: Option<&str>,
+        tags: Tags,
+    ) -> Result<VpcPeeringConnection, ApiError> {
+        check_tags(&tags, self.config.quotas.tags_per_resource)?;
+        Kind::Vpc.check(peer_vpc_id)?;
+        let account = self.region.account.clone();
+        let here = self.region.name.clone();
+        let requester = self.info(&account, &here, vpc_id)?;
+        let owner = peer_owner.unwrap_or(&account).to_owned();
+        let region = peer_region.unwrap_or(&here).to_owned();
+        let accepter = self.info(&owner, &region, peer_vpc_id)?;
+        if requester.vpc_id == accepter.vpc_id {
+            return Err(ApiError::invalid_value(format!(
+                "The requester VPC ({vpc_id}) and the accepter VPC cannot be the same."
+            )));
+        }
+        let now = self.now;
+        let pair =
+            |p: &VpcPeeringConnection| p.peer_of(vpc_id).is_some_and(|o| o.vpc_id == peer_vpc_id);
+        if let Some(p) = self
+            .global
+            .peerings
+            .values()
+            .find(|p| pair(p) && open(p, now))
+        {
+            return Err(ApiError::new(
+                "VpcPeeringConnectionAlreadyExists",
+                format!(
+                    "A VPC peering connection already exists between {vpc_id} and {peer_vpc_id} ({}).",
+                    p.id
+                ),
+            ));
+        }
+        let outstanding = self
+            .global
+            .peerings
+            .values()
+            .filter(|p| status(p, now) == "pending-acceptance" && p.requester.vpc_id == vpc_id)
+            .count();
+        if outstanding >= OUTSTANDING_PER_VPC {
+            return Err(ApiError::new(
+                "OutstandingVpcPeeringConnectionLimitExceeded",
+                format!(
+                    "The maximum number of outstanding VPC peering connection requests ({OUTSTANDING_PER_VPC}) has been reached for {vpc_id}."
+                ),
+            ));
+        }
+        let failed = overlaps(&requester.cidrs, &accepter.cidrs);
+        let p = VpcPeeringConnection {
+            id: Kind::VpcPeeringConnection.new_id(),
+            status: if failed {
+                "failed"
+            } else {
+                "pending-acceptance"
+            }
+            .into(),
+            message: if failed {
+                "Overlapping CIDR range".into()
+            } else {
+                format!("Pending Acceptance by {owner}")
+            },
+            expiration_time: (!failed).then_some(now + EXPIRY_MS),
+            ended: failed.then_some(now),
+            requester,
+            accepter,
+            tags,
+        };
+        self.global.peerings.insert(p.clone());
+        Ok(p)
+    }
+
+    pub fn accept_vpc_peering_connection(
+        &mut self,
+        id: &str,
+    ) -> Result<VpcPeeringConnection, ApiError> {
+        let p = self.peering(id)?;
+        self.require_accepter(&p, "accept")?;
+        self.require_status(&p, &["pending-acceptance"], "accept")?;
+        let now = self.now;
+        for vpc in [&p.requester.vpc_id, &p.accepter.vpc_id] {
+            let active = self
+                .global
+                .peerings
+                .values()
+                .filter(|x| status(x, now) == "active" && x.peer_of(vpc).is_some())
+                .count();
+            if active >= ACTIVE_PER_VPC {
+                return Err(ApiError::new(
+                    "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
+                    format!(
+                        "The maximum number of active VPC peering connections ({ACTIVE_PER_VPC}) has been reached for {vpc}."
+                    ),
+                ));
+            }
+        }
+        let row = self.global.peerings.get_mut(id).expect("found above");
+        row.status = "active".into();
+        row.message = "Active".into();
+        row.expiration_time = None;
+        Ok(row.clone())
+    }
+
+    pub fn reject_vpc_peering_connection(&mut self, id: &str) -> Result<(), ApiError> {
+        let p = self.peering(id)?;
+        self.require_accepter(&p, "reject")?;
+        self.require_status(&p, &["pending-acceptance"], "reject")?;
+        let by = self.region.account.clone();
+        self.end(id, "rejected", format!("Rejected by {by}"));
+        Ok(())
+    }
+
+    pub fn delete_vpc_peering_connection(&mut self, id: &str) -> Result<(), ApiError> {
+        let p = self.peering(id)?;
+        let now = self.now;
+        match status(&p, now) {
+            "active" => {}
+            "pending-acceptance" if self.is_requester(&p) => {}
+            "pending-acceptance" => {
+                return Err(ApiError::new(
+                    "OperationNotPermitted",
+                    format!(
+                        "The accepter cannot delete the pending VPC peering connection {id}: reject it."
+                    ),
+                ));
+            }
+            s => {
+                return Err(ApiError::new(
+                    "InvalidStateTransition",
+                    format!("Cannot delete a VPC peering connection in state {s} ({id})."),
+                ));
+            }
+        }
+        let by = self.region.account.clone();
+        self.end(id, "deleted", format!("Deleted by {by}"));
+        Ok(())
+    }
+
+    /// Sets `AllowDnsResolutionFromRemoteVpc` for each side asked; each side's options are
+    /// its owner's. Returns the options as they now stand (requester, accepter).
+    pub fn modify_vpc_peering_connection_options(
+        &mut self,
+        id: &str,
+        requester: Option<bool>,
+        accepter: Option<bool>,
+    ) -> Result<(bool, bool), ApiError> {
+        let p = self.peering(id)?;
+        self.require_status(&p, &["active"], "modify the options of")?;
+        let (account, here) = (self.region.account.clone(), self.region.name.clone());
+        let owns = |s: &PeeringVpcInfo| s.owner_id == account && s.region == here;
+        if (requester.is_some() && !owns(&p.requester))
+            || (accepter.is_some() && !owns(&p.accepter))
+        {
+            return Err(ApiError::new(
+                "OperationNotPermitted",
+                format!("Only the owner of a side of {id} can modify that side's options."),
+            ));
+        }
+        let row = self.global.peerings.get_mut(id).expect("found above");
+        if let Some(v) = requester {
+            row.requester.allow_dns_resolution_from_remote_vpc = v;
+        }
+        if let Some(v) = accepter {
+            row.accepter.allow_dns_resolution_from_remote_vpc = v;
+        }
+        Ok((
+            row.requester.allow_dns_resolution_from_remote_vpc,
+            row.accepter.allow_dns_resolution_from_remote_vpc,
+        ))
+    }
+
+    /// Whether the VPC has a pending or active connection (it cannot be deleted then).
+    pub fn vpc_is_peered(&self, vpc_id: &str) -> bool {
+        let now = self.now;
+        self.global
+            .peerings
+            .values()
+            .any(|p| open(p, now) && p.peer_of(vpc_id).is_some())
+    }
+
+    fn is_requester(&self, p: &VpcPeeringConnection) -> bool {
+        p.requester.owner_id == self.region.account && p.requester.region == self.region.name
+    }
+
+    fn require_accepter(&self, p: &VpcPeeringConnection, what: &str) -> Result<(), ApiError> {
+        if p.accepter.owner_id == self.region.account && p.accepter.region == self.region.name {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                "OperationNotPermitted",
+                format!(
+                    "Only the accepter ({} in {}) can {what} the VPC peering connection {}.",
+                    p.accepter.owner_id, p.accepter.region, p.id
+                ),
+            ))
+        }
+    }
+
+    fn require_status(
+        &self,
+        p: &VpcPeeringConnection,
+        allowed: &[&str],
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let s = status(p, self.now);
+        if allowed.contains(&s) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                "InvalidStateTransition",
+                format!(
+                    "Cannot {what} a VPC peering connection in state {s} ({}).",
+                    p.id
+                ),
+            ))
+        }
+    }
+
+    fn end(&mut self, id: &str, status: &str, message: String) {
+        let now = self.now;
+        let row = self
+            .global
+            .peerings
+            .get_mut(id)
+            .expect("checked by the caller");
+        row.status = status.into();
+        row.message = message;
+        row.expiration_time = None;
+        row.ended = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlap_is_any_shared_address() {
+        let n = |s: &str| s.parse::<ipnet::Ipv4Net>().unwrap();
+        assert!(overlaps(&[n("10.0.0.0/16")], &[n("10.0.128.0/20")]));
+        assert!(overlaps(&[n("10.0.128.0/20")], &[n("10.0.0.0/16")]));
+        assert!(!overlaps(&[n("10.0.0.0/16")], &[n("10.1.0.0/16")]));
+        assert!(overlaps(
+            &[n("10.0.0.0/16"), n("172.16.0.0/16")],
+            &[n("10.9.0.0/16"), n("172.16.4.0/24")]
+        ));
+    }
+}
