@@ -1,0 +1,60 @@
+"""VPC peering with real packets: nothing crosses until the connection is active and both
+sides route to it; deleting it stops the traffic."""
+
+import time
+
+from .fort_e2e import ALL_FROM, TcpServer, ping, ping_eventually, tcp_get
+
+
+def main_table(ec2, vpc):
+    [t] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    return t["RouteTableId"]
+
+
+def never_pings(src, ip, for_s=2.0):
+    deadline = time.time() + for_s
+    while time.time() < deadline:
+        if ping(src, ip):
+            return False
+    return True
+
+
+def silenced(src, ip, within=3.0):
+    """Pings stop within `within` seconds (the change reaches the hosts) and stay stopped."""
+    deadline = time.time() + within
+    while time.time() < deadline and ping(src, ip):
+        pass
+    return never_pings(src, ip, 1.5)
+
+
+def test_peered_vpcs_talk_only_through_an_active_connection(fort, ec2, world):
+    va, vb = world.vpc("10.70.0.0/16"), world.vpc("10.71.0.0/16")
+    sa, sb = world.subnet(va, "10.70.1.0/24"), world.subnet(vb, "10.71.1.0/24")
+    ga = world.group(va, "from-b", [ALL_FROM("10.71.0.0/16")])
+    gb = world.group(vb, "from-a", [ALL_FROM("10.70.0.0/16")])
+    a, a_ip = world.launch(sa, [ga])
+    b, b_ip = world.launch(sb, [gb])
+    assert never_pings(a, b_ip, 1.0), "no connection, no route: nothing crosses"
+
+    pcx = ec2.create_vpc_peering_connection(VpcId=va, PeerVpcId=vb)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    world.cleanups.append(lambda: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx))
+    ra, rb = main_table(ec2, va), main_table(ec2, vb)
+    ec2.create_route(RouteTableId=ra, DestinationCidrBlock="10.71.0.0/16", VpcPeeringConnectionId=pcx)
+    ec2.create_route(RouteTableId=rb, DestinationCidrBlock="10.70.0.0/16", VpcPeeringConnectionId=pcx)
+    assert never_pings(a, b_ip, 1.0), "routes to a pending connection are blackholes"
+
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    assert ping_eventually(a, b_ip), fort.log_text()[-3000:]
+    assert ping(b, a_ip)
+    with TcpServer(b, b_ip) as _:
+        assert tcp_get(a, b_ip) == f"hello from {b}\n"
+
+    # one side without its route: the replies have no way back
+    ec2.delete_route(RouteTableId=rb, DestinationCidrBlock="10.70.0.0/16")
+    assert silenced(a, b_ip)
+    ec2.create_route(RouteTableId=rb, DestinationCidrBlock="10.70.0.0/16", VpcPeeringConnectionId=pcx)
+    assert ping_eventually(a, b_ip)
+
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    assert silenced(a, b_ip), "a deleted connection carries nothing"
