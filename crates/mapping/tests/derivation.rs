@@ -101,6 +101,7 @@ async fn run(seed: u64, steps: usize) {
     let mut instances: Vec<String> = Vec::new();
     let mut tables: Vec<String> = Vec::new();
     let mut allocations: Vec<String> = Vec::new();
+    let mut peerings: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -109,7 +110,32 @@ async fn run(seed: u64, steps: usize) {
                 rng.pick(xs).clone()
             }
         };
-        let body = match rng.next() % 15 {
+        let body = match rng.next() % 17 {
+            15 => {
+                // A peering between two VPCs, requested then accepted: their hosts serve
+                // each other's VPC.
+                let (a, b) = (pick(&mut rng, &vpcs), pick(&mut rng, &vpcs));
+                let made = execute(
+                    &control,
+                    &scope,
+                    &Params::from_form(
+                        format!("Action=CreateVpcPeeringConnection&VpcId={a}&PeerVpcId={b}")
+                            .as_bytes(),
+                    )
+                    .unwrap(),
+                )
+                .await;
+                let pcx = made
+                    .ok()
+                    .and_then(|x| find(x.as_str(), "pcx-").into_iter().next())
+                    .unwrap_or_else(|| "x".into());
+                peerings.push(pcx.clone());
+                format!("Action=AcceptVpcPeeringConnection&VpcPeeringConnectionId={pcx}")
+            }
+            16 => format!(
+                "Action=DeleteVpcPeeringConnection&VpcPeeringConnectionId={}",
+                pick(&mut rng, &peerings)
+            ),
             12 => {
                 // An internet gateway for a VPC: the edge starts serving it.
                 let igw = execute(
@@ -287,9 +313,15 @@ async fn run(seed: u64, steps: usize) {
             "host {h}: received items differ from a fresh derivation (seed {seed}): {d:?}"
         );
         let program = assemble(Underlay::default(), &caches[i].items).expect("items parse");
-        // Only what the host needs: the VPCs of its own ports.
-        let port_vpcs: std::collections::BTreeSet<&str> =
+        // Only what the host needs: the VPCs of its own ports, and their active peers.
+        let mut port_vpcs: std::collections::BTreeSet<&str> =
             program.ports.iter().map(|p| p.vpc_id.as_str()).collect();
+        let peers: Vec<&str> = port_vpcs
+            .iter()
+            .flat_map(|v| fort_mapping::derive::active_peerings(&world, v))
+            .map(|(_, peer)| peer.vpc_id.as_str())
+            .collect();
+        port_vpcs.extend(peers);
         let vpcs: std::collections::BTreeSet<&str> =
             program.vpcs.iter().map(|v| v.id.as_str()).collect();
         assert_eq!(port_vpcs, vpcs, "host {h} holds VPCs it has no port in");
