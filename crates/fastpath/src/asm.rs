@@ -298,7 +298,13 @@ impl Asm {
 
     /// `dst = imm` for a full 64-bit immediate (two slots).
     pub fn ld_imm64(&mut self, dst: Reg, imm: u64) -> &mut Asm {
-        self.push(Insn::new(LD | IMM | Size::DW.bits(), dst, R0, 0, imm as u32 as i32));
+        self.push(Insn::new(
+            LD | IMM | Size::DW.bits(),
+            dst,
+            R0,
+            0,
+            imm as u32 as i32,
+        ));
         self.push(Insn::new(0, R0, R0, 0, (imm >> 32) as u32 as i32))
     }
 
@@ -386,102 +392,114 @@ mod tests {
     #[test]
     fn known_encodings() {
         // r0 = 0 ; exit
-        assert_eq!(one(|a| {
-            a.mov_imm(R0, 0);
-        }), [0xb7, 0, 0, 0, 0, 0, 0, 0]);
-        assert_eq!(one(|a| {
-            a.exit();
-        }), [0x95, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            one(|a| {
+                a.mov_imm(R0, 0);
+            }),
+            [0xb7, 0, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            one(|a| {
+                a.exit();
+            }),
+            [0x95, 0, 0, 0, 0, 0, 0, 0]
+        );
         // r0 = -1
         assert_eq!(
             one(|a| {
-            a.mov_imm(R0, -1);
-        }),
+                a.mov_imm(R0, -1);
+            }),
             [0xb7, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]
         );
         // r6 = r1
-        assert_eq!(one(|a| {
-            a.mov(R6, R1);
-        }), [0xbf, 0x16, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            one(|a| {
+                a.mov(R6, R1);
+            }),
+            [0xbf, 0x16, 0, 0, 0, 0, 0, 0]
+        );
         // r2 = *(u32 *)(r6 + 76)
         assert_eq!(
             one(|a| {
-            a.ldx(Size::W, R2, R6, 76);
-        }),
+                a.ldx(Size::W, R2, R6, 76);
+            }),
             [0x61, 0x62, 76, 0, 0, 0, 0, 0]
         );
         // r3 = *(u16 *)(r7 + 12)
         assert_eq!(
             one(|a| {
-            a.ldx(Size::H, R3, R7, 12);
-        }),
+                a.ldx(Size::H, R3, R7, 12);
+            }),
             [0x69, 0x73, 12, 0, 0, 0, 0, 0]
         );
         // r3 = *(u8 *)(r7 + 23)
         assert_eq!(
             one(|a| {
-            a.ldx(Size::B, R3, R7, 23);
-        }),
+                a.ldx(Size::B, R3, R7, 23);
+            }),
             [0x71, 0x73, 23, 0, 0, 0, 0, 0]
         );
         // *(u64 *)(r10 - 8) = r1
         assert_eq!(
             one(|a| {
-            a.stx(Size::DW, R10, -8, R1);
-        }),
+                a.stx(Size::DW, R10, -8, R1);
+            }),
             [0x7b, 0x1a, 0xf8, 0xff, 0, 0, 0, 0]
         );
         // *(u32 *)(r10 - 4) = 6
         assert_eq!(
             one(|a| {
-            a.st(Size::W, R10, -4, 6);
-        }),
+                a.st(Size::W, R10, -4, 6);
+            }),
             [0x62, 0x0a, 0xfc, 0xff, 6, 0, 0, 0]
         );
         // lock *(u64 *)(r9 + 8) += r1
         assert_eq!(
             one(|a| {
-            a.atomic_add(Size::DW, R9, 8, R1);
-        }),
+                a.atomic_add(Size::DW, R9, 8, R1);
+            }),
             [0xdb, 0x19, 8, 0, 0, 0, 0, 0]
         );
         // r2 += -24
         assert_eq!(
             one(|a| {
-            a.alu64_imm(Alu::Add, R2, -24);
-        }),
+                a.alu64_imm(Alu::Add, R2, -24);
+            }),
             [0x07, 0x02, 0, 0, 0xe8, 0xff, 0xff, 0xff]
         );
         // r4 &= 0xffff ; r4 ^= r5 ; w4 >>= 16
         assert_eq!(
             one(|a| {
-            a.alu64_imm(Alu::And, R4, 0xffff);
-        }),
+                a.alu64_imm(Alu::And, R4, 0xffff);
+            }),
             [0x57, 0x04, 0, 0, 0xff, 0xff, 0, 0]
         );
         assert_eq!(
             one(|a| {
-            a.alu64(Alu::Xor, R4, R5);
-        }),
+                a.alu64(Alu::Xor, R4, R5);
+            }),
             [0xaf, 0x54, 0, 0, 0, 0, 0, 0]
         );
         assert_eq!(
             one(|a| {
-            a.alu32_imm(Alu::Rsh, R4, 16);
-        }),
+                a.alu32_imm(Alu::Rsh, R4, 16);
+            }),
             [0x74, 0x04, 0, 0, 16, 0, 0, 0]
         );
         // r3 = be16 r3
         assert_eq!(
             one(|a| {
-            a.to_be(R3, 16);
-        }),
+                a.to_be(R3, 16);
+            }),
             [0xdc, 0x03, 0, 0, 16, 0, 0, 0]
         );
         // call bpf_redirect (23)
-        assert_eq!(one(|a| {
-            a.call(23);
-        }), [0x85, 0, 0, 0, 23, 0, 0, 0]);
+        assert_eq!(
+            one(|a| {
+                a.call(23);
+            }),
+            [0x85, 0, 0, 0, 23, 0, 0, 0]
+        );
     }
 
     #[test]
@@ -519,7 +537,10 @@ mod tests {
         let l = a.label();
         a.jmp_imm(Cond::Set, R2, 7, l);
         a.bind(l);
-        assert_eq!(a.finish().unwrap()[0].to_bytes(), [0x45, 2, 0, 0, 7, 0, 0, 0]);
+        assert_eq!(
+            a.finish().unwrap()[0].to_bytes(),
+            [0x45, 2, 0, 0, 7, 0, 0, 0]
+        );
     }
 
     #[test]

@@ -242,8 +242,25 @@ impl FastPath {
         // no IPv6 link-local address: nothing but the programs' frames on the conduit
         // (fails harmlessly where IPv6 is off)
         let _ = ip(&["link", "set", host_end, "addrgenmode", "none"]);
-        let _ = ip(&["-n", netns, "link", "set", CONDUIT_INSTANCE_END, "addrgenmode", "none"]);
-        ip(&["-n", netns, "link", "set", CONDUIT_INSTANCE_END, "arp", "off", "up"])?;
+        let _ = ip(&[
+            "-n",
+            netns,
+            "link",
+            "set",
+            CONDUIT_INSTANCE_END,
+            "addrgenmode",
+            "none",
+        ]);
+        ip(&[
+            "-n",
+            netns,
+            "link",
+            "set",
+            CONDUIT_INSTANCE_END,
+            "arp",
+            "off",
+            "up",
+        ])?;
         ip(&["link", "set", host_end, "arp", "off", "up"])?;
         let host_ifindex = sys::if_index(host_end)?;
         let maps = self.map_fds();
@@ -308,11 +325,13 @@ impl FastPath {
 
     /// Installs (or replaces, keeping its counters) the egress entry `key`.
     pub fn install_egress(&self, key: &EgressKey, action: &EgressAction) -> io::Result<()> {
-        if !self.ports.lock().expect("ports lock").contains_key(&key.port) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "port not attached",
-            ));
+        if !self
+            .ports
+            .lock()
+            .expect("ports lock")
+            .contains_key(&key.port)
+        {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "port not attached"));
         }
         let k = key.to_bytes();
         let mut v = action.to_value();
@@ -520,8 +539,14 @@ mod tests {
             Rig {
                 egress: Map::create(sys::MAP_HASH, "t_eg", EgressKey::LEN, EGRESS_VALUE_LEN, 64)
                     .unwrap(),
-                ingress: Map::create(sys::MAP_HASH, "t_in", IngressKey::LEN, INGRESS_VALUE_LEN, 64)
-                    .unwrap(),
+                ingress: Map::create(
+                    sys::MAP_HASH,
+                    "t_in",
+                    IngressKey::LEN,
+                    INGRESS_VALUE_LEN,
+                    64,
+                )
+                .unwrap(),
                 stats: Map::create(sys::MAP_PERCPU_ARRAY, "t_st", 4, 8, Stat::COUNT).unwrap(),
             }
         }
@@ -601,7 +626,10 @@ mod tests {
         // option: checksum needed at 34+16, no GSO, header length 54
         assert_eq!(&out[50..54], &[0xff, 0xf0, 1, 3]);
         assert_eq!(&out[54..66], &[1, 0, 54, 0, 0, 0, 34, 0, 16, 0, 0, 0]);
-        assert_eq!(&out[66..80], &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 8, 0]);
+        assert_eq!(
+            &out[66..80],
+            &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 8, 0]
+        );
         assert_eq!(&out[80..], &data[14..], "inner IPv4 packet untouched");
         let c = FlowCounters::from_value(&rig.egress.lookup(&key.to_bytes()).unwrap().unwrap());
         assert_eq!((c.packets, c.bytes), (1, data.len() as u64));
@@ -646,7 +674,11 @@ mod tests {
         assert_eq!(run(&underlay, &elsewhere).0, programs::TCX_NEXT);
         let mut stats = HashMap::new();
         for s in Stat::ALL {
-            let v = rig.stats.lookup(&(s as u32).to_ne_bytes()).unwrap().unwrap();
+            let v = rig
+                .stats
+                .lookup(&(s as u32).to_ne_bytes())
+                .unwrap()
+                .unwrap();
             stats.insert(
                 s,
                 v.chunks_exact(8)

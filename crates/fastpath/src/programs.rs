@@ -12,7 +12,9 @@
 //! interface indexes) as immediates: nothing per-port is looked up at run time, and an
 //! instance cannot make its programs act for another port.
 
-use crate::asm::{Alu, Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Reg, Size};
+use crate::asm::{
+    Alu, Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Reg, Size,
+};
 use crate::layout::{ENCAP_ROOM, GENEVE_PORT, IPPROTO_TCP, Stat, off, pkt};
 
 // helper functions, <linux/bpf.h> `__BPF_FUNC_MAPPER`
@@ -198,7 +200,10 @@ pub fn egress(maps: MapFds, port: u32, conduit: u32) -> Result<Vec<Insn>, AsmErr
     source_check(&mut a, miss);
     size_check(&mut a, too_big);
     count(&mut a, maps.stats, Stat::EgressHit);
-    a.mov_imm(R1, conduit as i32).mov_imm(R2, 0).call(REDIRECT).exit();
+    a.mov_imm(R1, conduit as i32)
+        .mov_imm(R2, 0)
+        .call(REDIRECT)
+        .exit();
     a.bind(too_big);
     count(&mut a, maps.stats, Stat::EgressTooBig);
     a.ret(TCX_NEXT);
@@ -256,17 +261,21 @@ pub fn conduit(
     a.bind(no_gso);
     a.stx(Size::DW, R10, SAVED_GSO_TYPE, R4);
     // room for the encapsulation
-    a.mov(R1, R6).mov_imm(R2, ENCAP_ROOM as i32).mov_imm(R3, BPF_ADJ_ROOM_MAC);
+    a.mov(R1, R6)
+        .mov_imm(R2, ENCAP_ROOM as i32)
+        .mov_imm(R3, BPF_ADJ_ROOM_MAC);
     a.ld_imm64(R4, ENCAP_FLAGS);
     a.call(SKB_ADJUST_ROOM);
     a.jmp_imm(Cond::Ne, R0, 0, error);
     a.mov(R1, R6).mov_imm(R2, 0).mov(R3, R9);
     a.alu64_imm(Alu::Add, R3, off::EG_HEADERS as i32);
-    a.mov_imm(R4, crate::layout::ENCAP_HEADERS as i32).mov_imm(R5, 0);
+    a.mov_imm(R4, crate::layout::ENCAP_HEADERS as i32)
+        .mov_imm(R5, 0);
     a.call(SKB_STORE_BYTES);
     a.jmp_imm(Cond::Ne, R0, 0, error);
     load_packet(&mut a);
-    a.mov(R1, R7).alu64_imm(Alu::Add, R1, crate::layout::ENCAP_HEADERS as i32);
+    a.mov(R1, R7)
+        .alu64_imm(Alu::Add, R1, crate::layout::ENCAP_HEADERS as i32);
     a.jmp(Cond::Gt, R1, R8, error);
     // R2 = outer IPv4 total length = inner frame + 66 - 14
     a.ldx(Size::DW, R2, R10, SAVED_LEN);
@@ -294,7 +303,10 @@ pub fn conduit(
     });
     count(&mut a, maps.stats, Stat::ConduitHit);
     let flags = if ingress { BPF_F_INGRESS } else { 0 };
-    a.mov_imm(R1, underlay as i32).mov_imm(R2, flags).call(REDIRECT).exit();
+    a.mov_imm(R1, underlay as i32)
+        .mov_imm(R2, flags)
+        .call(REDIRECT)
+        .exit();
     a.bind(error);
     count(&mut a, maps.stats, Stat::ConduitError);
     a.ret(TCX_DROP);

@@ -373,7 +373,11 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8], ctx: &[u8]) -> io::Resul
         repeat: 1,
         ctx_size_in: ctx.len() as u32,
         ctx_size_out: ctx_out.len() as u32,
-        ctx_in: if ctx.is_empty() { 0 } else { ctx.as_ptr() as u64 },
+        ctx_in: if ctx.is_empty() {
+            0
+        } else {
+            ctx.as_ptr() as u64
+        },
         ctx_out: if ctx.is_empty() {
             0
         } else {

@@ -119,7 +119,12 @@ fn mac_text(m: &[u8; 6]) -> String {
 impl Instance {
     /// Creates namespace `ns` with `eth0` (a TAP first created as `tap` in the host
     /// namespace, then moved), MTU 9001, `ip`/24, IPv6 off. Returns the TAP's file.
-    pub fn create(ns: &str, tap: &str, mac: [u8; 6], addr: Ipv4Addr) -> io::Result<(Instance, File)> {
+    pub fn create(
+        ns: &str,
+        tap: &str,
+        mac: [u8; 6],
+        addr: Ipv4Addr,
+    ) -> io::Result<(Instance, File)> {
         let ns = Netns::create(ns)?;
         let _ = ip(&["link", "del", tap]);
         let file = sys::tap_open(tap)?;
@@ -140,7 +145,15 @@ impl Instance {
             "mtu",
             "9001",
         ])?;
-        ip(&["-n", &n, "addr", "add", &format!("{addr}/24"), "dev", "eth0"])?;
+        ip(&[
+            "-n",
+            &n,
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ])?;
         ip(&["-n", &n, "link", "set", "eth0", "up"])?;
         Ok((Instance { ns, mac, ip: addr }, file))
     }
@@ -426,13 +439,20 @@ impl Pair {
     /// Builds the bed: namespaces `fpt-a-TAG` and `fpt-b-TAG` (10.9.0.1 and .2), underlay
     /// addresses `ua`, `ub`; with `auto_install`, flows are installed as soon as they are
     /// established (like the agent will), otherwise by the caller.
-    pub fn new(tag: &str, ua: Ipv4Addr, ub: Ipv4Addr, auto_install: bool) -> io::Result<(Pair, Installer)> {
+    pub fn new(
+        tag: &str,
+        ua: Ipv4Addr,
+        ub: Ipv4Addr,
+        auto_install: bool,
+    ) -> io::Result<(Pair, Installer)> {
         let mac_a = [2, 0xf0, 0, 0, 0xa, 1];
         let mac_b = [2, 0xf0, 0, 0, 0xb, 1];
         let ip_a = Ipv4Addr::new(10, 9, 0, 1);
         let ip_b = Ipv4Addr::new(10, 9, 0, 2);
-        let (a, tap_a) = Instance::create(&format!("fpt-a-{tag}"), &format!("fpta{tag}"), mac_a, ip_a)?;
-        let (b, tap_b) = Instance::create(&format!("fpt-b-{tag}"), &format!("fptb{tag}"), mac_b, ip_b)?;
+        let (a, tap_a) =
+            Instance::create(&format!("fpt-a-{tag}"), &format!("fpta{tag}"), mac_a, ip_a)?;
+        let (b, tap_b) =
+            Instance::create(&format!("fpt-b-{tag}"), &format!("fptb{tag}"), mac_b, ip_b)?;
         a.neighbour(ip_b, mac_b)?;
         b.neighbour(ip_a, mac_a)?;
         let fa = Arc::new(FastPath::new(Config::loopback(ua, &format!("fa{tag}")))?);

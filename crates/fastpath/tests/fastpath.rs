@@ -153,6 +153,23 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
         client
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
+        client
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        if std::env::var_os("FASTPATH_DEBUG").is_some() {
+            let (fa, fb) = (pair.fa.clone(), pair.fb.clone());
+            let (ra, rb) = (pair.relay_a.stats.clone(), pair.relay_b.stats.clone());
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(3));
+                    eprintln!(
+                        "A {:?}\nB {:?}\nrelay A {ra:?}\nrelay B {rb:?}",
+                        fa.stats(),
+                        fb.stats()
+                    );
+                }
+            });
+        }
         let SocketAddr::V4(local) = client.local_addr().unwrap() else {
             panic!("IPv4")
         };
@@ -172,7 +189,12 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
         };
         // the handshake went through the relays (the last ACK may still be in flight)
         std::thread::sleep(Duration::from_millis(200));
-        assert!(tcp(ra).0 >= 2 && tcp(rb).0 >= 1, "{:?} {:?}", tcp(ra), tcp(rb));
+        assert!(
+            tcp(ra).0 >= 2 && tcp(rb).0 >= 1,
+            "{:?} {:?}",
+            tcp(ra),
+            tcp(rb)
+        );
 
         // 1. egress entries only: the kernel encapsulates, the receiving "agents" (no
         // entry) get Geneve with the offload option and write it to their TAPs
@@ -253,7 +275,11 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(200));
         let control = pair.fb.ingress_counters(&ingress_key).unwrap().unwrap();
-        assert_eq!(control.packets, before.packets + 1, "from A it is delivered");
+        assert_eq!(
+            control.packets,
+            before.packets + 1,
+            "from A it is delivered"
+        );
 
         // 4. clearing sends the connection back to the slow path, unbroken
         pair.fa.clear().unwrap();
