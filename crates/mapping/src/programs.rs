@@ -472,20 +472,8 @@ impl Programs {
     /// while it has ports there.
     fn serve_port(&mut self, came: bool, vpc: &str, host: &str, sink: &mut Deltas) {
         self.serve(came, vpc, host, sink);
-        let hosts = self.direct.entry(vpc.to_owned()).or_default();
-        let count = hosts.get(host).copied().unwrap_or(0);
-        let crossed = if came { count == 0 } else { count == 1 };
-        if came {
-            hosts.insert(host.to_owned(), count + 1);
-        } else if count <= 1 {
-            hosts.remove(host);
-            if hosts.is_empty() {
-                self.direct.remove(vpc);
-            }
-        } else {
-            hosts.insert(host.to_owned(), count - 1);
-        }
-        if crossed {
+        let count = tally(&mut self.direct, vpc, host, came);
+        if (came && count == 0) || (!came && count == 1) {
             let peers: Vec<String> = self
                 .peers
                 .get(vpc)
@@ -540,23 +528,12 @@ impl Programs {
     /// A port of `host` in `vpc` came (`true`) or went; records when the host starts or
     /// stops serving the VPC.
     fn serve(&mut self, came: bool, vpc: &str, host: &str, sink: &mut Deltas) {
-        let hosts = self.serving.entry(vpc.to_owned()).or_default();
-        let count = hosts.get(host).copied().unwrap_or(0);
+        let count = tally(&mut self.serving, vpc, host, came);
         sink.serving
             .entry(vpc.to_owned())
             .or_default()
             .entry(host.to_owned())
             .or_insert(count > 0);
-        if came {
-            hosts.insert(host.to_owned(), count + 1);
-        } else if count <= 1 {
-            hosts.remove(host);
-            if hosts.is_empty() {
-                self.serving.remove(vpc);
-            }
-        } else {
-            hosts.insert(host.to_owned(), count - 1);
-        }
     }
 
     /// Turns item differences into one update per affected host.
@@ -665,6 +642,28 @@ struct Deltas {
     /// VPC → host → whether it served the VPC before the change (for hosts whose port
     /// count there changed).
     serving: BTreeMap<String, BTreeMap<String, bool>>,
+}
+
+/// Counts one more (`came`) or one less of (`vpc`, `host`); returns the count before.
+fn tally(
+    counts: &mut HashMap<String, BTreeMap<String, usize>>,
+    vpc: &str,
+    host: &str,
+    came: bool,
+) -> usize {
+    let hosts = counts.entry(vpc.to_owned()).or_default();
+    let count = hosts.get(host).copied().unwrap_or(0);
+    if came {
+        hosts.insert(host.to_owned(), count + 1);
+    } else if count <= 1 {
+        hosts.remove(host);
+        if hosts.is_empty() {
+            counts.remove(vpc);
+        }
+    } else {
+        hosts.insert(host.to_owned(), count - 1);
+    }
+    count
 }
 
 fn is_gateway(key: &str) -> bool {
