@@ -1,8 +1,9 @@
 //! The engine: one host's pipeline, fast path and slow path.
 //!
 //! Entry points an agent calls:
-//! * [`Engine::set_program`] with the host program, whenever it changes;
-//!   [`Engine::upsert_mapping`] / [`Engine::remove_mapping`] for V2P deltas;
+//! * [`Engine::set_program`] with the whole host program, or [`Engine::set_structure`]
+//!   with everything but V2P when that changes; [`Engine::upsert_mapping`] /
+//!   [`Engine::remove_mapping`] for V2P deltas (an agent keeps no copy of V2P);
 //! * [`Engine::process_from_port`] for each frame an instance sends;
 //! * [`Engine::process_from_underlay`] (whole outer frame) or [`Engine::process_geneve`]
 //!   (a UDP payload from a socket) for each packet from another host;

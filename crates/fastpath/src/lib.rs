@@ -96,7 +96,68 @@ pub struct FastPath {
     stats: Map,
     _underlay_link: OwnedFd,
     _underlay_prog: OwnedFd,
+    _upcall: Upcall,
     ports: Mutex<HashMap<PortId, Port>>,
+}
+
+/// The agent's own device through which underlay misses re-enter the stack (see
+/// [`programs::underlay`]): a veth pair `NAME`/`NAMEx`, up, with `route_localnet`,
+/// `accept_local` on and `rp_filter` off on `NAME` only. Deleted on drop.
+#[derive(Debug)]
+struct Upcall {
+    name: String,
+    ifindex: u32,
+    mac: [u8; 6],
+}
+
+impl Upcall {
+    fn create(name: &str) -> io::Result<Upcall> {
+        if name.len() >= 15 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "name prefix too long",
+            ));
+        }
+        let _ = ip(&["link", "del", name]);
+        let peer = format!("{name}x");
+        ip(&["link", "add", name, "type", "veth", "peer", "name", &peer])?;
+        let set_up = || -> io::Result<(u32, [u8; 6])> {
+            for (key, value) in [
+                ("route_localnet", "1"),
+                ("accept_local", "1"),
+                ("rp_filter", "0"),
+            ] {
+                std::fs::write(format!("/proc/sys/net/ipv4/conf/{name}/{key}"), value)?;
+            }
+            let _ = ip(&["link", "set", name, "addrgenmode", "none"]);
+            let _ = ip(&["link", "set", &peer, "addrgenmode", "none"]);
+            ip(&["link", "set", &peer, "up"])?;
+            ip(&["link", "set", name, "up"])?;
+            let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))?;
+            let mut mac = [0u8; 6];
+            for (m, part) in mac.iter_mut().zip(text.trim().split(':')) {
+                *m = u8::from_str_radix(part, 16).map_err(io::Error::other)?;
+            }
+            Ok((sys::if_index(name)?, mac))
+        };
+        match set_up() {
+            Ok((ifindex, mac)) => Ok(Upcall {
+                name: name.to_string(),
+                ifindex,
+                mac,
+            }),
+            Err(e) => {
+                let _ = ip(&["link", "del", name]);
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Drop for Upcall {
+    fn drop(&mut self) {
+        let _ = ip(&["link", "del", &self.name]);
+    }
 }
 
 fn load(insns: Result<Vec<asm::Insn>, asm::AsmError>, name: &str) -> io::Result<OwnedFd> {
@@ -146,8 +207,9 @@ impl FastPath {
             ingress: ingress.raw_fd(),
             stats: stats.raw_fd(),
         };
+        let upcall = Upcall::create(&format!("{}up", config.name_prefix))?;
         let prog = load(
-            programs::underlay(maps, config.underlay.octets()),
+            programs::underlay(maps, config.underlay.octets(), upcall.ifindex, upcall.mac),
             "fort_underlay",
         )?;
         let link = sys::tcx_attach(prog.as_fd(), config.underlay_ifindex, sys::TCX_INGRESS)?;
@@ -158,6 +220,7 @@ impl FastPath {
             stats,
             _underlay_link: link,
             _underlay_prog: prog,
+            _upcall: upcall,
             ports: Mutex::new(HashMap::new()),
         })
     }
@@ -592,7 +655,7 @@ mod tests {
         let other_port = load(programs::egress(rig.fds(), 8, 77), "t_egress8").unwrap();
         let conduit = load(programs::conduit(rig.fds(), 9, 1, true), "t_conduit").unwrap();
         let underlay = load(
-            programs::underlay(rig.fds(), action().underlay_dst.octets()),
+            programs::underlay(rig.fds(), action().underlay_dst.octets(), 0, [0; 6]),
             "t_underlay",
         )
         .unwrap();
@@ -704,7 +767,7 @@ mod tests {
         }
         let rig = Rig::new();
         let conduit = load(programs::conduit(rig.fds(), 9, 1, true), "t_conduit").unwrap();
-        let underlay = load(programs::underlay(rig.fds(), [127, 0, 0, 200]), "t_under").unwrap();
+        let underlay = load(programs::underlay(rig.fds(), [127, 0, 0, 200], 0, [0; 6]), "t_under").unwrap();
         let key = EgressKey {
             port: PortId(9),
             flow: flow(),

@@ -325,7 +325,20 @@ pub fn conduit(
 /// rewritten from the entry), counted and handed with `bpf_redirect_peer` to the
 /// destination port's conduit, crossing into the instance's namespace without a
 /// backlog queue.
-pub fn underlay(maps: MapFds, underlay_ip: [u8; 4]) -> Result<Vec<Insn>, AsmError> {
+///
+/// A miss is not simply passed on: a frame the fast path redirected into `lo` has no
+/// route attached, and the routing of a 127/8 destination arriving without one fails
+/// as a martian unless `route_localnet` is on. So misses addressed to this agent are
+/// re-injected into the agent's own *upcall* device (`upcall`, MAC `upcall_mac`), on
+/// which `route_localnet` and `accept_local` are on, and reach the agent's socket from
+/// there. On a real underlay (a NIC and routable addresses) `upcall` would be 0 and
+/// misses would simply continue.
+pub fn underlay(
+    maps: MapFds,
+    underlay_ip: [u8; 4],
+    upcall: u32,
+    upcall_mac: [u8; 6],
+) -> Result<Vec<Insn>, AsmError> {
     let mut a = Asm::new();
     let next = a.label();
     let miss = a.label();
@@ -408,9 +421,20 @@ pub fn underlay(maps: MapFds, underlay_ip: [u8; 4]) -> Result<Vec<Insn>, AsmErro
     a.ret(TCX_DROP);
     a.bind(error);
     count(&mut a, maps.stats, Stat::UnderlayError);
-    a.ret(TCX_NEXT);
+    let upcall_label = a.label();
+    a.ja(upcall_label);
     a.bind(miss);
     count(&mut a, maps.stats, Stat::UnderlayMiss);
+    a.bind(upcall_label);
+    if upcall != 0 {
+        load_packet(&mut a);
+        a.mov(R1, R7).alu64_imm(Alu::Add, R1, 14);
+        a.jmp(Cond::Gt, R1, R8, next);
+        let m = upcall_mac;
+        a.st(Size::W, R7, 0, i32::from_ne_bytes([m[0], m[1], m[2], m[3]]));
+        a.st(Size::H, R7, 4, i32::from(u16::from_ne_bytes([m[4], m[5]])));
+        a.mov_imm(R1, upcall as i32).mov_imm(R2, BPF_F_INGRESS).call(REDIRECT).exit();
+    }
     a.bind(next);
     a.ret(TCX_NEXT);
     a.finish()
@@ -449,7 +473,7 @@ mod tests {
     fn programs_assemble() {
         let e = egress(maps(), 1, 5).unwrap();
         let c = conduit(maps(), 1, 1, true).unwrap();
-        let u = underlay(maps(), [127, 0, 0, 2]).unwrap();
+        let u = underlay(maps(), [127, 0, 0, 2], 9, [2, 0, 0, 0, 0, 1]).unwrap();
         let d = deliver(2).unwrap();
         for p in [&e, &c, &u, &d] {
             // every program ends in exit and stays far below the verifier's limits
@@ -471,7 +495,7 @@ mod tests {
         // a 32-bit load of 127.0.0.200 on a little-endian host; alu32 mov zero-extends,
         // so an address with the top bit set still compares equal
         let ip = [127, 0, 0, 200];
-        let u = underlay(maps(), ip).unwrap();
+        let u = underlay(maps(), ip, 0, [0; 6]).unwrap();
         let imm = u32::from_ne_bytes(ip) as i32;
         assert!(u.iter().any(|i| i.code == 0xb4 && i.imm == imm));
     }
