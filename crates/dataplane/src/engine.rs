@@ -29,6 +29,7 @@ use crate::flow_table::{
     self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin,
 };
 use crate::nacl::NetworkAcl;
+use crate::offload::{Offload, OffloadAction};
 use crate::overlay::{self, Decap};
 use crate::packet::{self, Meta};
 use crate::port::Port;
@@ -39,7 +40,7 @@ use crate::v2p::{Mapping, V2p};
 use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
-use crate::wire::{checksum, icmp, ip_proto, ipv4};
+use crate::wire::{checksum, icmp, ip_proto, ipv4, tcp};
 use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::Ipv4Addr;
@@ -604,6 +605,134 @@ impl Engine {
         fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
         self.stats.fast_path += 1;
         Some(&e.action)
+    }
+
+    // ---- offload ----------------------------------------------------------------------
+
+    /// The decision a kernel fast path may carry for the flow of `frame`, sent by the
+    /// instance behind `port`: an established TCP flow to another host, decided and cached.
+    pub fn offload_from_port(&self, port: PortId, frame: &[u8], now: Time) -> Option<Offload> {
+        let (tuple, e) = self.offloadable(Origin::Port(port.0), frame, now)?;
+        match e.action {
+            Action::Encap {
+                outer,
+                rewrite,
+                host,
+                vni,
+                edge: false,
+            } => Some(Offload {
+                tuple,
+                src_mac: e.src_mac,
+                dst_mac: e.dst_mac,
+                rewrite,
+                action: OffloadAction::Encap {
+                    port,
+                    outer,
+                    host,
+                    vni,
+                },
+            }),
+            _ => None,
+        }
+    }
+
+    /// The decision a kernel fast path may carry for the flow of `inner`, received from
+    /// `outer_src` in `vni`: an established TCP flow to a local port, authenticated.
+    pub fn offload_from_underlay(
+        &self,
+        vni: u32,
+        outer_src: Ipv4Addr,
+        inner: &[u8],
+        now: Time,
+    ) -> Option<Offload> {
+        let vslot = self.vpc_of_vni(vni)?;
+        let (tuple, e) = self.offloadable(Origin::Underlay(vslot), inner, now)?;
+        match e.action {
+            Action::ToPort { port, rewrite } if e.outer_src == outer_src => Some(Offload {
+                tuple,
+                src_mac: e.src_mac,
+                dst_mac: e.dst_mac,
+                rewrite,
+                action: OffloadAction::Deliver {
+                    vni,
+                    outer_src,
+                    port: PortId(port),
+                },
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether the engine still decides as `o` says: false after a program change that
+    /// touches the flow, and once its connection is no longer established.
+    pub fn offload_current(&self, o: &Offload, now: Time) -> bool {
+        self.offload_entry(o)
+            .is_some_and(|(_, e)| self.established(e, now))
+    }
+
+    /// Records what a fast path carried for `o` since the last report, so the flow's
+    /// tracking entries, flow-log counters and cached decision stay alive.
+    pub fn offloaded(&mut self, o: &Offload, packets: u64, bytes: u64, now: Time) {
+        if packets == 0 {
+            return;
+        }
+        let Some((key, _)) = self
+            .offload_entry(o)
+            .filter(|(_, e)| self.established(e, now))
+        else {
+            return;
+        };
+        let e = self.flows.map.get_mut(&key).expect("found above");
+        for r in e.ct.iter().flatten() {
+            self.conntrack
+                .get_mut(r.slot)
+                .touch(now, r.dir, tcp::flags::ACK);
+        }
+        for r in e.counters.iter().flatten() {
+            self.counters.add(*r, packets, bytes, now);
+        }
+        e.last = now;
+    }
+
+    fn offload_entry(&self, o: &Offload) -> Option<(FlowKey, &flow_table::Entry)> {
+        let origin = match o.action {
+            OffloadAction::Encap { port, .. } => Origin::Port(port.0),
+            OffloadAction::Deliver { vni, .. } => Origin::Underlay(self.vpc_of_vni(vni)?),
+        };
+        let key = FlowKey::new(origin, o.tuple.pack());
+        let e = self.flows.map.get(&key)?;
+        (e.src_mac == o.src_mac && e.dst_mac == o.dst_mac).then_some((key, e))
+    }
+
+    /// A TCP frame (no SYN, FIN or RST) whose cached decision holds, with the decision.
+    fn offloadable(
+        &self,
+        origin: Origin,
+        frame: &[u8],
+        now: Time,
+    ) -> Option<(packet::FiveTuple, &flow_table::Entry)> {
+        if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
+            return None;
+        }
+        let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
+        let control = tcp::flags::SYN | tcp::flags::FIN | tcp::flags::RST;
+        if m.tuple.protocol != ip_proto::TCP || m.tcp_flags & control != 0 {
+            return None;
+        }
+        let e = self.flows.map.get(&FlowKey::new(origin, m.tuple.pack()))?;
+        if frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 || !self.established(e, now) {
+            return None;
+        }
+        Some((m.tuple, e))
+    }
+
+    /// The cached decision holds and every connection it tracks is established.
+    fn established(&self, e: &flow_table::Entry, now: Time) -> bool {
+        fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now)
+            && e.ct
+                .iter()
+                .flatten()
+                .all(|r| self.conntrack.get(r.slot).state == conntrack::State::TcpEstablished)
     }
 
     fn slow_from_port(

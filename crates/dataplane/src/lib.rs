@@ -19,6 +19,7 @@ pub mod fixtures;
 pub mod flow_table;
 pub mod fuzzing;
 pub mod nacl;
+pub mod offload;
 pub mod overlay;
 pub mod packet;
 pub mod port;
@@ -39,5 +40,6 @@ mod proptests;
 mod tests;
 
 pub use engine::{Engine, EngineConfig};
+pub use offload::{Offload, OffloadAction};
 pub use program::HostProgram;
 pub use verdict::{DropReason, Output, PortId, Service, Time, Verdict};

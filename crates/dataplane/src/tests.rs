@@ -1053,3 +1053,112 @@ fn a_secondary_address_moves_between_enis() {
         DropReason::NoMapping
     );
 }
+
+/// An established TCP flow's cached decisions, described for a kernel fast path: the
+/// sender's encapsulation, the receiver's authenticated delivery; traffic reported back
+/// keeps the flow alive; a program change or a closing connection withdraws them.
+#[test]
+fn established_tcp_flows_offload_both_ways() {
+    let mut p1 = host1();
+    p1.ports[0].conntrack.tcp_established = 60;
+    let (mut h1, mut h2) = (
+        Engine::with_program(p1.clone()),
+        Engine::with_program(host2()),
+    );
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    let frame = |f: u16, len: usize| tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, f, len);
+    let back = |f: u16| tcp_frame(B_MAC, A_MAC, B_IP, A_IP, 22, 40000, f, 0);
+    h1.process_from_port(t(10), a, &frame(tcp::flags::SYN, 0), &mut wire);
+    h2.process_from_underlay(t(10), &wire, &mut out);
+    assert_eq!(
+        h1.offload_from_port(a, &frame(tcp::flags::ACK, 100), t(10)),
+        None,
+        "not established yet"
+    );
+    h2.process_from_port(
+        t(10),
+        b,
+        &back(tcp::flags::SYN | tcp::flags::ACK),
+        &mut wire,
+    );
+    h1.process_from_underlay(t(10), &wire, &mut out);
+    let data = frame(tcp::flags::ACK, 100);
+    h1.process_from_port(t(11), a, &data, &mut wire);
+    assert_eq!(
+        h2.process_from_underlay(t(11), &wire, &mut out),
+        Verdict::ToPort { port: b }
+    );
+
+    let o = h1
+        .offload_from_port(a, &data, t(11))
+        .expect("egress offload");
+    match o.action {
+        crate::OffloadAction::Encap {
+            port,
+            outer,
+            host,
+            vni,
+        } => {
+            assert_eq!((port, host, vni), (a, H2, VNI));
+            // the headers the engine wrote, lengths and IPv4 checksum aside
+            for r in [0..14, 26..38, 42..50] {
+                assert_eq!(outer[r.clone()], wire[r.clone()], "bytes {r:?}");
+            }
+        }
+        other => panic!("expected an encapsulation, got {other:?}"),
+    }
+    assert_eq!((o.src_mac, o.dst_mac, o.rewrite), (A_MAC, B_MAC, None));
+    let i = h2
+        .offload_from_underlay(VNI, H1, &data, t(11))
+        .expect("ingress offload");
+    assert_eq!(
+        i.action,
+        crate::OffloadAction::Deliver {
+            vni: VNI,
+            outer_src: H1,
+            port: b
+        }
+    );
+    assert_eq!(
+        h2.offload_from_underlay(VNI, EDGE, &data, t(11)),
+        None,
+        "only from the host V2P names"
+    );
+    for f in [
+        tcp::flags::SYN,
+        tcp::flags::FIN | tcp::flags::ACK,
+        tcp::flags::RST,
+    ] {
+        assert_eq!(
+            h1.offload_from_port(a, &frame(f, 0), t(11)),
+            None,
+            "flags {f:#x} stay with the engine"
+        );
+    }
+
+    // what the kernel carried keeps tracking and flow logs going
+    let tuple = crate::packet::parse_ipv4(&data[14..]).unwrap().tuple;
+    let (packets, bytes) = h1.counter(a, tuple, FlowAction::Accept).unwrap();
+    h1.offloaded(&o, 10, 10_000, t(60));
+    assert_eq!(
+        h1.counter(a, tuple, FlowAction::Accept),
+        Some((packets + 10, bytes + 10_000))
+    );
+    assert!(
+        h1.offload_current(&o, t(100)),
+        "touched at 60: alive until 120"
+    );
+    assert!(!h1.offload_current(&o, t(200)), "idle past the timeout");
+
+    // a change of the program withdraws it (the engine decides again)
+    let i_before = h2.offload_current(&i, t(12));
+    h2.set_program({
+        let mut q = host2();
+        q.vpcs[0].security_groups[0]
+            .egress
+            .push(sg_rule(6, 9999, 9999, "10.0.0.0/8"));
+        q
+    });
+    assert!(i_before && !h2.offload_current(&i, t(12)));
+}

@@ -1,0 +1,49 @@
+//! Offload: what a kernel fast path needs to carry an established TCP flow's packets
+//! exactly as the engine would, without the engine seeing them.
+//!
+//! The engine decides every flow's first packets; once a TCP flow is established and its
+//! decision cached, [`crate::Engine::offload_from_port`] and
+//! [`crate::Engine::offload_from_underlay`] describe that decision (which frames it
+//! applies to, their new MACs, the outer headers or the local port). The agent installs it
+//! in the kernel, reports the traffic the kernel carried with
+//! [`crate::Engine::offloaded`] (so connection tracking and flow logs go on), and removes
+//! it once [`crate::Engine::offload_current`] says the engine would decide otherwise
+//! (a program change, the flow closing). SYN, FIN and RST always take the engine's path,
+//! so it sees every change of a connection's state.
+
+use crate::overlay::OUTER_LEN;
+use crate::packet::FiveTuple;
+use crate::verdict::PortId;
+use crate::wire::MacAddr;
+use std::net::Ipv4Addr;
+
+/// One direction of one flow, as the fast path carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offload {
+    pub tuple: FiveTuple,
+    /// The MACs the frame must carry to match (those the engine checked).
+    pub src_mac: MacAddr,
+    pub dst_mac: MacAddr,
+    /// New (source, destination) MACs of the inner frame, if any.
+    pub rewrite: Option<(MacAddr, MacAddr)>,
+    pub action: OffloadAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffloadAction {
+    /// Sent by the instance behind `port` to another host: prepend `outer` (Ethernet,
+    /// IPv4, UDP, Geneve; the IPv4 total length and checksum and the UDP length to patch).
+    Encap {
+        port: PortId,
+        outer: [u8; OUTER_LEN],
+        host: Ipv4Addr,
+        vni: u32,
+    },
+    /// Received from `outer_src` (the host V2P names for the inner source) in `vni`,
+    /// for the instance behind `port`.
+    Deliver {
+        vni: u32,
+        outer_src: Ipv4Addr,
+        port: PortId,
+    },
+}
