@@ -18,6 +18,8 @@ use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
 use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service, Time, Verdict};
 use fort_mapping::host_state::V2pQueue;
 
+use crate::fastpath::Offloads;
+
 use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
 use crate::offload::{self, GENEVE_LEN, OPTION_LEN};
@@ -45,10 +47,19 @@ pub enum Command {
     Program {
         structure: Option<HostProgram>,
         v2p: V2pQueue,
-        taps: Vec<(String, String, Arc<Tap>)>,
+        taps: Vec<TapPort>,
         done: mpsc::Sender<()>,
     },
     Stop,
+}
+
+/// An ENI whose device exists: its TAP and, if the kernel fast path serves it, the fast
+/// path's id for it.
+pub struct TapPort {
+    pub eni: String,
+    pub instance: String,
+    pub tap: Arc<Tap>,
+    pub fast: Option<fort_fastpath::PortId>,
 }
 
 /// The handle the agent keeps: queue commands and wake the thread.
@@ -66,12 +77,7 @@ impl Handle {
     }
 
     /// Installs a program and waits (bounded) until the data path runs it.
-    pub fn program(
-        &self,
-        structure: Option<HostProgram>,
-        v2p: V2pQueue,
-        taps: Vec<(String, String, Arc<Tap>)>,
-    ) {
+    pub fn program(&self, structure: Option<HostProgram>, v2p: V2pQueue, taps: Vec<TapPort>) {
         let (done, rx) = mpsc::channel();
         self.send(Command::Program {
             structure,
@@ -103,6 +109,7 @@ struct PortIo {
 
 struct DataPath {
     engine: Engine,
+    offloads: Option<Offloads>,
     sock: UdpSocket,
     epoll: Epoll,
     wake: Arc<EventFd>,
@@ -117,7 +124,12 @@ struct DataPath {
 }
 
 /// Binds the underlay socket and starts the data path thread.
-pub fn start(underlay: Ipv4Addr, host_id: &str, shared: metrics::Shared) -> io::Result<Handle> {
+pub fn start(
+    underlay: Ipv4Addr,
+    host_id: &str,
+    shared: metrics::Shared,
+    fast: Option<Arc<fort_fastpath::FastPath>>,
+) -> io::Result<Handle> {
     let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
     sock.set_nonblocking(true)?;
     sys::set_socket_buffers(sys::fd_of(&sock), 8 << 20);
@@ -136,6 +148,7 @@ pub fn start(underlay: Ipv4Addr, host_id: &str, shared: metrics::Shared) -> io::
     });
     let mut dp = DataPath {
         engine,
+        offloads: fast.map(Offloads::new),
         sock,
         epoll,
         wake: wake.clone(),
@@ -248,6 +261,7 @@ impl DataPath {
             }
             if last_expire.elapsed() >= Duration::from_secs(1) {
                 let now = self.now();
+                self.carried(now);
                 self.engine.expire(now);
                 last_expire = Instant::now();
             }
@@ -271,6 +285,10 @@ impl DataPath {
                 } => {
                     v2p.apply_to(&mut self.engine, structure);
                     self.install(taps);
+                    let now = self.now();
+                    if let Some(o) = &mut self.offloads {
+                        o.revalidate(&self.engine, now);
+                    }
                     let _ = done.send(());
                 }
             }
@@ -279,9 +297,16 @@ impl DataPath {
     }
 
     /// Takes the TAPs of the ports the engine now runs.
-    fn install(&mut self, taps: Vec<(String, String, Arc<Tap>)>) {
+    fn install(&mut self, taps: Vec<TapPort>) {
         let mut ports: Vec<Option<PortIo>> = Vec::new();
-        for (eni, instance, tap) in taps {
+        let mut fast = HashMap::new();
+        for TapPort {
+            eni,
+            instance,
+            tap,
+            fast: fast_port,
+        } in taps
+        {
             let Some(PortId(slot)) = self.engine.port_id(&eni) else {
                 continue;
             };
@@ -289,8 +314,14 @@ impl DataPath {
             if ports.len() <= i {
                 ports.resize_with(i + 1, || None);
             }
+            if let Some(f) = fast_port {
+                fast.insert(slot, f);
+            }
             self.counters.entry(eni.clone()).or_default().instance_id = instance;
             ports[i] = Some(PortIo { tap, eni });
+        }
+        if let Some(o) = &mut self.offloads {
+            o.set_ports(fast);
         }
         // re-register every descriptor whose slot changed
         for (i, old) in self.ports.iter().enumerate() {
@@ -321,6 +352,20 @@ impl DataPath {
         self.ports = ports;
     }
 
+    /// What the kernel fast path carried: to the engine and to the ports' counters.
+    fn carried(&mut self, now: Time) {
+        let Some(o) = &mut self.offloads else {
+            return;
+        };
+        for (port, (sent, received)) in o.tick(&mut self.engine, now) {
+            let eni = self.ports.get(usize::from(port.0)).and_then(Option::as_ref);
+            if let Some(c) = eni.and_then(|p| self.counters.get_mut(&p.eni)) {
+                c.from_instance.add_many(sent);
+                c.to_instance.add_many(received);
+            }
+        }
+    }
+
     fn publish(&mut self) {
         let s = self.engine.stats();
         self.snap.drops = s.drops;
@@ -328,6 +373,7 @@ impl DataPath {
         self.snap.slow_path = s.slow_path;
         self.snap.conntrack = self.engine.conntrack_len();
         self.snap.flows = self.engine.flow_table_len();
+        self.snap.offloaded = self.offloads.as_ref().map_or(0, Offloads::len);
         self.snap.ports = self
             .counters
             .iter()
@@ -364,6 +410,9 @@ impl DataPath {
             let mut hdr = [0u8; VNET_HDR_LEN];
             hdr.copy_from_slice(&buf[HEADROOM - VNET_HDR_LEN..HEADROOM]);
             let frame = HEADROOM..HEADROOM - VNET_HDR_LEN + n;
+            if let Some(o) = &mut self.offloads {
+                o.from_port(&self.engine, PortId(slot), &buf[frame.clone()], now);
+            }
             let eni = &self.ports[usize::from(slot)]
                 .as_ref()
                 .expect("polled port")
@@ -521,6 +570,9 @@ impl DataPath {
             };
             let hdr = offload::read_option(&buf[..n]).unwrap_or([0; VNET_HDR_LEN]);
             let now = self.now();
+            if let Some(o) = &mut self.offloads {
+                o.from_underlay(&self.engine, *from.ip(), &buf[..n], now);
+            }
             let (verdict, output) =
                 self.engine
                     .process_geneve_in_place(now, *from.ip(), &mut buf, 0..n, &mut self.out);

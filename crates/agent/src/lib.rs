@@ -13,6 +13,7 @@
 
 pub mod datapath;
 pub mod dns;
+pub mod fastpath;
 pub mod instance;
 pub mod metrics;
 pub mod names;
@@ -74,15 +75,20 @@ impl Agent {
             host_id: config.host_id.clone(),
             ..Default::default()
         }));
-        let dp = datapath::start(config.underlay, &config.host_id, shared.clone()).with_context(
-            || {
-                format!(
-                    "binding the underlay {}:{}",
-                    config.underlay,
-                    datapath::GENEVE_PORT
-                )
-            },
-        )?;
+        let fast = fastpath::start(config.underlay);
+        let dp = datapath::start(
+            config.underlay,
+            &config.host_id,
+            shared.clone(),
+            fast.clone(),
+        )
+        .with_context(|| {
+            format!(
+                "binding the underlay {}:{}",
+                config.underlay,
+                datapath::GENEVE_PORT
+            )
+        })?;
         let (metrics_addr, metrics_task) = match config.metrics_listen {
             Some(addr) => {
                 let (a, t) = metrics::serve(addr, shared)
@@ -102,6 +108,8 @@ impl Agent {
         }
         let rec = reconcile::Reconciler {
             dp,
+            fast,
+            next_fast_port: 0,
             attached: Default::default(),
             dhcp,
             script,

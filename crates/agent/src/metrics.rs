@@ -24,6 +24,12 @@ impl Count {
         self.packets += 1;
         self.bytes += bytes as u64;
     }
+
+    /// What the kernel fast path carried: IP bytes, as it counts them.
+    pub fn add_many(&mut self, (packets, bytes): (u64, u64)) {
+        self.packets += packets;
+        self.bytes += bytes;
+    }
 }
 
 /// One ENI's counters.
@@ -54,6 +60,8 @@ pub struct Snapshot {
     pub slow_path: u64,
     pub conntrack: usize,
     pub flows: usize,
+    /// Flow directions the kernel fast path carries now.
+    pub offloaded: usize,
     pub ports: BTreeMap<String, PortCounters>,
 }
 
@@ -160,6 +168,17 @@ pub fn render(s: &Snapshot) -> String {
         o,
         "fort_agent_conntrack_entries{{host=\"{h}\"}} {}",
         s.conntrack
+    );
+    family(
+        &mut o,
+        "fort_agent_fastpath_flows",
+        "gauge",
+        "Flow directions the kernel fast path carries.",
+    );
+    let _ = writeln!(
+        o,
+        "fort_agent_fastpath_flows{{host=\"{h}\"}} {}",
+        s.offloaded
     );
     family(
         &mut o,

@@ -29,7 +29,10 @@ pub enum Msg {
 
 pub struct Reconciler {
     pub dp: datapath::Handle,
-    pub attached: BTreeMap<String, (Attachment, Arc<Tap>)>,
+    /// The kernel fast path, if any: each attached ENI gets a conduit there.
+    pub fast: Option<Arc<fort_fastpath::FastPath>>,
+    pub next_fast_port: u32,
+    pub attached: BTreeMap<String, (Attachment, Arc<Tap>, Option<fort_fastpath::PortId>)>,
     pub dhcp: Option<DhcpClient>,
     pub script: PathBuf,
     pub run_dir: PathBuf,
@@ -123,7 +126,7 @@ impl Reconciler {
         let gone: Vec<String> = self
             .attached
             .iter()
-            .filter(|(eni, (a, _))| {
+            .filter(|(eni, (a, _, _))| {
                 desired.get(*eni).is_none_or(|d| {
                     d.instance_id != a.instance_id
                         || d.device_index != a.device_index
@@ -154,7 +157,8 @@ impl Reconciler {
                         reattached = again,
                         "instance attached"
                     );
-                    self.attached.insert(eni.clone(), (a.clone(), tap));
+                    let fast = self.attach_fast(a);
+                    self.attached.insert(eni.clone(), (a.clone(), tap, fast));
                     if !(again && instance::has_address(a)) {
                         fresh.push(a.clone());
                     }
@@ -168,15 +172,21 @@ impl Reconciler {
         let taps = self
             .attached
             .iter()
-            .map(|(eni, (a, tap))| (eni.clone(), a.instance_id.clone(), tap.clone()))
+            .map(|(eni, (a, tap, fast))| datapath::TapPort {
+                eni: eni.clone(),
+                instance: a.instance_id.clone(),
+                tap: tap.clone(),
+                fast: *fast,
+            })
             .collect();
         self.dp.program(structure, v2p, taps);
-        for (a, tap) in removed {
+        for (a, tap, fast) in removed {
+            self.detach_fast(fast);
             instance::detach(tap);
             if !self
                 .attached
                 .values()
-                .any(|(b, _)| b.instance_id == a.instance_id)
+                .any(|(b, _, _)| b.instance_id == a.instance_id)
             {
                 instance::remove_namespace(&a.instance_id);
                 tracing::info!(
@@ -187,7 +197,7 @@ impl Reconciler {
             }
         }
         for ns in std::mem::take(&mut self.adopted) {
-            if !self.attached.values().any(|(a, _)| a.instance_id == ns) {
+            if !self.attached.values().any(|(a, _, _)| a.instance_id == ns) {
                 tracing::info!(
                     host = self.host_id,
                     instance = ns,
@@ -199,7 +209,7 @@ impl Reconciler {
         let mut list: Vec<&str> = self
             .attached
             .values()
-            .map(|(a, _)| a.instance_id.as_str())
+            .map(|(a, _, _)| a.instance_id.as_str())
             .collect();
         list.sort_unstable();
         list.dedup();
@@ -214,6 +224,29 @@ impl Reconciler {
         ok
     }
 
+    /// Gives the instance's link a conduit to the kernel fast path (none without one, or
+    /// if the kernel refuses: the engine then carries all its packets).
+    fn attach_fast(&mut self, a: &Attachment) -> Option<fort_fastpath::PortId> {
+        let fp = self.fast.as_ref()?;
+        let id = fort_fastpath::PortId(self.next_fast_port);
+        self.next_fast_port += 1;
+        match fp.attach_port(&a.instance_id, &a.link(), id) {
+            Ok(()) => Some(id),
+            Err(e) => {
+                tracing::warn!(host = self.host_id, eni = a.eni_id, error = %e, "no fast path for this interface");
+                None
+            }
+        }
+    }
+
+    fn detach_fast(&self, fast: Option<fort_fastpath::PortId>) {
+        if let (Some(fp), Some(id)) = (&self.fast, fast)
+            && let Err(e) = fp.detach_port(id)
+        {
+            tracing::debug!(error = %e, "fast path port already gone");
+        }
+    }
+
     fn shutdown(mut self) {
         self.dp.stop();
         if self.keep {
@@ -226,7 +259,8 @@ impl Reconciler {
         }
         let attached = std::mem::take(&mut self.attached);
         let mut namespaces: Vec<String> = Vec::new();
-        for (_, (a, tap)) in attached {
+        for (_, (a, tap, fast)) in attached {
+            self.detach_fast(fast);
             instance::detach(tap);
             if !namespaces.contains(&a.instance_id) {
                 namespaces.push(a.instance_id);

@@ -612,6 +612,10 @@ impl Engine {
     /// The decision a kernel fast path may carry for the flow of `frame`, sent by the
     /// instance behind `port`: an established TCP flow to another host, decided and cached.
     pub fn offload_from_port(&self, port: PortId, frame: &[u8], now: Time) -> Option<Offload> {
+        // a middlebox forwards others' packets: its frames stay with the engine
+        if !self.port(port.0)?.source_dest_check {
+            return None;
+        }
         let (tuple, e) = self.offloadable(Origin::Port(port.0), frame, now)?;
         match e.action {
             Action::Encap {
@@ -648,17 +652,22 @@ impl Engine {
         let vslot = self.vpc_of_vni(vni)?;
         let (tuple, e) = self.offloadable(Origin::Underlay(vslot), inner, now)?;
         match e.action {
-            Action::ToPort { port, rewrite } if e.outer_src == outer_src => Some(Offload {
-                tuple,
-                src_mac: e.src_mac,
-                dst_mac: e.dst_mac,
-                rewrite,
-                action: OffloadAction::Deliver {
-                    vni,
-                    outer_src,
-                    port: PortId(port),
-                },
-            }),
+            Action::ToPort { port, rewrite }
+                if e.outer_src == outer_src
+                    && self.port(port).is_some_and(|p| p.source_dest_check) =>
+            {
+                Some(Offload {
+                    tuple,
+                    src_mac: e.src_mac,
+                    dst_mac: e.dst_mac,
+                    rewrite,
+                    action: OffloadAction::Deliver {
+                        vni,
+                        outer_src,
+                        port: PortId(port),
+                    },
+                })
+            }
             _ => None,
         }
     }
@@ -692,6 +701,10 @@ impl Engine {
             self.counters.add(*r, packets, bytes, now);
         }
         e.last = now;
+    }
+
+    fn port(&self, slot: u16) -> Option<&Port> {
+        self.ports.get(usize::from(slot))?.as_ref()
     }
 
     fn offload_entry(&self, o: &Offload) -> Option<(FlowKey, &flow_table::Entry)> {

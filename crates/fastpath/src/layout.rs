@@ -298,6 +298,7 @@ impl FlowCounters {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn write(&self, v: &mut [u8]) {
         v[0..8].copy_from_slice(&self.packets.to_ne_bytes());
         v[8..16].copy_from_slice(&self.bytes.to_ne_bytes());

@@ -767,7 +767,11 @@ mod tests {
         }
         let rig = Rig::new();
         let conduit = load(programs::conduit(rig.fds(), 9, 1, true), "t_conduit").unwrap();
-        let underlay = load(programs::underlay(rig.fds(), [127, 0, 0, 200], 0, [0; 6]), "t_under").unwrap();
+        let underlay = load(
+            programs::underlay(rig.fds(), [127, 0, 0, 200], 0, [0; 6]),
+            "t_under",
+        )
+        .unwrap();
         let key = EgressKey {
             port: PortId(9),
             flow: flow(),
@@ -792,10 +796,11 @@ mod tests {
                 sys::BPF_ANY,
             )
             .unwrap();
-        let data = tcp_frame(0x18, 300);
-        let (_, out) = run(&conduit, &data);
-        // rebuild with 0, 1 and 30 option words (the agent's own packets carry 4)
-        for words in [0usize, 1, 30] {
+        // rebuild with 0, 1 and 30 option words (the agent's own packets carry 4), down
+        // to the smallest frame (a pure ACK, no options: 104 bytes)
+        for (words, payload) in [(0usize, 0), (0, 300), (1, 300), (30, 0), (30, 300)] {
+            let data = tcp_frame(0x10, payload);
+            let (_, out) = run(&conduit, &data);
             let mut p = out[..42].to_vec();
             p.extend_from_slice(&[words as u8, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
             p.extend(std::iter::repeat_n(0u8, words * 4));

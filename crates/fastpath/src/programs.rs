@@ -364,7 +364,7 @@ pub fn underlay(
     a.ldx(Size::H, R2, R7, 36);
     a.jmp_imm(Cond::Ne, R2, i32::from(GENEVE_PORT.swap_bytes()), next);
     // Geneve to this agent: from here on a non-hit is a miss
-    ensure_linear(&mut a, 120, miss);
+    ensure_linear(&mut a, 50, miss);
     a.ldx(Size::B, R2, R7, 42);
     a.mov(R3, R2).alu64_imm(Alu::And, R3, 0xc0); // version
     a.jmp_imm(Cond::Ne, R3, 0, miss);
@@ -380,6 +380,22 @@ pub fn underlay(
     a.stx(Size::W, R10, KEY, R3);
     a.ldx(Size::W, R3, R7, 26);
     a.stx(Size::W, R10, KEY + 4, R3);
+    // the inner Ethernet/IPv4/TCP headers must be linear: pull them if they are not
+    // (a datagram from a socket has its payload in page fragments)
+    let linear = a.label();
+    let short = a.label();
+    a.mov(R1, R7)
+        .alu64(Alu::Add, R1, R2)
+        .alu64_imm(Alu::Add, R1, 50 + 54);
+    a.jmp(Cond::Le, R1, R8, linear);
+    a.alu64_imm(Alu::Add, R2, 50 + 54);
+    a.ldx(Size::W, R3, R6, SKB_LEN);
+    a.jmp(Cond::Lt, R3, R2, short); // shorter than the headers: miss below
+    a.mov(R1, R6).call(SKB_PULL_DATA);
+    a.bind(short);
+    load_packet(&mut a);
+    a.ldx(Size::DW, R2, R10, SAVED_OPT_LEN);
+    a.bind(linear);
     // R9 = packet + options: the inner frame starts at R9 + 50
     a.mov(R9, R7).alu64(Alu::Add, R9, R2);
     a.mov(R1, R9).alu64_imm(Alu::Add, R1, 50 + 54);
@@ -433,7 +449,10 @@ pub fn underlay(
         let m = upcall_mac;
         a.st(Size::W, R7, 0, i32::from_ne_bytes([m[0], m[1], m[2], m[3]]));
         a.st(Size::H, R7, 4, i32::from(u16::from_ne_bytes([m[4], m[5]])));
-        a.mov_imm(R1, upcall as i32).mov_imm(R2, BPF_F_INGRESS).call(REDIRECT).exit();
+        a.mov_imm(R1, upcall as i32)
+            .mov_imm(R2, BPF_F_INGRESS)
+            .call(REDIRECT)
+            .exit();
     }
     a.bind(next);
     a.ret(TCX_NEXT);

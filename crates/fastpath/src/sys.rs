@@ -17,6 +17,7 @@ const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
 const BPF_PROG_LOAD: libc::c_long = 5;
+#[cfg(test)]
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_LINK_CREATE: libc::c_long = 28;
 
@@ -97,7 +98,6 @@ struct MapElemAttr {
 pub struct Map {
     fd: OwnedFd,
     key_size: usize,
-    value_size: usize,
     /// Bytes of a whole value as user space sees it (per-CPU maps: one slot per
     /// possible CPU, each rounded up to 8 bytes).
     user_value_size: usize,
@@ -129,7 +129,6 @@ impl Map {
         Ok(Map {
             fd,
             key_size,
-            value_size,
             user_value_size,
         })
     }
@@ -137,19 +136,6 @@ impl Map {
     /// The descriptor, for `ld_map_fd` in a program.
     pub fn raw_fd(&self) -> i32 {
         self.fd.as_raw_fd()
-    }
-
-    pub fn key_size(&self) -> usize {
-        self.key_size
-    }
-
-    pub fn value_size(&self) -> usize {
-        self.value_size
-    }
-
-    /// Size of the buffer `lookup` fills.
-    pub fn user_value_size(&self) -> usize {
-        self.user_value_size
     }
 
     fn check(&self, key: &[u8], value: Option<usize>) -> io::Result<()> {
@@ -337,6 +323,7 @@ pub fn tcx_attach(prog: BorrowedFd<'_>, ifindex: u32, attach_type: u32) -> io::R
     bpf(BPF_LINK_CREATE, &mut attr).map(own)
 }
 
+#[cfg(test)]
 #[repr(C)]
 #[derive(Default)]
 struct TestRunAttr {
@@ -361,6 +348,7 @@ struct TestRunAttr {
 /// Runs `prog` once on the frame `data` (`BPF_PROG_TEST_RUN`), with `ctx` as the
 /// `struct __sk_buff` it starts from. Returns the program's return value and the frame
 /// as the program left it.
+#[cfg(test)]
 pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8], ctx: &[u8]) -> io::Result<(i32, Vec<u8>)> {
     let mut out = vec![0u8; data.len() + 4096];
     let mut ctx_out = vec![0u8; ctx.len()];

@@ -460,7 +460,7 @@ impl Pair {
         let (port_a, port_b) = (PortId(1), PortId(2));
         fa.attach_port(a.ns.name(), "eth0", port_a)?;
         fb.attach_port(b.ns.name(), "eth0", port_b)?;
-        let vni = 0x00f0_0d;
+        let vni = 0xf00d;
         let installer = Installer {
             fa: fa.clone(),
             fb: fb.clone(),

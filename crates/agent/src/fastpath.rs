@@ -1,0 +1,323 @@
+//! The kernel fast path, driven by the engine: once the engine has decided an established
+//! TCP flow, its later packets cross the kernel alone (`fort_fastpath`: BPF on the
+//! instance's `eth0`, a conduit per port and the underlay device), and the agent keeps
+//! the engine's state in step with what the kernel carried.
+//!
+//! * [`Offloads::from_port`] / [`Offloads::from_underlay`] look at frames the agent
+//!   handles: a flow the engine would offload (see `fort_dataplane::offload`) is installed.
+//! * [`Offloads::tick`], every second: traffic the kernel carried goes to the engine
+//!   (tracking, flow logs) and to the port's metrics; flows the engine would no longer
+//!   decide the same way (a program change, a closing or idle connection) are removed,
+//!   and their next packet takes the engine's path again.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use fort_dataplane::overlay::OUTER_LEN;
+use fort_dataplane::{Engine, Offload, OffloadAction, PortId, Time};
+use fort_fastpath::{
+    EgressAction, EgressKey, FastPath, FlowCounters, FlowTuple, IngressAction, IngressKey,
+};
+
+/// The kernel fast path of an agent whose underlay is `underlay`, if this machine can run
+/// it: on one machine (a 127/8 underlay on `lo`), with BPF and tcx, unless
+/// `FORT_FASTPATH=off`. Otherwise every packet takes the engine's path, as before.
+pub fn start(underlay: Ipv4Addr) -> Option<Arc<FastPath>> {
+    if std::env::var("FORT_FASTPATH").is_ok_and(|v| v == "off") {
+        tracing::info!("kernel fast path off (FORT_FASTPATH=off)");
+        return None;
+    }
+    if !underlay.is_loopback() {
+        tracing::info!(%underlay, "kernel fast path only on a loopback underlay for now; the engine carries every packet");
+        return None;
+    }
+    // conduit names: `f` + the address's low 24 bits in hex + `p` + the port's number
+    let prefix = format!("f{:06x}p", u32::from(underlay) & 0x00ff_ffff);
+    match FastPath::new(fort_fastpath::Config::loopback(underlay, &prefix)) {
+        Ok(fp) => Some(Arc::new(fp)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no kernel fast path (BPF/tcx unavailable?); the engine carries every packet");
+            None
+        }
+    }
+}
+
+/// One installed direction of a flow, and what the kernel had carried at the last tick.
+struct Installed {
+    offload: Offload,
+    /// The port whose metrics the traffic counts to.
+    port: PortId,
+    seen: (u64, u64),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Egress(EgressKey),
+    Ingress(IngressKey),
+}
+
+/// The fast path of one agent and the flows it carries.
+pub struct Offloads {
+    fp: Arc<FastPath>,
+    /// Engine port slot → the fast path's id for the port (attached by the reconciler).
+    ports: HashMap<u16, fort_fastpath::PortId>,
+    installed: HashMap<Key, Installed>,
+}
+
+/// Traffic the kernel carried for one port since the last tick: (packets, bytes) sent by
+/// the instance and delivered to it.
+pub type Carried = HashMap<PortId, ((u64, u64), (u64, u64))>;
+
+fn tuple(t: &fort_dataplane::packet::FiveTuple) -> FlowTuple {
+    FlowTuple {
+        src: t.src,
+        dst: t.dst,
+        src_port: t.src_port,
+        dst_port: t.dst_port,
+    }
+}
+
+fn mac(b: &[u8]) -> [u8; 6] {
+    b[..6].try_into().expect("six bytes")
+}
+
+/// A TCP frame with none of SYN, FIN, RST: the only kind the fast path carries.
+fn candidate(frame: &[u8]) -> bool {
+    const ETH: usize = 14;
+    if frame.len() < ETH + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[ETH + 9] != 6 {
+        return false;
+    }
+    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
+    frame
+        .get(ETH + ihl + 13)
+        .is_some_and(|flags| flags & 0x07 == 0)
+}
+
+impl Offloads {
+    pub fn new(fp: Arc<FastPath>) -> Offloads {
+        Offloads {
+            fp,
+            ports: HashMap::new(),
+            installed: HashMap::new(),
+        }
+    }
+
+    /// The engine's ports and the fast path's ids for them; flows of ports that changed
+    /// are dropped.
+    pub fn set_ports(&mut self, ports: HashMap<u16, fort_fastpath::PortId>) {
+        if ports != self.ports {
+            let gone: Vec<Key> = self
+                .installed
+                .iter()
+                .filter(|(_, i)| self.ports.get(&i.port.0) != ports.get(&i.port.0))
+                .map(|(k, _)| *k)
+                .collect();
+            for k in gone {
+                self.remove(k);
+            }
+            self.ports = ports;
+        }
+    }
+
+    /// A frame the instance behind `port` sent, before the engine handles it.
+    pub fn from_port(&mut self, engine: &Engine, port: PortId, frame: &[u8], now: Time) {
+        let Some(&fast_port) = self.ports.get(&port.0) else {
+            return;
+        };
+        if !candidate(frame) {
+            return;
+        }
+        let Some(o) = engine.offload_from_port(port, frame, now) else {
+            return;
+        };
+        let OffloadAction::Encap {
+            outer, host, vni, ..
+        } = o.action
+        else {
+            return;
+        };
+        let k = EgressKey {
+            port: fast_port,
+            flow: tuple(&o.tuple),
+        };
+        let key = Key::Egress(k);
+        if self.installed.contains_key(&key) {
+            return;
+        }
+        let (inner_src, inner_dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
+        let action = EgressAction {
+            src_mac: o.src_mac.0,
+            inner_dst_mac: inner_dst.0,
+            inner_src_mac: inner_src.0,
+            outer_dst_mac: mac(&outer[0..6]),
+            outer_src_mac: mac(&outer[6..12]),
+            underlay_src: Ipv4Addr::new(outer[26], outer[27], outer[28], outer[29]),
+            underlay_dst: host,
+            udp_src_port: u16::from_be_bytes([outer[34], outer[35]]),
+            vni,
+        };
+        let put = self.fp.install_egress(&k, &action);
+        self.record(key, o, port, put);
+    }
+
+    /// A Geneve payload from `outer_src`, before the engine handles it.
+    pub fn from_underlay(
+        &mut self,
+        engine: &Engine,
+        outer_src: Ipv4Addr,
+        payload: &[u8],
+        now: Time,
+    ) {
+        let Ok((vni, at)) = fort_dataplane::overlay::geneve_payload(payload) else {
+            return;
+        };
+        let inner = &payload[at..];
+        if !candidate(inner) {
+            return;
+        }
+        let Some(o) = engine.offload_from_underlay(vni, outer_src, inner, now) else {
+            return;
+        };
+        let OffloadAction::Deliver { port, .. } = o.action else {
+            return;
+        };
+        let Some(&fast_port) = self.ports.get(&port.0) else {
+            return;
+        };
+        let k = IngressKey {
+            vni,
+            outer_src,
+            flow: tuple(&o.tuple),
+        };
+        let key = Key::Ingress(k);
+        if self.installed.contains_key(&key) {
+            return;
+        }
+        let (src, dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
+        let action = IngressAction {
+            port: fast_port,
+            dst_mac: dst.0,
+            src_mac: src.0,
+        };
+        let put = self.fp.install_ingress(&k, &action);
+        self.record(key, o, port, put);
+    }
+
+    fn record(&mut self, key: Key, offload: Offload, port: PortId, put: std::io::Result<()>) {
+        match put {
+            Ok(()) => {
+                self.installed.insert(
+                    key,
+                    Installed {
+                        offload,
+                        port,
+                        seen: (0, 0),
+                    },
+                );
+            }
+            Err(e) => tracing::debug!(error = %e, "fast path entry not installed"),
+        }
+    }
+
+    fn remove(&mut self, key: Key) -> Option<(Installed, Option<FlowCounters>)> {
+        let i = self.installed.remove(&key)?;
+        let last = match key {
+            Key::Egress(k) => self.fp.remove_egress(&k),
+            Key::Ingress(k) => self.fp.remove_ingress(&k),
+        };
+        Some((i, last.ok().flatten()))
+    }
+
+    /// Reports the kernel's traffic to the engine and removes flows the engine no longer
+    /// decides the same way. Returns the traffic per port, for metrics.
+    pub fn tick(&mut self, engine: &mut Engine, now: Time) -> Carried {
+        let mut counts: HashMap<Key, FlowCounters> = HashMap::new();
+        if let Ok(e) = self.fp.egress_entries() {
+            counts.extend(e.into_iter().map(|(k, c)| (Key::Egress(k), c)));
+        }
+        if let Ok(i) = self.fp.ingress_entries() {
+            counts.extend(i.into_iter().map(|(k, c)| (Key::Ingress(k), c)));
+        }
+        let mut carried = Carried::new();
+        let mut stale = Vec::new();
+        for (key, i) in &mut self.installed {
+            if let Some(c) = counts.get(key) {
+                let delta = (
+                    c.packets - i.seen.0.min(c.packets),
+                    c.bytes - i.seen.1.min(c.bytes),
+                );
+                i.seen = (c.packets, c.bytes);
+                engine.offloaded(&i.offload, delta.0, delta.1, now);
+                let entry = carried.entry(i.port).or_default();
+                let side = match key {
+                    Key::Egress(_) => &mut entry.0,
+                    Key::Ingress(_) => &mut entry.1,
+                };
+                side.0 += delta.0;
+                side.1 += delta.1;
+            }
+            if !counts.contains_key(key) || !engine.offload_current(&i.offload, now) {
+                stale.push(*key);
+            }
+        }
+        for key in stale {
+            self.remove(key);
+        }
+        carried
+    }
+
+    /// After a program change: flows the engine now decides otherwise go back to it.
+    pub fn revalidate(&mut self, engine: &Engine, now: Time) {
+        let stale: Vec<Key> = self
+            .installed
+            .iter()
+            .filter(|(_, i)| !engine.offload_current(&i.offload, now))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in stale {
+            self.remove(key);
+        }
+    }
+
+    /// Flows carried by the kernel now.
+    pub fn len(&self) -> usize {
+        self.installed.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.installed.is_empty()
+    }
+}
+
+const _: () = assert!(
+    OUTER_LEN >= 36,
+    "the outer template holds Ethernet, IPv4 and UDP"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(flags: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 14 + 20 + 20];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[14 + 9] = 6;
+        f[14 + 20 + 13] = flags;
+        f
+    }
+
+    #[test]
+    fn only_tcp_without_syn_fin_rst_is_a_candidate() {
+        assert!(candidate(&frame(0x10)));
+        assert!(candidate(&frame(0x18)));
+        for flags in [0x02, 0x12, 0x01, 0x11, 0x04, 0x14] {
+            assert!(!candidate(&frame(flags)), "{flags:#x}");
+        }
+        let mut udp = frame(0x10);
+        udp[14 + 9] = 17;
+        assert!(!candidate(&udp));
+        assert!(!candidate(&frame(0x10)[..40]));
+    }
+}
