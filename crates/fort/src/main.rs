@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use fort_auth::Credentials;
 use fort_control::{Config, Control, Quotas};
-use fort_store::{EmbeddedStore, Store};
+use fort_store::{EmbeddedStore, EtcdStore, Store};
 
 /// The heap, counted while `fort sim` runs (it reports an agent's memory per mapping);
 /// otherwise each allocation pays one relaxed load.
@@ -438,7 +438,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
 
     let store: Arc<dyn Store> = match args.store.as_str() {
         "embedded" => Arc::new(EmbeddedStore::open(&args.data_dir.join("store.redb"))?),
-        s if s.starts_with("etcd://") => bail!("the etcd store is not part of this build yet"),
+        s if s.starts_with("etcd://") => Arc::new(EtcdStore::connect(s).await?),
         s => bail!("unknown store '{s}': use 'embedded' or etcd://HOST:PORT"),
     };
     let config = Config {

@@ -15,8 +15,10 @@ use std::fmt;
 use async_trait::async_trait;
 
 mod embedded;
+mod etcd;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
+pub use etcd::EtcdStore;
 
 /// A store revision. Revisions start at 1 and only move forward; 0 means "none".
 pub type Revision = i64;

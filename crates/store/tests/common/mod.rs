@@ -76,3 +76,4 @@ pub fn key_of(event: &Event) -> &[u8] {
         Event::Delete { key, .. } => key,
     }
 }
+pub mod contract;

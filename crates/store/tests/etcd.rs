@@ -1,0 +1,346 @@
+//! The etcd store against a real etcd: the checks every backend must pass
+//! (`common/contract.rs`), then what is etcd's own (connecting, failover, compaction, a lost
+//! connection) and the control plane on top of it.
+//!
+//! Each test starts its own etcd (`/usr/bin/etcd`, Debian's etcd-server, or `$FORT_ETCD`) on
+//! free loopback ports with a temporary data directory, and kills it at the end. Without
+//! etcd installed, the tests say so and pass.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::contract::{self, kv, ok};
+use common::*;
+use fort_store::{EtcdStore, Event, Store, StoreError};
+use tempfile::TempDir;
+
+/// A running etcd, killed (and its data directory removed) when dropped, also when the
+/// test panics.
+struct Etcd {
+    child: Child,
+    /// The client address, `127.0.0.1:PORT`.
+    addr: String,
+    dir: TempDir,
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn etcd_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("FORT_ETCD").map_or_else(|| "/usr/bin/etcd".into(), PathBuf::from);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipping: no etcd at {} (apt-get install etcd-server, or set FORT_ETCD)",
+            path.display()
+        );
+        None
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers; `None` if etcd is not installed.
+    async fn start() -> Option<(Etcd, EtcdStore)> {
+        let binary = etcd_binary()?;
+        // A port found free may be taken again before etcd binds it: try a few times.
+        for _ in 0..3 {
+            let (client, peer) = (free_port(), free_port());
+            let dir = tempfile::tempdir().unwrap();
+            let log = std::fs::File::create(dir.path().join("etcd.log")).unwrap();
+            let client_url = format!("http://127.0.0.1:{client}");
+            let peer_url = format!("http://127.0.0.1:{peer}");
+            let child = Command::new(&binary)
+                .args(["--name", "test", "--data-dir"])
+                .arg(dir.path().join("data"))
+                .args(["--listen-client-urls", &client_url])
+                .args(["--advertise-client-urls", &client_url])
+                .args(["--listen-peer-urls", &peer_url])
+                .args(["--initial-advertise-peer-urls", &peer_url])
+                .args(["--initial-cluster", &format!("test={peer_url}")])
+                .args(["--logger", "zap", "--log-outputs", "stderr"])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawning etcd");
+            let mut etcd = Etcd {
+                child,
+                addr: format!("127.0.0.1:{client}"),
+                dir,
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(store) = EtcdStore::connect(&etcd.url()).await {
+                    return Some((etcd, store));
+                }
+                if etcd.child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            eprintln!("etcd did not start:\n{}", etcd.log());
+        }
+        panic!("could not start etcd");
+    }
+
+    fn url(&self) -> String {
+        format!("etcd://{}", self.addr)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default()
+    }
+}
+
+/// Starts etcd for one test, or skips the test (returns) without it.
+macro_rules! etcd {
+    () => {
+        match Etcd::start().await {
+            Some(started) => started,
+            None => return,
+        }
+    };
+}
+
+#[tokio::test]
+async fn empty_store() {
+    let (_etcd, store) = etcd!();
+    // etcd counts its empty state as revision 1.
+    assert_eq!(store.revision().await.unwrap(), 1);
+    contract::empty_store(&store).await;
+}
+
+#[tokio::test]
+async fn put_get_range_and_revision_arithmetic() {
+    let (_etcd, store) = etcd!();
+    contract::put_get_range_and_revision_arithmetic(&store).await;
+}
+
+#[tokio::test]
+async fn binary_keys_and_prefix_edges() {
+    let (_etcd, store) = etcd!();
+    contract::binary_keys_and_prefix_edges(&store).await;
+    // etcd cannot hold the empty key: writing it fails, reading finds nothing.
+    assert!(matches!(
+        store.txn(ops(vec![put("", "x")])).await,
+        Err(StoreError::Backend(_))
+    ));
+    assert_eq!(store.get(b"").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn transactions_that_write_nothing_keep_the_revision() {
+    let (_etcd, store) = etcd!();
+    contract::transactions_that_write_nothing_keep_the_revision(&store).await;
+}
+
+#[tokio::test]
+async fn compares() {
+    let (_etcd, store) = etcd!();
+    contract::compares(&store).await;
+}
+
+#[tokio::test]
+async fn ops_on_one_key_end_in_the_last_ones_state() {
+    let (_etcd, store) = etcd!();
+    contract::ops_on_one_key_end_in_the_last_ones_state(&store).await;
+}
+
+/// etcd sees one write per key in a transaction: a key deleted and written again in the
+/// same transaction keeps its history (the embedded store starts a new one).
+#[tokio::test]
+async fn delete_then_put_in_one_transaction_is_one_write() {
+    let (_etcd, store) = etcd!();
+    let b = store.revision().await.unwrap();
+    store.txn(ops(vec![put("a", "1")])).await.unwrap();
+    let mut watch = store.watch(b"", b + 2).await.unwrap();
+    assert_eq!(
+        store
+            .txn(ops(vec![delete("a"), put("a", "2")]))
+            .await
+            .unwrap(),
+        ok(b + 2)
+    );
+    let after = kv("a", "2", b + 1, b + 2, 2);
+    assert_eq!(store.get(b"a").await.unwrap(), Some(after.clone()));
+    assert_eq!(next_event(&mut watch).await, Event::Put(after));
+    assert!(quiet(&mut watch).await);
+}
+
+#[tokio::test]
+async fn delete_prefix_removes_every_key_under_it() {
+    let (_etcd, store) = etcd!();
+    contract::delete_prefix_removes_every_key_under_it(&store).await;
+}
+
+#[tokio::test]
+async fn watch_replays_then_follows() {
+    let (_etcd, store) = etcd!();
+    contract::watch_replays_then_follows(&store).await;
+}
+
+#[tokio::test]
+async fn watch_from_the_future_waits() {
+    let (_etcd, store) = etcd!();
+    contract::watch_from_the_future_waits(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_has_no_gap_or_duplicate_while_writes_go_on() {
+    let (_etcd, store) = etcd!();
+    contract::watch_has_no_gap_or_duplicate_while_writes_go_on(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn compaction_bounds_history() {
+    let (_etcd, store) = etcd!();
+    // etcd's Compact(c) drops what is before c and the deletions at c: the store's oldest
+    // revision is then c + 1.
+    let compact = |oldest| {
+        let store = store.clone();
+        async move { store.compact(oldest - 1).await.unwrap() }
+    };
+    contract::compaction_bounds_history(&store, compact).await;
+}
+
+/// A deletion at the compaction revision is gone from etcd's history, so a watch from that
+/// revision is refused rather than given without it.
+#[tokio::test]
+async fn watch_from_the_compaction_revision_is_refused() {
+    let (_etcd, store) = etcd!();
+    let b = store.revision().await.unwrap();
+    store.txn(ops(vec![put("a", "1")])).await.unwrap();
+    store.txn(ops(vec![delete("a")])).await.unwrap();
+    store.compact(b + 2).await.unwrap();
+    assert!(matches!(
+        store.watch(b"", b + 2).await,
+        Err(StoreError::Compacted { requested, oldest }) if (requested, oldest) == (b + 2, b + 3)
+    ));
+    let mut watch = store.watch(b"", 0).await.unwrap();
+    store.txn(ops(vec![put("a", "2")])).await.unwrap();
+    assert_eq!(revision_of(&next_event(&mut watch).await), b + 3);
+}
+
+#[tokio::test]
+async fn revisions_only_move_forward() {
+    let (_etcd, store) = etcd!();
+    let mut last = store.revision().await.unwrap();
+    for i in 0..20 {
+        let result = store
+            .txn(ops(vec![put(&format!("k{}", i % 3), "v")]))
+            .await
+            .unwrap();
+        assert_eq!(result.revision, last + 1);
+        let now = store.revision().await.unwrap();
+        assert_eq!(now, result.revision);
+        last = now;
+    }
+}
+
+#[tokio::test]
+async fn connect_tries_the_endpoints_in_order() {
+    let (etcd, _store) = etcd!();
+    let dead = format!("127.0.0.1:{}", free_port());
+    // Accepts connections (the kernel does) but never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap().to_string();
+    let store = EtcdStore::connect(&format!("etcd://{dead}, {silent} ,{}", etcd.addr))
+        .await
+        .unwrap();
+    assert_eq!(store.endpoint(), etcd.addr);
+    store.txn(ops(vec![put("k", "v")])).await.unwrap();
+
+    // Nothing reachable: an error naming what was tried, no panic.
+    match EtcdStore::connect(&format!("etcd://{dead}")).await {
+        Err(StoreError::Backend(message)) => assert!(message.contains(&dead), "{message}"),
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+    for bad in ["http://127.0.0.1:2379", "etcd://", "etcd://not a host"] {
+        assert!(
+            matches!(EtcdStore::connect(bad).await, Err(StoreError::Backend(_))),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn losing_etcd_ends_watches_and_fails_requests() {
+    let (etcd, store) = etcd!();
+    store.txn(ops(vec![put("k", "1")])).await.unwrap();
+    let mut watch = store.watch(b"", 0).await.unwrap();
+    assert!(matches!(next_event(&mut watch).await, Event::Put(_)));
+    drop(etcd);
+    assert!(matches!(
+        next(&mut watch).await,
+        Some(Err(StoreError::Backend(_)))
+    ));
+    assert!(next(&mut watch).await.is_none());
+    assert!(matches!(store.get(b"k").await, Err(StoreError::Backend(_))));
+}
+
+/// The control plane over etcd: what one server writes, a second one (a fresh connection)
+/// loads.
+#[tokio::test]
+async fn control_plane_state_lives_in_etcd() {
+    use fort_control::{Config, Control, Scope, vpc::CreateVpc};
+    let (etcd, store) = etcd!();
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let control = Control::open(Arc::new(store), Config::default())
+        .await
+        .unwrap();
+    let vpc = control
+        .write(&scope, |tx| {
+            tx.create_vpc(CreateVpc {
+                cidr_block: "10.7.0.0/16".into(),
+                ..CreateVpc::default()
+            })
+        })
+        .await
+        .unwrap();
+    let before = control.dump().await.unwrap();
+    assert!(before.keys().any(|key| key.ends_with(&vpc.id)));
+    drop(control);
+
+    let store = EtcdStore::connect(&etcd.url()).await.unwrap();
+    let control = Control::open(Arc::new(store), Config::default())
+        .await
+        .unwrap();
+    assert_eq!(control.dump().await.unwrap(), before);
+}
+
+/// etcd's limit on a transaction's operations (`--max-txn-ops`, 128 by default): past it,
+/// `txn` fails, writes nothing and names the setting.
+#[tokio::test]
+async fn transactions_past_etcds_limit_fail_whole() {
+    let (_etcd, store) = etcd!();
+    let b = store.revision().await.unwrap();
+    let puts = (0..200).map(|i| put(&format!("k/{i:03}"), "v")).collect();
+    match store.txn(ops(puts)).await {
+        Err(StoreError::Backend(message)) => {
+            assert!(message.contains("--max-txn-ops"), "{message}")
+        }
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+    assert!(store.range(b"k/").await.unwrap().kvs.is_empty());
+    assert_eq!(store.revision().await.unwrap(), b);
+}
