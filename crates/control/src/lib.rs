@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fort_model::{ApiError, Millis};
@@ -86,6 +87,9 @@ pub struct Control {
     world: RwLock<World>,
     config: Config,
     commits: mpsc::UnboundedSender<Commit>,
+    /// Set when the store refused a write the memory already holds: from then on the two
+    /// may differ, so writes are refused until a restart reloads the store.
+    poisoned: Arc<AtomicBool>,
     /// Who follows the changes (the mapping service), and the last change's number.
     feed: std::sync::Mutex<(u64, Vec<mpsc::UnboundedSender<Change>>)>,
 }
@@ -101,14 +105,26 @@ impl Control {
     pub async fn open(store: Arc<dyn Store>, config: Config) -> Result<Arc<Self>, ApiError> {
         let world = load(&*store).await?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let poisoned = Arc::new(AtomicBool::new(false));
         let control = Arc::new(Self {
             world: RwLock::new(world),
             config,
             commits: tx,
+            poisoned: poisoned.clone(),
             feed: std::sync::Mutex::new((0, Vec::new())),
         });
-        tokio::spawn(committer(store, rx));
+        tokio::spawn(committer(store, rx, poisoned));
         Ok(control)
+    }
+
+    /// Refuses writes once the store has refused one (memory and store may differ).
+    fn healthy(&self) -> Result<(), ApiError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(ApiError::internal(
+                "the store refused a write; restart Fort to reload its state",
+            ));
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> &Config {
@@ -196,6 +212,7 @@ impl Control {
         &self,
         f: impl FnOnce(&mut Global) -> Result<R, ApiError>,
     ) -> Result<(R, u64), ApiError> {
+        self.healthy()?;
         let ack = {
             let mut world = self.world.write().await;
             let value = match f(&mut world.global) {
@@ -276,6 +293,7 @@ impl Control {
         scope: &Scope,
         f: impl FnOnce(&mut Tx<'_>) -> Result<R, ApiError>,
     ) -> Result<(R, u64), ApiError> {
+        self.healthy()?;
         let ack = {
             let mut guard = self.world.write().await;
             let world = &mut *guard;
@@ -344,11 +362,34 @@ impl Control {
     }
 }
 
-/// Writes queued changes, as many as are waiting in one transaction.
-async fn committer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Commit>) {
-    while let Some(first) = rx.recv().await {
+/// Store operations per transaction at most (etcd refuses more than 128 by default); a
+/// change larger than that still goes whole, in a transaction of its own.
+pub const MAX_TXN_OPS: usize = 128;
+
+/// Writes queued changes, as many whole changes as are waiting and fit in one
+/// transaction. A failed write poisons the control plane (see [`Control`]).
+async fn committer(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Commit>,
+    poisoned: Arc<AtomicBool>,
+) {
+    let mut next: Option<Commit> = None;
+    loop {
+        let first = match next.take() {
+            Some(c) => c,
+            None => match rx.recv().await {
+                Some(c) => c,
+                None => return,
+            },
+        };
+        let mut size = first.0.len();
         let mut batch = vec![first];
         while let Ok(more) = rx.try_recv() {
+            if size + more.0.len() > MAX_TXN_OPS {
+                next = Some(more);
+                break;
+            }
+            size += more.0.len();
             batch.push(more);
         }
         let ops: Vec<Op> = batch
@@ -364,7 +405,8 @@ async fn committer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Commit
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                tracing::error!(error = %e, "store commit failed");
+                poisoned.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, "store commit failed: writes are refused until a restart reloads the store");
                 Err(ApiError::internal(e))
             }
         };
