@@ -128,7 +128,7 @@ pub fn start(
     underlay: Ipv4Addr,
     host_id: &str,
     shared: metrics::Shared,
-    fast: Option<Arc<fort_fastpath::FastPath>>,
+    fast: Option<(Arc<fort_fastpath::FastPath>, crate::fastpath::Underlay)>,
 ) -> io::Result<Handle> {
     let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
     sock.set_nonblocking(true)?;

@@ -21,26 +21,90 @@ use fort_fastpath::{
 };
 
 /// The kernel fast path of an agent whose underlay is `underlay`, if this machine can run
-/// it: on one machine (a 127/8 underlay on `lo`), with BPF and tcx, unless
-/// `FORT_FASTPATH=off`. Otherwise every packet takes the engine's path, as before.
-pub fn start(underlay: Ipv4Addr) -> Option<Arc<FastPath>> {
+/// it (BPF with tcx, Linux 6.6 or later), unless `FORT_FASTPATH=off`. On one machine the
+/// underlay is `lo` (127/8 addresses); otherwise it is the device that holds the address.
+/// Without it every packet takes the engine's path, as before.
+pub fn start(underlay: Ipv4Addr) -> Option<(Arc<FastPath>, Underlay)> {
     if std::env::var("FORT_FASTPATH").is_ok_and(|v| v == "off") {
         tracing::info!("kernel fast path off (FORT_FASTPATH=off)");
         return None;
     }
-    if !underlay.is_loopback() {
-        tracing::info!(%underlay, "kernel fast path only on a loopback underlay for now; the engine carries every packet");
-        return None;
-    }
     // conduit names: `f` + the address's low 24 bits in hex + `p` + the port's number
     let prefix = format!("f{:06x}p", u32::from(underlay) & 0x00ff_ffff);
-    match FastPath::new(fort_fastpath::Config::loopback(underlay, &prefix)) {
-        Ok(fp) => Some(Arc::new(fp)),
+    let (config, device) = if underlay.is_loopback() {
+        (
+            fort_fastpath::Config::loopback(underlay, &prefix),
+            Underlay::Loopback,
+        )
+    } else {
+        let Some(dev) = device_of(underlay) else {
+            tracing::warn!(%underlay, "no device holds the underlay address: no kernel fast path");
+            return None;
+        };
+        let mac = std::fs::read_to_string(format!("/sys/class/net/{dev}/address"))
+            .ok()
+            .and_then(|m| parse_mac(m.trim()));
+        let (Ok(config), Some(mac)) = (fort_fastpath::Config::device(underlay, &dev, &prefix), mac)
+        else {
+            tracing::warn!(
+                device = dev,
+                "cannot use the underlay device: no kernel fast path"
+            );
+            return None;
+        };
+        (config, Underlay::Device { name: dev, mac })
+    };
+    match FastPath::new(config) {
+        Ok(fp) => Some((Arc::new(fp), device)),
         Err(e) => {
             tracing::warn!(error = %e, "no kernel fast path (BPF/tcx unavailable?); the engine carries every packet");
             None
         }
     }
+}
+
+/// Where encapsulated frames go.
+#[derive(Clone, Debug)]
+pub enum Underlay {
+    /// Into `lo`'s receive path: no MACs needed.
+    Loopback,
+    /// Out of a device, to the next hop's MAC (from the kernel's neighbour table).
+    Device { name: String, mac: [u8; 6] },
+}
+
+/// The device holding `address` in this network namespace.
+fn device_of(address: Ipv4Addr) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "-4", "addr", "show"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        // "3: uA    inet 10.254.0.1/30 ..."
+        let mut f = l.split_whitespace();
+        let dev = f.nth(1)?;
+        let inet = f.skip_while(|w| *w != "inet").nth(1)?;
+        (inet.split('/').next()? == address.to_string()).then(|| dev.to_string())
+    })
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    v.try_into().ok()
+}
+
+/// The MAC the kernel resolved for `ip` on `device` (`/proc/net/arp`), if complete.
+fn neighbour(device: &str, ip: Ipv4Addr) -> Option<[u8; 6]> {
+    let table = std::fs::read_to_string("/proc/net/arp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() >= 6 && f[0] == ip.to_string() && f[5] == device && f[2] == "0x2")
+            .then(|| parse_mac(f[3]))
+            .flatten()
+    })
 }
 
 /// One installed direction of a flow, and what the kernel had carried at the last tick.
@@ -60,6 +124,7 @@ enum Key {
 /// The fast path of one agent and the flows it carries.
 pub struct Offloads {
     fp: Arc<FastPath>,
+    underlay: Underlay,
     /// Engine port slot → the fast path's id for the port (attached by the reconciler).
     ports: HashMap<u16, fort_fastpath::PortId>,
     installed: HashMap<Key, Installed>,
@@ -95,9 +160,10 @@ fn candidate(frame: &[u8]) -> bool {
 }
 
 impl Offloads {
-    pub fn new(fp: Arc<FastPath>) -> Offloads {
+    pub fn new((fp, underlay): (Arc<FastPath>, Underlay)) -> Offloads {
         Offloads {
             fp,
+            underlay,
             ports: HashMap::new(),
             installed: HashMap::new(),
         }
@@ -145,13 +211,22 @@ impl Offloads {
         if self.installed.contains_key(&key) {
             return;
         }
+        let (outer_src_mac, outer_dst_mac) = match &self.underlay {
+            Underlay::Loopback => (mac(&outer[6..12]), mac(&outer[0..6])),
+            // the engine's packets went out through the kernel's socket, which resolved
+            // the next hop; until it has, the engine keeps the flow
+            Underlay::Device { name, mac } => match neighbour(name, host) {
+                Some(next_hop) => (*mac, next_hop),
+                None => return,
+            },
+        };
         let (inner_src, inner_dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
         let action = EgressAction {
             src_mac: o.src_mac.0,
             inner_dst_mac: inner_dst.0,
             inner_src_mac: inner_src.0,
-            outer_dst_mac: mac(&outer[0..6]),
-            outer_src_mac: mac(&outer[6..12]),
+            outer_dst_mac,
+            outer_src_mac,
             underlay_src: Ipv4Addr::new(outer[26], outer[27], outer[28], outer[29]),
             underlay_dst: host,
             udp_src_port: u16::from_be_bytes([outer[34], outer[35]]),
@@ -306,6 +381,13 @@ mod tests {
         f[14 + 9] = 6;
         f[14 + 20 + 13] = flags;
         f
+    }
+
+    #[test]
+    fn macs_parse() {
+        assert_eq!(parse_mac("02:00:0a:ff:10:01"), Some([2, 0, 10, 255, 16, 1]));
+        assert_eq!(parse_mac("02:00:0a:ff:10"), None);
+        assert_eq!(parse_mac("zz:00:0a:ff:10:01"), None);
     }
 
     #[test]

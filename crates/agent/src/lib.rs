@@ -108,7 +108,7 @@ impl Agent {
         }
         let rec = reconcile::Reconciler {
             dp,
-            fast,
+            fast: fast.map(|(fp, _)| fp),
             next_fast_port: 0,
             attached: Default::default(),
             dhcp,

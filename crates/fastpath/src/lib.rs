@@ -63,6 +63,18 @@ pub struct Config {
 }
 
 impl Config {
+    /// A real underlay device (a NIC, a veth to another host): encapsulated frames are
+    /// transmitted on it, with the outer MACs of the entry.
+    pub fn device(underlay: Ipv4Addr, device: &str, name_prefix: &str) -> io::Result<Config> {
+        Ok(Config {
+            underlay,
+            underlay_ifindex: sys::if_index(device)?,
+            underlay_ingress: false,
+            name_prefix: name_prefix.to_string(),
+            max_flows: 65_536,
+        })
+    }
+
     /// One machine: the underlay is `lo`, each agent on its own 127/8 address.
     pub fn loopback(underlay: Ipv4Addr, name_prefix: &str) -> Config {
         Config {
@@ -96,7 +108,8 @@ pub struct FastPath {
     stats: Map,
     _underlay_link: OwnedFd,
     _underlay_prog: OwnedFd,
-    _upcall: Upcall,
+    /// Only on loopback (see [`Upcall`]).
+    _upcall: Option<Upcall>,
     ports: Mutex<HashMap<PortId, Port>>,
 }
 
@@ -207,9 +220,17 @@ impl FastPath {
             ingress: ingress.raw_fd(),
             stats: stats.raw_fd(),
         };
-        let upcall = Upcall::create(&format!("{}up", config.name_prefix))?;
+        // misses need a way back into the stack only where frames were injected into
+        // loopback's receive path; on a real device they simply go on
+        let upcall = if config.underlay_ingress {
+            Some(Upcall::create(&format!("{}up", config.name_prefix))?)
+        } else {
+            None
+        };
+        let (upcall_index, upcall_mac) =
+            upcall.as_ref().map_or((0, [0; 6]), |u| (u.ifindex, u.mac));
         let prog = load(
-            programs::underlay(maps, config.underlay.octets(), upcall.ifindex, upcall.mac),
+            programs::underlay(maps, config.underlay.octets(), upcall_index, upcall_mac),
             "fort_underlay",
         )?;
         let link = sys::tcx_attach(prog.as_fd(), config.underlay_ifindex, sys::TCX_INGRESS)?;
