@@ -100,3 +100,40 @@ async fn concurrent_changes_go_in_bounded_transactions_and_a_refusal_stops_write
     assert!(after.is_err(), "writes stop after a refusal");
     assert_eq!(control.dump().await.unwrap(), before, "and change nothing");
 }
+
+/// A region comes into being with its defaults on its first write, even when that write
+/// itself is refused: the defaults are written and survive a reload.
+#[tokio::test]
+async fn a_new_region_keeps_its_defaults_when_its_first_write_fails() {
+    let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let control = Control::open(store.clone(), Config::default())
+        .await
+        .unwrap();
+    let bad = CreateVpc {
+        cidr_block: "10.0.0.0/8".into(),
+        instance_tenancy: None,
+        tags: Default::default(),
+    };
+    assert!(
+        control
+            .write(&scope(), |tx| tx.create_vpc(bad))
+            .await
+            .is_err()
+    );
+    assert_eq!(defaults(&control).await, 1);
+    // the defaults reached the store (the committer acknowledges in order)
+    control
+        .write(&scope(), |tx| tx.create_vpc(vpc(3)))
+        .await
+        .unwrap();
+    let reloaded = Control::open(store, Config::default()).await.unwrap();
+    assert_eq!(defaults(&reloaded).await, 1);
+}
+
+async fn defaults(c: &Control) -> usize {
+    c.read(&scope(), |v| {
+        v.region.vpcs.values().filter(|x| x.is_default).count()
+    })
+    .await
+    .unwrap()
+}
