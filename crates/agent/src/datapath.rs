@@ -287,7 +287,7 @@ impl DataPath {
                     self.install(taps);
                     let now = self.now();
                     if let Some(o) = &mut self.offloads {
-                        o.revalidate(&self.engine, now);
+                        o.revalidate(&mut self.engine, now);
                     }
                     let _ = done.send(());
                 }
@@ -320,8 +320,9 @@ impl DataPath {
             self.counters.entry(eni.clone()).or_default().instance_id = instance;
             ports[i] = Some(PortIo { tap, eni });
         }
+        let now = self.now();
         if let Some(o) = &mut self.offloads {
-            o.set_ports(fast);
+            o.set_ports(&mut self.engine, fast, now);
         }
         // re-register every descriptor whose slot changed
         for (i, old) in self.ports.iter().enumerate() {

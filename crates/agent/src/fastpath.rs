@@ -128,6 +128,8 @@ pub struct Offloads {
     /// Engine port slot → the fast path's id for the port (attached by the reconciler).
     ports: HashMap<u16, fort_fastpath::PortId>,
     installed: HashMap<Key, Installed>,
+    /// What the kernel carried since the last tick, per port, for metrics.
+    carried: Carried,
 }
 
 /// Traffic the kernel carried for one port since the last tick: (packets, bytes) sent by
@@ -166,12 +168,18 @@ impl Offloads {
             underlay,
             ports: HashMap::new(),
             installed: HashMap::new(),
+            carried: Carried::new(),
         }
     }
 
     /// The engine's ports and the fast path's ids for them; flows of ports that changed
     /// are dropped.
-    pub fn set_ports(&mut self, ports: HashMap<u16, fort_fastpath::PortId>) {
+    pub fn set_ports(
+        &mut self,
+        engine: &mut Engine,
+        ports: HashMap<u16, fort_fastpath::PortId>,
+        now: Time,
+    ) {
         if ports != self.ports {
             let gone: Vec<Key> = self
                 .installed
@@ -180,7 +188,7 @@ impl Offloads {
                 .map(|(k, _)| *k)
                 .collect();
             for k in gone {
-                self.remove(k);
+                self.remove(engine, k, now);
             }
             self.ports = ports;
         }
@@ -295,17 +303,46 @@ impl Offloads {
         }
     }
 
-    fn remove(&mut self, key: Key) -> Option<(Installed, Option<FlowCounters>)> {
-        let i = self.installed.remove(&key)?;
+    /// Takes a flow out of the kernel; what it carried since the last tick is counted.
+    fn remove(&mut self, engine: &mut Engine, key: Key, now: Time) {
+        let Some(mut i) = self.installed.remove(&key) else {
+            return;
+        };
         let last = match key {
             Key::Egress(k) => self.fp.remove_egress(&k),
             Key::Ingress(k) => self.fp.remove_ingress(&k),
         };
-        Some((i, last.ok().flatten()))
+        if let Ok(Some(c)) = last {
+            Self::count(&mut self.carried, engine, key, &mut i, c, now);
+        }
+    }
+
+    /// Counts what the kernel carried for `i` since it was last looked at.
+    fn count(
+        carried: &mut Carried,
+        engine: &mut Engine,
+        key: Key,
+        i: &mut Installed,
+        c: FlowCounters,
+        now: Time,
+    ) {
+        let delta = (
+            c.packets.saturating_sub(i.seen.0),
+            c.bytes.saturating_sub(i.seen.1),
+        );
+        i.seen = (c.packets, c.bytes);
+        engine.offloaded(&i.offload, delta.0, delta.1, now);
+        let entry = carried.entry(i.port).or_default();
+        let side = match key {
+            Key::Egress(_) => &mut entry.0,
+            Key::Ingress(_) => &mut entry.1,
+        };
+        side.0 += delta.0;
+        side.1 += delta.1;
     }
 
     /// Reports the kernel's traffic to the engine and removes flows the engine no longer
-    /// decides the same way. Returns the traffic per port, for metrics.
+    /// decides the same way. Returns the traffic per port since the last tick, for metrics.
     pub fn tick(&mut self, engine: &mut Engine, now: Time) -> Carried {
         let mut counts: HashMap<Key, FlowCounters> = HashMap::new();
         if let Ok(e) = self.fp.egress_entries() {
@@ -314,36 +351,23 @@ impl Offloads {
         if let Ok(i) = self.fp.ingress_entries() {
             counts.extend(i.into_iter().map(|(k, c)| (Key::Ingress(k), c)));
         }
-        let mut carried = Carried::new();
         let mut stale = Vec::new();
         for (key, i) in &mut self.installed {
             if let Some(c) = counts.get(key) {
-                let delta = (
-                    c.packets - i.seen.0.min(c.packets),
-                    c.bytes - i.seen.1.min(c.bytes),
-                );
-                i.seen = (c.packets, c.bytes);
-                engine.offloaded(&i.offload, delta.0, delta.1, now);
-                let entry = carried.entry(i.port).or_default();
-                let side = match key {
-                    Key::Egress(_) => &mut entry.0,
-                    Key::Ingress(_) => &mut entry.1,
-                };
-                side.0 += delta.0;
-                side.1 += delta.1;
+                Self::count(&mut self.carried, engine, *key, i, *c, now);
             }
             if !counts.contains_key(key) || !engine.offload_current(&i.offload, now) {
                 stale.push(*key);
             }
         }
         for key in stale {
-            self.remove(key);
+            self.remove(engine, key, now);
         }
-        carried
+        std::mem::take(&mut self.carried)
     }
 
     /// After a program change: flows the engine now decides otherwise go back to it.
-    pub fn revalidate(&mut self, engine: &Engine, now: Time) {
+    pub fn revalidate(&mut self, engine: &mut Engine, now: Time) {
         let stale: Vec<Key> = self
             .installed
             .iter()
@@ -351,7 +375,7 @@ impl Offloads {
             .map(|(k, _)| *k)
             .collect();
         for key in stale {
-            self.remove(key);
+            self.remove(engine, key, now);
         }
     }
 

@@ -679,28 +679,29 @@ impl Engine {
             .is_some_and(|(_, e)| self.established(e, now))
     }
 
-    /// Records what a fast path carried for `o` since the last report, so the flow's
-    /// tracking entries, flow-log counters and cached decision stay alive.
+    /// Records what a fast path carried for `o` since the last report: the flow-log
+    /// counters count it (even if the decision changed since: the packets did pass), and
+    /// while the decision holds, the flow's tracking entries and cached decision stay alive.
     pub fn offloaded(&mut self, o: &Offload, packets: u64, bytes: u64, now: Time) {
         if packets == 0 {
             return;
         }
-        let Some((key, _)) = self
-            .offload_entry(o)
-            .filter(|(_, e)| self.established(e, now))
-        else {
+        let Some((key, e)) = self.offload_entry(o) else {
             return;
         };
+        let holds = self.established(e, now);
         let e = self.flows.map.get_mut(&key).expect("found above");
-        for r in e.ct.iter().flatten() {
-            self.conntrack
-                .get_mut(r.slot)
-                .touch(now, r.dir, tcp::flags::ACK);
-        }
         for r in e.counters.iter().flatten() {
             self.counters.add(*r, packets, bytes, now);
         }
-        e.last = now;
+        if holds {
+            for r in e.ct.iter().flatten() {
+                self.conntrack
+                    .get_mut(r.slot)
+                    .touch(now, r.dir, tcp::flags::ACK);
+            }
+            e.last = now;
+        }
     }
 
     fn port(&self, slot: u16) -> Option<&Port> {
