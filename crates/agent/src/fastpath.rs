@@ -136,29 +136,15 @@ pub struct Offloads {
 /// the instance and delivered to it.
 pub type Carried = HashMap<PortId, ((u64, u64), (u64, u64))>;
 
-fn tuple(t: &fort_dataplane::packet::FiveTuple) -> FlowTuple {
-    FlowTuple {
-        src: t.src,
-        dst: t.dst,
-        src_port: t.src_port,
-        dst_port: t.dst_port,
-    }
-}
-
 fn mac(b: &[u8]) -> [u8; 6] {
     b[..6].try_into().expect("six bytes")
 }
 
-/// A TCP frame with none of SYN, FIN, RST: the only kind the fast path carries.
-fn candidate(frame: &[u8]) -> bool {
-    const ETH: usize = 14;
-    if frame.len() < ETH + 20 + 20 || frame[12..14] != [0x08, 0x00] || frame[ETH + 9] != 6 {
-        return false;
-    }
-    let ihl = usize::from(frame[ETH] & 0x0f) * 4;
-    frame
-        .get(ETH + ihl + 13)
-        .is_some_and(|flags| flags & 0x07 == 0)
+/// The tuple of a TCP frame with none of SYN, FIN, RST (and no IP options): the only kind
+/// the fast path carries.
+fn candidate(frame: &[u8]) -> Option<FlowTuple> {
+    let t = FlowTuple::of_frame(frame)?;
+    (frame[14 + 20 + 13] & 0x07 == 0).then_some(t)
 }
 
 impl Offloads {
@@ -199,7 +185,15 @@ impl Offloads {
         let Some(&fast_port) = self.ports.get(&port.0) else {
             return;
         };
-        if !candidate(frame) {
+        let Some(flow) = candidate(frame) else {
+            return;
+        };
+        let k = EgressKey {
+            port: fast_port,
+            flow,
+        };
+        let key = Key::Egress(k);
+        if self.installed.contains_key(&key) {
             return;
         }
         let Some(o) = engine.offload_from_port(port, frame, now) else {
@@ -211,14 +205,6 @@ impl Offloads {
         else {
             return;
         };
-        let k = EgressKey {
-            port: fast_port,
-            flow: tuple(&o.tuple),
-        };
-        let key = Key::Egress(k);
-        if self.installed.contains_key(&key) {
-            return;
-        }
         let (outer_src_mac, outer_dst_mac) = match &self.underlay {
             Underlay::Loopback => (mac(&outer[6..12]), mac(&outer[0..6])),
             // the engine's packets went out through the kernel's socket, which resolved
@@ -256,7 +242,16 @@ impl Offloads {
             return;
         };
         let inner = &payload[at..];
-        if !candidate(inner) {
+        let Some(flow) = candidate(inner) else {
+            return;
+        };
+        let k = IngressKey {
+            vni,
+            outer_src,
+            flow,
+        };
+        let key = Key::Ingress(k);
+        if self.installed.contains_key(&key) {
             return;
         }
         let Some(o) = engine.offload_from_underlay(vni, outer_src, inner, now) else {
@@ -268,15 +263,6 @@ impl Offloads {
         let Some(&fast_port) = self.ports.get(&port.0) else {
             return;
         };
-        let k = IngressKey {
-            vni,
-            outer_src,
-            flow: tuple(&o.tuple),
-        };
-        let key = Key::Ingress(k);
-        if self.installed.contains_key(&key) {
-            return;
-        }
         let (src, dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
         let action = IngressAction {
             port: fast_port,
@@ -416,14 +402,20 @@ mod tests {
 
     #[test]
     fn only_tcp_without_syn_fin_rst_is_a_candidate() {
-        assert!(candidate(&frame(0x10)));
-        assert!(candidate(&frame(0x18)));
+        assert!(candidate(&frame(0x10)).is_some());
+        assert!(candidate(&frame(0x18)).is_some());
         for flags in [0x02, 0x12, 0x01, 0x11, 0x04, 0x14] {
-            assert!(!candidate(&frame(flags)), "{flags:#x}");
+            assert!(candidate(&frame(flags)).is_none(), "{flags:#x}");
         }
         let mut udp = frame(0x10);
         udp[14 + 9] = 17;
-        assert!(!candidate(&udp));
-        assert!(!candidate(&frame(0x10)[..40]));
+        assert!(candidate(&udp).is_none());
+        assert!(candidate(&frame(0x10)[..40]).is_none());
+        let mut options = frame(0x10);
+        options[14] = 0x46;
+        assert!(
+            candidate(&options).is_none(),
+            "IP options stay with the engine"
+        );
     }
 }

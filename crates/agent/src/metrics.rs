@@ -198,52 +198,34 @@ pub fn render(s: &Snapshot) -> String {
         "ENIs attached on this host.",
     );
     let _ = writeln!(o, "fort_agent_ports{{host=\"{h}\"}} {}", s.ports.len());
-    family(
+    let per_eni = |o: &mut String, name: &str, help: &str, count: fn(&Count) -> u64| {
+        family(o, name, "counter", help);
+        for (eni, p) in &s.ports {
+            let l = format!(
+                "host=\"{h}\",eni=\"{}\",instance=\"{}\"",
+                esc(eni),
+                esc(&p.instance_id)
+            );
+            for (direction, c) in [
+                ("from_instance", &p.from_instance),
+                ("to_instance", &p.to_instance),
+            ] {
+                let _ = writeln!(o, "{name}{{{l},direction=\"{direction}\"}} {}", count(c));
+            }
+        }
+    };
+    per_eni(
         &mut o,
         "fort_eni_packets_total",
-        "counter",
         "Frames per ENI: sent by (from) or delivered to (to) the instance.",
+        |c| c.packets,
     );
-    for (eni, p) in &s.ports {
-        let l = format!(
-            "host=\"{h}\",eni=\"{}\",instance=\"{}\"",
-            esc(eni),
-            esc(&p.instance_id)
-        );
-        let _ = writeln!(
-            o,
-            "fort_eni_packets_total{{{l},direction=\"from_instance\"}} {}",
-            p.from_instance.packets
-        );
-        let _ = writeln!(
-            o,
-            "fort_eni_packets_total{{{l},direction=\"to_instance\"}} {}",
-            p.to_instance.packets
-        );
-    }
-    family(
+    per_eni(
         &mut o,
         "fort_eni_bytes_total",
-        "counter",
         "Frame bytes per ENI.",
+        |c| c.bytes,
     );
-    for (eni, p) in &s.ports {
-        let l = format!(
-            "host=\"{h}\",eni=\"{}\",instance=\"{}\"",
-            esc(eni),
-            esc(&p.instance_id)
-        );
-        let _ = writeln!(
-            o,
-            "fort_eni_bytes_total{{{l},direction=\"from_instance\"}} {}",
-            p.from_instance.bytes
-        );
-        let _ = writeln!(
-            o,
-            "fort_eni_bytes_total{{{l},direction=\"to_instance\"}} {}",
-            p.to_instance.bytes
-        );
-    }
     family(
         &mut o,
         "fort_eni_drops_total",

@@ -181,6 +181,21 @@ fn count_flow(a: &mut Asm, len: impl FnOnce(&mut Asm)) {
     a.stx(Size::DW, R9, off::LAST_SEEN, R0);
 }
 
+/// The egress entry of the skb in R1 for `port` (programs [1] and [2]): R6 = skb, R7 =
+/// the frame, R9 = the entry, its source MAC checked; anything else jumps to `miss`.
+fn egress_entry(a: &mut Asm, maps: MapFds, port: u32, miss: crate::asm::Label) {
+    a.mov(R6, R1);
+    ensure_linear(a, 54, miss);
+    tcp_candidate(a, R7, 0, miss);
+    egress_key(a, port);
+    a.ld_map_fd(R1, maps.egress);
+    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY as i32);
+    a.call(MAP_LOOKUP_ELEM);
+    a.jmp_imm(Cond::Eq, R0, 0, miss);
+    a.mov(R9, R0);
+    source_check(a, miss);
+}
+
 /// [1] `eth0` tcx egress, in the instance's namespace: a frame of an installed flow goes
 /// down the conduit (`conduit` = the conduit's instance-end ifindex); anything else
 /// continues to the TAP, i.e. to the agent's slow path.
@@ -188,16 +203,7 @@ pub fn egress(maps: MapFds, port: u32, conduit: u32) -> Result<Vec<Insn>, AsmErr
     let mut a = Asm::new();
     let miss = a.label();
     let too_big = a.label();
-    a.mov(R6, R1);
-    ensure_linear(&mut a, 54, miss);
-    tcp_candidate(&mut a, R7, 0, miss);
-    egress_key(&mut a, port);
-    a.ld_map_fd(R1, maps.egress);
-    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY as i32);
-    a.call(MAP_LOOKUP_ELEM);
-    a.jmp_imm(Cond::Eq, R0, 0, miss);
-    a.mov(R9, R0);
-    source_check(&mut a, miss);
+    egress_entry(&mut a, maps, port, miss);
     size_check(&mut a, too_big);
     count(&mut a, maps.stats, Stat::EgressHit);
     a.mov_imm(R1, conduit as i32)
@@ -233,16 +239,7 @@ pub fn conduit(
     let drop = a.label();
     let error = a.label();
     let no_gso = a.label();
-    a.mov(R6, R1);
-    ensure_linear(&mut a, 54, drop);
-    tcp_candidate(&mut a, R7, 0, drop);
-    egress_key(&mut a, port);
-    a.ld_map_fd(R1, maps.egress);
-    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY as i32);
-    a.call(MAP_LOOKUP_ELEM);
-    a.jmp_imm(Cond::Eq, R0, 0, drop);
-    a.mov(R9, R0);
-    source_check(&mut a, drop);
+    egress_entry(&mut a, maps, port, drop);
     size_check(&mut a, drop);
     // what the offload option needs, read before the headers move
     a.ldx(Size::W, R2, R6, SKB_LEN);
