@@ -19,6 +19,7 @@ use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service,
 use fort_mapping::host_state::V2pQueue;
 
 use crate::fastpath::Offloads;
+use crate::worker::Worker;
 
 use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
@@ -63,19 +64,9 @@ pub struct TapPort {
 }
 
 /// The handle the agent keeps: queue commands and wake the thread.
-pub struct Handle {
-    tx: mpsc::Sender<Command>,
-    wake: Arc<EventFd>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
+pub type Handle = Worker<Command>;
 
-impl Handle {
-    pub fn send(&self, c: Command) {
-        if self.tx.send(c).is_ok() {
-            self.wake.notify();
-        }
-    }
-
+impl Worker<Command> {
     /// Installs a program and waits (bounded) until the data path runs it.
     pub fn program(&self, structure: Option<HostProgram>, v2p: V2pQueue, taps: Vec<TapPort>) {
         let (done, rx) = mpsc::channel();
@@ -86,19 +77,6 @@ impl Handle {
             done,
         });
         let _ = rx.recv_timeout(Duration::from_secs(5));
-    }
-
-    pub fn stop(&mut self) {
-        self.send(Command::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -175,11 +153,7 @@ pub fn start(
             }
             dp.run()
         })?;
-    Ok(Handle {
-        tx,
-        wake,
-        thread: Some(thread),
-    })
+    Ok(Worker::new(tx, wake, thread, || Command::Stop))
 }
 
 /// The CPU for the next data path thread of this process, from `FORT_AGENT_CPUS`

@@ -20,6 +20,7 @@ pub mod names;
 pub mod offload;
 pub mod reconcile;
 pub mod sys;
+pub mod worker;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use fort_agent::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
+use fort_agent::worker::Worker;
 use fort_dataplane::overlay::{self, GENEVE_OFFSET};
 use fort_dataplane::program::Underlay;
 use fort_dataplane::wire::MacAddr;
@@ -64,43 +65,8 @@ pub struct Snapshot {
 
 pub type Shared = Arc<Mutex<Snapshot>>;
 
-pub struct Handle {
-    tx: mpsc::Sender<Command>,
-    wake: Arc<EventFd>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Handle {
-    pub fn send(&self, c: Command) {
-        if self.tx.send(c).is_ok() {
-            self.wake.notify();
-        }
-    }
-
-    /// A function that queues a command and wakes the thread (for the mapping session).
-    pub fn sender(&self) -> impl Fn(Command) + Send + 'static {
-        let tx = self.tx.clone();
-        let wake = self.wake.clone();
-        move |c| {
-            if tx.send(c).is_ok() {
-                wake.notify();
-            }
-        }
-    }
-
-    pub fn stop(&mut self) {
-        self.send(Command::Stop);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+/// The handle the edge keeps: queue commands and wake the thread.
+pub type Handle = Worker<Command>;
 
 struct DataPath {
     edge: Edge,
@@ -155,11 +121,7 @@ pub fn start(underlay: Ipv4Addr, tap: Tap, host_id: &str, shared: Shared) -> io:
     let thread = std::thread::Builder::new()
         .name(format!("fort-edge-{host_id}"))
         .spawn(move || dp.run())?;
-    Ok(Handle {
-        tx,
-        wake,
-        thread: Some(thread),
-    })
+    Ok(Worker::new(tx, wake, thread, || Command::Stop))
 }
 
 fn bump(map: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
