@@ -1547,18 +1547,17 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         } => {
             overlay::encapsulate(out, outer, frame);
             rewrite_macs(&mut out[overlay::OUTER_LEN..], *rewrite);
-            if *edge {
-                Verdict::ToEdge {
-                    host: *host,
-                    vni: *vni,
-                }
-            } else {
-                Verdict::ToUnderlay {
-                    host: *host,
-                    vni: *vni,
-                }
-            }
+            to_host(*host, *vni, *edge)
         }
+    }
+}
+
+/// The verdict of an encapsulated frame: to the edge or to another instance host.
+fn to_host(host: Ipv4Addr, vni: u32, edge: bool) -> Verdict {
+    if edge {
+        Verdict::ToEdge { host, vni }
+    } else {
+        Verdict::ToUnderlay { host, vni }
     }
 }
 
@@ -1587,17 +1586,7 @@ fn emit_in_place(action: &Action, buf: &mut [u8], frame: Range<usize>) -> (Verdi
             rewrite_macs(&mut buf[frame.clone()], *rewrite);
             let start = frame.start - overlay::OUTER_LEN;
             overlay::encapsulate_in_place(&mut buf[start..frame.end], outer);
-            let v = if *edge {
-                Verdict::ToEdge {
-                    host: *host,
-                    vni: *vni,
-                }
-            } else {
-                Verdict::ToUnderlay {
-                    host: *host,
-                    vni: *vni,
-                }
-            };
+            let v = to_host(*host, *vni, *edge);
             (v, start..frame.end)
         }
     }
