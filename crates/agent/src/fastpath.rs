@@ -130,6 +130,8 @@ pub struct Offloads {
     installed: HashMap<Key, Installed>,
     /// What the kernel carried since the last tick, per port, for metrics.
     carried: Carried,
+    /// Next-hop MACs read from the neighbour table, until the next tick.
+    next_hops: HashMap<Ipv4Addr, [u8; 6]>,
 }
 
 /// Traffic the kernel carried for one port since the last tick: (packets, bytes) sent by
@@ -155,6 +157,7 @@ impl Offloads {
             ports: HashMap::new(),
             installed: HashMap::new(),
             carried: Carried::new(),
+            next_hops: HashMap::new(),
         }
     }
 
@@ -209,10 +212,16 @@ impl Offloads {
             Underlay::Loopback => (mac(&outer[6..12]), mac(&outer[0..6])),
             // the engine's packets went out through the kernel's socket, which resolved
             // the next hop; until it has, the engine keeps the flow
-            Underlay::Device { name, mac } => match neighbour(name, host) {
-                Some(next_hop) => (*mac, next_hop),
-                None => return,
-            },
+            Underlay::Device { name, mac } => {
+                let next_hop = match self.next_hops.get(&host) {
+                    Some(m) => *m,
+                    None => match neighbour(name, host) {
+                        Some(m) => *self.next_hops.entry(host).or_insert(m),
+                        None => return,
+                    },
+                };
+                (*mac, next_hop)
+            }
         };
         let (inner_src, inner_dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
         let action = EgressAction {
@@ -349,6 +358,7 @@ impl Offloads {
         for key in stale {
             self.remove(engine, key, now);
         }
+        self.next_hops.clear();
         std::mem::take(&mut self.carried)
     }
 
