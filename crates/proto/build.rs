@@ -5,9 +5,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={f}");
     }
     let fds = protox::compile(files, ["proto"])?;
-    // Item values are shared by every host's update: reference-counted, never copied.
+    // Keys order and index the service's and the hosts' tables.
+    let ordered = "#[derive(PartialOrd, Ord)]";
     tonic_prost_build::configure()
-        .bytes(".fort.mapping.v1.Item.value")
+        .type_attribute(".fort.mapping.v1.ItemKey", ordered)
+        .type_attribute(".fort.mapping.v1.VpcObject", ordered)
+        .type_attribute(".fort.mapping.v1.VpcAddress", ordered)
+        .type_attribute(".fort.mapping.v1.GroupMember", ordered)
         .compile_fds(fds)?;
     Ok(())
 }

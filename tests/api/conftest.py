@@ -30,7 +30,8 @@ def free_port():
 class Fort:
     """A fort server on a free port with its own data directory."""
 
-    def __init__(self, extra_args=(), data_dir=None):
+    def __init__(self, extra_args=(), data_dir=None, port=None, mapping_listen="127.0.0.1:0"):
+        self.mapping_listen = mapping_listen
         self.owns_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="fort-test-")
         self.creds = os.path.join(self.data_dir, "test-credentials")
@@ -42,7 +43,7 @@ class Fort:
                 f"aws_account_id = 210987654321\n"
             )
         self.extra_args = list(extra_args)
-        self.port = free_port()
+        self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.start()
@@ -51,8 +52,9 @@ class Fort:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen(
-            [FORT_BIN, "server", "--listen", f"127.0.0.1:{self.port}", "--mapping-listen", "127.0.0.1:0", "--data-dir", self.data_dir,
-             "--credentials", self.creds, "--dataplane", "off", *self.extra_args],
+            [FORT_BIN, "server", "--listen", f"127.0.0.1:{self.port}",
+             *(["--mapping-listen", self.mapping_listen] if self.mapping_listen else []),
+             "--data-dir", self.data_dir, "--credentials", self.creds, "--dataplane", "off", *self.extra_args],
             stdout=self.log, stderr=self.log, env=env,
         )
         deadline = time.time() + 30

@@ -3,7 +3,7 @@
 //!
 //! Level-triggered epoll over the TAPs, the socket and an eventfd for commands. Frames
 //! from a TAP carry a virtio-net header (TSO super-frames with partial checksums); the
-//! header travels to the peer agent in a Geneve option (see [`crate::offload`]), so a
+//! header travels to the peer agent in a Geneve option (see [`fort_host::offload`]), so a
 //! 60 KiB TCP burst crosses the underlay as one datagram.
 
 use std::collections::HashMap;
@@ -16,18 +16,20 @@ use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
 use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service, Time, Verdict};
-use fort_mapping::host_state::V2pQueue;
+use fort_sync::host_state::V2pQueue;
 
 use crate::fastpath::Offloads;
-use crate::worker::Worker;
+use fort_host::worker::Worker;
 
 use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
-use crate::offload::{self, GENEVE_LEN, OPTION_LEN};
-use crate::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
+use fort_host::offload::{self, GENEVE_LEN, OPTION_LEN};
+use fort_host::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
 
 /// Geneve's UDP port.
 pub const GENEVE_PORT: u16 = 6081;
+/// How long a program may take to reach the data path before the host says it is stuck.
+const PROGRAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest datagram or frame handled.
 const BUF: usize = 65_536 + VNET_HDR_LEN;
 /// Room kept before a frame read from a TAP, where the engine writes the outer
@@ -66,17 +68,28 @@ pub struct TapPort {
 /// The handle the agent keeps: queue commands and wake the thread.
 pub type Handle = Worker<Command>;
 
-impl Worker<Command> {
-    /// Installs a program and waits (bounded) until the data path runs it.
-    pub fn program(&self, structure: Option<HostProgram>, v2p: V2pQueue, taps: Vec<TapPort>) {
-        let (done, rx) = mpsc::channel();
-        self.send(Command::Program {
-            structure,
-            v2p,
-            taps,
-            done,
-        });
-        let _ = rx.recv_timeout(Duration::from_secs(5));
+/// Installs a program and waits (bounded) until the data path runs it; why not, if it
+/// does not answer in time or is gone.
+pub fn program(
+    dp: &Handle,
+    structure: Option<HostProgram>,
+    v2p: V2pQueue,
+    taps: Vec<TapPort>,
+) -> Result<(), String> {
+    let (done, rx) = mpsc::channel();
+    dp.send(Command::Program {
+        structure,
+        v2p,
+        taps,
+        done,
+    });
+    match rx.recv_timeout(PROGRAM_TIMEOUT) {
+        Ok(()) => Ok(()),
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
+            "the data path did not take a program within {} s",
+            PROGRAM_TIMEOUT.as_secs()
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => Err("the data path thread is gone".to_owned()),
     }
 }
 

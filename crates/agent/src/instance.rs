@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use fort_dataplane::program;
 
+use fort_host::netns::{etc_dir, ip, netns_exists};
+use fort_host::sys::{self, Tap};
+
 use crate::names;
-use crate::sys::{self, Tap};
 
 /// The MTU inside a VPC.
 pub const MTU: u32 = 9001;
@@ -23,13 +25,7 @@ pub const GSO_MAX_SIZE: u32 = 62_000;
 /// The underlay MTU from which TSO bursts are sent whole.
 pub const TSO_UNDERLAY_MTU: u32 = 65_000;
 
-#[derive(Debug, thiserror::Error)]
-pub enum InstanceError {
-    #[error("{0}: {1}")]
-    Command(String, String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
-}
+pub use fort_host::HostError as InstanceError;
 
 /// What the agent needs to know to give an ENI its place in an instance.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,33 +79,6 @@ impl Attachment {
     pub fn tap_name(&self) -> String {
         names::tap_name(&self.eni_id)
     }
-}
-
-/// Runs a command, failing with its stderr.
-fn run(cmd: &mut Command) -> Result<String, InstanceError> {
-    let out = cmd.stdin(Stdio::null()).output()?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(InstanceError::Command(
-            format!("{cmd:?}"),
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ))
-    }
-}
-
-fn ip(args: &[&str]) -> Result<String, InstanceError> {
-    run(Command::new("ip").args(args))
-}
-
-/// Does the namespace exist?
-pub fn netns_exists(name: &str) -> bool {
-    Path::new("/run/netns").join(name).exists()
-}
-
-/// The directory whose files `ip netns exec` mounts over `/etc` in the instance.
-pub fn etc_dir(instance_id: &str) -> PathBuf {
-    Path::new("/etc/netns").join(instance_id)
 }
 
 fn resolv_conf(a: &Attachment) -> String {
@@ -409,40 +378,6 @@ fn run_bounded(cmd: &mut Command, limit: Duration) -> bool {
                 return false;
             }
         }
-    }
-}
-
-/// Kills every process in the namespace.
-pub fn kill_processes(ns: &str) {
-    for _ in 0..10 {
-        let Ok(out) = ip(&["netns", "pids", ns]) else {
-            return;
-        };
-        let pids: Vec<i32> = out
-            .split_whitespace()
-            .filter_map(|p| p.parse().ok())
-            .collect();
-        if pids.is_empty() {
-            return;
-        }
-        for p in pids {
-            sys::kill(p);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Removes the namespace (killing what runs in it first) and `/etc/netns/ID`.
-pub fn remove_namespace(ns: &str) {
-    if netns_exists(ns) {
-        kill_processes(ns);
-        if let Err(e) = ip(&["netns", "del", ns]) {
-            tracing::warn!(namespace = ns, error = %e, "cannot delete the namespace");
-        }
-    }
-    let etc = etc_dir(ns);
-    if etc.exists() {
-        let _ = std::fs::remove_dir_all(&etc);
     }
 }
 

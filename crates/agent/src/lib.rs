@@ -1,7 +1,8 @@
 //! Fort's host agent: what turns a host program into instances that carry packets.
 //!
-//! * a session with the mapping service ([`fort_mapping::client`]) registers the host and
-//!   keeps its program current;
+//! * a session with the mapping service ([`fort_sync::client`]) registers the host and
+//!   keeps its program current, reporting a generation applied only once the data path
+//!   runs with it (and the host unhealthy when the data path does not answer);
 //! * the [reconciler](reconcile) gives each ENI placed here a TAP, moved into the
 //!   instance's namespace (named exactly the instance id) as `eth0`, MTU 9001, and runs a
 //!   DHCP client in it; it removes both when the ENI leaves;
@@ -9,7 +10,7 @@
 //!   socket (`UNDERLAY:6081`);
 //! * [`metrics`] serves `/metrics`.
 //!
-//! All `unsafe` (ioctls, epoll) is in [`sys`].
+//! The host's I/O (TAP ioctls, epoll, namespaces) is `fort_host`'s.
 
 pub mod datapath;
 pub mod dns;
@@ -17,10 +18,7 @@ pub mod fastpath;
 pub mod instance;
 pub mod metrics;
 pub mod names;
-pub mod offload;
 pub mod reconcile;
-pub mod sys;
-pub mod worker;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -28,9 +26,11 @@ use std::sync::{Arc, Mutex, mpsc};
 
 use anyhow::Context;
 use fort_dataplane::program::Underlay;
-use fort_mapping::client::{self, Gap, Identity, Programmed};
-use fort_mapping::host_state::HostState;
-use fort_proto::mapping::ProgramUpdate;
+use fort_host::sys;
+use fort_proto::mapping::{ProgramUpdate, Role};
+use fort_sync::client::{self, Gap, Identity, Programmed, Report, Status};
+use fort_sync::host_state::HostState;
+use tokio::sync::watch;
 
 /// How an agent is run.
 #[derive(Clone, Debug)]
@@ -121,14 +121,15 @@ impl Agent {
             adopted: reconcile::load_adopted(&config.run_dir),
         };
         let (tx, rx) = mpsc::channel();
+        let (status, report) = watch::channel(Status::default());
         let reconciler = std::thread::Builder::new()
             .name(format!("fort-rec-{}", config.host_id))
-            .spawn(move || rec.run(rx))?;
+            .spawn(move || rec.run(rx, status))?;
         let me = Identity {
             host_id: config.host_id.clone(),
             zone: config.zone.clone(),
             underlay: config.underlay,
-            role: "instance".into(),
+            role: Role::Instance,
         };
         let underlay = Underlay {
             address: config.underlay,
@@ -142,7 +143,7 @@ impl Agent {
                 underlay,
                 to: tx.clone(),
             },
-            |_: &Session, _: &ProgramUpdate| {},
+            Report::Engine(report),
         ));
         tracing::info!(host = config.host_id, zone = config.zone, underlay = %config.underlay, mapping = config.mapping, "agent started");
         Ok(Agent {
@@ -182,26 +183,27 @@ impl Programmed for Session {
         (self.state.epoch, self.state.generation)
     }
 
-    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
         let Some(applied) = self.state.apply(update)? else {
             return Ok(false);
         };
-        let structure = if applied.structure {
-            match self.state.structure(self.underlay.clone()) {
-                Ok(p) => Some(Box::new(p)),
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot assemble the host program");
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let _ = self.to.send(reconcile::Msg::Update {
+        for m in &applied.malformed {
+            tracing::error!(error = %m, "item skipped");
+        }
+        let structure = (applied.structure || !applied.members.is_empty())
+            .then(|| Box::new(self.state.structure(self.underlay.clone())));
+        let update = reconcile::Msg::Update {
+            epoch: self.state.epoch,
+            generation: self.state.generation,
             structure,
             snapshot: applied.snapshot,
             v2p: applied.v2p,
-        });
+        };
+        if self.to.send(update).is_err() {
+            // The reconciler is gone (the agent is stopping): nothing will apply this,
+            // so it is never reported applied.
+            tracing::warn!("update dropped: the reconciler has stopped");
+        }
         Ok(true)
     }
 

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use fort_dataplane::DropReason;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Packets and bytes in one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -245,56 +244,16 @@ pub fn render(s: &Snapshot) -> String {
     o
 }
 
-/// Serves `GET /metrics` (anything else: 404) on `addr` until the task is dropped.
-/// Returns the bound address.
+/// Serves `GET /metrics` on `addr` until the task is dropped; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     shared: Shared,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = listener.accept().await else {
-                continue;
-            };
-            let shared = shared.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut len = 0;
-                // read the request head (bounded)
-                while len < buf.len() {
-                    match tokio::time::timeout(
-                        std::time::Duration::from_secs(5),
-                        conn.read(&mut buf[len..]),
-                    )
-                    .await
-                    {
-                        Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
-                        Ok(Ok(n)) => len += n,
-                    }
-                    if buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                        break;
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..len]);
-                let path = head.split_whitespace().nth(1).unwrap_or("");
-                let (status, body) = if path == "/metrics" || path.starts_with("/metrics?") {
-                    let snap = shared.lock().expect("metrics lock").clone();
-                    ("200 OK", render(&snap))
-                } else {
-                    ("404 Not Found", "not found: try /metrics\n".to_string())
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\ncontent-type: text/plain; version=0.0.4\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = conn.write_all(resp.as_bytes()).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    });
-    Ok((local, task))
+    fort_host::metrics::serve(
+        addr,
+        std::sync::Arc::new(move || render(&shared.lock().expect("metrics lock").clone())),
+    )
+    .await
 }
 
 #[cfg(test)]

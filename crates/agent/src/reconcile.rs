@@ -8,17 +8,23 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use fort_dataplane::HostProgram;
-use fort_mapping::host_state::{V2pChange, V2pQueue};
+use fort_sync::client::Status;
+use fort_sync::host_state::{V2pChange, V2pQueue};
+use tokio::sync::watch;
 
 use crate::datapath;
 use crate::instance::{self, Attachment, DhcpClient};
-use crate::sys::Tap;
+use fort_host::netns::remove_namespace;
+use fort_host::sys::Tap;
 
 /// What the reconciler is told.
 pub enum Msg {
     /// One update of the program: a new structure (without V2P) if it changed, and the
     /// V2P changes, in order.
     Update {
+        /// The update's place: reported applied once the data path runs with it.
+        epoch: u64,
+        generation: u64,
         structure: Option<Box<HostProgram>>,
         snapshot: bool,
         v2p: Vec<V2pChange>,
@@ -62,14 +68,17 @@ pub fn load_adopted(run_dir: &std::path::Path) -> Vec<String> {
 }
 
 impl Reconciler {
-    /// Runs until `Stop` (or the sender goes away).
-    pub fn run(mut self, rx: mpsc::Receiver<Msg>) {
+    /// Runs until `Stop` (or the sender goes away). `status` says which generation the
+    /// data path runs with, or why it runs with none.
+    pub fn run(mut self, rx: mpsc::Receiver<Msg>, status: watch::Sender<Status>) {
         // the newest structure, whether the data path has it, and the V2P changes it
         // has not seen yet
         let mut last: Option<Box<HostProgram>> = None;
         let mut fresh = false;
         let mut v2p = V2pQueue::default();
         let mut retry = false;
+        // The newest (epoch, generation) handed to the data path.
+        let mut position = (0, 0);
         loop {
             let msg = if retry {
                 rx.recv_timeout(Duration::from_secs(1))
@@ -79,10 +88,13 @@ impl Reconciler {
             let mut stop = false;
             let mut take = |m: Msg| match m {
                 Msg::Update {
+                    epoch,
+                    generation,
                     structure,
                     snapshot,
                     v2p: changes,
                 } => {
+                    position = (epoch, generation);
                     if let Some(s) = structure {
                         last = Some(s);
                         fresh = true;
@@ -105,19 +117,39 @@ impl Reconciler {
             }
             if let Some(p) = &last {
                 let structure = std::mem::take(&mut fresh).then(|| (**p).clone());
-                retry = !self.reconcile(p, structure, std::mem::take(&mut v2p));
+                let (complete, programmed) = self.reconcile(p, structure, std::mem::take(&mut v2p));
+                retry = !complete;
+                let (epoch, generation) = position;
+                status.send_replace(match programmed {
+                    Ok(()) => Status {
+                        epoch,
+                        generation,
+                        problem: None,
+                    },
+                    Err(problem) => {
+                        tracing::error!(host = self.host_id, problem, "host unhealthy");
+                        // The data path may still take the program: try again soon.
+                        retry = true;
+                        fresh = true;
+                        Status {
+                            problem: Some(problem),
+                            ..status.borrow().clone()
+                        }
+                    }
+                });
             }
         }
         self.shutdown();
     }
 
-    /// One pass; false if some port could not be set up (to be retried).
+    /// One pass: whether every port could be set up (else it is retried), and whether the
+    /// data path took the program (else why not).
     fn reconcile(
         &mut self,
         program: &HostProgram,
         structure: Option<HostProgram>,
         v2p: V2pQueue,
-    ) -> bool {
+    ) -> (bool, Result<(), String>) {
         let desired: BTreeMap<String, Attachment> = program
             .ports
             .iter()
@@ -179,7 +211,7 @@ impl Reconciler {
                 fast: *fast,
             })
             .collect();
-        self.dp.program(structure, v2p, taps);
+        let programmed = datapath::program(&self.dp, structure, v2p, taps);
         for (a, tap, fast) in removed {
             self.detach_fast(fast);
             instance::detach(tap);
@@ -188,7 +220,7 @@ impl Reconciler {
                 .values()
                 .any(|(b, _, _)| b.instance_id == a.instance_id)
             {
-                instance::remove_namespace(&a.instance_id);
+                remove_namespace(&a.instance_id);
                 tracing::info!(
                     host = self.host_id,
                     instance = a.instance_id,
@@ -203,7 +235,7 @@ impl Reconciler {
                     instance = ns,
                     "removing an instance left by an earlier run"
                 );
-                instance::remove_namespace(&ns);
+                remove_namespace(&ns);
             }
         }
         let mut list: Vec<&str> = self
@@ -213,15 +245,23 @@ impl Reconciler {
             .collect();
         list.sort_unstable();
         list.dedup();
-        let _ = std::fs::write(instances_file(&self.run_dir), list.join("\n") + "\n");
+        if let Err(e) = std::fs::write(instances_file(&self.run_dir), list.join("\n") + "\n") {
+            // Without the list, a restart with --keep would not find these instances.
+            tracing::error!(host = self.host_id, error = %e, "cannot record the instances held");
+            ok = false;
+        }
         for a in fresh {
             let (client, script, run_dir) =
                 (self.dhcp.clone(), self.script.clone(), self.run_dir.clone());
-            let _ = std::thread::Builder::new()
+            let spawned = std::thread::Builder::new()
                 .name(format!("dhcp-{}", a.instance_id))
                 .spawn(move || instance::configure(&a, client.as_ref(), &script, &run_dir));
+            if let Err(e) = spawned {
+                tracing::error!(host = self.host_id, error = %e, "cannot start the DHCP client");
+                ok = false;
+            }
         }
-        ok
+        (ok, programmed)
     }
 
     /// Gives the instance's link a conduit to the kernel fast path (none without one, or
@@ -267,7 +307,7 @@ impl Reconciler {
             }
         }
         for ns in namespaces {
-            instance::remove_namespace(&ns);
+            remove_namespace(&ns);
         }
         let _ = std::fs::remove_dir_all(&self.run_dir);
         tracing::info!(host = self.host_id, "agent cleaned up");

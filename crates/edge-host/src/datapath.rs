@@ -15,12 +15,14 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use fort_agent::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
-use fort_agent::worker::Worker;
 use fort_dataplane::overlay::{self, GENEVE_OFFSET};
 use fort_dataplane::program::Underlay;
 use fort_dataplane::wire::MacAddr;
 use fort_edge::{Edge, EdgeConfig, EdgeProgram, Gateway, Stats, Time, Verdict, set_inner_macs};
+use fort_host::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
+use fort_host::worker::Worker;
+use fort_sync::client::Status;
+use tokio::sync::watch;
 
 use crate::internet::{EDGE_MAC, INTERNET_MAC};
 use crate::offload::{self, VnetHeader};
@@ -41,7 +43,8 @@ pub struct V2p {
 }
 
 pub enum Command {
-    Program(Box<(EdgeProgram, V2p)>),
+    /// Run this program; it is generation (epoch, generation) of the edge's program.
+    Program(Box<(EdgeProgram, V2p)>, (u64, u64)),
     Stop,
 }
 
@@ -76,6 +79,7 @@ struct DataPath {
     wake: Arc<EventFd>,
     rx: mpsc::Receiver<Command>,
     v2p: V2p,
+    status: watch::Sender<Status>,
     underlay: Underlay,
     snap: Snapshot,
     shared: Shared,
@@ -86,7 +90,14 @@ struct DataPath {
 }
 
 /// Binds `underlay:6081` and starts the data path thread over `tap`.
-pub fn start(underlay: Ipv4Addr, tap: Tap, host_id: &str, shared: Shared) -> io::Result<Handle> {
+/// `status` says which generation the data path runs with.
+pub fn start(
+    underlay: Ipv4Addr,
+    tap: Tap,
+    host_id: &str,
+    shared: Shared,
+    status: watch::Sender<Status>,
+) -> io::Result<Handle> {
     let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
     sock.set_nonblocking(true)?;
     sys::set_socket_buffers(sys::fd_of(&sock), 8 << 20);
@@ -104,6 +115,7 @@ pub fn start(underlay: Ipv4Addr, tap: Tap, host_id: &str, shared: Shared) -> io:
         wake: wake.clone(),
         rx,
         v2p: V2p::default(),
+        status,
         underlay: Underlay {
             address: underlay,
             ..Underlay::default()
@@ -172,7 +184,7 @@ impl DataPath {
         while let Ok(c) = self.rx.try_recv() {
             match c {
                 Command::Stop => return false,
-                Command::Program(p) => {
+                Command::Program(p, (epoch, generation)) => {
                     let (program, v2p) = *p;
                     self.snap.internet_gateways = program.internet_gateways.len();
                     self.snap.public_ips = program.public_ips.len();
@@ -180,6 +192,11 @@ impl DataPath {
                     self.snap.mappings = v2p.hosts.len();
                     self.edge.set_program(program);
                     self.v2p = v2p;
+                    self.status.send_replace(Status {
+                        epoch,
+                        generation,
+                        problem: None,
+                    });
                 }
             }
         }
@@ -210,7 +227,7 @@ impl DataPath {
                 bump(&mut self.snap.drops, "not_geneve");
                 continue;
             };
-            let hdr = fort_agent::offload::read_option(&buf[..n])
+            let hdr = fort_host::offload::read_option(&buf[..n])
                 .map(|h| VnetHeader::parse(&h))
                 .unwrap_or_default();
             offload::finish(hdr, &mut buf[off..n], |frame| {

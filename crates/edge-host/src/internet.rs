@@ -15,8 +15,9 @@
 
 use std::process::Command;
 
-use fort_agent::sys::Tap;
 use fort_dataplane::wire::MacAddr;
+use fort_host::netns::{netns_exists, remove_namespace};
+use fort_host::sys::Tap;
 use ipnet::Ipv4Net;
 
 /// The internet side's MAC (the namespace's `edge0`).
@@ -73,7 +74,7 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
 /// with `edge0` is another edge's, and the call fails.
 pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
     let ns = c.namespace.as_str();
-    if fort_agent::instance::netns_exists(ns) {
+    if netns_exists(ns) {
         if ip(&["-n", ns, "link", "show", "dev", LINK]).is_ok() {
             anyhow::bail!(
                 "the namespace {ns} is in use by another edge (another `fort up`?): choose another with --internet-ns"
@@ -151,5 +152,5 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
 
 /// Removes the namespace (its processes killed first) and everything in it.
 pub fn remove(namespace: &str) {
-    fort_agent::instance::remove_namespace(namespace);
+    remove_namespace(namespace);
 }

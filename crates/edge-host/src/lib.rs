@@ -22,11 +22,14 @@ pub mod offload;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
+use std::collections::HashMap;
+
 use anyhow::Context;
-use fort_dataplane::program::Underlay;
-use fort_edge::{EdgeItem, EdgeProgram};
-use fort_mapping::client::{self, Identity};
-use fort_mapping::derive::Items;
+use fort_dataplane::wire::MacAddr;
+use fort_proto::mapping::{ProgramUpdate, Role};
+use fort_sync::client::{self, Gap, Identity, Programmed, Report, Status};
+use fort_sync::host_state::{HostState, V2pChange};
+use tokio::sync::watch;
 
 pub use internet::InternetConfig;
 
@@ -58,7 +61,7 @@ impl EdgeProcess {
     /// Creates the internet namespace, binds the underlay and metrics, starts the data
     /// path and the mapping session.
     pub async fn start(config: EdgeHostConfig) -> anyhow::Result<EdgeProcess> {
-        if !fort_agent::sys::is_root() {
+        if !fort_host::sys::is_root() {
             anyhow::bail!("the edge creates a network namespace and a TAP: it must run as root");
         }
         let ns = config.internet.namespace.clone();
@@ -68,7 +71,14 @@ impl EdgeProcess {
             host_id: config.host_id.clone(),
             ..Default::default()
         }));
-        let dp = match datapath::start(config.underlay, tap, &config.host_id, shared.clone()) {
+        let (status, report) = watch::channel(Status::default());
+        let dp = match datapath::start(
+            config.underlay,
+            tap,
+            &config.host_id,
+            shared.clone(),
+            status,
+        ) {
             Ok(dp) => dp,
             Err(e) => {
                 internet::remove(&ns);
@@ -94,19 +104,18 @@ impl EdgeProcess {
             host_id: config.host_id.clone(),
             zone: config.zone.clone(),
             underlay: config.underlay,
-            role: "edge".into(),
+            role: Role::Edge,
         };
-        let tx = dp.sender();
-        let host = config.host_id.clone();
-        let session =
-            tokio::spawn(client::run(
-                config.mapping.clone(),
-                me,
-                move |cache, _| match program_of(&cache.items) {
-                    Ok(p) => tx(datapath::Command::Program(Box::new(p))),
-                    Err(e) => tracing::error!(host, error = %e, "cannot read the edge's items"),
-                },
-            ));
+        let session = tokio::spawn(client::run_with(
+            config.mapping.clone(),
+            me,
+            EdgeSession {
+                state: HostState::default(),
+                mappings: HashMap::new(),
+                send: Box::new(dp.sender()),
+            },
+            Report::Engine(report),
+        ));
         tracing::info!(host = config.host_id, underlay = %config.underlay, namespace = ns, "edge started");
         Ok(EdgeProcess {
             host_id: config.host_id,
@@ -132,25 +141,65 @@ impl EdgeProcess {
     }
 }
 
-/// The edge program and V2P of an edge host's items.
-pub fn program_of(items: &Items) -> anyhow::Result<(EdgeProgram, datapath::V2p)> {
-    let mut edge_items = Vec::new();
-    for (key, value) in items {
-        let item = match key.split('/').next() {
-            Some("igw") => EdgeItem::InternetGateway(serde_json::from_slice(value)?),
-            Some("pub") => EdgeItem::PublicIp(serde_json::from_slice(value)?),
-            Some("nat") => EdgeItem::NatGateway(serde_json::from_slice(value)?),
-            _ => continue,
+/// The edge's side of the mapping session: its gateways and the V2P of the VPCs it
+/// serves, handed whole to the data path after each update.
+struct EdgeSession {
+    state: HostState,
+    /// (VPC, private address) → (host, MAC).
+    mappings: HashMap<(String, std::net::Ipv4Addr), (std::net::Ipv4Addr, MacAddr)>,
+    send: Box<dyn Fn(datapath::Command) + Send>,
+}
+
+impl Programmed for EdgeSession {
+    fn position(&self) -> (u64, u64) {
+        (self.state.epoch, self.state.generation)
+    }
+
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
+        let Some(applied) = self.state.apply(update)? else {
+            return Ok(false);
         };
-        edge_items.push(item);
-    }
-    let hp = fort_mapping::derive::assemble(Underlay::default(), items)?;
-    let mut v2p = datapath::V2p::default();
-    for vpc in &hp.vpcs {
-        v2p.routers.insert(vpc.vni, vpc.router_mac);
-        for m in &vpc.mappings {
-            v2p.hosts.insert((vpc.vni, m.ip), (m.host, m.mac));
+        for m in &applied.malformed {
+            tracing::error!(error = %m, "item skipped");
         }
+        if applied.snapshot {
+            self.mappings.clear();
+        }
+        for change in applied.v2p {
+            match change {
+                V2pChange::Put { vpc_id, mapping } => {
+                    self.mappings
+                        .insert((vpc_id, mapping.ip), (mapping.host, mapping.mac));
+                }
+                V2pChange::Delete { vpc_id, ip } => {
+                    self.mappings.remove(&(vpc_id, ip));
+                }
+            }
+        }
+        let mut v2p = datapath::V2p::default();
+        let vnis: HashMap<&str, u32> = self
+            .state
+            .vpc_headers()
+            .map(|v| (v.id.as_str(), v.vni))
+            .collect();
+        for v in self.state.vpc_headers() {
+            v2p.routers.insert(v.vni, v.router_mac);
+        }
+        for ((vpc, ip), at) in &self.mappings {
+            if let Some(&vni) = vnis.get(vpc.as_str()) {
+                v2p.hosts.insert((vni, *ip), *at);
+            }
+        }
+        let position = (self.state.epoch, self.state.generation);
+        (self.send)(datapath::Command::Program(
+            Box::new((self.state.edge_program(), v2p)),
+            position,
+        ));
+        Ok(true)
     }
-    Ok((EdgeProgram::from_items(edge_items), v2p))
+
+    fn reset(&mut self) {
+        self.state.reset();
+        self.mappings.clear();
+    }
 }

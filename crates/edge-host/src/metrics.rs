@@ -4,8 +4,6 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use axum::Router;
-use axum::routing::get;
 use fort_edge::DropReason;
 
 use crate::datapath::{Shared, Snapshot};
@@ -94,30 +92,14 @@ pub fn render(s: &Snapshot) -> String {
     o
 }
 
-/// Serves `/metrics` on `addr`; returns the bound address and the server task.
+/// Serves `GET /metrics` on `addr` until the task is dropped; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     shared: Shared,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let local = listener.local_addr()?;
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let shared = shared.clone();
-            async move {
-                let snap = shared.lock().expect("metrics lock").clone();
-                (
-                    [("content-type", "text/plain; version=0.0.4")],
-                    render(&snap),
-                )
-            }
-        }),
-    );
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "edge metrics server stopped");
-        }
-    });
-    Ok((local, task))
+    fort_host::metrics::serve(
+        addr,
+        std::sync::Arc::new(move || render(&shared.lock().expect("metrics lock").clone())),
+    )
+    .await
 }

@@ -20,7 +20,10 @@
 #![deny(unused_must_use, unreachable_patterns)]
 
 pub mod edge;
+/// Test support (frames, programs, the fuzz driver): for tests, benches and fuzz targets.
+#[cfg(any(test, feature = "test-support"))]
 pub mod fixtures;
+#[cfg(any(test, feature = "test-support"))]
 pub mod fuzzing;
 pub mod nat;
 pub mod program;

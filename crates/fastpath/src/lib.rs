@@ -20,6 +20,8 @@ pub mod asm;
 pub mod layout;
 pub mod programs;
 mod sys;
+/// Namespaces, veth pairs and a user-space relay for the crate's root tests and bench.
+#[cfg(feature = "test-support")]
 pub mod testkit;
 
 use std::collections::HashMap;

@@ -19,10 +19,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::layout::{GENEVE_PORT, OPTION_CLASS, OPTION_TYPE, OPTION_WORDS};
-use crate::sys::{self, VNET_HDR_LEN};
+use crate::sys;
 use crate::{
     Config, EgressAction, EgressKey, FastPath, FlowTuple, IngressAction, IngressKey, PortId,
 };
+use fort_host::sys::VNET_HDR_LEN;
 
 pub use crate::sys::in_netns;
 
@@ -127,7 +128,7 @@ impl Instance {
     ) -> io::Result<(Instance, File)> {
         let ns = Netns::create(ns)?;
         let _ = ip(&["link", "del", tap]);
-        let file = sys::tap_open(tap)?;
+        let file = fort_host::sys::Tap::open(tap, true)?.into_file(true)?;
         ip(&["link", "set", tap, "netns", ns.name()])?;
         let n = ns.name().to_string();
         ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"])?;

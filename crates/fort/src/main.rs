@@ -17,6 +17,8 @@ use fort_auth::Credentials;
 use fort_control::{Config, Control, Quotas};
 use fort_store::{EmbeddedStore, EtcdStore, Store};
 
+mod sim;
+
 /// The heap, counted while `fort sim` runs (it reports an agent's memory per mapping);
 /// otherwise each allocation pays one relaxed load.
 mod heap {
@@ -210,9 +212,10 @@ struct ServerArgs {
     /// Where the EC2 API listens.
     #[arg(long, default_value = "127.0.0.1:8773", env = "FORT_LISTEN")]
     listen: SocketAddr,
-    /// Where the mapping service (gRPC, for agents) listens.
-    #[arg(long, default_value = "127.0.0.1:8774", env = "FORT_MAPPING_LISTEN")]
-    mapping_listen: SocketAddr,
+    /// Where the mapping service (gRPC, for agents) listens. Default: the API's address
+    /// and the next port (8773 → 8774), so servers side by side need only `--listen`.
+    #[arg(long, env = "FORT_MAPPING_LISTEN")]
+    mapping_listen: Option<SocketAddr>,
     /// Where the embedded store and generated credentials live.
     #[arg(long, default_value = "./fort-data", env = "FORT_DATA_DIR")]
     data_dir: PathBuf,
@@ -282,7 +285,7 @@ fn main() -> anyhow::Result<()> {
 
 async fn sim(args: SimArgs) -> anyhow::Result<()> {
     heap::start();
-    let report = fort_mapping::sim::run(fort_mapping::sim::SimArgs {
+    let report = sim::run(sim::SimArgs {
         hosts: args.hosts,
         instances: args.instances,
         changes: args.changes,
@@ -361,7 +364,7 @@ fn exec(args: ExecArgs) -> anyhow::Result<()> {
     if !fort_agent::names::is_instance_id(&args.instance) {
         bail!("'{}' is not an instance id (i-…)", args.instance);
     }
-    if !fort_agent::instance::netns_exists(&args.instance) {
+    if !fort_host::netns::netns_exists(&args.instance) {
         bail!(
             "instance {} has no network namespace on this machine",
             args.instance
@@ -481,25 +484,52 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     println!("  try: aws --endpoint-url {endpoint} ec2 describe-vpcs");
 
     let mapping = fort_mapping::server::MappingService::start(api.control.clone()).await;
-    let grpc = tokio::net::TcpListener::bind(args.mapping_listen)
-        .await
-        .with_context(|| format!("binding the mapping service to {}", args.mapping_listen))?;
-    println!(
-        "  mapping:       http://{} (gRPC, for agents)",
-        grpc.local_addr()?
-    );
-    let mapping_url = format!("http://{}", grpc.local_addr()?);
-    let grpc_service = mapping.grpc();
-    tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-        if let Err(e) = tonic::transport::Server::builder()
-            .add_service(grpc_service)
-            .serve_with_incoming(incoming)
-            .await
-        {
-            tracing::error!(error = %e, "mapping service stopped");
-        }
+    let api_addr = listener.local_addr()?;
+    let mapping_addr = args.mapping_listen.unwrap_or_else(|| {
+        let port = match api_addr.port() {
+            0 => 0,
+            p => p.wrapping_add(1),
+        };
+        SocketAddr::new(api_addr.ip(), port)
     });
+    let grpc = match tokio::net::TcpListener::bind(mapping_addr).await {
+        Ok(g) => Some(g),
+        // An emulator's mapping service only tells agents they are not wanted: without
+        // the port it runs on all the same (say why).
+        Err(e) if !dataplane && args.mapping_listen.is_none() => {
+            eprintln!(
+                "fort: no mapping service ({mapping_addr}: {e}); with --dataplane off no agent can join anyway"
+            );
+            None
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("binding the mapping service to {mapping_addr}"));
+        }
+    };
+    if let Some(grpc) = &grpc {
+        println!(
+            "  mapping:       http://{} (gRPC, for agents)",
+            grpc.local_addr()?
+        );
+    }
+    let mapping_url = match &grpc {
+        Some(g) => format!("http://{}", g.local_addr()?),
+        None => String::new(),
+    };
+    if let Some(grpc) = grpc {
+        let grpc_service = mapping.grpc();
+        tokio::spawn(async move {
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(grpc_service)
+                .serve_with_incoming(incoming)
+                .await
+            {
+                tracing::error!(error = %e, "mapping service stopped");
+            }
+        });
+    }
 
     let mut running = Vec::new();
     if agents {

@@ -10,27 +10,32 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use std::sync::Arc;
+
 use fort_control::region::Host;
 use fort_control::route_table::route_state;
 use fort_control::{Region, World};
-use fort_dataplane::program as dp;
-use fort_dataplane::wire::MacAddr;
-use fort_edge::program::{InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem};
 use fort_model::{NetworkInterface, RouteDestination, RouteTarget, RulePeer};
-use prost::bytes::Bytes;
+use fort_proto::mapping::item_value::Kind as V;
+use fort_proto::mapping::{self as pb, ItemKey, ItemValue};
+use ipnet::Ipv4Net;
 
-/// Item values: the JSON of one piece of a [`dp::HostProgram`].
-pub type Items = BTreeMap<String, Bytes>;
+/// An item's value, shared by every host's update that carries it (never copied until
+/// it is sent).
+pub type Value = Arc<ItemValue>;
+
+/// Items by key.
+pub type Items = BTreeMap<ItemKey, Value>;
 
 /// What one stored row contributes to host programs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Contribution {
     /// The VPC the items belong to.
     pub vpc: Option<String>,
     /// Items every host serving the VPC holds.
     pub items: Items,
     /// A port item for one host: (host id, key, value).
-    pub port: Option<(String, String, Bytes)>,
+    pub port: Option<(String, ItemKey, Value)>,
 }
 
 /// A row of the control plane, as the store names it: `r/ACCOUNT/REGION/TABLE/ID`.
@@ -66,14 +71,34 @@ impl RowKey {
     }
 }
 
-fn json<T: serde::Serialize>(v: &T) -> Bytes {
-    Bytes::from(serde_json::to_vec(v).expect("program items serialize"))
+fn value(kind: V) -> Value {
+    Arc::new(ItemValue { kind: Some(kind) })
+}
+
+fn cidr(n: Ipv4Net) -> pb::Ipv4Cidr {
+    pb::Ipv4Cidr {
+        address: n.addr().into(),
+        prefix_len: n.prefix_len().into(),
+    }
 }
 
 /// The MAC of a VPC's implicit router: locally administered, derived from the VNI.
-pub fn router_mac(vni: u32) -> MacAddr {
+pub fn router_mac(vni: u32) -> [u8; 6] {
     let [_, a, b, c] = vni.to_be_bytes();
-    MacAddr([0x06, a, b, c, 0x00, 0x01])
+    [0x06, a, b, c, 0x00, 0x01]
+}
+
+/// An interface's MAC as six bytes (all zero if the stored text is not a MAC).
+fn mac_bytes(text: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    let mut parts = text.split(':');
+    for b in &mut out {
+        match parts.next().map(|p| u8::from_str_radix(p, 16)) {
+            Some(Ok(v)) => *b = v,
+            _ => return [0; 6],
+        }
+    }
+    if parts.next().is_some() { [0; 6] } else { out }
 }
 
 fn region<'w>(world: &'w World, row: &RowKey) -> Option<&'w Region> {
@@ -106,12 +131,12 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 let mut header = vpc_header(r, v);
                 header.edges = edges(world, r, v);
                 header.peerings = active_peerings(world, &v.id)
-                    .map(|(id, peer)| dp::Peering {
+                    .map(|(id, peer)| pb::Peering {
                         id: id.to_owned(),
                         peer_vpc_id: peer.vpc_id.clone(),
                     })
                     .collect();
-                c.items.insert(format!("vpc/{id}"), json(&header));
+                c.items.insert(ItemKey::vpc(id), value(V::Vpc(header)));
             }
         }
         "subnet" => {
@@ -127,14 +152,14 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .find(|a| a.associations.iter().any(|x| x.subnet_id == id))
                     .map(|a| a.id.clone())
                     .unwrap_or_default();
-                let item = dp::Subnet {
+                let item = pb::Subnet {
                     id: s.id.clone(),
-                    cidr: s.cidr,
+                    cidr: Some(cidr(s.cidr)),
                     route_table_id,
                     network_acl_id,
                 };
                 c.items
-                    .insert(format!("subnet/{}/{id}", s.vpc_id), json(&item));
+                    .insert(ItemKey::subnet(&s.vpc_id, id), value(V::Subnet(item)));
             }
         }
         "route-table" => {
@@ -148,52 +173,22 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                             return None;
                         };
                         let target = if route_state(r, &world.global, t, route) == "blackhole" {
-                            dp::RouteTarget::Blackhole
+                            Target::Blackhole(pb::Empty {})
                         } else {
-                            match &route.target {
-                                RouteTarget::Local => dp::RouteTarget::Local,
-                                RouteTarget::Gateway(g) if g.starts_with("igw-") => {
-                                    dp::RouteTarget::InternetGateway(g.clone())
-                                }
-                                RouteTarget::Gateway(g) if g.starts_with("vgw-") => {
-                                    dp::RouteTarget::VpnGateway(g.clone())
-                                }
-                                RouteTarget::Gateway(g) | RouteTarget::VpcEndpoint(g) => {
-                                    dp::RouteTarget::VpcEndpoint(g.clone())
-                                }
-                                RouteTarget::NatGateway(n) => {
-                                    dp::RouteTarget::NatGateway(n.clone())
-                                }
-                                RouteTarget::NetworkInterface(e) => {
-                                    dp::RouteTarget::NetworkInterface(e.clone())
-                                }
-                                RouteTarget::Instance(i) => match r.instance_route_interface(i) {
-                                    Some(e) => dp::RouteTarget::NetworkInterface(e),
-                                    None => dp::RouteTarget::Blackhole,
-                                },
-                                RouteTarget::VpcPeeringConnection(p) => {
-                                    dp::RouteTarget::VpcPeering(p.clone())
-                                }
-                                RouteTarget::TransitGateway(g) => {
-                                    dp::RouteTarget::TransitGateway(g.clone())
-                                }
-                                RouteTarget::EgressOnlyInternetGateway(_)
-                                | RouteTarget::CarrierGateway(_)
-                                | RouteTarget::LocalGateway(_) => dp::RouteTarget::Blackhole,
-                            }
+                            route_target(r, &route.target)
                         };
-                        Some(dp::Route {
-                            destination,
-                            target,
+                        Some(pb::Route {
+                            destination: Some(cidr(destination)),
+                            target: Some(pb::RouteTarget { kind: Some(target) }),
                         })
                     })
                     .collect();
                 c.items.insert(
-                    format!("rtb/{}/{id}", t.vpc_id),
-                    json(&dp::RouteTable {
+                    ItemKey::route_table(&t.vpc_id, id),
+                    value(V::RouteTable(pb::RouteTable {
                         id: t.id.clone(),
                         routes,
-                    }),
+                    })),
                 );
             }
         }
@@ -204,49 +199,55 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .entries
                     .iter()
                     .filter_map(|e| {
-                        Some(dp::NaclEntry {
-                            rule_number: e.rule_number,
+                        Some(pb::NaclEntry {
+                            rule_number: e.rule_number.into(),
                             egress: e.egress,
-                            protocol: e.protocol,
+                            protocol: e.protocol.into(),
                             allow: e.allow,
-                            cidr: e.cidr?,
-                            port_range: e.port_range.map(|(f, t)| (clamp_port(f), clamp_port(t))),
-                            icmp: e.icmp.map(|(t, c)| (t as i16, c as i16)),
+                            cidr: Some(cidr(e.cidr?)),
+                            port_range: e.port_range.map(|(from, to)| pb::PortRange {
+                                from: clamp_port(from),
+                                to: clamp_port(to),
+                            }),
+                            icmp: e
+                                .icmp
+                                .map(|(r#type, code)| pb::IcmpTypeCode { r#type, code }),
                         })
                     })
                     .collect();
                 c.items.insert(
-                    format!("acl/{}/{id}", a.vpc_id),
-                    json(&dp::NetworkAcl {
+                    ItemKey::network_acl(&a.vpc_id, id),
+                    value(V::NetworkAcl(pb::NetworkAcl {
                         id: a.id.clone(),
                         entries,
-                    }),
+                    })),
                 );
             }
         }
         "security-group" => {
             if let Some(g) = r.security_groups.get(id) {
                 c.vpc = Some(g.vpc_id.clone());
-                let mut item = dp::SecurityGroup {
+                let mut item = pb::SecurityGroup {
                     id: g.id.clone(),
                     ingress: Vec::new(),
                     egress: Vec::new(),
-                    members: Vec::new(),
                 };
                 for rule in &g.rules {
                     let peer = match &rule.peer {
-                        RulePeer::Cidr(n) => dp::SgPeer::Cidr(*n),
-                        RulePeer::Group { group_id, .. } => dp::SgPeer::Group(group_id.clone()),
+                        RulePeer::Cidr(n) => pb::sg_rule::Peer::Cidr(cidr(*n)),
+                        RulePeer::Group { group_id, .. } => {
+                            pb::sg_rule::Peer::Group(group_id.clone())
+                        }
                         RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
                     };
                     let Some(protocol) = protocol_number(&rule.protocol) else {
                         continue;
                     };
-                    let out = dp::SgRule {
-                        protocol,
+                    let out = pb::SgRule {
+                        protocol: protocol.into(),
                         from_port: rule.from_port,
                         to_port: rule.to_port,
-                        peer,
+                        peer: Some(peer),
                     };
                     if rule.egress {
                         item.egress.push(out)
@@ -254,7 +255,10 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         item.ingress.push(out)
                     }
                 }
-                c.items.insert(format!("sg/{}/{id}", g.vpc_id), json(&item));
+                c.items.insert(
+                    ItemKey::security_group(&g.vpc_id, id),
+                    value(V::SecurityGroup(item)),
+                );
             }
         }
         // The edge's items: gateways attached and public addresses mapped.
@@ -263,94 +267,131 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 && let Some(v) = g.vpc_id.as_ref().and_then(|v| r.vpcs.get(v))
             {
                 c.vpc = Some(v.id.clone());
-                let item = InternetGatewayItem {
+                let item = pb::InternetGateway {
                     vpc_id: v.id.clone(),
                     igw_id: g.id.clone(),
                     vni: v.vni,
-                    cidrs: v.cidrs().collect(),
+                    cidrs: v.cidrs().map(cidr).collect(),
                 };
-                c.items.insert(item.key(), json(&item));
+                c.items.insert(
+                    ItemKey::internet_gateway(&v.id, &g.id),
+                    value(V::InternetGateway(item)),
+                );
             }
         }
         "natgateway" => {
             if let Some(n) = r.nat_gateways.get(id)
                 && let Some(v) = r.vpcs.get(&n.vpc_id)
-                && let Some(a) = n
+                && let Some((a, public_ip)) = n
                     .addresses
                     .iter()
-                    .find(|a| a.is_primary && a.public_ip.is_some())
+                    .filter(|a| a.is_primary)
+                    .find_map(|a| Some((a, a.public_ip?)))
             {
                 c.vpc = Some(v.id.clone());
+                use pb::NatGatewayState as S;
                 let state = match n.state.as_str() {
-                    "pending" => NatGatewayState::Pending,
-                    "available" => NatGatewayState::Available,
-                    "deleting" => NatGatewayState::Deleting,
-                    "deleted" => NatGatewayState::Deleted,
-                    _ => NatGatewayState::Failed,
+                    "pending" => S::Pending,
+                    "available" => S::Available,
+                    "deleting" => S::Deleting,
+                    "deleted" => S::Deleted,
+                    _ => S::Failed,
                 };
-                let item = NatGatewayItem {
+                let item = pb::NatGateway {
                     vpc_id: v.id.clone(),
                     nat_id: n.id.clone(),
                     vni: v.vni,
                     subnet_id: n.subnet_id.clone(),
-                    private_ip: a.private_ip,
-                    public_ip: a.public_ip.expect("filtered above"),
-                    state,
+                    private_ip: a.private_ip.into(),
+                    public_ip: public_ip.into(),
+                    state: state.into(),
                 };
-                c.items.insert(item.key(), json(&item));
+                c.items.insert(
+                    ItemKey::nat_gateway(&v.id, &n.id),
+                    value(V::NatGateway(item)),
+                );
             }
         }
         "network-interface" => {
             if let Some(e) = r.network_interfaces.get(id) {
                 c.vpc = Some(e.vpc_id.clone());
                 for a in &e.associations {
-                    let item = PublicIpItem {
+                    let item = pb::PublicIp {
                         vpc_id: e.vpc_id.clone(),
-                        public_ip: a.public_ip,
-                        private_ip: a.private_ip,
+                        public_ip: a.public_ip.into(),
+                        private_ip: a.private_ip.into(),
                         eni_id: e.id.clone(),
                     };
-                    c.items.insert(item.key(), json(&item));
+                    c.items.insert(
+                        ItemKey::public_ip(&e.vpc_id, a.public_ip),
+                        value(V::PublicIp(item)),
+                    );
                 }
+                let member = value(V::Member(pb::Member {}));
                 for ip in e.private_ips() {
                     for g in &e.security_groups {
                         c.items
-                            .insert(format!("member/{}/{g}/{ip}", e.vpc_id), Bytes::new());
+                            .insert(ItemKey::member(&e.vpc_id, g, ip), member.clone());
                     }
                 }
                 if let Some(host) = placement(world, r, e) {
-                    let mac: MacAddr = e.mac_address.parse().unwrap_or(MacAddr::ZERO);
+                    let mac = mac_bytes(&e.mac_address).to_vec();
                     for ip in e.private_ips() {
-                        let m = dp::Mapping {
-                            ip,
-                            host: host.underlay,
-                            mac,
+                        let m = pb::V2p {
+                            ip: ip.into(),
+                            host: host.underlay.into(),
+                            mac: mac.clone(),
                             eni_id: e.id.clone(),
                             source_dest_check: e.source_dest_check,
                         };
-                        c.items.insert(format!("map/{}/{ip}", e.vpc_id), json(&m));
+                        c.items
+                            .insert(ItemKey::mapping(&e.vpc_id, ip), value(V::Mapping(m)));
                     }
-                    let port = dp::Port {
+                    let port = pb::Port {
                         id: e.id.clone(),
                         vpc_id: e.vpc_id.clone(),
                         subnet_id: e.subnet_id.clone(),
                         mac,
-                        primary_ip: e.private_ip,
-                        secondary_ips: e.secondary_ips.clone(),
+                        primary_ip: e.private_ip.into(),
+                        secondary_ips: e.secondary_ips.iter().map(|&a| a.into()).collect(),
                         security_groups: e.security_groups.clone(),
                         source_dest_check: e.source_dest_check,
-                        conntrack: dp::ConntrackTimeouts::default(),
+                        // The engine's defaults (AWS's).
+                        conntrack: None,
                         hostname: Some(ip_name(e.private_ip)),
                         instance_id: e.attachment.as_ref().map(|a| a.instance_id.clone()),
                         device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
                     };
-                    c.port = Some((host.id.clone(), format!("port/{id}"), json(&port)));
+                    c.port = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));
                 }
             }
         }
         _ => {}
     }
     c
+}
+
+type Target = pb::route_target::Kind;
+
+/// Where a route of the region sends packets, for the engine.
+fn route_target(r: &Region, target: &RouteTarget) -> Target {
+    match target {
+        RouteTarget::Local => Target::Local(pb::Empty {}),
+        RouteTarget::Gateway(g) if g.starts_with("igw-") => Target::InternetGateway(g.clone()),
+        RouteTarget::Gateway(g) if g.starts_with("vgw-") => Target::VpnGateway(g.clone()),
+        RouteTarget::Gateway(g) | RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.clone()),
+        RouteTarget::NatGateway(n) => Target::NatGateway(n.clone()),
+        RouteTarget::NetworkInterface(e) => Target::NetworkInterface(e.clone()),
+        RouteTarget::Instance(i) => match r.instance_route_interface(i) {
+            Some(e) => Target::NetworkInterface(e),
+            None => Target::Blackhole(pb::Empty {}),
+        },
+        RouteTarget::VpcPeeringConnection(p) => Target::VpcPeering(p.clone()),
+        RouteTarget::TransitGateway(g) => Target::TransitGateway(g.clone()),
+        RouteTarget::EgressOnlyInternetGateway(_)
+        | RouteTarget::CarrierGateway(_)
+        | RouteTarget::LocalGateway(_) => Target::Blackhole(pb::Empty {}),
+    }
 }
 
 /// Rows whose contributions read `row` and so must be derived again when it changes.
@@ -494,7 +535,7 @@ pub fn edge_host(world: &World) -> Option<&Host> {
 }
 
 /// Where each gateway of a VPC is served: its internet gateway and NAT gateways.
-fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<dp::Edge> {
+fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
     let Some(edge) = edge_host(world) else {
         return Vec::new();
     };
@@ -509,15 +550,15 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<dp::Edge> {
         .filter(|n| n.vpc_id == v.id && n.state == "available")
         .map(|n| n.id.clone());
     igws.chain(nats)
-        .map(|gateway_id| dp::Edge {
+        .map(|gateway_id| pb::Edge {
             gateway_id,
-            host: edge.underlay,
+            host: edge.underlay.into(),
         })
         .collect()
 }
 
-fn vpc_header(r: &Region, v: &fort_model::Vpc) -> dp::Vpc {
-    let mut dhcp = dp::DhcpOptions {
+fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
+    let mut dhcp = pb::DhcpOptions {
         domain_name_servers: Vec::new(),
         domain_name: None,
         lease_time: 3600,
@@ -529,11 +570,12 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> dp::Vpc {
                     dhcp.domain_name_servers = values
                         .iter()
                         .filter_map(|s| {
-                            if s == "AmazonProvidedDNS" {
-                                Some(dp::NameServer::AmazonProvidedDns)
+                            let kind = if s == "AmazonProvidedDNS" {
+                                pb::name_server::Kind::AmazonProvidedDns(pb::Empty {})
                             } else {
-                                s.parse::<Ipv4Addr>().ok().map(dp::NameServer::Address)
-                            }
+                                pb::name_server::Kind::Address(s.parse::<Ipv4Addr>().ok()?.into())
+                            };
+                            Some(pb::NameServer { kind: Some(kind) })
                         })
                         .collect();
                 }
@@ -542,24 +584,19 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> dp::Vpc {
             }
         }
     }
-    dp::Vpc {
+    pb::Vpc {
         id: v.id.clone(),
         vni: v.vni,
-        cidrs: v.cidrs().collect(),
-        router_mac: router_mac(v.vni),
-        subnets: Vec::new(),
-        route_tables: Vec::new(),
-        network_acls: Vec::new(),
-        security_groups: Vec::new(),
-        dhcp,
-        mappings: Vec::new(),
+        cidrs: v.cidrs().map(cidr).collect(),
+        router_mac: router_mac(v.vni).to_vec(),
+        dhcp: Some(dhcp),
         edges: Vec::new(),
         peerings: Vec::new(),
     }
 }
 
-fn clamp_port(p: i32) -> u16 {
-    p.clamp(0, 65535) as u16
+fn clamp_port(p: i32) -> u32 {
+    p.clamp(0, 65535).unsigned_abs()
 }
 
 /// The IP protocol number of a security group rule's protocol.
@@ -612,61 +649,4 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
         rows.extend(r.nat_gateways.values().map(|x| key("natgateway", &x.id)));
     }
     rows
-}
-
-/// Assembles a host program from its items (what an agent does after each update).
-pub fn assemble(
-    underlay: dp::Underlay,
-    items: &Items,
-) -> Result<dp::HostProgram, serde_json::Error> {
-    let mut program = dp::HostProgram {
-        underlay,
-        ports: Vec::new(),
-        vpcs: Vec::new(),
-    };
-    let mut vpcs: BTreeMap<&str, dp::Vpc> = BTreeMap::new();
-    let mut members: BTreeMap<(&str, &str), Vec<Ipv4Addr>> = BTreeMap::new();
-    for (key, value) in items {
-        if let Some(vpc) = key.strip_prefix("vpc/") {
-            vpcs.insert(vpc, serde_json::from_slice(value)?);
-        }
-    }
-    for (key, value) in items {
-        let mut parts = key.split('/');
-        let kind = parts.next().unwrap_or_default();
-        if kind == "port" {
-            program.ports.push(serde_json::from_slice(value)?);
-            continue;
-        }
-        let Some(vpc) = parts.next().and_then(|v| vpcs.get_mut(v)) else {
-            continue;
-        };
-        match kind {
-            "subnet" => vpc.subnets.push(serde_json::from_slice(value)?),
-            "rtb" => vpc.route_tables.push(serde_json::from_slice(value)?),
-            "acl" => vpc.network_acls.push(serde_json::from_slice(value)?),
-            "sg" => vpc.security_groups.push(serde_json::from_slice(value)?),
-            "map" => vpc.mappings.push(serde_json::from_slice(value)?),
-            "member" => {
-                let (Some(g), Some(ip)) = (parts.next(), parts.next()) else {
-                    continue;
-                };
-                if let Ok(ip) = ip.parse() {
-                    let vpc_id = key.split('/').nth(1).unwrap_or_default();
-                    members.entry((vpc_id, g)).or_default().push(ip);
-                }
-            }
-            _ => {}
-        }
-    }
-    for ((vpc_id, g), ips) in members {
-        if let Some(sg) = vpcs
-            .get_mut(vpc_id)
-            .and_then(|v| v.security_groups.iter_mut().find(|s| s.id == g))
-        {
-            sg.members = ips;
-        }
-    }
-    program.vpcs = vpcs.into_values().collect();
-    Ok(program)
 }

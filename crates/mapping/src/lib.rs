@@ -1,17 +1,13 @@
-//! Fort's mapping service: every agent's host program, derived from the control plane
-//! and kept current.
+//! Fort's mapping service: every host's program, derived from the control plane and
+//! kept current. The server side of the contract in `fort-proto`; hosts use `fort-sync`.
 //!
 //! * [`derive`]: which items (ports, VPC headers, subnets, route tables, ACLs, groups and
-//!   their members, V2P mappings) each stored row contributes;
+//!   their members, V2P mappings, the edge's gateways) each stored row contributes;
 //! * [`programs`]: the items of every host, one update per affected host per change, the
-//!   generations agents have applied;
-//! * [`server`]: the gRPC service agents connect to;
-//! * [`client`]: the agent's side: a session that keeps a host program current.
+//!   generations hosts have applied;
+//! * [`server`]: the gRPC service hosts connect to.
 #![forbid(unsafe_code)]
 
-pub mod client;
 pub mod derive;
-pub mod host_state;
 pub mod programs;
 pub mod server;
-pub mod sim;

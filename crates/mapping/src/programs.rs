@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use fort_control::World;
-use prost::bytes::Bytes;
+use fort_proto::mapping::item_value::Kind as V;
+use fort_proto::mapping::{ItemKey, V2p};
 
-use crate::derive::{Contribution, Items, RowKey, all_rows, contribution, dependents};
+use crate::derive::{Contribution, Items, RowKey, Value, all_rows, contribution, dependents};
 
 /// How many updates, and items in them, each host keeps for agents that reconnect:
 /// beyond that, a snapshot (which costs no more than replaying that much).
@@ -16,14 +17,14 @@ pub const LOG_LEN: usize = 256;
 pub const LOG_ITEMS: usize = 4096;
 
 /// One update for one host: items put and keys deleted, on top of `base`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Update {
     pub epoch: u64,
     pub base: u64,
     pub generation: u64,
     pub snapshot: bool,
-    pub put: Vec<(String, Bytes)>,
-    pub delete: Vec<String>,
+    pub put: Vec<(ItemKey, Value)>,
+    pub delete: Vec<ItemKey>,
 }
 
 impl Update {
@@ -42,6 +43,8 @@ pub struct HostState {
     /// Items (puts and deletes) in `log`.
     pub log_items: usize,
     pub connected: bool,
+    /// What its last heartbeat said of its data path (a new host is presumed healthy).
+    pub healthy: bool,
     /// Silent longer than the timeout (connected or not): reported unavailable once.
     pub unavailable: bool,
     pub last_seen: Option<Instant>,
@@ -63,7 +66,7 @@ pub struct Programs {
     /// host → its port items.
     ports: HashMap<String, Items>,
     /// port key → (host, VPC).
-    port_home: HashMap<String, (String, String)>,
+    port_home: HashMap<ItemKey, (String, String)>,
     /// VPC → host → ports it has there (for edge hosts: 1 while the VPC has gateways).
     serving: HashMap<String, BTreeMap<String, usize>>,
     /// VPC → its gateway items (internet and NAT gateways): the edge serves it while > 0.
@@ -76,7 +79,7 @@ pub struct Programs {
     /// VNI → VPC, kept from the VPC header items, for lookups.
     vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
-    owners: HashMap<String, Vec<RowKey>>,
+    owners: HashMap<ItemKey, Vec<RowKey>>,
     /// Hosts with the edge role, and their underlay addresses.
     edge_hosts: BTreeMap<String, std::net::Ipv4Addr>,
     hosts: HashMap<String, HostState>,
@@ -145,13 +148,21 @@ impl Programs {
     pub fn mapping_count(&self) -> usize {
         self.vpc_items
             .values()
-            .map(|items| items.keys().filter(|k| k.starts_with("map/")).count())
+            .map(|items| items.keys().filter(|k| k.is_mapping()).count())
             .sum()
     }
 
     /// The mapping item of (VPC, IP), if any.
-    pub fn lookup(&self, vpc: &str, ip: &str) -> Option<&Bytes> {
-        self.vpc_items.get(vpc)?.get(&format!("map/{vpc}/{ip}"))
+    pub fn lookup(&self, vpc: &str, ip: std::net::Ipv4Addr) -> Option<&V2p> {
+        match &self
+            .vpc_items
+            .get(vpc)?
+            .get(&ItemKey::mapping(vpc, ip))?
+            .kind
+        {
+            Some(V::Mapping(m)) => Some(m),
+            _ => None,
+        }
     }
 
     /// The VPC with this VNI.
@@ -171,6 +182,7 @@ impl Programs {
         let items = self.items_of(host);
         let state = self.hosts.entry(host.to_owned()).or_default();
         state.connected = true;
+        state.healthy = true;
         state.unavailable = false;
         state.last_seen = Some(now);
         if epoch == self.epoch && generation == state.generation {
@@ -219,11 +231,11 @@ impl Programs {
         self.settle(now);
     }
 
-    /// A heartbeat.
-    pub fn seen(&mut self, host: &str, now: Instant) {
-        if let Some(h) = self.hosts.get_mut(host) {
-            h.last_seen = Some(now);
-        }
+    /// A heartbeat: returns the host's health when it turned.
+    pub fn seen(&mut self, host: &str, healthy: bool, now: Instant) -> Option<bool> {
+        let h = self.hosts.get_mut(host)?;
+        h.last_seen = Some(now);
+        (std::mem::replace(&mut h.healthy, healthy) != healthy).then_some(healthy)
     }
 
     /// Hosts silent for longer than `timeout` stop holding changes back.
@@ -335,7 +347,7 @@ impl Programs {
                     if still.is_none() {
                         self.owners.remove(key);
                     }
-                    if still.is_none() && key.starts_with("vpc/") {
+                    if still.is_none() && *key == ItemKey::vpc(vpc) {
                         self.vnis.retain(|_, v| v != vpc);
                     }
                     if let Some(items) = self.vpc_items.get_mut(vpc) {
@@ -344,7 +356,7 @@ impl Programs {
                             None => items.remove(key),
                         };
                     }
-                    if is_gateway(key) {
+                    if key.is_gateway() {
                         self.gateway(false, vpc, sink);
                     }
                     sink.vpc
@@ -360,14 +372,11 @@ impl Programs {
                             .entry(key.clone())
                             .or_default()
                             .push(row.clone());
-                        if is_gateway(key) {
+                        if key.is_gateway() {
                             self.gateway(true, vpc, sink);
                         }
                     }
-                    if key.starts_with("vpc/")
-                        && let Ok(header) =
-                            serde_json::from_slice::<fort_dataplane::program::Vpc>(value)
-                    {
+                    if let Some(V::Vpc(header)) = &value.kind {
                         self.vnis.insert(header.vni, vpc.clone());
                     }
                     if old.items.get(key) != Some(value) {
@@ -538,8 +547,7 @@ impl Programs {
 
     /// Turns item differences into one update per affected host.
     fn fan_out(&mut self, sink: Deltas) -> Vec<(String, Update)> {
-        let mut per_host: BTreeMap<String, (BTreeMap<String, Bytes>, BTreeSet<String>)> =
-            BTreeMap::new();
+        let mut per_host: BTreeMap<String, (Items, BTreeSet<ItemKey>)> = BTreeMap::new();
         let vpcs: BTreeSet<&String> = sink.vpc.keys().chain(sink.serving.keys()).collect();
         let no_transitions = BTreeMap::new();
         for vpc in vpcs {
@@ -556,7 +564,7 @@ impl Programs {
                             .extend(items.iter().map(|(k, v)| (k.clone(), v.clone())));
                     }
                 } else if *was && !is {
-                    let mut keys: BTreeSet<String> = self
+                    let mut keys: BTreeSet<ItemKey> = self
                         .vpc_items
                         .get(vpc)
                         .map(|i| i.keys().cloned().collect())
@@ -637,8 +645,8 @@ impl Programs {
 /// Item differences of one change: per VPC and per host's ports (`None`: deleted).
 #[derive(Default)]
 struct Deltas {
-    vpc: BTreeMap<String, BTreeMap<String, Option<Bytes>>>,
-    ports: BTreeMap<String, BTreeMap<String, Option<Bytes>>>,
+    vpc: BTreeMap<String, BTreeMap<ItemKey, Option<Value>>>,
+    ports: BTreeMap<String, BTreeMap<ItemKey, Option<Value>>>,
     /// VPC → host → whether it served the VPC before the change (for hosts whose port
     /// count there changed).
     serving: BTreeMap<String, BTreeMap<String, bool>>,
@@ -664,10 +672,6 @@ fn tally(
         hosts.insert(host.to_owned(), count - 1);
     }
     count
-}
-
-fn is_gateway(key: &str) -> bool {
-    key.starts_with("igw/") || key.starts_with("nat/")
 }
 
 fn edge_hosts(world: &World) -> BTreeMap<String, std::net::Ipv4Addr> {

@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use fort_control::Control;
 use fort_control::region::Host;
 use fort_model::ApiError;
-use fort_proto::mapping::agent_message::Msg;
+use fort_proto::CONTRACT_VERSION;
+use fort_proto::mapping::host_message::Msg;
 use fort_proto::mapping::mapping_server::{Mapping, MappingServer};
-use fort_proto::mapping::{AgentMessage, Item, LookupRequest, LookupResponse, ProgramUpdate};
+use fort_proto::mapping::{
+    HostMessage, Item, ItemValue, LookupRequest, LookupResponse, ProgramUpdate, Role,
+};
 use futures::Stream;
 use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status, Streaming};
@@ -93,20 +96,7 @@ impl MappingService {
                     tracing::warn!(host, "host silent: marked unavailable");
                 }
                 if !silent.is_empty() {
-                    let result = s
-                        .control
-                        .write_global(|g| {
-                            for host in &silent {
-                                if let Some(h) = g.hosts.get_mut(host) {
-                                    h.available = false;
-                                }
-                            }
-                            Ok(())
-                        })
-                        .await;
-                    if let Err(e) = result {
-                        tracing::error!(error = %e, "recording unavailable hosts");
-                    }
+                    s.set_available(&silent, false).await;
                 }
                 s.applied.send_replace(through);
             }
@@ -138,6 +128,26 @@ impl MappingService {
     /// Reads the service's state (for metrics and the simulator).
     pub fn inspect<R>(&self, f: impl FnOnce(&Programs) -> R) -> R {
         f(&self.shared.lock().expect("mapping lock").programs)
+    }
+
+    /// Records hosts as (un)available for placement and instance status.
+    async fn set_available(&self, hosts: &[String], available: bool) {
+        let result = self
+            .control
+            .write_global(|g| {
+                for host in hosts {
+                    if let Some(h) = g.hosts.get_mut(host)
+                        && h.available != available
+                    {
+                        h.available = available;
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, available, "recording host availability");
+        }
     }
 
     /// Records the host in the control plane (placement reads it there).
@@ -200,8 +210,8 @@ pub fn to_proto(u: &Update) -> ProgramUpdate {
             .put
             .iter()
             .map(|(k, v)| Item {
-                key: k.clone(),
-                value: v.clone(),
+                key: Some(k.clone()),
+                value: Some(ItemValue::clone(v)),
             })
             .collect(),
         delete: u.delete.clone(),
@@ -219,32 +229,43 @@ impl Mapping for Grpc {
 
     async fn sync(
         &self,
-        request: Request<Streaming<AgentMessage>>,
+        request: Request<Streaming<HostMessage>>,
     ) -> Result<Response<Self::SyncStream>, Status> {
         let service = self.0.clone();
         let mut inbound = request.into_inner();
-        let Some(AgentMessage {
+        let Some(HostMessage {
             msg: Some(Msg::Hello(hello)),
         }) = inbound.message().await?
         else {
             return Err(Status::invalid_argument("a session starts with Hello"));
         };
+        if hello.contract_version != CONTRACT_VERSION {
+            return Err(Status::failed_precondition(format!(
+                "this host speaks version {} of the mapping contract and this server version {CONTRACT_VERSION}: run the same Fort release on hosts and servers",
+                hello.contract_version
+            )));
+        }
         if hello.host_id.is_empty() || hello.host_id.len() > 128 {
             return Err(Status::invalid_argument(
                 "host_id must be 1 to 128 characters",
             ));
         }
-        let underlay: Ipv4Addr = hello.underlay.parse().map_err(|_| {
-            Status::invalid_argument(format!("bad underlay address {}", hello.underlay))
-        })?;
-        let role = if hello.role.is_empty() {
-            "instance"
-        } else {
-            hello.role.as_str()
-        };
-        if !matches!(role, "instance" | "edge") {
-            return Err(Status::invalid_argument(format!("unknown role {role}")));
+        let underlay = Ipv4Addr::from(hello.underlay);
+        if underlay.is_unspecified() || underlay.is_broadcast() || underlay.is_multicast() {
+            return Err(Status::invalid_argument(format!(
+                "{underlay} cannot be an underlay address"
+            )));
         }
+        let role = match Role::try_from(hello.role) {
+            Ok(Role::Instance) => "instance",
+            Ok(Role::Edge) => "edge",
+            _ => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown role {}",
+                    hello.role
+                )));
+            }
+        };
         service
             .register(&hello.host_id, &hello.zone, underlay, role)
             .await
@@ -273,18 +294,31 @@ impl Mapping for Grpc {
         tokio::spawn(async move {
             while let Ok(Some(msg)) = inbound.message().await {
                 let now = Instant::now();
-                let through = {
+                let (through, turned) = {
                     let mut shared = service.shared.lock().expect("mapping lock");
-                    match msg.msg {
+                    let turned = match msg.msg {
                         Some(Msg::Applied(a)) => {
-                            shared.programs.applied(&host, a.epoch, a.generation, now)
+                            shared.programs.applied(&host, a.epoch, a.generation, now);
+                            None
                         }
-                        Some(Msg::Heartbeat(_)) => shared.programs.seen(&host, now),
-                        _ => {}
-                    }
-                    shared.programs.applied_through
+                        Some(Msg::Heartbeat(h)) => {
+                            let turned = shared.programs.seen(&host, h.healthy, now);
+                            if turned == Some(false) {
+                                tracing::warn!(host, problem = h.problem, "host unhealthy");
+                            }
+                            turned
+                        }
+                        _ => None,
+                    };
+                    (shared.programs.applied_through, turned)
                 };
                 service.applied.send_replace(through);
+                // A host whose data path is stuck shows impaired, as a silent one does.
+                if let Some(healthy) = turned {
+                    service
+                        .set_available(std::slice::from_ref(&host), healthy)
+                        .await;
+                }
             }
             let mut shared = service.shared.lock().expect("mapping lock");
             if shared
@@ -307,12 +341,12 @@ impl Mapping for Grpc {
     ) -> Result<Response<LookupResponse>, Status> {
         let req = request.into_inner();
         let shared = self.0.shared.lock().expect("mapping lock");
-        let mapping = shared
-            .programs
-            .vpc_of_vni(req.vni)
-            .and_then(|vpc| shared.programs.lookup(&vpc, &req.ip).cloned())
-            .unwrap_or_default()
-            .to_vec();
+        let mapping = shared.programs.vpc_of_vni(req.vni).and_then(|vpc| {
+            shared
+                .programs
+                .lookup(&vpc, Ipv4Addr::from(req.ip))
+                .cloned()
+        });
         Ok(Response::new(LookupResponse { mapping }))
     }
 }

@@ -1,19 +1,23 @@
 //! For random sequences of API changes, the updates each host receives, applied in order,
 //! equal a fresh derivation of that host's program; and hosts hold only what they need.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use fort_control::region::Host;
 use fort_control::{Config, Control, Scope};
+use fort_dataplane::HostProgram;
 use fort_dataplane::program::Underlay;
 use fort_ec2_api::execute;
 use fort_ec2_api::query::Params;
-use fort_mapping::client::Cache;
-use fort_mapping::derive::assemble;
 use fort_mapping::programs::Programs;
 use fort_mapping::server::to_proto;
+use fort_proto::mapping::item_key::Kind;
+use fort_proto::mapping::{Item, ItemKey, ItemValue, ProgramUpdate};
 use fort_store::EmbeddedStore;
+use fort_sync::client::Cache;
+use fort_sync::host_state::HostState;
 use proptest::prelude::*;
 
 const HOSTS: [(&str, &str); 3] = [
@@ -87,7 +91,7 @@ async fn run(seed: u64, steps: usize) {
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         for u in programs.connect(h, 0, 0, Instant::now()) {
-            caches[i].apply(&to_proto(&u)).unwrap();
+            caches[i].apply(to_proto(&u)).unwrap();
         }
     }
     let scope = Scope {
@@ -268,7 +272,7 @@ async fn run(seed: u64, steps: usize) {
                     .position(|(h, _)| *h == host)
                     .expect("known host");
                 caches[i]
-                    .apply(&to_proto(&update))
+                    .apply(to_proto(&update))
                     .expect("updates arrive in sequence");
             }
         }
@@ -282,7 +286,12 @@ async fn run(seed: u64, steps: usize) {
         .count();
     let ports: usize = caches
         .iter()
-        .map(|c| c.items.keys().filter(|k| k.starts_with("port/")).count())
+        .map(|c| {
+            c.items
+                .keys()
+                .filter(|k| matches!(k.kind, Some(Kind::Port(_))))
+                .count()
+        })
         .sum();
     assert_eq!(
         placed, ports,
@@ -290,7 +299,14 @@ async fn run(seed: u64, steps: usize) {
     );
     let fresh = Programs::new(&world, 8);
     // Differing keys only: the maps themselves are too long to print.
-    let diff = |a: &fort_mapping::derive::Items, b: &fort_mapping::derive::Items| -> Vec<String> {
+    type Held = BTreeMap<ItemKey, ItemValue>;
+    let held = |items: fort_mapping::derive::Items| -> Held {
+        items
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect()
+    };
+    let diff = |a: &Held, b: &Held| -> Vec<String> {
         let extra = a
             .keys()
             .filter(|k| b.get(*k) != a.get(*k))
@@ -302,17 +318,17 @@ async fn run(seed: u64, steps: usize) {
         extra.chain(missing).take(10).collect()
     };
     for (i, (h, _)) in HOSTS.iter().enumerate() {
-        let d = diff(&caches[i].items, &programs.items_of(h));
+        let d = diff(&caches[i].items, &held(programs.items_of(h)));
         assert!(
             d.is_empty(),
             "host {h}: received items differ from the service's (seed {seed}): {d:?}"
         );
-        let d = diff(&caches[i].items, &fresh.items_of(h));
+        let d = diff(&caches[i].items, &held(fresh.items_of(h)));
         assert!(
             d.is_empty(),
             "host {h}: received items differ from a fresh derivation (seed {seed}): {d:?}"
         );
-        let program = assemble(Underlay::default(), &caches[i].items).expect("items parse");
+        let program = program_of(&caches[i].items);
         // Only what the host needs: the VPCs of its own ports, and their active peers.
         let mut port_vpcs: std::collections::BTreeSet<&str> =
             program.ports.iter().map(|p| p.vpc_id.as_str()).collect();
@@ -326,6 +342,28 @@ async fn run(seed: u64, steps: usize) {
             program.vpcs.iter().map(|v| v.id.as_str()).collect();
         assert_eq!(port_vpcs, vpcs, "host {h} holds VPCs it has no port in");
     }
+}
+
+/// The host program a host assembles from these items (every one must make sense).
+fn program_of(items: &BTreeMap<ItemKey, ItemValue>) -> HostProgram {
+    let mut state = HostState::default();
+    let snapshot = ProgramUpdate {
+        epoch: 1,
+        base_generation: 0,
+        generation: 1,
+        snapshot: true,
+        put: items
+            .iter()
+            .map(|(k, v)| Item {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect(),
+        delete: Vec::new(),
+    };
+    let applied = state.apply(snapshot).unwrap().unwrap();
+    assert_eq!(applied.malformed, [], "every item makes sense");
+    state.structure(Underlay::default())
 }
 
 proptest! {

@@ -1,6 +1,7 @@
 //! Agent sessions over real gRPC: a first snapshot, deltas, a reconnect that resumes
 //! without a full resend, a restarted control plane (new epoch: a fresh snapshot, nothing
-//! lost), duplicate and out-of-order updates, and a host that goes silent.
+//! lost), duplicate and out-of-order updates, a host that goes silent, a host of another
+//! contract version, and "applied" that waits for the host's engine.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -8,11 +9,14 @@ use std::time::{Duration, Instant};
 use fort_control::{Config, Control, Scope};
 use fort_ec2_api::execute;
 use fort_ec2_api::query::Params;
-use fort_mapping::client::{Cache, Gap, Identity, Programmed, session};
 use fort_mapping::programs::Programs;
 use fort_mapping::server::MappingService;
-use fort_proto::mapping::{Item, ProgramUpdate};
+use fort_proto::mapping::item_key::Kind;
+use fort_proto::mapping::item_value::Kind as V;
+use fort_proto::mapping::{Item, ItemKey, ItemValue, ProgramUpdate, Role};
 use fort_store::{EmbeddedStore, Store};
+use fort_sync::client::{Cache, Gap, Identity, Programmed, Report, Status, session};
+use tokio::sync::watch;
 
 /// A cache shared with the test, and a log of the updates it received.
 #[derive(Clone, Default)]
@@ -26,13 +30,11 @@ impl Programmed for Probe {
         let c = self.cache.lock().unwrap();
         (c.epoch, c.generation)
     }
-    fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
+    fn apply(&mut self, u: ProgramUpdate) -> Result<bool, Gap> {
+        let (snapshot, len) = (u.snapshot, u.put.len() + u.delete.len());
         let applied = self.cache.lock().unwrap().apply(u)?;
         if applied {
-            self.updates
-                .lock()
-                .unwrap()
-                .push((u.snapshot, u.put.len() + u.delete.len()));
+            self.updates.lock().unwrap().push((snapshot, len));
         }
         Ok(applied)
     }
@@ -112,24 +114,31 @@ fn me() -> Identity {
         host_id: "h1".into(),
         zone: "us-east-1a".into(),
         underlay: "127.0.0.21".parse().unwrap(),
-        role: "instance".into(),
+        role: Role::Instance,
     }
 }
 
 fn start_agent(endpoint: String, probe: Probe) -> tokio::task::JoinHandle<()> {
+    start_reporting(endpoint, probe, || Report::OnApply)
+}
+
+fn start_reporting(
+    endpoint: String,
+    probe: Probe,
+    report: impl Fn() -> Report + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut state = probe;
+        let mut report = report();
         loop {
-            let _ = session(
-                &endpoint,
-                &me(),
-                &mut state,
-                &mut |_: &Probe, _: &ProgramUpdate| {},
-            )
-            .await;
+            let _ = session(&endpoint, &me(), &mut state, &mut report).await;
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
+}
+
+fn is_port(k: &ItemKey) -> bool {
+    matches!(k.kind, Some(Kind::Port(_)))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,14 +162,16 @@ async fn sessions_resume_and_survive_a_restarted_server() {
         ),
     )
     .await;
-    let expected = |service: &MappingService| service.inspect(|p: &Programs| p.items_of("h1"));
-    let ports = |service: &MappingService| {
+    let expected = |service: &MappingService| {
         service.inspect(|p: &Programs| {
             p.items_of("h1")
-                .keys()
-                .filter(|k| k.starts_with("port/"))
-                .count()
+                .into_iter()
+                .map(|(k, v)| (k, ItemValue::clone(&v)))
+                .collect::<std::collections::BTreeMap<_, _>>()
         })
+    };
+    let ports = |service: &MappingService| {
+        service.inspect(|p: &Programs| p.items_of("h1").keys().filter(|k| is_port(k)).count())
     };
     until("the service to derive the launch", || ports(&service) == 3).await;
     until("the program to arrive", || {
@@ -174,55 +185,53 @@ async fn sessions_resume_and_survive_a_restarted_server() {
             .unwrap()
             .items
             .keys()
-            .filter(|k| k.starts_with("port/"))
+            .filter(|k| is_port(k))
             .count(),
         3
     );
     // Lookup: where an address of the VPC lives, by VNI.
     let (vni, ip) = {
         let c = probe.cache.lock().unwrap();
-        let header = c
+        let vni = c
             .items
-            .iter()
-            .find(|(k, _)| k.starts_with("vpc/"))
-            .map(|(_, v)| v.clone())
+            .values()
+            .find_map(|v| match &v.kind {
+                Some(V::Vpc(h)) => Some(h.vni),
+                _ => None,
+            })
             .unwrap();
-        let vni = serde_json::from_slice::<fort_dataplane::program::Vpc>(&header)
-            .unwrap()
-            .vni;
         let ip = c
             .items
             .keys()
-            .find_map(|k| k.strip_prefix("map/"))
-            .and_then(|k| k.split('/').nth(1))
-            .unwrap()
-            .to_owned();
+            .find_map(|k| match &k.kind {
+                Some(Kind::Mapping(a)) => Some(a.ip),
+                _ => None,
+            })
+            .unwrap();
         (vni, ip)
     };
     let mut client = fort_proto::mapping::mapping_client::MappingClient::connect(endpoint.clone())
         .await
         .unwrap();
     let found = client
-        .lookup(fort_proto::mapping::LookupRequest {
-            vni,
-            ip: ip.clone(),
-        })
+        .lookup(fort_proto::mapping::LookupRequest { vni, ip })
         .await
         .unwrap()
         .into_inner();
-    assert!(
-        String::from_utf8_lossy(&found.mapping).contains(&ip),
+    assert_eq!(
+        found.mapping.map(|m| m.ip),
+        Some(ip),
         "lookup of {ip} in VNI {vni}"
     );
     let missing = client
         .lookup(fort_proto::mapping::LookupRequest {
             vni,
-            ip: "10.9.9.9".into(),
+            ip: u32::from(std::net::Ipv4Addr::new(10, 9, 9, 9)),
         })
         .await
         .unwrap()
         .into_inner();
-    assert!(missing.mapping.is_empty());
+    assert!(missing.mapping.is_none());
     assert!(
         service
             .wait_applied(control.last_change(), Duration::from_secs(5))
@@ -258,7 +267,7 @@ async fn sessions_resume_and_survive_a_restarted_server() {
             .unwrap()
             .items
             .keys()
-            .filter(|k| k.starts_with("port/"))
+            .filter(|k| is_port(k))
             .count(),
         4
     );
@@ -298,15 +307,15 @@ async fn sessions_resume_and_survive_a_restarted_server() {
     );
 }
 
-fn update(epoch: u64, base: u64, generation: u64, key: &str) -> ProgramUpdate {
+fn update(epoch: u64, base: u64, generation: u64, vpc: &str) -> ProgramUpdate {
     ProgramUpdate {
         epoch,
         base_generation: base,
         generation,
         snapshot: base == 0,
         put: vec![Item {
-            key: key.into(),
-            value: Default::default(),
+            key: Some(ItemKey::vpc(vpc)),
+            value: Some(ItemValue::default()),
         }],
         delete: vec![],
     }
@@ -315,17 +324,17 @@ fn update(epoch: u64, base: u64, generation: u64, key: &str) -> ProgramUpdate {
 #[test]
 fn duplicates_are_ignored_and_gaps_detected() {
     let mut c = Cache::default();
-    assert_eq!(c.apply(&update(5, 0, 1, "a")), Ok(true));
-    assert_eq!(c.apply(&update(5, 1, 2, "b")), Ok(true));
-    assert_eq!(c.apply(&update(5, 1, 2, "b")), Ok(false), "a duplicate");
+    assert_eq!(c.apply(update(5, 0, 1, "a")), Ok(true));
+    assert_eq!(c.apply(update(5, 1, 2, "b")), Ok(true));
+    assert_eq!(c.apply(update(5, 1, 2, "b")), Ok(false), "a duplicate");
     assert_eq!(
-        c.apply(&update(5, 0, 1, "a")),
+        c.apply(update(5, 0, 1, "a")),
         Ok(true),
         "a snapshot always applies"
     );
-    assert_eq!(c.apply(&update(5, 3, 4, "d")), Err(Gap), "out of order");
+    assert_eq!(c.apply(update(5, 3, 4, "d")), Err(Gap), "out of order");
     assert_eq!(
-        c.apply(&update(6, 1, 2, "x")),
+        c.apply(update(6, 1, 2, "x")),
         Err(Gap),
         "another epoch without a snapshot"
     );
@@ -407,4 +416,153 @@ async fn a_silent_host_is_reported_impaired_and_gets_no_new_instances() {
         panic!("an instance was placed on an unavailable host");
     };
     assert_eq!(err.code, "InsufficientInstanceCapacity");
+}
+
+#[tokio::test]
+async fn a_host_of_another_contract_version_is_refused() {
+    use fort_proto::CONTRACT_VERSION;
+    use fort_proto::mapping::host_message::Msg;
+    use fort_proto::mapping::{Hello, HostMessage};
+
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let config = Config {
+        dataplane: true,
+        ..Config::default()
+    };
+    let control = Control::open(store, config).await.unwrap();
+    let (_service, endpoint, _server) = serve(control.clone()).await;
+    let mut client = fort_proto::mapping::mapping_client::MappingClient::connect(endpoint)
+        .await
+        .unwrap();
+    let hello = |version| HostMessage {
+        msg: Some(Msg::Hello(Hello {
+            contract_version: version,
+            host_id: "old".into(),
+            zone: "us-east-1a".into(),
+            underlay: u32::from(std::net::Ipv4Addr::new(127, 0, 0, 30)),
+            role: Role::Instance.into(),
+            epoch: 0,
+            generation: 0,
+        })),
+    };
+    let refused = client
+        .sync(tokio_stream::iter(vec![hello(CONTRACT_VERSION - 1)]))
+        .await
+        .expect_err("a host of another version is refused");
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition);
+    let message = refused.message();
+    assert!(
+        message.contains(&format!("version {}", CONTRACT_VERSION - 1))
+            && message.contains(&format!("version {CONTRACT_VERSION}")),
+        "the message names both versions: {message}"
+    );
+    assert!(
+        control
+            .read_world(|w| w.global.hosts.get("old").is_none())
+            .await,
+        "a refused host is not registered"
+    );
+    // The same host speaking this version is welcome.
+    let accepted = client
+        .sync(tokio_stream::iter(vec![hello(CONTRACT_VERSION)]))
+        .await;
+    assert!(accepted.is_ok(), "{accepted:?}");
+}
+
+/// "Applied" means the host's engine runs with the change: a host whose data path has not
+/// taken it holds the change back, and one whose data path is stuck reports itself
+/// unhealthy, which shows as an impaired instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applied_waits_for_the_engine_and_a_stuck_one_is_impaired() {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let config = Config {
+        dataplane: true,
+        ..Config::default()
+    };
+    let control = Control::open(store, config).await.unwrap();
+    let (service, endpoint, _server) = serve(control.clone()).await;
+    let (engine, status) = watch::channel(Status::default());
+    let probe = Probe::default();
+    let _agent = start_reporting(endpoint, probe.clone(), move || {
+        Report::Engine(status.clone())
+    });
+    registered(&service).await;
+    let subnet = subnet_in_zone_a(&control).await;
+    let run =
+        format!("Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}");
+    let instance = tag(&call(&control, &run).await, "instanceId");
+    let change = control.last_change();
+    let holds_ports = |n: usize| {
+        let probe = probe.clone();
+        move || {
+            probe
+                .cache
+                .lock()
+                .unwrap()
+                .items
+                .keys()
+                .filter(|k| is_port(k))
+                .count()
+                == n
+        }
+    };
+    until("the program to reach the host", holds_ports(1)).await;
+    assert!(
+        !service.wait_applied(change, Duration::from_secs(1)).await,
+        "received is not applied: the engine has not run it"
+    );
+    let position = || probe.position();
+    let (epoch, generation) = position();
+    engine.send_replace(Status {
+        epoch,
+        generation,
+        problem: None,
+    });
+    assert!(
+        service.wait_applied(change, Duration::from_secs(5)).await,
+        "applied once the engine runs it"
+    );
+
+    // The data path stops taking programs: the next change is never applied, and the host
+    // says it is unhealthy, so its instances show impaired.
+    let describe = format!("Action=DescribeInstanceStatus&InstanceId.1={instance}");
+    assert!(
+        call(&control, &describe)
+            .await
+            .contains("<systemStatus><status>ok</status>")
+    );
+    call(&control, &run).await;
+    let stuck = control.last_change();
+    until("the second program to reach the host", holds_ports(2)).await;
+    let deadline = Instant::now() + fort_sync::client::STALL + Duration::from_secs(10);
+    while !call(&control, &describe)
+        .await
+        .contains("<systemStatus><status>impaired</status>")
+    {
+        assert!(Instant::now() < deadline, "a stuck host was never reported");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        !service
+            .wait_applied(stuck, Duration::from_millis(500))
+            .await,
+        "a stuck host never reports the change applied"
+    );
+
+    // The data path catches up: applied, and the host is healthy again.
+    let (epoch, generation) = position();
+    engine.send_replace(Status {
+        epoch,
+        generation,
+        problem: None,
+    });
+    assert!(service.wait_applied(stuck, Duration::from_secs(5)).await);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !call(&control, &describe)
+        .await
+        .contains("<systemStatus><status>ok</status>")
+    {
+        assert!(Instant::now() < deadline, "the host never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -1,6 +1,16 @@
-//! Fort's gRPC definitions (generated from `proto/`): the mapping and sync service.
+//! The contract between the mapping service and hosts, generated from
+//! `proto/fort/mapping/v1/mapping.proto`, with the key helpers both sides share.
+//!
+//! Bump [`CONTRACT_VERSION`] with every change to the `.proto` that a peer of the
+//! previous version would misread; hosts of another version are refused at `Hello`.
 #![allow(clippy::all, unreachable_pub, missing_docs)]
 
 pub mod mapping {
     tonic::include_proto!("fort.mapping.v1");
 }
+
+mod key;
+
+/// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
+/// contract; 2 has typed keys and values.
+pub const CONTRACT_VERSION: u32 = 2;

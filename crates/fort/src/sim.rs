@@ -18,12 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use fort_auth::Credential;
-use fort_proto::mapping::ProgramUpdate;
+use fort_proto::mapping::item_key::Kind;
+use fort_proto::mapping::item_value::Kind as V;
+use fort_proto::mapping::{ItemKey, ItemValue, ProgramUpdate, Role};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as TokioBufReader};
 use tokio::net::TcpStream;
 
-use crate::client::{Gap, Identity, Programmed};
-use crate::host_state::{HostState, V2pQueue};
+use fort_sync::client::{Gap, Identity, Programmed, Report as Reporting};
+use fort_sync::host_state::{HostState, V2pQueue};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -88,7 +90,7 @@ pub struct CompactMapping {
 pub struct AgentProgram {
     pub epoch: u64,
     pub generation: u64,
-    pub items: BTreeMap<String, prost::bytes::Bytes>,
+    pub items: BTreeMap<ItemKey, ItemValue>,
     vpc_slots: HashMap<String, u32>,
     pub mappings: HashMap<(u32, Ipv4Addr), CompactMapping>,
 }
@@ -125,7 +127,7 @@ impl Programmed for AgentProgram {
         (self.epoch, self.generation)
     }
 
-    fn apply(&mut self, u: &ProgramUpdate) -> Result<bool, Gap> {
+    fn apply(&mut self, u: ProgramUpdate) -> Result<bool, Gap> {
         if u.snapshot {
             self.items.clear();
             self.mappings.clear();
@@ -136,38 +138,37 @@ impl Programmed for AgentProgram {
             return Err(Gap);
         }
         for key in &u.delete {
-            if let Some(rest) = key.strip_prefix("map/") {
-                if let Some((vpc, ip)) = rest.split_once('/')
-                    && let Ok(ip) = ip.parse()
-                {
-                    let slot = self.slot(vpc);
-                    self.mappings.remove(&(slot, ip));
-                }
+            if let Some(Kind::Mapping(a)) = &key.kind {
+                let slot = self.slot(&a.vpc_id);
+                self.mappings.remove(&(slot, Ipv4Addr::from(a.ip)));
             } else {
                 self.items.remove(key);
             }
         }
-        for item in &u.put {
-            if let Some(rest) = item.key.strip_prefix("map/") {
-                let Some((vpc, _)) = rest.split_once('/') else {
-                    continue;
-                };
-                let Ok(m) = serde_json::from_slice::<fort_dataplane::program::Mapping>(&item.value)
-                else {
-                    continue;
-                };
-                let slot = self.slot(vpc);
-                self.mappings.insert(
-                    (slot, m.ip),
-                    CompactMapping {
-                        host: m.host,
-                        mac: m.mac.0,
-                        eni: pack_eni(&m.eni_id),
-                        source_dest_check: m.source_dest_check,
-                    },
-                );
-            } else {
-                self.items.insert(item.key.clone(), item.value.clone());
+        for item in u.put {
+            let (Some(key), Some(value)) = (item.key, item.value) else {
+                continue;
+            };
+            match (&key.kind, &value.kind) {
+                (Some(Kind::Mapping(a)), Some(V::Mapping(m))) => {
+                    let slot = self.slot(&a.vpc_id);
+                    let mut mac = [0u8; 6];
+                    if m.mac.len() == 6 {
+                        mac.copy_from_slice(&m.mac);
+                    }
+                    self.mappings.insert(
+                        (slot, Ipv4Addr::from(m.ip)),
+                        CompactMapping {
+                            host: Ipv4Addr::from(m.host),
+                            mac,
+                            eni: pack_eni(&m.eni_id),
+                            source_dest_check: m.source_dest_check,
+                        },
+                    );
+                }
+                _ => {
+                    self.items.insert(key, value);
+                }
             }
         }
         self.epoch = u.epoch;
@@ -393,14 +394,19 @@ fn all(xml: &str, tag: &str) -> Vec<String> {
 }
 
 /// An agent program shared with the simulator, which inspects it.
-struct SharedProgram(Arc<std::sync::Mutex<AgentProgram>>);
+struct SharedProgram(Arc<std::sync::Mutex<AgentProgram>>, Arc<AtomicU64>);
 
 impl Programmed for SharedProgram {
     fn position(&self) -> (u64, u64) {
         self.0.lock().expect("agent lock").position()
     }
-    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
-        self.0.lock().expect("agent lock").apply(update)
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
+        let items = update.put.len() + update.delete.len();
+        let applied = self.0.lock().expect("agent lock").apply(update)?;
+        if applied {
+            self.1.fetch_add(items as u64, Ordering::Relaxed);
+        }
+        Ok(applied)
     }
     fn reset(&mut self) {
         self.0.lock().expect("agent lock").reset();
@@ -430,15 +436,12 @@ impl EngineAgent {
         }
     }
 
-    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
         let Some(applied) = self.state.apply(update)? else {
             return Ok(false);
         };
-        let structure = if applied.structure {
-            self.state.structure(self.underlay.clone()).ok()
-        } else {
-            None
-        };
+        let structure = (applied.structure || !applied.members.is_empty())
+            .then(|| self.state.structure(self.underlay.clone()));
         let mut queue = V2pQueue::default();
         queue.push(applied.snapshot, applied.v2p);
         queue.apply_to(&mut self.engine, structure);
@@ -453,11 +456,12 @@ impl Programmed for SharedEngine {
         let a = self.0.lock().expect("agent lock");
         (a.state.epoch, a.state.generation)
     }
-    fn apply(&mut self, update: &ProgramUpdate) -> Result<bool, Gap> {
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
         let mut a = self.0.lock().expect("agent lock");
+        let kept = update.clone();
         let applied = a.apply(update)?;
         if applied {
-            a.received.push(update.clone());
+            a.received.push(kept);
         }
         Ok(applied)
     }
@@ -479,13 +483,13 @@ fn engine_agent(
         host_id: id,
         zone,
         underlay,
-        role: "instance".into(),
+        role: Role::Instance,
     };
-    tokio::spawn(crate::client::run_with(
+    tokio::spawn(fort_sync::client::run_with(
         format!("http://{mapping}"),
         me,
         SharedEngine(agent.clone()),
-        |_: &SharedEngine, _: &ProgramUpdate| {},
+        Reporting::OnApply,
     ));
     agent
 }
@@ -507,16 +511,14 @@ fn agent(
         host_id: id,
         zone,
         underlay,
-        role: "instance".into(),
+        role: Role::Instance,
     };
-    let state = SharedProgram(program.clone());
-    tokio::spawn(crate::client::run_with(
+    let state = SharedProgram(program.clone(), applied);
+    tokio::spawn(fort_sync::client::run_with(
         format!("http://{mapping}"),
         me,
         state,
-        move |_: &SharedProgram, u: &ProgramUpdate| {
-            applied.fetch_add((u.put.len() + u.delete.len()) as u64, Ordering::Relaxed);
-        },
+        Reporting::OnApply,
     ));
     program
 }
@@ -731,8 +733,10 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         let mut fresh = EngineAgent::new(new_underlay);
         let heap_before = args.heap.map(|f| f());
         let rss_before = own_rss_kb();
+        // (each update cloned: what it holds that the state keeps is counted, what it
+        // does not is freed, and `received` stays as it was before)
         for u in &received {
-            let _ = fresh.apply(u);
+            let _ = fresh.apply(u.clone());
         }
         let rss = (own_rss_kb() - rss_before).max(0.0) * 1024.0;
         let heap = heap_before

@@ -137,6 +137,23 @@ impl Tap {
     pub fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
+
+    /// The device's file, blocking or not: a TAP that vanishes when the file closes
+    /// (persistence off), for tools that read it with their own loop.
+    pub fn into_file(self, blocking: bool) -> io::Result<File> {
+        self.set_persist(false)?;
+        let fd = self.file.as_raw_fd();
+        // SAFETY: F_GETFL on a descriptor this struct owns; no pointers.
+        let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+        let flags = if blocking {
+            flags & !libc::O_NONBLOCK
+        } else {
+            flags | libc::O_NONBLOCK
+        };
+        // SAFETY: F_SETFL with an int argument on the same owned descriptor.
+        cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
+        Ok(self.file)
+    }
 }
 
 /// Attaches to the persistent TAP `name` that lives in the network namespace mounted at

@@ -1,0 +1,132 @@
+//! Item keys: constructors, the VPC a key belongs to, and a readable form for logs.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use crate::mapping::item_key::Kind;
+use crate::mapping::{GroupMember, ItemKey, VpcAddress, VpcObject};
+
+fn object(vpc_id: &str, id: &str) -> VpcObject {
+    VpcObject {
+        vpc_id: vpc_id.to_owned(),
+        id: id.to_owned(),
+    }
+}
+
+fn address(vpc_id: &str, ip: Ipv4Addr) -> VpcAddress {
+    VpcAddress {
+        vpc_id: vpc_id.to_owned(),
+        ip: ip.into(),
+    }
+}
+
+impl ItemKey {
+    fn of(kind: Kind) -> ItemKey {
+        ItemKey { kind: Some(kind) }
+    }
+    pub fn port(eni_id: &str) -> ItemKey {
+        Self::of(Kind::Port(eni_id.to_owned()))
+    }
+    pub fn vpc(vpc_id: &str) -> ItemKey {
+        Self::of(Kind::Vpc(vpc_id.to_owned()))
+    }
+    pub fn subnet(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::Subnet(object(vpc_id, id)))
+    }
+    pub fn route_table(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::RouteTable(object(vpc_id, id)))
+    }
+    pub fn network_acl(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::NetworkAcl(object(vpc_id, id)))
+    }
+    pub fn security_group(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::SecurityGroup(object(vpc_id, id)))
+    }
+    pub fn mapping(vpc_id: &str, ip: Ipv4Addr) -> ItemKey {
+        Self::of(Kind::Mapping(address(vpc_id, ip)))
+    }
+    pub fn member(vpc_id: &str, group_id: &str, ip: Ipv4Addr) -> ItemKey {
+        Self::of(Kind::Member(GroupMember {
+            vpc_id: vpc_id.to_owned(),
+            group_id: group_id.to_owned(),
+            ip: ip.into(),
+        }))
+    }
+    pub fn internet_gateway(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::InternetGateway(object(vpc_id, id)))
+    }
+    pub fn public_ip(vpc_id: &str, ip: Ipv4Addr) -> ItemKey {
+        Self::of(Kind::PublicIp(address(vpc_id, ip)))
+    }
+    pub fn nat_gateway(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::NatGateway(object(vpc_id, id)))
+    }
+
+    /// The VPC whose items the key names (none for a port: a port is its host's own).
+    pub fn vpc_id(&self) -> Option<&str> {
+        Some(match self.kind.as_ref()? {
+            Kind::Port(_) => return None,
+            Kind::Vpc(v) => v,
+            Kind::Subnet(o)
+            | Kind::RouteTable(o)
+            | Kind::NetworkAcl(o)
+            | Kind::SecurityGroup(o)
+            | Kind::InternetGateway(o)
+            | Kind::NatGateway(o) => &o.vpc_id,
+            Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
+            Kind::Member(m) => &m.vpc_id,
+        })
+    }
+
+    /// A gateway the edge serves (internet or NAT gateway).
+    pub fn is_gateway(&self) -> bool {
+        matches!(
+            self.kind,
+            Some(Kind::InternetGateway(_) | Kind::NatGateway(_))
+        )
+    }
+
+    pub fn is_mapping(&self) -> bool {
+        matches!(self.kind, Some(Kind::Mapping(_)))
+    }
+}
+
+/// `kind/vpc/id`: the key as people read it in logs.
+impl fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ip = |a: u32| Ipv4Addr::from(a);
+        match &self.kind {
+            None => write!(f, "(empty)"),
+            Some(Kind::Port(id)) => write!(f, "port/{id}"),
+            Some(Kind::Vpc(id)) => write!(f, "vpc/{id}"),
+            Some(Kind::Subnet(o)) => write!(f, "subnet/{}/{}", o.vpc_id, o.id),
+            Some(Kind::RouteTable(o)) => write!(f, "rtb/{}/{}", o.vpc_id, o.id),
+            Some(Kind::NetworkAcl(o)) => write!(f, "acl/{}/{}", o.vpc_id, o.id),
+            Some(Kind::SecurityGroup(o)) => write!(f, "sg/{}/{}", o.vpc_id, o.id),
+            Some(Kind::Mapping(a)) => write!(f, "map/{}/{}", a.vpc_id, ip(a.ip)),
+            Some(Kind::Member(m)) => {
+                write!(f, "member/{}/{}/{}", m.vpc_id, m.group_id, ip(m.ip))
+            }
+            Some(Kind::InternetGateway(o)) => write!(f, "igw/{}/{}", o.vpc_id, o.id),
+            Some(Kind::PublicIp(a)) => write!(f, "pub/{}/{}", a.vpc_id, ip(a.ip)),
+            Some(Kind::NatGateway(o)) => write!(f, "nat/{}/{}", o.vpc_id, o.id),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_order_and_name_their_vpc() {
+        let a = ItemKey::mapping("vpc-1", Ipv4Addr::new(10, 0, 0, 5));
+        let b = ItemKey::mapping("vpc-1", Ipv4Addr::new(10, 0, 0, 6));
+        assert!(a < b);
+        assert_eq!(a.vpc_id(), Some("vpc-1"));
+        assert_eq!(ItemKey::port("eni-1").vpc_id(), None);
+        assert_eq!(a.to_string(), "map/vpc-1/10.0.0.5");
+        assert!(ItemKey::nat_gateway("vpc-1", "nat-1").is_gateway());
+        assert!(!a.is_gateway());
+    }
+}

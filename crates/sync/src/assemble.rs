@@ -1,0 +1,286 @@
+//! Contract values → the engine's and the edge's program types.
+//!
+//! Every value is checked once, when it arrives: a MAC that is not 6 bytes, a prefix
+//! longer than 32 or a missing field makes the item [`Malformed`] and it is skipped (and
+//! counted by the caller), never half-applied.
+
+use std::net::Ipv4Addr;
+
+use fort_dataplane::program as dp;
+use fort_dataplane::wire::MacAddr;
+use fort_edge::program::{InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem};
+use fort_proto::mapping as pb;
+use ipnet::Ipv4Net;
+
+/// An item the contract's schema allows but whose value makes no sense.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed item {key}: {what}")]
+pub struct Malformed {
+    pub key: String,
+    pub what: &'static str,
+}
+
+pub(crate) type Checked<T> = Result<T, &'static str>;
+
+fn ip(a: u32) -> Ipv4Addr {
+    Ipv4Addr::from(a)
+}
+
+fn ips(a: &[u32]) -> Vec<Ipv4Addr> {
+    a.iter().copied().map(ip).collect()
+}
+
+fn mac(b: &[u8]) -> Checked<MacAddr> {
+    <[u8; 6]>::try_from(b)
+        .map(MacAddr)
+        .map_err(|_| "a MAC address is 6 bytes")
+}
+
+fn cidr(c: Option<&pb::Ipv4Cidr>) -> Checked<Ipv4Net> {
+    let c = c.ok_or("a CIDR block is missing")?;
+    let len = u8::try_from(c.prefix_len).map_err(|_| "prefix length over 32")?;
+    Ipv4Net::new(ip(c.address), len).map_err(|_| "prefix length over 32")
+}
+
+fn cidrs(c: &[pb::Ipv4Cidr]) -> Checked<Vec<Ipv4Net>> {
+    c.iter().map(|c| cidr(Some(c))).collect()
+}
+
+fn protocol(p: i32) -> Checked<i16> {
+    match p {
+        -1..=255 => i16::try_from(p).map_err(|_| "protocol out of range"),
+        _ => Err("protocol out of range"),
+    }
+}
+
+pub(crate) fn port(p: &pb::Port) -> Checked<dp::Port> {
+    let c = p.conntrack.unwrap_or_default();
+    let defaults = dp::ConntrackTimeouts::default();
+    let or = |v: u32, d: u32| if v == 0 { d } else { v };
+    Ok(dp::Port {
+        id: p.id.clone(),
+        vpc_id: p.vpc_id.clone(),
+        subnet_id: p.subnet_id.clone(),
+        mac: mac(&p.mac)?,
+        primary_ip: ip(p.primary_ip),
+        secondary_ips: ips(&p.secondary_ips),
+        security_groups: p.security_groups.clone(),
+        source_dest_check: p.source_dest_check,
+        conntrack: dp::ConntrackTimeouts {
+            tcp_established: or(c.tcp_established, defaults.tcp_established),
+            udp_stream: or(c.udp_stream, defaults.udp_stream),
+            udp: or(c.udp, defaults.udp),
+        },
+        hostname: p.hostname.clone(),
+        instance_id: p.instance_id.clone(),
+        device_index: p.device_index,
+    })
+}
+
+/// A VPC's header: everything but its subnets, tables, ACLs, groups and mappings, which
+/// are items of their own.
+pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
+    let vni = if v.vni < 1 << 24 {
+        v.vni
+    } else {
+        return Err("a VNI has 24 bits");
+    };
+    let dhcp = v.dhcp.as_ref().ok_or("DHCP options are missing")?;
+    let domain_name_servers = dhcp
+        .domain_name_servers
+        .iter()
+        .map(|s| match s.kind {
+            Some(pb::name_server::Kind::AmazonProvidedDns(_)) => {
+                Ok(dp::NameServer::AmazonProvidedDns)
+            }
+            Some(pb::name_server::Kind::Address(a)) => Ok(dp::NameServer::Address(ip(a))),
+            None => Err("a name server is empty"),
+        })
+        .collect::<Checked<_>>()?;
+    Ok(dp::Vpc {
+        id: v.id.clone(),
+        vni,
+        cidrs: cidrs(&v.cidrs)?,
+        router_mac: mac(&v.router_mac)?,
+        subnets: Vec::new(),
+        route_tables: Vec::new(),
+        network_acls: Vec::new(),
+        security_groups: Vec::new(),
+        dhcp: dp::DhcpOptions {
+            domain_name_servers,
+            domain_name: dhcp.domain_name.clone(),
+            lease_time: dhcp.lease_time,
+        },
+        mappings: Vec::new(),
+        edges: v
+            .edges
+            .iter()
+            .map(|e| dp::Edge {
+                gateway_id: e.gateway_id.clone(),
+                host: ip(e.host),
+            })
+            .collect(),
+        peerings: v
+            .peerings
+            .iter()
+            .map(|p| dp::Peering {
+                id: p.id.clone(),
+                peer_vpc_id: p.peer_vpc_id.clone(),
+            })
+            .collect(),
+    })
+}
+
+pub(crate) fn subnet(s: &pb::Subnet) -> Checked<dp::Subnet> {
+    Ok(dp::Subnet {
+        id: s.id.clone(),
+        cidr: cidr(s.cidr.as_ref())?,
+        route_table_id: s.route_table_id.clone(),
+        network_acl_id: s.network_acl_id.clone(),
+    })
+}
+
+pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
+    use pb::route_target::Kind as K;
+    let routes = t
+        .routes
+        .iter()
+        .map(|r| {
+            let target = match r.target.as_ref().and_then(|t| t.kind.as_ref()) {
+                Some(K::Local(_)) => dp::RouteTarget::Local,
+                Some(K::Blackhole(_)) => dp::RouteTarget::Blackhole,
+                Some(K::InternetGateway(g)) => dp::RouteTarget::InternetGateway(g.clone()),
+                Some(K::NatGateway(g)) => dp::RouteTarget::NatGateway(g.clone()),
+                Some(K::NetworkInterface(g)) => dp::RouteTarget::NetworkInterface(g.clone()),
+                Some(K::VpcPeering(g)) => dp::RouteTarget::VpcPeering(g.clone()),
+                Some(K::VpnGateway(g)) => dp::RouteTarget::VpnGateway(g.clone()),
+                Some(K::VpcEndpoint(g)) => dp::RouteTarget::VpcEndpoint(g.clone()),
+                Some(K::TransitGateway(g)) => dp::RouteTarget::TransitGateway(g.clone()),
+                None => return Err("a route has no target"),
+            };
+            Ok(dp::Route {
+                destination: cidr(r.destination.as_ref())?,
+                target,
+            })
+        })
+        .collect::<Checked<_>>()?;
+    Ok(dp::RouteTable {
+        id: t.id.clone(),
+        routes,
+    })
+}
+
+fn port_number(p: u32) -> Checked<u16> {
+    u16::try_from(p).map_err(|_| "port over 65535")
+}
+
+fn icmp_part(v: i32) -> Checked<i16> {
+    match v {
+        -1..=255 => i16::try_from(v).map_err(|_| "ICMP type or code out of range"),
+        _ => Err("ICMP type or code out of range"),
+    }
+}
+
+pub(crate) fn network_acl(a: &pb::NetworkAcl) -> Checked<dp::NetworkAcl> {
+    let entries = a
+        .entries
+        .iter()
+        .map(|e| {
+            Ok(dp::NaclEntry {
+                rule_number: u16::try_from(e.rule_number).map_err(|_| "rule number too large")?,
+                egress: e.egress,
+                protocol: protocol(e.protocol)?,
+                allow: e.allow,
+                cidr: cidr(e.cidr.as_ref())?,
+                port_range: e
+                    .port_range
+                    .map(|r| Ok::<_, &'static str>((port_number(r.from)?, port_number(r.to)?)))
+                    .transpose()?,
+                icmp: e
+                    .icmp
+                    .map(|i| Ok::<_, &'static str>((icmp_part(i.r#type)?, icmp_part(i.code)?)))
+                    .transpose()?,
+            })
+        })
+        .collect::<Checked<_>>()?;
+    Ok(dp::NetworkAcl {
+        id: a.id.clone(),
+        entries,
+    })
+}
+
+pub(crate) fn security_group(g: &pb::SecurityGroup) -> Checked<dp::SecurityGroup> {
+    let rules = |rules: &[pb::SgRule]| {
+        rules
+            .iter()
+            .map(|r| {
+                let peer = match &r.peer {
+                    Some(pb::sg_rule::Peer::Cidr(c)) => dp::SgPeer::Cidr(cidr(Some(c))?),
+                    Some(pb::sg_rule::Peer::Group(g)) => dp::SgPeer::Group(g.clone()),
+                    None => return Err("a rule has no peer"),
+                };
+                Ok(dp::SgRule {
+                    protocol: protocol(r.protocol)?,
+                    from_port: r.from_port,
+                    to_port: r.to_port,
+                    peer,
+                })
+            })
+            .collect::<Checked<Vec<_>>>()
+    };
+    Ok(dp::SecurityGroup {
+        id: g.id.clone(),
+        ingress: rules(&g.ingress)?,
+        egress: rules(&g.egress)?,
+        members: Vec::new(),
+    })
+}
+
+pub(crate) fn mapping(m: &pb::V2p) -> Checked<dp::Mapping> {
+    Ok(dp::Mapping {
+        ip: ip(m.ip),
+        host: ip(m.host),
+        mac: mac(&m.mac)?,
+        eni_id: m.eni_id.clone(),
+        source_dest_check: m.source_dest_check,
+    })
+}
+
+pub(crate) fn internet_gateway(g: &pb::InternetGateway) -> Checked<InternetGatewayItem> {
+    Ok(InternetGatewayItem {
+        vpc_id: g.vpc_id.clone(),
+        igw_id: g.igw_id.clone(),
+        vni: g.vni,
+        cidrs: cidrs(&g.cidrs)?,
+    })
+}
+
+pub(crate) fn public_ip(p: &pb::PublicIp) -> PublicIpItem {
+    PublicIpItem {
+        vpc_id: p.vpc_id.clone(),
+        public_ip: ip(p.public_ip),
+        private_ip: ip(p.private_ip),
+        eni_id: p.eni_id.clone(),
+    }
+}
+
+pub(crate) fn nat_gateway(n: &pb::NatGateway) -> Checked<NatGatewayItem> {
+    use pb::NatGatewayState as S;
+    let state = match S::try_from(n.state) {
+        Ok(S::Pending) => NatGatewayState::Pending,
+        Ok(S::Available) => NatGatewayState::Available,
+        Ok(S::Deleting) => NatGatewayState::Deleting,
+        Ok(S::Deleted) => NatGatewayState::Deleted,
+        Ok(S::Failed) => NatGatewayState::Failed,
+        Ok(S::Unspecified) | Err(_) => return Err("unknown NAT gateway state"),
+    };
+    Ok(NatGatewayItem {
+        vpc_id: n.vpc_id.clone(),
+        nat_id: n.nat_id.clone(),
+        vni: n.vni,
+        subnet_id: n.subnet_id.clone(),
+        private_ip: ip(n.private_ip),
+        public_ip: ip(n.public_ip),
+        state,
+    })
+}

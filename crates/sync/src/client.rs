@@ -1,0 +1,301 @@
+//! The host's side of the mapping service: a session that keeps a host's program
+//! current, reconnecting and resuming when the server or the connection goes away.
+//!
+//! "Applied" means applied: with [`Report::Engine`] the session reports a generation only
+//! when the host says its engine runs with it (a [`Status`] on a watch channel, written by
+//! the data path after it installed the program), and a host whose data path is stuck or
+//! dead says so in every heartbeat instead.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use fort_proto::CONTRACT_VERSION;
+use fort_proto::mapping::host_message::Msg;
+use fort_proto::mapping::mapping_client::MappingClient;
+use fort_proto::mapping::{
+    Applied, Heartbeat, Hello, HostMessage, ItemKey, ItemValue, ProgramUpdate, Role,
+};
+use tokio::sync::{mpsc, watch};
+
+/// How often a host says it is alive (the service marks a host silent after 10 s).
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// How long the host's engine may lag behind the updates received before the host
+/// reports itself unhealthy.
+pub const STALL: Duration = Duration::from_secs(5);
+
+/// Who the host is.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    pub host_id: String,
+    pub zone: String,
+    pub underlay: Ipv4Addr,
+    pub role: Role,
+}
+
+/// Every item a host holds, and which generation of which epoch they are: what tests and
+/// the simulator keep (agents keep less: [`crate::host_state::HostState`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cache {
+    pub epoch: u64,
+    pub generation: u64,
+    pub items: BTreeMap<ItemKey, ItemValue>,
+}
+
+/// An update that does not follow what the host holds: the session must start over.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Gap;
+
+/// What a host keeps of its program: where it stands and how it applies an update.
+pub trait Programmed: Send {
+    /// (epoch, generation) held.
+    fn position(&self) -> (u64, u64);
+    /// Applies one update in order; `Ok(false)` for a duplicate already applied.
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap>;
+    /// Forgets everything: the next session starts from a snapshot.
+    fn reset(&mut self);
+}
+
+impl Programmed for Cache {
+    fn position(&self) -> (u64, u64) {
+        (self.epoch, self.generation)
+    }
+    fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
+        Cache::apply(self, update)
+    }
+    fn reset(&mut self) {
+        *self = Cache::default();
+    }
+}
+
+impl Cache {
+    /// Applies one update, in order. Duplicates (already applied) are ignored.
+    pub fn apply(&mut self, u: ProgramUpdate) -> Result<bool, Gap> {
+        if !follows(self.epoch, self.generation, &u)? {
+            return Ok(false);
+        }
+        if u.snapshot {
+            self.items.clear();
+        }
+        for key in &u.delete {
+            self.items.remove(key);
+        }
+        for item in u.put {
+            if let (Some(k), Some(v)) = (item.key, item.value) {
+                self.items.insert(k, v);
+            }
+        }
+        self.epoch = u.epoch;
+        self.generation = u.generation;
+        Ok(true)
+    }
+}
+
+/// Whether `u` is the next update for a holder at (`epoch`, `generation`): `Ok(false)`
+/// for a duplicate already applied, `Err(Gap)` when something is missing.
+pub fn follows(epoch: u64, generation: u64, u: &ProgramUpdate) -> Result<bool, Gap> {
+    if u.snapshot || (u.epoch == epoch && u.base_generation == generation) {
+        Ok(true)
+    } else if u.epoch == epoch && u.generation <= generation {
+        Ok(false)
+    } else {
+        Err(Gap)
+    }
+}
+
+/// What a host's engine runs with, as its data path reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    pub epoch: u64,
+    pub generation: u64,
+    /// Why the host cannot apply programs (its data path is stuck or gone): reported in
+    /// heartbeats, and no generation is reported applied meanwhile.
+    pub problem: Option<String>,
+}
+
+/// When a generation counts as applied.
+pub enum Report {
+    /// As soon as [`Programmed::apply`] returns (tests, the simulator, hosts whose
+    /// `apply` programs the engine itself).
+    OnApply,
+    /// When the host's status says so.
+    Engine(watch::Receiver<Status>),
+}
+
+/// Why a session ended.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The service refused this host (another contract version, a bad identity): retrying
+    /// will not help until someone changes the host or the service.
+    #[error("refused by the mapping service: {0}")]
+    Refused(String),
+    #[error("update out of sequence")]
+    OutOfSequence,
+    #[error("the mapping service is unreachable: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("the session broke: {0}")]
+    Stream(tonic::Status),
+    #[error("the session's sender is gone")]
+    Closed,
+}
+
+impl From<tonic::Status> for SessionError {
+    fn from(s: tonic::Status) -> Self {
+        match s.code() {
+            tonic::Code::FailedPrecondition | tonic::Code::InvalidArgument => {
+                SessionError::Refused(s.message().to_owned())
+            }
+            _ => SessionError::Stream(s),
+        }
+    }
+}
+
+/// Runs the session for ever, reconnecting after failures (slowly after a refusal).
+pub async fn run_with<P: Programmed>(
+    endpoint: String,
+    me: Identity,
+    mut state: P,
+    mut report: Report,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let wait = match session(&endpoint, &me, &mut state, &mut report).await {
+            Ok(()) => {
+                tracing::info!("mapping session ended; reconnecting");
+                backoff
+            }
+            Err(e @ SessionError::Refused(_)) => {
+                tracing::error!(host = me.host_id, error = %e, "not programmed");
+                Duration::from_secs(30)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "mapping session failed; reconnecting");
+                backoff
+            }
+        };
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+fn applied(epoch: u64, generation: u64) -> HostMessage {
+    HostMessage {
+        msg: Some(Msg::Applied(Applied { epoch, generation })),
+    }
+}
+
+fn heartbeat(problem: Option<&str>) -> HostMessage {
+    HostMessage {
+        msg: Some(Msg::Heartbeat(Heartbeat {
+            healthy: problem.is_none(),
+            problem: problem.unwrap_or_default().to_owned(),
+        })),
+    }
+}
+
+/// One session: hello, then updates until the stream ends.
+pub async fn session<P: Programmed>(
+    endpoint: &str,
+    me: &Identity,
+    state: &mut P,
+    report: &mut Report,
+) -> Result<(), SessionError> {
+    let (epoch, generation) = state.position();
+    let mut client = MappingClient::connect(endpoint.to_owned())
+        .await?
+        .max_decoding_message_size(256 << 20)
+        .max_encoding_message_size(256 << 20);
+    let (tx, rx) = mpsc::channel(64);
+    let hello = HostMessage {
+        msg: Some(Msg::Hello(Hello {
+            contract_version: CONTRACT_VERSION,
+            host_id: me.host_id.clone(),
+            zone: me.zone.clone(),
+            underlay: me.underlay.into(),
+            role: me.role.into(),
+            epoch,
+            generation,
+        })),
+    };
+    tx.send(hello).await.map_err(|_| SessionError::Closed)?;
+    let mut updates = client
+        .sync(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    // What the engine runs with now, said again on every new session.
+    let mut sent = (0, 0);
+    if let Report::Engine(status) = report {
+        let s = status.borrow_and_update().clone();
+        if s.problem.is_none() && s.generation > 0 {
+            sent = (s.epoch, s.generation);
+            tx.send(applied(s.epoch, s.generation))
+                .await
+                .map_err(|_| SessionError::Closed)?;
+        }
+    }
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    // Since when the engine has lagged behind the updates received.
+    let mut lagging: Option<Instant> = None;
+    loop {
+        let status_changed = async {
+            match report {
+                Report::Engine(status) => status.changed().await.is_ok(),
+                Report::OnApply => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            update = updates.message() => {
+                let Some(update) = update? else { return Ok(()) };
+                match state.apply(update) {
+                    Ok(true) => match report {
+                        Report::OnApply => {
+                            let (epoch, generation) = state.position();
+                            tx.send(applied(epoch, generation)).await.map_err(|_| SessionError::Closed)?;
+                        }
+                        Report::Engine(_) => {
+                            lagging.get_or_insert_with(Instant::now);
+                        }
+                    },
+                    Ok(false) => {}
+                    Err(Gap) => {
+                        // Start over with a snapshot.
+                        state.reset();
+                        return Err(SessionError::OutOfSequence);
+                    }
+                }
+            }
+            alive = status_changed => {
+                if !alive {
+                    return Err(SessionError::Closed);
+                }
+                let Report::Engine(status) = report else { continue };
+                let s = status.borrow_and_update().clone();
+                if (s.epoch, s.generation) == state.position() {
+                    lagging = None;
+                }
+                if let Some(problem) = &s.problem {
+                    tx.send(heartbeat(Some(problem))).await.map_err(|_| SessionError::Closed)?;
+                } else if (s.epoch, s.generation) != sent {
+                    sent = (s.epoch, s.generation);
+                    tx.send(applied(s.epoch, s.generation)).await.map_err(|_| SessionError::Closed)?;
+                }
+            }
+            _ = beat.tick() => {
+                let problem = match report {
+                    Report::Engine(status) => status.borrow().problem.clone().or_else(|| {
+                        let since = lagging?;
+                        (since.elapsed() > STALL).then(|| {
+                            format!(
+                                "the data path has not applied generation {} for {} s",
+                                state.position().1,
+                                since.elapsed().as_secs()
+                            )
+                        })
+                    }),
+                    Report::OnApply => None,
+                };
+                tx.send(heartbeat(problem.as_deref())).await.map_err(|_| SessionError::Closed)?;
+            }
+        }
+    }
+}

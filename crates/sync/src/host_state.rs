@@ -1,0 +1,580 @@
+//! What a host keeps of its program between updates, already converted to the engine's
+//! and the edge's types (each value is checked once, on arrival).
+//!
+//! V2P entries are most of a host's items (one per address of every VPC it serves), so
+//! the state does not keep them: each update hands them on ([`Applied::v2p`]) to the
+//! engine, which holds them compactly ([`fort_dataplane::Engine::upsert_mapping`]). Group
+//! members are kept as addresses per group. The rest — ports, VPC headers, subnets, route
+//! tables, ACLs, groups, the edge's gateways — is small.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use fort_dataplane::Engine;
+use fort_dataplane::program as dp;
+use fort_edge::program::{EdgeItem, EdgeProgram};
+use fort_proto::mapping::item_key::Kind as K;
+use fort_proto::mapping::item_value::Kind as V;
+use fort_proto::mapping::{ItemKey, ProgramUpdate};
+
+use crate::Malformed;
+use crate::assemble;
+use crate::client::{Gap, follows};
+
+/// One V2P change, in the order received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum V2pChange {
+    Put {
+        vpc_id: String,
+        mapping: dp::Mapping,
+    },
+    Delete {
+        vpc_id: String,
+        ip: Ipv4Addr,
+    },
+}
+
+/// What one update changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// The update was a snapshot: V2P is exactly the puts in `v2p`.
+    pub snapshot: bool,
+    /// Something of the structure other than group members changed (ports, headers,
+    /// subnets, tables, ACLs, groups' rules): assemble it again.
+    pub structure: bool,
+    /// Groups whose members changed: (VPC, group).
+    pub members: BTreeSet<(String, String)>,
+    /// The edge's gateways or public addresses changed.
+    pub edge: bool,
+    pub v2p: Vec<V2pChange>,
+    /// Items skipped because their values make no sense.
+    pub malformed: Vec<Malformed>,
+}
+
+/// The items of one VPC, but for its V2P.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct VpcItems {
+    header: Option<dp::Vpc>,
+    subnets: BTreeMap<String, dp::Subnet>,
+    route_tables: BTreeMap<String, dp::RouteTable>,
+    network_acls: BTreeMap<String, dp::NetworkAcl>,
+    security_groups: BTreeMap<String, dp::SecurityGroup>,
+    /// Group → its members' private addresses.
+    members: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+}
+
+impl VpcItems {
+    fn is_empty(&self) -> bool {
+        self == &VpcItems::default()
+    }
+}
+
+/// A host's program minus V2P, and where it stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostState {
+    pub epoch: u64,
+    pub generation: u64,
+    ports: BTreeMap<String, dp::Port>,
+    vpcs: BTreeMap<String, VpcItems>,
+    edge: BTreeMap<ItemKey, EdgeItem>,
+}
+
+/// Puts `value` at `key`: whether it changed anything.
+fn put<T: PartialEq>(map: &mut BTreeMap<String, T>, key: &str, value: T) -> bool {
+    if map.get(key) == Some(&value) {
+        return false;
+    }
+    map.insert(key.to_owned(), value);
+    true
+}
+
+impl HostState {
+    /// Applies one update in order: `Ok(None)` for a duplicate already applied.
+    pub fn apply(&mut self, u: ProgramUpdate) -> Result<Option<Applied>, Gap> {
+        if !follows(self.epoch, self.generation, &u)? {
+            return Ok(None);
+        }
+        let mut out = Applied {
+            snapshot: u.snapshot,
+            structure: u.snapshot,
+            edge: u.snapshot,
+            ..Applied::default()
+        };
+        if u.snapshot {
+            self.ports.clear();
+            self.vpcs.clear();
+            self.edge.clear();
+        }
+        for key in &u.delete {
+            self.delete(key, &mut out);
+        }
+        for item in u.put {
+            let (Some(key), Some(value)) = (item.key, item.value.and_then(|v| v.kind)) else {
+                continue;
+            };
+            if let Err(what) = self.put(&key, value, &mut out) {
+                out.malformed.push(Malformed {
+                    key: key.to_string(),
+                    what,
+                });
+            }
+        }
+        self.vpcs.retain(|_, v| !v.is_empty());
+        self.epoch = u.epoch;
+        self.generation = u.generation;
+        Ok(Some(out))
+    }
+
+    fn delete(&mut self, key: &ItemKey, out: &mut Applied) {
+        match &key.kind {
+            Some(K::Port(id)) => out.structure |= self.ports.remove(id).is_some(),
+            Some(K::Vpc(id)) => {
+                out.structure |= self
+                    .vpcs
+                    .get_mut(id)
+                    .and_then(|v| v.header.take())
+                    .is_some()
+            }
+            Some(K::Subnet(o)) => {
+                out.structure |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.subnets.remove(&o.id))
+                    .is_some()
+            }
+            Some(K::RouteTable(o)) => {
+                out.structure |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.route_tables.remove(&o.id))
+                    .is_some()
+            }
+            Some(K::NetworkAcl(o)) => {
+                out.structure |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.network_acls.remove(&o.id))
+                    .is_some()
+            }
+            Some(K::SecurityGroup(o)) => {
+                out.structure |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.security_groups.remove(&o.id))
+                    .is_some()
+            }
+            Some(K::Mapping(a)) => out.v2p.push(V2pChange::Delete {
+                vpc_id: a.vpc_id.clone(),
+                ip: Ipv4Addr::from(a.ip),
+            }),
+            Some(K::Member(m)) => {
+                if let Some(v) = self.vpcs.get_mut(&m.vpc_id)
+                    && let Some(set) = v.members.get_mut(&m.group_id)
+                    && set.remove(&Ipv4Addr::from(m.ip))
+                {
+                    if set.is_empty() {
+                        v.members.remove(&m.group_id);
+                    }
+                    out.members.insert((m.vpc_id.clone(), m.group_id.clone()));
+                }
+            }
+            Some(K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_)) => {
+                out.edge |= self.edge.remove(key).is_some()
+            }
+            None => {}
+        }
+    }
+
+    fn put(&mut self, key: &ItemKey, value: V, out: &mut Applied) -> Result<(), &'static str> {
+        const MISMATCH: &str = "the value is not of its key's kind";
+        match (&key.kind, value) {
+            (Some(K::Port(id)), V::Port(p)) => {
+                out.structure |= put(&mut self.ports, id, assemble::port(&p)?)
+            }
+            (Some(K::Vpc(id)), V::Vpc(v)) => {
+                let header = Some(assemble::vpc(&v)?);
+                let items = self.vpcs.entry(id.clone()).or_default();
+                if items.header != header {
+                    items.header = header;
+                    out.structure = true;
+                }
+            }
+            (Some(K::Subnet(o)), V::Subnet(s)) => {
+                let s = assemble::subnet(&s)?;
+                out.structure |= put(&mut self.vpc(&o.vpc_id).subnets, &o.id, s);
+            }
+            (Some(K::RouteTable(o)), V::RouteTable(t)) => {
+                let t = assemble::route_table(&t)?;
+                out.structure |= put(&mut self.vpc(&o.vpc_id).route_tables, &o.id, t);
+            }
+            (Some(K::NetworkAcl(o)), V::NetworkAcl(a)) => {
+                let a = assemble::network_acl(&a)?;
+                out.structure |= put(&mut self.vpc(&o.vpc_id).network_acls, &o.id, a);
+            }
+            (Some(K::SecurityGroup(o)), V::SecurityGroup(g)) => {
+                let g = assemble::security_group(&g)?;
+                out.structure |= put(&mut self.vpc(&o.vpc_id).security_groups, &o.id, g);
+            }
+            (Some(K::Mapping(a)), V::Mapping(m)) => {
+                let mapping = assemble::mapping(&m)?;
+                if u32::from(mapping.ip) != a.ip {
+                    return Err("a mapping's address differs from its key's");
+                }
+                out.v2p.push(V2pChange::Put {
+                    vpc_id: a.vpc_id.clone(),
+                    mapping,
+                });
+            }
+            (Some(K::Member(m)), V::Member(_)) => {
+                let set = self
+                    .vpc(&m.vpc_id)
+                    .members
+                    .entry(m.group_id.clone())
+                    .or_default();
+                if set.insert(Ipv4Addr::from(m.ip)) {
+                    out.members.insert((m.vpc_id.clone(), m.group_id.clone()));
+                }
+            }
+            (Some(K::InternetGateway(_)), V::InternetGateway(g)) => {
+                let item = EdgeItem::InternetGateway(assemble::internet_gateway(&g)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::PublicIp(_)), V::PublicIp(p)) => {
+                let item = EdgeItem::PublicIp(assemble::public_ip(&p));
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::NatGateway(_)), V::NatGateway(n)) => {
+                let item = EdgeItem::NatGateway(assemble::nat_gateway(&n)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            _ => return Err(MISMATCH),
+        }
+        Ok(())
+    }
+
+    fn vpc(&mut self, id: &str) -> &mut VpcItems {
+        self.vpcs.entry(id.to_owned()).or_default()
+    }
+
+    /// The host program without V2P: the VPCs whose headers the host holds, each with its
+    /// subnets, tables, ACLs and groups (members filled in), and the host's ports.
+    pub fn structure(&self, underlay: dp::Underlay) -> dp::HostProgram {
+        let vpcs = self
+            .vpcs
+            .values()
+            .filter_map(|items| {
+                let mut v = items.header.clone()?;
+                v.subnets = items.subnets.values().cloned().collect();
+                v.route_tables = items.route_tables.values().cloned().collect();
+                v.network_acls = items.network_acls.values().cloned().collect();
+                v.security_groups = items
+                    .security_groups
+                    .values()
+                    .map(|g| {
+                        let mut g = g.clone();
+                        g.members = self.members(&v.id, &g.id);
+                        g
+                    })
+                    .collect();
+                Some(v)
+            })
+            .collect();
+        dp::HostProgram {
+            underlay,
+            ports: self.ports.values().cloned().collect(),
+            vpcs,
+        }
+    }
+
+    /// The members of a group, in address order.
+    pub fn members(&self, vpc_id: &str, group_id: &str) -> Vec<Ipv4Addr> {
+        self.vpcs
+            .get(vpc_id)
+            .and_then(|v| v.members.get(group_id))
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The VPC headers held (VNI, router MAC, ...).
+    pub fn vpc_headers(&self) -> impl Iterator<Item = &dp::Vpc> {
+        self.vpcs.values().filter_map(|v| v.header.as_ref())
+    }
+
+    /// The edge's gateways and public addresses.
+    pub fn edge_program(&self) -> EdgeProgram {
+        EdgeProgram::from_items(self.edge.values().cloned())
+    }
+
+    /// Items held (V2P excluded; members count one each).
+    pub fn len(&self) -> usize {
+        let vpc = |v: &VpcItems| {
+            usize::from(v.header.is_some())
+                + v.subnets.len()
+                + v.route_tables.len()
+                + v.network_acls.len()
+                + v.security_groups.len()
+                + v.members.values().map(BTreeSet::len).sum::<usize>()
+        };
+        self.ports.len() + self.edge.len() + self.vpcs.values().map(vpc).sum::<usize>()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets everything: the next session starts from a snapshot.
+    pub fn reset(&mut self) {
+        *self = HostState::default();
+    }
+}
+
+/// V2P changes on their way to the engine, coalesced: a snapshot drops what came before.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct V2pQueue {
+    /// Clear V2P before the changes (a snapshot came).
+    replace: bool,
+    changes: Vec<V2pChange>,
+}
+
+impl V2pQueue {
+    pub fn push(&mut self, snapshot: bool, changes: Vec<V2pChange>) {
+        if snapshot {
+            self.replace = true;
+            self.changes.clear();
+        }
+        self.changes.extend(changes);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.replace && self.changes.is_empty()
+    }
+
+    /// Programs `engine`: the new structure if there is one, then V2P in order.
+    pub fn apply_to(self, engine: &mut Engine, structure: Option<dp::HostProgram>) {
+        if self.replace {
+            let mut p = structure.unwrap_or_else(|| engine.structure().clone());
+            p.vpcs.iter_mut().for_each(|v| v.mappings.clear());
+            engine.set_program(p);
+        } else if let Some(s) = structure {
+            engine.set_structure(s);
+        }
+        for c in self.changes {
+            match c {
+                V2pChange::Put { vpc_id, mapping } => engine.upsert_mapping(&vpc_id, mapping),
+                V2pChange::Delete { vpc_id, ip } => engine.remove_mapping(&vpc_id, ip),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::Cache;
+    use fort_proto::mapping::{self as pb, Item, ItemValue};
+
+    fn item(key: ItemKey, value: V) -> Item {
+        Item {
+            key: Some(key),
+            value: Some(ItemValue { kind: Some(value) }),
+        }
+    }
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn mapping(addr: &str) -> Item {
+        item(
+            ItemKey::mapping("vpc-1", ip(addr)),
+            V::Mapping(pb::V2p {
+                ip: ip(addr).into(),
+                host: ip("127.0.0.2").into(),
+                mac: vec![2, 0, 0, 0, 0, 1],
+                eni_id: "eni-1".into(),
+                source_dest_check: true,
+            }),
+        )
+    }
+
+    fn member(addr: &str) -> Item {
+        item(
+            ItemKey::member("vpc-1", "sg-1", ip(addr)),
+            V::Member(pb::Member {}),
+        )
+    }
+
+    fn vpc_header() -> Item {
+        item(
+            ItemKey::vpc("vpc-1"),
+            V::Vpc(pb::Vpc {
+                id: "vpc-1".into(),
+                vni: 7,
+                cidrs: vec![pb::Ipv4Cidr {
+                    address: ip("10.0.0.0").into(),
+                    prefix_len: 16,
+                }],
+                router_mac: vec![6, 0, 0, 7, 0, 1],
+                dhcp: Some(pb::DhcpOptions::default()),
+                edges: vec![],
+                peerings: vec![],
+            }),
+        )
+    }
+
+    fn group() -> Item {
+        item(
+            ItemKey::security_group("vpc-1", "sg-1"),
+            V::SecurityGroup(pb::SecurityGroup {
+                id: "sg-1".into(),
+                ingress: vec![pb::SgRule {
+                    protocol: 6,
+                    from_port: 22,
+                    to_port: 22,
+                    peer: Some(pb::sg_rule::Peer::Group("sg-1".into())),
+                }],
+                egress: vec![],
+            }),
+        )
+    }
+
+    fn update(
+        base: u64,
+        generation: u64,
+        snapshot: bool,
+        put: Vec<Item>,
+        delete: Vec<ItemKey>,
+    ) -> ProgramUpdate {
+        ProgramUpdate {
+            epoch: 1,
+            base_generation: base,
+            generation,
+            snapshot,
+            put,
+            delete,
+        }
+    }
+
+    /// The whole program a host holding every item would run: the structure plus every
+    /// mapping, in address order.
+    fn whole(cache: &Cache) -> dp::HostProgram {
+        let mut state = HostState::default();
+        let put = cache
+            .items
+            .iter()
+            .map(|(k, v)| Item {
+                key: Some(k.clone()),
+                value: Some(v.clone()),
+            })
+            .collect();
+        let applied = state
+            .apply(update(0, 1, true, put, vec![]))
+            .unwrap()
+            .unwrap();
+        let mut p = state.structure(dp::Underlay::default());
+        for c in applied.v2p {
+            if let V2pChange::Put { vpc_id, mapping } = c
+                && let Some(v) = p.vpcs.iter_mut().find(|v| v.id == vpc_id)
+            {
+                v.mappings.push(mapping);
+            }
+        }
+        p.vpcs
+            .iter_mut()
+            .for_each(|v| v.mappings.sort_by_key(|m| m.ip));
+        p
+    }
+
+    /// The state plus the V2P changes, applied in order, give the engine the same program
+    /// as a cache that keeps every item.
+    #[test]
+    fn agrees_with_the_whole_cache() {
+        let updates = [
+            update(
+                0,
+                1,
+                true,
+                vec![
+                    vpc_header(),
+                    group(),
+                    mapping("10.0.0.5"),
+                    member("10.0.0.5"),
+                ],
+                vec![],
+            ),
+            update(
+                1,
+                2,
+                false,
+                vec![mapping("10.0.0.6"), member("10.0.0.6")],
+                vec![],
+            ),
+            update(
+                2,
+                3,
+                false,
+                vec![],
+                vec![
+                    ItemKey::mapping("vpc-1", ip("10.0.0.5")),
+                    ItemKey::member("vpc-1", "sg-1", ip("10.0.0.5")),
+                ],
+            ),
+            update(3, 4, false, vec![mapping("10.0.0.7")], vec![]),
+        ];
+        let mut state = HostState::default();
+        let mut cache = Cache::default();
+        let mut engine = fort_dataplane::Engine::new(Default::default());
+        for (i, u) in updates.iter().enumerate() {
+            let applied = state.apply(u.clone()).unwrap().unwrap();
+            cache.apply(u.clone()).unwrap();
+            assert_eq!(applied.structure, i == 0, "update {i}");
+            assert_eq!(!applied.members.is_empty(), i != 3, "update {i}");
+            let structure = (applied.structure || !applied.members.is_empty())
+                .then(|| state.structure(dp::Underlay::default()));
+            let mut queue = V2pQueue::default();
+            queue.push(applied.snapshot, applied.v2p);
+            queue.apply_to(&mut engine, structure);
+            let mut ran = engine.program();
+            ran.vpcs
+                .iter_mut()
+                .for_each(|v| v.mappings.sort_by_key(|m| m.ip));
+            assert_eq!(ran, whole(&cache), "update {i}");
+        }
+        assert!(
+            state.apply(updates[3].clone()).unwrap().is_none(),
+            "a duplicate"
+        );
+        assert_eq!(state.apply(update(9, 10, false, vec![], vec![])), Err(Gap));
+        assert_eq!(state.len(), 3, "vpc, group, one member");
+    }
+
+    /// A value that makes no sense is skipped and said, never half-applied.
+    #[test]
+    fn malformed_items_are_skipped() {
+        let mut bad_mac = mapping("10.0.0.9");
+        if let Some(ItemValue {
+            kind: Some(V::Mapping(m)),
+        }) = &mut bad_mac.value
+        {
+            m.mac = vec![1, 2, 3];
+        }
+        let mismatched = Item {
+            key: Some(ItemKey::port("eni-9")),
+            value: vpc_header().value,
+        };
+        let mut state = HostState::default();
+        let applied = state
+            .apply(update(
+                0,
+                1,
+                true,
+                vec![vpc_header(), bad_mac, mismatched],
+                vec![],
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(applied.malformed.len(), 2, "{:?}", applied.malformed);
+        assert!(applied.v2p.is_empty());
+        assert_eq!(state.structure(dp::Underlay::default()).ports, []);
+    }
+}
