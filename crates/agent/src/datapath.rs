@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
 use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service, Time, Verdict};
-use fort_sync::host_state::V2pQueue;
+use fort_sync::host_state::ProgramQueue;
 
 use crate::fastpath::Offloads;
 use fort_host::worker::Worker;
@@ -49,7 +49,7 @@ pub enum Command {
     /// holds no other TAP).
     Program {
         structure: Option<HostProgram>,
-        v2p: V2pQueue,
+        v2p: ProgramQueue,
         taps: Vec<TapPort>,
         done: mpsc::Sender<()>,
     },
@@ -73,7 +73,7 @@ pub type Handle = Worker<Command>;
 pub fn program(
     dp: &Handle,
     structure: Option<HostProgram>,
-    v2p: V2pQueue,
+    v2p: ProgramQueue,
     taps: Vec<TapPort>,
 ) -> Result<(), String> {
     let (done, rx) = mpsc::channel();

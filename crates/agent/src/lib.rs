@@ -190,12 +190,13 @@ impl Programmed for Session {
         for m in &applied.malformed {
             tracing::error!(error = %m, "item skipped");
         }
-        let structure = (applied.structure || !applied.members.is_empty())
-            .then(|| Box::new(self.state.structure(self.underlay.clone())));
+        let (structure, members) =
+            fort_sync::host_state::engine_changes(&self.state, &applied, &self.underlay);
         let update = reconcile::Msg::Update {
             epoch: self.state.epoch,
             generation: self.state.generation,
-            structure,
+            structure: structure.map(Box::new),
+            members,
             snapshot: applied.snapshot,
             v2p: applied.v2p,
         };

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fort_dataplane::HostProgram;
 use fort_sync::client::Status;
-use fort_sync::host_state::{V2pChange, V2pQueue};
+use fort_sync::host_state::{self, MemberList, ProgramQueue, V2pChange};
 use tokio::sync::watch;
 
 use crate::datapath;
@@ -26,6 +26,8 @@ pub enum Msg {
         epoch: u64,
         generation: u64,
         structure: Option<Box<HostProgram>>,
+        /// Groups whose members changed, when nothing else of the structure did.
+        members: Vec<MemberList>,
         snapshot: bool,
         v2p: Vec<V2pChange>,
     },
@@ -75,7 +77,7 @@ impl Reconciler {
         // has not seen yet
         let mut last: Option<Box<HostProgram>> = None;
         let mut fresh = false;
-        let mut v2p = V2pQueue::default();
+        let mut v2p = ProgramQueue::default();
         let mut retry = false;
         // The newest (epoch, generation) handed to the data path.
         let mut position = (0, 0);
@@ -91,6 +93,7 @@ impl Reconciler {
                     epoch,
                     generation,
                     structure,
+                    members,
                     snapshot,
                     v2p: changes,
                 } => {
@@ -98,7 +101,13 @@ impl Reconciler {
                     if let Some(s) = structure {
                         last = Some(s);
                         fresh = true;
+                        v2p.structure_changed();
                     }
+                    if let Some(p) = last.as_mut() {
+                        // kept current: a structure sent again must not undo them
+                        host_state::patch_members(p, &members);
+                    }
+                    v2p.push_members(members);
                     v2p.push(snapshot, changes);
                 }
                 Msg::Stop => stop = true,
@@ -148,7 +157,7 @@ impl Reconciler {
         &mut self,
         program: &HostProgram,
         structure: Option<HostProgram>,
-        v2p: V2pQueue,
+        v2p: ProgramQueue,
     ) -> (bool, Result<(), String>) {
         let desired: BTreeMap<String, Attachment> = program
             .ports

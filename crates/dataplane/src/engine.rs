@@ -402,6 +402,7 @@ impl Engine {
         // ports; member lists compiled once per VPC
         let mut ports: Vec<Option<Port>> = Vec::new();
         let mut members: HashMap<u16, Members<'_>> = HashMap::new();
+        let mut prints: HashMap<u16, MemberPrints<'_>> = HashMap::new();
         for spec in &program.ports {
             let Some(&vslot) = self.vpc_index.get(&spec.vpc_id) else {
                 continue;
@@ -420,7 +421,10 @@ impl Engine {
                 .iter()
                 .position(|s| s.id == spec.subnet_id)
                 .map(|i| i as u16);
-            let fp = port_fingerprint(spec, &vspec.security_groups);
+            let prints = prints
+                .entry(vslot)
+                .or_insert_with(|| MemberPrints::new(&vspec.security_groups));
+            let fp = port_fingerprint(spec, prints);
             let dep = set(&mut self.epochs, DepKey::Port(spec.id.clone()), fp);
             let ct_dep = self.epochs.slot(DepKey::Conntrack(spec.id.clone()));
             let i = usize::from(slot);
@@ -467,6 +471,86 @@ impl Engine {
             v.mappings = Vec::new();
         }
         self.structure = program;
+    }
+
+    /// A security group's members changed (what an instance joining or leaving it does):
+    /// recompiles the rule sets of this host's ports whose groups reference the group,
+    /// and nothing else; their epochs move, so cached decisions that read them are taken
+    /// again. Returns how many ports were recompiled.
+    pub fn set_group_members(
+        &mut self,
+        vpc_id: &str,
+        group_id: &str,
+        members: &[Ipv4Addr],
+    ) -> usize {
+        let Some(vspec) = self.structure.vpcs.iter_mut().find(|v| v.id == vpc_id) else {
+            return 0;
+        };
+        let Some(group) = vspec.security_groups.iter_mut().find(|g| g.id == group_id) else {
+            return 0;
+        };
+        if group.members == members {
+            return 0;
+        }
+        group.members = members.to_vec();
+        let groups = &vspec.security_groups;
+        let names = |g: &program::SecurityGroup, id: &str| {
+            g.ingress
+                .iter()
+                .chain(&g.egress)
+                .any(|r| matches!(&r.peer, program::SgPeer::Group(x) if x == id))
+        };
+        let readers: HashSet<&str> = groups
+            .iter()
+            .filter(|g| names(g, group_id))
+            .map(|g| g.id.as_str())
+            .collect();
+        if readers.is_empty() {
+            return 0;
+        }
+        // Member lists of the groups the readers' rules name (not the whole VPC's).
+        let named: Vec<program::SecurityGroup> = groups
+            .iter()
+            .filter(|g| {
+                readers
+                    .iter()
+                    .any(|r| groups.iter().any(|x| x.id == *r && names(x, &g.id)))
+            })
+            .cloned()
+            .collect();
+        let lists = security_group::members(&named);
+        let mut prints = MemberPrints::new(groups);
+        let mut recompiled = 0;
+        for spec in &self.structure.ports {
+            if spec.vpc_id != vpc_id
+                || !spec
+                    .security_groups
+                    .iter()
+                    .any(|g| readers.contains(g.as_str()))
+            {
+                continue;
+            }
+            let Some(port) = self
+                .port_index
+                .get(&spec.id)
+                .and_then(|&s| self.ports.get_mut(usize::from(s)))
+                .and_then(Option::as_mut)
+            else {
+                continue;
+            };
+            let mine: Vec<&program::SecurityGroup> = spec
+                .security_groups
+                .iter()
+                .filter_map(|id| groups.iter().find(|g| &g.id == id))
+                .collect();
+            port.security = security_group::PortSecurity::compile_with(&mine, &lists);
+            port.dep = self.epochs.set(
+                DepKey::Port(spec.id.clone()),
+                port_fingerprint(spec, &mut prints),
+            );
+            recompiled += 1;
+        }
+        recompiled
     }
 
     /// Adds or changes one V2P entry (a delta from the mapping service): O(1).
@@ -1192,20 +1276,46 @@ fn vpc_fingerprint(spec: &program::Vpc, middleboxes: &[Ipv4Addr]) -> u64 {
 
 /// A port's configuration and everything its security decisions read: its groups'
 /// rules and the members of the groups those rules reference.
-fn port_fingerprint(spec: &program::Port, groups: &[program::SecurityGroup]) -> u64 {
+/// Fingerprints of groups' member lists, each computed once for all the ports that read
+/// it (a list may hold tens of thousands of addresses).
+struct MemberPrints<'a> {
+    groups: &'a [program::SecurityGroup],
+    prints: HashMap<&'a str, u64>,
+}
+
+impl<'a> MemberPrints<'a> {
+    fn new(groups: &'a [program::SecurityGroup]) -> Self {
+        MemberPrints {
+            groups,
+            prints: HashMap::new(),
+        }
+    }
+
+    fn of(&mut self, id: &str) -> Option<u64> {
+        if let Some(&p) = self.prints.get(id) {
+            return Some(p);
+        }
+        let g = self.groups.iter().find(|g| g.id == id)?;
+        let p = fingerprint(&g.members);
+        self.prints.insert(g.id.as_str(), p);
+        Some(p)
+    }
+}
+
+fn port_fingerprint(spec: &program::Port, prints: &mut MemberPrints<'_>) -> u64 {
+    let groups = prints.groups;
     let mine: Vec<&program::SecurityGroup> = spec
         .security_groups
         .iter()
         .filter_map(|id| groups.iter().find(|g| &g.id == id))
         .collect();
-    let mut referenced: Vec<(&str, &Vec<Ipv4Addr>)> = Vec::new();
+    let mut referenced: Vec<(&str, u64)> = Vec::new();
     for g in &mine {
         for r in g.ingress.iter().chain(&g.egress) {
-            if let program::SgPeer::Group(id) = &r.peer {
-                let members = groups.iter().find(|x| &x.id == id).map(|x| &x.members);
-                if let Some(mb) = members {
-                    referenced.push((id, mb));
-                }
+            if let program::SgPeer::Group(id) = &r.peer
+                && let Some(p) = prints.of(id)
+            {
+                referenced.push((id, p));
             }
         }
     }

@@ -1162,3 +1162,86 @@ fn established_tcp_flows_offload_both_ways() {
     });
     assert!(i_before && !h2.offload_current(&i, t(12)));
 }
+
+/// A member joining or leaving a group recompiles only the ports whose rules name the
+/// group, and they decide as a whole reinstall would.
+#[test]
+fn group_members_change_only_what_reads_them() {
+    let mut program = host2();
+    let db = SecurityGroup {
+        id: "sg-db".into(),
+        ingress: vec![SgRule {
+            protocol: 6,
+            from_port: 5432,
+            to_port: 5432,
+            peer: SgPeer::Group("sg-web".into()),
+        }],
+        egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
+        members: vec![C_IP],
+    };
+    let web = SecurityGroup {
+        id: "sg-web".into(),
+        ingress: vec![],
+        egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
+        members: vec![],
+    };
+    program.vpcs[0].security_groups.extend([db, web]);
+    program.ports[1].security_groups = vec!["sg-db".into()];
+    let mut h2 = Engine::with_program(program.clone());
+    let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
+    let mut out = Vec::new();
+    let syn = |sport| {
+        tcp_frame(
+            B_MAC,
+            ROUTER_MAC,
+            B_IP,
+            C_IP,
+            sport,
+            5432,
+            tcp::flags::SYN,
+            0,
+        )
+    };
+    assert_eq!(
+        drop_of(h2.process_from_port(t(1), b, &syn(40000), &mut out)),
+        DropReason::SecurityGroupIngress,
+        "B is not in sg-web yet"
+    );
+
+    assert_eq!(
+        h2.set_group_members("vpc-1", "sg-web", &[B_IP]),
+        1,
+        "only C's port reads sg-web"
+    );
+    assert_eq!(
+        h2.set_group_members("vpc-1", "sg-web", &[B_IP]),
+        0,
+        "no change"
+    );
+    assert_eq!(
+        h2.process_from_port(t(2), b, &syn(40001), &mut out),
+        Verdict::ToPort { port: c },
+        "B joined sg-web"
+    );
+    let mut whole = program.clone();
+    whole.vpcs[0]
+        .security_groups
+        .iter_mut()
+        .find(|g| g.id == "sg-web")
+        .unwrap()
+        .members = vec![B_IP];
+    let reinstalled = Engine::with_program(whole);
+    assert_eq!(h2.structure(), reinstalled.structure());
+
+    assert_eq!(h2.set_group_members("vpc-1", "sg-web", &[]), 1);
+    assert_eq!(
+        drop_of(h2.process_from_port(t(3), b, &syn(40002), &mut out)),
+        DropReason::SecurityGroupIngress,
+        "B left sg-web"
+    );
+    assert_eq!(
+        h2.set_group_members("vpc-1", "sg-app", &[A_IP]),
+        0,
+        "no rule names sg-app: nothing to recompile"
+    );
+}

@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader as Tokio
 use tokio::net::TcpStream;
 
 use fort_sync::client::{Gap, Identity, Programmed, Report as Reporting};
-use fort_sync::host_state::{HostState, V2pQueue};
+use fort_sync::host_state::{self, HostState, ProgramQueue};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -440,9 +440,10 @@ impl EngineAgent {
         let Some(applied) = self.state.apply(update)? else {
             return Ok(false);
         };
-        let structure = (applied.structure || !applied.members.is_empty())
-            .then(|| self.state.structure(self.underlay.clone()));
-        let mut queue = V2pQueue::default();
+        let (structure, members) =
+            host_state::engine_changes(&self.state, &applied, &self.underlay);
+        let mut queue = ProgramQueue::default();
+        queue.push_members(members);
         queue.push(applied.snapshot, applied.v2p);
         queue.apply_to(&mut self.engine, structure);
         Ok(true)

@@ -328,15 +328,22 @@ impl HostState {
     }
 }
 
-/// V2P changes on their way to the engine, coalesced: a snapshot drops what came before.
+/// A group's members, as the engine takes them: (VPC, group, addresses).
+pub type MemberList = (String, String, Vec<Ipv4Addr>);
+
+/// Changes on their way to the engine, coalesced: a snapshot drops the V2P changes before
+/// it, a new structure the member lists before it (it holds them), and a group's newest
+/// member list replaces its older ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct V2pQueue {
+pub struct ProgramQueue {
     /// Clear V2P before the changes (a snapshot came).
     replace: bool,
+    /// Groups whose members changed since the last structure: the newest list of each.
+    members: BTreeMap<(String, String), Vec<Ipv4Addr>>,
     changes: Vec<V2pChange>,
 }
 
-impl V2pQueue {
+impl ProgramQueue {
     pub fn push(&mut self, snapshot: bool, changes: Vec<V2pChange>) {
         if snapshot {
             self.replace = true;
@@ -345,11 +352,24 @@ impl V2pQueue {
         self.changes.extend(changes);
     }
 
-    pub fn is_empty(&self) -> bool {
-        !self.replace && self.changes.is_empty()
+    /// A new structure is on its way to the engine: it carries every group's members.
+    pub fn structure_changed(&mut self) {
+        self.members.clear();
     }
 
-    /// Programs `engine`: the new structure if there is one, then V2P in order.
+    /// Groups whose members changed (and nothing else of the structure).
+    pub fn push_members(&mut self, lists: Vec<MemberList>) {
+        for (vpc, group, members) in lists {
+            self.members.insert((vpc, group), members);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.replace && self.members.is_empty() && self.changes.is_empty()
+    }
+
+    /// Programs `engine`: the new structure if there is one, then the groups whose members
+    /// changed (recompiling only the ports that read them), then V2P in order.
     pub fn apply_to(self, engine: &mut Engine, structure: Option<dp::HostProgram>) {
         if self.replace {
             let mut p = structure.unwrap_or_else(|| engine.structure().clone());
@@ -358,11 +378,47 @@ impl V2pQueue {
         } else if let Some(s) = structure {
             engine.set_structure(s);
         }
+        for ((vpc, group), members) in self.members {
+            engine.set_group_members(&vpc, &group, &members);
+        }
         for c in self.changes {
             match c {
                 V2pChange::Put { vpc_id, mapping } => engine.upsert_mapping(&vpc_id, mapping),
                 V2pChange::Delete { vpc_id, ip } => engine.remove_mapping(&vpc_id, ip),
             };
+        }
+    }
+}
+
+/// What a host hands its engine after an update: the whole structure when more than
+/// members changed, else the member lists of the groups that changed.
+pub fn engine_changes(
+    state: &HostState,
+    applied: &Applied,
+    underlay: &dp::Underlay,
+) -> (Option<dp::HostProgram>, Vec<MemberList>) {
+    if applied.structure {
+        return (Some(state.structure(underlay.clone())), Vec::new());
+    }
+    let lists = applied
+        .members
+        .iter()
+        .map(|(vpc, group)| (vpc.clone(), group.clone(), state.members(vpc, group)))
+        .collect();
+    (None, lists)
+}
+
+/// Sets a group's members in a structure kept beside the engine.
+pub fn patch_members(program: &mut dp::HostProgram, lists: &[MemberList]) {
+    for (vpc, group, members) in lists {
+        if let Some(g) = program
+            .vpcs
+            .iter_mut()
+            .filter(|v| &v.id == vpc)
+            .flat_map(|v| v.security_groups.iter_mut())
+            .find(|g| &g.id == group)
+        {
+            g.members.clone_from(members);
         }
     }
 }
@@ -529,9 +585,17 @@ mod tests {
             cache.apply(u.clone()).unwrap();
             assert_eq!(applied.structure, i == 0, "update {i}");
             assert_eq!(!applied.members.is_empty(), i != 3, "update {i}");
-            let structure = (applied.structure || !applied.members.is_empty())
-                .then(|| state.structure(dp::Underlay::default()));
-            let mut queue = V2pQueue::default();
+            let (structure, members) = engine_changes(&state, &applied, &dp::Underlay::default());
+            assert_eq!(
+                structure.is_some(),
+                i == 0,
+                "update {i}: members alone recompile less"
+            );
+            let mut queue = ProgramQueue::default();
+            if structure.is_some() {
+                queue.structure_changed();
+            }
+            queue.push_members(members);
             queue.push(applied.snapshot, applied.v2p);
             queue.apply_to(&mut engine, structure);
             let mut ran = engine.program();
