@@ -234,7 +234,7 @@ pub async fn session<P: Programmed>(
         }
     }
     let mut beat = tokio::time::interval(HEARTBEAT);
-    // Since when the engine has lagged behind the updates received.
+    // Since when the engine has lagged behind the updates received without progress.
     let mut lagging: Option<Instant> = None;
     loop {
         let status_changed = async {
@@ -270,9 +270,8 @@ pub async fn session<P: Programmed>(
                 }
                 let Report::Engine(status) = report else { continue };
                 let s = status.borrow_and_update().clone();
-                if (s.epoch, s.generation) == state.position() {
-                    lagging = None;
-                }
+                // Caught up, or at least moving: the engine is not stuck.
+                lagging = ((s.epoch, s.generation) != state.position()).then(Instant::now);
                 if let Some(problem) = &s.problem {
                     tx.send(heartbeat(Some(problem))).await.map_err(|_| SessionError::Closed)?;
                 } else if (s.epoch, s.generation) != sent {
