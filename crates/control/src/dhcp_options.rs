@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use fort_model::cidr;
 use fort_model::*;
+use fort_model::{ErrorCode, cidr};
 
 use crate::Tx;
 use crate::tags::check_tags;
@@ -171,7 +171,7 @@ impl Tx<'_> {
         self.region.dhcp_options.find(Kind::DhcpOptions, id)?;
         if self.region.vpcs.values().any(|v| v.dhcp_options_id == id) {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("The dhcpOptions '{id}' has dependencies and cannot be deleted."),
             ));
         }

@@ -114,7 +114,7 @@ fn check_instance_type(t: &str) -> Result<&'static crate::image::InstanceType, A
 
 fn incorrect_state(id: &str, verb: &str) -> ApiError {
     ApiError::new(
-        "IncorrectInstanceState",
+        ErrorCode::IncorrectInstanceState,
         format!("This instance '{id}' is not in a state from which it can be {verb}."),
     )
 }
@@ -122,7 +122,7 @@ fn incorrect_state(id: &str, verb: &str) -> ApiError {
 impl Tx<'_> {
     fn no_capacity(&self, zone: &str, instance_type: &str) -> ApiError {
         ApiError::new(
-            "InsufficientInstanceCapacity",
+            ErrorCode::InsufficientInstanceCapacity,
             format!(
                 "We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity."
             ),
@@ -168,7 +168,9 @@ impl Tx<'_> {
             .vpcs
             .values()
             .find(|v| v.is_default)
-            .ok_or_else(|| ApiError::new("VPCIdNotSpecified", "No default VPC for this user"))?;
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::VpcIdNotSpecified, "No default VPC for this user")
+            })?;
         let mut defaults: Vec<&Subnet> = self
             .region
             .subnets
@@ -189,7 +191,7 @@ impl Tx<'_> {
         };
         pick.cloned().ok_or_else(|| {
             ApiError::new(
-                "MissingInput",
+                ErrorCode::MissingInput,
                 "No subnets found for the default VPC. Please specify a subnet.",
             )
         })
@@ -207,7 +209,7 @@ impl Tx<'_> {
                     .map(|g| g.id.clone())
                     .ok_or_else(|| {
                         ApiError::new(
-                            "InvalidGroup.NotFound",
+                            ErrorCode::InvalidGroupNotFound,
                             format!("The security group '{n}' does not exist in VPC '{vpc_id}'"),
                         )
                     })
@@ -333,7 +335,7 @@ impl Tx<'_> {
                     .find(Kind::NetworkInterface, eni_id)?;
                 if e.attachment.is_some() || e.requester_managed {
                     return Err(ApiError::new(
-                        "InvalidNetworkInterface.InUse",
+                        ErrorCode::InvalidNetworkInterfaceInUse,
                         format!("Interface: [{eni_id}] in use."),
                     ));
                 }
@@ -382,7 +384,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.instances;
         if active as i64 + req.min_count > quota as i64 {
             return Err(ApiError::new(
-                "InstanceLimitExceeded",
+                ErrorCode::InstanceLimitExceeded,
                 format!(
                     "You have requested more instances ({}) than your current instance limit of {quota} allows.",
                     req.min_count
@@ -407,7 +409,8 @@ impl Tx<'_> {
             ) {
                 Ok(inst) => launched.push(inst),
                 Err(e)
-                    if e.code == "InsufficientFreeAddressesInSubnet" && index >= req.min_count =>
+                    if e.code == ErrorCode::InsufficientFreeAddressesInSubnet
+                        && index >= req.min_count =>
                 {
                     break;
                 }
@@ -637,7 +640,7 @@ impl Tx<'_> {
         for i in &insts {
             if i.disable_api_termination && i.state != "terminated" {
                 return Err(ApiError::new(
-                    "OperationNotPermitted",
+                    ErrorCode::OperationNotPermitted,
                     format!(
                         "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
                         i.id
@@ -680,7 +683,7 @@ impl Tx<'_> {
             }
             if i.disable_api_stop && i.state != "stopped" {
                 return Err(ApiError::new(
-                    "OperationNotPermitted",
+                    ErrorCode::OperationNotPermitted,
                     format!(
                         "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
                         i.id
@@ -763,7 +766,7 @@ impl Tx<'_> {
         );
         if needs_stopped && inst.state != "stopped" {
             return Err(ApiError::new(
-                "IncorrectInstanceState",
+                ErrorCode::IncorrectInstanceState,
                 format!("The instance '{id}' is not in the 'stopped' state."),
             ));
         }

@@ -73,7 +73,7 @@ impl Tx<'_> {
             .count();
         if in_zone >= quota {
             return Err(ApiError::new(
-                "NatGatewayLimitExceeded",
+                ErrorCode::NatGatewayLimitExceeded,
                 format!(
                     "The maximum number of NAT gateways in availability zone {} has been reached ({quota}).",
                     subnet.availability_zone
@@ -125,13 +125,13 @@ impl Tx<'_> {
         let chosen = private_ip.or_else(|| addrs.take());
         let failure = if connectivity == "public" && !has_igw {
             Some((
-                "Gateway.NotAttached",
+                ErrorCode::GatewayNotAttached,
                 format!("Network {} has no Internet gateway attached", subnet.vpc_id),
             ))
         } else if eip_busy {
             let a = address.as_ref().expect("checked above");
             Some((
-                "Resource.AlreadyAssociated",
+                ErrorCode::ResourceAlreadyAssociated,
                 format!(
                     "Elastic IP address [{}] is already associated",
                     a.allocation_id
@@ -139,7 +139,7 @@ impl Tx<'_> {
             ))
         } else if chosen.is_none() {
             Some((
-                "InsufficientFreeAddressesInSubnet",
+                ErrorCode::InsufficientFreeAddressesInSubnet,
                 format!(
                     "Subnet {} has insufficient free addresses to create this NAT gateway",
                     subnet.id
@@ -150,7 +150,7 @@ impl Tx<'_> {
         };
         if let Some((code, message)) = failure {
             nat.state = "failed".into();
-            nat.failure_code = Some(code.into());
+            nat.failure_code = Some(code);
             nat.failure_message = Some(message);
             self.region.nat_gateways.insert(nat.clone());
             return Ok(nat);

@@ -1,7 +1,7 @@
 //! Network ACLs: stateless, numbered allow/deny entries at subnet boundaries.
 
-use fort_model::cidr;
 use fort_model::*;
+use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv6Net;
 
 use crate::Tx;
@@ -85,7 +85,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
         }
         (None, None) => {
             return Err(ApiError::new(
-                "MissingParameter",
+                ErrorCode::MissingParameter,
                 "The request must contain the parameter cidrBlock or ipv6CidrBlock",
             ));
         }
@@ -103,7 +103,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
         6 | 17 => {
             let (Some(from), Some(to)) = (req.port_from, req.port_to) else {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    ErrorCode::InvalidParameterValue,
                     "TCP and UDP entries require a port range: PortRange.From and PortRange.To.",
                 ));
             };
@@ -140,7 +140,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
                 }
                 _ if required => {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         "ICMP entries require a type and code: Icmp.Type and Icmp.Code (-1 for all).",
                     ));
                 }
@@ -257,7 +257,7 @@ impl Tx<'_> {
             .count();
         if count >= quota {
             return Err(ApiError::new(
-                "NetworkAclLimitExceeded",
+                ErrorCode::NetworkAclLimitExceeded,
                 format!("The maximum number of network ACLs per VPC has been reached ({quota})."),
             ));
         }
@@ -269,13 +269,13 @@ impl Tx<'_> {
         let acl = self.region.network_acls.find(Kind::NetworkAcl, id)?;
         if acl.is_default {
             return Err(ApiError::new(
-                "CannotDelete",
+                ErrorCode::CannotDelete,
                 format!("cannot delete default network ACL {id}"),
             ));
         }
         if !acl.associations.is_empty() {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("The networkAcl '{id}' has dependencies and cannot be deleted."),
             ));
         }
@@ -299,7 +299,7 @@ impl Tx<'_> {
             .any(|e| e.egress == entry.egress && e.rule_number == entry.rule_number)
         {
             return Err(ApiError::new(
-                "NetworkAclEntryAlreadyExists",
+                ErrorCode::NetworkAclEntryAlreadyExists,
                 format!(
                     "The network acl entry identified by {} already exists.",
                     entry.rule_number
@@ -315,7 +315,7 @@ impl Tx<'_> {
             + 1;
         if in_direction >= limit {
             return Err(ApiError::new(
-                "NetworkAclEntryLimitExceeded",
+                ErrorCode::NetworkAclEntryLimitExceeded,
                 format!(
                     "The maximum number of entries per network ACL and direction has been reached ({limit})."
                 ),
@@ -444,7 +444,7 @@ impl Tx<'_> {
 fn entry_not_found(acl_id: &str, rule_number: u16, egress: bool) -> ApiError {
     let dir = if egress { "egress" } else { "ingress" };
     ApiError::new(
-        "InvalidNetworkAclEntry.NotFound",
+        ErrorCode::InvalidNetworkAclEntryNotFound,
         format!(
             "The network acl entry identified by {rule_number} ({dir}) does not exist in {acl_id}."
         ),

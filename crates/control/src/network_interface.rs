@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
-use fort_model::cidr;
 use fort_model::*;
+use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv4Net;
 
 use crate::tags::check_tags;
@@ -100,7 +100,7 @@ impl SubnetAddresses {
 
 pub fn no_free_addresses(subnet_id: &str) -> ApiError {
     ApiError::new(
-        "InsufficientFreeAddressesInSubnet",
+        ErrorCode::InsufficientFreeAddressesInSubnet,
         format!(
             "There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of instances."
         ),
@@ -108,7 +108,10 @@ pub fn no_free_addresses(subnet_id: &str) -> ApiError {
 }
 
 pub fn ip_in_use(ip: Ipv4Addr) -> ApiError {
-    ApiError::new("InvalidIPAddress.InUse", format!("Address {ip} is in use."))
+    ApiError::new(
+        ErrorCode::InvalidIpAddressInUse,
+        format!("Address {ip} is in use."),
+    )
 }
 
 /// An address a user names for a subnet: inside it and not one of its five reserved ones.
@@ -213,7 +216,7 @@ impl Tx<'_> {
             let sg = self.region.security_groups.find(Kind::SecurityGroup, id)?;
             if sg.vpc_id != vpc_id {
                 return Err(ApiError::new(
-                    "InvalidParameter",
+                    ErrorCode::InvalidParameter,
                     format!(
                         "Security group {id} and subnet {subnet_id} belong to different networks."
                     ),
@@ -226,7 +229,7 @@ impl Tx<'_> {
         let limit = self.config.quotas.security_groups_per_interface;
         if out.len() > limit {
             return Err(ApiError::new(
-                "SecurityGroupsPerInterfaceLimitExceeded",
+                ErrorCode::SecurityGroupsPerInterfaceLimitExceeded,
                 format!(
                     "The maximum number of security groups per interface has been reached ({limit})."
                 ),
@@ -284,7 +287,7 @@ impl Tx<'_> {
         let limit = self.config.quotas.private_ips_per_interface;
         if 1 + secondary.len() + count > limit {
             return Err(ApiError::new(
-                "PrivateIpAddressLimitExceeded",
+                ErrorCode::PrivateIpAddressLimitExceeded,
                 format!(
                     "Number of private addresses will exceed limit of {limit} for the interface."
                 ),
@@ -320,7 +323,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.network_interfaces;
         if self.region.network_interfaces.len() >= quota {
             return Err(ApiError::new(
-                "NetworkInterfaceLimitExceeded",
+                ErrorCode::NetworkInterfaceLimitExceeded,
                 format!("The maximum number of network interfaces has been reached ({quota})."),
             ));
         }
@@ -359,7 +362,7 @@ impl Tx<'_> {
             None | Some("interface") => {}
             Some(t @ ("efa" | "efa-only" | "trunk" | "branch")) => {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     format!("Interface type '{t}' is not supported by Fort."),
                 ));
             }
@@ -410,7 +413,7 @@ impl Tx<'_> {
             .find(Kind::NetworkInterface, id)?;
         if eni.attachment.is_some() || eni.requester_managed {
             return Err(ApiError::new(
-                "InvalidNetworkInterface.InUse",
+                ErrorCode::InvalidNetworkInterfaceInUse,
                 format!("The network interface '{id}' is currently in use."),
             ));
         }
@@ -503,13 +506,13 @@ impl Tx<'_> {
         }
         if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
             return Err(ApiError::new(
-                "IncorrectInstanceState",
+                ErrorCode::IncorrectInstanceState,
                 format!("The instance '{instance_id}' is not in a valid state for this operation."),
             ));
         }
         if eni.attachment.is_some() || eni.requester_managed {
             return Err(ApiError::new(
-                "InvalidNetworkInterface.InUse",
+                ErrorCode::InvalidNetworkInterfaceInUse,
                 format!("Interface: [{eni_id}] in use."),
             ));
         }
@@ -571,7 +574,7 @@ impl Tx<'_> {
             .expect("found above");
         if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "The network interface at device index 0 cannot be detached. ({attachment_id})"
                 ),
@@ -593,7 +596,7 @@ impl Tx<'_> {
             .clone();
         if eni.requester_managed {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "The attributes of the requester-managed interface '{eni_id}' cannot be changed."
                 ),
@@ -674,7 +677,7 @@ impl Tx<'_> {
         let limit = self.config.quotas.private_ips_per_interface;
         if 1 + eni.secondary_ips.len() + n > limit {
             return Err(ApiError::new(
-                "PrivateIpAddressLimitExceeded",
+                ErrorCode::PrivateIpAddressLimitExceeded,
                 format!(
                     "Number of private addresses will exceed limit of {limit} for the interface."
                 ),

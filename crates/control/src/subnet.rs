@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use fort_model::cidr;
 use fort_model::*;
+use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv4Net;
 
 use crate::tags::check_tags;
@@ -66,7 +66,7 @@ impl Tx<'_> {
         let net = cidr::parse_param("cidrBlock", &text)?;
         if !(16..=28).contains(&net.prefix_len()) || !vpc.cidrs().any(|b| b.contains(&net)) {
             return Err(ApiError::new(
-                "InvalidSubnet.Range",
+                ErrorCode::InvalidSubnetRange,
                 format!("The CIDR '{text}' is invalid."),
             ));
         }
@@ -77,7 +77,7 @@ impl Tx<'_> {
             .any(|s| s.vpc_id == vpc.id && cidr::overlaps(s.cidr, net))
         {
             return Err(ApiError::new(
-                "InvalidSubnet.Conflict",
+                ErrorCode::InvalidSubnetConflict,
                 format!("The CIDR '{text}' conflicts with another subnet"),
             ));
         }
@@ -96,7 +96,7 @@ impl Tx<'_> {
             >= quota
         {
             return Err(ApiError::new(
-                "SubnetLimitExceeded",
+                ErrorCode::SubnetLimitExceeded,
                 format!("The maximum number of subnets per VPC has been reached ({quota})."),
             ));
         }
@@ -174,7 +174,7 @@ impl Tx<'_> {
             .and_then(|mut it| it.find(|n| !taken.iter().any(|t| cidr::overlaps(*t, *n))))
             .ok_or_else(|| {
                 ApiError::new(
-                    "InsufficientFreeAddressesInSubnet",
+                    ErrorCode::InsufficientFreeAddressesInSubnet,
                     "The default VPC has no room for another default subnet.",
                 )
             })?;
@@ -193,7 +193,10 @@ impl Tx<'_> {
             .find(|v| v.is_default)
             .cloned()
             .ok_or_else(|| {
-                ApiError::new("DefaultVpcDoesNotExist", "No default VPC for this user.")
+                ApiError::new(
+                    ErrorCode::DefaultVpcDoesNotExist,
+                    "No default VPC for this user.",
+                )
             })?;
         if self
             .region
@@ -202,7 +205,7 @@ impl Tx<'_> {
             .any(|s| s.default_for_az && s.availability_zone == zone)
         {
             return Err(ApiError::new(
-                "DefaultSubnetAlreadyExistsInAvailabilityZone",
+                ErrorCode::DefaultSubnetAlreadyExistsInAvailabilityZone,
                 format!("A Default Subnet already exists in {zone}."),
             ));
         }

@@ -1,6 +1,6 @@
 //! What the account and region look like: regions, zones, account attributes.
 
-use fort_model::ApiError;
+use fort_model::{ApiError, ErrorCode};
 
 use super::Ctx;
 use crate::filter::Filters;
@@ -26,7 +26,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             for n in &names {
                 if !regions.contains(n) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         format!("Invalid region: {n}"),
                     ));
                 }
@@ -70,7 +70,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             for n in &names {
                 if !zones.contains(n) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         format!("Invalid availability zone: [{n}]"),
                     ));
                 }
@@ -78,7 +78,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             for id in &ids {
                 if !zones.iter().any(|z| &config.zone_id(z) == id) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         format!("Invalid availability zone: [{id}]"),
                     ));
                 }

@@ -7,7 +7,7 @@ use fort_control::instance::{
     InstanceChange, InterfaceSpec, RunInstances, StateChange, state_code,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
-use fort_model::{ApiError, Instance, Kind, NetworkInterface, format_time};
+use fort_model::{ApiError, ErrorCode, Instance, Kind, NetworkInterface, format_time};
 
 use super::network_interface::{association, groups, private_ip_specs};
 use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
@@ -45,7 +45,7 @@ fn attached(region: &Region) -> Attached<'_> {
 fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) || p.child("Ipv6Addresses").is_present() {
         return Err(ApiError::new(
-            "UnsupportedOperation",
+            ErrorCode::UnsupportedOperation,
             "Fort does not provide IPv6 addresses yet.",
         ));
     }
@@ -69,13 +69,13 @@ fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
     let p = ctx.params;
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
         return Err(ApiError::new(
-            "UnsupportedOperation",
+            ErrorCode::UnsupportedOperation,
             "Fort does not provide IPv6 addresses yet.",
         ));
     }
     if p.child("LaunchTemplate").is_present() {
         return Err(ApiError::new(
-            "UnsupportedOperation",
+            ErrorCode::UnsupportedOperation,
             "Launch templates are not supported.",
         ));
     }
@@ -196,7 +196,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             p.bool("Force")?;
             if p.bool("Hibernate")?.unwrap_or(false) {
                 return Err(ApiError::new(
-                    "UnsupportedHibernationConfiguration",
+                    ErrorCode::UnsupportedHibernationConfiguration,
                     "Fort instances cannot hibernate.",
                 ));
             }
@@ -218,7 +218,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     let i = v.region.instances.find(Kind::Instance, id)?;
                     if i.state == "terminated" {
                         return Err(ApiError::new(
-                            "IncorrectInstanceState",
+                            ErrorCode::IncorrectInstanceState,
                             format!("The instance '{id}' is not in a state from which it can be rebooted."),
                         ));
                     }
@@ -264,7 +264,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 // Explicit ids of instances that exist but are not running are left out.
                 let page = match page {
                     Ok(p) => p,
-                    Err(e) if e.code == "InvalidInstanceID.NotFound" && !include_all => {
+                    Err(e) if e.code == ErrorCode::InvalidInstanceIdNotFound && !include_all => {
                         let all = d.run(
                             p,
                             v.region.instances.values(),

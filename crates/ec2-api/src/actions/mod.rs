@@ -3,7 +3,7 @@
 
 use fort_auth::sigv4::Verified;
 use fort_control::{Control, Scope, Tx, View};
-use fort_model::{ApiError, Kind, Tags};
+use fort_model::{ApiError, ErrorCode, Kind, Tags};
 use sha2::{Digest, Sha256};
 
 use crate::filter::{Filters, Page, paginate};
@@ -144,7 +144,7 @@ pub fn replay(
         None => Ok(None),
         Some(t) if &t.fingerprint == fingerprint => Ok(Some(t.resource_id.clone())),
         Some(_) => Err(ApiError::new(
-            "IdempotentParameterMismatch",
+            ErrorCode::IdempotentParameterMismatch,
             "The client token you have provided is associated with a resource that was created with different parameters.",
         )),
     }
@@ -162,7 +162,7 @@ pub fn remember(
     if let Some(t) = tx.region.client_tokens.get(id) {
         if &t.fingerprint != fingerprint {
             return Err(ApiError::new(
-                "IdempotentParameterMismatch",
+                ErrorCode::IdempotentParameterMismatch,
                 "The client token you have provided is associated with a resource that was created with different parameters.",
             ));
         }
@@ -241,7 +241,7 @@ pub async fn dispatch(ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let dry_run = ctx.params.bool("DryRun")?.unwrap_or(false);
     let handler = handler(ctx.action).ok_or_else(|| {
         ApiError::new(
-            "InvalidAction",
+            ErrorCode::InvalidAction,
             format!(
                 "The action {} is not valid for this web service.",
                 ctx.action

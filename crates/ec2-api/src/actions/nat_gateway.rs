@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::nat_gateway::CreateNatGateway;
-use fort_model::{ApiError, Kind, NatGateway, format_time};
+use fort_model::{ApiError, ErrorCode, Kind, NatGateway, format_time};
 
 use super::{Ctx, Describe, b, next_token, remember, replay};
 use crate::xml::Xml;
@@ -18,13 +18,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 || p.get("SecondaryPrivateIpAddressCount").is_some()
             {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort NAT gateways have one address for now.",
                 ));
             }
             if p.get("AvailabilityMode").is_some_and(|m| m != "zonal") {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Regional NAT gateways are not supported.",
                 ));
             }
@@ -114,7 +114,7 @@ pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
         .map(|s| (s.availability_zone.clone(), s.availability_zone_id.clone()));
     w.leaf("createTime", format_time(n.create_time))
         .opt("deleteTime", n.delete_time.map(format_time))
-        .opt("failureCode", n.failure_code.as_deref())
+        .opt("failureCode", n.failure_code.map(ErrorCode::as_str))
         .opt("failureMessage", n.failure_message.as_deref())
         .set("natGatewayAddressSet", &n.addresses, |w, a| {
             w.opt("allocationId", a.allocation_id.as_deref())

@@ -2,7 +2,7 @@
 
 use fort_control::network_acl::{NetworkAclEntryRequest, shown_entries};
 use fort_control::region::ClientToken;
-use fort_model::{ApiError, Kind, NetworkAcl, NetworkAclEntry};
+use fort_model::{ApiError, ErrorCode, Kind, NetworkAcl, NetworkAclEntry};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
@@ -33,7 +33,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     {
                         if &t.fingerprint != fingerprint {
                             return Err(ApiError::new(
-                                "IdempotentParameterMismatch",
+                                ErrorCode::IdempotentParameterMismatch,
                                 "The client token you have provided is associated with a resource that was created with different parameters.",
                             ));
                         }

@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::network_interface::{CreateNetworkInterface, EniChange, private_dns_name};
-use fort_model::{ApiError, Kind, NetworkInterface, PublicIpAssociation, format_time};
+use fort_model::{ApiError, ErrorCode, Kind, NetworkInterface, PublicIpAssociation, format_time};
 
 use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
 use crate::query::Params;
@@ -40,7 +40,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::CreateNetworkInterface => {
             if p.get("Ipv6AddressCount").is_some() || p.child("Ipv6Addresses").is_present() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not provide IPv6 addresses yet.",
                 ));
             }
@@ -61,7 +61,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .read(|v| {
                         let eni = v.region.network_interfaces.get(&id).ok_or_else(|| {
                             ApiError::new(
-                                "IdempotentParameterMismatch",
+                                ErrorCode::IdempotentParameterMismatch,
                                 "The resource created with this client token no longer exists.",
                             )
                         })?;
@@ -244,7 +244,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let id = p.req("NetworkInterfaceId")?;
             if p.child("Ipv4Prefix").is_present() || p.get("Ipv4PrefixCount").is_some() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not assign IPv4 prefixes yet.",
                 ));
             }

@@ -4,7 +4,7 @@ use fort_control::route_table::{
     AssociationResult, CreateRouteTable, RouteParams, TARGET_PARAMS, destination_text, route_state,
 };
 use fort_control::{Region, View};
-use fort_model::{ApiError, Kind, Route, RouteDestination, RouteTable, RouteTarget};
+use fort_model::{ApiError, ErrorCode, Kind, Route, RouteDestination, RouteTable, RouteTarget};
 
 use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
 use crate::query::Params;
@@ -97,7 +97,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::AssociateRouteTable => {
             if p.get("PublicIpv4Pool").is_some() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Public IPv4 pools are not supported.",
                 ));
             }

@@ -4,7 +4,7 @@ use fort_control::Region;
 use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
-use fort_model::{ApiError, Kind, RulePeer, SecurityGroup, SecurityGroupRule};
+use fort_model::{ApiError, ErrorCode, Kind, RulePeer, SecurityGroup, SecurityGroupRule};
 
 use super::{Ctx, Describe, b, next_token};
 use crate::query::Params;
@@ -131,7 +131,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         .any(|g| Some(&g.vpc_id) == default_vpc && &g.name == name)
                     {
                         return Err(ApiError::new(
-                            "InvalidGroup.NotFound",
+                            ErrorCode::InvalidGroupNotFound,
                             format!("The security group '{name}' does not exist in default VPC"),
                         ));
                     }
