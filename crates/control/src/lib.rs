@@ -349,16 +349,18 @@ impl Control {
                 }
             };
             world.regions.insert(key, region);
-            match value {
-                Ok(v) => (v, self.commit(changes)?),
-                Err(e) => {
-                    // a new region's defaults are still written
-                    self.commit(changes)?;
-                    return Err(e);
-                }
-            }
+            // a new region's defaults are written even when the change itself failed
+            (value, self.commit(changes)?)
         };
-        Self::acked(ack).await
+        match ack {
+            (Ok(v), pending) => Self::acked((v, pending)).await,
+            (Err(e), pending) => {
+                // the error is answered once the defaults it left are durable, like any
+                // other write (else a reader could see rows the store does not yet hold)
+                Self::acked(((), pending)).await?;
+                Err(e)
+            }
+        }
     }
 }
 
