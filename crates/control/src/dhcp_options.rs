@@ -3,8 +3,8 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use fort_model::cidr;
 use fort_model::*;
-use fort_model::{ErrorCode, cidr};
 
 use crate::Tx;
 use crate::tags::check_tags;

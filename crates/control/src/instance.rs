@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 
 use fort_model::*;
 
-use crate::Tx;
 use crate::network_interface::{AddressRequest, SubnetAddresses};
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 /// RunInstances's parameters, as the API parsed them.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +25,7 @@ pub struct RunInstances {
     pub interfaces: Vec<InterfaceSpec>,
     pub key_name: Option<String>,
     pub user_data: Option<String>,
-    pub client_token: Option<String>,
+    pub client_token: Option<ClientToken>,
     pub disable_api_termination: bool,
     pub disable_api_stop: bool,
     pub tags: Tags,
@@ -163,14 +163,9 @@ impl Tx<'_> {
                 .cloned()
                 .ok_or_else(|| ApiError::internal("interface without subnet"));
         }
-        let vpc = self
-            .region
-            .vpcs
-            .values()
-            .find(|v| v.is_default)
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::VpcIdNotSpecified, "No default VPC for this user")
-            })?;
+        let vpc = self.region.default_vpc().ok_or_else(|| {
+            ApiError::new(ErrorCode::VpcIdNotSpecified, "No default VPC for this user")
+        })?;
         let mut defaults: Vec<&Subnet> = self
             .region
             .subnets
@@ -217,7 +212,33 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// RunInstances: one reservation of `min_count` to `max_count` instances (as many as
+    /// fit); idempotent under its client token, which answers with the reservation's
+    /// instances while any is still described.
     pub fn run_instances(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, reservation| {
+                let insts: Vec<Instance> = r
+                    .instances
+                    .values()
+                    .filter(|i| i.reservation_id == reservation)
+                    .cloned()
+                    .collect();
+                (!insts.is_empty()).then_some(insts)
+            },
+            |tx| tx.launch(req),
+            |insts| {
+                insts
+                    .first()
+                    .map(|i| i.reservation_id.clone())
+                    .unwrap_or_default()
+            },
+        )
+    }
+
+    fn launch(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
         let image = crate::image::find_image(&req.image_id)?;
         let instance_type = req
             .instance_type
@@ -537,7 +558,7 @@ impl Tx<'_> {
             primary_eni_id: primary_eni,
             launch_time: self.now,
             terminate_time: None,
-            client_token: req.client_token.clone(),
+            client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
             user_data: req.user_data.clone(),
             host_id,
             disable_api_termination: req.disable_api_termination,

@@ -6,8 +6,8 @@
 
 use fort_model::*;
 
-use crate::Tx;
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 impl Tx<'_> {
     pub fn create_internet_gateway(&mut self, tags: Tags) -> Result<InternetGateway, ApiError> {
@@ -126,7 +126,23 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// CreateEgressOnlyInternetGateway: one per VPC, created attached to it; idempotent
+    /// under its client token.
     pub fn create_egress_only_internet_gateway(
+        &mut self,
+        vpc_id: &str,
+        tags: Tags,
+        token: Option<&ClientToken>,
+    ) -> Result<EgressOnlyInternetGateway, ApiError> {
+        self.idempotent(
+            token,
+            |r, id| r.egress_only_internet_gateways.get(id).cloned(),
+            |tx| tx.make_egress_only_internet_gateway(vpc_id, tags),
+            |g| g.id.clone(),
+        )
+    }
+
+    fn make_egress_only_internet_gateway(
         &mut self,
         vpc_id: &str,
         tags: Tags,

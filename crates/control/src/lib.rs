@@ -20,6 +20,7 @@ use tokio::sync::{RwLock, mpsc, oneshot};
 pub mod address;
 pub mod config;
 pub mod dhcp_options;
+pub mod idempotency;
 pub mod image;
 pub mod instance;
 pub mod internet_gateway;
@@ -37,6 +38,7 @@ pub mod tags;
 pub mod vpc;
 
 pub use config::{Config, Quotas};
+pub use idempotency::ClientToken;
 pub use region::{Global, Region};
 
 /// Who asks and where: an account in a region.

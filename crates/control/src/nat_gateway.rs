@@ -4,9 +4,9 @@
 
 use fort_model::*;
 
-use crate::Tx;
 use crate::network_interface::{SubnetAddresses, check_in_subnet, ip_in_use, parse_ip};
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 /// CreateNatGateway's parameters, as the API parsed them.
 #[derive(Clone, Debug, Default)]
@@ -15,7 +15,7 @@ pub struct CreateNatGateway {
     pub allocation_id: Option<String>,
     pub connectivity_type: Option<String>,
     pub private_ip: Option<String>,
-    pub client_token: Option<String>,
+    pub client_token: Option<ClientToken>,
     pub tags: Tags,
 }
 
@@ -25,7 +25,18 @@ fn counts(state: &str) -> bool {
 }
 
 impl Tx<'_> {
+    /// CreateNatGateway, idempotent under its client token (which the gateway keeps).
     pub fn create_nat_gateway(&mut self, req: CreateNatGateway) -> Result<NatGateway, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, id| r.nat_gateways.get(id).cloned(),
+            |tx| tx.make_nat_gateway(req),
+            |n| n.id.clone(),
+        )
+    }
+
+    fn make_nat_gateway(&mut self, req: CreateNatGateway) -> Result<NatGateway, ApiError> {
         let subnet = self
             .region
             .subnets
@@ -104,7 +115,7 @@ impl Tx<'_> {
             failure_code: None,
             failure_message: None,
             addresses: Vec::new(),
-            client_token: req.client_token.clone(),
+            client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
             tags: req.tags,
         };
         // Failures AWS reports asynchronously: the gateway exists, in state `failed`.

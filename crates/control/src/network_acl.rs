@@ -1,11 +1,11 @@
 //! Network ACLs: stateless, numbered allow/deny entries at subnet boundaries.
 
+use fort_model::cidr;
 use fort_model::*;
-use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv6Net;
 
-use crate::Tx;
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 /// The rule number of the final, implied deny entries (`*` in the console).
 pub const FINAL_RULE: u16 = 32767;
@@ -240,7 +240,22 @@ impl Tx<'_> {
     }
 
     /// CreateNetworkAcl: a custom ACL that denies everything until entries are added.
+    /// CreateNetworkAcl, idempotent under its client token (which the ACL keeps).
     pub fn create_network_acl(
+        &mut self,
+        vpc_id: &str,
+        token: Option<&ClientToken>,
+        tags: Tags,
+    ) -> Result<NetworkAcl, ApiError> {
+        self.idempotent(
+            token,
+            |r, id| r.network_acls.get(id).cloned(),
+            |tx| tx.make_network_acl(vpc_id, token.map(|t| t.as_str().to_owned()), tags),
+            |a| a.id.clone(),
+        )
+    }
+
+    fn make_network_acl(
         &mut self,
         vpc_id: &str,
         client_token: Option<String>,

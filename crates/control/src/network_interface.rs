@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
+use fort_model::cidr;
 use fort_model::*;
-use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv4Net;
 
 use crate::tags::check_tags;
-use crate::{Region, Tx};
+use crate::{ClientToken, Region, Tx};
 
 /// CreateNetworkInterface's parameters, as the API parsed them.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +23,7 @@ pub struct CreateNetworkInterface {
     pub groups: Vec<String>,
     pub interface_type: Option<String>,
     pub tags: Tags,
+    pub client_token: Option<ClientToken>,
 }
 
 /// The private addresses a new interface asks for, before they are checked.
@@ -349,7 +350,21 @@ impl Tx<'_> {
         Ok(eni)
     }
 
+    /// CreateNetworkInterface, idempotent under its client token (which the interface keeps).
     pub fn create_network_interface(
+        &mut self,
+        req: CreateNetworkInterface,
+    ) -> Result<NetworkInterface, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, id| r.network_interfaces.get(id).cloned(),
+            |tx| tx.make_network_interface(req),
+            |e| e.id.clone(),
+        )
+    }
+
+    fn make_network_interface(
         &mut self,
         req: CreateNetworkInterface,
     ) -> Result<NetworkInterface, ApiError> {
@@ -394,7 +409,7 @@ impl Tx<'_> {
             },
             &mut addrs,
         )?;
-        self.insert_interface(
+        let mut eni = self.insert_interface(
             &subnet,
             primary,
             secondary,
@@ -403,7 +418,14 @@ impl Tx<'_> {
             "interface",
             false,
             req.tags,
-        )
+        )?;
+        if let Some(token) = &req.client_token {
+            eni.client_token = Some(token.as_str().to_owned());
+            if let Some(row) = self.region.network_interfaces.get_mut(&eni.id) {
+                row.client_token = eni.client_token.clone();
+            }
+        }
+        Ok(eni)
     }
 
     pub fn delete_network_interface(&mut self, id: &str) -> Result<(), ApiError> {

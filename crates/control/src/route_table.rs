@@ -4,18 +4,19 @@
 //! it is shown (or programmed into the data plane), so a target that disappears or stops
 //! makes its routes `blackhole` at once without touching them.
 
+use fort_model::cidr;
 use fort_model::*;
-use fort_model::{ErrorCode, cidr};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::tags::check_tags;
-use crate::{Global, Region, Tx};
+use crate::{ClientToken, Global, Region, Tx};
 
 /// CreateRouteTable's parameters.
 #[derive(Clone, Debug, Default)]
 pub struct CreateRouteTable {
     pub vpc_id: String,
     pub tags: Tags,
+    pub client_token: Option<ClientToken>,
 }
 
 /// The target parameters of CreateRoute and ReplaceRoute, as the API names them.
@@ -329,7 +330,19 @@ impl Tx<'_> {
         id
     }
 
+    /// CreateRouteTable: a custom table holding the VPC's local routes; idempotent under its
+    /// client token.
     pub fn create_route_table(&mut self, req: CreateRouteTable) -> Result<RouteTable, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, id| r.route_tables.get(id).cloned(),
+            |tx| tx.make_route_table(req),
+            |t| t.id.clone(),
+        )
+    }
+
+    fn make_route_table(&mut self, req: CreateRouteTable) -> Result<RouteTable, ApiError> {
         self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?;
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         let quota = self.config.quotas.route_tables_per_vpc;

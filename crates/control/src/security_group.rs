@@ -454,9 +454,7 @@ impl Tx<'_> {
             Some(id) => self.region.vpcs.find(Kind::Vpc, id)?.id.clone(),
             None => self
                 .region
-                .vpcs
-                .values()
-                .find(|v| v.is_default)
+                .default_vpc()
                 .map(|v| v.id.clone())
                 .ok_or_else(|| {
                     ApiError::new(
@@ -516,7 +514,7 @@ impl Tx<'_> {
                 "The request must contain the parameter groupName or groupId",
             ));
         };
-        let default_vpc = self.region.vpcs.values().find(|v| v.is_default);
+        let default_vpc = self.region.default_vpc();
         self.region
             .security_groups
             .values()

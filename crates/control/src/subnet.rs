@@ -2,8 +2,8 @@
 
 use std::net::Ipv4Addr;
 
+use fort_model::cidr;
 use fort_model::*;
-use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv4Net;
 
 use crate::tags::check_tags;
@@ -186,18 +186,12 @@ impl Tx<'_> {
         if !zones.iter().any(|z| z == zone) {
             return Err(ApiError::bad_param("AvailabilityZone", zone, ""));
         }
-        let vpc = self
-            .region
-            .vpcs
-            .values()
-            .find(|v| v.is_default)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::DefaultVpcDoesNotExist,
-                    "No default VPC for this user.",
-                )
-            })?;
+        let vpc = self.region.default_vpc().cloned().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::DefaultVpcDoesNotExist,
+                "No default VPC for this user.",
+            )
+        })?;
         if self
             .region
             .subnets

@@ -1,8 +1,8 @@
 //! VPCs: creation with their main route table, default network ACL and default security
 //! group; attributes; secondary blocks; the default VPC of each region.
 
+use fort_model::cidr;
 use fort_model::*;
-use fort_model::{ErrorCode, cidr};
 use ipnet::Ipv4Net;
 
 use crate::Tx;

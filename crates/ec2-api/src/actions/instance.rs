@@ -10,7 +10,7 @@ use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_model::{ApiError, ErrorCode, Instance, Kind, NetworkInterface, format_time};
 
 use super::network_interface::{association, groups, private_ip_specs};
-use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
+use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -103,7 +103,7 @@ fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
         interfaces,
         key_name: p.opt_str("KeyName"),
         user_data: p.opt_str("UserData"),
-        client_token: p.opt_str("ClientToken"),
+        client_token: ctx.client_token()?,
         disable_api_termination: p.bool("DisableApiTermination")?.unwrap_or(false),
         disable_api_stop: p.bool("DisableApiStop")?.unwrap_or(false),
         tags: ctx.tag_specs(&["instance", "network-interface", "volume"])?,
@@ -116,22 +116,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     match action {
         Action::RunInstances => {
             let req = run_request(ctx)?;
-            let token = ctx.client_token()?;
-            let reservation = match ctx.read(|v| replay(v, &token)).await?? {
-                Some(r) => r,
-                None => {
-                    ctx.write(|tx| {
-                        let launched = tx.run_instances(req)?;
-                        let r = launched
-                            .first()
-                            .map(|i| i.reservation_id.clone())
-                            .ok_or_else(|| ApiError::internal("no instance launched"))?;
-                        remember(tx, &token, &r)?;
-                        Ok(r)
-                    })
-                    .await?
-                }
-            };
+            let reservation = ctx
+                .write(|tx| tx.run_instances(req))
+                .await?
+                .first()
+                .map(|i| i.reservation_id.clone())
+                .ok_or_else(|| ApiError::internal("no instance launched"))?;
             ctx.read(|v| {
                 let enis = attached(v.region);
                 let insts: Vec<&Instance> = v

@@ -4,7 +4,7 @@ use fort_control::Region;
 use fort_control::nat_gateway::CreateNatGateway;
 use fort_model::{ApiError, ErrorCode, Kind, NatGateway, format_time};
 
-use super::{Ctx, Describe, b, next_token, remember, replay};
+use super::{Ctx, Describe, b, next_token};
 use crate::xml::Xml;
 
 crate::actions!(CreateNatGateway, DeleteNatGateway, DescribeNatGateways);
@@ -34,22 +34,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 allocation_id: p.opt_str("AllocationId"),
                 connectivity_type: p.opt_str("ConnectivityType"),
                 private_ip: p.opt_str("PrivateIpAddress"),
-                client_token: client_token.clone(),
                 tags: ctx.tag_specs(&["natgateway"])?,
+                client_token: ctx.client_token()?,
             };
-            let token = ctx.client_token()?;
-            let replayed = ctx.read(|v| replay(v, &token)).await??;
-            let id = match replayed {
-                Some(id) => id,
-                None => {
-                    ctx.write(|tx| {
-                        let nat = tx.create_nat_gateway(req)?;
-                        remember(tx, &token, &nat.id)?;
-                        Ok(nat.id)
-                    })
-                    .await?
-                }
-            };
+            let id = ctx.write(|tx| tx.create_nat_gateway(req)).await?.id;
             ctx.read(|v| {
                 let nat = v
                     .region
