@@ -43,13 +43,13 @@ impl Tx<'_> {
             Some(ip) => {
                 if !pool.hosts().any(|h| h == ip) {
                     return Err(ApiError::new(
-                        "InvalidAddress.NotFound",
+                        ErrorCode::InvalidAddressNotFound,
                         format!("The address '{ip}' is not in the public address pool."),
                     ));
                 }
                 if self.global.is_leased(ip) {
                     return Err(ApiError::new(
-                        "InvalidAddress.InUse",
+                        ErrorCode::InvalidAddressInUse,
                         format!("The address '{ip}' is already allocated."),
                     ));
                 }
@@ -60,7 +60,7 @@ impl Tx<'_> {
                 .find(|ip| !self.global.is_leased(*ip))
                 .ok_or_else(|| {
                     ApiError::new(
-                        "InsufficientAddressCapacity",
+                        ErrorCode::InsufficientAddressCapacity,
                         "There are not enough free public addresses to satisfy the request.",
                     )
                 })?,
@@ -84,7 +84,7 @@ impl Tx<'_> {
             None | Some("vpc") => {}
             Some("standard") => {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    ErrorCode::InvalidParameterValue,
                     "EC2-Classic is not supported: use Domain 'vpc'.",
                 ));
             }
@@ -94,7 +94,7 @@ impl Tx<'_> {
             && pool != "amazon"
         {
             return Err(ApiError::new(
-                "InvalidPublicIpv4PoolID.NotFound",
+                ErrorCode::InvalidPublicIpv4PoolIdNotFound,
                 format!("The public IPv4 pool '{pool}' does not exist"),
             ));
         }
@@ -112,7 +112,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.elastic_ips;
         if self.region.addresses.len() >= quota {
             return Err(ApiError::new(
-                "AddressLimitExceeded",
+                ErrorCode::AddressLimitExceeded,
                 "The maximum number of addresses has been reached.",
             ));
         }
@@ -156,7 +156,7 @@ impl Tx<'_> {
                     .map(|a| a.allocation_id.clone())
                     .ok_or_else(|| {
                         ApiError::new(
-                            "InvalidAddress.NotFound",
+                            ErrorCode::InvalidAddressNotFound,
                             format!("Address '{text}' not found."),
                         )
                     })
@@ -174,7 +174,7 @@ impl Tx<'_> {
         let addr = self.region.addresses.get(&id).expect("found above").clone();
         if addr.association.is_some() {
             return Err(ApiError::new(
-                "InvalidIPAddress.InUse",
+                ErrorCode::InvalidIpAddressInUse,
                 format!("Address {} is in use.", addr.public_ip),
             ));
         }
@@ -206,7 +206,7 @@ impl Tx<'_> {
                 let inst = self.region.instances.find(Kind::Instance, instance)?;
                 if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
                     return Err(ApiError::new(
-                        "IncorrectInstanceState",
+                        ErrorCode::IncorrectInstanceState,
                         format!(
                             "The instance '{instance}' is not in a valid state for this operation."
                         ),
@@ -215,7 +215,7 @@ impl Tx<'_> {
                 let enis = self.region.interfaces_of(instance);
                 if enis.len() > 1 {
                     return Err(ApiError::new(
-                        "InvalidInstanceID",
+                        ErrorCode::InvalidInstanceId,
                         format!(
                             "There are multiple interfaces attached to instance '{instance}'. Please specify an interface ID for the operation instead."
                         ),
@@ -239,7 +239,7 @@ impl Tx<'_> {
             .clone();
         if eni.requester_managed {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!("The requester-managed interface '{eni_id}' cannot take an address."),
             ));
         }
@@ -262,7 +262,7 @@ impl Tx<'_> {
             .any(|g| g.vpc_id.as_deref() == Some(eni.vpc_id.as_str()));
         if !has_igw {
             return Err(ApiError::new(
-                "Gateway.NotAttached",
+                ErrorCode::GatewayNotAttached,
                 format!(
                     "Network {} is not attached to any internet gateway",
                     eni.vpc_id
@@ -281,7 +281,7 @@ impl Tx<'_> {
             }
             if !req.allow_reassociation {
                 return Err(ApiError::new(
-                    "Resource.AlreadyAssociated",
+                    ErrorCode::ResourceAlreadyAssociated,
                     format!(
                         "resource {alloc_id} is already associated with associate-id {}",
                         a.id
@@ -295,7 +295,7 @@ impl Tx<'_> {
                 .is_some_and(|e| e.requester_managed)
             {
                 return Err(ApiError::new(
-                    "Resource.AlreadyAssociated",
+                    ErrorCode::ResourceAlreadyAssociated,
                     format!("resource {alloc_id} is in use by a NAT gateway"),
                 ));
             }
@@ -309,7 +309,7 @@ impl Tx<'_> {
         if let Some(existing) = eni.associations.iter().find(|a| a.private_ip == private_ip) {
             if existing.allocation_id.is_some() && !req.allow_reassociation {
                 return Err(ApiError::new(
-                    "Resource.AlreadyAssociated",
+                    ErrorCode::ResourceAlreadyAssociated,
                     format!(
                         "The private address {private_ip} of {eni_id} already has an elastic IP address."
                     ),
@@ -396,7 +396,7 @@ impl Tx<'_> {
             .is_some_and(|e| e.requester_managed)
         {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "The address of association '{}' is used by a NAT gateway and cannot be disassociated.",
                     a.id
@@ -413,7 +413,7 @@ impl Tx<'_> {
 fn cidr_addr(text: &str) -> Result<Ipv4Addr, ApiError> {
     fort_model::cidr::parse_addr(text).ok_or_else(|| {
         ApiError::new(
-            "InvalidAddress.Malformed",
+            ErrorCode::InvalidAddressMalformed,
             format!("Invalid address: '{text}'"),
         )
     })

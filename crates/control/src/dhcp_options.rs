@@ -171,7 +171,7 @@ impl Tx<'_> {
         self.region.dhcp_options.find(Kind::DhcpOptions, id)?;
         if self.region.vpcs.values().any(|v| v.dhcp_options_id == id) {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("The dhcpOptions '{id}' has dependencies and cannot be deleted."),
             ));
         }

@@ -5,7 +5,7 @@
 //! `ami-12345678` and `ami-0123456789abcdef0` are in the catalog on purpose: they are the
 //! ids the tests, examples and simulations of this project launch with.
 
-use fort_model::{ApiError, Kind};
+use fort_model::{ApiError, ErrorCode, Kind};
 
 /// The account that owns the catalog's images (Amazon's, as on EC2's Amazon Linux AMIs).
 pub const AMAZON_OWNER_ID: &str = "137112412989";
@@ -76,7 +76,7 @@ pub fn find_image(id: &str) -> Result<&'static Image, ApiError> {
     Kind::Image.check(id)?;
     IMAGES.iter().find(|i| i.id == id).ok_or_else(|| {
         ApiError::new(
-            "InvalidAMIID.NotFound",
+            ErrorCode::InvalidAmiIdNotFound,
             format!("The image id '[{id}]' does not exist"),
         )
     })

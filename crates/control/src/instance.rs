@@ -6,9 +6,9 @@ use std::net::Ipv4Addr;
 
 use fort_model::*;
 
-use crate::Tx;
 use crate::network_interface::{AddressRequest, SubnetAddresses};
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 /// RunInstances's parameters, as the API parsed them.
 #[derive(Clone, Debug, Default)]
@@ -25,7 +25,7 @@ pub struct RunInstances {
     pub interfaces: Vec<InterfaceSpec>,
     pub key_name: Option<String>,
     pub user_data: Option<String>,
-    pub client_token: Option<String>,
+    pub client_token: Option<ClientToken>,
     pub disable_api_termination: bool,
     pub disable_api_stop: bool,
     pub tags: Tags,
@@ -114,7 +114,7 @@ fn check_instance_type(t: &str) -> Result<&'static crate::image::InstanceType, A
 
 fn incorrect_state(id: &str, verb: &str) -> ApiError {
     ApiError::new(
-        "IncorrectInstanceState",
+        ErrorCode::IncorrectInstanceState,
         format!("This instance '{id}' is not in a state from which it can be {verb}."),
     )
 }
@@ -122,7 +122,7 @@ fn incorrect_state(id: &str, verb: &str) -> ApiError {
 impl Tx<'_> {
     fn no_capacity(&self, zone: &str, instance_type: &str) -> ApiError {
         ApiError::new(
-            "InsufficientInstanceCapacity",
+            ErrorCode::InsufficientInstanceCapacity,
             format!(
                 "We currently do not have sufficient {instance_type} capacity in the Availability Zone you requested ({zone}). Our system will be working on provisioning additional capacity."
             ),
@@ -163,12 +163,9 @@ impl Tx<'_> {
                 .cloned()
                 .ok_or_else(|| ApiError::internal("interface without subnet"));
         }
-        let vpc = self
-            .region
-            .vpcs
-            .values()
-            .find(|v| v.is_default)
-            .ok_or_else(|| ApiError::new("VPCIdNotSpecified", "No default VPC for this user"))?;
+        let vpc = self.region.default_vpc().ok_or_else(|| {
+            ApiError::new(ErrorCode::VpcIdNotSpecified, "No default VPC for this user")
+        })?;
         let mut defaults: Vec<&Subnet> = self
             .region
             .subnets
@@ -189,7 +186,7 @@ impl Tx<'_> {
         };
         pick.cloned().ok_or_else(|| {
             ApiError::new(
-                "MissingInput",
+                ErrorCode::MissingInput,
                 "No subnets found for the default VPC. Please specify a subnet.",
             )
         })
@@ -207,7 +204,7 @@ impl Tx<'_> {
                     .map(|g| g.id.clone())
                     .ok_or_else(|| {
                         ApiError::new(
-                            "InvalidGroup.NotFound",
+                            ErrorCode::InvalidGroupNotFound,
                             format!("The security group '{n}' does not exist in VPC '{vpc_id}'"),
                         )
                     })
@@ -215,7 +212,33 @@ impl Tx<'_> {
             .collect()
     }
 
+    /// RunInstances: one reservation of `min_count` to `max_count` instances (as many as
+    /// fit); idempotent under its client token, which answers with the reservation's
+    /// instances while any is still described.
     pub fn run_instances(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, reservation| {
+                let insts: Vec<Instance> = r
+                    .instances
+                    .values()
+                    .filter(|i| i.reservation_id == reservation)
+                    .cloned()
+                    .collect();
+                (!insts.is_empty()).then_some(insts)
+            },
+            |tx| tx.launch(req),
+            |insts| {
+                insts
+                    .first()
+                    .map(|i| i.reservation_id.clone())
+                    .unwrap_or_default()
+            },
+        )
+    }
+
+    fn launch(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
         let image = crate::image::find_image(&req.image_id)?;
         let instance_type = req
             .instance_type
@@ -333,7 +356,7 @@ impl Tx<'_> {
                     .find(Kind::NetworkInterface, eni_id)?;
                 if e.attachment.is_some() || e.requester_managed {
                     return Err(ApiError::new(
-                        "InvalidNetworkInterface.InUse",
+                        ErrorCode::InvalidNetworkInterfaceInUse,
                         format!("Interface: [{eni_id}] in use."),
                     ));
                 }
@@ -382,7 +405,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.instances;
         if active as i64 + req.min_count > quota as i64 {
             return Err(ApiError::new(
-                "InstanceLimitExceeded",
+                ErrorCode::InstanceLimitExceeded,
                 format!(
                     "You have requested more instances ({}) than your current instance limit of {quota} allows.",
                     req.min_count
@@ -407,7 +430,8 @@ impl Tx<'_> {
             ) {
                 Ok(inst) => launched.push(inst),
                 Err(e)
-                    if e.code == "InsufficientFreeAddressesInSubnet" && index >= req.min_count =>
+                    if e.code == ErrorCode::InsufficientFreeAddressesInSubnet
+                        && index >= req.min_count =>
                 {
                     break;
                 }
@@ -534,7 +558,7 @@ impl Tx<'_> {
             primary_eni_id: primary_eni,
             launch_time: self.now,
             terminate_time: None,
-            client_token: req.client_token.clone(),
+            client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
             user_data: req.user_data.clone(),
             host_id,
             disable_api_termination: req.disable_api_termination,
@@ -637,7 +661,7 @@ impl Tx<'_> {
         for i in &insts {
             if i.disable_api_termination && i.state != "terminated" {
                 return Err(ApiError::new(
-                    "OperationNotPermitted",
+                    ErrorCode::OperationNotPermitted,
                     format!(
                         "The instance '{}' may not be terminated. Modify its 'disableApiTermination' instance attribute and try again.",
                         i.id
@@ -680,7 +704,7 @@ impl Tx<'_> {
             }
             if i.disable_api_stop && i.state != "stopped" {
                 return Err(ApiError::new(
-                    "OperationNotPermitted",
+                    ErrorCode::OperationNotPermitted,
                     format!(
                         "The instance '{}' may not be stopped. Modify its 'disableApiStop' instance attribute and try again.",
                         i.id
@@ -763,7 +787,7 @@ impl Tx<'_> {
         );
         if needs_stopped && inst.state != "stopped" {
             return Err(ApiError::new(
-                "IncorrectInstanceState",
+                ErrorCode::IncorrectInstanceState,
                 format!("The instance '{id}' is not in the 'stopped' state."),
             ));
         }

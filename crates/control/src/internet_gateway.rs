@@ -6,8 +6,8 @@
 
 use fort_model::*;
 
-use crate::Tx;
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 impl Tx<'_> {
     pub fn create_internet_gateway(&mut self, tags: Tags) -> Result<InternetGateway, ApiError> {
@@ -15,7 +15,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.internet_gateways;
         if self.region.internet_gateways.len() >= quota {
             return Err(ApiError::new(
-                "InternetGatewayLimitExceeded",
+                ErrorCode::InternetGatewayLimitExceeded,
                 format!("The maximum number of internet gateways has been reached ({quota})."),
             ));
         }
@@ -35,7 +35,7 @@ impl Tx<'_> {
             .find(Kind::InternetGateway, id)?;
         if igw.vpc_id.is_some() {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("The internetGateway '{id}' has dependencies and cannot be deleted."),
             ));
         }
@@ -61,7 +61,7 @@ impl Tx<'_> {
             .find(Kind::InternetGateway, id)?;
         if let Some(attached) = &igw.vpc_id {
             return Err(ApiError::new(
-                "Resource.AlreadyAssociated",
+                ErrorCode::ResourceAlreadyAssociated,
                 format!("resource {id} is already attached to network {attached}"),
             ));
         }
@@ -73,7 +73,7 @@ impl Tx<'_> {
             .find(|g| g.vpc_id.as_deref() == Some(vpc_id))
         {
             return Err(ApiError::new(
-                "Resource.AlreadyAssociated",
+                ErrorCode::ResourceAlreadyAssociated,
                 format!(
                     "Network {vpc_id} already has an internet gateway attached ({})",
                     other.id
@@ -96,7 +96,7 @@ impl Tx<'_> {
         self.region.vpcs.find(Kind::Vpc, vpc_id)?;
         if igw.vpc_id.as_deref() != Some(vpc_id) {
             return Err(ApiError::new(
-                "Gateway.NotAttached",
+                ErrorCode::GatewayNotAttached,
                 format!("resource {id} is not attached to network {vpc_id}"),
             ));
         }
@@ -112,7 +112,7 @@ impl Tx<'_> {
             });
         if mapped {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!(
                     "Network {vpc_id} has some mapped public address(es). Please unmap those public address(es) before detaching the gateway."
                 ),
@@ -126,7 +126,23 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// CreateEgressOnlyInternetGateway: one per VPC, created attached to it; idempotent
+    /// under its client token.
     pub fn create_egress_only_internet_gateway(
+        &mut self,
+        vpc_id: &str,
+        tags: Tags,
+        token: Option<&ClientToken>,
+    ) -> Result<EgressOnlyInternetGateway, ApiError> {
+        self.idempotent(
+            token,
+            |r, id| r.egress_only_internet_gateways.get(id).cloned(),
+            |tx| tx.make_egress_only_internet_gateway(vpc_id, tags),
+            |g| g.id.clone(),
+        )
+    }
+
+    fn make_egress_only_internet_gateway(
         &mut self,
         vpc_id: &str,
         tags: Tags,
@@ -136,7 +152,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.egress_only_internet_gateways;
         if self.region.egress_only_internet_gateways.len() >= quota {
             return Err(ApiError::new(
-                "EgressOnlyInternetGatewayLimitExceeded",
+                ErrorCode::EgressOnlyInternetGatewayLimitExceeded,
                 format!(
                     "The maximum number of egress-only internet gateways has been reached ({quota})."
                 ),
@@ -149,7 +165,7 @@ impl Tx<'_> {
             .find(|g| g.vpc_id == vpc_id)
         {
             return Err(ApiError::new(
-                "Resource.AlreadyAssociated",
+                ErrorCode::ResourceAlreadyAssociated,
                 format!(
                     "Network {vpc_id} already has an egress-only internet gateway attached ({})",
                     other.id

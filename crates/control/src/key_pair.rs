@@ -34,7 +34,7 @@ pub struct Generated {
 pub fn check_key_name(name: &str) -> Result<(), ApiError> {
     if name.is_empty() {
         return Err(ApiError::new(
-            "MissingParameter",
+            ErrorCode::MissingParameter,
             "The request must contain the parameter KeyName",
         ));
     }
@@ -104,7 +104,10 @@ fn pem(label: &str, der: &[u8]) -> String {
 }
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new("InternalError", format!("Key generation failed: {e}"))
+    ApiError::new(
+        ErrorCode::InternalError,
+        format!("Key generation failed: {e}"),
+    )
 }
 
 /// Makes a key pair of `key_type` (`rsa`: 2048 bits, PKCS#1 PEM; `ed25519`: OpenSSH PEM).
@@ -182,7 +185,7 @@ pub fn generate(key_type: &str, name: &str) -> Result<Generated, ApiError> {
 
 fn bad_format() -> ApiError {
     ApiError::new(
-        "InvalidKeyPair.Format",
+        ErrorCode::InvalidKeyPairFormat,
         "Key is not in valid OpenSSH public key format",
     )
 }
@@ -262,7 +265,7 @@ pub fn parse_public(material: &[u8]) -> Result<PublicHalf, ApiError> {
 /// The error EC2 gives for a key name that names nothing.
 pub fn key_not_found(name: &str) -> ApiError {
     ApiError::new(
-        "InvalidKeyPair.NotFound",
+        ErrorCode::InvalidKeyPairNotFound,
         format!("The key pair '{name}' does not exist"),
     )
 }
@@ -279,7 +282,7 @@ impl Tx<'_> {
         check_tags(&tags, self.config.quotas.tags_per_resource)?;
         if self.region.key_pairs.values().any(|k| k.name == name) {
             return Err(ApiError::new(
-                "InvalidKeyPair.Duplicate",
+                ErrorCode::InvalidKeyPairDuplicate,
                 format!("The keypair '{name}' already exists."),
             ));
         }

@@ -20,6 +20,7 @@ use tokio::sync::{RwLock, mpsc, oneshot};
 pub mod address;
 pub mod config;
 pub mod dhcp_options;
+pub mod idempotency;
 pub mod image;
 pub mod instance;
 pub mod internet_gateway;
@@ -37,6 +38,7 @@ pub mod tags;
 pub mod vpc;
 
 pub use config::{Config, Quotas};
+pub use idempotency::ClientToken;
 pub use region::{Global, Region};
 
 /// Who asks and where: an account in a region.
@@ -349,16 +351,18 @@ impl Control {
                 }
             };
             world.regions.insert(key, region);
-            match value {
-                Ok(v) => (v, self.commit(changes)?),
-                Err(e) => {
-                    // a new region's defaults are still written
-                    self.commit(changes)?;
-                    return Err(e);
-                }
-            }
+            // a new region's defaults are written even when the change itself failed
+            (value, self.commit(changes)?)
         };
-        Self::acked(ack).await
+        match ack {
+            (Ok(v), pending) => Self::acked((v, pending)).await,
+            (Err(e), pending) => {
+                // the error is answered once the defaults it left are durable, like any
+                // other write (else a reader could see rows the store does not yet hold)
+                Self::acked(((), pending)).await?;
+                Err(e)
+            }
+        }
     }
 }
 

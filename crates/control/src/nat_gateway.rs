@@ -4,9 +4,9 @@
 
 use fort_model::*;
 
-use crate::Tx;
 use crate::network_interface::{SubnetAddresses, check_in_subnet, ip_in_use, parse_ip};
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 /// CreateNatGateway's parameters, as the API parsed them.
 #[derive(Clone, Debug, Default)]
@@ -15,7 +15,7 @@ pub struct CreateNatGateway {
     pub allocation_id: Option<String>,
     pub connectivity_type: Option<String>,
     pub private_ip: Option<String>,
-    pub client_token: Option<String>,
+    pub client_token: Option<ClientToken>,
     pub tags: Tags,
 }
 
@@ -25,7 +25,18 @@ fn counts(state: &str) -> bool {
 }
 
 impl Tx<'_> {
+    /// CreateNatGateway, idempotent under its client token (which the gateway keeps).
     pub fn create_nat_gateway(&mut self, req: CreateNatGateway) -> Result<NatGateway, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, id| r.nat_gateways.get(id).cloned(),
+            |tx| tx.make_nat_gateway(req),
+            |n| n.id.clone(),
+        )
+    }
+
+    fn make_nat_gateway(&mut self, req: CreateNatGateway) -> Result<NatGateway, ApiError> {
         let subnet = self
             .region
             .subnets
@@ -73,7 +84,7 @@ impl Tx<'_> {
             .count();
         if in_zone >= quota {
             return Err(ApiError::new(
-                "NatGatewayLimitExceeded",
+                ErrorCode::NatGatewayLimitExceeded,
                 format!(
                     "The maximum number of NAT gateways in availability zone {} has been reached ({quota}).",
                     subnet.availability_zone
@@ -104,7 +115,7 @@ impl Tx<'_> {
             failure_code: None,
             failure_message: None,
             addresses: Vec::new(),
-            client_token: req.client_token.clone(),
+            client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
             tags: req.tags,
         };
         // Failures AWS reports asynchronously: the gateway exists, in state `failed`.
@@ -125,13 +136,13 @@ impl Tx<'_> {
         let chosen = private_ip.or_else(|| addrs.take());
         let failure = if connectivity == "public" && !has_igw {
             Some((
-                "Gateway.NotAttached",
+                ErrorCode::GatewayNotAttached,
                 format!("Network {} has no Internet gateway attached", subnet.vpc_id),
             ))
         } else if eip_busy {
             let a = address.as_ref().expect("checked above");
             Some((
-                "Resource.AlreadyAssociated",
+                ErrorCode::ResourceAlreadyAssociated,
                 format!(
                     "Elastic IP address [{}] is already associated",
                     a.allocation_id
@@ -139,7 +150,7 @@ impl Tx<'_> {
             ))
         } else if chosen.is_none() {
             Some((
-                "InsufficientFreeAddressesInSubnet",
+                ErrorCode::InsufficientFreeAddressesInSubnet,
                 format!(
                     "Subnet {} has insufficient free addresses to create this NAT gateway",
                     subnet.id
@@ -150,7 +161,7 @@ impl Tx<'_> {
         };
         if let Some((code, message)) = failure {
             nat.state = "failed".into();
-            nat.failure_code = Some(code.into());
+            nat.failure_code = Some(code);
             nat.failure_message = Some(message);
             self.region.nat_gateways.insert(nat.clone());
             return Ok(nat);

@@ -4,8 +4,8 @@ use fort_model::cidr;
 use fort_model::*;
 use ipnet::Ipv6Net;
 
-use crate::Tx;
 use crate::tags::check_tags;
+use crate::{ClientToken, Tx};
 
 /// The rule number of the final, implied deny entries (`*` in the console).
 pub const FINAL_RULE: u16 = 32767;
@@ -85,7 +85,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
         }
         (None, None) => {
             return Err(ApiError::new(
-                "MissingParameter",
+                ErrorCode::MissingParameter,
                 "The request must contain the parameter cidrBlock or ipv6CidrBlock",
             ));
         }
@@ -103,7 +103,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
         6 | 17 => {
             let (Some(from), Some(to)) = (req.port_from, req.port_to) else {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    ErrorCode::InvalidParameterValue,
                     "TCP and UDP entries require a port range: PortRange.From and PortRange.To.",
                 ));
             };
@@ -140,7 +140,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
                 }
                 _ if required => {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         "ICMP entries require a type and code: Icmp.Type and Icmp.Code (-1 for all).",
                     ));
                 }
@@ -240,7 +240,22 @@ impl Tx<'_> {
     }
 
     /// CreateNetworkAcl: a custom ACL that denies everything until entries are added.
+    /// CreateNetworkAcl, idempotent under its client token (which the ACL keeps).
     pub fn create_network_acl(
+        &mut self,
+        vpc_id: &str,
+        token: Option<&ClientToken>,
+        tags: Tags,
+    ) -> Result<NetworkAcl, ApiError> {
+        self.idempotent(
+            token,
+            |r, id| r.network_acls.get(id).cloned(),
+            |tx| tx.make_network_acl(vpc_id, token.map(|t| t.as_str().to_owned()), tags),
+            |a| a.id.clone(),
+        )
+    }
+
+    fn make_network_acl(
         &mut self,
         vpc_id: &str,
         client_token: Option<String>,
@@ -257,7 +272,7 @@ impl Tx<'_> {
             .count();
         if count >= quota {
             return Err(ApiError::new(
-                "NetworkAclLimitExceeded",
+                ErrorCode::NetworkAclLimitExceeded,
                 format!("The maximum number of network ACLs per VPC has been reached ({quota})."),
             ));
         }
@@ -269,13 +284,13 @@ impl Tx<'_> {
         let acl = self.region.network_acls.find(Kind::NetworkAcl, id)?;
         if acl.is_default {
             return Err(ApiError::new(
-                "CannotDelete",
+                ErrorCode::CannotDelete,
                 format!("cannot delete default network ACL {id}"),
             ));
         }
         if !acl.associations.is_empty() {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("The networkAcl '{id}' has dependencies and cannot be deleted."),
             ));
         }
@@ -299,7 +314,7 @@ impl Tx<'_> {
             .any(|e| e.egress == entry.egress && e.rule_number == entry.rule_number)
         {
             return Err(ApiError::new(
-                "NetworkAclEntryAlreadyExists",
+                ErrorCode::NetworkAclEntryAlreadyExists,
                 format!(
                     "The network acl entry identified by {} already exists.",
                     entry.rule_number
@@ -315,7 +330,7 @@ impl Tx<'_> {
             + 1;
         if in_direction >= limit {
             return Err(ApiError::new(
-                "NetworkAclEntryLimitExceeded",
+                ErrorCode::NetworkAclEntryLimitExceeded,
                 format!(
                     "The maximum number of entries per network ACL and direction has been reached ({limit})."
                 ),
@@ -444,7 +459,7 @@ impl Tx<'_> {
 fn entry_not_found(acl_id: &str, rule_number: u16, egress: bool) -> ApiError {
     let dir = if egress { "egress" } else { "ingress" };
     ApiError::new(
-        "InvalidNetworkAclEntry.NotFound",
+        ErrorCode::InvalidNetworkAclEntryNotFound,
         format!(
             "The network acl entry identified by {rule_number} ({dir}) does not exist in {acl_id}."
         ),

@@ -9,7 +9,7 @@ use fort_model::*;
 use ipnet::Ipv4Net;
 
 use crate::tags::check_tags;
-use crate::{Region, Tx};
+use crate::{ClientToken, Region, Tx};
 
 /// CreateNetworkInterface's parameters, as the API parsed them.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +23,7 @@ pub struct CreateNetworkInterface {
     pub groups: Vec<String>,
     pub interface_type: Option<String>,
     pub tags: Tags,
+    pub client_token: Option<ClientToken>,
 }
 
 /// The private addresses a new interface asks for, before they are checked.
@@ -100,7 +101,7 @@ impl SubnetAddresses {
 
 pub fn no_free_addresses(subnet_id: &str) -> ApiError {
     ApiError::new(
-        "InsufficientFreeAddressesInSubnet",
+        ErrorCode::InsufficientFreeAddressesInSubnet,
         format!(
             "There are not enough free addresses in subnet '{subnet_id}' to satisfy the requested number of instances."
         ),
@@ -108,7 +109,10 @@ pub fn no_free_addresses(subnet_id: &str) -> ApiError {
 }
 
 pub fn ip_in_use(ip: Ipv4Addr) -> ApiError {
-    ApiError::new("InvalidIPAddress.InUse", format!("Address {ip} is in use."))
+    ApiError::new(
+        ErrorCode::InvalidIpAddressInUse,
+        format!("Address {ip} is in use."),
+    )
 }
 
 /// An address a user names for a subnet: inside it and not one of its five reserved ones.
@@ -213,7 +217,7 @@ impl Tx<'_> {
             let sg = self.region.security_groups.find(Kind::SecurityGroup, id)?;
             if sg.vpc_id != vpc_id {
                 return Err(ApiError::new(
-                    "InvalidParameter",
+                    ErrorCode::InvalidParameter,
                     format!(
                         "Security group {id} and subnet {subnet_id} belong to different networks."
                     ),
@@ -226,7 +230,7 @@ impl Tx<'_> {
         let limit = self.config.quotas.security_groups_per_interface;
         if out.len() > limit {
             return Err(ApiError::new(
-                "SecurityGroupsPerInterfaceLimitExceeded",
+                ErrorCode::SecurityGroupsPerInterfaceLimitExceeded,
                 format!(
                     "The maximum number of security groups per interface has been reached ({limit})."
                 ),
@@ -284,7 +288,7 @@ impl Tx<'_> {
         let limit = self.config.quotas.private_ips_per_interface;
         if 1 + secondary.len() + count > limit {
             return Err(ApiError::new(
-                "PrivateIpAddressLimitExceeded",
+                ErrorCode::PrivateIpAddressLimitExceeded,
                 format!(
                     "Number of private addresses will exceed limit of {limit} for the interface."
                 ),
@@ -320,7 +324,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.network_interfaces;
         if self.region.network_interfaces.len() >= quota {
             return Err(ApiError::new(
-                "NetworkInterfaceLimitExceeded",
+                ErrorCode::NetworkInterfaceLimitExceeded,
                 format!("The maximum number of network interfaces has been reached ({quota})."),
             ));
         }
@@ -346,7 +350,21 @@ impl Tx<'_> {
         Ok(eni)
     }
 
+    /// CreateNetworkInterface, idempotent under its client token (which the interface keeps).
     pub fn create_network_interface(
+        &mut self,
+        req: CreateNetworkInterface,
+    ) -> Result<NetworkInterface, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, id| r.network_interfaces.get(id).cloned(),
+            |tx| tx.make_network_interface(req),
+            |e| e.id.clone(),
+        )
+    }
+
+    fn make_network_interface(
         &mut self,
         req: CreateNetworkInterface,
     ) -> Result<NetworkInterface, ApiError> {
@@ -359,7 +377,7 @@ impl Tx<'_> {
             None | Some("interface") => {}
             Some(t @ ("efa" | "efa-only" | "trunk" | "branch")) => {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     format!("Interface type '{t}' is not supported by Fort."),
                 ));
             }
@@ -391,7 +409,7 @@ impl Tx<'_> {
             },
             &mut addrs,
         )?;
-        self.insert_interface(
+        let mut eni = self.insert_interface(
             &subnet,
             primary,
             secondary,
@@ -400,7 +418,14 @@ impl Tx<'_> {
             "interface",
             false,
             req.tags,
-        )
+        )?;
+        if let Some(token) = &req.client_token {
+            eni.client_token = Some(token.as_str().to_owned());
+            if let Some(row) = self.region.network_interfaces.get_mut(&eni.id) {
+                row.client_token = eni.client_token.clone();
+            }
+        }
+        Ok(eni)
     }
 
     pub fn delete_network_interface(&mut self, id: &str) -> Result<(), ApiError> {
@@ -410,7 +435,7 @@ impl Tx<'_> {
             .find(Kind::NetworkInterface, id)?;
         if eni.attachment.is_some() || eni.requester_managed {
             return Err(ApiError::new(
-                "InvalidNetworkInterface.InUse",
+                ErrorCode::InvalidNetworkInterfaceInUse,
                 format!("The network interface '{id}' is currently in use."),
             ));
         }
@@ -503,13 +528,13 @@ impl Tx<'_> {
         }
         if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
             return Err(ApiError::new(
-                "IncorrectInstanceState",
+                ErrorCode::IncorrectInstanceState,
                 format!("The instance '{instance_id}' is not in a valid state for this operation."),
             ));
         }
         if eni.attachment.is_some() || eni.requester_managed {
             return Err(ApiError::new(
-                "InvalidNetworkInterface.InUse",
+                ErrorCode::InvalidNetworkInterfaceInUse,
                 format!("Interface: [{eni_id}] in use."),
             ));
         }
@@ -571,7 +596,7 @@ impl Tx<'_> {
             .expect("found above");
         if eni.attachment.as_ref().is_some_and(|a| a.device_index == 0) {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "The network interface at device index 0 cannot be detached. ({attachment_id})"
                 ),
@@ -593,7 +618,7 @@ impl Tx<'_> {
             .clone();
         if eni.requester_managed {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "The attributes of the requester-managed interface '{eni_id}' cannot be changed."
                 ),
@@ -674,7 +699,7 @@ impl Tx<'_> {
         let limit = self.config.quotas.private_ips_per_interface;
         if 1 + eni.secondary_ips.len() + n > limit {
             return Err(ApiError::new(
-                "PrivateIpAddressLimitExceeded",
+                ErrorCode::PrivateIpAddressLimitExceeded,
                 format!(
                     "Number of private addresses will exceed limit of {limit} for the interface."
                 ),

@@ -131,7 +131,7 @@ impl Tx<'_> {
             .find(|p| pair(p) && open(p, now))
         {
             return Err(ApiError::new(
-                "VpcPeeringConnectionAlreadyExists",
+                ErrorCode::VpcPeeringConnectionAlreadyExists,
                 format!(
                     "A VPC peering connection already exists between {vpc_id} and {peer_vpc_id} ({}).",
                     p.id
@@ -146,7 +146,7 @@ impl Tx<'_> {
             .count();
         if outstanding >= OUTSTANDING_PER_VPC {
             return Err(ApiError::new(
-                "OutstandingVpcPeeringConnectionLimitExceeded",
+                ErrorCode::OutstandingVpcPeeringConnectionLimitExceeded,
                 format!(
                     "The maximum number of outstanding VPC peering connection requests ({OUTSTANDING_PER_VPC}) has been reached for {vpc_id}."
                 ),
@@ -193,7 +193,7 @@ impl Tx<'_> {
                 .count();
             if active >= ACTIVE_PER_VPC {
                 return Err(ApiError::new(
-                    "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
+                    ErrorCode::ActiveVpcPeeringConnectionPerVpcLimitExceeded,
                     format!(
                         "The maximum number of active VPC peering connections ({ACTIVE_PER_VPC}) has been reached for {vpc}."
                     ),
@@ -224,7 +224,7 @@ impl Tx<'_> {
             "pending-acceptance" if self.is_requester(&p) => {}
             "pending-acceptance" => {
                 return Err(ApiError::new(
-                    "OperationNotPermitted",
+                    ErrorCode::OperationNotPermitted,
                     format!(
                         "The accepter cannot delete the pending VPC peering connection {id}: reject it."
                     ),
@@ -232,7 +232,7 @@ impl Tx<'_> {
             }
             s => {
                 return Err(ApiError::new(
-                    "InvalidStateTransition",
+                    ErrorCode::InvalidStateTransition,
                     format!("Cannot delete a VPC peering connection in state {s} ({id})."),
                 ));
             }
@@ -258,7 +258,7 @@ impl Tx<'_> {
             || (accepter.is_some() && !owns(&p.accepter))
         {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!("Only the owner of a side of {id} can modify that side's options."),
             ));
         }
@@ -293,7 +293,7 @@ impl Tx<'_> {
             Ok(())
         } else {
             Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "Only the accepter ({} in {}) can {what} the VPC peering connection {}.",
                     p.accepter.owner_id, p.accepter.region, p.id
@@ -313,7 +313,7 @@ impl Tx<'_> {
             Ok(())
         } else {
             Err(ApiError::new(
-                "InvalidStateTransition",
+                ErrorCode::InvalidStateTransition,
                 format!(
                     "Cannot {what} a VPC peering connection in state {s} ({}).",
                     p.id

@@ -24,7 +24,7 @@ macro_rules! region_tables {
             addresses: Address => "elastic-ip",
             instances: Instance => "instance",
             key_pairs: KeyPair => "key-pair",
-            client_tokens: ClientToken => "client-token",
+            client_tokens: ClientTokenRecord => "client-token",
         }
     };
 }
@@ -105,9 +105,50 @@ macro_rules! define_region {
 
 region_tables!(define_region);
 
-/// What an idempotent create remembers of its `ClientToken`.
+impl Region {
+    /// The region's default VPC, if it has one (CreateDefaultVpc makes it again).
+    pub fn default_vpc(&self) -> Option<&Vpc> {
+        self.vpcs.values().find(|v| v.is_default)
+    }
+
+    /// The security groups named `names` in the default VPC, as `GroupName.N` of
+    /// DescribeSecurityGroups selects them: `None` when no name is given; EC2's error when
+    /// a name is not a group of the default VPC.
+    pub fn default_vpc_groups_named(
+        &self,
+        names: &[String],
+    ) -> Result<Option<Vec<&SecurityGroup>>, ApiError> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let default_vpc = self.default_vpc().map(|v| &v.id);
+        let in_default = |g: &&SecurityGroup| Some(&g.vpc_id) == default_vpc;
+        for name in names {
+            if !self
+                .security_groups
+                .values()
+                .filter(in_default)
+                .any(|g| &g.name == name)
+            {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidGroupNotFound,
+                    format!("The security group '{name}' does not exist in default VPC"),
+                ));
+            }
+        }
+        Ok(Some(
+            self.security_groups
+                .values()
+                .filter(in_default)
+                .filter(|g| names.contains(&g.name))
+                .collect(),
+        ))
+    }
+}
+
+/// What an idempotent create remembers of its `ClientToken` (see [`crate::idempotency`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClientToken {
+pub struct ClientTokenRecord {
     /// `Action/token`.
     pub id: String,
     /// A digest of the request's parameters: a reuse with others is a mismatch.
@@ -168,7 +209,7 @@ macro_rules! untagged {
     )*};
 }
 
-untagged!(ClientToken, PublicIpLease, Counter, Host);
+untagged!(ClientTokenRecord, PublicIpLease, Counter, Host);
 
 macro_rules! define_global {
     ($($field:ident: $ty:ty => $name:literal,)*) => {

@@ -9,13 +9,14 @@ use fort_model::*;
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::tags::check_tags;
-use crate::{Global, Region, Tx};
+use crate::{ClientToken, Global, Region, Tx};
 
 /// CreateRouteTable's parameters.
 #[derive(Clone, Debug, Default)]
 pub struct CreateRouteTable {
     pub vpc_id: String,
     pub tags: Tags,
+    pub client_token: Option<ClientToken>,
 }
 
 /// The target parameters of CreateRoute and ReplaceRoute, as the API names them.
@@ -222,7 +223,7 @@ pub fn parse_destination(p: &RouteParams) -> Result<RouteDestination, ApiError> 
     .count();
     if given == 0 {
         return Err(ApiError::new(
-            "MissingParameter",
+            ErrorCode::MissingParameter,
             "The request must contain the parameter destinationCidrBlock or destinationIpv6CidrBlock or destinationPrefixListId",
         ));
     }
@@ -262,7 +263,7 @@ fn different_networks(table: &str, what: &str, id: &str) -> ApiError {
 
 fn gateway_not_found(id: &str) -> ApiError {
     ApiError::new(
-        "InvalidGatewayID.NotFound",
+        ErrorCode::InvalidGatewayIdNotFound,
         format!("The gateway ID '{id}' does not exist"),
     )
 }
@@ -280,7 +281,7 @@ impl Tx<'_> {
             .find(|t| t.associations.iter().any(&same))
         {
             Some(other) => Err(ApiError::new(
-                "Resource.AlreadyAssociated",
+                ErrorCode::ResourceAlreadyAssociated,
                 format!(
                     "the specified association for route table {} conflicts with an existing association",
                     other.id
@@ -329,7 +330,19 @@ impl Tx<'_> {
         id
     }
 
+    /// CreateRouteTable: a custom table holding the VPC's local routes; idempotent under its
+    /// client token.
     pub fn create_route_table(&mut self, req: CreateRouteTable) -> Result<RouteTable, ApiError> {
+        let token = req.client_token.clone();
+        self.idempotent(
+            token.as_ref(),
+            |r, id| r.route_tables.get(id).cloned(),
+            |tx| tx.make_route_table(req),
+            |t| t.id.clone(),
+        )
+    }
+
+    fn make_route_table(&mut self, req: CreateRouteTable) -> Result<RouteTable, ApiError> {
         self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?;
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         let quota = self.config.quotas.route_tables_per_vpc;
@@ -341,7 +354,7 @@ impl Tx<'_> {
             .count();
         if count >= quota {
             return Err(ApiError::new(
-                "RouteTableLimitExceeded",
+                ErrorCode::RouteTableLimitExceeded,
                 format!("The maximum number of route tables has been reached ({quota})."),
             ));
         }
@@ -361,7 +374,7 @@ impl Tx<'_> {
                 .is_some_and(|v| v.main_route_table_id == id);
         if is_main || !table.associations.is_empty() {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("The routeTable '{id}' has dependencies and cannot be deleted."),
             ));
         }
@@ -384,7 +397,7 @@ impl Tx<'_> {
         let association = match (subnet_id, gateway_id) {
             (None, None) => {
                 return Err(ApiError::new(
-                    "MissingParameter",
+                    ErrorCode::MissingParameter,
                     "The request must contain the parameter subnetId or gatewayId",
                 ));
             }
@@ -643,7 +656,7 @@ impl Tx<'_> {
                 Kind::NatGateway.check(id)?;
                 let nat_missing = || {
                     ApiError::new(
-                        "InvalidNatGatewayID.NotFound",
+                        ErrorCode::InvalidNatGatewayIdNotFound,
                         format!("The natGateway ID '{id}' does not exist"),
                     )
                 };
@@ -673,7 +686,7 @@ impl Tx<'_> {
                 }
                 if self.region.instance_interfaces(id).len() > 1 {
                     return Err(ApiError::new(
-                        "InvalidInstanceID",
+                        ErrorCode::InvalidInstanceId,
                         format!(
                             "There are multiple interfaces attached to instance '{id}'. Please specify an interface ID for the operation instead."
                         ),
@@ -724,7 +737,7 @@ impl Tx<'_> {
             "LocalGatewayId" => return Err(absent(Kind::LocalGateway, id)),
             other => {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     format!("The route target {other} is not supported."),
                 ));
             }
@@ -743,7 +756,7 @@ impl Tx<'_> {
         }
         match p.targets.as_slice() {
             [] => Err(ApiError::new(
-                "MissingParameter",
+                ErrorCode::MissingParameter,
                 "The request must contain exactly one of gatewayId, natGatewayId, networkInterfaceId, instanceId, vpcPeeringConnectionId, egressOnlyInternetGatewayId, transitGatewayId, vpcEndpointId, carrierGatewayId, localGatewayId or coreNetworkArn",
             )),
             [(param, id)] => self.resolve_target(table, param, id),
@@ -830,7 +843,7 @@ impl Tx<'_> {
         let dest = parse_destination(p)?;
         if p.local_target {
             return Err(ApiError::new(
-                "UnknownParameter",
+                ErrorCode::UnknownParameter,
                 "The parameter LocalTarget is not recognized",
             ));
         }
@@ -840,7 +853,7 @@ impl Tx<'_> {
         let target = self.route_target(&table, p)?;
         if table.routes.iter().any(|r| r.destination == dest) {
             return Err(ApiError::new(
-                "RouteAlreadyExists",
+                ErrorCode::RouteAlreadyExists,
                 format!(
                     "The route identified by {} already exists.",
                     destination_text(&dest)
@@ -858,7 +871,7 @@ impl Tx<'_> {
             .count();
         if count >= quota {
             return Err(ApiError::new(
-                "RouteLimitExceeded",
+                ErrorCode::RouteLimitExceeded,
                 format!("The maximum number of routes has been reached ({quota})."),
             ));
         }
@@ -918,7 +931,7 @@ impl Tx<'_> {
                 RouteDestination::PrefixList(_) => "destination-prefix-list-id",
             };
             return Err(ApiError::new(
-                "InvalidRoute.NotFound",
+                ErrorCode::InvalidRouteNotFound,
                 format!("no route with {field} {text} in route table {}", table.id),
             ));
         };

@@ -243,7 +243,7 @@ pub fn check_group_name(name: &str) -> Result<String, ApiError> {
     }
     if name == "default" {
         return Err(ApiError::new(
-            "InvalidGroup.Reserved",
+            ErrorCode::InvalidGroupReserved,
             "The security group 'default' is reserved",
         ));
     }
@@ -313,7 +313,7 @@ pub fn expand(
         }
         if peers.is_empty() {
             return Err(ApiError::new(
-                "MissingParameter",
+                ErrorCode::MissingParameter,
                 "The request must contain a source or destination: IpRanges, Ipv6Ranges, PrefixListIds or Groups",
             ));
         }
@@ -454,13 +454,11 @@ impl Tx<'_> {
             Some(id) => self.region.vpcs.find(Kind::Vpc, id)?.id.clone(),
             None => self
                 .region
-                .vpcs
-                .values()
-                .find(|v| v.is_default)
+                .default_vpc()
                 .map(|v| v.id.clone())
                 .ok_or_else(|| {
                     ApiError::new(
-                        "VPCIdNotSpecified",
+                        ErrorCode::VpcIdNotSpecified,
                         "No default VPC for this user. GroupName is only supported for EC2-Classic and default VPC.",
                     )
                 })?,
@@ -472,7 +470,7 @@ impl Tx<'_> {
             .any(|g| g.vpc_id == vpc_id && g.name == name)
         {
             return Err(ApiError::new(
-                "InvalidGroup.Duplicate",
+                ErrorCode::InvalidGroupDuplicate,
                 format!("The security group '{name}' already exists for VPC '{vpc_id}'"),
             ));
         }
@@ -480,7 +478,7 @@ impl Tx<'_> {
         let quota = self.config.quotas.security_groups;
         if self.region.security_groups.len() >= quota {
             return Err(ApiError::new(
-                "SecurityGroupLimitExceeded",
+                ErrorCode::SecurityGroupLimitExceeded,
                 format!("The maximum number of security groups has been reached ({quota})."),
             ));
         }
@@ -512,11 +510,11 @@ impl Tx<'_> {
         }
         let Some(name) = group_name else {
             return Err(ApiError::new(
-                "MissingParameter",
+                ErrorCode::MissingParameter,
                 "The request must contain the parameter groupName or groupId",
             ));
         };
-        let default_vpc = self.region.vpcs.values().find(|v| v.is_default);
+        let default_vpc = self.region.default_vpc();
         self.region
             .security_groups
             .values()
@@ -524,7 +522,7 @@ impl Tx<'_> {
             .map(|g| g.id.clone())
             .ok_or_else(|| {
                 ApiError::new(
-                    "InvalidGroup.NotFound",
+                    ErrorCode::InvalidGroupNotFound,
                     format!(
                         "The security group '{name}' does not exist in default VPC '{}'",
                         default_vpc.map_or("none", |v| v.id.as_str())
@@ -542,7 +540,7 @@ impl Tx<'_> {
         let group = self.region.security_groups.get(&id).expect("resolved");
         if group.name == "default" {
             return Err(ApiError::new(
-                "CannotDelete",
+                ErrorCode::CannotDelete,
                 format!(
                     "the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"
                 ),
@@ -561,7 +559,7 @@ impl Tx<'_> {
         });
         if in_use || referenced {
             return Err(ApiError::new(
-                "DependencyViolation",
+                ErrorCode::DependencyViolation,
                 format!("resource {id} has a dependent object"),
             ));
         }
@@ -585,7 +583,7 @@ impl Tx<'_> {
                 && user != &account
             {
                 return Err(ApiError::new(
-                    "InvalidGroup.NotFound",
+                    ErrorCode::InvalidGroupNotFound,
                     format!(
                         "The security group '{}' does not exist for user '{user}'",
                         pair.group_id
@@ -602,20 +600,20 @@ impl Tx<'_> {
                     .find(|g| g.vpc_id == vpc_id && &g.name == name)
                     .ok_or_else(|| {
                         ApiError::new(
-                            "InvalidGroup.NotFound",
+                            ErrorCode::InvalidGroupNotFound,
                             format!("The security group '{name}' does not exist"),
                         )
                     })?,
                 (None, None) => {
                     return Err(ApiError::new(
-                        "MissingParameter",
+                        ErrorCode::MissingParameter,
                         "The request must contain the parameter groupId or groupName of each referenced group",
                     ));
                 }
             };
             if found.vpc_id != vpc_id {
                 return Err(ApiError::new(
-                    "InvalidGroup.NotFound",
+                    ErrorCode::InvalidGroupNotFound,
                     format!(
                         "You have specified two resources that belong to different networks: {} is not in {vpc_id}.",
                         found.id
@@ -653,7 +651,7 @@ impl Tx<'_> {
         for spec in &specs {
             if group.rules.iter().any(|r| spec.matches(r)) {
                 return Err(ApiError::new(
-                    "InvalidPermission.Duplicate",
+                    ErrorCode::InvalidPermissionDuplicate,
                     format!("the specified rule \"{}\" already exists", spec.describe()),
                 ));
             }
@@ -667,7 +665,7 @@ impl Tx<'_> {
             let added = specs.iter().filter(|s| s.is_ipv6() == v6).count();
             if added > 0 && existing + added > limit {
                 return Err(ApiError::new(
-                    "RulesPerSecurityGroupLimitExceeded",
+                    ErrorCode::RulesPerSecurityGroupLimitExceeded,
                     format!(
                         "The maximum number of rules per security group has been reached ({limit})."
                     ),
@@ -739,7 +737,7 @@ impl Tx<'_> {
                         None if in_default_vpc => revoked.unknown.push(spec),
                         None => {
                             return Err(ApiError::new(
-                                "InvalidPermission.NotFound",
+                                ErrorCode::InvalidPermissionNotFound,
                                 format!(
                                     "The specified rule does not exist in this security group: \"{}\"",
                                     spec.describe()
@@ -795,7 +793,7 @@ impl Tx<'_> {
                 .any(|(i, r)| i != pos && spec.matches(r))
             {
                 return Err(ApiError::new(
-                    "InvalidPermission.Duplicate",
+                    ErrorCode::InvalidPermissionDuplicate,
                     format!("the specified rule \"{}\" already exists", spec.describe()),
                 ));
             }
@@ -844,7 +842,7 @@ impl Tx<'_> {
             for spec in self.expand_for(group_id, perms, egress)? {
                 let r = rules.iter_mut().find(|r| spec.matches(r)).ok_or_else(|| {
                     ApiError::new(
-                        "InvalidPermission.NotFound",
+                        ErrorCode::InvalidPermissionNotFound,
                         format!(
                             "The specified rule does not exist in this security group: \"{}\"",
                             spec.describe()
@@ -898,7 +896,7 @@ mod tests {
     }
 
     fn no_groups(_: &GroupPairRequest) -> Result<RulePeer, ApiError> {
-        Err(ApiError::new("InvalidGroup.NotFound", "none"))
+        Err(ApiError::new(ErrorCode::InvalidGroupNotFound, "none"))
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl Tx<'_> {
         let net = cidr::parse_param("cidrBlock", &text)?;
         if !(16..=28).contains(&net.prefix_len()) || !vpc.cidrs().any(|b| b.contains(&net)) {
             return Err(ApiError::new(
-                "InvalidSubnet.Range",
+                ErrorCode::InvalidSubnetRange,
                 format!("The CIDR '{text}' is invalid."),
             ));
         }
@@ -77,7 +77,7 @@ impl Tx<'_> {
             .any(|s| s.vpc_id == vpc.id && cidr::overlaps(s.cidr, net))
         {
             return Err(ApiError::new(
-                "InvalidSubnet.Conflict",
+                ErrorCode::InvalidSubnetConflict,
                 format!("The CIDR '{text}' conflicts with another subnet"),
             ));
         }
@@ -96,7 +96,7 @@ impl Tx<'_> {
             >= quota
         {
             return Err(ApiError::new(
-                "SubnetLimitExceeded",
+                ErrorCode::SubnetLimitExceeded,
                 format!("The maximum number of subnets per VPC has been reached ({quota})."),
             ));
         }
@@ -174,7 +174,7 @@ impl Tx<'_> {
             .and_then(|mut it| it.find(|n| !taken.iter().any(|t| cidr::overlaps(*t, *n))))
             .ok_or_else(|| {
                 ApiError::new(
-                    "InsufficientFreeAddressesInSubnet",
+                    ErrorCode::InsufficientFreeAddressesInSubnet,
                     "The default VPC has no room for another default subnet.",
                 )
             })?;
@@ -186,15 +186,12 @@ impl Tx<'_> {
         if !zones.iter().any(|z| z == zone) {
             return Err(ApiError::bad_param("AvailabilityZone", zone, ""));
         }
-        let vpc = self
-            .region
-            .vpcs
-            .values()
-            .find(|v| v.is_default)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new("DefaultVpcDoesNotExist", "No default VPC for this user.")
-            })?;
+        let vpc = self.region.default_vpc().cloned().ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::DefaultVpcDoesNotExist,
+                "No default VPC for this user.",
+            )
+        })?;
         if self
             .region
             .subnets
@@ -202,7 +199,7 @@ impl Tx<'_> {
             .any(|s| s.default_for_az && s.availability_zone == zone)
         {
             return Err(ApiError::new(
-                "DefaultSubnetAlreadyExistsInAvailabilityZone",
+                ErrorCode::DefaultSubnetAlreadyExistsInAvailabilityZone,
                 format!("A Default Subnet already exists in {zone}."),
             ));
         }

@@ -1,6 +1,6 @@
 //! Tag rules shared by CreateTags and every TagSpecification.
 
-use fort_model::{ApiError, Tags};
+use fort_model::{ApiError, ErrorCode, Tags};
 
 use crate::Tx;
 
@@ -8,19 +8,19 @@ use crate::Tx;
 pub fn check_tag(key: &str, value: &str) -> Result<(), ApiError> {
     if key.is_empty() || key.chars().count() > 128 {
         return Err(ApiError::new(
-            "InvalidParameterValue",
+            ErrorCode::InvalidParameterValue,
             format!("Tag key must be between 1 and 128 characters: '{key}'"),
         ));
     }
     if key.to_ascii_lowercase().starts_with("aws:") {
         return Err(ApiError::new(
-            "InvalidParameterValue",
+            ErrorCode::InvalidParameterValue,
             "Tag keys starting with 'aws:' are reserved for internal use",
         ));
     }
     if value.chars().count() > 256 {
         return Err(ApiError::new(
-            "InvalidParameterValue",
+            ErrorCode::InvalidParameterValue,
             format!("Tag value exceeds the maximum length of 256 characters for key '{key}'"),
         ));
     }
@@ -34,7 +34,7 @@ pub fn check_tags(tags: &Tags, limit: usize) -> Result<(), ApiError> {
     }
     if tags.len() > limit {
         return Err(ApiError::new(
-            "TagLimitExceeded",
+            ErrorCode::TagLimitExceeded,
             format!("The maximum number of tags per resource is {limit}"),
         ));
     }
@@ -54,7 +54,7 @@ impl Tx<'_> {
             merged.extend(tags.iter().map(|(k, v)| (k.clone(), v.clone())));
             if merged.len() > limit {
                 return Err(ApiError::new(
-                    "TagLimitExceeded",
+                    ErrorCode::TagLimitExceeded,
                     format!("The maximum number of tags per resource is {limit}"),
                 ));
             }
@@ -104,7 +104,7 @@ impl Tx<'_> {
     fn tag_target(&self, id: &str) -> Result<&Tags, ApiError> {
         match fort_model::Kind::of(id) {
             None => Err(ApiError::new(
-                "InvalidID",
+                ErrorCode::InvalidId,
                 format!("The ID '{id}' is not valid"),
             )),
             Some(fort_model::Kind::VpcPeeringConnection) => crate::peering::visible(

@@ -68,7 +68,7 @@ impl Tx<'_> {
             "default" | "dedicated" => {}
             "host" => {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    ErrorCode::InvalidParameterValue,
                     "The tenancy value host is not supported for VPCs.",
                 ));
             }
@@ -94,14 +94,14 @@ impl Tx<'_> {
         let quota = self.config.quotas.vpcs;
         if self.region.vpcs.len() >= quota {
             return Err(ApiError::new(
-                "VpcLimitExceeded",
+                ErrorCode::VpcLimitExceeded,
                 format!("The maximum number of VPCs has been reached ({quota})."),
             ));
         }
         let vni = self.global.next("vni", FIRST_VNI);
         if vni > MAX_VNI {
             return Err(ApiError::new(
-                "VpcLimitExceeded",
+                ErrorCode::VpcLimitExceeded,
                 "No VPC numbers are left on this installation.",
             ));
         }
@@ -141,7 +141,7 @@ impl Tx<'_> {
     pub fn create_default_vpc(&mut self) -> Result<Vpc, ApiError> {
         if self.region.vpcs.values().any(|v| v.is_default) {
             return Err(ApiError::new(
-                "DefaultVpcAlreadyExists",
+                ErrorCode::DefaultVpcAlreadyExists,
                 "A Default VPC already exists for this account in this region.",
             ));
         }
@@ -252,7 +252,7 @@ impl Tx<'_> {
         cidr::check_secondary_block(&existing, net, cidr_text)?;
         if existing.len() >= limit {
             return Err(ApiError::new(
-                "CidrLimitExceeded",
+                ErrorCode::CidrLimitExceeded,
                 format!("This network '{id}' has met its maximum number of allowed CIDRs: {limit}"),
             ));
         }
@@ -298,7 +298,7 @@ impl Tx<'_> {
         Kind::VpcCidrAssoc.check(association_id)?;
         let not_found = || {
             ApiError::new(
-                "InvalidVpcCidrBlockAssociationID.NotFound",
+                ErrorCode::InvalidVpcCidrBlockAssociationIdNotFound,
                 format!("The vpc CIDR block association ID '{association_id}' does not exist"),
             )
         };
@@ -315,7 +315,7 @@ impl Tx<'_> {
         let vpc_id = vpc.id.clone();
         if vpc.cidr_blocks[0].association_id == association_id {
             return Err(ApiError::new(
-                "OperationNotPermitted",
+                ErrorCode::OperationNotPermitted,
                 format!(
                     "The vpc CIDR block with association ID {association_id} may not be disassociated. It is the primary IPv4 CIDR block of the VPC"
                 ),

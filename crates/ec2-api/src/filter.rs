@@ -3,7 +3,7 @@
 //! Filters are ANDed, the values of one filter ORed; values take `*` and `?` wildcards
 //! (escaped with `\`). Every Describe also takes `tag:KEY`, `tag-key` and `tag-value`.
 
-use fort_model::{ApiError, Tags};
+use fort_model::{ApiError, ErrorCode, Tags};
 
 use crate::query::Params;
 
@@ -26,7 +26,7 @@ impl Filters {
         let items = p.list("Filter")?;
         if items.len() > MAX_FILTERS {
             return Err(ApiError::new(
-                "FilterLimitExceeded",
+                ErrorCode::FilterLimitExceeded,
                 format!("The maximum number of filters is {MAX_FILTERS}."),
             ));
         }
@@ -42,7 +42,7 @@ impl Filters {
             let values = item.strings("Value")?;
             if values.len() > MAX_VALUES {
                 return Err(ApiError::new(
-                    "FilterLimitExceeded",
+                    ErrorCode::FilterLimitExceeded,
                     format!("The maximum number of filter values is {MAX_VALUES}."),
                 ));
             }
@@ -161,7 +161,7 @@ pub fn paginate<T>(
                 .and_then(|b| String::from_utf8(b).ok())
                 .ok_or_else(|| {
                     ApiError::new(
-                        "InvalidNextToken",
+                        ErrorCode::InvalidNextToken,
                         format!("The token '{token}' is invalid"),
                     )
                 })?;

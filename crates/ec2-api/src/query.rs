@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use fort_model::ApiError;
+use fort_model::{ApiError, ErrorCode};
 
 /// Most parameters a request may carry: generous for 1,000 rules, bounded against abuse.
 pub const MAX_PARAMS: usize = 20_000;
@@ -34,13 +34,13 @@ impl Params {
         for (n, (key, value)) in pairs.into_iter().enumerate() {
             if n >= MAX_PARAMS {
                 return Err(ApiError::new(
-                    "InvalidParameter",
+                    ErrorCode::InvalidParameter,
                     "The request has too many parameters.",
                 ));
             }
             if key.is_empty() || key.split('.').any(str::is_empty) {
                 return Err(ApiError::new(
-                    "InvalidParameter",
+                    ErrorCode::InvalidParameter,
                     format!("The parameter name '{key}' is malformed."),
                 ));
             }
@@ -61,7 +61,7 @@ impl Params {
             }
             if node.value.is_some() {
                 return Err(ApiError::new(
-                    "InvalidParameter",
+                    ErrorCode::InvalidParameter,
                     format!("The parameter {key} is given more than once."),
                 ));
             }
@@ -141,7 +141,7 @@ impl Params {
             format!("{}.{name}", self.path)
         };
         ApiError::new(
-            "InvalidParameterValue",
+            ErrorCode::InvalidParameterValue,
             format!("Invalid value '{value}' for {full}; expected {ty}."),
         )
     }
@@ -152,7 +152,7 @@ impl Params {
         if node.value.is_some() && node.children.is_empty() {
             // `Name=x` where a list is expected.
             return Err(ApiError::new(
-                "InvalidParameterValue",
+                ErrorCode::InvalidParameterValue,
                 format!("The parameter {name} must be a list: use {name}.1, {name}.2, ..."),
             ));
         }
@@ -160,13 +160,13 @@ impl Params {
         for (k, v) in &node.children {
             let n: u32 = k.parse().map_err(|_| {
                 ApiError::new(
-                    "UnknownParameter",
+                    ErrorCode::UnknownParameter,
                     format!("The parameter {}.{k} is not recognized", node.path_or(name)),
                 )
             })?;
             if n == 0 {
                 return Err(ApiError::new(
-                    "InvalidParameterValue",
+                    ErrorCode::InvalidParameterValue,
                     format!("List indices start at 1: {name}.0"),
                 ));
             }
@@ -190,7 +190,10 @@ impl Params {
             .into_iter()
             .map(|p| {
                 p.value.clone().ok_or_else(|| {
-                    ApiError::new("InvalidParameterValue", format!("{} needs a value", p.path))
+                    ApiError::new(
+                        ErrorCode::InvalidParameterValue,
+                        format!("{} needs a value", p.path),
+                    )
                 })
             })
             .collect()

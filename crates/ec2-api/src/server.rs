@@ -13,9 +13,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fort_auth::Credentials;
-use fort_auth::sigv4::{self, HttpRequest};
+use fort_auth::sigv4::{self, HttpRequest, VerifyError};
 use fort_control::{Control, Scope};
-use fort_model::ApiError;
+use fort_model::{ApiError, ErrorCode};
 
 use crate::actions::{self, Ctx};
 use crate::query::Params;
@@ -100,11 +100,10 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let Ok(body) = to_bytes(body, MAX_BODY).await else {
         return error_response(
             &ApiError::new(
-                "RequestEntityTooLarge",
+                ErrorCode::RequestEntityTooLarge,
                 format!("Request bodies are limited to {MAX_BODY} bytes."),
             ),
             &request_id,
-            Some(StatusCode::PAYLOAD_TOO_LARGE),
         );
     };
     let path = parts.uri.path();
@@ -124,12 +123,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let verified = match sigv4::verify(&http, &api.credentials, time::OffsetDateTime::now_utc()) {
         Ok(v) => v,
         Err(e) => {
-            let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
-            return error_response(
-                &ApiError::new(e.code(), e.to_string()),
-                &request_id,
-                Some(status),
-            );
+            return error_response(&auth_error(&e), &request_id);
         }
     };
     let params = match decode(
@@ -139,7 +133,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         parts.headers.get(header::CONTENT_TYPE),
     ) {
         Ok(p) => p,
-        Err(e) => return error_response(&e, &request_id, None),
+        Err(e) => return error_response(&e, &request_id),
     };
     let scope = Scope {
         account: verified.account_id.clone(),
@@ -148,11 +142,10 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let Some(action) = params.get("Action").map(str::to_owned) else {
         return error_response(
             &ApiError::new(
-                "MissingAction",
+                ErrorCode::MissingAction,
                 "The request must contain the parameter Action",
             ),
             &request_id,
-            None,
         );
     };
     let ctx = Ctx {
@@ -175,7 +168,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         ok = result.is_ok(),
         "request"
     );
-    let code = result.as_ref().map_or_else(|e| e.code.as_ref(), |_| "ok");
+    let code = result.as_ref().map_or_else(|e| e.code.as_str(), |_| "ok");
     crate::metrics::API.record(&action, code, started.elapsed());
     match result {
         Ok(body) => {
@@ -187,7 +180,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
             }
             resp
         }
-        Err(e) => error_response(&e, &request_id, None),
+        Err(e) => error_response(&e, &request_id),
     }
 }
 
@@ -210,13 +203,13 @@ fn decode(
         });
         if !is_form {
             return Err(ApiError::new(
-                "InvalidParameterValue",
+                ErrorCode::InvalidParameterValue,
                 "The request body must be application/x-www-form-urlencoded.",
             ));
         }
         if std::str::from_utf8(body).is_err() {
             return Err(ApiError::new(
-                "MalformedQueryString",
+                ErrorCode::MalformedQueryString,
                 "The request body is not valid UTF-8.",
             ));
         }
@@ -249,8 +242,48 @@ fn xml_response(status: StatusCode, body: String) -> Response {
     resp
 }
 
-fn error_response(e: &ApiError, request_id: &str, status: Option<StatusCode>) -> Response {
-    let status = status
-        .unwrap_or_else(|| StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST));
-    xml_response(status, xml::error_document(&e.code, &e.message, request_id))
+/// The EC2 error for a request whose signature was refused.
+fn auth_error(e: &VerifyError) -> ApiError {
+    let code = match e {
+        VerifyError::MissingAuthenticationToken => ErrorCode::MissingAuthenticationToken,
+        VerifyError::IncompleteSignature(_) => ErrorCode::IncompleteSignature,
+        VerifyError::UnknownAccessKey
+        | VerifyError::SignatureMismatch
+        | VerifyError::InvalidScope(_)
+        | VerifyError::PayloadHash(_) => ErrorCode::AuthFailure,
+        VerifyError::RequestExpired(_) => ErrorCode::RequestExpired,
+    };
+    ApiError::new(code, e.to_string())
+}
+
+fn error_response(e: &ApiError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    xml_response(
+        status,
+        xml::error_document(e.code.as_str(), &e.message, request_id),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The auth crate names a code and a status for each refusal: the table agrees.
+    #[test]
+    fn auth_errors_keep_their_code_and_status() {
+        for e in [
+            VerifyError::MissingAuthenticationToken,
+            VerifyError::IncompleteSignature("x".into()),
+            VerifyError::UnknownAccessKey,
+            VerifyError::SignatureMismatch,
+            VerifyError::InvalidScope("x".into()),
+            VerifyError::PayloadHash("x".into()),
+            VerifyError::RequestExpired("x".into()),
+        ] {
+            let api = auth_error(&e);
+            assert_eq!(api.code.as_str(), e.code(), "{e:?}");
+            assert_eq!(api.status(), e.http_status(), "{e:?}");
+            assert_eq!(api.message, e.to_string());
+        }
+    }
 }

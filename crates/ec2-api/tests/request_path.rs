@@ -314,3 +314,14 @@ async fn fuzz_seeds_and_regressions_replay() {
     }
     assert!(replayed >= 6, "the seeds are missing");
 }
+
+/// A walk whose first write fails in a fresh region and whose later requests are all reads
+/// or failures: the region's defaults must still be durable when the error is answered.
+#[test]
+fn a_failed_first_write_answers_once_the_region_defaults_are_durable() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run_sequence(3999020181714418458, 300));
+}

@@ -15,7 +15,7 @@ async fn call(control: &Control, scope: &Scope, body: &str) -> Result<String, St
     execute(control, scope, &Params::from_form(body.as_bytes()).unwrap())
         .await
         .map(|x| x.as_str().to_owned())
-        .map_err(|e| e.code.into_owned())
+        .map_err(|e| e.code.as_str().to_owned())
 }
 
 fn ids(xml: &str, tag: &str) -> Vec<String> {

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 
 /// Parses `a.b.c.d/n` strictly and clears host bits (`10.0.0.18/16` → `10.0.0.0/16`).
 pub fn parse(s: &str) -> Option<Ipv4Net> {
@@ -49,7 +49,7 @@ pub fn check_vpc_size(net: Ipv4Net, text: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::new(
-            "InvalidVpc.Range",
+            ErrorCode::InvalidVpcRange,
             format!("The CIDR '{text}' is invalid."),
         ))
     }
@@ -99,7 +99,7 @@ pub fn check_vpc_block(n: Ipv4Net, text: &str) -> Result<(), ApiError> {
         || net(127, 0, 0, 0, 8).contains(&n)
     {
         return Err(ApiError::new(
-            "InvalidVpc.Range",
+            ErrorCode::InvalidVpcRange,
             format!("The CIDR '{text}' is invalid."),
         ));
     }
@@ -116,7 +116,7 @@ pub fn check_secondary_block(
     check_vpc_block(new, text)?;
     let restricted = || {
         ApiError::new(
-            "InvalidVpc.Range",
+            ErrorCode::InvalidVpcRange,
             format!(
                 "The CIDR '{text}' is restricted. Use a CIDR from the same private address range as the current VPC CIDR, or use a publicly-routable CIDR."
             ),
@@ -125,7 +125,7 @@ pub fn check_secondary_block(
     for &e in existing {
         if e.contains(&new.network()) || new.contains(&e.network()) {
             return Err(ApiError::new(
-                "InvalidVpc.Range",
+                ErrorCode::InvalidVpcRange,
                 format!("The CIDR '{text}' conflicts with another CIDR block of the VPC."),
             ));
         }

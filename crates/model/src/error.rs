@@ -1,47 +1,251 @@
 //! The one error type of the API: an EC2 error code and the message the user sees.
+//!
+//! Every code Fort answers with is a variant of [`ErrorCode`], declared once in the table
+//! below with the text SDKs branch on and the HTTP status EC2 sends it with.
 
-use std::borrow::Cow;
 use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Declares [`ErrorCode`]: `Variant = "Wire.Code"` (HTTP 400) or `Variant = "Code" => status`.
+macro_rules! error_codes {
+    ($($variant:ident = $code:literal $(=> $status:literal)?,)*) => {
+        /// An EC2 error code: what SDKs branch on.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[non_exhaustive]
+        pub enum ErrorCode { $($variant),* }
+
+        impl ErrorCode {
+            /// Every code, in the table's order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
+
+            /// The code as EC2 writes it in `<Code>`.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code),* }
+            }
+
+            /// The HTTP status EC2 answers this code with.
+            pub const fn status(self) -> u16 {
+                match self { $(ErrorCode::$variant => error_codes!(@status $($status)?)),* }
+            }
+        }
+    };
+    (@status) => { 400 };
+    (@status $status:literal) => { $status };
+}
+
+error_codes! {
+    ActiveVpcPeeringConnectionPerVpcLimitExceeded = "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
+    AddressLimitExceeded = "AddressLimitExceeded",
+    AuthFailure = "AuthFailure" => 401,
+    CannotDelete = "CannotDelete",
+    CidrLimitExceeded = "CidrLimitExceeded",
+    DefaultSubnetAlreadyExistsInAvailabilityZone = "DefaultSubnetAlreadyExistsInAvailabilityZone",
+    DefaultVpcAlreadyExists = "DefaultVpcAlreadyExists",
+    DefaultVpcDoesNotExist = "DefaultVpcDoesNotExist",
+    DependencyViolation = "DependencyViolation",
+    DryRunOperation = "DryRunOperation" => 412,
+    EgressOnlyInternetGatewayLimitExceeded = "EgressOnlyInternetGatewayLimitExceeded",
+    FilterLimitExceeded = "FilterLimitExceeded",
+    GatewayNotAttached = "Gateway.NotAttached",
+    IdempotentParameterMismatch = "IdempotentParameterMismatch",
+    IncompleteSignature = "IncompleteSignature",
+    IncorrectInstanceState = "IncorrectInstanceState",
+    InstanceLimitExceeded = "InstanceLimitExceeded",
+    InsufficientAddressCapacity = "InsufficientAddressCapacity",
+    InsufficientFreeAddressesInSubnet = "InsufficientFreeAddressesInSubnet",
+    InsufficientInstanceCapacity = "InsufficientInstanceCapacity",
+    InternalError = "InternalError" => 500,
+    InternalFailure = "InternalFailure" => 500,
+    InternetGatewayLimitExceeded = "InternetGatewayLimitExceeded",
+    InvalidAction = "InvalidAction",
+    InvalidAddressInUse = "InvalidAddress.InUse",
+    InvalidAddressMalformed = "InvalidAddress.Malformed",
+    InvalidAddressNotFound = "InvalidAddress.NotFound",
+    InvalidAllocationIdMalformed = "InvalidAllocationID.Malformed",
+    InvalidAllocationIdNotFound = "InvalidAllocationID.NotFound",
+    InvalidAmiIdMalformed = "InvalidAMIID.Malformed",
+    InvalidAmiIdNotFound = "InvalidAMIID.NotFound",
+    InvalidAssociationIdMalformed = "InvalidAssociationID.Malformed",
+    InvalidAssociationIdNotFound = "InvalidAssociationID.NotFound",
+    InvalidAttachmentIdNotFound = "InvalidAttachmentID.NotFound",
+    InvalidCarrierGatewayIdMalformed = "InvalidCarrierGatewayID.Malformed",
+    InvalidCarrierGatewayIdNotFound = "InvalidCarrierGatewayID.NotFound",
+    InvalidClientTokenId = "InvalidClientTokenId" => 401,
+    InvalidDhcpOptionIdNotFound = "InvalidDhcpOptionID.NotFound",
+    InvalidDhcpOptionsIdMalformed = "InvalidDhcpOptionsId.Malformed",
+    InvalidEgressOnlyInternetGatewayIdMalformed = "InvalidEgressOnlyInternetGatewayId.Malformed",
+    InvalidFlowLogIdMalformed = "InvalidFlowLogId.Malformed",
+    InvalidFlowLogIdNotFound = "InvalidFlowLogId.NotFound",
+    InvalidGatewayIdNotFound = "InvalidGatewayID.NotFound",
+    InvalidGroupDuplicate = "InvalidGroup.Duplicate",
+    InvalidGroupIdMalformed = "InvalidGroupId.Malformed",
+    InvalidGroupNotFound = "InvalidGroup.NotFound",
+    InvalidGroupReserved = "InvalidGroup.Reserved",
+    InvalidId = "InvalidID",
+    InvalidInstanceId = "InvalidInstanceID",
+    InvalidInstanceIdMalformed = "InvalidInstanceID.Malformed",
+    InvalidInstanceIdNotFound = "InvalidInstanceID.NotFound",
+    InvalidInstanceType = "InvalidInstanceType",
+    InvalidInternetGatewayIdMalformed = "InvalidInternetGatewayId.Malformed",
+    InvalidInternetGatewayIdNotFound = "InvalidInternetGatewayID.NotFound",
+    InvalidIpAddressInUse = "InvalidIPAddress.InUse",
+    InvalidKeyPairDuplicate = "InvalidKeyPair.Duplicate",
+    InvalidKeyPairFormat = "InvalidKeyPair.Format",
+    InvalidKeyPairNotFound = "InvalidKeyPair.NotFound",
+    InvalidLocalGatewayIdMalformed = "InvalidLocalGatewayID.Malformed",
+    InvalidLocalGatewayIdNotFound = "InvalidLocalGatewayID.NotFound",
+    InvalidNatGatewayIdNotFound = "InvalidNatGatewayID.NotFound",
+    InvalidNetworkAclEntryNotFound = "InvalidNetworkAclEntry.NotFound",
+    InvalidNetworkAclIdMalformed = "InvalidNetworkAclId.Malformed",
+    InvalidNetworkAclIdNotFound = "InvalidNetworkAclID.NotFound",
+    InvalidNetworkInterfaceAttachmentIdMalformed = "InvalidNetworkInterfaceAttachmentId.Malformed",
+    InvalidNetworkInterfaceIdMalformed = "InvalidNetworkInterfaceId.Malformed",
+    InvalidNetworkInterfaceIdNotFound = "InvalidNetworkInterfaceID.NotFound",
+    InvalidNetworkInterfaceInUse = "InvalidNetworkInterface.InUse",
+    InvalidNextToken = "InvalidNextToken",
+    InvalidParameter = "InvalidParameter",
+    InvalidParameterCombination = "InvalidParameterCombination",
+    InvalidParameterValue = "InvalidParameterValue",
+    InvalidPermissionDuplicate = "InvalidPermission.Duplicate",
+    InvalidPermissionNotFound = "InvalidPermission.NotFound",
+    InvalidPrefixListIdMalformed = "InvalidPrefixListId.Malformed",
+    InvalidPrefixListIdNotFound = "InvalidPrefixListId.NotFound",
+    InvalidPublicIpv4PoolIdNotFound = "InvalidPublicIpv4PoolID.NotFound",
+    InvalidReservationIdMalformed = "InvalidReservationID.Malformed",
+    InvalidReservationIdNotFound = "InvalidReservationID.NotFound",
+    InvalidRouteNotFound = "InvalidRoute.NotFound",
+    InvalidRouteTableIdMalformed = "InvalidRouteTableId.Malformed",
+    InvalidRouteTableIdNotFound = "InvalidRouteTableID.NotFound",
+    InvalidSecurityGroupRuleIdMalformed = "InvalidSecurityGroupRuleId.Malformed",
+    InvalidSecurityGroupRuleIdNotFound = "InvalidSecurityGroupRuleId.NotFound",
+    InvalidStateTransition = "InvalidStateTransition",
+    InvalidSubnetConflict = "InvalidSubnet.Conflict",
+    InvalidSubnetIdMalformed = "InvalidSubnetID.Malformed",
+    InvalidSubnetIdNotFound = "InvalidSubnetID.NotFound",
+    InvalidSubnetRange = "InvalidSubnet.Range",
+    InvalidTransitGatewayIdMalformed = "InvalidTransitGatewayID.Malformed",
+    InvalidTransitGatewayIdNotFound = "InvalidTransitGatewayID.NotFound",
+    InvalidUserIdMalformed = "InvalidUserID.Malformed",
+    InvalidVpcCidrBlockAssociationIdMalformed = "InvalidVpcCidrBlockAssociationID.Malformed",
+    InvalidVpcCidrBlockAssociationIdNotFound = "InvalidVpcCidrBlockAssociationID.NotFound",
+    InvalidVpcEndpointIdMalformed = "InvalidVpcEndpointId.Malformed",
+    InvalidVpcEndpointIdNotFound = "InvalidVpcEndpointId.NotFound",
+    InvalidVpcIdMalformed = "InvalidVpcID.Malformed",
+    InvalidVpcIdNotFound = "InvalidVpcID.NotFound",
+    InvalidVpcPeeringConnectionIdMalformed = "InvalidVpcPeeringConnectionId.Malformed",
+    InvalidVpcPeeringConnectionIdNotFound = "InvalidVpcPeeringConnectionID.NotFound",
+    InvalidVpcRange = "InvalidVpc.Range",
+    InvalidVpnGatewayIdMalformed = "InvalidVpnGatewayID.Malformed",
+    InvalidVpnGatewayIdNotFound = "InvalidVpnGatewayID.NotFound",
+    MalformedQueryString = "MalformedQueryString",
+    MissingAction = "MissingAction",
+    MissingAuthenticationToken = "MissingAuthenticationToken" => 401,
+    MissingInput = "MissingInput",
+    MissingParameter = "MissingParameter",
+    NatGatewayLimitExceeded = "NatGatewayLimitExceeded",
+    NatGatewayMalformed = "NatGatewayMalformed",
+    NatGatewayNotFound = "NatGatewayNotFound",
+    NetworkAclEntryAlreadyExists = "NetworkAclEntryAlreadyExists",
+    NetworkAclEntryLimitExceeded = "NetworkAclEntryLimitExceeded",
+    NetworkAclLimitExceeded = "NetworkAclLimitExceeded",
+    NetworkInterfaceLimitExceeded = "NetworkInterfaceLimitExceeded",
+    OperationNotPermitted = "OperationNotPermitted",
+    OutstandingVpcPeeringConnectionLimitExceeded = "OutstandingVpcPeeringConnectionLimitExceeded",
+    PrivateIpAddressLimitExceeded = "PrivateIpAddressLimitExceeded",
+    RequestEntityTooLarge = "RequestEntityTooLarge" => 413,
+    RequestExpired = "RequestExpired",
+    RequestLimitExceeded = "RequestLimitExceeded" => 503,
+    ResourceAlreadyAssociated = "Resource.AlreadyAssociated",
+    RouteAlreadyExists = "RouteAlreadyExists",
+    RouteLimitExceeded = "RouteLimitExceeded",
+    RouteTableLimitExceeded = "RouteTableLimitExceeded",
+    RulesPerSecurityGroupLimitExceeded = "RulesPerSecurityGroupLimitExceeded",
+    SecurityGroupLimitExceeded = "SecurityGroupLimitExceeded",
+    SecurityGroupsPerInterfaceLimitExceeded = "SecurityGroupsPerInterfaceLimitExceeded",
+    ServiceUnavailable = "ServiceUnavailable" => 503,
+    SignatureDoesNotMatch = "SignatureDoesNotMatch" => 401,
+    SubnetLimitExceeded = "SubnetLimitExceeded",
+    TagLimitExceeded = "TagLimitExceeded",
+    UnauthorizedOperation = "UnauthorizedOperation" => 403,
+    Unavailable = "Unavailable" => 503,
+    UnknownParameter = "UnknownParameter",
+    UnsupportedHibernationConfiguration = "UnsupportedHibernationConfiguration",
+    UnsupportedOperation = "UnsupportedOperation",
+    VpcIdNotSpecified = "VPCIdNotSpecified",
+    VpcLimitExceeded = "VpcLimitExceeded",
+    VpcPeeringConnectionAlreadyExists = "VpcPeeringConnectionAlreadyExists",
+}
+
+impl ErrorCode {
+    /// The code whose wire text is `s` (codes named by other crates, stored failure codes).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ErrorCode {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Stored as its wire text (a NAT gateway's failure code).
+impl Serialize for ErrorCode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ErrorCode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown EC2 error code {s}")))
+    }
+}
 
 /// An EC2 error: `code` is what SDKs branch on, `message` is for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
-    pub code: Cow<'static, str>,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
 
-    /// The HTTP status EC2 answers this code with.
+    /// The HTTP status EC2 answers this error with (the code's, from the table).
     pub fn status(&self) -> u16 {
-        match &*self.code {
-            "AuthFailure"
-            | "MissingAuthenticationToken"
-            | "InvalidClientTokenId"
-            | "SignatureDoesNotMatch" => 401,
-            "UnauthorizedOperation" => 403,
-            "DryRunOperation" => 412,
-            "InternalError" | "InternalFailure" => 500,
-            "RequestLimitExceeded" | "Unavailable" | "ServiceUnavailable" => 503,
-            _ => 400,
-        }
+        self.code.status()
     }
 
     pub fn missing(param: &str) -> Self {
         Self::new(
-            "MissingParameter",
+            ErrorCode::MissingParameter,
             format!("The request must contain the parameter {param}"),
         )
     }
 
     pub fn invalid_value(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterValue", message)
+        Self::new(ErrorCode::InvalidParameterValue, message)
     }
 
     /// `Value (x) for parameter y is invalid. ...`, EC2's usual wording.
@@ -52,24 +256,24 @@ impl ApiError {
     }
 
     pub fn combination(message: impl Into<String>) -> Self {
-        Self::new("InvalidParameterCombination", message)
+        Self::new(ErrorCode::InvalidParameterCombination, message)
     }
 
     pub fn dependency(kind: &str, id: &str) -> Self {
         Self::new(
-            "DependencyViolation",
+            ErrorCode::DependencyViolation,
             format!("The {kind} '{id}' has dependencies and cannot be deleted."),
         )
     }
 
     pub fn internal(detail: impl fmt::Display) -> Self {
         tracing_free_log(&detail);
-        Self::new("InternalError", "An internal error has occurred")
+        Self::new(ErrorCode::InternalError, "An internal error has occurred")
     }
 
     pub fn dry_run() -> Self {
         Self::new(
-            "DryRunOperation",
+            ErrorCode::DryRunOperation,
             "Request would have succeeded, but DryRun flag is set.",
         )
     }
@@ -87,3 +291,41 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_named_once_and_parses_back() {
+        let mut seen = std::collections::HashSet::new();
+        for &code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+        }
+        assert_eq!(ErrorCode::parse("NoSuchCode"), None);
+    }
+
+    #[test]
+    fn statuses_come_from_the_table() {
+        assert_eq!(ApiError::dry_run().status(), 412);
+        assert_eq!(ApiError::internal("x").status(), 500);
+        assert_eq!(ApiError::missing("VpcId").status(), 400);
+        assert_eq!(ErrorCode::AuthFailure.status(), 401);
+        assert_eq!(ErrorCode::UnauthorizedOperation.status(), 403);
+        assert_eq!(ErrorCode::RequestEntityTooLarge.status(), 413);
+        assert_eq!(ErrorCode::RequestLimitExceeded.status(), 503);
+        assert_eq!(
+            ErrorCode::InvalidVpcIdMalformed.as_str(),
+            "InvalidVpcID.Malformed"
+        );
+    }
+
+    #[test]
+    fn stored_failure_codes_read_back() {
+        let json = serde_json::to_string(&ErrorCode::GatewayNotAttached).unwrap();
+        assert_eq!(json, "\"Gateway.NotAttached\"");
+        let back: ErrorCode = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ErrorCode::GatewayNotAttached);
+    }
+}

@@ -3,10 +3,10 @@
 
 use rand::Rng;
 
-use crate::ApiError;
+use crate::{ApiError, ErrorCode};
 
 macro_rules! kinds {
-    ($($kind:ident => $prefix:literal, $noun:literal, $malformed:literal, $not_found:literal;)*) => {
+    ($($kind:ident => $prefix:literal, $noun:literal, $malformed:ident, $not_found:ident;)*) => {
         /// Every kind of id Fort hands out.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Kind { $($kind),* }
@@ -25,48 +25,48 @@ macro_rules! kinds {
             }
 
             /// The error code for a badly formed id of this kind.
-            pub fn malformed_code(self) -> &'static str {
-                match self { $(Kind::$kind => $malformed),* }
+            pub fn malformed_code(self) -> ErrorCode {
+                match self { $(Kind::$kind => ErrorCode::$malformed),* }
             }
 
             /// The error code for a well-formed id that names nothing.
-            pub fn not_found_code(self) -> &'static str {
-                match self { $(Kind::$kind => $not_found),* }
+            pub fn not_found_code(self) -> ErrorCode {
+                match self { $(Kind::$kind => ErrorCode::$not_found),* }
             }
         }
     };
 }
 
 kinds! {
-    Vpc => "vpc", "vpc ID", "InvalidVpcID.Malformed", "InvalidVpcID.NotFound";
-    VpcCidrAssoc => "vpc-cidr-assoc", "association ID", "InvalidVpcCidrBlockAssociationID.Malformed", "InvalidVpcCidrBlockAssociationID.NotFound";
-    Subnet => "subnet", "subnet ID", "InvalidSubnetID.Malformed", "InvalidSubnetID.NotFound";
-    RouteTable => "rtb", "route table ID", "InvalidRouteTableId.Malformed", "InvalidRouteTableID.NotFound";
-    RouteTableAssoc => "rtbassoc", "association ID", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound";
-    InternetGateway => "igw", "internet gateway ID", "InvalidInternetGatewayId.Malformed", "InvalidInternetGatewayID.NotFound";
-    EgressOnlyInternetGateway => "eigw", "egress-only internet gateway ID", "InvalidEgressOnlyInternetGatewayId.Malformed", "InvalidGatewayID.NotFound";
-    NatGateway => "nat", "NAT gateway ID", "NatGatewayMalformed", "NatGatewayNotFound";
-    NetworkAcl => "acl", "network ACL ID", "InvalidNetworkAclId.Malformed", "InvalidNetworkAclID.NotFound";
-    NetworkAclAssoc => "aclassoc", "association ID", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound";
-    SecurityGroup => "sg", "security group ID", "InvalidGroupId.Malformed", "InvalidGroup.NotFound";
-    SecurityGroupRule => "sgr", "security group rule ID", "InvalidSecurityGroupRuleId.Malformed", "InvalidSecurityGroupRuleId.NotFound";
-    DhcpOptions => "dopt", "DHCP options ID", "InvalidDhcpOptionsId.Malformed", "InvalidDhcpOptionID.NotFound";
-    NetworkInterface => "eni", "network interface ID", "InvalidNetworkInterfaceId.Malformed", "InvalidNetworkInterfaceID.NotFound";
-    EniAttachment => "eni-attach", "attachment ID", "InvalidNetworkInterfaceAttachmentId.Malformed", "InvalidAttachmentID.NotFound";
-    Allocation => "eipalloc", "allocation ID", "InvalidAllocationID.Malformed", "InvalidAllocationID.NotFound";
-    EipAssociation => "eipassoc", "association ID", "InvalidAssociationID.Malformed", "InvalidAssociationID.NotFound";
-    Instance => "i", "instance ID", "InvalidInstanceID.Malformed", "InvalidInstanceID.NotFound";
-    Reservation => "r", "reservation ID", "InvalidReservationID.Malformed", "InvalidReservationID.NotFound";
-    VpcPeeringConnection => "pcx", "vpc peering connection ID", "InvalidVpcPeeringConnectionId.Malformed", "InvalidVpcPeeringConnectionID.NotFound";
-    VpcEndpoint => "vpce", "VPC endpoint ID", "InvalidVpcEndpointId.Malformed", "InvalidVpcEndpointId.NotFound";
-    VpnGateway => "vgw", "VPN gateway ID", "InvalidVpnGatewayID.Malformed", "InvalidVpnGatewayID.NotFound";
-    TransitGateway => "tgw", "transit gateway ID", "InvalidTransitGatewayID.Malformed", "InvalidTransitGatewayID.NotFound";
-    CarrierGateway => "cagw", "carrier gateway ID", "InvalidCarrierGatewayID.Malformed", "InvalidCarrierGatewayID.NotFound";
-    LocalGateway => "lgw", "local gateway ID", "InvalidLocalGatewayID.Malformed", "InvalidLocalGatewayID.NotFound";
-    PrefixList => "pl", "prefix list ID", "InvalidPrefixListId.Malformed", "InvalidPrefixListId.NotFound";
-    FlowLog => "fl", "flow log ID", "InvalidFlowLogId.Malformed", "InvalidFlowLogId.NotFound";
-    KeyPair => "key", "key pair ID", "InvalidKeyPair.NotFound", "InvalidKeyPair.NotFound";
-    Image => "ami", "image ID", "InvalidAMIID.Malformed", "InvalidAMIID.NotFound";
+    Vpc => "vpc", "vpc ID", InvalidVpcIdMalformed, InvalidVpcIdNotFound;
+    VpcCidrAssoc => "vpc-cidr-assoc", "association ID", InvalidVpcCidrBlockAssociationIdMalformed, InvalidVpcCidrBlockAssociationIdNotFound;
+    Subnet => "subnet", "subnet ID", InvalidSubnetIdMalformed, InvalidSubnetIdNotFound;
+    RouteTable => "rtb", "route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
+    RouteTableAssoc => "rtbassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    InternetGateway => "igw", "internet gateway ID", InvalidInternetGatewayIdMalformed, InvalidInternetGatewayIdNotFound;
+    EgressOnlyInternetGateway => "eigw", "egress-only internet gateway ID", InvalidEgressOnlyInternetGatewayIdMalformed, InvalidGatewayIdNotFound;
+    NatGateway => "nat", "NAT gateway ID", NatGatewayMalformed, NatGatewayNotFound;
+    NetworkAcl => "acl", "network ACL ID", InvalidNetworkAclIdMalformed, InvalidNetworkAclIdNotFound;
+    NetworkAclAssoc => "aclassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    SecurityGroup => "sg", "security group ID", InvalidGroupIdMalformed, InvalidGroupNotFound;
+    SecurityGroupRule => "sgr", "security group rule ID", InvalidSecurityGroupRuleIdMalformed, InvalidSecurityGroupRuleIdNotFound;
+    DhcpOptions => "dopt", "DHCP options ID", InvalidDhcpOptionsIdMalformed, InvalidDhcpOptionIdNotFound;
+    NetworkInterface => "eni", "network interface ID", InvalidNetworkInterfaceIdMalformed, InvalidNetworkInterfaceIdNotFound;
+    EniAttachment => "eni-attach", "attachment ID", InvalidNetworkInterfaceAttachmentIdMalformed, InvalidAttachmentIdNotFound;
+    Allocation => "eipalloc", "allocation ID", InvalidAllocationIdMalformed, InvalidAllocationIdNotFound;
+    EipAssociation => "eipassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    Instance => "i", "instance ID", InvalidInstanceIdMalformed, InvalidInstanceIdNotFound;
+    Reservation => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
+    VpcPeeringConnection => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
+    VpcEndpoint => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
+    VpnGateway => "vgw", "VPN gateway ID", InvalidVpnGatewayIdMalformed, InvalidVpnGatewayIdNotFound;
+    TransitGateway => "tgw", "transit gateway ID", InvalidTransitGatewayIdMalformed, InvalidTransitGatewayIdNotFound;
+    CarrierGateway => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
+    LocalGateway => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
+    PrefixList => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
+    FlowLog => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
+    KeyPair => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
+    Image => "ami", "image ID", InvalidAmiIdMalformed, InvalidAmiIdNotFound;
 }
 
 impl Kind {

@@ -10,7 +10,7 @@ mod error;
 pub mod id;
 pub mod resources;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorCode};
 pub use id::Kind;
 pub use resources::*;
 

@@ -8,7 +8,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::Millis;
+use crate::{ErrorCode, Millis};
 
 /// User tags: key → value, ordered by key as EC2 lists them.
 pub type Tags = BTreeMap<String, String>;
@@ -146,7 +146,7 @@ pub struct NatGateway {
     pub connectivity_type: String,
     pub create_time: Millis,
     pub delete_time: Option<Millis>,
-    pub failure_code: Option<String>,
+    pub failure_code: Option<ErrorCode>,
     pub failure_message: Option<String>,
     pub addresses: Vec<NatGatewayAddress>,
     pub client_token: Option<String>,

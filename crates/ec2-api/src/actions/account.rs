@@ -1,6 +1,6 @@
 //! What the account and region look like: regions, zones, account attributes.
 
-use fort_model::ApiError;
+use fort_model::{ApiError, ErrorCode};
 
 use super::Ctx;
 use crate::filter::Filters;
@@ -26,7 +26,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             for n in &names {
                 if !regions.contains(n) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         format!("Invalid region: {n}"),
                     ));
                 }
@@ -70,7 +70,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             for n in &names {
                 if !zones.contains(n) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         format!("Invalid availability zone: [{n}]"),
                     ));
                 }
@@ -78,7 +78,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             for id in &ids {
                 if !zones.iter().any(|z| &config.zone_id(z) == id) {
                     return Err(ApiError::new(
-                        "InvalidParameterValue",
+                        ErrorCode::InvalidParameterValue,
                         format!("Invalid availability zone: [{id}]"),
                     ));
                 }
@@ -115,13 +115,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::DescribeAccountAttributes => {
             let q = &config.quotas;
             let default_vpc = ctx
-                .read(|v| {
-                    v.region
-                        .vpcs
-                        .values()
-                        .find(|x| x.is_default)
-                        .map(|x| x.id.clone())
-                })
+                .read(|v| v.region.default_vpc().map(|x| x.id.clone()))
                 .await?
                 .unwrap_or_else(|| "none".into());
             let attrs: Vec<(&str, Vec<String>)> = vec![

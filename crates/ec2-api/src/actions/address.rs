@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::address::{AllocateAddress, AssociateAddress};
-use fort_model::{Address, ApiError, Kind, cidr};
+use fort_model::{Address, ApiError, ErrorCode, Kind, cidr};
 
 use super::{Ctx, ok_return};
 use crate::filter::Filters;
@@ -22,7 +22,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::AllocateAddress => {
             if p.get("CustomerOwnedIpv4Pool").is_some() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Customer-owned IP pools are not supported.",
                 ));
             }
@@ -85,13 +85,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 for ip in &public_ips {
                     let parsed = cidr::parse_addr(ip).ok_or_else(|| {
                         ApiError::new(
-                            "InvalidAddress.Malformed",
+                            ErrorCode::InvalidAddressMalformed,
                             format!("Invalid address: '{ip}'"),
                         )
                     })?;
                     if !r.addresses.values().any(|a| a.public_ip == parsed) {
                         return Err(ApiError::new(
-                            "InvalidAddress.NotFound",
+                            ErrorCode::InvalidAddressNotFound,
                             format!("Address '{ip}' not found."),
                         ));
                     }

@@ -1,7 +1,7 @@
 //! The catalogs: DescribeImages over the built-in public images, DescribeInstanceTypes.
 
 use fort_control::image::{IMAGES, INSTANCE_TYPES, Image, InstanceType};
-use fort_model::{ApiError, Kind, Tags};
+use fort_model::{ApiError, ErrorCode, Kind, Tags};
 
 use super::{Ctx, Describe, b, next_token};
 use crate::filter::{Filters, paginate};
@@ -24,7 +24,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     || (o.len() == 12 && o.bytes().all(|c| c.is_ascii_digit()));
                 if !known {
                     return Err(ApiError::new(
-                        "InvalidUserID.Malformed",
+                        ErrorCode::InvalidUserIdMalformed,
                         format!("Invalid user id: \"{o}\""),
                     ));
                 }
@@ -33,7 +33,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             if let Some(missing) = ids.iter().find(|i| !IMAGES.iter().any(|im| im.id == *i)) {
                 Kind::Image.check(missing)?;
                 return Err(ApiError::new(
-                    "InvalidAMIID.NotFound",
+                    ErrorCode::InvalidAmiIdNotFound,
                     format!("The image id '[{missing}]' does not exist"),
                 ));
             }
@@ -68,7 +68,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .collect::<Vec<_>>()
                     .join(", ");
                 return Err(ApiError::new(
-                    "InvalidInstanceType",
+                    ErrorCode::InvalidInstanceType,
                     format!("The following supplied instance types do not exist: [{list}]"),
                 ));
             }

@@ -7,10 +7,10 @@ use fort_control::instance::{
     InstanceChange, InterfaceSpec, RunInstances, StateChange, state_code,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
-use fort_model::{ApiError, Instance, Kind, NetworkInterface, format_time};
+use fort_model::{ApiError, ErrorCode, Instance, Kind, NetworkInterface, format_time};
 
 use super::network_interface::{association, groups, private_ip_specs};
-use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
+use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -45,7 +45,7 @@ fn attached(region: &Region) -> Attached<'_> {
 fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) || p.child("Ipv6Addresses").is_present() {
         return Err(ApiError::new(
-            "UnsupportedOperation",
+            ErrorCode::UnsupportedOperation,
             "Fort does not provide IPv6 addresses yet.",
         ));
     }
@@ -69,13 +69,13 @@ fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
     let p = ctx.params;
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
         return Err(ApiError::new(
-            "UnsupportedOperation",
+            ErrorCode::UnsupportedOperation,
             "Fort does not provide IPv6 addresses yet.",
         ));
     }
     if p.child("LaunchTemplate").is_present() {
         return Err(ApiError::new(
-            "UnsupportedOperation",
+            ErrorCode::UnsupportedOperation,
             "Launch templates are not supported.",
         ));
     }
@@ -103,7 +103,7 @@ fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
         interfaces,
         key_name: p.opt_str("KeyName"),
         user_data: p.opt_str("UserData"),
-        client_token: p.opt_str("ClientToken"),
+        client_token: ctx.client_token()?,
         disable_api_termination: p.bool("DisableApiTermination")?.unwrap_or(false),
         disable_api_stop: p.bool("DisableApiStop")?.unwrap_or(false),
         tags: ctx.tag_specs(&["instance", "network-interface", "volume"])?,
@@ -116,22 +116,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     match action {
         Action::RunInstances => {
             let req = run_request(ctx)?;
-            let token = ctx.client_token()?;
-            let reservation = match ctx.read(|v| replay(v, &token)).await?? {
-                Some(r) => r,
-                None => {
-                    ctx.write(|tx| {
-                        let launched = tx.run_instances(req)?;
-                        let r = launched
-                            .first()
-                            .map(|i| i.reservation_id.clone())
-                            .ok_or_else(|| ApiError::internal("no instance launched"))?;
-                        remember(tx, &token, &r)?;
-                        Ok(r)
-                    })
-                    .await?
-                }
-            };
+            let reservation = ctx
+                .write(|tx| tx.run_instances(req))
+                .await?
+                .first()
+                .map(|i| i.reservation_id.clone())
+                .ok_or_else(|| ApiError::internal("no instance launched"))?;
             ctx.read(|v| {
                 let enis = attached(v.region);
                 let insts: Vec<&Instance> = v
@@ -196,7 +186,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             p.bool("Force")?;
             if p.bool("Hibernate")?.unwrap_or(false) {
                 return Err(ApiError::new(
-                    "UnsupportedHibernationConfiguration",
+                    ErrorCode::UnsupportedHibernationConfiguration,
                     "Fort instances cannot hibernate.",
                 ));
             }
@@ -218,7 +208,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     let i = v.region.instances.find(Kind::Instance, id)?;
                     if i.state == "terminated" {
                         return Err(ApiError::new(
-                            "IncorrectInstanceState",
+                            ErrorCode::IncorrectInstanceState,
                             format!("The instance '{id}' is not in a state from which it can be rebooted."),
                         ));
                     }
@@ -264,7 +254,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 // Explicit ids of instances that exist but are not running are left out.
                 let page = match page {
                     Ok(p) => p,
-                    Err(e) if e.code == "InvalidInstanceID.NotFound" && !include_all => {
+                    Err(e) if e.code == ErrorCode::InvalidInstanceIdNotFound && !include_all => {
                         let all = d.run(
                             p,
                             v.region.instances.values(),

@@ -1,9 +1,8 @@
 //! Internet gateway and egress-only internet gateway actions.
 
-use fort_control::View;
 use fort_model::{ApiError, EgressOnlyInternetGateway, InternetGateway, Kind};
 
-use super::{Ctx, Describe, next_token, ok_return, remember, replay};
+use super::{Ctx, Describe, next_token, ok_return};
 use crate::xml::Xml;
 
 crate::actions!(
@@ -73,25 +72,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let tags = ctx.tag_specs(&["egress-only-internet-gateway"])?;
             let token = ctx.client_token()?;
             let eigw = ctx
-                .write(|tx| {
-                    let view = View {
-                        region: &*tx.region,
-                        global: &*tx.global,
-                        config: tx.config,
-                    };
-                    if let Some(id) = replay(&view, &token)? {
-                        if let Some(g) = tx.region.egress_only_internet_gateways.get(&id) {
-                            return Ok(g.clone());
-                        }
-                        // The gateway it made is gone: the token starts afresh.
-                        if let Some((key, _)) = &token {
-                            tx.region.client_tokens.remove(key);
-                        }
-                    }
-                    let g = tx.create_egress_only_internet_gateway(vpc_id, tags)?;
-                    remember(tx, &token, &g.id)?;
-                    Ok(g)
-                })
+                .write(|tx| tx.create_egress_only_internet_gateway(vpc_id, tags, token.as_ref()))
                 .await?;
             let mut w = Xml::new();
             w.opt("clientToken", p.get("ClientToken"))

@@ -1,7 +1,7 @@
 //! Key pairs: CreateKeyPair, ImportKeyPair, DescribeKeyPairs, DeleteKeyPair.
 
 use fort_control::key_pair::{self, check_key_name, key_not_found};
-use fort_model::{ApiError, KeyPair, Kind, format_time};
+use fort_model::{ApiError, ErrorCode, KeyPair, Kind, format_time};
 
 use super::{Ctx, Describe};
 use crate::xml::Xml;
@@ -27,7 +27,7 @@ async fn check_new(ctx: &Ctx<'_>, name: &str) -> Result<(), ApiError> {
         .await?;
     if taken {
         return Err(ApiError::new(
-            "InvalidKeyPair.Duplicate",
+            ErrorCode::InvalidKeyPairDuplicate,
             format!("The keypair '{name}' already exists."),
         ));
     }
@@ -51,7 +51,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 "pem" => {}
                 "ppk" => {
                     return Err(ApiError::new(
-                        "UnsupportedOperation",
+                        ErrorCode::UnsupportedOperation,
                         "Fort hands out private keys in the pem format only.",
                     ));
                 }
@@ -69,7 +69,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 let name = name.clone();
                 tokio::task::spawn_blocking(move || key_pair::generate(&key_type, &name))
                     .await
-                    .map_err(|e| ApiError::new("InternalError", e.to_string()))??
+                    .map_err(|e| ApiError::new(ErrorCode::InternalError, e.to_string()))??
             };
             let key = ctx
                 .write(|tx| tx.create_key_pair(&name, made.public, tags))
@@ -126,7 +126,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let id = p.get("KeyPairId");
             if name.is_none() && id.is_none() {
                 return Err(ApiError::new(
-                    "MissingParameter",
+                    ErrorCode::MissingParameter,
                     "The request must contain the parameter KeyName or KeyPairId",
                 ));
             }

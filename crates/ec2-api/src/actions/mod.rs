@@ -2,9 +2,8 @@
 //! calls on the control plane and renders the results as EC2 does.
 
 use fort_auth::sigv4::Verified;
-use fort_control::{Control, Scope, Tx, View};
-use fort_model::{ApiError, Kind, Tags};
-use sha2::{Digest, Sha256};
+use fort_control::{ClientToken, Control, Scope, Tx, View};
+use fort_model::{ApiError, ErrorCode, Kind, Tags};
 
 use crate::filter::{Filters, Page, paginate};
 use crate::query::Params;
@@ -106,76 +105,19 @@ impl Ctx<'_> {
         Ok(tags)
     }
 
-    /// `ClientToken` and a fingerprint of every other parameter, for idempotent creates.
-    pub fn client_token(&self) -> Result<Option<(String, String)>, ApiError> {
+    /// The request's `ClientToken`, for an idempotent create.
+    pub fn client_token(&self) -> Result<Option<ClientToken>, ApiError> {
         let Some(token) = self.params.get("ClientToken") else {
             return Ok(None);
         };
-        if token.len() > 64 || !token.is_ascii() {
-            return Err(ApiError::invalid_value(
-                "ClientToken must be at most 64 ASCII characters.",
-            ));
-        }
-        let mut h = Sha256::new();
-        for (k, v) in self.params.flatten() {
-            if k != "ClientToken" && k != "DryRun" {
-                h.update(k.as_bytes());
-                h.update([0]);
-                h.update(v.as_bytes());
-                h.update([0]);
-            }
-        }
-        Ok(Some((
-            format!("{}/{token}", self.action),
-            hex::encode(h.finalize()),
-        )))
+        let params = self.params.flatten();
+        ClientToken::new(
+            self.action,
+            token,
+            params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+        .map(Some)
     }
-}
-
-/// Looks up a ClientToken: the resource it created, or a mismatch error.
-pub fn replay(
-    view: &View<'_>,
-    token: &Option<(String, String)>,
-) -> Result<Option<String>, ApiError> {
-    let Some((id, fingerprint)) = token else {
-        return Ok(None);
-    };
-    match view.region.client_tokens.get(id) {
-        None => Ok(None),
-        Some(t) if &t.fingerprint == fingerprint => Ok(Some(t.resource_id.clone())),
-        Some(_) => Err(ApiError::new(
-            "IdempotentParameterMismatch",
-            "The client token you have provided is associated with a resource that was created with different parameters.",
-        )),
-    }
-}
-
-/// Records a ClientToken inside the change that creates its resource.
-pub fn remember(
-    tx: &mut Tx<'_>,
-    token: &Option<(String, String)>,
-    resource_id: &str,
-) -> Result<(), ApiError> {
-    let Some((id, fingerprint)) = token else {
-        return Ok(());
-    };
-    if let Some(t) = tx.region.client_tokens.get(id) {
-        if &t.fingerprint != fingerprint {
-            return Err(ApiError::new(
-                "IdempotentParameterMismatch",
-                "The client token you have provided is associated with a resource that was created with different parameters.",
-            ));
-        }
-        return Ok(());
-    }
-    tx.region
-        .client_tokens
-        .insert(fort_control::region::ClientToken {
-            id: id.clone(),
-            fingerprint: fingerprint.clone(),
-            resource_id: resource_id.to_owned(),
-        });
-    Ok(())
 }
 
 /// The common shape of a Describe: explicit ids (each must exist), filters, pages.
@@ -241,7 +183,7 @@ pub async fn dispatch(ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let dry_run = ctx.params.bool("DryRun")?.unwrap_or(false);
     let handler = handler(ctx.action).ok_or_else(|| {
         ApiError::new(
-            "InvalidAction",
+            ErrorCode::InvalidAction,
             format!(
                 "The action {} is not valid for this web service.",
                 ctx.action

@@ -2,9 +2,9 @@
 
 use fort_control::Region;
 use fort_control::nat_gateway::CreateNatGateway;
-use fort_model::{ApiError, Kind, NatGateway, format_time};
+use fort_model::{ApiError, ErrorCode, Kind, NatGateway, format_time};
 
-use super::{Ctx, Describe, b, next_token, remember, replay};
+use super::{Ctx, Describe, b, next_token};
 use crate::xml::Xml;
 
 crate::actions!(CreateNatGateway, DeleteNatGateway, DescribeNatGateways);
@@ -18,13 +18,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 || p.get("SecondaryPrivateIpAddressCount").is_some()
             {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort NAT gateways have one address for now.",
                 ));
             }
             if p.get("AvailabilityMode").is_some_and(|m| m != "zonal") {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Regional NAT gateways are not supported.",
                 ));
             }
@@ -34,22 +34,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 allocation_id: p.opt_str("AllocationId"),
                 connectivity_type: p.opt_str("ConnectivityType"),
                 private_ip: p.opt_str("PrivateIpAddress"),
-                client_token: client_token.clone(),
                 tags: ctx.tag_specs(&["natgateway"])?,
+                client_token: ctx.client_token()?,
             };
-            let token = ctx.client_token()?;
-            let replayed = ctx.read(|v| replay(v, &token)).await??;
-            let id = match replayed {
-                Some(id) => id,
-                None => {
-                    ctx.write(|tx| {
-                        let nat = tx.create_nat_gateway(req)?;
-                        remember(tx, &token, &nat.id)?;
-                        Ok(nat.id)
-                    })
-                    .await?
-                }
-            };
+            let id = ctx.write(|tx| tx.create_nat_gateway(req)).await?.id;
             ctx.read(|v| {
                 let nat = v
                     .region
@@ -114,7 +102,7 @@ pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
         .map(|s| (s.availability_zone.clone(), s.availability_zone_id.clone()));
     w.leaf("createTime", format_time(n.create_time))
         .opt("deleteTime", n.delete_time.map(format_time))
-        .opt("failureCode", n.failure_code.as_deref())
+        .opt("failureCode", n.failure_code.map(ErrorCode::as_str))
         .opt("failureMessage", n.failure_message.as_deref())
         .set("natGatewayAddressSet", &n.addresses, |w, a| {
             w.opt("allocationId", a.allocation_id.as_deref())

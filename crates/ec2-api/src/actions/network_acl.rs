@@ -1,7 +1,6 @@
 //! Network ACL actions.
 
 use fort_control::network_acl::{NetworkAclEntryRequest, shown_entries};
-use fort_control::region::ClientToken;
 use fort_model::{ApiError, Kind, NetworkAcl, NetworkAclEntry};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -27,30 +26,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let token = ctx.client_token()?;
             let raw_token = p.opt_str("ClientToken");
             let acl = ctx
-                .write(|tx| {
-                    if let Some((key, fingerprint)) = &token
-                        && let Some(t) = tx.region.client_tokens.get(key)
-                    {
-                        if &t.fingerprint != fingerprint {
-                            return Err(ApiError::new(
-                                "IdempotentParameterMismatch",
-                                "The client token you have provided is associated with a resource that was created with different parameters.",
-                            ));
-                        }
-                        if let Some(acl) = tx.region.network_acls.get(&t.resource_id) {
-                            return Ok(acl.clone());
-                        }
-                    }
-                    let acl = tx.create_network_acl(vpc_id, raw_token.clone(), tags)?;
-                    if let Some((key, fingerprint)) = &token {
-                        tx.region.client_tokens.insert(ClientToken {
-                            id: key.clone(),
-                            fingerprint: fingerprint.clone(),
-                            resource_id: acl.id.clone(),
-                        });
-                    }
-                    Ok(acl)
-                })
+                .write(|tx| tx.create_network_acl(vpc_id, token.as_ref(), tags))
                 .await?;
             let mut w = Xml::new();
             w.el("networkAcl", |w| render(w, &acl, ctx.account()));

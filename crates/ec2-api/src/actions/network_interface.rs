@@ -2,9 +2,9 @@
 
 use fort_control::Region;
 use fort_control::network_interface::{CreateNetworkInterface, EniChange, private_dns_name};
-use fort_model::{ApiError, Kind, NetworkInterface, PublicIpAssociation, format_time};
+use fort_model::{ApiError, ErrorCode, Kind, NetworkInterface, PublicIpAssociation, format_time};
 
-use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
+use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -40,7 +40,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::CreateNetworkInterface => {
             if p.get("Ipv6AddressCount").is_some() || p.child("Ipv6Addresses").is_present() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not provide IPv6 addresses yet.",
                 ));
             }
@@ -53,37 +53,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 groups: p.strings("SecurityGroupId")?,
                 interface_type: p.opt_str("InterfaceType"),
                 tags: ctx.tag_specs(&["network-interface"])?,
+                client_token: ctx.client_token()?,
             };
-            let token = ctx.client_token()?;
             let client_token = p.opt_str("ClientToken");
-            if let Some(id) = ctx.read(|v| replay(v, &token)).await?? {
-                return ctx
-                    .read(|v| {
-                        let eni = v.region.network_interfaces.get(&id).ok_or_else(|| {
-                            ApiError::new(
-                                "IdempotentParameterMismatch",
-                                "The resource created with this client token no longer exists.",
-                            )
-                        })?;
-                        let mut w = Xml::new();
-                        w.el("networkInterface", |w| render(w, v.region, eni));
-                        w.opt("clientToken", client_token.as_deref());
-                        Ok(w)
-                    })
-                    .await?;
-            }
-            let eni = ctx
-                .write(|tx| {
-                    let mut eni = tx.create_network_interface(req)?;
-                    if let Some(t) = &client_token {
-                        let row = tx.region.network_interfaces.get_mut(&eni.id).expect("made");
-                        row.client_token = Some(t.clone());
-                        eni.client_token = Some(t.clone());
-                    }
-                    remember(tx, &token, &eni.id)?;
-                    Ok(eni)
-                })
-                .await?;
+            let eni = ctx.write(|tx| tx.create_network_interface(req)).await?;
             ctx.read(|v| {
                 let mut w = Xml::new();
                 w.el("networkInterface", |w| render(w, v.region, &eni));
@@ -244,7 +217,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let id = p.req("NetworkInterfaceId")?;
             if p.child("Ipv4Prefix").is_present() || p.get("Ipv4PrefixCount").is_some() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not assign IPv4 prefixes yet.",
                 ));
             }

@@ -1,7 +1,7 @@
 //! VPC peering connection actions.
 
 use fort_control::peering;
-use fort_model::{ApiError, Kind, PeeringVpcInfo, VpcPeeringConnection, format_time};
+use fort_model::{ApiError, ErrorCode, Kind, PeeringVpcInfo, VpcPeeringConnection, format_time};
 
 use super::{Ctx, Describe, next_token, ok_return};
 use crate::xml::Xml;
@@ -60,7 +60,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let (acc_given, accepter) = side("AccepterPeeringConnectionOptions")?;
             if !req_given && !acc_given {
                 return Err(ApiError::new(
-                    "MissingParameter",
+                    ErrorCode::MissingParameter,
                     "The request must contain the parameter RequesterPeeringConnectionOptions or AccepterPeeringConnectionOptions",
                 ));
             }

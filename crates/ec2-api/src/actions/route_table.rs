@@ -4,9 +4,9 @@ use fort_control::route_table::{
     AssociationResult, CreateRouteTable, RouteParams, TARGET_PARAMS, destination_text, route_state,
 };
 use fort_control::{Region, View};
-use fort_model::{ApiError, Kind, Route, RouteDestination, RouteTable, RouteTarget};
+use fort_model::{ApiError, ErrorCode, Kind, Route, RouteDestination, RouteTable, RouteTarget};
 
-use super::{Ctx, Describe, b, next_token, ok_return, remember, replay};
+use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -29,29 +29,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let req = CreateRouteTable {
                 vpc_id: p.req("VpcId")?.to_owned(),
                 tags: ctx.tag_specs(&["route-table"])?,
+                client_token: ctx.client_token()?,
             };
-            let token = ctx.client_token()?;
-            let id = ctx
-                .write(|tx| {
-                    let view = View {
-                        region: &*tx.region,
-                        global: &*tx.global,
-                        config: tx.config,
-                    };
-                    if let Some(id) = replay(&view, &token)? {
-                        if tx.region.route_tables.contains(&id) {
-                            return Ok(id);
-                        }
-                        // The table it made is gone: the token starts afresh.
-                        if let Some((key, _)) = &token {
-                            tx.region.client_tokens.remove(key);
-                        }
-                    }
-                    let table = tx.create_route_table(req)?;
-                    remember(tx, &token, &table.id)?;
-                    Ok(table.id)
-                })
-                .await?;
+            let id = ctx.write(|tx| tx.create_route_table(req)).await?.id;
             ctx.read(|v| {
                 let table = v
                     .region
@@ -97,7 +77,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::AssociateRouteTable => {
             if p.get("PublicIpv4Pool").is_some() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Public IPv4 pools are not supported.",
                 ));
             }

@@ -123,24 +123,17 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let names = p.strings("GroupName")?;
             ctx.read(|v| {
                 let region = v.region;
-                let default_vpc = region.vpcs.values().find(|x| x.is_default).map(|x| &x.id);
-                for name in &names {
-                    if !region
-                        .security_groups
-                        .values()
-                        .any(|g| Some(&g.vpc_id) == default_vpc && &g.name == name)
-                    {
-                        return Err(ApiError::new(
-                            "InvalidGroup.NotFound",
-                            format!("The security group '{name}' does not exist in default VPC"),
-                        ));
-                    }
-                }
-                let rows = region.security_groups.values().filter(|g| {
-                    names.is_empty()
-                        || (Some(&g.vpc_id) == default_vpc && names.iter().any(|n| n == &g.name))
-                });
-                let page = d.run(p, rows, |x| &x.id, |x| &x.tags, |x, n| field(region, x, n))?;
+                let rows: Vec<&SecurityGroup> = match region.default_vpc_groups_named(&names)? {
+                    Some(named) => named,
+                    None => region.security_groups.values().collect(),
+                };
+                let page = d.run(
+                    p,
+                    rows.into_iter(),
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| field(region, x, n),
+                )?;
                 let mut w = Xml::new();
                 w.set("securityGroupInfo", page.items, |w, g| {
                     render_group(w, ctx, region, g)

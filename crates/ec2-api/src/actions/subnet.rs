@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::subnet::CreateSubnet;
-use fort_model::{ApiError, Kind, Subnet};
+use fort_model::{ApiError, ErrorCode, Kind, Subnet};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::xml::Xml;
@@ -21,7 +21,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::CreateSubnet => {
             if p.get("Ipv6CidrBlock").is_some() || p.bool("Ipv6Native")?.unwrap_or(false) {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not provide IPv6 blocks yet.",
                 ));
             }
@@ -88,7 +88,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 || p.child("MapCustomerOwnedIpOnLaunch").is_present()
             {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Customer-owned IP pools are not supported.",
                 ));
             }

@@ -1,7 +1,7 @@
 //! VPC actions.
 
 use fort_control::vpc::CreateVpc;
-use fort_model::{ApiError, Kind, Vpc, VpcCidrBlock};
+use fort_model::{ApiError, ErrorCode, Kind, Vpc, VpcCidrBlock};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::xml::Xml;
@@ -25,13 +25,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 || p.get("Ipv6CidrBlock").is_some()
             {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not provide IPv6 blocks yet.",
                 ));
             }
             if p.get("Ipv4IpamPoolId").is_some() {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "IPAM pools are not supported.",
                 ));
             }
@@ -133,7 +133,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 || p.get("Ipv6CidrBlock").is_some()
             {
                 return Err(ApiError::new(
-                    "UnsupportedOperation",
+                    ErrorCode::UnsupportedOperation,
                     "Fort does not provide IPv6 blocks yet.",
                 ));
             }
