@@ -276,6 +276,8 @@ impl DataPath {
                     if let Some(o) = &mut self.offloads {
                         o.revalidate(&mut self.engine, now);
                     }
+                    // The reconciler may have stopped waiting (it then reported the
+                    // host stuck): the program is in force all the same.
                     let _ = done.send(());
                 }
             }
