@@ -204,7 +204,10 @@ impl Tx<'_> {
             }
             (Some(instance), None) => {
                 let inst = self.region.instances.find(Kind::Instance, instance)?;
-                if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
+                if !matches!(
+                    inst.state,
+                    InstanceState::Running | InstanceState::Stopped | InstanceState::Pending
+                ) {
                     return Err(ApiError::new(
                         ErrorCode::IncorrectInstanceState,
                         format!(

@@ -59,20 +59,7 @@ pub enum InstanceChange {
 }
 
 /// A state change of one instance: (id, previous state, current state as EC2 answers).
-pub type StateChange = (String, String, String);
-
-/// EC2's numeric state code.
-pub fn state_code(state: &str) -> i32 {
-    match state {
-        "pending" => 0,
-        "running" => 16,
-        "shutting-down" => 32,
-        "terminated" => 48,
-        "stopping" => 64,
-        "stopped" => 80,
-        _ => 0,
-    }
-}
+pub type StateChange = (String, InstanceState, InstanceState);
 
 /// User data is base64, at most 16 KB once decoded.
 pub fn check_user_data(data: &str) -> Result<(), ApiError> {
@@ -388,11 +375,9 @@ impl Tx<'_> {
             resolved.push((sub.id.clone(), groups));
         }
         if self.config.dataplane
-            && !self
-                .global
-                .hosts
-                .values()
-                .any(|h| h.zone == subnet.availability_zone && h.role == "instance" && h.available)
+            && !self.global.hosts.values().any(|h| {
+                h.zone == subnet.availability_zone && h.role == HostRole::Instance && h.available
+            })
         {
             return Err(self.no_capacity(&subnet.availability_zone, &instance_type));
         }
@@ -400,7 +385,7 @@ impl Tx<'_> {
             .region
             .instances
             .values()
-            .filter(|i| i.state != "terminated")
+            .filter(|i| i.state != InstanceState::Terminated)
             .count();
         let quota = self.config.quotas.instances;
         if active as i64 + req.min_count > quota as i64 {
@@ -507,7 +492,7 @@ impl Tx<'_> {
                 id: Kind::EniAttachment.new_id(),
                 instance_id: instance_id.clone(),
                 device_index: device,
-                status: "attached".into(),
+                status: AttachmentStatus::Attached,
                 attach_time: self.now,
                 delete_on_termination,
             });
@@ -550,7 +535,7 @@ impl Tx<'_> {
             image_id: req.image_id.clone(),
             instance_type: instance_type.to_owned(),
             key_name: req.key_name.clone(),
-            state: "running".into(),
+            state: InstanceState::Running,
             state_reason: None,
             subnet_id: subnet.id.clone(),
             vpc_id: subnet.vpc_id.clone(),
@@ -585,7 +570,7 @@ impl Tx<'_> {
             .region
             .instances
             .get(&att.instance_id)
-            .is_some_and(|i| i.associate_public_ip && i.state == "running");
+            .is_some_and(|i| i.associate_public_ip && i.state == InstanceState::Running);
         let private_ip = eni.private_ip;
         if !wants || eni.associations.iter().any(|a| a.private_ip == private_ip) {
             return Ok(());
@@ -632,23 +617,23 @@ impl Tx<'_> {
         map
     }
 
-    fn set_state(&mut self, id: &str, state: &str, reason: Option<&str>) {
+    fn set_state(&mut self, id: &str, state: InstanceState, reason: Option<&str>) {
         let now = self.now;
         let row = self
             .region
             .instances
             .get_mut(id)
             .expect("checked by caller");
-        row.state = state.to_owned();
+        row.state = state;
         row.state_reason = reason.map(str::to_owned);
         // Leaving "running": the host is free of it.
-        let left = if matches!(state, "stopped" | "terminated") {
+        let left = if matches!(state, InstanceState::Stopped | InstanceState::Terminated) {
             row.host_id.take()
         } else {
             None
         };
         row.state_transition_time = Some(now);
-        if state == "terminated" {
+        if state == InstanceState::Terminated {
             row.terminate_time = Some(now);
         }
         if let Some(host) = left {
@@ -659,7 +644,7 @@ impl Tx<'_> {
     pub fn terminate_instances(&mut self, ids: &[String]) -> Result<Vec<StateChange>, ApiError> {
         let insts = self.instances_named(ids)?;
         for i in &insts {
-            if i.disable_api_termination && i.state != "terminated" {
+            if i.disable_api_termination && i.state != InstanceState::Terminated {
                 return Err(ApiError::new(
                     ErrorCode::OperationNotPermitted,
                     format!(
@@ -673,8 +658,12 @@ impl Tx<'_> {
         let mut out = Vec::with_capacity(insts.len());
         let mut done: Vec<String> = Vec::new();
         for i in insts {
-            if i.state == "terminated" || done.contains(&i.id) {
-                out.push((i.id.clone(), "terminated".into(), "terminated".into()));
+            if i.state == InstanceState::Terminated || done.contains(&i.id) {
+                out.push((
+                    i.id.clone(),
+                    InstanceState::Terminated,
+                    InstanceState::Terminated,
+                ));
                 continue;
             }
             for (eni, delete) in by_instance.remove(&i.id).unwrap_or_default() {
@@ -688,9 +677,13 @@ impl Tx<'_> {
                     }
                 }
             }
-            self.set_state(&i.id, "terminated", Some("Client.UserInitiatedShutdown"));
+            self.set_state(
+                &i.id,
+                InstanceState::Terminated,
+                Some("Client.UserInitiatedShutdown"),
+            );
             done.push(i.id.clone());
-            out.push((i.id, i.state, "shutting-down".into()));
+            out.push((i.id, i.state, InstanceState::ShuttingDown));
         }
         Ok(out)
     }
@@ -699,10 +692,13 @@ impl Tx<'_> {
         let insts = self.instances_named(ids)?;
         let mut by_instance = self.attached_to(&insts);
         for i in &insts {
-            if matches!(i.state.as_str(), "terminated" | "shutting-down") {
+            if matches!(
+                i.state,
+                InstanceState::Terminated | InstanceState::ShuttingDown
+            ) {
                 return Err(incorrect_state(&i.id, "stopped"));
             }
-            if i.disable_api_stop && i.state != "stopped" {
+            if i.disable_api_stop && i.state != InstanceState::Stopped {
                 return Err(ApiError::new(
                     ErrorCode::OperationNotPermitted,
                     format!(
@@ -714,22 +710,20 @@ impl Tx<'_> {
         }
         let mut out = Vec::with_capacity(insts.len());
         for i in insts {
-            let current = self
-                .region
-                .instances
-                .get(&i.id)
-                .expect("checked")
-                .state
-                .clone();
-            if current == "stopped" {
-                out.push((i.id.clone(), current.clone(), current));
+            let current = self.region.instances.get(&i.id).expect("checked").state;
+            if current == InstanceState::Stopped {
+                out.push((i.id.clone(), current, current));
                 continue;
             }
             for (eni, _) in by_instance.remove(&i.id).unwrap_or_default() {
                 self.release_auto_public_ips(&eni);
             }
-            self.set_state(&i.id, "stopped", Some("Client.UserInitiatedShutdown"));
-            out.push((i.id, current, "stopping".into()));
+            self.set_state(
+                &i.id,
+                InstanceState::Stopped,
+                Some("Client.UserInitiatedShutdown"),
+            );
+            out.push((i.id, current, InstanceState::Stopping));
         }
         Ok(out)
     }
@@ -737,22 +731,19 @@ impl Tx<'_> {
     pub fn start_instances(&mut self, ids: &[String]) -> Result<Vec<StateChange>, ApiError> {
         let insts = self.instances_named(ids)?;
         for i in &insts {
-            if !matches!(i.state.as_str(), "stopped" | "running" | "pending") {
+            if !matches!(
+                i.state,
+                InstanceState::Stopped | InstanceState::Running | InstanceState::Pending
+            ) {
                 return Err(incorrect_state(&i.id, "started"));
             }
         }
 
         let mut out = Vec::with_capacity(insts.len());
         for i in insts {
-            let current = self
-                .region
-                .instances
-                .get(&i.id)
-                .expect("checked")
-                .state
-                .clone();
-            if current != "stopped" {
-                out.push((i.id.clone(), current.clone(), current));
+            let current = self.region.instances.get(&i.id).expect("checked").state;
+            if current != InstanceState::Stopped {
+                out.push((i.id.clone(), current, current));
                 continue;
             }
             if self.config.dataplane {
@@ -765,9 +756,9 @@ impl Tx<'_> {
                     .expect("checked")
                     .host_id = Some(host);
             }
-            self.set_state(&i.id, "running", None);
+            self.set_state(&i.id, InstanceState::Running, None);
             self.restore_launch_public_ip(&i.primary_eni_id)?;
-            out.push((i.id, current, "pending".into()));
+            out.push((i.id, current, InstanceState::Pending));
         }
         Ok(out)
     }
@@ -778,14 +769,14 @@ impl Tx<'_> {
         change: InstanceChange,
     ) -> Result<(), ApiError> {
         let inst = self.region.instances.find(Kind::Instance, id)?.clone();
-        if inst.state == "terminated" {
+        if inst.state == InstanceState::Terminated {
             return Err(incorrect_state(id, "modified"));
         }
         let needs_stopped = matches!(
             change,
             InstanceChange::InstanceType(_) | InstanceChange::UserData(_)
         );
-        if needs_stopped && inst.state != "stopped" {
+        if needs_stopped && inst.state != InstanceState::Stopped {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("The instance '{id}' is not in the 'stopped' state."),

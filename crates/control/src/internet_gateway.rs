@@ -107,7 +107,7 @@ impl Tx<'_> {
             .any(|e| e.vpc_id == vpc_id && !e.associations.is_empty())
             || self.region.nat_gateways.values().any(|n| {
                 n.vpc_id == vpc_id
-                    && !matches!(n.state.as_str(), "deleted" | "failed")
+                    && !matches!(n.state, NatGatewayState::Deleted | NatGatewayState::Failed)
                     && n.addresses.iter().any(|a| a.public_ip.is_some())
             });
         if mapped {

@@ -19,11 +19,6 @@ pub struct CreateNatGateway {
     pub tags: Tags,
 }
 
-/// States that count against the per-zone quota.
-fn counts(state: &str) -> bool {
-    matches!(state, "pending" | "available" | "deleting")
-}
-
 impl Tx<'_> {
     /// CreateNatGateway, idempotent under its client token (which the gateway keeps).
     pub fn create_nat_gateway(&mut self, req: CreateNatGateway) -> Result<NatGateway, ApiError> {
@@ -42,27 +37,22 @@ impl Tx<'_> {
             .subnets
             .find(Kind::Subnet, &req.subnet_id)?
             .clone();
-        let connectivity = req
-            .connectivity_type
-            .clone()
-            .unwrap_or_else(|| "public".into());
-        match (connectivity.as_str(), &req.allocation_id) {
-            ("public", None) => {
+        let connectivity = match req.connectivity_type.as_deref() {
+            None => ConnectivityType::Public,
+            Some(text) => ConnectivityType::parse(text).ok_or_else(|| {
+                ApiError::bad_param("ConnectivityType", text, "Valid values: public, private.")
+            })?,
+        };
+        match (connectivity, &req.allocation_id) {
+            (ConnectivityType::Public, None) => {
                 return Err(ApiError::missing("AllocationId"));
             }
-            ("private", Some(_)) => {
+            (ConnectivityType::Private, Some(_)) => {
                 return Err(ApiError::combination(
                     "A private NAT gateway cannot have an elastic IP address (AllocationId).",
                 ));
             }
-            ("public" | "private", _) => {}
-            (other, _) => {
-                return Err(ApiError::bad_param(
-                    "ConnectivityType",
-                    other,
-                    "Valid values: public, private.",
-                ));
-            }
+            _ => {}
         }
         let address = match &req.allocation_id {
             Some(id) => Some(self.region.addresses.find(Kind::Allocation, id)?.clone()),
@@ -74,7 +64,7 @@ impl Tx<'_> {
             .region
             .nat_gateways
             .values()
-            .filter(|n| counts(&n.state))
+            .filter(|n| n.state.is_live())
             .filter(|n| {
                 self.region
                     .subnets
@@ -108,8 +98,8 @@ impl Tx<'_> {
             id: id.clone(),
             subnet_id: subnet.id.clone(),
             vpc_id: subnet.vpc_id.clone(),
-            state: "available".into(),
-            connectivity_type: connectivity.clone(),
+            state: NatGatewayState::Available,
+            connectivity_type: connectivity,
             create_time: self.now,
             delete_time: None,
             failure_code: None,
@@ -127,14 +117,14 @@ impl Tx<'_> {
         let eip_busy = address.as_ref().is_some_and(|a| {
             a.association.is_some()
                 || self.region.nat_gateways.values().any(|n| {
-                    counts(&n.state)
+                    n.state.is_live()
                         && n.addresses
                             .iter()
                             .any(|x| x.allocation_id.as_deref() == Some(&a.allocation_id))
                 })
         });
         let chosen = private_ip.or_else(|| addrs.take());
-        let failure = if connectivity == "public" && !has_igw {
+        let failure = if connectivity == ConnectivityType::Public && !has_igw {
             Some((
                 ErrorCode::GatewayNotAttached,
                 format!("Network {} has no Internet gateway attached", subnet.vpc_id),
@@ -160,7 +150,7 @@ impl Tx<'_> {
             None
         };
         if let Some((code, message)) = failure {
-            nat.state = "failed".into();
+            nat.state = NatGatewayState::Failed;
             nat.failure_code = Some(code);
             nat.failure_message = Some(message);
             self.region.nat_gateways.insert(nat.clone());
@@ -201,7 +191,7 @@ impl Tx<'_> {
     /// disassociated but stays allocated; the gateway stays visible.
     pub fn delete_nat_gateway(&mut self, id: &str) -> Result<String, ApiError> {
         let nat = self.region.nat_gateways.find(Kind::NatGateway, id)?.clone();
-        if nat.state == "deleted" {
+        if nat.state == NatGatewayState::Deleted {
             return Err(Kind::NatGateway.not_found(id));
         }
         for a in &nat.addresses {
@@ -212,7 +202,7 @@ impl Tx<'_> {
         }
         let now = self.now;
         let row = self.region.nat_gateways.get_mut(id).expect("found above");
-        row.state = "deleted".into();
+        row.state = NatGatewayState::Deleted;
         row.delete_time = Some(now);
         for a in &mut row.addresses {
             a.association_id = None;

@@ -526,7 +526,10 @@ impl Tx<'_> {
                 "The device index must be between 0 and 31.",
             ));
         }
-        if !matches!(inst.state.as_str(), "running" | "stopped" | "pending") {
+        if !matches!(
+            inst.state,
+            InstanceState::Running | InstanceState::Stopped | InstanceState::Pending
+        ) {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("The instance '{instance_id}' is not in a valid state for this operation."),
@@ -569,7 +572,7 @@ impl Tx<'_> {
             id: attachment_id.clone(),
             instance_id: instance_id.to_owned(),
             device_index: device_index as u32,
-            status: "attached".into(),
+            status: AttachmentStatus::Attached,
             attach_time: self.now,
             delete_on_termination: false,
         });

@@ -20,17 +20,20 @@ pub const ACTIVE_PER_VPC: usize = 50;
 pub const OUTSTANDING_PER_VPC: usize = 25;
 
 /// The status at `now`: a pending request past its expiration is `expired`.
-pub fn status(p: &VpcPeeringConnection, now: Millis) -> &str {
-    if p.status == "pending-acceptance" && p.expiration_time.is_some_and(|t| now >= t) {
-        "expired"
+pub fn status(p: &VpcPeeringConnection, now: Millis) -> PeeringStatus {
+    if p.status == PeeringStatus::PendingAcceptance && p.expiration_time.is_some_and(|t| now >= t) {
+        PeeringStatus::Expired
     } else {
-        &p.status
+        p.status
     }
 }
 
 /// Whether the connection is one that holds the pair of VPCs (pending or active).
 fn open(p: &VpcPeeringConnection, now: Millis) -> bool {
-    matches!(status(p, now), "pending-acceptance" | "active")
+    matches!(
+        status(p, now),
+        PeeringStatus::PendingAcceptance | PeeringStatus::Active
+    )
 }
 
 /// The connections (`account`, `region`) sees at `now`: those it is a side of, ended ones
@@ -44,7 +47,9 @@ pub fn visible<'g>(
     global.peerings.values().filter(move |p| {
         p.side(account, region).is_some()
             && p.ended
-                .or_else(|| (status(p, now) == "expired").then_some(p.expiration_time?))
+                .or_else(|| {
+                    (status(p, now) == PeeringStatus::Expired).then_some(p.expiration_time?)
+                })
                 .is_none_or(|t| now < t + VISIBLE_AFTER_END_MS)
     })
 }
@@ -54,7 +59,7 @@ pub fn usable(global: &Global, id: &str, vpc_id: &str, now: Millis) -> bool {
     global
         .peerings
         .get(id)
-        .is_some_and(|p| status(p, now) == "active" && p.peer_of(vpc_id).is_some())
+        .is_some_and(|p| status(p, now) == PeeringStatus::Active && p.peer_of(vpc_id).is_some())
 }
 
 fn overlaps(a: &[ipnet::Ipv4Net], b: &[ipnet::Ipv4Net]) -> bool {
@@ -142,7 +147,9 @@ impl Tx<'_> {
             .global
             .peerings
             .values()
-            .filter(|p| status(p, now) == "pending-acceptance" && p.requester.vpc_id == vpc_id)
+            .filter(|p| {
+                status(p, now) == PeeringStatus::PendingAcceptance && p.requester.vpc_id == vpc_id
+            })
             .count();
         if outstanding >= OUTSTANDING_PER_VPC {
             return Err(ApiError::new(
@@ -156,11 +163,10 @@ impl Tx<'_> {
         let p = VpcPeeringConnection {
             id: Kind::VpcPeeringConnection.new_id(),
             status: if failed {
-                "failed"
+                PeeringStatus::Failed
             } else {
-                "pending-acceptance"
-            }
-            .into(),
+                PeeringStatus::PendingAcceptance
+            },
             message: if failed {
                 "Overlapping CIDR range".into()
             } else {
@@ -182,14 +188,14 @@ impl Tx<'_> {
     ) -> Result<VpcPeeringConnection, ApiError> {
         let p = self.peering(id)?;
         self.require_accepter(&p, "accept")?;
-        self.require_status(&p, &["pending-acceptance"], "accept")?;
+        self.require_status(&p, &[PeeringStatus::PendingAcceptance], "accept")?;
         let now = self.now;
         for vpc in [&p.requester.vpc_id, &p.accepter.vpc_id] {
             let active = self
                 .global
                 .peerings
                 .values()
-                .filter(|x| status(x, now) == "active" && x.peer_of(vpc).is_some())
+                .filter(|x| status(x, now) == PeeringStatus::Active && x.peer_of(vpc).is_some())
                 .count();
             if active >= ACTIVE_PER_VPC {
                 return Err(ApiError::new(
@@ -201,7 +207,7 @@ impl Tx<'_> {
             }
         }
         let row = self.global.peerings.get_mut(id).expect("found above");
-        row.status = "active".into();
+        row.status = PeeringStatus::Active;
         row.message = "Active".into();
         row.expiration_time = None;
         Ok(row.clone())
@@ -210,9 +216,9 @@ impl Tx<'_> {
     pub fn reject_vpc_peering_connection(&mut self, id: &str) -> Result<(), ApiError> {
         let p = self.peering(id)?;
         self.require_accepter(&p, "reject")?;
-        self.require_status(&p, &["pending-acceptance"], "reject")?;
+        self.require_status(&p, &[PeeringStatus::PendingAcceptance], "reject")?;
         let by = self.region.account.clone();
-        self.end(id, "rejected", format!("Rejected by {by}"));
+        self.end(id, PeeringStatus::Rejected, format!("Rejected by {by}"));
         Ok(())
     }
 
@@ -220,9 +226,9 @@ impl Tx<'_> {
         let p = self.peering(id)?;
         let now = self.now;
         match status(&p, now) {
-            "active" => {}
-            "pending-acceptance" if self.is_requester(&p) => {}
-            "pending-acceptance" => {
+            PeeringStatus::Active => {}
+            PeeringStatus::PendingAcceptance if self.is_requester(&p) => {}
+            PeeringStatus::PendingAcceptance => {
                 return Err(ApiError::new(
                     ErrorCode::OperationNotPermitted,
                     format!(
@@ -238,7 +244,7 @@ impl Tx<'_> {
             }
         }
         let by = self.region.account.clone();
-        self.end(id, "deleted", format!("Deleted by {by}"));
+        self.end(id, PeeringStatus::Deleted, format!("Deleted by {by}"));
         Ok(())
     }
 
@@ -251,7 +257,7 @@ impl Tx<'_> {
         accepter: Option<bool>,
     ) -> Result<(bool, bool), ApiError> {
         let p = self.peering(id)?;
-        self.require_status(&p, &["active"], "modify the options of")?;
+        self.require_status(&p, &[PeeringStatus::Active], "modify the options of")?;
         let (account, here) = (self.region.account.clone(), self.region.name.clone());
         let owns = |s: &PeeringVpcInfo| s.owner_id == account && s.region == here;
         if (requester.is_some() && !owns(&p.requester))
@@ -305,7 +311,7 @@ impl Tx<'_> {
     fn require_status(
         &self,
         p: &VpcPeeringConnection,
-        allowed: &[&str],
+        allowed: &[PeeringStatus],
         what: &str,
     ) -> Result<(), ApiError> {
         let s = status(p, self.now);
@@ -322,14 +328,14 @@ impl Tx<'_> {
         }
     }
 
-    fn end(&mut self, id: &str, status: &str, message: String) {
+    fn end(&mut self, id: &str, status: PeeringStatus, message: String) {
         let now = self.now;
         let row = self
             .global
             .peerings
             .get_mut(id)
             .expect("checked by the caller");
-        row.status = status.into();
+        row.status = status;
         row.message = message;
         row.expiration_time = None;
         row.ended = Some(now);

@@ -184,8 +184,7 @@ pub struct Host {
     pub zone: String,
     /// Its underlay (Geneve) address.
     pub underlay: Ipv4Addr,
-    /// `instance` or `edge`.
-    pub role: String,
+    pub role: HostRole,
     /// Instances placed on it and not yet stopped or terminated.
     pub instances: u32,
     /// Whether its agent is in touch with the mapping service: a silent host's instances
@@ -282,7 +281,7 @@ impl Global {
         let host = self
             .hosts
             .values()
-            .filter(|h| h.zone == zone && h.role == "instance" && h.available)
+            .filter(|h| h.zone == zone && h.role == HostRole::Instance && h.available)
             .min_by_key(|h| (h.instances, h.id.clone()))?
             .id
             .clone();

@@ -85,27 +85,31 @@ pub fn route_state(
     global: &Global,
     table: &RouteTable,
     route: &Route,
-) -> &'static str {
+) -> RouteState {
     let usable = match &route.target {
         RouteTarget::VpcPeeringConnection(id) => {
             crate::peering::usable(global, id, &table.vpc_id, crate::now_millis())
         }
         t => target_usable(region, &table.vpc_id, t),
     };
-    if usable { "active" } else { "blackhole" }
+    if usable {
+        RouteState::Active
+    } else {
+        RouteState::Blackhole
+    }
 }
 
 fn instance_running(region: &Region, id: &str) -> bool {
     region
         .instances
         .get(id)
-        .is_some_and(|i| matches!(i.state.as_str(), "pending" | "running"))
+        .is_some_and(|i| matches!(i.state, InstanceState::Pending | InstanceState::Running))
 }
 
 fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
     match target {
         RouteTarget::Local => true,
-        RouteTarget::Gateway(id) => region
+        RouteTarget::InternetGateway(id) => region
             .internet_gateways
             .get(id)
             .is_some_and(|g| g.vpc_id.as_deref() == Some(vpc_id)),
@@ -113,17 +117,19 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
             .egress_only_internet_gateways
             .get(id)
             .is_some_and(|g| g.vpc_id == vpc_id),
-        RouteTarget::NatGateway(id) => region
-            .nat_gateways
-            .get(id)
-            .is_some_and(|n| !matches!(n.state.as_str(), "deleting" | "deleted" | "failed")),
+        RouteTarget::NatGateway(id) => region.nat_gateways.get(id).is_some_and(|n| {
+            !matches!(
+                n.state,
+                NatGatewayState::Deleting | NatGatewayState::Deleted | NatGatewayState::Failed
+            )
+        }),
         RouteTarget::NetworkInterface(id) => {
             region
                 .network_interfaces
                 .get(id)
                 .is_some_and(|e| match &e.attachment {
                     Some(a) => {
-                        a.status != "detached"
+                        a.status != AttachmentStatus::Detached
                             && (a.instance_id.is_empty()
                                 || !region.instances.contains(&a.instance_id)
                                 || instance_running(region, &a.instance_id))
@@ -133,6 +139,7 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
         }
         RouteTarget::Instance(id) => instance_running(region, id),
         RouteTarget::VpcPeeringConnection(_)
+        | RouteTarget::VpnGateway(_)
         | RouteTarget::TransitGateway(_)
         | RouteTarget::VpcEndpoint(_)
         | RouteTarget::CarrierGateway(_)
@@ -304,7 +311,7 @@ impl Tx<'_> {
             .map(|c| Route {
                 destination: RouteDestination::Cidr(c),
                 target: RouteTarget::Local,
-                origin: "CreateRouteTable".into(),
+                origin: RouteOrigin::CreateRouteTable,
             })
             .collect();
         let associations = if main {
@@ -643,7 +650,7 @@ impl Tx<'_> {
                         if igw.vpc_id.as_deref() != Some(vpc_id) {
                             return Err(different_networks(&table.id, "network gateway", id));
                         }
-                        RouteTarget::Gateway(id.to_owned())
+                        RouteTarget::InternetGateway(id.to_owned())
                     }
                     Some(Kind::EgressOnlyInternetGateway) => {
                         return self.resolve_target(table, "EgressOnlyInternetGatewayId", id);
@@ -661,7 +668,10 @@ impl Tx<'_> {
                     )
                 };
                 let nat = self.region.nat_gateways.get(id).ok_or_else(nat_missing)?;
-                if matches!(nat.state.as_str(), "deleted" | "deleting" | "failed") {
+                if matches!(
+                    nat.state,
+                    NatGatewayState::Deleted | NatGatewayState::Deleting | NatGatewayState::Failed
+                ) {
                     return Err(nat_missing());
                 }
                 if nat.vpc_id != vpc_id {
@@ -866,7 +876,7 @@ impl Tx<'_> {
         let count = table
             .routes
             .iter()
-            .filter(|r| r.origin == "CreateRoute")
+            .filter(|r| r.origin == RouteOrigin::CreateRoute)
             .filter(|r| matches!(r.destination, RouteDestination::Ipv6Cidr(_)) == v6)
             .count();
         if count >= quota {
@@ -883,7 +893,7 @@ impl Tx<'_> {
         table.routes.push(Route {
             destination: dest,
             target,
-            origin: "CreateRoute".into(),
+            origin: RouteOrigin::CreateRoute,
         });
         Ok(())
     }
@@ -910,8 +920,8 @@ impl Tx<'_> {
             .expect("found above");
         let route = &mut table.routes[i];
         route.target = target;
-        if route.origin == "EnableVgwRoutePropagation" {
-            route.origin = "CreateRoute".into();
+        if route.origin == RouteOrigin::EnableVgwRoutePropagation {
+            route.origin = RouteOrigin::CreateRoute;
         }
         Ok(())
     }

@@ -213,11 +213,10 @@ impl Tx<'_> {
             .network_interfaces
             .values()
             .any(|e| e.subnet_id == id)
-            || self
-                .region
-                .nat_gateways
-                .values()
-                .any(|n| n.subnet_id == id && !matches!(n.state.as_str(), "deleted" | "failed"))
+            || self.region.nat_gateways.values().any(|n| {
+                n.subnet_id == id
+                    && !matches!(n.state, NatGatewayState::Deleted | NatGatewayState::Failed)
+            })
         {
             return Err(ApiError::dependency("subnet", id));
         }

@@ -112,7 +112,7 @@ impl Tx<'_> {
             cidr_blocks: vec![VpcCidrBlock {
                 association_id: Kind::VpcCidrAssoc.new_id(),
                 cidr: net,
-                state: "associated".into(),
+                state: CidrBlockState::Associated,
             }],
             dhcp_options_id: self.default_dhcp_options_id(),
             instance_tenancy: tenancy,
@@ -161,8 +161,8 @@ impl Tx<'_> {
             .expect("made with the VPC");
         rtb.routes.push(Route {
             destination: RouteDestination::Cidr("0.0.0.0/0".parse().expect("literal")),
-            target: RouteTarget::Gateway(igw_id),
-            origin: "CreateRoute".into(),
+            target: RouteTarget::InternetGateway(igw_id),
+            origin: RouteOrigin::CreateRoute,
         });
         for zone in self.config.zones(&self.region.name) {
             self.make_default_subnet(&vpc, &zone)?;
@@ -191,7 +191,7 @@ impl Tx<'_> {
                 .any(|a| a.vpc_id == id && a.id != vpc.default_network_acl_id)
             || r.nat_gateways
                 .values()
-                .any(|n| n.vpc_id == id && n.state != "deleted")
+                .any(|n| n.vpc_id == id && n.state != NatGatewayState::Deleted)
             || r.network_interfaces.values().any(|e| e.vpc_id == id)
             || self.vpc_is_peered(id);
         if busy {
@@ -274,10 +274,11 @@ impl Tx<'_> {
         let block = VpcCidrBlock {
             association_id: Kind::VpcCidrAssoc.new_id(),
             cidr: net,
-            state: "associated".into(),
+            state: CidrBlockState::Associated,
         };
         let vpc = self.region.vpcs.get_mut(id).expect("found above");
-        vpc.cidr_blocks.retain(|b| b.state == "associated");
+        vpc.cidr_blocks
+            .retain(|b| b.state == CidrBlockState::Associated);
         vpc.cidr_blocks.push(block.clone());
         let vpc = vpc.clone();
         for t in self.region.route_tables.ids_where(|t| t.vpc_id == id) {
@@ -285,7 +286,7 @@ impl Tx<'_> {
             table.routes.push(Route {
                 destination: RouteDestination::Cidr(net),
                 target: RouteTarget::Local,
-                origin: "CreateRouteTable".into(),
+                origin: RouteOrigin::CreateRouteTable,
             });
         }
         Ok((vpc, block))
@@ -307,9 +308,9 @@ impl Tx<'_> {
             .vpcs
             .values()
             .find(|v| {
-                v.cidr_blocks
-                    .iter()
-                    .any(|b| b.association_id == association_id && b.state == "associated")
+                v.cidr_blocks.iter().any(|b| {
+                    b.association_id == association_id && b.state == CidrBlockState::Associated
+                })
             })
             .ok_or_else(not_found)?;
         let vpc_id = vpc.id.clone();
@@ -336,19 +337,20 @@ impl Tx<'_> {
             return Err(ApiError::dependency("vpc CIDR block", association_id));
         }
         let vpc = self.region.vpcs.get_mut(&vpc_id).expect("found above");
-        vpc.cidr_blocks.retain(|b| b.state == "associated");
+        vpc.cidr_blocks
+            .retain(|b| b.state == CidrBlockState::Associated);
         let b = vpc
             .cidr_blocks
             .iter_mut()
             .find(|b| b.association_id == association_id)
             .expect("found above");
-        b.state = "disassociated".into();
+        b.state = CidrBlockState::Disassociated;
         let block = b.clone();
         for t in self.region.route_tables.ids_where(|t| t.vpc_id == vpc_id) {
             let table = self.region.route_tables.get_mut(&t).expect("listed");
             // The block's local route goes, even if ReplaceRoute pointed it elsewhere.
             table.routes.retain(|r| {
-                !(r.origin == "CreateRouteTable"
+                !(r.origin == RouteOrigin::CreateRouteTable
                     && r.destination == RouteDestination::Cidr(block.cidr))
             });
         }

@@ -172,7 +172,9 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         let RouteDestination::Cidr(destination) = route.destination else {
                             return None;
                         };
-                        let target = if route_state(r, &world.global, t, route) == "blackhole" {
+                        let target = if route_state(r, &world.global, t, route)
+                            == fort_model::RouteState::Blackhole
+                        {
                             Target::Blackhole(pb::Empty {})
                         } else {
                             route_target(r, &route.target)
@@ -377,9 +379,9 @@ type Target = pb::route_target::Kind;
 fn route_target(r: &Region, target: &RouteTarget) -> Target {
     match target {
         RouteTarget::Local => Target::Local(pb::Empty {}),
-        RouteTarget::Gateway(g) if g.starts_with("igw-") => Target::InternetGateway(g.clone()),
-        RouteTarget::Gateway(g) if g.starts_with("vgw-") => Target::VpnGateway(g.clone()),
-        RouteTarget::Gateway(g) | RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.clone()),
+        RouteTarget::InternetGateway(g) => Target::InternetGateway(g.clone()),
+        RouteTarget::VpnGateway(g) => Target::VpnGateway(g.clone()),
+        RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.clone()),
         RouteTarget::NatGateway(n) => Target::NatGateway(n.clone()),
         RouteTarget::NetworkInterface(e) => Target::NetworkInterface(e.clone()),
         RouteTarget::Instance(i) => match r.instance_route_interface(i) {
@@ -482,7 +484,8 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
 fn target_id(t: &RouteTarget) -> Option<&str> {
     match t {
         RouteTarget::Local => None,
-        RouteTarget::Gateway(x)
+        RouteTarget::InternetGateway(x)
+        | RouteTarget::VpnGateway(x)
         | RouteTarget::NatGateway(x)
         | RouteTarget::NetworkInterface(x)
         | RouteTarget::Instance(x)
@@ -503,7 +506,8 @@ pub fn active_peerings<'w>(
     let now = fort_control::now_millis();
     world.global.peerings.values().filter_map(move |p| {
         let peer = p.peer_of(vpc_id)?;
-        (fort_control::peering::status(p, now) == "active").then_some((p.id.as_str(), peer))
+        (fort_control::peering::status(p, now) == fort_model::PeeringStatus::Active)
+            .then_some((p.id.as_str(), peer))
     })
 }
 
@@ -531,7 +535,11 @@ pub fn peering_rows(world: &World, id: &str) -> Vec<RowKey> {
 
 /// The edge host serving gateways: the first registered host with the edge role.
 pub fn edge_host(world: &World) -> Option<&Host> {
-    world.global.hosts.values().find(|h| h.role == "edge")
+    world
+        .global
+        .hosts
+        .values()
+        .find(|h| h.role == fort_model::HostRole::Edge)
 }
 
 /// Where each gateway of a VPC is served: its internet gateway and NAT gateways.
@@ -547,7 +555,7 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
     let nats = r
         .nat_gateways
         .values()
-        .filter(|n| n.vpc_id == v.id && n.state == "available")
+        .filter(|n| n.vpc_id == v.id && n.state == fort_model::NatGatewayState::Available)
         .map(|n| n.id.clone());
     igws.chain(nats)
         .map(|gateway_id| pb::Edge {

@@ -500,7 +500,7 @@ impl Programs {
         let mut now: HashMap<String, BTreeMap<String, String>> = HashMap::new();
         let at = fort_control::now_millis();
         for p in world.global.peerings.values() {
-            if fort_control::peering::status(p, at) != "active" {
+            if fort_control::peering::status(p, at) != fort_model::PeeringStatus::Active {
                 continue;
             }
             let (a, b) = (&p.requester.vpc_id, &p.accepter.vpc_id);
@@ -679,7 +679,7 @@ fn edge_hosts(world: &World) -> BTreeMap<String, std::net::Ipv4Addr> {
         .global
         .hosts
         .values()
-        .filter(|h| h.role == "edge")
+        .filter(|h| h.role == fort_model::HostRole::Edge)
         .map(|h| (h.id.clone(), h.underlay))
         .collect()
 }

@@ -172,7 +172,8 @@ impl MappingService {
                     id: host_id.into(),
                     zone: zone.into(),
                     underlay,
-                    role: role.into(),
+                    role: fort_model::HostRole::parse(role)
+                        .ok_or_else(|| ApiError::invalid_value(format!("unknown role {role}")))?,
                     instances,
                     available: true,
                 };

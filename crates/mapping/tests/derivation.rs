@@ -77,7 +77,7 @@ async fn run(seed: u64, steps: usize) {
                     id: id.into(),
                     zone: zone.into(),
                     underlay,
-                    role: "instance".into(),
+                    role: fort_model::HostRole::Instance,
                     instances: 0,
                     available: true,
                 });
@@ -282,7 +282,7 @@ async fn run(seed: u64, steps: usize) {
         .regions
         .values()
         .flat_map(|r| r.instances.values())
-        .filter(|i| i.state == "running" && i.host_id.is_some())
+        .filter(|i| i.state == fort_model::InstanceState::Running && i.host_id.is_some())
         .count();
     let ports: usize = caches
         .iter()

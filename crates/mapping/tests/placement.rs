@@ -94,7 +94,7 @@ async fn instances_spread_over_their_zone_and_free_their_host() {
                     id: id.into(),
                     zone: zone.into(),
                     underlay: ip.parse().unwrap(),
-                    role: "instance".into(),
+                    role: fort_model::HostRole::Instance,
                     instances: 0,
                     available: true,
                 });

@@ -9,10 +9,12 @@ pub mod cidr;
 mod error;
 pub mod id;
 pub mod resources;
+mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use id::Kind;
 pub use resources::*;
+pub use state::*;
 
 /// The account every resource belongs to when no credentials file names another.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";

@@ -8,7 +8,10 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::{ErrorCode, Millis};
+use crate::{
+    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, Kind, Millis,
+    NatGatewayState, PeeringStatus, RouteOrigin,
+};
 
 /// User tags: key → value, ordered by key as EC2 lists them.
 pub type Tags = BTreeMap<String, String>;
@@ -41,7 +44,7 @@ impl Vpc {
     pub fn cidrs(&self) -> impl Iterator<Item = Ipv4Net> + '_ {
         self.cidr_blocks
             .iter()
-            .filter(|b| b.state == "associated")
+            .filter(|b| b.state == CidrBlockState::Associated)
             .map(|b| b.cidr)
     }
 }
@@ -50,8 +53,8 @@ impl Vpc {
 pub struct VpcCidrBlock {
     pub association_id: String,
     pub cidr: Ipv4Net,
-    /// `associated` or `disassociated` (kept briefly so Describe shows it, as EC2 does).
-    pub state: String,
+    /// Disassociated blocks are kept briefly so Describe shows them, as EC2 does.
+    pub state: CidrBlockState,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,8 +88,7 @@ pub struct RouteTable {
 pub struct Route {
     pub destination: RouteDestination,
     pub target: RouteTarget,
-    /// `CreateRouteTable` (local routes), `CreateRoute` or `EnableVgwRoutePropagation`.
-    pub origin: String,
+    pub origin: RouteOrigin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -96,11 +98,53 @@ pub enum RouteDestination {
     PrefixList(String),
 }
 
-/// Where a route sends traffic. `Gateway` carries igw-, vgw- and gateway vpce- ids, as the
-/// API's `gatewayId` does.
+/// Where a route sends traffic, by the kind of its target. The API's `gatewayId` names an
+/// internet gateway, a VPN gateway or a gateway VPC endpoint; each is its own variant here.
+///
+/// Stored as [`StoredRouteTarget`], the form rows have always had (internet and VPN
+/// gateways as `Gateway`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredRouteTarget", into = "StoredRouteTarget")]
 pub enum RouteTarget {
     Local,
+    InternetGateway(String),
+    VpnGateway(String),
+    NatGateway(String),
+    NetworkInterface(String),
+    Instance(String),
+    VpcPeeringConnection(String),
+    EgressOnlyInternetGateway(String),
+    TransitGateway(String),
+    VpcEndpoint(String),
+    CarrierGateway(String),
+    LocalGateway(String),
+}
+
+impl RouteTarget {
+    /// The id of the resource the route goes to (`None` for `local`).
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            RouteTarget::Local => None,
+            RouteTarget::InternetGateway(x)
+            | RouteTarget::VpnGateway(x)
+            | RouteTarget::NatGateway(x)
+            | RouteTarget::NetworkInterface(x)
+            | RouteTarget::Instance(x)
+            | RouteTarget::VpcPeeringConnection(x)
+            | RouteTarget::EgressOnlyInternetGateway(x)
+            | RouteTarget::TransitGateway(x)
+            | RouteTarget::VpcEndpoint(x)
+            | RouteTarget::CarrierGateway(x)
+            | RouteTarget::LocalGateway(x) => Some(x),
+        }
+    }
+}
+
+/// A route target as rows store it: the API's parameter it came from, and the id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredRouteTarget {
+    Local,
+    /// An internet gateway, a VPN gateway or a gateway VPC endpoint (`gatewayId`).
     Gateway(String),
     NatGateway(String),
     NetworkInterface(String),
@@ -111,6 +155,52 @@ pub enum RouteTarget {
     VpcEndpoint(String),
     CarrierGateway(String),
     LocalGateway(String),
+}
+
+impl From<StoredRouteTarget> for RouteTarget {
+    fn from(t: StoredRouteTarget) -> Self {
+        match t {
+            StoredRouteTarget::Local => RouteTarget::Local,
+            StoredRouteTarget::Gateway(id) => match Kind::of(&id) {
+                Some(Kind::VpnGateway) => RouteTarget::VpnGateway(id),
+                Some(Kind::VpcEndpoint) => RouteTarget::VpcEndpoint(id),
+                _ => RouteTarget::InternetGateway(id),
+            },
+            StoredRouteTarget::NatGateway(id) => RouteTarget::NatGateway(id),
+            StoredRouteTarget::NetworkInterface(id) => RouteTarget::NetworkInterface(id),
+            StoredRouteTarget::Instance(id) => RouteTarget::Instance(id),
+            StoredRouteTarget::VpcPeeringConnection(id) => RouteTarget::VpcPeeringConnection(id),
+            StoredRouteTarget::EgressOnlyInternetGateway(id) => {
+                RouteTarget::EgressOnlyInternetGateway(id)
+            }
+            StoredRouteTarget::TransitGateway(id) => RouteTarget::TransitGateway(id),
+            StoredRouteTarget::VpcEndpoint(id) => RouteTarget::VpcEndpoint(id),
+            StoredRouteTarget::CarrierGateway(id) => RouteTarget::CarrierGateway(id),
+            StoredRouteTarget::LocalGateway(id) => RouteTarget::LocalGateway(id),
+        }
+    }
+}
+
+impl From<RouteTarget> for StoredRouteTarget {
+    fn from(t: RouteTarget) -> Self {
+        match t {
+            RouteTarget::Local => StoredRouteTarget::Local,
+            RouteTarget::InternetGateway(id) | RouteTarget::VpnGateway(id) => {
+                StoredRouteTarget::Gateway(id)
+            }
+            RouteTarget::NatGateway(id) => StoredRouteTarget::NatGateway(id),
+            RouteTarget::NetworkInterface(id) => StoredRouteTarget::NetworkInterface(id),
+            RouteTarget::Instance(id) => StoredRouteTarget::Instance(id),
+            RouteTarget::VpcPeeringConnection(id) => StoredRouteTarget::VpcPeeringConnection(id),
+            RouteTarget::EgressOnlyInternetGateway(id) => {
+                StoredRouteTarget::EgressOnlyInternetGateway(id)
+            }
+            RouteTarget::TransitGateway(id) => StoredRouteTarget::TransitGateway(id),
+            RouteTarget::VpcEndpoint(id) => StoredRouteTarget::VpcEndpoint(id),
+            RouteTarget::CarrierGateway(id) => StoredRouteTarget::CarrierGateway(id),
+            RouteTarget::LocalGateway(id) => StoredRouteTarget::LocalGateway(id),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,10 +230,8 @@ pub struct NatGateway {
     pub id: String,
     pub subnet_id: String,
     pub vpc_id: String,
-    /// `pending`, `available`, `deleting`, `deleted` or `failed`.
-    pub state: String,
-    /// `public` or `private`.
-    pub connectivity_type: String,
+    pub state: NatGatewayState,
+    pub connectivity_type: ConnectivityType,
     pub create_time: Millis,
     pub delete_time: Option<Millis>,
     pub failure_code: Option<ErrorCode>,
@@ -160,8 +248,9 @@ pub struct VpcPeeringConnection {
     pub id: String,
     pub requester: PeeringVpcInfo,
     pub accepter: PeeringVpcInfo,
-    /// `pending-acceptance`, `active`, `failed`, `rejected`, `expired` or `deleted`.
-    pub status: String,
+    /// As stored: a pending request past its expiration time reads `expired` (see
+    /// control's `peering::status`).
+    pub status: PeeringStatus,
     pub message: String,
     /// When a pending request expires (7 days after it was made).
     pub expiration_time: Option<Millis>,
@@ -322,7 +411,7 @@ pub struct EniAttachment {
     pub id: String,
     pub instance_id: String,
     pub device_index: u32,
-    pub status: String,
+    pub status: AttachmentStatus,
     pub attach_time: Millis,
     pub delete_on_termination: bool,
 }
@@ -359,8 +448,7 @@ pub struct Instance {
     pub image_id: String,
     pub instance_type: String,
     pub key_name: Option<String>,
-    /// `pending`, `running`, `stopping`, `stopped`, `shutting-down` or `terminated`.
-    pub state: String,
+    pub state: InstanceState,
     pub state_reason: Option<String>,
     pub subnet_id: String,
     pub vpc_id: String,
@@ -399,4 +487,40 @@ pub struct KeyPair {
     pub public_key: String,
     pub create_time: Millis,
     pub tags: Tags,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows written when targets were `Gateway(String)` read back by kind, and are written
+    /// the same way again.
+    #[test]
+    fn route_targets_keep_their_stored_form() {
+        let cases = [
+            (
+                r#"{"Gateway":"igw-0123456789abcdef0"}"#,
+                RouteTarget::InternetGateway("igw-0123456789abcdef0".into()),
+            ),
+            (
+                r#"{"Gateway":"vgw-0123456789abcdef0"}"#,
+                RouteTarget::VpnGateway("vgw-0123456789abcdef0".into()),
+            ),
+            (
+                r#"{"NatGateway":"nat-0123456789abcdef0"}"#,
+                RouteTarget::NatGateway("nat-0123456789abcdef0".into()),
+            ),
+            (r#""Local""#, RouteTarget::Local),
+        ];
+        for (json, target) in cases {
+            assert_eq!(serde_json::from_str::<RouteTarget>(json).unwrap(), target);
+            assert_eq!(serde_json::to_string(&target).unwrap(), json);
+        }
+        let endpoint: RouteTarget =
+            serde_json::from_str(r#"{"Gateway":"vpce-0123456789abcdef0"}"#).unwrap();
+        assert_eq!(
+            endpoint,
+            RouteTarget::VpcEndpoint("vpce-0123456789abcdef0".into())
+        );
+    }
 }

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use fort_control::Region;
-use fort_control::instance::{
-    InstanceChange, InterfaceSpec, RunInstances, StateChange, state_code,
-};
+use fort_control::instance::{InstanceChange, InterfaceSpec, RunInstances, StateChange};
 use fort_control::network_interface::{AddressRequest, private_dns_name};
-use fort_model::{ApiError, ErrorCode, Instance, Kind, NetworkInterface, format_time};
+use fort_model::{
+    ApiError, ErrorCode, Instance, InstanceState, Kind, NetworkInterface, format_time,
+};
 
 use super::network_interface::{association, groups, private_ip_specs};
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -206,7 +206,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             ctx.read(|v| {
                 for id in &ids {
                     let i = v.region.instances.find(Kind::Instance, id)?;
-                    if i.state == "terminated" {
+                    if i.state == InstanceState::Terminated {
                         return Err(ApiError::new(
                             ErrorCode::IncorrectInstanceState,
                             format!("The instance '{id}' is not in a state from which it can be rebooted."),
@@ -243,7 +243,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .region
                     .instances
                     .values()
-                    .filter(|i| include_all || i.state == "running");
+                    .filter(|i| include_all || i.state == InstanceState::Running);
                 let page = d.run(
                     p,
                     rows,
@@ -266,7 +266,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                             items: all
                                 .items
                                 .into_iter()
-                                .filter(|i| i.state == "running")
+                                .filter(|i| i.state == InstanceState::Running)
                                 .collect(),
                             next_token: all.next_token,
                         }
@@ -281,7 +281,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         .get(&i.subnet_id)
                         .map(|s| s.availability_zone_id.clone())
                         .unwrap_or_default();
-                    let ok = i.state == "running";
+                    let ok = i.state == InstanceState::Running;
                     // A host whose agent went silent: its instances are unreachable.
                     let host_down = i
                         .host_id
@@ -307,7 +307,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         .leaf("availabilityZone", &i.availability_zone)
                         .leaf("availabilityZoneId", zone_id)
                         .el("instanceState", |w| {
-                            w.leaf("code", state_code(&i.state)).leaf("name", &i.state);
+                            w.leaf("code", i.state.code()).leaf("name", i.state);
                         });
                     summary(w, "systemStatus");
                     summary(w, "instanceStatus");
@@ -460,10 +460,10 @@ fn state_changes(changes: &[StateChange]) -> Xml {
     w.set("instancesSet", changes, |w, (id, prev, cur)| {
         w.leaf("instanceId", id)
             .el("currentState", |w| {
-                w.leaf("code", state_code(cur)).leaf("name", cur);
+                w.leaf("code", cur.code()).leaf("name", cur);
             })
             .el("previousState", |w| {
-                w.leaf("code", state_code(prev)).leaf("name", prev);
+                w.leaf("code", prev.code()).leaf("name", prev);
             });
     });
     w
@@ -523,11 +523,11 @@ const STATUS_FILTERS: &[&str] = &[
 ];
 
 fn status_field(region: &Region, i: &Instance, name: &str) -> Vec<String> {
-    let ok = i.state == "running";
+    let ok = i.state == InstanceState::Running;
     match name {
         "availability-zone" => vec![i.availability_zone.clone()],
-        "instance-state-code" => vec![state_code(&i.state).to_string()],
-        "instance-state-name" => vec![i.state.clone()],
+        "instance-state-code" => vec![i.state.code().to_string()],
+        "instance-state-name" => vec![i.state.as_str().to_owned()],
         "instance-status.status" | "system-status.status" => {
             vec![if ok { "ok" } else { "not-applicable" }.into()]
         }
@@ -546,7 +546,7 @@ fn status_field(region: &Region, i: &Instance, name: &str) -> Vec<String> {
 }
 
 fn live(i: &Instance) -> bool {
-    i.state != "terminated"
+    i.state != InstanceState::Terminated
 }
 
 fn public_ip(e: Option<&&NetworkInterface>) -> Option<std::net::Ipv4Addr> {
@@ -583,8 +583,8 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "group-name" | "instance.group-name" => primary.map(|e| group_names(e)).unwrap_or_default(),
         "image-id" => one(i.image_id.clone()),
         "instance-id" => one(i.id.clone()),
-        "instance-state-code" => one(state_code(&i.state).to_string()),
-        "instance-state-name" => one(i.state.clone()),
+        "instance-state-code" => one(i.state.code().to_string()),
+        "instance-state-name" => one(i.state.as_str().to_owned()),
         "instance-type" => one(i.instance_type.clone()),
         "ip-address" => public_ip(primary)
             .map(|ip| ip.to_string())
@@ -647,8 +647,14 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
 
 /// EC2's `reason`: `User initiated (2024-01-02 03:04:05 GMT)` after a requested change.
 fn reason(i: &Instance) -> String {
-    match (i.state.as_str(), i.state_transition_time) {
-        ("stopped" | "stopping" | "terminated" | "shutting-down", Some(t)) => {
+    match (i.state, i.state_transition_time) {
+        (
+            InstanceState::Stopped
+            | InstanceState::Stopping
+            | InstanceState::Terminated
+            | InstanceState::ShuttingDown,
+            Some(t),
+        ) => {
             let iso = format_time(t);
             format!("User initiated ({} {} GMT)", &iso[..10], &iso[11..19])
         }
@@ -679,10 +685,10 @@ fn reservation_body(
 pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, launching: bool) {
     let mine: &[&NetworkInterface] = enis.get(i.id.as_str()).map_or(&[], |v| v.as_slice());
     let primary = mine.iter().find(|e| e.id == i.primary_eni_id);
-    let state = if launching && i.state == "running" {
-        "pending"
+    let state = if launching && i.state == InstanceState::Running {
+        InstanceState::Pending
     } else {
-        i.state.as_str()
+        i.state
     };
     let public = public_ip(primary);
     let dns = public
@@ -695,7 +701,7 @@ pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, l
     w.leaf("instanceId", &i.id)
         .leaf("imageId", &i.image_id)
         .el("instanceState", |w| {
-            w.leaf("code", state_code(state)).leaf("name", state);
+            w.leaf("code", state.code()).leaf("name", state);
         })
         .leaf(
             "privateDnsName",

@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::nat_gateway::CreateNatGateway;
-use fort_model::{ApiError, ErrorCode, Kind, NatGateway, format_time};
+use fort_model::{ApiError, ErrorCode, Kind, NatGateway, NatGatewayState, format_time};
 
 use super::{Ctx, Describe, b, next_token};
 use crate::xml::Xml;
@@ -88,7 +88,7 @@ const FILTERS: &[&str] = &["nat-gateway-id", "state", "subnet-id", "vpc-id"];
 fn field(n: &NatGateway, name: &str) -> Vec<String> {
     match name {
         "nat-gateway-id" => vec![n.id.clone()],
-        "state" => vec![n.state.clone()],
+        "state" => vec![n.state.as_str().to_owned()],
         "subnet-id" => vec![n.subnet_id.clone()],
         "vpc-id" => vec![n.vpc_id.clone()],
         _ => vec![],
@@ -113,8 +113,8 @@ pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
                 .leaf("isPrimary", b(a.is_primary))
                 .leaf(
                     "status",
-                    match n.state.as_str() {
-                        "deleted" | "deleting" => "disassociated",
+                    match n.state {
+                        NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
                         _ => "succeeded",
                     },
                 );

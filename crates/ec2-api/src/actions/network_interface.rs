@@ -338,7 +338,10 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .collect(),
         "attachment.instance-id" => att.map(|a| a.instance_id.clone()).into_iter().collect(),
         "attachment.instance-owner-id" => att.map(|_| region.account.clone()).into_iter().collect(),
-        "attachment.status" => att.map(|a| a.status.clone()).into_iter().collect(),
+        "attachment.status" => att
+            .map(|a| a.status.as_str().to_owned())
+            .into_iter()
+            .collect(),
         "availability-zone" => one(e.availability_zone.clone()),
         "description" => one(e.description.clone()),
         "group-id" => e.security_groups.clone(),

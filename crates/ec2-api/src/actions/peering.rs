@@ -1,7 +1,9 @@
 //! VPC peering connection actions.
 
 use fort_control::peering;
-use fort_model::{ApiError, ErrorCode, Kind, PeeringVpcInfo, VpcPeeringConnection, format_time};
+use fort_model::{
+    ApiError, ErrorCode, Kind, PeeringStatus, PeeringVpcInfo, VpcPeeringConnection, format_time,
+};
 
 use super::{Ctx, Describe, next_token, ok_return};
 use crate::xml::Xml;
@@ -135,7 +137,7 @@ fn field(x: &VpcPeeringConnection, name: &str, now: fort_model::Millis) -> Vec<S
     }
     match name {
         "expiration-time" => x.expiration_time.map(format_time).into_iter().collect(),
-        "status-code" => vec![peering::status(x, now).to_owned()],
+        "status-code" => vec![peering::status(x, now).as_str().to_owned()],
         "status-message" => vec![message(x, now).to_owned()],
         "vpc-peering-connection-id" => vec![x.id.clone()],
         _ => vec![],
@@ -143,7 +145,7 @@ fn field(x: &VpcPeeringConnection, name: &str, now: fort_model::Millis) -> Vec<S
 }
 
 fn message(x: &VpcPeeringConnection, now: fort_model::Millis) -> &str {
-    if peering::status(x, now) == "expired" {
+    if peering::status(x, now) == PeeringStatus::Expired {
         "Expired"
     } else {
         &x.message
@@ -175,7 +177,7 @@ pub fn render(w: &mut Xml, x: &VpcPeeringConnection, now: fort_model::Millis) {
         .opt(
             "expirationTime",
             x.expiration_time
-                .filter(|_| status == "pending-acceptance")
+                .filter(|_| status == PeeringStatus::PendingAcceptance)
                 .map(format_time),
         )
         .el("requesterVpcInfo", |w| render_side(w, &x.requester))

@@ -170,7 +170,9 @@ fn target_fields(region: &Region, target: &RouteTarget) -> Vec<(&'static str, St
     let owner = || region.account.clone();
     match target {
         RouteTarget::Local => vec![("gatewayId", "local".into())],
-        RouteTarget::Gateway(id) | RouteTarget::VpcEndpoint(id) => vec![("gatewayId", id.clone())],
+        RouteTarget::InternetGateway(id)
+        | RouteTarget::VpnGateway(id)
+        | RouteTarget::VpcEndpoint(id) => vec![("gatewayId", id.clone())],
         RouteTarget::NatGateway(id) => vec![("natGatewayId", id.clone())],
         RouteTarget::NetworkInterface(id) => {
             let mut out = Vec::new();
@@ -240,9 +242,9 @@ fn route_fields(v: &View<'_>, table: &RouteTable, name: &str) -> Vec<String> {
         "route.nat-gateway-id" => target_of("natGatewayId"),
         "route.transit-gateway-id" => target_of("transitGatewayId"),
         "route.vpc-peering-connection-id" => target_of("vpcPeeringConnectionId"),
-        "route.origin" => rs.map(|r| r.origin.clone()).collect(),
+        "route.origin" => rs.map(|r| r.origin.as_str().to_owned()).collect(),
         "route.state" => rs
-            .map(|r| route_state(region, v.global, table, r).to_owned())
+            .map(|r| route_state(region, v.global, table, r).as_str().to_owned())
             .collect(),
         _ => vec![],
     }

@@ -183,7 +183,11 @@ fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
             .iter()
             .map(|c| c.association_id.clone())
             .collect(),
-        "cidr-block-association.state" => v.cidr_blocks.iter().map(|c| c.state.clone()).collect(),
+        "cidr-block-association.state" => v
+            .cidr_blocks
+            .iter()
+            .map(|c| c.state.as_str().to_owned())
+            .collect(),
         "dhcp-options-id" => vec![v.dhcp_options_id.clone()],
         "is-default" => vec![b(v.is_default).into()],
         "owner-id" => vec![account.into()],

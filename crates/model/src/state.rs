@@ -1,0 +1,180 @@
+//! The states, statuses and roles resources move through, as enums. Each is stored and
+//! shown as the text EC2 uses (`shutting-down`, `pending-acceptance`), so stored rows read
+//! the same as when these were strings.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Declares an enum whose variants are written as EC2's texts: in the store (serde), in
+/// responses and filters ([`as_str`](InstanceState::as_str)), and parsed back.
+macro_rules! wire_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),*];
+
+            /// The text EC2 writes.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),* }
+            }
+
+            /// The value EC2's text names.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)* _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// An instance's lifecycle state.
+    pub enum InstanceState {
+        Pending = "pending",
+        Running = "running",
+        ShuttingDown = "shutting-down",
+        Terminated = "terminated",
+        Stopping = "stopping",
+        Stopped = "stopped",
+    }
+}
+
+impl InstanceState {
+    /// EC2's numeric state code (`instanceState.code`).
+    pub const fn code(self) -> i32 {
+        match self {
+            InstanceState::Pending => 0,
+            InstanceState::Running => 16,
+            InstanceState::ShuttingDown => 32,
+            InstanceState::Terminated => 48,
+            InstanceState::Stopping => 64,
+            InstanceState::Stopped => 80,
+        }
+    }
+
+    /// Pending or running: the instance has (or is getting) its place on a host.
+    pub const fn is_up(self) -> bool {
+        matches!(self, InstanceState::Pending | InstanceState::Running)
+    }
+}
+
+wire_enum! {
+    /// A NAT gateway's state.
+    pub enum NatGatewayState {
+        Pending = "pending",
+        Failed = "failed",
+        Available = "available",
+        Deleting = "deleting",
+        Deleted = "deleted",
+    }
+}
+
+impl NatGatewayState {
+    /// Pending, available or deleting: the gateway holds its quota slot and its address.
+    pub const fn is_live(self) -> bool {
+        matches!(
+            self,
+            NatGatewayState::Pending | NatGatewayState::Available | NatGatewayState::Deleting
+        )
+    }
+}
+
+wire_enum! {
+    /// A NAT gateway's connectivity type.
+    pub enum ConnectivityType {
+        Public = "public",
+        Private = "private",
+    }
+}
+
+wire_enum! {
+    /// The state of a VPC's CIDR block association.
+    pub enum CidrBlockState {
+        Associated = "associated",
+        Disassociated = "disassociated",
+    }
+}
+
+wire_enum! {
+    /// The status of a network interface's attachment to an instance.
+    pub enum AttachmentStatus {
+        Attaching = "attaching",
+        Attached = "attached",
+        Detaching = "detaching",
+        Detached = "detached",
+    }
+}
+
+wire_enum! {
+    /// A VPC peering connection's status code.
+    pub enum PeeringStatus {
+        PendingAcceptance = "pending-acceptance",
+        Active = "active",
+        Failed = "failed",
+        Rejected = "rejected",
+        Expired = "expired",
+        Deleted = "deleted",
+    }
+}
+
+wire_enum! {
+    /// The state of a route: whether its target can carry traffic.
+    pub enum RouteState {
+        Active = "active",
+        Blackhole = "blackhole",
+    }
+}
+
+wire_enum! {
+    /// How a route came to be in its table.
+    pub enum RouteOrigin {
+        /// The local routes every table gets.
+        CreateRouteTable = "CreateRouteTable",
+        CreateRoute = "CreateRoute",
+        EnableVgwRoutePropagation = "EnableVgwRoutePropagation",
+    }
+}
+
+wire_enum! {
+    /// What a registered host does: run instances, or the edge (gateways to the outside).
+    pub enum HostRole {
+        Instance = "instance",
+        Edge = "edge",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_as_the_strings_they_replace() {
+        for &s in InstanceState::ALL {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            assert_eq!(serde_json::from_str::<InstanceState>(&json).unwrap(), s);
+            assert_eq!(InstanceState::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(
+            serde_json::to_string(&PeeringStatus::PendingAcceptance).unwrap(),
+            "\"pending-acceptance\""
+        );
+        assert_eq!(
+            serde_json::to_string(&InstanceState::ShuttingDown).unwrap(),
+            "\"shutting-down\""
+        );
+        assert_eq!(serde_json::to_string(&HostRole::Edge).unwrap(), "\"edge\"");
+        assert_eq!(InstanceState::Stopped.code(), 80);
+    }
+}
