@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use fort_control::Control;
 use fort_control::region::Host;
-use fort_model::ApiError;
+use fort_model::{ApiError, HostRole};
 use fort_proto::CONTRACT_VERSION;
 use fort_proto::mapping::host_message::Msg;
 use fort_proto::mapping::mapping_server::{Mapping, MappingServer};
@@ -156,7 +156,7 @@ impl MappingService {
         host_id: &str,
         zone: &str,
         underlay: Ipv4Addr,
-        role: &str,
+        role: HostRole,
     ) -> Result<(), ApiError> {
         // A zone is its region's name and a letter: `us-east-1a`.
         let zone_ok = zone.len() > 1
@@ -172,8 +172,7 @@ impl MappingService {
                     id: host_id.into(),
                     zone: zone.into(),
                     underlay,
-                    role: fort_model::HostRole::parse(role)
-                        .ok_or_else(|| ApiError::invalid_value(format!("unknown role {role}")))?,
+                    role,
                     instances,
                     available: true,
                 };
@@ -258,8 +257,8 @@ impl Mapping for Grpc {
             )));
         }
         let role = match Role::try_from(hello.role) {
-            Ok(Role::Instance) => "instance",
-            Ok(Role::Edge) => "edge",
+            Ok(Role::Instance) => HostRole::Instance,
+            Ok(Role::Edge) => HostRole::Edge,
             _ => {
                 return Err(Status::invalid_argument(format!(
                     "unknown role {}",
@@ -290,7 +289,7 @@ impl Mapping for Grpc {
             shared.sessions.insert(hello.host_id.clone(), (session, tx));
             session
         };
-        tracing::info!(host = hello.host_id, zone = hello.zone, %underlay, role, "agent connected");
+        tracing::info!(host = hello.host_id, zone = hello.zone, %underlay, role = role.as_str(), "host connected");
         let host = hello.host_id.clone();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = inbound.message().await {
