@@ -275,7 +275,8 @@ impl Conntrack {
         let key = e.key;
         self.index.remove(&key);
         self.free.push(slot);
-        *self.count(key.port()) -= 1;
+        let c = self.count(key.port());
+        *c = c.saturating_sub(1);
     }
 
     /// Removes every timed-out entry.
@@ -290,16 +291,34 @@ impl Conntrack {
 
     /// Forgets every flow of a port (the ENI left the host).
     pub fn remove_port(&mut self, port: u16) {
+        self.remove_ports(|p| p == port, usize::MAX);
+    }
+
+    /// Forgets, in one pass, every flow of the ports `gone` names (ENIs that left the
+    /// host: their slots may be handed to other ENIs), and the budgets of ports at or
+    /// beyond `end` (no slot there is in use).
+    pub fn remove_ports(&mut self, gone: impl Fn(u16) -> bool, end: usize) {
         for s in 0..self.slots.len() as u32 {
             let e = &self.slots[s as usize];
-            if e.live && e.key.port() == port {
+            if e.live && gone(e.key.port()) {
                 self.remove(s);
             }
         }
+        self.per_port.truncate(end);
     }
 
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// Entries held (live or free): the slab's length.
+    pub fn slab_len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Length of the per-port budget table (highest port slot seen + 1).
+    pub fn budgets_len(&self) -> usize {
+        self.per_port.len()
     }
 
     pub fn is_empty(&self) -> bool {

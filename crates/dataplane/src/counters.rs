@@ -8,6 +8,7 @@ use crate::flow_table::{BuildFxHasher, CounterRef};
 use crate::packet::FiveTuple;
 use crate::verdict::{DropReason, Time};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// ACCEPT or REJECT, as flow logs print them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +44,10 @@ impl std::hash::Hash for CounterKey {
 /// One aggregated flow-log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRecord {
-    /// The ENI's id (`eni-…`) is looked up by the caller from the port.
+    /// The ENI the traffic crossed (`eni-…`), as it was counted: the port may have
+    /// left the host since, and its slot gone to another ENI.
+    pub eni: Arc<str>,
+    /// The port's slot when counted (the same caveat: prefer `eni`).
     pub port: u16,
     pub tuple: FiveTuple,
     pub action: Action,
@@ -53,11 +57,15 @@ pub struct FlowRecord {
     pub last: Time,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Slot {
     key: CounterKey,
+    eni: Arc<str>,
     generation: u32,
     live: bool,
+    /// In the index: false once the port left (the counter waits to be drained, but
+    /// its key may be its slot's next occupant's).
+    indexed: bool,
     packets: u64,
     bytes: u64,
     first: Time,
@@ -72,15 +80,18 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Counts a packet under `key`, returning a reference for the flow cache.
-    pub fn count(&mut self, key: CounterKey, bytes: u16, now: Time) -> CounterRef {
+    /// Counts a packet under `key` (of the port whose ENI is `eni`), returning a
+    /// reference for the flow cache.
+    pub fn count(&mut self, key: CounterKey, eni: &Arc<str>, bytes: u16, now: Time) -> CounterRef {
         let slot = match self.index.get(&key) {
             Some(&s) => s,
             None => {
                 let fresh = Slot {
                     key,
+                    eni: Arc::clone(eni),
                     generation: 0,
                     live: true,
+                    indexed: true,
                     packets: 0,
                     bytes: 0,
                     first: now,
@@ -139,6 +150,7 @@ impl Counters {
     pub fn drain(&mut self, mut f: impl FnMut(FlowRecord)) {
         for s in self.slots.iter_mut().filter(|s| s.live && s.packets > 0) {
             f(FlowRecord {
+                eni: Arc::clone(&s.eni),
                 port: s.key.port,
                 tuple: s.key.tuple,
                 action: s.key.action,
@@ -152,18 +164,45 @@ impl Counters {
         }
     }
 
-    /// Frees drained counters idle for longer than `idle` nanoseconds.
+    /// Frees drained counters idle for longer than `idle` nanoseconds, and drained
+    /// counters of ports that left.
     pub fn expire(&mut self, now: Time, idle: u64) {
-        for i in 0..self.slots.len() {
-            let s = &mut self.slots[i];
-            if s.live && s.packets == 0 && now.0.saturating_sub(s.last.0) > idle {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            let idle = now.0.saturating_sub(s.last.0) > idle;
+            if s.live && s.packets == 0 && (idle || !s.indexed) {
                 s.live = false;
                 s.generation = s.generation.wrapping_add(1);
-                let key = s.key;
-                self.index.remove(&key);
-                self.free.push(i as u32);
+                if s.indexed {
+                    self.index.remove(&s.key);
+                }
+                s.indexed = false;
+                // slots are u32 (CounterRef): a 4-billion-entry table is not possible
+                self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
             }
         }
+    }
+
+    /// The ports `gone` names left the host: their counters leave the index (the next
+    /// occupant of a slot counts afresh) and wait to be drained under their own ENI.
+    pub fn retire_ports(&mut self, gone: impl Fn(u16) -> bool) {
+        for s in &mut self.slots {
+            if s.live && s.indexed && gone(s.key.port) {
+                self.index.remove(&s.key);
+                s.indexed = false;
+                // cached flows holding it are re-decided
+                s.generation = s.generation.wrapping_add(1);
+            }
+        }
+    }
+
+    /// Counters held (live or free): the slab's length.
+    pub fn slab_len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Live counters.
+    pub fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
     }
 
     /// Current (undrained) value of one counter, for tests and metrics.

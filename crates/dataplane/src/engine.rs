@@ -36,6 +36,7 @@ use crate::port::Port;
 use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
 use crate::security_group::{self, Decision, Members};
+use crate::slots::{MAX_SLOTS, SlotIndex};
 use crate::v2p::{Mapping, V2p};
 use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
@@ -93,6 +94,55 @@ impl Trace {
     }
 }
 
+/// Why a program was not installed; the engine goes on running the one it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// More ports than an engine has slots ([`MAX_SLOTS`]).
+    TooManyPorts { ports: usize },
+    /// More VPCs than an engine has slots ([`MAX_SLOTS`]).
+    TooManyVpcs { vpcs: usize },
+}
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstallError::TooManyPorts { ports } => {
+                write!(f, "{ports} ports: an engine holds at most {MAX_SLOTS}")
+            }
+            InstallError::TooManyVpcs { vpcs } => {
+                write!(f, "{vpcs} VPCs: an engine holds at most {MAX_SLOTS}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+/// The sizes of the engine's tables: for metrics, and to check that churn of ENIs and
+/// VPCs does not grow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Footprint {
+    /// Ports installed, and the length of the port table (highest slot + 1).
+    pub ports: usize,
+    pub port_slots: usize,
+    /// VPCs installed, and the length of the VPC table.
+    pub vpcs: usize,
+    pub vpc_slots: usize,
+    /// Dependency slots: allocated (the epoch table's length) and in use.
+    pub epochs: usize,
+    pub epochs_in_use: usize,
+    /// Tracked flows, the conntrack slab's length and its per-port budget table's.
+    pub conntrack: usize,
+    pub conntrack_slab: usize,
+    pub conntrack_ports: usize,
+    /// Cached decisions.
+    pub flows: usize,
+    /// Live flow-log counters and the counter slab's length.
+    pub counters: usize,
+    pub counter_slab: usize,
+}
+
 /// Where a routed or switched packet is going.
 enum Dest {
     Host {
@@ -113,9 +163,9 @@ pub struct Engine {
     structure: HostProgram,
     underlay: Underlay,
     ports: Vec<Option<Port>>,
-    port_index: HashMap<String, u16>,
+    port_index: SlotIndex,
     vpcs: Vec<Option<Vpc>>,
-    vpc_index: HashMap<String, u16>,
+    vpc_index: SlotIndex,
     vnis: Vec<(u32, u16)>,
     macs: HashMap<MacAddr, u16>,
     epochs: Epochs,
@@ -134,13 +184,10 @@ fn fingerprint<T: Hash + ?Sized>(t: &T) -> u64 {
     }
 }
 
-fn slot_for(index: &mut HashMap<String, u16>, id: &str) -> u16 {
-    if let Some(&s) = index.get(id) {
-        return s;
-    }
-    let s = index.len() as u16;
-    index.insert(id.to_string(), s);
-    s
+/// Records that `key` is present in the program being installed, with its content.
+fn mark(seen: &mut HashSet<DepKey>, epochs: &mut Epochs, key: DepKey, fp: u64) -> u32 {
+    seen.insert(key.clone());
+    epochs.set(key, fp)
 }
 
 impl Engine {
@@ -150,9 +197,9 @@ impl Engine {
             structure: HostProgram::default(),
             underlay: Underlay::default(),
             ports: Vec::new(),
-            port_index: HashMap::new(),
+            port_index: SlotIndex::default(),
             vpcs: Vec::new(),
-            vpc_index: HashMap::new(),
+            vpc_index: SlotIndex::default(),
             vnis: Vec::new(),
             macs: HashMap::new(),
             epochs: Epochs::default(),
@@ -164,10 +211,10 @@ impl Engine {
     }
 
     /// An engine running `program` with default sizes.
-    pub fn with_program(program: HostProgram) -> Engine {
+    pub fn with_program(program: HostProgram) -> Result<Engine, InstallError> {
         let mut e = Engine::new(EngineConfig::default());
-        e.set_program(program);
-        e
+        e.set_program(program)?;
+        Ok(e)
     }
 
     /// The program as installed, V2P included (rebuilt: for tests and debugging).
@@ -197,7 +244,7 @@ impl Engine {
     }
 
     fn vpc(&self, id: &str) -> Option<&Vpc> {
-        let s = *self.vpc_index.get(id)?;
+        let s = self.vpc_index.get(id)?;
         self.vpcs.get(usize::from(s))?.as_ref()
     }
 
@@ -207,7 +254,7 @@ impl Engine {
 
     /// The port of an ENI on this host.
     pub fn port_id(&self, eni_id: &str) -> Option<PortId> {
-        let s = *self.port_index.get(eni_id)?;
+        let s = self.port_index.get(eni_id)?;
         self.ports.get(usize::from(s))?.as_ref().map(|_| PortId(s))
     }
 
@@ -216,7 +263,7 @@ impl Engine {
         self.ports
             .get(usize::from(port.0))?
             .as_ref()
-            .map(|p| p.id.as_str())
+            .map(|p| &*p.id)
     }
 
     pub fn stats(&self) -> &Stats {
@@ -230,6 +277,24 @@ impl Engine {
 
     pub fn flow_table_len(&self) -> usize {
         self.flows.len()
+    }
+
+    /// The sizes of the engine's tables.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            ports: self.port_index.len(),
+            port_slots: self.ports.len(),
+            vpcs: self.vpc_index.len(),
+            vpc_slots: self.vpcs.len(),
+            epochs: self.epochs.allocated(),
+            epochs_in_use: self.epochs.in_use(),
+            conntrack: self.conntrack.len(),
+            conntrack_slab: self.conntrack.slab_len(),
+            conntrack_ports: self.conntrack.budgets_len(),
+            flows: self.flows.len(),
+            counters: self.counters.live(),
+            counter_slab: self.counters.slab_len(),
+        }
     }
 
     /// The current (undrained) count of a flow-log counter: (packets, bytes).
@@ -263,35 +328,74 @@ impl Engine {
     /// Installs a new host program. Objects whose content did not change keep their
     /// epoch, so cached flows that used only them stay cached; tracked flows survive
     /// rule changes (AWS: they continue until idle), untracked ones are re-decided.
-    pub fn set_program(&mut self, program: HostProgram) {
-        self.install(program, true);
+    ///
+    /// Ports and VPCs that left free their slots (see [`crate::slots`]) for the
+    /// newcomers, with everything that was keyed by them: tracked flows, cached
+    /// decisions, counters (the undrained ones still reach the next drain, under their
+    /// ENI). A program with more than [`MAX_SLOTS`] ports or VPCs is refused whole.
+    pub fn set_program(&mut self, program: HostProgram) -> Result<(), InstallError> {
+        self.install(program, true)
     }
 
     /// Installs everything of `program` but V2P: each VPC that stays keeps its entries
     /// (the program's `mappings` are ignored), so an agent can apply a change of
     /// structure without resending tens of thousands of mappings.
-    pub fn set_structure(&mut self, program: HostProgram) {
-        self.install(program, false);
+    pub fn set_structure(&mut self, program: HostProgram) -> Result<(), InstallError> {
+        self.install(program, false)
     }
 
-    fn install(&mut self, mut program: HostProgram, with_mappings: bool) {
+    fn install(
+        &mut self,
+        mut program: HostProgram,
+        with_mappings: bool,
+    ) -> Result<(), InstallError> {
+        // slots first: a program that cannot have them leaves the engine as it was
+        let vpc_ids: HashSet<&str> = program.vpcs.iter().map(|v| v.id.as_str()).collect();
+        if vpc_ids.len() > MAX_SLOTS {
+            return Err(InstallError::TooManyVpcs {
+                vpcs: vpc_ids.len(),
+            });
+        }
+        // a port of a VPC the program does not hold is not installed
+        let port_ids: HashSet<&str> = program
+            .ports
+            .iter()
+            .filter(|p| vpc_ids.contains(p.vpc_id.as_str()))
+            .map(|p| p.id.as_str())
+            .collect();
+        if port_ids.len() > MAX_SLOTS {
+            return Err(InstallError::TooManyPorts {
+                ports: port_ids.len(),
+            });
+        }
+        let gone_vpcs: HashSet<u16> = self
+            .vpc_index
+            .release_unless(|id| vpc_ids.contains(id))
+            .into_iter()
+            .collect();
+        let gone_ports: HashSet<u16> = self
+            .port_index
+            .release_unless(|id| port_ids.contains(id))
+            .into_iter()
+            .collect();
+
         let mut old = std::mem::take(&mut self.vpcs);
         let mut seen: HashSet<DepKey> = HashSet::new();
-        let mut set = |epochs: &mut Epochs, key: DepKey, fp: u64| {
-            seen.insert(key.clone());
-            epochs.set(key, fp)
-        };
         self.underlay = program.underlay.clone();
 
         // VPCs
         let mut vpcs: Vec<Option<Vpc>> = Vec::new();
         for spec in &program.vpcs {
-            let slot = slot_for(&mut self.vpc_index, &spec.id);
+            // cannot fail: the VPCs were counted above
+            let Ok(slot) = self.vpc_index.alloc(&spec.id) else {
+                continue;
+            };
             let route_tables: Vec<RouteTable> = spec
                 .route_tables
                 .iter()
                 .map(|rt| {
-                    let dep = set(
+                    let dep = mark(
+                        &mut seen,
                         &mut self.epochs,
                         DepKey::RouteTable(slot, rt.id.clone()),
                         fingerprint(rt),
@@ -303,7 +407,8 @@ impl Engine {
                 .network_acls
                 .iter()
                 .map(|a| {
-                    let dep = set(
+                    let dep = mark(
+                        &mut seen,
                         &mut self.epochs,
                         DepKey::NetworkAcl(slot, a.id.clone()),
                         fingerprint(a),
@@ -320,22 +425,30 @@ impl Engine {
                     route_table: route_tables
                         .iter()
                         .position(|r| r.id == s.route_table_id)
-                        .map(|i| i as u16),
+                        .and_then(|i| u16::try_from(i).ok()),
                     network_acl: network_acls
                         .iter()
                         .position(|a| a.id == s.network_acl_id)
-                        .map(|i| i as u16),
-                    dep: set(
+                        .and_then(|i| u16::try_from(i).ok()),
+                    dep: mark(
+                        &mut seen,
                         &mut self.epochs,
                         DepKey::Subnet(slot, s.id.clone()),
                         fingerprint(s),
                     ),
                 })
                 .collect();
-            let mut v2p = old
-                .get_mut(usize::from(slot))
-                .and_then(Option::take)
-                .map_or_else(|| V2p::new(&mut self.epochs), |v| v.v2p);
+            let i = usize::from(slot);
+            // V2P stays with its VPC, not with the slot: a slot freed by a VPC that
+            // left may go to a newcomer in this same program
+            let mut v2p = match old.get_mut(i).and_then(Option::take) {
+                Some(prev) if prev.id == spec.id => prev.v2p,
+                Some(prev) => {
+                    prev.v2p.release(&mut self.epochs);
+                    V2p::new(&mut self.epochs)
+                }
+                None => V2p::new(&mut self.epochs),
+            };
             if with_mappings {
                 v2p.sync(&spec.mappings, &mut self.epochs);
             }
@@ -370,30 +483,35 @@ impl Engine {
                 dhcp: spec.dhcp.clone(),
                 dep: 0,
             };
-            v.dep = set(
+            v.dep = mark(
+                &mut seen,
                 &mut self.epochs,
                 DepKey::Vpc(spec.id.clone()),
                 vpc_fingerprint(spec, v.v2p.middlebox_hosts()),
             );
-            let i = usize::from(slot);
             if vpcs.len() <= i {
                 vpcs.resize_with(i + 1, || None);
             }
-            vpcs[i] = Some(v);
+            // a VPC listed twice: the last one stands
+            if let Some(dup) = vpcs[i].replace(v) {
+                dup.v2p.release(&mut self.epochs);
+            }
         }
         // peerings name VPC slots
         for spec in &program.vpcs {
-            let slot = self.vpc_index[&spec.id];
+            let Some(slot) = self.vpc_index.get(&spec.id) else {
+                continue;
+            };
             let peers: Vec<(String, u16)> = spec
                 .peerings
                 .iter()
                 .filter_map(|p| {
-                    let s = *self.vpc_index.get(&p.peer_vpc_id)?;
+                    let s = self.vpc_index.get(&p.peer_vpc_id)?;
                     vpcs.get(usize::from(s))?.as_ref()?;
                     Some((p.id.clone(), s))
                 })
                 .collect();
-            if let Some(v) = vpcs[usize::from(slot)].as_mut() {
+            if let Some(v) = vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) {
                 v.peer_vpcs = peers.iter().map(|(_, s)| *s).collect();
                 v.peerings = peers.into_iter().collect();
             }
@@ -403,26 +521,34 @@ impl Engine {
         let mut ports: Vec<Option<Port>> = Vec::new();
         let mut members: HashMap<u16, Members<'_>> = HashMap::new();
         for spec in &program.ports {
-            let Some(&vslot) = self.vpc_index.get(&spec.vpc_id) else {
+            let Some(vslot) = self.vpc_index.get(&spec.vpc_id) else {
                 continue;
             };
             let Some(v) = vpcs.get(usize::from(vslot)).and_then(Option::as_ref) else {
                 continue;
             };
-            let vspec = program
-                .vpcs
-                .iter()
-                .find(|x| x.id == spec.vpc_id)
-                .expect("vpc present");
-            let slot = slot_for(&mut self.port_index, &spec.id);
+            let Some(vspec) = program.vpcs.iter().find(|x| x.id == spec.vpc_id) else {
+                continue;
+            };
+            // cannot fail: the ports were counted above
+            let Ok(slot) = self.port_index.alloc(&spec.id) else {
+                continue;
+            };
             let subnet = v
                 .subnets
                 .iter()
                 .position(|s| s.id == spec.subnet_id)
-                .map(|i| i as u16);
+                .and_then(|i| u16::try_from(i).ok());
             let fp = port_fingerprint(spec, &vspec.security_groups);
-            let dep = set(&mut self.epochs, DepKey::Port(spec.id.clone()), fp);
-            let ct_dep = self.epochs.slot(DepKey::Conntrack(spec.id.clone()));
+            let dep = mark(
+                &mut seen,
+                &mut self.epochs,
+                DepKey::Port(spec.id.clone()),
+                fp,
+            );
+            let ct_key = DepKey::Conntrack(spec.id.clone());
+            seen.insert(ct_key.clone());
+            let ct_dep = self.epochs.slot(ct_key);
             let i = usize::from(slot);
             if ports.len() <= i {
                 ports.resize_with(i + 1, || None);
@@ -440,23 +566,32 @@ impl Engine {
                 ct_dep,
             ));
         }
-        // ports that left: forget their flows
-        for (i, old) in self.ports.iter().enumerate() {
-            if old.is_some() && ports.get(i).is_none_or(Option::is_none) {
-                self.conntrack.remove_port(i as u16);
-            }
+        // what was keyed by the slots of ports and VPCs that left must not reach the
+        // slots' next occupants: their tracked flows, cached decisions and counters go
+        if !gone_ports.is_empty() || !gone_vpcs.is_empty() {
+            let gone_port = |p: u16| gone_ports.contains(&p);
+            self.conntrack
+                .remove_ports(gone_port, self.port_index.end());
+            self.counters.retire_ports(gone_port);
+            self.flows.map.retain(|k, e| {
+                let from_gone = match k.origin() {
+                    Origin::Port(p) => gone_port(p),
+                    Origin::Underlay(v) => gone_vpcs.contains(&v),
+                };
+                let to_gone = matches!(e.action, Action::ToPort { port, .. } if gone_port(port));
+                !from_gone && !to_gone
+            });
         }
-        self.epochs
-            .retain_present(|k| matches!(k, DepKey::Conntrack(_)) || seen.contains(k));
+        self.epochs.retain_present(|k| seen.contains(k));
         self.macs = ports
             .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (p.mac, i as u16)))
+            .zip(0..=u16::MAX)
+            .filter_map(|(p, i)| p.as_ref().map(|p| (p.mac, i)))
             .collect();
         self.vnis = vpcs
             .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.as_ref().map(|v| (v.vni, i as u16)))
+            .zip(0..=u16::MAX)
+            .filter_map(|(v, i)| v.as_ref().map(|v| (v.vni, i)))
             .collect();
         self.ports = ports;
         self.vpcs = vpcs;
@@ -467,6 +602,7 @@ impl Engine {
             v.mappings = Vec::new();
         }
         self.structure = program;
+        Ok(())
     }
 
     /// Adds or changes one V2P entry (a delta from the mapping service): O(1).
@@ -486,7 +622,7 @@ impl Engine {
         vpc_id: &str,
         f: impl FnOnce(&mut V2p, &mut Epochs) -> Option<bool>,
     ) -> bool {
-        let Some(&slot) = self.vpc_index.get(vpc_id) else {
+        let Some(slot) = self.vpc_index.get(vpc_id) else {
             return false;
         };
         let Some(v) = self
@@ -839,8 +975,12 @@ impl Engine {
             &mut trace,
         ) {
             if reason == DropReason::SecurityGroupEgress {
-                self.counters
-                    .count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                self.counters.count(
+                    key(p, &m, counters::Action::Reject),
+                    &port.id,
+                    m.ip_len,
+                    now,
+                );
             }
             return Err(reason);
         }
@@ -854,8 +994,12 @@ impl Engine {
                 trace.deps.push(&self.epochs, a.dep);
             }
             if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
-                self.counters
-                    .count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                self.counters.count(
+                    key(p, &m, counters::Action::Reject),
+                    &port.id,
+                    m.ip_len,
+                    now,
+                );
                 return Err(DropReason::NaclEgress);
             }
             let rt = subnet
@@ -873,9 +1017,12 @@ impl Engine {
             &mut self.epochs,
             &mut trace,
         )?;
-        let accept = self
-            .counters
-            .count(key(p, &m, counters::Action::Accept), m.ip_len, now);
+        let accept = self.counters.count(
+            key(p, &m, counters::Action::Accept),
+            &port.id,
+            m.ip_len,
+            now,
+        );
         trace.push_counter(accept);
 
         let rewrite = match &dest {
@@ -1463,17 +1610,17 @@ fn deliver(
             trace.deps.push(epochs, a.dep);
         }
         if !acl.is_some_and(|a| a.allows(false, m.tuple.protocol, m.tuple.src, m.rule_port())) {
-            counters.count(key(q, m, counters::Action::Reject), m.ip_len, now);
+            counters.count(key(q, m, counters::Action::Reject), &qp.id, m.ip_len, now);
             return Err(DropReason::NaclIngress);
         }
     }
     if let Err(reason) = sg_stage(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
         if reason == DropReason::SecurityGroupIngress {
-            counters.count(key(q, m, counters::Action::Reject), m.ip_len, now);
+            counters.count(key(q, m, counters::Action::Reject), &qp.id, m.ip_len, now);
         }
         return Err(reason);
     }
-    let accept = counters.count(key(q, m, counters::Action::Accept), m.ip_len, now);
+    let accept = counters.count(key(q, m, counters::Action::Accept), &qp.id, m.ip_len, now);
     trace.push_counter(accept);
     Ok(if crossing {
         (v.router_mac, qp.mac)

@@ -136,10 +136,14 @@ pub fn pipeline(data: &[u8]) {
         flow_table_capacity: 16,
     };
     let mut engine = Engine::new(config);
-    engine.set_program(program.clone());
+    engine
+        .set_program(program.clone())
+        .expect("the fixtures install");
     // the same packets through the in-place API must give the same verdicts and bytes
     let mut in_place = Engine::new(config);
-    in_place.set_program(program.clone());
+    in_place
+        .set_program(program.clone())
+        .expect("the fixtures install");
     let (mut buf, mut out_p) = (Vec::new(), Vec::new());
     #[cfg(any(test, feature = "reference"))]
     let mut reference =

@@ -26,6 +26,7 @@ pub mod port;
 pub mod program;
 pub mod route;
 pub mod security_group;
+pub mod slots;
 pub mod v2p;
 pub mod verdict;
 pub mod vpc;
@@ -39,7 +40,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, Footprint, InstallError};
 pub use offload::{Offload, OffloadAction};
 pub use program::HostProgram;
 pub use verdict::{DropReason, Output, PortId, Service, Time, Verdict};

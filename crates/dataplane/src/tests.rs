@@ -10,12 +10,17 @@ use crate::wire::{arp, icmp, ipv4, tcp};
 use crate::{DropReason, Engine, EngineConfig, PortId, Service, Time, Verdict};
 use std::net::Ipv4Addr;
 
+mod churn;
+
 fn t(s: u64) -> Time {
     Time::from_secs(s)
 }
 
 fn engines() -> (Engine, Engine) {
-    (Engine::with_program(host1()), Engine::with_program(host2()))
+    (
+        Engine::with_program(host1()).unwrap(),
+        Engine::with_program(host2()).unwrap(),
+    )
 }
 
 fn pid(e: &Engine, eni: &str) -> PortId {
@@ -445,7 +450,7 @@ fn routes_decide_the_target() {
     p.vpcs[0].route_tables[0]
         .routes
         .retain(|r| r.target != RouteTarget::InternetGateway("igw-1".into()));
-    h1.set_program(p);
+    h1.set_program(p).unwrap();
     assert_eq!(
         drop_of(h1.process_from_port(t(2), a, &web, &mut out)),
         DropReason::NoRoute
@@ -460,8 +465,8 @@ fn nacls_apply_only_across_subnets() {
         // deny everything in both directions
         p.vpcs[0].network_acls[0].entries.clear();
     }
-    let mut h1 = Engine::with_program(p1);
-    let mut h2 = Engine::with_program(p2);
+    let mut h1 = Engine::with_program(p1).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
     let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
     let mut wire = Vec::new();
     let mut out = Vec::new();
@@ -494,7 +499,7 @@ fn rule_changes_keep_tracked_flows_and_cut_untracked_ones() {
         sg_rule(6, 80, 80, "10.0.0.0/16"),
     ];
     prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
-    let mut h2 = Engine::with_program(prog.clone());
+    let mut h2 = Engine::with_program(prog.clone()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     let ssh = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
@@ -510,7 +515,7 @@ fn rule_changes_keep_tracked_flows_and_cut_untracked_ones() {
     let tracked = h2.conntrack_len();
     // remove both ingress rules
     prog.vpcs[0].security_groups[0].ingress.clear();
-    h2.set_program(prog);
+    h2.set_program(prog).unwrap();
     // the tracked web flow continues; the untracked ssh flow is cut at once
     let web2 = tcp_frame(
         B_MAC,
@@ -556,7 +561,7 @@ fn conntrack_times_out_and_fills() {
         conntrack_per_port: 4,
         flow_table_capacity: 1024,
     });
-    h2.set_program(host2());
+    h2.set_program(host2()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     // B -> C ping: C answers by tracking
@@ -700,8 +705,8 @@ fn middlebox_eni_target() {
         instance_id: None,
         device_index: 0,
     });
-    let mut h1 = Engine::with_program(p1);
-    let mut h2 = Engine::with_program(p2);
+    let mut h1 = Engine::with_program(p1).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
     let a = pid(&h1, "eni-a");
     let m = pid(&h2, "eni-m");
     let f = tcp_frame(
@@ -822,8 +827,8 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
         instance_id: None,
         device_index: 0,
     });
-    let mut h1 = Engine::with_program(with_peering(host1()));
-    let mut h2 = Engine::with_program(p2);
+    let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
     let a = pid(&h1, "eni-a");
     let pp = pid(&h2, "eni-p");
     let syn = tcp_frame(A_MAC, ROUTER_MAC, A_IP, p_ip, 40000, 22, tcp::flags::SYN, 0);
@@ -973,7 +978,7 @@ fn untracked_cache_sees_new_tracking() {
     let mut prog = host2();
     prog.vpcs[0].security_groups[0].ingress = vec![sg_rule(6, 22, 22, "0.0.0.0/0")];
     prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
-    let mut h2 = Engine::with_program(prog.clone());
+    let mut h2 = Engine::with_program(prog.clone()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     let fwd = |flags| tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, flags, 0);
@@ -991,7 +996,7 @@ fn untracked_cache_sees_new_tracking() {
         Verdict::ToPort { port: c }
     );
     prog.vpcs[0].security_groups[0].ingress.clear();
-    h2.set_program(prog);
+    h2.set_program(prog).unwrap();
     // nearly 5 days after the last packet: C's entry is alive only if that packet touched it
     let late = t(100 + 432_000 - 10);
     assert_eq!(
@@ -1037,7 +1042,7 @@ fn a_secondary_address_moves_between_enis() {
         destination: net("10.0.9.0/24"),
         target: RouteTarget::NetworkInterface("eni-c".into()),
     });
-    h1.set_program(p);
+    h1.set_program(p).unwrap();
     let via_c = tcp_frame(
         A_MAC,
         ROUTER_MAC,
@@ -1062,8 +1067,8 @@ fn established_tcp_flows_offload_both_ways() {
     let mut p1 = host1();
     p1.ports[0].conntrack.tcp_established = 60;
     let (mut h1, mut h2) = (
-        Engine::with_program(p1.clone()),
-        Engine::with_program(host2()),
+        Engine::with_program(p1.clone()).unwrap(),
+        Engine::with_program(host2()).unwrap(),
     );
     let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
     let (mut wire, mut out) = (Vec::new(), Vec::new());
@@ -1159,6 +1164,7 @@ fn established_tcp_flows_offload_both_ways() {
             .egress
             .push(sg_rule(6, 9999, 9999, "10.0.0.0/8"));
         q
-    });
+    })
+    .unwrap();
     assert!(i_before && !h2.offload_current(&i, t(12)));
 }
