@@ -201,19 +201,22 @@ impl Conntrack {
     /// The live entry for `key`, removing it if it has timed out.
     pub fn lookup(&mut self, key: Key, now: Time) -> Option<u32> {
         let slot = *self.index.get(&key)?;
-        if self.slots[slot as usize].expired(now) {
+        if self.get(slot)?.expired(now) {
             self.remove(slot);
             return None;
         }
         Some(slot)
     }
 
-    pub fn get(&self, slot: u32) -> &Entry {
-        &self.slots[slot as usize]
+    /// The entry in `slot` (live or not; `None` only for a slot never handed out).
+    #[inline]
+    pub fn get(&self, slot: u32) -> Option<&Entry> {
+        self.slots.get(slot as usize)
     }
 
-    pub fn get_mut(&mut self, slot: u32) -> &mut Entry {
-        &mut self.slots[slot as usize]
+    #[inline]
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.slots.get_mut(slot as usize)
     }
 
     fn count(&mut self, port: u16) -> &mut u32 {
@@ -249,10 +252,11 @@ impl Conntrack {
             last: now,
             timeouts,
         };
-        let slot = if let Some(s) = self.free.pop() {
-            let generation = self.slots[s as usize].generation.wrapping_add(1);
-            self.slots[s as usize] = Entry {
-                generation,
+        let slot = if let Some(s) = self.free.pop()
+            && let Some(old) = self.slots.get_mut(s as usize)
+        {
+            *old = Entry {
+                generation: old.generation.wrapping_add(1),
                 ..entry
             };
             s
@@ -266,7 +270,9 @@ impl Conntrack {
     }
 
     fn remove(&mut self, slot: u32) {
-        let e = &mut self.slots[slot as usize];
+        let Some(e) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
         if !e.live {
             return;
         }

@@ -97,10 +97,11 @@ impl Counters {
                     first: now,
                     last: now,
                 };
-                let s = if let Some(s) = self.free.pop() {
-                    let generation = self.slots[s as usize].generation.wrapping_add(1);
-                    self.slots[s as usize] = Slot {
-                        generation,
+                let s = if let Some(s) = self.free.pop()
+                    && let Some(old) = self.slots.get_mut(s as usize)
+                {
+                    *old = Slot {
+                        generation: old.generation.wrapping_add(1),
                         ..fresh
                     };
                     s
@@ -112,7 +113,7 @@ impl Counters {
                 s
             }
         };
-        let generation = self.slots[slot as usize].generation;
+        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
         let r = CounterRef { slot, generation };
         self.bump(r, bytes, now);
         r
@@ -127,7 +128,9 @@ impl Counters {
     /// Counts `packets` packets of `bytes` in all (what a fast path carried).
     #[inline]
     pub fn add(&mut self, r: CounterRef, packets: u64, bytes: u64, now: Time) -> bool {
-        let s = &mut self.slots[r.slot as usize];
+        let Some(s) = self.slots.get_mut(r.slot as usize) else {
+            return false;
+        };
         if s.generation != r.generation || !s.live {
             return false;
         }
@@ -142,8 +145,9 @@ impl Counters {
 
     #[inline]
     pub fn valid(&self, r: CounterRef) -> bool {
-        let s = &self.slots[r.slot as usize];
-        s.generation == r.generation && s.live
+        self.slots
+            .get(r.slot as usize)
+            .is_some_and(|s| s.generation == r.generation && s.live)
     }
 
     /// Hands every counter with traffic since the last drain to `f` and zeroes it.
@@ -209,7 +213,8 @@ impl Counters {
     pub fn get(&self, key: &CounterKey) -> Option<(u64, u64)> {
         self.index
             .get(key)
-            .map(|&s| (self.slots[s as usize].packets, self.slots[s as usize].bytes))
+            .and_then(|&s| self.slots.get(s as usize))
+            .map(|s| (s.packets, s.bytes))
     }
 }
 

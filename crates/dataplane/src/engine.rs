@@ -673,17 +673,27 @@ impl Engine {
         frame: Range<usize>,
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
+        let Some(f) = buf.get(frame.clone()) else {
+            // a range outside the buffer: the caller's mistake, not worth a panic
+            return (self.drop(DropReason::Internal), Output::Out);
+        };
         if frame.start >= overlay::OUTER_LEN
-            && let Some(action) =
-                self.fast_action(now, Origin::Port(port.0), None, &buf[frame.clone()])
+            && let Some(action) = self.fast_action(now, Origin::Port(port.0), None, f)
         {
-            let (v, r) = emit_in_place(action, buf, frame);
-            return (v, Output::InPlace(r));
+            return match emit_in_place(action, buf, frame) {
+                Some((v, r)) => (v, Output::InPlace(r)),
+                None => (self.drop(DropReason::Internal), Output::Out),
+            };
         }
-        (
-            self.copying_from_port(now, port.0, &buf[frame], out),
-            Output::Out,
-        )
+        (self.copying_from_port(now, port.0, f, out), Output::Out)
+    }
+
+    /// Counts a drop decided before the pipeline (bad input, broken invariants).
+    #[cold]
+    fn drop(&mut self, reason: DropReason) -> Verdict {
+        self.stats.slow_path += 1;
+        self.stats.drops[reason as usize] += 1;
+        Verdict::Drop { reason }
     }
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
@@ -826,15 +836,17 @@ impl Engine {
             return;
         };
         let holds = self.established(e, now);
-        let e = self.flows.map.get_mut(&key).expect("found above");
+        let Some(e) = self.flows.map.get_mut(&key) else {
+            return;
+        };
         for r in e.counters.iter().flatten() {
             self.counters.add(*r, packets, bytes, now);
         }
         if holds {
             for r in e.ct.iter().flatten() {
-                self.conntrack
-                    .get_mut(r.slot)
-                    .touch(now, r.dir, tcp::flags::ACK);
+                if let Some(c) = self.conntrack.get_mut(r.slot) {
+                    c.touch(now, r.dir, tcp::flags::ACK);
+                }
             }
             e.last = now;
         }
@@ -879,10 +891,11 @@ impl Engine {
     /// The cached decision holds and every connection it tracks is established.
     fn established(&self, e: &flow_table::Entry, now: Time) -> bool {
         fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now)
-            && e.ct
-                .iter()
-                .flatten()
-                .all(|r| self.conntrack.get(r.slot).state == conntrack::State::TcpEstablished)
+            && e.ct.iter().flatten().all(|r| {
+                self.conntrack
+                    .get(r.slot)
+                    .is_some_and(|c| c.state == conntrack::State::TcpEstablished)
+            })
     }
 
     fn slow_from_port(
@@ -901,13 +914,12 @@ impl Engine {
         if eth.src() != port.mac {
             return Err(DropReason::SourceMacMismatch);
         }
-        let v = self.vpcs[usize::from(port.vpc)]
-            .as_ref()
-            .expect("port's vpc");
-        let subnet = port
-            .subnet
-            .map(|s| &v.subnets[usize::from(s)])
-            .ok_or(DropReason::NoRoute)?;
+        let v = vpc_at(&self.vpcs, port.vpc)?;
+        let subnet = port.subnet.ok_or(DropReason::NoRoute)?;
+        let subnet = v
+            .subnets
+            .get(usize::from(subnet))
+            .ok_or(DropReason::Internal)?;
         match eth.ethertype() {
             ethertype::ARP => {
                 arp::answer(port, v, subnet, frame, out)?;
@@ -989,7 +1001,7 @@ impl Engine {
         let target = if same_subnet {
             Target::Local
         } else {
-            let acl = subnet.network_acl.map(|a| &v.network_acls[usize::from(a)]);
+            let acl = network_acl(v, subnet)?;
             if let Some(a) = acl {
                 trace.deps.push(&self.epochs, a.dep);
             }
@@ -1002,12 +1014,16 @@ impl Engine {
                 );
                 return Err(DropReason::NaclEgress);
             }
-            let rt = subnet
-                .route_table
-                .map(|r| &v.route_tables[usize::from(r)])
-                .ok_or(DropReason::NoRoute)?;
+            let rt = subnet.route_table.ok_or(DropReason::NoRoute)?;
+            let rt = v
+                .route_tables
+                .get(usize::from(rt))
+                .ok_or(DropReason::Internal)?;
             trace.deps.push(&self.epochs, rt.dep);
-            rt.lookup(dst).ok_or(DropReason::NoRoute)?.clone()
+            rt.lookup(dst)
+                .map_err(|_| DropReason::Internal)?
+                .ok_or(DropReason::NoRoute)?
+                .clone()
         };
         let dest = resolve(
             &self.vpcs,
@@ -1061,7 +1077,7 @@ impl Engine {
                 }
             }
             Dest::Host { vpc: dv, host, .. } => {
-                let vni = self.vpcs[usize::from(dv)].as_ref().expect("dest vpc").vni;
+                let vni = vpc_at(&self.vpcs, dv)?.vni;
                 Action::Encap {
                     outer: overlay::outer_template(
                         &self.underlay,
@@ -1179,7 +1195,10 @@ impl Engine {
         payload: Range<usize>,
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
-        match overlay::geneve_payload(&buf[payload.clone()]) {
+        let Some(p) = buf.get(payload.clone()) else {
+            return (self.drop(DropReason::Internal), Output::Out);
+        };
+        match overlay::geneve_payload(p) {
             Ok((vni, off)) => {
                 let d = Decap {
                     outer_src,
@@ -1206,9 +1225,14 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
         let inner = d.inner_offset..d.inner_end;
-        if let Some(action) = self.fast_from_underlay(now, &d, &buf[inner.clone()]) {
-            let (v, r) = emit_in_place(action, buf, inner);
-            return (v, Output::InPlace(r));
+        let Some(f) = buf.get(inner.clone()) else {
+            return (self.drop(DropReason::Internal), Output::Out);
+        };
+        if let Some(action) = self.fast_from_underlay(now, &d, f) {
+            return match emit_in_place(action, buf, inner) {
+                Some((v, r)) => (v, Output::InPlace(r)),
+                None => (self.drop(DropReason::Internal), Output::Out),
+            };
         }
         (self.slow_decapsulated(now, d, buf, out), Output::Out)
     }
@@ -1220,7 +1244,9 @@ impl Engine {
         buf: &[u8],
         out: &mut Vec<u8>,
     ) -> Verdict {
-        let inner = &buf[d.inner_offset..d.inner_end];
+        let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
+            return self.drop(DropReason::Internal);
+        };
         if let Some(action) = self.fast_from_underlay(now, &d, inner) {
             return emit_action(action, inner, out);
         }
@@ -1228,7 +1254,9 @@ impl Engine {
     }
 
     fn slow_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
-        let inner = &buf[d.inner_offset..d.inner_end];
+        let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
+            return self.drop(DropReason::Internal);
+        };
         self.stats.slow_path += 1;
         let v = match self.slow_from_underlay(now, &d, inner, out) {
             Ok(v) => v,
@@ -1265,7 +1293,7 @@ impl Engine {
             return Err(DropReason::NotForThisHost);
         }
         let vslot = self.vpc_of_vni(d.vni).ok_or(DropReason::UnknownVni)?;
-        let v = self.vpcs[usize::from(vslot)].as_ref().expect("vni's vpc");
+        let v = vpc_at(&self.vpcs, vslot)?;
         let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
         match eth.ethertype() {
             ethertype::IPV4 => {}
@@ -1287,7 +1315,11 @@ impl Engine {
             &mut trace,
         )?;
         let q = *self.macs.get(&eth.dst()).ok_or(DropReason::NoSuchPort)?;
-        let qp = self.ports[usize::from(q)].as_ref().expect("mac's port");
+        let qp = self
+            .ports
+            .get(usize::from(q))
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::Internal)?;
         let rw = deliver(
             &self.vpcs,
             qp,
@@ -1322,6 +1354,26 @@ impl Engine {
             );
         }
         Ok(verdict)
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Empties the VPC table under the ports that name it (tests of broken invariants).
+    pub(crate) fn break_vpcs(&mut self) {
+        self.vpcs.iter_mut().for_each(|v| *v = None);
+    }
+    /// Empties every VPC's subnets, NACLs and route tables.
+    pub(crate) fn break_subnets(&mut self) {
+        for v in self.vpcs.iter_mut().flatten() {
+            v.subnets.clear();
+            v.network_acls.clear();
+            v.route_tables.clear();
+        }
+    }
+    /// Empties the port table under the MACs that name it.
+    pub(crate) fn break_ports(&mut self) {
+        self.ports.iter_mut().for_each(|p| *p = None);
     }
 }
 
@@ -1363,6 +1415,28 @@ fn port_fingerprint(spec: &program::Port, groups: &[program::SecurityGroup]) -> 
     fingerprint(&(spec, rules, referenced))
 }
 
+/// The VPC in `slot`: every slot a port, a VNI or a peering names holds one, so
+/// `Internal` means a broken invariant.
+#[inline]
+fn vpc_at(vpcs: &[Option<Vpc>], slot: u16) -> Result<&Vpc, DropReason> {
+    vpcs.get(usize::from(slot))
+        .and_then(Option::as_ref)
+        .ok_or(DropReason::Internal)
+}
+
+/// The subnet's NACL (`None` if the program names none).
+#[inline]
+fn network_acl<'a>(v: &'a Vpc, subnet: &Subnet) -> Result<Option<&'a NetworkAcl>, DropReason> {
+    match subnet.network_acl {
+        Some(a) => v
+            .network_acls
+            .get(usize::from(a))
+            .map(Some)
+            .ok_or(DropReason::Internal),
+        None => Ok(None),
+    }
+}
+
 fn key(port: u16, m: &Meta, action: counters::Action) -> CounterKey {
     CounterKey {
         port,
@@ -1399,16 +1473,18 @@ fn echo_reply(frame: &[u8], router_mac: MacAddr, out: &mut Vec<u8>) -> Result<()
     ip.set_dst(s);
     ip.set_ttl(64);
     ip.fill_checksum();
-    let payload = ip.payload_mut();
-    let old = u16::from_be_bytes([payload[0], payload[1]]);
-    payload[0] = icmp::kind::ECHO_REPLY;
-    let c = u16::from_be_bytes([payload[2], payload[3]]);
+    // type, code, checksum: the ICMP header was checked by the parser
+    let Some([kind, code, c0, c1]) = ip.payload_mut().first_chunk_mut::<4>() else {
+        return Err(DropReason::Malformed);
+    };
+    let old = u16::from_be_bytes([*kind, *code]);
+    *kind = icmp::kind::ECHO_REPLY;
     let c = checksum::update(
-        c,
+        u16::from_be_bytes([*c0, *c1]),
         old,
-        u16::from(icmp::kind::ECHO_REPLY) << 8 | u16::from(payload[1]),
+        u16::from_be_bytes([*kind, *code]),
     );
-    payload[2..4].copy_from_slice(&c.to_be_bytes());
+    [*c0, *c1] = c.to_be_bytes();
     Ok(())
 }
 
@@ -1427,7 +1503,7 @@ fn sg_stage(
 ) -> Result<(), DropReason> {
     let k = conntrack::Key::of(p, dir, m);
     if let Some(slot) = ct.lookup(k, now) {
-        let e = ct.get_mut(slot);
+        let e = ct.get_mut(slot).ok_or(DropReason::Internal)?;
         e.touch(now, dir, m.tcp_flags);
         trace.push_ct(CtRef {
             slot,
@@ -1460,7 +1536,7 @@ fn sg_stage(
             epochs.bump(port.ct_dep);
             trace.push_ct(CtRef {
                 slot,
-                generation: ct.get(slot).generation,
+                generation: ct.get(slot).ok_or(DropReason::Internal)?.generation,
                 dir,
             });
             Ok(())
@@ -1477,7 +1553,7 @@ fn resolve(
     epochs: &mut Epochs,
     trace: &mut Trace,
 ) -> Result<Dest, DropReason> {
-    let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
+    let v = vpc_at(vpcs, vslot)?;
     fn host_of(vs: u16, m: &Mapping) -> Dest {
         Dest::Host {
             vpc: vs,
@@ -1505,7 +1581,7 @@ fn resolve(
             .ok_or(DropReason::NoEdge),
         Target::VpcPeering(pcx) => {
             let ps = *v.peerings.get(pcx).ok_or(DropReason::NoRoute)?;
-            let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
+            let peer = vpc_at(vpcs, ps)?;
             trace.deps.push(epochs, peer.dep);
             if !peer.contains(dst) {
                 return Err(DropReason::NoRoute);
@@ -1542,7 +1618,7 @@ fn authenticate(
     epochs: &mut Epochs,
     trace: &mut Trace,
 ) -> Result<(), DropReason> {
-    let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
+    let v = vpc_at(vpcs, vslot)?;
     let mapped = mapping_dep(v, src, epochs, trace);
     if v.v2p.middlebox_hosts().contains(&outer) {
         return Ok(());
@@ -1558,7 +1634,7 @@ fn authenticate(
         return Err(DropReason::AuthenticationFailed);
     }
     for &ps in &v.peer_vpcs {
-        let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
+        let peer = vpc_at(vpcs, ps)?;
         trace.deps.push(epochs, peer.dep);
         if peer.contains(src) {
             return match mapping_dep(peer, src, epochs, trace) {
@@ -1594,18 +1670,19 @@ fn deliver(
     if qp.vpc != vslot {
         return Err(DropReason::NoSuchPort);
     }
-    let v = vpcs[usize::from(qp.vpc)].as_ref().expect("port's vpc");
-    let subnet = qp
-        .subnet
-        .map(|s| &v.subnets[usize::from(s)])
-        .ok_or(DropReason::NoSuchPort)?;
+    let v = vpc_at(vpcs, qp.vpc)?;
+    let subnet = qp.subnet.ok_or(DropReason::NoSuchPort)?;
+    let subnet = v
+        .subnets
+        .get(usize::from(subnet))
+        .ok_or(DropReason::Internal)?;
     trace.deps.push(epochs, subnet.dep);
     if qp.source_dest_check && !qp.owns(m.tuple.dst) {
         return Err(DropReason::DestinationCheck);
     }
     let crossing = !subnet.cidr.contains(&m.tuple.src);
     if crossing {
-        let acl = subnet.network_acl.map(|a| &v.network_acls[usize::from(a)]);
+        let acl = network_acl(v, subnet)?;
         if let Some(a) = acl {
             trace.deps.push(epochs, a.dep);
         }
@@ -1641,7 +1718,9 @@ fn fast_valid(
         return false;
     }
     for r in e.ct.iter().flatten() {
-        let c = ct.get(r.slot);
+        let Some(c) = ct.get(r.slot) else {
+            return false;
+        };
         if c.generation != r.generation || !c.live || c.expired(now) {
             return false;
         }
@@ -1658,7 +1737,9 @@ fn fast_commit(
     m: &Meta,
 ) {
     for r in e.ct.iter().flatten() {
-        ct.get_mut(r.slot).touch(now, r.dir, m.tcp_flags);
+        if let Some(c) = ct.get_mut(r.slot) {
+            c.touch(now, r.dir, m.tcp_flags);
+        }
     }
     for r in e.counters.iter().flatten() {
         counters.bump(*r, m.ip_len, now);
@@ -1666,11 +1747,15 @@ fn fast_commit(
     e.last = now;
 }
 
+/// New MACs for the frame at the start of `buf` (which holds at least an Ethernet
+/// header: the parser saw one).
 #[inline]
 fn rewrite_macs(buf: &mut [u8], rw: Option<(MacAddr, MacAddr)>) {
-    if let Some((src, dst)) = rw {
-        buf[0..6].copy_from_slice(&dst.0);
-        buf[6..12].copy_from_slice(&src.0);
+    if let Some((src, dst)) = rw
+        && let Some(macs) = buf.first_chunk_mut::<12>()
+    {
+        macs[..6].copy_from_slice(&dst.0);
+        macs[6..].copy_from_slice(&src.0);
     }
 }
 
@@ -1693,7 +1778,9 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
             edge,
         } => {
             overlay::encapsulate(out, outer, frame);
-            rewrite_macs(&mut out[overlay::OUTER_LEN..], *rewrite);
+            if let Some(inner) = out.get_mut(overlay::OUTER_LEN..) {
+                rewrite_macs(inner, *rewrite);
+            }
             to_host(*host, *vni, *edge)
         }
     }
@@ -1710,18 +1797,23 @@ fn to_host(host: Ipv4Addr, vni: u32, edge: bool) -> Verdict {
 
 /// [`emit_action`] without copying: the frame at `buf[frame]` is rewritten where it is,
 /// outer headers (for `Encap`) go in the `OUTER_LEN` bytes before it. Returns the
-/// verdict and where the output is in `buf`.
+/// verdict and where the output is in `buf`; `None` if `buf` has not the room (the
+/// callers check it: a broken invariant).
 #[inline]
-fn emit_in_place(action: &Action, buf: &mut [u8], frame: Range<usize>) -> (Verdict, Range<usize>) {
+fn emit_in_place(
+    action: &Action,
+    buf: &mut [u8],
+    frame: Range<usize>,
+) -> Option<(Verdict, Range<usize>)> {
     match action {
         Action::ToPort { port, rewrite } => {
-            rewrite_macs(&mut buf[frame.clone()], *rewrite);
-            (
+            rewrite_macs(buf.get_mut(frame.clone())?, *rewrite);
+            Some((
                 Verdict::ToPort {
                     port: PortId(*port),
                 },
                 frame,
-            )
+            ))
         }
         Action::Encap {
             outer,
@@ -1730,11 +1822,12 @@ fn emit_in_place(action: &Action, buf: &mut [u8], frame: Range<usize>) -> (Verdi
             vni,
             edge,
         } => {
-            rewrite_macs(&mut buf[frame.clone()], *rewrite);
-            let start = frame.start - overlay::OUTER_LEN;
-            overlay::encapsulate_in_place(&mut buf[start..frame.end], outer);
+            let start = frame.start.checked_sub(overlay::OUTER_LEN)?;
+            let whole = buf.get_mut(start..frame.end)?;
+            rewrite_macs(whole.get_mut(overlay::OUTER_LEN..)?, *rewrite);
+            overlay::encapsulate_in_place(whole, outer);
             let v = to_host(*host, *vni, *edge);
-            (v, start..frame.end)
+            Some((v, start..frame.end))
         }
     }
 }

@@ -1168,3 +1168,56 @@ fn established_tcp_flows_offload_both_ways() {
     .unwrap();
     assert!(i_before && !h2.offload_current(&i, t(12)));
 }
+
+/// A broken invariant of the engine's own tables, or a caller's range outside its
+/// buffer, drops the packet with `internal`, counted; nothing panics.
+#[test]
+fn broken_invariants_drop_and_count_never_panic() {
+    let internal = Verdict::Drop {
+        reason: DropReason::Internal,
+    };
+    let (mut h1, mut h2) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    // ranges outside the buffer
+    let syn = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    let mut buf = vec![0u8; 64];
+    let (v, _) = h1.process_from_port_in_place(t(1), a, &mut buf, 60..160, &mut out);
+    assert_eq!(v, internal);
+    #[allow(clippy::reversed_empty_ranges)]
+    let (v, _) = h1.process_from_port_in_place(t(1), a, &mut buf, 70..60, &mut out);
+    assert_eq!(v, internal);
+    let (v, _) = h2.process_geneve_in_place(t(1), H1, &mut buf, 8..100, &mut out);
+    assert_eq!(v, internal);
+    assert_eq!(h1.stats().drops(DropReason::Internal), 2);
+    assert_eq!(h2.stats().drops(DropReason::Internal), 1);
+
+    // a flow from host 1 to C on host 2, cached on both sides
+    let mut wire = Vec::new();
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToUnderlay { .. }
+    ));
+    assert!(matches!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { .. }
+    ));
+    // tables that no longer hold what they name
+    h1.break_subnets();
+    let other = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40001, 22, tcp::flags::SYN, 0);
+    assert_eq!(h1.process_from_port(t(2), a, &other, &mut out), internal);
+    h1.break_vpcs();
+    assert_eq!(h1.process_from_port(t(2), a, &other, &mut out), internal);
+    h2.break_ports();
+    // a new flow to C (the inner frame as host 1 rewrites it: from the router to C)
+    let t1 = overlay::outer_template(&host1().underlay, H2, VNI, 0xc001);
+    let inner = tcp_frame(ROUTER_MAC, C_MAC, A_IP, C_IP, 40002, 22, tcp::flags::SYN, 0);
+    let mut wire2 = Vec::new();
+    overlay::encapsulate(&mut wire2, &t1, &inner);
+    assert_eq!(h2.process_from_underlay(t(2), &wire2, &mut out), internal);
+    h2.break_vpcs();
+    assert_eq!(h2.process_from_underlay(t(2), &wire2, &mut out), internal);
+    assert_eq!(h1.stats().drops(DropReason::Internal), 4);
+    assert_eq!(h2.stats().drops(DropReason::Internal), 3);
+    assert_eq!(DropReason::Internal.as_str(), "internal");
+}

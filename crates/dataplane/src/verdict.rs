@@ -128,6 +128,10 @@ drop_reasons! {
     UnknownVni => "unknown_vni",
     AuthenticationFailed => "authentication_failed",
     NoSuchPort => "no_such_port",
+    // the engine found its own state inconsistent (a table entry naming a VPC, port,
+    // subnet, NACL or route node that is not there): the packet is dropped, never a
+    // panic; any count here is a bug to report
+    Internal => "internal",
 }
 
 impl std::fmt::Display for DropReason {
