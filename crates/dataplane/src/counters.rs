@@ -224,6 +224,30 @@ pub struct Stats {
     pub drops: [u64; DropReason::COUNT],
     pub fast_path: u64,
     pub slow_path: u64,
+    /// The resolver's answers (its refusals are drops: `dns_unanswered`).
+    pub dns: DnsStats,
+}
+
+/// Answers of the VPC resolver, by rcode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DnsStats {
+    /// Every answer sent.
+    pub answers: u64,
+    /// Of which NXDOMAIN (a name outside the VPC's).
+    pub nxdomain: u64,
+    /// Of which FORMERR (not one question).
+    pub formerr: u64,
+}
+
+impl DnsStats {
+    pub fn count(&mut self, rcode: u8) {
+        self.answers += 1;
+        match rcode {
+            crate::wire::dns::rcode::NXDOMAIN => self.nxdomain += 1,
+            crate::wire::dns::rcode::FORMERR => self.formerr += 1,
+            _ => {}
+        }
+    }
 }
 
 impl Stats {

@@ -25,6 +25,7 @@ use crate::arp;
 use crate::conntrack::{self, Conntrack, Direction};
 use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
 use crate::dhcp;
+use crate::dns;
 use crate::flow_table::{
     self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin,
 };
@@ -72,7 +73,6 @@ const COUNTER_IDLE: u64 = 600 * 1_000_000_000;
 
 const LINK_LOCAL: u32 = 0xa9fe_0000; // 169.254.0.0/16
 const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
-const DNS_LINK_LOCAL: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 253);
 const TIME_SYNC: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 123);
 
 /// What the slow path consulted and created, to cache the decision.
@@ -941,7 +941,12 @@ impl Engine {
         if port.source_dest_check && !port.owns(src) {
             return Err(DropReason::SourceCheck);
         }
-        if let Some(service) = service_of(v, &m) {
+        if dns::is_dns(v.dns, &m) {
+            let rcode = dns::respond(v, frame, out)?;
+            self.stats.dns.count(rcode);
+            return Ok(Verdict::Hairpin { port: PortId(p) });
+        }
+        if let Some(service) = service_of(&m) {
             out.clear();
             out.extend_from_slice(frame);
             return Ok(Verdict::Service {
@@ -1445,12 +1450,10 @@ fn key(port: u16, m: &Meta, action: counters::Action) -> CounterKey {
     }
 }
 
-fn service_of(v: &Vpc, m: &Meta) -> Option<Service> {
+/// The link-local services the agent answers (the resolver is [`dns`]).
+fn service_of(m: &Meta) -> Option<Service> {
     let dst = m.tuple.dst;
-    let l4 = m.tuple.protocol == ip_proto::UDP || m.tuple.protocol == ip_proto::TCP;
-    if (dst == v.dns || dst == DNS_LINK_LOCAL) && l4 && m.tuple.dst_port == 53 {
-        Some(Service::Dns)
-    } else if dst == METADATA {
+    if dst == METADATA {
         Some(Service::InstanceMetadata)
     } else if dst == TIME_SYNC {
         Some(Service::TimeSync)

@@ -9,7 +9,7 @@
 use crate::fixtures;
 use crate::overlay;
 use crate::program::Underlay;
-use crate::wire::{MacAddr, arp, dhcp, ethernet, geneve, icmp, ipv4, tcp, udp};
+use crate::wire::{MacAddr, arp, dhcp, dns, ethernet, geneve, icmp, ipv4, tcp, udp};
 use crate::{Engine, EngineConfig, Output, PortId, Time};
 use std::net::Ipv4Addr;
 
@@ -122,6 +122,53 @@ pub fn dhcp(data: &[u8]) {
             assert_eq!(back.xid, r.xid);
             assert_eq!(back.chaddr, r.chaddr);
         }
+    }
+}
+
+/// A zone for the resolver's entry points: 10.0.1.5 is the VPC's.
+struct FuzzZone;
+
+impl crate::dns::Zone for FuzzZone {
+    fn has(&self, ip: Ipv4Addr) -> bool {
+        ip == Ipv4Addr::new(10, 0, 1, 5)
+    }
+    fn domain(&self) -> &str {
+        "ec2.internal"
+    }
+}
+
+/// DNS, parse only: the view's accessors, the first question, the whole message, and
+/// the resolver's answer (which must itself parse).
+pub fn dns_parse(data: &[u8]) {
+    if let Ok(p) = dns::Packet::new_checked(data) {
+        let _ = (p.id(), p.flags(), p.opcode(), p.rcode(), p.body());
+        let _ = (p.qdcount(), p.ancount(), p.nscount(), p.arcount());
+        let _ = p.first_question();
+        let _ = p.name_at(data.len() / 2);
+        if let Ok(r) = dns::Repr::parse(&p) {
+            for q in &r.questions {
+                let _ = q.name.to_string();
+            }
+        }
+    }
+    if let Some(reply) = crate::dns::answer(data, &FuzzZone) {
+        let mut b = vec![0u8; reply.buffer_len()];
+        reply.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+        let back = dns::Repr::parse(&dns::Packet::new_checked(&b[..]).expect("emitted"));
+        assert_eq!(back.ok(), Some(reply), "the resolver's answer parses");
+    }
+}
+
+/// DNS, parse → emit → parse: a message that parses re-emits (canonically: names
+/// uncompressed but for the question's) to one that parses to the same.
+pub fn dns_round_trip(data: &[u8]) {
+    if let Ok(p) = dns::Packet::new_checked(data)
+        && let Ok(r) = dns::Repr::parse(&p)
+    {
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+        let back = dns::Repr::parse(&dns::Packet::new_checked(&b[..]).expect("emitted"));
+        assert_eq!(back.ok(), Some(r), "parse(emit(parse(x))) == parse(x)");
     }
 }
 
@@ -269,6 +316,38 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         53,
         b"q",
     );
+    let query = {
+        let r = dns::Repr {
+            id: 0x1234,
+            flags: dns::flags::RD,
+            questions: vec![dns::Question {
+                name: dns::Name::from_dotted("ip-10-0-2-30.ec2.internal").expect("name"),
+                qtype: dns::rtype::A,
+                qclass: dns::class::IN,
+            }],
+            ..dns::Repr::default()
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+        b
+    };
+    let dns_query = udp_frame(
+        B_MAC,
+        ROUTER_MAC,
+        B_IP,
+        Ipv4Addr::new(169, 254, 169, 253),
+        5000,
+        53,
+        &query,
+    );
+    // the resolver's answer to it
+    let mut answer = Vec::new();
+    let mut e = Engine::new(EngineConfig::default());
+    e.set_program(fixtures::host2())
+        .expect("the fixtures install");
+    let b = e.port_id("eni-b").expect("port b");
+    e.process_from_port(Time(1), b, &dns_query, &mut answer);
+    let answer = answer.get(42..).unwrap_or_default().to_vec();
     let arp_req = arp_request(B_MAC, B_IP, Ipv4Addr::new(10, 0, 1, 1));
     let disc = dhcp_frame(B_MAC, MessageType::Discover, None);
     let mut enc = Vec::new();
@@ -297,6 +376,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         (0x10, &l2),
         (1, &ping),
         (3, &dns),
+        (3, &dns_query),
         (0x80, &enc),
     ] {
         seq.extend(rec(sel, f));
@@ -313,6 +393,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ("geneve", "frame".into(), enc.clone()),
         ("geneve", "header".into(), enc[42..].to_vec()),
         ("dhcp", "discover".into(), disc[42..].to_vec()),
+        ("dns_parse", "query".into(), query.clone()),
+        ("dns_parse", "answer".into(), answer.clone()),
+        ("dns_round_trip", "query".into(), query.clone()),
+        ("dns_round_trip", "answer".into(), answer.clone()),
+        ("pipeline", "dns".into(), rec(3, &dns_query)),
         ("pipeline", "walk".into(), seq),
         ("pipeline", "syn".into(), rec(1, &syn)),
         ("pipeline", "underlay".into(), rec(0x80, &enc)),
@@ -330,6 +415,8 @@ pub fn run(target: &str, data: &[u8]) {
         "icmp" => icmp(data),
         "geneve" => geneve(data),
         "dhcp" => dhcp(data),
+        "dns_parse" => dns_parse(data),
+        "dns_round_trip" => dns_round_trip(data),
         "pipeline" => pipeline(data),
         other => panic!("unknown fuzz target {other}"),
     }
@@ -337,7 +424,17 @@ pub fn run(target: &str, data: &[u8]) {
 
 /// The targets, as `fuzz/fuzz_targets/*.rs` name them.
 pub const TARGETS: &[&str] = &[
-    "ethernet", "arp", "ipv4", "tcp", "udp", "icmp", "geneve", "dhcp", "pipeline",
+    "ethernet",
+    "arp",
+    "ipv4",
+    "tcp",
+    "udp",
+    "icmp",
+    "geneve",
+    "dhcp",
+    "dns_parse",
+    "dns_round_trip",
+    "pipeline",
 ];
 
 #[cfg(test)]

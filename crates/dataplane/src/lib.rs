@@ -14,6 +14,7 @@ pub mod arp;
 pub mod conntrack;
 pub mod counters;
 pub mod dhcp;
+pub mod dns;
 pub mod engine;
 pub mod fixtures;
 pub mod flow_table;

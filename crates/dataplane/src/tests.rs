@@ -428,7 +428,8 @@ fn routes_decide_the_target() {
             .unwrap()
             .verify_checksum()
     );
-    // DNS to base + 2 is the agent's, unfiltered
+    // DNS to base + 2 is the engine's resolver, unfiltered: what is not a query is
+    // not answered (see `the_resolver_answers_from_v2p`)
     let dns = udp_frame(
         A_MAC,
         ROUTER_MAC,
@@ -439,10 +440,25 @@ fn routes_decide_the_target() {
         b"q",
     );
     assert_eq!(
-        h1.process_from_port(t(1), a, &dns, &mut out),
+        drop_of(h1.process_from_port(t(1), a, &dns, &mut out)),
+        DropReason::DnsUnanswered
+    );
+    // metadata is still the agent's
+    let imds = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(169, 254, 169, 254),
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        h1.process_from_port(t(1), a, &imds, &mut out),
         Verdict::Service {
             port: a,
-            service: Service::Dns
+            service: Service::InstanceMetadata
         }
     );
     // no route at all once the default route is gone
@@ -1220,4 +1236,117 @@ fn broken_invariants_drop_and_count_never_panic() {
     assert_eq!(h1.stats().drops(DropReason::Internal), 4);
     assert_eq!(h2.stats().drops(DropReason::Internal), 3);
     assert_eq!(DropReason::Internal.as_str(), "internal");
+}
+
+fn dns_query(name: &str, qtype: u16) -> Vec<u8> {
+    use crate::wire::dns;
+    let r = dns::Repr {
+        id: 0xbeef,
+        flags: dns::flags::RD,
+        questions: vec![dns::Question {
+            name: dns::Name::from_dotted(name).unwrap(),
+            qtype,
+            qclass: dns::class::IN,
+        }],
+        ..dns::Repr::default()
+    };
+    let mut b = vec![0u8; r.buffer_len()];
+    r.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+    b
+}
+
+/// The reply's DNS message, checked to come back to A from `server`.
+fn dns_reply(out: &[u8], server: Ipv4Addr) -> crate::wire::dns::Repr {
+    use crate::wire::{dns, udp};
+    let eth = ethernet::Frame::new_checked(out).unwrap();
+    assert_eq!((eth.src(), eth.dst()), (ROUTER_MAC, A_MAC));
+    let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src(), ip.dst()), (server, A_IP));
+    let u = udp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(u.verify_checksum(ip.src(), ip.dst()));
+    assert_eq!((u.src_port(), u.dst_port()), (53, 5353));
+    dns::Repr::parse(&dns::Packet::new_checked(u.payload()).unwrap()).unwrap()
+}
+
+/// The VPC resolver is the engine's: names of V2P's addresses (forward and reverse)
+/// under the VPC's domain, NXDOMAIN for the rest, FORMERR for garbage; on base + 2 and
+/// 169.254.169.253, UDP; answered back to the asking port, counted.
+#[test]
+fn the_resolver_answers_from_v2p() {
+    use crate::wire::dns::{RData, rcode, rtype};
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let base2 = Ipv4Addr::new(10, 0, 0, 2);
+    let ask = |h: &mut Engine, server: Ipv4Addr, q: &[u8], out: &mut Vec<u8>| {
+        let f = udp_frame(A_MAC, ROUTER_MAC, A_IP, server, 5353, 53, q);
+        h.process_from_port(t(1), a, &f, out)
+    };
+    // C (another subnet, another host) by name, from both addresses
+    for server in [base2, Ipv4Addr::new(169, 254, 169, 253)] {
+        let q = dns_query("ip-10-0-2-30.ec2.internal", rtype::A);
+        assert_eq!(
+            ask(&mut h1, server, &q, &mut out),
+            Verdict::Hairpin { port: a }
+        );
+        let r = dns_reply(&out, server);
+        assert_eq!((r.id, r.rcode), (0xbeef, rcode::NOERROR));
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].data, RData::A(C_IP));
+    }
+    // the reverse
+    let q = dns_query("20.1.0.10.in-addr.arpa", rtype::PTR);
+    assert_eq!(
+        ask(&mut h1, base2, &q, &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    let r = dns_reply(&out, base2);
+    let name = crate::wire::dns::Name::from_dotted("ip-10-0-1-20.ec2.internal").unwrap();
+    assert_eq!(r.answers[0].data, RData::Name(name));
+    // an address V2P does not hold, a name outside the VPC: NXDOMAIN
+    for q in [
+        dns_query("ip-10-0-2-31.ec2.internal", rtype::A),
+        dns_query("example.com", rtype::A),
+    ] {
+        assert_eq!(
+            ask(&mut h1, base2, &q, &mut out),
+            Verdict::Hairpin { port: a }
+        );
+        assert_eq!(dns_reply(&out, base2).rcode, rcode::NXDOMAIN);
+    }
+    // garbage: FORMERR
+    let mut two = dns_query("example.com", rtype::A);
+    two[5] = 2;
+    assert_eq!(
+        ask(&mut h1, base2, &two, &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    assert_eq!(dns_reply(&out, base2).rcode, rcode::FORMERR);
+    // TCP, and a response: not answered
+    let tcp53 = tcp_frame(A_MAC, ROUTER_MAC, A_IP, base2, 5353, 53, tcp::flags::SYN, 0);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &tcp53, &mut out)),
+        DropReason::DnsUnanswered
+    );
+    let mut response = dns_query("example.com", rtype::A);
+    response[2] |= 0x80;
+    assert_eq!(
+        drop_of(ask(&mut h1, base2, &response, &mut out)),
+        DropReason::DnsUnanswered
+    );
+    let s = h1.stats();
+    assert_eq!((s.dns.answers, s.dns.nxdomain, s.dns.formerr), (6, 2, 1));
+    assert_eq!(s.drops(DropReason::DnsUnanswered), 2);
+
+    // the VPC's own domain, from its DHCP options; V2P changes are seen at once
+    let mut p = host1();
+    p.vpcs[0].dhcp.domain_name = Some("corp.example".into());
+    h1.set_program(p).unwrap();
+    let q = dns_query("ip-10-0-2-30.corp.example", rtype::A);
+    ask(&mut h1, base2, &q, &mut out);
+    assert_eq!(dns_reply(&out, base2).answers[0].data, RData::A(C_IP));
+    h1.remove_mapping("vpc-1", C_IP);
+    ask(&mut h1, base2, &q, &mut out);
+    assert_eq!(dns_reply(&out, base2).rcode, rcode::NXDOMAIN);
 }
