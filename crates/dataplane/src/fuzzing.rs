@@ -95,7 +95,15 @@ pub fn icmp(data: &[u8]) {
 
 pub fn geneve(data: &[u8]) {
     if let Ok(p) = geneve::Packet::new_checked(data) {
-        let _ = (p.options(), p.payload());
+        let _ = (p.options(), p.payload(), p.options_iter().count());
+        if let Some(o) = geneve::OffloadOption::parse(p.options()) {
+            // Fort's option re-emits to itself
+            let mut b = [0u8; geneve::HEADER_LEN + geneve::OffloadOption::LEN];
+            let mut base = [0u8; geneve::HEADER_LEN];
+            base.copy_from_slice(&data[..geneve::HEADER_LEN]);
+            geneve::write_header_with_option(&mut b, base, &o);
+            assert_eq!(geneve::OffloadOption::from_header(&b), Some(o));
+        }
         if let Ok(r) = geneve::Repr::parse(&p) {
             let mut b = [0u8; geneve::HEADER_LEN];
             r.emit(&mut geneve::Packet::new_unchecked(&mut b[..]));
