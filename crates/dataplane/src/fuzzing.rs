@@ -3,8 +3,10 @@
 //! an ordinary test.
 //!
 //! Each function must never panic, whatever the bytes. The pipeline entry points also
-//! compare the engine with the reference evaluator when it is compiled in (tests, or
-//! the `reference` feature the fuzz crate turns on).
+//! compare the engine with the reference evaluator.
+//!
+//! Test support (feature `test-support`), like [`crate::fixtures`] and
+//! [`crate::reference`].
 
 use crate::fixtures;
 use crate::overlay;
@@ -200,13 +202,12 @@ pub fn pipeline(data: &[u8]) {
         .set_program(program.clone())
         .expect("the fixtures install");
     let (mut buf, mut out_p) = (Vec::new(), Vec::new());
-    #[cfg(any(test, feature = "reference"))]
     let mut reference =
         crate::reference::Reference::new(program.clone(), config.conntrack_per_port);
     let nports = program.ports.len();
     let mut now = Time::from_secs(100);
     let mut rest = data;
-    let (mut out, mut _out_r) = (Vec::new(), Vec::<u8>::new());
+    let (mut out, mut out_r) = (Vec::new(), Vec::<u8>::new());
     while rest.len() >= 3 {
         let sel = rest[0];
         let len = (usize::from(rest[1]) << 8 | usize::from(rest[2])).min(rest.len() - 3);
@@ -214,7 +215,7 @@ pub fn pipeline(data: &[u8]) {
         rest = &rest[3 + len..];
         now = Time(now.0 + u64::from((sel >> 4) & 7) * 7_000_000_000);
         out.clear();
-        _out_r.clear();
+        out_r.clear();
         if sel & 1 == 1 {
             let port = PortId((usize::from(sel >> 1) % nports) as u16);
             let v = engine.process_from_port(now, port, frame, &mut out);
@@ -224,14 +225,12 @@ pub fn pipeline(data: &[u8]) {
             let room = overlay::OUTER_LEN..buf.len();
             let p = in_place.process_from_port_in_place(now, port, &mut buf, room, &mut out_p);
             same_output(v, &out, p, &buf, &out_p);
-            #[cfg(any(test, feature = "reference"))]
             compare(
                 v,
-                reference.process_from_port(now, port, frame, &mut _out_r),
+                reference.process_from_port(now, port, frame, &mut out_r),
                 &out,
-                &_out_r,
+                &out_r,
             );
-            let _ = v;
         } else {
             let wire = if sel & 0x80 != 0 {
                 frame.to_vec()
@@ -262,14 +261,12 @@ pub fn pipeline(data: &[u8]) {
             buf.extend_from_slice(&wire);
             let p = in_place.process_from_underlay_in_place(now, &mut buf, &mut out_p);
             same_output(v, &out, p, &buf, &out_p);
-            #[cfg(any(test, feature = "reference"))]
             compare(
                 v,
-                reference.process_from_underlay(now, &wire, &mut _out_r),
+                reference.process_from_underlay(now, &wire, &mut out_r),
                 &out,
-                &_out_r,
+                &out_r,
             );
-            let _ = v;
         }
     }
 }
@@ -293,7 +290,6 @@ fn same_output(
     assert_eq!(out, sent, "in-place and copying outputs differ");
 }
 
-#[cfg(any(test, feature = "reference"))]
 fn compare(engine: crate::Verdict, reference: crate::Verdict, out: &[u8], out_r: &[u8]) {
     use crate::Verdict;
     assert_eq!(engine, reference, "engine and reference disagree");

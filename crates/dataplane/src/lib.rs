@@ -16,9 +16,7 @@ pub mod counters;
 pub mod dhcp;
 pub mod dns;
 pub mod engine;
-pub mod fixtures;
 pub mod flow_table;
-pub mod fuzzing;
 pub mod nacl;
 pub mod offload;
 pub mod overlay;
@@ -33,7 +31,13 @@ pub mod verdict;
 pub mod vpc;
 pub mod wire;
 
-#[cfg(any(test, feature = "reference"))]
+// Test support (feature `test-support`): builders, fuzz entry points, the reference
+// evaluator. Not part of the production API.
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;
+#[cfg(any(test, feature = "test-support"))]
 pub mod reference;
 
 #[cfg(test)]
