@@ -15,13 +15,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
-use fort_dataplane::{Engine, EngineConfig, HostProgram, Output, PortId, Service, Time, Verdict};
+use fort_dataplane::{
+    Engine, EngineConfig, HostProgram, InstallError, Output, PortId, Time, Verdict,
+};
 use fort_sync::host_state::ProgramQueue;
 
 use crate::fastpath::Offloads;
 use fort_host::worker::Worker;
 
-use crate::dns;
 use crate::metrics::{self, PortCounters, Snapshot};
 use fort_host::offload::{self, GENEVE_LEN, OPTION_LEN};
 use fort_host::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
@@ -51,7 +52,7 @@ pub enum Command {
         structure: Option<HostProgram>,
         v2p: ProgramQueue,
         taps: Vec<TapPort>,
-        done: mpsc::Sender<()>,
+        done: mpsc::Sender<Result<(), InstallError>>,
     },
     Stop,
 }
@@ -84,7 +85,8 @@ pub fn program(
         done,
     });
     match rx.recv_timeout(PROGRAM_TIMEOUT) {
-        Ok(()) => Ok(()),
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("the engine refused the program: {e}")),
         Err(mpsc::RecvTimeoutError::Timeout) => Err(format!(
             "the data path did not take a program within {} s",
             PROGRAM_TIMEOUT.as_secs()
@@ -130,13 +132,15 @@ pub fn start(
     epoll.add(wake.raw_fd(), TOKEN_COMMAND)?;
     let (tx, rx) = mpsc::channel();
     let mut engine = Engine::new(EngineConfig::default());
-    engine.set_program(HostProgram {
-        underlay: fort_dataplane::program::Underlay {
-            address: underlay,
-            ..Default::default()
-        },
-        ..HostProgram::default()
-    });
+    engine
+        .set_program(HostProgram {
+            underlay: fort_dataplane::program::Underlay {
+                address: underlay,
+                ..Default::default()
+            },
+            ..HostProgram::default()
+        })
+        .map_err(io::Error::other)?;
     let mut dp = DataPath {
         engine,
         offloads: fast.map(Offloads::new),
@@ -270,15 +274,17 @@ impl DataPath {
                     taps,
                     done,
                 } => {
-                    v2p.apply_to(&mut self.engine, structure);
-                    self.install(taps);
-                    let now = self.now();
-                    if let Some(o) = &mut self.offloads {
-                        o.revalidate(&mut self.engine, now);
+                    let installed = v2p.apply_to(&mut self.engine, structure);
+                    if installed.is_ok() {
+                        self.install(taps);
+                        let now = self.now();
+                        if let Some(o) = &mut self.offloads {
+                            o.revalidate(&mut self.engine, now);
+                        }
                     }
                     // The reconciler may have stopped waiting (it then reported the
-                    // host stuck): the program is in force all the same.
-                    let _ = done.send(());
+                    // host stuck): what was installed is in force all the same.
+                    let _ = done.send(installed);
                 }
             }
         }
@@ -403,10 +409,12 @@ impl DataPath {
             if let Some(o) = &mut self.offloads {
                 o.from_port(&self.engine, PortId(slot), &buf[frame.clone()], now);
             }
-            let eni = &self.ports[usize::from(slot)]
-                .as_ref()
-                .expect("polled port")
-                .eni;
+            let Some(PortIo { eni, .. }) =
+                self.ports.get(usize::from(slot)).and_then(Option::as_ref)
+            else {
+                // a port removed while its frames were being read: nothing to count them on
+                continue;
+            };
             if let Some(c) = self.counters.get_mut(eni) {
                 c.from_instance.add(frame.len());
             }
@@ -423,16 +431,6 @@ impl DataPath {
                 Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => {
                     self.send_underlay(host, &hdr, &mut buf, output)
                 }
-                Verdict::Service {
-                    port,
-                    service: Service::Dns,
-                } => {
-                    if self.resolve(port) {
-                        self.deliver(port, &[0; VNET_HDR_LEN], &buf, Output::Out);
-                    } else {
-                        self.port_drop(slot, "dns_unanswered");
-                    }
-                }
                 Verdict::Service { .. } => {
                     bump(&mut self.snap.agent_drops, "service_unavailable");
                     self.port_drop(slot, "service_unavailable");
@@ -441,39 +439,6 @@ impl DataPath {
             }
         }
         self.inbuf = buf;
-    }
-
-    /// Answers the DNS query frame in `self.out` with the reply frame, in place.
-    fn resolve(&mut self, port: PortId) -> bool {
-        struct VpcZone<'a>(&'a Engine, &'a str, &'a str);
-        impl dns::Zone for VpcZone<'_> {
-            fn has(&self, ip: Ipv4Addr) -> bool {
-                self.0.is_mapped(self.1, ip)
-            }
-            fn domain(&self) -> &str {
-                self.2
-            }
-        }
-        let program = self.engine.structure();
-        let Some(eni) = self.engine.port_eni(port) else {
-            return false;
-        };
-        let Some(vpc) = program
-            .ports
-            .iter()
-            .find(|p| p.id == eni)
-            .and_then(|p| program.vpcs.iter().find(|v| v.id == p.vpc_id))
-        else {
-            return false;
-        };
-        let domain = vpc.dhcp.domain_name.as_deref().unwrap_or("ec2.internal");
-        let Some(reply) = dns::udp_payload(&self.out)
-            .and_then(|q| dns::answer(q, &VpcZone(&self.engine, &vpc.id, domain)))
-        else {
-            return false;
-        };
-        let request = std::mem::take(&mut self.out);
-        dns::reply_frame(&request, &reply, &mut self.out).is_some()
     }
 
     fn port_drop(&mut self, slot: u16, reason: &'static str) {

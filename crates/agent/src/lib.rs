@@ -13,7 +13,6 @@
 //! The host's I/O (TAP ioctls, epoll, namespaces) is `fort_host`'s.
 
 pub mod datapath;
-pub mod dns;
 pub mod fastpath;
 pub mod instance;
 pub mod metrics;

@@ -170,9 +170,9 @@ fn a_to_c(sport: u16, flags: u16) -> Vec<u8> {
 /// receives for them.
 fn established() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut h1 = Engine::new(config());
-    h1.set_program(quota_program(H1));
+    h1.set_program(quota_program(H1)).unwrap();
     let mut h2 = Engine::new(config());
-    h2.set_program(quota_program(H2));
+    h2.set_program(quota_program(H2)).unwrap();
     let a = h1.port_id("eni-a").expect("port a");
     let mut out = Vec::with_capacity(2048);
     let mut frames = Vec::new();
@@ -312,7 +312,7 @@ fn in_place(c: &mut Criterion) {
 fn new_flow(c: &mut Criterion) {
     const BATCH: u32 = 100_000;
     let mut e = Engine::new(config());
-    e.set_program(quota_program(H1));
+    e.set_program(quota_program(H1)).unwrap();
     let a = e.port_id("eni-a").expect("port a");
     // routed to 20,000 addresses in other subnets, on many hosts
     let frames: Vec<Vec<u8>> = (0..BATCH)

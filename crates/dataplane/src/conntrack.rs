@@ -201,19 +201,22 @@ impl Conntrack {
     /// The live entry for `key`, removing it if it has timed out.
     pub fn lookup(&mut self, key: Key, now: Time) -> Option<u32> {
         let slot = *self.index.get(&key)?;
-        if self.slots[slot as usize].expired(now) {
+        if self.get(slot)?.expired(now) {
             self.remove(slot);
             return None;
         }
         Some(slot)
     }
 
-    pub fn get(&self, slot: u32) -> &Entry {
-        &self.slots[slot as usize]
+    /// The entry in `slot` (live or not; `None` only for a slot never handed out).
+    #[inline]
+    pub fn get(&self, slot: u32) -> Option<&Entry> {
+        self.slots.get(slot as usize)
     }
 
-    pub fn get_mut(&mut self, slot: u32) -> &mut Entry {
-        &mut self.slots[slot as usize]
+    #[inline]
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+        self.slots.get_mut(slot as usize)
     }
 
     fn count(&mut self, port: u16) -> &mut u32 {
@@ -249,10 +252,11 @@ impl Conntrack {
             last: now,
             timeouts,
         };
-        let slot = if let Some(s) = self.free.pop() {
-            let generation = self.slots[s as usize].generation.wrapping_add(1);
-            self.slots[s as usize] = Entry {
-                generation,
+        let slot = if let Some(s) = self.free.pop()
+            && let Some(old) = self.slots.get_mut(s as usize)
+        {
+            *old = Entry {
+                generation: old.generation.wrapping_add(1),
                 ..entry
             };
             s
@@ -266,7 +270,9 @@ impl Conntrack {
     }
 
     fn remove(&mut self, slot: u32) {
-        let e = &mut self.slots[slot as usize];
+        let Some(e) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
         if !e.live {
             return;
         }
@@ -275,7 +281,8 @@ impl Conntrack {
         let key = e.key;
         self.index.remove(&key);
         self.free.push(slot);
-        *self.count(key.port()) -= 1;
+        let c = self.count(key.port());
+        *c = c.saturating_sub(1);
     }
 
     /// Removes every timed-out entry.
@@ -290,16 +297,34 @@ impl Conntrack {
 
     /// Forgets every flow of a port (the ENI left the host).
     pub fn remove_port(&mut self, port: u16) {
+        self.remove_ports(|p| p == port, usize::MAX);
+    }
+
+    /// Forgets, in one pass, every flow of the ports `gone` names (ENIs that left the
+    /// host: their slots may be handed to other ENIs), and the budgets of ports at or
+    /// beyond `end` (no slot there is in use).
+    pub fn remove_ports(&mut self, gone: impl Fn(u16) -> bool, end: usize) {
         for s in 0..self.slots.len() as u32 {
             let e = &self.slots[s as usize];
-            if e.live && e.key.port() == port {
+            if e.live && gone(e.key.port()) {
                 self.remove(s);
             }
         }
+        self.per_port.truncate(end);
     }
 
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// Entries held (live or free): the slab's length.
+    pub fn slab_len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Length of the per-port budget table (highest port slot seen + 1).
+    pub fn budgets_len(&self) -> usize {
+        self.per_port.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -8,6 +8,7 @@ use crate::flow_table::{BuildFxHasher, CounterRef};
 use crate::packet::FiveTuple;
 use crate::verdict::{DropReason, Time};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// ACCEPT or REJECT, as flow logs print them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +44,10 @@ impl std::hash::Hash for CounterKey {
 /// One aggregated flow-log record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRecord {
-    /// The ENI's id (`eni-…`) is looked up by the caller from the port.
+    /// The ENI the traffic crossed (`eni-…`), as it was counted: the port may have
+    /// left the host since, and its slot gone to another ENI.
+    pub eni: Arc<str>,
+    /// The port's slot when counted (the same caveat: prefer `eni`).
     pub port: u16,
     pub tuple: FiveTuple,
     pub action: Action,
@@ -53,11 +57,15 @@ pub struct FlowRecord {
     pub last: Time,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Slot {
     key: CounterKey,
+    eni: Arc<str>,
     generation: u32,
     live: bool,
+    /// In the index: false once the port left (the counter waits to be drained, but
+    /// its key may be its slot's next occupant's).
+    indexed: bool,
     packets: u64,
     bytes: u64,
     first: Time,
@@ -72,24 +80,28 @@ pub struct Counters {
 }
 
 impl Counters {
-    /// Counts a packet under `key`, returning a reference for the flow cache.
-    pub fn count(&mut self, key: CounterKey, bytes: u16, now: Time) -> CounterRef {
+    /// Counts a packet under `key` (of the port whose ENI is `eni`), returning a
+    /// reference for the flow cache.
+    pub fn count(&mut self, key: CounterKey, eni: &Arc<str>, bytes: u16, now: Time) -> CounterRef {
         let slot = match self.index.get(&key) {
             Some(&s) => s,
             None => {
                 let fresh = Slot {
                     key,
+                    eni: Arc::clone(eni),
                     generation: 0,
                     live: true,
+                    indexed: true,
                     packets: 0,
                     bytes: 0,
                     first: now,
                     last: now,
                 };
-                let s = if let Some(s) = self.free.pop() {
-                    let generation = self.slots[s as usize].generation.wrapping_add(1);
-                    self.slots[s as usize] = Slot {
-                        generation,
+                let s = if let Some(s) = self.free.pop()
+                    && let Some(old) = self.slots.get_mut(s as usize)
+                {
+                    *old = Slot {
+                        generation: old.generation.wrapping_add(1),
                         ..fresh
                     };
                     s
@@ -101,7 +113,7 @@ impl Counters {
                 s
             }
         };
-        let generation = self.slots[slot as usize].generation;
+        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
         let r = CounterRef { slot, generation };
         self.bump(r, bytes, now);
         r
@@ -116,7 +128,9 @@ impl Counters {
     /// Counts `packets` packets of `bytes` in all (what a fast path carried).
     #[inline]
     pub fn add(&mut self, r: CounterRef, packets: u64, bytes: u64, now: Time) -> bool {
-        let s = &mut self.slots[r.slot as usize];
+        let Some(s) = self.slots.get_mut(r.slot as usize) else {
+            return false;
+        };
         if s.generation != r.generation || !s.live {
             return false;
         }
@@ -131,14 +145,16 @@ impl Counters {
 
     #[inline]
     pub fn valid(&self, r: CounterRef) -> bool {
-        let s = &self.slots[r.slot as usize];
-        s.generation == r.generation && s.live
+        self.slots
+            .get(r.slot as usize)
+            .is_some_and(|s| s.generation == r.generation && s.live)
     }
 
     /// Hands every counter with traffic since the last drain to `f` and zeroes it.
     pub fn drain(&mut self, mut f: impl FnMut(FlowRecord)) {
         for s in self.slots.iter_mut().filter(|s| s.live && s.packets > 0) {
             f(FlowRecord {
+                eni: Arc::clone(&s.eni),
                 port: s.key.port,
                 tuple: s.key.tuple,
                 action: s.key.action,
@@ -152,25 +168,53 @@ impl Counters {
         }
     }
 
-    /// Frees drained counters idle for longer than `idle` nanoseconds.
+    /// Frees drained counters idle for longer than `idle` nanoseconds, and drained
+    /// counters of ports that left.
     pub fn expire(&mut self, now: Time, idle: u64) {
-        for i in 0..self.slots.len() {
-            let s = &mut self.slots[i];
-            if s.live && s.packets == 0 && now.0.saturating_sub(s.last.0) > idle {
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            let idle = now.0.saturating_sub(s.last.0) > idle;
+            if s.live && s.packets == 0 && (idle || !s.indexed) {
                 s.live = false;
                 s.generation = s.generation.wrapping_add(1);
-                let key = s.key;
-                self.index.remove(&key);
-                self.free.push(i as u32);
+                if s.indexed {
+                    self.index.remove(&s.key);
+                }
+                s.indexed = false;
+                // slots are u32 (CounterRef): a 4-billion-entry table is not possible
+                self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
             }
         }
+    }
+
+    /// The ports `gone` names left the host: their counters leave the index (the next
+    /// occupant of a slot counts afresh) and wait to be drained under their own ENI.
+    pub fn retire_ports(&mut self, gone: impl Fn(u16) -> bool) {
+        for s in &mut self.slots {
+            if s.live && s.indexed && gone(s.key.port) {
+                self.index.remove(&s.key);
+                s.indexed = false;
+                // cached flows holding it are re-decided
+                s.generation = s.generation.wrapping_add(1);
+            }
+        }
+    }
+
+    /// Counters held (live or free): the slab's length.
+    pub fn slab_len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Live counters.
+    pub fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
     }
 
     /// Current (undrained) value of one counter, for tests and metrics.
     pub fn get(&self, key: &CounterKey) -> Option<(u64, u64)> {
         self.index
             .get(key)
-            .map(|&s| (self.slots[s as usize].packets, self.slots[s as usize].bytes))
+            .and_then(|&s| self.slots.get(s as usize))
+            .map(|s| (s.packets, s.bytes))
     }
 }
 
@@ -180,6 +224,30 @@ pub struct Stats {
     pub drops: [u64; DropReason::COUNT],
     pub fast_path: u64,
     pub slow_path: u64,
+    /// The resolver's answers (its refusals are drops: `dns_unanswered`).
+    pub dns: DnsStats,
+}
+
+/// Answers of the VPC resolver, by rcode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DnsStats {
+    /// Every answer sent.
+    pub answers: u64,
+    /// Of which NXDOMAIN (a name outside the VPC's).
+    pub nxdomain: u64,
+    /// Of which FORMERR (not one question).
+    pub formerr: u64,
+}
+
+impl DnsStats {
+    pub fn count(&mut self, rcode: u8) {
+        self.answers += 1;
+        match rcode {
+            crate::wire::dns::rcode::NXDOMAIN => self.nxdomain += 1,
+            crate::wire::dns::rcode::FORMERR => self.formerr += 1,
+            _ => {}
+        }
+    }
 }
 
 impl Stats {

@@ -25,6 +25,7 @@ use crate::arp;
 use crate::conntrack::{self, Conntrack, Direction};
 use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
 use crate::dhcp;
+use crate::dns;
 use crate::flow_table::{
     self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin,
 };
@@ -36,6 +37,7 @@ use crate::port::Port;
 use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
 use crate::security_group::{self, Decision, Members};
+use crate::slots::{MAX_SLOTS, SlotIndex};
 use crate::v2p::{Mapping, V2p};
 use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
@@ -71,7 +73,6 @@ const COUNTER_IDLE: u64 = 600 * 1_000_000_000;
 
 const LINK_LOCAL: u32 = 0xa9fe_0000; // 169.254.0.0/16
 const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
-const DNS_LINK_LOCAL: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 253);
 const TIME_SYNC: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 123);
 
 /// What the slow path consulted and created, to cache the decision.
@@ -91,6 +92,55 @@ impl Trace {
         let i = usize::from(self.counters[0].is_some());
         self.counters[i] = Some(r);
     }
+}
+
+/// Why a program was not installed; the engine goes on running the one it had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// More ports than an engine has slots ([`MAX_SLOTS`]).
+    TooManyPorts { ports: usize },
+    /// More VPCs than an engine has slots ([`MAX_SLOTS`]).
+    TooManyVpcs { vpcs: usize },
+}
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InstallError::TooManyPorts { ports } => {
+                write!(f, "{ports} ports: an engine holds at most {MAX_SLOTS}")
+            }
+            InstallError::TooManyVpcs { vpcs } => {
+                write!(f, "{vpcs} VPCs: an engine holds at most {MAX_SLOTS}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+/// The sizes of the engine's tables: for metrics, and to check that churn of ENIs and
+/// VPCs does not grow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Footprint {
+    /// Ports installed, and the length of the port table (highest slot + 1).
+    pub ports: usize,
+    pub port_slots: usize,
+    /// VPCs installed, and the length of the VPC table.
+    pub vpcs: usize,
+    pub vpc_slots: usize,
+    /// Dependency slots: allocated (the epoch table's length) and in use.
+    pub epochs: usize,
+    pub epochs_in_use: usize,
+    /// Tracked flows, the conntrack slab's length and its per-port budget table's.
+    pub conntrack: usize,
+    pub conntrack_slab: usize,
+    pub conntrack_ports: usize,
+    /// Cached decisions.
+    pub flows: usize,
+    /// Live flow-log counters and the counter slab's length.
+    pub counters: usize,
+    pub counter_slab: usize,
 }
 
 /// Where a routed or switched packet is going.
@@ -113,9 +163,9 @@ pub struct Engine {
     structure: HostProgram,
     underlay: Underlay,
     ports: Vec<Option<Port>>,
-    port_index: HashMap<String, u16>,
+    port_index: SlotIndex,
     vpcs: Vec<Option<Vpc>>,
-    vpc_index: HashMap<String, u16>,
+    vpc_index: SlotIndex,
     vnis: Vec<(u32, u16)>,
     macs: HashMap<MacAddr, u16>,
     epochs: Epochs,
@@ -134,13 +184,10 @@ fn fingerprint<T: Hash + ?Sized>(t: &T) -> u64 {
     }
 }
 
-fn slot_for(index: &mut HashMap<String, u16>, id: &str) -> u16 {
-    if let Some(&s) = index.get(id) {
-        return s;
-    }
-    let s = index.len() as u16;
-    index.insert(id.to_string(), s);
-    s
+/// Records that `key` is present in the program being installed, with its content.
+fn mark(seen: &mut HashSet<DepKey>, epochs: &mut Epochs, key: DepKey, fp: u64) -> u32 {
+    seen.insert(key.clone());
+    epochs.set(key, fp)
 }
 
 impl Engine {
@@ -150,9 +197,9 @@ impl Engine {
             structure: HostProgram::default(),
             underlay: Underlay::default(),
             ports: Vec::new(),
-            port_index: HashMap::new(),
+            port_index: SlotIndex::default(),
             vpcs: Vec::new(),
-            vpc_index: HashMap::new(),
+            vpc_index: SlotIndex::default(),
             vnis: Vec::new(),
             macs: HashMap::new(),
             epochs: Epochs::default(),
@@ -164,10 +211,10 @@ impl Engine {
     }
 
     /// An engine running `program` with default sizes.
-    pub fn with_program(program: HostProgram) -> Engine {
+    pub fn with_program(program: HostProgram) -> Result<Engine, InstallError> {
         let mut e = Engine::new(EngineConfig::default());
-        e.set_program(program);
-        e
+        e.set_program(program)?;
+        Ok(e)
     }
 
     /// The program as installed, V2P included (rebuilt: for tests and debugging).
@@ -197,7 +244,7 @@ impl Engine {
     }
 
     fn vpc(&self, id: &str) -> Option<&Vpc> {
-        let s = *self.vpc_index.get(id)?;
+        let s = self.vpc_index.get(id)?;
         self.vpcs.get(usize::from(s))?.as_ref()
     }
 
@@ -207,7 +254,7 @@ impl Engine {
 
     /// The port of an ENI on this host.
     pub fn port_id(&self, eni_id: &str) -> Option<PortId> {
-        let s = *self.port_index.get(eni_id)?;
+        let s = self.port_index.get(eni_id)?;
         self.ports.get(usize::from(s))?.as_ref().map(|_| PortId(s))
     }
 
@@ -216,7 +263,7 @@ impl Engine {
         self.ports
             .get(usize::from(port.0))?
             .as_ref()
-            .map(|p| p.id.as_str())
+            .map(|p| &*p.id)
     }
 
     pub fn stats(&self) -> &Stats {
@@ -230,6 +277,24 @@ impl Engine {
 
     pub fn flow_table_len(&self) -> usize {
         self.flows.len()
+    }
+
+    /// The sizes of the engine's tables.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            ports: self.port_index.len(),
+            port_slots: self.ports.len(),
+            vpcs: self.vpc_index.len(),
+            vpc_slots: self.vpcs.len(),
+            epochs: self.epochs.allocated(),
+            epochs_in_use: self.epochs.in_use(),
+            conntrack: self.conntrack.len(),
+            conntrack_slab: self.conntrack.slab_len(),
+            conntrack_ports: self.conntrack.budgets_len(),
+            flows: self.flows.len(),
+            counters: self.counters.live(),
+            counter_slab: self.counters.slab_len(),
+        }
     }
 
     /// The current (undrained) count of a flow-log counter: (packets, bytes).
@@ -263,35 +328,74 @@ impl Engine {
     /// Installs a new host program. Objects whose content did not change keep their
     /// epoch, so cached flows that used only them stay cached; tracked flows survive
     /// rule changes (AWS: they continue until idle), untracked ones are re-decided.
-    pub fn set_program(&mut self, program: HostProgram) {
-        self.install(program, true);
+    ///
+    /// Ports and VPCs that left free their slots (see [`crate::slots`]) for the
+    /// newcomers, with everything that was keyed by them: tracked flows, cached
+    /// decisions, counters (the undrained ones still reach the next drain, under their
+    /// ENI). A program with more than [`MAX_SLOTS`] ports or VPCs is refused whole.
+    pub fn set_program(&mut self, program: HostProgram) -> Result<(), InstallError> {
+        self.install(program, true)
     }
 
     /// Installs everything of `program` but V2P: each VPC that stays keeps its entries
     /// (the program's `mappings` are ignored), so an agent can apply a change of
     /// structure without resending tens of thousands of mappings.
-    pub fn set_structure(&mut self, program: HostProgram) {
-        self.install(program, false);
+    pub fn set_structure(&mut self, program: HostProgram) -> Result<(), InstallError> {
+        self.install(program, false)
     }
 
-    fn install(&mut self, mut program: HostProgram, with_mappings: bool) {
+    fn install(
+        &mut self,
+        mut program: HostProgram,
+        with_mappings: bool,
+    ) -> Result<(), InstallError> {
+        // slots first: a program that cannot have them leaves the engine as it was
+        let vpc_ids: HashSet<&str> = program.vpcs.iter().map(|v| v.id.as_str()).collect();
+        if vpc_ids.len() > MAX_SLOTS {
+            return Err(InstallError::TooManyVpcs {
+                vpcs: vpc_ids.len(),
+            });
+        }
+        // a port of a VPC the program does not hold is not installed
+        let port_ids: HashSet<&str> = program
+            .ports
+            .iter()
+            .filter(|p| vpc_ids.contains(p.vpc_id.as_str()))
+            .map(|p| p.id.as_str())
+            .collect();
+        if port_ids.len() > MAX_SLOTS {
+            return Err(InstallError::TooManyPorts {
+                ports: port_ids.len(),
+            });
+        }
+        let gone_vpcs: HashSet<u16> = self
+            .vpc_index
+            .release_unless(|id| vpc_ids.contains(id))
+            .into_iter()
+            .collect();
+        let gone_ports: HashSet<u16> = self
+            .port_index
+            .release_unless(|id| port_ids.contains(id))
+            .into_iter()
+            .collect();
+
         let mut old = std::mem::take(&mut self.vpcs);
         let mut seen: HashSet<DepKey> = HashSet::new();
-        let mut set = |epochs: &mut Epochs, key: DepKey, fp: u64| {
-            seen.insert(key.clone());
-            epochs.set(key, fp)
-        };
         self.underlay = program.underlay.clone();
 
         // VPCs
         let mut vpcs: Vec<Option<Vpc>> = Vec::new();
         for spec in &program.vpcs {
-            let slot = slot_for(&mut self.vpc_index, &spec.id);
+            // cannot fail: the VPCs were counted above
+            let Ok(slot) = self.vpc_index.alloc(&spec.id) else {
+                continue;
+            };
             let route_tables: Vec<RouteTable> = spec
                 .route_tables
                 .iter()
                 .map(|rt| {
-                    let dep = set(
+                    let dep = mark(
+                        &mut seen,
                         &mut self.epochs,
                         DepKey::RouteTable(slot, rt.id.clone()),
                         fingerprint(rt),
@@ -303,7 +407,8 @@ impl Engine {
                 .network_acls
                 .iter()
                 .map(|a| {
-                    let dep = set(
+                    let dep = mark(
+                        &mut seen,
                         &mut self.epochs,
                         DepKey::NetworkAcl(slot, a.id.clone()),
                         fingerprint(a),
@@ -320,22 +425,30 @@ impl Engine {
                     route_table: route_tables
                         .iter()
                         .position(|r| r.id == s.route_table_id)
-                        .map(|i| i as u16),
+                        .and_then(|i| u16::try_from(i).ok()),
                     network_acl: network_acls
                         .iter()
                         .position(|a| a.id == s.network_acl_id)
-                        .map(|i| i as u16),
-                    dep: set(
+                        .and_then(|i| u16::try_from(i).ok()),
+                    dep: mark(
+                        &mut seen,
                         &mut self.epochs,
                         DepKey::Subnet(slot, s.id.clone()),
                         fingerprint(s),
                     ),
                 })
                 .collect();
-            let mut v2p = old
-                .get_mut(usize::from(slot))
-                .and_then(Option::take)
-                .map_or_else(|| V2p::new(&mut self.epochs), |v| v.v2p);
+            let i = usize::from(slot);
+            // V2P stays with its VPC, not with the slot: a slot freed by a VPC that
+            // left may go to a newcomer in this same program
+            let mut v2p = match old.get_mut(i).and_then(Option::take) {
+                Some(prev) if prev.id == spec.id => prev.v2p,
+                Some(prev) => {
+                    prev.v2p.release(&mut self.epochs);
+                    V2p::new(&mut self.epochs)
+                }
+                None => V2p::new(&mut self.epochs),
+            };
             if with_mappings {
                 v2p.sync(&spec.mappings, &mut self.epochs);
             }
@@ -370,30 +483,35 @@ impl Engine {
                 dhcp: spec.dhcp.clone(),
                 dep: 0,
             };
-            v.dep = set(
+            v.dep = mark(
+                &mut seen,
                 &mut self.epochs,
                 DepKey::Vpc(spec.id.clone()),
                 vpc_fingerprint(spec, v.v2p.middlebox_hosts()),
             );
-            let i = usize::from(slot);
             if vpcs.len() <= i {
                 vpcs.resize_with(i + 1, || None);
             }
-            vpcs[i] = Some(v);
+            // a VPC listed twice: the last one stands
+            if let Some(dup) = vpcs[i].replace(v) {
+                dup.v2p.release(&mut self.epochs);
+            }
         }
         // peerings name VPC slots
         for spec in &program.vpcs {
-            let slot = self.vpc_index[&spec.id];
+            let Some(slot) = self.vpc_index.get(&spec.id) else {
+                continue;
+            };
             let peers: Vec<(String, u16)> = spec
                 .peerings
                 .iter()
                 .filter_map(|p| {
-                    let s = *self.vpc_index.get(&p.peer_vpc_id)?;
+                    let s = self.vpc_index.get(&p.peer_vpc_id)?;
                     vpcs.get(usize::from(s))?.as_ref()?;
                     Some((p.id.clone(), s))
                 })
                 .collect();
-            if let Some(v) = vpcs[usize::from(slot)].as_mut() {
+            if let Some(v) = vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) {
                 v.peer_vpcs = peers.iter().map(|(_, s)| *s).collect();
                 v.peerings = peers.into_iter().collect();
             }
@@ -404,29 +522,37 @@ impl Engine {
         let mut members: HashMap<u16, Members<'_>> = HashMap::new();
         let mut prints: HashMap<u16, MemberPrints<'_>> = HashMap::new();
         for spec in &program.ports {
-            let Some(&vslot) = self.vpc_index.get(&spec.vpc_id) else {
+            let Some(vslot) = self.vpc_index.get(&spec.vpc_id) else {
                 continue;
             };
             let Some(v) = vpcs.get(usize::from(vslot)).and_then(Option::as_ref) else {
                 continue;
             };
-            let vspec = program
-                .vpcs
-                .iter()
-                .find(|x| x.id == spec.vpc_id)
-                .expect("vpc present");
-            let slot = slot_for(&mut self.port_index, &spec.id);
+            let Some(vspec) = program.vpcs.iter().find(|x| x.id == spec.vpc_id) else {
+                continue;
+            };
+            // cannot fail: the ports were counted above
+            let Ok(slot) = self.port_index.alloc(&spec.id) else {
+                continue;
+            };
             let subnet = v
                 .subnets
                 .iter()
                 .position(|s| s.id == spec.subnet_id)
-                .map(|i| i as u16);
+                .and_then(|i| u16::try_from(i).ok());
             let prints = prints
                 .entry(vslot)
                 .or_insert_with(|| MemberPrints::new(&vspec.security_groups));
             let fp = port_fingerprint(spec, prints);
-            let dep = set(&mut self.epochs, DepKey::Port(spec.id.clone()), fp);
-            let ct_dep = self.epochs.slot(DepKey::Conntrack(spec.id.clone()));
+            let dep = mark(
+                &mut seen,
+                &mut self.epochs,
+                DepKey::Port(spec.id.clone()),
+                fp,
+            );
+            let ct_key = DepKey::Conntrack(spec.id.clone());
+            seen.insert(ct_key.clone());
+            let ct_dep = self.epochs.slot(ct_key);
             let i = usize::from(slot);
             if ports.len() <= i {
                 ports.resize_with(i + 1, || None);
@@ -444,23 +570,32 @@ impl Engine {
                 ct_dep,
             ));
         }
-        // ports that left: forget their flows
-        for (i, old) in self.ports.iter().enumerate() {
-            if old.is_some() && ports.get(i).is_none_or(Option::is_none) {
-                self.conntrack.remove_port(i as u16);
-            }
+        // what was keyed by the slots of ports and VPCs that left must not reach the
+        // slots' next occupants: their tracked flows, cached decisions and counters go
+        if !gone_ports.is_empty() || !gone_vpcs.is_empty() {
+            let gone_port = |p: u16| gone_ports.contains(&p);
+            self.conntrack
+                .remove_ports(gone_port, self.port_index.end());
+            self.counters.retire_ports(gone_port);
+            self.flows.map.retain(|k, e| {
+                let from_gone = match k.origin() {
+                    Origin::Port(p) => gone_port(p),
+                    Origin::Underlay(v) => gone_vpcs.contains(&v),
+                };
+                let to_gone = matches!(e.action, Action::ToPort { port, .. } if gone_port(port));
+                !from_gone && !to_gone
+            });
         }
-        self.epochs
-            .retain_present(|k| matches!(k, DepKey::Conntrack(_)) || seen.contains(k));
+        self.epochs.retain_present(|k| seen.contains(k));
         self.macs = ports
             .iter()
-            .enumerate()
-            .filter_map(|(i, p)| p.as_ref().map(|p| (p.mac, i as u16)))
+            .zip(0..=u16::MAX)
+            .filter_map(|(p, i)| p.as_ref().map(|p| (p.mac, i)))
             .collect();
         self.vnis = vpcs
             .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.as_ref().map(|v| (v.vni, i as u16)))
+            .zip(0..=u16::MAX)
+            .filter_map(|(v, i)| v.as_ref().map(|v| (v.vni, i)))
             .collect();
         self.ports = ports;
         self.vpcs = vpcs;
@@ -471,6 +606,7 @@ impl Engine {
             v.mappings = Vec::new();
         }
         self.structure = program;
+        Ok(())
     }
 
     /// A security group's members changed (what an instance joining or leaving it does):
@@ -533,7 +669,7 @@ impl Engine {
             let Some(port) = self
                 .port_index
                 .get(&spec.id)
-                .and_then(|&s| self.ports.get_mut(usize::from(s)))
+                .and_then(|s| self.ports.get_mut(usize::from(s)))
                 .and_then(Option::as_mut)
             else {
                 continue;
@@ -570,7 +706,7 @@ impl Engine {
         vpc_id: &str,
         f: impl FnOnce(&mut V2p, &mut Epochs) -> Option<bool>,
     ) -> bool {
-        let Some(&slot) = self.vpc_index.get(vpc_id) else {
+        let Some(slot) = self.vpc_index.get(vpc_id) else {
             return false;
         };
         let Some(v) = self
@@ -621,17 +757,27 @@ impl Engine {
         frame: Range<usize>,
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
+        let Some(f) = buf.get(frame.clone()) else {
+            // a range outside the buffer: the caller's mistake, not worth a panic
+            return (self.drop(DropReason::Internal), Output::Out);
+        };
         if frame.start >= overlay::OUTER_LEN
-            && let Some(action) =
-                self.fast_action(now, Origin::Port(port.0), None, &buf[frame.clone()])
+            && let Some(action) = self.fast_action(now, Origin::Port(port.0), None, f)
         {
-            let (v, r) = emit_in_place(action, buf, frame);
-            return (v, Output::InPlace(r));
+            return match emit_in_place(action, buf, frame) {
+                Some((v, r)) => (v, Output::InPlace(r)),
+                None => (self.drop(DropReason::Internal), Output::Out),
+            };
         }
-        (
-            self.copying_from_port(now, port.0, &buf[frame], out),
-            Output::Out,
-        )
+        (self.copying_from_port(now, port.0, f, out), Output::Out)
+    }
+
+    /// Counts a drop decided before the pipeline (bad input, broken invariants).
+    #[cold]
+    fn drop(&mut self, reason: DropReason) -> Verdict {
+        self.stats.slow_path += 1;
+        self.stats.drops[reason as usize] += 1;
+        Verdict::Drop { reason }
     }
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
@@ -774,15 +920,17 @@ impl Engine {
             return;
         };
         let holds = self.established(e, now);
-        let e = self.flows.map.get_mut(&key).expect("found above");
+        let Some(e) = self.flows.map.get_mut(&key) else {
+            return;
+        };
         for r in e.counters.iter().flatten() {
             self.counters.add(*r, packets, bytes, now);
         }
         if holds {
             for r in e.ct.iter().flatten() {
-                self.conntrack
-                    .get_mut(r.slot)
-                    .touch(now, r.dir, tcp::flags::ACK);
+                if let Some(c) = self.conntrack.get_mut(r.slot) {
+                    c.touch(now, r.dir, tcp::flags::ACK);
+                }
             }
             e.last = now;
         }
@@ -827,10 +975,11 @@ impl Engine {
     /// The cached decision holds and every connection it tracks is established.
     fn established(&self, e: &flow_table::Entry, now: Time) -> bool {
         fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now)
-            && e.ct
-                .iter()
-                .flatten()
-                .all(|r| self.conntrack.get(r.slot).state == conntrack::State::TcpEstablished)
+            && e.ct.iter().flatten().all(|r| {
+                self.conntrack
+                    .get(r.slot)
+                    .is_some_and(|c| c.state == conntrack::State::TcpEstablished)
+            })
     }
 
     fn slow_from_port(
@@ -849,13 +998,12 @@ impl Engine {
         if eth.src() != port.mac {
             return Err(DropReason::SourceMacMismatch);
         }
-        let v = self.vpcs[usize::from(port.vpc)]
-            .as_ref()
-            .expect("port's vpc");
-        let subnet = port
-            .subnet
-            .map(|s| &v.subnets[usize::from(s)])
-            .ok_or(DropReason::NoRoute)?;
+        let v = vpc_at(&self.vpcs, port.vpc)?;
+        let subnet = port.subnet.ok_or(DropReason::NoRoute)?;
+        let subnet = v
+            .subnets
+            .get(usize::from(subnet))
+            .ok_or(DropReason::Internal)?;
         match eth.ethertype() {
             ethertype::ARP => {
                 arp::answer(port, v, subnet, frame, out)?;
@@ -877,7 +1025,12 @@ impl Engine {
         if port.source_dest_check && !port.owns(src) {
             return Err(DropReason::SourceCheck);
         }
-        if let Some(service) = service_of(v, &m) {
+        if dns::is_dns(v.dns, &m) {
+            let rcode = dns::respond(v, frame, out)?;
+            self.stats.dns.count(rcode);
+            return Ok(Verdict::Hairpin { port: PortId(p) });
+        }
+        if let Some(service) = service_of(&m) {
             out.clear();
             out.extend_from_slice(frame);
             return Ok(Verdict::Service {
@@ -923,8 +1076,12 @@ impl Engine {
             &mut trace,
         ) {
             if reason == DropReason::SecurityGroupEgress {
-                self.counters
-                    .count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                self.counters.count(
+                    key(p, &m, counters::Action::Reject),
+                    &port.id,
+                    m.ip_len,
+                    now,
+                );
             }
             return Err(reason);
         }
@@ -933,21 +1090,29 @@ impl Engine {
         let target = if same_subnet {
             Target::Local
         } else {
-            let acl = subnet.network_acl.map(|a| &v.network_acls[usize::from(a)]);
+            let acl = network_acl(v, subnet)?;
             if let Some(a) = acl {
                 trace.deps.push(&self.epochs, a.dep);
             }
             if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
-                self.counters
-                    .count(key(p, &m, counters::Action::Reject), m.ip_len, now);
+                self.counters.count(
+                    key(p, &m, counters::Action::Reject),
+                    &port.id,
+                    m.ip_len,
+                    now,
+                );
                 return Err(DropReason::NaclEgress);
             }
-            let rt = subnet
-                .route_table
-                .map(|r| &v.route_tables[usize::from(r)])
-                .ok_or(DropReason::NoRoute)?;
+            let rt = subnet.route_table.ok_or(DropReason::NoRoute)?;
+            let rt = v
+                .route_tables
+                .get(usize::from(rt))
+                .ok_or(DropReason::Internal)?;
             trace.deps.push(&self.epochs, rt.dep);
-            rt.lookup(dst).ok_or(DropReason::NoRoute)?.clone()
+            rt.lookup(dst)
+                .map_err(|_| DropReason::Internal)?
+                .ok_or(DropReason::NoRoute)?
+                .clone()
         };
         let dest = resolve(
             &self.vpcs,
@@ -957,9 +1122,12 @@ impl Engine {
             &mut self.epochs,
             &mut trace,
         )?;
-        let accept = self
-            .counters
-            .count(key(p, &m, counters::Action::Accept), m.ip_len, now);
+        let accept = self.counters.count(
+            key(p, &m, counters::Action::Accept),
+            &port.id,
+            m.ip_len,
+            now,
+        );
         trace.push_counter(accept);
 
         let rewrite = match &dest {
@@ -998,7 +1166,7 @@ impl Engine {
                 }
             }
             Dest::Host { vpc: dv, host, .. } => {
-                let vni = self.vpcs[usize::from(dv)].as_ref().expect("dest vpc").vni;
+                let vni = vpc_at(&self.vpcs, dv)?.vni;
                 Action::Encap {
                     outer: overlay::outer_template(
                         &self.underlay,
@@ -1116,7 +1284,10 @@ impl Engine {
         payload: Range<usize>,
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
-        match overlay::geneve_payload(&buf[payload.clone()]) {
+        let Some(p) = buf.get(payload.clone()) else {
+            return (self.drop(DropReason::Internal), Output::Out);
+        };
+        match overlay::geneve_payload(p) {
             Ok((vni, off)) => {
                 let d = Decap {
                     outer_src,
@@ -1143,9 +1314,14 @@ impl Engine {
         out: &mut Vec<u8>,
     ) -> (Verdict, Output) {
         let inner = d.inner_offset..d.inner_end;
-        if let Some(action) = self.fast_from_underlay(now, &d, &buf[inner.clone()]) {
-            let (v, r) = emit_in_place(action, buf, inner);
-            return (v, Output::InPlace(r));
+        let Some(f) = buf.get(inner.clone()) else {
+            return (self.drop(DropReason::Internal), Output::Out);
+        };
+        if let Some(action) = self.fast_from_underlay(now, &d, f) {
+            return match emit_in_place(action, buf, inner) {
+                Some((v, r)) => (v, Output::InPlace(r)),
+                None => (self.drop(DropReason::Internal), Output::Out),
+            };
         }
         (self.slow_decapsulated(now, d, buf, out), Output::Out)
     }
@@ -1157,7 +1333,9 @@ impl Engine {
         buf: &[u8],
         out: &mut Vec<u8>,
     ) -> Verdict {
-        let inner = &buf[d.inner_offset..d.inner_end];
+        let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
+            return self.drop(DropReason::Internal);
+        };
         if let Some(action) = self.fast_from_underlay(now, &d, inner) {
             return emit_action(action, inner, out);
         }
@@ -1165,7 +1343,9 @@ impl Engine {
     }
 
     fn slow_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
-        let inner = &buf[d.inner_offset..d.inner_end];
+        let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
+            return self.drop(DropReason::Internal);
+        };
         self.stats.slow_path += 1;
         let v = match self.slow_from_underlay(now, &d, inner, out) {
             Ok(v) => v,
@@ -1202,7 +1382,7 @@ impl Engine {
             return Err(DropReason::NotForThisHost);
         }
         let vslot = self.vpc_of_vni(d.vni).ok_or(DropReason::UnknownVni)?;
-        let v = self.vpcs[usize::from(vslot)].as_ref().expect("vni's vpc");
+        let v = vpc_at(&self.vpcs, vslot)?;
         let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
         match eth.ethertype() {
             ethertype::IPV4 => {}
@@ -1224,7 +1404,11 @@ impl Engine {
             &mut trace,
         )?;
         let q = *self.macs.get(&eth.dst()).ok_or(DropReason::NoSuchPort)?;
-        let qp = self.ports[usize::from(q)].as_ref().expect("mac's port");
+        let qp = self
+            .ports
+            .get(usize::from(q))
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::Internal)?;
         let rw = deliver(
             &self.vpcs,
             qp,
@@ -1259,6 +1443,26 @@ impl Engine {
             );
         }
         Ok(verdict)
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Empties the VPC table under the ports that name it (tests of broken invariants).
+    pub(crate) fn break_vpcs(&mut self) {
+        self.vpcs.iter_mut().for_each(|v| *v = None);
+    }
+    /// Empties every VPC's subnets, NACLs and route tables.
+    pub(crate) fn break_subnets(&mut self) {
+        for v in self.vpcs.iter_mut().flatten() {
+            v.subnets.clear();
+            v.network_acls.clear();
+            v.route_tables.clear();
+        }
+    }
+    /// Empties the port table under the MACs that name it.
+    pub(crate) fn break_ports(&mut self) {
+        self.ports.iter_mut().for_each(|p| *p = None);
     }
 }
 
@@ -1326,6 +1530,28 @@ fn port_fingerprint(spec: &program::Port, prints: &mut MemberPrints<'_>) -> u64 
     fingerprint(&(spec, rules, referenced))
 }
 
+/// The VPC in `slot`: every slot a port, a VNI or a peering names holds one, so
+/// `Internal` means a broken invariant.
+#[inline]
+fn vpc_at(vpcs: &[Option<Vpc>], slot: u16) -> Result<&Vpc, DropReason> {
+    vpcs.get(usize::from(slot))
+        .and_then(Option::as_ref)
+        .ok_or(DropReason::Internal)
+}
+
+/// The subnet's NACL (`None` if the program names none).
+#[inline]
+fn network_acl<'a>(v: &'a Vpc, subnet: &Subnet) -> Result<Option<&'a NetworkAcl>, DropReason> {
+    match subnet.network_acl {
+        Some(a) => v
+            .network_acls
+            .get(usize::from(a))
+            .map(Some)
+            .ok_or(DropReason::Internal),
+        None => Ok(None),
+    }
+}
+
 fn key(port: u16, m: &Meta, action: counters::Action) -> CounterKey {
     CounterKey {
         port,
@@ -1334,12 +1560,10 @@ fn key(port: u16, m: &Meta, action: counters::Action) -> CounterKey {
     }
 }
 
-fn service_of(v: &Vpc, m: &Meta) -> Option<Service> {
+/// The link-local services the agent answers (the resolver is [`dns`]).
+fn service_of(m: &Meta) -> Option<Service> {
     let dst = m.tuple.dst;
-    let l4 = m.tuple.protocol == ip_proto::UDP || m.tuple.protocol == ip_proto::TCP;
-    if (dst == v.dns || dst == DNS_LINK_LOCAL) && l4 && m.tuple.dst_port == 53 {
-        Some(Service::Dns)
-    } else if dst == METADATA {
+    if dst == METADATA {
         Some(Service::InstanceMetadata)
     } else if dst == TIME_SYNC {
         Some(Service::TimeSync)
@@ -1362,16 +1586,18 @@ fn echo_reply(frame: &[u8], router_mac: MacAddr, out: &mut Vec<u8>) -> Result<()
     ip.set_dst(s);
     ip.set_ttl(64);
     ip.fill_checksum();
-    let payload = ip.payload_mut();
-    let old = u16::from_be_bytes([payload[0], payload[1]]);
-    payload[0] = icmp::kind::ECHO_REPLY;
-    let c = u16::from_be_bytes([payload[2], payload[3]]);
+    // type, code, checksum: the ICMP header was checked by the parser
+    let Some([kind, code, c0, c1]) = ip.payload_mut().first_chunk_mut::<4>() else {
+        return Err(DropReason::Malformed);
+    };
+    let old = u16::from_be_bytes([*kind, *code]);
+    *kind = icmp::kind::ECHO_REPLY;
     let c = checksum::update(
-        c,
+        u16::from_be_bytes([*c0, *c1]),
         old,
-        u16::from(icmp::kind::ECHO_REPLY) << 8 | u16::from(payload[1]),
+        u16::from_be_bytes([*kind, *code]),
     );
-    payload[2..4].copy_from_slice(&c.to_be_bytes());
+    [*c0, *c1] = c.to_be_bytes();
     Ok(())
 }
 
@@ -1390,7 +1616,7 @@ fn sg_stage(
 ) -> Result<(), DropReason> {
     let k = conntrack::Key::of(p, dir, m);
     if let Some(slot) = ct.lookup(k, now) {
-        let e = ct.get_mut(slot);
+        let e = ct.get_mut(slot).ok_or(DropReason::Internal)?;
         e.touch(now, dir, m.tcp_flags);
         trace.push_ct(CtRef {
             slot,
@@ -1423,7 +1649,7 @@ fn sg_stage(
             epochs.bump(port.ct_dep);
             trace.push_ct(CtRef {
                 slot,
-                generation: ct.get(slot).generation,
+                generation: ct.get(slot).ok_or(DropReason::Internal)?.generation,
                 dir,
             });
             Ok(())
@@ -1440,7 +1666,7 @@ fn resolve(
     epochs: &mut Epochs,
     trace: &mut Trace,
 ) -> Result<Dest, DropReason> {
-    let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
+    let v = vpc_at(vpcs, vslot)?;
     fn host_of(vs: u16, m: &Mapping) -> Dest {
         Dest::Host {
             vpc: vs,
@@ -1468,7 +1694,7 @@ fn resolve(
             .ok_or(DropReason::NoEdge),
         Target::VpcPeering(pcx) => {
             let ps = *v.peerings.get(pcx).ok_or(DropReason::NoRoute)?;
-            let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
+            let peer = vpc_at(vpcs, ps)?;
             trace.deps.push(epochs, peer.dep);
             if !peer.contains(dst) {
                 return Err(DropReason::NoRoute);
@@ -1505,7 +1731,7 @@ fn authenticate(
     epochs: &mut Epochs,
     trace: &mut Trace,
 ) -> Result<(), DropReason> {
-    let v = vpcs[usize::from(vslot)].as_ref().expect("vpc");
+    let v = vpc_at(vpcs, vslot)?;
     let mapped = mapping_dep(v, src, epochs, trace);
     if v.v2p.middlebox_hosts().contains(&outer) {
         return Ok(());
@@ -1521,7 +1747,7 @@ fn authenticate(
         return Err(DropReason::AuthenticationFailed);
     }
     for &ps in &v.peer_vpcs {
-        let peer = vpcs[usize::from(ps)].as_ref().expect("peer vpc");
+        let peer = vpc_at(vpcs, ps)?;
         trace.deps.push(epochs, peer.dep);
         if peer.contains(src) {
             return match mapping_dep(peer, src, epochs, trace) {
@@ -1557,33 +1783,34 @@ fn deliver(
     if qp.vpc != vslot {
         return Err(DropReason::NoSuchPort);
     }
-    let v = vpcs[usize::from(qp.vpc)].as_ref().expect("port's vpc");
-    let subnet = qp
-        .subnet
-        .map(|s| &v.subnets[usize::from(s)])
-        .ok_or(DropReason::NoSuchPort)?;
+    let v = vpc_at(vpcs, qp.vpc)?;
+    let subnet = qp.subnet.ok_or(DropReason::NoSuchPort)?;
+    let subnet = v
+        .subnets
+        .get(usize::from(subnet))
+        .ok_or(DropReason::Internal)?;
     trace.deps.push(epochs, subnet.dep);
     if qp.source_dest_check && !qp.owns(m.tuple.dst) {
         return Err(DropReason::DestinationCheck);
     }
     let crossing = !subnet.cidr.contains(&m.tuple.src);
     if crossing {
-        let acl = subnet.network_acl.map(|a| &v.network_acls[usize::from(a)]);
+        let acl = network_acl(v, subnet)?;
         if let Some(a) = acl {
             trace.deps.push(epochs, a.dep);
         }
         if !acl.is_some_and(|a| a.allows(false, m.tuple.protocol, m.tuple.src, m.rule_port())) {
-            counters.count(key(q, m, counters::Action::Reject), m.ip_len, now);
+            counters.count(key(q, m, counters::Action::Reject), &qp.id, m.ip_len, now);
             return Err(DropReason::NaclIngress);
         }
     }
     if let Err(reason) = sg_stage(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
         if reason == DropReason::SecurityGroupIngress {
-            counters.count(key(q, m, counters::Action::Reject), m.ip_len, now);
+            counters.count(key(q, m, counters::Action::Reject), &qp.id, m.ip_len, now);
         }
         return Err(reason);
     }
-    let accept = counters.count(key(q, m, counters::Action::Accept), m.ip_len, now);
+    let accept = counters.count(key(q, m, counters::Action::Accept), &qp.id, m.ip_len, now);
     trace.push_counter(accept);
     Ok(if crossing {
         (v.router_mac, qp.mac)
@@ -1604,7 +1831,9 @@ fn fast_valid(
         return false;
     }
     for r in e.ct.iter().flatten() {
-        let c = ct.get(r.slot);
+        let Some(c) = ct.get(r.slot) else {
+            return false;
+        };
         if c.generation != r.generation || !c.live || c.expired(now) {
             return false;
         }
@@ -1621,7 +1850,9 @@ fn fast_commit(
     m: &Meta,
 ) {
     for r in e.ct.iter().flatten() {
-        ct.get_mut(r.slot).touch(now, r.dir, m.tcp_flags);
+        if let Some(c) = ct.get_mut(r.slot) {
+            c.touch(now, r.dir, m.tcp_flags);
+        }
     }
     for r in e.counters.iter().flatten() {
         counters.bump(*r, m.ip_len, now);
@@ -1629,11 +1860,15 @@ fn fast_commit(
     e.last = now;
 }
 
+/// New MACs for the frame at the start of `buf` (which holds at least an Ethernet
+/// header: the parser saw one).
 #[inline]
 fn rewrite_macs(buf: &mut [u8], rw: Option<(MacAddr, MacAddr)>) {
-    if let Some((src, dst)) = rw {
-        buf[0..6].copy_from_slice(&dst.0);
-        buf[6..12].copy_from_slice(&src.0);
+    if let Some((src, dst)) = rw
+        && let Some(macs) = buf.first_chunk_mut::<12>()
+    {
+        macs[..6].copy_from_slice(&dst.0);
+        macs[6..].copy_from_slice(&src.0);
     }
 }
 
@@ -1656,7 +1891,9 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
             edge,
         } => {
             overlay::encapsulate(out, outer, frame);
-            rewrite_macs(&mut out[overlay::OUTER_LEN..], *rewrite);
+            if let Some(inner) = out.get_mut(overlay::OUTER_LEN..) {
+                rewrite_macs(inner, *rewrite);
+            }
             to_host(*host, *vni, *edge)
         }
     }
@@ -1673,18 +1910,23 @@ fn to_host(host: Ipv4Addr, vni: u32, edge: bool) -> Verdict {
 
 /// [`emit_action`] without copying: the frame at `buf[frame]` is rewritten where it is,
 /// outer headers (for `Encap`) go in the `OUTER_LEN` bytes before it. Returns the
-/// verdict and where the output is in `buf`.
+/// verdict and where the output is in `buf`; `None` if `buf` has not the room (the
+/// callers check it: a broken invariant).
 #[inline]
-fn emit_in_place(action: &Action, buf: &mut [u8], frame: Range<usize>) -> (Verdict, Range<usize>) {
+fn emit_in_place(
+    action: &Action,
+    buf: &mut [u8],
+    frame: Range<usize>,
+) -> Option<(Verdict, Range<usize>)> {
     match action {
         Action::ToPort { port, rewrite } => {
-            rewrite_macs(&mut buf[frame.clone()], *rewrite);
-            (
+            rewrite_macs(buf.get_mut(frame.clone())?, *rewrite);
+            Some((
                 Verdict::ToPort {
                     port: PortId(*port),
                 },
                 frame,
-            )
+            ))
         }
         Action::Encap {
             outer,
@@ -1693,11 +1935,12 @@ fn emit_in_place(action: &Action, buf: &mut [u8], frame: Range<usize>) -> (Verdi
             vni,
             edge,
         } => {
-            rewrite_macs(&mut buf[frame.clone()], *rewrite);
-            let start = frame.start - overlay::OUTER_LEN;
-            overlay::encapsulate_in_place(&mut buf[start..frame.end], outer);
+            let start = frame.start.checked_sub(overlay::OUTER_LEN)?;
+            let whole = buf.get_mut(start..frame.end)?;
+            rewrite_macs(whole.get_mut(overlay::OUTER_LEN..)?, *rewrite);
+            overlay::encapsulate_in_place(whole, outer);
             let v = to_host(*host, *vni, *edge);
-            (v, start..frame.end)
+            Some((v, start..frame.end))
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Frame and program builders for tests, benchmarks and fuzz targets (and for agents'
-//! own tests): a small VPC spread over two hosts, the seed's scenario.
+//! own tests, through the `test-support` feature): a small VPC spread over two hosts,
+//! the seed's scenario.
 
 use crate::program::*;
 use crate::wire::ethernet::{self, MacAddr, ethertype};

@@ -85,12 +85,16 @@ pub enum DepKey {
 }
 
 /// Epoch per dependency slot.
+///
+/// Slots are reused: a slot released (its key gone from the program, or a V2P entry
+/// removed) gets a new epoch at once, so a decision that recorded the old epoch never
+/// matches it again, whoever holds the slot next.
 #[derive(Default)]
 pub struct Epochs {
     /// Keyed slots and the fingerprint of their object's content.
     index: HashMap<DepKey, (u32, u64)>,
     epochs: Vec<u32>,
-    /// Released slots without a key, for [`Epochs::alloc`].
+    /// Released slots, for reuse.
     free: Vec<u32>,
 }
 
@@ -98,9 +102,15 @@ pub struct Epochs {
 pub const ABSENT: u64 = 0;
 
 impl Epochs {
-    fn push(&mut self) -> u32 {
+    /// A fresh slot: a released one (its epoch moved on at release) or a new one.
+    fn fresh(&mut self) -> u32 {
+        if let Some(s) = self.free.pop() {
+            return s;
+        }
+        // slots are u32: 4 billion live objects would not fit in memory first
+        let s = u32::try_from(self.epochs.len()).unwrap_or(u32::MAX);
         self.epochs.push(1);
-        (self.epochs.len() - 1) as u32
+        s
     }
 
     /// The slot of `key`, created (absent) if new.
@@ -108,18 +118,14 @@ impl Epochs {
         if let Some(&(s, _)) = self.index.get(&key) {
             return s;
         }
-        let s = self.push();
+        let s = self.fresh();
         self.index.insert(key, (s, ABSENT));
         s
     }
 
     /// A slot without a key (V2P entries: too many to key), at a fresh epoch.
     pub fn alloc(&mut self) -> u32 {
-        if let Some(s) = self.free.pop() {
-            self.bump(s);
-            return s;
-        }
-        self.push()
+        self.fresh()
     }
 
     /// Gives back a slot from [`Epochs::alloc`]; decisions that read it are revisited.
@@ -134,14 +140,14 @@ impl Epochs {
 
     /// Records the object's content; its epoch changes if the content did.
     pub fn set(&mut self, key: DepKey, fingerprint: u64) -> u32 {
-        if let Some((s, fp)) = self.index.get_mut(&key) {
+        if let Some(&mut (s, ref mut fp)) = self.index.get_mut(&key) {
             if *fp != fingerprint {
                 *fp = fingerprint;
-                self.epochs[*s as usize] = self.epochs[*s as usize].wrapping_add(1);
+                self.bump(s);
             }
-            return *s;
+            return s;
         }
-        let s = self.push();
+        let s = self.fresh();
         self.index.insert(key, (s, fingerprint));
         s
     }
@@ -149,22 +155,40 @@ impl Epochs {
     /// Forces a new epoch (for state rather than configuration).
     #[inline]
     pub fn bump(&mut self, slot: u32) {
-        self.epochs[slot as usize] = self.epochs[slot as usize].wrapping_add(1);
+        if let Some(e) = self.epochs.get_mut(slot as usize) {
+            *e = e.wrapping_add(1);
+        }
     }
 
+    /// The slot's epoch (0 for a slot that does not exist: never, slots only grow).
     #[inline]
     pub fn epoch(&self, slot: u32) -> u32 {
-        self.epochs[slot as usize]
+        self.epochs.get(slot as usize).copied().unwrap_or(0)
     }
 
-    /// Every keyed slot whose key fails `present` becomes absent.
+    /// Every keyed slot whose key fails `present` is released (and its key forgotten).
     pub fn retain_present(&mut self, mut present: impl FnMut(&DepKey) -> bool) {
-        for (k, (s, fp)) in self.index.iter_mut() {
-            if *fp != ABSENT && !present(k) {
-                *fp = ABSENT;
-                self.epochs[*s as usize] = self.epochs[*s as usize].wrapping_add(1);
+        let mut gone = Vec::new();
+        self.index.retain(|k, &mut (s, _)| {
+            let keep = present(k);
+            if !keep {
+                gone.push(s);
             }
+            keep
+        });
+        for s in gone {
+            self.release(s);
         }
+    }
+
+    /// Slots allocated: the table's length.
+    pub fn allocated(&self) -> usize {
+        self.epochs.len()
+    }
+
+    /// Slots in use (allocated, not released).
+    pub fn in_use(&self) -> usize {
+        self.epochs.len() - self.free.len()
     }
 }
 
@@ -217,6 +241,19 @@ impl FlowKey {
             Origin::Underlay(v) => 0x1_0000 | u128::from(v),
         };
         FlowKey(tuple | (o << 104))
+    }
+
+    /// Where the key's packets come from.
+    #[inline]
+    pub fn origin(&self) -> Origin {
+        // bits 104..120: the slot; bit 120: from the underlay
+        let b = (self.0 >> 104).to_le_bytes();
+        let slot = u16::from_le_bytes([b[0], b[1]]);
+        if b[2] & 1 == 1 {
+            Origin::Underlay(slot)
+        } else {
+            Origin::Port(slot)
+        }
     }
 }
 

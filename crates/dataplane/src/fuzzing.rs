@@ -3,13 +3,15 @@
 //! an ordinary test.
 //!
 //! Each function must never panic, whatever the bytes. The pipeline entry points also
-//! compare the engine with the reference evaluator when it is compiled in (tests, or
-//! the `reference` feature the fuzz crate turns on).
+//! compare the engine with the reference evaluator.
+//!
+//! Test support (feature `test-support`), like [`crate::fixtures`] and
+//! [`crate::reference`].
 
 use crate::fixtures;
 use crate::overlay;
 use crate::program::Underlay;
-use crate::wire::{MacAddr, arp, dhcp, ethernet, geneve, icmp, ipv4, tcp, udp};
+use crate::wire::{MacAddr, arp, dhcp, dns, ethernet, geneve, icmp, ipv4, tcp, udp};
 use crate::{Engine, EngineConfig, Output, PortId, Time};
 use std::net::Ipv4Addr;
 
@@ -95,7 +97,15 @@ pub fn icmp(data: &[u8]) {
 
 pub fn geneve(data: &[u8]) {
     if let Ok(p) = geneve::Packet::new_checked(data) {
-        let _ = (p.options(), p.payload());
+        let _ = (p.options(), p.payload(), p.options_iter().count());
+        if let Some(o) = geneve::OffloadOption::parse(p.options()) {
+            // Fort's option re-emits to itself
+            let mut b = [0u8; geneve::HEADER_LEN + geneve::OffloadOption::LEN];
+            let mut base = [0u8; geneve::HEADER_LEN];
+            base.copy_from_slice(&data[..geneve::HEADER_LEN]);
+            geneve::write_header_with_option(&mut b, base, &o);
+            assert_eq!(geneve::OffloadOption::from_header(&b), Some(o));
+        }
         if let Ok(r) = geneve::Repr::parse(&p) {
             let mut b = [0u8; geneve::HEADER_LEN];
             r.emit(&mut geneve::Packet::new_unchecked(&mut b[..]));
@@ -125,6 +135,53 @@ pub fn dhcp(data: &[u8]) {
     }
 }
 
+/// A zone for the resolver's entry points: 10.0.1.5 is the VPC's.
+struct FuzzZone;
+
+impl crate::dns::Zone for FuzzZone {
+    fn has(&self, ip: Ipv4Addr) -> bool {
+        ip == Ipv4Addr::new(10, 0, 1, 5)
+    }
+    fn domain(&self) -> &str {
+        "ec2.internal"
+    }
+}
+
+/// DNS, parse only: the view's accessors, the first question, the whole message, and
+/// the resolver's answer (which must itself parse).
+pub fn dns_parse(data: &[u8]) {
+    if let Ok(p) = dns::Packet::new_checked(data) {
+        let _ = (p.id(), p.flags(), p.opcode(), p.rcode(), p.body());
+        let _ = (p.qdcount(), p.ancount(), p.nscount(), p.arcount());
+        let _ = p.first_question();
+        let _ = p.name_at(data.len() / 2);
+        if let Ok(r) = dns::Repr::parse(&p) {
+            for q in &r.questions {
+                let _ = q.name.to_string();
+            }
+        }
+    }
+    if let Some(reply) = crate::dns::answer(data, &FuzzZone) {
+        let mut b = vec![0u8; reply.buffer_len()];
+        reply.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+        let back = dns::Repr::parse(&dns::Packet::new_checked(&b[..]).expect("emitted"));
+        assert_eq!(back.ok(), Some(reply), "the resolver's answer parses");
+    }
+}
+
+/// DNS, parse → emit → parse: a message that parses re-emits (canonically: names
+/// uncompressed but for the question's) to one that parses to the same.
+pub fn dns_round_trip(data: &[u8]) {
+    if let Ok(p) = dns::Packet::new_checked(data)
+        && let Ok(r) = dns::Repr::parse(&p)
+    {
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+        let back = dns::Repr::parse(&dns::Packet::new_checked(&b[..]).expect("emitted"));
+        assert_eq!(back.ok(), Some(r), "parse(emit(parse(x))) == parse(x)");
+    }
+}
+
 /// Feeds a sequence of frames to host 2 of the fixtures (ports B and C). Input: records
 /// of `[selector][len hi][len lo][frame…]`. Selector bit 0: from a port (bits 1.. pick
 /// it) or from the underlay; bit 7 set: the underlay frame is taken raw, else it is
@@ -136,18 +193,21 @@ pub fn pipeline(data: &[u8]) {
         flow_table_capacity: 16,
     };
     let mut engine = Engine::new(config);
-    engine.set_program(program.clone());
+    engine
+        .set_program(program.clone())
+        .expect("the fixtures install");
     // the same packets through the in-place API must give the same verdicts and bytes
     let mut in_place = Engine::new(config);
-    in_place.set_program(program.clone());
+    in_place
+        .set_program(program.clone())
+        .expect("the fixtures install");
     let (mut buf, mut out_p) = (Vec::new(), Vec::new());
-    #[cfg(any(test, feature = "reference"))]
     let mut reference =
         crate::reference::Reference::new(program.clone(), config.conntrack_per_port);
     let nports = program.ports.len();
     let mut now = Time::from_secs(100);
     let mut rest = data;
-    let (mut out, mut _out_r) = (Vec::new(), Vec::<u8>::new());
+    let (mut out, mut out_r) = (Vec::new(), Vec::<u8>::new());
     while rest.len() >= 3 {
         let sel = rest[0];
         let len = (usize::from(rest[1]) << 8 | usize::from(rest[2])).min(rest.len() - 3);
@@ -155,7 +215,7 @@ pub fn pipeline(data: &[u8]) {
         rest = &rest[3 + len..];
         now = Time(now.0 + u64::from((sel >> 4) & 7) * 7_000_000_000);
         out.clear();
-        _out_r.clear();
+        out_r.clear();
         if sel & 1 == 1 {
             let port = PortId((usize::from(sel >> 1) % nports) as u16);
             let v = engine.process_from_port(now, port, frame, &mut out);
@@ -165,14 +225,12 @@ pub fn pipeline(data: &[u8]) {
             let room = overlay::OUTER_LEN..buf.len();
             let p = in_place.process_from_port_in_place(now, port, &mut buf, room, &mut out_p);
             same_output(v, &out, p, &buf, &out_p);
-            #[cfg(any(test, feature = "reference"))]
             compare(
                 v,
-                reference.process_from_port(now, port, frame, &mut _out_r),
+                reference.process_from_port(now, port, frame, &mut out_r),
                 &out,
-                &_out_r,
+                &out_r,
             );
-            let _ = v;
         } else {
             let wire = if sel & 0x80 != 0 {
                 frame.to_vec()
@@ -203,14 +261,12 @@ pub fn pipeline(data: &[u8]) {
             buf.extend_from_slice(&wire);
             let p = in_place.process_from_underlay_in_place(now, &mut buf, &mut out_p);
             same_output(v, &out, p, &buf, &out_p);
-            #[cfg(any(test, feature = "reference"))]
             compare(
                 v,
-                reference.process_from_underlay(now, &wire, &mut _out_r),
+                reference.process_from_underlay(now, &wire, &mut out_r),
                 &out,
-                &_out_r,
+                &out_r,
             );
-            let _ = v;
         }
     }
 }
@@ -234,7 +290,6 @@ fn same_output(
     assert_eq!(out, sent, "in-place and copying outputs differ");
 }
 
-#[cfg(any(test, feature = "reference"))]
 fn compare(engine: crate::Verdict, reference: crate::Verdict, out: &[u8], out_r: &[u8]) {
     use crate::Verdict;
     assert_eq!(engine, reference, "engine and reference disagree");
@@ -265,6 +320,38 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         53,
         b"q",
     );
+    let query = {
+        let r = dns::Repr {
+            id: 0x1234,
+            flags: dns::flags::RD,
+            questions: vec![dns::Question {
+                name: dns::Name::from_dotted("ip-10-0-2-30.ec2.internal").expect("name"),
+                qtype: dns::rtype::A,
+                qclass: dns::class::IN,
+            }],
+            ..dns::Repr::default()
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+        b
+    };
+    let dns_query = udp_frame(
+        B_MAC,
+        ROUTER_MAC,
+        B_IP,
+        Ipv4Addr::new(169, 254, 169, 253),
+        5000,
+        53,
+        &query,
+    );
+    // the resolver's answer to it
+    let mut answer = Vec::new();
+    let mut e = Engine::new(EngineConfig::default());
+    e.set_program(fixtures::host2())
+        .expect("the fixtures install");
+    let b = e.port_id("eni-b").expect("port b");
+    e.process_from_port(Time(1), b, &dns_query, &mut answer);
+    let answer = answer.get(42..).unwrap_or_default().to_vec();
     let arp_req = arp_request(B_MAC, B_IP, Ipv4Addr::new(10, 0, 1, 1));
     let disc = dhcp_frame(B_MAC, MessageType::Discover, None);
     let mut enc = Vec::new();
@@ -293,6 +380,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         (0x10, &l2),
         (1, &ping),
         (3, &dns),
+        (3, &dns_query),
         (0x80, &enc),
     ] {
         seq.extend(rec(sel, f));
@@ -309,6 +397,11 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ("geneve", "frame".into(), enc.clone()),
         ("geneve", "header".into(), enc[42..].to_vec()),
         ("dhcp", "discover".into(), disc[42..].to_vec()),
+        ("dns_parse", "query".into(), query.clone()),
+        ("dns_parse", "answer".into(), answer.clone()),
+        ("dns_round_trip", "query".into(), query.clone()),
+        ("dns_round_trip", "answer".into(), answer.clone()),
+        ("pipeline", "dns".into(), rec(3, &dns_query)),
         ("pipeline", "walk".into(), seq),
         ("pipeline", "syn".into(), rec(1, &syn)),
         ("pipeline", "underlay".into(), rec(0x80, &enc)),
@@ -326,6 +419,8 @@ pub fn run(target: &str, data: &[u8]) {
         "icmp" => icmp(data),
         "geneve" => geneve(data),
         "dhcp" => dhcp(data),
+        "dns_parse" => dns_parse(data),
+        "dns_round_trip" => dns_round_trip(data),
         "pipeline" => pipeline(data),
         other => panic!("unknown fuzz target {other}"),
     }
@@ -333,7 +428,17 @@ pub fn run(target: &str, data: &[u8]) {
 
 /// The targets, as `fuzz/fuzz_targets/*.rs` name them.
 pub const TARGETS: &[&str] = &[
-    "ethernet", "arp", "ipv4", "tcp", "udp", "icmp", "geneve", "dhcp", "pipeline",
+    "ethernet",
+    "arp",
+    "ipv4",
+    "tcp",
+    "udp",
+    "icmp",
+    "geneve",
+    "dhcp",
+    "dns_parse",
+    "dns_round_trip",
+    "pipeline",
 ];
 
 #[cfg(test)]

@@ -14,10 +14,9 @@ pub mod arp;
 pub mod conntrack;
 pub mod counters;
 pub mod dhcp;
+pub mod dns;
 pub mod engine;
-pub mod fixtures;
 pub mod flow_table;
-pub mod fuzzing;
 pub mod nacl;
 pub mod offload;
 pub mod overlay;
@@ -26,12 +25,19 @@ pub mod port;
 pub mod program;
 pub mod route;
 pub mod security_group;
+pub mod slots;
 pub mod v2p;
 pub mod verdict;
 pub mod vpc;
 pub mod wire;
 
-#[cfg(any(test, feature = "reference"))]
+// Test support (feature `test-support`): builders, fuzz entry points, the reference
+// evaluator. Not part of the production API.
+#[cfg(any(test, feature = "test-support"))]
+pub mod fixtures;
+#[cfg(any(test, feature = "test-support"))]
+pub mod fuzzing;
+#[cfg(any(test, feature = "test-support"))]
 pub mod reference;
 
 #[cfg(test)]
@@ -39,7 +45,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Engine, EngineConfig};
+pub use engine::{Engine, EngineConfig, Footprint, InstallError};
 pub use offload::{Offload, OffloadAction};
 pub use program::HostProgram;
 pub use verdict::{DropReason, Output, PortId, Service, Time, Verdict};

@@ -4,9 +4,11 @@ use crate::program::{self, ConntrackTimeouts};
 use crate::security_group::{Members, PortSecurity};
 use crate::wire::MacAddr;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 pub struct Port {
-    pub id: String,
+    /// The ENI's id (shared with the flow-log counters of its traffic).
+    pub id: Arc<str>,
     pub vpc: u16,
     /// Index into the VPC's subnets; `None` if the program names an unknown subnet (the
     /// port then drops everything it sends as unroutable).
@@ -45,7 +47,7 @@ impl Port {
             .filter_map(|id| groups.iter().find(|g| &g.id == id))
             .collect();
         Port {
-            id: spec.id.clone(),
+            id: Arc::from(spec.id.as_str()),
             vpc,
             subnet,
             mac: spec.mac,

@@ -648,7 +648,7 @@ proptest! {
         steps in prop::collection::vec(step(), 1..48),
     ) {
         let mut engine = Engine::new(EngineConfig { conntrack_per_port: s.conntrack, flow_table_capacity: 64 });
-        engine.set_program(s.program.clone());
+        engine.set_program(s.program.clone()).unwrap();
         let mut reference = Reference::new(s.program.clone(), s.conntrack);
         let mut program = s.program.clone();
         let mut now = Time::from_secs(1_000);
@@ -665,12 +665,12 @@ proptest! {
             if let Event::NewGroups(g) = ev {
                 program.vpcs[0].security_groups = g.clone();
                 if i % 2 == 0 {
-                    engine.set_program(program.clone());
+                    engine.set_program(program.clone()).unwrap();
                 } else {
                     // what an agent does on a change of structure: V2P stays as it is
                     let mut p = program.clone();
                     p.vpcs.iter_mut().for_each(|v| v.mappings.clear());
-                    engine.set_structure(p);
+                    engine.set_structure(p).unwrap();
                 }
                 let mut want = program.vpcs[0].mappings.clone();
                 want.sort_by_key(|m| m.ip);

@@ -155,12 +155,28 @@ impl Reference {
         }
         let dns = Ipv4Addr::from(u32::from(vpc.cidrs[0].network()) + 2);
         let tcp_or_udp = m.tuple.protocol == ip_proto::TCP || m.tuple.protocol == ip_proto::UDP;
-        let service = if (dst == dns || dst == Ipv4Addr::new(169, 254, 169, 253))
+        if (dst == dns || dst == Ipv4Addr::new(169, 254, 169, 253))
             && tcp_or_udp
             && m.tuple.dst_port == 53
         {
-            Some(Service::Dns)
-        } else if dst == Ipv4Addr::new(169, 254, 169, 254) {
+            // the resolver answers UDP queries (header present, QR clear) back to the
+            // port; the answer's bytes are checked by its own tests
+            let ip = eth.payload();
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let udp_len = ip
+                .get(ihl + 4..ihl + 6)
+                .map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+            let query = ip.get(ihl + 8..ihl + udp_len).unwrap_or(&[]);
+            return if m.tuple.protocol == ip_proto::UDP && query.len() >= 12 && query[2] & 0x80 == 0
+            {
+                Ok(Verdict::Hairpin {
+                    port: PortId(p as u16),
+                })
+            } else {
+                Err(DropReason::DnsUnanswered)
+            };
+        }
+        let service = if dst == Ipv4Addr::new(169, 254, 169, 254) {
             Some(Service::InstanceMetadata)
         } else if dst == Ipv4Addr::new(169, 254, 169, 123) {
             Some(Service::TimeSync)

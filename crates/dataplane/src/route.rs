@@ -23,6 +23,10 @@ struct Slot {
     child: u32,
 }
 
+/// A compiled table is inconsistent (never, unless a bug broke it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Broken;
+
 /// A longest-prefix-match table from IPv4 prefixes to `u32` values.
 #[derive(Clone)]
 pub struct Lpm {
@@ -109,21 +113,22 @@ impl Lpm {
         }
     }
 
-    /// The value of the longest prefix containing `ip`.
+    /// The value of the longest prefix containing `ip`; `Err` if the trie is broken (a
+    /// child link to no node), which building never does.
     #[inline]
-    pub fn lookup(&self, ip: Ipv4Addr) -> Option<u32> {
-        let a = u32::from(ip);
-        let mut node = &self.nodes[0];
+    pub fn lookup(&self, ip: Ipv4Addr) -> Result<Option<u32>, Broken> {
+        let octets = ip.octets();
+        let mut node = self.nodes.first().ok_or(Broken)?;
         let mut best = 0u32;
-        for level in 0..4 {
-            let slot = node.slots[((a >> (24 - 8 * level)) & 0xff) as usize];
+        for octet in octets {
+            let slot = node.slots[usize::from(octet)];
             best = slot.value;
             if slot.child == 0 {
                 break;
             }
-            node = &self.nodes[slot.child as usize - 1];
+            node = self.nodes.get(slot.child as usize - 1).ok_or(Broken)?;
         }
-        best.checked_sub(1)
+        Ok(best.checked_sub(1))
     }
 }
 
@@ -183,10 +188,14 @@ impl RouteTable {
         }
     }
 
-    /// Longest prefix match; `None` when no route covers `dst`.
+    /// Longest prefix match; `Ok(None)` when no route covers `dst`, `Err` if the
+    /// compiled table is inconsistent.
     #[inline]
-    pub fn lookup(&self, dst: Ipv4Addr) -> Option<&Target> {
-        self.lpm.lookup(dst).map(|i| &self.targets[i as usize])
+    pub fn lookup(&self, dst: Ipv4Addr) -> Result<Option<&Target>, Broken> {
+        match self.lpm.lookup(dst)? {
+            Some(i) => self.targets.get(i as usize).map(Some).ok_or(Broken),
+            None => Ok(None),
+        }
     }
 }
 
@@ -213,7 +222,7 @@ mod tests {
             (net("10.0.1.129/32"), 4),
             (net("10.0.0.0/9"), 5),
         ]);
-        let l = |s: &str| lpm.lookup(s.parse().unwrap());
+        let l = |s: &str| lpm.lookup(s.parse().unwrap()).unwrap();
         assert_eq!(l("192.0.2.1"), Some(0));
         assert_eq!(l("10.0.2.1"), Some(1));
         assert_eq!(l("10.0.1.1"), Some(2));
@@ -226,9 +235,9 @@ mod tests {
     #[test]
     fn order_of_insertion_does_not_matter() {
         let a = Lpm::build([(net("10.0.1.0/24"), 2), (net("10.0.0.0/8"), 1)]);
-        assert_eq!(a.lookup("10.0.1.5".parse().unwrap()), Some(2));
-        assert_eq!(a.lookup("10.9.1.5".parse().unwrap()), Some(1));
-        assert_eq!(a.lookup("11.0.0.1".parse().unwrap()), None);
+        assert_eq!(a.lookup("10.0.1.5".parse().unwrap()), Ok(Some(2)));
+        assert_eq!(a.lookup("10.9.1.5".parse().unwrap()), Ok(Some(1)));
+        assert_eq!(a.lookup("11.0.0.1".parse().unwrap()), Ok(None));
     }
 
     #[test]
@@ -245,11 +254,11 @@ mod tests {
         );
         assert_eq!(
             rt.lookup("169.254.169.254".parse().unwrap()),
-            Some(&Target::Blackhole)
+            Ok(Some(&Target::Blackhole))
         );
         assert_eq!(
             rt.lookup("8.8.8.8".parse().unwrap()),
-            Some(&Target::Edge("igw-1".into()))
+            Ok(Some(&Target::Edge("igw-1".into())))
         );
     }
 }

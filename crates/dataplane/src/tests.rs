@@ -10,12 +10,17 @@ use crate::wire::{arp, icmp, ipv4, tcp};
 use crate::{DropReason, Engine, EngineConfig, PortId, Service, Time, Verdict};
 use std::net::Ipv4Addr;
 
+mod churn;
+
 fn t(s: u64) -> Time {
     Time::from_secs(s)
 }
 
 fn engines() -> (Engine, Engine) {
-    (Engine::with_program(host1()), Engine::with_program(host2()))
+    (
+        Engine::with_program(host1()).unwrap(),
+        Engine::with_program(host2()).unwrap(),
+    )
 }
 
 fn pid(e: &Engine, eni: &str) -> PortId {
@@ -423,7 +428,8 @@ fn routes_decide_the_target() {
             .unwrap()
             .verify_checksum()
     );
-    // DNS to base + 2 is the agent's, unfiltered
+    // DNS to base + 2 is the engine's resolver, unfiltered: what is not a query is
+    // not answered (see `the_resolver_answers_from_v2p`)
     let dns = udp_frame(
         A_MAC,
         ROUTER_MAC,
@@ -434,10 +440,25 @@ fn routes_decide_the_target() {
         b"q",
     );
     assert_eq!(
-        h1.process_from_port(t(1), a, &dns, &mut out),
+        drop_of(h1.process_from_port(t(1), a, &dns, &mut out)),
+        DropReason::DnsUnanswered
+    );
+    // metadata is still the agent's
+    let imds = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        Ipv4Addr::new(169, 254, 169, 254),
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        h1.process_from_port(t(1), a, &imds, &mut out),
         Verdict::Service {
             port: a,
-            service: Service::Dns
+            service: Service::InstanceMetadata
         }
     );
     // no route at all once the default route is gone
@@ -445,7 +466,7 @@ fn routes_decide_the_target() {
     p.vpcs[0].route_tables[0]
         .routes
         .retain(|r| r.target != RouteTarget::InternetGateway("igw-1".into()));
-    h1.set_program(p);
+    h1.set_program(p).unwrap();
     assert_eq!(
         drop_of(h1.process_from_port(t(2), a, &web, &mut out)),
         DropReason::NoRoute
@@ -460,8 +481,8 @@ fn nacls_apply_only_across_subnets() {
         // deny everything in both directions
         p.vpcs[0].network_acls[0].entries.clear();
     }
-    let mut h1 = Engine::with_program(p1);
-    let mut h2 = Engine::with_program(p2);
+    let mut h1 = Engine::with_program(p1).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
     let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
     let mut wire = Vec::new();
     let mut out = Vec::new();
@@ -494,7 +515,7 @@ fn rule_changes_keep_tracked_flows_and_cut_untracked_ones() {
         sg_rule(6, 80, 80, "10.0.0.0/16"),
     ];
     prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
-    let mut h2 = Engine::with_program(prog.clone());
+    let mut h2 = Engine::with_program(prog.clone()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     let ssh = tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
@@ -510,7 +531,7 @@ fn rule_changes_keep_tracked_flows_and_cut_untracked_ones() {
     let tracked = h2.conntrack_len();
     // remove both ingress rules
     prog.vpcs[0].security_groups[0].ingress.clear();
-    h2.set_program(prog);
+    h2.set_program(prog).unwrap();
     // the tracked web flow continues; the untracked ssh flow is cut at once
     let web2 = tcp_frame(
         B_MAC,
@@ -556,7 +577,7 @@ fn conntrack_times_out_and_fills() {
         conntrack_per_port: 4,
         flow_table_capacity: 1024,
     });
-    h2.set_program(host2());
+    h2.set_program(host2()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     // B -> C ping: C answers by tracking
@@ -700,8 +721,8 @@ fn middlebox_eni_target() {
         instance_id: None,
         device_index: 0,
     });
-    let mut h1 = Engine::with_program(p1);
-    let mut h2 = Engine::with_program(p2);
+    let mut h1 = Engine::with_program(p1).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
     let a = pid(&h1, "eni-a");
     let m = pid(&h2, "eni-m");
     let f = tcp_frame(
@@ -822,8 +843,8 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
         instance_id: None,
         device_index: 0,
     });
-    let mut h1 = Engine::with_program(with_peering(host1()));
-    let mut h2 = Engine::with_program(p2);
+    let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
     let a = pid(&h1, "eni-a");
     let pp = pid(&h2, "eni-p");
     let syn = tcp_frame(A_MAC, ROUTER_MAC, A_IP, p_ip, 40000, 22, tcp::flags::SYN, 0);
@@ -973,7 +994,7 @@ fn untracked_cache_sees_new_tracking() {
     let mut prog = host2();
     prog.vpcs[0].security_groups[0].ingress = vec![sg_rule(6, 22, 22, "0.0.0.0/0")];
     prog.vpcs[0].security_groups[0].egress = vec![sg_rule(-1, -1, -1, "0.0.0.0/0")];
-    let mut h2 = Engine::with_program(prog.clone());
+    let mut h2 = Engine::with_program(prog.clone()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     let fwd = |flags| tcp_frame(B_MAC, ROUTER_MAC, B_IP, C_IP, 40000, 22, flags, 0);
@@ -991,7 +1012,7 @@ fn untracked_cache_sees_new_tracking() {
         Verdict::ToPort { port: c }
     );
     prog.vpcs[0].security_groups[0].ingress.clear();
-    h2.set_program(prog);
+    h2.set_program(prog).unwrap();
     // nearly 5 days after the last packet: C's entry is alive only if that packet touched it
     let late = t(100 + 432_000 - 10);
     assert_eq!(
@@ -1037,7 +1058,7 @@ fn a_secondary_address_moves_between_enis() {
         destination: net("10.0.9.0/24"),
         target: RouteTarget::NetworkInterface("eni-c".into()),
     });
-    h1.set_program(p);
+    h1.set_program(p).unwrap();
     let via_c = tcp_frame(
         A_MAC,
         ROUTER_MAC,
@@ -1062,8 +1083,8 @@ fn established_tcp_flows_offload_both_ways() {
     let mut p1 = host1();
     p1.ports[0].conntrack.tcp_established = 60;
     let (mut h1, mut h2) = (
-        Engine::with_program(p1.clone()),
-        Engine::with_program(host2()),
+        Engine::with_program(p1.clone()).unwrap(),
+        Engine::with_program(host2()).unwrap(),
     );
     let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
     let (mut wire, mut out) = (Vec::new(), Vec::new());
@@ -1159,7 +1180,8 @@ fn established_tcp_flows_offload_both_ways() {
             .egress
             .push(sg_rule(6, 9999, 9999, "10.0.0.0/8"));
         q
-    });
+    })
+    .unwrap();
     assert!(i_before && !h2.offload_current(&i, t(12)));
 }
 
@@ -1187,7 +1209,7 @@ fn group_members_change_only_what_reads_them() {
     };
     program.vpcs[0].security_groups.extend([db, web]);
     program.ports[1].security_groups = vec!["sg-db".into()];
-    let mut h2 = Engine::with_program(program.clone());
+    let mut h2 = Engine::with_program(program.clone()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
     let mut out = Vec::new();
     let syn = |sport| {
@@ -1230,7 +1252,7 @@ fn group_members_change_only_what_reads_them() {
         .find(|g| g.id == "sg-web")
         .unwrap()
         .members = vec![B_IP];
-    let reinstalled = Engine::with_program(whole);
+    let reinstalled = Engine::with_program(whole).unwrap();
     assert_eq!(h2.structure(), reinstalled.structure());
 
     assert_eq!(h2.set_group_members("vpc-1", "sg-web", &[]), 1);
@@ -1244,4 +1266,170 @@ fn group_members_change_only_what_reads_them() {
         0,
         "no rule names sg-app: nothing to recompile"
     );
+}
+
+/// A broken invariant of the engine's own tables, or a caller's range outside its
+/// buffer, drops the packet with `internal`, counted; nothing panics.
+#[test]
+fn broken_invariants_drop_and_count_never_panic() {
+    let internal = Verdict::Drop {
+        reason: DropReason::Internal,
+    };
+    let (mut h1, mut h2) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    // ranges outside the buffer
+    let syn = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
+    let mut buf = vec![0u8; 64];
+    let (v, _) = h1.process_from_port_in_place(t(1), a, &mut buf, 60..160, &mut out);
+    assert_eq!(v, internal);
+    #[allow(clippy::reversed_empty_ranges)]
+    let (v, _) = h1.process_from_port_in_place(t(1), a, &mut buf, 70..60, &mut out);
+    assert_eq!(v, internal);
+    let (v, _) = h2.process_geneve_in_place(t(1), H1, &mut buf, 8..100, &mut out);
+    assert_eq!(v, internal);
+    assert_eq!(h1.stats().drops(DropReason::Internal), 2);
+    assert_eq!(h2.stats().drops(DropReason::Internal), 1);
+
+    // a flow from host 1 to C on host 2, cached on both sides
+    let mut wire = Vec::new();
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToUnderlay { .. }
+    ));
+    assert!(matches!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { .. }
+    ));
+    // tables that no longer hold what they name
+    h1.break_subnets();
+    let other = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40001, 22, tcp::flags::SYN, 0);
+    assert_eq!(h1.process_from_port(t(2), a, &other, &mut out), internal);
+    h1.break_vpcs();
+    assert_eq!(h1.process_from_port(t(2), a, &other, &mut out), internal);
+    h2.break_ports();
+    // a new flow to C (the inner frame as host 1 rewrites it: from the router to C)
+    let t1 = overlay::outer_template(&host1().underlay, H2, VNI, 0xc001);
+    let inner = tcp_frame(ROUTER_MAC, C_MAC, A_IP, C_IP, 40002, 22, tcp::flags::SYN, 0);
+    let mut wire2 = Vec::new();
+    overlay::encapsulate(&mut wire2, &t1, &inner);
+    assert_eq!(h2.process_from_underlay(t(2), &wire2, &mut out), internal);
+    h2.break_vpcs();
+    assert_eq!(h2.process_from_underlay(t(2), &wire2, &mut out), internal);
+    assert_eq!(h1.stats().drops(DropReason::Internal), 4);
+    assert_eq!(h2.stats().drops(DropReason::Internal), 3);
+    assert_eq!(DropReason::Internal.as_str(), "internal");
+}
+
+fn dns_query(name: &str, qtype: u16) -> Vec<u8> {
+    use crate::wire::dns;
+    let r = dns::Repr {
+        id: 0xbeef,
+        flags: dns::flags::RD,
+        questions: vec![dns::Question {
+            name: dns::Name::from_dotted(name).unwrap(),
+            qtype,
+            qclass: dns::class::IN,
+        }],
+        ..dns::Repr::default()
+    };
+    let mut b = vec![0u8; r.buffer_len()];
+    r.emit(&mut dns::Packet::new_unchecked(&mut b[..]));
+    b
+}
+
+/// The reply's DNS message, checked to come back to A from `server`.
+fn dns_reply(out: &[u8], server: Ipv4Addr) -> crate::wire::dns::Repr {
+    use crate::wire::{dns, udp};
+    let eth = ethernet::Frame::new_checked(out).unwrap();
+    assert_eq!((eth.src(), eth.dst()), (ROUTER_MAC, A_MAC));
+    let ip = ipv4::Packet::new_checked(eth.payload()).unwrap();
+    assert!(ip.verify_checksum());
+    assert_eq!((ip.src(), ip.dst()), (server, A_IP));
+    let u = udp::Packet::new_checked(ip.payload()).unwrap();
+    assert!(u.verify_checksum(ip.src(), ip.dst()));
+    assert_eq!((u.src_port(), u.dst_port()), (53, 5353));
+    dns::Repr::parse(&dns::Packet::new_checked(u.payload()).unwrap()).unwrap()
+}
+
+/// The VPC resolver is the engine's: names of V2P's addresses (forward and reverse)
+/// under the VPC's domain, NXDOMAIN for the rest, FORMERR for garbage; on base + 2 and
+/// 169.254.169.253, UDP; answered back to the asking port, counted.
+#[test]
+fn the_resolver_answers_from_v2p() {
+    use crate::wire::dns::{RData, rcode, rtype};
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let base2 = Ipv4Addr::new(10, 0, 0, 2);
+    let ask = |h: &mut Engine, server: Ipv4Addr, q: &[u8], out: &mut Vec<u8>| {
+        let f = udp_frame(A_MAC, ROUTER_MAC, A_IP, server, 5353, 53, q);
+        h.process_from_port(t(1), a, &f, out)
+    };
+    // C (another subnet, another host) by name, from both addresses
+    for server in [base2, Ipv4Addr::new(169, 254, 169, 253)] {
+        let q = dns_query("ip-10-0-2-30.ec2.internal", rtype::A);
+        assert_eq!(
+            ask(&mut h1, server, &q, &mut out),
+            Verdict::Hairpin { port: a }
+        );
+        let r = dns_reply(&out, server);
+        assert_eq!((r.id, r.rcode), (0xbeef, rcode::NOERROR));
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].data, RData::A(C_IP));
+    }
+    // the reverse
+    let q = dns_query("20.1.0.10.in-addr.arpa", rtype::PTR);
+    assert_eq!(
+        ask(&mut h1, base2, &q, &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    let r = dns_reply(&out, base2);
+    let name = crate::wire::dns::Name::from_dotted("ip-10-0-1-20.ec2.internal").unwrap();
+    assert_eq!(r.answers[0].data, RData::Name(name));
+    // an address V2P does not hold, a name outside the VPC: NXDOMAIN
+    for q in [
+        dns_query("ip-10-0-2-31.ec2.internal", rtype::A),
+        dns_query("example.com", rtype::A),
+    ] {
+        assert_eq!(
+            ask(&mut h1, base2, &q, &mut out),
+            Verdict::Hairpin { port: a }
+        );
+        assert_eq!(dns_reply(&out, base2).rcode, rcode::NXDOMAIN);
+    }
+    // garbage: FORMERR
+    let mut two = dns_query("example.com", rtype::A);
+    two[5] = 2;
+    assert_eq!(
+        ask(&mut h1, base2, &two, &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    assert_eq!(dns_reply(&out, base2).rcode, rcode::FORMERR);
+    // TCP, and a response: not answered
+    let tcp53 = tcp_frame(A_MAC, ROUTER_MAC, A_IP, base2, 5353, 53, tcp::flags::SYN, 0);
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &tcp53, &mut out)),
+        DropReason::DnsUnanswered
+    );
+    let mut response = dns_query("example.com", rtype::A);
+    response[2] |= 0x80;
+    assert_eq!(
+        drop_of(ask(&mut h1, base2, &response, &mut out)),
+        DropReason::DnsUnanswered
+    );
+    let s = h1.stats();
+    assert_eq!((s.dns.answers, s.dns.nxdomain, s.dns.formerr), (6, 2, 1));
+    assert_eq!(s.drops(DropReason::DnsUnanswered), 2);
+
+    // the VPC's own domain, from its DHCP options; V2P changes are seen at once
+    let mut p = host1();
+    p.vpcs[0].dhcp.domain_name = Some("corp.example".into());
+    h1.set_program(p).unwrap();
+    let q = dns_query("ip-10-0-2-30.corp.example", rtype::A);
+    ask(&mut h1, base2, &q, &mut out);
+    assert_eq!(dns_reply(&out, base2).answers[0].data, RData::A(C_IP));
+    h1.remove_mapping("vpc-1", C_IP);
+    ask(&mut h1, base2, &q, &mut out);
+    assert_eq!(dns_reply(&out, base2).rcode, rcode::NXDOMAIN);
 }

@@ -42,7 +42,7 @@ pub enum Verdict {
         port: PortId,
     },
     /// Send `out` back to the port it came from: an answer made by the engine (ARP,
-    /// DHCP, ping of the gateway).
+    /// DHCP, DNS, ping of the gateway).
     Hairpin {
         port: PortId,
     },
@@ -58,7 +58,8 @@ pub enum Verdict {
         vni: u32,
     },
     /// The frame is for a service the agent answers itself (never filtered by security
-    /// groups or network ACLs, as in AWS). `out` holds the frame unchanged.
+    /// groups or network ACLs, as in AWS): instance metadata, time sync. `out` holds
+    /// the frame unchanged. (The resolver is the engine's own: a `Hairpin`.)
     Service {
         port: PortId,
         service: Service,
@@ -68,11 +69,9 @@ pub enum Verdict {
     },
 }
 
-/// Link-local and VPC services answered by the agent.
+/// Link-local services answered by the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Service {
-    /// The resolver at VPC base + 2 or 169.254.169.253, port 53.
-    Dns,
     /// 169.254.169.254.
     InstanceMetadata,
     /// 169.254.169.123.
@@ -111,6 +110,8 @@ drop_reasons! {
     BroadcastOrMulticast => "broadcast_or_multicast",
     ArpUnanswered => "arp_unanswered",
     DhcpIgnored => "dhcp_ignored",
+    // to the resolver but no UDP query (a response, shorter than a header, TCP)
+    DnsUnanswered => "dns_unanswered",
     LinkLocal => "link_local",
     RouterAddress => "router_address",
     UnknownDestinationMac => "unknown_destination_mac",
@@ -128,6 +129,10 @@ drop_reasons! {
     UnknownVni => "unknown_vni",
     AuthenticationFailed => "authentication_failed",
     NoSuchPort => "no_such_port",
+    // the engine found its own state inconsistent (a table entry naming a VPC, port,
+    // subnet, NACL or route node that is not there): the packet is dropped, never a
+    // panic; any count here is a bug to report
+    Internal => "internal",
 }
 
 impl std::fmt::Display for DropReason {

@@ -445,7 +445,9 @@ impl EngineAgent {
         let mut queue = ProgramQueue::default();
         queue.push_members(members);
         queue.push(applied.snapshot, applied.v2p);
-        queue.apply_to(&mut self.engine, structure);
+        if let Err(e) = queue.apply_to(&mut self.engine, structure) {
+            eprintln!("sim: the engine refused a program: {e}");
+        }
         Ok(true)
     }
 }

@@ -164,7 +164,7 @@ fn member_update(joined: &str, g: u64) -> ProgramUpdate {
 fn host(web_and_db: bool) -> (HostState, Engine) {
     let mut state = HostState::default();
     state.apply(snapshot(web_and_db)).unwrap();
-    let engine = Engine::with_program(state.structure(dp::Underlay::default()));
+    let engine = Engine::with_program(state.structure(dp::Underlay::default())).unwrap();
     (state, engine)
 }
 
@@ -180,7 +180,9 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 state.apply(member_update(joined, g)).unwrap();
                 g += 1;
-                engine.set_structure(black_box(state.structure(underlay.clone())));
+                engine
+                    .set_structure(black_box(state.structure(underlay.clone())))
+                    .unwrap();
             })
         });
         let (mut state, mut engine) = host(web_and_db);

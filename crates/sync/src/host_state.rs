@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use fort_dataplane::Engine;
 use fort_dataplane::program as dp;
+use fort_dataplane::{Engine, InstallError};
 use fort_edge::program::{EdgeItem, EdgeProgram};
 use fort_proto::mapping::item_key::Kind as K;
 use fort_proto::mapping::item_value::Kind as V;
@@ -369,14 +369,20 @@ impl ProgramQueue {
     }
 
     /// Programs `engine`: the new structure if there is one, then the groups whose members
-    /// changed (recompiling only the ports that read them), then V2P in order.
-    pub fn apply_to(self, engine: &mut Engine, structure: Option<dp::HostProgram>) {
+    /// changed (recompiling only the ports that read them), then V2P in order. A structure
+    /// the engine cannot hold (more ports or VPCs than it has slots) is refused whole, and
+    /// nothing after it is applied.
+    pub fn apply_to(
+        self,
+        engine: &mut Engine,
+        structure: Option<dp::HostProgram>,
+    ) -> Result<(), InstallError> {
         if self.replace {
             let mut p = structure.unwrap_or_else(|| engine.structure().clone());
             p.vpcs.iter_mut().for_each(|v| v.mappings.clear());
-            engine.set_program(p);
+            engine.set_program(p)?;
         } else if let Some(s) = structure {
-            engine.set_structure(s);
+            engine.set_structure(s)?;
         }
         for ((vpc, group), members) in self.members {
             engine.set_group_members(&vpc, &group, &members);
@@ -387,6 +393,7 @@ impl ProgramQueue {
                 V2pChange::Delete { vpc_id, ip } => engine.remove_mapping(&vpc_id, ip),
             };
         }
+        Ok(())
     }
 }
 
@@ -597,7 +604,7 @@ mod tests {
             }
             queue.push_members(members);
             queue.push(applied.snapshot, applied.v2p);
-            queue.apply_to(&mut engine, structure);
+            queue.apply_to(&mut engine, structure).unwrap();
             let mut ran = engine.program();
             ran.vpcs
                 .iter_mut()

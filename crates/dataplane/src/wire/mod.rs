@@ -15,6 +15,7 @@
 pub mod arp;
 pub mod checksum;
 pub mod dhcp;
+pub mod dns;
 pub mod ethernet;
 pub mod geneve;
 pub mod icmp;
