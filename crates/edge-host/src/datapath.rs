@@ -142,7 +142,8 @@ fn bump(map: &mut BTreeMap<&'static str, u64>, reason: &'static str) {
 
 impl DataPath {
     fn now(&self) -> Time {
-        Time(self.start.elapsed().as_nanos() as u64)
+        // u64 nanoseconds last 584 years
+        Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     fn run(&mut self) {
@@ -326,7 +327,8 @@ impl DataPath {
             return;
         };
         set_inner_macs(&mut self.out, router, mac);
-        let port = 0xc000 | (u32::from(dst) as u16 & 0x3fff);
+        let [.., hi, lo] = dst.octets();
+        let port = 0xc000 | u16::from_be_bytes([hi & 0x3f, lo]);
         let outer = overlay::outer_template(&self.underlay, host, vni, port);
         overlay::encapsulate(&mut self.wire, &outer, &self.out);
         let to = SocketAddrV4::new(host, GENEVE_PORT);

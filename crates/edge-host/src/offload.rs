@@ -105,29 +105,40 @@ pub fn finish(hdr: VnetHeader, frame: &mut [u8], mut each: impl FnMut(&mut [u8])
     };
     let headers = ETH + ihl + thl;
     let payload = total - ihl - thl;
-    let mss = usize::from(hdr.gso_size);
-    if payload <= mss {
+    let mss = hdr.gso_size;
+    if payload <= usize::from(mss) {
         complete_checksums(frame);
         each(frame);
         return;
     }
+    // every segment's IPv4 length (headers and up to `mss` bytes) must fit its 16-bit
+    // field; with a larger `gso_size` the frame makes no sense
+    let Some(ip_hl) = u16::try_from(ihl + thl)
+        .ok()
+        .filter(|hl| hl.checked_add(mss).is_some())
+    else {
+        each(frame);
+        return;
+    };
     let seq0 = u32::from_be_bytes(frame[ETH + ihl + 4..ETH + ihl + 8].try_into().expect("4"));
     let id0 = u16::from_be_bytes([frame[ETH + 4], frame[ETH + 5]]);
     let flags = frame[ETH + ihl + 13];
-    let mut seg = Vec::with_capacity(headers + mss);
+    let mut seg = Vec::with_capacity(headers + usize::from(mss));
     let mut off = 0;
+    let mut seq = seq0;
     let mut i: u16 = 0;
     while off < payload {
-        let n = mss.min(payload - off);
+        let n = u16::try_from(payload - off).map_or(mss, |left| left.min(mss));
+        let end = off + usize::from(n);
         seg.clear();
         seg.extend_from_slice(&frame[..headers]);
-        seg.extend_from_slice(&frame[headers + off..headers + off + n]);
-        let ip_len = (ihl + thl + n) as u16;
+        seg.extend_from_slice(&frame[headers + off..headers + end]);
+        let ip_len = ip_hl + n; // checked above: ip_hl + mss fits
         seg[ETH + 2..ETH + 4].copy_from_slice(&ip_len.to_be_bytes());
         seg[ETH + 4..ETH + 6].copy_from_slice(&id0.wrapping_add(i).to_be_bytes());
         let t = ETH + ihl;
-        seg[t + 4..t + 8].copy_from_slice(&seq0.wrapping_add(off as u32).to_be_bytes());
-        let last = off + n == payload;
+        seg[t + 4..t + 8].copy_from_slice(&seq.to_be_bytes());
+        let last = end == payload;
         let mut f = flags;
         if !last {
             f &= !(0x01 | 0x08); // FIN, PSH only on the last
@@ -138,7 +149,8 @@ pub fn finish(hdr: VnetHeader, frame: &mut [u8], mut each: impl FnMut(&mut [u8])
         seg[t + 13] = f;
         complete_checksums(&mut seg);
         each(&mut seg);
-        off += n;
+        off = end;
+        seq = seq.wrapping_add(u32::from(n));
         i = i.wrapping_add(1);
     }
 }
@@ -172,7 +184,7 @@ mod tests {
         let mut f = vec![0u8; ETH + 20 + 20 + payload];
         f[12] = 0x08;
         f[ETH] = 0x45;
-        let total = (40 + payload) as u16;
+        let total = u16::try_from(40 + payload).unwrap();
         f[ETH + 2..ETH + 4].copy_from_slice(&total.to_be_bytes());
         f[ETH + 4..ETH + 6].copy_from_slice(&7u16.to_be_bytes());
         f[ETH + 6] = 0x40;
@@ -187,7 +199,7 @@ mod tests {
         f[t + 12] = 5 << 4;
         f[t + 13] = flags;
         for (i, b) in f[t + 20..].iter_mut().enumerate() {
-            *b = i as u8;
+            *b = u8::try_from(i % 256).unwrap();
         }
         f
     }
@@ -215,9 +227,10 @@ mod tests {
         for (i, s) in segs.iter().enumerate() {
             assert!(valid(s), "segment {i}");
             let seq = u32::from_be_bytes(s[ETH + 24..ETH + 28].try_into().unwrap());
-            assert_eq!(seq, 1000 + 1448 * i as u32);
+            assert_eq!(seq, 1000 + 1448 * u32::try_from(i).unwrap());
             assert_eq!(s[ETH + 33] & 0x08 != 0, i == 2, "PSH on the last only");
-            assert_eq!(s[ETH + 40], (1448 * i) as u8, "payload continues");
+            let first = u8::try_from(1448 * i % 256).unwrap();
+            assert_eq!(s[ETH + 40], first, "payload continues");
         }
     }
 

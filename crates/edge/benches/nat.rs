@@ -27,7 +27,8 @@ fn bench(c: &mut Criterion) {
     // Pre-built SYN frames from 256 instances × 2,048 ports, to 16 destinations.
     let frames: Vec<Vec<u8>> = (0..500_000u32)
         .map(|i| {
-            let src = Ipv4Addr::new(10, 0, 2 + (i >> 19) as u8, (i >> 11) as u8);
+            // 10.0.2.0 counting up: 2,048 ports per instance
+            let src = Ipv4Addr::from(0x0a00_0200 + (i >> 11));
             let sport = 1024 + (i & 2047) as u16;
             let dst = Ipv4Addr::new(203, 0, 113, 1 + (i % 16) as u8);
             from_instance(&tcp_packet(src, sport, dst, 443, tcp::flags::SYN, b""))
@@ -41,16 +42,16 @@ fn bench(c: &mut Criterion) {
             let mut i = 0usize;
             let mut left = iters;
             while left > 0 {
-                let n = left.min((frames.len() - i) as u64);
+                let n = (frames.len() - i).min(usize::try_from(left).unwrap_or(usize::MAX));
                 let start = Instant::now();
-                for f in &frames[i..i + n as usize] {
+                for f in &frames[i..i + n] {
                     let v = e.process_from_vpc(now, VNI, Gateway::Id(NAT), f, &mut out);
                     debug_assert_eq!(v, Verdict::ToInternet);
                     black_box(v);
                 }
                 total += start.elapsed();
-                left -= n;
-                i += n as usize;
+                left -= n as u64;
+                i += n;
                 if i == frames.len() {
                     e = edge();
                     i = 0;

@@ -221,22 +221,28 @@ impl Edge {
     pub fn set_program(&mut self, program: EdgeProgram) {
         let mut vpcs: Vec<Vpc> = Vec::new();
         let mut slot_of = HashMap::<String, u32>::new();
-        let mut vpc_slot = |vpcs: &mut Vec<Vpc>, id: &str, vni: u32| -> u32 {
-            *slot_of.entry(id.to_owned()).or_insert_with(|| {
-                vpcs.push(Vpc {
-                    id: id.to_owned(),
-                    vni,
-                    igw: None,
-                    cidrs: Vec::new(),
-                    nats: Vec::new(),
-                });
-                (vpcs.len() - 1) as u32
-            })
+        // Slots are u32; a gateway past the last one is left out, like one with no path.
+        let mut vpc_slot = |vpcs: &mut Vec<Vpc>, id: &str, vni: u32| -> Option<u32> {
+            if let Some(&s) = slot_of.get(id) {
+                return Some(s);
+            }
+            let s = u32::try_from(vpcs.len()).ok()?;
+            vpcs.push(Vpc {
+                id: id.to_owned(),
+                vni,
+                igw: None,
+                cidrs: Vec::new(),
+                nats: Vec::new(),
+            });
+            slot_of.insert(id.to_owned(), s);
+            Some(s)
         };
         let mut igw_by_id = HashMap::new();
         let mut by_mac = HashMap::default();
         for g in &program.internet_gateways {
-            let s = vpc_slot(&mut vpcs, &g.vpc_id, g.vni);
+            let Some(s) = vpc_slot(&mut vpcs, &g.vpc_id, g.vni) else {
+                continue;
+            };
             let v = &mut vpcs[s as usize];
             v.igw = Some(g.igw_id.clone());
             v.cidrs = g.cidrs.clone();
@@ -248,7 +254,8 @@ impl Edge {
         let mut nat_by_id = HashMap::new();
         let mut nat_by_public = HashMap::default();
         let mut kept = vec![false; self.nats.len()];
-        let mut free: Vec<u32> = (0..self.nats.len() as u32)
+        let mut free: Vec<u32> = (0..self.nats.len())
+            .filter_map(|i| u32::try_from(i).ok())
             .filter(|&i| {
                 self.nats[i as usize].as_ref().is_none_or(|n| {
                     !program
@@ -260,14 +267,23 @@ impl Edge {
             .rev()
             .collect();
         for n in &program.nat_gateways {
-            let vs = vpc_slot(&mut vpcs, &n.vpc_id, n.vni);
+            let Some(vs) = vpc_slot(&mut vpcs, &n.vpc_id, n.vni) else {
+                continue;
+            };
             let slot = match self.nat_by_id.get(&n.nat_id) {
                 Some(&s) => s,
-                None => free.pop().unwrap_or_else(|| {
-                    nats.push(None);
-                    kept.push(false);
-                    (nats.len() - 1) as u32
-                }),
+                None => match free.pop() {
+                    Some(s) => s,
+                    None => {
+                        // DEAD marks a flow with no gateway: it is no slot
+                        let Some(s) = u32::try_from(nats.len()).ok().filter(|&s| s != DEAD) else {
+                            continue;
+                        };
+                        nats.push(None);
+                        kept.push(false);
+                        s
+                    }
+                },
             };
             if let Some(Some(old)) = self.nats.get(slot as usize)
                 && old.item.nat_id == n.nat_id
@@ -303,7 +319,7 @@ impl Edge {
         self.vpc_by_vni = vpcs
             .iter()
             .enumerate()
-            .map(|(i, v)| (v.vni, i as u32))
+            .filter_map(|(i, v)| Some((v.vni, u32::try_from(i).ok()?)))
             .collect();
         self.vpcs = vpcs;
         self.public_of = public_of;

@@ -79,7 +79,7 @@ pub fn ipv4_raw(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4: &[u8]) -> Vec<u8
     b[ipv4::HEADER_LEN..].copy_from_slice(l4);
     let mut ip = ipv4::Packet::new_unchecked(&mut b[..]);
     ip.set_ver_ihl(ipv4::HEADER_LEN);
-    ip.set_total_len((ipv4::HEADER_LEN + l4.len()) as u16);
+    ip.set_total_len(u16::try_from(ipv4::HEADER_LEN + l4.len()).expect("an IPv4 packet"));
     ip.set_ident(0x1234);
     ip.set_flags_frag(true);
     ip.set_ttl(64);
@@ -120,7 +120,7 @@ pub fn udp_packet(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, payload:
     let mut u = udp::Packet::new_unchecked(&mut l4[..]);
     u.set_src_port(sport);
     u.set_dst_port(dport);
-    u.set_len((udp::HEADER_LEN + payload.len()) as u16);
+    u.set_len(u16::try_from(udp::HEADER_LEN + payload.len()).expect("a UDP datagram"));
     ipv4_packet(src, dst, ip_proto::UDP, &l4)
 }
 

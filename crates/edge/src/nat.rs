@@ -81,6 +81,11 @@ pub struct Flow {
 /// `Flow::nat` of a flow whose gateway was deleted: TCP from inside gets a RST.
 pub const DEAD: u32 = u32::MAX;
 
+/// The port at offset `off` (in 0..PORTS) from [`PORT_MIN`]; `None` past 65535.
+fn port_at(off: u32) -> Option<u16> {
+    PORT_MIN.checked_add(u16::try_from(off).ok()?)
+}
+
 #[derive(Debug)]
 enum Ports {
     Small(Vec<u16>),
@@ -120,7 +125,7 @@ impl DestPorts {
             Ports::Small(v) => {
                 let mut i = start;
                 loop {
-                    let p = (PORT_MIN as u32 + i) as u16;
+                    let p = port_at(i)?;
                     if !v.contains(&p) {
                         v.push(p);
                         break i;
@@ -146,13 +151,14 @@ impl DestPorts {
                         }
                     }
                 }
-                let i = found? as u32;
+                let i = u32::try_from(found?).ok()?;
                 bits[(i / 64) as usize] |= 1 << (i % 64);
                 i
             }
         };
+        let port = port_at(off)?;
         self.used += 1;
-        Some((PORT_MIN as u32 + off) as u16)
+        Some(port)
     }
 
     fn release(&mut self, port: u16) {
@@ -259,7 +265,9 @@ impl NatTable {
             remote: inside.dst,
             remote_port: inside.dst_port,
         };
-        let start = (self.by_inside.hasher().hash_one(inside) % u64::from(PORTS)) as u32;
+        // a remainder of PORTS, so it fits; any start would do
+        let start =
+            u32::try_from(self.by_inside.hasher().hash_one(inside) % u64::from(PORTS)).unwrap_or(0);
         let ports = self.dests.entry(dest).or_insert_with(DestPorts::new);
         let Some(port) = ports.take(start) else {
             if ports.used == 0 {
@@ -285,9 +293,14 @@ impl NatTable {
             self.live[id as usize] = true;
             id
         } else {
+            // flow ids are u32: a table that big is full
+            let Ok(id) = u32::try_from(self.flows.len()) else {
+                self.release_port(&outside);
+                return Err(AllocError::TableFull);
+            };
             self.flows.push(flow);
             self.live.push(true);
-            (self.flows.len() - 1) as u32
+            id
         };
         let prev = self.by_inside.insert(inside, id);
         debug_assert!(prev.is_none(), "inside key already tracked");
@@ -304,23 +317,30 @@ impl NatTable {
         let f = self.flows[id as usize];
         self.by_inside.remove(&f.inside);
         self.by_outside.remove(&f.outside);
-        let d = f.outside.destination();
+        self.release_port(&f.outside);
+        self.live[id as usize] = false;
+        self.free.push(id);
+    }
+
+    /// Frees the port of `outside` toward its destination.
+    fn release_port(&mut self, outside: &OutsideKey) {
+        let d = outside.destination();
         if let Some(p) = self.dests.get_mut(&d) {
-            p.release(f.outside.port);
+            p.release(outside.port);
             if p.used == 0 {
                 self.dests.remove(&d);
             }
         }
-        self.live[id as usize] = false;
-        self.free.push(id);
     }
 
     /// Removes the flows idle for `idle` or more at `now`; returns how many.
     pub fn expire(&mut self, now: Time, idle: u64) -> usize {
         let mut n = 0;
-        for id in 0..self.flows.len() {
-            if self.live[id] && now.0.saturating_sub(self.flows[id].last.0) >= idle {
-                self.remove(id as u32);
+        // every flow's index fits a u32 id (see `create`)
+        for id in (0..self.flows.len()).filter_map(|i| u32::try_from(i).ok()) {
+            let i = id as usize;
+            if self.live[i] && now.0.saturating_sub(self.flows[i].last.0) >= idle {
+                self.remove(id);
                 n += 1;
             }
         }

@@ -207,7 +207,7 @@ fn sixty_thousand_flows_to_one_destination() {
     let mut ports = HashSet::new();
     let mut ok = 0u32;
     for i in 0..60_000u32 {
-        let src = Ipv4Addr::new(10, 0, 2, 10 + (i / 1000) as u8);
+        let src = Ipv4Addr::new(10, 0, 2, 10 + u8::try_from(i / 1000).expect("< 60"));
         let sport = 30_000 + (i % 1000) as u16;
         let f = from_instance(&tcp_packet(src, sport, REMOTE, 443, tcp::flags::SYN, b""));
         if e.process_from_vpc(Time::from_secs(1), VNI, Gateway::Id(NAT), &f, &mut out)

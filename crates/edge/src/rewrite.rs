@@ -12,6 +12,19 @@ const SRC: usize = 12;
 const DST: usize = 16;
 const CSUM: usize = 10;
 
+/// A header length as the `u16` an IP length field holds; used in consts, where the
+/// assert fails the build.
+const fn len16(n: usize) -> u16 {
+    assert!(n <= u16::MAX as usize);
+    #[allow(clippy::cast_possible_truncation)] // just checked: n <= u16::MAX
+    let v = n as u16;
+    v
+}
+
+const IPV4_LEN: u16 = len16(ipv4::HEADER_LEN);
+const TCP_LEN: u16 = len16(tcp::HEADER_LEN);
+const ICMP_LEN: u16 = len16(icmp::HEADER_LEN);
+
 fn rd16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
@@ -42,17 +55,23 @@ fn l4_checksum_at(pkt: &[u8]) -> Option<(usize, bool)> {
     }
 }
 
-/// Patches the L4 checksum at `at` for one 16-bit word changing `old` → `new` (UDP: a
-/// zero checksum means "none" and stays; a computed zero is written 0xffff).
-fn patch_l4(pkt: &mut [u8], at: usize, udp: bool, old: u32, new: u32, wide: bool) {
+/// What changed under an L4 checksum: an address (two 16-bit words) or a port (one).
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Addr(u32, u32),
+    Port(u16, u16),
+}
+
+/// Patches the L4 checksum at `at` for `change` (UDP: a zero checksum means "none" and
+/// stays; a computed zero is written 0xffff).
+fn patch_l4(pkt: &mut [u8], at: usize, udp: bool, change: Change) {
     let c = rd16(pkt, at);
     if udp && c == 0 {
         return;
     }
-    let n = if wide {
-        update32(c, old, new)
-    } else {
-        update(c, old as u16, new as u16)
+    let n = match change {
+        Change::Addr(old, new) => update32(c, old, new),
+        Change::Port(old, new) => update(c, old, new),
     };
     wr16(pkt, at, if udp && n == 0 { 0xffff } else { n });
 }
@@ -64,7 +83,7 @@ fn set_addr(pkt: &mut [u8], at: usize, new: Ipv4Addr) -> Ipv4Addr {
     let c = update32(rd16(pkt, CSUM), old, newv);
     wr16(pkt, CSUM, c);
     if let Some((l4, udp)) = l4_checksum_at(pkt) {
-        patch_l4(pkt, l4, udp, old, newv, true);
+        patch_l4(pkt, l4, udp, Change::Addr(old, newv));
     }
     Ipv4Addr::from(old)
 }
@@ -87,7 +106,7 @@ pub fn set_port(pkt: &mut [u8], dst: bool, new: u16) {
     let at = header_len(pkt) + if dst { 2 } else { 0 };
     let old = rd16(pkt, at);
     wr16(pkt, at, new);
-    patch_l4(pkt, l4, udp, u32::from(old), u32::from(new), false);
+    patch_l4(pkt, l4, udp, Change::Port(old, new));
 }
 
 /// Rewrites the identifier of an ICMP query (echo request/reply).
@@ -120,17 +139,19 @@ pub fn set_inner_macs(frame: &mut [u8], src: MacAddr, dst: MacAddr) {
     }
 }
 
-fn start_reply(out: &mut Vec<u8>, frame: &[u8], pkt: &[u8], proto: u8, l4_len: usize) {
+/// `l4_len` is small (a TCP header, or an ICMP header and a quote of at most 68 bytes).
+fn start_reply(out: &mut Vec<u8>, frame: &[u8], pkt: &[u8], proto: u8, l4_len: u16) {
     out.clear();
     // MACs swapped: back to the instance, from the router MAC it sent to.
     out.extend_from_slice(&frame[6..12]);
     out.extend_from_slice(&frame[0..6]);
     out.extend_from_slice(&ethernet::ethertype::IPV4.to_be_bytes());
     let start = out.len();
-    out.resize(start + ipv4::HEADER_LEN + l4_len, 0);
+    let total = IPV4_LEN + l4_len;
+    out.resize(start + usize::from(total), 0);
     let mut ip = ipv4::Packet::new_unchecked(&mut out[start..]);
     ip.set_ver_ihl(ipv4::HEADER_LEN);
-    ip.set_total_len((ipv4::HEADER_LEN + l4_len) as u16);
+    ip.set_total_len(total);
     ip.set_flags_frag(true);
     ip.set_ttl(64);
     ip.set_protocol(proto);
@@ -154,7 +175,8 @@ pub fn tcp_rst(out: &mut Vec<u8>, frame: &[u8], pkt: &[u8]) {
     let (seq, ack, rflags) = if flags & tcp::flags::ACK != 0 {
         (seg.ack(), 0, tcp::flags::RST)
     } else {
-        let len = payload as u32
+        // `pkt` is cut to its (16-bit) total length, so the payload fits
+        let len = u32::try_from(payload).unwrap_or(u32::MAX)
             + u32::from(flags & tcp::flags::SYN != 0)
             + u32::from(flags & tcp::flags::FIN != 0);
         (
@@ -164,7 +186,7 @@ pub fn tcp_rst(out: &mut Vec<u8>, frame: &[u8], pkt: &[u8]) {
         )
     };
     let (sport, dport) = (seg.src_port(), seg.dst_port());
-    start_reply(out, frame, pkt, ip_proto::TCP, tcp::HEADER_LEN);
+    start_reply(out, frame, pkt, ip_proto::TCP, TCP_LEN);
     let ip_start = ethernet::HEADER_LEN;
     let (src, dst) = {
         let ip = ipv4::Packet::new_unchecked(&out[ip_start..]);
@@ -184,14 +206,16 @@ pub fn tcp_rst(out: &mut Vec<u8>, frame: &[u8], pkt: &[u8]) {
 /// ICMP destination unreachable, "fragmentation needed and DF set" (type 3 code 4) with
 /// the next-hop MTU, quoting the IP header and 8 bytes of the packet, back to the sender.
 pub fn icmp_frag_needed(out: &mut Vec<u8>, frame: &[u8], pkt: &[u8], mtu: u16) {
-    let quote = pkt.len().min(header_len(pkt) + 8);
-    start_reply(out, frame, pkt, ip_proto::ICMP, icmp::HEADER_LEN + quote);
+    // the IP header and 8 bytes: at most 15 * 4 + 8 = 68, or all of a shorter packet
+    let most = (pkt[0] & 0x0f) * 4 + 8;
+    let quote = u8::try_from(pkt.len()).map_or(most, |len| len.min(most));
+    start_reply(out, frame, pkt, ip_proto::ICMP, ICMP_LEN + u16::from(quote));
     let at = ethernet::HEADER_LEN + ipv4::HEADER_LEN;
     let mut m = icmp::Packet::new_unchecked(&mut out[at..]);
     m.set_msg_type(icmp::kind::DEST_UNREACHABLE);
     m.set_code(4);
     m.set_ident(0);
     m.set_seq(mtu);
-    m.data_mut().copy_from_slice(&pkt[..quote]);
+    m.data_mut().copy_from_slice(&pkt[..usize::from(quote)]);
     m.fill_checksum();
 }

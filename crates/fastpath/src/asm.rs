@@ -51,6 +51,15 @@ const JA: u8 = 0x00;
 /// `src_reg` of an `ld_imm64` whose immediate is a map file descriptor.
 pub const PSEUDO_MAP_FD: u8 = 1;
 
+/// `n` as a 32-bit immediate. Use it in a const context (`const { imm32(N) }` or a
+/// `const` item), where a value that does not fit fails the build.
+pub const fn imm32(n: usize) -> i32 {
+    assert!(n <= i32::MAX as usize, "immediate out of range");
+    #[allow(clippy::cast_possible_truncation)] // n <= i32::MAX, checked just above
+    let imm = n as i32;
+    imm
+}
+
 /// Width of a memory access.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Size {
@@ -298,14 +307,12 @@ impl Asm {
 
     /// `dst = imm` for a full 64-bit immediate (two slots).
     pub fn ld_imm64(&mut self, dst: Reg, imm: u64) -> &mut Asm {
-        self.push(Insn::new(
-            LD | IMM | Size::DW.bits(),
-            dst,
-            R0,
-            0,
-            imm as u32 as i32,
-        ));
-        self.push(Insn::new(0, R0, R0, 0, (imm >> 32) as u32 as i32))
+        // the low 32 bits in the first slot, the high in the second
+        let b = imm.to_le_bytes();
+        let lo = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let hi = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+        self.push(Insn::new(LD | IMM | Size::DW.bits(), dst, R0, 0, lo));
+        self.push(Insn::new(0, R0, R0, 0, hi))
     }
 
     /// `dst = &map` for the map behind file descriptor `fd` (the kernel swaps the fd for

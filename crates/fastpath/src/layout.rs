@@ -317,10 +317,12 @@ pub fn ones_sum(b: &[u8]) -> u16 {
         };
         s += u32::from(w);
     }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
+    loop {
+        match u16::try_from(s) {
+            Ok(folded) => return folded,
+            Err(_) => s = (s & 0xffff) + (s >> 16),
+        }
     }
-    s as u16
 }
 
 /// What the egress program computes for the outer IPv4 checksum, step for step:
@@ -329,7 +331,7 @@ pub fn finish_ip_checksum(partial: u16, tot_len: u16) -> u16 {
     let mut s = u64::from(partial) + u64::from(tot_len);
     s = (s & 0xffff) + (s >> 16);
     s = (s & 0xffff) + (s >> 16);
-    !(s as u16)
+    !((s & 0xffff) as u16) // two folds leave 16 bits
 }
 
 /// Per-program event counters (a per-CPU array; index = variant).

@@ -594,7 +594,7 @@ mod tests {
         f[0..6].copy_from_slice(&[0xee; 6]);
         f[6..12].copy_from_slice(&A_MAC);
         f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let tot = (40 + payload) as u16;
+        let tot = u16::try_from(40 + payload).unwrap();
         f[14] = 0x45;
         f[16..18].copy_from_slice(&tot.to_be_bytes());
         f[20] = 0x40;
@@ -609,7 +609,7 @@ mod tests {
         f[46] = 5 << 4;
         f[47] = flags;
         for (i, b) in f[54..].iter_mut().enumerate() {
-            *b = i as u8;
+            *b = u8::try_from(i % 256).unwrap();
         }
         f
     }
@@ -825,10 +825,11 @@ mod tests {
             let data = tcp_frame(0x10, payload);
             let (_, out) = run(&conduit, &data);
             let mut p = out[..42].to_vec();
-            p.extend_from_slice(&[words as u8, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
+            let opt_words = u8::try_from(words).unwrap();
+            p.extend_from_slice(&[opt_words, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
             p.extend(std::iter::repeat_n(0u8, words * 4));
             p.extend_from_slice(&out[66..]);
-            let tot = (p.len() - 14) as u16;
+            let tot = u16::try_from(p.len() - 14).unwrap();
             p[16..18].copy_from_slice(&tot.to_be_bytes());
             let (rc, inner) = run(&underlay, &p);
             assert_eq!(rc, programs::TCX_REDIRECT, "{words} words");

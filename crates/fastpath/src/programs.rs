@@ -13,9 +13,9 @@
 //! instance cannot make its programs act for another port.
 
 use crate::asm::{
-    Alu, Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Reg, Size,
+    Alu, Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Reg, Size, imm32,
 };
-use crate::layout::{ENCAP_ROOM, GENEVE_PORT, IPPROTO_TCP, Stat, off, pkt};
+use crate::layout::{ENCAP_HEADERS, ENCAP_ROOM, GENEVE_PORT, IPPROTO_TCP, Stat, off, pkt};
 
 // helper functions, <linux/bpf.h> `__BPF_FUNC_MAPPER`
 const MAP_LOOKUP_ELEM: i32 = 1;
@@ -143,9 +143,9 @@ fn tcp_candidate(a: &mut Asm, base: Reg, eth: i16, fail: crate::asm::Label) {
 /// Writes the egress key (port id + the frame's tuple) at `KEY`.
 fn egress_key(a: &mut Asm, port: u32) {
     a.st(Size::W, R10, KEY, port as i32);
-    for (i, o) in [26i16, 30, 34].into_iter().enumerate() {
+    for (o, k) in [(26, KEY + 4), (30, KEY + 8), (34, KEY + 12)] {
         a.ldx(Size::W, R2, R7, o);
-        a.stx(Size::W, R10, KEY + 4 + 4 * i as i16, R2);
+        a.stx(Size::W, R10, k, R2);
     }
     a.st(Size::W, R10, KEY + 16, i32::from(IPPROTO_TCP));
 }
@@ -259,24 +259,23 @@ pub fn conduit(
     a.stx(Size::DW, R10, SAVED_GSO_TYPE, R4);
     // room for the encapsulation
     a.mov(R1, R6)
-        .mov_imm(R2, ENCAP_ROOM as i32)
+        .mov_imm(R2, const { imm32(ENCAP_ROOM) })
         .mov_imm(R3, BPF_ADJ_ROOM_MAC);
     a.ld_imm64(R4, ENCAP_FLAGS);
     a.call(SKB_ADJUST_ROOM);
     a.jmp_imm(Cond::Ne, R0, 0, error);
     a.mov(R1, R6).mov_imm(R2, 0).mov(R3, R9);
     a.alu64_imm(Alu::Add, R3, off::EG_HEADERS as i32);
-    a.mov_imm(R4, crate::layout::ENCAP_HEADERS as i32)
-        .mov_imm(R5, 0);
+    a.mov_imm(R4, const { imm32(ENCAP_HEADERS) }).mov_imm(R5, 0);
     a.call(SKB_STORE_BYTES);
     a.jmp_imm(Cond::Ne, R0, 0, error);
     load_packet(&mut a);
     a.mov(R1, R7)
-        .alu64_imm(Alu::Add, R1, crate::layout::ENCAP_HEADERS as i32);
+        .alu64_imm(Alu::Add, R1, const { imm32(ENCAP_HEADERS) });
     a.jmp(Cond::Gt, R1, R8, error);
     // R2 = outer IPv4 total length = inner frame + 66 - 14
     a.ldx(Size::DW, R2, R10, SAVED_LEN);
-    a.alu64_imm(Alu::Add, R2, ENCAP_ROOM as i32 - 14);
+    a.alu64_imm(Alu::Add, R2, const { imm32(ENCAP_ROOM - 14) });
     a.mov(R3, R2).to_be(R3, 16);
     a.stx(Size::H, R7, pkt::IP_TOT_LEN, R3);
     a.ldx(Size::H, R4, R7, pkt::IP_CSUM).to_be(R4, 16);
@@ -398,9 +397,9 @@ pub fn underlay(
     a.mov(R1, R9).alu64_imm(Alu::Add, R1, 50 + 54);
     a.jmp(Cond::Gt, R1, R8, miss);
     tcp_candidate(&mut a, R9, 50, miss);
-    for (i, o) in [76i16, 80, 84].into_iter().enumerate() {
+    for (o, k) in [(76, KEY + 8), (80, KEY + 12), (84, KEY + 16)] {
         a.ldx(Size::W, R3, R9, o);
-        a.stx(Size::W, R10, KEY + 8 + 4 * i as i16, R3);
+        a.stx(Size::W, R10, k, R3);
     }
     a.st(Size::W, R10, KEY + 20, i32::from(IPPROTO_TCP));
     a.ld_map_fd(R1, maps.ingress);

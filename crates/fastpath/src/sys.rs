@@ -51,10 +51,17 @@ fn bpf<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<libc::c_long> {
 }
 
 /// Takes ownership of a descriptor the kernel just returned.
-fn own(fd: libc::c_long) -> OwnedFd {
+fn own(fd: libc::c_long) -> io::Result<OwnedFd> {
+    let fd = libc::c_int::try_from(fd).map_err(io::Error::other)?;
     // SAFETY: `fd` was just returned by a successful system call that creates a new
     // descriptor, so nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A length as the `u32` a `bpf_attr` field holds.
+fn len32(n: usize, what: &str) -> io::Result<u32> {
+    u32::try_from(n)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("{what} too large")))
 }
 
 fn name16(name: &str) -> [u8; 16] {
@@ -114,13 +121,13 @@ impl Map {
     ) -> io::Result<Map> {
         let mut attr = MapCreateAttr {
             map_type: kind,
-            key_size: key_size as u32,
-            value_size: value_size as u32,
+            key_size: len32(key_size, "key size")?,
+            value_size: len32(value_size, "value size")?,
             max_entries,
             map_name: name16(name),
             ..Default::default()
         };
-        let fd = own(bpf(BPF_MAP_CREATE, &mut attr)?);
+        let fd = own(bpf(BPF_MAP_CREATE, &mut attr)?)?;
         let user_value_size = if kind == MAP_PERCPU_ARRAY {
             value_size.div_ceil(8) * 8 * possible_cpus()?
         } else {
@@ -265,14 +272,14 @@ pub fn prog_load(code: &[u8], name: &str, license: &str) -> Result<OwnedFd, Load
         error: io::Error::other(e),
         log: String::new(),
     })?;
-    let attempt = |log: Option<&mut Vec<u8>>| {
+    let attempt = |log: Option<&mut Vec<u8>>| -> io::Result<OwnedFd> {
         let (level, size, buf) = match log {
-            Some(l) => (1, l.len() as u32, l.as_mut_ptr() as u64),
+            Some(l) => (1, len32(l.len(), "log")?, l.as_mut_ptr() as u64),
             None => (0, 0, 0),
         };
         let mut attr = ProgLoadAttr {
             prog_type: PROG_SCHED_CLS,
-            insn_cnt: (code.len() / 8) as u32,
+            insn_cnt: len32(code.len() / 8, "program")?,
             insns: code.as_ptr() as u64,
             license: license.as_ptr() as u64,
             log_level: level,
@@ -281,7 +288,7 @@ pub fn prog_load(code: &[u8], name: &str, license: &str) -> Result<OwnedFd, Load
             prog_name: name16(name),
             ..Default::default()
         };
-        bpf(BPF_PROG_LOAD, &mut attr).map(own)
+        own(bpf(BPF_PROG_LOAD, &mut attr)?)
     };
     match attempt(None) {
         Ok(fd) => Ok(fd),
@@ -320,7 +327,7 @@ pub fn tcx_attach(prog: BorrowedFd<'_>, ifindex: u32, attach_type: u32) -> io::R
         attach_type,
         ..Default::default()
     };
-    bpf(BPF_LINK_CREATE, &mut attr).map(own)
+    bpf(BPF_LINK_CREATE, &mut attr).and_then(own)
 }
 
 #[cfg(test)]
@@ -354,13 +361,13 @@ pub fn prog_test_run(prog: BorrowedFd<'_>, data: &[u8], ctx: &[u8]) -> io::Resul
     let mut ctx_out = vec![0u8; ctx.len()];
     let mut attr = TestRunAttr {
         prog_fd: prog.as_raw_fd() as u32,
-        data_size_in: data.len() as u32,
-        data_size_out: out.len() as u32,
+        data_size_in: len32(data.len(), "data")?,
+        data_size_out: len32(out.len(), "data")?,
         data_in: data.as_ptr() as u64,
         data_out: out.as_mut_ptr() as u64,
         repeat: 1,
-        ctx_size_in: ctx.len() as u32,
-        ctx_size_out: ctx_out.len() as u32,
+        ctx_size_in: len32(ctx.len(), "context")?,
+        ctx_size_out: len32(ctx_out.len(), "context")?,
         ctx_in: if ctx.is_empty() {
             0
         } else {

@@ -374,9 +374,9 @@ impl Installer {
         ];
         for (from, (s_mac, _, s_port, s_ul), to, (d_mac, _, d_port, d_ul), f) in hosts {
             if egress {
-                let entropy = 49_152
-                    + (u32::from(f.src_port) ^ u32::from(f.dst_port) ^ u32::from(f.src)) as u16
-                        % 16_384;
+                let mix = u32::from(f.src_port) ^ u32::from(f.dst_port) ^ u32::from(f.src);
+                let [.., hi, lo] = mix.to_be_bytes();
+                let entropy = 49_152 + u16::from_be_bytes([hi, lo]) % 16_384;
                 from.install_egress(
                     &EgressKey {
                         port: s_port,
@@ -501,6 +501,7 @@ impl Pair {
 /// X.Y from the pid (all of 127/8 is on `lo`; other Fort runs use 127.0.0.x).
 pub fn underlay_addresses() -> [Ipv4Addr; 3] {
     let pid = std::process::id();
-    let (x, y) = ((pid >> 8) as u8, (pid as u8).max(1));
+    let [.., x, y] = pid.to_be_bytes();
+    let y = y.max(1);
     [77, 78, 79].map(|n| Ipv4Addr::new(127, n, x, y))
 }

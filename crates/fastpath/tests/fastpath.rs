@@ -27,7 +27,7 @@ fn serve(mut s: TcpStream) -> std::io::Result<()> {
     loop {
         let mut len = [0u8; 8];
         s.read_exact(&mut len)?;
-        let mut left = u64::from_le_bytes(len) as usize;
+        let mut left = usize::try_from(u64::from_le_bytes(len)).map_err(std::io::Error::other)?;
         if left == 0 {
             return Ok(());
         }

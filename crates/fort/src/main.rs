@@ -240,7 +240,7 @@ struct ServerArgs {
     zones: usize,
     /// Host agents to run (`fort up` as root), spread over the region's zones in turn.
     #[arg(long, default_value_t = 2)]
-    hosts: usize,
+    hosts: u32,
     /// The region of `fort up`'s agents.
     #[arg(long, default_value = "us-east-1")]
     region: String,
@@ -381,17 +381,18 @@ fn exec(args: ExecArgs) -> anyhow::Result<()> {
 fn up_hosts(
     region: &str,
     zones: usize,
-    hosts: usize,
+    hosts: u32,
     base: Ipv4Addr,
 ) -> Vec<(String, String, Ipv4Addr)> {
-    let zones = zones.clamp(1, 26);
+    const LETTERS: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
+    let zones = zones.clamp(1, LETTERS.len());
     (0..hosts)
         .map(|i| {
-            let letter = char::from(b'a' + (i % zones) as u8);
+            let letter = char::from(LETTERS[i as usize % zones]);
             (
-                format!("h{}", i + 1),
+                format!("h{}", u64::from(i) + 1),
                 format!("{region}{letter}"),
-                Ipv4Addr::from(u32::from(base).wrapping_add(i as u32)),
+                Ipv4Addr::from(u32::from(base).wrapping_add(i)),
             )
         })
         .collect()
@@ -569,8 +570,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     }
     let mut edge = None;
     if agents && args.edge == OnOff::On {
-        let underlay =
-            Ipv4Addr::from(u32::from(args.underlay_base).wrapping_add(args.hosts as u32));
+        let underlay = Ipv4Addr::from(u32::from(args.underlay_base).wrapping_add(args.hosts));
         let started = fort_edge_host::EdgeProcess::start(fort_edge_host::EdgeHostConfig {
             host_id: "edge".into(),
             zone: format!("{}a", args.region),

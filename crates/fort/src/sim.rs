@@ -96,9 +96,14 @@ pub struct AgentProgram {
 }
 
 impl AgentProgram {
-    fn slot(&mut self, vpc: &str) -> u32 {
-        let next = self.vpc_slots.len() as u32;
-        *self.vpc_slots.entry(vpc.to_owned()).or_insert(next)
+    /// The VPC's slot; `None` past u32::MAX VPCs.
+    fn slot(&mut self, vpc: &str) -> Option<u32> {
+        if let Some(&s) = self.vpc_slots.get(vpc) {
+            return Some(s);
+        }
+        let next = u32::try_from(self.vpc_slots.len()).ok()?;
+        self.vpc_slots.insert(vpc.to_owned(), next);
+        Some(next)
     }
 
     /// Bytes the mapping table takes per mapping (buckets, their control bytes, keys and
@@ -139,8 +144,9 @@ impl Programmed for AgentProgram {
         }
         for key in &u.delete {
             if let Some(Kind::Mapping(a)) = &key.kind {
-                let slot = self.slot(&a.vpc_id);
-                self.mappings.remove(&(slot, Ipv4Addr::from(a.ip)));
+                if let Some(slot) = self.slot(&a.vpc_id) {
+                    self.mappings.remove(&(slot, Ipv4Addr::from(a.ip)));
+                }
             } else {
                 self.items.remove(key);
             }
@@ -151,7 +157,9 @@ impl Programmed for AgentProgram {
             };
             match (&key.kind, &value.kind) {
                 (Some(Kind::Mapping(a)), Some(V::Mapping(m))) => {
-                    let slot = self.slot(&a.vpc_id);
+                    let Some(slot) = self.slot(&a.vpc_id) else {
+                        continue; // more VPCs than slots: not held
+                    };
                     let mut mac = [0u8; 6];
                     if m.mac.len() == 6 {
                         mac.copy_from_slice(&m.mac);
@@ -544,12 +552,13 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
     let items = Arc::new(AtomicU64::new(0));
     let mut agents = Vec::new();
-    for i in 0..args.hosts {
-        let underlay = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 200, 0, 0)) + i as u32 + 1);
+    let hosts = u32::try_from(args.hosts).map_err(|_| format!("{} hosts: too many", args.hosts))?;
+    for i in 0..hosts {
+        let underlay = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 200, 0, 0)) + i + 1);
         agents.push(agent(
             &server.mapping,
             format!("sim-{i:04}"),
-            zones[i % 3].into(),
+            zones[i as usize % 3].into(),
             underlay,
             items.clone(),
         ));
@@ -665,7 +674,7 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         if small.is_empty() {
             break;
         }
-        let k = (next() % small.len() as u64) as usize;
+        let k = usize::try_from(next() % small.len() as u64).map_err(|e| e.to_string())?;
         let (_, subnet, group, instances) = &mut small[k];
         let body = match i % 4 {
             0 => format!(
@@ -769,14 +778,15 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
 
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let pct = |f: f64| {
+    // the percentile in thousandths
+    let pct = |per_mille: usize| {
         latencies
-            .get(((latencies.len() as f64 * f) as usize).min(latencies.len().saturating_sub(1)))
+            .get((latencies.len() * per_mille / 1000).min(latencies.len().saturating_sub(1)))
             .map_or(0.0, |d| ms(*d))
     };
     let report = Report {
-        programming_p50_ms: pct(0.5),
-        programming_p99_ms: pct(0.99),
+        programming_p50_ms: pct(500),
+        programming_p99_ms: pct(990),
         programming_max_ms: latencies.last().map_or(0.0, |d| ms(*d)),
         new_host_ms,
         new_host_mappings,

@@ -29,7 +29,8 @@ pub fn carries_offload(hdr: &[u8]) -> bool {
 /// Writes into `buf[at..at + GENEVE_LEN + OPTION_LEN]` the Geneve header `geneve`
 /// (8 bytes, no options) with one option holding `hdr`.
 pub fn write_header_with_option(buf: &mut [u8], geneve: [u8; GENEVE_LEN], hdr: &[u8]) {
-    let words = (OPTION_LEN / 4) as u8;
+    // Geneve's option length in words: the option header and its data (OPTION_LEN / 4)
+    let words = 1 + OPTION_WORDS;
     buf[0] = (geneve[0] & 0xc0) | words;
     buf[1..GENEVE_LEN].copy_from_slice(&geneve[1..]);
     let o = &mut buf[GENEVE_LEN..GENEVE_LEN + OPTION_LEN];

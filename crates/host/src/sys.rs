@@ -86,7 +86,7 @@ impl Tap {
         // SAFETY: TUNSETIFF reads and writes a `struct ifreq`; `req` is one (repr(C), 40
         // bytes, name NUL-terminated) and lives across the call.
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut IfReq) })?;
-        let hdr: libc::c_int = VNET_HDR_LEN as libc::c_int;
+        let hdr = libc::c_int::try_from(VNET_HDR_LEN).map_err(io::Error::other)?;
         // SAFETY: TUNSETVNETHDRSZ reads an int through the pointer, which is valid.
         cvt(unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETVNETHDRSZ, &hdr as *const libc::c_int) })?;
         let offloads = if tso {
@@ -182,9 +182,8 @@ impl Epoll {
         // SAFETY: epoll_create1 takes flags only.
         let fd = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
         // SAFETY: a fresh descriptor owned by nothing else.
-        Ok(Epoll {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-        })
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(Epoll { fd })
     }
 
     fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
@@ -240,8 +239,9 @@ impl EventFd {
         // SAFETY: eventfd takes an initial value and flags only.
         let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })?;
         // SAFETY: a fresh descriptor owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
         Ok(EventFd {
-            file: File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
+            file: File::from(fd),
         })
     }
 
@@ -263,6 +263,9 @@ impl EventFd {
 
 /// Sets a socket's send and receive buffers, past the sysctl limits when allowed (root).
 pub fn set_socket_buffers(sock: BorrowedFd<'_>, bytes: i32) {
+    let Ok(len) = libc::socklen_t::try_from(std::mem::size_of::<i32>()) else {
+        return; // an int's size fits; best effort like the rest
+    };
     for (force, plain) in [
         (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
         (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
@@ -275,7 +278,7 @@ pub fn set_socket_buffers(sock: BorrowedFd<'_>, bytes: i32) {
                     libc::SOL_SOCKET,
                     opt,
                     &bytes as *const i32 as *const libc::c_void,
-                    std::mem::size_of::<i32>() as libc::socklen_t,
+                    len,
                 )
             };
             if r == 0 {

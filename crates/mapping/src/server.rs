@@ -47,7 +47,9 @@ impl MappingService {
         let mut changes = control.subscribe();
         let epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_micros() as u64);
+            .ok()
+            .and_then(|d| u64::try_from(d.as_micros()).ok())
+            .unwrap_or(1);
         let programs = control.read_world(|w| Programs::new(w, epoch)).await;
         let (applied, _) = watch::channel(control.last_change());
         let service = Arc::new(Self {
@@ -368,8 +370,9 @@ impl fort_ec2_api::Sidecar for MappingService {
         let connected = p.hosts().filter(|(_, h)| h.connected).count();
         let mut lat: Vec<f64> = p.latencies.iter().map(Duration::as_secs_f64).collect();
         lat.sort_by(f64::total_cmp);
-        let q = |f: f64| {
-            lat.get(((lat.len() as f64 * f) as usize).min(lat.len().saturating_sub(1)))
+        // the quantile in thousandths
+        let q = |per_mille: usize| {
+            lat.get((lat.len() * per_mille / 1000).min(lat.len().saturating_sub(1)))
                 .copied()
                 .unwrap_or(0.0)
         };
@@ -400,11 +403,11 @@ impl fort_ec2_api::Sidecar for MappingService {
             "# HELP fort_mapping_programming_seconds From a change to its last host's applied report."
         );
         let _ = writeln!(out, "# TYPE fort_mapping_programming_seconds summary");
-        for (label, f) in [("0.5", 0.5), ("0.99", 0.99), ("1", 1.0)] {
+        for (label, per_mille) in [("0.5", 500), ("0.99", 990), ("1", 1000)] {
             let _ = writeln!(
                 out,
                 "fort_mapping_programming_seconds{{quantile=\"{label}\"}} {:.6}",
-                q(f)
+                q(per_mille)
             );
         }
         let _ = writeln!(out, "fort_mapping_programming_seconds_count {}", lat.len());

@@ -37,7 +37,7 @@ impl Lcg {
         self.0 >> 33
     }
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[(self.next() as usize) % xs.len()]
+        &xs[usize::try_from(self.next()).expect("31 bits") % xs.len()]
     }
 }
 

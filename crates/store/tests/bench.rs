@@ -77,7 +77,8 @@ async fn rate(writers: usize, durable: bool) {
     let commits = stats.commits - before.commits;
     latencies.sort();
     reads.sort();
-    let pct = |v: &[Duration], p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)];
+    // `per_mille`: the percentile in thousandths
+    let pct = |v: &[Duration], per_mille: usize| v[(v.len() * per_mille / 1000).min(v.len() - 1)];
     println!(
         "{writers} writer(s), durable={durable}: {TOTAL} txns in {:.2} s = {:.0} txn/s; \
          {commits} commits ({:.1} txns/commit); txn latency p50 {:?} p99 {:?}; \
@@ -85,10 +86,10 @@ async fn rate(writers: usize, durable: bool) {
         elapsed.as_secs_f64(),
         TOTAL as f64 / elapsed.as_secs_f64(),
         TOTAL as f64 / commits as f64,
-        pct(&latencies, 0.5),
-        pct(&latencies, 0.99),
-        pct(&reads, 0.5),
-        pct(&reads, 0.99),
+        pct(&latencies, 500),
+        pct(&latencies, 990),
+        pct(&reads, 500),
+        pct(&reads, 990),
         reads.len(),
     );
 }

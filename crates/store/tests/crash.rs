@@ -23,7 +23,7 @@ fn key(id: u64, part: usize) -> Vec<u8> {
 
 fn value(id: u64, part: usize) -> Vec<u8> {
     // Sizes vary from a few bytes to several pages, so commits touch many pages.
-    let len = 8 + (id as usize * 397 + part * 1013) % 6000;
+    let len = 8 + (usize::try_from(id).unwrap() * 397 + part * 1013) % 6000;
     let mut value = format!("{id}:{part}:").into_bytes();
     value.resize(len, b'a' + (id % 26) as u8);
     value
@@ -106,7 +106,7 @@ fn acknowledged_writes_survive_sigkill() {
                 .spawn()
                 .unwrap(),
         );
-        let kill_after = 150 + round as usize * 211;
+        let kill_after = 150 + usize::try_from(round).unwrap() * 211;
         let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
         let mut seen = 0;
         let mut record = |line: &str| {

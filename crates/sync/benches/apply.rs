@@ -121,7 +121,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 id,
                 vpc_id: "vpc-1".into(),
                 subnet_id: "subnet-1".into(),
-                mac: vec![2, 0, 0, 0, 0, i as u8],
+                mac: vec![2, 0, 0, 0, 0, i.to_le_bytes()[0]], // the low byte
                 primary_ip: addr(i).into(),
                 secondary_ips: vec![],
                 security_groups: vec![group_of(i).into()],
