@@ -28,7 +28,7 @@ use fort_host::offload::{self, GENEVE_LEN, OPTION_LEN};
 use fort_host::sys::{self, Epoll, EventFd, Tap, VNET_HDR_LEN};
 
 /// Geneve's UDP port.
-pub const GENEVE_PORT: u16 = 6081;
+pub const GENEVE_PORT: u16 = fort_dataplane::wire::geneve::UDP_PORT;
 /// How long a program may take to reach the data path before the host says it is stuck.
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest datagram or frame handled.

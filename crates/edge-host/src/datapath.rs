@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use crate::internet::{EDGE_MAC, INTERNET_MAC};
 use crate::offload::{self, VnetHeader};
 
-pub const GENEVE_PORT: u16 = 6081;
+pub const GENEVE_PORT: u16 = fort_dataplane::wire::geneve::UDP_PORT;
 const BUF: usize = 65_536 + VNET_HDR_LEN;
 const BURST: usize = 64;
 const TOKEN_SOCKET: u64 = 0;

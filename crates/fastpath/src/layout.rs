@@ -6,14 +6,17 @@
 
 use std::net::Ipv4Addr;
 
+use fort_dataplane::wire::geneve::{self, OffloadOption};
+
 /// IP protocol number of TCP, the only protocol the fast path carries so far.
 pub const IPPROTO_TCP: u8 = 6;
 /// Geneve's UDP port (RFC 8926).
-pub const GENEVE_PORT: u16 = 6081;
-/// Fort's offload option (see `crates/agent/src/offload.rs`): class, type, data words.
-pub const OPTION_CLASS: u16 = 0xfff0;
-pub const OPTION_TYPE: u8 = 0x01;
-pub const OPTION_WORDS: u8 = 3;
+pub const GENEVE_PORT: u16 = geneve::UDP_PORT;
+/// Fort's offload option (`fort_dataplane::wire::geneve::OffloadOption`): class, type,
+/// data words.
+pub const OPTION_CLASS: u16 = OffloadOption::CLASS;
+pub const OPTION_TYPE: u8 = OffloadOption::TYPE;
+pub const OPTION_WORDS: u8 = OffloadOption::WORDS;
 
 /// A port: one instance interface the fast path serves, numbered by the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,18 +7,15 @@
 //! it in front of the frame into the destination TAP, whose kernel segments and
 //! checksums. Frames without offload (header all zero) carry no option.
 
+use fort_dataplane::wire::geneve::{self, OffloadOption};
+
 use crate::sys::VNET_HDR_LEN;
 
-/// The Geneve option class (RFC 8926 §3.5; 0xFFF0–0xFFFF are for experimental use).
-pub const OPTION_CLASS: u16 = 0xfff0;
-/// The option type: the virtio-net header (high bit clear: not critical).
-pub const OPTION_TYPE: u8 = 0x01;
-/// The option's data: the 10-byte header padded to 3 words.
-const OPTION_WORDS: u8 = 3;
-/// Option header (4) + data (12).
-pub const OPTION_LEN: usize = 4 + 4 * OPTION_WORDS as usize;
+/// Fort's Geneve option (the engine's wire module is its one definition).
+pub const OPTION_LEN: usize = OffloadOption::LEN;
 /// The Geneve base header.
-pub const GENEVE_LEN: usize = 8;
+pub const GENEVE_LEN: usize = geneve::HEADER_LEN;
+const _: () = assert!(OffloadOption::VNET_HDR_LEN == VNET_HDR_LEN);
 
 /// Is this virtio-net header worth carrying (checksum needed or segmentation)?
 #[inline]
@@ -26,41 +23,17 @@ pub fn carries_offload(hdr: &[u8]) -> bool {
     hdr[..2] != [0, 0]
 }
 
-/// Writes into `buf[at..at + GENEVE_LEN + OPTION_LEN]` the Geneve header `geneve`
-/// (8 bytes, no options) with one option holding `hdr`.
+/// Writes into `buf[..GENEVE_LEN + OPTION_LEN]` the Geneve header `geneve` (8 bytes, no
+/// options) with Fort's option holding `hdr` (a TAP's virtio-net header).
 pub fn write_header_with_option(buf: &mut [u8], geneve: [u8; GENEVE_LEN], hdr: &[u8]) {
-    // Geneve's option length in words: the option header and its data (OPTION_LEN / 4)
-    let words = 1 + OPTION_WORDS;
-    buf[0] = (geneve[0] & 0xc0) | words;
-    buf[1..GENEVE_LEN].copy_from_slice(&geneve[1..]);
-    let o = &mut buf[GENEVE_LEN..GENEVE_LEN + OPTION_LEN];
-    o[0..2].copy_from_slice(&OPTION_CLASS.to_be_bytes());
-    o[2] = OPTION_TYPE;
-    o[3] = OPTION_WORDS;
-    o[4..4 + VNET_HDR_LEN].copy_from_slice(&hdr[..VNET_HDR_LEN]);
-    o[4 + VNET_HDR_LEN..].fill(0);
+    let mut vnet_hdr = [0u8; VNET_HDR_LEN];
+    vnet_hdr.copy_from_slice(&hdr[..VNET_HDR_LEN]);
+    geneve::write_header_with_option(buf, geneve, &OffloadOption { vnet_hdr });
 }
 
 /// The virtio-net header carried in a Geneve packet's options, if any.
 pub fn read_option(geneve: &[u8]) -> Option<[u8; VNET_HDR_LEN]> {
-    if geneve.len() < GENEVE_LEN {
-        return None;
-    }
-    let opt_len = usize::from(geneve[0] & 0x3f) * 4;
-    let mut opts = geneve.get(GENEVE_LEN..GENEVE_LEN + opt_len)?;
-    while opts.len() >= 4 {
-        let class = u16::from_be_bytes([opts[0], opts[1]]);
-        let kind = opts[2];
-        let len = usize::from(opts[3] & 0x1f) * 4;
-        let data = opts.get(4..4 + len)?;
-        if class == OPTION_CLASS && kind == OPTION_TYPE && len >= VNET_HDR_LEN {
-            let mut h = [0u8; VNET_HDR_LEN];
-            h.copy_from_slice(&data[..VNET_HDR_LEN]);
-            return Some(h);
-        }
-        opts = &opts[4 + len..];
-    }
-    None
+    OffloadOption::from_header(geneve).map(|o| o.vnet_hdr)
 }
 
 // <linux/virtio_net.h>
