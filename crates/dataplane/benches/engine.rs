@@ -28,6 +28,8 @@ struct Counting;
 
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+// SAFETY: every method forwards its arguments unchanged to the system allocator, which
+// upholds GlobalAlloc's contract; the counter is an atomic and touches no memory handed out.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
@@ -71,11 +73,13 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
             // TCP rules like the one that matches, on 17 different prefix lengths
             let len = 16 + (u32::from(r) % 17);
             let cidr = format!("172.{}.{}.0/{len}", 16 + g, r);
-            let cidr =
-                ipnet::Ipv4Net::new(cidr.split('/').next().unwrap().parse().unwrap(), len as u8)
-                    .unwrap()
-                    .trunc()
-                    .to_string();
+            let cidr = ipnet::Ipv4Net::new(
+                cidr.split('/').next().unwrap().parse().unwrap(),
+                u8::try_from(len).unwrap(),
+            )
+            .unwrap()
+            .trunc()
+            .to_string();
             ingress.push(fixtures::sg_rule(
                 6,
                 1000 + i32::from(r),
@@ -147,7 +151,10 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
         v.mappings.push(Mapping {
             ip,
             host: Ipv4Addr::new(127, 0, 1, (i % 200) as u8),
-            mac: fort_dataplane::wire::MacAddr([2, 1, (i >> 16) as u8, (i >> 8) as u8, i as u8, 0]),
+            mac: {
+                let [_, b1, b2, b3] = i.to_be_bytes();
+                fort_dataplane::wire::MacAddr([2, 1, b1, b2, b3, 0])
+            },
             eni_id: format!("eni-x{i}"),
             source_dest_check: true,
         });
@@ -318,7 +325,7 @@ fn new_flow(c: &mut Criterion) {
     let frames: Vec<Vec<u8>> = (0..BATCH)
         .map(|i| {
             let dst = Ipv4Addr::from(0x0a00_4000 + (i % 20_000));
-            let sport = 1024 + (i / 20_000) as u16;
+            let sport = 1024 + u16::try_from(i / 20_000).unwrap();
             fixtures::tcp_frame(
                 A_MAC,
                 ROUTER_MAC,
@@ -352,7 +359,7 @@ fn new_flow(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             let mut done = 0u64;
             while done < iters {
-                let n = (iters - done).min(u64::from(BATCH)) as usize;
+                let n = usize::try_from((iters - done).min(u64::from(BATCH))).unwrap();
                 total += pass(&mut e, n, &mut out);
                 done += n as u64;
             }

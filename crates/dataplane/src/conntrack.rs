@@ -261,8 +261,12 @@ impl Conntrack {
             };
             s
         } else {
+            // slots are u32 (cached references hold them): past 4 billion, no more
+            let Ok(s) = u32::try_from(self.slots.len()) else {
+                return Err(Full);
+            };
             self.slots.push(entry);
-            (self.slots.len() - 1) as u32
+            s
         };
         self.index.insert(key, slot);
         *self.count(port) += 1;
@@ -287,7 +291,7 @@ impl Conntrack {
 
     /// Removes every timed-out entry.
     pub fn expire(&mut self, now: Time) {
-        for s in 0..self.slots.len() as u32 {
+        for s in 0..u32::try_from(self.slots.len()).unwrap_or(u32::MAX) {
             let e = &self.slots[s as usize];
             if e.live && e.expired(now) {
                 self.remove(s);
@@ -304,7 +308,7 @@ impl Conntrack {
     /// host: their slots may be handed to other ENIs), and the budgets of ports at or
     /// beyond `end` (no slot there is in use).
     pub fn remove_ports(&mut self, gone: impl Fn(u16) -> bool, end: usize) {
-        for s in 0..self.slots.len() as u32 {
+        for s in 0..u32::try_from(self.slots.len()).unwrap_or(u32::MAX) {
             let e = &self.slots[s as usize];
             if e.live && gone(e.key.port()) {
                 self.remove(s);

@@ -106,8 +106,16 @@ impl Counters {
                     };
                     s
                 } else {
+                    // slots are u32: past 4 billion counters, the packet goes uncounted
+                    // (and its decision uncached: the reference is never valid)
+                    let Ok(s) = u32::try_from(self.slots.len()) else {
+                        return CounterRef {
+                            slot: u32::MAX,
+                            generation: 0,
+                        };
+                    };
                     self.slots.push(fresh);
-                    (self.slots.len() - 1) as u32
+                    s
                 };
                 self.index.insert(key, s);
                 s

@@ -87,7 +87,8 @@ pub fn respond(
         if !inform {
             reply.lease_time = Some(lease);
             reply.renewal_time = Some(lease / 2);
-            reply.rebinding_time = Some((u64::from(lease) * 7 / 8) as u32);
+            // 7/8 of a u32 fits a u32
+            reply.rebinding_time = Some(u32::try_from(u64::from(lease) * 7 / 8).unwrap_or(lease));
         }
     }
     // RFC 2131 §4.1: broadcast if asked to (and always for NAK), else to the address
@@ -100,6 +101,11 @@ pub fn respond(
         (port.mac, addr)
     };
     let dlen = reply.buffer_len();
+    // options are at most 255 bytes each: a reply is far below 64 KiB, but checked
+    let udp_len = u16::try_from(udp::HEADER_LEN + dlen)
+        .ok()
+        .filter(|&l| usize::from(l) <= ipv4::MAX_PAYLOAD)
+        .ok_or(DropReason::DhcpIgnored)?;
     let total = ethernet::HEADER_LEN + ipv4::HEADER_LEN + udp::HEADER_LEN + dlen;
     out.clear();
     out.resize(total, 0);
@@ -123,7 +129,7 @@ pub fn respond(
     }
     .emit(&mut ipp);
     let mut up = udp::Packet::new_unchecked(ipp.payload_mut());
-    up.set_len((udp::HEADER_LEN + dlen) as u16);
+    up.set_len(udp_len);
     reply.emit(&mut dhcp::Packet::new_unchecked(up.payload_mut()));
     udp::Repr {
         src_port: dhcp::SERVER_PORT,

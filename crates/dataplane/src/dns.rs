@@ -176,7 +176,10 @@ pub fn respond(
     let u = udp::Packet::new_checked(ip.payload()).map_err(|_| DropReason::Malformed)?;
     let reply = answer(u.payload(), zone).ok_or(DropReason::DnsUnanswered)?;
     let dlen = reply.buffer_len();
-    let udp_len = u16::try_from(udp::HEADER_LEN + dlen).map_err(|_| DropReason::DnsUnanswered)?;
+    let udp_len = u16::try_from(udp::HEADER_LEN + dlen)
+        .ok()
+        .filter(|&l| usize::from(l) <= ipv4::MAX_PAYLOAD)
+        .ok_or(DropReason::DnsUnanswered)?;
     out.clear();
     out.resize(
         ethernet::HEADER_LEN + ipv4::HEADER_LEN + usize::from(udp_len),

@@ -764,12 +764,29 @@ impl Engine {
         if frame.start >= overlay::OUTER_LEN
             && let Some(action) = self.fast_action(now, Origin::Port(port.0), None, f)
         {
-            return match emit_in_place(action, buf, frame) {
-                Some((v, r)) => (v, Output::InPlace(r)),
-                None => (self.drop(DropReason::Internal), Output::Out),
-            };
+            let r = emit_in_place(action, buf, frame);
+            return self.in_place_result(r);
         }
         (self.copying_from_port(now, port.0, f, out), Output::Out)
+    }
+
+    /// Counts the drop a fast-path emit may decide (a frame too large to encapsulate).
+    #[inline]
+    fn counted(&mut self, v: Verdict) -> Verdict {
+        if let Verdict::Drop { reason } = v {
+            self.stats.drops[reason as usize] += 1;
+        }
+        v
+    }
+
+    /// What an in-place emit left: the frame in the buffer, or a counted drop.
+    #[inline]
+    fn in_place_result(&mut self, r: Option<(Verdict, Range<usize>)>) -> (Verdict, Output) {
+        match r {
+            Some((v @ Verdict::Drop { .. }, _)) => (self.counted(v), Output::Out),
+            Some((v, r)) => (v, Output::InPlace(r)),
+            None => (self.drop(DropReason::Internal), Output::Out),
+        }
     }
 
     /// Counts a drop decided before the pipeline (bad input, broken invariants).
@@ -782,7 +799,7 @@ impl Engine {
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         if let Some(v) = self.fast_from_port(now, p, frame, out) {
-            return v;
+            return self.counted(v);
         }
         self.stats.slow_path += 1;
         let v = match self.slow_from_port(now, p, frame, out) {
@@ -1318,10 +1335,8 @@ impl Engine {
             return (self.drop(DropReason::Internal), Output::Out);
         };
         if let Some(action) = self.fast_from_underlay(now, &d, f) {
-            return match emit_in_place(action, buf, inner) {
-                Some((v, r)) => (v, Output::InPlace(r)),
-                None => (self.drop(DropReason::Internal), Output::Out),
-            };
+            let r = emit_in_place(action, buf, inner);
+            return self.in_place_result(r);
         }
         (self.slow_decapsulated(now, d, buf, out), Output::Out)
     }
@@ -1337,7 +1352,8 @@ impl Engine {
             return self.drop(DropReason::Internal);
         };
         if let Some(action) = self.fast_from_underlay(now, &d, inner) {
-            return emit_action(action, inner, out);
+            let v = emit_action(action, inner, out);
+            return self.counted(v);
         }
         self.slow_decapsulated(now, d, buf, out)
     }
@@ -1890,7 +1906,11 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
             vni,
             edge,
         } => {
-            overlay::encapsulate(out, outer, frame);
+            if overlay::encapsulate(out, outer, frame).is_err() {
+                return Verdict::Drop {
+                    reason: DropReason::TooLarge,
+                };
+            }
             if let Some(inner) = out.get_mut(overlay::OUTER_LEN..) {
                 rewrite_macs(inner, *rewrite);
             }
@@ -1937,8 +1957,13 @@ fn emit_in_place(
         } => {
             let start = frame.start.checked_sub(overlay::OUTER_LEN)?;
             let whole = buf.get_mut(start..frame.end)?;
+            if overlay::encapsulate_in_place(whole, outer).is_err() {
+                let v = Verdict::Drop {
+                    reason: DropReason::TooLarge,
+                };
+                return Some((v, frame));
+            }
             rewrite_macs(whole.get_mut(overlay::OUTER_LEN..)?, *rewrite);
-            overlay::encapsulate_in_place(whole, outer);
             let v = to_host(*host, *vni, *edge);
             Some((v, start..frame.end))
         }

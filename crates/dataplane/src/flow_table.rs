@@ -39,7 +39,8 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn write_usize(&mut self, v: usize) {
-        self.write_u64(v as u64);
+        // usize is at most 64 bits on every target Rust supports
+        self.write_u64(u64::try_from(v).unwrap_or(u64::MAX));
     }
     #[inline]
     fn write_u8(&mut self, v: u8) {
@@ -51,8 +52,8 @@ impl Hasher for FxHasher {
     }
     #[inline]
     fn write_u128(&mut self, v: u128) {
-        self.write_u64(v as u64);
-        self.write_u64((v >> 64) as u64);
+        self.write_u64(crate::wire::low64(v));
+        self.write_u64(crate::wire::low64(v >> 64));
     }
     #[inline]
     fn write_u32(&mut self, v: u32) {

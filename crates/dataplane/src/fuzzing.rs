@@ -217,7 +217,8 @@ pub fn pipeline(data: &[u8]) {
         out.clear();
         out_r.clear();
         if sel & 1 == 1 {
-            let port = PortId((usize::from(sel >> 1) % nports) as u16);
+            let port =
+                PortId(u16::try_from(usize::from(sel >> 1) % nports).expect("a fixture port"));
             let v = engine.process_from_port(now, port, frame, &mut out);
             buf.clear();
             buf.resize(overlay::OUTER_LEN, 0);
@@ -253,7 +254,8 @@ pub fn pipeline(data: &[u8]) {
                     0xc000,
                 );
                 let mut w = Vec::new();
-                overlay::encapsulate(&mut w, &t, frame);
+                // a frame too large to carry stays empty: malformed
+                let _ = overlay::encapsulate(&mut w, &t, frame);
                 w
             };
             let v = engine.process_from_underlay(now, &wire, &mut out);
@@ -365,9 +367,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         VNI,
         0xc000,
     );
-    overlay::encapsulate(&mut enc, &t, &l2);
+    overlay::encapsulate(&mut enc, &t, &l2).expect("a small frame");
     let rec = |sel: u8, f: &[u8]| {
-        let mut v = vec![sel, (f.len() >> 8) as u8, f.len() as u8];
+        let [hi, lo] = u16::try_from(f.len()).expect("a small frame").to_be_bytes();
+        let mut v = vec![sel, hi, lo];
         v.extend_from_slice(f);
         v
     };

@@ -45,10 +45,11 @@ fn compile_entry(e: &program::NaclEntry) -> Entry {
     } else {
         e.protocol as u16 & 0xff
     };
-    let (lo, hi) = match proto as u8 {
-        _ if proto == ANY => (0, 0xffff),
-        ip_proto::TCP | ip_proto::UDP => e.port_range.unwrap_or((0, 0xffff)),
-        ip_proto::ICMP => e.icmp.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
+    // ANY (256) is no protocol number: `Err`
+    let (lo, hi) = match u8::try_from(proto) {
+        Err(_) => (0, 0xffff),
+        Ok(ip_proto::TCP | ip_proto::UDP) => e.port_range.unwrap_or((0, 0xffff)),
+        Ok(ip_proto::ICMP) => e.icmp.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
         _ => (0, 0xffff),
     };
     let mask = u32::from(e.cidr.netmask());

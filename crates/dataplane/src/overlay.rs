@@ -39,11 +39,11 @@ pub fn gateway_mac(gateway_id: &str) -> MacAddr {
 /// The outer UDP source port: a hash of the inner flow in 49152–65535, so the underlay
 /// can spread flows (RFC 8926 §3.3).
 pub fn entropy_port(t: &FiveTuple) -> u16 {
-    let mut h = t.pack() as u64 ^ (t.pack() >> 64) as u64;
+    let mut h = crate::wire::low64(t.pack()) ^ crate::wire::low64(t.pack() >> 64);
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;
-    0xc000 | (h as u16 & 0x3fff)
+    0xc000 | (crate::wire::low16(h) & 0x3fff)
 }
 
 /// Outer headers with length fields zero and the IPv4 checksum computed for that; the
@@ -76,7 +76,7 @@ pub fn outer_template(
     // emit wrote total length 20; make the template's length 0 so patching adds to it
     let c = ip.checksum();
     ip.set_total_len(0);
-    ip.set_checksum(checksum::update(c, ipv4::HEADER_LEN as u16, 0));
+    ip.set_checksum(checksum::update(c, ipv4::HEADER_LEN_U16, 0));
     let mut u = udp::Packet::new_unchecked(&mut b[UDP..GENEVE_OFFSET]);
     u.set_src_port(src_port);
     u.set_dst_port(geneve::UDP_PORT);
@@ -92,27 +92,45 @@ pub fn outer_template(
     b
 }
 
+/// The longest inner frame that fits one encapsulated IPv4 packet.
+pub const MAX_INNER: usize = u16::MAX as usize - (OUTER_LEN - IP);
+
+/// The inner frame is longer than [`MAX_INNER`]: no IPv4 packet can carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
 /// Writes `outer` + `inner` into `out` and patches lengths and the IPv4 checksum.
 #[inline]
-pub fn encapsulate(out: &mut Vec<u8>, outer: &[u8; OUTER_LEN], inner: &[u8]) {
+pub fn encapsulate(
+    out: &mut Vec<u8>,
+    outer: &[u8; OUTER_LEN],
+    inner: &[u8],
+) -> Result<(), TooLarge> {
+    if inner.len() > MAX_INNER {
+        return Err(TooLarge);
+    }
     out.clear();
     out.extend_from_slice(outer);
     out.extend_from_slice(inner);
-    patch_lengths(out);
+    patch_lengths(out)
 }
 
 /// Encapsulates in place: `buf` is `OUTER_LEN` bytes of room followed by the inner
 /// frame; the room gets `outer`, lengths and the IPv4 checksum patched.
 #[inline]
-pub fn encapsulate_in_place(buf: &mut [u8], outer: &[u8; OUTER_LEN]) {
-    buf[..OUTER_LEN].copy_from_slice(outer);
-    patch_lengths(buf);
+pub fn encapsulate_in_place(buf: &mut [u8], outer: &[u8; OUTER_LEN]) -> Result<(), TooLarge> {
+    let room = buf.first_chunk_mut::<OUTER_LEN>().ok_or(TooLarge)?;
+    *room = *outer;
+    patch_lengths(buf)
 }
 
 #[inline]
-fn patch_lengths(out: &mut [u8]) {
-    let ip_len = (out.len() - IP) as u16;
-    let udp_len = (out.len() - UDP) as u16;
+fn patch_lengths(out: &mut [u8]) -> Result<(), TooLarge> {
+    if out.len() < OUTER_LEN {
+        return Err(TooLarge);
+    }
+    let ip_len = u16::try_from(out.len() - IP).map_err(|_| TooLarge)?;
+    let udp_len = u16::try_from(out.len() - UDP).map_err(|_| TooLarge)?;
     out[IP + ipv4::LENGTH_OFFSET..IP + ipv4::LENGTH_OFFSET + 2]
         .copy_from_slice(&ip_len.to_be_bytes());
     let c = u16::from_be_bytes([
@@ -124,6 +142,7 @@ fn patch_lengths(out: &mut [u8]) {
         .copy_from_slice(&c.to_be_bytes());
     out[UDP + udp::LENGTH_OFFSET..UDP + udp::LENGTH_OFFSET + 2]
         .copy_from_slice(&udp_len.to_be_bytes());
+    Ok(())
 }
 
 /// A decapsulated packet: outer addresses, VNI, and where the inner frame starts.
@@ -197,7 +216,7 @@ mod tests {
         let t = outer_template(&underlay, Ipv4Addr::new(127, 0, 0, 12), 0x0a0b0c, 0xc123);
         let inner = [0x5au8; 64];
         let mut out = Vec::new();
-        encapsulate(&mut out, &t, &inner);
+        encapsulate(&mut out, &t, &inner).unwrap();
         let mut expect = vec![
             2, 0xaa, 0, 0, 0, 2, 2, 0xaa, 0, 0, 0, 1, 0x08, 0x00, // ethernet
             0x45, 0x00, 0x00, 0x64, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 127, 0, 0, 11,
@@ -214,6 +233,28 @@ mod tests {
         assert_eq!(d.vni, 0x0a0b0c);
         assert_eq!(d.outer_src, underlay.address);
         assert_eq!(&out[d.inner_offset..d.inner_end], &inner[..]);
+    }
+
+    #[test]
+    fn too_large_for_ipv4() {
+        let t = outer_template(
+            &Underlay::default(),
+            Ipv4Addr::new(127, 0, 0, 12),
+            1,
+            0xc000,
+        );
+        let mut out = Vec::new();
+        let inner = vec![0u8; MAX_INNER];
+        assert_eq!(encapsulate(&mut out, &t, &inner), Ok(()));
+        assert_eq!(&out[16..18], &[0xff, 0xff], "IPv4 total length 65,535");
+        let inner = vec![0u8; MAX_INNER + 1];
+        assert_eq!(encapsulate(&mut out, &t, &inner), Err(TooLarge));
+        let mut buf = vec![0u8; OUTER_LEN + MAX_INNER + 1];
+        assert_eq!(encapsulate_in_place(&mut buf, &t), Err(TooLarge));
+        assert_eq!(
+            encapsulate_in_place(&mut buf[..OUTER_LEN - 1], &t),
+            Err(TooLarge)
+        );
     }
 
     #[test]

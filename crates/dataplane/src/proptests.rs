@@ -489,7 +489,7 @@ fn encap_from(outer_src: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
     };
     let t = overlay::outer_template(&sender, H1, VNI, 0xc001);
     let mut f = Vec::new();
-    overlay::encapsulate(&mut f, &t, inner);
+    overlay::encapsulate(&mut f, &t, inner).unwrap();
     f
 }
 
@@ -503,7 +503,7 @@ fn from_local(program: &HostProgram, q: usize, dst: Ipv4Addr, l: &L4) -> Input {
         ROUTER
     };
     Input::Port(
-        PortId(q as u16),
+        PortId(u16::try_from(q).unwrap()),
         l4_frame(p.mac, dmac, p.primary_ip, dst, l),
     )
 }
@@ -548,7 +548,7 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             };
             if !reverse {
                 let f = l4_frame(p.mac, mac_for(program, d_ip, *dst_mac), s_ip, d_ip, &l);
-                return Some(Input::Port(PortId(q as u16), f));
+                return Some(Input::Port(PortId(u16::try_from(q).unwrap()), f));
             }
             let r = reversed(&l);
             if let Some(q2) = local(d_ip) {
@@ -567,7 +567,10 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
         Event::Arp { port, target } => {
             let p = &program.ports[port % nports];
             let f = fixtures::arp_request(p.mac, p.primary_ip, Ipv4Addr::from(ADDRS[*target]));
-            Some(Input::Port(PortId((port % nports) as u16), f))
+            Some(Input::Port(
+                PortId(u16::try_from(port % nports).unwrap()),
+                f,
+            ))
         }
         Event::FromUnderlay {
             honest,

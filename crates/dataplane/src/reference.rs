@@ -70,7 +70,7 @@ impl Reference {
     fn count(&mut self, port: usize, m: &Meta, accept: bool) {
         let c = self
             .counters
-            .entry((port as u16, m.tuple, accept))
+            .entry((u16::try_from(port).unwrap_or(u16::MAX), m.tuple, accept))
             .or_default();
         c.0 += 1;
         c.1 += u64::from(m.ip_len);
@@ -130,9 +130,7 @@ impl Reference {
             ethertype::ARP => {
                 return self
                     .arp(&port, &vpc, &subnet, frame, out)
-                    .map(|_| Verdict::Hairpin {
-                        port: PortId(p as u16),
-                    });
+                    .map(|_| Verdict::Hairpin { port: pid(p) });
             }
             ethertype::IPV6 => return Err(DropReason::Ipv6),
             ethertype::IPV4 => {}
@@ -141,9 +139,7 @@ impl Reference {
         let m = packet::parse_ipv4(eth.payload())?;
         if m.tuple.protocol == ip_proto::UDP && m.tuple.src_port == 68 && m.tuple.dst_port == 67 {
             // DHCP: the verdict only; the responder's bytes are checked by its own tests
-            return dhcp_verdict(&port, eth.payload()).map(|_| Verdict::Hairpin {
-                port: PortId(p as u16),
-            });
+            return dhcp_verdict(&port, eth.payload()).map(|_| Verdict::Hairpin { port: pid(p) });
         }
         if eth.dst().0[0] & 1 == 1 {
             return Err(DropReason::BroadcastOrMulticast);
@@ -169,9 +165,7 @@ impl Reference {
             let query = ip.get(ihl + 8..ihl + udp_len).unwrap_or(&[]);
             return if m.tuple.protocol == ip_proto::UDP && query.len() >= 12 && query[2] & 0x80 == 0
             {
-                Ok(Verdict::Hairpin {
-                    port: PortId(p as u16),
-                })
+                Ok(Verdict::Hairpin { port: pid(p) })
             } else {
                 Err(DropReason::DnsUnanswered)
             };
@@ -187,7 +181,7 @@ impl Reference {
             out.clear();
             out.extend_from_slice(frame);
             return Ok(Verdict::Service {
-                port: PortId(p as u16),
+                port: pid(p),
                 service,
             });
         }
@@ -196,9 +190,7 @@ impl Reference {
         }
         if dst == router_ip {
             if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST {
-                return Ok(Verdict::Hairpin {
-                    port: PortId(p as u16),
-                });
+                return Ok(Verdict::Hairpin { port: pid(p) });
             }
             return Err(DropReason::RouterAddress);
         }
@@ -267,9 +259,7 @@ impl Reference {
                 out.extend_from_slice(frame);
                 out[0..6].copy_from_slice(&d.0);
                 out[6..12].copy_from_slice(&s.0);
-                Ok(Verdict::ToPort {
-                    port: PortId(q as u16),
-                })
+                Ok(Verdict::ToPort { port: pid(q) })
             }
             To::Host { vpc: dv, host, .. } => {
                 let vni = self.program.vpcs[dv].vni & 0xff_ffff;
@@ -505,9 +495,7 @@ impl Reference {
         out.extend_from_slice(inner);
         out[0..6].copy_from_slice(&dm.0);
         out[6..12].copy_from_slice(&s.0);
-        Ok(Verdict::ToPort {
-            port: PortId(q as u16),
-        })
+        Ok(Verdict::ToPort { port: pid(q) })
     }
 
     fn authenticate(&self, vi: usize, src: Ipv4Addr, outer: Ipv4Addr) -> Result<(), DropReason> {
@@ -686,6 +674,11 @@ impl Reference {
     }
 }
 
+/// The port of program index `p` (the engine numbers a fresh program's ports in order).
+fn pid(p: usize) -> PortId {
+    PortId(u16::try_from(p).unwrap_or(u16::MAX))
+}
+
 fn dhcp_verdict(port: &Port, ip: &[u8]) -> Result<(), DropReason> {
     use crate::wire::dhcp;
     let ip = ipv4::Packet::new_checked(ip).map_err(|_| DropReason::Malformed)?;
@@ -731,7 +724,7 @@ fn track_key(dir: Direction, m: &Meta) -> (Ipv4Addr, Ipv4Addr, u16, u16, u8) {
 
 fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
     let proto = m.tuple.protocol;
-    if r.protocol >= 0 && r.protocol as u8 != proto {
+    if r.protocol >= 0 && u8::try_from(r.protocol).ok() != Some(proto) {
         return false;
     }
     let peer_ok = match &r.peer {
@@ -768,7 +761,7 @@ fn nacl_allows(acl: &NetworkAcl, egress: bool, m: &Meta, peer: Ipv4Addr) -> bool
     entries.sort_by_key(|e| e.rule_number);
     for e in entries {
         let proto = m.tuple.protocol;
-        if e.protocol >= 0 && e.protocol as u8 != proto {
+        if e.protocol >= 0 && u8::try_from(e.protocol).ok() != Some(proto) {
             continue;
         }
         if !e.cidr.contains(&peer) {

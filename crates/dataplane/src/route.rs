@@ -77,7 +77,13 @@ impl Lpm {
                 }
                 self.nodes.push(child);
                 let c = self.nodes.len();
-                self.nodes[node].slots[idx].child = c as u32;
+                // links are u32: a trie of 4 billion 3-KiB nodes cannot exist, but
+                // should it, the route is left out rather than linked wrong
+                let Ok(link) = u32::try_from(c) else {
+                    self.nodes.pop();
+                    return;
+                };
+                self.nodes[node].slots[idx].child = link;
                 c - 1
             } else {
                 slot.child as usize - 1
@@ -174,10 +180,10 @@ impl RouteTable {
         let mut routes: Vec<(Ipv4Net, u32)> = Vec::with_capacity(spec.routes.len() + 1);
         let mut targets = Vec::with_capacity(spec.routes.len() + 1);
         for r in &spec.routes {
-            routes.push((r.destination, targets.len() as u32));
+            routes.push((r.destination, target_index(targets.len())));
             targets.push(Target::from(&r.target));
         }
-        routes.push((reserved_link_local(), targets.len() as u32));
+        routes.push((reserved_link_local(), target_index(targets.len())));
         targets.push(Target::Blackhole);
         routes.sort_by_key(|(n, _)| n.prefix_len());
         RouteTable {
@@ -197,6 +203,12 @@ impl RouteTable {
             None => Ok(None),
         }
     }
+}
+
+/// A route's index into its table's targets. Past `u32::MAX` routes (no table has),
+/// the index names no target and lookups of those routes drop as `internal`.
+fn target_index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// The range AWS never routes (link-local services).

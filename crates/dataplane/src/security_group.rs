@@ -74,21 +74,18 @@ fn port_range(r: &program::SgRule, proto: u16) -> (u16, u16) {
     if proto == ANY {
         return (0, 0xffff);
     }
-    match proto as u8 {
-        ip_proto::TCP | ip_proto::UDP => {
+    // clamped to the target type's range: the conversions cannot fail
+    let u16_of = |v: i32| u16::try_from(v.clamp(0, 0xffff)).unwrap_or(u16::MAX);
+    let i16_of = |v: i32| i16::try_from(v.clamp(-1, 255)).unwrap_or(-1);
+    match u8::try_from(proto) {
+        Ok(ip_proto::TCP | ip_proto::UDP) => {
             if r.from_port < 0 {
                 (0, 0xffff)
             } else {
-                (
-                    r.from_port.clamp(0, 0xffff) as u16,
-                    r.to_port.clamp(0, 0xffff) as u16,
-                )
+                (u16_of(r.from_port), u16_of(r.to_port))
             }
         }
-        ip_proto::ICMP => icmp_range(
-            r.from_port.clamp(-1, 255) as i16,
-            r.to_port.clamp(-1, 255) as i16,
-        ),
+        Ok(ip_proto::ICMP) => icmp_range(i16_of(r.from_port), i16_of(r.to_port)),
         _ => (0, 0xffff),
     }
 }
@@ -144,11 +141,11 @@ impl RuleSet {
                         set.count += 1;
                     }
                     if mask == 0 && lo == 0 && hi == 0xffff {
-                        let p = proto as u8;
-                        if proto == ANY || p == ip_proto::TCP {
+                        let p = u8::try_from(proto).ok();
+                        if proto == ANY || p == Some(ip_proto::TCP) {
                             set.open_all[0] = true;
                         }
-                        if proto == ANY || p == ip_proto::UDP {
+                        if proto == ANY || p == Some(ip_proto::UDP) {
                             set.open_all[1] = true;
                         }
                     }

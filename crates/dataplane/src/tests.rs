@@ -919,7 +919,7 @@ fn edge_traffic_comes_back_authenticated_by_the_edge() {
             0xc000,
         );
         let mut w = Vec::new();
-        overlay::encapsulate(&mut w, &t, &reply);
+        overlay::encapsulate(&mut w, &t, &reply).unwrap();
         w
     };
     assert_eq!(
@@ -954,7 +954,7 @@ fn edge_traffic_comes_back_authenticated_by_the_edge() {
         0xc000,
     );
     let mut w = Vec::new();
-    overlay::encapsulate(&mut w, &t2, &fresh);
+    overlay::encapsulate(&mut w, &t2, &fresh).unwrap();
     assert_eq!(
         drop_of(h1.process_from_underlay(t(3), &w, &mut out)),
         DropReason::SecurityGroupIngress
@@ -1312,7 +1312,7 @@ fn broken_invariants_drop_and_count_never_panic() {
     let t1 = overlay::outer_template(&host1().underlay, H2, VNI, 0xc001);
     let inner = tcp_frame(ROUTER_MAC, C_MAC, A_IP, C_IP, 40002, 22, tcp::flags::SYN, 0);
     let mut wire2 = Vec::new();
-    overlay::encapsulate(&mut wire2, &t1, &inner);
+    overlay::encapsulate(&mut wire2, &t1, &inner).unwrap();
     assert_eq!(h2.process_from_underlay(t(2), &wire2, &mut out), internal);
     h2.break_vpcs();
     assert_eq!(h2.process_from_underlay(t(2), &wire2, &mut out), internal);
@@ -1432,4 +1432,52 @@ fn the_resolver_answers_from_v2p() {
     h1.remove_mapping("vpc-1", C_IP);
     ask(&mut h1, base2, &q, &mut out);
     assert_eq!(dns_reply(&out, base2).rcode, rcode::NXDOMAIN);
+}
+
+/// A frame too large for one encapsulated IPv4 packet (a TAP super-frame near 64 KiB)
+/// is dropped as `too_large`, counted, on the slow and the fast path, copying or in
+/// place; it never gets lengths that wrapped.
+#[test]
+fn frames_too_large_to_encapsulate_are_dropped() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let too_large = Verdict::Drop {
+        reason: DropReason::TooLarge,
+    };
+    let big = |flags| tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, flags, 65_495);
+    assert!(big(tcp::flags::SYN).len() > overlay::MAX_INNER);
+    // the first packet (slow path), then the flow's next ones (fast path)
+    assert_eq!(
+        h1.process_from_port(t(1), a, &big(tcp::flags::SYN), &mut out),
+        too_large
+    );
+    assert_eq!(
+        h1.process_from_port(t(1), a, &big(tcp::flags::ACK), &mut out),
+        too_large
+    );
+    let f = big(tcp::flags::ACK);
+    let mut buf = vec![0u8; overlay::OUTER_LEN];
+    buf.extend_from_slice(&f);
+    let end = buf.len();
+    let (v, o) =
+        h1.process_from_port_in_place(t(1), a, &mut buf, overlay::OUTER_LEN..end, &mut out);
+    assert_eq!((v, o), (too_large, crate::Output::Out));
+    assert_eq!(h1.stats().drops(DropReason::TooLarge), 3);
+    assert!(h1.stats().fast_path >= 2, "decided once, then cached");
+    // a frame that fits still goes
+    let small = tcp_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP,
+        C_IP,
+        40000,
+        22,
+        tcp::flags::ACK,
+        100,
+    );
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &small, &mut out),
+        Verdict::ToUnderlay { .. }
+    ));
 }

@@ -37,7 +37,7 @@ impl EniId {
             return None;
         }
         let mut b = [0u8; 12];
-        b[0] = hex.len() as u8;
+        b[0] = u8::try_from(hex.len()).ok()?;
         for (i, c) in hex.bytes().enumerate() {
             let n = nibble(c)?;
             b[1 + i / 2] |= if i % 2 == 0 { n << 4 } else { n };
@@ -141,7 +141,9 @@ impl V2p {
         if let Some(id) = self.lookup(eni) {
             return id;
         }
-        let i = self.names.len() as u32;
+        // 4 billion distinct non-hex ENI ids would not fit in memory first; should
+        // they, the last ones share the last index (decisions read V2P by address)
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
         self.names.push(eni.to_string());
         self.interned.insert(eni.to_string(), i);
         EniId::interned(i)

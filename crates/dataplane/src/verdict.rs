@@ -129,6 +129,8 @@ drop_reasons! {
     UnknownVni => "unknown_vni",
     AuthenticationFailed => "authentication_failed",
     NoSuchPort => "no_such_port",
+    // encapsulated, the frame would pass 65,535 bytes of IPv4 (a TAP super-frame)
+    TooLarge => "too_large",
     // the engine found its own state inconsistent (a table entry naming a VPC, port,
     // subnet, NACL or route node that is not there): the packet is dropped, never a
     // panic; any count here is a bug to report

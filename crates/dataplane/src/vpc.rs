@@ -52,7 +52,7 @@ impl Vpc {
         self.subnets
             .iter()
             .position(|s| s.cidr.contains(&ip))
-            .map(|i| i as u16)
+            .and_then(|i| u16::try_from(i).ok())
     }
 }
 

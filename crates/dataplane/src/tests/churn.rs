@@ -358,7 +358,7 @@ fn a_vpc_slot_reused_in_one_install_keeps_nothing_of_the_vpc_before() {
         0xc000,
     );
     let mut wire = Vec::new();
-    overlay::encapsulate(&mut wire, &t, &inner);
+    overlay::encapsulate(&mut wire, &t, &inner).unwrap();
     let mut out = Vec::new();
     let into = e.port_id(&target.id).unwrap();
     assert_eq!(

@@ -387,9 +387,13 @@ struct OptWriter<'a> {
 }
 
 impl OptWriter<'_> {
+    /// Writes one option; a value longer than 255 bytes (the length octet) is cut, as
+    /// `options_len` counts it.
     fn put(&mut self, code: u8, value: &[u8]) {
+        let len = u8::try_from(value.len()).unwrap_or(u8::MAX);
+        let value = &value[..usize::from(len)];
         self.buf[self.at] = code;
-        self.buf[self.at + 1] = value.len() as u8;
+        self.buf[self.at + 1] = len;
         self.buf[self.at + 2..self.at + 2 + value.len()].copy_from_slice(value);
         self.at += 2 + value.len();
     }

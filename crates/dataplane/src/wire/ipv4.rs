@@ -20,6 +20,9 @@ mod field {
 }
 
 pub const HEADER_LEN: usize = 20;
+/// [`HEADER_LEN`] as the length fields hold it.
+pub const HEADER_LEN_U16: u16 = 20;
+const _: () = assert!(HEADER_LEN_U16 as usize == HEADER_LEN);
 /// Offsets other modules use to patch a header in place.
 pub const CHECKSUM_OFFSET: usize = field::CHECKSUM.start;
 pub const LENGTH_OFFSET: usize = field::LENGTH.start;
@@ -127,8 +130,10 @@ impl<T: AsRef<[u8]>> Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Version 4 and the header length (20 to 60 bytes: a longer one is written as 60).
     pub fn set_ver_ihl(&mut self, header_len: usize) {
-        self.buffer.as_mut()[field::VER_IHL] = 0x40 | (header_len / 4) as u8;
+        let words = u8::try_from((header_len / 4).min(15)).unwrap_or(15);
+        self.buffer.as_mut()[field::VER_IHL] = 0x40 | words;
     }
     pub fn set_dscp_ecn(&mut self, v: u8) {
         self.buffer.as_mut()[field::DSCP_ECN] = v;
@@ -174,7 +179,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// The longest payload a header can announce (total length 65,535).
+pub const MAX_PAYLOAD: usize = u16::MAX as usize - HEADER_LEN;
+
 /// An IPv4 header as owned values (options are not represented: `emit` writes none).
+/// `payload_len` is at most [`MAX_PAYLOAD`]: `emit` writes a longer one as that (the
+/// engine checks lengths before it builds a packet, and drops what does not fit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     pub src: Ipv4Addr,
@@ -214,7 +224,7 @@ impl Repr {
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut Packet<T>) {
         p.set_ver_ihl(HEADER_LEN);
         p.set_dscp_ecn(self.dscp_ecn);
-        p.set_total_len((HEADER_LEN + self.payload_len) as u16);
+        p.set_total_len(u16::try_from(HEADER_LEN + self.payload_len).unwrap_or(u16::MAX));
         p.set_ident(self.ident);
         p.set_flags_frag(self.dont_frag);
         p.set_ttl(self.ttl);

@@ -49,6 +49,18 @@ pub mod ip_proto {
     pub const UDP: u8 = 17;
 }
 
+/// The low 64 bits of `v` (a truncation meant, for hashing).
+#[inline]
+pub(crate) fn low64(v: u128) -> u64 {
+    u64::try_from(v & u128::from(u64::MAX)).unwrap_or(0)
+}
+
+/// The low 16 bits of `v` (a truncation meant, for hashing).
+#[inline]
+pub(crate) fn low16(v: u64) -> u16 {
+    u16::try_from(v & 0xffff).unwrap_or(0)
+}
+
 #[inline]
 pub(crate) fn read_u16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])

@@ -84,9 +84,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
     pub fn verify_checksum(&self, src: Ipv4Addr, dst: Ipv4Addr) -> bool {
         let seg = self.buffer.as_ref();
-        checksum::fold(
-            checksum::pseudo_header(src, dst, ip_proto::TCP, seg.len() as u16) + checksum::sum(seg),
-        ) == 0xffff
+        // no valid IPv4 segment is 65,536 bytes or longer
+        let Ok(len) = u16::try_from(seg.len()) else {
+            return false;
+        };
+        checksum::fold(checksum::pseudo_header(src, dst, ip_proto::TCP, len) + checksum::sum(seg))
+            == 0xffff
     }
 }
 

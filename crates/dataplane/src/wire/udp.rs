@@ -95,6 +95,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
+/// The longest payload a header can announce (length 65,535).
+pub const MAX_PAYLOAD: usize = u16::MAX as usize - HEADER_LEN;
+
+/// A UDP header as owned values. `payload_len` is at most [`MAX_PAYLOAD`]: `emit`
+/// writes a longer one as that (the engine checks lengths first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Repr {
     pub src_port: u16,
@@ -128,7 +133,7 @@ impl Repr {
     ) {
         p.set_src_port(self.src_port);
         p.set_dst_port(self.dst_port);
-        p.set_len((HEADER_LEN + self.payload_len) as u16);
+        p.set_len(u16::try_from(HEADER_LEN + self.payload_len).unwrap_or(u16::MAX));
         if checksum {
             p.fill_checksum(src, dst);
         } else {
