@@ -209,7 +209,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         Some(dp::NaclEntry {
                             rule_number: e.rule_number,
                             egress: e.egress,
-                            protocol: e.protocol,
+                            protocol: e.protocol.as_i16(),
                             allow: e.allow,
                             cidr: e.cidr?,
                             port_range: e.port_range.map(|(f, t)| (clamp_port(f), clamp_port(t))),
@@ -241,7 +241,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         RulePeer::Group { group_id, .. } => dp::SgPeer::Group(group_id.clone()),
                         RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
                     };
-                    let Some(protocol) = protocol_number(&rule.protocol) else {
+                    let Some(protocol) = protocol_number(rule.protocol) else {
                         continue;
                     };
                     let out = dp::SgRule {
@@ -571,14 +571,10 @@ fn clamp_port(p: i32) -> u16 {
 }
 
 /// The IP protocol number of a security group rule's protocol.
-fn protocol_number(p: &str) -> Option<i16> {
+fn protocol_number(p: fort_model::IpProtocol) -> Option<i16> {
     match p {
-        "-1" | "all" => Some(-1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "icmpv6" => None,
-        n => n.parse().ok(),
+        fort_model::IpProtocol::Icmpv6 => None,
+        p => Some(p.as_i16()),
     }
 }
 
