@@ -26,27 +26,6 @@ pub struct NetworkAclEntryRequest {
     pub icmp_code: Option<i64>,
 }
 
-/// A NACL protocol as EC2 takes it: a number 0–255, `-1`, or a few names.
-pub fn parse_acl_protocol(text: &str) -> Result<i16, ApiError> {
-    let bad = || {
-        ApiError::invalid_value(format!(
-            "Invalid value '{text}' for protocol. Must be a protocol number (-1 for all, 0-255)."
-        ))
-    };
-    let n = match text.to_ascii_lowercase().as_str() {
-        "all" | "-1" => -1,
-        "tcp" => 6,
-        "udp" => 17,
-        "icmp" => 1,
-        "icmpv6" => 58,
-        t => t.parse::<i16>().map_err(|_| bad())?,
-    };
-    if !(-1..=255).contains(&n) {
-        return Err(bad());
-    }
-    Ok(n)
-}
-
 /// An IPv6 CIDR as text, canonical (host bits cleared).
 pub fn parse_ipv6_cidr(text: &str) -> Option<String> {
     let (_, len) = text.split_once('/')?;
@@ -65,7 +44,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
             "Rule numbers must be in the range 1-32766.",
         ));
     }
-    let protocol = parse_acl_protocol(&req.protocol)?;
+    let protocol = IpProtocol::parse_network_acl(&req.protocol)?;
     let allow = match req.rule_action.to_ascii_lowercase().as_str() {
         "allow" => true,
         "deny" => false,
@@ -100,7 +79,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
     let mut port_range = None;
     let mut icmp = None;
     match protocol {
-        6 | 17 => {
+        IpProtocol::Tcp | IpProtocol::Udp => {
             let (Some(from), Some(to)) = (req.port_from, req.port_to) else {
                 return Err(ApiError::new(
                     ErrorCode::InvalidParameterValue,
@@ -123,8 +102,8 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
             }
             port_range = Some((from as i32, to as i32));
         }
-        1 | 58 => {
-            let required = protocol == 1 || ipv6_cidr.is_some();
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => {
+            let required = protocol == IpProtocol::Icmp || ipv6_cidr.is_some();
             match (req.icmp_type, req.icmp_code) {
                 (Some(t), Some(c)) => {
                     for v in [t, c] {
@@ -176,7 +155,7 @@ pub fn shown_entries(acl: &NetworkAcl) -> Vec<NetworkAclEntry> {
         out.extend(dir);
         out.push(NetworkAclEntry {
             rule_number: FINAL_RULE,
-            protocol: -1,
+            protocol: IpProtocol::All,
             allow: false,
             egress,
             cidr: Some("0.0.0.0/0".parse().expect("literal")),
@@ -203,7 +182,7 @@ impl Tx<'_> {
                 .into_iter()
                 .map(|egress| NetworkAclEntry {
                     rule_number: 100,
-                    protocol: -1,
+                    protocol: IpProtocol::All,
                     allow: true,
                     egress,
                     cidr: Some("0.0.0.0/0".parse().expect("literal")),
@@ -486,9 +465,10 @@ mod tests {
 
     #[test]
     fn protocols() {
-        assert_eq!(parse_acl_protocol("-1").unwrap(), -1);
-        assert_eq!(parse_acl_protocol("tcp").unwrap(), 6);
-        assert_eq!(parse_acl_protocol("50").unwrap(), 50);
+        let parse_acl_protocol = IpProtocol::parse_network_acl;
+        assert_eq!(parse_acl_protocol("-1").unwrap().as_i16(), -1);
+        assert_eq!(parse_acl_protocol("tcp").unwrap().as_i16(), 6);
+        assert_eq!(parse_acl_protocol("50").unwrap().as_i16(), 50);
         assert!(parse_acl_protocol("256").is_err());
         assert!(parse_acl_protocol("-2").is_err());
         assert!(parse_acl_protocol("banana").is_err());

@@ -55,7 +55,7 @@ pub struct IpPermission {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleSpec {
     pub egress: bool,
-    pub protocol: String,
+    pub protocol: IpProtocol,
     pub from_port: i32,
     pub to_port: i32,
     pub peer: RulePeer,
@@ -92,11 +92,11 @@ impl RuleSpec {
             RulePeer::PrefixList(p) => p.clone(),
             RulePeer::Group { group_id, .. } => group_id.clone(),
         };
-        let proto = match self.protocol.as_str() {
-            "-1" => "ALL".to_owned(),
-            p => p.to_ascii_uppercase(),
+        let proto = match self.protocol {
+            IpProtocol::All => "ALL".to_owned(),
+            p => p.security_group_text().to_ascii_uppercase(),
         };
-        if self.protocol == "-1" {
+        if self.protocol == IpProtocol::All {
             format!("peer: {peer}, {proto}, ALLOW")
         } else {
             format!(
@@ -128,43 +128,19 @@ pub fn same_peer(a: &RulePeer, b: &RulePeer) -> bool {
     }
 }
 
-/// A protocol as EC2 stores it: `tcp`, `udp`, `icmp`, `icmpv6`, `-1` or a number.
-pub fn normalize_protocol(text: &str) -> Result<String, ApiError> {
-    let bad = || {
-        ApiError::invalid_value(format!(
-            "Invalid value '{text}' for IP protocol. Unknown protocol."
-        ))
-    };
-    let lower = text.trim().to_ascii_lowercase();
-    Ok(match lower.as_str() {
-        "tcp" | "6" => "tcp".into(),
-        "udp" | "17" => "udp".into(),
-        "icmp" | "1" => "icmp".into(),
-        "icmpv6" | "58" => "icmpv6".into(),
-        "-1" | "all" => "-1".into(),
-        t => {
-            let n: i32 = t.parse().map_err(|_| bad())?;
-            if !(0..=255).contains(&n) {
-                return Err(bad());
-            }
-            n.to_string()
-        }
-    })
-}
-
 /// The port range a rule of `protocol` stores: TCP/UDP need one, ICMP takes type and code,
 /// everything else matches all ports (`-1`, `-1`).
 pub fn normalize_ports(
-    protocol: &str,
+    protocol: IpProtocol,
     from: Option<i64>,
     to: Option<i64>,
 ) -> Result<(i32, i32), ApiError> {
     match protocol {
-        "tcp" | "udp" => {
+        IpProtocol::Tcp | IpProtocol::Udp => {
             let (Some(from), Some(to)) = (from, to) else {
                 return Err(ApiError::invalid_value(format!(
                     "Invalid value 'null' for portRange. Must specify both from and to ports with {}.",
-                    protocol.to_ascii_uppercase()
+                    protocol.security_group_text().to_ascii_uppercase()
                 )));
             };
             for p in [from, to] {
@@ -181,7 +157,7 @@ pub fn normalize_ports(
             }
             Ok((from as i32, to as i32))
         }
-        "icmp" | "icmpv6" => {
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => {
             let t = from.unwrap_or(-1);
             let c = to.unwrap_or(-1);
             for v in [t, c] {
@@ -281,12 +257,12 @@ pub fn expand(
 ) -> Result<Vec<RuleSpec>, ApiError> {
     let mut out = Vec::new();
     for perm in perms {
-        let protocol = normalize_protocol(
+        let protocol = IpProtocol::parse_security_group(
             perm.protocol
                 .as_deref()
                 .ok_or_else(|| ApiError::missing("IpProtocol"))?,
         )?;
-        let (from_port, to_port) = normalize_ports(&protocol, perm.from_port, perm.to_port)?;
+        let (from_port, to_port) = normalize_ports(protocol, perm.from_port, perm.to_port)?;
         let mut peers: Vec<(RulePeer, Option<String>)> = Vec::new();
         for r in &perm.ip_ranges {
             let net = cidr::parse(&r.value).ok_or_else(|| {
@@ -320,7 +296,7 @@ pub fn expand(
         for (peer, description) in peers {
             out.push(RuleSpec {
                 egress,
-                protocol: protocol.clone(),
+                protocol,
                 from_port,
                 to_port,
                 peer,
@@ -412,7 +388,7 @@ impl Tx<'_> {
             SecurityGroupRule {
                 id: Kind::SecurityGroupRule.new_id(),
                 egress: false,
-                protocol: "-1".into(),
+                protocol: IpProtocol::All,
                 from_port: -1,
                 to_port: -1,
                 peer: RulePeer::Group {
@@ -798,7 +774,7 @@ impl Tx<'_> {
                 ));
             }
             let r = &mut rules[pos];
-            r.protocol = spec.protocol.clone();
+            r.protocol = spec.protocol;
             r.from_port = spec.from_port;
             r.to_port = spec.to_port;
             r.peer = spec.peer.clone();
@@ -866,7 +842,7 @@ pub(crate) fn default_egress_rule() -> SecurityGroupRule {
     SecurityGroupRule {
         id: Kind::SecurityGroupRule.new_id(),
         egress: true,
-        protocol: "-1".into(),
+        protocol: IpProtocol::All,
         from_port: -1,
         to_port: -1,
         peer: RulePeer::Cidr("0.0.0.0/0".parse().expect("literal")),
@@ -901,12 +877,21 @@ mod tests {
 
     #[test]
     fn protocols_are_normalised() {
-        assert_eq!(normalize_protocol("TCP").unwrap(), "tcp");
-        assert_eq!(normalize_protocol("6").unwrap(), "tcp");
-        assert_eq!(normalize_protocol("17").unwrap(), "udp");
-        assert_eq!(normalize_protocol("58").unwrap(), "icmpv6");
-        assert_eq!(normalize_protocol("-1").unwrap(), "-1");
-        assert_eq!(normalize_protocol("50").unwrap(), "50");
+        let normalize_protocol = IpProtocol::parse_security_group;
+        assert_eq!(normalize_protocol("TCP").unwrap(), IpProtocol::Tcp);
+        assert_eq!(normalize_protocol("6").unwrap(), IpProtocol::Tcp);
+        assert_eq!(normalize_protocol("17").unwrap(), IpProtocol::Udp);
+        assert_eq!(normalize_protocol("58").unwrap(), IpProtocol::Icmpv6);
+        assert_eq!(normalize_protocol("-1").unwrap(), IpProtocol::All);
+        assert_eq!(normalize_protocol("50").unwrap(), IpProtocol::Other(50));
+        assert_eq!(
+            normalize_protocol("50").unwrap().security_group_text(),
+            "50"
+        );
+        assert_eq!(
+            normalize_protocol("6").unwrap().security_group_text(),
+            "tcp"
+        );
         for bad in ["256", "-2", "tcpx", ""] {
             assert_eq!(
                 normalize_protocol(bad).unwrap_err().code,
@@ -919,19 +904,31 @@ mod tests {
     #[test]
     fn ports_follow_the_protocol() {
         assert_eq!(
-            normalize_ports("tcp", Some(22), Some(22)).unwrap(),
+            normalize_ports(IpProtocol::Tcp, Some(22), Some(22)).unwrap(),
             (22, 22)
         );
-        assert!(normalize_ports("tcp", None, Some(22)).is_err());
-        assert!(normalize_ports("udp", Some(10), Some(5)).is_err());
-        assert!(normalize_ports("tcp", Some(-1), Some(-1)).is_err());
-        assert!(normalize_ports("tcp", Some(0), Some(65536)).is_err());
-        assert_eq!(normalize_ports("-1", Some(1), Some(2)).unwrap(), (-1, -1));
-        assert_eq!(normalize_ports("50", None, None).unwrap(), (-1, -1));
-        assert_eq!(normalize_ports("icmp", Some(8), Some(0)).unwrap(), (8, 0));
-        assert_eq!(normalize_ports("icmp", None, None).unwrap(), (-1, -1));
-        assert!(normalize_ports("icmp", Some(-1), Some(3)).is_err());
-        assert!(normalize_ports("icmp", Some(256), Some(0)).is_err());
+        assert!(normalize_ports(IpProtocol::Tcp, None, Some(22)).is_err());
+        assert!(normalize_ports(IpProtocol::Udp, Some(10), Some(5)).is_err());
+        assert!(normalize_ports(IpProtocol::Tcp, Some(-1), Some(-1)).is_err());
+        assert!(normalize_ports(IpProtocol::Tcp, Some(0), Some(65536)).is_err());
+        assert_eq!(
+            normalize_ports(IpProtocol::All, Some(1), Some(2)).unwrap(),
+            (-1, -1)
+        );
+        assert_eq!(
+            normalize_ports(IpProtocol::Other(50), None, None).unwrap(),
+            (-1, -1)
+        );
+        assert_eq!(
+            normalize_ports(IpProtocol::Icmp, Some(8), Some(0)).unwrap(),
+            (8, 0)
+        );
+        assert_eq!(
+            normalize_ports(IpProtocol::Icmp, None, None).unwrap(),
+            (-1, -1)
+        );
+        assert!(normalize_ports(IpProtocol::Icmp, Some(-1), Some(3)).is_err());
+        assert!(normalize_ports(IpProtocol::Icmp, Some(256), Some(0)).is_err());
     }
 
     #[test]
@@ -980,7 +977,7 @@ mod tests {
     fn rule_equality_ignores_descriptions_and_group_owner() {
         let spec = RuleSpec {
             egress: false,
-            protocol: "tcp".into(),
+            protocol: IpProtocol::Tcp,
             from_port: 80,
             to_port: 80,
             peer: RulePeer::Group {

@@ -330,7 +330,10 @@ impl DataPath {
         let [.., hi, lo] = dst.octets();
         let port = 0xc000 | u16::from_be_bytes([hi & 0x3f, lo]);
         let outer = overlay::outer_template(&self.underlay, host, vni, port);
-        overlay::encapsulate(&mut self.wire, &outer, &self.out);
+        if overlay::encapsulate(&mut self.wire, &outer, &self.out).is_err() {
+            bump(&mut self.snap.drops, "too_large");
+            return;
+        }
         let to = SocketAddrV4::new(host, GENEVE_PORT);
         match self.sock.send_to(&self.wire[GENEVE_OFFSET..], to) {
             Ok(_) => self.snap.geneve_tx += 1,

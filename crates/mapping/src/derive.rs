@@ -204,7 +204,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         Some(pb::NaclEntry {
                             rule_number: e.rule_number.into(),
                             egress: e.egress,
-                            protocol: e.protocol.into(),
+                            protocol: e.protocol.as_i16().into(),
                             allow: e.allow,
                             cidr: Some(cidr(e.cidr?)),
                             port_range: e.port_range.map(|(from, to)| pb::PortRange {
@@ -242,7 +242,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         }
                         RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
                     };
-                    let Some(protocol) = protocol_number(&rule.protocol) else {
+                    let Some(protocol) = protocol_number(rule.protocol) else {
                         continue;
                     };
                     let out = pb::SgRule {
@@ -608,14 +608,10 @@ fn clamp_port(p: i32) -> u32 {
 }
 
 /// The IP protocol number of a security group rule's protocol.
-fn protocol_number(p: &str) -> Option<i16> {
+fn protocol_number(p: fort_model::IpProtocol) -> Option<i16> {
     match p {
-        "-1" | "all" => Some(-1),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp" => Some(1),
-        "icmpv6" => None,
-        n => n.parse().ok(),
+        fort_model::IpProtocol::Icmpv6 => None,
+        p => Some(p.as_i16()),
     }
 }
 

@@ -8,11 +8,13 @@
 pub mod cidr;
 mod error;
 pub mod id;
+pub mod protocol;
 pub mod resources;
 mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use id::Kind;
+pub use protocol::IpProtocol;
 pub use resources::*;
 pub use state::*;
 

@@ -9,8 +9,8 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, Kind, Millis,
-    NatGatewayState, PeeringStatus, RouteOrigin,
+    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, IpProtocol, Kind,
+    Millis, NatGatewayState, PeeringStatus, RouteOrigin,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -316,8 +316,9 @@ pub struct NetworkAcl {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAclEntry {
     pub rule_number: u16,
-    /// IANA protocol number; -1 for all.
-    pub protocol: i16,
+    /// Stored as its number, `-1` for all.
+    #[serde(with = "crate::protocol::acl_number")]
+    pub protocol: IpProtocol,
     pub allow: bool,
     pub egress: bool,
     pub cidr: Option<Ipv4Net>,
@@ -347,8 +348,8 @@ pub struct SecurityGroup {
 pub struct SecurityGroupRule {
     pub id: String,
     pub egress: bool,
-    /// `tcp`, `udp`, `icmp`, `icmpv6`, `-1`, or a protocol number as text.
-    pub protocol: String,
+    /// Stored as EC2 shows it: `tcp`, `udp`, `icmp`, `icmpv6`, `-1`, or a number as text.
+    pub protocol: IpProtocol,
     pub from_port: i32,
     pub to_port: i32,
     pub peer: RulePeer,

@@ -176,7 +176,10 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
             .iter()
             .filter_map(|e| e.port_range.map(|r| r.1.to_string()))
             .collect(),
-        "entry.protocol" => entries().iter().map(|e| e.protocol.to_string()).collect(),
+        "entry.protocol" => entries()
+            .iter()
+            .map(|e| e.protocol.network_acl_text())
+            .collect(),
         "entry.rule-action" => entries()
             .iter()
             .map(|e| action_name(e).to_owned())
@@ -203,7 +206,7 @@ pub fn render(w: &mut Xml, acl: &NetworkAcl, account: &str) {
         .leaf("default", b(acl.is_default))
         .set("entrySet", shown_entries(acl), |w, e| {
             w.leaf("ruleNumber", e.rule_number)
-                .leaf("protocol", e.protocol)
+                .leaf("protocol", e.protocol.network_acl_text())
                 .leaf("ruleAction", action_name(&e))
                 .leaf("egress", b(e.egress))
                 .opt("cidrBlock", e.cidr)

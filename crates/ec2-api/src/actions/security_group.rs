@@ -4,7 +4,7 @@ use fort_control::Region;
 use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
-use fort_model::{ApiError, Kind, RulePeer, SecurityGroup, SecurityGroupRule};
+use fort_model::{ApiError, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupRule};
 
 use super::{Ctx, Describe, b, next_token};
 use crate::query::Params;
@@ -340,9 +340,10 @@ fn group_arn(ctx: &Ctx<'_>, id: &str) -> String {
     )
 }
 
-/// Whether ports are shown for a protocol (all and other protocols match every port).
-fn has_ports(protocol: &str) -> bool {
-    matches!(protocol, "tcp" | "udp" | "icmp" | "icmpv6")
+/// Whether ports (or ICMP type and code) are shown for a protocol (all and other
+/// protocols match every port).
+fn has_ports(protocol: IpProtocol) -> bool {
+    protocol.has_ports() || protocol.is_icmp()
 }
 
 const PERMISSION_FILTERS: &[&str] = &[
@@ -410,7 +411,7 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
                 region.security_groups.get(group_id).map(|x| x.name.clone())
             }
             ("user-id", RulePeer::Group { user_id, .. }) => Some(user_id.clone()),
-            ("protocol", _) => Some(r.protocol.clone()),
+            ("protocol", _) => Some(r.protocol.security_group_text().into_owned()),
             ("from-port", _) => Some(r.from_port.to_string()),
             ("to-port", _) => Some(r.to_port.to_string()),
             _ => None,
@@ -429,9 +430,9 @@ pub fn render_group(w: &mut Xml, ctx: &Ctx<'_>, region: &Region, g: &SecurityGro
         let rules: Vec<&SecurityGroupRule> =
             g.rules.iter().filter(|r| r.egress == egress).collect();
         // Rules sharing protocol and ports are one permission, in order of first appearance.
-        let mut keys: Vec<(&str, i32, i32)> = Vec::new();
+        let mut keys: Vec<(IpProtocol, i32, i32)> = Vec::new();
         for r in &rules {
-            let k = (r.protocol.as_str(), r.from_port, r.to_port);
+            let k = (r.protocol, r.from_port, r.to_port);
             if !keys.contains(&k) {
                 keys.push(k);
             }
@@ -508,7 +509,7 @@ fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Opti
 
 fn render_unknown(w: &mut Xml, s: &RuleSpec) {
     w.leaf("ipProtocol", &s.protocol);
-    if has_ports(&s.protocol) {
+    if has_ports(s.protocol) {
         w.leaf("fromPort", s.from_port).leaf("toPort", s.to_port);
     }
     render_peers(w, std::iter::once((&s.peer, s.description.as_deref())));
