@@ -207,7 +207,8 @@ fn bump(map: &mut std::collections::BTreeMap<&'static str, u64>, reason: &'stati
 
 impl DataPath {
     fn now(&self) -> Time {
-        Time(self.start.elapsed().as_nanos() as u64)
+        // u64 nanoseconds last 584 years of uptime
+        Time(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     fn run(&mut self) {
@@ -247,7 +248,12 @@ impl DataPath {
                             return;
                         }
                     }
-                    p => self.read_port((p - TOKEN_PORT0) as u16),
+                    // tokens are registered from u16 slots: nothing else arrives
+                    p => {
+                        if let Ok(slot) = u16::try_from(p - TOKEN_PORT0) {
+                            self.read_port(slot);
+                        }
+                    }
                 }
             }
             if last_expire.elapsed() >= Duration::from_secs(1) {
