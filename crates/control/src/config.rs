@@ -124,8 +124,10 @@ impl Default for Config {
 impl Config {
     /// The zone names of a region: `us-east-1a`, `us-east-1b`, ...
     pub fn zones(&self, region: &str) -> Vec<String> {
-        (0..self.zones_per_region)
-            .map(|i| format!("{region}{}", char::from(b'a' + (i % 26) as u8)))
+        (b'a'..=b'z')
+            .cycle()
+            .take(self.zones_per_region)
+            .map(|letter| format!("{region}{}", char::from(letter)))
             .collect()
     }
 

@@ -96,10 +96,10 @@ impl Tx<'_> {
         let Some(token) = token else {
             return create(self);
         };
-        if let Some(made) = recorded(self.region, token)? {
-            if let Some(found) = existing(self.region, &made) {
-                return Ok(found);
-            }
+        if let Some(made) = recorded(self.region, token)?
+            && let Some(found) = existing(self.region, &made)
+        {
+            return Ok(found);
         }
         let created = create(self)?;
         self.region.client_tokens.insert(ClientTokenRecord {

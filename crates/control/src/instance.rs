@@ -402,7 +402,7 @@ impl Tx<'_> {
         let reservation_id = Kind::Reservation.new_id();
         let mut allocators: Vec<(String, SubnetAddresses)> = Vec::new();
         let mut launched = Vec::new();
-        for index in 0..count {
+        for (index, launch_index) in (0..count).zip(0u32..) {
             match self.launch_one(
                 &req,
                 &instance_type,
@@ -410,7 +410,7 @@ impl Tx<'_> {
                 &specs,
                 &resolved,
                 &reservation_id,
-                index as u32,
+                launch_index,
                 &mut allocators,
             ) {
                 Ok(inst) => launched.push(inst),
@@ -442,7 +442,11 @@ impl Tx<'_> {
         let mut primary_eni = String::new();
         let mut public = false;
         for (spec, (subnet_id, groups)) in specs.iter().zip(resolved) {
-            let device = spec.device_index.unwrap_or(0) as u32;
+            // checked to be 0-31 when the request was read
+            let device = spec
+                .device_index
+                .and_then(|d| u32::try_from(d).ok())
+                .unwrap_or(0);
             let eni_id = match &spec.network_interface_id {
                 Some(id) => id.clone(),
                 None => {

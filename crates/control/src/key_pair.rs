@@ -55,7 +55,9 @@ fn hex_colons(bytes: &[u8]) -> String {
 }
 
 fn put_string(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    // SSH wire strings carry a 32-bit length; key fields are a few hundred bytes
+    let len = u32::try_from(bytes.len()).expect("an SSH key field is shorter than 4 GiB");
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(bytes);
 }
 

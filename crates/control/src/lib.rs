@@ -96,10 +96,15 @@ pub struct Control {
     feed: std::sync::Mutex<(u64, Vec<mpsc::UnboundedSender<Change>>)>,
 }
 
+/// `v` as an `i32` if it lies in `range`: a request's number narrowed once it is checked.
+pub(crate) fn within(v: i64, range: std::ops::RangeInclusive<i32>) -> Option<i32> {
+    i32::try_from(v).ok().filter(|v| range.contains(v))
+}
+
 pub fn now_millis() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| {
+        Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+    })
 }
 
 impl Control {

@@ -5,7 +5,7 @@ use fort_model::*;
 use ipnet::Ipv6Net;
 
 use crate::tags::check_tags;
-use crate::{ClientToken, Tx};
+use crate::{ClientToken, Tx, within};
 
 /// The rule number of the final, implied deny entries (`*` in the console).
 pub const FINAL_RULE: u16 = 32767;
@@ -35,15 +35,22 @@ pub fn parse_ipv6_cidr(text: &str) -> Option<String> {
     text.parse::<Ipv6Net>().ok().map(|n| n.trunc().to_string())
 }
 
+/// A user entry's rule number: 1 to 32766 (32767 is the implied final deny).
+fn rule_number(n: i64) -> Option<u16> {
+    u16::try_from(n)
+        .ok()
+        .filter(|n| (1..FINAL_RULE).contains(n))
+}
+
 /// Validates an entry request into the entry to store.
 pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiError> {
-    if !(1..=i64::from(FINAL_RULE - 1)).contains(&req.rule_number) {
+    let Some(rule_number) = rule_number(req.rule_number) else {
         return Err(ApiError::bad_param(
             "ruleNumber",
             &req.rule_number.to_string(),
             "Rule numbers must be in the range 1-32766.",
         ));
-    }
+    };
     let protocol = IpProtocol::parse_network_acl(&req.protocol)?;
     let allow = match req.rule_action.to_ascii_lowercase().as_str() {
         "allow" => true,
@@ -86,36 +93,37 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
                     "TCP and UDP entries require a port range: PortRange.From and PortRange.To.",
                 ));
             };
-            for p in [from, to] {
-                if !(0..=65535).contains(&p) {
-                    return Err(ApiError::bad_param(
+            let port = |p: i64| {
+                within(p, 0..=65535).ok_or_else(|| {
+                    ApiError::bad_param(
                         "portRange",
                         &p.to_string(),
                         "Ports must be in the range 0-65535.",
-                    ));
-                }
-            }
+                    )
+                })
+            };
+            let (from, to) = (port(from)?, port(to)?);
             if from > to {
                 return Err(ApiError::invalid_value(format!(
                     "Invalid port range: from port {from} is greater than to port {to}."
                 )));
             }
-            port_range = Some((from as i32, to as i32));
+            port_range = Some((from, to));
         }
         IpProtocol::Icmp | IpProtocol::Icmpv6 => {
             let required = protocol == IpProtocol::Icmp || ipv6_cidr.is_some();
             match (req.icmp_type, req.icmp_code) {
                 (Some(t), Some(c)) => {
-                    for v in [t, c] {
-                        if !(-1..=255).contains(&v) {
-                            return Err(ApiError::bad_param(
+                    let value = |v: i64| {
+                        within(v, -1..=255).ok_or_else(|| {
+                            ApiError::bad_param(
                                 "icmpTypeCode",
                                 &v.to_string(),
                                 "ICMP types and codes must be in the range -1-255.",
-                            ));
-                        }
-                    }
-                    icmp = Some((t as i32, c as i32));
+                            )
+                        })
+                    };
+                    icmp = Some((value(t)?, value(c)?));
                 }
                 _ if required => {
                     return Err(ApiError::new(
@@ -129,7 +137,7 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
         _ => {}
     }
     Ok(NetworkAclEntry {
-        rule_number: req.rule_number as u16,
+        rule_number,
         protocol,
         allow,
         egress: req.egress,
@@ -360,19 +368,19 @@ impl Tx<'_> {
         egress: bool,
     ) -> Result<(), ApiError> {
         let acl = self.region.network_acls.find(Kind::NetworkAcl, acl_id)?;
-        if !(1..=i64::from(FINAL_RULE - 1)).contains(&rule_number) {
+        let Some(number) = self::rule_number(rule_number) else {
             return Err(ApiError::bad_param(
                 "ruleNumber",
                 &rule_number.to_string(),
                 "Rule numbers must be in the range 1-32766.",
             ));
-        }
+        };
         let Some(pos) = acl
             .entries
             .iter()
-            .position(|e| e.egress == egress && i64::from(e.rule_number) == rule_number)
+            .position(|e| e.egress == egress && e.rule_number == number)
         else {
-            return Err(entry_not_found(acl_id, rule_number as u16, egress));
+            return Err(entry_not_found(acl_id, number, egress));
         };
         let acl = self
             .region

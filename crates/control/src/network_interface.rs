@@ -278,7 +278,8 @@ impl Tx<'_> {
                     "The count must be at least 1.",
                 ));
             }
-            Some(n) => n as usize,
+            // a count past the address space is refused by the limit below
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         };
         if count > 0 && !secondary.is_empty() {
             return Err(ApiError::combination(
@@ -286,7 +287,7 @@ impl Tx<'_> {
             ));
         }
         let limit = self.config.quotas.private_ips_per_interface;
-        if 1 + secondary.len() + count > limit {
+        if count.saturating_add(1 + secondary.len()) > limit {
             return Err(ApiError::new(
                 ErrorCode::PrivateIpAddressLimitExceeded,
                 format!(
@@ -519,13 +520,13 @@ impl Tx<'_> {
             .instances
             .find(Kind::Instance, instance_id)?
             .clone();
-        if !(0..=31).contains(&device_index) {
+        let Some(index) = u32::try_from(device_index).ok().filter(|d| *d <= 31) else {
             return Err(ApiError::bad_param(
                 "DeviceIndex",
                 &device_index.to_string(),
                 "The device index must be between 0 and 31.",
             ));
-        }
+        };
         if !matches!(
             inst.state,
             InstanceState::Running | InstanceState::Stopped | InstanceState::Pending
@@ -571,7 +572,7 @@ impl Tx<'_> {
         eni.attachment = Some(EniAttachment {
             id: attachment_id.clone(),
             instance_id: instance_id.to_owned(),
-            device_index: device_index as u32,
+            device_index: index,
             status: AttachmentStatus::Attached,
             attach_time: self.now,
             delete_on_termination: false,
@@ -696,11 +697,11 @@ impl Tx<'_> {
                     "The count must be at least 1.",
                 ));
             }
-            (true, Some(n)) => n as usize,
+            (true, Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
             (false, None) => wanted.len(),
         };
         let limit = self.config.quotas.private_ips_per_interface;
-        if 1 + eni.secondary_ips.len() + n > limit {
+        if n.saturating_add(1 + eni.secondary_ips.len()) > limit {
             return Err(ApiError::new(
                 ErrorCode::PrivateIpAddressLimitExceeded,
                 format!(

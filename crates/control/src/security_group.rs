@@ -8,9 +8,9 @@
 use fort_model::cidr;
 use fort_model::*;
 
-use crate::Tx;
 use crate::network_acl::parse_ipv6_cidr;
 use crate::tags::check_tags;
+use crate::{Tx, within};
 
 /// CreateSecurityGroup's parameters.
 #[derive(Clone, Debug, Default)]
@@ -143,36 +143,36 @@ pub fn normalize_ports(
                     protocol.security_group_text().to_ascii_uppercase()
                 )));
             };
-            for p in [from, to] {
-                if !(0..=65535).contains(&p) {
-                    return Err(ApiError::invalid_value(format!(
+            let port = |p: i64| {
+                within(p, 0..=65535).ok_or_else(|| {
+                    ApiError::invalid_value(format!(
                         "Invalid value '{p}' for portRange. Ports must be in the range 0-65535."
-                    )));
-                }
-            }
+                    ))
+                })
+            };
+            let (from, to) = (port(from)?, port(to)?);
             if from > to {
                 return Err(ApiError::invalid_value(format!(
                     "Invalid port range: from port {from} is greater than to port {to}."
                 )));
             }
-            Ok((from as i32, to as i32))
+            Ok((from, to))
         }
         IpProtocol::Icmp | IpProtocol::Icmpv6 => {
-            let t = from.unwrap_or(-1);
-            let c = to.unwrap_or(-1);
-            for v in [t, c] {
-                if !(-1..=255).contains(&v) {
-                    return Err(ApiError::invalid_value(format!(
+            let value = |v: i64| {
+                within(v, -1..=255).ok_or_else(|| {
+                    ApiError::invalid_value(format!(
                         "Invalid value '{v}' for ICMP type or code: must be -1 to 255."
-                    )));
-                }
-            }
+                    ))
+                })
+            };
+            let (t, c) = (value(from.unwrap_or(-1))?, value(to.unwrap_or(-1))?);
             if t == -1 && c != -1 {
                 return Err(ApiError::invalid_value(format!(
                     "Invalid ICMP code {c} for ICMP type -1: the code must be -1 when the type is -1."
                 )));
             }
-            Ok((t as i32, c as i32))
+            Ok((t, c))
         }
         _ => Ok((-1, -1)),
     }

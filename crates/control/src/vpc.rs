@@ -19,7 +19,7 @@ pub struct CreateVpc {
 /// The first VPC number handed out; small numbers stay free for operators' own use.
 const FIRST_VNI: u64 = 100;
 /// VNIs are 24 bits.
-const MAX_VNI: u64 = (1 << 24) - 1;
+const MAX_VNI: u32 = (1 << 24) - 1;
 
 impl Tx<'_> {
     /// What a region has before its account asks for anything: the default DHCP options
@@ -98,17 +98,19 @@ impl Tx<'_> {
                 format!("The maximum number of VPCs has been reached ({quota})."),
             ));
         }
-        let vni = self.global.next("vni", FIRST_VNI);
-        if vni > MAX_VNI {
+        let Some(vni) = u32::try_from(self.global.next("vni", FIRST_VNI))
+            .ok()
+            .filter(|v| *v <= MAX_VNI)
+        else {
             return Err(ApiError::new(
                 ErrorCode::VpcLimitExceeded,
                 "No VPC numbers are left on this installation.",
             ));
-        }
+        };
         let id = Kind::Vpc.new_id();
         let vpc = Vpc {
             id: id.clone(),
-            vni: vni as u32,
+            vni,
             cidr_blocks: vec![VpcCidrBlock {
                 association_id: Kind::VpcCidrAssoc.new_id(),
                 cidr: net,

@@ -190,13 +190,13 @@ fn run(
     });
     latencies.sort();
     let n = latencies.len();
-    let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
+    let pct = |per_mille: usize| latencies[(n * per_mille / 1000).min(n - 1)].as_secs_f64() * 1e3;
     println!(
         "{name}: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({n} requests)",
         n as f64 / seconds as f64,
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
+        pct(500),
+        pct(990),
+        pct(1000)
     );
 }
 

@@ -144,15 +144,20 @@ pub fn paginate<T>(
     p: &Params,
     bounds: (i64, i64),
 ) -> Result<Page<T>, ApiError> {
-    let max = p.int("MaxResults")?;
-    if let Some(m) = max
-        && !(bounds.0..=bounds.1).contains(&m)
-    {
-        return Err(ApiError::invalid_value(format!(
-            "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between {} and {}.",
-            bounds.0, bounds.1
-        )));
-    }
+    let max = match p.int("MaxResults")? {
+        None => None,
+        Some(m) => Some(
+            usize::try_from(m)
+                .ok()
+                .filter(|_| (bounds.0..=bounds.1).contains(&m))
+                .ok_or_else(|| {
+                    ApiError::invalid_value(format!(
+                        "Value ( {m} ) for parameter maxResults is invalid. Expecting a value between {} and {}.",
+                        bounds.0, bounds.1
+                    ))
+                })?,
+        ),
+    };
     let start = match p.get("NextToken") {
         None | Some("") => 0,
         Some(token) => {
@@ -173,8 +178,8 @@ pub fn paginate<T>(
     };
     let mut items: Vec<T> = items.into_iter().skip(start).collect();
     let next_token = match max {
-        Some(m) if items.len() > m as usize => {
-            let rest = items.split_off(m as usize);
+        Some(m) if items.len() > m => {
+            let rest = items.split_off(m);
             Some(hex::encode(key(&rest[0])))
         }
         _ => None,

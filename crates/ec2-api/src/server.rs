@@ -164,7 +164,7 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     };
     tracing::debug!(
         action,
-        elapsed_us = started.elapsed().as_micros() as u64,
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         ok = result.is_ok(),
         "request"
     );

@@ -147,7 +147,8 @@ impl Lcg {
     }
 
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[(self.next() as usize) % xs.len()]
+        let i = self.next() % xs.len() as u64;
+        &xs[usize::try_from(i).expect("below the slice length")]
     }
 }
 

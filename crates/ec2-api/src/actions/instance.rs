@@ -805,7 +805,7 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
         w.el("attachment", |w| {
             w.leaf("attachmentId", &a.id)
                 .leaf("deviceIndex", a.device_index)
-                .leaf("status", &a.status)
+                .leaf("status", a.status)
                 .leaf("attachTime", format_time(a.attach_time))
                 .leaf("deleteOnTermination", b(a.delete_on_termination))
                 .leaf("networkCardIndex", 0);

@@ -124,10 +124,10 @@ pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
             }
         })
         .leaf("natGatewayId", &n.id)
-        .leaf("state", &n.state)
+        .leaf("state", n.state)
         .leaf("subnetId", &n.subnet_id)
         .leaf("vpcId", &n.vpc_id)
         .tags(&n.tags)
-        .leaf("connectivityType", &n.connectivity_type)
+        .leaf("connectivityType", n.connectivity_type)
         .leaf("availabilityMode", "zonal");
 }

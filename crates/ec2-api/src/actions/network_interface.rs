@@ -411,7 +411,7 @@ fn attachment(w: &mut Xml, region: &Region, e: &NetworkInterface) {
                 .leaf("instanceId", &a.instance_id)
                 .leaf("instanceOwnerId", &region.account)
                 .leaf("deviceIndex", a.device_index)
-                .leaf("status", &a.status)
+                .leaf("status", a.status)
                 .leaf("attachTime", format_time(a.attach_time))
                 .leaf("deleteOnTermination", b(a.delete_on_termination))
                 .leaf("networkCardIndex", 0);

@@ -278,7 +278,7 @@ fn render_route(w: &mut Xml, v: &View<'_>, table: &RouteTable, r: &Route) {
         w.leaf(element, value);
     }
     w.leaf("state", route_state(region, v.global, table, r))
-        .leaf("origin", &r.origin);
+        .leaf("origin", r.origin);
 }
 
 pub fn render(w: &mut Xml, v: &View<'_>, t: &RouteTable) {

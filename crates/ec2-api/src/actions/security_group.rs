@@ -100,7 +100,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 w.leaf("securityGroupRuleId", &r.id)
                     .leaf("groupId", &group_id)
                     .leaf("isEgress", b(r.egress))
-                    .leaf("ipProtocol", &r.protocol)
+                    .leaf("ipProtocol", r.protocol)
                     .leaf("fromPort", r.from_port)
                     .leaf("toPort", r.to_port);
                 match &r.peer {
@@ -508,7 +508,7 @@ fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Opti
 }
 
 fn render_unknown(w: &mut Xml, s: &RuleSpec) {
-    w.leaf("ipProtocol", &s.protocol);
+    w.leaf("ipProtocol", s.protocol);
     if has_ports(s.protocol) {
         w.leaf("fromPort", s.from_port).leaf("toPort", s.to_port);
     }
@@ -520,7 +520,7 @@ fn render_rule(w: &mut Xml, ctx: &Ctx<'_>, group_id: &str, r: &SecurityGroupRule
         .leaf("groupId", group_id)
         .leaf("groupOwnerId", ctx.account())
         .leaf("isEgress", b(r.egress))
-        .leaf("ipProtocol", &r.protocol)
+        .leaf("ipProtocol", r.protocol)
         .leaf("fromPort", r.from_port)
         .leaf("toPort", r.to_port);
     match &r.peer {

@@ -202,7 +202,7 @@ fn render_block(w: &mut Xml, block: &VpcCidrBlock) {
     w.leaf("associationId", &block.association_id)
         .leaf("cidrBlock", block.cidr)
         .el("cidrBlockState", |w| {
-            w.leaf("state", &block.state);
+            w.leaf("state", block.state);
         });
 }
 
