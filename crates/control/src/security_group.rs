@@ -462,7 +462,7 @@ impl Tx<'_> {
             id: Kind::SecurityGroup.new_id(),
             name,
             description,
-            vpc_id,
+            vpc_id: vpc_id.to_string(),
             rules: vec![default_egress_rule()],
             tags: req.tags,
         };
@@ -494,7 +494,9 @@ impl Tx<'_> {
         self.region
             .security_groups
             .values()
-            .find(|g| Some(&g.vpc_id) == default_vpc.map(|v| &v.id) && g.name == name)
+            .find(|g| {
+                Some(g.vpc_id.as_str()) == default_vpc.map(|v| v.id.as_str()) && g.name == name
+            })
             .map(|g| g.id.clone())
             .ok_or_else(|| {
                 ApiError::new(

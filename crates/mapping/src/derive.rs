@@ -102,7 +102,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
     match row.table.as_str() {
         "vpc" => {
             if let Some(v) = r.vpcs.get(id) {
-                c.vpc = Some(v.id.clone());
+                c.vpc = Some(v.id.to_string());
                 let mut header = vpc_header(r, v);
                 header.edges = edges(world, r, v);
                 header.peerings = active_peerings(world, &v.id)
@@ -264,9 +264,9 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
             if let Some(g) = r.internet_gateways.get(id)
                 && let Some(v) = g.vpc_id.as_ref().and_then(|v| r.vpcs.get(v))
             {
-                c.vpc = Some(v.id.clone());
+                c.vpc = Some(v.id.to_string());
                 let item = InternetGatewayItem {
-                    vpc_id: v.id.clone(),
+                    vpc_id: v.id.to_string(),
                     igw_id: g.id.clone(),
                     vni: v.vni,
                     cidrs: v.cidrs().collect(),
@@ -282,7 +282,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .iter()
                     .find(|a| a.is_primary && a.public_ip.is_some())
             {
-                c.vpc = Some(v.id.clone());
+                c.vpc = Some(v.id.to_string());
                 let state = match n.state.as_str() {
                     "pending" => NatGatewayState::Pending,
                     "available" => NatGatewayState::Available,
@@ -291,7 +291,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     _ => NatGatewayState::Failed,
                 };
                 let item = NatGatewayItem {
-                    vpc_id: v.id.clone(),
+                    vpc_id: v.id.to_string(),
                     nat_id: n.id.clone(),
                     vni: v.vni,
                     subnet_id: n.subnet_id.clone(),
@@ -551,7 +551,7 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> dp::Vpc {
         }
     }
     dp::Vpc {
-        id: v.id.clone(),
+        id: v.id.to_string(),
         vni: v.vni,
         cidrs: v.cidrs().collect(),
         router_mac: router_mac(v.vni),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, IpProtocol, Kind,
-    Millis, NatGatewayState, PeeringStatus, RouteOrigin,
+    Millis, NatGatewayState, PeeringStatus, RouteOrigin, VpcId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -18,7 +18,7 @@ pub type Tags = BTreeMap<String, String>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vpc {
-    pub id: String,
+    pub id: VpcId,
     /// The VPC's number on the underlay: the Geneve VNI, unique across the whole installation.
     pub vni: u32,
     /// Primary block first, then secondary blocks in the order they were added.
