@@ -97,7 +97,7 @@ impl Tx<'_> {
         };
         let vpc = r.vpcs.find(Kind::Vpc, vpc_id)?;
         Ok(PeeringVpcInfo {
-            vpc_id: vpc.id.to_string(),
+            vpc_id: vpc.id.clone(),
             owner_id: owner.to_owned(),
             region: region.to_owned(),
             cidrs: vpc.cidrs().collect(),

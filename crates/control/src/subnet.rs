@@ -136,7 +136,7 @@ impl Tx<'_> {
     ) -> Subnet {
         let subnet = Subnet {
             id: Kind::Subnet.new_id(),
-            vpc_id: vpc.id.to_string(),
+            vpc_id: vpc.id.clone(),
             cidr: net,
             availability_zone_id: self.config.zone_id(&zone),
             availability_zone: zone,

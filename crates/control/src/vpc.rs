@@ -151,7 +151,7 @@ impl Tx<'_> {
         let vpc = self.make_vpc(net, "default".into(), true, Tags::new())?;
         let igw = InternetGateway {
             id: Kind::InternetGateway.new_id(),
-            vpc_id: Some(vpc.id.to_string()),
+            vpc_id: Some(vpc.id.clone()),
             tags: Tags::new(),
         };
         let igw_id = igw.id.clone();

@@ -108,7 +108,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 header.peerings = active_peerings(world, &v.id)
                     .map(|(id, peer)| dp::Peering {
                         id: id.to_owned(),
-                        peer_vpc_id: peer.vpc_id.clone(),
+                        peer_vpc_id: peer.vpc_id.to_string(),
                     })
                     .collect();
                 c.items.insert(format!("vpc/{id}"), json(&header));
@@ -116,7 +116,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "subnet" => {
             if let Some(s) = r.subnets.get(id) {
-                c.vpc = Some(s.vpc_id.clone());
+                c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
                     .map(|t| t.id.clone())
@@ -139,7 +139,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "route-table" => {
             if let Some(t) = r.route_tables.get(id) {
-                c.vpc = Some(t.vpc_id.clone());
+                c.vpc = Some(t.vpc_id.to_string());
                 let routes = t
                     .routes
                     .iter()
@@ -201,7 +201,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "network-acl" => {
             if let Some(a) = r.network_acls.get(id) {
-                c.vpc = Some(a.vpc_id.clone());
+                c.vpc = Some(a.vpc_id.to_string());
                 let entries = a
                     .entries
                     .iter()
@@ -228,7 +228,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "security-group" => {
             if let Some(g) = r.security_groups.get(id) {
-                c.vpc = Some(g.vpc_id.clone());
+                c.vpc = Some(g.vpc_id.to_string());
                 let mut item = dp::SecurityGroup {
                     id: g.id.clone(),
                     ingress: Vec::new(),
@@ -304,10 +304,10 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "network-interface" => {
             if let Some(e) = r.network_interfaces.get(id) {
-                c.vpc = Some(e.vpc_id.clone());
+                c.vpc = Some(e.vpc_id.to_string());
                 for a in &e.associations {
                     let item = PublicIpItem {
-                        vpc_id: e.vpc_id.clone(),
+                        vpc_id: e.vpc_id.to_string(),
                         public_ip: a.public_ip,
                         private_ip: a.private_ip,
                         eni_id: e.id.clone(),
@@ -334,7 +334,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     }
                     let port = dp::Port {
                         id: e.id.clone(),
-                        vpc_id: e.vpc_id.clone(),
+                        vpc_id: e.vpc_id.to_string(),
                         subnet_id: e.subnet_id.clone(),
                         mac,
                         primary_ip: e.private_ip,
@@ -376,7 +376,7 @@ pub fn dependents(world: &World, row: &RowKey, old_vpc: Option<&str>) -> Vec<Row
             );
             r.subnets
                 .values()
-                .filter(|s| Some(&s.vpc_id) == vpc.as_ref())
+                .filter(|s| Some(s.vpc_id.as_str()) == vpc.as_deref())
                 .map(|s| row.sibling("subnet", &s.id))
                 .collect()
         }
@@ -482,7 +482,7 @@ pub fn peering_rows(world: &World, id: &str) -> Vec<RowKey> {
             account: side.owner_id.clone(),
             region: side.region.clone(),
             table: "vpc".into(),
-            id: side.vpc_id.clone(),
+            id: side.vpc_id.to_string(),
         };
         if let Some(r) = region(world, &vpc) {
             out.extend(routes_through(r, &vpc, id));

@@ -60,7 +60,7 @@ pub struct VpcCidrBlock {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub cidr: Ipv4Net,
     pub availability_zone: String,
     pub availability_zone_id: String,
@@ -77,7 +77,7 @@ pub struct Subnet {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTable {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub routes: Vec<Route>,
     pub associations: Vec<RouteTableAssociation>,
     pub propagating_vgws: Vec<String>,
@@ -214,14 +214,14 @@ pub struct RouteTableAssociation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InternetGateway {
     pub id: String,
-    pub vpc_id: Option<String>,
+    pub vpc_id: Option<VpcId>,
     pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressOnlyInternetGateway {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub tags: Tags,
 }
 
@@ -229,7 +229,7 @@ pub struct EgressOnlyInternetGateway {
 pub struct NatGateway {
     pub id: String,
     pub subnet_id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub state: NatGatewayState,
     pub connectivity_type: ConnectivityType,
     pub create_time: Millis,
@@ -263,7 +263,7 @@ pub struct VpcPeeringConnection {
 /// One side of a peering connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeeringVpcInfo {
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub owner_id: String,
     pub region: String,
     /// The VPC's IPv4 blocks when the request was made, primary first.
@@ -304,7 +304,7 @@ pub struct NatGatewayAddress {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAcl {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub is_default: bool,
     /// User entries; the final `*` deny entries (32767) are implied and shown by the API.
     pub entries: Vec<NetworkAclEntry>,
@@ -339,7 +339,7 @@ pub struct SecurityGroup {
     pub id: String,
     pub name: String,
     pub description: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub rules: Vec<SecurityGroupRule>,
     pub tags: Tags,
 }
@@ -382,7 +382,7 @@ pub struct DhcpOptions {
 pub struct NetworkInterface {
     pub id: String,
     pub subnet_id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub availability_zone: String,
     pub description: String,
     pub mac_address: String,
@@ -452,7 +452,7 @@ pub struct Instance {
     pub state: InstanceState,
     pub state_reason: Option<String>,
     pub subnet_id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub availability_zone: String,
     /// The primary interface (device index 0); others are found by their attachment.
     pub primary_eni_id: String,

@@ -621,7 +621,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "network-interface.source-dest-check" => all(&|e| vec![b(e.source_dest_check).into()]),
         "network-interface.status" => all(&|e| vec![Region::interface_status(e).into()]),
         "network-interface.subnet-id" => all(&|e| vec![e.subnet_id.clone()]),
-        "network-interface.vpc-id" => all(&|e| vec![e.vpc_id.clone()]),
+        "network-interface.vpc-id" => all(&|e| vec![e.vpc_id.to_string()]),
         "owner-id" => one(region.account.clone()),
         "private-dns-name" => primary
             .map(|e| private_dns_name(&region.name, e.private_ip))
@@ -640,7 +640,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "state-reason-code" => i.state_reason.clone().into_iter().collect(),
         "subnet-id" if live(i) => one(i.subnet_id.clone()),
         "tenancy" => one("default".into()),
-        "vpc-id" if live(i) => one(i.vpc_id.clone()),
+        "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
 }

@@ -90,7 +90,7 @@ fn field(n: &NatGateway, name: &str) -> Vec<String> {
         "nat-gateway-id" => vec![n.id.clone()],
         "state" => vec![n.state.as_str().to_owned()],
         "subnet-id" => vec![n.subnet_id.clone()],
-        "vpc-id" => vec![n.vpc_id.clone()],
+        "vpc-id" => vec![n.vpc_id.to_string()],
         _ => vec![],
     }
 }

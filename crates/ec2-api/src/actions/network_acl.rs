@@ -191,7 +191,7 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
             .collect(),
         "network-acl-id" => vec![a.id.clone()],
         "owner-id" => vec![account.to_owned()],
-        "vpc-id" => vec![a.vpc_id.clone()],
+        "vpc-id" => vec![a.vpc_id.to_string()],
         _ => vec![],
     }
 }

@@ -361,7 +361,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
         "source-dest-check" => one(b(e.source_dest_check).into()),
         "status" => one(Region::interface_status(e).into()),
         "subnet-id" => one(e.subnet_id.clone()),
-        "vpc-id" => one(e.vpc_id.clone()),
+        "vpc-id" => one(e.vpc_id.to_string()),
         _ => vec![],
     }
 }

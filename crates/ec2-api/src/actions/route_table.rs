@@ -260,7 +260,7 @@ fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
         "association.main" => assoc.map(|a| b(a.main).to_owned()).collect(),
         "owner-id" => vec![v.region.account.clone()],
         "route-table-id" => vec![t.id.clone()],
-        "vpc-id" => vec![t.vpc_id.clone()],
+        "vpc-id" => vec![t.vpc_id.to_string()],
         n if n.starts_with("route.") => route_fields(v, t, n),
         _ => vec![],
     }

@@ -147,7 +147,7 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         "state" => "available".into(),
         "subnet-arn" => arn(region, s),
         "subnet-id" => s.id.clone(),
-        "vpc-id" => s.vpc_id.clone(),
+        "vpc-id" => s.vpc_id.to_string(),
         _ => return vec![],
     };
     vec![v]
