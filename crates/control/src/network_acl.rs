@@ -217,11 +217,11 @@ impl Tx<'_> {
     }
 
     /// Every new subnet is associated with its VPC's default ACL.
-    pub(crate) fn associate_default_network_acl(&mut self, acl_id: &str, subnet_id: &str) {
+    pub(crate) fn associate_default_network_acl(&mut self, acl_id: &str, subnet_id: &SubnetId) {
         if let Some(acl) = self.region.network_acls.get_mut(acl_id) {
             acl.associations.push(NetworkAclAssociation {
                 id: Kind::NetworkAclAssoc.new_id(),
-                subnet_id: subnet_id.to_owned(),
+                subnet_id: subnet_id.clone(),
             });
         }
     }

@@ -428,7 +428,7 @@ impl Tx<'_> {
                 self.not_yet_associated(|a| a.subnet_id.as_deref() == Some(subnet_id))?;
                 RouteTableAssociation {
                     id: Kind::RouteTableAssoc.new_id(),
-                    subnet_id: Some(subnet_id.to_owned()),
+                    subnet_id: Some(SubnetId::parse(subnet_id)?),
                     gateway_id: None,
                     main: false,
                 }

@@ -128,7 +128,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .map(|a| a.id.clone())
                     .unwrap_or_default();
                 let item = dp::Subnet {
-                    id: s.id.clone(),
+                    id: s.id.to_string(),
                     cidr: s.cidr,
                     route_table_id,
                     network_acl_id,
@@ -294,7 +294,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     vpc_id: v.id.to_string(),
                     nat_id: n.id.clone(),
                     vni: v.vni,
-                    subnet_id: n.subnet_id.clone(),
+                    subnet_id: n.subnet_id.to_string(),
                     private_ip: a.private_ip,
                     public_ip: a.public_ip.expect("filtered above"),
                     state,
@@ -335,7 +335,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     let port = dp::Port {
                         id: e.id.clone(),
                         vpc_id: e.vpc_id.to_string(),
-                        subnet_id: e.subnet_id.clone(),
+                        subnet_id: e.subnet_id.to_string(),
                         mac,
                         primary_ip: e.private_ip,
                         secondary_ips: e.secondary_ips.clone(),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, IpProtocol, Kind,
-    Millis, NatGatewayState, PeeringStatus, RouteOrigin, VpcId,
+    Millis, NatGatewayState, PeeringStatus, RouteOrigin, SubnetId, VpcId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -59,7 +59,7 @@ pub struct VpcCidrBlock {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
-    pub id: String,
+    pub id: SubnetId,
     pub vpc_id: VpcId,
     pub cidr: Ipv4Net,
     pub availability_zone: String,
@@ -206,7 +206,7 @@ impl From<RouteTarget> for StoredRouteTarget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTableAssociation {
     pub id: String,
-    pub subnet_id: Option<String>,
+    pub subnet_id: Option<SubnetId>,
     pub gateway_id: Option<String>,
     pub main: bool,
 }
@@ -228,7 +228,7 @@ pub struct EgressOnlyInternetGateway {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGateway {
     pub id: String,
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub state: NatGatewayState,
     pub connectivity_type: ConnectivityType,
@@ -331,7 +331,7 @@ pub struct NetworkAclEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAclAssociation {
     pub id: String,
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -381,7 +381,7 @@ pub struct DhcpOptions {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInterface {
     pub id: String,
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub availability_zone: String,
     pub description: String,
@@ -451,7 +451,7 @@ pub struct Instance {
     pub key_name: Option<String>,
     pub state: InstanceState,
     pub state_reason: Option<String>,
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub availability_zone: String,
     /// The primary interface (device index 0); others are found by their attachment.

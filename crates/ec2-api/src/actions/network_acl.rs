@@ -150,7 +150,11 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
                 vec![a.id.clone()]
             }
         }
-        "association.subnet-id" => a.associations.iter().map(|s| s.subnet_id.clone()).collect(),
+        "association.subnet-id" => a
+            .associations
+            .iter()
+            .map(|s| s.subnet_id.to_string())
+            .collect(),
         "default" => vec![b(a.is_default).into()],
         "entry.cidr" => entries()
             .iter()

@@ -146,7 +146,7 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         "owner-id" => region.account.clone(),
         "state" => "available".into(),
         "subnet-arn" => arn(region, s),
-        "subnet-id" => s.id.clone(),
+        "subnet-id" => s.id.to_string(),
         "vpc-id" => s.vpc_id.to_string(),
         _ => return vec![],
     };
