@@ -400,7 +400,7 @@ impl Tx<'_> {
         let room = quota.saturating_sub(active) as i64;
         let count = req.max_count.min(room).max(req.min_count);
         let reservation_id = Kind::Reservation.new_id();
-        let mut allocators: Vec<(String, SubnetAddresses)> = Vec::new();
+        let mut allocators: Vec<(SubnetId, SubnetAddresses)> = Vec::new();
         let mut launched = Vec::new();
         for (index, launch_index) in (0..count).zip(0u32..) {
             match self.launch_one(
@@ -433,10 +433,10 @@ impl Tx<'_> {
         instance_type: &str,
         subnet: &Subnet,
         specs: &[InterfaceSpec],
-        resolved: &[(String, Vec<String>)],
+        resolved: &[(SubnetId, Vec<String>)],
         reservation_id: &str,
         index: u32,
-        allocators: &mut Vec<(String, SubnetAddresses)>,
+        allocators: &mut Vec<(SubnetId, SubnetAddresses)>,
     ) -> Result<Instance, ApiError> {
         let instance_id = Kind::Instance.new_id();
         let mut primary_eni = String::new();

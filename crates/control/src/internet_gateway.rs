@@ -84,7 +84,7 @@ impl Tx<'_> {
             .internet_gateways
             .get_mut(id)
             .expect("found above")
-            .vpc_id = Some(vpc_id.to_owned());
+            .vpc_id = Some(VpcId::parse(vpc_id)?);
         Ok(())
     }
 
@@ -174,7 +174,7 @@ impl Tx<'_> {
         }
         let eigw = EgressOnlyInternetGateway {
             id: Kind::EgressOnlyInternetGateway.new_id(),
-            vpc_id: vpc_id.to_owned(),
+            vpc_id: VpcId::parse(vpc_id)?,
             tags,
         };
         self.region

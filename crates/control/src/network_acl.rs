@@ -180,7 +180,7 @@ impl Tx<'_> {
     /// custom one holds only the implied final denies.
     pub(crate) fn new_network_acl(
         &mut self,
-        vpc_id: &str,
+        vpc_id: &VpcId,
         is_default: bool,
         client_token: Option<String>,
         tags: Tags,
@@ -204,7 +204,7 @@ impl Tx<'_> {
         };
         let acl = NetworkAcl {
             id: Kind::NetworkAcl.new_id(),
-            vpc_id: vpc_id.to_owned(),
+            vpc_id: vpc_id.clone(),
             is_default,
             entries,
             associations: Vec::new(),
@@ -217,11 +217,11 @@ impl Tx<'_> {
     }
 
     /// Every new subnet is associated with its VPC's default ACL.
-    pub(crate) fn associate_default_network_acl(&mut self, acl_id: &str, subnet_id: &str) {
+    pub(crate) fn associate_default_network_acl(&mut self, acl_id: &str, subnet_id: &SubnetId) {
         if let Some(acl) = self.region.network_acls.get_mut(acl_id) {
             acl.associations.push(NetworkAclAssociation {
                 id: Kind::NetworkAclAssoc.new_id(),
-                subnet_id: subnet_id.to_owned(),
+                subnet_id: subnet_id.clone(),
             });
         }
     }
@@ -263,7 +263,7 @@ impl Tx<'_> {
                 format!("The maximum number of network ACLs per VPC has been reached ({quota})."),
             ));
         }
-        let id = self.new_network_acl(vpc_id, false, client_token, tags);
+        let id = self.new_network_acl(&VpcId::parse(vpc_id)?, false, client_token, tags);
         Ok(self.region.network_acls.get(&id).expect("inserted").clone())
     }
 

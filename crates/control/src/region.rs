@@ -121,8 +121,8 @@ impl Region {
         if names.is_empty() {
             return Ok(None);
         }
-        let default_vpc = self.default_vpc().map(|v| &v.id);
-        let in_default = |g: &&SecurityGroup| Some(&g.vpc_id) == default_vpc;
+        let default_vpc = self.default_vpc().map(|v| v.id.as_str());
+        let in_default = |g: &&SecurityGroup| Some(g.vpc_id.as_str()) == default_vpc;
         for name in names {
             if !self
                 .security_groups

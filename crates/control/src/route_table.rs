@@ -300,7 +300,7 @@ impl Tx<'_> {
 
     /// A new table of a VPC holding a local route per associated block; the main table
     /// also gets the main association.
-    pub(crate) fn new_route_table(&mut self, vpc_id: &str, main: bool) -> String {
+    pub(crate) fn new_route_table(&mut self, vpc_id: &VpcId, main: bool) -> String {
         let vpc = self
             .region
             .vpcs
@@ -326,7 +326,7 @@ impl Tx<'_> {
         };
         let table = RouteTable {
             id: Kind::RouteTable.new_id(),
-            vpc_id: vpc_id.to_owned(),
+            vpc_id: vpc_id.clone(),
             routes,
             associations,
             propagating_vgws: Vec::new(),
@@ -365,7 +365,7 @@ impl Tx<'_> {
                 format!("The maximum number of route tables has been reached ({quota})."),
             ));
         }
-        let id = self.new_route_table(&req.vpc_id, false);
+        let id = self.new_route_table(&VpcId::parse(&req.vpc_id)?, false);
         let table = self.region.route_tables.get_mut(&id).expect("made above");
         table.tags = req.tags;
         Ok(table.clone())
@@ -428,7 +428,7 @@ impl Tx<'_> {
                 self.not_yet_associated(|a| a.subnet_id.as_deref() == Some(subnet_id))?;
                 RouteTableAssociation {
                     id: Kind::RouteTableAssoc.new_id(),
-                    subnet_id: Some(subnet_id.to_owned()),
+                    subnet_id: Some(SubnetId::parse(subnet_id)?),
                     gateway_id: None,
                     main: false,
                 }

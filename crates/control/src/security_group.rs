@@ -382,7 +382,7 @@ pub struct Revoked {
 
 impl Tx<'_> {
     /// The `default` group of a new VPC: all traffic in from its own members, all out.
-    pub(crate) fn new_default_security_group(&mut self, vpc_id: &str) -> String {
+    pub(crate) fn new_default_security_group(&mut self, vpc_id: &VpcId) -> String {
         let id = Kind::SecurityGroup.new_id();
         let rules = vec![
             SecurityGroupRule {
@@ -406,7 +406,7 @@ impl Tx<'_> {
             id: id.clone(),
             name: "default".into(),
             description: "default VPC security group".into(),
-            vpc_id: vpc_id.to_owned(),
+            vpc_id: vpc_id.clone(),
             rules,
             tags: Tags::new(),
         });
@@ -494,7 +494,9 @@ impl Tx<'_> {
         self.region
             .security_groups
             .values()
-            .find(|g| Some(&g.vpc_id) == default_vpc.map(|v| &v.id) && g.name == name)
+            .find(|g| {
+                Some(g.vpc_id.as_str()) == default_vpc.map(|v| v.id.as_str()) && g.name == name
+            })
             .map(|g| g.id.clone())
             .ok_or_else(|| {
                 ApiError::new(

@@ -135,7 +135,7 @@ impl Tx<'_> {
         tags: Tags,
     ) -> Subnet {
         let subnet = Subnet {
-            id: Kind::Subnet.new_id(),
+            id: SubnetId::new(),
             vpc_id: vpc.id.clone(),
             cidr: net,
             availability_zone_id: self.config.zone_id(&zone),

@@ -107,7 +107,7 @@ impl Tx<'_> {
                 "No VPC numbers are left on this installation.",
             ));
         };
-        let id = Kind::Vpc.new_id();
+        let id = VpcId::new();
         let vpc = Vpc {
             id: id.clone(),
             vni,
@@ -297,7 +297,7 @@ impl Tx<'_> {
     pub fn disassociate_vpc_cidr_block(
         &mut self,
         association_id: &str,
-    ) -> Result<(String, VpcCidrBlock), ApiError> {
+    ) -> Result<(VpcId, VpcCidrBlock), ApiError> {
         Kind::VpcCidrAssoc.check(association_id)?;
         let not_found = || {
             ApiError::new(

@@ -127,13 +127,13 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
     match row.table.as_str() {
         "vpc" => {
             if let Some(v) = r.vpcs.get(id) {
-                c.vpc = Some(v.id.clone());
+                c.vpc = Some(v.id.to_string());
                 let mut header = vpc_header(r, v);
                 header.edges = edges(world, r, v);
                 header.peerings = active_peerings(world, &v.id)
                     .map(|(id, peer)| pb::Peering {
                         id: id.to_owned(),
-                        peer_vpc_id: peer.vpc_id.clone(),
+                        peer_vpc_id: peer.vpc_id.to_string(),
                     })
                     .collect();
                 c.items.insert(ItemKey::vpc(id), value(V::Vpc(header)));
@@ -141,7 +141,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "subnet" => {
             if let Some(s) = r.subnets.get(id) {
-                c.vpc = Some(s.vpc_id.clone());
+                c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
                     .map(|t| t.id.clone())
@@ -153,7 +153,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .map(|a| a.id.clone())
                     .unwrap_or_default();
                 let item = pb::Subnet {
-                    id: s.id.clone(),
+                    id: s.id.to_string(),
                     cidr: Some(cidr(s.cidr)),
                     route_table_id,
                     network_acl_id,
@@ -164,7 +164,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "route-table" => {
             if let Some(t) = r.route_tables.get(id) {
-                c.vpc = Some(t.vpc_id.clone());
+                c.vpc = Some(t.vpc_id.to_string());
                 let routes = t
                     .routes
                     .iter()
@@ -196,7 +196,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "network-acl" => {
             if let Some(a) = r.network_acls.get(id) {
-                c.vpc = Some(a.vpc_id.clone());
+                c.vpc = Some(a.vpc_id.to_string());
                 let entries = a
                     .entries
                     .iter()
@@ -228,7 +228,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "security-group" => {
             if let Some(g) = r.security_groups.get(id) {
-                c.vpc = Some(g.vpc_id.clone());
+                c.vpc = Some(g.vpc_id.to_string());
                 let mut item = pb::SecurityGroup {
                     id: g.id.clone(),
                     ingress: Vec::new(),
@@ -268,9 +268,9 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
             if let Some(g) = r.internet_gateways.get(id)
                 && let Some(v) = g.vpc_id.as_ref().and_then(|v| r.vpcs.get(v))
             {
-                c.vpc = Some(v.id.clone());
+                c.vpc = Some(v.id.to_string());
                 let item = pb::InternetGateway {
-                    vpc_id: v.id.clone(),
+                    vpc_id: v.id.to_string(),
                     igw_id: g.id.clone(),
                     vni: v.vni,
                     cidrs: v.cidrs().map(cidr).collect(),
@@ -290,7 +290,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .filter(|a| a.is_primary)
                     .find_map(|a| Some((a, a.public_ip?)))
             {
-                c.vpc = Some(v.id.clone());
+                c.vpc = Some(v.id.to_string());
                 use pb::NatGatewayState as S;
                 let state = match n.state.as_str() {
                     "pending" => S::Pending,
@@ -300,10 +300,10 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     _ => S::Failed,
                 };
                 let item = pb::NatGateway {
-                    vpc_id: v.id.clone(),
+                    vpc_id: v.id.to_string(),
                     nat_id: n.id.clone(),
                     vni: v.vni,
-                    subnet_id: n.subnet_id.clone(),
+                    subnet_id: n.subnet_id.to_string(),
                     private_ip: a.private_ip.into(),
                     public_ip: public_ip.into(),
                     state: state.into(),
@@ -316,10 +316,10 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "network-interface" => {
             if let Some(e) = r.network_interfaces.get(id) {
-                c.vpc = Some(e.vpc_id.clone());
+                c.vpc = Some(e.vpc_id.to_string());
                 for a in &e.associations {
                     let item = pb::PublicIp {
-                        vpc_id: e.vpc_id.clone(),
+                        vpc_id: e.vpc_id.to_string(),
                         public_ip: a.public_ip.into(),
                         private_ip: a.private_ip.into(),
                         eni_id: e.id.clone(),
@@ -351,8 +351,8 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     }
                     let port = pb::Port {
                         id: e.id.clone(),
-                        vpc_id: e.vpc_id.clone(),
-                        subnet_id: e.subnet_id.clone(),
+                        vpc_id: e.vpc_id.to_string(),
+                        subnet_id: e.subnet_id.to_string(),
                         mac,
                         primary_ip: e.private_ip.into(),
                         secondary_ips: e.secondary_ips.iter().map(|&a| a.into()).collect(),
@@ -417,7 +417,7 @@ pub fn dependents(world: &World, row: &RowKey, old_vpc: Option<&str>) -> Vec<Row
             );
             r.subnets
                 .values()
-                .filter(|s| Some(&s.vpc_id) == vpc.as_ref())
+                .filter(|s| Some(s.vpc_id.as_str()) == vpc.as_deref())
                 .map(|s| row.sibling("subnet", &s.id))
                 .collect()
         }
@@ -523,7 +523,7 @@ pub fn peering_rows(world: &World, id: &str) -> Vec<RowKey> {
             account: side.owner_id.clone(),
             region: side.region.clone(),
             table: "vpc".into(),
-            id: side.vpc_id.clone(),
+            id: side.vpc_id.to_string(),
         };
         if let Some(r) = region(world, &vpc) {
             out.extend(routes_through(r, &vpc, id));
@@ -593,7 +593,7 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
         }
     }
     pb::Vpc {
-        id: v.id.clone(),
+        id: v.id.to_string(),
         vni: v.vni,
         cidrs: v.cidrs().map(cidr).collect(),
         router_mac: router_mac(v.vni).to_vec(),

@@ -504,12 +504,12 @@ impl Programs {
                 continue;
             }
             let (a, b) = (&p.requester.vpc_id, &p.accepter.vpc_id);
-            now.entry(a.clone())
+            now.entry(a.to_string())
                 .or_default()
-                .insert(b.clone(), p.id.clone());
-            now.entry(b.clone())
+                .insert(b.to_string(), p.id.clone());
+            now.entry(b.to_string())
                 .or_default()
-                .insert(a.clone(), p.id.clone());
+                .insert(a.to_string(), p.id.clone());
         }
         let pairs = |m: &HashMap<String, BTreeMap<String, String>>| -> BTreeSet<(String, String)> {
             m.iter()

@@ -1,12 +1,118 @@
 //! Resource ids: `<prefix>-<17 lowercase hex>` (older 8-hex ids also parse), and the
 //! EC2 error codes that name each kind when an id is malformed or unknown.
 
+use std::fmt;
+
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, ErrorCode};
 
+/// Declares the id type of one kind: a `String` known to have the kind's form, stored and
+/// shown as the plain text.
+macro_rules! id_type {
+    ($kind:ident, $id:ident, $prefix:literal) => {
+        #[doc = concat!("An id of kind [`Kind::", stringify!($kind), "`] (`", $prefix, "-…`).")]
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $id(String);
+
+        impl $id {
+            pub const KIND: Kind = Kind::$kind;
+
+            /// A fresh id.
+            pub fn new() -> Self {
+                Self(Kind::$kind.new_id())
+            }
+
+            /// A user-given id, with EC2's malformed error when it does not have the form.
+            pub fn parse(text: &str) -> Result<Self, ApiError> {
+                Kind::$kind.check(text)?;
+                Ok(Self(text.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl Default for $id {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl std::ops::Deref for $id {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $id {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $id {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $id {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<$id> for String {
+            fn from(id: $id) -> String {
+                id.0
+            }
+        }
+
+        impl PartialEq<str> for $id {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $id {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<String> for $id {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+
+        impl PartialEq<$id> for String {
+            fn eq(&self, other: &$id) -> bool {
+                *self == other.0
+            }
+        }
+
+        impl PartialEq<$id> for str {
+            fn eq(&self, other: &$id) -> bool {
+                self == other.0
+            }
+        }
+    };
+}
+
 macro_rules! kinds {
-    ($($kind:ident => $prefix:literal, $noun:literal, $malformed:ident, $not_found:ident;)*) => {
+    ($($kind:ident($id:ident) => $prefix:literal, $noun:literal, $malformed:ident, $not_found:ident;)*) => {
+        $(id_type!($kind, $id, $prefix);)*
+
         /// Every kind of id Fort hands out.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Kind { $($kind),* }
@@ -38,35 +144,35 @@ macro_rules! kinds {
 }
 
 kinds! {
-    Vpc => "vpc", "vpc ID", InvalidVpcIdMalformed, InvalidVpcIdNotFound;
-    VpcCidrAssoc => "vpc-cidr-assoc", "association ID", InvalidVpcCidrBlockAssociationIdMalformed, InvalidVpcCidrBlockAssociationIdNotFound;
-    Subnet => "subnet", "subnet ID", InvalidSubnetIdMalformed, InvalidSubnetIdNotFound;
-    RouteTable => "rtb", "route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
-    RouteTableAssoc => "rtbassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
-    InternetGateway => "igw", "internet gateway ID", InvalidInternetGatewayIdMalformed, InvalidInternetGatewayIdNotFound;
-    EgressOnlyInternetGateway => "eigw", "egress-only internet gateway ID", InvalidEgressOnlyInternetGatewayIdMalformed, InvalidGatewayIdNotFound;
-    NatGateway => "nat", "NAT gateway ID", NatGatewayMalformed, NatGatewayNotFound;
-    NetworkAcl => "acl", "network ACL ID", InvalidNetworkAclIdMalformed, InvalidNetworkAclIdNotFound;
-    NetworkAclAssoc => "aclassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
-    SecurityGroup => "sg", "security group ID", InvalidGroupIdMalformed, InvalidGroupNotFound;
-    SecurityGroupRule => "sgr", "security group rule ID", InvalidSecurityGroupRuleIdMalformed, InvalidSecurityGroupRuleIdNotFound;
-    DhcpOptions => "dopt", "DHCP options ID", InvalidDhcpOptionsIdMalformed, InvalidDhcpOptionIdNotFound;
-    NetworkInterface => "eni", "network interface ID", InvalidNetworkInterfaceIdMalformed, InvalidNetworkInterfaceIdNotFound;
-    EniAttachment => "eni-attach", "attachment ID", InvalidNetworkInterfaceAttachmentIdMalformed, InvalidAttachmentIdNotFound;
-    Allocation => "eipalloc", "allocation ID", InvalidAllocationIdMalformed, InvalidAllocationIdNotFound;
-    EipAssociation => "eipassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
-    Instance => "i", "instance ID", InvalidInstanceIdMalformed, InvalidInstanceIdNotFound;
-    Reservation => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
-    VpcPeeringConnection => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
-    VpcEndpoint => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
-    VpnGateway => "vgw", "VPN gateway ID", InvalidVpnGatewayIdMalformed, InvalidVpnGatewayIdNotFound;
-    TransitGateway => "tgw", "transit gateway ID", InvalidTransitGatewayIdMalformed, InvalidTransitGatewayIdNotFound;
-    CarrierGateway => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
-    LocalGateway => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
-    PrefixList => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
-    FlowLog => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
-    KeyPair => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
-    Image => "ami", "image ID", InvalidAmiIdMalformed, InvalidAmiIdNotFound;
+    Vpc(VpcId) => "vpc", "vpc ID", InvalidVpcIdMalformed, InvalidVpcIdNotFound;
+    VpcCidrAssoc(VpcCidrAssociationId) => "vpc-cidr-assoc", "association ID", InvalidVpcCidrBlockAssociationIdMalformed, InvalidVpcCidrBlockAssociationIdNotFound;
+    Subnet(SubnetId) => "subnet", "subnet ID", InvalidSubnetIdMalformed, InvalidSubnetIdNotFound;
+    RouteTable(RouteTableId) => "rtb", "route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
+    RouteTableAssoc(RouteTableAssociationId) => "rtbassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    InternetGateway(InternetGatewayId) => "igw", "internet gateway ID", InvalidInternetGatewayIdMalformed, InvalidInternetGatewayIdNotFound;
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewayId) => "eigw", "egress-only internet gateway ID", InvalidEgressOnlyInternetGatewayIdMalformed, InvalidGatewayIdNotFound;
+    NatGateway(NatGatewayId) => "nat", "NAT gateway ID", NatGatewayMalformed, NatGatewayNotFound;
+    NetworkAcl(NetworkAclId) => "acl", "network ACL ID", InvalidNetworkAclIdMalformed, InvalidNetworkAclIdNotFound;
+    NetworkAclAssoc(NetworkAclAssociationId) => "aclassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    SecurityGroup(SecurityGroupId) => "sg", "security group ID", InvalidGroupIdMalformed, InvalidGroupNotFound;
+    SecurityGroupRule(SecurityGroupRuleId) => "sgr", "security group rule ID", InvalidSecurityGroupRuleIdMalformed, InvalidSecurityGroupRuleIdNotFound;
+    DhcpOptions(DhcpOptionsId) => "dopt", "DHCP options ID", InvalidDhcpOptionsIdMalformed, InvalidDhcpOptionIdNotFound;
+    NetworkInterface(NetworkInterfaceId) => "eni", "network interface ID", InvalidNetworkInterfaceIdMalformed, InvalidNetworkInterfaceIdNotFound;
+    EniAttachment(AttachmentId) => "eni-attach", "attachment ID", InvalidNetworkInterfaceAttachmentIdMalformed, InvalidAttachmentIdNotFound;
+    Allocation(AllocationId) => "eipalloc", "allocation ID", InvalidAllocationIdMalformed, InvalidAllocationIdNotFound;
+    EipAssociation(EipAssociationId) => "eipassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    Instance(InstanceId) => "i", "instance ID", InvalidInstanceIdMalformed, InvalidInstanceIdNotFound;
+    Reservation(ReservationId) => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
+    VpcPeeringConnection(VpcPeeringConnectionId) => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
+    VpcEndpoint(VpcEndpointId) => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
+    VpnGateway(VpnGatewayId) => "vgw", "VPN gateway ID", InvalidVpnGatewayIdMalformed, InvalidVpnGatewayIdNotFound;
+    TransitGateway(TransitGatewayId) => "tgw", "transit gateway ID", InvalidTransitGatewayIdMalformed, InvalidTransitGatewayIdNotFound;
+    CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
+    LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
+    PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
+    FlowLog(FlowLogId) => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
+    KeyPair(KeyPairId) => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
+    Image(ImageId) => "ami", "image ID", InvalidAmiIdMalformed, InvalidAmiIdNotFound;
 }
 
 impl Kind {
@@ -147,6 +253,21 @@ mod tests {
             assert!(kind.matches(&id), "{id}");
             assert_eq!(Kind::of(&id), Some(kind), "{id}");
         }
+    }
+
+    #[test]
+    fn id_types_check_their_form_and_store_as_text() {
+        let id = VpcId::new();
+        assert_eq!(VpcId::KIND, Kind::Vpc);
+        assert!(Kind::Vpc.matches(&id));
+        assert_eq!(VpcId::parse(id.as_str()).unwrap(), id);
+        assert_eq!(
+            SubnetId::parse("vpc-1a2b3c4d").unwrap_err().code,
+            ErrorCode::InvalidSubnetIdMalformed
+        );
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<VpcId>(&json).unwrap(), id);
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub mod resources;
 mod state;
 
 pub use error::{ApiError, ErrorCode};
-pub use id::Kind;
+pub use id::*;
 pub use protocol::IpProtocol;
 pub use resources::*;
 pub use state::*;

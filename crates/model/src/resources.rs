@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, IpProtocol, Kind,
-    Millis, NatGatewayState, PeeringStatus, RouteOrigin,
+    Millis, NatGatewayState, PeeringStatus, RouteOrigin, SubnetId, VpcId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -18,7 +18,7 @@ pub type Tags = BTreeMap<String, String>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vpc {
-    pub id: String,
+    pub id: VpcId,
     /// The VPC's number on the underlay: the Geneve VNI, unique across the whole installation.
     pub vni: u32,
     /// Primary block first, then secondary blocks in the order they were added.
@@ -59,8 +59,8 @@ pub struct VpcCidrBlock {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
-    pub id: String,
-    pub vpc_id: String,
+    pub id: SubnetId,
+    pub vpc_id: VpcId,
     pub cidr: Ipv4Net,
     pub availability_zone: String,
     pub availability_zone_id: String,
@@ -77,7 +77,7 @@ pub struct Subnet {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTable {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub routes: Vec<Route>,
     pub associations: Vec<RouteTableAssociation>,
     pub propagating_vgws: Vec<String>,
@@ -206,7 +206,7 @@ impl From<RouteTarget> for StoredRouteTarget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTableAssociation {
     pub id: String,
-    pub subnet_id: Option<String>,
+    pub subnet_id: Option<SubnetId>,
     pub gateway_id: Option<String>,
     pub main: bool,
 }
@@ -214,22 +214,22 @@ pub struct RouteTableAssociation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InternetGateway {
     pub id: String,
-    pub vpc_id: Option<String>,
+    pub vpc_id: Option<VpcId>,
     pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressOnlyInternetGateway {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGateway {
     pub id: String,
-    pub subnet_id: String,
-    pub vpc_id: String,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
     pub state: NatGatewayState,
     pub connectivity_type: ConnectivityType,
     pub create_time: Millis,
@@ -263,7 +263,7 @@ pub struct VpcPeeringConnection {
 /// One side of a peering connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeeringVpcInfo {
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub owner_id: String,
     pub region: String,
     /// The VPC's IPv4 blocks when the request was made, primary first.
@@ -304,7 +304,7 @@ pub struct NatGatewayAddress {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAcl {
     pub id: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub is_default: bool,
     /// User entries; the final `*` deny entries (32767) are implied and shown by the API.
     pub entries: Vec<NetworkAclEntry>,
@@ -331,7 +331,7 @@ pub struct NetworkAclEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAclAssociation {
     pub id: String,
-    pub subnet_id: String,
+    pub subnet_id: SubnetId,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -339,7 +339,7 @@ pub struct SecurityGroup {
     pub id: String,
     pub name: String,
     pub description: String,
-    pub vpc_id: String,
+    pub vpc_id: VpcId,
     pub rules: Vec<SecurityGroupRule>,
     pub tags: Tags,
 }
@@ -381,8 +381,8 @@ pub struct DhcpOptions {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInterface {
     pub id: String,
-    pub subnet_id: String,
-    pub vpc_id: String,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
     pub availability_zone: String,
     pub description: String,
     pub mac_address: String,
@@ -451,8 +451,8 @@ pub struct Instance {
     pub key_name: Option<String>,
     pub state: InstanceState,
     pub state_reason: Option<String>,
-    pub subnet_id: String,
-    pub vpc_id: String,
+    pub subnet_id: SubnetId,
+    pub vpc_id: VpcId,
     pub availability_zone: String,
     /// The primary interface (device index 0); others are found by their attachment.
     pub primary_eni_id: String,

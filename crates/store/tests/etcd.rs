@@ -318,7 +318,7 @@ async fn control_plane_state_lives_in_etcd() {
         .await
         .unwrap();
     let before = control.dump().await.unwrap();
-    assert!(before.keys().any(|key| key.ends_with(&vpc.id)));
+    assert!(before.keys().any(|key| key.ends_with(vpc.id.as_str())));
     drop(control);
 
     let store = EtcdStore::connect(&etcd.url()).await.unwrap();

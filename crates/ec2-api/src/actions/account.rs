@@ -115,7 +115,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::DescribeAccountAttributes => {
             let q = &config.quotas;
             let default_vpc = ctx
-                .read(|v| v.region.default_vpc().map(|x| x.id.clone()))
+                .read(|v| v.region.default_vpc().map(|x| x.id.to_string()))
                 .await?
                 .unwrap_or_else(|| "none".into());
             let attrs: Vec<(&str, Vec<String>)> = vec![

@@ -620,8 +620,8 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         }
         "network-interface.source-dest-check" => all(&|e| vec![b(e.source_dest_check).into()]),
         "network-interface.status" => all(&|e| vec![Region::interface_status(e).into()]),
-        "network-interface.subnet-id" => all(&|e| vec![e.subnet_id.clone()]),
-        "network-interface.vpc-id" => all(&|e| vec![e.vpc_id.clone()]),
+        "network-interface.subnet-id" => all(&|e| vec![e.subnet_id.to_string()]),
+        "network-interface.vpc-id" => all(&|e| vec![e.vpc_id.to_string()]),
         "owner-id" => one(region.account.clone()),
         "private-dns-name" => primary
             .map(|e| private_dns_name(&region.name, e.private_ip))
@@ -638,9 +638,9 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .into_iter()
             .collect(),
         "state-reason-code" => i.state_reason.clone().into_iter().collect(),
-        "subnet-id" if live(i) => one(i.subnet_id.clone()),
+        "subnet-id" if live(i) => one(i.subnet_id.to_string()),
         "tenancy" => one("default".into()),
-        "vpc-id" if live(i) => one(i.vpc_id.clone()),
+        "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
 }

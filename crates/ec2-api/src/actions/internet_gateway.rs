@@ -122,7 +122,7 @@ const IGW_FILTERS: &[&str] = &[
 fn igw_field(g: &InternetGateway, name: &str, account: &str) -> Vec<String> {
     match name {
         "attachment.state" => g.vpc_id.iter().map(|_| "available".to_owned()).collect(),
-        "attachment.vpc-id" => g.vpc_id.iter().cloned().collect(),
+        "attachment.vpc-id" => g.vpc_id.iter().map(ToString::to_string).collect(),
         "internet-gateway-id" => vec![g.id.clone()],
         "owner-id" => vec![account.to_owned()],
         _ => vec![],
@@ -140,7 +140,7 @@ fn eigw_field(g: &EgressOnlyInternetGateway, name: &str) -> Vec<String> {
     match name {
         "egress-only-internet-gateway-id" => vec![g.id.clone()],
         "attachment.state" => vec!["attached".into()],
-        "attachment.vpc-id" => vec![g.vpc_id.clone()],
+        "attachment.vpc-id" => vec![g.vpc_id.to_string()],
         _ => vec![],
     }
 }

@@ -150,7 +150,11 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
                 vec![a.id.clone()]
             }
         }
-        "association.subnet-id" => a.associations.iter().map(|s| s.subnet_id.clone()).collect(),
+        "association.subnet-id" => a
+            .associations
+            .iter()
+            .map(|s| s.subnet_id.to_string())
+            .collect(),
         "default" => vec![b(a.is_default).into()],
         "entry.cidr" => entries()
             .iter()
@@ -191,7 +195,7 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
             .collect(),
         "network-acl-id" => vec![a.id.clone()],
         "owner-id" => vec![account.to_owned()],
-        "vpc-id" => vec![a.vpc_id.clone()],
+        "vpc-id" => vec![a.vpc_id.to_string()],
         _ => vec![],
     }
 }

@@ -360,8 +360,8 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
         "requester-managed" => one(b(e.requester_managed).into()),
         "source-dest-check" => one(b(e.source_dest_check).into()),
         "status" => one(Region::interface_status(e).into()),
-        "subnet-id" => one(e.subnet_id.clone()),
-        "vpc-id" => one(e.vpc_id.clone()),
+        "subnet-id" => one(e.subnet_id.to_string()),
+        "vpc-id" => one(e.vpc_id.to_string()),
         _ => vec![],
     }
 }

@@ -125,7 +125,7 @@ fn field(x: &VpcPeeringConnection, name: &str, now: fort_model::Millis) -> Vec<S
         match f {
             "cidr-block" => s.cidrs.first().map(|c| c.to_string()).into_iter().collect(),
             "owner-id" => vec![s.owner_id.clone()],
-            "vpc-id" => vec![s.vpc_id.clone()],
+            "vpc-id" => vec![s.vpc_id.to_string()],
             _ => vec![],
         }
     };

@@ -256,11 +256,13 @@ fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
         "association.gateway-id" => assoc.filter_map(|a| a.gateway_id.clone()).collect(),
         "association.route-table-association-id" => assoc.map(|a| a.id.clone()).collect(),
         "association.route-table-id" => assoc.map(|_| t.id.clone()).collect(),
-        "association.subnet-id" => assoc.filter_map(|a| a.subnet_id.clone()).collect(),
+        "association.subnet-id" => assoc
+            .filter_map(|a| a.subnet_id.as_ref().map(ToString::to_string))
+            .collect(),
         "association.main" => assoc.map(|a| b(a.main).to_owned()).collect(),
         "owner-id" => vec![v.region.account.clone()],
         "route-table-id" => vec![t.id.clone()],
-        "vpc-id" => vec![t.vpc_id.clone()],
+        "vpc-id" => vec![t.vpc_id.to_string()],
         n if n.starts_with("route.") => route_fields(v, t, n),
         _ => vec![],
     }

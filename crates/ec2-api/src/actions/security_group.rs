@@ -395,7 +395,7 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
             "group-id" => vec![g.id.clone()],
             "group-name" => vec![g.name.clone()],
             "owner-id" => vec![region.account.clone()],
-            "vpc-id" => vec![g.vpc_id.clone()],
+            "vpc-id" => vec![g.vpc_id.to_string()],
             _ => vec![],
         };
     };

@@ -146,8 +146,8 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         "owner-id" => region.account.clone(),
         "state" => "available".into(),
         "subnet-arn" => arn(region, s),
-        "subnet-id" => s.id.clone(),
-        "vpc-id" => s.vpc_id.clone(),
+        "subnet-id" => s.id.to_string(),
+        "vpc-id" => s.vpc_id.to_string(),
         _ => return vec![],
     };
     vec![v]

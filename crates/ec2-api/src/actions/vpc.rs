@@ -192,7 +192,7 @@ fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
         "is-default" => vec![b(v.is_default).into()],
         "owner-id" => vec![account.into()],
         "state" => vec!["available".into()],
-        "vpc-id" => vec![v.id.clone()],
+        "vpc-id" => vec![v.id.to_string()],
         "instance-tenancy" => vec![v.instance_tenancy.clone()],
         _ => vec![],
     }
