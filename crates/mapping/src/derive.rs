@@ -475,27 +475,10 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
         .filter(|t| {
             t.routes
                 .iter()
-                .any(|route| target_id(&route.target) == Some(target))
+                .any(|route| route.target.id() == Some(target))
         })
         .map(|t| row.sibling("route-table", &t.id))
         .collect()
-}
-
-fn target_id(t: &RouteTarget) -> Option<&str> {
-    match t {
-        RouteTarget::Local => None,
-        RouteTarget::InternetGateway(x)
-        | RouteTarget::VpnGateway(x)
-        | RouteTarget::NatGateway(x)
-        | RouteTarget::NetworkInterface(x)
-        | RouteTarget::Instance(x)
-        | RouteTarget::VpcPeeringConnection(x)
-        | RouteTarget::EgressOnlyInternetGateway(x)
-        | RouteTarget::TransitGateway(x)
-        | RouteTarget::VpcEndpoint(x)
-        | RouteTarget::CarrierGateway(x)
-        | RouteTarget::LocalGateway(x) => Some(x),
-    }
 }
 
 /// The active peering connections of a VPC: (id, the other side).

@@ -46,11 +46,16 @@ fn cidrs(c: &[pb::Ipv4Cidr]) -> Checked<Vec<Ipv4Net>> {
     c.iter().map(|c| cidr(Some(c))).collect()
 }
 
-fn protocol(p: i32) -> Checked<i16> {
-    match p {
-        -1..=255 => i16::try_from(p).map_err(|_| "protocol out of range"),
-        _ => Err("protocol out of range"),
+/// A protocol number, ICMP type or ICMP code: 0 to 255, or -1 for every one.
+fn byte_or_any(v: i32, what: &'static str) -> Checked<i16> {
+    match v {
+        -1..=255 => i16::try_from(v).map_err(|_| what),
+        _ => Err(what),
     }
+}
+
+fn protocol(p: i32) -> Checked<i16> {
+    byte_or_any(p, "protocol out of range")
 }
 
 pub(crate) fn port(p: &pb::Port) -> Checked<dp::Port> {
@@ -175,10 +180,7 @@ fn port_number(p: u32) -> Checked<u16> {
 }
 
 fn icmp_part(v: i32) -> Checked<i16> {
-    match v {
-        -1..=255 => i16::try_from(v).map_err(|_| "ICMP type or code out of range"),
-        _ => Err("ICMP type or code out of range"),
-    }
+    byte_or_any(v, "ICMP type or code out of range")
 }
 
 pub(crate) fn network_acl(a: &pb::NetworkAcl) -> Checked<dp::NetworkAcl> {
