@@ -630,30 +630,21 @@ impl Engine {
         }
         group.members = members.to_vec();
         let groups = &vspec.security_groups;
-        let names = |g: &program::SecurityGroup, id: &str| {
-            g.ingress
-                .iter()
-                .chain(&g.egress)
-                .any(|r| matches!(&r.peer, program::SgPeer::Group(x) if x == id))
-        };
-        let readers: HashSet<&str> = groups
+        let readers: Vec<&program::SecurityGroup> = groups
             .iter()
-            .filter(|g| names(g, group_id))
-            .map(|g| g.id.as_str())
+            .filter(|g| peers(g).any(|x| x == group_id))
             .collect();
         if readers.is_empty() {
             return 0;
         }
         // Member lists of the groups the readers' rules name (not the whole VPC's).
+        let named_ids: HashSet<&str> = readers.iter().flat_map(|g| peers(g)).collect();
         let named: Vec<program::SecurityGroup> = groups
             .iter()
-            .filter(|g| {
-                readers
-                    .iter()
-                    .any(|r| groups.iter().any(|x| x.id == *r && names(x, &g.id)))
-            })
+            .filter(|g| named_ids.contains(g.id.as_str()))
             .cloned()
             .collect();
+        let readers: HashSet<&str> = readers.iter().map(|g| g.id.as_str()).collect();
         let lists = security_group::members(&named);
         let mut prints = MemberPrints::new(groups);
         let mut recompiled = 0;
@@ -1496,6 +1487,17 @@ fn vpc_fingerprint(spec: &program::Vpc, middleboxes: &[Ipv4Addr]) -> u64 {
 
 /// A port's configuration and everything its security decisions read: its groups'
 /// rules and the members of the groups those rules reference.
+/// The groups a group's rules name as peers.
+fn peers(g: &program::SecurityGroup) -> impl Iterator<Item = &str> {
+    g.ingress
+        .iter()
+        .chain(&g.egress)
+        .filter_map(|r| match &r.peer {
+            program::SgPeer::Group(x) => Some(x.as_str()),
+            program::SgPeer::Cidr(_) => None,
+        })
+}
+
 /// Fingerprints of groups' member lists, each computed once for all the ports that read
 /// it (a list may hold tens of thousands of addresses).
 struct MemberPrints<'a> {
