@@ -21,9 +21,9 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(15);
 /// The longest a presigned URL may live (seven days, as in AWS).
 pub const MAX_PRESIGNED_EXPIRES_SECS: i64 = 604_800;
 
-/// Services a request may be signed for. `sts` because the same endpoint answers
-/// `GetCallerIdentity`, which botocore signs with service `sts`.
-pub const SERVICES: &[&str] = &["ec2", "sts"];
+/// The service whose signing rules differ from every other's: its path is canonical as
+/// sent (not normalized, not encoded again) and its payload may go unsigned.
+const S3: &str = "s3";
 
 const TERMINATOR: &str = "aws4_request";
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
@@ -51,7 +51,8 @@ pub struct Verified {
     pub account_id: String,
     /// The region of the credential scope: Fort keeps state per region.
     pub region: String,
-    /// `ec2` or `sts`.
+    /// The signing name of the service the request is for (`ec2`, `sts`, `s3`, `logs`,
+    /// ...): one endpoint answers several services and routes by it.
     pub service: String,
     /// The signed request time (`X-Amz-Date`, or `Date`), UTC.
     pub date: OffsetDateTime,
@@ -128,20 +129,11 @@ pub fn verify(
     credentials: &Credentials,
     now: OffsetDateTime,
 ) -> Result<Verified, VerifyError> {
-    verify_for(req, credentials, now, SERVICES)
-}
-
-/// [`verify`] for any of `services` (tests use AWS's vectors, scoped to other services).
-fn verify_for(
-    req: &HttpRequest<'_>,
-    credentials: &Credentials,
-    now: OffsetDateTime,
-    services: &[&str],
-) -> Result<Verified, VerifyError> {
     let query = parse_query(req.query);
     let auth = find_auth(req, &query)?;
 
-    let scope = parse_credential(&auth.credential, services)?;
+    let scope = parse_credential(&auth.credential)?;
+    let s3 = scope.service == S3;
     let date = auth.date;
     let date_stamp = format_date_stamp(date);
     if scope.date != date_stamp {
@@ -153,7 +145,7 @@ fn verify_for(
     check_time(date, now, auth.expires)?;
 
     let signed_headers = parse_signed_headers(&auth.signed_headers)?;
-    let payload_hashes = payload_hashes(req, &query, auth.presigned)?;
+    let payload_hashes = payload_hashes(req, &query, auth.presigned, s3)?;
 
     let credential = credentials
         .get(&scope.access_key_id)
@@ -165,6 +157,7 @@ fn verify_for(
         auth.presigned,
         &signed_headers,
         &auth.signed_headers,
+        s3,
     );
     let key = signing_key(
         &credential.secret_access_key,
@@ -385,7 +378,7 @@ struct Scope {
     service: String,
 }
 
-fn parse_credential(credential: &str, services: &[&str]) -> Result<Scope, VerifyError> {
+fn parse_credential(credential: &str) -> Result<Scope, VerifyError> {
     let parts: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, terminator] = parts.as_slice() else {
         return Err(incomplete(format!(
@@ -407,9 +400,14 @@ fn parse_credential(credential: &str, services: &[&str]) -> Result<Scope, Verify
             "Credential date must be in the form YYYYMMDD, got '{date}'."
         )));
     }
-    if !services.contains(service) {
+    // Signing names are lowercase words with dashes (`ec2`, `logs`, `execute-api`).
+    let service_ok = service.len() <= 64
+        && service
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !service_ok {
         return Err(VerifyError::InvalidScope(format!(
-            "Credential should be scoped to correct service: 'ec2'. Got '{service}'."
+            "Credential should be scoped to a valid service, not '{service}'."
         )));
     }
     if !valid_region(region) {
@@ -489,10 +487,13 @@ fn is_token_byte(b: u8) -> bool {
 
 /// The payload hashes a signer may have used: one, or for a presigned request
 /// with an empty body and no declared hash, the body's hash or `UNSIGNED-PAYLOAD`.
+/// S3 alone lets a signer leave the payload out (`UNSIGNED-PAYLOAD`, or a
+/// `STREAMING-…` body signed chunk by chunk): the declared value is then what was signed.
 fn payload_hashes(
     req: &HttpRequest<'_>,
     query: &[(Vec<u8>, Vec<u8>)],
     presigned: bool,
+    s3: bool,
 ) -> Result<Vec<String>, VerifyError> {
     let body_hash = hex::encode(Sha256::digest(req.body));
     let declared: Vec<&[u8]> = header_values(req.headers, "x-amz-content-sha256")
@@ -515,6 +516,9 @@ fn payload_hashes(
     match declared {
         None if presigned && req.body.is_empty() => Ok(vec![body_hash, UNSIGNED_PAYLOAD.into()]),
         None => Ok(vec![body_hash]),
+        Some(value) if s3 && (value == UNSIGNED_PAYLOAD || value.starts_with("STREAMING-")) => {
+            Ok(vec![value])
+        }
         Some(value) if value == UNSIGNED_PAYLOAD => {
             if !presigned {
                 Err(VerifyError::PayloadHash(
@@ -544,11 +548,17 @@ fn canonical_request_prefix(
     presigned: bool,
     signed_headers: &[String],
     signed_headers_line: &str,
+    s3: bool,
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(256 + req.query.len());
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(canonical_uri(req.path).as_bytes());
+    if s3 {
+        // S3 signs the path as sent (an empty one is `/`).
+        out.extend_from_slice(if req.path.is_empty() { "/" } else { req.path }.as_bytes());
+    } else {
+        out.extend_from_slice(canonical_uri(req.path).as_bytes());
+    }
     out.push(b'\n');
     out.extend_from_slice(canonical_query(query, presigned).as_bytes());
     out.push(b'\n');
@@ -815,7 +825,7 @@ pub(crate) fn sign_for_test(
     let (date, region, service) = scope;
     let names: Vec<String> = signed_headers.split(';').map(str::to_owned).collect();
     let query = parse_query(req.query);
-    let mut canonical = canonical_request_prefix(req, &query, false, &names, signed_headers);
+    let mut canonical = canonical_request_prefix(req, &query, false, &names, signed_headers, false);
     canonical.extend_from_slice(hex::encode(Sha256::digest(req.body)).as_bytes());
     let string_to_sign = format!(
         "{ALGORITHM}\n{}\n{date}/{region}/{service}/{TERMINATOR}\n{}",
@@ -925,7 +935,7 @@ mod tests {
             body: b"",
         };
         let names = vec!["host".to_owned(), "x-multi".to_owned()];
-        let prefix = canonical_request_prefix(&req, &[], false, &names, "host;x-multi");
+        let prefix = canonical_request_prefix(&req, &[], false, &names, "host;x-multi", false);
         assert_eq!(
             String::from_utf8(prefix).unwrap(),
             "GET\n/\n\nhost:h\nx-multi:one two,three\n\nhost;x-multi\n"
@@ -977,7 +987,7 @@ mod tests {
 
     #[test]
     fn credential_scope_parsing() {
-        let ok = parse_credential("AKID/20261126/us-east-1/ec2/aws4_request", SERVICES).unwrap();
+        let ok = parse_credential("AKID/20261126/us-east-1/ec2/aws4_request").unwrap();
         assert_eq!(
             ok,
             Scope {
@@ -988,7 +998,7 @@ mod tests {
             }
         );
         let code = |c: &str| {
-            parse_credential(c, SERVICES)
+            parse_credential(c)
                 .map(|_| "Ok")
                 .unwrap_or_else(|e| e.code())
         };
@@ -1015,7 +1025,13 @@ mod tests {
             "IncompleteSignature"
         );
         assert_eq!(
-            code("AKID/20261126/us-east-1/s3/aws4_request"),
+            parse_credential("AKID/20261126/us-east-1/s3/aws4_request")
+                .unwrap()
+                .service,
+            "s3"
+        );
+        assert_eq!(
+            code("AKID/20261126/us-east-1/S3!/aws4_request"),
             "AuthFailure"
         );
         assert_eq!(
@@ -1069,6 +1085,7 @@ mod tests {
             false,
             &names,
             "content-type;host;x-amz-date",
+            false,
         );
         canonical.extend_from_slice(hex::encode(Sha256::digest(b"")).as_bytes());
         assert_eq!(
@@ -1076,16 +1093,9 @@ mod tests {
             "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
         );
         let c = creds("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
-        let v = verify_for(&req, &c, datetime!(2015-08-30 12:40:00 UTC), &["iam"]).unwrap();
+        let v = verify(&req, &c, datetime!(2015-08-30 12:40:00 UTC)).unwrap();
         assert_eq!(v.region, "us-east-1");
         assert_eq!(v.service, "iam");
-        // ...and ec2's verifier refuses it for its service.
-        assert_eq!(
-            verify(&req, &c, datetime!(2015-08-30 12:40:00 UTC))
-                .unwrap_err()
-                .code(),
-            "AuthFailure"
-        );
     }
 
     fn date_header_request(
@@ -1245,6 +1255,7 @@ mod tests {
                     false,
                     &names,
                     &signed_line,
+                    false,
                 );
                 canonical.extend_from_slice(hex::encode(Sha256::digest(&body)).as_bytes());
                 assert_eq!(String::from_utf8_lossy(&canonical), read("creq"), "{name}");
@@ -1262,7 +1273,7 @@ mod tests {
                     headers: &view,
                     body: &body,
                 };
-                let v = verify_for(&req, &creds, now, &["service"]);
+                let v = verify(&req, &creds, now);
                 assert!(v.is_ok(), "{name}: {v:?}");
                 checked += 1;
             }

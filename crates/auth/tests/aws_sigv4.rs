@@ -332,13 +332,16 @@ fn failures_map_to_ec2_codes() {
     assert_eq!(future.code(), "RequestExpired");
 
     // Bad scopes.
-    let s3 = Signer {
-        service: "s3".into(),
+    let bad_service = Signer {
+        service: "EC2 v2".into(),
         ..Signer::default()
     }
     .sign(Req::botocore_post(DESCRIBE_VPCS));
-    assert!(matches!(s3.verify(), Err(VerifyError::InvalidScope(_))));
-    assert_eq!(s3.code(), "AuthFailure");
+    assert!(matches!(
+        bad_service.verify(),
+        Err(VerifyError::InvalidScope(_))
+    ));
+    assert_eq!(bad_service.code(), "AuthFailure");
     let region = Signer {
         region: "us_east_1".into(),
         ..Signer::default()
@@ -457,4 +460,53 @@ fn verify_uses_only_the_clock_it_is_given() {
         )
         .unwrap();
     assert_eq!(v.date, time::macros::datetime!(2001-02-03 04:05:06 UTC));
+}
+
+/// Other services signed with the same credentials verify (the endpoint answers them in
+/// their own protocol); S3 by its own rules: the path as sent, the payload left unsigned.
+#[test]
+fn other_services_and_s3_rules() {
+    let logs = Signer {
+        service: "logs".into(),
+        ..Signer::default()
+    }
+    .sign(
+        Req::new("POST", "", br#"{"logGroupNamePrefix":"x"}"#)
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("X-Amz-Target", "Logs_20140328.DescribeLogGroups"),
+    );
+    assert_eq!(logs.verify().unwrap().service, "logs");
+
+    let s3 = Signer {
+        service: "s3".into(),
+        content_sha256: true,
+        body: BodyMode::Unsigned,
+        s3: true,
+        ..Signer::default()
+    };
+    let mut get = Req::new("GET", "", b"");
+    get.path = "/bucket/a%20key/../b%2Fc".into();
+    let get = s3.sign(get);
+    assert_eq!(
+        get.header_value("x-amz-content-sha256").as_deref(),
+        Some("UNSIGNED-PAYLOAD")
+    );
+    assert_eq!(get.verify().unwrap().service, "s3");
+    // The same request under EC2's rules (path normalized and encoded again) does not.
+    let ec2_rules = Signer {
+        service: "s3".into(),
+        content_sha256: true,
+        ..Signer::default()
+    };
+    let mut as_ec2 = Req::new("GET", "", b"");
+    as_ec2.path = "/bucket/a%20key/../b%2Fc".into();
+    assert_eq!(ec2_rules.sign(as_ec2).code(), "AuthFailure");
+    // Unsigned payloads stay S3's: EC2 refuses them outside presigned URLs.
+    let ec2_unsigned = Signer {
+        content_sha256: true,
+        body: BodyMode::Unsigned,
+        ..Signer::default()
+    }
+    .sign(Req::botocore_post(DESCRIBE_VPCS));
+    assert_eq!(ec2_unsigned.code(), "AuthFailure");
 }

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod metrics;
 pub mod query;
 pub mod server;
+pub mod services;
 pub mod xml;
 
 pub use server::{Api, Sidecar, router, router_with};

@@ -19,6 +19,7 @@ use fort_model::{ApiError, ErrorCode};
 
 use crate::actions::{self, Ctx};
 use crate::query::Params;
+use crate::services::{self, Protocol};
 use crate::xml;
 
 /// The largest request body accepted: far above any real EC2 request.
@@ -126,6 +127,10 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
             return error_response(&auth_error(&e), &request_id);
         }
     };
+    if !matches!(verified.service.as_str(), "ec2" | "sts") {
+        let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);
+        return services::not_offered(&verified.service, protocol, &request_id);
+    }
     let params = match decode(
         parts.method.as_str(),
         query,

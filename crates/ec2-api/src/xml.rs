@@ -114,6 +114,13 @@ pub fn error_document(code: &str, message: &str, request_id: &str) -> String {
     out
 }
 
+/// `s` as XML text.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s);
+    out
+}
+
 fn escape_into(out: &mut String, s: &str) {
     for c in s.chars() {
         match c {

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use std::time::{Duration as StdDuration, SystemTime};
 
 use aws_sigv4::http_request::{
-    PayloadChecksumKind, SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation,
+    SigningSettings, UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 use fort_auth::{Credential, Credentials, HttpRequest, Verified, VerifyError, verify};
@@ -140,6 +141,8 @@ pub struct Signer {
     pub content_sha256: bool,
     pub body: BodyMode,
     pub exclude_headers: Vec<&'static str>,
+    /// S3's rules: the path signed as sent, neither normalized nor encoded again.
+    pub s3: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -162,6 +165,7 @@ impl Default for Signer {
             content_sha256: false,
             body: BodyMode::Signed,
             exclude_headers: vec![],
+            s3: false,
         }
     }
 }
@@ -184,6 +188,10 @@ impl Signer {
         }
         if self.content_sha256 {
             settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        }
+        if self.s3 {
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
         }
         if let Some(excluded) = settings.excluded_headers.as_mut() {
             excluded.extend(self.exclude_headers.iter().map(|h| Cow::Borrowed(*h)));
