@@ -130,6 +130,33 @@ def test_import_generated_keys(ec2, key_names):
     assert [x["KeyName"] for x in got] == ["imp-rsa"]
 
 
+@needs_ssh_keygen
+def test_import_ssh2_and_der_public_keys(ec2, key_names):
+    """The formats EC2 documents besides the OpenSSH line: RFC 4716 (`ssh-keygen -e`) and
+    an RSA key's DER; the same key gives the same fingerprint in each."""
+    key_names += ["fmt-openssh", "fmt-ssh2", "fmt-der"]
+    d = tempfile.mkdtemp(prefix="fort-key-")
+    try:
+        path = os.path.join(d, "k")
+        subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-C", "me@host", "-f", path],
+                       check=True)
+        line = open(path + ".pub", "rb").read()
+        ssh2 = subprocess.run(["ssh-keygen", "-e", "-m", "RFC4716", "-f", path + ".pub"],
+                              check=True, capture_output=True).stdout
+        pem = subprocess.run(["ssh-keygen", "-e", "-m", "PKCS8", "-f", path + ".pub"],
+                             check=True, capture_output=True, text=True).stdout
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    assert ssh2.startswith(b"---- BEGIN SSH2 PUBLIC KEY ----")
+    der = base64.b64decode("".join(l for l in pem.splitlines() if not l.startswith("-----")))
+    want = ec2.import_key_pair(KeyName="fmt-openssh", PublicKeyMaterial=line)["KeyFingerprint"]
+    assert want == hex_colons(hashlib.md5(der).digest())
+    assert ec2.import_key_pair(KeyName="fmt-ssh2", PublicKeyMaterial=ssh2)["KeyFingerprint"] == want
+    assert ec2.import_key_pair(KeyName="fmt-der", PublicKeyMaterial=der)["KeyFingerprint"] == want
+    assert error_code(ec2.import_key_pair, KeyName="fmt-bad",
+                      PublicKeyMaterial=ssh2.replace(b"---- END SSH2 PUBLIC KEY ----", b"")) == "InvalidKeyPair.Format"
+
+
 def test_errors(ec2, key_names):
     key_names.append("kp-err")
     ec2.create_key_pair(KeyName="kp-err", KeyType="ed25519")

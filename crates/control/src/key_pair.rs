@@ -1,5 +1,5 @@
 //! Key pairs: made here (RSA 2048 or ed25519, the private key handed out once and never
-//! kept) or imported from an OpenSSH public key; fingerprinted as EC2 does.
+//! kept) or imported (OpenSSH, RFC 4716 or DER public keys); fingerprinted as EC2 does.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -72,6 +72,15 @@ fn put_mpint(out: &mut Vec<u8>, be: &[u8]) {
     put_string(out, &v);
 }
 
+/// The SSH wire form of an RSA public key.
+fn rsa_blob(key: &RsaPublicKey) -> Vec<u8> {
+    let mut blob = Vec::new();
+    put_string(&mut blob, b"ssh-rsa");
+    put_mpint(&mut blob, &key.e().to_bytes_be());
+    put_mpint(&mut blob, &key.n().to_bytes_be());
+    blob
+}
+
 fn ed25519_blob(public: &[u8; 32]) -> Vec<u8> {
     let mut blob = Vec::new();
     put_string(&mut blob, b"ssh-ed25519");
@@ -125,11 +134,7 @@ pub fn generate(key_type: &str, name: &str) -> Result<Generated, ApiError> {
                 use sha1::Digest;
                 hex_colons(&sha1::Sha1::digest(pkcs8.as_bytes()))
             };
-            let public = key.to_public_key();
-            let mut blob = Vec::new();
-            put_string(&mut blob, b"ssh-rsa");
-            put_mpint(&mut blob, &public.e().to_bytes_be());
-            put_mpint(&mut blob, &public.n().to_bytes_be());
+            let blob = rsa_blob(&key.to_public_key());
             Ok(Generated {
                 private_pem: private_pem.to_string(),
                 public: PublicHalf {
@@ -214,39 +219,38 @@ pub fn parse_public_param(param: &str) -> Result<PublicHalf, ApiError> {
     }
 }
 
-/// ImportKeyPair's material (already base64-decoded from the request): an OpenSSH public
-/// key line, `ssh-rsa` or `ssh-ed25519`.
+/// ImportKeyPair's material (already base64-decoded from the request), in any of the
+/// formats EC2 takes: an OpenSSH public key line (`ssh-rsa`, `ssh-ed25519`), the SSH2
+/// public key file of RFC 4716 (what `ssh-keygen -e` writes), or an RSA key's DER.
 pub fn parse_public(material: &[u8]) -> Result<PublicHalf, ApiError> {
-    let text = std::str::from_utf8(material).map_err(|_| bad_format())?;
-    let mut words = text.split_whitespace();
-    let (Some(kind), Some(b64)) = (words.next(), words.next()) else {
-        return Err(bad_format());
+    let Ok(text) = std::str::from_utf8(material) else {
+        return rsa_der(material);
     };
-    let comment = words.collect::<Vec<_>>().join(" ");
-    let blob = STANDARD.decode(b64).map_err(|_| bad_format())?;
+    let (blob, claimed, comment) = if text.trim_start().starts_with(SSH2_BEGIN) {
+        let (blob, comment) = rfc4716(text)?;
+        (blob, None, comment)
+    } else {
+        let mut words = text.split_whitespace();
+        let (Some(kind), Some(b64)) = (words.next(), words.next()) else {
+            return rsa_der(material);
+        };
+        let comment = words.collect::<Vec<_>>().join(" ");
+        let blob = STANDARD.decode(b64).map_err(|_| bad_format())?;
+        (blob, Some(kind), comment)
+    };
     let mut r = Reader(&blob);
-    if r.string()? != kind.as_bytes() {
+    let kind = std::str::from_utf8(r.string()?).map_err(|_| bad_format())?;
+    if claimed.is_some_and(|c| c != kind) {
         return Err(bad_format());
     }
     match kind {
         "ssh-rsa" => {
             let e = BigUint::from_bytes_be(r.string()?);
             let n = BigUint::from_bytes_be(r.string()?);
-            if !r.0.is_empty() || n.bits() < 1024 {
+            if !r.0.is_empty() {
                 return Err(bad_format());
             }
-            let key = RsaPublicKey::new_with_max_size(n, e, 16384).map_err(|_| bad_format())?;
-            let der = key.to_public_key_der().map_err(|_| bad_format())?;
-            // EC2 fingerprints imported RSA keys by the MD5 of the DER public key.
-            let fingerprint = {
-                use md5::Digest;
-                hex_colons(&md5::Md5::digest(der.as_bytes()))
-            };
-            Ok(PublicHalf {
-                key_type: "rsa".into(),
-                public_key: openssh_line(&blob, kind, &comment),
-                fingerprint,
-            })
+            rsa_half(n, e, &comment)
         }
         "ssh-ed25519" => {
             let public: [u8; 32] = r.string()?.try_into().map_err(|_| bad_format())?;
@@ -262,6 +266,76 @@ pub fn parse_public(material: &[u8]) -> Result<PublicHalf, ApiError> {
         }
         _ => Err(bad_format()),
     }
+}
+
+/// An RSA public key (modulus `n`, exponent `e`) of a size EC2 takes.
+fn rsa_half(n: BigUint, e: BigUint, comment: &str) -> Result<PublicHalf, ApiError> {
+    if n.bits() < 1024 {
+        return Err(bad_format());
+    }
+    let key = RsaPublicKey::new_with_max_size(n, e, 16384).map_err(|_| bad_format())?;
+    let der = key.to_public_key_der().map_err(|_| bad_format())?;
+    // EC2 fingerprints imported RSA keys by the MD5 of the DER public key.
+    let fingerprint = {
+        use md5::Digest;
+        hex_colons(&md5::Md5::digest(der.as_bytes()))
+    };
+    Ok(PublicHalf {
+        key_type: "rsa".into(),
+        public_key: openssh_line(&rsa_blob(&key), "ssh-rsa", comment),
+        fingerprint,
+    })
+}
+
+/// An RSA public key in DER: SubjectPublicKeyInfo, or PKCS#1's RSAPublicKey.
+fn rsa_der(der: &[u8]) -> Result<PublicHalf, ApiError> {
+    use rsa::pkcs1::DecodeRsaPublicKey;
+    use rsa::pkcs8::DecodePublicKey;
+    let key = RsaPublicKey::from_public_key_der(der)
+        .or_else(|_| RsaPublicKey::from_pkcs1_der(der))
+        .map_err(|_| bad_format())?;
+    rsa_half(key.n().clone(), key.e().clone(), "")
+}
+
+const SSH2_BEGIN: &str = "---- BEGIN SSH2 PUBLIC KEY ----";
+const SSH2_END: &str = "---- END SSH2 PUBLIC KEY ----";
+
+/// The key blob and comment of an RFC 4716 public key file: header lines (`Tag: value`,
+/// continued by a trailing backslash), then the base64 body.
+fn rfc4716(text: &str) -> Result<(Vec<u8>, String), ApiError> {
+    let mut lines = text.lines().map(str::trim).skip_while(|l| l.is_empty());
+    if lines.next() != Some(SSH2_BEGIN) {
+        return Err(bad_format());
+    }
+    let mut comment = String::new();
+    let mut body = String::new();
+    let mut header: Option<String> = None;
+    let mut ended = false;
+    for line in lines.by_ref() {
+        if line == SSH2_END {
+            ended = true;
+            break;
+        }
+        if let Some(h) = header.as_mut() {
+            h.push_str(line.strip_suffix('\\').unwrap_or(line));
+        } else if line.contains(':') && body.is_empty() {
+            header = Some(line.strip_suffix('\\').unwrap_or(line).to_owned());
+        } else {
+            body.push_str(line);
+        }
+        if !line.ends_with('\\')
+            && let Some(h) = header.take()
+            && let Some((tag, value)) = h.split_once(':')
+            && tag.trim().eq_ignore_ascii_case("comment")
+        {
+            comment = value.trim().trim_matches('"').to_owned();
+        }
+    }
+    if !ended || lines.any(|l| !l.is_empty()) {
+        return Err(bad_format());
+    }
+    let blob = STANDARD.decode(body).map_err(|_| bad_format())?;
+    Ok((blob, comment))
 }
 
 /// The error EC2 gives for a key name that names nothing.
@@ -354,6 +428,56 @@ mod tests {
         assert_eq!(p.key_type, "rsa");
         assert_eq!(p.fingerprint.len(), 47);
         assert_eq!(g.public.fingerprint.len(), 59);
+    }
+
+    /// The same key in each format EC2 takes imports with one fingerprint.
+    #[test]
+    fn rfc4716_and_der_import_as_the_openssh_line_does() {
+        let g = generate("rsa", "k").unwrap();
+        let line = parse_public(g.public.public_key.as_bytes()).unwrap();
+        let b64 = g.public.public_key.split_whitespace().nth(1).unwrap();
+        let mut ssh2 =
+            format!("{SSH2_BEGIN}\nComment: \"2048-bit RSA, converted \\\nby me\"\nx-other: y\n");
+        for chunk in b64.as_bytes().chunks(70) {
+            ssh2.push_str(std::str::from_utf8(chunk).unwrap());
+            ssh2.push('\n');
+        }
+        ssh2.push_str(SSH2_END);
+        ssh2.push('\n');
+        let from_ssh2 = parse_public(ssh2.as_bytes()).unwrap();
+        assert_eq!(from_ssh2.fingerprint, line.fingerprint);
+        assert!(
+            from_ssh2
+                .public_key
+                .ends_with(" 2048-bit RSA, converted by me")
+        );
+
+        let public = RsaPublicKey::from(
+            &<RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(&g.private_pem)
+                .unwrap(),
+        );
+        let der = public.to_public_key_der().unwrap();
+        assert_eq!(
+            parse_public(der.as_bytes()).unwrap().fingerprint,
+            line.fingerprint
+        );
+        let b64_der = STANDARD.encode(der.as_bytes());
+        assert_eq!(
+            parse_public_param(&b64_der).unwrap().fingerprint,
+            line.fingerprint
+        );
+
+        // an unterminated file, or a body that is not a key, is refused
+        let cut = ssh2.replace(SSH2_END, "");
+        assert_eq!(
+            parse_public(cut.as_bytes()).unwrap_err().code,
+            "InvalidKeyPair.Format"
+        );
+        let junk = format!("{SSH2_BEGIN}\nAAAA\n{SSH2_END}\n");
+        assert_eq!(
+            parse_public(junk.as_bytes()).unwrap_err().code,
+            "InvalidKeyPair.Format"
+        );
     }
 
     #[test]
