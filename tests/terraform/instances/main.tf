@@ -1,0 +1,185 @@
+# Instances in a VPC: one on an ENI made beforehand with a second ENI attached and an elastic
+# IP, one launched from a launch template; the image found with data "aws_ami".
+
+variable "public_key" {
+  description = "An OpenSSH public key (ssh-keygen's .pub file)"
+  type        = string
+}
+
+locals {
+  name = "tf-instances"
+  tags = { Project = local.name }
+}
+
+data "aws_availability_zones" "available" {
+  state = "available"
+}
+
+data "aws_ami" "al2023" {
+  most_recent = true
+  owners      = ["amazon"]
+
+  filter {
+    name   = "name"
+    values = ["al2023-ami-2023.*-x86_64"]
+  }
+
+  filter {
+    name   = "virtualization-type"
+    values = ["hvm"]
+  }
+}
+
+resource "aws_vpc" "this" {
+  cidr_block           = "10.50.0.0/16"
+  enable_dns_hostnames = true
+  tags                 = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_internet_gateway" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_subnet" "this" {
+  vpc_id            = aws_vpc.this.id
+  cidr_block        = "10.50.1.0/24"
+  availability_zone = data.aws_availability_zones.available.names[0]
+  tags              = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_route_table" "this" {
+  vpc_id = aws_vpc.this.id
+
+  route {
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.this.id
+  }
+
+  tags = merge(local.tags, { Name = local.name })
+}
+
+resource "aws_route_table_association" "this" {
+  subnet_id      = aws_subnet.this.id
+  route_table_id = aws_route_table.this.id
+}
+
+resource "aws_security_group" "ssh" {
+  name        = "${local.name}-ssh"
+  description = "SSH in, everything out"
+  vpc_id      = aws_vpc.this.id
+
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  egress {
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}
+
+resource "aws_key_pair" "deployer" {
+  key_name   = "${local.name}-deployer"
+  public_key = var.public_key
+  tags       = local.tags
+}
+
+resource "aws_network_interface" "primary" {
+  subnet_id       = aws_subnet.this.id
+  private_ips     = ["10.50.1.10"]
+  security_groups = [aws_security_group.ssh.id]
+  description     = "primary interface of the bastion"
+  tags            = merge(local.tags, { Name = "${local.name}-primary" })
+}
+
+resource "aws_network_interface" "secondary" {
+  subnet_id         = aws_subnet.this.id
+  security_groups   = [aws_security_group.ssh.id]
+  source_dest_check = false
+  tags              = merge(local.tags, { Name = "${local.name}-secondary" })
+}
+
+resource "aws_instance" "bastion" {
+  ami           = data.aws_ami.al2023.id
+  instance_type = "t3.micro"
+  key_name      = aws_key_pair.deployer.key_name
+
+  network_interface {
+    network_interface_id = aws_network_interface.primary.id
+    device_index         = 0
+  }
+
+  tags = merge(local.tags, { Name = "${local.name}-bastion" })
+}
+
+resource "aws_network_interface_attachment" "secondary" {
+  instance_id          = aws_instance.bastion.id
+  network_interface_id = aws_network_interface.secondary.id
+  device_index         = 1
+}
+
+resource "aws_eip" "bastion" {
+  domain                    = "vpc"
+  network_interface         = aws_network_interface.primary.id
+  associate_with_private_ip = "10.50.1.10"
+  tags                      = merge(local.tags, { Name = "${local.name}-bastion" })
+  depends_on                = [aws_internet_gateway.this, aws_instance.bastion]
+}
+
+resource "aws_launch_template" "app" {
+  name_prefix   = "${local.name}-app-"
+  image_id      = data.aws_ami.al2023.id
+  instance_type = "t3.micro"
+  key_name      = aws_key_pair.deployer.key_name
+
+  network_interfaces {
+    associate_public_ip_address = true
+    security_groups             = [aws_security_group.ssh.id]
+    delete_on_termination       = true
+  }
+
+  metadata_options {
+    http_endpoint = "enabled"
+    http_tokens   = "required"
+  }
+
+  tag_specifications {
+    resource_type = "instance"
+    tags          = merge(local.tags, { Name = "${local.name}-app" })
+  }
+
+  user_data = base64encode("#!/bin/sh\necho hello > /tmp/hello\n")
+}
+
+resource "aws_instance" "app" {
+  subnet_id = aws_subnet.this.id
+
+  launch_template {
+    id      = aws_launch_template.app.id
+    version = "$Latest"
+  }
+}
+
+resource "aws_eip" "app" {
+  domain     = "vpc"
+  instance   = aws_instance.app.id
+  depends_on = [aws_internet_gateway.this]
+}
+
+output "ami_id" {
+  value = data.aws_ami.al2023.id
+}
+
+output "bastion_public_ip" {
+  value = aws_eip.bastion.public_ip
+}
+
+output "app_private_ip" {
+  value = aws_instance.app.private_ip
+}

@@ -1,0 +1,351 @@
+"""Terraform end to end: the hashicorp/aws provider, pointed at a real `fort server` with only
+its `endpoints` block, applies each configuration here, plans no changes, destroys, and leaves
+nothing behind (issue 11).
+
+Terraform comes from PATH (or $TERRAFORM) and the provider from a filesystem mirror
+($FORT_TF_PLUGINS, default /opt/tf-plugins); nothing is fetched from the network. Each test
+has its own server, port, data directory and Terraform directories, so they run in parallel.
+A failing command is run once more with TF_LOG=DEBUG, and the failing requests and Fort's
+answers are quoted in the failure; set $FORT_TF_ARTIFACTS to a directory to keep the logs.
+"""
+
+import glob
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+
+import boto3
+import botocore.config
+import pytest
+from botocore.exceptions import ClientError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+FORT_BIN = os.environ.get("FORT_BIN", os.path.join(ROOT, "target", "debug", "fort"))
+TERRAFORM = os.environ.get("TERRAFORM") or shutil.which("terraform")
+PLUGINS = os.environ.get("FORT_TF_PLUGINS", "/opt/tf-plugins")
+PROVIDER = "registry.terraform.io/hashicorp/aws"
+ACCESS_KEY = "AKIAFORTTFTEST000001"
+SECRET_KEY = "fort-terraform-secret-0000000000000000000"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+TIMEOUT = 600  # seconds, per terraform command
+
+
+def _missing():
+    if not TERRAFORM or not os.access(TERRAFORM, os.X_OK):
+        return "terraform is not on PATH (set $TERRAFORM to its path)"
+    if not glob.glob(os.path.join(PLUGINS, PROVIDER, "*", "*", "terraform-provider-aws*")):
+        return f"the hashicorp/aws provider is not in the filesystem mirror {PLUGINS}"
+    if not os.path.exists(FORT_BIN):
+        return f"no fort binary at {FORT_BIN}: cargo build -p fort"
+    return None
+
+
+pytestmark = pytest.mark.skipif(_missing() is not None, reason=_missing() or "")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Fort:
+    """`fort server --dataplane off` on a free port, with a credentials file."""
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.creds = os.path.join(data_dir, "credentials")
+        with open(self.creds, "w") as f:
+            f.write(f"[default]\naws_access_key_id = {ACCESS_KEY}\n"
+                    f"aws_secret_access_key = {SECRET_KEY}\naws_account_id = {ACCOUNT}\n")
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log_path = os.path.join(data_dir, "server.log")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.setdefault("FORT_LOG", "info,fort_ec2_api=debug")  # one line per request
+        env["NO_COLOR"] = "1"
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [FORT_BIN, "server", "--listen", f"127.0.0.1:{self.port}",
+                 "--mapping-listen", "127.0.0.1:0", "--data-dir", data_dir,
+                 "--credentials", self.creds, "--dataplane", "off"],
+                stdout=log, stderr=log, env=env)
+        deadline = time.time() + 30
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fort exited with {self.proc.returncode}: see {self.log_path}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError("fort did not start listening")
+                time.sleep(0.05)
+        self.ec2 = boto3.client(
+            "ec2", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
+
+    def failed_requests(self, n=20):
+        """The server log's last requests that Fort answered with an error."""
+        try:
+            with open(self.log_path, errors="replace") as f:
+                lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln) for ln in f]
+            lines = [ln for ln in lines if "ok=false" in ln or "ERROR" in ln or "panick" in ln]
+        except OSError:
+            return ""
+        return "".join(lines[-n:])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+# What the sweep looks at: (name, describe call, the list in its answer, the id field, live?).
+_alive = lambda r: True  # noqa: E731
+SWEEP = [
+    ("vpc", "describe_vpcs", "Vpcs", "VpcId", _alive),
+    ("subnet", "describe_subnets", "Subnets", "SubnetId", _alive),
+    ("internet gateway", "describe_internet_gateways", "InternetGateways", "InternetGatewayId", _alive),
+    ("nat gateway", "describe_nat_gateways", "NatGateways", "NatGatewayId",
+     lambda r: r.get("State") not in ("deleted", "failed")),
+    ("route table", "describe_route_tables", "RouteTables", "RouteTableId", _alive),
+    ("security group", "describe_security_groups", "SecurityGroups", "GroupId", _alive),
+    ("security group rule", "describe_security_group_rules", "SecurityGroupRules",
+     "SecurityGroupRuleId", _alive),
+    ("network acl", "describe_network_acls", "NetworkAcls", "NetworkAclId", _alive),
+    ("dhcp options", "describe_dhcp_options", "DhcpOptions", "DhcpOptionsId", _alive),
+    ("peering connection", "describe_vpc_peering_connections", "VpcPeeringConnections",
+     "VpcPeeringConnectionId",
+     lambda r: r.get("Status", {}).get("Code") not in ("deleted", "rejected", "failed", "expired")),
+    ("network interface", "describe_network_interfaces", "NetworkInterfaces", "NetworkInterfaceId", _alive),
+    ("address", "describe_addresses", "Addresses", "AllocationId", _alive),
+    ("instance", "describe_instances", None, "InstanceId",
+     lambda r: r.get("State", {}).get("Name") not in ("terminated", "shutting-down")),
+    ("key pair", "describe_key_pairs", "KeyPairs", "KeyPairId", _alive),
+    ("launch template", "describe_launch_templates", "LaunchTemplates", "LaunchTemplateId", _alive),
+]
+
+
+def inventory(ec2):
+    """Every live resource id by kind (kinds Fort does not describe are left out)."""
+    found = {}
+    for name, call, key, id_field, alive in SWEEP:
+        try:
+            answer = getattr(ec2, call)()
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "InvalidAction":
+                continue
+            raise
+        if key is None:  # DescribeInstances: reservations of instances
+            items = [i for r in answer["Reservations"] for i in r["Instances"]]
+        else:
+            items = answer[key]
+        found[name] = {i[id_field] for i in items if alive(i)}
+    return found
+
+
+_RECORD = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[(\w+)\] ")
+
+
+def _records(log_path):
+    """TF_LOG's records (a record's continuation lines, such as bodies, joined to it)."""
+    records = []
+    try:
+        with open(log_path, errors="replace") as f:
+            for line in f:
+                if _RECORD.match(line) or not records:
+                    records.append(line)
+                else:
+                    records[-1] += line
+    except (OSError, TypeError):
+        pass
+    return records
+
+
+def _field(record, name):
+    m = re.search(rf"{re.escape(name)}=(\S+)", record)
+    return m.group(1) if m else ""
+
+
+def _body(record, name):
+    m = re.search(rf"{re.escape(name)}=\n((?:  \|.*\n?)+)", record)
+    return " ".join(ln.strip()[2:] for ln in m.group(1).splitlines()) if m else ""
+
+
+def _excerpt(log_path, limit=12, width=1200):
+    """The failing calls of a TF_LOG=DEBUG log (request and Fort's answer) and its errors."""
+    last_request, out = {}, []
+    for r in _records(log_path):
+        key = (_field(r, "tf_req_id"), _field(r, "rpc.method"))
+        if "HTTP Request Sent" in r:
+            last_request[key] = _body(r, "http.request.body")
+        elif "HTTP Response Received" in r and _field(r, "http.status_code")[:1] in "45":
+            out.append(f"{key[1]} {last_request.get(key, '')[:width]}\n"
+                       f"  -> {_field(r, 'http.status_code')} {_body(r, 'http.response.body')[:width]}")
+        elif r.startswith(tuple("0123456789")) and "[ERROR] vertex" in r:
+            out.append(r.strip()[:width])
+    return "\n".join(out[-limit:])
+
+
+class Workspace:
+    """One configuration copied into a temporary directory, with its own CLI configuration."""
+
+    def __init__(self, config, fort, tmp):
+        self.config = config
+        self.fort = fort
+        self.dir = os.path.join(tmp, config)
+        shutil.copytree(os.path.join(HERE, config), self.dir,
+                        ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+        self.logs = os.path.join(tmp, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        cli_config = os.path.join(tmp, "terraformrc")
+        with open(cli_config, "w") as f:
+            f.write('provider_installation {\n'
+                    f'  filesystem_mirror {{\n    path    = "{PLUGINS}"\n'
+                    '    include = ["registry.terraform.io/*/*"]\n  }\n'
+                    '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n}\n')
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith(("AWS_", "TF_"))}
+        self.env.update({
+            "HOME": tmp,
+            "TF_CLI_CONFIG_FILE": cli_config,
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "TF_VAR_endpoint": fort.endpoint,
+            "TF_VAR_access_key": ACCESS_KEY,
+            "TF_VAR_secret_key": SECRET_KEY,
+        })
+        self.applied = False
+        self.destroyed = False
+        self.runs = 0
+
+    def var(self, name, value):
+        self.env[f"TF_VAR_{name}"] = value
+
+    def tf(self, *args, debug=False):
+        self.runs += 1
+        env = dict(self.env)
+        log = None
+        if debug:
+            log = os.path.join(self.logs, f"{self.runs:02d}-{args[0]}.log")
+            env.update({"TF_LOG": "DEBUG", "TF_LOG_PATH": log})
+        p = subprocess.run([TERRAFORM, *args, "-no-color"], cwd=self.dir, env=env,
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        return p, log
+
+    def step(self, *args, ok=(0,)):
+        """Runs terraform; on an unexpected exit, runs it again with TF_LOG and fails."""
+        p, _ = self.tf(*args)
+        if p.returncode in ok:
+            return p
+        again, log = self.tf(*args, debug=True)
+        keep = os.environ.get("FORT_TF_ARTIFACTS")
+        if keep:
+            dest = os.path.join(keep, self.config)
+            os.makedirs(dest, exist_ok=True)
+            shutil.copy(log, dest)
+            shutil.copy(self.fort.log_path, os.path.join(dest, "server.log"))
+        pytest.fail(
+            f"[{self.config}] terraform {' '.join(args)} exited {p.returncode}\n"
+            f"--- output ---\n{_tail(p.stdout, 10)}\n{_tail(p.stderr, 60)}\n"
+            f"--- again with TF_LOG=DEBUG (exit {again.returncode}): failing requests ---\n"
+            f"{_excerpt(log)}\n--- requests fort failed (server log) ---\n{self.fort.failed_requests()}",
+            pytrace=False)
+
+    def destroy_quietly(self):
+        try:
+            self.tf("destroy", "-auto-approve", "-input=false")
+        except Exception:  # noqa: BLE001 - cleanup after a failure must not mask it
+            pass
+
+
+def _tail(text, n):
+    return "\n".join(text.strip().splitlines()[-n:])
+
+
+@pytest.fixture
+def workspace(request):
+    tmp = tempfile.mkdtemp(prefix="fort-tf-")
+    fort = None
+    made = []
+
+    def make(config):
+        nonlocal fort
+        data = os.path.join(tmp, "fort-data")
+        os.makedirs(data)
+        fort = Fort(data)
+        ws = Workspace(config, fort, tmp)
+        made.append(ws)
+        return ws
+
+    try:
+        yield make
+    finally:
+        for ws in made:
+            if ws.applied and not ws.destroyed:
+                ws.destroy_quietly()
+        if fort:
+            fort.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def lifecycle(ws):
+    """init, apply, plan with no changes, destroy, then a sweep that finds nothing left."""
+    before = inventory(ws.fort.ec2)
+    ws.step("init", "-input=false")
+    ws.applied = True
+    ws.step("apply", "-auto-approve", "-input=false")
+    p = ws.step("plan", "-detailed-exitcode", "-input=false", ok=(0, 2))
+    if p.returncode == 2:
+        pytest.fail(f"[{ws.config}] plan after apply wants changes:\n{_tail(p.stdout, 120)}",
+                    pytrace=False)
+    ws.step("destroy", "-auto-approve", "-input=false")
+    ws.destroyed = True
+    after = inventory(ws.fort.ec2)
+    left = {k: sorted(v - before.get(k, set())) for k, v in after.items()}
+    left = {k: v for k, v in left.items() if v}
+    assert not left, f"[{ws.config}] destroy left resources behind: {left}"
+
+
+def test_vpc_with_public_and_private_subnets_and_nat(workspace):
+    lifecycle(workspace("vpc_nat"))
+
+
+def test_security_groups_nacls_and_dhcp_options(workspace):
+    lifecycle(workspace("security"))
+
+
+def test_vpc_peering_with_routes(workspace):
+    lifecycle(workspace("peering"))
+
+
+def test_instances_enis_eips_key_pairs_and_launch_templates(workspace):
+    ws = workspace("instances")
+    key = os.path.join(os.path.dirname(ws.dir), "deployer")
+    if not shutil.which("ssh-keygen"):
+        pytest.skip("ssh-keygen is not installed (openssh-client)")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "deployer@fort",
+                    "-f", key], check=True)
+    with open(key + ".pub") as f:
+        ws.var("public_key", f.read().strip())
+    lifecycle(ws)
+
+
+def test_default_vpc_data_sources(workspace):
+    lifecycle(workspace("default_vpc"))
