@@ -208,6 +208,8 @@ class Workspace:
         self.dir = os.path.join(tmp, config)
         shutil.copytree(os.path.join(HERE, config), self.dir,
                         ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*"))
+        # every configuration uses the one provider block users would write for Fort
+        shutil.copy(os.path.join(HERE, "provider.tf"), self.dir)
         self.logs = os.path.join(tmp, "logs")
         os.makedirs(self.logs, exist_ok=True)
         cli_config = os.path.join(tmp, "terraformrc")
