@@ -107,6 +107,10 @@ def test_private_subnet_and_public_ip_option(ec2, vpc, subnet):
     assert i["SubnetId"] == sid and i["VpcId"] == vpc["VpcId"]
     assert i["Placement"]["AvailabilityZone"] == "us-east-1b"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, PrivateIpAddress="10.0.1.20") == "InvalidIPAddress.InUse"
+    # an empty zone means "the subnet's" (Terraform's aws_instance always sends one)
+    k = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, Placement={"AvailabilityZone": ""})["Instances"][0]
+    assert k["Placement"]["AvailabilityZone"] == "us-east-1b"
+    ec2.terminate_instances(InstanceIds=[k["InstanceId"]])
     j = ec2.run_instances(
         ImageId=AMI, MinCount=1, MaxCount=1,
         NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid, "AssociatePublicIpAddress": True, "SecondaryPrivateIpAddressCount": 1}],

@@ -14,6 +14,12 @@ def test_default_vpc_exists_with_subnets(ec2):
     assert all(s["AvailableIpAddressCount"] == 4091 for s in subnets)
     assert error_code(ec2.create_default_vpc) == "DefaultVpcAlreadyExists"
     assert error_code(ec2.create_default_subnet, AvailabilityZone="us-east-1a") == "DefaultSubnetAlreadyExistsInAvailabilityZone"
+    # the older camelCase filter names (Terraform's data "aws_vpc" { default = true } sends one)
+    assert ec2.describe_vpcs(Filters=[{"Name": "isDefault", "Values": ["true"]}])["Vpcs"] == vpcs
+    camel = ec2.describe_subnets(Filters=[{"Name": "vpcId", "Values": [v["VpcId"]]},
+                                          {"Name": "defaultForAz", "Values": ["true"]}])["Subnets"]
+    assert sorted(s["SubnetId"] for s in camel) == sorted(s["SubnetId"] for s in subnets)
+    assert error_code(ec2.describe_vpcs, Filters=[{"Name": "isDefaultish", "Values": ["x"]}]) == "InvalidParameterValue"
 
 
 def test_create_describe_delete_vpc(ec2):

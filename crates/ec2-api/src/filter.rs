@@ -32,11 +32,18 @@ impl Filters {
         }
         let mut filters = Vec::with_capacity(items.len());
         for item in items {
-            let name = item.req("Name")?.to_owned();
-            let is_tag = name.starts_with("tag:") || name == "tag-key" || name == "tag-value";
+            let given = item.req("Name")?;
+            let is_tag = given.starts_with("tag:") || given == "tag-key" || given == "tag-value";
+            // EC2 still takes its filters' older camelCase names (`isDefault`,
+            // `availabilityZone`), and tools still send them.
+            let name = if is_tag || known.contains(&given) {
+                given.to_owned()
+            } else {
+                kebab(given)
+            };
             if !is_tag && !known.contains(&name.as_str()) {
                 return Err(ApiError::invalid_value(format!(
-                    "The filter '{name}' is invalid"
+                    "The filter '{given}' is invalid"
                 )));
             }
             let values = item.strings("Value")?;
@@ -69,6 +76,23 @@ impl Filters {
             }
         })
     }
+}
+
+/// `availabilityZone` → `availability-zone`, `defaultForAz` → `default-for-az`; a
+/// dotted name converts part by part (`attachment.instanceId` → `attachment.instance-id`).
+fn kebab(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for c in name.chars() {
+        if c.is_ascii_uppercase() {
+            if !out.is_empty() && !out.ends_with('.') {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn any_match(patterns: &[String], value: &str) -> bool {
@@ -191,6 +215,22 @@ pub fn paginate<T>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn older_camel_case_names_are_the_same_filters() {
+        assert_eq!(kebab("isDefault"), "is-default");
+        assert_eq!(kebab("defaultForAz"), "default-for-az");
+        assert_eq!(kebab("attachment.instanceId"), "attachment.instance-id");
+        assert_eq!(kebab("state"), "state");
+        let p = Params::from_pairs(vec![
+            ("Filter.1.Name".into(), "isDefault".into()),
+            ("Filter.1.Value.1".into(), "true".into()),
+        ])
+        .unwrap();
+        let f = Filters::parse(&p, &["is-default"]).unwrap();
+        assert_eq!(f.0[0].name, "is-default");
+        assert!(Filters::parse(&p, &["state"]).is_err());
+    }
 
     #[test]
     fn wildcards() {

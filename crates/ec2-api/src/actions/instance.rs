@@ -96,7 +96,11 @@ fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
         min_count: min,
         max_count: max,
         subnet_id: p.opt_str("SubnetId"),
-        availability_zone: p.child("Placement").opt_str("AvailabilityZone"),
+        // Terraform sends an empty zone for "wherever the subnet is"; EC2 takes it so
+        availability_zone: p
+            .child("Placement")
+            .opt_str("AvailabilityZone")
+            .filter(|z| !z.is_empty()),
         group_ids: p.strings("SecurityGroupId")?,
         group_names: p.strings("SecurityGroup")?,
         private_ip: p.opt_str("PrivateIpAddress"),
