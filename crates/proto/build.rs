@@ -8,10 +8,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Keys order and index the service's and the hosts' tables.
     let ordered = "#[derive(PartialOrd, Ord)]";
     tonic_prost_build::configure()
+        .build_server(false)
         .type_attribute(".fort.mapping.v1.ItemKey", ordered)
         .type_attribute(".fort.mapping.v1.VpcObject", ordered)
         .type_attribute(".fort.mapping.v1.VpcAddress", ordered)
         .type_attribute(".fort.mapping.v1.GroupMember", ordered)
+        .compile_fds(fds.clone())?;
+    // The service's side: the generated messages above, but updates sent pre-encoded.
+    let server = std::path::Path::new(&std::env::var("OUT_DIR")?).join("server");
+    std::fs::create_dir_all(&server)?;
+    tonic_prost_build::configure()
+        .build_client(false)
+        .out_dir(server)
+        .extern_path(".fort.mapping.v1", "crate::mapping")
+        .extern_path(
+            ".fort.mapping.v1.ProgramUpdate",
+            "crate::wire::EncodedUpdate",
+        )
         .compile_fds(fds)?;
     Ok(())
 }

@@ -18,11 +18,11 @@ use fort_control::{Region, World};
 use fort_model::{NetworkInterface, RouteDestination, RouteTarget, RulePeer};
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{self as pb, ItemKey, ItemValue};
+use fort_proto::wire::EncodedValue;
 use ipnet::Ipv4Net;
 
-/// An item's value, shared by every host's update that carries it (never copied until
-/// it is sent).
-pub type Value = Arc<ItemValue>;
+/// An item's value, encoded once and shared by every host's update that carries it.
+pub type Value = Arc<EncodedValue>;
 
 /// Items by key.
 pub type Items = BTreeMap<ItemKey, Value>;
@@ -72,7 +72,7 @@ impl RowKey {
 }
 
 fn value(kind: V) -> Value {
-    Arc::new(ItemValue { kind: Some(kind) })
+    Arc::new(EncodedValue::new(ItemValue { kind: Some(kind) }))
 }
 
 fn cidr(n: Ipv4Net) -> pb::Ipv4Cidr {

@@ -12,10 +12,9 @@ use fort_control::region::Host;
 use fort_model::{ApiError, HostRole};
 use fort_proto::CONTRACT_VERSION;
 use fort_proto::mapping::host_message::Msg;
-use fort_proto::mapping::mapping_server::{Mapping, MappingServer};
-use fort_proto::mapping::{
-    HostMessage, Item, ItemValue, LookupRequest, LookupResponse, ProgramUpdate, Role,
-};
+use fort_proto::mapping::{HostMessage, Item, LookupRequest, LookupResponse, ProgramUpdate, Role};
+use fort_proto::server::mapping_server::{Mapping, MappingServer};
+use fort_proto::wire::EncodedUpdate;
 use futures::Stream;
 use tokio::sync::{mpsc, watch};
 use tonic::{Request, Response, Status, Streaming};
@@ -30,7 +29,7 @@ const QUEUE: usize = 4096;
 struct Shared {
     programs: Programs,
     /// host → (session number, where its updates go).
-    sessions: HashMap<String, (u64, mpsc::Sender<Result<ProgramUpdate, Status>>)>,
+    sessions: HashMap<String, (u64, mpsc::Sender<Result<EncodedUpdate, Status>>)>,
     next_session: u64,
 }
 
@@ -191,7 +190,7 @@ impl MappingService {
 impl Shared {
     fn send(&mut self, host: &str, update: &Update) {
         if let Some((_, tx)) = self.sessions.get(host)
-            && tx.try_send(Ok(to_proto(update))).is_err()
+            && tx.try_send(Ok(to_wire(update))).is_err()
         {
             // Too far behind (or gone): cut the session; the agent reconnects and resumes.
             tracing::warn!(host, "agent too slow for its updates: session closed");
@@ -201,7 +200,23 @@ impl Shared {
     }
 }
 
-/// An update as it travels.
+/// An update as it travels: each value's encoding shared, not copied.
+pub fn to_wire(u: &Update) -> EncodedUpdate {
+    EncodedUpdate {
+        epoch: u.epoch,
+        base_generation: u.base,
+        generation: u.generation,
+        snapshot: u.snapshot,
+        put: u
+            .put
+            .iter()
+            .map(|(k, v)| (k.clone(), v.wire().clone()))
+            .collect(),
+        delete: u.delete.clone(),
+    }
+}
+
+/// An update as a host decodes it.
 pub fn to_proto(u: &Update) -> ProgramUpdate {
     ProgramUpdate {
         epoch: u.epoch,
@@ -213,7 +228,7 @@ pub fn to_proto(u: &Update) -> ProgramUpdate {
             .iter()
             .map(|(k, v)| Item {
                 key: Some(k.clone()),
-                value: Some(ItemValue::clone(v)),
+                value: Some(v.value().clone()),
             })
             .collect(),
         delete: u.delete.clone(),
@@ -223,7 +238,7 @@ pub fn to_proto(u: &Update) -> ProgramUpdate {
 /// The tonic face of the service.
 pub struct Grpc(Arc<MappingService>);
 
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<ProgramUpdate, Status>> + Send>>;
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<EncodedUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Mapping for Grpc {
@@ -283,7 +298,7 @@ impl Mapping for Grpc {
                 Instant::now(),
             );
             for u in &initial {
-                tx.try_send(Ok(to_proto(u)))
+                tx.try_send(Ok(to_wire(u)))
                     .map_err(|_| Status::resource_exhausted("initial program too large"))?;
             }
             shared.next_session += 1;

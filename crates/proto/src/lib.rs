@@ -9,7 +9,14 @@ pub mod mapping {
     tonic::include_proto!("fort.mapping.v1");
 }
 
+/// The service's side of the `Mapping` service: as generated, but sending
+/// [`wire::EncodedUpdate`]s, which hosts decode as [`mapping::ProgramUpdate`]s.
+pub mod server {
+    tonic::include_proto!("server/fort.mapping.v1");
+}
+
 mod key;
+pub mod wire;
 
 /// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
 /// contract; 2 has typed keys and values.
