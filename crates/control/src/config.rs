@@ -96,6 +96,9 @@ pub struct Config {
     pub regions: Vec<String>,
     /// With the data plane off, instances run at once without a host.
     pub dataplane: bool,
+    /// `--images strict`: RunInstances refuses an image id no one registered, as EC2
+    /// does; by default (`open`) it registers a generic Linux image of that id.
+    pub strict_images: bool,
 }
 
 impl Default for Config {
@@ -117,6 +120,7 @@ impl Default for Config {
             .map(String::from)
             .to_vec(),
             dataplane: false,
+            strict_images: false,
         }
     }
 }

@@ -226,13 +226,13 @@ impl Tx<'_> {
     }
 
     fn launch(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
-        let image = crate::image::find_image(&req.image_id)?;
+        let image = self.image_for_launch(&req.image_id)?;
         let instance_type = req
             .instance_type
             .clone()
             .unwrap_or_else(|| "m1.small".into());
         let itype = check_instance_type(&instance_type)?;
-        crate::image::check_architecture(image, itype)?;
+        crate::image::check_architecture(&image, itype)?;
         if let Some(key) = &req.key_name {
             self.check_key_name_exists(key)?;
         }
@@ -790,8 +790,8 @@ impl Tx<'_> {
             InstanceChange::InstanceType(t) => {
                 let itype = check_instance_type(&t)?;
                 // Instances launched before the catalog may name an image it lacks.
-                if let Ok(image) = crate::image::find_image(&inst.image_id) {
-                    crate::image::check_architecture(image, itype)?;
+                if let Some(image) = self.find_image(&inst.image_id) {
+                    crate::image::check_architecture(&image, itype)?;
                 }
                 self.region
                     .instances

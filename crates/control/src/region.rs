@@ -24,6 +24,7 @@ macro_rules! region_tables {
             addresses: Address => "elastic-ip",
             instances: Instance => "instance",
             key_pairs: KeyPair => "key-pair",
+            images: Image => "image",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

@@ -41,6 +41,7 @@ tagged!(
     fort_model::NetworkInterface,
     fort_model::Instance,
     fort_model::KeyPair,
+    fort_model::Image,
     fort_model::VpcPeeringConnection
 );
 

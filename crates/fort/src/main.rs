@@ -207,6 +207,15 @@ enum QuotaSet {
     Aws,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ImagePolicy {
+    /// RunInstances with an image id no one registered registers a generic Linux image
+    /// of that id (for ids brought from AWS accounts and public modules).
+    Open,
+    /// Only registered images launch: others get EC2's InvalidAMIID.NotFound.
+    Strict,
+}
+
 #[derive(Args, Clone)]
 struct ServerArgs {
     /// Where the EC2 API listens.
@@ -232,6 +241,9 @@ struct ServerArgs {
     /// Quotas per account and region.
     #[arg(long, value_enum, default_value = "generous")]
     quotas: QuotaSet,
+    /// Which image ids RunInstances takes: `open` (any well-formed id) or `strict`.
+    #[arg(long, value_enum, default_value = "open")]
+    images: ImagePolicy,
     /// The pool that elastic and public IPs come from.
     #[arg(long, default_value = "198.51.100.0/24")]
     public_pool: ipnet_arg::Ipv4Net,
@@ -453,6 +465,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         public_pool: args.public_pool,
         zones_per_region: args.zones.clamp(1, 26),
         dataplane,
+        strict_images: args.images == ImagePolicy::Strict,
         ..Config::default()
     };
     let control = Control::open(store, config)

@@ -9,8 +9,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, IpProtocol, Kind,
-    Millis, NatGatewayState, PeeringStatus, RouteOrigin, SubnetId, VpcId,
+    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, ImageId, ImageState,
+    InstanceState, IpProtocol, Kind, Millis, NatGatewayState, PeeringStatus, RouteOrigin, SubnetId,
+    VpcId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -488,6 +489,148 @@ pub struct KeyPair {
     pub public_key: String,
     pub create_time: Millis,
     pub tags: Tags,
+}
+
+/// An image (AMI) an account registered, created from an instance, copied, or that
+/// RunInstances registered for an id Fort did not know. The public catalog's images are
+/// built on the fly (`fort_control::image`), in this same shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub id: ImageId,
+    pub owner_id: String,
+    /// `amazon`, `aws-marketplace`: only Amazon's own and the marketplace's images have one.
+    #[serde(default)]
+    pub owner_alias: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `x86_64`, `arm64`, `i386`.
+    pub architecture: String,
+    /// `OWNER/NAME` (or an S3 manifest path given to RegisterImage).
+    pub image_location: String,
+    /// As EC2 writes it: `2024-12-13T01:57:38.000Z`.
+    pub creation_date: String,
+    pub state: ImageState,
+    /// A pending image becomes available at this time.
+    #[serde(default)]
+    pub available_at: Option<Millis>,
+    /// In the order they were added; `Group(all)` makes the image public.
+    #[serde(default)]
+    pub launch_permissions: Vec<LaunchPermission>,
+    pub root_device_name: String,
+    /// `ebs` or `instance-store`.
+    pub root_device_type: String,
+    pub block_devices: Vec<ImageBlockDevice>,
+    /// `hvm` or `paravirtual`.
+    pub virtualization_type: String,
+    pub ena_support: bool,
+    #[serde(default)]
+    pub sriov_net_support: Option<String>,
+    #[serde(default)]
+    pub boot_mode: Option<String>,
+    #[serde(default)]
+    pub tpm_support: Option<String>,
+    #[serde(default)]
+    pub imds_support: Option<String>,
+    #[serde(default)]
+    pub uefi_data: Option<String>,
+    /// `windows` for Windows images, else none.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// `Linux/UNIX`, `Windows`, ...
+    pub platform_details: String,
+    /// `RunInstances`, `RunInstances:0002` (Windows), ...
+    pub usage_operation: String,
+    #[serde(default)]
+    pub kernel_id: Option<String>,
+    #[serde(default)]
+    pub ramdisk_id: Option<String>,
+    #[serde(default)]
+    pub source_instance_id: Option<String>,
+    #[serde(default)]
+    pub source_image_id: Option<String>,
+    #[serde(default)]
+    pub source_image_region: Option<String>,
+    /// As EC2 writes it; a deprecated image is left out of DescribeImages unless asked for.
+    #[serde(default)]
+    pub deprecation_time: Option<String>,
+    #[serde(default)]
+    pub deregistration_protection: bool,
+    #[serde(default)]
+    pub free_tier_eligible: bool,
+    pub tags: Tags,
+}
+
+impl Image {
+    /// Whether `Group: all` is among its launch permissions.
+    pub fn is_public(&self) -> bool {
+        self.launch_permissions
+            .iter()
+            .any(|p| matches!(p, LaunchPermission::Group(g) if g == "all"))
+    }
+
+    /// The state at `now`: a pending image past its time is available.
+    pub fn state_at(&self, now: Millis) -> ImageState {
+        match (self.state, self.available_at) {
+            (ImageState::Pending, Some(t)) if now >= t => ImageState::Available,
+            (s, _) => s,
+        }
+    }
+
+    /// Whether `account` may launch it: its owner, anyone when public, or an account it
+    /// is shared with.
+    pub fn launchable_by(&self, account: &str) -> bool {
+        self.owner_id == account
+            || self.launch_permissions.iter().any(|p| match p {
+                LaunchPermission::Group(g) => g == "all",
+                LaunchPermission::UserId(u) => u == account,
+                _ => false,
+            })
+    }
+}
+
+/// One launch permission of an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LaunchPermission {
+    UserId(String),
+    /// Only `all`.
+    Group(String),
+    OrganizationArn(String),
+    OrganizationalUnitArn(String),
+}
+
+/// One block device mapping of an image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageBlockDevice {
+    pub device_name: String,
+    /// `ephemeralN` for an instance store volume.
+    #[serde(default)]
+    pub virtual_name: Option<String>,
+    /// Suppresses a mapping of the image.
+    #[serde(default)]
+    pub no_device: bool,
+    #[serde(default)]
+    pub ebs: Option<ImageEbs>,
+}
+
+/// The EBS volume of an image's block device mapping.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageEbs {
+    #[serde(default)]
+    pub snapshot_id: Option<String>,
+    /// GiB.
+    #[serde(default)]
+    pub volume_size: Option<u32>,
+    /// `gp2`, `gp3`, `io1`, `io2`, `st1`, `sc1`, `standard`.
+    pub volume_type: String,
+    pub delete_on_termination: bool,
+    #[serde(default)]
+    pub iops: Option<u32>,
+    #[serde(default)]
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
 }
 
 #[cfg(test)]

@@ -147,6 +147,20 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// An image's (AMI's) state.
+    pub enum ImageState {
+        Pending = "pending",
+        Available = "available",
+        Invalid = "invalid",
+        Deregistered = "deregistered",
+        Transient = "transient",
+        Failed = "failed",
+        Error = "error",
+        Disabled = "disabled",
+    }
+}
+
+wire_enum! {
     /// What a registered host does: run instances, or the edge (gateways to the outside).
     pub enum HostRole {
         Instance = "instance",

@@ -25,6 +25,7 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::Allocation) => "elastic-ip",
         Some(Kind::Instance) => "instance",
         Some(Kind::KeyPair) => "key-pair",
+        Some(Kind::Image) => "image",
         Some(Kind::VpcPeeringConnection) => "vpc-peering-connection",
         Some(Kind::VpcEndpoint) => "vpc-endpoint",
         Some(Kind::FlowLog) => "vpc-flow-log",
