@@ -7,7 +7,7 @@
 //! whose items read them: the subnets of a VPC whose tables changed, the route tables
 //! whose targets changed) are derived again, and the difference is what hosts receive.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use std::sync::Arc;
@@ -396,8 +396,41 @@ fn route_target(r: &Region, target: &RouteTarget) -> Target {
     }
 }
 
+/// The interfaces attached to each instance of one region, built the first time a change
+/// needs them: a launch of hundreds of instances would otherwise scan every interface of
+/// the region once per instance. Valid for one change (one view of the world).
+#[derive(Default)]
+pub struct Attached {
+    region: Option<(String, String)>,
+    by_instance: HashMap<String, Vec<String>>,
+}
+
+impl Attached {
+    fn of(&mut self, r: &Region, row: &RowKey) -> &HashMap<String, Vec<String>> {
+        let here = (row.account.clone(), row.region.clone());
+        if self.region.as_ref() != Some(&here) {
+            self.by_instance.clear();
+            for e in r.network_interfaces.values() {
+                if let Some(a) = &e.attachment {
+                    self.by_instance
+                        .entry(a.instance_id.to_string())
+                        .or_default()
+                        .push(e.id.to_string());
+                }
+            }
+            self.region = Some(here);
+        }
+        &self.by_instance
+    }
+}
+
 /// Rows whose contributions read `row` and so must be derived again when it changes.
-pub fn dependents(world: &World, row: &RowKey, old_vpc: Option<&str>) -> Vec<RowKey> {
+pub fn dependents(
+    world: &World,
+    row: &RowKey,
+    old_vpc: Option<&str>,
+    attached: &mut Attached,
+) -> Vec<RowKey> {
     let Some(r) = region(world, row) else {
         return Vec::new();
     };
@@ -449,11 +482,12 @@ pub fn dependents(world: &World, row: &RowKey, old_vpc: Option<&str>) -> Vec<Row
         // An instance's state and host decide its interfaces' ports and mappings, and the
         // state of routes through it.
         "instance" => {
-            let mut out: Vec<RowKey> = r
-                .network_interfaces
-                .values()
-                .filter(|e| e.attachment.as_ref().is_some_and(|a| a.instance_id == id))
-                .map(|e| row.sibling("network-interface", &e.id))
+            let mut out: Vec<RowKey> = attached
+                .of(r, row)
+                .get(id)
+                .into_iter()
+                .flatten()
+                .map(|eni| row.sibling("network-interface", eni))
                 .collect();
             out.extend(routes_through(r, row, id));
             out

@@ -9,7 +9,9 @@ use fort_control::World;
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{ItemKey, V2p};
 
-use crate::derive::{Contribution, Items, RowKey, Value, all_rows, contribution, dependents};
+use crate::derive::{
+    Attached, Contribution, Items, RowKey, Value, all_rows, contribution, dependents,
+};
 
 /// How many updates, and items in them, each host keeps for agents that reconnect:
 /// beyond that, a snapshot (which costs no more than replaying that much).
@@ -304,12 +306,13 @@ impl Programs {
             queue.extend(crate::derive::peering_rows(world, k));
         }
         let mut seen = BTreeSet::new();
+        let mut attached = Attached::default();
         while let Some(row) = queue.pop_front() {
             if !seen.insert(row.clone()) {
                 continue;
             }
             let old_vpc = self.rederive(world, row.clone(), &mut sink);
-            queue.extend(dependents(world, &row, old_vpc.as_deref()));
+            queue.extend(dependents(world, &row, old_vpc.as_deref(), &mut attached));
         }
         let updates = self.fan_out(sink);
         let mut hosts = Vec::new();
