@@ -396,19 +396,41 @@ fn route_target(r: &Region, target: &RouteTarget) -> Target {
     }
 }
 
-/// The interfaces attached to each instance of one region, built the first time a change
-/// needs them: a launch of hundreds of instances would otherwise scan every interface of
-/// the region once per instance. Valid for one change (one view of the world).
+/// The interfaces attached to instances, for a change that touches many instances: a
+/// launch of hundreds would otherwise scan every interface of the region once per
+/// instance. A change of a few instances scans (building the index costs more). Valid
+/// for one change (one view of the world).
 #[derive(Default)]
 pub struct Attached {
+    scans: usize,
     region: Option<(String, String)>,
     by_instance: HashMap<String, Vec<String>>,
 }
 
 impl Attached {
-    fn of(&mut self, r: &Region, row: &RowKey) -> &HashMap<String, Vec<String>> {
-        let here = (row.account.clone(), row.region.clone());
-        if self.region.as_ref() != Some(&here) {
+    /// Scans before the index pays for itself.
+    const SCANS: usize = 4;
+
+    fn of(&mut self, r: &Region, row: &RowKey, instance: &str) -> Vec<String> {
+        let here = (row.account.as_str(), row.region.as_str());
+        let indexed = self
+            .region
+            .as_ref()
+            .is_some_and(|(a, g)| (a.as_str(), g.as_str()) == here);
+        if !indexed && self.scans < Self::SCANS {
+            self.scans += 1;
+            return r
+                .network_interfaces
+                .values()
+                .filter(|e| {
+                    e.attachment
+                        .as_ref()
+                        .is_some_and(|a| a.instance_id == instance)
+                })
+                .map(|e| e.id.to_string())
+                .collect();
+        }
+        if !indexed {
             self.by_instance.clear();
             for e in r.network_interfaces.values() {
                 if let Some(a) = &e.attachment {
@@ -418,9 +440,9 @@ impl Attached {
                         .push(e.id.to_string());
                 }
             }
-            self.region = Some(here);
+            self.region = Some((row.account.clone(), row.region.clone()));
         }
-        &self.by_instance
+        self.by_instance.get(instance).cloned().unwrap_or_default()
     }
 }
 
@@ -483,10 +505,8 @@ pub fn dependents(
         // state of routes through it.
         "instance" => {
             let mut out: Vec<RowKey> = attached
-                .of(r, row)
-                .get(id)
-                .into_iter()
-                .flatten()
+                .of(r, row, id)
+                .iter()
                 .map(|eni| row.sibling("network-interface", eni))
                 .collect();
             out.extend(routes_through(r, row, id));
