@@ -407,7 +407,6 @@ mod tests {
     use super::*;
 
     use fort_dataplane::packet::FiveTuple;
-    use fort_dataplane::wire::MacAddr;
 
     fn flow(flags: u16) -> CachedFlow {
         CachedFlow {
@@ -420,8 +419,6 @@ mod tests {
             },
             tcp_flags: flags,
             ip_options: false,
-            src_mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            dst_mac: MacAddr([2, 0, 0, 0, 0, 2]),
             arrival: Arrival::Port(PortId(0)),
         }
     }

@@ -870,8 +870,6 @@ impl Engine {
             tuple: m.tuple,
             tcp_flags: m.tcp_flags,
             ip_options: m.ip_options,
-            src_mac: e.src_mac,
-            dst_mac: e.dst_mac,
             arrival,
         };
         Some((&e.action, flow))
@@ -993,8 +991,9 @@ impl Engine {
         (e.src_mac == o.src_mac && e.dst_mac == o.dst_mac).then_some((key, e))
     }
 
-    /// The cached decision for `flow` from `origin`, if it holds for the flow's MACs and
-    /// its connection is established.
+    /// The cached decision for `flow` from `origin`, if it holds and its connection is
+    /// established. (The MACs it matches are the offload's: the fast path that handed
+    /// back `flow` checked the frame's.)
     fn offloadable(
         &self,
         origin: Origin,
@@ -1005,8 +1004,7 @@ impl Engine {
             .flows
             .map
             .get(&FlowKey::new(origin, flow.tuple.pack()))?;
-        (e.src_mac == flow.src_mac && e.dst_mac == flow.dst_mac && self.established(e, now))
-            .then_some(e)
+        self.established(e, now).then_some(e)
     }
 
     /// The cached decision holds and every connection it tracks is established.

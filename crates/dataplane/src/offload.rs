@@ -27,9 +27,6 @@ pub struct CachedFlow {
     pub tcp_flags: u16,
     /// The IPv4 header carries options (it is longer than 20 bytes).
     pub ip_options: bool,
-    /// The frame's MACs (those the cached decision matched).
-    pub src_mac: MacAddr,
-    pub dst_mac: MacAddr,
     pub arrival: Arrival,
 }
 
