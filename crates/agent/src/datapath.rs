@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
 use fort_dataplane::{
-    Engine, EngineConfig, HostProgram, InstallError, Output, PortId, Time, Verdict,
+    Engine, EngineConfig, HostProgram, InstallError, Output, PortId, Processed, Time, Verdict,
 };
 use fort_sync::host_state::ProgramQueue;
 
@@ -415,9 +415,6 @@ impl DataPath {
             let mut hdr = [0u8; VNET_HDR_LEN];
             hdr.copy_from_slice(&buf[HEADROOM - VNET_HDR_LEN..HEADROOM]);
             let frame = HEADROOM..HEADROOM - VNET_HDR_LEN + n;
-            if let Some(o) = &mut self.offloads {
-                o.from_port(&self.engine, PortId(slot), &buf[frame.clone()], now);
-            }
             let Some(PortIo { eni, .. }) =
                 self.ports.get(usize::from(slot)).and_then(Option::as_ref)
             else {
@@ -427,7 +424,11 @@ impl DataPath {
             if let Some(c) = self.counters.get_mut(eni) {
                 c.from_instance.add(frame.len());
             }
-            let (verdict, output) = self.engine.process_from_port_in_place(
+            let Processed {
+                verdict,
+                output,
+                cached,
+            } = self.engine.process_from_port_in_place(
                 now,
                 PortId(slot),
                 &mut buf,
@@ -445,6 +446,10 @@ impl DataPath {
                     self.port_drop(slot, "service_unavailable");
                 }
                 Verdict::Drop { reason } => self.port_drop(slot, reason.as_str()),
+            }
+            // after the frame went: installing costs a syscall
+            if let (Some(o), Some(flow)) = (&mut self.offloads, cached) {
+                o.decided(&self.engine, &flow, now);
             }
         }
         self.inbuf = buf;
@@ -534,12 +539,13 @@ impl DataPath {
             };
             let hdr = offload::read_option(&buf[..n]).unwrap_or([0; VNET_HDR_LEN]);
             let now = self.now();
-            if let Some(o) = &mut self.offloads {
-                o.from_underlay(&self.engine, *from.ip(), &buf[..n], now);
-            }
-            let (verdict, output) =
-                self.engine
-                    .process_geneve_in_place(now, *from.ip(), &mut buf, 0..n, &mut self.out);
+            let Processed {
+                verdict,
+                output,
+                cached,
+            } = self
+                .engine
+                .process_geneve_in_place(now, *from.ip(), &mut buf, 0..n, &mut self.out);
             match verdict {
                 Verdict::ToPort { port } => {
                     let frame = match &output {
@@ -556,6 +562,9 @@ impl DataPath {
                 }
                 Verdict::Service { .. } => bump(&mut self.snap.agent_drops, "service_unavailable"),
                 Verdict::Drop { .. } => {} // counted by the engine
+            }
+            if let (Some(o), Some(flow)) = (&mut self.offloads, cached) {
+                o.decided(&self.engine, &flow, now);
             }
         }
         self.inbuf = buf;

@@ -3,8 +3,9 @@
 //! instance's `eth0`, a conduit per port and the underlay device), and the agent keeps
 //! the engine's state in step with what the kernel carried.
 //!
-//! * [`Offloads::from_port`] / [`Offloads::from_underlay`] look at frames the agent
-//!   handles: a flow the engine would offload (see `fort_dataplane::offload`) is installed.
+//! * [`Offloads::decided`] looks at the flow of each frame a cached decision of the
+//!   engine served, as the engine parsed it (the agent parses no frame): a flow the engine
+//!   would offload (see `fort_dataplane::offload`) is installed.
 //! * [`Offloads::tick`], every second: traffic the kernel carried goes to the engine
 //!   (tracking, flow logs) and to the port's metrics; flows the engine would no longer
 //!   decide the same way (a program change, a closing or idle connection) are removed,
@@ -15,7 +16,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use fort_dataplane::overlay::OUTER_LEN;
-use fort_dataplane::{Engine, Offload, OffloadAction, PortId, Time};
+use fort_dataplane::{Arrival, CachedFlow, Engine, Offload, OffloadAction, PortId, Time};
 use fort_fastpath::{
     EgressAction, EgressKey, FastPath, FlowCounters, FlowTuple, IngressAction, IngressKey,
 };
@@ -142,11 +143,16 @@ fn mac(b: &[u8]) -> [u8; 6] {
     b[..6].try_into().expect("six bytes")
 }
 
-/// The tuple of a TCP frame with none of SYN, FIN, RST (and no IP options): the only kind
-/// the fast path carries.
-fn candidate(frame: &[u8]) -> Option<FlowTuple> {
-    let t = FlowTuple::of_frame(frame)?;
-    (frame[14 + 20 + 13] & 0x07 == 0).then_some(t)
+/// The fast path's tuple for a flow the engine served: TCP with none of SYN, FIN, RST
+/// ([`CachedFlow::may_offload`]) and no IP options (the kernel programs read 20-byte
+/// headers only), the only kind the fast path carries.
+fn fast_tuple(flow: &CachedFlow) -> Option<FlowTuple> {
+    (flow.may_offload() && !flow.ip_options).then_some(FlowTuple {
+        src: flow.tuple.src,
+        dst: flow.tuple.dst,
+        src_port: flow.tuple.src_port,
+        dst_port: flow.tuple.dst_port,
+    })
 }
 
 impl Offloads {
@@ -183,23 +189,47 @@ impl Offloads {
         }
     }
 
-    /// A frame the instance behind `port` sent, before the engine handles it.
-    pub fn from_port(&mut self, engine: &Engine, port: PortId, frame: &[u8], now: Time) {
-        let Some(&fast_port) = self.ports.get(&port.0) else {
+    /// The flow of a frame a cached decision of the engine just served (handed back by
+    /// its in-place process call): installed if the engine would offload it and it is
+    /// not installed yet.
+    pub fn decided(&mut self, engine: &Engine, flow: &CachedFlow, now: Time) {
+        let Some(tuple) = fast_tuple(flow) else {
             return;
         };
-        let Some(flow) = candidate(frame) else {
+        match flow.arrival {
+            Arrival::Port(port) => self.egress(engine, port, tuple, flow, now),
+            Arrival::Underlay { vni, outer_src } => {
+                let k = IngressKey {
+                    vni,
+                    outer_src,
+                    flow: tuple,
+                };
+                self.ingress(engine, k, flow, now);
+            }
+        }
+    }
+
+    /// A flow the instance behind `port` sends.
+    fn egress(
+        &mut self,
+        engine: &Engine,
+        port: PortId,
+        tuple: FlowTuple,
+        flow: &CachedFlow,
+        now: Time,
+    ) {
+        let Some(&fast_port) = self.ports.get(&port.0) else {
             return;
         };
         let k = EgressKey {
             port: fast_port,
-            flow,
+            flow: tuple,
         };
         let key = Key::Egress(k);
         if self.installed.contains_key(&key) {
             return;
         }
-        let Some(o) = engine.offload_from_port(port, frame, now) else {
+        let Some(o) = engine.offload(flow, now) else {
             return;
         };
         let OffloadAction::Encap {
@@ -239,31 +269,13 @@ impl Offloads {
         self.record(key, o, port, put);
     }
 
-    /// A Geneve payload from `outer_src`, before the engine handles it.
-    pub fn from_underlay(
-        &mut self,
-        engine: &Engine,
-        outer_src: Ipv4Addr,
-        payload: &[u8],
-        now: Time,
-    ) {
-        let Ok((vni, at)) = fort_dataplane::overlay::geneve_payload(payload) else {
-            return;
-        };
-        let inner = &payload[at..];
-        let Some(flow) = candidate(inner) else {
-            return;
-        };
-        let k = IngressKey {
-            vni,
-            outer_src,
-            flow,
-        };
+    /// A flow arriving from the underlay (`k` names it as the ingress map does).
+    fn ingress(&mut self, engine: &Engine, k: IngressKey, flow: &CachedFlow, now: Time) {
         let key = Key::Ingress(k);
         if self.installed.contains_key(&key) {
             return;
         }
-        let Some(o) = engine.offload_from_underlay(vni, outer_src, inner, now) else {
+        let Some(o) = engine.offload(flow, now) else {
             return;
         };
         let OffloadAction::Deliver { port, .. } = o.action else {
@@ -394,13 +406,21 @@ const _: () = assert!(
 mod tests {
     use super::*;
 
-    fn frame(flags: u8) -> Vec<u8> {
-        let mut f = vec![0u8; 14 + 20 + 20];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        f[14] = 0x45;
-        f[14 + 9] = 6;
-        f[14 + 20 + 13] = flags;
-        f
+    use fort_dataplane::packet::FiveTuple;
+
+    fn flow(flags: u16) -> CachedFlow {
+        CachedFlow {
+            tuple: FiveTuple {
+                src: Ipv4Addr::new(10, 0, 1, 10),
+                dst: Ipv4Addr::new(10, 0, 2, 20),
+                src_port: 40000,
+                dst_port: 22,
+                protocol: 6,
+            },
+            tcp_flags: flags,
+            ip_options: false,
+            arrival: Arrival::Port(PortId(0)),
+        }
     }
 
     #[test]
@@ -412,19 +432,29 @@ mod tests {
 
     #[test]
     fn only_tcp_without_syn_fin_rst_is_a_candidate() {
-        assert!(candidate(&frame(0x10)).is_some());
-        assert!(candidate(&frame(0x18)).is_some());
+        let t = fast_tuple(&flow(0x10)).expect("an ACK");
+        assert_eq!(
+            (t.src, t.dst, t.src_port, t.dst_port),
+            (
+                Ipv4Addr::new(10, 0, 1, 10),
+                Ipv4Addr::new(10, 0, 2, 20),
+                40000,
+                22
+            )
+        );
+        assert!(fast_tuple(&flow(0x18)).is_some());
         for flags in [0x02, 0x12, 0x01, 0x11, 0x04, 0x14] {
-            assert!(candidate(&frame(flags)).is_none(), "{flags:#x}");
+            assert!(fast_tuple(&flow(flags)).is_none(), "{flags:#x}");
         }
-        let mut udp = frame(0x10);
-        udp[14 + 9] = 17;
-        assert!(candidate(&udp).is_none());
-        assert!(candidate(&frame(0x10)[..40]).is_none());
-        let mut options = frame(0x10);
-        options[14] = 0x46;
+        let mut udp = flow(0x10);
+        udp.tuple.protocol = 17;
+        assert!(fast_tuple(&udp).is_none());
+        let options = CachedFlow {
+            ip_options: true,
+            ..flow(0x10)
+        };
         assert!(
-            candidate(&options).is_none(),
+            fast_tuple(&options).is_none(),
             "IP options stay with the engine"
         );
     }

@@ -381,6 +381,98 @@ fn new_flow(c: &mut Criterion) {
     let _ = (B_IP, B_MAC, C_MAC);
 }
 
+/// Host 1 and host 2 of [`established`] with every flow's handshake answered (C's
+/// SYN-ACK back to A): connections established, their decisions offloadable.
+fn established_both_ways() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut h1, mut h2, frames, wire) = established();
+    let c = h2.port_id("eni-c").expect("port c");
+    let (mut out, mut back) = (Vec::with_capacity(2048), Vec::with_capacity(2048));
+    for f in 0..FLOWS {
+        let syn_ack = fixtures::tcp_frame(
+            C_MAC,
+            ROUTER_MAC,
+            C_IP,
+            A_IP,
+            22,
+            30000 + f,
+            tcp::flags::SYN | tcp::flags::ACK,
+            0,
+        );
+        assert!(matches!(
+            h2.process_from_port(Time(2), c, &syn_ack, &mut out),
+            Verdict::ToUnderlay { .. }
+        ));
+        assert!(matches!(
+            h1.process_from_underlay(Time(2), &out, &mut back),
+            Verdict::ToPort { .. }
+        ));
+    }
+    (h1, h2, frames, wire)
+}
+
+/// The engine's work per frame on the agent's data path with a kernel fast path:
+/// the frame decided, then the offload of the flow it handed back described
+/// (established flows, so every call builds an offload).
+fn agent_path(c: &mut Criterion) {
+    let (mut h1, mut h2, frames, wire) = established_both_ways();
+    let a = h1.port_id("eni-a").expect("port a");
+    let mut out = Vec::with_capacity(2048);
+    let mut buf = vec![0u8; 2048];
+    let room = overlay::OUTER_LEN;
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    let (mut i, mut now) = (0usize, 10u64);
+    let encap = |h1: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
+        let f = &frames[i];
+        buf[room..room + f.len()].copy_from_slice(f);
+        let p = h1.process_from_port_in_place(Time(now), a, buf, room..room + f.len(), out);
+        let o = p.cached.and_then(|flow| h1.offload(&flow, Time(now)));
+        (o.is_some(), p)
+    };
+    assert!(encap(&mut h1, &mut buf, &mut out, 0, now).0, "offloadable");
+    g.bench_function("agent_path_in_place", |b| {
+        b.iter(|| {
+            i = (i + 1) & (FLOWS as usize - 1);
+            now += 1;
+            black_box(encap(&mut h1, &mut buf, &mut out, i, now))
+        })
+    });
+    report_allocations("agent_path_in_place", 1_000_000, |k| {
+        encap(
+            &mut h1,
+            &mut buf,
+            &mut out,
+            k & (FLOWS as usize - 1),
+            now + k as u64,
+        );
+    });
+    let decap = |h2: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
+        let w = &wire[i];
+        buf[..w.len()].copy_from_slice(w);
+        let p = h2.process_from_underlay_in_place(Time(now), &mut buf[..w.len()], out);
+        let o = p.cached.and_then(|flow| h2.offload(&flow, Time(now)));
+        (o.is_some(), p)
+    };
+    assert!(decap(&mut h2, &mut buf, &mut out, 0, now).0, "offloadable");
+    g.bench_function("agent_decap_path_in_place", |b| {
+        b.iter(|| {
+            i = (i + 1) & (FLOWS as usize - 1);
+            now += 1;
+            black_box(decap(&mut h2, &mut buf, &mut out, i, now))
+        })
+    });
+    g.finish();
+    report_allocations("agent_decap_path_in_place", 1_000_000, |k| {
+        decap(
+            &mut h2,
+            &mut buf,
+            &mut out,
+            k & (FLOWS as usize - 1),
+            now + k as u64,
+        );
+    });
+}
+
 fn report_allocations(name: &str, n: usize, mut f: impl FnMut(usize)) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let start = Instant::now();
@@ -406,6 +498,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = fast_path, decap_fast_path, in_place, new_flow
+    targets = fast_path, decap_fast_path, in_place, agent_path, new_flow
 }
 criterion_main!(benches);

@@ -356,6 +356,7 @@ mod tests {
                 protocol: proto,
             },
             ip_len: 40,
+            ip_options: false,
             tcp_flags: flags,
             icmp_type: 0,
             icmp_code: 0,

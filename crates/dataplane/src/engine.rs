@@ -30,7 +30,7 @@ use crate::flow_table::{
     self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin,
 };
 use crate::nacl::NetworkAcl;
-use crate::offload::{Offload, OffloadAction};
+use crate::offload::{Arrival, CachedFlow, Offload, OffloadAction};
 use crate::overlay::{self, Decap};
 use crate::packet::{self, Meta};
 use crate::port::Port;
@@ -39,7 +39,7 @@ use crate::route::{RouteTable, Target};
 use crate::security_group::{self, Decision, Members};
 use crate::slots::{MAX_SLOTS, SlotIndex};
 use crate::v2p::{Mapping, V2p};
-use crate::verdict::{DropReason, Output, PortId, Service, Time, Verdict};
+use crate::verdict::{DropReason, Output, PortId, Processed, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::{checksum, icmp, ip_proto, ipv4, tcp};
@@ -739,7 +739,8 @@ impl Engine {
     /// outer headers are written into the room before the frame
     /// (`frame.start >= overlay::OUTER_LEN`; with less room the output goes to `out`).
     /// The first packet of a flow and the engine's own answers go to `out`.
-    /// [`Output`] says where the frame to send is.
+    /// [`Processed`] says where the frame to send is and, when a cached decision served
+    /// it, the frame's flow (see [`Engine::offload`]).
     pub fn process_from_port_in_place(
         &mut self,
         now: Time,
@@ -747,18 +748,26 @@ impl Engine {
         buf: &mut [u8],
         frame: Range<usize>,
         out: &mut Vec<u8>,
-    ) -> (Verdict, Output) {
+    ) -> Processed {
         let Some(f) = buf.get(frame.clone()) else {
             // a range outside the buffer: the caller's mistake, not worth a panic
-            return (self.drop(DropReason::Internal), Output::Out);
+            return Processed::out(self.drop(DropReason::Internal));
         };
-        if frame.start >= overlay::OUTER_LEN
-            && let Some(action) = self.fast_action(now, Origin::Port(port.0), None, f)
+        if let Some((action, flow)) =
+            self.fast_action(now, Origin::Port(port.0), Arrival::Port(port), f)
         {
+            if frame.start < overlay::OUTER_LEN {
+                let v = emit_action(action, f, out);
+                return Processed {
+                    verdict: self.counted(v),
+                    output: Output::Out,
+                    cached: Some(flow),
+                };
+            }
             let r = emit_in_place(action, buf, frame);
-            return self.in_place_result(r);
+            return self.in_place_result(r, flow);
         }
-        (self.copying_from_port(now, port.0, f, out), Output::Out)
+        Processed::out(self.slow_port(now, port.0, f, out))
     }
 
     /// Counts the drop a fast-path emit may decide (a frame too large to encapsulate).
@@ -770,13 +779,23 @@ impl Engine {
         v
     }
 
-    /// What an in-place emit left: the frame in the buffer, or a counted drop.
+    /// What an in-place emit of `flow`'s cached decision left: the frame in the buffer,
+    /// or a counted drop.
     #[inline]
-    fn in_place_result(&mut self, r: Option<(Verdict, Range<usize>)>) -> (Verdict, Output) {
-        match r {
+    fn in_place_result(
+        &mut self,
+        r: Option<(Verdict, Range<usize>)>,
+        flow: CachedFlow,
+    ) -> Processed {
+        let (verdict, output) = match r {
             Some((v @ Verdict::Drop { .. }, _)) => (self.counted(v), Output::Out),
             Some((v, r)) => (v, Output::InPlace(r)),
-            None => (self.drop(DropReason::Internal), Output::Out),
+            None => return Processed::out(self.drop(DropReason::Internal)),
+        };
+        Processed {
+            verdict,
+            output,
+            cached: Some(flow),
         }
     }
 
@@ -792,6 +811,11 @@ impl Engine {
         if let Some(v) = self.fast_from_port(now, p, frame, out) {
             return self.counted(v);
         }
+        self.slow_port(now, p, frame, out)
+    }
+
+    /// The slow path for a frame the fast path did not serve, its drops counted.
+    fn slow_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         self.stats.slow_path += 1;
         let v = match self.slow_from_port(now, p, frame, out) {
             Ok(v) => v,
@@ -811,30 +835,30 @@ impl Engine {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Option<Verdict> {
-        let action = self.fast_action(now, Origin::Port(p), None, frame)?;
+        let (action, _) =
+            self.fast_action(now, Origin::Port(p), Arrival::Port(PortId(p)), frame)?;
         Some(emit_action(action, frame, out))
     }
 
-    /// The fast path's lookup for `frame` (the inner frame when from the underlay, with
-    /// `outer_src` the sending host): the cached action, its flow's state refreshed.
+    /// The fast path's lookup for `frame` (the inner frame when from the underlay):
+    /// the cached action, its flow's state refreshed, and the flow as parsed.
     #[inline]
     fn fast_action(
         &mut self,
         now: Time,
         origin: Origin,
-        outer_src: Option<Ipv4Addr>,
+        arrival: Arrival,
         frame: &[u8],
-    ) -> Option<&Action> {
+    ) -> Option<(&Action, CachedFlow)> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
             return None;
         }
         let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
         let key = FlowKey::new(origin, m.tuple.pack());
         let e = self.flows.map.get_mut(&key)?;
-        if outer_src.is_some_and(|o| o != e.outer_src)
-            || frame[0..6] != e.dst_mac.0
-            || frame[6..12] != e.src_mac.0
-        {
+        let elsewhere =
+            matches!(arrival, Arrival::Underlay { outer_src, .. } if outer_src != e.outer_src);
+        if elsewhere || frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
             return None;
         }
         if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
@@ -842,71 +866,80 @@ impl Engine {
         }
         fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
         self.stats.fast_path += 1;
-        Some(&e.action)
+        let flow = CachedFlow {
+            tuple: m.tuple,
+            tcp_flags: m.tcp_flags,
+            ip_options: m.ip_options,
+            arrival,
+        };
+        Some((&e.action, flow))
     }
 
     // ---- offload ----------------------------------------------------------------------
 
-    /// The decision a kernel fast path may carry for the flow of `frame`, sent by the
-    /// instance behind `port`: an established TCP flow to another host, decided and cached.
-    pub fn offload_from_port(&self, port: PortId, frame: &[u8], now: Time) -> Option<Offload> {
-        // a middlebox forwards others' packets: its frames stay with the engine
-        if !self.port(port.0)?.source_dest_check {
+    /// The decision a kernel fast path may carry for `flow` (handed back by an in-place
+    /// process call), if it is an established TCP flow (no SYN, FIN or RST in the frame)
+    /// whose decision is cached: from a port with source/dest check on (a middlebox
+    /// forwards others' packets: they stay with the engine) to another instance host, or
+    /// from the host V2P names for the inner source to such a port.
+    pub fn offload(&self, flow: &CachedFlow, now: Time) -> Option<Offload> {
+        if !flow.may_offload() {
             return None;
         }
-        let (tuple, e) = self.offloadable(Origin::Port(port.0), frame, now)?;
-        match e.action {
-            Action::Encap {
-                outer,
-                rewrite,
-                host,
-                vni,
-                edge: false,
-            } => Some(Offload {
-                tuple,
-                src_mac: e.src_mac,
-                dst_mac: e.dst_mac,
-                rewrite,
-                action: OffloadAction::Encap {
-                    port,
-                    outer,
-                    host,
-                    vni,
-                },
-            }),
-            _ => None,
-        }
-    }
-
-    /// The decision a kernel fast path may carry for the flow of `inner`, received from
-    /// `outer_src` in `vni`: an established TCP flow to a local port, authenticated.
-    pub fn offload_from_underlay(
-        &self,
-        vni: u32,
-        outer_src: Ipv4Addr,
-        inner: &[u8],
-        now: Time,
-    ) -> Option<Offload> {
-        let vslot = self.vpc_of_vni(vni)?;
-        let (tuple, e) = self.offloadable(Origin::Underlay(vslot), inner, now)?;
-        match e.action {
-            Action::ToPort { port, rewrite }
-                if e.outer_src == outer_src
-                    && self.port(port).is_some_and(|p| p.source_dest_check) =>
-            {
-                Some(Offload {
-                    tuple,
-                    src_mac: e.src_mac,
-                    dst_mac: e.dst_mac,
-                    rewrite,
-                    action: OffloadAction::Deliver {
+        let offload = |e: &flow_table::Entry, rewrite, action| Offload {
+            tuple: flow.tuple,
+            src_mac: e.src_mac,
+            dst_mac: e.dst_mac,
+            rewrite,
+            action,
+        };
+        match flow.arrival {
+            Arrival::Port(port) => {
+                if !self.port(port.0)?.source_dest_check {
+                    return None;
+                }
+                let e = self.offloadable(Origin::Port(port.0), flow, now)?;
+                match e.action {
+                    Action::Encap {
+                        outer,
+                        rewrite,
+                        host,
                         vni,
-                        outer_src,
-                        port: PortId(port),
-                    },
-                })
+                        edge: false,
+                    } => Some(offload(
+                        e,
+                        rewrite,
+                        OffloadAction::Encap {
+                            port,
+                            outer,
+                            host,
+                            vni,
+                        },
+                    )),
+                    _ => None,
+                }
             }
-            _ => None,
+            Arrival::Underlay { vni, outer_src } => {
+                let vslot = self.vpc_of_vni(vni)?;
+                let e = self.offloadable(Origin::Underlay(vslot), flow, now)?;
+                match e.action {
+                    Action::ToPort { port, rewrite }
+                        if e.outer_src == outer_src
+                            && self.port(port).is_some_and(|p| p.source_dest_check) =>
+                    {
+                        Some(offload(
+                            e,
+                            rewrite,
+                            OffloadAction::Deliver {
+                                vni,
+                                outer_src,
+                                port: PortId(port),
+                            },
+                        ))
+                    }
+                    _ => None,
+                }
+            }
         }
     }
 
@@ -958,26 +991,20 @@ impl Engine {
         (e.src_mac == o.src_mac && e.dst_mac == o.dst_mac).then_some((key, e))
     }
 
-    /// A TCP frame (no SYN, FIN or RST) whose cached decision holds, with the decision.
+    /// The cached decision for `flow` from `origin`, if it holds and its connection is
+    /// established. (The MACs it matches are the offload's: the fast path that handed
+    /// back `flow` checked the frame's.)
     fn offloadable(
         &self,
         origin: Origin,
-        frame: &[u8],
+        flow: &CachedFlow,
         now: Time,
-    ) -> Option<(packet::FiveTuple, &flow_table::Entry)> {
-        if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
-            return None;
-        }
-        let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
-        let control = tcp::flags::SYN | tcp::flags::FIN | tcp::flags::RST;
-        if m.tuple.protocol != ip_proto::TCP || m.tcp_flags & control != 0 {
-            return None;
-        }
-        let e = self.flows.map.get(&FlowKey::new(origin, m.tuple.pack()))?;
-        if frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 || !self.established(e, now) {
-            return None;
-        }
-        Some((m.tuple, e))
+    ) -> Option<&flow_table::Entry> {
+        let e = self
+            .flows
+            .map
+            .get(&FlowKey::new(origin, flow.tuple.pack()))?;
+        self.established(e, now).then_some(e)
     }
 
     /// The cached decision holds and every connection it tracks is established.
@@ -1263,20 +1290,21 @@ impl Engine {
     }
 
     /// As [`Engine::process_from_underlay`], without copying the inner frame on the
-    /// fast path: its headers are rewritten in place. [`Output`] says where the frame
-    /// to deliver is (the first packet of a flow goes to `out`).
+    /// fast path: its headers are rewritten in place. [`Processed`] says where the frame
+    /// to deliver is (the first packet of a flow goes to `out`) and, when a cached
+    /// decision served it, the inner frame's flow (see [`Engine::offload`]).
     pub fn process_from_underlay_in_place(
         &mut self,
         now: Time,
         buf: &mut [u8],
         out: &mut Vec<u8>,
-    ) -> (Verdict, Output) {
+    ) -> Processed {
         match overlay::decapsulate(buf) {
             Ok(d) => self.decapsulated_in_place(now, d, buf, out),
             Err(reason) => {
                 self.stats.slow_path += 1;
                 self.stats.drops[reason as usize] += 1;
-                (Verdict::Drop { reason }, Output::Out)
+                Processed::out(Verdict::Drop { reason })
             }
         }
     }
@@ -1291,9 +1319,9 @@ impl Engine {
         buf: &mut [u8],
         payload: Range<usize>,
         out: &mut Vec<u8>,
-    ) -> (Verdict, Output) {
+    ) -> Processed {
         let Some(p) = buf.get(payload.clone()) else {
-            return (self.drop(DropReason::Internal), Output::Out);
+            return Processed::out(self.drop(DropReason::Internal));
         };
         match overlay::geneve_payload(p) {
             Ok((vni, off)) => {
@@ -1309,7 +1337,7 @@ impl Engine {
             Err(reason) => {
                 self.stats.slow_path += 1;
                 self.stats.drops[reason as usize] += 1;
-                (Verdict::Drop { reason }, Output::Out)
+                Processed::out(Verdict::Drop { reason })
             }
         }
     }
@@ -1320,16 +1348,16 @@ impl Engine {
         d: Decap,
         buf: &mut [u8],
         out: &mut Vec<u8>,
-    ) -> (Verdict, Output) {
+    ) -> Processed {
         let inner = d.inner_offset..d.inner_end;
         let Some(f) = buf.get(inner.clone()) else {
-            return (self.drop(DropReason::Internal), Output::Out);
+            return Processed::out(self.drop(DropReason::Internal));
         };
-        if let Some(action) = self.fast_from_underlay(now, &d, f) {
+        if let Some((action, flow)) = self.fast_from_underlay(now, &d, f) {
             let r = emit_in_place(action, buf, inner);
-            return self.in_place_result(r);
+            return self.in_place_result(r, flow);
         }
-        (self.slow_decapsulated(now, d, buf, out), Output::Out)
+        Processed::out(self.slow_decapsulated(now, d, buf, out))
     }
 
     fn process_decapsulated(
@@ -1342,7 +1370,7 @@ impl Engine {
         let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
             return self.drop(DropReason::Internal);
         };
-        if let Some(action) = self.fast_from_underlay(now, &d, inner) {
+        if let Some((action, _)) = self.fast_from_underlay(now, &d, inner) {
             let v = emit_action(action, inner, out);
             return self.counted(v);
         }
@@ -1370,12 +1398,21 @@ impl Engine {
     }
 
     #[inline]
-    fn fast_from_underlay(&mut self, now: Time, d: &Decap, inner: &[u8]) -> Option<&Action> {
+    fn fast_from_underlay(
+        &mut self,
+        now: Time,
+        d: &Decap,
+        inner: &[u8],
+    ) -> Option<(&Action, CachedFlow)> {
         if d.outer_dst != self.underlay.address {
             return None;
         }
         let vslot = self.vpc_of_vni(d.vni)?;
-        self.fast_action(now, Origin::Underlay(vslot), Some(d.outer_src), inner)
+        let arrival = Arrival::Underlay {
+            vni: d.vni,
+            outer_src: d.outer_src,
+        };
+        self.fast_action(now, Origin::Underlay(vslot), arrival, inner)
     }
 
     fn slow_from_underlay(

@@ -274,18 +274,12 @@ pub fn pipeline(data: &[u8]) {
 }
 
 /// The in-place API agrees with the copying one: verdict, and bytes where sent.
-fn same_output(
-    v: crate::Verdict,
-    out: &[u8],
-    p: (crate::Verdict, Output),
-    buf: &[u8],
-    out_p: &[u8],
-) {
-    assert_eq!(v, p.0, "in-place and copying verdicts differ");
+fn same_output(v: crate::Verdict, out: &[u8], p: crate::Processed, buf: &[u8], out_p: &[u8]) {
+    assert_eq!(v, p.verdict, "in-place and copying verdicts differ");
     if matches!(v, crate::Verdict::Drop { .. }) {
         return;
     }
-    let sent = match p.1 {
+    let sent = match p.output {
         Output::InPlace(r) => &buf[r],
         Output::Out => out_p,
     };

@@ -46,6 +46,6 @@ mod proptests;
 mod tests;
 
 pub use engine::{Engine, EngineConfig, Footprint, InstallError};
-pub use offload::{Offload, OffloadAction};
+pub use offload::{Arrival, CachedFlow, Offload, OffloadAction};
 pub use program::HostProgram;
-pub use verdict::{DropReason, Output, PortId, Service, Time, Verdict};
+pub use verdict::{DropReason, Output, PortId, Processed, Service, Time, Verdict};

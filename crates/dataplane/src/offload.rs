@@ -2,9 +2,10 @@
 //! exactly as the engine would, without the engine seeing them.
 //!
 //! The engine decides every flow's first packets; once a TCP flow is established and its
-//! decision cached, [`crate::Engine::offload_from_port`] and
-//! [`crate::Engine::offload_from_underlay`] describe that decision (which frames it
-//! applies to, their new MACs, the outer headers or the local port). The agent installs it
+//! decision cached, the in-place process calls hand back, with each frame a cached
+//! decision served, its [`CachedFlow`] (what the engine parsed: nothing is parsed twice),
+//! and [`crate::Engine::offload`] describes that decision (which frames it applies to,
+//! their new MACs, the outer headers or the local port). The agent installs it
 //! in the kernel, reports the traffic the kernel carried with
 //! [`crate::Engine::offloaded`] (so connection tracking and flow logs go on), and removes
 //! it once [`crate::Engine::offload_current`] says the engine would decide otherwise
@@ -14,8 +15,39 @@
 use crate::overlay::OUTER_LEN;
 use crate::packet::FiveTuple;
 use crate::verdict::PortId;
-use crate::wire::MacAddr;
+use crate::wire::{MacAddr, ip_proto, tcp};
 use std::net::Ipv4Addr;
+
+/// The flow of a frame a cached decision served, as the engine parsed it while deciding
+/// the frame: what [`crate::Engine::offload`] needs to find that decision again, and what
+/// a fast path's bookkeeping needs (its tuple), without parsing the frame a second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachedFlow {
+    pub tuple: FiveTuple,
+    pub tcp_flags: u16,
+    /// The IPv4 header carries options (it is longer than 20 bytes).
+    pub ip_options: bool,
+    pub arrival: Arrival,
+}
+
+impl CachedFlow {
+    /// TCP with none of SYN, FIN, RST: the only frames whose flow may be offloaded (the
+    /// engine must see every change of a connection's state).
+    #[inline]
+    pub fn may_offload(&self) -> bool {
+        let control = tcp::flags::SYN | tcp::flags::FIN | tcp::flags::RST;
+        self.tuple.protocol == ip_proto::TCP && self.tcp_flags & control == 0
+    }
+}
+
+/// Where a frame came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Sent by the instance behind this port.
+    Port(PortId),
+    /// Received from the host `outer_src` in `vni`.
+    Underlay { vni: u32, outer_src: Ipv4Addr },
+}
 
 /// One direction of one flow, as the fast path carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -34,6 +34,8 @@ pub struct Meta {
     pub tuple: FiveTuple,
     /// IP total length: the bytes flow logs count.
     pub ip_len: u16,
+    /// The IPv4 header carries options (it is longer than 20 bytes).
+    pub ip_options: bool,
     pub tcp_flags: u16,
     pub icmp_type: u8,
     pub icmp_code: u8,
@@ -72,6 +74,7 @@ pub fn parse_ipv4(bytes: &[u8]) -> Result<Meta, DropReason> {
             protocol,
         },
         ip_len: ip.total_len(),
+        ip_options: ip.header_len() > ipv4::HEADER_LEN,
         tcp_flags: 0,
         icmp_type: 0,
         icmp_code: 0,

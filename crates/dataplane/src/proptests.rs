@@ -715,7 +715,8 @@ proptest! {
                     let room = [overlay::OUTER_LEN, overlay::OUTER_LEN + 14, 7][i / 2 % 3];
                     let mut buf = vec![0xa5; room];
                     buf.extend_from_slice(f);
-                    let (v, o) = engine.process_from_port_in_place(now, *id, &mut buf, room..room + f.len(), &mut out_e);
+                    let p = engine.process_from_port_in_place(now, *id, &mut buf, room..room + f.len(), &mut out_e);
+                    let (v, o) = (p.verdict, p.output);
                     if let Output::InPlace(r) = o {
                         out_e = buf[r].to_vec();
                     }
@@ -727,7 +728,8 @@ proptest! {
                 ),
                 Input::Underlay(f) if in_place => {
                     let mut buf = f.clone();
-                    let (v, o) = engine.process_from_underlay_in_place(now, &mut buf, &mut out_e);
+                    let p = engine.process_from_underlay_in_place(now, &mut buf, &mut out_e);
+                    let (v, o) = (p.verdict, p.output);
                     if let Output::InPlace(r) = o {
                         out_e = buf[r].to_vec();
                     }

@@ -7,7 +7,9 @@ use crate::program::*;
 use crate::wire::dhcp::{self, MessageType};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::{arp, icmp, ipv4, tcp};
-use crate::{DropReason, Engine, EngineConfig, PortId, Service, Time, Verdict};
+use crate::{
+    Arrival, CachedFlow, DropReason, Engine, EngineConfig, Output, PortId, Service, Time, Verdict,
+};
 use std::net::Ipv4Addr;
 
 mod churn;
@@ -1075,9 +1077,51 @@ fn a_secondary_address_moves_between_enis() {
     );
 }
 
-/// An established TCP flow's cached decisions, described for a kernel fast path: the
-/// sender's encapsulation, the receiver's authenticated delivery; traffic reported back
-/// keeps the flow alive; a program change or a closing connection withdraws them.
+/// `frame` sent by the instance behind `port`, through the in-place API as the agent
+/// calls it: the verdict, the packet sent and the flow a cached decision handed back.
+fn sent_in_place(
+    e: &mut Engine,
+    now: Time,
+    port: PortId,
+    frame: &[u8],
+) -> (Verdict, Vec<u8>, Option<CachedFlow>) {
+    let mut buf = vec![0u8; overlay::OUTER_LEN];
+    buf.extend_from_slice(frame);
+    let end = buf.len();
+    let mut out = Vec::new();
+    let p = e.process_from_port_in_place(now, port, &mut buf, overlay::OUTER_LEN..end, &mut out);
+    let sent = match p.output {
+        Output::InPlace(r) => buf[r].to_vec(),
+        Output::Out => out,
+    };
+    (p.verdict, sent, p.cached)
+}
+
+/// The Geneve payload of `wire` (a whole underlay frame) received from `outer_src`,
+/// through the in-place API as the agent calls it.
+fn received_in_place(
+    e: &mut Engine,
+    now: Time,
+    outer_src: Ipv4Addr,
+    wire: &[u8],
+) -> (Verdict, Option<CachedFlow>) {
+    let mut buf = wire.to_vec();
+    let mut out = Vec::new();
+    let end = buf.len();
+    let p = e.process_geneve_in_place(
+        now,
+        outer_src,
+        &mut buf,
+        overlay::GENEVE_OFFSET..end,
+        &mut out,
+    );
+    (p.verdict, p.cached)
+}
+
+/// An established TCP flow's cached decisions, described for a kernel fast path from
+/// the flow the in-place calls hand back (the frame parsed once): the sender's
+/// encapsulation, the receiver's authenticated delivery; traffic reported back keeps the
+/// flow alive; a program change or a closing connection withdraws them.
 #[test]
 fn established_tcp_flows_offload_both_ways() {
     let mut p1 = host1();
@@ -1090,13 +1134,16 @@ fn established_tcp_flows_offload_both_ways() {
     let (mut wire, mut out) = (Vec::new(), Vec::new());
     let frame = |f: u16, len: usize| tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, f, len);
     let back = |f: u16| tcp_frame(B_MAC, A_MAC, B_IP, A_IP, 22, 40000, f, 0);
-    h1.process_from_port(t(10), a, &frame(tcp::flags::SYN, 0), &mut wire);
-    h2.process_from_underlay(t(10), &wire, &mut out);
+    let (v, syn, first) = sent_in_place(&mut h1, t(10), a, &frame(tcp::flags::SYN, 0));
+    assert!(matches!(v, Verdict::ToUnderlay { .. }));
     assert_eq!(
-        h1.offload_from_port(a, &frame(tcp::flags::ACK, 100), t(10)),
-        None,
-        "not established yet"
+        first, None,
+        "decided by the slow path: no cached decision served it"
     );
+    h2.process_from_underlay(t(10), &syn, &mut out);
+    let (_, _, early) = sent_in_place(&mut h1, t(10), a, &frame(tcp::flags::ACK, 100));
+    let early = early.expect("served by the cached decision");
+    assert_eq!(h1.offload(&early, t(10)), None, "not established yet");
     h2.process_from_port(
         t(10),
         b,
@@ -1105,15 +1152,18 @@ fn established_tcp_flows_offload_both_ways() {
     );
     h1.process_from_underlay(t(10), &wire, &mut out);
     let data = frame(tcp::flags::ACK, 100);
-    h1.process_from_port(t(11), a, &data, &mut wire);
+    let tuple = crate::packet::parse_ipv4(&data[14..]).unwrap().tuple;
+    let (v, wire, flow) = sent_in_place(&mut h1, t(11), a, &data);
+    assert_eq!(v, Verdict::ToUnderlay { host: H2, vni: VNI });
+    let flow = flow.expect("served by the cached decision");
     assert_eq!(
-        h2.process_from_underlay(t(11), &wire, &mut out),
-        Verdict::ToPort { port: b }
+        (flow.tuple, flow.tcp_flags, flow.ip_options, flow.arrival),
+        (tuple, tcp::flags::ACK, false, Arrival::Port(a))
     );
+    let (v, inbound) = received_in_place(&mut h2, t(11), H1, &wire);
+    assert_eq!(v, Verdict::ToPort { port: b });
 
-    let o = h1
-        .offload_from_port(a, &data, t(11))
-        .expect("egress offload");
+    let o = h1.offload(&flow, t(11)).expect("egress offload");
     match o.action {
         crate::OffloadAction::Encap {
             port,
@@ -1129,10 +1179,19 @@ fn established_tcp_flows_offload_both_ways() {
         }
         other => panic!("expected an encapsulation, got {other:?}"),
     }
-    assert_eq!((o.src_mac, o.dst_mac, o.rewrite), (A_MAC, B_MAC, None));
-    let i = h2
-        .offload_from_underlay(VNI, H1, &data, t(11))
-        .expect("ingress offload");
+    assert_eq!(
+        (o.tuple, o.src_mac, o.dst_mac, o.rewrite),
+        (tuple, A_MAC, B_MAC, None)
+    );
+    let inbound = inbound.expect("served by the cached decision");
+    assert_eq!(
+        inbound.arrival,
+        Arrival::Underlay {
+            vni: VNI,
+            outer_src: H1
+        }
+    );
+    let i = h2.offload(&inbound, t(11)).expect("ingress offload");
     assert_eq!(
         i.action,
         crate::OffloadAction::Deliver {
@@ -1141,25 +1200,53 @@ fn established_tcp_flows_offload_both_ways() {
             port: b
         }
     );
+    // only from the host V2P names: the engine refuses the packet, and the decision
+    let (v, elsewhere) = received_in_place(&mut h2, t(11), EDGE, &wire);
     assert_eq!(
-        h2.offload_from_underlay(VNI, EDGE, &data, t(11)),
-        None,
-        "only from the host V2P names"
+        (drop_of(v), elsewhere),
+        (DropReason::AuthenticationFailed, None)
     );
+    let from_edge = CachedFlow {
+        arrival: Arrival::Underlay {
+            vni: VNI,
+            outer_src: EDGE,
+        },
+        ..inbound
+    };
+    assert_eq!(h2.offload(&from_edge, t(11)), None);
+    // SYN, FIN and RST always take the engine's path; so does all but TCP
     for f in [
         tcp::flags::SYN,
         tcp::flags::FIN | tcp::flags::ACK,
         tcp::flags::RST,
     ] {
-        assert_eq!(
-            h1.offload_from_port(a, &frame(f, 0), t(11)),
-            None,
-            "flags {f:#x} stay with the engine"
-        );
+        let with = CachedFlow {
+            tcp_flags: f,
+            ..flow
+        };
+        assert_eq!(h1.offload(&with, t(11)), None, "flags {f:#x}");
     }
+    let udp = CachedFlow {
+        tuple: crate::packet::FiveTuple {
+            protocol: 17,
+            ..tuple
+        },
+        tcp_flags: 0,
+        ..flow
+    };
+    assert!(!udp.may_offload());
+    assert_eq!(h1.offload(&udp, t(11)), None);
+    // a SYN of the established flow, through the engine (its state stays established)
+    let (_, _, syn) = sent_in_place(&mut h1, t(11), a, &frame(tcp::flags::SYN, 0));
+    let syn = syn.expect("served by the cached decision");
+    assert_eq!(h1.offload(&syn, t(11)), None, "a SYN stays with the engine");
+    assert_eq!(
+        h1.offload(&flow, t(11)),
+        Some(o),
+        "the flow itself still may"
+    );
 
     // what the kernel carried keeps tracking and flow logs going
-    let tuple = crate::packet::parse_ipv4(&data[14..]).unwrap().tuple;
     let (packets, bytes) = h1.counter(a, tuple, FlowAction::Accept).unwrap();
     h1.offloaded(&o, 10, 10_000, t(60));
     assert_eq!(
@@ -1183,6 +1270,44 @@ fn established_tcp_flows_offload_both_ways() {
     })
     .unwrap();
     assert!(i_before && !h2.offload_current(&i, t(12)));
+}
+
+/// A port with source/dest check off (a middlebox) forwards others' packets: its flows,
+/// sent or received, stay with the engine even once established and cached.
+#[test]
+fn middlebox_flows_are_never_offloaded() {
+    let (mut p1, mut p2) = (host1(), host2());
+    p1.ports[0].source_dest_check = false;
+    p2.ports[0].source_dest_check = false;
+    let (mut h1, mut h2) = (
+        Engine::with_program(p1).unwrap(),
+        Engine::with_program(p2).unwrap(),
+    );
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
+    let mut out = Vec::new();
+    let frame = |f: u16| tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, f, 10);
+    let (_, syn, _) = sent_in_place(&mut h1, t(10), a, &frame(tcp::flags::SYN));
+    h2.process_from_underlay(t(10), &syn, &mut out);
+    let mut wire = Vec::new();
+    let syn_ack = tcp_frame(
+        B_MAC,
+        A_MAC,
+        B_IP,
+        A_IP,
+        22,
+        40000,
+        tcp::flags::SYN | tcp::flags::ACK,
+        0,
+    );
+    h2.process_from_port(t(10), b, &syn_ack, &mut wire);
+    h1.process_from_underlay(t(10), &wire, &mut out);
+    let (_, wire, sent) = sent_in_place(&mut h1, t(11), a, &frame(tcp::flags::ACK));
+    let (v, received) = received_in_place(&mut h2, t(11), H1, &wire);
+    assert_eq!(v, Verdict::ToPort { port: b });
+    let (sent, received) = (sent.expect("cached"), received.expect("cached"));
+    assert!(sent.may_offload() && received.may_offload());
+    assert_eq!(h1.offload(&sent, t(11)), None, "sent by a middlebox");
+    assert_eq!(h2.offload(&received, t(11)), None, "for a middlebox");
 }
 
 /// A member joining or leaving a group recompiles only the ports whose rules name the
@@ -1281,13 +1406,13 @@ fn broken_invariants_drop_and_count_never_panic() {
     // ranges outside the buffer
     let syn = tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0);
     let mut buf = vec![0u8; 64];
-    let (v, _) = h1.process_from_port_in_place(t(1), a, &mut buf, 60..160, &mut out);
-    assert_eq!(v, internal);
+    let p = h1.process_from_port_in_place(t(1), a, &mut buf, 60..160, &mut out);
+    assert_eq!(p.verdict, internal);
     #[allow(clippy::reversed_empty_ranges)]
-    let (v, _) = h1.process_from_port_in_place(t(1), a, &mut buf, 70..60, &mut out);
-    assert_eq!(v, internal);
-    let (v, _) = h2.process_geneve_in_place(t(1), H1, &mut buf, 8..100, &mut out);
-    assert_eq!(v, internal);
+    let p = h1.process_from_port_in_place(t(1), a, &mut buf, 70..60, &mut out);
+    assert_eq!(p.verdict, internal);
+    let p = h2.process_geneve_in_place(t(1), H1, &mut buf, 8..100, &mut out);
+    assert_eq!(p.verdict, internal);
     assert_eq!(h1.stats().drops(DropReason::Internal), 2);
     assert_eq!(h2.stats().drops(DropReason::Internal), 1);
 
@@ -1460,9 +1585,9 @@ fn frames_too_large_to_encapsulate_are_dropped() {
     let mut buf = vec![0u8; overlay::OUTER_LEN];
     buf.extend_from_slice(&f);
     let end = buf.len();
-    let (v, o) =
-        h1.process_from_port_in_place(t(1), a, &mut buf, overlay::OUTER_LEN..end, &mut out);
-    assert_eq!((v, o), (too_large, crate::Output::Out));
+    let p = h1.process_from_port_in_place(t(1), a, &mut buf, overlay::OUTER_LEN..end, &mut out);
+    assert_eq!((p.verdict, p.output), (too_large, crate::Output::Out));
+    assert!(p.cached.is_some(), "the cached decision dropped it");
     assert_eq!(h1.stats().drops(DropReason::TooLarge), 3);
     assert!(h1.stats().fast_path >= 2, "decided once, then cached");
     // a frame that fits still goes

@@ -1,5 +1,6 @@
 //! What the engine decides for a frame: a value, never an error.
 
+use crate::offload::CachedFlow;
 use std::net::Ipv4Addr;
 
 /// Time, passed in by the caller: nanoseconds since an epoch of the caller's choice
@@ -32,6 +33,28 @@ pub struct PortId(pub u16);
 pub enum Output {
     InPlace(std::ops::Range<usize>),
     Out,
+}
+
+/// What an in-place call (`Engine::process_*_in_place`) decided for one frame: the
+/// verdict, where the frame to send is, and, when a cached decision served the frame,
+/// its flow as the engine parsed it (for a kernel fast path: see [`crate::offload`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    pub verdict: Verdict,
+    pub output: Output,
+    pub cached: Option<CachedFlow>,
+}
+
+impl Processed {
+    /// A verdict whose frame (if any) is in `out`, decided without a cached decision.
+    #[inline]
+    pub(crate) fn out(verdict: Verdict) -> Processed {
+        Processed {
+            verdict,
+            output: Output::Out,
+            cached: None,
+        }
+    }
 }
 
 /// The decision for one frame. Where a frame goes out, the caller's `out` buffer holds it.
