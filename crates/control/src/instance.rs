@@ -188,7 +188,7 @@ impl Tx<'_> {
                     .security_groups
                     .values()
                     .find(|g| g.vpc_id == vpc_id && &g.name == n)
-                    .map(|g| g.id.clone())
+                    .map(|g| g.id.to_string())
                     .ok_or_else(|| {
                         ApiError::new(
                             ErrorCode::InvalidGroupNotFound,
@@ -433,7 +433,7 @@ impl Tx<'_> {
         instance_type: &str,
         subnet: &Subnet,
         specs: &[InterfaceSpec],
-        resolved: &[(SubnetId, Vec<String>)],
+        resolved: &[(SubnetId, Vec<SecurityGroupId>)],
         reservation_id: &str,
         index: u32,
         allocators: &mut Vec<(SubnetId, SubnetAddresses)>,

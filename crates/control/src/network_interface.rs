@@ -207,12 +207,12 @@ impl Tx<'_> {
         vpc_id: &str,
         subnet_id: &str,
         ids: &[String],
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<SecurityGroupId>, ApiError> {
         if ids.is_empty() {
             let vpc = self.region.vpcs.find(Kind::Vpc, vpc_id)?;
             return Ok(vec![vpc.default_security_group_id.clone()]);
         }
-        let mut out: Vec<String> = Vec::with_capacity(ids.len());
+        let mut out: Vec<SecurityGroupId> = Vec::with_capacity(ids.len());
         for id in ids {
             let sg = self.region.security_groups.find(Kind::SecurityGroup, id)?;
             if sg.vpc_id != vpc_id {
@@ -223,8 +223,8 @@ impl Tx<'_> {
                     ),
                 ));
             }
-            if !out.contains(id) {
-                out.push(id.clone());
+            if !out.contains(&sg.id) {
+                out.push(sg.id.clone());
             }
         }
         let limit = self.config.quotas.security_groups_per_interface;
@@ -316,7 +316,7 @@ impl Tx<'_> {
         subnet: &Subnet,
         primary: Ipv4Addr,
         secondary: Vec<Ipv4Addr>,
-        groups: Vec<String>,
+        groups: Vec<SecurityGroupId>,
         description: String,
         interface_type: &str,
         requester_managed: bool,

@@ -230,7 +230,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
             if let Some(g) = r.security_groups.get(id) {
                 c.vpc = Some(g.vpc_id.to_string());
                 let mut item = pb::SecurityGroup {
-                    id: g.id.clone(),
+                    id: g.id.to_string(),
                     ingress: Vec::new(),
                     egress: Vec::new(),
                 };
@@ -238,7 +238,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     let peer = match &rule.peer {
                         RulePeer::Cidr(n) => pb::sg_rule::Peer::Cidr(cidr(*n)),
                         RulePeer::Group { group_id, .. } => {
-                            pb::sg_rule::Peer::Group(group_id.clone())
+                            pb::sg_rule::Peer::Group(group_id.to_string())
                         }
                         RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
                     };
@@ -356,7 +356,11 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         mac,
                         primary_ip: e.private_ip.into(),
                         secondary_ips: e.secondary_ips.iter().map(|&a| a.into()).collect(),
-                        security_groups: e.security_groups.clone(),
+                        security_groups: e
+                            .security_groups
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect(),
                         source_dest_check: e.source_dest_check,
                         // The engine's defaults (AWS's).
                         conntrack: None,

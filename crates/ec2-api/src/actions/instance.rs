@@ -578,7 +578,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .into_iter()
             .collect(),
         "group-id" | "instance.group-id" => primary
-            .map(|e| e.security_groups.clone())
+            .map(|e| e.security_groups.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
         "group-name" | "instance.group-name" => primary.map(|e| group_names(e)).unwrap_or_default(),
         "image-id" => one(i.image_id.clone()),
@@ -612,7 +612,9 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
                 .map(|a| a.device_index.to_string())
                 .collect()
         }),
-        "network-interface.group-id" => all(&|e| e.security_groups.clone()),
+        "network-interface.group-id" => {
+            all(&|e| e.security_groups.iter().map(ToString::to_string).collect())
+        }
         "network-interface.mac-address" => all(&|e| vec![e.mac_address.clone()]),
         "network-interface.network-interface-id" => all(&|e| vec![e.id.clone()]),
         "network-interface.private-dns-name" => {

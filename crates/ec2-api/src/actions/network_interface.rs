@@ -344,7 +344,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .collect(),
         "availability-zone" => one(e.availability_zone.clone()),
         "description" => one(e.description.clone()),
-        "group-id" => e.security_groups.clone(),
+        "group-id" => e.security_groups.iter().map(ToString::to_string).collect(),
         "group-name" => e
             .security_groups
             .iter()
