@@ -59,7 +59,7 @@ pub enum InstanceChange {
 }
 
 /// A state change of one instance: (id, previous state, current state as EC2 answers).
-pub type StateChange = (String, InstanceState, InstanceState);
+pub type StateChange = (InstanceId, InstanceState, InstanceState);
 
 /// User data is base64, at most 16 KB once decoded.
 pub fn check_user_data(data: &str) -> Result<(), ApiError> {
@@ -219,7 +219,7 @@ impl Tx<'_> {
             |insts| {
                 insts
                     .first()
-                    .map(|i| i.reservation_id.clone())
+                    .map(|i| i.reservation_id.to_string())
                     .unwrap_or_default()
             },
         )
@@ -399,7 +399,7 @@ impl Tx<'_> {
         }
         let room = quota.saturating_sub(active) as i64;
         let count = req.max_count.min(room).max(req.min_count);
-        let reservation_id = Kind::Reservation.new_id();
+        let reservation_id = ReservationId::new();
         let mut allocators: Vec<(SubnetId, SubnetAddresses)> = Vec::new();
         let mut launched = Vec::new();
         for (index, launch_index) in (0..count).zip(0u32..) {
@@ -434,11 +434,11 @@ impl Tx<'_> {
         subnet: &Subnet,
         specs: &[InterfaceSpec],
         resolved: &[(SubnetId, Vec<SecurityGroupId>)],
-        reservation_id: &str,
+        reservation_id: &ReservationId,
         index: u32,
         allocators: &mut Vec<(SubnetId, SubnetAddresses)>,
     ) -> Result<Instance, ApiError> {
-        let instance_id = Kind::Instance.new_id();
+        let instance_id = InstanceId::new();
         let mut primary_eni = String::new();
         let mut public = false;
         for (spec, (subnet_id, groups)) in specs.iter().zip(resolved) {
@@ -535,7 +535,7 @@ impl Tx<'_> {
         };
         let inst = Instance {
             id: instance_id,
-            reservation_id: reservation_id.to_owned(),
+            reservation_id: reservation_id.clone(),
             image_id: req.image_id.clone(),
             instance_type: instance_type.to_owned(),
             key_name: req.key_name.clone(),
@@ -606,9 +606,9 @@ impl Tx<'_> {
 
     /// The interfaces attached to each of `insts`, with their delete-on-termination flag:
     /// one pass over the region's interfaces, however many instances.
-    fn attached_to(&self, insts: &[Instance]) -> HashMap<String, Vec<(String, bool)>> {
+    fn attached_to(&self, insts: &[Instance]) -> HashMap<InstanceId, Vec<(String, bool)>> {
         let wanted: HashSet<&str> = insts.iter().map(|i| i.id.as_str()).collect();
-        let mut map: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        let mut map: HashMap<InstanceId, Vec<(String, bool)>> = HashMap::new();
         for e in self.region.network_interfaces.values() {
             if let Some(a) = &e.attachment
                 && wanted.contains(a.instance_id.as_str())
@@ -660,7 +660,7 @@ impl Tx<'_> {
         }
         let mut by_instance = self.attached_to(&insts);
         let mut out = Vec::with_capacity(insts.len());
-        let mut done: Vec<String> = Vec::new();
+        let mut done: Vec<InstanceId> = Vec::new();
         for i in insts {
             if i.state == InstanceState::Terminated || done.contains(&i.id) {
                 out.push((
@@ -769,10 +769,10 @@ impl Tx<'_> {
 
     pub fn modify_instance_attribute(
         &mut self,
-        id: &str,
+        id: &InstanceId,
         change: InstanceChange,
     ) -> Result<(), ApiError> {
-        let inst = self.region.instances.find(Kind::Instance, id)?.clone();
+        let inst = self.region.instances.lookup(id)?.clone();
         if inst.state == InstanceState::Terminated {
             return Err(incorrect_state(id, "modified"));
         }

@@ -571,7 +571,7 @@ impl Tx<'_> {
             .expect("found above");
         eni.attachment = Some(EniAttachment {
             id: attachment_id.clone(),
-            instance_id: instance_id.to_owned(),
+            instance_id: inst.id.clone(),
             device_index: index,
             status: AttachmentStatus::Attached,
             attach_time: self.now,

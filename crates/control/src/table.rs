@@ -44,7 +44,7 @@ tagged!(
     fort_model::SecurityGroup => fort_model::SecurityGroupId,
     fort_model::DhcpOptions => String,
     fort_model::NetworkInterface => String,
-    fort_model::Instance => String,
+    fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => String,
     fort_model::VpcPeeringConnection => String,
 );

@@ -365,7 +365,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         // The engine's defaults (AWS's).
                         conntrack: None,
                         hostname: Some(ip_name(e.private_ip)),
-                        instance_id: e.attachment.as_ref().map(|a| a.instance_id.clone()),
+                        instance_id: e.attachment.as_ref().map(|a| a.instance_id.to_string()),
                         device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
                     };
                     c.port = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));

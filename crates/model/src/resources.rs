@@ -9,8 +9,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceState, IpProtocol, Kind,
-    Millis, NatGatewayState, PeeringStatus, RouteOrigin, SecurityGroupId, SubnetId, VpcId,
+    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceId, InstanceState,
+    IpProtocol, Kind, Millis, NatGatewayState, PeeringStatus, ReservationId, RouteOrigin,
+    SecurityGroupId, SubnetId, VpcId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -410,7 +411,7 @@ impl NetworkInterface {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EniAttachment {
     pub id: String,
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub device_index: u32,
     pub status: AttachmentStatus,
     pub attach_time: Millis,
@@ -444,8 +445,8 @@ pub struct AddressAssociation {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
-    pub id: String,
-    pub reservation_id: String,
+    pub id: InstanceId,
+    pub reservation_id: ReservationId,
     pub image_id: String,
     pub instance_type: String,
     pub key_name: Option<String>,

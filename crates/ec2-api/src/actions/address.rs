@@ -128,7 +128,7 @@ const FILTERS: &[&str] = &[
 fn instance_of(r: &Region, a: &Address) -> Option<String> {
     let assoc = a.association.as_ref()?;
     let eni = r.network_interfaces.get(&assoc.network_interface_id)?;
-    eni.attachment.as_ref().map(|at| at.instance_id.clone())
+    eni.attachment.as_ref().map(|at| at.instance_id.to_string())
 }
 
 fn field(r: &Region, a: &Address, name: &str) -> Vec<String> {

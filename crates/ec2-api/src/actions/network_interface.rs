@@ -336,7 +336,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .map(|a| a.device_index.to_string())
             .into_iter()
             .collect(),
-        "attachment.instance-id" => att.map(|a| a.instance_id.clone()).into_iter().collect(),
+        "attachment.instance-id" => att.map(|a| a.instance_id.to_string()).into_iter().collect(),
         "attachment.instance-owner-id" => att.map(|_| region.account.clone()).into_iter().collect(),
         "attachment.status" => att
             .map(|a| a.status.as_str().to_owned())
