@@ -439,7 +439,7 @@ impl Tx<'_> {
         allocators: &mut Vec<(SubnetId, SubnetAddresses)>,
     ) -> Result<Instance, ApiError> {
         let instance_id = InstanceId::new();
-        let mut primary_eni = String::new();
+        let mut primary_eni = None;
         let mut public = false;
         for (spec, (subnet_id, groups)) in specs.iter().zip(resolved) {
             // checked to be 0-31 when the request was read
@@ -448,7 +448,8 @@ impl Tx<'_> {
                 .and_then(|d| u32::try_from(d).ok())
                 .unwrap_or(0);
             let eni_id = match &spec.network_interface_id {
-                Some(id) => id.clone(),
+                // Found when the request was resolved.
+                Some(id) => NetworkInterfaceId::parse(id)?,
                 None => {
                     let sub = self
                         .region
@@ -493,7 +494,7 @@ impl Tx<'_> {
                 .get_mut(&eni_id)
                 .expect("made or found above");
             row.attachment = Some(EniAttachment {
-                id: Kind::EniAttachment.new_id(),
+                id: AttachmentId::new(),
                 instance_id: instance_id.clone(),
                 device_index: device,
                 status: AttachmentStatus::Attached,
@@ -501,9 +502,12 @@ impl Tx<'_> {
                 delete_on_termination,
             });
             if device == 0 {
-                primary_eni = eni_id;
+                primary_eni = Some(eni_id);
             }
         }
+        // Launch requests are checked to have an interface at device index 0.
+        let primary_eni =
+            primary_eni.ok_or_else(|| ApiError::internal("no interface at device index 0"))?;
         if public {
             let eni = self
                 .region
@@ -606,9 +610,12 @@ impl Tx<'_> {
 
     /// The interfaces attached to each of `insts`, with their delete-on-termination flag:
     /// one pass over the region's interfaces, however many instances.
-    fn attached_to(&self, insts: &[Instance]) -> HashMap<InstanceId, Vec<(String, bool)>> {
+    fn attached_to(
+        &self,
+        insts: &[Instance],
+    ) -> HashMap<InstanceId, Vec<(NetworkInterfaceId, bool)>> {
         let wanted: HashSet<&str> = insts.iter().map(|i| i.id.as_str()).collect();
-        let mut map: HashMap<InstanceId, Vec<(String, bool)>> = HashMap::new();
+        let mut map: HashMap<InstanceId, Vec<(NetworkInterfaceId, bool)>> = HashMap::new();
         for e in self.region.network_interfaces.values() {
             if let Some(a) = &e.attachment
                 && wanted.contains(a.instance_id.as_str())

@@ -43,7 +43,7 @@ tagged!(
     fort_model::NetworkAcl => String,
     fort_model::SecurityGroup => fort_model::SecurityGroupId,
     fort_model::DhcpOptions => String,
-    fort_model::NetworkInterface => String,
+    fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
     fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => String,
     fort_model::VpcPeeringConnection => String,

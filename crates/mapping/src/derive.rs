@@ -322,7 +322,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         vpc_id: e.vpc_id.to_string(),
                         public_ip: a.public_ip.into(),
                         private_ip: a.private_ip.into(),
-                        eni_id: e.id.clone(),
+                        eni_id: e.id.to_string(),
                     };
                     c.items.insert(
                         ItemKey::public_ip(&e.vpc_id, a.public_ip),
@@ -343,14 +343,14 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                             ip: ip.into(),
                             host: host.underlay.into(),
                             mac: mac.clone(),
-                            eni_id: e.id.clone(),
+                            eni_id: e.id.to_string(),
                             source_dest_check: e.source_dest_check,
                         };
                         c.items
                             .insert(ItemKey::mapping(&e.vpc_id, ip), value(V::Mapping(m)));
                     }
                     let port = pb::Port {
-                        id: e.id.clone(),
+                        id: e.id.to_string(),
                         vpc_id: e.vpc_id.to_string(),
                         subnet_id: e.subnet_id.to_string(),
                         mac,

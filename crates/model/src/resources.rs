@@ -9,9 +9,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceId, InstanceState,
-    IpProtocol, Kind, Millis, NatGatewayState, PeeringStatus, ReservationId, RouteOrigin,
-    SecurityGroupId, SubnetId, VpcId,
+    AttachmentId, AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, InstanceId,
+    InstanceState, IpProtocol, Kind, Millis, NatGatewayState, NetworkInterfaceId, PeeringStatus,
+    ReservationId, RouteOrigin, SecurityGroupId, SubnetId, VpcId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -295,7 +295,7 @@ impl VpcPeeringConnection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGatewayAddress {
     pub allocation_id: Option<String>,
-    pub network_interface_id: String,
+    pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
     pub public_ip: Option<Ipv4Addr>,
     pub association_id: Option<String>,
@@ -381,7 +381,7 @@ pub struct DhcpOptions {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInterface {
-    pub id: String,
+    pub id: NetworkInterfaceId,
     pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub availability_zone: String,
@@ -410,7 +410,7 @@ impl NetworkInterface {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EniAttachment {
-    pub id: String,
+    pub id: AttachmentId,
     pub instance_id: InstanceId,
     pub device_index: u32,
     pub status: AttachmentStatus,
@@ -439,7 +439,7 @@ pub struct Address {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAssociation {
     pub id: String,
-    pub network_interface_id: String,
+    pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
 }
 
@@ -456,7 +456,7 @@ pub struct Instance {
     pub vpc_id: VpcId,
     pub availability_zone: String,
     /// The primary interface (device index 0); others are found by their attachment.
-    pub primary_eni_id: String,
+    pub primary_eni_id: NetworkInterfaceId,
     pub launch_time: Millis,
     pub terminate_time: Option<Millis>,
     pub client_token: Option<String>,

@@ -605,7 +605,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
                 .collect()
         }),
         "network-interface.attachment.attachment-id" => {
-            all(&|e| e.attachment.iter().map(|a| a.id.clone()).collect())
+            all(&|e| e.attachment.iter().map(|a| a.id.to_string()).collect())
         }
         "network-interface.attachment.device-index" => all(&|e| {
             e.attachment
@@ -617,7 +617,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             all(&|e| e.security_groups.iter().map(ToString::to_string).collect())
         }
         "network-interface.mac-address" => all(&|e| vec![e.mac_address.clone()]),
-        "network-interface.network-interface-id" => all(&|e| vec![e.id.clone()]),
+        "network-interface.network-interface-id" => all(&|e| vec![e.id.to_string()]),
         "network-interface.private-dns-name" => {
             all(&|e| vec![private_dns_name(&region.name, e.private_ip)])
         }
