@@ -329,7 +329,7 @@ impl Tx<'_> {
     pub(crate) fn map_elastic_ip(
         &mut self,
         alloc_id: &str,
-        eni_id: &str,
+        eni_id: &NetworkInterfaceId,
         private_ip: Ipv4Addr,
         association_id: &str,
     ) {
@@ -340,7 +340,7 @@ impl Tx<'_> {
             .expect("checked by caller");
         addr.association = Some(AddressAssociation {
             id: association_id.to_owned(),
-            network_interface_id: eni_id.to_owned(),
+            network_interface_id: eni_id.clone(),
             private_ip,
         });
         let public_ip = addr.public_ip;

@@ -59,7 +59,7 @@ pub enum InstanceChange {
 }
 
 /// A state change of one instance: (id, previous state, current state as EC2 answers).
-pub type StateChange = (String, InstanceState, InstanceState);
+pub type StateChange = (InstanceId, InstanceState, InstanceState);
 
 /// User data is base64, at most 16 KB once decoded.
 pub fn check_user_data(data: &str) -> Result<(), ApiError> {
@@ -188,7 +188,7 @@ impl Tx<'_> {
                     .security_groups
                     .values()
                     .find(|g| g.vpc_id == vpc_id && &g.name == n)
-                    .map(|g| g.id.clone())
+                    .map(|g| g.id.to_string())
                     .ok_or_else(|| {
                         ApiError::new(
                             ErrorCode::InvalidGroupNotFound,
@@ -219,7 +219,7 @@ impl Tx<'_> {
             |insts| {
                 insts
                     .first()
-                    .map(|i| i.reservation_id.clone())
+                    .map(|i| i.reservation_id.to_string())
                     .unwrap_or_default()
             },
         )
@@ -399,7 +399,7 @@ impl Tx<'_> {
         }
         let room = quota.saturating_sub(active) as i64;
         let count = req.max_count.min(room).max(req.min_count);
-        let reservation_id = Kind::Reservation.new_id();
+        let reservation_id = ReservationId::new();
         let mut allocators: Vec<(SubnetId, SubnetAddresses)> = Vec::new();
         let mut launched = Vec::new();
         for (index, launch_index) in (0..count).zip(0u32..) {
@@ -433,13 +433,13 @@ impl Tx<'_> {
         instance_type: &str,
         subnet: &Subnet,
         specs: &[InterfaceSpec],
-        resolved: &[(SubnetId, Vec<String>)],
-        reservation_id: &str,
+        resolved: &[(SubnetId, Vec<SecurityGroupId>)],
+        reservation_id: &ReservationId,
         index: u32,
         allocators: &mut Vec<(SubnetId, SubnetAddresses)>,
     ) -> Result<Instance, ApiError> {
-        let instance_id = Kind::Instance.new_id();
-        let mut primary_eni = String::new();
+        let instance_id = InstanceId::new();
+        let mut primary_eni = None;
         let mut public = false;
         for (spec, (subnet_id, groups)) in specs.iter().zip(resolved) {
             // checked to be 0-31 when the request was read
@@ -448,7 +448,8 @@ impl Tx<'_> {
                 .and_then(|d| u32::try_from(d).ok())
                 .unwrap_or(0);
             let eni_id = match &spec.network_interface_id {
-                Some(id) => id.clone(),
+                // Found when the request was resolved.
+                Some(id) => NetworkInterfaceId::parse(id)?,
                 None => {
                     let sub = self
                         .region
@@ -493,7 +494,7 @@ impl Tx<'_> {
                 .get_mut(&eni_id)
                 .expect("made or found above");
             row.attachment = Some(EniAttachment {
-                id: Kind::EniAttachment.new_id(),
+                id: AttachmentId::new(),
                 instance_id: instance_id.clone(),
                 device_index: device,
                 status: AttachmentStatus::Attached,
@@ -501,9 +502,12 @@ impl Tx<'_> {
                 delete_on_termination,
             });
             if device == 0 {
-                primary_eni = eni_id;
+                primary_eni = Some(eni_id);
             }
         }
+        // Launch requests are checked to have an interface at device index 0.
+        let primary_eni =
+            primary_eni.ok_or_else(|| ApiError::internal("no interface at device index 0"))?;
         if public {
             let eni = self
                 .region
@@ -535,7 +539,7 @@ impl Tx<'_> {
         };
         let inst = Instance {
             id: instance_id,
-            reservation_id: reservation_id.to_owned(),
+            reservation_id: reservation_id.clone(),
             image_id: req.image_id.clone(),
             instance_type: instance_type.to_owned(),
             key_name: req.key_name.clone(),
@@ -606,9 +610,12 @@ impl Tx<'_> {
 
     /// The interfaces attached to each of `insts`, with their delete-on-termination flag:
     /// one pass over the region's interfaces, however many instances.
-    fn attached_to(&self, insts: &[Instance]) -> HashMap<String, Vec<(String, bool)>> {
+    fn attached_to(
+        &self,
+        insts: &[Instance],
+    ) -> HashMap<InstanceId, Vec<(NetworkInterfaceId, bool)>> {
         let wanted: HashSet<&str> = insts.iter().map(|i| i.id.as_str()).collect();
-        let mut map: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        let mut map: HashMap<InstanceId, Vec<(NetworkInterfaceId, bool)>> = HashMap::new();
         for e in self.region.network_interfaces.values() {
             if let Some(a) = &e.attachment
                 && wanted.contains(a.instance_id.as_str())
@@ -660,7 +667,7 @@ impl Tx<'_> {
         }
         let mut by_instance = self.attached_to(&insts);
         let mut out = Vec::with_capacity(insts.len());
-        let mut done: Vec<String> = Vec::new();
+        let mut done: Vec<InstanceId> = Vec::new();
         for i in insts {
             if i.state == InstanceState::Terminated || done.contains(&i.id) {
                 out.push((
@@ -769,10 +776,10 @@ impl Tx<'_> {
 
     pub fn modify_instance_attribute(
         &mut self,
-        id: &str,
+        id: &InstanceId,
         change: InstanceChange,
     ) -> Result<(), ApiError> {
-        let inst = self.region.instances.find(Kind::Instance, id)?.clone();
+        let inst = self.region.instances.lookup(id)?.clone();
         if inst.state == InstanceState::Terminated {
             return Err(incorrect_state(id, "modified"));
         }

@@ -207,12 +207,12 @@ impl Tx<'_> {
         vpc_id: &str,
         subnet_id: &str,
         ids: &[String],
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<SecurityGroupId>, ApiError> {
         if ids.is_empty() {
             let vpc = self.region.vpcs.find(Kind::Vpc, vpc_id)?;
             return Ok(vec![vpc.default_security_group_id.clone()]);
         }
-        let mut out: Vec<String> = Vec::with_capacity(ids.len());
+        let mut out: Vec<SecurityGroupId> = Vec::with_capacity(ids.len());
         for id in ids {
             let sg = self.region.security_groups.find(Kind::SecurityGroup, id)?;
             if sg.vpc_id != vpc_id {
@@ -223,8 +223,8 @@ impl Tx<'_> {
                     ),
                 ));
             }
-            if !out.contains(id) {
-                out.push(id.clone());
+            if !out.contains(&sg.id) {
+                out.push(sg.id.clone());
             }
         }
         let limit = self.config.quotas.security_groups_per_interface;
@@ -316,7 +316,7 @@ impl Tx<'_> {
         subnet: &Subnet,
         primary: Ipv4Addr,
         secondary: Vec<Ipv4Addr>,
-        groups: Vec<String>,
+        groups: Vec<SecurityGroupId>,
         description: String,
         interface_type: &str,
         requester_managed: bool,
@@ -330,7 +330,7 @@ impl Tx<'_> {
             ));
         }
         let eni = NetworkInterface {
-            id: Kind::NetworkInterface.new_id(),
+            id: NetworkInterfaceId::new(),
             subnet_id: subnet.id.clone(),
             vpc_id: subnet.vpc_id.clone(),
             availability_zone: subnet.availability_zone.clone(),
@@ -361,7 +361,7 @@ impl Tx<'_> {
             token.as_ref(),
             |r, id| r.network_interfaces.get(id).cloned(),
             |tx| tx.make_network_interface(req),
-            |e| e.id.clone(),
+            |e| e.id.to_string(),
         )
     }
 
@@ -429,11 +429,8 @@ impl Tx<'_> {
         Ok(eni)
     }
 
-    pub fn delete_network_interface(&mut self, id: &str) -> Result<(), ApiError> {
-        let eni = self
-            .region
-            .network_interfaces
-            .find(Kind::NetworkInterface, id)?;
+    pub fn delete_network_interface(&mut self, id: &NetworkInterfaceId) -> Result<(), ApiError> {
+        let eni = self.region.network_interfaces.lookup(id)?;
         if eni.attachment.is_some() || eni.requester_managed {
             return Err(ApiError::new(
                 ErrorCode::InvalidNetworkInterfaceInUse,
@@ -506,15 +503,11 @@ impl Tx<'_> {
 
     pub fn attach_network_interface(
         &mut self,
-        eni_id: &str,
+        eni_id: &NetworkInterfaceId,
         instance_id: &str,
         device_index: i64,
-    ) -> Result<String, ApiError> {
-        let eni = self
-            .region
-            .network_interfaces
-            .find(Kind::NetworkInterface, eni_id)?
-            .clone();
+    ) -> Result<AttachmentId, ApiError> {
+        let eni = self.region.network_interfaces.lookup(eni_id)?.clone();
         let inst = self
             .region
             .instances
@@ -563,7 +556,7 @@ impl Tx<'_> {
                 "Instance '{instance_id}' already has an interface attached at device index '{device_index}'."
             )));
         }
-        let attachment_id = Kind::EniAttachment.new_id();
+        let attachment_id = AttachmentId::new();
         let eni = self
             .region
             .network_interfaces
@@ -571,7 +564,7 @@ impl Tx<'_> {
             .expect("found above");
         eni.attachment = Some(EniAttachment {
             id: attachment_id.clone(),
-            instance_id: instance_id.to_owned(),
+            instance_id: inst.id.clone(),
             device_index: index,
             status: AttachmentStatus::Attached,
             attach_time: self.now,
@@ -581,17 +574,26 @@ impl Tx<'_> {
     }
 
     /// The interface holding an attachment id.
-    fn interface_by_attachment(&self, attachment_id: &str) -> Result<String, ApiError> {
-        Kind::EniAttachment.check(attachment_id)?;
+    fn interface_by_attachment(
+        &self,
+        attachment_id: &AttachmentId,
+    ) -> Result<NetworkInterfaceId, ApiError> {
         self.region
             .network_interfaces
             .values()
-            .find(|e| e.attachment.as_ref().is_some_and(|a| a.id == attachment_id))
+            .find(|e| {
+                e.attachment
+                    .as_ref()
+                    .is_some_and(|a| &a.id == attachment_id)
+            })
             .map(|e| e.id.clone())
             .ok_or_else(|| Kind::EniAttachment.not_found(attachment_id))
     }
 
-    pub fn detach_network_interface(&mut self, attachment_id: &str) -> Result<(), ApiError> {
+    pub fn detach_network_interface(
+        &mut self,
+        attachment_id: &AttachmentId,
+    ) -> Result<(), ApiError> {
         let eni_id = self.interface_by_attachment(attachment_id)?;
         let eni = self
             .region
@@ -612,14 +614,10 @@ impl Tx<'_> {
 
     pub fn modify_network_interface_attribute(
         &mut self,
-        eni_id: &str,
+        eni_id: &NetworkInterfaceId,
         change: EniChange,
     ) -> Result<(), ApiError> {
-        let eni = self
-            .region
-            .network_interfaces
-            .find(Kind::NetworkInterface, eni_id)?
-            .clone();
+        let eni = self.region.network_interfaces.lookup(eni_id)?.clone();
         if eni.requester_managed {
             return Err(ApiError::new(
                 ErrorCode::OperationNotPermitted,
@@ -661,16 +659,12 @@ impl Tx<'_> {
     /// subnet with `allow_reassignment`) or a count of free ones. Returns those assigned.
     pub fn assign_private_ip_addresses(
         &mut self,
-        eni_id: &str,
+        eni_id: &NetworkInterfaceId,
         ips: &[String],
         count: Option<i64>,
         allow_reassignment: bool,
     ) -> Result<Vec<Ipv4Addr>, ApiError> {
-        let eni = self
-            .region
-            .network_interfaces
-            .find(Kind::NetworkInterface, eni_id)?
-            .clone();
+        let eni = self.region.network_interfaces.lookup(eni_id)?.clone();
         let subnet = self
             .region
             .subnets
@@ -758,14 +752,10 @@ impl Tx<'_> {
 
     pub fn unassign_private_ip_addresses(
         &mut self,
-        eni_id: &str,
+        eni_id: &NetworkInterfaceId,
         ips: &[String],
     ) -> Result<(), ApiError> {
-        let eni = self
-            .region
-            .network_interfaces
-            .find(Kind::NetworkInterface, eni_id)?
-            .clone();
+        let eni = self.region.network_interfaces.lookup(eni_id)?.clone();
         if ips.is_empty() {
             return Err(ApiError::missing("PrivateIpAddress"));
         }

@@ -1,5 +1,6 @@
 //! The state of one account in one region, and the few records shared by all of them.
 
+use std::borrow::Borrow;
 use std::net::Ipv4Addr;
 
 use fort_model::*;
@@ -96,7 +97,7 @@ macro_rules! define_region {
             /// Every tagged resource: (id, tags).
             pub fn all_tags(&self) -> Vec<(&str, &Tags)> {
                 let mut out = Vec::new();
-                $(out.extend(self.$field.values().filter_map(|r| r.tags().map(|t| (r.id(), t))));)*
+                $(out.extend(self.$field.values().filter_map(|r| r.tags().map(|t| (Borrow::<str>::borrow(r.id()), t))));)*
                 out.extend(self.security_groups.values().flat_map(|g| &g.rules).map(|r| (r.id.as_str(), &r.tags)));
                 out
             }
@@ -202,7 +203,8 @@ fn yes() -> bool {
 macro_rules! untagged {
     ($($t:ty),*) => {$(
         impl Resource for $t {
-            fn id(&self) -> &str { &self.id }
+            type Id = String;
+            fn id(&self) -> &String { &self.id }
             fn tags(&self) -> Option<&Tags> { None }
             fn tags_mut(&mut self) -> Option<&mut Tags> { None }
         }

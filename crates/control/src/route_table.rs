@@ -184,11 +184,11 @@ impl Region {
     pub fn instance_route_interface(&self, instance_id: &str) -> Option<String> {
         let enis = self.instance_interfaces(instance_id);
         match enis.as_slice() {
-            [one] => Some(one.id.clone()),
+            [one] => Some(one.id.to_string()),
             _ => self
                 .instances
                 .get(instance_id)
-                .map(|i| i.primary_eni_id.clone())
+                .map(|i| i.primary_eni_id.to_string())
                 .filter(|id| !id.is_empty()),
         }
     }

@@ -90,7 +90,7 @@ impl RuleSpec {
             RulePeer::Cidr(c) => c.to_string(),
             RulePeer::Ipv6Cidr(c) => c.clone(),
             RulePeer::PrefixList(p) => p.clone(),
-            RulePeer::Group { group_id, .. } => group_id.clone(),
+            RulePeer::Group { group_id, .. } => group_id.to_string(),
         };
         let proto = match self.protocol {
             IpProtocol::All => "ALL".to_owned(),
@@ -382,8 +382,8 @@ pub struct Revoked {
 
 impl Tx<'_> {
     /// The `default` group of a new VPC: all traffic in from its own members, all out.
-    pub(crate) fn new_default_security_group(&mut self, vpc_id: &VpcId) -> String {
-        let id = Kind::SecurityGroup.new_id();
+    pub(crate) fn new_default_security_group(&mut self, vpc_id: &VpcId) -> SecurityGroupId {
+        let id = SecurityGroupId::new();
         let rules = vec![
             SecurityGroupRule {
                 id: Kind::SecurityGroupRule.new_id(),
@@ -459,7 +459,7 @@ impl Tx<'_> {
             ));
         }
         let group = SecurityGroup {
-            id: Kind::SecurityGroup.new_id(),
+            id: SecurityGroupId::new(),
             name,
             description,
             vpc_id,
@@ -473,16 +473,11 @@ impl Tx<'_> {
     /// The group a request names by `GroupId`, or by `GroupName` in the default VPC.
     pub fn resolve_group(
         &self,
-        group_id: Option<&str>,
+        group_id: Option<&SecurityGroupId>,
         group_name: Option<&str>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<SecurityGroupId, ApiError> {
         if let Some(id) = group_id {
-            return Ok(self
-                .region
-                .security_groups
-                .find(Kind::SecurityGroup, id)?
-                .id
-                .clone());
+            return Ok(self.region.security_groups.lookup(id)?.id.clone());
         }
         let Some(name) = group_name else {
             return Err(ApiError::new(
@@ -511,9 +506,9 @@ impl Tx<'_> {
 
     pub fn delete_security_group(
         &mut self,
-        group_id: Option<&str>,
+        group_id: Option<&SecurityGroupId>,
         group_name: Option<&str>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<SecurityGroupId, ApiError> {
         let id = self.resolve_group(group_id, group_name)?;
         let group = self.region.security_groups.get(&id).expect("resolved");
         if group.name == "default" {
@@ -548,7 +543,7 @@ impl Tx<'_> {
     /// Expands permissions for group `group_id`, resolving and checking referenced groups.
     fn expand_for(
         &self,
-        group_id: &str,
+        group_id: &SecurityGroupId,
         perms: &[IpPermission],
         egress: bool,
     ) -> Result<Vec<RuleSpec>, ApiError> {
@@ -611,14 +606,12 @@ impl Tx<'_> {
     /// rules.
     pub fn authorize_security_group(
         &mut self,
-        group_id: &str,
+        group_id: &SecurityGroupId,
         egress: bool,
         perms: &[IpPermission],
         rule_tags: Tags,
     ) -> Result<Vec<SecurityGroupRule>, ApiError> {
-        self.region
-            .security_groups
-            .find(Kind::SecurityGroup, group_id)?;
+        self.region.security_groups.lookup(group_id)?;
         if perms.is_empty() {
             return Err(ApiError::missing("IpPermissions"));
         }
@@ -666,15 +659,12 @@ impl Tx<'_> {
     /// RevokeSecurityGroupIngress / Egress, by permissions or by rule ids.
     pub fn revoke_security_group(
         &mut self,
-        group_id: &str,
+        group_id: &SecurityGroupId,
         egress: bool,
         perms: &[IpPermission],
         rule_ids: &[String],
     ) -> Result<Revoked, ApiError> {
-        let group = self
-            .region
-            .security_groups
-            .find(Kind::SecurityGroup, group_id)?;
+        let group = self.region.security_groups.lookup(group_id)?;
         let in_default_vpc = self
             .region
             .vpcs
@@ -740,14 +730,10 @@ impl Tx<'_> {
     /// ModifySecurityGroupRules: redefines rules in place (ids, directions and tags kept).
     pub fn modify_security_group_rules(
         &mut self,
-        group_id: &str,
+        group_id: &SecurityGroupId,
         updates: &[RuleUpdate],
     ) -> Result<(), ApiError> {
-        let group = self
-            .region
-            .security_groups
-            .find(Kind::SecurityGroup, group_id)?
-            .clone();
+        let group = self.region.security_groups.lookup(group_id)?.clone();
         if updates.is_empty() {
             return Err(ApiError::missing("SecurityGroupRule"));
         }
@@ -794,15 +780,12 @@ impl Tx<'_> {
     /// match a rule) or by rule ids.
     pub fn update_rule_descriptions(
         &mut self,
-        group_id: &str,
+        group_id: &SecurityGroupId,
         egress: bool,
         perms: &[IpPermission],
         by_id: &[(String, Option<String>)],
     ) -> Result<(), ApiError> {
-        let group = self
-            .region
-            .security_groups
-            .find(Kind::SecurityGroup, group_id)?;
+        let group = self.region.security_groups.lookup(group_id)?;
         let mut rules = group.rules.clone();
         if perms.is_empty() && by_id.is_empty() {
             return Err(ApiError::missing("IpPermissions"));
@@ -983,7 +966,7 @@ mod tests {
             from_port: 80,
             to_port: 80,
             peer: RulePeer::Group {
-                group_id: "sg-12345678".into(),
+                group_id: SecurityGroupId::parse("sg-12345678").unwrap(),
                 user_id: "1".into(),
                 vpc_id: None,
                 peering_id: None,
@@ -993,7 +976,7 @@ mod tests {
         let mut rule = spec.clone().into_rule(Tags::new());
         rule.description = None;
         rule.peer = RulePeer::Group {
-            group_id: "sg-12345678".into(),
+            group_id: SecurityGroupId::parse("sg-12345678").unwrap(),
             user_id: "2".into(),
             vpc_id: Some("vpc-12345678".into()),
             peering_id: None,

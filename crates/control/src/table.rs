@@ -4,24 +4,29 @@
 //! change saves its previous state, so a failed change is rolled back exactly, and a
 //! successful one yields precisely the rows to write to the store.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
+use std::fmt;
 
-use fort_model::{ApiError, Kind, Tags};
+use fort_model::{ApiError, Kind, Tags, TypedId};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// A stored resource: identified by its id, tagged by its user.
 pub trait Resource: Clone + Serialize + DeserializeOwned {
-    fn id(&self) -> &str;
+    /// The id's type: the kind's id type, or `String` for internal records.
+    type Id: Clone + Ord + Borrow<str> + fmt::Display + fmt::Debug;
+    fn id(&self) -> &Self::Id;
     /// `None` for internal records that carry no user tags.
     fn tags(&self) -> Option<&Tags>;
     fn tags_mut(&mut self) -> Option<&mut Tags>;
 }
 
 macro_rules! tagged {
-    ($($t:ty),*) => {$(
+    ($($t:ty => $id:ty),* $(,)?) => {$(
         impl Resource for $t {
-            fn id(&self) -> &str { &self.id }
+            type Id = $id;
+            fn id(&self) -> &$id { &self.id }
             fn tags(&self) -> Option<&Tags> { Some(&self.tags) }
             fn tags_mut(&mut self) -> Option<&mut Tags> { Some(&mut self.tags) }
         }
@@ -29,24 +34,25 @@ macro_rules! tagged {
 }
 
 tagged!(
-    fort_model::Vpc,
-    fort_model::Subnet,
-    fort_model::RouteTable,
-    fort_model::InternetGateway,
-    fort_model::EgressOnlyInternetGateway,
-    fort_model::NatGateway,
-    fort_model::NetworkAcl,
-    fort_model::SecurityGroup,
-    fort_model::DhcpOptions,
-    fort_model::NetworkInterface,
-    fort_model::Instance,
-    fort_model::KeyPair,
-    fort_model::Image,
-    fort_model::VpcPeeringConnection
+    fort_model::Vpc => fort_model::VpcId,
+    fort_model::Subnet => fort_model::SubnetId,
+    fort_model::RouteTable => String,
+    fort_model::InternetGateway => String,
+    fort_model::EgressOnlyInternetGateway => String,
+    fort_model::NatGateway => String,
+    fort_model::NetworkAcl => String,
+    fort_model::SecurityGroup => fort_model::SecurityGroupId,
+    fort_model::DhcpOptions => String,
+    fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
+    fort_model::Instance => fort_model::InstanceId,
+    fort_model::KeyPair => String,
+    fort_model::Image => fort_model::ImageId,
+    fort_model::VpcPeeringConnection => String,
 );
 
 impl Resource for fort_model::Address {
-    fn id(&self) -> &str {
+    type Id = String;
+    fn id(&self) -> &String {
         &self.allocation_id
     }
     fn tags(&self) -> Option<&Tags> {
@@ -59,13 +65,13 @@ impl Resource for fort_model::Address {
 
 /// Rows of one resource kind, ordered by id.
 #[derive(Debug, Clone)]
-pub struct Table<T> {
-    rows: BTreeMap<String, T>,
+pub struct Table<T: Resource> {
+    rows: BTreeMap<T::Id, T>,
     /// Rows touched by the change in progress, with their state before it.
-    undo: BTreeMap<String, Option<T>>,
+    undo: BTreeMap<T::Id, Option<T>>,
 }
 
-impl<T> Default for Table<T> {
+impl<T: Resource> Default for Table<T> {
     fn default() -> Self {
         Self {
             rows: BTreeMap::new(),
@@ -85,6 +91,19 @@ impl<T: Resource> Table<T> {
         self.rows.get(id).ok_or_else(|| kind.not_found(id))
     }
 
+    /// The row named by an id already checked for form: EC2's not-found error otherwise.
+    pub fn lookup<I: TypedId>(&self, id: &I) -> Result<&T, ApiError> {
+        self.rows
+            .get(id.as_ref())
+            .ok_or_else(|| I::KIND.not_found(id.as_ref()))
+    }
+
+    /// [`Table::lookup`], to change the row.
+    pub fn lookup_mut<I: TypedId>(&mut self, id: &I) -> Result<&mut T, ApiError> {
+        self.get_mut(id.as_ref())
+            .ok_or_else(|| I::KIND.not_found(id.as_ref()))
+    }
+
     /// [`Table::find`], to change the row.
     pub fn find_mut(&mut self, kind: Kind, id: &str) -> Result<&mut T, ApiError> {
         kind.check(id)?;
@@ -97,24 +116,20 @@ impl<T: Resource> Table<T> {
 
     /// A row to change; the change is recorded.
     pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
-        if !self.rows.contains_key(id) {
-            return None;
-        }
-        self.save(id);
+        let key = self.rows.get_key_value(id)?.0.clone();
+        self.save(&key);
         self.rows.get_mut(id)
     }
 
     pub fn insert(&mut self, row: T) {
-        let id = row.id().to_owned();
+        let id = row.id().clone();
         self.save(&id);
         self.rows.insert(id, row);
     }
 
     pub fn remove(&mut self, id: &str) -> Option<T> {
-        if !self.rows.contains_key(id) {
-            return None;
-        }
-        self.save(id);
+        let key = self.rows.get_key_value(id)?.0.clone();
+        self.save(&key);
         self.rows.remove(id)
     }
 
@@ -123,11 +138,11 @@ impl<T: Resource> Table<T> {
     }
 
     /// Ids of the rows that satisfy `f`, for changing them one by one.
-    pub fn ids_where(&self, f: impl Fn(&T) -> bool) -> Vec<String> {
+    pub fn ids_where(&self, f: impl Fn(&T) -> bool) -> Vec<T::Id> {
         self.rows
             .values()
             .filter(|r| f(r))
-            .map(|r| r.id().to_owned())
+            .map(|r| r.id().clone())
             .collect()
     }
 
@@ -139,15 +154,16 @@ impl<T: Resource> Table<T> {
         self.rows.is_empty()
     }
 
-    fn save(&mut self, id: &str) {
-        if !self.undo.contains_key(id) {
-            self.undo.insert(id.to_owned(), self.rows.get(id).cloned());
+    fn save(&mut self, id: &T::Id) {
+        if !self.undo.contains_key(id.borrow()) {
+            self.undo
+                .insert(id.clone(), self.rows.get(id.borrow()).cloned());
         }
     }
 
     /// Loads a row read from the store (not a change).
     pub(crate) fn load(&mut self, row: T) {
-        self.rows.insert(row.id().to_owned(), row);
+        self.rows.insert(row.id().clone(), row);
     }
 
     /// Puts every touched row back as it was before the change.
@@ -155,17 +171,17 @@ impl<T: Resource> Table<T> {
         for (id, old) in std::mem::take(&mut self.undo) {
             match old {
                 Some(row) => self.rows.insert(id, row),
-                None => self.rows.remove(&id),
+                None => self.rows.remove::<T::Id>(&id),
             };
         }
     }
 
     /// The rows the change touched, as they are now (`None`: deleted); ends the change.
-    pub(crate) fn take_changes(&mut self) -> Vec<(String, Option<&T>)> {
+    pub(crate) fn take_changes(&mut self) -> Vec<(T::Id, Option<&T>)> {
         let undo = std::mem::take(&mut self.undo);
         undo.into_keys()
             .map(|id| {
-                let row = self.rows.get(&id);
+                let row = self.rows.get::<T::Id>(&id);
                 (id, row)
             })
             .collect()

@@ -108,6 +108,7 @@ impl Tx<'_> {
             ));
         };
         let id = VpcId::new();
+        let sg = self.new_default_security_group(&id);
         let vpc = Vpc {
             id: id.clone(),
             vni,
@@ -124,17 +125,15 @@ impl Tx<'_> {
             enable_network_address_usage_metrics: false,
             main_route_table_id: String::new(),
             default_network_acl_id: String::new(),
-            default_security_group_id: String::new(),
+            default_security_group_id: sg,
             tags,
         };
         self.region.vpcs.insert(vpc);
         let rtb = self.new_route_table(&id, true);
         let acl = self.new_network_acl(&id, true, None, Tags::new());
-        let sg = self.new_default_security_group(&id);
         let vpc = self.region.vpcs.get_mut(&id).expect("inserted above");
         vpc.main_route_table_id = rtb;
         vpc.default_network_acl_id = acl;
-        vpc.default_security_group_id = sg;
         Ok(vpc.clone())
     }
 

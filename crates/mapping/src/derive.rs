@@ -230,7 +230,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
             if let Some(g) = r.security_groups.get(id) {
                 c.vpc = Some(g.vpc_id.to_string());
                 let mut item = pb::SecurityGroup {
-                    id: g.id.clone(),
+                    id: g.id.to_string(),
                     ingress: Vec::new(),
                     egress: Vec::new(),
                 };
@@ -238,7 +238,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     let peer = match &rule.peer {
                         RulePeer::Cidr(n) => pb::sg_rule::Peer::Cidr(cidr(*n)),
                         RulePeer::Group { group_id, .. } => {
-                            pb::sg_rule::Peer::Group(group_id.clone())
+                            pb::sg_rule::Peer::Group(group_id.to_string())
                         }
                         RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
                     };
@@ -322,7 +322,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         vpc_id: e.vpc_id.to_string(),
                         public_ip: a.public_ip.into(),
                         private_ip: a.private_ip.into(),
-                        eni_id: e.id.clone(),
+                        eni_id: e.id.to_string(),
                     };
                     c.items.insert(
                         ItemKey::public_ip(&e.vpc_id, a.public_ip),
@@ -343,25 +343,29 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                             ip: ip.into(),
                             host: host.underlay.into(),
                             mac: mac.clone(),
-                            eni_id: e.id.clone(),
+                            eni_id: e.id.to_string(),
                             source_dest_check: e.source_dest_check,
                         };
                         c.items
                             .insert(ItemKey::mapping(&e.vpc_id, ip), value(V::Mapping(m)));
                     }
                     let port = pb::Port {
-                        id: e.id.clone(),
+                        id: e.id.to_string(),
                         vpc_id: e.vpc_id.to_string(),
                         subnet_id: e.subnet_id.to_string(),
                         mac,
                         primary_ip: e.private_ip.into(),
                         secondary_ips: e.secondary_ips.iter().map(|&a| a.into()).collect(),
-                        security_groups: e.security_groups.clone(),
+                        security_groups: e
+                            .security_groups
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect(),
                         source_dest_check: e.source_dest_check,
                         // The engine's defaults (AWS's).
                         conntrack: None,
                         hostname: Some(ip_name(e.private_ip)),
-                        instance_id: e.attachment.as_ref().map(|a| a.instance_id.clone()),
+                        instance_id: e.attachment.as_ref().map(|a| a.instance_id.to_string()),
                         device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
                     };
                     c.port = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));

@@ -34,7 +34,7 @@ async fn hosts_of(control: &Control) -> (Vec<(String, Option<String>)>, Vec<(Str
             let mut placed: Vec<(String, Option<String>)> = r
                 .instances
                 .values()
-                .map(|i| (i.id.clone(), i.host_id.clone()))
+                .map(|i| (i.id.to_string(), i.host_id.clone()))
                 .collect();
             placed.sort();
             let counts: Vec<(String, u32)> = w

@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ApiError, ErrorCode};
 
+/// What every id type has: its kind, and its text.
+pub trait TypedId:
+    Clone + fmt::Debug + fmt::Display + Ord + std::hash::Hash + std::borrow::Borrow<str> + AsRef<str>
+{
+    const KIND: Kind;
+}
+
 /// Declares the id type of one kind: a `String` known to have the kind's form, stored and
 /// shown as the plain text.
 macro_rules! id_type {
@@ -38,6 +45,10 @@ macro_rules! id_type {
             pub fn into_string(self) -> String {
                 self.0
             }
+        }
+
+        impl TypedId for $id {
+            const KIND: Kind = Kind::$kind;
         }
 
         impl Default for $id {

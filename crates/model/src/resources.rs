@@ -9,8 +9,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, ImageId, ImageState,
-    InstanceState, IpProtocol, Kind, Millis, NatGatewayState, PeeringStatus, RouteOrigin, SubnetId,
+    AttachmentId, AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, ImageId,
+    ImageState, InstanceId, InstanceState, IpProtocol, Kind, Millis, NatGatewayState,
+    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, SecurityGroupId, SubnetId,
     VpcId,
 };
 
@@ -32,7 +33,7 @@ pub struct Vpc {
     pub enable_network_address_usage_metrics: bool,
     pub main_route_table_id: String,
     pub default_network_acl_id: String,
-    pub default_security_group_id: String,
+    pub default_security_group_id: SecurityGroupId,
     pub tags: Tags,
 }
 
@@ -295,7 +296,7 @@ impl VpcPeeringConnection {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGatewayAddress {
     pub allocation_id: Option<String>,
-    pub network_interface_id: String,
+    pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
     pub public_ip: Option<Ipv4Addr>,
     pub association_id: Option<String>,
@@ -337,7 +338,7 @@ pub struct NetworkAclAssociation {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroup {
-    pub id: String,
+    pub id: SecurityGroupId,
     pub name: String,
     pub description: String,
     pub vpc_id: VpcId,
@@ -364,7 +365,7 @@ pub enum RulePeer {
     Ipv6Cidr(String),
     PrefixList(String),
     Group {
-        group_id: String,
+        group_id: SecurityGroupId,
         user_id: String,
         vpc_id: Option<String>,
         peering_id: Option<String>,
@@ -381,7 +382,7 @@ pub struct DhcpOptions {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkInterface {
-    pub id: String,
+    pub id: NetworkInterfaceId,
     pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub availability_zone: String,
@@ -390,7 +391,7 @@ pub struct NetworkInterface {
     /// The primary private address, fixed for the interface's life.
     pub private_ip: Ipv4Addr,
     pub secondary_ips: Vec<Ipv4Addr>,
-    pub security_groups: Vec<String>,
+    pub security_groups: Vec<SecurityGroupId>,
     pub source_dest_check: bool,
     /// `interface`, `nat_gateway`, `vpc_endpoint`, ...
     pub interface_type: String,
@@ -410,8 +411,8 @@ impl NetworkInterface {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EniAttachment {
-    pub id: String,
-    pub instance_id: String,
+    pub id: AttachmentId,
+    pub instance_id: InstanceId,
     pub device_index: u32,
     pub status: AttachmentStatus,
     pub attach_time: Millis,
@@ -439,14 +440,14 @@ pub struct Address {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAssociation {
     pub id: String,
-    pub network_interface_id: String,
+    pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
-    pub id: String,
-    pub reservation_id: String,
+    pub id: InstanceId,
+    pub reservation_id: ReservationId,
     pub image_id: String,
     pub instance_type: String,
     pub key_name: Option<String>,
@@ -456,7 +457,7 @@ pub struct Instance {
     pub vpc_id: VpcId,
     pub availability_zone: String,
     /// The primary interface (device index 0); others are found by their attachment.
-    pub primary_eni_id: String,
+    pub primary_eni_id: NetworkInterfaceId,
     pub launch_time: Millis,
     pub terminate_time: Option<Millis>,
     pub client_token: Option<String>,
@@ -546,7 +547,7 @@ pub struct Image {
     #[serde(default)]
     pub ramdisk_id: Option<String>,
     #[serde(default)]
-    pub source_instance_id: Option<String>,
+    pub source_instance_id: Option<InstanceId>,
     #[serde(default)]
     pub source_image_id: Option<String>,
     #[serde(default)]
@@ -665,6 +666,89 @@ mod tests {
         assert_eq!(
             endpoint,
             RouteTarget::VpcEndpoint("vpce-0123456789abcdef0".into())
+        );
+    }
+
+    /// Rows as the store has always held them (ids as plain text) read back into the typed
+    /// resources and are written again unchanged.
+    #[test]
+    fn stored_rows_read_back_and_write_unchanged() {
+        fn same<T: Serialize + serde::de::DeserializeOwned>(json: &str) {
+            let row: T = serde_json::from_str(json).expect(json);
+            let want: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(serde_json::to_value(&row).unwrap(), want, "{json}");
+        }
+        same::<Vpc>(
+            r#"{"id":"vpc-0123456789abcdef0","vni":4096,
+            "cidr_blocks":[{"association_id":"vpc-cidr-assoc-0123456789abcdef0","cidr":"10.0.0.0/16","state":"associated"}],
+            "dhcp_options_id":"dopt-0123456789abcdef0","instance_tenancy":"default","is_default":false,
+            "enable_dns_support":true,"enable_dns_hostnames":false,"enable_network_address_usage_metrics":false,
+            "main_route_table_id":"rtb-0123456789abcdef0","default_network_acl_id":"acl-0123456789abcdef0",
+            "default_security_group_id":"sg-0123456789abcdef0","tags":{"Name":"a"}}"#,
+        );
+        same::<SecurityGroup>(
+            r#"{"id":"sg-0123456789abcdef0","name":"web","description":"d","vpc_id":"vpc-0123456789abcdef0",
+            "rules":[{"id":"sgr-0123456789abcdef0","egress":false,"protocol":"tcp","from_port":22,"to_port":22,
+            "peer":{"Group":{"group_id":"sg-0123456789abcdef1","user_id":"000000000000","vpc_id":null,"peering_id":null}},
+            "description":null,"tags":{}}],"tags":{}}"#,
+        );
+        same::<RouteTable>(
+            r#"{"id":"rtb-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",
+            "routes":[{"destination":{"Cidr":"0.0.0.0/0"},"target":{"Gateway":"igw-0123456789abcdef0"},"origin":"CreateRoute"},
+            {"destination":{"Cidr":"10.1.0.0/16"},"target":{"VpcPeeringConnection":"pcx-0123456789abcdef0"},"origin":"CreateRoute"}],
+            "associations":[{"id":"rtbassoc-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","gateway_id":null,"main":false}],
+            "propagating_vgws":[],"tags":{}}"#,
+        );
+        same::<InternetGateway>(
+            r#"{"id":"igw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{}}"#,
+        );
+        same::<NatGateway>(
+            r#"{"id":"nat-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",
+            "state":"available","connectivity_type":"public","create_time":1,"delete_time":null,
+            "failure_code":null,"failure_message":null,
+            "addresses":[{"allocation_id":"eipalloc-0123456789abcdef0","network_interface_id":"eni-0123456789abcdef0",
+            "private_ip":"10.0.0.5","public_ip":"198.51.100.1","association_id":"eipassoc-0123456789abcdef0","is_primary":true}],
+            "client_token":null,"tags":{}}"#,
+        );
+        same::<NetworkAcl>(
+            r#"{"id":"acl-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","is_default":true,"entries":[],
+            "associations":[{"id":"aclassoc-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0"}],
+            "client_token":null,"tags":{}}"#,
+        );
+        same::<DhcpOptions>(
+            r#"{"id":"dopt-0123456789abcdef0","configurations":[["domain-name",["ec2.internal"]]],"tags":{}}"#,
+        );
+        same::<NetworkInterface>(
+            r#"{"id":"eni-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",
+            "availability_zone":"us-east-1a","description":"","mac_address":"02:00:00:00:00:01",
+            "private_ip":"10.0.0.4","secondary_ips":[],"security_groups":["sg-0123456789abcdef0"],
+            "source_dest_check":true,"interface_type":"interface","requester_managed":false,
+            "attachment":{"id":"eni-attach-0123456789abcdef0","instance_id":"i-0123456789abcdef0","device_index":0,
+            "status":"attached","attach_time":1,"delete_on_termination":true},
+            "associations":[{"private_ip":"10.0.0.4","public_ip":"198.51.100.2",
+            "allocation_id":"eipalloc-0123456789abcdef0","association_id":"eipassoc-0123456789abcdef0"}],
+            "client_token":null,"tags":{}}"#,
+        );
+        same::<Address>(
+            r#"{"allocation_id":"eipalloc-0123456789abcdef0","public_ip":"198.51.100.2",
+            "association":{"id":"eipassoc-0123456789abcdef0","network_interface_id":"eni-0123456789abcdef0","private_ip":"10.0.0.4"},
+            "network_border_group":"us-east-1","tags":{}}"#,
+        );
+        same::<Instance>(
+            r#"{"id":"i-0123456789abcdef0","reservation_id":"r-0123456789abcdef0","image_id":"ami-0123456789abcdef0",
+            "instance_type":"t3.micro","key_name":null,"state":"running","state_reason":null,
+            "subnet_id":"subnet-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","availability_zone":"us-east-1a",
+            "primary_eni_id":"eni-0123456789abcdef0","launch_time":1,"terminate_time":null,"client_token":null,
+            "user_data":null,"host_id":null,"disable_api_termination":false,"disable_api_stop":false,
+            "ami_launch_index":0,"tags":{},"associate_public_ip":false,"state_transition_time":null}"#,
+        );
+        same::<VpcPeeringConnection>(
+            r#"{"id":"pcx-0123456789abcdef0",
+            "requester":{"vpc_id":"vpc-0123456789abcdef0","owner_id":"000000000000","region":"us-east-1",
+            "cidrs":["10.0.0.0/16"],"allow_dns_resolution_from_remote_vpc":false},
+            "accepter":{"vpc_id":"vpc-0123456789abcdef1","owner_id":"000000000000","region":"us-east-1",
+            "cidrs":["10.1.0.0/16"],"allow_dns_resolution_from_remote_vpc":false},
+            "status":"active","message":"Active","expiration_time":null,"ended":null,"tags":{}}"#,
         );
     }
 }

@@ -128,7 +128,7 @@ const FILTERS: &[&str] = &[
 fn instance_of(r: &Region, a: &Address) -> Option<String> {
     let assoc = a.association.as_ref()?;
     let eni = r.network_interfaces.get(&assoc.network_interface_id)?;
-    eni.attachment.as_ref().map(|at| at.instance_id.clone())
+    eni.attachment.as_ref().map(|at| at.instance_id.to_string())
 }
 
 fn field(r: &Region, a: &Address, name: &str) -> Vec<String> {
@@ -140,7 +140,7 @@ fn field(r: &Region, a: &Address, name: &str) -> Vec<String> {
         "instance-id" => instance_of(r, a).into_iter().collect(),
         "network-border-group" => vec![a.network_border_group.clone()],
         "network-interface-id" => assoc
-            .map(|s| s.network_interface_id.clone())
+            .map(|s| s.network_interface_id.to_string())
             .into_iter()
             .collect(),
         "network-interface-owner-id" => assoc.map(|_| r.account.clone()).into_iter().collect(),

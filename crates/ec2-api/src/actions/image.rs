@@ -572,7 +572,7 @@ pub fn image_field(i: &Image, name: &str, now: Millis) -> Vec<String> {
         "root-device-type" => one(&i.root_device_type),
         "source-image-id" => opt(&i.source_image_id),
         "source-image-region" => opt(&i.source_image_region),
-        "source-instance-id" => opt(&i.source_instance_id),
+        "source-instance-id" => i.source_instance_id.iter().map(|x| x.to_string()).collect(),
         "sriov-net-support" => opt(&i.sriov_net_support),
         "state" => one(i.state_at(now).as_str()),
         "tpm-support" => opt(&i.tpm_support),

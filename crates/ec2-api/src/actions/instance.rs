@@ -6,7 +6,7 @@ use fort_control::Region;
 use fort_control::instance::{InstanceChange, InterfaceSpec, RunInstances, StateChange};
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_model::{
-    ApiError, ErrorCode, Instance, InstanceState, Kind, NetworkInterface, format_time,
+    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, NetworkInterface, format_time,
 };
 
 use super::network_interface::{association, groups, private_ip_specs};
@@ -230,7 +230,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::ModifyInstanceAttribute => {
             let id = p.req("InstanceId")?;
             let change = instance_change(p)?;
-            ctx.write(|tx| tx.modify_instance_attribute(id, change))
+            let id = InstanceId::parse(id)?;
+            ctx.write(|tx| tx.modify_instance_attribute(&id, change))
                 .await?;
             Ok(ok_return())
         }
@@ -582,11 +583,11 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .into_iter()
             .collect(),
         "group-id" | "instance.group-id" => primary
-            .map(|e| e.security_groups.clone())
+            .map(|e| e.security_groups.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
         "group-name" | "instance.group-name" => primary.map(|e| group_names(e)).unwrap_or_default(),
         "image-id" => one(i.image_id.clone()),
-        "instance-id" => one(i.id.clone()),
+        "instance-id" => one(i.id.to_string()),
         "instance-state-code" => one(i.state.code().to_string()),
         "instance-state-name" => one(i.state.as_str().to_owned()),
         "instance-type" => one(i.instance_type.clone()),
@@ -608,7 +609,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
                 .collect()
         }),
         "network-interface.attachment.attachment-id" => {
-            all(&|e| e.attachment.iter().map(|a| a.id.clone()).collect())
+            all(&|e| e.attachment.iter().map(|a| a.id.to_string()).collect())
         }
         "network-interface.attachment.device-index" => all(&|e| {
             e.attachment
@@ -616,9 +617,11 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
                 .map(|a| a.device_index.to_string())
                 .collect()
         }),
-        "network-interface.group-id" => all(&|e| e.security_groups.clone()),
+        "network-interface.group-id" => {
+            all(&|e| e.security_groups.iter().map(ToString::to_string).collect())
+        }
         "network-interface.mac-address" => all(&|e| vec![e.mac_address.clone()]),
-        "network-interface.network-interface-id" => all(&|e| vec![e.id.clone()]),
+        "network-interface.network-interface-id" => all(&|e| vec![e.id.to_string()]),
         "network-interface.private-dns-name" => {
             all(&|e| vec![private_dns_name(&region.name, e.private_ip)])
         }
@@ -636,7 +639,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .into_iter()
             .collect(),
         "reason" => one(reason(i)),
-        "reservation-id" => one(i.reservation_id.clone()),
+        "reservation-id" => one(i.reservation_id.to_string()),
         "source-dest-check" => primary
             .map(|e| b(e.source_dest_check).into())
             .into_iter()

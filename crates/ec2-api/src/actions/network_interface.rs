@@ -2,7 +2,10 @@
 
 use fort_control::Region;
 use fort_control::network_interface::{CreateNetworkInterface, EniChange, private_dns_name};
-use fort_model::{ApiError, ErrorCode, Kind, NetworkInterface, PublicIpAssociation, format_time};
+use fort_model::{
+    ApiError, AttachmentId, ErrorCode, Kind, NetworkInterface, NetworkInterfaceId,
+    PublicIpAssociation, format_time,
+};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
@@ -66,8 +69,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await
         }
         Action::DeleteNetworkInterface => {
-            let id = p.req("NetworkInterfaceId")?;
-            ctx.write(|tx| tx.delete_network_interface(id)).await?;
+            let id = NetworkInterfaceId::parse(p.req("NetworkInterfaceId")?)?;
+            ctx.write(|tx| tx.delete_network_interface(&id)).await?;
             Ok(ok_return())
         }
         Action::DescribeNetworkInterfaces => {
@@ -105,8 +108,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     "Fort instances have one network card: NetworkCardIndex must be 0.",
                 ));
             }
+            let eni = NetworkInterfaceId::parse(eni)?;
             let id = ctx
-                .write(|tx| tx.attach_network_interface(eni, inst, index))
+                .write(|tx| tx.attach_network_interface(&eni, inst, index))
                 .await?;
             let mut w = Xml::new();
             w.leaf("attachmentId", id).leaf("networkCardIndex", 0);
@@ -115,7 +119,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::DetachNetworkInterface => {
             let id = p.req("AttachmentId")?;
             p.bool("Force")?;
-            ctx.write(|tx| tx.detach_network_interface(id)).await?;
+            let id = AttachmentId::parse(id)?;
+            ctx.write(|tx| tx.detach_network_interface(&id)).await?;
             Ok(ok_return())
         }
         Action::ModifyNetworkInterfaceAttribute => {
@@ -148,7 +153,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let Some(change) = changes.pop() else {
                 return Err(ApiError::missing("Attribute"));
             };
-            ctx.write(|tx| tx.modify_network_interface_attribute(id, change))
+            let id = NetworkInterfaceId::parse(id)?;
+            ctx.write(|tx| tx.modify_network_interface_attribute(&id, change))
                 .await?;
             Ok(ok_return())
         }
@@ -164,8 +170,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     ));
                 }
             }
+            let id = NetworkInterfaceId::parse(id)?;
             ctx.write(|tx| {
-                tx.modify_network_interface_attribute(id, EniChange::SourceDestCheck(true))
+                tx.modify_network_interface_attribute(&id, EniChange::SourceDestCheck(true))
             })
             .await?;
             Ok(ok_return())
@@ -224,8 +231,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let ips = p.strings("PrivateIpAddress")?;
             let count = p.int("SecondaryPrivateIpAddressCount")?;
             let allow = p.bool("AllowReassignment")?.unwrap_or(false);
+            let eni = NetworkInterfaceId::parse(id)?;
             let assigned = ctx
-                .write(|tx| tx.assign_private_ip_addresses(id, &ips, count, allow))
+                .write(|tx| tx.assign_private_ip_addresses(&eni, &ips, count, allow))
                 .await?;
             let mut w = Xml::new();
             w.leaf("networkInterfaceId", id)
@@ -238,7 +246,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::UnassignPrivateIpAddresses => {
             let id = p.req("NetworkInterfaceId")?;
             let ips = p.strings("PrivateIpAddress")?;
-            ctx.write(|tx| tx.unassign_private_ip_addresses(id, &ips))
+            let id = NetworkInterfaceId::parse(id)?;
+            ctx.write(|tx| tx.unassign_private_ip_addresses(&id, &ips))
                 .await?;
             Ok(ok_return())
         }
@@ -323,7 +332,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .and_then(|a| region.public_dns_for(&e.vpc_id, a.public_ip))
             .into_iter()
             .collect(),
-        "attachment.attachment-id" => att.map(|a| a.id.clone()).into_iter().collect(),
+        "attachment.attachment-id" => att.map(|a| a.id.to_string()).into_iter().collect(),
         "attachment.attach-time" => att
             .map(|a| format_time(a.attach_time))
             .into_iter()
@@ -336,7 +345,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .map(|a| a.device_index.to_string())
             .into_iter()
             .collect(),
-        "attachment.instance-id" => att.map(|a| a.instance_id.clone()).into_iter().collect(),
+        "attachment.instance-id" => att.map(|a| a.instance_id.to_string()).into_iter().collect(),
         "attachment.instance-owner-id" => att.map(|_| region.account.clone()).into_iter().collect(),
         "attachment.status" => att
             .map(|a| a.status.as_str().to_owned())
@@ -344,7 +353,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .collect(),
         "availability-zone" => one(e.availability_zone.clone()),
         "description" => one(e.description.clone()),
-        "group-id" => e.security_groups.clone(),
+        "group-id" => e.security_groups.iter().map(ToString::to_string).collect(),
         "group-name" => e
             .security_groups
             .iter()
@@ -352,7 +361,7 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .collect(),
         "interface-type" => one(e.interface_type.clone()),
         "mac-address" => one(e.mac_address.clone()),
-        "network-interface-id" => one(e.id.clone()),
+        "network-interface-id" => one(e.id.to_string()),
         "owner-id" => one(region.account.clone()),
         "private-dns-name" => one(private_dns_name(&region.name, e.private_ip)),
         "private-ip-address" => e.private_ips().map(|i| i.to_string()).collect(),

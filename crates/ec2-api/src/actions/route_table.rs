@@ -182,7 +182,7 @@ fn target_fields(region: &Region, target: &RouteTarget) -> Vec<(&'static str, St
                 .and_then(|e| e.attachment.as_ref())
                 .filter(|a| !a.instance_id.is_empty())
             {
-                out.push(("instanceId", a.instance_id.clone()));
+                out.push(("instanceId", a.instance_id.to_string()));
                 out.push(("instanceOwnerId", owner()));
             }
             out.push(("networkInterfaceId", id.clone()));

@@ -4,7 +4,9 @@ use fort_control::Region;
 use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
-use fort_model::{ApiError, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupRule};
+use fort_model::{
+    ApiError, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupId, SecurityGroupRule,
+};
 
 use super::{Ctx, Describe, b, next_token};
 use crate::query::Params;
@@ -43,9 +45,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DeleteSecurityGroup => {
-            let id = p.get("GroupId");
+            let id = p.get("GroupId").map(SecurityGroupId::parse).transpose()?;
             let name = p.get("GroupName");
-            let deleted = ctx.write(|tx| tx.delete_security_group(id, name)).await?;
+            let deleted = ctx
+                .write(|tx| tx.delete_security_group(id.as_ref(), name))
+                .await?;
             let mut w = Xml::new();
             w.leaf("return", "true").leaf("groupId", deleted);
             Ok(w)
@@ -59,9 +63,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             if egress && id.is_none() {
                 return Err(ApiError::missing("GroupId"));
             }
+            let id = id.map(SecurityGroupId::parse).transpose()?;
             let (group_id, rules) = ctx
                 .write(|tx| {
-                    let gid = tx.resolve_group(id, name)?;
+                    let gid = tx.resolve_group(id.as_ref(), name)?;
                     let rules = tx.authorize_security_group(&gid, egress, &perms, tags)?;
                     Ok((gid, rules))
                 })
@@ -82,9 +87,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             if egress && id.is_none() {
                 return Err(ApiError::missing("GroupId"));
             }
+            let id = id.map(SecurityGroupId::parse).transpose()?;
             let (group_id, revoked) = ctx
                 .write(|tx| {
-                    let gid = tx.resolve_group(id, name)?;
+                    let gid = tx.resolve_group(id.as_ref(), name)?;
                     let revoked = tx.revoke_security_group(&gid, egress, &perms, &rule_ids)?;
                     Ok((gid, revoked))
                 })
@@ -164,7 +170,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     |x| &x.1.id,
                     |x| &x.1.tags,
                     |x, n| match n {
-                        "group-id" => vec![x.0.id.clone()],
+                        "group-id" => vec![x.0.id.to_string()],
                         "security-group-rule-id" => vec![x.1.id.clone()],
                         _ => vec![],
                     },
@@ -198,7 +204,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     description: r.opt_str("Description"),
                 });
             }
-            ctx.write(|tx| tx.modify_security_group_rules(group_id, &updates))
+            let group_id = SecurityGroupId::parse(group_id)?;
+            ctx.write(|tx| tx.modify_security_group_rules(&group_id, &updates))
                 .await?;
             let mut w = Xml::new();
             w.leaf("return", "true");
@@ -218,10 +225,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     ))
                 })
                 .collect::<Result<Vec<_>, ApiError>>()?;
-            let id = p.get("GroupId");
+            let id = p.get("GroupId").map(SecurityGroupId::parse).transpose()?;
             let name = p.get("GroupName");
             ctx.write(|tx| {
-                let gid = tx.resolve_group(id, name)?;
+                let gid = tx.resolve_group(id.as_ref(), name)?;
                 tx.update_rule_descriptions(&gid, egress, &perms, &by_id)
             })
             .await?;
@@ -392,7 +399,7 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
     } else {
         return match name {
             "description" => vec![g.description.clone()],
-            "group-id" => vec![g.id.clone()],
+            "group-id" => vec![g.id.to_string()],
             "group-name" => vec![g.name.clone()],
             "owner-id" => vec![region.account.clone()],
             "vpc-id" => vec![g.vpc_id.to_string()],
@@ -406,7 +413,7 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
             ("cidr", RulePeer::Cidr(c)) => Some(c.to_string()),
             ("ipv6-cidr", RulePeer::Ipv6Cidr(c)) => Some(c.clone()),
             ("prefix-list-id", RulePeer::PrefixList(pl)) => Some(pl.clone()),
-            ("group-id", RulePeer::Group { group_id, .. }) => Some(group_id.clone()),
+            ("group-id", RulePeer::Group { group_id, .. }) => Some(group_id.to_string()),
             ("group-name", RulePeer::Group { group_id, .. }) => {
                 region.security_groups.get(group_id).map(|x| x.name.clone())
             }
