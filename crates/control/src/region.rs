@@ -24,6 +24,8 @@ macro_rules! region_tables {
             addresses: Address => "elastic-ip",
             instances: Instance => "instance",
             key_pairs: KeyPair => "key-pair",
+            launch_templates: LaunchTemplate => "launch-template",
+            volumes: Volume => "volume",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

@@ -41,6 +41,8 @@ tagged!(
     fort_model::NetworkInterface,
     fort_model::Instance,
     fort_model::KeyPair,
+    fort_model::LaunchTemplate,
+    fort_model::Volume,
     fort_model::VpcPeeringConnection
 );
 
