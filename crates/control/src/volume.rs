@@ -145,9 +145,12 @@ pub fn check_volume(
     };
     let throughput = match (lim.throughput, throughput) {
         (None, Some(_)) => {
-            return Err(ApiError::combination(format!(
-                "The parameter throughput is not supported for {volume_type} volumes."
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameterDependency,
+                format!(
+                    "The parameter Throughput is not supported for {volume_type} volumes; it is supported only for gp3 volumes."
+                ),
+            ));
         }
         (None, None) => None,
         (Some((_, _, default)), None) => Some(default),
@@ -335,8 +338,15 @@ impl Tx<'_> {
                 let ty = req.spec.volume_type.as_deref().unwrap_or("gp2");
                 let c = check_volume(ty, size, req.spec.iops, req.spec.throughput)?;
                 if req.multi_attach && !matches!(ty, "io1" | "io2") {
-                    return Err(ApiError::invalid_value(
-                        "Multi-Attach is supported only for io1 and io2 volumes.",
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameterDependency,
+                        "The parameter MultiAttachEnabled is supported only for io1 and io2 volumes.",
+                    ));
+                }
+                if req.kms_key_id.is_some() && !req.encrypted {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidParameterDependency,
+                        "The parameter KmsKeyId requires the parameter Encrypted to be set.",
                     ));
                 }
                 check_tags(&req.tags, tx.config.quotas.tags_per_resource)?;
@@ -564,6 +574,12 @@ impl Tx<'_> {
             self.region.instances.find(Kind::Instance, i)?;
         }
         let Some(a) = v.attachment.clone() else {
+            if let Some(i) = instance_id {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidAttachmentNotFound,
+                    format!("Volume '{volume_id}' is not attached to instance '{i}'."),
+                ));
+            }
             return Err(ApiError::new(
                 ErrorCode::IncorrectState,
                 format!("Volume '{volume_id}' is in the 'available' state."),
@@ -718,7 +734,7 @@ mod tests {
         assert!(check_volume("gp3", 100, Some(3_000), Some(1_000)).is_err());
         assert_eq!(
             check_volume("gp2", 10, None, Some(200)).unwrap_err().code,
-            "InvalidParameterCombination"
+            "InvalidParameterDependency"
         );
     }
 

@@ -123,6 +123,7 @@ error_codes! {
     InvalidNextToken = "InvalidNextToken",
     InvalidParameter = "InvalidParameter",
     InvalidParameterCombination = "InvalidParameterCombination",
+    InvalidParameterDependency = "InvalidParameterDependency",
     InvalidParameterValue = "InvalidParameterValue",
     InvalidPermissionDuplicate = "InvalidPermission.Duplicate",
     InvalidPermissionNotFound = "InvalidPermission.NotFound",

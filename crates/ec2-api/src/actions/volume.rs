@@ -74,8 +74,11 @@ fn render(w: &mut Xml, region: &Region, v: &Volume, volume_state: Option<&str>) 
         .opt("throughput", v.throughput)
         .leaf("encrypted", b(v.encrypted))
         .opt("kmsKeyId", v.kms_key_id.as_deref())
-        .leaf("multiAttachEnabled", b(v.multi_attach_enabled))
-        .tags(&v.tags);
+        .leaf("multiAttachEnabled", b(v.multi_attach_enabled));
+    // EC2 leaves the tag set out of a volume that has no tags.
+    if !v.tags.is_empty() {
+        w.tags(&v.tags);
+    }
 }
 
 const FILTERS: &[&str] = &[
