@@ -308,3 +308,77 @@ def test_dataplane_on_without_hosts():
         assert c.describe_instances()["Reservations"] == []
     finally:
         f.close()
+
+
+def test_credit_specifications_by_type(ec2, subnet):
+    t3 = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                           InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    t2 = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                           InstanceType="t2.micro")["Instances"][0]["InstanceId"]
+    m5 = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                           InstanceType="m5.large")["Instances"][0]["InstanceId"]
+    got = ec2.describe_instance_credit_specifications(InstanceIds=[t3, t2, m5])["InstanceCreditSpecifications"]
+    assert {c["InstanceId"]: c["CpuCredits"] for c in got} == {t3: "unlimited", t2: "standard"}
+    r = ec2.modify_instance_credit_specification(InstanceCreditSpecifications=[
+        {"InstanceId": t3, "CpuCredits": "standard"}, {"InstanceId": m5, "CpuCredits": "standard"}])
+    assert [x["InstanceId"] for x in r["SuccessfulInstanceCreditSpecifications"]] == [t3]
+    assert r["UnsuccessfulInstanceCreditSpecifications"][0]["InstanceId"] == m5
+    got = ec2.describe_instance_credit_specifications(InstanceIds=[t3])["InstanceCreditSpecifications"]
+    assert got == [{"InstanceId": t3, "CpuCredits": "standard"}]
+    t3u = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"], InstanceType="t3.micro",
+                            CreditSpecification={"CpuCredits": "standard"})["Instances"][0]["InstanceId"]
+    got = ec2.describe_instance_credit_specifications(InstanceIds=[t3u])["InstanceCreditSpecifications"]
+    assert got[0]["CpuCredits"] == "standard"
+
+
+def test_metadata_options_are_kept_and_modified(ec2, subnet):
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                          MetadataOptions={"HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+                                           "InstanceMetadataTags": "enabled"})["Instances"][0]
+    assert i["MetadataOptions"]["State"] == "pending"
+    m = describe(ec2, i["InstanceId"])["MetadataOptions"]
+    assert m == {"State": "applied", "HttpTokens": "required", "HttpPutResponseHopLimit": 2,
+                 "HttpEndpoint": "enabled", "HttpProtocolIpv6": "disabled", "InstanceMetadataTags": "enabled"}
+    r = ec2.modify_instance_metadata_options(InstanceId=i["InstanceId"], HttpTokens="optional", HttpEndpoint="disabled")
+    assert r["InstanceId"] == i["InstanceId"]
+    assert r["InstanceMetadataOptions"]["State"] == "pending"
+    assert r["InstanceMetadataOptions"]["HttpTokens"] == "optional"
+    m = describe(ec2, i["InstanceId"])["MetadataOptions"]
+    assert (m["HttpTokens"], m["HttpEndpoint"], m["HttpPutResponseHopLimit"]) == ("optional", "disabled", 2)
+    assert error_code(ec2.modify_instance_metadata_options, InstanceId=i["InstanceId"], HttpTokens="always") \
+        == "InvalidParameterValue"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                      MetadataOptions={"HttpPutResponseHopLimit": 65}) == "InvalidParameterValue"
+
+
+def test_every_attribute_describes(ec2, subnet):
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                            InstanceInitiatedShutdownBehavior="terminate")["Instances"][0]["InstanceId"]
+    keys = {
+        "instanceType": "InstanceType", "kernel": "KernelId", "ramdisk": "RamdiskId", "userData": "UserData",
+        "disableApiTermination": "DisableApiTermination",
+        "instanceInitiatedShutdownBehavior": "InstanceInitiatedShutdownBehavior",
+        "rootDeviceName": "RootDeviceName", "blockDeviceMapping": "BlockDeviceMappings",
+        "productCodes": "ProductCodes", "sourceDestCheck": "SourceDestCheck", "groupSet": "Groups",
+        "ebsOptimized": "EbsOptimized", "sriovNetSupport": "SriovNetSupport", "enaSupport": "EnaSupport",
+        "enclaveOptions": "EnclaveOptions", "disableApiStop": "DisableApiStop",
+    }
+    for attr, key in keys.items():
+        r = ec2.describe_instance_attribute(InstanceId=iid, Attribute=attr)
+        assert r["InstanceId"] == iid and key in r, attr
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior")[
+        "InstanceInitiatedShutdownBehavior"]["Value"] == "terminate"
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="rootDeviceName")["RootDeviceName"]["Value"] == "/dev/xvda"
+    assert len(ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")["BlockDeviceMappings"]) == 1
+    ec2.modify_instance_attribute(InstanceId=iid, InstanceInitiatedShutdownBehavior={"Value": "stop"})
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="instanceInitiatedShutdownBehavior")[
+        "InstanceInitiatedShutdownBehavior"]["Value"] == "stop"
+    assert error_code(ec2.modify_instance_attribute, InstanceId=iid, EbsOptimized={"Value": True}) \
+        == "IncorrectInstanceState"
+    ec2.stop_instances(InstanceIds=[iid])
+    ec2.modify_instance_attribute(InstanceId=iid, EbsOptimized={"Value": True})
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="ebsOptimized")["EbsOptimized"]["Value"] is True
+    assert describe(ec2, iid)["EbsOptimized"] is True
+    with pytest.raises(Exception) as e:
+        ec2.describe_instance_attribute(InstanceId=iid, Attribute="abc")
+    assert "Unknown attribute" in str(e.value)

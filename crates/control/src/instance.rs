@@ -8,6 +8,7 @@ use fort_model::*;
 
 use crate::network_interface::{AddressRequest, SubnetAddresses};
 use crate::tags::check_tags;
+use crate::volume::{BlockDeviceSpec, check_mappings};
 use crate::{ClientToken, Tx};
 
 /// RunInstances's parameters, as the API parsed them.
@@ -30,6 +31,98 @@ pub struct RunInstances {
     pub disable_api_stop: bool,
     pub tags: Tags,
     pub interface_tags: Tags,
+    pub volume_tags: Tags,
+    pub block_devices: Vec<BlockDeviceSpec>,
+    pub metadata_options: Option<MetadataOptionsRequest>,
+    pub cpu_credits: Option<String>,
+    pub shutdown_behavior: Option<String>,
+    pub ebs_optimized: bool,
+    pub monitoring: bool,
+    /// The launch template (id, version number) the request was made from.
+    pub launch_template: Option<(String, u64)>,
+}
+
+/// `MetadataOptions` of RunInstances and ModifyInstanceMetadataOptions: what is given.
+#[derive(Clone, Debug, Default)]
+pub struct MetadataOptionsRequest {
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<i64>,
+    pub http_endpoint: Option<String>,
+    pub http_protocol_ipv6: Option<String>,
+    pub instance_metadata_tags: Option<String>,
+}
+
+impl MetadataOptionsRequest {
+    /// `base` with the given options applied, each checked as EC2 does.
+    pub fn apply(&self, base: &MetadataOptions) -> Result<MetadataOptions, ApiError> {
+        let pick = |v: &Option<String>, param: &str, allowed: &[&str], cur: &str| match v {
+            None => Ok(cur.to_owned()),
+            Some(x) if allowed.contains(&x.as_str()) => Ok(x.clone()),
+            Some(x) => Err(ApiError::invalid_value(format!(
+                "Value ({x}) for parameter {param} is invalid. Valid values: {}.",
+                allowed.join(", ")
+            ))),
+        };
+        let hop = match self.http_put_response_hop_limit {
+            None => base.http_put_response_hop_limit,
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid_value(format!(
+                        "Value ({n}) for parameter HttpPutResponseHopLimit is invalid. Expected a value between 1 and 64."
+                    ))
+                })?,
+        };
+        Ok(MetadataOptions {
+            http_tokens: pick(
+                &self.http_tokens,
+                "HttpTokens",
+                &["optional", "required"],
+                &base.http_tokens,
+            )?,
+            http_put_response_hop_limit: hop,
+            http_endpoint: pick(
+                &self.http_endpoint,
+                "HttpEndpoint",
+                &["enabled", "disabled"],
+                &base.http_endpoint,
+            )?,
+            http_protocol_ipv6: pick(
+                &self.http_protocol_ipv6,
+                "HttpProtocolIpv6",
+                &["enabled", "disabled"],
+                &base.http_protocol_ipv6,
+            )?,
+            instance_metadata_tags: pick(
+                &self.instance_metadata_tags,
+                "InstanceMetadataTags",
+                &["enabled", "disabled"],
+                &base.instance_metadata_tags,
+            )?,
+        })
+    }
+}
+
+/// The CPU credit option a type launches with: `standard` for T2, `unlimited` for T3,
+/// T3a and T4g; `None` for types that do not burst.
+pub fn default_cpu_credits(instance_type: &str) -> Option<&'static str> {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    match family {
+        "t2" => Some("standard"),
+        "t3" | "t3a" | "t4g" => Some("unlimited"),
+        _ => None,
+    }
+}
+
+fn check_cpu_credits(v: &str) -> Result<(), ApiError> {
+    if matches!(v, "standard" | "unlimited") {
+        Ok(())
+    } else {
+        Err(ApiError::invalid_value(format!(
+            "Value ({v}) for parameter cpuCredits is invalid. Valid values: standard, unlimited."
+        )))
+    }
 }
 
 /// One `NetworkInterface.N` of RunInstances.
@@ -54,9 +147,20 @@ pub enum InstanceChange {
     DisableApiStop(bool),
     SourceDestCheck(bool),
     Groups(Vec<String>),
+    ShutdownBehavior(String),
+    EbsOptimized(bool),
+    EnaSupport(bool),
+    SriovNetSupport(String),
+    Kernel(String),
+    Ramdisk(String),
+    /// `BlockDeviceMapping.N`: (device name, DeleteOnTermination).
+    DeleteOnTermination(Vec<(String, bool)>),
     /// Accepted and ignored: no effect on a Fort instance.
     Ignored,
 }
+
+/// Why one instance's credit option was not changed: (EC2's code, message).
+pub type CreditError = (&'static str, String);
 
 /// A state change of one instance: (id, previous state, current state as EC2 answers).
 pub type StateChange = (InstanceId, InstanceState, InstanceState);
@@ -253,6 +357,29 @@ impl Tx<'_> {
         }
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.interface_tags, self.config.quotas.tags_per_resource)?;
+        check_tags(&req.volume_tags, self.config.quotas.tags_per_resource)?;
+        check_mappings(&req.block_devices)?;
+        if let Some(m) = &req.metadata_options {
+            m.apply(&MetadataOptions::default())?;
+        }
+        if let Some(c) = &req.cpu_credits {
+            check_cpu_credits(c)?;
+            if default_cpu_credits(&instance_type).is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameterCombination,
+                    format!(
+                        "The parameter CreditSpecification is not supported for {instance_type} instances."
+                    ),
+                ));
+            }
+        }
+        if let Some(b) = &req.shutdown_behavior
+            && !matches!(b.as_str(), "stop" | "terminate")
+        {
+            return Err(ApiError::invalid_value(format!(
+                "Value ({b}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values: stop, terminate."
+            )));
+        }
         // Interfaces: at most one per device index, exactly one at index 0.
         let mut specs = req.interfaces.clone();
         if !specs.is_empty() {
@@ -537,7 +664,7 @@ impl Tx<'_> {
         } else {
             None
         };
-        let inst = Instance {
+        let mut inst = Instance {
             id: instance_id,
             reservation_id: reservation_id.clone(),
             image_id: req.image_id.clone(),
@@ -560,7 +687,29 @@ impl Tx<'_> {
             tags: req.tags.clone(),
             associate_public_ip: public,
             state_transition_time: None,
+            root_device_name: None,
+            metadata_options: match &req.metadata_options {
+                Some(m) => m.apply(&MetadataOptions::default())?,
+                None => MetadataOptions::default(),
+            },
+            cpu_credits: req
+                .cpu_credits
+                .clone()
+                .or_else(|| default_cpu_credits(instance_type).map(str::to_owned)),
+            shutdown_behavior: req.shutdown_behavior.clone(),
+            ebs_optimized: req.ebs_optimized,
+            ena_support: None,
+            sriov_net_support: None,
+            monitoring: req.monitoring,
         };
+        if let Some((id, version)) = &req.launch_template {
+            inst.tags
+                .insert("aws:ec2launchtemplate:id".into(), id.clone());
+            inst.tags
+                .insert("aws:ec2launchtemplate:version".into(), version.to_string());
+        }
+        inst.root_device_name =
+            Some(self.launch_volumes(&inst, &req.block_devices, &req.volume_tags)?);
         self.region.instances.insert(inst.clone());
         Ok(inst)
     }
@@ -677,6 +826,7 @@ impl Tx<'_> {
                 ));
                 continue;
             }
+            self.terminate_volumes(&i.id);
             for (eni, delete) in by_instance.remove(&i.id).unwrap_or_default() {
                 if delete {
                     self.drop_public_addresses(&eni, None);
@@ -785,7 +935,13 @@ impl Tx<'_> {
         }
         let needs_stopped = matches!(
             change,
-            InstanceChange::InstanceType(_) | InstanceChange::UserData(_)
+            InstanceChange::InstanceType(_)
+                | InstanceChange::UserData(_)
+                | InstanceChange::EbsOptimized(_)
+                | InstanceChange::EnaSupport(_)
+                | InstanceChange::SriovNetSupport(_)
+                | InstanceChange::Kernel(_)
+                | InstanceChange::Ramdisk(_)
         );
         if needs_stopped && inst.state != InstanceState::Stopped {
             return Err(ApiError::new(
@@ -800,11 +956,62 @@ impl Tx<'_> {
                 if let Some(image) = self.find_image(&inst.image_id) {
                     crate::image::check_architecture(&image, itype)?;
                 }
+                let row = self.region.instances.get_mut(id).expect("found");
+                // A burstable type keeps its credit option; others have none.
+                row.cpu_credits = match default_cpu_credits(&t) {
+                    None => None,
+                    Some(d) => row.cpu_credits.clone().or(Some(d.to_owned())),
+                };
+                row.instance_type = t;
+            }
+            InstanceChange::ShutdownBehavior(b) => {
+                if !matches!(b.as_str(), "stop" | "terminate") {
+                    return Err(ApiError::invalid_value(format!(
+                        "Value ({b}) for parameter instanceInitiatedShutdownBehavior is invalid. Valid values: stop, terminate."
+                    )));
+                }
                 self.region
                     .instances
                     .get_mut(id)
                     .expect("found")
-                    .instance_type = t;
+                    .shutdown_behavior = Some(b);
+            }
+            InstanceChange::EbsOptimized(v) => {
+                self.region
+                    .instances
+                    .get_mut(id)
+                    .expect("found")
+                    .ebs_optimized = v;
+            }
+            InstanceChange::EnaSupport(v) => {
+                self.region
+                    .instances
+                    .get_mut(id)
+                    .expect("found")
+                    .ena_support = Some(v);
+            }
+            InstanceChange::SriovNetSupport(v) => {
+                if v != "simple" {
+                    return Err(ApiError::invalid_value(format!(
+                        "Value ({v}) for parameter sriovNetSupport is invalid. Valid values: simple."
+                    )));
+                }
+                self.region
+                    .instances
+                    .get_mut(id)
+                    .expect("found")
+                    .sriov_net_support = Some(v);
+            }
+            InstanceChange::Kernel(_) | InstanceChange::Ramdisk(_) => {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "The kernel and RAM disk of an HVM instance cannot be changed.",
+                ));
+            }
+            InstanceChange::DeleteOnTermination(list) => {
+                for (device, v) in list {
+                    self.set_delete_on_termination(id, &device, v)?;
+                }
             }
             InstanceChange::UserData(u) => {
                 check_user_data(&u)?;
@@ -850,6 +1057,77 @@ impl Tx<'_> {
             InstanceChange::Ignored => {}
         }
         Ok(())
+    }
+}
+
+impl Tx<'_> {
+    /// ModifyInstanceMetadataOptions: answers the options now in force.
+    pub fn modify_instance_metadata_options(
+        &mut self,
+        id: &str,
+        req: &MetadataOptionsRequest,
+    ) -> Result<MetadataOptions, ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?;
+        if inst.state == InstanceState::Terminated {
+            return Err(incorrect_state(id, "modified"));
+        }
+        let options = req.apply(&inst.metadata_options)?;
+        self.region
+            .instances
+            .get_mut(id)
+            .expect("found")
+            .metadata_options = options.clone();
+        Ok(options)
+    }
+
+    /// ModifyInstanceCreditSpecification: each instance's change, or its error
+    /// (code, message), in the order given.
+    pub fn modify_credit_specifications(
+        &mut self,
+        changes: &[(String, String)],
+    ) -> Vec<(String, Result<(), CreditError>)> {
+        changes
+            .iter()
+            .map(|(id, credits)| {
+                let r = (|| {
+                    if check_cpu_credits(credits).is_err() {
+                        return Err((
+                            "InvalidParameterValue",
+                            format!("Value ({credits}) for parameter cpuCredits is invalid."),
+                        ));
+                    }
+                    let Some(inst) = self.region.instances.get(id) else {
+                        return Err((
+                            "InvalidInstanceID.NotFound",
+                            format!("The instance ID '{id}' does not exist"),
+                        ));
+                    };
+                    if default_cpu_credits(&inst.instance_type).is_none() {
+                        return Err((
+                            "InstanceCreditSpecification.NotSupported",
+                            format!(
+                                "The instance '{id}' does not support credit specifications: its type is not burstable."
+                            ),
+                        ));
+                    }
+                    if inst.state == InstanceState::Terminated {
+                        return Err((
+                            "IncorrectInstanceState",
+                            format!(
+                                "The instance '{id}' is not in a state in which the credit specification can be modified."
+                            ),
+                        ));
+                    }
+                    self.region
+                        .instances
+                        .get_mut(id)
+                        .expect("found")
+                        .cpu_credits = Some(credits.clone());
+                    Ok(())
+                })();
+                (id.clone(), r)
+            })
+            .collect()
     }
 }
 

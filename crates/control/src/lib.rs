@@ -25,6 +25,7 @@ pub mod image;
 pub mod instance;
 pub mod internet_gateway;
 pub mod key_pair;
+pub mod launch_template;
 pub mod nat_gateway;
 pub mod network_acl;
 pub mod network_interface;
@@ -35,6 +36,7 @@ pub mod security_group;
 pub mod subnet;
 pub mod table;
 pub mod tags;
+pub mod volume;
 pub mod vpc;
 
 pub use config::{Config, Quotas};

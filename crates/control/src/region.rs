@@ -26,6 +26,8 @@ macro_rules! region_tables {
             instances: Instance => "instance",
             key_pairs: KeyPair => "key-pair",
             images: Image => "image",
+            launch_templates: LaunchTemplate => "launch-template",
+            volumes: Volume => "volume",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

@@ -47,6 +47,8 @@ tagged!(
     fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => String,
     fort_model::Image => fort_model::ImageId,
+    fort_model::LaunchTemplate => String,
+    fort_model::Volume => String,
     fort_model::VpcPeeringConnection => String,
 );
 

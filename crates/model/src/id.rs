@@ -184,6 +184,9 @@ kinds! {
     FlowLog(FlowLogId) => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
     KeyPair(KeyPairId) => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
     Image(ImageId) => "ami", "image ID", InvalidAmiIdMalformed, InvalidAmiIdNotFound;
+    LaunchTemplate(LaunchTemplateId) => "lt", "launch template ID", InvalidLaunchTemplateIdMalformed, InvalidLaunchTemplateIdNotFound;
+    Volume(VolumeId) => "vol", "volume ID", InvalidVolumeIdMalformed, InvalidVolumeNotFound;
+    Snapshot(SnapshotId) => "snap", "snapshot ID", InvalidSnapshotIdMalformed, InvalidSnapshotNotFound;
 }
 
 impl Kind {
@@ -226,6 +229,11 @@ impl Kind {
             Kind::Instance => format!("The instance ID '{id}' does not exist"),
             Kind::NatGateway => format!("The Nat Gateway {id} was not found"),
             Kind::Allocation => format!("The allocation ID '{id}' does not exist"),
+            Kind::LaunchTemplate => {
+                format!("The specified launch template, with template ID {id}, does not exist.")
+            }
+            Kind::Volume => format!("The volume '{id}' does not exist."),
+            Kind::Snapshot => format!("The snapshot '{id}' does not exist."),
             Kind::RouteTableAssoc | Kind::NetworkAclAssoc | Kind::EipAssociation => {
                 format!("The association ID '{id}' does not exist")
             }

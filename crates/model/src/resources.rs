@@ -475,6 +475,118 @@ pub struct Instance {
     /// When the state last changed by request (for `reason`).
     #[serde(default)]
     pub state_transition_time: Option<Millis>,
+    /// The root volume's device name (`/dev/xvda`).
+    #[serde(default)]
+    pub root_device_name: Option<String>,
+    #[serde(default)]
+    pub metadata_options: MetadataOptions,
+    /// `standard` or `unlimited` for burstable types (T2, T3, T3a, T4g); `None` otherwise.
+    #[serde(default)]
+    pub cpu_credits: Option<String>,
+    /// `stop` or `terminate`.
+    #[serde(default)]
+    pub shutdown_behavior: Option<String>,
+    #[serde(default)]
+    pub ebs_optimized: bool,
+    #[serde(default)]
+    pub ena_support: Option<bool>,
+    #[serde(default)]
+    pub sriov_net_support: Option<String>,
+    #[serde(default)]
+    pub monitoring: bool,
+}
+
+/// An instance's metadata service options (`MetadataOptions` of RunInstances).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataOptions {
+    /// `optional` or `required` (IMDSv2 only).
+    pub http_tokens: String,
+    pub http_put_response_hop_limit: u32,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: String,
+    pub http_protocol_ipv6: String,
+    pub instance_metadata_tags: String,
+}
+
+impl Default for MetadataOptions {
+    fn default() -> Self {
+        Self {
+            http_tokens: "optional".into(),
+            http_put_response_hop_limit: 1,
+            http_endpoint: "enabled".into(),
+            http_protocol_ipv6: "disabled".into(),
+            instance_metadata_tags: "disabled".into(),
+        }
+    }
+}
+
+/// A launch template and all its versions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplate {
+    pub id: String,
+    pub name: String,
+    pub create_time: Millis,
+    /// `arn:aws:iam::ACCOUNT:root`.
+    pub created_by: String,
+    pub default_version: u64,
+    pub latest_version: u64,
+    /// In version order; deleted versions are gone (numbers are never reused).
+    pub versions: Vec<LaunchTemplateVersion>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchTemplateVersion {
+    pub number: u64,
+    pub description: Option<String>,
+    pub create_time: Millis,
+    /// The `LaunchTemplateData` as sent: Query parameter names under it (with their list
+    /// indices, `NetworkInterface.1.DeviceIndex`) → values.
+    pub data: BTreeMap<String, String>,
+}
+
+/// An EBS volume.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub id: String,
+    /// GiB.
+    pub size: u32,
+    pub snapshot_id: Option<String>,
+    pub availability_zone: String,
+    /// `creating`, `available`, `in-use`, `deleting`, ...; `in-use` is derived from the
+    /// attachment, so only `available` is stored for a settled volume.
+    pub volume_type: String,
+    pub iops: Option<u32>,
+    pub throughput: Option<u32>,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+    pub multi_attach_enabled: bool,
+    pub auto_enable_io: bool,
+    pub create_time: Millis,
+    pub attachment: Option<VolumeAttachment>,
+    /// The last ModifyVolume, shown by DescribeVolumesModifications.
+    pub modification: Option<VolumeModification>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeAttachment {
+    pub instance_id: String,
+    pub device: String,
+    pub attach_time: Millis,
+    pub delete_on_termination: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeModification {
+    pub start_time: Millis,
+    pub original_size: u32,
+    pub original_type: String,
+    pub original_iops: Option<u32>,
+    pub original_throughput: Option<u32>,
+    pub original_multi_attach: bool,
 }
 
 /// An SSH key pair: only its public half is kept (EC2 hands the private key out once).

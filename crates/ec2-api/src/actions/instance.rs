@@ -3,10 +3,14 @@
 use std::collections::HashMap;
 
 use fort_control::Region;
-use fort_control::instance::{InstanceChange, InterfaceSpec, RunInstances, StateChange};
+use fort_control::instance::{
+    InstanceChange, InterfaceSpec, MetadataOptionsRequest, RunInstances, StateChange,
+};
 use fort_control::network_interface::{AddressRequest, private_dns_name};
+use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_model::{
-    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, NetworkInterface, format_time,
+    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, MetadataOptions,
+    NetworkInterface, Volume, format_time,
 };
 
 use super::network_interface::{association, groups, private_ip_specs};
@@ -24,7 +28,87 @@ crate::actions!(
     DescribeInstanceAttribute,
     ModifyInstanceAttribute,
     DescribeInstanceStatus,
+    DescribeInstanceCreditSpecifications,
+    ModifyInstanceCreditSpecification,
+    ModifyInstanceMetadataOptions,
 );
+
+/// Volumes by the instance they are attached to, built once per request.
+type Volumes<'a> = HashMap<&'a str, Vec<&'a Volume>>;
+
+fn volumes(region: &Region) -> Volumes<'_> {
+    let mut map: Volumes<'_> = HashMap::new();
+    for v in region.volumes.values() {
+        if let Some(a) = &v.attachment {
+            map.entry(a.instance_id.as_str()).or_default().push(v);
+        }
+    }
+    for v in map.values_mut() {
+        v.sort_by(|x, y| {
+            let d = |v: &Volume| v.attachment.as_ref().map(|a| a.device.clone());
+            d(x).cmp(&d(y))
+        });
+    }
+    map
+}
+
+fn metadata_request(p: &Params) -> Result<MetadataOptionsRequest, ApiError> {
+    Ok(MetadataOptionsRequest {
+        http_tokens: p.opt_str("HttpTokens"),
+        http_put_response_hop_limit: p.int("HttpPutResponseHopLimit")?,
+        http_endpoint: p.opt_str("HttpEndpoint"),
+        http_protocol_ipv6: p.opt_str("HttpProtocolIpv6"),
+        instance_metadata_tags: p.opt_str("InstanceMetadataTags"),
+    })
+}
+
+fn block_device(p: &Params) -> Result<BlockDeviceSpec, ApiError> {
+    let ebs = p.child("Ebs");
+    Ok(BlockDeviceSpec {
+        device_name: p.opt_str("DeviceName").unwrap_or_default(),
+        no_device: p.get("NoDevice").is_some(),
+        virtual_name: p.opt_str("VirtualName"),
+        ebs: if ebs.is_present() {
+            Some(EbsSpec {
+                spec: VolumeSpec {
+                    volume_type: ebs.opt_str("VolumeType"),
+                    size: ebs.int("VolumeSize")?,
+                    iops: ebs.int("Iops")?,
+                    throughput: ebs.int("Throughput")?,
+                },
+                snapshot_id: ebs.opt_str("SnapshotId"),
+                delete_on_termination: ebs.bool("DeleteOnTermination")?,
+                encrypted: ebs.bool("Encrypted")?,
+                kms_key_id: ebs.opt_str("KmsKeyId"),
+            })
+        } else {
+            None
+        },
+    })
+}
+
+fn render_metadata(w: &mut Xml, m: &MetadataOptions, state: &str) {
+    w.leaf("state", state)
+        .leaf("httpTokens", &m.http_tokens)
+        .leaf("httpPutResponseHopLimit", m.http_put_response_hop_limit)
+        .leaf("httpEndpoint", &m.http_endpoint)
+        .leaf("httpProtocolIpv6", &m.http_protocol_ipv6)
+        .leaf("instanceMetadataTags", &m.instance_metadata_tags);
+}
+
+/// `blockDeviceMapping` items of an instance.
+fn render_block_devices(w: &mut Xml, name: &str, vols: &[&Volume]) {
+    w.set(name, vols.iter(), |w, v| {
+        if let Some(a) = &v.attachment {
+            w.leaf("deviceName", &a.device).el("ebs", |w| {
+                w.leaf("volumeId", &v.id)
+                    .leaf("status", "attached")
+                    .leaf("attachTime", format_time(a.attach_time))
+                    .leaf("deleteOnTermination", b(a.delete_on_termination));
+            });
+        }
+    });
+}
 
 /// Interfaces by the instance they are attached to, built once per request.
 type Attached<'a> = HashMap<&'a str, Vec<&'a NetworkInterface>>;
@@ -65,18 +149,17 @@ fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
     })
 }
 
-fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
-    let p = ctx.params;
+/// RunInstances's request, read from `p` (the request's parameters with its launch
+/// template's under them).
+fn run_request(
+    ctx: &Ctx<'_>,
+    p: &Params,
+    launch_template: Option<(String, u64)>,
+) -> Result<RunInstances, ApiError> {
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedOperation,
             "Fort does not provide IPv6 addresses yet.",
-        ));
-    }
-    if p.child("LaunchTemplate").is_present() {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "Launch templates are not supported.",
         ));
     }
     let min = p
@@ -110,8 +193,24 @@ fn run_request(ctx: &Ctx<'_>) -> Result<RunInstances, ApiError> {
         client_token: ctx.client_token()?,
         disable_api_termination: p.bool("DisableApiTermination")?.unwrap_or(false),
         disable_api_stop: p.bool("DisableApiStop")?.unwrap_or(false),
-        tags: ctx.tag_specs(&["instance", "network-interface", "volume"])?,
-        interface_tags: ctx.tag_specs_for("network-interface")?,
+        tags: super::tag_specs_in(p, &["instance", "network-interface", "volume"])?,
+        interface_tags: super::tag_specs_for_in(p, "network-interface")?,
+        volume_tags: super::tag_specs_for_in(p, "volume")?,
+        block_devices: p
+            .list("BlockDeviceMapping")?
+            .into_iter()
+            .map(block_device)
+            .collect::<Result<_, _>>()?,
+        metadata_options: if p.child("MetadataOptions").is_present() {
+            Some(metadata_request(p.child("MetadataOptions"))?)
+        } else {
+            None
+        },
+        cpu_credits: p.child("CreditSpecification").opt_str("CpuCredits"),
+        shutdown_behavior: p.opt_str("InstanceInitiatedShutdownBehavior"),
+        ebs_optimized: p.bool("EbsOptimized")?.unwrap_or(false),
+        monitoring: p.child("Monitoring").bool("Enabled")?.unwrap_or(false),
+        launch_template,
     })
 }
 
@@ -119,7 +218,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
     match action {
         Action::RunInstances => {
-            let req = run_request(ctx)?;
+            let (merged, template) = ctx
+                .read(|v| super::launch_template::with_template(v.region, p))
+                .await??;
+            let req = run_request(ctx, &merged, template)?;
             let reservation = ctx
                 .write(|tx| tx.run_instances(req))
                 .await?
@@ -128,6 +230,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .ok_or_else(|| ApiError::internal("no instance launched"))?;
             ctx.read(|v| {
                 let enis = attached(v.region);
+                let vols = volumes(v.region);
                 let insts: Vec<&Instance> = v
                     .region
                     .instances
@@ -135,7 +238,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .filter(|i| i.reservation_id == reservation)
                     .collect();
                 let mut w = Xml::new();
-                reservation_body(&mut w, v.region, &reservation, &insts, &enis, true);
+                reservation_body(&mut w, v.region, &reservation, &insts, &enis, &vols, true);
                 w
             })
             .await
@@ -154,6 +257,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             };
             ctx.read(|v| {
                 let enis = attached(v.region);
+                let vols = volumes(v.region);
                 let page = d.run(
                     p,
                     v.region.instances.values(),
@@ -173,7 +277,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 }
                 let mut w = Xml::new();
                 w.set("reservationSet", order, |w, r| {
-                    reservation_body(w, v.region, r, &groups[r], &enis, false);
+                    reservation_body(w, v.region, r, &groups[r], &enis, &vols, false);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -234,6 +338,95 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             ctx.write(|tx| tx.modify_instance_attribute(&id, change))
                 .await?;
             Ok(ok_return())
+        }
+        Action::DescribeInstanceCreditSpecifications => {
+            let d = Describe {
+                ids_param: "InstanceId",
+                kind: Kind::Instance,
+                filters: &["instance-id"],
+                page: Some((5, 1000)),
+            };
+            if p.get("MaxResults").is_some() && !p.strings("InstanceId")?.is_empty() {
+                return Err(ApiError::combination(
+                    "The parameter instancesSet cannot be used with the parameter maxResults",
+                ));
+            }
+            ctx.read(|v| {
+                let explicit = !p.strings("InstanceId")?.is_empty();
+                let page = d.run(
+                    p,
+                    v.region
+                        .instances
+                        .values()
+                        .filter(|i| explicit || i.state != InstanceState::Terminated),
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| match n {
+                        "instance-id" => vec![x.id.to_string()],
+                        _ => vec![],
+                    },
+                )?;
+                let mut w = Xml::new();
+                w.set(
+                    "instanceCreditSpecificationSet",
+                    page.items.into_iter().filter(|i| i.cpu_credits.is_some()),
+                    |w, i| {
+                        w.leaf("instanceId", &i.id)
+                            .opt("cpuCredits", i.cpu_credits.as_deref());
+                    },
+                );
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::ModifyInstanceCreditSpecification => {
+            let mut changes = Vec::new();
+            for item in p.list("InstanceCreditSpecification")? {
+                changes.push((
+                    item.req("InstanceId")?.to_owned(),
+                    item.req("CpuCredits")?.to_owned(),
+                ));
+            }
+            if changes.is_empty() {
+                return Err(ApiError::missing("InstanceCreditSpecification"));
+            }
+            let results = ctx
+                .write(|tx| Ok(tx.modify_credit_specifications(&changes)))
+                .await?;
+            let mut w = Xml::new();
+            w.set(
+                "successfulInstanceCreditSpecificationSet",
+                results.iter().filter(|(_, r)| r.is_ok()),
+                |w, (id, _)| {
+                    w.leaf("instanceId", id);
+                },
+            )
+            .set(
+                "unsuccessfulInstanceCreditSpecificationSet",
+                results
+                    .iter()
+                    .filter_map(|(id, r)| r.as_ref().err().map(|e| (id, e))),
+                |w, (id, (code, message))| {
+                    w.leaf("instanceId", id).el("error", |w| {
+                        w.leaf("code", code).leaf("message", message);
+                    });
+                },
+            );
+            Ok(w)
+        }
+        Action::ModifyInstanceMetadataOptions => {
+            let id = p.req("InstanceId")?.to_owned();
+            let req = metadata_request(p)?;
+            let m = ctx
+                .write(|tx| tx.modify_instance_metadata_options(&id, &req))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("instanceId", &id)
+                .el("instanceMetadataOptions", |w| {
+                    render_metadata(w, &m, "pending")
+                });
+            Ok(w)
         }
         Action::DescribeInstanceStatus => {
             let include_all = p.bool("IncludeAllInstances")?.unwrap_or(false);
@@ -347,17 +540,36 @@ fn instance_change(p: &Params) -> Result<InstanceChange, ApiError> {
     if !groups.is_empty() {
         changes.push(InstanceChange::Groups(groups));
     }
-    for ignored in [
-        "EbsOptimized",
-        "EnaSupport",
-        "InstanceInitiatedShutdownBehavior",
-        "SriovNetSupport",
-        "Kernel",
-        "Ramdisk",
-    ] {
-        if p.child(ignored).is_present() {
-            changes.push(InstanceChange::Ignored);
+    if let Some(v) = p.attr_bool("EbsOptimized")? {
+        changes.push(InstanceChange::EbsOptimized(v));
+    }
+    if let Some(v) = p.attr_bool("EnaSupport")? {
+        changes.push(InstanceChange::EnaSupport(v));
+    }
+    if let Some(v) = value("InstanceInitiatedShutdownBehavior") {
+        changes.push(InstanceChange::ShutdownBehavior(v));
+    }
+    if let Some(v) = value("SriovNetSupport") {
+        changes.push(InstanceChange::SriovNetSupport(v));
+    }
+    if let Some(v) = value("Kernel") {
+        changes.push(InstanceChange::Kernel(v));
+    }
+    if let Some(v) = value("Ramdisk") {
+        changes.push(InstanceChange::Ramdisk(v));
+    }
+    let mappings = p.list("BlockDeviceMapping")?;
+    if !mappings.is_empty() {
+        let mut list = Vec::new();
+        for m in mappings {
+            let device = m.req("DeviceName")?.to_owned();
+            let v = m
+                .child("Ebs")
+                .bool("DeleteOnTermination")?
+                .ok_or_else(|| ApiError::missing("BlockDeviceMapping.Ebs.DeleteOnTermination"))?;
+            list.push((device, v));
         }
+        changes.push(InstanceChange::DeleteOnTermination(list));
     }
     if let Some(attr) = p.get("Attribute") {
         let v = p.req("Value")?;
@@ -376,12 +588,12 @@ fn instance_change(p: &Params) -> Result<InstanceChange, ApiError> {
             "disableApiTermination" => InstanceChange::DisableApiTermination(flag()?),
             "disableApiStop" => InstanceChange::DisableApiStop(flag()?),
             "sourceDestCheck" => InstanceChange::SourceDestCheck(flag()?),
-            "ebsOptimized"
-            | "enaSupport"
-            | "instanceInitiatedShutdownBehavior"
-            | "sriovNetSupport"
-            | "kernel"
-            | "ramdisk" => InstanceChange::Ignored,
+            "ebsOptimized" => InstanceChange::EbsOptimized(flag()?),
+            "enaSupport" => InstanceChange::EnaSupport(flag()?),
+            "instanceInitiatedShutdownBehavior" => InstanceChange::ShutdownBehavior(v.to_owned()),
+            "sriovNetSupport" => InstanceChange::SriovNetSupport(v.to_owned()),
+            "kernel" => InstanceChange::Kernel(v.to_owned()),
+            "ramdisk" => InstanceChange::Ramdisk(v.to_owned()),
             other => return Err(ApiError::bad_param("Attribute", other, "")),
         });
     }
@@ -428,18 +640,34 @@ fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiE
                 w.set("groupSet", [(); 0], |_, ()| {});
             }
         },
-        "instanceInitiatedShutdownBehavior" => {
-            value(&mut w, "instanceInitiatedShutdownBehavior", "stop")
-        }
-        "rootDeviceName" => value(&mut w, "rootDeviceName", "/dev/xvda"),
-        "ebsOptimized" => value(&mut w, "ebsOptimized", "false"),
-        "enaSupport" => value(&mut w, "enaSupport", "true"),
-        "sriovNetSupport" => value(&mut w, "sriovNetSupport", "simple"),
+        "instanceInitiatedShutdownBehavior" => value(
+            &mut w,
+            "instanceInitiatedShutdownBehavior",
+            i.shutdown_behavior.as_deref().unwrap_or("stop"),
+        ),
+        "rootDeviceName" => value(
+            &mut w,
+            "rootDeviceName",
+            i.root_device_name.as_deref().unwrap_or("/dev/xvda"),
+        ),
+        "ebsOptimized" => value(&mut w, "ebsOptimized", b(i.ebs_optimized)),
+        "enaSupport" => value(&mut w, "enaSupport", b(i.ena_support.unwrap_or(true))),
+        "sriovNetSupport" => match &i.sriov_net_support {
+            Some(v) => value(&mut w, "sriovNetSupport", v),
+            None => {
+                w.el("sriovNetSupport", |_| {});
+            }
+        },
         "kernel" | "ramdisk" => {
             w.el(attr, |_| {});
         }
         "blockDeviceMapping" => {
-            w.set("blockDeviceMapping", [(); 0], |_, ()| {});
+            let vols = volumes(region);
+            render_block_devices(
+                &mut w,
+                "blockDeviceMapping",
+                vols.get(i.id.as_str()).map_or(&[], |v| v.as_slice()),
+            );
         }
         "productCodes" => {
             w.set("productCodes", [(); 0], |_, ()| {});
@@ -451,9 +679,9 @@ fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiE
         }
         other => {
             return Err(ApiError::bad_param(
-                "Attribute",
+                "attribute",
                 other,
-                "Valid values: instanceType, kernel, ramdisk, userData, disableApiTermination, instanceInitiatedShutdownBehavior, rootDeviceName, blockDeviceMapping, productCodes, sourceDestCheck, groupSet, ebsOptimized, sriovNetSupport, enaSupport, enclaveOptions, disableApiStop.",
+                "Unknown attribute.",
             ));
         }
     }
@@ -675,6 +903,7 @@ fn reservation_body(
     reservation: &str,
     insts: &[&Instance],
     enis: &Attached<'_>,
+    vols: &Volumes<'_>,
     launching: bool,
 ) {
     let mut insts = insts.to_vec();
@@ -683,13 +912,20 @@ fn reservation_body(
         .leaf("ownerId", &region.account)
         .set("groupSet", [(); 0], |_, ()| {})
         .set("instancesSet", &insts, |w, i| {
-            render(w, region, i, enis, launching)
+            render(w, region, i, enis, vols, launching)
         });
 }
 
 /// One instance, as DescribeInstances shows it (`launching`: as RunInstances answers,
 /// still `pending`).
-pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, launching: bool) {
+pub fn render(
+    w: &mut Xml,
+    region: &Region,
+    i: &Instance,
+    enis: &Attached<'_>,
+    vols: &Volumes<'_>,
+    launching: bool,
+) {
     let mine: &[&NetworkInterface] = enis.get(i.id.as_str()).map_or(&[], |v| v.as_slice());
     let primary = mine.iter().find(|e| e.id == i.primary_eni_id);
     let state = if launching && i.state == InstanceState::Running {
@@ -730,7 +966,7 @@ pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, l
                 .leaf("tenancy", "default");
         })
         .el("monitoring", |w| {
-            w.leaf("state", "disabled");
+            w.leaf("state", if i.monitoring { "enabled" } else { "disabled" });
         });
     if live(i) {
         w.leaf("subnetId", &i.subnet_id).leaf("vpcId", &i.vpc_id);
@@ -751,17 +987,24 @@ pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, l
     }
     w.leaf("architecture", "x86_64")
         .leaf("rootDeviceType", "ebs")
-        .leaf("rootDeviceName", "/dev/xvda")
-        .set("blockDeviceMapping", [(); 0], |_, ()| {})
-        .leaf("virtualizationType", "hvm")
+        .leaf(
+            "rootDeviceName",
+            i.root_device_name.as_deref().unwrap_or("/dev/xvda"),
+        );
+    render_block_devices(
+        w,
+        "blockDeviceMapping",
+        vols.get(i.id.as_str()).map_or(&[], |v| v.as_slice()),
+    );
+    w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
         .tags(&i.tags)
         .leaf("hypervisor", "xen")
         .set("networkInterfaceSet", mine, |w, e| {
             instance_interface(w, region, e)
         })
-        .leaf("ebsOptimized", "false")
-        .leaf("enaSupport", "true")
+        .leaf("ebsOptimized", b(i.ebs_optimized))
+        .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
         .el("cpuOptions", |w| {
             w.leaf("coreCount", 1).leaf("threadsPerCore", 2);
         })
@@ -769,12 +1012,11 @@ pub fn render(w: &mut Xml, region: &Region, i: &Instance, enis: &Attached<'_>, l
             w.leaf("configured", "false");
         })
         .el("metadataOptions", |w| {
-            w.leaf("state", "applied")
-                .leaf("httpTokens", "optional")
-                .leaf("httpPutResponseHopLimit", 1)
-                .leaf("httpEndpoint", "enabled")
-                .leaf("httpProtocolIpv6", "disabled")
-                .leaf("instanceMetadataTags", "disabled");
+            render_metadata(
+                w,
+                &i.metadata_options,
+                if launching { "pending" } else { "applied" },
+            )
         })
         .el("enclaveOptions", |w| {
             w.leaf("enabled", "false");

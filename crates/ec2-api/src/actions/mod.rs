@@ -16,6 +16,8 @@ mod image;
 mod instance;
 mod internet_gateway;
 mod key_pair;
+mod launch_template;
+mod launch_template_fields;
 mod nat_gateway;
 mod network_acl;
 mod network_interface;
@@ -24,6 +26,7 @@ mod route_table;
 mod security_group;
 mod subnet;
 mod tags;
+mod volume;
 mod vpc;
 
 /// One request being answered.
@@ -61,48 +64,13 @@ impl Ctx<'_> {
 
     /// The tags of `TagSpecification.N` for `resource_type` (others are refused).
     pub fn tag_specs(&self, resource_types: &[&str]) -> Result<Tags, ApiError> {
-        let mut tags = Tags::new();
-        for spec in self.params.list("TagSpecification")? {
-            let ty = spec.req("ResourceType")?;
-            if !resource_types.contains(&ty) {
-                return Err(ApiError::invalid_value(format!(
-                    "'{ty}' is not a valid taggable resource type for this operation."
-                )));
-            }
-            let items = spec.list("Tag")?;
-            if items.is_empty() {
-                return Err(ApiError::invalid_value(
-                    "Tag specification must have at least one tag",
-                ));
-            }
-            if ty != resource_types[0] {
-                continue;
-            }
-            for t in items {
-                tags.insert(
-                    t.req("Key")?.to_owned(),
-                    t.get("Value").unwrap_or("").to_owned(),
-                );
-            }
-        }
-        Ok(tags)
+        tag_specs_in(self.params, resource_types)
     }
 
     /// The tags a TagSpecification gives to a secondary resource type of the call (e.g. the
     /// network interfaces of RunInstances).
     pub fn tag_specs_for(&self, resource_type: &str) -> Result<Tags, ApiError> {
-        let mut tags = Tags::new();
-        for spec in self.params.list("TagSpecification")? {
-            if spec.get("ResourceType") == Some(resource_type) {
-                for t in spec.list("Tag")? {
-                    tags.insert(
-                        t.req("Key")?.to_owned(),
-                        t.get("Value").unwrap_or("").to_owned(),
-                    );
-                }
-            }
-        }
-        Ok(tags)
+        tag_specs_for_in(self.params, resource_type)
     }
 
     /// The request's `ClientToken`, for an idempotent create.
@@ -118,6 +86,52 @@ impl Ctx<'_> {
         )
         .map(Some)
     }
+}
+
+/// The tags of `TagSpecification.N` of `params` for `resource_types[0]` (types not listed
+/// are refused).
+pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, ApiError> {
+    let mut tags = Tags::new();
+    for spec in params.list("TagSpecification")? {
+        let ty = spec.req("ResourceType")?;
+        if !resource_types.contains(&ty) {
+            return Err(ApiError::invalid_value(format!(
+                "'{ty}' is not a valid taggable resource type for this operation."
+            )));
+        }
+        let items = spec.list("Tag")?;
+        if items.is_empty() {
+            return Err(ApiError::invalid_value(
+                "Tag specification must have at least one tag",
+            ));
+        }
+        if ty != resource_types[0] {
+            continue;
+        }
+        for t in items {
+            tags.insert(
+                t.req("Key")?.to_owned(),
+                t.get("Value").unwrap_or("").to_owned(),
+            );
+        }
+    }
+    Ok(tags)
+}
+
+/// The tags `TagSpecification.N` of `params` gives to `resource_type`.
+pub fn tag_specs_for_in(params: &Params, resource_type: &str) -> Result<Tags, ApiError> {
+    let mut tags = Tags::new();
+    for spec in params.list("TagSpecification")? {
+        if spec.get("ResourceType") == Some(resource_type) {
+            for t in spec.list("Tag")? {
+                tags.insert(
+                    t.req("Key")?.to_owned(),
+                    t.get("Value").unwrap_or("").to_owned(),
+                );
+            }
+        }
+    }
+    Ok(tags)
 }
 
 /// The common shape of a Describe: explicit ids (each must exist), filters, pages.
@@ -206,6 +220,7 @@ enum Handler {
     Instance(instance::Action),
     InternetGateway(internet_gateway::Action),
     KeyPair(key_pair::Action),
+    LaunchTemplate(launch_template::Action),
     NatGateway(nat_gateway::Action),
     NetworkAcl(network_acl::Action),
     NetworkInterface(network_interface::Action),
@@ -214,6 +229,7 @@ enum Handler {
     SecurityGroup(security_group::Action),
     Subnet(subnet::Action),
     Tags(tags::Action),
+    Volume(volume::Action),
     Vpc(vpc::Action),
 }
 
@@ -227,6 +243,7 @@ impl Handler {
             Handler::Instance(a) => instance::run(a, ctx).await,
             Handler::InternetGateway(a) => internet_gateway::run(a, ctx).await,
             Handler::KeyPair(a) => key_pair::run(a, ctx).await,
+            Handler::LaunchTemplate(a) => launch_template::run(a, ctx).await,
             Handler::NatGateway(a) => nat_gateway::run(a, ctx).await,
             Handler::NetworkAcl(a) => network_acl::run(a, ctx).await,
             Handler::NetworkInterface(a) => network_interface::run(a, ctx).await,
@@ -235,6 +252,7 @@ impl Handler {
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
+            Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
         }
     }
@@ -248,6 +266,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| instance::Action::parse(action).map(Handler::Instance))
         .or_else(|| internet_gateway::Action::parse(action).map(Handler::InternetGateway))
         .or_else(|| key_pair::Action::parse(action).map(Handler::KeyPair))
+        .or_else(|| launch_template::Action::parse(action).map(Handler::LaunchTemplate))
         .or_else(|| nat_gateway::Action::parse(action).map(Handler::NatGateway))
         .or_else(|| network_acl::Action::parse(action).map(Handler::NetworkAcl))
         .or_else(|| network_interface::Action::parse(action).map(Handler::NetworkInterface))
@@ -256,6 +275,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
+        .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
 }
 
@@ -293,6 +313,7 @@ pub fn all_actions() -> Vec<&'static str> {
         instance::Action::ALL,
         internet_gateway::Action::ALL,
         key_pair::Action::ALL,
+        launch_template::Action::ALL,
         nat_gateway::Action::ALL,
         network_acl::Action::ALL,
         network_interface::Action::ALL,
@@ -301,6 +322,7 @@ pub fn all_actions() -> Vec<&'static str> {
         security_group::Action::ALL,
         subnet::Action::ALL,
         tags::Action::ALL,
+        volume::Action::ALL,
         vpc::Action::ALL,
     ]
     .concat()

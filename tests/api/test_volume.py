@@ -1,0 +1,152 @@
+"""EBS volumes: root volumes of instances, CreateVolume limits, attach/detach, modify, delete."""
+
+import pytest
+
+from conftest import error_code
+
+AMI = "ami-0123456789abcdef0"
+ZONE = "us-east-1a"
+
+
+@pytest.fixture
+def instance(ec2, vpc):
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24", AvailabilityZone=ZONE)["Subnet"]
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s["SubnetId"],
+                          InstanceType="t3.micro")["Instances"][0]
+    yield i
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
+    ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
+def describe(ec2, iid):
+    return ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+
+
+def test_instances_get_a_root_volume(ec2, instance):
+    iid = instance["InstanceId"]
+    i = describe(ec2, iid)
+    assert i["RootDeviceName"] == "/dev/xvda"
+    [bdm] = i["BlockDeviceMappings"]
+    assert bdm["DeviceName"] == "/dev/xvda"
+    assert bdm["Ebs"]["Status"] == "attached" and bdm["Ebs"]["DeleteOnTermination"] is True
+    vid = bdm["Ebs"]["VolumeId"]
+    assert vid.startswith("vol-") and len(vid) == 21
+    [v] = ec2.describe_volumes(VolumeIds=[vid])["Volumes"]
+    assert v["State"] == "in-use" and v["Size"] == 8 and v["VolumeType"] == "gp3"
+    assert v["Iops"] == 3000 and v["Throughput"] == 125
+    assert v["AvailabilityZone"] == ZONE
+    assert v["Attachments"][0]["InstanceId"] == iid and v["Attachments"][0]["Device"] == "/dev/xvda"
+    got = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]
+    assert [x["VolumeId"] for x in got] == [vid]
+    assert error_code(ec2.delete_volume, VolumeId=vid) == "VolumeInUse"
+
+
+def test_create_volume_limits(ec2):
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE) == "MissingParameter"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=20000, VolumeType="gp2") == "InvalidParameterValue"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=10, VolumeType="io1") == "InvalidParameterCombination"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=10, VolumeType="io1", Iops=1000) == "InvalidParameterValue"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=10, VolumeType="gp2", Iops=300) == "InvalidParameterCombination"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=100, VolumeType="st1") == "InvalidParameterValue"
+    assert error_code(ec2.create_volume, AvailabilityZone="us-east-1q", Size=1) == "InvalidParameterValue"
+    assert error_code(ec2.create_volume, AvailabilityZone=ZONE, SnapshotId="snap-0123456789abcdef9") == "InvalidSnapshot.NotFound"
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=10,
+                          TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "k", "Value": "v"}]}])
+    assert v["State"] == "creating" and v["VolumeType"] == "gp2" and v["Iops"] == 100
+    assert v["Tags"] == [{"Key": "k", "Value": "v"}]
+    [d] = ec2.describe_volumes(VolumeIds=[v["VolumeId"]])["Volumes"]
+    assert d["State"] == "available" and d["Attachments"] == []
+    io2 = ec2.create_volume(AvailabilityZone=ZONE, Size=10, VolumeType="io2", Iops=5000)
+    assert io2["Iops"] == 5000
+    for x in (v, io2):
+        ec2.delete_volume(VolumeId=x["VolumeId"])
+    assert error_code(ec2.describe_volumes, VolumeIds=[v["VolumeId"]]) == "InvalidVolume.NotFound"
+    assert error_code(ec2.describe_volumes, VolumeIds=["vol-x"]) == "InvalidVolumeID.Malformed"
+
+
+def test_attach_detach_and_terminate(ec2, instance):
+    iid = instance["InstanceId"]
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=4)
+    vid = v["VolumeId"]
+    other_zone = ec2.create_volume(AvailabilityZone="us-east-1b", Size=4)
+    assert error_code(ec2.attach_volume, VolumeId=other_zone["VolumeId"], InstanceId=iid, Device="/dev/sdf") \
+        == "InvalidVolume.ZoneMismatch"
+    assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/xvda") == "InvalidParameterValue"
+    assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="bogus") == "InvalidParameterValue"
+    a = ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    assert a["State"] == "attaching" and a["Device"] == "/dev/sdf"
+    [d] = ec2.describe_volumes(VolumeIds=[vid])["Volumes"]
+    assert d["State"] == "in-use" and d["Attachments"][0]["State"] == "attached"
+    assert d["Attachments"][0]["DeleteOnTermination"] is False
+    assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sdg") == "VolumeInUse"
+    devices = sorted(b["DeviceName"] for b in describe(ec2, iid)["BlockDeviceMappings"])
+    assert devices == ["/dev/sdf", "/dev/xvda"]
+    det = ec2.detach_volume(VolumeId=vid)
+    assert det["State"] == "detaching" and det["InstanceId"] == iid
+    assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available"
+    assert error_code(ec2.detach_volume, VolumeId=vid) == "IncorrectState"
+    # attached again, kept when the instance is terminated; the root volume goes
+    ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
+    root = describe(ec2, iid)["BlockDeviceMappings"]
+    root_id = [b["Ebs"]["VolumeId"] for b in root if b["DeviceName"] == "/dev/xvda"][0]
+    ec2.terminate_instances(InstanceIds=[iid])
+    assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available"
+    assert error_code(ec2.describe_volumes, VolumeIds=[root_id]) == "InvalidVolume.NotFound"
+    for x in (vid, other_zone["VolumeId"]):
+        ec2.delete_volume(VolumeId=x)
+
+
+def test_modify_volume_and_attributes(ec2):
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=10, VolumeType="gp2")
+    vid = v["VolumeId"]
+    m = ec2.modify_volume(VolumeId=vid, Size=20, VolumeType="gp3", Iops=4000)["VolumeModification"]
+    assert m["ModificationState"] == "modifying"
+    assert (m["OriginalSize"], m["TargetSize"]) == (10, 20)
+    assert (m["OriginalVolumeType"], m["TargetVolumeType"]) == ("gp2", "gp3")
+    assert m["TargetIops"] == 4000
+    [d] = ec2.describe_volumes(VolumeIds=[vid])["Volumes"]
+    assert (d["Size"], d["VolumeType"], d["Iops"]) == (20, "gp3", 4000)
+    [mm] = ec2.describe_volumes_modifications(VolumeIds=[vid])["VolumesModifications"]
+    assert mm["ModificationState"] == "completed" and mm["Progress"] == 100
+    assert error_code(ec2.modify_volume, VolumeId=vid, Size=5) == "InvalidParameterValue"
+    assert ec2.describe_volume_attribute(VolumeId=vid, Attribute="autoEnableIO")["AutoEnableIO"]["Value"] is False
+    ec2.modify_volume_attribute(VolumeId=vid, AutoEnableIO={"Value": True})
+    assert ec2.describe_volume_attribute(VolumeId=vid, Attribute="autoEnableIO")["AutoEnableIO"]["Value"] is True
+    [s] = ec2.describe_volume_status(VolumeIds=[vid])["VolumeStatuses"]
+    assert s["VolumeStatus"]["Status"] == "ok"
+    ec2.delete_volume(VolumeId=vid)
+
+
+def test_run_instances_block_device_mappings(ec2, vpc):
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.10.0/24", AvailabilityZone=ZONE)["Subnet"]
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s["SubnetId"],
+                      BlockDeviceMappings=[{"DeviceName": "/dev/sda2"}]) == "MissingParameter"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s["SubnetId"],
+                      BlockDeviceMappings=[{"DeviceName": "/dev/sda2", "Ebs": {"VolumeType": "standard"}}]) \
+        == "MissingParameter"
+    i = ec2.run_instances(
+        ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s["SubnetId"],
+        BlockDeviceMappings=[
+            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 30}},
+            {"DeviceName": "/dev/sdb", "Ebs": {"VolumeSize": 50, "VolumeType": "io1", "Iops": 1000,
+                                               "DeleteOnTermination": False}},
+        ],
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "v", "Value": "1"}]}],
+    )["Instances"][0]
+    iid = i["InstanceId"]
+    vols = {v["Attachments"][0]["Device"]: v for v in
+            ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]}
+    assert vols["/dev/xvda"]["Size"] == 30
+    assert vols["/dev/sdb"]["VolumeType"] == "io1" and vols["/dev/sdb"]["Iops"] == 1000
+    assert vols["/dev/sdb"]["Tags"] == [{"Key": "v", "Value": "1"}]
+    attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")["BlockDeviceMappings"]
+    assert sorted(b["DeviceName"] for b in attr) == ["/dev/sdb", "/dev/xvda"]
+    ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
+        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
+    root = [b for b in describe(ec2, iid)["BlockDeviceMappings"] if b["DeviceName"] == "/dev/xvda"][0]
+    assert root["Ebs"]["DeleteOnTermination"] is False
+    ec2.terminate_instances(InstanceIds=[iid])
+    for v in vols.values():
+        assert ec2.describe_volumes(VolumeIds=[v["VolumeId"]])["Volumes"][0]["State"] == "available"
+        ec2.delete_volume(VolumeId=v["VolumeId"])
+    ec2.delete_subnet(SubnetId=s["SubnetId"])
