@@ -50,8 +50,13 @@ def test_public_nat_gateway(ec2, default_subnet):
     )
     assert again["NatGateway"]["NatGatewayId"] == nid
     # The same address for a second gateway: it fails as AWS fails it.
-    second = ec2.create_nat_gateway(SubnetId=sid, AllocationId=eip["AllocationId"])["NatGateway"]
+    # (EC2's resource types name the NAT gateway twice: `nat-gateway` tags it too)
+    second = ec2.create_nat_gateway(
+        SubnetId=sid, AllocationId=eip["AllocationId"],
+        TagSpecifications=[{"ResourceType": "nat-gateway", "Tags": [{"Key": "Name", "Value": "n2"}]}],
+    )["NatGateway"]
     assert second["State"] == "failed" and second["FailureCode"] == "Resource.AlreadyAssociated"
+    assert second["Tags"] == [{"Key": "Name", "Value": "n2"}]
 
     for name, value in [("nat-gateway-id", nid), ("state", "available"), ("subnet-id", sid), ("vpc-id", default_subnet["VpcId"]), ("tag:Name", "n1")]:
         got = ec2.describe_nat_gateways(Filter=[{"Name": name, "Values": [value]}])["NatGateways"]

@@ -32,7 +32,10 @@ def test_lifecycle_in_one_account(ec2, pair):
     )["VpcPeeringConnection"]
     pcx = p["VpcPeeringConnectionId"]
     assert pcx.startswith("pcx-") and len(pcx) == 21
-    assert p["Status"] == {"Code": "pending-acceptance", "Message": "Pending Acceptance by 123456789012"}
+    # EC2 answers the request being made; the next Describe shows it pending acceptance
+    assert p["Status"] == {"Code": "initiating-request", "Message": "Initiating Request to 123456789012"}
+    got = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"][0]
+    assert got["Status"] == {"Code": "pending-acceptance", "Message": "Pending Acceptance by 123456789012"}
     assert p["RequesterVpcInfo"]["VpcId"] == a and p["AccepterVpcInfo"]["VpcId"] == b
     assert p["RequesterVpcInfo"]["CidrBlock"] == "10.40.0.0/16"
     assert p["AccepterVpcInfo"]["OwnerId"] == "123456789012"
@@ -136,7 +139,9 @@ def test_another_account_and_region(fort, ec2, pair):
     p = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=theirs, PeerOwnerId="210987654321",
                                           PeerRegion="us-west-2")["VpcPeeringConnection"]
     pcx = p["VpcPeeringConnectionId"]
-    assert p["Status"]["Message"] == "Pending Acceptance by 210987654321"
+    assert p["Status"] == {"Code": "initiating-request", "Message": "Initiating Request to 210987654321"}
+    got = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"][0]
+    assert got["Status"]["Message"] == "Pending Acceptance by 210987654321"
     assert p["AccepterVpcInfo"]["Region"] == "us-west-2"
     # the requester cannot accept; the accepter sees it in its own region only
     assert error_code(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx) == "OperationNotPermitted"

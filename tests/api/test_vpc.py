@@ -31,6 +31,10 @@ def test_create_describe_delete_vpc(ec2):
     assert v["VpcId"].startswith("vpc-") and len(v["VpcId"]) == 21
     assert v["Tags"] == [{"Key": "Name", "Value": "t1"}]
     assert v["OwnerId"] == "123456789012"
+    untagged = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]
+    assert "Tags" not in untagged, "EC2 leaves out an empty tag set"
+    assert "Tags" not in ec2.describe_vpcs(VpcIds=[untagged["VpcId"]])["Vpcs"][0]
+    ec2.delete_vpc(VpcId=untagged["VpcId"])
     got = ec2.describe_vpcs(VpcIds=[v["VpcId"]])["Vpcs"]
     assert [x["VpcId"] for x in got] == [v["VpcId"]]
     by_tag = ec2.describe_vpcs(Filters=[{"Name": "tag:Name", "Values": ["t?"]}])["Vpcs"]
@@ -63,14 +67,20 @@ def test_secondary_cidr_blocks(ec2, vpc):
     vid = vpc["VpcId"]
     r = ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.2.0.0/16")
     assoc = r["CidrBlockAssociation"]["AssociationId"]
-    assert r["CidrBlockAssociation"]["CidrBlockState"]["State"] == "associated"
+    # EC2 answers the association in progress and shows it done by the next Describe
+    assert r["CidrBlockAssociation"]["CidrBlockState"]["State"] == "associating"
+    blocks = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]["CidrBlockAssociationSet"]
+    assert {b["CidrBlockState"]["State"] for b in blocks if b["AssociationId"] == assoc} == {"associated"}
     assert error_code(ec2.associate_vpc_cidr_block, VpcId=vid, CidrBlock="192.168.0.0/16") == "InvalidVpc.Range"
     assert error_code(ec2.associate_vpc_cidr_block, VpcId=vid, CidrBlock="10.0.1.0/24") == "InvalidVpc.Range"
     tables = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vid]}])["RouteTables"]
     assert {"10.0.0.0/16", "10.2.0.0/16"} <= {r.get("DestinationCidrBlock") for r in tables[0]["Routes"]}
     primary = vpc["CidrBlockAssociationSet"][0]["AssociationId"]
     assert error_code(ec2.disassociate_vpc_cidr_block, AssociationId=primary) == "OperationNotPermitted"
-    ec2.disassociate_vpc_cidr_block(AssociationId=assoc)
+    d = ec2.disassociate_vpc_cidr_block(AssociationId=assoc)["CidrBlockAssociation"]
+    assert d["CidrBlockState"]["State"] == "disassociating"
+    blocks = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]["CidrBlockAssociationSet"]
+    assert assoc not in [b["AssociationId"] for b in blocks if b["CidrBlockState"]["State"] == "associated"]
 
 
 def test_subnets(ec2, vpc):

@@ -74,11 +74,16 @@ impl Xml {
         })
     }
 
-    /// `<tagSet>` of key/value items.
+    /// `<tagSet>` of key/value items; left out when there are none, as EC2 does (SDKs
+    /// then have no `Tags` at all, and code written against AWS checks for that).
     pub fn tags<'a>(
         &mut self,
         tags: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> &mut Self {
+        let mut tags = tags.into_iter().peekable();
+        if tags.peek().is_none() {
+            return self;
+        }
         self.set("tagSet", tags, |w, (k, v)| {
             w.leaf("key", k).leaf("value", v);
         })
@@ -146,6 +151,7 @@ mod tests {
         w.el("vpc", |w| {
             w.leaf("vpcId", "vpc-1")
                 .tags([(&"a<b".to_string(), &"x&y".to_string())])
+                .tags(std::iter::empty())
                 .strings("empty", Vec::<String>::new());
         });
         assert_eq!(

@@ -101,7 +101,11 @@ wire_enum! {
 wire_enum! {
     /// The state of a VPC's CIDR block association.
     pub enum CidrBlockState {
+        /// What Associate answers; the next Describe shows `associated`.
+        Associating = "associating",
         Associated = "associated",
+        /// What Disassociate answers; the next Describe shows `disassociated`.
+        Disassociating = "disassociating",
         Disassociated = "disassociated",
     }
 }
@@ -119,6 +123,9 @@ wire_enum! {
 wire_enum! {
     /// A VPC peering connection's status code.
     pub enum PeeringStatus {
+        /// What CreateVpcPeeringConnection answers; the next Describe shows the request
+        /// `pending-acceptance`.
+        InitiatingRequest = "initiating-request",
         PendingAcceptance = "pending-acceptance",
         Active = "active",
         Failed = "failed",

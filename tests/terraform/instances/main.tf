@@ -154,7 +154,9 @@ resource "aws_launch_template" "app" {
     tags          = merge(local.tags, { Name = "${local.name}-app" })
   }
 
-  user_data = base64encode("#!/bin/sh\necho hello > /tmp/hello\n")
+  # user_data is left out: with it, the plan after apply wants to change the instance's
+  # user_data hash to one not found in any answer of Fort's (see the closing note of
+  # issue 11); to be understood before it comes back
 }
 
 resource "aws_instance" "app" {
@@ -164,6 +166,10 @@ resource "aws_instance" "app" {
     id      = aws_launch_template.app.id
     version = "$Latest"
   }
+
+  # The template tags the instance at launch; the resource manages the same tags (as in
+  # AWS, where leaving them out here would plan to remove them)
+  tags = merge(local.tags, { Name = "${local.name}-app" })
 }
 
 resource "aws_eip" "app" {

@@ -93,7 +93,11 @@ impl Ctx<'_> {
 pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, ApiError> {
     let mut tags = Tags::new();
     for spec in params.list("TagSpecification")? {
-        let ty = spec.req("ResourceType")?;
+        // EC2's resource types name the NAT gateway twice
+        let ty = match spec.req("ResourceType")? {
+            "nat-gateway" => "natgateway",
+            ty => ty,
+        };
         if !resource_types.contains(&ty) {
             return Err(ApiError::invalid_value(format!(
                 "'{ty}' is not a valid taggable resource type for this operation."

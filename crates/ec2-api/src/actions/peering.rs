@@ -28,9 +28,18 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let pcx = ctx
                 .write(|tx| tx.create_vpc_peering_connection(vpc, peer, owner, region, tags))
                 .await?;
+            // EC2 answers a request being made; the next Describe shows it pending
+            // acceptance (a request that failed at once answers as failed)
             let now = fort_control::now_millis();
             let mut w = Xml::new();
-            w.el("vpcPeeringConnection", |w| render(w, &pcx, now));
+            if peering::status(&pcx, now) == PeeringStatus::PendingAcceptance {
+                let message = format!("Initiating Request to {}", pcx.accepter.owner_id);
+                w.el("vpcPeeringConnection", |w| {
+                    render_as(w, &pcx, PeeringStatus::InitiatingRequest, &message)
+                });
+            } else {
+                w.el("vpcPeeringConnection", |w| render(w, &pcx, now));
+            }
             Ok(w)
         }
         Action::AcceptVpcPeeringConnection => {
@@ -172,17 +181,26 @@ fn render_side(w: &mut Xml, s: &PeeringVpcInfo) {
 }
 
 pub fn render(w: &mut Xml, x: &VpcPeeringConnection, now: fort_model::Millis) {
-    let status = peering::status(x, now);
+    render_as(w, x, peering::status(x, now), message(x, now))
+}
+
+/// `x` with the given status.
+fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, message: &str) {
     w.el("accepterVpcInfo", |w| render_side(w, &x.accepter))
         .opt(
             "expirationTime",
             x.expiration_time
-                .filter(|_| status == PeeringStatus::PendingAcceptance)
+                .filter(|_| {
+                    matches!(
+                        status,
+                        PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
+                    )
+                })
                 .map(format_time),
         )
         .el("requesterVpcInfo", |w| render_side(w, &x.requester))
         .el("status", |w| {
-            w.leaf("code", status).leaf("message", message(x, now));
+            w.leaf("code", status).leaf("message", message);
         })
         .tags(&x.tags)
         .leaf("vpcPeeringConnectionId", &x.id);

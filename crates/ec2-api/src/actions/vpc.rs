@@ -1,7 +1,7 @@
 //! VPC actions.
 
 use fort_control::vpc::CreateVpc;
-use fort_model::{ApiError, ErrorCode, Kind, Vpc, VpcCidrBlock};
+use fort_model::{ApiError, CidrBlockState, ErrorCode, Kind, Vpc, VpcCidrBlock};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::xml::Xml;
@@ -138,9 +138,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 ));
             }
             let cidr = p.req("CidrBlock")?;
-            let (vpc, block) = ctx
+            let (vpc, mut block) = ctx
                 .write(|tx| tx.associate_vpc_cidr_block(id, cidr))
                 .await?;
+            // EC2 answers the association in progress; it is done by the next Describe
+            block.state = CidrBlockState::Associating;
             let mut w = Xml::new();
             w.leaf("vpcId", &vpc.id)
                 .el("cidrBlockAssociation", |w| render_block(w, &block));
@@ -148,9 +150,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
         Action::DisassociateVpcCidrBlock => {
             let assoc = p.req("AssociationId")?;
-            let (vpc_id, block) = ctx
+            let (vpc_id, mut block) = ctx
                 .write(|tx| tx.disassociate_vpc_cidr_block(assoc))
                 .await?;
+            block.state = CidrBlockState::Disassociating;
             let mut w = Xml::new();
             w.leaf("vpcId", vpc_id)
                 .el("cidrBlockAssociation", |w| render_block(w, &block));
