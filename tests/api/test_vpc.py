@@ -9,7 +9,8 @@ def test_default_vpc_exists_with_subnets(ec2):
     v = vpcs[0]
     assert v["CidrBlock"] == "172.31.0.0/16"
     subnets = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]
-    assert sorted(s["CidrBlock"] for s in subnets) == ["172.31.0.0/20", "172.31.16.0/20"]
+    # One default subnet per zone of the region, as AWS makes them: us-east-1 has six.
+    assert sorted(s["CidrBlock"] for s in subnets) == [f"172.31.{16 * i}.0/20" for i in range(6)]
     assert all(s["DefaultForAz"] and s["MapPublicIpOnLaunch"] for s in subnets)
     assert all(s["AvailableIpAddressCount"] == 4091 for s in subnets)
     assert error_code(ec2.create_default_vpc) == "DefaultVpcAlreadyExists"
@@ -145,7 +146,7 @@ def test_regions_and_accounts(fort):
     assert v not in [x["VpcId"] for x in west.describe_vpcs()["Vpcs"]]
     assert error_code(west.describe_vpcs, VpcIds=[v]) == "InvalidVpcID.NotFound"
     zones = [z["ZoneName"] for z in west.describe_availability_zones()["AvailabilityZones"]]
-    assert zones == ["eu-west-1a", "eu-west-1b"]
+    assert zones == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
     from conftest import OTHER_ACCESS_KEY, OTHER_SECRET_KEY
     other = fort.client(access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
     assert other.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [v]}])["Vpcs"] == []

@@ -89,11 +89,10 @@ pub struct Config {
     pub quotas: Quotas,
     /// Public addresses that elastic and auto-assigned public IPs come from.
     pub public_pool: Ipv4Net,
-    /// Availability zones per region: `REGIONa`, `REGIONb`, ... Two by default, so that
-    /// `fort up --hosts 4` puts hosts 1 and 3 in zone a (DESIGN.md).
-    pub zones_per_region: usize,
-    /// Regions DescribeRegions lists (any region a request is signed for works).
-    pub regions: Vec<String>,
+    /// In how many of a region's zones `fort up` runs host agents (`--zones`): two by
+    /// default, so that `fort up --hosts 4` puts hosts 1 and 3 in zone a (DESIGN.md). The
+    /// API offers every zone of the region whatever this says ([`crate::zones`]).
+    pub host_zones: usize,
     /// With the data plane off, instances run at once without a host.
     pub dataplane: bool,
     /// `--images strict`: RunInstances refuses an image id no one registered, as EC2
@@ -106,19 +105,7 @@ impl Default for Config {
         Self {
             quotas: Quotas::default(),
             public_pool: "198.51.100.0/24".parse().expect("literal"),
-            zones_per_region: 2,
-            regions: [
-                "us-east-1",
-                "us-east-2",
-                "us-west-1",
-                "us-west-2",
-                "eu-west-1",
-                "eu-central-1",
-                "ap-southeast-1",
-                "ap-northeast-1",
-            ]
-            .map(String::from)
-            .to_vec(),
+            host_zones: 2,
             dataplane: false,
             strict_images: false,
         }
@@ -126,36 +113,26 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The zone names of a region: `us-east-1a`, `us-east-1b`, ...
+    /// The zone names of a region, all of AWS's: `us-east-1a` to `us-east-1f`.
     pub fn zones(&self, region: &str) -> Vec<String> {
-        (b'a'..=b'z')
-            .cycle()
-            .take(self.zones_per_region)
-            .map(|letter| format!("{region}{}", char::from(letter)))
-            .collect()
+        crate::zones::zone_names(region)
     }
 
-    /// EC2's zone id for a zone name: `use1-az1` for `us-east-1a`.
+    /// The zones hosts run in (`--zones`): the first `host_zones` of the region's.
+    pub fn host_zone_names(&self, region: &str) -> Vec<String> {
+        let mut z = self.zones(region);
+        z.truncate(self.host_zones.max(1));
+        z
+    }
+
+    /// EC2's zone id for a zone name: `use1-az6` for `us-east-1a`, as AWS recorded.
     pub fn zone_id(&self, zone: &str) -> String {
-        let (region, letter) = zone.split_at(zone.len().saturating_sub(1));
-        let mut parts = region.split('-');
-        let mut short = parts.next().unwrap_or_default().to_owned();
-        for part in parts {
-            let abbrev = match part {
-                "northeast" => "ne",
-                "southeast" => "se",
-                "northwest" => "nw",
-                "southwest" => "sw",
-                p if p.chars().all(|c| c.is_ascii_digit()) => p,
-                p => p.get(..1).unwrap_or_default(),
-            };
-            short.push_str(abbrev);
-        }
-        let n = letter
-            .bytes()
-            .next()
-            .map_or(1, |b| u32::from(b.saturating_sub(b'a')) + 1);
-        format!("{short}-az{n}")
+        let region = zone.trim_end_matches(|c: char| c.is_ascii_lowercase());
+        crate::zones::zones_of(region)
+            .into_iter()
+            .find(|z| z.name == zone)
+            .map(|z| z.id)
+            .unwrap_or_else(|| format!("{}-az1", crate::zones::zone_id_prefix(region)))
     }
 }
 
@@ -164,8 +141,10 @@ mod tests {
     #[test]
     fn zone_names_and_ids() {
         let c = super::Config::default();
-        assert_eq!(c.zones("us-east-1"), ["us-east-1a", "us-east-1b"]);
-        assert_eq!(c.zone_id("us-east-1a"), "use1-az1");
-        assert_eq!(c.zone_id("eu-west-1c"), "euw1-az3");
+        assert_eq!(c.zones("us-east-1").len(), 6);
+        assert_eq!(c.host_zone_names("us-east-1"), ["us-east-1a", "us-east-1b"]);
+        assert_eq!(c.zone_id("us-east-1a"), "use1-az6");
+        assert_eq!(c.zone_id("eu-west-1c"), "euw1-az2");
+        assert_eq!(c.zone_id("ap-northeast-1d"), "apne1-az2");
     }
 }

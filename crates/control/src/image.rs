@@ -942,13 +942,13 @@ fn check_block_devices(devices: &[ImageBlockDevice]) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// One instance type of the catalog.
+/// One instance type of the catalog ([`INSTANCE_TYPES`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct InstanceType {
     pub name: &'static str,
     pub current_generation: bool,
     pub free_tier_eligible: bool,
-    /// `x86_64`, `i386` or `arm64`.
+    /// `x86_64`, `i386`, `arm64`, `x86_64_mac` or `arm64_mac`.
     pub architectures: &'static [&'static str],
     pub clock_ghz: f32,
     pub vcpus: u32,
@@ -960,84 +960,37 @@ pub struct InstanceType {
     pub ipv4_per_interface: u32,
     pub ipv6_per_interface: u32,
     pub burstable: bool,
-    /// `nitro` or `xen`.
+    /// A `.metal` type: no hypervisor.
+    pub bare_metal: bool,
+    /// `nitro` or `xen`; empty for bare metal.
     pub hypervisor: &'static str,
+    pub gpus: Option<Gpus>,
 }
 
-const X86: &[&str] = &["x86_64"];
-const ARM: &[&str] = &["arm64"];
-const OLD_X86: &[&str] = &["i386", "x86_64"];
-
-#[allow(clippy::too_many_arguments)]
-const fn t(
-    name: &'static str,
-    architectures: &'static [&'static str],
-    vcpus: u32,
-    memory_mib: u64,
-    network_performance: &'static str,
-    max_interfaces: u32,
-    ipv4_per_interface: u32,
-    burstable: bool,
-) -> InstanceType {
-    // Graviton (arm64) has one thread per core; x86 two, from 2 vCPUs up.
-    let arm = architectures[0].as_bytes()[0] == b'a';
-    let threads_per_core = if vcpus > 1 && !arm { 2 } else { 1 };
-    InstanceType {
-        name,
-        current_generation: true,
-        free_tier_eligible: false,
-        architectures,
-        clock_ghz: if arm { 2.5 } else { 3.1 },
-        vcpus,
-        cores: vcpus / threads_per_core,
-        threads_per_core,
-        memory_mib,
-        network_performance,
-        max_interfaces,
-        ipv4_per_interface,
-        ipv6_per_interface: ipv4_per_interface,
-        burstable,
-        hypervisor: "nitro",
-    }
+/// The accelerators of a GPU instance type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gpus {
+    pub name: &'static str,
+    pub manufacturer: &'static str,
+    pub count: u32,
+    /// Memory of each GPU.
+    pub memory_mib: u64,
 }
 
-/// The instance types every zone offers, by name.
-pub const INSTANCE_TYPES: &[InstanceType] = &[
-    t("c5.large", X86, 2, 4096, "Up to 10 Gigabit", 3, 10, false),
-    t("c5.xlarge", X86, 4, 8192, "Up to 10 Gigabit", 4, 15, false),
-    InstanceType {
-        current_generation: false,
-        hypervisor: "xen",
-        architectures: OLD_X86,
-        clock_ghz: 0.0,
-        ipv6_per_interface: 0,
-        ..t("m1.small", OLD_X86, 1, 1740, "Low", 2, 4, false)
-    },
-    t("m5.large", X86, 2, 8192, "Up to 10 Gigabit", 3, 10, false),
-    t("m5.xlarge", X86, 4, 16384, "Up to 10 Gigabit", 4, 15, false),
-    t("m6g.large", ARM, 2, 8192, "Up to 10 Gigabit", 3, 10, false),
-    InstanceType {
-        free_tier_eligible: true,
-        hypervisor: "xen",
-        clock_ghz: 2.5,
-        ipv6_per_interface: 2,
-        ..t("t2.micro", X86, 1, 1024, "Low to Moderate", 2, 2, true)
-    },
-    t("t3.large", X86, 2, 8192, "Up to 5 Gigabit", 3, 12, true),
-    t("t3.medium", X86, 2, 4096, "Up to 5 Gigabit", 3, 6, true),
-    InstanceType {
-        free_tier_eligible: true,
-        ..t("t3.micro", X86, 2, 1024, "Up to 5 Gigabit", 2, 2, true)
-    },
-    t("t3.nano", X86, 2, 512, "Up to 5 Gigabit", 2, 2, true),
-    t("t3.small", X86, 2, 2048, "Up to 5 Gigabit", 3, 4, true),
-    t("t4g.micro", ARM, 2, 1024, "Up to 5 Gigabit", 2, 2, true),
-    t("t4g.small", ARM, 2, 2048, "Up to 5 Gigabit", 3, 4, true),
-];
+pub(crate) const X86: &[&str] = &["x86_64"];
+pub(crate) const ARM: &[&str] = &["arm64"];
+pub(crate) const OLD_X86: &[&str] = &["i386", "x86_64"];
+pub(crate) const MAC_X86: &[&str] = &["x86_64_mac"];
+pub(crate) const MAC_ARM: &[&str] = &["arm64_mac"];
+
+pub use crate::instance_types::INSTANCE_TYPES;
 
 /// The catalog's instance type named `name`, if any.
 pub fn find_instance_type(name: &str) -> Option<&'static InstanceType> {
-    INSTANCE_TYPES.iter().find(|t| t.name == name)
+    INSTANCE_TYPES
+        .binary_search_by(|t| t.name.cmp(name))
+        .ok()
+        .map(|i| &INSTANCE_TYPES[i])
 }
 
 /// Whether `itype` can boot `image`: their architectures must meet, as EC2 requires.

@@ -23,6 +23,7 @@ pub mod dhcp_options;
 pub mod idempotency;
 pub mod image;
 pub mod instance;
+mod instance_types;
 pub mod internet_gateway;
 pub mod key_pair;
 pub mod launch_template;
@@ -38,6 +39,7 @@ pub mod table;
 pub mod tags;
 pub mod volume;
 pub mod vpc;
+pub mod zones;
 
 pub use config::{Config, Quotas};
 pub use idempotency::ClientToken;

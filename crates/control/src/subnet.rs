@@ -117,7 +117,10 @@ impl Tx<'_> {
                 .iter()
                 .find(|z| self.config.zone_id(z) == id)
                 .cloned()
-                .ok_or_else(|| ApiError::bad_param("AvailabilityZoneId", id, "")),
+                .ok_or_else(|| {
+                    let ids: Vec<String> = zones.iter().map(|z| self.config.zone_id(z)).collect();
+                    ApiError::bad_param("AvailabilityZoneId", id, &format!("Subnets can currently only be created in the following availability zones: {}.", ids.join(", ")))
+                }),
             (None, None) => {
                 // The zone with the fewest subnets of this account, first in order on a tie.
                 let count = |z: &String| self.region.subnets.values().filter(|s| &s.availability_zone == z).count();

@@ -247,7 +247,8 @@ struct ServerArgs {
     /// The pool that elastic and public IPs come from.
     #[arg(long, default_value = "198.51.100.0/24")]
     public_pool: ipnet_arg::Ipv4Net,
-    /// Availability zones per region.
+    /// In how many of the region's availability zones host agents run (the API offers
+    /// every zone of the region).
     #[arg(long, default_value_t = 2)]
     zones: usize,
     /// Host agents to run (`fort up` as root), spread over the region's zones in turn.
@@ -396,14 +397,13 @@ fn up_hosts(
     hosts: u32,
     base: Ipv4Addr,
 ) -> Vec<(String, String, Ipv4Addr)> {
-    const LETTERS: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
-    let zones = zones.clamp(1, LETTERS.len());
+    let mut names = fort_control::zones::zone_names(region);
+    names.truncate(zones.max(1));
     (0..hosts)
         .map(|i| {
-            let letter = char::from(LETTERS[i as usize % zones]);
             (
                 format!("h{}", u64::from(i) + 1),
-                format!("{region}{letter}"),
+                names[i as usize % names.len()].clone(),
                 Ipv4Addr::from(u32::from(base).wrapping_add(i)),
             )
         })
@@ -463,10 +463,9 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
             QuotaSet::Aws => Quotas::aws(),
         },
         public_pool: args.public_pool,
-        zones_per_region: args.zones.clamp(1, 26),
+        host_zones: args.zones.max(1),
         dataplane,
         strict_images: args.images == ImagePolicy::Strict,
-        ..Config::default()
     };
     let control = Control::open(store, config)
         .await
@@ -700,5 +699,7 @@ mod tests {
         let two = up_hosts("eu-west-1", 2, 4, Ipv4Addr::new(127, 0, 1, 10));
         assert_eq!(two[2].1, "eu-west-1a");
         assert_eq!(two[1].2, Ipv4Addr::new(127, 0, 1, 11));
+        let tokyo = up_hosts("ap-northeast-1", 2, 2, Ipv4Addr::new(127, 0, 1, 10));
+        assert_eq!(tokyo[1].1, "ap-northeast-1c");
     }
 }

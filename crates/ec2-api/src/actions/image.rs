@@ -661,41 +661,143 @@ pub fn render_image(w: &mut Xml, i: &Image, now: Millis) {
     }
 }
 
+/// DescribeInstanceTypes' filters, as botocore documents them.
 const TYPE_FILTERS: &[&str] = &[
-    "instance-type",
-    "current-generation",
-    "free-tier-eligible",
+    "auto-recovery-supported",
+    "bare-metal",
     "burstable-performance-supported",
+    "current-generation",
+    "dedicated-hosts-supported",
+    "ebs-info.attachment-limit-type",
+    "ebs-info.maximum-ebs-attachments",
+    "ebs-info.ebs-optimized-info.baseline-bandwidth-in-mbps",
+    "ebs-info.ebs-optimized-info.baseline-iops",
+    "ebs-info.ebs-optimized-info.baseline-throughput-in-mbps",
+    "ebs-info.ebs-optimized-info.maximum-bandwidth-in-mbps",
+    "ebs-info.ebs-optimized-info.maximum-iops",
+    "ebs-info.ebs-optimized-info.maximum-throughput-in-mbps",
+    "ebs-info.ebs-optimized-support",
+    "ebs-info.encryption-support",
+    "ebs-info.nvme-support",
+    "free-tier-eligible",
+    "hibernation-supported",
     "hypervisor",
-    "processor-info.supported-architecture",
-    "vcpu-info.default-vcpus",
-    "vcpu-info.default-cores",
+    "instance-storage-info.disk.count",
+    "instance-storage-info.disk.size-in-gb",
+    "instance-storage-info.disk.type",
+    "instance-storage-info.encryption-support",
+    "instance-storage-info.nvme-support",
+    "instance-storage-info.total-size-in-gb",
+    "instance-storage-supported",
+    "instance-type",
     "memory-info.size-in-mib",
-    "network-info.maximum-network-interfaces",
+    "network-info.bandwidth-weightings",
+    "network-info.efa-info.maximum-efa-interfaces",
+    "network-info.efa-supported",
+    "network-info.ena-support",
+    "network-info.flexible-ena-queues-support",
+    "network-info.encryption-in-transit-supported",
+    "network-info.ipv4-addresses-per-interface",
+    "network-info.ipv6-addresses-per-interface",
     "network-info.ipv6-supported",
+    "network-info.maximum-network-cards",
+    "network-info.maximum-network-interfaces",
+    "network-info.network-performance",
+    "nitro-enclaves-support",
+    "nitro-tpm-support",
+    "nitro-tpm-info.supported-versions",
+    "processor-info.supported-architecture",
+    "processor-info.sustained-clock-speed-in-ghz",
+    "processor-info.supported-features",
+    "reboot-migration-support",
+    "supported-boot-mode",
     "supported-root-device-type",
     "supported-usage-class",
     "supported-virtualization-type",
+    "vcpu-info.default-cores",
+    "vcpu-info.default-threads-per-core",
+    "vcpu-info.default-vcpus",
+    "vcpu-info.valid-cores",
+    "vcpu-info.valid-threads-per-core",
 ];
 
+fn nitro(t: &InstanceType) -> bool {
+    t.hypervisor == "nitro" || t.bare_metal
+}
+
+/// ENA: required on Nitro, supported on the later Xen families, else unsupported.
+fn ena_support(t: &InstanceType) -> &'static str {
+    const XEN_ENA: &[&str] = &["r4", "x1", "x1e", "i3", "p2", "p3", "g3", "g3s", "h1", "f1"];
+    let family = t.name.split('.').next().unwrap_or_default();
+    if nitro(t) {
+        "required"
+    } else if XEN_ENA.contains(&family) || t.name == "m4.16xlarge" {
+        "supported"
+    } else {
+        "unsupported"
+    }
+}
+
+/// The core counts and threads per core CPU options accept: Nitro types only.
+fn valid_cpu_options(t: &InstanceType) -> Option<(Vec<u32>, Vec<u32>)> {
+    if !nitro(t) {
+        return None;
+    }
+    let cores = if t.cores <= 8 {
+        (1..=t.cores).collect()
+    } else {
+        (1..=t.cores / 2).map(|n| n * 2).collect()
+    };
+    let threads = (1..=t.threads_per_core).collect();
+    Some((cores, threads))
+}
+
+/// An instance type's values for DescribeInstanceTypes' filter `name`.
 fn type_field(t: &InstanceType, name: &str) -> Vec<String> {
+    let one = |s: &str| vec![s.to_owned()];
     match name {
-        "instance-type" => vec![t.name.to_owned()],
-        "current-generation" => vec![b(t.current_generation).into()],
-        "free-tier-eligible" => vec![b(t.free_tier_eligible).into()],
-        "burstable-performance-supported" => vec![b(t.burstable).into()],
-        "hypervisor" => vec![t.hypervisor.to_owned()],
+        "instance-type" => one(t.name),
+        "auto-recovery-supported" => one(b(!t.bare_metal)),
+        "bare-metal" => one(b(t.bare_metal)),
+        "current-generation" => one(b(t.current_generation)),
+        "dedicated-hosts-supported" => one("false"),
+        "free-tier-eligible" => one(b(t.free_tier_eligible)),
+        "burstable-performance-supported" => one(b(t.burstable)),
+        "hibernation-supported" => one("false"),
+        "hypervisor" if t.bare_metal => vec![],
+        "hypervisor" => one(t.hypervisor),
+        "ebs-info.ebs-optimized-support" => one(if nitro(t) { "default" } else { "unsupported" }),
+        "ebs-info.encryption-support" => one("supported"),
+        "ebs-info.nvme-support" => one(if nitro(t) { "required" } else { "unsupported" }),
+        "instance-storage-supported" => one("false"),
         "processor-info.supported-architecture" => {
             t.architectures.iter().map(|a| (*a).to_owned()).collect()
         }
+        "processor-info.sustained-clock-speed-in-ghz" if t.clock_ghz > 0.0 => {
+            vec![t.clock_ghz.to_string()]
+        }
         "vcpu-info.default-vcpus" => vec![t.vcpus.to_string()],
         "vcpu-info.default-cores" => vec![t.cores.to_string()],
+        "vcpu-info.default-threads-per-core" => vec![t.threads_per_core.to_string()],
+        "vcpu-info.valid-cores" => valid_cpu_options(t)
+            .map(|(c, _)| c.iter().map(u32::to_string).collect())
+            .unwrap_or_default(),
+        "vcpu-info.valid-threads-per-core" => valid_cpu_options(t)
+            .map(|(_, th)| th.iter().map(u32::to_string).collect())
+            .unwrap_or_default(),
         "memory-info.size-in-mib" => vec![t.memory_mib.to_string()],
+        "network-info.efa-supported" => one("false"),
+        "network-info.ena-support" => one(ena_support(t)),
+        "network-info.ipv4-addresses-per-interface" => vec![t.ipv4_per_interface.to_string()],
+        "network-info.ipv6-addresses-per-interface" => vec![t.ipv6_per_interface.to_string()],
+        "network-info.maximum-network-cards" => one("1"),
         "network-info.maximum-network-interfaces" => vec![t.max_interfaces.to_string()],
-        "network-info.ipv6-supported" => vec![b(t.ipv6_per_interface > 0).into()],
-        "supported-root-device-type" => vec!["ebs".into()],
+        "network-info.network-performance" => one(t.network_performance),
+        "network-info.ipv6-supported" => one(b(t.ipv6_per_interface > 0)),
+        "supported-boot-mode" => vec!["legacy-bios".into(), "uefi".into()],
+        "supported-root-device-type" => one("ebs"),
         "supported-usage-class" => vec!["on-demand".into(), "spot".into()],
-        "supported-virtualization-type" => vec!["hvm".into()],
+        "supported-virtualization-type" => one("hvm"),
         _ => vec![],
     }
 }
@@ -707,8 +809,8 @@ fn render_type(w: &mut Xml, t: &InstanceType) {
         .strings("supportedUsageClasses", ["on-demand", "spot"])
         .strings("supportedRootDeviceTypes", ["ebs"])
         .strings("supportedVirtualizationTypes", ["hvm"])
-        .leaf("bareMetal", "false")
-        .leaf("hypervisor", t.hypervisor)
+        .leaf("bareMetal", b(t.bare_metal))
+        .opt("hypervisor", (!t.bare_metal).then_some(t.hypervisor))
         .el("processorInfo", |w| {
             w.strings("supportedArchitectures", t.architectures);
             if t.clock_ghz > 0.0 {
@@ -719,54 +821,56 @@ fn render_type(w: &mut Xml, t: &InstanceType) {
             w.leaf("defaultVCpus", t.vcpus)
                 .leaf("defaultCores", t.cores)
                 .leaf("defaultThreadsPerCore", t.threads_per_core);
+            if let Some((cores, threads)) = valid_cpu_options(t) {
+                w.strings("validCores", cores)
+                    .strings("validThreadsPerCore", threads);
+            }
         })
         .el("memoryInfo", |w| {
             w.leaf("sizeInMiB", t.memory_mib);
         })
-        .leaf("instanceStorageSupported", "false")
-        .el("ebsInfo", |w| {
-            w.leaf(
-                "ebsOptimizedSupport",
-                if t.hypervisor == "nitro" {
-                    "default"
-                } else {
-                    "unsupported"
-                },
-            )
-            .leaf("encryptionSupport", "supported")
-            .leaf(
-                "nvmeSupport",
-                if t.hypervisor == "nitro" {
-                    "required"
-                } else {
-                    "unsupported"
-                },
-            );
-        })
-        .el("networkInfo", |w| {
-            w.leaf("networkPerformance", t.network_performance)
-                .leaf("maximumNetworkInterfaces", t.max_interfaces)
-                .leaf("maximumNetworkCards", 1)
-                .leaf("defaultNetworkCardIndex", 0)
-                .leaf("ipv4AddressesPerInterface", t.ipv4_per_interface)
-                .leaf("ipv6AddressesPerInterface", t.ipv6_per_interface)
-                .leaf("ipv6Supported", b(t.ipv6_per_interface > 0))
-                .leaf(
-                    "enaSupport",
-                    if t.hypervisor == "nitro" {
-                        "required"
-                    } else {
-                        "unsupported"
-                    },
-                )
-                .leaf("efaSupported", "false");
-        })
-        .el("placementGroupInfo", |w| {
-            w.strings("supportedStrategies", ["partition", "spread"]);
-        })
-        .leaf("hibernationSupported", "false")
-        .leaf("burstablePerformanceSupported", b(t.burstable))
-        .leaf("dedicatedHostsSupported", "false")
-        .leaf("autoRecoverySupported", "true")
-        .strings("supportedBootModes", ["legacy-bios", "uefi"]);
+        .leaf("instanceStorageSupported", "false");
+    if let Some(g) = &t.gpus {
+        w.el("gpuInfo", |w| {
+            w.set("gpus", [g], |w, g| {
+                w.leaf("name", g.name)
+                    .leaf("manufacturer", g.manufacturer)
+                    .leaf("count", g.count)
+                    .el("memoryInfo", |w| {
+                        w.leaf("sizeInMiB", g.memory_mib);
+                    });
+            })
+            .leaf("totalGpuMemoryInMiB", g.memory_mib * u64::from(g.count));
+        });
+    }
+    w.el("ebsInfo", |w| {
+        w.leaf(
+            "ebsOptimizedSupport",
+            if nitro(t) { "default" } else { "unsupported" },
+        )
+        .leaf("encryptionSupport", "supported")
+        .leaf(
+            "nvmeSupport",
+            if nitro(t) { "required" } else { "unsupported" },
+        );
+    })
+    .el("networkInfo", |w| {
+        w.leaf("networkPerformance", t.network_performance)
+            .leaf("maximumNetworkInterfaces", t.max_interfaces)
+            .leaf("maximumNetworkCards", 1)
+            .leaf("defaultNetworkCardIndex", 0)
+            .leaf("ipv4AddressesPerInterface", t.ipv4_per_interface)
+            .leaf("ipv6AddressesPerInterface", t.ipv6_per_interface)
+            .leaf("ipv6Supported", b(t.ipv6_per_interface > 0))
+            .leaf("enaSupport", ena_support(t))
+            .leaf("efaSupported", "false");
+    })
+    .el("placementGroupInfo", |w| {
+        w.strings("supportedStrategies", ["partition", "spread"]);
+    })
+    .leaf("hibernationSupported", "false")
+    .leaf("burstablePerformanceSupported", b(t.burstable))
+    .leaf("dedicatedHostsSupported", "false")
+    .leaf("autoRecoverySupported", "true")
+    .strings("supportedBootModes", ["legacy-bios", "uefi"]);
 }

@@ -41,11 +41,7 @@ pub fn state(v: &Volume) -> &'static str {
 }
 
 fn zone_id(region: &Region, zone: &str) -> Option<String> {
-    region
-        .subnets
-        .values()
-        .find(|s| s.availability_zone == zone)
-        .map(|s| s.availability_zone_id.clone())
+    fort_control::zones::find_zone(&region.name, zone).map(|z| z.id)
 }
 
 fn attachment(w: &mut Xml, volume_id: &str, a: &VolumeAttachment, state: &str) {
@@ -177,12 +173,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                                 "Either AvailabilityZone or AvailabilityZoneId must be specified, but not both.",
                             ));
                         }
-                        let zone = tx
-                            .region
-                            .subnets
-                            .values()
-                            .find(|s| s.availability_zone_id == zid)
-                            .map(|s| s.availability_zone.clone())
+                        let zone = fort_control::zones::zones_of(&tx.region.name)
+                            .into_iter()
+                            .find(|z| z.id == zid)
+                            .map(|z| z.name)
                             .ok_or_else(|| {
                                 ApiError::invalid_value(format!(
                                     "Invalid availability zone id: [{zid}]"
