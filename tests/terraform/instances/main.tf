@@ -1,5 +1,6 @@
 # Instances in a VPC: one on an ENI made beforehand with a second ENI attached and an elastic
-# IP, one launched from a launch template; the image found with data "aws_ami".
+# IP, and a launch template; the image found with data "aws_ami". (An instance launched from
+# a template is in ../launch_template.)
 
 variable "public_key" {
   description = "An OpenSSH public key (ssh-keygen's .pub file)"
@@ -154,28 +155,7 @@ resource "aws_launch_template" "app" {
     tags          = merge(local.tags, { Name = "${local.name}-app" })
   }
 
-  # user_data is left out: with it, the plan after apply wants to change the instance's
-  # user_data hash to one not found in any answer of Fort's (see the closing note of
-  # issue 11); to be understood before it comes back
-}
-
-resource "aws_instance" "app" {
-  subnet_id = aws_subnet.this.id
-
-  launch_template {
-    id      = aws_launch_template.app.id
-    version = "$Latest"
-  }
-
-  # The template tags the instance at launch; the resource manages the same tags (as in
-  # AWS, where leaving them out here would plan to remove them)
-  tags = merge(local.tags, { Name = "${local.name}-app" })
-}
-
-resource "aws_eip" "app" {
-  domain     = "vpc"
-  instance   = aws_instance.app.id
-  depends_on = [aws_internet_gateway.this]
+  user_data = base64encode("#!/bin/sh\necho hello > /tmp/hello\n")
 }
 
 output "ami_id" {
@@ -186,6 +166,3 @@ output "bastion_public_ip" {
   value = aws_eip.bastion.public_ip
 }
 
-output "app_private_ip" {
-  value = aws_instance.app.private_ip
-}
