@@ -36,7 +36,7 @@ macro_rules! tagged {
 tagged!(
     fort_model::Vpc => fort_model::VpcId,
     fort_model::Subnet => fort_model::SubnetId,
-    fort_model::RouteTable => String,
+    fort_model::RouteTable => fort_model::RouteTableId,
     fort_model::InternetGateway => String,
     fort_model::EgressOnlyInternetGateway => String,
     fort_model::NatGateway => String,

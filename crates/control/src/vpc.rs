@@ -109,6 +109,7 @@ impl Tx<'_> {
         };
         let id = VpcId::new();
         let sg = self.new_default_security_group(&id);
+        let rtb = self.new_route_table(&id, [net], true);
         let vpc = Vpc {
             id: id.clone(),
             vni,
@@ -123,16 +124,14 @@ impl Tx<'_> {
             enable_dns_support: true,
             enable_dns_hostnames: is_default,
             enable_network_address_usage_metrics: false,
-            main_route_table_id: String::new(),
+            main_route_table_id: rtb,
             default_network_acl_id: String::new(),
             default_security_group_id: sg,
             tags,
         };
         self.region.vpcs.insert(vpc);
-        let rtb = self.new_route_table(&id, true);
         let acl = self.new_network_acl(&id, true, None, Tags::new());
         let vpc = self.region.vpcs.get_mut(&id).expect("inserted above");
-        vpc.main_route_table_id = rtb;
         vpc.default_network_acl_id = acl;
         Ok(vpc.clone())
     }
@@ -148,12 +147,12 @@ impl Tx<'_> {
         }
         let net: Ipv4Net = "172.31.0.0/16".parse().expect("literal");
         let vpc = self.make_vpc(net, "default".into(), true, Tags::new())?;
+        let igw_id = InternetGatewayId::new();
         let igw = InternetGateway {
-            id: Kind::InternetGateway.new_id(),
+            id: igw_id.to_string(),
             vpc_id: Some(vpc.id.clone()),
             tags: Tags::new(),
         };
-        let igw_id = igw.id.clone();
         self.region.internet_gateways.insert(igw);
         let rtb = self
             .region

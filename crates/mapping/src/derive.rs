@@ -144,7 +144,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
-                    .map(|t| t.id.clone())
+                    .map(|t| t.id.to_string())
                     .unwrap_or_default();
                 let network_acl_id = r
                     .network_acls
@@ -188,7 +188,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.items.insert(
                     ItemKey::route_table(&t.vpc_id, id),
                     value(V::RouteTable(pb::RouteTable {
-                        id: t.id.clone(),
+                        id: t.id.to_string(),
                         routes,
                     })),
                 );
@@ -383,17 +383,17 @@ type Target = pb::route_target::Kind;
 fn route_target(r: &Region, target: &RouteTarget) -> Target {
     match target {
         RouteTarget::Local => Target::Local(pb::Empty {}),
-        RouteTarget::InternetGateway(g) => Target::InternetGateway(g.clone()),
-        RouteTarget::VpnGateway(g) => Target::VpnGateway(g.clone()),
-        RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.clone()),
-        RouteTarget::NatGateway(n) => Target::NatGateway(n.clone()),
-        RouteTarget::NetworkInterface(e) => Target::NetworkInterface(e.clone()),
+        RouteTarget::InternetGateway(g) => Target::InternetGateway(g.to_string()),
+        RouteTarget::VpnGateway(g) => Target::VpnGateway(g.to_string()),
+        RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.to_string()),
+        RouteTarget::NatGateway(n) => Target::NatGateway(n.to_string()),
+        RouteTarget::NetworkInterface(e) => Target::NetworkInterface(e.to_string()),
         RouteTarget::Instance(i) => match r.instance_route_interface(i) {
             Some(e) => Target::NetworkInterface(e),
             None => Target::Blackhole(pb::Empty {}),
         },
-        RouteTarget::VpcPeeringConnection(p) => Target::VpcPeering(p.clone()),
-        RouteTarget::TransitGateway(g) => Target::TransitGateway(g.clone()),
+        RouteTarget::VpcPeeringConnection(p) => Target::VpcPeering(p.to_string()),
+        RouteTarget::TransitGateway(g) => Target::TransitGateway(g.to_string()),
         RouteTarget::EgressOnlyInternetGateway(_)
         | RouteTarget::CarrierGateway(_)
         | RouteTarget::LocalGateway(_) => Target::Blackhole(pb::Empty {}),

@@ -9,10 +9,12 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentId, AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, ImageId,
-    ImageState, InstanceId, InstanceState, IpProtocol, Kind, Millis, NatGatewayState,
-    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, SecurityGroupId, SubnetId,
-    VpcId,
+    AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState, ConnectivityType,
+    EgressOnlyInternetGatewayId, ErrorCode, ImageId, ImageState, InstanceId, InstanceState,
+    InternetGatewayId, IpProtocol, Kind, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
+    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
+    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcEndpointId, VpcId,
+    VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -31,7 +33,7 @@ pub struct Vpc {
     pub enable_dns_support: bool,
     pub enable_dns_hostnames: bool,
     pub enable_network_address_usage_metrics: bool,
-    pub main_route_table_id: String,
+    pub main_route_table_id: RouteTableId,
     pub default_network_acl_id: String,
     pub default_security_group_id: SecurityGroupId,
     pub tags: Tags,
@@ -78,7 +80,7 @@ pub struct Subnet {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTable {
-    pub id: String,
+    pub id: RouteTableId,
     pub vpc_id: VpcId,
     pub routes: Vec<Route>,
     pub associations: Vec<RouteTableAssociation>,
@@ -109,17 +111,17 @@ pub enum RouteDestination {
 #[serde(from = "StoredRouteTarget", into = "StoredRouteTarget")]
 pub enum RouteTarget {
     Local,
-    InternetGateway(String),
-    VpnGateway(String),
-    NatGateway(String),
-    NetworkInterface(String),
-    Instance(String),
-    VpcPeeringConnection(String),
-    EgressOnlyInternetGateway(String),
-    TransitGateway(String),
-    VpcEndpoint(String),
-    CarrierGateway(String),
-    LocalGateway(String),
+    InternetGateway(InternetGatewayId),
+    VpnGateway(VpnGatewayId),
+    NatGateway(NatGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    Instance(InstanceId),
+    VpcPeeringConnection(VpcPeeringConnectionId),
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewayId),
+    TransitGateway(TransitGatewayId),
+    VpcEndpoint(VpcEndpointId),
+    CarrierGateway(CarrierGatewayId),
+    LocalGateway(LocalGatewayId),
 }
 
 impl RouteTarget {
@@ -127,17 +129,17 @@ impl RouteTarget {
     pub fn id(&self) -> Option<&str> {
         match self {
             RouteTarget::Local => None,
-            RouteTarget::InternetGateway(x)
-            | RouteTarget::VpnGateway(x)
-            | RouteTarget::NatGateway(x)
-            | RouteTarget::NetworkInterface(x)
-            | RouteTarget::Instance(x)
-            | RouteTarget::VpcPeeringConnection(x)
-            | RouteTarget::EgressOnlyInternetGateway(x)
-            | RouteTarget::TransitGateway(x)
-            | RouteTarget::VpcEndpoint(x)
-            | RouteTarget::CarrierGateway(x)
-            | RouteTarget::LocalGateway(x) => Some(x),
+            RouteTarget::InternetGateway(x) => Some(x),
+            RouteTarget::VpnGateway(x) => Some(x),
+            RouteTarget::NatGateway(x) => Some(x),
+            RouteTarget::NetworkInterface(x) => Some(x),
+            RouteTarget::Instance(x) => Some(x),
+            RouteTarget::VpcPeeringConnection(x) => Some(x),
+            RouteTarget::EgressOnlyInternetGateway(x) => Some(x),
+            RouteTarget::TransitGateway(x) => Some(x),
+            RouteTarget::VpcEndpoint(x) => Some(x),
+            RouteTarget::CarrierGateway(x) => Some(x),
+            RouteTarget::LocalGateway(x) => Some(x),
         }
     }
 }
@@ -148,15 +150,15 @@ pub enum StoredRouteTarget {
     Local,
     /// An internet gateway, a VPN gateway or a gateway VPC endpoint (`gatewayId`).
     Gateway(String),
-    NatGateway(String),
-    NetworkInterface(String),
-    Instance(String),
-    VpcPeeringConnection(String),
-    EgressOnlyInternetGateway(String),
-    TransitGateway(String),
-    VpcEndpoint(String),
-    CarrierGateway(String),
-    LocalGateway(String),
+    NatGateway(NatGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    Instance(InstanceId),
+    VpcPeeringConnection(VpcPeeringConnectionId),
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewayId),
+    TransitGateway(TransitGatewayId),
+    VpcEndpoint(VpcEndpointId),
+    CarrierGateway(CarrierGatewayId),
+    LocalGateway(LocalGatewayId),
 }
 
 impl From<StoredRouteTarget> for RouteTarget {
@@ -164,9 +166,9 @@ impl From<StoredRouteTarget> for RouteTarget {
         match t {
             StoredRouteTarget::Local => RouteTarget::Local,
             StoredRouteTarget::Gateway(id) => match Kind::of(&id) {
-                Some(Kind::VpnGateway) => RouteTarget::VpnGateway(id),
-                Some(Kind::VpcEndpoint) => RouteTarget::VpcEndpoint(id),
-                _ => RouteTarget::InternetGateway(id),
+                Some(Kind::VpnGateway) => RouteTarget::VpnGateway(VpnGatewayId::stored(id)),
+                Some(Kind::VpcEndpoint) => RouteTarget::VpcEndpoint(VpcEndpointId::stored(id)),
+                _ => RouteTarget::InternetGateway(InternetGatewayId::stored(id)),
             },
             StoredRouteTarget::NatGateway(id) => RouteTarget::NatGateway(id),
             StoredRouteTarget::NetworkInterface(id) => RouteTarget::NetworkInterface(id),
@@ -187,9 +189,8 @@ impl From<RouteTarget> for StoredRouteTarget {
     fn from(t: RouteTarget) -> Self {
         match t {
             RouteTarget::Local => StoredRouteTarget::Local,
-            RouteTarget::InternetGateway(id) | RouteTarget::VpnGateway(id) => {
-                StoredRouteTarget::Gateway(id)
-            }
+            RouteTarget::InternetGateway(id) => StoredRouteTarget::Gateway(id.into_string()),
+            RouteTarget::VpnGateway(id) => StoredRouteTarget::Gateway(id.into_string()),
             RouteTarget::NatGateway(id) => StoredRouteTarget::NatGateway(id),
             RouteTarget::NetworkInterface(id) => StoredRouteTarget::NetworkInterface(id),
             RouteTarget::Instance(id) => StoredRouteTarget::Instance(id),
@@ -207,7 +208,7 @@ impl From<RouteTarget> for StoredRouteTarget {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTableAssociation {
-    pub id: String,
+    pub id: RouteTableAssociationId,
     pub subnet_id: Option<SubnetId>,
     pub gateway_id: Option<String>,
     pub main: bool,
@@ -757,15 +758,17 @@ mod tests {
         let cases = [
             (
                 r#"{"Gateway":"igw-0123456789abcdef0"}"#,
-                RouteTarget::InternetGateway("igw-0123456789abcdef0".into()),
+                RouteTarget::InternetGateway(
+                    InternetGatewayId::parse("igw-0123456789abcdef0").unwrap(),
+                ),
             ),
             (
                 r#"{"Gateway":"vgw-0123456789abcdef0"}"#,
-                RouteTarget::VpnGateway("vgw-0123456789abcdef0".into()),
+                RouteTarget::VpnGateway(VpnGatewayId::parse("vgw-0123456789abcdef0").unwrap()),
             ),
             (
                 r#"{"NatGateway":"nat-0123456789abcdef0"}"#,
-                RouteTarget::NatGateway("nat-0123456789abcdef0".into()),
+                RouteTarget::NatGateway(NatGatewayId::parse("nat-0123456789abcdef0").unwrap()),
             ),
             (r#""Local""#, RouteTarget::Local),
         ];
@@ -777,7 +780,7 @@ mod tests {
             serde_json::from_str(r#"{"Gateway":"vpce-0123456789abcdef0"}"#).unwrap();
         assert_eq!(
             endpoint,
-            RouteTarget::VpcEndpoint("vpce-0123456789abcdef0".into())
+            RouteTarget::VpcEndpoint(VpcEndpointId::parse("vpce-0123456789abcdef0").unwrap())
         );
     }
 
