@@ -40,7 +40,7 @@ tagged!(
     fort_model::InternetGateway => String,
     fort_model::EgressOnlyInternetGateway => String,
     fort_model::NatGateway => String,
-    fort_model::NetworkAcl => String,
+    fort_model::NetworkAcl => fort_model::NetworkAclId,
     fort_model::SecurityGroup => fort_model::SecurityGroupId,
     fort_model::DhcpOptions => String,
     fort_model::NetworkInterface => fort_model::NetworkInterfaceId,

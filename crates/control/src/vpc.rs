@@ -110,6 +110,7 @@ impl Tx<'_> {
         let id = VpcId::new();
         let sg = self.new_default_security_group(&id);
         let rtb = self.new_route_table(&id, [net], true);
+        let acl = self.new_network_acl(&id, true, None, Tags::new());
         let vpc = Vpc {
             id: id.clone(),
             vni,
@@ -125,15 +126,12 @@ impl Tx<'_> {
             enable_dns_hostnames: is_default,
             enable_network_address_usage_metrics: false,
             main_route_table_id: rtb,
-            default_network_acl_id: String::new(),
+            default_network_acl_id: acl,
             default_security_group_id: sg,
             tags,
         };
-        self.region.vpcs.insert(vpc);
-        let acl = self.new_network_acl(&id, true, None, Tags::new());
-        let vpc = self.region.vpcs.get_mut(&id).expect("inserted above");
-        vpc.default_network_acl_id = acl;
-        Ok(vpc.clone())
+        self.region.vpcs.insert(vpc.clone());
+        Ok(vpc)
     }
 
     /// CreateDefaultVpc: 172.31.0.0/16 with a /20 in every zone, an attached internet

@@ -150,7 +150,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .network_acls
                     .values()
                     .find(|a| a.associations.iter().any(|x| x.subnet_id == id))
-                    .map(|a| a.id.clone())
+                    .map(|a| a.id.to_string())
                     .unwrap_or_default();
                 let item = pb::Subnet {
                     id: s.id.to_string(),
@@ -220,7 +220,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.items.insert(
                     ItemKey::network_acl(&a.vpc_id, id),
                     value(V::NetworkAcl(pb::NetworkAcl {
-                        id: a.id.clone(),
+                        id: a.id.to_string(),
                         entries,
                     })),
                 );

@@ -12,9 +12,9 @@ use crate::{
     AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState, ConnectivityType,
     EgressOnlyInternetGatewayId, ErrorCode, ImageId, ImageState, InstanceId, InstanceState,
     InternetGatewayId, IpProtocol, Kind, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
-    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
-    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcEndpointId, VpcId,
-    VpcPeeringConnectionId, VpnGatewayId,
+    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
+    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SubnetId,
+    TransitGatewayId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -34,7 +34,7 @@ pub struct Vpc {
     pub enable_dns_hostnames: bool,
     pub enable_network_address_usage_metrics: bool,
     pub main_route_table_id: RouteTableId,
-    pub default_network_acl_id: String,
+    pub default_network_acl_id: NetworkAclId,
     pub default_security_group_id: SecurityGroupId,
     pub tags: Tags,
 }
@@ -306,7 +306,7 @@ pub struct NatGatewayAddress {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAcl {
-    pub id: String,
+    pub id: NetworkAclId,
     pub vpc_id: VpcId,
     pub is_default: bool,
     /// User entries; the final `*` deny entries (32767) are implied and shown by the API.
@@ -333,7 +333,7 @@ pub struct NetworkAclEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAclAssociation {
-    pub id: String,
+    pub id: NetworkAclAssociationId,
     pub subnet_id: SubnetId,
 }
 
