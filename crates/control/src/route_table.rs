@@ -445,7 +445,7 @@ impl Tx<'_> {
                 RouteTableAssociation {
                     id: RouteTableAssociationId::new(),
                     subnet_id: None,
-                    gateway_id: Some(gateway_id.to_owned()),
+                    gateway_id: Some(InternetGatewayId::parse(gateway_id)?),
                     main: false,
                 }
             }

@@ -147,7 +147,7 @@ impl Tx<'_> {
         let vpc = self.make_vpc(net, "default".into(), true, Tags::new())?;
         let igw_id = InternetGatewayId::new();
         let igw = InternetGateway {
-            id: igw_id.to_string(),
+            id: igw_id.clone(),
             vpc_id: Some(vpc.id.clone()),
             tags: Tags::new(),
         };

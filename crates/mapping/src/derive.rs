@@ -271,7 +271,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.vpc = Some(v.id.to_string());
                 let item = pb::InternetGateway {
                     vpc_id: v.id.to_string(),
-                    igw_id: g.id.clone(),
+                    igw_id: g.id.to_string(),
                     vni: v.vni,
                     cidrs: v.cidrs().map(cidr).collect(),
                 };
@@ -592,12 +592,12 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .internet_gateways
         .values()
         .filter(|g| g.vpc_id.as_deref() == Some(v.id.as_str()))
-        .map(|g| g.id.clone());
+        .map(|g| g.id.to_string());
     let nats = r
         .nat_gateways
         .values()
         .filter(|n| n.vpc_id == v.id && n.state == fort_model::NatGatewayState::Available)
-        .map(|n| n.id.clone());
+        .map(|n| n.id.to_string());
     igws.chain(nats)
         .map(|gateway_id| pb::Edge {
             gateway_id,

@@ -210,20 +210,21 @@ impl From<RouteTarget> for StoredRouteTarget {
 pub struct RouteTableAssociation {
     pub id: RouteTableAssociationId,
     pub subnet_id: Option<SubnetId>,
-    pub gateway_id: Option<String>,
+    /// An edge association's internet gateway.
+    pub gateway_id: Option<InternetGatewayId>,
     pub main: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InternetGateway {
-    pub id: String,
+    pub id: InternetGatewayId,
     pub vpc_id: Option<VpcId>,
     pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressOnlyInternetGateway {
-    pub id: String,
+    pub id: EgressOnlyInternetGatewayId,
     pub vpc_id: VpcId,
     pub tags: Tags,
 }
@@ -819,11 +820,15 @@ mod tests {
             r#"{"id":"rtb-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",
             "routes":[{"destination":{"Cidr":"0.0.0.0/0"},"target":{"Gateway":"igw-0123456789abcdef0"},"origin":"CreateRoute"},
             {"destination":{"Cidr":"10.1.0.0/16"},"target":{"VpcPeeringConnection":"pcx-0123456789abcdef0"},"origin":"CreateRoute"}],
-            "associations":[{"id":"rtbassoc-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","gateway_id":null,"main":false}],
+            "associations":[{"id":"rtbassoc-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","gateway_id":null,"main":false},
+            {"id":"rtbassoc-0123456789abcdef1","subnet_id":null,"gateway_id":"igw-0123456789abcdef0","main":false}],
             "propagating_vgws":[],"tags":{}}"#,
         );
         same::<InternetGateway>(
             r#"{"id":"igw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{}}"#,
+        );
+        same::<EgressOnlyInternetGateway>(
+            r#"{"id":"eigw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{"Name":"e"}}"#,
         );
         same::<NatGateway>(
             r#"{"id":"nat-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",

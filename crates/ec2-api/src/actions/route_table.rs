@@ -267,7 +267,9 @@ fn route_fields(v: &View<'_>, table: &RouteTable, name: &str) -> Vec<String> {
 fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
     let assoc = t.associations.iter();
     match name {
-        "association.gateway-id" => assoc.filter_map(|a| a.gateway_id.clone()).collect(),
+        "association.gateway-id" => assoc
+            .filter_map(|a| a.gateway_id.as_ref().map(ToString::to_string))
+            .collect(),
         "association.route-table-association-id" => assoc.map(|a| a.id.to_string()).collect(),
         "association.route-table-id" => assoc.map(|_| t.id.to_string()).collect(),
         "association.subnet-id" => assoc
