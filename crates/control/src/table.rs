@@ -39,7 +39,7 @@ tagged!(
     fort_model::RouteTable => fort_model::RouteTableId,
     fort_model::InternetGateway => fort_model::InternetGatewayId,
     fort_model::EgressOnlyInternetGateway => fort_model::EgressOnlyInternetGatewayId,
-    fort_model::NatGateway => String,
+    fort_model::NatGateway => fort_model::NatGatewayId,
     fort_model::NetworkAcl => fort_model::NetworkAclId,
     fort_model::SecurityGroup => fort_model::SecurityGroupId,
     fort_model::DhcpOptions => String,

@@ -301,7 +301,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 };
                 let item = pb::NatGateway {
                     vpc_id: v.id.to_string(),
-                    nat_id: n.id.clone(),
+                    nat_id: n.id.to_string(),
                     vni: v.vni,
                     subnet_id: n.subnet_id.to_string(),
                     private_ip: a.private_ip.into(),

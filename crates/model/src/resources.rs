@@ -231,7 +231,7 @@ pub struct EgressOnlyInternetGateway {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGateway {
-    pub id: String,
+    pub id: NatGatewayId,
     pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub state: NatGatewayState,
