@@ -120,7 +120,7 @@ impl Tx<'_> {
                     n.state.is_live()
                         && n.addresses
                             .iter()
-                            .any(|x| x.allocation_id.as_deref() == Some(&a.allocation_id))
+                            .any(|x| x.allocation_id.as_ref() == Some(&a.allocation_id))
                 })
         });
         let chosen = private_ip.or_else(|| addrs.take());
@@ -176,7 +176,7 @@ impl Tx<'_> {
             is_primary: true,
         };
         if let Some(a) = &address {
-            let association_id = Kind::EipAssociation.new_id();
+            let association_id = EipAssociationId::new();
             self.map_elastic_ip(&a.allocation_id, &eni.id, private_ip, &association_id);
             entry.allocation_id = Some(a.allocation_id.clone());
             entry.public_ip = Some(a.public_ip);

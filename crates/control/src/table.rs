@@ -53,8 +53,8 @@ tagged!(
 );
 
 impl Resource for fort_model::Address {
-    type Id = String;
-    fn id(&self) -> &String {
+    type Id = fort_model::AllocationId;
+    fn id(&self) -> &fort_model::AllocationId {
         &self.allocation_id
     }
     fn tags(&self) -> Option<&Tags> {

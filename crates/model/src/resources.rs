@@ -9,12 +9,13 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState, ConnectivityType,
-    EgressOnlyInternetGatewayId, ErrorCode, ImageId, ImageState, InstanceId, InstanceState,
-    InternetGatewayId, IpProtocol, Kind, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
-    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
-    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SubnetId,
-    TransitGatewayId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
+    ConnectivityType, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode, ImageId,
+    ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind, LocalGatewayId,
+    Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
+    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
+    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcEndpointId, VpcId,
+    VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -297,11 +298,11 @@ impl VpcPeeringConnection {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGatewayAddress {
-    pub allocation_id: Option<String>,
+    pub allocation_id: Option<AllocationId>,
     pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
     pub public_ip: Option<Ipv4Addr>,
-    pub association_id: Option<String>,
+    pub association_id: Option<EipAssociationId>,
     pub is_primary: bool,
 }
 
@@ -426,13 +427,13 @@ pub struct PublicIpAssociation {
     pub private_ip: Ipv4Addr,
     pub public_ip: Ipv4Addr,
     /// Set for an elastic IP; `None` for an address assigned at launch.
-    pub allocation_id: Option<String>,
-    pub association_id: Option<String>,
+    pub allocation_id: Option<AllocationId>,
+    pub association_id: Option<EipAssociationId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
-    pub allocation_id: String,
+    pub allocation_id: AllocationId,
     pub public_ip: Ipv4Addr,
     pub association: Option<AddressAssociation>,
     pub network_border_group: String,
@@ -441,7 +442,7 @@ pub struct Address {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAssociation {
-    pub id: String,
+    pub id: EipAssociationId,
     pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
 }
