@@ -42,7 +42,7 @@ tagged!(
     fort_model::NatGateway => fort_model::NatGatewayId,
     fort_model::NetworkAcl => fort_model::NetworkAclId,
     fort_model::SecurityGroup => fort_model::SecurityGroupId,
-    fort_model::DhcpOptions => String,
+    fort_model::DhcpOptions => fort_model::DhcpOptionsId,
     fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
     fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => String,

@@ -31,7 +31,7 @@ impl Tx<'_> {
             format!("{}.compute.internal", self.region.name)
         };
         let dopt = DhcpOptions {
-            id: Kind::DhcpOptions.new_id(),
+            id: DhcpOptionsId::new(),
             configurations: vec![
                 ("domain-name".into(), vec![domain]),
                 (
@@ -47,7 +47,7 @@ impl Tx<'_> {
     }
 
     /// The region's default DHCP options: the oldest set with exactly AWS's defaults.
-    fn default_dhcp_options_id(&self) -> String {
+    fn default_dhcp_options_id(&self) -> Option<DhcpOptionsId> {
         self.region
             .dhcp_options
             .values()
@@ -57,7 +57,7 @@ impl Tx<'_> {
                         .iter()
                         .any(|(_, v)| v == &["AmazonProvidedDNS"])
             })
-            .map_or_else(|| "default".to_owned(), |d| d.id.clone())
+            .map(|d| d.id.clone())
     }
 
     pub fn create_vpc(&mut self, req: CreateVpc) -> Result<Vpc, ApiError> {

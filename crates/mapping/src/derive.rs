@@ -520,7 +520,7 @@ pub fn dependents(
         "dhcp-options" => r
             .vpcs
             .values()
-            .filter(|v| v.dhcp_options_id == id)
+            .filter(|v| v.dhcp_options_id.as_deref() == Some(id))
             .map(|v| row.sibling("vpc", &v.id))
             .collect(),
         _ => Vec::new(),
@@ -612,7 +612,11 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
         domain_name: None,
         lease_time: 3600,
     };
-    if let Some(set) = r.dhcp_options.get(&v.dhcp_options_id) {
+    if let Some(set) = v
+        .dhcp_options_id
+        .as_ref()
+        .and_then(|d| r.dhcp_options.get(d))
+    {
         for (key, values) in &set.configurations {
             match key.as_str() {
                 "domain-name-servers" => {

@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
-    ConnectivityType, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode, ImageId,
-    ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind, LocalGatewayId,
-    Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
+    ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
+    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
+    LocalGatewayId, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
     NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
     RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcEndpointId, VpcId,
     VpcPeeringConnectionId, VpnGatewayId,
@@ -28,7 +28,9 @@ pub struct Vpc {
     pub vni: u32,
     /// Primary block first, then secondary blocks in the order they were added.
     pub cidr_blocks: Vec<VpcCidrBlock>,
-    pub dhcp_options_id: String,
+    /// `None`: no options (the API's `default`, which rows store).
+    #[serde(with = "dhcp_options_ref")]
+    pub dhcp_options_id: Option<DhcpOptionsId>,
     pub instance_tenancy: String,
     pub is_default: bool,
     pub enable_dns_support: bool,
@@ -40,7 +42,30 @@ pub struct Vpc {
     pub tags: Tags,
 }
 
+/// A VPC's DHCP options as rows store them: the set's id, or `default` for none.
+mod dhcp_options_ref {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::DhcpOptionsId;
+
+    pub fn serialize<S: Serializer>(id: &Option<DhcpOptionsId>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(id.as_ref().map_or("default", |d| d.as_str()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DhcpOptionsId>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok((text != "default").then(|| DhcpOptionsId::stored(text)))
+    }
+}
+
 impl Vpc {
+    /// The DHCP options id as the API shows it (`default` for none).
+    pub fn dhcp_options_text(&self) -> &str {
+        self.dhcp_options_id
+            .as_ref()
+            .map_or("default", |d| d.as_str())
+    }
+
     pub fn primary_cidr(&self) -> Ipv4Net {
         self.cidr_blocks[0].cidr
     }
@@ -377,7 +402,7 @@ pub enum RulePeer {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DhcpOptions {
-    pub id: String,
+    pub id: DhcpOptionsId,
     /// Key → values, in the order given.
     pub configurations: Vec<(String, Vec<String>)>,
     pub tags: Tags,
@@ -810,6 +835,15 @@ mod tests {
             "enable_dns_support":true,"enable_dns_hostnames":false,"enable_network_address_usage_metrics":false,
             "main_route_table_id":"rtb-0123456789abcdef0","default_network_acl_id":"acl-0123456789abcdef0",
             "default_security_group_id":"sg-0123456789abcdef0","tags":{"Name":"a"}}"#,
+        );
+        // A VPC without DHCP options stores `default`.
+        same::<Vpc>(
+            r#"{"id":"vpc-0123456789abcdef1","vni":4097,
+            "cidr_blocks":[{"association_id":"vpc-cidr-assoc-0123456789abcdef1","cidr":"10.1.0.0/16","state":"associated"}],
+            "dhcp_options_id":"default","instance_tenancy":"default","is_default":false,
+            "enable_dns_support":true,"enable_dns_hostnames":false,"enable_network_address_usage_metrics":false,
+            "main_route_table_id":"rtb-0123456789abcdef1","default_network_acl_id":"acl-0123456789abcdef1",
+            "default_security_group_id":"sg-0123456789abcdef1","tags":{}}"#,
         );
         same::<SecurityGroup>(
             r#"{"id":"sg-0123456789abcdef0","name":"web","description":"d","vpc_id":"vpc-0123456789abcdef0",

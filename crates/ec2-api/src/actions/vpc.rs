@@ -188,7 +188,7 @@ fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
             .iter()
             .map(|c| c.state.as_str().to_owned())
             .collect(),
-        "dhcp-options-id" => vec![v.dhcp_options_id.clone()],
+        "dhcp-options-id" => vec![v.dhcp_options_text().to_owned()],
         "is-default" => vec![b(v.is_default).into()],
         "owner-id" => vec![account.into()],
         "state" => vec!["available".into()],
@@ -215,7 +215,7 @@ pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
             render_block(w, block)
         })
         .set("ipv6CidrBlockAssociationSet", [(); 0], |_, ()| {})
-        .leaf("dhcpOptionsId", &vpc.dhcp_options_id)
+        .leaf("dhcpOptionsId", vpc.dhcp_options_text())
         .leaf("instanceTenancy", &vpc.instance_tenancy)
         .leaf("isDefault", b(vpc.is_default))
         .tags(&vpc.tags);
