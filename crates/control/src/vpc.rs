@@ -115,7 +115,7 @@ impl Tx<'_> {
             id: id.clone(),
             vni,
             cidr_blocks: vec![VpcCidrBlock {
-                association_id: Kind::VpcCidrAssoc.new_id(),
+                association_id: VpcCidrAssociationId::new(),
                 cidr: net,
                 state: CidrBlockState::Associated,
             }],
@@ -270,7 +270,7 @@ impl Tx<'_> {
             }
         }
         let block = VpcCidrBlock {
-            association_id: Kind::VpcCidrAssoc.new_id(),
+            association_id: VpcCidrAssociationId::new(),
             cidr: net,
             state: CidrBlockState::Associated,
         };
@@ -292,9 +292,8 @@ impl Tx<'_> {
 
     pub fn disassociate_vpc_cidr_block(
         &mut self,
-        association_id: &str,
+        association_id: &VpcCidrAssociationId,
     ) -> Result<(VpcId, VpcCidrBlock), ApiError> {
-        Kind::VpcCidrAssoc.check(association_id)?;
         let not_found = || {
             ApiError::new(
                 ErrorCode::InvalidVpcCidrBlockAssociationIdNotFound,
@@ -307,12 +306,12 @@ impl Tx<'_> {
             .values()
             .find(|v| {
                 v.cidr_blocks.iter().any(|b| {
-                    b.association_id == association_id && b.state == CidrBlockState::Associated
+                    &b.association_id == association_id && b.state == CidrBlockState::Associated
                 })
             })
             .ok_or_else(not_found)?;
         let vpc_id = vpc.id.clone();
-        if vpc.cidr_blocks[0].association_id == association_id {
+        if &vpc.cidr_blocks[0].association_id == association_id {
             return Err(ApiError::new(
                 ErrorCode::OperationNotPermitted,
                 format!(
@@ -323,7 +322,7 @@ impl Tx<'_> {
         let block = vpc
             .cidr_blocks
             .iter()
-            .find(|b| b.association_id == association_id)
+            .find(|b| &b.association_id == association_id)
             .expect("found above")
             .clone();
         if self
@@ -340,7 +339,7 @@ impl Tx<'_> {
         let b = vpc
             .cidr_blocks
             .iter_mut()
-            .find(|b| b.association_id == association_id)
+            .find(|b| &b.association_id == association_id)
             .expect("found above");
         b.state = CidrBlockState::Disassociated;
         let block = b.clone();

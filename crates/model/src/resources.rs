@@ -14,8 +14,8 @@ use crate::{
     ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
     LocalGatewayId, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
     NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
-    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcEndpointId, VpcId,
-    VpcPeeringConnectionId, VpnGatewayId,
+    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcCidrAssociationId, VpcEndpointId,
+    VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -81,7 +81,7 @@ impl Vpc {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpcCidrBlock {
-    pub association_id: String,
+    pub association_id: VpcCidrAssociationId,
     pub cidr: Ipv4Net,
     /// Disassociated blocks are kept briefly so Describe shows them, as EC2 does.
     pub state: CidrBlockState,

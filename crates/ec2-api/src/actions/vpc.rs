@@ -1,7 +1,7 @@
 //! VPC actions.
 
 use fort_control::vpc::CreateVpc;
-use fort_model::{ApiError, ErrorCode, Kind, Vpc, VpcCidrBlock};
+use fort_model::{ApiError, ErrorCode, Kind, Vpc, VpcCidrAssociationId, VpcCidrBlock};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::xml::Xml;
@@ -147,9 +147,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DisassociateVpcCidrBlock => {
-            let assoc = p.req("AssociationId")?;
+            let assoc = VpcCidrAssociationId::parse(p.req("AssociationId")?)?;
             let (vpc_id, block) = ctx
-                .write(|tx| tx.disassociate_vpc_cidr_block(assoc))
+                .write(|tx| tx.disassociate_vpc_cidr_block(&assoc))
                 .await?;
             let mut w = Xml::new();
             w.leaf("vpcId", vpc_id)
@@ -181,7 +181,7 @@ fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
         "cidr-block-association.association-id" => v
             .cidr_blocks
             .iter()
-            .map(|c| c.association_id.clone())
+            .map(|c| c.association_id.to_string())
             .collect(),
         "cidr-block-association.state" => v
             .cidr_blocks
