@@ -23,7 +23,7 @@ pub struct AllocateAddress {
 /// AssociateAddress's parameters.
 #[derive(Clone, Debug, Default)]
 pub struct AssociateAddress {
-    pub allocation_id: Option<String>,
+    pub allocation_id: Option<AllocationId>,
     pub public_ip: Option<String>,
     pub instance_id: Option<String>,
     pub network_interface_id: Option<String>,
@@ -121,7 +121,7 @@ impl Tx<'_> {
             .as_deref()
             .map(|t| parse_ip("Address", t))
             .transpose()?;
-        let allocation_id = Kind::Allocation.new_id();
+        let allocation_id = AllocationId::new();
         let public_ip = self.lease_public_ip(want, &allocation_id)?;
         let addr = Address {
             allocation_id,
@@ -137,16 +137,11 @@ impl Tx<'_> {
     /// The allocation named by id, or by public address.
     fn address_id(
         &self,
-        allocation_id: Option<&str>,
+        allocation_id: Option<&AllocationId>,
         public_ip: Option<&str>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<AllocationId, ApiError> {
         match (allocation_id, public_ip) {
-            (Some(id), _) => Ok(self
-                .region
-                .addresses
-                .find(Kind::Allocation, id)?
-                .allocation_id
-                .clone()),
+            (Some(id), _) => Ok(self.region.addresses.lookup(id)?.allocation_id.clone()),
             (None, Some(text)) => {
                 let ip = cidr_addr(text)?;
                 self.region
@@ -167,7 +162,7 @@ impl Tx<'_> {
 
     pub fn release_address(
         &mut self,
-        allocation_id: Option<&str>,
+        allocation_id: Option<&AllocationId>,
         public_ip: Option<&str>,
     ) -> Result<(), ApiError> {
         let id = self.address_id(allocation_id, public_ip)?;
@@ -185,8 +180,11 @@ impl Tx<'_> {
 
     /// AssociateAddress: maps an elastic IP to a private address of an interface (an
     /// instance's primary one when only the instance is named). Returns the association id.
-    pub fn associate_address(&mut self, req: AssociateAddress) -> Result<String, ApiError> {
-        let alloc_id = self.address_id(req.allocation_id.as_deref(), req.public_ip.as_deref())?;
+    pub fn associate_address(
+        &mut self,
+        req: AssociateAddress,
+    ) -> Result<EipAssociationId, ApiError> {
+        let alloc_id = self.address_id(req.allocation_id.as_ref(), req.public_ip.as_deref())?;
         let eni_id = match (&req.instance_id, &req.network_interface_id) {
             (_, Some(eni)) => {
                 let e = self
@@ -320,7 +318,7 @@ impl Tx<'_> {
             }
             self.drop_public_addresses(&eni_id, Some(private_ip));
         }
-        let association_id = Kind::EipAssociation.new_id();
+        let association_id = EipAssociationId::new();
         self.map_elastic_ip(&alloc_id, &eni_id, private_ip, &association_id);
         Ok(association_id)
     }
@@ -328,10 +326,10 @@ impl Tx<'_> {
     /// Records an elastic IP's association on both sides.
     pub(crate) fn map_elastic_ip(
         &mut self,
-        alloc_id: &str,
+        alloc_id: &AllocationId,
         eni_id: &NetworkInterfaceId,
         private_ip: Ipv4Addr,
-        association_id: &str,
+        association_id: &EipAssociationId,
     ) {
         let addr = self
             .region
@@ -339,7 +337,7 @@ impl Tx<'_> {
             .get_mut(alloc_id)
             .expect("checked by caller");
         addr.association = Some(AddressAssociation {
-            id: association_id.to_owned(),
+            id: association_id.clone(),
             network_interface_id: eni_id.clone(),
             private_ip,
         });
@@ -352,26 +350,24 @@ impl Tx<'_> {
         eni.associations.push(PublicIpAssociation {
             private_ip,
             public_ip,
-            allocation_id: Some(alloc_id.to_owned()),
-            association_id: Some(association_id.to_owned()),
+            allocation_id: Some(alloc_id.clone()),
+            association_id: Some(association_id.clone()),
         });
     }
 
     pub fn disassociate_address(
         &mut self,
-        association_id: Option<&str>,
+        association_id: Option<&EipAssociationId>,
         public_ip: Option<&str>,
     ) -> Result<(), ApiError> {
         let alloc_id = match (association_id, public_ip) {
-            (Some(id), _) => {
-                Kind::EipAssociation.check(id)?;
-                self.region
-                    .addresses
-                    .values()
-                    .find(|a| a.association.as_ref().is_some_and(|s| s.id == id))
-                    .map(|a| a.allocation_id.clone())
-                    .ok_or_else(|| Kind::EipAssociation.not_found(id))?
-            }
+            (Some(id), _) => self
+                .region
+                .addresses
+                .values()
+                .find(|a| a.association.as_ref().is_some_and(|s| &s.id == id))
+                .map(|a| a.allocation_id.clone())
+                .ok_or_else(|| Kind::EipAssociation.not_found(id))?,
             (None, Some(text)) => {
                 let id = self.address_id(None, Some(text))?;
                 if self

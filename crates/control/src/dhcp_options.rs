@@ -159,7 +159,7 @@ impl Tx<'_> {
         }
         check_tags(&tags, self.config.quotas.tags_per_resource)?;
         let d = DhcpOptions {
-            id: Kind::DhcpOptions.new_id(),
+            id: DhcpOptionsId::new(),
             configurations,
             tags,
         };
@@ -167,9 +167,14 @@ impl Tx<'_> {
         Ok(d)
     }
 
-    pub fn delete_dhcp_options(&mut self, id: &str) -> Result<(), ApiError> {
-        self.region.dhcp_options.find(Kind::DhcpOptions, id)?;
-        if self.region.vpcs.values().any(|v| v.dhcp_options_id == id) {
+    pub fn delete_dhcp_options(&mut self, id: &DhcpOptionsId) -> Result<(), ApiError> {
+        self.region.dhcp_options.lookup(id)?;
+        if self
+            .region
+            .vpcs
+            .values()
+            .any(|v| v.dhcp_options_id.as_ref() == Some(id))
+        {
             return Err(ApiError::new(
                 ErrorCode::DependencyViolation,
                 format!("The dhcpOptions '{id}' has dependencies and cannot be deleted."),
@@ -179,18 +184,22 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// AssociateDhcpOptions: a set's id, or `default` for none.
-    pub fn associate_dhcp_options(&mut self, dhcp_id: &str, vpc_id: &str) -> Result<(), ApiError> {
-        if dhcp_id != "default" {
-            self.region.dhcp_options.find(Kind::DhcpOptions, dhcp_id)?;
+    /// AssociateDhcpOptions: a set's id, or `None` (the API's `default`) for none.
+    pub fn associate_dhcp_options(
+        &mut self,
+        dhcp_id: Option<&DhcpOptionsId>,
+        vpc_id: &str,
+    ) -> Result<(), ApiError> {
+        if let Some(id) = dhcp_id {
+            self.region.dhcp_options.lookup(id)?;
         }
         let vpc = self.region.vpcs.find(Kind::Vpc, vpc_id)?;
-        if vpc.dhcp_options_id != dhcp_id {
+        if vpc.dhcp_options_id.as_ref() != dhcp_id {
             self.region
                 .vpcs
                 .get_mut(vpc_id)
                 .expect("found above")
-                .dhcp_options_id = dhcp_id.to_owned();
+                .dhcp_options_id = dhcp_id.cloned();
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ impl Tx<'_> {
             ));
         }
         let igw = InternetGateway {
-            id: Kind::InternetGateway.new_id(),
+            id: InternetGatewayId::new(),
             vpc_id: None,
             tags,
         };
@@ -28,11 +28,8 @@ impl Tx<'_> {
         Ok(igw)
     }
 
-    pub fn delete_internet_gateway(&mut self, id: &str) -> Result<(), ApiError> {
-        let igw = self
-            .region
-            .internet_gateways
-            .find(Kind::InternetGateway, id)?;
+    pub fn delete_internet_gateway(&mut self, id: &InternetGatewayId) -> Result<(), ApiError> {
+        let igw = self.region.internet_gateways.lookup(id)?;
         if igw.vpc_id.is_some() {
             return Err(ApiError::new(
                 ErrorCode::DependencyViolation,
@@ -44,21 +41,22 @@ impl Tx<'_> {
         for t in self.region.route_tables.ids_where(|t| {
             t.associations
                 .iter()
-                .any(|a| a.gateway_id.as_deref() == Some(id))
+                .any(|a| a.gateway_id.as_ref() == Some(id))
         }) {
             let table = self.region.route_tables.get_mut(&t).expect("listed");
             table
                 .associations
-                .retain(|a| a.gateway_id.as_deref() != Some(id));
+                .retain(|a| a.gateway_id.as_ref() != Some(id));
         }
         Ok(())
     }
 
-    pub fn attach_internet_gateway(&mut self, id: &str, vpc_id: &str) -> Result<(), ApiError> {
-        let igw = self
-            .region
-            .internet_gateways
-            .find(Kind::InternetGateway, id)?;
+    pub fn attach_internet_gateway(
+        &mut self,
+        id: &InternetGatewayId,
+        vpc_id: &str,
+    ) -> Result<(), ApiError> {
+        let igw = self.region.internet_gateways.lookup(id)?;
         if let Some(attached) = &igw.vpc_id {
             return Err(ApiError::new(
                 ErrorCode::ResourceAlreadyAssociated,
@@ -88,11 +86,12 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn detach_internet_gateway(&mut self, id: &str, vpc_id: &str) -> Result<(), ApiError> {
-        let igw = self
-            .region
-            .internet_gateways
-            .find(Kind::InternetGateway, id)?;
+    pub fn detach_internet_gateway(
+        &mut self,
+        id: &InternetGatewayId,
+        vpc_id: &str,
+    ) -> Result<(), ApiError> {
+        let igw = self.region.internet_gateways.lookup(id)?;
         self.region.vpcs.find(Kind::Vpc, vpc_id)?;
         if igw.vpc_id.as_deref() != Some(vpc_id) {
             return Err(ApiError::new(
@@ -138,7 +137,7 @@ impl Tx<'_> {
             token,
             |r, id| r.egress_only_internet_gateways.get(id).cloned(),
             |tx| tx.make_egress_only_internet_gateway(vpc_id, tags),
-            |g| g.id.clone(),
+            |g| g.id.to_string(),
         )
     }
 
@@ -173,7 +172,7 @@ impl Tx<'_> {
             ));
         }
         let eigw = EgressOnlyInternetGateway {
-            id: Kind::EgressOnlyInternetGateway.new_id(),
+            id: EgressOnlyInternetGatewayId::new(),
             vpc_id: VpcId::parse(vpc_id)?,
             tags,
         };
@@ -183,10 +182,11 @@ impl Tx<'_> {
         Ok(eigw)
     }
 
-    pub fn delete_egress_only_internet_gateway(&mut self, id: &str) -> Result<(), ApiError> {
-        self.region
-            .egress_only_internet_gateways
-            .find(Kind::EgressOnlyInternetGateway, id)?;
+    pub fn delete_egress_only_internet_gateway(
+        &mut self,
+        id: &EgressOnlyInternetGatewayId,
+    ) -> Result<(), ApiError> {
+        self.region.egress_only_internet_gateways.lookup(id)?;
         self.region.egress_only_internet_gateways.remove(id);
         Ok(())
     }

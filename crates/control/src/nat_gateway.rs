@@ -27,7 +27,7 @@ impl Tx<'_> {
             token.as_ref(),
             |r, id| r.nat_gateways.get(id).cloned(),
             |tx| tx.make_nat_gateway(req),
-            |n| n.id.clone(),
+            |n| n.id.to_string(),
         )
     }
 
@@ -93,7 +93,7 @@ impl Tx<'_> {
             }
             None => None,
         };
-        let id = Kind::NatGateway.new_id();
+        let id = NatGatewayId::new();
         let mut nat = NatGateway {
             id: id.clone(),
             subnet_id: subnet.id.clone(),
@@ -120,7 +120,7 @@ impl Tx<'_> {
                     n.state.is_live()
                         && n.addresses
                             .iter()
-                            .any(|x| x.allocation_id.as_deref() == Some(&a.allocation_id))
+                            .any(|x| x.allocation_id.as_ref() == Some(&a.allocation_id))
                 })
         });
         let chosen = private_ip.or_else(|| addrs.take());
@@ -176,7 +176,7 @@ impl Tx<'_> {
             is_primary: true,
         };
         if let Some(a) = &address {
-            let association_id = Kind::EipAssociation.new_id();
+            let association_id = EipAssociationId::new();
             self.map_elastic_ip(&a.allocation_id, &eni.id, private_ip, &association_id);
             entry.allocation_id = Some(a.allocation_id.clone());
             entry.public_ip = Some(a.public_ip);
@@ -189,8 +189,8 @@ impl Tx<'_> {
 
     /// DeleteNatGateway: `deleted` at once; its interface goes, its elastic IP is
     /// disassociated but stays allocated; the gateway stays visible.
-    pub fn delete_nat_gateway(&mut self, id: &str) -> Result<String, ApiError> {
-        let nat = self.region.nat_gateways.find(Kind::NatGateway, id)?.clone();
+    pub fn delete_nat_gateway(&mut self, id: &NatGatewayId) -> Result<NatGatewayId, ApiError> {
+        let nat = self.region.nat_gateways.lookup(id)?.clone();
         if nat.state == NatGatewayState::Deleted {
             return Err(Kind::NatGateway.not_found(id));
         }
@@ -207,6 +207,6 @@ impl Tx<'_> {
         for a in &mut row.addresses {
             a.association_id = None;
         }
-        Ok(id.to_owned())
+        Ok(id.clone())
     }
 }

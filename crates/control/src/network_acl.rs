@@ -13,7 +13,7 @@ pub const FINAL_RULE: u16 = 32767;
 /// CreateNetworkAclEntry / ReplaceNetworkAclEntry, as the API parsed them.
 #[derive(Clone, Debug, Default)]
 pub struct NetworkAclEntryRequest {
-    pub network_acl_id: String,
+    pub network_acl_id: NetworkAclId,
     pub rule_number: i64,
     pub protocol: String,
     pub rule_action: String,
@@ -184,7 +184,7 @@ impl Tx<'_> {
         is_default: bool,
         client_token: Option<String>,
         tags: Tags,
-    ) -> String {
+    ) -> NetworkAclId {
         let entries = if is_default {
             [false, true]
                 .into_iter()
@@ -203,7 +203,7 @@ impl Tx<'_> {
             Vec::new()
         };
         let acl = NetworkAcl {
-            id: Kind::NetworkAcl.new_id(),
+            id: NetworkAclId::new(),
             vpc_id: vpc_id.clone(),
             is_default,
             entries,
@@ -217,10 +217,14 @@ impl Tx<'_> {
     }
 
     /// Every new subnet is associated with its VPC's default ACL.
-    pub(crate) fn associate_default_network_acl(&mut self, acl_id: &str, subnet_id: &SubnetId) {
+    pub(crate) fn associate_default_network_acl(
+        &mut self,
+        acl_id: &NetworkAclId,
+        subnet_id: &SubnetId,
+    ) {
         if let Some(acl) = self.region.network_acls.get_mut(acl_id) {
             acl.associations.push(NetworkAclAssociation {
-                id: Kind::NetworkAclAssoc.new_id(),
+                id: NetworkAclAssociationId::new(),
                 subnet_id: subnet_id.clone(),
             });
         }
@@ -238,7 +242,7 @@ impl Tx<'_> {
             token,
             |r, id| r.network_acls.get(id).cloned(),
             |tx| tx.make_network_acl(vpc_id, token.map(|t| t.as_str().to_owned()), tags),
-            |a| a.id.clone(),
+            |a| a.id.to_string(),
         )
     }
 
@@ -267,8 +271,8 @@ impl Tx<'_> {
         Ok(self.region.network_acls.get(&id).expect("inserted").clone())
     }
 
-    pub fn delete_network_acl(&mut self, id: &str) -> Result<(), ApiError> {
-        let acl = self.region.network_acls.find(Kind::NetworkAcl, id)?;
+    pub fn delete_network_acl(&mut self, id: &NetworkAclId) -> Result<(), ApiError> {
+        let acl = self.region.network_acls.lookup(id)?;
         if acl.is_default {
             return Err(ApiError::new(
                 ErrorCode::CannotDelete,
@@ -290,10 +294,7 @@ impl Tx<'_> {
         req: &NetworkAclEntryRequest,
     ) -> Result<(), ApiError> {
         let limit = self.config.quotas.entries_per_network_acl;
-        let acl = self
-            .region
-            .network_acls
-            .find(Kind::NetworkAcl, &req.network_acl_id)?;
+        let acl = self.region.network_acls.lookup(&req.network_acl_id)?;
         let entry = build_entry(req)?;
         if acl
             .entries
@@ -336,10 +337,7 @@ impl Tx<'_> {
         &mut self,
         req: &NetworkAclEntryRequest,
     ) -> Result<(), ApiError> {
-        let acl = self
-            .region
-            .network_acls
-            .find(Kind::NetworkAcl, &req.network_acl_id)?;
+        let acl = self.region.network_acls.lookup(&req.network_acl_id)?;
         let entry = build_entry(req)?;
         let Some(pos) = acl
             .entries
@@ -363,11 +361,11 @@ impl Tx<'_> {
 
     pub fn delete_network_acl_entry(
         &mut self,
-        acl_id: &str,
+        acl_id: &NetworkAclId,
         rule_number: i64,
         egress: bool,
     ) -> Result<(), ApiError> {
-        let acl = self.region.network_acls.find(Kind::NetworkAcl, acl_id)?;
+        let acl = self.region.network_acls.lookup(acl_id)?;
         let Some(number) = self::rule_number(rule_number) else {
             return Err(ApiError::bad_param(
                 "ruleNumber",
@@ -395,11 +393,10 @@ impl Tx<'_> {
     /// new association id.
     pub fn replace_network_acl_association(
         &mut self,
-        association_id: &str,
-        acl_id: &str,
-    ) -> Result<String, ApiError> {
-        Kind::NetworkAclAssoc.check(association_id)?;
-        let target = self.region.network_acls.find(Kind::NetworkAcl, acl_id)?;
+        association_id: &NetworkAclAssociationId,
+        acl_id: &NetworkAclId,
+    ) -> Result<NetworkAclAssociationId, ApiError> {
+        let target = self.region.network_acls.lookup(acl_id)?;
         let target_vpc = target.vpc_id.clone();
         let (old_id, subnet_id) = self
             .region
@@ -408,7 +405,7 @@ impl Tx<'_> {
             .find_map(|a| {
                 a.associations
                     .iter()
-                    .find(|s| s.id == association_id)
+                    .find(|s| &s.id == association_id)
                     .map(|s| (a.id.clone(), s.subnet_id.clone()))
             })
             .ok_or_else(|| Kind::NetworkAclAssoc.not_found(association_id))?;
@@ -428,8 +425,8 @@ impl Tx<'_> {
             .network_acls
             .get_mut(&old_id)
             .expect("found above");
-        old.associations.retain(|s| s.id != association_id);
-        let new_id = Kind::NetworkAclAssoc.new_id();
+        old.associations.retain(|s| &s.id != association_id);
+        let new_id = NetworkAclAssociationId::new();
         let acl = self
             .region
             .network_acls
@@ -459,7 +456,7 @@ mod tests {
 
     fn req() -> NetworkAclEntryRequest {
         NetworkAclEntryRequest {
-            network_acl_id: "acl-12345678".into(),
+            network_acl_id: NetworkAclId::parse("acl-12345678").unwrap(),
             rule_number: 100,
             protocol: "6".into(),
             rule_action: "allow".into(),

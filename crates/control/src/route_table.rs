@@ -38,7 +38,7 @@ pub const TARGET_PARAMS: &[&str] = &[
 /// The parameters of CreateRoute, ReplaceRoute and DeleteRoute.
 #[derive(Clone, Debug, Default)]
 pub struct RouteParams {
-    pub route_table_id: String,
+    pub route_table_id: RouteTableId,
     pub destination_cidr_block: Option<String>,
     pub destination_ipv6_cidr_block: Option<String>,
     pub destination_prefix_list_id: Option<String>,
@@ -51,8 +51,8 @@ pub struct RouteParams {
 /// What an association call changed: its id and the table it now names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssociationResult {
-    pub association_id: String,
-    pub route_table_id: String,
+    pub association_id: RouteTableAssociationId,
+    pub route_table_id: RouteTableId,
 }
 
 /// Link-local services: never a route destination.
@@ -298,16 +298,16 @@ impl Tx<'_> {
         }
     }
 
-    /// A new table of a VPC holding a local route per associated block; the main table
-    /// also gets the main association.
-    pub(crate) fn new_route_table(&mut self, vpc_id: &VpcId, main: bool) -> String {
-        let vpc = self
-            .region
-            .vpcs
-            .get(vpc_id)
-            .expect("caller checked the VPC");
-        let routes = vpc
-            .cidrs()
+    /// A new table of a VPC holding a local route per associated block of the VPC
+    /// (`cidrs`); the main table also gets the main association.
+    pub(crate) fn new_route_table(
+        &mut self,
+        vpc_id: &VpcId,
+        cidrs: impl IntoIterator<Item = Ipv4Net>,
+        main: bool,
+    ) -> RouteTableId {
+        let routes = cidrs
+            .into_iter()
             .map(|c| Route {
                 destination: RouteDestination::Cidr(c),
                 target: RouteTarget::Local,
@@ -316,7 +316,7 @@ impl Tx<'_> {
             .collect();
         let associations = if main {
             vec![RouteTableAssociation {
-                id: Kind::RouteTableAssoc.new_id(),
+                id: RouteTableAssociationId::new(),
                 subnet_id: None,
                 gateway_id: None,
                 main: true,
@@ -325,7 +325,7 @@ impl Tx<'_> {
             Vec::new()
         };
         let table = RouteTable {
-            id: Kind::RouteTable.new_id(),
+            id: RouteTableId::new(),
             vpc_id: vpc_id.clone(),
             routes,
             associations,
@@ -345,12 +345,13 @@ impl Tx<'_> {
             token.as_ref(),
             |r, id| r.route_tables.get(id).cloned(),
             |tx| tx.make_route_table(req),
-            |t| t.id.clone(),
+            |t| t.id.to_string(),
         )
     }
 
     fn make_route_table(&mut self, req: CreateRouteTable) -> Result<RouteTable, ApiError> {
-        self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?;
+        let vpc = self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?;
+        let (vpc_id, cidrs) = (vpc.id.clone(), vpc.cidrs().collect::<Vec<_>>());
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         let quota = self.config.quotas.route_tables_per_vpc;
         let count = self
@@ -365,20 +366,20 @@ impl Tx<'_> {
                 format!("The maximum number of route tables has been reached ({quota})."),
             ));
         }
-        let id = self.new_route_table(&VpcId::parse(&req.vpc_id)?, false);
+        let id = self.new_route_table(&vpc_id, cidrs, false);
         let table = self.region.route_tables.get_mut(&id).expect("made above");
         table.tags = req.tags;
         Ok(table.clone())
     }
 
-    pub fn delete_route_table(&mut self, id: &str) -> Result<(), ApiError> {
-        let table = self.region.route_tables.find(Kind::RouteTable, id)?;
+    pub fn delete_route_table(&mut self, id: &RouteTableId) -> Result<(), ApiError> {
+        let table = self.region.route_tables.lookup(id)?;
         let is_main = table.associations.iter().any(|a| a.main)
             || self
                 .region
                 .vpcs
                 .get(&table.vpc_id)
-                .is_some_and(|v| v.main_route_table_id == id);
+                .is_some_and(|v| &v.main_route_table_id == id);
         if is_main || !table.associations.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::DependencyViolation,
@@ -392,15 +393,11 @@ impl Tx<'_> {
     /// AssociateRouteTable with a subnet or, as an edge association, a gateway.
     pub fn associate_route_table(
         &mut self,
-        table_id: &str,
+        table_id: &RouteTableId,
         subnet_id: Option<&str>,
         gateway_id: Option<&str>,
     ) -> Result<AssociationResult, ApiError> {
-        let table = self
-            .region
-            .route_tables
-            .find(Kind::RouteTable, table_id)?
-            .clone();
+        let table = self.region.route_tables.lookup(table_id)?.clone();
         let association = match (subnet_id, gateway_id) {
             (None, None) => {
                 return Err(ApiError::new(
@@ -427,7 +424,7 @@ impl Tx<'_> {
                 }
                 self.not_yet_associated(|a| a.subnet_id.as_deref() == Some(subnet_id))?;
                 RouteTableAssociation {
-                    id: Kind::RouteTableAssoc.new_id(),
+                    id: RouteTableAssociationId::new(),
                     subnet_id: Some(SubnetId::parse(subnet_id)?),
                     gateway_id: None,
                     main: false,
@@ -446,16 +443,16 @@ impl Tx<'_> {
                     )));
                 }
                 RouteTableAssociation {
-                    id: Kind::RouteTableAssoc.new_id(),
+                    id: RouteTableAssociationId::new(),
                     subnet_id: None,
-                    gateway_id: Some(gateway_id.to_owned()),
+                    gateway_id: Some(InternetGatewayId::parse(gateway_id)?),
                     main: false,
                 }
             }
         };
         let result = AssociationResult {
             association_id: association.id.clone(),
-            route_table_id: table_id.to_owned(),
+            route_table_id: table_id.clone(),
         };
         let table = self
             .region
@@ -526,21 +523,26 @@ impl Tx<'_> {
     }
 
     /// The table holding an association.
-    fn find_association(&self, association_id: &str) -> Result<(RouteTable, usize), ApiError> {
-        Kind::RouteTableAssoc.check(association_id)?;
+    fn find_association(
+        &self,
+        association_id: &RouteTableAssociationId,
+    ) -> Result<(RouteTable, usize), ApiError> {
         self.region
             .route_tables
             .values()
             .find_map(|t| {
                 t.associations
                     .iter()
-                    .position(|a| a.id == association_id)
+                    .position(|a| &a.id == association_id)
                     .map(|i| (t.clone(), i))
             })
             .ok_or_else(|| Kind::RouteTableAssoc.not_found(association_id))
     }
 
-    pub fn disassociate_route_table(&mut self, association_id: &str) -> Result<(), ApiError> {
+    pub fn disassociate_route_table(
+        &mut self,
+        association_id: &RouteTableAssociationId,
+    ) -> Result<(), ApiError> {
         let (table, i) = self.find_association(association_id)?;
         if table.associations[i].main {
             return Err(ApiError::invalid_value(format!(
@@ -557,10 +559,12 @@ impl Tx<'_> {
     }
 
     /// ReplaceRouteTableAssociation: moves an association (subnet, gateway or main) to
-    /// another table of the same VPC, under a new id.
+    /// another table of the same VPC, under a new id. The table id stays text until the
+    /// association is found: a missing association is the first error, a malformed table id
+    /// the next.
     pub fn replace_route_table_association(
         &mut self,
-        association_id: &str,
+        association_id: &RouteTableAssociationId,
         new_table_id: &str,
     ) -> Result<AssociationResult, ApiError> {
         let (old, i) = self.find_association(association_id)?;
@@ -603,10 +607,10 @@ impl Tx<'_> {
                 )));
             }
         }
-        association.id = Kind::RouteTableAssoc.new_id();
+        association.id = RouteTableAssociationId::new();
         let result = AssociationResult {
             association_id: association.id.clone(),
-            route_table_id: new_table_id.to_owned(),
+            route_table_id: new.id.clone(),
         };
         self.region
             .route_tables
@@ -617,12 +621,12 @@ impl Tx<'_> {
         let main = association.main;
         self.region
             .route_tables
-            .get_mut(new_table_id)
+            .get_mut(&new.id)
             .expect("found above")
             .associations
             .push(association);
         if main && let Some(vpc) = self.region.vpcs.get_mut(&new.vpc_id) {
-            vpc.main_route_table_id = new_table_id.to_owned();
+            vpc.main_route_table_id = new.id.clone();
         }
         Ok(result)
     }
@@ -650,7 +654,7 @@ impl Tx<'_> {
                         if igw.vpc_id.as_deref() != Some(vpc_id) {
                             return Err(different_networks(&table.id, "network gateway", id));
                         }
-                        RouteTarget::InternetGateway(id.to_owned())
+                        RouteTarget::InternetGateway(InternetGatewayId::parse(id)?)
                     }
                     Some(Kind::EgressOnlyInternetGateway) => {
                         return self.resolve_target(table, "EgressOnlyInternetGatewayId", id);
@@ -660,7 +664,7 @@ impl Tx<'_> {
                 }
             }
             "NatGatewayId" => {
-                Kind::NatGateway.check(id)?;
+                let nat_id = NatGatewayId::parse(id)?;
                 let nat_missing = || {
                     ApiError::new(
                         ErrorCode::InvalidNatGatewayIdNotFound,
@@ -677,7 +681,7 @@ impl Tx<'_> {
                 if nat.vpc_id != vpc_id {
                     return Err(different_networks(&table.id, "NAT gateway", id));
                 }
-                RouteTarget::NatGateway(id.to_owned())
+                RouteTarget::NatGateway(nat_id)
             }
             "NetworkInterfaceId" => {
                 let eni = self
@@ -687,7 +691,7 @@ impl Tx<'_> {
                 if eni.vpc_id != vpc_id {
                     return Err(different_networks(&table.id, "network interface", id));
                 }
-                RouteTarget::NetworkInterface(id.to_owned())
+                RouteTarget::NetworkInterface(eni.id.clone())
             }
             "InstanceId" => {
                 let instance = self.region.instances.find(Kind::Instance, id)?;
@@ -702,7 +706,7 @@ impl Tx<'_> {
                         ),
                     ));
                 }
-                RouteTarget::Instance(id.to_owned())
+                RouteTarget::Instance(instance.id.clone())
             }
             "EgressOnlyInternetGatewayId" => {
                 let eigw = self
@@ -716,7 +720,7 @@ impl Tx<'_> {
                         id,
                     ));
                 }
-                RouteTarget::EgressOnlyInternetGateway(id.to_owned())
+                RouteTarget::EgressOnlyInternetGateway(EgressOnlyInternetGatewayId::parse(id)?)
             }
             // Kinds Fort has no resources of yet: a well-formed id names nothing.
             "VpcPeeringConnectionId" => {
@@ -739,7 +743,7 @@ impl Tx<'_> {
                 if !ours {
                     return Err(different_networks(&table.id, "VPC peering connection", id));
                 }
-                RouteTarget::VpcPeeringConnection(id.to_owned())
+                RouteTarget::VpcPeeringConnection(VpcPeeringConnectionId::parse(id)?)
             }
             "TransitGatewayId" => return Err(absent(Kind::TransitGateway, id)),
             "VpcEndpointId" => return Err(absent(Kind::VpcEndpoint, id)),
@@ -845,11 +849,7 @@ impl Tx<'_> {
     }
 
     pub fn create_route(&mut self, p: &RouteParams) -> Result<(), ApiError> {
-        let table = self
-            .region
-            .route_tables
-            .find(Kind::RouteTable, &p.route_table_id)?
-            .clone();
+        let table = self.region.route_tables.lookup(&p.route_table_id)?.clone();
         let dest = parse_destination(p)?;
         if p.local_target {
             return Err(ApiError::new(
@@ -899,11 +899,7 @@ impl Tx<'_> {
     }
 
     pub fn replace_route(&mut self, p: &RouteParams) -> Result<(), ApiError> {
-        let table = self
-            .region
-            .route_tables
-            .find(Kind::RouteTable, &p.route_table_id)?
-            .clone();
+        let table = self.region.route_tables.lookup(&p.route_table_id)?.clone();
         let dest = parse_destination(p)?;
         let Some(i) = table.routes.iter().position(|r| r.destination == dest) else {
             return Err(ApiError::invalid_value(format!(
@@ -927,11 +923,7 @@ impl Tx<'_> {
     }
 
     pub fn delete_route(&mut self, p: &RouteParams) -> Result<(), ApiError> {
-        let table = self
-            .region
-            .route_tables
-            .find(Kind::RouteTable, &p.route_table_id)?
-            .clone();
+        let table = self.region.route_tables.lookup(&p.route_table_id)?.clone();
         let dest = parse_destination(p)?;
         let text = destination_text(&dest);
         let Some(i) = table.routes.iter().position(|r| r.destination == dest) else {

@@ -36,13 +36,13 @@ macro_rules! tagged {
 tagged!(
     fort_model::Vpc => fort_model::VpcId,
     fort_model::Subnet => fort_model::SubnetId,
-    fort_model::RouteTable => String,
-    fort_model::InternetGateway => String,
-    fort_model::EgressOnlyInternetGateway => String,
-    fort_model::NatGateway => String,
-    fort_model::NetworkAcl => String,
+    fort_model::RouteTable => fort_model::RouteTableId,
+    fort_model::InternetGateway => fort_model::InternetGatewayId,
+    fort_model::EgressOnlyInternetGateway => fort_model::EgressOnlyInternetGatewayId,
+    fort_model::NatGateway => fort_model::NatGatewayId,
+    fort_model::NetworkAcl => fort_model::NetworkAclId,
     fort_model::SecurityGroup => fort_model::SecurityGroupId,
-    fort_model::DhcpOptions => String,
+    fort_model::DhcpOptions => fort_model::DhcpOptionsId,
     fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
     fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => String,
@@ -53,8 +53,8 @@ tagged!(
 );
 
 impl Resource for fort_model::Address {
-    type Id = String;
-    fn id(&self) -> &String {
+    type Id = fort_model::AllocationId;
+    fn id(&self) -> &fort_model::AllocationId {
         &self.allocation_id
     }
     fn tags(&self) -> Option<&Tags> {

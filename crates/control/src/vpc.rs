@@ -31,7 +31,7 @@ impl Tx<'_> {
             format!("{}.compute.internal", self.region.name)
         };
         let dopt = DhcpOptions {
-            id: Kind::DhcpOptions.new_id(),
+            id: DhcpOptionsId::new(),
             configurations: vec![
                 ("domain-name".into(), vec![domain]),
                 (
@@ -47,7 +47,7 @@ impl Tx<'_> {
     }
 
     /// The region's default DHCP options: the oldest set with exactly AWS's defaults.
-    fn default_dhcp_options_id(&self) -> String {
+    fn default_dhcp_options_id(&self) -> Option<DhcpOptionsId> {
         self.region
             .dhcp_options
             .values()
@@ -57,7 +57,7 @@ impl Tx<'_> {
                         .iter()
                         .any(|(_, v)| v == &["AmazonProvidedDNS"])
             })
-            .map_or_else(|| "default".to_owned(), |d| d.id.clone())
+            .map(|d| d.id.clone())
     }
 
     pub fn create_vpc(&mut self, req: CreateVpc) -> Result<Vpc, ApiError> {
@@ -109,11 +109,13 @@ impl Tx<'_> {
         };
         let id = VpcId::new();
         let sg = self.new_default_security_group(&id);
+        let rtb = self.new_route_table(&id, [net], true);
+        let acl = self.new_network_acl(&id, true, None, Tags::new());
         let vpc = Vpc {
             id: id.clone(),
             vni,
             cidr_blocks: vec![VpcCidrBlock {
-                association_id: Kind::VpcCidrAssoc.new_id(),
+                association_id: VpcCidrAssociationId::new(),
                 cidr: net,
                 state: CidrBlockState::Associated,
             }],
@@ -123,18 +125,13 @@ impl Tx<'_> {
             enable_dns_support: true,
             enable_dns_hostnames: is_default,
             enable_network_address_usage_metrics: false,
-            main_route_table_id: String::new(),
-            default_network_acl_id: String::new(),
+            main_route_table_id: rtb,
+            default_network_acl_id: acl,
             default_security_group_id: sg,
             tags,
         };
-        self.region.vpcs.insert(vpc);
-        let rtb = self.new_route_table(&id, true);
-        let acl = self.new_network_acl(&id, true, None, Tags::new());
-        let vpc = self.region.vpcs.get_mut(&id).expect("inserted above");
-        vpc.main_route_table_id = rtb;
-        vpc.default_network_acl_id = acl;
-        Ok(vpc.clone())
+        self.region.vpcs.insert(vpc.clone());
+        Ok(vpc)
     }
 
     /// CreateDefaultVpc: 172.31.0.0/16 with a /20 in every zone, an attached internet
@@ -148,12 +145,12 @@ impl Tx<'_> {
         }
         let net: Ipv4Net = "172.31.0.0/16".parse().expect("literal");
         let vpc = self.make_vpc(net, "default".into(), true, Tags::new())?;
+        let igw_id = InternetGatewayId::new();
         let igw = InternetGateway {
-            id: Kind::InternetGateway.new_id(),
+            id: igw_id.clone(),
             vpc_id: Some(vpc.id.clone()),
             tags: Tags::new(),
         };
-        let igw_id = igw.id.clone();
         self.region.internet_gateways.insert(igw);
         let rtb = self
             .region
@@ -273,7 +270,7 @@ impl Tx<'_> {
             }
         }
         let block = VpcCidrBlock {
-            association_id: Kind::VpcCidrAssoc.new_id(),
+            association_id: VpcCidrAssociationId::new(),
             cidr: net,
             state: CidrBlockState::Associated,
         };
@@ -295,9 +292,8 @@ impl Tx<'_> {
 
     pub fn disassociate_vpc_cidr_block(
         &mut self,
-        association_id: &str,
+        association_id: &VpcCidrAssociationId,
     ) -> Result<(VpcId, VpcCidrBlock), ApiError> {
-        Kind::VpcCidrAssoc.check(association_id)?;
         let not_found = || {
             ApiError::new(
                 ErrorCode::InvalidVpcCidrBlockAssociationIdNotFound,
@@ -310,12 +306,12 @@ impl Tx<'_> {
             .values()
             .find(|v| {
                 v.cidr_blocks.iter().any(|b| {
-                    b.association_id == association_id && b.state == CidrBlockState::Associated
+                    &b.association_id == association_id && b.state == CidrBlockState::Associated
                 })
             })
             .ok_or_else(not_found)?;
         let vpc_id = vpc.id.clone();
-        if vpc.cidr_blocks[0].association_id == association_id {
+        if &vpc.cidr_blocks[0].association_id == association_id {
             return Err(ApiError::new(
                 ErrorCode::OperationNotPermitted,
                 format!(
@@ -326,7 +322,7 @@ impl Tx<'_> {
         let block = vpc
             .cidr_blocks
             .iter()
-            .find(|b| b.association_id == association_id)
+            .find(|b| &b.association_id == association_id)
             .expect("found above")
             .clone();
         if self
@@ -343,7 +339,7 @@ impl Tx<'_> {
         let b = vpc
             .cidr_blocks
             .iter_mut()
-            .find(|b| b.association_id == association_id)
+            .find(|b| &b.association_id == association_id)
             .expect("found above");
         b.state = CidrBlockState::Disassociated;
         let block = b.clone();

@@ -144,13 +144,13 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
-                    .map(|t| t.id.clone())
+                    .map(|t| t.id.to_string())
                     .unwrap_or_default();
                 let network_acl_id = r
                     .network_acls
                     .values()
                     .find(|a| a.associations.iter().any(|x| x.subnet_id == id))
-                    .map(|a| a.id.clone())
+                    .map(|a| a.id.to_string())
                     .unwrap_or_default();
                 let item = pb::Subnet {
                     id: s.id.to_string(),
@@ -188,7 +188,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.items.insert(
                     ItemKey::route_table(&t.vpc_id, id),
                     value(V::RouteTable(pb::RouteTable {
-                        id: t.id.clone(),
+                        id: t.id.to_string(),
                         routes,
                     })),
                 );
@@ -220,7 +220,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.items.insert(
                     ItemKey::network_acl(&a.vpc_id, id),
                     value(V::NetworkAcl(pb::NetworkAcl {
-                        id: a.id.clone(),
+                        id: a.id.to_string(),
                         entries,
                     })),
                 );
@@ -271,7 +271,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.vpc = Some(v.id.to_string());
                 let item = pb::InternetGateway {
                     vpc_id: v.id.to_string(),
-                    igw_id: g.id.clone(),
+                    igw_id: g.id.to_string(),
                     vni: v.vni,
                     cidrs: v.cidrs().map(cidr).collect(),
                 };
@@ -301,7 +301,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 };
                 let item = pb::NatGateway {
                     vpc_id: v.id.to_string(),
-                    nat_id: n.id.clone(),
+                    nat_id: n.id.to_string(),
                     vni: v.vni,
                     subnet_id: n.subnet_id.to_string(),
                     private_ip: a.private_ip.into(),
@@ -383,17 +383,17 @@ type Target = pb::route_target::Kind;
 fn route_target(r: &Region, target: &RouteTarget) -> Target {
     match target {
         RouteTarget::Local => Target::Local(pb::Empty {}),
-        RouteTarget::InternetGateway(g) => Target::InternetGateway(g.clone()),
-        RouteTarget::VpnGateway(g) => Target::VpnGateway(g.clone()),
-        RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.clone()),
-        RouteTarget::NatGateway(n) => Target::NatGateway(n.clone()),
-        RouteTarget::NetworkInterface(e) => Target::NetworkInterface(e.clone()),
+        RouteTarget::InternetGateway(g) => Target::InternetGateway(g.to_string()),
+        RouteTarget::VpnGateway(g) => Target::VpnGateway(g.to_string()),
+        RouteTarget::VpcEndpoint(g) => Target::VpcEndpoint(g.to_string()),
+        RouteTarget::NatGateway(n) => Target::NatGateway(n.to_string()),
+        RouteTarget::NetworkInterface(e) => Target::NetworkInterface(e.to_string()),
         RouteTarget::Instance(i) => match r.instance_route_interface(i) {
             Some(e) => Target::NetworkInterface(e),
             None => Target::Blackhole(pb::Empty {}),
         },
-        RouteTarget::VpcPeeringConnection(p) => Target::VpcPeering(p.clone()),
-        RouteTarget::TransitGateway(g) => Target::TransitGateway(g.clone()),
+        RouteTarget::VpcPeeringConnection(p) => Target::VpcPeering(p.to_string()),
+        RouteTarget::TransitGateway(g) => Target::TransitGateway(g.to_string()),
         RouteTarget::EgressOnlyInternetGateway(_)
         | RouteTarget::CarrierGateway(_)
         | RouteTarget::LocalGateway(_) => Target::Blackhole(pb::Empty {}),
@@ -520,7 +520,7 @@ pub fn dependents(
         "dhcp-options" => r
             .vpcs
             .values()
-            .filter(|v| v.dhcp_options_id == id)
+            .filter(|v| v.dhcp_options_id.as_deref() == Some(id))
             .map(|v| row.sibling("vpc", &v.id))
             .collect(),
         _ => Vec::new(),
@@ -592,12 +592,12 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .internet_gateways
         .values()
         .filter(|g| g.vpc_id.as_deref() == Some(v.id.as_str()))
-        .map(|g| g.id.clone());
+        .map(|g| g.id.to_string());
     let nats = r
         .nat_gateways
         .values()
         .filter(|n| n.vpc_id == v.id && n.state == fort_model::NatGatewayState::Available)
-        .map(|n| n.id.clone());
+        .map(|n| n.id.to_string());
     igws.chain(nats)
         .map(|gateway_id| pb::Edge {
             gateway_id,
@@ -612,7 +612,11 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
         domain_name: None,
         lease_time: 3600,
     };
-    if let Some(set) = r.dhcp_options.get(&v.dhcp_options_id) {
+    if let Some(set) = v
+        .dhcp_options_id
+        .as_ref()
+        .and_then(|d| r.dhcp_options.get(d))
+    {
         for (key, values) in &set.configurations {
             match key.as_str() {
                 "domain-name-servers" => {

@@ -38,6 +38,12 @@ macro_rules! id_type {
                 Ok(Self(text.to_owned()))
             }
 
+            /// An id read back from a stored row, whose form was checked when it was made.
+            #[allow(dead_code)]
+            pub(crate) fn stored(text: String) -> Self {
+                Self(text)
+            }
+
             pub fn as_str(&self) -> &str {
                 &self.0
             }

@@ -9,10 +9,13 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    AttachmentId, AttachmentStatus, CidrBlockState, ConnectivityType, ErrorCode, ImageId,
-    ImageState, InstanceId, InstanceState, IpProtocol, Kind, Millis, NatGatewayState,
-    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, SecurityGroupId, SubnetId,
-    VpcId,
+    AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
+    ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
+    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
+    LocalGatewayId, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
+    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
+    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcCidrAssociationId, VpcEndpointId,
+    VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -25,19 +28,44 @@ pub struct Vpc {
     pub vni: u32,
     /// Primary block first, then secondary blocks in the order they were added.
     pub cidr_blocks: Vec<VpcCidrBlock>,
-    pub dhcp_options_id: String,
+    /// `None`: no options (the API's `default`, which rows store).
+    #[serde(with = "dhcp_options_ref")]
+    pub dhcp_options_id: Option<DhcpOptionsId>,
     pub instance_tenancy: String,
     pub is_default: bool,
     pub enable_dns_support: bool,
     pub enable_dns_hostnames: bool,
     pub enable_network_address_usage_metrics: bool,
-    pub main_route_table_id: String,
-    pub default_network_acl_id: String,
+    pub main_route_table_id: RouteTableId,
+    pub default_network_acl_id: NetworkAclId,
     pub default_security_group_id: SecurityGroupId,
     pub tags: Tags,
 }
 
+/// A VPC's DHCP options as rows store them: the set's id, or `default` for none.
+mod dhcp_options_ref {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::DhcpOptionsId;
+
+    pub fn serialize<S: Serializer>(id: &Option<DhcpOptionsId>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(id.as_ref().map_or("default", |d| d.as_str()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DhcpOptionsId>, D::Error> {
+        let text = String::deserialize(d)?;
+        Ok((text != "default").then(|| DhcpOptionsId::stored(text)))
+    }
+}
+
 impl Vpc {
+    /// The DHCP options id as the API shows it (`default` for none).
+    pub fn dhcp_options_text(&self) -> &str {
+        self.dhcp_options_id
+            .as_ref()
+            .map_or("default", |d| d.as_str())
+    }
+
     pub fn primary_cidr(&self) -> Ipv4Net {
         self.cidr_blocks[0].cidr
     }
@@ -53,7 +81,7 @@ impl Vpc {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpcCidrBlock {
-    pub association_id: String,
+    pub association_id: VpcCidrAssociationId,
     pub cidr: Ipv4Net,
     /// Disassociated blocks are kept briefly so Describe shows them, as EC2 does.
     pub state: CidrBlockState,
@@ -78,7 +106,7 @@ pub struct Subnet {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTable {
-    pub id: String,
+    pub id: RouteTableId,
     pub vpc_id: VpcId,
     pub routes: Vec<Route>,
     pub associations: Vec<RouteTableAssociation>,
@@ -109,17 +137,17 @@ pub enum RouteDestination {
 #[serde(from = "StoredRouteTarget", into = "StoredRouteTarget")]
 pub enum RouteTarget {
     Local,
-    InternetGateway(String),
-    VpnGateway(String),
-    NatGateway(String),
-    NetworkInterface(String),
-    Instance(String),
-    VpcPeeringConnection(String),
-    EgressOnlyInternetGateway(String),
-    TransitGateway(String),
-    VpcEndpoint(String),
-    CarrierGateway(String),
-    LocalGateway(String),
+    InternetGateway(InternetGatewayId),
+    VpnGateway(VpnGatewayId),
+    NatGateway(NatGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    Instance(InstanceId),
+    VpcPeeringConnection(VpcPeeringConnectionId),
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewayId),
+    TransitGateway(TransitGatewayId),
+    VpcEndpoint(VpcEndpointId),
+    CarrierGateway(CarrierGatewayId),
+    LocalGateway(LocalGatewayId),
 }
 
 impl RouteTarget {
@@ -127,17 +155,17 @@ impl RouteTarget {
     pub fn id(&self) -> Option<&str> {
         match self {
             RouteTarget::Local => None,
-            RouteTarget::InternetGateway(x)
-            | RouteTarget::VpnGateway(x)
-            | RouteTarget::NatGateway(x)
-            | RouteTarget::NetworkInterface(x)
-            | RouteTarget::Instance(x)
-            | RouteTarget::VpcPeeringConnection(x)
-            | RouteTarget::EgressOnlyInternetGateway(x)
-            | RouteTarget::TransitGateway(x)
-            | RouteTarget::VpcEndpoint(x)
-            | RouteTarget::CarrierGateway(x)
-            | RouteTarget::LocalGateway(x) => Some(x),
+            RouteTarget::InternetGateway(x) => Some(x),
+            RouteTarget::VpnGateway(x) => Some(x),
+            RouteTarget::NatGateway(x) => Some(x),
+            RouteTarget::NetworkInterface(x) => Some(x),
+            RouteTarget::Instance(x) => Some(x),
+            RouteTarget::VpcPeeringConnection(x) => Some(x),
+            RouteTarget::EgressOnlyInternetGateway(x) => Some(x),
+            RouteTarget::TransitGateway(x) => Some(x),
+            RouteTarget::VpcEndpoint(x) => Some(x),
+            RouteTarget::CarrierGateway(x) => Some(x),
+            RouteTarget::LocalGateway(x) => Some(x),
         }
     }
 }
@@ -148,15 +176,15 @@ pub enum StoredRouteTarget {
     Local,
     /// An internet gateway, a VPN gateway or a gateway VPC endpoint (`gatewayId`).
     Gateway(String),
-    NatGateway(String),
-    NetworkInterface(String),
-    Instance(String),
-    VpcPeeringConnection(String),
-    EgressOnlyInternetGateway(String),
-    TransitGateway(String),
-    VpcEndpoint(String),
-    CarrierGateway(String),
-    LocalGateway(String),
+    NatGateway(NatGatewayId),
+    NetworkInterface(NetworkInterfaceId),
+    Instance(InstanceId),
+    VpcPeeringConnection(VpcPeeringConnectionId),
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewayId),
+    TransitGateway(TransitGatewayId),
+    VpcEndpoint(VpcEndpointId),
+    CarrierGateway(CarrierGatewayId),
+    LocalGateway(LocalGatewayId),
 }
 
 impl From<StoredRouteTarget> for RouteTarget {
@@ -164,9 +192,9 @@ impl From<StoredRouteTarget> for RouteTarget {
         match t {
             StoredRouteTarget::Local => RouteTarget::Local,
             StoredRouteTarget::Gateway(id) => match Kind::of(&id) {
-                Some(Kind::VpnGateway) => RouteTarget::VpnGateway(id),
-                Some(Kind::VpcEndpoint) => RouteTarget::VpcEndpoint(id),
-                _ => RouteTarget::InternetGateway(id),
+                Some(Kind::VpnGateway) => RouteTarget::VpnGateway(VpnGatewayId::stored(id)),
+                Some(Kind::VpcEndpoint) => RouteTarget::VpcEndpoint(VpcEndpointId::stored(id)),
+                _ => RouteTarget::InternetGateway(InternetGatewayId::stored(id)),
             },
             StoredRouteTarget::NatGateway(id) => RouteTarget::NatGateway(id),
             StoredRouteTarget::NetworkInterface(id) => RouteTarget::NetworkInterface(id),
@@ -187,9 +215,8 @@ impl From<RouteTarget> for StoredRouteTarget {
     fn from(t: RouteTarget) -> Self {
         match t {
             RouteTarget::Local => StoredRouteTarget::Local,
-            RouteTarget::InternetGateway(id) | RouteTarget::VpnGateway(id) => {
-                StoredRouteTarget::Gateway(id)
-            }
+            RouteTarget::InternetGateway(id) => StoredRouteTarget::Gateway(id.into_string()),
+            RouteTarget::VpnGateway(id) => StoredRouteTarget::Gateway(id.into_string()),
             RouteTarget::NatGateway(id) => StoredRouteTarget::NatGateway(id),
             RouteTarget::NetworkInterface(id) => StoredRouteTarget::NetworkInterface(id),
             RouteTarget::Instance(id) => StoredRouteTarget::Instance(id),
@@ -207,29 +234,30 @@ impl From<RouteTarget> for StoredRouteTarget {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTableAssociation {
-    pub id: String,
+    pub id: RouteTableAssociationId,
     pub subnet_id: Option<SubnetId>,
-    pub gateway_id: Option<String>,
+    /// An edge association's internet gateway.
+    pub gateway_id: Option<InternetGatewayId>,
     pub main: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InternetGateway {
-    pub id: String,
+    pub id: InternetGatewayId,
     pub vpc_id: Option<VpcId>,
     pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressOnlyInternetGateway {
-    pub id: String,
+    pub id: EgressOnlyInternetGatewayId,
     pub vpc_id: VpcId,
     pub tags: Tags,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGateway {
-    pub id: String,
+    pub id: NatGatewayId,
     pub subnet_id: SubnetId,
     pub vpc_id: VpcId,
     pub state: NatGatewayState,
@@ -295,17 +323,17 @@ impl VpcPeeringConnection {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGatewayAddress {
-    pub allocation_id: Option<String>,
+    pub allocation_id: Option<AllocationId>,
     pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
     pub public_ip: Option<Ipv4Addr>,
-    pub association_id: Option<String>,
+    pub association_id: Option<EipAssociationId>,
     pub is_primary: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAcl {
-    pub id: String,
+    pub id: NetworkAclId,
     pub vpc_id: VpcId,
     pub is_default: bool,
     /// User entries; the final `*` deny entries (32767) are implied and shown by the API.
@@ -332,7 +360,7 @@ pub struct NetworkAclEntry {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkAclAssociation {
-    pub id: String,
+    pub id: NetworkAclAssociationId,
     pub subnet_id: SubnetId,
 }
 
@@ -374,7 +402,7 @@ pub enum RulePeer {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DhcpOptions {
-    pub id: String,
+    pub id: DhcpOptionsId,
     /// Key → values, in the order given.
     pub configurations: Vec<(String, Vec<String>)>,
     pub tags: Tags,
@@ -424,13 +452,13 @@ pub struct PublicIpAssociation {
     pub private_ip: Ipv4Addr,
     pub public_ip: Ipv4Addr,
     /// Set for an elastic IP; `None` for an address assigned at launch.
-    pub allocation_id: Option<String>,
-    pub association_id: Option<String>,
+    pub allocation_id: Option<AllocationId>,
+    pub association_id: Option<EipAssociationId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
-    pub allocation_id: String,
+    pub allocation_id: AllocationId,
     pub public_ip: Ipv4Addr,
     pub association: Option<AddressAssociation>,
     pub network_border_group: String,
@@ -439,7 +467,7 @@ pub struct Address {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressAssociation {
-    pub id: String,
+    pub id: EipAssociationId,
     pub network_interface_id: NetworkInterfaceId,
     pub private_ip: Ipv4Addr,
 }
@@ -757,15 +785,17 @@ mod tests {
         let cases = [
             (
                 r#"{"Gateway":"igw-0123456789abcdef0"}"#,
-                RouteTarget::InternetGateway("igw-0123456789abcdef0".into()),
+                RouteTarget::InternetGateway(
+                    InternetGatewayId::parse("igw-0123456789abcdef0").unwrap(),
+                ),
             ),
             (
                 r#"{"Gateway":"vgw-0123456789abcdef0"}"#,
-                RouteTarget::VpnGateway("vgw-0123456789abcdef0".into()),
+                RouteTarget::VpnGateway(VpnGatewayId::parse("vgw-0123456789abcdef0").unwrap()),
             ),
             (
                 r#"{"NatGateway":"nat-0123456789abcdef0"}"#,
-                RouteTarget::NatGateway("nat-0123456789abcdef0".into()),
+                RouteTarget::NatGateway(NatGatewayId::parse("nat-0123456789abcdef0").unwrap()),
             ),
             (r#""Local""#, RouteTarget::Local),
         ];
@@ -777,7 +807,7 @@ mod tests {
             serde_json::from_str(r#"{"Gateway":"vpce-0123456789abcdef0"}"#).unwrap();
         assert_eq!(
             endpoint,
-            RouteTarget::VpcEndpoint("vpce-0123456789abcdef0".into())
+            RouteTarget::VpcEndpoint(VpcEndpointId::parse("vpce-0123456789abcdef0").unwrap())
         );
     }
 
@@ -806,6 +836,15 @@ mod tests {
             "main_route_table_id":"rtb-0123456789abcdef0","default_network_acl_id":"acl-0123456789abcdef0",
             "default_security_group_id":"sg-0123456789abcdef0","tags":{"Name":"a"}}"#,
         );
+        // A VPC without DHCP options stores `default`.
+        same::<Vpc>(
+            r#"{"id":"vpc-0123456789abcdef1","vni":4097,
+            "cidr_blocks":[{"association_id":"vpc-cidr-assoc-0123456789abcdef1","cidr":"10.1.0.0/16","state":"associated"}],
+            "dhcp_options_id":"default","instance_tenancy":"default","is_default":false,
+            "enable_dns_support":true,"enable_dns_hostnames":false,"enable_network_address_usage_metrics":false,
+            "main_route_table_id":"rtb-0123456789abcdef1","default_network_acl_id":"acl-0123456789abcdef1",
+            "default_security_group_id":"sg-0123456789abcdef1","tags":{}}"#,
+        );
         same::<SecurityGroup>(
             r#"{"id":"sg-0123456789abcdef0","name":"web","description":"d","vpc_id":"vpc-0123456789abcdef0",
             "rules":[{"id":"sgr-0123456789abcdef0","egress":false,"protocol":"tcp","from_port":22,"to_port":22,
@@ -816,11 +855,15 @@ mod tests {
             r#"{"id":"rtb-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",
             "routes":[{"destination":{"Cidr":"0.0.0.0/0"},"target":{"Gateway":"igw-0123456789abcdef0"},"origin":"CreateRoute"},
             {"destination":{"Cidr":"10.1.0.0/16"},"target":{"VpcPeeringConnection":"pcx-0123456789abcdef0"},"origin":"CreateRoute"}],
-            "associations":[{"id":"rtbassoc-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","gateway_id":null,"main":false}],
+            "associations":[{"id":"rtbassoc-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","gateway_id":null,"main":false},
+            {"id":"rtbassoc-0123456789abcdef1","subnet_id":null,"gateway_id":"igw-0123456789abcdef0","main":false}],
             "propagating_vgws":[],"tags":{}}"#,
         );
         same::<InternetGateway>(
             r#"{"id":"igw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{}}"#,
+        );
+        same::<EgressOnlyInternetGateway>(
+            r#"{"id":"eigw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{"Name":"e"}}"#,
         );
         same::<NatGateway>(
             r#"{"id":"nat-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",

@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::address::{AllocateAddress, AssociateAddress};
-use fort_model::{Address, ApiError, ErrorCode, Kind, cidr};
+use fort_model::{Address, AllocationId, ApiError, EipAssociationId, ErrorCode, Kind, cidr};
 
 use super::{Ctx, ok_return};
 use crate::filter::Filters;
@@ -43,13 +43,16 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::AssociateAddress => {
+            let allow_reassociation = p.bool("AllowReassociation")?.unwrap_or(true);
+            // Parsed after AllowReassociation, whose bad value was reported first.
+            let allocation_id = p.get("AllocationId").map(AllocationId::parse).transpose()?;
             let req = AssociateAddress {
-                allocation_id: p.opt_str("AllocationId"),
+                allocation_id,
                 public_ip: p.opt_str("PublicIp"),
                 instance_id: p.opt_str("InstanceId"),
                 network_interface_id: p.opt_str("NetworkInterfaceId"),
                 private_ip: p.opt_str("PrivateIpAddress"),
-                allow_reassociation: p.bool("AllowReassociation")?.unwrap_or(true),
+                allow_reassociation,
             };
             let id = ctx.write(|tx| tx.associate_address(req)).await?;
             let mut w = Xml::new();
@@ -57,9 +60,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DisassociateAddress => {
-            let assoc = p.get("AssociationId");
+            let assoc = p
+                .get("AssociationId")
+                .map(EipAssociationId::parse)
+                .transpose()?;
             let ip = p.get("PublicIp");
-            ctx.write(|tx| tx.disassociate_address(assoc, ip)).await?;
+            ctx.write(|tx| tx.disassociate_address(assoc.as_ref(), ip))
+                .await?;
             Ok(ok_return())
         }
         Action::ReleaseAddress => {
@@ -70,7 +77,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             {
                 return Err(ApiError::bad_param("NetworkBorderGroup", g, ""));
             }
-            ctx.write(|tx| tx.release_address(alloc, ip)).await?;
+            let alloc = alloc.map(AllocationId::parse).transpose()?;
+            ctx.write(|tx| tx.release_address(alloc.as_ref(), ip))
+                .await?;
             Ok(ok_return())
         }
         Action::DescribeAddresses => {
@@ -97,7 +106,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     }
                 }
                 let items = r.addresses.values().filter(|a| {
-                    (alloc_ids.is_empty() || alloc_ids.contains(&a.allocation_id))
+                    (alloc_ids.is_empty() || alloc_ids.iter().any(|x| *x == a.allocation_id))
                         && (public_ips.is_empty()
                             || public_ips.iter().any(|ip| *ip == a.public_ip.to_string()))
                         && filters.matches(&a.tags, |n| field(r, a, n))
@@ -134,8 +143,8 @@ fn instance_of(r: &Region, a: &Address) -> Option<String> {
 fn field(r: &Region, a: &Address, name: &str) -> Vec<String> {
     let assoc = a.association.as_ref();
     match name {
-        "allocation-id" => vec![a.allocation_id.clone()],
-        "association-id" => assoc.map(|s| s.id.clone()).into_iter().collect(),
+        "allocation-id" => vec![a.allocation_id.to_string()],
+        "association-id" => assoc.map(|s| s.id.to_string()).into_iter().collect(),
         "domain" => vec!["vpc".into()],
         "instance-id" => instance_of(r, a).into_iter().collect(),
         "network-border-group" => vec![a.network_border_group.clone()],

@@ -1,7 +1,7 @@
 //! DHCP options actions.
 #![allow(clippy::enum_variant_names)] // every action of the module names DhcpOptions
 
-use fort_model::{ApiError, DhcpOptions, Kind};
+use fort_model::{ApiError, DhcpOptions, DhcpOptionsId, Kind};
 
 use super::{Ctx, Describe, next_token, ok_return};
 use crate::xml::Xml;
@@ -31,14 +31,19 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DeleteDhcpOptions => {
-            let id = p.req("DhcpOptionsId")?;
-            ctx.write(|tx| tx.delete_dhcp_options(id)).await?;
+            let id = DhcpOptionsId::parse(p.req("DhcpOptionsId")?)?;
+            ctx.write(|tx| tx.delete_dhcp_options(&id)).await?;
             Ok(ok_return())
         }
         Action::AssociateDhcpOptions => {
             let id = p.req("DhcpOptionsId")?;
             let vpc = p.req("VpcId")?;
-            ctx.write(|tx| tx.associate_dhcp_options(id, vpc)).await?;
+            // `default` names no set; control checked the set before the VPC.
+            let id = (id != "default")
+                .then(|| DhcpOptionsId::parse(id))
+                .transpose()?;
+            ctx.write(|tx| tx.associate_dhcp_options(id.as_ref(), vpc))
+                .await?;
             Ok(ok_return())
         }
         Action::DescribeDhcpOptions => {
@@ -55,7 +60,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     |x| &x.id,
                     |x| &x.tags,
                     |x, n| match n {
-                        "dhcp-options-id" => vec![x.id.clone()],
+                        "dhcp-options-id" => vec![x.id.to_string()],
                         "key" => x.configurations.iter().map(|(k, _)| k.clone()).collect(),
                         "value" => x
                             .configurations

@@ -1,6 +1,9 @@
 //! Internet gateway and egress-only internet gateway actions.
 
-use fort_model::{ApiError, EgressOnlyInternetGateway, InternetGateway, Kind};
+use fort_model::{
+    ApiError, EgressOnlyInternetGateway, EgressOnlyInternetGatewayId, InternetGateway,
+    InternetGatewayId, Kind,
+};
 
 use super::{Ctx, Describe, next_token, ok_return};
 use crate::xml::Xml;
@@ -27,20 +30,22 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DeleteInternetGateway => {
-            let id = p.req("InternetGatewayId")?;
-            ctx.write(|tx| tx.delete_internet_gateway(id)).await?;
+            let id = InternetGatewayId::parse(p.req("InternetGatewayId")?)?;
+            ctx.write(|tx| tx.delete_internet_gateway(&id)).await?;
             Ok(ok_return())
         }
         Action::AttachInternetGateway => {
             let id = p.req("InternetGatewayId")?;
             let vpc = p.req("VpcId")?;
-            ctx.write(|tx| tx.attach_internet_gateway(id, vpc)).await?;
+            let id = InternetGatewayId::parse(id)?;
+            ctx.write(|tx| tx.attach_internet_gateway(&id, vpc)).await?;
             Ok(ok_return())
         }
         Action::DetachInternetGateway => {
             let id = p.req("InternetGatewayId")?;
             let vpc = p.req("VpcId")?;
-            ctx.write(|tx| tx.detach_internet_gateway(id, vpc)).await?;
+            let id = InternetGatewayId::parse(id)?;
+            ctx.write(|tx| tx.detach_internet_gateway(&id, vpc)).await?;
             Ok(ok_return())
         }
         Action::DescribeInternetGateways => {
@@ -80,8 +85,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DeleteEgressOnlyInternetGateway => {
-            let id = p.req("EgressOnlyInternetGatewayId")?;
-            ctx.write(|tx| tx.delete_egress_only_internet_gateway(id))
+            let id = EgressOnlyInternetGatewayId::parse(p.req("EgressOnlyInternetGatewayId")?)?;
+            ctx.write(|tx| tx.delete_egress_only_internet_gateway(&id))
                 .await?;
             let mut w = Xml::new();
             w.leaf("returnCode", "true");
@@ -123,7 +128,7 @@ fn igw_field(g: &InternetGateway, name: &str, account: &str) -> Vec<String> {
     match name {
         "attachment.state" => g.vpc_id.iter().map(|_| "available".to_owned()).collect(),
         "attachment.vpc-id" => g.vpc_id.iter().map(ToString::to_string).collect(),
-        "internet-gateway-id" => vec![g.id.clone()],
+        "internet-gateway-id" => vec![g.id.to_string()],
         "owner-id" => vec![account.to_owned()],
         _ => vec![],
     }
@@ -138,7 +143,7 @@ const EIGW_FILTERS: &[&str] = &[
 
 fn eigw_field(g: &EgressOnlyInternetGateway, name: &str) -> Vec<String> {
     match name {
-        "egress-only-internet-gateway-id" => vec![g.id.clone()],
+        "egress-only-internet-gateway-id" => vec![g.id.to_string()],
         "attachment.state" => vec!["attached".into()],
         "attachment.vpc-id" => vec![g.vpc_id.to_string()],
         _ => vec![],

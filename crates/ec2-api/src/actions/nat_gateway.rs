@@ -2,7 +2,9 @@
 
 use fort_control::Region;
 use fort_control::nat_gateway::CreateNatGateway;
-use fort_model::{ApiError, ErrorCode, Kind, NatGateway, NatGatewayState, format_time};
+use fort_model::{
+    ApiError, ErrorCode, Kind, NatGateway, NatGatewayId, NatGatewayState, format_time,
+};
 
 use super::{Ctx, Describe, b, next_token};
 use crate::xml::Xml;
@@ -52,8 +54,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
         Action::DeleteNatGateway => {
-            let id = p.req("NatGatewayId")?;
-            let id = ctx.write(|tx| tx.delete_nat_gateway(id)).await?;
+            let id = NatGatewayId::parse(p.req("NatGatewayId")?)?;
+            let id = ctx.write(|tx| tx.delete_nat_gateway(&id)).await?;
             let mut w = Xml::new();
             w.leaf("natGatewayId", id);
             Ok(w)
@@ -87,7 +89,7 @@ const FILTERS: &[&str] = &["nat-gateway-id", "state", "subnet-id", "vpc-id"];
 
 fn field(n: &NatGateway, name: &str) -> Vec<String> {
     match name {
-        "nat-gateway-id" => vec![n.id.clone()],
+        "nat-gateway-id" => vec![n.id.to_string()],
         "state" => vec![n.state.as_str().to_owned()],
         "subnet-id" => vec![n.subnet_id.to_string()],
         "vpc-id" => vec![n.vpc_id.to_string()],

@@ -1,7 +1,9 @@
 //! Network ACL actions.
 
 use fort_control::network_acl::{NetworkAclEntryRequest, shown_entries};
-use fort_model::{ApiError, Kind, NetworkAcl, NetworkAclEntry};
+use fort_model::{
+    ApiError, Kind, NetworkAcl, NetworkAclAssociationId, NetworkAclEntry, NetworkAclId,
+};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
@@ -34,8 +36,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DeleteNetworkAcl => {
-            let id = p.req("NetworkAclId")?;
-            ctx.write(|tx| tx.delete_network_acl(id)).await?;
+            let id = NetworkAclId::parse(p.req("NetworkAclId")?)?;
+            ctx.write(|tx| tx.delete_network_acl(&id)).await?;
             Ok(ok_return())
         }
         Action::CreateNetworkAclEntry => {
@@ -56,15 +58,19 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let egress = p
                 .bool("Egress")?
                 .ok_or_else(|| ApiError::missing("Egress"))?;
-            ctx.write(|tx| tx.delete_network_acl_entry(id, rule, egress))
+            let id = NetworkAclId::parse(id)?;
+            ctx.write(|tx| tx.delete_network_acl_entry(&id, rule, egress))
                 .await?;
             Ok(ok_return())
         }
         Action::ReplaceNetworkAclAssociation => {
             let assoc = p.req("AssociationId")?;
             let acl = p.req("NetworkAclId")?;
+            // In the order control checked them: the association's form, then the ACL.
+            let assoc = NetworkAclAssociationId::parse(assoc)?;
+            let acl = NetworkAclId::parse(acl)?;
             let new_id = ctx
-                .write(|tx| tx.replace_network_acl_association(assoc, acl))
+                .write(|tx| tx.replace_network_acl_association(&assoc, &acl))
                 .await?;
             let mut w = Xml::new();
             w.leaf("newAssociationId", new_id);
@@ -97,25 +103,38 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     }
 }
 
+/// The ACL id is parsed once every parameter is read: their errors come first, as when
+/// control checked the id.
 fn entry_request(p: &Params) -> Result<NetworkAclEntryRequest, ApiError> {
     let range = p.child("PortRange");
     let icmp = p.child("Icmp");
+    let network_acl_id = p.req("NetworkAclId")?;
+    let rule_number = p
+        .int("RuleNumber")?
+        .ok_or_else(|| ApiError::missing("RuleNumber"))?;
+    let protocol = p.req("Protocol")?.to_owned();
+    let rule_action = p.req("RuleAction")?.to_owned();
+    let egress = p
+        .bool("Egress")?
+        .ok_or_else(|| ApiError::missing("Egress"))?;
+    let cidr_block = p.opt_str("CidrBlock");
+    let ipv6_cidr_block = p.opt_str("Ipv6CidrBlock");
+    let port_from = range.int("From")?;
+    let port_to = range.int("To")?;
+    let icmp_type = icmp.int("Type")?;
+    let icmp_code = icmp.int("Code")?;
     Ok(NetworkAclEntryRequest {
-        network_acl_id: p.req("NetworkAclId")?.to_owned(),
-        rule_number: p
-            .int("RuleNumber")?
-            .ok_or_else(|| ApiError::missing("RuleNumber"))?,
-        protocol: p.req("Protocol")?.to_owned(),
-        rule_action: p.req("RuleAction")?.to_owned(),
-        egress: p
-            .bool("Egress")?
-            .ok_or_else(|| ApiError::missing("Egress"))?,
-        cidr_block: p.opt_str("CidrBlock"),
-        ipv6_cidr_block: p.opt_str("Ipv6CidrBlock"),
-        port_from: range.int("From")?,
-        port_to: range.int("To")?,
-        icmp_type: icmp.int("Type")?,
-        icmp_code: icmp.int("Code")?,
+        network_acl_id: NetworkAclId::parse(network_acl_id)?,
+        rule_number,
+        protocol,
+        rule_action,
+        egress,
+        cidr_block,
+        ipv6_cidr_block,
+        port_from,
+        port_to,
+        icmp_type,
+        icmp_code,
     })
 }
 
@@ -142,12 +161,12 @@ const FILTERS: &[&str] = &[
 fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
     let entries = || shown_entries(a);
     match name {
-        "association.association-id" => a.associations.iter().map(|s| s.id.clone()).collect(),
+        "association.association-id" => a.associations.iter().map(|s| s.id.to_string()).collect(),
         "association.network-acl-id" => {
             if a.associations.is_empty() {
                 vec![]
             } else {
-                vec![a.id.clone()]
+                vec![a.id.to_string()]
             }
         }
         "association.subnet-id" => a
@@ -193,7 +212,7 @@ fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
             .iter()
             .map(|e| e.rule_number.to_string())
             .collect(),
-        "network-acl-id" => vec![a.id.clone()],
+        "network-acl-id" => vec![a.id.to_string()],
         "owner-id" => vec![account.to_owned()],
         "vpc-id" => vec![a.vpc_id.to_string()],
         _ => vec![],

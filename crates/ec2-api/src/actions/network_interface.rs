@@ -321,12 +321,12 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
         "association.allocation-id" => e
             .associations
             .iter()
-            .filter_map(|a| a.allocation_id.clone())
+            .filter_map(|a| a.allocation_id.as_ref().map(ToString::to_string))
             .collect(),
         "association.association-id" => e
             .associations
             .iter()
-            .filter_map(|a| a.association_id.clone())
+            .filter_map(|a| a.association_id.as_ref().map(ToString::to_string))
             .collect(),
         "association.public-dns-name" => primary_assoc
             .and_then(|a| region.public_dns_for(&e.vpc_id, a.public_ip))

@@ -4,7 +4,10 @@ use fort_control::route_table::{
     AssociationResult, CreateRouteTable, RouteParams, TARGET_PARAMS, destination_text, route_state,
 };
 use fort_control::{Region, View};
-use fort_model::{ApiError, ErrorCode, Kind, Route, RouteDestination, RouteTable, RouteTarget};
+use fort_model::{
+    ApiError, ErrorCode, Kind, Route, RouteDestination, RouteTable, RouteTableAssociationId,
+    RouteTableId, RouteTarget,
+};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
@@ -48,8 +51,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
         Action::DeleteRouteTable => {
-            let id = p.req("RouteTableId")?;
-            ctx.write(|tx| tx.delete_route_table(id)).await?;
+            let id = RouteTableId::parse(p.req("RouteTableId")?)?;
+            ctx.write(|tx| tx.delete_route_table(&id)).await?;
             Ok(ok_return())
         }
         Action::DescribeRouteTables => {
@@ -81,24 +84,27 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     "Public IPv4 pools are not supported.",
                 ));
             }
-            let table = p.req("RouteTableId")?;
+            let table = RouteTableId::parse(p.req("RouteTableId")?)?;
             let subnet = p.get("SubnetId");
             let gateway = p.get("GatewayId");
             let r = ctx
-                .write(|tx| tx.associate_route_table(table, subnet, gateway))
+                .write(|tx| tx.associate_route_table(&table, subnet, gateway))
                 .await?;
             Ok(association(&r, "associationId"))
         }
         Action::DisassociateRouteTable => {
-            let id = p.req("AssociationId")?;
-            ctx.write(|tx| tx.disassociate_route_table(id)).await?;
+            let id = RouteTableAssociationId::parse(p.req("AssociationId")?)?;
+            ctx.write(|tx| tx.disassociate_route_table(&id)).await?;
             Ok(ok_return())
         }
         Action::ReplaceRouteTableAssociation => {
             let id = p.req("AssociationId")?;
             let table = p.req("RouteTableId")?;
+            // The table id is checked by control once the association is found (its
+            // errors come after the association's).
+            let id = RouteTableAssociationId::parse(id)?;
             let r = ctx
-                .write(|tx| tx.replace_route_table_association(id, table))
+                .write(|tx| tx.replace_route_table_association(&id, table))
                 .await?;
             Ok(association(&r, "newAssociationId"))
         }
@@ -129,17 +135,25 @@ fn association(r: &AssociationResult, id_name: &str) -> Xml {
     w
 }
 
+/// The table id is parsed once every parameter is read: a bad `LocalTarget` is reported
+/// before a malformed table id, as before.
 fn route_params(p: &Params) -> Result<RouteParams, ApiError> {
+    let route_table_id = p.req("RouteTableId")?;
+    let destination_cidr_block = p.opt_str("DestinationCidrBlock");
+    let destination_ipv6_cidr_block = p.opt_str("DestinationIpv6CidrBlock");
+    let destination_prefix_list_id = p.opt_str("DestinationPrefixListId");
+    let targets = TARGET_PARAMS
+        .iter()
+        .filter_map(|&name| p.get(name).map(|v| (name.to_owned(), v.to_owned())))
+        .collect();
+    let local_target = p.bool("LocalTarget")?.unwrap_or(false);
     Ok(RouteParams {
-        route_table_id: p.req("RouteTableId")?.to_owned(),
-        destination_cidr_block: p.opt_str("DestinationCidrBlock"),
-        destination_ipv6_cidr_block: p.opt_str("DestinationIpv6CidrBlock"),
-        destination_prefix_list_id: p.opt_str("DestinationPrefixListId"),
-        targets: TARGET_PARAMS
-            .iter()
-            .filter_map(|&name| p.get(name).map(|v| (name.to_owned(), v.to_owned())))
-            .collect(),
-        local_target: p.bool("LocalTarget")?.unwrap_or(false),
+        route_table_id: RouteTableId::parse(route_table_id)?,
+        destination_cidr_block,
+        destination_ipv6_cidr_block,
+        destination_prefix_list_id,
+        targets,
+        local_target,
     })
 }
 
@@ -170,10 +184,10 @@ fn target_fields(region: &Region, target: &RouteTarget) -> Vec<(&'static str, St
     let owner = || region.account.clone();
     match target {
         RouteTarget::Local => vec![("gatewayId", "local".into())],
-        RouteTarget::InternetGateway(id)
-        | RouteTarget::VpnGateway(id)
-        | RouteTarget::VpcEndpoint(id) => vec![("gatewayId", id.clone())],
-        RouteTarget::NatGateway(id) => vec![("natGatewayId", id.clone())],
+        RouteTarget::InternetGateway(id) => vec![("gatewayId", id.to_string())],
+        RouteTarget::VpnGateway(id) => vec![("gatewayId", id.to_string())],
+        RouteTarget::VpcEndpoint(id) => vec![("gatewayId", id.to_string())],
+        RouteTarget::NatGateway(id) => vec![("natGatewayId", id.to_string())],
         RouteTarget::NetworkInterface(id) => {
             let mut out = Vec::new();
             if let Some(a) = region
@@ -185,23 +199,23 @@ fn target_fields(region: &Region, target: &RouteTarget) -> Vec<(&'static str, St
                 out.push(("instanceId", a.instance_id.to_string()));
                 out.push(("instanceOwnerId", owner()));
             }
-            out.push(("networkInterfaceId", id.clone()));
+            out.push(("networkInterfaceId", id.to_string()));
             out
         }
         RouteTarget::Instance(id) => {
-            let mut out = vec![("instanceId", id.clone()), ("instanceOwnerId", owner())];
+            let mut out = vec![("instanceId", id.to_string()), ("instanceOwnerId", owner())];
             if let Some(eni) = region.instance_route_interface(id) {
                 out.push(("networkInterfaceId", eni));
             }
             out
         }
-        RouteTarget::VpcPeeringConnection(id) => vec![("vpcPeeringConnectionId", id.clone())],
+        RouteTarget::VpcPeeringConnection(id) => vec![("vpcPeeringConnectionId", id.to_string())],
         RouteTarget::EgressOnlyInternetGateway(id) => {
-            vec![("egressOnlyInternetGatewayId", id.clone())]
+            vec![("egressOnlyInternetGatewayId", id.to_string())]
         }
-        RouteTarget::TransitGateway(id) => vec![("transitGatewayId", id.clone())],
-        RouteTarget::CarrierGateway(id) => vec![("carrierGatewayId", id.clone())],
-        RouteTarget::LocalGateway(id) => vec![("localGatewayId", id.clone())],
+        RouteTarget::TransitGateway(id) => vec![("transitGatewayId", id.to_string())],
+        RouteTarget::CarrierGateway(id) => vec![("carrierGatewayId", id.to_string())],
+        RouteTarget::LocalGateway(id) => vec![("localGatewayId", id.to_string())],
     }
 }
 
@@ -253,15 +267,17 @@ fn route_fields(v: &View<'_>, table: &RouteTable, name: &str) -> Vec<String> {
 fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
     let assoc = t.associations.iter();
     match name {
-        "association.gateway-id" => assoc.filter_map(|a| a.gateway_id.clone()).collect(),
-        "association.route-table-association-id" => assoc.map(|a| a.id.clone()).collect(),
-        "association.route-table-id" => assoc.map(|_| t.id.clone()).collect(),
+        "association.gateway-id" => assoc
+            .filter_map(|a| a.gateway_id.as_ref().map(ToString::to_string))
+            .collect(),
+        "association.route-table-association-id" => assoc.map(|a| a.id.to_string()).collect(),
+        "association.route-table-id" => assoc.map(|_| t.id.to_string()).collect(),
         "association.subnet-id" => assoc
             .filter_map(|a| a.subnet_id.as_ref().map(ToString::to_string))
             .collect(),
         "association.main" => assoc.map(|a| b(a.main).to_owned()).collect(),
         "owner-id" => vec![v.region.account.clone()],
-        "route-table-id" => vec![t.id.clone()],
+        "route-table-id" => vec![t.id.to_string()],
         "vpc-id" => vec![t.vpc_id.to_string()],
         n if n.starts_with("route.") => route_fields(v, t, n),
         _ => vec![],

@@ -1,7 +1,9 @@
 //! VPC actions.
 
 use fort_control::vpc::CreateVpc;
-use fort_model::{ApiError, CidrBlockState, ErrorCode, Kind, Vpc, VpcCidrBlock};
+use fort_model::{
+    ApiError, CidrBlockState, ErrorCode, Kind, Vpc, VpcCidrAssociationId, VpcCidrBlock,
+};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::xml::Xml;
@@ -149,9 +151,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DisassociateVpcCidrBlock => {
-            let assoc = p.req("AssociationId")?;
+            let assoc = VpcCidrAssociationId::parse(p.req("AssociationId")?)?;
             let (vpc_id, mut block) = ctx
-                .write(|tx| tx.disassociate_vpc_cidr_block(assoc))
+                .write(|tx| tx.disassociate_vpc_cidr_block(&assoc))
                 .await?;
             block.state = CidrBlockState::Disassociating;
             let mut w = Xml::new();
@@ -184,14 +186,14 @@ fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
         "cidr-block-association.association-id" => v
             .cidr_blocks
             .iter()
-            .map(|c| c.association_id.clone())
+            .map(|c| c.association_id.to_string())
             .collect(),
         "cidr-block-association.state" => v
             .cidr_blocks
             .iter()
             .map(|c| c.state.as_str().to_owned())
             .collect(),
-        "dhcp-options-id" => vec![v.dhcp_options_id.clone()],
+        "dhcp-options-id" => vec![v.dhcp_options_text().to_owned()],
         "is-default" => vec![b(v.is_default).into()],
         "owner-id" => vec![account.into()],
         "state" => vec!["available".into()],
@@ -218,7 +220,7 @@ pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
             render_block(w, block)
         })
         .set("ipv6CidrBlockAssociationSet", [(); 0], |_, ()| {})
-        .leaf("dhcpOptionsId", &vpc.dhcp_options_id)
+        .leaf("dhcpOptionsId", vpc.dhcp_options_text())
         .leaf("instanceTenancy", &vpc.instance_tenancy)
         .leaf("isDefault", b(vpc.is_default))
         .tags(&vpc.tags);
