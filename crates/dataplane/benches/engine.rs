@@ -9,7 +9,8 @@
 
 #![allow(unsafe_code)] // the counting allocator below, and nothing else
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use fort_dataplane::fixtures::{
     self, A_IP, A_MAC, B_IP, B_MAC, C_IP, C_MAC, H1, H2, ROUTER_MAC, net,
 };
@@ -209,20 +210,10 @@ fn fast_path(c: &mut Criterion) {
     let mut out = Vec::with_capacity(2048);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
-    let mut i = 0usize;
-    let mut now = 10u64;
-    g.bench_function("fast_path", |b| {
-        b.iter(|| {
-            i = (i + 1) & (FLOWS as usize - 1);
-            now += 1;
-            black_box(h1.process_from_port(Time(now), a, black_box(&frames[i]), &mut out))
-        })
+    per_frame(&mut g, "fast_path", |i, now| {
+        h1.process_from_port(Time(now), a, black_box(&frames[i]), &mut out)
     });
     g.finish();
-    report_allocations("fast_path", 1_000_000, |k| {
-        let i = k & (FLOWS as usize - 1);
-        h1.process_from_port(Time(now + k as u64), a, &frames[i], &mut out);
-    });
     assert!(
         h1.stats().slow_path < 3 * FLOWS as u64,
         "the benchmark stayed on the fast path"
@@ -234,20 +225,10 @@ fn decap_fast_path(c: &mut Criterion) {
     let mut out = Vec::with_capacity(2048);
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
-    let mut i = 0usize;
-    let mut now = 10u64;
-    g.bench_function("decap_fast_path", |b| {
-        b.iter(|| {
-            i = (i + 1) & (FLOWS as usize - 1);
-            now += 1;
-            black_box(h2.process_from_underlay(Time(now), black_box(&wire[i]), &mut out))
-        })
+    per_frame(&mut g, "decap_fast_path", |i, now| {
+        h2.process_from_underlay(Time(now), black_box(&wire[i]), &mut out)
     });
     g.finish();
-    report_allocations("decap_fast_path", 1_000_000, |k| {
-        let i = k & (FLOWS as usize - 1);
-        h2.process_from_underlay(Time(now + k as u64), &wire[i], &mut out);
-    });
 }
 
 /// The fast paths through the in-place API, as the agent calls them: each frame is
@@ -260,50 +241,23 @@ fn in_place(c: &mut Criterion) {
     let room = overlay::OUTER_LEN;
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
-    let (mut i, mut now) = (0usize, 10u64);
     let encap = |h1: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
         let f = &frames[i];
         buf[room..room + f.len()].copy_from_slice(f);
         h1.process_from_port_in_place(Time(now), a, buf, room..room + f.len(), out)
     };
-    g.bench_function("fast_path_in_place", |b| {
-        b.iter(|| {
-            i = (i + 1) & (FLOWS as usize - 1);
-            now += 1;
-            black_box(encap(&mut h1, &mut buf, &mut out, i, now))
-        })
-    });
-    report_allocations("fast_path_in_place", 1_000_000, |k| {
-        encap(
-            &mut h1,
-            &mut buf,
-            &mut out,
-            k & (FLOWS as usize - 1),
-            now + k as u64,
-        );
+    per_frame(&mut g, "fast_path_in_place", |i, now| {
+        encap(&mut h1, &mut buf, &mut out, i, now)
     });
     let decap = |h2: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
         let w = &wire[i];
         buf[..w.len()].copy_from_slice(w);
         h2.process_from_underlay_in_place(Time(now), &mut buf[..w.len()], out)
     };
-    g.bench_function("decap_fast_path_in_place", |b| {
-        b.iter(|| {
-            i = (i + 1) & (FLOWS as usize - 1);
-            now += 1;
-            black_box(decap(&mut h2, &mut buf, &mut out, i, now))
-        })
+    per_frame(&mut g, "decap_fast_path_in_place", |i, now| {
+        decap(&mut h2, &mut buf, &mut out, i, now)
     });
     g.finish();
-    report_allocations("decap_fast_path_in_place", 1_000_000, |k| {
-        decap(
-            &mut h2,
-            &mut buf,
-            &mut out,
-            k & (FLOWS as usize - 1),
-            now + k as u64,
-        );
-    });
     let fast = h1.stats().fast_path + h2.stats().fast_path;
     assert!(
         h1.stats().slow_path + h2.stats().slow_path < 6 * FLOWS as u64 && fast > 0,
@@ -421,7 +375,7 @@ fn agent_path(c: &mut Criterion) {
     let room = overlay::OUTER_LEN;
     let mut g = c.benchmark_group("engine");
     g.throughput(Throughput::Elements(1));
-    let (mut i, mut now) = (0usize, 10u64);
+    let now = 10u64;
     let encap = |h1: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
         let f = &frames[i];
         buf[room..room + f.len()].copy_from_slice(f);
@@ -430,21 +384,8 @@ fn agent_path(c: &mut Criterion) {
         (o.is_some(), p)
     };
     assert!(encap(&mut h1, &mut buf, &mut out, 0, now).0, "offloadable");
-    g.bench_function("agent_path_in_place", |b| {
-        b.iter(|| {
-            i = (i + 1) & (FLOWS as usize - 1);
-            now += 1;
-            black_box(encap(&mut h1, &mut buf, &mut out, i, now))
-        })
-    });
-    report_allocations("agent_path_in_place", 1_000_000, |k| {
-        encap(
-            &mut h1,
-            &mut buf,
-            &mut out,
-            k & (FLOWS as usize - 1),
-            now + k as u64,
-        );
+    per_frame(&mut g, "agent_path_in_place", |i, now| {
+        encap(&mut h1, &mut buf, &mut out, i, now)
     });
     let decap = |h2: &mut Engine, buf: &mut [u8], out: &mut Vec<u8>, i: usize, now: u64| {
         let w = &wire[i];
@@ -454,22 +395,29 @@ fn agent_path(c: &mut Criterion) {
         (o.is_some(), p)
     };
     assert!(decap(&mut h2, &mut buf, &mut out, 0, now).0, "offloadable");
-    g.bench_function("agent_decap_path_in_place", |b| {
+    per_frame(&mut g, "agent_decap_path_in_place", |i, now| {
+        decap(&mut h2, &mut buf, &mut out, i, now)
+    });
+    g.finish();
+}
+
+/// Times `step(flow, now)` over the established flows in turn (the clock advancing one
+/// tick a frame), then counts its allocations over a million frames.
+fn per_frame<R>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    mut step: impl FnMut(usize, u64) -> R,
+) {
+    let (mut i, mut now) = (0usize, 10u64);
+    g.bench_function(name, |b| {
         b.iter(|| {
             i = (i + 1) & (FLOWS as usize - 1);
             now += 1;
-            black_box(decap(&mut h2, &mut buf, &mut out, i, now))
+            black_box(step(i, now))
         })
     });
-    g.finish();
-    report_allocations("agent_decap_path_in_place", 1_000_000, |k| {
-        decap(
-            &mut h2,
-            &mut buf,
-            &mut out,
-            k & (FLOWS as usize - 1),
-            now + k as u64,
-        );
+    report_allocations(name, 1_000_000, |k| {
+        step(k & (FLOWS as usize - 1), now + k as u64);
     });
 }
 
