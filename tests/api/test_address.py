@@ -47,7 +47,7 @@ def test_allocate_describe_release(ec2):
     ec2.release_address(AllocationId=b["AllocationId"])
     assert error_code(ec2.describe_addresses, AllocationIds=[a["AllocationId"]]) == "InvalidAllocationID.NotFound"
     assert error_code(ec2.release_address, AllocationId=a["AllocationId"]) == "InvalidAllocationID.NotFound"
-    assert error_code(ec2.release_address, AllocationId="eipalloc-zz") == "InvalidAllocationID.Malformed"
+    assert error_code(ec2.release_address, AllocationId="eipalloc_zz") == "InvalidAllocationID.Malformed"
     assert error_code(ec2.describe_addresses, PublicIps=["203.0.113.9"]) == "InvalidAddress.NotFound"
     assert error_code(ec2.describe_addresses, Filters=[{"Name": "nope", "Values": ["x"]}]) == "InvalidParameterValue"
 

@@ -46,7 +46,7 @@ def test_create_associate_delete(ec2, vpc):
     assert error_code(ec2.describe_dhcp_options, DhcpOptionsIds=[did]) == "InvalidDhcpOptionID.NotFound"
     assert error_code(ec2.delete_dhcp_options, DhcpOptionsId=did) == "InvalidDhcpOptionID.NotFound"
     assert error_code(ec2.associate_dhcp_options, DhcpOptionsId=did, VpcId=vpc["VpcId"]) == "InvalidDhcpOptionID.NotFound"
-    assert error_code(ec2.delete_dhcp_options, DhcpOptionsId="dopt-bad") == "InvalidDhcpOptionsId.Malformed"
+    assert error_code(ec2.delete_dhcp_options, DhcpOptionsId="dopt_bad") == "InvalidDhcpOptionsId.Malformed"
     assert error_code(ec2.associate_dhcp_options, DhcpOptionsId="default", VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
 
 

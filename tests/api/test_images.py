@@ -137,7 +137,7 @@ def test_filters_as_aws_documents_them(ec2):
 
 
 def test_image_ids_not_found_and_malformed(ec2):
-    assert error_code(ec2.describe_images, ImageIds=["ami-x"]) == "InvalidAMIID.Malformed"
+    assert error_code(ec2.describe_images, ImageIds=["ami_x"]) == "InvalidAMIID.Malformed"
     try:
         ec2.describe_images(ImageIds=["not_an_ami_id"])
     except Exception as e:
@@ -220,7 +220,7 @@ def test_run_instances_registers_an_unknown_image(ec2, subnet):
     assert len(ec2.describe_images(ImageIds=[ami])["Images"]) == 1
     ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=subnet)
     assert ec2.describe_images(ImageIds=["ami-12c6146b"])["Images"][0]["Architecture"] == "x86_64"
-    assert error_code(ec2.run_instances, ImageId="ami-nothex!", MinCount=1, MaxCount=1, SubnetId=subnet) == "InvalidAMIID.Malformed"
+    assert error_code(ec2.run_instances, ImageId="ami_nothex!", MinCount=1, MaxCount=1, SubnetId=subnet) == "InvalidAMIID.Malformed"
 
 
 def test_strict_images_refuse_unknown_ids():
@@ -231,7 +231,7 @@ def test_strict_images_refuse_unknown_ids():
         s = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         run = dict(MinCount=1, MaxCount=1, SubnetId=s, InstanceType="t3.micro")
         assert error_code(ec2.run_instances, ImageId="ami-0a1b2c3d4e5f60718", **run) == "InvalidAMIID.NotFound"
-        assert error_code(ec2.run_instances, ImageId="ami-bogus", **run) == "InvalidAMIID.Malformed"
+        assert error_code(ec2.run_instances, ImageId="ami_bogus", **run) == "InvalidAMIID.Malformed"
         assert error_code(ec2.describe_images, ImageIds=["ami-0a1b2c3d4e5f60718"]) == "InvalidAMIID.NotFound"
         al = newest(ec2, ["amazon"], "al2023-ami-2023.*-x86_64")
         assert ec2.run_instances(ImageId=al["ImageId"], **run)["Instances"][0]["ImageId"] == al["ImageId"]
@@ -270,7 +270,7 @@ def test_register_describe_deregister(ec2):
     assert ami not in [i["ImageId"] for i in ec2.describe_images(Owners=["self"])["Images"]]
     assert error_code(ec2.deregister_image, ImageId=ami) == "InvalidAMIID.Unavailable"
     assert error_code(ec2.deregister_image, ImageId="ami-0000000000000000f") == "InvalidAMIID.NotFound"
-    assert error_code(ec2.deregister_image, ImageId="ami-unknown") == "InvalidAMIID.Malformed"
+    assert error_code(ec2.deregister_image, ImageId="ami_unknown") == "InvalidAMIID.Malformed"
     # The name is free again.
     again = ec2.register_image(Name=name, RootDeviceName="/dev/xvda", BlockDeviceMappings=bdm)["ImageId"]
     r = ec2.deregister_image(ImageId=again, DeleteAssociatedSnapshots=True)

@@ -257,14 +257,14 @@ def test_status(ec2, vpc, subnet):
 
 def test_errors_and_idempotency(ec2, vpc, subnet):
     sid = subnet["SubnetId"]
-    assert error_code(ec2.run_instances, ImageId="ami-x", MinCount=1, MaxCount=1) == "InvalidAMIID.Malformed"
+    assert error_code(ec2.run_instances, ImageId="ami_x", MinCount=1, MaxCount=1) == "InvalidAMIID.Malformed"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=2, MaxCount=1) == "InvalidParameterValue"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId="subnet-0123456789abcdef0") == "InvalidSubnetID.NotFound"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, SecurityGroupIds=["sg-0123456789abcdef0"]) == "InvalidGroup.NotFound"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, PrivateIpAddress="10.9.0.5") == "InvalidParameterValue"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, InstanceType="bogus") == "InvalidParameterValue"
     assert error_code(ec2.describe_instances, InstanceIds=["i-0123456789abcdef0"]) == "InvalidInstanceID.NotFound"
-    assert error_code(ec2.describe_instances, InstanceIds=["i-zz"]) == "InvalidInstanceID.Malformed"
+    assert error_code(ec2.describe_instances, InstanceIds=["i_zz"]) == "InvalidInstanceID.Malformed"
     assert error_code(ec2.terminate_instances, InstanceIds=["i-0123456789abcdef0"]) == "InvalidInstanceID.NotFound"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, DryRun=True) == "DryRunOperation"
     a = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, ClientToken="tok-run-1")

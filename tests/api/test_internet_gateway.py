@@ -57,14 +57,14 @@ def test_igw_lifecycle(ec2, vpc):
 def test_igw_errors(fort, ec2, vpc):
     missing = "igw-0123456789abcdef0"
     assert error_code(ec2.delete_internet_gateway, InternetGatewayId=missing) == "InvalidInternetGatewayID.NotFound"
-    assert error_code(ec2.delete_internet_gateway, InternetGatewayId="igw-zz") == "InvalidInternetGatewayId.Malformed"
+    assert error_code(ec2.delete_internet_gateway, InternetGatewayId="igw_zz") == "InvalidInternetGatewayId.Malformed"
     assert error_code(ec2.attach_internet_gateway, InternetGatewayId=missing,
                       VpcId=vpc["VpcId"]) == "InvalidInternetGatewayID.NotFound"
     g = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     try:
         assert error_code(ec2.attach_internet_gateway, InternetGatewayId=g,
                           VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
-        assert error_code(ec2.attach_internet_gateway, InternetGatewayId=g, VpcId="vpc-zz") == "InvalidVpcID.Malformed"
+        assert error_code(ec2.attach_internet_gateway, InternetGatewayId=g, VpcId="vpc_zz") == "InvalidVpcID.Malformed"
         assert error_code(ec2.describe_internet_gateways, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"
         assert error_code(ec2.create_internet_gateway, DryRun=True) == "DryRunOperation"
         assert error_code(ec2.create_internet_gateway, TagSpecifications=[
@@ -149,7 +149,7 @@ def test_eigw_lifecycle(fort, ec2, vpc):
     assert error_code(ec2.delete_egress_only_internet_gateway,
                       EgressOnlyInternetGatewayId=gid) == "InvalidGatewayID.NotFound"
     assert error_code(ec2.delete_egress_only_internet_gateway,
-                      EgressOnlyInternetGatewayId="eigw-zz") == "InvalidEgressOnlyInternetGatewayId.Malformed"
+                      EgressOnlyInternetGatewayId="eigw_zz") == "InvalidEgressOnlyInternetGatewayId.Malformed"
     assert error_code(ec2.create_egress_only_internet_gateway,
                       VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
     assert error_code(ec2.create_egress_only_internet_gateway, VpcId=vid, DryRun=True) == "DryRunOperation"

@@ -89,7 +89,7 @@ def test_private_and_failed(ec2, vpc):
     assert error_code(ec2.create_nat_gateway, SubnetId="subnet-0123456789abcdef0", ConnectivityType="private") == "InvalidSubnetID.NotFound"
     assert error_code(ec2.create_nat_gateway, SubnetId=sid, ConnectivityType="private", PrivateIpAddress="10.0.4.10") == "InvalidIPAddress.InUse"
     assert error_code(ec2.describe_nat_gateways, NatGatewayIds=["nat-0123456789abcdef0"]) == "NatGatewayNotFound"
-    assert error_code(ec2.delete_nat_gateway, NatGatewayId="nat-zz") == "NatGatewayMalformed"
+    assert error_code(ec2.delete_nat_gateway, NatGatewayId="nat_zz") == "NatGatewayMalformed"
     assert error_code(ec2.delete_vpc, VpcId=vpc["VpcId"]) == "DependencyViolation"
     ec2.delete_nat_gateway(NatGatewayId=p["NatGatewayId"])
     ec2.delete_nat_gateway(NatGatewayId=f["NatGatewayId"])

@@ -49,7 +49,7 @@ def test_custom_acl_lifecycle(ec2, vpc):
     ec2.delete_network_acl(NetworkAclId=aid)
     assert error_code(ec2.describe_network_acls, NetworkAclIds=[aid]) == "InvalidNetworkAclID.NotFound"
     assert error_code(ec2.delete_network_acl, NetworkAclId=aid) == "InvalidNetworkAclID.NotFound"
-    assert error_code(ec2.delete_network_acl, NetworkAclId="acl-xyz") == "InvalidNetworkAclId.Malformed"
+    assert error_code(ec2.delete_network_acl, NetworkAclId="acl_xyz") == "InvalidNetworkAclId.Malformed"
     assert error_code(ec2.create_network_acl, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
 
 

@@ -108,11 +108,11 @@ def test_explicit_addresses_and_errors(ec2, vpc, subnet):
     assert error_code(ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="banana") == "InvalidParameterValue"
     assert error_code(ec2.create_network_interface, SubnetId=sid, SecondaryPrivateIpAddressCount=60) == "PrivateIpAddressLimitExceeded"
     assert error_code(ec2.create_network_interface, SubnetId="subnet-0123456789abcdef0") == "InvalidSubnetID.NotFound"
-    assert error_code(ec2.create_network_interface, SubnetId="subnet-x") == "InvalidSubnetID.Malformed"
+    assert error_code(ec2.create_network_interface, SubnetId="subnet_x") == "InvalidSubnetID.Malformed"
     assert error_code(ec2.create_network_interface, SubnetId=sid, Groups=["sg-0123456789abcdef0"]) == "InvalidGroup.NotFound"
     other_sg = default_sg(ec2, ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"])
     assert error_code(ec2.create_network_interface, SubnetId=sid, Groups=[other_sg]) == "InvalidParameter"
-    assert error_code(ec2.describe_network_interfaces, NetworkInterfaceIds=["eni-zz"]) == "InvalidNetworkInterfaceId.Malformed"
+    assert error_code(ec2.describe_network_interfaces, NetworkInterfaceIds=["eni_zz"]) == "InvalidNetworkInterfaceId.Malformed"
     assert error_code(ec2.describe_network_interfaces, Filters=[{"Name": "nope", "Values": ["x"]}]) == "InvalidParameterValue"
     ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
 

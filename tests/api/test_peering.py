@@ -98,13 +98,13 @@ def test_bad_requests_change_nothing(ec2, pair):
     a, b = pair
     before = len(ec2.describe_vpc_peering_connections()["VpcPeeringConnections"])
     assert error_code(ec2.create_vpc_peering_connection, VpcId=a, PeerVpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
-    assert error_code(ec2.create_vpc_peering_connection, VpcId=a, PeerVpcId="vpc-zz") == "InvalidVpcID.Malformed"
+    assert error_code(ec2.create_vpc_peering_connection, VpcId=a, PeerVpcId="vpc_zz") == "InvalidVpcID.Malformed"
     assert error_code(ec2.create_vpc_peering_connection, VpcId=a, PeerVpcId=a) == "InvalidParameterValue"
     assert error_code(ec2.create_vpc_peering_connection, VpcId=a, PeerVpcId=b, PeerRegion="eu-west-1") == "InvalidVpcID.NotFound"
     assert len(ec2.describe_vpc_peering_connections()["VpcPeeringConnections"]) == before
     assert error_code(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId="pcx-0123456789abcdef0") == \
         "InvalidVpcPeeringConnectionID.NotFound"
-    assert error_code(ec2.delete_vpc_peering_connection, VpcPeeringConnectionId="pcx-nope") == \
+    assert error_code(ec2.delete_vpc_peering_connection, VpcPeeringConnectionId="pcx_nope") == \
         "InvalidVpcPeeringConnectionId.Malformed"
     assert error_code(ec2.describe_vpc_peering_connections, VpcPeeringConnectionIds=["pcx-0123456789abcdef0"]) == \
         "InvalidVpcPeeringConnectionID.NotFound"

@@ -102,7 +102,7 @@ def test_create_describe_delete_table(ec2, vpc):
     ec2.delete_route_table(RouteTableId=rid)
     assert error_code(ec2.describe_route_tables, RouteTableIds=[rid]) == "InvalidRouteTableID.NotFound"
     assert error_code(ec2.delete_route_table, RouteTableId=rid) == "InvalidRouteTableID.NotFound"
-    assert error_code(ec2.delete_route_table, RouteTableId="rtb-zz") == "InvalidRouteTableId.Malformed"
+    assert error_code(ec2.delete_route_table, RouteTableId="rtb_zz") == "InvalidRouteTableId.Malformed"
     assert error_code(ec2.create_route_table, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
     assert error_code(ec2.create_route_table, VpcId=vid, TagSpecifications=[
         {"ResourceType": "vpc", "Tags": [{"Key": "a", "Value": "b"}]}]) == "InvalidParameterValue"
@@ -164,7 +164,7 @@ def test_subnet_associations(ec2, vpc):
     assert fresh(ec2, rt)["Associations"] == []
     assert fresh(ec2, rt2)["Associations"][0]["SubnetId"] == s
     assert error_code(ec2.disassociate_route_table, AssociationId=assoc) == "InvalidAssociationID.NotFound"
-    assert error_code(ec2.disassociate_route_table, AssociationId="rtbassoc-zz") == "InvalidAssociationID.Malformed"
+    assert error_code(ec2.disassociate_route_table, AssociationId="rtbassoc_zz") == "InvalidAssociationID.Malformed"
     ec2.disassociate_route_table(AssociationId=new)
     assert fresh(ec2, rt2)["Associations"] == []
     main_assoc = main_table(ec2, vid)["Associations"][0]["RouteTableAssociationId"]
@@ -280,10 +280,10 @@ def test_route_parameter_errors(ec2, vpc, igw):
     assert error_code(cr, **d, GatewayId="vgw-0123456789abcdef0") == "InvalidGatewayID.NotFound"
     assert error_code(cr, **d, NatGatewayId="nat-0123456789abcdef0") == "InvalidNatGatewayID.NotFound"
     assert error_code(cr, **d, NetworkInterfaceId="eni-0123456789abcdef0") == "InvalidNetworkInterfaceID.NotFound"
-    assert error_code(cr, **d, NetworkInterfaceId="eni-zz") == "InvalidNetworkInterfaceId.Malformed"
+    assert error_code(cr, **d, NetworkInterfaceId="eni_zz") == "InvalidNetworkInterfaceId.Malformed"
     assert error_code(cr, **d, InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
     assert error_code(cr, **d, VpcPeeringConnectionId="pcx-0123456789abcdef0") == "InvalidVpcPeeringConnectionID.NotFound"
-    assert error_code(cr, **d, VpcPeeringConnectionId="pcx-zz") == "InvalidVpcPeeringConnectionId.Malformed"
+    assert error_code(cr, **d, VpcPeeringConnectionId="pcx_zz") == "InvalidVpcPeeringConnectionId.Malformed"
     assert error_code(cr, **d, TransitGatewayId="tgw-0123456789abcdef0") == "InvalidTransitGatewayID.NotFound"
     assert error_code(cr, **d, VpcEndpointId="vpce-0123456789abcdef0") == "InvalidVpcEndpointId.NotFound"
     assert error_code(cr, RouteTableId=rt, DestinationIpv6CidrBlock="::/0",
@@ -381,7 +381,7 @@ def test_describe_paging_and_errors(fort, ec2, vpc):
         assert error_code(raw.describe_route_tables, MaxResults=4) == "InvalidParameterValue"
         assert error_code(raw.describe_route_tables, MaxResults=101) == "InvalidParameterValue"
         assert error_code(ec2.describe_route_tables, Filters=[{"Name": "nope", "Values": ["x"]}]) == "InvalidParameterValue"
-        assert error_code(ec2.describe_route_tables, RouteTableIds=["rtb-x"]) == "InvalidRouteTableId.Malformed"
+        assert error_code(ec2.describe_route_tables, RouteTableIds=["rtb_x"]) == "InvalidRouteTableId.Malformed"
         main = ec2.describe_route_tables(Filters=f + [{"Name": "association.main", "Values": ["true"]}])
         assert len(main["RouteTables"]) == 1
         owner = ec2.describe_route_tables(Filters=f + [{"Name": "owner-id", "Values": ["123456789012"]}])

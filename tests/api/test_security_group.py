@@ -69,7 +69,7 @@ def test_name_and_parameter_errors(ec2, vpc):
     assert error_code(ec2.create_security_group, GroupName="ok", Description="", VpcId=vid) == "InvalidParameterValue"
     assert error_code(ec2.create_security_group, GroupName="ok", VpcId=vid, Description="x", DryRun=True) == "DryRunOperation"
     assert error_code(ec2.create_security_group, GroupName="ok", Description="x", VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
-    assert error_code(ec2.describe_security_groups, GroupIds=["sg-nope"]) == "InvalidGroupId.Malformed"
+    assert error_code(ec2.describe_security_groups, GroupIds=["sg_nope"]) == "InvalidGroupId.Malformed"
     assert error_code(ec2.describe_security_groups, GroupIds=["sg-0123456789abcdef0"]) == "InvalidGroup.NotFound"
     assert error_code(ec2.describe_security_groups, Filters=[{"Name": "bogus", "Values": ["1"]}]) == "InvalidParameterValue"
 
@@ -170,7 +170,7 @@ def test_authorize_and_describe_permissions(ec2, vpc, sg):
     rest = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg]}], MaxResults=5, NextToken=page["NextToken"])
     assert len(rest["SecurityGroupRules"]) == 1
     assert error_code(ec2.describe_security_group_rules, SecurityGroupRuleIds=["sgr-0123456789abcdef0"]) == "InvalidSecurityGroupRuleId.NotFound"
-    assert error_code(ec2.describe_security_group_rules, SecurityGroupRuleIds=["sgr-x"]) == "InvalidSecurityGroupRuleId.Malformed"
+    assert error_code(ec2.describe_security_group_rules, SecurityGroupRuleIds=["sgr_x"]) == "InvalidSecurityGroupRuleId.Malformed"
 
 
 def test_rule_errors(ec2, vpc, sg):
@@ -194,7 +194,7 @@ def test_rule_errors(ec2, vpc, sg):
     for perm in bad:
         assert error_code(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[perm]) == "InvalidParameterValue", perm
     assert error_code(ec2.authorize_security_group_ingress, GroupId="sg-0123456789abcdef0", IpPermissions=[tcp]) == "InvalidGroup.NotFound"
-    assert error_code(ec2.authorize_security_group_ingress, GroupId="sg-zz", IpPermissions=[tcp]) == "InvalidGroupId.Malformed"
+    assert error_code(ec2.authorize_security_group_ingress, GroupId="sg_zz", IpPermissions=[tcp]) == "InvalidGroupId.Malformed"
     # Revoke of a missing rule in a non-default VPC fails and revokes nothing.
     missing = {"IpProtocol": "tcp", "FromPort": 444, "ToPort": 444, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
     assert error_code(ec2.revoke_security_group_ingress, GroupId=sg, IpPermissions=[tcp, missing]) == "InvalidPermission.NotFound"

@@ -61,7 +61,7 @@ def test_create_volume_limits(ec2):
     for x in (v, io2):
         ec2.delete_volume(VolumeId=x["VolumeId"])
     assert error_code(ec2.describe_volumes, VolumeIds=[v["VolumeId"]]) == "InvalidVolume.NotFound"
-    assert error_code(ec2.describe_volumes, VolumeIds=["vol-x"]) == "InvalidVolumeID.Malformed"
+    assert error_code(ec2.describe_volumes, VolumeIds=["vol_x"]) == "InvalidVolumeID.Malformed"
 
 
 def test_attach_detach_and_terminate(ec2, instance):

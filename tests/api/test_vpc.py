@@ -56,7 +56,7 @@ def test_vpc_errors(ec2):
     assert error_code(ec2.create_vpc, CidrBlock="10.0.0.0/29") == "InvalidVpc.Range"
     assert error_code(ec2.create_vpc, CidrBlock="banana") == "InvalidParameterValue"
     assert error_code(ec2.create_vpc, CidrBlock="10.0.0.0/16", InstanceTenancy="host") == "InvalidParameterValue"
-    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-nothere"]) == "InvalidVpcID.Malformed"
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc_nothere"]) == "InvalidVpcID.Malformed"
     assert error_code(ec2.describe_vpcs, VpcIds=["vpc-0123456789abcdef0"]) == "InvalidVpcID.NotFound"
     assert error_code(ec2.delete_vpc, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
     assert error_code(ec2.describe_vpcs, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"
@@ -160,3 +160,39 @@ def test_auth_failures(fort):
     assert error_code(bad.describe_vpcs) == "AuthFailure"
     unknown = fort.client(access_key="AKIAUNKNOWNKEY000000")
     assert error_code(unknown.describe_vpcs) == "AuthFailure"
+
+
+def test_ids_with_the_kinds_prefix_are_not_found_and_others_malformed(ec2):
+    # EC2 checks only an id's prefix: these name nothing, they are not malformed
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-12345"]) == "InvalidVpcID.NotFound"
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-does_not_exist"]) == "InvalidVpcID.NotFound"
+    assert error_code(ec2.describe_subnets, SubnetIds=["subnet-1234abcd"]) == "InvalidSubnetID.NotFound"
+    assert error_code(ec2.delete_security_group, GroupId="sg-foo") == "InvalidGroup.NotFound"
+    assert error_code(ec2.describe_images, ImageIds=["ami-missing"]) == "InvalidAMIID.NotFound"
+    assert error_code(ec2.describe_dhcp_options, DhcpOptionsIds=["dopt-nope"]) == "InvalidDhcpOptionID.NotFound"
+    try:
+        ec2.describe_images(ImageIds=["not_an_ami_id"])
+        raise AssertionError("a malformed id was accepted")
+    except ec2.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidAMIID.Malformed"
+        assert e.response["Error"]["Message"] == 'Invalid id: "not_an_ami_id" (expecting "ami-...")'
+    assert error_code(ec2.describe_vpcs, VpcIds=["foo-1234abcd"]) == "InvalidVpcID.Malformed"
+
+
+def test_classic_link_answers_for_vpcs(ec2):
+    # ClassicLink's limits: a VPC in 10.0.0.0/8 can be enabled only as 10.0.0.0/16 or 10.1.0.0/16
+    linkable = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    refused = ec2.create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
+    assert ec2.enable_vpc_classic_link(VpcId=linkable)["Return"] is True
+    assert ec2.enable_vpc_classic_link(VpcId=refused)["Return"] is False
+    got = {v["VpcId"]: v["ClassicLinkEnabled"] for v in ec2.describe_vpc_classic_link(VpcIds=[linkable, refused])["Vpcs"]}
+    assert got == {linkable: True, refused: False}
+    enabled = ec2.describe_vpc_classic_link(Filters=[{"Name": "is-classic-link-enabled", "Values": ["true"]}])["Vpcs"]
+    assert [v["VpcId"] for v in enabled] == [linkable]
+    assert ec2.disable_vpc_classic_link(VpcId=linkable)["Return"] is False
+    assert ec2.enable_vpc_classic_link_dns_support(VpcId=refused)["Return"] is True
+    dns = {v["VpcId"]: v["ClassicLinkDnsSupported"]
+           for v in ec2.describe_vpc_classic_link_dns_support(VpcIds=[linkable, refused])["Vpcs"]}
+    assert dns == {linkable: False, refused: True}
+    assert ec2.describe_classic_link_instances()["Instances"] == []
+    assert error_code(ec2.enable_vpc_classic_link, VpcId="vpc-1234abcd") == "InvalidVpcID.NotFound"

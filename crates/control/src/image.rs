@@ -341,17 +341,6 @@ pub fn catalog(region: &str) -> Arc<Vec<Image>> {
         .clone()
 }
 
-/// EC2's answer to an image id that is not of the form `ami-` and 8 or 17 hex digits.
-pub fn check_image_id(id: &str) -> Result<(), ApiError> {
-    if Kind::Image.matches(id) {
-        return Ok(());
-    }
-    Err(ApiError::new(
-        ErrorCode::InvalidAmiIdMalformed,
-        format!("Invalid id: \"{id}\" (expecting \"ami-...\")"),
-    ))
-}
-
 /// EC2's answer to image ids that name nothing the caller can see.
 pub fn not_found(ids: &[&str]) -> ApiError {
     let message = match ids {
@@ -521,7 +510,7 @@ impl Tx<'_> {
     /// The image RunInstances boots: it must be available. An id no one registered is
     /// registered for the caller as a generic Linux image, unless the server is strict.
     pub fn image_for_launch(&mut self, id: &str) -> Result<Image, ApiError> {
-        check_image_id(id)?;
+        Kind::Image.check(id)?;
         if let Some(image) = self.find_image(id) {
             return match image.state_at(self.now) {
                 ImageState::Available => Ok(image),
@@ -745,7 +734,7 @@ impl Tx<'_> {
 
     /// CopyImage: a copy in this region of an image the caller can see in `source_region`.
     pub fn copy_image(&mut self, req: CopyImage) -> Result<ImageId, ApiError> {
-        check_image_id(&req.source_image_id)?;
+        Kind::Image.check(&req.source_image_id)?;
         self.check_name_free(&req.name)?;
         check_description(&req.description)?;
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
@@ -795,7 +784,7 @@ impl Tx<'_> {
     /// The caller's own image `id`, to change: EC2's errors for an unknown, another
     /// account's, or a deregistered image.
     fn own_image(&mut self, id: &str) -> Result<&mut Image, ApiError> {
-        check_image_id(id)?;
+        Kind::Image.check(id)?;
         let owned = self
             .region
             .images
@@ -1120,14 +1109,6 @@ mod tests {
 
     #[test]
     fn id_and_name_checks() {
-        assert!(check_image_id("ami-12345678").is_ok());
-        assert!(check_image_id("ami-0123456789abcdef0").is_ok());
-        let e = check_image_id("not_an_ami_id").unwrap_err();
-        assert_eq!(e.code, "InvalidAMIID.Malformed");
-        assert_eq!(
-            e.message,
-            "Invalid id: \"not_an_ami_id\" (expecting \"ami-...\")"
-        );
         assert_eq!(
             not_found(&["ami-abcd1234", "ami-1234abcd"]).message,
             "The image ids '[ami-abcd1234, ami-1234abcd]' do not exist"

@@ -18,6 +18,7 @@ use fort_store::{Op, Store, Txn};
 use tokio::sync::{RwLock, mpsc, oneshot};
 
 pub mod address;
+pub mod classic_link;
 pub mod config;
 pub mod dhcp_options;
 pub mod idempotency;

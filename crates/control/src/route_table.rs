@@ -1009,7 +1009,7 @@ mod tests {
             "InvalidParameterValue"
         );
         assert_eq!(
-            code(params(None, None, Some("pl-zz"))),
+            code(params(None, None, Some("pl_zz"))),
             "InvalidPrefixListId.Malformed"
         );
     }

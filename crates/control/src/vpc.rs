@@ -129,6 +129,8 @@ impl Tx<'_> {
             default_network_acl_id: acl,
             default_security_group_id: sg,
             tags,
+            classic_link_enabled: false,
+            classic_link_dns_supported: false,
         };
         self.region.vpcs.insert(vpc.clone());
         Ok(vpc)

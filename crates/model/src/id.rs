@@ -202,7 +202,9 @@ impl Kind {
         format!("{}-{:017x}", self.prefix(), n & ((1u128 << 68) - 1))
     }
 
-    /// Whether `id` has this kind's form: the prefix, a dash and 8 or 17 lowercase hex digits.
+    /// Whether `id` has this kind's form. EC2 checks only the prefix and the dash: `vpc-12345`
+    /// and `vpc-does_not_exist` are well formed and simply name nothing (NotFound), `foo-1234`
+    /// is malformed. Launch template ids are the exception: EC2 wants 8 or 17 lowercase hex digits.
     pub fn matches(self, id: &str) -> bool {
         let Some(rest) = id
             .strip_prefix(self.prefix())
@@ -210,10 +212,15 @@ impl Kind {
         else {
             return false;
         };
-        matches!(rest.len(), 8 | 17)
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        match self {
+            Kind::LaunchTemplate => {
+                matches!(rest.len(), 8 | 17)
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            }
+            _ => !rest.is_empty(),
+        }
     }
 
     /// Checks the form of `id`, with the error EC2 gives for a malformed one.
@@ -226,7 +233,10 @@ impl Kind {
     }
 
     pub fn malformed(self, id: &str) -> ApiError {
-        ApiError::new(self.malformed_code(), format!("Invalid id: \"{id}\""))
+        ApiError::new(
+            self.malformed_code(),
+            format!("Invalid id: \"{id}\" (expecting \"{}-...\")", self.prefix()),
+        )
     }
 
     pub fn not_found(self, id: &str) -> ApiError {
@@ -296,15 +306,24 @@ mod tests {
     }
 
     #[test]
-    fn short_ids_parse_and_bad_ones_do_not() {
+    fn ids_with_the_prefix_are_well_formed_and_others_are_not() {
+        // EC2 answers NotFound for these, not Malformed
         assert!(Kind::Vpc.matches("vpc-1a2b3c4d"));
-        assert!(!Kind::Vpc.matches("vpc-1A2B3C4D"));
-        assert!(!Kind::Vpc.matches("vpc-123"));
+        assert!(Kind::Vpc.matches("vpc-123"));
+        assert!(Kind::Vpc.matches("vpc-does_not_exist"));
+        assert!(!Kind::Vpc.matches("vpc-"));
         assert!(!Kind::Vpc.matches("subnet-1a2b3c4d"));
+        assert!(!Kind::Vpc.matches("vpc1a2b3c4d"));
+        assert!(!Kind::LaunchTemplate.matches("lt-123"));
+        assert!(Kind::LaunchTemplate.matches("lt-0123456789abcdef0"));
+        let e = Kind::Image.check("not_an_ami_id").unwrap_err();
+        assert_eq!(e.code, "InvalidAMIID.Malformed");
         assert_eq!(
-            Kind::Vpc.check("vpc-zz").unwrap_err().code,
-            "InvalidVpcID.Malformed"
+            e.message,
+            "Invalid id: \"not_an_ami_id\" (expecting \"ami-...\")"
         );
+        assert_eq!(Kind::of("i-foo"), Some(Kind::Instance));
+        assert_eq!(Kind::of("igw-foo"), Some(Kind::InternetGateway));
         assert_eq!(
             Kind::of("eni-attach-0123456789abcdef0"),
             Some(Kind::EniAttachment)

@@ -40,6 +40,15 @@ pub struct Vpc {
     pub default_network_acl_id: NetworkAclId,
     pub default_security_group_id: SecurityGroupId,
     pub tags: Tags,
+    /// ClassicLink, which EC2 still answers for (there is no EC2-Classic to link in Fort).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub classic_link_enabled: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub classic_link_dns_supported: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// A VPC's DHCP options as rows store them: the set's id, or `default` for none.

@@ -4,12 +4,12 @@
 
 use fort_control::image::{
     CopyImage, CreateImage, INSTANCE_TYPES, ImageChange, InstanceType, RegisterImage, catalog,
-    check_image_id, not_found, visible,
+    not_found, visible,
 };
 use fort_control::now_millis;
 use fort_model::{
-    ApiError, ErrorCode, Image, ImageBlockDevice, ImageEbs, ImageState, LaunchPermission, Millis,
-    Tags, format_time,
+    ApiError, ErrorCode, Image, ImageBlockDevice, ImageEbs, ImageState, Kind, LaunchPermission,
+    Millis, Tags, format_time,
 };
 
 use super::{Ctx, b, next_token, ok_return};
@@ -69,7 +69,7 @@ fn describe(
     }
     let ids = p.strings("ImageId")?;
     for id in &ids {
-        check_image_id(id)?;
+        Kind::Image.check(id)?;
     }
     let include_deprecated = p.bool("IncludeDeprecated")?.unwrap_or(false);
     let filters = Filters::parse(p, IMAGE_FILTERS)?;
@@ -336,7 +336,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::DescribeImageAttribute => {
             let id = p.req("ImageId")?.to_owned();
             let attribute = p.req("Attribute")?.to_owned();
-            check_image_id(&id)?;
+            Kind::Image.check(&id)?;
             let now = now_millis();
             let account = ctx.account().to_owned();
             let region = ctx.scope.region.clone();

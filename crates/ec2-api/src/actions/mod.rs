@@ -11,6 +11,7 @@ use crate::xml::Xml;
 
 mod account;
 mod address;
+mod classic_link;
 mod dhcp_options;
 mod image;
 mod instance;
@@ -233,6 +234,7 @@ enum Handler {
     SecurityGroup(security_group::Action),
     Subnet(subnet::Action),
     Tags(tags::Action),
+    ClassicLink(classic_link::Action),
     Volume(volume::Action),
     Vpc(vpc::Action),
 }
@@ -256,6 +258,7 @@ impl Handler {
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
+            Handler::ClassicLink(a) => classic_link::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
         }
@@ -279,6 +282,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
+        .or_else(|| classic_link::Action::parse(action).map(Handler::ClassicLink))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
 }
@@ -312,6 +316,7 @@ pub fn all_actions() -> Vec<&'static str> {
     [
         account::Action::ALL,
         address::Action::ALL,
+        classic_link::Action::ALL,
         dhcp_options::Action::ALL,
         image::Action::ALL,
         instance::Action::ALL,
