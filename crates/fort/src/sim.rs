@@ -429,6 +429,9 @@ pub struct EngineAgent {
     pub engine: fort_dataplane::Engine,
     underlay: fort_dataplane::program::Underlay,
     pub received: Vec<ProgramUpdate>,
+    /// When each applied update arrived and how long applying it took (`FORT_SIM_DEBUG`
+    /// splits the new-host figure into delivery and apply with these).
+    pub applies: Vec<(Instant, Duration)>,
 }
 
 impl EngineAgent {
@@ -441,6 +444,7 @@ impl EngineAgent {
                 ..Default::default()
             },
             received: Vec::new(),
+            applies: Vec::new(),
         }
     }
 
@@ -468,11 +472,13 @@ impl Programmed for SharedEngine {
         (a.state.epoch, a.state.generation)
     }
     fn apply(&mut self, update: ProgramUpdate) -> Result<bool, Gap> {
+        let arrived = Instant::now();
         let mut a = self.0.lock().expect("agent lock");
         let kept = update.clone();
         let applied = a.apply(update)?;
         if applied {
             a.received.push(kept);
+            a.applies.push((arrived, arrived.elapsed()));
         }
         Ok(applied)
     }
@@ -733,6 +739,17 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let acked = Instant::now();
     let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
     let new_host_ms = acked.elapsed().as_secs_f64() * 1e3;
+    if std::env::var_os("FORT_SIM_DEBUG").is_some() {
+        for (arrived, took) in &newcomer.lock().expect("agent lock").applies {
+            if *arrived >= acked {
+                eprintln!(
+                    "sim: newcomer update arrived {:.1} ms after the ack, applied (with a clone) in {:.1} ms",
+                    (*arrived - acked).as_secs_f64() * 1e3,
+                    took.as_secs_f64() * 1e3
+                );
+            }
+        }
+    }
     if !programmed {
         timeouts += 1;
     }
