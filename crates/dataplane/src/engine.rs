@@ -94,6 +94,35 @@ impl Trace {
     }
 }
 
+/// What the fast path made of a frame: served from a cached decision, or missed with
+/// what it parsed on the way, for the slow path to go on from.
+enum Fast<T> {
+    Hit(T),
+    Miss(Headers),
+}
+
+/// The IPv4 headers of a frame the fast path did not serve, as it parsed them: the slow
+/// path takes them instead of parsing the frame a second time.
+#[derive(Clone, Copy)]
+enum Headers {
+    /// Not parsed: not an IPv4 frame, or the fast path gave up before parsing.
+    Unparsed,
+    /// What [`packet::parse_ipv4`] returned for the Ethernet payload.
+    Parsed(Result<Meta, DropReason>),
+}
+
+impl Headers {
+    /// The frame's IPv4 headers: as parsed already, else parsed from `payload` (the
+    /// frame's Ethernet payload, the bytes the fast path would have parsed).
+    #[inline]
+    fn ipv4(self, payload: &[u8]) -> Result<Meta, DropReason> {
+        match self {
+            Headers::Parsed(m) => m,
+            Headers::Unparsed => packet::parse_ipv4(payload),
+        }
+    }
+}
+
 /// Why a program was not installed; the engine goes on running the one it had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -753,21 +782,22 @@ impl Engine {
             // a range outside the buffer: the caller's mistake, not worth a panic
             return Processed::out(self.drop(DropReason::Internal));
         };
-        if let Some((action, flow)) =
-            self.fast_action(now, Origin::Port(port.0), Arrival::Port(port), f)
-        {
-            if frame.start < overlay::OUTER_LEN {
-                let v = emit_action(action, f, out);
-                return Processed {
-                    verdict: self.counted(v),
-                    output: Output::Out,
-                    cached: Some(flow),
-                };
+        let headers = match self.fast_action(now, Origin::Port(port.0), Arrival::Port(port), f) {
+            Fast::Hit((action, flow)) => {
+                if frame.start < overlay::OUTER_LEN {
+                    let v = emit_action(action, f, out);
+                    return Processed {
+                        verdict: self.counted(v),
+                        output: Output::Out,
+                        cached: Some(flow),
+                    };
+                }
+                let r = emit_in_place(action, buf, frame);
+                return self.in_place_result(r, flow);
             }
-            let r = emit_in_place(action, buf, frame);
-            return self.in_place_result(r, flow);
-        }
-        Processed::out(self.slow_port(now, port.0, f, out))
+            Fast::Miss(headers) => headers,
+        };
+        Processed::out(self.slow_port(now, port.0, f, headers, out))
     }
 
     /// Counts the drop a fast-path emit may decide (a frame too large to encapsulate).
@@ -808,16 +838,24 @@ impl Engine {
     }
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
-        if let Some(v) = self.fast_from_port(now, p, frame, out) {
-            return self.counted(v);
+        match self.fast_from_port(now, p, frame, out) {
+            Fast::Hit(v) => self.counted(v),
+            Fast::Miss(headers) => self.slow_port(now, p, frame, headers, out),
         }
-        self.slow_port(now, p, frame, out)
     }
 
-    /// The slow path for a frame the fast path did not serve, its drops counted.
-    fn slow_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+    /// The slow path for a frame the fast path did not serve (`headers`: what it
+    /// parsed), its drops counted.
+    fn slow_port(
+        &mut self,
+        now: Time,
+        p: u16,
+        frame: &[u8],
+        headers: Headers,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         self.stats.slow_path += 1;
-        let v = match self.slow_from_port(now, p, frame, out) {
+        let v = match self.slow_from_port(now, p, frame, headers, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         };
@@ -834,14 +872,16 @@ impl Engine {
         p: u16,
         frame: &[u8],
         out: &mut Vec<u8>,
-    ) -> Option<Verdict> {
-        let (action, _) =
-            self.fast_action(now, Origin::Port(p), Arrival::Port(PortId(p)), frame)?;
-        Some(emit_action(action, frame, out))
+    ) -> Fast<Verdict> {
+        match self.fast_action(now, Origin::Port(p), Arrival::Port(PortId(p)), frame) {
+            Fast::Hit((action, _)) => Fast::Hit(emit_action(action, frame, out)),
+            Fast::Miss(headers) => Fast::Miss(headers),
+        }
     }
 
     /// The fast path's lookup for `frame` (the inner frame when from the underlay):
-    /// the cached action, its flow's state refreshed, and the flow as parsed.
+    /// the cached action, its flow's state refreshed, and the flow as parsed; on a miss,
+    /// the headers as parsed.
     #[inline]
     fn fast_action(
         &mut self,
@@ -849,20 +889,26 @@ impl Engine {
         origin: Origin,
         arrival: Arrival,
         frame: &[u8],
-    ) -> Option<(&Action, CachedFlow)> {
+    ) -> Fast<(&Action, CachedFlow)> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
-            return None;
+            return Fast::Miss(Headers::Unparsed);
         }
-        let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
+        let m = match packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]) {
+            Ok(m) => m,
+            Err(reason) => return Fast::Miss(Headers::Parsed(Err(reason))),
+        };
+        let miss = Fast::Miss(Headers::Parsed(Ok(m)));
         let key = FlowKey::new(origin, m.tuple.pack());
-        let e = self.flows.map.get_mut(&key)?;
+        let Some(e) = self.flows.map.get_mut(&key) else {
+            return miss;
+        };
         let elsewhere =
             matches!(arrival, Arrival::Underlay { outer_src, .. } if outer_src != e.outer_src);
         if elsewhere || frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
-            return None;
+            return miss;
         }
         if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
-            return None;
+            return miss;
         }
         fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
         self.stats.fast_path += 1;
@@ -872,7 +918,7 @@ impl Engine {
             ip_options: m.ip_options,
             arrival,
         };
-        Some((&e.action, flow))
+        Fast::Hit((&e.action, flow))
     }
 
     // ---- offload ----------------------------------------------------------------------
@@ -1022,6 +1068,7 @@ impl Engine {
         now: Time,
         p: u16,
         frame: &[u8],
+        headers: Headers,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, DropReason> {
         let port = self
@@ -1048,7 +1095,7 @@ impl Engine {
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
         }
-        let m = packet::parse_ipv4(eth.payload())?;
+        let m = headers.ipv4(eth.payload())?;
         if dhcp::is_dhcp(&m) {
             dhcp::respond(port, v, subnet, frame, out)?;
             return Ok(Verdict::Hairpin { port: PortId(p) });
@@ -1353,11 +1400,14 @@ impl Engine {
         let Some(f) = buf.get(inner.clone()) else {
             return Processed::out(self.drop(DropReason::Internal));
         };
-        if let Some((action, flow)) = self.fast_from_underlay(now, &d, f) {
-            let r = emit_in_place(action, buf, inner);
-            return self.in_place_result(r, flow);
-        }
-        Processed::out(self.slow_decapsulated(now, d, buf, out))
+        let headers = match self.fast_from_underlay(now, &d, f) {
+            Fast::Hit((action, flow)) => {
+                let r = emit_in_place(action, buf, inner);
+                return self.in_place_result(r, flow);
+            }
+            Fast::Miss(headers) => headers,
+        };
+        Processed::out(self.slow_decapsulated(now, d, buf, headers, out))
     }
 
     fn process_decapsulated(
@@ -1370,19 +1420,31 @@ impl Engine {
         let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
             return self.drop(DropReason::Internal);
         };
-        if let Some((action, _)) = self.fast_from_underlay(now, &d, inner) {
-            let v = emit_action(action, inner, out);
-            return self.counted(v);
-        }
-        self.slow_decapsulated(now, d, buf, out)
+        let headers = match self.fast_from_underlay(now, &d, inner) {
+            Fast::Hit((action, _)) => {
+                let v = emit_action(action, inner, out);
+                return self.counted(v);
+            }
+            Fast::Miss(headers) => headers,
+        };
+        self.slow_decapsulated(now, d, buf, headers, out)
     }
 
-    fn slow_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
+    /// The slow path for an inner frame the fast path did not serve (`headers`: what it
+    /// parsed), its drops counted.
+    fn slow_decapsulated(
+        &mut self,
+        now: Time,
+        d: Decap,
+        buf: &[u8],
+        headers: Headers,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
             return self.drop(DropReason::Internal);
         };
         self.stats.slow_path += 1;
-        let v = match self.slow_from_underlay(now, &d, inner, out) {
+        let v = match self.slow_from_underlay(now, &d, inner, headers, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         };
@@ -1403,11 +1465,13 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
-    ) -> Option<(&Action, CachedFlow)> {
+    ) -> Fast<(&Action, CachedFlow)> {
         if d.outer_dst != self.underlay.address {
-            return None;
+            return Fast::Miss(Headers::Unparsed);
         }
-        let vslot = self.vpc_of_vni(d.vni)?;
+        let Some(vslot) = self.vpc_of_vni(d.vni) else {
+            return Fast::Miss(Headers::Unparsed);
+        };
         let arrival = Arrival::Underlay {
             vni: d.vni,
             outer_src: d.outer_src,
@@ -1420,6 +1484,7 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
+        headers: Headers,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, DropReason> {
         if d.outer_dst != self.underlay.address {
@@ -1433,7 +1498,7 @@ impl Engine {
             ethertype::IPV6 => return Err(DropReason::Ipv6),
             _ => return Err(DropReason::UnsupportedEthertype),
         }
-        let m = packet::parse_ipv4(eth.payload())?;
+        let m = headers.ipv4(eth.payload())?;
         if eth.dst().is_multicast() {
             return Err(DropReason::BroadcastOrMulticast);
         }
