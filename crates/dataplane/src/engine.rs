@@ -94,15 +94,9 @@ impl Trace {
     }
 }
 
-/// What the fast path made of a frame: served from a cached decision, or missed with
-/// what it parsed on the way, for the slow path to go on from.
-enum Fast<T> {
-    Hit(T),
-    Miss(Headers),
-}
-
 /// The IPv4 headers of a frame the fast path did not serve, as it parsed them: the slow
-/// path takes them instead of parsing the frame a second time.
+/// path takes them instead of parsing the frame a second time. (An out-parameter of the
+/// fast path rather than part of its result, so a hit stores nothing.)
 #[derive(Clone, Copy)]
 enum Headers {
     /// Not parsed: not an IPv4 frame, or the fast path gave up before parsing.
@@ -782,21 +776,25 @@ impl Engine {
             // a range outside the buffer: the caller's mistake, not worth a panic
             return Processed::out(self.drop(DropReason::Internal));
         };
-        let headers = match self.fast_action(now, Origin::Port(port.0), Arrival::Port(port), f) {
-            Fast::Hit((action, flow)) => {
-                if frame.start < overlay::OUTER_LEN {
-                    let v = emit_action(action, f, out);
-                    return Processed {
-                        verdict: self.counted(v),
-                        output: Output::Out,
-                        cached: Some(flow),
-                    };
-                }
-                let r = emit_in_place(action, buf, frame);
-                return self.in_place_result(r, flow);
+        let mut headers = Headers::Unparsed;
+        if let Some((action, flow)) = self.fast_action(
+            now,
+            Origin::Port(port.0),
+            Arrival::Port(port),
+            f,
+            &mut headers,
+        ) {
+            if frame.start < overlay::OUTER_LEN {
+                let v = emit_action(action, f, out);
+                return Processed {
+                    verdict: self.counted(v),
+                    output: Output::Out,
+                    cached: Some(flow),
+                };
             }
-            Fast::Miss(headers) => headers,
-        };
+            let r = emit_in_place(action, buf, frame);
+            return self.in_place_result(r, flow);
+        }
         Processed::out(self.slow_port(now, port.0, f, headers, out))
     }
 
@@ -838,10 +836,11 @@ impl Engine {
     }
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
-        match self.fast_from_port(now, p, frame, out) {
-            Fast::Hit(v) => self.counted(v),
-            Fast::Miss(headers) => self.slow_port(now, p, frame, headers, out),
+        let mut headers = Headers::Unparsed;
+        if let Some(v) = self.fast_from_port(now, p, frame, out, &mut headers) {
+            return self.counted(v);
         }
+        self.slow_port(now, p, frame, headers, out)
     }
 
     /// The slow path for a frame the fast path did not serve (`headers`: what it
@@ -872,16 +871,21 @@ impl Engine {
         p: u16,
         frame: &[u8],
         out: &mut Vec<u8>,
-    ) -> Fast<Verdict> {
-        match self.fast_action(now, Origin::Port(p), Arrival::Port(PortId(p)), frame) {
-            Fast::Hit((action, _)) => Fast::Hit(emit_action(action, frame, out)),
-            Fast::Miss(headers) => Fast::Miss(headers),
-        }
+        headers: &mut Headers,
+    ) -> Option<Verdict> {
+        let (action, _) = self.fast_action(
+            now,
+            Origin::Port(p),
+            Arrival::Port(PortId(p)),
+            frame,
+            headers,
+        )?;
+        Some(emit_action(action, frame, out))
     }
 
     /// The fast path's lookup for `frame` (the inner frame when from the underlay):
-    /// the cached action, its flow's state refreshed, and the flow as parsed; on a miss,
-    /// the headers as parsed.
+    /// the cached action, its flow's state refreshed, and the flow as parsed. On a miss,
+    /// `headers` gets what was parsed (it is left as it was if nothing was).
     #[inline]
     fn fast_action(
         &mut self,
@@ -889,28 +893,47 @@ impl Engine {
         origin: Origin,
         arrival: Arrival,
         frame: &[u8],
-    ) -> Fast<(&Action, CachedFlow)> {
+        headers: &mut Headers,
+    ) -> Option<(&Action, CachedFlow)> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
-            return Fast::Miss(Headers::Unparsed);
+            return None;
         }
         let m = match packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]) {
             Ok(m) => m,
-            Err(reason) => return Fast::Miss(Headers::Parsed(Err(reason))),
+            Err(reason) => {
+                *headers = Headers::Parsed(Err(reason));
+                return None;
+            }
         };
-        let miss = Fast::Miss(Headers::Parsed(Ok(m)));
+        let hit = self.fast_hit(now, origin, arrival, frame, &m);
+        if hit.is_none() {
+            *headers = Headers::Parsed(Ok(m));
+        }
+        hit
+    }
+
+    /// The cached decision for the flow of `frame`, parsed as `m`, if it holds: its
+    /// state refreshed.
+    #[inline]
+    fn fast_hit(
+        &mut self,
+        now: Time,
+        origin: Origin,
+        arrival: Arrival,
+        frame: &[u8],
+        m: &Meta,
+    ) -> Option<(&Action, CachedFlow)> {
         let key = FlowKey::new(origin, m.tuple.pack());
-        let Some(e) = self.flows.map.get_mut(&key) else {
-            return miss;
-        };
+        let e = self.flows.map.get_mut(&key)?;
         let elsewhere =
             matches!(arrival, Arrival::Underlay { outer_src, .. } if outer_src != e.outer_src);
         if elsewhere || frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
-            return miss;
+            return None;
         }
         if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
-            return miss;
+            return None;
         }
-        fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
+        fast_commit(e, &mut self.conntrack, &mut self.counters, now, m);
         self.stats.fast_path += 1;
         let flow = CachedFlow {
             tuple: m.tuple,
@@ -918,7 +941,7 @@ impl Engine {
             ip_options: m.ip_options,
             arrival,
         };
-        Fast::Hit((&e.action, flow))
+        Some((&e.action, flow))
     }
 
     // ---- offload ----------------------------------------------------------------------
@@ -1400,13 +1423,11 @@ impl Engine {
         let Some(f) = buf.get(inner.clone()) else {
             return Processed::out(self.drop(DropReason::Internal));
         };
-        let headers = match self.fast_from_underlay(now, &d, f) {
-            Fast::Hit((action, flow)) => {
-                let r = emit_in_place(action, buf, inner);
-                return self.in_place_result(r, flow);
-            }
-            Fast::Miss(headers) => headers,
-        };
+        let mut headers = Headers::Unparsed;
+        if let Some((action, flow)) = self.fast_from_underlay(now, &d, f, &mut headers) {
+            let r = emit_in_place(action, buf, inner);
+            return self.in_place_result(r, flow);
+        }
         Processed::out(self.slow_decapsulated(now, d, buf, headers, out))
     }
 
@@ -1420,13 +1441,11 @@ impl Engine {
         let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
             return self.drop(DropReason::Internal);
         };
-        let headers = match self.fast_from_underlay(now, &d, inner) {
-            Fast::Hit((action, _)) => {
-                let v = emit_action(action, inner, out);
-                return self.counted(v);
-            }
-            Fast::Miss(headers) => headers,
-        };
+        let mut headers = Headers::Unparsed;
+        if let Some((action, _)) = self.fast_from_underlay(now, &d, inner, &mut headers) {
+            let v = emit_action(action, inner, out);
+            return self.counted(v);
+        }
         self.slow_decapsulated(now, d, buf, headers, out)
     }
 
@@ -1465,18 +1484,17 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
-    ) -> Fast<(&Action, CachedFlow)> {
+        headers: &mut Headers,
+    ) -> Option<(&Action, CachedFlow)> {
         if d.outer_dst != self.underlay.address {
-            return Fast::Miss(Headers::Unparsed);
+            return None;
         }
-        let Some(vslot) = self.vpc_of_vni(d.vni) else {
-            return Fast::Miss(Headers::Unparsed);
-        };
+        let vslot = self.vpc_of_vni(d.vni)?;
         let arrival = Arrival::Underlay {
             vni: d.vni,
             outer_src: d.outer_src,
         };
-        self.fast_action(now, Origin::Underlay(vslot), arrival, inner)
+        self.fast_action(now, Origin::Underlay(vslot), arrival, inner, headers)
     }
 
     fn slow_from_underlay(
