@@ -265,11 +265,9 @@ fn in_place(c: &mut Criterion) {
     );
 }
 
-/// First packets of new flows, each through every stage (SG egress over 1,000 rules,
-/// NACL, 1,000 routes, V2P among 20,000 addresses, Geneve) and into conntrack, the
-/// flow table and the flow-log counters. Steady state: one engine, `BATCH` distinct
-/// flows per pass; between passes (untimed) the clock jumps past every timeout and
-/// `expire` empties the tables, so every pass's packets are new again.
+/// First packets of new flows from a port, each through every stage (SG egress over
+/// 1,000 rules, NACL, 1,000 routes, V2P among 20,000 addresses, Geneve) and into
+/// conntrack, the flow table and the flow-log counters.
 fn new_flow(c: &mut Criterion) {
     const BATCH: u32 = 100_000;
     let mut e = Engine::new(config());
@@ -293,46 +291,91 @@ fn new_flow(c: &mut Criterion) {
         })
         .collect();
     let mut out = Vec::with_capacity(2048);
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    per_new_flow(&mut g, "new_flow", &mut e, &frames, |e, now, f| {
+        e.process_from_port(now, a, f, &mut out)
+    });
+    g.finish();
+    let _ = (B_IP, B_MAC, C_MAC);
+}
+
+/// First packets of new flows from the underlay: host 2 receives A's SYNs to C, each
+/// through origin authentication (V2P among 20,000 addresses), NACL ingress, SG ingress
+/// over 1,000 rules, and into conntrack, the flow table and the flow-log counters.
+fn decap_new_flow(c: &mut Criterion) {
+    const BATCH: u16 = 50_000;
+    let mut h1 = Engine::new(config());
+    h1.set_program(quota_program(H1)).unwrap();
+    let a = h1.port_id("eni-a").expect("port a");
+    let mut out = Vec::with_capacity(2048);
+    let wire: Vec<Vec<u8>> = (0..BATCH)
+        .map(|i| {
+            let syn = a_to_c(1024 + i, tcp::flags::SYN);
+            assert!(matches!(
+                h1.process_from_port(Time(1), a, &syn, &mut out),
+                Verdict::ToUnderlay { .. }
+            ));
+            out.clone()
+        })
+        .collect();
+    drop(h1);
+    let mut h2 = Engine::new(config());
+    h2.set_program(quota_program(H2)).unwrap();
+    let mut g = c.benchmark_group("engine");
+    g.throughput(Throughput::Elements(1));
+    per_new_flow(&mut g, "decap_new_flow", &mut h2, &wire, |e, now, w| {
+        e.process_from_underlay(now, w, &mut out)
+    });
+    g.finish();
+}
+
+/// Times `step(engine, now, frame)` over first packets of new flows, then counts its
+/// allocations over one pass of `frames`. Steady state: one engine, each of `frames` a
+/// distinct flow; between passes (untimed) the clock jumps past every timeout and
+/// `expire` empties the tables, so every pass's packets are new again. Every packet must
+/// pass (no drop) and none may take the fast path.
+fn per_new_flow(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    e: &mut Engine,
+    frames: &[Vec<u8>],
+    mut step: impl FnMut(&mut Engine, Time, &[u8]) -> Verdict,
+) {
     let mut now = 0u64;
-    let mut pass = |e: &mut Engine, n: usize, out: &mut Vec<u8>| {
+    let mut pass = |e: &mut Engine, n: usize| {
         now += 1000;
         e.expire(Time::from_secs(now));
         let t = Time::from_secs(now);
         let start = Instant::now();
         for f in &frames[..n] {
-            black_box(e.process_from_port(t, a, f, out));
+            black_box(step(e, t, f));
         }
         start.elapsed()
     };
     // one pass to size the tables, as a running host's are
-    pass(&mut e, BATCH as usize, &mut out);
-    let mut g = c.benchmark_group("engine");
-    g.throughput(Throughput::Elements(1));
-    g.bench_function("new_flow", |b| {
+    pass(e, frames.len());
+    g.bench_function(name, |b| {
         b.iter_custom(|iters| {
             let mut total = Duration::ZERO;
             let mut done = 0u64;
             while done < iters {
-                let n = usize::try_from((iters - done).min(u64::from(BATCH))).unwrap();
-                total += pass(&mut e, n, &mut out);
+                let n = usize::try_from((iters - done).min(frames.len() as u64)).unwrap();
+                total += pass(e, n);
                 done += n as u64;
             }
             total
         })
     });
-    g.finish();
     assert_eq!(e.stats().fast_path, 0, "every packet was a new flow");
-    assert!(matches!(
-        e.process_from_port(Time::from_secs(now + 5000), a, &frames[0], &mut out),
-        Verdict::ToUnderlay { .. }
-    ));
     now += 10_000;
     e.expire(Time::from_secs(now));
     let t = Time::from_secs(now);
-    report_allocations("new_flow", BATCH as usize, |k| {
-        e.process_from_port(t, a, &frames[k], &mut out);
+    report_allocations(name, frames.len(), |k| {
+        step(e, t, &frames[k]);
     });
-    let _ = (B_IP, B_MAC, C_MAC);
+    let dropped: u64 = e.stats().drops.iter().sum();
+    assert_eq!(dropped, 0, "every packet passed");
 }
 
 /// Host 1 and host 2 of [`established`] with every flow's handshake answered (C's
@@ -421,6 +464,11 @@ fn per_frame<R>(
     });
 }
 
+/// Runs `f(0..n)` and prints its allocations per call. Never inlined, so a profiler can
+/// collect exactly these loops: `valgrind --tool=callgrind
+/// --toggle-collect='engine::report_allocations*' --dump-after='engine::report_allocations*'`
+/// writes one profile per loop, whose instructions divided by `n` are the cost per frame.
+#[inline(never)]
 fn report_allocations(name: &str, n: usize, mut f: impl FnMut(usize)) {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let start = Instant::now();
@@ -446,6 +494,6 @@ fn short() -> Criterion {
 criterion_group! {
     name = benches;
     config = short();
-    targets = fast_path, decap_fast_path, in_place, agent_path, new_flow
+    targets = fast_path, decap_fast_path, in_place, agent_path, new_flow, decap_new_flow
 }
 criterion_main!(benches);

@@ -94,6 +94,29 @@ impl Trace {
     }
 }
 
+/// The IPv4 headers of a frame the fast path did not serve, as it parsed them: the slow
+/// path takes them instead of parsing the frame a second time. (An out-parameter of the
+/// fast path rather than part of its result, so a hit stores nothing.)
+#[derive(Clone, Copy)]
+enum Headers {
+    /// Not parsed: not an IPv4 frame, or the fast path gave up before parsing.
+    Unparsed,
+    /// What [`packet::parse_ipv4`] returned for the Ethernet payload.
+    Parsed(Result<Meta, DropReason>),
+}
+
+impl Headers {
+    /// The frame's IPv4 headers: as parsed already, else parsed from `payload` (the
+    /// frame's Ethernet payload, the bytes the fast path would have parsed).
+    #[inline]
+    fn ipv4(self, payload: &[u8]) -> Result<Meta, DropReason> {
+        match self {
+            Headers::Parsed(m) => m,
+            Headers::Unparsed => packet::parse_ipv4(payload),
+        }
+    }
+}
+
 /// Why a program was not installed; the engine goes on running the one it had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -753,9 +776,14 @@ impl Engine {
             // a range outside the buffer: the caller's mistake, not worth a panic
             return Processed::out(self.drop(DropReason::Internal));
         };
-        if let Some((action, flow)) =
-            self.fast_action(now, Origin::Port(port.0), Arrival::Port(port), f)
-        {
+        let mut headers = Headers::Unparsed;
+        if let Some((action, flow)) = self.fast_action(
+            now,
+            Origin::Port(port.0),
+            Arrival::Port(port),
+            f,
+            &mut headers,
+        ) {
             if frame.start < overlay::OUTER_LEN {
                 let v = emit_action(action, f, out);
                 return Processed {
@@ -767,7 +795,7 @@ impl Engine {
             let r = emit_in_place(action, buf, frame);
             return self.in_place_result(r, flow);
         }
-        Processed::out(self.slow_port(now, port.0, f, out))
+        Processed::out(self.slow_port(now, port.0, f, headers, out))
     }
 
     /// Counts the drop a fast-path emit may decide (a frame too large to encapsulate).
@@ -808,16 +836,25 @@ impl Engine {
     }
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
-        if let Some(v) = self.fast_from_port(now, p, frame, out) {
+        let mut headers = Headers::Unparsed;
+        if let Some(v) = self.fast_from_port(now, p, frame, out, &mut headers) {
             return self.counted(v);
         }
-        self.slow_port(now, p, frame, out)
+        self.slow_port(now, p, frame, headers, out)
     }
 
-    /// The slow path for a frame the fast path did not serve, its drops counted.
-    fn slow_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+    /// The slow path for a frame the fast path did not serve (`headers`: what it
+    /// parsed), its drops counted.
+    fn slow_port(
+        &mut self,
+        now: Time,
+        p: u16,
+        frame: &[u8],
+        headers: Headers,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         self.stats.slow_path += 1;
-        let v = match self.slow_from_port(now, p, frame, out) {
+        let v = match self.slow_from_port(now, p, frame, headers, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         };
@@ -834,14 +871,21 @@ impl Engine {
         p: u16,
         frame: &[u8],
         out: &mut Vec<u8>,
+        headers: &mut Headers,
     ) -> Option<Verdict> {
-        let (action, _) =
-            self.fast_action(now, Origin::Port(p), Arrival::Port(PortId(p)), frame)?;
+        let (action, _) = self.fast_action(
+            now,
+            Origin::Port(p),
+            Arrival::Port(PortId(p)),
+            frame,
+            headers,
+        )?;
         Some(emit_action(action, frame, out))
     }
 
     /// The fast path's lookup for `frame` (the inner frame when from the underlay):
-    /// the cached action, its flow's state refreshed, and the flow as parsed.
+    /// the cached action, its flow's state refreshed, and the flow as parsed. On a miss,
+    /// `headers` gets what was parsed (it is left as it was if nothing was).
     #[inline]
     fn fast_action(
         &mut self,
@@ -849,11 +893,36 @@ impl Engine {
         origin: Origin,
         arrival: Arrival,
         frame: &[u8],
+        headers: &mut Headers,
     ) -> Option<(&Action, CachedFlow)> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV4.to_be_bytes() {
             return None;
         }
-        let m = packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]).ok()?;
+        let m = match packet::parse_ipv4(&frame[ethernet::HEADER_LEN..]) {
+            Ok(m) => m,
+            Err(reason) => {
+                *headers = Headers::Parsed(Err(reason));
+                return None;
+            }
+        };
+        let hit = self.fast_hit(now, origin, arrival, frame, &m);
+        if hit.is_none() {
+            *headers = Headers::Parsed(Ok(m));
+        }
+        hit
+    }
+
+    /// The cached decision for the flow of `frame`, parsed as `m`, if it holds: its
+    /// state refreshed.
+    #[inline]
+    fn fast_hit(
+        &mut self,
+        now: Time,
+        origin: Origin,
+        arrival: Arrival,
+        frame: &[u8],
+        m: &Meta,
+    ) -> Option<(&Action, CachedFlow)> {
         let key = FlowKey::new(origin, m.tuple.pack());
         let e = self.flows.map.get_mut(&key)?;
         let elsewhere =
@@ -864,7 +933,7 @@ impl Engine {
         if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
             return None;
         }
-        fast_commit(e, &mut self.conntrack, &mut self.counters, now, &m);
+        fast_commit(e, &mut self.conntrack, &mut self.counters, now, m);
         self.stats.fast_path += 1;
         let flow = CachedFlow {
             tuple: m.tuple,
@@ -1022,6 +1091,7 @@ impl Engine {
         now: Time,
         p: u16,
         frame: &[u8],
+        headers: Headers,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, DropReason> {
         let port = self
@@ -1048,7 +1118,7 @@ impl Engine {
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
         }
-        let m = packet::parse_ipv4(eth.payload())?;
+        let m = headers.ipv4(eth.payload())?;
         if dhcp::is_dhcp(&m) {
             dhcp::respond(port, v, subnet, frame, out)?;
             return Ok(Verdict::Hairpin { port: PortId(p) });
@@ -1353,11 +1423,12 @@ impl Engine {
         let Some(f) = buf.get(inner.clone()) else {
             return Processed::out(self.drop(DropReason::Internal));
         };
-        if let Some((action, flow)) = self.fast_from_underlay(now, &d, f) {
+        let mut headers = Headers::Unparsed;
+        if let Some((action, flow)) = self.fast_from_underlay(now, &d, f, &mut headers) {
             let r = emit_in_place(action, buf, inner);
             return self.in_place_result(r, flow);
         }
-        Processed::out(self.slow_decapsulated(now, d, buf, out))
+        Processed::out(self.slow_decapsulated(now, d, buf, headers, out))
     }
 
     fn process_decapsulated(
@@ -1370,19 +1441,29 @@ impl Engine {
         let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
             return self.drop(DropReason::Internal);
         };
-        if let Some((action, _)) = self.fast_from_underlay(now, &d, inner) {
+        let mut headers = Headers::Unparsed;
+        if let Some((action, _)) = self.fast_from_underlay(now, &d, inner, &mut headers) {
             let v = emit_action(action, inner, out);
             return self.counted(v);
         }
-        self.slow_decapsulated(now, d, buf, out)
+        self.slow_decapsulated(now, d, buf, headers, out)
     }
 
-    fn slow_decapsulated(&mut self, now: Time, d: Decap, buf: &[u8], out: &mut Vec<u8>) -> Verdict {
+    /// The slow path for an inner frame the fast path did not serve (`headers`: what it
+    /// parsed), its drops counted.
+    fn slow_decapsulated(
+        &mut self,
+        now: Time,
+        d: Decap,
+        buf: &[u8],
+        headers: Headers,
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         let Some(inner) = buf.get(d.inner_offset..d.inner_end) else {
             return self.drop(DropReason::Internal);
         };
         self.stats.slow_path += 1;
-        let v = match self.slow_from_underlay(now, &d, inner, out) {
+        let v = match self.slow_from_underlay(now, &d, inner, headers, out) {
             Ok(v) => v,
             Err(reason) => Verdict::Drop { reason },
         };
@@ -1403,6 +1484,7 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
+        headers: &mut Headers,
     ) -> Option<(&Action, CachedFlow)> {
         if d.outer_dst != self.underlay.address {
             return None;
@@ -1412,7 +1494,7 @@ impl Engine {
             vni: d.vni,
             outer_src: d.outer_src,
         };
-        self.fast_action(now, Origin::Underlay(vslot), arrival, inner)
+        self.fast_action(now, Origin::Underlay(vslot), arrival, inner, headers)
     }
 
     fn slow_from_underlay(
@@ -1420,6 +1502,7 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
+        headers: Headers,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, DropReason> {
         if d.outer_dst != self.underlay.address {
@@ -1433,7 +1516,7 @@ impl Engine {
             ethertype::IPV6 => return Err(DropReason::Ipv6),
             _ => return Err(DropReason::UnsupportedEthertype),
         }
-        let m = packet::parse_ipv4(eth.payload())?;
+        let m = headers.ipv4(eth.payload())?;
         if eth.dst().is_multicast() {
             return Err(DropReason::BroadcastOrMulticast);
         }

@@ -1077,6 +1077,78 @@ fn a_secondary_address_moves_between_enis() {
     );
 }
 
+/// The slow path takes the headers the fast path parsed (it does not parse again): a
+/// frame that does not parse is dropped for that reason where the slow path parses, after
+/// the checks that come before it, whether or not its flow is cached, on every entry point.
+#[test]
+fn parse_errors_are_reported_where_the_slow_path_parses() {
+    let (mut h1, mut h2) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let syn = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, tcp::flags::SYN, 0);
+    let corrupt = |f: &[u8], ip: usize| {
+        let mut f = f.to_vec();
+        f[ip + 10] ^= 0x55; // the header checksum
+        f
+    };
+    let from_port = |h1: &mut Engine, f: &[u8], out: &mut Vec<u8>| {
+        let copied = drop_of(h1.process_from_port(t(1), a, f, out));
+        let (v, _, flow) = sent_in_place(h1, t(1), a, f);
+        assert_eq!(flow, None);
+        assert_eq!(drop_of(v), copied, "in place as copied");
+        copied
+    };
+    // from a port: before the flow is cached, and after
+    let bad = corrupt(&syn, 14);
+    assert_eq!(from_port(&mut h1, &bad, &mut out), DropReason::BadChecksum);
+    let mut wire = Vec::new();
+    h1.process_from_port(t(1), a, &syn, &mut wire);
+    assert_eq!(from_port(&mut h1, &bad, &mut out), DropReason::BadChecksum);
+    // a check before the parse still comes first
+    let mut not_mine = bad.clone();
+    not_mine[6..12].copy_from_slice(&B_MAC.0);
+    assert_eq!(
+        from_port(&mut h1, &not_mine, &mut out),
+        DropReason::SourceMacMismatch
+    );
+    // truncated inside the TCP header
+    assert_eq!(
+        from_port(&mut h1, &syn[..14 + 20 + 10], &mut out),
+        DropReason::Malformed
+    );
+    assert_eq!(h1.stats().drops(DropReason::BadChecksum), 4);
+
+    // from the underlay, whole frames and Geneve payloads in place
+    let from_underlay = |h2: &mut Engine, w: &[u8], out: &mut Vec<u8>| {
+        let whole = drop_of(h2.process_from_underlay(t(1), w, out));
+        let (v, flow) = received_in_place(h2, t(1), H1, w);
+        assert_eq!(flow, None);
+        assert_eq!(drop_of(v), whole, "in place as whole");
+        whole
+    };
+    let bad_wire = corrupt(&wire, overlay::OUTER_LEN + 14);
+    assert_eq!(
+        from_underlay(&mut h2, &bad_wire, &mut out),
+        DropReason::BadChecksum
+    );
+    assert!(matches!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { .. }
+    ));
+    assert_eq!(
+        from_underlay(&mut h2, &bad_wire, &mut out),
+        DropReason::BadChecksum
+    );
+    // an unknown VNI is found before the inner frame is parsed
+    let mut other = bad_wire.clone();
+    other[46] ^= 0xff;
+    assert_eq!(
+        from_underlay(&mut h2, &other, &mut out),
+        DropReason::UnknownVni
+    );
+    assert_eq!(h2.stats().drops(DropReason::BadChecksum), 4);
+}
+
 /// `frame` sent by the instance behind `port`, through the in-place API as the agent
 /// calls it: the verdict, the packet sent and the flow a cached decision handed back.
 fn sent_in_place(
