@@ -978,7 +978,7 @@ mod tests {
         rule.peer = RulePeer::Group {
             group_id: SecurityGroupId::parse("sg-12345678").unwrap(),
             user_id: "2".into(),
-            vpc_id: Some("vpc-12345678".into()),
+            vpc_id: Some(VpcId::parse("vpc-12345678").unwrap()),
             peering_id: None,
         };
         assert!(spec.matches(&rule));

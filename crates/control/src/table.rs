@@ -49,7 +49,7 @@ tagged!(
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => String,
     fort_model::Volume => String,
-    fort_model::VpcPeeringConnection => String,
+    fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
 );
 
 impl Resource for fort_model::Address {

@@ -275,7 +275,7 @@ pub struct NatGateway {
 /// accounts and regions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpcPeeringConnection {
-    pub id: String,
+    pub id: VpcPeeringConnectionId,
     pub requester: PeeringVpcInfo,
     pub accepter: PeeringVpcInfo,
     /// As stored: a pending request past its expiration time reads `expired` (see
@@ -395,8 +395,8 @@ pub enum RulePeer {
     Group {
         group_id: SecurityGroupId,
         user_id: String,
-        vpc_id: Option<String>,
-        peering_id: Option<String>,
+        vpc_id: Option<VpcId>,
+        peering_id: Option<VpcPeeringConnectionId>,
     },
 }
 
@@ -849,7 +849,11 @@ mod tests {
             r#"{"id":"sg-0123456789abcdef0","name":"web","description":"d","vpc_id":"vpc-0123456789abcdef0",
             "rules":[{"id":"sgr-0123456789abcdef0","egress":false,"protocol":"tcp","from_port":22,"to_port":22,
             "peer":{"Group":{"group_id":"sg-0123456789abcdef1","user_id":"000000000000","vpc_id":null,"peering_id":null}},
-            "description":null,"tags":{}}],"tags":{}}"#,
+            "description":null,"tags":{}},
+            {"id":"sgr-0123456789abcdef1","egress":false,"protocol":"tcp","from_port":443,"to_port":443,
+            "peer":{"Group":{"group_id":"sg-0123456789abcdef2","user_id":"111111111111",
+            "vpc_id":"vpc-0123456789abcdef1","peering_id":"pcx-0123456789abcdef0"}},
+            "description":"peer","tags":{"Name":"r"}}],"tags":{}}"#,
         );
         same::<RouteTable>(
             r#"{"id":"rtb-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",

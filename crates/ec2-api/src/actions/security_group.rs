@@ -476,8 +476,8 @@ fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Opti
             {
                 w.leaf("userId", user_id)
                     .leaf("groupId", group_id)
-                    .opt("vpcId", vpc_id.as_deref())
-                    .opt("vpcPeeringConnectionId", peering_id.as_deref())
+                    .opt("vpcId", vpc_id.as_ref())
+                    .opt("vpcPeeringConnectionId", peering_id.as_ref())
                     .opt("description", *d);
             }
         },
@@ -549,8 +549,8 @@ fn render_rule(w: &mut Xml, ctx: &Ctx<'_>, group_id: &str, r: &SecurityGroupRule
             w.el("referencedGroupInfo", |w| {
                 w.leaf("groupId", group_id)
                     .leaf("userId", user_id)
-                    .opt("vpcId", vpc_id.as_deref())
-                    .opt("vpcPeeringConnectionId", peering_id.as_deref());
+                    .opt("vpcId", vpc_id.as_ref())
+                    .opt("vpcPeeringConnectionId", peering_id.as_ref());
             });
         }
     }
