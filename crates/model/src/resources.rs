@@ -14,8 +14,8 @@ use crate::{
     ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
     LocalGatewayId, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
     NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
-    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcCidrAssociationId, VpcEndpointId,
-    VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, TransitGatewayId,
+    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -376,7 +376,7 @@ pub struct SecurityGroup {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroupRule {
-    pub id: String,
+    pub id: SecurityGroupRuleId,
     pub egress: bool,
     /// Stored as EC2 shows it: `tcp`, `udp`, `icmp`, `icmpv6`, `-1`, or a number as text.
     pub protocol: IpProtocol,

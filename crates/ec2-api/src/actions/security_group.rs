@@ -171,7 +171,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     |x| &x.1.tags,
                     |x, n| match n {
                         "group-id" => vec![x.0.id.to_string()],
-                        "security-group-rule-id" => vec![x.1.id.clone()],
+                        "security-group-rule-id" => vec![x.1.id.to_string()],
                         _ => vec![],
                     },
                 )?;
