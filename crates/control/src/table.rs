@@ -47,7 +47,7 @@ tagged!(
     fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => String,
     fort_model::Image => fort_model::ImageId,
-    fort_model::LaunchTemplate => String,
+    fort_model::LaunchTemplate => fort_model::LaunchTemplateId,
     fort_model::Volume => String,
     fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
 );

@@ -12,10 +12,11 @@ use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
     ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
     ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
-    LocalGatewayId, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
-    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
-    RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetId, TransitGatewayId,
-    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    LaunchTemplateId, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
+    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
+    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
+    SubnetId, TransitGatewayId, VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId,
+    VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -551,7 +552,7 @@ impl Default for MetadataOptions {
 /// A launch template and all its versions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchTemplate {
-    pub id: String,
+    pub id: LaunchTemplateId,
     pub name: String,
     pub create_time: Millis,
     /// `arn:aws:iam::ACCOUNT:root`.
@@ -916,6 +917,13 @@ mod tests {
             "accepter":{"vpc_id":"vpc-0123456789abcdef1","owner_id":"000000000000","region":"us-east-1",
             "cidrs":["10.1.0.0/16"],"allow_dns_resolution_from_remote_vpc":false},
             "status":"active","message":"Active","expiration_time":null,"ended":null,"tags":{}}"#,
+        );
+        same::<LaunchTemplate>(
+            r#"{"id":"lt-0123456789abcdef0","name":"web","create_time":1,
+            "created_by":"arn:aws:iam::000000000000:root","default_version":1,"latest_version":2,
+            "versions":[{"number":1,"description":null,"create_time":1,"data":{"InstanceType":"t3.micro"}},
+            {"number":2,"description":"v2","create_time":2,"data":{"ImageId":"ami-0123456789abcdef0"}}],
+            "client_token":null,"tags":{"Name":"t"}}"#,
         );
     }
 }

@@ -9,8 +9,8 @@ use fort_control::instance::{
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_model::{
-    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, MetadataOptions,
-    NetworkInterface, Volume, format_time,
+    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, LaunchTemplateId,
+    MetadataOptions, NetworkInterface, Volume, format_time,
 };
 
 use super::network_interface::{association, groups, private_ip_specs};
@@ -154,7 +154,7 @@ fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
 fn run_request(
     ctx: &Ctx<'_>,
     p: &Params,
-    launch_template: Option<(String, u64)>,
+    launch_template: Option<(LaunchTemplateId, u64)>,
 ) -> Result<RunInstances, ApiError> {
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
         return Err(ApiError::new(
