@@ -48,7 +48,7 @@ tagged!(
     fort_model::KeyPair => String,
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => fort_model::LaunchTemplateId,
-    fort_model::Volume => String,
+    fort_model::Volume => fort_model::VolumeId,
     fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
 );
 

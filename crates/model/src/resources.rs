@@ -15,8 +15,8 @@ use crate::{
     LaunchTemplateId, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
     NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
     RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
-    SubnetId, TransitGatewayId, VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId,
-    VpnGatewayId,
+    SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId,
+    VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -578,7 +578,7 @@ pub struct LaunchTemplateVersion {
 /// An EBS volume.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
-    pub id: String,
+    pub id: VolumeId,
     /// GiB.
     pub size: u32,
     pub snapshot_id: Option<String>,
@@ -602,7 +602,7 @@ pub struct Volume {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeAttachment {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub device: String,
     pub attach_time: Millis,
     pub delete_on_termination: bool,
@@ -924,6 +924,21 @@ mod tests {
             "versions":[{"number":1,"description":null,"create_time":1,"data":{"InstanceType":"t3.micro"}},
             {"number":2,"description":"v2","create_time":2,"data":{"ImageId":"ami-0123456789abcdef0"}}],
             "client_token":null,"tags":{"Name":"t"}}"#,
+        );
+        same::<Volume>(
+            r#"{"id":"vol-0123456789abcdef0","size":8,"snapshot_id":"snap-0123456789abcdef0",
+            "availability_zone":"us-east-1a","volume_type":"gp3","iops":3000,"throughput":125,
+            "encrypted":false,"kms_key_id":null,"multi_attach_enabled":false,"auto_enable_io":false,
+            "create_time":1,"attachment":{"instance_id":"i-0123456789abcdef0","device":"/dev/xvda",
+            "attach_time":1,"delete_on_termination":true},
+            "modification":{"start_time":2,"original_size":4,"original_type":"gp2","original_iops":100,
+            "original_throughput":null,"original_multi_attach":false},"client_token":null,"tags":{}}"#,
+        );
+        same::<Volume>(
+            r#"{"id":"vol-1234abcd","size":1,"snapshot_id":null,"availability_zone":"us-east-1b",
+            "volume_type":"gp2","iops":null,"throughput":null,"encrypted":true,"kms_key_id":"k",
+            "multi_attach_enabled":false,"auto_enable_io":true,"create_time":1,"attachment":null,
+            "modification":null,"client_token":"c","tags":{"Name":"v"}}"#,
         );
     }
 }

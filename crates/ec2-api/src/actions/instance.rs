@@ -34,13 +34,13 @@ crate::actions!(
 );
 
 /// Volumes by the instance they are attached to, built once per request.
-type Volumes<'a> = HashMap<&'a str, Vec<&'a Volume>>;
+type Volumes<'a> = HashMap<&'a InstanceId, Vec<&'a Volume>>;
 
 fn volumes(region: &Region) -> Volumes<'_> {
     let mut map: Volumes<'_> = HashMap::new();
     for v in region.volumes.values() {
         if let Some(a) = &v.attachment {
-            map.entry(a.instance_id.as_str()).or_default().push(v);
+            map.entry(&a.instance_id).or_default().push(v);
         }
     }
     for v in map.values_mut() {
@@ -666,7 +666,7 @@ fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiE
             render_block_devices(
                 &mut w,
                 "blockDeviceMapping",
-                vols.get(i.id.as_str()).map_or(&[], |v| v.as_slice()),
+                vols.get(&i.id).map_or(&[], |v| v.as_slice()),
             );
         }
         "productCodes" => {
@@ -994,7 +994,7 @@ pub fn render(
     render_block_devices(
         w,
         "blockDeviceMapping",
-        vols.get(i.id.as_str()).map_or(&[], |v| v.as_slice()),
+        vols.get(&i.id).map_or(&[], |v| v.as_slice()),
     );
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
