@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
     ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
-    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
+    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, KeyPairId, Kind,
     LaunchTemplateId, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
     NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
     RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
@@ -621,8 +621,7 @@ pub struct VolumeModification {
 /// An SSH key pair: only its public half is kept (EC2 hands the private key out once).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPair {
-    /// `key-` + 17 hex.
-    pub id: String,
+    pub id: KeyPairId,
     pub name: String,
     /// `rsa` or `ed25519`.
     pub key_type: String,
@@ -939,6 +938,10 @@ mod tests {
             "volume_type":"gp2","iops":null,"throughput":null,"encrypted":true,"kms_key_id":"k",
             "multi_attach_enabled":false,"auto_enable_io":true,"create_time":1,"attachment":null,
             "modification":null,"client_token":"c","tags":{"Name":"v"}}"#,
+        );
+        same::<KeyPair>(
+            r#"{"id":"key-0123456789abcdef0","name":"my key","key_type":"ed25519",
+            "fingerprint":"abc=","public_key":"ssh-ed25519 AAAA my key","create_time":1,"tags":{}}"#,
         );
     }
 }
