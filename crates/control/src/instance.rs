@@ -39,7 +39,7 @@ pub struct RunInstances {
     pub ebs_optimized: bool,
     pub monitoring: bool,
     /// The launch template (id, version number) the request was made from.
-    pub launch_template: Option<(String, u64)>,
+    pub launch_template: Option<(LaunchTemplateId, u64)>,
 }
 
 /// `MetadataOptions` of RunInstances and ModifyInstanceMetadataOptions: what is given.
@@ -704,7 +704,7 @@ impl Tx<'_> {
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
-                .insert("aws:ec2launchtemplate:id".into(), id.clone());
+                .insert("aws:ec2launchtemplate:id".into(), id.to_string());
             inst.tags
                 .insert("aws:ec2launchtemplate:version".into(), version.to_string());
         }

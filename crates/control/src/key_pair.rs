@@ -363,7 +363,7 @@ impl Tx<'_> {
             ));
         }
         let key = KeyPair {
-            id: Kind::KeyPair.new_id(),
+            id: KeyPairId::new(),
             name: name.to_owned(),
             key_type: public.key_type,
             fingerprint: public.fingerprint,
@@ -375,13 +375,14 @@ impl Tx<'_> {
         Ok(key)
     }
 
-    /// DeleteKeyPair by name or id: as in EC2, deleting a key that does not exist succeeds.
-    /// Answers the id of the key deleted, if one was.
+    /// DeleteKeyPair by name or id: as in EC2, deleting a key that does not exist succeeds
+    /// (the id is text: one of any form names no key). Answers the id of the key deleted,
+    /// if one was.
     pub fn delete_key_pair(
         &mut self,
         name: Option<&str>,
         id: Option<&str>,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Option<KeyPairId>, ApiError> {
         let found = self
             .region
             .key_pairs

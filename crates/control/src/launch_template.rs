@@ -9,7 +9,8 @@ use fort_model::*;
 use crate::tags::check_tags;
 use crate::{ClientToken, Region, Tx};
 
-/// How a request names a template: by id or by name, never both.
+/// How a request names a template: by id or by name, never both. The id is as sent: both
+/// given is reported before a malformed id, and a malformed id has its own message.
 #[derive(Clone, Debug, Default)]
 pub struct TemplateRef {
     pub id: Option<String>,
@@ -168,7 +169,7 @@ impl Tx<'_> {
                     ));
                 }
                 let t = LaunchTemplate {
-                    id: Kind::LaunchTemplate.new_id(),
+                    id: LaunchTemplateId::new(),
                     name: req.name.clone(),
                     create_time: tx.now,
                     created_by: format!("arn:aws:iam::{}:root", tx.region.account),
@@ -186,7 +187,7 @@ impl Tx<'_> {
                 tx.region.launch_templates.insert(t.clone());
                 Ok(t)
             },
-            |t| t.id.clone(),
+            |t| t.id.to_string(),
         )
     }
 
@@ -385,7 +386,7 @@ mod tests {
     #[test]
     fn versions_by_alias_and_number() {
         let t = LaunchTemplate {
-            id: "lt-0123456789abcdef0".into(),
+            id: LaunchTemplateId::parse("lt-0123456789abcdef0").unwrap(),
             name: "t".into(),
             create_time: 0,
             created_by: String::new(),

@@ -55,7 +55,7 @@ pub fn visible<'g>(
 }
 
 /// Whether traffic from `vpc_id` may use the connection now.
-pub fn usable(global: &Global, id: &str, vpc_id: &str, now: Millis) -> bool {
+pub fn usable(global: &Global, id: &VpcPeeringConnectionId, vpc_id: &str, now: Millis) -> bool {
     global
         .peerings
         .get(id)
@@ -71,8 +71,8 @@ fn overlaps(a: &[ipnet::Ipv4Net], b: &[ipnet::Ipv4Net]) -> bool {
 
 impl Tx<'_> {
     /// A connection this side can see, or NotFound.
-    fn peering(&self, id: &str) -> Result<VpcPeeringConnection, ApiError> {
-        let p = self.global.peerings.find(Kind::VpcPeeringConnection, id)?;
+    fn peering(&self, id: &VpcPeeringConnectionId) -> Result<VpcPeeringConnection, ApiError> {
+        let p = self.global.peerings.lookup(id)?;
         if visible(
             self.global,
             &self.region.account,
@@ -161,7 +161,7 @@ impl Tx<'_> {
         }
         let failed = overlaps(&requester.cidrs, &accepter.cidrs);
         let p = VpcPeeringConnection {
-            id: Kind::VpcPeeringConnection.new_id(),
+            id: VpcPeeringConnectionId::new(),
             status: if failed {
                 PeeringStatus::Failed
             } else {
@@ -184,7 +184,7 @@ impl Tx<'_> {
 
     pub fn accept_vpc_peering_connection(
         &mut self,
-        id: &str,
+        id: &VpcPeeringConnectionId,
     ) -> Result<VpcPeeringConnection, ApiError> {
         let p = self.peering(id)?;
         self.require_accepter(&p, "accept")?;
@@ -213,7 +213,10 @@ impl Tx<'_> {
         Ok(row.clone())
     }
 
-    pub fn reject_vpc_peering_connection(&mut self, id: &str) -> Result<(), ApiError> {
+    pub fn reject_vpc_peering_connection(
+        &mut self,
+        id: &VpcPeeringConnectionId,
+    ) -> Result<(), ApiError> {
         let p = self.peering(id)?;
         self.require_accepter(&p, "reject")?;
         self.require_status(&p, &[PeeringStatus::PendingAcceptance], "reject")?;
@@ -222,7 +225,10 @@ impl Tx<'_> {
         Ok(())
     }
 
-    pub fn delete_vpc_peering_connection(&mut self, id: &str) -> Result<(), ApiError> {
+    pub fn delete_vpc_peering_connection(
+        &mut self,
+        id: &VpcPeeringConnectionId,
+    ) -> Result<(), ApiError> {
         let p = self.peering(id)?;
         let now = self.now;
         match status(&p, now) {
@@ -252,7 +258,7 @@ impl Tx<'_> {
     /// its owner's. Returns the options as they now stand (requester, accepter).
     pub fn modify_vpc_peering_connection_options(
         &mut self,
-        id: &str,
+        id: &VpcPeeringConnectionId,
         requester: Option<bool>,
         accepter: Option<bool>,
     ) -> Result<(bool, bool), ApiError> {
@@ -328,7 +334,7 @@ impl Tx<'_> {
         }
     }
 
-    fn end(&mut self, id: &str, status: PeeringStatus, message: String) {
+    fn end(&mut self, id: &VpcPeeringConnectionId, status: PeeringStatus, message: String) {
         let now = self.now;
         let row = self
             .global

@@ -743,7 +743,7 @@ impl Tx<'_> {
                 if !ours {
                     return Err(different_networks(&table.id, "VPC peering connection", id));
                 }
-                RouteTarget::VpcPeeringConnection(VpcPeeringConnectionId::parse(id)?)
+                RouteTarget::VpcPeeringConnection(p.id.clone())
             }
             "TransitGatewayId" => return Err(absent(Kind::TransitGateway, id)),
             "VpcEndpointId" => return Err(absent(Kind::VpcEndpoint, id)),

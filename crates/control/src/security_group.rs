@@ -108,7 +108,7 @@ impl RuleSpec {
 
     fn into_rule(self, tags: Tags) -> SecurityGroupRule {
         SecurityGroupRule {
-            id: Kind::SecurityGroupRule.new_id(),
+            id: SecurityGroupRuleId::new(),
             egress: self.egress,
             protocol: self.protocol,
             from_port: self.from_port,
@@ -317,6 +317,7 @@ pub fn expand(
 /// ModifySecurityGroupRules' new definition of one rule.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleUpdate {
+    /// As sent: parsed in its turn, once the group is found (errors in request order).
     pub rule_id: String,
     pub protocol: Option<String>,
     pub from_port: Option<i64>,
@@ -386,7 +387,7 @@ impl Tx<'_> {
         let id = SecurityGroupId::new();
         let rules = vec![
             SecurityGroupRule {
-                id: Kind::SecurityGroupRule.new_id(),
+                id: SecurityGroupRuleId::new(),
                 egress: false,
                 protocol: IpProtocol::All,
                 from_port: -1,
@@ -656,7 +657,8 @@ impl Tx<'_> {
         Ok(rules)
     }
 
-    /// RevokeSecurityGroupIngress / Egress, by permissions or by rule ids.
+    /// RevokeSecurityGroupIngress / Egress, by permissions or by rule ids. The rule ids
+    /// are text until their turn: the group's error comes first, then each id's in order.
     pub fn revoke_security_group(
         &mut self,
         group_id: &SecurityGroupId,
@@ -671,7 +673,7 @@ impl Tx<'_> {
             .get(&group.vpc_id)
             .is_some_and(|v| v.is_default);
         let mut revoked = Revoked::default();
-        let mut remove: Vec<String> = Vec::new();
+        let mut remove: Vec<SecurityGroupRuleId> = Vec::new();
         match (perms.is_empty(), rule_ids.is_empty()) {
             (false, false) => {
                 return Err(ApiError::combination(
@@ -681,14 +683,14 @@ impl Tx<'_> {
             (true, true) => return Err(ApiError::missing("IpPermissions")),
             (true, false) => {
                 for id in rule_ids {
-                    Kind::SecurityGroupRule.check(id)?;
+                    let id = SecurityGroupRuleId::parse(id)?;
                     let rule = group
                         .rules
                         .iter()
-                        .find(|r| &r.id == id && r.egress == egress)
-                        .ok_or_else(|| Kind::SecurityGroupRule.not_found(id))?;
-                    if !remove.contains(id) {
-                        remove.push(id.clone());
+                        .find(|r| r.id == id && r.egress == egress)
+                        .ok_or_else(|| Kind::SecurityGroupRule.not_found(&id))?;
+                    if !remove.contains(&id) {
+                        remove.push(id);
                         revoked.rules.push(rule.clone());
                     }
                 }
@@ -739,11 +741,11 @@ impl Tx<'_> {
         }
         let mut rules = group.rules.clone();
         for u in updates {
-            Kind::SecurityGroupRule.check(&u.rule_id)?;
+            let rule_id = SecurityGroupRuleId::parse(&u.rule_id)?;
             let pos = rules
                 .iter()
-                .position(|r| r.id == u.rule_id)
-                .ok_or_else(|| Kind::SecurityGroupRule.not_found(&u.rule_id))?;
+                .position(|r| r.id == rule_id)
+                .ok_or_else(|| Kind::SecurityGroupRule.not_found(&rule_id))?;
             let egress = rules[pos].egress;
             let specs = self.expand_for(group_id, &[u.as_permission()?], egress)?;
             let [spec] = &specs[..] else {
@@ -791,12 +793,12 @@ impl Tx<'_> {
             return Err(ApiError::missing("IpPermissions"));
         }
         for (id, d) in by_id {
-            Kind::SecurityGroupRule.check(id)?;
+            let id = SecurityGroupRuleId::parse(id)?;
             let d = description(d)?;
             let r = rules
                 .iter_mut()
-                .find(|r| &r.id == id && r.egress == egress)
-                .ok_or_else(|| Kind::SecurityGroupRule.not_found(id))?;
+                .find(|r| r.id == id && r.egress == egress)
+                .ok_or_else(|| Kind::SecurityGroupRule.not_found(&id))?;
             r.description = d;
         }
         if !perms.is_empty() {
@@ -825,7 +827,7 @@ impl Tx<'_> {
 /// The egress rule every new group starts with: all protocols to 0.0.0.0/0.
 pub(crate) fn default_egress_rule() -> SecurityGroupRule {
     SecurityGroupRule {
-        id: Kind::SecurityGroupRule.new_id(),
+        id: SecurityGroupRuleId::new(),
         egress: true,
         protocol: IpProtocol::All,
         from_port: -1,
@@ -978,7 +980,7 @@ mod tests {
         rule.peer = RulePeer::Group {
             group_id: SecurityGroupId::parse("sg-12345678").unwrap(),
             user_id: "2".into(),
-            vpc_id: Some("vpc-12345678".into()),
+            vpc_id: Some(VpcId::parse("vpc-12345678").unwrap()),
             peering_id: None,
         };
         assert!(spec.matches(&rule));

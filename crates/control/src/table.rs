@@ -45,11 +45,11 @@ tagged!(
     fort_model::DhcpOptions => fort_model::DhcpOptionsId,
     fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
     fort_model::Instance => fort_model::InstanceId,
-    fort_model::KeyPair => String,
+    fort_model::KeyPair => fort_model::KeyPairId,
     fort_model::Image => fort_model::ImageId,
-    fort_model::LaunchTemplate => String,
-    fort_model::Volume => String,
-    fort_model::VpcPeeringConnection => String,
+    fort_model::LaunchTemplate => fort_model::LaunchTemplateId,
+    fort_model::Volume => fort_model::VolumeId,
+    fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
 );
 
 impl Resource for fort_model::Address {

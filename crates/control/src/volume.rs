@@ -370,7 +370,7 @@ impl Tx<'_> {
                 }
                 check_tags(&req.tags, tx.config.quotas.tags_per_resource)?;
                 let v = Volume {
-                    id: Kind::Volume.new_id(),
+                    id: VolumeId::new(),
                     size: c.size,
                     snapshot_id: req.snapshot_id.clone(),
                     availability_zone: zone,
@@ -390,7 +390,7 @@ impl Tx<'_> {
                 tx.region.volumes.insert(v.clone());
                 Ok(v)
             },
-            |v| v.id.clone(),
+            |v| v.id.to_string(),
         )
     }
 
@@ -446,7 +446,7 @@ impl Tx<'_> {
             });
             let c = check_volume(ty, size, e.spec.iops, e.spec.throughput)?;
             self.region.volumes.insert(Volume {
-                id: Kind::Volume.new_id(),
+                id: VolumeId::new(),
                 size: c.size,
                 snapshot_id: snap.map(str::to_owned),
                 availability_zone: inst.availability_zone.clone(),
@@ -459,7 +459,7 @@ impl Tx<'_> {
                 auto_enable_io: false,
                 create_time: self.now,
                 attachment: Some(VolumeAttachment {
-                    instance_id: inst.id.to_string(),
+                    instance_id: inst.id.clone(),
                     device: m.device_name.clone(),
                     attach_time: self.now,
                     delete_on_termination: e.delete_on_termination.unwrap_or(true),
@@ -474,11 +474,11 @@ impl Tx<'_> {
 
     /// An instance is terminated: its delete-on-termination volumes go, the rest are
     /// detached.
-    pub(crate) fn terminate_volumes(&mut self, instance_id: &str) {
+    pub(crate) fn terminate_volumes(&mut self, instance_id: &InstanceId) {
         let ids = self.region.volumes.ids_where(|v| {
             v.attachment
                 .as_ref()
-                .is_some_and(|a| a.instance_id == instance_id)
+                .is_some_and(|a| a.instance_id == *instance_id)
         });
         for id in ids {
             let delete = self.region.volumes.get(&id).is_some_and(|v| {
@@ -498,7 +498,7 @@ impl Tx<'_> {
     /// (ModifyInstanceAttribute `BlockDeviceMapping`).
     pub(crate) fn set_delete_on_termination(
         &mut self,
-        instance_id: &str,
+        instance_id: &InstanceId,
         device: &str,
         value: bool,
     ) -> Result<(), ApiError> {
@@ -509,7 +509,7 @@ impl Tx<'_> {
             .find(|v| {
                 v.attachment
                     .as_ref()
-                    .is_some_and(|a| a.instance_id == instance_id && a.device == device)
+                    .is_some_and(|a| a.instance_id == *instance_id && a.device == device)
             })
             .map(|v| v.id.clone())
             .ok_or_else(|| {
@@ -527,13 +527,15 @@ impl Tx<'_> {
     }
 
     /// AttachVolume: answers the attachment (EC2 says `attaching`; it is `attached` next).
+    /// The instance id is text until the volume is found: an unknown volume is reported
+    /// before a malformed instance id.
     pub fn attach_volume(
         &mut self,
-        volume_id: &str,
+        volume_id: &VolumeId,
         instance_id: &str,
         device: &str,
     ) -> Result<Volume, ApiError> {
-        let v = self.region.volumes.find(Kind::Volume, volume_id)?.clone();
+        let v = self.region.volumes.lookup(volume_id)?.clone();
         let inst = self
             .region
             .instances
@@ -574,7 +576,7 @@ impl Tx<'_> {
         }
         let row = self.region.volumes.get_mut(volume_id).expect("found above");
         row.attachment = Some(VolumeAttachment {
-            instance_id: instance_id.to_owned(),
+            instance_id: inst.id,
             device: device.to_owned(),
             attach_time: self.now,
             delete_on_termination: false,
@@ -582,14 +584,15 @@ impl Tx<'_> {
         Ok(row.clone())
     }
 
-    /// DetachVolume: answers the attachment as it was (EC2 says `detaching`).
+    /// DetachVolume: answers the attachment as it was (EC2 says `detaching`). The instance
+    /// id is text until the volume is found, as in [`Tx::attach_volume`].
     pub fn detach_volume(
         &mut self,
-        volume_id: &str,
+        volume_id: &VolumeId,
         instance_id: Option<&str>,
         device: Option<&str>,
     ) -> Result<VolumeAttachment, ApiError> {
-        let v = self.region.volumes.find(Kind::Volume, volume_id)?.clone();
+        let v = self.region.volumes.lookup(volume_id)?.clone();
         if let Some(i) = instance_id {
             self.region.instances.find(Kind::Instance, i)?;
         }
@@ -605,7 +608,7 @@ impl Tx<'_> {
                 format!("Volume '{volume_id}' is in the 'available' state."),
             ));
         };
-        if instance_id.is_some_and(|i| i != a.instance_id) || device.is_some_and(|d| d != a.device)
+        if instance_id.is_some_and(|i| a.instance_id != i) || device.is_some_and(|d| d != a.device)
         {
             return Err(ApiError::new(
                 ErrorCode::InvalidAttachmentNotFound,
@@ -635,8 +638,8 @@ impl Tx<'_> {
         Ok(a)
     }
 
-    pub fn delete_volume(&mut self, volume_id: &str) -> Result<(), ApiError> {
-        let v = self.region.volumes.find(Kind::Volume, volume_id)?;
+    pub fn delete_volume(&mut self, volume_id: &VolumeId) -> Result<(), ApiError> {
+        let v = self.region.volumes.lookup(volume_id)?;
         if let Some(a) = &v.attachment {
             return Err(ApiError::new(
                 ErrorCode::VolumeInUse,
@@ -653,11 +656,11 @@ impl Tx<'_> {
     /// ModifyVolume: the new size, type, IOPS or throughput (a volume only grows).
     pub fn modify_volume(
         &mut self,
-        volume_id: &str,
+        volume_id: &VolumeId,
         spec: VolumeSpec,
         multi_attach: Option<bool>,
     ) -> Result<Volume, ApiError> {
-        let v = self.region.volumes.find(Kind::Volume, volume_id)?.clone();
+        let v = self.region.volumes.lookup(volume_id)?.clone();
         let size = spec.size.unwrap_or(i64::from(v.size));
         if size < i64::from(v.size) {
             return Err(ApiError::invalid_value(format!(
@@ -701,13 +704,10 @@ impl Tx<'_> {
     /// ModifyVolumeAttribute `AutoEnableIO`.
     pub fn modify_volume_attribute(
         &mut self,
-        volume_id: &str,
+        volume_id: &VolumeId,
         auto_enable_io: bool,
     ) -> Result<(), ApiError> {
-        self.region
-            .volumes
-            .find_mut(Kind::Volume, volume_id)?
-            .auto_enable_io = auto_enable_io;
+        self.region.volumes.lookup_mut(volume_id)?.auto_enable_io = auto_enable_io;
         Ok(())
     }
 }

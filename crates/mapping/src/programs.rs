@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use fort_control::World;
+use fort_model::VpcPeeringConnectionId;
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{ItemKey, V2p};
 
@@ -77,7 +78,7 @@ pub struct Programs {
     direct: HashMap<String, BTreeMap<String, usize>>,
     /// VPC → the VPCs it has an active peering with (by peering id). Not transitive: a
     /// host serves the peers of the VPCs of its ports, not the peers' peers.
-    peers: HashMap<String, BTreeMap<String, String>>,
+    peers: HashMap<String, BTreeMap<String, VpcPeeringConnectionId>>,
     /// VNI → VPC, kept from the VPC header items, for lookups.
     vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
@@ -500,7 +501,7 @@ impl Programs {
     /// Peering connections changed: hosts with ports in a VPC start or stop serving the
     /// VPCs it became or stopped being peered with.
     fn peerings_changed(&mut self, world: &World, sink: &mut Deltas) {
-        let mut now: HashMap<String, BTreeMap<String, String>> = HashMap::new();
+        let mut now: HashMap<String, BTreeMap<String, VpcPeeringConnectionId>> = HashMap::new();
         let at = fort_control::now_millis();
         for p in world.global.peerings.values() {
             if fort_control::peering::status(p, at) != fort_model::PeeringStatus::Active {
@@ -514,7 +515,7 @@ impl Programs {
                 .or_default()
                 .insert(a.to_string(), p.id.clone());
         }
-        let pairs = |m: &HashMap<String, BTreeMap<String, String>>| -> BTreeSet<(String, String)> {
+        let pairs = |m: &HashMap<String, BTreeMap<String, VpcPeeringConnectionId>>| -> BTreeSet<(String, String)> {
             m.iter()
                 .flat_map(|(v, ps)| ps.keys().map(move |p| (v.clone(), p.clone())))
                 .collect()

@@ -11,11 +11,12 @@ use serde::{Deserialize, Serialize};
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
     ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
-    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, Kind,
-    LocalGatewayId, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId,
-    NetworkInterfaceId, PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId,
-    RouteTableId, SecurityGroupId, SubnetId, TransitGatewayId, VpcCidrAssociationId, VpcEndpointId,
-    VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, KeyPairId, Kind,
+    LaunchTemplateId, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
+    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
+    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
+    SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId,
+    VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -284,7 +285,7 @@ pub struct NatGateway {
 /// accounts and regions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VpcPeeringConnection {
-    pub id: String,
+    pub id: VpcPeeringConnectionId,
     pub requester: PeeringVpcInfo,
     pub accepter: PeeringVpcInfo,
     /// As stored: a pending request past its expiration time reads `expired` (see
@@ -385,7 +386,7 @@ pub struct SecurityGroup {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroupRule {
-    pub id: String,
+    pub id: SecurityGroupRuleId,
     pub egress: bool,
     /// Stored as EC2 shows it: `tcp`, `udp`, `icmp`, `icmpv6`, `-1`, or a number as text.
     pub protocol: IpProtocol,
@@ -404,8 +405,8 @@ pub enum RulePeer {
     Group {
         group_id: SecurityGroupId,
         user_id: String,
-        vpc_id: Option<String>,
-        peering_id: Option<String>,
+        vpc_id: Option<VpcId>,
+        peering_id: Option<VpcPeeringConnectionId>,
     },
 }
 
@@ -560,7 +561,7 @@ impl Default for MetadataOptions {
 /// A launch template and all its versions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchTemplate {
-    pub id: String,
+    pub id: LaunchTemplateId,
     pub name: String,
     pub create_time: Millis,
     /// `arn:aws:iam::ACCOUNT:root`.
@@ -586,7 +587,7 @@ pub struct LaunchTemplateVersion {
 /// An EBS volume.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Volume {
-    pub id: String,
+    pub id: VolumeId,
     /// GiB.
     pub size: u32,
     pub snapshot_id: Option<String>,
@@ -610,7 +611,7 @@ pub struct Volume {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeAttachment {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub device: String,
     pub attach_time: Millis,
     pub delete_on_termination: bool,
@@ -629,8 +630,7 @@ pub struct VolumeModification {
 /// An SSH key pair: only its public half is kept (EC2 hands the private key out once).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPair {
-    /// `key-` + 17 hex.
-    pub id: String,
+    pub id: KeyPairId,
     pub name: String,
     /// `rsa` or `ed25519`.
     pub key_type: String,
@@ -858,7 +858,11 @@ mod tests {
             r#"{"id":"sg-0123456789abcdef0","name":"web","description":"d","vpc_id":"vpc-0123456789abcdef0",
             "rules":[{"id":"sgr-0123456789abcdef0","egress":false,"protocol":"tcp","from_port":22,"to_port":22,
             "peer":{"Group":{"group_id":"sg-0123456789abcdef1","user_id":"000000000000","vpc_id":null,"peering_id":null}},
-            "description":null,"tags":{}}],"tags":{}}"#,
+            "description":null,"tags":{}},
+            {"id":"sgr-0123456789abcdef1","egress":false,"protocol":"tcp","from_port":443,"to_port":443,
+            "peer":{"Group":{"group_id":"sg-0123456789abcdef2","user_id":"111111111111",
+            "vpc_id":"vpc-0123456789abcdef1","peering_id":"pcx-0123456789abcdef0"}},
+            "description":"peer","tags":{"Name":"r"}}],"tags":{}}"#,
         );
         same::<RouteTable>(
             r#"{"id":"rtb-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",
@@ -921,6 +925,32 @@ mod tests {
             "accepter":{"vpc_id":"vpc-0123456789abcdef1","owner_id":"000000000000","region":"us-east-1",
             "cidrs":["10.1.0.0/16"],"allow_dns_resolution_from_remote_vpc":false},
             "status":"active","message":"Active","expiration_time":null,"ended":null,"tags":{}}"#,
+        );
+        same::<LaunchTemplate>(
+            r#"{"id":"lt-0123456789abcdef0","name":"web","create_time":1,
+            "created_by":"arn:aws:iam::000000000000:root","default_version":1,"latest_version":2,
+            "versions":[{"number":1,"description":null,"create_time":1,"data":{"InstanceType":"t3.micro"}},
+            {"number":2,"description":"v2","create_time":2,"data":{"ImageId":"ami-0123456789abcdef0"}}],
+            "client_token":null,"tags":{"Name":"t"}}"#,
+        );
+        same::<Volume>(
+            r#"{"id":"vol-0123456789abcdef0","size":8,"snapshot_id":"snap-0123456789abcdef0",
+            "availability_zone":"us-east-1a","volume_type":"gp3","iops":3000,"throughput":125,
+            "encrypted":false,"kms_key_id":null,"multi_attach_enabled":false,"auto_enable_io":false,
+            "create_time":1,"attachment":{"instance_id":"i-0123456789abcdef0","device":"/dev/xvda",
+            "attach_time":1,"delete_on_termination":true},
+            "modification":{"start_time":2,"original_size":4,"original_type":"gp2","original_iops":100,
+            "original_throughput":null,"original_multi_attach":false},"client_token":null,"tags":{}}"#,
+        );
+        same::<Volume>(
+            r#"{"id":"vol-1234abcd","size":1,"snapshot_id":null,"availability_zone":"us-east-1b",
+            "volume_type":"gp2","iops":null,"throughput":null,"encrypted":true,"kms_key_id":"k",
+            "multi_attach_enabled":false,"auto_enable_io":true,"create_time":1,"attachment":null,
+            "modification":null,"client_token":"c","tags":{"Name":"v"}}"#,
+        );
+        same::<KeyPair>(
+            r#"{"id":"key-0123456789abcdef0","name":"my key","key_type":"ed25519",
+            "fingerprint":"abc=","public_key":"ssh-ed25519 AAAA my key","create_time":1,"tags":{}}"#,
         );
     }
 }

@@ -9,8 +9,8 @@ use fort_control::instance::{
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_model::{
-    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, MetadataOptions,
-    NetworkInterface, Volume, format_time,
+    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, LaunchTemplateId,
+    MetadataOptions, NetworkInterface, Volume, format_time,
 };
 
 use super::network_interface::{association, groups, private_ip_specs};
@@ -34,13 +34,13 @@ crate::actions!(
 );
 
 /// Volumes by the instance they are attached to, built once per request.
-type Volumes<'a> = HashMap<&'a str, Vec<&'a Volume>>;
+type Volumes<'a> = HashMap<&'a InstanceId, Vec<&'a Volume>>;
 
 fn volumes(region: &Region) -> Volumes<'_> {
     let mut map: Volumes<'_> = HashMap::new();
     for v in region.volumes.values() {
         if let Some(a) = &v.attachment {
-            map.entry(a.instance_id.as_str()).or_default().push(v);
+            map.entry(&a.instance_id).or_default().push(v);
         }
     }
     for v in map.values_mut() {
@@ -154,7 +154,7 @@ fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
 fn run_request(
     ctx: &Ctx<'_>,
     p: &Params,
-    launch_template: Option<(String, u64)>,
+    launch_template: Option<(LaunchTemplateId, u64)>,
 ) -> Result<RunInstances, ApiError> {
     if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
         return Err(ApiError::new(
@@ -666,7 +666,7 @@ fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiE
             render_block_devices(
                 &mut w,
                 "blockDeviceMapping",
-                vols.get(i.id.as_str()).map_or(&[], |v| v.as_slice()),
+                vols.get(&i.id).map_or(&[], |v| v.as_slice()),
             );
         }
         "productCodes" => {
@@ -994,7 +994,7 @@ pub fn render(
     render_block_devices(
         w,
         "blockDeviceMapping",
-        vols.get(i.id.as_str()).map_or(&[], |v| v.as_slice()),
+        vols.get(&i.id).map_or(&[], |v| v.as_slice()),
     );
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())

@@ -142,7 +142,7 @@ const FILTERS: &[&str] = &["key-pair-id", "fingerprint", "key-name", "key-type"]
 
 fn field(k: &KeyPair, name: &str) -> Vec<String> {
     match name {
-        "key-pair-id" => vec![k.id.clone()],
+        "key-pair-id" => vec![k.id.to_string()],
         "fingerprint" => vec![k.fingerprint.clone()],
         "key-name" => vec![k.name.clone()],
         "key-type" => vec![k.key_type.clone()],

@@ -11,7 +11,8 @@ use fort_control::launch_template::{
     CreateLaunchTemplate, CreateVersion, TemplateRef, TemplateVersions,
 };
 use fort_model::{
-    ApiError, ErrorCode, Instance, Kind, LaunchTemplate, LaunchTemplateVersion, format_time,
+    ApiError, ErrorCode, Instance, Kind, LaunchTemplate, LaunchTemplateId, LaunchTemplateVersion,
+    format_time,
 };
 
 use super::launch_template_fields::FIELDS;
@@ -560,7 +561,7 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
 pub fn with_template(
     region: &Region,
     p: &Params,
-) -> Result<(Params, Option<(String, u64)>), ApiError> {
+) -> Result<(Params, Option<(LaunchTemplateId, u64)>), ApiError> {
     let spec = p.child("LaunchTemplate");
     if !spec.is_present() {
         return Ok((p.clone(), None));

@@ -2,7 +2,8 @@
 
 use fort_control::peering;
 use fort_model::{
-    ApiError, ErrorCode, Kind, PeeringStatus, PeeringVpcInfo, VpcPeeringConnection, format_time,
+    ApiError, ErrorCode, Kind, PeeringStatus, PeeringVpcInfo, VpcPeeringConnection,
+    VpcPeeringConnectionId, format_time,
 };
 
 use super::{Ctx, Describe, next_token, ok_return};
@@ -43,21 +44,25 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::AcceptVpcPeeringConnection => {
-            let id = p.req("VpcPeeringConnectionId")?;
-            let pcx = ctx.write(|tx| tx.accept_vpc_peering_connection(id)).await?;
+            let id = VpcPeeringConnectionId::parse(p.req("VpcPeeringConnectionId")?)?;
+            let pcx = ctx
+                .write(|tx| tx.accept_vpc_peering_connection(&id))
+                .await?;
             let now = fort_control::now_millis();
             let mut w = Xml::new();
             w.el("vpcPeeringConnection", |w| render(w, &pcx, now));
             Ok(w)
         }
         Action::RejectVpcPeeringConnection => {
-            let id = p.req("VpcPeeringConnectionId")?;
-            ctx.write(|tx| tx.reject_vpc_peering_connection(id)).await?;
+            let id = VpcPeeringConnectionId::parse(p.req("VpcPeeringConnectionId")?)?;
+            ctx.write(|tx| tx.reject_vpc_peering_connection(&id))
+                .await?;
             Ok(ok_return())
         }
         Action::DeleteVpcPeeringConnection => {
-            let id = p.req("VpcPeeringConnectionId")?;
-            ctx.write(|tx| tx.delete_vpc_peering_connection(id)).await?;
+            let id = VpcPeeringConnectionId::parse(p.req("VpcPeeringConnectionId")?)?;
+            ctx.write(|tx| tx.delete_vpc_peering_connection(&id))
+                .await?;
             Ok(ok_return())
         }
         Action::ModifyVpcPeeringConnectionOptions => {
@@ -75,8 +80,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     "The request must contain the parameter RequesterPeeringConnectionOptions or AccepterPeeringConnectionOptions",
                 ));
             }
+            // Parsed once the options are read: their errors were reported first.
+            let id = VpcPeeringConnectionId::parse(id)?;
             let (r, a) = ctx
-                .write(|tx| tx.modify_vpc_peering_connection_options(id, requester, accepter))
+                .write(|tx| tx.modify_vpc_peering_connection_options(&id, requester, accepter))
                 .await?;
             let mut w = Xml::new();
             if req_given {
@@ -148,7 +155,7 @@ fn field(x: &VpcPeeringConnection, name: &str, now: fort_model::Millis) -> Vec<S
         "expiration-time" => x.expiration_time.map(format_time).into_iter().collect(),
         "status-code" => vec![peering::status(x, now).as_str().to_owned()],
         "status-message" => vec![message(x, now).to_owned()],
-        "vpc-peering-connection-id" => vec![x.id.clone()],
+        "vpc-peering-connection-id" => vec![x.id.to_string()],
         _ => vec![],
     }
 }

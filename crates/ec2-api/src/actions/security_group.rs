@@ -171,7 +171,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     |x| &x.1.tags,
                     |x, n| match n {
                         "group-id" => vec![x.0.id.to_string()],
-                        "security-group-rule-id" => vec![x.1.id.clone()],
+                        "security-group-rule-id" => vec![x.1.id.to_string()],
                         _ => vec![],
                     },
                 )?;
@@ -476,8 +476,8 @@ fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Opti
             {
                 w.leaf("userId", user_id)
                     .leaf("groupId", group_id)
-                    .opt("vpcId", vpc_id.as_deref())
-                    .opt("vpcPeeringConnectionId", peering_id.as_deref())
+                    .opt("vpcId", vpc_id.as_ref())
+                    .opt("vpcPeeringConnectionId", peering_id.as_ref())
                     .opt("description", *d);
             }
         },
@@ -549,8 +549,8 @@ fn render_rule(w: &mut Xml, ctx: &Ctx<'_>, group_id: &str, r: &SecurityGroupRule
             w.el("referencedGroupInfo", |w| {
                 w.leaf("groupId", group_id)
                     .leaf("userId", user_id)
-                    .opt("vpcId", vpc_id.as_deref())
-                    .opt("vpcPeeringConnectionId", peering_id.as_deref());
+                    .opt("vpcId", vpc_id.as_ref())
+                    .opt("vpcPeeringConnectionId", peering_id.as_ref());
             });
         }
     }

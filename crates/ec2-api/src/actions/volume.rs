@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::volume::{CreateVolume, VolumeSpec, shown_iops};
-use fort_model::{ApiError, Kind, Volume, VolumeAttachment, format_time};
+use fort_model::{ApiError, Kind, Volume, VolumeAttachment, VolumeId, format_time};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::query::Params;
@@ -106,7 +106,7 @@ fn field(region: &Region, v: &Volume, name: &str) -> Vec<String> {
             .into_iter()
             .collect(),
         "attachment.device" => a.map(|a| a.device.clone()).into_iter().collect(),
-        "attachment.instance-id" => a.map(|a| a.instance_id.clone()).into_iter().collect(),
+        "attachment.instance-id" => a.map(|a| a.instance_id.to_string()).into_iter().collect(),
         "attachment.status" => a.map(|_| "attached".to_owned()).into_iter().collect(),
         "availability-zone" => one(v.availability_zone.clone()),
         "availability-zone-id" => zone_id(region, &v.availability_zone).into_iter().collect(),
@@ -117,7 +117,7 @@ fn field(region: &Region, v: &Volume, name: &str) -> Vec<String> {
         "size" => one(v.size.to_string()),
         "snapshot-id" => one(v.snapshot_id.clone().unwrap_or_default()),
         "status" => one(state(v).into()),
-        "volume-id" => one(v.id.clone()),
+        "volume-id" => one(v.id.to_string()),
         "volume-type" => one(v.volume_type.clone()),
         _ => vec![],
     }
@@ -217,9 +217,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
         Action::AttachVolume => {
-            let vol = p.req("VolumeId")?.to_owned();
+            let vol = p.req("VolumeId")?;
             let inst = p.req("InstanceId")?.to_owned();
             let device = p.req("Device")?.to_owned();
+            // Parsed once every parameter is read: a missing one was reported first.
+            let vol = VolumeId::parse(vol)?;
             let v = ctx
                 .write(|tx| tx.attach_volume(&vol, &inst, &device))
                 .await?;
@@ -232,10 +234,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DetachVolume => {
-            let vol = p.req("VolumeId")?.to_owned();
+            let vol = p.req("VolumeId")?;
             let inst = p.opt_str("InstanceId");
             let device = p.opt_str("Device");
             p.bool("Force")?;
+            let vol = VolumeId::parse(vol)?;
             let a = ctx
                 .write(|tx| tx.detach_volume(&vol, inst.as_deref(), device.as_deref()))
                 .await?;
@@ -244,14 +247,15 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             Ok(w)
         }
         Action::DeleteVolume => {
-            let vol = p.req("VolumeId")?.to_owned();
+            let vol = VolumeId::parse(p.req("VolumeId")?)?;
             ctx.write(|tx| tx.delete_volume(&vol)).await?;
             Ok(ok_return())
         }
         Action::ModifyVolume => {
-            let vol = p.req("VolumeId")?.to_owned();
+            let vol = p.req("VolumeId")?;
             let s = spec(p)?;
             let multi = p.bool("MultiAttachEnabled")?;
+            let vol = VolumeId::parse(vol)?;
             let v = ctx.write(|tx| tx.modify_volume(&vol, s, multi)).await?;
             let mut w = Xml::new();
             w.el("volumeModification", |w| modification(w, &v, true));
@@ -305,7 +309,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                             "start-time" => {
                                 m.map(|m| format_time(m.start_time)).into_iter().collect()
                             }
-                            "volume-id" => vec![x.id.clone()],
+                            "volume-id" => vec![x.id.to_string()],
                             _ => vec![],
                         }
                     },
@@ -384,10 +388,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
         Action::DescribeVolumeAttribute => {
-            let vol = p.req("VolumeId")?.to_owned();
+            let vol = p.req("VolumeId")?;
             let attr = p.req("Attribute")?.to_owned();
+            let vol = VolumeId::parse(vol)?;
             ctx.read(|v| {
-                let x = v.region.volumes.find(Kind::Volume, &vol)?;
+                let x = v.region.volumes.lookup(&vol)?;
                 let mut w = Xml::new();
                 w.leaf("volumeId", &x.id);
                 match attr.as_str() {
@@ -412,16 +417,17 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
         Action::ModifyVolumeAttribute => {
-            let vol = p.req("VolumeId")?.to_owned();
+            let vol = p.req("VolumeId")?;
             let v = p
                 .attr_bool("AutoEnableIO")?
                 .ok_or_else(|| ApiError::missing("AutoEnableIO"))?;
+            let vol = VolumeId::parse(vol)?;
             ctx.write(|tx| tx.modify_volume_attribute(&vol, v)).await?;
             Ok(ok_return())
         }
         Action::EnableVolumeIO => {
-            let vol = p.req("VolumeId")?.to_owned();
-            ctx.read(|v| v.region.volumes.find(Kind::Volume, &vol).map(|_| ()))
+            let vol = VolumeId::parse(p.req("VolumeId")?)?;
+            ctx.read(|v| v.region.volumes.lookup(&vol).map(|_| ()))
                 .await??;
             Ok(ok_return())
         }
