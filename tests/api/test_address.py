@@ -167,3 +167,27 @@ def test_release_disassociates_in_the_default_vpc_only(ec2, default_subnet, vpc)
     ec2.delete_subnet(SubnetId=s)
     ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
     ec2.delete_internet_gateway(InternetGatewayId=igw)
+
+
+def test_reverse_dns_attribute(ec2):
+    a = ec2.allocate_address(Domain="vpc")
+    aid, ip = a["AllocationId"], a["PublicIp"]
+    got = ec2.describe_addresses_attribute(AllocationIds=[aid], Attribute="domain-name")["Addresses"]
+    assert got == [{"PublicIp": ip, "AllocationId": aid}]
+    m = ec2.modify_address_attribute(AllocationId=aid, DomainName="Mail.Example.com")["Address"]
+    assert m == {"PublicIp": ip, "AllocationId": aid,
+                 "PtrRecordUpdate": {"Value": "mail.example.com.", "Status": "PENDING"}}
+    got = ec2.describe_addresses_attribute(AllocationIds=[aid], Attribute="domain-name")["Addresses"]
+    assert got == [{"PublicIp": ip, "AllocationId": aid, "PtrRecord": "mail.example.com."}]
+    assert aid in [x["AllocationId"] for x in ec2.describe_addresses_attribute(Attribute="domain-name")["Addresses"]]
+    r = ec2.reset_address_attribute(AllocationId=aid, Attribute="domain-name")["Address"]
+    assert r["PtrRecord"] == "mail.example.com." and r["PtrRecordUpdate"] == {"Status": "PENDING"}
+    assert "PtrRecord" not in ec2.describe_addresses_attribute(AllocationIds=[aid])["Addresses"][0]
+    # bad input changes nothing
+    assert error_code(ec2.modify_address_attribute, AllocationId=aid, DomainName="not a name") == "InvalidParameterValue"
+    assert error_code(ec2.modify_address_attribute, AllocationId="eipalloc-0123456789abcdef0",
+                      DomainName="x.example.com") == "InvalidAllocationID.NotFound"
+    assert error_code(ec2.describe_addresses_attribute, AllocationIds=["eipalloc-0123456789abcdef0"]) == \
+        "InvalidAllocationID.NotFound"
+    assert "PtrRecord" not in ec2.describe_addresses_attribute(AllocationIds=[aid])["Addresses"][0]
+    ec2.release_address(AllocationId=aid)
