@@ -102,7 +102,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     |_, _| Vec::new(),
                 )?;
                 let mut w = Xml::new();
-                w.set("addressSet", page.items, |w, a| render_attribute(w, a, None));
+                w.set("addressSet", page.items, |w, a| {
+                    render_attribute(w, a, None)
+                });
                 next_token(&mut w, page.next_token);
                 Ok(w)
             })
@@ -117,9 +119,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     None
                 }
             };
-            let (before, update) = ctx
-                .write(|tx| tx.set_address_ptr_record(&id, name))
-                .await?;
+            let (before, update) = ctx.write(|tx| tx.set_address_ptr_record(&id, name)).await?;
             let mut w = Xml::new();
             w.el("address", |w| {
                 render_attribute(w, &before, Some(update.as_deref()))
