@@ -186,16 +186,19 @@ impl Tx<'_> {
     ) -> Result<(), ApiError> {
         let id = self.address_id(allocation_id, public_ip)?;
         let addr = self.region.addresses.get(&id).expect("found above").clone();
-        // In the default VPC, releasing disassociates first; elsewhere it must be done before.
+        // In the default VPC, releasing disassociates first (not from a NAT gateway, which
+        // holds its address); elsewhere it must be done before.
         if let Some(a) = &addr.association {
             let in_default_vpc = self
                 .region
                 .network_interfaces
                 .get(&a.network_interface_id)
                 .is_some_and(|e| {
-                    self.region
-                        .default_vpc()
-                        .is_some_and(|v| v.id.as_str() == e.vpc_id.as_str())
+                    !e.requester_managed
+                        && self
+                            .region
+                            .default_vpc()
+                            .is_some_and(|v| v.id.as_str() == e.vpc_id.as_str())
                 });
             if in_default_vpc {
                 self.disassociate_address(Some(&a.id), None)?;
