@@ -84,7 +84,6 @@ def test_associate_instance_and_interface(ec2, default_subnet):
         assert [x["AllocationId"] for x in ec2.describe_addresses(Filters=[{"Name": name, "Values": [value]}])["Addresses"]] == [a["AllocationId"]]
     eni = ec2.describe_network_interfaces(Filters=[{"Name": "association.allocation-id", "Values": [a["AllocationId"]]}])["NetworkInterfaces"]
     assert eni[0]["Association"]["AssociationId"] == assoc
-    assert error_code(ec2.release_address, AllocationId=a["AllocationId"]) == "InvalidIPAddress.InUse"
     # Same target again: idempotent.
     assert ec2.associate_address(AllocationId=a["AllocationId"], InstanceId=iid)["AssociationId"] == assoc
 
@@ -141,3 +140,54 @@ def test_address_quota():
         c.allocate_address(Domain="vpc")
     finally:
         f.close()
+
+
+def test_release_disassociates_in_the_default_vpc_only(ec2, default_subnet, vpc):
+    # [Default VPC] releasing disassociates; [nondefault VPC] it must be disassociated first
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1,
+                            SubnetId=default_subnet["SubnetId"])["Instances"][0]["InstanceId"]
+    a = ec2.allocate_address(Domain="vpc")
+    ec2.associate_address(AllocationId=a["AllocationId"], InstanceId=iid)
+    ec2.release_address(AllocationId=a["AllocationId"])
+    assert error_code(ec2.describe_addresses, AllocationIds=[a["AllocationId"]]) == "InvalidAllocationID.NotFound"
+    d = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert d.get("PublicIpAddress") != a["PublicIp"]
+    ec2.terminate_instances(InstanceIds=[iid])
+
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.4.0/24")["Subnet"]["SubnetId"]
+    e = ec2.create_network_interface(SubnetId=s)["NetworkInterface"]["NetworkInterfaceId"]
+    b = ec2.allocate_address(Domain="vpc")
+    assoc = ec2.associate_address(AllocationId=b["AllocationId"], NetworkInterfaceId=e)["AssociationId"]
+    assert error_code(ec2.release_address, AllocationId=b["AllocationId"]) == "InvalidIPAddress.InUse"
+    ec2.disassociate_address(AssociationId=assoc)
+    ec2.release_address(AllocationId=b["AllocationId"])
+    ec2.delete_network_interface(NetworkInterfaceId=e)
+    ec2.delete_subnet(SubnetId=s)
+    ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+    ec2.delete_internet_gateway(InternetGatewayId=igw)
+
+
+def test_reverse_dns_attribute(ec2):
+    a = ec2.allocate_address(Domain="vpc")
+    aid, ip = a["AllocationId"], a["PublicIp"]
+    got = ec2.describe_addresses_attribute(AllocationIds=[aid], Attribute="domain-name")["Addresses"]
+    assert got == [{"PublicIp": ip, "AllocationId": aid}]
+    m = ec2.modify_address_attribute(AllocationId=aid, DomainName="Mail.Example.com")["Address"]
+    assert m == {"PublicIp": ip, "AllocationId": aid,
+                 "PtrRecordUpdate": {"Value": "mail.example.com.", "Status": "PENDING"}}
+    got = ec2.describe_addresses_attribute(AllocationIds=[aid], Attribute="domain-name")["Addresses"]
+    assert got == [{"PublicIp": ip, "AllocationId": aid, "PtrRecord": "mail.example.com."}]
+    assert aid in [x["AllocationId"] for x in ec2.describe_addresses_attribute(Attribute="domain-name")["Addresses"]]
+    r = ec2.reset_address_attribute(AllocationId=aid, Attribute="domain-name")["Address"]
+    assert r["PtrRecord"] == "mail.example.com." and r["PtrRecordUpdate"] == {"Status": "PENDING"}
+    assert "PtrRecord" not in ec2.describe_addresses_attribute(AllocationIds=[aid])["Addresses"][0]
+    # bad input changes nothing
+    assert error_code(ec2.modify_address_attribute, AllocationId=aid, DomainName="not a name") == "InvalidParameterValue"
+    assert error_code(ec2.modify_address_attribute, AllocationId="eipalloc-0123456789abcdef0",
+                      DomainName="x.example.com") == "InvalidAllocationID.NotFound"
+    assert error_code(ec2.describe_addresses_attribute, AllocationIds=["eipalloc-0123456789abcdef0"]) == \
+        "InvalidAllocationID.NotFound"
+    assert "PtrRecord" not in ec2.describe_addresses_attribute(AllocationIds=[aid])["Addresses"][0]
+    ec2.release_address(AllocationId=aid)

@@ -41,6 +41,9 @@ def test_igw_lifecycle(ec2, vpc):
     assert error_code(ec2.attach_internet_gateway, InternetGatewayId=gid, VpcId=other) == "Resource.AlreadyAssociated"
     assert error_code(ec2.detach_internet_gateway, InternetGatewayId=gid, VpcId=other) == "Gateway.NotAttached"
     assert error_code(ec2.detach_internet_gateway, InternetGatewayId=g2, VpcId=vid) == "Gateway.NotAttached"
+    # detaching checks the attachment only: a VPC that does not exist is not attached
+    assert error_code(ec2.detach_internet_gateway, InternetGatewayId=gid,
+                      VpcId="vpc-0123456789abcdef0") == "Gateway.NotAttached"
     ec2.delete_vpc(VpcId=other)
     assert error_code(ec2.delete_internet_gateway, InternetGatewayId=gid) == "DependencyViolation"
     assert error_code(ec2.delete_vpc, VpcId=vid) == "DependencyViolation"
@@ -144,8 +147,9 @@ def test_eigw_lifecycle(fort, ec2, vpc):
     assert error_code(ec2.delete_vpc, VpcId=vid) == "DependencyViolation"
     d = ec2.delete_egress_only_internet_gateway(EgressOnlyInternetGatewayId=gid)
     assert d["ReturnCode"] is True
-    assert error_code(ec2.describe_egress_only_internet_gateways,
-                      EgressOnlyInternetGatewayIds=[gid]) == "InvalidGatewayID.NotFound"
+    # EC2 describes an egress-only gateway it does not know as nothing, not NotFound
+    assert ec2.describe_egress_only_internet_gateways(
+        EgressOnlyInternetGatewayIds=[gid])["EgressOnlyInternetGateways"] == []
     assert error_code(ec2.delete_egress_only_internet_gateway,
                       EgressOnlyInternetGatewayId=gid) == "InvalidGatewayID.NotFound"
     assert error_code(ec2.delete_egress_only_internet_gateway,

@@ -191,3 +191,17 @@ def test_aws_quotas():
         ec2.create_network_acl_entry(NetworkAclId=ids[0], RuleNumber=100, Protocol="-1", RuleAction="allow", Egress=False, CidrBlock="0.0.0.0/0")
     finally:
         own.close()
+
+
+def test_untagged_acl_and_route_table_have_empty_tags(ec2, vpc):
+    # EC2 writes an empty tagSet for network ACLs, route tables and peering connections
+    a = ec2.create_network_acl(VpcId=vpc["VpcId"])["NetworkAcl"]
+    assert a["Tags"] == []
+    [d] = ec2.describe_network_acls(NetworkAclIds=[a["NetworkAclId"]])["NetworkAcls"]
+    assert d["Tags"] == []
+    t = ec2.create_route_table(VpcId=vpc["VpcId"])["RouteTable"]
+    assert t["Tags"] == []
+    [d] = ec2.describe_route_tables(RouteTableIds=[t["RouteTableId"]])["RouteTables"]
+    assert d["Tags"] == []
+    ec2.delete_route_table(RouteTableId=t["RouteTableId"])
+    ec2.delete_network_acl(NetworkAclId=a["NetworkAclId"])

@@ -3,6 +3,8 @@ account, another region; routes to them; the errors AWS returns."""
 
 import pytest
 
+from botocore.exceptions import ClientError
+
 from conftest import OTHER_ACCESS_KEY, OTHER_SECRET_KEY, error_code
 
 
@@ -17,6 +19,34 @@ def pair(ec2):
             ec2.delete_vpc(VpcId=v)
         except Exception:
             pass
+
+
+def error(call, **kw):
+    """The error (code and message) EC2 answers the call with."""
+    with pytest.raises(ClientError) as e:
+        call(**kw)
+    return {k: e.value.response["Error"][k] for k in ("Code", "Message")}
+
+
+def test_wrong_region_of_the_accepter(fort, ec2):
+    west = fort.client(region="us-west-1")
+    a = ec2.create_vpc(CidrBlock="10.70.0.0/16")["Vpc"]["VpcId"]
+    b = west.create_vpc(CidrBlock="10.71.0.0/16")["Vpc"]["VpcId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b, PeerRegion="us-west-1")[
+        "VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    assert error(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx) == {
+        "Code": "OperationNotPermitted",
+        "Message": f"Incorrect region (us-east-1) specified for this request. VPC peering connection {pcx} "
+                   "must be accepted in region us-west-1"}
+    assert error(ec2.reject_vpc_peering_connection, VpcPeeringConnectionId=pcx) == {
+        "Code": "OperationNotPermitted",
+        "Message": f"Incorrect region (us-east-1) specified for this request. VPC peering connection {pcx} "
+                   "must be accepted or rejected in region us-west-1"}
+    assert west.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)["VpcPeeringConnection"]["Status"]["Code"] == "active"
+    assert status(ec2, pcx) == "active"
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    ec2.delete_vpc(VpcId=a)
+    west.delete_vpc(VpcId=b)
 
 
 def status(ec2, pcx):
@@ -42,8 +72,17 @@ def test_lifecycle_in_one_account(ec2, pair):
     assert p["AccepterVpcInfo"]["Region"] == "us-east-1"
     assert "ExpirationTime" in p
     assert p["Tags"] == [{"Key": "Name", "Value": "ab"}]
-    # one open connection per pair of VPCs, either way round
-    assert error_code(ec2.create_vpc_peering_connection, VpcId=b, PeerVpcId=a) == "VpcPeeringConnectionAlreadyExists"
+    # a repeated request answers with the open connection; the reverse one is a new request,
+    # refused on accept while the first is active
+    again = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b)["VpcPeeringConnection"]
+    assert again["VpcPeeringConnectionId"] == pcx
+    rev = ec2.create_vpc_peering_connection(VpcId=b, PeerVpcId=a)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    assert rev != pcx
+    # options are only for active connections
+    e = error(ec2.modify_vpc_peering_connection_options, VpcPeeringConnectionId=pcx,
+              RequesterPeeringConnectionOptions={"AllowDnsResolutionFromRemoteVpc": True})
+    assert e["Code"] == "OperationNotPermitted"
+    assert e["Message"] == f"Peering {pcx} is not active. Peering options can be added only to active peerings."
     # a route to a pending connection is a blackhole
     rtb = ec2.create_route_table(VpcId=a)["RouteTable"]["RouteTableId"]
     ec2.create_route(RouteTableId=rtb, DestinationCidrBlock="10.41.0.0/16", VpcPeeringConnectionId=pcx)
@@ -58,6 +97,10 @@ def test_lifecycle_in_one_account(ec2, pair):
     acc = ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)["VpcPeeringConnection"]
     assert acc["Status"] == {"Code": "active", "Message": "Active"}
     assert "ExpirationTime" not in acc
+    e = error(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=rev)
+    assert e == {"Code": "VpcPeeringConnectionAlreadyExists",
+                 "Message": f"The vpc peering connection identified by {rev} already exists."}
+    ec2.reject_vpc_peering_connection(VpcPeeringConnectionId=rev)
     assert route_state() == "active"
     assert error_code(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx) == "InvalidStateTransition"
     assert error_code(ec2.reject_vpc_peering_connection, VpcPeeringConnectionId=pcx) == "InvalidStateTransition"
@@ -143,8 +186,11 @@ def test_another_account_and_region(fort, ec2, pair):
     got = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"][0]
     assert got["Status"]["Message"] == "Pending Acceptance by 210987654321"
     assert p["AccepterVpcInfo"]["Region"] == "us-west-2"
-    # the requester cannot accept; the accepter sees it in its own region only
-    assert error_code(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx) == "OperationNotPermitted"
+    # the requester cannot accept or reject; the accepter sees it in its own region only
+    assert error(ec2.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx) == {
+        "Code": "OperationNotPermitted", "Message": f"User (123456789012) cannot accept peering {pcx}"}
+    assert error(ec2.reject_vpc_peering_connection, VpcPeeringConnectionId=pcx) == {
+        "Code": "OperationNotPermitted", "Message": f"User (123456789012) cannot reject peering {pcx}"}
     east = fort.client(region="us-east-1", access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
     assert error_code(east.accept_vpc_peering_connection, VpcPeeringConnectionId=pcx) == \
         "InvalidVpcPeeringConnectionID.NotFound"

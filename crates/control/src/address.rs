@@ -129,6 +129,7 @@ impl Tx<'_> {
             association: None,
             network_border_group: border,
             tags: req.tags,
+            ptr_record: None,
         };
         self.region.addresses.insert(addr.clone());
         Ok(addr)
@@ -160,6 +161,24 @@ impl Tx<'_> {
         }
     }
 
+    /// ModifyAddressAttribute (`DomainName`) and ResetAddressAttribute (`None`): sets or
+    /// clears the address's reverse DNS record. Returns the address as it was, and the name
+    /// of the update (EC2 shows it pending until it applies; here it applies at once).
+    pub fn set_address_ptr_record(
+        &mut self,
+        allocation_id: &AllocationId,
+        domain_name: Option<&str>,
+    ) -> Result<(Address, Option<String>), ApiError> {
+        let before = self.region.addresses.lookup(allocation_id)?.clone();
+        let record = domain_name.map(ptr_record).transpose()?;
+        self.region
+            .addresses
+            .get_mut(allocation_id)
+            .expect("found above")
+            .ptr_record = record.clone();
+        Ok((before, record))
+    }
+
     pub fn release_address(
         &mut self,
         allocation_id: Option<&AllocationId>,
@@ -167,6 +186,25 @@ impl Tx<'_> {
     ) -> Result<(), ApiError> {
         let id = self.address_id(allocation_id, public_ip)?;
         let addr = self.region.addresses.get(&id).expect("found above").clone();
+        // In the default VPC, releasing disassociates first (not from a NAT gateway, which
+        // holds its address); elsewhere it must be done before.
+        if let Some(a) = &addr.association {
+            let in_default_vpc = self
+                .region
+                .network_interfaces
+                .get(&a.network_interface_id)
+                .is_some_and(|e| {
+                    !e.requester_managed
+                        && self
+                            .region
+                            .default_vpc()
+                            .is_some_and(|v| v.id.as_str() == e.vpc_id.as_str())
+                });
+            if in_default_vpc {
+                self.disassociate_address(Some(&a.id), None)?;
+                return self.release_address(Some(&id), None);
+            }
+        }
         if addr.association.is_some() {
             return Err(ApiError::new(
                 ErrorCode::InvalidIpAddressInUse,
@@ -407,6 +445,27 @@ impl Tx<'_> {
         self.restore_launch_public_ip(&a.network_interface_id)?;
         Ok(())
     }
+}
+
+/// A domain name as a PTR record: lowercase, ending with a dot; EC2's error when it is not
+/// a DNS name.
+fn ptr_record(name: &str) -> Result<String, ApiError> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if bare.len() > 253 || !bare.contains('.') || !bare.split('.').all(label_ok) {
+        return Err(ApiError::bad_param(
+            "DomainName",
+            name,
+            "It must be a fully qualified domain name.",
+        ));
+    }
+    Ok(format!("{}.", bare.to_ascii_lowercase()))
 }
 
 fn cidr_addr(text: &str) -> Result<Ipv4Addr, ApiError> {

@@ -92,7 +92,8 @@ impl Tx<'_> {
         vpc_id: &str,
     ) -> Result<(), ApiError> {
         let igw = self.region.internet_gateways.lookup(id)?;
-        self.region.vpcs.find(Kind::Vpc, vpc_id)?;
+        // Only the attachment is checked: a VPC that does not exist is one it is not attached to.
+        Kind::Vpc.check(vpc_id)?;
         if igw.vpc_id.as_deref() != Some(vpc_id) {
             return Err(ApiError::new(
                 ErrorCode::GatewayNotAttached,

@@ -127,21 +127,14 @@ impl Tx<'_> {
             )));
         }
         let now = self.now;
-        let pair =
-            |p: &VpcPeeringConnection| p.peer_of(vpc_id).is_some_and(|o| o.vpc_id == peer_vpc_id);
-        if let Some(p) = self
-            .global
-            .peerings
-            .values()
-            .find(|p| pair(p) && open(p, now))
-        {
-            return Err(ApiError::new(
-                ErrorCode::VpcPeeringConnectionAlreadyExists,
-                format!(
-                    "A VPC peering connection already exists between {vpc_id} and {peer_vpc_id} ({}).",
-                    p.id
-                ),
-            ));
+        // EC2 answers a repeated request (same requester and accepter VPCs) with the open
+        // connection it already has; the reverse request is a new one, refused on accept.
+        if let Some(p) = self.global.peerings.values().find(|p| {
+            p.requester.vpc_id == requester.vpc_id
+                && p.accepter.vpc_id == accepter.vpc_id
+                && open(p, now)
+        }) {
+            return Ok(p.clone());
         }
         let outstanding = self
             .global
@@ -187,9 +180,25 @@ impl Tx<'_> {
         id: &VpcPeeringConnectionId,
     ) -> Result<VpcPeeringConnection, ApiError> {
         let p = self.peering(id)?;
-        self.require_accepter(&p, "accept")?;
+        self.require_accepter(&p, "accept", "accepted")?;
         self.require_status(&p, &[PeeringStatus::PendingAcceptance], "accept")?;
         let now = self.now;
+        let pair = |x: &VpcPeeringConnection| {
+            x.id != p.id
+                && x.peer_of(&p.requester.vpc_id)
+                    .is_some_and(|o| o.vpc_id == p.accepter.vpc_id)
+        };
+        if self
+            .global
+            .peerings
+            .values()
+            .any(|x| pair(x) && status(x, now) == PeeringStatus::Active)
+        {
+            return Err(ApiError::new(
+                ErrorCode::VpcPeeringConnectionAlreadyExists,
+                format!("The vpc peering connection identified by {id} already exists."),
+            ));
+        }
         for vpc in [&p.requester.vpc_id, &p.accepter.vpc_id] {
             let active = self
                 .global
@@ -218,7 +227,7 @@ impl Tx<'_> {
         id: &VpcPeeringConnectionId,
     ) -> Result<(), ApiError> {
         let p = self.peering(id)?;
-        self.require_accepter(&p, "reject")?;
+        self.require_accepter(&p, "reject", "accepted or rejected")?;
         self.require_status(&p, &[PeeringStatus::PendingAcceptance], "reject")?;
         let by = self.region.account.clone();
         self.end(id, PeeringStatus::Rejected, format!("Rejected by {by}"));
@@ -263,7 +272,14 @@ impl Tx<'_> {
         accepter: Option<bool>,
     ) -> Result<(bool, bool), ApiError> {
         let p = self.peering(id)?;
-        self.require_status(&p, &[PeeringStatus::Active], "modify the options of")?;
+        if status(&p, self.now) != PeeringStatus::Active {
+            return Err(ApiError::new(
+                ErrorCode::OperationNotPermitted,
+                format!(
+                    "Peering {id} is not active. Peering options can be added only to active peerings."
+                ),
+            ));
+        }
         let (account, here) = (self.region.account.clone(), self.region.name.clone());
         let owns = |s: &PeeringVpcInfo| s.owner_id == account && s.region == here;
         if (requester.is_some() && !owns(&p.requester))
@@ -300,18 +316,26 @@ impl Tx<'_> {
         p.requester.owner_id == self.region.account && p.requester.region == self.region.name
     }
 
-    fn require_accepter(&self, p: &VpcPeeringConnection, what: &str) -> Result<(), ApiError> {
-        if p.accepter.owner_id == self.region.account && p.accepter.region == self.region.name {
-            Ok(())
+    /// Only the accepter's owner, in the accepter's region, accepts or rejects (`done` is
+    /// what EC2's message says must happen there).
+    fn require_accepter(
+        &self,
+        p: &VpcPeeringConnection,
+        what: &str,
+        done: &str,
+    ) -> Result<(), ApiError> {
+        let (account, here) = (&self.region.account, &self.region.name);
+        let message = if p.accepter.owner_id != *account {
+            format!("User ({account}) cannot {what} peering {}", p.id)
+        } else if p.accepter.region != *here {
+            format!(
+                "Incorrect region ({here}) specified for this request. VPC peering connection {} must be {done} in region {}",
+                p.id, p.accepter.region
+            )
         } else {
-            Err(ApiError::new(
-                ErrorCode::OperationNotPermitted,
-                format!(
-                    "Only the accepter ({} in {}) can {what} the VPC peering connection {}.",
-                    p.accepter.owner_id, p.accepter.region, p.id
-                ),
-            ))
-        }
+            return Ok(());
+        };
+        Err(ApiError::new(ErrorCode::OperationNotPermitted, message))
     }
 
     fn require_status(

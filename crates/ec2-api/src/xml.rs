@@ -89,6 +89,17 @@ impl Xml {
         })
     }
 
+    /// `<tagSet>`, written even when empty (`<tagSet/>`): EC2 does so for route tables,
+    /// network ACLs and peering connections, whose SDK shapes then show `Tags: []`.
+    pub fn tag_set<'a>(
+        &mut self,
+        tags: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> &mut Self {
+        self.set("tagSet", tags, |w, (k, v)| {
+            w.leaf("key", k).leaf("value", v);
+        })
+    }
+
     /// The whole response document for `action`.
     pub fn into_response(self, action: &str, request_id: &str) -> String {
         let mut out = String::with_capacity(self.buf.len() + 200);

@@ -473,6 +473,10 @@ pub struct Address {
     pub association: Option<AddressAssociation>,
     pub network_border_group: String,
     pub tags: Tags,
+    /// The reverse DNS (PTR) record set with ModifyAddressAttribute, as EC2 shows it (with
+    /// the final dot).
+    #[serde(default)]
+    pub ptr_record: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@ use fort_control::Region;
 use fort_control::address::{AllocateAddress, AssociateAddress};
 use fort_model::{Address, AllocationId, ApiError, EipAssociationId, ErrorCode, Kind, cidr};
 
-use super::{Ctx, ok_return};
+use super::{Ctx, Describe, next_token, ok_return};
 use crate::filter::Filters;
 use crate::xml::Xml;
 
@@ -14,6 +14,9 @@ crate::actions!(
     DisassociateAddress,
     ReleaseAddress,
     DescribeAddresses,
+    DescribeAddressesAttribute,
+    ModifyAddressAttribute,
+    ResetAddressAttribute,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -81,6 +84,47 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             ctx.write(|tx| tx.release_address(alloc.as_ref(), ip))
                 .await?;
             Ok(ok_return())
+        }
+        Action::DescribeAddressesAttribute => {
+            attribute_name(p.get("Attribute"))?;
+            let d = Describe {
+                ids_param: "AllocationId",
+                kind: Kind::Allocation,
+                filters: &[],
+                page: Some((1, 1000)),
+            };
+            ctx.read(|v| {
+                let page = d.run(
+                    p,
+                    v.region.addresses.values(),
+                    |x| &x.allocation_id,
+                    |x| &x.tags,
+                    |_, _| Vec::new(),
+                )?;
+                let mut w = Xml::new();
+                w.set("addressSet", page.items, |w, a| {
+                    render_attribute(w, a, None)
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::ModifyAddressAttribute | Action::ResetAddressAttribute => {
+            let id = AllocationId::parse(p.req("AllocationId")?)?;
+            let name = match action {
+                Action::ModifyAddressAttribute => Some(p.req("DomainName")?),
+                _ => {
+                    attribute_name(Some(p.req("Attribute")?))?;
+                    None
+                }
+            };
+            let (before, update) = ctx.write(|tx| tx.set_address_ptr_record(&id, name)).await?;
+            let mut w = Xml::new();
+            w.el("address", |w| {
+                render_attribute(w, &before, Some(update.as_deref()))
+            });
+            Ok(w)
         }
         Action::DescribeAddresses => {
             let alloc_ids = p.strings("AllocationId")?;
@@ -180,4 +224,29 @@ fn render(w: &mut Xml, r: &Region, a: &Address) {
     w.tags(&a.tags)
         .leaf("publicIpv4Pool", "amazon")
         .leaf("networkBorderGroup", &a.network_border_group);
+}
+
+/// The one attribute of an address: `domain-name` (its reverse DNS record).
+fn attribute_name(name: Option<&str>) -> Result<(), ApiError> {
+    match name {
+        None | Some("domain-name") => Ok(()),
+        Some(other) => Err(ApiError::bad_param(
+            "Attribute",
+            other,
+            "Valid values: domain-name.",
+        )),
+    }
+}
+
+/// An address's attribute item; `update` is the change just asked for, which EC2 shows as
+/// pending beside the record as it was.
+fn render_attribute(w: &mut Xml, a: &Address, update: Option<Option<&str>>) {
+    w.leaf("publicIp", a.public_ip)
+        .leaf("allocationId", &a.allocation_id)
+        .opt("ptrRecord", a.ptr_record.as_deref());
+    if let Some(value) = update {
+        w.el("ptrRecordUpdate", |w| {
+            w.opt("value", value).leaf("status", "PENDING");
+        });
+    }
 }

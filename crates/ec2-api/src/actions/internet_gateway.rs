@@ -100,7 +100,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 page: Some((5, 255)),
             };
             ctx.read(|v| {
-                let page = d.run(
+                let page = d.run_ignoring_unknown(
                     p,
                     v.region.egress_only_internet_gateways.values(),
                     |x| &x.id,

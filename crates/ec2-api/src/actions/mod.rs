@@ -161,13 +161,46 @@ impl Describe<'_> {
     where
         T: 'r,
     {
+        self.select(p, rows, id, tags, field, true)
+    }
+
+    /// Like [`Describe::run`], for the calls where EC2 answers an id it does not know with
+    /// nothing rather than NotFound (egress-only internet gateways).
+    pub fn run_ignoring_unknown<'r, T>(
+        &self,
+        p: &Params,
+        rows: impl Iterator<Item = &'r T>,
+        id: impl Fn(&T) -> &str,
+        tags: impl Fn(&T) -> &Tags,
+        field: impl Fn(&T, &str) -> Vec<String>,
+    ) -> Result<Page<&'r T>, ApiError>
+    where
+        T: 'r,
+    {
+        self.select(p, rows, id, tags, field, false)
+    }
+
+    fn select<'r, T>(
+        &self,
+        p: &Params,
+        rows: impl Iterator<Item = &'r T>,
+        id: impl Fn(&T) -> &str,
+        tags: impl Fn(&T) -> &Tags,
+        field: impl Fn(&T, &str) -> Vec<String>,
+        unknown_is_error: bool,
+    ) -> Result<Page<&'r T>, ApiError>
+    where
+        T: 'r,
+    {
         let ids = p.strings(self.ids_param)?;
         let filters = Filters::parse(p, self.filters)?;
         let rows: Vec<&T> = rows.collect();
         for wanted in &ids {
             if !rows.iter().any(|r| id(r) == wanted) {
                 self.kind.check(wanted)?;
-                return Err(self.kind.not_found(wanted));
+                if unknown_is_error {
+                    return Err(self.kind.not_found(wanted));
+                }
             }
         }
         let selected: Vec<&T> = rows

@@ -250,6 +250,6 @@ pub fn render(w: &mut Xml, acl: &NetworkAcl, account: &str) {
                 .leaf("networkAclId", &acl.id)
                 .leaf("subnetId", &s.subnet_id);
         })
-        .tags(&acl.tags)
+        .tag_set(&acl.tags)
         .leaf("ownerId", account);
 }

@@ -209,6 +209,6 @@ fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, messa
         .el("status", |w| {
             w.leaf("code", status).leaf("message", message);
         })
-        .tags(&x.tags)
+        .tag_set(&x.tags)
         .leaf("vpcPeeringConnectionId", &x.id);
 }

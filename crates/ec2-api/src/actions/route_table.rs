@@ -318,5 +318,5 @@ pub fn render(w: &mut Xml, v: &View<'_>, t: &RouteTable) {
         .set("propagatingVgwSet", &t.propagating_vgws, |w, g| {
             w.leaf("gatewayId", g);
         })
-        .tags(&t.tags);
+        .tag_set(&t.tags);
 }
