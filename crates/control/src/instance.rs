@@ -330,6 +330,8 @@ impl Tx<'_> {
     }
 
     fn launch(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
+        // The request's own shape is checked before anything it names is looked up.
+        check_mappings(&req.block_devices)?;
         let image = self.image_for_launch(&req.image_id)?;
         let instance_type = req
             .instance_type
@@ -358,7 +360,6 @@ impl Tx<'_> {
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.interface_tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.volume_tags, self.config.quotas.tags_per_resource)?;
-        check_mappings(&req.block_devices)?;
         if let Some(m) = &req.metadata_options {
             m.apply(&MetadataOptions::default())?;
         }
@@ -748,13 +749,28 @@ impl Tx<'_> {
     }
 
     /// Every named instance, checked before any is changed (all or nothing).
+    /// The instances a Start/Stop/Terminate names: every unknown id is reported at once.
     fn instances_named(&self, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
         if ids.is_empty() {
-            return Err(ApiError::missing("InstanceId"));
+            return Err(ApiError::combination("No instances specified"));
         }
-        ids.iter()
-            .map(|id| self.region.instances.find(Kind::Instance, id).cloned())
-            .collect()
+        let mut found = Vec::with_capacity(ids.len());
+        let mut unknown: Vec<&str> = Vec::new();
+        for id in ids {
+            Kind::Instance.check(id)?;
+            match self.region.instances.get(id.as_str()) {
+                Some(i) => found.push(i.clone()),
+                None => unknown.push(id),
+            }
+        }
+        match unknown[..] {
+            [] => Ok(found),
+            [one] => Err(Kind::Instance.not_found(one)),
+            ref many => Err(ApiError::new(
+                ErrorCode::InvalidInstanceIdNotFound,
+                format!("The instance IDs '{}' do not exist", many.join(", ")),
+            )),
+        }
     }
 
     /// The interfaces attached to each of `insts`, with their delete-on-termination flag:

@@ -64,6 +64,13 @@ fn metadata_request(p: &Params) -> Result<MetadataOptionsRequest, ApiError> {
 
 fn block_device(p: &Params) -> Result<BlockDeviceSpec, ApiError> {
     let ebs = p.child("Ebs");
+    // `NoDevice` is a flag: EC2 takes only the empty string.
+    if p.get("NoDevice").is_some_and(|v| !v.is_empty()) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "The request received was invalid",
+        ));
+    }
     Ok(BlockDeviceSpec {
         device_name: p.opt_str("DeviceName").unwrap_or_default(),
         no_device: p.get("NoDevice").is_some(),
@@ -703,6 +710,7 @@ fn state_changes(changes: &[StateChange]) -> Xml {
 }
 
 const FILTERS: &[&str] = &[
+    "architecture",
     "availability-zone",
     "client-token",
     "dns-name",
@@ -804,6 +812,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .collect()
     };
     match name {
+        "architecture" => one(architecture(region, i).to_owned()),
         "availability-zone" | "placement-availability-zone" => one(i.availability_zone.clone()),
         "client-token" => i.client_token.clone().into_iter().collect(),
         "dns-name" => public_ip(primary)
@@ -878,6 +887,14 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
+}
+
+/// An instance's architecture: its image's (a launch checks that the type runs it).
+fn architecture<'a>(region: &'a Region, i: &Instance) -> &'a str {
+    region
+        .images
+        .get(&i.image_id)
+        .map_or("x86_64", |img| img.architecture.as_str())
 }
 
 /// EC2's `reason`: `User initiated (2024-01-02 03:04:05 GMT)` after a requested change.
@@ -985,7 +1002,7 @@ pub fn render(
                 .leaf("message", format!("{code}: User initiated shutdown"));
         });
     }
-    w.leaf("architecture", "x86_64")
+    w.leaf("architecture", architecture(region, i))
         .leaf("rootDeviceType", "ebs")
         .leaf(
             "rootDeviceName",
