@@ -186,6 +186,18 @@ pub fn check_user_data(data: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// GetConsoleOutput's text, base64: a Fort instance is a namespace on its host's kernel,
+/// so its console shows that kernel's banner (`/proc/version`), once it has booted.
+pub fn console_output(i: &Instance) -> Option<String> {
+    use base64::Engine;
+    static BANNER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::fs::read_to_string("/proc/version")
+            .unwrap_or_else(|_| "Linux version unknown\n".into())
+    });
+    (i.state != InstanceState::Pending)
+        .then(|| base64::engine::general_purpose::STANDARD.encode(BANNER.as_bytes()))
+}
+
 /// A type of the catalog ([`crate::image::INSTANCE_TYPES`]), as EC2 answers an unknown one.
 fn check_instance_type(t: &str) -> Result<&'static crate::image::InstanceType, ApiError> {
     let ok = t.split_once('.').is_some_and(|(family, size)| {

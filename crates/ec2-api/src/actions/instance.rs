@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use fort_control::Region;
 use fort_control::instance::{
     InstanceChange, InterfaceSpec, MetadataOptionsRequest, RunInstances, StateChange,
+    console_output,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
+use fort_control::{Region, now_millis};
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, MetadataOptions,
     NetworkInterface, Volume, format_time,
@@ -31,6 +32,7 @@ crate::actions!(
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
+    GetConsoleOutput,
 );
 
 /// Volumes by the instance they are attached to, built once per request.
@@ -332,6 +334,19 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             })
             .await??;
             Ok(ok_return())
+        }
+        Action::GetConsoleOutput => {
+            let id = p.req("InstanceId")?;
+            p.bool("Latest")?;
+            ctx.read(|v| {
+                let i = v.region.instances.find(Kind::Instance, id)?;
+                let mut w = Xml::new();
+                w.leaf("instanceId", &i.id)
+                    .leaf("timestamp", format_time(now_millis()))
+                    .opt("output", console_output(i));
+                Ok(w)
+            })
+            .await?
         }
         Action::DescribeInstanceAttribute => {
             let id = p.req("InstanceId")?;
