@@ -443,3 +443,22 @@ def test_console_output(ec2, subnet):
     assert out["Output"].startswith("Linux version"), "boto3 decodes the base64 output"
     assert error_code(ec2.get_console_output, InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
     ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_describe_instances_in_launch_order(ec2, subnet):
+    sid = subnet["SubnetId"]
+    launched = []
+    for _ in range(4):
+        launched += [i["InstanceId"] for i in ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2, SubnetId=sid)["Instances"]]
+    flt = [{"Name": "subnet-id", "Values": [sid]}]
+    got = [i["InstanceId"] for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
+    assert got == launched
+    paged, token = [], None
+    while True:
+        page = ec2.describe_instances(Filters=flt, MaxResults=5, **({"NextToken": token} if token else {}))
+        paged += [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert paged == launched
+    ec2.terminate_instances(InstanceIds=launched)

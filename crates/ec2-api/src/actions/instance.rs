@@ -16,6 +16,7 @@ use fort_model::{
 
 use super::network_interface::{association, groups, private_ip_specs};
 use super::{Ctx, Describe, b, next_token, ok_return};
+use crate::filter::paginate;
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -262,18 +263,23 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 ids_param: "InstanceId",
                 kind: Kind::Instance,
                 filters: FILTERS,
-                page: Some((5, 1000)),
+                page: None,
             };
             ctx.read(|v| {
                 let enis = attached(v.region);
                 let vols = volumes(v.region);
-                let page = d.run(
-                    p,
-                    v.region.instances.values(),
-                    |x| &x.id,
-                    |x| &x.tags,
-                    |x, n| field(v.region, &enis, x, n),
-                )?;
+                let mut selected = d
+                    .run(
+                        p,
+                        v.region.instances.values(),
+                        |x| &x.id,
+                        |x| &x.tags,
+                        |x, n| field(v.region, &enis, x, n),
+                    )?
+                    .items;
+                // In the order they were launched.
+                selected.sort_by_cached_key(|i| launch_order(i));
+                let page = paginate(selected, |i| launch_order(i), p, (5, 1000))?;
                 // Instances grouped by reservation, in order of first appearance.
                 let mut order: Vec<&str> = Vec::new();
                 let mut groups: HashMap<&str, Vec<&Instance>> = HashMap::new();
@@ -902,6 +908,15 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
+}
+
+/// Where an instance comes in DescribeInstances (and its page token): launch time, then
+/// reservation and launch index.
+fn launch_order(i: &Instance) -> String {
+    format!(
+        "{:020}/{}/{:05}/{}",
+        i.launch_time, i.reservation_id, i.ami_launch_index, i.id
+    )
 }
 
 /// An instance's architecture: its image's (a launch checks that the type runs it).
