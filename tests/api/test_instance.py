@@ -382,3 +382,83 @@ def test_every_attribute_describes(ec2, subnet):
     with pytest.raises(Exception) as e:
         ec2.describe_instance_attribute(InstanceId=iid, Attribute="abc")
     assert "Unknown attribute" in str(e.value)
+
+
+def error(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - a ClientError; its code and message are asserted
+        return e.response["Error"]["Code"], e.response["Error"]["Message"]
+    pytest.fail("call succeeded but an error was expected")
+
+
+def test_instance_ids_errors(ec2, subnet):
+    """No ids is InvalidParameterCombination; every unknown id is named, in one message."""
+    assert error(ec2.terminate_instances, InstanceIds=[]) == ("InvalidParameterCombination", "No instances specified")
+    assert error(ec2.stop_instances, InstanceIds=[])[0] == "InvalidParameterCombination"
+    a, b = "i-0123456789abcdef0", "i-0123456789abcdef1"
+    assert error(ec2.terminate_instances, InstanceIds=[a]) == ("InvalidInstanceID.NotFound", f"The instance ID '{a}' does not exist")
+    assert error(ec2.terminate_instances, InstanceIds=[a, b]) == ("InvalidInstanceID.NotFound", f"The instance IDs '{a}, {b}' do not exist")
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"])["Instances"][0]["InstanceId"]
+    assert error(ec2.terminate_instances, InstanceIds=[a, iid]) == ("InvalidInstanceID.NotFound", f"The instance ID '{a}' does not exist")
+    assert describe(ec2, iid)["State"]["Name"] == "running", "nothing is terminated when an id is unknown"
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_block_device_mappings_are_checked_first(ec2, subnet):
+    """The mappings' own shape is refused before an unknown key pair is looked up."""
+    run = dict(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"], KeyName="no-such-key")
+    assert error(ec2.run_instances, BlockDeviceMappings=[{"DeviceName": "/dev/sdb"}], **run) == (
+        "MissingParameter", "The request must contain the parameter ebs")
+    assert error(ec2.run_instances, BlockDeviceMappings=[{"DeviceName": "/dev/sdb", "Ebs": {"VolumeType": "gp3"}}], **run) == (
+        "MissingParameter", "The request must contain the parameter size or snapshotId")
+    assert error(ec2.run_instances, BlockDeviceMappings=[{"DeviceName": "/dev/sdb", "NoDevice": "yes"}], **run) == (
+        "InvalidRequest", "The request received was invalid")
+    assert error_code(ec2.run_instances, BlockDeviceMappings=[{"DeviceName": "/dev/sdb", "NoDevice": ""}], **run) == "InvalidKeyPair.NotFound"
+
+
+def test_architecture_filter_and_template_tags_order(ec2, subnet):
+    sid = subnet["SubnetId"]
+    lt = ec2.create_launch_template(LaunchTemplateName="tags-order", LaunchTemplateData={
+        "ImageId": AMI, "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "v"}]}]})["LaunchTemplate"]
+    try:
+        i = ec2.run_instances(MinCount=1, MaxCount=1, SubnetId=sid, LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"]})["Instances"][0]
+        # The caller's tags come before those EC2 adds.
+        assert i["Tags"] == [{"Key": "k", "Value": "v"},
+                             {"Key": "aws:ec2launchtemplate:id", "Value": lt["LaunchTemplateId"]},
+                             {"Key": "aws:ec2launchtemplate:version", "Value": "1"}]
+        assert i["Architecture"] == "x86_64"
+        found = ec2.describe_instances(Filters=[{"Name": "architecture", "Values": ["x86_64"]}, {"Name": "subnet-id", "Values": [sid]}])
+        assert [x["InstanceId"] for r in found["Reservations"] for x in r["Instances"]] == [i["InstanceId"]]
+        assert ec2.describe_instances(Filters=[{"Name": "architecture", "Values": ["arm64"]}, {"Name": "subnet-id", "Values": [sid]}])["Reservations"] == []
+        ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
+    finally:
+        ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
+
+
+def test_console_output(ec2, subnet):
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"])["Instances"][0]["InstanceId"]
+    out = ec2.get_console_output(InstanceId=iid)
+    assert out["InstanceId"] == iid and "Timestamp" in out
+    assert out["Output"].startswith("Linux version"), "boto3 decodes the base64 output"
+    assert error_code(ec2.get_console_output, InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
+    ec2.terminate_instances(InstanceIds=[iid])
+
+
+def test_describe_instances_in_launch_order(ec2, subnet):
+    sid = subnet["SubnetId"]
+    launched = []
+    for _ in range(4):
+        launched += [i["InstanceId"] for i in ec2.run_instances(ImageId=AMI, MinCount=2, MaxCount=2, SubnetId=sid)["Instances"]]
+    flt = [{"Name": "subnet-id", "Values": [sid]}]
+    got = [i["InstanceId"] for r in ec2.describe_instances(Filters=flt)["Reservations"] for i in r["Instances"]]
+    assert got == launched
+    paged, token = [], None
+    while True:
+        page = ec2.describe_instances(Filters=flt, MaxResults=5, **({"NextToken": token} if token else {}))
+        paged += [i["InstanceId"] for r in page["Reservations"] for i in r["Instances"]]
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert paged == launched
+    ec2.terminate_instances(InstanceIds=launched)

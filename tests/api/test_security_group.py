@@ -66,7 +66,6 @@ def test_name_and_parameter_errors(ec2, vpc):
     assert error_code(ec2.create_security_group, GroupName="a" * 256, Description="x", VpcId=vid) == "InvalidParameterValue"
     assert error_code(ec2.create_security_group, GroupName="caf\u00e9", Description="x", VpcId=vid) == "InvalidParameterValue"
     assert error_code(ec2.create_security_group, GroupName="ok", Description="bad\u00e9", VpcId=vid) == "InvalidParameterValue"
-    assert error_code(ec2.create_security_group, GroupName="ok", Description="", VpcId=vid) == "InvalidParameterValue"
     assert error_code(ec2.create_security_group, GroupName="ok", VpcId=vid, Description="x", DryRun=True) == "DryRunOperation"
     assert error_code(ec2.create_security_group, GroupName="ok", Description="x", VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
     assert error_code(ec2.describe_security_groups, GroupIds=["sg_nope"]) == "InvalidGroupId.Malformed"
@@ -350,3 +349,52 @@ def test_rule_quota_per_direction():
             {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": cidrs[59:]}]) == "RulesPerSecurityGroupLimitExceeded"
     finally:
         own.close()
+
+
+def error(fn, *args, **kwargs):
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001 - a ClientError; its code and message are asserted
+        return e.response["Error"]["Code"], e.response["Error"]["Message"]
+    pytest.fail("call succeeded but an error was expected")
+
+
+def test_empty_description_is_missing(ec2, vpc):
+    assert error_code(ec2.create_security_group, GroupName="nodesc", Description="", VpcId=vpc["VpcId"]) == "MissingParameter"
+
+
+def test_modify_rules_messages(ec2, vpc, sg):
+    """ModifySecurityGroupRules' errors, as EC2 words them."""
+    rid = ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 30900, "ToPort": 31000, "IpRanges": [{"CidrIp": "1.2.3.4/32"}]}])["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+
+    def modify(**rule):
+        return error(ec2.modify_security_group_rules, GroupId=sg, SecurityGroupRules=[{"SecurityGroupRuleId": rid, "SecurityGroupRule": rule}])
+
+    assert modify(FromPort=1, ToPort=2, CidrIpv4="2.3.4.5/32") == (
+        "InvalidParameterValue", "Invalid value 'null' for protocol. VPC security group rules must specify protocols explicitly.")
+    assert modify(IpProtocol="udp", ToPort=2, CidrIpv4="2.3.4.5/32") == (
+        "InvalidParameterValue", "Invalid value for portRange. Must specify both from and to ports with TCP/UDP.")
+    assert modify(IpProtocol="udp", FromPort=1, ToPort=2) == (
+        "MissingParameter", "The request must contain exactly one of: cidrIp, cidrIpv6, prefixListId, or referencedGroupId")
+    assert modify(IpProtocol="udp", FromPort=1, ToPort=2, CidrIpv4="2.3.4.5/32", CidrIpv6="2001:db8::/32") == (
+        "InvalidParameterCombination", "Only one of cidrIp, cidrIpv6, prefixListId, or referencedGroupId can be specified")
+    rule = ec2.describe_security_group_rules(SecurityGroupRuleIds=[rid])["SecurityGroupRules"][0]
+    assert (rule["IpProtocol"], rule["FromPort"], rule["CidrIpv4"]) == ("tcp", 30900, "1.2.3.4/32"), "nothing changed"
+
+
+def test_describe_rules_order_and_malformed_group_filter(ec2, vpc, sg):
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": [{"CidrIp": f"10.{i}.0.0/16"} for i in range(7)]}])
+    flt = [{"Name": "group-id", "Values": [sg]}]
+    rules = ec2.describe_security_group_rules(Filters=flt)["SecurityGroupRules"]
+    # The group's rules in the order they were added: its default egress rule first.
+    assert [r.get("CidrIpv4") for r in rules] == ["0.0.0.0/0"] + [f"10.{i}.0.0/16" for i in range(7)]
+    assert rules[0]["IsEgress"] is True
+    page = ec2.describe_security_group_rules(Filters=flt, MaxResults=5)
+    rest = ec2.describe_security_group_rules(Filters=flt, MaxResults=5, NextToken=page["NextToken"])
+    assert "NextToken" not in rest
+    assert page["SecurityGroupRules"] + rest["SecurityGroupRules"] == rules
+    assert error(ec2.describe_security_group_rules, Filters=[{"Name": "group-id", "Values": ["foobar"]}]) == (
+        "InvalidGroupId.Malformed", "The security group ID 'foobar' is malformed")
+    assert ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": ["sg-0123456789abcdef0"]}])["SecurityGroupRules"] == []

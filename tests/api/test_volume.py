@@ -1,6 +1,7 @@
 """EBS volumes: root volumes of instances, CreateVolume limits, attach/detach, modify, delete."""
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import error_code
 
@@ -81,6 +82,12 @@ def test_attach_detach_and_terminate(ec2, instance):
     assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sdg") == "VolumeInUse"
     devices = sorted(b["DeviceName"] for b in describe(ec2, iid)["BlockDeviceMappings"])
     assert devices == ["/dev/sdf", "/dev/xvda"]
+    try:
+        ec2.detach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdh")
+        pytest.fail("detached from a device it is not on")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidAttachment.NotFound"
+        assert e.response["Error"]["Message"] == f"The volume {vid} is not attached to instance {iid} as device /dev/sdh"
     det = ec2.detach_volume(VolumeId=vid)
     assert det["State"] == "detaching" and det["InstanceId"] == iid
     assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available"

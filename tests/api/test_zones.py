@@ -133,6 +133,12 @@ def test_instance_type_catalogue(ec2):
     assert by["m5.metal"]["VCpuInfo"]["DefaultVCpus"] == 96
     gpu = by["p3dn.24xlarge"]["GpuInfo"]["Gpus"][0]
     assert (gpu["Name"], gpu["Manufacturer"], gpu["Count"]) == ("V100", "NVIDIA", 8)
+    assert (gpu["LogicalGpuCount"], gpu["GpuPartitionSize"], gpu["Workloads"]) == (8, 1.0, ["ml-ai"])
+    radeon = by["g4ad.8xlarge"]["GpuInfo"]
+    assert sorted(radeon["Gpus"][0]["Workloads"]) == ["graphics", "ml-ai"] and radeon["TotalGpuMemoryInMiB"] == 16384
+    # g6f types get a slice of one L4.
+    [slice_] = ec2.describe_instance_types(InstanceTypes=["g6f.2xlarge"])["InstanceTypes"][0]["GpuInfo"]["Gpus"]
+    assert (slice_["Count"], slice_["LogicalGpuCount"], slice_["GpuPartitionSize"], slice_["MemoryInfo"]["SizeInMiB"]) == (0, 1, 0.25, 5722)
     assert ec2.describe_instance_types(InstanceTypes=["p3.2xlarge"])["InstanceTypes"][0]["MemoryInfo"]["SizeInMiB"] == 62464
     assert error_code(ec2.describe_instance_types, InstanceTypes=["t2.gigantic"]) == "InvalidInstanceType"
     paginator = ec2.get_paginator("describe_instance_types")

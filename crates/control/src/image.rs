@@ -966,6 +966,38 @@ pub struct Gpus {
     pub memory_mib: u64,
 }
 
+/// A whole L4's memory: the fractional types (g6f, gr6f) get a slice of one.
+const L4_MIB: u64 = 22888;
+
+impl Gpus {
+    /// What EC2 says each GPU is for: the data-centre training parts only `ml-ai`.
+    pub fn workloads(&self) -> &'static [&'static str] {
+        match self.name {
+            "A100" | "B200" | "B300" | "GB200" | "H100" | "H200" | "V100" | "K80" => &["ml-ai"],
+            _ => &["graphics", "ml-ai"],
+        }
+    }
+
+    /// The share of one GPU the type gets (1 unless it is a slice of an L4).
+    pub fn partition(&self) -> f64 {
+        if self.name == "L4" && self.memory_mib < L4_MIB {
+            // Eighths, quarters or halves of the card.
+            (self.memory_mib as f64 * 8.0 / L4_MIB as f64).round() / 8.0
+        } else {
+            1.0
+        }
+    }
+
+    /// Whole GPUs (0 for a slice).
+    pub fn whole(&self) -> u32 {
+        if self.partition() < 1.0 {
+            0
+        } else {
+            self.count
+        }
+    }
+}
+
 pub(crate) const X86: &[&str] = &["x86_64"];
 pub(crate) const ARM: &[&str] = &["arm64"];
 pub(crate) const OLD_X86: &[&str] = &["i386", "x86_64"];

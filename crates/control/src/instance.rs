@@ -186,6 +186,18 @@ pub fn check_user_data(data: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// GetConsoleOutput's text, base64: a Fort instance is a namespace on its host's kernel,
+/// so its console shows that kernel's banner (`/proc/version`), once it has booted.
+pub fn console_output(i: &Instance) -> Option<String> {
+    use base64::Engine;
+    static BANNER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        std::fs::read_to_string("/proc/version")
+            .unwrap_or_else(|_| "Linux version unknown\n".into())
+    });
+    (i.state != InstanceState::Pending)
+        .then(|| base64::engine::general_purpose::STANDARD.encode(BANNER.as_bytes()))
+}
+
 /// A type of the catalog ([`crate::image::INSTANCE_TYPES`]), as EC2 answers an unknown one.
 fn check_instance_type(t: &str) -> Result<&'static crate::image::InstanceType, ApiError> {
     let ok = t.split_once('.').is_some_and(|(family, size)| {
@@ -330,6 +342,8 @@ impl Tx<'_> {
     }
 
     fn launch(&mut self, req: RunInstances) -> Result<Vec<Instance>, ApiError> {
+        // The request's own shape is checked before anything it names is looked up.
+        check_mappings(&req.block_devices)?;
         let image = self.image_for_launch(&req.image_id)?;
         let instance_type = req
             .instance_type
@@ -358,7 +372,6 @@ impl Tx<'_> {
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.interface_tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.volume_tags, self.config.quotas.tags_per_resource)?;
-        check_mappings(&req.block_devices)?;
         if let Some(m) = &req.metadata_options {
             m.apply(&MetadataOptions::default())?;
         }
@@ -748,13 +761,28 @@ impl Tx<'_> {
     }
 
     /// Every named instance, checked before any is changed (all or nothing).
+    /// The instances a Start/Stop/Terminate names: every unknown id is reported at once.
     fn instances_named(&self, ids: &[String]) -> Result<Vec<Instance>, ApiError> {
         if ids.is_empty() {
-            return Err(ApiError::missing("InstanceId"));
+            return Err(ApiError::combination("No instances specified"));
         }
-        ids.iter()
-            .map(|id| self.region.instances.find(Kind::Instance, id).cloned())
-            .collect()
+        let mut found = Vec::with_capacity(ids.len());
+        let mut unknown: Vec<&str> = Vec::new();
+        for id in ids {
+            Kind::Instance.check(id)?;
+            match self.region.instances.get(id.as_str()) {
+                Some(i) => found.push(i.clone()),
+                None => unknown.push(id),
+            }
+        }
+        match unknown[..] {
+            [] => Ok(found),
+            [one] => Err(Kind::Instance.not_found(one)),
+            ref many => Err(ApiError::new(
+                ErrorCode::InvalidInstanceIdNotFound,
+                format!("The instance IDs '{}' do not exist", many.join(", ")),
+            )),
+        }
     }
 
     /// The interfaces attached to each of `insts`, with their delete-on-termination flag:

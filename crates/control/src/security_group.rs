@@ -138,10 +138,9 @@ pub fn normalize_ports(
     match protocol {
         IpProtocol::Tcp | IpProtocol::Udp => {
             let (Some(from), Some(to)) = (from, to) else {
-                return Err(ApiError::invalid_value(format!(
-                    "Invalid value 'null' for portRange. Must specify both from and to ports with {}.",
-                    protocol.security_group_text().to_ascii_uppercase()
-                )));
+                return Err(ApiError::invalid_value(
+                    "Invalid value for portRange. Must specify both from and to ports with TCP/UDP.",
+                ));
             };
             let port = |p: i64| {
                 within(p, 0..=65535).ok_or_else(|| {
@@ -257,11 +256,13 @@ pub fn expand(
 ) -> Result<Vec<RuleSpec>, ApiError> {
     let mut out = Vec::new();
     for perm in perms {
-        let protocol = IpProtocol::parse_security_group(
-            perm.protocol
-                .as_deref()
-                .ok_or_else(|| ApiError::missing("IpProtocol"))?,
-        )?;
+        let protocol = IpProtocol::parse_security_group(perm.protocol.as_deref().ok_or_else(
+            || {
+                ApiError::invalid_value(
+                    "Invalid value 'null' for protocol. VPC security group rules must specify protocols explicitly.",
+                )
+            },
+        )?)?;
         let (from_port, to_port) = normalize_ports(protocol, perm.from_port, perm.to_port)?;
         let mut peers: Vec<(RulePeer, Option<String>)> = Vec::new();
         for r in &perm.ip_ranges {
@@ -340,10 +341,19 @@ impl RuleUpdate {
         .iter()
         .filter(|g| **g)
         .count();
-        if given > 1 {
-            return Err(ApiError::combination(
-                "Only one of CidrIpv4, CidrIpv6, PrefixListId or ReferencedGroupId may be specified.",
-            ));
+        match given {
+            0 => {
+                return Err(ApiError::new(
+                    ErrorCode::MissingParameter,
+                    "The request must contain exactly one of: cidrIp, cidrIpv6, prefixListId, or referencedGroupId",
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err(ApiError::combination(
+                    "Only one of cidrIp, cidrIpv6, prefixListId, or referencedGroupId can be specified",
+                ));
+            }
         }
         let peer = |v: &Option<String>| {
             v.iter()
@@ -422,8 +432,10 @@ impl Tx<'_> {
             .group_name
             .as_deref()
             .ok_or_else(|| ApiError::missing("GroupName"))?;
+        // An empty description is no description.
         let description = req
             .description
+            .filter(|d| !d.is_empty())
             .ok_or_else(|| ApiError::missing("GroupDescription"))?;
         let name = check_group_name(name)?;
         check_group_description(&description)?;

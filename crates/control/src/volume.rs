@@ -608,13 +608,22 @@ impl Tx<'_> {
                 format!("Volume '{volume_id}' is in the 'available' state."),
             ));
         };
-        if instance_id.is_some_and(|i| a.instance_id != i) || device.is_some_and(|d| d != a.device)
+        if let Some(i) = instance_id
+            && a.instance_id != i
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidAttachmentNotFound,
+                format!("Volume '{volume_id}' is not attached to instance '{i}'."),
+            ));
+        }
+        if let Some(d) = device
+            && d != a.device
         {
             return Err(ApiError::new(
                 ErrorCode::InvalidAttachmentNotFound,
                 format!(
-                    "Volume '{volume_id}' is not attached to instance '{}'.",
-                    instance_id.unwrap_or(&a.instance_id)
+                    "The volume {volume_id} is not attached to instance {} as device {d}",
+                    a.instance_id
                 ),
             ));
         }

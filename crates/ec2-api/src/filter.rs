@@ -62,6 +62,14 @@ impl Filters {
         self.0.is_empty()
     }
 
+    /// The values given for filter `name` (all of its occurrences).
+    pub fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.0
+            .iter()
+            .filter(move |f| f.name == name)
+            .flat_map(|f| f.values.iter().map(String::as_str))
+    }
+
     /// Whether a resource passes: `field(name)` gives its values for a non-tag filter.
     pub fn matches(&self, tags: &Tags, field: impl Fn(&str) -> Vec<String>) -> bool {
         self.0.iter().all(|f| {

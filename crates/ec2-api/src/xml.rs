@@ -80,8 +80,12 @@ impl Xml {
         &mut self,
         tags: impl IntoIterator<Item = (&'a String, &'a String)>,
     ) -> &mut Self {
-        let mut tags = tags.into_iter().peekable();
-        if tags.peek().is_none() {
+        // The caller's tags first, then those EC2 adds itself (`aws:…`, e.g. a launch
+        // template's id and version).
+        let (mut tags, system): (Vec<_>, Vec<_>) =
+            tags.into_iter().partition(|(k, _)| !k.starts_with("aws:"));
+        tags.extend(system);
+        if tags.is_empty() {
             return self;
         }
         self.set("tagSet", tags, |w, (k, v)| {

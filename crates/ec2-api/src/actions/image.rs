@@ -835,7 +835,10 @@ fn render_type(w: &mut Xml, t: &InstanceType) {
             w.set("gpus", [g], |w, g| {
                 w.leaf("name", g.name)
                     .leaf("manufacturer", g.manufacturer)
-                    .leaf("count", g.count)
+                    .leaf("count", g.whole())
+                    .leaf("logicalGpuCount", g.count)
+                    .leaf("gpuPartitionSize", format!("{:.3}", g.partition()))
+                    .strings("workloadSet", g.workloads().iter().copied())
                     .el("memoryInfo", |w| {
                         w.leaf("sizeInMiB", g.memory_mib);
                     });

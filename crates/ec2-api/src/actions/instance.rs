@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use fort_control::Region;
 use fort_control::instance::{
     InstanceChange, InterfaceSpec, MetadataOptionsRequest, RunInstances, StateChange,
+    console_output,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
+use fort_control::{Region, now_millis};
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, LaunchTemplateId,
     MetadataOptions, NetworkInterface, Volume, format_time,
@@ -15,6 +16,7 @@ use fort_model::{
 
 use super::network_interface::{association, groups, private_ip_specs};
 use super::{Ctx, Describe, b, next_token, ok_return};
+use crate::filter::paginate;
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -31,6 +33,7 @@ crate::actions!(
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
+    GetConsoleOutput,
 );
 
 /// Volumes by the instance they are attached to, built once per request.
@@ -64,6 +67,13 @@ fn metadata_request(p: &Params) -> Result<MetadataOptionsRequest, ApiError> {
 
 fn block_device(p: &Params) -> Result<BlockDeviceSpec, ApiError> {
     let ebs = p.child("Ebs");
+    // `NoDevice` is a flag: EC2 takes only the empty string.
+    if p.get("NoDevice").is_some_and(|v| !v.is_empty()) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "The request received was invalid",
+        ));
+    }
     Ok(BlockDeviceSpec {
         device_name: p.opt_str("DeviceName").unwrap_or_default(),
         no_device: p.get("NoDevice").is_some(),
@@ -253,18 +263,23 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 ids_param: "InstanceId",
                 kind: Kind::Instance,
                 filters: FILTERS,
-                page: Some((5, 1000)),
+                page: None,
             };
             ctx.read(|v| {
                 let enis = attached(v.region);
                 let vols = volumes(v.region);
-                let page = d.run(
-                    p,
-                    v.region.instances.values(),
-                    |x| &x.id,
-                    |x| &x.tags,
-                    |x, n| field(v.region, &enis, x, n),
-                )?;
+                let mut selected = d
+                    .run(
+                        p,
+                        v.region.instances.values(),
+                        |x| &x.id,
+                        |x| &x.tags,
+                        |x, n| field(v.region, &enis, x, n),
+                    )?
+                    .items;
+                // In the order they were launched.
+                selected.sort_by_cached_key(|i| launch_order(i));
+                let page = paginate(selected, |i| launch_order(i), p, (5, 1000))?;
                 // Instances grouped by reservation, in order of first appearance.
                 let mut order: Vec<&str> = Vec::new();
                 let mut groups: HashMap<&str, Vec<&Instance>> = HashMap::new();
@@ -325,6 +340,19 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             })
             .await??;
             Ok(ok_return())
+        }
+        Action::GetConsoleOutput => {
+            let id = p.req("InstanceId")?;
+            p.bool("Latest")?;
+            ctx.read(|v| {
+                let i = v.region.instances.find(Kind::Instance, id)?;
+                let mut w = Xml::new();
+                w.leaf("instanceId", &i.id)
+                    .leaf("timestamp", format_time(now_millis()))
+                    .opt("output", console_output(i));
+                Ok(w)
+            })
+            .await?
         }
         Action::DescribeInstanceAttribute => {
             let id = p.req("InstanceId")?;
@@ -703,6 +731,7 @@ fn state_changes(changes: &[StateChange]) -> Xml {
 }
 
 const FILTERS: &[&str] = &[
+    "architecture",
     "availability-zone",
     "client-token",
     "dns-name",
@@ -804,6 +833,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .collect()
     };
     match name {
+        "architecture" => one(architecture(region, i).to_owned()),
         "availability-zone" | "placement-availability-zone" => one(i.availability_zone.clone()),
         "client-token" => i.client_token.clone().into_iter().collect(),
         "dns-name" => public_ip(primary)
@@ -878,6 +908,23 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
+}
+
+/// Where an instance comes in DescribeInstances (and its page token): launch time, then
+/// reservation and launch index.
+fn launch_order(i: &Instance) -> String {
+    format!(
+        "{:020}/{}/{:05}/{}",
+        i.launch_time, i.reservation_id, i.ami_launch_index, i.id
+    )
+}
+
+/// An instance's architecture: its image's (a launch checks that the type runs it).
+fn architecture<'a>(region: &'a Region, i: &Instance) -> &'a str {
+    region
+        .images
+        .get(&i.image_id)
+        .map_or("x86_64", |img| img.architecture.as_str())
 }
 
 /// EC2's `reason`: `User initiated (2024-01-02 03:04:05 GMT)` after a requested change.
@@ -985,7 +1032,7 @@ pub fn render(
                 .leaf("message", format!("{code}: User initiated shutdown"));
         });
     }
-    w.leaf("architecture", "x86_64")
+    w.leaf("architecture", architecture(region, i))
         .leaf("rootDeviceType", "ebs")
         .leaf(
             "rootDeviceName",

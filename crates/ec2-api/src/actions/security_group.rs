@@ -5,10 +5,12 @@ use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
 use fort_model::{
-    ApiError, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupId, SecurityGroupRule,
+    ApiError, ErrorCode, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupId,
+    SecurityGroupRule,
 };
 
 use super::{Ctx, Describe, b, next_token};
+use crate::filter::{Filters, paginate};
 use crate::query::Params;
 use crate::xml::Xml;
 
@@ -150,33 +152,49 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
         Action::DescribeSecurityGroupRules => {
+            const RULE_FILTERS: &[&str] = &["group-id", "security-group-rule-id"];
             let d = Describe {
                 ids_param: "SecurityGroupRuleId",
                 kind: Kind::SecurityGroupRule,
-                filters: &["group-id", "security-group-rule-id"],
-                page: Some((5, 1000)),
+                filters: RULE_FILTERS,
+                page: None,
             };
+            // A group id that is not one (wildcards aside) is refused, not just unmatched.
+            for g in Filters::parse(p, RULE_FILTERS)?.values("group-id") {
+                if !g.contains(['*', '?']) && !Kind::SecurityGroup.matches(g) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidGroupIdMalformed,
+                        format!("The security group ID '{g}' is malformed"),
+                    ));
+                }
+            }
             ctx.read(|v| {
-                let mut rows: Vec<(&SecurityGroup, &SecurityGroupRule)> = v
+                // Groups in id order, each group's rules in the order they were added.
+                let rows: Vec<(&SecurityGroup, usize, &SecurityGroupRule)> = v
                     .region
                     .security_groups
                     .values()
-                    .flat_map(|g| g.rules.iter().map(move |r| (g, r)))
+                    .flat_map(|g| g.rules.iter().enumerate().map(move |(n, r)| (g, n, r)))
                     .collect();
-                rows.sort_by(|a, b| a.1.id.cmp(&b.1.id));
-                let page = d.run(
+                let selected = d.run(
                     p,
                     rows.iter(),
-                    |x| &x.1.id,
-                    |x| &x.1.tags,
+                    |x| &x.2.id,
+                    |x| &x.2.tags,
                     |x, n| match n {
                         "group-id" => vec![x.0.id.to_string()],
-                        "security-group-rule-id" => vec![x.1.id.to_string()],
+                        "security-group-rule-id" => vec![x.2.id.to_string()],
                         _ => vec![],
                     },
                 )?;
+                let page = paginate(
+                    selected.items,
+                    |(g, n, _)| format!("{}/{n:05}", g.id),
+                    p,
+                    (5, 1000),
+                )?;
                 let mut w = Xml::new();
-                w.set("securityGroupRuleSet", page.items, |w, (g, r)| {
+                w.set("securityGroupRuleSet", page.items, |w, (g, _, r)| {
                     render_rule(w, ctx, &g.id, r)
                 });
                 next_token(&mut w, page.next_token);
