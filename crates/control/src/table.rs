@@ -49,6 +49,7 @@ tagged!(
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => String,
     fort_model::Volume => String,
+    fort_model::Snapshot => fort_model::SnapshotId,
     fort_model::VpcPeeringConnection => String,
 );
 
