@@ -216,3 +216,23 @@ def test_run_instances_needs_a_known_key(ec2, vpc, key_names):
         for e in ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["NetworkInterfaces"]:
             ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
         ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
+def test_imported_material_is_kept_as_given(ec2, key_names):
+    """DescribeKeyPairs' PublicKey is the material as imported, in its own format; a stray
+    character in a key line's base64 (a `\\` left by a line continuation) is skipped."""
+    key_names += ["kept-line", "kept-ssh2", "kept-stray"]
+    blob = ("AAAAB3NzaC1yc2EAAAADAQABAAABAQDusXfgTE4eBP50NglSzCSEGnIL6+cr6m3H6cZANOQ+P1o/W4BdtcAL3sor4iGi7SOeJgo8"
+            "kweyMQrhrt6HaKGgromRiz37LQx4YIAcBi4Zd023mO/V7Rc2Chh18mWgLSmA6ng+j37ip6452zxtv0jHAz9pJolbKBpJzbZlPN45ZC"
+            "Tk9ck0fSVHRl6VRSSPQcpqi65XpRf+35zNOCGCc1mAOOTmw59Q2a6A3t8mL7r91aM5q6QOQm219lctFM8O7HRJnDgmhGpnjRwE1Ly"
+            "KktWTbgFZ4SNWU2XqusUO07jKuSxzPumXBeU+JEtx0J1tqZwJlpGt2R+0qN7nKnPl2+hx")
+    line = f"ssh-rsa {blob} me@example.com"
+    ssh2 = "---- BEGIN SSH2 PUBLIC KEY ----\nComment: me@example.com\n" + "\n".join(
+        blob[i:i + 70] for i in range(0, len(blob), 70)) + "\n---- END SSH2 PUBLIC KEY ----\n"
+    stray = f"ssh-rsa {blob[:100]}\\{blob[100:]} me@example.com"
+    prints = set()
+    for name, material in [("kept-line", line), ("kept-ssh2", ssh2), ("kept-stray", stray)]:
+        prints.add(ec2.import_key_pair(KeyName=name, PublicKeyMaterial=material.encode())["KeyFingerprint"])
+        [k] = ec2.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)["KeyPairs"]
+        assert k["PublicKey"] == material and k["KeyType"] == "rsa"
+    assert prints == {"6a:49:07:1c:7e:bd:d2:bd:96:25:fe:b5:74:83:ae:fd"}

@@ -249,12 +249,6 @@ fn derived_hex(parts: &[&str]) -> String {
     format!("0{digest}")
 }
 
-/// A fresh snapshot id (`snap-` and 17 hex).
-pub fn new_snapshot_id() -> String {
-    // an image id's random digits, under the snapshot prefix
-    format!("snap-{}", &Kind::Image.new_id()["ami-".len()..])
-}
-
 fn catalog_image(region: &str, e: &Entry) -> Image {
     let mut block_devices = vec![ImageBlockDevice {
         device_name: e.root.into(),
@@ -445,6 +439,8 @@ pub struct CreateImage {
     pub description: Option<String>,
     pub block_devices: Vec<ImageBlockDevice>,
     pub tags: Tags,
+    /// The tags of the snapshots it makes.
+    pub snapshot_tags: Tags,
 }
 
 /// CopyImage's parameters.
@@ -458,6 +454,16 @@ pub struct CopyImage {
     pub kms_key_id: Option<String>,
     pub copy_tags: bool,
     pub tags: Tags,
+    /// The tags of the snapshots it makes.
+    pub snapshot_tags: Tags,
+}
+
+/// What a new image's snapshot is made from, for its description.
+pub struct SnapshotSource<'a> {
+    /// The image it is copied from (CopyImage).
+    pub id: &'a str,
+    /// The snapshot of the source's mapping.
+    pub snapshot: Option<&'a str>,
 }
 
 /// One ModifyImageAttribute change.
@@ -520,7 +526,9 @@ impl Tx<'_> {
         if self.config.strict_images {
             return Err(not_found(&[id]));
         }
-        let image = self.generic_image(ImageId::parse(id)?);
+        let mut image = self.generic_image(ImageId::parse(id)?);
+        let description = format!("Auto-created snapshot for AMI {id}");
+        self.snapshot_image(&mut image, None, |_| description.clone(), &Tags::new());
         self.region.images.insert(image.clone());
         Ok(image)
     }
@@ -548,7 +556,7 @@ impl Tx<'_> {
                 virtual_name: None,
                 no_device: false,
                 ebs: Some(ImageEbs {
-                    snapshot_id: Some(new_snapshot_id()),
+                    snapshot_id: None,
                     volume_size: Some(8),
                     volume_type: "gp3".into(),
                     delete_on_termination: true,
@@ -693,11 +701,13 @@ impl Tx<'_> {
             None => self.generic_image(id.clone()),
         };
         self.own(&mut image, req.name, req.description);
-        for b in &mut image.block_devices {
-            if let Some(ebs) = &mut b.ebs {
-                ebs.snapshot_id = Some(new_snapshot_id());
-            }
-        }
+        let description = format!("Created by CreateImage({}) for {id}", inst.id);
+        self.snapshot_image(
+            &mut image,
+            Some(&inst.id),
+            |_| description.clone(),
+            &req.snapshot_tags,
+        );
         for b in req.block_devices {
             image
                 .block_devices
@@ -710,6 +720,52 @@ impl Tx<'_> {
         image.tags = req.tags;
         self.region.images.insert(image);
         Ok(id)
+    }
+
+    /// Gives each EBS mapping of a new image a snapshot of the caller's: of the volume
+    /// `instance` has at that device, else of the mapping's size.
+    fn snapshot_image(
+        &mut self,
+        image: &mut Image,
+        instance: Option<&InstanceId>,
+        description: impl Fn(SnapshotSource<'_>) -> String,
+        tags: &Tags,
+    ) {
+        let source_image = image.source_image_id.clone();
+        for b in &mut image.block_devices {
+            let Some(ebs) = &mut b.ebs else {
+                continue;
+            };
+            let text = description(SnapshotSource {
+                id: source_image.as_deref().unwrap_or(""),
+                snapshot: ebs.snapshot_id.as_deref(),
+            });
+            let volume = instance.and_then(|i| {
+                self.region
+                    .volumes
+                    .values()
+                    .find(|v| {
+                        v.attachment.as_ref().is_some_and(|a| {
+                            a.instance_id == i.as_str() && a.device == b.device_name
+                        })
+                    })
+                    .cloned()
+            });
+            let id = match volume {
+                Some(v) => {
+                    ebs.volume_size = Some(v.size);
+                    self.new_snapshot(&v, text, tags.clone()).id
+                }
+                None => {
+                    let id = self.image_snapshot(ebs.volume_size.unwrap_or(8), ebs, text);
+                    if let Some(s) = self.region.snapshots.get_mut(id.as_str()) {
+                        s.tags = tags.clone();
+                    }
+                    id
+                }
+            };
+            ebs.snapshot_id = Some(id.into_string());
+        }
     }
 
     /// Makes `image` (a copy of another) a new, pending image of the caller's.
@@ -764,7 +820,6 @@ impl Tx<'_> {
         self.own(&mut image, req.name, description);
         for b in &mut image.block_devices {
             if let Some(ebs) = &mut b.ebs {
-                ebs.snapshot_id = Some(new_snapshot_id());
                 ebs.encrypted |= req.encrypted;
                 if req.encrypted {
                     ebs.kms_key_id = req.kms_key_id.clone();
@@ -773,6 +828,19 @@ impl Tx<'_> {
         }
         image.source_image_id = Some(source.id.to_string());
         image.source_image_region = Some(req.source_region.clone());
+        let task = format_time(self.now);
+        self.snapshot_image(
+            &mut image,
+            None,
+            |source| {
+                format!(
+                    "Copied for DestinationAmi {id} from SourceAmi {} for SourceSnapshot {}. Task created on {task}.",
+                    source.id,
+                    source.snapshot.unwrap_or("snap-ffffffff")
+                )
+            },
+            &req.snapshot_tags,
+        );
         if req.copy_tags && source.owner_id == self.region.account {
             image.tags = source_tags;
         }
@@ -821,15 +889,18 @@ impl Tx<'_> {
         image.state = ImageState::Deregistered;
         image.available_at = None;
         image.launch_permissions.clear();
-        Ok(if delete_snapshots {
-            image
-                .block_devices
-                .iter()
-                .filter_map(|b| b.ebs.as_ref()?.snapshot_id.clone())
-                .collect()
-        } else {
-            Vec::new()
-        })
+        if !delete_snapshots {
+            return Ok(Vec::new());
+        }
+        let snapshots: Vec<String> = image
+            .block_devices
+            .iter()
+            .filter_map(|b| b.ebs.as_ref()?.snapshot_id.clone())
+            .collect();
+        for s in &snapshots {
+            self.region.snapshots.remove(s);
+        }
+        Ok(snapshots)
     }
 
     /// ModifyImageAttribute (owner only); all or nothing.

@@ -226,6 +226,22 @@ pub fn parse_public(material: &[u8]) -> Result<PublicHalf, ApiError> {
     let Ok(text) = std::str::from_utf8(material) else {
         return rsa_der(material);
     };
+    let half = parse_text(material, text)?;
+    // EC2 keeps a text key as it was given (DescribeKeyPairs' `PublicKey`).
+    let start = text.trim_start();
+    Ok(
+        if start.starts_with(SSH2_BEGIN) || start.starts_with("ssh-") {
+            PublicHalf {
+                public_key: text.to_owned(),
+                ..half
+            }
+        } else {
+            half
+        },
+    )
+}
+
+fn parse_text(material: &[u8], text: &str) -> Result<PublicHalf, ApiError> {
     let (blob, claimed, comment) = if text.trim_start().starts_with(SSH2_BEGIN) {
         let (blob, comment) = rfc4716(text)?;
         (blob, None, comment)
@@ -235,8 +251,7 @@ pub fn parse_public(material: &[u8]) -> Result<PublicHalf, ApiError> {
             return rsa_der(material);
         };
         let comment = words.collect::<Vec<_>>().join(" ");
-        let blob = STANDARD.decode(b64).map_err(|_| bad_format())?;
-        (blob, Some(kind), comment)
+        (lenient_base64(b64)?, Some(kind), comment)
     };
     let mut r = Reader(&blob);
     let kind = std::str::from_utf8(r.string()?).map_err(|_| bad_format())?;
@@ -266,6 +281,16 @@ pub fn parse_public(material: &[u8]) -> Result<PublicHalf, ApiError> {
         }
         _ => Err(bad_format()),
     }
+}
+
+/// Base64 as EC2 reads a key line's: characters outside the alphabet (a stray `\\` left
+/// by a line continuation) are skipped.
+fn lenient_base64(text: &str) -> Result<Vec<u8>, ApiError> {
+    let clean: String = text
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        .collect();
+    STANDARD.decode(clean).map_err(|_| bad_format())
 }
 
 /// An RSA public key (modulus `n`, exponent `e`) of a size EC2 takes.
@@ -447,11 +472,13 @@ mod tests {
         ssh2.push('\n');
         let from_ssh2 = parse_public(ssh2.as_bytes()).unwrap();
         assert_eq!(from_ssh2.fingerprint, line.fingerprint);
-        assert!(
-            from_ssh2
-                .public_key
-                .ends_with(" 2048-bit RSA, converted by me")
-        );
+        assert_eq!(from_ssh2.public_key, ssh2, "kept as given");
+        // a stray backslash in the base64 of a key line is skipped
+        let (head, tail) = b64.split_at(40);
+        let broken = format!("ssh-rsa {head}\\{tail} me@host");
+        let from_broken = parse_public(broken.as_bytes()).unwrap();
+        assert_eq!(from_broken.fingerprint, line.fingerprint);
+        assert_eq!(from_broken.public_key, broken);
 
         let public = RsaPublicKey::from(
             &<RsaPrivateKey as rsa::pkcs1::DecodeRsaPrivateKey>::from_pkcs1_pem(&g.private_pem)

@@ -35,6 +35,7 @@ pub mod peering;
 pub mod region;
 pub mod route_table;
 pub mod security_group;
+pub mod snapshot;
 pub mod subnet;
 pub mod table;
 pub mod tags;

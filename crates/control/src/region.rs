@@ -28,6 +28,8 @@ macro_rules! region_tables {
             images: Image => "image",
             launch_templates: LaunchTemplate => "launch-template",
             volumes: Volume => "volume",
+            snapshots: Snapshot => "snapshot",
+            ebs_settings: EbsSettings => "ebs-settings",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };
@@ -213,7 +215,7 @@ macro_rules! untagged {
     )*};
 }
 
-untagged!(ClientTokenRecord, PublicIpLease, Counter, Host);
+untagged!(ClientTokenRecord, PublicIpLease, Counter, Host, EbsSettings);
 
 macro_rules! define_global {
     ($($field:ident: $ty:ty => $name:literal,)*) => {

@@ -49,6 +49,7 @@ tagged!(
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => fort_model::LaunchTemplateId,
     fort_model::Volume => fort_model::VolumeId,
+    fort_model::Snapshot => fort_model::SnapshotId,
     fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
 );
 

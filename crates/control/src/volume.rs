@@ -228,6 +228,68 @@ pub fn image_root(image: Option<&Image>) -> (String, u32, String, Option<String>
     )
 }
 
+/// How GetEbsDefaultKmsKeyId names the AWS managed key of EBS.
+pub const MANAGED_EBS_ALIAS: &str = "alias/aws/ebs";
+
+/// The id of an account's one [`EbsSettings`] row in a region.
+const EBS_SETTINGS: &str = "default";
+
+/// The ARN of the AWS managed EBS key (`alias/aws/ebs`) of an account in a region: a key
+/// id derived from both, so it is stable.
+pub fn managed_ebs_key(account: &str, region: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(format!("aws/ebs\0{account}\0{region}"));
+    let hex: String = h[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "arn:aws:kms:{region}:{account}:key/{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+/// A KMS key as ModifyEbsDefaultKmsKeyId takes it (id, `alias/...`, or an ARN of either),
+/// as an ARN.
+pub fn kms_arn(account: &str, region: &str, key: &str) -> Result<String, ApiError> {
+    let is_uuid = key.len() == 36
+        && key.bytes().enumerate().all(|(i, b)| {
+            if [8, 13, 18, 23].contains(&i) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
+    let is_mrk = key.starts_with("mrk-") && key.len() > 4;
+    if key.starts_with("arn:aws:kms:") && (key.contains(":key/") || key.contains(":alias/")) {
+        Ok(key.to_owned())
+    } else if let Some(alias) = key.strip_prefix("alias/")
+        && !alias.is_empty()
+    {
+        Ok(format!("arn:aws:kms:{region}:{account}:{key}"))
+    } else if is_uuid || is_mrk {
+        Ok(format!("arn:aws:kms:{region}:{account}:key/{key}"))
+    } else {
+        Err(ApiError::invalid_value(format!(
+            "Invalid id: \"{key}\" (expecting a KMS key id, alias or ARN)"
+        )))
+    }
+}
+
+/// An account's EBS encryption settings in a region (EC2's defaults until changed).
+pub fn ebs_settings(region: &crate::Region) -> EbsSettings {
+    region
+        .ebs_settings
+        .get(EBS_SETTINGS)
+        .cloned()
+        .unwrap_or_else(|| EbsSettings {
+            id: EBS_SETTINGS.into(),
+            encryption_by_default: false,
+            default_kms_key_id: None,
+        })
+}
+
 /// CreateVolume's parameters.
 #[derive(Clone, Debug, Default)]
 pub struct CreateVolume {
@@ -312,19 +374,57 @@ impl Tx<'_> {
         }
     }
 
-    /// The size of a snapshot volumes can be made from: the root snapshots of the images
-    /// the caller sees (id → size GiB).
+    /// The size, encryption and key of a snapshot the caller may make volumes of.
+    fn snapshot_source(&self, id: &str) -> Result<(u32, bool, Option<String>), ApiError> {
+        let s = self.find_snapshot(id)?.snapshot;
+        Ok((s.volume_size, s.encrypted, s.kms_key_id))
+    }
+
     fn snapshot_size(&self, id: &str) -> Result<u32, ApiError> {
-        Kind::Snapshot.check(id)?;
-        let catalog = crate::image::catalog(&self.region.name);
-        let regions = std::iter::once(&*self.region).chain(self.others.values());
-        crate::image::visible(&catalog, regions, &self.region.account, &self.region.name)
-            .into_iter()
-            .flat_map(|i| &i.block_devices)
-            .filter_map(|d| d.ebs.as_ref())
-            .find(|e| e.snapshot_id.as_deref() == Some(id))
-            .map(|e| e.volume_size.unwrap_or(8))
-            .ok_or_else(|| Kind::Snapshot.not_found(id))
+        self.snapshot_source(id).map(|(size, _, _)| size)
+    }
+
+    /// The account's EBS encryption settings in this region.
+    pub fn ebs_settings(&self) -> EbsSettings {
+        ebs_settings(self.region)
+    }
+
+    fn set_ebs_settings(&mut self, f: impl FnOnce(&mut EbsSettings)) -> EbsSettings {
+        let mut s = self.ebs_settings();
+        f(&mut s);
+        self.region.ebs_settings.insert(s.clone());
+        s
+    }
+
+    /// Enable/DisableEbsEncryptionByDefault.
+    pub fn set_encryption_by_default(&mut self, on: bool) -> bool {
+        self.set_ebs_settings(|s| s.encryption_by_default = on)
+            .encryption_by_default
+    }
+
+    /// The key an encrypted volume gets when it names none: the account's default, or
+    /// the AWS managed key of EBS (an ARN of a key id stable per account and region).
+    pub fn default_kms_key(&self) -> String {
+        self.ebs_settings()
+            .default_kms_key_id
+            .unwrap_or_else(|| managed_ebs_key(&self.region.account, &self.region.name))
+    }
+
+    /// ModifyEbsDefaultKmsKeyId: a key id, alias, or ARN; answered as an ARN. An empty
+    /// id goes back to the AWS managed key.
+    pub fn modify_default_kms_key(&mut self, key: &str) -> Result<String, ApiError> {
+        if key.is_empty() {
+            return Ok(self.reset_default_kms_key());
+        }
+        let arn = kms_arn(&self.region.account, &self.region.name, key)?;
+        self.set_ebs_settings(|s| s.default_kms_key_id = Some(arn.clone()));
+        Ok(arn)
+    }
+
+    /// ResetEbsDefaultKmsKeyId: back to the AWS managed key (answered by its alias).
+    pub fn reset_default_kms_key(&mut self) -> String {
+        self.set_ebs_settings(|s| s.default_kms_key_id = None);
+        MANAGED_EBS_ALIAS.into()
     }
 
     pub fn create_volume(&mut self, req: CreateVolume) -> Result<Volume, ApiError> {
@@ -338,11 +438,12 @@ impl Tx<'_> {
                     .clone()
                     .ok_or_else(|| ApiError::missing("AvailabilityZone"))?;
                 tx.volume_zone_ok(&zone)?;
-                let snap_size = req
+                let snap = req
                     .snapshot_id
                     .as_deref()
-                    .map(|s| tx.snapshot_size(s))
+                    .map(|s| tx.snapshot_source(s))
                     .transpose()?;
+                let snap_size = snap.as_ref().map(|(size, _, _)| *size);
                 let size = match (req.spec.size, snap_size) {
                     (None, None) => return Err(ApiError::missing("size/snapshot")),
                     (Some(s), Some(min)) if s < i64::from(min) => {
@@ -369,6 +470,21 @@ impl Tx<'_> {
                     ));
                 }
                 check_tags(&req.tags, tx.config.quotas.tags_per_resource)?;
+                // A volume of an encrypted snapshot is encrypted, with its key unless
+                // another is named; so is every new volume when encryption is the default.
+                let (snap_encrypted, snap_key) = snap
+                    .map(|(_, e, k)| (e, k))
+                    .unwrap_or_default();
+                let encrypted = req.encrypted
+                    || req.kms_key_id.is_some()
+                    || snap_encrypted
+                    || tx.ebs_settings().encryption_by_default;
+                let kms_key_id = encrypted.then(|| {
+                    req.kms_key_id
+                        .clone()
+                        .or(snap_key)
+                        .unwrap_or_else(|| tx.default_kms_key())
+                });
                 let v = Volume {
                     id: VolumeId::new(),
                     size: c.size,
@@ -377,8 +493,8 @@ impl Tx<'_> {
                     volume_type: c.volume_type,
                     iops: c.iops,
                     throughput: c.throughput,
-                    encrypted: req.encrypted || req.kms_key_id.is_some(),
-                    kms_key_id: req.kms_key_id.clone(),
+                    encrypted,
+                    kms_key_id,
                     multi_attach_enabled: req.multi_attach,
                     auto_enable_io: false,
                     create_time: tx.now,
@@ -445,6 +561,24 @@ impl Tx<'_> {
                 "gp2"
             });
             let c = check_volume(ty, size, e.spec.iops, e.spec.throughput)?;
+            // Encrypted when asked, when its snapshot is, or when encryption is the default.
+            let snap_encrypted = match snap {
+                Some(s) => self
+                    .find_snapshot(s)
+                    .map(|o| (o.snapshot.encrypted, o.snapshot.kms_key_id))
+                    .unwrap_or_default(),
+                None => (false, None),
+            };
+            let encrypted = e.encrypted.unwrap_or(false)
+                || e.kms_key_id.is_some()
+                || snap_encrypted.0
+                || self.ebs_settings().encryption_by_default;
+            let kms_key_id = encrypted.then(|| {
+                e.kms_key_id
+                    .clone()
+                    .or(snap_encrypted.1)
+                    .unwrap_or_else(|| self.default_kms_key())
+            });
             self.region.volumes.insert(Volume {
                 id: VolumeId::new(),
                 size: c.size,
@@ -453,8 +587,8 @@ impl Tx<'_> {
                 volume_type: c.volume_type,
                 iops: c.iops,
                 throughput: c.throughput,
-                encrypted: e.encrypted.unwrap_or(false) || e.kms_key_id.is_some(),
-                kms_key_id: e.kms_key_id.clone(),
+                encrypted,
+                kms_key_id,
                 multi_attach_enabled: false,
                 auto_enable_io: false,
                 create_time: self.now,

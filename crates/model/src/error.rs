@@ -58,6 +58,7 @@ error_codes! {
     InvalidLaunchTemplateNameNotFound = "InvalidLaunchTemplateName.NotFoundException",
     InvalidSnapshotIdMalformed = "InvalidSnapshotID.Malformed",
     InvalidSnapshotNotFound = "InvalidSnapshot.NotFound",
+    InvalidSnapshotInUse = "InvalidSnapshot.InUse",
     InvalidVolumeIdMalformed = "InvalidVolumeID.Malformed",
     InvalidVolumeNotFound = "InvalidVolume.NotFound",
     InvalidVolumeZoneMismatch = "InvalidVolume.ZoneMismatch",

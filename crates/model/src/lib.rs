@@ -10,12 +10,14 @@ mod error;
 pub mod id;
 pub mod protocol;
 pub mod resources;
+pub mod snapshot;
 mod state;
 
 pub use error::{ApiError, ErrorCode};
 pub use id::*;
 pub use protocol::IpProtocol;
 pub use resources::*;
+pub use snapshot::*;
 pub use state::*;
 
 /// The account every resource belongs to when no credentials file names another.

@@ -613,6 +613,17 @@ pub struct Volume {
     pub tags: Tags,
 }
 
+/// An account's EBS encryption settings in one region (one row, id `default`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EbsSettings {
+    pub id: String,
+    /// New volumes are encrypted whether or not they ask.
+    pub encryption_by_default: bool,
+    /// The key new encrypted volumes get when they name none (ModifyEbsDefaultKmsKeyId);
+    /// `None`: the AWS managed key `alias/aws/ebs`.
+    pub default_kms_key_id: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeAttachment {
     pub instance_id: InstanceId,

@@ -299,6 +299,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 description: p.opt_str("Description"),
                 block_devices: block_devices(p)?,
                 tags: ctx.tag_specs(&["image", "snapshot"])?,
+                snapshot_tags: ctx.tag_specs_for("snapshot")?,
             };
             let id = ctx.write(|tx| tx.create_image(req)).await?;
             let mut w = Xml::new();
@@ -315,6 +316,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 kms_key_id: p.opt_str("KmsKeyId"),
                 copy_tags: p.bool("CopyImageTags")?.unwrap_or(false),
                 tags: ctx.tag_specs(&["image", "snapshot"])?,
+                snapshot_tags: ctx.tag_specs_for("snapshot")?,
             };
             let id = ctx.write(|tx| tx.copy_image(req)).await?;
             let mut w = Xml::new();

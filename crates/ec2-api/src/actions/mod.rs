@@ -25,6 +25,7 @@ mod network_interface;
 mod peering;
 mod route_table;
 mod security_group;
+mod snapshot;
 mod subnet;
 mod tags;
 mod volume;
@@ -95,9 +96,15 @@ pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, Ap
     let mut tags = Tags::new();
     for spec in params.list("TagSpecification")? {
         // EC2's resource types name the NAT gateway twice
-        let ty = match spec.req("ResourceType")? {
-            "nat-gateway" => "natgateway",
-            ty => ty,
+        let ty = match spec.get("ResourceType") {
+            None | Some("") => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidParameter,
+                    "Tag specification resource type must have a value",
+                ));
+            }
+            Some("nat-gateway") => "natgateway",
+            Some(ty) => ty,
         };
         if !resource_types.contains(&ty) {
             return Err(ApiError::invalid_value(format!(
@@ -265,6 +272,7 @@ enum Handler {
     Peering(peering::Action),
     RouteTable(route_table::Action),
     SecurityGroup(security_group::Action),
+    Snapshot(snapshot::Action),
     Subnet(subnet::Action),
     Tags(tags::Action),
     ClassicLink(classic_link::Action),
@@ -289,6 +297,7 @@ impl Handler {
             Handler::Peering(a) => peering::run(a, ctx).await,
             Handler::RouteTable(a) => route_table::run(a, ctx).await,
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
+            Handler::Snapshot(a) => snapshot::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
             Handler::ClassicLink(a) => classic_link::run(a, ctx).await,
@@ -313,6 +322,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| peering::Action::parse(action).map(Handler::Peering))
         .or_else(|| route_table::Action::parse(action).map(Handler::RouteTable))
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
+        .or_else(|| snapshot::Action::parse(action).map(Handler::Snapshot))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
         .or_else(|| classic_link::Action::parse(action).map(Handler::ClassicLink))
@@ -362,6 +372,7 @@ pub fn all_actions() -> Vec<&'static str> {
         peering::Action::ALL,
         route_table::Action::ALL,
         security_group::Action::ALL,
+        snapshot::Action::ALL,
         subnet::Action::ALL,
         tags::Action::ALL,
         volume::Action::ALL,

@@ -26,6 +26,9 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::Instance) => "instance",
         Some(Kind::KeyPair) => "key-pair",
         Some(Kind::Image) => "image",
+        Some(Kind::Volume) => "volume",
+        Some(Kind::Snapshot) => "snapshot",
+        Some(Kind::LaunchTemplate) => "launch-template",
         Some(Kind::VpcPeeringConnection) => "vpc-peering-connection",
         Some(Kind::VpcEndpoint) => "vpc-endpoint",
         Some(Kind::FlowLog) => "vpc-flow-log",
@@ -42,7 +45,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::CreateTags => {
             let ids = p.strings("ResourceId")?;
             if ids.is_empty() {
-                return Err(ApiError::missing("ResourceId"));
+                return Err(ApiError::missing("resourceIdSet"));
             }
             let mut tags = Tags::new();
             let items = p.list("Tag")?;
@@ -61,7 +64,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::DeleteTags => {
             let ids = p.strings("ResourceId")?;
             if ids.is_empty() {
-                return Err(ApiError::missing("ResourceId"));
+                return Err(ApiError::missing("resourceIdSet"));
             }
             let tags = p
                 .list("Tag")?

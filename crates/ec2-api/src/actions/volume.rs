@@ -1,7 +1,7 @@
 //! EBS volume actions.
 
 use fort_control::Region;
-use fort_control::volume::{CreateVolume, VolumeSpec, shown_iops};
+use fort_control::volume::{CreateVolume, MANAGED_EBS_ALIAS, VolumeSpec, ebs_settings, shown_iops};
 use fort_model::{ApiError, Kind, Volume, VolumeAttachment, VolumeId, format_time};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -20,6 +20,12 @@ crate::actions!(
     DescribeVolumeAttribute,
     ModifyVolumeAttribute,
     EnableVolumeIO,
+    EnableEbsEncryptionByDefault,
+    DisableEbsEncryptionByDefault,
+    GetEbsEncryptionByDefault,
+    GetEbsDefaultKmsKeyId,
+    ModifyEbsDefaultKmsKeyId,
+    ResetEbsDefaultKmsKeyId,
 );
 
 fn spec(p: &Params) -> Result<VolumeSpec, ApiError> {
@@ -424,6 +430,45 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let vol = VolumeId::parse(vol)?;
             ctx.write(|tx| tx.modify_volume_attribute(&vol, v)).await?;
             Ok(ok_return())
+        }
+        Action::EnableEbsEncryptionByDefault | Action::DisableEbsEncryptionByDefault => {
+            let on = action == Action::EnableEbsEncryptionByDefault;
+            let now = ctx.write(|tx| Ok(tx.set_encryption_by_default(on))).await?;
+            let mut w = Xml::new();
+            w.leaf("ebsEncryptionByDefault", b(now));
+            Ok(w)
+        }
+        Action::GetEbsEncryptionByDefault => {
+            let on = ctx
+                .read(|v| ebs_settings(v.region).encryption_by_default)
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("ebsEncryptionByDefault", b(on))
+                .leaf("sseType", "none");
+            Ok(w)
+        }
+        Action::GetEbsDefaultKmsKeyId => {
+            let key = ctx
+                .read(|v| ebs_settings(v.region).default_kms_key_id)
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("kmsKeyId", key.as_deref().unwrap_or(MANAGED_EBS_ALIAS));
+            Ok(w)
+        }
+        Action::ModifyEbsDefaultKmsKeyId => {
+            let key = p
+                .opt_str("KmsKeyId")
+                .ok_or_else(|| ApiError::missing("KmsKeyId"))?;
+            let arn = ctx.write(|tx| tx.modify_default_kms_key(&key)).await?;
+            let mut w = Xml::new();
+            w.leaf("kmsKeyId", arn);
+            Ok(w)
+        }
+        Action::ResetEbsDefaultKmsKeyId => {
+            let key = ctx.write(|tx| Ok(tx.reset_default_kms_key())).await?;
+            let mut w = Xml::new();
+            w.leaf("kmsKeyId", key);
+            Ok(w)
         }
         Action::EnableVolumeIO => {
             let vol = VolumeId::parse(p.req("VolumeId")?)?;
