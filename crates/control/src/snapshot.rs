@@ -148,7 +148,7 @@ impl Tx<'_> {
     ) -> Snapshot {
         let s = Snapshot {
             id: SnapshotId::new(),
-            volume_id: volume.id.clone(),
+            volume_id: volume.id.to_string(),
             volume_size: volume.size,
             description,
             start_time: self.snapshot_start(),
@@ -223,7 +223,7 @@ impl Tx<'_> {
                             && inst.root_device_name.as_deref() == Some(a.device.as_str()))
                 })
             })
-            .filter(|v| !req.exclude_data_volume_ids.contains(&v.id))
+            .filter(|v| !req.exclude_data_volume_ids.iter().any(|x| v.id == *x))
             .cloned()
             .collect();
         Ok(volumes
