@@ -35,6 +35,7 @@ pub mod region;
 pub mod route_table;
 pub mod security_group;
 pub mod subnet;
+pub mod subnet_cidr_reservation;
 pub mod table;
 pub mod tags;
 pub mod volume;

@@ -25,6 +25,7 @@ mod peering;
 mod route_table;
 mod security_group;
 mod subnet;
+mod subnet_cidr_reservation;
 mod tags;
 mod volume;
 mod vpc;
@@ -232,6 +233,7 @@ enum Handler {
     RouteTable(route_table::Action),
     SecurityGroup(security_group::Action),
     Subnet(subnet::Action),
+    SubnetCidrReservation(subnet_cidr_reservation::Action),
     Tags(tags::Action),
     Volume(volume::Action),
     Vpc(vpc::Action),
@@ -255,6 +257,7 @@ impl Handler {
             Handler::RouteTable(a) => route_table::run(a, ctx).await,
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
+            Handler::SubnetCidrReservation(a) => subnet_cidr_reservation::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
@@ -278,6 +281,9 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| route_table::Action::parse(action).map(Handler::RouteTable))
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
+        .or_else(|| {
+            subnet_cidr_reservation::Action::parse(action).map(Handler::SubnetCidrReservation)
+        })
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
@@ -325,6 +331,7 @@ pub fn all_actions() -> Vec<&'static str> {
         route_table::Action::ALL,
         security_group::Action::ALL,
         subnet::Action::ALL,
+        subnet_cidr_reservation::Action::ALL,
         tags::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,
