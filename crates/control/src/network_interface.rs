@@ -434,6 +434,10 @@ impl Tx<'_> {
                 secondary.push(ip);
             }
         }
+        // with no address marked primary, the first one listed is
+        if primary.is_none() && !secondary.is_empty() {
+            primary = Some(secondary.remove(0));
+        }
         if let Some(p) = primary {
             secondary.retain(|s| *s != p);
         }

@@ -339,18 +339,18 @@ impl Tx<'_> {
         let vpc = self.region.default_vpc().cloned().ok_or_else(|| {
             ApiError::new(
                 ErrorCode::DefaultVpcDoesNotExist,
-                "No default VPC for this user.",
+                "No default VPC exists for this account in this region.",
             )
         })?;
-        if self
+        if let Some(existing) = self
             .region
             .subnets
             .values()
-            .any(|s| s.default_for_az && s.availability_zone == zone)
+            .find(|s| s.default_for_az && s.availability_zone == zone)
         {
             return Err(ApiError::new(
                 ErrorCode::DefaultSubnetAlreadyExistsInAvailabilityZone,
-                format!("A Default Subnet already exists in {zone}."),
+                format!("'{}' is already the default subnet in {zone}.", existing.id),
             ));
         }
         self.make_default_subnet(&vpc, zone)

@@ -396,6 +396,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// ModifyVpcTenancy: a dedicated VPC may become `default`; nothing else changes.
+    pub fn modify_vpc_tenancy(&mut self, id: &str, tenancy: &str) -> Result<(), ApiError> {
+        let vpc = self.region.vpcs.find_mut(Kind::Vpc, id)?;
+        if tenancy != "default" {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedTenancy,
+                format!("The tenancy value {tenancy} is not supported."),
+            ));
+        }
+        vpc.instance_tenancy = tenancy.to_owned();
+        Ok(())
+    }
+
     pub fn associate_vpc_cidr_block(
         &mut self,
         id: &str,

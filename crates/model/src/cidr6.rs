@@ -71,12 +71,12 @@ pub fn amazon_block(n: u64) -> Option<Ipv6Net> {
 
 /// Subnet blocks are /44 to /64 in steps of 4.
 pub fn is_subnet_size(len: u8) -> bool {
-    (44..=64).contains(&len) && len % 4 == 0
+    (44..=64).contains(&len) && len.is_multiple_of(4)
 }
 
 /// VPC blocks a caller chooses are /44 to /60 in steps of 4 (Amazon's are /56).
 pub fn is_vpc_size(len: u8) -> bool {
-    (44..=60).contains(&len) && len % 4 == 0
+    (44..=60).contains(&len) && len.is_multiple_of(4)
 }
 
 /// Whether `ip` is one of the subnet's reserved addresses: the first four and the last.

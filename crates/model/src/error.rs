@@ -200,6 +200,7 @@ error_codes! {
     UnknownParameter = "UnknownParameter",
     UnsupportedHibernationConfiguration = "UnsupportedHibernationConfiguration",
     UnsupportedOperation = "UnsupportedOperation",
+    UnsupportedTenancy = "UnsupportedTenancy",
     VpcIdNotSpecified = "VPCIdNotSpecified",
     VpcLimitExceeded = "VpcLimitExceeded",
     VpcPeeringConnectionAlreadyExists = "VpcPeeringConnectionAlreadyExists",

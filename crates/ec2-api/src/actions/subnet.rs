@@ -235,7 +235,7 @@ pub fn render(w: &mut Xml, region: &Region, s: &Subnet) {
         .set(
             "ipv6CidrBlockAssociationSet",
             &s.ipv6_cidr_blocks,
-            |w, block| render_ipv6_block(w, block),
+            render_ipv6_block,
         )
         .leaf("availableIpAddressCount", region.available_addresses(s))
         .leaf("availabilityZone", &s.availability_zone)

@@ -14,6 +14,7 @@ crate::actions!(
     DeleteVpc,
     DescribeVpcs,
     ModifyVpcAttribute,
+    ModifyVpcTenancy,
     DescribeVpcAttribute,
     AssociateVpcCidrBlock,
     DisassociateVpcCidrBlock,
@@ -96,6 +97,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             };
             ctx.write(|tx| tx.modify_vpc_attribute(id, attr, value))
                 .await?;
+            Ok(ok_return())
+        }
+        Action::ModifyVpcTenancy => {
+            let id = p.req("VpcId")?;
+            let tenancy = p.req("InstanceTenancy")?;
+            ctx.write(|tx| tx.modify_vpc_tenancy(id, tenancy)).await?;
             Ok(ok_return())
         }
         Action::DescribeVpcAttribute => {
@@ -283,7 +290,7 @@ pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
         .set(
             "ipv6CidrBlockAssociationSet",
             &vpc.ipv6_cidr_blocks,
-            |w, b| render_ipv6_block(w, b),
+            render_ipv6_block,
         )
         .leaf("dhcpOptionsId", vpc.dhcp_options_text())
         .leaf("instanceTenancy", &vpc.instance_tenancy)
