@@ -206,3 +206,77 @@ def test_pagination(ec2, vpc, subnet):
     assert seen == set(ids)
     for i in ids:
         ec2.delete_network_interface(NetworkInterfaceId=i)
+
+
+@pytest.fixture
+def v6_subnet(ec2):
+    v = ec2.create_vpc(CidrBlock="10.70.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = v["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"].replace("::/56", "::/64")
+    s = ec2.create_subnet(VpcId=v["VpcId"], CidrBlock="10.70.0.0/24", Ipv6CidrBlock=block,
+                          AvailabilityZone="us-east-1a")["Subnet"]
+    yield s, block.split("::")[0]
+    for e in ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["NetworkInterfaces"]:
+        if not e.get("Attachment"):
+            ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
+    try:
+        ec2.delete_subnet(SubnetId=s["SubnetId"])
+        ec2.delete_vpc(VpcId=v["VpcId"])
+    except ClientError:
+        pass
+
+
+def test_ipv6_addresses(ec2, v6_subnet):
+    s, prefix = v6_subnet
+    sid = s["SubnetId"]
+    named = f"{prefix}::1234"
+    e = ec2.create_network_interface(SubnetId=sid, Ipv6Addresses=[{"Ipv6Address": named}])["NetworkInterface"]
+    eid = e["NetworkInterfaceId"]
+    assert e["Ipv6Addresses"] == [{"Ipv6Address": named}]
+    counted = ec2.create_network_interface(SubnetId=sid, Ipv6AddressCount=2)["NetworkInterface"]
+    got = [a["Ipv6Address"] for a in counted["Ipv6Addresses"]]
+    assert len(set(got)) == 2 and named not in got and all(a.startswith(prefix) for a in got)
+    # refused: in use, outside the block, reserved, both forms at once; nothing changes
+    for kw, code in [({"Ipv6Addresses": [named]}, "InvalidIPAddress.InUse"),
+                     ({"Ipv6Addresses": ["2001:db8::5"]}, "InvalidParameterValue"),
+                     ({"Ipv6Addresses": [f"{prefix}::1"]}, "InvalidParameterValue"),
+                     ({"Ipv6Addresses": ["not-an-address"]}, "InvalidParameterValue"),
+                     ({"Ipv6Addresses": [f"{prefix}::99"], "Ipv6AddressCount": 1}, "InvalidParameterCombination")]:
+        assert error_code(ec2.assign_ipv6_addresses, NetworkInterfaceId=eid, **kw) == code, kw
+    assert len(ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])["NetworkInterfaces"][0]["Ipv6Addresses"]) == 1
+    r = ec2.assign_ipv6_addresses(NetworkInterfaceId=eid, Ipv6Addresses=[f"{prefix}::99"])
+    assert r["AssignedIpv6Addresses"] == [f"{prefix}::99"], "only the new ones"
+    r = ec2.assign_ipv6_addresses(NetworkInterfaceId=eid, Ipv6AddressCount=2)
+    assert len(r["AssignedIpv6Addresses"]) == 2
+    now = [a["Ipv6Address"] for a in
+           ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])["NetworkInterfaces"][0]["Ipv6Addresses"]]
+    assert len(now) == 4 and not set(now) & set(got), "never two interfaces with one address"
+    f = lambda n: [x["NetworkInterfaceId"] for x in
+                   ec2.describe_network_interfaces(Filters=[{"Name": n, "Values": [named]}])["NetworkInterfaces"]]
+    assert f("ipv6-addresses.ipv6-address") == [eid] == f("ipv6-address")
+    r = ec2.unassign_ipv6_addresses(NetworkInterfaceId=eid, Ipv6Addresses=[named])
+    assert r["UnassignedIpv6Addresses"] == [named]
+    assert error_code(ec2.unassign_ipv6_addresses, NetworkInterfaceId=eid, Ipv6Addresses=[named]) == "InvalidParameterValue"
+    # a subnet without an IPv6 block has no addresses to give
+    plain = ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"][0]["SubnetId"]
+    assert error_code(ec2.create_network_interface, SubnetId=plain, Ipv6AddressCount=1) == "InvalidParameterValue"
+
+
+def test_instance_ipv6_addresses(ec2, v6_subnet):
+    s, prefix = v6_subnet
+    r = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                          SubnetId=s["SubnetId"], Ipv6AddressCount=1)
+    inst = r["Instances"][0]
+    [eni] = inst["NetworkInterfaces"]
+    [addr] = [a["Ipv6Address"] for a in eni["Ipv6Addresses"]]
+    assert addr.startswith(prefix)
+    desc = ec2.describe_instances(InstanceIds=[inst["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert desc["NetworkInterfaces"][0]["Ipv6Addresses"] == [{"Ipv6Address": addr}]
+    ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
+
+
+def test_first_listed_address_is_primary_when_none_is_marked(ec2, subnet):
+    e = ec2.create_network_interface(SubnetId=subnet["SubnetId"], PrivateIpAddresses=[
+        {"PrivateIpAddress": "10.0.1.9"}, {"PrivateIpAddress": "10.0.1.8"}])["NetworkInterface"]
+    assert e["PrivateIpAddress"] == "10.0.1.9"
+    assert [(a["PrivateIpAddress"], a["Primary"]) for a in e["PrivateIpAddresses"]] == [
+        ("10.0.1.9", True), ("10.0.1.8", False)]

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use fort_model::*;
 
-use crate::network_interface::{AddressRequest, SubnetAddresses};
+use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
 use crate::tags::check_tags;
 use crate::volume::{BlockDeviceSpec, check_mappings};
 use crate::{ClientToken, Tx};
@@ -23,6 +23,8 @@ pub struct RunInstances {
     pub group_ids: Vec<String>,
     pub group_names: Vec<String>,
     pub private_ip: Option<String>,
+    /// `Ipv6AddressCount` / `Ipv6Address.N`, for the interface the instance is given.
+    pub ipv6: Ipv6Request,
     pub interfaces: Vec<InterfaceSpec>,
     pub key_name: Option<String>,
     pub user_data: Option<String>,
@@ -438,6 +440,7 @@ impl Tx<'_> {
                         || s.addresses.private_ip.is_some()
                         || !s.addresses.private_ips.is_empty()
                         || s.addresses.secondary_count.is_some()
+                        || !s.addresses.ipv6.is_empty()
                     {
                         return Err(ApiError::combination(
                             "A network interface may not specify both a network interface ID and interface settings.",
@@ -457,15 +460,18 @@ impl Tx<'_> {
                 subnet_id: req.subnet_id.clone(),
                 addresses: AddressRequest {
                     private_ip: req.private_ip.clone(),
+                    ipv6: req.ipv6.clone(),
                     ..AddressRequest::default()
                 },
                 ..InterfaceSpec::default()
             });
         }
         let subnet = self.launch_subnet(&req)?;
-        let has_explicit_ip = specs
-            .iter()
-            .any(|s| s.addresses.private_ip.is_some() || !s.addresses.private_ips.is_empty());
+        let has_explicit_ip = specs.iter().any(|s| {
+            s.addresses.private_ip.is_some()
+                || !s.addresses.private_ips.is_empty()
+                || !s.addresses.ipv6.addresses.is_empty()
+        });
         if has_explicit_ip && req.max_count > 1 {
             return Err(ApiError::combination(
                 "A private IP address may only be specified when launching one instance.",
@@ -617,6 +623,15 @@ impl Tx<'_> {
                         false,
                         req.interface_tags.clone(),
                     )?;
+                    let v6 = self.pick_ipv6(&sub, &spec.addresses.ipv6)?;
+                    if !v6.is_empty() {
+                        let row = self
+                            .region
+                            .network_interfaces
+                            .get_mut(&eni.id)
+                            .expect("made above");
+                        row.ipv6_addresses = v6;
+                    }
                     if device == 0 {
                         public = spec
                             .associate_public_ip

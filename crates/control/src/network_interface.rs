@@ -2,11 +2,11 @@
 //! instances, and the address bookkeeping that instances and NAT gateways share.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use fort_model::cidr;
 use fort_model::*;
-use ipnet::Ipv4Net;
+use fort_model::{cidr, cidr6};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::tags::check_tags;
 use crate::{ClientToken, Region, Tx};
@@ -20,6 +20,8 @@ pub struct CreateNetworkInterface {
     /// `PrivateIpAddresses.N`: (address, primary).
     pub private_ips: Vec<(String, bool)>,
     pub secondary_count: Option<i64>,
+    /// `Ipv6Addresses.N.Ipv6Address` and `Ipv6AddressCount`.
+    pub ipv6: Ipv6Request,
     pub groups: Vec<String>,
     pub interface_type: Option<String>,
     pub tags: Tags,
@@ -32,6 +34,7 @@ pub struct AddressRequest {
     pub private_ip: Option<String>,
     pub private_ips: Vec<(String, bool)>,
     pub secondary_count: Option<i64>,
+    pub ipv6: Ipv6Request,
 }
 
 /// The addresses of one subnet in use, to hand out free ones: built once per change, so
@@ -39,6 +42,8 @@ pub struct AddressRequest {
 pub struct SubnetAddresses {
     cidr: Ipv4Net,
     used: HashSet<Ipv4Addr>,
+    /// The subnet's CIDR reservations: skipped when choosing a free address.
+    reserved: Vec<Ipv4Net>,
     /// Every address below this one is reserved or used.
     next: u32,
 }
@@ -51,9 +56,20 @@ impl SubnetAddresses {
             .filter(|e| e.subnet_id == subnet.id)
             .flat_map(|e| e.private_ips().collect::<Vec<_>>())
             .collect();
+        // reserved ranges are never handed out automatically; they may still be named
+        let reserved = region
+            .subnet_cidr_reservations
+            .values()
+            .filter(|r| r.subnet_id == subnet.id)
+            .filter_map(|r| match r.cidr {
+                ipnet::IpNet::V4(n) => Some(n),
+                ipnet::IpNet::V6(_) => None,
+            })
+            .collect();
         Self {
             cidr: subnet.cidr,
             used,
+            reserved,
             next: u32::from(subnet.cidr.network()),
         }
     }
@@ -64,7 +80,10 @@ impl SubnetAddresses {
         while self.next <= last {
             let ip = Ipv4Addr::from(self.next);
             self.next += 1;
-            if !cidr::is_reserved(self.cidr, ip) && !self.used.contains(&ip) {
+            if !cidr::is_reserved(self.cidr, ip)
+                && !self.used.contains(&ip)
+                && !self.reserved.iter().any(|r| r.contains(&ip))
+            {
                 self.used.insert(ip);
                 return Some(ip);
             }
@@ -96,6 +115,155 @@ impl SubnetAddresses {
 
     pub fn in_use(&self, ip: Ipv4Addr) -> bool {
         self.used.contains(&ip)
+    }
+}
+
+/// The IPv6 addresses a new or existing interface asks for, before they are checked.
+#[derive(Clone, Debug, Default)]
+pub struct Ipv6Request {
+    pub addresses: Vec<String>,
+    pub count: Option<i64>,
+}
+
+impl Ipv6Request {
+    pub fn is_empty(&self) -> bool {
+        self.addresses.is_empty() && self.count.is_none()
+    }
+}
+
+/// The IPv6 addresses of one subnet in use, to hand out free ones (the IPv6 counterpart
+/// of [`SubnetAddresses`]): no two interfaces ever hold the same address.
+pub struct SubnetIpv6Addresses {
+    subnet_id: SubnetId,
+    cidr: Option<Ipv6Net>,
+    used: HashSet<Ipv6Addr>,
+    /// The subnet's IPv6 CIDR reservations: skipped when choosing a free address.
+    reserved: Vec<Ipv6Net>,
+    /// Every address below this offset is reserved or used.
+    next: u128,
+}
+
+impl SubnetIpv6Addresses {
+    pub fn of(region: &Region, subnet: &Subnet) -> Self {
+        let used = region
+            .network_interfaces
+            .values()
+            .filter(|e| e.subnet_id == subnet.id)
+            .flat_map(|e| e.ipv6_addresses.iter().copied())
+            .collect();
+        let reserved = region
+            .subnet_cidr_reservations
+            .values()
+            .filter(|r| r.subnet_id == subnet.id)
+            .filter_map(|r| match r.cidr {
+                ipnet::IpNet::V6(n) => Some(n),
+                ipnet::IpNet::V4(_) => None,
+            })
+            .collect();
+        Self {
+            subnet_id: subnet.id.clone(),
+            cidr: subnet.ipv6_cidr(),
+            used,
+            reserved,
+            next: 4,
+        }
+    }
+
+    fn block(&self) -> Result<Ipv6Net, ApiError> {
+        self.cidr.ok_or_else(|| {
+            ApiError::invalid_value(format!(
+                "The subnet '{}' has no IPv6 CIDR block: it has no IPv6 addresses to assign.",
+                self.subnet_id
+            ))
+        })
+    }
+
+    /// The lowest free address, now taken.
+    pub fn take(&mut self) -> Result<Ipv6Addr, ApiError> {
+        let block = self.block()?;
+        while let Some(ip) = cidr6::host(block, self.next) {
+            self.next += 1;
+            if !cidr6::is_reserved(block, ip)
+                && !self.used.contains(&ip)
+                && !self.reserved.iter().any(|r| r.contains(&ip))
+            {
+                self.used.insert(ip);
+                return Ok(ip);
+            }
+        }
+        Err(no_free_addresses(&self.subnet_id))
+    }
+
+    /// Takes a requested address: inside the subnet's block, not reserved, not in use.
+    pub fn claim(&mut self, ip: Ipv6Addr) -> Result<(), ApiError> {
+        let block = self.block()?;
+        if !block.contains(&ip) {
+            return Err(ApiError::invalid_value(format!(
+                "Address does not fall within the subnet's address range: {ip} is not in {block}"
+            )));
+        }
+        if cidr6::is_reserved(block, ip) {
+            return Err(ApiError::invalid_value(format!(
+                "Address {ip} is in the subnet's reserved address range"
+            )));
+        }
+        if !self.used.insert(ip) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidIpAddressInUse,
+                format!("Address {ip} is in use."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The addresses `req` asks for, taken: the named ones, or `count` free ones.
+    pub fn take_request(
+        &mut self,
+        req: &Ipv6Request,
+        limit: usize,
+        held: usize,
+    ) -> Result<Vec<Ipv6Addr>, ApiError> {
+        let wanted: Vec<Ipv6Addr> = req
+            .addresses
+            .iter()
+            .map(|t| {
+                cidr6::parse_addr(t).ok_or_else(|| {
+                    ApiError::bad_param("Ipv6Address", t, "This is not a valid IPv6 address.")
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let n = match (wanted.is_empty(), req.count) {
+            (false, Some(_)) => {
+                return Err(ApiError::combination(
+                    "Specify either Ipv6Addresses or Ipv6AddressCount, not both.",
+                ));
+            }
+            (true, Some(n)) if n < 0 => {
+                return Err(ApiError::bad_param(
+                    "Ipv6AddressCount",
+                    &n.to_string(),
+                    "The count must not be negative.",
+                ));
+            }
+            (true, Some(n)) => usize::try_from(n).unwrap_or(usize::MAX),
+            (_, None) => wanted.len(),
+        };
+        if n.saturating_add(held) > limit {
+            return Err(ApiError::invalid_value(format!(
+                "Number of IPv6 addresses will exceed limit of {limit} for the interface."
+            )));
+        }
+        if wanted.is_empty() {
+            return (0..n).map(|_| self.take()).collect();
+        }
+        let mut out = Vec::with_capacity(n);
+        for ip in wanted {
+            if !out.contains(&ip) {
+                self.claim(ip)?;
+                out.push(ip);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -266,6 +434,10 @@ impl Tx<'_> {
                 secondary.push(ip);
             }
         }
+        // with no address marked primary, the first one listed is
+        if primary.is_none() && !secondary.is_empty() {
+            primary = Some(secondary.remove(0));
+        }
         if let Some(p) = primary {
             secondary.retain(|s| *s != p);
         }
@@ -309,6 +481,85 @@ impl Tx<'_> {
         Ok((primary, secondary))
     }
 
+    /// The IPv6 addresses a new interface of `subnet` gets: those asked for, or one when
+    /// the subnet assigns IPv6 addresses on creation.
+    pub(crate) fn pick_ipv6(
+        &self,
+        subnet: &Subnet,
+        req: &Ipv6Request,
+    ) -> Result<Vec<Ipv6Addr>, ApiError> {
+        let mut addrs = SubnetIpv6Addresses::of(self.region, subnet);
+        let limit = self.config.quotas.private_ips_per_interface;
+        if req.is_empty() {
+            if subnet.assign_ipv6_address_on_creation && subnet.ipv6_cidr().is_some() {
+                return Ok(vec![addrs.take()?]);
+            }
+            return Ok(Vec::new());
+        }
+        addrs.take_request(req, limit, 0)
+    }
+
+    /// AssignIpv6Addresses: the addresses newly assigned.
+    pub fn assign_ipv6_addresses(
+        &mut self,
+        eni_id: &NetworkInterfaceId,
+        req: &Ipv6Request,
+    ) -> Result<Vec<Ipv6Addr>, ApiError> {
+        let eni = self.region.network_interfaces.lookup(eni_id)?.clone();
+        if req.is_empty() {
+            return Err(ApiError::missing("Ipv6Addresses"));
+        }
+        let subnet = self
+            .region
+            .subnets
+            .get(&eni.subnet_id)
+            .cloned()
+            .ok_or_else(|| ApiError::internal("interface without subnet"))?;
+        let mut addrs = SubnetIpv6Addresses::of(self.region, &subnet);
+        let limit = self.config.quotas.private_ips_per_interface;
+        let assigned = addrs.take_request(req, limit, eni.ipv6_addresses.len())?;
+        let row = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("found above");
+        row.ipv6_addresses.extend(assigned.iter().copied());
+        Ok(assigned)
+    }
+
+    /// UnassignIpv6Addresses: the addresses given back.
+    pub fn unassign_ipv6_addresses(
+        &mut self,
+        eni_id: &NetworkInterfaceId,
+        ips: &[String],
+    ) -> Result<Vec<Ipv6Addr>, ApiError> {
+        let eni = self.region.network_interfaces.lookup(eni_id)?.clone();
+        if ips.is_empty() {
+            return Err(ApiError::missing("Ipv6Addresses"));
+        }
+        let mut gone = Vec::with_capacity(ips.len());
+        for t in ips {
+            let ip = cidr6::parse_addr(t).ok_or_else(|| {
+                ApiError::bad_param("Ipv6Addresses", t, "This is not a valid IPv6 address.")
+            })?;
+            if !eni.ipv6_addresses.contains(&ip) {
+                return Err(ApiError::invalid_value(format!(
+                    "Some of the specified addresses are not assigned to interface {eni_id}"
+                )));
+            }
+            if !gone.contains(&ip) {
+                gone.push(ip);
+            }
+        }
+        let row = self
+            .region
+            .network_interfaces
+            .get_mut(eni_id)
+            .expect("found above");
+        row.ipv6_addresses.retain(|a| !gone.contains(a));
+        Ok(gone)
+    }
+
     /// A new interface row (already inserted), with fresh id and MAC.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn insert_interface(
@@ -338,6 +589,7 @@ impl Tx<'_> {
             mac_address: id::new_mac(),
             private_ip: primary,
             secondary_ips: secondary,
+            ipv6_addresses: Vec::new(),
             security_groups: groups,
             source_dest_check: interface_type != "nat_gateway",
             interface_type: interface_type.to_owned(),
@@ -407,9 +659,11 @@ impl Tx<'_> {
                 private_ip: req.private_ip.clone(),
                 private_ips: req.private_ips.clone(),
                 secondary_count: req.secondary_count,
+                ipv6: Ipv6Request::default(),
             },
             &mut addrs,
         )?;
+        let v6 = self.pick_ipv6(&subnet, &req.ipv6)?;
         let mut eni = self.insert_interface(
             &subnet,
             primary,
@@ -420,6 +674,12 @@ impl Tx<'_> {
             false,
             req.tags,
         )?;
+        if !v6.is_empty() {
+            eni.ipv6_addresses = v6;
+            if let Some(row) = self.region.network_interfaces.get_mut(&eni.id) {
+                row.ipv6_addresses = eni.ipv6_addresses.clone();
+            }
+        }
         if let Some(token) = &req.client_token {
             eni.client_token = Some(token.as_str().to_owned());
             if let Some(row) = self.region.network_interfaces.get_mut(&eni.id) {

@@ -14,6 +14,7 @@ macro_rules! region_tables {
         $m! {
             vpcs: Vpc => "vpc",
             subnets: Subnet => "subnet",
+            subnet_cidr_reservations: SubnetCidrReservation => "subnet-cidr-reservation",
             route_tables: RouteTable => "route-table",
             internet_gateways: InternetGateway => "internet-gateway",
             egress_only_internet_gateways: EgressOnlyInternetGateway => "egress-only-internet-gateway",

@@ -306,10 +306,18 @@ impl Tx<'_> {
         cidrs: impl IntoIterator<Item = Ipv4Net>,
         main: bool,
     ) -> RouteTableId {
+        let v6: Vec<Ipv6Net> = self
+            .region
+            .vpcs
+            .get(vpc_id)
+            .map(|v| v.ipv6_cidrs().collect())
+            .unwrap_or_default();
         let routes = cidrs
             .into_iter()
-            .map(|c| Route {
-                destination: RouteDestination::Cidr(c),
+            .map(RouteDestination::Cidr)
+            .chain(v6.iter().map(|c| RouteDestination::Ipv6Cidr(c.to_string())))
+            .map(|destination| Route {
+                destination,
                 target: RouteTarget::Local,
                 origin: RouteOrigin::CreateRouteTable,
             })
@@ -937,8 +945,14 @@ impl Tx<'_> {
                 format!("no route with {field} {text} in route table {}", table.id),
             ));
         };
-        let is_local_block = matches!(dest, RouteDestination::Cidr(d)
-            if self.region.vpcs.get(&table.vpc_id).is_some_and(|v| v.cidrs().any(|c| c == d)));
+        let vpc = self.region.vpcs.get(&table.vpc_id);
+        let is_local_block = match &dest {
+            RouteDestination::Cidr(d) => vpc.is_some_and(|v| v.cidrs().any(|c| c == *d)),
+            RouteDestination::Ipv6Cidr(d) => {
+                vpc.is_some_and(|v| v.ipv6_cidrs().any(|c| c.to_string() == *d))
+            }
+            RouteDestination::PrefixList(_) => false,
+        };
         if table.routes[i].target == RouteTarget::Local || is_local_block {
             return Err(ApiError::invalid_value(format!(
                 "cannot remove local route {text} in route table {}",

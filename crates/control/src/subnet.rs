@@ -2,9 +2,9 @@
 
 use std::net::Ipv4Addr;
 
-use fort_model::cidr;
 use fort_model::*;
-use ipnet::Ipv4Net;
+use fort_model::{cidr, cidr6};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::tags::check_tags;
 use crate::{Region, Tx};
@@ -13,6 +13,8 @@ use crate::{Region, Tx};
 pub struct CreateSubnet {
     pub vpc_id: String,
     pub cidr_block: Option<String>,
+    pub ipv6_cidr_block: Option<String>,
+    pub ipv6_native: bool,
     pub availability_zone: Option<String>,
     pub availability_zone_id: Option<String>,
     pub tags: Tags,
@@ -59,6 +61,21 @@ impl Region {
 
 impl Tx<'_> {
     pub fn create_subnet(&mut self, req: CreateSubnet) -> Result<Subnet, ApiError> {
+        if req.ipv6_native {
+            return Err(match (&req.cidr_block, &req.ipv6_cidr_block) {
+                (Some(_), Some(_)) => ApiError::combination(
+                    "When specifying ipv4 parameters, cidrBlock or ipv4IpamPoolId, you cannot set ipv6Native to true.",
+                ),
+                (_, None) => ApiError::new(
+                    ErrorCode::MissingParameter,
+                    "Either 'ipv6CidrBlock' or 'ipv6IpamPoolId' should be provided.",
+                ),
+                (None, Some(_)) => ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "IPv6-only subnets are not supported yet: give the subnet an IPv4 block too.",
+                ),
+            });
+        }
         let vpc = self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?.clone();
         let Some(text) = req.cidr_block else {
             return Err(ApiError::missing("CidrBlock"));
@@ -81,6 +98,11 @@ impl Tx<'_> {
                 format!("The CIDR '{text}' conflicts with another subnet"),
             ));
         }
+        let v6 = req
+            .ipv6_cidr_block
+            .as_deref()
+            .map(|t| self.check_subnet_ipv6_block(&vpc, None, t))
+            .transpose()?;
         let zone = self.pick_zone(
             req.availability_zone.as_deref(),
             req.availability_zone_id.as_deref(),
@@ -100,7 +122,131 @@ impl Tx<'_> {
                 format!("The maximum number of subnets per VPC has been reached ({quota})."),
             ));
         }
-        Ok(self.make_subnet(&vpc, net, zone, false, req.tags))
+        let mut subnet = self.make_subnet(&vpc, net, zone, false, req.tags);
+        if let Some(v6) = v6 {
+            let row = self.region.subnets.get_mut(&subnet.id).expect("made above");
+            row.ipv6_cidr_blocks.push(SubnetIpv6CidrBlock {
+                association_id: SubnetCidrAssociationId::new(),
+                cidr: v6,
+                state: CidrBlockState::Associated,
+            });
+            subnet = row.clone();
+        }
+        Ok(subnet)
+    }
+
+    /// An IPv6 block for a subnet of `vpc` (`subnet`: the one it is for, if it exists):
+    /// /44 to /64 in steps of 4, inside one of the VPC's IPv6 blocks, overlapping no other
+    /// subnet's.
+    fn check_subnet_ipv6_block(
+        &self,
+        vpc: &Vpc,
+        subnet: Option<&str>,
+        text: &str,
+    ) -> Result<Ipv6Net, ApiError> {
+        let net = cidr6::parse(text)
+            .filter(|n| cidr6::is_subnet_size(n.prefix_len()))
+            .ok_or_else(|| {
+                ApiError::invalid_value(format!(
+                    "invalid value for parameter ipv6-cidr-block: {text}"
+                ))
+            })?;
+        if !vpc.ipv6_cidrs().any(|b| b.contains(&net)) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSubnetRange,
+                format!("The IPv6 CIDR '{text}' is invalid."),
+            ));
+        }
+        let conflict = self.region.subnets.values().any(|s| {
+            s.vpc_id == vpc.id
+                && Some(s.id.as_str()) != subnet
+                && s.ipv6_cidr().is_some_and(|c| cidr6::overlaps(c, net))
+        });
+        if conflict {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSubnetConflict,
+                format!("The IPv6 CIDR '{text}' conflicts with another subnet"),
+            ));
+        }
+        Ok(net)
+    }
+
+    /// AssociateSubnetCidrBlock: a subnet's one IPv6 block.
+    pub fn associate_subnet_cidr_block(
+        &mut self,
+        id: &str,
+        text: &str,
+    ) -> Result<SubnetIpv6CidrBlock, ApiError> {
+        let subnet = self.region.subnets.find(Kind::Subnet, id)?.clone();
+        let vpc = self
+            .region
+            .vpcs
+            .get(&subnet.vpc_id)
+            .expect("a subnet's VPC exists")
+            .clone();
+        let net = self.check_subnet_ipv6_block(&vpc, Some(id), text)?;
+        if subnet.ipv6_cidr().is_some() {
+            return Err(ApiError::invalid_value(format!(
+                "The subnet '{id}' already has an IPv6 CIDR block associated."
+            )));
+        }
+        let block = SubnetIpv6CidrBlock {
+            association_id: SubnetCidrAssociationId::new(),
+            cidr: net,
+            state: CidrBlockState::Associated,
+        };
+        let row = self.region.subnets.get_mut(id).expect("found above");
+        row.ipv6_cidr_blocks
+            .retain(|b| b.state == CidrBlockState::Associated);
+        row.ipv6_cidr_blocks.push(block.clone());
+        Ok(block)
+    }
+
+    /// DisassociateSubnetCidrBlock: only while no interface of the subnet holds an IPv6
+    /// address from it.
+    pub fn disassociate_subnet_cidr_block(
+        &mut self,
+        association_id: &str,
+    ) -> Result<(SubnetId, SubnetIpv6CidrBlock), ApiError> {
+        let subnet = self
+            .region
+            .subnets
+            .values()
+            .find(|s| {
+                s.ipv6_cidr_blocks.iter().any(|b| {
+                    b.association_id == association_id && b.state == CidrBlockState::Associated
+                })
+            })
+            .ok_or_else(|| {
+                Kind::SubnetCidrAssoc
+                    .check(association_id)
+                    .err()
+                    .unwrap_or_else(|| Kind::SubnetCidrAssoc.not_found(association_id))
+            })?
+            .id
+            .clone();
+        if self
+            .region
+            .network_interfaces
+            .values()
+            .any(|e| e.subnet_id == subnet && !e.ipv6_addresses.is_empty())
+        {
+            return Err(ApiError::invalid_value(format!(
+                "The IPv6 CIDR block of subnet '{subnet}' cannot be disassociated while network interfaces in it have IPv6 addresses."
+            )));
+        }
+        let row = self.region.subnets.get_mut(&subnet).expect("found above");
+        row.ipv6_cidr_blocks
+            .retain(|b| b.state == CidrBlockState::Associated);
+        row.assign_ipv6_address_on_creation = false;
+        let b = row
+            .ipv6_cidr_blocks
+            .iter_mut()
+            .find(|b| b.association_id == association_id)
+            .expect("found above");
+        b.state = CidrBlockState::Disassociated;
+        let block = b.clone();
+        Ok((subnet, block))
     }
 
     /// The zone a subnet goes in: the one named (by name or id) or, like AWS, one chosen.
@@ -111,7 +257,7 @@ impl Tx<'_> {
                 "Only one of AvailabilityZone or AvailabilityZoneId may be specified.",
             )),
             (Some(name), None) => zones.iter().find(|z| *z == name).cloned().ok_or_else(|| {
-                ApiError::bad_param("AvailabilityZone", name, &format!("Subnets can currently only be created in the following availability zones: {}.", zones.join(", ")))
+                ApiError::bad_param("availabilityZone", name, &format!("Subnets can currently only be created in the following availability zones: {}.", zones.join(", ")))
             }),
             (None, Some(id)) => zones
                 .iter()
@@ -119,7 +265,7 @@ impl Tx<'_> {
                 .cloned()
                 .ok_or_else(|| {
                     let ids: Vec<String> = zones.iter().map(|z| self.config.zone_id(z)).collect();
-                    ApiError::bad_param("AvailabilityZoneId", id, &format!("Subnets can currently only be created in the following availability zones: {}.", ids.join(", ")))
+                    ApiError::bad_param("availabilityZoneId", id, &format!("Subnets can currently only be created in the following availability zones: {}.", ids.join(", ")))
                 }),
             (None, None) => {
                 // The zone with the fewest subnets of this account, first in order on a tie.
@@ -141,6 +287,7 @@ impl Tx<'_> {
             id: SubnetId::new(),
             vpc_id: vpc.id.clone(),
             cidr: net,
+            ipv6_cidr_blocks: Vec::new(),
             availability_zone_id: self.config.zone_id(&zone),
             availability_zone: zone,
             default_for_az,
@@ -192,18 +339,18 @@ impl Tx<'_> {
         let vpc = self.region.default_vpc().cloned().ok_or_else(|| {
             ApiError::new(
                 ErrorCode::DefaultVpcDoesNotExist,
-                "No default VPC for this user.",
+                "No default VPC exists for this account in this region.",
             )
         })?;
-        if self
+        if let Some(existing) = self
             .region
             .subnets
             .values()
-            .any(|s| s.default_for_az && s.availability_zone == zone)
+            .find(|s| s.default_for_az && s.availability_zone == zone)
         {
             return Err(ApiError::new(
                 ErrorCode::DefaultSubnetAlreadyExistsInAvailabilityZone,
-                format!("A Default Subnet already exists in {zone}."),
+                format!("'{}' is already the default subnet in {zone}.", existing.id),
             ));
         }
         self.make_default_subnet(&vpc, zone)
@@ -241,6 +388,13 @@ impl Tx<'_> {
             let acl = self.region.network_acls.get_mut(&a).expect("listed");
             acl.associations.retain(|s| s.subnet_id != id);
         }
+        for r in self
+            .region
+            .subnet_cidr_reservations
+            .ids_where(|r| r.subnet_id == id)
+        {
+            self.region.subnet_cidr_reservations.remove(&r);
+        }
         self.region.subnets.remove(id);
         Ok(())
     }
@@ -261,12 +415,13 @@ impl Tx<'_> {
         match attribute {
             "MapPublicIpOnLaunch" => subnet.map_public_ip_on_launch = flag()?,
             "AssignIpv6AddressOnCreation" => {
-                if flag()? {
+                let on = flag()?;
+                if on && subnet.ipv6_cidr().is_none() {
                     return Err(ApiError::invalid_value(format!(
-                        "Subnet {id} has no IPv6 CIDR block; cannot assign IPv6 addresses on creation."
+                        "Invalid value 'true' for assign-ipv6-address-on-creation. Cannot set assign-ipv6-address-on-creation to true unless the subnet ({id}) has an IPv6 CIDR block associated with it."
                     )));
                 }
-                subnet.assign_ipv6_address_on_creation = false;
+                subnet.assign_ipv6_address_on_creation = on;
             }
             "EnableDns64" => subnet.enable_dns64 = flag()?,
             "EnableResourceNameDnsARecordOnLaunch" => {

@@ -36,6 +36,7 @@ macro_rules! tagged {
 tagged!(
     fort_model::Vpc => fort_model::VpcId,
     fort_model::Subnet => fort_model::SubnetId,
+    fort_model::SubnetCidrReservation => fort_model::SubnetCidrReservationId,
     fort_model::RouteTable => fort_model::RouteTableId,
     fort_model::InternetGateway => fort_model::InternetGatewayId,
     fort_model::EgressOnlyInternetGateway => fort_model::EgressOnlyInternetGatewayId,

@@ -1,9 +1,9 @@
 //! VPCs: creation with their main route table, default network ACL and default security
 //! group; attributes; secondary blocks; the default VPC of each region.
 
-use fort_model::cidr;
 use fort_model::*;
-use ipnet::Ipv4Net;
+use fort_model::{cidr, cidr6};
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::Tx;
 use crate::tags::check_tags;
@@ -13,7 +13,34 @@ use crate::tags::check_tags;
 pub struct CreateVpc {
     pub cidr_block: String,
     pub instance_tenancy: Option<String>,
+    pub ipv6: Ipv6BlockRequest,
     pub tags: Tags,
+}
+
+/// How CreateVpc or AssociateVpcCidrBlock asks for an IPv6 block.
+#[derive(Clone, Debug, Default)]
+pub struct Ipv6BlockRequest {
+    /// `AmazonProvidedIpv6CidrBlock`: a /56 from the installation's pool.
+    pub amazon_provided: bool,
+    /// `Ipv6CidrBlock`: a block the caller chooses (AWS takes it from a BYOIP pool; Fort,
+    /// which has no pools, lets the caller choose any block outside its own pool).
+    pub cidr_block: Option<String>,
+    /// `Ipv6Pool`: a BYOIP pool, which Fort has none of.
+    pub pool: Option<String>,
+    pub network_border_group: Option<String>,
+}
+
+impl Ipv6BlockRequest {
+    pub fn is_requested(&self) -> bool {
+        self.amazon_provided || self.cidr_block.is_some() || self.pool.is_some()
+    }
+}
+
+/// A VPC block of either family, as DisassociateVpcCidrBlock answers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VpcBlock {
+    V4(VpcCidrBlock),
+    V6(VpcIpv6CidrBlock),
 }
 
 /// The first VPC number handed out; small numbers stay free for operators' own use.
@@ -81,7 +108,137 @@ impl Tx<'_> {
             }
         }
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
-        self.make_vpc(net, tenancy, false, req.tags)
+        let vpc = self.make_vpc(net, tenancy, false, req.tags)?;
+        if req.ipv6.is_requested() {
+            self.add_ipv6_block(&vpc.id, &req.ipv6)?;
+        }
+        Ok(self.region.vpcs.get(&vpc.id).expect("made above").clone())
+    }
+
+    /// A new IPv6 block for a VPC: Amazon-provided (the next /56 of the installation's
+    /// pool, so never handed out twice) or chosen by the caller.
+    fn new_ipv6_block(&mut self, req: &Ipv6BlockRequest) -> Result<VpcIpv6CidrBlock, ApiError> {
+        let region = self.region.name.clone();
+        if let Some(g) = &req.network_border_group
+            && *g != region
+        {
+            return Err(ApiError::bad_param(
+                "Ipv6CidrBlockNetworkBorderGroup",
+                g,
+                &format!("The network border group of this region is {region}."),
+            ));
+        }
+        if let Some(pool) = &req.pool {
+            return Err(ApiError::new(
+                ErrorCode::InvalidIpv6PoolIdNotFound,
+                format!("The ID '{pool}' does not exist"),
+            ));
+        }
+        let (cidr, pool) = match (&req.cidr_block, req.amazon_provided) {
+            (Some(_), true) => {
+                return Err(ApiError::combination(
+                    "The parameter amazonProvidedIpv6CidrBlock cannot be used with the parameter ipv6CidrBlock",
+                ));
+            }
+            (Some(text), false) => (self.chosen_ipv6_block(text)?, None),
+            (None, true) => {
+                let n = self.global.next("ipv6-block", 0);
+                let block = cidr6::amazon_block(n).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::CidrLimitExceeded,
+                        "No IPv6 blocks are left on this installation.",
+                    )
+                })?;
+                (block, Some("Amazon".to_owned()))
+            }
+            (None, false) => return Err(ApiError::missing("Ipv6CidrBlock")),
+        };
+        Ok(VpcIpv6CidrBlock {
+            association_id: VpcCidrAssociationId::new(),
+            cidr,
+            state: CidrBlockState::Associated,
+            pool,
+            network_border_group: region,
+        })
+    }
+
+    /// A block the caller names: /44 to /60, outside the Amazon pool, and used by no other
+    /// VPC of the installation (IPv6 addresses are global).
+    fn chosen_ipv6_block(&self, text: &str) -> Result<Ipv6Net, ApiError> {
+        let net = cidr6::parse_param("ipv6-cidr-block", text)?;
+        if !cidr6::is_vpc_size(net.prefix_len()) || cidr6::overlaps(net, cidr6::amazon_pool()) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVpcRange,
+                format!("The IPv6 CIDR '{text}' is invalid."),
+            ));
+        }
+        let taken = self
+            .others
+            .values()
+            .chain(std::iter::once(&*self.region))
+            .flat_map(|r| r.vpcs.values())
+            .flat_map(|v| v.ipv6_cidrs())
+            .any(|b| cidr6::overlaps(b, net));
+        if taken {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVpcRange,
+                format!("The IPv6 CIDR '{text}' conflicts with a block in use."),
+            ));
+        }
+        Ok(net)
+    }
+
+    /// Gives a VPC a new IPv6 block, within the quota, with its local route in every table.
+    fn add_ipv6_block(
+        &mut self,
+        id: &str,
+        req: &Ipv6BlockRequest,
+    ) -> Result<(Vpc, VpcIpv6CidrBlock), ApiError> {
+        let limit = self.config.quotas.ipv6_cidr_blocks_per_vpc;
+        let vpc = self.region.vpcs.find(Kind::Vpc, id)?;
+        if vpc.ipv6_cidrs().count() >= limit {
+            return Err(cidr_limit(id, limit));
+        }
+        let block = self.new_ipv6_block(req)?;
+        let vpc = self.region.vpcs.get_mut(id).expect("found above");
+        vpc.ipv6_cidr_blocks
+            .retain(|b| b.state == CidrBlockState::Associated);
+        vpc.ipv6_cidr_blocks.push(block.clone());
+        let vpc = vpc.clone();
+        self.add_local_route(&vpc.id, RouteDestination::Ipv6Cidr(block.cidr.to_string()));
+        Ok((vpc, block))
+    }
+
+    /// A `local` route to `destination` in every route table of the VPC.
+    fn add_local_route(&mut self, vpc_id: &str, destination: RouteDestination) {
+        for t in self.region.route_tables.ids_where(|t| t.vpc_id == vpc_id) {
+            let table = self.region.route_tables.get_mut(&t).expect("listed");
+            table.routes.push(Route {
+                destination: destination.clone(),
+                target: RouteTarget::Local,
+                origin: RouteOrigin::CreateRouteTable,
+            });
+        }
+    }
+
+    /// Removes a block's local route from every table of the VPC, even if ReplaceRoute
+    /// pointed it elsewhere.
+    fn remove_local_route(&mut self, vpc_id: &str, destination: &RouteDestination) {
+        for t in self.region.route_tables.ids_where(|t| t.vpc_id == vpc_id) {
+            let table = self.region.route_tables.get_mut(&t).expect("listed");
+            table.routes.retain(|r| {
+                !(r.origin == RouteOrigin::CreateRouteTable && r.destination == *destination)
+            });
+        }
+    }
+
+    /// AssociateVpcCidrBlock for IPv6.
+    pub fn associate_vpc_ipv6_cidr_block(
+        &mut self,
+        id: &str,
+        req: &Ipv6BlockRequest,
+    ) -> Result<(Vpc, VpcIpv6CidrBlock), ApiError> {
+        self.add_ipv6_block(id, req)
     }
 
     fn make_vpc(
@@ -119,6 +276,7 @@ impl Tx<'_> {
                 cidr: net,
                 state: CidrBlockState::Associated,
             }],
+            ipv6_cidr_blocks: Vec::new(),
             dhcp_options_id: self.default_dhcp_options_id(),
             instance_tenancy: tenancy,
             is_default,
@@ -240,6 +398,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// ModifyVpcTenancy: a dedicated VPC may become `default`; nothing else changes.
+    pub fn modify_vpc_tenancy(&mut self, id: &str, tenancy: &str) -> Result<(), ApiError> {
+        let vpc = self.region.vpcs.find_mut(Kind::Vpc, id)?;
+        if tenancy != "default" {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedTenancy,
+                format!("The tenancy value {tenancy} is not supported."),
+            ));
+        }
+        vpc.instance_tenancy = tenancy.to_owned();
+        Ok(())
+    }
+
     pub fn associate_vpc_cidr_block(
         &mut self,
         id: &str,
@@ -251,10 +422,7 @@ impl Tx<'_> {
         let existing: Vec<Ipv4Net> = vpc.cidrs().collect();
         cidr::check_secondary_block(&existing, net, cidr_text)?;
         if existing.len() >= limit {
-            return Err(ApiError::new(
-                ErrorCode::CidrLimitExceeded,
-                format!("This network '{id}' has met its maximum number of allowed CIDRs: {limit}"),
-            ));
+            return Err(cidr_limit(id, limit));
         }
         // A new block may not be equal to or larger than a route destination of the VPC.
         for t in self.region.route_tables.values().filter(|t| t.vpc_id == id) {
@@ -281,21 +449,16 @@ impl Tx<'_> {
             .retain(|b| b.state == CidrBlockState::Associated);
         vpc.cidr_blocks.push(block.clone());
         let vpc = vpc.clone();
-        for t in self.region.route_tables.ids_where(|t| t.vpc_id == id) {
-            let table = self.region.route_tables.get_mut(&t).expect("listed");
-            table.routes.push(Route {
-                destination: RouteDestination::Cidr(net),
-                target: RouteTarget::Local,
-                origin: RouteOrigin::CreateRouteTable,
-            });
-        }
+        self.add_local_route(id, RouteDestination::Cidr(net));
         Ok((vpc, block))
     }
 
+    /// DisassociateVpcCidrBlock: a secondary IPv4 block or an IPv6 block, with no subnet
+    /// in it.
     pub fn disassociate_vpc_cidr_block(
         &mut self,
         association_id: &VpcCidrAssociationId,
-    ) -> Result<(VpcId, VpcCidrBlock), ApiError> {
+    ) -> Result<(VpcId, VpcBlock), ApiError> {
         let not_found = || {
             ApiError::new(
                 ErrorCode::InvalidVpcCidrBlockAssociationIdNotFound,
@@ -309,10 +472,35 @@ impl Tx<'_> {
             .find(|v| {
                 v.cidr_blocks.iter().any(|b| {
                     &b.association_id == association_id && b.state == CidrBlockState::Associated
+                }) || v.ipv6_cidr_blocks.iter().any(|b| {
+                    &b.association_id == association_id && b.state == CidrBlockState::Associated
                 })
             })
             .ok_or_else(not_found)?;
         let vpc_id = vpc.id.clone();
+        if let Some(block) = vpc
+            .ipv6_cidr_blocks
+            .iter()
+            .find(|b| &b.association_id == association_id)
+            .cloned()
+        {
+            if self.region.subnets.values().any(|s| {
+                s.vpc_id == vpc_id && s.ipv6_cidr().is_some_and(|c| block.cidr.contains(&c))
+            }) {
+                return Err(ApiError::dependency("vpc CIDR block", association_id));
+            }
+            let vpc = self.region.vpcs.get_mut(&vpc_id).expect("found above");
+            vpc.ipv6_cidr_blocks
+                .retain(|b| b.state == CidrBlockState::Associated);
+            let b = vpc
+                .ipv6_cidr_blocks
+                .iter_mut()
+                .find(|b| &b.association_id == association_id)
+                .expect("found above");
+            b.state = CidrBlockState::Disassociated;
+            self.remove_local_route(&vpc_id, &RouteDestination::Ipv6Cidr(block.cidr.to_string()));
+            return Ok((vpc_id, VpcBlock::V6(block)));
+        }
         if &vpc.cidr_blocks[0].association_id == association_id {
             return Err(ApiError::new(
                 ErrorCode::OperationNotPermitted,
@@ -345,14 +533,15 @@ impl Tx<'_> {
             .expect("found above");
         b.state = CidrBlockState::Disassociated;
         let block = b.clone();
-        for t in self.region.route_tables.ids_where(|t| t.vpc_id == vpc_id) {
-            let table = self.region.route_tables.get_mut(&t).expect("listed");
-            // The block's local route goes, even if ReplaceRoute pointed it elsewhere.
-            table.routes.retain(|r| {
-                !(r.origin == RouteOrigin::CreateRouteTable
-                    && r.destination == RouteDestination::Cidr(block.cidr))
-            });
-        }
-        Ok((vpc_id, block))
+        self.remove_local_route(&vpc_id, &RouteDestination::Cidr(block.cidr));
+        Ok((vpc_id, VpcBlock::V4(block)))
     }
+}
+
+/// EC2's answer when a VPC has as many blocks of a family as it may.
+fn cidr_limit(id: &str, limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::CidrLimitExceeded,
+        format!("This network {id} has met its maximum number of allowed CIDRs: {limit}"),
+    )
 }

@@ -54,6 +54,7 @@ fn vpc(i: usize) -> CreateVpc {
     CreateVpc {
         cidr_block: format!("10.{}.0.0/16", i % 250),
         instance_tenancy: None,
+        ipv6: Default::default(),
         tags: Default::default(),
     }
 }
@@ -112,6 +113,7 @@ async fn a_new_region_keeps_its_defaults_when_its_first_write_fails() {
     let bad = CreateVpc {
         cidr_block: "10.0.0.0/8".into(),
         instance_tenancy: None,
+        ipv6: Default::default(),
         tags: Default::default(),
     };
     assert!(

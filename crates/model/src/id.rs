@@ -164,6 +164,8 @@ kinds! {
     Vpc(VpcId) => "vpc", "vpc ID", InvalidVpcIdMalformed, InvalidVpcIdNotFound;
     VpcCidrAssoc(VpcCidrAssociationId) => "vpc-cidr-assoc", "association ID", InvalidVpcCidrBlockAssociationIdMalformed, InvalidVpcCidrBlockAssociationIdNotFound;
     Subnet(SubnetId) => "subnet", "subnet ID", InvalidSubnetIdMalformed, InvalidSubnetIdNotFound;
+    SubnetCidrAssoc(SubnetCidrAssociationId) => "subnet-cidr-assoc", "association ID", InvalidSubnetCidrBlockAssociationIdMalformed, InvalidSubnetCidrBlockAssociationIdNotFound;
+    SubnetCidrReservation(SubnetCidrReservationId) => "scr", "subnet-cidr-reservation ID", InvalidSubnetCidrReservationIdMalformed, InvalidSubnetCidrReservationIdNotFound;
     RouteTable(RouteTableId) => "rtb", "route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
     RouteTableAssoc(RouteTableAssociationId) => "rtbassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
     InternetGateway(InternetGatewayId) => "igw", "internet gateway ID", InvalidInternetGatewayIdMalformed, InvalidInternetGatewayIdNotFound;

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cidr;
+pub mod cidr6;
 mod error;
 pub mod id;
 pub mod protocol;

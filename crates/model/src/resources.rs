@@ -3,9 +3,9 @@
 //! is left out and computed where it is shown.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -15,8 +15,8 @@ use crate::{
     LaunchTemplateId, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
     NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
     RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
-    SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId,
-    VpcPeeringConnectionId, VpnGatewayId,
+    SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId,
+    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -29,6 +29,9 @@ pub struct Vpc {
     pub vni: u32,
     /// Primary block first, then secondary blocks in the order they were added.
     pub cidr_blocks: Vec<VpcCidrBlock>,
+    /// IPv6 blocks, in the order they were added (addressed, not yet forwarded).
+    #[serde(default)]
+    pub ipv6_cidr_blocks: Vec<VpcIpv6CidrBlock>,
     /// `None`: no options (the API's `default`, which rows store).
     #[serde(with = "dhcp_options_ref")]
     pub dhcp_options_id: Option<DhcpOptionsId>,
@@ -97,11 +100,36 @@ pub struct VpcCidrBlock {
     pub state: CidrBlockState,
 }
 
+impl Vpc {
+    /// The IPv6 blocks currently associated.
+    pub fn ipv6_cidrs(&self) -> impl Iterator<Item = Ipv6Net> + '_ {
+        self.ipv6_cidr_blocks
+            .iter()
+            .filter(|b| b.state == CidrBlockState::Associated)
+            .map(|b| b.cidr)
+    }
+}
+
+/// An IPv6 block of a VPC: Amazon-provided (pool `Amazon`) or chosen by the caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcIpv6CidrBlock {
+    pub association_id: VpcCidrAssociationId,
+    pub cidr: Ipv6Net,
+    pub state: CidrBlockState,
+    /// `Amazon` for an Amazon-provided block; none for a block the caller chose.
+    pub pool: Option<String>,
+    /// Where the block is advertised from: the region's name.
+    pub network_border_group: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
     pub id: SubnetId,
     pub vpc_id: VpcId,
     pub cidr: Ipv4Net,
+    /// IPv6 blocks (one associated at a time; disassociated ones shown briefly).
+    #[serde(default)]
+    pub ipv6_cidr_blocks: Vec<SubnetIpv6CidrBlock>,
     pub availability_zone: String,
     pub availability_zone_id: String,
     pub default_for_az: bool,
@@ -111,6 +139,36 @@ pub struct Subnet {
     pub hostname_type: String,
     pub enable_resource_name_dns_a_record: bool,
     pub enable_resource_name_dns_aaaa_record: bool,
+    pub tags: Tags,
+}
+
+impl Subnet {
+    /// The subnet's associated IPv6 block, if it has one.
+    pub fn ipv6_cidr(&self) -> Option<Ipv6Net> {
+        self.ipv6_cidr_blocks
+            .iter()
+            .find(|b| b.state == CidrBlockState::Associated)
+            .map(|b| b.cidr)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetIpv6CidrBlock {
+    pub association_id: SubnetCidrAssociationId,
+    pub cidr: Ipv6Net,
+    pub state: CidrBlockState,
+}
+
+/// A range of a subnet's addresses kept from automatic assignment (`prefix`: for
+/// prefix delegation; `explicit`: assigned only by hand).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetCidrReservation {
+    pub id: SubnetCidrReservationId,
+    pub subnet_id: SubnetId,
+    pub cidr: ipnet::IpNet,
+    /// `prefix` or `explicit`.
+    pub reservation_type: String,
+    pub description: Option<String>,
     pub tags: Tags,
 }
 
@@ -429,6 +487,9 @@ pub struct NetworkInterface {
     /// The primary private address, fixed for the interface's life.
     pub private_ip: Ipv4Addr,
     pub secondary_ips: Vec<Ipv4Addr>,
+    /// IPv6 addresses from the subnet's IPv6 block, in the order assigned.
+    #[serde(default)]
+    pub ipv6_addresses: Vec<Ipv6Addr>,
     pub security_groups: Vec<SecurityGroupId>,
     pub source_dest_check: bool,
     /// `interface`, `nat_gateway`, `vpc_endpoint`, ...

@@ -14,7 +14,9 @@ use fort_model::{
     MetadataOptions, NetworkInterface, Volume, format_time,
 };
 
-use super::network_interface::{association, groups, private_ip_specs};
+use super::network_interface::{
+    association, groups, ipv6_addresses, ipv6_request, private_ip_specs,
+};
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::filter::paginate;
 use crate::query::Params;
@@ -137,12 +139,6 @@ fn attached(region: &Region) -> Attached<'_> {
 }
 
 fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
-    if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) || p.child("Ipv6Addresses").is_present() {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "Fort does not provide IPv6 addresses yet.",
-        ));
-    }
     Ok(InterfaceSpec {
         device_index: p.int("DeviceIndex")?,
         network_interface_id: p.opt_str("NetworkInterfaceId"),
@@ -152,6 +148,7 @@ fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
             private_ip: p.opt_str("PrivateIpAddress"),
             private_ips: private_ip_specs(p, "PrivateIpAddresses")?,
             secondary_count: p.int("SecondaryPrivateIpAddressCount")?,
+            ipv6: ipv6_request(p, "Ipv6Addresses")?,
         },
         associate_public_ip: p.bool("AssociatePublicIpAddress")?,
         delete_on_termination: p.bool("DeleteOnTermination")?,
@@ -166,12 +163,6 @@ fn run_request(
     p: &Params,
     launch_template: Option<(LaunchTemplateId, u64)>,
 ) -> Result<RunInstances, ApiError> {
-    if p.int("Ipv6AddressCount")?.is_some_and(|n| n > 0) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "Fort does not provide IPv6 addresses yet.",
-        ));
-    }
     let min = p
         .int("MinCount")?
         .ok_or_else(|| ApiError::missing("MinCount"))?;
@@ -197,6 +188,7 @@ fn run_request(
         group_ids: p.strings("SecurityGroupId")?,
         group_names: p.strings("SecurityGroup")?,
         private_ip: p.opt_str("PrivateIpAddress"),
+        ipv6: ipv6_request(p, "Ipv6Address")?,
         interfaces,
         key_name: p.opt_str("KeyName"),
         user_data: p.opt_str("UserData"),
@@ -1111,6 +1103,6 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
         association(w, region, e, a, false);
     }
     super::network_interface::private_addresses(w, region, e, false);
-    w.set("ipv6AddressesSet", [(); 0], |_, ()| {})
-        .leaf("interfaceType", &e.interface_type);
+    ipv6_addresses(w, e);
+    w.leaf("interfaceType", &e.interface_type);
 }

@@ -27,6 +27,7 @@ mod route_table;
 mod security_group;
 mod snapshot;
 mod subnet;
+mod subnet_cidr_reservation;
 mod tags;
 mod volume;
 mod vpc;
@@ -274,6 +275,7 @@ enum Handler {
     SecurityGroup(security_group::Action),
     Snapshot(snapshot::Action),
     Subnet(subnet::Action),
+    SubnetCidrReservation(subnet_cidr_reservation::Action),
     Tags(tags::Action),
     ClassicLink(classic_link::Action),
     Volume(volume::Action),
@@ -299,6 +301,7 @@ impl Handler {
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Snapshot(a) => snapshot::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
+            Handler::SubnetCidrReservation(a) => subnet_cidr_reservation::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
             Handler::ClassicLink(a) => classic_link::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
@@ -324,6 +327,9 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| snapshot::Action::parse(action).map(Handler::Snapshot))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
+        .or_else(|| {
+            subnet_cidr_reservation::Action::parse(action).map(Handler::SubnetCidrReservation)
+        })
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
         .or_else(|| classic_link::Action::parse(action).map(Handler::ClassicLink))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
@@ -374,6 +380,7 @@ pub fn all_actions() -> Vec<&'static str> {
         security_group::Action::ALL,
         snapshot::Action::ALL,
         subnet::Action::ALL,
+        subnet_cidr_reservation::Action::ALL,
         tags::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,

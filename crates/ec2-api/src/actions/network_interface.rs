@@ -1,7 +1,9 @@
 //! Network interface actions.
 
 use fort_control::Region;
-use fort_control::network_interface::{CreateNetworkInterface, EniChange, private_dns_name};
+use fort_control::network_interface::{
+    CreateNetworkInterface, EniChange, Ipv6Request, private_dns_name,
+};
 use fort_model::{
     ApiError, AttachmentId, ErrorCode, Kind, NetworkInterface, NetworkInterfaceId,
     PublicIpAssociation, format_time,
@@ -22,7 +24,23 @@ crate::actions!(
     ResetNetworkInterfaceAttribute,
     AssignPrivateIpAddresses,
     UnassignPrivateIpAddresses,
+    AssignIpv6Addresses,
+    UnassignIpv6Addresses,
 );
+
+/// `Ipv6Addresses.N.Ipv6Address` (or `Ipv6Address.N` at the top of RunInstances) and
+/// `Ipv6AddressCount` under `p`.
+pub(crate) fn ipv6_request(p: &Params, list: &str) -> Result<Ipv6Request, ApiError> {
+    let addresses = p
+        .list(list)?
+        .into_iter()
+        .map(|i| i.req("Ipv6Address").map(str::to_owned))
+        .collect::<Result<_, _>>()?;
+    Ok(Ipv6Request {
+        addresses,
+        count: p.int("Ipv6AddressCount")?,
+    })
+}
 
 /// `PrivateIpAddresses.N.{PrivateIpAddress,Primary}`.
 pub(crate) fn private_ip_specs(p: &Params, name: &str) -> Result<Vec<(String, bool)>, ApiError> {
@@ -41,10 +59,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
     match action {
         Action::CreateNetworkInterface => {
-            if p.get("Ipv6AddressCount").is_some() || p.child("Ipv6Addresses").is_present() {
+            if p.child("Ipv6Prefix").is_present() || p.get("Ipv6PrefixCount").is_some() {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedOperation,
-                    "Fort does not provide IPv6 addresses yet.",
+                    "Fort does not assign IPv6 prefixes yet.",
                 ));
             }
             let req = CreateNetworkInterface {
@@ -53,6 +71,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 private_ip: p.opt_str("PrivateIpAddress"),
                 private_ips: private_ip_specs(p, "PrivateIpAddresses")?,
                 secondary_count: p.int("SecondaryPrivateIpAddressCount")?,
+                ipv6: ipv6_request(p, "Ipv6Addresses")?,
                 groups: p.strings("SecurityGroupId")?,
                 interface_type: p.opt_str("InterfaceType"),
                 tags: ctx.tag_specs(&["network-interface"])?,
@@ -243,6 +262,39 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .set("assignedIpv4PrefixSet", [(); 0], |_, ()| {});
             Ok(w)
         }
+        Action::AssignIpv6Addresses => {
+            let id = p.req("NetworkInterfaceId")?;
+            if p.child("Ipv6Prefix").is_present() || p.get("Ipv6PrefixCount").is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "Fort does not assign IPv6 prefixes yet.",
+                ));
+            }
+            let req = Ipv6Request {
+                addresses: p.strings("Ipv6Addresses")?,
+                count: p.int("Ipv6AddressCount")?,
+            };
+            let eni = NetworkInterfaceId::parse(id)?;
+            let assigned = ctx.write(|tx| tx.assign_ipv6_addresses(&eni, &req)).await?;
+            let mut w = Xml::new();
+            w.leaf("networkInterfaceId", id)
+                .strings("assignedIpv6Addresses", assigned)
+                .set("assignedIpv6PrefixSet", [(); 0], |_, ()| {});
+            Ok(w)
+        }
+        Action::UnassignIpv6Addresses => {
+            let id = p.req("NetworkInterfaceId")?;
+            let ips = p.strings("Ipv6Addresses")?;
+            let eni = NetworkInterfaceId::parse(id)?;
+            let gone = ctx
+                .write(|tx| tx.unassign_ipv6_addresses(&eni, &ips))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("networkInterfaceId", id)
+                .strings("unassignedIpv6Addresses", gone)
+                .set("unassignedIpv6PrefixSet", [(); 0], |_, ()| {});
+            Ok(w)
+        }
         Action::UnassignPrivateIpAddresses => {
             let id = p.req("NetworkInterfaceId")?;
             let ips = p.strings("PrivateIpAddress")?;
@@ -276,6 +328,8 @@ const FILTERS: &[&str] = &[
     "group-id",
     "group-name",
     "interface-type",
+    "ipv6-addresses.ipv6-address",
+    "ipv6-address",
     "mac-address",
     "network-interface-id",
     "owner-id",
@@ -360,6 +414,9 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
             .filter_map(|g| region.security_groups.get(g).map(|s| s.name.clone()))
             .collect(),
         "interface-type" => one(e.interface_type.clone()),
+        "ipv6-addresses.ipv6-address" | "ipv6-address" => {
+            e.ipv6_addresses.iter().map(ToString::to_string).collect()
+        }
         "mac-address" => one(e.mac_address.clone()),
         "network-interface-id" => one(e.id.to_string()),
         "owner-id" => one(region.account.clone()),
@@ -463,6 +520,13 @@ pub fn render(w: &mut Xml, region: &Region, e: &NetworkInterface) {
     }
     w.tags(&e.tags);
     private_addresses(w, region, e, true);
-    w.set("ipv6AddressesSet", [(); 0], |_, ()| {})
-        .leaf("interfaceType", &e.interface_type);
+    ipv6_addresses(w, e);
+    w.leaf("interfaceType", &e.interface_type);
+}
+
+/// `<ipv6AddressesSet>` of an interface.
+pub(crate) fn ipv6_addresses(w: &mut Xml, e: &NetworkInterface) {
+    w.set("ipv6AddressesSet", &e.ipv6_addresses, |w, ip| {
+        w.leaf("ipv6Address", ip);
+    });
 }

@@ -2,7 +2,7 @@
 
 use fort_control::Region;
 use fort_control::subnet::CreateSubnet;
-use fort_model::{ApiError, ErrorCode, Kind, Subnet};
+use fort_model::{ApiError, CidrBlockState, ErrorCode, Kind, Subnet, SubnetIpv6CidrBlock};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
 use crate::xml::Xml;
@@ -12,22 +12,26 @@ crate::actions!(
     DeleteSubnet,
     DescribeSubnets,
     ModifySubnetAttribute,
-    CreateDefaultSubnet
+    CreateDefaultSubnet,
+    AssociateSubnetCidrBlock,
+    DisassociateSubnetCidrBlock,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
     match action {
         Action::CreateSubnet => {
-            if p.get("Ipv6CidrBlock").is_some() || p.bool("Ipv6Native")?.unwrap_or(false) {
+            if p.get("Ipv4IpamPoolId").is_some() || p.get("Ipv6IpamPoolId").is_some() {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedOperation,
-                    "Fort does not provide IPv6 blocks yet.",
+                    "IPAM pools are not supported.",
                 ));
             }
             let req = CreateSubnet {
                 vpc_id: p.req("VpcId")?.to_owned(),
                 cidr_block: p.opt_str("CidrBlock"),
+                ipv6_cidr_block: p.opt_str("Ipv6CidrBlock"),
+                ipv6_native: p.bool("Ipv6Native")?.unwrap_or(false),
                 availability_zone: p.opt_str("AvailabilityZone"),
                 availability_zone_id: p.opt_str("AvailabilityZoneId"),
                 tags: ctx.tag_specs(&["subnet"])?,
@@ -39,6 +43,36 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let zone = p.req("AvailabilityZone")?;
             let subnet = ctx.write(|tx| tx.create_default_subnet(zone)).await?;
             render_one(ctx, &subnet).await
+        }
+        Action::AssociateSubnetCidrBlock => {
+            let id = p.req("SubnetId")?;
+            if p.get("Ipv6IpamPoolId").is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "IPAM pools are not supported.",
+                ));
+            }
+            let cidr = p.req("Ipv6CidrBlock")?;
+            let mut block = ctx
+                .write(|tx| tx.associate_subnet_cidr_block(id, cidr))
+                .await?;
+            // EC2 answers the association in progress; it is done by the next Describe
+            block.state = CidrBlockState::Associating;
+            let mut w = Xml::new();
+            w.leaf("subnetId", id)
+                .el("ipv6CidrBlockAssociation", |w| render_ipv6_block(w, &block));
+            Ok(w)
+        }
+        Action::DisassociateSubnetCidrBlock => {
+            let assoc = p.req("AssociationId")?;
+            let (subnet_id, mut block) = ctx
+                .write(|tx| tx.disassociate_subnet_cidr_block(assoc))
+                .await?;
+            block.state = CidrBlockState::Disassociating;
+            let mut w = Xml::new();
+            w.leaf("subnetId", subnet_id)
+                .el("ipv6CidrBlockAssociation", |w| render_ipv6_block(w, &block));
+            Ok(w)
         }
         Action::DeleteSubnet => {
             let id = p.req("SubnetId")?;
@@ -125,7 +159,16 @@ const FILTERS: &[&str] = &[
     "cidrBlock",
     "default-for-az",
     "defaultForAz",
+    "enable-dns64",
+    "ipv6-cidr-block-association.ipv6-cidr-block",
+    "ipv6-cidr-block-association.association-id",
+    "ipv6-cidr-block-association.state",
+    "ipv6-native",
+    "map-customer-owned-ip-on-launch",
     "map-public-ip-on-launch",
+    "private-dns-name-options-on-launch.hostname-type",
+    "private-dns-name-options-on-launch.enable-resource-name-dns-a-record",
+    "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record",
     "owner-id",
     "state",
     "subnet-arn",
@@ -134,7 +177,22 @@ const FILTERS: &[&str] = &[
 ];
 
 fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
+    let blocks = |f: fn(&SubnetIpv6CidrBlock) -> String| s.ipv6_cidr_blocks.iter().map(f).collect();
     let v = match name {
+        "ipv6-cidr-block-association.ipv6-cidr-block" => return blocks(|b| b.cidr.to_string()),
+        "ipv6-cidr-block-association.association-id" => {
+            return blocks(|b| b.association_id.to_string());
+        }
+        "ipv6-cidr-block-association.state" => return blocks(|b| b.state.as_str().to_owned()),
+        "enable-dns64" => b(s.enable_dns64).into(),
+        "ipv6-native" | "map-customer-owned-ip-on-launch" => "false".into(),
+        "private-dns-name-options-on-launch.hostname-type" => s.hostname_type.clone(),
+        "private-dns-name-options-on-launch.enable-resource-name-dns-a-record" => {
+            b(s.enable_resource_name_dns_a_record).into()
+        }
+        "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record" => {
+            b(s.enable_resource_name_dns_aaaa_record).into()
+        }
         "availability-zone" => s.availability_zone.clone(),
         "availability-zone-id" => s.availability_zone_id.clone(),
         "availableIpAddressCount" | "available-ip-address-count" => {
@@ -160,13 +218,25 @@ fn arn(region: &Region, s: &Subnet) -> String {
     )
 }
 
+fn render_ipv6_block(w: &mut Xml, block: &SubnetIpv6CidrBlock) {
+    w.leaf("associationId", &block.association_id)
+        .leaf("ipv6CidrBlock", block.cidr)
+        .el("ipv6CidrBlockState", |w| {
+            w.leaf("state", block.state);
+        });
+}
+
 pub fn render(w: &mut Xml, region: &Region, s: &Subnet) {
     w.leaf("subnetId", &s.id)
         .leaf("subnetArn", arn(region, s))
         .leaf("state", "available")
         .leaf("vpcId", &s.vpc_id)
         .leaf("cidrBlock", s.cidr)
-        .set("ipv6CidrBlockAssociationSet", [(); 0], |_, ()| {})
+        .set(
+            "ipv6CidrBlockAssociationSet",
+            &s.ipv6_cidr_blocks,
+            render_ipv6_block,
+        )
         .leaf("availableIpAddressCount", region.available_addresses(s))
         .leaf("availabilityZone", &s.availability_zone)
         .leaf("availabilityZoneId", &s.availability_zone_id)

@@ -13,6 +13,7 @@ pub fn resource_type(id: &str) -> &'static str {
     match Kind::of(id) {
         Some(Kind::Vpc) => "vpc",
         Some(Kind::Subnet) => "subnet",
+        Some(Kind::SubnetCidrReservation) => "subnet-cidr-reservation",
         Some(Kind::RouteTable) => "route-table",
         Some(Kind::InternetGateway) => "internet-gateway",
         Some(Kind::EgressOnlyInternetGateway) => "egress-only-internet-gateway",

@@ -1,8 +1,9 @@
 //! VPC actions.
 
-use fort_control::vpc::CreateVpc;
+use fort_control::vpc::{CreateVpc, Ipv6BlockRequest, VpcBlock};
 use fort_model::{
     ApiError, CidrBlockState, ErrorCode, Kind, Vpc, VpcCidrAssociationId, VpcCidrBlock,
+    VpcIpv6CidrBlock,
 };
 
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -13,6 +14,7 @@ crate::actions!(
     DeleteVpc,
     DescribeVpcs,
     ModifyVpcAttribute,
+    ModifyVpcTenancy,
     DescribeVpcAttribute,
     AssociateVpcCidrBlock,
     DisassociateVpcCidrBlock,
@@ -23,15 +25,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
     match action {
         Action::CreateVpc => {
-            if p.bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false)
-                || p.get("Ipv6CidrBlock").is_some()
-            {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    "Fort does not provide IPv6 blocks yet.",
-                ));
-            }
-            if p.get("Ipv4IpamPoolId").is_some() {
+            if p.get("Ipv4IpamPoolId").is_some() || p.get("Ipv6IpamPoolId").is_some() {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedOperation,
                     "IPAM pools are not supported.",
@@ -40,6 +34,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let req = CreateVpc {
                 cidr_block: p.req("CidrBlock")?.to_owned(),
                 instance_tenancy: p.opt_str("InstanceTenancy"),
+                ipv6: ipv6_request(ctx)?,
                 tags: ctx.tag_specs(&["vpc"])?,
             };
             let vpc = ctx.write(|tx| tx.create_vpc(req)).await?;
@@ -104,6 +99,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .await?;
             Ok(ok_return())
         }
+        Action::ModifyVpcTenancy => {
+            let id = p.req("VpcId")?;
+            let tenancy = p.req("InstanceTenancy")?;
+            ctx.write(|tx| tx.modify_vpc_tenancy(id, tenancy)).await?;
+            Ok(ok_return())
+        }
         Action::DescribeVpcAttribute => {
             let id = p.req("VpcId")?;
             let attr = p.req("Attribute")?;
@@ -131,13 +132,27 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
         Action::AssociateVpcCidrBlock => {
             let id = p.req("VpcId")?;
-            if p.bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false)
-                || p.get("Ipv6CidrBlock").is_some()
-            {
+            if p.get("Ipv4IpamPoolId").is_some() || p.get("Ipv6IpamPoolId").is_some() {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedOperation,
-                    "Fort does not provide IPv6 blocks yet.",
+                    "IPAM pools are not supported.",
                 ));
+            }
+            let v6 = ipv6_request(ctx)?;
+            if v6.is_requested() {
+                if p.get("CidrBlock").is_some() {
+                    return Err(ApiError::combination(
+                        "Either an IPv4 or an IPv6 CIDR block may be associated per request, not both.",
+                    ));
+                }
+                let (vpc, mut block) = ctx
+                    .write(|tx| tx.associate_vpc_ipv6_cidr_block(id, &v6))
+                    .await?;
+                block.state = CidrBlockState::Associating;
+                let mut w = Xml::new();
+                w.leaf("vpcId", &vpc.id)
+                    .el("ipv6CidrBlockAssociation", |w| render_ipv6_block(w, &block));
+                return Ok(w);
             }
             let cidr = p.req("CidrBlock")?;
             let (vpc, mut block) = ctx
@@ -152,16 +167,35 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
         Action::DisassociateVpcCidrBlock => {
             let assoc = VpcCidrAssociationId::parse(p.req("AssociationId")?)?;
-            let (vpc_id, mut block) = ctx
+            let (vpc_id, block) = ctx
                 .write(|tx| tx.disassociate_vpc_cidr_block(&assoc))
                 .await?;
-            block.state = CidrBlockState::Disassociating;
             let mut w = Xml::new();
-            w.leaf("vpcId", vpc_id)
-                .el("cidrBlockAssociation", |w| render_block(w, &block));
+            w.leaf("vpcId", vpc_id);
+            match block {
+                VpcBlock::V4(mut b) => {
+                    b.state = CidrBlockState::Disassociating;
+                    w.el("cidrBlockAssociation", |w| render_block(w, &b));
+                }
+                VpcBlock::V6(mut b) => {
+                    b.state = CidrBlockState::Disassociating;
+                    w.el("ipv6CidrBlockAssociation", |w| render_ipv6_block(w, &b));
+                }
+            }
             Ok(w)
         }
     }
+}
+
+/// The IPv6 block CreateVpc or AssociateVpcCidrBlock asks for, if any.
+fn ipv6_request(ctx: &Ctx<'_>) -> Result<Ipv6BlockRequest, ApiError> {
+    let p = ctx.params;
+    Ok(Ipv6BlockRequest {
+        amazon_provided: p.bool("AmazonProvidedIpv6CidrBlock")?.unwrap_or(false),
+        cidr_block: p.opt_str("Ipv6CidrBlock"),
+        pool: p.opt_str("Ipv6Pool"),
+        network_border_group: p.opt_str("Ipv6CidrBlockNetworkBorderGroup"),
+    })
 }
 
 const FILTERS: &[&str] = &[
@@ -175,6 +209,10 @@ const FILTERS: &[&str] = &[
     "state",
     "vpc-id",
     "instance-tenancy",
+    "ipv6-cidr-block-association.ipv6-cidr-block",
+    "ipv6-cidr-block-association.ipv6-pool",
+    "ipv6-cidr-block-association.association-id",
+    "ipv6-cidr-block-association.state",
 ];
 
 fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
@@ -199,6 +237,26 @@ fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
         "state" => vec!["available".into()],
         "vpc-id" => vec![v.id.to_string()],
         "instance-tenancy" => vec![v.instance_tenancy.clone()],
+        "ipv6-cidr-block-association.ipv6-cidr-block" => v
+            .ipv6_cidr_blocks
+            .iter()
+            .map(|c| c.cidr.to_string())
+            .collect(),
+        "ipv6-cidr-block-association.ipv6-pool" => v
+            .ipv6_cidr_blocks
+            .iter()
+            .filter_map(|c| c.pool.clone())
+            .collect(),
+        "ipv6-cidr-block-association.association-id" => v
+            .ipv6_cidr_blocks
+            .iter()
+            .map(|c| c.association_id.to_string())
+            .collect(),
+        "ipv6-cidr-block-association.state" => v
+            .ipv6_cidr_blocks
+            .iter()
+            .map(|c| c.state.as_str().to_owned())
+            .collect(),
         _ => vec![],
     }
 }
@@ -211,6 +269,16 @@ fn render_block(w: &mut Xml, block: &VpcCidrBlock) {
         });
 }
 
+fn render_ipv6_block(w: &mut Xml, block: &VpcIpv6CidrBlock) {
+    w.leaf("associationId", &block.association_id)
+        .leaf("ipv6CidrBlock", block.cidr)
+        .el("ipv6CidrBlockState", |w| {
+            w.leaf("state", block.state);
+        })
+        .leaf("networkBorderGroup", &block.network_border_group)
+        .opt("ipv6Pool", block.pool.as_deref());
+}
+
 pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
     w.leaf("vpcId", &vpc.id)
         .leaf("ownerId", account)
@@ -219,7 +287,11 @@ pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
         .set("cidrBlockAssociationSet", &vpc.cidr_blocks, |w, block| {
             render_block(w, block)
         })
-        .set("ipv6CidrBlockAssociationSet", [(); 0], |_, ()| {})
+        .set(
+            "ipv6CidrBlockAssociationSet",
+            &vpc.ipv6_cidr_blocks,
+            render_ipv6_block,
+        )
         .leaf("dhcpOptionsId", vpc.dhcp_options_text())
         .leaf("instanceTenancy", &vpc.instance_tenancy)
         .leaf("isDefault", b(vpc.is_default))
