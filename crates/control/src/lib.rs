@@ -32,6 +32,7 @@ pub mod nat_gateway;
 pub mod network_acl;
 pub mod network_interface;
 pub mod peering;
+pub mod prefix_list;
 pub mod region;
 pub mod route_table;
 pub mod security_group;
@@ -42,6 +43,7 @@ pub mod table;
 pub mod tags;
 pub mod volume;
 pub mod vpc;
+pub mod vpc_endpoint;
 pub mod zones;
 
 pub use config::{Config, Quotas};

@@ -31,6 +31,8 @@ macro_rules! region_tables {
             volumes: Volume => "volume",
             snapshots: Snapshot => "snapshot",
             ebs_settings: EbsSettings => "ebs-settings",
+            managed_prefix_lists: ManagedPrefixList => "prefix-list",
+            vpc_endpoints: VpcEndpoint => "vpc-endpoint",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

@@ -138,10 +138,10 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
                 })
         }
         RouteTarget::Instance(id) => instance_running(region, id),
+        RouteTarget::VpcEndpoint(id) => crate::vpc_endpoint::route_usable(region, vpc_id, id),
         RouteTarget::VpcPeeringConnection(_)
         | RouteTarget::VpnGateway(_)
         | RouteTarget::TransitGateway(_)
-        | RouteTarget::VpcEndpoint(_)
         | RouteTarget::CarrierGateway(_)
         | RouteTarget::LocalGateway(_) => false,
     }
@@ -667,6 +667,9 @@ impl Tx<'_> {
                     Some(Kind::EgressOnlyInternetGateway) => {
                         return self.resolve_target(table, "EgressOnlyInternetGatewayId", id);
                     }
+                    Some(Kind::VpcEndpoint) => {
+                        return self.resolve_target(table, "VpcEndpointId", id);
+                    }
                     // No virtual private gateways or gateway endpoints exist in Fort yet.
                     _ => return Err(gateway_not_found(id)),
                 }
@@ -754,7 +757,10 @@ impl Tx<'_> {
                 RouteTarget::VpcPeeringConnection(p.id.clone())
             }
             "TransitGatewayId" => return Err(absent(Kind::TransitGateway, id)),
-            "VpcEndpointId" => return Err(absent(Kind::VpcEndpoint, id)),
+            "VpcEndpointId" => {
+                return crate::vpc_endpoint::route_target(self.region, table, id)
+                    .map(RouteTarget::VpcEndpoint);
+            }
             "CarrierGatewayId" => return Err(absent(Kind::CarrierGateway, id)),
             "LocalGatewayId" => return Err(absent(Kind::LocalGateway, id)),
             other => {
@@ -866,7 +872,7 @@ impl Tx<'_> {
             ));
         }
         if let RouteDestination::PrefixList(pl) = &dest {
-            return Err(Kind::PrefixList.not_found(pl));
+            crate::vpc_endpoint::check_route_prefix_list(self.region, pl)?;
         }
         let target = self.route_target(&table, p)?;
         if table.routes.iter().any(|r| r.destination == dest) {
@@ -915,6 +921,7 @@ impl Tx<'_> {
                 destination_text(&dest)
             )));
         };
+        crate::vpc_endpoint::check_not_endpoint_route(self.region, &table, &table.routes[i])?;
         let target = self.route_target(&table, p)?;
         self.check_route(&table, &dest, &target)?;
         let table = self
@@ -953,6 +960,7 @@ impl Tx<'_> {
             }
             RouteDestination::PrefixList(_) => false,
         };
+        crate::vpc_endpoint::check_not_endpoint_route(self.region, &table, &table.routes[i])?;
         if table.routes[i].target == RouteTarget::Local || is_local_block {
             return Err(ApiError::invalid_value(format!(
                 "cannot remove local route {text} in route table {}",

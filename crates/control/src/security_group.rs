@@ -629,6 +629,11 @@ impl Tx<'_> {
             return Err(ApiError::missing("IpPermissions"));
         }
         let specs = self.expand_for(group_id, perms, egress)?;
+        for spec in &specs {
+            if let RulePeer::PrefixList(pl) = &spec.peer {
+                self.region.usable_prefix_list(pl)?;
+            }
+        }
         check_tags(&rule_tags, self.config.quotas.tags_per_resource)?;
         let limit = self.config.quotas.rules_per_security_group;
         let group = self.region.security_groups.get(group_id).expect("found");

@@ -52,6 +52,8 @@ tagged!(
     fort_model::Volume => fort_model::VolumeId,
     fort_model::Snapshot => fort_model::SnapshotId,
     fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
+    fort_model::ManagedPrefixList => fort_model::PrefixListId,
+    fort_model::VpcEndpoint => fort_model::VpcEndpointId,
 );
 
 impl Resource for fort_model::Address {

@@ -252,6 +252,7 @@ impl Kind {
             }
             Kind::Volume => format!("The volume '{id}' does not exist."),
             Kind::Snapshot => format!("The snapshot '{id}' does not exist."),
+            Kind::VpcEndpoint => format!("The Vpc Endpoint Id '{id}' does not exist"),
             Kind::RouteTableAssoc | Kind::NetworkAclAssoc | Kind::EipAssociation => {
                 format!("The association ID '{id}' does not exist")
             }

@@ -7,6 +7,7 @@
 
 pub mod cidr;
 pub mod cidr6;
+pub mod endpoint;
 mod error;
 pub mod id;
 pub mod protocol;
@@ -14,6 +15,7 @@ pub mod resources;
 pub mod snapshot;
 mod state;
 
+pub use endpoint::*;
 pub use error::{ApiError, ErrorCode};
 pub use id::*;
 pub use protocol::IpProtocol;

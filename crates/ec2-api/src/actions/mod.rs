@@ -23,6 +23,7 @@ mod nat_gateway;
 mod network_acl;
 mod network_interface;
 mod peering;
+mod prefix_list;
 mod route_table;
 mod security_group;
 mod snapshot;
@@ -31,6 +32,7 @@ mod subnet_cidr_reservation;
 mod tags;
 mod volume;
 mod vpc;
+mod vpc_endpoint;
 
 /// One request being answered.
 pub struct Ctx<'a> {
@@ -271,6 +273,7 @@ enum Handler {
     NetworkAcl(network_acl::Action),
     NetworkInterface(network_interface::Action),
     Peering(peering::Action),
+    PrefixList(prefix_list::Action),
     RouteTable(route_table::Action),
     SecurityGroup(security_group::Action),
     Snapshot(snapshot::Action),
@@ -280,6 +283,7 @@ enum Handler {
     ClassicLink(classic_link::Action),
     Volume(volume::Action),
     Vpc(vpc::Action),
+    VpcEndpoint(vpc_endpoint::Action),
 }
 
 impl Handler {
@@ -297,6 +301,7 @@ impl Handler {
             Handler::NetworkAcl(a) => network_acl::run(a, ctx).await,
             Handler::NetworkInterface(a) => network_interface::run(a, ctx).await,
             Handler::Peering(a) => peering::run(a, ctx).await,
+            Handler::PrefixList(a) => prefix_list::run(a, ctx).await,
             Handler::RouteTable(a) => route_table::run(a, ctx).await,
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Snapshot(a) => snapshot::run(a, ctx).await,
@@ -306,6 +311,7 @@ impl Handler {
             Handler::ClassicLink(a) => classic_link::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
+            Handler::VpcEndpoint(a) => vpc_endpoint::run(a, ctx).await,
         }
     }
 }
@@ -323,6 +329,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| network_acl::Action::parse(action).map(Handler::NetworkAcl))
         .or_else(|| network_interface::Action::parse(action).map(Handler::NetworkInterface))
         .or_else(|| peering::Action::parse(action).map(Handler::Peering))
+        .or_else(|| prefix_list::Action::parse(action).map(Handler::PrefixList))
         .or_else(|| route_table::Action::parse(action).map(Handler::RouteTable))
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| snapshot::Action::parse(action).map(Handler::Snapshot))
@@ -334,6 +341,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| classic_link::Action::parse(action).map(Handler::ClassicLink))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
+        .or_else(|| vpc_endpoint::Action::parse(action).map(Handler::VpcEndpoint))
 }
 
 /// Declares a module's actions: `actions!(CreateVpc, DeleteVpc, ...)` makes an `Action`
@@ -376,6 +384,7 @@ pub fn all_actions() -> Vec<&'static str> {
         network_acl::Action::ALL,
         network_interface::Action::ALL,
         peering::Action::ALL,
+        prefix_list::Action::ALL,
         route_table::Action::ALL,
         security_group::Action::ALL,
         snapshot::Action::ALL,
@@ -384,6 +393,7 @@ pub fn all_actions() -> Vec<&'static str> {
         tags::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,
+        vpc_endpoint::Action::ALL,
     ]
     .concat()
 }

@@ -1,0 +1,193 @@
+"""Managed prefix lists: the account's own (versions, entries, restore, delete), AWS's
+service lists, and lists as route destinations and security group peers."""
+
+import pytest
+
+from conftest import error_code
+
+
+def make(ec2, name="mine", max_entries=5, entries=(), family="IPv4", **kw):
+    return ec2.create_managed_prefix_list(
+        PrefixListName=name, MaxEntries=max_entries, AddressFamily=family,
+        Entries=[{"Cidr": c, "Description": d} for c, d in entries], **kw,
+    )["PrefixList"]
+
+
+def entries_of(ec2, pl_id, **kw):
+    return ec2.get_managed_prefix_list_entries(PrefixListId=pl_id, **kw)["Entries"]
+
+
+def test_create_and_describe(ec2):
+    pl = make(ec2, entries=[("10.0.0.0/24", "a"), ("10.0.1.7/24", "b")],
+              TagSpecifications=[{"ResourceType": "prefix-list", "Tags": [{"Key": "k", "Value": "v"}]}])
+    assert pl["PrefixListId"].startswith("pl-")
+    assert pl["State"] == "create-complete"
+    assert pl["Version"] == 1 and pl["MaxEntries"] == 5 and pl["AddressFamily"] == "IPv4"
+    assert pl["OwnerId"] == "123456789012"
+    assert pl["PrefixListArn"] == f"arn:aws:ec2:us-east-1:123456789012:prefix-list/{pl['PrefixListId']}"
+    assert pl["Tags"] == [{"Key": "k", "Value": "v"}]
+    assert entries_of(ec2, pl["PrefixListId"]) == [
+        {"Cidr": "10.0.0.0/24", "Description": "a"},
+        {"Cidr": "10.0.1.0/24", "Description": "b"},
+    ]
+    [described] = ec2.describe_managed_prefix_lists(PrefixListIds=[pl["PrefixListId"]])["PrefixLists"]
+    assert described == pl
+    tagged = ec2.describe_managed_prefix_lists(Filters=[{"Name": "tag:k", "Values": ["v"]}])["PrefixLists"]
+    assert pl["PrefixListId"] in [x["PrefixListId"] for x in tagged]
+    by_name = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": ["mine"]}])
+    assert pl["PrefixListId"] in [x["PrefixListId"] for x in by_name["PrefixLists"]]
+
+
+def test_create_is_idempotent_under_its_token(ec2):
+    a = make(ec2, name="tok", ClientToken="pl-token-1")
+    b = make(ec2, name="tok", ClientToken="pl-token-1")
+    assert a["PrefixListId"] == b["PrefixListId"]
+    assert error_code(make, ec2, name="other", ClientToken="pl-token-1") == "IdempotentParameterMismatch"
+
+
+def test_create_checks_its_parameters(ec2):
+    assert error_code(make, ec2, family="?") == "InvalidParameterValue"
+    assert error_code(make, ec2, entries=[("10.0.0.1", "bare address")]) == "InvalidParameterValue"
+    assert error_code(make, ec2, entries=[("2001:db8::/32", "v6 in v4")]) == "InvalidParameterValue"
+    assert error_code(make, ec2, max_entries=0) == "InvalidParameterValue"
+    assert error_code(make, ec2, max_entries=1, entries=[("10.0.0.0/24", ""), ("10.0.1.0/24", "")]) == "InvalidParameterValue"
+    assert error_code(make, ec2, name="com.amazonaws.mine") == "InvalidParameterValue"
+    v6 = make(ec2, name="six", family="IPv6", entries=[("2001:db8::/32", "x")])
+    assert entries_of(ec2, v6["PrefixListId"]) == [{"Cidr": "2001:db8::/32", "Description": "x"}]
+
+
+def test_modify_versions_and_restore(ec2):
+    pl = make(ec2, max_entries=2, entries=[("10.0.0.0/24", "a"), ("10.0.1.0/24", "b")])
+    pid = pl["PrefixListId"]
+    m = ec2.modify_managed_prefix_list(
+        PrefixListId=pid, CurrentVersion=1,
+        AddEntries=[{"Cidr": "10.0.2.0/24", "Description": "c"}], RemoveEntries=[{"Cidr": "10.0.1.0/24"}],
+    )["PrefixList"]
+    assert m["Version"] == 2 and m["State"] == "modify-complete"
+    assert [e["Cidr"] for e in entries_of(ec2, pid)] == ["10.0.0.0/24", "10.0.2.0/24"]
+    assert [e["Cidr"] for e in entries_of(ec2, pid, TargetVersion=1)] == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert error_code(entries_of, ec2, pid, TargetVersion=9) == "InvalidParameterValue"
+    # the name alone keeps the version
+    m = ec2.modify_managed_prefix_list(PrefixListId=pid, PrefixListName="renamed")["PrefixList"]
+    assert m["PrefixListName"] == "renamed" and m["Version"] == 2
+    # a stale version, a missing entry, a duplicate, too many entries
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid, CurrentVersion=1,
+                      RemoveEntries=[{"Cidr": "10.0.0.0/24"}]) == "PrefixListVersionMismatch"
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid,
+                      RemoveEntries=[{"Cidr": "10.9.0.0/24"}]) == "InvalidPrefixListModification"
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid,
+                      AddEntries=[{"Cidr": "10.0.0.0/24"}]) == "InvalidPrefixListModification"
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid,
+                      AddEntries=[{"Cidr": "10.0.3.0/24"}]) == "InvalidPrefixListModification"
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid, MaxEntries=4,
+                      AddEntries=[{"Cidr": "10.0.3.0/24"}]) == "InvalidParameterCombination"
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid, MaxEntries=1) == "InvalidParameterValue"
+    assert ec2.modify_managed_prefix_list(PrefixListId=pid, MaxEntries=4)["PrefixList"]["MaxEntries"] == 4
+    # restore version 1 as version 3
+    r = ec2.restore_managed_prefix_list_version(PrefixListId=pid, PreviousVersion=1, CurrentVersion=2)["PrefixList"]
+    assert r["Version"] == 3 and r["State"] == "restore-complete"
+    assert [e["Cidr"] for e in entries_of(ec2, pid)] == ["10.0.0.0/24", "10.0.1.0/24"]
+    assert error_code(ec2.restore_managed_prefix_list_version, PrefixListId=pid,
+                      PreviousVersion=1, CurrentVersion=2) == "PrefixListVersionMismatch"
+
+
+def test_delete(ec2):
+    pid = make(ec2)["PrefixListId"]
+    d = ec2.delete_managed_prefix_list(PrefixListId=pid)["PrefixList"]
+    assert d["State"] == "delete-complete"
+    [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"]
+    assert shown["State"] == "delete-complete"
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid, PrefixListName="x") == "IncorrectState"
+    assert error_code(ec2.delete_managed_prefix_list, PrefixListId="pl-00000000") == "InvalidPrefixListID.NotFound"
+    assert error_code(ec2.delete_managed_prefix_list, PrefixListId="nope") == "InvalidPrefixListId.Malformed"
+
+
+def test_aws_managed_lists(ec2):
+    aws = ec2.describe_managed_prefix_lists(Filters=[{"Name": "owner-id", "Values": ["AWS"]}])["PrefixLists"]
+    names = sorted(x["PrefixListName"] for x in aws)
+    assert names == ["com.amazonaws.us-east-1.dynamodb", "com.amazonaws.us-east-1.s3"]
+    s3 = next(x for x in aws if x["PrefixListName"].endswith(".s3"))
+    assert s3["PrefixListArn"] == f"arn:aws:ec2:us-east-1:aws:prefix-list/{s3['PrefixListId']}"
+    assert all("StateMessage" not in x for x in aws)
+    assert entries_of(ec2, s3["PrefixListId"])
+    services = ec2.describe_prefix_lists()["PrefixLists"]
+    assert sorted(x["PrefixListName"] for x in services) == names
+    [only] = ec2.describe_prefix_lists(
+        Filters=[{"Name": "prefix-list-name", "Values": ["com.amazonaws.us-east-1.s3"]}])["PrefixLists"]
+    assert only["PrefixListId"] == s3["PrefixListId"] and only["Cidrs"]
+    assert error_code(ec2.modify_managed_prefix_list, PrefixListId=s3["PrefixListId"],
+                      PrefixListName="mine") == "InvalidParameterValue"
+    assert error_code(ec2.delete_managed_prefix_list, PrefixListId=s3["PrefixListId"]) == "InvalidParameterValue"
+    mine = make(ec2, name="not-a-service")
+    assert error_code(ec2.describe_prefix_lists, PrefixListIds=[mine["PrefixListId"]]) == "InvalidPrefixListID.NotFound"
+
+
+def test_aws_lists_differ_by_region(fort):
+    west = fort.client(region="us-west-2")
+    names = [x["PrefixListName"] for x in west.describe_prefix_lists()["PrefixLists"]]
+    assert sorted(names) == ["com.amazonaws.us-west-2.dynamodb", "com.amazonaws.us-west-2.s3"]
+
+
+def test_route_destination_and_associations(ec2, vpc):
+    pl = make(ec2, name="routed", entries=[("192.168.0.0/24", "")])
+    pid = pl["PrefixListId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+    rtb = ec2.create_route_table(VpcId=vpc["VpcId"])["RouteTable"]["RouteTableId"]
+    try:
+        ec2.create_route(RouteTableId=rtb, DestinationPrefixListId=pid, GatewayId=igw)
+        [t] = ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"]
+        route = next(r for r in t["Routes"] if r.get("DestinationPrefixListId") == pid)
+        assert route["GatewayId"] == igw and route["State"] == "active"
+        assert error_code(ec2.create_route, RouteTableId=rtb, DestinationPrefixListId=pid,
+                          GatewayId=igw) == "RouteAlreadyExists"
+        assert error_code(ec2.create_route, RouteTableId=rtb, DestinationPrefixListId="pl-00000000",
+                          GatewayId=igw) == "InvalidPrefixListID.NotFound"
+        s3 = ec2.describe_prefix_lists()["PrefixLists"][0]["PrefixListId"]
+        assert error_code(ec2.create_route, RouteTableId=rtb, DestinationPrefixListId=s3,
+                          GatewayId=igw) == "InvalidParameterValue"
+        assocs = ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"]
+        assert assocs == [{"ResourceId": rtb, "ResourceOwner": "123456789012"}]
+        assert error_code(ec2.delete_managed_prefix_list, PrefixListId=pid) == "DependencyViolation"
+        ec2.delete_route(RouteTableId=rtb, DestinationPrefixListId=pid)
+        assert ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"] == []
+    finally:
+        ec2.delete_route_table(RouteTableId=rtb)
+        ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc["VpcId"])
+        ec2.delete_internet_gateway(InternetGatewayId=igw)
+    ec2.delete_managed_prefix_list(PrefixListId=pid)
+
+
+def test_security_group_peer(ec2, vpc):
+    pid = make(ec2, name="peer", entries=[("198.51.100.0/24", "")])["PrefixListId"]
+    sg = ec2.create_security_group(GroupName="pl-peer", Description="d", VpcId=vpc["VpcId"])["GroupId"]
+    try:
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "PrefixListIds": [{"PrefixListId": pid}]}])
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80,
+             "PrefixListIds": [{"PrefixListId": "pl-00000000"}]}]) == "InvalidPrefixListID.NotFound"
+        assocs = ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"]
+        assert [a["ResourceId"] for a in assocs] == [sg]
+        assert error_code(ec2.delete_managed_prefix_list, PrefixListId=pid) == "DependencyViolation"
+    finally:
+        ec2.delete_security_group(GroupId=sg)
+    ec2.delete_managed_prefix_list(PrefixListId=pid)
+
+
+def test_tags_and_pages(ec2):
+    pid = make(ec2, name="paged", max_entries=10, entries=[(f"10.1.{i}.0/24", "") for i in range(5)])["PrefixListId"]
+    ec2.create_tags(Resources=[pid], Tags=[{"Key": "late", "Value": "yes"}])
+    [pl] = ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"]
+    assert {"Key": "late", "Value": "yes"} in pl["Tags"]
+    first = ec2.get_managed_prefix_list_entries(PrefixListId=pid, MaxResults=2)
+    assert len(first["Entries"]) == 2 and "NextToken" in first
+    rest = ec2.get_managed_prefix_list_entries(PrefixListId=pid, NextToken=first["NextToken"])
+    assert len(rest["Entries"]) == 3 and "NextToken" not in rest
+
+
+@pytest.mark.parametrize("bad", ["pl-00000000"])
+def test_unknown_ids(ec2, bad):
+    assert error_code(ec2.get_managed_prefix_list_entries, PrefixListId=bad) == "InvalidPrefixListID.NotFound"
+    assert error_code(ec2.describe_managed_prefix_lists, PrefixListIds=[bad]) == "InvalidPrefixListID.NotFound"
+    assert error_code(ec2.get_managed_prefix_list_associations, PrefixListId=bad) == "InvalidPrefixListID.NotFound"
