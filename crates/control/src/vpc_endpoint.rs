@@ -410,6 +410,9 @@ impl Tx<'_> {
         endpoint: &mut VpcEndpoint,
         ids: &[String],
     ) -> Result<(), ApiError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let pl = service_prefix_list(&self.region.name, &endpoint.service_name)
             .ok_or_else(|| no_such_service(&endpoint.service_name))?;
         let destination = RouteDestination::PrefixList(pl.to_string());

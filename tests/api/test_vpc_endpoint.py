@@ -1,0 +1,196 @@
+"""VPC endpoints: gateway endpoints and their routes, interface endpoints and their
+interfaces, modification, deletion, and the region's endpoint services."""
+
+import json
+
+import pytest
+
+from conftest import error_code
+
+S3 = "com.amazonaws.us-east-1.s3"
+DYNAMODB = "com.amazonaws.us-east-1.dynamodb"
+
+
+def s3_list(ec2):
+    return next(x["PrefixListId"] for x in ec2.describe_prefix_lists()["PrefixLists"]
+                if x["PrefixListName"] == S3)
+
+
+def table(ec2, rtb):
+    return ec2.describe_route_tables(RouteTableIds=[rtb])["RouteTables"][0]
+
+
+def endpoint(ec2, vpce):
+    return ec2.describe_vpc_endpoints(VpcEndpointIds=[vpce])["VpcEndpoints"][0]
+
+
+@pytest.fixture
+def dns_vpc(ec2, vpc):
+    ec2.modify_vpc_attribute(VpcId=vpc["VpcId"], EnableDnsHostnames={"Value": True})
+    return vpc
+
+
+def test_gateway_endpoint_routes(ec2, vpc):
+    vid = vpc["VpcId"]
+    rtb1 = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+    rtb2 = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+    pl = s3_list(ec2)
+    r = ec2.create_vpc_endpoint(VpcId=vid, ServiceName=S3, RouteTableIds=[rtb1], ClientToken="vpce-tok",
+                                TagSpecifications=[{"ResourceType": "vpc-endpoint",
+                                                    "Tags": [{"Key": "Name", "Value": "s3"}]}])
+    assert r["ClientToken"] == "vpce-tok"
+    e = r["VpcEndpoint"]
+    vpce = e["VpcEndpointId"]
+    assert vpce.startswith("vpce-")
+    assert e["VpcEndpointType"] == "Gateway" and e["State"] == "available"
+    assert e["ServiceName"] == S3 and e["VpcId"] == vid and e["RouteTableIds"] == [rtb1]
+    assert e["PrivateDnsEnabled"] is False and e["RequesterManaged"] is False
+    assert e["OwnerId"] == "123456789012" and e["Tags"] == [{"Key": "Name", "Value": "s3"}]
+    assert json.loads(e["PolicyDocument"])["Statement"][0]["Effect"] == "Allow"
+    assert e["SubnetIds"] == [] and e["NetworkInterfaceIds"] == [] and e["DnsEntries"] == []
+    again = ec2.create_vpc_endpoint(VpcId=vid, ServiceName=S3, RouteTableIds=[rtb1], ClientToken="vpce-tok",
+                                    TagSpecifications=[{"ResourceType": "vpc-endpoint",
+                                                        "Tags": [{"Key": "Name", "Value": "s3"}]}])
+    assert again["VpcEndpoint"]["VpcEndpointId"] == vpce
+    route = next(x for x in table(ec2, rtb1)["Routes"] if x.get("DestinationPrefixListId") == pl)
+    assert route["GatewayId"] == vpce and route["State"] == "active" and route["Origin"] == "CreateRoute"
+    found = ec2.describe_route_tables(Filters=[{"Name": "route.destination-prefix-list-id", "Values": [pl]}])
+    assert [t["RouteTableId"] for t in found["RouteTables"]] == [rtb1]
+    # the route is the endpoint's: not replaced, deleted or made twice by hand
+    assert error_code(ec2.delete_route, RouteTableId=rtb1, DestinationPrefixListId=pl) == "InvalidParameterValue"
+    assert error_code(ec2.create_route, RouteTableId=rtb1, DestinationCidrBlock="0.0.0.0/0",
+                      VpcEndpointId=vpce) == "RouteNotSupported"
+    assert error_code(ec2.create_route, RouteTableId=rtb1, DestinationCidrBlock="0.0.0.0/0",
+                      GatewayId=vpce) == "RouteNotSupported"
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
+                      RouteTableIds=[rtb1]) == "RouteAlreadyExists"
+    # tables move with ModifyVpcEndpoint
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, AddRouteTableIds=[rtb2], RemoveRouteTableIds=[rtb1])
+    assert endpoint(ec2, vpce)["RouteTableIds"] == [rtb2]
+    assert not any(x.get("DestinationPrefixListId") == pl for x in table(ec2, rtb1)["Routes"])
+    assert any(x.get("GatewayId") == vpce for x in table(ec2, rtb2)["Routes"])
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, PolicyDocument='{"Statement": []}')
+    assert endpoint(ec2, vpce)["PolicyDocument"] == '{"Statement": []}'
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=True)
+    assert json.loads(endpoint(ec2, vpce)["PolicyDocument"])["Version"] == "2008-10-17"
+    assert error_code(ec2.modify_vpc_endpoint, VpcEndpointId=vpce, PolicyDocument="not json") == "InvalidPolicyDocument"
+    assert error_code(ec2.delete_vpc, VpcId=vid) == "DependencyViolation"
+    # deletion takes the route; the endpoint stays described as deleted
+    assert ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce, "vpce-00000000"])["Unsuccessful"] == [
+        {"Error": {"Code": "InvalidVpcEndpoint.NotFound",
+                   "Message": "The Vpc Endpoint Id 'vpce-00000000' does not exist"},
+         "ResourceId": "vpce-00000000"}]
+    assert endpoint(ec2, vpce)["State"] == "deleted"
+    deleted = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-endpoint-state", "Values": ["deleted"]}])
+    assert vpce in [x["VpcEndpointId"] for x in deleted["VpcEndpoints"]]
+    assert not any(x.get("GatewayId") == vpce for x in table(ec2, rtb2)["Routes"])
+    ec2.delete_route_table(RouteTableId=rtb1)
+    ec2.delete_route_table(RouteTableId=rtb2)
+
+
+def test_create_checks(ec2, vpc):
+    vid = vpc["VpcId"]
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName="com.tester.my-test-endpoint",
+                      VpcEndpointType="Interface") == "InvalidServiceName"
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid,
+                      ServiceName="com.amazonaws.us-west-2.s3") == "InvalidServiceName"
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid,
+                      ServiceName="com.amazonaws.us-east-1.ec2") == "InvalidParameter"
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
+                      PolicyDocument="my policy document") == "InvalidPolicyDocument"
+    assert error_code(ec2.create_vpc_endpoint, VpcId="vpc-00000000", ServiceName=S3) == "InvalidVpcID.NotFound"
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
+                      RouteTableIds=["rtb-00000000"]) == "InvalidRouteTableID.NotFound"
+    # private DNS, on by default, needs the VPC's DNS hostnames
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
+                      VpcEndpointType="Interface") == "InvalidParameter"
+    assert error_code(ec2.describe_vpc_endpoints, VpcEndpointIds=["vpce-00000000"]) == "InvalidVpcEndpointId.NotFound"
+    assert error_code(ec2.describe_vpc_endpoints, VpcEndpointIds=["rtb-00000000"]) == "InvalidVpcEndpointId.Malformed"
+
+
+def test_interface_endpoint(ec2, dns_vpc):
+    vid = dns_vpc["VpcId"]
+    s1 = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    s2 = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    s3 = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.3.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    sg1 = ec2.create_security_group(GroupName="vpce-1", Description="d", VpcId=vid)["GroupId"]
+    sg2 = ec2.create_security_group(GroupName="vpce-2", Description="d", VpcId=vid)["GroupId"]
+    e = ec2.create_vpc_endpoint(VpcId=vid, ServiceName="com.amazonaws.us-east-1.ssm", VpcEndpointType="Interface",
+                                SubnetIds=[s1], SecurityGroupIds=[sg1])["VpcEndpoint"]
+    vpce = e["VpcEndpointId"]
+    assert e["State"] == "pending" and e["VpcEndpointType"] == "Interface"
+    assert e["PrivateDnsEnabled"] is True
+    d = endpoint(ec2, vpce)
+    assert d["State"] == "available" and d["SubnetIds"] == [s1]
+    assert d["Groups"] == [{"GroupId": sg1, "GroupName": "vpce-1"}]
+    names = [x["DnsName"] for x in d["DnsEntries"]]
+    assert names[0].startswith(f"{vpce}-") and names[0].endswith(".ssm.us-east-1.vpce.amazonaws.com")
+    assert "ssm.us-east-1.amazonaws.com" in names
+    [eni_id] = d["NetworkInterfaceIds"]
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0]
+    assert eni["InterfaceType"] == "vpc_endpoint" and eni["RequesterManaged"] is True
+    assert eni["SubnetId"] == s1 and eni["Description"] == f"VPC Endpoint Interface {vpce}"
+    assert [g["GroupId"] for g in eni["Groups"]] == [sg1]
+    # a second endpoint with private DNS for the same service conflicts
+    assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName="com.amazonaws.us-east-1.ssm",
+                      VpcEndpointType="Interface", SubnetIds=[s2]) == "InvalidParameter"
+    # one subnet per zone
+    assert error_code(ec2.modify_vpc_endpoint, VpcEndpointId=vpce, AddSubnetIds=[s3]) == "DuplicateSubnetsInSameZone"
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, AddSubnetIds=[s2], AddSecurityGroupIds=[sg2],
+                            RemoveSecurityGroupIds=[sg1])
+    d = endpoint(ec2, vpce)
+    assert d["SubnetIds"] == [s1, s2] and len(d["NetworkInterfaceIds"]) == 2
+    assert d["Groups"] == [{"GroupId": sg2, "GroupName": "vpce-2"}]
+    assert error_code(ec2.modify_vpc_endpoint, VpcEndpointId=vpce,
+                      AddRouteTableIds=[dns_vpc["VpcId"].replace("vpc-", "rtb-")]) == "InvalidParameter"
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, RemoveSubnetIds=[s1], PrivateDnsEnabled=False)
+    d = endpoint(ec2, vpce)
+    assert d["SubnetIds"] == [s2] and d["PrivateDnsEnabled"] is False
+    assert error_code(ec2.describe_network_interfaces, NetworkInterfaceIds=[eni_id]) == "InvalidNetworkInterfaceID.NotFound"
+    assert error_code(ec2.delete_subnet, SubnetId=s2) == "DependencyViolation"
+    assert ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])["Unsuccessful"] == []
+    for s in (s1, s2, s3):
+        ec2.delete_subnet(SubnetId=s)
+    for g in (sg1, sg2):
+        ec2.delete_security_group(GroupId=g)
+
+
+def test_describe_filters(ec2, vpc):
+    vid = vpc["VpcId"]
+    e = ec2.create_vpc_endpoint(VpcId=vid, ServiceName=DYNAMODB, VpcEndpointType="gateway")["VpcEndpoint"]
+    vpce = e["VpcEndpointId"]
+    assert e["VpcEndpointType"] == "Gateway"
+    for name, value in [("vpc-id", vid), ("service-name", DYNAMODB), ("vpc-endpoint-type", "Gateway"),
+                        ("vpc-endpoint-state", "available"), ("vpc-endpoint-id", vpce)]:
+        found = ec2.describe_vpc_endpoints(Filters=[{"Name": name, "Values": [value]}])["VpcEndpoints"]
+        assert vpce in [x["VpcEndpointId"] for x in found], name
+    none = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-endpoint-type", "Values": ["Interface"]},
+                                              {"Name": "vpc-id", "Values": [vid]}])["VpcEndpoints"]
+    assert none == []
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+
+
+def test_endpoint_services(ec2):
+    all_services = ec2.describe_vpc_endpoint_services()
+    names = all_services["ServiceNames"]
+    assert S3 in names and DYNAMODB in names and "com.amazonaws.us-east-1.ssm" in names
+    assert names == sorted(set(names))
+    s3 = ec2.describe_vpc_endpoint_services(ServiceNames=[S3])["ServiceDetails"]
+    assert sorted(x["ServiceType"][0]["ServiceType"] for x in s3) == ["Gateway", "Interface"]
+    gw = next(x for x in s3 if x["ServiceType"] == [{"ServiceType": "Gateway"}])
+    assert gw["Owner"] == "amazon" and gw["ServiceId"].startswith("vpce-svc-")
+    assert gw["AvailabilityZones"][0] == "us-east-1a" and gw["VpcEndpointPolicySupported"] is True
+    assert gw["BaseEndpointDnsNames"] == ["s3.us-east-1.amazonaws.com"]
+    ssm = ec2.describe_vpc_endpoint_services(ServiceNames=["com.amazonaws.us-east-1.ssm"])["ServiceDetails"][0]
+    assert ssm["PrivateDnsName"] == "ssm.us-east-1.amazonaws.com"
+    assert ssm["BaseEndpointDnsNames"] == ["ssm.us-east-1.vpce.amazonaws.com"]
+    gateways = ec2.describe_vpc_endpoint_services(Filters=[{"Name": "service-type", "Values": ["Gateway"]}])
+    assert gateways["ServiceNames"] == [DYNAMODB, S3]
+    page = ec2.describe_vpc_endpoint_services(MaxResults=5)
+    assert len(page["ServiceDetails"]) == 5 and "NextToken" in page
+    rest = ec2.describe_vpc_endpoint_services(NextToken=page["NextToken"])
+    assert len(page["ServiceDetails"]) + len(rest["ServiceDetails"]) == len(all_services["ServiceDetails"])
+    assert error_code(ec2.describe_vpc_endpoint_services, ServiceNames=["s3"]) == "InvalidServiceName"
+    assert error_code(ec2.describe_vpc_endpoint_services,
+                      Filters=[{"Name": "service-kind", "Values": ["Gateway"]}]) == "InvalidParameterValue"
+    assert error_code(ec2.describe_vpc_endpoint_services, NextToken="foo") == "InvalidNextToken"
