@@ -130,11 +130,9 @@ fn max_entries(v: i64) -> Result<u32, ApiError> {
         .ok()
         .filter(|m| (1..=MAX_ENTRIES).contains(m))
         .ok_or_else(|| {
-            ApiError::bad_param(
-                "MaxEntries",
-                &v.to_string(),
-                &format!("The maximum number of entries must be between 1 and {MAX_ENTRIES}."),
-            )
+            ApiError::invalid_value(format!(
+                "Must specify a max size between 1 and {MAX_ENTRIES}"
+            ))
         })
 }
 
