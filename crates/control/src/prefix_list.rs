@@ -140,11 +140,7 @@ fn max_entries(v: i64) -> Result<u32, ApiError> {
 fn parse_cidr(family: AddressFamily, text: &str) -> Result<IpNet, ApiError> {
     let invalid = || ApiError::bad_param("Cidr", text, "This is not a valid CIDR block.");
     let net = if text.contains(':') {
-        IpNet::V6(
-            text.parse::<Ipv6Net>()
-                .map_err(|_| invalid())?
-                .trunc(),
-        )
+        IpNet::V6(text.parse::<Ipv6Net>().map_err(|_| invalid())?.trunc())
     } else {
         IpNet::V4(cidr::parse(text).ok_or_else(invalid)?)
     };
@@ -205,17 +201,18 @@ impl Tx<'_> {
         &mut self,
         req: CreateManagedPrefixList,
     ) -> Result<ManagedPrefixList, ApiError> {
-        let name = req.name.ok_or_else(|| ApiError::missing("PrefixListName"))?;
-        let max = max_entries(req.max_entries.ok_or_else(|| ApiError::missing("MaxEntries"))?)?;
+        let name = req
+            .name
+            .ok_or_else(|| ApiError::missing("PrefixListName"))?;
+        let max = max_entries(
+            req.max_entries
+                .ok_or_else(|| ApiError::missing("MaxEntries"))?,
+        )?;
         let family_text = req
             .address_family
             .ok_or_else(|| ApiError::missing("AddressFamily"))?;
         let family = AddressFamily::parse(&family_text).ok_or_else(|| {
-            ApiError::bad_param(
-                "AddressFamily",
-                &family_text,
-                "Valid values: IPv4, IPv6.",
-            )
+            ApiError::bad_param("AddressFamily", &family_text, "Valid values: IPv4, IPv6.")
         })?;
         if let Some(e) = bad_name(&name) {
             return Err(e);
@@ -272,7 +269,10 @@ impl Tx<'_> {
         if list.is_deleted() {
             return Err(ApiError::new(
                 ErrorCode::IncorrectState,
-                format!("The prefix list {id} is in the incorrect state ({}).", list.state),
+                format!(
+                    "The prefix list {id} is in the incorrect state ({}).",
+                    list.state
+                ),
             ));
         }
         Ok(list)

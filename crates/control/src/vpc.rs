@@ -351,7 +351,9 @@ impl Tx<'_> {
                 .values()
                 .any(|n| n.vpc_id == id && n.state != NatGatewayState::Deleted)
             || r.network_interfaces.values().any(|e| e.vpc_id == id)
-            || r.vpc_endpoints.values().any(|e| e.vpc_id == id && e.is_live())
+            || r.vpc_endpoints
+                .values()
+                .any(|e| e.vpc_id == id && e.is_live())
             || self.vpc_is_peered(id);
         if busy {
             return Err(ApiError::dependency("vpc", id));

@@ -347,7 +347,9 @@ impl Tx<'_> {
                 self.set_private_dns(&mut endpoint, req.private_dns_enabled.unwrap_or(true))?;
                 self.add_endpoint_subnets(&mut endpoint, &req.subnet_ids)?;
             }
-            VpcEndpointType::GatewayLoadBalancer => return Err(no_such_service(&endpoint.service_name)),
+            VpcEndpointType::GatewayLoadBalancer => {
+                return Err(no_such_service(&endpoint.service_name));
+            }
         }
         self.region.vpc_endpoints.insert(endpoint.clone());
         Ok(endpoint)
@@ -430,7 +432,9 @@ impl Tx<'_> {
             if table.routes.iter().any(|r| r.destination == destination) {
                 return Err(ApiError::new(
                     ErrorCode::RouteAlreadyExists,
-                    format!("route table {id} already has a route with destination-prefix-list-id {pl}"),
+                    format!(
+                        "route table {id} already has a route with destination-prefix-list-id {pl}"
+                    ),
                 ));
             }
             let table_id = table.id.clone();
@@ -453,8 +457,9 @@ impl Tx<'_> {
     fn remove_endpoint_routes(&mut self, endpoint: &mut VpcEndpoint, ids: &[RouteTableId]) {
         for id in ids {
             if let Some(t) = self.region.route_tables.get_mut(id) {
-                t.routes
-                    .retain(|r| !matches!(&r.target, RouteTarget::VpcEndpoint(e) if *e == endpoint.id));
+                t.routes.retain(
+                    |r| !matches!(&r.target, RouteTarget::VpcEndpoint(e) if *e == endpoint.id),
+                );
             }
             endpoint.route_table_ids.retain(|t| t != id);
         }
@@ -491,12 +496,14 @@ impl Tx<'_> {
                     ),
                 ));
             }
-            let ip = SubnetAddresses::of(self.region, &subnet).take().ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InsufficientFreeAddressesInSubnet,
-                    format!("Subnet {id} has insufficient free addresses for the endpoint."),
-                )
-            })?;
+            let ip = SubnetAddresses::of(self.region, &subnet)
+                .take()
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::InsufficientFreeAddressesInSubnet,
+                        format!("Subnet {id} has insufficient free addresses for the endpoint."),
+                    )
+                })?;
             let eni = self.insert_interface(
                 &subnet,
                 ip,
@@ -594,7 +601,11 @@ impl Tx<'_> {
             let mut groups: Vec<SecurityGroupId> = e
                 .security_group_ids
                 .iter()
-                .filter(|g| !req.remove_security_group_ids.iter().any(|r| r == g.as_str()))
+                .filter(|g| {
+                    !req.remove_security_group_ids
+                        .iter()
+                        .any(|r| r == g.as_str())
+                })
                 .cloned()
                 .collect();
             for g in added {
@@ -608,7 +619,11 @@ impl Tx<'_> {
                 ));
             }
             for i in &e.interfaces {
-                if let Some(eni) = self.region.network_interfaces.get_mut(&i.network_interface_id) {
+                if let Some(eni) = self
+                    .region
+                    .network_interfaces
+                    .get_mut(&i.network_interface_id)
+                {
                     eni.security_groups = groups.clone();
                 }
             }
@@ -673,7 +688,10 @@ mod tests {
             .collect();
         assert_eq!(s3.len(), 2);
         assert_ne!(s3[0].id, s3[1].id);
-        assert!(a.iter().all(|s| s.id.starts_with("vpce-svc-") && s.id.len() == 26));
+        assert!(
+            a.iter()
+                .all(|s| s.id.starts_with("vpce-svc-") && s.id.len() == 26)
+        );
         let mut sorted = a.clone();
         sorted.sort_by(|x, y| x.name.cmp(&y.name));
         assert_eq!(

@@ -5,8 +5,8 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Millis, NetworkInterfaceId, PrefixListId, RouteTableId, SecurityGroupId, SubnetId,
-    VpcEndpointId, VpcId, Tags,
+    Millis, NetworkInterfaceId, PrefixListId, RouteTableId, SecurityGroupId, SubnetId, Tags,
+    VpcEndpointId, VpcId,
 };
 
 /// Declares a fieldless enum written as EC2's texts (store, responses and filters).
@@ -275,7 +275,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.len(), 2);
         assert!(a.iter().all(|l| crate::Kind::PrefixList.matches(&l.id)));
-        assert!(a.iter().all(|l| l.is_aws_managed() && !l.entries().is_empty()));
+        assert!(
+            a.iter()
+                .all(|l| l.is_aws_managed() && !l.entries().is_empty())
+        );
         assert!(a.iter().all(|l| c.iter().all(|m| m.id != l.id)));
         let s3 = a
             .iter()

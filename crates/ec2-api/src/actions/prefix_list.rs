@@ -108,7 +108,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 let page = paginate(all.iter().collect(), |e| e.cidr.to_string(), p, (1, 100))?;
                 let mut w = Xml::new();
                 w.set("entrySet", page.items, |w, e| {
-                    w.leaf("cidr", e.cidr).opt("description", e.description.as_deref());
+                    w.leaf("cidr", e.cidr)
+                        .opt("description", e.description.as_deref());
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -124,7 +125,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 let page = paginate(ids, String::clone, p, (5, 255))?;
                 let mut w = Xml::new();
                 w.set("prefixListAssociationSet", page.items, |w, r| {
-                    w.leaf("resourceId", r).leaf("resourceOwner", &v.region.account);
+                    w.leaf("resourceId", r)
+                        .leaf("resourceOwner", &v.region.account);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)

@@ -6,8 +6,8 @@ use fort_control::vpc_endpoint::{
 };
 use fort_control::zones::zone_names;
 use fort_model::{
-    ApiError, ErrorCode, Kind, Tags, VpcEndpoint, VpcEndpointId, VpcEndpointState,
-    VpcEndpointType, format_time,
+    ApiError, ErrorCode, Kind, Tags, VpcEndpoint, VpcEndpointId, VpcEndpointState, VpcEndpointType,
+    format_time,
 };
 
 use super::{Ctx, Describe, b, next_token};
@@ -264,13 +264,19 @@ fn dns_entries(region: &Region, e: &VpcEndpoint) -> Vec<(String, &'static str)> 
     for s in e.subnet_ids() {
         if let Some(subnet) = region.subnets.get(s) {
             out.push((
-                format!("{}-{}-{}.{base}", e.id, e.dns_suffix, subnet.availability_zone),
+                format!(
+                    "{}-{}-{}.{base}",
+                    e.id, e.dns_suffix, subnet.availability_zone
+                ),
                 VPCE_ZONE,
             ));
         }
     }
     if e.private_dns_enabled {
-        out.push((format!("{short}.{}.amazonaws.com", region.name), PRIVATE_ZONE));
+        out.push((
+            format!("{short}.{}.amazonaws.com", region.name),
+            PRIVATE_ZONE,
+        ));
     }
     out
 }
