@@ -289,7 +289,7 @@ def test_route_parameter_errors(ec2, vpc, igw):
     assert error_code(cr, RouteTableId=rt, DestinationIpv6CidrBlock="::/0",
                       EgressOnlyInternetGatewayId="eigw-0123456789abcdef0") == "InvalidGatewayID.NotFound"
     assert error_code(cr, RouteTableId=rt, DestinationPrefixListId="pl-0123456789abcdef0",
-                      GatewayId=igw) == "InvalidPrefixListId.NotFound"
+                      GatewayId=igw) == "InvalidPrefixListID.NotFound"
     assert error_code(cr, **d, GatewayId=igw, DryRun=True) == "DryRunOperation"
 
 

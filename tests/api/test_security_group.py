@@ -116,13 +116,14 @@ def no_default_vpc(other):
 
 
 def test_authorize_and_describe_permissions(ec2, vpc, sg):
+    pl = ec2.describe_prefix_lists()["PrefixLists"][0]["PrefixListId"]  # a list that exists
     r = ec2.authorize_security_group_ingress(
         GroupId=sg,
         IpPermissions=[
             {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
              "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "ssh"}, {"CidrIp": "192.168.0.0/16"}]},
             {"IpProtocol": "icmp", "FromPort": 8, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
-            {"IpProtocol": "-1", "PrefixListIds": [{"PrefixListId": "pl-12345678"}]},
+            {"IpProtocol": "-1", "PrefixListIds": [{"PrefixListId": pl}]},
         ],
         TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": [{"Key": "k", "Value": "v"}]}],
     )
@@ -133,7 +134,7 @@ def test_authorize_and_describe_permissions(ec2, vpc, sg):
     assert rules[0]["CidrIpv4"] == "10.0.0.0/8" and rules[0]["Description"] == "ssh" and rules[0]["FromPort"] == 22
     assert rules[0]["Tags"] == [{"Key": "k", "Value": "v"}] and rules[0]["GroupOwnerId"] == "123456789012"
     assert rules[2]["CidrIpv6"] == "::/0" and rules[2]["IpProtocol"] == "icmp"
-    assert rules[3]["PrefixListId"] == "pl-12345678" and rules[3]["FromPort"] == -1
+    assert rules[3]["PrefixListId"] == pl and rules[3]["FromPort"] == -1
 
     perms = group(ec2, sg)["IpPermissions"]
     assert perms[0] == {
@@ -142,7 +143,7 @@ def test_authorize_and_describe_permissions(ec2, vpc, sg):
         "Ipv6Ranges": [], "PrefixListIds": [],
     }
     assert perms[1]["FromPort"] == 8 and perms[1]["ToPort"] == -1 and perms[1]["Ipv6Ranges"] == [{"CidrIpv6": "::/0"}]
-    assert "FromPort" not in perms[2] and perms[2]["PrefixListIds"] == [{"PrefixListId": "pl-12345678"}]
+    assert "FromPort" not in perms[2] and perms[2]["PrefixListIds"] == [{"PrefixListId": pl}]
 
     # Adding a rule with the same protocol and ports joins the permission.
     ec2.authorize_security_group_ingress(GroupId=sg, IpProtocol="6", FromPort=22, ToPort=22, CidrIp="172.16.0.0/12")
@@ -152,7 +153,7 @@ def test_authorize_and_describe_permissions(ec2, vpc, sg):
     # Filters over permissions.
     for name, value in [("ip-permission.cidr", "172.16.0.0/12"), ("ip-permission.from-port", "22"),
                         ("ip-permission.protocol", "icmp"), ("ip-permission.ipv6-cidr", "::/0"),
-                        ("ip-permission.prefix-list-id", "pl-12345678"), ("egress.ip-permission.cidr", "0.0.0.0/0")]:
+                        ("ip-permission.prefix-list-id", pl), ("egress.ip-permission.cidr", "0.0.0.0/0")]:
         got = ec2.describe_security_groups(Filters=[{"Name": name, "Values": [value]}, {"Name": "group-id", "Values": [sg]}])
         assert [x["GroupId"] for x in got["SecurityGroups"]] == [sg], name
     assert ec2.describe_security_groups(Filters=[{"Name": "egress.ip-permission.cidr", "Values": ["10.0.0.0/8"]}, {"Name": "group-id", "Values": [sg]}])["SecurityGroups"] == []
