@@ -216,8 +216,9 @@ def test_group_references_and_dependencies(ec2, vpc, sg):
         assert perm["UserIdGroupPairs"] == [{"UserId": "123456789012", "GroupId": sg, "Description": "from web"}]
         got = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-id", "Values": [sg]}])["SecurityGroups"]
         assert [x["GroupId"] for x in got] == [other]
+        # EC2 knows referenced groups by name only in the default VPC.
         got = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-name", "Values": ["web"]}])["SecurityGroups"]
-        assert other in [x["GroupId"] for x in got]
+        assert other not in [x["GroupId"] for x in got]
         # sg is referenced: it cannot go.
         assert error_code(ec2.delete_security_group, GroupId=sg) == "DependencyViolation"
         # References by name resolve in the group's VPC.
@@ -399,3 +400,65 @@ def test_describe_rules_order_and_malformed_group_filter(ec2, vpc, sg):
     assert error(ec2.describe_security_group_rules, Filters=[{"Name": "group-id", "Values": ["foobar"]}]) == (
         "InvalidGroupId.Malformed", "The security group ID 'foobar' is malformed")
     assert ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": ["sg-0123456789abcdef0"]}])["SecurityGroupRules"] == []
+
+
+def test_group_name_filters_match_references_in_the_default_vpc(ec2):
+    a = ec2.create_security_group(GroupName="named-a", Description="a")["GroupId"]
+    b = ec2.create_security_group(GroupName="named-b", Description="b")["GroupId"]
+    try:
+        ec2.authorize_security_group_ingress(GroupId=a, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": b}]}])
+        ec2.authorize_security_group_egress(GroupId=b, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "UserIdGroupPairs": [{"GroupName": "named-a"}]}])
+        got = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.group-name", "Values": ["named-b"]}])["SecurityGroups"]
+        assert [x["GroupId"] for x in got] == [a]
+        got = ec2.describe_security_groups(Filters=[{"Name": "egress.ip-permission.group-name", "Values": ["named-?"]}])["SecurityGroups"]
+        assert [x["GroupId"] for x in got] == [b]
+    finally:
+        ec2.revoke_security_group_ingress(GroupId=a, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": [{"GroupId": b}]}])
+        ec2.revoke_security_group_egress(GroupId=b, IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "UserIdGroupPairs": [{"GroupId": a}]}])
+        ec2.delete_security_group(GroupId=a)
+        ec2.delete_security_group(GroupId=b)
+
+
+def test_cidr_filters_mask_host_bits(ec2, vpc, sg):
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, "IpRanges": [{"CidrIp": "10.250.0.0/16"}]}])
+    got = ec2.describe_security_groups(Filters=[{"Name": "ip-permission.cidr", "Values": ["10.250.7.1/16"]}])["SecurityGroups"]
+    assert [x["GroupId"] for x in got] == [sg]
+    got = ec2.describe_vpcs(Filters=[{"Name": "cidr", "Values": ["10.0.3.4/16"]}])["Vpcs"]
+    assert vpc["VpcId"] in [x["VpcId"] for x in got]
+
+
+def egress(ec2, gid):
+    return [(p["IpProtocol"], p["IpRanges"], p["Ipv6Ranges"]) for p in group(ec2, gid)["IpPermissionsEgress"]]
+
+
+def test_groups_of_ipv6_vpcs_allow_all_ipv6_out(ec2):
+    v = ec2.create_vpc(CidrBlock="10.8.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    plain = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]
+    both = ("-1", [{"CidrIp": "0.0.0.0/0"}], [{"CidrIpv6": "::/0"}])
+    v4 = ("-1", [{"CidrIp": "0.0.0.0/0"}], [])
+    try:
+        default = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [v["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+        assert egress(ec2, default["GroupId"]) == [both]
+        g = ec2.create_security_group(GroupName="six", Description="six", VpcId=v["VpcId"])["GroupId"]
+        assert egress(ec2, g) == [both]
+        rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [g]}])["SecurityGroupRules"]
+        assert sorted(r.get("CidrIpv4", r.get("CidrIpv6")) for r in rules) == ["0.0.0.0/0", "::/0"]
+        ec2.delete_security_group(GroupId=g)
+        # A VPC that gains IPv6 later: its default group gets the rule, other groups do not.
+        other = ec2.create_security_group(GroupName="four", Description="four", VpcId=plain["VpcId"])["GroupId"]
+        default = ec2.describe_security_groups(Filters=[
+            {"Name": "vpc-id", "Values": [plain["VpcId"]]}, {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+        assert egress(ec2, default["GroupId"]) == [v4]
+        ec2.associate_vpc_cidr_block(VpcId=plain["VpcId"], AmazonProvidedIpv6CidrBlock=True)
+        assert egress(ec2, default["GroupId"]) == [both]
+        assert egress(ec2, other) == [v4]
+        ec2.delete_security_group(GroupId=other)
+    finally:
+        ec2.delete_vpc(VpcId=v["VpcId"])
+        ec2.delete_vpc(VpcId=plain["VpcId"])

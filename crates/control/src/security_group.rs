@@ -411,7 +411,7 @@ impl Tx<'_> {
                 description: None,
                 tags: Tags::new(),
             },
-            default_egress_rule(),
+            default_egress_rule(RulePeer::Cidr(any_ipv4())),
         ];
         self.region.security_groups.insert(SecurityGroup {
             id: id.clone(),
@@ -422,6 +422,22 @@ impl Tx<'_> {
             tags: Tags::new(),
         });
         id
+    }
+
+    /// A VPC that gains IPv6 lets its default group send to all IPv6 addresses too
+    /// (unless a rule already does).
+    pub(crate) fn allow_ipv6_egress_in_default_group(&mut self, id: &SecurityGroupId) {
+        let Some(group) = self.region.security_groups.get_mut(id) else {
+            return;
+        };
+        let peer = RulePeer::Ipv6Cidr(ANY_IPV6.into());
+        if !group
+            .rules
+            .iter()
+            .any(|r| r.egress && r.protocol == IpProtocol::All && r.peer == peer)
+        {
+            group.rules.push(default_egress_rule(peer));
+        }
     }
 
     pub fn create_security_group(
@@ -471,12 +487,22 @@ impl Tx<'_> {
                 format!("The maximum number of security groups has been reached ({quota})."),
             ));
         }
+        // A VPC with an IPv6 block gives new groups an IPv6 egress rule too.
+        let mut rules = vec![default_egress_rule(RulePeer::Cidr(any_ipv4()))];
+        if self
+            .region
+            .vpcs
+            .get(&vpc_id)
+            .is_some_and(|v| v.ipv6_cidrs().next().is_some())
+        {
+            rules.push(default_egress_rule(RulePeer::Ipv6Cidr(ANY_IPV6.into())));
+        }
         let group = SecurityGroup {
             id: SecurityGroupId::new(),
             name,
             description,
             vpc_id,
-            rules: vec![default_egress_rule()],
+            rules,
             tags: req.tags,
         };
         self.region.security_groups.insert(group.clone());
@@ -841,15 +867,24 @@ impl Tx<'_> {
     }
 }
 
-/// The egress rule every new group starts with: all protocols to 0.0.0.0/0.
-pub(crate) fn default_egress_rule() -> SecurityGroupRule {
+/// All IPv4 addresses.
+pub(crate) fn any_ipv4() -> ipnet::Ipv4Net {
+    "0.0.0.0/0".parse().expect("literal")
+}
+
+/// All IPv6 addresses, as a rule's peer.
+pub(crate) const ANY_IPV6: &str = "::/0";
+
+/// An egress rule new groups start with: all protocols to `peer` (0.0.0.0/0, and ::/0 in
+/// a VPC with IPv6).
+pub(crate) fn default_egress_rule(peer: RulePeer) -> SecurityGroupRule {
     SecurityGroupRule {
         id: SecurityGroupRuleId::new(),
         egress: true,
         protocol: IpProtocol::All,
         from_port: -1,
         to_port: -1,
-        peer: RulePeer::Cidr("0.0.0.0/0".parse().expect("literal")),
+        peer,
         description: None,
         tags: Tags::new(),
     }

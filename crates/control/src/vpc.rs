@@ -206,6 +206,7 @@ impl Tx<'_> {
         vpc.ipv6_cidr_blocks.push(block.clone());
         let vpc = vpc.clone();
         self.add_local_route(&vpc.id, RouteDestination::Ipv6Cidr(block.cidr.to_string()));
+        self.allow_ipv6_egress_in_default_group(&vpc.default_security_group_id);
         Ok((vpc, block))
     }
 

@@ -53,6 +53,11 @@ impl Filters {
                     format!("The maximum number of filter values is {MAX_VALUES}."),
                 ));
             }
+            let values = if is_cidr_filter(&name) {
+                values.into_iter().flat_map(with_masked_cidr).collect()
+            } else {
+                values
+            };
             filters.push(Filter { name, values });
         }
         Ok(Self(filters))
@@ -101,6 +106,32 @@ fn kebab(name: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a filter's values are CIDR blocks (`cidr`, `ip-permission.cidr`,
+/// `ipv6-cidr-block-association.ipv6-cidr-block`, ...).
+fn is_cidr_filter(name: &str) -> bool {
+    !name.starts_with("tag:") && (name.ends_with("cidr") || name.ends_with("cidr-block"))
+}
+
+/// A CIDR filter value, and the block it names when host bits are set: EC2 stores
+/// blocks masked (`10.0.1.0/16` is `10.0.0.0/16`) and matches them so.
+fn with_masked_cidr(value: String) -> Vec<String> {
+    if value.contains(['*', '?', '\\']) || !value.contains('/') {
+        return vec![value];
+    }
+    let masked = if let Ok(n) = value.parse::<ipnet::Ipv4Net>() {
+        n.trunc().to_string()
+    } else if let Ok(n) = value.parse::<ipnet::Ipv6Net>() {
+        n.trunc().to_string()
+    } else {
+        return vec![value];
+    };
+    if masked == value {
+        vec![value]
+    } else {
+        vec![value, masked]
+    }
 }
 
 fn any_match(patterns: &[String], value: &str) -> bool {
@@ -238,6 +269,27 @@ mod tests {
         let f = Filters::parse(&p, &["is-default"]).unwrap();
         assert_eq!(f.0[0].name, "is-default");
         assert!(Filters::parse(&p, &["state"]).is_err());
+    }
+
+    #[test]
+    fn cidr_values_match_their_masked_block() {
+        let p = Params::from_form(
+            b"Filter.1.Name=cidr&Filter.1.Value.1=10.250.1.7/16&Filter.1.Value.2=10.*\
+              &Filter.2.Name=ipv6-cidr-block-association.ipv6-cidr-block\
+              &Filter.2.Value.1=2600:1f18:0:1::/56&Filter.3.Name=tag:cidr&Filter.3.Value.1=1.2.3.4/8",
+        )
+        .unwrap();
+        let f =
+            Filters::parse(&p, &["cidr", "ipv6-cidr-block-association.ipv6-cidr-block"]).unwrap();
+        assert_eq!(f.0[0].values, ["10.250.1.7/16", "10.250.0.0/16", "10.*"]);
+        assert_eq!(f.0[1].values, ["2600:1f18:0:1::/56", "2600:1f18::/56"]);
+        assert_eq!(f.0[2].values, ["1.2.3.4/8"]);
+        let mut tags = Tags::new();
+        tags.insert("cidr".into(), "1.2.3.4/8".into());
+        assert!(f.matches(&tags, |n| match n {
+            "cidr" => vec!["10.250.0.0/16".into()],
+            _ => vec!["2600:1f18::/56".into()],
+        }));
     }
 
     #[test]

@@ -432,9 +432,13 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
             ("ipv6-cidr", RulePeer::Ipv6Cidr(c)) => Some(c.clone()),
             ("prefix-list-id", RulePeer::PrefixList(pl)) => Some(pl.clone()),
             ("group-id", RulePeer::Group { group_id, .. }) => Some(group_id.to_string()),
-            ("group-name", RulePeer::Group { group_id, .. }) => {
-                region.security_groups.get(group_id).map(|x| x.name.clone())
-            }
+            // EC2 knows a referenced group by name only in the default VPC (where names
+            // can name groups in requests).
+            ("group-name", RulePeer::Group { group_id, .. }) => region
+                .security_groups
+                .get(group_id)
+                .filter(|x| region.vpcs.get(&x.vpc_id).is_some_and(|v| v.is_default))
+                .map(|x| x.name.clone()),
             ("user-id", RulePeer::Group { user_id, .. }) => Some(user_id.clone()),
             ("protocol", _) => Some(r.protocol.security_group_text().into_owned()),
             ("from-port", _) => Some(r.from_port.to_string()),

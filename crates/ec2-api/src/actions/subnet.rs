@@ -95,7 +95,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     |x, n| field(v.region, x, n),
                 )?;
                 let mut w = Xml::new();
-                w.set("subnetSet", page.items, |w, s| render(w, v.region, s));
+                w.set("subnetSet", page.items, |w, s| {
+                    render(w, v.region, s, false)
+                });
                 next_token(&mut w, page.next_token);
                 Ok(w)
             })
@@ -143,7 +145,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
 async fn render_one(ctx: &Ctx<'_>, subnet: &Subnet) -> Result<Xml, ApiError> {
     ctx.read(|v| {
         let mut w = Xml::new();
-        w.el("subnet", |w| render(w, v.region, subnet));
+        // A new subnet's answer has its (maybe empty) tag set; Describe leaves an
+        // empty one out.
+        w.el("subnet", |w| render(w, v.region, subnet, true));
         w
     })
     .await
@@ -226,7 +230,7 @@ fn render_ipv6_block(w: &mut Xml, block: &SubnetIpv6CidrBlock) {
         });
 }
 
-pub fn render(w: &mut Xml, region: &Region, s: &Subnet) {
+pub fn render(w: &mut Xml, region: &Region, s: &Subnet, empty_tags: bool) {
     w.leaf("subnetId", &s.id)
         .leaf("subnetArn", arn(region, s))
         .leaf("state", "available")
@@ -260,6 +264,10 @@ pub fn render(w: &mut Xml, region: &Region, s: &Subnet) {
                     "enableResourceNameDnsAAAARecord",
                     b(s.enable_resource_name_dns_aaaa_record),
                 );
-        })
-        .tags(&s.tags);
+        });
+    if empty_tags {
+        w.tag_set(&s.tags);
+    } else {
+        w.tags(&s.tags);
+    }
 }
