@@ -174,6 +174,8 @@ def test_describe_templates_filters_order_and_pages(ec2):
         if not token:
             break
     assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    # Listed oldest first.
+    assert [i for i in seen if i in ids] == ids
     for i in ids:
         ec2.delete_launch_template(LaunchTemplateId=i)
     assert error_code(ec2.describe_launch_templates, LaunchTemplateIds=[ids[0]]) == "InvalidLaunchTemplateId.NotFound"
@@ -216,7 +218,7 @@ def test_run_instances_from_a_template(ec2, vpc, template):
         assert ud == user_data
         devices = sorted(b["DeviceName"] for b in
                          ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["BlockDeviceMappings"])
-        assert devices == ["/dev/sdf", "/dev/xvda"]
+        assert devices == ["/dev/sda1", "/dev/sdf"]
         # explicit parameters win over the template's
         r2 = ec2.run_instances(MinCount=1, MaxCount=1, InstanceType="t3.small",
                                LaunchTemplate={"LaunchTemplateName": template["LaunchTemplateName"]})

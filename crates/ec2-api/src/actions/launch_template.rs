@@ -261,7 +261,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     }
                 }
                 if ids.is_empty() && names.is_empty() {
+                    // All of them: oldest first, as EC2 lists them.
                     rows = r.launch_templates.values().collect();
+                    rows.sort_by_key(|t| t.create_time);
                 }
                 let rows: Vec<&LaunchTemplate> = rows
                     .into_iter()
