@@ -240,3 +240,18 @@ def test_run_instances_from_a_template(ec2, vpc, template):
             ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
         ec2.delete_security_group(GroupId=sg)
+
+
+def test_create_tags_only_the_template(ec2):
+    # The instances' tags belong in the data; EC2 refuses them at the top, in its words.
+    e = err(ec2.create_launch_template, LaunchTemplateName=name(), LaunchTemplateData={"ImageId": AMI},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "v"}]}])
+    assert e["Code"] == "InvalidParameterValue"
+    assert e["Message"] == ("The value for the ResourceType member of the TagSpecification request parameter "
+                            "must be 'launch-template'. Verify the ResourceType and try again.")
+    n = name()
+    lt = ec2.create_launch_template(
+        LaunchTemplateName=n, LaunchTemplateData={"ImageId": AMI},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "k", "Value": "v"}]}])["LaunchTemplate"]
+    assert lt["Tags"] == [{"Key": "k", "Value": "v"}]
+    ec2.delete_launch_template(LaunchTemplateName=n)
