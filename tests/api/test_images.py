@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, OTHER_ACCESS_KEY, OTHER_SECRET_KEY, SECRET_KEY, Fort, error_code
 
@@ -134,6 +135,13 @@ def test_filters_as_aws_documents_them(ec2):
     snap = one["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     assert names(("block-device-mapping.snapshot-id", snap)) == {one["Name"]}
     assert error_code(ec2.describe_images, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"
+    # A filter without a name is one named `null` to EC2.
+    try:
+        ec2.describe_images(Filters=[{"Values": ["123"]}])
+        raise AssertionError("a filter without a name was taken")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidParameterValue"
+        assert e.response["Error"]["Message"] == "The filter 'null' is invalid"
 
 
 def test_image_ids_not_found_and_malformed(ec2):
@@ -213,7 +221,10 @@ def test_run_instances_registers_an_unknown_image(ec2, subnet):
     assert i["ImageId"] == ami
     [img] = ec2.describe_images(ImageIds=[ami])["Images"]
     assert img["OwnerId"] == ME and img["Architecture"] == "x86_64" and img["State"] == "available"
-    assert img["RootDeviceName"] == "/dev/xvda" and img["RootDeviceType"] == "ebs" and img["Name"] == f"fort-imported-{ami}"
+    # The root device name EC2 gives an image registered without one.
+    assert img["RootDeviceName"] == "/dev/sda1" and img["RootDeviceType"] == "ebs" and img["Name"] == f"fort-imported-{ami}"
+    assert [b["DeviceName"] for b in img["BlockDeviceMappings"]] == ["/dev/sda1"]
+    assert i["RootDeviceName"] == "/dev/sda1" and [b["DeviceName"] for b in i["BlockDeviceMappings"]] == ["/dev/sda1"]
     assert img["PlatformDetails"] == "Linux/UNIX" and img["Public"] is False
     # Launching it again uses the same image; an 8-hex id works as well.
     ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.micro")
@@ -286,14 +297,14 @@ def test_create_image_from_an_instance(ec2, subnet):
     ami = ec2.create_image(InstanceId=inst["InstanceId"], Name=name, Description="snap of it",
                            TagSpecifications=[{"ResourceType": "image", "Tags": [{"Key": "k", "Value": "v"}]}])["ImageId"]
     [img] = ec2.describe_images(ImageIds=[ami])["Images"]
-    assert img["State"] == "pending" and img["OwnerId"] == ME and img["SourceInstanceId"] == inst["InstanceId"]
+    # Fort has no disk to copy: the image is available at once (EC2's stays pending a while).
+    assert img["State"] == "available" and img["OwnerId"] == ME and img["SourceInstanceId"] == inst["InstanceId"]
+    assert "StateReason" not in img
     assert img["RootDeviceName"] == "/dev/sda1" and img["Architecture"] == "x86_64" and img["Tags"] == [{"Key": "k", "Value": "v"}]
     root = img["BlockDeviceMappings"][0]
     assert root["DeviceName"] == "/dev/sda1" and root["Ebs"]["SnapshotId"] != src["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     assert root["Ebs"]["VolumeSize"] == src["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"]
-    # A pending image cannot be launched yet; then it is available.
-    assert error_code(ec2.run_instances, ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet) == "InvalidAMIID.Unavailable"
-    ec2.get_waiter("image_available").wait(ImageIds=[ami], WaiterConfig={"Delay": 1, "MaxAttempts": 10})
+    ec2.get_waiter("image_available").wait(ImageIds=[ami], WaiterConfig={"Delay": 1, "MaxAttempts": 1})
     assert ec2.describe_images(ImageIds=[ami], Filters=[{"Name": "state", "Values": ["available"]}])["Images"]
     assert [i["ImageId"] for i in ec2.describe_images(Filters=[{"Name": "source-instance-id", "Values": [inst["InstanceId"]]}])["Images"]] == [ami]
     i2 = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.micro")["Instances"][0]
@@ -316,6 +327,10 @@ def test_copy_image_across_regions(fort, ec2):
     [c] = west.describe_images(ImageIds=[copy])["Images"]
     assert c["Name"] == name and c["OwnerId"] == ME and c["SourceImageId"] == src and c["SourceImageRegion"] == "us-east-1"
     assert c["Description"] == f"[Copied {src} from us-east-1] {name}" and c["Tags"] == [{"Key": "copied", "Value": "yes"}]
+    # Available at once, so a copy can be copied (and launched) straight away.
+    assert c["State"] == "available"
+    again = ec2.copy_image(SourceImageId=copy, SourceRegion="us-west-2", Name=unique("copy-of-copy"))["ImageId"]
+    assert ec2.describe_images(ImageIds=[again])["Images"][0]["State"] == "available"
     assert error_code(ec2.describe_images, ImageIds=[copy]) == "InvalidAMIID.NotFound"
     # Public images copy too (and become the caller's).
     al = newest(ec2, ["amazon"], "al2023-ami-2023.*-x86_64")

@@ -174,6 +174,8 @@ def test_describe_templates_filters_order_and_pages(ec2):
         if not token:
             break
     assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    # Listed oldest first.
+    assert [i for i in seen if i in ids] == ids
     for i in ids:
         ec2.delete_launch_template(LaunchTemplateId=i)
     assert error_code(ec2.describe_launch_templates, LaunchTemplateIds=[ids[0]]) == "InvalidLaunchTemplateId.NotFound"
@@ -216,7 +218,7 @@ def test_run_instances_from_a_template(ec2, vpc, template):
         assert ud == user_data
         devices = sorted(b["DeviceName"] for b in
                          ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]["BlockDeviceMappings"])
-        assert devices == ["/dev/sdf", "/dev/xvda"]
+        assert devices == ["/dev/sda1", "/dev/sdf"]
         # explicit parameters win over the template's
         r2 = ec2.run_instances(MinCount=1, MaxCount=1, InstanceType="t3.small",
                                LaunchTemplate={"LaunchTemplateName": template["LaunchTemplateName"]})
@@ -238,3 +240,18 @@ def test_run_instances_from_a_template(ec2, vpc, template):
             ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
         ec2.delete_subnet(SubnetId=subnet["SubnetId"])
         ec2.delete_security_group(GroupId=sg)
+
+
+def test_create_tags_only_the_template(ec2):
+    # The instances' tags belong in the data; EC2 refuses them at the top, in its words.
+    e = err(ec2.create_launch_template, LaunchTemplateName=name(), LaunchTemplateData={"ImageId": AMI},
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "k", "Value": "v"}]}])
+    assert e["Code"] == "InvalidParameterValue"
+    assert e["Message"] == ("The value for the ResourceType member of the TagSpecification request parameter "
+                            "must be 'launch-template'. Verify the ResourceType and try again.")
+    n = name()
+    lt = ec2.create_launch_template(
+        LaunchTemplateName=n, LaunchTemplateData={"ImageId": AMI},
+        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "k", "Value": "v"}]}])["LaunchTemplate"]
+    assert lt["Tags"] == [{"Key": "k", "Value": "v"}]
+    ec2.delete_launch_template(LaunchTemplateName=n)

@@ -91,7 +91,8 @@ def test_error_shape(fort):
         ("Action=DescribeVpcs&DryRun=perhaps", "InvalidParameterValue"),
         ("Action=DescribeVpcs&VpcId.1=subnet-0123456789abcdef0", "InvalidVpcID.Malformed"),
         ("Action=DescribeVpcs&VpcId.x=vpc-0123456789abcdef0", "UnknownParameter"),
-        ("Action=DescribeVpcs&Filter.1.Value.1=x", "MissingParameter"),
+        # a filter without a name is one named `null` to EC2
+        ("Action=DescribeVpcs&Filter.1.Value.1=x", "InvalidParameterValue"),
         ("Action=DescribeVpcs&NextToken=%%%", "InvalidNextToken"),
         ("Action=CreateVpc", "MissingParameter"),
         ("Action=CreateVpc&CidrBlock=10.0.0.0/16&TagSpecification.1.ResourceType=subnet&TagSpecification.1.Tag.1.Key=a", "InvalidParameterValue"),

@@ -57,6 +57,8 @@ def test_filters_owners_and_pages(ec2):
     assert f("tag:pick", "me") == {s1}
     assert {s1, s2} <= f("volume-size", "20") and s3 not in f("volume-size", "20")
     assert s3 in f("encrypted", "true") and s1 not in f("encrypted", "true")
+    key = ec2.describe_snapshots(SnapshotIds=[s3])["Snapshots"][0]["KmsKeyId"]
+    assert s3 in f("kms-key-id", key) and not ({s1, s2} & f("kms-key-id", key))
     assert {s1, s2, s3} <= f("status", "completed") and {s1, s2, s3} <= ids(OwnerIds=["self"])
     assert {s1, s2, s3} <= ids(OwnerIds=[ME]) and not ({s1, s2, s3} & ids(OwnerIds=["amazon"]))
     assert error_code(ec2.describe_snapshots, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"

@@ -26,9 +26,9 @@ def describe(ec2, iid):
 def test_instances_get_a_root_volume(ec2, instance):
     iid = instance["InstanceId"]
     i = describe(ec2, iid)
-    assert i["RootDeviceName"] == "/dev/xvda"
+    assert i["RootDeviceName"] == "/dev/sda1"
     [bdm] = i["BlockDeviceMappings"]
-    assert bdm["DeviceName"] == "/dev/xvda"
+    assert bdm["DeviceName"] == "/dev/sda1"
     assert bdm["Ebs"]["Status"] == "attached" and bdm["Ebs"]["DeleteOnTermination"] is True
     vid = bdm["Ebs"]["VolumeId"]
     assert vid.startswith("vol-") and len(vid) == 21
@@ -36,7 +36,7 @@ def test_instances_get_a_root_volume(ec2, instance):
     assert v["State"] == "in-use" and v["Size"] == 8 and v["VolumeType"] == "gp3"
     assert v["Iops"] == 3000 and v["Throughput"] == 125
     assert v["AvailabilityZone"] == ZONE
-    assert v["Attachments"][0]["InstanceId"] == iid and v["Attachments"][0]["Device"] == "/dev/xvda"
+    assert v["Attachments"][0]["InstanceId"] == iid and v["Attachments"][0]["Device"] == "/dev/sda1"
     got = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]
     assert [x["VolumeId"] for x in got] == [vid]
     assert error_code(ec2.delete_volume, VolumeId=vid) == "VolumeInUse"
@@ -65,6 +65,21 @@ def test_create_volume_limits(ec2):
     assert error_code(ec2.describe_volumes, VolumeIds=["vol_x"]) == "InvalidVolumeID.Malformed"
 
 
+def test_multi_attach_is_checked_before_the_type(ec2):
+    # EC2 answers a MultiAttachEnabled volume of a type without it by the dependency, even
+    # where the size (sc1 of 10 GiB) or the type itself would be refused.
+    for ty in ["standard", "gp2", "gp3", "sc1", "sc2"]:
+        try:
+            ec2.create_volume(AvailabilityZone=ZONE, Size=10, VolumeType=ty, MultiAttachEnabled=True)
+            pytest.fail(f"a multi-attach {ty} volume was made")
+        except ClientError as e:
+            assert e.response["Error"]["Code"] == "InvalidParameterDependency"
+            assert "MultiAttachEnabled" in e.response["Error"]["Message"]
+    v = ec2.create_volume(AvailabilityZone=ZONE, Size=10, VolumeType="io2", Iops=1000, MultiAttachEnabled=True)
+    assert v["MultiAttachEnabled"] is True
+    ec2.delete_volume(VolumeId=v["VolumeId"])
+
+
 def test_attach_detach_and_terminate(ec2, instance):
     iid = instance["InstanceId"]
     v = ec2.create_volume(AvailabilityZone=ZONE, Size=4)
@@ -72,16 +87,22 @@ def test_attach_detach_and_terminate(ec2, instance):
     other_zone = ec2.create_volume(AvailabilityZone="us-east-1b", Size=4)
     assert error_code(ec2.attach_volume, VolumeId=other_zone["VolumeId"], InstanceId=iid, Device="/dev/sdf") \
         == "InvalidVolume.ZoneMismatch"
-    assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/xvda") == "InvalidParameterValue"
+    assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sda1") == "InvalidParameterValue"
     assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="bogus") == "InvalidParameterValue"
     a = ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
     assert a["State"] == "attaching" and a["Device"] == "/dev/sdf"
     [d] = ec2.describe_volumes(VolumeIds=[vid])["Volumes"]
     assert d["State"] == "in-use" and d["Attachments"][0]["State"] == "attached"
     assert d["Attachments"][0]["DeleteOnTermination"] is False
+    # EC2 gives attachment times in whole seconds (a filter by the time as shown finds it).
+    at = d["Attachments"][0]["AttachTime"]
+    assert at.microsecond == 0
+    shown = at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    got = ec2.describe_volumes(Filters=[{"Name": "attachment.attach-time", "Values": [shown]}])["Volumes"]
+    assert vid in [x["VolumeId"] for x in got]
     assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=iid, Device="/dev/sdg") == "VolumeInUse"
     devices = sorted(b["DeviceName"] for b in describe(ec2, iid)["BlockDeviceMappings"])
-    assert devices == ["/dev/sdf", "/dev/xvda"]
+    assert devices == ["/dev/sda1", "/dev/sdf"]
     try:
         ec2.detach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdh")
         pytest.fail("detached from a device it is not on")
@@ -95,7 +116,7 @@ def test_attach_detach_and_terminate(ec2, instance):
     # attached again, kept when the instance is terminated; the root volume goes
     ec2.attach_volume(VolumeId=vid, InstanceId=iid, Device="/dev/sdf")
     root = describe(ec2, iid)["BlockDeviceMappings"]
-    root_id = [b["Ebs"]["VolumeId"] for b in root if b["DeviceName"] == "/dev/xvda"][0]
+    root_id = [b["Ebs"]["VolumeId"] for b in root if b["DeviceName"] == "/dev/sda1"][0]
     ec2.terminate_instances(InstanceIds=[iid])
     assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available"
     assert error_code(ec2.describe_volumes, VolumeIds=[root_id]) == "InvalidVolume.NotFound"
@@ -134,7 +155,7 @@ def test_run_instances_block_device_mappings(ec2, vpc):
     i = ec2.run_instances(
         ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s["SubnetId"],
         BlockDeviceMappings=[
-            {"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 30}},
+            {"DeviceName": "/dev/sda1", "Ebs": {"VolumeSize": 30}},
             {"DeviceName": "/dev/sdb", "Ebs": {"VolumeSize": 50, "VolumeType": "io1", "Iops": 1000,
                                                "DeleteOnTermination": False}},
         ],
@@ -143,14 +164,14 @@ def test_run_instances_block_device_mappings(ec2, vpc):
     iid = i["InstanceId"]
     vols = {v["Attachments"][0]["Device"]: v for v in
             ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [iid]}])["Volumes"]}
-    assert vols["/dev/xvda"]["Size"] == 30
+    assert vols["/dev/sda1"]["Size"] == 30
     assert vols["/dev/sdb"]["VolumeType"] == "io1" and vols["/dev/sdb"]["Iops"] == 1000
     assert vols["/dev/sdb"]["Tags"] == [{"Key": "v", "Value": "1"}]
     attr = ec2.describe_instance_attribute(InstanceId=iid, Attribute="blockDeviceMapping")["BlockDeviceMappings"]
-    assert sorted(b["DeviceName"] for b in attr) == ["/dev/sdb", "/dev/xvda"]
+    assert sorted(b["DeviceName"] for b in attr) == ["/dev/sda1", "/dev/sdb"]
     ec2.modify_instance_attribute(InstanceId=iid, BlockDeviceMappings=[
-        {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": False}}])
-    root = [b for b in describe(ec2, iid)["BlockDeviceMappings"] if b["DeviceName"] == "/dev/xvda"][0]
+        {"DeviceName": "/dev/sda1", "Ebs": {"DeleteOnTermination": False}}])
+    root = [b for b in describe(ec2, iid)["BlockDeviceMappings"] if b["DeviceName"] == "/dev/sda1"][0]
     assert root["Ebs"]["DeleteOnTermination"] is False
     ec2.terminate_instances(InstanceIds=[iid])
     for v in vols.values():

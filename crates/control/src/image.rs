@@ -28,9 +28,6 @@ pub const CANONICAL_OWNER_ID: &str = "099720109477";
 /// Debian's account: the Debian images (no alias).
 pub const DEBIAN_OWNER_ID: &str = "136693071363";
 
-/// How long an image made by CreateImage or CopyImage stays `pending`.
-pub const PENDING_MILLIS: Millis = 1_000;
-
 /// One image of the catalog, before it gets its region's ids.
 struct Entry {
     owner: &'static str,
@@ -533,7 +530,8 @@ impl Tx<'_> {
         Ok(image)
     }
 
-    /// A plain Linux image of the caller's: x86_64, HVM, an 8 GiB gp3 root on /dev/xvda.
+    /// A plain Linux image of the caller's: x86_64, HVM, an 8 GiB gp3 root on /dev/sda1
+    /// (the root device name EC2 gives an image registered without one).
     fn generic_image(&self, id: ImageId) -> Image {
         let name = format!("fort-imported-{id}");
         Image {
@@ -549,10 +547,10 @@ impl Tx<'_> {
             state: ImageState::Available,
             available_at: None,
             launch_permissions: Vec::new(),
-            root_device_name: "/dev/xvda".into(),
+            root_device_name: "/dev/sda1".into(),
             root_device_type: "ebs".into(),
             block_devices: vec![ImageBlockDevice {
-                device_name: "/dev/xvda".into(),
+                device_name: "/dev/sda1".into(),
                 virtual_name: None,
                 no_device: false,
                 ebs: Some(ImageEbs {
@@ -668,8 +666,8 @@ impl Tx<'_> {
         Ok(id)
     }
 
-    /// CreateImage: an image of an instance's root device and mappings, `pending` for a
-    /// moment, then `available`.
+    /// CreateImage: an image of an instance's root device and mappings, `available` at
+    /// once (see `own`).
     pub fn create_image(&mut self, req: CreateImage) -> Result<ImageId, ApiError> {
         let inst = self
             .region
@@ -768,7 +766,9 @@ impl Tx<'_> {
         }
     }
 
-    /// Makes `image` (a copy of another) a new, pending image of the caller's.
+    /// Makes `image` (a copy of another) a new image of the caller's. EC2 keeps a new image
+    /// `pending` while it copies the disks; Fort has no disk to copy (its snapshots are
+    /// records), so the image is `available` at once, as its snapshots are `completed`.
     fn own(&self, image: &mut Image, name: String, description: Option<String>) {
         image.owner_id = self.region.account.clone();
         image.owner_alias = None;
@@ -776,8 +776,8 @@ impl Tx<'_> {
         image.name = name;
         image.description = description;
         image.creation_date = format_time(self.now);
-        image.state = ImageState::Pending;
-        image.available_at = Some(self.now + PENDING_MILLIS);
+        image.state = ImageState::Available;
+        image.available_at = None;
         image.launch_permissions.clear();
         image.deprecation_time = None;
         image.deregistration_protection = false;

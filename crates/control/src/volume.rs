@@ -204,6 +204,11 @@ pub fn is_device_name(name: &str) -> bool {
         && (digits.is_empty() || digits.parse::<u32>().is_ok_and(|n| (1..=15).contains(&n)))
 }
 
+/// EC2 gives volume attachment times in whole seconds (`...T12:34:56.000Z`).
+pub fn whole_second(t: Millis) -> Millis {
+    t - t.rem_euclid(1000)
+}
+
 fn bad_device(device: &str) -> ApiError {
     ApiError::invalid_value(format!(
         "Value ({device}) for parameter device is invalid. {device} is not a valid EBS device name."
@@ -456,13 +461,15 @@ impl Tx<'_> {
                     (None, Some(min)) => i64::from(min),
                 };
                 let ty = req.spec.volume_type.as_deref().unwrap_or("gp2");
-                let c = check_volume(ty, size, req.spec.iops, req.spec.throughput)?;
+                // EC2 checks MultiAttachEnabled against the type before the type's own
+                // limits (or whether it is a type at all).
                 if req.multi_attach && !matches!(ty, "io1" | "io2") {
                     return Err(ApiError::new(
                         ErrorCode::InvalidParameterDependency,
                         "The parameter MultiAttachEnabled is supported only for io1 and io2 volumes.",
                     ));
                 }
+                let c = check_volume(ty, size, req.spec.iops, req.spec.throughput)?;
                 if req.kms_key_id.is_some() && !req.encrypted {
                     return Err(ApiError::new(
                         ErrorCode::InvalidParameterDependency,
@@ -595,7 +602,7 @@ impl Tx<'_> {
                 attachment: Some(VolumeAttachment {
                     instance_id: inst.id.clone(),
                     device: m.device_name.clone(),
-                    attach_time: self.now,
+                    attach_time: whole_second(self.now),
                     delete_on_termination: e.delete_on_termination.unwrap_or(true),
                 }),
                 modification: None,
@@ -712,7 +719,7 @@ impl Tx<'_> {
         row.attachment = Some(VolumeAttachment {
             instance_id: inst.id,
             device: device.to_owned(),
-            attach_time: self.now,
+            attach_time: whole_second(self.now),
             delete_on_termination: false,
         });
         Ok(row.clone())

@@ -32,7 +32,10 @@ impl Filters {
         }
         let mut filters = Vec::with_capacity(items.len());
         for item in items {
-            let given = item.req("Name")?;
+            // EC2 reads a filter without a name as one named `null`, which it knows not.
+            let given = item
+                .get("Name")
+                .ok_or_else(|| ApiError::invalid_value("The filter 'null' is invalid"))?;
             let is_tag = given.starts_with("tag:") || given == "tag-key" || given == "tag-value";
             // EC2 still takes its filters' older camelCase names (`isDefault`,
             // `availabilityZone`), and tools still send them.

@@ -190,6 +190,18 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             if data.is_empty() {
                 return Err(ApiError::missing("LaunchTemplateData"));
             }
+            // Only the template itself is tagged here (the instances' tags go in the
+            // data); EC2 says so in words of its own.
+            for spec in p.list("TagSpecification")? {
+                if spec
+                    .get("ResourceType")
+                    .is_some_and(|t| !t.is_empty() && t != "launch-template")
+                {
+                    return Err(ApiError::invalid_value(
+                        "The value for the ResourceType member of the TagSpecification request parameter must be 'launch-template'. Verify the ResourceType and try again.",
+                    ));
+                }
+            }
             let req = CreateLaunchTemplate {
                 name,
                 description: p.opt_str("VersionDescription"),
@@ -261,7 +273,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     }
                 }
                 if ids.is_empty() && names.is_empty() {
+                    // All of them: oldest first, as EC2 lists them.
                     rows = r.launch_templates.values().collect();
+                    rows.sort_by_key(|t| t.create_time);
                 }
                 let rows: Vec<&LaunchTemplate> = rows
                     .into_iter()

@@ -26,6 +26,8 @@ crate::actions!(
 const FILTERS: &[&str] = &[
     "description",
     "encrypted",
+    // Not in botocore's list, but EC2 (and tools written against it) filter by it.
+    "kms-key-id",
     "owner-alias",
     "owner-id",
     "progress",
@@ -52,6 +54,7 @@ fn field(o: &Owned, name: &str) -> Vec<String> {
     match name {
         "description" => one(s.description.clone()),
         "encrypted" => one(b(s.encrypted).into()),
+        "kms-key-id" => s.kms_key_id.iter().cloned().collect(),
         "owner-alias" => o.owner_alias.iter().cloned().collect(),
         "owner-id" => one(o.owner_id.clone()),
         "progress" => one("100%".into()),
