@@ -68,7 +68,8 @@ fn series() -> Vec<Series> {
     ] {
         for arch in ["amd64", "arm64"] {
             for key in [release, codename] {
-                let prefix = format!("ubuntu/images/{dir}/ubuntu-{codename}-{release}-{arch}-server-");
+                let prefix =
+                    format!("ubuntu/images/{dir}/ubuntu-{codename}-{release}-{arch}-server-");
                 v.push(Series {
                     name: format!(
                         "/aws/service/canonical/ubuntu/server/{key}/stable/current/{arch}/hvm/{volume}/ami-id"
@@ -125,7 +126,9 @@ pub fn public_parameters(region: &str) -> Vec<PublicParameter> {
 
 /// The public parameter `name` (exactly, with its leading `/`) of `region`, if any.
 pub fn public_parameter(region: &str, name: &str) -> Option<PublicParameter> {
-    public_parameters(region).into_iter().find(|p| p.name == name)
+    public_parameters(region)
+        .into_iter()
+        .find(|p| p.name == name)
 }
 
 /// The image id an `ImageId` of RunInstances or a launch template names: itself, or the
@@ -189,11 +192,8 @@ mod tests {
             resolve_image_id("us-east-1", "ami-12345678").as_deref(),
             Some("ami-12345678")
         );
-        let p = public_parameter(
-            "us-east-1",
-            "/aws/service/debian/release/12/latest/amd64",
-        )
-        .unwrap();
+        let p =
+            public_parameter("us-east-1", "/aws/service/debian/release/12/latest/amd64").unwrap();
         assert_eq!(
             resolve_image_id(
                 "us-east-1",
@@ -208,6 +208,9 @@ mod tests {
             ),
             Some(p.value)
         );
-        assert_eq!(resolve_image_id("us-east-1", "resolve:ssm:/golden-ami"), None);
+        assert_eq!(
+            resolve_image_id("us-east-1", "resolve:ssm:/golden-ami"),
+            None
+        );
     }
 }

@@ -261,7 +261,8 @@ mod tests {
         let mut names = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let mut input = json!({ "Path": "/aws/service/ami-amazon-linux-latest", "MaxResults": 3 });
+            let mut input =
+                json!({ "Path": "/aws/service/ami-amazon-linux-latest", "MaxResults": 3 });
             if let Some(t) = &token {
                 input["NextToken"] = json!(t);
             }
