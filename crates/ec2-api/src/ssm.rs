@@ -128,7 +128,7 @@ fn by_path(region: &str, input: &Value) -> Result<Value, SsmError> {
     let page = match input.get("MaxResults") {
         None | Some(Value::Null) => MAX_PAGE,
         Some(v) => match v.as_u64() {
-            Some(n @ 1..=10) => n as usize,
+            Some(n @ 1..=10) => usize::try_from(n).unwrap_or(MAX_PAGE),
             _ => {
                 return Err(SsmError::validation(
                     "1 validation error detected: Value at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10",
