@@ -205,7 +205,9 @@ def test_attributes(ec2, vpc, subnet):
     assert ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["SourceDestCheck"] is False
     assert describe(ec2, iid)["SourceDestCheck"] is False
     groups = ec2.describe_instance_attribute(InstanceId=iid, Attribute="groupSet")["Groups"]
-    assert groups[0]["GroupName"] == "default"
+    default = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                                                    {"Name": "group-name", "Values": ["default"]}])["SecurityGroups"][0]
+    assert groups == [{"GroupId": default["GroupId"]}], "the attribute names the groups by id only"
     ec2.stop_instances(InstanceIds=[iid])
     ec2.modify_instance_attribute(InstanceId=iid, InstanceType={"Value": "t3.large"})
     ec2.modify_instance_attribute(InstanceId=iid, UserData={"Value": b"new"})
@@ -462,3 +464,25 @@ def test_describe_instances_in_launch_order(ec2, subnet):
             break
     assert paged == launched
     ec2.terminate_instances(InstanceIds=launched)
+
+
+def test_uefi_data_hibernation_and_hosts(ec2, subnet):
+    sid = subnet["SubnetId"]
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid)["Instances"][0]["InstanceId"]
+    r = ec2.get_instance_uefi_data(InstanceId=iid)
+    assert r["InstanceId"] == iid and "UefiData" in r
+    assert error_code(ec2.get_instance_uefi_data, InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
+    ec2.terminate_instances(InstanceIds=[iid])
+    # Fort's instances cannot hibernate, and it has no Dedicated Hosts
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
+                      HibernationOptions={"Configured": True}) == "UnsupportedHibernationConfiguration"
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
+                            HibernationOptions={"Configured": False})["Instances"][0]["InstanceId"]
+    assert describe(ec2, iid)["HibernationOptions"] == {"Configured": False}
+    ec2.terminate_instances(InstanceIds=[iid])
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
+                      Placement={"HostId": "h-0123456789abcdef0"}) == "InvalidHostID.NotFound"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
+                      Placement={"HostId": "host-1"}) == "InvalidHostID.Malformed"
+    assert not ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [sid]},
+                                               {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]

@@ -87,6 +87,9 @@ def test_create_describe_delete(ec2, vpc, subnet):
 
     ec2.delete_network_interface(NetworkInterfaceId=eid)
     assert error_code(ec2.describe_network_interfaces, NetworkInterfaceIds=[eid]) == "InvalidNetworkInterfaceID.NotFound"
+    with pytest.raises(ClientError) as e:
+        ec2.describe_network_interfaces(NetworkInterfaceIds=[eid])
+    assert e.value.response["Error"]["Message"] == f"The networkInterface ID '{eid}' does not exist"
     assert error_code(ec2.delete_network_interface, NetworkInterfaceId=eid) == "InvalidNetworkInterfaceID.NotFound"
 
 

@@ -37,6 +37,7 @@ pub mod region;
 pub mod route_table;
 pub mod security_group;
 pub mod snapshot;
+pub mod ssm;
 pub mod subnet;
 pub mod subnet_cidr_reservation;
 pub mod table;

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod query;
 pub mod server;
 pub mod services;
+pub mod ssm;
 pub mod xml;
 
 pub use server::{Api, Sidecar, router, router_with};

@@ -127,6 +127,9 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
             return error_response(&auth_error(&e), &request_id);
         }
     };
+    if verified.service == "ssm" && parts.headers.contains_key("x-amz-target") {
+        return crate::ssm::handle(&verified.region, &parts.headers, &body, &request_id);
+    }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);
         return services::not_offered(&verified.service, protocol, &request_id);

@@ -58,7 +58,7 @@ impl Protocol {
 /// The answer to a request for `service`, which Fort does not offer at this endpoint.
 pub fn not_offered(service: &str, protocol: Protocol, request_id: &str) -> Response {
     let message = format!(
-        "Fort does not offer the '{service}' service at this endpoint; it serves EC2 (and STS GetCallerIdentity)."
+        "Fort does not offer the '{service}' service at this endpoint; it serves EC2 (with STS GetCallerIdentity and SSM's public image parameters)."
     );
     let (status, content_type, body) = match protocol {
         Protocol::Query => (

@@ -104,6 +104,8 @@ error_codes! {
     InvalidGroupIdMalformed = "InvalidGroupId.Malformed",
     InvalidGroupNotFound = "InvalidGroup.NotFound",
     InvalidGroupReserved = "InvalidGroup.Reserved",
+    InvalidHostIdMalformed = "InvalidHostID.Malformed",
+    InvalidHostIdNotFound = "InvalidHostID.NotFound",
     InvalidId = "InvalidID",
     InvalidInstanceId = "InvalidInstanceID",
     InvalidInstanceIdMalformed = "InvalidInstanceID.Malformed",

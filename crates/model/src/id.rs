@@ -176,7 +176,8 @@ kinds! {
     SecurityGroup(SecurityGroupId) => "sg", "security group ID", InvalidGroupIdMalformed, InvalidGroupNotFound;
     SecurityGroupRule(SecurityGroupRuleId) => "sgr", "security group rule ID", InvalidSecurityGroupRuleIdMalformed, InvalidSecurityGroupRuleIdNotFound;
     DhcpOptions(DhcpOptionsId) => "dopt", "DHCP options ID", InvalidDhcpOptionsIdMalformed, InvalidDhcpOptionIdNotFound;
-    NetworkInterface(NetworkInterfaceId) => "eni", "network interface ID", InvalidNetworkInterfaceIdMalformed, InvalidNetworkInterfaceIdNotFound;
+    // EC2 writes "The networkInterface ID 'eni-…' does not exist".
+    NetworkInterface(NetworkInterfaceId) => "eni", "networkInterface ID", InvalidNetworkInterfaceIdMalformed, InvalidNetworkInterfaceIdNotFound;
     EniAttachment(AttachmentId) => "eni-attach", "attachment ID", InvalidNetworkInterfaceAttachmentIdMalformed, InvalidAttachmentIdNotFound;
     Allocation(AllocationId) => "eipalloc", "allocation ID", InvalidAllocationIdMalformed, InvalidAllocationIdNotFound;
     EipAssociation(EipAssociationId) => "eipassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;

@@ -36,6 +36,7 @@ crate::actions!(
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
     GetConsoleOutput,
+    GetInstanceUefiData,
 );
 
 /// Volumes by the instance they are attached to, built once per request.
@@ -156,6 +157,32 @@ fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
     })
 }
 
+/// EC2's answer to a Dedicated Host id that names no host of the caller's (Fort has
+/// none); like other ids, only the prefix and the dash make one well formed.
+fn host_not_found(host: &str) -> ApiError {
+    if host.strip_prefix("h-").is_some_and(|rest| !rest.is_empty()) {
+        ApiError::new(
+            ErrorCode::InvalidHostIdNotFound,
+            format!("The specified host ID '{host}' does not exist"),
+        )
+    } else {
+        ApiError::new(
+            ErrorCode::InvalidHostIdMalformed,
+            format!("Invalid id: \"{host}\" (expecting \"h-...\")"),
+        )
+    }
+}
+
+/// The image RunInstances launches: `ImageId` itself, or the image the public SSM
+/// parameter it names (`resolve:ssm:NAME`) holds.
+fn launch_image_id(region: &str, image_id: &str) -> Result<String, ApiError> {
+    fort_control::ssm::resolve_image_id(region, image_id).ok_or_else(|| {
+        ApiError::invalid_value(format!(
+            "Invalid value '{image_id}' for ImageId. The Systems Manager parameter it names does not exist or cannot be accessed."
+        ))
+    })
+}
+
 /// RunInstances's request, read from `p` (the request's parameters with its launch
 /// template's under them).
 fn run_request(
@@ -169,13 +196,24 @@ fn run_request(
     let max = p
         .int("MaxCount")?
         .ok_or_else(|| ApiError::missing("MaxCount"))?;
+    // Fort's instances cannot hibernate (StopInstances refuses `Hibernate` too).
+    if p.child("HibernationOptions").bool("Configured")? == Some(true) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedHibernationConfiguration,
+            "Fort instances cannot hibernate: launch them without HibernationOptions.Configured.",
+        ));
+    }
+    // Fort has no Dedicated Hosts (AllocateHosts): no host id names one.
+    if let Some(host) = p.child("Placement").opt_str("HostId") {
+        return Err(host_not_found(&host));
+    }
     let interfaces = p
         .list("NetworkInterface")?
         .into_iter()
         .map(interface_spec)
         .collect::<Result<_, _>>()?;
     Ok(RunInstances {
-        image_id: p.req("ImageId")?.to_owned(),
+        image_id: launch_image_id(&ctx.scope.region, p.req("ImageId")?)?,
         instance_type: p.opt_str("InstanceType"),
         min_count: min,
         max_count: max,
@@ -342,6 +380,24 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 w.leaf("instanceId", &i.id)
                     .leaf("timestamp", format_time(now_millis()))
                     .opt("output", console_output(i));
+                Ok(w)
+            })
+            .await?
+        }
+        Action::GetInstanceUefiData => {
+            let id = p.req("InstanceId")?;
+            ctx.read(|v| {
+                let i = v.region.instances.find(Kind::Instance, id)?;
+                // The variable store the instance booted with: its image's, if that
+                // image was registered with one; otherwise the store is still empty.
+                let store = v
+                    .region
+                    .images
+                    .get(i.image_id.as_str())
+                    .and_then(|img| img.uefi_data.clone())
+                    .unwrap_or_default();
+                let mut w = Xml::new();
+                w.leaf("instanceId", &i.id).leaf("uefiData", store);
                 Ok(w)
             })
             .await?
@@ -654,8 +710,13 @@ fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiE
             "sourceDestCheck",
             b(eni.is_none_or(|e| e.source_dest_check)),
         ),
+        // Only the groups' ids, as EC2 answers this attribute.
         "groupSet" => match eni {
-            Some(e) => groups(&mut w, region, e),
+            Some(e) => {
+                w.set("groupSet", &e.security_groups, |w, g| {
+                    w.leaf("groupId", g);
+                });
+            }
             None => {
                 w.set("groupSet", [(); 0], |_, ()| {});
             }
