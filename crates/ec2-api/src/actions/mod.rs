@@ -107,14 +107,23 @@ pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, Ap
             Some("nat-gateway") => "natgateway",
             Some(ty) => ty,
         };
+        // EC2 answers both with InvalidParameter (not ...Value)
         if !resource_types.contains(&ty) {
-            return Err(ApiError::invalid_value(format!(
-                "'{ty}' is not a valid taggable resource type for this operation."
-            )));
+            return Err(ApiError::new(
+                ErrorCode::InvalidParameter,
+                format!("'{ty}' is not a valid taggable resource type for this operation."),
+            ));
         }
         let items = spec.list("Tag")?;
         if items.is_empty() {
-            return Err(ApiError::invalid_value(
+            // EBS's calls (volumes, snapshots) answer InvalidParameterValue here
+            let code = if matches!(resource_types[0], "volume" | "snapshot") {
+                ErrorCode::InvalidParameterValue
+            } else {
+                ErrorCode::InvalidParameter
+            };
+            return Err(ApiError::new(
+                code,
                 "Tag specification must have at least one tag",
             ));
         }
