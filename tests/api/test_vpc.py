@@ -139,7 +139,7 @@ def test_tags_on_ids_that_name_nothing_taggable(ec2):
                 call(Resources=[rid], Tags=[{"Key": "k", "Value": "v"}])
             err = e.value.response["Error"]
             assert (err["Code"], err["Message"]) == ("InvalidID", f"The ID '{rid}' is not valid"), rid
-    assert error_code(ec2.create_tags, Resources=["ami-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "1"}]) == "InvalidAMIID.NotFound"
+    assert error_code(ec2.create_tags, Resources=["vol-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "1"}]) == "InvalidVolume.NotFound"
 
 
 def test_tag_specifications_for_another_resource_type(ec2, vpc):
