@@ -301,7 +301,7 @@ def test_create_image_from_an_instance(ec2, subnet):
     assert error_code(ec2.create_image, InstanceId=inst["InstanceId"], Name=name) == "InvalidAMIName.Duplicate"
     assert error_code(ec2.create_image, InstanceId="i-0123456789abcdef0", Name=unique()) == "InvalidInstanceID.NotFound"
     assert error_code(ec2.create_image, InstanceId=inst["InstanceId"], Name=unique(),
-                      TagSpecifications=[{"ResourceType": "bogus", "Tags": [{"Key": "k", "Value": "v"}]}]) == "InvalidParameter"
+                      TagSpecifications=[{"ResourceType": "bogus", "Tags": [{"Key": "k", "Value": "v"}]}]) == "InvalidParameterValue"
     ec2.deregister_image(ImageId=ami)
 
 

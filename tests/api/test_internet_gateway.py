@@ -71,7 +71,7 @@ def test_igw_errors(fort, ec2, vpc):
         assert error_code(ec2.describe_internet_gateways, Filters=[{"Name": "bogus", "Values": ["x"]}]) == "InvalidParameterValue"
         assert error_code(ec2.create_internet_gateway, DryRun=True) == "DryRunOperation"
         assert error_code(ec2.create_internet_gateway, TagSpecifications=[
-            {"ResourceType": "vpc", "Tags": [{"Key": "a", "Value": "b"}]}]) == "InvalidParameter"
+            {"ResourceType": "vpc", "Tags": [{"Key": "a", "Value": "b"}]}]) == "InvalidParameterValue"
         assert error_code(unchecked(fort).describe_internet_gateways, MaxResults=4) == "InvalidParameterValue"
         page = ec2.describe_internet_gateways(MaxResults=5)
         assert len(page["InternetGateways"]) <= 5

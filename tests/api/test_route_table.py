@@ -105,7 +105,7 @@ def test_create_describe_delete_table(ec2, vpc):
     assert error_code(ec2.delete_route_table, RouteTableId="rtb_zz") == "InvalidRouteTableId.Malformed"
     assert error_code(ec2.create_route_table, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
     assert error_code(ec2.create_route_table, VpcId=vid, TagSpecifications=[
-        {"ResourceType": "vpc", "Tags": [{"Key": "a", "Value": "b"}]}]) == "InvalidParameter"
+        {"ResourceType": "vpc", "Tags": [{"Key": "a", "Value": "b"}]}]) == "InvalidParameterValue"
     assert error_code(ec2.create_route_table, VpcId=vid, DryRun=True) == "DryRunOperation"
 
 

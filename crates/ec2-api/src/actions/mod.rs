@@ -94,6 +94,16 @@ impl Ctx<'_> {
 /// The tags of `TagSpecification.N` of `params` for `resource_types[0]` (types not listed
 /// are refused).
 pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, ApiError> {
+    // A TagSpecification of a type the call does not create, or without tags: the calls
+    // making VPCs, subnets, interfaces, security group rules and VPC endpoints answer
+    // InvalidParameter, the others (instances, images, volumes, gateways, ...)
+    // InvalidParameterValue.
+    let code = match resource_types[0] {
+        "vpc" | "subnet" | "network-interface" | "security-group-rule" | "vpc-endpoint" => {
+            ErrorCode::InvalidParameter
+        }
+        _ => ErrorCode::InvalidParameterValue,
+    };
     let mut tags = Tags::new();
     for spec in params.list("TagSpecification")? {
         // EC2's resource types name the NAT gateway twice
@@ -107,21 +117,14 @@ pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, Ap
             Some("nat-gateway") => "natgateway",
             Some(ty) => ty,
         };
-        // EC2 answers both with InvalidParameter (not ...Value)
         if !resource_types.contains(&ty) {
             return Err(ApiError::new(
-                ErrorCode::InvalidParameter,
+                code,
                 format!("'{ty}' is not a valid taggable resource type for this operation."),
             ));
         }
         let items = spec.list("Tag")?;
         if items.is_empty() {
-            // EBS's calls (volumes, snapshots) answer InvalidParameterValue here
-            let code = if matches!(resource_types[0], "volume" | "snapshot") {
-                ErrorCode::InvalidParameterValue
-            } else {
-                ErrorCode::InvalidParameter
-            };
             return Err(ApiError::new(
                 code,
                 "Tag specification must have at least one tag",
