@@ -169,3 +169,233 @@ def test_tag_specifications_for_another_resource_type(ec2, vpc):
             assert (err["Code"], err["Message"]) == (code, "Tag specification must have at least one tag"), call
     finally:
         ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
+def test_pagination(ec2):
+    ids = [ec2.create_vpc(CidrBlock=f"10.{100 + i}.0.0/16")["Vpc"]["VpcId"] for i in range(7)]
+    seen, token = [], None
+    while True:
+        kw = {"MaxResults": 5}
+        if token:
+            kw["NextToken"] = token
+        r = ec2.describe_vpcs(**kw)
+        seen += [v["VpcId"] for v in r["Vpcs"]]
+        token = r.get("NextToken")
+        if not token:
+            break
+    assert set(ids) <= set(seen) and len(seen) == len(set(seen))
+    assert error_code(ec2.describe_vpcs, NextToken="zz") == "InvalidNextToken"
+    for i in ids:
+        ec2.delete_vpc(VpcId=i)
+
+
+def test_regions_and_accounts(fort):
+    east = fort.client(region="us-east-1")
+    west = fort.client(region="eu-west-1")
+    v = east.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    assert v not in [x["VpcId"] for x in west.describe_vpcs()["Vpcs"]]
+    assert error_code(west.describe_vpcs, VpcIds=[v]) == "InvalidVpcID.NotFound"
+    zones = [z["ZoneName"] for z in west.describe_availability_zones()["AvailabilityZones"]]
+    assert zones == ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+    from conftest import OTHER_ACCESS_KEY, OTHER_SECRET_KEY
+    other = fort.client(access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
+    assert other.describe_vpcs(Filters=[{"Name": "vpc-id", "Values": [v]}])["Vpcs"] == []
+    sts = fort.client("sts", access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
+    assert sts.get_caller_identity()["Account"] == "210987654321"
+    east.delete_vpc(VpcId=v)
+
+
+def test_auth_failures(fort):
+    bad = fort.client(secret_key="wrong-secret-wrong-secret-wrong-secret-00")
+    assert error_code(bad.describe_vpcs) == "AuthFailure"
+    unknown = fort.client(access_key="AKIAUNKNOWNKEY000000")
+    assert error_code(unknown.describe_vpcs) == "AuthFailure"
+
+
+def test_ids_with_the_kinds_prefix_are_not_found_and_others_malformed(ec2):
+    # EC2 checks only an id's prefix: these name nothing, they are not malformed
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-12345"]) == "InvalidVpcID.NotFound"
+    assert error_code(ec2.describe_vpcs, VpcIds=["vpc-does_not_exist"]) == "InvalidVpcID.NotFound"
+    assert error_code(ec2.describe_subnets, SubnetIds=["subnet-1234abcd"]) == "InvalidSubnetID.NotFound"
+    assert error_code(ec2.delete_security_group, GroupId="sg-foo") == "InvalidGroup.NotFound"
+    assert error_code(ec2.describe_images, ImageIds=["ami-missing"]) == "InvalidAMIID.NotFound"
+    assert error_code(ec2.describe_dhcp_options, DhcpOptionsIds=["dopt-nope"]) == "InvalidDhcpOptionID.NotFound"
+    try:
+        ec2.describe_images(ImageIds=["not_an_ami_id"])
+        raise AssertionError("a malformed id was accepted")
+    except ec2.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidAMIID.Malformed"
+        assert e.response["Error"]["Message"] == 'Invalid id: "not_an_ami_id" (expecting "ami-...")'
+    assert error_code(ec2.describe_vpcs, VpcIds=["foo-1234abcd"]) == "InvalidVpcID.Malformed"
+
+
+def test_classic_link_answers_for_vpcs(ec2):
+    # ClassicLink's limits: a VPC in 10.0.0.0/8 can be enabled only as 10.0.0.0/16 or 10.1.0.0/16
+    linkable = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    refused = ec2.create_vpc(CidrBlock="10.90.0.0/16")["Vpc"]["VpcId"]
+    assert ec2.enable_vpc_classic_link(VpcId=linkable)["Return"] is True
+    assert ec2.enable_vpc_classic_link(VpcId=refused)["Return"] is False
+    got = {v["VpcId"]: v["ClassicLinkEnabled"] for v in ec2.describe_vpc_classic_link(VpcIds=[linkable, refused])["Vpcs"]}
+    assert got == {linkable: True, refused: False}
+    enabled = ec2.describe_vpc_classic_link(Filters=[{"Name": "is-classic-link-enabled", "Values": ["true"]}])["Vpcs"]
+    assert [v["VpcId"] for v in enabled] == [linkable]
+    assert ec2.disable_vpc_classic_link(VpcId=linkable)["Return"] is False
+    assert ec2.enable_vpc_classic_link_dns_support(VpcId=refused)["Return"] is True
+    dns = {v["VpcId"]: v["ClassicLinkDnsSupported"]
+           for v in ec2.describe_vpc_classic_link_dns_support(VpcIds=[linkable, refused])["Vpcs"]}
+    assert dns == {linkable: False, refused: True}
+    assert ec2.describe_classic_link_instances()["Instances"] == []
+    assert error_code(ec2.enable_vpc_classic_link, VpcId="vpc-1234abcd") == "InvalidVpcID.NotFound"
+
+
+def test_vpc_ipv6_blocks(ec2):
+    """Amazon-provided /56s: distinct, associated, with a local route; both families of
+    DisassociateVpcCidrBlock; the ipv6-cidr-block-association filters."""
+    a = ec2.create_vpc(CidrBlock="10.30.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    [ba] = a["Ipv6CidrBlockAssociationSet"]
+    assert ba["Ipv6CidrBlock"].endswith("::/56")
+    assert ba["AssociationId"].startswith("vpc-cidr-assoc-")
+    assert ba["Ipv6Pool"] == "Amazon" and ba["NetworkBorderGroup"] == "us-east-1"
+    assert ba["Ipv6CidrBlockState"]["State"] == "associated"
+    b = ec2.create_vpc(CidrBlock="10.31.0.0/16")["Vpc"]
+    assert b["Ipv6CidrBlockAssociationSet"] == []
+    got = ec2.associate_vpc_cidr_block(VpcId=b["VpcId"], AmazonProvidedIpv6CidrBlock=True)
+    bb = got["Ipv6CidrBlockAssociation"]
+    assert bb["Ipv6CidrBlockState"]["State"] == "associating" and "CidrBlockAssociation" not in got
+    assert bb["Ipv6CidrBlock"] != ba["Ipv6CidrBlock"], "never the same block twice"
+    desc = ec2.describe_vpcs(VpcIds=[b["VpcId"]])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"]
+    assert [(x["Ipv6CidrBlock"], x["Ipv6CidrBlockState"]["State"]) for x in desc] == [(bb["Ipv6CidrBlock"], "associated")]
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [b["VpcId"]]}])["RouteTables"][0]
+    assert {"DestinationIpv6CidrBlock": bb["Ipv6CidrBlock"], "GatewayId": "local"}.items() <= next(
+        r for r in main["Routes"] if r.get("DestinationIpv6CidrBlock") == bb["Ipv6CidrBlock"]).items()
+    f = lambda n, v: [x["VpcId"] for x in ec2.describe_vpcs(Filters=[{"Name": n, "Values": [v]}])["Vpcs"]]
+    assert f("ipv6-cidr-block-association.ipv6-cidr-block", bb["Ipv6CidrBlock"]) == [b["VpcId"]]
+    assert f("ipv6-cidr-block-association.association-id", ba["AssociationId"]) == [a["VpcId"]]
+    assert {a["VpcId"], b["VpcId"]} <= set(f("ipv6-cidr-block-association.state", "associated"))
+    assert a["VpcId"] in f("ipv6-cidr-block-association.ipv6-pool", "Amazon")
+    gone = ec2.disassociate_vpc_cidr_block(AssociationId=bb["AssociationId"])
+    assert gone["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"] == "disassociating"
+    assert gone["Ipv6CidrBlockAssociation"]["Ipv6CidrBlock"] == bb["Ipv6CidrBlock"]
+    main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [b["VpcId"]]}])["RouteTables"][0]
+    assert not any(r.get("DestinationIpv6CidrBlock") for r in main["Routes"]), "its local route goes"
+    # A caller-chosen block (AWS takes it from a BYOIP pool; Fort has none): sizes, overlap
+    c = ec2.create_vpc(CidrBlock="10.32.0.0/16", Ipv6CidrBlock="2602:fe::/56")["Vpc"]
+    assert c["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"] == "2602:fe::/56"
+    assert "Ipv6Pool" not in c["Ipv6CidrBlockAssociationSet"][0]
+    assert error_code(ec2.create_vpc, CidrBlock="10.33.0.0/16", Ipv6CidrBlock="2602:fe::/60") == "InvalidVpc.Range"
+    assert error_code(ec2.create_vpc, CidrBlock="10.33.0.0/16", Ipv6CidrBlock="2602:ff::/64") == "InvalidVpc.Range"
+    assert error_code(ec2.create_vpc, CidrBlock="10.33.0.0/16", Ipv6CidrBlock="nope/56") == "InvalidParameterValue"
+    assert error_code(ec2.create_vpc, CidrBlock="10.33.0.0/16", Ipv6CidrBlock="2602:ff::/56",
+                      Ipv6Pool="ipv6pool-ec2-0123456789abcdef0") == "InvalidIpv6PoolID.NotFound"
+    assert error_code(ec2.create_vpc, CidrBlock="10.33.0.0/16", AmazonProvidedIpv6CidrBlock=True,
+                      Ipv6CidrBlock="2602:ff::/56") == "InvalidParameterCombination"
+    assert error_code(ec2.associate_vpc_cidr_block, VpcId=c["VpcId"], AmazonProvidedIpv6CidrBlock=True,
+                      CidrBlock="10.34.0.0/16") == "InvalidParameterCombination"
+    assert not [v for v in ec2.describe_vpcs()["Vpcs"] if v["CidrBlock"] == "10.33.0.0/16"], "refused: nothing made"
+    for v in (a, b, c):
+        ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_modify_vpc_tenancy(ec2):
+    v = ec2.create_vpc(CidrBlock="10.40.0.0/16", InstanceTenancy="dedicated")["Vpc"]
+    assert error_code(ec2.modify_vpc_tenancy, VpcId=v["VpcId"], InstanceTenancy="dedicated") == "UnsupportedTenancy"
+    ec2.modify_vpc_tenancy(VpcId=v["VpcId"], InstanceTenancy="default")
+    assert ec2.describe_vpcs(VpcIds=[v["VpcId"]])["Vpcs"][0]["InstanceTenancy"] == "default"
+    ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_subnet_ipv6_blocks(ec2):
+    v = ec2.create_vpc(CidrBlock="10.50.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = v["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    first = block.replace("::/56", "::/64")
+    s = ec2.create_subnet(VpcId=v["VpcId"], CidrBlock="10.50.0.0/24", Ipv6CidrBlock=first)["Subnet"]
+    [sa] = s["Ipv6CidrBlockAssociationSet"]
+    assert sa["Ipv6CidrBlock"] == first and sa["AssociationId"].startswith("subnet-cidr-assoc-")
+    assert sa["Ipv6CidrBlockState"]["State"] == "associated"
+    assert s["Ipv6Native"] is False and s["AssignIpv6AddressOnCreation"] is False
+    # AWS's validation: size, inside the VPC's block, no overlap; nothing made when refused
+    cs = lambda **kw: error_code(ec2.create_subnet, VpcId=v["VpcId"], CidrBlock="10.50.1.0/24", **kw)
+    assert cs(Ipv6CidrBlock=block.replace("::/56", "::/63")) == "InvalidParameterValue"
+    assert cs(Ipv6CidrBlock="2001:db8::/64") == "InvalidSubnet.Range"
+    assert cs(Ipv6CidrBlock=first) == "InvalidSubnet.Conflict"
+    assert cs(Ipv6CidrBlock=block) == "InvalidSubnet.Conflict", "a /56 subnet would hold the /64"
+    assert cs(Ipv6Native=True) == "MissingParameter"
+    assert cs(Ipv6Native=True, Ipv6CidrBlock=first) == "InvalidParameterCombination"
+    assert len(ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]) == 1
+    plain = ec2.create_vpc(CidrBlock="10.51.0.0/16")["Vpc"]
+    assert error_code(ec2.create_subnet, VpcId=plain["VpcId"], CidrBlock="10.51.0.0/24",
+                      Ipv6CidrBlock="2001:db8::/64") == "InvalidSubnet.Range", "the VPC has no IPv6 block"
+    ec2.delete_vpc(VpcId=plain["VpcId"])
+    f = lambda n, x: [y["SubnetId"] for y in ec2.describe_subnets(Filters=[{"Name": n, "Values": [x]}])["Subnets"]]
+    assert f("ipv6-cidr-block-association.ipv6-cidr-block", first) == [s["SubnetId"]]
+    assert f("ipv6-cidr-block-association.association-id", sa["AssociationId"]) == [s["SubnetId"]]
+    # AssignIpv6AddressOnCreation needs a block; an interface then gets an address from it
+    ec2.modify_subnet_attribute(SubnetId=s["SubnetId"], AssignIpv6AddressOnCreation={"Value": True})
+    e = ec2.create_network_interface(SubnetId=s["SubnetId"])["NetworkInterface"]
+    [addr] = [x["Ipv6Address"] for x in e["Ipv6Addresses"]]
+    assert addr.startswith(first.split("::")[0])
+    assert error_code(ec2.disassociate_subnet_cidr_block, AssociationId=sa["AssociationId"]) == "InvalidParameterValue"
+    ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
+    gone = ec2.disassociate_subnet_cidr_block(AssociationId=sa["AssociationId"])["Ipv6CidrBlockAssociation"]
+    assert gone["Ipv6CidrBlockState"]["State"] == "disassociating"
+    after = ec2.describe_subnets(SubnetIds=[s["SubnetId"]])["Subnets"][0]
+    assert after["AssignIpv6AddressOnCreation"] is False
+    assert error_code(ec2.modify_subnet_attribute, SubnetId=s["SubnetId"],
+                      AssignIpv6AddressOnCreation={"Value": True}) == "InvalidParameterValue"
+    second = block.replace("00::/56", "01::/64")
+    got = ec2.associate_subnet_cidr_block(SubnetId=s["SubnetId"], Ipv6CidrBlock=second)
+    assert got["SubnetId"] == s["SubnetId"]
+    assert got["Ipv6CidrBlockAssociation"]["Ipv6CidrBlockState"]["State"] == "associating"
+    assert error_code(ec2.associate_subnet_cidr_block, SubnetId=s["SubnetId"],
+                      Ipv6CidrBlock=block.replace("00::/56", "02::/64")) == "InvalidParameterValue"
+    # a VPC block in use by a subnet stays
+    assert error_code(ec2.disassociate_vpc_cidr_block,
+                      AssociationId=v["Ipv6CidrBlockAssociationSet"][0]["AssociationId"]) == "DependencyViolation"
+    ec2.delete_subnet(SubnetId=s["SubnetId"])
+    ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_subnet_errors_name_parameters_as_aws(ec2, vpc):
+    try:
+        ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.0.0/24", AvailabilityZone="nowhere")
+    except ClientError as e:
+        assert e.response["Error"]["Message"].startswith(
+            "Value (nowhere) for parameter availabilityZone is invalid. Subnets can currently only be created in")
+    else:
+        pytest.fail("an unknown zone was accepted")
+
+
+def test_subnet_cidr_reservations(ec2):
+    v = ec2.create_vpc(CidrBlock="10.60.0.0/16", Ipv6CidrBlock="2602:60::/56")["Vpc"]
+    s = ec2.create_subnet(VpcId=v["VpcId"], CidrBlock="10.60.0.0/24", Ipv6CidrBlock="2602:60::/64")["Subnet"]
+    sid = s["SubnetId"]
+    r4 = ec2.create_subnet_cidr_reservation(SubnetId=sid, ReservationType="prefix", Cidr="10.60.0.0/28",
+                                            Description="d")["SubnetCidrReservation"]
+    assert r4["SubnetCidrReservationId"].startswith("scr-")
+    assert (r4["Cidr"], r4["ReservationType"], r4["SubnetId"], r4["Description"]) == ("10.60.0.0/28", "prefix", sid, "d")
+    r6 = ec2.create_subnet_cidr_reservation(SubnetId=sid, ReservationType="explicit",
+                                            Cidr="2602:60::2/127")["SubnetCidrReservation"]
+    cr = lambda c, t="prefix": ec2.create_subnet_cidr_reservation(SubnetId=sid, ReservationType=t, Cidr=c)
+    for bad, msg in [("10.61.0.0/31", "Reservation CIDR should be within subnet CIDR block (10.60.0.0/24)"),
+                     ("10.60.0.2/31", "Reservation CIDR 10.60.0.2/31 has overlap with existing reserved CIDR block")]:
+        with pytest.raises(ClientError) as exc:
+            cr(bad)
+        assert exc.value.response["Error"]["Code"] == "InvalidParameterValue"
+        assert exc.value.response["Error"]["Message"] == msg
+    assert error_code(cr, "10.60.0.64/28", "sideways") == "InvalidParameterValue"
+    got = ec2.get_subnet_cidr_reservations(SubnetId=sid)
+    assert [r["SubnetCidrReservationId"] for r in got["SubnetIpv4CidrReservations"]] == [r4["SubnetCidrReservationId"]]
+    assert [r["SubnetCidrReservationId"] for r in got["SubnetIpv6CidrReservations"]] == [r6["SubnetCidrReservationId"]]
+    only = ec2.get_subnet_cidr_reservations(SubnetId=sid, Filters=[{"Name": "reservationType", "Values": ["explicit"]}])
+    assert only["SubnetIpv4CidrReservations"] == [] and len(only["SubnetIpv6CidrReservations"]) == 1
+    # reserved addresses are not handed out automatically
+    e = ec2.create_network_interface(SubnetId=sid)["NetworkInterface"]
+    assert e["PrivateIpAddress"] == "10.60.0.16"
+    ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
+    deleted = ec2.delete_subnet_cidr_reservation(SubnetCidrReservationId=r4["SubnetCidrReservationId"])
+    assert deleted["DeletedSubnetCidrReservation"]["Cidr"] == "10.60.0.0/28"
+    assert error_code(ec2.delete_subnet_cidr_reservation,
+                      SubnetCidrReservationId=r4["SubnetCidrReservationId"]) == "InvalidSubnetCidrReservationID.NotFound"
+    assert ec2.get_subnet_cidr_reservations(SubnetId=sid)["SubnetIpv4CidrReservations"] == []
+    ec2.delete_subnet(SubnetId=sid)
+    ec2.delete_vpc(VpcId=v["VpcId"])
