@@ -191,3 +191,50 @@ def test_reverse_dns_attribute(ec2):
         "InvalidAllocationID.NotFound"
     assert "PtrRecord" not in ec2.describe_addresses_attribute(AllocationIds=[aid])["Addresses"][0]
     ec2.release_address(AllocationId=aid)
+
+
+def error(fn, **kwargs):
+    with pytest.raises(Exception) as e:
+        fn(**kwargs)
+    err = e.value.response["Error"]
+    return err["Code"], err["Message"]
+
+
+def test_any_domain_allocates_a_vpc_address(ec2):
+    # EC2-Classic is retired: EC2 gives a VPC address whatever Domain says
+    got = [ec2.allocate_address(Domain=d) for d in ("standard", "", "xyz")]
+    try:
+        assert [a["Domain"] for a in got] == ["vpc"] * 3
+        assert all(a["AllocationId"].startswith("eipalloc-") for a in got)
+    finally:
+        for a in got:
+            ec2.release_address(AllocationId=a["AllocationId"])
+
+
+def test_describe_addresses_in_public_address_order(ec2):
+    got = [ec2.allocate_address(Domain="vpc") for _ in range(3)]
+    try:
+        ips = [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]]
+        assert ips == sorted(ips, key=ipaddress.ip_address)
+        picked = [got[2]["PublicIp"], got[0]["PublicIp"]]
+        ips = [a["PublicIp"] for a in ec2.describe_addresses(PublicIps=picked)["Addresses"]]
+        assert ips == sorted(picked, key=ipaddress.ip_address)
+    finally:
+        for a in got:
+            ec2.release_address(AllocationId=a["AllocationId"])
+
+
+def test_associate_without_target_or_address_in_ec2_words(ec2, vpc):
+    a = ec2.allocate_address(Domain="vpc")
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.9.0/24")["Subnet"]
+    eni = ec2.create_network_interface(SubnetId=s["SubnetId"])["NetworkInterface"]
+    try:
+        expect = ("MissingParameter", "Invalid request, expect InstanceId/NetworkId parameter.")
+        assert error(ec2.associate_address, AllocationId=a["AllocationId"]) == expect
+        assert error(ec2.associate_address, PublicIp=a["PublicIp"]) == expect
+        assert error(ec2.associate_address, NetworkInterfaceId=eni["NetworkInterfaceId"]) == (
+            "MissingParameter", "Invalid request, expect PublicIp/AllocationId parameter.")
+    finally:
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+        ec2.delete_subnet(SubnetId=s["SubnetId"])
+        ec2.release_address(AllocationId=a["AllocationId"])

@@ -1,6 +1,7 @@
 """Network ACLs: default and custom ACLs, entries, associations, filters."""
 
 import pytest
+from botocore.exceptions import ClientError
 from conftest import error_code
 
 
@@ -141,7 +142,10 @@ def test_associations(ec2, vpc, acl):
         assert new.startswith("aclassoc-") and new != assoc["NetworkAclAssociationId"]
         a = ec2.describe_network_acls(NetworkAclIds=[acl["NetworkAclId"]])["NetworkAcls"][0]
         assert a["Associations"] == [{"NetworkAclAssociationId": new, "NetworkAclId": acl["NetworkAclId"], "SubnetId": s["SubnetId"]}]
-        assert error_code(ec2.delete_network_acl, NetworkAclId=acl["NetworkAclId"]) == "DependencyViolation"
+        with pytest.raises(ClientError) as e:
+            ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
+        assert (e.value.response["Error"]["Code"], e.value.response["Error"]["Message"]) == (
+            "DependencyViolation", f"The network ACL '{acl['NetworkAclId']}' has dependencies and cannot be deleted.")
         assert error_code(ec2.replace_network_acl_association, AssociationId=assoc["NetworkAclAssociationId"], NetworkAclId=acl["NetworkAclId"]) == "InvalidAssociationID.NotFound"
         # An ACL of another VPC cannot take the subnet.
         other = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]

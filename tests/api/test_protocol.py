@@ -95,7 +95,7 @@ def test_error_shape(fort):
         ("Action=DescribeVpcs&Filter.1.Value.1=x", "InvalidParameterValue"),
         ("Action=DescribeVpcs&NextToken=%%%", "InvalidNextToken"),
         ("Action=CreateVpc", "MissingParameter"),
-        ("Action=CreateVpc&CidrBlock=10.0.0.0/16&TagSpecification.1.ResourceType=subnet&TagSpecification.1.Tag.1.Key=a", "InvalidParameterValue"),
+        ("Action=CreateVpc&CidrBlock=10.0.0.0/16&TagSpecification.1.ResourceType=subnet&TagSpecification.1.Tag.1.Key=a", "InvalidParameter"),
         ("Action=DeleteVpc&VpcId=vpc-0123456789abcdef0", "InvalidVpcID.NotFound"),
         ("Action=DescribeVpcs&DryRun=true", "DryRunOperation"),
     ],

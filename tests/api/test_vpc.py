@@ -130,6 +130,47 @@ def test_tags(ec2, vpc):
     assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [vid]}])["Tags"] == []
 
 
+def test_tags_on_ids_that_name_nothing_taggable(ec2):
+    # EC2 answers InvalidID, before any lookup, for an id with no taggable kind's prefix, a
+    # non-hexadecimal suffix, or a kind that has no tags (associations, reservations)
+    for rid in ("blah-blah", "ami-blah", "vpc-xyz", "rtbassoc-0123456789abcdef0", "r-0123456789abcdef0"):
+        for call in (ec2.create_tags, ec2.delete_tags):
+            with pytest.raises(ClientError) as e:
+                call(Resources=[rid], Tags=[{"Key": "k", "Value": "v"}])
+            err = e.value.response["Error"]
+            assert (err["Code"], err["Message"]) == ("InvalidID", f"The ID '{rid}' is not valid"), rid
+    assert error_code(ec2.create_tags, Resources=["vol-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "1"}]) == "InvalidVolume.NotFound"
+
+
+def test_tag_specifications_for_another_resource_type(ec2, vpc):
+    # A TagSpecification of a type the call does not create, or without tags: the calls
+    # making VPCs, subnets and interfaces answer InvalidParameter, the others (route tables,
+    # gateways, volumes, ...) InvalidParameterValue
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.78.0/24")["Subnet"]
+    bad = {"ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}
+    calls = (
+        (ec2.create_vpc, {"CidrBlock": "10.9.0.0/16"}, "vpc", "InvalidParameter"),
+        (ec2.create_subnet, {"VpcId": vpc["VpcId"], "CidrBlock": "10.0.77.0/24"}, "subnet", "InvalidParameter"),
+        (ec2.create_network_interface, {"SubnetId": s["SubnetId"]}, "network-interface", "InvalidParameter"),
+        (ec2.create_route_table, {"VpcId": vpc["VpcId"]}, "route-table", "InvalidParameterValue"),
+        (ec2.create_internet_gateway, {}, "internet-gateway", "InvalidParameterValue"),
+        (ec2.create_volume, {"AvailabilityZone": "us-east-1a", "Size": 1}, "volume", "InvalidParameterValue"),
+    )
+    try:
+        for call, kwargs, own, code in calls:
+            with pytest.raises(ClientError) as e:
+                call(TagSpecifications=[bad], **kwargs)
+            err = e.value.response["Error"]
+            assert (err["Code"], err["Message"]) == (
+                code, "'snapshot' is not a valid taggable resource type for this operation."), call
+            with pytest.raises(ClientError) as e:
+                call(TagSpecifications=[{"ResourceType": own}], **kwargs)
+            err = e.value.response["Error"]
+            assert (err["Code"], err["Message"]) == (code, "Tag specification must have at least one tag"), call
+    finally:
+        ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
 def test_pagination(ec2):
     ids = [ec2.create_vpc(CidrBlock=f"10.{100 + i}.0.0/16")["Vpc"]["VpcId"] for i in range(7)]
     seen, token = [], None

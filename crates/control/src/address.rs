@@ -10,10 +10,10 @@ use crate::network_interface::parse_ip;
 use crate::region::PublicIpLease;
 use crate::tags::check_tags;
 
-/// AllocateAddress's parameters.
+/// AllocateAddress's parameters (not `Domain`: since EC2-Classic's retirement every address
+/// is a VPC address, whatever it says, and EC2 no longer checks it).
 #[derive(Clone, Debug, Default)]
 pub struct AllocateAddress {
-    pub domain: Option<String>,
     pub address: Option<String>,
     pub public_ipv4_pool: Option<String>,
     pub network_border_group: Option<String>,
@@ -29,6 +29,14 @@ pub struct AssociateAddress {
     pub network_interface_id: Option<String>,
     pub private_ip: Option<String>,
     pub allow_reassociation: bool,
+}
+
+/// AssociateAddress without InstanceId or NetworkInterfaceId, in EC2's words.
+fn missing_target() -> ApiError {
+    ApiError::new(
+        ErrorCode::MissingParameter,
+        "Invalid request, expect InstanceId/NetworkId parameter.",
+    )
 }
 
 impl Tx<'_> {
@@ -80,16 +88,6 @@ impl Tx<'_> {
     }
 
     pub fn allocate_address(&mut self, req: AllocateAddress) -> Result<Address, ApiError> {
-        match req.domain.as_deref() {
-            None | Some("vpc") => {}
-            Some("standard") => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidParameterValue,
-                    "EC2-Classic is not supported: use Domain 'vpc'.",
-                ));
-            }
-            Some(d) => return Err(ApiError::bad_param("Domain", d, "Valid values: vpc.")),
-        }
         if let Some(pool) = req.public_ipv4_pool.as_deref()
             && pool != "amazon"
         {
@@ -222,6 +220,16 @@ impl Tx<'_> {
         &mut self,
         req: AssociateAddress,
     ) -> Result<EipAssociationId, ApiError> {
+        // EC2's wording for a call naming no target, or no address
+        if req.instance_id.is_none() && req.network_interface_id.is_none() {
+            return Err(missing_target());
+        }
+        if req.allocation_id.is_none() && req.public_ip.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::MissingParameter,
+                "Invalid request, expect PublicIp/AllocationId parameter.",
+            ));
+        }
         let alloc_id = self.address_id(req.allocation_id.as_ref(), req.public_ip.as_deref())?;
         let eni_id = match (&req.instance_id, &req.network_interface_id) {
             (_, Some(eni)) => {
@@ -266,9 +274,7 @@ impl Tx<'_> {
                     ))
                 })?
             }
-            (None, None) => {
-                return Err(ApiError::missing("InstanceId"));
-            }
+            (None, None) => return Err(missing_target()),
         };
         let eni = self
             .region

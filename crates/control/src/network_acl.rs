@@ -282,7 +282,7 @@ impl Tx<'_> {
         if !acl.associations.is_empty() {
             return Err(ApiError::new(
                 ErrorCode::DependencyViolation,
-                format!("The networkAcl '{id}' has dependencies and cannot be deleted."),
+                format!("The network ACL '{id}' has dependencies and cannot be deleted."),
             ));
         }
         self.region.network_acls.remove(id);

@@ -1,6 +1,6 @@
 //! Tag rules shared by CreateTags and every TagSpecification.
 
-use fort_model::{ApiError, ErrorCode, Tags};
+use fort_model::{ApiError, ErrorCode, Kind, Tags};
 
 use crate::Tx;
 
@@ -39,6 +39,27 @@ pub fn check_tags(tags: &Tags, limit: usize) -> Result<(), ApiError> {
         ));
     }
     Ok(())
+}
+
+/// Whether CreateTags/DeleteTags take `id` (of `kind`) as an id at all: a kind of resource
+/// that has tags, with a hexadecimal suffix. EC2 answers `InvalidID` otherwise (`ami-blah`,
+/// an association id), before looking the resource up.
+fn taggable_id(kind: Kind, id: &str) -> bool {
+    let untaggable = matches!(
+        kind,
+        Kind::VpcCidrAssoc
+            | Kind::SubnetCidrAssoc
+            | Kind::RouteTableAssoc
+            | Kind::NetworkAclAssoc
+            | Kind::EniAttachment
+            | Kind::EipAssociation
+            | Kind::Reservation
+    );
+    let suffix = &id[kind.prefix().len().min(id.len())..];
+    let hex = suffix
+        .strip_prefix('-')
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    !untaggable && hex
 }
 
 impl Tx<'_> {
@@ -102,7 +123,7 @@ impl Tx<'_> {
     }
 
     fn tag_target(&self, id: &str) -> Result<&Tags, ApiError> {
-        match fort_model::Kind::of(id) {
+        match fort_model::Kind::of(id).filter(|k| taggable_id(*k, id)) {
             None => Err(ApiError::new(
                 ErrorCode::InvalidId,
                 format!("The ID '{id}' is not valid"),
@@ -118,5 +139,20 @@ impl Tx<'_> {
             .ok_or_else(|| fort_model::Kind::VpcPeeringConnection.not_found(id)),
             Some(kind) => self.region.tags_of(id).ok_or_else(|| kind.not_found(id)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taggable_ids_are_a_taggable_kind_with_a_hex_suffix() {
+        assert!(taggable_id(Kind::Vpc, "vpc-12345"));
+        assert!(taggable_id(Kind::Image, "ami-0abcdef0"));
+        assert!(!taggable_id(Kind::Image, "ami-blah"));
+        assert!(!taggable_id(Kind::Vpc, "vpc-"));
+        assert!(!taggable_id(Kind::RouteTableAssoc, "rtbassoc-0abc"));
+        assert!(!taggable_id(Kind::EipAssociation, "eipassoc-0abc"));
     }
 }

@@ -30,7 +30,6 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 ));
             }
             let req = AllocateAddress {
-                domain: p.opt_str("Domain"),
                 address: p.opt_str("Address"),
                 public_ipv4_pool: p.opt_str("PublicIpv4Pool"),
                 network_border_group: p.opt_str("NetworkBorderGroup"),
@@ -149,12 +148,18 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         ));
                     }
                 }
-                let items = r.addresses.values().filter(|a| {
-                    (alloc_ids.is_empty() || alloc_ids.iter().any(|x| *x == a.allocation_id))
-                        && (public_ips.is_empty()
-                            || public_ips.iter().any(|ip| *ip == a.public_ip.to_string()))
-                        && filters.matches(&a.tags, |n| field(r, a, n))
-                });
+                // in the order of their public addresses
+                let mut items: Vec<&Address> = r
+                    .addresses
+                    .values()
+                    .filter(|a| {
+                        (alloc_ids.is_empty() || alloc_ids.iter().any(|x| *x == a.allocation_id))
+                            && (public_ips.is_empty()
+                                || public_ips.iter().any(|ip| *ip == a.public_ip.to_string()))
+                            && filters.matches(&a.tags, |n| field(r, a, n))
+                    })
+                    .collect();
+                items.sort_by_key(|a| a.public_ip);
                 let mut w = Xml::new();
                 w.set("addressesSet", items, |w, a| render(w, r, a));
                 Ok(w)

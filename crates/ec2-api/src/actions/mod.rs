@@ -96,6 +96,16 @@ impl Ctx<'_> {
 /// The tags of `TagSpecification.N` of `params` for `resource_types[0]` (types not listed
 /// are refused).
 pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, ApiError> {
+    // A TagSpecification of a type the call does not create, or without tags: the calls
+    // making VPCs, subnets, interfaces, security group rules and VPC endpoints answer
+    // InvalidParameter, the others (instances, images, volumes, gateways, ...)
+    // InvalidParameterValue.
+    let code = match resource_types[0] {
+        "vpc" | "subnet" | "network-interface" | "security-group-rule" | "vpc-endpoint" => {
+            ErrorCode::InvalidParameter
+        }
+        _ => ErrorCode::InvalidParameterValue,
+    };
     let mut tags = Tags::new();
     for spec in params.list("TagSpecification")? {
         // EC2's resource types name the NAT gateway twice
@@ -110,13 +120,15 @@ pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, Ap
             Some(ty) => ty,
         };
         if !resource_types.contains(&ty) {
-            return Err(ApiError::invalid_value(format!(
-                "'{ty}' is not a valid taggable resource type for this operation."
-            )));
+            return Err(ApiError::new(
+                code,
+                format!("'{ty}' is not a valid taggable resource type for this operation."),
+            ));
         }
         let items = spec.list("Tag")?;
         if items.is_empty() {
-            return Err(ApiError::invalid_value(
+            return Err(ApiError::new(
+                code,
                 "Tag specification must have at least one tag",
             ));
         }
