@@ -33,6 +33,37 @@ def test_default_acl_of_a_vpc(ec2, vpc):
     assert error_code(ec2.delete_network_acl, NetworkAclId=a["NetworkAclId"]) == "CannotDelete"
 
 
+def test_acls_of_an_ipv6_vpc(ec2):
+    """A VPC with IPv6: its default ACL allows all IPv6 traffic (rule 101) and every ACL
+    shows the final IPv6 denies, as EC2 does; an IPv4-only VPC gains them when it gets a
+    block."""
+
+    def v6(acl, egress):
+        return sorted((e["RuleNumber"], e["RuleAction"]) for e in acl["Entries"]
+                      if e["Egress"] == egress and e.get("Ipv6CidrBlock") == "::/0")
+
+    def acls(vpc_id):
+        found = ec2.describe_network_acls(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["NetworkAcls"]
+        return {a["IsDefault"]: a for a in found}
+
+    v = ec2.create_vpc(CidrBlock="10.71.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    plain = ec2.create_vpc(CidrBlock="10.72.0.0/16")["Vpc"]
+    try:
+        custom = ec2.create_network_acl(VpcId=v["VpcId"])["NetworkAcl"]
+        for egress in (True, False):
+            assert v6(custom, egress) == [(32767, "deny")]
+            assert v6(acls(v["VpcId"])[True], egress) == [(101, "allow"), (32767, "deny")]
+            assert v6(acls(v["VpcId"])[False], egress) == [(32767, "deny")]
+            assert v6(acls(plain["VpcId"])[True], egress) == []
+        ec2.associate_vpc_cidr_block(VpcId=plain["VpcId"], AmazonProvidedIpv6CidrBlock=True)
+        for egress in (True, False):
+            assert v6(acls(plain["VpcId"])[True], egress) == [(101, "allow"), (32767, "deny")]
+        ec2.delete_network_acl(NetworkAclId=custom["NetworkAclId"])
+    finally:
+        for vpc_id in (v["VpcId"], plain["VpcId"]):
+            ec2.delete_vpc(VpcId=vpc_id)
+
+
 def test_custom_acl_lifecycle(ec2, vpc):
     a = ec2.create_network_acl(
         VpcId=vpc["VpcId"],

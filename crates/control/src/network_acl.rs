@@ -5,6 +5,7 @@ use fort_model::*;
 use ipnet::Ipv6Net;
 
 use crate::tags::check_tags;
+use crate::region::Region;
 use crate::{ClientToken, Tx, within};
 
 /// The rule number of the final, implied deny entries (`*` in the console).
@@ -148,10 +149,14 @@ pub fn build_entry(req: &NetworkAclEntryRequest) -> Result<NetworkAclEntry, ApiE
     })
 }
 
-/// The entries EC2 shows: the stored ones plus the final denies, egress first, each
-/// direction by rule number.
-pub fn shown_entries(acl: &NetworkAcl) -> Vec<NetworkAclEntry> {
-    let mut out = Vec::with_capacity(acl.entries.len() + 2);
+/// The entries EC2 shows: the stored ones plus the final denies (for IPv6 too when the
+/// ACL's VPC has an IPv6 block), egress first, each direction by rule number.
+pub fn shown_entries(acl: &NetworkAcl, region: &Region) -> Vec<NetworkAclEntry> {
+    let ipv6 = region
+        .vpcs
+        .get(&acl.vpc_id)
+        .is_some_and(|v| v.ipv6_cidrs().next().is_some());
+    let mut out = Vec::with_capacity(acl.entries.len() + 4);
     for egress in [true, false] {
         let mut dir: Vec<NetworkAclEntry> = acl
             .entries
@@ -171,11 +176,60 @@ pub fn shown_entries(acl: &NetworkAcl) -> Vec<NetworkAclEntry> {
             port_range: None,
             icmp: None,
         });
+        if ipv6 {
+            out.push(NetworkAclEntry {
+                rule_number: FINAL_RULE,
+                protocol: IpProtocol::All,
+                allow: false,
+                egress,
+                cidr: None,
+                ipv6_cidr: Some(ANY_IPV6.into()),
+                port_range: None,
+                icmp: None,
+            });
+        }
     }
     out
 }
 
+/// The rule number of the IPv6 allow-all entries EC2 adds to a default ACL.
+const DEFAULT_IPV6_RULE: u16 = 101;
+const ANY_IPV6: &str = "::/0";
+
 impl Tx<'_> {
+    /// A VPC that gains IPv6 lets its default ACL pass all IPv6 traffic both ways (rule
+    /// 101, as EC2 adds it), unless that rule number is taken.
+    pub(crate) fn allow_ipv6_in_default_acl(&mut self, vpc_id: &VpcId) {
+        let Some(id) = self
+            .region
+            .network_acls
+            .ids_where(|a| a.is_default && a.vpc_id == *vpc_id)
+            .into_iter()
+            .next()
+        else {
+            return;
+        };
+        let acl = self.region.network_acls.get_mut(&id).expect("listed");
+        for egress in [false, true] {
+            if !acl
+                .entries
+                .iter()
+                .any(|e| e.egress == egress && e.rule_number == DEFAULT_IPV6_RULE)
+            {
+                acl.entries.push(NetworkAclEntry {
+                    rule_number: DEFAULT_IPV6_RULE,
+                    protocol: IpProtocol::All,
+                    allow: true,
+                    egress,
+                    cidr: None,
+                    ipv6_cidr: Some(ANY_IPV6.into()),
+                    port_range: None,
+                    icmp: None,
+                });
+            }
+        }
+    }
+
     /// A new ACL of a VPC. The default one allows everything (rule 100 both ways); a
     /// custom one holds only the implied final denies.
     pub(crate) fn new_network_acl(

@@ -207,6 +207,7 @@ impl Tx<'_> {
         let vpc = vpc.clone();
         self.add_local_route(&vpc.id, RouteDestination::Ipv6Cidr(block.cidr.to_string()));
         self.allow_ipv6_egress_in_default_group(&vpc.default_security_group_id);
+        self.allow_ipv6_in_default_acl(&vpc.id);
         Ok((vpc, block))
     }
 

@@ -1,6 +1,7 @@
 //! Network ACL actions.
 
 use fort_control::network_acl::{NetworkAclEntryRequest, shown_entries};
+use fort_control::region::Region;
 use fort_model::{
     ApiError, Kind, NetworkAcl, NetworkAclAssociationId, NetworkAclEntry, NetworkAclId,
 };
@@ -30,8 +31,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let acl = ctx
                 .write(|tx| tx.create_network_acl(vpc_id, token.as_ref(), tags))
                 .await?;
-            let mut w = Xml::new();
-            w.el("networkAcl", |w| render(w, &acl, ctx.account()));
+            let mut w = ctx
+                .read(|v| {
+                    let mut w = Xml::new();
+                    w.el("networkAcl", |w| render(w, &acl, ctx.account(), v.region));
+                    w
+                })
+                .await?;
             w.opt("clientToken", raw_token);
             Ok(w)
         }
@@ -89,11 +95,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     v.region.network_acls.values(),
                     |x| &x.id,
                     |x| &x.tags,
-                    |x, n| field(x, n, ctx.account()),
+                    |x, n| field(x, n, ctx.account(), v.region),
                 )?;
                 let mut w = Xml::new();
                 w.set("networkAclSet", page.items, |w, acl| {
-                    render(w, acl, ctx.account())
+                    render(w, acl, ctx.account(), v.region)
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -158,8 +164,8 @@ const FILTERS: &[&str] = &[
     "vpc-id",
 ];
 
-fn field(a: &NetworkAcl, name: &str, account: &str) -> Vec<String> {
-    let entries = || shown_entries(a);
+fn field(a: &NetworkAcl, name: &str, account: &str, region: &Region) -> Vec<String> {
+    let entries = || shown_entries(a, region);
     match name {
         "association.association-id" => a.associations.iter().map(|s| s.id.to_string()).collect(),
         "association.network-acl-id" => {
@@ -223,11 +229,11 @@ fn action_name(e: &NetworkAclEntry) -> &'static str {
     if e.allow { "allow" } else { "deny" }
 }
 
-pub fn render(w: &mut Xml, acl: &NetworkAcl, account: &str) {
+pub fn render(w: &mut Xml, acl: &NetworkAcl, account: &str, region: &Region) {
     w.leaf("networkAclId", &acl.id)
         .leaf("vpcId", &acl.vpc_id)
         .leaf("default", b(acl.is_default))
-        .set("entrySet", shown_entries(acl), |w, e| {
+        .set("entrySet", shown_entries(acl, region), |w, e| {
             w.leaf("ruleNumber", e.rule_number)
                 .leaf("protocol", e.protocol.network_acl_text())
                 .leaf("ruleAction", action_name(&e))
