@@ -4,8 +4,8 @@ use fort_model::cidr;
 use fort_model::*;
 use ipnet::Ipv6Net;
 
-use crate::tags::check_tags;
 use crate::region::Region;
+use crate::tags::check_tags;
 use crate::{ClientToken, Tx, within};
 
 /// The rule number of the final, implied deny entries (`*` in the console).
