@@ -353,9 +353,5 @@ def test_default_vpc_data_sources(workspace):
     lifecycle(workspace("default_vpc"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known failure (issue 11): after apply, the plan wants to change the template-launched "
-    "instance's user_data hash to a value that varies by run, even with no user data at all; "
-    "not yet understood"))
 def test_instance_from_a_launch_template(workspace):
     lifecycle(workspace("launch_template"))

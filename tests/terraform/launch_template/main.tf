@@ -67,4 +67,11 @@ resource "aws_instance" "app" {
 
   # the template tags the instance at launch; the resource manages the same tags
   tags = merge(local.tags, { Name = "${local.name}-app" })
+
+  # The provider's own bug, against AWS as here (hashicorp/terraform-provider-aws#30825):
+  # an instance whose user data comes from its template re-hashes the stored hash on every
+  # plan. EC2 (and Fort) answer the instance's user data correctly; the usual workaround.
+  lifecycle {
+    ignore_changes = [user_data]
+  }
 }
