@@ -135,6 +135,10 @@ SWEEP = [
      lambda r: r.get("State", {}).get("Name") not in ("terminated", "shutting-down")),
     ("key pair", "describe_key_pairs", "KeyPairs", "KeyPairId", _alive),
     ("launch template", "describe_launch_templates", "LaunchTemplates", "LaunchTemplateId", _alive),
+    ("vpc endpoint", "describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId",
+     lambda r: r.get("State") not in ("deleted", "Deleted")),
+    ("prefix list", "describe_managed_prefix_lists", "PrefixLists", "PrefixListId",
+     lambda r: r.get("OwnerId") != "AWS" and r.get("State") != "delete-complete"),
 ]
 
 
@@ -355,3 +359,7 @@ def test_default_vpc_data_sources(workspace):
 
 def test_instance_from_a_launch_template(workspace):
     lifecycle(workspace("launch_template"))
+
+
+def test_vpc_endpoints_and_prefix_lists(workspace):
+    lifecycle(workspace("endpoints"))
