@@ -4,39 +4,13 @@
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::state::wire_enum;
 use crate::{
     Millis, NetworkInterfaceId, PrefixListId, RouteTableId, SecurityGroupId, SubnetId, Tags,
     VpcEndpointId, VpcId,
 };
 
-/// Declares a fieldless enum written as EC2's texts (store, responses and filters).
-macro_rules! texts {
-    ($(#[$meta:meta])* pub enum $name:ident { $($variant:ident = $text:literal,)* }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name { $(#[serde(rename = $text)] $variant,)* }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),* }
-            }
-
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($text => Some($name::$variant),)* _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-texts! {
+wire_enum! {
     /// The addresses a prefix list holds.
     pub enum AddressFamily {
         V4 = "IPv4",
@@ -44,7 +18,7 @@ texts! {
     }
 }
 
-texts! {
+wire_enum! {
     /// A managed prefix list's state: Fort completes every change at once.
     pub enum PrefixListState {
         CreateComplete = "create-complete",
@@ -54,7 +28,7 @@ texts! {
     }
 }
 
-texts! {
+wire_enum! {
     /// The kind of a VPC endpoint.
     pub enum VpcEndpointType {
         Gateway = "Gateway",
@@ -63,7 +37,7 @@ texts! {
     }
 }
 
-texts! {
+wire_enum! {
     /// A VPC endpoint's state, as EC2 writes it (lowercase, unlike the SDK's enum).
     pub enum VpcEndpointState {
         Pending = "pending",

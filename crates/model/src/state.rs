@@ -2,8 +2,6 @@
 //! shown as the text EC2 uses (`shutting-down`, `pending-acceptance`), so stored rows read
 //! the same as when these were strings.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// Declares an enum whose variants are written as EC2's texts: in the store (serde), in
@@ -30,13 +28,14 @@ macro_rules! wire_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+pub(crate) use wire_enum;
 
 wire_enum! {
     /// An instance's lifecycle state.
