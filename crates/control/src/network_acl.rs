@@ -2,7 +2,7 @@
 
 use fort_model::cidr;
 use fort_model::*;
-use ipnet::Ipv6Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::region::Region;
 use crate::tags::check_tags;
@@ -166,27 +166,9 @@ pub fn shown_entries(acl: &NetworkAcl, region: &Region) -> Vec<NetworkAclEntry> 
             .collect();
         dir.sort_by_key(|e| e.rule_number);
         out.extend(dir);
-        out.push(NetworkAclEntry {
-            rule_number: FINAL_RULE,
-            protocol: IpProtocol::All,
-            allow: false,
-            egress,
-            cidr: Some("0.0.0.0/0".parse().expect("literal")),
-            ipv6_cidr: None,
-            port_range: None,
-            icmp: None,
-        });
+        out.push(all_traffic(FINAL_RULE, false, egress, Family::V4));
         if ipv6 {
-            out.push(NetworkAclEntry {
-                rule_number: FINAL_RULE,
-                protocol: IpProtocol::All,
-                allow: false,
-                egress,
-                cidr: None,
-                ipv6_cidr: Some(ANY_IPV6.into()),
-                port_range: None,
-                icmp: None,
-            });
+            out.push(all_traffic(FINAL_RULE, false, egress, Family::V6));
         }
     }
     out
@@ -194,7 +176,30 @@ pub fn shown_entries(acl: &NetworkAcl, region: &Region) -> Vec<NetworkAclEntry> 
 
 /// The rule number of the IPv6 allow-all entries EC2 adds to a default ACL.
 const DEFAULT_IPV6_RULE: u16 = 101;
-const ANY_IPV6: &str = "::/0";
+
+/// Which "everywhere" an all-traffic entry names: `0.0.0.0/0` or `::/0`.
+enum Family {
+    V4,
+    V6,
+}
+
+/// An entry for all traffic to or from everywhere in one address family.
+fn all_traffic(rule_number: u16, allow: bool, egress: bool, family: Family) -> NetworkAclEntry {
+    let (cidr, ipv6_cidr) = match family {
+        Family::V4 => (Some(Ipv4Net::default()), None),
+        Family::V6 => (None, Some("::/0".to_string())),
+    };
+    NetworkAclEntry {
+        rule_number,
+        protocol: IpProtocol::All,
+        allow,
+        egress,
+        cidr,
+        ipv6_cidr,
+        port_range: None,
+        icmp: None,
+    }
+}
 
 impl Tx<'_> {
     /// A VPC that gains IPv6 lets its default ACL pass all IPv6 traffic both ways (rule
@@ -216,16 +221,8 @@ impl Tx<'_> {
                 .iter()
                 .any(|e| e.egress == egress && e.rule_number == DEFAULT_IPV6_RULE)
             {
-                acl.entries.push(NetworkAclEntry {
-                    rule_number: DEFAULT_IPV6_RULE,
-                    protocol: IpProtocol::All,
-                    allow: true,
-                    egress,
-                    cidr: None,
-                    ipv6_cidr: Some(ANY_IPV6.into()),
-                    port_range: None,
-                    icmp: None,
-                });
+                acl.entries
+                    .push(all_traffic(DEFAULT_IPV6_RULE, true, egress, Family::V6));
             }
         }
     }
@@ -242,16 +239,7 @@ impl Tx<'_> {
         let entries = if is_default {
             [false, true]
                 .into_iter()
-                .map(|egress| NetworkAclEntry {
-                    rule_number: 100,
-                    protocol: IpProtocol::All,
-                    allow: true,
-                    egress,
-                    cidr: Some("0.0.0.0/0".parse().expect("literal")),
-                    ipv6_cidr: None,
-                    port_range: None,
-                    icmp: None,
-                })
+                .map(|egress| all_traffic(100, true, egress, Family::V4))
                 .collect()
         } else {
             Vec::new()
