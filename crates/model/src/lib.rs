@@ -9,6 +9,7 @@ pub mod cidr;
 pub mod cidr6;
 pub mod endpoint;
 mod error;
+pub mod flow_log;
 pub mod id;
 pub mod protocol;
 pub mod resources;
@@ -17,6 +18,7 @@ mod state;
 
 pub use endpoint::*;
 pub use error::{ApiError, ErrorCode};
+pub use flow_log::*;
 pub use id::*;
 pub use protocol::IpProtocol;
 pub use resources::*;
