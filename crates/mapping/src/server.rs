@@ -44,6 +44,8 @@ pub trait FlowLogSink: Send + Sync {
         &self,
         report: FlowLogReport,
     ) -> Pin<Box<dyn std::future::Future<Output = u32> + Send + '_>>;
+    /// Appends the delivery's Prometheus metrics.
+    fn metrics(&self, out: &mut String);
 }
 
 /// The mapping service of one control-plane server.
@@ -411,6 +413,9 @@ impl fort_ec2_api::Sidecar for MappingService {
 
     fn metrics(&self, out: &mut String) {
         use std::fmt::Write;
+        if let Some(sink) = self.flow_logs.get() {
+            sink.metrics(out);
+        }
         let shared = self.shared.lock().expect("mapping lock");
         let p = &shared.programs;
         let hosts = p.hosts().count();
