@@ -236,13 +236,13 @@ fn s3_from_arn(arn: &str) -> Result<(String, String), ApiError> {
             "LogDestination '{arn}' does not name a valid S3 bucket."
         )));
     }
-    let prefix = prefix.trim_matches('/');
+    let prefix = prefix.trim_end_matches('/');
     if prefix.split('/').next() == Some("AWSLogs") {
         return Err(invalid_parameter(
             "LogDestination: the subfolder name AWSLogs is reserved; choose another prefix.",
         ));
     }
-    if prefix.contains("//") {
+    if prefix.starts_with('/') || prefix.contains("//") {
         return Err(invalid_parameter(format!(
             "LogDestination '{arn}' has an empty folder name in its prefix."
         )));
@@ -748,6 +748,7 @@ mod tests {
             "arn:aws:s3:::my-bucket/AWSLogs/",
             "arn:aws:s3:::my-bucket/AWSLogs",
             "arn:aws:s3:::my-bucket/a//b",
+            "arn:aws:s3:::my-bucket//a",
             "arn:aws:logs:us-east-1:123456789012:log-group:g",
         ] {
             assert_eq!(err(&s3(bad)).code, ErrorCode::InvalidParameter, "{bad}");
