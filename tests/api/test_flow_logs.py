@@ -212,11 +212,14 @@ def test_delete_flow_logs(ec2, vpc):
     vid = vpc["VpcId"]
     ids = cw(ec2, vid, "del")["FlowLogIds"] + cw(ec2, vid, "del", traffic="REJECT")["FlowLogIds"]
     r = ec2.delete_flow_logs(FlowLogIds=[ids[0], "fl-00000000000000000", "nope-1"])
+    # the call succeeds; each id it does not hold is in Unsuccessful, in EC2's words
     assert r["Unsuccessful"] == [
         {"ResourceId": "fl-00000000000000000", "Error": {
-            "Code": "InvalidFlowLogId.NotFound", "Message": "The flow log ID 'fl-00000000000000000' does not exist"}},
+            "Code": "InvalidFlowLogId.NotFound",
+            "Message": "These flow log ids in the input list are not found: [TotalCount: 1] fl-00000000000000000"}},
         {"ResourceId": "nope-1", "Error": {
-            "Code": "InvalidFlowLogId.Malformed", "Message": 'Invalid id: "nope-1" (expecting "fl-...")'}},
+            "Code": "InvalidFlowLogId.NotFound",
+            "Message": "These flow log ids in the input list are not found: [TotalCount: 1] nope-1"}},
     ]
     assert [d["FlowLogId"] for d in of(ec2, vid)] == [ids[1]]
     assert ec2.delete_flow_logs(FlowLogIds=[ids[1]])["Unsuccessful"] == []

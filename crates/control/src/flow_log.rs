@@ -182,6 +182,16 @@ fn check_log_group_name(name: &str) -> Result<(), ApiError> {
     }
 }
 
+/// What follows `arn:PARTITION:SERVICE:` in an ARN of one of AWS's partitions.
+fn service_arn<'a>(arn: &'a str, service: &str) -> Option<&'a str> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (partition, rest) = rest.split_once(':')?;
+    if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+        return None;
+    }
+    rest.strip_prefix(service)?.strip_prefix(':')
+}
+
 /// `arn:aws:logs:REGION:ACCOUNT:log-group:NAME` (a trailing `:*`, as some tools write a
 /// group's ARN, is dropped): the group's name.
 fn log_group_from_arn(arn: &str, region: &str) -> Result<String, ApiError> {
@@ -191,7 +201,7 @@ fn log_group_from_arn(arn: &str, region: &str) -> Result<String, ApiError> {
         ))
     };
     let arn = arn.strip_suffix(":*").unwrap_or(arn);
-    let rest = arn.strip_prefix("arn:aws:logs:").ok_or_else(bad)?;
+    let rest = service_arn(arn, "logs").ok_or_else(bad)?;
     let mut parts = rest.splitn(4, ':');
     let (Some(arn_region), Some(account), Some("log-group"), Some(name)) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -225,7 +235,7 @@ fn valid_bucket_name(name: &str) -> bool {
 /// `arn:aws:s3:::bucket[/prefix[/]]`: the bucket and the prefix (without its slashes). The
 /// prefix may not be `AWSLogs`, which EC2 reserves for the keys it writes.
 fn s3_from_arn(arn: &str) -> Result<(String, String), ApiError> {
-    let rest = arn.strip_prefix("arn:aws:s3:::").ok_or_else(|| {
+    let rest = service_arn(arn, "s3").and_then(|r| r.strip_prefix("::")).ok_or_else(|| {
         invalid_parameter(format!(
             "LogDestination '{arn}' is not a valid S3 bucket ARN (arn:aws:s3:::BUCKET or arn:aws:s3:::BUCKET/PREFIX/)."
         ))
@@ -577,19 +587,21 @@ impl Tx<'_> {
         }
     }
 
-    /// DeleteFlowLogs: each log is deleted or reported, with why, among the unsuccessful.
+    /// DeleteFlowLogs: each log is deleted, or reported among the unsuccessful with EC2's
+    /// words (any id it does not hold, well formed or not, is NotFound).
     pub fn delete_flow_logs(&mut self, ids: &[String]) -> Vec<(String, ApiError)> {
         let mut failed = Vec::new();
         for id in ids {
-            let result = Kind::FlowLog.check(id).and_then(|()| {
-                self.region
-                    .flow_logs
-                    .remove(id)
-                    .map(|_| ())
-                    .ok_or_else(|| Kind::FlowLog.not_found(id))
-            });
-            if let Err(e) = result {
-                failed.push((id.clone(), e));
+            if self.region.flow_logs.remove(id).is_none() {
+                failed.push((
+                    id.clone(),
+                    ApiError::new(
+                        ErrorCode::InvalidFlowLogIdNotFound,
+                        format!(
+                            "These flow log ids in the input list are not found: [TotalCount: 1] {id}"
+                        ),
+                    ),
+                ));
             }
         }
         failed
@@ -742,6 +754,7 @@ mod tests {
             ("my-bucket", "logs/vpc", "arn:aws:s3:::my-bucket/logs/vpc/")
         );
         assert_eq!(options, S3DestinationOptions::default());
+        assert!(settings(&s3("arn:aws-cn:s3:::cn-bucket"), "cn-north-1", "123456789012").is_ok());
         for bad in [
             "arn:aws:s3:::AWSLogs-bucket",
             "arn:aws:s3:::b",
@@ -750,6 +763,8 @@ mod tests {
             "arn:aws:s3:::my-bucket/a//b",
             "arn:aws:s3:::my-bucket//a",
             "arn:aws:logs:us-east-1:123456789012:log-group:g",
+            "arn:aws-x:s3:::my-bucket",
+            "arn:aws:s3::my-bucket",
         ] {
             assert_eq!(err(&s3(bad)).code, ErrorCode::InvalidParameter, "{bad}");
         }
