@@ -873,6 +873,7 @@ impl Tx<'_> {
             for (eni, delete) in by_instance.remove(&i.id).unwrap_or_default() {
                 if delete {
                     self.drop_public_addresses(&eni, None);
+                    self.drop_flow_logs_of(&eni);
                     self.region.network_interfaces.remove(&eni);
                 } else {
                     self.release_auto_public_ips(&eni);

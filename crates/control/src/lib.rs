@@ -21,6 +21,7 @@ pub mod address;
 pub mod classic_link;
 pub mod config;
 pub mod dhcp_options;
+pub mod flow_log;
 pub mod idempotency;
 pub mod image;
 pub mod instance;
@@ -104,6 +105,8 @@ pub struct Control {
     poisoned: Arc<AtomicBool>,
     /// Who follows the changes (the mapping service), and the last change's number.
     feed: std::sync::Mutex<(u64, Vec<mpsc::UnboundedSender<Change>>)>,
+    /// Where CreateFlowLogs asks whether an S3 bucket exists (see [`flow_log`]).
+    flow_log_destinations: flow_log::DestinationHook,
 }
 
 /// `v` as an `i32` if it lies in `range`: a request's number narrowed once it is checked.
@@ -129,6 +132,7 @@ impl Control {
             commits: tx,
             poisoned: poisoned.clone(),
             feed: std::sync::Mutex::new((0, Vec::new())),
+            flow_log_destinations: flow_log::DestinationHook::default(),
         });
         tokio::spawn(committer(store, rx, poisoned));
         Ok(control)

@@ -698,6 +698,7 @@ impl Tx<'_> {
             ));
         }
         self.drop_public_addresses(id, None);
+        self.drop_flow_logs_of(id);
         self.region.network_interfaces.remove(id);
         Ok(())
     }

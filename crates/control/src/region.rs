@@ -33,6 +33,7 @@ macro_rules! region_tables {
             ebs_settings: EbsSettings => "ebs-settings",
             managed_prefix_lists: ManagedPrefixList => "prefix-list",
             vpc_endpoints: VpcEndpoint => "vpc-endpoint",
+            flow_logs: FlowLog => "flow-log",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

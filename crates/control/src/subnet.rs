@@ -395,6 +395,7 @@ impl Tx<'_> {
         {
             self.region.subnet_cidr_reservations.remove(&r);
         }
+        self.drop_flow_logs_of(id);
         self.region.subnets.remove(id);
         Ok(())
     }

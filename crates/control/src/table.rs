@@ -54,6 +54,7 @@ tagged!(
     fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
     fort_model::ManagedPrefixList => fort_model::PrefixListId,
     fort_model::VpcEndpoint => fort_model::VpcEndpointId,
+    fort_model::FlowLog => fort_model::FlowLogId,
 );
 
 impl Resource for fort_model::Address {

@@ -368,6 +368,7 @@ impl Tx<'_> {
         for nat in self.region.nat_gateways.ids_where(|n| n.vpc_id == id) {
             self.region.nat_gateways.remove(&nat);
         }
+        self.drop_flow_logs_of(id);
         self.region.vpcs.remove(id);
         Ok(())
     }

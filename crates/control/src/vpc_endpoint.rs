@@ -528,6 +528,7 @@ impl Tx<'_> {
             .into_iter()
             .partition(|i| subnets.contains(&i.subnet_id));
         for i in gone {
+            self.drop_flow_logs_of(&i.network_interface_id);
             self.region
                 .network_interfaces
                 .remove(&i.network_interface_id);

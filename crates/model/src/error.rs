@@ -47,6 +47,10 @@ error_codes! {
     DryRunOperation = "DryRunOperation" => 412,
     EgressOnlyInternetGatewayLimitExceeded = "EgressOnlyInternetGatewayLimitExceeded",
     FilterLimitExceeded = "FilterLimitExceeded",
+    FlowLogAlreadyExists = "FlowLogAlreadyExists",
+    // What CreateFlowLogs writes in an `Unsuccessful` item when its S3 bucket is missing:
+    // EC2 puts the bare HTTP status there, not a named code.
+    FlowLogDestinationError = "400",
     GatewayNotAttached = "Gateway.NotAttached",
     IdempotentParameterMismatch = "IdempotentParameterMismatch",
     IncorrectState = "IncorrectState",

@@ -278,6 +278,36 @@ impl FlowLog {
             FlowLogDestination::S3 { .. } => LogDestinationType::S3,
         }
     }
+
+    /// The log group of a CloudWatch Logs flow log (`LogGroupName` in Describe).
+    pub fn log_group_name(&self) -> Option<&str> {
+        match &self.destination {
+            FlowLogDestination::CloudWatchLogs { log_group, .. } => Some(log_group),
+            FlowLogDestination::S3 { .. } => None,
+        }
+    }
+
+    /// The destination's ARN (`LogDestination` in Describe).
+    pub fn destination_arn(&self) -> &str {
+        match &self.destination {
+            FlowLogDestination::CloudWatchLogs { arn, .. } | FlowLogDestination::S3 { arn, .. } => {
+                arn
+            }
+        }
+    }
+
+    /// Whether this log watches an interface with these ids (its own, its subnet's or its
+    /// VPC's flow log).
+    pub fn watches(&self, eni: &str, subnet: &str, vpc: &str) -> bool {
+        match self.resource_type {
+            FlowLogResourceType::NetworkInterface => self.resource_id == eni,
+            FlowLogResourceType::Subnet => self.resource_id == subnet,
+            FlowLogResourceType::Vpc => self.resource_id == vpc,
+            FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment => {
+                false
+            }
+        }
+    }
 }
 
 /// The aggregation windows AWS offers (seconds).

@@ -13,6 +13,7 @@ mod account;
 mod address;
 mod classic_link;
 mod dhcp_options;
+mod flow_log;
 mod image;
 mod instance;
 mod internet_gateway;
@@ -276,6 +277,7 @@ enum Handler {
     Account(account::Action),
     Address(address::Action),
     DhcpOptions(dhcp_options::Action),
+    FlowLog(flow_log::Action),
     Image(image::Action),
     Instance(instance::Action),
     InternetGateway(internet_gateway::Action),
@@ -304,6 +306,7 @@ impl Handler {
             Handler::Account(a) => account::run(a, ctx).await,
             Handler::Address(a) => address::run(a, ctx).await,
             Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
+            Handler::FlowLog(a) => flow_log::run(a, ctx).await,
             Handler::Image(a) => image::run(a, ctx).await,
             Handler::Instance(a) => instance::run(a, ctx).await,
             Handler::InternetGateway(a) => internet_gateway::run(a, ctx).await,
@@ -332,6 +335,7 @@ fn handler(action: &str) -> Option<Handler> {
     None.or_else(|| account::Action::parse(action).map(Handler::Account))
         .or_else(|| address::Action::parse(action).map(Handler::Address))
         .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
+        .or_else(|| flow_log::Action::parse(action).map(Handler::FlowLog))
         .or_else(|| image::Action::parse(action).map(Handler::Image))
         .or_else(|| instance::Action::parse(action).map(Handler::Instance))
         .or_else(|| internet_gateway::Action::parse(action).map(Handler::InternetGateway))
@@ -387,6 +391,7 @@ pub fn all_actions() -> Vec<&'static str> {
         address::Action::ALL,
         classic_link::Action::ALL,
         dhcp_options::Action::ALL,
+        flow_log::Action::ALL,
         image::Action::ALL,
         instance::Action::ALL,
         internet_gateway::Action::ALL,
