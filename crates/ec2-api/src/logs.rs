@@ -23,6 +23,18 @@ const DESCRIBE_LIMIT: i64 = 50;
 /// GetLogEvents' and FilterLogEvents' largest (and default) page.
 const EVENTS_LIMIT: i64 = 10_000;
 
+/// The largest Logs request body: a full PutLogEvents batch (1 MiB of messages) in JSON,
+/// with room for escaping.
+pub const MAX_BODY: usize = 8 << 20;
+
+/// The body limit of a request that names a Logs operation (`None`: not a Logs request).
+pub fn max_body(headers: &HeaderMap) -> Option<usize> {
+    headers
+        .get("x-amz-target")
+        .is_some_and(|t| t.as_bytes().starts_with(TARGET_PREFIX.as_bytes()))
+        .then_some(MAX_BODY)
+}
+
 /// An error as the Logs service reports it.
 #[derive(Debug, PartialEq, Eq)]
 struct LogsApiError {

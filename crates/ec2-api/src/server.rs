@@ -105,11 +105,12 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+    let max_body = crate::logs::max_body(&parts.headers).unwrap_or(MAX_BODY);
+    let Ok(body) = to_bytes(body, max_body).await else {
         return error_response(
             &ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
-                format!("Request bodies are limited to {MAX_BODY} bytes."),
+                format!("Request bodies are limited to {max_body} bytes."),
             ),
             &request_id,
         );
