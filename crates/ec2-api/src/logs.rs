@@ -486,23 +486,22 @@ fn filter_log_events(
         (None, None) => StreamSelection::All,
     };
     let pattern = match string(input, "filterPattern")? {
-        Some(p) => Some(
-            Pattern::parse(p).map_err(|e| invalid(format!("Invalid filter pattern: {e}")))?,
-        ),
+        Some(p) => {
+            Some(Pattern::parse(p).map_err(|e| invalid(format!("Invalid filter pattern: {e}")))?)
+        }
         None => None,
     };
     let after = match string(input, "nextToken")? {
         Some(t) => Some(parse_cursor(t.strip_prefix("e/").ok_or_else(bad_token)?)?),
         None => None,
     };
-    let (start, end) = (
-        timestamp(input, "startTime")?,
-        timestamp(input, "endTime")?,
-    );
+    let (start, end) = (timestamp(input, "startTime")?, timestamp(input, "endTime")?);
     if let (Some(s), Some(e)) = (start, end)
         && s > e
     {
-        return Err(invalid("endTime must be greater than or equal to startTime."));
+        return Err(invalid(
+            "endTime must be greater than or equal to startTime.",
+        ));
     }
     let q = FilterQuery {
         streams,
@@ -593,7 +592,9 @@ fn arn_group(account: &str, region: &str, arn: &str) -> Result<String, LogsApiEr
     };
     let name = name.strip_suffix(":*").unwrap_or(name);
     if r != region || a != account {
-        return Err(LogsError::ResourceNotFound("The specified log group does not exist.".into()).into());
+        return Err(
+            LogsError::ResourceNotFound("The specified log group does not exist.".into()).into(),
+        );
     }
     Ok(name.to_owned())
 }
@@ -698,14 +699,24 @@ mod tests {
     fn operations_round_trip_and_errors_keep_their_codes() {
         let dir = tempfile::tempdir().unwrap();
         let logs = Logs::open(dir.path()).unwrap();
-        call(&logs, "CreateLogGroup", json!({ "logGroupName": "g", "tags": { "a": "b" } })).unwrap();
+        call(
+            &logs,
+            "CreateLogGroup",
+            json!({ "logGroupName": "g", "tags": { "a": "b" } }),
+        )
+        .unwrap();
         let e = call(&logs, "CreateLogGroup", json!({ "logGroupName": "g" })).unwrap_err();
         assert_eq!(e.code, "ResourceAlreadyExistsException");
         let e = call(&logs, "CreateLogGroup", json!({})).unwrap_err();
         assert_eq!(e.code, "InvalidParameterException");
         let e = call(&logs, "CreateLogGroup", json!({ "logGroupName": 5 })).unwrap_err();
         assert_eq!(e.code, "SerializationException");
-        call(&logs, "CreateLogStream", json!({ "logGroupName": "g", "logStreamName": "s" })).unwrap();
+        call(
+            &logs,
+            "CreateLogStream",
+            json!({ "logGroupName": "g", "logStreamName": "s" }),
+        )
+        .unwrap();
         let now = fort_logs_now();
         let put = call(
             &logs,
@@ -743,11 +754,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(found["events"][0]["logStreamName"], "s");
-        let e = call(&logs, "FilterLogEvents", json!({ "logGroupName": "g", "filterPattern": "[a" }))
-            .unwrap_err();
+        let e = call(
+            &logs,
+            "FilterLogEvents",
+            json!({ "logGroupName": "g", "filterPattern": "[a" }),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameterException");
         let arn = format!("arn:aws:logs:{R}:{A}:log-group:g");
-        call(&logs, "TagResource", json!({ "resourceArn": arn, "tags": { "c": "d" } })).unwrap();
+        call(
+            &logs,
+            "TagResource",
+            json!({ "resourceArn": arn, "tags": { "c": "d" } }),
+        )
+        .unwrap();
         let t = call(&logs, "ListTagsForResource", json!({ "resourceArn": arn })).unwrap();
         assert_eq!(t["tags"], json!({ "a": "b", "c": "d" }));
         let e = call(
@@ -761,8 +781,12 @@ mod tests {
         assert_eq!(e.code, "UnknownOperationException");
         let e = call(&logs, "DescribeLogGroups", json!({ "limit": 51 })).unwrap_err();
         assert_eq!(e.code, "InvalidParameterException");
-        let e = call(&logs, "PutRetentionPolicy", json!({ "logGroupName": "g", "retentionInDays": 2 }))
-            .unwrap_err();
+        let e = call(
+            &logs,
+            "PutRetentionPolicy",
+            json!({ "logGroupName": "g", "retentionInDays": 2 }),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "InvalidParameterException");
     }
 

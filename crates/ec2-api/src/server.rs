@@ -143,8 +143,15 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         && let Some(logs) = &api.logs
     {
         let (account, region) = (verified.account_id.clone(), verified.region.clone());
-        return crate::logs::handle(logs.clone(), account, region, &parts.headers, body, &request_id)
-            .await;
+        return crate::logs::handle(
+            logs.clone(),
+            account,
+            region,
+            &parts.headers,
+            body,
+            &request_id,
+        )
+        .await;
     }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);

@@ -19,7 +19,8 @@ pub use store::{
     OutputEvent, PutOutcome, StreamInfo, StreamOrder, StreamPage, StreamSelection,
 };
 pub use validate::{
-    MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, RETENTION_DAYS, Rejected, group_name, stream_name,
+    MAX_BATCH_BYTES, MAX_BATCH_EVENTS, MAX_EVENT_BYTES, RETENTION_DAYS, Rejected, group_name,
+    stream_name,
 };
 
 /// redb's page cache for the logs file: reads and writes of any volume stay within it.

@@ -209,7 +209,9 @@ fn parse_delimited(inner: &str) -> Result<Delimited, PatternError> {
         slots.push(Slot::Field { name, cond });
     }
     if slots.is_empty() {
-        return Err(PatternError("A '[' pattern names at least one field.".into()));
+        return Err(PatternError(
+            "A '[' pattern names at least one field.".into(),
+        ));
     }
     let local = slots.iter().all(|s| match s {
         Slot::Field {
@@ -276,7 +278,11 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn new(s: &'a str) -> Self {
-        Self { s, pos: 0, depth: 0 }
+        Self {
+            s,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn rest(&self) -> &'a str {
@@ -570,12 +576,15 @@ impl Matcher<'_> {
     fn check_all(&self) -> bool {
         self.slots.iter().all(|s| match s {
             Slot::Field { cond: Some(c), .. } => eval(c, &mut |n| {
-                self.slots.iter().zip(&self.bound).find_map(|(s, b)| match s {
-                    Slot::Field { name, .. } if name == n => {
-                        b.and_then(|i| self.fields.get(i)).map(|f| (*f).to_owned())
-                    }
-                    _ => None,
-                })
+                self.slots
+                    .iter()
+                    .zip(&self.bound)
+                    .find_map(|(s, b)| match s {
+                        Slot::Field { name, .. } if name == n => {
+                            b.and_then(|i| self.fields.get(i)).map(|f| (*f).to_owned())
+                        }
+                        _ => None,
+                    })
             }),
             _ => true,
         })
@@ -643,23 +652,38 @@ mod tests {
         let p = "[version, account, eni, source, destination, srcport, destport=\"22\", ...]";
         assert!(m(p, SSH));
         assert!(!m(p, WEB));
-        assert!(m("[version, account, eni, source, destination, srcport, destport=22, ...]", SSH));
+        assert!(m(
+            "[version, account, eni, source, destination, srcport, destport=22, ...]",
+            SSH
+        ));
         assert!(m("[..., action=REJECT, status]", SSH));
         assert!(!m("[..., action=REJECT, status]", WEB));
-        assert!(m("[v, a, e, s, d, sp, dp, proto, packets, bytes>=1000, ...]", WEB));
-        assert!(!m("[v, a, e, s, d, sp, dp, proto, packets, bytes>=1000, ...]", SSH));
+        assert!(m(
+            "[v, a, e, s, d, sp, dp, proto, packets, bytes>=1000, ...]",
+            WEB
+        ));
+        assert!(!m(
+            "[v, a, e, s, d, sp, dp, proto, packets, bytes>=1000, ...]",
+            SSH
+        ));
         assert!(m("[v, a, e, source=10.0.1.*, ...]", SSH));
         assert!(!m("[v, a, e, source=10.0.9.*, ...]", SSH));
         assert!(m("[v, a, e, s, d, sp, dp=22 || dp=443, ...]", WEB));
         assert!(m("[v, a, e, s, d, sp, dp>0 && dp<1024, ...]", SSH));
         assert!(!m("[v, a, e, s, d, sp, dp!=22, ...]", SSH));
-        assert!(m("[..., dp=22, proto, packets, bytes, start, end, action, status]", SSH));
+        assert!(m(
+            "[..., dp=22, proto, packets, bytes, start, end, action, status]",
+            SSH
+        ));
         // without an ellipsis the field count must be exact
         assert!(!m("[a, b]", SSH));
         assert!(m("[a, b]", "x y"));
         assert!(m("[..., x, ..., action=\"REJECT\", ...]", SSH));
         // a condition may name another field
-        assert!(m("[v, a, e, s, d, sp, dp, proto, packets, bytes, start, end, action=REJECT && dp=22, status]", SSH));
+        assert!(m(
+            "[v, a, e, s, d, sp, dp, proto, packets, bytes, start, end, action=REJECT && dp=22, status]",
+            SSH
+        ));
         assert!(Pattern::parse("[a, b>x]").is_err());
         assert!(Pattern::parse("[a, b=1").is_err());
         assert!(Pattern::parse("[a, (b=1]").is_err());

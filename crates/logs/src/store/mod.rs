@@ -415,6 +415,7 @@ impl Logs {
 
     /// Groups in name order: those starting with `prefix` and containing `pattern` (any
     /// case), after the name `after`; at most `limit`, and the name to continue after.
+    #[allow(clippy::too_many_arguments)]
     pub fn describe_groups(
         &self,
         account: &str,
@@ -675,7 +676,8 @@ impl Logs {
             let mut groups = txn.open_table(GROUPS)?;
             let mut g = read_group(&groups, account, region, group)?;
             let mut streams = txn.open_table(STREAMS)?;
-            let mut s = read_stream(&streams, g.id, stream)?.ok_or_else(LogsError::stream_not_found)?;
+            let mut s =
+                read_stream(&streams, g.id, stream)?.ok_or_else(LogsError::stream_not_found)?;
             let (accepted, rejected) = validate::batch(events, now, g.retention)?;
             let rejected_n = events.len() - accepted.len();
             self.metrics

@@ -45,9 +45,7 @@ fn groups_are_per_account_and_region_and_page_by_name() {
     let names: Vec<_> = all.iter().map(|g| g.name.as_str()).collect();
     assert_eq!((names, next), (vec!["a", "b", "c/x", "c/y"], None));
     assert_eq!(all[0].arn, format!("arn:aws:logs:{R}:{A}:log-group:a:*"));
-    let (page, next) = logs
-        .describe_groups(A, R, "", None, None, None, 2)
-        .unwrap();
+    let (page, next) = logs.describe_groups(A, R, "", None, None, None, 2).unwrap();
     assert_eq!(page.len(), 2);
     let (rest, end) = logs
         .describe_groups(A, R, "", None, None, next.as_deref(), 2)
@@ -82,11 +80,20 @@ fn get_log_events_pages_both_ways_and_ends_on_the_same_token() {
     ));
     let t0 = now_ms() - 60_000;
     let batch: Vec<LogEvent> = (0..10).map(|i| ev(t0 + i, &format!("e{i}"))).collect();
-    let out = logs.put_log_events(A, R, "g", "s", &batch, now_ms()).unwrap();
+    let out = logs
+        .put_log_events(A, R, "g", "s", &batch, now_ms())
+        .unwrap();
     assert!(out.rejected.is_empty());
 
     // from the tail: the last `limit` events, in time order
-    let tail = get(&logs, "s", &GetQuery { limit: 3, ..Default::default() });
+    let tail = get(
+        &logs,
+        "s",
+        &GetQuery {
+            limit: 3,
+            ..Default::default()
+        },
+    );
     let msgs: Vec<_> = tail.events.iter().map(|e| e.message.as_str()).collect();
     assert_eq!(msgs, ["e7", "e8", "e9"]);
     let back = get(
@@ -164,7 +171,12 @@ fn filter_merges_streams_in_time_order_and_pages() {
     let t0 = now_ms() - 60_000;
     for (s, off) in [("eni-a", 0), ("eni-b", 1), ("other", 2)] {
         let events: Vec<LogEvent> = (0..5)
-            .map(|i| ev(t0 + i * 3 + off, &format!("{s} {} {}", i, if i % 2 == 0 { "ACCEPT" } else { "REJECT" })))
+            .map(|i| {
+                ev(
+                    t0 + i * 3 + off,
+                    &format!("{s} {} {}", i, if i % 2 == 0 { "ACCEPT" } else { "REJECT" }),
+                )
+            })
             .collect();
         logs.put_events(A, R, "g", s, &events).unwrap();
     }
@@ -174,7 +186,11 @@ fn filter_merges_streams_in_time_order_and_pages() {
     };
     let all = logs.filter_log_events(A, R, "g", &q, now_ms()).unwrap();
     assert_eq!(all.events.len(), 15);
-    assert!(all.events.windows(2).all(|w| w[0].timestamp <= w[1].timestamp));
+    assert!(
+        all.events
+            .windows(2)
+            .all(|w| w[0].timestamp <= w[1].timestamp)
+    );
     assert_eq!(all.next, None);
     let q = FilterQuery {
         streams: StreamSelection::Prefix("eni-".into()),
@@ -213,7 +229,13 @@ fn filter_merges_streams_in_time_order_and_pages() {
         limit: 100,
         ..Default::default()
     };
-    assert_eq!(logs.filter_log_events(A, R, "g", &q, now_ms()).unwrap().events.len(), 3);
+    assert_eq!(
+        logs.filter_log_events(A, R, "g", &q, now_ms())
+            .unwrap()
+            .events
+            .len(),
+        3
+    );
 }
 
 #[test]
@@ -237,12 +259,29 @@ fn events_survive_reopening() {
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     };
-    let page = get(&logs, "s", &GetQuery { limit: 10, from_head: true, ..Default::default() });
+    let page = get(
+        &logs,
+        "s",
+        &GetQuery {
+            limit: 10,
+            from_head: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(page.events.len(), 2);
     assert_eq!(logs.tags(A, R, "g").unwrap().get("k").unwrap(), "v");
     // ids keep growing after a restart: a new event sorts after the old ones
-    logs.put_events(A, R, "g", "s", &[ev(t0 + 1, "third")]).unwrap();
-    let page = get(&logs, "s", &GetQuery { limit: 10, from_head: true, ..Default::default() });
+    logs.put_events(A, R, "g", "s", &[ev(t0 + 1, "third")])
+        .unwrap();
+    let page = get(
+        &logs,
+        "s",
+        &GetQuery {
+            limit: 10,
+            from_head: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(page.events[2].message, "third");
 }
 
@@ -251,18 +290,39 @@ fn retention_deletes_old_events_and_their_bytes() {
     let (_d, logs) = open();
     logs.create_group_if_missing(A, R, "g").unwrap();
     let now = now_ms();
-    logs.put_events(A, R, "g", "s", &[ev(now - 3 * DAY_MS, "old"), ev(now - 1000, "new")])
-        .unwrap();
+    logs.put_events(
+        A,
+        R,
+        "g",
+        "s",
+        &[ev(now - 3 * DAY_MS, "old"), ev(now - 1000, "new")],
+    )
+    .unwrap();
     assert_eq!(logs.group(A, R, "g").unwrap().stored_bytes, 2 * 29);
     logs.put_retention(A, R, "g", 1).unwrap();
     assert!(logs.put_retention(A, R, "g", 2).is_err());
     let g = logs.group(A, R, "g").unwrap();
     assert_eq!((g.retention_days, g.stored_bytes), (Some(1), 29));
-    let page = get(&logs, "s", &GetQuery { limit: 10, from_head: true, ..Default::default() });
+    let page = get(
+        &logs,
+        "s",
+        &GetQuery {
+            limit: 10,
+            from_head: true,
+            ..Default::default()
+        },
+    );
     assert_eq!(page.events.len(), 1);
     // PutLogEvents reports events older than the retention as expired
     let out = logs
-        .put_log_events(A, R, "g", "s", &[ev(now - DAY_MS - 5, "x"), ev(now - 10, "y")], now)
+        .put_log_events(
+            A,
+            R,
+            "g",
+            "s",
+            &[ev(now - DAY_MS - 5, "x"), ev(now - 10, "y")],
+            now,
+        )
         .unwrap();
     assert_eq!(out.rejected.expired_end, Some(0));
     logs.delete_retention(A, R, "g").unwrap();
@@ -282,14 +342,25 @@ fn deleting_frees_everything_and_missing_things_are_not_found() {
         logs.put_log_events(A, R, "g", "nope", &[ev(now_ms(), "x")], now_ms()),
         Err(LogsError::ResourceNotFound(_))
     ));
-    logs.put_events(A, R, "g", "s", &[ev(now_ms(), "x")]).unwrap();
+    logs.put_events(A, R, "g", "s", &[ev(now_ms(), "x")])
+        .unwrap();
     logs.delete_stream(A, R, "g", "s").unwrap();
     assert_eq!(logs.group(A, R, "g").unwrap().stored_bytes, 0);
-    logs.put_events(A, R, "g", "s", &[ev(now_ms(), "x")]).unwrap();
+    logs.put_events(A, R, "g", "s", &[ev(now_ms(), "x")])
+        .unwrap();
     logs.delete_group(A, R, "g").unwrap();
     logs.create_group_if_missing(A, R, "g").unwrap();
     let page = logs
-        .filter_log_events(A, R, "g", &FilterQuery { limit: 10, ..Default::default() }, now_ms())
+        .filter_log_events(
+            A,
+            R,
+            "g",
+            &FilterQuery {
+                limit: 10,
+                ..Default::default()
+            },
+            now_ms(),
+        )
         .unwrap();
     assert!(page.events.is_empty());
     let mut m = String::new();
@@ -331,7 +402,8 @@ fn tags_are_limited() {
         .unwrap();
     logs.untag_group(A, R, "g", &["k1".into()]).unwrap();
     assert_eq!(logs.tags(A, R, "g").unwrap().len(), 49);
-    assert!(logs
-        .tag_group(A, R, "g", BTreeMap::from([("aws:x".into(), "v".into())]))
-        .is_err());
+    assert!(
+        logs.tag_group(A, R, "g", BTreeMap::from([("aws:x".into(), "v".into())]))
+            .is_err()
+    );
 }
