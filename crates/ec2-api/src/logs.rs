@@ -35,6 +35,10 @@ pub fn max_body(headers: &HeaderMap) -> Option<usize> {
         .then_some(MAX_BODY)
 }
 
+/// Logs operations running at once: each holds a blocking thread (redb, fsync) and its
+/// batch; more wait here rather than grow the blocking pool.
+static RUNNING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
+
 /// An error as the Logs service reports it.
 #[derive(Debug, PartialEq, Eq)]
 struct LogsApiError {
@@ -85,6 +89,16 @@ pub async fn handle(
         .unwrap_or("")
         .to_owned();
     // redb reads and fsyncing writes block: off the async workers
+    let Ok(_permit) = RUNNING.acquire().await else {
+        let e: LogsApiError =
+            LogsError::Unavailable("The Logs service is shutting down.".into()).into();
+        return respond(
+            e.status,
+            &json!({ "__type": e.code, "message": e.message }),
+            request_id,
+            Some(e.code),
+        );
+    };
     let result = tokio::task::spawn_blocking(move || {
         let input = serde_json::from_slice::<Value>(if body.is_empty() { b"{}" } else { &body })
             .map_err(|_| serialization("The request body is not JSON."))?;
