@@ -34,12 +34,19 @@ pub enum Pattern {
     Json(Expr),
 }
 
-/// Plain terms: every `required` one, none of the `excluded`, and one of `any` (if given).
+/// Plain terms, in groups: an event matches when one group matches. `?` starts a group,
+/// so `?ERROR MainThread ?WARN Deadlock` is (ERROR and MainThread) or (WARN and Deadlock);
+/// without `?` there is one group.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Terms {
+    pub groups: Vec<TermGroup>,
+}
+
+/// Every `required` term and none of the `excluded`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TermGroup {
     pub required: Vec<String>,
     pub excluded: Vec<String>,
-    pub any: Vec<String>,
 }
 
 /// A space-delimited pattern: one slot per field of the event.
@@ -132,14 +139,16 @@ impl Pattern {
 
 impl Terms {
     fn matches(&self, message: &str) -> bool {
-        self.required.iter().all(|t| message.contains(t.as_str()))
-            && !self.excluded.iter().any(|t| message.contains(t.as_str()))
-            && (self.any.is_empty() || self.any.iter().any(|t| message.contains(t.as_str())))
+        self.groups.iter().any(|g| {
+            g.required.iter().all(|t| message.contains(t.as_str()))
+                && !g.excluded.iter().any(|t| message.contains(t.as_str()))
+        })
     }
 }
 
 fn parse_terms(text: &str) -> Result<Terms, PatternError> {
     let mut terms = Terms::default();
+    let mut group = TermGroup::default();
     let mut chars = text.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
@@ -176,11 +185,17 @@ fn parse_terms(text: &str) -> Result<Terms, PatternError> {
             return Err(PatternError("The filter pattern has an empty term.".into()));
         }
         match kind {
-            '-' => terms.excluded.push(term),
-            '?' => terms.any.push(term),
-            _ => terms.required.push(term),
+            '-' => group.excluded.push(term),
+            '?' => {
+                if group != TermGroup::default() {
+                    terms.groups.push(std::mem::take(&mut group));
+                }
+                group.required.push(term);
+            }
+            _ => group.required.push(term),
         }
     }
+    terms.groups.push(group);
     Ok(terms)
 }
 
@@ -643,6 +658,12 @@ mod tests {
         assert!(!m("ERROR -retry", "ERROR retry"));
         assert!(m("?ERROR ?WARN", "WARN low"));
         assert!(!m("?ERROR ?WARN", "INFO ok"));
+        let groups = "?ERROR MainThread ?WARN Deadlock";
+        assert!(m(groups, "ERROR in MainThread"));
+        assert!(m(groups, "WARN Deadlock found"));
+        assert!(!m(groups, "ERROR Deadlock"));
+        assert!(m("?ERROR -retry ?WARN", "WARN retry"));
+        assert!(!m("?ERROR -retry ?WARN", "ERROR retry"));
         assert!(Pattern::parse("\"open").is_err());
         assert!(Pattern::parse("-").is_err());
     }
