@@ -7,8 +7,7 @@ from botocore.exceptions import ClientError
 
 # (service, call, kwargs, code the SDK reports, HTTP status)
 CASES = [
-    ("logs", "describe_log_groups", {}, "UnknownOperationException", 400),  # JSON 1.1
-    ("kms", "list_keys", {}, "UnknownOperationException", 400),  # JSON 1.1 too
+    ("kms", "list_keys", {}, "UnknownOperationException", 400),  # JSON 1.1
     ("sqs", "list_queues", {}, "UnknownOperationException", 400),  # JSON 1.0
     ("iam", "list_roles", {}, "InvalidAction", 400),  # query
     ("sns", "list_topics", {}, "InvalidAction", 400),

@@ -29,6 +29,8 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct Api {
     pub control: Arc<Control>,
     pub credentials: Credentials,
+    /// CloudWatch Logs (`DATA_DIR/logs`); `None`: the service is not offered.
+    pub logs: Option<Arc<fort_logs::Logs>>,
 }
 
 /// What runs beside the API and answers on the same endpoint: the mapping service
@@ -52,14 +54,19 @@ pub fn router(api: Arc<Api>) -> Router {
 /// (200 once change N is applied on every affected host, 504 on timeout).
 pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
     let for_metrics = sidecar.clone();
+    let logs_metrics = api.logs.clone();
     Router::new()
         .route(
             "/metrics",
             get(move || {
                 let sidecar = for_metrics.clone();
+                let logs = logs_metrics.clone();
                 async move {
                     let mut out = String::new();
                     crate::metrics::API.render(&mut out);
+                    if let Some(l) = logs {
+                        l.render_metrics(&mut out);
+                    }
                     if let Some(s) = sidecar {
                         s.metrics(&mut out);
                     }
@@ -98,11 +105,12 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+    let max_body = crate::logs::max_body(&parts.headers).unwrap_or(MAX_BODY);
+    let Ok(body) = to_bytes(body, max_body).await else {
         return error_response(
             &ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
-                format!("Request bodies are limited to {MAX_BODY} bytes."),
+                format!("Request bodies are limited to {max_body} bytes."),
             ),
             &request_id,
         );
@@ -129,6 +137,21 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     };
     if verified.service == "ssm" && parts.headers.contains_key("x-amz-target") {
         return crate::ssm::handle(&verified.region, &parts.headers, &body, &request_id);
+    }
+    if verified.service == "logs"
+        && parts.headers.contains_key("x-amz-target")
+        && let Some(logs) = &api.logs
+    {
+        let (account, region) = (verified.account_id.clone(), verified.region.clone());
+        return crate::logs::handle(
+            logs.clone(),
+            account,
+            region,
+            &parts.headers,
+            body,
+            &request_id,
+        )
+        .await;
     }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);

@@ -470,9 +470,12 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let control = Control::open(store, config)
         .await
         .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+    let logs = fort_logs::Logs::open(&args.data_dir.join("logs"))
+        .map_err(|e| anyhow::anyhow!("opening the logs store: {e}"))?;
     let api = Arc::new(fort_ec2_api::Api {
         control,
         credentials: credentials.clone(),
+        logs: Some(logs),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
