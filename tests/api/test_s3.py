@@ -244,6 +244,37 @@ def test_aws_cli_s3_commands(fort, tmp_path):
     assert missing.returncode != 0 and "NoSuchBucket" in missing.stderr
 
 
+def test_multipart_uploads(fort, s3, bucket, tmp_path):
+    """What `aws s3 cp` and boto3's transfer manager do above 8 MiB: multipart up, ranged GETs down."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(21 * 1024 * 1024))
+    aws(fort, "s3", "cp", str(big), f"s3://{bucket}/mp/big.bin")
+    head = s3.head_object(Bucket=bucket, Key="mp/big.bin")
+    assert head["ContentLength"] == 21 * 1024 * 1024 and head["ETag"].endswith('-3"')
+    down = tmp_path / "down.bin"
+    aws(fort, "s3", "cp", f"s3://{bucket}/mp/big.bin", str(down))
+    assert down.read_bytes() == big.read_bytes()
+    s3.download_file(bucket, "mp/big.bin", str(tmp_path / "boto.bin"))
+    assert (tmp_path / "boto.bin").read_bytes() == big.read_bytes()
+    # by hand: errors S3 gives
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp/manual")["UploadId"]
+    e1 = s3.upload_part(Bucket=bucket, Key="mp/manual", UploadId=up, PartNumber=1, Body=b"a" * 10)["ETag"]
+    e2 = s3.upload_part(Bucket=bucket, Key="mp/manual", UploadId=up, PartNumber=2, Body=b"b")["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": e1}, {"PartNumber": 2, "ETag": e2}]}
+    assert error_code(s3.complete_multipart_upload, Bucket=bucket, Key="mp/manual", UploadId=up,
+                      MultipartUpload=parts) == "EntityTooSmall"
+    assert error_code(s3.complete_multipart_upload, Bucket=bucket, Key="mp/manual", UploadId=up,
+                      MultipartUpload={"Parts": [{"PartNumber": 3, "ETag": e1}]}) == "InvalidPart"
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp/manual", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 2, "ETag": e2}]})
+    assert s3.get_object(Bucket=bucket, Key="mp/manual")["Body"].read() == b"b"
+    assert error_code(s3.abort_multipart_upload, Bucket=bucket, Key="mp/manual", UploadId=up) == "NoSuchUpload"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp/aborted")["UploadId"]
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp/aborted", UploadId=up)
+    assert error_code(s3.upload_part, Bucket=bucket, Key="mp/aborted", UploadId=up, PartNumber=1,
+                      Body=b"x") == "NoSuchUpload"
+
+
 def test_metrics_count_s3_writes(fort, s3, bucket):
     s3.put_object(Bucket=bucket, Key="m", Body=b"12345")
     text = urllib3.PoolManager().request("GET", f"{fort.endpoint}/metrics").data.decode()

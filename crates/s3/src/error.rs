@@ -25,6 +25,18 @@ pub enum S3Error {
     BucketNotEmpty(String),
     #[error("Access Denied")]
     AccessDenied,
+    #[error(
+        "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
+    )]
+    NoSuchUpload,
+    #[error(
+        "One or more of the specified parts could not be found. The part might not have been uploaded, or the specified entity tag might not have matched the part's entity tag."
+    )]
+    InvalidPart,
+    #[error("The list of parts was not in ascending order. Parts must be ordered by part number.")]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed object size.")]
+    EntityTooSmall,
     #[error("Your key is too long")]
     KeyTooLong,
     #[error("{0}")]
@@ -90,6 +102,10 @@ impl S3Error {
             S3Error::InvalidBucketName(_) => "InvalidBucketName",
             S3Error::BucketNotEmpty(_) => "BucketNotEmpty",
             S3Error::AccessDenied => "AccessDenied",
+            S3Error::NoSuchUpload => "NoSuchUpload",
+            S3Error::InvalidPart => "InvalidPart",
+            S3Error::InvalidPartOrder => "InvalidPartOrder",
+            S3Error::EntityTooSmall => "EntityTooSmall",
             S3Error::KeyTooLong => "KeyTooLongError",
             S3Error::InvalidArgument(_) => "InvalidArgument",
             S3Error::MetadataTooLarge => "MetadataTooLarge",
@@ -118,7 +134,7 @@ impl S3Error {
     /// The HTTP status S3 answers the error with.
     pub fn status(&self) -> u16 {
         match self {
-            S3Error::NoSuchBucket(_) | S3Error::NoSuchKey(_) => 404,
+            S3Error::NoSuchBucket(_) | S3Error::NoSuchKey(_) | S3Error::NoSuchUpload => 404,
             S3Error::BucketAlreadyOwnedByYou(_)
             | S3Error::BucketAlreadyExists(_)
             | S3Error::BucketNotEmpty(_) => 409,
@@ -136,6 +152,9 @@ impl S3Error {
             | S3Error::KeyTooLong
             | S3Error::InvalidArgument(_)
             | S3Error::MetadataTooLarge
+            | S3Error::InvalidPart
+            | S3Error::InvalidPartOrder
+            | S3Error::EntityTooSmall
             | S3Error::MalformedXml
             | S3Error::BadDigest
             | S3Error::InvalidDigest

@@ -209,8 +209,8 @@ impl Query {
 
 /// Sub-resources Fort does not serve, with the operation each names (for the 501 text).
 const UNSERVED: &[(&str, &str)] = &[
-    ("uploads", "multipart uploads"),
-    ("uploadId", "multipart uploads"),
+    ("uploads", "ListMultipartUploads"),
+    ("uploadId", "ListParts"),
     ("acl", "ACLs"),
     ("policy", "bucket policies"),
     ("policyStatus", "bucket policies"),
@@ -326,10 +326,35 @@ pub fn dispatch(
             _ => ("unknown", Err(S3Error::MethodNotAllowed)),
         };
     };
+    let h = &parts.headers;
+    if let Some(id) = q.get("uploadId") {
+        let multipart = match *m {
+            Method::PUT if h.contains_key("x-amz-copy-source") => None,
+            Method::PUT => Some(("UploadPart", upload_part(s3, &bucket, &key, id, &q, h, body, caller))),
+            Method::POST => Some((
+                "CompleteMultipartUpload",
+                complete_upload(s3, &bucket, &key, id, body, caller),
+            )),
+            Method::DELETE => Some((
+                "AbortMultipartUpload",
+                s3.abort_upload(&bucket, &key, id, caller)
+                    .map(|()| empty(StatusCode::NO_CONTENT)),
+            )),
+            _ => None,
+        };
+        if let Some(answer) = multipart {
+            return answer;
+        }
+    }
+    if *m == Method::POST && q.has("uploads") {
+        return (
+            "CreateMultipartUpload",
+            create_upload(s3, &bucket, &key, h, caller),
+        );
+    }
     if let Err(e) = unserved(&q) {
         return ("unknown", Err(e));
     }
-    let h = &parts.headers;
     match *m {
         Method::PUT if h.contains_key("x-amz-copy-source") => (
             "CopyObject",
@@ -635,22 +660,16 @@ fn attrs_from(h: &HeaderMap) -> ObjectAttrs {
     }
 }
 
-fn put_object(
-    s3: &S3,
-    bucket: &str,
-    key: &str,
-    h: &HeaderMap,
-    body: &[u8],
-    caller: Caller<'_>,
-) -> Result<Response, S3Error> {
+/// The object bytes of a PutObject or UploadPart: aws-chunked framing removed, the
+/// Content-MD5 (if any) checked.
+fn payload<'a>(h: &HeaderMap, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, S3Error> {
     let chunked = header_str(h, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
         || header_str(h, "content-encoding").is_some_and(|v| {
             v.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
         });
-    let decoded;
     let body = if chunked {
-        decoded = chunked::decode(body, store::MAX_OBJECT_BYTES).map_err(|e| match e {
+        let decoded = chunked::decode(body, store::MAX_OBJECT_BYTES).map_err(|e| match e {
             chunked::ChunkError::TooLarge => S3Error::EntityTooLarge,
             e @ chunked::ChunkError::Malformed(_) => S3Error::InvalidRequest(e.to_string()),
         })?;
@@ -659,9 +678,9 @@ fn put_object(
         {
             return Err(S3Error::IncompleteBody);
         }
-        &decoded[..]
+        std::borrow::Cow::Owned(decoded)
     } else {
-        body
+        std::borrow::Cow::Borrowed(body)
     };
     if let Some(md5) = header_str(h, "content-md5") {
         let want = base64::engine::general_purpose::STANDARD
@@ -669,16 +688,128 @@ fn put_object(
             .ok()
             .filter(|d| d.len() == 16)
             .ok_or(S3Error::InvalidDigest)?;
-        if hex::encode(want) != store::etag_of(body) {
+        if hex::encode(want) != store::etag_of(&body) {
             return Err(S3Error::BadDigest);
         }
     }
-    let meta = s3.put(bucket, key, body, attrs_from(h), caller)?;
+    Ok(body)
+}
+
+fn etag_header(etag: &str) -> Response {
     let mut resp = empty(StatusCode::OK);
-    if let Ok(v) = HeaderValue::from_str(&meta.quoted_etag()) {
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{etag}\"")) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    Ok(resp)
+    resp
+}
+
+fn put_object(
+    s3: &S3,
+    bucket: &str,
+    key: &str,
+    h: &HeaderMap,
+    body: &[u8],
+    caller: Caller<'_>,
+) -> Result<Response, S3Error> {
+    let body = payload(h, body)?;
+    let meta = s3.put(bucket, key, &body, attrs_from(h), caller)?;
+    Ok(etag_header(&meta.etag))
+}
+
+fn create_upload(
+    s3: &S3,
+    bucket: &str,
+    key: &str,
+    h: &HeaderMap,
+    caller: Caller<'_>,
+) -> Result<Response, S3Error> {
+    let id = s3.create_upload(bucket, key, attrs_from(h), caller)?;
+    Ok(xml_ok(format!(
+        "<InitiateMultipartUploadResult xmlns=\"{XMLNS}\"><Bucket>{}</Bucket><Key>{}</Key><UploadId>{id}</UploadId></InitiateMultipartUploadResult>",
+        escape(bucket),
+        escape(key)
+    )))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn upload_part(
+    s3: &S3,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    q: &Query,
+    h: &HeaderMap,
+    body: &[u8],
+    caller: Caller<'_>,
+) -> Result<Response, S3Error> {
+    let n = q
+        .get("partNumber")
+        .and_then(|n| n.parse::<u32>().ok())
+        .ok_or_else(|| {
+            S3Error::InvalidArgument(
+                "Part number must be an integer between 1 and 10000, inclusive".into(),
+            )
+        })?;
+    let body = payload(h, body)?;
+    let etag = s3.upload_part(bucket, key, id, n, &body, caller)?;
+    Ok(etag_header(&etag))
+}
+
+/// The parts a CompleteMultipartUpload body lists: (number, ETag).
+pub fn parse_complete(body: &[u8]) -> Result<Vec<(u32, String)>, S3Error> {
+    // each <Part> gives a PartNumber and an ETag, in either order: a field seen twice
+    // starts the next part
+    let mut parts = Vec::new();
+    let (mut number, mut etag): (Option<u32>, Option<String>) = (None, None);
+    for (path, text) in leaves(body)? {
+        match path.as_str() {
+            "CompleteMultipartUpload/Part/PartNumber" => {
+                if number.is_some() {
+                    parts.push((number.take(), etag.take()));
+                }
+                number = Some(text.trim().parse().map_err(|_| S3Error::MalformedXml)?);
+            }
+            "CompleteMultipartUpload/Part/ETag" => {
+                if etag.is_some() {
+                    parts.push((number.take(), etag.take()));
+                }
+                etag = Some(text);
+            }
+            p if p.starts_with("CompleteMultipartUpload/Part/") => {}
+            _ => return Err(S3Error::MalformedXml),
+        }
+    }
+    parts.push((number, etag));
+    if parts.len() > store::MAX_PARTS as usize {
+        return Err(S3Error::MalformedXml);
+    }
+    parts
+        .into_iter()
+        .map(|p| match p {
+            (Some(n), Some(e)) => Ok((n, e)),
+            _ => Err(S3Error::MalformedXml),
+        })
+        .collect()
+}
+
+fn complete_upload(
+    s3: &S3,
+    bucket: &str,
+    key: &str,
+    id: &str,
+    body: &[u8],
+    caller: Caller<'_>,
+) -> Result<Response, S3Error> {
+    let parts = parse_complete(body)?;
+    let meta = s3.complete_upload(bucket, key, id, &parts, caller)?;
+    Ok(xml_ok(format!(
+        "<CompleteMultipartUploadResult xmlns=\"{XMLNS}\"><Location>/{}/{}</Location><Bucket>{}</Bucket><Key>{}</Key><ETag>&quot;{}&quot;</ETag></CompleteMultipartUploadResult>",
+        escape(bucket),
+        escape(&utf8_percent_encode(key, URL_ENCODE).to_string()),
+        escape(bucket),
+        escape(key),
+        meta.etag
+    )))
 }
 
 fn copy_object(
@@ -714,9 +845,8 @@ fn copy_object(
             "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.".into(),
         ));
     }
-    let (src, body, _) = s3.get(src_bucket, src_key, None, caller)?;
-    let attrs = if replace { attrs_from(h) } else { src.attrs };
-    let meta = s3.put(bucket, key, &body, attrs, caller)?;
+    let attrs = replace.then(|| attrs_from(h));
+    let meta = s3.copy((src_bucket, src_key), (bucket, key), attrs, caller)?;
     Ok(xml_ok(format!(
         "<CopyObjectResult xmlns=\"{XMLNS}\"><LastModified>{}</LastModified><ETag>&quot;{}&quot;</ETag></CopyObjectResult>",
         iso8601(meta.last_modified_ms),
@@ -859,13 +989,16 @@ fn get_object(
     if let Some(resp) = preconditions(h, &meta)? {
         return Ok(resp);
     }
-    let (meta, body, span) = s3.get(bucket, key, range, caller)?;
+    let reader = s3.open_range(bucket, key, range, caller)?;
+    let (meta, span, len) = (reader.meta.clone(), reader.span, reader.len);
     let status = if span.is_some() {
         StatusCode::PARTIAL_CONTENT
     } else {
         StatusCode::OK
     };
-    let mut resp = (status, Body::from(body)).into_response();
+    let mut resp = (status, stream_body(reader.file, len)).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     object_headers(&mut resp, &meta);
     if let Some((a, b)) = span
         && let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{}", meta.size))
@@ -873,6 +1006,39 @@ fn get_object(
         resp.headers_mut().insert(header::CONTENT_RANGE, v);
     }
     Ok(resp)
+}
+
+/// Streams `len` bytes of `file` in chunks read off the async runtime: objects may be
+/// larger than Fort wants to hold in memory.
+fn stream_body(file: std::fs::File, len: u64) -> Body {
+    const CHUNK: u64 = 1 << 20;
+    let stream = futures::stream::unfold((Some(file), len), |(file, left)| async move {
+        let file = file?;
+        if left == 0 {
+            return None;
+        }
+        let want = left.min(CHUNK);
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut file = file;
+            let mut buf = Vec::with_capacity(usize::try_from(want).unwrap_or(0));
+            let n = (&mut file).take(want).read_to_end(&mut buf)?;
+            if n == 0 {
+                return Err(std::io::Error::other("object file is short"));
+            }
+            Ok((file, buf))
+        })
+        .await;
+        match read {
+            Ok(Ok((file, buf))) => {
+                let n = buf.len() as u64;
+                Some((Ok(bytes::Bytes::from(buf)), (Some(file), left - n)))
+            }
+            Ok(Err(e)) => Some((Err(e), (None, 0))),
+            Err(e) => Some((Err(std::io::Error::other(e)), (None, 0))),
+        }
+    });
+    Body::from_stream(stream)
 }
 
 fn delete_object(s3: &S3, bucket: &str, key: &str, caller: Caller<'_>) -> Result<Response, S3Error> {
@@ -967,6 +1133,23 @@ mod tests {
         assert_eq!(parse_range("bytes=0-1,3-4"), None);
         assert_eq!(parse_range("items=0-1"), None);
         assert_eq!(parse_range("bytes=-"), None);
+    }
+
+    #[test]
+    fn complete_bodies() {
+        let parts = parse_complete(
+            b"<CompleteMultipartUpload><Part><ETag>\"aa\"</ETag><PartNumber>1</PartNumber></Part><Part><PartNumber>2</PartNumber><ETag>bb</ETag><ChecksumCRC32>x</ChecksumCRC32></Part></CompleteMultipartUpload>",
+        )
+        .unwrap();
+        assert_eq!(parts, [(1, "\"aa\"".to_owned()), (2, "bb".to_owned())]);
+        for bad in [
+            &b"<CompleteMultipartUpload></CompleteMultipartUpload>"[..],
+            b"<CompleteMultipartUpload><Part><PartNumber>1</PartNumber></Part></CompleteMultipartUpload>",
+            b"<CompleteMultipartUpload><Part><PartNumber>x</PartNumber><ETag>a</ETag></Part></CompleteMultipartUpload>",
+            b"<Other/>",
+        ] {
+            assert_eq!(parse_complete(bad), Err(S3Error::MalformedXml));
+        }
     }
 
     #[test]

@@ -32,6 +32,9 @@ use crate::list::{self, Entry};
 use crate::metrics::METRICS;
 use crate::names::{check_bucket_name, check_key};
 
+mod multipart;
+pub use multipart::{MAX_MULTIPART_OBJECT_BYTES, MAX_PARTS, MIN_PART_BYTES};
+
 /// The largest object a single PutObject stores (S3 allows 5 GiB; Fort holds a request
 /// body in memory, so it stops well below).
 pub const MAX_OBJECT_BYTES: usize = 256 << 20;
@@ -150,6 +153,16 @@ impl ByteRange {
     }
 }
 
+/// An object being read: its metadata, and its file positioned at the first byte to send.
+pub struct ObjectReader {
+    pub meta: ObjectMeta,
+    pub file: File,
+    /// Bytes to send from `file`.
+    pub len: u64,
+    /// The inclusive range served, for a ranged read.
+    pub span: Option<(u64, u64)>,
+}
+
 struct Bucket {
     meta: BucketMeta,
     objects: BTreeMap<String, Summary>,
@@ -159,6 +172,8 @@ struct Bucket {
 pub struct S3 {
     root: PathBuf,
     buckets: RwLock<BTreeMap<String, Bucket>>,
+    /// Multipart uploads in progress, by upload id.
+    uploads: std::sync::Mutex<BTreeMap<String, multipart::Upload>>,
 }
 
 /// The hex SHA-256 of a key: its file name.
@@ -236,6 +251,7 @@ impl S3 {
         Ok(S3 {
             root: root.to_owned(),
             buckets: RwLock::new(buckets),
+            uploads: std::sync::Mutex::new(multipart::load(root)),
         })
     }
 
@@ -358,6 +374,8 @@ impl S3 {
         if let Err(e) = fs::remove_dir_all(&dir) {
             tracing::warn!(bucket = name, error = %e, "bucket directory left behind");
         }
+        drop(buckets);
+        self.drop_uploads_of(name);
         Ok(())
     }
 
@@ -387,12 +405,53 @@ impl S3 {
             last_modified_ms: now_ms(),
             attrs,
         };
-        let json = serde_json::to_vec(&meta).map_err(|e| S3Error::Internal(e.to_string()))?;
+        let tmp = self.write_object_tmp(&meta, |f| f.write_all(body))?;
+        self.commit(tmp, bucket, meta, caller)
+    }
+
+    /// Writes an object file (header, then what `body` writes) to `.tmp`, synced.
+    fn write_object_tmp(
+        &self,
+        meta: &ObjectMeta,
+        body: impl FnOnce(&mut File) -> std::io::Result<()>,
+    ) -> Result<PathBuf, S3Error> {
+        let json = serde_json::to_vec(meta).map_err(|e| S3Error::Internal(e.to_string()))?;
         let len = u32::try_from(json.len())
             .ok()
             .filter(|l| *l <= MAX_HEADER_BYTES)
             .ok_or(S3Error::MetadataTooLarge)?;
-        let tmp = self.write_tmp(&[MAGIC, &len.to_be_bytes(), &json, body])?;
+        let path = self
+            .root
+            .join(TMP_DIR)
+            .join(uuid::Uuid::new_v4().to_string());
+        let result = (|| {
+            let mut f = File::create(&path)?;
+            f.write_all(MAGIC)?;
+            f.write_all(&len.to_be_bytes())?;
+            f.write_all(&json)?;
+            body(&mut f)?;
+            f.sync_data()?;
+            let written = f.metadata()?.len();
+            if written != 12 + u64::from(len) + meta.size {
+                return Err(std::io::Error::other("object body changed while copied"));
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&path);
+            return Err(S3Error::io("writing the object", &e));
+        }
+        Ok(path)
+    }
+
+    /// Renames a written object file into its bucket and indexes it.
+    fn commit(
+        &self,
+        tmp: PathBuf,
+        bucket: &str,
+        meta: ObjectMeta,
+        caller: Caller<'_>,
+    ) -> Result<ObjectMeta, S3Error> {
         let mut buckets = self.write();
         let b = match authorize_mut(&mut buckets, bucket, caller) {
             Ok(b) => b,
@@ -401,12 +460,12 @@ impl S3 {
                 return Err(e);
             }
         };
-        if let Err(e) = fs::rename(&tmp, self.object_path(bucket, key)) {
+        if let Err(e) = fs::rename(&tmp, self.object_path(bucket, &meta.key)) {
             let _ = fs::remove_file(&tmp);
             return Err(S3Error::io("storing the object", &e));
         }
         b.objects.insert(
-            key.to_owned(),
+            meta.key.clone(),
             Summary {
                 etag: meta.etag.clone(),
                 size: meta.size,
@@ -415,6 +474,28 @@ impl S3 {
         );
         METRICS.object_written(meta.size);
         Ok(meta)
+    }
+
+    /// Copies an object (server side, streamed), with its own headers or `attrs`.
+    pub fn copy(
+        &self,
+        (src_bucket, src_key): (&str, &str),
+        (bucket, key): (&str, &str),
+        attrs: Option<ObjectAttrs>,
+        caller: Caller<'_>,
+    ) -> Result<ObjectMeta, S3Error> {
+        check_key(key)?;
+        authorize(&self.read(), bucket, caller)?;
+        let (src, mut file) = self.open_object(src_bucket, src_key, caller)?;
+        let meta = ObjectMeta {
+            key: key.to_owned(),
+            etag: src.etag,
+            size: src.size,
+            last_modified_ms: now_ms(),
+            attrs: attrs.unwrap_or(src.attrs),
+        };
+        let tmp = self.write_object_tmp(&meta, |f| std::io::copy(&mut file, f).map(|_| ()))?;
+        self.commit(tmp, bucket, meta, caller)
     }
 
     /// Fort's own writer (flow-log delivery): stores `body` under `key` in `bucket`,
@@ -448,22 +529,44 @@ impl S3 {
         range: Option<ByteRange>,
         caller: Caller<'_>,
     ) -> Result<(ObjectMeta, Vec<u8>, Option<(u64, u64)>), S3Error> {
+        let reader = self.open_range(bucket, key, range, caller)?;
+        let mut body = Vec::with_capacity(usize::try_from(reader.len).unwrap_or(0));
+        let ObjectReader {
+            meta,
+            file,
+            len,
+            span,
+        } = reader;
+        match file.take(len).read_to_end(&mut body) {
+            Ok(n) if n as u64 == len => Ok((meta, body, span)),
+            Ok(_) => Err(S3Error::Internal("object file is short".into())),
+            Err(e) => Err(S3Error::io("reading the object", &e)),
+        }
+    }
+
+    /// An object opened for reading `range` (all of it if None): the caller streams
+    /// `len` bytes from `file`.
+    pub fn open_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+        caller: Caller<'_>,
+    ) -> Result<ObjectReader, S3Error> {
         let (meta, mut file) = self.open_object(bucket, key, caller)?;
         let span = match range {
             None => None,
             Some(r) => Some(r.resolve(meta.size).ok_or(S3Error::InvalidRange)?),
         };
         let (first, len) = span.map_or((0, meta.size), |(a, b)| (a, b - a + 1));
-        let mut body = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        let read = (|| {
-            file.seek(SeekFrom::Current(i64::try_from(first).unwrap_or(i64::MAX)))?;
-            file.take(len).read_to_end(&mut body)
-        })();
-        match read {
-            Ok(n) if n as u64 == len => Ok((meta, body, span)),
-            Ok(_) => Err(S3Error::Internal("object file is short".into())),
-            Err(e) => Err(S3Error::io("reading the object", &e)),
-        }
+        file.seek(SeekFrom::Current(i64::try_from(first).unwrap_or(i64::MAX)))
+            .map_err(|e| S3Error::io("reading the object", &e))?;
+        Ok(ObjectReader {
+            meta,
+            file,
+            len,
+            span,
+        })
     }
 
     /// The object's metadata and its file, positioned at the start of the body.
@@ -612,14 +715,14 @@ fn read_header(file: &mut File) -> Result<(ObjectMeta, u64), String> {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, S3) {
+    pub(super) fn store() -> (tempfile::TempDir, S3) {
         let dir = tempfile::tempdir().unwrap();
         let s3 = S3::open(&dir.path().join("s3")).unwrap();
         (dir, s3)
     }
 
-    const A: Caller<'static> = Caller::Account("111111111111");
-    const B: Caller<'static> = Caller::Account("222222222222");
+    pub(super) const A: Caller<'static> = Caller::Account("111111111111");
+    pub(super) const B: Caller<'static> = Caller::Account("222222222222");
 
     #[test]
     fn etag_is_md5_hex() {
