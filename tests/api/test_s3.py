@@ -194,6 +194,42 @@ def test_presigned_get(fort, s3, bucket):
     assert r.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in r.data
 
 
+def signed_request(fort, method, path, body, headers):
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    req = AWSRequest(method=method, url=fort.endpoint + path, data=body, headers=headers)
+    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
+    p = req.prepare()
+    return urllib3.PoolManager().request(method, p.url, body=body, headers=dict(p.headers), retries=False)
+
+
+def test_aws_chunked_uploads(fort, s3, bucket):
+    """What SDKs send with a trailing checksum or per-chunk signatures: the framing is removed."""
+    payload = os.urandom(70_000)
+    chunks = b"".join(b"%x\r\n" % len(c) + c + b"\r\n" for c in (payload[:65536], payload[65536:]))
+    body = chunks + b"0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+    r = signed_request(fort, "PUT", f"/{bucket}/chunked", body, {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": str(len(payload)), "x-amz-trailer": "x-amz-checksum-crc32"})
+    assert r.status == 200, r.data
+    got = s3.get_object(Bucket=bucket, Key="chunked")
+    assert got["Body"].read() == payload and "ContentEncoding" not in got
+    r = signed_request(fort, "PUT", f"/{bucket}/bad", b"zz\r\nnot chunked", {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked"})
+    assert r.status == 400 and b"<Code>InvalidRequest</Code>" in r.data
+    r = signed_request(fort, "PUT", f"/{bucket}/short", body, {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "Content-Encoding": "aws-chunked",
+        "x-amz-decoded-content-length": "5"})
+    assert r.status == 400 and error_code(s3.head_object, Bucket=bucket, Key="short") == "404"
+
+
+def test_virtual_hosted_style_on_localhost(fort, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="v/h", Body=b"virtual")
+    r = signed_request(fort, "GET", "/v/h", b"", {"Host": f"{bucket}.localhost:{fort.port}"})
+    assert r.status == 200 and r.data == b"virtual"
+
+
 def test_bad_signature_is_refused_in_s3_terms(fort):
     bad = fort.client("s3", secret_key="not-the-secret-key-000000000000000000000")
     assert error_code(bad.list_buckets) == "SignatureDoesNotMatch"

@@ -11,9 +11,7 @@ pub enum S3Error {
     NoSuchBucket(String),
     #[error("The specified key does not exist.")]
     NoSuchKey(String),
-    #[error(
-        "Your previous request to create the named bucket succeeded and you already own it."
-    )]
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou(String),
     #[error(
         "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again."
@@ -57,7 +55,7 @@ pub enum S3Error {
     InvalidDigest,
     #[error("Your proposed upload exceeds the maximum allowed size")]
     EntityTooLarge,
-    #[error("You must provide the Content-Length HTTP header.")]
+    #[error("You did not provide the number of bytes specified by the Content-Length HTTP header.")]
     IncompleteBody,
     #[error("The specified location-constraint is not valid")]
     InvalidLocationConstraint,
@@ -144,7 +142,6 @@ impl S3Error {
             | S3Error::RequestTimeTooSkewed(_) => 403,
             S3Error::InvalidRange => 416,
             S3Error::PreconditionFailed => 412,
-            S3Error::IncompleteBody => 411,
             S3Error::NotImplemented(_) => 501,
             S3Error::MethodNotAllowed => 405,
             S3Error::Internal(_) => 500,
@@ -159,6 +156,7 @@ impl S3Error {
             | S3Error::BadDigest
             | S3Error::InvalidDigest
             | S3Error::EntityTooLarge
+            | S3Error::IncompleteBody
             | S3Error::InvalidLocationConstraint
             | S3Error::IllegalLocationConstraint
             | S3Error::InvalidRequest(_)
@@ -224,9 +222,6 @@ mod tests {
             S3Error::from(&VerifyError::SignatureMismatch).code(),
             "SignatureDoesNotMatch"
         );
-        assert_eq!(
-            S3Error::from(&VerifyError::UnknownAccessKey).status(),
-            403
-        );
+        assert_eq!(S3Error::from(&VerifyError::UnknownAccessKey).status(), 403);
     }
 }

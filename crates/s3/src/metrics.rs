@@ -59,7 +59,9 @@ impl S3Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
-        out.push_str("# HELP fort_s3_requests_total S3 API requests by operation and result code.\n");
+        out.push_str(
+            "# HELP fort_s3_requests_total S3 API requests by operation and result code.\n",
+        );
         out.push_str("# TYPE fort_s3_requests_total counter\n");
         let map = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         for ((op, code), n) in map.iter() {

@@ -34,8 +34,7 @@ pub fn check_bucket_name(name: &str) -> Result<(), S3Error> {
     }
     const PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
     const SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
-    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s))
-    {
+    if PREFIXES.iter().any(|p| name.starts_with(p)) || SUFFIXES.iter().any(|s| name.ends_with(s)) {
         return invalid();
     }
     Ok(())
@@ -61,7 +60,13 @@ mod tests {
 
     #[test]
     fn bucket_names() {
-        for ok in ["abc", "my-bucket", "logs.example.com", "a1b2c3", &"a".repeat(63)] {
+        for ok in [
+            "abc",
+            "my-bucket",
+            "logs.example.com",
+            "a1b2c3",
+            &"a".repeat(63),
+        ] {
             assert!(check_bucket_name(ok).is_ok(), "{ok}");
         }
         for bad in [

@@ -330,7 +330,10 @@ pub fn dispatch(
     if let Some(id) = q.get("uploadId") {
         let multipart = match *m {
             Method::PUT if h.contains_key("x-amz-copy-source") => None,
-            Method::PUT => Some(("UploadPart", upload_part(s3, &bucket, &key, id, &q, h, body, caller))),
+            Method::PUT => Some((
+                "UploadPart",
+                upload_part(s3, &bucket, &key, id, &q, h, body, caller),
+            )),
             Method::POST => Some((
                 "CompleteMultipartUpload",
                 complete_upload(s3, &bucket, &key, id, body, caller),
@@ -356,10 +359,9 @@ pub fn dispatch(
         return ("unknown", Err(e));
     }
     match *m {
-        Method::PUT if h.contains_key("x-amz-copy-source") => (
-            "CopyObject",
-            copy_object(s3, &bucket, &key, h, caller),
-        ),
+        Method::PUT if h.contains_key("x-amz-copy-source") => {
+            ("CopyObject", copy_object(s3, &bucket, &key, h, caller))
+        }
         Method::PUT => ("PutObject", put_object(s3, &bucket, &key, h, body, caller)),
         Method::GET => ("GetObject", get_object(s3, &bucket, &key, h, false, caller)),
         Method::HEAD => ("HeadObject", get_object(s3, &bucket, &key, h, true, caller)),
@@ -370,7 +372,9 @@ pub fn dispatch(
 
 /// The canonical user id S3 shows for an account: 64 hex digits, stable.
 fn canonical_id(account: &str) -> String {
-    hex::encode(Sha256::digest(format!("fort-canonical-user:{account}").as_bytes()))
+    hex::encode(Sha256::digest(
+        format!("fort-canonical-user:{account}").as_bytes(),
+    ))
 }
 
 fn owner_xml(account: &str) -> String {
@@ -579,10 +583,7 @@ fn list_objects(
             listing.objects.len() + listing.common_prefixes.len()
         ));
     }
-    out.push_str(&format!(
-        "<IsTruncated>{}</IsTruncated>",
-        listing.truncated
-    ));
+    out.push_str(&format!("<IsTruncated>{}</IsTruncated>", listing.truncated));
     if v2 {
         if let Some(t) = token {
             out.push_str(&format!(
@@ -663,7 +664,8 @@ fn attrs_from(h: &HeaderMap) -> ObjectAttrs {
 /// The object bytes of a PutObject or UploadPart: aws-chunked framing removed, the
 /// Content-MD5 (if any) checked.
 fn payload<'a>(h: &HeaderMap, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, S3Error> {
-    let chunked = header_str(h, "x-amz-content-sha256").is_some_and(|v| v.starts_with("STREAMING-"))
+    let chunked = header_str(h, "x-amz-content-sha256")
+        .is_some_and(|v| v.starts_with("STREAMING-"))
         || header_str(h, "content-encoding").is_some_and(|v| {
             v.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("aws-chunked"))
@@ -825,7 +827,9 @@ fn copy_object(
         .decode_utf8()
         .map_err(|_| S3Error::InvalidArgument("Invalid copy source encoding".into()))?;
     let source = source.strip_prefix('/').unwrap_or(&source);
-    let Some((src_bucket, src_key)) = source.split_once('/').filter(|(b, k)| !b.is_empty() && !k.is_empty())
+    let Some((src_bucket, src_key)) = source
+        .split_once('/')
+        .filter(|(b, k)| !b.is_empty() && !k.is_empty())
     else {
         return Err(S3Error::InvalidArgument(
             "Copy Source must mention the source bucket and key: sourcebucket/sourcekey".into(),
@@ -881,9 +885,9 @@ fn parse_range(value: &str) -> Option<ByteRange> {
 }
 
 fn etag_matches(list: &str, etag: &str) -> bool {
-    list.split(',').map(str::trim).any(|t| {
-        t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag
-    })
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.trim_start_matches("W/").trim_matches('"') == etag)
 }
 
 /// The conditional headers of GetObject/HeadObject: Some(answer) when they decide it.
@@ -1041,7 +1045,12 @@ fn stream_body(file: std::fs::File, len: u64) -> Body {
     Body::from_stream(stream)
 }
 
-fn delete_object(s3: &S3, bucket: &str, key: &str, caller: Caller<'_>) -> Result<Response, S3Error> {
+fn delete_object(
+    s3: &S3,
+    bucket: &str,
+    key: &str,
+    caller: Caller<'_>,
+) -> Result<Response, S3Error> {
     s3.delete(bucket, key, caller)?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
@@ -1127,7 +1136,13 @@ mod tests {
                 last: Some(9)
             })
         );
-        assert_eq!(parse_range("bytes=5-"), Some(ByteRange::From { first: 5, last: None }));
+        assert_eq!(
+            parse_range("bytes=5-"),
+            Some(ByteRange::From {
+                first: 5,
+                last: None
+            })
+        );
         assert_eq!(parse_range("bytes=-5"), Some(ByteRange::Suffix(5)));
         assert_eq!(parse_range("bytes=9-0"), None);
         assert_eq!(parse_range("bytes=0-1,3-4"), None);
@@ -1160,9 +1175,17 @@ mod tests {
         .unwrap();
         assert_eq!(keys, ["a", "b c"]);
         assert!(quiet);
-        assert_eq!(parse_delete(b"<Delete></Delete>"), Err(S3Error::MalformedXml));
-        assert_eq!(parse_delete(b"<Other><Key>a</Key></Other>"), Err(S3Error::MalformedXml));
-        let many: String = (0..1001).map(|i| format!("<Object><Key>{i}</Key></Object>")).collect();
+        assert_eq!(
+            parse_delete(b"<Delete></Delete>"),
+            Err(S3Error::MalformedXml)
+        );
+        assert_eq!(
+            parse_delete(b"<Other><Key>a</Key></Other>"),
+            Err(S3Error::MalformedXml)
+        );
+        let many: String = (0..1001)
+            .map(|i| format!("<Object><Key>{i}</Key></Object>"))
+            .collect();
         assert_eq!(
             parse_delete(format!("<Delete>{many}</Delete>").as_bytes()),
             Err(S3Error::MalformedXml)
@@ -1172,7 +1195,10 @@ mod tests {
     #[test]
     fn dates_and_tokens() {
         assert_eq!(iso8601(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
-        assert_eq!(http_date(1_700_000_000_123), "Tue, 14 Nov 2023 22:13:20 GMT");
+        assert_eq!(
+            http_date(1_700_000_000_123),
+            "Tue, 14 Nov 2023 22:13:20 GMT"
+        );
         assert_eq!(
             parse_http_date("Tue, 14 Nov 2023 22:13:20 GMT"),
             Some(1_700_000_000_000)

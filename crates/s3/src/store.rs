@@ -200,7 +200,8 @@ impl S3 {
         }
         fs::create_dir_all(&tmp).map_err(|e| S3Error::io("creating the S3 directory", &e))?;
         let mut buckets = BTreeMap::new();
-        let entries = fs::read_dir(root).map_err(|e| S3Error::io("reading the S3 directory", &e))?;
+        let entries =
+            fs::read_dir(root).map_err(|e| S3Error::io("reading the S3 directory", &e))?;
         for entry in entries.flatten() {
             let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
@@ -728,8 +729,11 @@ mod tests {
     fn etag_is_md5_hex() {
         assert_eq!(etag_of(b""), "d41d8cd98f00b204e9800998ecf8427e");
         let (_d, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "us-east-1").unwrap();
-        let meta = s3.put("bkt", "k", b"hello", ObjectAttrs::default(), A).unwrap();
+        s3.create_bucket("bkt", "111111111111", "us-east-1")
+            .unwrap();
+        let meta = s3
+            .put("bkt", "k", b"hello", ObjectAttrs::default(), A)
+            .unwrap();
         assert_eq!(meta.quoted_etag(), "\"5d41402abc4b2a76b9719d911017c592\"");
     }
 
@@ -748,7 +752,8 @@ mod tests {
             s3.create_bucket("bkt", "222222222222", "us-east-1"),
             Err(S3Error::BucketAlreadyExists("bkt".into()))
         );
-        s3.create_bucket("bkt2", "111111111111", "eu-west-1").unwrap();
+        s3.create_bucket("bkt2", "111111111111", "eu-west-1")
+            .unwrap();
         assert_eq!(
             s3.create_bucket("bkt2", "111111111111", "eu-west-1"),
             Err(S3Error::BucketAlreadyOwnedByYou("bkt2".into()))
@@ -767,7 +772,8 @@ mod tests {
     #[test]
     fn keys_never_escape_the_bucket() {
         let (dir, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "us-east-1").unwrap();
+        s3.create_bucket("bkt", "111111111111", "us-east-1")
+            .unwrap();
         let keys = [
             "../../escape",
             "/etc/passwd",
@@ -780,7 +786,8 @@ mod tests {
             "ünïcödé/ключ/鍵",
         ];
         for k in keys {
-            s3.put("bkt", k, k.as_bytes(), ObjectAttrs::default(), A).unwrap();
+            s3.put("bkt", k, k.as_bytes(), ObjectAttrs::default(), A)
+                .unwrap();
         }
         let objects = dir.path().join("s3/bkt/objects");
         let files: Vec<_> = fs::read_dir(&objects).unwrap().flatten().collect();
@@ -806,14 +813,18 @@ mod tests {
     #[test]
     fn objects_survive_reopen() {
         let (dir, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "eu-west-1").unwrap();
+        s3.create_bucket("bkt", "111111111111", "eu-west-1")
+            .unwrap();
         let attrs = ObjectAttrs {
             content_type: Some("text/plain".into()),
             metadata: [("a".to_owned(), "b".to_owned())].into(),
             ..ObjectAttrs::default()
         };
-        let meta = s3.put("bkt", "x/y", b"0123456789", attrs.clone(), A).unwrap();
-        s3.put("bkt", "gone", b"", ObjectAttrs::default(), A).unwrap();
+        let meta = s3
+            .put("bkt", "x/y", b"0123456789", attrs.clone(), A)
+            .unwrap();
+        s3.put("bkt", "gone", b"", ObjectAttrs::default(), A)
+            .unwrap();
         s3.delete("bkt", "gone", A).unwrap();
         drop(s3);
         let s3 = S3::open(&dir.path().join("s3")).unwrap();
@@ -832,22 +843,44 @@ mod tests {
     #[test]
     fn ranges() {
         let (_d, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "us-east-1").unwrap();
-        s3.put("bkt", "k", b"0123456789", ObjectAttrs::default(), A).unwrap();
+        s3.create_bucket("bkt", "111111111111", "us-east-1")
+            .unwrap();
+        s3.put("bkt", "k", b"0123456789", ObjectAttrs::default(), A)
+            .unwrap();
         let get = |r| s3.get("bkt", "k", Some(r), A).map(|(_, b, s)| (b, s));
         assert_eq!(
-            get(ByteRange::From { first: 2, last: Some(4) }).unwrap(),
+            get(ByteRange::From {
+                first: 2,
+                last: Some(4)
+            })
+            .unwrap(),
             (b"234".to_vec(), Some((2, 4)))
         );
-        assert_eq!(get(ByteRange::From { first: 8, last: None }).unwrap().0, b"89");
         assert_eq!(
-            get(ByteRange::From { first: 8, last: Some(100) }).unwrap().0,
+            get(ByteRange::From {
+                first: 8,
+                last: None
+            })
+            .unwrap()
+            .0,
+            b"89"
+        );
+        assert_eq!(
+            get(ByteRange::From {
+                first: 8,
+                last: Some(100)
+            })
+            .unwrap()
+            .0,
             b"89"
         );
         assert_eq!(get(ByteRange::Suffix(3)).unwrap().0, b"789");
         assert_eq!(get(ByteRange::Suffix(30)).unwrap().0, b"0123456789");
         assert_eq!(
-            get(ByteRange::From { first: 10, last: None }),
+            get(ByteRange::From {
+                first: 10,
+                last: None
+            }),
             Err(S3Error::InvalidRange)
         );
         assert_eq!(get(ByteRange::Suffix(0)), Err(S3Error::InvalidRange));
@@ -856,7 +889,8 @@ mod tests {
     #[test]
     fn buckets_with_objects_are_not_deleted() {
         let (dir, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "us-east-1").unwrap();
+        s3.create_bucket("bkt", "111111111111", "us-east-1")
+            .unwrap();
         s3.put_object("bkt", "k", b"x".to_vec(), "application/octet-stream")
             .unwrap();
         assert_eq!(
@@ -874,7 +908,8 @@ mod tests {
             Err(S3Error::NoSuchBucket("bkt".into()))
         );
         // the name is free again, for anyone
-        s3.create_bucket("bkt", "222222222222", "us-east-1").unwrap();
+        s3.create_bucket("bkt", "222222222222", "us-east-1")
+            .unwrap();
     }
 
     #[test]

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::PathBuf;
 
-use md5::Md5;
 use md5::Digest as _;
+use md5::Md5;
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, ObjectAttrs, ObjectMeta, S3, authorize, etag_of, now_ms};
@@ -148,7 +148,8 @@ impl S3 {
         let json = serde_json::to_vec(&meta).map_err(|e| S3Error::Internal(e.to_string()))?;
         let tmp = self.write_tmp(&[&json])?;
         let dir = self.upload_dir(&id);
-        let result = fs::create_dir_all(&dir).and_then(|()| fs::rename(&tmp, dir.join(UPLOAD_FILE)));
+        let result =
+            fs::create_dir_all(&dir).and_then(|()| fs::rename(&tmp, dir.join(UPLOAD_FILE)));
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
             let _ = fs::remove_dir_all(&dir);
@@ -310,12 +311,17 @@ mod tests {
     #[test]
     fn parts_complete_into_one_object() {
         let (dir, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "us-east-1").unwrap();
-        let id = s3.create_upload("bkt", "big", ObjectAttrs::default(), A).unwrap();
-        let one = vec![1u8; MIN_PART_BYTES as usize];
+        s3.create_bucket("bkt", "111111111111", "us-east-1")
+            .unwrap();
+        let id = s3
+            .create_upload("bkt", "big", ObjectAttrs::default(), A)
+            .unwrap();
+        let one = vec![1u8; usize::try_from(MIN_PART_BYTES).unwrap()];
         let two = b"tail".to_vec();
         let e1 = s3.upload_part("bkt", "big", &id, 1, &one, A).unwrap();
-        let e2 = s3.upload_part("bkt", "big", &id, 2, b"first try", A).unwrap();
+        let e2 = s3
+            .upload_part("bkt", "big", &id, 2, b"first try", A)
+            .unwrap();
         assert_eq!(
             s3.upload_part("bkt", "big", &id, 2, &two, B),
             Err(S3Error::AccessDenied)
@@ -337,7 +343,13 @@ mod tests {
         drop(s3);
         let s3 = S3::open(&dir.path().join("s3")).unwrap();
         let meta = s3
-            .complete_upload("bkt", "big", &id, &[(1, e1.clone()), (2, format!("\"{e2b}\""))], A)
+            .complete_upload(
+                "bkt",
+                "big",
+                &id,
+                &[(1, e1.clone()), (2, format!("\"{e2b}\""))],
+                A,
+            )
             .unwrap();
         let mut both = Vec::new();
         both.extend(hex::decode(&e1).unwrap());
@@ -356,8 +368,11 @@ mod tests {
     #[test]
     fn small_parts_and_aborts() {
         let (dir, s3) = store();
-        s3.create_bucket("bkt", "111111111111", "us-east-1").unwrap();
-        let id = s3.create_upload("bkt", "k", ObjectAttrs::default(), A).unwrap();
+        s3.create_bucket("bkt", "111111111111", "us-east-1")
+            .unwrap();
+        let id = s3
+            .create_upload("bkt", "k", ObjectAttrs::default(), A)
+            .unwrap();
         let e1 = s3.upload_part("bkt", "k", &id, 1, b"small", A).unwrap();
         let e2 = s3.upload_part("bkt", "k", &id, 2, b"small", A).unwrap();
         assert_eq!(
@@ -371,10 +386,15 @@ mod tests {
             Err(S3Error::NoSuchUpload)
         );
         s3.abort_upload("bkt", "k", &id, A).unwrap();
-        assert_eq!(s3.abort_upload("bkt", "k", &id, A), Err(S3Error::NoSuchUpload));
+        assert_eq!(
+            s3.abort_upload("bkt", "k", &id, A),
+            Err(S3Error::NoSuchUpload)
+        );
         assert!(!dir.path().join("s3/.uploads").join(&id).exists());
         // a bucket's uploads go with it
-        let id = s3.create_upload("bkt", "k", ObjectAttrs::default(), A).unwrap();
+        let id = s3
+            .create_upload("bkt", "k", ObjectAttrs::default(), A)
+            .unwrap();
         s3.delete_bucket("bkt", A).unwrap();
         assert!(!dir.path().join("s3/.uploads").join(&id).exists());
     }
