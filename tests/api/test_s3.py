@@ -230,6 +230,17 @@ def test_virtual_hosted_style_on_localhost(fort, s3, bucket):
     assert r.status == 200 and r.data == b"virtual"
 
 
+def test_oversized_bodies_are_refused_before_reading(fort):
+    """Bodies are read before the signature is checked, so their size is bounded first."""
+    import socket
+    with socket.create_connection(("127.0.0.1", fort.port), timeout=10) as c:
+        c.sendall(b"PUT /any-bucket/key HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n"
+                  b"Authorization: AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request, "
+                  b"SignedHeaders=host, Signature=00\r\n\r\nstart of a huge body")
+        reply = c.recv(4096)
+    assert reply.startswith(b"HTTP/1.1 400") and b"<Code>EntityTooLarge</Code>" in reply
+
+
 def test_bad_signature_is_refused_in_s3_terms(fort):
     bad = fort.client("s3", secret_key="not-the-secret-key-000000000000000000000")
     assert error_code(bad.list_buckets) == "SignatureDoesNotMatch"

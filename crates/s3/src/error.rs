@@ -84,6 +84,8 @@ pub enum S3Error {
     ContentSha256Mismatch,
     #[error("{0}")]
     RequestTimeTooSkewed(String),
+    #[error("Please reduce your request rate.")]
+    SlowDown,
     /// A disk failure: the text goes to the log, not to the client.
     #[error("We encountered an internal error. Please try again.")]
     Internal(String),
@@ -125,6 +127,7 @@ impl S3Error {
             S3Error::AuthorizationHeaderMalformed(_) => "AuthorizationHeaderMalformed",
             S3Error::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
             S3Error::RequestTimeTooSkewed(_) => "RequestTimeTooSkewed",
+            S3Error::SlowDown => "SlowDown",
             S3Error::Internal(_) => "InternalError",
         }
     }
@@ -145,6 +148,7 @@ impl S3Error {
             S3Error::NotImplemented(_) => 501,
             S3Error::MethodNotAllowed => 405,
             S3Error::Internal(_) => 500,
+            S3Error::SlowDown => 503,
             S3Error::InvalidBucketName(_)
             | S3Error::KeyTooLong
             | S3Error::InvalidArgument(_)

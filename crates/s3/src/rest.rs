@@ -29,6 +29,12 @@ const XMLNS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
 /// The largest request body read: the largest object plus aws-chunked framing.
 pub const MAX_REQUEST_BYTES: usize = store::MAX_OBJECT_BYTES + (store::MAX_OBJECT_BYTES >> 6);
 
+/// MiB of request bodies held at once, all S3 requests together: beyond it S3's
+/// `SlowDown` (503), which SDKs retry with backoff.
+pub const BODY_BUDGET_MIB: u32 = 1024;
+static BODY_BUDGET: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(BODY_BUDGET_MIB as usize);
+
 /// The most keys one DeleteObjects names, as in S3.
 const MAX_DELETE_KEYS: usize = 1000;
 const MAX_KEYS: usize = 1000;
@@ -60,6 +66,21 @@ pub async fn serve(s3: Arc<S3>, credentials: &Credentials, req: Request<Body>) -
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
     let head = parts.method == Method::HEAD;
+    // bodies are read before the signature is checked: bound what they may hold at once
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
+        METRICS.request("unknown", S3Error::EntityTooLarge.code());
+        return error_response(&S3Error::EntityTooLarge, &request_id, head);
+    }
+    let mib =
+        u32::try_from(declared.unwrap_or(MAX_REQUEST_BYTES).div_ceil(1 << 20)).unwrap_or(u32::MAX);
+    let Ok(_budget) = BODY_BUDGET.try_acquire_many(mib) else {
+        METRICS.request("unknown", S3Error::SlowDown.code());
+        return error_response(&S3Error::SlowDown, &request_id, head);
+    };
     let Ok(body) = to_bytes(body, MAX_REQUEST_BYTES).await else {
         METRICS.request("unknown", S3Error::EntityTooLarge.code());
         return error_response(&S3Error::EntityTooLarge, &request_id, head);

@@ -343,7 +343,9 @@ impl S3 {
                 fs::remove_dir_all(&dir)?;
             }
             fs::create_dir_all(dir.join(OBJECTS_DIR))?;
-            fs::rename(&tmp, dir.join(BUCKET_FILE))
+            fs::rename(&tmp, dir.join(BUCKET_FILE))?;
+            File::open(&dir)?.sync_all()?;
+            File::open(&self.root)?.sync_all()
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
@@ -473,6 +475,9 @@ impl S3 {
                 last_modified_ms: meta.last_modified_ms,
             },
         );
+        drop(buckets);
+        // the rename is durable once its directory is (outside the lock: other writes go on)
+        sync_dir(&self.bucket_dir(bucket).join(OBJECTS_DIR))?;
         METRICS.object_written(meta.size);
         Ok(meta)
     }
@@ -682,6 +687,12 @@ fn authorize_mut<'a>(
         Caller::Account(a) if a != b.meta.owner => Err(S3Error::AccessDenied),
         _ => Ok(b),
     }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), S3Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| S3Error::io("syncing a directory", &e))
 }
 
 fn read_header_at(path: &Path) -> Result<ObjectMeta, String> {
