@@ -241,6 +241,20 @@ def test_oversized_bodies_are_refused_before_reading(fort):
     assert reply.startswith(b"HTTP/1.1 400") and b"<Code>EntityTooLarge</Code>" in reply
 
 
+def test_aws_s3_presign(fort, s3, bucket):
+    """`aws s3 presign` signs with S3's legacy query-string scheme (SigV2) by default."""
+    s3.put_object(Bucket=bucket, Key="p/q r.txt", Body=b"presigned by the CLI")
+    url = aws(fort, "s3", "presign", f"s3://{bucket}/p/q r.txt", "--expires-in", "60").stdout.strip()
+    assert "AWSAccessKeyId=" in url
+    r = urllib3.PoolManager().request("GET", url, retries=False)
+    assert r.status == 200 and r.data == b"presigned by the CLI"
+    r = urllib3.PoolManager().request("GET", url.replace("q%20r.txt", "other.txt"), retries=False)
+    assert r.status == 403 and b"<Code>SignatureDoesNotMatch</Code>" in r.data
+    v2 = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "p/q r.txt"}, ExpiresIn=-10)
+    r = urllib3.PoolManager().request("GET", v2, retries=False)
+    assert r.status == 403 and b"<Code>AccessDenied</Code>" in r.data
+
+
 def test_bad_signature_is_refused_in_s3_terms(fort):
     bad = fort.client("s3", secret_key="not-the-secret-key-000000000000000000000")
     assert error_code(bad.list_buckets) == "SignatureDoesNotMatch"

@@ -84,6 +84,10 @@ pub enum S3Error {
     ContentSha256Mismatch,
     #[error("{0}")]
     RequestTimeTooSkewed(String),
+    #[error("Request has expired")]
+    ExpiredPresign,
+    #[error("{0}")]
+    AuthorizationQueryParametersError(String),
     #[error("Please reduce your request rate.")]
     SlowDown,
     /// A disk failure: the text goes to the log, not to the client.
@@ -128,6 +132,8 @@ impl S3Error {
             S3Error::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
             S3Error::RequestTimeTooSkewed(_) => "RequestTimeTooSkewed",
             S3Error::SlowDown => "SlowDown",
+            S3Error::ExpiredPresign => "AccessDenied",
+            S3Error::AuthorizationQueryParametersError(_) => "AuthorizationQueryParametersError",
             S3Error::Internal(_) => "InternalError",
         }
     }
@@ -140,6 +146,7 @@ impl S3Error {
             | S3Error::BucketAlreadyExists(_)
             | S3Error::BucketNotEmpty(_) => 409,
             S3Error::AccessDenied
+            | S3Error::ExpiredPresign
             | S3Error::InvalidAccessKeyId
             | S3Error::SignatureDoesNotMatch
             | S3Error::RequestTimeTooSkewed(_) => 403,
@@ -166,6 +173,7 @@ impl S3Error {
             | S3Error::InvalidRequest(_)
             | S3Error::InvalidUri
             | S3Error::AuthorizationHeaderMalformed(_)
+            | S3Error::AuthorizationQueryParametersError(_)
             | S3Error::ContentSha256Mismatch => 400,
         }
     }

@@ -12,6 +12,7 @@ pub mod list;
 pub mod metrics;
 pub mod names;
 pub mod rest;
+pub mod sigv2;
 pub mod store;
 pub mod xml;
 

@@ -43,6 +43,9 @@ const MAX_KEYS: usize = 1000;
 /// `X-Amz-Credential` of a presigned URL) names service `s3`. Read before the body, so
 /// S3's uploads escape the EC2 API's body limit.
 pub fn signed_for_s3(headers: &HeaderMap, query: &str) -> bool {
+    if crate::sigv2::is_presigned_v2(query) {
+        return true;
+    }
     let is_s3 = |credential: &str| credential.split('/').nth(3) == Some("s3");
     if let Some(auth) = headers
         .get(header::AUTHORIZATION)
@@ -97,10 +100,29 @@ pub async fn serve(s3: Arc<S3>, credentials: &Credentials, req: Request<Body>) -
         headers: &headers,
         body: &body,
     };
-    let verified = match sigv4::verify(&http, credentials, time::OffsetDateTime::now_utc()) {
+    let now = time::OffsetDateTime::now_utc();
+    let verified = if crate::sigv2::is_presigned_v2(http.query) {
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        crate::sigv2::verify(
+            http.method,
+            http.path,
+            http.query,
+            header,
+            credentials,
+            now.unix_timestamp(),
+        )
+    } else {
+        sigv4::verify(&http, credentials, now).map_err(|e| S3Error::from(&e))
+    };
+    let verified = match verified {
         Ok(v) => v,
         Err(e) => {
-            let e = S3Error::from(&e);
             METRICS.request("unknown", e.code());
             return error_response(&e, &request_id, head);
         }
