@@ -54,6 +54,7 @@ fn main() {
             control,
             credentials,
             logs: None,
+            s3: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -31,6 +31,8 @@ pub struct Api {
     pub credentials: Credentials,
     /// CloudWatch Logs (`DATA_DIR/logs`); `None`: the service is not offered.
     pub logs: Option<Arc<fort_logs::Logs>>,
+    /// Buckets and objects, served to requests signed for `s3`; None: S3 not offered.
+    pub s3: Option<Arc<fort_s3::S3>>,
 }
 
 /// What runs beside the API and answers on the same endpoint: the mapping service
@@ -67,6 +69,7 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
                     if let Some(l) = logs {
                         l.render_metrics(&mut out);
                     }
+                    fort_s3::metrics::METRICS.render(&mut out);
                     if let Some(s) = sidecar {
                         s.metrics(&mut out);
                     }
@@ -103,6 +106,12 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
 }
 
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
+    // S3 before the EC2 body limit: objects are larger than any EC2 request
+    if let Some(s3) = &api.s3
+        && fort_s3::signed_for_s3(req.headers(), req.uri().query().unwrap_or(""))
+    {
+        return fort_s3::serve(s3.clone(), &api.credentials, req).await;
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     let max_body = crate::logs::max_body(&parts.headers).unwrap_or(MAX_BODY);
