@@ -21,6 +21,7 @@ pub mod address;
 pub mod classic_link;
 pub mod config;
 pub mod dhcp_options;
+pub mod iam;
 pub mod idempotency;
 pub mod image;
 pub mod instance;

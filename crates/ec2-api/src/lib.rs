@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod filter;
+pub mod iam;
 pub mod metrics;
 pub mod query;
 pub mod server;
