@@ -129,7 +129,9 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
                     .collect();
                 let (items, marker) = page.apply(roles, |r| r.name.to_ascii_lowercase());
                 let mut w = Xml::new();
-                members(&mut w, "Roles", items, |w, r| role_xml(w, r, false, false));
+                members(&mut w, "Roles", items, |w, r| {
+                    w.el("member", |w| role_xml(w, r, false, false));
+                });
                 truncated(&mut w, marker);
                 Ok(Some(w))
             })
