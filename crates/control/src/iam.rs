@@ -115,7 +115,10 @@ iam_resource!(Role, ManagedPolicy, InstanceProfile);
 
 impl Role {
     pub fn arn(&self) -> String {
-        format!("arn:aws:iam::{}:role{}{}", self.account, self.path, self.name)
+        format!(
+            "arn:aws:iam::{}:role{}{}",
+            self.account, self.path, self.name
+        )
     }
 }
 
@@ -407,12 +410,7 @@ pub enum PolicyArn {
 impl PolicyArn {
     /// Reads `arn:aws:iam::ACCOUNT:policy/PATH/NAME`; IAM's InvalidInput otherwise.
     pub fn parse(arn: &str) -> Result<Self, ApiError> {
-        let invalid = || {
-            ApiError::new(
-                ErrorCode::InvalidInput,
-                format!("ARN {arn} is not valid."),
-            )
-        };
+        let invalid = || ApiError::new(ErrorCode::InvalidInput, format!("ARN {arn} is not valid."));
         let rest = arn.strip_prefix("arn:aws:iam::").ok_or_else(invalid)?;
         let (account, resource) = rest.split_once(':').ok_or_else(invalid)?;
         let path_name = resource.strip_prefix("policy").ok_or_else(invalid)?;
@@ -598,7 +596,9 @@ impl Iam<'_> {
     pub fn delete_role(&mut self, name: &str) -> Result<(), ApiError> {
         let role = role(self.global, self.account, name)?;
         if !role.inline_policies.is_empty() {
-            return Err(conflict("Cannot delete entity, must delete policies first."));
+            return Err(conflict(
+                "Cannot delete entity, must delete policies first.",
+            ));
         }
         if !role.attached.is_empty() {
             return Err(conflict(
@@ -687,12 +687,18 @@ impl Iam<'_> {
         Ok(())
     }
 
-    pub fn delete_role_policy(&mut self, role_name: &str, policy_name: &str) -> Result<(), ApiError> {
+    pub fn delete_role_policy(
+        &mut self,
+        role_name: &str,
+        policy_name: &str,
+    ) -> Result<(), ApiError> {
         let role = role(self.global, self.account, role_name)?;
         if !role.inline_policies.contains_key(policy_name) {
             return Err(no_such_role_policy(policy_name));
         }
-        self.role_mut(role_name)?.inline_policies.remove(policy_name);
+        self.role_mut(role_name)?
+            .inline_policies
+            .remove(policy_name);
         Ok(())
     }
 
@@ -835,7 +841,9 @@ impl Iam<'_> {
         if p.default_version == number {
             return Err(conflict("Cannot delete the default version of a policy."));
         }
-        self.policy_mut(arn)?.versions.retain(|v| v.number != number);
+        self.policy_mut(arn)?
+            .versions
+            .retain(|v| v.number != number);
         Ok(())
     }
 
@@ -900,14 +908,21 @@ impl Iam<'_> {
         Ok(())
     }
 
-    pub fn add_role_to_instance_profile(&mut self, profile: &str, role_name: &str) -> Result<(), ApiError> {
+    pub fn add_role_to_instance_profile(
+        &mut self,
+        profile: &str,
+        role_name: &str,
+    ) -> Result<(), ApiError> {
         instance_profile(self.global, self.account, profile)?;
         let name = role(self.global, self.account, role_name)?.name.clone();
         let p = self.instance_profile_mut(profile)?;
         if p.roles.iter().any(|r| r.eq_ignore_ascii_case(&name)) {
             return Err(ApiError::new(
                 ErrorCode::EntityAlreadyExists,
-                format!("Role {name} is already associated with instance profile {}.", p.name),
+                format!(
+                    "Role {name} is already associated with instance profile {}.",
+                    p.name
+                ),
             ));
         }
         if !p.roles.is_empty() {
@@ -1111,7 +1126,11 @@ mod tests {
         let mut g = Global::default();
         let r = make_role(&mut g, "flow-logs");
         assert!(r.role_id.starts_with("AROA") && r.role_id.len() == 21);
-        assert!(r.role_id[4..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+        assert!(
+            r.role_id[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        );
         assert_eq!(r.arn(), "arn:aws:iam::123456789012:role/flow-logs");
         assert_eq!(r.max_session_duration, 3600);
         let e = iam(&mut g)
@@ -1153,7 +1172,11 @@ mod tests {
                     ..CreateRole::default()
                 })
                 .unwrap_err();
-            assert_eq!(e.code, ErrorCode::ValidationError, "{name} {path:?} {duration:?}");
+            assert_eq!(
+                e.code,
+                ErrorCode::ValidationError,
+                "{name} {path:?} {duration:?}"
+            );
         }
         assert!(g.iam_roles.is_empty());
         let r = iam(&mut g)
@@ -1180,7 +1203,10 @@ mod tests {
             (r#"{"Version":"2012-10-17"}"#, DocumentKind::Identity),
             (POLICY, DocumentKind::Trust),
             (TRUST, DocumentKind::Identity),
-            (r#"{"Version":"2020-01-01","Statement":[]}"#, DocumentKind::Identity),
+            (
+                r#"{"Version":"2020-01-01","Statement":[]}"#,
+                DocumentKind::Identity,
+            ),
             (
                 r#"{"Statement":{"Effect":"Maybe","Action":"*","Resource":"*"}}"#,
                 DocumentKind::Identity,
@@ -1203,7 +1229,10 @@ mod tests {
 
     #[test]
     fn documents_are_url_encoded_as_iam_answers_them() {
-        assert_eq!(url_encode(r#"{"A": "b c"}"#), "%7B%22A%22%3A%20%22b%20c%22%7D");
+        assert_eq!(
+            url_encode(r#"{"A": "b c"}"#),
+            "%7B%22A%22%3A%20%22b%20c%22%7D"
+        );
         assert_eq!(url_encode("a-b_c.d~"), "a-b_c.d~");
     }
 
@@ -1212,16 +1241,27 @@ mod tests {
         let mut g = Global::default();
         make_role(&mut g, "r");
         let p = make_policy(&mut g, "p");
-        iam(&mut g).put_role_policy("r", "inline", POLICY.into()).unwrap();
+        iam(&mut g)
+            .put_role_policy("r", "inline", POLICY.into())
+            .unwrap();
         iam(&mut g).attach_role_policy("r", &p.arn()).unwrap();
         // attaching twice changes nothing
         iam(&mut g).attach_role_policy("r", &p.arn()).unwrap();
         assert_eq!(attachment_count(&g, ACCOUNT, &p.arn()), 1);
         let e = iam(&mut g).delete_role("r").unwrap_err();
-        assert_eq!((e.code, e.message.as_str()), (ErrorCode::DeleteConflict, "Cannot delete entity, must delete policies first."));
+        assert_eq!(
+            (e.code, e.message.as_str()),
+            (
+                ErrorCode::DeleteConflict,
+                "Cannot delete entity, must delete policies first."
+            )
+        );
         iam(&mut g).delete_role_policy("r", "inline").unwrap();
         let e = iam(&mut g).delete_role("r").unwrap_err();
-        assert_eq!(e.message, "Cannot delete entity, must detach all policies first.");
+        assert_eq!(
+            e.message,
+            "Cannot delete entity, must detach all policies first."
+        );
         let e = iam(&mut g).delete_policy(&p.arn()).unwrap_err();
         assert_eq!(e.message, "Cannot delete a policy attached to entities.");
         iam(&mut g).detach_role_policy("r", &p.arn()).unwrap();
@@ -1238,12 +1278,20 @@ mod tests {
         make_role(&mut g, "r");
         let aws = "arn:aws:iam::aws:policy/service-role/AmazonEC2RoleforSSM";
         iam(&mut g).attach_role_policy("r", aws).unwrap();
-        assert_eq!(role(&g, ACCOUNT, "r").unwrap().attached, vec![aws.to_owned()]);
+        assert_eq!(
+            role(&g, ACCOUNT, "r").unwrap().attached,
+            vec![aws.to_owned()]
+        );
         let missing = "arn:aws:iam::123456789012:policy/missing";
         let e = iam(&mut g).attach_role_policy("r", missing).unwrap_err();
         assert_eq!(e.code, ErrorCode::NoSuchEntity);
-        assert_eq!(e.message, format!("Policy {missing} does not exist or is not attachable."));
-        let e = iam(&mut g).attach_role_policy("r", "not-an-arn").unwrap_err();
+        assert_eq!(
+            e.message,
+            format!("Policy {missing} does not exist or is not attachable.")
+        );
+        let e = iam(&mut g)
+            .attach_role_policy("r", "not-an-arn")
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidInput);
         let e = iam(&mut g).attach_role_policy("nobody", aws).unwrap_err();
         assert_eq!(e.message, "The role with name nobody cannot be found.");
@@ -1258,7 +1306,9 @@ mod tests {
         assert!(policy(&g, ACCOUNT, "arn:aws:iam::123456789012:policy/p").is_err());
         assert!(policy(&g, ACCOUNT, "arn:aws:iam::210987654321:policy/team/p").is_err());
         assert_eq!(
-            PolicyArn::parse("arn:aws:iam::aws:policy/AdministratorAccess").unwrap().name(),
+            PolicyArn::parse("arn:aws:iam::aws:policy/AdministratorAccess")
+                .unwrap()
+                .name(),
             "AdministratorAccess"
         );
     }
@@ -1268,10 +1318,14 @@ mod tests {
         let mut g = Global::default();
         let arn = make_policy(&mut g, "p").arn();
         for n in 2..=5 {
-            let v = iam(&mut g).create_policy_version(&arn, POLICY.into(), n == 3).unwrap();
+            let v = iam(&mut g)
+                .create_policy_version(&arn, POLICY.into(), n == 3)
+                .unwrap();
             assert_eq!(v.number, n);
         }
-        let e = iam(&mut g).create_policy_version(&arn, POLICY.into(), false).unwrap_err();
+        let e = iam(&mut g)
+            .create_policy_version(&arn, POLICY.into(), false)
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::LimitExceeded);
         assert_eq!(policy(&g, ACCOUNT, &arn).unwrap().default_version, 3);
         let e = iam(&mut g).delete_policy_version(&arn, "v3").unwrap_err();
@@ -1286,7 +1340,9 @@ mod tests {
             iam(&mut g).delete_policy_version(&arn, v).unwrap();
         }
         // numbers are not reused
-        let v = iam(&mut g).create_policy_version(&arn, POLICY.into(), true).unwrap();
+        let v = iam(&mut g)
+            .create_policy_version(&arn, POLICY.into(), true)
+            .unwrap();
         assert_eq!(v.number, 6);
         iam(&mut g).delete_policy_version(&arn, "v3").unwrap();
         iam(&mut g).delete_policy(&arn).unwrap();
@@ -1304,13 +1360,17 @@ mod tests {
             })
             .unwrap();
         iam(&mut g).add_role_to_instance_profile("ip", "r").unwrap();
-        let e = iam(&mut g).add_role_to_instance_profile("ip", "s").unwrap_err();
+        let e = iam(&mut g)
+            .add_role_to_instance_profile("ip", "s")
+            .unwrap_err();
         assert_eq!(e.code, ErrorCode::LimitExceeded);
         let e = iam(&mut g).delete_role("r").unwrap_err();
         assert_eq!(e.code, ErrorCode::DeleteConflict);
         let e = iam(&mut g).delete_instance_profile("ip").unwrap_err();
         assert_eq!(e.code, ErrorCode::DeleteConflict);
-        iam(&mut g).remove_role_from_instance_profile("ip", "r").unwrap();
+        iam(&mut g)
+            .remove_role_from_instance_profile("ip", "r")
+            .unwrap();
         iam(&mut g).delete_instance_profile("ip").unwrap();
         iam(&mut g).delete_role("r").unwrap();
         let e = iam(&mut g).delete_instance_profile("ip").unwrap_err();
@@ -1340,9 +1400,13 @@ mod tests {
             r#"{{"Statement":[{{"Effect":"Allow","Action":"*","Resource":"{}"}}]}}"#,
             "a".repeat(6000)
         );
-        iam(&mut g).put_role_policy("r", "one", big.clone()).unwrap();
+        iam(&mut g)
+            .put_role_policy("r", "one", big.clone())
+            .unwrap();
         // replacing a policy does not count it twice
-        iam(&mut g).put_role_policy("r", "one", big.clone()).unwrap();
+        iam(&mut g)
+            .put_role_policy("r", "one", big.clone())
+            .unwrap();
         let e = iam(&mut g).put_role_policy("r", "two", big).unwrap_err();
         assert_eq!(e.code, ErrorCode::LimitExceeded);
     }

@@ -25,7 +25,12 @@ const MAX_ITEMS: usize = 1000;
 const DEFAULT_ITEMS: usize = 100;
 
 /// Answers one IAM request, already verified and decoded, for `account`.
-pub async fn handle(control: &Control, account: &str, params: &Params, request_id: &str) -> Response {
+pub async fn handle(
+    control: &Control,
+    account: &str,
+    params: &Params,
+    request_id: &str,
+) -> Response {
     let Some(action) = params.get("Action") else {
         return error(
             &ApiError::new(
@@ -80,10 +85,8 @@ pub fn error(e: &ApiError, request_id: &str) -> Response {
 
 fn xml_response(status: StatusCode, body: String) -> Response {
     let mut resp = (status, Body::from(body)).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/xml"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
     resp
 }
 
@@ -118,7 +121,10 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
         }
         "DeleteRole" => {
             let name = req(p, "RoleName")?;
-            writing(control, account, move |iam| iam.delete_role(&name).map(|()| None)).await
+            writing(control, account, move |iam| {
+                iam.delete_role(&name).map(|()| None)
+            })
+            .await
         }
         "ListRoles" => {
             let prefix = path_prefix(p)?;
@@ -308,7 +314,7 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             };
             writing(control, account, move |iam| {
                 let policy = iam.create_policy(req)?;
-                Ok(Some(one("Policy", |w| policy_xml(w, &policy, 0, true))))
+                Ok(Some(one("Policy", |w| policy_fields(w, &policy, 0, true))))
             })
             .await
         }
@@ -317,18 +323,27 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             reading(control, |g| {
                 let policy = iam::policy(g, account, &arn)?;
                 let count = iam::attachment_count(g, account, &arn);
-                Ok(Some(one("Policy", |w| policy_xml(w, policy, count, true))))
+                Ok(Some(one("Policy", |w| {
+                    policy_fields(w, policy, count, true)
+                })))
             })
             .await
         }
         "DeletePolicy" => {
             let arn = req(p, "PolicyArn")?;
-            writing(control, account, move |iam| iam.delete_policy(&arn).map(|()| None)).await
+            writing(control, account, move |iam| {
+                iam.delete_policy(&arn).map(|()| None)
+            })
+            .await
         }
         "ListPolicies" => {
             let scope = p.opt_str("Scope").unwrap_or_else(|| "All".into());
             if !matches!(scope.as_str(), "All" | "AWS" | "Local") {
-                return Err(constraint_error(&scope, "scope", "must satisfy enum value set: [All, AWS, Local]"));
+                return Err(constraint_error(
+                    &scope,
+                    "scope",
+                    "must satisfy enum value set: [All, AWS, Local]",
+                ));
             }
             let only_attached = bool_param(p, "OnlyAttached")?.unwrap_or(false);
             let prefix = path_prefix(p)?;
@@ -341,7 +356,8 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
                     .map(|pol| (pol, iam::attachment_count(g, account, &pol.arn())))
                     .filter(|(_, n)| !only_attached || *n > 0)
                     .collect();
-                let (items, marker) = page.apply(policies, |(pol, _)| pol.name.to_ascii_lowercase());
+                let (items, marker) =
+                    page.apply(policies, |(pol, _)| pol.name.to_ascii_lowercase());
                 let mut w = Xml::new();
                 members(&mut w, "Policies", items, |w, (pol, n)| {
                     w.el("member", |w| policy_fields(w, pol, n, false));
@@ -375,7 +391,8 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
                 let policy = iam::policy(g, account, &arn)?;
                 // newest first, as IAM lists them
                 let versions: Vec<&PolicyVersion> = policy.versions.iter().rev().collect();
-                let (items, marker) = page.apply(versions, |v| format!("{:010}", u32::MAX - v.number));
+                let (items, marker) =
+                    page.apply(versions, |v| format!("{:010}", u32::MAX - v.number));
                 let mut w = Xml::new();
                 members(&mut w, "Versions", items, |w, v| {
                     w.el("member", |w| version_xml(w, policy, v, false));
@@ -392,7 +409,9 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             writing(control, account, move |iam| {
                 let v = iam.create_policy_version(&arn, doc, default)?;
                 let policy = iam::policy(iam.global, iam.account, &arn)?;
-                Ok(Some(one("PolicyVersion", |w| version_xml(w, policy, &v, false))))
+                Ok(Some(one("PolicyVersion", |w| {
+                    version_xml(w, policy, &v, false)
+                })))
             })
             .await
         }
@@ -420,7 +439,9 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             writing(control, account, move |iam| {
                 let profile = iam.create_instance_profile(req)?;
                 let g: &Global = iam.global;
-                Ok(Some(one("InstanceProfile", |w| profile_xml(w, g, &profile))))
+                Ok(Some(one("InstanceProfile", |w| {
+                    profile_fields(w, g, &profile)
+                })))
             })
             .await
         }
@@ -428,13 +449,18 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             let name = req(p, "InstanceProfileName")?;
             reading(control, |g| {
                 let profile = iam::instance_profile(g, account, &name)?;
-                Ok(Some(one("InstanceProfile", |w| profile_xml(w, g, profile))))
+                Ok(Some(one("InstanceProfile", |w| {
+                    profile_fields(w, g, profile)
+                })))
             })
             .await
         }
         "DeleteInstanceProfile" => {
             let name = req(p, "InstanceProfileName")?;
-            writing(control, account, move |iam| iam.delete_instance_profile(&name).map(|()| None)).await
+            writing(control, account, move |iam| {
+                iam.delete_instance_profile(&name).map(|()| None)
+            })
+            .await
         }
         "AddRoleToInstanceProfile" | "RemoveRoleFromInstanceProfile" => {
             let profile = req(p, "InstanceProfileName")?;
@@ -456,7 +482,11 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             } else {
                 None
             };
-            let prefix = if role.is_none() { path_prefix(p)? } else { "/".into() };
+            let prefix = if role.is_none() {
+                path_prefix(p)?
+            } else {
+                "/".into()
+            };
             let page = Paging::of(p)?;
             reading(control, |g| {
                 let role_name = match &role {
@@ -484,12 +514,18 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             if tags.is_empty() {
                 return Err(missing("tags"));
             }
-            writing(control, account, move |iam| iam.tag(&entity, tags).map(|()| None)).await
+            writing(control, account, move |iam| {
+                iam.tag(&entity, tags).map(|()| None)
+            })
+            .await
         }
         "UntagRole" | "UntagPolicy" | "UntagInstanceProfile" => {
             let entity = taggable(p, action)?;
             let keys = member_strings(p, "TagKeys")?;
-            writing(control, account, move |iam| iam.untag(&entity, &keys).map(|()| None)).await
+            writing(control, account, move |iam| {
+                iam.untag(&entity, &keys).map(|()| None)
+            })
+            .await
         }
         "ListRoleTags" | "ListPolicyTags" | "ListInstanceProfileTags" => {
             let entity = taggable(p, action)?;
@@ -581,9 +617,10 @@ fn req(p: &Params, name: &str) -> Result<String, ApiError> {
 fn int(p: &Params, name: &str) -> Result<Option<i64>, ApiError> {
     match p.get(name) {
         None => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            constraint_error(v, &field(name), "must be a number")
-        }),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|_| constraint_error(v, &field(name), "must be a number")),
     }
 }
 
@@ -614,7 +651,9 @@ fn tags(p: &Params) -> Result<Tags, ApiError> {
     let mut out = Tags::new();
     for m in p.child("Tags").list("member")? {
         let key = m.opt_str("Key").ok_or_else(|| missing("tags.member.key"))?;
-        let value = m.opt_str("Value").ok_or_else(|| missing("tags.member.value"))?;
+        let value = m
+            .opt_str("Value")
+            .ok_or_else(|| missing("tags.member.value"))?;
         out.insert(key, value);
     }
     Ok(out)
@@ -628,13 +667,15 @@ fn path_prefix(p: &Params) -> Result<String, ApiError> {
 
 /// The entity a Tag/Untag/List…Tags action names.
 fn taggable(p: &Params, action: &str) -> Result<Taggable, ApiError> {
-    Ok(if action.ends_with("Role") || action.ends_with("RoleTags") {
-        Taggable::Role(req(p, "RoleName")?)
-    } else if action.ends_with("Policy") || action.ends_with("PolicyTags") {
-        Taggable::Policy(req(p, "PolicyArn")?)
-    } else {
-        Taggable::InstanceProfile(req(p, "InstanceProfileName")?)
-    })
+    Ok(
+        if action.ends_with("Role") || action.ends_with("RoleTags") {
+            Taggable::Role(req(p, "RoleName")?)
+        } else if action.ends_with("Policy") || action.ends_with("PolicyTags") {
+            Taggable::Policy(req(p, "PolicyArn")?)
+        } else {
+            Taggable::InstanceProfile(req(p, "InstanceProfileName")?)
+        },
+    )
 }
 
 /// The path part of an ARN (`/service-role/` of `…:policy/service-role/Name`).
@@ -690,13 +731,16 @@ impl Paging {
     fn apply<T>(&self, mut items: Vec<T>, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
         items.sort_by_key(|i| key(i));
         let start = match &self.marker {
-            Some(m) => items.iter().position(|i| key(i) >= *m).unwrap_or(items.len()),
+            Some(m) => items
+                .iter()
+                .position(|i| key(i) >= *m)
+                .unwrap_or(items.len()),
             None => 0,
         };
         let mut rest: Vec<T> = items.into_iter().skip(start).collect();
         let next = if rest.len() > self.max_items {
             let tail = rest.split_off(self.max_items);
-            tail.first().map(|i| key(i))
+            tail.first().map(&key)
         } else {
             None
         };
@@ -747,7 +791,10 @@ fn role_xml(w: &mut Xml, r: &Role, with_tags: bool, last_used: bool) {
         .leaf("RoleId", &r.role_id)
         .leaf("Arn", r.arn())
         .leaf("CreateDate", format_time(r.create_date))
-        .leaf("AssumeRolePolicyDocument", iam::url_encode(&r.assume_role_policy))
+        .leaf(
+            "AssumeRolePolicyDocument",
+            iam::url_encode(&r.assume_role_policy),
+        )
         .opt("Description", r.description.as_ref())
         .leaf("MaxSessionDuration", r.max_session_duration);
     if let Some(arn) = &r.permissions_boundary {
@@ -782,10 +829,6 @@ fn policy_fields(w: &mut Xml, p: &ManagedPolicy, attachments: usize, with_tags: 
     }
 }
 
-fn policy_xml(w: &mut Xml, p: &ManagedPolicy, attachments: usize, with_tags: bool) {
-    policy_fields(w, p, attachments, with_tags);
-}
-
 /// A policy version; the document only where IAM gives it (GetPolicyVersion).
 fn version_xml(w: &mut Xml, p: &ManagedPolicy, v: &PolicyVersion, with_document: bool) {
     if with_document {
@@ -813,10 +856,6 @@ fn profile_fields(w: &mut Xml, g: &Global, ip: &InstanceProfile) {
     tag_members(w, &ip.tags);
 }
 
-fn profile_xml(w: &mut Xml, g: &Global, ip: &InstanceProfile) {
-    profile_fields(w, g, ip);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -830,7 +869,10 @@ mod tests {
 
     #[test]
     fn pages_follow_their_markers() {
-        let items: Vec<String> = ["d", "a", "c", "b", "e"].iter().map(|s| s.to_string()).collect();
+        let items: Vec<String> = ["d", "a", "c", "b", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let (first, m) = paging(None, 2).apply(items.clone(), Clone::clone);
         assert_eq!(first, ["a", "b"]);
         assert_eq!(m.as_deref(), Some("c"));
@@ -869,7 +911,10 @@ mod tests {
 
     #[test]
     fn arn_paths_and_fields() {
-        assert_eq!(arn_path("arn:aws:iam::aws:policy/service-role/X"), "/service-role/");
+        assert_eq!(
+            arn_path("arn:aws:iam::aws:policy/service-role/X"),
+            "/service-role/"
+        );
         assert_eq!(arn_path("arn:aws:iam::123456789012:policy/X"), "/");
         assert_eq!(field("RoleName"), "roleName");
     }
