@@ -9,7 +9,6 @@ from botocore.exceptions import ClientError
 CASES = [
     ("kms", "list_keys", {}, "UnknownOperationException", 400),  # JSON 1.1
     ("sqs", "list_queues", {}, "UnknownOperationException", 400),  # JSON 1.0
-    ("iam", "list_roles", {}, "InvalidAction", 400),  # query
     ("sns", "list_topics", {}, "InvalidAction", 400),
     ("route53", "list_hosted_zones", {}, "InvalidAction", 400),  # REST-XML
     ("lambda", "list_functions", {}, "UnknownOperationException", 400),  # REST-JSON

@@ -162,6 +162,19 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
         )
         .await;
     }
+    if verified.service == "iam" {
+        return match decode(
+            parts.method.as_str(),
+            query,
+            &body,
+            parts.headers.get(header::CONTENT_TYPE),
+        ) {
+            Ok(params) => {
+                crate::iam::handle(&api.control, &verified.account_id, &params, &request_id).await
+            }
+            Err(e) => crate::iam::error(&e, &request_id),
+        };
+    }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);
         return services::not_offered(&verified.service, protocol, &request_id);
