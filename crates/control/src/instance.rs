@@ -607,7 +607,7 @@ impl Tx<'_> {
                         Some(p) => p,
                         None => {
                             allocators
-                                .push((subnet_id.clone(), SubnetAddresses::of(self.region, &sub)));
+                                .push((subnet_id.clone(), SubnetAddresses::of(self.region, &sub)?));
                             allocators.len() - 1
                         }
                     };

@@ -524,7 +524,7 @@ impl Tx<'_> {
             .region
             .subnets
             .values()
-            .any(|s| s.vpc_id == vpc_id && block.cidr.contains(&s.cidr.network()))
+            .any(|s| s.vpc_id == vpc_id && s.cidr.is_some_and(|c| block.cidr.contains(&c.network())))
         {
             return Err(ApiError::dependency("vpc CIDR block", association_id));
         }
