@@ -447,3 +447,13 @@ def test_ipv6_only_subnet(ec2):
     for x in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]:
         ec2.delete_subnet(SubnetId=x["SubnetId"])
     ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_create_answers_pending(ec2):
+    # CreateVpc answers the VPC `pending`, as EC2 does; Describe shows it available
+    v = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]
+    assert v["State"] == "pending" and v["IsDefault"] is False and v["Ipv6CidrBlockAssociationSet"] == []
+    assert "Tags" not in v, "EC2 leaves an empty tag set out of CreateVpc's answer"
+    assert ec2.describe_vpcs(VpcIds=[v["VpcId"]])["Vpcs"][0]["State"] == "available"
+    ec2.get_waiter("vpc_available").wait(VpcIds=[v["VpcId"]])
+    ec2.delete_vpc(VpcId=v["VpcId"])
