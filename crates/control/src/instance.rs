@@ -934,14 +934,25 @@ impl Tx<'_> {
 
     /// MonitorInstances / UnmonitorInstances: detailed monitoring on or off, for every
     /// instance named (all known and not terminated, or nothing changes).
-    pub fn set_monitoring(&mut self, ids: &[String], on: bool) -> Result<Vec<InstanceId>, ApiError> {
+    pub fn set_monitoring(
+        &mut self,
+        ids: &[String],
+        on: bool,
+    ) -> Result<Vec<InstanceId>, ApiError> {
         let insts = self.instances_named(ids)?;
         if let Some(i) = insts.iter().find(|i| i.state == InstanceState::Terminated) {
-            return Err(incorrect_state(&i.id, if on { "monitored" } else { "unmonitored" }));
+            return Err(incorrect_state(
+                &i.id,
+                if on { "monitored" } else { "unmonitored" },
+            ));
         }
         let mut out = Vec::with_capacity(insts.len());
         for i in insts {
-            self.region.instances.get_mut(&i.id).expect("named above").monitoring = on;
+            self.region
+                .instances
+                .get_mut(&i.id)
+                .expect("named above")
+                .monitoring = on;
             out.push(i.id);
         }
         Ok(out)

@@ -63,13 +63,17 @@ impl Tx<'_> {
     pub fn create_subnet(&mut self, req: CreateSubnet) -> Result<Subnet, ApiError> {
         if req.ipv6_native {
             match (&req.cidr_block, &req.ipv6_cidr_block) {
-                (Some(_), Some(_)) => return Err(ApiError::combination(
-                    "When specifying ipv4 parameters, cidrBlock or ipv4IpamPoolId, you cannot set ipv6Native to true.",
-                )),
-                (_, None) => return Err(ApiError::new(
-                    ErrorCode::MissingParameter,
-                    "Either 'ipv6CidrBlock' or 'ipv6IpamPoolId' should be provided.",
-                )),
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::combination(
+                        "When specifying ipv4 parameters, cidrBlock or ipv4IpamPoolId, you cannot set ipv6Native to true.",
+                    ));
+                }
+                (_, None) => {
+                    return Err(ApiError::new(
+                        ErrorCode::MissingParameter,
+                        "Either 'ipv6CidrBlock' or 'ipv6IpamPoolId' should be provided.",
+                    ));
+                }
                 (None, Some(_)) => {}
             }
         }
@@ -237,7 +241,12 @@ impl Tx<'_> {
             })?
             .id
             .clone();
-        if self.region.subnets.get(&subnet).is_some_and(|s| s.cidr.is_none()) {
+        if self
+            .region
+            .subnets
+            .get(&subnet)
+            .is_some_and(|s| s.cidr.is_none())
+        {
             return Err(ApiError::invalid_value(format!(
                 "The IPv6 CIDR block of subnet '{subnet}' cannot be disassociated: it is an IPv6-only subnet."
             )));

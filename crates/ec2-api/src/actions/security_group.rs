@@ -173,7 +173,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 let vpc = region.vpcs.find(Kind::Vpc, &vpc_id)?;
                 // The groups an interface in the VPC may use: Fort's groups each belong
                 // to one VPC (no cross-VPC group associations).
-                let rows = region.security_groups.values().filter(|g| g.vpc_id == vpc.id);
+                let rows = region
+                    .security_groups
+                    .values()
+                    .filter(|g| g.vpc_id == vpc.id);
                 let page = d.run(
                     p,
                     rows,
