@@ -143,7 +143,11 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
             }
         }
         "subnet" => {
-            if let Some(s) = r.subnets.get(id) {
+            // An IPv6-only subnet holds no interfaces (control refuses them): the data
+            // plane, IPv4 only, has nothing to learn of it.
+            if let Some(s) = r.subnets.get(id)
+                && let Some(net) = s.cidr
+            {
                 c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
@@ -157,7 +161,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .unwrap_or_default();
                 let item = pb::Subnet {
                     id: s.id.to_string(),
-                    cidr: Some(cidr(s.cidr)),
+                    cidr: Some(cidr(net)),
                     route_table_id,
                     network_acl_id,
                 };
