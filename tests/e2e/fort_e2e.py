@@ -131,6 +131,15 @@ class FortUp:
             config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
 
+    def service(self, name):
+        """A boto3 client of another service Fort serves on the same endpoint (logs, s3)."""
+        return boto3.client(
+            name, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"},
+                                          s3={"addressing_style": "path"}),
+        )
+
     def metrics_text(self, host):
         import urllib.request
         with urllib.request.urlopen(self.metrics[host], timeout=5) as r:

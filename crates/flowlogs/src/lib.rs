@@ -50,8 +50,8 @@ pub struct LogEvent {
 /// Where records are written: Fort's own CloudWatch Logs and S3.
 #[async_trait]
 pub trait Destinations: Send + Sync {
-    /// Appends events to a stream, creating the group (as AWS does for flow logs) and
-    /// the stream if missing.
+    /// Appends events to a stream, creating the stream if missing, and the group too
+    /// when `create_group` (a flow log's first delivery, as AWS creates the group it names).
     async fn put_log_events(
         &self,
         account: &str,
@@ -59,6 +59,7 @@ pub trait Destinations: Send + Sync {
         group: &str,
         stream: &str,
         events: Vec<LogEvent>,
+        create_group: bool,
     ) -> Result<(), String>;
     /// Writes an object into an existing bucket.
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), String>;
@@ -78,7 +79,9 @@ pub struct Delivery<C, D> {
     destinations: D,
     /// (destination type, name) → counts.
     counts: Mutex<BTreeMap<(&'static str, String), Counts>>,
-    /// The status last recorded per flow log: written again only when it changes.
+    /// The status last recorded per flow log: written again only when it changes. A flow
+    /// log in it has had its first delivery (its log group made if missing); a group
+    /// deleted after that is a failed destination, not made again.
     status: Mutex<BTreeMap<String, Option<String>>>,
     objects: AtomicU64,
 }
@@ -133,6 +136,11 @@ impl<C: Catalog, D: Destinations> Delivery<C, D> {
         }
         let (kind, name, result) = match &f.destination {
             FlowLogDestination::CloudWatchLogs { log_group, .. } => {
+                let first = !self
+                    .status
+                    .lock()
+                    .expect("flow-log status")
+                    .contains_key(f.id.as_str());
                 let mut result = Ok(());
                 for (_, eni, events) in lines {
                     let events = events
@@ -144,7 +152,14 @@ impl<C: Catalog, D: Destinations> Delivery<C, D> {
                         .collect();
                     let r = self
                         .destinations
-                        .put_log_events(&owned.account, &owned.region, log_group, &eni, events)
+                        .put_log_events(
+                            &owned.account,
+                            &owned.region,
+                            log_group,
+                            &eni,
+                            events,
+                            first,
+                        )
                         .await;
                     if r.is_err() {
                         result = r;

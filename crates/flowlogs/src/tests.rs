@@ -198,6 +198,7 @@ impl Destinations for &FakeDestinations {
         group: &str,
         stream: &str,
         events: Vec<LogEvent>,
+        _create_group: bool,
     ) -> Result<(), String> {
         if self.fail {
             return Err("The specified log group does not exist.".into());

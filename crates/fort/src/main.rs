@@ -17,6 +17,7 @@ use fort_auth::Credentials;
 use fort_control::{Config, Control, Quotas};
 use fort_store::{EmbeddedStore, EtcdStore, Store};
 
+mod flow_logs;
 mod sim;
 
 /// The heap, counted while `fort sim` runs (it reports an agent's memory per mapping);
@@ -503,6 +504,9 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     println!("  try: aws --endpoint-url {endpoint} ec2 describe-vpcs");
 
     let mapping = fort_mapping::server::MappingService::start(api.control.clone()).await;
+    if let (Some(logs), Some(s3)) = (&api.logs, &api.s3) {
+        flow_logs::connect(api.control.clone(), logs.clone(), s3.clone(), &mapping);
+    }
     let api_addr = listener.local_addr()?;
     let mapping_addr = args.mapping_listen.unwrap_or_else(|| {
         let port = match api_addr.port() {

@@ -410,7 +410,10 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
 fn flow_log_vpc(r: &Region, f: &FlowLog) -> Option<String> {
     match f.resource_type {
         FlowLogResourceType::Vpc => Some(f.resource_id.clone()),
-        FlowLogResourceType::Subnet => r.subnets.get(f.resource_id.as_str()).map(|s| s.vpc_id.to_string()),
+        FlowLogResourceType::Subnet => r
+            .subnets
+            .get(f.resource_id.as_str())
+            .map(|s| s.vpc_id.to_string()),
         FlowLogResourceType::NetworkInterface => r
             .network_interfaces
             .get(f.resource_id.as_str())
