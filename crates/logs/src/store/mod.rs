@@ -41,6 +41,9 @@ const MAX_TAGS: usize = 50;
 const DAY_MS: i64 = 86_400_000;
 
 type EventKey = (u64, i64, u64);
+/// One entry of a `streams` range.
+type StreamItem<'a> =
+    Result<(AccessGuard<'a, (u64, &'a str)>, AccessGuard<'a, &'a [u8]>), redb::StorageError>;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct GroupRec {
@@ -624,11 +627,7 @@ impl Logs {
         let g = read_group(&txn.open_table(GROUPS)?, account, region, group)?;
         let streams = txn.open_table(STREAMS)?;
         let range = streams.range((g.id, prefix)..(g.id + 1, ""))?;
-        let decode = |item: Result<
-            (AccessGuard<'_, (u64, &str)>, AccessGuard<'_, &[u8]>),
-            redb::StorageError,
-        >|
-         -> Result<Option<(String, StreamRec)>, LogsError> {
+        let decode = |item: StreamItem<'_>| -> Result<Option<(String, StreamRec)>, LogsError> {
             let (k, v) = item?;
             let name = k.value().1;
             if !name.starts_with(prefix) {
