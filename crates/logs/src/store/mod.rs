@@ -41,6 +41,9 @@ const MAX_TAGS: usize = 50;
 const DAY_MS: i64 = 86_400_000;
 
 type EventKey = (u64, i64, u64);
+/// One entry of a `streams` range.
+type StreamItem<'a> =
+    Result<(AccessGuard<'a, (u64, &'a str)>, AccessGuard<'a, &'a [u8]>), redb::StorageError>;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct GroupRec {
@@ -623,24 +626,70 @@ impl Logs {
         let txn = self.db.begin_read()?;
         let g = read_group(&txn.open_table(GROUPS)?, account, region, group)?;
         let streams = txn.open_table(STREAMS)?;
-        let mut all: Vec<(String, StreamRec)> = Vec::new();
-        for item in streams.range((g.id, prefix)..(g.id + 1, ""))? {
+        let range = streams.range((g.id, prefix)..(g.id + 1, ""))?;
+        let decode = |item: StreamItem<'_>| -> Result<Option<(String, StreamRec)>, LogsError> {
             let (k, v) = item?;
             let name = k.value().1;
             if !name.starts_with(prefix) {
-                break;
+                return Ok(None);
             }
-            all.push((name.to_owned(), serde_json::from_slice(v.value())?));
-        }
-        if order == StreamOrder::LastEventTime {
-            // streams without events sort first, as AWS's do
-            all.sort_by(|a, b| a.1.last.cmp(&b.1.last).then_with(|| a.0.cmp(&b.0)));
-        }
-        if descending {
-            all.reverse();
+            Ok(Some((name.to_owned(), serde_json::from_slice(v.value())?)))
+        };
+        // Memory stays within the page: by name, the store's order is the answer's (one
+        // more read says whether a page follows); by last event, only the first
+        // `skip + limit + 1` of the order are kept.
+        let mut page: Vec<(String, StreamRec)> = Vec::new();
+        let want = skip.saturating_add(limit).saturating_add(1);
+        match (order, descending) {
+            (StreamOrder::LogStreamName, false) => {
+                for item in range {
+                    let Some(s) = decode(item)? else { break };
+                    page.push(s);
+                    if page.len() == want {
+                        break;
+                    }
+                }
+            }
+            (StreamOrder::LogStreamName, true) => {
+                for item in range.rev() {
+                    // names past the prefix sort after it: skipped on the way down
+                    if let Some(s) = decode(item)? {
+                        page.push(s);
+                        if page.len() == want {
+                            break;
+                        }
+                    } else if !page.is_empty() {
+                        break;
+                    }
+                }
+            }
+            (StreamOrder::LastEventTime, _) => {
+                // a max-heap of the `want` first in the requested order: its top is the one
+                // that goes first when it overflows
+                let mut heap: BinaryHeap<Ranked> = BinaryHeap::new();
+                for item in range {
+                    let Some((name, rec)) = decode(item)? else {
+                        break;
+                    };
+                    heap.push(Ranked {
+                        last: rec.last,
+                        name,
+                        rec,
+                        descending,
+                    });
+                    if heap.len() > want {
+                        heap.pop();
+                    }
+                }
+                page = heap
+                    .into_sorted_vec()
+                    .into_iter()
+                    .map(|r| (r.name, r.rec))
+                    .collect();
+            }
         }
         let arn = group_arn(account, region, group);
-        let streams: Vec<StreamInfo> = all
+        let streams: Vec<StreamInfo> = page
             .iter()
             .skip(skip)
             .take(limit)
@@ -655,7 +704,7 @@ impl Logs {
                 stored_bytes: s.stored_bytes,
             })
             .collect();
-        let next = (skip + limit < all.len()).then_some(skip + limit);
+        let next = (page.len() > skip + limit).then_some(skip + limit);
         Ok(StreamPage { streams, next })
     }
 
@@ -1047,6 +1096,36 @@ impl Logs {
         }
     }
 }
+
+/// A stream in DescribeLogStreams' LastEventTime order (streams without events first, as
+/// AWS's), or its reverse.
+struct Ranked {
+    last: Option<i64>,
+    name: String,
+    rec: StreamRec,
+    descending: bool,
+}
+
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let o = (self.last, &self.name).cmp(&(other.last, &other.name));
+        if self.descending { o.reverse() } else { o }
+    }
+}
+
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Ranked {}
 
 fn check_tags(tags: &BTreeMap<String, String>, existing: usize) -> Result<(), LogsError> {
     if existing + tags.len() > MAX_TAGS {

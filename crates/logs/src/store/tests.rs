@@ -478,3 +478,65 @@ mod paging {
         }
     }
 }
+
+#[test]
+fn stream_pages_in_every_order_cover_every_stream_once() {
+    let (_d, logs) = open();
+    logs.create_group_if_missing(A, R, "g").unwrap();
+    let t = now_ms() - 100_000;
+    let names: Vec<String> = (0..11).map(|i| format!("p{i:02}")).collect();
+    for (i, n) in names.iter().enumerate() {
+        if i % 3 == 0 {
+            logs.create_stream(A, R, "g", n).unwrap();
+        } else {
+            // last event times not in name order
+            let when = t + i64::try_from((i * 7) % 11).unwrap();
+            logs.put_events(A, R, "g", n, &[ev(when, "x")]).unwrap();
+        }
+    }
+    logs.create_stream(A, R, "g", "q").unwrap();
+    for (order, prefix) in [
+        (StreamOrder::LogStreamName, "p"),
+        (StreamOrder::LastEventTime, ""),
+    ] {
+        for descending in [false, true] {
+            let mut all = Vec::new();
+            for limit in [1, 4] {
+                let mut skip = 0;
+                let mut got = Vec::new();
+                loop {
+                    let p = logs
+                        .describe_streams(A, R, "g", prefix, order, descending, skip, limit)
+                        .unwrap();
+                    got.extend(p.streams);
+                    match p.next {
+                        Some(n) => skip = n,
+                        None => break,
+                    }
+                }
+                all.push(got);
+            }
+            assert_eq!(all[0], all[1]);
+            let got = &all[0];
+            let mut want: Vec<&StreamInfo> = got.iter().collect();
+            match order {
+                StreamOrder::LogStreamName => {
+                    want.sort_by(|a, b| a.name.cmp(&b.name));
+                    assert_eq!(got.len(), 11);
+                }
+                StreamOrder::LastEventTime => {
+                    want.sort_by(|a, b| {
+                        (a.last_event_timestamp, &a.name).cmp(&(b.last_event_timestamp, &b.name))
+                    });
+                    assert_eq!(got.len(), 12);
+                }
+            }
+            if descending {
+                want.reverse();
+            }
+            let got_names: Vec<_> = got.iter().map(|s| &s.name).collect();
+            let want_names: Vec<_> = want.iter().map(|s| &s.name).collect();
+            assert_eq!(got_names, want_names, "{order:?} descending={descending}");
+        }
+    }
+}
