@@ -1017,6 +1017,17 @@ pub fn role<'g>(global: &'g Global, account: &str, name: &str) -> Result<&'g Rol
         .ok_or_else(|| no_such_role(name))
 }
 
+/// The role a role ARN (`arn:aws:iam::ACCOUNT:role/PATH/NAME`) names, if it exists in
+/// `account` with that path: what a flow log's `DeliverLogsPermissionArn` should name.
+pub fn role_by_arn<'g>(global: &'g Global, account: &str, arn: &str) -> Option<&'g Role> {
+    let rest = arn.strip_prefix(&format!("arn:aws:iam::{account}:role/"))?;
+    let name = rest.rsplit('/').next()?;
+    global
+        .iam_roles
+        .get(&key(account, name))
+        .filter(|r| r.arn() == arn)
+}
+
 /// The customer managed policy `arn` names in `account`.
 pub fn policy<'g>(
     global: &'g Global,
@@ -1409,6 +1420,26 @@ mod tests {
             .unwrap();
         let e = iam(&mut g).put_role_policy("r", "two", big).unwrap_err();
         assert_eq!(e.code, ErrorCode::LimitExceeded);
+    }
+
+    #[test]
+    fn roles_are_found_by_their_arn() {
+        let mut g = Global::default();
+        let r = make_role(&mut g, "flow-logs");
+        assert_eq!(
+            role_by_arn(&g, ACCOUNT, &r.arn()).map(|r| r.name.as_str()),
+            Some("flow-logs")
+        );
+        assert!(
+            role_by_arn(
+                &g,
+                ACCOUNT,
+                "arn:aws:iam::123456789012:role/other/flow-logs"
+            )
+            .is_none()
+        );
+        assert!(role_by_arn(&g, "210987654321", &r.arn()).is_none());
+        assert!(role_by_arn(&g, ACCOUNT, "flow-logs").is_none());
     }
 
     #[test]

@@ -750,6 +750,15 @@ impl Paging {
 
 // ---- rendering ----------------------------------------------------------------------------
 
+/// A time as IAM writes it: whole seconds (`2024-05-01T12:00:00Z`).
+fn iam_time(ms: fort_model::Millis) -> String {
+    let full = format_time(ms);
+    match full.split_once('.') {
+        Some((seconds, _)) => format!("{seconds}Z"),
+        None => full,
+    }
+}
+
 /// `<name>…</name>` around what `f` writes, as a fresh body.
 fn one(name: &str, f: impl FnOnce(&mut Xml)) -> Xml {
     let mut w = Xml::new();
@@ -790,7 +799,7 @@ fn role_xml(w: &mut Xml, r: &Role, with_tags: bool, last_used: bool) {
         .leaf("RoleName", &r.name)
         .leaf("RoleId", &r.role_id)
         .leaf("Arn", r.arn())
-        .leaf("CreateDate", format_time(r.create_date))
+        .leaf("CreateDate", iam_time(r.create_date))
         .leaf(
             "AssumeRolePolicyDocument",
             iam::url_encode(&r.assume_role_policy),
@@ -822,8 +831,8 @@ fn policy_fields(w: &mut Xml, p: &ManagedPolicy, attachments: usize, with_tags: 
         .leaf("PermissionsBoundaryUsageCount", 0)
         .leaf("IsAttachable", true)
         .opt("Description", p.description.as_ref())
-        .leaf("CreateDate", format_time(p.create_date))
-        .leaf("UpdateDate", format_time(p.update_date));
+        .leaf("CreateDate", iam_time(p.create_date))
+        .leaf("UpdateDate", iam_time(p.update_date));
     if with_tags {
         tag_members(w, &p.tags);
     }
@@ -836,7 +845,7 @@ fn version_xml(w: &mut Xml, p: &ManagedPolicy, v: &PolicyVersion, with_document:
     }
     w.leaf("VersionId", iam::version_id(v.number))
         .leaf("IsDefaultVersion", v.number == p.default_version)
-        .leaf("CreateDate", format_time(v.create_date));
+        .leaf("CreateDate", iam_time(v.create_date));
 }
 
 fn profile_fields(w: &mut Xml, g: &Global, ip: &InstanceProfile) {
@@ -844,7 +853,7 @@ fn profile_fields(w: &mut Xml, g: &Global, ip: &InstanceProfile) {
         .leaf("InstanceProfileName", &ip.name)
         .leaf("InstanceProfileId", &ip.profile_id)
         .leaf("Arn", ip.arn())
-        .leaf("CreateDate", format_time(ip.create_date));
+        .leaf("CreateDate", iam_time(ip.create_date));
     let roles: Vec<&Role> = ip
         .roles
         .iter()
@@ -917,6 +926,7 @@ mod tests {
         );
         assert_eq!(arn_path("arn:aws:iam::123456789012:policy/X"), "/");
         assert_eq!(field("RoleName"), "roleName");
+        assert_eq!(iam_time(1_700_000_000_123), "2023-11-14T22:13:20Z");
     }
 
     #[test]
