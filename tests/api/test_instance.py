@@ -320,7 +320,11 @@ def test_credit_specifications_by_type(ec2, subnet):
     m5 = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
                            InstanceType="m5.large")["Instances"][0]["InstanceId"]
     got = ec2.describe_instance_credit_specifications(InstanceIds=[t3, t2, m5])["InstanceCreditSpecifications"]
-    assert {c["InstanceId"]: c["CpuCredits"] for c in got} == {t3: "unlimited", t2: "standard"}
+    # named instances are all answered; one that is not burstable with `standard` (API reference)
+    assert {c["InstanceId"]: c["CpuCredits"] for c in got} == {t3: "unlimited", t2: "standard", m5: "standard"}
+    # unnamed: only those set to unlimited
+    unnamed = [c["InstanceId"] for c in ec2.describe_instance_credit_specifications()["InstanceCreditSpecifications"]]
+    assert t3 in unnamed and t2 not in unnamed and m5 not in unnamed
     r = ec2.modify_instance_credit_specification(InstanceCreditSpecifications=[
         {"InstanceId": t3, "CpuCredits": "standard"}, {"InstanceId": m5, "CpuCredits": "standard"}])
     assert [x["InstanceId"] for x in r["SuccessfulInstanceCreditSpecifications"]] == [t3]

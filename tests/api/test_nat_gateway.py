@@ -27,7 +27,12 @@ def test_public_nat_gateway(ec2, default_subnet):
     n = r["NatGateway"]
     nid = n["NatGatewayId"]
     assert nid.startswith("nat-") and len(nid) == 21
-    assert n["State"] == "available" and n["ConnectivityType"] == "public"
+    # EC2 answers `pending` (addresses `associating`) and provisions after; Describe
+    # shows where the gateway settled
+    assert n["State"] == "pending" and n["ConnectivityType"] == "public"
+    assert [a["Status"] for a in n["NatGatewayAddresses"]] == ["associating"]
+    [shown] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    assert shown["State"] == "available" and shown["NatGatewayAddresses"][0]["Status"] == "succeeded"
     assert n["SubnetId"] == sid and n["VpcId"] == default_subnet["VpcId"]
     assert n["Tags"] == [{"Key": "Name", "Value": "n1"}]
     [addr] = n["NatGatewayAddresses"]
@@ -55,6 +60,8 @@ def test_public_nat_gateway(ec2, default_subnet):
         SubnetId=sid, AllocationId=eip["AllocationId"],
         TagSpecifications=[{"ResourceType": "nat-gateway", "Tags": [{"Key": "Name", "Value": "n2"}]}],
     )["NatGateway"]
+    assert second["State"] == "pending" and "FailureCode" not in second
+    [second] = ec2.describe_nat_gateways(NatGatewayIds=[second["NatGatewayId"]])["NatGateways"]
     assert second["State"] == "failed" and second["FailureCode"] == "Resource.AlreadyAssociated"
     assert second["Tags"] == [{"Key": "Name", "Value": "n2"}]
 
@@ -76,11 +83,14 @@ def test_private_and_failed(ec2, vpc):
     s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.4.0/24")["Subnet"]
     sid = s["SubnetId"]
     p = ec2.create_nat_gateway(SubnetId=sid, ConnectivityType="private", PrivateIpAddress="10.0.4.10")["NatGateway"]
-    assert p["State"] == "available" and p["ConnectivityType"] == "private"
+    assert p["State"] == "pending" and p["ConnectivityType"] == "private"
+    assert ec2.describe_nat_gateways(NatGatewayIds=[p["NatGatewayId"]])["NatGateways"][0]["State"] == "available"
     assert p["NatGatewayAddresses"][0]["PrivateIp"] == "10.0.4.10"
     assert "PublicIp" not in p["NatGatewayAddresses"][0]
     eip = ec2.allocate_address(Domain="vpc")
     f = ec2.create_nat_gateway(SubnetId=sid, AllocationId=eip["AllocationId"])["NatGateway"]
+    assert f["State"] == "pending"
+    [f] = ec2.describe_nat_gateways(NatGatewayIds=[f["NatGatewayId"]])["NatGateways"]
     assert f["State"] == "failed" and f["FailureCode"] == "Gateway.NotAttached"
     assert "AssociationId" not in ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]
     assert error_code(ec2.create_nat_gateway, SubnetId=sid) == "MissingParameter"

@@ -458,13 +458,18 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         _ => vec![],
                     },
                 )?;
+                // As the API reference has it: instances named are all answered, one
+                // that is not burstable with `standard`; unnamed, only those set to
+                // `unlimited` (now or before a resize) are.
                 let mut w = Xml::new();
                 w.set(
                     "instanceCreditSpecificationSet",
-                    page.items.into_iter().filter(|i| i.cpu_credits.is_some()),
+                    page.items
+                        .into_iter()
+                        .filter(|i| explicit || i.cpu_credits.as_deref() == Some("unlimited")),
                     |w, i| {
                         w.leaf("instanceId", &i.id)
-                            .opt("cpuCredits", i.cpu_credits.as_deref());
+                            .leaf("cpuCredits", i.cpu_credits.as_deref().unwrap_or("standard"));
                     },
                 );
                 next_token(&mut w, page.next_token);

@@ -46,9 +46,15 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .nat_gateways
                     .get(&id)
                     .ok_or_else(|| Kind::NatGateway.not_found(&id))?;
+                // EC2 answers `pending` and provisions after: whether the gateway became
+                // available or failed shows on the next Describe.
+                let mut created = nat.clone();
+                created.state = NatGatewayState::Pending;
+                created.failure_code = None;
+                created.failure_message = None;
                 let mut w = Xml::new();
                 w.opt("clientToken", client_token.as_deref())
-                    .el("natGateway", |w| render(w, v.region, nat));
+                    .el("natGateway", |w| render(w, v.region, &created));
                 Ok(w)
             })
             .await?
@@ -116,6 +122,7 @@ pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
                 .leaf(
                     "status",
                     match n.state {
+                        NatGatewayState::Pending => "associating",
                         NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
                         _ => "succeeded",
                     },
