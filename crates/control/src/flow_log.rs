@@ -155,7 +155,10 @@ fn resource_type(text: Option<&str>) -> Result<(FlowLogResourceType, Kind), ApiE
 
 /// `TrafficType`: required for VPCs, subnets and interfaces; EC2's upper-case names (any
 /// case is taken and shown upper case).
-fn traffic_type(text: Option<&str>, resource: FlowLogResourceType) -> Result<TrafficType, ApiError> {
+fn traffic_type(
+    text: Option<&str>,
+    resource: FlowLogResourceType,
+) -> Result<TrafficType, ApiError> {
     let Some(text) = text else {
         return Err(invalid_parameter(format!(
             "TrafficType can't be empty if ResourceType is {resource}."
@@ -522,7 +525,9 @@ impl Tx<'_> {
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         // a missing bucket fails every resource of the call, each in its item
         let missing_bucket = match (&s.destination, check) {
-            (FlowLogDestination::S3 { bucket, .. }, Some(c)) if c.bucket_owner(bucket).is_none() => {
+            (FlowLogDestination::S3 { bucket, .. }, Some(c))
+                if c.bucket_owner(bucket).is_none() =>
+            {
                 Some(bucket.clone())
             }
             _ => None,
@@ -754,7 +759,14 @@ mod tests {
             ("my-bucket", "logs/vpc", "arn:aws:s3:::my-bucket/logs/vpc/")
         );
         assert_eq!(options, S3DestinationOptions::default());
-        assert!(settings(&s3("arn:aws-cn:s3:::cn-bucket"), "cn-north-1", "123456789012").is_ok());
+        assert!(
+            settings(
+                &s3("arn:aws-cn:s3:::cn-bucket"),
+                "cn-north-1",
+                "123456789012"
+            )
+            .is_ok()
+        );
         for bad in [
             "arn:aws:s3:::AWSLogs-bucket",
             "arn:aws:s3:::b",
@@ -789,7 +801,14 @@ mod tests {
         let s = settings(&r, "us-east-1", "123456789012").unwrap();
         assert!(matches!(
             s.destination,
-            FlowLogDestination::S3 { options: S3DestinationOptions { file_format: FlowLogFileFormat::Parquet, hive_compatible_partitions: true, per_hour_partition: false }, .. }
+            FlowLogDestination::S3 {
+                options: S3DestinationOptions {
+                    file_format: FlowLogFileFormat::Parquet,
+                    hive_compatible_partitions: true,
+                    per_hour_partition: false
+                },
+                ..
+            }
         ));
         r.destination_options = Some(DestinationOptionsRequest {
             file_format: Some("csv".into()),
@@ -830,8 +849,8 @@ mod tests {
     #[test]
     fn aggregation_intervals() {
         assert_eq!(aggregation_interval(None), Ok(600));
-        for ok in [1, 5, 10, 15, 30, 60, 600] {
-            assert_eq!(aggregation_interval(Some(ok)), Ok(ok as u32));
+        for ok in [1u32, 5, 10, 15, 30, 60, 600] {
+            assert_eq!(aggregation_interval(Some(i64::from(ok))), Ok(ok));
         }
         for bad in [0, 2, 120, 300, -60, i64::MAX] {
             assert_eq!(
@@ -845,7 +864,13 @@ mod tests {
     fn log_formats() {
         let f = check_log_format("${srcaddr} ${dstaddr}").unwrap();
         assert_eq!(f.render(), "${srcaddr} ${dstaddr}");
-        for bad in ["", " ${srcaddr}", "${srcaddr} ", "srcaddr", "${srcaddr}${dstaddr}"] {
+        for bad in [
+            "",
+            " ${srcaddr}",
+            "${srcaddr} ",
+            "srcaddr",
+            "${srcaddr}${dstaddr}",
+        ] {
             assert!(
                 check_log_format(bad)
                     .unwrap_err()
@@ -865,7 +890,14 @@ mod tests {
     #[test]
     fn bucket_names() {
         assert!(valid_bucket_name("my.bucket-1"));
-        for bad in ["ab", "My-bucket", "-bucket", "bucket-", "a..b", &"a".repeat(64)] {
+        for bad in [
+            "ab",
+            "My-bucket",
+            "-bucket",
+            "bucket-",
+            "a..b",
+            &"a".repeat(64),
+        ] {
             assert!(!valid_bucket_name(bad), "{bad}");
         }
     }

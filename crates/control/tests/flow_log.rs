@@ -97,7 +97,9 @@ async fn create(control: &Control, req: CreateFlowLogs) -> Vec<FlowLogId> {
 #[tokio::test]
 async fn an_interface_is_watched_by_its_own_its_subnets_and_its_vpcs_logs() {
     let store = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let control = Control::open(store.clone(), Config::default()).await.unwrap();
+    let control = Control::open(store.clone(), Config::default())
+        .await
+        .unwrap();
     let a = network(&control, "10.0.0.0/16", "10.0.1.0/24").await;
     let b = network(&control, "10.1.0.0/16", "10.1.1.0/24").await;
     let mut mine = Vec::new();
@@ -189,7 +191,9 @@ async fn a_connected_s3_service_refuses_missing_buckets() {
     };
     // not connected: the ARN's form is all that is checked
     let out = control
-        .write(&scope(), |tx| tx.create_flow_logs(s3("arn:aws:s3:::gone"), None))
+        .write(&scope(), |tx| {
+            tx.create_flow_logs(s3("arn:aws:s3:::gone"), None)
+        })
         .await
         .unwrap();
     assert_eq!(out.flow_log_ids.len(), 1);
