@@ -1,7 +1,8 @@
 """pytest plugin: run moto's EC2 tests against a real Fort server instead of moto's mock.
 
 `mock_aws` becomes a no-op; every test gets a fresh `fort server` (own data dir), and boto3
-is pointed at it through AWS_ENDPOINT_URL. Loaded by scripts/moto/run.sh.
+is pointed at it through AWS_ENDPOINT_URL (every service, not only EC2); session-scoped
+fixtures get a server of their own. Loaded by scripts/moto/run.sh.
 """
 import functools
 import inspect
@@ -94,45 +95,77 @@ def _free_port():
         return s.getsockname()[1]
 
 
+class _Server:
+    """One `fort server` with its own data dir and the test accounts' credentials."""
+
+    def __init__(self):
+        self.data = tempfile.mkdtemp(prefix="fort-moto-")
+        creds = os.path.join(self.data, "creds")
+        with open(creds, "w") as f:
+            f.write("[default]\naws_access_key_id = AKIAFORTTESTKEY00001\n"
+                    "aws_secret_access_key = fort-test-secret-key-0000000000000000000\n"
+                    "aws_account_id = 123456789012\n")
+            for account, (key, secret) in ACCOUNT_KEYS.items():
+                if account == "123456789012":
+                    continue  # the default profile
+                f.write(f"\n[account-{account}]\naws_access_key_id = {key}\n"
+                        f"aws_secret_access_key = {secret}\naws_account_id = {account}\n")
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        self.log = open(os.path.join(self.data, "server.log"), "ab")
+        self.proc = subprocess.Popen(
+            [FORT_BIN, "server", "--listen", f"127.0.0.1:{port}", "--mapping-listen", "127.0.0.1:0",
+             "--data-dir", self.data, "--credentials", creds, "--dataplane", "off",
+             *os.environ.get("FORT_ARGS", "").split()],
+            stdout=self.log, stderr=self.log, env=env)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        # every service, not only EC2: tests also call SSM, STS and others through boto3
+        self.env = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "AKIAFORTTESTKEY00001",
+            "AWS_SECRET_ACCESS_KEY": "fort-test-secret-key-0000000000000000000",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def close(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def fort_session_server():
+    """A server for session-scoped fixtures (moto's `valid_ami` asks SSM for an image id
+    before any test's own server starts)."""
+    server = _Server()
+    saved = {k: os.environ.get(k) for k in [*server.env, "AWS_PROFILE"]}
+    os.environ.update(server.env)
+    os.environ.pop("AWS_PROFILE", None)
+    yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.close()
+
+
 @pytest.fixture(autouse=True)
 def fort_server(monkeypatch):
-    data = tempfile.mkdtemp(prefix="fort-moto-")
-    creds = os.path.join(data, "creds")
-    with open(creds, "w") as f:
-        f.write("[default]\naws_access_key_id = AKIAFORTTESTKEY00001\n"
-                "aws_secret_access_key = fort-test-secret-key-0000000000000000000\n"
-                "aws_account_id = 123456789012\n")
-        for account, (key, secret) in ACCOUNT_KEYS.items():
-            if account == "123456789012":
-                continue  # the default profile
-            f.write(f"\n[account-{account}]\naws_access_key_id = {key}\n"
-                    f"aws_secret_access_key = {secret}\naws_account_id = {account}\n")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    log = open(os.path.join(data, "server.log"), "ab")
-    proc = subprocess.Popen(
-        [FORT_BIN, "server", "--listen", f"127.0.0.1:{port}", "--mapping-listen", "127.0.0.1:0",
-         "--data-dir", data, "--credentials", creds, "--dataplane", "off",
-         *os.environ.get("FORT_ARGS", "").split()],
-        stdout=log, stderr=log, env=env)
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.02)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFORTTESTKEY00001")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fort-test-secret-key-0000000000000000000")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    server = _Server()
+    for k, v in server.env.items():
+        monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
-    shutil.rmtree(data, ignore_errors=True)
+    server.close()

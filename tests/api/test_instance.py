@@ -486,3 +486,22 @@ def test_uefi_data_hibernation_and_hosts(ec2, subnet):
                       Placement={"HostId": "host-1"}) == "InvalidHostID.Malformed"
     assert not ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [sid]},
                                                {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
+
+
+def test_monitor_instances(ec2):
+    i = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+    mon = lambda: ec2.describe_instances(InstanceIds=[i])["Reservations"][0]["Instances"][0]["Monitoring"]["State"]
+    assert mon() == "disabled"
+    # EC2 answers the change under way; Describe shows where it settled
+    assert ec2.monitor_instances(InstanceIds=[i])["InstanceMonitorings"] == [
+        {"InstanceId": i, "Monitoring": {"State": "pending"}}]
+    assert mon() == "enabled"
+    assert ec2.unmonitor_instances(InstanceIds=[i])["InstanceMonitorings"] == [
+        {"InstanceId": i, "Monitoring": {"State": "disabling"}}]
+    assert mon() == "disabled"
+    # one unknown id: nothing changes
+    assert error_code(ec2.monitor_instances, InstanceIds=[i, "i-0123456789abcdef0"]) == "InvalidInstanceID.NotFound"
+    assert mon() == "disabled"
+    assert error_code(ec2.monitor_instances, InstanceIds=["nope"]) == "InvalidInstanceID.Malformed"
+    ec2.terminate_instances(InstanceIds=[i])
+    assert error_code(ec2.monitor_instances, InstanceIds=[i]) == "IncorrectInstanceState"

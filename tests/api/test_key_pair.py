@@ -236,3 +236,13 @@ def test_imported_material_is_kept_as_given(ec2, key_names):
         [k] = ec2.describe_key_pairs(KeyNames=[name], IncludePublicKey=True)["KeyPairs"]
         assert k["PublicKey"] == material and k["KeyType"] == "rsa"
     assert prints == {"6a:49:07:1c:7e:bd:d2:bd:96:25:fe:b5:74:83:ae:fd"}
+
+
+def test_describe_shows_an_empty_tag_set(ec2):
+    # EC2's DescribeKeyPairs item carries its tag set even when empty (`"Tags": []`)
+    ec2.create_key_pair(KeyName="untagged-key")
+    try:
+        [k] = ec2.describe_key_pairs(KeyNames=["untagged-key"])["KeyPairs"]
+        assert k["Tags"] == []
+    finally:
+        ec2.delete_key_pair(KeyName="untagged-key")

@@ -283,3 +283,14 @@ def test_first_listed_address_is_primary_when_none_is_marked(ec2, subnet):
     assert e["PrivateIpAddress"] == "10.0.1.9"
     assert [(a["PrivateIpAddress"], a["Primary"]) for a in e["PrivateIpAddresses"]] == [
         ("10.0.1.9", True), ("10.0.1.8", False)]
+
+
+def test_empty_tag_set_shown(ec2, subnet):
+    # EC2 answers an untagged interface with `TagSet: []`, on create and on describe
+    e = ec2.create_network_interface(SubnetId=subnet["SubnetId"])["NetworkInterface"]
+    try:
+        assert e["TagSet"] == []
+        [d] = ec2.describe_network_interfaces(NetworkInterfaceIds=[e["NetworkInterfaceId"]])["NetworkInterfaces"]
+        assert d["TagSet"] == []
+    finally:
+        ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])

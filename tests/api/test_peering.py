@@ -220,3 +220,29 @@ def test_survives_a_restart(tmp_path):
         assert status(f.client(), pcx) == "active"
     finally:
         f.stop()
+
+
+def test_accepter_details_shown_once_accepted(fort, ec2):
+    # EC2 (its recorded answers, its examples) shows only the accepter's owner, VPC and
+    # region until the request is accepted; then its blocks and options too
+    west = fort.client(region="us-west-2")
+    a = ec2.create_vpc(CidrBlock="192.168.1.0/24")["Vpc"]["VpcId"]
+    b = west.create_vpc(CidrBlock="192.168.2.0/24")["Vpc"]["VpcId"]
+    p = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b, PeerRegion="us-west-2")["VpcPeeringConnection"]
+    pcx = p["VpcPeeringConnectionId"]
+    only = {"OwnerId": "123456789012", "VpcId": b, "Region": "us-west-2"}
+    assert p["AccepterVpcInfo"] == only
+    assert p["RequesterVpcInfo"]["CidrBlockSet"] == [{"CidrBlock": "192.168.1.0/24"}]
+    assert "PeeringOptions" in p["RequesterVpcInfo"]
+    for c in (ec2, west):
+        [got] = c.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"]
+        assert got["Status"]["Code"] == "pending-acceptance" and got["AccepterVpcInfo"] == only
+    west.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    for c in (ec2, west):
+        [got] = c.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"]
+        acc = got["AccepterVpcInfo"]
+        assert acc["CidrBlock"] == "192.168.2.0/24" and acc["CidrBlockSet"] == [{"CidrBlock": "192.168.2.0/24"}]
+        assert acc["PeeringOptions"]["AllowDnsResolutionFromRemoteVpc"] is False
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    ec2.delete_vpc(VpcId=a)
+    west.delete_vpc(VpcId=b)

@@ -21,7 +21,11 @@ def test_create_and_describe(ec2):
     pl = make(ec2, entries=[("10.0.0.0/24", "a"), ("10.0.1.7/24", "b")],
               TagSpecifications=[{"ResourceType": "prefix-list", "Tags": [{"Key": "k", "Value": "v"}]}])
     assert pl["PrefixListId"].startswith("pl-")
-    assert pl["State"] == "create-complete"
+    # EC2 works on prefix lists asynchronously: the answer shows the work in progress,
+    # Describe where it settled
+    assert pl["State"] == "create-in-progress"
+    [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[pl["PrefixListId"]])["PrefixLists"]
+    assert shown["State"] == "create-complete" and "StateMessage" not in shown
     assert pl["Version"] == 1 and pl["MaxEntries"] == 5 and pl["AddressFamily"] == "IPv4"
     assert pl["OwnerId"] == "123456789012"
     assert pl["PrefixListArn"] == f"arn:aws:ec2:us-east-1:123456789012:prefix-list/{pl['PrefixListId']}"
@@ -31,7 +35,7 @@ def test_create_and_describe(ec2):
         {"Cidr": "10.0.1.0/24", "Description": "b"},
     ]
     [described] = ec2.describe_managed_prefix_lists(PrefixListIds=[pl["PrefixListId"]])["PrefixLists"]
-    assert described == pl
+    assert described == dict(pl, State="create-complete")
     tagged = ec2.describe_managed_prefix_lists(Filters=[{"Name": "tag:k", "Values": ["v"]}])["PrefixLists"]
     assert pl["PrefixListId"] in [x["PrefixListId"] for x in tagged]
     by_name = ec2.describe_managed_prefix_lists(Filters=[{"Name": "prefix-list-name", "Values": ["mine"]}])
@@ -63,7 +67,8 @@ def test_modify_versions_and_restore(ec2):
         PrefixListId=pid, CurrentVersion=1,
         AddEntries=[{"Cidr": "10.0.2.0/24", "Description": "c"}], RemoveEntries=[{"Cidr": "10.0.1.0/24"}],
     )["PrefixList"]
-    assert m["Version"] == 2 and m["State"] == "modify-complete"
+    assert m["Version"] == 2 and m["State"] == "modify-in-progress"
+    assert ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"][0]["State"] == "modify-complete"
     assert [e["Cidr"] for e in entries_of(ec2, pid)] == ["10.0.0.0/24", "10.0.2.0/24"]
     assert [e["Cidr"] for e in entries_of(ec2, pid, TargetVersion=1)] == ["10.0.0.0/24", "10.0.1.0/24"]
     assert error_code(entries_of, ec2, pid, TargetVersion=9) == "InvalidParameterValue"
@@ -85,7 +90,8 @@ def test_modify_versions_and_restore(ec2):
     assert ec2.modify_managed_prefix_list(PrefixListId=pid, MaxEntries=4)["PrefixList"]["MaxEntries"] == 4
     # restore version 1 as version 3
     r = ec2.restore_managed_prefix_list_version(PrefixListId=pid, PreviousVersion=1, CurrentVersion=2)["PrefixList"]
-    assert r["Version"] == 3 and r["State"] == "restore-complete"
+    assert r["Version"] == 3 and r["State"] == "restore-in-progress"
+    assert ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"][0]["State"] == "restore-complete"
     assert [e["Cidr"] for e in entries_of(ec2, pid)] == ["10.0.0.0/24", "10.0.1.0/24"]
     assert error_code(ec2.restore_managed_prefix_list_version, PrefixListId=pid,
                       PreviousVersion=1, CurrentVersion=2) == "PrefixListVersionMismatch"
@@ -94,7 +100,7 @@ def test_modify_versions_and_restore(ec2):
 def test_delete(ec2):
     pid = make(ec2)["PrefixListId"]
     d = ec2.delete_managed_prefix_list(PrefixListId=pid)["PrefixList"]
-    assert d["State"] == "delete-complete"
+    assert d["State"] == "delete-in-progress"
     [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"]
     assert shown["State"] == "delete-complete"
     assert error_code(ec2.modify_managed_prefix_list, PrefixListId=pid, PrefixListName="x") == "IncorrectState"
@@ -128,6 +134,19 @@ def test_aws_lists_differ_by_region(fort):
     assert sorted(names) == ["com.amazonaws.us-west-2.dynamodb", "com.amazonaws.us-west-2.s3"]
 
 
+def assert_delete_fails_while_used(ec2, pid):
+    """EC2 deletes after answering: a list still in use is not refused but ends
+    `delete-failed` with a message, and stays in use, changeable and deletable."""
+    d = ec2.delete_managed_prefix_list(PrefixListId=pid)["PrefixList"]
+    assert d["State"] == "delete-in-progress"
+    [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"]
+    assert shown["State"] == "delete-failed" and pid in shown["StateMessage"]
+    assert ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"]
+    ec2.modify_managed_prefix_list(PrefixListId=pid, PrefixListName=shown["PrefixListName"])
+    [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"]
+    assert shown["State"] == "modify-complete" and "StateMessage" not in shown
+
+
 def test_route_destination_and_associations(ec2, vpc):
     pl = make(ec2, name="routed", entries=[("192.168.0.0/24", "")])
     pid = pl["PrefixListId"]
@@ -148,7 +167,7 @@ def test_route_destination_and_associations(ec2, vpc):
                           GatewayId=igw) == "InvalidParameterValue"
         assocs = ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"]
         assert assocs == [{"ResourceId": rtb, "ResourceOwner": "123456789012"}]
-        assert error_code(ec2.delete_managed_prefix_list, PrefixListId=pid) == "DependencyViolation"
+        assert_delete_fails_while_used(ec2, pid)
         ec2.delete_route(RouteTableId=rtb, DestinationPrefixListId=pid)
         assert ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"] == []
     finally:
@@ -169,10 +188,12 @@ def test_security_group_peer(ec2, vpc):
              "PrefixListIds": [{"PrefixListId": "pl-00000000"}]}]) == "InvalidPrefixListID.NotFound"
         assocs = ec2.get_managed_prefix_list_associations(PrefixListId=pid)["PrefixListAssociations"]
         assert [a["ResourceId"] for a in assocs] == [sg]
-        assert error_code(ec2.delete_managed_prefix_list, PrefixListId=pid) == "DependencyViolation"
+        assert_delete_fails_while_used(ec2, pid)
     finally:
         ec2.delete_security_group(GroupId=sg)
     ec2.delete_managed_prefix_list(PrefixListId=pid)
+    [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"]
+    assert shown["State"] == "delete-complete" and "StateMessage" not in shown
 
 
 def test_tags_and_pages(ec2):

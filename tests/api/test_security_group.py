@@ -462,3 +462,35 @@ def test_groups_of_ipv6_vpcs_allow_all_ipv6_out(ec2):
     finally:
         ec2.delete_vpc(VpcId=v["VpcId"])
         ec2.delete_vpc(VpcId=plain["VpcId"])
+
+
+def test_get_security_groups_for_vpc(ec2, vpc):
+    vid = vpc["VpcId"]
+    sg = ec2.create_security_group(GroupName="for-vpc", Description="usable here", VpcId=vid,
+                                   TagSpecifications=[{"ResourceType": "security-group",
+                                                       "Tags": [{"Key": "k", "Value": "v"}]}])["GroupId"]
+    try:
+        got = ec2.get_security_groups_for_vpc(VpcId=vid)["SecurityGroupForVpcs"]
+        default = next(g for g in got if g["GroupName"] == "default")
+        # the shape EC2 answers: an empty tag set included
+        assert default == {"Description": "default VPC security group", "GroupName": "default",
+                           "OwnerId": "123456789012", "GroupId": default["GroupId"], "Tags": [],
+                           "PrimaryVpcId": vid}
+        mine = next(g for g in got if g["GroupId"] == sg)
+        assert mine["Description"] == "usable here" and mine["Tags"] == [{"Key": "k", "Value": "v"}]
+        assert {g["GroupId"] for g in got} == {default["GroupId"], sg}, "only this VPC's groups"
+        f = lambda n, x: [g["GroupId"] for g in ec2.get_security_groups_for_vpc(
+            VpcId=vid, Filters=[{"Name": n, "Values": [x]}])["SecurityGroupForVpcs"]]
+        assert f("group-name", "for-vpc") == [sg]
+        assert f("group-id", sg) == [sg]
+        assert f("description", "usable*") == [sg]
+        assert sorted(f("primary-vpc-id", vid)) == sorted([default["GroupId"], sg])
+        assert f("tag:k", "v") == [sg]
+        assert error_code(ec2.get_security_groups_for_vpc, VpcId=vid,
+                          Filters=[{"Name": "vpc-id", "Values": [vid]}]) == "InvalidParameterValue"
+        page = ec2.get_security_groups_for_vpc(VpcId=vid, MaxResults=5)
+        assert len(page["SecurityGroupForVpcs"]) == 2 and "NextToken" not in page
+        assert error_code(ec2.get_security_groups_for_vpc, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
+        assert error_code(ec2.get_security_groups_for_vpc, VpcId="nope") == "InvalidVpcID.Malformed"
+    finally:
+        ec2.delete_security_group(GroupId=sg)

@@ -399,3 +399,61 @@ def test_subnet_cidr_reservations(ec2):
     assert ec2.get_subnet_cidr_reservations(SubnetId=sid)["SubnetIpv4CidrReservations"] == []
     ec2.delete_subnet(SubnetId=sid)
     ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_ipv4_cidr_blocks_per_vpc(ec2):
+    # AWS's default quota: five IPv4 blocks per VPC (the primary counts); the sixth is refused
+    vid = ec2.create_vpc(CidrBlock="10.60.0.0/24")["Vpc"]["VpcId"]
+    for i in range(1, 5):
+        a = ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock=f"10.60.{i}.0/24")["CidrBlockAssociation"]
+        assert a["CidrBlockState"]["State"] == "associating"
+    try:
+        ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.60.8.0/22")
+        pytest.fail("a sixth block was associated")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "CidrLimitExceeded"
+        assert e.response["Error"]["Message"] == f"This network {vid} has met its maximum number of allowed CIDRs: 5"
+    assert len(ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]["CidrBlockAssociationSet"]) == 5
+    ec2.delete_vpc(VpcId=vid)
+
+
+def test_ipv6_only_subnet(ec2):
+    v = ec2.create_vpc(CidrBlock="10.61.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = v["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+    # EC2's checks first: an IPv6-only subnet takes an IPv6 block and no IPv4 one
+    assert error_code(ec2.create_subnet, VpcId=v["VpcId"], Ipv6Native=True) == "MissingParameter"
+    assert error_code(ec2.create_subnet, VpcId=v["VpcId"], Ipv6Native=True, CidrBlock="10.61.0.0/24") == "MissingParameter"
+    assert error_code(ec2.create_subnet, VpcId=v["VpcId"], Ipv6Native=True, CidrBlock="10.61.0.0/24",
+                      Ipv6CidrBlock=block) == "InvalidParameterCombination"
+    # a whole /56 as one subnet, as AWS allows (/44 to /64)
+    s = ec2.create_subnet(VpcId=v["VpcId"], Ipv6Native=True, Ipv6CidrBlock=block)["Subnet"]
+    assert s["Ipv6Native"] is True and s["AssignIpv6AddressOnCreation"] is True and s["State"] == "available"
+    assert "CidrBlock" not in s and s["AvailableIpAddressCount"] == 0
+    assert s["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"] == block
+    assert s["PrivateDnsNameOptionsOnLaunch"]["HostnameType"] == "resource-name"
+    [d] = ec2.describe_subnets(Filters=[{"Name": "ipv6-native", "Values": ["true"]},
+                                        {"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]
+    assert d["SubnetId"] == s["SubnetId"] and "CidrBlock" not in d
+    # an IPv4 subnet still fits beside it (the address families do not meet)
+    ec2.create_subnet(VpcId=v["VpcId"], CidrBlock="10.61.0.0/24")
+    # its only block stays
+    sa = s["Ipv6CidrBlockAssociationSet"][0]["AssociationId"]
+    assert error_code(ec2.disassociate_subnet_cidr_block, AssociationId=sa) == "InvalidParameterValue"
+    # no interfaces in it yet: Fort's data plane forwards IPv4 only; a clear refusal, nothing made
+    assert error_code(ec2.create_network_interface, SubnetId=s["SubnetId"]) == "UnsupportedOperation"
+    assert error_code(ec2.run_instances, ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1,
+                      SubnetId=s["SubnetId"]) == "UnsupportedOperation"
+    assert not ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["NetworkInterfaces"]
+    for x in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]:
+        ec2.delete_subnet(SubnetId=x["SubnetId"])
+    ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_create_answers_pending(ec2):
+    # CreateVpc answers the VPC `pending`, as EC2 does; Describe shows it available
+    v = ec2.create_vpc(CidrBlock="10.62.0.0/16")["Vpc"]
+    assert v["State"] == "pending" and v["IsDefault"] is False and v["Ipv6CidrBlockAssociationSet"] == []
+    assert "Tags" not in v, "EC2 leaves an empty tag set out of CreateVpc's answer"
+    assert ec2.describe_vpcs(VpcIds=[v["VpcId"]])["Vpcs"][0]["State"] == "available"
+    ec2.get_waiter("vpc_available").wait(VpcIds=[v["VpcId"]])
+    ec2.delete_vpc(VpcId=v["VpcId"])

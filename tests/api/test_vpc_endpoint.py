@@ -194,3 +194,13 @@ def test_endpoint_services(ec2):
     assert error_code(ec2.describe_vpc_endpoint_services,
                       Filters=[{"Name": "service-kind", "Values": ["Gateway"]}]) == "InvalidParameterValue"
     assert error_code(ec2.describe_vpc_endpoint_services, NextToken="foo") == "InvalidNextToken"
+
+
+def test_empty_tag_set_shown(ec2, vpc):
+    # EC2's DescribeVpcEndpoints item carries its tag set even when empty (`"Tags": []`)
+    e = ec2.create_vpc_endpoint(VpcId=vpc["VpcId"], ServiceName=DYNAMODB)["VpcEndpoint"]
+    try:
+        [d] = ec2.describe_vpc_endpoints(VpcEndpointIds=[e["VpcEndpointId"]])["VpcEndpoints"]
+        assert d["Tags"] == []
+    finally:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[e["VpcEndpointId"]])

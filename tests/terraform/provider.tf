@@ -39,5 +39,6 @@ provider "aws" {
   endpoints {
     ec2 = var.endpoint
     sts = var.endpoint
+    iam = var.endpoint
   }
 }

@@ -91,6 +91,10 @@ class Fort:
             "ec2", endpoint_url=self.endpoint, region_name=REGION,
             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
             config=botocore.config.Config(retries={"max_attempts": 1}))
+        self.iam = boto3.client(
+            "iam", endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
 
     def failed_requests(self, n=20):
         """The server log's last requests that Fort answered with an error."""
@@ -142,9 +146,19 @@ SWEEP = [
 ]
 
 
-def inventory(ec2):
+# IAM's entities: (name, list call, the list in its answer, the name field).
+IAM_SWEEP = [
+    ("iam role", "list_roles", "Roles", "RoleName"),
+    ("iam policy", "list_policies", "Policies", "Arn"),
+    ("iam instance profile", "list_instance_profiles", "InstanceProfiles", "InstanceProfileName"),
+]
+
+
+def inventory(ec2, iam=None):
     """Every live resource id by kind (kinds Fort does not describe are left out)."""
     found = {}
+    for name, call, key, id_field in IAM_SWEEP if iam else ():
+        found[name] = {i[id_field] for i in getattr(iam, call)()[key]}
     for name, call, key, id_field, alive in SWEEP:
         try:
             answer = getattr(ec2, call)()
@@ -311,9 +325,10 @@ def workspace(request):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def lifecycle(ws):
-    """init, apply, plan with no changes, destroy, then a sweep that finds nothing left."""
-    before = inventory(ws.fort.ec2)
+def lifecycle(ws, updates=()):
+    """init, apply, plan with no changes (again after each update: a set of variables applied
+    in place), destroy, then a sweep that finds nothing left."""
+    before = inventory(ws.fort.ec2, ws.fort.iam)
     ws.step("init", "-input=false")
     ws.applied = True
     ws.step("apply", "-auto-approve", "-input=false")
@@ -321,9 +336,20 @@ def lifecycle(ws):
     if p.returncode == 2:
         pytest.fail(f"[{ws.config}] plan after apply wants changes:\n{_tail(p.stdout, 120)}",
                     pytrace=False)
+    for update in updates:
+        for k, v in update.items():
+            ws.var(k, v)
+        p = ws.step("apply", "-auto-approve", "-input=false")
+        if "to add" in p.stdout and not re.search(r"0 to add, \d+ to change, 0 to destroy", p.stdout):
+            pytest.fail(f"[{ws.config}] update {update} replaced resources:\n{_tail(p.stdout, 40)}",
+                        pytrace=False)
+        p = ws.step("plan", "-detailed-exitcode", "-input=false", ok=(0, 2))
+        if p.returncode == 2:
+            pytest.fail(f"[{ws.config}] plan after update {update} wants changes:\n"
+                        f"{_tail(p.stdout, 120)}", pytrace=False)
     ws.step("destroy", "-auto-approve", "-input=false")
     ws.destroyed = True
-    after = inventory(ws.fort.ec2)
+    after = inventory(ws.fort.ec2, ws.fort.iam)
     left = {k: sorted(v - before.get(k, set())) for k, v in after.items()}
     left = {k: v for k, v in left.items() if v}
     assert not left, f"[{ws.config}] destroy left resources behind: {left}"
@@ -363,3 +389,7 @@ def test_instance_from_a_launch_template(workspace):
 
 def test_vpc_endpoints_and_prefix_lists(workspace):
     lifecycle(workspace("endpoints"))
+
+
+def test_flow_log_iam_role_and_policies(workspace):
+    lifecycle(workspace("flow_logs"), updates=[{"revision": "2"}])

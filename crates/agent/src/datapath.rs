@@ -112,6 +112,9 @@ struct DataPath {
     snap: Snapshot,
     shared: metrics::Shared,
     start: Instant,
+    /// Unix nanoseconds at `start`: engine times to flow-log times.
+    start_unix_ns: u64,
+    flow_logs: Option<crate::flow_log::Tap>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -122,6 +125,7 @@ pub fn start(
     host_id: &str,
     shared: metrics::Shared,
     fast: Option<(Arc<fort_fastpath::FastPath>, crate::fastpath::Underlay)>,
+    flow_logs: Option<crate::flow_log::Tap>,
 ) -> io::Result<Handle> {
     let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
     sock.set_nonblocking(true)?;
@@ -152,10 +156,19 @@ pub fn start(
         counters: HashMap::new(),
         snap: Snapshot {
             host_id: host_id.to_string(),
+            // the flow-log task's live counters, kept across every publish
+            flow_logs: shared
+                .lock()
+                .map(|s| s.flow_logs.clone())
+                .unwrap_or_default(),
             ..Snapshot::default()
         },
         shared,
         start: Instant::now(),
+        start_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        flow_logs,
         inbuf: vec![0u8; HEADROOM + BUF],
         out: Vec::with_capacity(BUF + 128),
     };
@@ -259,9 +272,7 @@ impl DataPath {
             if last_expire.elapsed() >= Duration::from_secs(1) {
                 let now = self.now();
                 self.carried(now);
-                // No flow-log destination consumes the records yet: drained so the
-                // engine can free idle counters (they grew without bound otherwise).
-                self.engine.drain_flow_records(|_| {});
+                self.drain_flow_logs();
                 self.engine.expire(now);
                 last_expire = Instant::now();
             }
@@ -269,6 +280,41 @@ impl DataPath {
                 self.publish();
                 last_publish = Instant::now();
             }
+        }
+    }
+
+    /// Hands the counters of watched ENIs to the flow logs; the rest are dropped (drained
+    /// all the same, so the engine can free idle counters).
+    fn drain_flow_logs(&mut self) {
+        let Some(tap) = self.flow_logs.as_ref().filter(|t| t.active()) else {
+            self.engine.drain_flow_records(|_| {});
+            self.engine.drain_skipped(|_, _| {});
+            return;
+        };
+        let base = self.start_unix_ns;
+        let secs = |t: Time| base.saturating_add(t.0) / 1_000_000_000;
+        let mut d = crate::flow_log::Drained {
+            now: secs(self.now()),
+            ..Default::default()
+        };
+        if let Ok(watched) = tap.watched.read() {
+            self.engine.drain_flow_records(|r| {
+                if watched.contains(&r.eni) {
+                    d.records.push(crate::flow_log::Counted {
+                        first: secs(r.first),
+                        last: secs(r.last),
+                        record: r,
+                    });
+                }
+            });
+            self.engine.drain_skipped(|eni, n| {
+                if watched.contains(&eni) {
+                    d.skipped.push((eni, n));
+                }
+            });
+        }
+        if (!d.records.is_empty() || !d.skipped.is_empty()) && tap.tx.try_send(d).is_err() {
+            tracing::warn!("flow-log counters dropped: the flow-log task is behind");
         }
     }
 

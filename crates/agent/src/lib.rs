@@ -14,6 +14,7 @@
 
 pub mod datapath;
 pub mod fastpath;
+pub mod flow_log;
 pub mod instance;
 pub mod metrics;
 pub mod names;
@@ -58,6 +59,7 @@ pub struct Agent {
     pub host_id: String,
     pub metrics_addr: Option<SocketAddr>,
     session: tokio::task::JoinHandle<()>,
+    flow_logs: tokio::task::JoinHandle<()>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
     tx: mpsc::Sender<reconcile::Msg>,
     reconciler: Option<std::thread::JoinHandle<()>>,
@@ -71,16 +73,33 @@ impl Agent {
                 "the agent creates TAP devices and network namespaces: it must run as root"
             );
         }
+        let flow_log_stats = Arc::new(flow_log::Stats::default());
         let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Snapshot {
             host_id: config.host_id.clone(),
+            flow_logs: flow_log_stats.clone(),
             ..Default::default()
         }));
         let fast = fastpath::start(config.underlay);
+        let (drained_tx, drained_rx) = tokio::sync::mpsc::channel(64);
+        let flow_tap = flow_log::Tap {
+            watched: Arc::default(),
+            tx: drained_tx,
+        };
+        let (watched_tx, watched_rx) = watch::channel(Vec::new());
+        let flow_logs = tokio::spawn(flow_log::run(
+            config.mapping.clone(),
+            config.host_id.clone(),
+            watched_rx,
+            drained_rx,
+            flow_tap.watched.clone(),
+            flow_log_stats,
+        ));
         let dp = datapath::start(
             config.underlay,
             &config.host_id,
             shared.clone(),
             fast.clone(),
+            Some(flow_tap),
         )
         .with_context(|| {
             format!(
@@ -141,6 +160,7 @@ impl Agent {
                 state: HostState::default(),
                 underlay,
                 to: tx.clone(),
+                flow_logs: watched_tx,
             },
             Report::Engine(report),
         ));
@@ -149,6 +169,7 @@ impl Agent {
             host_id: config.host_id,
             metrics_addr,
             session,
+            flow_logs,
             metrics_task,
             tx,
             reconciler: Some(reconciler),
@@ -159,6 +180,7 @@ impl Agent {
     /// `keep`).
     pub async fn shutdown(mut self) {
         self.session.abort();
+        self.flow_logs.abort();
         if let Some(t) = self.metrics_task.take() {
             t.abort();
         }
@@ -175,6 +197,8 @@ struct Session {
     state: HostState,
     underlay: Underlay,
     to: mpsc::Sender<reconcile::Msg>,
+    /// The interfaces flow logs watch, for the flow-log task.
+    flow_logs: watch::Sender<Vec<flow_log::Watched>>,
 }
 
 impl Programmed for Session {
@@ -188,6 +212,14 @@ impl Programmed for Session {
         };
         for m in &applied.malformed {
             tracing::error!(error = %m, "item skipped");
+        }
+        if applied.flow_logs || applied.structure {
+            let watched = flow_log::watched(&self.state);
+            self.flow_logs.send_if_modified(|w| {
+                let changed = *w != watched;
+                *w = watched;
+                changed
+            });
         }
         let (structure, members) =
             fort_sync::host_state::engine_changes(&self.state, &applied, &self.underlay);

@@ -62,6 +62,8 @@ pub struct Snapshot {
     /// Flow directions the kernel fast path carries now.
     pub offloaded: usize,
     pub ports: BTreeMap<String, PortCounters>,
+    /// The flow-log task's counters (live, not a copy).
+    pub flow_logs: Arc<crate::flow_log::Stats>,
 }
 
 /// The latest snapshot, shared between the data path and the HTTP server.
@@ -231,6 +233,38 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Frames an instance sent that were dropped, by reason.",
     );
+    let f = &s.flow_logs;
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    for (name, help, v) in [
+        (
+            "fort_agent_flow_log_windows_delivered_total",
+            "Flow-log windows (one flow log, interface and aggregation interval) delivered.",
+            load(&f.windows_delivered),
+        ),
+        (
+            "fort_agent_flow_log_records_delivered_total",
+            "Flow-log records delivered (NODATA and SKIPDATA windows count one).",
+            load(&f.records_delivered),
+        ),
+        (
+            "fort_agent_flow_log_windows_dropped_total",
+            "Flow-log windows dropped: the delivery queue was full while the server was away.",
+            load(&f.windows_dropped),
+        ),
+        (
+            "fort_agent_flow_log_packets_skipped_total",
+            "Packets of new flows left uncounted: the counter table was full (SKIPDATA).",
+            load(&f.packets_skipped),
+        ),
+        (
+            "fort_agent_flow_log_delivery_failures_total",
+            "Flow-log deliveries that failed and will be retried.",
+            load(&f.delivery_failures),
+        ),
+    ] {
+        family(&mut o, name, "counter", help);
+        let _ = writeln!(o, "{name}{{host=\"{h}\"}} {v}");
+    }
     for (eni, p) in &s.ports {
         for (reason, n) in &p.drops {
             let _ = writeln!(

@@ -56,12 +56,15 @@ impl Quotas {
     }
 
     /// Fort's defaults: AWS's highest adjustable values, or far above where AWS has none.
+    /// A VPC's CIDR blocks are the exception: AWS's default of five per family, because
+    /// tools and tests recorded against AWS count on the sixth being refused
+    /// (CidrLimitExceeded), and one VPC's blocks never pile up across a shared server.
     pub fn generous() -> Self {
         Self {
             vpcs: 1000,
             subnets_per_vpc: 1000,
-            cidr_blocks_per_vpc: 50,
-            ipv6_cidr_blocks_per_vpc: 50,
+            cidr_blocks_per_vpc: 5,
+            ipv6_cidr_blocks_per_vpc: 5,
             internet_gateways: 1000,
             egress_only_internet_gateways: 1000,
             nat_gateways_per_az: 100,

@@ -607,7 +607,7 @@ impl Tx<'_> {
                         Some(p) => p,
                         None => {
                             allocators
-                                .push((subnet_id.clone(), SubnetAddresses::of(self.region, &sub)));
+                                .push((subnet_id.clone(), SubnetAddresses::of(self.region, &sub)?));
                             allocators.len() - 1
                         }
                     };
@@ -929,6 +929,32 @@ impl Tx<'_> {
                 Some("Client.UserInitiatedShutdown"),
             );
             out.push((i.id, current, InstanceState::Stopping));
+        }
+        Ok(out)
+    }
+
+    /// MonitorInstances / UnmonitorInstances: detailed monitoring on or off, for every
+    /// instance named (all known and not terminated, or nothing changes).
+    pub fn set_monitoring(
+        &mut self,
+        ids: &[String],
+        on: bool,
+    ) -> Result<Vec<InstanceId>, ApiError> {
+        let insts = self.instances_named(ids)?;
+        if let Some(i) = insts.iter().find(|i| i.state == InstanceState::Terminated) {
+            return Err(incorrect_state(
+                &i.id,
+                if on { "monitored" } else { "unmonitored" },
+            ));
+        }
+        let mut out = Vec::with_capacity(insts.len());
+        for i in insts {
+            self.region
+                .instances
+                .get_mut(&i.id)
+                .expect("named above")
+                .monitoring = on;
+            out.push(i.id);
         }
         Ok(out)
     }

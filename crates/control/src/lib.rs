@@ -22,6 +22,7 @@ pub mod classic_link;
 pub mod config;
 pub mod dhcp_options;
 pub mod flow_log;
+pub mod iam;
 pub mod idempotency;
 pub mod image;
 pub mod instance;

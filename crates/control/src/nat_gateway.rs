@@ -4,7 +4,7 @@
 
 use fort_model::*;
 
-use crate::network_interface::{SubnetAddresses, check_in_subnet, ip_in_use, parse_ip};
+use crate::network_interface::{SubnetAddresses, ip_in_use, parse_ip};
 use crate::tags::check_tags;
 use crate::{ClientToken, Tx};
 
@@ -81,11 +81,11 @@ impl Tx<'_> {
                 ),
             ));
         }
-        let mut addrs = SubnetAddresses::of(self.region, &subnet);
+        let mut addrs = SubnetAddresses::of(self.region, &subnet)?;
         let private_ip = match &req.private_ip {
             Some(t) => {
                 let ip = parse_ip("PrivateIpAddress", t)?;
-                check_in_subnet(subnet.cidr, ip)?;
+                addrs.check_in_subnet(ip)?;
                 if addrs.in_use(ip) {
                     return Err(ip_in_use(ip));
                 }

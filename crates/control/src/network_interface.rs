@@ -49,7 +49,19 @@ pub struct SubnetAddresses {
 }
 
 impl SubnetAddresses {
-    pub fn of(region: &Region, subnet: &Subnet) -> Self {
+    /// The subnet's IPv4 addresses: an IPv6-only subnet has none, and Fort does not yet put
+    /// interfaces (instances, NAT gateways, endpoints) in one, as its data plane forwards
+    /// IPv4 only: a clear refusal rather than an interface that could never carry traffic.
+    pub fn of(region: &Region, subnet: &Subnet) -> Result<Self, ApiError> {
+        let Some(net) = subnet.cidr else {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "The subnet '{}' is IPv6-only: Fort does not place network interfaces in IPv6-only subnets yet (its data plane forwards IPv4 only).",
+                    subnet.id
+                ),
+            ));
+        };
         let used = region
             .network_interfaces
             .values()
@@ -66,12 +78,12 @@ impl SubnetAddresses {
                 ipnet::IpNet::V6(_) => None,
             })
             .collect();
-        Self {
-            cidr: subnet.cidr,
+        Ok(Self {
+            cidr: net,
             used,
             reserved,
-            next: u32::from(subnet.cidr.network()),
-        }
+            next: u32::from(net.network()),
+        })
     }
 
     /// The lowest free address, now taken.
@@ -111,6 +123,11 @@ impl SubnetAddresses {
     pub fn free(&mut self, ip: Ipv4Addr) {
         self.used.remove(&ip);
         self.next = self.next.min(u32::from(ip));
+    }
+
+    /// Whether `ip` is one of the subnet's addresses (EC2's error otherwise).
+    pub fn check_in_subnet(&self, ip: Ipv4Addr) -> Result<(), ApiError> {
+        check_in_subnet(self.cidr, ip)
     }
 
     pub fn in_use(&self, ip: Ipv4Addr) -> bool {
@@ -652,7 +669,7 @@ impl Tx<'_> {
         }
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         let groups = self.resolve_groups(&subnet.vpc_id, &subnet.id, &req.groups)?;
-        let mut addrs = SubnetAddresses::of(self.region, &subnet);
+        let mut addrs = SubnetAddresses::of(self.region, &subnet)?;
         let (primary, secondary) = self.pick_addresses(
             &subnet,
             &AddressRequest {
@@ -964,13 +981,13 @@ impl Tx<'_> {
                 ),
             ));
         }
-        let mut addrs = SubnetAddresses::of(self.region, &subnet);
+        let mut addrs = SubnetAddresses::of(self.region, &subnet)?;
         let mut assigned = Vec::with_capacity(n);
         if wanted.is_empty() {
             assigned = addrs.take_n(n, &subnet.id)?;
         } else {
             for ip in wanted {
-                check_in_subnet(subnet.cidr, ip)?;
+                addrs.check_in_subnet(ip)?;
                 if assigned.contains(&ip) {
                     continue;
                 }

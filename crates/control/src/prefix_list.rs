@@ -242,6 +242,7 @@ impl Tx<'_> {
             address_family: family,
             max_entries: max,
             state: PrefixListState::CreateComplete,
+            state_message: None,
             version: 1,
             versions: vec![PrefixListVersion {
                 version: 1,
@@ -371,6 +372,7 @@ impl Tx<'_> {
             Self::push_version(&mut list, entries);
         }
         list.state = PrefixListState::ModifyComplete;
+        list.state_message = None;
         self.region.managed_prefix_lists.insert(list.clone());
         Ok(list)
     }
@@ -401,21 +403,30 @@ impl Tx<'_> {
         }
         Self::push_version(&mut list, entries);
         list.state = PrefixListState::RestoreComplete;
+        list.state_message = None;
         self.region.managed_prefix_lists.insert(list.clone());
         Ok(list)
     }
 
-    /// DeleteManagedPrefixList: `delete-complete`, still described; refused while a route
-    /// or a security group rule names it.
+    /// DeleteManagedPrefixList: `delete-complete`, still described. As in EC2, where the
+    /// delete runs after the answer, a list a route or a security group rule still names is
+    /// not refused but ends `delete-failed` (with a state message), and stays usable.
     pub fn delete_managed_prefix_list(
         &mut self,
         id: &PrefixListId,
     ) -> Result<ManagedPrefixList, ApiError> {
         let mut list = self.own_list(id)?;
-        if !self.region.prefix_list_associations(id).is_empty() {
-            return Err(ApiError::dependency("prefix list", id));
+        let users = self.region.prefix_list_associations(id).len();
+        if users > 0 {
+            list.state = PrefixListState::DeleteFailed;
+            list.state_message = Some(format!(
+                "The prefix list {id} is referenced by {users} resource(s) and cannot be deleted."
+            ));
+            self.region.managed_prefix_lists.insert(list.clone());
+            return Ok(list);
         }
         list.state = PrefixListState::DeleteComplete;
+        list.state_message = None;
         self.region.managed_prefix_lists.insert(list.clone());
         Ok(list)
     }

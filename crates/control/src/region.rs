@@ -269,6 +269,9 @@ define_global! {
     counters: Counter => "counter",
     hosts: Host => "host",
     peerings: VpcPeeringConnection => "peering",
+    iam_roles: crate::iam::Role => "iam-role",
+    iam_policies: crate::iam::ManagedPolicy => "iam-policy",
+    iam_instance_profiles: crate::iam::InstanceProfile => "iam-instance-profile",
 }
 
 impl Global {

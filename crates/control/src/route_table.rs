@@ -520,7 +520,7 @@ impl Tx<'_> {
             self.region
                 .subnets
                 .values()
-                .any(|s| s.vpc_id == v.id && s.cidr == *d)
+                .any(|s| s.vpc_id == v.id && s.cidr == Some(*d))
         });
         matches!(
             target,
@@ -837,7 +837,7 @@ impl Tx<'_> {
                         .region
                         .subnets
                         .values()
-                        .any(|s| s.vpc_id == vpc.id && s.cidr == *d);
+                        .any(|s| s.vpc_id == vpc.id && s.cidr == Some(*d));
                     if !whole_subnet || !middlebox_target(target) {
                         return Err(ApiError::invalid_value(format!(
                             "The destination CIDR block {d} is equal to or more specific than one of this VPC's CIDR blocks. This route can target only an interface or an instance."

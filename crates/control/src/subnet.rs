@@ -31,13 +31,15 @@ impl Region {
     }
 
     /// What EC2 reports as `availableIpAddressCount`.
+    /// An IPv6-only subnet has none: its interfaces take no IPv4 address.
     pub fn available_addresses(&self, subnet: &Subnet) -> usize {
-        (cidr::usable_addresses(subnet.cidr) as usize)
-            .saturating_sub(self.used_addresses(&subnet.id))
+        let Some(net) = subnet.cidr else { return 0 };
+        (cidr::usable_addresses(net) as usize).saturating_sub(self.used_addresses(&subnet.id))
     }
 
     /// A free address of the subnet: not reserved, not held by any interface.
     pub fn free_address(&self, subnet: &Subnet, skip: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+        let net = subnet.cidr?;
         let used: std::collections::HashSet<Ipv4Addr> = self
             .network_interfaces
             .values()
@@ -45,10 +47,8 @@ impl Region {
             .flat_map(|e| e.private_ips().collect::<Vec<_>>())
             .chain(skip.iter().copied())
             .collect();
-        subnet
-            .cidr
-            .hosts()
-            .find(|ip| !cidr::is_reserved(subnet.cidr, *ip) && !used.contains(ip))
+        net.hosts()
+            .find(|ip| !cidr::is_reserved(net, *ip) && !used.contains(ip))
     }
 
     /// Whether `ip` is held by an interface of the subnet.
@@ -62,42 +62,27 @@ impl Region {
 impl Tx<'_> {
     pub fn create_subnet(&mut self, req: CreateSubnet) -> Result<Subnet, ApiError> {
         if req.ipv6_native {
-            return Err(match (&req.cidr_block, &req.ipv6_cidr_block) {
-                (Some(_), Some(_)) => ApiError::combination(
-                    "When specifying ipv4 parameters, cidrBlock or ipv4IpamPoolId, you cannot set ipv6Native to true.",
-                ),
-                (_, None) => ApiError::new(
-                    ErrorCode::MissingParameter,
-                    "Either 'ipv6CidrBlock' or 'ipv6IpamPoolId' should be provided.",
-                ),
-                (None, Some(_)) => ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    "IPv6-only subnets are not supported yet: give the subnet an IPv4 block too.",
-                ),
-            });
+            match (&req.cidr_block, &req.ipv6_cidr_block) {
+                (Some(_), Some(_)) => {
+                    return Err(ApiError::combination(
+                        "When specifying ipv4 parameters, cidrBlock or ipv4IpamPoolId, you cannot set ipv6Native to true.",
+                    ));
+                }
+                (_, None) => {
+                    return Err(ApiError::new(
+                        ErrorCode::MissingParameter,
+                        "Either 'ipv6CidrBlock' or 'ipv6IpamPoolId' should be provided.",
+                    ));
+                }
+                (None, Some(_)) => {}
+            }
         }
         let vpc = self.region.vpcs.find(Kind::Vpc, &req.vpc_id)?.clone();
-        let Some(text) = req.cidr_block else {
-            return Err(ApiError::missing("CidrBlock"));
+        let net = match (req.cidr_block, req.ipv6_native) {
+            (_, true) => None,
+            (None, false) => return Err(ApiError::missing("CidrBlock")),
+            (Some(text), false) => Some(self.check_subnet_ipv4_block(&vpc, &text)?),
         };
-        let net = cidr::parse_param("cidrBlock", &text)?;
-        if !(16..=28).contains(&net.prefix_len()) || !vpc.cidrs().any(|b| b.contains(&net)) {
-            return Err(ApiError::new(
-                ErrorCode::InvalidSubnetRange,
-                format!("The CIDR '{text}' is invalid."),
-            ));
-        }
-        if self
-            .region
-            .subnets
-            .values()
-            .any(|s| s.vpc_id == vpc.id && cidr::overlaps(s.cidr, net))
-        {
-            return Err(ApiError::new(
-                ErrorCode::InvalidSubnetConflict,
-                format!("The CIDR '{text}' conflicts with another subnet"),
-            ));
-        }
         let v6 = req
             .ipv6_cidr_block
             .as_deref()
@@ -130,9 +115,40 @@ impl Tx<'_> {
                 cidr: v6,
                 state: CidrBlockState::Associated,
             });
+            if net.is_none() {
+                // What EC2 gives an IPv6-only subnet: every interface gets an IPv6
+                // address, and names are resource names (there is no IPv4 to name).
+                row.assign_ipv6_address_on_creation = true;
+                row.hostname_type = "resource-name".into();
+                row.enable_resource_name_dns_aaaa_record = true;
+            }
             subnet = row.clone();
         }
         Ok(subnet)
+    }
+
+    /// An IPv4 block for a new subnet of `vpc`: /16 to /28, inside one of the VPC's
+    /// blocks, overlapping no other subnet's.
+    fn check_subnet_ipv4_block(&self, vpc: &Vpc, text: &str) -> Result<Ipv4Net, ApiError> {
+        let net = cidr::parse_param("cidrBlock", text)?;
+        if !(16..=28).contains(&net.prefix_len()) || !vpc.cidrs().any(|b| b.contains(&net)) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSubnetRange,
+                format!("The CIDR '{text}' is invalid."),
+            ));
+        }
+        if self
+            .region
+            .subnets
+            .values()
+            .any(|s| s.vpc_id == vpc.id && s.cidr.is_some_and(|c| cidr::overlaps(c, net)))
+        {
+            return Err(ApiError::new(
+                ErrorCode::InvalidSubnetConflict,
+                format!("The CIDR '{text}' conflicts with another subnet"),
+            ));
+        }
+        Ok(net)
     }
 
     /// An IPv6 block for a subnet of `vpc` (`subnet`: the one it is for, if it exists):
@@ -227,6 +243,16 @@ impl Tx<'_> {
             .clone();
         if self
             .region
+            .subnets
+            .get(&subnet)
+            .is_some_and(|s| s.cidr.is_none())
+        {
+            return Err(ApiError::invalid_value(format!(
+                "The IPv6 CIDR block of subnet '{subnet}' cannot be disassociated: it is an IPv6-only subnet."
+            )));
+        }
+        if self
+            .region
             .network_interfaces
             .values()
             .any(|e| e.subnet_id == subnet && !e.ipv6_addresses.is_empty())
@@ -278,7 +304,7 @@ impl Tx<'_> {
     fn make_subnet(
         &mut self,
         vpc: &Vpc,
-        net: Ipv4Net,
+        net: Option<Ipv4Net>,
         zone: String,
         default_for_az: bool,
         tags: Tags,
@@ -315,7 +341,7 @@ impl Tx<'_> {
             .subnets
             .values()
             .filter(|s| s.vpc_id == vpc.id)
-            .map(|s| s.cidr)
+            .filter_map(|s| s.cidr)
             .collect();
         let net = vpc
             .primary_cidr()
@@ -328,7 +354,7 @@ impl Tx<'_> {
                     "The default VPC has no room for another default subnet.",
                 )
             })?;
-        Ok(self.make_subnet(vpc, net, zone.to_owned(), true, Tags::new()))
+        Ok(self.make_subnet(vpc, Some(net), zone.to_owned(), true, Tags::new()))
     }
 
     pub fn create_default_subnet(&mut self, zone: &str) -> Result<Subnet, ApiError> {

@@ -50,10 +50,16 @@ impl Tx<'_> {
             }
         } else {
             let n = cidr::parse(&req.cidr).ok_or_else(bad_cidr)?;
-            if !subnet.cidr.contains(&n) {
-                return Err(outside(&subnet.cidr.to_string()));
+            match subnet.cidr {
+                Some(block) if block.contains(&n) => IpNet::V4(n),
+                Some(block) => return Err(outside(&block.to_string())),
+                None => {
+                    return Err(ApiError::invalid_value(format!(
+                        "Subnet {} has no IPv4 CIDR block.",
+                        subnet.id
+                    )));
+                }
             }
-            IpNet::V4(n)
         };
         let overlap =
             self.region.subnet_cidr_reservations.values().any(|r| {

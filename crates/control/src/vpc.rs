@@ -521,12 +521,9 @@ impl Tx<'_> {
             .find(|b| &b.association_id == association_id)
             .expect("found above")
             .clone();
-        if self
-            .region
-            .subnets
-            .values()
-            .any(|s| s.vpc_id == vpc_id && block.cidr.contains(&s.cidr.network()))
-        {
+        if self.region.subnets.values().any(|s| {
+            s.vpc_id == vpc_id && s.cidr.is_some_and(|c| block.cidr.contains(&c.network()))
+        }) {
             return Err(ApiError::dependency("vpc CIDR block", association_id));
         }
         let vpc = self.region.vpcs.get_mut(&vpc_id).expect("found above");

@@ -496,7 +496,7 @@ impl Tx<'_> {
                     ),
                 ));
             }
-            let ip = SubnetAddresses::of(self.region, &subnet)
+            let ip = SubnetAddresses::of(self.region, &subnet)?
                 .take()
                 .ok_or_else(|| {
                     ApiError::new(

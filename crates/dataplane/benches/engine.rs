@@ -167,6 +167,7 @@ fn config() -> EngineConfig {
     EngineConfig {
         conntrack_per_port: 1 << 20,
         flow_table_capacity: 1 << 20,
+        ..EngineConfig::default()
     }
 }
 

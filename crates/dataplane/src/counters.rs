@@ -4,6 +4,7 @@
 //! fast-path packet is an index, not a hash lookup. The agent drains them into flow-log
 //! records (AWS default format v2) on its aggregation interval.
 
+use crate::conntrack::Direction;
 use crate::flow_table::{BuildFxHasher, CounterRef};
 use crate::packet::FiveTuple;
 use crate::verdict::{DropReason, Time};
@@ -31,13 +32,19 @@ pub struct CounterKey {
     pub port: u16,
     pub tuple: FiveTuple,
     pub action: Action,
+    /// Outbound: sent by the port's instance (flow logs' `egress`).
+    pub direction: Direction,
 }
 
 impl std::hash::Hash for CounterKey {
     /// Two integer writes, not one per field: this is hashed for every new flow.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u128(self.tuple.pack());
-        state.write_u32(u32::from(self.port) << 1 | u32::from(self.action == Action::Accept));
+        state.write_u32(
+            u32::from(self.port) << 2
+                | u32::from(self.direction == Direction::Outbound) << 1
+                | u32::from(self.action == Action::Accept),
+        );
     }
 }
 
@@ -51,8 +58,11 @@ pub struct FlowRecord {
     pub port: u16,
     pub tuple: FiveTuple,
     pub action: Action,
+    pub direction: Direction,
     pub packets: u64,
     pub bytes: u64,
+    /// The OR of the TCP flags seen by the engine (a fast path reports none).
+    pub tcp_flags: u16,
     pub first: Time,
     pub last: Time,
 }
@@ -68,23 +78,58 @@ struct Slot {
     indexed: bool,
     packets: u64,
     bytes: u64,
+    tcp_flags: u16,
     first: Time,
     last: Time,
 }
 
-#[derive(Default)]
+/// The counters of every flow on the host, bounded: past `limit` live counters a new
+/// flow goes uncounted, and its ENI's skipped count grows (flow logs' SKIPDATA).
 pub struct Counters {
     index: HashMap<CounterKey, u32, BuildFxHasher>,
     slots: Vec<Slot>,
     free: Vec<u32>,
+    limit: usize,
+    /// Packets not counted per ENI since the last drain.
+    skipped: HashMap<Arc<str>, u64>,
 }
 
+impl Default for Counters {
+    fn default() -> Self {
+        Counters::with_limit(DEFAULT_LIMIT)
+    }
+}
+
+/// Live counters a host keeps by default (a counter costs about 100 bytes).
+pub const DEFAULT_LIMIT: usize = 1 << 20;
+
 impl Counters {
+    pub fn with_limit(limit: usize) -> Counters {
+        Counters {
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            limit,
+            skipped: HashMap::new(),
+        }
+    }
+
     /// Counts a packet under `key` (of the port whose ENI is `eni`), returning a
     /// reference for the flow cache.
-    pub fn count(&mut self, key: CounterKey, eni: &Arc<str>, bytes: u16, now: Time) -> CounterRef {
+    pub fn count(
+        &mut self,
+        key: CounterKey,
+        eni: &Arc<str>,
+        bytes: u16,
+        tcp_flags: u16,
+        now: Time,
+    ) -> CounterRef {
         let slot = match self.index.get(&key) {
             Some(&s) => s,
+            None if self.live() >= self.limit => {
+                *self.skipped.entry(Arc::clone(eni)).or_default() += 1;
+                return CounterRef::UNCOUNTED;
+            }
             None => {
                 let fresh = Slot {
                     key,
@@ -94,6 +139,7 @@ impl Counters {
                     indexed: true,
                     packets: 0,
                     bytes: 0,
+                    tcp_flags: 0,
                     first: now,
                     last: now,
                 };
@@ -109,10 +155,7 @@ impl Counters {
                     // slots are u32: past 4 billion counters, the packet goes uncounted
                     // (and its decision uncached: the reference is never valid)
                     let Ok(s) = u32::try_from(self.slots.len()) else {
-                        return CounterRef {
-                            slot: u32::MAX,
-                            generation: 0,
-                        };
+                        return CounterRef::UNCOUNTED;
                     };
                     self.slots.push(fresh);
                     s
@@ -123,13 +166,18 @@ impl Counters {
         };
         let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
         let r = CounterRef { slot, generation };
-        self.bump(r, bytes, now);
+        self.bump(r, bytes, tcp_flags, now);
         r
     }
 
     /// Counts a packet through a cached reference; false if the slot was reused.
     #[inline]
-    pub fn bump(&mut self, r: CounterRef, bytes: u16, now: Time) -> bool {
+    pub fn bump(&mut self, r: CounterRef, bytes: u16, tcp_flags: u16, now: Time) -> bool {
+        if let Some(s) = self.slots.get_mut(r.slot as usize)
+            && s.generation == r.generation
+        {
+            s.tcp_flags |= tcp_flags;
+        }
         self.add(r, 1, u64::from(bytes), now)
     }
 
@@ -151,8 +199,13 @@ impl Counters {
         true
     }
 
+    /// Whether a cached flow's counter still counts: an uncounted flow stays so while
+    /// the table is full, and is re-decided (and counted) once there is room.
     #[inline]
     pub fn valid(&self, r: CounterRef) -> bool {
+        if r == CounterRef::UNCOUNTED {
+            return self.live() >= self.limit;
+        }
         self.slots
             .get(r.slot as usize)
             .is_some_and(|s| s.generation == r.generation && s.live)
@@ -166,13 +219,23 @@ impl Counters {
                 port: s.key.port,
                 tuple: s.key.tuple,
                 action: s.key.action,
+                direction: s.key.direction,
                 packets: s.packets,
                 bytes: s.bytes,
+                tcp_flags: s.tcp_flags,
                 first: s.first,
                 last: s.last,
             });
             s.packets = 0;
             s.bytes = 0;
+            s.tcp_flags = 0;
+        }
+    }
+
+    /// Hands over, per ENI, the new flows that went uncounted since the last call.
+    pub fn drain_skipped(&mut self, mut f: impl FnMut(Arc<str>, u64)) {
+        for (eni, n) in self.skipped.drain() {
+            f(eni, n);
         }
     }
 

@@ -54,6 +54,9 @@ pub struct EngineConfig {
     pub conntrack_per_port: u32,
     /// Cached flows; beyond it decisions are not cached (still correct, slower).
     pub flow_table_capacity: usize,
+    /// Flow-log counters; new flows beyond it go uncounted (SKIPDATA) until a drain
+    /// and an expiry make room.
+    pub flow_log_counters: usize,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +64,7 @@ impl Default for EngineConfig {
         EngineConfig {
             conntrack_per_port: 262_144,
             flow_table_capacity: 1 << 20,
+            flow_log_counters: counters::DEFAULT_LIMIT,
         }
     }
 }
@@ -228,7 +232,7 @@ impl Engine {
             epochs: Epochs::default(),
             conntrack: Conntrack::new(config.conntrack_per_port),
             flows: FlowTable::new(config.flow_table_capacity),
-            counters: Counters::default(),
+            counters: Counters::with_limit(config.flow_log_counters),
             stats: Stats::default(),
         }
     }
@@ -320,23 +324,37 @@ impl Engine {
         }
     }
 
-    /// The current (undrained) count of a flow-log counter: (packets, bytes).
+    /// The current (undrained) count of a flow-log counter, both directions summed:
+    /// (packets, bytes).
     pub fn counter(
         &self,
         port: PortId,
         tuple: packet::FiveTuple,
         action: counters::Action,
     ) -> Option<(u64, u64)> {
-        self.counters.get(&CounterKey {
-            port: port.0,
-            tuple,
-            action,
-        })
+        let get = |direction| {
+            self.counters.get(&CounterKey {
+                port: port.0,
+                tuple,
+                action,
+                direction,
+            })
+        };
+        match (get(Direction::Outbound), get(Direction::Inbound)) {
+            (Some((p, b)), Some((q, c))) => Some((p + q, b + c)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Hands over the flow-log records accumulated since the last drain.
     pub fn drain_flow_records(&mut self, f: impl FnMut(FlowRecord)) {
         self.counters.drain(f);
+    }
+
+    /// Hands over, per ENI, the packets of new flows left uncounted since the last call
+    /// because the counter table was full (flow logs' SKIPDATA).
+    pub fn drain_skipped(&mut self, f: impl FnMut(std::sync::Arc<str>, u64)) {
+        self.counters.drain_skipped(f);
     }
 
     /// Removes timed-out tracked flows, idle cached decisions and idle counters.
@@ -1182,9 +1200,10 @@ impl Engine {
         ) {
             if reason == DropReason::SecurityGroupEgress {
                 self.counters.count(
-                    key(p, &m, counters::Action::Reject),
+                    key(p, &m, counters::Action::Reject, Direction::Outbound),
                     &port.id,
                     m.ip_len,
+                    m.tcp_flags,
                     now,
                 );
             }
@@ -1201,9 +1220,10 @@ impl Engine {
             }
             if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
                 self.counters.count(
-                    key(p, &m, counters::Action::Reject),
+                    key(p, &m, counters::Action::Reject, Direction::Outbound),
                     &port.id,
                     m.ip_len,
+                    m.tcp_flags,
                     now,
                 );
                 return Err(DropReason::NaclEgress);
@@ -1228,9 +1248,10 @@ impl Engine {
             &mut trace,
         )?;
         let accept = self.counters.count(
-            key(p, &m, counters::Action::Accept),
+            key(p, &m, counters::Action::Accept, Direction::Outbound),
             &port.id,
             m.ip_len,
+            m.tcp_flags,
             now,
         );
         trace.push_counter(accept);
@@ -1690,11 +1711,12 @@ fn network_acl<'a>(v: &'a Vpc, subnet: &Subnet) -> Result<Option<&'a NetworkAcl>
     }
 }
 
-fn key(port: u16, m: &Meta, action: counters::Action) -> CounterKey {
+fn key(port: u16, m: &Meta, action: counters::Action, direction: Direction) -> CounterKey {
     CounterKey {
         port,
         tuple: m.tuple,
         action,
+        direction,
     }
 }
 
@@ -1938,17 +1960,35 @@ fn deliver(
             trace.deps.push(epochs, a.dep);
         }
         if !acl.is_some_and(|a| a.allows(false, m.tuple.protocol, m.tuple.src, m.rule_port())) {
-            counters.count(key(q, m, counters::Action::Reject), &qp.id, m.ip_len, now);
+            counters.count(
+                key(q, m, counters::Action::Reject, Direction::Inbound),
+                &qp.id,
+                m.ip_len,
+                m.tcp_flags,
+                now,
+            );
             return Err(DropReason::NaclIngress);
         }
     }
     if let Err(reason) = sg_stage(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
         if reason == DropReason::SecurityGroupIngress {
-            counters.count(key(q, m, counters::Action::Reject), &qp.id, m.ip_len, now);
+            counters.count(
+                key(q, m, counters::Action::Reject, Direction::Inbound),
+                &qp.id,
+                m.ip_len,
+                m.tcp_flags,
+                now,
+            );
         }
         return Err(reason);
     }
-    let accept = counters.count(key(q, m, counters::Action::Accept), &qp.id, m.ip_len, now);
+    let accept = counters.count(
+        key(q, m, counters::Action::Accept, Direction::Inbound),
+        &qp.id,
+        m.ip_len,
+        m.tcp_flags,
+        now,
+    );
     trace.push_counter(accept);
     Ok(if crossing {
         (v.router_mac, qp.mac)
@@ -1993,7 +2033,7 @@ fn fast_commit(
         }
     }
     for r in e.counters.iter().flatten() {
-        counters.bump(*r, m.ip_len, now);
+        counters.bump(*r, m.ip_len, m.tcp_flags, now);
     }
     e.last = now;
 }

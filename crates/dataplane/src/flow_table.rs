@@ -285,10 +285,18 @@ pub struct CtRef {
 }
 
 /// A flow-log counter reference.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CounterRef {
     pub slot: u32,
     pub generation: u32,
+}
+
+impl CounterRef {
+    /// A flow that is not counted: the counter table was full when it was decided.
+    pub const UNCOUNTED: CounterRef = CounterRef {
+        slot: u32::MAX,
+        generation: 0,
+    };
 }
 
 #[derive(Debug, Clone)]

@@ -191,6 +191,8 @@ pub fn pipeline(data: &[u8]) {
     let config = EngineConfig {
         conntrack_per_port: 4,
         flow_table_capacity: 16,
+        // small, so inputs reach the skipped-flow path
+        flow_log_counters: 8,
     };
     let mut engine = Engine::new(config);
     engine

@@ -650,7 +650,7 @@ proptest! {
         flows in prop::collection::vec(event(), 1..8),
         steps in prop::collection::vec(step(), 1..48),
     ) {
-        let mut engine = Engine::new(EngineConfig { conntrack_per_port: s.conntrack, flow_table_capacity: 64 });
+        let mut engine = Engine::new(EngineConfig { conntrack_per_port: s.conntrack, flow_table_capacity: 64, ..EngineConfig::default() });
         engine.set_program(s.program.clone()).unwrap();
         let mut reference = Reference::new(s.program.clone(), s.conntrack);
         let mut program = s.program.clone();

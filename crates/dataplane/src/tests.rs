@@ -1,5 +1,6 @@
 //! Pipeline tests: the seed's two walks through two engines, and each stage's decisions.
 
+use crate::conntrack::Direction;
 use crate::counters::Action as FlowAction;
 use crate::fixtures::*;
 use crate::overlay;
@@ -578,6 +579,7 @@ fn conntrack_times_out_and_fills() {
     let mut h2 = Engine::new(EngineConfig {
         conntrack_per_port: 4,
         flow_table_capacity: 1024,
+        ..EngineConfig::default()
     });
     h2.set_program(host2()).unwrap();
     let (b, c) = (pid(&h2, "eni-b"), pid(&h2, "eni-c"));
@@ -765,9 +767,76 @@ fn flow_records_drain() {
     assert_eq!((recs[0].packets, recs[0].bytes), (3, 120));
     assert_eq!((recs[0].first, recs[0].last), (t(10), t(12)));
     assert_eq!(recs[0].action.as_str(), "ACCEPT");
+    assert_eq!(recs[0].direction, Direction::Outbound);
+    assert_eq!(recs[0].tcp_flags, tcp::flags::SYN);
     recs.clear();
     h1.drain_flow_records(|r| recs.push(r));
     assert!(recs.is_empty());
+}
+
+#[test]
+fn flow_records_carry_direction_and_flags() {
+    let (mut h1, mut h2) = engines();
+    let a = pid(&h1, "eni-a");
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    for flags in [
+        tcp::flags::SYN,
+        tcp::flags::ACK,
+        tcp::flags::FIN | tcp::flags::ACK,
+    ] {
+        let f = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, flags, 0);
+        wire.clear();
+        h1.process_from_port(t(1), a, &f, &mut wire);
+        out.clear();
+        h2.process_from_underlay(t(1), &wire, &mut out);
+    }
+    let mut sent = Vec::new();
+    h1.drain_flow_records(|r| sent.push(r));
+    let mut received = Vec::new();
+    h2.drain_flow_records(|r| received.push(r));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(received.len(), 1);
+    assert_eq!(sent[0].direction, Direction::Outbound);
+    assert_eq!(received[0].direction, Direction::Inbound);
+    assert_eq!(&*received[0].eni, "eni-b");
+    let all = tcp::flags::SYN | tcp::flags::ACK | tcp::flags::FIN;
+    assert_eq!((sent[0].tcp_flags, received[0].tcp_flags), (all, all));
+    assert_eq!(sent[0].packets, 3);
+}
+
+#[test]
+fn a_full_counter_table_skips_new_flows_and_says_so() {
+    let mut h1 = Engine::new(EngineConfig {
+        flow_log_counters: 2,
+        ..EngineConfig::default()
+    });
+    h1.set_program(host1()).unwrap();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    for sport in 0..5u16 {
+        let f = tcp_frame(
+            A_MAC,
+            B_MAC,
+            A_IP,
+            B_IP,
+            40000 + sport,
+            22,
+            tcp::flags::SYN,
+            0,
+        );
+        // the table bounds counting, not traffic: every flow is forwarded
+        assert_eq!(
+            h1.process_from_port(t(1), a, &f, &mut out),
+            Verdict::ToUnderlay { host: H2, vni: VNI }
+        );
+    }
+    let mut recs = Vec::new();
+    h1.drain_flow_records(|r| recs.push(r));
+    assert_eq!(recs.len(), 2);
+    let mut skipped = Vec::new();
+    h1.drain_skipped(|eni, n| skipped.push((eni.to_string(), n)));
+    assert_eq!(skipped, vec![("eni-a".to_string(), 3)]);
+    assert_eq!(h1.footprint().counters, 2);
 }
 
 #[test]

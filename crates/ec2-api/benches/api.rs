@@ -53,6 +53,8 @@ fn main() {
         let api = Arc::new(fort_ec2_api::Api {
             control,
             credentials,
+            logs: None,
+            s3: None,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -8,6 +8,8 @@
 
 pub mod actions;
 pub mod filter;
+pub mod logs;
+pub mod iam;
 pub mod metrics;
 pub mod query;
 pub mod server;

@@ -29,6 +29,10 @@ pub const MAX_BODY: usize = 1 << 20;
 pub struct Api {
     pub control: Arc<Control>,
     pub credentials: Credentials,
+    /// CloudWatch Logs (`DATA_DIR/logs`); `None`: the service is not offered.
+    pub logs: Option<Arc<fort_logs::Logs>>,
+    /// Buckets and objects, served to requests signed for `s3`; None: S3 not offered.
+    pub s3: Option<Arc<fort_s3::S3>>,
 }
 
 /// What runs beside the API and answers on the same endpoint: the mapping service
@@ -52,14 +56,20 @@ pub fn router(api: Arc<Api>) -> Router {
 /// (200 once change N is applied on every affected host, 504 on timeout).
 pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
     let for_metrics = sidecar.clone();
+    let logs_metrics = api.logs.clone();
     Router::new()
         .route(
             "/metrics",
             get(move || {
                 let sidecar = for_metrics.clone();
+                let logs = logs_metrics.clone();
                 async move {
                     let mut out = String::new();
                     crate::metrics::API.render(&mut out);
+                    if let Some(l) = logs {
+                        l.render_metrics(&mut out);
+                    }
+                    fort_s3::metrics::METRICS.render(&mut out);
                     if let Some(s) = sidecar {
                         s.metrics(&mut out);
                     }
@@ -96,13 +106,20 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
 }
 
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
+    // S3 before the EC2 body limit: objects are larger than any EC2 request
+    if let Some(s3) = &api.s3
+        && fort_s3::signed_for_s3(req.headers(), req.uri().query().unwrap_or(""))
+    {
+        return fort_s3::serve(s3.clone(), &api.credentials, req).await;
+    }
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
+    let max_body = crate::logs::max_body(&parts.headers).unwrap_or(MAX_BODY);
+    let Ok(body) = to_bytes(body, max_body).await else {
         return error_response(
             &ApiError::new(
                 ErrorCode::RequestEntityTooLarge,
-                format!("Request bodies are limited to {MAX_BODY} bytes."),
+                format!("Request bodies are limited to {max_body} bytes."),
             ),
             &request_id,
         );
@@ -129,6 +146,34 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     };
     if verified.service == "ssm" && parts.headers.contains_key("x-amz-target") {
         return crate::ssm::handle(&verified.region, &parts.headers, &body, &request_id);
+    }
+    if verified.service == "logs"
+        && parts.headers.contains_key("x-amz-target")
+        && let Some(logs) = &api.logs
+    {
+        let (account, region) = (verified.account_id.clone(), verified.region.clone());
+        return crate::logs::handle(
+            logs.clone(),
+            account,
+            region,
+            &parts.headers,
+            body,
+            &request_id,
+        )
+        .await;
+    }
+    if verified.service == "iam" {
+        return match decode(
+            parts.method.as_str(),
+            query,
+            &body,
+            parts.headers.get(header::CONTENT_TYPE),
+        ) {
+            Ok(params) => {
+                crate::iam::handle(&api.control, &verified.account_id, &params, &request_id).await
+            }
+            Err(e) => crate::iam::error(&e, &request_id),
+        };
     }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);

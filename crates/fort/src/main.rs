@@ -470,9 +470,15 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let control = Control::open(store, config)
         .await
         .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+    let logs = fort_logs::Logs::open(&args.data_dir.join("logs"))
+        .map_err(|e| anyhow::anyhow!("opening the logs store: {e}"))?;
+    let s3 = fort_s3::S3::open(&args.data_dir.join("s3"))
+        .map_err(|e| anyhow::anyhow!("opening the S3 store: {e}"))?;
     let api = Arc::new(fort_ec2_api::Api {
         control,
         credentials: credentials.clone(),
+        logs: Some(logs),
+        s3: Some(Arc::new(s3)),
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

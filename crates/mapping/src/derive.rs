@@ -15,7 +15,10 @@ use std::sync::Arc;
 use fort_control::region::Host;
 use fort_control::route_table::route_state;
 use fort_control::{Region, World};
-use fort_model::{NetworkInterface, RouteDestination, RouteTarget, RulePeer};
+use fort_model::{
+    FlowLog, FlowLogResourceType, NetworkInterface, RouteDestination, RouteTarget, RulePeer,
+    TrafficType,
+};
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{self as pb, ItemKey, ItemValue};
 use fort_proto::wire::EncodedValue;
@@ -140,7 +143,11 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
             }
         }
         "subnet" => {
-            if let Some(s) = r.subnets.get(id) {
+            // An IPv6-only subnet holds no interfaces (control refuses them): the data
+            // plane, IPv4 only, has nothing to learn of it.
+            if let Some(s) = r.subnets.get(id)
+                && let Some(net) = s.cidr
+            {
                 c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
@@ -154,7 +161,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .unwrap_or_default();
                 let item = pb::Subnet {
                     id: s.id.to_string(),
-                    cidr: Some(cidr(s.cidr)),
+                    cidr: Some(cidr(net)),
                     route_table_id,
                     network_acl_id,
                 };
@@ -314,6 +321,28 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 );
             }
         }
+        // A flow log is an item of the VPC it watches (directly, or through a subnet or
+        // an interface of it): hosts match it to their ports.
+        "flow-log" => {
+            if let Some(f) = r.flow_logs.get(id)
+                && let Some(vpc) = flow_log_vpc(r, f)
+            {
+                let traffic = match f.traffic_type {
+                    TrafficType::All => pb::FlowLogTraffic::All,
+                    TrafficType::Accept => pb::FlowLogTraffic::Accept,
+                    TrafficType::Reject => pb::FlowLogTraffic::Reject,
+                };
+                let item = pb::FlowLog {
+                    id: f.id.to_string(),
+                    resource_id: f.resource_id.clone(),
+                    traffic: traffic.into(),
+                    window_seconds: f.max_aggregation_interval,
+                };
+                c.items
+                    .insert(ItemKey::flow_log(&vpc, id), value(V::FlowLog(item)));
+                c.vpc = Some(vpc);
+            }
+        }
         "network-interface" => {
             if let Some(e) = r.network_interfaces.get(id) {
                 c.vpc = Some(e.vpc_id.to_string());
@@ -375,6 +404,19 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         _ => {}
     }
     c
+}
+
+/// The VPC a flow log watches (`None` for a resource type hosts do not carry).
+fn flow_log_vpc(r: &Region, f: &FlowLog) -> Option<String> {
+    match f.resource_type {
+        FlowLogResourceType::Vpc => Some(f.resource_id.clone()),
+        FlowLogResourceType::Subnet => r.subnets.get(f.resource_id.as_str()).map(|s| s.vpc_id.to_string()),
+        FlowLogResourceType::NetworkInterface => r
+            .network_interfaces
+            .get(f.resource_id.as_str())
+            .map(|e| e.vpc_id.to_string()),
+        FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment => None,
+    }
 }
 
 type Target = pb::route_target::Kind;

@@ -12,7 +12,10 @@ use fort_control::region::Host;
 use fort_model::{ApiError, HostRole};
 use fort_proto::CONTRACT_VERSION;
 use fort_proto::mapping::host_message::Msg;
-use fort_proto::mapping::{HostMessage, Item, LookupRequest, LookupResponse, ProgramUpdate, Role};
+use fort_proto::mapping::{
+    FlowLogAck, FlowLogReport, HostMessage, Item, LookupRequest, LookupResponse, ProgramUpdate,
+    Role,
+};
 use fort_proto::server::mapping_server::{Mapping, MappingServer};
 use fort_proto::wire::EncodedUpdate;
 use futures::Stream;
@@ -33,11 +36,24 @@ struct Shared {
     next_session: u64,
 }
 
+/// Where the flow-log windows hosts report go: the server's delivery to CloudWatch Logs
+/// and S3. Answers how many of the report's windows are done with (delivered, or
+/// undeliverable for good); the host sends the others again.
+pub trait FlowLogSink: Send + Sync {
+    fn deliver(
+        &self,
+        report: FlowLogReport,
+    ) -> Pin<Box<dyn std::future::Future<Output = u32> + Send + '_>>;
+    /// Appends the delivery's Prometheus metrics.
+    fn metrics(&self, out: &mut String);
+}
+
 /// The mapping service of one control-plane server.
 pub struct MappingService {
     control: Arc<Control>,
     shared: Mutex<Shared>,
     applied: watch::Sender<u64>,
+    flow_logs: std::sync::OnceLock<Arc<dyn FlowLogSink>>,
 }
 
 impl MappingService {
@@ -59,6 +75,7 @@ impl MappingService {
                 next_session: 0,
             }),
             applied,
+            flow_logs: std::sync::OnceLock::new(),
         });
         let s = service.clone();
         tokio::spawn(async move {
@@ -103,6 +120,12 @@ impl MappingService {
             }
         });
         service
+    }
+
+    /// Sets where flow-log reports go (once; without it they are refused, and hosts keep
+    /// them until it is set).
+    pub fn set_flow_log_sink(&self, sink: Arc<dyn FlowLogSink>) {
+        let _ = self.flow_logs.set(sink);
     }
 
     /// The tonic service to mount on a server.
@@ -366,6 +389,17 @@ impl Mapping for Grpc {
         });
         Ok(Response::new(LookupResponse { mapping }))
     }
+
+    async fn deliver_flow_logs(
+        &self,
+        request: Request<FlowLogReport>,
+    ) -> Result<Response<FlowLogAck>, Status> {
+        let Some(sink) = self.0.flow_logs.get() else {
+            return Err(Status::unavailable("this server delivers no flow logs"));
+        };
+        let delivered = sink.deliver(request.into_inner()).await;
+        Ok(Response::new(FlowLogAck { delivered }))
+    }
 }
 
 impl fort_ec2_api::Sidecar for MappingService {
@@ -379,6 +413,9 @@ impl fort_ec2_api::Sidecar for MappingService {
 
     fn metrics(&self, out: &mut String) {
         use std::fmt::Write;
+        if let Some(sink) = self.flow_logs.get() {
+            sink.metrics(out);
+        }
         let shared = self.shared.lock().expect("mapping lock");
         let p = &shared.programs;
         let hosts = p.hosts().count();

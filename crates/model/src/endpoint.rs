@@ -21,10 +21,31 @@ wire_enum! {
 wire_enum! {
     /// A managed prefix list's state: Fort completes every change at once.
     pub enum PrefixListState {
+        CreateInProgress = "create-in-progress",
         CreateComplete = "create-complete",
+        ModifyInProgress = "modify-in-progress",
         ModifyComplete = "modify-complete",
+        RestoreInProgress = "restore-in-progress",
         RestoreComplete = "restore-complete",
+        DeleteInProgress = "delete-in-progress",
         DeleteComplete = "delete-complete",
+        /// A delete that found the list still referenced: the list stays, usable.
+        DeleteFailed = "delete-failed",
+    }
+}
+
+impl PrefixListState {
+    /// What the action that led to this state answers: EC2 works on a prefix list
+    /// asynchronously, so the action's own answer shows the operation in progress and the
+    /// next Describe shows where it settled.
+    pub fn in_progress(self) -> Self {
+        use PrefixListState::*;
+        match self {
+            CreateInProgress | CreateComplete => CreateInProgress,
+            ModifyInProgress | ModifyComplete => ModifyInProgress,
+            RestoreInProgress | RestoreComplete => RestoreInProgress,
+            DeleteInProgress | DeleteComplete | DeleteFailed => DeleteInProgress,
+        }
     }
 }
 
@@ -81,6 +102,9 @@ pub struct ManagedPrefixList {
     pub address_family: AddressFamily,
     pub max_entries: u32,
     pub state: PrefixListState,
+    /// Why the last operation failed (`delete-failed`).
+    #[serde(default)]
+    pub state_message: Option<String>,
     /// The current version (1 when made; each change of entries adds one).
     pub version: u64,
     /// Every version kept, oldest first; the last is the current one.
@@ -175,6 +199,7 @@ pub fn aws_managed_prefix_lists(region: &str) -> Vec<ManagedPrefixList> {
                 name,
                 address_family: AddressFamily::V4,
                 state: PrefixListState::CreateComplete,
+                state_message: None,
                 version: 1,
                 versions: vec![PrefixListVersion {
                     version: 1,

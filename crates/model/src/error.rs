@@ -43,9 +43,13 @@ error_codes! {
     DefaultSubnetAlreadyExistsInAvailabilityZone = "DefaultSubnetAlreadyExistsInAvailabilityZone",
     DefaultVpcAlreadyExists = "DefaultVpcAlreadyExists",
     DefaultVpcDoesNotExist = "DefaultVpcDoesNotExist",
+    // IAM: an entity still has what must go first (policies, versions, attachments).
+    DeleteConflict = "DeleteConflict" => 409,
     DependencyViolation = "DependencyViolation",
     DryRunOperation = "DryRunOperation" => 412,
     EgressOnlyInternetGatewayLimitExceeded = "EgressOnlyInternetGatewayLimitExceeded",
+    // IAM: a role, policy or instance profile of that name exists.
+    EntityAlreadyExists = "EntityAlreadyExists" => 409,
     FilterLimitExceeded = "FilterLimitExceeded",
     FlowLogAlreadyExists = "FlowLogAlreadyExists",
     // What CreateFlowLogs writes in an `Unsuccessful` item when its S3 bucket is missing:
@@ -111,6 +115,8 @@ error_codes! {
     InvalidHostIdMalformed = "InvalidHostID.Malformed",
     InvalidHostIdNotFound = "InvalidHostID.NotFound",
     InvalidId = "InvalidID",
+    // IAM: a value no IAM entity can hold (an ARN that names no policy, a bad marker).
+    InvalidInput = "InvalidInput",
     InvalidInstanceId = "InvalidInstanceID",
     InvalidInstanceIdMalformed = "InvalidInstanceID.Malformed",
     InvalidInstanceIdNotFound = "InvalidInstanceID.NotFound",
@@ -181,6 +187,10 @@ error_codes! {
     InvalidVpcRange = "InvalidVpc.Range",
     InvalidVpnGatewayIdMalformed = "InvalidVpnGatewayID.Malformed",
     InvalidVpnGatewayIdNotFound = "InvalidVpnGatewayID.NotFound",
+    // IAM: a quota of IAM's (policy size, versions, attached policies).
+    LimitExceeded = "LimitExceeded" => 409,
+    // IAM: a policy document that is not JSON or not a policy.
+    MalformedPolicyDocument = "MalformedPolicyDocument",
     MalformedQueryString = "MalformedQueryString",
     MissingAction = "MissingAction",
     MissingAuthenticationToken = "MissingAuthenticationToken" => 401,
@@ -193,6 +203,8 @@ error_codes! {
     NetworkAclEntryLimitExceeded = "NetworkAclEntryLimitExceeded",
     NetworkAclLimitExceeded = "NetworkAclLimitExceeded",
     NetworkInterfaceLimitExceeded = "NetworkInterfaceLimitExceeded",
+    // IAM: the named role, policy, version or instance profile does not exist.
+    NoSuchEntity = "NoSuchEntity" => 404,
     OperationNotPermitted = "OperationNotPermitted",
     OutstandingVpcPeeringConnectionLimitExceeded = "OutstandingVpcPeeringConnectionLimitExceeded",
     PrivateIpAddressLimitExceeded = "PrivateIpAddressLimitExceeded",
@@ -216,6 +228,8 @@ error_codes! {
     UnsupportedHibernationConfiguration = "UnsupportedHibernationConfiguration",
     UnsupportedOperation = "UnsupportedOperation",
     UnsupportedTenancy = "UnsupportedTenancy",
+    // IAM (and other Query services): a parameter fails its constraint.
+    ValidationError = "ValidationError",
     VpcIdNotSpecified = "VPCIdNotSpecified",
     VpcLimitExceeded = "VpcLimitExceeded",
     VpcPeeringConnectionAlreadyExists = "VpcPeeringConnectionAlreadyExists",

@@ -126,7 +126,9 @@ pub struct VpcIpv6CidrBlock {
 pub struct Subnet {
     pub id: SubnetId,
     pub vpc_id: VpcId,
-    pub cidr: Ipv4Net,
+    /// `None`: an IPv6-only subnet (EC2's `Ipv6Native`), whose interfaces have no IPv4
+    /// address.
+    pub cidr: Option<Ipv4Net>,
     /// IPv6 blocks (one associated at a time; disassociated ones shown briefly).
     #[serde(default)]
     pub ipv6_cidr_blocks: Vec<SubnetIpv6CidrBlock>,

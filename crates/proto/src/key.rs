@@ -61,6 +61,9 @@ impl ItemKey {
     pub fn nat_gateway(vpc_id: &str, id: &str) -> ItemKey {
         Self::of(Kind::NatGateway(object(vpc_id, id)))
     }
+    pub fn flow_log(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::FlowLog(object(vpc_id, id)))
+    }
 
     /// The VPC whose items the key names (none for a port: a port is its host's own).
     pub fn vpc_id(&self) -> Option<&str> {
@@ -72,7 +75,8 @@ impl ItemKey {
             | Kind::NetworkAcl(o)
             | Kind::SecurityGroup(o)
             | Kind::InternetGateway(o)
-            | Kind::NatGateway(o) => &o.vpc_id,
+            | Kind::NatGateway(o)
+            | Kind::FlowLog(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
         })
@@ -110,6 +114,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::InternetGateway(o)) => write!(f, "igw/{}/{}", o.vpc_id, o.id),
             Some(Kind::PublicIp(a)) => write!(f, "pub/{}/{}", a.vpc_id, ip(a.ip)),
             Some(Kind::NatGateway(o)) => write!(f, "nat/{}/{}", o.vpc_id, o.id),
+            Some(Kind::FlowLog(o)) => write!(f, "fl/{}/{}", o.vpc_id, o.id),
         }
     }
 }

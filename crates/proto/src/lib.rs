@@ -19,5 +19,5 @@ mod key;
 pub mod wire;
 
 /// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
-/// contract; 2 has typed keys and values.
-pub const CONTRACT_VERSION: u32 = 2;
+/// contract; 2 has typed keys and values; 3 adds flow logs.
+pub const CONTRACT_VERSION: u32 = 3;

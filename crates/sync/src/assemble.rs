@@ -10,6 +10,8 @@ use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem};
 use fort_proto::mapping as pb;
+
+use crate::host_state::{FlowLogSpec, Traffic};
 use ipnet::Ipv4Net;
 
 /// An item the contract's schema allows but whose value makes no sense.
@@ -56,6 +58,25 @@ fn byte_or_any(v: i32, what: &'static str) -> Checked<i16> {
 
 fn protocol(p: i32) -> Checked<i16> {
     byte_or_any(p, "protocol out of range")
+}
+
+pub(crate) fn flow_log(vpc_id: &str, f: &pb::FlowLog) -> Checked<FlowLogSpec> {
+    let traffic = match pb::FlowLogTraffic::try_from(f.traffic) {
+        Ok(pb::FlowLogTraffic::All) => Traffic::All,
+        Ok(pb::FlowLogTraffic::Accept) => Traffic::Accept,
+        Ok(pb::FlowLogTraffic::Reject) => Traffic::Reject,
+        Err(_) => return Err("unknown flow-log traffic type"),
+    };
+    if f.window_seconds == 0 {
+        return Err("a flow log's window is at least a second");
+    }
+    Ok(FlowLogSpec {
+        id: f.id.clone(),
+        vpc_id: vpc_id.to_owned(),
+        resource_id: f.resource_id.clone(),
+        traffic,
+        window_seconds: f.window_seconds,
+    })
 }
 
 pub(crate) fn port(p: &pb::Port) -> Checked<dp::Port> {

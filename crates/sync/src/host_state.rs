@@ -46,6 +46,8 @@ pub struct Applied {
     pub members: BTreeSet<(String, String)>,
     /// The edge's gateways or public addresses changed.
     pub edge: bool,
+    /// The flow logs changed.
+    pub flow_logs: bool,
     pub v2p: Vec<V2pChange>,
     /// Items skipped because their values make no sense.
     pub malformed: Vec<Malformed>,
@@ -69,6 +71,46 @@ impl VpcItems {
     }
 }
 
+/// Which flows a flow log records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Traffic {
+    All,
+    Accept,
+    Reject,
+}
+
+impl Traffic {
+    /// Whether a flow the engine accepted (or rejected) belongs in the log.
+    pub fn records(self, accepted: bool) -> bool {
+        match self {
+            Traffic::All => true,
+            Traffic::Accept => accepted,
+            Traffic::Reject => !accepted,
+        }
+    }
+}
+
+/// A flow log, as a host applies it to the ports it covers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowLogSpec {
+    pub id: String,
+    pub vpc_id: String,
+    /// The VPC, subnet or ENI whose ports it records.
+    pub resource_id: String,
+    pub traffic: Traffic,
+    pub window_seconds: u32,
+}
+
+impl FlowLogSpec {
+    /// Whether the flow log records `port`'s traffic.
+    pub fn covers(&self, port: &dp::Port) -> bool {
+        port.vpc_id == self.vpc_id
+            && (self.resource_id == port.id
+                || self.resource_id == port.subnet_id
+                || self.resource_id == port.vpc_id)
+    }
+}
+
 /// A host's program minus V2P, and where it stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostState {
@@ -77,6 +119,7 @@ pub struct HostState {
     ports: BTreeMap<String, dp::Port>,
     vpcs: BTreeMap<String, VpcItems>,
     edge: BTreeMap<ItemKey, EdgeItem>,
+    flow_logs: BTreeMap<ItemKey, FlowLogSpec>,
 }
 
 /// Puts `value` at `key`: whether it changed anything.
@@ -104,6 +147,8 @@ impl HostState {
             self.ports.clear();
             self.vpcs.clear();
             self.edge.clear();
+            out.flow_logs = !self.flow_logs.is_empty();
+            self.flow_logs.clear();
         }
         for key in &u.delete {
             self.delete(key, &mut out);
@@ -181,6 +226,7 @@ impl HostState {
             Some(K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_)) => {
                 out.edge |= self.edge.remove(key).is_some()
             }
+            Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             None => {}
         }
     }
@@ -247,6 +293,10 @@ impl HostState {
                 let item = EdgeItem::NatGateway(assemble::nat_gateway(&n)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
+            (Some(K::FlowLog(o)), V::FlowLog(f)) => {
+                let spec = assemble::flow_log(&o.vpc_id, &f)?;
+                out.flow_logs |= self.flow_logs.insert(key.clone(), spec.clone()) != Some(spec);
+            }
             _ => return Err(MISMATCH),
         }
         Ok(())
@@ -300,6 +350,16 @@ impl HostState {
         self.vpcs.values().filter_map(|v| v.header.as_ref())
     }
 
+    /// The host's ports.
+    pub fn ports(&self) -> impl Iterator<Item = &dp::Port> {
+        self.ports.values()
+    }
+
+    /// The flow logs of the VPCs the host serves.
+    pub fn flow_logs(&self) -> impl Iterator<Item = &FlowLogSpec> {
+        self.flow_logs.values()
+    }
+
     /// The edge's gateways and public addresses.
     pub fn edge_program(&self) -> EdgeProgram {
         EdgeProgram::from_items(self.edge.values().cloned())
@@ -315,7 +375,10 @@ impl HostState {
                 + v.security_groups.len()
                 + v.members.values().map(BTreeSet::len).sum::<usize>()
         };
-        self.ports.len() + self.edge.len() + self.vpcs.values().map(vpc).sum::<usize>()
+        self.ports.len()
+            + self.edge.len()
+            + self.flow_logs.len()
+            + self.vpcs.values().map(vpc).sum::<usize>()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -170,6 +170,7 @@ fn churn_of_100k_enis_reuses_slots_and_stays_bounded() {
     let mut e = Engine::new(EngineConfig {
         conntrack_per_port: 64,
         flow_table_capacity: 1 << 12,
+        ..EngineConfig::default()
     });
     let mut made = 0u32;
     let mut next_vpc = 1u32;

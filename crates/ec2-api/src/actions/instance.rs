@@ -37,6 +37,8 @@ crate::actions!(
     ModifyInstanceMetadataOptions,
     GetConsoleOutput,
     GetInstanceUefiData,
+    MonitorInstances,
+    UnmonitorInstances,
 );
 
 /// Volumes by the instance they are attached to, built once per request.
@@ -345,6 +347,20 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             }
             let changes = ctx.write(|tx| tx.stop_instances(&ids)).await?;
             Ok(state_changes(&changes))
+        }
+        Action::MonitorInstances | Action::UnmonitorInstances => {
+            let on = action == Action::MonitorInstances;
+            let ids = p.strings("InstanceId")?;
+            let done = ctx.write(|tx| tx.set_monitoring(&ids, on)).await?;
+            // EC2 answers the change under way; DescribeInstances shows enabled/disabled
+            let state = if on { "pending" } else { "disabling" };
+            let mut w = Xml::new();
+            w.set("instancesSet", &done, |w, id| {
+                w.leaf("instanceId", id).el("monitoring", |w| {
+                    w.leaf("state", state);
+                });
+            });
+            Ok(w)
         }
         Action::StartInstances => {
             let ids = p.strings("InstanceId")?;

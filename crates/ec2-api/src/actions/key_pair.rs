@@ -150,10 +150,11 @@ fn field(k: &KeyPair, name: &str) -> Vec<String> {
     }
 }
 
+/// DescribeKeyPairs' item: its tag set even when empty, as EC2 answers.
 fn render(w: &mut Xml, k: &KeyPair, include_public: bool) {
     w.leaf("keyPairId", &k.id)
         .leaf("keyType", &k.key_type)
-        .tags(&k.tags);
+        .tag_set(&k.tags);
     if include_public {
         w.leaf("publicKey", &k.public_key);
     }

@@ -518,7 +518,8 @@ pub fn render(w: &mut Xml, region: &Region, e: &NetworkInterface) {
     if let Some(a) = e.associations.iter().find(|a| a.private_ip == e.private_ip) {
         association(w, region, e, a, true);
     }
-    w.tags(&e.tags);
+    // even when empty, as EC2 answers (`TagSet: []` in its examples)
+    w.tag_set(&e.tags);
     private_addresses(w, region, e, true);
     ipv6_addresses(w, e);
     w.leaf("interfaceType", &e.interface_type);

@@ -174,17 +174,23 @@ fn options(w: &mut Xml, allow_dns: bool) {
         .leaf("allowEgressFromLocalVpcToRemoteClassicLink", false);
 }
 
-fn render_side(w: &mut Xml, s: &PeeringVpcInfo) {
-    w.opt("cidrBlock", s.cidrs.first())
-        .set("cidrBlockSet", s.cidrs.iter(), |w, c| {
-            w.leaf("cidrBlock", c);
-        })
-        .leaf("ownerId", &s.owner_id)
-        .el("peeringOptions", |w| {
+/// One side; `full: false` gives only who and where (owner, VPC, region): what EC2 shows
+/// of the accepter's VPC until the request is accepted (its recorded answers and examples
+/// carry no accepter blocks or options before then).
+fn render_side(w: &mut Xml, s: &PeeringVpcInfo, full: bool) {
+    if full {
+        w.opt("cidrBlock", s.cidrs.first())
+            .set("cidrBlockSet", s.cidrs.iter(), |w, c| {
+                w.leaf("cidrBlock", c);
+            });
+    }
+    w.leaf("ownerId", &s.owner_id);
+    if full {
+        w.el("peeringOptions", |w| {
             options(w, s.allow_dns_resolution_from_remote_vpc)
-        })
-        .leaf("vpcId", &s.vpc_id)
-        .leaf("region", &s.region);
+        });
+    }
+    w.leaf("vpcId", &s.vpc_id).leaf("region", &s.region);
 }
 
 pub fn render(w: &mut Xml, x: &VpcPeeringConnection, now: fort_model::Millis) {
@@ -193,7 +199,9 @@ pub fn render(w: &mut Xml, x: &VpcPeeringConnection, now: fort_model::Millis) {
 
 /// `x` with the given status.
 fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, message: &str) {
-    w.el("accepterVpcInfo", |w| render_side(w, &x.accepter))
+    // Accepted at some point: active, or deleted (a delete ends mostly active ones).
+    let accepted = matches!(status, PeeringStatus::Active | PeeringStatus::Deleted);
+    w.el("accepterVpcInfo", |w| render_side(w, &x.accepter, accepted))
         .opt(
             "expirationTime",
             x.expiration_time
@@ -205,7 +213,7 @@ fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, messa
                 })
                 .map(format_time),
         )
-        .el("requesterVpcInfo", |w| render_side(w, &x.requester))
+        .el("requesterVpcInfo", |w| render_side(w, &x.requester, true))
         .el("status", |w| {
             w.leaf("code", status).leaf("message", message);
         })

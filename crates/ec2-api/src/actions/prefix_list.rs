@@ -31,9 +31,14 @@ fn entries(p: &Params, name: &str) -> Result<Vec<EntryRequest>, ApiError> {
         .collect()
 }
 
+/// The answer of an action that changes a list: the operation in progress, as EC2 (which
+/// does the work asynchronously) answers; Describe shows the settled state.
 fn answer(ctx: &Ctx<'_>, list: &ManagedPrefixList) -> Xml {
+    let mut shown = list.clone();
+    shown.state = list.state.in_progress();
+    shown.state_message = None;
     let mut w = Xml::new();
-    w.el("prefixList", |w| render(w, &ctx.scope.region, list));
+    w.el("prefixList", |w| render(w, &ctx.scope.region, &shown));
     w
 }
 
@@ -189,6 +194,7 @@ pub fn render(w: &mut Xml, region: &str, l: &ManagedPrefixList) {
     w.leaf("prefixListId", &l.id)
         .leaf("addressFamily", l.address_family)
         .leaf("state", l.state)
+        .opt("stateMessage", l.state_message.as_deref())
         .leaf("prefixListArn", l.arn(region))
         .leaf("prefixListName", &l.name)
         .leaf("maxEntries", l.max_entries)

@@ -26,6 +26,7 @@ crate::actions!(
     ModifySecurityGroupRules,
     UpdateSecurityGroupRuleDescriptionsIngress,
     UpdateSecurityGroupRuleDescriptionsEgress,
+    GetSecurityGroupsForVpc,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -145,6 +146,55 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 let mut w = Xml::new();
                 w.set("securityGroupInfo", page.items, |w, g| {
                     render_group(w, ctx, region, g)
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::GetSecurityGroupsForVpc => {
+            const VPC_FILTERS: &[&str] = &[
+                "description",
+                "group-id",
+                "group-name",
+                "owner-id",
+                "primary-vpc-id",
+            ];
+            // The request names no groups: `GroupId` is no member of its shape.
+            let d = Describe {
+                ids_param: "GroupId",
+                kind: Kind::SecurityGroup,
+                filters: VPC_FILTERS,
+                page: Some((5, 1000)),
+            };
+            let vpc_id = p.req("VpcId")?.to_owned();
+            ctx.read(|v| {
+                let region = v.region;
+                let vpc = region.vpcs.find(Kind::Vpc, &vpc_id)?;
+                // The groups an interface in the VPC may use: Fort's groups each belong
+                // to one VPC (no cross-VPC group associations).
+                let rows = region
+                    .security_groups
+                    .values()
+                    .filter(|g| g.vpc_id == vpc.id);
+                let page = d.run(
+                    p,
+                    rows,
+                    |x| &x.id,
+                    |x| &x.tags,
+                    |x, n| match n {
+                        "primary-vpc-id" => vec![x.vpc_id.to_string()],
+                        _ => field(region, x, n),
+                    },
+                )?;
+                let mut w = Xml::new();
+                w.set("securityGroupForVpcSet", page.items, |w, g| {
+                    w.leaf("description", &g.description)
+                        .leaf("groupName", &g.name)
+                        .leaf("ownerId", &region.account)
+                        .leaf("groupId", &g.id)
+                        .tag_set(&g.tags)
+                        .leaf("primaryVpcId", &g.vpc_id);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)

@@ -189,7 +189,8 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         }
         "ipv6-cidr-block-association.state" => return blocks(|b| b.state.as_str().to_owned()),
         "enable-dns64" => b(s.enable_dns64).into(),
-        "ipv6-native" | "map-customer-owned-ip-on-launch" => "false".into(),
+        "ipv6-native" => b(s.cidr.is_none()).into(),
+        "map-customer-owned-ip-on-launch" => "false".into(),
         "private-dns-name-options-on-launch.hostname-type" => s.hostname_type.clone(),
         "private-dns-name-options-on-launch.enable-resource-name-dns-a-record" => {
             b(s.enable_resource_name_dns_a_record).into()
@@ -202,7 +203,10 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         "availableIpAddressCount" | "available-ip-address-count" => {
             region.available_addresses(s).to_string()
         }
-        "cidr" | "cidr-block" | "cidrBlock" => s.cidr.to_string(),
+        "cidr" | "cidr-block" | "cidrBlock" => match s.cidr {
+            Some(net) => net.to_string(),
+            None => return vec![],
+        },
         "default-for-az" | "defaultForAz" => b(s.default_for_az).into(),
         "map-public-ip-on-launch" => b(s.map_public_ip_on_launch).into(),
         "owner-id" => region.account.clone(),
@@ -235,7 +239,7 @@ pub fn render(w: &mut Xml, region: &Region, s: &Subnet, empty_tags: bool) {
         .leaf("subnetArn", arn(region, s))
         .leaf("state", "available")
         .leaf("vpcId", &s.vpc_id)
-        .leaf("cidrBlock", s.cidr)
+        .opt("cidrBlock", s.cidr)
         .set(
             "ipv6CidrBlockAssociationSet",
             &s.ipv6_cidr_blocks,
@@ -251,7 +255,7 @@ pub fn render(w: &mut Xml, region: &Region, s: &Subnet, empty_tags: bool) {
             "assignIpv6AddressOnCreation",
             b(s.assign_ipv6_address_on_creation),
         )
-        .leaf("ipv6Native", "false")
+        .leaf("ipv6Native", b(s.cidr.is_none()))
         .leaf("enableDns64", b(s.enable_dns64))
         .leaf("ownerId", &region.account)
         .el("privateDnsNameOptionsOnLaunch", |w| {

@@ -39,13 +39,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             };
             let vpc = ctx.write(|tx| tx.create_vpc(req)).await?;
             let mut w = Xml::new();
-            w.el("vpc", |w| render(w, &vpc, ctx.account()));
+            w.el("vpc", |w| render_as(w, &vpc, ctx.account(), "pending"));
             Ok(w)
         }
         Action::CreateDefaultVpc => {
             let vpc = ctx.write(|tx| tx.create_default_vpc()).await?;
             let mut w = Xml::new();
-            w.el("vpc", |w| render(w, &vpc, ctx.account()));
+            w.el("vpc", |w| render_as(w, &vpc, ctx.account(), "pending"));
             Ok(w)
         }
         Action::DeleteVpc => {
@@ -280,9 +280,15 @@ fn render_ipv6_block(w: &mut Xml, block: &VpcIpv6CidrBlock) {
 }
 
 pub fn render(w: &mut Xml, vpc: &Vpc, account: &str) {
+    render_as(w, vpc, account, "available")
+}
+
+/// `vpc` in `state`: CreateVpc and CreateDefaultVpc answer `pending`, as EC2 does (its
+/// recorded answers); Describe shows the VPC `available`.
+fn render_as(w: &mut Xml, vpc: &Vpc, account: &str, state: &str) {
     w.leaf("vpcId", &vpc.id)
         .leaf("ownerId", account)
-        .leaf("state", "available")
+        .leaf("state", state)
         .leaf("cidrBlock", vpc.primary_cidr())
         .set("cidrBlockAssociationSet", &vpc.cidr_blocks, |w, block| {
             render_block(w, block)

@@ -320,6 +320,7 @@ pub fn render(w: &mut Xml, region: &Region, e: &VpcEndpoint, state: VpcEndpointS
             w.leaf("dnsName", name).leaf("hostedZoneId", zone);
         })
         .leaf("creationTimestamp", format_time(e.create_time))
-        .tags(&e.tags)
+        // even when empty, as EC2 answers
+        .tag_set(&e.tags)
         .leaf("ownerId", &region.account);
 }
