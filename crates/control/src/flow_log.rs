@@ -849,8 +849,8 @@ mod tests {
     #[test]
     fn aggregation_intervals() {
         assert_eq!(aggregation_interval(None), Ok(600));
-        for ok in [1, 5, 10, 15, 30, 60, 600] {
-            assert_eq!(aggregation_interval(Some(ok)), Ok(ok as u32));
+        for ok in [1u32, 5, 10, 15, 30, 60, 600] {
+            assert_eq!(aggregation_interval(Some(i64::from(ok))), Ok(ok));
         }
         for bad in [0, 2, 120, 300, -60, i64::MAX] {
             assert_eq!(
