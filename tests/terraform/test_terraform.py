@@ -143,6 +143,7 @@ SWEEP = [
      lambda r: r.get("State") not in ("deleted", "Deleted")),
     ("prefix list", "describe_managed_prefix_lists", "PrefixLists", "PrefixListId",
      lambda r: r.get("OwnerId") != "AWS" and r.get("State") != "delete-complete"),
+    ("flow log", "describe_flow_logs", "FlowLogs", "FlowLogId", _alive),
 ]
 
 
@@ -393,3 +394,7 @@ def test_vpc_endpoints_and_prefix_lists(workspace):
 
 def test_flow_log_iam_role_and_policies(workspace):
     lifecycle(workspace("flow_logs"), updates=[{"revision": "2"}])
+
+
+def test_flow_logs_on_a_vpc_and_a_subnet(workspace):
+    lifecycle(workspace("flow_log_api"), updates=[{"revision": "2"}])

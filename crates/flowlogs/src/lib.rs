@@ -116,7 +116,8 @@ impl<C: Catalog, D: Destinations> Delivery<C, D> {
 
     async fn deliver_one(&self, owned: &Owned, windows: Vec<FlowLogWindow>) {
         let f = &owned.flow_log;
-        let mut lines: Vec<(u64, String, Vec<(i64, String)>)> = Vec::new();
+        // per window: its start, its interface and its records
+        let mut lines: Vec<(u64, String, Records)> = Vec::new();
         let (mut records, mut skipped) = (0u64, 0u64);
         for w in &windows {
             let az = self
@@ -296,6 +297,9 @@ fn flow(r: &FlowLogRecord) -> Option<FlowValues> {
     })
 }
 
+/// Rendered records: (timestamp in ms, line).
+pub type Records = Vec<(i64, String)>;
+
 /// A window's lines, each with its event time (ms): a line per record (OK), a NODATA
 /// line for a window without traffic, a SKIPDATA line when the host skipped flows.
 pub fn render_window(
@@ -304,7 +308,7 @@ pub fn render_window(
     account: &str,
     region: &str,
     az_id: Option<&str>,
-) -> Vec<(i64, String)> {
+) -> Records {
     let ms = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
     let base = FlowRecordValues {
         account_id: account,

@@ -146,6 +146,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any bytes: an answer, never a panic; escaped text reads back as itself.
+        #[test]
+        fn never_panics_and_round_trips(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                                        text in "[ -~é\n\t]{0,40}") {
+            let _ = leaves(&body);
+            let doc = format!("<a><b>{}</b></a>", escape(&text));
+            proptest::prop_assert_eq!(leaves(doc.as_bytes()).unwrap(), vec![("a/b".to_owned(), text)]);
+        }
+    }
+
     #[test]
     fn escapes() {
         assert_eq!(escape("a<&>\"'\rb"), "a&lt;&amp;&gt;&quot;&apos;&#13;b");
