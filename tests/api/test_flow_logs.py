@@ -40,6 +40,17 @@ def of(ec2, resource):
     return ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [resource]}])["FlowLogs"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def buckets(fort):
+    """The buckets S3 flow logs here name: CreateFlowLogs refuses a bucket that is missing."""
+    client = fort.client("s3")
+    for b in ["fort-flow-logs", "dup-bucket", "filt-bucket", "cli-bucket"]:
+        try:
+            client.create_bucket(Bucket=b)
+        except ClientError as e:
+            assert error_code(e) == "BucketAlreadyOwnedByYou"
+
+
 @pytest.fixture
 def subnet(ec2, vpc):
     s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
@@ -81,19 +92,26 @@ def test_s3_flow_log_with_options_and_format(ec2, vpc, subnet):
     fmt = "${version} ${vpc-id} ${subnet-id} ${interface-id} ${srcaddr} ${dstaddr} ${tcp-flags} ${flow-direction}"
     r = s3(ec2, subnet, "arn:aws:s3:::fort-flow-logs/prefix/", rtype="Subnet", LogFormat=fmt,
            MaxAggregationInterval=10,
-           DestinationOptions={"FileFormat": "parquet", "HiveCompatiblePartitions": True, "PerHourPartition": True})
+           DestinationOptions={"FileFormat": "plain-text", "HiveCompatiblePartitions": True, "PerHourPartition": True})
     [d] = describe(ec2, *r["FlowLogIds"])
     assert d["ResourceId"] == subnet and d["LogDestinationType"] == "s3"
     assert d["LogDestination"] == "arn:aws:s3:::fort-flow-logs/prefix/" and "LogGroupName" not in d
     assert "DeliverLogsPermissionArn" not in d and d["LogFormat"] == fmt
     assert d["MaxAggregationInterval"] == 10  # one of Fort's shorter windows
-    assert d["DestinationOptions"] == {"FileFormat": "parquet", "HiveCompatiblePartitions": True,
+    assert d["DestinationOptions"] == {"FileFormat": "plain-text", "HiveCompatiblePartitions": True,
                                        "PerHourPartition": True}
     r = s3(ec2, vpc["VpcId"], "arn:aws:s3:::fort-flow-logs")
     [d] = describe(ec2, *r["FlowLogIds"])
     assert d["DestinationOptions"] == {"FileFormat": "plain-text", "HiveCompatiblePartitions": False,
                                        "PerHourPartition": False}
     assert d["TrafficType"] == "ALL" and d["LogFormat"] == DEFAULT_FORMAT
+    # a bucket that does not exist fails each resource; Parquet is refused (Fort writes text)
+    [u] = s3(ec2, vpc["VpcId"], "arn:aws:s3:::no-such-flow-bucket")["Unsuccessful"]
+    assert u["Error"] == {"Code": "400",  # as EC2 writes it
+                          "Message": "LogDestination: no-such-flow-bucket does not exist."}
+    assert error(ec2.create_flow_logs, ResourceType="VPC", ResourceIds=[vpc["VpcId"]], TrafficType="ALL",
+                 LogDestinationType="s3", LogDestination="arn:aws:s3:::fort-flow-logs/pq/",
+                 DestinationOptions={"FileFormat": "parquet"})[0] == "UnsupportedOperation"
 
 
 def test_network_interface_flow_log_and_traffic_type_case(ec2, subnet):

@@ -36,7 +36,10 @@ def tcp_try(src, ip, port):
 def records(logs, group, **kw):
     out = []
     for page in logs.get_paginator("filter_log_events").paginate(logGroupName=group, **kw):
-        out += [(e["logStreamName"], e["message"].split()) for e in page["events"]]
+        for e in page["events"]:
+            # AWS names an interface's stream ENI-all
+            assert e["logStreamName"].endswith("-all"), e["logStreamName"]
+            out.append((e["logStreamName"].removesuffix("-all"), e["message"].split()))
     return out
 
 

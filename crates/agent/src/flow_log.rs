@@ -3,13 +3,17 @@
 //! aggregation window of each flow log that covers the interface; closed windows are
 //! delivered to the mapping service (`DeliverFlowLogs`), which writes them out.
 //!
-//! What a restart loses: the windows in progress and the closed windows not yet
+//! What a restart loses: an agent that is stopped (SIGTERM, SIGINT) ends its windows in
+//! progress early, delivers what it can and spools the rest under its run directory for
+//! its next start, losing only the last second the data path had not yet drained; one
+//! that is killed loses its windows in progress and the closed windows not yet
 //! acknowledged (the queue is in memory). Memory is bounded: the engine bounds the
 //! counters (overflow is reported as SKIPDATA), and the delivery queue holds at most
 //! [`QUEUE_WINDOWS`] windows, dropping the oldest (counted) while the server is away.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -29,6 +33,8 @@ pub const QUEUE_WINDOWS: usize = 100_000;
 const REPORT_WINDOWS: usize = 1000;
 /// A window closes this long after its end: the data path drains every second.
 const GRACE_SECS: u64 = 2;
+/// How long a stopping agent tries to deliver before it spools the rest.
+const STOP_DELIVERY: Duration = Duration::from_secs(3);
 
 /// What the agent's flow logs did, for `/metrics`.
 #[derive(Debug, Default)]
@@ -261,12 +267,26 @@ impl Accounting {
     /// Closes the windows that ended at least [`GRACE_SECS`] before `now`: one report
     /// window each (empty: NODATA), and the next window begins.
     pub fn close(&mut self, now: u64) -> Vec<FlowLogWindow> {
+        self.close_where(now, false)
+    }
+
+    /// Closes every window that counted something, ending it at `now`: what the agent
+    /// hands over when it stops, so a restart loses no counted flow. Empty windows are
+    /// left out (they would claim NODATA for time not yet over).
+    pub fn flush(&mut self, now: u64) -> Vec<FlowLogWindow> {
+        self.close_where(now, true)
+    }
+
+    fn close_where(&mut self, now: u64, flush: bool) -> Vec<FlowLogWindow> {
         let mut out = Vec::new();
         for (w, windows) in self.interfaces.values_mut() {
             for win in windows.iter_mut() {
-                if win.end() + GRACE_SECS > now {
+                let over = win.end() + GRACE_SECS <= now;
+                let counted = !win.flows.is_empty() || win.skipped > 0;
+                if !(over || flush && counted) {
                     continue;
                 }
+                let end = if over { win.end() } else { now.max(win.start) };
                 let flows = std::mem::take(&mut win.flows);
                 let records = flows
                     .into_iter()
@@ -295,7 +315,7 @@ impl Accounting {
                     subnet_id: w.subnet_id.clone(),
                     instance_id: w.instance_id.clone(),
                     start: win.start,
-                    end: win.end(),
+                    end,
                     records,
                     skipped: std::mem::take(&mut win.skipped),
                 });
@@ -309,8 +329,17 @@ impl Accounting {
     }
 }
 
+/// Where the flow-log task is told to stop, and where it keeps what it could not deliver.
+pub struct Stop {
+    pub signal: tokio::sync::oneshot::Receiver<()>,
+    /// Windows not delivered when the agent stopped, read back when it starts again.
+    pub spool: PathBuf,
+}
+
 /// Runs the host's flow logs: keeps the accounting current with the program, closes
 /// windows each second and delivers them, retrying while the server does not answer.
+/// Told to stop, it closes the windows in progress, delivers what it can within
+/// [`STOP_DELIVERY`] and spools the rest to disk for the next start.
 pub async fn run(
     endpoint: String,
     host_id: String,
@@ -318,13 +347,27 @@ pub async fn run(
     mut drained: mpsc::Receiver<Drained>,
     enis: Arc<RwLock<HashSet<Arc<str>>>>,
     stats: Arc<Stats>,
+    mut stop: Stop,
 ) {
     let mut acct = Accounting::default();
-    let mut queue: VecDeque<FlowLogWindow> = VecDeque::new();
+    let mut queue: VecDeque<FlowLogWindow> = spool::take(&stop.spool).into();
     let mut client: Option<MappingClient<tonic::transport::Channel>> = None;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = &mut stop.signal => {
+                while let Ok(d) = drained.try_recv() {
+                    acct.add(d, &stats);
+                }
+                enqueue(&mut queue, acct.flush(unix_now()), &stats);
+                let _ = tokio::time::timeout(
+                    STOP_DELIVERY,
+                    deliver(&endpoint, &host_id, &mut client, &mut queue, &stats),
+                )
+                .await;
+                spool::put(&stop.spool, &host_id, queue.into());
+                return;
+            }
             changed = watched.changed() => {
                 if changed.is_err() {
                     return;
@@ -340,14 +383,71 @@ pub async fn run(
                 None => return,
             },
             _ = tick.tick() => {
-                for w in acct.close(unix_now()) {
-                    if queue.len() >= QUEUE_WINDOWS {
-                        queue.pop_front();
-                        stats.windows_dropped.fetch_add(1, Ordering::Relaxed);
-                    }
-                    queue.push_back(w);
-                }
+                enqueue(&mut queue, acct.close(unix_now()), &stats);
                 deliver(&endpoint, &host_id, &mut client, &mut queue, &stats).await;
+            }
+        }
+    }
+}
+
+/// Queues closed windows, dropping the oldest (counted) beyond [`QUEUE_WINDOWS`].
+fn enqueue(queue: &mut VecDeque<FlowLogWindow>, closed: Vec<FlowLogWindow>, stats: &Stats) {
+    for w in closed {
+        if queue.len() >= QUEUE_WINDOWS {
+            queue.pop_front();
+            stats.windows_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queue.push_back(w);
+    }
+}
+
+/// The undelivered windows on disk between an agent's stop and its next start: a
+/// [`FlowLogReport`] in the mapping contract's encoding, behind the contract's version.
+mod spool {
+    use super::*;
+    use prost::Message;
+
+    pub(super) fn put(path: &Path, host_id: &str, windows: Vec<FlowLogWindow>) {
+        if windows.is_empty() {
+            return;
+        }
+        let n = windows.len();
+        let report = FlowLogReport {
+            host_id: host_id.to_owned(),
+            windows,
+        };
+        let mut bytes = fort_proto::CONTRACT_VERSION.to_le_bytes().to_vec();
+        bytes.extend(report.encode_to_vec());
+        let tmp = path.with_extension("tmp");
+        match std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+            Ok(()) => {
+                tracing::info!(windows = n, path = %path.display(), "flow-log windows spooled")
+            }
+            Err(e) => {
+                tracing::warn!(windows = n, error = %e, "flow-log windows lost: spool failed")
+            }
+        }
+    }
+
+    /// The spooled windows (none if there is no spool, or one of another contract),
+    /// removing the file.
+    pub(super) fn take(path: &Path) -> Vec<FlowLogWindow> {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Vec::new();
+        };
+        let _ = std::fs::remove_file(path);
+        let version = fort_proto::CONTRACT_VERSION.to_le_bytes();
+        match bytes.strip_prefix(&version[..]).map(FlowLogReport::decode) {
+            Some(Ok(r)) => {
+                tracing::info!(
+                    windows = r.windows.len(),
+                    "flow-log windows read back from the spool"
+                );
+                r.windows
+            }
+            _ => {
+                tracing::warn!(path = %path.display(), "flow-log spool unreadable: dropped");
+                Vec::new()
             }
         }
     }
@@ -509,6 +609,53 @@ mod tests {
         let next = a.close(1022);
         assert_eq!(next.len(), 2);
         assert!(next.iter().all(|w| w.records.is_empty() && w.start == 1010));
+    }
+
+    #[test]
+    fn a_stopping_agent_flushes_counted_windows_and_spools_them() {
+        let mut a = Accounting::default();
+        a.set(
+            watched(vec![
+                spec("fl-all", "vpc-1", Traffic::All, 60),
+                spec("fl-rej", "vpc-1", Traffic::Reject, 60),
+            ]),
+            1203,
+        );
+        a.add(
+            Drained {
+                records: vec![counted(
+                    [10, 0, 2, 9],
+                    Action::Accept,
+                    Direction::Outbound,
+                    4,
+                    1204,
+                )],
+                skipped: vec![],
+                now: 1205,
+            },
+            &Stats::default(),
+        );
+        // only the window that counted something, ended now; the empty one is not NODATA
+        let out = a.flush(1210);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].flow_log_id.as_str(), out[0].start, out[0].end),
+            ("fl-all", 1200, 1210)
+        );
+        assert_eq!(out[0].records[0].packets, 4);
+        assert!(a.flush(1211).is_empty(), "flushed windows start empty");
+
+        let dir = std::env::temp_dir().join(format!("fort-spool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("flow-logs.spool");
+        spool::put(&path, "h1", out.clone());
+        assert_eq!(spool::take(&path), out);
+        assert!(!path.exists(), "read back once");
+        assert!(spool::take(&path).is_empty());
+        // another contract's spool (or garbage) is dropped, not misread
+        std::fs::write(&path, b"\x02\0\0\0garbage").unwrap();
+        assert!(spool::take(&path).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod reconcile;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use anyhow::Context;
 use fort_dataplane::program::Underlay;
@@ -60,6 +61,8 @@ pub struct Agent {
     pub metrics_addr: Option<SocketAddr>,
     session: tokio::task::JoinHandle<()>,
     flow_logs: tokio::task::JoinHandle<()>,
+    /// Tells the flow-log task to hand over its windows before the agent stops.
+    stop_flow_logs: tokio::sync::oneshot::Sender<()>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
     tx: mpsc::Sender<reconcile::Msg>,
     reconciler: Option<std::thread::JoinHandle<()>>,
@@ -86,6 +89,7 @@ impl Agent {
             tx: drained_tx,
         };
         let (watched_tx, watched_rx) = watch::channel(Vec::new());
+        let (stop_flow_logs, stop_flow_logs_rx) = tokio::sync::oneshot::channel();
         let flow_logs = tokio::spawn(flow_log::run(
             config.mapping.clone(),
             config.host_id.clone(),
@@ -93,6 +97,10 @@ impl Agent {
             drained_rx,
             flow_tap.watched.clone(),
             flow_log_stats,
+            flow_log::Stop {
+                signal: stop_flow_logs_rx,
+                spool: config.run_dir.join("flow-logs.spool"),
+            },
         ));
         let dp = datapath::start(
             config.underlay,
@@ -170,6 +178,7 @@ impl Agent {
             metrics_addr,
             session,
             flow_logs,
+            stop_flow_logs,
             metrics_task,
             tx,
             reconciler: Some(reconciler),
@@ -180,7 +189,14 @@ impl Agent {
     /// `keep`).
     pub async fn shutdown(mut self) {
         self.session.abort();
-        self.flow_logs.abort();
+        // windows in progress are delivered or spooled (bounded by the task's own timeout)
+        let _ = self.stop_flow_logs.send(());
+        if tokio::time::timeout(Duration::from_secs(5), &mut self.flow_logs)
+            .await
+            .is_err()
+        {
+            self.flow_logs.abort();
+        }
         if let Some(t) = self.metrics_task.take() {
             t.abort();
         }

@@ -440,6 +440,13 @@ fn s3_options(req: Option<&DestinationOptionsRequest>) -> Result<S3DestinationOp
                 "Valid values: plain-text, parquet.",
             )
         })?;
+        if out.file_format == FlowLogFileFormat::Parquet {
+            // refused rather than written as text under a name that promises Parquet
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "Fort writes flow logs to S3 as plain text only: DestinationOptions.FileFormat parquet is not supported.",
+            ));
+        }
     }
     out.hive_compatible_partitions = req.hive_compatible_partitions.unwrap_or(false);
     out.per_hour_partition = req.per_hour_partition.unwrap_or(false);
@@ -798,12 +805,14 @@ mod tests {
             hive_compatible_partitions: Some(true),
             per_hour_partition: None,
         });
+        assert_eq!(err(&r).code, ErrorCode::UnsupportedOperation);
+        r.destination_options.as_mut().unwrap().file_format = Some("plain-text".into());
         let s = settings(&r, "us-east-1", "123456789012").unwrap();
         assert!(matches!(
             s.destination,
             FlowLogDestination::S3 {
                 options: S3DestinationOptions {
-                    file_format: FlowLogFileFormat::Parquet,
+                    file_format: FlowLogFileFormat::PlainText,
                     hive_compatible_partitions: true,
                     per_hour_partition: false
                 },

@@ -157,7 +157,8 @@ impl<C: Catalog, D: Destinations> Delivery<C, D> {
                             &owned.account,
                             &owned.region,
                             log_group,
-                            &eni,
+                            // AWS's stream name: one per interface, whatever the traffic type
+                            &format!("{eni}-all"),
                             events,
                             first,
                         )

@@ -251,7 +251,7 @@ async fn cloudwatch_delivery_writes_a_stream_per_interface() {
     let events = dest.events.lock().unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].0, "vpc-logs");
-    assert_eq!(events[0].1, "eni-0a1b2c3d4e5f60718");
+    assert_eq!(events[0].1, "eni-0a1b2c3d4e5f60718-all");
     assert_eq!(events[0].2.len(), 2);
     // success is the status already shown: nothing written to the control plane
     assert!(catalog.statuses.lock().unwrap().is_empty());
