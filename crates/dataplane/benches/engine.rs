@@ -163,10 +163,16 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
     p
 }
 
+/// `FORT_BENCH_FLOW_COUNTERS=0` runs the engine with no room for flow-log counters (each
+/// new flow is only counted as skipped): the figures without flow logs' per-flow counting.
 fn config() -> EngineConfig {
+    let counters = std::env::var("FORT_BENCH_FLOW_COUNTERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     EngineConfig {
         conntrack_per_port: 1 << 20,
         flow_table_capacity: 1 << 20,
+        flow_log_counters: counters.unwrap_or(EngineConfig::default().flow_log_counters),
         ..EngineConfig::default()
     }
 }
