@@ -49,7 +49,11 @@ fn drained(now: u64) -> Drained {
                     dst_port: 443,
                     protocol: 6,
                 },
-                action: if i % 10 == 0 { Action::Reject } else { Action::Accept },
+                action: if i % 10 == 0 {
+                    Action::Reject
+                } else {
+                    Action::Accept
+                },
                 direction: Direction::Outbound,
                 packets: 10,
                 bytes: 6000,
@@ -82,10 +86,14 @@ fn aggregate_and_close(c: &mut Criterion) {
                 drained(now)
             },
             |d| {
+                // the window of the drain closes three seconds on
+                let close_at = d.now + 3;
                 acct.add(d, &stats);
-                // the window of `now` closes three seconds on
-                let out = acct.close(now + 3);
-                assert_eq!(out.iter().map(|w| w.records.len()).sum::<usize>(), FLOWS as usize);
+                let out = acct.close(close_at);
+                assert_eq!(
+                    out.iter().map(|w| w.records.len()).sum::<usize>(),
+                    FLOWS as usize
+                );
                 black_box(out)
             },
             BatchSize::LargeInput,

@@ -408,6 +408,7 @@ mod tests {
             hostname: None,
             instance_id: instance.map(str::to_string),
             device_index: 0,
+            flow_logs: false,
         };
         let vpc = Vpc {
             id: "vpc-1".into(),

@@ -5,7 +5,8 @@
 //! The program is at AWS's highest quotas: the sending ENI carries 16 security groups
 //! of ~63 rules each (1,000 rules per direction), its subnet's route table has 1,000
 //! routes, its NACL 40 entries per direction, and V2P holds 20,000 addresses. The rules
-//! that match are the last ones a scan would reach.
+//! that match are the last ones a scan would reach. Flow logs record every port (each
+//! flow is counted); `FORT_BENCH_FLOW_LOGS=off` gives the figures without them.
 
 #![allow(unsafe_code)] // the counting allocator below, and nothing else
 
@@ -108,8 +109,10 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
         });
     }
     v.security_groups.extend(groups);
+    let flow_logs = std::env::var("FORT_BENCH_FLOW_LOGS").map_or(true, |v| v != "off");
     for port in &mut p.ports {
         port.security_groups = (0..16).map(|g| format!("sg-q{g}")).collect();
+        port.flow_logs = flow_logs;
     }
     // 1,000 routes: local, 999 /24s elsewhere
     let rt = &mut v.route_tables[0];
@@ -163,16 +166,10 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
     p
 }
 
-/// `FORT_BENCH_FLOW_COUNTERS=0` runs the engine with no room for flow-log counters (each
-/// new flow is only counted as skipped): the figures without flow logs' per-flow counting.
 fn config() -> EngineConfig {
-    let counters = std::env::var("FORT_BENCH_FLOW_COUNTERS")
-        .ok()
-        .and_then(|v| v.parse().ok());
     EngineConfig {
         conntrack_per_port: 1 << 20,
         flow_table_capacity: 1 << 20,
-        flow_log_counters: counters.unwrap_or(EngineConfig::default().flow_log_counters),
         ..EngineConfig::default()
     }
 }

@@ -1198,7 +1198,7 @@ impl Engine {
             now,
             &mut trace,
         ) {
-            if reason == DropReason::SecurityGroupEgress {
+            if reason == DropReason::SecurityGroupEgress && port.flow_logs {
                 self.counters.count(
                     key(p, &m, counters::Action::Reject, Direction::Outbound),
                     &port.id,
@@ -1219,13 +1219,15 @@ impl Engine {
                 trace.deps.push(&self.epochs, a.dep);
             }
             if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
-                self.counters.count(
-                    key(p, &m, counters::Action::Reject, Direction::Outbound),
-                    &port.id,
-                    m.ip_len,
-                    m.tcp_flags,
-                    now,
-                );
+                if port.flow_logs {
+                    self.counters.count(
+                        key(p, &m, counters::Action::Reject, Direction::Outbound),
+                        &port.id,
+                        m.ip_len,
+                        m.tcp_flags,
+                        now,
+                    );
+                }
                 return Err(DropReason::NaclEgress);
             }
             let rt = subnet.route_table.ok_or(DropReason::NoRoute)?;
@@ -1247,14 +1249,16 @@ impl Engine {
             &mut self.epochs,
             &mut trace,
         )?;
-        let accept = self.counters.count(
-            key(p, &m, counters::Action::Accept, Direction::Outbound),
-            &port.id,
-            m.ip_len,
-            m.tcp_flags,
-            now,
-        );
-        trace.push_counter(accept);
+        if port.flow_logs {
+            let accept = self.counters.count(
+                key(p, &m, counters::Action::Accept, Direction::Outbound),
+                &port.id,
+                m.ip_len,
+                m.tcp_flags,
+                now,
+            );
+            trace.push_counter(accept);
+        }
 
         let rewrite = match &dest {
             Dest::Host { mac, .. } if routed => Some((v.router_mac, *mac)),
@@ -1960,18 +1964,20 @@ fn deliver(
             trace.deps.push(epochs, a.dep);
         }
         if !acl.is_some_and(|a| a.allows(false, m.tuple.protocol, m.tuple.src, m.rule_port())) {
-            counters.count(
-                key(q, m, counters::Action::Reject, Direction::Inbound),
-                &qp.id,
-                m.ip_len,
-                m.tcp_flags,
-                now,
-            );
+            if qp.flow_logs {
+                counters.count(
+                    key(q, m, counters::Action::Reject, Direction::Inbound),
+                    &qp.id,
+                    m.ip_len,
+                    m.tcp_flags,
+                    now,
+                );
+            }
             return Err(DropReason::NaclIngress);
         }
     }
     if let Err(reason) = sg_stage(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
-        if reason == DropReason::SecurityGroupIngress {
+        if reason == DropReason::SecurityGroupIngress && qp.flow_logs {
             counters.count(
                 key(q, m, counters::Action::Reject, Direction::Inbound),
                 &qp.id,
@@ -1982,14 +1988,16 @@ fn deliver(
         }
         return Err(reason);
     }
-    let accept = counters.count(
-        key(q, m, counters::Action::Accept, Direction::Inbound),
-        &qp.id,
-        m.ip_len,
-        m.tcp_flags,
-        now,
-    );
-    trace.push_counter(accept);
+    if qp.flow_logs {
+        let accept = counters.count(
+            key(q, m, counters::Action::Accept, Direction::Inbound),
+            &qp.id,
+            m.ip_len,
+            m.tcp_flags,
+            now,
+        );
+        trace.push_counter(accept);
+    }
     Ok(if crossing {
         (v.router_mac, qp.mac)
     } else {

@@ -63,6 +63,7 @@ fn port(id: &str, subnet: &str, mac: MacAddr, ip: Ipv4Addr, sg: &str) -> Port {
         hostname: None,
         instance_id: None,
         device_index: 0,
+        flow_logs: true,
     }
 }
 

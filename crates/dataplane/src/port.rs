@@ -20,6 +20,8 @@ pub struct Port {
     pub timeouts: ConntrackTimeouts,
     pub primary_ip: Ipv4Addr,
     pub hostname: Option<String>,
+    /// Flow logs record the port: its flows are counted.
+    pub flow_logs: bool,
     /// Dependency slot of the port's configuration (including its groups' rules).
     pub dep: u32,
     /// Dependency slot bumped when the port starts tracking a flow.
@@ -57,6 +59,7 @@ impl Port {
             timeouts: spec.conntrack,
             primary_ip: spec.primary_ip,
             hostname: spec.hostname.clone(),
+            flow_logs: spec.flow_logs,
             dep,
             ct_dep,
         }

@@ -66,6 +66,10 @@ pub struct Port {
     /// The ENI's device index on the instance: 0 is `eth0`.
     #[serde(default)]
     pub device_index: u32,
+    /// Whether a flow log records the port's traffic: only then does the engine keep
+    /// per-flow counters for it (a host without flow logs pays nothing for them).
+    #[serde(default)]
+    pub flow_logs: bool,
 }
 
 fn yes() -> bool {

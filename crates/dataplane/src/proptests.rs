@@ -279,6 +279,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                         hostname: None,
                         instance_id: None,
                         device_index: 0,
+                        flow_logs: true,
                     });
                     mappings.push(Mapping {
                         ip: Ipv4Addr::from(ip),

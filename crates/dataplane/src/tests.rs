@@ -724,6 +724,7 @@ fn middlebox_eni_target() {
         hostname: None,
         instance_id: None,
         device_index: 0,
+        flow_logs: true,
     });
     let mut h1 = Engine::with_program(p1).unwrap();
     let mut h2 = Engine::with_program(p2).unwrap();
@@ -802,6 +803,36 @@ fn flow_records_carry_direction_and_flags() {
     let all = tcp::flags::SYN | tcp::flags::ACK | tcp::flags::FIN;
     assert_eq!((sent[0].tcp_flags, received[0].tcp_flags), (all, all));
     assert_eq!(sent[0].packets, 3);
+}
+
+#[test]
+fn only_ports_flow_logs_record_are_counted_and_turning_them_on_counts_cached_flows() {
+    let mut p1 = host1();
+    p1.ports.iter_mut().for_each(|p| p.flow_logs = false);
+    let mut h1 = Engine::with_program(p1.clone()).unwrap();
+    let a = pid(&h1, "eni-a");
+    let mut wire = Vec::new();
+    let send = |h: &mut Engine, wire: &mut Vec<u8>, flags| {
+        let f = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 40000, 22, flags, 0);
+        wire.clear();
+        h.process_from_port(t(1), a, &f, wire)
+    };
+    assert!(matches!(
+        send(&mut h1, &mut wire, tcp::flags::SYN),
+        Verdict::ToUnderlay { .. }
+    ));
+    send(&mut h1, &mut wire, tcp::flags::ACK);
+    let mut sent = Vec::new();
+    h1.drain_flow_records(|r| sent.push(r));
+    assert!(sent.is_empty(), "no flow log, no counter: {sent:?}");
+    // a flow log now covers the port: the cached flow is decided again, and counted
+    p1.ports.iter_mut().for_each(|p| p.flow_logs = true);
+    h1.set_program(p1).unwrap();
+    send(&mut h1, &mut wire, tcp::flags::ACK);
+    send(&mut h1, &mut wire, tcp::flags::ACK);
+    h1.drain_flow_records(|r| sent.push(r));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].packets, 2);
 }
 
 #[test]
@@ -913,6 +944,7 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
         hostname: None,
         instance_id: None,
         device_index: 0,
+        flow_logs: true,
     });
     let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
     let mut h2 = Engine::with_program(p2).unwrap();

@@ -49,7 +49,15 @@ fn render(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_log");
     g.throughput(Throughput::Elements(u64::from(RECORDS)));
     g.bench_function("server_render", |b| {
-        b.iter(|| black_box(render_window(&w, &format, "123456789012", "us-east-1", None)))
+        b.iter(|| {
+            black_box(render_window(
+                &w,
+                &format,
+                "123456789012",
+                "us-east-1",
+                None,
+            ))
+        })
     });
     g.bench_function("server_render_gzip", |b| {
         b.iter(|| {

@@ -100,6 +100,8 @@ pub(crate) fn port(p: &pb::Port) -> Checked<dp::Port> {
         hostname: p.hostname.clone(),
         instance_id: p.instance_id.clone(),
         device_index: p.device_index,
+        // the host state's flow logs decide (`HostState::structure`)
+        flow_logs: false,
     })
 }
 

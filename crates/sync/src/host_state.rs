@@ -46,7 +46,7 @@ pub struct Applied {
     pub members: BTreeSet<(String, String)>,
     /// The edge's gateways or public addresses changed.
     pub edge: bool,
-    /// The flow logs changed.
+    /// The flow logs changed (and so the structure: which ports the engine counts).
     pub flow_logs: bool,
     pub v2p: Vec<V2pChange>,
     /// Items skipped because their values make no sense.
@@ -165,6 +165,8 @@ impl HostState {
             }
         }
         self.vpcs.retain(|_, v| !v.is_empty());
+        // which ports the engine counts follows the flow logs
+        out.structure |= out.flow_logs;
         self.epoch = u.epoch;
         self.generation = u.generation;
         Ok(Some(out))
@@ -329,9 +331,17 @@ impl HostState {
                 Some(v)
             })
             .collect();
+        let ports = self
+            .ports
+            .values()
+            .map(|p| dp::Port {
+                flow_logs: self.flow_logs.values().any(|f| f.covers(p)),
+                ..p.clone()
+            })
+            .collect();
         dp::HostProgram {
             underlay,
-            ports: self.ports.values().cloned().collect(),
+            ports,
             vpcs,
         }
     }
@@ -680,6 +690,51 @@ mod tests {
         );
         assert_eq!(state.apply(update(9, 10, false, vec![], vec![])), Err(Gap));
         assert_eq!(state.len(), 3, "vpc, group, one member");
+    }
+
+    /// A flow log on the subnet turns counting on for the ports it covers, and off again
+    /// when it goes: the structure follows the flow logs.
+    #[test]
+    fn flow_logs_decide_which_ports_are_counted() {
+        let port = item(
+            ItemKey::port("eni-1"),
+            V::Port(pb::Port {
+                id: "eni-1".into(),
+                vpc_id: "vpc-1".into(),
+                subnet_id: "subnet-1".into(),
+                mac: vec![2, 0, 0, 0, 0, 1],
+                primary_ip: ip("10.0.0.5").into(),
+                ..Default::default()
+            }),
+        );
+        let log_key = ItemKey::flow_log("vpc-1", "fl-1");
+        let log = item(
+            log_key.clone(),
+            V::FlowLog(pb::FlowLog {
+                id: "fl-1".into(),
+                resource_id: "subnet-1".into(),
+                traffic: pb::FlowLogTraffic::All.into(),
+                window_seconds: 60,
+            }),
+        );
+        let counted = |s: &HostState| s.structure(dp::Underlay::default()).ports[0].flow_logs;
+        let mut state = HostState::default();
+        state
+            .apply(update(0, 1, true, vec![vpc_header(), port], vec![]))
+            .unwrap();
+        assert!(!counted(&state));
+        let applied = state
+            .apply(update(1, 2, false, vec![log], vec![]))
+            .unwrap()
+            .unwrap();
+        assert!(applied.flow_logs && applied.structure);
+        assert!(counted(&state));
+        let applied = state
+            .apply(update(2, 3, false, vec![], vec![log_key]))
+            .unwrap()
+            .unwrap();
+        assert!(applied.structure);
+        assert!(!counted(&state));
     }
 
     /// A value that makes no sense is skipped and said, never half-applied.

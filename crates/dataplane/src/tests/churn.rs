@@ -137,6 +137,7 @@ fn program(lanes: &[Lane]) -> HostProgram {
                     hostname: None,
                     instance_id: None,
                     device_index: 0,
+                    flow_logs: true,
                 })
             })
             .collect(),
