@@ -82,18 +82,28 @@ pub struct DnsServer {
 impl DnsServer {
     /// Serves `authority` on the listeners. Call inside a tokio runtime.
     pub fn start(authority: Arc<Authority>, listeners: Vec<Listener>) -> io::Result<Self> {
-        let mut server = Server::new(Bounded::new(authority));
-        let mut addrs = Vec::with_capacity(listeners.len());
+        let mut s = Self {
+            server: Server::new(Bounded::new(authority)),
+            addrs: Vec::with_capacity(listeners.len()),
+        };
         for l in listeners {
-            addrs.push(l.local_addr()?);
-            server.register_socket(tokio::net::UdpSocket::from_std(l.udp)?);
-            server.register_listener(
-                tokio::net::TcpListener::from_std(l.tcp)?,
-                TCP_IDLE,
-                TCP_RESPONSE_QUEUE,
-            );
+            s.add(l)?;
         }
-        Ok(Self { server, addrs })
+        Ok(s)
+    }
+
+    /// Serves one more listener as well.
+    pub fn add(&mut self, l: Listener) -> io::Result<()> {
+        let addr = l.local_addr()?;
+        self.server
+            .register_socket(tokio::net::UdpSocket::from_std(l.udp)?);
+        self.server.register_listener(
+            tokio::net::TcpListener::from_std(l.tcp)?,
+            TCP_IDLE,
+            TCP_RESPONSE_QUEUE,
+        );
+        self.addrs.push(addr);
+        Ok(())
     }
 
     /// Where it listens (UDP and TCP on each).
