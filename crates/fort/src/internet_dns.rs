@@ -157,7 +157,8 @@ mod tests {
         assert_eq!(n("203.0.113.0/26"), Some(Ipv4Addr::new(203, 0, 113, 53)));
         assert_eq!(n("203.0.113.0/27"), Some(Ipv4Addr::new(203, 0, 113, 30)));
         assert_eq!(n("203.0.113.0/29"), Some(Ipv4Addr::new(203, 0, 113, 6)));
-        assert_eq!(n("203.0.113.0/30"), None);
+        assert_eq!(n("203.0.113.0/30"), Some(Ipv4Addr::new(203, 0, 113, 2)));
+        assert_eq!(n("203.0.113.0/31"), None);
         assert_eq!(n("203.0.113.0/32"), None);
     }
 
@@ -196,7 +197,8 @@ mod tests {
             records: &records,
         })
         .unwrap();
-        let origins: Vec<String> = a.origins().iter().map(ToString::to_string).collect();
+        let mut origins: Vec<String> = a.origins().iter().map(ToString::to_string).collect();
+        origins.sort();
         assert_eq!(origins, ["corp.test.", "example.test.", "x.example.org."]);
         let e = authority(&DnsConfig {
             hosts,
