@@ -127,9 +127,14 @@ pub struct Bounded {
 
 impl Bounded {
     pub fn new(authority: Arc<Authority>) -> Self {
+        Self::with_limit(authority, MAX_IN_FLIGHT)
+    }
+
+    /// At most `limit` queries answered at once.
+    pub fn with_limit(authority: Arc<Authority>, limit: usize) -> Self {
         Self {
             authority,
-            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            in_flight: Semaphore::new(limit),
         }
     }
 }

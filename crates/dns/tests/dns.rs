@@ -183,6 +183,23 @@ fn transfers_and_updates_are_refused() {
     assert!(m.answers.is_empty());
 }
 
+#[test]
+fn queries_beyond_the_bound_are_dropped() {
+    let full = Bounded::with_limit(authority(), 0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let q = query("www.example.test.", RecordType::A);
+    assert!(
+        rt.block_on(server::answer(&full, &q, SRC, Protocol::Udp))
+            .is_none()
+    );
+    let one = Bounded::with_limit(authority(), 1);
+    let m = ask(&one, "www.example.test.", RecordType::A);
+    let m2 = ask(&one, "www.example.test.", RecordType::A);
+    assert_eq!(addresses(&m), addresses(&m2), "the permit is given back");
+}
+
 /// A server on 127.0.0.1 (a free port), in a runtime of its own.
 struct Running {
     rt: tokio::runtime::Runtime,
