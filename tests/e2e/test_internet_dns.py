@@ -86,6 +86,8 @@ def dfort():
 
 
 class Answer:
+    """dig's answer: status, header flags and (section, name, type, data) records."""
+
     def __init__(self, out):
         self.text = out
         m = re.search(r"status: (\w+)", out)
