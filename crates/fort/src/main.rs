@@ -18,6 +18,7 @@ use fort_control::{Config, Control, Quotas};
 use fort_store::{EmbeddedStore, EtcdStore, Store};
 
 mod flow_logs;
+mod internet_dns;
 mod sim;
 
 /// The heap, counted while `fort sim` runs (it reports an agent's memory per mapping);
@@ -183,6 +184,29 @@ struct InternetArgs {
     /// The internet's test hosts: local addresses in the namespace (the first one on lo).
     #[arg(long, default_value = "203.0.113.0/24")]
     internet_hosts: ipnet_arg::Ipv4Net,
+    /// A zone the internet's DNS serves: an RFC 1035 master file with $ORIGIN and one
+    /// SOA (repeatable; a file for example.test. replaces the built-in zone).
+    #[arg(long = "internet-dns-zone", value_name = "FILE")]
+    internet_dns_zones: Vec<PathBuf>,
+    /// An A record the internet's DNS serves, NAME=IPV4 (repeatable): added to the zone
+    /// that holds NAME, else served as a zone of its own.
+    #[arg(long = "internet-dns-record", value_name = "NAME=IPV4")]
+    internet_dns_records: Vec<fort_dns::StaticRecord>,
+    /// Where the internet's DNS also answers in this machine's namespace (UDP and TCP),
+    /// for host agents to forward to. `fort up`'s default: the underlay address after the
+    /// agents' and the edge's, port 53 (127.0.0.13:53 with 2 hosts); `fort edge`: none.
+    #[arg(long, value_name = "ADDR:PORT")]
+    internet_dns_listen: Option<SocketAddr>,
+}
+
+impl InternetArgs {
+    fn dns(&self) -> internet_dns::DnsConfig<'_> {
+        internet_dns::DnsConfig {
+            hosts: self.internet_hosts,
+            zone_files: &self.internet_dns_zones,
+            records: &self.internet_dns_records,
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -279,7 +303,8 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FORT_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                // hickory logs every query at info
+                .unwrap_or_else(|_| "info,hickory_server=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -345,6 +370,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
 }
 
 async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
+    let mut dns = internet_dns::InternetDns::new(internet_dns::authority(&args.internet.dns())?);
     let e = fort_edge_host::EdgeProcess::start(fort_edge_host::EdgeHostConfig {
         host_id: args.host_id,
         zone: args.zone,
@@ -362,12 +388,21 @@ async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
         "  internet:      namespace {}, hosts {}, try: ip netns exec {} ping …",
         args.internet.internet_ns, args.internet.internet_hosts, args.internet.internet_ns
     );
+    if let Err(err) =
+        serve_internet_dns(&mut dns, &args.internet, args.internet.internet_dns_listen)
+    {
+        dns.shutdown().await;
+        e.shutdown().await;
+        return Err(err);
+    }
+    println!("  internet DNS:  {}", dns.summary());
     if let Some(a) = e.metrics_addr {
         println!("  metrics:       http://{a}/metrics");
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     shutdown_signal().await;
+    dns.shutdown().await;
     e.shutdown().await;
     Ok(())
 }
@@ -452,6 +487,14 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
             "fort: --dataplane on: instances need a host agent (`fort agent`) in their zone; until one registers, RunInstances answers InsufficientInstanceCapacity"
         );
     }
+
+    // the internet's zones, read first: a bad zone file stops `fort up` before it starts
+    let mut dns = match agents {
+        true => Some(internet_dns::InternetDns::new(internet_dns::authority(
+            &args.internet.dns(),
+        )?)),
+        false => None,
+    };
 
     let store: Arc<dyn Store> = match args.store.as_str() {
         "embedded" => Arc::new(EmbeddedStore::open(&args.data_dir.join("store.redb"))?),
@@ -554,6 +597,21 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         });
     }
 
+    // The internet's DNS on loopback, before the agents: `dns.loopback` is where they
+    // forward names outside their VPCs.
+    if let Some(dns) = &mut dns {
+        let addr = args
+            .internet
+            .internet_dns_listen
+            .unwrap_or_else(|| internet_dns::default_loopback(args.underlay_base, args.hosts));
+        match dns.listen_loopback(addr) {
+            Ok(()) => {}
+            Err(e) if args.internet.internet_dns_listen.is_none() => {
+                eprintln!("fort: the internet's DNS does not answer on loopback: {e:#}");
+            }
+            Err(e) => return Err(e),
+        }
+    }
     let mut running = Vec::new();
     if agents {
         let hosts = up_hosts(&args.region, args.zones, args.hosts, args.underlay_base);
@@ -621,11 +679,19 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                     args.internet.internet_ns
                 );
                 edge = Some(e);
+                if let Some(dns) = &mut dns
+                    && let Err(e) = serve_internet_dns(dns, &args.internet, None)
+                {
+                    eprintln!("fort: the internet's DNS does not answer in the internet: {e:#}");
+                }
             }
             Err(e) => {
                 eprintln!("fort: no edge, so no internet or NAT gateways: {e:#}");
             }
         }
+    }
+    if let Some(dns) = &dns {
+        println!("  internet DNS:  {}", dns.summary());
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
@@ -634,6 +700,9 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;
+    if let Some(dns) = dns {
+        dns.shutdown().await;
+    }
     if let Some(e) = edge {
         e.shutdown().await;
     }
@@ -641,6 +710,25 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         a.shutdown().await;
     }
     served?;
+    Ok(())
+}
+
+/// Serves the internet's names inside its namespace (at [`internet_dns::nameserver_address`])
+/// and, if given, at `loopback` in this namespace.
+fn serve_internet_dns(
+    dns: &mut internet_dns::InternetDns,
+    internet: &InternetArgs,
+    loopback: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    if let Some(ip) = internet_dns::nameserver_address(internet.internet_hosts) {
+        dns.listen_in_namespace(
+            &internet.internet_ns,
+            SocketAddr::new(ip.into(), internet_dns::PORT),
+        )?;
+    }
+    if let Some(addr) = loopback {
+        dns.listen_loopback(addr)?;
+    }
     Ok(())
 }
 

@@ -160,13 +160,23 @@ impl Tap {
 /// `netns` (a TAP moved into an instance by an earlier run of the agent). The descriptor
 /// keeps working from the agent's own namespace.
 pub fn open_tap_in(netns: &std::path::Path, name: &str, tso: bool) -> io::Result<Tap> {
-    let ns = File::open(netns)?;
     let name = name.to_string();
-    // setns changes only the calling thread: do it on a thread of its own.
+    in_netns(netns, move || Tap::open(&name, tso))
+}
+
+/// Runs `f` inside the network namespace mounted at `netns` (e.g. `/run/netns/NAME`) and
+/// returns what it made: sockets and devices it creates stay in that namespace and keep
+/// working from any other. setns changes only the calling thread, so `f` runs on a thread
+/// of its own that ends with it: no thread of the caller ever changes namespace.
+pub fn in_netns<T: Send + 'static>(
+    netns: &std::path::Path,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> io::Result<T> {
+    let ns = File::open(netns)?;
     std::thread::spawn(move || {
         // SAFETY: `ns` is an open namespace file; setns has no memory inputs.
         cvt(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
-        Tap::open(&name, tso)
+        f()
     })
     .join()
     .map_err(|_| io::Error::other("namespace thread panicked"))?
