@@ -175,6 +175,15 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
             Err(e) => crate::iam::error(&e, &request_id),
         };
     }
+    if verified.service == "route53" {
+        let req = crate::route53::Request {
+            method: parts.method.as_str(),
+            path,
+            query,
+            body: &body,
+        };
+        return crate::route53::handle(&api.control, &verified.account_id, &req, &request_id).await;
+    }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);
         return services::not_offered(&verified.service, protocol, &request_id);
