@@ -410,3 +410,12 @@ def test_aws_cli(fort, vpc, tmp_path):
                   "--change-batch", f"file://{batch}")
     assert out.returncode != 0
     assert "InvalidChangeBatch" in out.stderr and "but it already exists" in out.stderr
+
+
+def test_names_and_operations_fort_does_not_serve(r53):
+    code, msg, status = batch_error(r53.create_hosted_zone, Name="bad..name", CallerReference=ref())
+    assert (code, status) == ("InvalidDomainName", 400)
+    # health checks are not served: said in Route 53's own error shape
+    code, msg, status = batch_error(r53.list_health_checks)
+    assert (code, status) == ("InvalidAction", 400) and "does not offer" in msg
+    assert error_code(r53.get_hosted_zone, Id="/hostedzone/ZDOESNOTEXIST00") == "NoSuchHostedZone"
