@@ -29,8 +29,11 @@ use crate::{Control, Global, Region};
 
 /// Hosted zones one account may have (Route 53's default quota).
 pub const MAX_ZONES_PER_ACCOUNT: usize = 500;
-/// Changes one batch may hold.
-pub const MAX_CHANGES_PER_BATCH: usize = 1000;
+/// Record values one batch may carry (an UPSERT's count twice, as Route 53 counts them).
+pub const MAX_RECORDS_PER_BATCH: usize = 1000;
+/// Record sets one zone may hold (Route 53's default quota); it also bounds the size of the
+/// zone's row, which holds them all.
+pub const MAX_RECORD_SETS_PER_ZONE: usize = 10_000;
 /// Tags one zone may carry.
 pub const MAX_TAGS: usize = 50;
 
@@ -583,9 +586,20 @@ impl Route53<'_> {
                 "Invalid request: Expected at least one Change in ChangeBatch.",
             ));
         }
-        if changes.len() > MAX_CHANGES_PER_BATCH {
+        let values: usize = changes
+            .iter()
+            .map(|c| {
+                let n = c.record_set.records.len().max(1);
+                if c.action == ChangeAction::Upsert {
+                    2 * n
+                } else {
+                    n
+                }
+            })
+            .sum();
+        if values > MAX_RECORDS_PER_BATCH {
             return Err(invalid_batch(&[format!(
-                "Number of records limit of {MAX_CHANGES_PER_BATCH} exceeded."
+                "Number of records limit of {MAX_RECORDS_PER_BATCH} exceeded."
             )]));
         }
         if let Some(c) = &comment
@@ -674,6 +688,12 @@ impl Route53<'_> {
             {
                 messages.push(problem);
             }
+        }
+        if working.len() > MAX_RECORD_SETS_PER_ZONE {
+            messages.push(format!(
+                "The hosted zone {zone_name} would hold {} resource record sets; the limit is {MAX_RECORD_SETS_PER_ZONE}.",
+                working.len()
+            ));
         }
         if !messages.is_empty() {
             return Err(invalid_batch(&messages));
@@ -876,7 +896,11 @@ mod tests {
             vpc: Some(vpc("vpc-1")),
             ..Default::default()
         })
-        .map(|(z, _)| z)
+        .map(|(z, _)| {
+            // the zone stands whatever later changes of the test do
+            r.global.take_changes(&mut Vec::new()).unwrap();
+            z
+        })
     }
 
     fn a(name: &str, value: &str) -> RecordSet {
@@ -1131,6 +1155,36 @@ mod tests {
         both.records = vec!["192.0.2.1".into()];
         let e = batch(&mut r, &z.id, vec![change(ChangeAction::Upsert, both)]).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn batches_and_zones_have_route53s_limits() {
+        let (mut global, regions) = world();
+        let mut r = Route53 {
+            global: &mut global,
+            regions: &regions,
+            account: ACCOUNT,
+            now: 1,
+        };
+        let z = create(&mut r, "example.com", "ref").unwrap();
+        let many: Vec<String> = (0..=1000u32)
+            .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+            .collect();
+        let big = RecordSet::simple("big.example.com", RrType::A, 60, many);
+        let e = batch(&mut r, &z.id, vec![change(ChangeAction::Create, big)]).unwrap_err();
+        assert_eq!(e.message, "[Number of records limit of 1000 exceeded.]");
+        // 600 values are fine once, not as an UPSERT (which counts them twice)
+        let values: Vec<String> = (0..600u32)
+            .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
+            .collect();
+        let set = RecordSet::simple("big.example.com", RrType::A, 60, values);
+        batch(
+            &mut r,
+            &z.id,
+            vec![change(ChangeAction::Create, set.clone())],
+        )
+        .unwrap();
+        assert!(batch(&mut r, &z.id, vec![change(ChangeAction::Upsert, set)]).is_err());
     }
 
     #[test]

@@ -103,33 +103,33 @@ pub struct AliasTarget {
 }
 
 /// One record set: every record of one name and type (and set identifier, for the routing
-/// policies that need one).
+/// policies that need one). Stored without its empty fields: a zone's row holds them all.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordSet {
     /// Normalized (see [`normalize_name`]).
     pub name: String,
     pub rr_type: RrType,
     /// Distinguishes the record sets of a weighted, latency, failover or multivalue policy.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_identifier: Option<String>,
     /// `None` exactly for alias records.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<i64>,
     /// The values, as given (empty for alias records).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alias: Option<AliasTarget>,
     /// Routing-policy settings, stored and shown as given.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<i64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_value_answer: Option<bool>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check_id: Option<String>,
 }
 
@@ -707,6 +707,22 @@ mod tests {
         b.ttl = Some(60);
         assert!(!b.matches_for_delete(&a));
         assert_eq!(a.describe(), "[name='a.example.com.', type='A']");
+    }
+
+    #[test]
+    fn stored_rows_leave_out_what_is_empty() {
+        let set = RecordSet::simple(
+            "a.example.com.",
+            RrType::Aaaa,
+            60,
+            vec!["2001:db8::1".into()],
+        );
+        let json = serde_json::to_string(&set).unwrap();
+        assert_eq!(
+            json,
+            r#"{"name":"a.example.com.","rr_type":"AAAA","ttl":60,"records":["2001:db8::1"]}"#
+        );
+        assert_eq!(serde_json::from_str::<RecordSet>(&json).unwrap(), set);
     }
 
     #[test]
