@@ -419,3 +419,11 @@ def test_names_and_operations_fort_does_not_serve(r53):
     code, msg, status = batch_error(r53.list_health_checks)
     assert (code, status) == ("InvalidAction", 400) and "does not offer" in msg
     assert error_code(r53.get_hosted_zone, Id="/hostedzone/ZDOESNOTEXIST00") == "NoSuchHostedZone"
+
+
+def test_a_bad_signature_is_refused_in_route53s_words(fort):
+    bad = fort.client("route53", secret_key="not-the-secret-key-000000000000000000000")
+    code, _, status = batch_error(bad.list_hosted_zones)
+    assert (code, status) == ("SignatureDoesNotMatch", 403)
+    unknown = fort.client("route53", access_key="AKIANOSUCHKEY0000000")
+    assert error_code(unknown.list_hosted_zones) == "InvalidClientTokenId"

@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use fort_auth::sigv4::VerifyError;
 use fort_control::route53::{
     self, Change, ChangeAction, ChangeInfo, CreateHostedZone, HostedZone, Route53, VpcInput,
 };
@@ -99,6 +100,35 @@ pub fn error(e: &ApiError, request_id: &str) -> Response {
         escape(&e.message)
     );
     xml_response(status, body, request_id)
+}
+
+/// Whether a request is signed for Route 53 (its credential scope names `route53`): its
+/// signature's refusal is then said in Route 53's error document.
+pub fn signed_for_route53(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|auth| {
+            auth.split([',', ' '])
+                .filter_map(|p| p.trim().strip_prefix("Credential="))
+                .any(|c| c.split('/').nth(3) == Some("route53"))
+        })
+}
+
+/// A refused signature as Route 53 answers it: its codes, all with 403.
+pub fn auth_error(e: &VerifyError, request_id: &str) -> Response {
+    let code = match e {
+        VerifyError::MissingAuthenticationToken => "MissingAuthenticationToken",
+        VerifyError::UnknownAccessKey => "InvalidClientTokenId",
+        VerifyError::SignatureMismatch | VerifyError::PayloadHash(_) => "SignatureDoesNotMatch",
+        VerifyError::IncompleteSignature(_) | VerifyError::InvalidScope(_) => "IncompleteSignature",
+        VerifyError::RequestExpired(_) => "RequestExpired",
+    };
+    let body = format!(
+        "<?xml version=\"1.0\"?>\n<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+        escape(&e.to_string())
+    );
+    xml_response(StatusCode::FORBIDDEN, body, request_id)
 }
 
 fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {

@@ -140,6 +140,9 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     };
     let verified = match sigv4::verify(&http, &api.credentials, time::OffsetDateTime::now_utc()) {
         Ok(v) => v,
+        Err(e) if crate::route53::signed_for_route53(&parts.headers) => {
+            return crate::route53::auth_error(&e, &request_id);
+        }
         Err(e) => {
             return error_response(&auth_error(&e), &request_id);
         }
