@@ -427,9 +427,9 @@ impl Route53<'_> {
         }
         if zones(self.global, self.account).count() >= MAX_ZONES_PER_ACCOUNT {
             return Err(ApiError::new(
-                ErrorCode::InvalidInput,
+                ErrorCode::TooManyHostedZones,
                 format!(
-                    "TooManyHostedZones: the account already has {MAX_ZONES_PER_ACCOUNT} hosted zones."
+                    "Limits Exceeded: MAX_HOSTED_ZONES_BY_OWNER - Cannot create more than {MAX_ZONES_PER_ACCOUNT} hosted zones."
                 ),
             ));
         }
@@ -1185,6 +1185,88 @@ mod tests {
         )
         .unwrap();
         assert!(batch(&mut r, &z.id, vec![change(ChangeAction::Upsert, set)]).is_err());
+    }
+
+    mod all_or_nothing {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A change over a small space of names and values, so that batches collide.
+        fn any_change() -> impl Strategy<Value = (u8, u8, u8, u8)> {
+            (0u8..3, 0u8..3, 0u8..2, 0u8..3)
+        }
+
+        fn to_change((action, name, kind, value): (u8, u8, u8, u8)) -> Change {
+            let action = [
+                ChangeAction::Create,
+                ChangeAction::Delete,
+                ChangeAction::Upsert,
+            ][usize::from(action)];
+            let name = format!("n{name}.example.com");
+            let set = if kind == 0 {
+                RecordSet::simple(&name, RrType::A, 60, vec![format!("192.0.2.{value}")])
+            } else {
+                RecordSet::simple(&name, RrType::Txt, 60, vec![format!("\"v{value}\"")])
+            };
+            Change {
+                action,
+                record_set: set,
+            }
+        }
+
+        /// What a batch makes of `records` when applied one change at a time, or `None`
+        /// when one of its changes cannot apply.
+        fn reference(records: &[RecordSet], changes: &[Change]) -> Option<Vec<RecordSet>> {
+            let mut out = records.to_vec();
+            for c in changes {
+                let mut set = c.record_set.clone();
+                set.name = normalize_name(&set.name).unwrap();
+                let at = out.iter().position(|r| r.same_set(&set));
+                match (c.action, at) {
+                    (ChangeAction::Create, Some(_)) | (ChangeAction::Delete, None) => return None,
+                    (ChangeAction::Delete, Some(i)) if !set.matches_for_delete(&out[i]) => {
+                        return None;
+                    }
+                    (ChangeAction::Delete, Some(i)) => {
+                        out.remove(i);
+                    }
+                    (_, Some(i)) => out[i] = set,
+                    (_, None) => out.push(set),
+                }
+            }
+            out.sort_by(|a, b| a.order().cmp(&b.order()));
+            Some(out)
+        }
+
+        proptest! {
+            /// A batch applies whole, exactly as its changes one after another would, or
+            /// leaves the zone as it was.
+            #[test]
+            fn batches_apply_whole_or_not_at_all(
+                batches in proptest::collection::vec(proptest::collection::vec(any_change(), 1..5), 1..8)
+            ) {
+                let (mut global, regions) = world();
+                let mut r = Route53 { global: &mut global, regions: &regions, account: ACCOUNT, now: 1 };
+                let z = create(&mut r, "example.com", "ref").unwrap();
+                for b in batches {
+                    let changes: Vec<Change> = b.into_iter().map(to_change).collect();
+                    let before = zone(r.global, ACCOUNT, &z.id).unwrap().records.clone();
+                    let expected = reference(&before, &changes);
+                    let result = batch(&mut r, &z.id, changes);
+                    let after = zone(r.global, ACCOUNT, &z.id).unwrap().records.clone();
+                    match expected {
+                        Some(records) => {
+                            prop_assert!(result.is_ok(), "{:?}", result);
+                            prop_assert_eq!(after, records);
+                        }
+                        None => {
+                            prop_assert_eq!(result.unwrap_err().code, ErrorCode::InvalidChangeBatch);
+                            prop_assert_eq!(after, before);
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

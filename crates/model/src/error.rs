@@ -244,6 +244,8 @@ error_codes! {
     SignatureDoesNotMatch = "SignatureDoesNotMatch" => 401,
     SubnetLimitExceeded = "SubnetLimitExceeded",
     TagLimitExceeded = "TagLimitExceeded",
+    // Route 53: the account holds as many hosted zones as its quota allows.
+    TooManyHostedZones = "TooManyHostedZones",
     UnauthorizedOperation = "UnauthorizedOperation" => 403,
     Unavailable = "Unavailable" => 503,
     UnknownParameter = "UnknownParameter",
