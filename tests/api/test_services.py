@@ -10,7 +10,7 @@ CASES = [
     ("kms", "list_keys", {}, "UnknownOperationException", 400),  # JSON 1.1
     ("sqs", "list_queues", {}, "UnknownOperationException", 400),  # JSON 1.0
     ("sns", "list_topics", {}, "InvalidAction", 400),
-    ("route53", "list_hosted_zones", {}, "InvalidAction", 400),  # REST-XML
+    ("cloudfront", "list_distributions", {}, "InvalidAction", 400),  # REST-XML
     ("lambda", "list_functions", {}, "UnknownOperationException", 400),  # REST-JSON
     ("cloudwatch", "list_metrics", {}, "UnknownOperationException", 400),  # RPC v2 CBOR or query
 ]

@@ -37,8 +37,9 @@ provider "aws" {
   skip_metadata_api_check = true
 
   endpoints {
-    ec2 = var.endpoint
-    sts = var.endpoint
-    iam = var.endpoint
+    ec2     = var.endpoint
+    sts     = var.endpoint
+    iam     = var.endpoint
+    route53 = var.endpoint
   }
 }

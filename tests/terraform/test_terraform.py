@@ -398,3 +398,7 @@ def test_flow_log_iam_role_and_policies(workspace):
 
 def test_flow_logs_on_a_vpc_and_a_subnet(workspace):
     lifecycle(workspace("flow_log_api"), updates=[{"revision": "2"}])
+
+
+def test_private_hosted_zone_with_records(workspace):
+    lifecycle(workspace("route53"), updates=[{"revision": "2"}])

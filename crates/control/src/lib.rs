@@ -36,6 +36,7 @@ pub mod network_interface;
 pub mod peering;
 pub mod prefix_list;
 pub mod region;
+pub mod route53;
 pub mod route_table;
 pub mod security_group;
 pub mod snapshot;
@@ -238,6 +239,33 @@ impl Control {
         let ack = {
             let mut world = self.world.write().await;
             let value = match f(&mut world.global) {
+                Ok(v) => v,
+                Err(e) => {
+                    world.global.rollback();
+                    return Err(e);
+                }
+            };
+            let mut changes = Vec::new();
+            world
+                .global
+                .take_changes(&mut changes)
+                .map_err(ApiError::internal)?;
+            (value, self.commit(changes)?)
+        };
+        Self::acked(ack).await
+    }
+
+    /// [`Control::write_global`] for a change that also reads the regions (a Route 53 zone
+    /// names a VPC of some region): the regions are read, never changed.
+    pub async fn write_global_reading<R>(
+        &self,
+        f: impl FnOnce(&mut Global, &HashMap<(String, String), Region>) -> Result<R, ApiError>,
+    ) -> Result<(R, u64), ApiError> {
+        self.healthy()?;
+        let ack = {
+            let mut guard = self.world.write().await;
+            let world = &mut *guard;
+            let value = match f(&mut world.global, &world.regions) {
                 Ok(v) => v,
                 Err(e) => {
                     world.global.rollback();

@@ -272,6 +272,8 @@ define_global! {
     iam_roles: crate::iam::Role => "iam-role",
     iam_policies: crate::iam::ManagedPolicy => "iam-policy",
     iam_instance_profiles: crate::iam::InstanceProfile => "iam-instance-profile",
+    hosted_zones: crate::route53::HostedZone => "route53-zone",
+    route53_changes: crate::route53::ChangeRecord => "route53-change",
 }
 
 impl Global {

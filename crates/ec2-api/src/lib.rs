@@ -12,6 +12,7 @@ pub mod iam;
 pub mod logs;
 pub mod metrics;
 pub mod query;
+pub mod route53;
 pub mod server;
 pub mod services;
 pub mod ssm;

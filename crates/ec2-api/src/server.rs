@@ -140,6 +140,9 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
     };
     let verified = match sigv4::verify(&http, &api.credentials, time::OffsetDateTime::now_utc()) {
         Ok(v) => v,
+        Err(e) if crate::route53::signed_for_route53(&parts.headers) => {
+            return crate::route53::auth_error(&e, &request_id);
+        }
         Err(e) => {
             return error_response(&auth_error(&e), &request_id);
         }
@@ -174,6 +177,15 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
             }
             Err(e) => crate::iam::error(&e, &request_id),
         };
+    }
+    if verified.service == "route53" {
+        let req = crate::route53::Request {
+            method: parts.method.as_str(),
+            path,
+            query,
+            body: &body,
+        };
+        return crate::route53::handle(&api.control, &verified.account_id, &req, &request_id).await;
     }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);

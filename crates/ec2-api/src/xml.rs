@@ -156,6 +156,107 @@ fn escape_into(out: &mut String, s: &str) {
     }
 }
 
+/// An element of a request document (Route 53's bodies): its local name, its text and its
+/// child elements, in order. Read with quick-xml; a document type declaration, a second
+/// root or anything malformed is refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Element {
+    pub name: String,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+/// Elements nested deeper than this are refused (no request needs more than 8).
+const MAX_DEPTH: usize = 32;
+
+impl Element {
+    /// The root element of `body`; `None` when it is not one well-formed document.
+    pub fn parse(body: &[u8]) -> Option<Element> {
+        use quick_xml::Reader;
+        use quick_xml::events::Event;
+
+        let text = std::str::from_utf8(body).ok()?;
+        let mut reader = Reader::from_str(text);
+        let mut stack: Vec<Element> = Vec::new();
+        let mut root: Option<Element> = None;
+        let open = |name: &str| Element {
+            name: name.to_owned(),
+            ..Element::default()
+        };
+        loop {
+            match reader.read_event().ok()? {
+                Event::Start(e) => {
+                    if (stack.is_empty() && root.is_some()) || stack.len() >= MAX_DEPTH {
+                        return None;
+                    }
+                    stack.push(open(e.local_name().as_ref()));
+                }
+                Event::Empty(e) => {
+                    let el = open(e.local_name().as_ref());
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None if root.is_none() => root = Some(el),
+                        None => return None,
+                    }
+                }
+                Event::End(_) => {
+                    let el = stack.pop()?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => root = Some(el),
+                    }
+                }
+                Event::Text(t) => match stack.last_mut() {
+                    Some(top) => top.text.push_str(&t.xml10_content()),
+                    None if t.xml10_content().trim().is_empty() => {}
+                    None => return None,
+                },
+                Event::CData(c) => {
+                    let top = stack.last_mut()?;
+                    top.text.push_str(&c.into_inner());
+                }
+                Event::GeneralRef(r) => {
+                    let top = stack.last_mut()?;
+                    let c = match r.resolve_char_ref().ok()? {
+                        Some(c) => c,
+                        None => match r.into_inner().as_ref() {
+                            "amp" => '&',
+                            "lt" => '<',
+                            "gt" => '>',
+                            "quot" => '"',
+                            "apos" => '\'',
+                            _ => return None,
+                        },
+                    };
+                    top.text.push(c);
+                }
+                Event::DocType(_) => return None,
+                Event::Eof => break,
+                Event::Decl(_) | Event::Comment(_) | Event::PI(_) => {}
+            }
+        }
+        if !stack.is_empty() {
+            return None;
+        }
+        root
+    }
+
+    /// The first child named `name`.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// Every child named `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// The text of the first child named `name`.
+    pub fn text_of(&self, name: &str) -> Option<String> {
+        self.child(name).map(|c| c.text.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +276,35 @@ mod tests {
         );
         let doc = w.into_response("CreateVpc", "r-1");
         assert!(doc.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CreateVpcResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r-1</requestId><vpc>"));
+    }
+
+    #[test]
+    fn reads_request_documents() {
+        let doc = Element::parse(
+            b"<?xml version=\"1.0\"?>\n<R xmlns=\"urn:x\"><A>1 &amp; 2</A><L><M>x</M><M/><M>&#65;</M></L></R>",
+        )
+        .unwrap();
+        assert_eq!(doc.name, "R");
+        assert_eq!(doc.text_of("A").as_deref(), Some("1 & 2"));
+        let items: Vec<&str> = doc
+            .child("L")
+            .unwrap()
+            .all("M")
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(items, ["x", "", "A"]);
+        assert!(Element::parse(b"<a><b></a>").is_none());
+        assert!(Element::parse(b"<a/><b/>").is_none());
+        assert!(Element::parse(b"").is_none());
+        assert!(Element::parse(b"<!DOCTYPE a><a/>").is_none());
+    }
+
+    proptest::proptest! {
+        /// Whatever the body, reading it never panics.
+        #[test]
+        fn reading_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let _ = Element::parse(&body);
+        }
     }
 
     #[test]

@@ -40,6 +40,8 @@ error_codes! {
     AuthFailure = "AuthFailure" => 401,
     CannotDelete = "CannotDelete",
     CidrLimitExceeded = "CidrLimitExceeded",
+    // Route 53: a private zone of this name is already associated with the VPC.
+    ConflictingDomainExists = "ConflictingDomainExists",
     DefaultSubnetAlreadyExistsInAvailabilityZone = "DefaultSubnetAlreadyExistsInAvailabilityZone",
     DefaultVpcAlreadyExists = "DefaultVpcAlreadyExists",
     DefaultVpcDoesNotExist = "DefaultVpcDoesNotExist",
@@ -56,6 +58,10 @@ error_codes! {
     // EC2 puts the bare HTTP status there, not a named code.
     FlowLogDestinationError = "400",
     GatewayNotAttached = "Gateway.NotAttached",
+    // Route 53: a CallerReference already used by a zone.
+    HostedZoneAlreadyExists = "HostedZoneAlreadyExists" => 409,
+    // Route 53: a zone that still holds records other than its apex SOA and NS.
+    HostedZoneNotEmpty = "HostedZoneNotEmpty",
     IdempotentParameterMismatch = "IdempotentParameterMismatch",
     IncorrectState = "IncorrectState",
     InvalidLaunchTemplateIdMalformed = "InvalidLaunchTemplateId.Malformed",
@@ -100,9 +106,13 @@ error_codes! {
     InvalidAttachmentIdNotFound = "InvalidAttachmentID.NotFound",
     InvalidAttachmentNotFound = "InvalidAttachment.NotFound",
     InvalidCarrierGatewayIdMalformed = "InvalidCarrierGatewayID.Malformed",
+    // Route 53: a change batch that cannot be applied; the message lists every reason.
+    InvalidChangeBatch = "InvalidChangeBatch",
     InvalidCarrierGatewayIdNotFound = "InvalidCarrierGatewayID.NotFound",
     InvalidClientTokenId = "InvalidClientTokenId" => 401,
     InvalidDhcpOptionIdNotFound = "InvalidDhcpOptionID.NotFound",
+    // Route 53: a zone name that is not a domain name.
+    InvalidDomainName = "InvalidDomainName",
     InvalidDhcpOptionsIdMalformed = "InvalidDhcpOptionsId.Malformed",
     InvalidEgressOnlyInternetGatewayIdMalformed = "InvalidEgressOnlyInternetGatewayId.Malformed",
     InvalidFlowLogIdMalformed = "InvalidFlowLogId.Malformed",
@@ -139,6 +149,8 @@ error_codes! {
     InvalidNetworkInterfaceIdNotFound = "InvalidNetworkInterfaceID.NotFound",
     InvalidNetworkInterfaceInUse = "InvalidNetworkInterface.InUse",
     InvalidNextToken = "InvalidNextToken",
+    // Route 53: a NextToken it did not give.
+    InvalidPaginationToken = "InvalidPaginationToken",
     InvalidParameter = "InvalidParameter",
     InvalidParameterCombination = "InvalidParameterCombination",
     InvalidParameterDependency = "InvalidParameterDependency",
@@ -181,6 +193,8 @@ error_codes! {
     InvalidVpcEndpointIdMalformed = "InvalidVpcEndpointId.Malformed",
     InvalidVpcEndpointIdNotFound = "InvalidVpcEndpointId.NotFound",
     InvalidVpcIdMalformed = "InvalidVpcID.Malformed",
+    // Route 53: a VPC that does not exist in that region of the caller's account.
+    InvalidVpcIdRoute53 = "InvalidVPCId",
     InvalidVpcIdNotFound = "InvalidVpcID.NotFound",
     InvalidVpcPeeringConnectionIdMalformed = "InvalidVpcPeeringConnectionId.Malformed",
     InvalidVpcPeeringConnectionIdNotFound = "InvalidVpcPeeringConnectionID.NotFound",
@@ -189,6 +203,8 @@ error_codes! {
     InvalidVpnGatewayIdNotFound = "InvalidVpnGatewayID.NotFound",
     // IAM: a quota of IAM's (policy size, versions, attached policies).
     LimitExceeded = "LimitExceeded" => 409,
+    // Route 53: the last VPC of a private zone cannot be disassociated.
+    LastVpcAssociation = "LastVPCAssociation",
     // IAM: a policy document that is not JSON or not a policy.
     MalformedPolicyDocument = "MalformedPolicyDocument",
     MalformedQueryString = "MalformedQueryString",
@@ -205,9 +221,15 @@ error_codes! {
     NetworkInterfaceLimitExceeded = "NetworkInterfaceLimitExceeded",
     // IAM: the named role, policy, version or instance profile does not exist.
     NoSuchEntity = "NoSuchEntity" => 404,
+    // Route 53: no change, health check or hosted zone of that id.
+    NoSuchChange = "NoSuchChange" => 404,
+    NoSuchHealthCheck = "NoSuchHealthCheck" => 404,
+    NoSuchHostedZone = "NoSuchHostedZone" => 404,
     OperationNotPermitted = "OperationNotPermitted",
     OutstandingVpcPeeringConnectionLimitExceeded = "OutstandingVpcPeeringConnectionLimitExceeded",
     PrivateIpAddressLimitExceeded = "PrivateIpAddressLimitExceeded",
+    // Route 53: a public zone takes no VPC.
+    PublicZoneVpcAssociation = "PublicZoneVPCAssociation",
     RequestEntityTooLarge = "RequestEntityTooLarge" => 413,
     RequestExpired = "RequestExpired",
     RequestLimitExceeded = "RequestLimitExceeded" => 503,
@@ -222,6 +244,8 @@ error_codes! {
     SignatureDoesNotMatch = "SignatureDoesNotMatch" => 401,
     SubnetLimitExceeded = "SubnetLimitExceeded",
     TagLimitExceeded = "TagLimitExceeded",
+    // Route 53: the account holds as many hosted zones as its quota allows.
+    TooManyHostedZones = "TooManyHostedZones",
     UnauthorizedOperation = "UnauthorizedOperation" => 403,
     Unavailable = "Unavailable" => 503,
     UnknownParameter = "UnknownParameter",
@@ -231,6 +255,8 @@ error_codes! {
     // IAM (and other Query services): a parameter fails its constraint.
     ValidationError = "ValidationError",
     VpcIdNotSpecified = "VPCIdNotSpecified",
+    // Route 53: the VPC is not associated with the zone.
+    VpcAssociationNotFound = "VPCAssociationNotFound" => 404,
     VpcLimitExceeded = "VpcLimitExceeded",
     VpcPeeringConnectionAlreadyExists = "VpcPeeringConnectionAlreadyExists",
 }

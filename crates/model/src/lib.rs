@@ -10,6 +10,7 @@ pub mod cidr6;
 pub mod endpoint;
 mod error;
 pub mod flow_log;
+pub mod hosted_zone;
 pub mod id;
 pub mod protocol;
 pub mod resources;
