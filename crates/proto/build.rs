@@ -13,6 +13,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .type_attribute(".fort.mapping.v1.VpcObject", ordered)
         .type_attribute(".fort.mapping.v1.VpcAddress", ordered)
         .type_attribute(".fort.mapping.v1.GroupMember", ordered)
+        // ordered maps, so an instance's item compares (and encodes) the same every time
+        .btree_map(".fort.mapping.v1.Instance")
+        .type_attribute(".fort.mapping.v1.Instance", "#[derive(Eq)]")
         .compile_fds(fds.clone())?;
     // The service's side: the generated messages above, but updates sent pre-encoded.
     let server = std::path::Path::new(&std::env::var("OUT_DIR")?).join("server");

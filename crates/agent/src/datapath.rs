@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use fort_dataplane::overlay::{GENEVE_OFFSET, OUTER_LEN};
 use fort_dataplane::{
-    Engine, EngineConfig, HostProgram, InstallError, Output, PortId, Processed, Time, Verdict,
+    Engine, EngineConfig, HostProgram, InstallError, Output, PortId, Processed, Service, Time,
+    Verdict,
 };
 use fort_sync::host_state::ProgramQueue;
 
@@ -42,6 +43,8 @@ const BURST: usize = 64;
 const TOKEN_SOCKET: u64 = 0;
 const TOKEN_COMMAND: u64 = 1;
 const TOKEN_PORT0: u64 = 2;
+/// The metadata service's TAP (port tokens come from u16 slots: never this).
+const TOKEN_METADATA: u64 = u64::MAX;
 
 /// What the rest of the agent asks of the data path.
 pub enum Command {
@@ -100,6 +103,12 @@ struct PortIo {
     eni: String,
 }
 
+/// The link to the host's metadata service, and who answers for which slot.
+pub struct MetadataIo {
+    pub tap: Arc<Tap>,
+    pub directory: Arc<std::sync::RwLock<crate::metadata::Directory>>,
+}
+
 struct DataPath {
     engine: Engine,
     offloads: Option<Offloads>,
@@ -115,6 +124,7 @@ struct DataPath {
     /// Unix nanoseconds at `start`: engine times to flow-log times.
     start_unix_ns: u64,
     flow_logs: Option<crate::flow_log::Tap>,
+    metadata: Option<MetadataIo>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -126,6 +136,7 @@ pub fn start(
     shared: metrics::Shared,
     fast: Option<(Arc<fort_fastpath::FastPath>, crate::fastpath::Underlay)>,
     flow_logs: Option<crate::flow_log::Tap>,
+    metadata: Option<MetadataIo>,
 ) -> io::Result<Handle> {
     let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
     sock.set_nonblocking(true)?;
@@ -134,6 +145,9 @@ pub fn start(
     let wake = Arc::new(EventFd::new()?);
     epoll.add(sock.as_raw_fd(), TOKEN_SOCKET)?;
     epoll.add(wake.raw_fd(), TOKEN_COMMAND)?;
+    if let Some(m) = &metadata {
+        epoll.add(m.tap.raw_fd(), TOKEN_METADATA)?;
+    }
     let (tx, rx) = mpsc::channel();
     let mut engine = Engine::new(EngineConfig::default());
     engine
@@ -169,6 +183,7 @@ pub fn start(
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         flow_logs,
+        metadata,
         inbuf: vec![0u8; HEADROOM + BUF],
         out: Vec::with_capacity(BUF + 128),
     };
@@ -254,6 +269,7 @@ impl DataPath {
             for &t in &tokens {
                 match t {
                     TOKEN_SOCKET => self.read_underlay(),
+                    TOKEN_METADATA => self.read_metadata(),
                     TOKEN_COMMAND => {
                         self.wake.drain();
                         if !self.commands() {
@@ -400,6 +416,17 @@ impl DataPath {
         }
         self.counters
             .retain(|eni, _| ports.iter().flatten().any(|p| &p.eni == eni));
+        if let Some(m) = &self.metadata
+            && let Ok(mut d) = m.directory.write()
+        {
+            d.set_slots(
+                ports
+                    .iter()
+                    .zip(0..=u16::MAX)
+                    .filter_map(|(p, i)| p.as_ref().map(|p| (i, p.eni.clone())))
+                    .collect(),
+            );
+        }
         self.ports = ports;
     }
 
@@ -487,6 +514,16 @@ impl DataPath {
                 Verdict::ToUnderlay { host, .. } | Verdict::ToEdge { host, .. } => {
                     self.send_underlay(host, &hdr, &mut buf, output)
                 }
+                Verdict::Service {
+                    service: Service::InstanceMetadata,
+                    ..
+                } if self.metadata.is_some() => {
+                    let frame = match &output {
+                        Output::InPlace(r) => buf[r.clone()].to_vec(),
+                        Output::Out => self.out.clone(),
+                    };
+                    self.send_metadata(slot, &hdr, frame);
+                }
                 Verdict::Service { .. } => {
                     bump(&mut self.snap.agent_drops, "service_unavailable");
                     self.port_drop(slot, "service_unavailable");
@@ -496,6 +533,64 @@ impl DataPath {
             // after the frame went: installing costs a syscall
             if let (Some(o), Some(flow)) = (&mut self.offloads, cached) {
                 o.decided(&self.engine, &flow, now);
+            }
+        }
+        self.inbuf = buf;
+    }
+
+    /// An instance's frame to 169.254.169.254, on to the metadata namespace.
+    fn send_metadata(&mut self, slot: u16, hdr: &[u8], mut frame: Vec<u8>) {
+        let Some(m) = &self.metadata else { return };
+        let addresses = self
+            .engine
+            .port_link(PortId(slot))
+            .map(|(_, _, a)| a)
+            .unwrap_or_default();
+        match crate::metadata::nat::to_service(&mut frame, hdr, slot, addresses) {
+            Ok(n) => {
+                let iov = [IoSlice::new(&[0; VNET_HDR_LEN]), IoSlice::new(&frame[..n])];
+                if let Err(e) = m.tap.file().write_vectored(&iov) {
+                    tracing::debug!(error = %e, "metadata TAP write failed");
+                    bump(&mut self.snap.agent_drops, "metadata_write_failed");
+                }
+            }
+            Err(r) => self.port_drop(slot, r.as_str()),
+        }
+    }
+
+    /// The metadata service's answers, back to their instances.
+    fn read_metadata(&mut self) {
+        let Some(tap) = self.metadata.as_ref().map(|m| m.tap.clone()) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut self.inbuf);
+        for _ in 0..BURST {
+            let n = match tap.file().read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "metadata TAP read failed");
+                    break;
+                }
+            };
+            if n <= VNET_HDR_LEN {
+                continue;
+            }
+            let (vnet, frame) = buf[..n].split_at_mut(VNET_HDR_LEN);
+            let engine = &self.engine;
+            match crate::metadata::nat::from_service(frame, vnet, |slot| {
+                engine.port_link(PortId(slot))
+            }) {
+                Ok((slot, len)) => {
+                    let range = VNET_HDR_LEN..VNET_HDR_LEN + len;
+                    self.deliver(
+                        PortId(slot),
+                        &[0; VNET_HDR_LEN],
+                        &buf,
+                        Output::InPlace(range),
+                    );
+                }
+                Err(r) => bump(&mut self.snap.agent_drops, r.as_str()),
             }
         }
         self.inbuf = buf;

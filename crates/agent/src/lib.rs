@@ -16,6 +16,7 @@ pub mod datapath;
 pub mod fastpath;
 pub mod flow_log;
 pub mod instance;
+pub mod metadata;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;
@@ -63,6 +64,7 @@ pub struct Agent {
     flow_logs: tokio::task::JoinHandle<()>,
     /// Tells the flow-log task to hand over its windows before the agent stops.
     stop_flow_logs: tokio::sync::oneshot::Sender<()>,
+    metadata: Option<metadata::Metadata>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
     tx: mpsc::Sender<reconcile::Msg>,
     reconciler: Option<std::thread::JoinHandle<()>>,
@@ -102,12 +104,26 @@ impl Agent {
                 spool: config.run_dir.join("flow-logs.spool"),
             },
         ));
+        // instance metadata: a namespace of the agent's own (without it, instances get
+        // no answer at 169.254.169.254, and the agent says why)
+        let metadata = match metadata::Metadata::start(config.underlay).await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "instance metadata unavailable");
+                None
+            }
+        };
+        let metadata_io = metadata.as_ref().map(|m| datapath::MetadataIo {
+            tap: m.tap.clone(),
+            directory: m.directory.clone(),
+        });
         let dp = datapath::start(
             config.underlay,
             &config.host_id,
             shared.clone(),
             fast.clone(),
             Some(flow_tap),
+            metadata_io,
         )
         .with_context(|| {
             format!(
@@ -169,6 +185,7 @@ impl Agent {
                 underlay,
                 to: tx.clone(),
                 flow_logs: watched_tx,
+                metadata: metadata.as_ref().map(|m| m.directory.clone()),
             },
             Report::Engine(report),
         ));
@@ -179,6 +196,7 @@ impl Agent {
             session,
             flow_logs,
             stop_flow_logs,
+            metadata,
             metrics_task,
             tx,
             reconciler: Some(reconciler),
@@ -204,6 +222,9 @@ impl Agent {
         if let Some(r) = self.reconciler.take() {
             let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
+        if let Some(m) = self.metadata.take() {
+            m.stop();
+        }
     }
 }
 
@@ -215,6 +236,8 @@ struct Session {
     to: mpsc::Sender<reconcile::Msg>,
     /// The interfaces flow logs watch, for the flow-log task.
     flow_logs: watch::Sender<Vec<flow_log::Watched>>,
+    /// What the metadata service answers, per ENI.
+    metadata: Option<Arc<std::sync::RwLock<metadata::Directory>>>,
 }
 
 impl Programmed for Session {
@@ -236,6 +259,14 @@ impl Programmed for Session {
                 *w = watched;
                 changed
             });
+        }
+        if (applied.instances || applied.structure || applied.edge)
+            && let Some(d) = &self.metadata
+        {
+            let views = metadata::tree::views(&self.state);
+            if let Ok(mut d) = d.write() {
+                d.set_views(views);
+            }
         }
         let (structure, members) =
             fort_sync::host_state::engine_changes(&self.state, &applied, &self.underlay);

@@ -24,9 +24,28 @@ pub fn link_name(device_index: u32) -> String {
     format!("eth{device_index}")
 }
 
+/// The namespace of the host's metadata service: `fort-imds-` and the agent's underlay
+/// address (unique on the machine, as every agent binds its own).
+pub fn metadata_namespace(underlay: std::net::Ipv4Addr) -> String {
+    format!("fort-imds-{underlay}")
+}
+
+/// The metadata service's TAP before it moves into its namespace: `fmd` and the
+/// underlay address in hex.
+pub fn metadata_tap(underlay: std::net::Ipv4Addr) -> String {
+    format!("fmd{:08x}", u32::from(underlay))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_names() {
+        let u = std::net::Ipv4Addr::new(127, 0, 0, 10);
+        assert_eq!(metadata_namespace(u), "fort-imds-127.0.0.10");
+        assert_eq!(metadata_tap(u), "fmd7f00000a");
+    }
 
     #[test]
     fn tap_names_fit_the_kernel_limit() {

@@ -293,6 +293,14 @@ impl Engine {
             .map(|p| &*p.id)
     }
 
+    /// A local port's MAC, its VPC router's MAC and its addresses (primary first): what
+    /// the agent needs to hand a link-local service's answer back to the instance.
+    pub fn port_link(&self, port: PortId) -> Option<(MacAddr, MacAddr, &[Ipv4Addr])> {
+        let p = self.ports.get(usize::from(port.0))?.as_ref()?;
+        let v = vpc_at(&self.vpcs, p.vpc).ok()?;
+        Some((p.mac, v.router_mac, &p.addresses))
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

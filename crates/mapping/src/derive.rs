@@ -37,8 +37,8 @@ pub struct Contribution {
     pub vpc: Option<String>,
     /// Items every host serving the VPC holds.
     pub items: Items,
-    /// A port item for one host: (host id, key, value).
-    pub port: Option<(String, ItemKey, Value)>,
+    /// An item of one host's own (a port, an instance): (host id, key, value).
+    pub host_item: Option<(String, ItemKey, Value)>,
 }
 
 /// A row of the control plane, as the store names it: `r/ACCOUNT/REGION/TABLE/ID`.
@@ -397,13 +397,87 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         instance_id: e.attachment.as_ref().map(|a| a.instance_id.to_string()),
                         device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
                     };
-                    c.port = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));
+                    c.host_item = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));
                 }
+            }
+        }
+        "instance" => {
+            if let Some(i) = r.instances.get(id)
+                && let Some(host) = i.host_id.as_deref().and_then(|h| world.global.hosts.get(h))
+                && matches!(i.state.as_str(), "pending" | "running")
+            {
+                let item = instance_item(r, row, i);
+                c.host_item = Some((
+                    host.id.clone(),
+                    ItemKey::instance(id),
+                    value(V::Instance(item)),
+                ));
             }
         }
         _ => {}
     }
     c
+}
+
+/// What an instance's metadata service needs beyond the host's own items.
+fn instance_item(r: &Region, row: &RowKey, i: &fort_model::Instance) -> pb::Instance {
+    use base64::Engine as _;
+    let o = &i.metadata_options;
+    let tags = o.instance_metadata_tags == "enabled";
+    let security_group_names = r
+        .network_interfaces
+        .values()
+        .filter(|e| e.attachment.as_ref().is_some_and(|a| a.instance_id == i.id))
+        .flat_map(|e| &e.security_groups)
+        .filter_map(|g| r.security_groups.get(g.as_str()))
+        .map(|g| (g.id.to_string(), g.name.clone()))
+        .collect();
+    let architecture = fort_control::image::find_instance_type(&i.instance_type)
+        .and_then(|t| t.architectures.first())
+        .map_or("x86_64", |a| a.trim_end_matches("_mac"));
+    pb::Instance {
+        id: i.id.to_string(),
+        account_id: row.account.clone(),
+        region: row.region.clone(),
+        availability_zone: i.availability_zone.clone(),
+        availability_zone_id: fort_control::zones::find_zone(&row.region, &i.availability_zone)
+            .map(|z| z.id)
+            .unwrap_or_default(),
+        image_id: i.image_id.clone(),
+        instance_type: i.instance_type.clone(),
+        reservation_id: i.reservation_id.to_string(),
+        ami_launch_index: i.ami_launch_index,
+        launch_time: i.launch_time / 1000,
+        architecture: architecture.to_owned(),
+        dns_hostnames: r
+            .vpcs
+            .get(i.vpc_id.as_str())
+            .is_some_and(|v| v.enable_dns_hostnames),
+        key_name: i.key_name.clone(),
+        public_key: i.key_name.as_ref().and_then(|k| {
+            r.key_pairs
+                .values()
+                .find(|p| &p.name == k)
+                .map(|p| p.public_key.clone())
+        }),
+        user_data: i.user_data.as_ref().map(|u| {
+            base64::engine::general_purpose::STANDARD
+                .decode(u.trim())
+                .unwrap_or_else(|_| u.clone().into_bytes())
+        }),
+        metadata_options: Some(pb::InstanceMetadataOptions {
+            http_endpoint: o.http_endpoint == "enabled",
+            http_tokens_required: o.http_tokens == "required",
+            http_put_response_hop_limit: o.http_put_response_hop_limit,
+            tags,
+        }),
+        tags: if tags {
+            i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        } else {
+            Default::default()
+        },
+        security_group_names,
+    }
 }
 
 /// The VPC a flow log watches (`None` for a resource type hosts do not carry).
@@ -561,7 +635,17 @@ pub fn dependents(
             out.extend(routes_through(r, row, id));
             out
         }
-        "network-interface" => routes_through(r, row, id),
+        // ... and its groups are named in its instance's metadata
+        "network-interface" => {
+            let mut out = routes_through(r, row, id);
+            out.extend(
+                r.network_interfaces
+                    .get(id)
+                    .and_then(|e| e.attachment.as_ref())
+                    .map(|a| row.sibling("instance", &a.instance_id)),
+            );
+            out
+        }
         "dhcp-options" => r
             .vpcs
             .values()
@@ -741,6 +825,7 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
                 .map(|x| key("internet-gateway", &x.id)),
         );
         rows.extend(r.nat_gateways.values().map(|x| key("natgateway", &x.id)));
+        rows.extend(r.instances.values().map(|x| key("instance", &x.id)));
     }
     rows
 }

@@ -395,8 +395,8 @@ impl Programs {
                     }
                 }
             }
-            if let Some((host, key, _)) = &old.port
-                && new.port.as_ref().is_none_or(|(h, _, _)| h != host)
+            if let Some((host, key, _)) = &old.host_item
+                && new.host_item.as_ref().is_none_or(|(h, _, _)| h != host)
             {
                 if let Some(p) = self.ports.get_mut(host) {
                     p.remove(key);
@@ -409,14 +409,14 @@ impl Programs {
                     .or_default()
                     .insert(key.clone(), None);
             }
-            if let Some((host, key, value)) = &new.port
-                && old.port.as_ref().map(|(h, _, v)| (h, v)) != Some((host, value))
+            if let Some((host, key, value)) = &new.host_item
+                && old.host_item.as_ref().map(|(h, _, v)| (h, v)) != Some((host, value))
             {
                 self.ports
                     .entry(host.clone())
                     .or_default()
                     .insert(key.clone(), value.clone());
-                let moved_in = old.port.as_ref().is_none_or(|(h, _, _)| h != host);
+                let moved_in = old.host_item.as_ref().is_none_or(|(h, _, _)| h != host);
                 if let Some(vpc) = &new.vpc
                     && moved_in
                 {

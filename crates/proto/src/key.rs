@@ -64,11 +64,15 @@ impl ItemKey {
     pub fn flow_log(vpc_id: &str, id: &str) -> ItemKey {
         Self::of(Kind::FlowLog(object(vpc_id, id)))
     }
+    pub fn instance(instance_id: &str) -> ItemKey {
+        Self::of(Kind::Instance(instance_id.to_owned()))
+    }
 
-    /// The VPC whose items the key names (none for a port: a port is its host's own).
+    /// The VPC whose items the key names (none for a port or an instance: those are
+    /// their host's own).
     pub fn vpc_id(&self) -> Option<&str> {
         Some(match self.kind.as_ref()? {
-            Kind::Port(_) => return None,
+            Kind::Port(_) | Kind::Instance(_) => return None,
             Kind::Vpc(v) => v,
             Kind::Subnet(o)
             | Kind::RouteTable(o)
@@ -115,6 +119,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::PublicIp(a)) => write!(f, "pub/{}/{}", a.vpc_id, ip(a.ip)),
             Some(Kind::NatGateway(o)) => write!(f, "nat/{}/{}", o.vpc_id, o.id),
             Some(Kind::FlowLog(o)) => write!(f, "fl/{}/{}", o.vpc_id, o.id),
+            Some(Kind::Instance(id)) => write!(f, "instance/{id}"),
         }
     }
 }

@@ -19,5 +19,6 @@ mod key;
 pub mod wire;
 
 /// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
-/// contract; 2 has typed keys and values; 3 adds flow logs.
-pub const CONTRACT_VERSION: u32 = 3;
+/// contract; 2 has typed keys and values; 3 adds flow logs; 4 adds instances (for their
+/// metadata service).
+pub const CONTRACT_VERSION: u32 = 4;

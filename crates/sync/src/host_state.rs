@@ -15,7 +15,7 @@ use fort_dataplane::{Engine, InstallError};
 use fort_edge::program::{EdgeItem, EdgeProgram};
 use fort_proto::mapping::item_key::Kind as K;
 use fort_proto::mapping::item_value::Kind as V;
-use fort_proto::mapping::{ItemKey, ProgramUpdate};
+use fort_proto::mapping::{self as pb, ItemKey, ProgramUpdate};
 
 use crate::Malformed;
 use crate::assemble;
@@ -48,6 +48,8 @@ pub struct Applied {
     pub edge: bool,
     /// The flow logs changed (and so the structure: which ports the engine counts).
     pub flow_logs: bool,
+    /// An instance's metadata changed.
+    pub instances: bool,
     pub v2p: Vec<V2pChange>,
     /// Items skipped because their values make no sense.
     pub malformed: Vec<Malformed>,
@@ -120,6 +122,8 @@ pub struct HostState {
     vpcs: BTreeMap<String, VpcItems>,
     edge: BTreeMap<ItemKey, EdgeItem>,
     flow_logs: BTreeMap<ItemKey, FlowLogSpec>,
+    /// The instances running here, for their metadata service.
+    instances: BTreeMap<String, pb::Instance>,
 }
 
 /// Puts `value` at `key`: whether it changed anything.
@@ -149,6 +153,8 @@ impl HostState {
             self.edge.clear();
             out.flow_logs = !self.flow_logs.is_empty();
             self.flow_logs.clear();
+            out.instances = !self.instances.is_empty();
+            self.instances.clear();
         }
         for key in &u.delete {
             self.delete(key, &mut out);
@@ -229,6 +235,7 @@ impl HostState {
                 out.edge |= self.edge.remove(key).is_some()
             }
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
+            Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
             None => {}
         }
     }
@@ -299,6 +306,9 @@ impl HostState {
                 let spec = assemble::flow_log(&o.vpc_id, &f)?;
                 out.flow_logs |= self.flow_logs.insert(key.clone(), spec.clone()) != Some(spec);
             }
+            (Some(K::Instance(id)), V::Instance(i)) => {
+                out.instances |= put(&mut self.instances, id, i);
+            }
             _ => return Err(MISMATCH),
         }
         Ok(())
@@ -355,6 +365,11 @@ impl HostState {
             .unwrap_or_default()
     }
 
+    /// A subnet of a VPC the host serves.
+    pub fn subnet(&self, vpc_id: &str, subnet_id: &str) -> Option<&dp::Subnet> {
+        self.vpcs.get(vpc_id)?.subnets.get(subnet_id)
+    }
+
     /// The VPC headers held (VNI, router MAC, ...).
     pub fn vpc_headers(&self) -> impl Iterator<Item = &dp::Vpc> {
         self.vpcs.values().filter_map(|v| v.header.as_ref())
@@ -368,6 +383,19 @@ impl HostState {
     /// The flow logs of the VPCs the host serves.
     pub fn flow_logs(&self) -> impl Iterator<Item = &FlowLogSpec> {
         self.flow_logs.values()
+    }
+
+    /// The instances running on the host, by id.
+    pub fn instances(&self) -> &BTreeMap<String, pb::Instance> {
+        &self.instances
+    }
+
+    /// The public addresses of the VPCs the host serves: (VPC, private, public).
+    pub fn public_ips(&self) -> impl Iterator<Item = (&str, Ipv4Addr, Ipv4Addr)> {
+        self.edge.values().filter_map(|e| match e {
+            EdgeItem::PublicIp(p) => Some((p.vpc_id.as_str(), p.private_ip, p.public_ip)),
+            _ => None,
+        })
     }
 
     /// The edge's gateways and public addresses.
@@ -386,6 +414,7 @@ impl HostState {
                 + v.members.values().map(BTreeSet::len).sum::<usize>()
         };
         self.ports.len()
+            + self.instances.len()
             + self.edge.len()
             + self.flow_logs.len()
             + self.vpcs.values().map(vpc).sum::<usize>()
