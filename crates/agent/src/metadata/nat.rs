@@ -171,6 +171,23 @@ mod tests {
             && checksum::l4_checksum(src, dst, ip_proto::TCP, &ip[hl..]) == 0
     }
 
+    proptest::proptest! {
+        /// Whatever an instance or the namespace sends: an answer, never a panic, and a
+        /// frame that crossed has valid checksums.
+        #[test]
+        fn any_bytes_cross_or_are_refused(mut f in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+                                          vnet in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
+                                          slot in 0u16..4) {
+            let addresses = [Ipv4Addr::new(f.get(26).copied().unwrap_or(0), 0, 0, 1)];
+            if let Ok(n) = to_service(&mut f.clone(), &vnet, slot, &addresses) {
+                proptest::prop_assert!(n <= f.len());
+            }
+            if let Ok((_, n)) = from_service(&mut f, &vnet, |_| Some((PORT, ROUTER, &addresses[..]))) {
+                proptest::prop_assert!(valid(&f[..n]));
+            }
+        }
+    }
+
     #[test]
     fn aliases_name_a_port_and_an_address() {
         for (slot, index) in [(0, 0), (1, 5), (65535, 62)] {

@@ -561,6 +561,14 @@ mod tests {
         assert_eq!(doc["privateIp"], "10.0.1.5");
     }
 
+    proptest::proptest! {
+        /// Any path a client sends gets a value, a listing or a 404, never a panic.
+        #[test]
+        fn any_path_is_answered(path in "[/a-z0-9=:.%-]{0,60}") {
+            let _ = view().get(&path);
+        }
+    }
+
     #[test]
     fn what_the_instance_lacks_is_not_listed() {
         let mut v = view();
