@@ -103,3 +103,59 @@ def test_metrics_count_packets_bytes_and_drops(fort, ec2, world):
     assert fort.metric("fort_eni_packets_total", eni=eni, direction="from_instance") > before
     assert fort.metric("fort_eni_bytes_total", eni=eni, direction="from_instance") > 0
     assert fort.metric("fort_agent_drops_total", reason="security_group_ingress") >= 1
+
+
+def test_dhcp_options_reach_the_instance_at_its_next_renewal(fort, ec2, world):
+    """A new DHCP options set (custom name servers, domain, NTP, NetBIOS) reaches an
+    instance when its client renews: the lease's options, and its own resolv.conf."""
+    if sh("sh", "-c", "command -v busybox").returncode != 0:
+        import pytest
+        pytest.skip("busybox (udhcpc) is not installed")
+    vpc = world.vpc("10.8.0.0/16")
+    subnet = world.subnet(vpc, "10.8.1.0/24")
+    iid, ip = world.launch(subnet)
+    opts = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "domain-name", "Values": ["corp.test"]},
+        {"Key": "domain-name-servers", "Values": ["192.0.2.53", "AmazonProvidedDNS"]},
+        {"Key": "ntp-servers", "Values": ["169.254.169.123"]},
+        {"Key": "netbios-name-servers", "Values": ["10.8.1.200"]},
+        {"Key": "netbios-node-type", "Values": ["2"]},
+    ])["DhcpOptions"]["DhcpOptionsId"]
+    world.cleanups.append(lambda: ec2.delete_dhcp_options(DhcpOptionsId=opts))
+    ec2.associate_dhcp_options(DhcpOptionsId=opts, VpcId=vpc)
+    # the VPC goes back to the default set before the set is deleted
+    world.cleanups.append(lambda: ec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc))
+
+    dump = os.path.join(fort.data_dir, f"lease-{iid}")
+    script = os.path.join(fort.data_dir, "dump-lease.sh")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\n[ \"$1\" = bound ] && env > {dump}\nexit 0\n")
+    os.chmod(script, 0o755)
+
+    def renewed():
+        nsexec(iid, "busybox", "udhcpc", "-i", "eth0", "-n", "-q", "-f", "-t", "3", "-T", "1",
+               "-O", "ntpsrv", "-O", "wins", "-s", script, timeout=20)
+        with open(dump) as f:
+            env = dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
+        return env if env.get("domain") == "corp.test" else None
+
+    deadline = time.time() + 5
+    env = renewed()
+    while env is None and time.time() < deadline:
+        time.sleep(0.2)
+        env = renewed()
+    assert env, "the new options never reached the lease"
+    assert env["ip"] == ip
+    assert env["dns"].split() == ["192.0.2.53", "10.8.0.2"]
+    assert env["ntpsrv"].split() == ["169.254.169.123"]
+    assert env["wins"].split() == ["10.8.1.200"]
+    # the agent's own script, at a renewal, writes the instance's resolv.conf only
+    agent_script = os.path.join(fort.data_dir, "agents", "h1", "dhcp-script")
+    r = sh("ip", "netns", "exec", iid, "env", f"FORT_INSTANCE={iid}", "busybox", "udhcpc", "-i", "eth0",
+           "-n", "-q", "-f", "-t", "3", "-T", "1", "-s", agent_script, timeout=20)
+    assert r.returncode == 0, r.stderr
+    with open(f"/etc/netns/{iid}/resolv.conf") as f:
+        resolv = f.read()
+    assert "search corp.test" in resolv and "nameserver 192.0.2.53" in resolv, resolv
+    with open("/etc/resolv.conf") as f:
+        assert "192.0.2.53" not in f.read()

@@ -81,6 +81,9 @@ pub fn respond(
         reply.broadcast_addr = Some(subnet.cidr.broadcast());
         reply.router = Some(router);
         reply.dns_servers = dns;
+        reply.ntp_servers = vpc.dhcp.ntp_servers.clone();
+        reply.netbios_name_servers = vpc.dhcp.netbios_name_servers.clone();
+        reply.netbios_node_type = vpc.dhcp.netbios_node_type;
         reply.domain_name = vpc.dhcp.domain_name.clone();
         reply.hostname = port.hostname.clone();
         reply.interface_mtu = Some(VPC_MTU);

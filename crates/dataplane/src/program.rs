@@ -237,6 +237,13 @@ pub struct DhcpOptions {
     pub domain_name: Option<String>,
     /// Lease in seconds.
     pub lease_time: u32,
+    #[serde(default)]
+    pub ntp_servers: Vec<Ipv4Addr>,
+    #[serde(default)]
+    pub netbios_name_servers: Vec<Ipv4Addr>,
+    /// 1, 2, 4 or 8 (AWS recommends 2: point-to-point).
+    #[serde(default)]
+    pub netbios_node_type: Option<u8>,
 }
 
 impl Default for DhcpOptions {
@@ -246,6 +253,9 @@ impl Default for DhcpOptions {
             domain_name_servers: vec![NameServer::AmazonProvidedDns],
             domain_name: Some("ec2.internal".into()),
             lease_time: 3600,
+            ntp_servers: Vec::new(),
+            netbios_name_servers: Vec::new(),
+            netbios_node_type: None,
         }
     }
 }

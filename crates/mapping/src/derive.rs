@@ -740,6 +740,14 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
         domain_name_servers: Vec::new(),
         domain_name: None,
         lease_time: 3600,
+        ..Default::default()
+    };
+    let addresses = |values: &[String]| -> Vec<u32> {
+        values
+            .iter()
+            .filter_map(|s| s.parse::<Ipv4Addr>().ok())
+            .map(u32::from)
+            .collect()
     };
     if let Some(set) = v
         .dhcp_options_id
@@ -762,6 +770,12 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
                         .collect();
                 }
                 "domain-name" => dhcp.domain_name = values.first().cloned(),
+                "ntp-servers" => dhcp.ntp_servers = addresses(values),
+                "netbios-name-servers" => dhcp.netbios_name_servers = addresses(values),
+                "netbios-node-type" => {
+                    dhcp.netbios_node_type =
+                        values.first().and_then(|v| v.parse().ok()).unwrap_or(0)
+                }
                 _ => {}
             }
         }

@@ -138,6 +138,15 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
             domain_name_servers,
             domain_name: dhcp.domain_name.clone(),
             lease_time: dhcp.lease_time,
+            ntp_servers: dhcp.ntp_servers.iter().map(|&a| a.into()).collect(),
+            netbios_name_servers: dhcp
+                .netbios_name_servers
+                .iter()
+                .map(|&a| a.into())
+                .collect(),
+            netbios_node_type: u8::try_from(dhcp.netbios_node_type)
+                .ok()
+                .filter(|t| matches!(t, 1 | 2 | 4 | 8)),
         },
         mappings: Vec::new(),
         edges: v

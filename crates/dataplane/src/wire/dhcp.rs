@@ -86,6 +86,9 @@ pub mod opt {
     pub const DOMAIN_NAME: u8 = 15;
     pub const INTERFACE_MTU: u8 = 26;
     pub const BROADCAST: u8 = 28;
+    pub const NTP_SERVERS: u8 = 42;
+    pub const NETBIOS_NAME_SERVERS: u8 = 44;
+    pub const NETBIOS_NODE_TYPE: u8 = 46;
     pub const REQUESTED_IP: u8 = 50;
     pub const LEASE_TIME: u8 = 51;
     pub const MESSAGE_TYPE: u8 = 53;
@@ -228,6 +231,10 @@ pub struct Repr {
     pub subnet_mask: Option<Ipv4Addr>,
     pub router: Option<Ipv4Addr>,
     pub dns_servers: Vec<Ipv4Addr>,
+    pub ntp_servers: Vec<Ipv4Addr>,
+    pub netbios_name_servers: Vec<Ipv4Addr>,
+    /// 1 (B-node), 2 (P), 4 (M) or 8 (H).
+    pub netbios_node_type: Option<u8>,
     pub domain_name: Option<String>,
     pub hostname: Option<String>,
     pub interface_mtu: Option<u16>,
@@ -272,6 +279,11 @@ impl Repr {
                 opt::ROUTER => r.router = v.get(..4).and_then(ip_of),
                 opt::BROADCAST => r.broadcast_addr = ip_of(v),
                 opt::DNS => r.dns_servers = v.chunks_exact(4).filter_map(ip_of).collect(),
+                opt::NTP_SERVERS => r.ntp_servers = v.chunks_exact(4).filter_map(ip_of).collect(),
+                opt::NETBIOS_NAME_SERVERS => {
+                    r.netbios_name_servers = v.chunks_exact(4).filter_map(ip_of).collect()
+                }
+                opt::NETBIOS_NODE_TYPE if v.len() == 1 => r.netbios_node_type = Some(v[0]),
                 opt::DOMAIN_NAME => r.domain_name = Some(String::from_utf8_lossy(v).into_owned()),
                 opt::HOSTNAME => r.hostname = Some(String::from_utf8_lossy(v).into_owned()),
                 opt::INTERFACE_MTU if v.len() == 2 => r.interface_mtu = Some(read_u16(v, 0)),
@@ -293,9 +305,19 @@ impl Repr {
         n += if self.message_type.is_some() { 3 } else { 0 };
         n += ip(&self.requested_ip) + ip(&self.server_id) + ip(&self.subnet_mask);
         n += ip(&self.router) + ip(&self.broadcast_addr);
-        if !self.dns_servers.is_empty() {
-            n += 2 + 4 * self.dns_servers.len().min(63);
-        }
+        let list = |l: &[Ipv4Addr]| {
+            if l.is_empty() {
+                0
+            } else {
+                2 + 4 * l.len().min(63)
+            }
+        };
+        n += list(&self.dns_servers) + list(&self.ntp_servers) + list(&self.netbios_name_servers);
+        n += if self.netbios_node_type.is_some() {
+            3
+        } else {
+            0
+        };
         n += s(&self.domain_name) + s(&self.hostname);
         n += if self.interface_mtu.is_some() { 4 } else { 0 };
         n += u(&self.lease_time) + u(&self.renewal_time) + u(&self.rebinding_time);
@@ -356,13 +378,26 @@ impl Repr {
         put_ip(&mut w, opt::SUBNET_MASK, &self.subnet_mask);
         put_ip(&mut w, opt::BROADCAST, &self.broadcast_addr);
         put_ip(&mut w, opt::ROUTER, &self.router);
-        if !self.dns_servers.is_empty() {
-            let mut v = [0u8; 252];
-            let n = self.dns_servers.len().min(63);
-            for (i, a) in self.dns_servers.iter().take(n).enumerate() {
-                v[i * 4..i * 4 + 4].copy_from_slice(&a.octets());
+        // address lists: at most 63 addresses fit an option's 255 bytes
+        let put_list = |w: &mut OptWriter<'_>, code, l: &[Ipv4Addr]| {
+            if !l.is_empty() {
+                let mut v = [0u8; 252];
+                let n = l.len().min(63);
+                for (i, a) in l.iter().take(n).enumerate() {
+                    v[i * 4..i * 4 + 4].copy_from_slice(&a.octets());
+                }
+                w.put(code, &v[..n * 4]);
             }
-            w.put(opt::DNS, &v[..n * 4]);
+        };
+        put_list(&mut w, opt::DNS, &self.dns_servers);
+        put_list(&mut w, opt::NTP_SERVERS, &self.ntp_servers);
+        put_list(
+            &mut w,
+            opt::NETBIOS_NAME_SERVERS,
+            &self.netbios_name_servers,
+        );
+        if let Some(t) = self.netbios_node_type {
+            w.put(opt::NETBIOS_NODE_TYPE, &[t]);
         }
         if let Some(d) = &self.domain_name {
             w.put(opt::DOMAIN_NAME, &d.as_bytes()[..d.len().min(255)]);
@@ -444,14 +479,18 @@ mod tests {
             domain_name: Some("ec2.internal".into()),
             interface_mtu: Some(9001),
             lease_time: Some(3600),
+            ntp_servers: vec![Ipv4Addr::new(169, 254, 169, 123)],
+            netbios_name_servers: vec![Ipv4Addr::new(10, 0, 1, 200), Ipv4Addr::new(10, 0, 1, 201)],
+            netbios_node_type: Some(2),
             ..Repr::default()
         };
         let mut b = vec![0u8; r.buffer_len()];
         r.emit(&mut Packet::new_unchecked(&mut b[..]));
         let back = Repr::parse(&Packet::new_checked(&b[..]).unwrap()).unwrap();
         assert_eq!(back, r);
-        // option 26 = 9001 is on the wire byte for byte
+        // option 26 = 9001 and 46 = 2 (P-node) are on the wire byte for byte
         assert!(b.windows(4).any(|w| w == [26, 2, 0x23, 0x29]));
+        assert!(b.windows(3).any(|w| w == [46, 1, 2]));
     }
 
     #[test]
