@@ -43,6 +43,9 @@ const BURST: usize = 64;
 const TOKEN_SOCKET: u64 = 0;
 const TOKEN_COMMAND: u64 = 1;
 const TOKEN_PORT0: u64 = 2;
+/// Packets a second one ENI may send to the VPC resolver (AWS's limit); the rest are
+/// dropped and counted (`dns_rate_limited`).
+const RESOLVER_PPS: u32 = 1024;
 /// The metadata service's TAP (port tokens come from u16 slots: never this).
 const TOKEN_METADATA: u64 = u64::MAX;
 
@@ -125,6 +128,8 @@ struct DataPath {
     start_unix_ns: u64,
     flow_logs: Option<crate::flow_log::Tap>,
     metadata: Option<MetadataIo>,
+    /// Per port slot: (second, packets to the resolver in it).
+    resolver_sent: Vec<(u64, u32)>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -149,7 +154,11 @@ pub fn start(
         epoll.add(m.tap.raw_fd(), TOKEN_METADATA)?;
     }
     let (tx, rx) = mpsc::channel();
-    let mut engine = Engine::new(EngineConfig::default());
+    // with the link-local services' namespace, the agent's resolver answers DNS
+    let mut engine = Engine::new(EngineConfig {
+        resolver_service: metadata.is_some(),
+        ..EngineConfig::default()
+    });
     engine
         .set_program(HostProgram {
             underlay: fort_dataplane::program::Underlay {
@@ -184,6 +193,7 @@ pub fn start(
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         flow_logs,
         metadata,
+        resolver_sent: Vec::new(),
         inbuf: vec![0u8; HEADROOM + BUF],
         out: Vec::with_capacity(BUF + 128),
     };
@@ -515,7 +525,13 @@ impl DataPath {
                     self.send_underlay(host, &hdr, &mut buf, output)
                 }
                 Verdict::Service {
-                    service: Service::InstanceMetadata,
+                    service: Service::Resolver,
+                    ..
+                } if !self.resolver_budget(slot) => {
+                    self.port_drop(slot, "dns_rate_limited");
+                }
+                Verdict::Service {
+                    service: Service::InstanceMetadata | Service::Resolver,
                     ..
                 } if self.metadata.is_some() => {
                     let frame = match &output {
@@ -538,15 +554,30 @@ impl DataPath {
         self.inbuf = buf;
     }
 
-    /// An instance's frame to 169.254.169.254, on to the metadata namespace.
+    /// Whether the port in `slot` may send one more packet to the resolver: at most
+    /// [`RESOLVER_PPS`] a second, as AWS limits each ENI.
+    fn resolver_budget(&mut self, slot: u16) -> bool {
+        let now = self.now().0 / 1_000_000_000;
+        let i = usize::from(slot);
+        if self.resolver_sent.len() <= i {
+            self.resolver_sent.resize(i + 1, (0, 0));
+        }
+        let (second, sent) = &mut self.resolver_sent[i];
+        if *second != now {
+            (*second, *sent) = (now, 0);
+        }
+        *sent += 1;
+        *sent <= RESOLVER_PPS
+    }
+
+    /// An instance's frame to a link-local service (metadata, the resolver), on to
+    /// their namespace.
     fn send_metadata(&mut self, slot: u16, hdr: &[u8], mut frame: Vec<u8>) {
         let Some(m) = &self.metadata else { return };
-        let addresses = self
-            .engine
-            .port_link(PortId(slot))
-            .map(|(_, _, a)| a)
-            .unwrap_or_default();
-        match crate::metadata::nat::to_service(&mut frame, hdr, slot, addresses) {
+        let Some(port) = self.engine.port_link(PortId(slot)) else {
+            return;
+        };
+        match crate::metadata::nat::to_service(&mut frame, hdr, slot, &port) {
             Ok(n) => {
                 let iov = [IoSlice::new(&[0; VNET_HDR_LEN]), IoSlice::new(&frame[..n])];
                 if let Err(e) = m.tap.file().write_vectored(&iov) {

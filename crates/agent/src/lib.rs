@@ -54,6 +54,9 @@ pub struct AgentConfig {
     /// [`instance::TSO_UNDERLAY_MTU`], segmentation offload is off and frames cross one
     /// by one (instance MTU 9001 then needs an underlay MTU of at least 9,100).
     pub underlay_mtu: u32,
+    /// The internet's DNS, where the VPC resolver forwards names that are not the VPC's
+    /// (none: those are NXDOMAIN).
+    pub internet_dns: Option<SocketAddr>,
 }
 
 /// A running agent.
@@ -106,7 +109,7 @@ impl Agent {
         ));
         // instance metadata: a namespace of the agent's own (without it, instances get
         // no answer at 169.254.169.254, and the agent says why)
-        let metadata = match metadata::Metadata::start(config.underlay).await {
+        let metadata = match metadata::Metadata::start(config.underlay, config.internet_dns).await {
             Ok(m) => Some(m),
             Err(e) => {
                 tracing::error!(error = format!("{e:#}"), "instance metadata unavailable");
@@ -223,7 +226,7 @@ impl Agent {
             let _ = tokio::task::spawn_blocking(move || r.join()).await;
         }
         if let Some(m) = self.metadata.take() {
-            m.stop();
+            m.stop().await;
         }
     }
 }
@@ -260,12 +263,14 @@ impl Programmed for Session {
                 changed
             });
         }
-        if (applied.instances || applied.structure || applied.edge)
+        if (applied.instances || applied.structure || applied.edge || applied.dns)
             && let Some(d) = &self.metadata
         {
             let views = metadata::tree::views(&self.state);
+            let vpcs = metadata::vpc_views(&self.state);
             if let Ok(mut d) = d.write() {
                 d.set_views(views);
+                d.set_vpcs(vpcs);
             }
         }
         let (structure, members) =

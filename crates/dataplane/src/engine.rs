@@ -57,6 +57,10 @@ pub struct EngineConfig {
     /// Flow-log counters; new flows beyond it go uncounted (SKIPDATA) until a drain
     /// and an expiry make room.
     pub flow_log_counters: usize,
+    /// DNS queries to the VPC resolver go to the agent's resolver (`Verdict::Service`),
+    /// which forwards and knows private zones; otherwise the engine answers them itself
+    /// (the VPC's own names, NXDOMAIN for the rest).
+    pub resolver_service: bool,
 }
 
 impl Default for EngineConfig {
@@ -65,6 +69,7 @@ impl Default for EngineConfig {
             conntrack_per_port: 262_144,
             flow_table_capacity: 1 << 20,
             flow_log_counters: counters::DEFAULT_LIMIT,
+            resolver_service: false,
         }
     }
 }
@@ -184,6 +189,16 @@ enum Dest {
     },
 }
 
+/// See [`Engine::port_link`].
+#[derive(Clone, Copy, Debug)]
+pub struct PortLink<'a> {
+    pub mac: MacAddr,
+    pub addresses: &'a [Ipv4Addr],
+    pub router_mac: MacAddr,
+    /// The VPC resolver's address (base + 2).
+    pub resolver: Ipv4Addr,
+}
+
 pub struct Engine {
     config: EngineConfig,
     /// The program as installed, without V2P (held compactly in each VPC).
@@ -293,12 +308,18 @@ impl Engine {
             .map(|p| &*p.id)
     }
 
-    /// A local port's MAC, its VPC router's MAC and its addresses (primary first): what
-    /// the agent needs to hand a link-local service's answer back to the instance.
-    pub fn port_link(&self, port: PortId) -> Option<(MacAddr, MacAddr, &[Ipv4Addr])> {
+    /// A local port's MAC, its addresses (primary first) and its VPC's router MAC and
+    /// resolver address: what the agent needs to hand a link-local service's answer back
+    /// to the instance.
+    pub fn port_link(&self, port: PortId) -> Option<PortLink<'_>> {
         let p = self.ports.get(usize::from(port.0))?.as_ref()?;
         let v = vpc_at(&self.vpcs, p.vpc).ok()?;
-        Some((p.mac, v.router_mac, &p.addresses))
+        Some(PortLink {
+            mac: p.mac,
+            addresses: &p.addresses,
+            router_mac: v.router_mac,
+            resolver: v.dns,
+        })
     }
 
     pub fn stats(&self) -> &Stats {
@@ -1155,6 +1176,14 @@ impl Engine {
         let (src, dst) = (m.tuple.src, m.tuple.dst);
         if port.source_dest_check && !port.owns(src) {
             return Err(DropReason::SourceCheck);
+        }
+        if dns::is_dns(v.dns, &m) && self.config.resolver_service {
+            out.clear();
+            out.extend_from_slice(frame);
+            return Ok(Verdict::Service {
+                port: PortId(p),
+                service: Service::Resolver,
+            });
         }
         if dns::is_dns(v.dns, &m) {
             let rcode = dns::respond(v, frame, out)?;

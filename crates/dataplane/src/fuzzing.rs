@@ -193,6 +193,7 @@ pub fn pipeline(data: &[u8]) {
         flow_table_capacity: 16,
         // small, so inputs reach the skipped-flow path
         flow_log_counters: 8,
+        ..EngineConfig::default()
     };
     let mut engine = Engine::new(config);
     engine

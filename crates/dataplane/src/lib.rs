@@ -45,7 +45,7 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 
-pub use engine::{Engine, EngineConfig, Footprint, InstallError};
+pub use engine::{Engine, EngineConfig, Footprint, InstallError, PortLink};
 pub use offload::{Arrival, CachedFlow, Offload, OffloadAction};
 pub use program::HostProgram;
 pub use verdict::{DropReason, Output, PortId, Processed, Service, Time, Verdict};

@@ -99,6 +99,9 @@ pub enum Service {
     InstanceMetadata,
     /// 169.254.169.123.
     TimeSync,
+    /// The VPC resolver (base + 2, 169.254.169.253), when the agent answers it
+    /// ([`crate::EngineConfig::resolver_service`]).
+    Resolver,
 }
 
 macro_rules! drop_reasons {

@@ -149,6 +149,10 @@ struct AgentArgs {
     /// (loopback) TCP bursts cross whole; on a NIC, give its MTU (at least 9100).
     #[arg(long, default_value_t = 65535)]
     underlay_mtu: u32,
+    /// The internet's DNS (`fort up` prints its loopback address), where the VPC
+    /// resolver forwards names that are not the VPC's; without it they are NXDOMAIN.
+    #[arg(long = "internet-dns", value_name = "ADDR:PORT")]
+    internet_dns: Option<SocketAddr>,
 }
 
 #[derive(Args, Clone)]
@@ -359,6 +363,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         run_dir,
         keep: args.keep,
         underlay_mtu: args.underlay_mtu,
+        internet_dns: args.internet_dns,
     })
     .await?;
     if let Some(a) = agent.metrics_addr {
@@ -625,6 +630,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 run_dir: args.data_dir.join("agents").join(&host_id),
                 keep: args.keep,
                 underlay_mtu: 65_535,
+                internet_dns: dns.as_ref().and_then(|d| d.loopback),
             })
             .await;
             match started {

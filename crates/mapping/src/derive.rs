@@ -788,6 +788,9 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
         dhcp: Some(dhcp),
         edges: Vec::new(),
         peerings: Vec::new(),
+        dns_support: v.enable_dns_support,
+        dns_hostnames: v.enable_dns_hostnames,
+        region: r.name.clone(),
     }
 }
 

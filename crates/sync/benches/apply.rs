@@ -94,6 +94,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 dhcp: Some(pb::DhcpOptions::default()),
                 edges: vec![],
                 peerings: vec![],
+                ..Default::default()
             }),
         ),
         item(

@@ -50,6 +50,8 @@ pub struct Applied {
     pub flow_logs: bool,
     /// An instance's metadata changed.
     pub instances: bool,
+    /// A VPC's DNS attributes changed.
+    pub dns: bool,
     pub v2p: Vec<V2pChange>,
     /// Items skipped because their values make no sense.
     pub malformed: Vec<Malformed>,
@@ -59,6 +61,8 @@ pub struct Applied {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct VpcItems {
     header: Option<dp::Vpc>,
+    /// What the VPC resolver needs beyond the header.
+    dns: Option<VpcDns>,
     subnets: BTreeMap<String, dp::Subnet>,
     route_tables: BTreeMap<String, dp::RouteTable>,
     network_acls: BTreeMap<String, dp::NetworkAcl>,
@@ -111,6 +115,16 @@ impl FlowLogSpec {
                 || self.resource_id == port.subnet_id
                 || self.resource_id == port.vpc_id)
     }
+}
+
+/// A VPC's DNS attributes, for its resolver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VpcDns {
+    /// enableDnsSupport.
+    pub support: bool,
+    /// enableDnsHostnames.
+    pub hostnames: bool,
+    pub region: String,
 }
 
 /// A host's program minus V2P, and where it stands.
@@ -182,11 +196,10 @@ impl HostState {
         match &key.kind {
             Some(K::Port(id)) => out.structure |= self.ports.remove(id).is_some(),
             Some(K::Vpc(id)) => {
-                out.structure |= self
-                    .vpcs
-                    .get_mut(id)
-                    .and_then(|v| v.header.take())
-                    .is_some()
+                if let Some(v) = self.vpcs.get_mut(id) {
+                    out.dns |= v.dns.take().is_some();
+                    out.structure |= v.header.take().is_some();
+                }
             }
             Some(K::Subnet(o)) => {
                 out.structure |= self
@@ -248,10 +261,19 @@ impl HostState {
             }
             (Some(K::Vpc(id)), V::Vpc(v)) => {
                 let header = Some(assemble::vpc(&v)?);
+                let dns = Some(VpcDns {
+                    support: v.dns_support,
+                    hostnames: v.dns_hostnames,
+                    region: v.region.clone(),
+                });
                 let items = self.vpcs.entry(id.clone()).or_default();
                 if items.header != header {
                     items.header = header;
                     out.structure = true;
+                }
+                if items.dns != dns {
+                    items.dns = dns;
+                    out.dns = true;
                 }
             }
             (Some(K::Subnet(o)), V::Subnet(s)) => {
@@ -363,6 +385,11 @@ impl HostState {
             .and_then(|v| v.members.get(group_id))
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The DNS attributes of a VPC the host serves.
+    pub fn vpc_dns(&self, vpc_id: &str) -> Option<&VpcDns> {
+        self.vpcs.get(vpc_id)?.dns.as_ref()
     }
 
     /// A subnet of a VPC the host serves.
@@ -583,6 +610,7 @@ mod tests {
                 dhcp: Some(pb::DhcpOptions::default()),
                 edges: vec![],
                 peerings: vec![],
+                ..Default::default()
             }),
         )
     }

@@ -12,6 +12,7 @@
 //! whenever it changes (an elastic IP, a group, a tag shows within a second).
 
 pub mod nat;
+pub mod resolver;
 pub mod server;
 pub mod tree;
 
@@ -24,6 +25,7 @@ use fort_host::netns::{ip, netns_exists, remove_namespace};
 use fort_host::sys::{self, Tap};
 
 use crate::names;
+use fort_sync::host_state::HostState;
 use tree::InstanceView;
 
 /// Who answers for which port: the data path's slots, the session's views.
@@ -33,9 +35,49 @@ pub struct Directory {
     slots: HashMap<u16, String>,
     /// ENI → its instance's view.
     views: BTreeMap<String, Arc<InstanceView>>,
+    /// ENI → its VPC's view, for the resolver.
+    vpcs: BTreeMap<String, Arc<resolver::VpcView>>,
+}
+
+/// Each port's VPC, as the resolver sees it: by ENI.
+pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> {
+    let publics: Vec<(&str, std::net::Ipv4Addr, std::net::Ipv4Addr)> = state.public_ips().collect();
+    let by_vpc: BTreeMap<&str, Arc<resolver::VpcView>> = state
+        .vpc_headers()
+        .filter_map(|v| {
+            let dns = state.vpc_dns(&v.id)?;
+            Some((
+                v.id.as_str(),
+                Arc::new(resolver::VpcView {
+                    support: dns.support,
+                    hostnames: dns.hostnames,
+                    region: dns.region.clone(),
+                    cidrs: v.cidrs.clone(),
+                    public: publics
+                        .iter()
+                        .filter(|(vpc, _, _)| *vpc == v.id)
+                        .map(|&(_, private, public)| (public, private))
+                        .collect(),
+                }),
+            ))
+        })
+        .collect();
+    state
+        .ports()
+        .filter_map(|p| Some((p.id.clone(), by_vpc.get(p.vpc_id.as_str())?.clone())))
+        .collect()
 }
 
 impl Directory {
+    /// The VPC of the port in `slot`, for its resolver.
+    pub fn vpc_by_slot(&self, slot: u16) -> Option<Arc<resolver::VpcView>> {
+        self.vpcs.get(self.slots.get(&slot)?).cloned()
+    }
+
+    pub fn set_vpcs(&mut self, vpcs: BTreeMap<String, Arc<resolver::VpcView>>) {
+        self.vpcs = vpcs;
+    }
+
     /// The view of the instance whose port is in `slot`.
     pub fn by_slot(&self, slot: u16) -> Option<Arc<InstanceView>> {
         self.views.get(self.slots.get(&slot)?).cloned()
@@ -56,17 +98,37 @@ pub struct Metadata {
     pub tap: Arc<Tap>,
     pub directory: Arc<RwLock<Directory>>,
     task: tokio::task::JoinHandle<()>,
+    dns: tokio::sync::Mutex<Option<hickory_server::Server<resolver::Resolver>>>,
+}
+
+/// The resolver's UDP socket and TCP listener on one address.
+struct DnsSockets {
+    udp: std::net::UdpSocket,
+    tcp: std::net::TcpListener,
+}
+
+impl DnsSockets {
+    fn bind(addr: SocketAddr) -> std::io::Result<DnsSockets> {
+        let udp = std::net::UdpSocket::bind(addr)?;
+        let tcp = std::net::TcpListener::bind(addr)?;
+        udp.set_nonblocking(true)?;
+        tcp.set_nonblocking(true)?;
+        Ok(DnsSockets { udp, tcp })
+    }
 }
 
 impl Metadata {
     /// Creates the namespace and its link, and starts the HTTP server in it.
-    pub async fn start(underlay: std::net::Ipv4Addr) -> anyhow::Result<Metadata> {
+    pub async fn start(
+        underlay: std::net::Ipv4Addr,
+        internet_dns: Option<SocketAddr>,
+    ) -> anyhow::Result<Metadata> {
         let ns = names::metadata_namespace(underlay);
         if netns_exists(&ns) {
             remove_namespace(&ns);
         }
         ip(&["netns", "add", &ns])?;
-        let setup = || -> anyhow::Result<(Tap, std::net::TcpListener)> {
+        let setup = || -> anyhow::Result<(Tap, std::net::TcpListener, Vec<DnsSockets>)> {
             let tap_name = names::metadata_tap(underlay);
             // a TAP of ours that is not persistent: it goes with the agent
             let tap = Tap::open(&tap_name, false).context("creating the metadata TAP")?;
@@ -81,6 +143,8 @@ impl Metadata {
                 nat::ALIAS_PREFIX
             );
             let service = format!("{}/32", nat::SERVICE_IP);
+            let resolver = format!("{}/32", nat::RESOLVER_IP);
+            let vpc_resolver = format!("{}/32", nat::VPC_RESOLVER_IP);
             for args in [
                 &["link", "set", &tap_name, "name", "imds0"][..],
                 &[
@@ -95,6 +159,8 @@ impl Metadata {
                 ],
                 &["link", "set", "lo", "up"],
                 &["addr", "add", &service, "dev", "imds0"],
+                &["addr", "add", &resolver, "dev", "imds0"],
+                &["addr", "add", &vpc_resolver, "dev", "imds0"],
                 &[
                     "neigh",
                     "add",
@@ -115,15 +181,19 @@ impl Metadata {
                 ip(&full)?;
             }
             let path = std::path::Path::new("/run/netns").join(&ns);
-            let listener = sys::in_netns(&path, || {
+            let (listener, dns) = sys::in_netns(&path, || {
                 let l = std::net::TcpListener::bind(SocketAddr::from((nat::SERVICE_IP, 80)))?;
                 l.set_nonblocking(true)?;
-                Ok(l)
+                let dns = [nat::RESOLVER_IP, nat::VPC_RESOLVER_IP]
+                    .into_iter()
+                    .map(|ip| DnsSockets::bind(SocketAddr::from((ip, 53))))
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                Ok((l, dns))
             })
-            .context("binding 169.254.169.254:80 in the metadata namespace")?;
-            Ok((tap, listener))
+            .context("binding the link-local services in their namespace")?;
+            Ok((tap, listener, dns))
         };
-        let (tap, listener) = match setup() {
+        let (tap, listener, dns) = match setup() {
             Ok(x) => x,
             Err(e) => {
                 remove_namespace(&ns);
@@ -145,17 +215,31 @@ impl Metadata {
                 tracing::error!(error = %e, "metadata service stopped");
             }
         });
+        let mut dns_server =
+            hickory_server::Server::new(resolver::Resolver::new(directory.clone(), internet_dns));
+        for s in dns {
+            dns_server.register_socket(tokio::net::UdpSocket::from_std(s.udp)?);
+            dns_server.register_listener(
+                tokio::net::TcpListener::from_std(s.tcp)?,
+                std::time::Duration::from_secs(5),
+                32,
+            );
+        }
         Ok(Metadata {
             namespace: ns,
             tap: Arc::new(tap),
             directory,
             task,
+            dns: tokio::sync::Mutex::new(Some(dns_server)),
         })
     }
 
-    /// Stops the server and removes the namespace (its link goes with the TAP).
-    pub fn stop(&self) {
+    /// Stops the servers and removes the namespace (its link goes with the TAP).
+    pub async fn stop(&self) {
         self.task.abort();
+        if let Some(mut s) = self.dns.lock().await.take() {
+            let _ = s.shutdown_gracefully().await;
+        }
         remove_namespace(&self.namespace);
     }
 }

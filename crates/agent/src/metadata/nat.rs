@@ -16,6 +16,11 @@ pub const SERVICE_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0xa9]);
 pub const AGENT_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0xaa]);
 /// The metadata service's address.
 pub const SERVICE_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
+/// The resolver's link-local address, as instances use it.
+pub const RESOLVER_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 253);
+/// Where the namespace answers what an instance sent to its VPC's resolver address
+/// (base + 2, which differs per VPC): answers from it leave as from base + 2.
+pub const VPC_RESOLVER_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 252);
 /// The aliases: 100.64.0.0/10, 16 bits of port slot and 6 of address index.
 pub const ALIAS_BASE: u32 = 0x6440_0000;
 pub const ALIAS_PREFIX: u8 = 10;
@@ -49,7 +54,7 @@ pub fn unalias(ip: Ipv4Addr) -> Option<(u16, usize)> {
 /// Why a frame did not cross.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
-    /// Not IPv4 TCP (the service answers HTTP only), or cut short.
+    /// Not IPv4 TCP or UDP (the services answer HTTP and DNS), or cut short.
     NotTcp,
     /// A segmentation-offloaded frame: too large for a metadata request.
     Segmented,
@@ -67,87 +72,113 @@ impl Refused {
     }
 }
 
-/// The IPv4 packet of an Ethernet frame: (header length, total length), checked.
-fn ipv4_tcp(frame: &[u8]) -> Result<(usize, usize), Refused> {
+/// The IPv4 packet of an Ethernet frame carrying TCP or UDP: (header length, total
+/// length), checked.
+fn ipv4_l4(frame: &[u8]) -> Result<(usize, usize), Refused> {
     if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] || frame[ETH] >> 4 != 4 {
         return Err(Refused::NotTcp);
     }
     let hl = usize::from(frame[ETH] & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
     let fragment = u16::from_be_bytes([frame[ETH + 6], frame[ETH + 7]]) & 0x3fff != 0;
-    if hl < 20
-        || total < hl + 20
-        || ETH + total > frame.len()
-        || frame[ETH + 9] != ip_proto::TCP
-        || fragment
-    {
+    let l4 = match frame[ETH + 9] {
+        ip_proto::TCP => 20,
+        ip_proto::UDP => 8,
+        _ => return Err(Refused::NotTcp),
+    };
+    if hl < 20 || total < hl + l4 || ETH + total > frame.len() || fragment {
         return Err(Refused::NotTcp);
     }
     Ok((hl, total))
 }
 
-/// Rewrites one address (`at`: 12 source, 16 destination) and both checksums, whole.
-fn rewrite(frame: &mut [u8], hl: usize, total: usize, at: usize, to: Ipv4Addr) {
+/// Rewrites the source and destination addresses and both checksums, whole.
+fn rewrite(frame: &mut [u8], hl: usize, total: usize, src: Ipv4Addr, dst: Ipv4Addr) {
     let ip = &mut frame[ETH..ETH + total];
-    ip[at..at + 4].copy_from_slice(&to.octets());
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
     ip[10..12].fill(0);
     let c = checksum::checksum(&ip[..hl]);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let tcp = &mut ip[hl..];
-    tcp[16..18].fill(0);
-    let c = checksum::l4_checksum(src, dst, ip_proto::TCP, tcp);
-    tcp[16..18].copy_from_slice(&c.to_be_bytes());
+    let protocol = ip[9];
+    let at = if protocol == ip_proto::TCP { 16 } else { 6 };
+    let l4 = &mut ip[hl..];
+    l4[at..at + 2].fill(0);
+    let mut c = checksum::l4_checksum(src, dst, protocol, l4);
+    if protocol == ip_proto::UDP && c == 0 {
+        c = 0xffff;
+    }
+    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+}
+
+fn addr(frame: &[u8], at: usize) -> Ipv4Addr {
+    Ipv4Addr::new(frame[at], frame[at + 1], frame[at + 2], frame[at + 3])
 }
 
 fn gso_type(vnet: &[u8]) -> u8 {
     vnet.get(1).copied().unwrap_or(0) & 0x7f
 }
 
-/// An instance's request, toward the namespace: from the alias of (`slot`, its source
-/// address among `addresses`), between the agent's and the service's MACs. Answers the
-/// frame's new length (padding cut).
+/// What the data path knows of the port a frame came from or goes to.
+pub type Port<'a> = fort_dataplane::PortLink<'a>;
+
+/// An instance's frame to a link-local service, toward the namespace: from the alias of
+/// (`slot`, its source address), to the service (the VPC's resolver address becomes
+/// [`VPC_RESOLVER_IP`]), between the agent's and the service's MACs. Answers the frame's
+/// new length (padding cut).
 pub fn to_service(
     frame: &mut [u8],
     vnet: &[u8],
     slot: u16,
-    addresses: &[Ipv4Addr],
+    port: &Port<'_>,
 ) -> Result<usize, Refused> {
     if gso_type(vnet) != 0 {
         return Err(Refused::Segmented);
     }
-    let (hl, total) = ipv4_tcp(frame)?;
-    let src = Ipv4Addr::new(frame[26], frame[27], frame[28], frame[29]);
-    let index = addresses
+    let (hl, total) = ipv4_l4(frame)?;
+    let src = addr(frame, ETH + 12);
+    let dst = addr(frame, ETH + 16);
+    let index = port
+        .addresses
         .iter()
         .position(|a| *a == src)
         .ok_or(Refused::Unknown)?;
     let from = alias(slot, index).ok_or(Refused::Unknown)?;
+    let to = if dst == port.resolver {
+        VPC_RESOLVER_IP
+    } else {
+        dst
+    };
     frame[0..6].copy_from_slice(&SERVICE_MAC.0);
     frame[6..12].copy_from_slice(&AGENT_MAC.0);
-    rewrite(frame, hl, total, 12, from);
+    rewrite(frame, hl, total, from, to);
     Ok(ETH + total)
 }
 
-/// The service's answer, toward its instance: the alias resolved by `port` (slot →
-/// (port MAC, router MAC, addresses)). Answers (slot, new length).
+/// A service's answer, toward its instance: the alias resolved by `port` (slot → what
+/// the data path knows of it). Answers (slot, new length).
 pub fn from_service<'a>(
     frame: &mut [u8],
     vnet: &[u8],
-    port: impl Fn(u16) -> Option<(MacAddr, MacAddr, &'a [Ipv4Addr])>,
+    port: impl Fn(u16) -> Option<Port<'a>>,
 ) -> Result<(u16, usize), Refused> {
     if gso_type(vnet) != 0 {
         return Err(Refused::Segmented);
     }
-    let (hl, total) = ipv4_tcp(frame)?;
-    let dst = Ipv4Addr::new(frame[30], frame[31], frame[32], frame[33]);
+    let (hl, total) = ipv4_l4(frame)?;
+    let src = addr(frame, ETH + 12);
+    let dst = addr(frame, ETH + 16);
     let (slot, index) = unalias(dst).ok_or(Refused::Unknown)?;
-    let (mac, router, addresses) = port(slot).ok_or(Refused::Unknown)?;
-    let to = *addresses.get(index).ok_or(Refused::Unknown)?;
-    frame[0..6].copy_from_slice(&mac.0);
-    frame[6..12].copy_from_slice(&router.0);
-    rewrite(frame, hl, total, 16, to);
+    let p = port(slot).ok_or(Refused::Unknown)?;
+    let to = *p.addresses.get(index).ok_or(Refused::Unknown)?;
+    let from = if src == VPC_RESOLVER_IP {
+        p.resolver
+    } else {
+        src
+    };
+    frame[0..6].copy_from_slice(&p.mac.0);
+    frame[6..12].copy_from_slice(&p.router_mac.0);
+    rewrite(frame, hl, total, from, to);
     Ok((slot, ETH + total))
 }
 
@@ -159,16 +190,24 @@ mod tests {
 
     const ROUTER: MacAddr = MacAddr([6, 0, 0, 0, 0, 1]);
     const PORT: MacAddr = MacAddr([2, 0, 0, 0, 0, 5]);
+    const BASE2: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+    fn port(addresses: &[Ipv4Addr]) -> Port<'_> {
+        Port {
+            mac: PORT,
+            addresses,
+            router_mac: ROUTER,
+            resolver: BASE2,
+        }
+    }
 
     fn valid(frame: &[u8]) -> bool {
-        let Ok((hl, total)) = ipv4_tcp(frame) else {
+        let Ok((hl, total)) = ipv4_l4(frame) else {
             return false;
         };
         let ip = &frame[ETH..ETH + total];
-        let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        checksum::checksum(&ip[..hl]) == 0
-            && checksum::l4_checksum(src, dst, ip_proto::TCP, &ip[hl..]) == 0
+        let (src, dst) = (addr(ip, 12), addr(ip, 16));
+        checksum::checksum(&ip[..hl]) == 0 && checksum::l4_checksum(src, dst, ip[9], &ip[hl..]) == 0
     }
 
     proptest::proptest! {
@@ -179,10 +218,11 @@ mod tests {
                                           vnet in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12),
                                           slot in 0u16..4) {
             let addresses = [Ipv4Addr::new(f.get(26).copied().unwrap_or(0), 0, 0, 1)];
-            if let Ok(n) = to_service(&mut f.clone(), &vnet, slot, &addresses) {
+            let p = port(&addresses);
+            if let Ok(n) = to_service(&mut f.clone(), &vnet, slot, &p) {
                 proptest::prop_assert!(n <= f.len());
             }
-            if let Ok((_, n)) = from_service(&mut f, &vnet, |_| Some((PORT, ROUTER, &addresses[..]))) {
+            if let Ok((_, n)) = from_service(&mut f, &vnet, |_| Some(p)) {
                 proptest::prop_assert!(valid(&f[..n]));
             }
         }
@@ -204,14 +244,15 @@ mod tests {
     fn a_request_and_its_answer_cross_with_valid_checksums() {
         let me = Ipv4Addr::new(10, 0, 1, 5);
         let addresses = [Ipv4Addr::new(10, 0, 1, 4), me];
+        let p = port(&addresses);
         let mut f =
             fixtures::tcp_frame(PORT, ROUTER, me, SERVICE_IP, 40000, 80, tcp::flags::SYN, 0);
         f.extend_from_slice(&[0; 6]); // Ethernet padding is cut
-        let n = to_service(&mut f, &[0; 12], 7, &addresses).unwrap();
+        let n = to_service(&mut f, &[0; 12], 7, &p).unwrap();
         f.truncate(n);
         assert!(valid(&f));
         assert_eq!(&f[0..6], &SERVICE_MAC.0);
-        let from = Ipv4Addr::new(f[26], f[27], f[28], f[29]);
+        let from = addr(&f, 26);
         assert_eq!(unalias(from), Some((7, 1)));
 
         // the kernel's answer, to the alias
@@ -225,52 +266,65 @@ mod tests {
             tcp::flags::SYN | tcp::flags::ACK,
             0,
         );
-        let lookup = |slot| (slot == 7).then_some((PORT, ROUTER, &addresses[..]));
-        let (slot, n) = from_service(&mut a, &[0; 12], lookup).unwrap();
+        let (slot, n) = from_service(&mut a, &[0; 12], |s| (s == 7).then_some(p)).unwrap();
         assert_eq!((slot, n), (7, a.len()));
         assert!(valid(&a));
         assert_eq!((&a[0..6], &a[6..12]), (&PORT.0[..], &ROUTER.0[..]));
-        assert_eq!(Ipv4Addr::new(a[30], a[31], a[32], a[33]), me);
+        assert_eq!(addr(&a, 30), me);
+    }
+
+    #[test]
+    fn a_query_to_the_vpcs_resolver_comes_back_from_it() {
+        let me = Ipv4Addr::new(10, 0, 1, 5);
+        let addresses = [me];
+        let p = port(&addresses);
+        let mut q = fixtures::udp_frame(PORT, ROUTER, me, BASE2, 5353, 53, b"query");
+        to_service(&mut q, &[0; 12], 2, &p).unwrap();
+        assert!(valid(&q));
+        assert_eq!(addr(&q, 30), VPC_RESOLVER_IP);
+        let from = addr(&q, 26);
+        let mut a = fixtures::udp_frame(
+            AGENT_MAC,
+            SERVICE_MAC,
+            VPC_RESOLVER_IP,
+            from,
+            53,
+            5353,
+            b"answer",
+        );
+        from_service(&mut a, &[0; 12], |_| Some(p)).unwrap();
+        assert!(valid(&a));
+        assert_eq!((addr(&a, 26), addr(&a, 30)), (BASE2, me));
+        // the link-local address stays as it was
+        let mut q = fixtures::udp_frame(PORT, ROUTER, me, RESOLVER_IP, 5353, 53, b"q");
+        to_service(&mut q, &[0; 12], 2, &p).unwrap();
+        assert_eq!(addr(&q, 30), RESOLVER_IP);
     }
 
     #[test]
     fn strangers_and_other_protocols_are_refused() {
-        let mut f = fixtures::tcp_frame(
-            PORT,
-            ROUTER,
-            Ipv4Addr::new(10, 9, 9, 9),
-            SERVICE_IP,
-            1,
-            80,
-            2,
-            0,
-        );
+        let stranger = Ipv4Addr::new(10, 9, 9, 9);
+        let mine = [stranger];
+        let mut f = fixtures::tcp_frame(PORT, ROUTER, stranger, SERVICE_IP, 1, 80, 2, 0);
         assert_eq!(
-            to_service(&mut f.clone(), &[0; 12], 1, &[]),
+            to_service(&mut f.clone(), &[0; 12], 1, &port(&[])),
             Err(Refused::Unknown)
         );
         let mut gso = [0u8; 12];
         gso[1] = 1;
         assert_eq!(
-            to_service(&mut f, &gso, 1, &[Ipv4Addr::new(10, 9, 9, 9)]),
+            to_service(&mut f, &gso, 1, &port(&mine)),
             Err(Refused::Segmented)
         );
-        let mut u = fixtures::udp_frame(
-            PORT,
-            ROUTER,
-            Ipv4Addr::new(10, 9, 9, 9),
-            SERVICE_IP,
-            1,
-            80,
-            b"x",
-        );
+        let mut icmp = f.clone();
+        icmp[23] = 1;
         assert_eq!(
-            to_service(&mut u, &[0; 12], 1, &[Ipv4Addr::new(10, 9, 9, 9)]),
+            to_service(&mut icmp, &[0; 12], 1, &port(&mine)),
             Err(Refused::NotTcp)
         );
         for cut in [0, 13, 20, 40] {
             let mut short = f[..cut].to_vec();
-            assert!(to_service(&mut short, &[0; 12], 1, &[Ipv4Addr::new(10, 9, 9, 9)]).is_err());
+            assert!(to_service(&mut short, &[0; 12], 1, &port(&mine)).is_err());
         }
         let mut back = fixtures::tcp_frame(
             AGENT_MAC,

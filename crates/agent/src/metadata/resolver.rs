@@ -1,0 +1,341 @@
+//! The VPC resolver (base + 2 and 169.254.169.253), as Route 53 Resolver answers an
+//! instance: its VPC's own names, and everything else forwarded to the internet's DNS.
+//! Built on hickory: the namespace's kernel carries UDP and TCP to hickory's server,
+//! whose handler is this.
+//!
+//! * enableDnsSupport off: no answer at all.
+//! * `ip-A-B-C-D.ec2.internal` (us-east-1) or `ip-A-B-C-D.REGION.compute.internal`, for
+//!   an address in the VPC's blocks: A; its reverse (`D.C.B.A.in-addr.arpa`): PTR. Other
+//!   names in that domain: NXDOMAIN.
+//! * With enableDnsHostnames, an instance's public DNS name answers its private address
+//!   inside the VPC (outside, the internet's DNS does not know it).
+//! * The rest goes to the internet's DNS (`fort up` runs one), or is NXDOMAIN when the
+//!   agent has none.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, ResponseCode};
+use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use ipnet::Ipv4Net;
+use tokio::sync::Semaphore;
+
+use super::{Directory, nat};
+
+/// TTL of the VPC's own answers, in seconds.
+const TTL: u32 = 60;
+/// How long a forwarded query waits for the internet's answer.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(2);
+/// Queries answered at once (beyond, dropped: the client retries).
+const MAX_IN_FLIGHT: usize = 512;
+
+/// What the resolver knows of one VPC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VpcView {
+    pub support: bool,
+    pub hostnames: bool,
+    pub region: String,
+    pub cidrs: Vec<Ipv4Net>,
+    /// Public address → private, for the VPC's public DNS names.
+    pub public: HashMap<Ipv4Addr, Ipv4Addr>,
+}
+
+/// A local answer.
+#[derive(Debug, PartialEq, Eq)]
+enum Local {
+    Records(Vec<Record>),
+    NoData,
+    NxDomain,
+}
+
+impl VpcView {
+    /// `ec2.internal` in us-east-1, `REGION.compute.internal` elsewhere.
+    fn domain(&self) -> String {
+        if self.region == "us-east-1" {
+            "ec2.internal".into()
+        } else {
+            format!("{}.compute.internal", self.region)
+        }
+    }
+
+    fn has(&self, ip: Ipv4Addr) -> bool {
+        self.cidrs.iter().any(|c| c.contains(&ip))
+    }
+
+    /// The answer from the VPC's own names; `None`: not a name of the VPC (forward it).
+    fn local(&self, name: &str, qtype: RecordType) -> Option<Local> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let domain = self.domain();
+        let record = |rdata: RData| {
+            let owner = Name::from_ascii(format!("{name}.")).ok()?;
+            Some(Local::Records(vec![Record::from_rdata(owner, TTL, rdata)]))
+        };
+        if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
+            let o: Vec<u8> = rest.split('.').filter_map(|p| p.parse().ok()).collect();
+            let [d, c, b, a] = o[..] else { return None };
+            let ip = Ipv4Addr::new(a, b, c, d);
+            if !self.has(ip) {
+                return None;
+            }
+            if qtype != RecordType::PTR {
+                return Some(Local::NoData);
+            }
+            let target = Name::from_ascii(format!("ip-{a}-{b}-{c}-{d}.{domain}.")).ok()?;
+            return record(RData::PTR(PTR(target)));
+        }
+        if let Some(label) = name.strip_suffix(&format!(".{domain}")) {
+            return Some(match dashed(label.strip_prefix("ip-")?) {
+                Some(ip) if self.has(ip) && qtype == RecordType::A => record(RData::A(A(ip)))?,
+                Some(ip) if self.has(ip) => Local::NoData,
+                _ => Local::NxDomain,
+            });
+        }
+        if self.hostnames {
+            let public = if self.region == "us-east-1" {
+                name.strip_suffix(".compute-1.amazonaws.com")
+            } else {
+                name.strip_suffix(&format!(".{}.compute.amazonaws.com", self.region))
+            };
+            if let Some(private) = public
+                .and_then(|l| l.strip_prefix("ec2-"))
+                .and_then(dashed)
+                .and_then(|ip| self.public.get(&ip))
+            {
+                return Some(if qtype == RecordType::A {
+                    record(RData::A(A(*private)))?
+                } else {
+                    Local::NoData
+                });
+            }
+        }
+        None
+    }
+}
+
+/// `10-0-1-5` → 10.0.1.5.
+fn dashed(s: &str) -> Option<Ipv4Addr> {
+    s.replace('-', ".").parse().ok()
+}
+
+/// The handler hickory's server calls for each query.
+pub struct Resolver {
+    pub directory: Arc<RwLock<Directory>>,
+    /// The internet's DNS, for names that are not the VPC's.
+    pub upstream: Option<SocketAddr>,
+    in_flight: Semaphore,
+}
+
+impl Resolver {
+    pub fn new(directory: Arc<RwLock<Directory>>, upstream: Option<SocketAddr>) -> Resolver {
+        Resolver {
+            directory,
+            upstream,
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+        }
+    }
+
+    /// The internet's answer to the query as sent.
+    async fn forward(&self, query: &[u8]) -> Option<Message> {
+        let upstream = self.upstream?;
+        let sock = tokio::net::UdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)))
+            .await
+            .ok()?;
+        sock.connect(upstream).await.ok()?;
+        sock.send(query).await.ok()?;
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(FORWARD_TIMEOUT, sock.recv(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        Message::from_vec(&buf[..n]).ok()
+    }
+}
+
+fn no_answer(request: &Request) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = ResponseCode::ServFail;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Resolver {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return no_answer(request);
+        };
+        let IpAddr::V4(src) = request.src().ip() else {
+            return no_answer(request);
+        };
+        let vpc = nat::unalias(src).and_then(|(slot, _)| {
+            let d = self.directory.read().ok()?;
+            d.vpc_by_slot(slot)
+        });
+        // enableDnsSupport off (or a stranger): silence, as Route 53 Resolver
+        let Some(vpc) = vpc.filter(|v| v.support) else {
+            return no_answer(request);
+        };
+        let builder = MessageResponseBuilder::from_message_request(request);
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.recursion_available = true;
+        let Ok(info) = request.request_info() else {
+            let r = builder.error_msg(&request.metadata, ResponseCode::FormErr);
+            return response_handle
+                .send_response(r)
+                .await
+                .unwrap_or_else(|_| no_answer(request));
+        };
+        let local = vpc.local(&info.query.name().to_string(), info.query.query_type());
+        let sent = match local {
+            Some(Local::Records(records)) => {
+                let r = builder.build(metadata, records.iter(), [], [], []);
+                response_handle.send_response(r).await
+            }
+            Some(Local::NoData) => {
+                let r = builder.build_no_records(metadata);
+                response_handle.send_response(r).await
+            }
+            Some(Local::NxDomain) => {
+                metadata.response_code = ResponseCode::NXDomain;
+                let r = builder.build_no_records(metadata);
+                response_handle.send_response(r).await
+            }
+            None => match self.forward(request.as_slice()).await {
+                Some(m) => {
+                    metadata.response_code = m.metadata.response_code;
+                    metadata.truncation = m.metadata.truncation;
+                    let r = builder.build(
+                        metadata,
+                        m.answers.iter(),
+                        m.authorities.iter(),
+                        [],
+                        m.additionals.iter(),
+                    );
+                    response_handle.send_response(r).await
+                }
+                None if self.upstream.is_none() => {
+                    metadata.response_code = ResponseCode::NXDomain;
+                    let r = builder.build_no_records(metadata);
+                    response_handle.send_response(r).await
+                }
+                None => {
+                    metadata.response_code = ResponseCode::ServFail;
+                    let r = builder.build_no_records(metadata);
+                    response_handle.send_response(r).await
+                }
+            },
+        };
+        sent.unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "cannot send a DNS answer");
+            no_answer(request)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vpc(region: &str) -> VpcView {
+        VpcView {
+            support: true,
+            hostnames: true,
+            region: region.into(),
+            cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+            public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
+        }
+    }
+
+    fn a(l: Option<Local>) -> Option<Ipv4Addr> {
+        match l? {
+            Local::Records(r) => match &r[0].data {
+                RData::A(a) => Some(a.0),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_vpcs_own_names() {
+        let v = vpc("us-east-1");
+        assert_eq!(
+            a(v.local("ip-10-0-1-5.ec2.internal.", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        assert_eq!(
+            a(v.local("IP-10-0-1-5.EC2.Internal", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        assert_eq!(
+            v.local("ip-10-0-1-5.ec2.internal.", RecordType::AAAA),
+            Some(Local::NoData)
+        );
+        assert_eq!(
+            v.local("ip-10-9-1-5.ec2.internal", RecordType::A),
+            Some(Local::NxDomain)
+        );
+        assert_eq!(
+            v.local("other.ec2.internal", RecordType::A),
+            Some(Local::NxDomain)
+        );
+        assert_eq!(
+            v.local("www.example.test.", RecordType::A),
+            None,
+            "forwarded"
+        );
+        let Some(Local::Records(ptr)) = v.local("5.1.0.10.in-addr.arpa.", RecordType::PTR) else {
+            panic!("no PTR");
+        };
+        assert_eq!(ptr[0].data.to_string(), "ip-10-0-1-5.ec2.internal.");
+        assert_eq!(
+            v.local("5.1.0.11.in-addr.arpa.", RecordType::PTR),
+            None,
+            "not the VPC's"
+        );
+        // public names answer the private address inside the VPC
+        assert_eq!(
+            a(v.local("ec2-198-51-100-7.compute-1.amazonaws.com", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        let mut off = vpc("us-east-1");
+        off.hostnames = false;
+        assert_eq!(
+            off.local("ec2-198-51-100-7.compute-1.amazonaws.com", RecordType::A),
+            None
+        );
+        // elsewhere: REGION.compute.internal
+        let w = vpc("eu-west-1");
+        assert_eq!(
+            a(w.local("ip-10-0-1-5.eu-west-1.compute.internal", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        assert_eq!(
+            a(w.local(
+                "ec2-198-51-100-7.eu-west-1.compute.amazonaws.com",
+                RecordType::A
+            )),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+    }
+
+    proptest::proptest! {
+        /// Any name: an answer or "forward it", never a panic.
+        #[test]
+        fn any_name_is_answered_or_forwarded(name in "[a-zA-Z0-9.-]{0,80}") {
+            let _ = vpc("us-east-1").local(&name, RecordType::A);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+"""The VPC resolver from inside real instances, asked with dig: the VPC's own names and
+their reverse, names forwarded to the simulated internet's DNS (and NXDOMAIN for names
+nobody serves), DNS over TCP, an instance's public name answering its private address
+inside the VPC, and silence once enableDnsSupport is off."""
+
+import time
+
+from .fort_e2e import nsexec
+
+
+def dig(ns, server, *args, timeout=8):
+    """(status, answers) of `dig @server ARGS` inside `ns`; status None when no answer."""
+    out = nsexec(ns, "dig", f"@{server}", "+time=2", "+tries=1", *args, timeout=timeout).stdout
+    status = None
+    for line in out.splitlines():
+        if "status:" in line:
+            status = line.split("status:")[1].split(",")[0].strip()
+    answers = []
+    section = False
+    for line in out.splitlines():
+        if line.startswith(";; ANSWER SECTION"):
+            section = True
+            continue
+        if section:
+            if not line.strip():
+                break
+            answers.append(line.split()[-1])
+    return status, answers
+
+
+def test_the_vpc_resolver(fort, ec2, world):
+    vpc = world.vpc("10.95.0.0/16")
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = world.subnet(vpc, "10.95.1.0/24")
+    iid, ip = world.launch(subnet)
+    a, b, c, d = ip.split(".")
+    name = f"ip-{a}-{b}-{c}-{d}.ec2.internal"
+    base2 = "10.95.0.2"
+
+    deadline = time.time() + 5
+    while dig(iid, base2, name)[0] != "NOERROR" and time.time() < deadline:
+        time.sleep(0.2)
+    assert dig(iid, base2, name) == ("NOERROR", [ip])
+    assert dig(iid, "169.254.169.253", name) == ("NOERROR", [ip])
+    assert dig(iid, base2, "-x", ip) == ("NOERROR", [name + "."])
+    assert dig(iid, base2, "ip-10-95-1-250.ec2.internal", "+tcp") == ("NOERROR", ["10.95.1.250"])
+    assert dig(iid, base2, "nobody.ec2.internal")[0] == "NXDOMAIN"
+    # the internet's names, forwarded; names nobody serves are NXDOMAIN
+    assert dig(iid, base2, "www.example.test") == ("NOERROR", ["203.0.113.1"])
+    assert dig(iid, base2, "www.example.test", "+tcp") == ("NOERROR", ["203.0.113.1"])
+    assert dig(iid, base2, "no-such-name.invalid")[0] == "NXDOMAIN"
+    # the resolv.conf DHCP gave answers through the system's resolver too
+    assert nsexec(iid, "getent", "hosts", "www.example.test").stdout.split()[0] == "203.0.113.1"
+
+    # a public name answers the private address inside the VPC
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    world.cleanups.append(lambda: ec2.delete_internet_gateway(InternetGatewayId=igw))
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+    world.cleanups.append(lambda: ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc))
+    alloc = ec2.allocate_address(Domain="vpc")
+    world.cleanups.append(lambda: ec2.release_address(AllocationId=alloc["AllocationId"]))
+    assoc = ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)["AssociationId"]
+    world.cleanups.append(lambda: ec2.disassociate_address(AssociationId=assoc))
+    public = "ec2-" + alloc["PublicIp"].replace(".", "-") + ".compute-1.amazonaws.com"
+    deadline = time.time() + 3
+    while dig(iid, base2, public)[1] != [ip] and time.time() < deadline:
+        time.sleep(0.2)
+    assert dig(iid, base2, public) == ("NOERROR", [ip])
+
+    # enableDnsSupport off (hostnames first, as EC2 requires): no answer at all
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": False})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": False})
+    deadline = time.time() + 3
+    while dig(iid, base2, name)[0] is not None and time.time() < deadline:
+        time.sleep(0.2)
+    assert dig(iid, base2, name) == (None, [])
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    deadline = time.time() + 3
+    while dig(iid, base2, name)[0] is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert dig(iid, base2, name) == ("NOERROR", [ip])
