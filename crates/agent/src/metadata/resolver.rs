@@ -90,7 +90,8 @@ impl VpcView {
             return record(RData::PTR(PTR(target)));
         }
         if let Some(label) = name.strip_suffix(&format!(".{domain}")) {
-            return Some(match dashed(label.strip_prefix("ip-")?) {
+            // the VPC's domain is answered here, never forwarded
+            return Some(match label.strip_prefix("ip-").and_then(dashed) {
                 Some(ip) if self.has(ip) && qtype == RecordType::A => record(RData::A(A(ip)))?,
                 Some(ip) if self.has(ip) => Local::NoData,
                 _ => Local::NxDomain,
