@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // ordered maps, so an instance's item compares (and encodes) the same every time
         .btree_map(".fort.mapping.v1.Instance")
         .type_attribute(".fort.mapping.v1.Instance", "#[derive(Eq)]")
+        .type_attribute(".fort.mapping.v1.PrivateZone", "#[derive(Eq)]")
         .compile_fds(fds.clone())?;
     // The service's side: the generated messages above, but updates sent pre-encoded.
     let server = std::path::Path::new(&std::env::var("OUT_DIR")?).join("server");

@@ -79,3 +79,52 @@ def test_the_vpc_resolver(fort, ec2, world):
     while dig(iid, base2, name)[0] is None and time.time() < deadline:
         time.sleep(0.2)
     assert dig(iid, base2, name) == ("NOERROR", [ip])
+
+
+def test_private_hosted_zones(fort, ec2, world):
+    """A zone made with boto3's route53 client answers inside its VPC and not in another,
+    an UPSERT shows within a second, and a CNAME chain resolves."""
+    r53 = fort.service("route53")
+    vpc = world.vpc("10.96.0.0/16")
+    other = world.vpc("10.97.0.0/16")
+    inside, _ = world.launch(world.subnet(vpc, "10.96.1.0/24"))
+    outside, _ = world.launch(world.subnet(other, "10.97.1.0/24"))
+    zone = r53.create_hosted_zone(Name="corp.test", CallerReference=f"e2e-{time.time()}",
+                                  VPC={"VPCRegion": "us-east-1", "VPCId": vpc},
+                                  HostedZoneConfig={"PrivateZone": True})["HostedZone"]["Id"]
+
+    def change(action, name, rtype, value):
+        r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [{
+            "Action": action, "ResourceRecordSet": {"Name": name, "Type": rtype, "TTL": 60,
+                                                    "ResourceRecords": [{"Value": value}]}}]})
+
+    def cleanup():
+        for rs in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]:
+            if rs["Type"] not in ("SOA", "NS"):
+                r53.change_resource_record_sets(HostedZoneId=zone, ChangeBatch={"Changes": [
+                    {"Action": "DELETE", "ResourceRecordSet": rs}]})
+        r53.delete_hosted_zone(Id=zone)
+    world.cleanups.insert(0, cleanup)
+
+    change("CREATE", "db.corp.test", "A", "10.96.1.77")
+    change("CREATE", "web.corp.test", "CNAME", "db.corp.test")
+    change("CREATE", "www.corp.test", "CNAME", "web.corp.test")
+
+    def answers(ns, name):
+        return dig(ns, "169.254.169.253", name)
+
+    deadline = time.time() + 2
+    while answers(inside, "db.corp.test")[1] != ["10.96.1.77"] and time.time() < deadline:
+        time.sleep(0.1)
+    assert answers(inside, "db.corp.test") == ("NOERROR", ["10.96.1.77"])
+    assert answers(inside, "www.corp.test") == ("NOERROR", ["web.corp.test.", "db.corp.test.", "10.96.1.77"])
+    assert answers(inside, "missing.corp.test")[0] == "NXDOMAIN"
+    # another VPC does not see the zone (its resolver forwards: nobody serves it)
+    assert answers(outside, "db.corp.test")[0] == "NXDOMAIN"
+    # an UPSERT is visible within a second
+    change("UPSERT", "db.corp.test", "A", "10.96.1.78")
+    t0 = time.time()
+    while answers(inside, "db.corp.test")[1] != ["10.96.1.78"] and time.time() < t0 + 3:
+        time.sleep(0.05)
+    assert answers(inside, "db.corp.test")[1] == ["10.96.1.78"]
+    assert time.time() - t0 < 1.5, time.time() - t0

@@ -140,6 +140,18 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     })
                     .collect();
                 c.items.insert(ItemKey::vpc(id), value(V::Vpc(header)));
+                // the private hosted zones its resolver answers from
+                for z in fort_control::route53::zones_for_vpc(
+                    &world.global,
+                    &row.account,
+                    &row.region,
+                    id,
+                ) {
+                    c.items.insert(
+                        ItemKey::private_zone(id, &z.id),
+                        value(V::PrivateZone(private_zone(z))),
+                    );
+                }
             }
         }
         "subnet" => {
@@ -417,6 +429,24 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         _ => {}
     }
     c
+}
+
+/// A private hosted zone as hosts need it: names, types, TTLs and values.
+fn private_zone(z: &fort_control::route53::HostedZone) -> pb::PrivateZone {
+    pb::PrivateZone {
+        name: z.name.to_ascii_lowercase(),
+        records: z
+            .records
+            .iter()
+            .map(|r| pb::ZoneRecordSet {
+                name: r.name.to_ascii_lowercase(),
+                r#type: r.rr_type.to_string(),
+                ttl: r.ttl.and_then(|t| u32::try_from(t).ok()).unwrap_or(60),
+                values: r.records.clone(),
+                alias: r.alias.as_ref().map(|a| a.dns_name.to_ascii_lowercase()),
+            })
+            .collect(),
+    }
 }
 
 /// What an instance's metadata service needs beyond the host's own items.

@@ -306,6 +306,15 @@ impl Programs {
         for k in keys.iter().filter_map(|k| k.strip_prefix("g/peering/")) {
             queue.extend(crate::derive::peering_rows(world, k));
         }
+        // a hosted zone's VPCs, before and after, are not known here: every VPC header
+        // (which carries its zones) is derived again (zone changes are rare)
+        if keys.iter().any(|k| k.starts_with("g/route53-zone/")) {
+            queue.extend(
+                crate::derive::all_rows(world)
+                    .into_iter()
+                    .filter(|r| r.table == "vpc"),
+            );
+        }
         let mut seen = BTreeSet::new();
         let mut attached = Attached::default();
         while let Some(row) = queue.pop_front() {

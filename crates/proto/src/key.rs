@@ -64,6 +64,9 @@ impl ItemKey {
     pub fn flow_log(vpc_id: &str, id: &str) -> ItemKey {
         Self::of(Kind::FlowLog(object(vpc_id, id)))
     }
+    pub fn private_zone(vpc_id: &str, zone_id: &str) -> ItemKey {
+        Self::of(Kind::PrivateZone(object(vpc_id, zone_id)))
+    }
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
@@ -80,7 +83,8 @@ impl ItemKey {
             | Kind::SecurityGroup(o)
             | Kind::InternetGateway(o)
             | Kind::NatGateway(o)
-            | Kind::FlowLog(o) => &o.vpc_id,
+            | Kind::FlowLog(o)
+            | Kind::PrivateZone(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
         })
@@ -120,6 +124,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::NatGateway(o)) => write!(f, "nat/{}/{}", o.vpc_id, o.id),
             Some(Kind::FlowLog(o)) => write!(f, "fl/{}/{}", o.vpc_id, o.id),
             Some(Kind::Instance(id)) => write!(f, "instance/{id}"),
+            Some(Kind::PrivateZone(o)) => write!(f, "zone/{}/{}", o.vpc_id, o.id),
         }
     }
 }

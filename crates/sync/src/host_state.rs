@@ -63,6 +63,8 @@ struct VpcItems {
     header: Option<dp::Vpc>,
     /// What the VPC resolver needs beyond the header.
     dns: Option<VpcDns>,
+    /// Private hosted zones associated with the VPC, by zone id.
+    zones: BTreeMap<String, pb::PrivateZone>,
     subnets: BTreeMap<String, dp::Subnet>,
     route_tables: BTreeMap<String, dp::RouteTable>,
     network_acls: BTreeMap<String, dp::NetworkAcl>,
@@ -249,6 +251,13 @@ impl HostState {
             }
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
+            Some(K::PrivateZone(o)) => {
+                out.dns |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.zones.remove(&o.id))
+                    .is_some()
+            }
             None => {}
         }
     }
@@ -328,6 +337,9 @@ impl HostState {
                 let spec = assemble::flow_log(&o.vpc_id, &f)?;
                 out.flow_logs |= self.flow_logs.insert(key.clone(), spec.clone()) != Some(spec);
             }
+            (Some(K::PrivateZone(o)), V::PrivateZone(z)) => {
+                out.dns |= put(&mut self.vpc(&o.vpc_id).zones, &o.id, z);
+            }
             (Some(K::Instance(id)), V::Instance(i)) => {
                 out.instances |= put(&mut self.instances, id, i);
             }
@@ -385,6 +397,14 @@ impl HostState {
             .and_then(|v| v.members.get(group_id))
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The private hosted zones associated with a VPC the host serves.
+    pub fn private_zones(&self, vpc_id: &str) -> impl Iterator<Item = &pb::PrivateZone> {
+        self.vpcs
+            .get(vpc_id)
+            .into_iter()
+            .flat_map(|v| v.zones.values())
     }
 
     /// The DNS attributes of a VPC the host serves.

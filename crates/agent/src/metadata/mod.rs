@@ -58,6 +58,10 @@ pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> 
                         .filter(|(vpc, _, _)| *vpc == v.id)
                         .map(|&(_, private, public)| (public, private))
                         .collect(),
+                    zones: state
+                        .private_zones(&v.id)
+                        .map(resolver::Zone::from_item)
+                        .collect(),
                 }),
             ))
         })

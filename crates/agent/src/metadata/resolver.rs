@@ -4,6 +4,9 @@
 //! whose handler is this.
 //!
 //! * enableDnsSupport off: no answer at all.
+//! * A name inside a private hosted zone associated with the VPC is answered from the
+//!   most specific such zone (CNAMEs and aliases followed within it; a name it lacks is
+//!   NXDOMAIN, never forwarded), as Route 53 Resolver gives private zones precedence.
 //! * `ip-A-B-C-D.ec2.internal` (us-east-1) or `ip-A-B-C-D.REGION.compute.internal`, for
 //!   an address in the VPC's blocks: A; its reverse (`D.C.B.A.in-addr.arpa`): PTR. Other
 //!   names in that domain: NXDOMAIN.
@@ -18,7 +21,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::net::runtime::Time;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
@@ -44,6 +47,136 @@ pub struct VpcView {
     pub cidrs: Vec<Ipv4Net>,
     /// Public address → private, for the VPC's public DNS names.
     pub public: HashMap<Ipv4Addr, Ipv4Addr>,
+    /// The private hosted zones associated with the VPC.
+    pub zones: Vec<Zone>,
+}
+
+/// A private hosted zone: its record sets by (name, type), names lower case with their
+/// trailing dot.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Zone {
+    pub name: String,
+    pub sets: HashMap<(String, String), ZoneSet>,
+}
+
+/// One record set: TTL and values as Route 53 keeps them, or an alias target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZoneSet {
+    pub ttl: u32,
+    pub values: Vec<String>,
+    pub alias: Option<String>,
+}
+
+impl Zone {
+    pub fn from_item(z: &fort_proto::mapping::PrivateZone) -> Zone {
+        Zone {
+            name: z.name.clone(),
+            sets: z
+                .records
+                .iter()
+                .map(|r| {
+                    let set = ZoneSet {
+                        ttl: r.ttl,
+                        values: r.values.clone(),
+                        alias: r.alias.clone(),
+                    };
+                    ((r.name.clone(), r.r#type.clone()), set)
+                })
+                .collect(),
+        }
+    }
+
+    fn holds(&self, fqdn: &str) -> bool {
+        fqdn == self.name || fqdn.ends_with(&format!(".{}", self.name))
+    }
+
+    /// The answer for `fqdn` (inside the zone): its records of `qtype`, a CNAME chain
+    /// followed within the zone, NODATA, or NXDOMAIN.
+    fn answer(&self, fqdn: &str, qtype: RecordType) -> Local {
+        let mut records = Vec::new();
+        let mut name = fqdn.to_owned();
+        for _ in 0..8 {
+            let wanted = qtype.to_string();
+            if let Some(set) = self.sets.get(&(name.clone(), wanted)) {
+                records.extend(self.records_of(&name, qtype, set));
+                return Local::Records(records);
+            }
+            let Some(cname) = self.sets.get(&(name.clone(), "CNAME".to_owned())) else {
+                break;
+            };
+            records.extend(self.records_of(&name, RecordType::CNAME, cname));
+            let Some(target) = cname.values.first().map(|t| fqdn_of(t)) else {
+                break;
+            };
+            if !self.holds(&target) {
+                // the client's resolver follows a target outside the zone
+                return Local::Records(records);
+            }
+            name = target;
+        }
+        if !records.is_empty() {
+            Local::Records(records)
+        } else if self.sets.keys().any(|(n, _)| *n == name) {
+            Local::NoData
+        } else {
+            Local::NxDomain
+        }
+    }
+
+    /// A set's records under `owner` (an alias answers its target's records).
+    fn records_of(&self, owner: &str, qtype: RecordType, set: &ZoneSet) -> Vec<Record> {
+        let Ok(owner_name) = Name::from_ascii(owner) else {
+            return Vec::new();
+        };
+        if let Some(target) = &set.alias {
+            let target = fqdn_of(target);
+            return match self.sets.get(&(target.clone(), qtype.to_string())) {
+                Some(t) if t.alias.is_none() => self
+                    .records_of(&target, qtype, t)
+                    .into_iter()
+                    .map(|mut r| {
+                        r.name = owner_name.clone();
+                        r
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+        }
+        set.values
+            .iter()
+            .filter_map(|v| rdata(qtype, v))
+            .map(|d| Record::from_rdata(owner_name.clone(), set.ttl, d))
+            .collect()
+    }
+}
+
+/// `Name.` lower case with its trailing dot.
+fn fqdn_of(name: &str) -> String {
+    format!("{}.", name.trim_end_matches('.').to_ascii_lowercase())
+}
+
+/// A value as Route 53 keeps it, as record data of `qtype`.
+fn rdata(qtype: RecordType, v: &str) -> Option<RData> {
+    let name = |s: &str| Name::from_ascii(fqdn_of(s)).ok();
+    let mut words = v.split_whitespace();
+    Some(match qtype {
+        RecordType::A => RData::A(A(v.trim().parse().ok()?)),
+        RecordType::AAAA => RData::AAAA(AAAA(v.trim().parse().ok()?)),
+        RecordType::CNAME => RData::CNAME(CNAME(name(v.trim())?)),
+        RecordType::PTR => RData::PTR(PTR(name(v.trim())?)),
+        RecordType::NS => RData::NS(NS(name(v.trim())?)),
+        RecordType::MX => RData::MX(MX::new(words.next()?.parse().ok()?, name(words.next()?)?)),
+        RecordType::SRV => RData::SRV(SRV::new(
+            words.next()?.parse().ok()?,
+            words.next()?.parse().ok()?,
+            words.next()?.parse().ok()?,
+            name(words.next()?)?,
+        )),
+        RecordType::TXT => RData::TXT(TXT::new(
+            v.split('"').skip(1).step_by(2).map(str::to_owned).collect(),
+        )),
+        _ => return None,
+    })
 }
 
 /// A local answer.
@@ -70,6 +203,15 @@ impl VpcView {
 
     /// The answer from the VPC's own names; `None`: not a name of the VPC (forward it).
     fn local(&self, name: &str, qtype: RecordType) -> Option<Local> {
+        let fqdn = fqdn_of(name);
+        if let Some(zone) = self
+            .zones
+            .iter()
+            .filter(|z| z.holds(&fqdn))
+            .max_by_key(|z| z.name.len())
+        {
+            return Some(zone.answer(&fqdn, qtype));
+        }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         let domain = self.domain();
         let record = |rdata: RData| {
@@ -256,7 +398,87 @@ mod tests {
             region: region.into(),
             cidrs: vec!["10.0.0.0/16".parse().unwrap()],
             public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
+            zones: Vec::new(),
         }
+    }
+
+    fn set(values: &[&str]) -> ZoneSet {
+        ZoneSet {
+            ttl: 300,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            alias: None,
+        }
+    }
+
+    #[test]
+    fn private_zones_come_first_and_chains_resolve() {
+        let mut v = vpc("us-east-1");
+        let mut corp = Zone {
+            name: "corp.test.".into(),
+            sets: HashMap::new(),
+        };
+        let mut put = |n: &str, t: &str, s: ZoneSet| corp.sets.insert((n.into(), t.into()), s);
+        put("db.corp.test.", "A", set(&["10.0.1.9"]));
+        put("www.corp.test.", "CNAME", set(&["web.corp.test"]));
+        put("web.corp.test.", "CNAME", set(&["db.corp.test."]));
+        put("mail.corp.test.", "MX", set(&["10 db.corp.test"]));
+        put("txt.corp.test.", "TXT", set(&["\"v=spf1 -all\" \"two\""]));
+        put(
+            "apex.corp.test.",
+            "A",
+            ZoneSet {
+                ttl: 60,
+                values: vec![],
+                alias: Some("db.corp.test.".into()),
+            },
+        );
+        // a more specific zone wins for its names
+        let mut inner = Zone {
+            name: "in.corp.test.".into(),
+            sets: HashMap::new(),
+        };
+        inner
+            .sets
+            .insert(("x.in.corp.test.".into(), "A".into()), set(&["10.0.2.2"]));
+        v.zones = vec![corp, inner];
+        assert_eq!(
+            a(v.local("DB.corp.test", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 9))
+        );
+        let Some(Local::Records(chain)) = v.local("www.corp.test.", RecordType::A) else {
+            panic!("no chain");
+        };
+        assert_eq!(chain.len(), 3, "two CNAMEs and the address: {chain:?}");
+        assert_eq!(chain[2].data.to_string(), "10.0.1.9");
+        assert_eq!(
+            a(v.local("apex.corp.test.", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 9))
+        );
+        let Some(Local::Records(mx)) = v.local("mail.corp.test.", RecordType::MX) else {
+            panic!("no MX");
+        };
+        assert_eq!(mx[0].data.to_string(), "10 db.corp.test.");
+        let Some(Local::Records(txt)) = v.local("txt.corp.test.", RecordType::TXT) else {
+            panic!("no TXT");
+        };
+        assert!(txt[0].data.to_string().contains("v=spf1 -all"));
+        assert_eq!(
+            v.local("db.corp.test.", RecordType::AAAA),
+            Some(Local::NoData)
+        );
+        assert_eq!(
+            v.local("nope.corp.test.", RecordType::A),
+            Some(Local::NxDomain)
+        );
+        assert_eq!(
+            a(v.local("x.in.corp.test.", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 2, 2))
+        );
+        assert_eq!(
+            v.local("db.in.corp.test.", RecordType::A),
+            Some(Local::NxDomain)
+        );
+        assert_eq!(v.local("www.example.test.", RecordType::A), None);
     }
 
     fn a(l: Option<Local>) -> Option<Ipv4Addr> {
