@@ -3,6 +3,8 @@ their reverse, names forwarded to the simulated internet's DNS (and NXDOMAIN for
 nobody serves), DNS over TCP, an instance's public name answering its private address
 inside the VPC, and silence once enableDnsSupport is off."""
 
+import math
+import subprocess
 import time
 
 from .fort_e2e import nsexec
@@ -128,3 +130,41 @@ def test_private_hosted_zones(fort, ec2, world):
         time.sleep(0.05)
     assert answers(inside, "db.corp.test")[1] == ["10.96.1.78"]
     assert time.time() - t0 < 1.5, time.time() - t0
+
+
+def test_a_query_flood_is_limited_per_interface(fort, ec2, world):
+    """An instance sending 10,000 queries a second for two seconds is held to 1,024
+    packets a second (the rest dropped and counted); another instance still resolves."""
+    vpc = world.vpc("10.98.0.0/16")
+    subnet = world.subnet(vpc, "10.98.1.0/24")
+    flooder, _ = world.launch(subnet)
+    other, other_ip = world.launch(subnet)
+    a, b, c, d = other_ip.split(".")
+    name = f"ip-{a}-{b}-{c}-{d}.ec2.internal"
+    assert dig(other, "10.98.0.2", name) == ("NOERROR", [other_ip])
+    before = fort.metric("fort_eni_drops_total", instance=flooder, reason="dns_rate_limited")
+    # 20,000 queries in about two seconds, bounded in count and time
+    flood = ("import socket,time\n"
+             "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.setblocking(False)\n"
+             "q=bytes.fromhex('abcd01000001000000000000') + b'\\x03www\\x07example\\x04test\\x00\\x00\\x01\\x00\\x01'\n"
+             "t=time.time(); sent=0\n"
+             "for i in range(20000):\n"
+             "    try: s.sendto(q, ('10.98.0.2', 53)); sent+=1\n"
+             "    except BlockingIOError: pass\n"
+             "    if i % 100 == 99:\n"
+             "        time.sleep(max(0, t + (i + 1) / 10000 - time.time()))\n"
+             "print(time.time() - t, sent)\n")
+    proc = subprocess.Popen(["ip", "netns", "exec", flooder, "python3", "-c", flood],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        # the other instance resolves while the flood goes on
+        assert dig(other, "10.98.0.2", name) == ("NOERROR", [other_ip])
+    finally:
+        took, sent = proc.communicate(timeout=20)[0].split()
+    took, sent = float(took), int(sent)
+    time.sleep(0.6)  # the agent publishes its counters every 250 ms
+    dropped = fort.metric("fort_eni_drops_total", instance=flooder, reason="dns_rate_limited") - before
+    # at most 1,024 in each second the flood touched reached the resolver
+    passed = sent - dropped
+    assert dropped > 0 and passed <= 1024 * (math.ceil(took) + 1), (dropped, took)
