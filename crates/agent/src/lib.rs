@@ -107,8 +107,9 @@ impl Agent {
                 spool: config.run_dir.join("flow-logs.spool"),
             },
         ));
-        // instance metadata: a namespace of the agent's own (without it, instances get
-        // no answer at 169.254.169.254, and the agent says why)
+        // the link-local services (instance metadata, the VPC resolver): a namespace of the
+        // agent's own (without it, 169.254.169.254 does not answer and the engine answers
+        // DNS itself; the agent says why)
         let metadata = match metadata::Metadata::start(config.underlay, config.internet_dns).await {
             Ok(m) => Some(m),
             Err(e) => {

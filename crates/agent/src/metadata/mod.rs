@@ -10,6 +10,9 @@
 //! token request leaves with the instance's hop limit as its IP TTL: one hop too far and
 //! it expires, as on EC2. The tree served is [`tree`]'s, rebuilt from the host program
 //! whenever it changes (an elastic IP, a group, a tag shows within a second).
+//!
+//! The VPC resolver ([`resolver`]) lives in the same namespace, at 169.254.169.253 and
+//! 169.254.169.252 (what instances send to their VPC's base + 2), on hickory's server.
 
 pub mod nat;
 pub mod resolver;
