@@ -168,3 +168,11 @@ def test_a_query_flood_is_limited_per_interface(fort, ec2, world):
     # at most 1,024 in each second the flood touched reached the resolver
     passed = sent - dropped
     assert dropped > 0 and passed <= 1024 * (math.ceil(took) + 1), (dropped, took)
+
+
+def test_a_public_name_answers_its_public_address_outside(fort, ec2, world):
+    """From the internet (its DNS at 203.0.113.53), an instance's public name is its
+    public address; inside the VPC (test_the_vpc_resolver) it is the private one."""
+    public = "ec2-198-51-100-77.compute-1.amazonaws.com"
+    assert dig("fort-internet", "203.0.113.53", public) == ("NOERROR", ["198.51.100.77"])
+    assert dig("fort-internet", "203.0.113.53", "ec2-192-0-2-77.compute-1.amazonaws.com")[0] == "NXDOMAIN"

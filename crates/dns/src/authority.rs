@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use hickory_proto::op::{MessageType, OpCode, ResponseCode};
+use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::{A, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::txt::Parser;
@@ -108,10 +108,40 @@ struct Zone {
     source: Source,
 }
 
+/// The public DNS names of a region's instances, `ec2-A-B-C-D.compute-1.amazonaws.com`
+/// (us-east-1) or `ec2-A-B-C-D.REGION.compute.amazonaws.com`: an A record for every
+/// address of the public pool, synthesized as AWS's DNS answers them from outside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicNames {
+    /// Lower case, with its trailing dot.
+    suffix: String,
+    pool: ipnet::Ipv4Net,
+}
+
+impl PublicNames {
+    pub fn for_region(region: &str, pool: ipnet::Ipv4Net) -> PublicNames {
+        let suffix = if region == "us-east-1" {
+            "compute-1.amazonaws.com.".to_owned()
+        } else {
+            format!("{region}.compute.amazonaws.com.")
+        };
+        PublicNames { suffix, pool }
+    }
+
+    /// The address a name stands for, if it is one of these names.
+    fn address(&self, name: &Name) -> Option<Ipv4Addr> {
+        let name = name.to_ascii().to_ascii_lowercase();
+        let label = name.strip_suffix(&self.suffix)?.strip_suffix('.')?;
+        let ip: Ipv4Addr = label.strip_prefix("ec2-")?.replace('-', ".").parse().ok()?;
+        self.pool.contains(&ip).then_some(ip)
+    }
+}
+
 /// The zones the internet's server will hold, before they are served.
 #[derive(Default)]
 pub struct Zones {
     zones: BTreeMap<LowerName, Zone>,
+    public: Vec<PublicNames>,
 }
 
 impl Zones {
@@ -263,6 +293,11 @@ impl Zones {
         self.zones.values().map(|z| &z.origin)
     }
 
+    /// Answers a region's public instance names as well.
+    pub fn add_public_names(&mut self, names: PublicNames) {
+        self.public.push(names);
+    }
+
     /// The catalog that serves them.
     pub fn into_authority(self) -> Result<Authority, ZoneError> {
         let mut catalog = Catalog::new();
@@ -282,7 +317,11 @@ impl Zones {
             catalog.upsert(key, vec![handler]);
             origins.push(zone.origin);
         }
-        Ok(Authority { catalog, origins })
+        Ok(Authority {
+            catalog,
+            origins,
+            public: self.public,
+        })
     }
 }
 
@@ -346,6 +385,7 @@ fn add_address(zone: &mut Zone, name: &Name, address: Ipv4Addr) -> Result<(), Zo
 pub struct Authority {
     catalog: Catalog,
     origins: Vec<Name>,
+    public: Vec<PublicNames>,
 }
 
 impl Authority {
@@ -368,6 +408,32 @@ impl RequestHandler for Authority {
         mut response_handle: R,
     ) -> ResponseInfo {
         let meta = &request.metadata;
+        // a public instance name: its address, synthesized
+        if let Ok(info) = request.request_info()
+            && let Some(ip) = self
+                .public
+                .iter()
+                .find_map(|p| p.address(info.query.original().name()))
+        {
+            let mut metadata = Metadata::response_from_request(meta);
+            metadata.authoritative = true;
+            let builder = MessageResponseBuilder::from_message_request(request);
+            let sent = if info.query.query_type() == RecordType::A {
+                let owner = info.query.original().name().clone();
+                let records = [Record::from_rdata(owner, DEFAULT_TTL, RData::A(A(ip)))];
+                response_handle
+                    .send_response(builder.build(metadata, records.iter(), [], [], []))
+                    .await
+            } else {
+                response_handle
+                    .send_response(builder.build_no_records(metadata))
+                    .await
+            };
+            return sent.unwrap_or_else(|error| {
+                tracing::debug!(%error, "cannot send a DNS answer");
+                crate::server::failed(request)
+            });
+        }
         let outside = meta.message_type == MessageType::Query
             && meta.op_code == OpCode::Query
             && request

@@ -16,5 +16,5 @@
 pub mod authority;
 pub mod server;
 
-pub use authority::{Authority, StaticRecord, ZoneError, Zones};
+pub use authority::{Authority, PublicNames, StaticRecord, ZoneError, Zones};
 pub use server::{DnsServer, Listener};

@@ -385,3 +385,48 @@ proptest! {
         prop_assert_eq!(addresses(&m), vec![HOST]);
     }
 }
+
+#[test]
+fn public_instance_names_are_synthesized_for_the_pool() {
+    let mut z = Zones::new();
+    z.add_public_names(fort_dns::PublicNames::for_region(
+        "us-east-1",
+        "198.51.100.0/24".parse().unwrap(),
+    ));
+    z.add_public_names(fort_dns::PublicNames::for_region(
+        "eu-west-1",
+        "198.51.100.0/24".parse().unwrap(),
+    ));
+    let a = z.into_authority().unwrap();
+    let m = ask(
+        &a,
+        "ec2-198-51-100-7.compute-1.amazonaws.com.",
+        RecordType::A,
+    );
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(addresses(&m), [Ipv4Addr::new(198, 51, 100, 7)]);
+    let m = ask(
+        &a,
+        "EC2-198-51-100-9.eu-west-1.compute.amazonaws.com.",
+        RecordType::A,
+    );
+    assert_eq!(addresses(&m), [Ipv4Addr::new(198, 51, 100, 9)]);
+    let m = ask(
+        &a,
+        "ec2-198-51-100-7.compute-1.amazonaws.com.",
+        RecordType::AAAA,
+    );
+    assert_eq!(
+        (m.metadata.response_code, m.answers.len()),
+        (ResponseCode::NoError, 0)
+    );
+    // outside the pool, or not such a name: nobody serves it
+    for name in [
+        "ec2-203-0-113-7.compute-1.amazonaws.com.",
+        "ec2-198-51-100.compute-1.amazonaws.com.",
+        "x.ec2-198-51-100-7.compute-1.amazonaws.com.",
+    ] {
+        let m = ask(&a, name, RecordType::A);
+        assert_eq!(m.metadata.response_code, ResponseCode::NXDomain, "{name}");
+    }
+}

@@ -53,6 +53,8 @@ pub struct DnsConfig<'a> {
     pub hosts: Ipv4Net,
     pub zone_files: &'a [PathBuf],
     pub records: &'a [StaticRecord],
+    /// The region's public instance names, answered for the public pool.
+    pub public_names: Option<fort_dns::PublicNames>,
 }
 
 /// The zones, read and checked (a bad file stops `fort up` before anything starts).
@@ -70,6 +72,9 @@ pub fn authority(c: &DnsConfig<'_>) -> anyhow::Result<Arc<Authority>> {
         zones
             .add_record(r)
             .with_context(|| format!("--internet-dns-record {r}"))?;
+    }
+    if let Some(p) = &c.public_names {
+        zones.add_public_names(p.clone());
     }
     Ok(Arc::new(zones.into_authority()?))
 }
@@ -195,6 +200,7 @@ mod tests {
             hosts,
             zone_files: std::slice::from_ref(&good),
             records: &records,
+            public_names: None,
         })
         .unwrap();
         let mut origins: Vec<String> = a.origins().iter().map(ToString::to_string).collect();
@@ -204,6 +210,7 @@ mod tests {
             hosts,
             zone_files: &[good, bad.clone()],
             records: &[],
+            public_names: None,
         })
         .err()
         .unwrap();

@@ -204,11 +204,13 @@ struct InternetArgs {
 }
 
 impl InternetArgs {
-    fn dns(&self) -> internet_dns::DnsConfig<'_> {
+    /// The internet's DNS: its zones, and `region`'s public instance names for `pool`.
+    fn dns(&self, region: &str, pool: ipnet::Ipv4Net) -> internet_dns::DnsConfig<'_> {
         internet_dns::DnsConfig {
             hosts: self.internet_hosts,
             zone_files: &self.internet_dns_zones,
             records: &self.internet_dns_records,
+            public_names: Some(fort_dns::PublicNames::for_region(region, pool)),
         }
     }
 }
@@ -375,7 +377,12 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
 }
 
 async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
-    let mut dns = internet_dns::InternetDns::new(internet_dns::authority(&args.internet.dns())?);
+    let region = args
+        .zone
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let mut dns = internet_dns::InternetDns::new(internet_dns::authority(
+        &args.internet.dns(region, args.public_pool),
+    )?);
     let e = fort_edge_host::EdgeProcess::start(fort_edge_host::EdgeHostConfig {
         host_id: args.host_id,
         zone: args.zone,
@@ -496,7 +503,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     // the internet's zones, read first: a bad zone file stops `fort up` before it starts
     let mut dns = match agents {
         true => Some(internet_dns::InternetDns::new(internet_dns::authority(
-            &args.internet.dns(),
+            &args.internet.dns(&args.region, args.public_pool),
         )?)),
         false => None,
     };
