@@ -14,6 +14,8 @@
 //! The VPC resolver ([`resolver`]) lives in the same namespace, at 169.254.169.253 and
 //! 169.254.169.252 (what instances send to their VPC's base + 2), on hickory's server.
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod nat;
 pub mod resolver;
 pub mod server;

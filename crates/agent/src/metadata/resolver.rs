@@ -261,6 +261,26 @@ impl VpcView {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
+impl VpcView {
+    /// A VPC with a public address: for tests and fuzzing.
+    pub fn example() -> VpcView {
+        VpcView {
+            support: true,
+            hostnames: true,
+            region: "us-east-1".into(),
+            cidrs: vec!["10.0.0.0/16".parse().expect("cidr")],
+            public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
+            zones: Vec::new(),
+        }
+    }
+
+    /// Whether the VPC answers `name` itself (else it is forwarded).
+    pub fn answer_locally(&self, name: &str, qtype: RecordType) -> bool {
+        self.local(name, qtype).is_some()
+    }
+}
+
 /// `10-0-1-5` → 10.0.1.5.
 fn dashed(s: &str) -> Option<Ipv4Addr> {
     s.replace('-', ".").parse().ok()

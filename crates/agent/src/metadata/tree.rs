@@ -401,43 +401,10 @@ impl InstanceView {
     }
 }
 
-/// The versions `/` lists; each serves the same tree.
-const VERSIONS: &[&str] = &[
-    "1.0",
-    "2007-01-19",
-    "2007-03-01",
-    "2007-08-29",
-    "2007-10-10",
-    "2007-12-15",
-    "2008-02-01",
-    "2008-09-01",
-    "2009-04-04",
-    "2011-01-01",
-    "2011-05-01",
-    "2012-01-12",
-    "2014-02-25",
-    "2014-11-05",
-    "2015-10-20",
-    "2016-04-19",
-    "2016-06-30",
-    "2016-09-02",
-    "2018-03-28",
-    "2018-08-17",
-    "2018-09-24",
-    "2019-10-01",
-    "2020-10-27",
-    "2021-01-03",
-    "2021-03-23",
-    "2021-07-15",
-    "2022-09-24",
-    "latest",
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn view() -> InstanceView {
+#[cfg(any(test, feature = "fuzzing"))]
+impl InstanceView {
+    /// An instance with everything set: for tests and fuzzing.
+    pub fn example() -> InstanceView {
         InstanceView {
             item: pb::Instance {
                 id: "i-0123456789abcdef0".into(),
@@ -478,6 +445,43 @@ mod tests {
             }],
         }
     }
+}
+
+/// The versions `/` lists; each serves the same tree.
+const VERSIONS: &[&str] = &[
+    "1.0",
+    "2007-01-19",
+    "2007-03-01",
+    "2007-08-29",
+    "2007-10-10",
+    "2007-12-15",
+    "2008-02-01",
+    "2008-09-01",
+    "2009-04-04",
+    "2011-01-01",
+    "2011-05-01",
+    "2012-01-12",
+    "2014-02-25",
+    "2014-11-05",
+    "2015-10-20",
+    "2016-04-19",
+    "2016-06-30",
+    "2016-09-02",
+    "2018-03-28",
+    "2018-08-17",
+    "2018-09-24",
+    "2019-10-01",
+    "2020-10-27",
+    "2021-01-03",
+    "2021-03-23",
+    "2021-07-15",
+    "2022-09-24",
+    "latest",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn get(v: &InstanceView, path: &str) -> Option<String> {
         v.get(path).map(|b| String::from_utf8(b).unwrap())
@@ -485,7 +489,7 @@ mod tests {
 
     #[test]
     fn values_listings_and_misses() {
-        let v = view();
+        let v = InstanceView::example();
         assert_eq!(
             get(&v, "/latest/meta-data/instance-id").unwrap(),
             "i-0123456789abcdef0"
@@ -565,13 +569,13 @@ mod tests {
         /// Any path a client sends gets a value, a listing or a 404, never a panic.
         #[test]
         fn any_path_is_answered(path in "[/a-z0-9=:.%-]{0,60}") {
-            let _ = view().get(&path);
+            let _ = InstanceView::example().get(&path);
         }
     }
 
     #[test]
     fn what_the_instance_lacks_is_not_listed() {
-        let mut v = view();
+        let mut v = InstanceView::example();
         v.item.user_data = None;
         v.item.key_name = None;
         v.item.dns_hostnames = false;
