@@ -73,9 +73,12 @@ struct Slot {
     eni: Arc<str>,
     generation: u32,
     live: bool,
-    /// In the index: false once the port left (the counter waits to be drained, but
-    /// its key may be its slot's next occupant's).
+    /// In the index (counters of flows the flow table caches are found through their
+    /// cached reference instead).
     indexed: bool,
+    /// Its port left: it waits to be drained under its own ENI, then goes (its key may
+    /// be its slot's next occupant's).
+    retired: bool,
     packets: u64,
     bytes: u64,
     tcp_flags: u16,
@@ -115,7 +118,8 @@ impl Counters {
     }
 
     /// Counts a packet under `key` (of the port whose ENI is `eni`), returning a
-    /// reference for the flow cache.
+    /// reference for the flow cache: the counter of `key` if there is one (a flow the
+    /// slow path decides packet after packet, as rejected ones are, keeps one counter).
     pub fn count(
         &mut self,
         key: CounterKey,
@@ -124,50 +128,85 @@ impl Counters {
         tcp_flags: u16,
         now: Time,
     ) -> CounterRef {
-        let slot = match self.index.get(&key) {
-            Some(&s) => s,
-            None if self.live() >= self.limit => {
-                *self.skipped.entry(Arc::clone(eni)).or_default() += 1;
-                return CounterRef::UNCOUNTED;
-            }
+        let r = match self.index.get(&key) {
+            Some(&slot) => CounterRef {
+                slot,
+                generation: self.slots.get(slot as usize).map_or(0, |s| s.generation),
+            },
             None => {
-                let fresh = Slot {
-                    key,
-                    eni: Arc::clone(eni),
-                    generation: 0,
-                    live: true,
-                    indexed: true,
-                    packets: 0,
-                    bytes: 0,
-                    tcp_flags: 0,
-                    first: now,
-                    last: now,
-                };
-                let s = if let Some(s) = self.free.pop()
-                    && let Some(old) = self.slots.get_mut(s as usize)
-                {
-                    *old = Slot {
-                        generation: old.generation.wrapping_add(1),
-                        ..fresh
-                    };
-                    s
-                } else {
-                    // slots are u32: past 4 billion counters, the packet goes uncounted
-                    // (and its decision uncached: the reference is never valid)
-                    let Ok(s) = u32::try_from(self.slots.len()) else {
-                        return CounterRef::UNCOUNTED;
-                    };
-                    self.slots.push(fresh);
-                    s
-                };
-                self.index.insert(key, s);
-                s
+                let r = self.allocate(key, eni, now, true);
+                if r != CounterRef::UNCOUNTED {
+                    self.index.insert(key, r.slot);
+                }
+                r
             }
         };
-        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
-        let r = CounterRef { slot, generation };
         self.bump(r, bytes, tcp_flags, now);
         r
+    }
+
+    /// Counts the first packet of a flow whose decision the flow table caches: a counter
+    /// of its own, which its later packets reach through the cached reference, so no
+    /// index is kept (the cost of one on every new flow). A flow decided again takes a
+    /// new counter; the agent adds up a window's records of one flow.
+    pub fn count_cached(
+        &mut self,
+        key: CounterKey,
+        eni: &Arc<str>,
+        bytes: u16,
+        tcp_flags: u16,
+        now: Time,
+    ) -> CounterRef {
+        let r = self.allocate(key, eni, now, false);
+        self.bump(r, bytes, tcp_flags, now);
+        r
+    }
+
+    /// A fresh counter, or [`CounterRef::UNCOUNTED`] (its ENI's skipped count grows)
+    /// when the table is full.
+    fn allocate(
+        &mut self,
+        key: CounterKey,
+        eni: &Arc<str>,
+        now: Time,
+        indexed: bool,
+    ) -> CounterRef {
+        if self.live() >= self.limit {
+            *self.skipped.entry(Arc::clone(eni)).or_default() += 1;
+            return CounterRef::UNCOUNTED;
+        }
+        let fresh = Slot {
+            key,
+            eni: Arc::clone(eni),
+            generation: 0,
+            live: true,
+            indexed,
+            retired: false,
+            packets: 0,
+            bytes: 0,
+            tcp_flags: 0,
+            first: now,
+            last: now,
+        };
+        let slot = if let Some(s) = self.free.pop()
+            && let Some(old) = self.slots.get_mut(s as usize)
+        {
+            *old = Slot {
+                generation: old.generation.wrapping_add(1),
+                ..fresh
+            };
+            s
+        } else {
+            // slots are u32: past 4 billion counters, the packet goes uncounted (and its
+            // decision uncached: the reference is never valid)
+            let Ok(s) = u32::try_from(self.slots.len()) else {
+                return CounterRef::UNCOUNTED;
+            };
+            self.slots.push(fresh);
+            s
+        };
+        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
+        CounterRef { slot, generation }
     }
 
     /// Counts a packet through a cached reference; false if the slot was reused.
@@ -244,7 +283,7 @@ impl Counters {
     pub fn expire(&mut self, now: Time, idle: u64) {
         for (i, s) in self.slots.iter_mut().enumerate() {
             let idle = now.0.saturating_sub(s.last.0) > idle;
-            if s.live && s.packets == 0 && (idle || !s.indexed) {
+            if s.live && s.packets == 0 && (idle || s.retired) {
                 s.live = false;
                 s.generation = s.generation.wrapping_add(1);
                 if s.indexed {
@@ -261,9 +300,12 @@ impl Counters {
     /// occupant of a slot counts afresh) and wait to be drained under their own ENI.
     pub fn retire_ports(&mut self, gone: impl Fn(u16) -> bool) {
         for s in &mut self.slots {
-            if s.live && s.indexed && gone(s.key.port) {
-                self.index.remove(&s.key);
+            if s.live && !s.retired && gone(s.key.port) {
+                if s.indexed {
+                    self.index.remove(&s.key);
+                }
                 s.indexed = false;
+                s.retired = true;
                 // cached flows holding it are re-decided
                 s.generation = s.generation.wrapping_add(1);
             }
@@ -280,12 +322,13 @@ impl Counters {
         self.slots.len() - self.free.len()
     }
 
-    /// Current (undrained) value of one counter, for tests and metrics.
+    /// Current (undrained) count of `key` over its counters, for tests: (packets, bytes).
     pub fn get(&self, key: &CounterKey) -> Option<(u64, u64)> {
-        self.index
-            .get(key)
-            .and_then(|&s| self.slots.get(s as usize))
+        self.slots
+            .iter()
+            .filter(|s| s.live && !s.retired && s.key == *key)
             .map(|s| (s.packets, s.bytes))
+            .reduce(|(p, b), (q, c)| (p + q, b + c))
     }
 }
 
@@ -324,5 +367,64 @@ impl DnsStats {
 impl Stats {
     pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn key(action: Action) -> CounterKey {
+        CounterKey {
+            port: 1,
+            tuple: FiveTuple {
+                src: Ipv4Addr::new(10, 0, 1, 5),
+                dst: Ipv4Addr::new(10, 0, 2, 5),
+                src_port: 40000,
+                dst_port: 22,
+                protocol: 6,
+            },
+            action,
+            direction: Direction::Outbound,
+        }
+    }
+
+    fn drained(c: &mut Counters) -> Vec<(Action, u64, u64)> {
+        let mut out = Vec::new();
+        c.drain(|r| out.push((r.action, r.packets, r.bytes)));
+        out
+    }
+
+    /// A flow the slow path decides packet after packet (a rejected one) keeps one
+    /// counter; a cached flow counts through its reference, and decided again takes a
+    /// second counter whose record the agent adds to the first's.
+    #[test]
+    fn slow_path_flows_share_a_counter_cached_ones_hold_their_own() {
+        let eni: Arc<str> = Arc::from("eni-1");
+        let mut c = Counters::default();
+        for _ in 0..3 {
+            c.count(key(Action::Reject), &eni, 60, 2, Time(1));
+        }
+        assert_eq!(c.live(), 1);
+        let first = c.count_cached(key(Action::Accept), &eni, 60, 2, Time(1));
+        assert!(c.bump(first, 1500, 0x10, Time(2)));
+        let again = c.count_cached(key(Action::Accept), &eni, 60, 0x10, Time(3));
+        assert_ne!(first.slot, again.slot, "a decision made again counts anew");
+        assert_eq!(c.get(&key(Action::Accept)), Some((3, 1620)), "both, summed");
+        let mut d = drained(&mut c);
+        d.sort_by_key(|(a, p, _)| (*a == Action::Accept, *p));
+        assert_eq!(
+            d,
+            [
+                (Action::Reject, 3, 180),
+                (Action::Accept, 1, 60),
+                (Action::Accept, 2, 1560)
+            ]
+        );
+        // drained and idle: every counter goes, and cached references stop counting
+        c.expire(Time(2 + 61 * 1_000_000_000), 60 * 1_000_000_000);
+        assert_eq!(c.live(), 0);
+        assert!(!c.valid(first) && !c.bump(again, 1, 0, Time(4)));
     }
 }

@@ -77,8 +77,9 @@ impl Default for EngineConfig {
 /// Cached flows idle this long are dropped by [`Engine::expire`] (their decision is
 /// recomputed if the flow resumes; conntrack keeps its own timeouts).
 const FLOW_IDLE: u64 = 600 * 1_000_000_000;
-/// Drained counters idle this long are freed.
-const COUNTER_IDLE: u64 = 600 * 1_000_000_000;
+/// Drained counters idle this long are freed (a flow decided again has taken a new one;
+/// a cached flow that resumes after is decided again).
+const COUNTER_IDLE: u64 = 60 * 1_000_000_000;
 
 const LINK_LOCAL: u32 = 0xa9fe_0000; // 169.254.0.0/16
 const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
@@ -1287,13 +1288,14 @@ impl Engine {
             &mut trace,
         )?;
         if port.flow_logs {
-            let accept = self.counters.count(
-                key(p, &m, counters::Action::Accept, Direction::Outbound),
-                &port.id,
-                m.ip_len,
-                m.tcp_flags,
-                now,
-            );
+            let k = key(p, &m, counters::Action::Accept, Direction::Outbound);
+            // a decision the flow table will cache counts through its reference alone
+            let accept = if trace.deps.complete() {
+                self.counters
+                    .count_cached(k, &port.id, m.ip_len, m.tcp_flags, now)
+            } else {
+                self.counters.count(k, &port.id, m.ip_len, m.tcp_flags, now)
+            };
             trace.push_counter(accept);
         }
 
@@ -2026,13 +2028,12 @@ fn deliver(
         return Err(reason);
     }
     if qp.flow_logs {
-        let accept = counters.count(
-            key(q, m, counters::Action::Accept, Direction::Inbound),
-            &qp.id,
-            m.ip_len,
-            m.tcp_flags,
-            now,
-        );
+        let k = key(q, m, counters::Action::Accept, Direction::Inbound);
+        let accept = if trace.deps.complete() {
+            counters.count_cached(k, &qp.id, m.ip_len, m.tcp_flags, now)
+        } else {
+            counters.count(k, &qp.id, m.ip_len, m.tcp_flags, now)
+        };
         trace.push_counter(accept);
     }
     Ok(if crossing {
