@@ -297,6 +297,19 @@ class World:
         self.wait_ready(iid, addr)
         return iid, addr
 
+    def elastic_ip(self, vpc, iid):
+        """An internet gateway on `vpc` and an elastic IP on `iid`: its public address."""
+        ec2 = self.ec2
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        self.cleanups.append(lambda: ec2.delete_internet_gateway(InternetGatewayId=igw))
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        self.cleanups.append(lambda: ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc))
+        alloc = ec2.allocate_address(Domain="vpc")
+        self.cleanups.append(lambda: ec2.release_address(AllocationId=alloc["AllocationId"]))
+        assoc = ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)["AssociationId"]
+        self.cleanups.append(lambda: ec2.disassociate_address(AssociationId=assoc))
+        return alloc["PublicIp"]
+
     def terminate(self, *iids):
         if iids:
             self.ec2.terminate_instances(InstanceIds=list(iids))

@@ -103,15 +103,8 @@ def test_instance_metadata_as_ec2_serves_it(fort, ec2, world):
     assert get("/latest/meta-data/instance-id") == (200, iid)
 
     # an elastic IP shows in public-ipv4 within a second (the VPC needs its gateway)
-    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    world.cleanups.append(lambda: ec2.delete_internet_gateway(InternetGatewayId=igw))
-    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
-    world.cleanups.append(lambda: ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc))
-    alloc = ec2.allocate_address(Domain="vpc")
-    world.cleanups.append(lambda: ec2.release_address(AllocationId=alloc["AllocationId"]))
-    assoc = ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)["AssociationId"]
-    world.cleanups.append(lambda: ec2.disassociate_address(AssociationId=assoc))
-    assert eventually(lambda: get("/latest/meta-data/public-ipv4") == (200, alloc["PublicIp"]), within=1.5), \
+    public = world.elastic_ip(vpc, iid)
+    assert eventually(lambda: get("/latest/meta-data/public-ipv4") == (200, public), within=1.5), \
         get("/latest/meta-data/")
 
     # botocore's fetchers, as the SDKs' credential and region chains use them

@@ -55,15 +55,7 @@ def test_the_vpc_resolver(fort, ec2, world):
     assert nsexec(iid, "getent", "hosts", "www.example.test").stdout.split()[0] == "203.0.113.1"
 
     # a public name answers the private address inside the VPC
-    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    world.cleanups.append(lambda: ec2.delete_internet_gateway(InternetGatewayId=igw))
-    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
-    world.cleanups.append(lambda: ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vpc))
-    alloc = ec2.allocate_address(Domain="vpc")
-    world.cleanups.append(lambda: ec2.release_address(AllocationId=alloc["AllocationId"]))
-    assoc = ec2.associate_address(AllocationId=alloc["AllocationId"], InstanceId=iid)["AssociationId"]
-    world.cleanups.append(lambda: ec2.disassociate_address(AssociationId=assoc))
-    public = "ec2-" + alloc["PublicIp"].replace(".", "-") + ".compute-1.amazonaws.com"
+    public = "ec2-" + world.elastic_ip(vpc, iid).replace(".", "-") + ".compute-1.amazonaws.com"
     deadline = time.time() + 3
     while dig(iid, base2, public)[1] != [ip] and time.time() < deadline:
         time.sleep(0.2)

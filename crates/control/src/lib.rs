@@ -235,24 +235,7 @@ impl Control {
         &self,
         f: impl FnOnce(&mut Global) -> Result<R, ApiError>,
     ) -> Result<(R, u64), ApiError> {
-        self.healthy()?;
-        let ack = {
-            let mut world = self.world.write().await;
-            let value = match f(&mut world.global) {
-                Ok(v) => v,
-                Err(e) => {
-                    world.global.rollback();
-                    return Err(e);
-                }
-            };
-            let mut changes = Vec::new();
-            world
-                .global
-                .take_changes(&mut changes)
-                .map_err(ApiError::internal)?;
-            (value, self.commit(changes)?)
-        };
-        Self::acked(ack).await
+        self.write_global_reading(|global, _| f(global)).await
     }
 
     /// [`Control::write_global`] for a change that also reads the regions (a Route 53 zone

@@ -321,34 +321,7 @@ pub fn parse_ip(param: &str, text: &str) -> Result<Ipv4Addr, ApiError> {
         .ok_or_else(|| ApiError::bad_param(param, text, "This is not a valid IPv4 address."))
 }
 
-/// `ip-10-0-1-17.ec2.internal` in us-east-1, `ip-….REGION.compute.internal` elsewhere.
-pub fn private_dns_name(region: &str, ip: Ipv4Addr) -> String {
-    let o = ip.octets();
-    if region == "us-east-1" {
-        format!("ip-{}-{}-{}-{}.ec2.internal", o[0], o[1], o[2], o[3])
-    } else {
-        format!(
-            "ip-{}-{}-{}-{}.{region}.compute.internal",
-            o[0], o[1], o[2], o[3]
-        )
-    }
-}
-
-/// `ec2-198-51-100-7.compute-1.amazonaws.com` in us-east-1, `ec2-….REGION.compute.amazonaws.com`.
-pub fn public_dns_name(region: &str, ip: Ipv4Addr) -> String {
-    let o = ip.octets();
-    if region == "us-east-1" {
-        format!(
-            "ec2-{}-{}-{}-{}.compute-1.amazonaws.com",
-            o[0], o[1], o[2], o[3]
-        )
-    } else {
-        format!(
-            "ec2-{}-{}-{}-{}.{region}.compute.amazonaws.com",
-            o[0], o[1], o[2], o[3]
-        )
-    }
-}
+pub use fort_model::dns_name::{private_dns_name, public_dns_name};
 
 impl Region {
     /// The public DNS name of a public address of an interface in `vpc_id`: only when the

@@ -52,11 +52,7 @@ impl Tx<'_> {
     /// What a region has before its account asks for anything: the default DHCP options
     /// and the default VPC with a subnet in every zone.
     pub(crate) fn create_region_defaults(&mut self) -> Result<(), ApiError> {
-        let domain = if self.region.name == "us-east-1" {
-            "ec2.internal".to_owned()
-        } else {
-            format!("{}.compute.internal", self.region.name)
-        };
+        let domain = fort_model::dns_name::private_domain(&self.region.name);
         let dopt = DhcpOptions {
             id: DhcpOptionsId::new(),
             configurations: vec![

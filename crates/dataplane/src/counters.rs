@@ -145,18 +145,23 @@ impl Counters {
         r
     }
 
-    /// Counts the first packet of a flow whose decision the flow table caches: a counter
-    /// of its own, which its later packets reach through the cached reference, so no
-    /// index is kept (the cost of one on every new flow). A flow decided again takes a
-    /// new counter; the agent adds up a window's records of one flow.
-    pub fn count_cached(
+    /// Counts the packet of an accepted flow. One whose decision the flow table caches
+    /// (`cached`) gets a counter of its own, which its later packets reach through the
+    /// cached reference, so no index is kept (the cost of one on every new flow); a flow
+    /// decided again takes a new counter, and the agent adds up a window's records of one
+    /// flow. Others share their key's counter, as [`Counters::count`].
+    pub fn count_accepted(
         &mut self,
         key: CounterKey,
         eni: &Arc<str>,
         bytes: u16,
         tcp_flags: u16,
         now: Time,
+        cached: bool,
     ) -> CounterRef {
+        if !cached {
+            return self.count(key, eni, bytes, tcp_flags, now);
+        }
         let r = self.allocate(key, eni, now, false);
         self.bump(r, bytes, tcp_flags, now);
         r
@@ -407,9 +412,9 @@ mod tests {
             c.count(key(Action::Reject), &eni, 60, 2, Time(1));
         }
         assert_eq!(c.live(), 1);
-        let first = c.count_cached(key(Action::Accept), &eni, 60, 2, Time(1));
+        let first = c.count_accepted(key(Action::Accept), &eni, 60, 2, Time(1), true);
         assert!(c.bump(first, 1500, 0x10, Time(2)));
-        let again = c.count_cached(key(Action::Accept), &eni, 60, 0x10, Time(3));
+        let again = c.count_accepted(key(Action::Accept), &eni, 60, 0x10, Time(3), true);
         assert_ne!(first.slot, again.slot, "a decision made again counts anew");
         assert_eq!(c.get(&key(Action::Accept)), Some((3, 1620)), "both, summed");
         let mut d = drained(&mut c);

@@ -1288,14 +1288,14 @@ impl Engine {
             &mut trace,
         )?;
         if port.flow_logs {
-            let k = key(p, &m, counters::Action::Accept, Direction::Outbound);
-            // a decision the flow table will cache counts through its reference alone
-            let accept = if trace.deps.complete() {
-                self.counters
-                    .count_cached(k, &port.id, m.ip_len, m.tcp_flags, now)
-            } else {
-                self.counters.count(k, &port.id, m.ip_len, m.tcp_flags, now)
-            };
+            let accept = self.counters.count_accepted(
+                key(p, &m, counters::Action::Accept, Direction::Outbound),
+                &port.id,
+                m.ip_len,
+                m.tcp_flags,
+                now,
+                trace.deps.complete(),
+            );
             trace.push_counter(accept);
         }
 
@@ -2028,12 +2028,14 @@ fn deliver(
         return Err(reason);
     }
     if qp.flow_logs {
-        let k = key(q, m, counters::Action::Accept, Direction::Inbound);
-        let accept = if trace.deps.complete() {
-            counters.count_cached(k, &qp.id, m.ip_len, m.tcp_flags, now)
-        } else {
-            counters.count(k, &qp.id, m.ip_len, m.tcp_flags, now)
-        };
+        let accept = counters.count_accepted(
+            key(q, m, counters::Action::Accept, Direction::Inbound),
+            &qp.id,
+            m.ip_len,
+            m.tcp_flags,
+            now,
+            trace.deps.complete(),
+        );
         trace.push_counter(accept);
     }
     Ok(if crossing {

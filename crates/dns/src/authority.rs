@@ -113,26 +113,22 @@ struct Zone {
 /// address of the public pool, synthesized as AWS's DNS answers them from outside.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PublicNames {
-    /// Lower case, with its trailing dot.
+    /// `.` and the public domain, lower case, with its trailing dot.
     suffix: String,
     pool: ipnet::Ipv4Net,
 }
 
 impl PublicNames {
     pub fn for_region(region: &str, pool: ipnet::Ipv4Net) -> PublicNames {
-        let suffix = if region == "us-east-1" {
-            "compute-1.amazonaws.com.".to_owned()
-        } else {
-            format!("{region}.compute.amazonaws.com.")
-        };
+        let suffix = format!(".{}.", fort_model::dns_name::public_domain(region));
         PublicNames { suffix, pool }
     }
 
     /// The address a name stands for, if it is one of these names.
     fn address(&self, name: &Name) -> Option<Ipv4Addr> {
         let name = name.to_ascii().to_ascii_lowercase();
-        let label = name.strip_suffix(&self.suffix)?.strip_suffix('.')?;
-        let ip: Ipv4Addr = label.strip_prefix("ec2-")?.replace('-', ".").parse().ok()?;
+        let label = name.strip_suffix(&self.suffix)?;
+        let ip = fort_model::dns_name::dashed_address(label, "ec2-")?;
         self.pool.contains(&ip).then_some(ip)
     }
 }

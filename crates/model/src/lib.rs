@@ -7,6 +7,7 @@
 
 pub mod cidr;
 pub mod cidr6;
+pub mod dns_name;
 pub mod endpoint;
 mod error;
 pub mod flow_log;

@@ -55,7 +55,7 @@ pub fn unalias(ip: Ipv4Addr) -> Option<(u16, usize)> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refused {
     /// Not IPv4 TCP or UDP (the services answer HTTP and DNS), or cut short.
-    NotTcp,
+    NotTcpOrUdp,
     /// A segmentation-offloaded frame: too large for a metadata request.
     Segmented,
     /// From an address the port does not have, or to an alias nobody holds.
@@ -65,9 +65,9 @@ pub enum Refused {
 impl Refused {
     pub fn as_str(self) -> &'static str {
         match self {
-            Refused::NotTcp => "metadata_not_tcp",
-            Refused::Segmented => "metadata_segmented",
-            Refused::Unknown => "metadata_unknown_address",
+            Refused::NotTcpOrUdp => "link_local_not_tcp_or_udp",
+            Refused::Segmented => "link_local_segmented",
+            Refused::Unknown => "link_local_unknown_address",
         }
     }
 }
@@ -76,7 +76,7 @@ impl Refused {
 /// length), checked.
 fn ipv4_l4(frame: &[u8]) -> Result<(usize, usize), Refused> {
     if frame.len() < ETH + 20 || frame[12..14] != [0x08, 0x00] || frame[ETH] >> 4 != 4 {
-        return Err(Refused::NotTcp);
+        return Err(Refused::NotTcpOrUdp);
     }
     let hl = usize::from(frame[ETH] & 0x0f) * 4;
     let total = usize::from(u16::from_be_bytes([frame[ETH + 2], frame[ETH + 3]]));
@@ -84,10 +84,10 @@ fn ipv4_l4(frame: &[u8]) -> Result<(usize, usize), Refused> {
     let l4 = match frame[ETH + 9] {
         ip_proto::TCP => 20,
         ip_proto::UDP => 8,
-        _ => return Err(Refused::NotTcp),
+        _ => return Err(Refused::NotTcpOrUdp),
     };
     if hl < 20 || total < hl + l4 || ETH + total > frame.len() || fragment {
-        return Err(Refused::NotTcp);
+        return Err(Refused::NotTcpOrUdp);
     }
     Ok((hl, total))
 }
@@ -320,7 +320,7 @@ mod tests {
         icmp[23] = 1;
         assert_eq!(
             to_service(&mut icmp, &[0; 12], 1, &port(&mine)),
-            Err(Refused::NotTcp)
+            Err(Refused::NotTcpOrUdp)
         );
         for cut in [0, 13, 20, 40] {
             let mut short = f[..cut].to_vec();

@@ -20,6 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use fort_model::dns_name::{dashed_address, private_domain, public_domain};
 use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -188,15 +189,6 @@ enum Local {
 }
 
 impl VpcView {
-    /// `ec2.internal` in us-east-1, `REGION.compute.internal` elsewhere.
-    fn domain(&self) -> String {
-        if self.region == "us-east-1" {
-            "ec2.internal".into()
-        } else {
-            format!("{}.compute.internal", self.region)
-        }
-    }
-
     fn has(&self, ip: Ipv4Addr) -> bool {
         self.cidrs.iter().any(|c| c.contains(&ip))
     }
@@ -213,7 +205,7 @@ impl VpcView {
             return Some(zone.answer(&fqdn, qtype));
         }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let domain = self.domain();
+        let domain = private_domain(&self.region);
         let record = |rdata: RData| {
             let owner = Name::from_ascii(format!("{name}.")).ok()?;
             Some(Local::Records(vec![Record::from_rdata(owner, TTL, rdata)]))
@@ -233,21 +225,17 @@ impl VpcView {
         }
         if let Some(label) = name.strip_suffix(&format!(".{domain}")) {
             // the VPC's domain is answered here, never forwarded
-            return Some(match label.strip_prefix("ip-").and_then(dashed) {
+            return Some(match dashed_address(label, "ip-") {
                 Some(ip) if self.has(ip) && qtype == RecordType::A => record(RData::A(A(ip)))?,
                 Some(ip) if self.has(ip) => Local::NoData,
                 _ => Local::NxDomain,
             });
         }
         if self.hostnames {
-            let public = if self.region == "us-east-1" {
-                name.strip_suffix(".compute-1.amazonaws.com")
-            } else {
-                name.strip_suffix(&format!(".{}.compute.amazonaws.com", self.region))
-            };
-            if let Some(private) = public
-                .and_then(|l| l.strip_prefix("ec2-"))
-                .and_then(dashed)
+            let suffix = format!(".{}", public_domain(&self.region));
+            if let Some(private) = name
+                .strip_suffix(&suffix)
+                .and_then(|l| dashed_address(l, "ec2-"))
                 .and_then(|ip| self.public.get(&ip))
             {
                 return Some(if qtype == RecordType::A {
@@ -279,11 +267,6 @@ impl VpcView {
     pub fn answer_locally(&self, name: &str, qtype: RecordType) -> bool {
         self.local(name, qtype).is_some()
     }
-}
-
-/// `10-0-1-5` → 10.0.1.5.
-fn dashed(s: &str) -> Option<Ipv4Addr> {
-    s.replace('-', ".").parse().ok()
 }
 
 /// The handler hickory's server calls for each query.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use fort_model::dns_name::{private_dns_name, public_dns_name};
 use fort_proto::mapping as pb;
 use fort_sync::host_state::HostState;
 use ipnet::Ipv4Net;
@@ -114,26 +115,6 @@ fn dir(entries: Vec<(&str, Node)>) -> Node {
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
     )
-}
-
-/// `ip-10-0-1-5.ec2.internal` in us-east-1, `ip-….REGION.compute.internal` elsewhere.
-pub fn private_dns_name(region: &str, ip: Ipv4Addr) -> String {
-    let [a, b, c, d] = ip.octets();
-    if region == "us-east-1" {
-        format!("ip-{a}-{b}-{c}-{d}.ec2.internal")
-    } else {
-        format!("ip-{a}-{b}-{c}-{d}.{region}.compute.internal")
-    }
-}
-
-/// `ec2-198-51-100-7.compute-1.amazonaws.com` in us-east-1, `….REGION.compute.amazonaws.com`.
-pub fn public_dns_name(region: &str, ip: Ipv4Addr) -> String {
-    let [a, b, c, d] = ip.octets();
-    if region == "us-east-1" {
-        format!("ec2-{a}-{b}-{c}-{d}.compute-1.amazonaws.com")
-    } else {
-        format!("ec2-{a}-{b}-{c}-{d}.{region}.compute.amazonaws.com")
-    }
 }
 
 impl InstanceView {
