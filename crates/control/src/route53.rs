@@ -881,6 +881,19 @@ mod tests {
         (Global::default(), regions)
     }
 
+    /// The caller's view of `global`, at time 1.
+    fn route53<'a>(
+        global: &'a mut Global,
+        regions: &'a HashMap<(String, String), Region>,
+    ) -> Route53<'a> {
+        Route53 {
+            global,
+            regions,
+            account: ACCOUNT,
+            now: 1,
+        }
+    }
+
     fn vpc(id: &str) -> VpcInput {
         VpcInput {
             region: Some("us-east-1".into()),
@@ -929,12 +942,7 @@ mod tests {
     #[test]
     fn a_private_zone_starts_with_its_apex_records() {
         let (mut global, regions) = world();
-        let mut r = Route53 {
-            global: &mut global,
-            regions: &regions,
-            account: ACCOUNT,
-            now: 1,
-        };
+        let mut r = route53(&mut global, &regions);
         let z = create(&mut r, "Example.COM", "ref-1").unwrap();
         assert_eq!(z.name, "example.com.");
         assert!(z.private);
@@ -978,12 +986,7 @@ mod tests {
     #[test]
     fn batches_are_all_or_nothing() {
         let (mut global, regions) = world();
-        let mut r = Route53 {
-            global: &mut global,
-            regions: &regions,
-            account: ACCOUNT,
-            now: 1,
-        };
+        let mut r = route53(&mut global, &regions);
         let z = create(&mut r, "example.com", "ref").unwrap();
         let id = format!("/hostedzone/{}", z.id);
         batch(
@@ -1018,12 +1021,7 @@ mod tests {
     #[test]
     fn deletes_match_exactly_and_keep_the_apex() {
         let (mut global, regions) = world();
-        let mut r = Route53 {
-            global: &mut global,
-            regions: &regions,
-            account: ACCOUNT,
-            now: 1,
-        };
+        let mut r = route53(&mut global, &regions);
         let z = create(&mut r, "example.com", "ref").unwrap();
         batch(
             &mut r,
@@ -1084,12 +1082,7 @@ mod tests {
     #[test]
     fn cname_conflicts_names_outside_and_aliases() {
         let (mut global, regions) = world();
-        let mut r = Route53 {
-            global: &mut global,
-            regions: &regions,
-            account: ACCOUNT,
-            now: 1,
-        };
+        let mut r = route53(&mut global, &regions);
         let z = create(&mut r, "example.com", "ref").unwrap();
         batch(
             &mut r,
@@ -1160,12 +1153,7 @@ mod tests {
     #[test]
     fn batches_and_zones_have_route53s_limits() {
         let (mut global, regions) = world();
-        let mut r = Route53 {
-            global: &mut global,
-            regions: &regions,
-            account: ACCOUNT,
-            now: 1,
-        };
+        let mut r = route53(&mut global, &regions);
         let z = create(&mut r, "example.com", "ref").unwrap();
         let many: Vec<String> = (0..=1000u32)
             .map(|i| std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string())
@@ -1272,12 +1260,7 @@ mod tests {
     #[test]
     fn vpcs_associate_and_the_last_stays() {
         let (mut global, regions) = world();
-        let mut r = Route53 {
-            global: &mut global,
-            regions: &regions,
-            account: ACCOUNT,
-            now: 1,
-        };
+        let mut r = route53(&mut global, &regions);
         let z = create(&mut r, "example.com", "ref").unwrap();
         let e = r.disassociate_vpc(&z.id, &vpc("vpc-1"), None).unwrap_err();
         assert_eq!(e.code, ErrorCode::LastVpcAssociation);
