@@ -1,11 +1,12 @@
 //! Flow-log counters per (ENI, 5-tuple, ACCEPT/REJECT) and drop statistics.
 //!
-//! Counters live in a slab; cached flows hold a slot and its generation, so counting a
-//! fast-path packet is an index, not a hash lookup. The agent drains them into flow-log
-//! records (AWS default format v2) on its aggregation interval.
+//! A cached flow counts in its flow-table entry ([`crate::flow_table::Tally`]); the
+//! counters here hold what the slow path counts packet after packet (rejected flows,
+//! decisions not cached) and the tallies of entries that left the table before a
+//! drain. The agent drains both into flow-log records on its aggregation interval.
 
 use crate::conntrack::Direction;
-use crate::flow_table::{BuildFxHasher, CounterRef};
+use crate::flow_table::{BuildFxHasher, Tally};
 use crate::packet::FiveTuple;
 use crate::verdict::{DropReason, Time};
 use std::collections::HashMap;
@@ -67,32 +68,20 @@ pub struct FlowRecord {
     pub last: Time,
 }
 
+/// One counter: the ENI it counts for, and its tally since the last drain.
 #[derive(Debug, Clone)]
-struct Slot {
-    key: CounterKey,
+struct Counter {
     eni: Arc<str>,
-    generation: u32,
-    live: bool,
-    /// In the index (counters of flows the flow table caches are found through their
-    /// cached reference instead).
-    indexed: bool,
-    /// Its port left: it waits to be drained under its own ENI, then goes (its key may
-    /// be its slot's next occupant's).
-    retired: bool,
-    packets: u64,
-    bytes: u64,
-    tcp_flags: u16,
-    first: Time,
-    last: Time,
+    tally: Tally,
 }
 
-/// The counters of every flow on the host, bounded: past `limit` live counters a new
-/// flow goes uncounted, and its ENI's skipped count grows (flow logs' SKIPDATA).
+/// The counters of the flows the slow path counts, bounded: past `limit` counters a new
+/// one is not made, and its ENI's skipped count grows (flow logs' SKIPDATA).
 pub struct Counters {
-    index: HashMap<CounterKey, u32, BuildFxHasher>,
-    slots: Vec<Slot>,
-    free: Vec<u32>,
+    index: HashMap<CounterKey, Counter, BuildFxHasher>,
     limit: usize,
+    /// Records of ports that left, kept for the next drain under their own ENI.
+    retired: Vec<FlowRecord>,
     /// Packets not counted per ENI since the last drain.
     skipped: HashMap<Arc<str>, u64>,
 }
@@ -103,23 +92,20 @@ impl Default for Counters {
     }
 }
 
-/// Live counters a host keeps by default (a counter costs about 100 bytes).
+/// Counters a host keeps by default (a counter costs about 100 bytes).
 pub const DEFAULT_LIMIT: usize = 1 << 20;
 
 impl Counters {
     pub fn with_limit(limit: usize) -> Counters {
         Counters {
             index: HashMap::default(),
-            slots: Vec::new(),
-            free: Vec::new(),
             limit,
+            retired: Vec::new(),
             skipped: HashMap::new(),
         }
     }
 
-    /// Counts a packet under `key` (of the port whose ENI is `eni`), returning a
-    /// reference for the flow cache: the counter of `key` if there is one (a flow the
-    /// slow path decides packet after packet, as rejected ones are, keeps one counter).
+    /// Counts one packet under `key`, for the port whose ENI is `eni`.
     pub fn count(
         &mut self,
         key: CounterKey,
@@ -127,213 +113,111 @@ impl Counters {
         bytes: u16,
         tcp_flags: u16,
         now: Time,
-    ) -> CounterRef {
-        let r = match self.index.get(&key) {
-            Some(&slot) => CounterRef {
-                slot,
-                generation: self.slots.get(slot as usize).map_or(0, |s| s.generation),
-            },
-            None => {
-                let r = self.allocate(key, eni, now, true);
-                if r != CounterRef::UNCOUNTED {
-                    self.index.insert(key, r.slot);
-                }
-                r
+    ) {
+        let mut one = Tally::default();
+        one.add(1, u64::from(bytes), tcp_flags, now);
+        self.add(key, eni, &one);
+    }
+
+    /// Adds `tally` under `key`: to its counter, or a new one if there is room.
+    pub fn add(&mut self, key: CounterKey, eni: &Arc<str>, tally: &Tally) {
+        if tally.packets == 0 {
+            return;
+        }
+        let full = self.index.len() >= self.limit;
+        let c = match self.index.entry(key) {
+            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::hash_map::Entry::Vacant(_) if full => {
+                *self.skipped.entry(Arc::clone(eni)).or_default() += tally.packets;
+                return;
             }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Counter {
+                eni: Arc::clone(eni),
+                tally: Tally::default(),
+            }),
         };
-        self.bump(r, bytes, tcp_flags, now);
-        r
-    }
-
-    /// Counts the packet of an accepted flow. One whose decision the flow table caches
-    /// (`cached`) gets a counter of its own, which its later packets reach through the
-    /// cached reference, so no index is kept (the cost of one on every new flow); a flow
-    /// decided again takes a new counter, and the agent adds up a window's records of one
-    /// flow. Others share their key's counter, as [`Counters::count`].
-    pub fn count_accepted(
-        &mut self,
-        key: CounterKey,
-        eni: &Arc<str>,
-        bytes: u16,
-        tcp_flags: u16,
-        now: Time,
-        cached: bool,
-    ) -> CounterRef {
-        if !cached {
-            return self.count(key, eni, bytes, tcp_flags, now);
-        }
-        let r = self.allocate(key, eni, now, false);
-        self.bump(r, bytes, tcp_flags, now);
-        r
-    }
-
-    /// A fresh counter, or [`CounterRef::UNCOUNTED`] (its ENI's skipped count grows)
-    /// when the table is full.
-    fn allocate(
-        &mut self,
-        key: CounterKey,
-        eni: &Arc<str>,
-        now: Time,
-        indexed: bool,
-    ) -> CounterRef {
-        if self.live() >= self.limit {
-            *self.skipped.entry(Arc::clone(eni)).or_default() += 1;
-            return CounterRef::UNCOUNTED;
-        }
-        let fresh = Slot {
-            key,
-            eni: Arc::clone(eni),
-            generation: 0,
-            live: true,
-            indexed,
-            retired: false,
-            packets: 0,
-            bytes: 0,
-            tcp_flags: 0,
-            first: now,
-            last: now,
-        };
-        let slot = if let Some(s) = self.free.pop()
-            && let Some(old) = self.slots.get_mut(s as usize)
-        {
-            *old = Slot {
-                generation: old.generation.wrapping_add(1),
-                ..fresh
-            };
-            s
+        let t = &mut c.tally;
+        t.first = if t.packets == 0 {
+            tally.first
         } else {
-            // slots are u32: past 4 billion counters, the packet goes uncounted (and its
-            // decision uncached: the reference is never valid)
-            let Ok(s) = u32::try_from(self.slots.len()) else {
-                return CounterRef::UNCOUNTED;
-            };
-            self.slots.push(fresh);
-            s
+            t.first.min(tally.first)
         };
-        let generation = self.slots.get(slot as usize).map_or(0, |s| s.generation);
-        CounterRef { slot, generation }
-    }
-
-    /// Counts a packet through a cached reference; false if the slot was reused.
-    #[inline]
-    pub fn bump(&mut self, r: CounterRef, bytes: u16, tcp_flags: u16, now: Time) -> bool {
-        if let Some(s) = self.slots.get_mut(r.slot as usize)
-            && s.generation == r.generation
-        {
-            s.tcp_flags |= tcp_flags;
-        }
-        self.add(r, 1, u64::from(bytes), now)
-    }
-
-    /// Counts `packets` packets of `bytes` in all (what a fast path carried).
-    #[inline]
-    pub fn add(&mut self, r: CounterRef, packets: u64, bytes: u64, now: Time) -> bool {
-        let Some(s) = self.slots.get_mut(r.slot as usize) else {
-            return false;
-        };
-        if s.generation != r.generation || !s.live {
-            return false;
-        }
-        if s.packets == 0 {
-            s.first = now;
-        }
-        s.packets += packets;
-        s.bytes += bytes;
-        s.last = now;
-        true
-    }
-
-    /// Whether a cached flow's counter still counts: an uncounted flow stays so while
-    /// the table is full, and is re-decided (and counted) once there is room.
-    #[inline]
-    pub fn valid(&self, r: CounterRef) -> bool {
-        if r == CounterRef::UNCOUNTED {
-            return self.live() >= self.limit;
-        }
-        self.slots
-            .get(r.slot as usize)
-            .is_some_and(|s| s.generation == r.generation && s.live)
+        t.packets += tally.packets;
+        t.bytes += tally.bytes;
+        t.tcp_flags |= tally.tcp_flags;
+        t.last = t.last.max(tally.last);
     }
 
     /// Hands every counter with traffic since the last drain to `f` and zeroes it.
     pub fn drain(&mut self, mut f: impl FnMut(FlowRecord)) {
-        for s in self.slots.iter_mut().filter(|s| s.live && s.packets > 0) {
-            f(FlowRecord {
-                eni: Arc::clone(&s.eni),
-                port: s.key.port,
-                tuple: s.key.tuple,
-                action: s.key.action,
-                direction: s.key.direction,
-                packets: s.packets,
-                bytes: s.bytes,
-                tcp_flags: s.tcp_flags,
-                first: s.first,
-                last: s.last,
-            });
-            s.packets = 0;
-            s.bytes = 0;
-            s.tcp_flags = 0;
+        for r in self.retired.drain(..) {
+            f(r);
+        }
+        for (key, c) in self.index.iter_mut().filter(|(_, c)| c.tally.packets > 0) {
+            f(FlowRecord::new(key, &c.eni, &c.tally));
+            c.tally = Tally {
+                last: c.tally.last,
+                ..Tally::default()
+            };
         }
     }
 
-    /// Hands over, per ENI, the new flows that went uncounted since the last call.
+    /// Hands over, per ENI, the packets left uncounted since the last call.
     pub fn drain_skipped(&mut self, mut f: impl FnMut(Arc<str>, u64)) {
         for (eni, n) in self.skipped.drain() {
             f(eni, n);
         }
     }
 
-    /// Frees drained counters idle for longer than `idle` nanoseconds, and drained
-    /// counters of ports that left.
+    /// Frees drained counters idle for longer than `idle` nanoseconds.
     pub fn expire(&mut self, now: Time, idle: u64) {
-        for (i, s) in self.slots.iter_mut().enumerate() {
-            let idle = now.0.saturating_sub(s.last.0) > idle;
-            if s.live && s.packets == 0 && (idle || s.retired) {
-                s.live = false;
-                s.generation = s.generation.wrapping_add(1);
-                if s.indexed {
-                    self.index.remove(&s.key);
-                }
-                s.indexed = false;
-                // slots are u32 (CounterRef): a 4-billion-entry table is not possible
-                self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
-            }
-        }
+        self.index
+            .retain(|_, c| c.tally.packets > 0 || now.0.saturating_sub(c.tally.last.0) <= idle);
     }
 
-    /// The ports `gone` names left the host: their counters leave the index (the next
-    /// occupant of a slot counts afresh) and wait to be drained under their own ENI.
+    /// The ports `gone` names left the host: their counters leave (the next occupant of
+    /// a slot counts afresh), their records wait for the next drain under their own ENI.
     pub fn retire_ports(&mut self, gone: impl Fn(u16) -> bool) {
-        for s in &mut self.slots {
-            if s.live && !s.retired && gone(s.key.port) {
-                if s.indexed {
-                    self.index.remove(&s.key);
-                }
-                s.indexed = false;
-                s.retired = true;
-                // cached flows holding it are re-decided
-                s.generation = s.generation.wrapping_add(1);
+        let retired = &mut self.retired;
+        self.index.retain(|key, c| {
+            if !gone(key.port) {
+                return true;
             }
-        }
+            if c.tally.packets > 0 {
+                retired.push(FlowRecord::new(key, &c.eni, &c.tally));
+            }
+            false
+        });
     }
 
-    /// Counters held (live or free): the slab's length.
-    pub fn slab_len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Live counters.
+    /// Counters held.
     pub fn live(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.index.len()
     }
 
-    /// Current (undrained) count of `key` over its counters, for tests: (packets, bytes).
+    /// Current (undrained) count of `key`, for tests: (packets, bytes).
     pub fn get(&self, key: &CounterKey) -> Option<(u64, u64)> {
-        self.slots
-            .iter()
-            .filter(|s| s.live && !s.retired && s.key == *key)
-            .map(|s| (s.packets, s.bytes))
-            .reduce(|(p, b), (q, c)| (p + q, b + c))
+        self.index
+            .get(key)
+            .map(|c| (c.tally.packets, c.tally.bytes))
+    }
+}
+
+impl FlowRecord {
+    /// The record of `tally`, counted under `key` for `eni`.
+    pub fn new(key: &CounterKey, eni: &Arc<str>, tally: &Tally) -> FlowRecord {
+        FlowRecord {
+            eni: Arc::clone(eni),
+            port: key.port,
+            tuple: key.tuple,
+            action: key.action,
+            direction: key.direction,
+            packets: tally.packets,
+            bytes: tally.bytes,
+            tcp_flags: tally.tcp_flags,
+            first: tally.first,
+            last: tally.last,
+        }
     }
 }
 
@@ -380,9 +264,9 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
-    fn key(action: Action) -> CounterKey {
+    fn key(port: u16, action: Action) -> CounterKey {
         CounterKey {
-            port: 1,
+            port,
             tuple: FiveTuple {
                 src: Ipv4Addr::new(10, 0, 1, 5),
                 dst: Ipv4Addr::new(10, 0, 2, 5),
@@ -395,41 +279,60 @@ mod tests {
         }
     }
 
-    fn drained(c: &mut Counters) -> Vec<(Action, u64, u64)> {
+    fn drained(c: &mut Counters) -> Vec<(Arc<str>, Action, u64, u64)> {
         let mut out = Vec::new();
-        c.drain(|r| out.push((r.action, r.packets, r.bytes)));
+        c.drain(|r| out.push((r.eni, r.action, r.packets, r.bytes)));
+        out.sort_by_key(|r| (r.0.clone(), r.1 == Action::Accept));
         out
     }
 
-    /// A flow the slow path decides packet after packet (a rejected one) keeps one
-    /// counter; a cached flow counts through its reference, and decided again takes a
-    /// second counter whose record the agent adds to the first's.
+    /// One counter per key; a tally handed over (a cached flow's, when its entry left
+    /// the table) adds to it; drained and idle, counters go.
     #[test]
-    fn slow_path_flows_share_a_counter_cached_ones_hold_their_own() {
+    fn a_key_keeps_one_counter_until_idle() {
         let eni: Arc<str> = Arc::from("eni-1");
         let mut c = Counters::default();
         for _ in 0..3 {
-            c.count(key(Action::Reject), &eni, 60, 2, Time(1));
+            c.count(key(1, Action::Reject), &eni, 60, 2, Time(1));
         }
-        assert_eq!(c.live(), 1);
-        let first = c.count_accepted(key(Action::Accept), &eni, 60, 2, Time(1), true);
-        assert!(c.bump(first, 1500, 0x10, Time(2)));
-        let again = c.count_accepted(key(Action::Accept), &eni, 60, 0x10, Time(3), true);
-        assert_ne!(first.slot, again.slot, "a decision made again counts anew");
-        assert_eq!(c.get(&key(Action::Accept)), Some((3, 1620)), "both, summed");
-        let mut d = drained(&mut c);
-        d.sort_by_key(|(a, p, _)| (*a == Action::Accept, *p));
+        let mut t = Tally::default();
+        t.add(2, 1500, 0x10, Time(2));
+        c.add(key(1, Action::Accept), &eni, &t);
+        c.add(key(1, Action::Accept), &eni, &t);
+        assert_eq!(c.live(), 2);
         assert_eq!(
-            d,
+            drained(&mut c),
             [
-                (Action::Reject, 3, 180),
-                (Action::Accept, 1, 60),
-                (Action::Accept, 2, 1560)
+                (eni.clone(), Action::Reject, 3, 180),
+                (eni.clone(), Action::Accept, 4, 3000)
             ]
         );
-        // drained and idle: every counter goes, and cached references stop counting
+        assert!(drained(&mut c).is_empty());
         c.expire(Time(2 + 61 * 1_000_000_000), 60 * 1_000_000_000);
         assert_eq!(c.live(), 0);
-        assert!(!c.valid(first) && !c.bump(again, 1, 0, Time(4)));
+    }
+
+    /// Past the limit, new keys are skipped (and said so per ENI); a port that leaves
+    /// hands its records to the next drain under its own ENI, and frees its counters.
+    #[test]
+    fn bounded_and_retired() {
+        let (a, b): (Arc<str>, Arc<str>) = (Arc::from("eni-a"), Arc::from("eni-b"));
+        let mut c = Counters::with_limit(1);
+        c.count(key(1, Action::Reject), &a, 40, 0, Time(1));
+        c.count(key(2, Action::Reject), &b, 40, 0, Time(1));
+        c.count(key(2, Action::Reject), &b, 40, 0, Time(1));
+        let mut skipped = Vec::new();
+        c.drain_skipped(|e, n| skipped.push((e, n)));
+        assert_eq!(skipped, [(b.clone(), 2)]);
+        c.retire_ports(|p| p == 1);
+        assert_eq!(c.live(), 0);
+        c.count(key(1, Action::Reject), &b, 40, 0, Time(2));
+        assert_eq!(
+            drained(&mut c),
+            [
+                (a.clone(), Action::Reject, 1, 40),
+                (b.clone(), Action::Reject, 1, 40)
+            ]
+        );
     }
 }

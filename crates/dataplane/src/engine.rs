@@ -27,7 +27,7 @@ use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
 use crate::dhcp;
 use crate::dns;
 use crate::flow_table::{
-    self, Action, CounterRef, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Origin,
+    self, Action, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Logged, Origin, Tally,
 };
 use crate::nacl::NetworkAcl;
 use crate::offload::{Arrival, CachedFlow, Offload, OffloadAction};
@@ -90,7 +90,8 @@ const TIME_SYNC: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 123);
 struct Trace {
     deps: Deps,
     ct: [Option<CtRef>; 2],
-    counters: [Option<CounterRef>; 2],
+    /// The ports whose flow logs count the flow: its entry's [`Logged`].
+    logged: [Option<Logged>; 2],
 }
 
 impl Trace {
@@ -98,9 +99,9 @@ impl Trace {
         let i = usize::from(self.ct[0].is_some());
         self.ct[i] = Some(r);
     }
-    fn push_counter(&mut self, r: CounterRef) {
-        let i = usize::from(self.counters[0].is_some());
-        self.counters[i] = Some(r);
+    fn log(&mut self, port: u16, direction: Direction) {
+        let i = usize::from(self.logged[0].is_some());
+        self.logged[i] = Some(Logged { port, direction });
     }
 }
 
@@ -171,9 +172,8 @@ pub struct Footprint {
     pub conntrack_ports: usize,
     /// Cached decisions.
     pub flows: usize,
-    /// Live flow-log counters and the counter slab's length.
+    /// Flow-log counters of the slow path (cached flows count in their entries).
     pub counters: usize,
-    pub counter_slab: usize,
 }
 
 /// Where a routed or switched packet is going.
@@ -350,7 +350,6 @@ impl Engine {
             conntrack_ports: self.conntrack.budgets_len(),
             flows: self.flows.len(),
             counters: self.counters.live(),
-            counter_slab: self.counters.slab_len(),
         }
     }
 
@@ -362,23 +361,49 @@ impl Engine {
         tuple: packet::FiveTuple,
         action: counters::Action,
     ) -> Option<(u64, u64)> {
-        let get = |direction| {
-            self.counters.get(&CounterKey {
-                port: port.0,
-                tuple,
-                action,
-                direction,
+        let counted = [Direction::Outbound, Direction::Inbound]
+            .into_iter()
+            .filter_map(|direction| {
+                self.counters.get(&CounterKey {
+                    port: port.0,
+                    tuple,
+                    action,
+                    direction,
+                })
+            });
+        let cached = self
+            .flows
+            .map
+            .iter()
+            .filter(|(k, e)| {
+                action == counters::Action::Accept
+                    && k.tuple() == tuple
+                    && e.logged.iter().flatten().any(|l| l.port == port.0)
+                    && e.tally.packets > 0
             })
-        };
-        match (get(Direction::Outbound), get(Direction::Inbound)) {
-            (Some((p, b)), Some((q, c))) => Some((p + q, b + c)),
-            (a, b) => a.or(b),
-        }
+            .map(|(_, e)| (e.tally.packets, e.tally.bytes));
+        counted
+            .chain(cached)
+            .reduce(|(p, b), (q, c)| (p + q, b + c))
     }
 
     /// Hands over the flow-log records accumulated since the last drain.
-    pub fn drain_flow_records(&mut self, f: impl FnMut(FlowRecord)) {
-        self.counters.drain(f);
+    pub fn drain_flow_records(&mut self, mut f: impl FnMut(FlowRecord)) {
+        self.counters.drain(&mut f);
+        if !self.ports.iter().flatten().any(|p| p.flow_logs) {
+            return;
+        }
+        for (k, e) in &mut self.flows.map {
+            if e.tally.packets == 0 {
+                continue;
+            }
+            for l in e.logged.iter().flatten() {
+                if let Some(port) = self.ports.get(usize::from(l.port)).and_then(Option::as_ref) {
+                    f(FlowRecord::new(&cached_key(k, l), &port.id, &e.tally));
+                }
+            }
+            e.tally = Tally::default();
+        }
     }
 
     /// Hands over, per ENI, the packets of new flows left uncounted since the last call
@@ -390,7 +415,9 @@ impl Engine {
     /// Removes timed-out tracked flows, idle cached decisions and idle counters.
     pub fn expire(&mut self, now: Time) {
         self.conntrack.expire(now);
-        self.flows.expire(now, FLOW_IDLE);
+        let (counters, ports) = (&mut self.counters, &self.ports);
+        self.flows
+            .expire(now, FLOW_IDLE, |k, e| settle(counters, ports, k, e));
         self.counters.expire(now, COUNTER_IDLE);
     }
 
@@ -647,15 +674,20 @@ impl Engine {
             let gone_port = |p: u16| gone_ports.contains(&p);
             self.conntrack
                 .remove_ports(gone_port, self.port_index.end());
-            self.counters.retire_ports(gone_port);
+            let (counters, old_ports) = (&mut self.counters, &self.ports);
             self.flows.map.retain(|k, e| {
                 let from_gone = match k.origin() {
                     Origin::Port(p) => gone_port(p),
                     Origin::Underlay(v) => gone_vpcs.contains(&v),
                 };
                 let to_gone = matches!(e.action, Action::ToPort { port, .. } if gone_port(port));
-                !from_gone && !to_gone
+                let keep = !from_gone && !to_gone;
+                if !keep {
+                    settle(counters, old_ports, k, e);
+                }
+                keep
             });
+            self.counters.retire_ports(gone_port);
         }
         self.epochs.retain_present(|k| seen.contains(k));
         self.macs = ports
@@ -978,10 +1010,10 @@ impl Engine {
         if elsewhere || frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
             return None;
         }
-        if !fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now) {
+        if !fast_valid(e, &self.epochs, &self.conntrack, now) {
             return None;
         }
-        fast_commit(e, &mut self.conntrack, &mut self.counters, now, m);
+        fast_commit(e, &mut self.conntrack, now, m);
         self.stats.fast_path += 1;
         let flow = CachedFlow {
             tuple: m.tuple,
@@ -1081,9 +1113,7 @@ impl Engine {
         let Some(e) = self.flows.map.get_mut(&key) else {
             return;
         };
-        for r in e.counters.iter().flatten() {
-            self.counters.add(*r, packets, bytes, now);
-        }
+        e.tally.add(packets, bytes, 0, now);
         if holds {
             for r in e.ct.iter().flatten() {
                 if let Some(c) = self.conntrack.get_mut(r.slot) {
@@ -1126,7 +1156,7 @@ impl Engine {
 
     /// The cached decision holds and every connection it tracks is established.
     fn established(&self, e: &flow_table::Entry, now: Time) -> bool {
-        fast_valid(e, &self.epochs, &self.conntrack, &self.counters, now)
+        fast_valid(e, &self.epochs, &self.conntrack, now)
             && e.ct.iter().flatten().all(|r| {
                 self.conntrack
                     .get(r.slot)
@@ -1288,15 +1318,7 @@ impl Engine {
             &mut trace,
         )?;
         if port.flow_logs {
-            let accept = self.counters.count_accepted(
-                key(p, &m, counters::Action::Accept, Direction::Outbound),
-                &port.id,
-                m.ip_len,
-                m.tcp_flags,
-                now,
-                trace.deps.complete(),
-            );
-            trace.push_counter(accept);
+            trace.log(p, Direction::Outbound);
         }
 
         let rewrite = match &dest {
@@ -1305,80 +1327,119 @@ impl Engine {
             _ => None,
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
-        let action = match dest {
-            Dest::Host { vpc: dv, host, mac } if host == self.underlay.address => {
-                // the destination ENI is on this host: its port has the mapping's MAC
-                let q = *self.macs.get(&mac).ok_or(DropReason::NoSuchPort)?;
-                let qp = self
-                    .ports
-                    .get(usize::from(q))
-                    .and_then(Option::as_ref)
-                    .filter(|qp| qp.vpc == dv)
-                    .ok_or(DropReason::NoSuchPort)?;
-                let src_after = rewrite.map_or(src_mac, |r| r.0);
-                let rw = deliver(
-                    &self.vpcs,
-                    qp,
-                    q,
-                    dv,
-                    src_after,
-                    &m,
-                    now,
-                    &mut self.conntrack,
-                    &mut self.epochs,
-                    &mut self.counters,
-                    &mut trace,
-                )?;
-                Action::ToPort {
-                    port: q,
-                    rewrite: Some(rw),
+        // past here the packet has left its port: a drop on the way (its destination
+        // refusing it) leaves the port's ACCEPT counted
+        let action = 'action: {
+            Ok(match dest {
+                Dest::Host { vpc: dv, host, mac } if host == self.underlay.address => {
+                    // the destination ENI is on this host: its port has the mapping's MAC
+                    let Some(qp) = self
+                        .macs
+                        .get(&mac)
+                        .and_then(|&q| Some((q, self.ports.get(usize::from(q))?.as_ref()?)))
+                        .filter(|(_, qp)| qp.vpc == dv)
+                    else {
+                        break 'action Err(DropReason::NoSuchPort);
+                    };
+                    let (q, qp) = qp;
+                    let src_after = rewrite.map_or(src_mac, |r| r.0);
+                    let rw = deliver(
+                        &self.vpcs,
+                        qp,
+                        q,
+                        dv,
+                        src_after,
+                        &m,
+                        now,
+                        &mut self.conntrack,
+                        &mut self.epochs,
+                        &mut self.counters,
+                        &mut trace,
+                    );
+                    match rw {
+                        Ok(rw) => Action::ToPort {
+                            port: q,
+                            rewrite: Some(rw),
+                        },
+                        Err(reason) => break 'action Err(reason),
+                    }
                 }
-            }
-            Dest::Host { vpc: dv, host, .. } => {
-                let vni = vpc_at(&self.vpcs, dv)?.vni;
-                Action::Encap {
+                Dest::Host { vpc: dv, host, .. } => {
+                    let vni = match vpc_at(&self.vpcs, dv) {
+                        Ok(dv) => dv.vni,
+                        Err(reason) => break 'action Err(reason),
+                    };
+                    Action::Encap {
+                        outer: overlay::outer_template(
+                            &self.underlay,
+                            host,
+                            vni,
+                            overlay::entropy_port(&m.tuple),
+                        ),
+                        rewrite,
+                        host,
+                        vni,
+                        edge: false,
+                    }
+                }
+                Dest::Edge { host, .. } => Action::Encap {
                     outer: overlay::outer_template(
                         &self.underlay,
                         host,
-                        vni,
+                        v.vni,
                         overlay::entropy_port(&m.tuple),
                     ),
                     rewrite,
                     host,
-                    vni,
-                    edge: false,
+                    vni: v.vni,
+                    edge: true,
+                },
+            })
+        };
+        let action = match action {
+            Ok(action) => action,
+            Err(reason) => {
+                if port.flow_logs {
+                    self.counters.count(
+                        key(p, &m, counters::Action::Accept, Direction::Outbound),
+                        &port.id,
+                        m.ip_len,
+                        m.tcp_flags,
+                        now,
+                    );
                 }
+                return Err(reason);
             }
-            Dest::Edge { host, .. } => Action::Encap {
-                outer: overlay::outer_template(
-                    &self.underlay,
-                    host,
-                    v.vni,
-                    overlay::entropy_port(&m.tuple),
-                ),
-                rewrite,
-                host,
-                vni: v.vni,
-                edge: true,
-            },
         };
         let verdict = emit_action(&action, frame, out);
-        if trace.deps.complete() {
-            self.flows.insert(
-                FlowKey::new(Origin::Port(p), m.tuple.pack()),
-                flow_table::Entry {
-                    deps: trace.deps,
-                    ct: trace.ct,
-                    counters: trace.counters,
-                    action,
-                    src_mac,
-                    dst_mac,
-                    outer_src: Ipv4Addr::UNSPECIFIED,
-                    last: now,
-                },
-            );
-        }
+        self.remember(
+            FlowKey::new(Origin::Port(p), m.tuple.pack()),
+            flow_table::Entry {
+                deps: trace.deps,
+                ct: trace.ct,
+                logged: trace.logged,
+                tally: Tally::first(&m, now),
+                action,
+                src_mac,
+                dst_mac,
+                outer_src: Ipv4Addr::UNSPECIFIED,
+                last: now,
+            },
+        );
         Ok(verdict)
+    }
+
+    /// Caches a decision, its first packet counted in the entry; the tally of an entry
+    /// not cached (the table full, or too many dependencies) or replaced goes to the
+    /// slow path's counters.
+    fn remember(&mut self, key: FlowKey, entry: flow_table::Entry) {
+        let (counters, ports) = (&mut self.counters, &self.ports);
+        if entry.deps.complete() {
+            self.flows
+                .insert(key, entry, |e| settle(counters, ports, &key, e));
+        } else {
+            settle(counters, ports, &key, &entry);
+        }
     }
 
     // ---- from the underlay ------------------------------------------------------------
@@ -1618,21 +1679,20 @@ impl Engine {
             rewrite: Some(rw),
         };
         let verdict = emit_action(&action, inner, out);
-        if trace.deps.complete() {
-            self.flows.insert(
-                FlowKey::new(Origin::Underlay(vslot), m.tuple.pack()),
-                flow_table::Entry {
-                    deps: trace.deps,
-                    ct: trace.ct,
-                    counters: trace.counters,
-                    action,
-                    src_mac: eth.src(),
-                    dst_mac: eth.dst(),
-                    outer_src: d.outer_src,
-                    last: now,
-                },
-            );
-        }
+        self.remember(
+            FlowKey::new(Origin::Underlay(vslot), m.tuple.pack()),
+            flow_table::Entry {
+                deps: trace.deps,
+                ct: trace.ct,
+                logged: trace.logged,
+                tally: Tally::first(&m, now),
+                action,
+                src_mac: eth.src(),
+                dst_mac: eth.dst(),
+                outer_src: d.outer_src,
+                last: now,
+            },
+        );
         Ok(verdict)
     }
 }
@@ -1751,6 +1811,29 @@ fn network_acl<'a>(v: &'a Vpc, subnet: &Subnet) -> Result<Option<&'a NetworkAcl>
             .map(Some)
             .ok_or(DropReason::Internal),
         None => Ok(None),
+    }
+}
+
+/// The counter of a cached flow's packets at one of the ports that log it.
+fn cached_key(k: &FlowKey, l: &Logged) -> CounterKey {
+    CounterKey {
+        port: l.port,
+        tuple: k.tuple(),
+        action: counters::Action::Accept,
+        direction: l.direction,
+    }
+}
+
+/// Hands the tally of a cached flow whose entry leaves the table (or was never cached)
+/// to the slow path's counters, for each port that logs it.
+fn settle(counters: &mut Counters, ports: &[Option<Port>], k: &FlowKey, e: &flow_table::Entry) {
+    if e.tally.packets == 0 {
+        return;
+    }
+    for l in e.logged.iter().flatten() {
+        if let Some(port) = ports.get(usize::from(l.port)).and_then(Option::as_ref) {
+            counters.add(cached_key(k, l), &port.id, &e.tally);
+        }
     }
 }
 
@@ -2028,15 +2111,7 @@ fn deliver(
         return Err(reason);
     }
     if qp.flow_logs {
-        let accept = counters.count_accepted(
-            key(q, m, counters::Action::Accept, Direction::Inbound),
-            &qp.id,
-            m.ip_len,
-            m.tcp_flags,
-            now,
-            trace.deps.complete(),
-        );
-        trace.push_counter(accept);
+        trace.log(q, Direction::Inbound);
     }
     Ok(if crossing {
         (v.router_mac, qp.mac)
@@ -2046,13 +2121,7 @@ fn deliver(
 }
 
 #[inline]
-fn fast_valid(
-    e: &flow_table::Entry,
-    epochs: &Epochs,
-    ct: &Conntrack,
-    counters: &Counters,
-    now: Time,
-) -> bool {
+fn fast_valid(e: &flow_table::Entry, epochs: &Epochs, ct: &Conntrack, now: Time) -> bool {
     if !e.deps.valid(epochs) {
         return false;
     }
@@ -2064,25 +2133,17 @@ fn fast_valid(
             return false;
         }
     }
-    e.counters.iter().flatten().all(|r| counters.valid(*r))
+    true
 }
 
 #[inline]
-fn fast_commit(
-    e: &mut flow_table::Entry,
-    ct: &mut Conntrack,
-    counters: &mut Counters,
-    now: Time,
-    m: &Meta,
-) {
+fn fast_commit(e: &mut flow_table::Entry, ct: &mut Conntrack, now: Time, m: &Meta) {
     for r in e.ct.iter().flatten() {
         if let Some(c) = ct.get_mut(r.slot) {
             c.touch(now, r.dir, m.tcp_flags);
         }
     }
-    for r in e.counters.iter().flatten() {
-        counters.bump(*r, m.ip_len, m.tcp_flags, now);
-    }
+    e.tally.add(1, u64::from(m.ip_len), m.tcp_flags, now);
     e.last = now;
 }
 

@@ -244,6 +244,12 @@ impl FlowKey {
         FlowKey(tuple | (o << 104))
     }
 
+    /// The flow's 5-tuple.
+    #[inline]
+    pub fn tuple(&self) -> crate::packet::FiveTuple {
+        crate::packet::FiveTuple::unpack(self.0)
+    }
+
     /// Where the key's packets come from.
     #[inline]
     pub fn origin(&self) -> Origin {
@@ -284,26 +290,59 @@ pub struct CtRef {
     pub dir: crate::conntrack::Direction,
 }
 
-/// A flow-log counter reference.
+/// A port whose flow logs count a cached flow, and which way the flow crosses it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CounterRef {
-    pub slot: u32,
-    pub generation: u32,
+pub struct Logged {
+    pub port: u16,
+    pub direction: crate::conntrack::Direction,
 }
 
-impl CounterRef {
-    /// A flow that is not counted: the counter table was full when it was decided.
-    pub const UNCOUNTED: CounterRef = CounterRef {
-        slot: u32::MAX,
-        generation: 0,
-    };
+/// What a cached flow carried since the last drain. It lives in the flow's entry, so a
+/// fast-path packet counts on the cache line it has already read, and a new flow takes
+/// no counter of its own; the engine drains it into the flow logs of the entry's
+/// [`Logged`] ports (the same packets cross both).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub packets: u64,
+    pub bytes: u64,
+    /// The OR of the TCP flags seen (a kernel fast path reports none).
+    pub tcp_flags: u16,
+    pub first: Time,
+    pub last: Time,
+}
+
+impl Tally {
+    /// The tally of a flow's first packet.
+    #[inline]
+    pub fn first(m: &crate::packet::Meta, now: Time) -> Tally {
+        Tally {
+            packets: 1,
+            bytes: u64::from(m.ip_len),
+            tcp_flags: m.tcp_flags,
+            first: now,
+            last: now,
+        }
+    }
+
+    #[inline]
+    pub fn add(&mut self, packets: u64, bytes: u64, tcp_flags: u16, now: Time) {
+        if self.packets == 0 {
+            self.first = now;
+        }
+        self.packets += packets;
+        self.bytes += bytes;
+        self.tcp_flags |= tcp_flags;
+        self.last = now;
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub deps: Deps,
     pub ct: [Option<CtRef>; 2],
-    pub counters: [Option<CounterRef>; 2],
+    /// The ports whose flow logs count this flow (none: no flow log covers it).
+    pub logged: [Option<Logged>; 2],
+    pub tally: Tally,
     pub action: Action,
     /// Frames must carry these MACs to use the entry (the slow path checked them).
     pub src_mac: MacAddr,
@@ -327,16 +366,27 @@ impl FlowTable {
         }
     }
 
-    pub fn insert(&mut self, key: FlowKey, entry: Entry) {
+    /// Caches `entry`, showing `left` the entry it replaced, or `entry` itself when the
+    /// table is full and refuses it.
+    pub fn insert(&mut self, key: FlowKey, entry: Entry, left: impl FnOnce(&Entry)) {
         if self.map.len() < self.capacity || self.map.contains_key(&key) {
-            self.map.insert(key, entry);
+            if let Some(old) = self.map.insert(key, entry) {
+                left(&old);
+            }
+        } else {
+            left(&entry);
         }
     }
 
-    /// Drops entries idle longer than `idle` (nanoseconds).
-    pub fn expire(&mut self, now: Time, idle: u64) {
-        self.map
-            .retain(|_, e| now.0.saturating_sub(e.last.0) <= idle);
+    /// Drops entries idle longer than `idle` (nanoseconds), showing each to `gone` first.
+    pub fn expire(&mut self, now: Time, idle: u64, mut gone: impl FnMut(&FlowKey, &Entry)) {
+        self.map.retain(|k, e| {
+            let keep = now.0.saturating_sub(e.last.0) <= idle;
+            if !keep {
+                gone(k, e);
+            }
+            keep
+        });
     }
 
     pub fn len(&self) -> usize {

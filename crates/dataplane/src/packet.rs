@@ -26,6 +26,19 @@ impl FiveTuple {
             | u128::from(self.dst_port)
             | (u128::from(self.protocol) << 96)
     }
+
+    /// The tuple [`FiveTuple::pack`] packed (bits above 104 are ignored).
+    #[inline]
+    pub(crate) fn unpack(v: u128) -> FiveTuple {
+        let b = v.to_be_bytes();
+        FiveTuple {
+            protocol: b[3],
+            src: Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+            dst: Ipv4Addr::new(b[8], b[9], b[10], b[11]),
+            src_port: u16::from_be_bytes([b[12], b[13]]),
+            dst_port: u16::from_be_bytes([b[14], b[15]]),
+        }
+    }
 }
 
 /// The parsed facts of one IPv4 packet.

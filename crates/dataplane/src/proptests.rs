@@ -779,6 +779,14 @@ proptest! {
     }
 
     #[test]
+    fn five_tuple_packs_and_unpacks(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, proto: u8, origin: u16) {
+        let t = crate::packet::FiveTuple { src: src.into(), dst: dst.into(), src_port: sp, dst_port: dp, protocol: proto };
+        let k = crate::flow_table::FlowKey::new(crate::flow_table::Origin::Underlay(origin), t.pack());
+        prop_assert_eq!(k.tuple(), t);
+        prop_assert_eq!(k.origin(), crate::flow_table::Origin::Underlay(origin));
+    }
+
+    #[test]
     fn ipv4_tcp_round_trip(src: [u8; 4], dst: [u8; 4], ttl: u8, dscp: u8, ident: u16, df: bool,
                            sp: u16, dp: u16, seq: u32, ack: u32, flags in 0u16..0x200, win: u16,
                            payload in prop::collection::vec(any::<u8>(), 0..64)) {

@@ -835,10 +835,46 @@ fn only_ports_flow_logs_record_are_counted_and_turning_them_on_counts_cached_flo
     assert_eq!(sent[0].packets, 2);
 }
 
+/// A cached flow's tally outlives its entry: when the entry is dropped idle, or its
+/// port leaves the host, what it counted reaches the next drain under its own ENI.
+#[test]
+fn cached_tallies_survive_their_entries() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let send = |h: &mut Engine, out: &mut Vec<u8>, sport, now| {
+        let f = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, sport, 22, tcp::flags::ACK, 0);
+        h.process_from_port(now, a, &f, out)
+    };
+    for _ in 0..3 {
+        send(&mut h1, &mut out, 40000, t(1));
+    }
+    assert!(h1.stats().fast_path >= 2, "the flow is cached");
+    // idle past the flow table's timeout: the entry goes, its tally stays
+    h1.expire(t(1000));
+    assert_eq!(h1.flow_table_len(), 0);
+    send(&mut h1, &mut out, 40001, t(1000));
+    // eni-a leaves the host with the second flow cached
+    let mut p1 = host1();
+    p1.ports.retain(|p| p.id != "eni-a");
+    h1.set_program(p1).unwrap();
+    let mut recs = Vec::new();
+    h1.drain_flow_records(|r| recs.push((r.eni.to_string(), r.tuple.src_port, r.packets)));
+    recs.sort();
+    assert_eq!(
+        recs,
+        [("eni-a".into(), 40000, 3), ("eni-a".into(), 40001, 1)]
+    );
+}
+
+/// Flow-log memory is bounded: a cached flow counts in its flow-table entry (the table
+/// is bounded), the flows the table cannot hold in counters (bounded too), and the
+/// packets of flows beyond both are skipped, per ENI (flow logs' SKIPDATA).
 #[test]
 fn a_full_counter_table_skips_new_flows_and_says_so() {
     let mut h1 = Engine::new(EngineConfig {
-        flow_log_counters: 2,
+        flow_table_capacity: 1,
+        flow_log_counters: 1,
         ..EngineConfig::default()
     });
     h1.set_program(host1()).unwrap();
@@ -855,19 +891,19 @@ fn a_full_counter_table_skips_new_flows_and_says_so() {
             tcp::flags::SYN,
             0,
         );
-        // the table bounds counting, not traffic: every flow is forwarded
+        // the tables bound counting, not traffic: every flow is forwarded
         assert_eq!(
             h1.process_from_port(t(1), a, &f, &mut out),
             Verdict::ToUnderlay { host: H2, vni: VNI }
         );
     }
+    assert_eq!((h1.flow_table_len(), h1.footprint().counters), (1, 1));
     let mut recs = Vec::new();
     h1.drain_flow_records(|r| recs.push(r));
     assert_eq!(recs.len(), 2);
     let mut skipped = Vec::new();
     h1.drain_skipped(|eni, n| skipped.push((eni.to_string(), n)));
     assert_eq!(skipped, vec![("eni-a".to_string(), 3)]);
-    assert_eq!(h1.footprint().counters, 2);
 }
 
 #[test]

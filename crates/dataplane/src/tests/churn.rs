@@ -247,7 +247,7 @@ fn churn_of_100k_enis_reuses_slots_and_stays_bounded() {
             conntrack_slab: peak.conntrack_slab.max(f.conntrack_slab),
             conntrack_ports: peak.conntrack_ports.max(f.conntrack_ports),
             flows: peak.flows.max(f.flows),
-            counter_slab: peak.counter_slab.max(f.counter_slab),
+            counters: peak.counters.max(f.counters),
             ..peak
         };
     }
@@ -262,7 +262,7 @@ fn churn_of_100k_enis_reuses_slots_and_stays_bounded() {
     assert!(peak.epochs <= 200, "{peak:?}");
     assert!(peak.conntrack_slab <= 2 * ports + 8, "{peak:?}");
     assert!(peak.flows <= 4 * ports, "{peak:?}");
-    assert!(peak.counter_slab <= 4 * 100 + 4 * ports, "{peak:?}");
+    assert!(peak.counters <= 4 * 100 + 4 * ports, "{peak:?}");
     let f = e.footprint();
     assert_eq!((f.ports, f.vpcs), (ports, usize::try_from(LANES).unwrap()));
 
