@@ -511,7 +511,11 @@ impl Tx<'_> {
         let names = req
             .private_dns_name_options
             .apply(subnet.private_dns_name_options_on_launch);
-        check_hostname_type(&subnet, names.hostname_type, "PrivateDnsNameOptions.HostnameType")?;
+        check_hostname_type(
+            &subnet,
+            names.hostname_type,
+            "PrivateDnsNameOptions.HostnameType",
+        )?;
         let has_explicit_ip = specs.iter().any(|s| {
             s.addresses.private_ip.is_some()
                 || !s.addresses.private_ips.is_empty()
@@ -1219,9 +1223,7 @@ impl Tx<'_> {
             if inst.state != InstanceState::Stopped {
                 return Err(ApiError::new(
                     ErrorCode::IncorrectInstanceState,
-                    format!(
-                        "The instance '{id}' must be stopped to change its hostname type."
-                    ),
+                    format!("The instance '{id}' must be stopped to change its hostname type."),
                 ));
             }
             let subnet = self.region.subnets.find(Kind::Subnet, &inst.subnet_id)?;

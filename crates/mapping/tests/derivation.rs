@@ -428,7 +428,11 @@ async fn resource_names_reach_every_host_of_the_vpc() {
                 .to_owned()
         }
     };
-    let vpc = find(&call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await, "vpc-").remove(0);
+    let vpc = find(
+        &call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
     let subnet = find(
         &call(format!(
             "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
@@ -467,7 +471,10 @@ async fn resource_names_reach_every_host_of_the_vpc() {
                     Some(fort_proto::mapping::item_value::Kind::InstanceName(n)),
                 ) => {
                     assert_eq!(o.vpc_id, vpc);
-                    Some((o.id, (n.a_record, std::net::Ipv4Addr::from(n.ip).to_string())))
+                    Some((
+                        o.id,
+                        (n.a_record, std::net::Ipv4Addr::from(n.ip).to_string()),
+                    ))
                 }
                 _ => None,
             })
@@ -475,14 +482,18 @@ async fn resource_names_reach_every_host_of_the_vpc() {
     };
     let programs = control.read_world(|w| Programs::new(w, 1)).await;
     let on_h2 = names(&programs, "h2");
-    assert_eq!(on_h2, names(&programs, "h1"), "every host of the VPC holds every name");
+    assert_eq!(
+        on_h2,
+        names(&programs, "h1"),
+        "every host of the VPC holds every name"
+    );
     assert_eq!(on_h2.len(), 2);
     assert!(on_h2[&named].0 && !on_h2[&quiet].0);
     assert!(on_h2[&named].1.starts_with("10.0.1."));
     let hostnames: Vec<Option<String>> = programs
         .items_of("h1")
-        .into_iter()
-        .filter_map(|(_, v)| match ItemValue::clone(&v).kind {
+        .into_values()
+        .filter_map(|v| match ItemValue::clone(&v).kind {
             Some(fort_proto::mapping::item_value::Kind::Port(p)) => Some(p.hostname),
             _ => None,
         })

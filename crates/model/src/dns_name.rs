@@ -183,7 +183,10 @@ mod tests {
             instance_private_dns_name("eu-west-1", HostnameType::IpName, id, ip),
             "ip-10-0-1-5.eu-west-1.compute.internal"
         );
-        assert_eq!(instance_host_label(HostnameType::IpName, id, ip), "ip-10-0-1-5");
+        assert_eq!(
+            instance_host_label(HostnameType::IpName, id, ip),
+            "ip-10-0-1-5"
+        );
         assert_eq!(instance_host_label(HostnameType::ResourceName, id, ip), id);
         assert!(is_instance_label(id));
         assert!(is_instance_label("i-0123abcd"));

@@ -69,12 +69,7 @@ pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> 
                         .collect(),
                     names: state
                         .instance_names(&v.id)
-                        .map(|n| {
-                            (
-                                n.instance_id.clone(),
-                                resolver::ResourceName::from_item(n),
-                            )
-                        })
+                        .map(|n| (n.instance_id.clone(), resolver::ResourceName::from_item(n)))
                         .collect(),
                 }),
             ))

@@ -260,9 +260,7 @@ impl VpcView {
             // the VPC's domain is answered here, never forwarded
             if is_instance_label(label) {
                 return Some(match self.names.get(label) {
-                    Some(n) if n.a_record && qtype == RecordType::A => {
-                        record(RData::A(A(n.ip)))?
-                    }
+                    Some(n) if n.a_record && qtype == RecordType::A => record(RData::A(A(n.ip)))?,
                     Some(n) if n.a_record || n.aaaa_record => Local::NoData,
                     _ => Local::NxDomain,
                 });
@@ -618,9 +616,18 @@ mod tests {
             aaaa_record,
         };
         v.names = [
-            ("i-0aaaaaaaaaaaaaaa1".to_owned(), name([10, 0, 1, 5], true, false)),
-            ("i-0aaaaaaaaaaaaaaa2".to_owned(), name([10, 0, 2, 7], false, false)),
-            ("i-0aaaaaaaaaaaaaaa3".to_owned(), name([10, 0, 2, 8], false, true)),
+            (
+                "i-0aaaaaaaaaaaaaaa1".to_owned(),
+                name([10, 0, 1, 5], true, false),
+            ),
+            (
+                "i-0aaaaaaaaaaaaaaa2".to_owned(),
+                name([10, 0, 2, 7], false, false),
+            ),
+            (
+                "i-0aaaaaaaaaaaaaaa3".to_owned(),
+                name([10, 0, 2, 8], false, true),
+            ),
         ]
         .into();
         assert_eq!(
@@ -669,7 +676,10 @@ mod tests {
             )),
             Some(Ipv4Addr::new(10, 0, 1, 5))
         );
-        assert_eq!(w.local("i-0aaaaaaaaaaaaaaa1.ec2.internal", RecordType::A), None);
+        assert_eq!(
+            w.local("i-0aaaaaaaaaaaaaaa1.ec2.internal", RecordType::A),
+            None
+        );
     }
 
     proptest::proptest! {

@@ -421,13 +421,9 @@ pub fn b(v: bool) -> &'static str {
 }
 
 /// A `HostnameType` parameter (`ip-name` or `resource-name`).
-pub fn hostname_type(
-    param: &str,
-    v: &str,
-) -> Result<fort_model::dns_name::HostnameType, ApiError> {
-    v.parse().map_err(|_| {
-        ApiError::bad_param(param, v, "Valid values: ip-name, resource-name.")
-    })
+pub fn hostname_type(param: &str, v: &str) -> Result<fort_model::dns_name::HostnameType, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::bad_param(param, v, "Valid values: ip-name, resource-name."))
 }
 
 /// The body of `privateDnsNameOptions` (an instance's) or `privateDnsNameOptionsOnLaunch`

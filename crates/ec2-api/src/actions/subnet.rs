@@ -17,6 +17,27 @@ crate::actions!(
     DisassociateSubnetCidrBlock,
 );
 
+/// A boolean attribute of ModifySubnetAttribute: its parameter (`NAME.Value`), and the
+/// change it asks for.
+type Flag = (&'static str, fn(bool) -> SubnetAttribute);
+
+const FLAGS: &[Flag] = &[
+    ("MapPublicIpOnLaunch", SubnetAttribute::MapPublicIpOnLaunch),
+    (
+        "AssignIpv6AddressOnCreation",
+        SubnetAttribute::AssignIpv6AddressOnCreation,
+    ),
+    ("EnableDns64", SubnetAttribute::EnableDns64),
+    (
+        "EnableResourceNameDnsARecordOnLaunch",
+        SubnetAttribute::EnableResourceNameDnsARecordOnLaunch,
+    ),
+    (
+        "EnableResourceNameDnsAAAARecordOnLaunch",
+        SubnetAttribute::EnableResourceNameDnsAAAARecordOnLaunch,
+    ),
+];
+
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
     match action {
@@ -107,28 +128,16 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let id = p.req("SubnetId")?;
             use SubnetAttribute as A;
             let mut given = Vec::new();
-            let flags: [(&str, fn(bool) -> SubnetAttribute); 5] = [
-                ("MapPublicIpOnLaunch", A::MapPublicIpOnLaunch),
-                ("AssignIpv6AddressOnCreation", A::AssignIpv6AddressOnCreation),
-                ("EnableDns64", A::EnableDns64),
-                (
-                    "EnableResourceNameDnsARecordOnLaunch",
-                    A::EnableResourceNameDnsARecordOnLaunch,
-                ),
-                (
-                    "EnableResourceNameDnsAAAARecordOnLaunch",
-                    A::EnableResourceNameDnsAAAARecordOnLaunch,
-                ),
-            ];
-            for (name, attribute) in flags {
+            for &(name, attribute) in FLAGS {
                 if let Some(on) = p.child(name).bool("Value")? {
                     given.push(attribute(on));
                 }
             }
             if let Some(v) = p.get("PrivateDnsHostnameTypeOnLaunch") {
-                given.push(A::PrivateDnsHostnameTypeOnLaunch(
-                    super::hostname_type("PrivateDnsHostnameTypeOnLaunch", v)?,
-                ));
+                given.push(A::PrivateDnsHostnameTypeOnLaunch(super::hostname_type(
+                    "PrivateDnsHostnameTypeOnLaunch",
+                    v,
+                )?));
             }
             if p.get("MapCustomerOwnedIpOnLaunch.Value").is_some()
                 || p.child("MapCustomerOwnedIpOnLaunch").is_present()
@@ -201,15 +210,18 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         "enable-dns64" => b(s.enable_dns64).into(),
         "ipv6-native" => b(s.cidr.is_none()).into(),
         "map-customer-owned-ip-on-launch" => "false".into(),
-        "private-dns-name-options-on-launch.hostname-type" => {
-            s.private_dns_name_options_on_launch.hostname_type.to_string()
-        }
-        "private-dns-name-options-on-launch.enable-resource-name-dns-a-record" => {
-            b(s.private_dns_name_options_on_launch.enable_resource_name_dns_a_record).into()
-        }
-        "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record" => {
-            b(s.private_dns_name_options_on_launch.enable_resource_name_dns_aaaa_record).into()
-        }
+        "private-dns-name-options-on-launch.hostname-type" => s
+            .private_dns_name_options_on_launch
+            .hostname_type
+            .to_string(),
+        "private-dns-name-options-on-launch.enable-resource-name-dns-a-record" => b(s
+            .private_dns_name_options_on_launch
+            .enable_resource_name_dns_a_record)
+        .into(),
+        "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record" => b(s
+            .private_dns_name_options_on_launch
+            .enable_resource_name_dns_aaaa_record)
+        .into(),
         "availability-zone" => s.availability_zone.clone(),
         "availability-zone-id" => s.availability_zone_id.clone(),
         "availableIpAddressCount" | "available-ip-address-count" => {
