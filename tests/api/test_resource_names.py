@@ -7,6 +7,7 @@ import os
 import subprocess
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import ACCESS_KEY, SECRET_KEY, error_code
 
@@ -141,9 +142,11 @@ def test_modify_private_dns_name_options(ec2, subnet):
                                         EnableResourceNameDnsARecord=False)
     assert describe(ec2, iid)["PrivateDnsNameOptions"] == {
         "HostnameType": "ip-name", "EnableResourceNameDnsARecord": False, "EnableResourceNameDnsAAAARecord": True}
-    # the hostname type only while it is stopped
-    assert error_code(ec2.modify_private_dns_name_options, InstanceId=iid,
-                      PrivateDnsHostnameType="resource-name") == "IncorrectInstanceState"
+    # the hostname type only while it is stopped, with EC2's words
+    with pytest.raises(ClientError) as e:
+        ec2.modify_private_dns_name_options(InstanceId=iid, PrivateDnsHostnameType="resource-name")
+    assert e.value.response["Error"] == {"Code": "InvalidParameterValue",
+                                         "Message": "Cannot modify hostname-type for running instances"}
     # naming the type it has already is no change
     ec2.modify_private_dns_name_options(InstanceId=iid, PrivateDnsHostnameType="ip-name")
     ec2.stop_instances(InstanceIds=[iid])
@@ -213,7 +216,7 @@ def test_aws_cli(fort, ec2, subnet):
     assert out == {"Return": True}
     bad = aws("modify-private-dns-name-options", "--instance-id", iid, "--private-dns-hostname-type", "ip-name",
               check=False)
-    assert bad.returncode != 0 and "IncorrectInstanceState" in bad.stderr
+    assert bad.returncode != 0 and "Cannot modify hostname-type for running instances" in bad.stderr
     opts = json.loads(aws("describe-instances", "--instance-ids", iid, "--query",
                           "Reservations[0].Instances[0].PrivateDnsNameOptions").stdout)
     assert opts == {"HostnameType": "resource-name", "EnableResourceNameDnsARecord": False,

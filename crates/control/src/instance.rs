@@ -1204,8 +1204,10 @@ impl Tx<'_> {
 
     /// ModifyPrivateDnsNameOptions. The resource name's records can be turned on and off
     /// while the instance runs; its hostname type changes only while it is stopped, as
-    /// the guest's hostname was set at boot (EC2 user guide, "Change resource based naming
-    /// options for Amazon EC2").
+    /// the guest's hostname was set at boot. EC2 refuses a running instance's with
+    /// `InvalidParameterValue: Cannot modify hostname-type for running instances` (as
+    /// terraform-provider-aws's TestAccEC2Instance_PrivateDNSNameOptions_configured
+    /// records it).
     pub fn modify_private_dns_name_options(
         &mut self,
         id: &str,
@@ -1221,9 +1223,8 @@ impl Tx<'_> {
         let options = req.apply(inst.private_dns_name_options);
         if options.hostname_type != inst.private_dns_name_options.hostname_type {
             if inst.state != InstanceState::Stopped {
-                return Err(ApiError::new(
-                    ErrorCode::IncorrectInstanceState,
-                    format!("The instance '{id}' must be stopped to change its hostname type."),
+                return Err(ApiError::invalid_value(
+                    "Cannot modify hostname-type for running instances",
                 ));
             }
             let subnet = self.region.subnets.find(Kind::Subnet, &inst.subnet_id)?;
