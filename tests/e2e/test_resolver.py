@@ -1,13 +1,13 @@
 """The VPC resolver from inside real instances, asked with dig: the VPC's own names and
 their reverse, names forwarded to the simulated internet's DNS (and NXDOMAIN for names
 nobody serves), DNS over TCP, an instance's public name answering its private address
-inside the VPC, and silence once enableDnsSupport is off."""
+inside the VPC, silence once enableDnsSupport is off, and instances' resource names."""
 
 import math
 import subprocess
 import time
 
-from .fort_e2e import nsexec
+from .fort_e2e import eni_of, host_of, nsexec
 
 
 def dig(ns, server, *args, timeout=8):
@@ -168,3 +168,73 @@ def test_a_public_name_answers_its_public_address_outside(fort, ec2, world):
     public = "ec2-198-51-100-77.compute-1.amazonaws.com"
     assert dig("fort-internet", "203.0.113.53", public) == ("NOERROR", ["198.51.100.77"])
     assert dig("fort-internet", "203.0.113.53", "ec2-192-0-2-77.compute-1.amazonaws.com")[0] == "NXDOMAIN"
+
+
+def imds(ns, path):
+    out = nsexec(ns, "curl", "-s", "-m", "3", f"http://169.254.169.254/latest/meta-data/{path}", timeout=8)
+    return out.stdout if out.returncode == 0 else None
+
+
+def test_resource_names(fort, ec2, world):
+    """Instances launched into a subnet that names them by resource: an instance with the
+    A record on is resolved by its `i-….ec2.internal` name from an instance on another
+    host, one with it off is NXDOMAIN (until ModifyPrivateDnsNameOptions turns it on),
+    IP names and reverse lookups still answer, and metadata's hostnames are the resource
+    name."""
+    vpc = world.vpc("10.92.0.0/16")
+    subnet = world.subnet(vpc, "10.92.1.0/24")
+    ec2.modify_subnet_attribute(SubnetId=subnet, PrivateDnsHostnameTypeOnLaunch="resource-name")
+    ec2.modify_subnet_attribute(SubnetId=subnet, EnableResourceNameDnsARecordOnLaunch={"Value": True})
+    asker, _ = world.launch(subnet)
+    asker_host = host_of(fort, eni_of(ec2, asker)[0])
+    # the named instance on the other host (placement spreads a zone's instances)
+    for _ in range(3):
+        named, named_ip = world.launch(subnet)
+        if host_of(fort, eni_of(ec2, named)[0]) != asker_host:
+            break
+    assert host_of(fort, eni_of(ec2, named)[0]) != asker_host, "no instance landed on the other host"
+    # launched without the A record: its resource name does not resolve
+    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet,
+                             PrivateDnsNameOptions={"EnableResourceNameDnsARecord": False})["Instances"][0]
+    quiet, quiet_ip = inst["InstanceId"], inst["PrivateIpAddress"]
+    world.instances.append(quiet)
+    fort.instances.add(quiet)
+    world.wait_ready(quiet, quiet_ip)
+    assert inst["PrivateDnsNameOptions"] == {"HostnameType": "resource-name", "EnableResourceNameDnsARecord": False,
+                                             "EnableResourceNameDnsAAAARecord": False}
+    base2 = "10.92.0.2"
+    name = f"{named}.ec2.internal"
+    deadline = time.time() + 5
+    while dig(asker, base2, name)[0] != "NOERROR" and time.time() < deadline:
+        time.sleep(0.2)
+    assert dig(asker, base2, name) == ("NOERROR", [named_ip])
+    assert dig(asker, "169.254.169.253", name, "+tcp") == ("NOERROR", [named_ip])
+    assert dig(asker, base2, f"{quiet}.ec2.internal")[0] == "NXDOMAIN"
+    assert dig(asker, base2, "i-0123456789abcdef0.ec2.internal")[0] == "NXDOMAIN"
+    # the IP names and the reverse lookups stay what they were
+    a, b, c, d = named_ip.split(".")
+    assert dig(asker, base2, f"ip-{a}-{b}-{c}-{d}.ec2.internal") == ("NOERROR", [named_ip])
+    assert dig(asker, base2, "-x", named_ip) == ("NOERROR", [f"ip-{a}-{b}-{c}-{d}.ec2.internal."])
+    # the system's resolver finds it too
+    assert nsexec(asker, "getent", "hosts", name).stdout.split()[:1] == [named_ip]
+
+    # the records follow ModifyPrivateDnsNameOptions on running instances
+    ec2.modify_private_dns_name_options(InstanceId=quiet, EnableResourceNameDnsARecord=True)
+    ec2.modify_private_dns_name_options(InstanceId=named, EnableResourceNameDnsARecord=False)
+    deadline = time.time() + 3
+    while dig(asker, base2, f"{quiet}.ec2.internal")[1] != [quiet_ip] and time.time() < deadline:
+        time.sleep(0.1)
+    assert dig(asker, base2, f"{quiet}.ec2.internal") == ("NOERROR", [quiet_ip])
+    assert dig(asker, base2, name)[0] == "NXDOMAIN"
+
+    # the instance's own metadata names it by resource
+    assert imds(named, "local-hostname") == name
+    assert imds(named, "hostname") == name
+    assert imds(quiet, "local-hostname") == f"{quiet}.ec2.internal"
+    # a terminated instance's name goes with it
+    world.terminate(quiet)
+    deadline = time.time() + 3
+    while dig(asker, base2, f"{quiet}.ec2.internal")[0] != "NXDOMAIN" and time.time() < deadline:
+        time.sleep(0.1)
+    assert dig(asker, base2, f"{quiet}.ec2.internal")[0] == "NXDOMAIN"

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
+use fort_model::dns_name::{HostnameType, PrivateDnsNameOptions};
 use fort_model::*;
 
 use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
@@ -36,6 +37,8 @@ pub struct RunInstances {
     pub volume_tags: Tags,
     pub block_devices: Vec<BlockDeviceSpec>,
     pub metadata_options: Option<MetadataOptionsRequest>,
+    /// `PrivateDnsNameOptions`: what is not given comes from the subnet's on-launch options.
+    pub private_dns_name_options: PrivateDnsNameOptionsRequest,
     pub cpu_credits: Option<String>,
     pub shutdown_behavior: Option<String>,
     pub ebs_optimized: bool,
@@ -104,6 +107,44 @@ impl MetadataOptionsRequest {
             )?,
         })
     }
+}
+
+/// `PrivateDnsNameOptions` of RunInstances, or ModifyPrivateDnsNameOptions's parameters:
+/// what is given.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrivateDnsNameOptionsRequest {
+    pub hostname_type: Option<HostnameType>,
+    pub enable_resource_name_dns_a_record: Option<bool>,
+    pub enable_resource_name_dns_aaaa_record: Option<bool>,
+}
+
+impl PrivateDnsNameOptionsRequest {
+    /// `base` with the given options applied.
+    pub fn apply(&self, base: PrivateDnsNameOptions) -> PrivateDnsNameOptions {
+        PrivateDnsNameOptions {
+            hostname_type: self.hostname_type.unwrap_or(base.hostname_type),
+            enable_resource_name_dns_a_record: self
+                .enable_resource_name_dns_a_record
+                .unwrap_or(base.enable_resource_name_dns_a_record),
+            enable_resource_name_dns_aaaa_record: self
+                .enable_resource_name_dns_aaaa_record
+                .unwrap_or(base.enable_resource_name_dns_aaaa_record),
+        }
+    }
+}
+
+/// An instance of an IPv6-only subnet has no IPv4 address to be named by: "For IPv6 only
+/// subnets, an instance DNS name must be based on the instance ID" (EC2 API reference,
+/// `PrivateDnsNameOptionsRequest`).
+fn check_hostname_type(subnet: &Subnet, t: HostnameType, param: &str) -> Result<(), ApiError> {
+    if subnet.cidr.is_none() && t == HostnameType::IpName {
+        return Err(ApiError::bad_param(
+            param,
+            t.as_str(),
+            "An instance in an IPv6-only subnet must be named by resource name.",
+        ));
+    }
+    Ok(())
 }
 
 /// The CPU credit option a type launches with: `standard` for T2, `unlimited` for T3,
@@ -467,6 +508,14 @@ impl Tx<'_> {
             });
         }
         let subnet = self.launch_subnet(&req)?;
+        let names = req
+            .private_dns_name_options
+            .apply(subnet.private_dns_name_options_on_launch);
+        check_hostname_type(
+            &subnet,
+            names.hostname_type,
+            "PrivateDnsNameOptions.HostnameType",
+        )?;
         let has_explicit_ip = specs.iter().any(|s| {
             s.addresses.private_ip.is_some()
                 || !s.addresses.private_ips.is_empty()
@@ -729,6 +778,9 @@ impl Tx<'_> {
             ena_support: None,
             sriov_net_support: None,
             monitoring: req.monitoring,
+            private_dns_name_options: req
+                .private_dns_name_options
+                .apply(subnet.private_dns_name_options_on_launch),
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
@@ -1147,6 +1199,42 @@ impl Tx<'_> {
             .get_mut(id)
             .expect("found")
             .metadata_options = options.clone();
+        Ok(options)
+    }
+
+    /// ModifyPrivateDnsNameOptions. The resource name's records can be turned on and off
+    /// while the instance runs; its hostname type changes only while it is stopped, as
+    /// the guest's hostname was set at boot. EC2 refuses a running instance's with
+    /// `InvalidParameterValue: Cannot modify hostname-type for running instances` (as
+    /// terraform-provider-aws's TestAccEC2Instance_PrivateDNSNameOptions_configured
+    /// records it).
+    pub fn modify_private_dns_name_options(
+        &mut self,
+        id: &str,
+        req: &PrivateDnsNameOptionsRequest,
+    ) -> Result<PrivateDnsNameOptions, ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?;
+        if matches!(
+            inst.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        ) {
+            return Err(incorrect_state(id, "modified"));
+        }
+        let options = req.apply(inst.private_dns_name_options);
+        if options.hostname_type != inst.private_dns_name_options.hostname_type {
+            if inst.state != InstanceState::Stopped {
+                return Err(ApiError::invalid_value(
+                    "Cannot modify hostname-type for running instances",
+                ));
+            }
+            let subnet = self.region.subnets.find(Kind::Subnet, &inst.subnet_id)?;
+            check_hostname_type(subnet, options.hostname_type, "PrivateDnsHostnameType")?;
+        }
+        self.region
+            .instances
+            .get_mut(id)
+            .expect("found")
+            .private_dns_name_options = options;
         Ok(options)
     }
 

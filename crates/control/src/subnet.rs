@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use fort_model::dns_name::{HostnameType, PrivateDnsNameOptions};
 use fort_model::*;
 use fort_model::{cidr, cidr6};
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -18,6 +19,17 @@ pub struct CreateSubnet {
     pub availability_zone: Option<String>,
     pub availability_zone_id: Option<String>,
     pub tags: Tags,
+}
+
+/// One attribute ModifySubnetAttribute changes, with its new value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubnetAttribute {
+    MapPublicIpOnLaunch(bool),
+    AssignIpv6AddressOnCreation(bool),
+    EnableDns64(bool),
+    EnableResourceNameDnsARecordOnLaunch(bool),
+    EnableResourceNameDnsAAAARecordOnLaunch(bool),
+    PrivateDnsHostnameTypeOnLaunch(HostnameType),
 }
 
 impl Region {
@@ -119,8 +131,11 @@ impl Tx<'_> {
                 // What EC2 gives an IPv6-only subnet: every interface gets an IPv6
                 // address, and names are resource names (there is no IPv4 to name).
                 row.assign_ipv6_address_on_creation = true;
-                row.hostname_type = "resource-name".into();
-                row.enable_resource_name_dns_aaaa_record = true;
+                row.private_dns_name_options_on_launch = PrivateDnsNameOptions {
+                    hostname_type: HostnameType::ResourceName,
+                    enable_resource_name_dns_a_record: false,
+                    enable_resource_name_dns_aaaa_record: true,
+                };
             }
             subnet = row.clone();
         }
@@ -320,9 +335,7 @@ impl Tx<'_> {
             map_public_ip_on_launch: default_for_az,
             assign_ipv6_address_on_creation: false,
             enable_dns64: false,
-            hostname_type: "ip-name".into(),
-            enable_resource_name_dns_a_record: false,
-            enable_resource_name_dns_aaaa_record: false,
+            private_dns_name_options_on_launch: PrivateDnsNameOptions::default(),
             tags,
         };
         self.region.subnets.insert(subnet.clone());
@@ -430,19 +443,13 @@ impl Tx<'_> {
     pub fn modify_subnet_attribute(
         &mut self,
         id: &str,
-        attribute: &str,
-        value: &str,
+        attribute: SubnetAttribute,
     ) -> Result<(), ApiError> {
         let subnet = self.region.subnets.find_mut(Kind::Subnet, id)?;
-        let flag = || match value {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            v => Err(ApiError::bad_param(attribute, v, "Expected true or false.")),
-        };
+        let on_launch = &mut subnet.private_dns_name_options_on_launch;
         match attribute {
-            "MapPublicIpOnLaunch" => subnet.map_public_ip_on_launch = flag()?,
-            "AssignIpv6AddressOnCreation" => {
-                let on = flag()?;
+            SubnetAttribute::MapPublicIpOnLaunch(on) => subnet.map_public_ip_on_launch = on,
+            SubnetAttribute::AssignIpv6AddressOnCreation(on) => {
                 if on && subnet.ipv6_cidr().is_none() {
                     return Err(ApiError::invalid_value(format!(
                         "Invalid value 'true' for assign-ipv6-address-on-creation. Cannot set assign-ipv6-address-on-creation to true unless the subnet ({id}) has an IPv6 CIDR block associated with it."
@@ -450,24 +457,26 @@ impl Tx<'_> {
                 }
                 subnet.assign_ipv6_address_on_creation = on;
             }
-            "EnableDns64" => subnet.enable_dns64 = flag()?,
-            "EnableResourceNameDnsARecordOnLaunch" => {
-                subnet.enable_resource_name_dns_a_record = flag()?
+            SubnetAttribute::EnableDns64(on) => subnet.enable_dns64 = on,
+            SubnetAttribute::EnableResourceNameDnsARecordOnLaunch(on) => {
+                on_launch.enable_resource_name_dns_a_record = on
             }
-            "EnableResourceNameDnsAAAARecordOnLaunch" => {
-                subnet.enable_resource_name_dns_aaaa_record = flag()?
+            SubnetAttribute::EnableResourceNameDnsAAAARecordOnLaunch(on) => {
+                on_launch.enable_resource_name_dns_aaaa_record = on
             }
-            "PrivateDnsHostnameTypeOnLaunch" => match value {
-                "ip-name" | "resource-name" => subnet.hostname_type = value.to_owned(),
-                v => {
+            SubnetAttribute::PrivateDnsHostnameTypeOnLaunch(t) => {
+                // An IPv6-only subnet's instances have no IPv4 address to name: "For IPv6
+                // only subnets, an instance DNS name must be based on the instance ID"
+                // (EC2 API reference, PrivateDnsNameOptionsRequest).
+                if subnet.cidr.is_none() && t == HostnameType::IpName {
                     return Err(ApiError::bad_param(
                         "PrivateDnsHostnameTypeOnLaunch",
-                        v,
-                        "Valid values: ip-name, resource-name.",
+                        t.as_str(),
+                        "An IPv6-only subnet's instances must be named by resource name.",
                     ));
                 }
-            },
-            other => return Err(ApiError::bad_param("Attribute", other, "")),
+                on_launch.hostname_type = t
+            }
         }
         Ok(())
     }

@@ -370,6 +370,20 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         value(V::PublicIp(item)),
                     );
                 }
+                // an instance's resource name, answered by its VPC's resolver on every host
+                if let Some((i, options)) = named_instance(r, e) {
+                    let item = pb::InstanceName {
+                        instance_id: i.to_owned(),
+                        ip: e.private_ip.into(),
+                        hostname_type: hostname_type(options.hostname_type).into(),
+                        a_record: options.enable_resource_name_dns_a_record,
+                        aaaa_record: options.enable_resource_name_dns_aaaa_record,
+                    };
+                    c.items.insert(
+                        ItemKey::instance_name(&e.vpc_id, i),
+                        value(V::InstanceName(item)),
+                    );
+                }
                 let member = value(V::Member(pb::Member {}));
                 for ip in e.private_ips() {
                     for g in &e.security_groups {
@@ -405,7 +419,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         source_dest_check: e.source_dest_check,
                         // The engine's defaults (AWS's).
                         conntrack: None,
-                        hostname: Some(ip_name(e.private_ip)),
+                        hostname: Some(host_label(r, e)),
                         instance_id: e.attachment.as_ref().map(|a| a.instance_id.to_string()),
                         device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
                     };
@@ -429,6 +443,41 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         _ => {}
     }
     c
+}
+
+/// The instance whose primary interface `e` is, and its hostname options, while it
+/// lives (stopped too: it keeps its address and its name).
+fn named_instance<'r>(
+    r: &'r Region,
+    e: &NetworkInterface,
+) -> Option<(&'r str, &'r fort_model::dns_name::PrivateDnsNameOptions)> {
+    let a = e.attachment.as_ref().filter(|a| a.device_index == 0)?;
+    let i = r.instances.get(&a.instance_id)?;
+    if matches!(
+        i.state,
+        fort_model::InstanceState::Terminated | fort_model::InstanceState::ShuttingDown
+    ) {
+        return None;
+    }
+    Some((i.id.as_str(), &i.private_dns_name_options))
+}
+
+/// The host name DHCP gives an interface: its instance's resource name's label (the
+/// instance id) for a resource-named instance's primary interface, else its IP name.
+fn host_label(r: &Region, e: &NetworkInterface) -> String {
+    match named_instance(r, e) {
+        Some((id, o)) => {
+            fort_model::dns_name::instance_host_label(o.hostname_type, id, e.private_ip)
+        }
+        None => ip_name(e.private_ip),
+    }
+}
+
+fn hostname_type(t: fort_model::dns_name::HostnameType) -> pb::HostnameType {
+    match t {
+        fort_model::dns_name::HostnameType::IpName => pb::HostnameType::IpName,
+        fort_model::dns_name::HostnameType::ResourceName => pb::HostnameType::ResourceName,
+    }
 }
 
 /// A private hosted zone as hosts need it: names, types, TTLs and values.
@@ -507,6 +556,7 @@ fn instance_item(r: &Region, row: &RowKey, i: &fort_model::Instance) -> pb::Inst
             Default::default()
         },
         security_group_names,
+        hostname_type: hostname_type(i.private_dns_name_options.hostname_type).into(),
     }
 }
 

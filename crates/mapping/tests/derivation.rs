@@ -114,7 +114,21 @@ async fn run(seed: u64, steps: usize) {
                 rng.pick(xs).clone()
             }
         };
-        let body = match rng.next() % 17 {
+        let body = match rng.next() % 19 {
+            17 => format!(
+                "Action=ModifyPrivateDnsNameOptions&InstanceId={}&EnableResourceNameDnsARecord={}",
+                pick(&mut rng, &instances),
+                rng.next().is_multiple_of(2)
+            ),
+            18 => format!(
+                "Action=ModifySubnetAttribute&SubnetId={}&PrivateDnsHostnameTypeOnLaunch={}",
+                pick(&mut rng, &subnets),
+                if rng.next().is_multiple_of(2) {
+                    "resource-name"
+                } else {
+                    "ip-name"
+                }
+            ),
             15 => {
                 // A peering between two VPCs, requested then accepted: their hosts serve
                 // each other's VPC.
@@ -374,4 +388,126 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run(seed, 150));
     }
+}
+
+/// An instance's resource name reaches every host serving its VPC, not only its own, and
+/// follows ModifyPrivateDnsNameOptions; the DHCP host name of its port is its id.
+#[tokio::test]
+async fn resource_names_reach_every_host_of_the_vpc() {
+    let store = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let control = Control::open(store, Config::default()).await.unwrap();
+    for (id, zone) in HOSTS {
+        let underlay = format!("127.0.0.{}", &id[1..]).parse().unwrap();
+        control
+            .write_global(|g| {
+                g.hosts.insert(Host {
+                    id: id.into(),
+                    zone: zone.into(),
+                    underlay,
+                    role: fort_model::HostRole::Instance,
+                    instances: 0,
+                    available: true,
+                });
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let call = |body: String| {
+        let control = &control;
+        let scope = &scope;
+        async move {
+            execute(control, scope, &Params::from_form(body.as_bytes()).unwrap())
+                .await
+                .unwrap()
+                .as_str()
+                .to_owned()
+        }
+    };
+    let vpc = find(
+        &call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
+    let subnet = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    call(format!(
+        "Action=ModifySubnetAttribute&SubnetId={subnet}&PrivateDnsHostnameTypeOnLaunch=resource-name"
+    ))
+    .await;
+    let launch = |a_record: bool| {
+        call(format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}&PrivateDnsNameOptions.EnableResourceNameDnsARecord={a_record}"
+        ))
+    };
+    let named = find(&launch(true).await, "i-").remove(0);
+    let quiet = find(&launch(false).await, "i-").remove(0);
+    for (id, host) in [(&named, "h1"), (&quiet, "h2")] {
+        control
+            .write(&scope, |tx| {
+                tx.region.instances.get_mut(id).unwrap().host_id = Some(host.into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+    let names = |programs: &Programs, host: &str| -> BTreeMap<String, (bool, String)> {
+        programs
+            .items_of(host)
+            .into_iter()
+            .filter_map(|(k, v)| match (k.kind, ItemValue::clone(&v).kind) {
+                (
+                    Some(Kind::InstanceName(o)),
+                    Some(fort_proto::mapping::item_value::Kind::InstanceName(n)),
+                ) => {
+                    assert_eq!(o.vpc_id, vpc);
+                    Some((
+                        o.id,
+                        (n.a_record, std::net::Ipv4Addr::from(n.ip).to_string()),
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let programs = control.read_world(|w| Programs::new(w, 1)).await;
+    let on_h2 = names(&programs, "h2");
+    assert_eq!(
+        on_h2,
+        names(&programs, "h1"),
+        "every host of the VPC holds every name"
+    );
+    assert_eq!(on_h2.len(), 2);
+    assert!(on_h2[&named].0 && !on_h2[&quiet].0);
+    assert!(on_h2[&named].1.starts_with("10.0.1."));
+    let hostnames: Vec<Option<String>> = programs
+        .items_of("h1")
+        .into_values()
+        .filter_map(|v| match ItemValue::clone(&v).kind {
+            Some(fort_proto::mapping::item_value::Kind::Port(p)) => Some(p.hostname),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(hostnames, [Some(named.clone())], "DHCP names it by its id");
+    // a change of its options is a change of its name's item
+    call(format!(
+        "Action=ModifyPrivateDnsNameOptions&InstanceId={quiet}&EnableResourceNameDnsARecord=true"
+    ))
+    .await;
+    let programs = control.read_world(|w| Programs::new(w, 2)).await;
+    assert!(names(&programs, "h1")[&quiet].0);
+    // a terminated instance's name goes
+    call(format!("Action=TerminateInstances&InstanceId.1={named}")).await;
+    let programs = control.read_world(|w| Programs::new(w, 3)).await;
+    assert!(!names(&programs, "h2").contains_key(&named));
 }

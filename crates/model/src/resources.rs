@@ -8,6 +8,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
+use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
     ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
@@ -138,9 +139,9 @@ pub struct Subnet {
     pub map_public_ip_on_launch: bool,
     pub assign_ipv6_address_on_creation: bool,
     pub enable_dns64: bool,
-    pub hostname_type: String,
-    pub enable_resource_name_dns_a_record: bool,
-    pub enable_resource_name_dns_aaaa_record: bool,
+    /// The hostname options its instances launch with (`PrivateDnsNameOptionsOnLaunch`).
+    #[serde(flatten)]
+    pub private_dns_name_options_on_launch: PrivateDnsNameOptions,
     pub tags: Tags,
 }
 
@@ -599,6 +600,10 @@ pub struct Instance {
     pub sriov_net_support: Option<String>,
     #[serde(default)]
     pub monitoring: bool,
+    /// Its hostname type and which of its resource name's records the VPC resolver
+    /// answers (rows from before these existed are IP-named, as EC2's were).
+    #[serde(default)]
+    pub private_dns_name_options: PrivateDnsNameOptions,
 }
 
 /// An instance's metadata service options (`MetadataOptions` of RunInstances).

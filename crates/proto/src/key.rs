@@ -67,6 +67,9 @@ impl ItemKey {
     pub fn private_zone(vpc_id: &str, zone_id: &str) -> ItemKey {
         Self::of(Kind::PrivateZone(object(vpc_id, zone_id)))
     }
+    pub fn instance_name(vpc_id: &str, instance_id: &str) -> ItemKey {
+        Self::of(Kind::InstanceName(object(vpc_id, instance_id)))
+    }
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
@@ -84,7 +87,8 @@ impl ItemKey {
             | Kind::InternetGateway(o)
             | Kind::NatGateway(o)
             | Kind::FlowLog(o)
-            | Kind::PrivateZone(o) => &o.vpc_id,
+            | Kind::PrivateZone(o)
+            | Kind::InstanceName(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
         })
@@ -125,6 +129,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::FlowLog(o)) => write!(f, "fl/{}/{}", o.vpc_id, o.id),
             Some(Kind::Instance(id)) => write!(f, "instance/{id}"),
             Some(Kind::PrivateZone(o)) => write!(f, "zone/{}/{}", o.vpc_id, o.id),
+            Some(Kind::InstanceName(o)) => write!(f, "name/{}/{}", o.vpc_id, o.id),
         }
     }
 }
@@ -143,5 +148,8 @@ mod tests {
         assert_eq!(a.to_string(), "map/vpc-1/10.0.0.5");
         assert!(ItemKey::nat_gateway("vpc-1", "nat-1").is_gateway());
         assert!(!a.is_gateway());
+        let name = ItemKey::instance_name("vpc-1", "i-1");
+        assert_eq!(name.vpc_id(), Some("vpc-1"));
+        assert_eq!(name.to_string(), "name/vpc-1/i-1");
     }
 }

@@ -65,6 +65,8 @@ struct VpcItems {
     dns: Option<VpcDns>,
     /// Private hosted zones associated with the VPC, by zone id.
     zones: BTreeMap<String, pb::PrivateZone>,
+    /// The resource names of the VPC's instances (on every host), by instance id.
+    names: BTreeMap<String, pb::InstanceName>,
     subnets: BTreeMap<String, dp::Subnet>,
     route_tables: BTreeMap<String, dp::RouteTable>,
     network_acls: BTreeMap<String, dp::NetworkAcl>,
@@ -258,6 +260,13 @@ impl HostState {
                     .and_then(|v| v.zones.remove(&o.id))
                     .is_some()
             }
+            Some(K::InstanceName(o)) => {
+                out.dns |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.names.remove(&o.id))
+                    .is_some()
+            }
             None => {}
         }
     }
@@ -340,6 +349,12 @@ impl HostState {
             (Some(K::PrivateZone(o)), V::PrivateZone(z)) => {
                 out.dns |= put(&mut self.vpc(&o.vpc_id).zones, &o.id, z);
             }
+            (Some(K::InstanceName(o)), V::InstanceName(n)) => {
+                if n.instance_id != o.id {
+                    return Err("an instance name's instance differs from its key's");
+                }
+                out.dns |= put(&mut self.vpc(&o.vpc_id).names, &o.id, n);
+            }
             (Some(K::Instance(id)), V::Instance(i)) => {
                 out.instances |= put(&mut self.instances, id, i);
             }
@@ -405,6 +420,14 @@ impl HostState {
             .get(vpc_id)
             .into_iter()
             .flat_map(|v| v.zones.values())
+    }
+
+    /// The resource names of a VPC's instances, for its resolver.
+    pub fn instance_names(&self, vpc_id: &str) -> impl Iterator<Item = &pb::InstanceName> {
+        self.vpcs
+            .get(vpc_id)
+            .into_iter()
+            .flat_map(|v| v.names.values())
     }
 
     /// The DNS attributes of a VPC the host serves.
@@ -812,6 +835,54 @@ mod tests {
             .unwrap();
         assert!(applied.structure);
         assert!(!counted(&state));
+    }
+
+    /// Instance names are the resolver's: they come and go with their items, and a name
+    /// filed under another instance's key is refused.
+    #[test]
+    fn instance_names_are_kept_per_vpc() {
+        let name = |id: &str, key_id: &str| {
+            item(
+                ItemKey::instance_name("vpc-1", key_id),
+                V::InstanceName(pb::InstanceName {
+                    instance_id: id.into(),
+                    ip: ip("10.0.0.5").into(),
+                    hostname_type: pb::HostnameType::ResourceName.into(),
+                    a_record: true,
+                    aaaa_record: false,
+                }),
+            )
+        };
+        let mut state = HostState::default();
+        let applied = state
+            .apply(update(
+                0,
+                1,
+                true,
+                vec![vpc_header(), name("i-1", "i-1"), name("i-2", "i-3")],
+                vec![],
+            ))
+            .unwrap()
+            .unwrap();
+        assert!(applied.dns);
+        assert_eq!(applied.malformed.len(), 1, "{:?}", applied.malformed);
+        let held: Vec<&str> = state
+            .instance_names("vpc-1")
+            .map(|n| n.instance_id.as_str())
+            .collect();
+        assert_eq!(held, ["i-1"]);
+        let applied = state
+            .apply(update(
+                1,
+                2,
+                false,
+                vec![],
+                vec![ItemKey::instance_name("vpc-1", "i-1")],
+            ))
+            .unwrap()
+            .unwrap();
+        assert!(applied.dns && !applied.structure);
+        assert_eq!(state.instance_names("vpc-1").count(), 0);
     }
 
     /// A value that makes no sense is skipped and said, never half-applied.

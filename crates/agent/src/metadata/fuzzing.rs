@@ -110,6 +110,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             hickory_proto::rr::RecordType::A,
         ),
         ("www.example.test.", hickory_proto::rr::RecordType::A),
+        (
+            "i-0123456789abcdef0.ec2.internal.",
+            hickory_proto::rr::RecordType::A,
+        ),
     ]
     .iter()
     .enumerate()

@@ -67,6 +67,10 @@ pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> 
                         .private_zones(&v.id)
                         .map(resolver::Zone::from_item)
                         .collect(),
+                    names: state
+                        .instance_names(&v.id)
+                        .map(|n| (n.instance_id.clone(), resolver::ResourceName::from_item(n)))
+                        .collect(),
                 }),
             ))
         })

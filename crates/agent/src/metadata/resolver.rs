@@ -10,6 +10,16 @@
 //! * `ip-A-B-C-D.ec2.internal` (us-east-1) or `ip-A-B-C-D.REGION.compute.internal`, for
 //!   an address in the VPC's blocks: A; its reverse (`D.C.B.A.in-addr.arpa`): PTR. Other
 //!   names in that domain: NXDOMAIN.
+//! * An instance's resource name (`i-….ec2.internal`, `i-….REGION.compute.internal`):
+//!   A when the instance has EnableResourceNameDnsARecord on, NODATA for a name whose
+//!   records are all off but AAAA's (Fort's instances have no IPv6 address yet),
+//!   NXDOMAIN when both are off. The IP name of a resource-named instance still answers,
+//!   and its address's PTR is still the IP name: "DNS queries for both IP names and
+//!   resource names coexist [...] For private DNS hostnames based on IP names, [...] DNS
+//!   A record queries are always responded to irrespective of the guest OS hostname
+//!   settings" (EC2 user guide, "Amazon EC2 instance hostname types"). That page says
+//!   nothing of reverse lookups for resource names, so they keep the IP name every
+//!   address of the VPC has.
 //! * With enableDnsHostnames, an instance's public DNS name answers its private address
 //!   inside the VPC (outside, the internet's DNS does not know it).
 //! * The rest goes to the internet's DNS (`fort up` runs one), or is NXDOMAIN when the
@@ -20,7 +30,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use fort_model::dns_name::{dashed_address, private_domain, public_domain};
+use fort_model::dns_name::{dashed_address, is_instance_label, private_domain, public_domain};
 use hickory_proto::op::{Header, HeaderCounts, Message, Metadata, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SRV, TXT};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
@@ -50,6 +60,29 @@ pub struct VpcView {
     pub public: HashMap<Ipv4Addr, Ipv4Addr>,
     /// The private hosted zones associated with the VPC.
     pub zones: Vec<Zone>,
+    /// The resource names of the VPC's instances (on every host), by instance id.
+    pub names: HashMap<String, ResourceName>,
+}
+
+/// What the resolver answers for an instance's resource name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceName {
+    /// The instance's primary private address.
+    pub ip: Ipv4Addr,
+    /// EnableResourceNameDnsARecord.
+    pub a_record: bool,
+    /// EnableResourceNameDnsAAAARecord.
+    pub aaaa_record: bool,
+}
+
+impl ResourceName {
+    pub fn from_item(n: &fort_proto::mapping::InstanceName) -> ResourceName {
+        ResourceName {
+            ip: Ipv4Addr::from(n.ip),
+            a_record: n.a_record,
+            aaaa_record: n.aaaa_record,
+        }
+    }
 }
 
 /// A private hosted zone: its record sets by (name, type), names lower case with their
@@ -225,6 +258,13 @@ impl VpcView {
         }
         if let Some(label) = name.strip_suffix(&format!(".{domain}")) {
             // the VPC's domain is answered here, never forwarded
+            if is_instance_label(label) {
+                return Some(match self.names.get(label) {
+                    Some(n) if n.a_record && qtype == RecordType::A => record(RData::A(A(n.ip)))?,
+                    Some(n) if n.a_record || n.aaaa_record => Local::NoData,
+                    _ => Local::NxDomain,
+                });
+            }
             return Some(match dashed_address(label, "ip-") {
                 Some(ip) if self.has(ip) && qtype == RecordType::A => record(RData::A(A(ip)))?,
                 Some(ip) if self.has(ip) => Local::NoData,
@@ -260,6 +300,15 @@ impl VpcView {
             cidrs: vec!["10.0.0.0/16".parse().expect("cidr")],
             public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
             zones: Vec::new(),
+            names: [(
+                "i-0123456789abcdef0".to_owned(),
+                ResourceName {
+                    ip: Ipv4Addr::new(10, 0, 1, 5),
+                    a_record: true,
+                    aaaa_record: false,
+                },
+            )]
+            .into(),
         }
     }
 
@@ -402,6 +451,7 @@ mod tests {
             cidrs: vec!["10.0.0.0/16".parse().unwrap()],
             public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
             zones: Vec::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -554,6 +604,81 @@ mod tests {
                 RecordType::A
             )),
             Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+    }
+
+    #[test]
+    fn resource_names_answer_as_their_instances_ask() {
+        let mut v = vpc("us-east-1");
+        let name = |ip: [u8; 4], a_record: bool, aaaa_record: bool| ResourceName {
+            ip: Ipv4Addr::from(ip),
+            a_record,
+            aaaa_record,
+        };
+        v.names = [
+            (
+                "i-0aaaaaaaaaaaaaaa1".to_owned(),
+                name([10, 0, 1, 5], true, false),
+            ),
+            (
+                "i-0aaaaaaaaaaaaaaa2".to_owned(),
+                name([10, 0, 2, 7], false, false),
+            ),
+            (
+                "i-0aaaaaaaaaaaaaaa3".to_owned(),
+                name([10, 0, 2, 8], false, true),
+            ),
+        ]
+        .into();
+        assert_eq!(
+            a(v.local("i-0aaaaaaaaaaaaaaa1.ec2.internal.", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        assert_eq!(
+            a(v.local("I-0AAAAAAAAAAAAAAA1.EC2.INTERNAL", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        assert_eq!(
+            v.local("i-0aaaaaaaaaaaaaaa1.ec2.internal.", RecordType::AAAA),
+            Some(Local::NoData)
+        );
+        // A records off: the name does not exist
+        assert_eq!(
+            v.local("i-0aaaaaaaaaaaaaaa2.ec2.internal.", RecordType::A),
+            Some(Local::NxDomain)
+        );
+        // AAAA only (no IPv6 address): the name exists without an A record
+        assert_eq!(
+            v.local("i-0aaaaaaaaaaaaaaa3.ec2.internal.", RecordType::A),
+            Some(Local::NoData)
+        );
+        // an instance of another VPC, or none
+        assert_eq!(
+            v.local("i-0bbbbbbbbbbbbbbb1.ec2.internal.", RecordType::A),
+            Some(Local::NxDomain)
+        );
+        // the IP names and the reverse stay
+        assert_eq!(
+            a(v.local("ip-10-0-2-7.ec2.internal.", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 2, 7))
+        );
+        let Some(Local::Records(ptr)) = v.local("5.1.0.10.in-addr.arpa.", RecordType::PTR) else {
+            panic!("no PTR");
+        };
+        assert_eq!(ptr[0].data.to_string(), "ip-10-0-1-5.ec2.internal.");
+        // elsewhere: REGION.compute.internal, and only there
+        let mut w = vpc("eu-west-1");
+        w.names = v.names.clone();
+        assert_eq!(
+            a(w.local(
+                "i-0aaaaaaaaaaaaaaa1.eu-west-1.compute.internal",
+                RecordType::A
+            )),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        assert_eq!(
+            w.local("i-0aaaaaaaaaaaaaaa1.ec2.internal", RecordType::A),
+            None
         );
     }
 

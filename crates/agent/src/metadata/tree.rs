@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use fort_model::dns_name::{private_dns_name, public_dns_name};
+use fort_model::dns_name::{
+    HostnameType, instance_private_dns_name, private_dns_name, public_dns_name,
+};
 use fort_proto::mapping as pb;
 use fort_sync::host_state::HostState;
 use ipnet::Ipv4Net;
@@ -86,6 +88,14 @@ pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>
         }
     }
     out
+}
+
+/// The hostname type the control plane gave an instance.
+fn hostname_type(it: &pb::Instance) -> HostnameType {
+    match it.hostname_type() {
+        pb::HostnameType::IpName => HostnameType::IpName,
+        pb::HostnameType::ResourceName => HostnameType::ResourceName,
+    }
 }
 
 /// A node of the tree: a value, or a directory of named nodes.
@@ -203,7 +213,9 @@ impl InstanceView {
             .first()
             .copied()
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let hostname = private_dns_name(&it.region, local);
+        // EC2's `hostname` and `local-hostname`: the resource name of a resource-named
+        // instance, else its primary address's IP name.
+        let hostname = instance_private_dns_name(&it.region, hostname_type(it), &it.id, local);
         let mut groups: Vec<&str> = self
             .interfaces
             .iter()
@@ -411,6 +423,7 @@ impl InstanceView {
                 }),
                 tags: [("Name".to_owned(), "web".to_owned())].into(),
                 security_group_names: [("sg-1".to_owned(), "default".to_owned())].into(),
+                hostname_type: pb::HostnameType::IpName.into(),
             },
             interfaces: vec![Interface {
                 eni: "eni-1".into(),
@@ -552,6 +565,29 @@ mod tests {
         fn any_path_is_answered(path in "[/a-z0-9=:.%-]{0,60}") {
             let _ = InstanceView::example().get(&path);
         }
+    }
+
+    #[test]
+    fn a_resource_named_instance_is_called_by_its_id() {
+        let mut v = InstanceView::example();
+        v.item.set_hostname_type(pb::HostnameType::ResourceName);
+        for path in ["hostname", "local-hostname"] {
+            assert_eq!(
+                get(&v, &format!("/latest/meta-data/{path}")).unwrap(),
+                "i-0123456789abcdef0.ec2.internal"
+            );
+        }
+        v.item.region = "eu-west-1".into();
+        assert_eq!(
+            get(&v, "/latest/meta-data/local-hostname").unwrap(),
+            "i-0123456789abcdef0.eu-west-1.compute.internal"
+        );
+        // the interface's own name stays its address's
+        let mac = "/latest/meta-data/network/interfaces/macs/02:00:00:00:00:01/";
+        assert_eq!(
+            get(&v, &format!("{mac}local-hostname")).unwrap(),
+            "ip-10-0-1-5.eu-west-1.compute.internal"
+        );
     }
 
     #[test]

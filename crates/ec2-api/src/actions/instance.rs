@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 
 use fort_control::instance::{
-    InstanceChange, InterfaceSpec, MetadataOptionsRequest, RunInstances, StateChange,
-    console_output,
+    InstanceChange, InterfaceSpec, MetadataOptionsRequest, PrivateDnsNameOptionsRequest,
+    RunInstances, StateChange, console_output,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_control::{Region, now_millis};
+use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, LaunchTemplateId,
     MetadataOptions, NetworkInterface, Volume, format_time,
@@ -35,6 +36,7 @@ crate::actions!(
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
+    ModifyPrivateDnsNameOptions,
     GetConsoleOutput,
     GetInstanceUefiData,
     MonitorInstances,
@@ -67,6 +69,22 @@ fn metadata_request(p: &Params) -> Result<MetadataOptionsRequest, ApiError> {
         http_endpoint: p.opt_str("HttpEndpoint"),
         http_protocol_ipv6: p.opt_str("HttpProtocolIpv6"),
         instance_metadata_tags: p.opt_str("InstanceMetadataTags"),
+    })
+}
+
+/// `PrivateDnsNameOptions` of RunInstances (`p` is that structure), or
+/// ModifyPrivateDnsNameOptions's parameters (`type_param` names the hostname type in each).
+fn private_dns_name_request(
+    p: &Params,
+    type_param: &str,
+) -> Result<PrivateDnsNameOptionsRequest, ApiError> {
+    Ok(PrivateDnsNameOptionsRequest {
+        hostname_type: p
+            .get(type_param)
+            .map(|v| super::hostname_type(type_param, v))
+            .transpose()?,
+        enable_resource_name_dns_a_record: p.bool("EnableResourceNameDnsARecord")?,
+        enable_resource_name_dns_aaaa_record: p.bool("EnableResourceNameDnsAAAARecord")?,
     })
 }
 
@@ -248,6 +266,10 @@ fn run_request(
         } else {
             None
         },
+        private_dns_name_options: private_dns_name_request(
+            p.child("PrivateDnsNameOptions"),
+            "HostnameType",
+        )?,
         cpu_credits: p.child("CreditSpecification").opt_str("CpuCredits"),
         shutdown_behavior: p.opt_str("InstanceInitiatedShutdownBehavior"),
         ebs_optimized: p.bool("EbsOptimized")?.unwrap_or(false),
@@ -524,6 +546,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     render_metadata(w, &m, "pending")
                 });
             Ok(w)
+        }
+        Action::ModifyPrivateDnsNameOptions => {
+            let id = p.req("InstanceId")?.to_owned();
+            let req = private_dns_name_request(p, "PrivateDnsHostnameType")?;
+            ctx.write(|tx| tx.modify_private_dns_name_options(&id, &req))
+                .await?;
+            Ok(ok_return())
         }
         Action::DescribeInstanceStatus => {
             let include_all = p.bool("IncludeAllInstances")?.unwrap_or(false);
@@ -962,10 +991,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "network-interface.subnet-id" => all(&|e| vec![e.subnet_id.to_string()]),
         "network-interface.vpc-id" => all(&|e| vec![e.vpc_id.to_string()]),
         "owner-id" => one(region.account.clone()),
-        "private-dns-name" => primary
-            .map(|e| private_dns_name(&region.name, e.private_ip))
-            .into_iter()
-            .collect(),
+        "private-dns-name" => instance_dns_name(region, i, primary).into_iter().collect(),
         "private-ip-address" => primary
             .map(|e| e.private_ip.to_string())
             .into_iter()
@@ -1069,9 +1095,7 @@ pub fn render(
         })
         .leaf(
             "privateDnsName",
-            primary
-                .map(|e| private_dns_name(&region.name, e.private_ip))
-                .unwrap_or_default(),
+            instance_dns_name(region, i, primary).unwrap_or_default(),
         )
         .leaf("dnsName", dns)
         .leaf("reason", reason(i))
@@ -1145,14 +1169,29 @@ pub fn render(
         .leaf("platformDetails", "Linux/UNIX")
         .leaf("usageOperation", "RunInstances")
         .el("privateDnsNameOptions", |w| {
-            w.leaf("hostnameType", "ip-name")
-                .leaf("enableResourceNameDnsARecord", "false")
-                .leaf("enableResourceNameDnsAAAARecord", "false");
+            super::render_private_dns_name_options(w, &i.private_dns_name_options)
         })
         .el("maintenanceOptions", |w| {
             w.leaf("autoRecovery", "default");
         })
         .leaf("currentInstanceBootMode", "legacy-bios");
+}
+
+/// The instance's `privateDnsName`: its resource name when it is named so, else its
+/// primary address's IP name (none when it has no interface left).
+fn instance_dns_name(
+    region: &Region,
+    i: &Instance,
+    primary: Option<&&NetworkInterface>,
+) -> Option<String> {
+    primary.map(|e| {
+        instance_private_dns_name(
+            &region.name,
+            i.private_dns_name_options.hostname_type,
+            i.id.as_str(),
+            e.private_ip,
+        )
+    })
 }
 
 /// An interface as an instance lists it (`networkInterfaceSet/item`).

@@ -486,6 +486,19 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
     if let Some(c) = &i.cpu_credits {
         put("CreditSpecification.CpuCredits".into(), c.clone());
     }
+    let names = &i.private_dns_name_options;
+    put(
+        "PrivateDnsNameOptions.HostnameType".into(),
+        names.hostname_type.to_string(),
+    );
+    put(
+        "PrivateDnsNameOptions.EnableResourceNameDnsARecord".into(),
+        b(names.enable_resource_name_dns_a_record).into(),
+    );
+    put(
+        "PrivateDnsNameOptions.EnableResourceNameDnsAAAARecord".into(),
+        b(names.enable_resource_name_dns_aaaa_record).into(),
+    );
     let mut enis: Vec<_> = region
         .network_interfaces
         .values()

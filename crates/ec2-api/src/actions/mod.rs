@@ -419,3 +419,26 @@ pub fn all_actions() -> Vec<&'static str> {
 pub fn b(v: bool) -> &'static str {
     if v { "true" } else { "false" }
 }
+
+/// A `HostnameType` parameter (`ip-name` or `resource-name`).
+pub fn hostname_type(param: &str, v: &str) -> Result<fort_model::dns_name::HostnameType, ApiError> {
+    v.parse()
+        .map_err(|_| ApiError::bad_param(param, v, "Valid values: ip-name, resource-name."))
+}
+
+/// The body of `privateDnsNameOptions` (an instance's) or `privateDnsNameOptionsOnLaunch`
+/// (a subnet's).
+pub fn render_private_dns_name_options(
+    w: &mut Xml,
+    o: &fort_model::dns_name::PrivateDnsNameOptions,
+) {
+    w.leaf("hostnameType", o.hostname_type.as_str())
+        .leaf(
+            "enableResourceNameDnsARecord",
+            b(o.enable_resource_name_dns_a_record),
+        )
+        .leaf(
+            "enableResourceNameDnsAAAARecord",
+            b(o.enable_resource_name_dns_aaaa_record),
+        );
+}

@@ -1,7 +1,7 @@
 //! Subnet actions.
 
 use fort_control::Region;
-use fort_control::subnet::CreateSubnet;
+use fort_control::subnet::{CreateSubnet, SubnetAttribute};
 use fort_model::{ApiError, CidrBlockState, ErrorCode, Kind, Subnet, SubnetIpv6CidrBlock};
 
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -16,6 +16,27 @@ crate::actions!(
     AssociateSubnetCidrBlock,
     DisassociateSubnetCidrBlock,
 );
+
+/// A boolean attribute of ModifySubnetAttribute: its parameter (`NAME.Value`), and the
+/// change it asks for.
+type Flag = (&'static str, fn(bool) -> SubnetAttribute);
+
+const FLAGS: &[Flag] = &[
+    ("MapPublicIpOnLaunch", SubnetAttribute::MapPublicIpOnLaunch),
+    (
+        "AssignIpv6AddressOnCreation",
+        SubnetAttribute::AssignIpv6AddressOnCreation,
+    ),
+    ("EnableDns64", SubnetAttribute::EnableDns64),
+    (
+        "EnableResourceNameDnsARecordOnLaunch",
+        SubnetAttribute::EnableResourceNameDnsARecordOnLaunch,
+    ),
+    (
+        "EnableResourceNameDnsAAAARecordOnLaunch",
+        SubnetAttribute::EnableResourceNameDnsAAAARecordOnLaunch,
+    ),
+];
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
@@ -105,20 +126,18 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
         Action::ModifySubnetAttribute => {
             let id = p.req("SubnetId")?;
+            use SubnetAttribute as A;
             let mut given = Vec::new();
-            for attr in [
-                "MapPublicIpOnLaunch",
-                "AssignIpv6AddressOnCreation",
-                "EnableDns64",
-                "EnableResourceNameDnsARecordOnLaunch",
-                "EnableResourceNameDnsAAAARecordOnLaunch",
-            ] {
-                if let Some(v) = p.child(attr).get("Value") {
-                    given.push((attr, v.to_owned()));
+            for &(name, attribute) in FLAGS {
+                if let Some(on) = p.child(name).bool("Value")? {
+                    given.push(attribute(on));
                 }
             }
             if let Some(v) = p.get("PrivateDnsHostnameTypeOnLaunch") {
-                given.push(("PrivateDnsHostnameTypeOnLaunch", v.to_owned()));
+                given.push(A::PrivateDnsHostnameTypeOnLaunch(super::hostname_type(
+                    "PrivateDnsHostnameTypeOnLaunch",
+                    v,
+                )?));
             }
             if p.get("MapCustomerOwnedIpOnLaunch.Value").is_some()
                 || p.child("MapCustomerOwnedIpOnLaunch").is_present()
@@ -128,14 +147,14 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     "Customer-owned IP pools are not supported.",
                 ));
             }
-            let [(attr, value)] = &given[..] else {
+            let [attribute] = given[..] else {
                 return Err(if given.is_empty() {
                     ApiError::missing("MapPublicIpOnLaunch")
                 } else {
                     ApiError::combination("Only one attribute may be modified per request.")
                 });
             };
-            ctx.write(|tx| tx.modify_subnet_attribute(id, attr, value))
+            ctx.write(|tx| tx.modify_subnet_attribute(id, attribute))
                 .await?;
             Ok(ok_return())
         }
@@ -191,13 +210,18 @@ fn field(region: &Region, s: &Subnet, name: &str) -> Vec<String> {
         "enable-dns64" => b(s.enable_dns64).into(),
         "ipv6-native" => b(s.cidr.is_none()).into(),
         "map-customer-owned-ip-on-launch" => "false".into(),
-        "private-dns-name-options-on-launch.hostname-type" => s.hostname_type.clone(),
-        "private-dns-name-options-on-launch.enable-resource-name-dns-a-record" => {
-            b(s.enable_resource_name_dns_a_record).into()
-        }
-        "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record" => {
-            b(s.enable_resource_name_dns_aaaa_record).into()
-        }
+        "private-dns-name-options-on-launch.hostname-type" => s
+            .private_dns_name_options_on_launch
+            .hostname_type
+            .to_string(),
+        "private-dns-name-options-on-launch.enable-resource-name-dns-a-record" => b(s
+            .private_dns_name_options_on_launch
+            .enable_resource_name_dns_a_record)
+        .into(),
+        "private-dns-name-options-on-launch.enable-resource-name-dns-aaaa-record" => b(s
+            .private_dns_name_options_on_launch
+            .enable_resource_name_dns_aaaa_record)
+        .into(),
         "availability-zone" => s.availability_zone.clone(),
         "availability-zone-id" => s.availability_zone_id.clone(),
         "availableIpAddressCount" | "available-ip-address-count" => {
@@ -259,15 +283,7 @@ pub fn render(w: &mut Xml, region: &Region, s: &Subnet, empty_tags: bool) {
         .leaf("enableDns64", b(s.enable_dns64))
         .leaf("ownerId", &region.account)
         .el("privateDnsNameOptionsOnLaunch", |w| {
-            w.leaf("hostnameType", &s.hostname_type)
-                .leaf(
-                    "enableResourceNameDnsARecord",
-                    b(s.enable_resource_name_dns_a_record),
-                )
-                .leaf(
-                    "enableResourceNameDnsAAAARecord",
-                    b(s.enable_resource_name_dns_aaaa_record),
-                );
+            super::render_private_dns_name_options(w, &s.private_dns_name_options_on_launch)
         });
     if empty_tags {
         w.tag_set(&s.tags);
