@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use fort_model::*;
 
+use crate::iam_instance_profile::ProfileSpec;
 use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
 use crate::tags::check_tags;
 use crate::volume::{BlockDeviceSpec, check_mappings};
@@ -42,6 +43,7 @@ pub struct RunInstances {
     pub monitoring: bool,
     /// The launch template (id, version number) the request was made from.
     pub launch_template: Option<(LaunchTemplateId, u64)>,
+    pub iam_instance_profile: ProfileSpec,
 }
 
 /// `MetadataOptions` of RunInstances and ModifyInstanceMetadataOptions: what is given.
@@ -377,6 +379,9 @@ impl Tx<'_> {
         if let Some(m) = &req.metadata_options {
             m.apply(&MetadataOptions::default())?;
         }
+        if !req.iam_instance_profile.is_empty() {
+            self.profile_association(&req.iam_instance_profile)?;
+        }
         if let Some(c) = &req.cpu_credits {
             check_cpu_credits(c)?;
             if default_cpu_credits(&instance_type).is_none() {
@@ -692,6 +697,12 @@ impl Tx<'_> {
         } else {
             None
         };
+        // each instance has an association of its own
+        let iam_instance_profile = if req.iam_instance_profile.is_empty() {
+            None
+        } else {
+            Some(self.profile_association(&req.iam_instance_profile)?)
+        };
         let mut inst = Instance {
             id: instance_id,
             reservation_id: reservation_id.clone(),
@@ -729,6 +740,7 @@ impl Tx<'_> {
             ena_support: None,
             sriov_net_support: None,
             monitoring: req.monitoring,
+            iam_instance_profile,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

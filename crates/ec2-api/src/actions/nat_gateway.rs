@@ -133,24 +133,24 @@ fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&
         }
         _ => {
             w.set("natGatewayAddressSet", &n.addresses, |w, a| {
-            w.opt("allocationId", a.allocation_id.as_deref())
-                .leaf("networkInterfaceId", &a.network_interface_id)
-                .leaf("privateIp", a.private_ip)
-                .opt("publicIp", a.public_ip)
-                .opt("associationId", a.association_id.as_deref())
-                .leaf("isPrimary", b(a.is_primary))
-                .leaf(
-                    "status",
-                    match n.state {
-                        NatGatewayState::Pending => "associating",
-                        NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
-                        _ => "succeeded",
-                    },
-                );
-            if let Some((z, zid)) = &zone {
-                w.leaf("availabilityZone", z)
-                    .leaf("availabilityZoneId", zid);
-            }
+                w.opt("allocationId", a.allocation_id.as_deref())
+                    .leaf("networkInterfaceId", &a.network_interface_id)
+                    .leaf("privateIp", a.private_ip)
+                    .opt("publicIp", a.public_ip)
+                    .opt("associationId", a.association_id.as_deref())
+                    .leaf("isPrimary", b(a.is_primary))
+                    .leaf(
+                        "status",
+                        match n.state {
+                            NatGatewayState::Pending => "associating",
+                            NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
+                            _ => "succeeded",
+                        },
+                    );
+                if let Some((z, zid)) = &zone {
+                    w.leaf("availabilityZone", z)
+                        .leaf("availabilityZoneId", zid);
+                }
             });
         }
     }
