@@ -49,6 +49,9 @@ def test_allocate_describe_release(ec2):
     assert error_code(ec2.release_address, AllocationId=a["AllocationId"]) == "InvalidAllocationID.NotFound"
     assert error_code(ec2.release_address, AllocationId="eipalloc_zz") == "InvalidAllocationID.Malformed"
     assert error_code(ec2.describe_addresses, PublicIps=["203.0.113.9"]) == "InvalidAddress.NotFound"
+    # a PublicIp that is no IPv4 address is a bad parameter value (cloud-custodian#5069)
+    assert error(ec2.describe_addresses, PublicIps=["256.256.256.256"]) == (
+        "InvalidParameterValue", "Invalid value '256.256.256.256' for PublicIp. Not a valid IPv4 address")
     assert error_code(ec2.describe_addresses, Filters=[{"Name": "nope", "Values": ["x"]}]) == "InvalidParameterValue"
 
 

@@ -90,6 +90,8 @@ def test_private_and_failed(ec2, vpc):
     eip = ec2.allocate_address(Domain="vpc")
     f = ec2.create_nat_gateway(SubnetId=sid, AllocationId=eip["AllocationId"])["NatGateway"]
     assert f["State"] == "pending"
+    # EC2's answer names the requested address before the gateway fails (boto3#779)
+    assert f["NatGatewayAddresses"] == [{"AllocationId": eip["AllocationId"], "IsPrimary": True, "Status": "associating"}]
     [f] = ec2.describe_nat_gateways(NatGatewayIds=[f["NatGatewayId"]])["NatGateways"]
     assert f["State"] == "failed" and f["FailureCode"] == "Gateway.NotAttached"
     assert "AssociationId" not in ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]

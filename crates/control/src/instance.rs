@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use fort_model::dns_name::{HostnameType, PrivateDnsNameOptions};
 use fort_model::*;
 
+use crate::iam_instance_profile::ProfileSpec;
 use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
 use crate::tags::check_tags;
 use crate::volume::{BlockDeviceSpec, check_mappings};
@@ -45,6 +46,7 @@ pub struct RunInstances {
     pub monitoring: bool,
     /// The launch template (id, version number) the request was made from.
     pub launch_template: Option<(LaunchTemplateId, u64)>,
+    pub iam_instance_profile: ProfileSpec,
 }
 
 /// `MetadataOptions` of RunInstances and ModifyInstanceMetadataOptions: what is given.
@@ -418,6 +420,9 @@ impl Tx<'_> {
         if let Some(m) = &req.metadata_options {
             m.apply(&MetadataOptions::default())?;
         }
+        if !req.iam_instance_profile.is_empty() {
+            self.profile_association(&req.iam_instance_profile)?;
+        }
         if let Some(c) = &req.cpu_credits {
             check_cpu_credits(c)?;
             if default_cpu_credits(&instance_type).is_none() {
@@ -741,6 +746,12 @@ impl Tx<'_> {
         } else {
             None
         };
+        // each instance has an association of its own
+        let iam_instance_profile = if req.iam_instance_profile.is_empty() {
+            None
+        } else {
+            Some(self.profile_association(&req.iam_instance_profile)?)
+        };
         let mut inst = Instance {
             id: instance_id,
             reservation_id: reservation_id.clone(),
@@ -781,6 +792,7 @@ impl Tx<'_> {
             private_dns_name_options: req
                 .private_dns_name_options
                 .apply(subnet.private_dns_name_options_on_launch),
+            iam_instance_profile,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

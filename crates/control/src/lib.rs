@@ -23,6 +23,7 @@ pub mod config;
 pub mod dhcp_options;
 pub mod flow_log;
 pub mod iam;
+pub mod iam_instance_profile;
 pub mod idempotency;
 pub mod image;
 pub mod instance;

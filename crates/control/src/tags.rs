@@ -53,6 +53,7 @@ fn taggable_id(kind: Kind, id: &str) -> bool {
             | Kind::NetworkAclAssoc
             | Kind::EniAttachment
             | Kind::EipAssociation
+            | Kind::IamInstanceProfileAssoc
             | Kind::Reservation
     );
     let suffix = &id[kind.prefix().len().min(id.len())..];

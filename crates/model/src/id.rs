@@ -182,6 +182,7 @@ kinds! {
     Allocation(AllocationId) => "eipalloc", "allocation ID", InvalidAllocationIdMalformed, InvalidAllocationIdNotFound;
     EipAssociation(EipAssociationId) => "eipassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
     Instance(InstanceId) => "i", "instance ID", InvalidInstanceIdMalformed, InvalidInstanceIdNotFound;
+    IamInstanceProfileAssoc(IamInstanceProfileAssociationId) => "iip-assoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
     Reservation(ReservationId) => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
     VpcPeeringConnection(VpcPeeringConnectionId) => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
     VpcEndpoint(VpcEndpointId) => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
@@ -254,6 +255,9 @@ impl Kind {
             Kind::Volume => format!("The volume '{id}' does not exist."),
             Kind::Snapshot => format!("The snapshot '{id}' does not exist."),
             Kind::VpcEndpoint => format!("The Vpc Endpoint Id '{id}' does not exist"),
+            Kind::IamInstanceProfileAssoc => {
+                format!("An invalid association-id of '{id}' was given")
+            }
             Kind::RouteTableAssoc | Kind::NetworkAclAssoc | Kind::EipAssociation => {
                 format!("The association ID '{id}' does not exist")
             }

@@ -12,12 +12,13 @@ use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
     ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
-    ImageId, ImageState, InstanceId, InstanceState, InternetGatewayId, IpProtocol, KeyPairId, Kind,
-    LaunchTemplateId, LocalGatewayId, Millis, NatGatewayId, NatGatewayState,
-    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
-    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
-    SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId,
-    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    IamInstanceProfileAssociationId, ImageId, ImageState, InstanceId, InstanceState,
+    InternetGatewayId, IpProtocol, KeyPairId, Kind, LaunchTemplateId, LocalGatewayId, Millis,
+    NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId,
+    PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
+    SecurityGroupId, SecurityGroupRuleId, SubnetCidrAssociationId, SubnetCidrReservationId,
+    SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId,
+    VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -604,6 +605,20 @@ pub struct Instance {
     /// answers (rows from before these existed are IP-named, as EC2's were).
     #[serde(default)]
     pub private_dns_name_options: PrivateDnsNameOptions,
+    /// The IAM instance profile the instance carries, if any.
+    #[serde(default)]
+    pub iam_instance_profile: Option<IamInstanceProfileAssociation>,
+}
+
+/// An IAM instance profile associated with an instance (`iip-assoc-…`): EC2 keeps the
+/// profile's ARN and id, so the association outlives a renamed or deleted profile.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IamInstanceProfileAssociation {
+    pub id: IamInstanceProfileAssociationId,
+    pub arn: String,
+    /// The profile's `AIPA…` id.
+    pub profile_id: String,
+    pub timestamp: Millis,
 }
 
 /// An instance's metadata service options (`MetadataOptions` of RunInstances).

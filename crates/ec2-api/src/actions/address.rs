@@ -135,11 +135,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     r.addresses.find(Kind::Allocation, id)?;
                 }
                 for ip in &public_ips {
+                    // EC2 checks the form of each PublicIp as a parameter value
+                    // (InvalidParameterValue), not as an address (InvalidAddress.*).
                     let parsed = cidr::parse_addr(ip).ok_or_else(|| {
-                        ApiError::new(
-                            ErrorCode::InvalidAddressMalformed,
-                            format!("Invalid address: '{ip}'"),
-                        )
+                        ApiError::invalid_value(format!(
+                            "Invalid value '{ip}' for PublicIp. Not a valid IPv4 address"
+                        ))
                     })?;
                     if !r.addresses.values().any(|a| a.public_ip == parsed) {
                         return Err(ApiError::new(

@@ -275,6 +275,7 @@ fn run_request(
         ebs_optimized: p.bool("EbsOptimized")?.unwrap_or(false),
         monitoring: p.child("Monitoring").bool("Enabled")?.unwrap_or(false),
         launch_template,
+        iam_instance_profile: super::iam_instance_profile::profile_spec(p),
     })
 }
 
@@ -840,6 +841,8 @@ const FILTERS: &[&str] = &[
     "dns-name",
     "group-id",
     "group-name",
+    "iam-instance-profile.arn",
+    "iam-instance-profile.id",
     "image-id",
     "instance-id",
     "instance-state-code",
@@ -947,6 +950,16 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .map(|e| e.security_groups.iter().map(ToString::to_string).collect())
             .unwrap_or_default(),
         "group-name" | "instance.group-name" => primary.map(|e| group_names(e)).unwrap_or_default(),
+        "iam-instance-profile.arn" => i
+            .iam_instance_profile
+            .iter()
+            .map(|a| a.arn.clone())
+            .collect(),
+        "iam-instance-profile.id" => i
+            .iam_instance_profile
+            .iter()
+            .map(|a| a.profile_id.clone())
+            .collect(),
         "image-id" => one(i.image_id.clone()),
         "instance-id" => one(i.id.to_string()),
         "instance-state-code" => one(i.state.code().to_string()),
@@ -1144,37 +1157,42 @@ pub fn render(
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
         .tags(&i.tags)
-        .leaf("hypervisor", "xen")
-        .set("networkInterfaceSet", mine, |w, e| {
+.leaf("hypervisor", "xen");
+    if let Some(a) = &i.iam_instance_profile {
+        w.el("iamInstanceProfile", |w| {
+            super::iam_instance_profile::profile(w, a)
+        });
+    }
+    w.set("networkInterfaceSet", mine, |w, e| {
             instance_interface(w, region, e)
         })
-        .leaf("ebsOptimized", b(i.ebs_optimized))
-        .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
-        .el("cpuOptions", |w| {
+    .leaf("ebsOptimized", b(i.ebs_optimized))
+    .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
+    .el("cpuOptions", |w| {
             w.leaf("coreCount", 1).leaf("threadsPerCore", 2);
         })
-        .el("hibernationOptions", |w| {
+    .el("hibernationOptions", |w| {
             w.leaf("configured", "false");
         })
-        .el("metadataOptions", |w| {
+    .el("metadataOptions", |w| {
             render_metadata(
                 w,
                 &i.metadata_options,
                 if launching { "pending" } else { "applied" },
             )
         })
-        .el("enclaveOptions", |w| {
+    .el("enclaveOptions", |w| {
             w.leaf("enabled", "false");
         })
-        .leaf("platformDetails", "Linux/UNIX")
-        .leaf("usageOperation", "RunInstances")
-        .el("privateDnsNameOptions", |w| {
+    .leaf("platformDetails", "Linux/UNIX")
+    .leaf("usageOperation", "RunInstances")
+    .el("privateDnsNameOptions", |w| {
             super::render_private_dns_name_options(w, &i.private_dns_name_options)
         })
-        .el("maintenanceOptions", |w| {
+    .el("maintenanceOptions", |w| {
             w.leaf("autoRecovery", "default");
         })
-        .leaf("currentInstanceBootMode", "legacy-bios");
+    .leaf("currentInstanceBootMode", "legacy-bios");
 }
 
 /// The instance's `privateDnsName`: its resource name when it is named so, else its

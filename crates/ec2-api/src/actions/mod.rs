@@ -14,6 +14,7 @@ mod address;
 mod classic_link;
 mod dhcp_options;
 mod flow_log;
+mod iam_instance_profile;
 mod image;
 mod instance;
 mod internet_gateway;
@@ -278,6 +279,7 @@ enum Handler {
     Address(address::Action),
     DhcpOptions(dhcp_options::Action),
     FlowLog(flow_log::Action),
+    IamInstanceProfile(iam_instance_profile::Action),
     Image(image::Action),
     Instance(instance::Action),
     InternetGateway(internet_gateway::Action),
@@ -307,6 +309,7 @@ impl Handler {
             Handler::Address(a) => address::run(a, ctx).await,
             Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
             Handler::FlowLog(a) => flow_log::run(a, ctx).await,
+            Handler::IamInstanceProfile(a) => iam_instance_profile::run(a, ctx).await,
             Handler::Image(a) => image::run(a, ctx).await,
             Handler::Instance(a) => instance::run(a, ctx).await,
             Handler::InternetGateway(a) => internet_gateway::run(a, ctx).await,
@@ -336,6 +339,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| address::Action::parse(action).map(Handler::Address))
         .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
         .or_else(|| flow_log::Action::parse(action).map(Handler::FlowLog))
+        .or_else(|| iam_instance_profile::Action::parse(action).map(Handler::IamInstanceProfile))
         .or_else(|| image::Action::parse(action).map(Handler::Image))
         .or_else(|| instance::Action::parse(action).map(Handler::Instance))
         .or_else(|| internet_gateway::Action::parse(action).map(Handler::InternetGateway))
@@ -392,6 +396,7 @@ pub fn all_actions() -> Vec<&'static str> {
         classic_link::Action::ALL,
         dhcp_options::Action::ALL,
         flow_log::Action::ALL,
+        iam_instance_profile::Action::ALL,
         image::Action::ALL,
         instance::Action::ALL,
         internet_gateway::Action::ALL,

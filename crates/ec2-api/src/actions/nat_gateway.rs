@@ -31,6 +31,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 ));
             }
             let client_token = p.opt_str("ClientToken");
+            let allocation_id = p.opt_str("AllocationId");
             let req = CreateNatGateway {
                 subnet_id: p.req("SubnetId")?.to_owned(),
                 allocation_id: p.opt_str("AllocationId"),
@@ -54,7 +55,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 created.failure_message = None;
                 let mut w = Xml::new();
                 w.opt("clientToken", client_token.as_deref())
-                    .el("natGateway", |w| render(w, v.region, &created));
+                    .el("natGateway", |w| {
+                        render_with(w, v.region, &created, allocation_id.as_deref())
+                    });
                 Ok(w)
             })
             .await?
@@ -104,6 +107,12 @@ fn field(n: &NatGateway, name: &str) -> Vec<String> {
 }
 
 pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
+    render_with(w, region, n, None)
+}
+
+/// `requested`: the elastic IP CreateNatGateway named. EC2's answer lists it
+/// (`associating`) even for a gateway that goes on to fail before it has an interface.
+fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&str>) {
     let zone = region
         .subnets
         .get(&n.subnet_id)
@@ -111,28 +120,41 @@ pub fn render(w: &mut Xml, region: &Region, n: &NatGateway) {
     w.leaf("createTime", format_time(n.create_time))
         .opt("deleteTime", n.delete_time.map(format_time))
         .opt("failureCode", n.failure_code.map(ErrorCode::as_str))
-        .opt("failureMessage", n.failure_message.as_deref())
-        .set("natGatewayAddressSet", &n.addresses, |w, a| {
-            w.opt("allocationId", a.allocation_id.as_deref())
-                .leaf("networkInterfaceId", &a.network_interface_id)
-                .leaf("privateIp", a.private_ip)
-                .opt("publicIp", a.public_ip)
-                .opt("associationId", a.association_id.as_deref())
-                .leaf("isPrimary", b(a.is_primary))
-                .leaf(
-                    "status",
-                    match n.state {
-                        NatGatewayState::Pending => "associating",
-                        NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
-                        _ => "succeeded",
-                    },
-                );
-            if let Some((z, zid)) = &zone {
-                w.leaf("availabilityZone", z)
-                    .leaf("availabilityZoneId", zid);
-            }
-        })
-        .leaf("natGatewayId", &n.id)
+        .opt("failureMessage", n.failure_message.as_deref());
+    match requested {
+        Some(allocation_id) if n.addresses.is_empty() => {
+            w.el("natGatewayAddressSet", |w| {
+                w.el("item", |w| {
+                    w.leaf("allocationId", allocation_id)
+                        .leaf("isPrimary", b(true))
+                        .leaf("status", "associating");
+                });
+            });
+        }
+        _ => {
+            w.set("natGatewayAddressSet", &n.addresses, |w, a| {
+                w.opt("allocationId", a.allocation_id.as_deref())
+                    .leaf("networkInterfaceId", &a.network_interface_id)
+                    .leaf("privateIp", a.private_ip)
+                    .opt("publicIp", a.public_ip)
+                    .opt("associationId", a.association_id.as_deref())
+                    .leaf("isPrimary", b(a.is_primary))
+                    .leaf(
+                        "status",
+                        match n.state {
+                            NatGatewayState::Pending => "associating",
+                            NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
+                            _ => "succeeded",
+                        },
+                    );
+                if let Some((z, zid)) = &zone {
+                    w.leaf("availabilityZone", z)
+                        .leaf("availabilityZoneId", zid);
+                }
+            });
+        }
+    }
+    w.leaf("natGatewayId", &n.id)
         .leaf("state", n.state)
         .leaf("subnetId", &n.subnet_id)
         .leaf("vpcId", &n.vpc_id)
