@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 
 use fort_model::*;
 
+use crate::image::InstanceType;
 use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
 use crate::tags::check_tags;
 use crate::volume::{BlockDeviceSpec, check_mappings};
@@ -40,8 +41,98 @@ pub struct RunInstances {
     pub shutdown_behavior: Option<String>,
     pub ebs_optimized: bool,
     pub monitoring: bool,
+    /// `CpuOptions.{CoreCount,ThreadsPerCore,AmdSevSnp}`, as given.
+    pub cpu_options: Option<CpuOptionsRequest>,
+    /// `IamInstanceProfile.{Arn,Name}`, as given.
+    pub iam_instance_profile: Option<IamInstanceProfileRequest>,
     /// The launch template (id, version number) the request was made from.
     pub launch_template: Option<(LaunchTemplateId, u64)>,
+}
+
+/// `CpuOptions` of RunInstances: what is given.
+#[derive(Clone, Debug, Default)]
+pub struct CpuOptionsRequest {
+    pub core_count: Option<i64>,
+    pub threads_per_core: Option<i64>,
+    pub amd_sev_snp: Option<String>,
+}
+
+/// The families whose instances can run with AMD SEV-SNP.
+const SEV_SNP_FAMILIES: &[&str] = &["c6a", "m6a", "r6a"];
+
+impl CpuOptionsRequest {
+    /// The options checked against the type: both counts or neither, each one the type
+    /// accepts (its valid core counts and threads per core), SEV-SNP on the AMD families.
+    pub fn check(&self, itype: &InstanceType) -> Result<CpuOptions, ApiError> {
+        let (cores, threads) = match (self.core_count, self.threads_per_core) {
+            (None, None) => (i64::from(itype.cores), i64::from(itype.threads_per_core)),
+            (Some(c), Some(t)) => (c, t),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::MissingParameter,
+                    "When specifying CpuOptions you must specify both CoreCount and ThreadsPerCore.",
+                ));
+            }
+        };
+        if self.core_count.is_some() {
+            let Some((valid_cores, valid_threads)) = itype.valid_cpu_options() else {
+                return Err(ApiError::combination(format!(
+                    "The instance type {} does not support specifying CpuOptions.",
+                    itype.name
+                )));
+            };
+            let fits = |v: i64, valid: &[u32]| u32::try_from(v).is_ok_and(|v| valid.contains(&v));
+            if !fits(cores, &valid_cores) {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid value '{cores}' for CoreCount. Valid values for {}: {}.",
+                    itype.name,
+                    join(&valid_cores)
+                )));
+            }
+            if !fits(threads, &valid_threads) {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid value '{threads}' for ThreadsPerCore. Valid values for {}: {}.",
+                    itype.name,
+                    join(&valid_threads)
+                )));
+            }
+        }
+        if let Some(v) = &self.amd_sev_snp {
+            if !matches!(v.as_str(), "enabled" | "disabled") {
+                return Err(ApiError::invalid_value(format!(
+                    "Value ({v}) for parameter CpuOptions.AmdSevSnp is invalid. Valid values: enabled, disabled."
+                )));
+            }
+            let family = itype.name.split('.').next().unwrap_or_default();
+            if v == "enabled" && !SEV_SNP_FAMILIES.contains(&family) {
+                return Err(ApiError::combination(format!(
+                    "AMD SEV-SNP is not supported for instance type {}.",
+                    itype.name
+                )));
+            }
+        }
+        Ok(CpuOptions {
+            core_count: u32::try_from(cores).unwrap_or(itype.cores),
+            threads_per_core: u32::try_from(threads).unwrap_or(itype.threads_per_core),
+            amd_sev_snp: self.amd_sev_snp.clone(),
+        })
+    }
+}
+
+fn join(values: &[u32]) -> String {
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `IamInstanceProfile` of RunInstances: the profile by ARN, by name, or both (naming the
+/// same one).
+#[derive(Clone, Debug, Default)]
+pub struct IamInstanceProfileRequest {
+    pub arn: Option<String>,
+    pub name: Option<String>,
 }
 
 /// `MetadataOptions` of RunInstances and ModifyInstanceMetadataOptions: what is given.
@@ -388,6 +479,16 @@ impl Tx<'_> {
                 ));
             }
         }
+        let cpu_options = req
+            .cpu_options
+            .as_ref()
+            .map(|c| c.check(itype))
+            .transpose()?;
+        let iam_instance_profile = req
+            .iam_instance_profile
+            .as_ref()
+            .map(|p| self.launch_instance_profile(p))
+            .transpose()?;
         if let Some(b) = &req.shutdown_behavior
             && !matches!(b.as_str(), "stop" | "terminate")
         {
@@ -569,7 +670,57 @@ impl Tx<'_> {
                 Err(e) => return Err(e),
             }
         }
+        for inst in &mut launched {
+            inst.cpu_options = cpu_options.clone();
+            inst.iam_instance_profile = iam_instance_profile.clone();
+            self.region.instances.insert(inst.clone());
+        }
         Ok(launched)
+    }
+
+    /// The profile RunInstances names, by ARN or name (both: the same one), as EC2 records
+    /// it on the instance; EC2's InvalidParameterValue when the account has no such profile.
+    fn launch_instance_profile(
+        &self,
+        req: &IamInstanceProfileRequest,
+    ) -> Result<IamInstanceProfileRef, ApiError> {
+        let account = self.region.account.clone();
+        let by_name = |name: &str| {
+            crate::iam::instance_profile(self.global, &account, name).map_err(|_| {
+                ApiError::invalid_value(format!(
+                    "Value ({name}) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+                ))
+            })
+        };
+        let profile = match (&req.arn, &req.name) {
+            (None, None) => {
+                return Err(ApiError::missing(
+                    "IamInstanceProfile.Arn or IamInstanceProfile.Name",
+                ));
+            }
+            (None, Some(name)) => by_name(name)?,
+            (Some(arn), name) => {
+                let found = crate::iam::instance_profiles(self.global, &account)
+                    .find(|p| p.arn() == *arn)
+                    .ok_or_else(|| {
+                        ApiError::invalid_value(format!(
+                            "Value ({arn}) for parameter iamInstanceProfile.arn is invalid. Invalid IAM Instance Profile ARN"
+                        ))
+                    })?;
+                if let Some(name) = name
+                    && *name != found.name
+                {
+                    return Err(ApiError::combination(format!(
+                        "The IAM instance profile ARN {arn} and name {name} do not name the same profile."
+                    )));
+                }
+                found
+            }
+        };
+        Ok(IamInstanceProfileRef {
+            arn: profile.arn(),
+            id: profile.profile_id.clone(),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -729,6 +880,8 @@ impl Tx<'_> {
             ena_support: None,
             sriov_net_support: None,
             monitoring: req.monitoring,
+            cpu_options: None,
+            iam_instance_profile: None,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

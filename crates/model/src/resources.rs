@@ -599,6 +599,29 @@ pub struct Instance {
     pub sriov_net_support: Option<String>,
     #[serde(default)]
     pub monitoring: bool,
+    /// The CPU options asked for at launch; `None`: the type's cores and threads.
+    #[serde(default)]
+    pub cpu_options: Option<CpuOptions>,
+    /// The IAM instance profile the instance was launched with.
+    #[serde(default)]
+    pub iam_instance_profile: Option<IamInstanceProfileRef>,
+}
+
+/// `CpuOptions` of RunInstances: fewer cores or threads than the type's, or AMD SEV-SNP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuOptions {
+    pub core_count: u32,
+    pub threads_per_core: u32,
+    /// `enabled` or `disabled`, when asked for.
+    pub amd_sev_snp: Option<String>,
+}
+
+/// An instance's IAM instance profile, as EC2 names it: the ARN and `AIPA…` id it had at
+/// launch (EC2 keeps them even if the profile is later deleted).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IamInstanceProfileRef {
+    pub arn: String,
+    pub id: String,
 }
 
 /// An instance's metadata service options (`MetadataOptions` of RunInstances).

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use fort_control::instance::{
-    InstanceChange, InterfaceSpec, MetadataOptionsRequest, RunInstances, StateChange,
-    console_output,
+    CpuOptionsRequest, IamInstanceProfileRequest, InstanceChange, InterfaceSpec,
+    MetadataOptionsRequest, RunInstances, StateChange, console_output,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
@@ -252,8 +252,28 @@ fn run_request(
         shutdown_behavior: p.opt_str("InstanceInitiatedShutdownBehavior"),
         ebs_optimized: p.bool("EbsOptimized")?.unwrap_or(false),
         monitoring: p.child("Monitoring").bool("Enabled")?.unwrap_or(false),
+        cpu_options: cpu_options_request(p.child("CpuOptions"))?,
+        iam_instance_profile: {
+            let q = p.child("IamInstanceProfile");
+            q.is_present().then(|| IamInstanceProfileRequest {
+                arn: q.opt_str("Arn"),
+                name: q.opt_str("Name"),
+            })
+        },
         launch_template,
     })
+}
+
+/// `CpuOptions.*` of RunInstances, when given.
+fn cpu_options_request(q: &Params) -> Result<Option<CpuOptionsRequest>, ApiError> {
+    if !q.is_present() {
+        return Ok(None);
+    }
+    Ok(Some(CpuOptionsRequest {
+        core_count: q.int("CoreCount")?,
+        threads_per_core: q.int("ThreadsPerCore")?,
+        amd_sev_snp: q.opt_str("AmdSevSnp"),
+    }))
 }
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -1117,6 +1137,11 @@ pub fn render(
         "blockDeviceMapping",
         vols.get(&i.id).map_or(&[], |v| v.as_slice()),
     );
+    if let Some(profile) = &i.iam_instance_profile {
+        w.el("iamInstanceProfile", |w| {
+            w.leaf("arn", &profile.arn).leaf("id", &profile.id);
+        });
+    }
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
         .tags(&i.tags)
@@ -1127,7 +1152,15 @@ pub fn render(
         .leaf("ebsOptimized", b(i.ebs_optimized))
         .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
         .el("cpuOptions", |w| {
-            w.leaf("coreCount", 1).leaf("threadsPerCore", 2);
+            // what the launch asked for, else the type's own cores and threads
+            let (cores, threads, sev) = match &i.cpu_options {
+                Some(c) => (c.core_count, c.threads_per_core, c.amd_sev_snp.as_deref()),
+                None => fort_control::image::find_instance_type(&i.instance_type)
+                    .map_or((1, 1, None), |t| (t.cores, t.threads_per_core, None)),
+            };
+            w.leaf("coreCount", cores)
+                .leaf("threadsPerCore", threads)
+                .opt("amdSevSnp", sev);
         })
         .el("hibernationOptions", |w| {
             w.leaf("configured", "false");
