@@ -509,3 +509,53 @@ def test_monitor_instances(ec2):
     assert error_code(ec2.monitor_instances, InstanceIds=["nope"]) == "InvalidInstanceID.Malformed"
     ec2.terminate_instances(InstanceIds=[i])
     assert error_code(ec2.monitor_instances, InstanceIds=[i]) == "IncorrectInstanceState"
+
+
+def test_cpu_options_are_the_types_or_the_launchs(ec2, subnet):
+    # EC2 describes an instance's cores and threads: its type's, or those RunInstances asked
+    # for (Terraform reads them back as cpu_options and replaces the instance on a mismatch)
+    sid = subnet["SubnetId"]
+    run = lambda **kw: ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, **kw)["Instances"][0]
+    t2 = run(InstanceType="t2.micro")
+    assert t2["CpuOptions"] == {"CoreCount": 1, "ThreadsPerCore": 1}
+    c5 = run(InstanceType="c5.xlarge")
+    assert describe(ec2, c5["InstanceId"])["CpuOptions"] == {"CoreCount": 2, "ThreadsPerCore": 2}
+    tuned = run(InstanceType="c5.xlarge", CpuOptions={"CoreCount": 2, "ThreadsPerCore": 1})
+    assert describe(ec2, tuned["InstanceId"])["CpuOptions"] == {"CoreCount": 2, "ThreadsPerCore": 1}
+    sev = run(InstanceType="c6a.xlarge", CpuOptions={"CoreCount": 1, "ThreadsPerCore": 2, "AmdSevSnp": "enabled"})
+    assert describe(ec2, sev["InstanceId"])["CpuOptions"] == {
+        "CoreCount": 1, "ThreadsPerCore": 2, "AmdSevSnp": "enabled"}
+    # both counts or neither; values the type accepts; SEV-SNP on AMD types only
+    assert error_code(run, InstanceType="c5.xlarge", CpuOptions={"CoreCount": 2}) == "MissingParameter"
+    assert error_code(run, InstanceType="c5.xlarge",
+                      CpuOptions={"CoreCount": 3, "ThreadsPerCore": 1}) == "InvalidParameterValue"
+    assert error_code(run, InstanceType="c5.xlarge",
+                      CpuOptions={"CoreCount": 2, "ThreadsPerCore": 3}) == "InvalidParameterValue"
+    assert error_code(run, InstanceType="t2.micro",
+                      CpuOptions={"CoreCount": 1, "ThreadsPerCore": 1}) == "InvalidParameterCombination"
+    assert error_code(run, InstanceType="c5.xlarge", CpuOptions={"AmdSevSnp": "enabled"}) \
+        == "InvalidParameterCombination"
+
+
+def test_iam_instance_profile_at_launch(fort, ec2, subnet):
+    # RunInstances takes an instance profile by name or ARN and DescribeInstances names it
+    # by ARN and AIPA id (how Terraform's aws_instance reads iam_instance_profile back)
+    iam = fort.client("iam")
+    profile = iam.create_instance_profile(InstanceProfileName="fort-launch-profile")["InstanceProfile"]
+    try:
+        sid = subnet["SubnetId"]
+        run = lambda **kw: ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, **kw)["Instances"][0]
+        by_name = run(IamInstanceProfile={"Name": "fort-launch-profile"})
+        want = {"Arn": profile["Arn"], "Id": profile["InstanceProfileId"]}
+        assert by_name["IamInstanceProfile"] == want
+        assert describe(ec2, by_name["InstanceId"])["IamInstanceProfile"] == want
+        by_arn = run(IamInstanceProfile={"Arn": profile["Arn"]})
+        assert describe(ec2, by_arn["InstanceId"])["IamInstanceProfile"] == want
+        assert "IamInstanceProfile" not in describe(ec2, run()["InstanceId"])
+        code, message = error(run, IamInstanceProfile={"Name": "no-such-profile"})
+        assert code == "InvalidParameterValue" and "Invalid IAM Instance Profile name" in message
+        code, message = error(run, IamInstanceProfile={"Arn": "arn:aws:iam::123456789012:instance-profile/nope"})
+        assert code == "InvalidParameterValue" and "Invalid IAM Instance Profile ARN" in message
+        terminate_all(ec2, [{"Name": "subnet-id", "Values": [sid]}])
+    finally:
+        iam.delete_instance_profile(InstanceProfileName="fort-launch-profile")

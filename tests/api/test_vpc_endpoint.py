@@ -204,3 +204,56 @@ def test_empty_tag_set_shown(ec2, vpc):
         assert d["Tags"] == []
     finally:
         ec2.delete_vpc_endpoints(VpcEndpointIds=[e["VpcEndpointId"]])
+
+
+def test_interface_endpoint_subnet_configuration(ec2, dns_vpc):
+    # SubnetConfiguration.N puts the endpoint's interface in a subnet at a chosen address (as
+    # terraform-aws-vpc's vpc-endpoints module does with cidrhost(subnet, 10)); an interface
+    # whose subnet is given another address on ModifyVpcEndpoint is replaced by one with it.
+    vid = dns_vpc["VpcId"]
+    s1 = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.1.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    s2 = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.2.0/24", AvailabilityZone="us-east-1b")["Subnet"]["SubnetId"]
+    ecs = "com.amazonaws.us-east-1.ecs"
+    e = ec2.create_vpc_endpoint(
+        VpcId=vid, ServiceName=ecs, VpcEndpointType="Interface", SubnetIds=[s1, s2],
+        SubnetConfigurations=[{"SubnetId": s1, "Ipv4": "10.0.1.10"}])["VpcEndpoint"]
+    vpce = e["VpcEndpointId"]
+    try:
+        def addresses():
+            enis = ec2.describe_network_interfaces(
+                NetworkInterfaceIds=endpoint(ec2, vpce)["NetworkInterfaceIds"])["NetworkInterfaces"]
+            return {n["SubnetId"]: n["PrivateIpAddress"] for n in enis}
+        got = addresses()
+        assert got[s1] == "10.0.1.10" and got[s2].startswith("10.0.2.")
+        ec2.modify_vpc_endpoint(VpcEndpointId=vpce,
+                                SubnetConfigurations=[{"SubnetId": s2, "Ipv4": "10.0.2.20"}])
+        assert addresses() == {s1: "10.0.1.10", s2: "10.0.2.20"}
+        # the address must be the subnet's and free
+        assert error_code(ec2.modify_vpc_endpoint, VpcEndpointId=vpce,
+                          SubnetConfigurations=[{"SubnetId": s2, "Ipv4": "10.0.1.11"}]) \
+            == "InvalidParameterValue"
+        eni = ec2.create_network_interface(SubnetId=s1, PrivateIpAddress="10.0.1.30")["NetworkInterface"]
+        assert error_code(ec2.modify_vpc_endpoint, VpcEndpointId=vpce,
+                          SubnetConfigurations=[{"SubnetId": s1, "Ipv4": "10.0.1.30"}]) \
+            == "InvalidIPAddress.InUse"
+        ec2.delete_network_interface(NetworkInterfaceId=eni["NetworkInterfaceId"])
+        assert addresses() == {s1: "10.0.1.10", s2: "10.0.2.20"}
+        # gateway endpoints have no subnets to configure
+        assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
+                          SubnetConfigurations=[{"SubnetId": s1, "Ipv4": "10.0.1.12"}]) == "InvalidParameter"
+    finally:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+        ec2.delete_subnet(SubnetId=s1)
+        ec2.delete_subnet(SubnetId=s2)
+
+
+def test_common_interface_services_offered(ec2):
+    # configurations look services up by their short names before creating endpoints
+    # (data "aws_vpc_endpoint_service" { service = "ecs" }): the usual ones are offered
+    for short in ["ecs", "ecs-agent", "ecs-telemetry", "rds", "elasticache", "kinesis-streams",
+                  "autoscaling", "cloudformation", "codebuild", "states", "xray"]:
+        name = f"com.amazonaws.us-east-1.{short}"
+        found = ec2.describe_vpc_endpoint_services(
+            ServiceNames=[name], Filters=[{"Name": "service-type", "Values": ["Interface"]}])
+        assert found["ServiceNames"] == [name]
+        assert found["ServiceDetails"][0]["PrivateDnsName"] == f"{short}.us-east-1.amazonaws.com"

@@ -1078,6 +1078,27 @@ pub(crate) const MAC_ARM: &[&str] = &["arm64_mac"];
 pub use crate::instance_types::INSTANCE_TYPES;
 
 /// The catalog's instance type named `name`, if any.
+impl InstanceType {
+    /// A Nitro type (or bare metal): CPU options, ENA and NVMe are theirs.
+    pub fn nitro(&self) -> bool {
+        self.hypervisor == "nitro" || self.bare_metal
+    }
+
+    /// The core counts and threads per core CPU options accept: Nitro types only.
+    pub fn valid_cpu_options(&self) -> Option<(Vec<u32>, Vec<u32>)> {
+        if !self.nitro() {
+            return None;
+        }
+        let cores = if self.cores <= 8 {
+            (1..=self.cores).collect()
+        } else {
+            (1..=self.cores / 2).map(|n| n * 2).collect()
+        };
+        let threads = (1..=self.threads_per_core).collect();
+        Some((cores, threads))
+    }
+}
+
 pub fn find_instance_type(name: &str) -> Option<&'static InstanceType> {
     INSTANCE_TYPES
         .binary_search_by(|t| t.name.cmp(name))

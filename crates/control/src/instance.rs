@@ -8,6 +8,7 @@ use fort_model::dns_name::{HostnameType, PrivateDnsNameOptions};
 use fort_model::*;
 
 use crate::iam_instance_profile::ProfileSpec;
+use crate::image::InstanceType;
 use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
 use crate::tags::check_tags;
 use crate::volume::{BlockDeviceSpec, check_mappings};
@@ -44,9 +45,89 @@ pub struct RunInstances {
     pub shutdown_behavior: Option<String>,
     pub ebs_optimized: bool,
     pub monitoring: bool,
+    /// `CpuOptions.{CoreCount,ThreadsPerCore,AmdSevSnp}`, as given.
+    pub cpu_options: Option<CpuOptionsRequest>,
     /// The launch template (id, version number) the request was made from.
     pub launch_template: Option<(LaunchTemplateId, u64)>,
     pub iam_instance_profile: ProfileSpec,
+}
+
+/// `CpuOptions` of RunInstances: what is given.
+#[derive(Clone, Debug, Default)]
+pub struct CpuOptionsRequest {
+    pub core_count: Option<i64>,
+    pub threads_per_core: Option<i64>,
+    pub amd_sev_snp: Option<String>,
+}
+
+/// The families whose instances can run with AMD SEV-SNP.
+const SEV_SNP_FAMILIES: &[&str] = &["c6a", "m6a", "r6a"];
+
+impl CpuOptionsRequest {
+    /// The options checked against the type: both counts or neither, each one the type
+    /// accepts (its valid core counts and threads per core), SEV-SNP on the AMD families.
+    pub fn check(&self, itype: &InstanceType) -> Result<CpuOptions, ApiError> {
+        let (cores, threads) = match (self.core_count, self.threads_per_core) {
+            (None, None) => (i64::from(itype.cores), i64::from(itype.threads_per_core)),
+            (Some(c), Some(t)) => (c, t),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorCode::MissingParameter,
+                    "When specifying CpuOptions you must specify both CoreCount and ThreadsPerCore.",
+                ));
+            }
+        };
+        if self.core_count.is_some() {
+            let Some((valid_cores, valid_threads)) = itype.valid_cpu_options() else {
+                return Err(ApiError::combination(format!(
+                    "The instance type {} does not support specifying CpuOptions.",
+                    itype.name
+                )));
+            };
+            let fits = |v: i64, valid: &[u32]| u32::try_from(v).is_ok_and(|v| valid.contains(&v));
+            if !fits(cores, &valid_cores) {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid value '{cores}' for CoreCount. Valid values for {}: {}.",
+                    itype.name,
+                    join(&valid_cores)
+                )));
+            }
+            if !fits(threads, &valid_threads) {
+                return Err(ApiError::invalid_value(format!(
+                    "Invalid value '{threads}' for ThreadsPerCore. Valid values for {}: {}.",
+                    itype.name,
+                    join(&valid_threads)
+                )));
+            }
+        }
+        if let Some(v) = &self.amd_sev_snp {
+            if !matches!(v.as_str(), "enabled" | "disabled") {
+                return Err(ApiError::invalid_value(format!(
+                    "Value ({v}) for parameter CpuOptions.AmdSevSnp is invalid. Valid values: enabled, disabled."
+                )));
+            }
+            let family = itype.name.split('.').next().unwrap_or_default();
+            if v == "enabled" && !SEV_SNP_FAMILIES.contains(&family) {
+                return Err(ApiError::combination(format!(
+                    "AMD SEV-SNP is not supported for instance type {}.",
+                    itype.name
+                )));
+            }
+        }
+        Ok(CpuOptions {
+            core_count: u32::try_from(cores).unwrap_or(itype.cores),
+            threads_per_core: u32::try_from(threads).unwrap_or(itype.threads_per_core),
+            amd_sev_snp: self.amd_sev_snp.clone(),
+        })
+    }
+}
+
+fn join(values: &[u32]) -> String {
+    values
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `MetadataOptions` of RunInstances and ModifyInstanceMetadataOptions: what is given.
@@ -434,6 +515,11 @@ impl Tx<'_> {
                 ));
             }
         }
+        let cpu_options = req
+            .cpu_options
+            .as_ref()
+            .map(|c| c.check(itype))
+            .transpose()?;
         if let Some(b) = &req.shutdown_behavior
             && !matches!(b.as_str(), "stop" | "terminate")
         {
@@ -623,6 +709,10 @@ impl Tx<'_> {
                 Err(e) => return Err(e),
             }
         }
+        for inst in &mut launched {
+            inst.cpu_options = cpu_options.clone();
+            self.region.instances.insert(inst.clone());
+        }
         Ok(launched)
     }
 
@@ -793,6 +883,7 @@ impl Tx<'_> {
                 .private_dns_name_options
                 .apply(subnet.private_dns_name_options_on_launch),
             iam_instance_profile,
+            cpu_options: None,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

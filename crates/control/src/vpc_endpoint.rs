@@ -5,6 +5,8 @@
 //! Control plane only: endpoints are kept, routed and described, but no host forwards
 //! their traffic to a service yet.
 
+use std::net::Ipv4Addr;
+
 use fort_model::*;
 
 use crate::network_interface::SubnetAddresses;
@@ -20,27 +22,65 @@ const MAX_POLICY: usize = 20_480;
 const GATEWAY_ENDPOINTS_PER_REGION: usize = 20;
 const INTERFACE_ENDPOINTS_PER_VPC: usize = 50;
 
-/// The services with interface endpoints in every region (`com.amazonaws.REGION.X`).
+/// The services with interface endpoints in every region (`com.amazonaws.REGION.X`): the
+/// AWS PrivateLink services that configurations name most (modules build the name from
+/// these short names and ask DescribeVpcEndpointServices for it before creating).
 const INTERFACE_SERVICES: &[&str] = &[
+    "application-autoscaling",
+    "athena",
+    "autoscaling",
+    "backup",
+    "batch",
+    "cloudformation",
+    "cloudtrail",
+    "codebuild",
+    "codecommit",
+    "codedeploy",
+    "codepipeline",
+    "config",
     "dynamodb",
+    "ebs",
     "ec2",
     "ec2messages",
     "ecr.api",
     "ecr.dkr",
+    "ecs",
+    "ecs-agent",
+    "ecs-telemetry",
+    "eks",
+    "elasticache",
+    "elasticbeanstalk",
+    "elasticfilesystem",
     "elasticloadbalancing",
+    "elasticmapreduce",
     "events",
     "execute-api",
+    "git-codecommit",
+    "glue",
+    "kinesis-firehose",
+    "kinesis-streams",
     "kms",
     "lambda",
     "logs",
     "monitoring",
+    "rds",
+    "rds-data",
+    "redshift",
+    "redshift-data",
     "s3",
+    "sagemaker.api",
+    "sagemaker.runtime",
     "secretsmanager",
+    "servicecatalog",
     "sns",
     "sqs",
     "ssm",
     "ssmmessages",
+    "states",
     "sts",
+    "textract",
+    "transfer",
+    "xray",
 ];
 
 /// One endpoint service of a region, of one type (S3 has a gateway and an interface one).
@@ -188,10 +228,49 @@ pub struct CreateVpcEndpoint {
     pub policy_document: Option<String>,
     pub route_table_ids: Vec<String>,
     pub subnet_ids: Vec<String>,
+    /// The address the endpoint's interface takes in a subnet (`SubnetConfiguration.N`).
+    pub subnet_configurations: Vec<SubnetConfiguration>,
     pub security_group_ids: Vec<String>,
     pub private_dns_enabled: Option<bool>,
     pub tags: Tags,
     pub client_token: Option<ClientToken>,
+}
+
+/// One `SubnetConfiguration`: the IPv4 address an interface endpoint's network interface
+/// takes in one of its subnets, instead of one EC2 picks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubnetConfiguration {
+    pub subnet_id: String,
+    pub ipv4: Option<String>,
+}
+
+/// The address each configured subnet asks for, checked: subnet ids well formed, each named
+/// once, IPv4 addresses parsed.
+fn configured_addresses(
+    configs: &[SubnetConfiguration],
+) -> Result<Vec<(SubnetId, Option<Ipv4Addr>)>, ApiError> {
+    let mut out: Vec<(SubnetId, Option<Ipv4Addr>)> = Vec::new();
+    for c in configs {
+        let id = SubnetId::parse(&c.subnet_id)?;
+        if out.iter().any(|(s, _)| *s == id) {
+            return Err(invalid_parameter(format!(
+                "The subnet {id} is given more than one subnet configuration."
+            )));
+        }
+        let ip = match &c.ipv4 {
+            None => None,
+            Some(text) => Some(text.parse::<Ipv4Addr>().map_err(|_| {
+                ApiError::new(
+                    ErrorCode::InvalidParameterValue,
+                    format!(
+                        "The IPv4 address {text} in the subnet configuration of {id} is not valid."
+                    ),
+                )
+            })?),
+        };
+        out.push((id, ip));
+    }
+    Ok(out)
 }
 
 /// ModifyVpcEndpoint's parameters.
@@ -207,6 +286,8 @@ pub struct ModifyVpcEndpoint {
     pub add_security_group_ids: Vec<String>,
     pub remove_security_group_ids: Vec<String>,
     pub private_dns_enabled: Option<bool>,
+    /// New addresses for the interfaces of some subnets (each is replaced by one with it).
+    pub subnet_configurations: Vec<SubnetConfiguration>,
 }
 
 fn check_policy(text: &str) -> Result<(), ApiError> {
@@ -297,7 +378,10 @@ impl Tx<'_> {
         let live = || self.region.vpc_endpoints.values().filter(|e| e.is_live());
         match endpoint_type {
             VpcEndpointType::Gateway => {
-                if !req.subnet_ids.is_empty() || !req.security_group_ids.is_empty() {
+                if !req.subnet_ids.is_empty()
+                    || !req.security_group_ids.is_empty()
+                    || !req.subnet_configurations.is_empty()
+                {
                     return Err(invalid_parameter(
                         "Subnets and security groups are not supported for Gateway endpoints."
                             .into(),
@@ -345,7 +429,15 @@ impl Tx<'_> {
                     self.endpoint_groups(&vpc.id, &req.security_group_ids)?
                 };
                 self.set_private_dns(&mut endpoint, req.private_dns_enabled.unwrap_or(true))?;
-                self.add_endpoint_subnets(&mut endpoint, &req.subnet_ids)?;
+                let addresses = configured_addresses(&req.subnet_configurations)?;
+                // a configured subnet is one of the endpoint's subnets even when not listed
+                let mut subnet_ids = req.subnet_ids.clone();
+                for (id, _) in &addresses {
+                    if !subnet_ids.iter().any(|s| s == id.as_str()) {
+                        subnet_ids.push(id.to_string());
+                    }
+                }
+                self.add_endpoint_subnets(&mut endpoint, &subnet_ids, &addresses)?;
             }
             VpcEndpointType::GatewayLoadBalancer => {
                 return Err(no_such_service(&endpoint.service_name));
@@ -466,10 +558,13 @@ impl Tx<'_> {
     }
 
     /// An interface in each new subnet: one subnet per availability zone.
+    /// Adds an interface in each of `ids` not yet served, at the subnet's configured address
+    /// when `addresses` names one, else at the lowest free one.
     fn add_endpoint_subnets(
         &mut self,
         endpoint: &mut VpcEndpoint,
         ids: &[String],
+        addresses: &[(SubnetId, Option<Ipv4Addr>)],
     ) -> Result<(), ApiError> {
         for id in ids {
             let subnet = self.region.subnets.find(Kind::Subnet, id)?.clone();
@@ -496,14 +591,23 @@ impl Tx<'_> {
                     ),
                 ));
             }
-            let ip = SubnetAddresses::of(self.region, &subnet)?
-                .take()
-                .ok_or_else(|| {
+            let mut free = SubnetAddresses::of(self.region, &subnet)?;
+            let configured = addresses
+                .iter()
+                .find(|(s, _)| *s == subnet.id)
+                .and_then(|(_, ip)| *ip);
+            let ip = match configured {
+                Some(ip) => {
+                    free.claim(ip)?;
+                    ip
+                }
+                None => free.take().ok_or_else(|| {
                     ApiError::new(
                         ErrorCode::InsufficientFreeAddressesInSubnet,
                         format!("Subnet {id} has insufficient free addresses for the endpoint."),
                     )
-                })?;
+                })?,
+            };
             let eni = self.insert_interface(
                 &subnet,
                 ip,
@@ -553,6 +657,7 @@ impl Tx<'_> {
         let tables = !req.add_route_table_ids.is_empty() || !req.remove_route_table_ids.is_empty();
         let interface_only = !req.add_subnet_ids.is_empty()
             || !req.remove_subnet_ids.is_empty()
+            || !req.subnet_configurations.is_empty()
             || !req.add_security_group_ids.is_empty()
             || !req.remove_security_group_ids.is_empty()
             || req.private_dns_enabled.is_some();
@@ -589,9 +694,31 @@ impl Tx<'_> {
         }
         self.remove_endpoint_routes(&mut e, &remove_tables);
         self.add_endpoint_routes(&mut e, &req.add_route_table_ids)?;
+        let addresses = configured_addresses(&req.subnet_configurations)?;
         let mut remove_subnets = Vec::new();
         for id in &req.remove_subnet_ids {
             remove_subnets.push(SubnetId::parse(id)?);
+        }
+        // an interface whose subnet gets another address is replaced by one with it
+        let mut add_subnets = req.add_subnet_ids.clone();
+        for (subnet, ip) in &addresses {
+            let current = e
+                .interfaces
+                .iter()
+                .find(|i| i.subnet_id == *subnet)
+                .and_then(|i| self.region.network_interfaces.get(&i.network_interface_id))
+                .map(|eni| eni.private_ip);
+            let moved = match (current, ip) {
+                (Some(now), Some(want)) => now != *want,
+                (Some(_), None) => false,
+                (None, _) => true,
+            };
+            if moved {
+                if current.is_some() {
+                    remove_subnets.push(subnet.clone());
+                }
+                add_subnets.push(subnet.to_string());
+            }
         }
         self.remove_endpoint_subnets(&mut e, &remove_subnets);
         if !req.add_security_group_ids.is_empty() || !req.remove_security_group_ids.is_empty() {
@@ -630,7 +757,7 @@ impl Tx<'_> {
             }
             e.security_group_ids = groups;
         }
-        self.add_endpoint_subnets(&mut e, &req.add_subnet_ids)?;
+        self.add_endpoint_subnets(&mut e, &add_subnets, &addresses)?;
         if let Some(on) = req.private_dns_enabled {
             self.set_private_dns(&mut e, on)?;
         }

@@ -605,9 +605,21 @@ pub struct Instance {
     /// answers (rows from before these existed are IP-named, as EC2's were).
     #[serde(default)]
     pub private_dns_name_options: PrivateDnsNameOptions,
+    /// The CPU options asked for at launch; `None`: the type's cores and threads.
+    #[serde(default)]
+    pub cpu_options: Option<CpuOptions>,
     /// The IAM instance profile the instance carries, if any.
     #[serde(default)]
     pub iam_instance_profile: Option<IamInstanceProfileAssociation>,
+}
+
+/// `CpuOptions` of RunInstances: fewer cores or threads than the type's, or AMD SEV-SNP.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuOptions {
+    pub core_count: u32,
+    pub threads_per_core: u32,
+    /// `enabled` or `disabled`, when asked for.
+    pub amd_sev_snp: Option<String>,
 }
 
 /// An IAM instance profile associated with an instance (`iip-assoc-…`): EC2 keeps the

@@ -724,7 +724,7 @@ const TYPE_FILTERS: &[&str] = &[
 ];
 
 fn nitro(t: &InstanceType) -> bool {
-    t.hypervisor == "nitro" || t.bare_metal
+    t.nitro()
 }
 
 /// ENA: required on Nitro, supported on the later Xen families, else unsupported.
@@ -742,16 +742,7 @@ fn ena_support(t: &InstanceType) -> &'static str {
 
 /// The core counts and threads per core CPU options accept: Nitro types only.
 fn valid_cpu_options(t: &InstanceType) -> Option<(Vec<u32>, Vec<u32>)> {
-    if !nitro(t) {
-        return None;
-    }
-    let cores = if t.cores <= 8 {
-        (1..=t.cores).collect()
-    } else {
-        (1..=t.cores / 2).map(|n| n * 2).collect()
-    };
-    let threads = (1..=t.threads_per_core).collect();
-    Some((cores, threads))
+    t.valid_cpu_options()
 }
 
 /// An instance type's values for DescribeInstanceTypes' filter `name`.

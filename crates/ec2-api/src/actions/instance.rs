@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use fort_control::instance::{
-    InstanceChange, InterfaceSpec, MetadataOptionsRequest, PrivateDnsNameOptionsRequest,
-    RunInstances, StateChange, console_output,
+    CpuOptionsRequest, InstanceChange, InterfaceSpec, MetadataOptionsRequest,
+    PrivateDnsNameOptionsRequest, RunInstances, StateChange, console_output,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
@@ -274,9 +274,22 @@ fn run_request(
         shutdown_behavior: p.opt_str("InstanceInitiatedShutdownBehavior"),
         ebs_optimized: p.bool("EbsOptimized")?.unwrap_or(false),
         monitoring: p.child("Monitoring").bool("Enabled")?.unwrap_or(false),
+        cpu_options: cpu_options_request(p.child("CpuOptions"))?,
         launch_template,
         iam_instance_profile: super::iam_instance_profile::profile_spec(p),
     })
+}
+
+/// `CpuOptions.*` of RunInstances, when given.
+fn cpu_options_request(q: &Params) -> Result<Option<CpuOptionsRequest>, ApiError> {
+    if !q.is_present() {
+        return Ok(None);
+    }
+    Ok(Some(CpuOptionsRequest {
+        core_count: q.int("CoreCount")?,
+        threads_per_core: q.int("ThreadsPerCore")?,
+        amd_sev_snp: q.opt_str("AmdSevSnp"),
+    }))
 }
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -1157,41 +1170,49 @@ pub fn render(
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
         .tags(&i.tags)
-.leaf("hypervisor", "xen");
+        .leaf("hypervisor", "xen");
     if let Some(a) = &i.iam_instance_profile {
         w.el("iamInstanceProfile", |w| {
             super::iam_instance_profile::profile(w, a)
         });
     }
     w.set("networkInterfaceSet", mine, |w, e| {
-            instance_interface(w, region, e)
-        })
+        instance_interface(w, region, e)
+    })
     .leaf("ebsOptimized", b(i.ebs_optimized))
     .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
     .el("cpuOptions", |w| {
-            w.leaf("coreCount", 1).leaf("threadsPerCore", 2);
-        })
+        // what the launch asked for, else the type's own cores and threads
+        let (cores, threads, sev) = match &i.cpu_options {
+            Some(c) => (c.core_count, c.threads_per_core, c.amd_sev_snp.as_deref()),
+            None => fort_control::image::find_instance_type(&i.instance_type)
+                .map_or((1, 1, None), |t| (t.cores, t.threads_per_core, None)),
+        };
+        w.leaf("coreCount", cores)
+            .leaf("threadsPerCore", threads)
+            .opt("amdSevSnp", sev);
+    })
     .el("hibernationOptions", |w| {
-            w.leaf("configured", "false");
-        })
+        w.leaf("configured", "false");
+    })
     .el("metadataOptions", |w| {
-            render_metadata(
-                w,
-                &i.metadata_options,
-                if launching { "pending" } else { "applied" },
-            )
-        })
+        render_metadata(
+            w,
+            &i.metadata_options,
+            if launching { "pending" } else { "applied" },
+        )
+    })
     .el("enclaveOptions", |w| {
-            w.leaf("enabled", "false");
-        })
+        w.leaf("enabled", "false");
+    })
     .leaf("platformDetails", "Linux/UNIX")
     .leaf("usageOperation", "RunInstances")
     .el("privateDnsNameOptions", |w| {
-            super::render_private_dns_name_options(w, &i.private_dns_name_options)
-        })
+        super::render_private_dns_name_options(w, &i.private_dns_name_options)
+    })
     .el("maintenanceOptions", |w| {
-            w.leaf("autoRecovery", "default");
-        })
+        w.leaf("autoRecovery", "default");
+    })
     .leaf("currentInstanceBootMode", "legacy-bios");
 }
 

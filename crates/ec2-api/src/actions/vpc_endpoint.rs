@@ -2,7 +2,8 @@
 
 use fort_control::Region;
 use fort_control::vpc_endpoint::{
-    CreateVpcEndpoint, EndpointService, ModifyVpcEndpoint, no_such_service, services,
+    CreateVpcEndpoint, EndpointService, ModifyVpcEndpoint, SubnetConfiguration, no_such_service,
+    services,
 };
 use fort_control::zones::zone_names;
 use fort_model::{
@@ -35,7 +36,6 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 "ServiceNetworkArn",
                 "ResourceConfigurationArn",
                 "ServiceRegion",
-                "SubnetConfiguration",
             ] {
                 if p.child(unsupported).is_present() {
                     return Err(ApiError::new(
@@ -58,6 +58,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 policy_document: p.opt_str("PolicyDocument"),
                 route_table_ids: p.strings("RouteTableId")?,
                 subnet_ids: p.strings("SubnetId")?,
+                subnet_configurations: subnet_configurations(p)?,
                 security_group_ids: p.strings("SecurityGroupId")?,
                 private_dns_enabled: p.bool("PrivateDnsEnabled")?,
                 tags: ctx.tag_specs(&["vpc-endpoint"])?,
@@ -94,6 +95,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 add_security_group_ids: p.strings("AddSecurityGroupId")?,
                 remove_security_group_ids: p.strings("RemoveSecurityGroupId")?,
                 private_dns_enabled: p.bool("PrivateDnsEnabled")?,
+                subnet_configurations: subnet_configurations(p)?,
             };
             ctx.write(|tx| tx.modify_vpc_endpoint(req)).await?;
             Ok(super::ok_return())
@@ -247,6 +249,26 @@ fn render_service(w: &mut Xml, region: &str, zones: &[String], s: &EndpointServi
         w.leaf("privateDnsNameVerificationState", "verified");
     }
     w.strings("supportedIpAddressTypeSet", ["ipv4"]);
+}
+
+/// `SubnetConfiguration.N.{SubnetId,Ipv4,Ipv6}`: Fort's endpoints are IPv4 only, so an
+/// IPv6 address is refused as `IpAddressType` other than ipv4 is.
+fn subnet_configurations(p: &crate::query::Params) -> Result<Vec<SubnetConfiguration>, ApiError> {
+    p.list("SubnetConfiguration")?
+        .into_iter()
+        .map(|c| {
+            if c.get("Ipv6").is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "Fort endpoints are IPv4 only.",
+                ));
+            }
+            Ok(SubnetConfiguration {
+                subnet_id: c.req("SubnetId")?.to_owned(),
+                ipv4: c.opt_str("Ipv4"),
+            })
+        })
+        .collect()
 }
 
 /// The DNS names of an interface endpoint: regional, one per zone, then the service's
