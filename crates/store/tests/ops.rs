@@ -172,8 +172,11 @@ async fn watcher_behind_compaction_gets_an_error_and_ends() {
                 last += 1;
             }
             Some(Err(StoreError::Compacted { requested, oldest })) => {
+                // the watcher may fall behind at any point of the writes (its task runs
+                // when the writer yields): what it is told is where it stopped and that
+                // history no longer reaches back there
                 assert_eq!(requested, last + 1);
-                assert_eq!(oldest, 91);
+                assert!(oldest > requested && oldest <= 91, "oldest {oldest}");
                 break;
             }
             other => panic!("unexpected {other:?}"),
