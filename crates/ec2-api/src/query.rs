@@ -137,7 +137,7 @@ impl Params {
                 v.trim(),
                 &time::format_description::well_known::Rfc3339,
             )
-            .map(|t| Some((t.unix_timestamp_nanos() / 1_000_000) as fort_model::Millis))
+            .map(|t| Some(t.unix_timestamp() * 1000 + i64::from(t.millisecond())))
             .map_err(|_| self.bad_value(name, v, "timestamp")),
         }
     }

@@ -213,30 +213,22 @@ wire_enum! {
 
 wire_enum! {
     /// Whether a Spot request ends with its instance (`one-time`) or stays (`persistent`).
+    #[derive(Default)]
     pub enum SpotInstanceType {
+        #[default]
         OneTime = "one-time",
         Persistent = "persistent",
     }
 }
 
-impl Default for SpotInstanceType {
-    fn default() -> Self {
-        SpotInstanceType::OneTime
-    }
-}
-
 wire_enum! {
     /// What EC2 does with a Spot Instance it interrupts.
+    #[derive(Default)]
     pub enum InterruptionBehavior {
+        #[default]
         Terminate = "terminate",
         Stop = "stop",
         Hibernate = "hibernate",
-    }
-}
-
-impl Default for InterruptionBehavior {
-    fn default() -> Self {
-        InterruptionBehavior::Terminate
     }
 }
 

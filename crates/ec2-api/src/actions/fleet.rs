@@ -186,8 +186,12 @@ fn allocate(
             left -= weight(configs, order[i]);
             i = (i + 1) % order.len();
         }
-    } else if left > 0.0 {
-        counts[0] = (left / weight(configs, order[0])).ceil() as u32;
+    } else {
+        let w = weight(configs, order[0]);
+        while left > 0.0 {
+            counts[0] += 1;
+            left -= w;
+        }
     }
     order
         .into_iter()
