@@ -50,6 +50,11 @@ pub struct RunInstances {
     /// The launch template (id, version number) the request was made from.
     pub launch_template: Option<(LaunchTemplateId, u64)>,
     pub iam_instance_profile: ProfileSpec,
+    /// The Spot market's terms, for a launch on it (`InstanceMarketOptions`, or
+    /// RequestSpotInstances); `None` for On-Demand.
+    pub spot: Option<crate::spot::SpotRequestSpec>,
+    /// The EC2 Fleet launching the instances, if one is.
+    pub fleet_id: Option<FleetId>,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -495,6 +500,10 @@ impl Tx<'_> {
         if let Some(u) = &req.user_data {
             check_user_data(u)?;
         }
+        if let Some(spot) = &req.spot {
+            spot.check()?;
+            check_tags(&spot.tags, self.config.quotas.tags_per_resource)?;
+        }
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.interface_tags, self.config.quotas.tags_per_resource)?;
         check_tags(&req.volume_tags, self.config.quotas.tags_per_resource)?;
@@ -711,6 +720,12 @@ impl Tx<'_> {
         }
         for inst in &mut launched {
             inst.cpu_options = cpu_options.clone();
+            inst.fleet_id = req.fleet_id.clone();
+            if let Some(spot) = &req.spot {
+                let launch = self.spot_launch_specification(&req, inst);
+                inst.spot_instance_request_id =
+                    Some(self.fulfilled_spot_request(spot, inst, launch));
+            }
             self.region.instances.insert(inst.clone());
         }
         Ok(launched)
@@ -884,6 +899,8 @@ impl Tx<'_> {
                 .apply(subnet.private_dns_name_options_on_launch),
             iam_instance_profile,
             cpu_options: None,
+            spot_instance_request_id: None,
+            fleet_id: None,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
@@ -928,6 +945,43 @@ impl Tx<'_> {
                 association_id: None,
             });
         Ok(())
+    }
+
+    /// What a Spot request launched, as its `launchSpecification` shows it.
+    fn spot_launch_specification(
+        &self,
+        req: &RunInstances,
+        inst: &Instance,
+    ) -> SpotLaunchSpecification {
+        let groups = self
+            .region
+            .network_interfaces
+            .get(&inst.primary_eni_id)
+            .map(|e| {
+                e.security_groups
+                    .iter()
+                    .map(|g| {
+                        let name = self
+                            .region
+                            .security_groups
+                            .get(g)
+                            .map(|sg| sg.name.clone())
+                            .unwrap_or_default();
+                        (g.clone(), name)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        SpotLaunchSpecification {
+            image_id: inst.image_id.clone(),
+            instance_type: inst.instance_type.clone(),
+            key_name: inst.key_name.clone(),
+            groups,
+            subnet_id: req.subnet_id.as_ref().map(|_| inst.subnet_id.clone()),
+            availability_zone: req.availability_zone.clone(),
+            monitoring: inst.monitoring,
+            ebs_optimized: inst.ebs_optimized,
+        }
     }
 
     /// Every named instance, checked before any is changed (all or nothing).
@@ -1042,6 +1096,9 @@ impl Tx<'_> {
                 InstanceState::Terminated,
                 Some("Client.UserInitiatedShutdown"),
             );
+            if let Some(request) = &i.spot_instance_request_id {
+                self.spot_instance_terminated(request);
+            }
             done.push(i.id.clone());
             out.push((i.id, i.state, InstanceState::ShuttingDown));
         }

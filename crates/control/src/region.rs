@@ -25,6 +25,8 @@ macro_rules! region_tables {
             network_interfaces: NetworkInterface => "network-interface",
             addresses: Address => "elastic-ip",
             instances: Instance => "instance",
+            spot_instance_requests: SpotInstanceRequest => "spot-instances-request",
+            fleets: Fleet => "fleet",
             key_pairs: KeyPair => "key-pair",
             images: Image => "image",
             launch_templates: LaunchTemplate => "launch-template",

@@ -46,6 +46,8 @@ tagged!(
     fort_model::DhcpOptions => fort_model::DhcpOptionsId,
     fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
     fort_model::Instance => fort_model::InstanceId,
+    fort_model::SpotInstanceRequest => fort_model::SpotInstanceRequestId,
+    fort_model::Fleet => fort_model::FleetId,
     fort_model::KeyPair => fort_model::KeyPairId,
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => fort_model::LaunchTemplateId,

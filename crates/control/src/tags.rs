@@ -57,9 +57,15 @@ fn taggable_id(kind: Kind, id: &str) -> bool {
             | Kind::Reservation
     );
     let suffix = &id[kind.prefix().len().min(id.len())..];
+    // Spot requests end in letters and digits (`sir-fmgphj2j`), fleets in a UUID
+    let allowed = |b: u8| match kind {
+        Kind::SpotInstanceRequest => b.is_ascii_lowercase() || b.is_ascii_digit(),
+        Kind::Fleet => b.is_ascii_hexdigit() || b == b'-',
+        _ => b.is_ascii_hexdigit(),
+    };
     let hex = suffix
         .strip_prefix('-')
-        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(allowed));
     !untaggable && hex
 }
 
@@ -155,5 +161,10 @@ mod tests {
         assert!(!taggable_id(Kind::Vpc, "vpc-"));
         assert!(!taggable_id(Kind::RouteTableAssoc, "rtbassoc-0abc"));
         assert!(!taggable_id(Kind::EipAssociation, "eipassoc-0abc"));
+        assert!(taggable_id(Kind::SpotInstanceRequest, "sir-fmgphj2j"));
+        assert!(taggable_id(
+            Kind::Fleet,
+            "fleet-5d130460-0c26-bfd9-2c32-0100a098f625"
+        ));
     }
 }

@@ -129,6 +129,30 @@ impl Params {
         }
     }
 
+    /// A timestamp (ISO 8601, as the SDKs send `DateTime` members), in milliseconds.
+    pub fn time(&self, name: &str) -> Result<Option<fort_model::Millis>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => time::OffsetDateTime::parse(
+                v.trim(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .map(|t| Some(t.unix_timestamp() * 1000 + i64::from(t.millisecond())))
+            .map_err(|_| self.bad_value(name, v, "timestamp")),
+        }
+    }
+
+    /// A decimal number.
+    pub fn float(&self, name: &str) -> Result<Option<f64>, ApiError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => match v.trim().parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok(Some(f)),
+                _ => Err(self.bad_value(name, v, "double")),
+            },
+        }
+    }
+
     /// A `Name.Value` wrapped scalar of Modify* calls, as a boolean.
     pub fn attr_bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         self.child(name).bool("Value")

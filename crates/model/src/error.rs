@@ -115,6 +115,8 @@ error_codes! {
     InvalidDomainName = "InvalidDomainName",
     InvalidDhcpOptionsIdMalformed = "InvalidDhcpOptionsId.Malformed",
     InvalidEgressOnlyInternetGatewayIdMalformed = "InvalidEgressOnlyInternetGatewayId.Malformed",
+    InvalidFleetIdMalformed = "InvalidFleetId.Malformed",
+    InvalidFleetIdNotFound = "InvalidFleetId.NotFound",
     InvalidFlowLogIdMalformed = "InvalidFlowLogId.Malformed",
     InvalidFlowLogIdNotFound = "InvalidFlowLogId.NotFound",
     InvalidGatewayIdNotFound = "InvalidGatewayID.NotFound",
@@ -125,6 +127,8 @@ error_codes! {
     InvalidHostIdMalformed = "InvalidHostID.Malformed",
     InvalidHostIdNotFound = "InvalidHostID.NotFound",
     InvalidId = "InvalidID",
+    InvalidSpotInstanceRequestIdMalformed = "InvalidSpotInstanceRequestID.Malformed",
+    InvalidSpotInstanceRequestIdNotFound = "InvalidSpotInstanceRequestID.NotFound",
     // IAM: a value no IAM entity can hold (an ARN that names no policy, a bad marker).
     InvalidInput = "InvalidInput",
     InvalidInstanceId = "InvalidInstanceID",

@@ -183,6 +183,8 @@ kinds! {
     EipAssociation(EipAssociationId) => "eipassoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
     Instance(InstanceId) => "i", "instance ID", InvalidInstanceIdMalformed, InvalidInstanceIdNotFound;
     IamInstanceProfileAssoc(IamInstanceProfileAssociationId) => "iip-assoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
+    SpotInstanceRequest(SpotInstanceRequestId) => "sir", "spot instance request ID", InvalidSpotInstanceRequestIdMalformed, InvalidSpotInstanceRequestIdNotFound;
+    Fleet(FleetId) => "fleet", "fleet ID", InvalidFleetIdMalformed, InvalidFleetIdNotFound;
     Reservation(ReservationId) => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
     VpcPeeringConnection(VpcPeeringConnectionId) => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
     VpcEndpoint(VpcEndpointId) => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
@@ -203,6 +205,30 @@ impl Kind {
     /// A fresh id of this kind.
     pub fn new_id(self) -> String {
         let n: u128 = rand::rng().random();
+        match self {
+            // `sir-` and 8 lowercase letters and digits, as EC2's Spot requests have
+            Kind::SpotInstanceRequest => {
+                const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+                let mut rng = rand::rng();
+                let tail: String = (0..8)
+                    .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+                    .collect();
+                return format!("sir-{tail}");
+            }
+            // EC2 Fleets are named by a UUID (`fleet-` and 36 characters)
+            Kind::Fleet => {
+                let h = format!("{n:032x}");
+                return format!(
+                    "fleet-{}-{}-{}-{}-{}",
+                    &h[0..8],
+                    &h[8..12],
+                    &h[12..16],
+                    &h[16..20],
+                    &h[20..32]
+                );
+            }
+            _ => {}
+        }
         format!("{}-{:017x}", self.prefix(), n & ((1u128 << 68) - 1))
     }
 
@@ -255,6 +281,10 @@ impl Kind {
             Kind::Volume => format!("The volume '{id}' does not exist."),
             Kind::Snapshot => format!("The snapshot '{id}' does not exist."),
             Kind::VpcEndpoint => format!("The Vpc Endpoint Id '{id}' does not exist"),
+            Kind::SpotInstanceRequest => {
+                format!("The spot instance request ID '{id}' does not exist")
+            }
+            Kind::Fleet => format!("The fleet ID '{id}' does not exist"),
             Kind::IamInstanceProfileAssoc => {
                 format!("An invalid association-id of '{id}' was given")
             }

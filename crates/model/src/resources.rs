@@ -12,13 +12,14 @@ use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
     ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
-    IamInstanceProfileAssociationId, ImageId, ImageState, InstanceId, InstanceState,
-    InternetGatewayId, IpProtocol, KeyPairId, Kind, LaunchTemplateId, LocalGatewayId, Millis,
-    NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId,
-    PeeringStatus, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
-    SecurityGroupId, SecurityGroupRuleId, SubnetCidrAssociationId, SubnetCidrReservationId,
-    SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId,
-    VpcPeeringConnectionId, VpnGatewayId,
+    FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId, ImageState,
+    InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId,
+    Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState,
+    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
+    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
+    SpotInstanceRequestId, SpotInstanceType, SpotRequestState, SubnetCidrAssociationId,
+    SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId,
+    VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -611,6 +612,132 @@ pub struct Instance {
     /// The IAM instance profile the instance carries, if any.
     #[serde(default)]
     pub iam_instance_profile: Option<IamInstanceProfileAssociation>,
+    /// The Spot request it was launched for: a Spot Instance has one, an On-Demand
+    /// Instance none (EC2 shows `instanceLifecycle` `spot` only for the former).
+    #[serde(default)]
+    pub spot_instance_request_id: Option<SpotInstanceRequestId>,
+    /// The EC2 Fleet that launched it, if one did.
+    #[serde(default)]
+    pub fleet_id: Option<FleetId>,
+}
+
+/// A request for one Spot Instance (`sir-…`): RequestSpotInstances makes one per instance
+/// asked for, and RunInstances on the Spot market one per instance it launches. Fort has
+/// no Spot market of its own: capacity is never reclaimed and any price is met, so a
+/// request is fulfilled when it is made (or fails with its launch's error).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpotInstanceRequest {
+    pub id: SpotInstanceRequestId,
+    /// The maximum hourly price as given (`SpotPrice`, `MaxPrice`), if it was.
+    pub spot_price: Option<String>,
+    pub request_type: SpotInstanceType,
+    pub state: SpotRequestState,
+    /// `status.code` (`fulfilled`, `instance-terminated-by-user`, …), its message and when
+    /// it last changed.
+    pub status_code: String,
+    pub status_message: String,
+    pub status_time: Millis,
+    pub valid_from: Option<Millis>,
+    pub valid_until: Option<Millis>,
+    pub launch_group: Option<String>,
+    pub availability_zone_group: Option<String>,
+    pub interruption_behavior: InterruptionBehavior,
+    pub launch: SpotLaunchSpecification,
+    pub instance_id: Option<InstanceId>,
+    pub launched_availability_zone: Option<String>,
+    pub create_time: Millis,
+    pub tags: Tags,
+}
+
+/// What a Spot request launches, as DescribeSpotInstanceRequests shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpotLaunchSpecification {
+    pub image_id: String,
+    pub instance_type: String,
+    pub key_name: Option<String>,
+    /// The instance's groups: id and name.
+    pub groups: Vec<(SecurityGroupId, String)>,
+    /// The subnet, when the request named one.
+    pub subnet_id: Option<SubnetId>,
+    /// The zone, when the request named one.
+    pub availability_zone: Option<String>,
+    pub monitoring: bool,
+    pub ebs_optimized: bool,
+}
+
+/// An EC2 Fleet (`fleet-…`): launch templates (with overrides) and a target capacity split
+/// between On-Demand and Spot. Fort launches the whole target when the fleet is made, for
+/// every type: its capacity is never short and Spot capacity is never reclaimed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fleet {
+    pub id: FleetId,
+    pub fleet_type: FleetType,
+    pub state: FleetState,
+    pub create_time: Millis,
+    pub client_token: Option<String>,
+    pub valid_from: Option<Millis>,
+    pub valid_until: Option<Millis>,
+    pub replace_unhealthy_instances: Option<bool>,
+    pub terminate_instances_with_expiration: Option<bool>,
+    /// As given: EC2 takes its documented values and older spellings (`terminate`).
+    pub excess_capacity_termination_policy: Option<String>,
+    pub target: FleetTarget,
+    pub configs: Vec<FleetLaunchConfig>,
+    /// `SpotOptions.AllocationStrategy` and `InstanceInterruptionBehavior`, as given.
+    pub spot_allocation_strategy: Option<String>,
+    pub spot_interruption_behavior: Option<InterruptionBehavior>,
+    /// `OnDemandOptions.AllocationStrategy`, as given.
+    pub on_demand_allocation_strategy: Option<String>,
+    /// Capacity launched: in all, and of it On-Demand.
+    pub fulfilled_capacity: f64,
+    pub fulfilled_on_demand_capacity: f64,
+    pub tags: Tags,
+}
+
+/// `TargetCapacitySpecification` of a fleet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetTarget {
+    pub total: u32,
+    pub on_demand: Option<u32>,
+    pub spot: Option<u32>,
+    pub default_type: MarketType,
+    pub unit_type: Option<String>,
+}
+
+impl FleetTarget {
+    /// The capacity to launch On-Demand and on Spot: what each names, and what the total
+    /// leaves over goes to the default type.
+    pub fn split(&self) -> (u32, u32) {
+        let od = self.on_demand.unwrap_or(0);
+        let spot = self.spot.unwrap_or(0);
+        let rest = self.total.saturating_sub(od + spot);
+        match self.default_type {
+            MarketType::OnDemand => (od + rest, spot),
+            MarketType::Spot => (od, spot + rest),
+        }
+    }
+}
+
+/// One `LaunchTemplateConfigs` entry of a fleet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FleetLaunchConfig {
+    pub template_id: LaunchTemplateId,
+    pub template_name: String,
+    /// The version as asked for (`1`, `$Latest`, `$Default`).
+    pub version: String,
+    pub overrides: Vec<FleetOverride>,
+}
+
+/// One launch template override: a pool of capacity of its own.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetOverride {
+    pub instance_type: Option<String>,
+    pub subnet_id: Option<SubnetId>,
+    pub availability_zone: Option<String>,
+    pub max_price: Option<String>,
+    pub weighted_capacity: Option<f64>,
+    pub priority: Option<f64>,
+    pub image_id: Option<String>,
 }
 
 /// `CpuOptions` of RunInstances: fewer cores or threads than the type's, or AMD SEV-SNP.

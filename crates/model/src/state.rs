@@ -198,3 +198,67 @@ mod tests {
         assert_eq!(InstanceState::Stopped.code(), 80);
     }
 }
+
+wire_enum! {
+    /// A Spot Instance request's state.
+    pub enum SpotRequestState {
+        Open = "open",
+        Active = "active",
+        Closed = "closed",
+        Cancelled = "cancelled",
+        Failed = "failed",
+        Disabled = "disabled",
+    }
+}
+
+wire_enum! {
+    /// Whether a Spot request ends with its instance (`one-time`) or stays (`persistent`).
+    #[derive(Default)]
+    pub enum SpotInstanceType {
+        #[default]
+        OneTime = "one-time",
+        Persistent = "persistent",
+    }
+}
+
+wire_enum! {
+    /// What EC2 does with a Spot Instance it interrupts.
+    #[derive(Default)]
+    pub enum InterruptionBehavior {
+        #[default]
+        Terminate = "terminate",
+        Stop = "stop",
+        Hibernate = "hibernate",
+    }
+}
+
+wire_enum! {
+    /// An EC2 Fleet's type: `instant` launches once and answers the instances; `request`
+    /// launches once and keeps no target; `maintain` keeps its target capacity.
+    pub enum FleetType {
+        Instant = "instant",
+        Request = "request",
+        Maintain = "maintain",
+    }
+}
+
+wire_enum! {
+    /// An EC2 Fleet's state.
+    pub enum FleetState {
+        Submitted = "submitted",
+        Active = "active",
+        Deleted = "deleted",
+        Failed = "failed",
+        DeletedRunning = "deleted_running",
+        DeletedTerminating = "deleted_terminating",
+        Modifying = "modifying",
+    }
+}
+
+wire_enum! {
+    /// The market an instance was bought on (`instanceLifecycle`, a fleet's capacity type).
+    pub enum MarketType {
+        Spot = "spot",
+        OnDemand = "on-demand",
+    }
+}

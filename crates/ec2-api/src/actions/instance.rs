@@ -7,12 +7,13 @@ use fort_control::instance::{
     PrivateDnsNameOptionsRequest, RunInstances, StateChange, console_output,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
+use fort_control::spot::SpotRequestSpec;
 use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_control::{Region, now_millis};
 use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
-    ApiError, ErrorCode, Instance, InstanceId, InstanceState, Kind, LaunchTemplateId,
-    MetadataOptions, NetworkInterface, Volume, format_time,
+    ApiError, ErrorCode, Instance, InstanceId, InstanceState, InterruptionBehavior, Kind,
+    LaunchTemplateId, MetadataOptions, NetworkInterface, SpotInstanceType, Volume, format_time,
 };
 
 use super::network_interface::{
@@ -205,7 +206,7 @@ fn launch_image_id(region: &str, image_id: &str) -> Result<String, ApiError> {
 
 /// RunInstances's request, read from `p` (the request's parameters with its launch
 /// template's under them).
-fn run_request(
+pub(crate) fn run_request(
     ctx: &Ctx<'_>,
     p: &Params,
     launch_template: Option<(LaunchTemplateId, u64)>,
@@ -277,7 +278,64 @@ fn run_request(
         cpu_options: cpu_options_request(p.child("CpuOptions"))?,
         launch_template,
         iam_instance_profile: super::iam_instance_profile::profile_spec(p),
+        spot: market_options(p.child("InstanceMarketOptions"))?,
+        fleet_id: None,
     })
+}
+
+/// `InstanceMarketOptions` of RunInstances: the Spot market's terms, or `None` for
+/// On-Demand (no options, or market type `capacity-block` refused: Fort has no blocks).
+fn market_options(q: &Params) -> Result<Option<SpotRequestSpec>, ApiError> {
+    match q.get("MarketType") {
+        None if !q.child("SpotOptions").is_present() => return Ok(None),
+        None | Some("spot") => {}
+        Some(other) => {
+            return Err(ApiError::invalid_value(format!(
+                "Value ({other}) for parameter InstanceMarketOptions.MarketType is invalid. Valid values: spot."
+            )));
+        }
+    }
+    let o = q.child("SpotOptions");
+    if o.int("BlockDurationMinutes")?.is_some() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameterCombination,
+            "Spot blocks (BlockDurationMinutes) are no longer offered.",
+        ));
+    }
+    Ok(Some(SpotRequestSpec {
+        max_price: o.opt_str("MaxPrice"),
+        request_type: spot_type(o.get("SpotInstanceType"))?,
+        interruption_behavior: interruption_behavior(o.get("InstanceInterruptionBehavior"))?,
+        valid_from: None,
+        valid_until: o.time("ValidUntil")?,
+        launch_group: None,
+        availability_zone_group: None,
+        tags: Default::default(),
+    }))
+}
+
+/// `one-time` (the default) or `persistent`.
+pub(crate) fn spot_type(v: Option<&str>) -> Result<SpotInstanceType, ApiError> {
+    match v {
+        None => Ok(SpotInstanceType::OneTime),
+        Some(t) => SpotInstanceType::parse(t).ok_or_else(|| {
+            ApiError::invalid_value(format!(
+                "Value ({t}) for parameter type is invalid. Valid values: one-time, persistent."
+            ))
+        }),
+    }
+}
+
+/// `terminate` (the default), `stop` or `hibernate`.
+pub(crate) fn interruption_behavior(v: Option<&str>) -> Result<InterruptionBehavior, ApiError> {
+    match v {
+        None => Ok(InterruptionBehavior::Terminate),
+        Some(t) => InterruptionBehavior::parse(t).ok_or_else(|| {
+            ApiError::invalid_value(format!(
+                "Value ({t}) for parameter instanceInterruptionBehavior is invalid. Valid values: hibernate, stop, terminate."
+            ))
+        }),
+    }
 }
 
 /// `CpuOptions.*` of RunInstances, when given.
@@ -858,6 +916,7 @@ const FILTERS: &[&str] = &[
     "iam-instance-profile.id",
     "image-id",
     "instance-id",
+    "instance-lifecycle",
     "instance-state-code",
     "instance-state-name",
     "instance-type",
@@ -887,6 +946,7 @@ const FILTERS: &[&str] = &[
     "reason",
     "reservation-id",
     "source-dest-check",
+    "spot-instance-request-id",
     "state-reason-code",
     "subnet-id",
     "tenancy",
@@ -975,6 +1035,16 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .collect(),
         "image-id" => one(i.image_id.clone()),
         "instance-id" => one(i.id.to_string()),
+        "instance-lifecycle" => i
+            .spot_instance_request_id
+            .iter()
+            .map(|_| "spot".to_owned())
+            .collect(),
+        "spot-instance-request-id" => i
+            .spot_instance_request_id
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         "instance-state-code" => one(i.state.code().to_string()),
         "instance-state-name" => one(i.state.as_str().to_owned()),
         "instance-type" => one(i.instance_type.clone()),
@@ -1169,6 +1239,14 @@ pub fn render(
     );
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
+        .opt(
+            "instanceLifecycle",
+            i.spot_instance_request_id.as_ref().map(|_| "spot"),
+        )
+        .opt(
+            "spotInstanceRequestId",
+            i.spot_instance_request_id.as_deref(),
+        )
         .tags(&i.tags)
         .leaf("hypervisor", "xen");
     if let Some(a) = &i.iam_instance_profile {

@@ -13,6 +13,7 @@ mod account;
 mod address;
 mod classic_link;
 mod dhcp_options;
+mod fleet;
 mod flow_log;
 mod iam_instance_profile;
 mod image;
@@ -29,6 +30,7 @@ mod prefix_list;
 mod route_table;
 mod security_group;
 mod snapshot;
+mod spot;
 mod subnet;
 mod subnet_cidr_reservation;
 mod tags;
@@ -278,6 +280,7 @@ enum Handler {
     Account(account::Action),
     Address(address::Action),
     DhcpOptions(dhcp_options::Action),
+    Fleet(fleet::Action),
     FlowLog(flow_log::Action),
     IamInstanceProfile(iam_instance_profile::Action),
     Image(image::Action),
@@ -293,6 +296,7 @@ enum Handler {
     RouteTable(route_table::Action),
     SecurityGroup(security_group::Action),
     Snapshot(snapshot::Action),
+    Spot(spot::Action),
     Subnet(subnet::Action),
     SubnetCidrReservation(subnet_cidr_reservation::Action),
     Tags(tags::Action),
@@ -308,6 +312,7 @@ impl Handler {
             Handler::Account(a) => account::run(a, ctx).await,
             Handler::Address(a) => address::run(a, ctx).await,
             Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
+            Handler::Fleet(a) => fleet::run(a, ctx).await,
             Handler::FlowLog(a) => flow_log::run(a, ctx).await,
             Handler::IamInstanceProfile(a) => iam_instance_profile::run(a, ctx).await,
             Handler::Image(a) => image::run(a, ctx).await,
@@ -323,6 +328,7 @@ impl Handler {
             Handler::RouteTable(a) => route_table::run(a, ctx).await,
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Snapshot(a) => snapshot::run(a, ctx).await,
+            Handler::Spot(a) => spot::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
             Handler::SubnetCidrReservation(a) => subnet_cidr_reservation::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
@@ -338,6 +344,7 @@ fn handler(action: &str) -> Option<Handler> {
     None.or_else(|| account::Action::parse(action).map(Handler::Account))
         .or_else(|| address::Action::parse(action).map(Handler::Address))
         .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
+        .or_else(|| fleet::Action::parse(action).map(Handler::Fleet))
         .or_else(|| flow_log::Action::parse(action).map(Handler::FlowLog))
         .or_else(|| iam_instance_profile::Action::parse(action).map(Handler::IamInstanceProfile))
         .or_else(|| image::Action::parse(action).map(Handler::Image))
@@ -353,6 +360,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| route_table::Action::parse(action).map(Handler::RouteTable))
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| snapshot::Action::parse(action).map(Handler::Snapshot))
+        .or_else(|| spot::Action::parse(action).map(Handler::Spot))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
         .or_else(|| {
             subnet_cidr_reservation::Action::parse(action).map(Handler::SubnetCidrReservation)
@@ -395,6 +403,7 @@ pub fn all_actions() -> Vec<&'static str> {
         address::Action::ALL,
         classic_link::Action::ALL,
         dhcp_options::Action::ALL,
+        fleet::Action::ALL,
         flow_log::Action::ALL,
         iam_instance_profile::Action::ALL,
         image::Action::ALL,
@@ -410,6 +419,7 @@ pub fn all_actions() -> Vec<&'static str> {
         route_table::Action::ALL,
         security_group::Action::ALL,
         snapshot::Action::ALL,
+        spot::Action::ALL,
         subnet::Action::ALL,
         subnet_cidr_reservation::Action::ALL,
         tags::Action::ALL,

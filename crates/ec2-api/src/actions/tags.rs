@@ -25,6 +25,8 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::NetworkInterface) => "network-interface",
         Some(Kind::Allocation) => "elastic-ip",
         Some(Kind::Instance) => "instance",
+        Some(Kind::SpotInstanceRequest) => "spot-instances-request",
+        Some(Kind::Fleet) => "fleet",
         Some(Kind::KeyPair) => "key-pair",
         Some(Kind::Image) => "image",
         Some(Kind::Volume) => "volume",
