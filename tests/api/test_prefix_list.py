@@ -196,6 +196,51 @@ def test_security_group_peer(ec2, vpc):
     assert shown["State"] == "delete-complete" and "StateMessage" not in shown
 
 
+def test_references_count_as_the_lists_max_entries():
+    """A rule or route naming a list counts as its MaxEntries against the group's rules
+    and the table's routes (AWS's quotas: 60 and 50); a resize they cannot take fails."""
+    from conftest import Fort
+
+    own = Fort(extra_args=["--quotas", "aws"])
+    try:
+        ec2 = own.client()
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        big = make(ec2, name="big", max_entries=40)["PrefixListId"]
+        small = make(ec2, name="small", max_entries=30)["PrefixListId"]
+        sg = ec2.create_security_group(GroupName="pl-quota", Description="d", VpcId=vpc)["GroupId"]
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        rule = lambda pid, port: {"IpProtocol": "tcp", "FromPort": port, "ToPort": port,  # noqa: E731
+                                  "PrefixListIds": [{"PrefixListId": pid}]}
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[rule(big, 22)])
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=sg,
+                          IpPermissions=[rule(small, 80)]) == "RulesPerSecurityGroupLimitExceeded"
+        # egress is counted apart (the default all-traffic rule, and 30 more)
+        ec2.authorize_security_group_egress(GroupId=sg, IpPermissions=[rule(small, 80)])
+        ec2.create_route(RouteTableId=rtb, DestinationPrefixListId=big, GatewayId=igw)
+        assert error_code(ec2.create_route, RouteTableId=rtb, DestinationPrefixListId=small,
+                          GatewayId=igw) == "RouteLimitExceeded"
+        for i in range(10):
+            ec2.create_route(RouteTableId=rtb, DestinationCidrBlock=f"192.0.2.{i * 16}/28", GatewayId=igw)
+        assert error_code(ec2.create_route, RouteTableId=rtb, DestinationCidrBlock="198.51.100.0/24",
+                          GatewayId=igw) == "RouteLimitExceeded"
+        # the big list may not grow: the table has no room (the group has: 45 of 60)
+        ec2.modify_managed_prefix_list(PrefixListId=big, MaxEntries=45)
+        [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[big])["PrefixLists"]
+        assert shown["State"] == "modify-failed" and shown["MaxEntries"] == 40
+        assert rtb in shown["StateMessage"] and sg not in shown["StateMessage"]
+        # the small one may, as far as the egress rules allow (1 + 59 = 60)
+        ec2.modify_managed_prefix_list(PrefixListId=small, MaxEntries=59)
+        [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[small])["PrefixLists"]
+        assert shown["State"] == "modify-complete" and shown["MaxEntries"] == 59
+        ec2.modify_managed_prefix_list(PrefixListId=small, MaxEntries=60)
+        [shown] = ec2.describe_managed_prefix_lists(PrefixListIds=[small])["PrefixLists"]
+        assert shown["State"] == "modify-failed" and shown["MaxEntries"] == 59
+    finally:
+        own.close()
+
+
 def test_tags_and_pages(ec2):
     pid = make(ec2, name="paged", max_entries=10, entries=[(f"10.1.{i}.0/24", "") for i in range(5)])["PrefixListId"]
     ec2.create_tags(Resources=[pid], Tags=[{"Key": "late", "Value": "yes"}])

@@ -340,3 +340,41 @@ def test_private_instance_reaches_the_internet_through_a_nat_gateway(efort, w, w
     # removing the route cuts the path
     net.ec2.delete_route(RouteTableId=net.private_rtb, DestinationCidrBlock="0.0.0.0/0")
     assert never_fetches(a, WEB, for_s=2)
+
+
+def test_prefix_lists_in_routes_and_security_groups(efort, w, web):
+    """A route and a security group rule naming a customer-managed prefix list carry
+    traffic for its entries; a change of the entries moves both within a second."""
+    from .fort_e2e import TcpServer
+
+    net = Net(w, "10.65.0.0/16")
+    ec2 = net.ec2
+    pl = ec2.create_managed_prefix_list(
+        PrefixListName="internet-hosts", AddressFamily="IPv4", MaxEntries=2,
+        Entries=[{"Cidr": "203.0.113.0/24"}])["PrefixList"]["PrefixListId"]
+    w.cleanups.append(lambda: ec2.delete_managed_prefix_list(PrefixListId=pl))
+    a, a_ip = w.launch(net.private, [net.sg])
+    alloc, eip = net.eip()
+    ec2.associate_address(AllocationId=alloc, InstanceId=a)
+    # no route to the internet but the list's
+    ec2.create_route(RouteTableId=net.private_rtb, DestinationPrefixListId=pl, GatewayId=net.igw)
+    w.cleanups.append(lambda: ec2.delete_route(RouteTableId=net.private_rtb, DestinationPrefixListId=pl))
+    assert fetch_eventually(a, WEB) == HELLO, efort.log_text()[-3000:]
+    url = f"http://{eip}:8080/hello.txt"
+    rule = {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "PrefixListIds": [{"PrefixListId": pl}]}
+    with TcpServer(a, a_ip, 8080):
+        assert never_fetches(efort.ns, url, for_s=2)
+        ec2.authorize_security_group_ingress(GroupId=net.sg, IpPermissions=[rule])
+        w.cleanups.append(lambda: ec2.revoke_security_group_ingress(GroupId=net.sg, IpPermissions=[rule]))
+        assert fetch_eventually(efort.ns, url) == f"hello from {a}\n"
+        # the internet's block leaves the list: neither the route nor the rule covers it
+        ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=1,
+                                       AddEntries=[{"Cidr": "192.0.2.0/24"}],
+                                       RemoveEntries=[{"Cidr": "203.0.113.0/24"}])
+        assert never_fetches(a, WEB, for_s=2)
+        assert never_fetches(efort.ns, url, for_s=1)
+        # and back
+        ec2.modify_managed_prefix_list(PrefixListId=pl, CurrentVersion=2,
+                                       AddEntries=[{"Cidr": "203.0.113.0/24"}])
+        assert fetch_eventually(a, WEB, within=3) == HELLO
+        assert fetch_eventually(efort.ns, url, within=3) == f"hello from {a}\n"

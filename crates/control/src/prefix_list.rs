@@ -2,8 +2,8 @@
 //! destinations and security group peers) and those AWS manages for its gateway services
 //! in every region (computed from the region's name, never stored).
 //!
-//! Control plane only: routes and rules naming a list are kept and shown, but hosts are
-//! not programmed with them yet.
+//! Hosts never see a list: the mapping service gives them a route or rule per entry of
+//! the current version (fort_mapping::derive).
 
 use fort_model::*;
 use ipnet::{IpNet, Ipv6Net};
@@ -80,6 +80,50 @@ impl Region {
             .collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
+    }
+
+    /// What a reference to list `id` counts as against its resource's quota (rules per
+    /// group, routes per table): the list's maximum entries (VPC quotas, "Maximum number
+    /// of entries per prefix list"); whether those are IPv6.
+    pub fn prefix_list_weight(&self, id: &str) -> (bool, usize) {
+        self.prefix_list(id).map_or((false, 1), |l| {
+            (
+                l.address_family == AddressFamily::V6,
+                l.max_entries as usize,
+            )
+        })
+    }
+
+    /// Rules of `group` in one direction and family, as its quota counts them.
+    pub fn rules_counted(&self, group: &SecurityGroup, egress: bool, v6: bool) -> usize {
+        group
+            .rules
+            .iter()
+            .filter(|r| r.egress == egress)
+            .map(|r| match &r.peer {
+                RulePeer::PrefixList(pl) => self.prefix_list_weight(pl),
+                RulePeer::Ipv6Cidr(_) => (true, 1),
+                _ => (false, 1),
+            })
+            .filter(|(family, _)| *family == v6)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Routes of `table` a CreateRoute added, in one family, as its quota counts them.
+    pub fn routes_counted(&self, table: &RouteTable, v6: bool) -> usize {
+        table
+            .routes
+            .iter()
+            .filter(|r| r.origin == RouteOrigin::CreateRoute)
+            .map(|r| match &r.destination {
+                RouteDestination::PrefixList(pl) => self.prefix_list_weight(pl),
+                RouteDestination::Ipv6Cidr(_) => (true, 1),
+                RouteDestination::Cidr(_) => (false, 1),
+            })
+            .filter(|(family, _)| *family == v6)
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// The resources that reference list `id`: security groups with a rule naming it
@@ -334,6 +378,20 @@ impl Tx<'_> {
                     list.id
                 )));
             }
+            // every resource naming the list must take the new size within its quota
+            let grown = m.saturating_sub(list.max_entries) as usize;
+            if grown > 0 {
+                let over = self.over_quota_if_grown(&list, grown);
+                if !over.is_empty() {
+                    list.state = PrefixListState::ModifyFailed;
+                    list.state_message = Some(format!(
+                        "The following resources do not support the new maximum number of entries ({m}): {}",
+                        over.join(", ")
+                    ));
+                    self.region.managed_prefix_lists.insert(list.clone());
+                    return Ok(list);
+                }
+            }
             list.max_entries = m;
         }
         if changes_entries {
@@ -375,6 +433,37 @@ impl Tx<'_> {
         list.state_message = None;
         self.region.managed_prefix_lists.insert(list.clone());
         Ok(list)
+    }
+
+    /// The first ten resources naming `list` whose quota (rules per group in that
+    /// direction, routes per table) its growing by `grown` entries would exceed.
+    fn over_quota_if_grown(&self, list: &ManagedPrefixList, grown: usize) -> Vec<String> {
+        let v6 = list.address_family == AddressFamily::V6;
+        let quotas = &self.config.quotas;
+        let groups = self.region.security_groups.values().flat_map(|g| {
+            [false, true].into_iter().filter_map(move |egress| {
+                let uses = g.rules.iter().filter(|r| {
+                    r.egress == egress
+                        && matches!(&r.peer, RulePeer::PrefixList(p) if *p == list.id)
+                });
+                let added = uses.count() * grown;
+                (added > 0
+                    && self.region.rules_counted(g, egress, v6) + added
+                        > quotas.rules_per_security_group)
+                    .then(|| g.id.to_string())
+            })
+        });
+        let tables = self.region.route_tables.values().filter_map(|t| {
+            let uses = t.routes.iter().any(
+                |r| matches!(&r.destination, RouteDestination::PrefixList(p) if *p == list.id),
+            );
+            (uses && self.region.routes_counted(t, v6) + grown > quotas.routes_per_table)
+                .then(|| t.id.to_string())
+        });
+        let mut over: Vec<String> = groups.chain(tables).collect();
+        over.dedup();
+        over.truncate(10);
+        over
     }
 
     /// RestoreManagedPrefixListVersion: the entries of an earlier version become the next.

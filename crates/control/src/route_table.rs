@@ -886,14 +886,12 @@ impl Tx<'_> {
         }
         self.check_route(&table, &dest, &target)?;
         let quota = self.config.quotas.routes_per_table;
-        let v6 = matches!(dest, RouteDestination::Ipv6Cidr(_));
-        let count = table
-            .routes
-            .iter()
-            .filter(|r| r.origin == RouteOrigin::CreateRoute)
-            .filter(|r| matches!(r.destination, RouteDestination::Ipv6Cidr(_)) == v6)
-            .count();
-        if count >= quota {
+        // a route to a prefix list counts as its maximum entries
+        let (v6, weight) = match &dest {
+            RouteDestination::PrefixList(pl) => self.region.prefix_list_weight(pl),
+            d => (matches!(d, RouteDestination::Ipv6Cidr(_)), 1),
+        };
+        if self.region.routes_counted(&table, v6) + weight > quota {
             return Err(ApiError::new(
                 ErrorCode::RouteLimitExceeded,
                 format!("The maximum number of routes has been reached ({quota})."),

@@ -80,10 +80,6 @@ impl RuleSpec {
             && same_peer(&self.peer, &other.peer)
     }
 
-    fn is_ipv6(&self) -> bool {
-        matches!(self.peer, RulePeer::Ipv6Cidr(_))
-    }
-
     /// EC2's wording of a rule in its Duplicate/NotFound messages.
     pub fn describe(&self) -> String {
         let peer = match &self.peer {
@@ -671,13 +667,18 @@ impl Tx<'_> {
                 ));
             }
         }
+        // a rule naming a prefix list counts as its maximum entries
         for v6 in [false, true] {
-            let existing = group
-                .rules
+            let existing = self.region.rules_counted(group, egress, v6);
+            let added: usize = specs
                 .iter()
-                .filter(|r| r.egress == egress && matches!(r.peer, RulePeer::Ipv6Cidr(_)) == v6)
-                .count();
-            let added = specs.iter().filter(|s| s.is_ipv6() == v6).count();
+                .map(|s| match &s.peer {
+                    RulePeer::PrefixList(pl) => self.region.prefix_list_weight(pl),
+                    peer => (matches!(peer, RulePeer::Ipv6Cidr(_)), 1),
+                })
+                .filter(|(family, _)| *family == v6)
+                .map(|(_, n)| n)
+                .sum();
             if added > 0 && existing + added > limit {
                 return Err(ApiError::new(
                     ErrorCode::RulesPerSecurityGroupLimitExceeded,

@@ -184,26 +184,43 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         "route-table" => {
             if let Some(t) = r.route_tables.get(id) {
                 c.vpc = Some(t.vpc_id.to_string());
-                let routes = t
+                // A route to a prefix list is a route to each of its IPv4 entries; a static
+                // route to the same block wins over it (VPC guide, "Route priority").
+                let statics: Vec<Ipv4Net> = t
                     .routes
                     .iter()
-                    .filter_map(|route| {
-                        let RouteDestination::Cidr(destination) = route.destination else {
-                            return None;
-                        };
-                        let target = if route_state(r, &world.global, t, route)
-                            == fort_model::RouteState::Blackhole
-                        {
-                            Target::Blackhole(pb::Empty {})
-                        } else {
-                            route_target(r, &route.target)
-                        };
-                        Some(pb::Route {
-                            destination: Some(cidr(destination)),
-                            target: Some(pb::RouteTarget { kind: Some(target) }),
-                        })
+                    .filter_map(|route| match route.destination {
+                        RouteDestination::Cidr(n) => Some(n),
+                        _ => None,
                     })
                     .collect();
+                let mut listed = Vec::new();
+                let mut routes = Vec::new();
+                for route in &t.routes {
+                    let destinations = match &route.destination {
+                        RouteDestination::Cidr(n) => vec![*n],
+                        RouteDestination::PrefixList(pl) => prefix_list_v4(r, pl)
+                            .filter(|n| !statics.contains(n) && !listed.contains(n))
+                            .collect(),
+                        _ => continue,
+                    };
+                    let target = if route_state(r, &world.global, t, route)
+                        == fort_model::RouteState::Blackhole
+                    {
+                        Target::Blackhole(pb::Empty {})
+                    } else {
+                        route_target(r, &route.target)
+                    };
+                    if matches!(route.destination, RouteDestination::PrefixList(_)) {
+                        listed.extend(destinations.iter().copied());
+                    }
+                    routes.extend(destinations.into_iter().map(|d| pb::Route {
+                        destination: Some(cidr(d)),
+                        target: Some(pb::RouteTarget {
+                            kind: Some(target.clone()),
+                        }),
+                    }));
+                }
                 c.items.insert(
                     ItemKey::route_table(&t.vpc_id, id),
                     value(V::RouteTable(pb::RouteTable {
@@ -254,27 +271,31 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     egress: Vec::new(),
                 };
                 for rule in &g.rules {
-                    let peer = match &rule.peer {
-                        RulePeer::Cidr(n) => pb::sg_rule::Peer::Cidr(cidr(*n)),
+                    // a rule naming a prefix list is a rule for each of its IPv4 entries
+                    let peers: Vec<pb::sg_rule::Peer> = match &rule.peer {
+                        RulePeer::Cidr(n) => vec![pb::sg_rule::Peer::Cidr(cidr(*n))],
                         RulePeer::Group { group_id, .. } => {
-                            pb::sg_rule::Peer::Group(group_id.to_string())
+                            vec![pb::sg_rule::Peer::Group(group_id.to_string())]
                         }
-                        RulePeer::Ipv6Cidr(_) | RulePeer::PrefixList(_) => continue,
+                        RulePeer::PrefixList(pl) => prefix_list_v4(r, pl)
+                            .map(|n| pb::sg_rule::Peer::Cidr(cidr(n)))
+                            .collect(),
+                        RulePeer::Ipv6Cidr(_) => continue,
                     };
                     let Some(protocol) = protocol_number(rule.protocol) else {
                         continue;
                     };
-                    let out = pb::SgRule {
+                    let rules = if rule.egress {
+                        &mut item.egress
+                    } else {
+                        &mut item.ingress
+                    };
+                    rules.extend(peers.into_iter().map(|peer| pb::SgRule {
                         protocol: protocol.into(),
                         from_port: rule.from_port,
                         to_port: rule.to_port,
                         peer: Some(peer),
-                    };
-                    if rule.egress {
-                        item.egress.push(out)
-                    } else {
-                        item.ingress.push(out)
-                    }
+                    }));
                 }
                 c.items.insert(
                     ItemKey::security_group(&g.vpc_id, id),
@@ -576,6 +597,20 @@ fn flow_log_vpc(r: &Region, f: &FlowLog) -> Option<String> {
     }
 }
 
+/// The IPv4 blocks of prefix list `id`'s current version (none once it is deleted: a
+/// route or rule naming it then reaches nothing, as AWS's do).
+fn prefix_list_v4(r: &Region, id: &str) -> impl Iterator<Item = Ipv4Net> {
+    r.prefix_list(id)
+        .filter(|l| !l.is_deleted())
+        .map(|l| l.entries().to_vec())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| match e.cidr {
+            ipnet::IpNet::V4(n) => Some(n),
+            ipnet::IpNet::V6(_) => None,
+        })
+}
+
 type Target = pb::route_target::Kind;
 
 /// Where a route of the region sends packets, for the engine.
@@ -726,6 +761,19 @@ pub fn dependents(
             );
             out
         }
+        // Routes and rules naming a list carry its entries.
+        "prefix-list" => r
+            .prefix_list_associations(id)
+            .into_iter()
+            .map(|x| {
+                let table = if x.starts_with("sg-") {
+                    "security-group"
+                } else {
+                    "route-table"
+                };
+                row.sibling(table, &x)
+            })
+            .collect(),
         "dhcp-options" => r
             .vpcs
             .values()

@@ -66,7 +66,8 @@ fn find(xml: &str, prefix: &str) -> Vec<String> {
     out
 }
 
-async fn run(seed: u64, steps: usize) {
+/// A control plane on an in-memory store that knows the hosts of [`HOSTS`].
+async fn control_with_hosts() -> Arc<Control> {
     let store = Arc::new(EmbeddedStore::in_memory().unwrap());
     let control = Control::open(store, Config::default()).await.unwrap();
     for (id, zone) in HOSTS {
@@ -86,6 +87,11 @@ async fn run(seed: u64, steps: usize) {
             .await
             .unwrap();
     }
+    control
+}
+
+async fn run(seed: u64, steps: usize) {
+    let control = control_with_hosts().await;
     let mut changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
@@ -106,6 +112,8 @@ async fn run(seed: u64, steps: usize) {
     let mut tables: Vec<String> = Vec::new();
     let mut allocations: Vec<String> = Vec::new();
     let mut peerings: Vec<String> = Vec::new();
+    // prefix lists and their current versions
+    let mut lists: Vec<(String, u64)> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -114,7 +122,44 @@ async fn run(seed: u64, steps: usize) {
                 rng.pick(xs).clone()
             }
         };
-        let body = match rng.next() % 19 {
+        let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
+        let mut modified = None;
+        let body = match rng.next() % 23 {
+            19 => format!(
+                "Action=CreateManagedPrefixList&PrefixListName=p{step}&AddressFamily=IPv4&MaxEntries=4&Entry.1.Cidr={}",
+                block(&mut rng)
+            ),
+            // a group's rule or a table's route naming a list
+            20 if !lists.is_empty() => {
+                let (pl, _) = rng.pick(&lists).clone();
+                if rng.next().is_multiple_of(2) {
+                    format!(
+                        "Action=AuthorizeSecurityGroupIngress&GroupId={}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22&IpPermissions.1.PrefixListIds.1.PrefixListId={pl}",
+                        pick(&mut rng, &groups)
+                    )
+                } else {
+                    format!(
+                        "Action=CreateRoute&RouteTableId={}&DestinationPrefixListId={pl}&InstanceId={}",
+                        pick(&mut rng, &tables),
+                        pick(&mut rng, &instances)
+                    )
+                }
+            }
+            // its entries change: every rule and route naming it follows
+            21 | 22 if !lists.is_empty() => {
+                let i = usize::try_from(rng.next()).expect("31 bits") % lists.len();
+                modified = Some(i);
+                let (pl, version) = &lists[i];
+                let change = if rng.next().is_multiple_of(2) {
+                    "AddEntry"
+                } else {
+                    "RemoveEntry"
+                };
+                format!(
+                    "Action=ModifyManagedPrefixList&PrefixListId={pl}&CurrentVersion={version}&{change}.1.Cidr={}",
+                    block(&mut rng)
+                )
+            }
             17 => format!(
                 "Action=ModifyPrivateDnsNameOptions&InstanceId={}&EnableResourceNameDnsARecord={}",
                 pick(&mut rng, &instances),
@@ -257,6 +302,12 @@ async fn run(seed: u64, steps: usize) {
             if body.starts_with("Action=CreateRouteTable") {
                 tables.extend(find(&xml, "rtb-").into_iter().take(1));
             }
+            if body.starts_with("Action=CreateManagedPrefixList") {
+                lists.extend(find(&xml, "pl-").into_iter().take(1).map(|pl| (pl, 1)));
+            }
+            if let Some(i) = modified {
+                lists[i].1 += 1;
+            }
             if body.starts_with("Action=RunInstances") {
                 // Place each new instance on a host of its zone, as the scheduler does.
                 for id in find(&xml, "i-") {
@@ -394,25 +445,7 @@ proptest! {
 /// follows ModifyPrivateDnsNameOptions; the DHCP host name of its port is its id.
 #[tokio::test]
 async fn resource_names_reach_every_host_of_the_vpc() {
-    let store = Arc::new(EmbeddedStore::in_memory().unwrap());
-    let control = Control::open(store, Config::default()).await.unwrap();
-    for (id, zone) in HOSTS {
-        let underlay = format!("127.0.0.{}", &id[1..]).parse().unwrap();
-        control
-            .write_global(|g| {
-                g.hosts.insert(Host {
-                    id: id.into(),
-                    zone: zone.into(),
-                    underlay,
-                    role: fort_model::HostRole::Instance,
-                    instances: 0,
-                    available: true,
-                });
-                Ok(())
-            })
-            .await
-            .unwrap();
-    }
+    let control = control_with_hosts().await;
     let scope = Scope {
         account: "123456789012".into(),
         region: "us-east-1".into(),
@@ -510,4 +543,172 @@ async fn resource_names_reach_every_host_of_the_vpc() {
     call(format!("Action=TerminateInstances&InstanceId.1={named}")).await;
     let programs = control.read_world(|w| Programs::new(w, 3)).await;
     assert!(!names(&programs, "h2").contains_key(&named));
+}
+
+/// A security group rule and a route naming a prefix list reach hosts as one rule and one
+/// route per entry of its current version, a static route to the same block wins, and a
+/// change of the list's entries changes them.
+#[tokio::test]
+async fn prefix_lists_reach_rules_and_routes() {
+    let control = control_with_hosts().await;
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let call = |body: String| {
+        let control = &control;
+        let scope = &scope;
+        async move {
+            execute(control, scope, &Params::from_form(body.as_bytes()).unwrap())
+                .await
+                .unwrap()
+                .as_str()
+                .to_owned()
+        }
+    };
+    let made = call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await;
+    let (vpc, group) = (find(&made, "vpc-").remove(0), find(&made, "sg-"));
+    let subnet = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    let instance = find(
+        &call(format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+        ))
+        .await,
+        "i-",
+    )
+    .remove(0);
+    control
+        .write(&scope, |tx| {
+            tx.region.instances.get_mut(&instance).unwrap().host_id = Some("h1".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let group = match group.as_slice() {
+        [g] => g.clone(),
+        _ => {
+            let out = call(format!(
+                "Action=DescribeSecurityGroups&Filter.1.Name=vpc-id&Filter.1.Value.1={vpc}"
+            ))
+            .await;
+            find(&out, "sg-").remove(0)
+        }
+    };
+    let pl = find(
+        &call("Action=CreateManagedPrefixList&PrefixListName=office&AddressFamily=IPv4&MaxEntries=3&Entry.1.Cidr=192.0.2.0/24&Entry.2.Cidr=198.51.100.0/24".into())
+            .await,
+        "pl-",
+    )
+    .remove(0);
+    call(format!(
+        "Action=AuthorizeSecurityGroupIngress&GroupId={group}&IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=22&IpPermissions.1.ToPort=22&IpPermissions.1.PrefixListIds.1.PrefixListId={pl}"
+    ))
+    .await;
+    let table = find(
+        &call(format!("Action=CreateRouteTable&VpcId={vpc}")).await,
+        "rtb-",
+    )
+    .remove(0);
+    call(format!(
+        "Action=CreateRoute&RouteTableId={table}&DestinationPrefixListId={pl}&InstanceId={instance}"
+    ))
+    .await;
+    let igw = find(&call("Action=CreateInternetGateway".into()).await, "igw-").remove(0);
+    call(format!(
+        "Action=AttachInternetGateway&InternetGatewayId={igw}&VpcId={vpc}"
+    ))
+    .await;
+    call(format!(
+        "Action=CreateRoute&RouteTableId={table}&DestinationCidrBlock=198.51.100.0/24&GatewayId={igw}"
+    ))
+    .await;
+    let (peers, routes) = seen(&control, 1, &group, &table).await;
+    assert_eq!(peers.len(), 2, "{peers:?}");
+    assert!(
+        peers.iter().any(|p| p.contains("192.0.2.0/24")),
+        "{peers:?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("192.0.2.0/24 NetworkInterface")),
+        "{routes:?}"
+    );
+    assert!(
+        routes
+            .iter()
+            .any(|r| r.starts_with("198.51.100.0/24 InternetGateway")),
+        "the static route wins: {routes:?}"
+    );
+    assert_eq!(
+        routes
+            .iter()
+            .filter(|r| r.starts_with("198.51.100.0/24"))
+            .count(),
+        1
+    );
+    call(format!(
+        "Action=ModifyManagedPrefixList&PrefixListId={pl}&CurrentVersion=1&AddEntry.1.Cidr=203.0.113.0/24&RemoveEntry.1.Cidr=192.0.2.0/24"
+    ))
+    .await;
+    let (peers, routes) = seen(&control, 2, &group, &table).await;
+    assert!(
+        peers.iter().any(|p| p.contains("203.0.113.0/24")),
+        "{peers:?}"
+    );
+    assert!(
+        !peers.iter().any(|p| p.contains("192.0.2.0/24")),
+        "{peers:?}"
+    );
+    assert!(
+        routes.iter().any(|r| r.starts_with("203.0.113.0/24 ")),
+        "{routes:?}"
+    );
+    assert!(
+        !routes.iter().any(|r| r.starts_with("192.0.2.0/24 ")),
+        "{routes:?}"
+    );
+}
+
+/// What host h1 holds of `group` and `table`: the group's SSH rules' peers, and the
+/// table's routes (destination and target).
+async fn seen(
+    control: &Control,
+    version: u64,
+    group: &str,
+    table: &str,
+) -> (Vec<String>, Vec<String>) {
+    let programs = control.read_world(|w| Programs::new(w, version)).await;
+    let program = program_of(
+        &programs
+            .items_of("h1")
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect(),
+    );
+    let peers = program
+        .vpcs
+        .iter()
+        .flat_map(|v| v.security_groups.iter())
+        .filter(|g| g.id == group)
+        .flat_map(|g| g.ingress.iter())
+        .filter(|r| r.from_port == 22)
+        .map(|r| format!("{:?}", r.peer))
+        .collect();
+    let routes = program
+        .vpcs
+        .iter()
+        .flat_map(|v| v.route_tables.iter())
+        .filter(|t| t.id == table)
+        .flat_map(|t| t.routes.iter())
+        .map(|r| format!("{} {:?}", r.destination, r.target))
+        .collect();
+    (peers, routes)
 }

@@ -25,6 +25,8 @@ wire_enum! {
         CreateComplete = "create-complete",
         ModifyInProgress = "modify-in-progress",
         ModifyComplete = "modify-complete",
+        /// A resize some referencing resource's quota cannot take: the size stays.
+        ModifyFailed = "modify-failed",
         RestoreInProgress = "restore-in-progress",
         RestoreComplete = "restore-complete",
         DeleteInProgress = "delete-in-progress",
@@ -42,7 +44,7 @@ impl PrefixListState {
         use PrefixListState::*;
         match self {
             CreateInProgress | CreateComplete => CreateInProgress,
-            ModifyInProgress | ModifyComplete => ModifyInProgress,
+            ModifyInProgress | ModifyComplete | ModifyFailed => ModifyInProgress,
             RestoreInProgress | RestoreComplete => RestoreInProgress,
             DeleteInProgress | DeleteComplete | DeleteFailed => DeleteInProgress,
         }
