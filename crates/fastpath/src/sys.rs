@@ -438,6 +438,7 @@ pub fn is_root() -> bool {
 }
 
 /// Waits up to `timeout_ms` for `fds` to be readable; returns which are.
+#[cfg(feature = "test-support")]
 pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<bool>> {
     let mut p: Vec<libc::pollfd> = fds
         .iter()
