@@ -32,6 +32,7 @@ use fort_host::sys;
 use fort_proto::mapping::{ProgramUpdate, Role};
 use fort_sync::client::{self, Gap, Identity, Programmed, Report, Status};
 use fort_sync::host_state::HostState;
+use fort_sync::journal::{Journal, Journaled};
 use tokio::sync::watch;
 
 /// How an agent is run.
@@ -181,9 +182,10 @@ impl Agent {
             address: config.underlay,
             ..Underlay::default()
         };
-        let session = tokio::spawn(client::run_with(
-            config.mapping.clone(),
-            me,
+        // the local copy of the program: with it, a restart while no mapping service
+        // answers brings the instances' forwarding, metadata and flow logs back as they were
+        let (journal, copy) = Journal::open(&config.run_dir.join("program.journal"));
+        let state = Journaled::restore(
             Session {
                 state: HostState::default(),
                 underlay,
@@ -191,6 +193,13 @@ impl Agent {
                 flow_logs: watched_tx,
                 metadata: metadata.as_ref().map(|m| m.directory.clone()),
             },
+            journal,
+            copy,
+        );
+        let session = tokio::spawn(client::run_with(
+            config.mapping.clone(),
+            me,
+            state,
             Report::Engine(report),
         ));
         tracing::info!(host = config.host_id, zone = config.zone, underlay = %config.underlay, mapping = config.mapping, "agent started");

@@ -7,7 +7,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 
 // bpf(2) commands, <linux/bpf.h> `enum bpf_cmd`
@@ -443,7 +443,7 @@ pub fn poll_readable(fds: &[BorrowedFd<'_>], timeout_ms: i32) -> io::Result<Vec<
     let mut p: Vec<libc::pollfd> = fds
         .iter()
         .map(|f| libc::pollfd {
-            fd: f.as_fd().as_raw_fd(),
+            fd: f.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         })

@@ -7,6 +7,8 @@
 //!   heartbeats carrying the host's health;
 //! * [`host_state`]: what an instance host keeps of its program between updates, and what
 //!   each update changed (V2P, group members, structure);
+//! * [`journal`]: the host's local copy of its program, replayed when it restarts while
+//!   no mapping service answers;
 //! * [`assemble`]: contract items → the engine's [`HostProgram`](fort_dataplane::HostProgram)
 //!   and the edge's [`EdgeProgram`](fort_edge::program::EdgeProgram).
 #![forbid(unsafe_code)]
@@ -14,5 +16,6 @@
 pub mod assemble;
 pub mod client;
 pub mod host_state;
+pub mod journal;
 
 pub use assemble::Malformed;
