@@ -129,16 +129,17 @@ def test_instances_keep_talking_without_the_control_plane():
         with TcpServer(b, b_ip):
             assert ping(a, b_ip) and ping(b, a_ip)
             assert tcp_get(a, b_ip) == f"hello from {b}\n"
-        # both agents restart while no server answers: their local copies bring back the
-        # engines (the instances were kept in place)
-        for h in fort.underlays:
-            fort.stop(h)
-            fort.start_agent(h)
-        assert eventually(lambda: fort.log_text().count("program restored from the local copy") == 2, 10), \
-            fort.log_text()[-3000:]
-        assert eventually(lambda: ping(a, b_ip), 10), fort.log_text()[-3000:]
-        with TcpServer(b, b_ip, 8081):
-            assert eventually(lambda: tcp_get(a, b_ip, 8081) == f"hello from {b}\n", 5), fort.log_text()[-3000:]
+            # both agents restart while no server answers: their local copies bring back
+            # the engines, and the instances (kept in place, their TAPs taken over) keep
+            # their addresses and sockets
+            for h in fort.underlays:
+                fort.stop(h)
+                fort.start_agent(h)
+            assert eventually(lambda: fort.log_text().count("program restored from the local copy") == 2, 10), \
+                fort.log_text()[-3000:]
+            assert eventually(lambda: fort.log_text().count("reattached=true") == 2, 10), fort.log_text()[-3000:]
+            assert eventually(lambda: ping(a, b_ip), 10), fort.log_text()[-3000:]
+            assert tcp_get(a, b_ip) == f"hello from {b}\n"
         # the server returns: hosts converge, and new changes reach them
         fort.start_server()
         c, c_ip = world.launch(subnet, [sg])

@@ -169,9 +169,6 @@ impl Agent {
         };
         let (tx, rx) = mpsc::channel();
         let (status, report) = watch::channel(Status::default());
-        let reconciler = std::thread::Builder::new()
-            .name(format!("fort-rec-{}", config.host_id))
-            .spawn(move || rec.run(rx, status))?;
         let me = Identity {
             host_id: config.host_id.clone(),
             zone: config.zone.clone(),
@@ -196,6 +193,11 @@ impl Agent {
             journal,
             copy,
         );
+        // started after the copy is replayed, so that its first pass sees the whole
+        // program: a partial one would remove the instances an earlier run left in place
+        let reconciler = std::thread::Builder::new()
+            .name(format!("fort-rec-{}", config.host_id))
+            .spawn(move || rec.run(rx, status))?;
         let session = tokio::spawn(client::run_with(
             config.mapping.clone(),
             me,
