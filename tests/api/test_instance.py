@@ -477,12 +477,23 @@ def test_uefi_data_hibernation_and_hosts(ec2, subnet):
     assert r["InstanceId"] == iid and "UefiData" in r
     assert error_code(ec2.get_instance_uefi_data, InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
     ec2.terminate_instances(InstanceIds=[iid])
-    # Fort's instances cannot hibernate, and it has no Dedicated Hosts
+    # Hibernation needs an encrypted root volume; Fort has no Dedicated Hosts
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                       HibernationOptions={"Configured": True}) == "UnsupportedHibernationConfiguration"
     iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                             HibernationOptions={"Configured": False})["Instances"][0]["InstanceId"]
     assert describe(ec2, iid)["HibernationOptions"] == {"Configured": False}
+    assert error_code(ec2.stop_instances, InstanceIds=[iid], Hibernate=True) == "UnsupportedHibernationConfiguration"
+    ec2.terminate_instances(InstanceIds=[iid])
+    root = ec2.describe_images(ImageIds=[AMI])["Images"][0]["RootDeviceName"]
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, InstanceType="t3.micro",
+                            HibernationOptions={"Configured": True},
+                            BlockDeviceMappings=[{"DeviceName": root, "Ebs": {"Encrypted": True, "VolumeSize": 8}}],
+                            )["Instances"][0]["InstanceId"]
+    assert describe(ec2, iid)["HibernationOptions"] == {"Configured": True}
+    # a hibernating stop is taken, and stops the instance (EC2's fallback when hibernation fails)
+    assert ec2.stop_instances(InstanceIds=[iid], Hibernate=True)["StoppingInstances"][0]["InstanceId"] == iid
+    assert describe(ec2, iid)["State"]["Name"] in ("stopping", "stopped")
     ec2.terminate_instances(InstanceIds=[iid])
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                       Placement={"HostId": "h-0123456789abcdef0"}) == "InvalidHostID.NotFound"

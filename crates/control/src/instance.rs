@@ -50,6 +50,12 @@ pub struct RunInstances {
     /// The launch template (id, version number) the request was made from.
     pub launch_template: Option<(LaunchTemplateId, u64)>,
     pub iam_instance_profile: ProfileSpec,
+    /// `Placement.GroupName` / `Placement.GroupId` / `Placement.PartitionNumber`.
+    pub placement_group_name: Option<String>,
+    pub placement_group_id: Option<String>,
+    pub partition_number: Option<i64>,
+    /// `HibernationOptions.Configured`.
+    pub hibernation: bool,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -520,6 +526,14 @@ impl Tx<'_> {
             .as_ref()
             .map(|c| c.check(itype))
             .transpose()?;
+        let placement = |tx: &Self| {
+            tx.placement_for_launch(
+                req.placement_group_name.as_deref(),
+                req.placement_group_id.as_deref(),
+                req.partition_number,
+            )
+        };
+        placement(self)?;
         if let Some(b) = &req.shutdown_behavior
             && !matches!(b.as_str(), "stop" | "terminate")
         {
@@ -710,10 +724,35 @@ impl Tx<'_> {
             }
         }
         for inst in &mut launched {
+            if req.hibernation {
+                self.check_hibernation_root(inst)?;
+                inst.hibernation_configured = true;
+            }
             inst.cpu_options = cpu_options.clone();
+            // each in turn, so a partition group's partitions fill evenly
+            inst.placement_group = placement(self)?;
             self.region.instances.insert(inst.clone());
         }
         Ok(launched)
+    }
+
+    /// EC2 hibernates an instance to its root volume, which must be encrypted.
+    fn check_hibernation_root(&self, inst: &Instance) -> Result<(), ApiError> {
+        let encrypted = self.region.volumes.values().any(|v| {
+            v.encrypted
+                && v.attachment.as_ref().is_some_and(|a| {
+                    a.instance_id == inst.id
+                        && Some(&a.device) == inst.root_device_name.as_ref()
+                })
+        });
+        if encrypted {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::UnsupportedHibernationConfiguration,
+                "For hibernation, the root device volume must be encrypted.",
+            ))
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -884,6 +923,8 @@ impl Tx<'_> {
                 .apply(subnet.private_dns_name_options_on_launch),
             iam_instance_profile,
             cpu_options: None,
+            placement_group: None,
+            hibernation_configured: false,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

@@ -30,6 +30,7 @@ pub mod instance;
 mod instance_types;
 pub mod internet_gateway;
 pub mod key_pair;
+pub mod placement_group;
 pub mod launch_template;
 pub mod nat_gateway;
 pub mod network_acl;

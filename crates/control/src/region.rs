@@ -26,6 +26,7 @@ macro_rules! region_tables {
             addresses: Address => "elastic-ip",
             instances: Instance => "instance",
             key_pairs: KeyPair => "key-pair",
+            placement_groups: PlacementGroup => "placement-group",
             images: Image => "image",
             launch_templates: LaunchTemplate => "launch-template",
             volumes: Volume => "volume",

@@ -47,6 +47,7 @@ tagged!(
     fort_model::NetworkInterface => fort_model::NetworkInterfaceId,
     fort_model::Instance => fort_model::InstanceId,
     fort_model::KeyPair => fort_model::KeyPairId,
+    fort_model::PlacementGroup => fort_model::PlacementGroupId,
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => fort_model::LaunchTemplateId,
     fort_model::Volume => fort_model::VolumeId,

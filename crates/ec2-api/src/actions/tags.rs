@@ -26,6 +26,7 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::Allocation) => "elastic-ip",
         Some(Kind::Instance) => "instance",
         Some(Kind::KeyPair) => "key-pair",
+        Some(Kind::PlacementGroup) => "placement-group",
         Some(Kind::Image) => "image",
         Some(Kind::Volume) => "volume",
         Some(Kind::Snapshot) => "snapshot",
