@@ -896,7 +896,8 @@ impl Tx<'_> {
             launch_time: self.now,
             terminate_time: None,
             client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
-            user_data: req.user_data.clone(),
+            // empty user data is none, as EC2 (and Terraform reading it back) has it
+            user_data: req.user_data.clone().filter(|u| !u.is_empty()),
             host_id,
             disable_api_termination: req.disable_api_termination,
             disable_api_stop: req.disable_api_stop,
