@@ -741,8 +741,7 @@ impl Tx<'_> {
         let encrypted = self.region.volumes.values().any(|v| {
             v.encrypted
                 && v.attachment.as_ref().is_some_and(|a| {
-                    a.instance_id == inst.id
-                        && Some(&a.device) == inst.root_device_name.as_ref()
+                    a.instance_id == inst.id && Some(&a.device) == inst.root_device_name.as_ref()
                 })
         });
         if encrypted {

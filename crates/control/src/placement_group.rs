@@ -89,7 +89,12 @@ impl Tx<'_> {
             }
         };
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
-        if self.region.placement_groups.values().any(|g| g.name == name) {
+        if self
+            .region
+            .placement_groups
+            .values()
+            .any(|g| g.name == name)
+        {
             return Err(ApiError::new(
                 ErrorCode::InvalidPlacementGroupDuplicate,
                 format!("The Placement Group '{name}' already exists."),
@@ -182,24 +187,16 @@ impl Tx<'_> {
                 }
             },
             (Some(count), None) => {
-                let mut load = vec![0usize; count as usize];
-                for p in self
-                    .region
-                    .instances
-                    .values()
-                    .filter(|i| i.state != InstanceState::Terminated)
-                    .filter_map(|i| i.placement_group.as_ref())
-                    .filter(|p| p.id == group.id)
-                {
-                    if let Some(slot) = p
-                        .partition_number
-                        .and_then(|n| load.get_mut(n as usize - 1))
-                    {
-                        *slot += 1;
-                    }
-                }
-                let least = (0..load.len()).min_by_key(|&i| load[i]).unwrap_or(0);
-                Some(least as u32 + 1)
+                let in_partition = |n: u32| {
+                    self.region
+                        .instances
+                        .values()
+                        .filter(|i| i.state != InstanceState::Terminated)
+                        .filter_map(|i| i.placement_group.as_ref())
+                        .filter(|p| p.id == group.id && p.partition_number == Some(n))
+                        .count()
+                };
+                (1..=count).min_by_key(|&n| in_partition(n))
             }
         };
         Ok(Some(InstancePlacementGroup {

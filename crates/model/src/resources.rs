@@ -15,10 +15,10 @@ use crate::{
     IamInstanceProfileAssociationId, ImageId, ImageState, InstanceId, InstanceState,
     InternetGatewayId, IpProtocol, KeyPairId, Kind, LaunchTemplateId, LocalGatewayId, Millis,
     NatGatewayId, NatGatewayState, NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId,
-    PeeringStatus, PlacementGroupId, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
-    SecurityGroupId, SecurityGroupRuleId, SubnetCidrAssociationId, SubnetCidrReservationId,
-    SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId,
-    VpcPeeringConnectionId, VpnGatewayId,
+    PeeringStatus, PlacementGroupId, ReservationId, RouteOrigin, RouteTableAssociationId,
+    RouteTableId, SecurityGroupId, SecurityGroupRuleId, SubnetCidrAssociationId,
+    SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId,
+    VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.

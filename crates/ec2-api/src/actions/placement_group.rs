@@ -49,9 +49,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     return Err(unknown(missing));
                 }
                 let region = v.region;
-                let mut page = d.run(p, groups.values(), |g| &g.id, |g| &g.tags, |g, f| {
-                    field(region, g, f)
-                })?;
+                let mut page = d.run(
+                    p,
+                    groups.values(),
+                    |g| &g.id,
+                    |g| &g.tags,
+                    |g, f| field(region, g, f),
+                )?;
                 page.items
                     .retain(|g| names.is_empty() || names.contains(&g.name));
                 page.items.sort_by(|a, b| a.name.cmp(&b.name));
