@@ -82,6 +82,10 @@ def test_terraform_style_lookups_find_the_newest(ec2):
     assert arm["Architecture"] == "arm64" and arm["BootMode"] == "uefi"
     al2 = newest(ec2, ["amazon"], "amzn2-ami-hvm-*-x86_64-gp2")
     assert al2["Name"] == "amzn2-ami-hvm-2.0.20241217.0-x86_64-gp2"
+    # Amazon Linux 1's last release, which terraform-aws-ec2-instance's examples look up.
+    al1 = newest(ec2, ["amazon"], "amzn-ami-hvm-*-x86_64-gp2")
+    assert al1["Name"] == "amzn-ami-hvm-2018.03.0.20231218.0-x86_64-gp2" and "BootMode" not in al1
+    assert al1["Description"] == "Amazon Linux AMI 2018.03.0.20231218.0 x86_64 HVM gp2"
     al2k = newest(ec2, [AMAZON], "amzn2-ami-kernel-5.10-hvm-*-x86_64-gp2")
     assert al2k["Name"] == "amzn2-ami-kernel-5.10-hvm-2.0.20241217.0-x86_64-gp2"
     jammy = newest(ec2, [CANONICAL], "ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*")

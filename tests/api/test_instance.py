@@ -217,6 +217,39 @@ def test_attributes(ec2, vpc, subnet):
     ec2.terminate_instances(InstanceIds=[iid])
 
 
+def test_empty_user_data_is_none(ec2, subnet):
+    """Terraform sends UserData="" (to a launch template too) when a configuration has none;
+    EC2 keeps no user data then, and describes the attribute without a value."""
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                            UserData="")["Instances"][0]["InstanceId"]
+    assert ec2.describe_instance_attribute(InstanceId=iid, Attribute="userData")["UserData"] == {}
+    lt = ec2.create_launch_template(LaunchTemplateName=f"empty-ud-{iid}",
+                                    LaunchTemplateData={"ImageId": AMI, "UserData": ""})["LaunchTemplate"]
+    from_lt = ec2.run_instances(MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                                LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"]})["Instances"][0]["InstanceId"]
+    assert ec2.describe_instance_attribute(InstanceId=from_lt, Attribute="userData")["UserData"] == {}
+    ec2.terminate_instances(InstanceIds=[iid, from_lt])
+    ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
+
+
+def test_addresses_not_marked_primary_are_secondary(ec2, subnet):
+    """With no address marked primary and no PrivateIpAddress, EC2 picks the primary itself
+    and the listed addresses are secondary (Terraform's secondary_private_ips send them so)."""
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, NetworkInterfaces=[{
+        "DeviceIndex": 0, "SubnetId": subnet["SubnetId"],
+        "PrivateIpAddresses": [{"PrivateIpAddress": "10.0.1.50"}, {"PrivateIpAddress": "10.0.1.51"}]}])["Instances"][0]
+    eni = i["NetworkInterfaces"][0]
+    assert i["PrivateIpAddress"] not in ("10.0.1.50", "10.0.1.51")
+    assert sorted((a["PrivateIpAddress"], a["Primary"]) for a in eni["PrivateIpAddresses"]) == sorted(
+        [(i["PrivateIpAddress"], True), ("10.0.1.50", False), ("10.0.1.51", False)])
+    e = ec2.create_network_interface(SubnetId=subnet["SubnetId"],
+                                     PrivateIpAddresses=[{"PrivateIpAddress": "10.0.1.60", "Primary": False}])["NetworkInterface"]
+    assert e["PrivateIpAddress"] != "10.0.1.60"
+    assert [a["PrivateIpAddress"] for a in e["PrivateIpAddresses"] if not a["Primary"]] == ["10.0.1.60"]
+    ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
+    ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
+
+
 def test_attach_detach(ec2, vpc, subnet):
     sid = subnet["SubnetId"]
     iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid)["Instances"][0]["InstanceId"]
@@ -477,12 +510,23 @@ def test_uefi_data_hibernation_and_hosts(ec2, subnet):
     assert r["InstanceId"] == iid and "UefiData" in r
     assert error_code(ec2.get_instance_uefi_data, InstanceId="i-0123456789abcdef0") == "InvalidInstanceID.NotFound"
     ec2.terminate_instances(InstanceIds=[iid])
-    # Fort's instances cannot hibernate, and it has no Dedicated Hosts
+    # Hibernation needs an encrypted root volume; Fort has no Dedicated Hosts
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                       HibernationOptions={"Configured": True}) == "UnsupportedHibernationConfiguration"
     iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                             HibernationOptions={"Configured": False})["Instances"][0]["InstanceId"]
     assert describe(ec2, iid)["HibernationOptions"] == {"Configured": False}
+    assert error_code(ec2.stop_instances, InstanceIds=[iid], Hibernate=True) == "UnsupportedHibernationConfiguration"
+    ec2.terminate_instances(InstanceIds=[iid])
+    root = ec2.describe_images(ImageIds=[AMI])["Images"][0]["RootDeviceName"]
+    iid = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, InstanceType="t3.micro",
+                            HibernationOptions={"Configured": True},
+                            BlockDeviceMappings=[{"DeviceName": root, "Ebs": {"Encrypted": True, "VolumeSize": 8}}],
+                            )["Instances"][0]["InstanceId"]
+    assert describe(ec2, iid)["HibernationOptions"] == {"Configured": True}
+    # a hibernating stop is taken, and stops the instance (EC2's fallback when hibernation fails)
+    assert ec2.stop_instances(InstanceIds=[iid], Hibernate=True)["StoppingInstances"][0]["InstanceId"] == iid
+    assert describe(ec2, iid)["State"]["Name"] in ("stopping", "stopped")
     ec2.terminate_instances(InstanceIds=[iid])
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                       Placement={"HostId": "h-0123456789abcdef0"}) == "InvalidHostID.NotFound"

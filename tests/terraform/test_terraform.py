@@ -138,6 +138,7 @@ SWEEP = [
     ("instance", "describe_instances", None, "InstanceId",
      lambda r: r.get("State", {}).get("Name") not in ("terminated", "shutting-down")),
     ("key pair", "describe_key_pairs", "KeyPairs", "KeyPairId", _alive),
+    ("placement group", "describe_placement_groups", "PlacementGroups", "GroupId", _alive),
     ("launch template", "describe_launch_templates", "LaunchTemplates", "LaunchTemplateId", _alive),
     ("vpc endpoint", "describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId",
      lambda r: r.get("State") not in ("deleted", "Deleted")),

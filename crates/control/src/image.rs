@@ -136,6 +136,23 @@ fn entries() -> Vec<Entry> {
             });
         }
     }
+    // The Amazon Linux AMI (2018.03, "Amazon Linux 1"): its last releases stay public and
+    // are what `amzn-ami-hvm-*-x86_64-gp2` lookups (terraform-aws-ec2-instance's examples)
+    // find; x86_64 only, legacy BIOS boot, gp2.
+    for (ver, created) in [
+        ("2018.03.0.20230905.0", "2023-09-05T21:10:17.000Z"),
+        ("2018.03.0.20231218.0", "2023-12-18T23:03:22.000Z"),
+    ] {
+        v.push(Entry {
+            created,
+            ..Entry::new(
+                AMAZON_OWNER_ID,
+                format!("amzn-ami-hvm-{ver}-x86_64-gp2"),
+                format!("Amazon Linux AMI {ver} x86_64 HVM gp2"),
+                "x86_64",
+            )
+        });
+    }
     // Ubuntu 24.04 (gp3) and 22.04 (gp2): /dev/sda1 and two instance store mappings.
     for (release, codename, dir, volume_type, builds) in [
         (

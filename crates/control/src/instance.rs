@@ -55,6 +55,12 @@ pub struct RunInstances {
     pub spot: Option<crate::spot::SpotRequestSpec>,
     /// The EC2 Fleet launching the instances, if one is.
     pub fleet_id: Option<FleetId>,
+    /// `Placement.GroupName` / `Placement.GroupId` / `Placement.PartitionNumber`.
+    pub placement_group_name: Option<String>,
+    pub placement_group_id: Option<String>,
+    pub partition_number: Option<i64>,
+    /// `HibernationOptions.Configured`.
+    pub hibernation: bool,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -529,6 +535,14 @@ impl Tx<'_> {
             .as_ref()
             .map(|c| c.check(itype))
             .transpose()?;
+        let placement = |tx: &Self| {
+            tx.placement_for_launch(
+                req.placement_group_name.as_deref(),
+                req.placement_group_id.as_deref(),
+                req.partition_number,
+            )
+        };
+        placement(self)?;
         if let Some(b) = &req.shutdown_behavior
             && !matches!(b.as_str(), "stop" | "terminate")
         {
@@ -719,6 +733,10 @@ impl Tx<'_> {
             }
         }
         for inst in &mut launched {
+            if req.hibernation {
+                self.check_hibernation_root(inst)?;
+                inst.hibernation_configured = true;
+            }
             inst.cpu_options = cpu_options.clone();
             inst.fleet_id = req.fleet_id.clone();
             if let Some(spot) = &req.spot {
@@ -726,9 +744,29 @@ impl Tx<'_> {
                 inst.spot_instance_request_id =
                     Some(self.fulfilled_spot_request(spot, inst, launch));
             }
+            // each in turn, so a partition group's partitions fill evenly
+            inst.placement_group = placement(self)?;
             self.region.instances.insert(inst.clone());
         }
         Ok(launched)
+    }
+
+    /// EC2 hibernates an instance to its root volume, which must be encrypted.
+    fn check_hibernation_root(&self, inst: &Instance) -> Result<(), ApiError> {
+        let encrypted = self.region.volumes.values().any(|v| {
+            v.encrypted
+                && v.attachment.as_ref().is_some_and(|a| {
+                    a.instance_id == inst.id && Some(&a.device) == inst.root_device_name.as_ref()
+                })
+        });
+        if encrypted {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::UnsupportedHibernationConfiguration,
+                "For hibernation, the root device volume must be encrypted.",
+            ))
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -872,7 +910,8 @@ impl Tx<'_> {
             launch_time: self.now,
             terminate_time: None,
             client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
-            user_data: req.user_data.clone(),
+            // empty user data is none, as EC2 (and Terraform reading it back) has it
+            user_data: req.user_data.clone().filter(|u| !u.is_empty()),
             host_id,
             disable_api_termination: req.disable_api_termination,
             disable_api_stop: req.disable_api_stop,
@@ -901,6 +940,8 @@ impl Tx<'_> {
             cpu_options: None,
             spot_instance_request_id: None,
             fleet_id: None,
+            placement_group: None,
+            hibernation_configured: false,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

@@ -36,6 +36,7 @@ pub mod nat_gateway;
 pub mod network_acl;
 pub mod network_interface;
 pub mod peering;
+pub mod placement_group;
 pub mod prefix_list;
 pub mod region;
 pub mod route53;

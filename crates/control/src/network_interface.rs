@@ -424,10 +424,9 @@ impl Tx<'_> {
                 secondary.push(ip);
             }
         }
-        // with no address marked primary, the first one listed is
-        if primary.is_none() && !secondary.is_empty() {
-            primary = Some(secondary.remove(0));
-        }
+        // Addresses not marked primary are secondary: with none marked (and no
+        // PrivateIpAddress), EC2 picks the primary itself, as Terraform's
+        // secondary_private_ips expect.
         if let Some(p) = primary {
             secondary.retain(|s| *s != p);
         }
@@ -457,16 +456,17 @@ impl Tx<'_> {
                 ),
             ));
         }
-        let primary = match primary {
-            Some(p) => {
-                addrs.claim(p)?;
-                p
-            }
-            None => addrs.take().ok_or_else(|| no_free_addresses(&subnet.id))?,
-        };
+        if let Some(p) = primary {
+            addrs.claim(p)?;
+        }
         for ip in &secondary {
             addrs.claim(*ip)?;
         }
+        // picked only once the addresses asked for are claimed, so it is none of them
+        let primary = match primary {
+            Some(p) => p,
+            None => addrs.take().ok_or_else(|| no_free_addresses(&subnet.id))?,
+        };
         secondary.extend(addrs.take_n(count, &subnet.id)?);
         Ok((primary, secondary))
     }

@@ -28,6 +28,7 @@ macro_rules! region_tables {
             spot_instance_requests: SpotInstanceRequest => "spot-instances-request",
             fleets: Fleet => "fleet",
             key_pairs: KeyPair => "key-pair",
+            placement_groups: PlacementGroup => "placement-group",
             images: Image => "image",
             launch_templates: LaunchTemplate => "launch-template",
             volumes: Volume => "volume",

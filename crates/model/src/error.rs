@@ -161,6 +161,11 @@ error_codes! {
     InvalidParameterValue = "InvalidParameterValue",
     InvalidPermissionDuplicate = "InvalidPermission.Duplicate",
     InvalidPermissionNotFound = "InvalidPermission.NotFound",
+    InvalidPlacementGroupDuplicate = "InvalidPlacementGroup.Duplicate",
+    InvalidPlacementGroupInUse = "InvalidPlacementGroup.InUse",
+    // EC2 names an unknown placement group so, by name or by id.
+    InvalidPlacementGroupUnknown = "InvalidPlacementGroup.Unknown",
+    InvalidPlacementGroupIdMalformed = "InvalidPlacementGroupId.Malformed",
     InvalidPrefixListIdMalformed = "InvalidPrefixListId.Malformed",
     InvalidPrefixListIdNotFound = "InvalidPrefixListID.NotFound",
     InvalidPrefixListModification = "InvalidPrefixListModification",

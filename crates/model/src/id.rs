@@ -195,6 +195,7 @@ kinds! {
     PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
     FlowLog(FlowLogId) => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
     KeyPair(KeyPairId) => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
+    PlacementGroup(PlacementGroupId) => "pg", "placement group ID", InvalidPlacementGroupIdMalformed, InvalidPlacementGroupUnknown;
     Image(ImageId) => "ami", "image ID", InvalidAmiIdMalformed, InvalidAmiIdNotFound;
     LaunchTemplate(LaunchTemplateId) => "lt", "launch template ID", InvalidLaunchTemplateIdMalformed, InvalidLaunchTemplateIdNotFound;
     Volume(VolumeId) => "vol", "volume ID", InvalidVolumeIdMalformed, InvalidVolumeNotFound;

@@ -15,11 +15,11 @@ use crate::{
     FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId, ImageState,
     InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId,
     Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState,
-    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, ReservationId,
-    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
-    SpotInstanceRequestId, SpotInstanceType, SpotRequestState, SubnetCidrAssociationId,
-    SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId,
-    VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, PlacementGroupId,
+    ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId,
+    SecurityGroupRuleId, SpotInstanceRequestId, SpotInstanceType, SpotRequestState,
+    SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId,
+    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -619,6 +619,14 @@ pub struct Instance {
     /// The EC2 Fleet that launched it, if one did.
     #[serde(default)]
     pub fleet_id: Option<FleetId>,
+    /// The placement group it was launched into, if any.
+    #[serde(default)]
+    pub placement_group: Option<InstancePlacementGroup>,
+    /// Launched with `HibernationOptions.Configured` (an encrypted root volume): a stop
+    /// that asks to hibernate is taken, and is a plain stop, as EC2's is when
+    /// hibernation fails.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hibernation_configured: bool,
 }
 
 /// A request for one Spot Instance (`sir-…`): RequestSpotInstances makes one per instance
@@ -876,6 +884,58 @@ pub struct KeyPair {
     pub public_key: String,
     pub create_time: Millis,
     pub tags: Tags,
+}
+
+/// A placement group: how EC2 would spread or pack the instances launched into it. Fort
+/// keeps the group, its instances and their partitions; where they run does not change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlacementGroup {
+    pub id: PlacementGroupId,
+    /// Unique in the account's region; the name RunInstances and Terraform use.
+    pub name: String,
+    pub strategy: PlacementStrategy,
+    /// Partition groups only: 1 to 7.
+    pub partition_count: Option<u32>,
+    /// Spread groups only: `rack` (the default) or `host`.
+    pub spread_level: Option<String>,
+    pub tags: Tags,
+}
+
+/// `cluster`, `spread` or `partition`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlacementStrategy {
+    Cluster,
+    Spread,
+    Partition,
+}
+
+impl PlacementStrategy {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "cluster" => Some(Self::Cluster),
+            "spread" => Some(Self::Spread),
+            "partition" => Some(Self::Partition),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cluster => "cluster",
+            Self::Spread => "spread",
+            Self::Partition => "partition",
+        }
+    }
+}
+
+/// The placement group an instance was launched into (its name kept, as EC2 shows it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstancePlacementGroup {
+    pub id: PlacementGroupId,
+    pub name: String,
+    /// In a partition group: the partition (1-based).
+    pub partition_number: Option<u32>,
 }
 
 /// An image (AMI) an account registered, created from an instance, copied, or that
@@ -1184,6 +1244,10 @@ mod tests {
             "volume_type":"gp2","iops":null,"throughput":null,"encrypted":true,"kms_key_id":"k",
             "multi_attach_enabled":false,"auto_enable_io":true,"create_time":1,"attachment":null,
             "modification":null,"client_token":"c","tags":{"Name":"v"}}"#,
+        );
+        same::<PlacementGroup>(
+            r#"{"id":"pg-0123456789abcdef0","name":"web","strategy":"partition",
+            "partition_count":3,"spread_level":null,"tags":{"Name":"web"}}"#,
         );
         same::<KeyPair>(
             r#"{"id":"key-0123456789abcdef0","name":"my key","key_type":"ed25519",

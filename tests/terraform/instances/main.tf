@@ -1,6 +1,8 @@
 # Instances in a VPC: one on an ENI made beforehand with a second ENI attached and an elastic
-# IP, and a launch template; the image found with data "aws_ami". (An instance launched from
-# a template is in ../launch_template.)
+# IP; one in a spread placement group, launched for hibernation (an encrypted root) with
+# secondary addresses and EC2's choice of primary; a launch template; images found with
+# data "aws_ami" (Amazon Linux 2023, and Amazon Linux 1 as terraform-aws-ec2-instance's
+# examples look it up). (Instances launched from templates are in ../launch_template.)
 
 variable "public_key" {
   description = "An OpenSSH public key (ssh-keygen's .pub file)"
@@ -28,6 +30,16 @@ data "aws_ami" "al2023" {
   filter {
     name   = "virtualization-type"
     values = ["hvm"]
+  }
+}
+
+data "aws_ami" "amazon_linux_1" {
+  most_recent = true
+  owners      = ["amazon"]
+
+  filter {
+    name   = "name"
+    values = ["amzn-ami-hvm-*-x86_64-gp2"]
   }
 }
 
@@ -133,6 +145,32 @@ resource "aws_eip" "bastion" {
   depends_on                = [aws_internet_gateway.this, aws_instance.bastion]
 }
 
+resource "aws_placement_group" "spread" {
+  name     = "${local.name}-spread"
+  strategy = "spread"
+  tags     = local.tags
+}
+
+resource "aws_instance" "worker" {
+  ami                    = data.aws_ami.al2023.id
+  instance_type          = "t3.micro"
+  subnet_id              = aws_subnet.this.id
+  vpc_security_group_ids = [aws_security_group.ssh.id]
+  placement_group        = aws_placement_group.spread.id
+  hibernation            = true
+
+  # no private_ip: EC2 picks the primary address, these two are secondary
+  secondary_private_ips = ["10.50.1.40", "10.50.1.41"]
+
+  root_block_device {
+    encrypted   = true
+    volume_type = "gp3"
+    volume_size = 10
+  }
+
+  tags = merge(local.tags, { Name = "${local.name}-worker" })
+}
+
 resource "aws_launch_template" "app" {
   name_prefix   = "${local.name}-app-"
   image_id      = data.aws_ami.al2023.id
@@ -160,6 +198,17 @@ resource "aws_launch_template" "app" {
 
 output "ami_id" {
   value = data.aws_ami.al2023.id
+}
+
+output "amazon_linux_1" {
+  value = data.aws_ami.amazon_linux_1.name
+}
+
+output "worker" {
+  value = {
+    placement_group = aws_instance.worker.placement_group
+    private_ip      = aws_instance.worker.private_ip
+  }
 }
 
 output "bastion_public_ip" {

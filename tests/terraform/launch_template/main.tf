@@ -1,5 +1,6 @@
-# An instance launched from a launch template that gives its image, type, network
-# interface, metadata options, tags and user data.
+# Instances launched from launch templates: one that gives the image, type, network
+# interface, metadata options, placement (a partition of a placement group), tags and user
+# data; one with no user data (Terraform sends the template an empty one).
 
 locals {
   name = "tf-lt"
@@ -34,6 +35,13 @@ resource "aws_security_group" "app" {
   tags        = local.tags
 }
 
+resource "aws_placement_group" "partition" {
+  name            = "${local.name}-partition"
+  strategy        = "partition"
+  partition_count = 3
+  tags            = local.tags
+}
+
 resource "aws_launch_template" "app" {
   name_prefix   = "${local.name}-app-"
   image_id      = data.aws_ami.al2023.id
@@ -47,6 +55,11 @@ resource "aws_launch_template" "app" {
   metadata_options {
     http_endpoint = "enabled"
     http_tokens   = "required"
+  }
+
+  placement {
+    group_name       = aws_placement_group.partition.name
+    partition_number = 2
   }
 
   tag_specifications {
@@ -74,4 +87,26 @@ resource "aws_instance" "app" {
   lifecycle {
     ignore_changes = [user_data]
   }
+}
+
+resource "aws_launch_template" "bare" {
+  name          = "${local.name}-bare"
+  image_id      = data.aws_ami.al2023.id
+  instance_type = "t3.micro"
+  tags          = local.tags
+}
+
+resource "aws_instance" "bare" {
+  subnet_id = aws_subnet.this.id
+
+  launch_template {
+    name    = aws_launch_template.bare.name
+    version = "$Default"
+  }
+
+  tags = merge(local.tags, { Name = "${local.name}-bare" })
+}
+
+output "app_partition" {
+  value = aws_instance.app.placement_partition_number
 }

@@ -217,13 +217,6 @@ pub(crate) fn run_request(
     let max = p
         .int("MaxCount")?
         .ok_or_else(|| ApiError::missing("MaxCount"))?;
-    // Fort's instances cannot hibernate (StopInstances refuses `Hibernate` too).
-    if p.child("HibernationOptions").bool("Configured")? == Some(true) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedHibernationConfiguration,
-            "Fort instances cannot hibernate: launch them without HibernationOptions.Configured.",
-        ));
-    }
     // Fort has no Dedicated Hosts (AllocateHosts): no host id names one.
     if let Some(host) = p.child("Placement").opt_str("HostId") {
         return Err(host_not_found(&host));
@@ -280,6 +273,10 @@ pub(crate) fn run_request(
         iam_instance_profile: super::iam_instance_profile::profile_spec(p),
         spot: market_options(p.child("InstanceMarketOptions"))?,
         fleet_id: None,
+        hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
+        placement_group_name: p.child("Placement").opt_str("GroupName"),
+        placement_group_id: p.child("Placement").opt_str("GroupId"),
+        partition_number: p.child("Placement").int("PartitionNumber")?,
     })
 }
 
@@ -433,11 +430,27 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::StopInstances => {
             let ids = p.strings("InstanceId")?;
             p.bool("Force")?;
+            // An instance launched for hibernation takes the request and stops (EC2's
+            // fallback when hibernation fails); others are refused, as EC2 refuses them.
             if p.bool("Hibernate")?.unwrap_or(false) {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedHibernationConfiguration,
-                    "Fort instances cannot hibernate.",
-                ));
+                let refused = ctx
+                    .read(|v| {
+                        ids.iter()
+                            .find(|id| {
+                                v.region
+                                    .instances
+                                    .get(id.as_str())
+                                    .is_some_and(|i| !i.hibernation_configured)
+                            })
+                            .cloned()
+                    })
+                    .await?;
+                if let Some(id) = refused {
+                    return Err(ApiError::new(
+                        ErrorCode::UnsupportedHibernationConfiguration,
+                        format!("The instance '{id}' is not enabled for hibernation."),
+                    ));
+                }
             }
             let changes = ctx.write(|tx| tx.stop_instances(&ids)).await?;
             Ok(state_changes(&changes))
@@ -941,6 +954,8 @@ const FILTERS: &[&str] = &[
     "network-interface.vpc-id",
     "owner-id",
     "placement-availability-zone",
+    "placement-group-name",
+    "placement-partition-number",
     "private-dns-name",
     "private-ip-address",
     "reason",
@@ -1014,6 +1029,13 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
     match name {
         "architecture" => one(architecture(region, i).to_owned()),
         "availability-zone" | "placement-availability-zone" => one(i.availability_zone.clone()),
+        "placement-group-name" => i.placement_group.iter().map(|g| g.name.clone()).collect(),
+        "placement-partition-number" => i
+            .placement_group
+            .iter()
+            .filter_map(|g| g.partition_number)
+            .map(|n| n.to_string())
+            .collect(),
         "client-token" => i.client_token.clone().into_iter().collect(),
         "dns-name" => public_ip(primary)
             .and_then(|ip| region.public_dns_for(&i.vpc_id, ip))
@@ -1203,7 +1225,15 @@ pub fn render(
         .el("placement", |w| {
             w.leaf("availabilityZone", &i.availability_zone)
                 .opt("availabilityZoneId", zone_id.as_deref())
-                .leaf("groupName", "")
+                .leaf(
+                    "groupName",
+                    i.placement_group.as_ref().map_or("", |g| g.name.as_str()),
+                )
+                .opt("groupId", i.placement_group.as_ref().map(|g| &g.id))
+                .opt(
+                    "partitionNumber",
+                    i.placement_group.as_ref().and_then(|g| g.partition_number),
+                )
                 .leaf("tenancy", "default");
         })
         .el("monitoring", |w| {
@@ -1271,7 +1301,7 @@ pub fn render(
             .opt("amdSevSnp", sev);
     })
     .el("hibernationOptions", |w| {
-        w.leaf("configured", "false");
+        w.leaf("configured", b(i.hibernation_configured));
     })
     .el("metadataOptions", |w| {
         render_metadata(

@@ -26,6 +26,7 @@ mod nat_gateway;
 mod network_acl;
 mod network_interface;
 mod peering;
+mod placement_group;
 mod prefix_list;
 mod route_table;
 mod security_group;
@@ -287,6 +288,7 @@ enum Handler {
     Instance(instance::Action),
     InternetGateway(internet_gateway::Action),
     KeyPair(key_pair::Action),
+    PlacementGroup(placement_group::Action),
     LaunchTemplate(launch_template::Action),
     NatGateway(nat_gateway::Action),
     NetworkAcl(network_acl::Action),
@@ -319,6 +321,7 @@ impl Handler {
             Handler::Instance(a) => instance::run(a, ctx).await,
             Handler::InternetGateway(a) => internet_gateway::run(a, ctx).await,
             Handler::KeyPair(a) => key_pair::run(a, ctx).await,
+            Handler::PlacementGroup(a) => placement_group::run(a, ctx).await,
             Handler::LaunchTemplate(a) => launch_template::run(a, ctx).await,
             Handler::NatGateway(a) => nat_gateway::run(a, ctx).await,
             Handler::NetworkAcl(a) => network_acl::run(a, ctx).await,
@@ -351,6 +354,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| instance::Action::parse(action).map(Handler::Instance))
         .or_else(|| internet_gateway::Action::parse(action).map(Handler::InternetGateway))
         .or_else(|| key_pair::Action::parse(action).map(Handler::KeyPair))
+        .or_else(|| placement_group::Action::parse(action).map(Handler::PlacementGroup))
         .or_else(|| launch_template::Action::parse(action).map(Handler::LaunchTemplate))
         .or_else(|| nat_gateway::Action::parse(action).map(Handler::NatGateway))
         .or_else(|| network_acl::Action::parse(action).map(Handler::NetworkAcl))
@@ -410,6 +414,7 @@ pub fn all_actions() -> Vec<&'static str> {
         instance::Action::ALL,
         internet_gateway::Action::ALL,
         key_pair::Action::ALL,
+        placement_group::Action::ALL,
         launch_template::Action::ALL,
         nat_gateway::Action::ALL,
         network_acl::Action::ALL,
