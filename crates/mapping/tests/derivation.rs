@@ -66,6 +66,23 @@ fn find(xml: &str, prefix: &str) -> Vec<String> {
     out
 }
 
+/// The account and region the tests act in.
+fn scope() -> Scope {
+    Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+/// Runs one EC2 Query request (which must succeed) and returns its answer.
+async fn call(control: &Control, scope: &Scope, body: String) -> String {
+    execute(control, scope, &Params::from_form(body.as_bytes()).unwrap())
+        .await
+        .unwrap()
+        .as_str()
+        .to_owned()
+}
+
 /// A control plane on an in-memory store that knows the hosts of [`HOSTS`].
 async fn control_with_hosts() -> Arc<Control> {
     let store = Arc::new(EmbeddedStore::in_memory().unwrap());
@@ -100,10 +117,7 @@ async fn run(seed: u64, steps: usize) {
             caches[i].apply(to_proto(&u)).unwrap();
         }
     }
-    let scope = Scope {
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-    };
+    let scope = scope();
     let mut rng = Lcg(seed);
     let mut vpcs: Vec<String> = Vec::new();
     let mut subnets: Vec<String> = Vec::new();
@@ -446,21 +460,8 @@ proptest! {
 #[tokio::test]
 async fn resource_names_reach_every_host_of_the_vpc() {
     let control = control_with_hosts().await;
-    let scope = Scope {
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-    };
-    let call = |body: String| {
-        let control = &control;
-        let scope = &scope;
-        async move {
-            execute(control, scope, &Params::from_form(body.as_bytes()).unwrap())
-                .await
-                .unwrap()
-                .as_str()
-                .to_owned()
-        }
-    };
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
     let vpc = find(
         &call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await,
         "vpc-",
@@ -551,21 +552,8 @@ async fn resource_names_reach_every_host_of_the_vpc() {
 #[tokio::test]
 async fn prefix_lists_reach_rules_and_routes() {
     let control = control_with_hosts().await;
-    let scope = Scope {
-        account: "123456789012".into(),
-        region: "us-east-1".into(),
-    };
-    let call = |body: String| {
-        let control = &control;
-        let scope = &scope;
-        async move {
-            execute(control, scope, &Params::from_form(body.as_bytes()).unwrap())
-                .await
-                .unwrap()
-                .as_str()
-                .to_owned()
-        }
-    };
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
     let made = call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await;
     let (vpc, group) = (find(&made, "vpc-").remove(0), find(&made, "sg-"));
     let subnet = find(
