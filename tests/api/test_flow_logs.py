@@ -108,7 +108,7 @@ def test_s3_flow_log_with_options_and_format(ec2, vpc, subnet):
     # a bucket that does not exist fails each resource; Parquet is refused (Fort writes text)
     [u] = s3(ec2, vpc["VpcId"], "arn:aws:s3:::no-such-flow-bucket")["Unsuccessful"]
     assert u["Error"] == {"Code": "400",  # as EC2 writes it
-                          "Message": "LogDestination: no-such-flow-bucket does not exist."}
+                          "Message": "LogDestination: no-such-flow-bucket does not exist"}  # no full stop
     assert error(ec2.create_flow_logs, ResourceType="VPC", ResourceIds=[vpc["VpcId"]], TrafficType="ALL",
                  LogDestinationType="s3", LogDestination="arn:aws:s3:::fort-flow-logs/pq/",
                  DestinationOptions={"FileFormat": "parquet"})[0] == "UnsupportedOperation"
@@ -135,6 +135,9 @@ def test_request_errors(ec2, vpc):
         "InvalidParameter", "LogDestination can't be empty if LogGroupName is not provided.")
     assert error(f, **base, LogDestinationType="s3", LogGroupName="g") == (
         "InvalidParameter", "LogDestination type must be cloud-watch-logs if LogGroupName is provided.")
+    # both names: refused before the destination type's own checks (AWS, recorded by LocalStack)
+    assert error(f, **base, LogDestinationType="s3", LogGroupName="g", LogDestination="arn:aws:s3:::bucket-x") == (
+        "InvalidParameter", "Please only provide LogGroupName or only provide LogDestination.")
     assert error(f, **base, LogDestinationType="s3", LogDestination="arn:aws:s3:::bucket-x",
                  DeliverLogsPermissionArn=ROLE) == (
         "InvalidParameter", "DeliverLogsPermissionArn is not applicable for s3 delivery")

@@ -123,6 +123,9 @@ def test_interface_endpoint(ec2, dns_vpc):
     d = endpoint(ec2, vpce)
     assert d["State"] == "available" and d["SubnetIds"] == [s1]
     assert d["Groups"] == [{"GroupId": sg1, "GroupName": "vpce-1"}]
+    # an interface endpoint's default policy has no Version, unlike a gateway's (AWS, recorded by LocalStack)
+    assert json.loads(d["PolicyDocument"]) == {
+        "Statement": [{"Action": "*", "Effect": "Allow", "Principal": "*", "Resource": "*"}]}
     names = [x["DnsName"] for x in d["DnsEntries"]]
     assert names[0].startswith(f"{vpce}-") and names[0].endswith(".ssm.us-east-1.vpce.amazonaws.com")
     assert "ssm.us-east-1.amazonaws.com" in names

@@ -1,0 +1,13 @@
+"""pytest plugin for running LocalStack's AWS-validated tests against Fort (see README.md).
+
+LocalStack's fixtures already take an external endpoint (TEST_AWS_ENDPOINT_URL) and skip
+starting LocalStack (TEST_SKIP_LOCALSTACK_START); this only makes the one LocalStack-specific
+expectation AWS's: service host names end in amazonaws.com (as they did when the snapshots
+were recorded against AWS), not LocalStack's own host and port.
+"""
+
+
+def pytest_configure(config):
+    from localstack import config as ls_config
+
+    ls_config.LOCALSTACK_HOST = ls_config.HostAndPort(host="amazonaws.com", port=None)
