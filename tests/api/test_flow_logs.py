@@ -66,7 +66,7 @@ def test_cloudwatch_flow_log_every_field(ec2, vpc):
     r = cw(ec2, vid, "fort/flow", traffic="ACCEPT", MaxAggregationInterval=60,
            DeliverCrossAccountRole="arn:aws:iam::210987654321:role/cross",
            TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": [{"Key": "Name", "Value": "fl"}]}])
-    assert r["Unsuccessful"] == [] and "ClientToken" not in r
+    assert r["Unsuccessful"] == [] and r["ClientToken"]  # EC2 makes one when none is given
     [fl] = r["FlowLogIds"]
     assert fl.startswith("fl-")
     [d] = describe(ec2, fl)
@@ -227,6 +227,12 @@ def test_client_token(ec2, vpc):
     ec2.delete_flow_logs(FlowLogIds=first["FlowLogIds"])
     fresh = cw(ec2, [vid, "vpc-0000000000000dead"], "tok", **kw)
     assert len(fresh["FlowLogIds"]) == 1 and fresh["FlowLogIds"] != first["FlowLogIds"]
+    # with none given, EC2 answers one of its own: the same for the same resources, even to
+    # another destination (AWS, recorded by LocalStack), another for others
+    ec2.delete_flow_logs(FlowLogIds=fresh["FlowLogIds"])
+    made = [cw(ec2, vid, f"own-{n}")["ClientToken"] for n in range(2)]
+    assert all(len(t) == 44 and t.endswith("=") for t in made) and made[0] == made[1]
+    assert cw(ec2, [vid, "vpc-0000000000000dead"], "own-2")["ClientToken"] != made[0]
 
 
 def test_delete_flow_logs(ec2, vpc):
@@ -297,6 +303,8 @@ def test_describe_filters_and_pages(ec2, vpc, subnet):
 
 def test_tags_on_flow_logs(ec2, vpc):
     fl = cw(ec2, vpc["VpcId"], "tags")["FlowLogIds"][0]
+    # an empty tag set is shown, as EC2 answers (recorded by LocalStack's tests)
+    assert describe(ec2, fl)[0]["Tags"] == []
     ec2.create_tags(Resources=[fl], Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
     assert sorted(t["Key"] for t in describe(ec2, fl)[0]["Tags"]) == ["a", "b"]
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [fl]}])["Tags"]

@@ -48,6 +48,7 @@ def test_gateway_endpoint_routes(ec2, vpc):
     assert e["OwnerId"] == "123456789012" and e["Tags"] == [{"Key": "Name", "Value": "s3"}]
     assert json.loads(e["PolicyDocument"])["Statement"][0]["Effect"] == "Allow"
     assert e["SubnetIds"] == [] and e["NetworkInterfaceIds"] == [] and e["DnsEntries"] == []
+    assert e["ServiceRegion"] == "us-east-1"  # as EC2 answers (recorded by LocalStack's tests)
     again = ec2.create_vpc_endpoint(VpcId=vid, ServiceName=S3, RouteTableIds=[rtb1], ClientToken="vpce-tok",
                                     TagSpecifications=[{"ResourceType": "vpc-endpoint",
                                                         "Tags": [{"Key": "Name", "Value": "s3"}]}])
