@@ -4,6 +4,7 @@ interfaces, modification, deletion, and the region's endpoint services."""
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import error_code
 
@@ -105,6 +106,19 @@ def test_create_checks(ec2, vpc):
     # private DNS, on by default, needs the VPC's DNS hostnames
     assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
                       VpcEndpointType="Interface") == "InvalidParameter"
+    # a type's parts on the other type: EC2's messages, as users have reported them
+    sub = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.77.0/24")["Subnet"]["SubnetId"]
+    rtb = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+    with pytest.raises(ClientError) as e:
+        ec2.create_vpc_endpoint(VpcId=vid, ServiceName=S3, SubnetIds=[sub])
+    assert e.value.response["Error"] == {
+        "Code": "InvalidParameter",
+        "Message": "Subnet IDs are only supported for Interface and GatewayLoadBalancer type VPC Endpoints."}
+    with pytest.raises(ClientError) as e:
+        ec2.create_vpc_endpoint(VpcId=vid, ServiceName="com.amazonaws.us-east-1.ssm", VpcEndpointType="Interface",
+                                PrivateDnsEnabled=False, RouteTableIds=[rtb])
+    assert e.value.response["Error"] == {
+        "Code": "InvalidParameter", "Message": "Route table IDs are only supported for Gateway type VPC Endpoint."}
     assert error_code(ec2.describe_vpc_endpoints, VpcEndpointIds=["vpce-00000000"]) == "InvalidVpcEndpointId.NotFound"
     assert error_code(ec2.describe_vpc_endpoints, VpcEndpointIds=["rtb-00000000"]) == "InvalidVpcEndpointId.Malformed"
 

@@ -389,10 +389,14 @@ impl Tx<'_> {
         let live = || self.region.vpc_endpoints.values().filter(|e| e.is_live());
         match endpoint_type {
             VpcEndpointType::Gateway => {
-                if !req.subnet_ids.is_empty()
-                    || !req.security_group_ids.is_empty()
-                    || !req.subnet_configurations.is_empty()
-                {
+                // EC2's words (as users have reported them)
+                if !req.subnet_ids.is_empty() {
+                    return Err(invalid_parameter(
+                        "Subnet IDs are only supported for Interface and GatewayLoadBalancer type VPC Endpoints."
+                            .into(),
+                    ));
+                }
+                if !req.security_group_ids.is_empty() || !req.subnet_configurations.is_empty() {
                     return Err(invalid_parameter(
                         "Subnets and security groups are not supported for Gateway endpoints."
                             .into(),
@@ -419,7 +423,7 @@ impl Tx<'_> {
             VpcEndpointType::Interface => {
                 if !req.route_table_ids.is_empty() {
                     return Err(invalid_parameter(
-                        "Route tables are not supported for Interface endpoints.".into(),
+                        "Route table IDs are only supported for Gateway type VPC Endpoint.".into(),
                     ));
                 }
                 let count = live()
