@@ -66,7 +66,7 @@ def test_cloudwatch_flow_log_every_field(ec2, vpc):
     r = cw(ec2, vid, "fort/flow", traffic="ACCEPT", MaxAggregationInterval=60,
            DeliverCrossAccountRole="arn:aws:iam::210987654321:role/cross",
            TagSpecifications=[{"ResourceType": "vpc-flow-log", "Tags": [{"Key": "Name", "Value": "fl"}]}])
-    assert r["Unsuccessful"] == [] and "ClientToken" not in r
+    assert r["Unsuccessful"] == [] and r["ClientToken"]  # EC2 makes one when none is given
     [fl] = r["FlowLogIds"]
     assert fl.startswith("fl-")
     [d] = describe(ec2, fl)
@@ -108,7 +108,7 @@ def test_s3_flow_log_with_options_and_format(ec2, vpc, subnet):
     # a bucket that does not exist fails each resource; Parquet is refused (Fort writes text)
     [u] = s3(ec2, vpc["VpcId"], "arn:aws:s3:::no-such-flow-bucket")["Unsuccessful"]
     assert u["Error"] == {"Code": "400",  # as EC2 writes it
-                          "Message": "LogDestination: no-such-flow-bucket does not exist."}
+                          "Message": "LogDestination: no-such-flow-bucket does not exist"}  # no full stop
     assert error(ec2.create_flow_logs, ResourceType="VPC", ResourceIds=[vpc["VpcId"]], TrafficType="ALL",
                  LogDestinationType="s3", LogDestination="arn:aws:s3:::fort-flow-logs/pq/",
                  DestinationOptions={"FileFormat": "parquet"})[0] == "UnsupportedOperation"
@@ -135,6 +135,9 @@ def test_request_errors(ec2, vpc):
         "InvalidParameter", "LogDestination can't be empty if LogGroupName is not provided.")
     assert error(f, **base, LogDestinationType="s3", LogGroupName="g") == (
         "InvalidParameter", "LogDestination type must be cloud-watch-logs if LogGroupName is provided.")
+    # both names: refused before the destination type's own checks (AWS, recorded by LocalStack)
+    assert error(f, **base, LogDestinationType="s3", LogGroupName="g", LogDestination="arn:aws:s3:::bucket-x") == (
+        "InvalidParameter", "Please only provide LogGroupName or only provide LogDestination.")
     assert error(f, **base, LogDestinationType="s3", LogDestination="arn:aws:s3:::bucket-x",
                  DeliverLogsPermissionArn=ROLE) == (
         "InvalidParameter", "DeliverLogsPermissionArn is not applicable for s3 delivery")
@@ -224,6 +227,12 @@ def test_client_token(ec2, vpc):
     ec2.delete_flow_logs(FlowLogIds=first["FlowLogIds"])
     fresh = cw(ec2, [vid, "vpc-0000000000000dead"], "tok", **kw)
     assert len(fresh["FlowLogIds"]) == 1 and fresh["FlowLogIds"] != first["FlowLogIds"]
+    # with none given, EC2 answers one of its own: the same for the same resources, even to
+    # another destination (AWS, recorded by LocalStack), another for others
+    ec2.delete_flow_logs(FlowLogIds=fresh["FlowLogIds"])
+    made = [cw(ec2, vid, f"own-{n}")["ClientToken"] for n in range(2)]
+    assert all(len(t) == 44 and t.endswith("=") for t in made) and made[0] == made[1]
+    assert cw(ec2, [vid, "vpc-0000000000000dead"], "own-2")["ClientToken"] != made[0]
 
 
 def test_delete_flow_logs(ec2, vpc):
@@ -294,6 +303,8 @@ def test_describe_filters_and_pages(ec2, vpc, subnet):
 
 def test_tags_on_flow_logs(ec2, vpc):
     fl = cw(ec2, vpc["VpcId"], "tags")["FlowLogIds"][0]
+    # an empty tag set is shown, as EC2 answers (recorded by LocalStack's tests)
+    assert describe(ec2, fl)[0]["Tags"] == []
     ec2.create_tags(Resources=[fl], Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}])
     assert sorted(t["Key"] for t in describe(ec2, fl)[0]["Tags"]) == ["a", "b"]
     tags = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [fl]}])["Tags"]

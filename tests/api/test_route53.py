@@ -104,6 +104,12 @@ def test_caller_reference_and_vpc_checks(r53, vpc):
     assert (code, status) == ("HostedZoneAlreadyExists", 409)
     assert error_code(r53.create_hosted_zone, Name="bad.internal", CallerReference=ref(),
                       VPC={"VPCRegion": "us-east-1", "VPCId": "vpc-0000000000000dead"}) == "InvalidVPCId"
+    # an id that is no VPC's at all gets a shorter message (AWS, recorded by LocalStack)
+    with pytest.raises(ClientError) as e:
+        r53.create_hosted_zone(Name="bad.internal", CallerReference=ref(),
+                               VPC={"VPCRegion": "us-east-1", "VPCId": "non-existent"})
+    assert e.value.response["Error"]["Code"] == "InvalidVPCId"
+    assert e.value.response["Error"]["Message"] == "The VPC ID is invalid."
     # the VPC lives in us-east-1, not in us-west-2
     assert error_code(r53.create_hosted_zone, Name="bad.internal", CallerReference=ref(),
                       VPC={"VPCRegion": "us-west-2", "VPCId": vpc["VpcId"]}) == "InvalidVPCId"

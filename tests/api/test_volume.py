@@ -44,6 +44,11 @@ def test_instances_get_a_root_volume(ec2, instance):
 
 def test_create_volume_limits(ec2):
     assert error_code(ec2.create_volume, AvailabilityZone=ZONE) == "MissingParameter"
+    # the size is asked for before the zone is looked at (AWS, recorded by LocalStack)
+    with pytest.raises(ClientError) as e:
+        ec2.create_volume(AvailabilityZone="eu-central-1a")
+    assert e.value.response["Error"] == {"Code": "MissingParameter",
+                                         "Message": "The request must contain the parameter size/snapshot"}
     assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=20000, VolumeType="gp2") == "InvalidParameterValue"
     assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=10, VolumeType="io1") == "InvalidParameterCombination"
     assert error_code(ec2.create_volume, AvailabilityZone=ZONE, Size=10, VolumeType="io1", Iops=1000) == "InvalidParameterValue"

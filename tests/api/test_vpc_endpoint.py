@@ -4,6 +4,7 @@ interfaces, modification, deletion, and the region's endpoint services."""
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import error_code
 
@@ -48,6 +49,7 @@ def test_gateway_endpoint_routes(ec2, vpc):
     assert e["OwnerId"] == "123456789012" and e["Tags"] == [{"Key": "Name", "Value": "s3"}]
     assert json.loads(e["PolicyDocument"])["Statement"][0]["Effect"] == "Allow"
     assert e["SubnetIds"] == [] and e["NetworkInterfaceIds"] == [] and e["DnsEntries"] == []
+    assert e["ServiceRegion"] == "us-east-1"  # as EC2 answers (recorded by LocalStack's tests)
     again = ec2.create_vpc_endpoint(VpcId=vid, ServiceName=S3, RouteTableIds=[rtb1], ClientToken="vpce-tok",
                                     TagSpecifications=[{"ResourceType": "vpc-endpoint",
                                                         "Tags": [{"Key": "Name", "Value": "s3"}]}])
@@ -104,6 +106,19 @@ def test_create_checks(ec2, vpc):
     # private DNS, on by default, needs the VPC's DNS hostnames
     assert error_code(ec2.create_vpc_endpoint, VpcId=vid, ServiceName=S3,
                       VpcEndpointType="Interface") == "InvalidParameter"
+    # a type's parts on the other type: EC2's messages, as users have reported them
+    sub = ec2.create_subnet(VpcId=vid, CidrBlock="10.0.77.0/24")["Subnet"]["SubnetId"]
+    rtb = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+    with pytest.raises(ClientError) as e:
+        ec2.create_vpc_endpoint(VpcId=vid, ServiceName=S3, SubnetIds=[sub])
+    assert e.value.response["Error"] == {
+        "Code": "InvalidParameter",
+        "Message": "Subnet IDs are only supported for Interface and GatewayLoadBalancer type VPC Endpoints."}
+    with pytest.raises(ClientError) as e:
+        ec2.create_vpc_endpoint(VpcId=vid, ServiceName="com.amazonaws.us-east-1.ssm", VpcEndpointType="Interface",
+                                PrivateDnsEnabled=False, RouteTableIds=[rtb])
+    assert e.value.response["Error"] == {
+        "Code": "InvalidParameter", "Message": "Route table IDs are only supported for Gateway type VPC Endpoint."}
     assert error_code(ec2.describe_vpc_endpoints, VpcEndpointIds=["vpce-00000000"]) == "InvalidVpcEndpointId.NotFound"
     assert error_code(ec2.describe_vpc_endpoints, VpcEndpointIds=["rtb-00000000"]) == "InvalidVpcEndpointId.Malformed"
 
@@ -123,6 +138,9 @@ def test_interface_endpoint(ec2, dns_vpc):
     d = endpoint(ec2, vpce)
     assert d["State"] == "available" and d["SubnetIds"] == [s1]
     assert d["Groups"] == [{"GroupId": sg1, "GroupName": "vpce-1"}]
+    # an interface endpoint's default policy has no Version, unlike a gateway's (AWS, recorded by LocalStack)
+    assert json.loads(d["PolicyDocument"]) == {
+        "Statement": [{"Action": "*", "Effect": "Allow", "Principal": "*", "Resource": "*"}]}
     names = [x["DnsName"] for x in d["DnsEntries"]]
     assert names[0].startswith(f"{vpce}-") and names[0].endswith(".ssm.us-east-1.vpce.amazonaws.com")
     assert "ssm.us-east-1.amazonaws.com" in names

@@ -337,6 +337,12 @@ fn settings(req: &CreateFlowLogs, region: &str, account: &str) -> Result<Setting
             )
         })?,
     };
+    // EC2 refuses both names whatever the destination type (recorded against AWS for s3).
+    if req.log_group_name.is_some() && req.log_destination.is_some() {
+        return Err(invalid_parameter(
+            "Please only provide LogGroupName or only provide LogDestination.",
+        ));
+    }
     let destination = match destination_type {
         LogDestinationType::KinesisDataFirehose => {
             return Err(ApiError::new(
@@ -351,12 +357,7 @@ fn settings(req: &CreateFlowLogs, region: &str, account: &str) -> Result<Setting
                         "LogDestination can't be empty if LogGroupName is not provided.",
                     ));
                 }
-                (Some(_), Some(_)) => {
-                    return Err(invalid_parameter(
-                        "Please only provide LogGroupName or only provide LogDestination.",
-                    ));
-                }
-                (Some(name), None) => {
+                (Some(name), _) => {
                     check_log_group_name(name)?;
                     name.clone()
                 }
@@ -553,7 +554,7 @@ impl Tx<'_> {
             if let Some(bucket) = &missing_bucket {
                 out.unsuccessful.push(refused(ApiError::new(
                     ErrorCode::FlowLogDestinationError,
-                    format!("LogDestination: {bucket} does not exist."),
+                    format!("LogDestination: {bucket} does not exist"),
                 )));
                 continue;
             }
@@ -795,6 +796,11 @@ mod tests {
         );
         let mut r = s3("arn:aws:s3:::my-bucket");
         r.log_group_name = Some("g".into());
+        assert_eq!(
+            err(&r).message,
+            "Please only provide LogGroupName or only provide LogDestination."
+        );
+        r.log_destination = None;
         assert_eq!(
             err(&r).message,
             "LogDestination type must be cloud-watch-logs if LogGroupName is provided."

@@ -21,7 +21,7 @@ use fort_model::hosted_zone::{
     self, APEX_NS_TTL, APEX_SOA_TTL, PRIVATE_NAME_SERVERS, RecordSet, RrType, bare_id,
     normalize_name,
 };
-use fort_model::{ApiError, ErrorCode, Millis, Tags};
+use fort_model::{ApiError, ErrorCode, Millis, Tags, VpcId};
 use serde::{Deserialize, Serialize};
 
 use crate::table::Resource;
@@ -344,6 +344,13 @@ impl Route53<'_> {
                 "Invalid request: VPC requires both VPCId and VPCRegion.",
             ));
         };
+        // an id that is not a VPC's at all gets Route 53's short answer (recorded against AWS)
+        if VpcId::parse(vpc_id).is_err() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVpcIdRoute53,
+                "The VPC ID is invalid.",
+            ));
+        }
         let found = ZoneVpc {
             region: region.clone(),
             vpc_id: vpc_id.clone(),

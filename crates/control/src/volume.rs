@@ -442,6 +442,10 @@ impl Tx<'_> {
                     .availability_zone
                     .clone()
                     .ok_or_else(|| ApiError::missing("AvailabilityZone"))?;
+                // EC2 asks for a size or snapshot before it looks at the zone.
+                if req.spec.size.is_none() && req.snapshot_id.is_none() {
+                    return Err(ApiError::missing("size/snapshot"));
+                }
                 tx.volume_zone_ok(&zone)?;
                 let snap = req
                     .snapshot_id

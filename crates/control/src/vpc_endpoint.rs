@@ -13,8 +13,19 @@ use crate::network_interface::SubnetAddresses;
 use crate::tags::check_tags;
 use crate::{ClientToken, Region, Tx};
 
-/// The policy an endpoint gets when none is given: full access.
+/// The policy a gateway endpoint gets when none is given: full access.
 pub const DEFAULT_POLICY: &str = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
+/// An interface endpoint's full-access default, as EC2 writes it: indented, and with no
+/// `Version` (unlike a gateway's; recorded against AWS by LocalStack's tests).
+pub const INTERFACE_DEFAULT_POLICY: &str = "{\n  \"Statement\": [\n    {\n      \"Action\": \"*\", \n      \"Effect\": \"Allow\", \n      \"Principal\": \"*\", \n      \"Resource\": \"*\"\n    }\n  ]\n}";
+
+/// The policy an endpoint of this type gets when none is given (or on ResetPolicy).
+fn default_policy(endpoint_type: VpcEndpointType) -> &'static str {
+    match endpoint_type {
+        VpcEndpointType::Interface => INTERFACE_DEFAULT_POLICY,
+        _ => DEFAULT_POLICY,
+    }
+}
 
 /// The longest policy document EC2 takes.
 const MAX_POLICY: usize = 20_480;
@@ -365,7 +376,7 @@ impl Tx<'_> {
             state: VpcEndpointState::Available,
             policy_document: req
                 .policy_document
-                .unwrap_or_else(|| DEFAULT_POLICY.to_owned()),
+                .unwrap_or_else(|| default_policy(endpoint_type).to_owned()),
             route_table_ids: Vec::new(),
             interfaces: Vec::new(),
             security_group_ids: Vec::new(),
@@ -378,10 +389,14 @@ impl Tx<'_> {
         let live = || self.region.vpc_endpoints.values().filter(|e| e.is_live());
         match endpoint_type {
             VpcEndpointType::Gateway => {
-                if !req.subnet_ids.is_empty()
-                    || !req.security_group_ids.is_empty()
-                    || !req.subnet_configurations.is_empty()
-                {
+                // EC2's words (as users have reported them)
+                if !req.subnet_ids.is_empty() {
+                    return Err(invalid_parameter(
+                        "Subnet IDs are only supported for Interface and GatewayLoadBalancer type VPC Endpoints."
+                            .into(),
+                    ));
+                }
+                if !req.security_group_ids.is_empty() || !req.subnet_configurations.is_empty() {
                     return Err(invalid_parameter(
                         "Subnets and security groups are not supported for Gateway endpoints."
                             .into(),
@@ -408,7 +423,7 @@ impl Tx<'_> {
             VpcEndpointType::Interface => {
                 if !req.route_table_ids.is_empty() {
                     return Err(invalid_parameter(
-                        "Route tables are not supported for Interface endpoints.".into(),
+                        "Route table IDs are only supported for Gateway type VPC Endpoint.".into(),
                     ));
                 }
                 let count = live()
@@ -682,7 +697,7 @@ impl Tx<'_> {
             e.policy_document = p.clone();
         }
         if req.reset_policy {
-            e.policy_document = DEFAULT_POLICY.to_owned();
+            e.policy_document = default_policy(e.endpoint_type).to_owned();
         }
         // removals first, so a table or subnet may be swapped in one call
         let mut remove_tables = Vec::new();
@@ -831,6 +846,7 @@ mod tests {
     #[test]
     fn policies_must_be_json_objects() {
         assert!(check_policy(DEFAULT_POLICY).is_ok());
+        assert!(check_policy(INTERFACE_DEFAULT_POLICY).is_ok());
         for bad in ["my policy document", "[1]", ""] {
             assert_eq!(
                 check_policy(bad).unwrap_err().code,

@@ -216,7 +216,7 @@ async fn a_connected_s3_service_refuses_missing_buckets() {
         vec![
             (
                 ErrorCode::FlowLogDestinationError,
-                "LogDestination: missing does not exist."
+                "LogDestination: missing does not exist"
             ),
             (
                 ErrorCode::InvalidVpcIdNotFound,

@@ -1,5 +1,6 @@
 //! VPC flow log actions: CreateFlowLogs, DescribeFlowLogs, DeleteFlowLogs.
 
+use fort_control::Scope;
 use fort_control::flow_log::{CreateFlowLogs, DestinationOptionsRequest};
 use fort_model::{ApiError, ErrorCode, FlowLog, FlowLogDestination, Kind, format_time};
 
@@ -39,10 +40,14 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     per_hour_partition: options.bool("PerHourPartition")?,
                 })
             });
-            let client_token = p.opt_str("ClientToken");
+            let resource_ids = p.strings("ResourceId")?;
+            // EC2 answers a token even when none was given: one of its own making
+            let client_token = p
+                .opt_str("ClientToken")
+                .unwrap_or_else(|| generated_client_token(&ctx.scope, &resource_ids));
             let req = CreateFlowLogs {
                 resource_type: p.opt_str("ResourceType"),
-                resource_ids: p.strings("ResourceId")?,
+                resource_ids,
                 traffic_type: p.opt_str("TrafficType"),
                 log_destination_type: p.opt_str("LogDestinationType"),
                 log_destination: p.opt_str("LogDestination"),
@@ -60,7 +65,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .write(|tx| tx.create_flow_logs(req, check.as_deref()))
                 .await?;
             let mut w = Xml::new();
-            w.opt("clientToken", client_token.as_deref())
+            w.leaf("clientToken", &client_token)
                 .strings("flowLogIdSet", &answer.flow_log_ids)
                 .set("unsuccessful", &answer.unsuccessful, |w, u| {
                     w.el("error", |w| {
@@ -117,6 +122,22 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     }
 }
 
+/// A token as EC2 makes one for a request that gave none: 32 bytes, base64. AWS answered
+/// two such requests for the same VPC (to different buckets) with the same token, so it is
+/// the caller's and the resources', not the request's.
+fn generated_client_token(scope: &Scope, resource_ids: &[String]) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(scope.account.as_bytes());
+    h.update(scope.region.as_bytes());
+    for id in resource_ids {
+        h.update([0]);
+        h.update(id.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(h.finalize())
+}
+
 fn too_many_ids() -> ApiError {
     ApiError::new(
         ErrorCode::InvalidParameter,
@@ -160,7 +181,8 @@ fn render(w: &mut Xml, f: &FlowLog) {
         .leaf("logDestinationType", f.destination_type())
         .leaf("logDestination", f.destination_arn())
         .leaf("logFormat", f.log_format.render())
-        .tags(&f.tags)
+        // even when empty, as EC2 answers
+        .tag_set(&f.tags)
         .leaf("maxAggregationInterval", f.max_aggregation_interval);
     if let FlowLogDestination::S3 { options, .. } = &f.destination {
         w.el("destinationOptions", |w| {

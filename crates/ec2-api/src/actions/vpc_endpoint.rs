@@ -312,6 +312,8 @@ pub fn render(w: &mut Xml, region: &Region, e: &VpcEndpoint, state: VpcEndpointS
         .leaf("vpcEndpointType", e.endpoint_type)
         .leaf("vpcId", &e.vpc_id)
         .leaf("serviceName", &e.service_name)
+        // the region's own services only: a cross-region endpoint is not offered
+        .leaf("serviceRegion", &region.name)
         .leaf("state", state)
         .leaf("policyDocument", &e.policy_document)
         .strings("routeTableIdSet", tables)
