@@ -127,7 +127,9 @@ impl Tx<'_> {
             return self.global.peerings.get_mut(id).map(|p| &mut p.tags);
         }
         // a peering between transit gateways is shared by its two sides, like a VPC peering
-        if id.starts_with("tgw-attach-") && !self.region.transit_gateway_vpc_attachments.contains(id) {
+        if id.starts_with("tgw-attach-")
+            && !self.region.transit_gateway_vpc_attachments.contains(id)
+        {
             return self
                 .global
                 .transit_gateway_peerings

@@ -225,7 +225,11 @@ fn peering_sides<'a>(
 }
 
 /// Every attachment this region's account sees (deleted ones for a while), by id.
-pub fn attachments<'a>(region: &'a Region, global: &'a Global, now: Millis) -> Vec<AttachmentView<'a>> {
+pub fn attachments<'a>(
+    region: &'a Region,
+    global: &'a Global,
+    now: Millis,
+) -> Vec<AttachmentView<'a>> {
     let mut out: Vec<AttachmentView<'a>> = visible_vpc_attachments(region, now)
         .map(|a| vpc_view(region, a))
         .collect();
@@ -239,7 +243,11 @@ pub fn attachments<'a>(region: &'a Region, global: &'a Global, now: Millis) -> V
 }
 
 /// One attachment as this region sees it, whatever its state.
-pub fn attachment<'a>(region: &'a Region, global: &'a Global, id: &str) -> Option<AttachmentView<'a>> {
+pub fn attachment<'a>(
+    region: &'a Region,
+    global: &'a Global,
+    id: &str,
+) -> Option<AttachmentView<'a>> {
     if let Some(a) = region.transit_gateway_vpc_attachments.get(id) {
         return Some(vpc_view(region, a));
     }
@@ -265,14 +273,20 @@ pub fn propagations<'a>(
     tgw: &'a str,
     attachment: &'a str,
 ) -> impl Iterator<Item = &'a TransitGatewayRouteTable> + 'a {
-    region.transit_gateway_route_tables.values().filter(move |t| {
-        t.is_live() && t.transit_gateway_id == tgw && t.propagations.iter().any(|a| a == attachment)
-    })
+    region
+        .transit_gateway_route_tables
+        .values()
+        .filter(move |t| {
+            t.is_live()
+                && t.transit_gateway_id == tgw
+                && t.propagations.iter().any(|a| a == attachment)
+        })
 }
 
 /// Whether an attachment carries traffic: it is `available`.
 fn attachment_usable(region: &Region, global: &Global, id: &str) -> bool {
-    attachment(region, global, id).is_some_and(|a| a.state == TransitGatewayAttachmentState::Available)
+    attachment(region, global, id)
+        .is_some_and(|a| a.state == TransitGatewayAttachmentState::Available)
 }
 
 /// The routes of a table as the gateway uses them, ordered by destination: its static
@@ -314,11 +328,11 @@ pub fn routes(region: &Region, global: &Global, table: &TransitGatewayRouteTable
         let Some(vpc) = region.vpcs.get(&a.vpc_id) else {
             continue;
         };
-        let v6 = a
-            .options
-            .ipv6_support
-            .then(|| vpc.ipv6_cidrs().map(IpNet::V6).collect::<Vec<_>>())
-            .unwrap_or_default();
+        let v6: Vec<IpNet> = if a.options.ipv6_support {
+            vpc.ipv6_cidrs().map(IpNet::V6).collect()
+        } else {
+            Vec::new()
+        };
         for destination in vpc.cidrs().map(IpNet::V4).chain(v6) {
             out.entry(destination).or_insert_with(|| TgwRoute {
                 destination,
@@ -334,7 +348,10 @@ pub fn routes(region: &Region, global: &Global, table: &TransitGatewayRouteTable
 /// Whether a VPC route to transit gateway `id` carries traffic: the gateway has an
 /// available attachment of the route's VPC.
 pub fn vpc_route_usable(region: &Region, vpc_id: &str, id: &TransitGatewayId) -> bool {
-    region.transit_gateways.get(id).is_some_and(TransitGateway::is_live)
+    region
+        .transit_gateways
+        .get(id)
+        .is_some_and(TransitGateway::is_live)
         && region.transit_gateway_vpc_attachments.values().any(|a| {
             a.transit_gateway_id == *id
                 && a.vpc_id == vpc_id
@@ -351,7 +368,10 @@ pub fn vpc_route_target(
     id: &str,
 ) -> Result<TransitGatewayId, ApiError> {
     let id = TransitGatewayId::parse(id)?;
-    let attached = region.transit_gateways.get(&id).is_some_and(TransitGateway::is_live)
+    let attached = region
+        .transit_gateways
+        .get(&id)
+        .is_some_and(TransitGateway::is_live)
         && region
             .transit_gateway_vpc_attachments
             .values()
@@ -472,7 +492,11 @@ impl Tx<'_> {
     }
 
     /// An attachment of `tgw` (a VPC's or a peering's side) that is not deleted.
-    fn live_attachment_of(&self, tgw: &TransitGatewayId, id: &str) -> Result<AttachmentView<'_>, ApiError> {
+    fn live_attachment_of(
+        &self,
+        tgw: &TransitGatewayId,
+        id: &str,
+    ) -> Result<AttachmentView<'_>, ApiError> {
         Kind::TransitGatewayAttachment.check(id)?;
         let a = attachment(self.region, self.global, id)
             .filter(|a| !a.state.is_ended())
@@ -558,7 +582,11 @@ impl Tx<'_> {
         Ok(g)
     }
 
-    fn insert_route_table(&mut self, tgw: &TransitGatewayId, tags: Tags) -> TransitGatewayRouteTableId {
+    fn insert_route_table(
+        &mut self,
+        tgw: &TransitGatewayId,
+        tags: Tags,
+    ) -> TransitGatewayRouteTableId {
         let id = TransitGatewayRouteTableId::new();
         self.region
             .transit_gateway_route_tables
@@ -577,7 +605,11 @@ impl Tx<'_> {
     }
 
     /// A live route table of `tgw` that a default may name.
-    fn default_table(&self, tgw: &TransitGatewayId, id: &str) -> Result<TransitGatewayRouteTableId, ApiError> {
+    fn default_table(
+        &self,
+        tgw: &TransitGatewayId,
+        id: &str,
+    ) -> Result<TransitGatewayRouteTableId, ApiError> {
         let t = self.live_route_table(id)?;
         if t.transit_gateway_id != *tgw {
             return Err(invalid(format!(
@@ -601,7 +633,10 @@ impl Tx<'_> {
         }
         let o = &mut g.options;
         for (field, v) in [
-            (&mut o.auto_accept_shared_attachments, req.auto_accept_shared_attachments),
+            (
+                &mut o.auto_accept_shared_attachments,
+                req.auto_accept_shared_attachments,
+            ),
             (&mut o.vpn_ecmp_support, req.vpn_ecmp_support),
             (&mut o.dns_support, req.dns_support),
             (
@@ -749,14 +784,17 @@ impl Tx<'_> {
         subnets: &[Subnet],
     ) -> Result<(), ApiError> {
         for s in subnets {
-            let ip = crate::network_interface::SubnetAddresses::of(self.region, s)?
-                .take_n(1, &s.id)?[0];
+            let ip =
+                crate::network_interface::SubnetAddresses::of(self.region, s)?.take_n(1, &s.id)?[0];
             let eni = self.insert_interface(
                 s,
                 ip,
                 Vec::new(),
                 Vec::new(),
-                format!("Network Interface for Transit Gateway Attachment {}", attachment.id),
+                format!(
+                    "Network Interface for Transit Gateway Attachment {}",
+                    attachment.id
+                ),
                 "transit_gateway",
                 true,
                 Tags::new(),
@@ -769,7 +807,11 @@ impl Tx<'_> {
         Ok(())
     }
 
-    fn detach_subnets(&mut self, attachment: &mut TransitGatewayVpcAttachment, subnets: &[SubnetId]) {
+    fn detach_subnets(
+        &mut self,
+        attachment: &mut TransitGatewayVpcAttachment,
+        subnets: &[SubnetId],
+    ) {
         let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut attachment.subnets)
             .into_iter()
             .partition(|s| subnets.contains(&s.subnet_id));
@@ -790,7 +832,12 @@ impl Tx<'_> {
             )));
         }
         for s in subnets {
-            if self.region.subnets.get(s).is_some_and(|x| x.ipv6_cidr().is_none()) {
+            if self
+                .region
+                .subnets
+                .get(s)
+                .is_some_and(|x| x.ipv6_cidr().is_none())
+            {
                 return Err(invalid(format!(
                     "IPv6 support cannot be enabled: the subnet {s} has no IPv6 CIDR block."
                 )));
@@ -820,7 +867,10 @@ impl Tx<'_> {
         if live().any(|a| a.vpc_id == vpc.id) {
             return Err(ApiError::new(
                 ErrorCode::DuplicateTransitGatewayAttachment,
-                format!("{} has non-deleted Transit Gateway Attachments with same VPC ID.", g.id),
+                format!(
+                    "{} has non-deleted Transit Gateway Attachments with same VPC ID.",
+                    g.id
+                ),
             ));
         }
         if live().count() >= ATTACHMENTS_PER_GATEWAY {
@@ -874,7 +924,9 @@ impl Tx<'_> {
         {
             t.propagations.push(a.id.clone());
         }
-        self.region.transit_gateway_vpc_attachments.insert(a.clone());
+        self.region
+            .transit_gateway_vpc_attachments
+            .insert(a.clone());
         Ok(a)
     }
 
@@ -896,7 +948,11 @@ impl Tx<'_> {
             }
             remove.push(s);
         }
-        let kept: Vec<SubnetId> = a.subnet_ids().filter(|s| !remove.contains(s)).cloned().collect();
+        let kept: Vec<SubnetId> = a
+            .subnet_ids()
+            .filter(|s| !remove.contains(s))
+            .cloned()
+            .collect();
         let added = self.attachment_subnets(&a.vpc_id, &req.add_subnet_ids, &kept)?;
         if kept.is_empty() && added.is_empty() {
             return Err(invalid(format!(
@@ -918,12 +974,18 @@ impl Tx<'_> {
             a.options.ipv6_support = v;
         }
         if a.options.ipv6_support {
-            let all: Vec<SubnetId> = kept.iter().cloned().chain(added.iter().map(|s| s.id.clone())).collect();
+            let all: Vec<SubnetId> = kept
+                .iter()
+                .cloned()
+                .chain(added.iter().map(|s| s.id.clone()))
+                .collect();
             self.check_ipv6_support(&a.vpc_id, &all)?;
         }
         self.detach_subnets(&mut a, &remove);
         self.attach_subnets(&mut a, &added)?;
-        self.region.transit_gateway_vpc_attachments.insert(a.clone());
+        self.region
+            .transit_gateway_vpc_attachments
+            .insert(a.clone());
         Ok(a)
     }
 
@@ -958,13 +1020,18 @@ impl Tx<'_> {
         self.unlink_attachment(&a.id);
         a.state = TransitGatewayAttachmentState::Deleted;
         a.deleted_at = Some(self.now);
-        self.region.transit_gateway_vpc_attachments.insert(a.clone());
+        self.region
+            .transit_gateway_vpc_attachments
+            .insert(a.clone());
         Ok(a)
     }
 
     /// Accept/RejectTransitGatewayVpcAttachment: only an attachment to a gateway shared by
     /// another account waits for acceptance, and Fort shares none.
-    pub fn accept_or_reject_vpc_attachment(&self, id: &str) -> Result<TransitGatewayVpcAttachment, ApiError> {
+    pub fn accept_or_reject_vpc_attachment(
+        &self,
+        id: &str,
+    ) -> Result<TransitGatewayVpcAttachment, ApiError> {
         let a = self.live_vpc_attachment(id)?;
         Err(incorrect_state(format!(
             "Transit Gateway VPC Attachment {} is in state {}: only an attachment in state pendingAcceptance can be accepted or rejected.",
@@ -1013,7 +1080,9 @@ impl Tx<'_> {
         let associated: Vec<&str> = t
             .associations
             .iter()
-            .filter(|a| attachment(self.region, self.global, a).is_some_and(|v| !v.state.is_ended()))
+            .filter(|a| {
+                attachment(self.region, self.global, a).is_some_and(|v| !v.state.is_ended())
+            })
             .map(|a| a.as_str())
             .collect();
         if !associated.is_empty() {
@@ -1054,7 +1123,9 @@ impl Tx<'_> {
         if association(self.region, &t.transit_gateway_id, &a_id).is_some() {
             return Err(ApiError::new(
                 ErrorCode::ResourceAlreadyAssociated,
-                format!("Transit Gateway Attachment {a_id} is already associated to a route table."),
+                format!(
+                    "Transit Gateway Attachment {a_id} is already associated to a route table."
+                ),
             ));
         }
         self.region
@@ -1073,11 +1144,17 @@ impl Tx<'_> {
         attachment_id: &str,
     ) -> Result<(TransitGatewayRouteTableId, TransitGatewayAttachmentId), ApiError> {
         let t = self.live_route_table(table)?;
-        let a_id = self.live_attachment_of(&t.transit_gateway_id, attachment_id)?.id.clone();
+        let a_id = self
+            .live_attachment_of(&t.transit_gateway_id, attachment_id)?
+            .id
+            .clone();
         if !t.associations.contains(&a_id) {
             return Err(ApiError::new(
                 ErrorCode::InvalidAssociationNotFound,
-                format!("Association {a_id} not found in Transit Gateway Route Table {}.", t.id),
+                format!(
+                    "Association {a_id} not found in Transit Gateway Route Table {}.",
+                    t.id
+                ),
             ));
         }
         self.region
@@ -1108,7 +1185,10 @@ impl Tx<'_> {
         if t.propagations.contains(&a_id) {
             return Err(ApiError::new(
                 ErrorCode::TransitGatewayRouteTablePropagationDuplicate,
-                format!("Propagation {a_id} already exists in Transit Gateway Route Table {}.", t.id),
+                format!(
+                    "Propagation {a_id} already exists in Transit Gateway Route Table {}.",
+                    t.id
+                ),
             ));
         }
         self.region
@@ -1127,11 +1207,17 @@ impl Tx<'_> {
         attachment_id: &str,
     ) -> Result<(TransitGatewayRouteTableId, TransitGatewayAttachmentId), ApiError> {
         let t = self.live_route_table(table)?;
-        let a_id = self.live_attachment_of(&t.transit_gateway_id, attachment_id)?.id.clone();
+        let a_id = self
+            .live_attachment_of(&t.transit_gateway_id, attachment_id)?
+            .id
+            .clone();
         if !t.propagations.contains(&a_id) {
             return Err(ApiError::new(
                 ErrorCode::TransitGatewayRouteTablePropagationNotFound,
-                format!("Propagation {a_id} does not exist in Transit Gateway Route Table {}.", t.id),
+                format!(
+                    "Propagation {a_id} does not exist in Transit Gateway Route Table {}.",
+                    t.id
+                ),
             ));
         }
         self.region
@@ -1158,7 +1244,9 @@ impl Tx<'_> {
             (None, false) => Err(ApiError::missing("TransitGatewayAttachmentId")),
             (None, true) => Ok(TransitGatewayRouteTarget::Blackhole),
             (Some(id), false) => Ok(TransitGatewayRouteTarget::Attachment(
-                self.live_attachment_of(&t.transit_gateway_id, id)?.id.clone(),
+                self.live_attachment_of(&t.transit_gateway_id, id)?
+                    .id
+                    .clone(),
             )),
         }
     }
@@ -1178,7 +1266,10 @@ impl Tx<'_> {
         if t.routes.iter().any(|r| r.destination == destination) {
             return Err(ApiError::new(
                 ErrorCode::RouteAlreadyExists,
-                format!("Route {destination} already exists in Transit Gateway Route Table {}.", t.id),
+                format!(
+                    "Route {destination} already exists in Transit Gateway Route Table {}.",
+                    t.id
+                ),
             ));
         }
         let count: usize = self
@@ -1205,7 +1296,7 @@ impl Tx<'_> {
             destination,
             target,
         });
-        row.routes.sort_by(|a, b| a.destination.cmp(&b.destination));
+        row.routes.sort_by_key(|a| a.destination);
         Ok((t.id, destination))
     }
 
@@ -1237,7 +1328,7 @@ impl Tx<'_> {
             destination,
             target,
         });
-        row.routes.sort_by(|a, b| a.destination.cmp(&b.destination));
+        row.routes.sort_by_key(|a| a.destination);
         Ok((t.id, destination))
     }
 
@@ -1252,7 +1343,9 @@ impl Tx<'_> {
         let destination = parse_block(destination)?;
         let before = routes(self.region, self.global, &t)
             .into_iter()
-            .find(|r| r.destination == destination && r.route_type == TransitGatewayRouteType::Static)
+            .find(|r| {
+                r.destination == destination && r.route_type == TransitGatewayRouteType::Static
+            })
             .ok_or_else(|| no_route(&t.id, destination))?;
         self.region
             .transit_gateway_route_tables
@@ -1296,10 +1389,16 @@ impl Tx<'_> {
                 .values()
                 .filter(|p| p.is_live())
         };
-        if live().any(|p| p.sides_of(&g.id).is_some_and(|(_, o)| o.transit_gateway_id == peer_id)) {
+        if live().any(|p| {
+            p.sides_of(&g.id)
+                .is_some_and(|(_, o)| o.transit_gateway_id == peer_id)
+        }) {
             return Err(ApiError::new(
                 ErrorCode::DuplicateTransitGatewayAttachment,
-                format!("{} has a non-deleted peering attachment with {peer_id}.", g.id),
+                format!(
+                    "{} has a non-deleted peering attachment with {peer_id}.",
+                    g.id
+                ),
             ));
         }
         for tgw in [&g.id, &peer_id] {
@@ -1338,20 +1437,29 @@ impl Tx<'_> {
     /// A peering attachment this side can see, or NotFound.
     fn tgw_peering(&self, id: &str) -> Result<TransitGatewayPeeringAttachment, ApiError> {
         Kind::TransitGatewayAttachment.check(id)?;
-        visible_peerings(self.global, &self.region.account, &self.region.name, self.now)
-            .find(|p| p.id == id)
-            .cloned()
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InvalidTransitGatewayAttachmentIdNotFound,
-                    format!("Transit Gateway Peering Attachment {id} was deleted or does not exist."),
-                )
-            })
+        visible_peerings(
+            self.global,
+            &self.region.account,
+            &self.region.name,
+            self.now,
+        )
+        .find(|p| p.id == id)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidTransitGatewayAttachmentIdNotFound,
+                format!("Transit Gateway Peering Attachment {id} was deleted or does not exist."),
+            )
+        })
     }
 
     /// Only the accepter's owner, in the accepter's region, accepts or rejects a pending
     /// request.
-    fn pending_for_accepter(&self, id: &str, what: &str) -> Result<TransitGatewayPeeringAttachment, ApiError> {
+    fn pending_for_accepter(
+        &self,
+        id: &str,
+        what: &str,
+    ) -> Result<TransitGatewayPeeringAttachment, ApiError> {
         let p = self.tgw_peering(id)?;
         if p.accepter.owner_id != self.region.account || p.accepter.region != self.region.name {
             return Err(ApiError::new(
@@ -1413,7 +1521,8 @@ impl Tx<'_> {
         id: &str,
     ) -> Result<TransitGatewayPeeringAttachment, ApiError> {
         let p = self.tgw_peering(id)?;
-        let requester = p.requester.owner_id == self.region.account && p.requester.region == self.region.name;
+        let requester =
+            p.requester.owner_id == self.region.account && p.requester.region == self.region.name;
         match p.state {
             TransitGatewayAttachmentState::Available => {}
             TransitGatewayAttachmentState::PendingAcceptance if requester => {}
@@ -1440,7 +1549,9 @@ impl Tx<'_> {
 fn no_route(table: &TransitGatewayRouteTableId, destination: IpNet) -> ApiError {
     ApiError::new(
         ErrorCode::InvalidRouteNotFound,
-        format!("No route with destination-cidr-block {destination} in Transit Gateway Route Table {table}."),
+        format!(
+            "No route with destination-cidr-block {destination} in Transit Gateway Route Table {table}."
+        ),
     )
 }
 
@@ -1475,10 +1586,10 @@ mod tests {
     #[test]
     fn asns_are_private() {
         assert_eq!(parse_asn(64513).unwrap(), 64513);
-        assert_eq!(parse_asn(100).unwrap_err().code, ErrorCode::InvalidParameterValue);
         assert_eq!(
-            parse_asn(4_294_967_294).unwrap(),
-            4_294_967_294
+            parse_asn(100).unwrap_err().code,
+            ErrorCode::InvalidParameterValue
         );
+        assert_eq!(parse_asn(4_294_967_294).unwrap(), 4_294_967_294);
     }
 }

@@ -388,6 +388,9 @@ mod tests {
             Kind::of("tgw-rtb-0123456789abcdef0"),
             Some(Kind::TransitGatewayRouteTable)
         );
-        assert_eq!(Kind::of("tgw-0123456789abcdef0"), Some(Kind::TransitGateway));
+        assert_eq!(
+            Kind::of("tgw-0123456789abcdef0"),
+            Some(Kind::TransitGateway)
+        );
     }
 }

@@ -12,8 +12,7 @@ use fort_model::{
     ApiError, ErrorCode, Kind, TransitGateway, TransitGatewayAttachmentId,
     TransitGatewayAttachmentState, TransitGatewayId, TransitGatewayPeeringAttachment,
     TransitGatewayRouteTable, TransitGatewayRouteTableId, TransitGatewayRouteTableState,
-    TransitGatewayState, TransitGatewayToggle,
-    TransitGatewayVpcAttachment, format_time,
+    TransitGatewayState, TransitGatewayToggle, TransitGatewayVpcAttachment, format_time,
 };
 use ipnet::IpNet;
 
@@ -79,7 +78,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let g = ctx.write(|tx| tx.create_transit_gateway(req)).await?;
             let mut w = Xml::new();
             w.el("transitGateway", |w| {
-                render_gateway(w, &ctx.scope.region, ctx.account(), &g, TransitGatewayState::Pending);
+                render_gateway(
+                    w,
+                    &ctx.scope.region,
+                    ctx.account(),
+                    &g,
+                    TransitGatewayState::Pending,
+                );
             });
             Ok(w)
         }
@@ -132,7 +137,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let g = ctx.write(|tx| tx.modify_transit_gateway(req)).await?;
             let mut w = Xml::new();
             w.el("transitGateway", |w| {
-                render_gateway(w, &ctx.scope.region, ctx.account(), &g, TransitGatewayState::Modifying);
+                render_gateway(
+                    w,
+                    &ctx.scope.region,
+                    ctx.account(),
+                    &g,
+                    TransitGatewayState::Modifying,
+                );
             });
             Ok(w)
         }
@@ -141,7 +152,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let g = ctx.write(|tx| tx.delete_transit_gateway(&id)).await?;
             let mut w = Xml::new();
             w.el("transitGateway", |w| {
-                render_gateway(w, &ctx.scope.region, ctx.account(), &g, TransitGatewayState::Deleting);
+                render_gateway(
+                    w,
+                    &ctx.scope.region,
+                    ctx.account(),
+                    &g,
+                    TransitGatewayState::Deleting,
+                );
             });
             Ok(w)
         }
@@ -156,13 +173,22 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let a = ctx
                 .write(|tx| tx.create_transit_gateway_vpc_attachment(req))
                 .await?;
-            Ok(vpc_attachment_answer(ctx, &a, TransitGatewayAttachmentState::Pending))
+            Ok(vpc_attachment_answer(
+                ctx,
+                &a,
+                TransitGatewayAttachmentState::Pending,
+            ))
         }
         Action::DescribeTransitGatewayVpcAttachments => {
             let d = Describe {
                 ids_param: "TransitGatewayAttachmentIds",
                 kind: Kind::TransitGatewayAttachment,
-                filters: &["state", "transit-gateway-attachment-id", "transit-gateway-id", "vpc-id"],
+                filters: &[
+                    "state",
+                    "transit-gateway-attachment-id",
+                    "transit-gateway-id",
+                    "vpc-id",
+                ],
                 page: Some(PAGE),
             };
             let now = fort_control::now_millis();
@@ -200,14 +226,22 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let a = ctx
                 .write(|tx| tx.modify_transit_gateway_vpc_attachment(req))
                 .await?;
-            Ok(vpc_attachment_answer(ctx, &a, TransitGatewayAttachmentState::Modifying))
+            Ok(vpc_attachment_answer(
+                ctx,
+                &a,
+                TransitGatewayAttachmentState::Modifying,
+            ))
         }
         Action::DeleteTransitGatewayVpcAttachment => {
             let id = p.req("TransitGatewayAttachmentId")?.to_owned();
             let a = ctx
                 .write(|tx| tx.delete_transit_gateway_vpc_attachment(&id))
                 .await?;
-            Ok(vpc_attachment_answer(ctx, &a, TransitGatewayAttachmentState::Deleting))
+            Ok(vpc_attachment_answer(
+                ctx,
+                &a,
+                TransitGatewayAttachmentState::Deleting,
+            ))
         }
         Action::AcceptTransitGatewayVpcAttachment | Action::RejectTransitGatewayVpcAttachment => {
             let id = p.req("TransitGatewayAttachmentId")?.to_owned();
@@ -248,7 +282,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             ctx.read(|v| {
                 let r = v.region;
                 let all = tgw::attachments(r, v.global, now);
-                let page = d.run(p, all.iter(), |a| a.id, |a| a.tags, |a, f| attachment_field(r, a, f))?;
+                let page = d.run(
+                    p,
+                    all.iter(),
+                    |a| a.id,
+                    |a| a.tags,
+                    |a, f| attachment_field(r, a, f),
+                )?;
                 let mut w = Xml::new();
                 w.set("transitGatewayAttachments", page.items, |w, a| {
                     w.leaf("transitGatewayAttachmentId", a.id)
@@ -329,7 +369,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             })
             .await?
         }
-        Action::AssociateTransitGatewayRouteTable | Action::DisassociateTransitGatewayRouteTable => {
+        Action::AssociateTransitGatewayRouteTable
+        | Action::DisassociateTransitGatewayRouteTable => {
             let table = p.req("TransitGatewayRouteTableId")?.to_owned();
             let attachment = p.req("TransitGatewayAttachmentId")?.to_owned();
             let associate = action == Action::AssociateTransitGatewayRouteTable;
@@ -342,7 +383,11 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     }
                 })
                 .await?;
-            let state = if associate { "associating" } else { "disassociating" };
+            let state = if associate {
+                "associating"
+            } else {
+                "disassociating"
+            };
             link_answer(ctx, "association", &table, &attachment, state).await
         }
         Action::EnableTransitGatewayRouteTablePropagation
@@ -369,11 +414,22 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         | Action::GetTransitGatewayRouteTablePropagations => {
             let id = p.req("TransitGatewayRouteTableId")?.to_owned();
             let associations = action == Action::GetTransitGatewayRouteTableAssociations;
-            let filters = Filters::parse(p, &["resource-id", "resource-type", "transit-gateway-attachment-id"])?;
+            let filters = Filters::parse(
+                p,
+                &[
+                    "resource-id",
+                    "resource-type",
+                    "transit-gateway-attachment-id",
+                ],
+            )?;
             ctx.read(|v| {
                 let r = v.region;
                 let t = live_table(r, &id)?;
-                let ids = if associations { &t.associations } else { &t.propagations };
+                let ids = if associations {
+                    &t.associations
+                } else {
+                    &t.propagations
+                };
                 let empty = fort_model::Tags::new();
                 let mut views: Vec<AttachmentView<'_>> = ids
                     .iter()
@@ -417,20 +473,25 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     .filter(|a| !a.state.is_ended())
                     .ok_or_else(|| Kind::TransitGatewayAttachment.not_found(&id))?;
                 let empty = fort_model::Tags::new();
-                let tables: Vec<&TransitGatewayRouteTable> = tgw::propagations(r, a.transit_gateway_id, a.id)
-                    .filter(|t| {
-                        filters.matches(&empty, |f| match f {
-                            "transit-gateway-route-table-id" => vec![t.id.to_string()],
-                            _ => vec![],
+                let tables: Vec<&TransitGatewayRouteTable> =
+                    tgw::propagations(r, a.transit_gateway_id, a.id)
+                        .filter(|t| {
+                            filters.matches(&empty, |f| match f {
+                                "transit-gateway-route-table-id" => vec![t.id.to_string()],
+                                _ => vec![],
+                            })
                         })
-                    })
-                    .collect();
+                        .collect();
                 let page = paginate(tables, |t| t.id.to_string(), p, PAGE)?;
                 let mut w = Xml::new();
-                w.set("transitGatewayAttachmentPropagations", page.items, |w, t| {
-                    w.leaf("transitGatewayRouteTableId", &t.id)
-                        .leaf("state", "enabled");
-                });
+                w.set(
+                    "transitGatewayAttachmentPropagations",
+                    page.items,
+                    |w, t| {
+                        w.leaf("transitGatewayRouteTableId", &t.id)
+                            .leaf("state", "enabled");
+                    },
+                );
                 next_token(&mut w, page.next_token);
                 Ok(w)
             })
@@ -445,9 +506,19 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let (table, destination) = ctx
                 .write(|tx| {
                     if create {
-                        tx.create_transit_gateway_route(&table, &destination, attachment.as_deref(), blackhole)
+                        tx.create_transit_gateway_route(
+                            &table,
+                            &destination,
+                            attachment.as_deref(),
+                            blackhole,
+                        )
                     } else {
-                        tx.replace_transit_gateway_route(&table, &destination, attachment.as_deref(), blackhole)
+                        tx.replace_transit_gateway_route(
+                            &table,
+                            &destination,
+                            attachment.as_deref(),
+                            blackhole,
+                        )
                     }
                 })
                 .await?;
@@ -475,7 +546,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .await?;
             ctx.read(|v| {
                 let mut w = Xml::new();
-                w.el("route", |w| render_route(w, v.region, v.global, &route, Some("deleted")));
+                w.el("route", |w| {
+                    render_route(w, v.region, v.global, &route, Some("deleted"))
+                });
                 w
             })
             .await
@@ -496,7 +569,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let a = ctx
                 .write(|tx| tx.create_transit_gateway_peering_attachment(req))
                 .await?;
-            Ok(peering_answer(&a, TransitGatewayAttachmentState::InitiatingRequest))
+            Ok(peering_answer(
+                &a,
+                TransitGatewayAttachmentState::InitiatingRequest,
+            ))
         }
         Action::AcceptTransitGatewayPeeringAttachment => {
             let id = p.req("TransitGatewayAttachmentId")?.to_owned();
@@ -632,9 +708,15 @@ fn gateway_field(r: &Region, g: &TransitGateway, name: &str) -> Vec<String> {
             .iter()
             .map(ToString::to_string)
             .collect(),
-        "options.auto-accept-shared-attachments" => vec![on(o.auto_accept_shared_attachments).into()],
-        "options.default-route-table-association" => vec![on(o.default_route_table_association).into()],
-        "options.default-route-table-propagation" => vec![on(o.default_route_table_propagation).into()],
+        "options.auto-accept-shared-attachments" => {
+            vec![on(o.auto_accept_shared_attachments).into()]
+        }
+        "options.default-route-table-association" => {
+            vec![on(o.default_route_table_association).into()]
+        }
+        "options.default-route-table-propagation" => {
+            vec![on(o.default_route_table_propagation).into()]
+        }
         "options.dns-support" => vec![on(o.dns_support).into()],
         "options.vpn-ecmp-support" => vec![on(o.vpn_ecmp_support).into()],
         "owner-id" => vec![r.account.clone()],
@@ -644,7 +726,13 @@ fn gateway_field(r: &Region, g: &TransitGateway, name: &str) -> Vec<String> {
     }
 }
 
-fn render_gateway(w: &mut Xml, region: &str, account: &str, g: &TransitGateway, state: TransitGatewayState) {
+fn render_gateway(
+    w: &mut Xml,
+    region: &str,
+    account: &str,
+    g: &TransitGateway,
+    state: TransitGatewayState,
+) {
     let o = &g.options;
     w.leaf("transitGatewayId", &g.id)
         .leaf("transitGatewayArn", g.arn(region, account))
@@ -657,18 +745,33 @@ fn render_gateway(w: &mut Xml, region: &str, account: &str, g: &TransitGateway, 
             if !o.cidr_blocks.is_empty() {
                 w.strings("transitGatewayCidrBlocks", &o.cidr_blocks);
             }
-            w.leaf("autoAcceptSharedAttachments", on(o.auto_accept_shared_attachments))
-                .leaf("defaultRouteTableAssociation", on(o.default_route_table_association))
-                .opt("associationDefaultRouteTableId", o.association_default_route_table_id.as_ref())
-                .leaf("defaultRouteTablePropagation", on(o.default_route_table_propagation))
-                .opt("propagationDefaultRouteTableId", o.propagation_default_route_table_id.as_ref())
-                .leaf("vpnEcmpSupport", on(o.vpn_ecmp_support))
-                .leaf("dnsSupport", on(o.dns_support))
-                .leaf(
-                    "securityGroupReferencingSupport",
-                    on(o.security_group_referencing_support),
-                )
-                .leaf("multicastSupport", on(o.multicast_support));
+            w.leaf(
+                "autoAcceptSharedAttachments",
+                on(o.auto_accept_shared_attachments),
+            )
+            .leaf(
+                "defaultRouteTableAssociation",
+                on(o.default_route_table_association),
+            )
+            .opt(
+                "associationDefaultRouteTableId",
+                o.association_default_route_table_id.as_ref(),
+            )
+            .leaf(
+                "defaultRouteTablePropagation",
+                on(o.default_route_table_propagation),
+            )
+            .opt(
+                "propagationDefaultRouteTableId",
+                o.propagation_default_route_table_id.as_ref(),
+            )
+            .leaf("vpnEcmpSupport", on(o.vpn_ecmp_support))
+            .leaf("dnsSupport", on(o.dns_support))
+            .leaf(
+                "securityGroupReferencingSupport",
+                on(o.security_group_referencing_support),
+            )
+            .leaf("multicastSupport", on(o.multicast_support));
         })
         .tag_set(&g.tags);
 }
@@ -726,7 +829,10 @@ const ATTACHMENT_FILTERS: &[&str] = &[
 fn attachment_field(r: &Region, a: &AttachmentView<'_>, name: &str) -> Vec<String> {
     let assoc = || tgw::association(r, a.transit_gateway_id, a.id);
     match name {
-        "association.state" => assoc().map(|_| "associated".to_owned()).into_iter().collect(),
+        "association.state" => assoc()
+            .map(|_| "associated".to_owned())
+            .into_iter()
+            .collect(),
         "association.transit-gateway-route-table-id" => {
             assoc().map(|t| t.id.to_string()).into_iter().collect()
         }
@@ -961,7 +1067,11 @@ async fn search_routes(ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     .await?
 }
 
-fn render_peering(w: &mut Xml, a: &TransitGatewayPeeringAttachment, state: TransitGatewayAttachmentState) {
+fn render_peering(
+    w: &mut Xml,
+    a: &TransitGatewayPeeringAttachment,
+    state: TransitGatewayAttachmentState,
+) {
     let side = |w: &mut Xml, s: &fort_model::PeeringTgwInfo| {
         w.leaf("transitGatewayId", &s.transit_gateway_id)
             .leaf("ownerId", &s.owner_id)
@@ -981,8 +1091,13 @@ fn render_peering(w: &mut Xml, a: &TransitGatewayPeeringAttachment, state: Trans
         .tag_set(&a.tags);
 }
 
-fn peering_answer(a: &TransitGatewayPeeringAttachment, state: TransitGatewayAttachmentState) -> Xml {
+fn peering_answer(
+    a: &TransitGatewayPeeringAttachment,
+    state: TransitGatewayAttachmentState,
+) -> Xml {
     let mut w = Xml::new();
-    w.el("transitGatewayPeeringAttachment", |w| render_peering(w, a, state));
+    w.el("transitGatewayPeeringAttachment", |w| {
+        render_peering(w, a, state)
+    });
     w
 }
