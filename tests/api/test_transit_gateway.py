@@ -511,7 +511,7 @@ def test_peering_attachments_across_regions(fort, ec2, net):
         assert theirs["Status"]["Code"] == "pendingAcceptance"
         # only the accepter accepts
         assert error_code(ec2.accept_transit_gateway_peering_attachment,
-                          TransitGatewayAttachmentId=att) == "OperationNotPermitted"
+                          TransitGatewayAttachmentId=att) == "InvalidParameterValue"
         accepted = west.accept_transit_gateway_peering_attachment(TransitGatewayAttachmentId=att)["TransitGatewayPeeringAttachment"]
         assert accepted["State"] == "pending"
         mine = ec2.describe_transit_gateway_peering_attachments(
@@ -554,7 +554,7 @@ def test_peering_attachments_across_regions(fort, ec2, net):
         p2 = ec2.create_transit_gateway_peering_attachment(
             TransitGatewayId=tgw, PeerTransitGatewayId=peer, PeerAccountId="123456789012",
             PeerRegion="us-west-2")["TransitGatewayPeeringAttachment"]["TransitGatewayAttachmentId"]
-        assert error_code(ec2.reject_transit_gateway_peering_attachment, TransitGatewayAttachmentId=p2) == "OperationNotPermitted"
+        assert error_code(ec2.reject_transit_gateway_peering_attachment, TransitGatewayAttachmentId=p2) == "InvalidParameterValue"
         assert west.reject_transit_gateway_peering_attachment(
             TransitGatewayAttachmentId=p2)["TransitGatewayPeeringAttachment"]["State"] == "rejecting"
         assert ec2.describe_transit_gateway_peering_attachments(TransitGatewayAttachmentIds=[p2])[

@@ -1454,21 +1454,18 @@ impl Tx<'_> {
     }
 
     /// Only the accepter's owner, in the accepter's region, accepts or rejects a pending
-    /// request.
+    /// request (EC2 answers the requester with InvalidParameterValue).
     fn pending_for_accepter(
         &self,
         id: &str,
         what: &str,
     ) -> Result<TransitGatewayPeeringAttachment, ApiError> {
         let p = self.tgw_peering(id)?;
+        // the side that sees it and is not the accepter is the requester
         if p.accepter.owner_id != self.region.account || p.accepter.region != self.region.name {
-            return Err(ApiError::new(
-                ErrorCode::OperationNotPermitted,
-                format!(
-                    "Only the owner of transit gateway {} can {what} the peering attachment {id}, in {}.",
-                    p.accepter.transit_gateway_id, p.accepter.region
-                ),
-            ));
+            return Err(invalid(format!(
+                "Cannot {what} {id} as the source of the peering request."
+            )));
         }
         if p.state != TransitGatewayAttachmentState::PendingAcceptance {
             return Err(incorrect_state(format!(

@@ -431,11 +431,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     &t.propagations
                 };
                 let empty = fort_model::Tags::new();
-                let mut views: Vec<AttachmentView<'_>> = ids
+                // in the order they were made, numbered for the page token
+                let views: Vec<(usize, AttachmentView<'_>)> = ids
                     .iter()
                     .filter_map(|a| tgw::attachment(r, v.global, a))
                     .filter(|a| !a.state.is_ended())
-                    .filter(|a| {
+                    .enumerate()
+                    .filter(|(_, a)| {
                         filters.matches(&empty, |f| match f {
                             "resource-id" => vec![a.resource_id.to_owned()],
                             "resource-type" => vec![a.resource_type.to_string()],
@@ -444,15 +446,14 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         })
                     })
                     .collect();
-                views.sort_by(|a, b| a.id.cmp(b.id));
-                let page = paginate(views, |a| a.id.to_string(), p, PAGE)?;
+                let page = paginate(views, |(i, _)| format!("{i:08}"), p, PAGE)?;
                 let (set, state) = if associations {
                     ("associations", "associated")
                 } else {
                     ("transitGatewayRouteTablePropagations", "enabled")
                 };
                 let mut w = Xml::new();
-                w.set(set, page.items, |w, a| {
+                w.set(set, page.items, |w, (_, a)| {
                     w.leaf("transitGatewayAttachmentId", a.id)
                         .leaf("resourceId", a.resource_id)
                         .leaf("resourceType", a.resource_type)
