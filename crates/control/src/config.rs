@@ -27,6 +27,7 @@ pub struct Quotas {
     pub private_ips_per_interface: usize,
     pub tags_per_resource: usize,
     pub instances: usize,
+    pub transit_gateways: usize,
 }
 
 impl Quotas {
@@ -52,6 +53,7 @@ impl Quotas {
             private_ips_per_interface: 50,
             tags_per_resource: 50,
             instances: 10_000,
+            transit_gateways: 5,
         }
     }
 
@@ -80,6 +82,7 @@ impl Quotas {
             private_ips_per_interface: 50,
             tags_per_resource: 50,
             instances: 1_000_000,
+            transit_gateways: 1000,
         }
     }
 }

@@ -141,7 +141,7 @@ fn resource_type(text: Option<&str>) -> Result<(FlowLogResourceType, Kind), ApiE
             Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 format!(
-                    "Flow logs for resource type {text} are not supported by Fort: it has no transit gateways, regional NAT gateways or Cloud WAN. Use VPC, Subnet or NetworkInterface."
+                    "Flow logs for resource type {text} are not supported by Fort: its transit gateways carry no traffic yet, and it has no regional NAT gateways or Cloud WAN. Use VPC, Subnet or NetworkInterface."
                 ),
             ))
         }

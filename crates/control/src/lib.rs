@@ -49,6 +49,7 @@ pub mod subnet;
 pub mod subnet_cidr_reservation;
 pub mod table;
 pub mod tags;
+pub mod transit_gateway;
 pub mod volume;
 pub mod vpc;
 pub mod vpc_endpoint;

@@ -36,6 +36,9 @@ macro_rules! region_tables {
             ebs_settings: EbsSettings => "ebs-settings",
             managed_prefix_lists: ManagedPrefixList => "prefix-list",
             vpc_endpoints: VpcEndpoint => "vpc-endpoint",
+            transit_gateways: TransitGateway => "transit-gateway",
+            transit_gateway_vpc_attachments: TransitGatewayVpcAttachment => "transit-gateway-vpc-attachment",
+            transit_gateway_route_tables: TransitGatewayRouteTable => "transit-gateway-route-table",
             flow_logs: FlowLog => "flow-log",
             client_tokens: ClientTokenRecord => "client-token",
         }
@@ -272,6 +275,7 @@ define_global! {
     counters: Counter => "counter",
     hosts: Host => "host",
     peerings: VpcPeeringConnection => "peering",
+    transit_gateway_peerings: TransitGatewayPeeringAttachment => "transit-gateway-peering",
     iam_roles: crate::iam::Role => "iam-role",
     iam_policies: crate::iam::ManagedPolicy => "iam-policy",
     iam_instance_profiles: crate::iam::InstanceProfile => "iam-instance-profile",

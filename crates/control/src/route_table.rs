@@ -77,9 +77,9 @@ pub fn destination_text(d: &RouteDestination) -> String {
 /// An internet or egress-only gateway must still be attached to the table's VPC; a NAT
 /// gateway must not be deleting, deleted or failed; an interface must exist and be
 /// attached (or managed by AWS, as NAT gateway interfaces are), and the instance it is
-/// attached to must be pending or running; an instance must be pending or running. Targets
-/// of kinds Fort does not have yet (peering, VPN, transit gateways, endpoints) are
-/// blackholes.
+/// attached to must be pending or running; an instance must be pending or running; a
+/// transit gateway must have an available attachment of the table's VPC. Targets of kinds
+/// Fort does not have yet (VPN, carrier and local gateways) are blackholes.
 pub fn route_state(
     region: &Region,
     global: &Global,
@@ -139,9 +139,11 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
         }
         RouteTarget::Instance(id) => instance_running(region, id),
         RouteTarget::VpcEndpoint(id) => crate::vpc_endpoint::route_usable(region, vpc_id, id),
+        RouteTarget::TransitGateway(id) => {
+            crate::transit_gateway::vpc_route_usable(region, vpc_id, id)
+        }
         RouteTarget::VpcPeeringConnection(_)
         | RouteTarget::VpnGateway(_)
-        | RouteTarget::TransitGateway(_)
         | RouteTarget::CarrierGateway(_)
         | RouteTarget::LocalGateway(_) => false,
     }
@@ -756,7 +758,10 @@ impl Tx<'_> {
                 }
                 RouteTarget::VpcPeeringConnection(p.id.clone())
             }
-            "TransitGatewayId" => return Err(absent(Kind::TransitGateway, id)),
+            "TransitGatewayId" => {
+                return crate::transit_gateway::vpc_route_target(self.region, table, id)
+                    .map(RouteTarget::TransitGateway);
+            }
             "VpcEndpointId" => {
                 return crate::vpc_endpoint::route_target(self.region, table, id)
                     .map(RouteTarget::VpcEndpoint);

@@ -57,6 +57,10 @@ tagged!(
     fort_model::VpcPeeringConnection => fort_model::VpcPeeringConnectionId,
     fort_model::ManagedPrefixList => fort_model::PrefixListId,
     fort_model::VpcEndpoint => fort_model::VpcEndpointId,
+    fort_model::TransitGateway => fort_model::TransitGatewayId,
+    fort_model::TransitGatewayVpcAttachment => fort_model::TransitGatewayAttachmentId,
+    fort_model::TransitGatewayRouteTable => fort_model::TransitGatewayRouteTableId,
+    fort_model::TransitGatewayPeeringAttachment => fort_model::TransitGatewayAttachmentId,
     fort_model::FlowLog => fort_model::FlowLogId,
 );
 

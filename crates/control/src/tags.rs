@@ -126,6 +126,16 @@ impl Tx<'_> {
         if id.starts_with("pcx-") {
             return self.global.peerings.get_mut(id).map(|p| &mut p.tags);
         }
+        // a peering between transit gateways is shared by its two sides, like a VPC peering
+        if id.starts_with("tgw-attach-")
+            && !self.region.transit_gateway_vpc_attachments.contains(id)
+        {
+            return self
+                .global
+                .transit_gateway_peerings
+                .get_mut(id)
+                .map(|p| &mut p.tags);
+        }
         self.region.tags_of_mut(id)
     }
 
@@ -144,6 +154,19 @@ impl Tx<'_> {
             .find(|p| p.id == id)
             .map(|p| &p.tags)
             .ok_or_else(|| fort_model::Kind::VpcPeeringConnection.not_found(id)),
+            Some(fort_model::Kind::TransitGatewayAttachment)
+                if !self.region.transit_gateway_vpc_attachments.contains(id) =>
+            {
+                crate::transit_gateway::visible_peerings(
+                    self.global,
+                    &self.region.account,
+                    &self.region.name,
+                    self.now,
+                )
+                .find(|p| p.id == id)
+                .map(|p| &p.tags)
+                .ok_or_else(|| fort_model::Kind::TransitGatewayAttachment.not_found(id))
+            }
             Some(kind) => self.region.tags_of(id).ok_or_else(|| kind.not_found(id)),
         }
     }

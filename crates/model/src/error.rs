@@ -49,6 +49,8 @@ error_codes! {
     DeleteConflict = "DeleteConflict" => 409,
     DependencyViolation = "DependencyViolation",
     DryRunOperation = "DryRunOperation" => 412,
+    // A transit gateway already has a live attachment of that VPC.
+    DuplicateTransitGatewayAttachment = "DuplicateTransitGatewayAttachment",
     EgressOnlyInternetGatewayLimitExceeded = "EgressOnlyInternetGatewayLimitExceeded",
     // IAM: a role, policy or instance profile of that name exists.
     EntityAlreadyExists = "EntityAlreadyExists" => 409,
@@ -105,6 +107,7 @@ error_codes! {
     InvalidAssociationIdNotFound = "InvalidAssociationID.NotFound",
     InvalidAttachmentIdNotFound = "InvalidAttachmentID.NotFound",
     InvalidAttachmentNotFound = "InvalidAttachment.NotFound",
+    InvalidAssociationNotFound = "InvalidAssociation.NotFound",
     InvalidCarrierGatewayIdMalformed = "InvalidCarrierGatewayID.Malformed",
     // Route 53: a change batch that cannot be applied; the message lists every reason.
     InvalidChangeBatch = "InvalidChangeBatch",
@@ -196,6 +199,8 @@ error_codes! {
     InvalidSubnetRange = "InvalidSubnet.Range",
     InvalidTransitGatewayIdMalformed = "InvalidTransitGatewayID.Malformed",
     InvalidTransitGatewayIdNotFound = "InvalidTransitGatewayID.NotFound",
+    InvalidTransitGatewayAttachmentIdMalformed = "InvalidTransitGatewayAttachmentID.Malformed",
+    InvalidTransitGatewayAttachmentIdNotFound = "InvalidTransitGatewayAttachmentID.NotFound",
     InvalidUserIdMalformed = "InvalidUserID.Malformed",
     InvalidVpcCidrBlockAssociationIdMalformed = "InvalidVpcCidrBlockAssociationID.Malformed",
     InvalidVpcCidrBlockAssociationIdNotFound = "InvalidVpcCidrBlockAssociationID.NotFound",
@@ -253,6 +258,9 @@ error_codes! {
     SignatureDoesNotMatch = "SignatureDoesNotMatch" => 401,
     SubnetLimitExceeded = "SubnetLimitExceeded",
     TagLimitExceeded = "TagLimitExceeded",
+    TransitGatewayLimitExceeded = "TransitGatewayLimitExceeded",
+    TransitGatewayRouteTablePropagationDuplicate = "TransitGatewayRouteTablePropagation.Duplicate",
+    TransitGatewayRouteTablePropagationNotFound = "TransitGatewayRouteTablePropagation.NotFound",
     // Route 53: the account holds as many hosted zones as its quota allows.
     TooManyHostedZones = "TooManyHostedZones",
     UnauthorizedOperation = "UnauthorizedOperation" => 403,

@@ -190,6 +190,9 @@ kinds! {
     VpcEndpoint(VpcEndpointId) => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
     VpnGateway(VpnGatewayId) => "vgw", "VPN gateway ID", InvalidVpnGatewayIdMalformed, InvalidVpnGatewayIdNotFound;
     TransitGateway(TransitGatewayId) => "tgw", "transit gateway ID", InvalidTransitGatewayIdMalformed, InvalidTransitGatewayIdNotFound;
+    TransitGatewayAttachment(TransitGatewayAttachmentId) => "tgw-attach", "transit gateway attachment ID", InvalidTransitGatewayAttachmentIdMalformed, InvalidTransitGatewayAttachmentIdNotFound;
+    // EC2 names a transit gateway route table it does not know with the VPC route table's codes.
+    TransitGatewayRouteTable(TransitGatewayRouteTableId) => "tgw-rtb", "transit gateway route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
     CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
     LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
     PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
@@ -286,6 +289,13 @@ impl Kind {
                 format!("The spot instance request ID '{id}' does not exist")
             }
             Kind::Fleet => format!("The fleet ID '{id}' does not exist"),
+            Kind::TransitGateway => format!("Transit Gateway {id} was deleted or does not exist."),
+            Kind::TransitGatewayAttachment => {
+                format!("Transit Gateway Attachment {id} was deleted or does not exist.")
+            }
+            Kind::TransitGatewayRouteTable => {
+                format!("Transit Gateway Route Table {id} was deleted or does not exist.")
+            }
             Kind::IamInstanceProfileAssoc => {
                 format!("An invalid association-id of '{id}' was given")
             }
@@ -370,6 +380,18 @@ mod tests {
         assert_eq!(
             Kind::of("vpc-cidr-assoc-0123456789abcdef0"),
             Some(Kind::VpcCidrAssoc)
+        );
+        assert_eq!(
+            Kind::of("tgw-attach-0123456789abcdef0"),
+            Some(Kind::TransitGatewayAttachment)
+        );
+        assert_eq!(
+            Kind::of("tgw-rtb-0123456789abcdef0"),
+            Some(Kind::TransitGatewayRouteTable)
+        );
+        assert_eq!(
+            Kind::of("tgw-0123456789abcdef0"),
+            Some(Kind::TransitGateway)
         );
     }
 }

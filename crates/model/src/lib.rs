@@ -17,6 +17,7 @@ pub mod protocol;
 pub mod resources;
 pub mod snapshot;
 mod state;
+pub mod transit_gateway;
 
 pub use endpoint::*;
 pub use error::{ApiError, ErrorCode};
@@ -26,6 +27,7 @@ pub use protocol::IpProtocol;
 pub use resources::*;
 pub use snapshot::*;
 pub use state::*;
+pub use transit_gateway::*;
 
 /// The account every resource belongs to when no credentials file names another.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";

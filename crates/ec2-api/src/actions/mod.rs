@@ -35,6 +35,7 @@ mod spot;
 mod subnet;
 mod subnet_cidr_reservation;
 mod tags;
+mod transit_gateway;
 mod volume;
 mod vpc;
 mod vpc_endpoint;
@@ -101,6 +102,16 @@ impl Ctx<'_> {
 /// The tags of `TagSpecification.N` of `params` for `resource_types[0]` (types not listed
 /// are refused).
 pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, ApiError> {
+    tag_specs_list(params, "TagSpecification", resource_types)
+}
+
+/// [`tag_specs_in`] for the calls whose model names the list `TagSpecifications` (several
+/// transit gateway calls): `list` is the parameter's name.
+pub fn tag_specs_list(
+    params: &Params,
+    list: &str,
+    resource_types: &[&str],
+) -> Result<Tags, ApiError> {
     // A TagSpecification of a type the call does not create, or without tags: the calls
     // making VPCs, subnets, interfaces, security group rules and VPC endpoints answer
     // InvalidParameter, the others (instances, images, volumes, gateways, ...)
@@ -112,7 +123,7 @@ pub fn tag_specs_in(params: &Params, resource_types: &[&str]) -> Result<Tags, Ap
         _ => ErrorCode::InvalidParameterValue,
     };
     let mut tags = Tags::new();
-    for spec in params.list("TagSpecification")? {
+    for spec in params.list(list)? {
         // EC2's resource types name the NAT gateway twice
         let ty = match spec.get("ResourceType") {
             None | Some("") => {
@@ -303,6 +314,7 @@ enum Handler {
     SubnetCidrReservation(subnet_cidr_reservation::Action),
     Tags(tags::Action),
     ClassicLink(classic_link::Action),
+    TransitGateway(transit_gateway::Action),
     Volume(volume::Action),
     Vpc(vpc::Action),
     VpcEndpoint(vpc_endpoint::Action),
@@ -336,6 +348,7 @@ impl Handler {
             Handler::SubnetCidrReservation(a) => subnet_cidr_reservation::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
             Handler::ClassicLink(a) => classic_link::run(a, ctx).await,
+            Handler::TransitGateway(a) => transit_gateway::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
             Handler::VpcEndpoint(a) => vpc_endpoint::run(a, ctx).await,
@@ -371,6 +384,7 @@ fn handler(action: &str) -> Option<Handler> {
         })
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
         .or_else(|| classic_link::Action::parse(action).map(Handler::ClassicLink))
+        .or_else(|| transit_gateway::Action::parse(action).map(Handler::TransitGateway))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
         .or_else(|| vpc_endpoint::Action::parse(action).map(Handler::VpcEndpoint))
@@ -428,6 +442,7 @@ pub fn all_actions() -> Vec<&'static str> {
         subnet::Action::ALL,
         subnet_cidr_reservation::Action::ALL,
         tags::Action::ALL,
+        transit_gateway::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,
         vpc_endpoint::Action::ALL,

@@ -39,6 +39,8 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::PrefixList) => "prefix-list",
         Some(Kind::VpnGateway) => "vpn-gateway",
         Some(Kind::TransitGateway) => "transit-gateway",
+        Some(Kind::TransitGatewayAttachment) => "transit-gateway-attachment",
+        Some(Kind::TransitGatewayRouteTable) => "transit-gateway-route-table",
         _ => "unknown",
     }
 }
