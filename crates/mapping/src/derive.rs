@@ -761,6 +761,14 @@ pub fn dependents(
             );
             out
         }
+        // A route to a transit gateway is active while the gateway has an attachment in
+        // its VPC.
+        "transit-gateway" => routes_through(r, row, id),
+        "transit-gateway-vpc-attachment" => r
+            .transit_gateway_vpc_attachments
+            .get(id)
+            .map(|a| routes_through(r, row, &a.transit_gateway_id))
+            .unwrap_or_default(),
         // Routes and rules naming a list carry its entries.
         "prefix-list" => r
             .prefix_list_associations(id)

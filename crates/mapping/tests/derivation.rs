@@ -128,6 +128,8 @@ async fn run(seed: u64, steps: usize) {
     let mut peerings: Vec<String> = Vec::new();
     // prefix lists and their current versions
     let mut lists: Vec<(String, u64)> = Vec::new();
+    let mut gateways: Vec<String> = Vec::new();
+    let mut attachments: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -138,7 +140,26 @@ async fn run(seed: u64, steps: usize) {
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 23 {
+        let body = match rng.next() % 26 {
+            // a transit gateway, attached to VPCs and routed to: the routes are active
+            // while the gateway has an attachment in their VPC
+            23 if gateways.is_empty() => "Action=CreateTransitGateway".to_owned(),
+            23 => format!(
+                "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={}&SubnetIds.1={}",
+                pick(&mut rng, &gateways),
+                pick(&mut rng, &vpcs),
+                pick(&mut rng, &subnets)
+            ),
+            24 if !gateways.is_empty() => format!(
+                "Action=CreateRoute&RouteTableId={}&DestinationCidrBlock=172.16.{}.0/24&TransitGatewayId={}",
+                pick(&mut rng, &tables),
+                rng.next() % 4,
+                pick(&mut rng, &gateways)
+            ),
+            25 if !attachments.is_empty() => format!(
+                "Action=DeleteTransitGatewayVpcAttachment&TransitGatewayAttachmentId={}",
+                pick(&mut rng, &attachments)
+            ),
             19 => format!(
                 "Action=CreateManagedPrefixList&PrefixListName=p{step}&AddressFamily=IPv4&MaxEntries=4&Entry.1.Cidr={}",
                 block(&mut rng)
@@ -315,6 +336,12 @@ async fn run(seed: u64, steps: usize) {
             }
             if body.starts_with("Action=CreateRouteTable") {
                 tables.extend(find(&xml, "rtb-").into_iter().take(1));
+            }
+            if body == "Action=CreateTransitGateway" {
+                gateways.extend(find(&xml, "tgw-").into_iter().take(1));
+            }
+            if body.starts_with("Action=CreateTransitGatewayVpcAttachment") {
+                attachments.extend(find(&xml, "tgw-attach-").into_iter().take(1));
             }
             if body.starts_with("Action=CreateManagedPrefixList") {
                 lists.extend(find(&xml, "pl-").into_iter().take(1).map(|pl| (pl, 1)));
