@@ -128,8 +128,8 @@ struct DataPath {
     start_unix_ns: u64,
     flow_logs: Option<crate::flow_log::Tap>,
     metadata: Option<MetadataIo>,
-    /// Per port slot: (second, packets to the resolver in it).
-    resolver_sent: Vec<(u64, u32)>,
+    /// Per port slot: when its next packet to the resolver is due (ns, see `resolver_budget`).
+    resolver_due: Vec<u64>,
     inbuf: Vec<u8>,
     out: Vec<u8>,
 }
@@ -193,7 +193,7 @@ pub fn start(
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         flow_logs,
         metadata,
-        resolver_sent: Vec::new(),
+        resolver_due: Vec::new(),
         inbuf: vec![0u8; HEADROOM + BUF],
         out: Vec::with_capacity(BUF + 128),
     };
@@ -555,19 +555,25 @@ impl DataPath {
     }
 
     /// Whether the port in `slot` may send one more packet to the resolver: at most
-    /// [`RESOLVER_PPS`] a second, as AWS limits each ENI.
+    /// [`RESOLVER_PPS`] a second, as AWS limits each ENI, paced (GCRA): a flood gets one
+    /// packet through every 1/1,024 s rather than 1,024 at once at each second's start,
+    /// so the resolver it shares with other instances never has a second's worth queued
+    /// at once; a quiet instance may still send a second's worth in a burst.
     fn resolver_budget(&mut self, slot: u16) -> bool {
-        let now = self.now().0 / 1_000_000_000;
+        const INTERVAL: u64 = 1_000_000_000 / RESOLVER_PPS as u64;
+        const BURST: u64 = INTERVAL * (RESOLVER_PPS as u64 - 1);
+        let now = self.now().0;
         let i = usize::from(slot);
-        if self.resolver_sent.len() <= i {
-            self.resolver_sent.resize(i + 1, (0, 0));
+        if self.resolver_due.len() <= i {
+            self.resolver_due.resize(i + 1, 0);
         }
-        let (second, sent) = &mut self.resolver_sent[i];
-        if *second != now {
-            (*second, *sent) = (now, 0);
+        // when the port's next packet is due at the sustained rate
+        let due = self.resolver_due[i].max(now);
+        if due - now > BURST {
+            return false;
         }
-        *sent += 1;
-        *sent <= RESOLVER_PPS
+        self.resolver_due[i] = due + INTERVAL;
+        true
     }
 
     /// An instance's frame to a link-local service (metadata, the resolver), on to
