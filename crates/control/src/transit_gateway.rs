@@ -1128,13 +1128,21 @@ impl Tx<'_> {
                 ),
             ));
         }
-        self.region
-            .transit_gateway_route_tables
-            .get_mut(&t.id)
-            .expect("found above")
+        self.found_route_table(&t.id)
             .associations
             .push(a_id.clone());
         Ok((t.id, a_id))
+    }
+
+    /// A route table this change has already found live.
+    fn found_route_table(
+        &mut self,
+        id: &TransitGatewayRouteTableId,
+    ) -> &mut TransitGatewayRouteTable {
+        self.region
+            .transit_gateway_route_tables
+            .get_mut(id)
+            .expect("found above")
     }
 
     /// DisassociateTransitGatewayRouteTable.
@@ -1157,10 +1165,7 @@ impl Tx<'_> {
                 ),
             ));
         }
-        self.region
-            .transit_gateway_route_tables
-            .get_mut(&t.id)
-            .expect("found above")
+        self.found_route_table(&t.id)
             .associations
             .retain(|x| *x != a_id);
         Ok((t.id, a_id))
@@ -1191,10 +1196,7 @@ impl Tx<'_> {
                 ),
             ));
         }
-        self.region
-            .transit_gateway_route_tables
-            .get_mut(&t.id)
-            .expect("found above")
+        self.found_route_table(&t.id)
             .propagations
             .push(a_id.clone());
         Ok((t.id, a_id))
@@ -1220,10 +1222,7 @@ impl Tx<'_> {
                 ),
             ));
         }
-        self.region
-            .transit_gateway_route_tables
-            .get_mut(&t.id)
-            .expect("found above")
+        self.found_route_table(&t.id)
             .propagations
             .retain(|x| *x != a_id);
         Ok((t.id, a_id))
@@ -1347,10 +1346,7 @@ impl Tx<'_> {
                 r.destination == destination && r.route_type == TransitGatewayRouteType::Static
             })
             .ok_or_else(|| no_route(&t.id, destination))?;
-        self.region
-            .transit_gateway_route_tables
-            .get_mut(&t.id)
-            .expect("found above")
+        self.found_route_table(&t.id)
             .routes
             .retain(|r| r.destination != destination);
         Ok(before)
