@@ -581,8 +581,11 @@ async fn prefix_lists_reach_rules_and_routes() {
     let control = control_with_hosts().await;
     let scope = scope();
     let call = |body: String| call(&control, &scope, body);
-    let made = call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await;
-    let (vpc, group) = (find(&made, "vpc-").remove(0), find(&made, "sg-"));
+    let vpc = find(
+        &call("Action=CreateVpc&CidrBlock=10.0.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
     let subnet = find(
         &call(format!(
             "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.0.1.0/24&AvailabilityZone=us-east-1a"
@@ -606,16 +609,15 @@ async fn prefix_lists_reach_rules_and_routes() {
         })
         .await
         .unwrap();
-    let group = match group.as_slice() {
-        [g] => g.clone(),
-        _ => {
-            let out = call(format!(
-                "Action=DescribeSecurityGroups&Filter.1.Name=vpc-id&Filter.1.Value.1={vpc}"
-            ))
-            .await;
-            find(&out, "sg-").remove(0)
-        }
-    };
+    // the VPC's default group
+    let group = find(
+        &call(format!(
+            "Action=DescribeSecurityGroups&Filter.1.Name=vpc-id&Filter.1.Value.1={vpc}"
+        ))
+        .await,
+        "sg-",
+    )
+    .remove(0);
     let pl = find(
         &call("Action=CreateManagedPrefixList&PrefixListName=office&AddressFamily=IPv4&MaxEntries=3&Entry.1.Cidr=192.0.2.0/24&Entry.2.Cidr=198.51.100.0/24".into())
             .await,
