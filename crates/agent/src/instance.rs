@@ -420,6 +420,7 @@ mod tests {
                 cidr: "10.0.1.0/24".parse().unwrap(),
                 route_table_id: String::new(),
                 network_acl_id: String::new(),
+                availability_zone: String::new(),
             }],
             route_tables: vec![],
             network_acls: vec![],
@@ -428,6 +429,7 @@ mod tests {
             mappings: vec![],
             edges: vec![],
             peerings: vec![],
+            transit_gateway_attachments: vec![],
         };
         let p = HostProgram {
             ports: vec![port.clone()],

@@ -222,13 +222,25 @@ impl FlowRecord {
 }
 
 /// Engine-wide statistics for metrics.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Stats {
     pub drops: [u64; DropReason::COUNT],
     pub fast_path: u64,
     pub slow_path: u64,
     /// The resolver's answers (its refusals are drops: `dns_unanswered`).
     pub dns: DnsStats,
+}
+
+// by hand: the standard library derives `Default` for arrays of at most 32
+impl Default for Stats {
+    fn default() -> Stats {
+        Stats {
+            drops: [0; DropReason::COUNT],
+            fast_path: 0,
+            slow_path: 0,
+            dns: DnsStats::default(),
+        }
+    }
 }
 
 /// Answers of the VPC resolver, by rcode.

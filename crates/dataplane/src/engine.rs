@@ -38,12 +38,13 @@ use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
 use crate::security_group::{self, Decision, Members};
 use crate::slots::{MAX_SLOTS, SlotIndex};
+use crate::transit::{self, Hop};
 use crate::v2p::{Mapping, V2p};
 use crate::verdict::{DropReason, Output, PortId, Processed, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
 use crate::wire::{checksum, icmp, ip_proto, ipv4, tcp};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::Ipv4Addr;
 
@@ -182,6 +183,9 @@ enum Dest {
         vpc: u16,
         host: Ipv4Addr,
         mac: MacAddr,
+        /// The destination subnet's ACL is still to be evaluated (not when a transit
+        /// gateway's walk evaluated it).
+        acl: bool,
     },
     Edge {
         host: Ipv4Addr,
@@ -482,6 +486,7 @@ impl Engine {
         self.underlay = program.underlay.clone();
 
         // VPCs
+        let transit_links = transit_links(&program.vpcs);
         let mut vpcs: Vec<Option<Vpc>> = Vec::new();
         for spec in &program.vpcs {
             // cannot fail: the VPCs were counted above
@@ -528,6 +533,7 @@ impl Engine {
                         .iter()
                         .position(|a| a.id == s.network_acl_id)
                         .and_then(|i| u16::try_from(i).ok()),
+                    zone: s.availability_zone.clone(),
                     dep: mark(
                         &mut seen,
                         &mut self.epochs,
@@ -578,6 +584,8 @@ impl Engine {
                 edge_hosts: spec.edges.iter().map(|e| e.host).collect(),
                 peerings: HashMap::new(),
                 peer_vpcs: Vec::new(),
+                transits: Vec::new(),
+                transit_vpcs: Vec::new(),
                 dhcp: spec.dhcp.clone(),
                 dep: 0,
             };
@@ -585,7 +593,11 @@ impl Engine {
                 &mut seen,
                 &mut self.epochs,
                 DepKey::Vpc(spec.id.clone()),
-                vpc_fingerprint(spec, v.v2p.middlebox_hosts()),
+                vpc_fingerprint(
+                    spec,
+                    v.v2p.middlebox_hosts(),
+                    transit_links.get(spec.id.as_str()),
+                ),
             );
             if vpcs.len() <= i {
                 vpcs.resize_with(i + 1, || None);
@@ -612,6 +624,52 @@ impl Engine {
             if let Some(v) = vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) {
                 v.peer_vpcs = peers.iter().map(|(_, s)| *s).collect();
                 v.peerings = peers.into_iter().collect();
+            }
+        }
+        // transit gateway attachments name VPC slots and their attachments' places
+        let present = |id: &str| {
+            self.vpc_index
+                .get(id)
+                .filter(|&s| vpcs.get(usize::from(s)).is_some_and(Option::is_some))
+        };
+        let places: HashMap<(&str, &str), (u16, u16)> = program
+            .vpcs
+            .iter()
+            .filter_map(|spec| Some((spec, present(&spec.id)?)))
+            .flat_map(|(spec, slot)| {
+                spec.transit_gateway_attachments
+                    .iter()
+                    .zip(0..=u16::MAX)
+                    .map(move |(a, i)| ((spec.id.as_str(), a.id.as_str()), (slot, i)))
+            })
+            .collect();
+        let transits: Vec<(u16, Vec<transit::Attachment>, Vec<u16>)> = program
+            .vpcs
+            .iter()
+            .filter_map(|spec| {
+                let slot = present(&spec.id)?;
+                let attachments = spec
+                    .transit_gateway_attachments
+                    .iter()
+                    .map(|a| {
+                        transit::Attachment::compile(a, &spec.subnets, |vpc, id| {
+                            places.get(&(vpc, id)).copied()
+                        })
+                    })
+                    .collect();
+                let senders = transit_links
+                    .get(spec.id.as_str())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| present(id))
+                    .collect();
+                Some((slot, attachments, senders))
+            })
+            .collect();
+        for (slot, attachments, senders) in transits {
+            if let Some(v) = vpcs.get_mut(usize::from(slot)).and_then(Option::as_mut) {
+                v.transits = attachments;
+                v.transit_vpcs = senders;
             }
         }
 
@@ -816,9 +874,10 @@ impl Engine {
         if middleboxes_changed
             && let Some(spec) = self.structure.vpcs.iter().find(|x| x.id == vpc_id)
         {
+            let links = transit_links(&self.structure.vpcs);
             self.epochs.set(
                 DepKey::Vpc(vpc_id.to_string()),
-                vpc_fingerprint(spec, v.v2p.middlebox_hosts()),
+                vpc_fingerprint(spec, v.v2p.middlebox_hosts(), links.get(vpc_id)),
             );
         }
         true
@@ -1312,8 +1371,9 @@ impl Engine {
         let dest = resolve(
             &self.vpcs,
             port.vpc,
+            subnet,
             &target,
-            dst,
+            &m,
             &mut self.epochs,
             &mut trace,
         )?;
@@ -1331,7 +1391,12 @@ impl Engine {
         // refusing it) leaves the port's ACCEPT counted
         let action = 'action: {
             Ok(match dest {
-                Dest::Host { vpc: dv, host, mac } if host == self.underlay.address => {
+                Dest::Host {
+                    vpc: dv,
+                    host,
+                    mac,
+                    acl,
+                } if host == self.underlay.address => {
                     // the destination ENI is on this host: its port has the mapping's MAC
                     let Some(qp) = self
                         .macs
@@ -1350,6 +1415,7 @@ impl Engine {
                         dv,
                         src_after,
                         &m,
+                        acl,
                         now,
                         &mut self.conntrack,
                         &mut self.epochs,
@@ -1647,7 +1713,7 @@ impl Engine {
         }
         let mut trace = Trace::default();
         trace.deps.push(&self.epochs, v.dep);
-        authenticate(
+        let sender = authenticate(
             &self.vpcs,
             vslot,
             m.tuple.src,
@@ -1668,6 +1734,7 @@ impl Engine {
             vslot,
             eth.src(),
             &m,
+            sender != Sender::TransitGateway,
             now,
             &mut self.conntrack,
             &mut self.epochs,
@@ -1717,7 +1784,11 @@ impl Engine {
     }
 }
 
-fn vpc_fingerprint(spec: &program::Vpc, middleboxes: &[Ipv4Addr]) -> u64 {
+fn vpc_fingerprint(
+    spec: &program::Vpc,
+    middleboxes: &[Ipv4Addr],
+    transit_senders: Option<&BTreeSet<&str>>,
+) -> u64 {
     fingerprint(&(
         spec.vni,
         &spec.cidrs,
@@ -1725,8 +1796,32 @@ fn vpc_fingerprint(spec: &program::Vpc, middleboxes: &[Ipv4Addr]) -> u64 {
         &spec.dhcp,
         &spec.edges,
         &spec.peerings,
+        &spec.transit_gateway_attachments,
+        transit_senders,
         middleboxes,
     ))
+}
+
+/// For each VPC, the VPCs it is joined with through a transit gateway: those its
+/// attachments' tables route to, and those whose tables route to it (a packet may come
+/// one way only, and its origin is still checked).
+fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
+    let mut links: HashMap<&str, BTreeSet<&str>> = HashMap::new();
+    for spec in vpcs {
+        let routes = spec
+            .transit_gateway_attachments
+            .iter()
+            .flat_map(|a| &a.routes);
+        for r in routes {
+            if let program::TransitGatewayTarget::Vpc { vpc_id, .. } = &r.target
+                && *vpc_id != spec.id
+            {
+                links.entry(&spec.id).or_default().insert(vpc_id);
+                links.entry(vpc_id).or_default().insert(&spec.id);
+            }
+        }
+    }
+    links
 }
 
 /// A port's configuration and everything its security decisions read: its groups'
@@ -1943,21 +2038,25 @@ fn sg_stage(
     }
 }
 
-/// The target of a route, as a host to send to.
+/// The target of a route from subnet `from`, as a host to send to.
+#[allow(clippy::too_many_arguments)]
 fn resolve(
     vpcs: &[Option<Vpc>],
     vslot: u16,
+    from: &Subnet,
     target: &Target,
-    dst: Ipv4Addr,
+    m: &Meta,
     epochs: &mut Epochs,
     trace: &mut Trace,
 ) -> Result<Dest, DropReason> {
     let v = vpc_at(vpcs, vslot)?;
+    let dst = m.tuple.dst;
     fn host_of(vs: u16, m: &Mapping) -> Dest {
         Dest::Host {
             vpc: vs,
             host: m.host,
             mac: m.mac,
+            acl: true,
         }
     }
     match target {
@@ -1989,8 +2088,87 @@ fn resolve(
                 .map(|m| host_of(ps, m))
                 .ok_or(DropReason::NoMapping)
         }
+        Target::TransitGateway(tgw) => transit_walk(vpcs, v, from, tgw, m, epochs, trace),
         Target::Blackhole => Err(DropReason::Blackhole),
     }
+}
+
+/// A packet from subnet `from` of VPC `v` through transit gateway `tgw` (see
+/// [`transit`]): in by the attachment subnet of the sender's zone, the gateway table of
+/// that attachment, out by the destination VPC's attachment subnet, into the
+/// destination's subnet.
+fn transit_walk(
+    vpcs: &[Option<Vpc>],
+    v: &Vpc,
+    from: &Subnet,
+    tgw: &str,
+    m: &Meta,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<Dest, DropReason> {
+    let a = v.transit(tgw).ok_or(DropReason::NoRoute)?;
+    let entry = a
+        .entry(&from.zone)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    if !acl_allows(v, subnet_at(v, entry)?, false, m, epochs, trace)? {
+        return Err(DropReason::NaclIngress);
+    }
+    let (ds, di) = match a.lookup(m.tuple.dst) {
+        Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
+        Some(Hop::Blackhole) => return Err(DropReason::Blackhole),
+        Some(Hop::Unreachable) | None => return Err(DropReason::NoRoute),
+    };
+    let dv = vpc_at(vpcs, ds)?;
+    trace.deps.push(epochs, dv.dep);
+    let da = dv
+        .transits
+        .get(usize::from(di))
+        .ok_or(DropReason::Internal)?;
+    let into = dv.subnet_of(m.tuple.dst).ok_or(DropReason::NoRoute)?;
+    let exit = da
+        .exit(&from.zone, &m.tuple)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    let into_subnet = subnet_at(dv, into)?;
+    trace.deps.push(epochs, into_subnet.dep);
+    if exit != into {
+        if !acl_allows(dv, subnet_at(dv, exit)?, true, m, epochs, trace)? {
+            return Err(DropReason::NaclEgress);
+        }
+        if !acl_allows(dv, into_subnet, false, m, epochs, trace)? {
+            return Err(DropReason::NaclIngress);
+        }
+    }
+    let mapping = mapping_dep(dv, m.tuple.dst, epochs, trace).ok_or(DropReason::NoMapping)?;
+    Ok(Dest::Host {
+        vpc: ds,
+        host: mapping.host,
+        mac: mapping.mac,
+        acl: false,
+    })
+}
+
+/// Subnet `i` of `v`.
+fn subnet_at(v: &Vpc, i: u16) -> Result<&Subnet, DropReason> {
+    v.subnets.get(usize::from(i)).ok_or(DropReason::Internal)
+}
+
+/// Whether the ACL of subnet `s` lets the packet out (`egress`, matched on its
+/// destination) or in (on its source); a subnet without one lets nothing through.
+fn acl_allows(
+    v: &Vpc,
+    s: &Subnet,
+    egress: bool,
+    m: &Meta,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<bool, DropReason> {
+    trace.deps.push(epochs, s.dep);
+    let acl = network_acl(v, s)?;
+    if let Some(a) = acl {
+        trace.deps.push(epochs, a.dep);
+    }
+    let peer = if egress { m.tuple.dst } else { m.tuple.src };
+    Ok(acl.is_some_and(|a| a.allows(egress, m.tuple.protocol, peer, m.rule_port())))
 }
 
 /// The V2P entry of `ip`, recording the dependency (on its presence or absence).
@@ -2006,9 +2184,20 @@ fn mapping_dep<'a>(
     m
 }
 
+/// Who sent a packet that came over the underlay, once authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sender {
+    /// A host of the VPC, of a peered VPC, or the edge.
+    Direct,
+    /// A host of a VPC joined through a transit gateway, whose walk evaluated the
+    /// destination subnet's ACL already.
+    TransitGateway,
+}
+
 /// Origin authentication: the sender host must be where V2P says the inner source
 /// lives; middlebox hosts may forward for others; edge hosts may carry outside sources;
-/// a peered VPC's addresses must come from their own hosts.
+/// a peered VPC's addresses, or a VPC's joined through a transit gateway, must come from
+/// their own hosts.
 fn authenticate(
     vpcs: &[Option<Vpc>],
     vslot: u16,
@@ -2016,15 +2205,15 @@ fn authenticate(
     outer: Ipv4Addr,
     epochs: &mut Epochs,
     trace: &mut Trace,
-) -> Result<(), DropReason> {
+) -> Result<Sender, DropReason> {
     let v = vpc_at(vpcs, vslot)?;
     let mapped = mapping_dep(v, src, epochs, trace);
     if v.v2p.middlebox_hosts().contains(&outer) {
-        return Ok(());
+        return Ok(Sender::Direct);
     }
     if let Some(m) = mapped {
         return if m.host == outer {
-            Ok(())
+            Ok(Sender::Direct)
         } else {
             Err(DropReason::AuthenticationFailed)
         };
@@ -2037,13 +2226,28 @@ fn authenticate(
         trace.deps.push(epochs, peer.dep);
         if peer.contains(src) {
             return match mapping_dep(peer, src, epochs, trace) {
-                Some(m) if m.host == outer => Ok(()),
+                Some(m) if m.host == outer => Ok(Sender::Direct),
                 _ => Err(DropReason::AuthenticationFailed),
             };
         }
     }
+    // joined VPCs may overlap one another: any of them holding the source there will do
+    let mut joined = false;
+    for &ts in &v.transit_vpcs {
+        let other = vpc_at(vpcs, ts)?;
+        trace.deps.push(epochs, other.dep);
+        if other.contains(src) {
+            joined = true;
+            if mapping_dep(other, src, epochs, trace).is_some_and(|m| m.host == outer) {
+                return Ok(Sender::TransitGateway);
+            }
+        }
+    }
+    if joined {
+        return Err(DropReason::AuthenticationFailed);
+    }
     if v.edge_hosts.contains(&outer) {
-        Ok(())
+        Ok(Sender::Direct)
     } else {
         Err(DropReason::AuthenticationFailed)
     }
@@ -2059,6 +2263,7 @@ fn deliver(
     vslot: u16,
     src_mac: MacAddr,
     m: &Meta,
+    acl: bool,
     now: Time,
     ct: &mut Conntrack,
     epochs: &mut Epochs,
@@ -2080,7 +2285,7 @@ fn deliver(
         return Err(DropReason::DestinationCheck);
     }
     let crossing = !subnet.cidr.contains(&m.tuple.src);
-    if crossing {
+    if crossing && acl {
         let acl = network_acl(v, subnet)?;
         if let Some(a) = acl {
             trace.deps.push(epochs, a.dep);

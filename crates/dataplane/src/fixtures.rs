@@ -93,12 +93,14 @@ pub fn vpc() -> Vpc {
                 cidr: net("10.0.1.0/24"),
                 route_table_id: "rtb-main".into(),
                 network_acl_id: "acl-default".into(),
+                availability_zone: String::new(),
             },
             Subnet {
                 id: "subnet-b".into(),
                 cidr: net("10.0.2.0/24"),
                 route_table_id: "rtb-main".into(),
                 network_acl_id: "acl-default".into(),
+                availability_zone: String::new(),
             },
         ],
         route_tables: vec![RouteTable {
@@ -139,6 +141,7 @@ pub fn vpc() -> Vpc {
             host: EDGE,
         }],
         peerings: vec![],
+        transit_gateway_attachments: vec![],
     }
 }
 

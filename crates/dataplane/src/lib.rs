@@ -26,6 +26,7 @@ pub mod program;
 pub mod route;
 pub mod security_group;
 pub mod slots;
+pub mod transit;
 pub mod v2p;
 pub mod verdict;
 pub mod vpc;

@@ -132,6 +132,10 @@ pub struct Vpc {
     /// Active peering connections of this VPC; the peer VPC must be in the program too.
     #[serde(default)]
     pub peerings: Vec<Peering>,
+    /// The VPC's available transit gateway attachments: a route to `tgw-…` leads into
+    /// the gateway through the one of that gateway.
+    #[serde(default)]
+    pub transit_gateway_attachments: Vec<TransitGatewayAttachment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -142,6 +146,10 @@ pub struct Subnet {
     /// The explicit association, or the main table.
     pub route_table_id: String,
     pub network_acl_id: String,
+    /// Its zone (`us-east-1a`): a transit gateway takes a packet in and out of a VPC
+    /// through the attachment subnet of the sender's zone.
+    #[serde(default)]
+    pub availability_zone: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -294,4 +302,42 @@ pub struct Peering {
     /// `pcx-…`
     pub id: String,
     pub peer_vpc_id: String,
+}
+
+/// A VPC's attachment to a transit gateway and the gateway route table it is associated
+/// with: the distributed form of the gateway, each host walking it for its own senders.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TransitGatewayAttachment {
+    /// `tgw-attach-…`
+    pub id: String,
+    /// `tgw-…`
+    pub transit_gateway_id: String,
+    /// Its subnets of the VPC, at most one per zone: where packets enter and leave the
+    /// gateway, under those subnets' network ACLs.
+    pub subnet_ids: Vec<String>,
+    /// Appliance mode: one zone's subnet for both directions of a flow, chosen by the
+    /// flow, so a stateful middlebox sees the whole of it.
+    #[serde(default)]
+    pub appliance_mode: bool,
+    /// The active routes of the associated table (none while it has no table).
+    pub routes: Vec<TransitGatewayRoute>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TransitGatewayRoute {
+    pub destination: Ipv4Net,
+    pub target: TransitGatewayTarget,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitGatewayTarget {
+    /// A VPC attachment: the packet enters that VPC through it.
+    Vpc {
+        attachment_id: String,
+        vpc_id: String,
+    },
+    /// Another kind of attachment (peering, VPN): not carried by hosts, dropped.
+    Unsupported(String),
+    Blackhole,
 }

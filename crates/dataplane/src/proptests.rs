@@ -261,6 +261,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                     cidr: net(c),
                     route_table_id: if assoc[i].0 { "rtb-1" } else { "rtb-2" }.into(),
                     network_acl_id: if assoc[i].1 { "acl-1" } else { "acl-2" }.into(),
+                    availability_zone: String::new(),
                 };
                 let mut mappings = Vec::new();
                 let mut program_ports = Vec::new();
@@ -333,6 +334,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                         },
                     ],
                     peerings: vec![],
+                    transit_gateway_attachments: vec![],
                 };
                 Setup {
                     program: HostProgram {

@@ -143,9 +143,10 @@ impl Lpm {
 pub enum Target {
     Local,
     NetworkInterface(String),
-    /// igw, nat, vgw, tgw, vpce: the edge host serving this gateway.
+    /// igw, nat, vgw, vpce: the edge host serving this gateway.
     Edge(String),
     VpcPeering(String),
+    TransitGateway(String),
     Blackhole,
 }
 
@@ -155,11 +156,11 @@ impl From<&RouteTarget> for Target {
             RouteTarget::Local => Target::Local,
             RouteTarget::NetworkInterface(id) => Target::NetworkInterface(id.clone()),
             RouteTarget::VpcPeering(id) => Target::VpcPeering(id.clone()),
+            RouteTarget::TransitGateway(id) => Target::TransitGateway(id.clone()),
             RouteTarget::InternetGateway(id)
             | RouteTarget::NatGateway(id)
             | RouteTarget::VpnGateway(id)
-            | RouteTarget::VpcEndpoint(id)
-            | RouteTarget::TransitGateway(id) => Target::Edge(id.clone()),
+            | RouteTarget::VpcEndpoint(id) => Target::Edge(id.clone()),
             RouteTarget::Blackhole => Target::Blackhole,
         }
     }

@@ -14,6 +14,7 @@ use crate::{
 use std::net::Ipv4Addr;
 
 mod churn;
+mod transit;
 
 fn t(s: u64) -> Time {
     Time::from_secs(s)
@@ -930,6 +931,7 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
             cidr: net("10.1.5.0/24"),
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-default".into(),
+            availability_zone: String::new(),
         }];
         v.route_tables[0].routes = vec![
             Route {

@@ -147,6 +147,8 @@ drop_reasons! {
     NaclIngress => "nacl_ingress",
     NoRoute => "no_route",
     Blackhole => "blackhole",
+    // a route to a transit gateway from a zone where the VPC's attachment has no subnet
+    NoTransitGatewaySubnet => "no_transit_gateway_subnet",
     NoMapping => "no_mapping",
     NoEdge => "no_edge",
     ConntrackFull => "conntrack_full",

@@ -3,6 +3,7 @@
 use crate::nacl::NetworkAcl;
 use crate::program::{self, DhcpOptions};
 use crate::route::RouteTable;
+use crate::transit::Attachment;
 use crate::v2p::V2p;
 use crate::wire::MacAddr;
 use ipnet::Ipv4Net;
@@ -14,6 +15,7 @@ pub struct Subnet {
     pub cidr: Ipv4Net,
     pub route_table: Option<u16>,
     pub network_acl: Option<u16>,
+    pub zone: String,
     pub dep: u32,
 }
 
@@ -39,6 +41,11 @@ pub struct Vpc {
     pub edge_hosts: Vec<Ipv4Addr>,
     pub peerings: HashMap<String, u16>,
     pub peer_vpcs: Vec<u16>,
+    /// Its transit gateway attachments, in the program's order.
+    pub transits: Vec<Attachment>,
+    /// The VPCs whose packets may reach it through a transit gateway (either side's
+    /// table routes to the other).
+    pub transit_vpcs: Vec<u16>,
     pub dhcp: DhcpOptions,
     pub dep: u32,
 }
@@ -46,6 +53,11 @@ pub struct Vpc {
 impl Vpc {
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         self.cidrs.iter().any(|c| c.contains(&ip))
+    }
+
+    /// The attachment of transit gateway `tgw`.
+    pub fn transit(&self, tgw: &str) -> Option<&Attachment> {
+        self.transits.iter().find(|a| a.transit_gateway_id == tgw)
     }
 
     pub fn subnet_of(&self, ip: Ipv4Addr) -> Option<u16> {

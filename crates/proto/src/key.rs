@@ -70,6 +70,12 @@ impl ItemKey {
     pub fn instance_name(vpc_id: &str, instance_id: &str) -> ItemKey {
         Self::of(Kind::InstanceName(object(vpc_id, instance_id)))
     }
+    pub fn transit_gateway_attachment(vpc_id: &str, attachment_id: &str) -> ItemKey {
+        Self::of(Kind::TransitGatewayAttachment(object(
+            vpc_id,
+            attachment_id,
+        )))
+    }
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
@@ -88,7 +94,8 @@ impl ItemKey {
             | Kind::NatGateway(o)
             | Kind::FlowLog(o)
             | Kind::PrivateZone(o)
-            | Kind::InstanceName(o) => &o.vpc_id,
+            | Kind::InstanceName(o)
+            | Kind::TransitGatewayAttachment(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
         })
@@ -130,6 +137,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::Instance(id)) => write!(f, "instance/{id}"),
             Some(Kind::PrivateZone(o)) => write!(f, "zone/{}/{}", o.vpc_id, o.id),
             Some(Kind::InstanceName(o)) => write!(f, "name/{}/{}", o.vpc_id, o.id),
+            Some(Kind::TransitGatewayAttachment(o)) => write!(f, "tgw/{}/{}", o.vpc_id, o.id),
         }
     }
 }

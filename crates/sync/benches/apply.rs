@@ -104,6 +104,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 cidr: Some(cidr(0x0a00_0000, 16)),
                 route_table_id: String::new(),
                 network_acl_id: String::new(),
+                availability_zone: String::new(),
             }),
         ),
     ];

@@ -165,6 +165,7 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
                 peer_vpc_id: p.peer_vpc_id.clone(),
             })
             .collect(),
+        transit_gateway_attachments: Vec::new(),
     })
 }
 
@@ -174,6 +175,39 @@ pub(crate) fn subnet(s: &pb::Subnet) -> Checked<dp::Subnet> {
         cidr: cidr(s.cidr.as_ref())?,
         route_table_id: s.route_table_id.clone(),
         network_acl_id: s.network_acl_id.clone(),
+        availability_zone: s.availability_zone.clone(),
+    })
+}
+
+pub(crate) fn transit_gateway_attachment(
+    a: &pb::TransitGatewayAttachment,
+) -> Checked<dp::TransitGatewayAttachment> {
+    use pb::transit_gateway_route::Target as T;
+    let routes = a
+        .routes
+        .iter()
+        .map(|r| {
+            let target = match &r.target {
+                Some(T::Vpc(v)) => dp::TransitGatewayTarget::Vpc {
+                    attachment_id: v.attachment_id.clone(),
+                    vpc_id: v.vpc_id.clone(),
+                },
+                Some(T::Unsupported(id)) => dp::TransitGatewayTarget::Unsupported(id.clone()),
+                Some(T::Blackhole(_)) => dp::TransitGatewayTarget::Blackhole,
+                None => return Err("a transit gateway route has no target"),
+            };
+            Ok(dp::TransitGatewayRoute {
+                destination: cidr(r.destination.as_ref())?,
+                target,
+            })
+        })
+        .collect::<Checked<_>>()?;
+    Ok(dp::TransitGatewayAttachment {
+        id: a.id.clone(),
+        transit_gateway_id: a.transit_gateway_id.clone(),
+        subnet_ids: a.subnet_ids.clone(),
+        appliance_mode: a.appliance_mode,
+        routes,
     })
 }
 

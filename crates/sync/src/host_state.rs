@@ -71,6 +71,8 @@ struct VpcItems {
     route_tables: BTreeMap<String, dp::RouteTable>,
     network_acls: BTreeMap<String, dp::NetworkAcl>,
     security_groups: BTreeMap<String, dp::SecurityGroup>,
+    /// Transit gateway attachments, by attachment id.
+    transits: BTreeMap<String, dp::TransitGatewayAttachment>,
     /// Group → its members' private addresses.
     members: BTreeMap<String, BTreeSet<Ipv4Addr>>,
 }
@@ -233,6 +235,13 @@ impl HostState {
                     .and_then(|v| v.security_groups.remove(&o.id))
                     .is_some()
             }
+            Some(K::TransitGatewayAttachment(o)) => {
+                out.structure |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.transits.remove(&o.id))
+                    .is_some()
+            }
             Some(K::Mapping(a)) => out.v2p.push(V2pChange::Delete {
                 vpc_id: a.vpc_id.clone(),
                 ip: Ipv4Addr::from(a.ip),
@@ -310,6 +319,13 @@ impl HostState {
                 let g = assemble::security_group(&g)?;
                 out.structure |= put(&mut self.vpc(&o.vpc_id).security_groups, &o.id, g);
             }
+            (Some(K::TransitGatewayAttachment(o)), V::TransitGatewayAttachment(a)) => {
+                let a = assemble::transit_gateway_attachment(&a)?;
+                if a.id != o.id {
+                    return Err("an attachment's id differs from its key's");
+                }
+                out.structure |= put(&mut self.vpc(&o.vpc_id).transits, &o.id, a);
+            }
             (Some(K::Mapping(a)), V::Mapping(m)) => {
                 let mapping = assemble::mapping(&m)?;
                 if u32::from(mapping.ip) != a.ip {
@@ -378,6 +394,7 @@ impl HostState {
                 v.subnets = items.subnets.values().cloned().collect();
                 v.route_tables = items.route_tables.values().cloned().collect();
                 v.network_acls = items.network_acls.values().cloned().collect();
+                v.transit_gateway_attachments = items.transits.values().cloned().collect();
                 v.security_groups = items
                     .security_groups
                     .values()
@@ -481,6 +498,7 @@ impl HostState {
                 + v.route_tables.len()
                 + v.network_acls.len()
                 + v.security_groups.len()
+                + v.transits.len()
                 + v.members.values().map(BTreeSet::len).sum::<usize>()
         };
         self.ports.len()

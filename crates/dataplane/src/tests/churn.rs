@@ -63,6 +63,7 @@ fn vpc_of(lane: &Lane) -> Vpc {
             cidr: net(&format!("10.{o}.1.0/24")),
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-all".into(),
+            availability_zone: String::new(),
         }],
         route_tables: vec![RouteTable {
             id: "rtb-main".into(),
@@ -111,6 +112,7 @@ fn vpc_of(lane: &Lane) -> Vpc {
             .collect(),
         edges: vec![],
         peerings: vec![],
+        transit_gateway_attachments: vec![],
     }
 }
 

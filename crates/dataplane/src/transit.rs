@@ -1,0 +1,242 @@
+//! Transit gateways, distributed: there is no gateway box. Each host walks the gateway for
+//! the packets its own instances send, as it walks a peering: the sender's VPC route names
+//! `tgw-…`; the VPC's attachment subnet in the sender's zone takes the packet in (its
+//! network ACL's inbound rules apply); the route table associated with that attachment
+//! picks, by longest prefix, the attachment of the destination VPC, or drops (blackhole,
+//! no route); the destination VPC's attachment subnet (the sender's zone again when it
+//! has one) lets it out (its ACL's outbound rules), into the destination's subnet (that
+//! ACL's inbound rules). AWS evaluates no ACL between an attachment subnet and an
+//! instance in that same subnet on the way out of the gateway, and so neither does Fort.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use crate::packet::FiveTuple;
+use crate::program::{self, TransitGatewayTarget};
+
+/// One VPC attachment, as the engine holds it in its VPC.
+pub struct Attachment {
+    pub id: String,
+    pub transit_gateway_id: String,
+    /// (zone, index of the subnet in its VPC's subnets), in the program's order.
+    pub subnets: Vec<(String, u16)>,
+    pub appliance_mode: bool,
+    table: Table,
+}
+
+/// Where the gateway's table sends a destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hop {
+    /// Into the VPC in `slot`, through its attachment at `attachment` (an index into
+    /// that VPC's attachments).
+    Vpc { slot: u16, attachment: u16 },
+    /// A blackhole route.
+    Blackhole,
+    /// An attachment this host does not carry (a peering, a VPN, a VPC not served).
+    Unreachable,
+}
+
+/// Longest-prefix match over a gateway route table: one hash map per prefix length
+/// present, longest first. Tables are small beside a VPC's (a trie of 3 KiB nodes per
+/// attachment would cost more than it saves) and only new flows look them up.
+#[derive(Default)]
+struct Table {
+    by_len: Vec<(u8, HashMap<u32, Hop>)>,
+}
+
+fn mask(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+impl Table {
+    fn build(routes: impl IntoIterator<Item = (Ipv4Net, Hop)>) -> Table {
+        let mut by_len: Vec<(u8, HashMap<u32, Hop>)> = Vec::new();
+        for (net, hop) in routes {
+            let len = net.prefix_len();
+            let key = u32::from(net.network()) & mask(len);
+            match by_len.iter_mut().find(|(l, _)| *l == len) {
+                // a destination listed twice: the first stands, as in the gateway's table
+                Some((_, m)) => {
+                    m.entry(key).or_insert(hop);
+                }
+                None => by_len.push((len, HashMap::from([(key, hop)]))),
+            }
+        }
+        by_len.sort_by(|a, b| b.0.cmp(&a.0));
+        Table { by_len }
+    }
+
+    fn lookup(&self, ip: Ipv4Addr) -> Option<Hop> {
+        let a = u32::from(ip);
+        self.by_len
+            .iter()
+            .find_map(|(len, m)| m.get(&(a & mask(*len))).copied())
+    }
+}
+
+impl Attachment {
+    /// Compiles an attachment of a VPC whose subnets are `subnets` (id, zone), resolving
+    /// its routes' attachments with `resolve` (`None`: not on this host).
+    pub fn compile(
+        spec: &program::TransitGatewayAttachment,
+        subnets: &[program::Subnet],
+        resolve: impl Fn(&str, &str) -> Option<(u16, u16)>,
+    ) -> Attachment {
+        let subnets = spec
+            .subnet_ids
+            .iter()
+            .filter_map(|id| {
+                let i = subnets.iter().position(|s| &s.id == id)?;
+                Some((subnets[i].availability_zone.clone(), u16::try_from(i).ok()?))
+            })
+            .collect();
+        let table = Table::build(spec.routes.iter().map(|r| {
+            let hop = match &r.target {
+                TransitGatewayTarget::Vpc {
+                    attachment_id,
+                    vpc_id,
+                } => {
+                    resolve(vpc_id, attachment_id).map_or(Hop::Unreachable, |(slot, attachment)| {
+                        Hop::Vpc { slot, attachment }
+                    })
+                }
+                TransitGatewayTarget::Unsupported(_) => Hop::Unreachable,
+                TransitGatewayTarget::Blackhole => Hop::Blackhole,
+            };
+            (r.destination, hop)
+        }));
+        Attachment {
+            id: spec.id.clone(),
+            transit_gateway_id: spec.transit_gateway_id.clone(),
+            subnets,
+            appliance_mode: spec.appliance_mode,
+            table,
+        }
+    }
+
+    /// The route table's choice for `dst` (`None`: no route).
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<Hop> {
+        self.table.lookup(dst)
+    }
+
+    /// The attachment subnet a packet from `zone` enters the gateway by: that zone's, or
+    /// none (AWS: resources in a zone without an attachment subnet cannot reach it).
+    pub fn entry(&self, zone: &str) -> Option<u16> {
+        self.subnets
+            .iter()
+            .find(|(z, _)| z == zone)
+            .map(|&(_, s)| s)
+    }
+
+    /// The attachment subnet a packet from `zone` leaves the gateway by: in appliance
+    /// mode one chosen by the flow (the same both ways); else the sender's zone's, or,
+    /// with none there, the first.
+    pub fn exit(&self, zone: &str, tuple: &FiveTuple) -> Option<u16> {
+        if self.appliance_mode && !self.subnets.is_empty() {
+            let i = symmetric_hash(tuple) % self.subnets.len() as u64;
+            return self.subnets.get(i as usize).map(|&(_, s)| s);
+        }
+        self.entry(zone)
+            .or_else(|| self.subnets.first().map(|&(_, s)| s))
+    }
+}
+
+/// A hash of a flow that its reply shares (FNV-1a over the ordered ends).
+fn symmetric_hash(t: &FiveTuple) -> u64 {
+    let a = (u32::from(t.src), t.src_port);
+    let b = (u32::from(t.dst), t.dst_port);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes =
+        lo.0.to_be_bytes()
+            .into_iter()
+            .chain(lo.1.to_be_bytes())
+            .chain(hi.0.to_be_bytes())
+            .chain(hi.1.to_be_bytes())
+            .chain([t.protocol]);
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn net(s: &str) -> Ipv4Net {
+        s.parse().unwrap()
+    }
+
+    fn vpc(slot: u16) -> Hop {
+        Hop::Vpc {
+            slot,
+            attachment: 0,
+        }
+    }
+
+    #[test]
+    fn longest_prefix_wins_and_the_first_of_a_destination_stands() {
+        let t = Table::build([
+            (net("10.0.0.0/8"), vpc(1)),
+            (net("10.1.0.0/16"), vpc(2)),
+            (net("10.1.2.0/24"), Hop::Blackhole),
+            (net("10.1.0.0/16"), vpc(3)),
+        ]);
+        assert_eq!(t.lookup("10.2.0.1".parse().unwrap()), Some(vpc(1)));
+        assert_eq!(t.lookup("10.1.9.1".parse().unwrap()), Some(vpc(2)));
+        assert_eq!(t.lookup("10.1.2.3".parse().unwrap()), Some(Hop::Blackhole));
+        assert_eq!(t.lookup("11.0.0.1".parse().unwrap()), None);
+        let all = Table::build([(net("0.0.0.0/0"), vpc(4))]);
+        assert_eq!(all.lookup("203.0.113.9".parse().unwrap()), Some(vpc(4)));
+    }
+
+    fn tuple(src: u32, sp: u16, dst: u32, dp: u16, p: u8) -> FiveTuple {
+        FiveTuple {
+            src: src.into(),
+            dst: dst.into(),
+            src_port: sp,
+            dst_port: dp,
+            protocol: p,
+        }
+    }
+
+    proptest! {
+        /// Longest-prefix match agrees with a scan of every route.
+        #[test]
+        fn lookup_matches_a_scan(
+            routes in prop::collection::vec((any::<u32>(), 0u8..=32, 0u16..4), 0..40),
+            probes in prop::collection::vec(any::<u32>(), 1..40),
+        ) {
+            let routes: Vec<(Ipv4Net, Hop)> = routes
+                .into_iter()
+                .map(|(a, l, s)| (Ipv4Net::new(a.into(), l).unwrap().trunc(), vpc(s)))
+                .collect();
+            let t = Table::build(routes.clone());
+            for p in probes {
+                let ip = Ipv4Addr::from(p);
+                let want = routes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (n, _))| n.contains(&ip))
+                    // longest first; among equals, the first listed
+                    .max_by_key(|(i, (n, _))| (n.prefix_len(), std::cmp::Reverse(*i)))
+                    .map(|(_, (_, h))| *h);
+                prop_assert_eq!(t.lookup(ip), want);
+            }
+        }
+
+        /// Appliance mode picks one subnet for a flow and its reply.
+        #[test]
+        fn a_flow_and_its_reply_hash_alike(s: u32, sp: u16, d: u32, dp: u16, p: u8) {
+            prop_assert_eq!(
+                symmetric_hash(&tuple(s, sp, d, dp, p)),
+                symmetric_hash(&tuple(d, dp, s, sp, p))
+            );
+        }
+    }
+}
