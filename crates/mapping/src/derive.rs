@@ -176,9 +176,21 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     cidr: Some(cidr(net)),
                     route_table_id,
                     network_acl_id,
+                    availability_zone: s.availability_zone.clone(),
                 };
                 c.items
                     .insert(ItemKey::subnet(&s.vpc_id, id), value(V::Subnet(item)));
+            }
+        }
+        "transit-gateway-vpc-attachment" => {
+            if let Some(a) = r.transit_gateway_vpc_attachments.get(id)
+                && let Some(item) = transit_gateway_attachment(world, r, a)
+            {
+                c.vpc = Some(a.vpc_id.to_string());
+                c.items.insert(
+                    ItemKey::transit_gateway_attachment(&a.vpc_id, id),
+                    value(V::TransitGatewayAttachment(item)),
+                );
             }
         }
         "route-table" => {
@@ -726,7 +738,8 @@ pub fn dependents(
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
-        // Gateway items carry the VPC's number and blocks.
+        // Gateway items carry the VPC's number and blocks; transit gateway tables the
+        // blocks its attachments propagate.
         "vpc" => r
             .internet_gateways
             .values()
@@ -737,6 +750,12 @@ pub fn dependents(
                     .values()
                     .filter(|n| n.vpc_id == id)
                     .map(|n| row.sibling("natgateway", &n.id)),
+            )
+            .chain(
+                r.transit_gateway_vpc_attachments
+                    .values()
+                    .filter(|a| a.vpc_id == id)
+                    .map(|a| row.sibling("transit-gateway-vpc-attachment", &a.id)),
             )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
@@ -762,13 +781,31 @@ pub fn dependents(
             out
         }
         // A route to a transit gateway is active while the gateway has an attachment in
-        // its VPC.
-        "transit-gateway" => routes_through(r, row, id),
-        "transit-gateway-vpc-attachment" => r
-            .transit_gateway_vpc_attachments
-            .get(id)
-            .map(|a| routes_through(r, row, &a.transit_gateway_id))
-            .unwrap_or_default(),
+        // its VPC; every attachment of a gateway carries routes that may name any other
+        // (its table's, propagated from the others).
+        "transit-gateway" => {
+            let mut out = routes_through(r, row, id);
+            out.extend(gateway_attachments(r, row, id));
+            out
+        }
+        "transit-gateway-vpc-attachment" | "transit-gateway-route-table" => {
+            let tgw = r
+                .transit_gateway_vpc_attachments
+                .get(id)
+                .map(|a| &a.transit_gateway_id)
+                .or(r
+                    .transit_gateway_route_tables
+                    .get(id)
+                    .map(|t| &t.transit_gateway_id));
+            let mut out = Vec::new();
+            if let Some(tgw) = tgw {
+                if row.table == "transit-gateway-vpc-attachment" {
+                    out.extend(routes_through(r, row, tgw));
+                }
+                out.extend(gateway_attachments(r, row, tgw));
+            }
+            out
+        }
         // Routes and rules naming a list carry its entries.
         "prefix-list" => r
             .prefix_list_associations(id)
@@ -790,6 +827,93 @@ pub fn dependents(
             .collect(),
         _ => Vec::new(),
     }
+}
+
+/// The VPC attachments of transit gateway `tgw`.
+fn gateway_attachments<'a>(
+    r: &'a Region,
+    row: &'a RowKey,
+    tgw: &'a str,
+) -> impl Iterator<Item = RowKey> + 'a {
+    r.transit_gateway_vpc_attachments
+        .values()
+        .filter(move |a| a.transit_gateway_id == tgw)
+        .map(|a| row.sibling("transit-gateway-vpc-attachment", &a.id))
+}
+
+/// What hosts of an attachment's VPC need of it: its subnets and the IPv4 routes of the
+/// table it is associated with. Nothing while it or its gateway does not carry traffic.
+fn transit_gateway_attachment(
+    world: &World,
+    r: &Region,
+    a: &fort_model::TransitGatewayVpcAttachment,
+) -> Option<pb::TransitGatewayAttachment> {
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    use pb::transit_gateway_route::Target;
+    let live = r
+        .transit_gateways
+        .get(&a.transit_gateway_id)
+        .is_some_and(|g| g.is_live());
+    if a.state != State::Available || !live {
+        return None;
+    }
+    let table = fort_control::transit_gateway::association(r, &a.transit_gateway_id, &a.id);
+    let routes = table
+        .map(|t| fort_control::transit_gateway::routes(r, &world.global, t))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|route| {
+            let ipnet::IpNet::V4(destination) = route.destination else {
+                return None;
+            };
+            let target = match (&route.state, &route.attachment) {
+                (TransitGatewayRouteState::Active, Some(id)) => {
+                    match r.transit_gateway_vpc_attachments.get(id.as_str()) {
+                        Some(to) => Target::Vpc(pb::TransitGatewayVpcTarget {
+                            attachment_id: to.id.to_string(),
+                            vpc_id: to.vpc_id.to_string(),
+                        }),
+                        None => Target::Unsupported(id.to_string()),
+                    }
+                }
+                _ => Target::Blackhole(pb::Empty {}),
+            };
+            Some(pb::TransitGatewayRoute {
+                destination: Some(cidr(destination)),
+                target: Some(target),
+            })
+        })
+        .collect();
+    Some(pb::TransitGatewayAttachment {
+        id: a.id.to_string(),
+        transit_gateway_id: a.transit_gateway_id.to_string(),
+        subnet_ids: a.subnet_ids().map(ToString::to_string).collect(),
+        appliance_mode: a.options.appliance_mode_support,
+        routes,
+    })
+}
+
+/// The VPCs each VPC is joined with through a transit gateway: those its attachment's
+/// table routes to, and those whose tables route to it. Hosts of a VPC serve the VPCs it
+/// is joined with (their addresses, subnets and ACLs), as they serve its peers.
+pub fn transit_links(world: &World) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for r in world.regions.values() {
+        for a in r.transit_gateway_vpc_attachments.values() {
+            let Some(item) = transit_gateway_attachment(world, r, a) else {
+                continue;
+            };
+            for route in item.routes {
+                if let Some(pb::transit_gateway_route::Target::Vpc(to)) = route.target
+                    && to.vpc_id != a.vpc_id.as_str()
+                {
+                    out.push((a.vpc_id.to_string(), to.vpc_id.clone()));
+                    out.push((to.vpc_id, a.vpc_id.to_string()));
+                }
+            }
+        }
+    }
+    out
 }
 
 fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
@@ -979,6 +1103,11 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
         );
         rows.extend(r.nat_gateways.values().map(|x| key("natgateway", &x.id)));
         rows.extend(r.instances.values().map(|x| key("instance", &x.id)));
+        rows.extend(
+            r.transit_gateway_vpc_attachments
+                .values()
+                .map(|x| key("transit-gateway-vpc-attachment", &x.id)),
+        );
     }
     rows
 }

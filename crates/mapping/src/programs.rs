@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use fort_control::World;
-use fort_model::VpcPeeringConnectionId;
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{ItemKey, V2p};
 
@@ -76,9 +75,10 @@ pub struct Programs {
     gateways: HashMap<String, usize>,
     /// VPC → host → ports it has there: the hosts that also serve the VPC's peers.
     direct: HashMap<String, BTreeMap<String, usize>>,
-    /// VPC → the VPCs it has an active peering with (by peering id). Not transitive: a
-    /// host serves the peers of the VPCs of its ports, not the peers' peers.
-    peers: HashMap<String, BTreeMap<String, VpcPeeringConnectionId>>,
+    /// VPC → the VPCs it is joined with: by an active peering, or through a transit
+    /// gateway whose tables route one to the other. Not transitive: a host serves the
+    /// VPCs joined with the VPCs of its ports, not theirs.
+    joined: HashMap<String, BTreeSet<String>>,
     /// VNI → VPC, kept from the VPC header items, for lookups.
     vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
@@ -107,7 +107,7 @@ impl Programs {
             serving: HashMap::new(),
             gateways: HashMap::new(),
             direct: HashMap::new(),
-            peers: HashMap::new(),
+            joined: HashMap::new(),
             owners: HashMap::new(),
             vnis: HashMap::new(),
             edge_hosts: edge_hosts(world),
@@ -122,7 +122,7 @@ impl Programs {
         for row in rows {
             p.rederive(world, row, &mut sink);
         }
-        p.peerings_changed(world, &mut sink);
+        p.links_changed(world, &mut sink);
         p
     }
 
@@ -300,8 +300,11 @@ impl Programs {
         if keys.iter().any(|k| k.starts_with("g/host/")) {
             queue.extend(self.hosts_changed(world, &mut sink));
         }
-        if keys.iter().any(|k| k.starts_with("g/peering/")) {
-            self.peerings_changed(world, &mut sink);
+        if keys
+            .iter()
+            .any(|k| k.starts_with("g/peering/") || k.contains("/transit-gateway"))
+        {
+            self.links_changed(world, &mut sink);
         }
         for k in keys.iter().filter_map(|k| k.strip_prefix("g/peering/")) {
             queue.extend(crate::derive::peering_rows(world, k));
@@ -490,47 +493,52 @@ impl Programs {
             .collect()
     }
 
-    /// A port of `host` in `vpc` came or went: the host serves the VPC, and its peers,
-    /// while it has ports there.
+    /// A port of `host` in `vpc` came or went: the host serves the VPC, and the VPCs
+    /// joined with it, while it has ports there.
     fn serve_port(&mut self, came: bool, vpc: &str, host: &str, sink: &mut Deltas) {
         self.serve(came, vpc, host, sink);
         let count = tally(&mut self.direct, vpc, host, came);
         if (came && count == 0) || (!came && count == 1) {
-            let peers: Vec<String> = self
-                .peers
+            let joined: Vec<String> = self
+                .joined
                 .get(vpc)
-                .map(|p| p.keys().cloned().collect())
+                .map(|p| p.iter().cloned().collect())
                 .unwrap_or_default();
-            for peer in peers {
-                self.serve(came, &peer, host, sink);
+            for other in joined {
+                self.serve(came, &other, host, sink);
             }
         }
     }
 
-    /// Peering connections changed: hosts with ports in a VPC start or stop serving the
-    /// VPCs it became or stopped being peered with.
-    fn peerings_changed(&mut self, world: &World, sink: &mut Deltas) {
-        let mut now: HashMap<String, BTreeMap<String, VpcPeeringConnectionId>> = HashMap::new();
+    /// Peering connections or transit gateways changed: hosts with ports in a VPC start
+    /// or stop serving the VPCs it became or stopped being joined with.
+    fn links_changed(&mut self, world: &World, sink: &mut Deltas) {
+        let mut now: HashMap<String, BTreeSet<String>> = HashMap::new();
         let at = fort_control::now_millis();
-        for p in world.global.peerings.values() {
-            if fort_control::peering::status(p, at) != fort_model::PeeringStatus::Active {
-                continue;
-            }
-            let (a, b) = (&p.requester.vpc_id, &p.accepter.vpc_id);
-            now.entry(a.to_string())
-                .or_default()
-                .insert(b.to_string(), p.id.clone());
-            now.entry(b.to_string())
-                .or_default()
-                .insert(a.to_string(), p.id.clone());
+        let peerings =
+            world.global.peerings.values().filter(|p| {
+                fort_control::peering::status(p, at) == fort_model::PeeringStatus::Active
+            });
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        for p in peerings {
+            let (a, b) = (
+                p.requester.vpc_id.to_string(),
+                p.accepter.vpc_id.to_string(),
+            );
+            pairs.push((b.clone(), a.clone()));
+            pairs.push((a, b));
         }
-        let pairs = |m: &HashMap<String, BTreeMap<String, VpcPeeringConnectionId>>| -> BTreeSet<(String, String)> {
+        pairs.extend(crate::derive::transit_links(world));
+        for (a, b) in pairs {
+            now.entry(a).or_default().insert(b);
+        }
+        let pairs = |m: &HashMap<String, BTreeSet<String>>| -> BTreeSet<(String, String)> {
             m.iter()
-                .flat_map(|(v, ps)| ps.keys().map(move |p| (v.clone(), p.clone())))
+                .flat_map(|(v, ps)| ps.iter().map(move |p| (v.clone(), p.clone())))
                 .collect()
         };
-        let (before, after) = (pairs(&self.peers), pairs(&now));
-        self.peers = now;
+        let (before, after) = (pairs(&self.joined), pairs(&now));
+        self.joined = now;
         for (came, (vpc, peer)) in after
             .difference(&before)
             .map(|x| (true, x))

@@ -1,7 +1,7 @@
 //! For random sequences of API changes, the updates each host receives, applied in order,
 //! equal a fresh derivation of that host's program; and hosts hold only what they need.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -130,6 +130,8 @@ async fn run(seed: u64, steps: usize) {
     let mut lists: Vec<(String, u64)> = Vec::new();
     let mut gateways: Vec<String> = Vec::new();
     let mut attachments: Vec<String> = Vec::new();
+    let mut gateway_tables: Vec<String> = Vec::new();
+    let mut subnet_vpcs: Vec<(String, String)> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -140,16 +142,62 @@ async fn run(seed: u64, steps: usize) {
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 26 {
+        let body = match rng.next() % 30 {
+            // gateway route tables: associations, propagations, static and blackhole
+            // routes decide which VPCs each attachment reaches
+            26 if !gateways.is_empty() => format!(
+                "Action=CreateTransitGatewayRouteTable&TransitGatewayId={}",
+                pick(&mut rng, &gateways)
+            ),
+            27 if !gateway_tables.is_empty() => format!(
+                "Action={}TransitGatewayRouteTable&TransitGatewayRouteTableId={}&TransitGatewayAttachmentId={}",
+                if rng.next().is_multiple_of(2) {
+                    "Associate"
+                } else {
+                    "Disassociate"
+                },
+                pick(&mut rng, &gateway_tables),
+                pick(&mut rng, &attachments)
+            ),
+            28 if !gateway_tables.is_empty() => format!(
+                "Action={}TransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={}&TransitGatewayAttachmentId={}",
+                if rng.next().is_multiple_of(2) {
+                    "Enable"
+                } else {
+                    "Disable"
+                },
+                pick(&mut rng, &gateway_tables),
+                pick(&mut rng, &attachments)
+            ),
+            29 if !gateway_tables.is_empty() => format!(
+                "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock=10.{}.{}.0/24&{}",
+                pick(&mut rng, &gateway_tables),
+                rng.next() % 4,
+                rng.next() % 8,
+                if rng.next().is_multiple_of(3) {
+                    "Blackhole=true".to_owned()
+                } else {
+                    format!(
+                        "TransitGatewayAttachmentId={}",
+                        pick(&mut rng, &attachments)
+                    )
+                }
+            ),
             // a transit gateway, attached to VPCs and routed to: the routes are active
             // while the gateway has an attachment in their VPC
             23 if gateways.is_empty() => "Action=CreateTransitGateway".to_owned(),
-            23 => format!(
-                "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={}&SubnetIds.1={}",
-                pick(&mut rng, &gateways),
-                pick(&mut rng, &vpcs),
-                pick(&mut rng, &subnets)
-            ),
+            // (a subnet of the VPC: most of the time)
+            23 => {
+                let (subnet, vpc) = if subnet_vpcs.is_empty() || rng.next().is_multiple_of(4) {
+                    (pick(&mut rng, &subnets), pick(&mut rng, &vpcs))
+                } else {
+                    rng.pick(&subnet_vpcs).clone()
+                };
+                format!(
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={vpc}&SubnetIds.1={subnet}",
+                    pick(&mut rng, &gateways),
+                )
+            }
             24 if !gateways.is_empty() => format!(
                 "Action=CreateRoute&RouteTableId={}&DestinationCidrBlock=172.16.{}.0/24&TransitGatewayId={}",
                 pick(&mut rng, &tables),
@@ -329,7 +377,13 @@ async fn run(seed: u64, steps: usize) {
                 groups.extend(find(&xml, "sg-"));
             }
             if body.starts_with("Action=CreateSubnet") {
-                subnets.extend(find(&xml, "subnet-").into_iter().take(1));
+                let subnet = find(&xml, "subnet-").remove(0);
+                let vpc = body
+                    .split("VpcId=")
+                    .nth(1)
+                    .and_then(|r| r.split('&').next());
+                subnet_vpcs.push((subnet.clone(), vpc.unwrap_or("x").to_owned()));
+                subnets.push(subnet);
             }
             if body.starts_with("Action=CreateSecurityGroup") {
                 groups.extend(find(&xml, "sg-").into_iter().take(1));
@@ -339,6 +393,9 @@ async fn run(seed: u64, steps: usize) {
             }
             if body == "Action=CreateTransitGateway" {
                 gateways.extend(find(&xml, "tgw-").into_iter().take(1));
+            }
+            if body.starts_with("Action=CreateTransitGatewayRouteTable") {
+                gateway_tables.extend(find(&xml, "tgw-rtb-").into_iter().take(1));
             }
             if body.starts_with("Action=CreateTransitGatewayVpcAttachment") {
                 attachments.extend(find(&xml, "tgw-attach-").into_iter().take(1));
@@ -728,4 +785,152 @@ async fn seen(
         .map(|r| format!("{} {:?}", r.destination, r.target))
         .collect();
     (peers, routes)
+}
+
+/// Three VPCs on one transit gateway, the "shared services" layout: the spokes' table
+/// reaches the shared VPC, the shared VPC's reaches both spokes. The hosts of a spoke
+/// serve the shared VPC and not the other spoke; the shared VPC's hosts serve both; a
+/// propagation taken away takes the shared VPC from the spokes' hosts.
+#[tokio::test]
+async fn transit_gateways_join_the_vpcs_their_tables_route_to() {
+    let control = control_with_hosts().await;
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
+    let tgw = find(
+        &call("Action=CreateTransitGateway&Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable".into()).await,
+        "tgw-",
+    )
+    .remove(0);
+    // (VPC, attachment) for shared (h1), spoke A (h2), spoke B (h3)
+    let mut vpcs = Vec::new();
+    for (i, (host, zone)) in HOSTS.iter().enumerate() {
+        let vpc = find(
+            &call(format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16")).await,
+            "vpc-",
+        )
+        .remove(0);
+        let subnet = find(
+            &call(format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
+            ))
+            .await,
+            "subnet-",
+        )
+        .remove(0);
+        let instance = find(
+            &call(format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+            ))
+            .await,
+            "i-",
+        )
+        .remove(0);
+        control
+            .write(&scope, |tx| {
+                tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let attachment = find(
+            &call(format!(
+                "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+            ))
+            .await,
+            "tgw-attach-",
+        )
+        .remove(0);
+        vpcs.push((vpc, attachment));
+    }
+    let table = |call_result: String| find(&call_result, "tgw-rtb-").remove(0);
+    let spokes_table = table(
+        call(format!(
+            "Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"
+        ))
+        .await,
+    );
+    let shared_table = table(
+        call(format!(
+            "Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"
+        ))
+        .await,
+    );
+    let (shared, a, b) = (&vpcs[0], &vpcs[1], &vpcs[2]);
+    for (t, att) in [
+        (&shared_table, &shared.1),
+        (&spokes_table, &a.1),
+        (&spokes_table, &b.1),
+    ] {
+        call(format!(
+            "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+        ))
+        .await;
+    }
+    for (t, att) in [
+        (&spokes_table, &shared.1),
+        (&shared_table, &a.1),
+        (&shared_table, &b.1),
+    ] {
+        call(format!(
+            "Action=EnableTransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+        ))
+        .await;
+    }
+    let served = |programs: &Programs, host: &str| -> BTreeSet<String> {
+        programs
+            .items_of(host)
+            .keys()
+            .filter_map(|k| match &k.kind {
+                Some(Kind::Vpc(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
+    let programs = control.read_world(|w| Programs::new(w, 1)).await;
+    assert_eq!(served(&programs, "h1"), set(&[&shared.0, &a.0, &b.0]));
+    assert_eq!(served(&programs, "h2"), set(&[&a.0, &shared.0]));
+    assert_eq!(served(&programs, "h3"), set(&[&b.0, &shared.0]));
+    // spoke A's hosts hold its attachment with one route, to the shared VPC
+    let program = program_of(
+        &programs
+            .items_of("h2")
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect(),
+    );
+    let spoke = program.vpcs.iter().find(|v| v.id == a.0).unwrap();
+    let routes: Vec<String> = spoke
+        .transit_gateway_attachments
+        .iter()
+        .flat_map(|x| &x.routes)
+        .map(|r| format!("{} {:?}", r.destination, r.target))
+        .collect();
+    assert_eq!(routes.len(), 1, "{routes:?}");
+    assert!(routes[0].starts_with("10.0.0.0/16 Vpc"), "{routes:?}");
+    // and the subnets carry their zones
+    assert!(
+        spoke
+            .subnets
+            .iter()
+            .all(|s| s.availability_zone == "us-east-1a")
+    );
+
+    // the shared VPC stops propagating to the spokes' table
+    call(format!(
+        "Action=DisableTransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={spokes_table}&TransitGatewayAttachmentId={}",
+        shared.1
+    ))
+    .await;
+    let programs = control.read_world(|w| Programs::new(w, 2)).await;
+    // the shared table still routes to the spokes: joined both ways all the same
+    assert_eq!(served(&programs, "h2"), set(&[&a.0, &shared.0]));
+    call(format!(
+        "Action=DisableTransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={shared_table}&TransitGatewayAttachmentId={}",
+        a.1
+    ))
+    .await;
+    let programs = control.read_world(|w| Programs::new(w, 3)).await;
+    assert_eq!(served(&programs, "h2"), set(&[&a.0]));
+    assert_eq!(served(&programs, "h1"), set(&[&shared.0, &b.0]));
 }
