@@ -52,7 +52,7 @@ pub struct Snapshot {
     /// Datagrams the socket refused (buffer full, too large).
     pub underlay_send_errors: u64,
     /// Every drop of the engine, by reason (from ports and from the underlay).
-    pub drops: [u64; DropReason::COUNT],
+    pub drops: fort_dataplane::counters::Drops,
     /// Drops of the agent itself, by reason (no TAP yet, unsupported service, …).
     pub agent_drops: BTreeMap<&'static str, u64>,
     pub fast_path: u64,

@@ -222,24 +222,36 @@ impl FlowRecord {
 }
 
 /// Engine-wide statistics for metrics.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Stats {
-    pub drops: [u64; DropReason::COUNT],
+    pub drops: Drops,
     pub fast_path: u64,
     pub slow_path: u64,
     /// The resolver's answers (its refusals are drops: `dns_unanswered`).
     pub dns: DnsStats,
 }
 
+/// Drops by reason, indexed by `DropReason as usize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drops(pub [u64; DropReason::COUNT]);
+
 // by hand: the standard library derives `Default` for arrays of at most 32
-impl Default for Stats {
-    fn default() -> Stats {
-        Stats {
-            drops: [0; DropReason::COUNT],
-            fast_path: 0,
-            slow_path: 0,
-            dns: DnsStats::default(),
-        }
+impl Default for Drops {
+    fn default() -> Drops {
+        Drops([0; DropReason::COUNT])
+    }
+}
+
+impl std::ops::Deref for Drops {
+    type Target = [u64; DropReason::COUNT];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Drops {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
     }
 }
 

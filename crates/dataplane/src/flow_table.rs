@@ -193,16 +193,21 @@ impl Epochs {
     }
 }
 
-/// The dependencies one decision consulted: (slot, epoch seen).
+/// The dependencies one decision consulted: (slot, epoch seen). Room for the longest
+/// walk, through a transit gateway into a port of this host (about 15 distinct).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deps {
-    list: [(u32, u32); 10],
+    list: [(u32, u32); 16],
     len: u8,
 }
 
 impl Deps {
+    /// Records `slot` (once: walks consult some twice, e.g. a VPC's default ACL).
     #[inline]
     pub fn push(&mut self, epochs: &Epochs, slot: u32) {
+        if self.list[..self.len as usize].iter().any(|&(s, _)| s == slot) {
+            return;
+        }
         if (self.len as usize) < self.list.len() {
             self.list[self.len as usize] = (slot, epochs.epoch(slot));
             self.len += 1;

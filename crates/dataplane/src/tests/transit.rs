@@ -462,3 +462,30 @@ fn appliance_mode_picks_the_exit_by_flow_and_else_by_zone() {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert!(seen.keys().any(|k| k.contains("NaclEgress")), "{seen:?}");
 }
+
+#[test]
+fn walks_through_the_gateway_are_cached() {
+    // the longest walk: into a port of this host, by an attachment subnet other than the
+    // sender's and another than the destination's, each with an ACL of its own
+    let (_, mut p2) = hosts(&["subnet-a"]);
+    for (v, n) in [(1usize, 2u32), (2, 3)] {
+        let vpc = &mut p2.vpcs[v];
+        vpc.subnets.push(Subnet {
+            id: format!("subnet-{n}t"),
+            cidr: net(&format!("10.{}.200.0/24", n - 1)),
+            route_table_id: "rtb-main".into(),
+            network_acl_id: format!("acl-{n}t"),
+            availability_zone: "za".into(),
+        });
+        vpc.network_acls.push(nacl_allow_all(&format!("acl-{n}t")));
+        vpc.transit_gateway_attachments[0].subnet_ids = vec![format!("subnet-{n}t")];
+    }
+    let mut h2 = Engine::with_program(p2).unwrap();
+    let (s, x) = (pid(&h2, "eni-2"), pid(&h2, "eni-3"));
+    let mut out = Vec::new();
+    let x_to_s = tcp_frame(X_MAC, MacAddr([2, 0, 0, 0, 0, 3]), X_IP, S_IP, 40000, 22, SYN, 0);
+    for i in 0..3 {
+        assert_eq!(h2.process_from_port(t(1), x, &x_to_s, &mut out), Verdict::ToPort { port: s });
+        assert_eq!(h2.stats().fast_path, i, "decision {i} served from the cache");
+    }
+}
