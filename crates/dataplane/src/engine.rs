@@ -1808,16 +1808,14 @@ fn vpc_fingerprint(
 fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
     let mut links: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for spec in vpcs {
-        let routes = spec
-            .transit_gateway_attachments
-            .iter()
-            .flat_map(|a| &a.routes);
-        for r in routes {
-            if let program::TransitGatewayTarget::Vpc { vpc_id, .. } = &r.target
-                && *vpc_id != spec.id
-            {
-                links.entry(&spec.id).or_default().insert(vpc_id);
-                links.entry(vpc_id).or_default().insert(&spec.id);
+        for a in &spec.transit_gateway_attachments {
+            let to = a.routes.iter().filter_map(|r| match &r.target {
+                program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
+                _ => None,
+            });
+            for other in to.chain(&a.senders).filter(|v| **v != spec.id) {
+                links.entry(&spec.id).or_default().insert(other);
+                links.entry(other).or_default().insert(&spec.id);
             }
         }
     }

@@ -205,7 +205,10 @@ impl Deps {
     /// Records `slot` (once: walks consult some twice, e.g. a VPC's default ACL).
     #[inline]
     pub fn push(&mut self, epochs: &Epochs, slot: u32) {
-        if self.list[..self.len as usize].iter().any(|&(s, _)| s == slot) {
+        if self.list[..self.len as usize]
+            .iter()
+            .any(|&(s, _)| s == slot)
+        {
             return;
         }
         if (self.len as usize) < self.list.len() {

@@ -319,8 +319,14 @@ pub struct TransitGatewayAttachment {
     /// flow, so a stateful middlebox sees the whole of it.
     #[serde(default)]
     pub appliance_mode: bool,
-    /// The active routes of the associated table (none while it has no table).
+    /// The gateway route table it is associated with (empty: none).
+    #[serde(default)]
+    pub route_table_id: String,
+    /// The active and blackhole routes of that table.
     pub routes: Vec<TransitGatewayRoute>,
+    /// The VPCs whose attachments' tables route to this one: their packets may arrive.
+    #[serde(default)]
+    pub senders: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -120,6 +120,10 @@ struct SimArgs {
     /// Changes timed one by one.
     #[arg(long, default_value_t = 200)]
     changes: usize,
+    /// Join the small VPCs on one transit gateway (each reaching every other) and time
+    /// its propagations leaving the table and coming back instead.
+    #[arg(long)]
+    transit_gateway: bool,
 }
 
 #[derive(Args, Clone)]
@@ -340,6 +344,7 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         small_vpc: args.small_vpc,
         fort: std::env::current_exe()?,
         timeout: std::time::Duration::from_secs(10),
+        transit_gateway: args.transit_gateway,
         heap: Some(heap::live),
     })
     .await

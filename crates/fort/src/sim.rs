@@ -41,6 +41,8 @@ pub struct SimArgs {
     pub fort: PathBuf,
     /// Stop waiting for one change after this long.
     pub timeout: Duration,
+    /// Joins the small VPCs on one transit gateway and times propagation changes.
+    pub transit_gateway: bool,
     /// Live heap bytes of this process, if the binary counts them.
     pub heap: Option<fn() -> isize>,
 }
@@ -646,6 +648,26 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         remaining -= n;
         v += 1;
     }
+    // With a transit gateway: every small VPC attached to one gateway, associated with its
+    // default table and propagating to it, so that each VPC reaches every other.
+    let transit = if args.transit_gateway {
+        let (_, g) = api.call("Action=CreateTransitGateway").await?;
+        let tgw = first(&g, "transitGatewayId").ok_or("no transit gateway id")?;
+        let table = first(&g, "propagationDefaultRouteTableId").ok_or("no default table")?;
+        let mut attachments = Vec::new();
+        for (vpc, subnet, _, _) in &small {
+            let (_, a) = api
+                .call(&format!(
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+                ))
+                .await?;
+            attachments.push(first(&a, "transitGatewayAttachmentId").ok_or("no attachment id")?);
+        }
+        eprintln!("sim: {} VPCs attached to {tgw}", attachments.len());
+        Some((table, attachments))
+    } else {
+        None
+    };
     // Let the build-up reach every host before timing single changes.
     let settle_deadline = Instant::now() + Duration::from_secs(600);
     loop {
@@ -683,6 +705,15 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         let k = usize::try_from(next() % small.len() as u64).map_err(|e| e.to_string())?;
         let (_, subnet, group, instances) = &mut small[k];
         let body = match i % 4 {
+            // propagations of the gateway's VPCs leaving its table and coming back
+            n if transit.is_some() => {
+                let (table, attachments) = transit.as_ref().expect("matched");
+                format!(
+                    "Action={}TransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={table}&TransitGatewayAttachmentId={}",
+                    if n % 2 == 0 { "Disable" } else { "Enable" },
+                    attachments[(i / 2) % attachments.len()]
+                )
+            }
             0 => format!(
                 "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
             ),

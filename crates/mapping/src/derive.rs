@@ -193,6 +193,25 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 );
             }
         }
+        // A gateway route table's routes, scoped by the table's id: the hosts of the VPCs
+        // whose attachments are associated with it hold them.
+        "transit-gateway-route-table" => {
+            if let Some(t) = r.transit_gateway_route_tables.get(id)
+                && t.is_live()
+            {
+                c.vpc = Some(id.to_owned());
+                for (destination, route) in gateway_routes(world, r, t) {
+                    c.items.insert(
+                        ItemKey::transit_gateway_route(
+                            id,
+                            destination.network(),
+                            destination.prefix_len(),
+                        ),
+                        value(V::TransitGatewayRoute(route)),
+                    );
+                }
+            }
+        }
         "route-table" => {
             if let Some(t) = r.route_tables.get(id) {
                 c.vpc = Some(t.vpc_id.to_string());
@@ -697,10 +716,13 @@ impl Attached {
 }
 
 /// Rows whose contributions read `row` and so must be derived again when it changes.
+/// `written`: the change wrote the row itself (else it is derived again because it reads
+/// one that was: what others read of it did not change).
 pub fn dependents(
     world: &World,
     row: &RowKey,
     old_vpc: Option<&str>,
+    written: bool,
     attached: &mut Attached,
 ) -> Vec<RowKey> {
     let Some(r) = region(world, row) else {
@@ -755,7 +777,7 @@ pub fn dependents(
                 r.transit_gateway_vpc_attachments
                     .values()
                     .filter(|a| a.vpc_id == id)
-                    .map(|a| row.sibling("transit-gateway-vpc-attachment", &a.id)),
+                    .flat_map(|a| gateway_tables(r, row, &a.transit_gateway_id)),
             )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
@@ -785,27 +807,27 @@ pub fn dependents(
         // (its table's, propagated from the others).
         "transit-gateway" => {
             let mut out = routes_through(r, row, id);
-            out.extend(gateway_attachments(r, row, id));
+            out.extend(gateway_rows(r, row, id));
             out
         }
-        "transit-gateway-vpc-attachment" | "transit-gateway-route-table" => {
-            let tgw = r
-                .transit_gateway_vpc_attachments
-                .get(id)
-                .map(|a| &a.transit_gateway_id)
-                .or(r
-                    .transit_gateway_route_tables
-                    .get(id)
-                    .map(|t| &t.transit_gateway_id));
-            let mut out = Vec::new();
-            if let Some(tgw) = tgw {
-                if row.table == "transit-gateway-vpc-attachment" {
-                    out.extend(routes_through(r, row, tgw));
-                }
-                out.extend(gateway_attachments(r, row, tgw));
-            }
-            out
-        }
+        // (an attachment derived again for its table's sake changed nothing others read)
+        "transit-gateway-vpc-attachment" if !written => Vec::new(),
+        // an attachment's state and association decide its gateway's routes and senders
+        "transit-gateway-vpc-attachment" => r
+            .transit_gateway_vpc_attachments
+            .get(id)
+            .map(|a| {
+                let mut out = routes_through(r, row, &a.transit_gateway_id);
+                out.extend(gateway_rows(r, row, &a.transit_gateway_id));
+                out
+            })
+            .unwrap_or_default(),
+        // a table's routes decide which attachments send to which
+        "transit-gateway-route-table" => r
+            .transit_gateway_route_tables
+            .get(id)
+            .map(|t| gateway_attachments(r, row, &t.transit_gateway_id).collect())
+            .unwrap_or_default(),
         // Routes and rules naming a list carry its entries.
         "prefix-list" => r
             .prefix_list_associations(id)
@@ -829,6 +851,25 @@ pub fn dependents(
     }
 }
 
+/// The route tables of transit gateway `tgw`.
+fn gateway_tables<'a>(
+    r: &'a Region,
+    row: &'a RowKey,
+    tgw: &'a str,
+) -> impl Iterator<Item = RowKey> + 'a {
+    r.transit_gateway_route_tables
+        .values()
+        .filter(move |t| t.transit_gateway_id == tgw)
+        .map(|t| row.sibling("transit-gateway-route-table", &t.id))
+}
+
+/// The VPC attachments and route tables of transit gateway `tgw`.
+fn gateway_rows<'a>(r: &'a Region, row: &'a RowKey, tgw: &'a str) -> Vec<RowKey> {
+    gateway_attachments(r, row, tgw)
+        .chain(gateway_tables(r, row, tgw))
+        .collect()
+}
+
 /// The VPC attachments of transit gateway `tgw`.
 fn gateway_attachments<'a>(
     r: &'a Region,
@@ -848,8 +889,8 @@ fn transit_gateway_attachment(
     r: &Region,
     a: &fort_model::TransitGatewayVpcAttachment,
 ) -> Option<pb::TransitGatewayAttachment> {
+    use fort_control::transit_gateway::{association, routes};
     use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
-    use pb::transit_gateway_route::Target;
     let live = r
         .transit_gateways
         .get(&a.transit_gateway_id)
@@ -857,10 +898,52 @@ fn transit_gateway_attachment(
     if a.state != State::Available || !live {
         return None;
     }
-    let table = fort_control::transit_gateway::association(r, &a.transit_gateway_id, &a.id);
-    let routes = table
-        .map(|t| fort_control::transit_gateway::routes(r, &world.global, t))
-        .unwrap_or_default()
+    // the VPCs whose attachments use a table with an active route to this one
+    let mut senders: Vec<String> = Vec::new();
+    for t in r
+        .transit_gateway_route_tables
+        .values()
+        .filter(|t| t.is_live() && t.transit_gateway_id == a.transit_gateway_id)
+    {
+        let routed = routes(r, &world.global, t).iter().any(|route| {
+            route.state == TransitGatewayRouteState::Active
+                && route.attachment.as_ref() == Some(&a.id)
+        });
+        if !routed {
+            continue;
+        }
+        senders.extend(
+            t.associations
+                .iter()
+                .filter_map(|x| r.transit_gateway_vpc_attachments.get(x.as_str()))
+                .filter(|x| x.state == State::Available && x.vpc_id != a.vpc_id)
+                .map(|x| x.vpc_id.to_string()),
+        );
+    }
+    senders.sort();
+    senders.dedup();
+    Some(pb::TransitGatewayAttachment {
+        id: a.id.to_string(),
+        transit_gateway_id: a.transit_gateway_id.to_string(),
+        subnet_ids: a.subnet_ids().map(ToString::to_string).collect(),
+        appliance_mode: a.options.appliance_mode_support,
+        route_table_id: association(r, &a.transit_gateway_id, &a.id)
+            .map(|t| t.id.to_string())
+            .unwrap_or_default(),
+        senders,
+    })
+}
+
+/// The IPv4 routes of a gateway route table as hosts walk them: active routes to a VPC
+/// attachment lead into its VPC; the rest drop.
+fn gateway_routes(
+    world: &World,
+    r: &Region,
+    t: &fort_model::TransitGatewayRouteTable,
+) -> Vec<(Ipv4Net, pb::TransitGatewayRoute)> {
+    use fort_model::TransitGatewayRouteState;
+    use pb::transit_gateway_route::Target;
+    fort_control::transit_gateway::routes(r, &world.global, t)
         .into_iter()
         .filter_map(|route| {
             let ipnet::IpNet::V4(destination) = route.destination else {
@@ -878,41 +961,37 @@ fn transit_gateway_attachment(
                 }
                 _ => Target::Blackhole(pb::Empty {}),
             };
-            Some(pb::TransitGatewayRoute {
+            let route = pb::TransitGatewayRoute {
                 destination: Some(cidr(destination)),
                 target: Some(target),
-            })
+            };
+            Some((destination, route))
         })
-        .collect();
-    Some(pb::TransitGatewayAttachment {
-        id: a.id.to_string(),
-        transit_gateway_id: a.transit_gateway_id.to_string(),
-        subnet_ids: a.subnet_ids().map(ToString::to_string).collect(),
-        appliance_mode: a.options.appliance_mode_support,
-        routes,
-    })
+        .collect()
 }
 
-/// The VPCs each VPC is joined with through a transit gateway: those its attachment's
-/// table routes to, and those whose tables route to it. Hosts of a VPC serve the VPCs it
-/// is joined with (their addresses, subnets and ACLs), as they serve its peers.
-pub fn transit_links(world: &World) -> Vec<(String, String)> {
+/// What a transit gateway attachment's contribution joins, as (served, also served)
+/// pairs: hosts of its VPC also serve its table's routes and the VPCs that send to it,
+/// and hosts of those VPCs serve its VPC (their packets' way in), as for peers.
+pub fn transit_links(c: &Contribution) -> Vec<(String, String)> {
+    let Some(vpc) = &c.vpc else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
-    for r in world.regions.values() {
-        for a in r.transit_gateway_vpc_attachments.values() {
-            let Some(item) = transit_gateway_attachment(world, r, a) else {
-                continue;
-            };
-            for route in item.routes {
-                if let Some(pb::transit_gateway_route::Target::Vpc(to)) = route.target
-                    && to.vpc_id != a.vpc_id.as_str()
-                {
-                    out.push((a.vpc_id.to_string(), to.vpc_id.clone()));
-                    out.push((to.vpc_id, a.vpc_id.to_string()));
-                }
-            }
+    for value in c.items.values() {
+        let Some(V::TransitGatewayAttachment(a)) = &value.kind else {
+            continue;
+        };
+        if !a.route_table_id.is_empty() {
+            out.push((vpc.clone(), a.route_table_id.clone()));
+        }
+        for sender in &a.senders {
+            out.push((vpc.clone(), sender.clone()));
+            out.push((sender.clone(), vpc.clone()));
         }
     }
+    out.sort();
+    out.dedup();
     out
 }
 
@@ -1107,6 +1186,11 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
             r.transit_gateway_vpc_attachments
                 .values()
                 .map(|x| key("transit-gateway-vpc-attachment", &x.id)),
+        );
+        rows.extend(
+            r.transit_gateway_route_tables
+                .values()
+                .map(|x| key("transit-gateway-route-table", &x.id)),
         );
     }
     rows

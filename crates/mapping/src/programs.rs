@@ -79,6 +79,11 @@ pub struct Programs {
     /// gateway whose tables route one to the other. Not transitive: a host serves the
     /// VPCs joined with the VPCs of its ports, not theirs.
     joined: HashMap<String, BTreeSet<String>>,
+    /// Transit gateway attachment row → the (VPC, VPC) pairs its item joins: its VPC
+    /// and each VPC its table routes to, both ways.
+    transit: HashMap<RowKey, Vec<(String, String)>>,
+    /// `transit` changed since the links were last worked out.
+    transit_changed: bool,
     /// VNI → VPC, kept from the VPC header items, for lookups.
     vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
@@ -108,6 +113,8 @@ impl Programs {
             gateways: HashMap::new(),
             direct: HashMap::new(),
             joined: HashMap::new(),
+            transit: HashMap::new(),
+            transit_changed: false,
             owners: HashMap::new(),
             vnis: HashMap::new(),
             edge_hosts: edge_hosts(world),
@@ -300,12 +307,6 @@ impl Programs {
         if keys.iter().any(|k| k.starts_with("g/host/")) {
             queue.extend(self.hosts_changed(world, &mut sink));
         }
-        if keys
-            .iter()
-            .any(|k| k.starts_with("g/peering/") || k.contains("/transit-gateway"))
-        {
-            self.links_changed(world, &mut sink);
-        }
         for k in keys.iter().filter_map(|k| k.strip_prefix("g/peering/")) {
             queue.extend(crate::derive::peering_rows(world, k));
         }
@@ -318,6 +319,8 @@ impl Programs {
                     .filter(|r| r.table == "vpc"),
             );
         }
+        // the rows the change wrote (the rest are derived again because they read them)
+        let changed: BTreeSet<RowKey> = queue.iter().cloned().collect();
         let mut seen = BTreeSet::new();
         let mut attached = Attached::default();
         while let Some(row) = queue.pop_front() {
@@ -325,7 +328,17 @@ impl Programs {
                 continue;
             }
             let old_vpc = self.rederive(world, row.clone(), &mut sink);
-            queue.extend(dependents(world, &row, old_vpc.as_deref(), &mut attached));
+            let written = changed.contains(&row);
+            queue.extend(dependents(
+                world,
+                &row,
+                old_vpc.as_deref(),
+                written,
+                &mut attached,
+            ));
+        }
+        if self.transit_changed || keys.iter().any(|k| k.starts_with("g/peering/")) {
+            self.links_changed(world, &mut sink);
         }
         let updates = self.fan_out(sink);
         let mut hosts = Vec::new();
@@ -345,6 +358,15 @@ impl Programs {
     /// row belonged to before.
     fn rederive(&mut self, world: &World, row: RowKey, sink: &mut Deltas) -> Option<String> {
         let new = contribution(world, &row);
+        if row.table == "transit-gateway-vpc-attachment" {
+            let links = crate::derive::transit_links(&new);
+            let before = if links.is_empty() {
+                self.transit.remove(&row)
+            } else {
+                self.transit.insert(row.clone(), links.clone())
+            };
+            self.transit_changed |= before.unwrap_or_default() != links;
+        }
         let old = self.contrib.remove(&row).unwrap_or_default();
         let old_vpc = old.vpc.clone();
         if old != new {
@@ -528,7 +550,8 @@ impl Programs {
             pairs.push((b.clone(), a.clone()));
             pairs.push((a, b));
         }
-        pairs.extend(crate::derive::transit_links(world));
+        pairs.extend(self.transit.values().flatten().cloned());
+        self.transit_changed = false;
         for (a, b) in pairs {
             now.entry(a).or_default().insert(b);
         }

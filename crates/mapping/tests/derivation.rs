@@ -480,6 +480,13 @@ async fn run(seed: u64, steps: usize) {
             .map(|k| format!("-{k}"));
         extra.chain(missing).take(10).collect()
     };
+    let joined: Vec<(String, String)> = fort_mapping::derive::all_rows(&world)
+        .into_iter()
+        .filter(|r| r.table == "transit-gateway-vpc-attachment")
+        .flat_map(|r| {
+            fort_mapping::derive::transit_links(&fort_mapping::derive::contribution(&world, &r))
+        })
+        .collect();
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         let d = diff(&caches[i].items, &held(programs.items_of(h)));
         assert!(
@@ -492,7 +499,8 @@ async fn run(seed: u64, steps: usize) {
             "host {h}: received items differ from a fresh derivation (seed {seed}): {d:?}"
         );
         let program = program_of(&caches[i].items);
-        // Only what the host needs: the VPCs of its own ports, and their active peers.
+        // Only what the host needs: the VPCs of its own ports, their active peers and
+        // the VPCs transit gateways join them with.
         let mut port_vpcs: std::collections::BTreeSet<&str> =
             program.ports.iter().map(|p| p.vpc_id.as_str()).collect();
         let peers: Vec<&str> = port_vpcs
@@ -500,7 +508,14 @@ async fn run(seed: u64, steps: usize) {
             .flat_map(|v| fort_mapping::derive::active_peerings(&world, v))
             .map(|(_, peer)| peer.vpc_id.as_str())
             .collect();
+        // (and their gateway route tables' routes, which are no VPC's)
+        let transit: Vec<&str> = joined
+            .iter()
+            .filter(|(a, b)| port_vpcs.contains(a.as_str()) && b.starts_with("vpc-"))
+            .map(|(_, b)| b.as_str())
+            .collect();
         port_vpcs.extend(peers);
+        port_vpcs.extend(transit);
         let vpcs: std::collections::BTreeSet<&str> =
             program.vpcs.iter().map(|v| v.id.as_str()).collect();
         assert_eq!(port_vpcs, vpcs, "host {h} holds VPCs it has no port in");

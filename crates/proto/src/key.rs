@@ -4,7 +4,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use crate::mapping::item_key::Kind;
-use crate::mapping::{GroupMember, ItemKey, VpcAddress, VpcObject};
+use crate::mapping::{GroupMember, ItemKey, TransitGatewayRouteKey, VpcAddress, VpcObject};
 
 fn object(vpc_id: &str, id: &str) -> VpcObject {
     VpcObject {
@@ -76,12 +76,24 @@ impl ItemKey {
             attachment_id,
         )))
     }
+    /// A route to `address/prefix_len` of a transit gateway route table.
+    pub fn transit_gateway_route(
+        route_table_id: &str,
+        address: Ipv4Addr,
+        prefix_len: u8,
+    ) -> ItemKey {
+        Self::of(Kind::TransitGatewayRoute(TransitGatewayRouteKey {
+            route_table_id: route_table_id.to_owned(),
+            address: address.into(),
+            prefix_len: prefix_len.into(),
+        }))
+    }
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
 
     /// The VPC whose items the key names (none for a port or an instance: those are
-    /// their host's own).
+    /// their host's own; a transit gateway route's is its table's id, which scopes it).
     pub fn vpc_id(&self) -> Option<&str> {
         Some(match self.kind.as_ref()? {
             Kind::Port(_) | Kind::Instance(_) => return None,
@@ -98,6 +110,7 @@ impl ItemKey {
             | Kind::TransitGatewayAttachment(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
+            Kind::TransitGatewayRoute(r) => &r.route_table_id,
         })
     }
 
@@ -138,6 +151,13 @@ impl fmt::Display for ItemKey {
             Some(Kind::PrivateZone(o)) => write!(f, "zone/{}/{}", o.vpc_id, o.id),
             Some(Kind::InstanceName(o)) => write!(f, "name/{}/{}", o.vpc_id, o.id),
             Some(Kind::TransitGatewayAttachment(o)) => write!(f, "tgw/{}/{}", o.vpc_id, o.id),
+            Some(Kind::TransitGatewayRoute(r)) => write!(
+                f,
+                "tgw-route/{}/{}/{}",
+                r.route_table_id,
+                ip(r.address),
+                r.prefix_len
+            ),
         }
     }
 }

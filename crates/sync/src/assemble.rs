@@ -182,32 +182,34 @@ pub(crate) fn subnet(s: &pb::Subnet) -> Checked<dp::Subnet> {
 pub(crate) fn transit_gateway_attachment(
     a: &pb::TransitGatewayAttachment,
 ) -> Checked<dp::TransitGatewayAttachment> {
-    use pb::transit_gateway_route::Target as T;
-    let routes = a
-        .routes
-        .iter()
-        .map(|r| {
-            let target = match &r.target {
-                Some(T::Vpc(v)) => dp::TransitGatewayTarget::Vpc {
-                    attachment_id: v.attachment_id.clone(),
-                    vpc_id: v.vpc_id.clone(),
-                },
-                Some(T::Unsupported(id)) => dp::TransitGatewayTarget::Unsupported(id.clone()),
-                Some(T::Blackhole(_)) => dp::TransitGatewayTarget::Blackhole,
-                None => return Err("a transit gateway route has no target"),
-            };
-            Ok(dp::TransitGatewayRoute {
-                destination: cidr(r.destination.as_ref())?,
-                target,
-            })
-        })
-        .collect::<Checked<_>>()?;
     Ok(dp::TransitGatewayAttachment {
         id: a.id.clone(),
         transit_gateway_id: a.transit_gateway_id.clone(),
         subnet_ids: a.subnet_ids.clone(),
         appliance_mode: a.appliance_mode,
-        routes,
+        route_table_id: a.route_table_id.clone(),
+        // the table's routes are items of their own (`HostState::structure` joins them)
+        routes: Vec::new(),
+        senders: a.senders.clone(),
+    })
+}
+
+pub(crate) fn transit_gateway_route(
+    r: &pb::TransitGatewayRoute,
+) -> Checked<dp::TransitGatewayRoute> {
+    use pb::transit_gateway_route::Target as T;
+    let target = match &r.target {
+        Some(T::Vpc(v)) => dp::TransitGatewayTarget::Vpc {
+            attachment_id: v.attachment_id.clone(),
+            vpc_id: v.vpc_id.clone(),
+        },
+        Some(T::Unsupported(id)) => dp::TransitGatewayTarget::Unsupported(id.clone()),
+        Some(T::Blackhole(_)) => dp::TransitGatewayTarget::Blackhole,
+        None => return Err("a transit gateway route has no target"),
+    };
+    Ok(dp::TransitGatewayRoute {
+        destination: cidr(r.destination.as_ref())?,
+        target,
     })
 }
 

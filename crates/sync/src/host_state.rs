@@ -144,6 +144,9 @@ pub struct HostState {
     flow_logs: BTreeMap<ItemKey, FlowLogSpec>,
     /// The instances running here, for their metadata service.
     instances: BTreeMap<String, pb::Instance>,
+    /// Transit gateway route tables (of the VPCs whose attachments use them): table →
+    /// (address, prefix length) → route.
+    transit_routes: BTreeMap<String, BTreeMap<(u32, u32), dp::TransitGatewayRoute>>,
 }
 
 /// Puts `value` at `key`: whether it changed anything.
@@ -242,6 +245,14 @@ impl HostState {
                     .and_then(|v| v.transits.remove(&o.id))
                     .is_some()
             }
+            Some(K::TransitGatewayRoute(r)) => {
+                if let Some(table) = self.transit_routes.get_mut(&r.route_table_id) {
+                    out.structure |= table.remove(&(r.address, r.prefix_len)).is_some();
+                    if table.is_empty() {
+                        self.transit_routes.remove(&r.route_table_id);
+                    }
+                }
+            }
             Some(K::Mapping(a)) => out.v2p.push(V2pChange::Delete {
                 vpc_id: a.vpc_id.clone(),
                 ip: Ipv4Addr::from(a.ip),
@@ -326,6 +337,21 @@ impl HostState {
                 }
                 out.structure |= put(&mut self.vpc(&o.vpc_id).transits, &o.id, a);
             }
+            (Some(K::TransitGatewayRoute(k)), V::TransitGatewayRoute(r)) => {
+                let r = assemble::transit_gateway_route(&r)?;
+                let destination = (
+                    u32::from(r.destination.network()),
+                    u32::from(r.destination.prefix_len()),
+                );
+                if destination != (k.address, k.prefix_len) {
+                    return Err("a route's destination differs from its key's");
+                }
+                let table = self
+                    .transit_routes
+                    .entry(k.route_table_id.clone())
+                    .or_default();
+                out.structure |= table.insert(destination, r.clone()) != Some(r);
+            }
             (Some(K::Mapping(a)), V::Mapping(m)) => {
                 let mapping = assemble::mapping(&m)?;
                 if u32::from(mapping.ip) != a.ip {
@@ -394,7 +420,18 @@ impl HostState {
                 v.subnets = items.subnets.values().cloned().collect();
                 v.route_tables = items.route_tables.values().cloned().collect();
                 v.network_acls = items.network_acls.values().cloned().collect();
-                v.transit_gateway_attachments = items.transits.values().cloned().collect();
+                v.transit_gateway_attachments = items
+                    .transits
+                    .values()
+                    .map(|a| dp::TransitGatewayAttachment {
+                        routes: self
+                            .transit_routes
+                            .get(&a.route_table_id)
+                            .map(|t| t.values().cloned().collect())
+                            .unwrap_or_default(),
+                        ..a.clone()
+                    })
+                    .collect();
                 v.security_groups = items
                     .security_groups
                     .values()
@@ -503,6 +540,11 @@ impl HostState {
         };
         self.ports.len()
             + self.instances.len()
+            + self
+                .transit_routes
+                .values()
+                .map(BTreeMap::len)
+                .sum::<usize>()
             + self.edge.len()
             + self.flow_logs.len()
             + self.vpcs.values().map(vpc).sum::<usize>()

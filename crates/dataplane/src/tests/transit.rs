@@ -46,7 +46,9 @@ fn attachment(
         transit_gateway_id: "tgw-1".into(),
         subnet_ids: subnets.iter().map(|s| s.to_string()).collect(),
         appliance_mode: false,
+        route_table_id: String::new(),
         routes,
+        senders: vec![],
     }
 }
 
@@ -483,9 +485,25 @@ fn walks_through_the_gateway_are_cached() {
     let mut h2 = Engine::with_program(p2).unwrap();
     let (s, x) = (pid(&h2, "eni-2"), pid(&h2, "eni-3"));
     let mut out = Vec::new();
-    let x_to_s = tcp_frame(X_MAC, MacAddr([2, 0, 0, 0, 0, 3]), X_IP, S_IP, 40000, 22, SYN, 0);
+    let x_to_s = tcp_frame(
+        X_MAC,
+        MacAddr([2, 0, 0, 0, 0, 3]),
+        X_IP,
+        S_IP,
+        40000,
+        22,
+        SYN,
+        0,
+    );
     for i in 0..3 {
-        assert_eq!(h2.process_from_port(t(1), x, &x_to_s, &mut out), Verdict::ToPort { port: s });
-        assert_eq!(h2.stats().fast_path, i, "decision {i} served from the cache");
+        assert_eq!(
+            h2.process_from_port(t(1), x, &x_to_s, &mut out),
+            Verdict::ToPort { port: s }
+        );
+        assert_eq!(
+            h2.stats().fast_path,
+            i,
+            "decision {i} served from the cache"
+        );
     }
 }
