@@ -57,6 +57,16 @@ pub struct MappingService {
 }
 
 impl MappingService {
+    /// Tells hosts where the API is reached from them (for VPC endpoints): call before
+    /// any host connects.
+    pub fn set_api_address(&self, addr: std::net::SocketAddrV4) {
+        self.shared
+            .lock()
+            .expect("mapping lock")
+            .programs
+            .set_api_address(addr);
+    }
+
     /// Derives every host's program from the control plane and follows its changes.
     pub async fn start(control: Arc<Control>) -> Arc<Self> {
         let mut changes = control.subscribe();

@@ -73,12 +73,19 @@ impl ItemKey {
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
+    pub fn vpc_endpoint(vpc_id: &str, endpoint_id: &str) -> ItemKey {
+        Self::of(Kind::VpcEndpoint(object(vpc_id, endpoint_id)))
+    }
+    /// The address of a service Fort serves (`api`).
+    pub fn service(name: &str) -> ItemKey {
+        Self::of(Kind::Service(name.to_owned()))
+    }
 
     /// The VPC whose items the key names (none for a port or an instance: those are
     /// their host's own).
     pub fn vpc_id(&self) -> Option<&str> {
         Some(match self.kind.as_ref()? {
-            Kind::Port(_) | Kind::Instance(_) => return None,
+            Kind::Port(_) | Kind::Instance(_) | Kind::Service(_) => return None,
             Kind::Vpc(v) => v,
             Kind::Subnet(o)
             | Kind::RouteTable(o)
@@ -88,7 +95,8 @@ impl ItemKey {
             | Kind::NatGateway(o)
             | Kind::FlowLog(o)
             | Kind::PrivateZone(o)
-            | Kind::InstanceName(o) => &o.vpc_id,
+            | Kind::InstanceName(o)
+            | Kind::VpcEndpoint(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
         })
@@ -130,6 +138,8 @@ impl fmt::Display for ItemKey {
             Some(Kind::Instance(id)) => write!(f, "instance/{id}"),
             Some(Kind::PrivateZone(o)) => write!(f, "zone/{}/{}", o.vpc_id, o.id),
             Some(Kind::InstanceName(o)) => write!(f, "name/{}/{}", o.vpc_id, o.id),
+            Some(Kind::VpcEndpoint(o)) => write!(f, "vpce/{}/{}", o.vpc_id, o.id),
+            Some(Kind::Service(name)) => write!(f, "service/{name}"),
         }
     }
 }

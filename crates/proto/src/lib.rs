@@ -21,5 +21,6 @@ pub mod wire;
 /// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
 /// contract; 2 has typed keys and values; 3 adds flow logs; 4 adds instances (for their
 /// metadata service); 5 adds instance names (resource names the VPC resolver answers)
-/// and instances' hostname types.
-pub const CONTRACT_VERSION: u32 = 5;
+/// and instances' hostname types; 6 adds VPC endpoints (endpoint ports, the names the
+/// VPC resolver answers for them) and the service address they forward to.
+pub const CONTRACT_VERSION: u32 = 6;
