@@ -800,7 +800,8 @@ pub fn dependents(
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
-        // Gateway items carry the VPC's number and blocks.
+        // Gateway items carry the VPC's number and blocks; its instances' metadata its
+        // DNS hostnames attribute.
         "vpc" => r
             .internet_gateways
             .values()
@@ -811,6 +812,12 @@ pub fn dependents(
                     .values()
                     .filter(|n| n.vpc_id == id)
                     .map(|n| row.sibling("natgateway", &n.id)),
+            )
+            .chain(
+                r.instances
+                    .values()
+                    .filter(|i| i.vpc_id == id)
+                    .map(|i| row.sibling("instance", &i.id)),
             )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
