@@ -110,3 +110,47 @@ def test_interface_endpoint_reaches_the_ec2_api(fort, ec2, world):
     ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
     assert eventually(lambda: not os.path.exists(f"/run/netns/{eni}")), "endpoint namespace left"
     assert eventually(lambda: eni_ip not in dig(iid, "10.96.0.2", EC2_NAME)[1])
+
+
+def list_buckets(ns):
+    return aws_in(ns, "--endpoint-url", f"http://s3.{REGION}.amazonaws.com", "s3api", "list-buckets",
+                  "--output", "json")
+
+
+@pytest.mark.skipif(AWS is None, reason="the AWS CLI is not installed (pip install awscli)")
+def test_gateway_endpoint_reaches_s3(fort, ec2, world):
+    """A private subnet's route table gets S3's prefix list through a gateway endpoint:
+    the AWS CLI in the instance lists Fort's buckets at S3's regional name (an address of
+    the list), with no internet gateway; deleting the endpoint cuts it."""
+    s3 = fort.service("s3")
+    bucket = f"fort-e2e-vpce-{os.getpid()}"
+    s3.create_bucket(Bucket=bucket)
+    world.cleanups.append(lambda: s3.delete_bucket(Bucket=bucket))
+    vpc = world.vpc("10.98.0.0/16")
+    subnet = world.subnet(vpc, "10.98.1.0/24")
+    main = ec2.describe_route_tables(Filters=[
+        {"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]},
+    ])["RouteTables"][0]["RouteTableId"]
+    iid, _ = world.launch(subnet)
+
+    # the name answers an address of S3's list, but no route leads there yet
+    s3_list = [l for l in ec2.describe_prefix_lists()["PrefixLists"]
+               if l["PrefixListName"] == f"com.amazonaws.{REGION}.s3"][0]
+    status, answers = dig(iid, "10.98.0.2", f"s3.{REGION}.amazonaws.com")
+    assert status == "NOERROR" and len(answers) == 1, (status, answers)
+    import ipaddress
+    assert any(ipaddress.ip_address(answers[0]) in ipaddress.ip_network(c) for c in s3_list["Cidrs"])
+    rc, out = list_buckets(iid)
+    assert rc != 0, out
+
+    ep = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", RouteTableIds=[main],
+    )["VpcEndpoint"]
+    vpce = ep["VpcEndpointId"]
+    world.cleanups.append(lambda: ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce]))
+    assert eventually(lambda: list_buckets(iid)[0] == 0, within=15), list_buckets(iid)
+    rc, out = list_buckets(iid)
+    assert rc == 0 and bucket in out, out
+
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
+    assert eventually(lambda: list_buckets(iid)[0] != 0, within=15), "still reachable"

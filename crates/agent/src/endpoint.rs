@@ -11,11 +11,8 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::path::Path;
-
-use fort_host::sys;
+pub use fort_host::forward::Forwarder;
 use fort_sync::host_state::HostState;
-use tokio::task::{JoinHandle, JoinSet};
 
 /// The services whose endpoints the API answers (the ones Fort serves itself).
 pub const API_SERVICES: &[&str] = &["ec2", "s3", "logs", "sts"];
@@ -54,78 +51,19 @@ pub fn served(state: &HostState) -> BTreeMap<String, Served> {
         .collect()
 }
 
-/// A running forwarder: its accept loop, which owns every connection it spliced (all
-/// end when it is stopped).
-pub struct Forwarder {
-    pub target: SocketAddrV4,
-    task: JoinHandle<()>,
-}
-
-impl Forwarder {
-    /// Listens on port 80 inside namespace `ns` (the socket is made by a thread that
-    /// enters it; the kernel keeps the socket in that namespace), splicing each connection
-    /// to `target` from the agent's own namespace.
-    pub fn start(
-        ns: &str,
-        target: SocketAddrV4,
-        runtime: &tokio::runtime::Handle,
-    ) -> io::Result<Forwarder> {
-        let path = Path::new("/run/netns").join(ns);
-        let listener = sys::in_netns(&path, || {
-            let l = std::net::TcpListener::bind(SocketAddr::from((
-                Ipv4Addr::UNSPECIFIED,
-                HTTP_PORT,
-            )))?;
-            l.set_nonblocking(true)?;
-            Ok(l)
-        })?;
-        let ns = ns.to_owned();
-        let task = runtime.spawn(async move {
-            let listener = match tokio::net::TcpListener::from_std(listener) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!(namespace = ns, error = %e, "endpoint forwarder cannot listen");
-                    return;
-                }
-            };
-            let mut connections = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => match accepted {
-                        Ok((inbound, _)) => {
-                            connections.spawn(splice(inbound, target));
-                        }
-                        Err(e) => {
-                            tracing::warn!(namespace = ns, error = %e, "endpoint forwarder accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        }
-                    },
-                    // reap finished connections
-                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
-                }
-            }
-        });
-        Ok(Forwarder { target, task })
-    }
-
-    /// Closes the listener and every connection.
-    pub fn stop(self) {
-        self.task.abort();
-    }
-}
-
-/// Carries one connection to the API and back until either side closes.
-async fn splice(mut inbound: tokio::net::TcpStream, target: SocketAddrV4) {
-    let mut outbound = match tokio::net::TcpStream::connect(target).await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(%target, error = %e, "endpoint forwarder cannot reach the API");
-            return;
-        }
-    };
-    let _ = inbound.set_nodelay(true);
-    let _ = outbound.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+/// Starts the forwarder of an endpoint interface's namespace `ns`: port 80 on every
+/// address there, spliced to the API at `target`.
+pub fn forward(
+    ns: &str,
+    target: SocketAddrV4,
+    runtime: &tokio::runtime::Handle,
+) -> io::Result<Forwarder> {
+    Forwarder::start(
+        ns,
+        &[SocketAddr::from((Ipv4Addr::UNSPECIFIED, HTTP_PORT))],
+        target,
+        runtime,
+    )
 }
 
 #[cfg(test)]

@@ -330,7 +330,7 @@ impl Reconciler {
             if self.forwarders.contains_key(&eni) {
                 continue;
             }
-            match endpoint::Forwarder::start(&eni, target, &self.runtime) {
+            match endpoint::forward(&eni, target, &self.runtime) {
                 Ok(f) => {
                     tracing::info!(host = self.host_id, eni, %target, "endpoint interface forwards to the API");
                     self.forwarders.insert(eni, f);

@@ -480,7 +480,8 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 }
             }
         }
-        // An interface endpoint's names, answered by its VPC's resolver on every host.
+        // An interface endpoint's names, answered by its VPC's resolver on every host; a
+        // gateway endpoint's item, for the edge.
         "vpc-endpoint" => {
             if let Some(e) = r.vpc_endpoints.get(id)
                 && let Some(item) = endpoint_names(r, e)
@@ -489,6 +490,34 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 c.items.insert(
                     ItemKey::vpc_endpoint(&e.vpc_id, id),
                     value(V::VpcEndpoint(item)),
+                );
+            }
+            if let Some(e) = r.vpc_endpoints.get(id)
+                && is_gateway_endpoint(e)
+                && let Some(v) = r.vpcs.get(&e.vpc_id)
+            {
+                c.vpc = Some(v.id.to_string());
+                let destinations = fort_model::aws_managed_prefix_lists(&r.name)
+                    .into_iter()
+                    .find(|l| l.name == e.service_name)
+                    .map(|l| l.entries().to_vec())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|x| match x.cidr {
+                        ipnet::IpNet::V4(n) => Some(cidr(n)),
+                        ipnet::IpNet::V6(_) => None,
+                    })
+                    .collect();
+                let item = pb::GatewayEndpoint {
+                    vpc_id: v.id.to_string(),
+                    vpc_endpoint_id: e.id.to_string(),
+                    vni: v.vni,
+                    cidrs: v.cidrs().map(cidr).collect(),
+                    destinations,
+                };
+                c.items.insert(
+                    ItemKey::gateway_endpoint(&v.id, id),
+                    value(V::GatewayEndpoint(item)),
                 );
             }
         }
@@ -508,6 +537,12 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         _ => {}
     }
     c
+}
+
+/// A gateway endpoint that carries traffic: available (its routes are in its tables).
+fn is_gateway_endpoint(e: &VpcEndpoint) -> bool {
+    e.endpoint_type == VpcEndpointType::Gateway
+        && e.state == fort_model::VpcEndpointState::Available
 }
 
 /// The names of an available interface endpoint with the addresses each answers: its
@@ -819,6 +854,12 @@ pub fn dependents(
                     .filter(|i| i.vpc_id == id)
                     .map(|i| row.sibling("instance", &i.id)),
             )
+            .chain(
+                r.vpc_endpoints
+                    .values()
+                    .filter(|e| e.vpc_id == id && e.endpoint_type == VpcEndpointType::Gateway)
+                    .map(|e| row.sibling("vpc-endpoint", &e.id)),
+            )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
         // state of routes through it.
@@ -863,17 +904,23 @@ pub fn dependents(
                 row.sibling(table, &x)
             })
             .collect(),
-        // An endpoint's interfaces carry its id and service in their ports.
-        "vpc-endpoint" => r
-            .vpc_endpoints
-            .get(id)
-            .map(|e| {
-                e.interfaces
-                    .iter()
-                    .map(|i| row.sibling("network-interface", &i.network_interface_id))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        // An endpoint's interfaces carry its id and service in their ports; a VPC's
+        // header names the edge serving its gateway endpoints.
+        "vpc-endpoint" => {
+            let mut out: Vec<RowKey> = r
+                .vpc_endpoints
+                .get(id)
+                .map(|e| {
+                    e.interfaces
+                        .iter()
+                        .map(|i| row.sibling("network-interface", &i.network_interface_id))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let vpc = vpc_of(r.vpc_endpoints.get(id).map(|e| e.vpc_id.as_str()));
+            out.extend(vpc.map(|v| row.sibling("vpc", &v)));
+            out
+        }
         "dhcp-options" => r
             .vpcs
             .values()
@@ -940,7 +987,8 @@ pub fn edge_host(world: &World) -> Option<&Host> {
         .find(|h| h.role == fort_model::HostRole::Edge)
 }
 
-/// Where each gateway of a VPC is served: its internet gateway and NAT gateways.
+/// Where each gateway of a VPC is served: its internet gateway, NAT gateways and gateway
+/// endpoints.
 fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
     let Some(edge) = edge_host(world) else {
         return Vec::new();
@@ -955,7 +1003,13 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .values()
         .filter(|n| n.vpc_id == v.id && n.state == fort_model::NatGatewayState::Available)
         .map(|n| n.id.to_string());
+    let endpoints = r
+        .vpc_endpoints
+        .values()
+        .filter(|e| e.vpc_id == v.id && is_gateway_endpoint(e))
+        .map(|e| e.id.to_string());
     igws.chain(nats)
+        .chain(endpoints)
         .map(|gateway_id| pb::Edge {
             gateway_id,
             host: edge.underlay.into(),

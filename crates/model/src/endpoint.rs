@@ -165,6 +165,24 @@ fn service_ranges(service: &str) -> &'static [&'static str] {
     }
 }
 
+/// The blocks of a gateway service's AWS-managed list (none for another service).
+pub fn service_blocks(service: &str) -> Vec<ipnet::Ipv4Net> {
+    service_ranges(service)
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect()
+}
+
+/// Where a gateway service Fort serves itself answers (S3): the first address of each
+/// block of its list. Its regional name resolves to the first of them inside VPCs, and
+/// the edge's internet namespace holds the blocks, its API answering there on port 80.
+pub fn service_addresses(service: &str) -> Vec<std::net::Ipv4Addr> {
+    service_blocks(service)
+        .iter()
+        .map(|n| std::net::Ipv4Addr::from(u32::from(n.network()).wrapping_add(1)))
+        .collect()
+}
+
 /// A stable id of `pl-` and 8 hex digits (as AWS's own lists have) for `text`.
 fn stable_id(text: &str) -> String {
     // FNV-1a: stable across releases, unlike the standard library's hasher.

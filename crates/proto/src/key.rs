@@ -73,6 +73,9 @@ impl ItemKey {
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
+    pub fn gateway_endpoint(vpc_id: &str, endpoint_id: &str) -> ItemKey {
+        Self::of(Kind::GatewayEndpoint(object(vpc_id, endpoint_id)))
+    }
     pub fn vpc_endpoint(vpc_id: &str, endpoint_id: &str) -> ItemKey {
         Self::of(Kind::VpcEndpoint(object(vpc_id, endpoint_id)))
     }
@@ -96,17 +99,18 @@ impl ItemKey {
             | Kind::FlowLog(o)
             | Kind::PrivateZone(o)
             | Kind::InstanceName(o)
-            | Kind::VpcEndpoint(o) => &o.vpc_id,
+            | Kind::VpcEndpoint(o)
+            | Kind::GatewayEndpoint(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
         })
     }
 
-    /// A gateway the edge serves (internet or NAT gateway).
+    /// A gateway the edge serves (internet or NAT gateway, gateway endpoint).
     pub fn is_gateway(&self) -> bool {
         matches!(
             self.kind,
-            Some(Kind::InternetGateway(_) | Kind::NatGateway(_))
+            Some(Kind::InternetGateway(_) | Kind::NatGateway(_) | Kind::GatewayEndpoint(_))
         )
     }
 
@@ -140,6 +144,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::InstanceName(o)) => write!(f, "name/{}/{}", o.vpc_id, o.id),
             Some(Kind::VpcEndpoint(o)) => write!(f, "vpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::Service(name)) => write!(f, "service/{name}"),
+            Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
         }
     }
 }

@@ -22,5 +22,6 @@ pub mod wire;
 /// contract; 2 has typed keys and values; 3 adds flow logs; 4 adds instances (for their
 /// metadata service); 5 adds instance names (resource names the VPC resolver answers)
 /// and instances' hostname types; 6 adds VPC endpoints (endpoint ports, the names the
-/// VPC resolver answers for them) and the service address they forward to.
+/// VPC resolver answers for them, gateway endpoints for the edge) and the service
+/// address they forward to.
 pub const CONTRACT_VERSION: u32 = 6;

@@ -267,7 +267,9 @@ impl HostState {
                     out.members.insert((m.vpc_id.clone(), m.group_id.clone()));
                 }
             }
-            Some(K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_)) => {
+            Some(
+                K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_) | K::GatewayEndpoint(_),
+            ) => {
                 out.edge |= self.edge.remove(key).is_some()
             }
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
@@ -385,6 +387,10 @@ impl HostState {
             }
             (Some(K::NatGateway(_)), V::NatGateway(n)) => {
                 let item = EdgeItem::NatGateway(assemble::nat_gateway(&n)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::GatewayEndpoint(_)), V::GatewayEndpoint(e)) => {
+                let item = EdgeItem::GatewayEndpoint(assemble::gateway_endpoint(&e)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
             (Some(K::FlowLog(o)), V::FlowLog(f)) => {

@@ -275,6 +275,18 @@ impl VpcView {
             return Some(zone.answer(&fqdn, qtype));
         }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
+        // S3's regional names answer an address of its prefix list, where Fort's S3
+        // answers (through a gateway endpoint, or an internet gateway), as AWS's public
+        // DNS answers one of S3's addresses
+        if name == "s3.amazonaws.com" || name == format!("s3.{}.amazonaws.com", self.region) {
+            let ip = *fort_model::service_addresses("s3").first()?;
+            let owner = Name::from_ascii(format!("{name}.")).ok()?;
+            return Some(if qtype == RecordType::A {
+                Local::Records(vec![Record::from_rdata(owner, TTL, RData::A(A(ip)))])
+            } else {
+                Local::NoData
+            });
+        }
         let domain = private_domain(&self.region);
         let record = |rdata: RData| {
             let owner = Name::from_ascii(format!("{name}.")).ok()?;
@@ -558,6 +570,21 @@ mod tests {
             vpc("us-east-1").local("ec2.us-east-1.amazonaws.com", RecordType::A),
             None
         );
+    }
+
+    /// S3's regional name answers the first address of its prefix list in every VPC.
+    #[test]
+    fn s3_names_answer_an_address_of_its_list() {
+        let v = vpc("us-east-1");
+        let ips = a_records(v.local("s3.us-east-1.amazonaws.com", RecordType::A));
+        let blocks = fort_model::service_blocks("s3");
+        assert_eq!(ips.len(), 1);
+        assert!(blocks.iter().any(|b| b.contains(&ips[0])), "{ips:?}");
+        assert_eq!(
+            a_records(v.local("S3.amazonaws.com.", RecordType::A)),
+            ips
+        );
+        assert_eq!(v.local("s3.eu-west-1.amazonaws.com", RecordType::A), None);
     }
 
     fn set(values: &[&str]) -> ZoneSet {
