@@ -8,11 +8,11 @@
 //! Only plain HTTP is forwarded: the API speaks no TLS, so raw TCP on 443 would reach
 //! nothing that answers it.
 
+pub use fort_host::forward::Forwarder;
+use fort_sync::host_state::HostState;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-pub use fort_host::forward::Forwarder;
-use fort_sync::host_state::HostState;
 
 /// The services whose endpoints the API answers (the ones Fort serves itself).
 pub const API_SERVICES: &[&str] = &["ec2", "s3", "logs", "sts"];

@@ -181,7 +181,9 @@ impl EdgeSession {
                 tracing::info!(namespace = self.namespace, %api, "S3's addresses answer in the internet namespace");
                 self.services = Some(f);
             }
-            Err(e) => tracing::error!(namespace = self.namespace, error = %e, "S3's addresses do not answer"),
+            Err(e) => {
+                tracing::error!(namespace = self.namespace, error = %e, "S3's addresses do not answer")
+            }
         }
     }
 }

@@ -12,9 +12,7 @@
 //! address to the elastic IP, done as one rewrite to the elastic IP.
 
 use crate::nat::{AllocError, DEAD, InsideKey, NatTable, OutsideKey};
-use crate::program::{
-    ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, gateway_mac,
-};
+use crate::program::{ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, gateway_mac};
 use crate::rewrite;
 use crate::verdict::{DropReason, Stats, Verdict};
 use fort_dataplane::Time;
@@ -79,6 +77,9 @@ struct Nat {
     /// (its flows leave from [`ENDPOINT_SOURCE`], needing no internet gateway).
     endpoint: Option<Vec<Ipv4Net>>,
 }
+
+/// A gateway endpoint's (destinations, VPC blocks).
+type EndpointBlocks = (Vec<Ipv4Net>, Vec<Ipv4Net>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -289,7 +290,7 @@ impl Edge {
             };
             (item, Some((e.destinations.clone(), e.cidrs.clone())))
         });
-        let all: Vec<(NatGatewayItem, Option<(Vec<Ipv4Net>, Vec<Ipv4Net>)>)> = program
+        let all: Vec<(NatGatewayItem, Option<EndpointBlocks>)> = program
             .nat_gateways
             .iter()
             .map(|n| (n.clone(), None))
@@ -589,8 +590,7 @@ impl Edge {
                     return self.drop(DropReason::NatNotAvailable);
                 };
                 let public = g.item.public_ip;
-                if g
-                    .endpoint
+                if g.endpoint
                     .as_ref()
                     .is_some_and(|d| !d.iter().any(|c| c.contains(&m.dst)))
                 {

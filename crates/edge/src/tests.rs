@@ -751,7 +751,11 @@ fn gateway_endpoint_without_an_internet_gateway() {
         let v = e.process_from_vpc(t(1), 77, gw, &f, &mut out);
         (v, out)
     };
-    let (v, out) = send(&mut e, Gateway::Infer, &tcp_packet(inst, 40000, s3, 80, SYN, b""));
+    let (v, out) = send(
+        &mut e,
+        Gateway::Infer,
+        &tcp_packet(inst, 40000, s3, 80, SYN, b""),
+    );
     assert_eq!(v, Verdict::ToInternet);
     let (src, port, dst, dport) = tuple(&out);
     assert_eq!((src, dst, dport), (ENDPOINT_SOURCE, s3, 80));
@@ -762,7 +766,10 @@ fn gateway_endpoint_without_an_internet_gateway() {
         &tcp_packet(s3, 80, ENDPOINT_SOURCE, port, SYN | ACK, b""),
     );
     assert_eq!(v, Verdict::ToVpc { vni: 77, dst: inst });
-    assert_eq!(&back[14..], &tcp_packet(s3, 80, inst, 40000, SYN | ACK, b"")[..]);
+    assert_eq!(
+        &back[14..],
+        &tcp_packet(s3, 80, inst, 40000, SYN | ACK, b"")[..]
+    );
     // only the service's addresses
     let (v, _) = send(
         &mut e,

@@ -419,9 +419,10 @@ async fn run(seed: u64, steps: usize) {
                 let host = rng.pick(&HOSTS).0.to_owned();
                 control
                     .write(&scope, |tx| {
-                        let ids = tx.region.vpc_endpoints.ids_where(|e| {
-                            e.interfaces.iter().any(|i| i.host_id.is_none())
-                        });
+                        let ids = tx
+                            .region
+                            .vpc_endpoints
+                            .ids_where(|e| e.interfaces.iter().any(|i| i.host_id.is_none()));
                         for id in ids {
                             let e = tx.region.vpc_endpoints.get_mut(&id).expect("listed");
                             for i in &mut e.interfaces {

@@ -269,9 +269,7 @@ impl HostState {
             }
             Some(
                 K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_) | K::GatewayEndpoint(_),
-            ) => {
-                out.edge |= self.edge.remove(key).is_some()
-            }
+            ) => out.edge |= self.edge.remove(key).is_some(),
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
             Some(K::PrivateZone(o)) => {

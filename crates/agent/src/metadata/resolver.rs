@@ -580,10 +580,7 @@ mod tests {
         let blocks = fort_model::service_blocks("s3");
         assert_eq!(ips.len(), 1);
         assert!(blocks.iter().any(|b| b.contains(&ips[0])), "{ips:?}");
-        assert_eq!(
-            a_records(v.local("S3.amazonaws.com.", RecordType::A)),
-            ips
-        );
+        assert_eq!(a_records(v.local("S3.amazonaws.com.", RecordType::A)), ips);
         assert_eq!(v.local("s3.eu-west-1.amazonaws.com", RecordType::A), None);
     }
 
