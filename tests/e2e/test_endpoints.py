@@ -95,6 +95,7 @@ def test_interface_endpoint_reaches_the_ec2_api(fort, ec2, world):
     assert eventually(lambda: describe_vpcs(iid)[0] != 0, within=15), "still reachable"
     rc, out = describe_vpcs(iid)
     assert rc != 0 and vpc not in out
+    assert "timeout" in out.lower(), out  # dropped, not refused
     # ... and lets it through again
     ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[http_in])
     assert eventually(lambda: describe_vpcs(iid)[0] == 0, within=15)

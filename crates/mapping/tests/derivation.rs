@@ -144,6 +144,22 @@ async fn run(seed: u64, steps: usize) {
         let body = match rng.next() % 29 {
             // an interface endpoint: its interfaces are ports of their hosts, its names
             // items of its VPC
+            // a gateway endpoint: its route in a table, its item for the edge, and the
+            // VPC's header naming the edge
+            26 if !tables.is_empty() && rng.next().is_multiple_of(2) => {
+                let table = pick(&mut rng, &tables);
+                let vpc = control
+                    .read_world(|w| {
+                        w.regions
+                            .values()
+                            .find_map(|r| r.route_tables.get(&table).map(|t| t.vpc_id.to_string()))
+                    })
+                    .await
+                    .unwrap_or_default();
+                format!(
+                    "Action=CreateVpcEndpoint&ServiceName=com.amazonaws.us-east-1.s3&VpcId={vpc}&RouteTableId.1={table}"
+                )
+            }
             26 if !subnets.is_empty() => {
                 let subnet = pick(&mut rng, &subnets);
                 let vpc = control
