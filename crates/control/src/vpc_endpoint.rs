@@ -791,6 +791,40 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Places the region's endpoint interfaces that have no host yet (their zone had
+    /// none when they were made) on a host of their zone, if one is there now: how many.
+    pub fn place_endpoint_interfaces(&mut self) -> usize {
+        if !self.config.dataplane {
+            return 0;
+        }
+        let ids = self
+            .region
+            .vpc_endpoints
+            .ids_where(|e| e.is_live() && e.interfaces.iter().any(|i| i.host_id.is_none()));
+        let mut placed = 0;
+        for id in ids {
+            let Some(mut e) = self.region.vpc_endpoints.get(&id).cloned() else {
+                continue;
+            };
+            for i in &mut e.interfaces {
+                let zone = self
+                    .region
+                    .subnets
+                    .get(&i.subnet_id)
+                    .map(|s| s.availability_zone.clone());
+                if i.host_id.is_none()
+                    && let Some(zone) = zone
+                    && let Some(host) = self.global.place(&zone)
+                {
+                    i.host_id = Some(host);
+                    placed += 1;
+                }
+            }
+            self.region.vpc_endpoints.insert(e);
+        }
+        placed
+    }
+
     /// DeleteVpcEndpoints: each endpoint is deleted (its routes and interfaces go; it stays
     /// described as `deleted`) or reported, with why, among the unsuccessful.
     pub fn delete_vpc_endpoints(&mut self, ids: &[String]) -> Vec<(String, ApiError)> {
