@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".fort.mapping.v1.Instance")
         .type_attribute(".fort.mapping.v1.Instance", "#[derive(Eq)]")
         .type_attribute(".fort.mapping.v1.PrivateZone", "#[derive(Eq)]")
+        .type_attribute(".fort.mapping.v1.VpcEndpointNames", "#[derive(Eq)]")
         .compile_fds(fds.clone())?;
     // The service's side: the generated messages above, but updates sent pre-encoded.
     let server = std::path::Path::new(&std::env::var("OUT_DIR")?).join("server");

@@ -31,7 +31,11 @@ pub use fort_host::HostError as InstanceError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attachment {
     pub eni_id: String,
+    /// The namespace: the instance id, or for an endpoint's interface its ENI id.
     pub instance_id: String,
+    /// An interface endpoint's interface: its address is set directly, and the agent's
+    /// forwarder answers in the namespace ([`crate::endpoint`]).
+    pub endpoint: bool,
     pub device_index: u32,
     pub mac: String,
     pub ip: Ipv4Addr,
@@ -48,6 +52,23 @@ impl Attachment {
         if !names::is_instance_id(&instance_id) {
             return None;
         }
+        Self::in_namespace(port, prog, instance_id, false)
+    }
+
+    /// The attachment of an interface endpoint's port: a namespace named by its ENI id.
+    pub fn of_endpoint(port: &program::Port, prog: &program::HostProgram) -> Option<Attachment> {
+        if port.instance_id.is_some() || !names::is_eni_id(&port.id) {
+            return None;
+        }
+        Self::in_namespace(port, prog, port.id.clone(), true)
+    }
+
+    fn in_namespace(
+        port: &program::Port,
+        prog: &program::HostProgram,
+        instance_id: String,
+        endpoint: bool,
+    ) -> Option<Attachment> {
         let vpc = prog.vpcs.iter().find(|v| v.id == port.vpc_id)?;
         let subnet = vpc.subnets.iter().find(|s| s.id == port.subnet_id)?;
         let dns = vpc
@@ -62,6 +83,7 @@ impl Attachment {
         Some(Attachment {
             eni_id: port.id.clone(),
             instance_id,
+            endpoint,
             device_index: port.device_index,
             mac: port.mac.to_string(),
             ip: port.primary_ip,
@@ -451,6 +473,17 @@ mod tests {
         assert_eq!(a.dns, vec![Ipv4Addr::new(10, 0, 0, 2)]);
         assert_eq!(a.mac, "02:00:00:00:00:05");
         assert!(resolv_conf(&a).contains("nameserver 10.0.0.2\n"));
+    }
+
+    #[test]
+    fn an_endpoint_port_gets_a_namespace_named_by_its_interface() {
+        let (port, p) = program(None);
+        let a = Attachment::of_endpoint(&port, &p).unwrap();
+        assert_eq!(a.instance_id, "eni-0123456789abcdef0");
+        assert!(a.endpoint);
+        assert_eq!(a.router, Ipv4Addr::new(10, 0, 1, 1));
+        let (port, p) = program(Some("i-0123456789abcdef0"));
+        assert!(Attachment::of_endpoint(&port, &p).is_none());
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! * the [reconciler](reconcile) gives each ENI placed here a TAP, moved into the
 //!   instance's namespace (named exactly the instance id) as `eth0`, MTU 9001, and runs a
 //!   DHCP client in it; it removes both when the ENI leaves;
+//! * an interface VPC endpoint's interface placed here gets a namespace named by its ENI
+//!   id, its address, and a [forwarder](endpoint) to the API in it;
 //! * the [data path](datapath) runs the engine between the TAPs and the Geneve underlay
 //!   socket (`UNDERLAY:6081`);
 //! * [`metrics`] serves `/metrics`.
@@ -13,6 +15,7 @@
 //! The host's I/O (TAP ioctls, epoll, namespaces) is `fort_host`'s.
 
 pub mod datapath;
+pub mod endpoint;
 pub mod fastpath;
 pub mod flow_log;
 pub mod instance;
@@ -166,6 +169,9 @@ impl Agent {
             tso: config.underlay_mtu >= instance::TSO_UNDERLAY_MTU,
             host_id: config.host_id.clone(),
             adopted: reconcile::load_adopted(&config.run_dir),
+            runtime: tokio::runtime::Handle::current(),
+            served: Default::default(),
+            forwarders: Default::default(),
         };
         let (tx, rx) = mpsc::channel();
         let (status, report) = watch::channel(Status::default());
@@ -287,9 +293,11 @@ impl Programmed for Session {
         }
         let (structure, members) =
             fort_sync::host_state::engine_changes(&self.state, &applied, &self.underlay);
+        let endpoints = structure.is_some().then(|| endpoint::served(&self.state));
         let update = reconcile::Msg::Update {
             epoch: self.state.epoch,
             generation: self.state.generation,
+            endpoints,
             structure: structure.map(Box::new),
             members,
             snapshot: applied.snapshot,

@@ -19,6 +19,13 @@ pub fn is_instance_id(id: &str) -> bool {
         .is_some_and(|h| (1..=32).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Is `id` an ENI id we will name a namespace after (an interface endpoint's: `eni-` and
+/// hex digits)?
+pub fn is_eni_id(id: &str) -> bool {
+    id.strip_prefix("eni-")
+        .is_some_and(|h| (1..=32).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The link name of an ENI inside its instance: `eth` and the device index.
 pub fn link_name(device_index: u32) -> String {
     format!("eth{device_index}")
@@ -63,6 +70,9 @@ mod tests {
         assert!(!is_instance_id("i-../../etc"));
         assert!(!is_instance_id("eni-1234"));
         assert!(!is_instance_id("i-123 45"));
+        assert!(is_eni_id("eni-0123456789abcdef0"));
+        assert!(!is_eni_id("eni-../x"));
+        assert!(!is_eni_id("i-0123"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use fort_sync::host_state::{self, MemberList, ProgramQueue, V2pChange};
 use tokio::sync::watch;
 
 use crate::datapath;
+use crate::endpoint;
 use crate::instance::{self, Attachment, DhcpClient};
 use fort_host::netns::remove_namespace;
 use fort_host::sys::Tap;
@@ -30,6 +31,8 @@ pub enum Msg {
         members: Vec<MemberList>,
         snapshot: bool,
         v2p: Vec<V2pChange>,
+        /// The endpoint interfaces and what they serve, with every new structure.
+        endpoints: Option<BTreeMap<String, endpoint::Served>>,
     },
     /// Stop; clean up unless `keep`.
     Stop,
@@ -51,6 +54,12 @@ pub struct Reconciler {
     /// Instances an earlier run left in place (`--keep`), from `RUN_DIR/instances`:
     /// removed after the first program unless it still places them here.
     pub adopted: Vec<String>,
+    /// The runtime the endpoint forwarders run on.
+    pub runtime: tokio::runtime::Handle,
+    /// The endpoint interfaces of the program, and what they serve.
+    pub served: BTreeMap<String, endpoint::Served>,
+    /// The forwarder answering in each endpoint interface's namespace.
+    pub forwarders: BTreeMap<String, endpoint::Forwarder>,
 }
 
 /// The file where the agent lists the instances it holds (for a restart with `--keep`).
@@ -64,7 +73,7 @@ pub fn load_adopted(run_dir: &std::path::Path) -> Vec<String> {
         .unwrap_or_default()
         .lines()
         .map(str::trim)
-        .filter(|l| crate::names::is_instance_id(l))
+        .filter(|l| crate::names::is_instance_id(l) || crate::names::is_eni_id(l))
         .map(str::to_string)
         .collect()
 }
@@ -96,8 +105,12 @@ impl Reconciler {
                     members,
                     snapshot,
                     v2p: changes,
+                    endpoints,
                 } => {
                     position = (epoch, generation);
+                    if let Some(e) = endpoints {
+                        self.served = e;
+                    }
                     if let Some(s) = structure {
                         last = Some(s);
                         fresh = true;
@@ -162,7 +175,14 @@ impl Reconciler {
         let desired: BTreeMap<String, Attachment> = program
             .ports
             .iter()
-            .filter_map(|p| Attachment::of(p, program).map(|a| (p.id.clone(), a)))
+            .filter_map(|p| {
+                let a = if self.served.contains_key(&p.id) {
+                    Attachment::of_endpoint(p, program)
+                } else {
+                    Attachment::of(p, program)
+                };
+                a.map(|a| (p.id.clone(), a))
+            })
             .collect();
         let gone: Vec<String> = self
             .attached
@@ -172,12 +192,17 @@ impl Reconciler {
                     d.instance_id != a.instance_id
                         || d.device_index != a.device_index
                         || d.mac != a.mac
+                        || d.endpoint != a.endpoint
                 })
             })
             .map(|(eni, _)| eni.clone())
             .collect();
         let mut removed = Vec::new();
         for eni in &gone {
+            // its connections end before its namespace goes
+            if let Some(f) = self.forwarders.remove(eni) {
+                f.stop();
+            }
             if let Some(x) = self.attached.remove(eni) {
                 removed.push(x);
             }
@@ -259,7 +284,14 @@ impl Reconciler {
             tracing::error!(host = self.host_id, error = %e, "cannot record the instances held");
             ok = false;
         }
-        for a in fresh {
+        for a in fresh.iter().filter(|a| a.endpoint) {
+            if let Err(e) = instance::configure_static(a) {
+                tracing::warn!(host = self.host_id, eni = a.eni_id, error = %e, "cannot configure the endpoint interface; will retry");
+                ok = false;
+            }
+        }
+        ok &= self.forward();
+        for a in fresh.into_iter().filter(|a| !a.endpoint) {
             let (client, script, run_dir) =
                 (self.dhcp.clone(), self.script.clone(), self.run_dir.clone());
             let spawned = std::thread::Builder::new()
@@ -271,6 +303,45 @@ impl Reconciler {
             }
         }
         (ok, programmed)
+    }
+
+    /// Starts a forwarder in each endpoint interface's namespace that has none (or one to
+    /// another address), and stops those no longer wanted: whether all could start.
+    fn forward(&mut self) -> bool {
+        let mut ok = true;
+        let wanted: BTreeMap<String, std::net::SocketAddrV4> = self
+            .attached
+            .iter()
+            .filter(|(_, (a, _, _))| a.endpoint)
+            .filter_map(|(eni, _)| Some((eni.clone(), self.served.get(eni)?.target?)))
+            .collect();
+        let stale: Vec<String> = self
+            .forwarders
+            .iter()
+            .filter(|(eni, f)| wanted.get(*eni) != Some(&f.target))
+            .map(|(eni, _)| eni.clone())
+            .collect();
+        for eni in stale {
+            if let Some(f) = self.forwarders.remove(&eni) {
+                f.stop();
+            }
+        }
+        for (eni, target) in wanted {
+            if self.forwarders.contains_key(&eni) {
+                continue;
+            }
+            match endpoint::forward(&eni, target, &self.runtime) {
+                Ok(f) => {
+                    tracing::info!(host = self.host_id, eni, %target, "endpoint interface forwards to the API");
+                    self.forwarders.insert(eni, f);
+                }
+                Err(e) => {
+                    tracing::warn!(host = self.host_id, eni, error = %e, "cannot start the endpoint forwarder; will retry");
+                    ok = false;
+                }
+            }
+        }
+        ok
     }
 
     /// Gives the instance's link a conduit to the kernel fast path (none without one, or
@@ -305,6 +376,9 @@ impl Reconciler {
                 "leaving instances in place (--keep)"
             );
             return;
+        }
+        for (_, f) in std::mem::take(&mut self.forwarders) {
+            f.stop();
         }
         let attached = std::mem::take(&mut self.attached);
         let mut namespaces: Vec<String> = Vec::new();

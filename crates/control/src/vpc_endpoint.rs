@@ -2,8 +2,8 @@
 //! route to the service's AWS-managed prefix list in each of their route tables; interface
 //! endpoints get a requester-managed network interface in each of their subnets.
 //!
-//! Control plane only: endpoints are kept, routed and described, but no host forwards
-//! their traffic to a service yet.
+//! With the data plane on, each interface of an interface endpoint is placed on a host of
+//! its subnet's zone (as an instance is), whose agent answers for it.
 
 use std::net::Ipv4Addr;
 
@@ -633,9 +633,17 @@ impl Tx<'_> {
                 true,
                 Tags::new(),
             )?;
+            // its host answers for it as for an instance's interface (none in the zone:
+            // the endpoint is kept and described, and carries nothing)
+            let host_id = if self.config.dataplane {
+                self.global.place(&subnet.availability_zone)
+            } else {
+                None
+            };
             endpoint.interfaces.push(EndpointInterface {
                 subnet_id: subnet.id.clone(),
                 network_interface_id: eni.id,
+                host_id,
             });
         }
         Ok(())
@@ -647,6 +655,9 @@ impl Tx<'_> {
             .into_iter()
             .partition(|i| subnets.contains(&i.subnet_id));
         for i in gone {
+            if let Some(host) = &i.host_id {
+                self.global.unplace(host);
+            }
             self.drop_flow_logs_of(&i.network_interface_id);
             self.region
                 .network_interfaces
@@ -778,6 +789,40 @@ impl Tx<'_> {
         }
         self.region.vpc_endpoints.insert(e);
         Ok(())
+    }
+
+    /// Places the region's endpoint interfaces that have no host yet (their zone had
+    /// none when they were made) on a host of their zone, if one is there now: how many.
+    pub fn place_endpoint_interfaces(&mut self) -> usize {
+        if !self.config.dataplane {
+            return 0;
+        }
+        let ids = self
+            .region
+            .vpc_endpoints
+            .ids_where(|e| e.is_live() && e.interfaces.iter().any(|i| i.host_id.is_none()));
+        let mut placed = 0;
+        for id in ids {
+            let Some(mut e) = self.region.vpc_endpoints.get(&id).cloned() else {
+                continue;
+            };
+            for i in &mut e.interfaces {
+                let zone = self
+                    .region
+                    .subnets
+                    .get(&i.subnet_id)
+                    .map(|s| s.availability_zone.clone());
+                if i.host_id.is_none()
+                    && let Some(zone) = zone
+                    && let Some(host) = self.global.place(&zone)
+                {
+                    i.host_id = Some(host);
+                    placed += 1;
+                }
+            }
+            self.region.vpc_endpoints.insert(e);
+        }
+        placed
     }
 
     /// DeleteVpcEndpoints: each endpoint is deleted (its routes and interfaces go; it stays

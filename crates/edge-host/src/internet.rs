@@ -6,8 +6,11 @@
 //! * `lo` carries the test hosts' network (203.0.113.1/24: every address of it is local),
 //!   so a server bound there is "a host on the internet";
 //! * the link `edge0` (the edge's TAP, MAC [`INTERNET_MAC`]) carries the route to the
-//!   elastic IP pool (198.51.100.0/24) through a next hop 192.0.2.1 with a permanent
-//!   neighbour entry ([`EDGE_MAC`]), so no ARP crosses it.
+//!   elastic IP pool (198.51.100.0/24) and to the gateway endpoints' source address
+//!   ([`fort_edge::ENDPOINT_SOURCE`]) through a next hop 192.0.2.1 with a permanent
+//!   neighbour entry ([`EDGE_MAC`]), so no ARP crosses it;
+//! * S3's addresses (its AWS-managed prefix list) are local routes on `lo`, where the
+//!   edge's forwarder answers with the API.
 //!
 //! Nothing is routed to the machine's own interfaces. The TAP is created in the edge's
 //! namespace (named after the namespace, `fie` + 8 hex digits) and moved in; it is not
@@ -128,20 +131,28 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
             "permanent",
         ])?;
         let src = first_host(c.hosts).to_string();
-        ip(&[
-            "-n",
-            ns,
-            "route",
-            "replace",
-            &c.public_pool.to_string(),
-            "via",
-            NEXT_HOP,
-            "dev",
-            LINK,
-            "onlink",
-            "src",
-            &src,
-        ])?;
+        // the elastic IPs, and the address gateway endpoints' flows come from
+        let endpoint_source = format!("{}/32", fort_edge::ENDPOINT_SOURCE);
+        for to in [c.public_pool.to_string(), endpoint_source] {
+            ip(&[
+                "-n", ns, "route", "replace", &to, "via", NEXT_HOP, "dev", LINK, "onlink", "src",
+                &src,
+            ])?;
+        }
+        // S3's addresses (its AWS-managed prefix list) are local: the edge's forwarder
+        // answers there
+        for block in fort_model::service_blocks("s3") {
+            ip(&[
+                "-n",
+                ns,
+                "route",
+                "replace",
+                "local",
+                &block.to_string(),
+                "dev",
+                "lo",
+            ])?;
+        }
         Ok(tap)
     })();
     if made.is_err() {

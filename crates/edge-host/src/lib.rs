@@ -113,6 +113,8 @@ impl EdgeProcess {
                 state: HostState::default(),
                 mappings: HashMap::new(),
                 send: Box::new(dp.sender()),
+                namespace: ns.clone(),
+                services: None,
             },
             Report::Engine(report),
         ));
@@ -148,6 +150,42 @@ struct EdgeSession {
     /// (VPC, private address) → (host, MAC).
     mappings: HashMap<(String, std::net::Ipv4Addr), (std::net::Ipv4Addr, MacAddr)>,
     send: Box<dyn Fn(datapath::Command) + Send>,
+    /// The internet namespace, where the services' addresses are.
+    namespace: String,
+    /// The forwarder answering at S3's addresses (for gateway endpoints, and the
+    /// internet), once the program says where the API is.
+    services: Option<fort_host::forward::Forwarder>,
+}
+
+impl EdgeSession {
+    /// Listens at S3's addresses in the internet namespace, spliced to the API (again
+    /// when its address changes).
+    fn serve_services(&mut self) {
+        let api = self.state.service_address("api");
+        if self.services.as_ref().map(|f| f.target) == api {
+            return;
+        }
+        self.services = None;
+        let Some(api) = api else { return };
+        let listen: Vec<SocketAddr> = fort_model::service_addresses("s3")
+            .into_iter()
+            .map(|ip| SocketAddr::from((ip, 80)))
+            .collect();
+        match fort_host::forward::Forwarder::start(
+            &self.namespace,
+            &listen,
+            api,
+            &tokio::runtime::Handle::current(),
+        ) {
+            Ok(f) => {
+                tracing::info!(namespace = self.namespace, %api, "S3's addresses answer in the internet namespace");
+                self.services = Some(f);
+            }
+            Err(e) => {
+                tracing::error!(namespace = self.namespace, error = %e, "S3's addresses do not answer")
+            }
+        }
+    }
 }
 
 impl Programmed for EdgeSession {
@@ -190,6 +228,7 @@ impl Programmed for EdgeSession {
                 v2p.hosts.insert((vni, *ip), *at);
             }
         }
+        self.serve_services();
         let position = (self.state.epoch, self.state.generation);
         (self.send)(datapath::Command::Program(
             Box::new((self.state.edge_program(), v2p)),

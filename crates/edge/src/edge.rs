@@ -12,7 +12,7 @@
 //! address to the elastic IP, done as one rewrite to the elastic IP.
 
 use crate::nat::{AllocError, DEAD, InsideKey, NatTable, OutsideKey};
-use crate::program::{EdgeProgram, NatGatewayItem, NatGatewayState, gateway_mac};
+use crate::program::{ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, gateway_mac};
 use crate::rewrite;
 use crate::verdict::{DropReason, Stats, Verdict};
 use fort_dataplane::Time;
@@ -73,7 +73,13 @@ struct Vpc {
 struct Nat {
     item: NatGatewayItem,
     vpc: u32,
+    /// A gateway endpoint's: the service's addresses, the only destinations it carries
+    /// (its flows leave from [`ENDPOINT_SOURCE`], needing no internet gateway).
+    endpoint: Option<Vec<Ipv4Net>>,
 }
+
+/// A gateway endpoint's (destinations, VPC blocks).
+type EndpointBlocks = (Vec<Ipv4Net>, Vec<Ipv4Net>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -262,14 +268,43 @@ impl Edge {
                         .nat_gateways
                         .iter()
                         .any(|p| p.nat_id == n.item.nat_id)
+                        && !program
+                            .gateway_endpoints
+                            .iter()
+                            .any(|p| p.vpce_id == n.item.nat_id)
                 })
             })
             .rev()
             .collect();
-        for n in &program.nat_gateways {
+        // A gateway endpoint is a NAT of its own (a slot, stable by id) whose address is
+        // the shared ENDPOINT_SOURCE.
+        let endpoints = program.gateway_endpoints.iter().map(|e| {
+            let item = NatGatewayItem {
+                vpc_id: e.vpc_id.clone(),
+                nat_id: e.vpce_id.clone(),
+                vni: e.vni,
+                subnet_id: String::new(),
+                private_ip: Ipv4Addr::UNSPECIFIED,
+                public_ip: ENDPOINT_SOURCE,
+                state: NatGatewayState::Available,
+            };
+            (item, Some((e.destinations.clone(), e.cidrs.clone())))
+        });
+        let all: Vec<(NatGatewayItem, Option<EndpointBlocks>)> = program
+            .nat_gateways
+            .iter()
+            .map(|n| (n.clone(), None))
+            .chain(endpoints)
+            .collect();
+        for (n, endpoint) in &all {
             let Some(vs) = vpc_slot(&mut vpcs, &n.vpc_id, n.vni) else {
                 continue;
             };
+            if let Some((_, cidrs)) = endpoint
+                && vpcs[vs as usize].cidrs.is_empty()
+            {
+                vpcs[vs as usize].cidrs = cidrs.clone();
+            }
             let slot = match self.nat_by_id.get(&n.nat_id) {
                 Some(&s) => s,
                 None => match free.pop() {
@@ -296,9 +331,12 @@ impl Edge {
             nats[slot as usize] = Some(Nat {
                 item: n.clone(),
                 vpc: vs,
+                endpoint: endpoint.as_ref().map(|(d, _)| d.clone()),
             });
             nat_by_id.insert(n.nat_id.clone(), slot);
-            nat_by_public.insert(n.public_ip, slot);
+            if endpoint.is_none() {
+                nat_by_public.insert(n.public_ip, slot);
+            }
             vpcs[vs as usize].nats.push(slot);
             by_mac.insert((n.vni, gateway_mac(&n.nat_id)), Target::Nat(slot));
         }
@@ -502,7 +540,8 @@ impl Edge {
                 return self.drop(DropReason::NatNotAvailable);
             };
             let public = n.item.public_ip;
-            if let Some(v) = self.nat_egress_checks(n.vpc, m, frame, pkt, out) {
+            let n = nat.unwrap_or(DEAD);
+            if let Some(v) = self.nat_egress_checks(n, m, frame, pkt, out) {
                 return v;
             }
             out.clear();
@@ -551,8 +590,13 @@ impl Edge {
                     return self.drop(DropReason::NatNotAvailable);
                 };
                 let public = g.item.public_ip;
-                let vpc = g.vpc;
-                if let Some(v) = self.nat_egress_checks(vpc, m, frame, pkt, out) {
+                if g.endpoint
+                    .as_ref()
+                    .is_some_and(|d| !d.iter().any(|c| c.contains(&m.dst)))
+                {
+                    return self.drop(DropReason::EndpointDestination);
+                }
+                if let Some(v) = self.nat_egress_checks(n, m, frame, pkt, out) {
                     return v;
                 }
                 match self.table.create(key, n, public, now) {
@@ -570,8 +614,8 @@ impl Edge {
         let flow = self.table.get_mut(id);
         flow.last = now;
         let (public, port) = (flow.outside.public, flow.outside.port);
-        let nat_vpc = self.nats[flow.nat as usize].as_ref().map_or(0, |n| n.vpc);
-        if let Some(v) = self.nat_egress_checks(nat_vpc, m, frame, pkt, out) {
+        let nat = flow.nat;
+        if let Some(v) = self.nat_egress_checks(nat, m, frame, pkt, out) {
             return v;
         }
         out.clear();
@@ -587,19 +631,24 @@ impl Edge {
         Verdict::ToInternet
     }
 
-    /// The NAT's way out is its VPC's internet gateway: it must be attached, and the
-    /// packet must fit its MTU.
+    /// The way out of NAT slot `n`: a NAT gateway's is its VPC's internet gateway, which
+    /// must be attached (a gateway endpoint's needs none); the packet must fit the MTU.
     fn nat_egress_checks(
         &mut self,
-        vpc: u32,
+        n: u32,
         m: &Meta,
         frame: &[u8],
         pkt: &[u8],
         out: &mut Vec<u8>,
     ) -> Option<Verdict> {
+        let (vpc, endpoint) = self
+            .nats
+            .get(n as usize)
+            .and_then(Option::as_ref)
+            .map_or((0, false), |g| (g.vpc, g.endpoint.is_some()));
         let v = &self.vpcs[vpc as usize];
         let vni = v.vni;
-        if v.igw.is_none() {
+        if v.igw.is_none() && !endpoint {
             return Some(self.drop(DropReason::NoInternetGateway));
         }
         self.too_big(m, frame, pkt, out).map(|v| with_vni(v, vni))
@@ -641,6 +690,16 @@ impl Edge {
         if let Some(&n) = self.nat_by_public.get(&m.dst) {
             return self.nat_in(now, n, &m, pkt, out);
         }
+        // the gateway endpoints share one address: the flow says whose it is
+        if m.dst == ENDPOINT_SOURCE {
+            let Some(n) = outside_key(&m)
+                .and_then(|k| self.table.lookup_outside(&k))
+                .map(|id| self.table.get(id).nat)
+            else {
+                return self.drop(DropReason::NatNoFlow);
+            };
+            return self.nat_in(now, n, &m, pkt, out);
+        }
         let Some(&(vs, private)) = self.private_of.get(&m.dst) else {
             return self.drop(DropReason::UnknownPublicIp);
         };
@@ -660,7 +719,7 @@ impl Edge {
         let Some(g) = self.live_nat(n) else {
             return self.drop(DropReason::NatNotAvailable);
         };
-        if self.vpcs[g.vpc as usize].igw.is_none() {
+        if self.vpcs[g.vpc as usize].igw.is_none() && g.endpoint.is_none() {
             return self.drop(DropReason::NoInternetGateway);
         }
         match m.protocol {
@@ -680,28 +739,11 @@ impl Edge {
             self.stats.bytes_inbound += m.len as u64;
             return Verdict::ToVpc { vni, dst: private };
         }
-        let Some((sport, dport)) = m.ports else {
+        if m.ports.is_none() {
             return self.drop(DropReason::Malformed);
-        };
-        let key = if m.protocol == ip_proto::ICMP {
-            if m.icmp_type != icmp::kind::ECHO_REPLY {
-                return self.drop(DropReason::NatNoFlow);
-            }
-            OutsideKey {
-                public: m.dst,
-                protocol: m.protocol,
-                remote: m.src,
-                remote_port: 0,
-                port: sport,
-            }
-        } else {
-            OutsideKey {
-                public: m.dst,
-                protocol: m.protocol,
-                remote: m.src,
-                remote_port: sport,
-                port: dport,
-            }
+        }
+        let Some(key) = outside_key(m) else {
+            return self.drop(DropReason::NatNoFlow);
         };
         let Some(id) = self.table.lookup_outside(&key) else {
             return self.drop(DropReason::NatNoFlow);
@@ -740,6 +782,31 @@ fn with_vni(v: Verdict, vni: u32) -> Verdict {
         Verdict::ToVpc { dst, .. } => Verdict::ToVpc { vni, dst },
         v => v,
     }
+}
+
+/// The outside key of an inbound first fragment with a usable L4 header (for ICMP, an
+/// echo reply only).
+fn outside_key(m: &Meta) -> Option<OutsideKey> {
+    let (sport, dport) = m.ports?;
+    if m.protocol == ip_proto::ICMP {
+        if m.icmp_type != icmp::kind::ECHO_REPLY {
+            return None;
+        }
+        return Some(OutsideKey {
+            public: m.dst,
+            protocol: m.protocol,
+            remote: m.src,
+            remote_port: 0,
+            port: sport,
+        });
+    }
+    Some(OutsideKey {
+        public: m.dst,
+        protocol: m.protocol,
+        remote: m.src,
+        remote_port: sport,
+        port: dport,
+    })
 }
 
 /// The inside key of a first fragment with a usable L4 header.

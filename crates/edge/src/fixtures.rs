@@ -38,6 +38,7 @@ pub fn program() -> EdgeProgram {
             eni_id: "eni-0web".into(),
         }],
         nat_gateways: vec![nat_item(NatGatewayState::Available)],
+        gateway_endpoints: vec![],
     }
 }
 

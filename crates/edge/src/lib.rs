@@ -9,7 +9,8 @@
 //! * [`Edge`]: internet gateway (stateless 1:1 NAT between private and public IPv4) and
 //!   NAT gateway (source NAT to the elastic IP with per-destination port allocation,
 //!   connection tracking with AWS's 350 s idle timeout and RST, inbound-initiated
-//!   connections impossible), both entry points in [`edge`].
+//!   connections impossible), and gateway VPC endpoints (the same source NAT, to the
+//!   service's addresses and without an internet gateway), both entry points in [`edge`].
 //! * [`nat`]: the NAT flow table and port allocator.
 //! * [`rewrite`]: header rewrites with incremental checksums; RST and ICMP replies.
 //!
@@ -38,8 +39,8 @@ mod tests;
 pub use edge::{Edge, EdgeConfig, Gateway};
 pub use fort_dataplane::Time;
 pub use program::{
-    EdgeItem, EdgeProgram, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
-    gateway_mac,
+    ENDPOINT_SOURCE, EdgeItem, EdgeProgram, GatewayEndpointItem, InternetGatewayItem,
+    NatGatewayItem, NatGatewayState, PublicIpItem, gateway_mac,
 };
 pub use rewrite::set_inner_macs;
 pub use verdict::{DropReason, Stats, Verdict};

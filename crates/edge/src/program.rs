@@ -67,6 +67,36 @@ pub struct NatGatewayItem {
     pub state: NatGatewayState,
 }
 
+/// `vpce/<vpc_id>/<vpce_id>`: a gateway VPC endpoint (S3, DynamoDB) of a VPC: the
+/// VPC's route tables send the service's prefix list here, and the edge source-NATs each
+/// flow to [`ENDPOINT_SOURCE`] toward the service's addresses on the outside network,
+/// where the service answers (needing no internet gateway, as in AWS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GatewayEndpointItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// `vpce-…`
+    pub vpce_id: String,
+    /// The VPC's 24-bit Geneve VNI.
+    pub vni: u32,
+    /// The VPC's IPv4 CIDR blocks.
+    pub cidrs: Vec<Ipv4Net>,
+    /// The service's addresses (its AWS-managed prefix list's entries): the only
+    /// destinations the endpoint carries.
+    pub destinations: Vec<Ipv4Net>,
+}
+
+impl GatewayEndpointItem {
+    pub fn key(&self) -> String {
+        format!("vpce/{}/{}", self.vpc_id, self.vpce_id)
+    }
+}
+
+/// The one outside address every gateway endpoint's flows leave from (a documentation
+/// address beside the internet namespace's next hop, routed to the edge there): flows
+/// are told apart by their translated ports.
+pub const ENDPOINT_SOURCE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
 /// AWS's `natGateway.state`. Only `available` translates; in any other state new flows
 /// are dropped and TCP packets of old flows are answered with a RST (deleting a NAT
 /// gateway breaks its flows).
@@ -87,6 +117,7 @@ pub enum EdgeItem {
     InternetGateway(InternetGatewayItem),
     PublicIp(PublicIpItem),
     NatGateway(NatGatewayItem),
+    GatewayEndpoint(GatewayEndpointItem),
 }
 
 impl InternetGatewayItem {
@@ -114,6 +145,7 @@ impl EdgeItem {
             EdgeItem::InternetGateway(i) => i.key(),
             EdgeItem::PublicIp(i) => i.key(),
             EdgeItem::NatGateway(i) => i.key(),
+            EdgeItem::GatewayEndpoint(i) => i.key(),
         }
     }
 }
@@ -128,6 +160,8 @@ pub struct EdgeProgram {
     pub public_ips: Vec<PublicIpItem>,
     #[serde(default)]
     pub nat_gateways: Vec<NatGatewayItem>,
+    #[serde(default)]
+    pub gateway_endpoints: Vec<GatewayEndpointItem>,
 }
 
 impl EdgeProgram {
@@ -150,6 +184,7 @@ impl EdgeProgram {
         self.internet_gateways.retain(|i| i.key() != key);
         self.public_ips.retain(|i| i.key() != key);
         self.nat_gateways.retain(|i| i.key() != key);
+        self.gateway_endpoints.retain(|i| i.key() != key);
         if let Some(i) = item {
             self.push(i);
         }
@@ -160,6 +195,7 @@ impl EdgeProgram {
             EdgeItem::InternetGateway(i) => self.internet_gateways.push(i),
             EdgeItem::PublicIp(i) => self.public_ips.push(i),
             EdgeItem::NatGateway(i) => self.nat_gateways.push(i),
+            EdgeItem::GatewayEndpoint(i) => self.gateway_endpoints.push(i),
         }
     }
 
@@ -170,6 +206,12 @@ impl EdgeProgram {
             .map(EdgeItem::InternetGateway)
             .chain(self.public_ips.iter().cloned().map(EdgeItem::PublicIp))
             .chain(self.nat_gateways.iter().cloned().map(EdgeItem::NatGateway))
+            .chain(
+                self.gateway_endpoints
+                    .iter()
+                    .cloned()
+                    .map(EdgeItem::GatewayEndpoint),
+            )
     }
 }
 

@@ -720,3 +720,69 @@ fn items_keys_and_json() {
         r#"{"vpc_id":"vpc-0a","igw_id":"igw-0a","vni":7,"cidrs":["10.0.0.0/16"]}"#
     );
 }
+
+/// A gateway endpoint in a VPC without an internet gateway: flows to the service's
+/// addresses leave from ENDPOINT_SOURCE and their replies come back (told apart by port
+/// alone, the address being shared); other destinations are refused; removed from the
+/// program, its flows are broken.
+#[test]
+fn gateway_endpoint_without_an_internet_gateway() {
+    use crate::program::{ENDPOINT_SOURCE, GatewayEndpointItem};
+    const VPCE: &str = "vpce-0s3";
+    let s3 = Ipv4Addr::new(52, 216, 0, 1);
+    let endpoint = GatewayEndpointItem {
+        vpc_id: "vpc-2".into(),
+        vpce_id: VPCE.into(),
+        vni: 77,
+        cidrs: vec!["10.9.0.0/16".parse().unwrap()],
+        destinations: vec!["52.216.0.0/15".parse().unwrap()],
+    };
+    let mut p = program();
+    p.gateway_endpoints.push(endpoint.clone());
+    let mut e = Edge::new(EdgeConfig::default());
+    e.set_program(p.clone());
+    let inst = Ipv4Addr::new(10, 9, 1, 5);
+    let send = |e: &mut Edge, gw: Gateway<'_>, pkt: &[u8]| {
+        let mut f = from_instance(pkt);
+        if gw == Gateway::Infer {
+            f[0..6].copy_from_slice(&gateway_mac(VPCE).0);
+        }
+        let mut out = Vec::new();
+        let v = e.process_from_vpc(t(1), 77, gw, &f, &mut out);
+        (v, out)
+    };
+    let (v, out) = send(
+        &mut e,
+        Gateway::Infer,
+        &tcp_packet(inst, 40000, s3, 80, SYN, b""),
+    );
+    assert_eq!(v, Verdict::ToInternet);
+    let (src, port, dst, dport) = tuple(&out);
+    assert_eq!((src, dst, dport), (ENDPOINT_SOURCE, s3, 80));
+    assert_eq!(out, tcp_packet(ENDPOINT_SOURCE, port, s3, 80, SYN, b""));
+    let (v, back) = inbound(
+        &mut e,
+        t(2),
+        &tcp_packet(s3, 80, ENDPOINT_SOURCE, port, SYN | ACK, b""),
+    );
+    assert_eq!(v, Verdict::ToVpc { vni: 77, dst: inst });
+    assert_eq!(
+        &back[14..],
+        &tcp_packet(s3, 80, inst, 40000, SYN | ACK, b"")[..]
+    );
+    // only the service's addresses
+    let (v, _) = send(
+        &mut e,
+        Gateway::Id(VPCE),
+        &tcp_packet(inst, 40001, REMOTE, 80, SYN, b""),
+    );
+    assert_eq!(v, drop(DropReason::EndpointDestination));
+    // the endpoint goes: its flow is broken
+    e.set_program(program());
+    let (v, _) = inbound(
+        &mut e,
+        t(3),
+        &tcp_packet(s3, 80, ENDPOINT_SOURCE, port, ACK, b""),
+    );
+    assert!(matches!(v, Verdict::Drop { .. }), "{v:?}");
+}

@@ -83,6 +83,8 @@ drop_reasons! {
     NatPortsExhausted => "nat_ports_exhausted",
     /// The flow table holds its configured maximum.
     NatTableFull => "nat_table_full",
+    /// To a gateway endpoint, for an address outside its service's prefix list.
+    EndpointDestination => "endpoint_destination",
 }
 
 impl std::fmt::Display for DropReason {

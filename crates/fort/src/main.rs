@@ -568,6 +568,16 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         flow_logs::connect(api.control.clone(), logs.clone(), s3.clone(), &mapping);
     }
     let api_addr = listener.local_addr()?;
+    // VPC endpoints forward to the API: on one machine, its loopback address (an API on
+    // every address is reached at 127.0.0.1)
+    if let SocketAddr::V4(a) = api_addr {
+        let ip = if a.ip().is_unspecified() {
+            Ipv4Addr::LOCALHOST
+        } else {
+            *a.ip()
+        };
+        mapping.set_api_address(std::net::SocketAddrV4::new(ip, a.port()));
+    }
     let mapping_addr = args.mapping_listen.unwrap_or_else(|| {
         let port = match api_addr.port() {
             0 => 0,

@@ -16,13 +16,16 @@ use fort_control::region::Host;
 use fort_control::route_table::route_state;
 use fort_control::{Region, World};
 use fort_model::{
-    FlowLog, FlowLogResourceType, NetworkInterface, RouteDestination, RouteTarget, RulePeer,
-    TrafficType,
+    EndpointInterface, FlowLog, FlowLogResourceType, NetworkInterface, RouteDestination,
+    RouteTarget, RulePeer, TrafficType, VpcEndpoint, VpcEndpointType,
 };
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{self as pb, ItemKey, ItemValue};
 use fort_proto::wire::EncodedValue;
 use ipnet::Ipv4Net;
+
+/// The name of the service item that says where Fort's API is reached.
+pub const API_SERVICE: &str = "api";
 
 /// An item's value, encoded once and shared by every host's update that carries it.
 pub type Value = Arc<EncodedValue>;
@@ -110,8 +113,33 @@ fn region<'w>(world: &'w World, row: &RowKey) -> Option<&'w Region> {
         .get(&(row.account.clone(), row.region.clone()))
 }
 
-/// The host an interface's instance runs on, if it is placed and running.
+/// The live interface endpoint whose interface `eni` is, and that interface's entry.
+fn endpoint_of<'r>(
+    region: &'r Region,
+    eni: &NetworkInterface,
+) -> Option<(&'r VpcEndpoint, &'r EndpointInterface)> {
+    if eni.interface_type != "vpc_endpoint" {
+        return None;
+    }
+    region
+        .vpc_endpoints
+        .values()
+        .filter(|e| e.is_live() && e.endpoint_type == VpcEndpointType::Interface)
+        .find_map(|e| {
+            let i = e
+                .interfaces
+                .iter()
+                .find(|i| i.network_interface_id == eni.id)?;
+            Some((e, i))
+        })
+}
+
+/// The host an interface's instance runs on, if it is placed and running (or, for an
+/// interface endpoint's interface, the host it was placed on).
 fn placement<'w>(world: &'w World, region: &Region, eni: &NetworkInterface) -> Option<&'w Host> {
+    if let Some((_, i)) = endpoint_of(region, eni) {
+        return world.global.hosts.get(i.host_id.as_deref()?);
+    }
     let attachment = eni.attachment.as_ref()?;
     let instance = region.instances.get(&attachment.instance_id)?;
     if !matches!(instance.state.as_str(), "pending" | "running") {
@@ -474,9 +502,54 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                         hostname: Some(host_label(r, e)),
                         instance_id: e.attachment.as_ref().map(|a| a.instance_id.to_string()),
                         device_index: e.attachment.as_ref().map_or(0, |a| a.device_index),
+                        endpoint: endpoint_of(r, e).map(|(v, _)| pb::EndpointPort {
+                            vpc_endpoint_id: v.id.to_string(),
+                            service: v.service_short(&r.name).to_owned(),
+                        }),
                     };
                     c.host_item = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));
                 }
+            }
+        }
+        // An interface endpoint's names, answered by its VPC's resolver on every host; a
+        // gateway endpoint's item, for the edge.
+        "vpc-endpoint" => {
+            if let Some(e) = r.vpc_endpoints.get(id)
+                && let Some(item) = endpoint_names(r, e)
+            {
+                c.vpc = Some(e.vpc_id.to_string());
+                c.items.insert(
+                    ItemKey::vpc_endpoint(&e.vpc_id, id),
+                    value(V::VpcEndpoint(item)),
+                );
+            }
+            if let Some(e) = r.vpc_endpoints.get(id)
+                && is_gateway_endpoint(e)
+                && let Some(v) = r.vpcs.get(&e.vpc_id)
+            {
+                c.vpc = Some(v.id.to_string());
+                let destinations = fort_model::aws_managed_prefix_lists(&r.name)
+                    .into_iter()
+                    .find(|l| l.name == e.service_name)
+                    .map(|l| l.entries().to_vec())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|x| match x.cidr {
+                        ipnet::IpNet::V4(n) => Some(cidr(n)),
+                        ipnet::IpNet::V6(_) => None,
+                    })
+                    .collect();
+                let item = pb::GatewayEndpoint {
+                    vpc_id: v.id.to_string(),
+                    vpc_endpoint_id: e.id.to_string(),
+                    vni: v.vni,
+                    cidrs: v.cidrs().map(cidr).collect(),
+                    destinations,
+                };
+                c.items.insert(
+                    ItemKey::gateway_endpoint(&v.id, id),
+                    value(V::GatewayEndpoint(item)),
+                );
             }
         }
         "instance" => {
@@ -495,6 +568,42 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         _ => {}
     }
     c
+}
+
+/// A gateway endpoint that carries traffic: available (its routes are in its tables).
+fn is_gateway_endpoint(e: &VpcEndpoint) -> bool {
+    e.endpoint_type == VpcEndpointType::Gateway
+        && e.state == fort_model::VpcEndpointState::Available
+}
+
+/// The names of an available interface endpoint with the addresses each answers: its
+/// interfaces' (a zonal name: the one in that zone). None for one with no names.
+fn endpoint_names(r: &Region, e: &VpcEndpoint) -> Option<pb::VpcEndpointNames> {
+    let interfaces: Vec<(String, Ipv4Addr)> = e
+        .interfaces
+        .iter()
+        .filter_map(|i| {
+            let eni = r.network_interfaces.get(&i.network_interface_id)?;
+            Some((eni.availability_zone.clone(), eni.private_ip))
+        })
+        .collect();
+    let zones: Vec<String> = interfaces.iter().map(|(z, _)| z.clone()).collect();
+    let names: Vec<pb::EndpointName> = e
+        .dns_names(&r.name, &zones)
+        .into_iter()
+        .map(|n| pb::EndpointName {
+            ips: interfaces
+                .iter()
+                .filter(|(z, _)| n.zone.as_ref().is_none_or(|want| want == z))
+                .map(|(_, ip)| u32::from(*ip))
+                .collect(),
+            name: n.name,
+        })
+        .collect();
+    (!names.is_empty()).then(|| pb::VpcEndpointNames {
+        vpc_endpoint_id: e.id.to_string(),
+        names,
+    })
 }
 
 /// The instance whose primary interface `e` is, and its hostname options, while it
@@ -761,7 +870,8 @@ pub fn dependents(
             out
         }
         // Gateway items carry the VPC's number and blocks; transit gateway tables the
-        // blocks its attachments propagate.
+        // blocks its attachments propagate; its instances' metadata its DNS hostnames
+        // attribute.
         "vpc" => r
             .internet_gateways
             .values()
@@ -778,6 +888,18 @@ pub fn dependents(
                     .values()
                     .filter(|a| a.vpc_id == id)
                     .flat_map(|a| gateway_tables(r, row, &a.transit_gateway_id)),
+            )
+            .chain(
+                r.instances
+                    .values()
+                    .filter(|i| i.vpc_id == id)
+                    .map(|i| row.sibling("instance", &i.id)),
+            )
+            .chain(
+                r.vpc_endpoints
+                    .values()
+                    .filter(|e| e.vpc_id == id && e.endpoint_type == VpcEndpointType::Gateway)
+                    .map(|e| row.sibling("vpc-endpoint", &e.id)),
             )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
@@ -841,6 +963,23 @@ pub fn dependents(
                 row.sibling(table, &x)
             })
             .collect(),
+        // An endpoint's interfaces carry its id and service in their ports; a VPC's
+        // header names the edge serving its gateway endpoints.
+        "vpc-endpoint" => {
+            let mut out: Vec<RowKey> = r
+                .vpc_endpoints
+                .get(id)
+                .map(|e| {
+                    e.interfaces
+                        .iter()
+                        .map(|i| row.sibling("network-interface", &i.network_interface_id))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let vpc = vpc_of(r.vpc_endpoints.get(id).map(|e| e.vpc_id.as_str()));
+            out.extend(vpc.map(|v| row.sibling("vpc", &v)));
+            out
+        }
         "dhcp-options" => r
             .vpcs
             .values()
@@ -1051,7 +1190,8 @@ pub fn edge_host(world: &World) -> Option<&Host> {
         .find(|h| h.role == fort_model::HostRole::Edge)
 }
 
-/// Where each gateway of a VPC is served: its internet gateway and NAT gateways.
+/// Where each gateway of a VPC is served: its internet gateway, NAT gateways and gateway
+/// endpoints.
 fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
     let Some(edge) = edge_host(world) else {
         return Vec::new();
@@ -1066,7 +1206,13 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .values()
         .filter(|n| n.vpc_id == v.id && n.state == fort_model::NatGatewayState::Available)
         .map(|n| n.id.to_string());
+    let endpoints = r
+        .vpc_endpoints
+        .values()
+        .filter(|e| e.vpc_id == v.id && is_gateway_endpoint(e))
+        .map(|e| e.id.to_string());
     igws.chain(nats)
+        .chain(endpoints)
         .map(|gateway_id| pb::Edge {
             gateway_id,
             host: edge.underlay.into(),
@@ -1192,6 +1338,7 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
                 .values()
                 .map(|x| key("transit-gateway-route-table", &x.id)),
         );
+        rows.extend(r.vpc_endpoints.values().map(|x| key("vpc-endpoint", &x.id)));
     }
     rows
 }

@@ -90,6 +90,9 @@ pub struct Programs {
     owners: HashMap<ItemKey, Vec<RowKey>>,
     /// Hosts with the edge role, and their underlay addresses.
     edge_hosts: BTreeMap<String, std::net::Ipv4Addr>,
+    /// Items every host holds: where the services Fort serves are reached. Set before
+    /// any host connects and fixed for the epoch.
+    services: Items,
     hosts: HashMap<String, HostState>,
     pending: VecDeque<Pending>,
     /// The highest change number every affected host has applied.
@@ -118,6 +121,7 @@ impl Programs {
             owners: HashMap::new(),
             vnis: HashMap::new(),
             edge_hosts: edge_hosts(world),
+            services: Items::new(),
             hosts: HashMap::new(),
             pending: VecDeque::new(),
             applied_through: 0,
@@ -133,9 +137,28 @@ impl Programs {
         p
     }
 
+    /// Tells every host where the API (EC2, S3, Logs, STS on one HTTP endpoint) is
+    /// reached, for VPC endpoints to forward to. Call before hosts connect: a host that
+    /// holds a snapshot already learns it only with its next one.
+    pub fn set_api_address(&mut self, addr: std::net::SocketAddrV4) {
+        let item = fort_proto::mapping::ServiceAddress {
+            ip: (*addr.ip()).into(),
+            port: addr.port().into(),
+        };
+        self.services.insert(
+            ItemKey::service(crate::derive::API_SERVICE),
+            std::sync::Arc::new(fort_proto::wire::EncodedValue::new(
+                fort_proto::mapping::ItemValue {
+                    kind: Some(V::Service(item)),
+                },
+            )),
+        );
+    }
+
     /// The items a host should hold now.
     pub fn items_of(&self, host: &str) -> Items {
         let mut out = self.ports.get(host).cloned().unwrap_or_default();
+        out.extend(self.services.iter().map(|(k, v)| (k.clone(), v.clone())));
         for (vpc, hosts) in &self.serving {
             if hosts.contains_key(host)
                 && let Some(items) = self.vpc_items.get(vpc)

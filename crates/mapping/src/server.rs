@@ -57,6 +57,16 @@ pub struct MappingService {
 }
 
 impl MappingService {
+    /// Tells hosts where the API is reached from them (for VPC endpoints): call before
+    /// any host connects.
+    pub fn set_api_address(&self, addr: std::net::SocketAddrV4) {
+        self.shared
+            .lock()
+            .expect("mapping lock")
+            .programs
+            .set_api_address(addr);
+    }
+
     /// Derives every host's program from the control plane and follows its changes.
     pub async fn start(control: Arc<Control>) -> Arc<Self> {
         let mut changes = control.subscribe();
@@ -205,8 +215,41 @@ impl MappingService {
                 }
                 Ok(())
             })
-            .await
-            .map(|_| ())
+            .await?;
+        // endpoint interfaces made while their zone had no host get this one
+        if role == HostRole::Instance {
+            let scopes: Vec<fort_control::Scope> = self
+                .control
+                .read_world(|w| {
+                    w.regions
+                        .iter()
+                        .filter(|(_, r)| {
+                            r.vpc_endpoints.values().any(|e| {
+                                e.is_live() && e.interfaces.iter().any(|i| i.host_id.is_none())
+                            })
+                        })
+                        .map(|((account, region), _)| fort_control::Scope {
+                            account: account.clone(),
+                            region: region.clone(),
+                        })
+                        .collect()
+                })
+                .await;
+            for scope in scopes {
+                match self
+                    .control
+                    .write(&scope, |tx| Ok(tx.place_endpoint_interfaces()))
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(host_id, placed = n, "endpoint interfaces placed"),
+                    Err(e) => {
+                        tracing::warn!(host_id, error = %e, "cannot place endpoint interfaces")
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

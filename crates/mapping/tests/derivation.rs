@@ -132,6 +132,7 @@ async fn run(seed: u64, steps: usize) {
     let mut attachments: Vec<String> = Vec::new();
     let mut gateway_tables: Vec<String> = Vec::new();
     let mut subnet_vpcs: Vec<(String, String)> = Vec::new();
+    let mut endpoints: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -142,7 +143,7 @@ async fn run(seed: u64, steps: usize) {
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 30 {
+        let body = match rng.next() % 33 {
             // gateway route tables: associations, propagations, static and blackhole
             // routes decide which VPCs each attachment reaches
             26 if !gateways.is_empty() => format!(
@@ -182,6 +183,82 @@ async fn run(seed: u64, steps: usize) {
                         pick(&mut rng, &attachments)
                     )
                 }
+            ),
+            // an interface endpoint: its interfaces are ports of their hosts, its names
+            // items of its VPC
+            // a gateway endpoint: its route in a table, its item for the edge, and the
+            // VPC's header naming the edge
+            30 if !tables.is_empty() && rng.next().is_multiple_of(2) => {
+                let table = pick(&mut rng, &tables);
+                let vpc = control
+                    .read_world(|w| {
+                        w.regions
+                            .values()
+                            .find_map(|r| r.route_tables.get(&table).map(|t| t.vpc_id.to_string()))
+                    })
+                    .await
+                    .unwrap_or_default();
+                format!(
+                    "Action=CreateVpcEndpoint&ServiceName=com.amazonaws.us-east-1.s3&VpcId={vpc}&RouteTableId.1={table}"
+                )
+            }
+            30 if !subnets.is_empty() => {
+                let subnet = pick(&mut rng, &subnets);
+                let vpc = control
+                    .read_world(|w| {
+                        w.regions
+                            .values()
+                            .find_map(|r| r.subnets.get(&subnet).map(|s| s.vpc_id.to_string()))
+                    })
+                    .await
+                    .unwrap_or_default();
+                format!(
+                    "Action=CreateVpcEndpoint&VpcEndpointType=Interface&ServiceName=com.amazonaws.us-east-1.ec2&VpcId={vpc}&SubnetId.1={subnet}&PrivateDnsEnabled=false"
+                )
+            }
+            31 if !endpoints.is_empty() => {
+                let e = pick(&mut rng, &endpoints);
+                match rng.next() % 4 {
+                    0 => format!(
+                        "Action=ModifyVpcEndpoint&VpcEndpointId={e}&AddSubnetId.1={}",
+                        pick(&mut rng, &subnets)
+                    ),
+                    1 => format!(
+                        "Action=ModifyVpcEndpoint&VpcEndpointId={e}&RemoveSubnetId.1={}",
+                        pick(&mut rng, &subnets)
+                    ),
+                    2 => {
+                        // private DNS needs the VPC's DNS hostnames
+                        let vpc = control
+                            .read_world(|w| {
+                                w.regions.values().find_map(|r| {
+                                    r.vpc_endpoints.get(&e).map(|x| x.vpc_id.to_string())
+                                })
+                            })
+                            .await
+                            .unwrap_or_default();
+                        let _ = execute(
+                            &control,
+                            &scope,
+                            &Params::from_form(
+                                format!(
+                                    "Action=ModifyVpcAttribute&VpcId={vpc}&EnableDnsHostnames.Value=true"
+                                )
+                                .as_bytes(),
+                            )
+                            .unwrap(),
+                        )
+                        .await;
+                        format!("Action=ModifyVpcEndpoint&VpcEndpointId={e}&PrivateDnsEnabled=true")
+                    }
+                    _ => format!(
+                        "Action=ModifyVpcEndpoint&VpcEndpointId={e}&PrivateDnsEnabled=false"
+                    ),
+                }
+            }
+            32 if !endpoints.is_empty() => format!(
+                "Action=DeleteVpcEndpoints&VpcEndpointId.1={}",
+                pick(&mut rng, &endpoints)
             ),
             // a transit gateway, attached to VPCs and routed to: the routes are active
             // while the gateway has an attachment in their VPC
@@ -406,6 +483,32 @@ async fn run(seed: u64, steps: usize) {
             if let Some(i) = modified {
                 lists[i].1 += 1;
             }
+            if body.starts_with("Action=CreateVpcEndpoint") {
+                endpoints.extend(find(&xml, "vpce-").into_iter().take(1));
+            }
+            if body.contains("VpcEndpoint") {
+                // Place each new endpoint interface on a host, as the control plane does
+                // with the data plane on.
+                let host = rng.pick(&HOSTS).0.to_owned();
+                control
+                    .write(&scope, |tx| {
+                        let ids = tx
+                            .region
+                            .vpc_endpoints
+                            .ids_where(|e| e.interfaces.iter().any(|i| i.host_id.is_none()));
+                        for id in ids {
+                            let e = tx.region.vpc_endpoints.get_mut(&id).expect("listed");
+                            for i in &mut e.interfaces {
+                                if i.host_id.is_none() {
+                                    i.host_id = Some(host.clone());
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .unwrap();
+            }
             if body.starts_with("Action=RunInstances") {
                 // Place each new instance on a host of its zone, as the scheduler does.
                 for id in find(&xml, "i-") {
@@ -446,7 +549,15 @@ async fn run(seed: u64, steps: usize) {
         .values()
         .flat_map(|r| r.instances.values())
         .filter(|i| i.state == fort_model::InstanceState::Running && i.host_id.is_some())
-        .count();
+        .count()
+        + world
+            .regions
+            .values()
+            .flat_map(|r| r.vpc_endpoints.values())
+            .filter(|e| e.is_live())
+            .flat_map(|e| &e.interfaces)
+            .filter(|i| i.host_id.is_some())
+            .count();
     let ports: usize = caches
         .iter()
         .map(|c| {

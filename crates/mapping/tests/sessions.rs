@@ -566,3 +566,67 @@ async fn applied_waits_for_the_engine_and_a_stuck_one_is_impaired() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// An interface endpoint made while its zone has no host keeps its interface unplaced;
+/// the first host of the zone to register gets it as a port (an endpoint's, no
+/// instance), and every host learns where the API is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_interfaces_wait_for_a_host_of_their_zone() {
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory().unwrap());
+    let config = Config {
+        dataplane: true,
+        ..Config::default()
+    };
+    let control = Control::open(store, config).await.unwrap();
+    let (service, endpoint, server) = serve(control.clone()).await;
+    service.set_api_address("127.0.0.1:8773".parse().unwrap());
+    let subnet = subnet_in_zone_a(&control).await;
+    let vpc = control
+        .read_world(|w| {
+            w.regions
+                .values()
+                .find_map(|r| r.subnets.get(&subnet).map(|s| s.vpc_id.to_string()))
+        })
+        .await
+        .unwrap();
+    let made = call(
+        &control,
+        &format!(
+            "Action=CreateVpcEndpoint&VpcEndpointType=Interface&ServiceName=com.amazonaws.us-east-1.ec2&VpcId={vpc}&SubnetId.1={subnet}&PrivateDnsEnabled=false"
+        ),
+    )
+    .await;
+    let at = made.find(">eni-").expect("the endpoint's interface") + 1;
+    let eni = made[at..at + made[at..].find('<').unwrap()].to_owned();
+    let probe = Probe::default();
+    let agent = start_agent(endpoint, probe.clone());
+    registered(&service).await;
+    until("the endpoint's port on the new host", || {
+        probe
+            .cache
+            .lock()
+            .unwrap()
+            .items
+            .iter()
+            .any(|(k, v)| match (&k.kind, &v.kind) {
+                (Some(Kind::Port(id)), Some(V::Port(p))) => {
+                    *id == eni && p.instance_id.is_none() && p.endpoint.is_some()
+                }
+                _ => false,
+            })
+    })
+    .await;
+    let api = probe
+        .cache
+        .lock()
+        .unwrap()
+        .items
+        .get(&ItemKey::service("api"))
+        .cloned();
+    assert!(
+        matches!(api, Some(ItemValue { kind: Some(V::Service(a)) }) if a.port == 8773),
+        "{api:?}"
+    );
+    agent.abort();
+    server.abort();
+}

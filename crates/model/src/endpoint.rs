@@ -165,6 +165,24 @@ fn service_ranges(service: &str) -> &'static [&'static str] {
     }
 }
 
+/// The blocks of a gateway service's AWS-managed list (none for another service).
+pub fn service_blocks(service: &str) -> Vec<ipnet::Ipv4Net> {
+    service_ranges(service)
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect()
+}
+
+/// Where a gateway service Fort serves itself answers (S3): the first address of each
+/// block of its list. Its regional name resolves to the first of them inside VPCs, and
+/// the edge's internet namespace holds the blocks, its API answering there on port 80.
+pub fn service_addresses(service: &str) -> Vec<std::net::Ipv4Addr> {
+    service_blocks(service)
+        .iter()
+        .map(|n| std::net::Ipv4Addr::from(u32::from(n.network()).wrapping_add(1)))
+        .collect()
+}
+
 /// A stable id of `pl-` and 8 hex digits (as AWS's own lists have) for `text`.
 fn stable_id(text: &str) -> String {
     // FNV-1a: stable across releases, unlike the standard library's hasher.
@@ -222,6 +240,10 @@ pub fn aws_managed_prefix_lists(region: &str) -> Vec<ManagedPrefixList> {
 pub struct EndpointInterface {
     pub subnet_id: SubnetId,
     pub network_interface_id: NetworkInterfaceId,
+    /// The host whose agent answers for the interface (placed like an instance, on a host
+    /// of the subnet's zone); none with the data plane off or no host in the zone.
+    #[serde(default)]
+    pub host_id: Option<String>,
 }
 
 /// A VPC endpoint: a gateway endpoint (routes to its service's prefix list in route
@@ -251,7 +273,64 @@ pub struct VpcEndpoint {
     pub tags: Tags,
 }
 
+/// One DNS name of an interface endpoint (DescribeVpcEndpoints' `DnsEntries`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointDnsName {
+    /// Lower case, without a trailing dot.
+    pub name: String,
+    /// The zone whose interface alone it names (the zonal names); none: every interface.
+    pub zone: Option<String>,
+    /// The service's own regional name, answered inside the VPC with private DNS on.
+    pub private: bool,
+}
+
 impl VpcEndpoint {
+    /// The service's short name (`ec2` of `com.amazonaws.us-east-1.ec2`).
+    pub fn service_short<'a>(&'a self, region: &str) -> &'a str {
+        self.service_name
+            .strip_prefix("com.amazonaws.")
+            .and_then(|s| s.strip_prefix(region))
+            .and_then(|s| s.strip_prefix('.'))
+            .unwrap_or(&self.service_name)
+    }
+
+    /// The DNS names of an available interface endpoint, as AWS forms them: the regional
+    /// `vpce-ID-SUFFIX.SERVICE.REGION.vpce.amazonaws.com`, one `vpce-ID-SUFFIX-ZONE.…`
+    /// per zone of `zones` (its subnets' zones, in order), then `SERVICE.REGION.amazonaws.com`
+    /// with private DNS on.
+    pub fn dns_names(&self, region: &str, zones: &[String]) -> Vec<EndpointDnsName> {
+        if self.endpoint_type != VpcEndpointType::Interface
+            || self.state != VpcEndpointState::Available
+        {
+            return Vec::new();
+        }
+        let short = self.service_short(region);
+        let base = format!("{short}.{region}.vpce.amazonaws.com");
+        let mut out = vec![EndpointDnsName {
+            name: format!("{}-{}.{base}", self.id, self.dns_suffix),
+            zone: None,
+            private: false,
+        }];
+        for z in zones {
+            out.push(EndpointDnsName {
+                name: format!("{}-{}-{z}.{base}", self.id, self.dns_suffix),
+                zone: Some(z.clone()),
+                private: false,
+            });
+        }
+        if self.private_dns_enabled {
+            out.push(EndpointDnsName {
+                name: format!("{short}.{region}.amazonaws.com"),
+                zone: None,
+                private: true,
+            });
+        }
+        for n in &mut out {
+            n.name.make_ascii_lowercase();
+        }
+        out
+    }
+
     pub fn subnet_ids(&self) -> impl Iterator<Item = &SubnetId> {
         self.interfaces.iter().map(|i| &i.subnet_id)
     }
@@ -289,6 +368,43 @@ mod tests {
             s3.arn("us-east-1"),
             format!("arn:aws:ec2:us-east-1:aws:prefix-list/{}", s3.id)
         );
+    }
+
+    #[test]
+    fn endpoint_names_as_aws_forms_them() {
+        let mut e = VpcEndpoint {
+            id: VpcEndpointId::stored("vpce-0123456789abcdef0".into()),
+            vpc_id: VpcId::stored("vpc-1".into()),
+            service_name: "com.amazonaws.us-east-1.ec2".into(),
+            endpoint_type: VpcEndpointType::Interface,
+            state: VpcEndpointState::Available,
+            policy_document: String::new(),
+            route_table_ids: vec![],
+            interfaces: vec![],
+            security_group_ids: vec![],
+            private_dns_enabled: true,
+            dns_suffix: "abcd1234".into(),
+            create_time: 0,
+            client_token: None,
+            tags: Tags::new(),
+        };
+        let names: Vec<String> = e
+            .dns_names("us-east-1", &["us-east-1a".into()])
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "vpce-0123456789abcdef0-abcd1234.ec2.us-east-1.vpce.amazonaws.com",
+                "vpce-0123456789abcdef0-abcd1234-us-east-1a.ec2.us-east-1.vpce.amazonaws.com",
+                "ec2.us-east-1.amazonaws.com",
+            ]
+        );
+        e.private_dns_enabled = false;
+        assert_eq!(e.dns_names("us-east-1", &[]).len(), 1);
+        e.state = VpcEndpointState::Deleted;
+        assert!(e.dns_names("us-east-1", &[]).is_empty());
     }
 
     #[test]

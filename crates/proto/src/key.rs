@@ -91,12 +91,22 @@ impl ItemKey {
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
+    pub fn gateway_endpoint(vpc_id: &str, endpoint_id: &str) -> ItemKey {
+        Self::of(Kind::GatewayEndpoint(object(vpc_id, endpoint_id)))
+    }
+    pub fn vpc_endpoint(vpc_id: &str, endpoint_id: &str) -> ItemKey {
+        Self::of(Kind::VpcEndpoint(object(vpc_id, endpoint_id)))
+    }
+    /// The address of a service Fort serves (`api`).
+    pub fn service(name: &str) -> ItemKey {
+        Self::of(Kind::Service(name.to_owned()))
+    }
 
     /// The VPC whose items the key names (none for a port or an instance: those are
     /// their host's own; a transit gateway route's is its table's id, which scopes it).
     pub fn vpc_id(&self) -> Option<&str> {
         Some(match self.kind.as_ref()? {
-            Kind::Port(_) | Kind::Instance(_) => return None,
+            Kind::Port(_) | Kind::Instance(_) | Kind::Service(_) => return None,
             Kind::Vpc(v) => v,
             Kind::Subnet(o)
             | Kind::RouteTable(o)
@@ -107,18 +117,20 @@ impl ItemKey {
             | Kind::FlowLog(o)
             | Kind::PrivateZone(o)
             | Kind::InstanceName(o)
-            | Kind::TransitGatewayAttachment(o) => &o.vpc_id,
+            | Kind::TransitGatewayAttachment(o)
+            | Kind::VpcEndpoint(o)
+            | Kind::GatewayEndpoint(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
             Kind::TransitGatewayRoute(r) => &r.route_table_id,
         })
     }
 
-    /// A gateway the edge serves (internet or NAT gateway).
+    /// A gateway the edge serves (internet or NAT gateway, gateway endpoint).
     pub fn is_gateway(&self) -> bool {
         matches!(
             self.kind,
-            Some(Kind::InternetGateway(_) | Kind::NatGateway(_))
+            Some(Kind::InternetGateway(_) | Kind::NatGateway(_) | Kind::GatewayEndpoint(_))
         )
     }
 
@@ -158,6 +170,9 @@ impl fmt::Display for ItemKey {
                 ip(r.address),
                 r.prefix_len
             ),
+            Some(Kind::VpcEndpoint(o)) => write!(f, "vpce/{}/{}", o.vpc_id, o.id),
+            Some(Kind::Service(name)) => write!(f, "service/{name}"),
+            Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
         }
     }
 }

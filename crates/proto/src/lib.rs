@@ -21,5 +21,7 @@ pub mod wire;
 /// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
 /// contract; 2 has typed keys and values; 3 adds flow logs; 4 adds instances (for their
 /// metadata service); 5 adds instance names (resource names the VPC resolver answers)
-/// and instances' hostname types; 6 adds transit gateway attachments and subnets' zones.
+/// and instances' hostname types; 6 adds VPC endpoints (endpoint ports, the names the
+/// VPC resolver answers for them, gateway endpoints for the edge), the service address
+/// they forward to, transit gateway attachments and routes, and subnets' zones.
 pub const CONTRACT_VERSION: u32 = 6;

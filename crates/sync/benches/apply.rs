@@ -132,6 +132,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 hostname: None,
                 instance_id: Some(format!("i-{i:017x}")),
                 device_index: 0,
+                endpoint: None,
             }),
         ));
     }

@@ -8,7 +8,9 @@ use std::net::Ipv4Addr;
 
 use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
-use fort_edge::program::{InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem};
+use fort_edge::program::{
+    GatewayEndpointItem, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
+};
 use fort_proto::mapping as pb;
 
 use crate::host_state::{FlowLogSpec, Traffic};
@@ -352,5 +354,15 @@ pub(crate) fn nat_gateway(n: &pb::NatGateway) -> Checked<NatGatewayItem> {
         private_ip: ip(n.private_ip),
         public_ip: ip(n.public_ip),
         state,
+    })
+}
+
+pub(crate) fn gateway_endpoint(e: &pb::GatewayEndpoint) -> Checked<GatewayEndpointItem> {
+    Ok(GatewayEndpointItem {
+        vpc_id: e.vpc_id.clone(),
+        vpce_id: e.vpc_endpoint_id.clone(),
+        vni: e.vni,
+        cidrs: cidrs(&e.cidrs)?,
+        destinations: cidrs(&e.destinations)?,
     })
 }

@@ -67,6 +67,8 @@ struct VpcItems {
     zones: BTreeMap<String, pb::PrivateZone>,
     /// The resource names of the VPC's instances (on every host), by instance id.
     names: BTreeMap<String, pb::InstanceName>,
+    /// The names of the VPC's interface endpoints, by endpoint id.
+    endpoints: BTreeMap<String, pb::VpcEndpointNames>,
     subnets: BTreeMap<String, dp::Subnet>,
     route_tables: BTreeMap<String, dp::RouteTable>,
     network_acls: BTreeMap<String, dp::NetworkAcl>,
@@ -147,6 +149,10 @@ pub struct HostState {
     /// Transit gateway route tables (of the VPCs whose attachments use them): table →
     /// (address, prefix length) → route.
     transit_routes: BTreeMap<String, BTreeMap<(u32, u32), dp::TransitGatewayRoute>>,
+    /// The ports that are interface endpoints' interfaces: what each serves, by ENI.
+    endpoint_ports: BTreeMap<String, pb::EndpointPort>,
+    /// Where the services Fort serves are reached (`api`), by name.
+    services: BTreeMap<String, std::net::SocketAddrV4>,
 }
 
 /// Puts `value` at `key`: whether it changed anything.
@@ -172,6 +178,8 @@ impl HostState {
         };
         if u.snapshot {
             self.ports.clear();
+            self.endpoint_ports.clear();
+            self.services.clear();
             self.vpcs.clear();
             self.edge.clear();
             out.flow_logs = !self.flow_logs.is_empty();
@@ -203,7 +211,18 @@ impl HostState {
 
     fn delete(&mut self, key: &ItemKey, out: &mut Applied) {
         match &key.kind {
-            Some(K::Port(id)) => out.structure |= self.ports.remove(id).is_some(),
+            Some(K::Port(id)) => {
+                self.endpoint_ports.remove(id);
+                out.structure |= self.ports.remove(id).is_some()
+            }
+            Some(K::Service(name)) => out.structure |= self.services.remove(name).is_some(),
+            Some(K::VpcEndpoint(o)) => {
+                out.dns |= self
+                    .vpcs
+                    .get_mut(&o.vpc_id)
+                    .and_then(|v| v.endpoints.remove(&o.id))
+                    .is_some()
+            }
             Some(K::Vpc(id)) => {
                 if let Some(v) = self.vpcs.get_mut(id) {
                     out.dns |= v.dns.take().is_some();
@@ -268,9 +287,9 @@ impl HostState {
                     out.members.insert((m.vpc_id.clone(), m.group_id.clone()));
                 }
             }
-            Some(K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_)) => {
-                out.edge |= self.edge.remove(key).is_some()
-            }
+            Some(
+                K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_) | K::GatewayEndpoint(_),
+            ) => out.edge |= self.edge.remove(key).is_some(),
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
             Some(K::PrivateZone(o)) => {
@@ -295,7 +314,33 @@ impl HostState {
         const MISMATCH: &str = "the value is not of its key's kind";
         match (&key.kind, value) {
             (Some(K::Port(id)), V::Port(p)) => {
-                out.structure |= put(&mut self.ports, id, assemble::port(&p)?)
+                let port = assemble::port(&p)?;
+                let endpoint = match &p.endpoint {
+                    Some(_) if p.instance_id.is_some() => {
+                        return Err("a port is both an instance's and an endpoint's");
+                    }
+                    Some(e) => Some(e.clone()),
+                    None => None,
+                };
+                if self.endpoint_ports.get(id) != endpoint.as_ref() {
+                    match endpoint {
+                        Some(e) => self.endpoint_ports.insert(id.clone(), e),
+                        None => self.endpoint_ports.remove(id),
+                    };
+                    out.structure = true;
+                }
+                out.structure |= put(&mut self.ports, id, port)
+            }
+            (Some(K::Service(name)), V::Service(a)) => {
+                let port = u16::try_from(a.port).map_err(|_| "a service port beyond 65535")?;
+                let addr = std::net::SocketAddrV4::new(Ipv4Addr::from(a.ip), port);
+                out.structure |= put(&mut self.services, name, addr);
+            }
+            (Some(K::VpcEndpoint(o)), V::VpcEndpoint(n)) => {
+                if n.vpc_endpoint_id != o.id {
+                    return Err("an endpoint's names differ from its key's endpoint");
+                }
+                out.dns |= put(&mut self.vpc(&o.vpc_id).endpoints, &o.id, n);
             }
             (Some(K::Vpc(id)), V::Vpc(v)) => {
                 let header = Some(assemble::vpc(&v)?);
@@ -382,6 +427,10 @@ impl HostState {
             }
             (Some(K::NatGateway(_)), V::NatGateway(n)) => {
                 let item = EdgeItem::NatGateway(assemble::nat_gateway(&n)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::GatewayEndpoint(_)), V::GatewayEndpoint(e)) => {
+                let item = EdgeItem::GatewayEndpoint(assemble::gateway_endpoint(&e)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
             (Some(K::FlowLog(o)), V::FlowLog(f)) => {
@@ -484,6 +533,24 @@ impl HostState {
             .flat_map(|v| v.names.values())
     }
 
+    /// The names of a VPC's interface endpoints, for its resolver.
+    pub fn endpoint_names(&self, vpc_id: &str) -> impl Iterator<Item = &pb::VpcEndpointNames> {
+        self.vpcs
+            .get(vpc_id)
+            .into_iter()
+            .flat_map(|v| v.endpoints.values())
+    }
+
+    /// The host's ports that are interface endpoints' interfaces, by ENI.
+    pub fn endpoint_ports(&self) -> &BTreeMap<String, pb::EndpointPort> {
+        &self.endpoint_ports
+    }
+
+    /// Where a service Fort serves (`api`) is reached from this host.
+    pub fn service_address(&self, name: &str) -> Option<std::net::SocketAddrV4> {
+        self.services.get(name).copied()
+    }
+
     /// The DNS attributes of a VPC the host serves.
     pub fn vpc_dns(&self, vpc_id: &str) -> Option<&VpcDns> {
         self.vpcs.get(vpc_id)?.dns.as_ref()
@@ -539,6 +606,7 @@ impl HostState {
                 + v.members.values().map(BTreeSet::len).sum::<usize>()
         };
         self.ports.len()
+            + self.services.len()
             + self.instances.len()
             + self
                 .transit_routes

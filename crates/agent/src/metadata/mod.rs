@@ -71,6 +71,7 @@ pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> 
                         .instance_names(&v.id)
                         .map(|n| (n.instance_id.clone(), resolver::ResourceName::from_item(n)))
                         .collect(),
+                    endpoints: resolver::endpoint_names(state.endpoint_names(&v.id)),
                 }),
             ))
         })

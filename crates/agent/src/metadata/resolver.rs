@@ -62,6 +62,10 @@ pub struct VpcView {
     pub zones: Vec<Zone>,
     /// The resource names of the VPC's instances (on every host), by instance id.
     pub names: HashMap<String, ResourceName>,
+    /// The names of the VPC's interface endpoints (lower case, no trailing dot) and
+    /// their interfaces' addresses: the `vpce-…` names and, with private DNS, the
+    /// service's own name, which so answers differently inside this VPC only.
+    pub endpoints: HashMap<String, Vec<Ipv4Addr>>,
 }
 
 /// What the resolver answers for an instance's resource name.
@@ -83,6 +87,25 @@ impl ResourceName {
             aaaa_record: n.aaaa_record,
         }
     }
+}
+
+/// The names of a VPC's interface endpoints as the resolver keeps them: each name with
+/// the addresses of every endpoint naming it.
+pub fn endpoint_names<'a>(
+    items: impl Iterator<Item = &'a fort_proto::mapping::VpcEndpointNames>,
+) -> HashMap<String, Vec<Ipv4Addr>> {
+    let mut out: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+    for e in items {
+        for n in &e.names {
+            let ips = out
+                .entry(n.name.trim_end_matches('.').to_ascii_lowercase())
+                .or_default();
+            ips.extend(n.ips.iter().map(|&ip| Ipv4Addr::from(ip)));
+            ips.sort_unstable();
+            ips.dedup();
+        }
+    }
+    out
 }
 
 /// A private hosted zone: its record sets by (name, type), names lower case with their
@@ -229,6 +252,20 @@ impl VpcView {
     /// The answer from the VPC's own names; `None`: not a name of the VPC (forward it).
     fn local(&self, name: &str, qtype: RecordType) -> Option<Local> {
         let fqdn = fqdn_of(name);
+        // an endpoint's names first: AWS keeps them in a zone of the name itself, more
+        // specific than any the user associates
+        if let Some(ips) = self.endpoints.get(fqdn.trim_end_matches('.')) {
+            let owner = Name::from_ascii(&fqdn).ok()?;
+            return Some(if qtype == RecordType::A && !ips.is_empty() {
+                Local::Records(
+                    ips.iter()
+                        .map(|ip| Record::from_rdata(owner.clone(), TTL, RData::A(A(*ip))))
+                        .collect(),
+                )
+            } else {
+                Local::NoData
+            });
+        }
         if let Some(zone) = self
             .zones
             .iter()
@@ -238,6 +275,18 @@ impl VpcView {
             return Some(zone.answer(&fqdn, qtype));
         }
         let name = name.trim_end_matches('.').to_ascii_lowercase();
+        // S3's regional names answer an address of its prefix list, where Fort's S3
+        // answers (through a gateway endpoint, or an internet gateway), as AWS's public
+        // DNS answers one of S3's addresses
+        if name == "s3.amazonaws.com" || name == format!("s3.{}.amazonaws.com", self.region) {
+            let ip = *fort_model::service_addresses("s3").first()?;
+            let owner = Name::from_ascii(format!("{name}.")).ok()?;
+            return Some(if qtype == RecordType::A {
+                Local::Records(vec![Record::from_rdata(owner, TTL, RData::A(A(ip)))])
+            } else {
+                Local::NoData
+            });
+        }
         let domain = private_domain(&self.region);
         let record = |rdata: RData| {
             let owner = Name::from_ascii(format!("{name}.")).ok()?;
@@ -307,6 +356,11 @@ impl VpcView {
                     a_record: true,
                     aaaa_record: false,
                 },
+            )]
+            .into(),
+            endpoints: [(
+                "ec2.us-east-1.amazonaws.com".to_owned(),
+                vec![Ipv4Addr::new(10, 0, 1, 9)],
             )]
             .into(),
         }
@@ -452,7 +506,82 @@ mod tests {
             public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
             zones: Vec::new(),
             names: HashMap::new(),
+            endpoints: HashMap::new(),
         }
+    }
+
+    fn a_records(l: Option<Local>) -> Vec<Ipv4Addr> {
+        match l {
+            Some(Local::Records(r)) => r
+                .iter()
+                .filter_map(|r| match r.data {
+                    RData::A(A(ip)) => Some(ip),
+                    _ => None,
+                })
+                .collect(),
+            other => panic!("not records: {other:?}"),
+        }
+    }
+
+    /// An endpoint's `vpce-…` names and, with private DNS, the service's own name answer
+    /// its interfaces' addresses in its VPC (and are forwarded as usual elsewhere).
+    #[test]
+    fn endpoint_names_answer_their_interfaces() {
+        use fort_proto::mapping::{EndpointName, VpcEndpointNames};
+        let a = Ipv4Addr::new(10, 0, 1, 9);
+        let b = Ipv4Addr::new(10, 0, 2, 9);
+        let item = VpcEndpointNames {
+            vpc_endpoint_id: "vpce-1".into(),
+            names: vec![
+                EndpointName {
+                    name: "vpce-1-abcd.ec2.us-east-1.vpce.amazonaws.com".into(),
+                    ips: vec![a.into(), b.into()],
+                },
+                EndpointName {
+                    name: "vpce-1-abcd-us-east-1a.ec2.us-east-1.vpce.amazonaws.com".into(),
+                    ips: vec![a.into()],
+                },
+                EndpointName {
+                    name: "ec2.us-east-1.amazonaws.com".into(),
+                    ips: vec![a.into(), b.into()],
+                },
+            ],
+        };
+        let mut v = vpc("us-east-1");
+        v.endpoints = endpoint_names([&item].into_iter());
+        assert_eq!(
+            a_records(v.local("EC2.us-east-1.amazonaws.com.", RecordType::A)),
+            [a, b]
+        );
+        assert_eq!(
+            a_records(v.local(
+                "vpce-1-abcd-us-east-1a.ec2.us-east-1.vpce.amazonaws.com",
+                RecordType::A
+            )),
+            [a]
+        );
+        assert_eq!(
+            v.local("ec2.us-east-1.amazonaws.com", RecordType::AAAA),
+            Some(Local::NoData)
+        );
+        // another service's name, and the same name in a VPC without the endpoint: forwarded
+        assert_eq!(v.local("sts.us-east-1.amazonaws.com", RecordType::A), None);
+        assert_eq!(
+            vpc("us-east-1").local("ec2.us-east-1.amazonaws.com", RecordType::A),
+            None
+        );
+    }
+
+    /// S3's regional name answers the first address of its prefix list in every VPC.
+    #[test]
+    fn s3_names_answer_an_address_of_its_list() {
+        let v = vpc("us-east-1");
+        let ips = a_records(v.local("s3.us-east-1.amazonaws.com", RecordType::A));
+        let blocks = fort_model::service_blocks("s3");
+        assert_eq!(ips.len(), 1);
+        assert!(blocks.iter().any(|b| b.contains(&ips[0])), "{ips:?}");
+        assert_eq!(a_records(v.local("S3.amazonaws.com.", RecordType::A)), ips);
+        assert_eq!(v.local("s3.eu-west-1.amazonaws.com", RecordType::A), None);
     }
 
     fn set(values: &[&str]) -> ZoneSet {

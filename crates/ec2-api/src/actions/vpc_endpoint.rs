@@ -274,33 +274,15 @@ fn subnet_configurations(p: &crate::query::Params) -> Result<Vec<SubnetConfigura
 /// The DNS names of an interface endpoint: regional, one per zone, then the service's
 /// own name when private DNS is on.
 fn dns_entries(region: &Region, e: &VpcEndpoint) -> Vec<(String, &'static str)> {
-    if e.endpoint_type != VpcEndpointType::Interface || e.state != VpcEndpointState::Available {
-        return Vec::new();
-    }
-    let short = e
-        .service_name
-        .strip_prefix(&format!("com.amazonaws.{}.", region.name))
-        .unwrap_or(&e.service_name);
-    let base = format!("{short}.{}.vpce.amazonaws.com", region.name);
-    let mut out = vec![(format!("{}-{}.{base}", e.id, e.dns_suffix), VPCE_ZONE)];
-    for s in e.subnet_ids() {
-        if let Some(subnet) = region.subnets.get(s) {
-            out.push((
-                format!(
-                    "{}-{}-{}.{base}",
-                    e.id, e.dns_suffix, subnet.availability_zone
-                ),
-                VPCE_ZONE,
-            ));
-        }
-    }
-    if e.private_dns_enabled {
-        out.push((
-            format!("{short}.{}.amazonaws.com", region.name),
-            PRIVATE_ZONE,
-        ));
-    }
-    out
+    let zones: Vec<String> = e
+        .subnet_ids()
+        .filter_map(|s| region.subnets.get(s))
+        .map(|s| s.availability_zone.clone())
+        .collect();
+    e.dns_names(&region.name, &zones)
+        .into_iter()
+        .map(|n| (n.name, if n.private { PRIVATE_ZONE } else { VPCE_ZONE }))
+        .collect()
 }
 
 pub fn render(w: &mut Xml, region: &Region, e: &VpcEndpoint, state: VpcEndpointState) {

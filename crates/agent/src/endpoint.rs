@@ -1,0 +1,133 @@
+//! Interface VPC endpoints: each endpoint interface placed on this host is a port like an
+//! instance's (the engine applies the VPC's network ACLs and the interface's security
+//! groups to it), whose namespace — named by the interface id, `eni-…` — holds the
+//! interface's address and, instead of an instance, a forwarder of the agent's: a
+//! listener created inside the namespace on TCP port 80 whose connections are spliced to
+//! the API (EC2, S3, Logs and STS on one HTTP endpoint) on the host's own network.
+//!
+//! Only plain HTTP is forwarded: the API speaks no TLS, so raw TCP on 443 would reach
+//! nothing that answers it.
+
+pub use fort_host::forward::Forwarder;
+use fort_sync::host_state::HostState;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+
+/// The services whose endpoints the API answers (the ones Fort serves itself).
+pub const API_SERVICES: &[&str] = &["ec2", "s3", "logs", "sts"];
+
+/// The port the forwarder listens on in the interface's namespace.
+pub const HTTP_PORT: u16 = 80;
+
+/// What an endpoint interface placed on this host serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    pub vpc_endpoint_id: String,
+    /// The service's short name (`ec2`).
+    pub service: String,
+    /// Where its connections go: the API's address, for a service the API answers and a
+    /// host that knows the address; else nothing answers in the namespace.
+    pub target: Option<SocketAddrV4>,
+}
+
+/// The endpoint interfaces of the host's program, by ENI.
+pub fn served(state: &HostState) -> BTreeMap<String, Served> {
+    let api = state.service_address("api");
+    state
+        .endpoint_ports()
+        .iter()
+        .map(|(eni, p)| {
+            let target = api.filter(|_| API_SERVICES.contains(&p.service.as_str()));
+            (
+                eni.clone(),
+                Served {
+                    vpc_endpoint_id: p.vpc_endpoint_id.clone(),
+                    service: p.service.clone(),
+                    target,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Starts the forwarder of an endpoint interface's namespace `ns`: port 80 on every
+/// address there, spliced to the API at `target`.
+pub fn forward(
+    ns: &str,
+    target: SocketAddrV4,
+    runtime: &tokio::runtime::Handle,
+) -> io::Result<Forwarder> {
+    Forwarder::start(
+        ns,
+        &[SocketAddr::from((Ipv4Addr::UNSPECIFIED, HTTP_PORT))],
+        target,
+        runtime,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fort_proto::mapping::item_value::Kind as V;
+    use fort_proto::mapping::{self as pb, Item, ItemKey, ItemValue, ProgramUpdate};
+
+    fn item(key: ItemKey, value: V) -> Item {
+        Item {
+            key: Some(key),
+            value: Some(ItemValue { kind: Some(value) }),
+        }
+    }
+
+    fn port(id: &str, service: &str) -> Item {
+        item(
+            ItemKey::port(id),
+            V::Port(pb::Port {
+                id: id.into(),
+                vpc_id: "vpc-1".into(),
+                subnet_id: "subnet-1".into(),
+                mac: vec![2, 0, 0, 0, 0, 9],
+                primary_ip: u32::from(Ipv4Addr::new(10, 0, 1, 9)),
+                endpoint: Some(pb::EndpointPort {
+                    vpc_endpoint_id: "vpce-1".into(),
+                    service: service.into(),
+                }),
+                ..Default::default()
+            }),
+        )
+    }
+
+    #[test]
+    fn endpoint_ports_forward_to_the_api_for_the_services_it_answers() {
+        let api = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 8773);
+        let mut state = HostState::default();
+        state
+            .apply(ProgramUpdate {
+                epoch: 1,
+                base_generation: 0,
+                generation: 1,
+                snapshot: true,
+                put: vec![
+                    port("eni-a", "ec2"),
+                    port("eni-b", "sqs"),
+                    item(
+                        ItemKey::service("api"),
+                        V::Service(pb::ServiceAddress {
+                            ip: u32::from(*api.ip()),
+                            port: 8773,
+                        }),
+                    ),
+                ],
+                delete: vec![],
+            })
+            .unwrap();
+        let s = served(&state);
+        assert_eq!(s["eni-a"].target, Some(api));
+        assert_eq!(s["eni-a"].vpc_endpoint_id, "vpce-1");
+        assert_eq!(s["eni-b"].target, None, "Fort does not serve SQS");
+        // the port is an ordinary port of the engine's program, with no instance
+        let p = state.structure(Default::default());
+        assert_eq!(p.ports.len(), 2);
+        assert!(p.ports.iter().all(|p| p.instance_id.is_none()));
+    }
+}
