@@ -15,6 +15,10 @@ pub struct Quotas {
     pub internet_gateways: usize,
     pub egress_only_internet_gateways: usize,
     pub nat_gateways_per_az: usize,
+    /// Elastic IP addresses of one public NAT gateway, its primary included.
+    pub elastic_ips_per_nat_gateway: usize,
+    /// Private IPv4 addresses of one private NAT gateway, its primary included.
+    pub private_ips_per_nat_gateway: usize,
     pub elastic_ips: usize,
     pub route_tables_per_vpc: usize,
     pub routes_per_table: usize,
@@ -41,6 +45,8 @@ impl Quotas {
             internet_gateways: 5,
             egress_only_internet_gateways: 5,
             nat_gateways_per_az: 5,
+            elastic_ips_per_nat_gateway: 2,
+            private_ips_per_nat_gateway: 8,
             elastic_ips: 5,
             route_tables_per_vpc: 200,
             routes_per_table: 50,
@@ -70,6 +76,8 @@ impl Quotas {
             internet_gateways: 1000,
             egress_only_internet_gateways: 1000,
             nat_gateways_per_az: 100,
+            elastic_ips_per_nat_gateway: 8,
+            private_ips_per_nat_gateway: 32,
             elastic_ips: 10_000,
             route_tables_per_vpc: 1000,
             routes_per_table: 1000,
