@@ -403,3 +403,7 @@ def test_flow_logs_on_a_vpc_and_a_subnet(workspace):
 
 def test_private_hosted_zone_with_records(workspace):
     lifecycle(workspace("route53"), updates=[{"revision": "2"}])
+
+
+def test_nat_gateways_with_secondary_addresses(workspace):
+    lifecycle(workspace("nat_secondary"), updates=[{"revision": "2"}])

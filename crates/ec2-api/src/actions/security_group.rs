@@ -1,6 +1,6 @@
 //! Security group actions: groups, their rules (as permissions and as `sgr-` rules).
 
-use fort_control::Region;
+use fort_control::{Global, Region};
 use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
@@ -145,7 +145,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 )?;
                 let mut w = Xml::new();
                 w.set("securityGroupInfo", page.items, |w, g| {
-                    render_group(w, ctx, region, g)
+                    render_group(w, ctx, region, v.global, g)
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -498,7 +498,13 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn render_group(w: &mut Xml, ctx: &Ctx<'_>, region: &Region, g: &SecurityGroup) {
+pub fn render_group(
+    w: &mut Xml,
+    ctx: &Ctx<'_>,
+    region: &Region,
+    global: &Global,
+    g: &SecurityGroup,
+) {
     w.leaf("ownerId", &region.account)
         .leaf("groupId", &g.id)
         .leaf("groupName", &g.name)
@@ -525,13 +531,22 @@ pub fn render_group(w: &mut Xml, ctx: &Ctx<'_>, region: &Region, g: &SecurityGro
             if has_ports(protocol) {
                 w.leaf("fromPort", from).leaf("toPort", to);
             }
-            render_peers(w, of.iter().map(|r| (&r.peer, r.description.as_deref())));
+            render_peers(
+                w,
+                Some(global),
+                of.iter().map(|r| (&r.peer, r.description.as_deref())),
+            );
         });
     }
     w.tags(&g.tags);
 }
 
-fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Option<&'a str>)>) {
+/// A permission's peers. `global`, where known, gives a peered group's `peeringStatus`.
+fn render_peers<'a>(
+    w: &mut Xml,
+    global: Option<&Global>,
+    peers: impl Iterator<Item = (&'a RulePeer, Option<&'a str>)>,
+) {
     let peers: Vec<_> = peers.collect();
     w.set(
         "groups",
@@ -546,10 +561,15 @@ fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Opti
                 peering_id,
             } = p
             {
+                let peering_status = peering_id
+                    .as_ref()
+                    .and_then(|id| global?.peerings.get(id))
+                    .map(|p| p.status.as_str());
                 w.leaf("userId", user_id)
                     .leaf("groupId", group_id)
                     .opt("vpcId", vpc_id.as_ref())
                     .opt("vpcPeeringConnectionId", peering_id.as_ref())
+                    .opt("peeringStatus", peering_status)
                     .opt("description", *d);
             }
         },
@@ -591,7 +611,7 @@ fn render_unknown(w: &mut Xml, s: &RuleSpec) {
     if has_ports(s.protocol) {
         w.leaf("fromPort", s.from_port).leaf("toPort", s.to_port);
     }
-    render_peers(w, std::iter::once((&s.peer, s.description.as_deref())));
+    render_peers(w, None, std::iter::once((&s.peer, s.description.as_deref())));
 }
 
 fn render_rule(w: &mut Xml, ctx: &Ctx<'_>, group_id: &str, r: &SecurityGroupRule) {
