@@ -407,3 +407,7 @@ def test_private_hosted_zone_with_records(workspace):
 
 def test_nat_gateways_with_secondary_addresses(workspace):
     lifecycle(workspace("nat_secondary"), updates=[{"revision": "2"}])
+
+
+def test_vpc_block_public_access(workspace):
+    lifecycle(workspace("block_public_access"), updates=[{"revision": "2"}])

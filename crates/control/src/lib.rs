@@ -52,6 +52,7 @@ pub mod tags;
 pub mod transit_gateway;
 pub mod volume;
 pub mod vpc;
+pub mod vpc_block_public_access;
 pub mod vpc_endpoint;
 pub mod zones;
 

@@ -62,6 +62,7 @@ tagged!(
     fort_model::TransitGatewayRouteTable => fort_model::TransitGatewayRouteTableId,
     fort_model::TransitGatewayPeeringAttachment => fort_model::TransitGatewayAttachmentId,
     fort_model::FlowLog => fort_model::FlowLogId,
+    fort_model::VpcBlockPublicAccessExclusion => fort_model::VpcBlockPublicAccessExclusionId,
 );
 
 impl Resource for fort_model::Address {

@@ -206,6 +206,7 @@ error_codes! {
     InvalidVpcCidrBlockAssociationIdNotFound = "InvalidVpcCidrBlockAssociationID.NotFound",
     InvalidVpcEndpointIdMalformed = "InvalidVpcEndpointId.Malformed",
     InvalidVpcEndpointIdNotFound = "InvalidVpcEndpointId.NotFound",
+    InvalidVpcBlockPublicAccessExclusionIdNotFound = "InvalidVpcBlockPublicAccessExclusionId.NotFound",
     InvalidVpcIdMalformed = "InvalidVpcID.Malformed",
     // Route 53: a VPC that does not exist in that region of the caller's account.
     InvalidVpcIdRoute53 = "InvalidVPCId",

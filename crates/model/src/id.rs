@@ -196,6 +196,8 @@ kinds! {
     CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
     LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
     PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
+    // EC2's one code for unknown exclusion ids (Terraform's finder matches it).
+    VpcBlockPublicAccessExclusion(VpcBlockPublicAccessExclusionId) => "vpcbpa-exclude", "exclusion ID", InvalidVpcBlockPublicAccessExclusionIdNotFound, InvalidVpcBlockPublicAccessExclusionIdNotFound;
     FlowLog(FlowLogId) => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
     KeyPair(KeyPairId) => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
     PlacementGroup(PlacementGroupId) => "pg", "placement group ID", InvalidPlacementGroupIdMalformed, InvalidPlacementGroupUnknown;

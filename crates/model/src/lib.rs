@@ -5,6 +5,7 @@
 //! renders them, and nothing here does I/O.
 #![forbid(unsafe_code)]
 
+pub mod block_public_access;
 pub mod cidr;
 pub mod cidr6;
 pub mod dns_name;
@@ -19,6 +20,7 @@ pub mod snapshot;
 mod state;
 pub mod transit_gateway;
 
+pub use block_public_access::*;
 pub use endpoint::*;
 pub use error::{ApiError, ErrorCode};
 pub use flow_log::*;

@@ -38,6 +38,7 @@ mod tags;
 mod transit_gateway;
 mod volume;
 mod vpc;
+mod vpc_block_public_access;
 mod vpc_endpoint;
 
 /// One request being answered.
@@ -317,6 +318,7 @@ enum Handler {
     TransitGateway(transit_gateway::Action),
     Volume(volume::Action),
     Vpc(vpc::Action),
+    VpcBlockPublicAccess(vpc_block_public_access::Action),
     VpcEndpoint(vpc_endpoint::Action),
 }
 
@@ -351,6 +353,7 @@ impl Handler {
             Handler::TransitGateway(a) => transit_gateway::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
+            Handler::VpcBlockPublicAccess(a) => vpc_block_public_access::run(a, ctx).await,
             Handler::VpcEndpoint(a) => vpc_endpoint::run(a, ctx).await,
         }
     }
@@ -387,6 +390,9 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| transit_gateway::Action::parse(action).map(Handler::TransitGateway))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
+        .or_else(|| {
+            vpc_block_public_access::Action::parse(action).map(Handler::VpcBlockPublicAccess)
+        })
         .or_else(|| vpc_endpoint::Action::parse(action).map(Handler::VpcEndpoint))
 }
 
@@ -445,6 +451,7 @@ pub fn all_actions() -> Vec<&'static str> {
         transit_gateway::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,
+        vpc_block_public_access::Action::ALL,
         vpc_endpoint::Action::ALL,
     ]
     .concat()
