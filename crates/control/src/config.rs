@@ -32,6 +32,10 @@ pub struct Quotas {
     pub tags_per_resource: usize,
     pub instances: usize,
     pub transit_gateways: usize,
+    /// Virtual private gateways per region.
+    pub vpn_gateways: usize,
+    /// Customer gateways per region.
+    pub customer_gateways: usize,
 }
 
 impl Quotas {
@@ -60,6 +64,8 @@ impl Quotas {
             tags_per_resource: 50,
             instances: 10_000,
             transit_gateways: 5,
+            vpn_gateways: 5,
+            customer_gateways: 50,
         }
     }
 
@@ -91,6 +97,8 @@ impl Quotas {
             tags_per_resource: 50,
             instances: 1_000_000,
             transit_gateways: 1000,
+            vpn_gateways: 1000,
+            customer_gateways: 1000,
         }
     }
 }

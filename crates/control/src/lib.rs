@@ -54,6 +54,7 @@ pub mod volume;
 pub mod vpc;
 pub mod vpc_block_public_access;
 pub mod vpc_endpoint;
+pub mod vpn;
 pub mod zones;
 
 pub use config::{Config, Quotas};

@@ -42,6 +42,8 @@ macro_rules! region_tables {
             flow_logs: FlowLog => "flow-log",
             vpc_block_public_access_options: VpcBlockPublicAccessOptions => "vpc-block-public-access-options",
             vpc_block_public_access_exclusions: VpcBlockPublicAccessExclusion => "vpc-block-public-access-exclusion",
+            vpn_gateways: VpnGateway => "vpn-gateway",
+            customer_gateways: CustomerGateway => "customer-gateway",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

@@ -215,6 +215,12 @@ error_codes! {
     InvalidVpcPeeringConnectionIdNotFound = "InvalidVpcPeeringConnectionID.NotFound",
     InvalidVpcRange = "InvalidVpc.Range",
     InvalidVpnGatewayIdMalformed = "InvalidVpnGatewayID.Malformed",
+    InvalidVpnGatewayAttachmentNotFound = "InvalidVpnGatewayAttachment.NotFound",
+    InvalidCustomerGatewayIdMalformed = "InvalidCustomerGatewayID.Malformed",
+    InvalidCustomerGatewayIdNotFound = "InvalidCustomerGatewayID.NotFound",
+    VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
+    VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",
+    CustomerGatewayLimitExceeded = "CustomerGatewayLimitExceeded",
     InvalidVpnGatewayIdNotFound = "InvalidVpnGatewayID.NotFound",
     // IAM: a quota of IAM's (policy size, versions, attached policies).
     LimitExceeded = "LimitExceeded" => 409,

@@ -19,6 +19,7 @@ pub mod resources;
 pub mod snapshot;
 mod state;
 pub mod transit_gateway;
+pub mod vpn;
 
 pub use block_public_access::*;
 pub use endpoint::*;
@@ -30,6 +31,7 @@ pub use resources::*;
 pub use snapshot::*;
 pub use state::*;
 pub use transit_gateway::*;
+pub use vpn::*;
 
 /// The account every resource belongs to when no credentials file names another.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";

@@ -40,6 +40,7 @@ mod volume;
 mod vpc;
 mod vpc_block_public_access;
 mod vpc_endpoint;
+mod vpn;
 
 /// One request being answered.
 pub struct Ctx<'a> {
@@ -320,6 +321,7 @@ enum Handler {
     Vpc(vpc::Action),
     VpcBlockPublicAccess(vpc_block_public_access::Action),
     VpcEndpoint(vpc_endpoint::Action),
+    Vpn(vpn::Action),
 }
 
 impl Handler {
@@ -355,6 +357,7 @@ impl Handler {
             Handler::Vpc(a) => vpc::run(a, ctx).await,
             Handler::VpcBlockPublicAccess(a) => vpc_block_public_access::run(a, ctx).await,
             Handler::VpcEndpoint(a) => vpc_endpoint::run(a, ctx).await,
+            Handler::Vpn(a) => vpn::run(a, ctx).await,
         }
     }
 }
@@ -394,6 +397,7 @@ fn handler(action: &str) -> Option<Handler> {
             vpc_block_public_access::Action::parse(action).map(Handler::VpcBlockPublicAccess)
         })
         .or_else(|| vpc_endpoint::Action::parse(action).map(Handler::VpcEndpoint))
+        .or_else(|| vpn::Action::parse(action).map(Handler::Vpn))
 }
 
 /// Declares a module's actions: `actions!(CreateVpc, DeleteVpc, ...)` makes an `Action`
@@ -453,6 +457,7 @@ pub fn all_actions() -> Vec<&'static str> {
         vpc::Action::ALL,
         vpc_block_public_access::Action::ALL,
         vpc_endpoint::Action::ALL,
+        vpn::Action::ALL,
     ]
     .concat()
 }
