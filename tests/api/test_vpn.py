@@ -6,13 +6,18 @@ from conftest import error_code
 
 def test_virtual_private_gateway_lifecycle(ec2, vpc):
     g = ec2.create_vpn_gateway(
-        Type="ipsec.1", TagSpecifications=[{"ResourceType": "vpn-gateway", "Tags": [{"Key": "Name", "Value": "vgw"}]}],
+        Type="ipsec.1", AvailabilityZone="us-east-1a", TagSpecifications=[{"ResourceType": "vpn-gateway", "Tags": [{"Key": "Name", "Value": "vgw"}]}],
     )["VpnGateway"]
     gid = g["VpnGatewayId"]
     assert gid.startswith("vgw-") and g["State"] == "available" and g["Type"] == "ipsec.1"
     assert g["AmazonSideAsn"] == 64512 and g["VpcAttachments"] == []
     assert g["Tags"] == [{"Key": "Name", "Value": "vgw"}]
+    # EC2 takes a zone and shows none (LocalStack's recording against AWS).
     assert "AvailabilityZone" not in g
+    plain = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]
+    assert "Tags" not in plain
+    [shown] = ec2.describe_vpn_gateways(VpnGatewayIds=[plain["VpnGatewayId"]])["VpnGateways"]
+    assert shown["Tags"] == [] and "AvailabilityZone" not in shown
     assert ec2.create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=4200000001)["VpnGateway"]["AmazonSideAsn"] == 4200000001
     assert error_code(ec2.create_vpn_gateway, Type="ipsec.1", AmazonSideAsn=100) == "InvalidParameterValue"
     assert error_code(ec2.create_vpn_gateway, Type="ipsec.2") == "InvalidParameterValue"

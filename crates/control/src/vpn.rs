@@ -45,10 +45,10 @@ fn check_type(kind: Option<&str>) -> Result<(), ApiError> {
 
 impl Tx<'_> {
     /// CreateVpnGateway: `available` at once, with Amazon's default ASN unless one is given.
+    /// A gateway is regional: EC2 takes an `AvailabilityZone` and keeps none.
     pub fn create_vpn_gateway(
         &mut self,
         kind: Option<&str>,
-        availability_zone: Option<String>,
         amazon_side_asn: Option<i64>,
         tags: Tags,
     ) -> Result<VpnGateway, ApiError> {
@@ -83,7 +83,6 @@ impl Tx<'_> {
         let g = VpnGateway {
             id: VpnGatewayId::new(),
             state: VpnGatewayState::Available,
-            availability_zone,
             amazon_side_asn: asn,
             attachments: Vec::new(),
             deleted: None,

@@ -40,8 +40,6 @@ pub struct VpnGatewayAttachment {
 pub struct VpnGateway {
     pub id: VpnGatewayId,
     pub state: VpnGatewayState,
-    /// As given to CreateVpnGateway, if it was.
-    pub availability_zone: Option<String>,
     pub amazon_side_asn: u64,
     /// The VPCs it was attached to: at most one `attached`; detached ones stay listed.
     pub attachments: Vec<VpnGatewayAttachment>,

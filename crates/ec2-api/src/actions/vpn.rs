@@ -25,14 +25,15 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     match action {
         Action::CreateVpnGateway => {
             let kind = p.opt_str("Type");
-            let zone = p.opt_str("AvailabilityZone");
+            // EC2 takes `AvailabilityZone` and shows none, in the answer or after
+            // (LocalStack's recording against AWS): a gateway is regional.
             let asn = p.int("AmazonSideAsn")?;
             let tags = ctx.tag_specs(&["vpn-gateway"])?;
             let g = ctx
-                .write(|tx| tx.create_vpn_gateway(kind.as_deref(), zone, asn, tags))
+                .write(|tx| tx.create_vpn_gateway(kind.as_deref(), asn, tags))
                 .await?;
             let mut w = Xml::new();
-            w.el("vpnGateway", |w| render_vgw(w, &g));
+            w.el("vpnGateway", |w| render_vgw(w, &g, false));
             Ok(w)
         }
         Action::DeleteVpnGateway => {
@@ -86,7 +87,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     vgw_field,
                 )?;
                 let mut w = Xml::new();
-                w.set("vpnGatewaySet", page.items, render_vgw);
+                w.set("vpnGatewaySet", page.items, |w, g| render_vgw(w, g, true));
                 Ok(w)
             })
             .await?
@@ -159,7 +160,6 @@ fn vgw_field(g: &VpnGateway, name: &str) -> Vec<String> {
             .map(|a| a.state.as_str().to_owned())
             .collect(),
         "attachment.vpc-id" => g.attachments.iter().map(|a| a.vpc_id.to_string()).collect(),
-        "availability-zone" => g.availability_zone.iter().cloned().collect(),
         "state" => vec![g.state.as_str().to_owned()],
         "type" => vec!["ipsec.1".to_owned()],
         "vpn-gateway-id" => vec![g.id.to_string()],
@@ -167,16 +167,21 @@ fn vgw_field(g: &VpnGateway, name: &str) -> Vec<String> {
     }
 }
 
-fn render_vgw(w: &mut Xml, g: &VpnGateway) {
+/// `described`: DescribeVpnGateways writes the tag set even when empty; the create's
+/// answer leaves an empty one out (both as AWS recorded them).
+fn render_vgw(w: &mut Xml, g: &VpnGateway, described: bool) {
     w.leaf("vpnGatewayId", &g.id)
         .leaf("state", g.state)
         .leaf("type", "ipsec.1")
-        .opt("availabilityZone", g.availability_zone.as_deref())
         .set("attachments", &g.attachments, |w, a| {
             w.leaf("vpcId", &a.vpc_id).leaf("state", a.state);
         })
-        .leaf("amazonSideAsn", g.amazon_side_asn)
-        .tags(&g.tags);
+        .leaf("amazonSideAsn", g.amazon_side_asn);
+    if described {
+        w.tag_set(&g.tags);
+    } else {
+        w.tags(&g.tags);
+    }
 }
 
 const CGW_FILTERS: &[&str] = &[
