@@ -77,7 +77,9 @@ impl Tx<'_> {
         let mut secondary_addresses = Vec::new();
         for id in &req.secondary_allocation_ids {
             let a = self.region.addresses.find(Kind::Allocation, id)?;
-            if address.as_ref().is_some_and(|p| p.allocation_id == a.allocation_id)
+            if address
+                .as_ref()
+                .is_some_and(|p| p.allocation_id == a.allocation_id)
                 || secondary_addresses
                     .iter()
                     .any(|s: &Address| s.allocation_id == a.allocation_id)
@@ -513,7 +515,9 @@ impl Tx<'_> {
         let mut wanted: Vec<Address> = Vec::new();
         for a in allocation_ids {
             let address = self.region.addresses.find(Kind::Allocation, a)?;
-            if wanted.iter().any(|w| w.allocation_id == address.allocation_id)
+            if wanted
+                .iter()
+                .any(|w| w.allocation_id == address.allocation_id)
                 || self.elastic_ip_busy(address)
             {
                 return Err(ApiError::new(
@@ -612,7 +616,11 @@ impl Tx<'_> {
                 eni.secondary_ips.retain(|ip| *ip != a.private_ip);
             }
         }
-        let row = self.region.nat_gateways.get_mut(id).expect("found by caller");
+        let row = self
+            .region
+            .nat_gateways
+            .get_mut(id)
+            .expect("found by caller");
         row.addresses
             .retain(|x| x.is_primary || !gone.iter().any(|g| g.private_ip == x.private_ip));
     }

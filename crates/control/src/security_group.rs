@@ -962,6 +962,13 @@ pub(crate) fn default_egress_rule(peer: RulePeer) -> SecurityGroupRule {
     }
 }
 
+fn missing_group_reference() -> ApiError {
+    ApiError::new(
+        ErrorCode::MissingParameter,
+        "The request must contain the parameter groupId or groupName of each referenced group",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1148,11 +1155,4 @@ mod tests {
         assert!(check_group_description("").is_err());
         assert!(check_rule_description(&"x".repeat(256)).is_err());
     }
-}
-
-fn missing_group_reference() -> ApiError {
-    ApiError::new(
-        ErrorCode::MissingParameter,
-        "The request must contain the parameter groupId or groupName of each referenced group",
-    )
 }

@@ -29,8 +29,7 @@ pub fn options(region: &crate::Region) -> VpcBlockPublicAccessOptions {
 
 /// Whether an exclusion is still described at `now`.
 pub fn visible(e: &VpcBlockPublicAccessExclusion, now: Millis) -> bool {
-    e.deleted
-        .is_none_or(|t| now < t + VISIBLE_AFTER_DELETE_MS)
+    e.deleted.is_none_or(|t| now < t + VISIBLE_AFTER_DELETE_MS)
 }
 
 fn parse_mode<T>(
@@ -64,7 +63,9 @@ impl Tx<'_> {
         o.mode = mode;
         o.state = VpcBlockPublicAccessState::UpdateComplete;
         o.last_update = Some(self.now);
-        self.region.vpc_block_public_access_options.insert(o.clone());
+        self.region
+            .vpc_block_public_access_options
+            .insert(o.clone());
         Ok(o)
     }
 
@@ -121,10 +122,7 @@ impl Tx<'_> {
         Ok(e)
     }
 
-    fn live_exclusion(
-        &self,
-        id: &str,
-    ) -> Result<VpcBlockPublicAccessExclusion, ApiError> {
+    fn live_exclusion(&self, id: &str) -> Result<VpcBlockPublicAccessExclusion, ApiError> {
         let e = self
             .region
             .vpc_block_public_access_exclusions

@@ -35,11 +35,7 @@ fn check_type(kind: Option<&str>) -> Result<(), ApiError> {
     match kind {
         None => Err(ApiError::missing("Type")),
         Some("ipsec.1") => Ok(()),
-        Some(other) => Err(ApiError::bad_param(
-            "Type",
-            other,
-            "Valid values: ipsec.1.",
-        )),
+        Some(other) => Err(ApiError::bad_param("Type", other, "Valid values: ipsec.1.")),
     }
 }
 
@@ -77,7 +73,9 @@ impl Tx<'_> {
         if live >= quota {
             return Err(ApiError::new(
                 ErrorCode::VpnGatewayLimitExceeded,
-                format!("The maximum number of virtual private gateways has been reached ({quota})."),
+                format!(
+                    "The maximum number of virtual private gateways has been reached ({quota})."
+                ),
             ));
         }
         let g = VpnGateway {
@@ -107,7 +105,9 @@ impl Tx<'_> {
         if let Some(vpc) = g.attached_vpc() {
             return Err(ApiError::new(
                 ErrorCode::IncorrectState,
-                format!("The virtual private gateway '{id}' is attached to {vpc}: detach it first."),
+                format!(
+                    "The virtual private gateway '{id}' is attached to {vpc}: detach it first."
+                ),
             ));
         }
         g.state = VpnGatewayState::Deleted;
@@ -286,7 +286,10 @@ impl Tx<'_> {
 
     /// DeleteCustomerGateway: `deleted`, still described for a while.
     pub fn delete_customer_gateway(&mut self, id: &str) -> Result<(), ApiError> {
-        let g = self.region.customer_gateways.find(Kind::CustomerGateway, id)?;
+        let g = self
+            .region
+            .customer_gateways
+            .find(Kind::CustomerGateway, id)?;
         if g.deleted.is_some() {
             return Err(Kind::CustomerGateway.not_found(id));
         }

@@ -228,7 +228,12 @@ fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&
         .leaf("availabilityMode", "zonal");
 }
 
-fn render_address(w: &mut Xml, a: &NatGatewayAddress, status: &str, zone: Option<&(String, String)>) {
+fn render_address(
+    w: &mut Xml,
+    a: &NatGatewayAddress,
+    status: &str,
+    zone: Option<&(String, String)>,
+) {
     w.opt("allocationId", a.allocation_id.as_deref())
         .leaf("networkInterfaceId", &a.network_interface_id)
         .leaf("privateIp", a.private_ip)
@@ -237,6 +242,7 @@ fn render_address(w: &mut Xml, a: &NatGatewayAddress, status: &str, zone: Option
         .leaf("isPrimary", b(a.is_primary))
         .leaf("status", status);
     if let Some((z, zid)) = zone {
-        w.leaf("availabilityZone", z).leaf("availabilityZoneId", zid);
+        w.leaf("availabilityZone", z)
+            .leaf("availabilityZoneId", zid);
     }
 }

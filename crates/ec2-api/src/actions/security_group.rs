@@ -1,9 +1,9 @@
 //! Security group actions: groups, their rules (as permissions and as `sgr-` rules).
 
-use fort_control::{Global, Region};
 use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
+use fort_control::{Global, Region};
 use fort_model::{
     ApiError, ErrorCode, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupId,
     SecurityGroupRule,
@@ -611,7 +611,11 @@ fn render_unknown(w: &mut Xml, s: &RuleSpec) {
     if has_ports(s.protocol) {
         w.leaf("fromPort", s.from_port).leaf("toPort", s.to_port);
     }
-    render_peers(w, None, std::iter::once((&s.peer, s.description.as_deref())));
+    render_peers(
+        w,
+        None,
+        std::iter::once((&s.peer, s.description.as_deref())),
+    );
 }
 
 fn render_rule(w: &mut Xml, ctx: &Ctx<'_>, group_id: &str, r: &SecurityGroupRule) {

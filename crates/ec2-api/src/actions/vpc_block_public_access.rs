@@ -119,7 +119,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
 
 const FILTERS: &[&str] = &["resource-arn", "internet-gateway-exclusion-mode", "state"];
 
-fn field(e: &VpcBlockPublicAccessExclusion, name: &str, account: &str, region: &str) -> Vec<String> {
+fn field(
+    e: &VpcBlockPublicAccessExclusion,
+    name: &str,
+    account: &str,
+    region: &str,
+) -> Vec<String> {
     match name {
         "resource-arn" => vec![e.resource.arn(region, account)],
         "internet-gateway-exclusion-mode" => vec![e.mode.as_str().to_owned()],
