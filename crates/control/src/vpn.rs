@@ -3,6 +3,8 @@
 //! route tables; no tunnel carries traffic yet, so routes to it read `blackhole` unless
 //! it is attached. Both are `available` when created; deleted ones, and detached
 //! attachments, are still described for a while (as EC2 does; Terraform waits for them).
+//! Site-to-Site VPN connections are not offered: CreateVpnConnection checks its request
+//! as EC2 does, then answers `UnsupportedOperation`, so none exist to describe.
 
 use std::net::Ipv4Addr;
 
@@ -205,6 +207,52 @@ impl Tx<'_> {
             row.propagating_vgws.push(g.id.to_string());
         }
         Ok(())
+    }
+
+    /// CreateVpnConnection: EC2's checks in EC2's order (recorded against AWS in moto's
+    /// tests: the two gateways together first, then the customer gateway, then the
+    /// transit gateway), then `UnsupportedOperation`: Fort has no VPN tunnels.
+    pub fn create_vpn_connection(
+        &self,
+        kind: Option<&str>,
+        customer_gateway_id: Option<&str>,
+        vpn_gateway_id: Option<&str>,
+        transit_gateway_id: Option<&str>,
+    ) -> Result<(), ApiError> {
+        if vpn_gateway_id.is_some() && transit_gateway_id.is_some() {
+            return Err(ApiError::invalid_value(
+                "The request must not contain both parameter vpnGatewayId and transitGatewayId",
+            ));
+        }
+        check_type(kind)?;
+        let cgw = customer_gateway_id.ok_or_else(|| ApiError::missing("CustomerGatewayId"))?;
+        let found = self
+            .region
+            .customer_gateways
+            .find(Kind::CustomerGateway, cgw)?;
+        if found.deleted.is_some() {
+            return Err(Kind::CustomerGateway.not_found(cgw));
+        }
+        match (vpn_gateway_id, transit_gateway_id) {
+            (Some(v), None) => {
+                self.live_vpn_gateway(v)?;
+            }
+            (None, Some(t)) => {
+                if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidTransitGatewayIdNotFound,
+                        format!("The transitGateway ID '{t}' does not exist"),
+                    ));
+                }
+            }
+            _ => {
+                return Err(ApiError::missing("VpnGatewayId or TransitGatewayId"));
+            }
+        }
+        Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            "Fort does not offer Site-to-Site VPN connections yet: virtual private and customer gateways exist, tunnels do not.",
+        ))
     }
 
     /// CreateCustomerGateway: a device's ASN and address; `available` at once.

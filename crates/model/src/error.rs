@@ -217,6 +217,8 @@ error_codes! {
     InvalidVpnGatewayIdMalformed = "InvalidVpnGatewayID.Malformed",
     InvalidVpnGatewayAttachmentNotFound = "InvalidVpnGatewayAttachment.NotFound",
     InvalidCustomerGatewayIdMalformed = "InvalidCustomerGatewayID.Malformed",
+    InvalidVpnConnectionIdMalformed = "InvalidVpnConnectionID.Malformed",
+    InvalidVpnConnectionIdNotFound = "InvalidVpnConnectionID.NotFound",
     InvalidCustomerGatewayIdNotFound = "InvalidCustomerGatewayID.NotFound",
     VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
     VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",

@@ -193,6 +193,7 @@ kinds! {
     TransitGatewayAttachment(TransitGatewayAttachmentId) => "tgw-attach", "transit gateway attachment ID", InvalidTransitGatewayAttachmentIdMalformed, InvalidTransitGatewayAttachmentIdNotFound;
     // EC2 names a transit gateway route table it does not know with the VPC route table's codes.
     TransitGatewayRouteTable(TransitGatewayRouteTableId) => "tgw-rtb", "transit gateway route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
+    VpnConnection(VpnConnectionId) => "vpn", "vpnConnection ID", InvalidVpnConnectionIdMalformed, InvalidVpnConnectionIdNotFound;
     CustomerGateway(CustomerGatewayId) => "cgw", "customerGateway ID", InvalidCustomerGatewayIdMalformed, InvalidCustomerGatewayIdNotFound;
     CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
     LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
