@@ -550,3 +550,35 @@ def test_rules_referencing_groups_of_peered_vpcs(fort, ec2):
         ec2.delete_vpc(VpcId=a)
         ec2.delete_vpc(VpcId=b)
         other.delete_vpc(VpcId=c)
+
+
+def test_stale_rules_after_the_peering_goes(ec2):
+    """A rule naming a group across a peering connection is stale once the connection is
+    deleted: DescribeStaleSecurityGroups lists it, with the connection's status."""
+    a = ec2.create_vpc(CidrBlock="10.73.0.0/16")["Vpc"]["VpcId"]
+    b = ec2.create_vpc(CidrBlock="10.74.0.0/16")["Vpc"]["VpcId"]
+    ga = ec2.create_security_group(GroupName="app", Description="app", VpcId=a)["GroupId"]
+    gb = ec2.create_security_group(GroupName="db", Description="db", VpcId=b)["GroupId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    ec2.authorize_security_group_ingress(GroupId=gb, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": ga}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    assert ec2.describe_stale_security_groups(VpcId=b)["StaleSecurityGroupSet"] == []
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    [stale] = ec2.describe_stale_security_groups(VpcId=b)["StaleSecurityGroupSet"]
+    assert stale["GroupId"] == gb and stale["GroupName"] == "db" and stale["VpcId"] == b
+    [perm] = stale["StaleIpPermissions"]
+    assert (perm["IpProtocol"], perm["FromPort"], perm["ToPort"]) == ("tcp", 5432, 5432)
+    assert perm["UserIdGroupPairs"] == [{"UserId": "123456789012", "GroupId": ga, "VpcId": a,
+                                         "VpcPeeringConnectionId": pcx, "PeeringStatus": "deleted"}]
+    assert stale["StaleIpPermissionsEgress"] == []
+    assert error_code(ec2.describe_stale_security_groups, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
+    # The rule itself stays until revoked.
+    ec2.revoke_security_group_ingress(GroupId=gb, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": ga}]}])
+    assert ec2.describe_stale_security_groups(VpcId=b)["StaleSecurityGroupSet"] == []
+    for g in (ga, gb):
+        ec2.delete_security_group(GroupId=g)
+    ec2.delete_vpc(VpcId=a)
+    ec2.delete_vpc(VpcId=b)

@@ -585,11 +585,33 @@ impl Tx<'_> {
         perms: &[IpPermission],
         egress: bool,
     ) -> Result<Vec<RuleSpec>, ApiError> {
+        self.expand_for_with(group_id, perms, egress, false)
+    }
+
+    /// [`Tx::expand_for`]; `known_peers`: a group id the group's rules already name
+    /// resolves to that rule's peer, reachable or not, so a stale rule (its peering gone)
+    /// can still be revoked by its permission.
+    fn expand_for_with(
+        &self,
+        group_id: &SecurityGroupId,
+        perms: &[IpPermission],
+        egress: bool,
+        known_peers: bool,
+    ) -> Result<Vec<RuleSpec>, ApiError> {
         let group = self.region.security_groups.get(group_id).expect("resolved");
         let vpc_id = group.vpc_id.clone();
         let account = self.region.account.clone();
         let groups = &self.region.security_groups;
         expand(perms, egress, |pair| {
+            if known_peers
+                && let Some(id) = &pair.group_id
+                && let Some(peer) = group.rules.iter().find_map(|r| match &r.peer {
+                    p @ RulePeer::Group { group_id, .. } if group_id.as_str() == id => Some(p),
+                    _ => None,
+                })
+            {
+                return Ok(peer.clone());
+            }
             let owner = pair.user_id.clone().unwrap_or_else(|| account.clone());
             if owner != account {
                 return self.peer_account_group(&vpc_id, &owner, pair);
@@ -811,7 +833,7 @@ impl Tx<'_> {
                 }
             }
             (false, true) => {
-                let specs = self.expand_for(group_id, perms, egress)?;
+                let specs = self.expand_for_with(group_id, perms, egress, true)?;
                 let group = self.region.security_groups.get(group_id).expect("found");
                 for spec in specs {
                     match group.rules.iter().find(|r| spec.matches(r)) {
@@ -960,6 +982,26 @@ pub(crate) fn default_egress_rule(peer: RulePeer) -> SecurityGroupRule {
         description: None,
         tags: Tags::new(),
     }
+}
+
+/// Whether a rule is stale (DescribeStaleSecurityGroups): it names a group across a
+/// peering connection that is no longer active, or a group of this account that is gone.
+pub fn is_stale(region: &crate::Region, global: &crate::Global, rule: &SecurityGroupRule) -> bool {
+    let RulePeer::Group {
+        group_id,
+        user_id,
+        peering_id: Some(pcx),
+        ..
+    } = &rule.peer
+    else {
+        return false;
+    };
+    let peering_active = global
+        .peerings
+        .get(pcx)
+        .is_some_and(|p| crate::peering::status(p, crate::now_millis()) == PeeringStatus::Active);
+    let gone = user_id == &region.account && region.security_groups.get(group_id).is_none();
+    !peering_active || gone
 }
 
 fn missing_group_reference() -> ApiError {

@@ -27,6 +27,7 @@ crate::actions!(
     UpdateSecurityGroupRuleDescriptionsIngress,
     UpdateSecurityGroupRuleDescriptionsEgress,
     GetSecurityGroupsForVpc,
+    DescribeStaleSecurityGroups,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -146,6 +147,46 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 let mut w = Xml::new();
                 w.set("securityGroupInfo", page.items, |w, g| {
                     render_group(w, ctx, region, v.global, g)
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::DescribeStaleSecurityGroups => {
+            let vpc_id = p.req("VpcId")?.to_owned();
+            ctx.read(|v| {
+                let region = v.region;
+                let vpc = region.vpcs.find(Kind::Vpc, &vpc_id)?;
+                let stale: Vec<&SecurityGroup> = region
+                    .security_groups
+                    .values()
+                    .filter(|g| g.vpc_id == vpc.id)
+                    .filter(|g| {
+                        g.rules
+                            .iter()
+                            .any(|r| fort_control::security_group::is_stale(region, v.global, r))
+                    })
+                    .collect();
+                let page = paginate(stale, |g| g.id.to_string(), p, (5, 255))?;
+                let mut w = Xml::new();
+                w.set("staleSecurityGroupSet", page.items, |w, g| {
+                    w.leaf("description", &g.description)
+                        .leaf("groupId", &g.id)
+                        .leaf("groupName", &g.name);
+                    for (set, egress) in [
+                        ("staleIpPermissions", false),
+                        ("staleIpPermissionsEgress", true),
+                    ] {
+                        let rules: Vec<&SecurityGroupRule> = g
+                            .rules
+                            .iter()
+                            .filter(|r| r.egress == egress)
+                            .filter(|r| fort_control::security_group::is_stale(region, v.global, r))
+                            .collect();
+                        render_permissions(w, set, &rules, Some(v.global));
+                    }
+                    w.leaf("vpcId", &g.vpc_id);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -514,31 +555,41 @@ pub fn render_group(
     for (set, egress) in [("ipPermissions", false), ("ipPermissionsEgress", true)] {
         let rules: Vec<&SecurityGroupRule> =
             g.rules.iter().filter(|r| r.egress == egress).collect();
-        // Rules sharing protocol and ports are one permission, in order of first appearance.
-        let mut keys: Vec<(IpProtocol, i32, i32)> = Vec::new();
-        for r in &rules {
-            let k = (r.protocol, r.from_port, r.to_port);
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        w.set(set, keys, |w, (protocol, from, to)| {
-            let of: Vec<&&SecurityGroupRule> = rules
-                .iter()
-                .filter(|r| r.protocol == protocol && r.from_port == from && r.to_port == to)
-                .collect();
-            w.leaf("ipProtocol", protocol);
-            if has_ports(protocol) {
-                w.leaf("fromPort", from).leaf("toPort", to);
-            }
-            render_peers(
-                w,
-                Some(global),
-                of.iter().map(|r| (&r.peer, r.description.as_deref())),
-            );
-        });
+        render_permissions(w, set, &rules, Some(global));
     }
     w.tags(&g.tags);
+}
+
+/// Rules as EC2's permissions: those sharing protocol and ports are one permission, in
+/// order of first appearance.
+fn render_permissions(
+    w: &mut Xml,
+    set: &str,
+    rules: &[&SecurityGroupRule],
+    global: Option<&Global>,
+) {
+    let mut keys: Vec<(IpProtocol, i32, i32)> = Vec::new();
+    for r in rules {
+        let k = (r.protocol, r.from_port, r.to_port);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    w.set(set, keys, |w, (protocol, from, to)| {
+        let of: Vec<&&SecurityGroupRule> = rules
+            .iter()
+            .filter(|r| r.protocol == protocol && r.from_port == from && r.to_port == to)
+            .collect();
+        w.leaf("ipProtocol", protocol);
+        if has_ports(protocol) {
+            w.leaf("fromPort", from).leaf("toPort", to);
+        }
+        render_peers(
+            w,
+            global,
+            of.iter().map(|r| (&r.peer, r.description.as_deref())),
+        );
+    });
 }
 
 /// A permission's peers. `global`, where known, gives a peered group's `peeringStatus`.
