@@ -122,3 +122,141 @@ def test_quota_per_zone(fort):
         c.create_nat_gateway(SubnetId=sid, ConnectivityType="private")
     finally:
         f.close()
+
+
+def test_private_secondary_addresses(ec2, vpc):
+    """A private gateway's secondary addresses: at create (named or counted), assigned and
+    unassigned after; each is a secondary address of the gateway's one interface."""
+    sid = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.5.0/24")["Subnet"]["SubnetId"]
+    n = ec2.create_nat_gateway(
+        SubnetId=sid, ConnectivityType="private", PrivateIpAddress="10.0.5.10",
+        SecondaryPrivateIpAddresses=["10.0.5.11", "10.0.5.12"],
+    )["NatGateway"]
+    nid = n["NatGatewayId"]
+    assert [(a["PrivateIp"], a["IsPrimary"]) for a in n["NatGatewayAddresses"]] == [
+        ("10.0.5.10", True), ("10.0.5.11", False), ("10.0.5.12", False)]
+    [d] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    assert {a["Status"] for a in d["NatGatewayAddresses"]} == {"succeeded"}
+    eni_id = d["NatGatewayAddresses"][0]["NetworkInterfaceId"]
+    assert {a["NetworkInterfaceId"] for a in d["NatGatewayAddresses"]} == {eni_id}
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0]
+    assert [(p["PrivateIpAddress"], p["Primary"]) for p in eni["PrivateIpAddresses"]] == [
+        ("10.0.5.10", True), ("10.0.5.11", False), ("10.0.5.12", False)]
+
+    # Assign: the answer says `assigning`, Describe `succeeded`.
+    r = ec2.assign_private_nat_gateway_address(NatGatewayId=nid, PrivateIpAddresses=["10.0.5.20"])
+    assert r["NatGatewayId"] == nid
+    assert [(a["PrivateIp"], a["IsPrimary"], a["Status"]) for a in r["NatGatewayAddresses"]] == [("10.0.5.20", False, "assigning")]
+    r = ec2.assign_private_nat_gateway_address(NatGatewayId=nid, PrivateIpAddressCount=2)
+    counted = [a["PrivateIp"] for a in r["NatGatewayAddresses"]]
+    assert len(counted) == 2 and all(ip.startswith("10.0.5.") for ip in counted)
+    [d] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    assert len(d["NatGatewayAddresses"]) == 6
+    assert all(a["Status"] == "succeeded" for a in d["NatGatewayAddresses"])
+    # In use by the gateway: no other interface gets them.
+    assert error_code(ec2.create_network_interface, SubnetId=sid, PrivateIpAddress="10.0.5.20") == "InvalidIPAddress.InUse"
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddresses=["10.0.5.20"]) == "InvalidIPAddress.InUse"
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddresses=["10.0.9.1"]) == "InvalidParameterValue"
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddresses=["10.0.5.30"], PrivateIpAddressCount=1) == "InvalidParameterCombination"
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId=nid) == "MissingParameter"
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId="nat-0123456789abcdef0", PrivateIpAddressCount=1) == "NatGatewayNotFound"
+
+    # Unassign: `unassigning` in the answer, gone from Describe and from the interface.
+    r = ec2.unassign_private_nat_gateway_address(NatGatewayId=nid, PrivateIpAddresses=["10.0.5.11", counted[0]])
+    assert [(a["PrivateIp"], a["Status"]) for a in r["NatGatewayAddresses"]] == [("10.0.5.11", "unassigning"), (counted[0], "unassigning")]
+    [d] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    left = [a["PrivateIp"] for a in d["NatGatewayAddresses"]]
+    assert left == ["10.0.5.10", "10.0.5.12", "10.0.5.20", counted[1]]
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni_id])["NetworkInterfaces"][0]
+    assert [p["PrivateIpAddress"] for p in eni["PrivateIpAddresses"]] == left
+    assert error_code(ec2.unassign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddresses=["10.0.5.10"]) == "InvalidParameterValue"
+    assert error_code(ec2.unassign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddresses=["10.0.5.99"]) == "InvalidParameterValue"
+    assert error_code(ec2.unassign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddresses=["10.0.5.12"], MaxDrainDurationSeconds=4001) == "InvalidParameterValue"
+    # The freed address is free again.
+    ec2.delete_network_interface(NetworkInterfaceId=ec2.create_network_interface(SubnetId=sid, PrivateIpAddress="10.0.5.11")["NetworkInterface"]["NetworkInterfaceId"])
+
+    # Counted at create; public-only parameters refused.
+    c = ec2.create_nat_gateway(SubnetId=sid, ConnectivityType="private", SecondaryPrivateIpAddressCount=3)["NatGateway"]
+    assert [a["IsPrimary"] for a in c["NatGatewayAddresses"]] == [True, False, False, False]
+    eip = ec2.allocate_address(Domain="vpc")
+    assert error_code(ec2.create_nat_gateway, SubnetId=sid, ConnectivityType="private", SecondaryAllocationIds=[eip["AllocationId"]]) == "InvalidParameterCombination"
+    assert error_code(ec2.create_nat_gateway, SubnetId=sid, ConnectivityType="private", SecondaryPrivateIpAddressCount=1, SecondaryPrivateIpAddresses=["10.0.5.40"]) == "InvalidParameterCombination"
+    assert error_code(ec2.create_nat_gateway, SubnetId=sid, ConnectivityType="private", SecondaryPrivateIpAddressCount=32) == "InvalidParameterValue"
+    assert error_code(ec2.associate_nat_gateway_address, NatGatewayId=nid, AllocationIds=[eip["AllocationId"]]) == "InvalidParameterValue"
+    for g in (nid, c["NatGatewayId"]):
+        ec2.delete_nat_gateway(NatGatewayId=g)
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddressCount=1) == "NatGatewayNotFound"
+    ec2.release_address(AllocationId=eip["AllocationId"])
+    ec2.delete_subnet(SubnetId=sid)
+
+
+def test_public_secondary_addresses(ec2, default_subnet):
+    """A public gateway's secondary elastic IPs, each on a secondary private address of
+    its interface: at create and by Associate/DisassociateNatGatewayAddress."""
+    sid = default_subnet["SubnetId"]
+    primary, second, third, fourth = (ec2.allocate_address(Domain="vpc") for _ in range(4))
+    n = ec2.create_nat_gateway(
+        SubnetId=sid, AllocationId=primary["AllocationId"],
+        SecondaryAllocationIds=[second["AllocationId"]], SecondaryPrivateIpAddresses=["172.31.210.50"],
+    )["NatGateway"]
+    nid = n["NatGatewayId"]
+    [d] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    assert d["State"] == "available"
+    [p, s] = d["NatGatewayAddresses"]
+    assert p["IsPrimary"] and p["AllocationId"] == primary["AllocationId"] and p["PublicIp"] == primary["PublicIp"]
+    assert not s["IsPrimary"] and s["AllocationId"] == second["AllocationId"] and s["PublicIp"] == second["PublicIp"]
+    assert s["PrivateIp"] == "172.31.210.50" and s["AssociationId"].startswith("eipassoc-") and s["Status"] == "succeeded"
+    assert s["NetworkInterfaceId"] == p["NetworkInterfaceId"]
+    got = ec2.describe_addresses(AllocationIds=[second["AllocationId"]])["Addresses"][0]
+    assert got["NetworkInterfaceId"] == p["NetworkInterfaceId"] and got["PrivateIpAddress"] == "172.31.210.50"
+    assert got["AssociationId"] == s["AssociationId"]
+
+    # Associate: a chosen private address; `associating`, then `succeeded`.
+    r = ec2.associate_nat_gateway_address(NatGatewayId=nid, AllocationIds=[third["AllocationId"]])
+    [a] = r["NatGatewayAddresses"]
+    assert a["AllocationId"] == third["AllocationId"] and a["Status"] == "associating" and not a["IsPrimary"]
+    [d] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    assert [x["AllocationId"] for x in d["NatGatewayAddresses"]] == [primary["AllocationId"], second["AllocationId"], third["AllocationId"]]
+    assert d["NatGatewayAddresses"][2]["Status"] == "succeeded"
+    assert error_code(ec2.associate_nat_gateway_address, NatGatewayId=nid, AllocationIds=[third["AllocationId"]]) == "Resource.AlreadyAssociated"
+    assert error_code(ec2.associate_nat_gateway_address, NatGatewayId=nid, AllocationIds=[fourth["AllocationId"]], PrivateIpAddresses=["172.31.210.60", "172.31.210.61"]) == "InvalidParameterValue"
+    assert error_code(ec2.associate_nat_gateway_address, NatGatewayId=nid, AllocationIds=["eipalloc-0123456789abcdef0"]) == "InvalidAllocationID.NotFound"
+    assert error_code(ec2.assign_private_nat_gateway_address, NatGatewayId=nid, PrivateIpAddressCount=1) == "InvalidParameterValue"
+    assert error_code(ec2.release_address, AllocationId=third["AllocationId"]) == "InvalidIPAddress.InUse"
+
+    # Disassociate: the elastic IP and its private address leave; the primary cannot.
+    r = ec2.disassociate_nat_gateway_address(NatGatewayId=nid, AssociationIds=[s["AssociationId"]])
+    assert [(x["AllocationId"], x["Status"]) for x in r["NatGatewayAddresses"]] == [(second["AllocationId"], "disassociating")]
+    [d] = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"]
+    assert [x["AllocationId"] for x in d["NatGatewayAddresses"]] == [primary["AllocationId"], third["AllocationId"]]
+    assert "AssociationId" not in ec2.describe_addresses(AllocationIds=[second["AllocationId"]])["Addresses"][0]
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=[p["NetworkInterfaceId"]])["NetworkInterfaces"][0]
+    assert "172.31.210.50" not in [x["PrivateIpAddress"] for x in eni["PrivateIpAddresses"]]
+    assert error_code(ec2.disassociate_nat_gateway_address, NatGatewayId=nid, AssociationIds=[p["AssociationId"]]) == "InvalidParameterValue"
+    assert error_code(ec2.disassociate_nat_gateway_address, NatGatewayId=nid, AssociationIds=["eipassoc-0123456789abcdef0"]) == "InvalidAssociationID.NotFound"
+    assert error_code(ec2.create_nat_gateway, SubnetId=sid, AllocationId=fourth["AllocationId"], SecondaryPrivateIpAddressCount=1) == "InvalidParameterCombination"
+
+    # Deleting the gateway lets every elastic IP go.
+    ec2.delete_nat_gateway(NatGatewayId=nid)
+    for e in (primary, second, third, fourth):
+        assert "AssociationId" not in ec2.describe_addresses(AllocationIds=[e["AllocationId"]])["Addresses"][0]
+        ec2.release_address(AllocationId=e["AllocationId"])
+
+
+def test_secondary_address_quotas(fort):
+    from conftest import Fort
+    f = Fort(extra_args=["--quotas", "aws"])
+    try:
+        c = f.client()
+        vpc = c.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        sid = c.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc["VpcId"]]}])["Subnets"][0]["SubnetId"]
+        # AWS's defaults: 2 elastic IPs per public gateway, 8 private addresses per private one.
+        a, b, x = (c.allocate_address(Domain="vpc")["AllocationId"] for _ in range(3))
+        assert error_code(c.create_nat_gateway, SubnetId=sid, AllocationId=a, SecondaryAllocationIds=[b, x]) == "AddressLimitExceeded"
+        n = c.create_nat_gateway(SubnetId=sid, AllocationId=a, SecondaryAllocationIds=[b])["NatGateway"]["NatGatewayId"]
+        assert error_code(c.associate_nat_gateway_address, NatGatewayId=n, AllocationIds=[x]) == "AddressLimitExceeded"
+        p = c.create_nat_gateway(SubnetId=sid, ConnectivityType="private", SecondaryPrivateIpAddressCount=7)["NatGateway"]["NatGatewayId"]
+        assert error_code(c.assign_private_nat_gateway_address, NatGatewayId=p, PrivateIpAddressCount=1) == "PrivateIpAddressLimitExceeded"
+        assert error_code(c.create_nat_gateway, SubnetId=sid, ConnectivityType="private", SecondaryPrivateIpAddressCount=8) == "PrivateIpAddressLimitExceeded"
+    finally:
+        f.close()

@@ -494,3 +494,91 @@ def test_get_security_groups_for_vpc(ec2, vpc):
         assert error_code(ec2.get_security_groups_for_vpc, VpcId="nope") == "InvalidVpcID.Malformed"
     finally:
         ec2.delete_security_group(GroupId=sg)
+
+
+def test_rules_referencing_groups_of_peered_vpcs(fort, ec2):
+    """A rule may name a group of a VPC peered (active, same region) with the group's VPC,
+    of this account or of another (by its UserId); the pair shows the peer's VPC, the
+    connection and its status. Without an active connection the group is not found."""
+    from conftest import OTHER_ACCESS_KEY, OTHER_SECRET_KEY
+    other = fort.client(access_key=OTHER_ACCESS_KEY, secret_key=OTHER_SECRET_KEY)
+    a = ec2.create_vpc(CidrBlock="10.70.0.0/16")["Vpc"]["VpcId"]
+    b = ec2.create_vpc(CidrBlock="10.71.0.0/16")["Vpc"]["VpcId"]
+    c = other.create_vpc(CidrBlock="10.72.0.0/16")["Vpc"]["VpcId"]
+    ga = ec2.create_security_group(GroupName="app", Description="app", VpcId=a)["GroupId"]
+    gb = ec2.create_security_group(GroupName="db", Description="db", VpcId=b)["GroupId"]
+    gc = other.create_security_group(GroupName="batch", Description="batch", VpcId=c)["GroupId"]
+    perm = lambda pair: [{"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [pair]}]
+    # Not peered yet: as any group of another network.
+    assert error_code(ec2.authorize_security_group_ingress, GroupId=gb, IpPermissions=perm({"GroupId": ga})) == "InvalidGroup.NotFound"
+    assert error_code(ec2.authorize_security_group_ingress, GroupId=gb, IpPermissions=perm({"GroupId": gc, "UserId": "210987654321"})) == "InvalidGroup.NotFound"
+    pab = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    # Pending is not enough.
+    assert error_code(ec2.authorize_security_group_ingress, GroupId=gb, IpPermissions=perm({"GroupId": ga})) == "InvalidGroup.NotFound"
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pab)
+    pcb = other.create_vpc_peering_connection(VpcId=c, PeerVpcId=b, PeerOwnerId="123456789012")["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcb)
+    try:
+        r = ec2.authorize_security_group_ingress(GroupId=gb, IpPermissions=perm({"GroupId": ga, "Description": "app"}))
+        assert r["SecurityGroupRules"][0]["ReferencedGroupInfo"] == {
+            "GroupId": ga, "UserId": "123456789012", "VpcId": a, "VpcPeeringConnectionId": pab}
+        ec2.authorize_security_group_ingress(GroupId=gb, IpPermissions=perm({"GroupId": gc, "UserId": "210987654321"}))
+        pairs = group(ec2, gb)["IpPermissions"][0]["UserIdGroupPairs"]
+        assert sorted(pairs, key=lambda p: p["GroupId"] != ga) == [
+            {"UserId": "123456789012", "GroupId": ga, "VpcId": a, "VpcPeeringConnectionId": pab, "PeeringStatus": "active", "Description": "app"},
+            {"UserId": "210987654321", "GroupId": gc, "VpcId": c, "VpcPeeringConnectionId": pcb, "PeeringStatus": "active"},
+        ]
+        # The other direction, and egress, too.
+        ec2.authorize_security_group_egress(GroupId=ga, IpPermissions=perm({"GroupId": gb}))
+        # The group of another account needs its UserId: by id alone it is not this account's.
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=gb, IpPermissions=perm({"GroupId": gc})) == "InvalidGroup.NotFound"
+        # Names reach only groups of the same VPC.
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=gb, IpPermissions=perm({"GroupName": "app"})) == "InvalidGroup.NotFound"
+        # A connection named must be the one joining the two VPCs.
+        assert error_code(ec2.authorize_security_group_ingress, GroupId=gb, IpPermissions=[
+            {"IpProtocol": "udp", "FromPort": 1, "ToPort": 1, "UserIdGroupPairs": [{"GroupId": ga, "VpcPeeringConnectionId": pcb}]}]) == "InvalidGroup.NotFound"
+        ec2.revoke_security_group_ingress(GroupId=gb, IpPermissions=perm({"GroupId": ga}))
+        ec2.revoke_security_group_ingress(GroupId=gb, IpPermissions=perm({"GroupId": gc, "UserId": "210987654321"}))
+        ec2.revoke_security_group_egress(GroupId=ga, IpPermissions=perm({"GroupId": gb}))
+        assert group(ec2, gb)["IpPermissions"] == []
+    finally:
+        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pab)
+        ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcb)
+        for g in (ga, gb):
+            ec2.delete_security_group(GroupId=g)
+        other.delete_security_group(GroupId=gc)
+        ec2.delete_vpc(VpcId=a)
+        ec2.delete_vpc(VpcId=b)
+        other.delete_vpc(VpcId=c)
+
+
+def test_stale_rules_after_the_peering_goes(ec2):
+    """A rule naming a group across a peering connection is stale once the connection is
+    deleted: DescribeStaleSecurityGroups lists it, with the connection's status."""
+    a = ec2.create_vpc(CidrBlock="10.73.0.0/16")["Vpc"]["VpcId"]
+    b = ec2.create_vpc(CidrBlock="10.74.0.0/16")["Vpc"]["VpcId"]
+    ga = ec2.create_security_group(GroupName="app", Description="app", VpcId=a)["GroupId"]
+    gb = ec2.create_security_group(GroupName="db", Description="db", VpcId=b)["GroupId"]
+    pcx = ec2.create_vpc_peering_connection(VpcId=a, PeerVpcId=b)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    ec2.authorize_security_group_ingress(GroupId=gb, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": ga}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}])
+    assert ec2.describe_stale_security_groups(VpcId=b)["StaleSecurityGroupSet"] == []
+    ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    [stale] = ec2.describe_stale_security_groups(VpcId=b)["StaleSecurityGroupSet"]
+    assert stale["GroupId"] == gb and stale["GroupName"] == "db" and stale["VpcId"] == b
+    [perm] = stale["StaleIpPermissions"]
+    assert (perm["IpProtocol"], perm["FromPort"], perm["ToPort"]) == ("tcp", 5432, 5432)
+    assert perm["UserIdGroupPairs"] == [{"UserId": "123456789012", "GroupId": ga, "VpcId": a,
+                                         "VpcPeeringConnectionId": pcx, "PeeringStatus": "deleted"}]
+    assert stale["StaleIpPermissionsEgress"] == []
+    assert error_code(ec2.describe_stale_security_groups, VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
+    # The rule itself stays until revoked.
+    ec2.revoke_security_group_ingress(GroupId=gb, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "UserIdGroupPairs": [{"GroupId": ga}]}])
+    assert ec2.describe_stale_security_groups(VpcId=b)["StaleSecurityGroupSet"] == []
+    for g in (ga, gb):
+        ec2.delete_security_group(GroupId=g)
+    ec2.delete_vpc(VpcId=a)
+    ec2.delete_vpc(VpcId=b)

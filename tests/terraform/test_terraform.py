@@ -145,6 +145,13 @@ SWEEP = [
     ("prefix list", "describe_managed_prefix_lists", "PrefixLists", "PrefixListId",
      lambda r: r.get("OwnerId") != "AWS" and r.get("State") != "delete-complete"),
     ("flow log", "describe_flow_logs", "FlowLogs", "FlowLogId", _alive),
+    ("vpn gateway", "describe_vpn_gateways", "VpnGateways", "VpnGatewayId",
+     lambda r: r.get("State") != "deleted"),
+    ("customer gateway", "describe_customer_gateways", "CustomerGateways", "CustomerGatewayId",
+     lambda r: r.get("State") != "deleted"),
+    ("bpa exclusion", "describe_vpc_block_public_access_exclusions",
+     "VpcBlockPublicAccessExclusions", "ExclusionId",
+     lambda r: r.get("State") != "delete-complete"),
 ]
 
 
@@ -403,3 +410,15 @@ def test_flow_logs_on_a_vpc_and_a_subnet(workspace):
 
 def test_private_hosted_zone_with_records(workspace):
     lifecycle(workspace("route53"), updates=[{"revision": "2"}])
+
+
+def test_nat_gateways_with_secondary_addresses(workspace):
+    lifecycle(workspace("nat_secondary"), updates=[{"revision": "2"}])
+
+
+def test_vpc_block_public_access(workspace):
+    lifecycle(workspace("block_public_access"), updates=[{"revision": "2"}])
+
+
+def test_virtual_private_and_customer_gateways(workspace):
+    lifecycle(workspace("vpn_gateway"))

@@ -15,6 +15,10 @@ pub struct Quotas {
     pub internet_gateways: usize,
     pub egress_only_internet_gateways: usize,
     pub nat_gateways_per_az: usize,
+    /// Elastic IP addresses of one public NAT gateway, its primary included.
+    pub elastic_ips_per_nat_gateway: usize,
+    /// Private IPv4 addresses of one private NAT gateway, its primary included.
+    pub private_ips_per_nat_gateway: usize,
     pub elastic_ips: usize,
     pub route_tables_per_vpc: usize,
     pub routes_per_table: usize,
@@ -28,6 +32,10 @@ pub struct Quotas {
     pub tags_per_resource: usize,
     pub instances: usize,
     pub transit_gateways: usize,
+    /// Virtual private gateways per region.
+    pub vpn_gateways: usize,
+    /// Customer gateways per region.
+    pub customer_gateways: usize,
 }
 
 impl Quotas {
@@ -41,6 +49,8 @@ impl Quotas {
             internet_gateways: 5,
             egress_only_internet_gateways: 5,
             nat_gateways_per_az: 5,
+            elastic_ips_per_nat_gateway: 2,
+            private_ips_per_nat_gateway: 8,
             elastic_ips: 5,
             route_tables_per_vpc: 200,
             routes_per_table: 50,
@@ -54,6 +64,8 @@ impl Quotas {
             tags_per_resource: 50,
             instances: 10_000,
             transit_gateways: 5,
+            vpn_gateways: 5,
+            customer_gateways: 50,
         }
     }
 
@@ -70,6 +82,8 @@ impl Quotas {
             internet_gateways: 1000,
             egress_only_internet_gateways: 1000,
             nat_gateways_per_az: 100,
+            elastic_ips_per_nat_gateway: 8,
+            private_ips_per_nat_gateway: 32,
             elastic_ips: 10_000,
             route_tables_per_vpc: 1000,
             routes_per_table: 1000,
@@ -83,6 +97,8 @@ impl Quotas {
             tags_per_resource: 50,
             instances: 1_000_000,
             transit_gateways: 1000,
+            vpn_gateways: 1000,
+            customer_gateways: 1000,
         }
     }
 }

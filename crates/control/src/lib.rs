@@ -52,7 +52,9 @@ pub mod tags;
 pub mod transit_gateway;
 pub mod volume;
 pub mod vpc;
+pub mod vpc_block_public_access;
 pub mod vpc_endpoint;
+pub mod vpn;
 pub mod zones;
 
 pub use config::{Config, Quotas};

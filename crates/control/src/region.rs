@@ -40,6 +40,10 @@ macro_rules! region_tables {
             transit_gateway_vpc_attachments: TransitGatewayVpcAttachment => "transit-gateway-vpc-attachment",
             transit_gateway_route_tables: TransitGatewayRouteTable => "transit-gateway-route-table",
             flow_logs: FlowLog => "flow-log",
+            vpc_block_public_access_options: VpcBlockPublicAccessOptions => "vpc-block-public-access-options",
+            vpc_block_public_access_exclusions: VpcBlockPublicAccessExclusion => "vpc-block-public-access-exclusion",
+            vpn_gateways: VpnGateway => "vpn-gateway",
+            customer_gateways: CustomerGateway => "customer-gateway",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };
@@ -225,7 +229,14 @@ macro_rules! untagged {
     )*};
 }
 
-untagged!(ClientTokenRecord, PublicIpLease, Counter, Host, EbsSettings);
+untagged!(
+    ClientTokenRecord,
+    PublicIpLease,
+    Counter,
+    Host,
+    EbsSettings,
+    VpcBlockPublicAccessOptions
+);
 
 macro_rules! define_global {
     ($($field:ident: $ty:ty => $name:literal,)*) => {

@@ -142,8 +142,11 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
         RouteTarget::TransitGateway(id) => {
             crate::transit_gateway::vpc_route_usable(region, vpc_id, id)
         }
+        RouteTarget::VpnGateway(id) => region
+            .vpn_gateways
+            .get(id)
+            .is_some_and(|g| g.attached_vpc().map(VpcId::as_str) == Some(vpc_id)),
         RouteTarget::VpcPeeringConnection(_)
-        | RouteTarget::VpnGateway(_)
         | RouteTarget::CarrierGateway(_)
         | RouteTarget::LocalGateway(_) => false,
     }
@@ -486,7 +489,13 @@ impl Tx<'_> {
                     return Err(different_networks(&table.id, "network gateway", gateway_id));
                 }
             }
-            Some(Kind::VpnGateway) => return Err(Kind::VpnGateway.not_found(gateway_id)),
+            // Edge associations of virtual private gateways are not offered yet.
+            Some(Kind::VpnGateway) => {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "Fort does not associate route tables with virtual private gateways yet.",
+                ));
+            }
             _ => return Err(gateway_not_found(gateway_id)),
         }
         self.not_yet_associated(|a| a.gateway_id.as_deref() == Some(gateway_id))?;
@@ -672,7 +681,18 @@ impl Tx<'_> {
                     Some(Kind::VpcEndpoint) => {
                         return self.resolve_target(table, "VpcEndpointId", id);
                     }
-                    // No virtual private gateways or gateway endpoints exist in Fort yet.
+                    Some(Kind::VpnGateway) => {
+                        let vgw = self
+                            .region
+                            .vpn_gateways
+                            .get(id)
+                            .filter(|g| g.deleted.is_none())
+                            .ok_or_else(|| gateway_not_found(id))?;
+                        if vgw.attached_vpc().map(VpcId::as_str) != Some(vpc_id) {
+                            return Err(different_networks(&table.id, "network gateway", id));
+                        }
+                        RouteTarget::VpnGateway(vgw.id.clone())
+                    }
                     _ => return Err(gateway_not_found(id)),
                 }
             }

@@ -576,30 +576,45 @@ impl Tx<'_> {
     }
 
     /// Expands permissions for group `group_id`, resolving and checking referenced groups.
+    /// A referenced group is in the same VPC, or in a VPC of this region peered with it
+    /// by an active connection (of this account or, named with its `UserId`, another):
+    /// EC2 allows both, and the rule then names the peer's VPC and the connection.
     fn expand_for(
         &self,
         group_id: &SecurityGroupId,
         perms: &[IpPermission],
         egress: bool,
     ) -> Result<Vec<RuleSpec>, ApiError> {
+        self.expand_for_with(group_id, perms, egress, false)
+    }
+
+    /// [`Tx::expand_for`]; `known_peers`: a group id the group's rules already name
+    /// resolves to that rule's peer, reachable or not, so a stale rule (its peering gone)
+    /// can still be revoked by its permission.
+    fn expand_for_with(
+        &self,
+        group_id: &SecurityGroupId,
+        perms: &[IpPermission],
+        egress: bool,
+        known_peers: bool,
+    ) -> Result<Vec<RuleSpec>, ApiError> {
         let group = self.region.security_groups.get(group_id).expect("resolved");
         let vpc_id = group.vpc_id.clone();
         let account = self.region.account.clone();
         let groups = &self.region.security_groups;
         expand(perms, egress, |pair| {
-            if let Some(user) = &pair.user_id
-                && user != &account
+            if known_peers
+                && let Some(id) = &pair.group_id
+                && let Some(peer) = group.rules.iter().find_map(|r| match &r.peer {
+                    p @ RulePeer::Group { group_id, .. } if group_id.as_str() == id => Some(p),
+                    _ => None,
+                })
             {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidGroupNotFound,
-                    format!(
-                        "The security group '{}' does not exist for user '{user}'",
-                        pair.group_id
-                            .as_deref()
-                            .or(pair.group_name.as_deref())
-                            .unwrap_or_default()
-                    ),
-                ));
+                return Ok(peer.clone());
+            }
+            let owner = pair.user_id.clone().unwrap_or_else(|| account.clone());
+            if owner != account {
+                return self.peer_account_group(&vpc_id, &owner, pair);
             }
             let found = match (&pair.group_id, &pair.group_name) {
                 (Some(id), _) => groups.find(Kind::SecurityGroup, id)?,
@@ -612,29 +627,107 @@ impl Tx<'_> {
                             format!("The security group '{name}' does not exist"),
                         )
                     })?,
-                (None, None) => {
-                    return Err(ApiError::new(
-                        ErrorCode::MissingParameter,
-                        "The request must contain the parameter groupId or groupName of each referenced group",
-                    ));
-                }
+                (None, None) => return Err(missing_group_reference()),
             };
-            if found.vpc_id != vpc_id {
-                return Err(ApiError::new(
+            if found.vpc_id == vpc_id {
+                return Ok(RulePeer::Group {
+                    group_id: found.id.clone(),
+                    user_id: account.clone(),
+                    vpc_id: None,
+                    peering_id: None,
+                });
+            }
+            match self.active_peering(&vpc_id, &account, &found.vpc_id, pair) {
+                Some(pcx) => Ok(RulePeer::Group {
+                    group_id: found.id.clone(),
+                    user_id: account.clone(),
+                    vpc_id: Some(found.vpc_id.clone()),
+                    peering_id: Some(pcx),
+                }),
+                None => Err(ApiError::new(
                     ErrorCode::InvalidGroupNotFound,
                     format!(
                         "You have specified two resources that belong to different networks: {} is not in {vpc_id}.",
                         found.id
                     ),
-                ));
+                )),
             }
-            Ok(RulePeer::Group {
-                group_id: found.id.clone(),
-                user_id: account.clone(),
-                vpc_id: None,
-                peering_id: None,
-            })
         })
+    }
+
+    /// A group of another account named in a rule: found by id in that account's part of
+    /// this region, in a VPC peered with `vpc_id` by an active connection.
+    fn peer_account_group(
+        &self,
+        vpc_id: &VpcId,
+        owner: &str,
+        pair: &GroupPairRequest,
+    ) -> Result<RulePeer, ApiError> {
+        let not_found = || {
+            ApiError::new(
+                ErrorCode::InvalidGroupNotFound,
+                format!(
+                    "The security group '{}' does not exist for user '{owner}'",
+                    pair.group_id
+                        .as_deref()
+                        .or(pair.group_name.as_deref())
+                        .unwrap_or_default()
+                ),
+            )
+        };
+        let Some(id) = &pair.group_id else {
+            // A name cannot reach across accounts: names are known only in their VPC.
+            return match &pair.group_name {
+                Some(_) => Err(not_found()),
+                None => Err(missing_group_reference()),
+            };
+        };
+        Kind::SecurityGroup.check(id)?;
+        let found = self
+            .others
+            .get(&(owner.to_owned(), self.region.name.clone()))
+            .and_then(|r| r.security_groups.get(id))
+            .ok_or_else(not_found)?;
+        let pcx = self
+            .active_peering(vpc_id, owner, &found.vpc_id, pair)
+            .ok_or_else(not_found)?;
+        Ok(RulePeer::Group {
+            group_id: found.id.clone(),
+            user_id: owner.to_owned(),
+            vpc_id: Some(found.vpc_id.clone()),
+            peering_id: Some(pcx),
+        })
+    }
+
+    /// The active connection between `vpc_id` (this account and region) and `peer_vpc`
+    /// of `peer_owner` in this region; the one the pair names, if it names one.
+    fn active_peering(
+        &self,
+        vpc_id: &VpcId,
+        peer_owner: &str,
+        peer_vpc: &VpcId,
+        pair: &GroupPairRequest,
+    ) -> Option<VpcPeeringConnectionId> {
+        let here = &self.region.name;
+        let side = |s: &PeeringVpcInfo, owner: &str, vpc: &VpcId| {
+            s.owner_id == owner && &s.region == here && &s.vpc_id == vpc
+        };
+        self.global
+            .peerings
+            .values()
+            .filter(|p| crate::peering::status(p, self.now) == PeeringStatus::Active)
+            .filter(|p| {
+                pair.peering_id
+                    .as_deref()
+                    .is_none_or(|named| p.id.as_str() == named)
+            })
+            .find(|p| {
+                (side(&p.requester, &self.region.account, vpc_id)
+                    && side(&p.accepter, peer_owner, peer_vpc))
+                    || (side(&p.accepter, &self.region.account, vpc_id)
+                        && side(&p.requester, peer_owner, peer_vpc))
+            })
+            .map(|p| p.id.clone())
     }
 
     /// AuthorizeSecurityGroupIngress / Egress: every peer becomes a rule; answers the new
@@ -740,7 +833,7 @@ impl Tx<'_> {
                 }
             }
             (false, true) => {
-                let specs = self.expand_for(group_id, perms, egress)?;
+                let specs = self.expand_for_with(group_id, perms, egress, true)?;
                 let group = self.region.security_groups.get(group_id).expect("found");
                 for spec in specs {
                     match group.rules.iter().find(|r| spec.matches(r)) {
@@ -889,6 +982,33 @@ pub(crate) fn default_egress_rule(peer: RulePeer) -> SecurityGroupRule {
         description: None,
         tags: Tags::new(),
     }
+}
+
+/// Whether a rule is stale (DescribeStaleSecurityGroups): it names a group across a
+/// peering connection that is no longer active, or a group of this account that is gone.
+pub fn is_stale(region: &crate::Region, global: &crate::Global, rule: &SecurityGroupRule) -> bool {
+    let RulePeer::Group {
+        group_id,
+        user_id,
+        peering_id: Some(pcx),
+        ..
+    } = &rule.peer
+    else {
+        return false;
+    };
+    let peering_active = global
+        .peerings
+        .get(pcx)
+        .is_some_and(|p| crate::peering::status(p, crate::now_millis()) == PeeringStatus::Active);
+    let gone = user_id == &region.account && region.security_groups.get(group_id).is_none();
+    !peering_active || gone
+}
+
+fn missing_group_reference() -> ApiError {
+    ApiError::new(
+        ErrorCode::MissingParameter,
+        "The request must contain the parameter groupId or groupName of each referenced group",
+    )
 }
 
 #[cfg(test)]

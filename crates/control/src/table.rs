@@ -62,6 +62,9 @@ tagged!(
     fort_model::TransitGatewayRouteTable => fort_model::TransitGatewayRouteTableId,
     fort_model::TransitGatewayPeeringAttachment => fort_model::TransitGatewayAttachmentId,
     fort_model::FlowLog => fort_model::FlowLogId,
+    fort_model::VpcBlockPublicAccessExclusion => fort_model::VpcBlockPublicAccessExclusionId,
+    fort_model::VpnGateway => fort_model::VpnGatewayId,
+    fort_model::CustomerGateway => fort_model::CustomerGatewayId,
 );
 
 impl Resource for fort_model::Address {

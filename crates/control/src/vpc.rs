@@ -336,6 +336,9 @@ impl Tx<'_> {
             || r.egress_only_internet_gateways
                 .values()
                 .any(|g| g.vpc_id == id)
+            || r.vpn_gateways
+                .values()
+                .any(|g| g.attached_vpc().map(VpcId::as_str) == Some(id))
             || r.security_groups
                 .values()
                 .any(|g| g.vpc_id == id && g.id != vpc.default_security_group_id)

@@ -206,6 +206,7 @@ error_codes! {
     InvalidVpcCidrBlockAssociationIdNotFound = "InvalidVpcCidrBlockAssociationID.NotFound",
     InvalidVpcEndpointIdMalformed = "InvalidVpcEndpointId.Malformed",
     InvalidVpcEndpointIdNotFound = "InvalidVpcEndpointId.NotFound",
+    InvalidVpcBlockPublicAccessExclusionIdNotFound = "InvalidVpcBlockPublicAccessExclusionId.NotFound",
     InvalidVpcIdMalformed = "InvalidVpcID.Malformed",
     // Route 53: a VPC that does not exist in that region of the caller's account.
     InvalidVpcIdRoute53 = "InvalidVPCId",
@@ -214,6 +215,14 @@ error_codes! {
     InvalidVpcPeeringConnectionIdNotFound = "InvalidVpcPeeringConnectionID.NotFound",
     InvalidVpcRange = "InvalidVpc.Range",
     InvalidVpnGatewayIdMalformed = "InvalidVpnGatewayID.Malformed",
+    InvalidVpnGatewayAttachmentNotFound = "InvalidVpnGatewayAttachment.NotFound",
+    InvalidCustomerGatewayIdMalformed = "InvalidCustomerGatewayID.Malformed",
+    InvalidVpnConnectionIdMalformed = "InvalidVpnConnectionID.Malformed",
+    InvalidVpnConnectionIdNotFound = "InvalidVpnConnectionID.NotFound",
+    InvalidCustomerGatewayIdNotFound = "InvalidCustomerGatewayID.NotFound",
+    VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
+    VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",
+    CustomerGatewayLimitExceeded = "CustomerGatewayLimitExceeded",
     InvalidVpnGatewayIdNotFound = "InvalidVpnGatewayID.NotFound",
     // IAM: a quota of IAM's (policy size, versions, attached policies).
     LimitExceeded = "LimitExceeded" => 409,

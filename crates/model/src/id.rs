@@ -188,14 +188,18 @@ kinds! {
     Reservation(ReservationId) => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
     VpcPeeringConnection(VpcPeeringConnectionId) => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
     VpcEndpoint(VpcEndpointId) => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
-    VpnGateway(VpnGatewayId) => "vgw", "VPN gateway ID", InvalidVpnGatewayIdMalformed, InvalidVpnGatewayIdNotFound;
+    VpnGateway(VpnGatewayId) => "vgw", "virtual private gateway ID", InvalidVpnGatewayIdMalformed, InvalidVpnGatewayIdNotFound;
     TransitGateway(TransitGatewayId) => "tgw", "transit gateway ID", InvalidTransitGatewayIdMalformed, InvalidTransitGatewayIdNotFound;
     TransitGatewayAttachment(TransitGatewayAttachmentId) => "tgw-attach", "transit gateway attachment ID", InvalidTransitGatewayAttachmentIdMalformed, InvalidTransitGatewayAttachmentIdNotFound;
     // EC2 names a transit gateway route table it does not know with the VPC route table's codes.
     TransitGatewayRouteTable(TransitGatewayRouteTableId) => "tgw-rtb", "transit gateway route table ID", InvalidRouteTableIdMalformed, InvalidRouteTableIdNotFound;
+    VpnConnection(VpnConnectionId) => "vpn", "vpnConnection ID", InvalidVpnConnectionIdMalformed, InvalidVpnConnectionIdNotFound;
+    CustomerGateway(CustomerGatewayId) => "cgw", "customerGateway ID", InvalidCustomerGatewayIdMalformed, InvalidCustomerGatewayIdNotFound;
     CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
     LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
     PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
+    // EC2's one code for unknown exclusion ids (Terraform's finder matches it).
+    VpcBlockPublicAccessExclusion(VpcBlockPublicAccessExclusionId) => "vpcbpa-exclude", "exclusion ID", InvalidVpcBlockPublicAccessExclusionIdNotFound, InvalidVpcBlockPublicAccessExclusionIdNotFound;
     FlowLog(FlowLogId) => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
     KeyPair(KeyPairId) => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
     PlacementGroup(PlacementGroupId) => "pg", "placement group ID", InvalidPlacementGroupIdMalformed, InvalidPlacementGroupUnknown;

@@ -5,6 +5,7 @@
 //! renders them, and nothing here does I/O.
 #![forbid(unsafe_code)]
 
+pub mod block_public_access;
 pub mod cidr;
 pub mod cidr6;
 pub mod dns_name;
@@ -18,7 +19,9 @@ pub mod resources;
 pub mod snapshot;
 mod state;
 pub mod transit_gateway;
+pub mod vpn;
 
+pub use block_public_access::*;
 pub use endpoint::*;
 pub use error::{ApiError, ErrorCode};
 pub use flow_log::*;
@@ -28,6 +31,7 @@ pub use resources::*;
 pub use snapshot::*;
 pub use state::*;
 pub use transit_gateway::*;
+pub use vpn::*;
 
 /// The account every resource belongs to when no credentials file names another.
 pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";

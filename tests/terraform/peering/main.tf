@@ -82,3 +82,37 @@ output "peering_connection_id" {
 output "peering_status" {
   value = aws_vpc_peering_connection.this.accept_status
 }
+
+# Security groups that name each other across the active peering (same region), inline
+# and as a separate rule resource.
+resource "aws_security_group" "accepter_db" {
+  name        = "db"
+  description = "databases of the accepter"
+  vpc_id      = aws_vpc.accepter.id
+  tags        = local.tags
+}
+
+resource "aws_security_group" "requester_app" {
+  name        = "app"
+  description = "applications of the requester"
+  vpc_id      = aws_vpc.requester.id
+
+  egress {
+    from_port       = 5432
+    to_port         = 5432
+    protocol        = "tcp"
+    security_groups = [aws_security_group.accepter_db.id]
+  }
+
+  tags       = local.tags
+  depends_on = [aws_vpc_peering_connection.this]
+}
+
+resource "aws_vpc_security_group_ingress_rule" "db_from_app" {
+  security_group_id            = aws_security_group.accepter_db.id
+  referenced_security_group_id = aws_security_group.requester_app.id
+  ip_protocol                  = "tcp"
+  from_port                    = 5432
+  to_port                      = 5432
+  depends_on                   = [aws_vpc_peering_connection.this]
+}

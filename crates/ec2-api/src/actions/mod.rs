@@ -38,7 +38,9 @@ mod tags;
 mod transit_gateway;
 mod volume;
 mod vpc;
+mod vpc_block_public_access;
 mod vpc_endpoint;
+mod vpn;
 
 /// One request being answered.
 pub struct Ctx<'a> {
@@ -317,7 +319,9 @@ enum Handler {
     TransitGateway(transit_gateway::Action),
     Volume(volume::Action),
     Vpc(vpc::Action),
+    VpcBlockPublicAccess(vpc_block_public_access::Action),
     VpcEndpoint(vpc_endpoint::Action),
+    Vpn(vpn::Action),
 }
 
 impl Handler {
@@ -351,7 +355,9 @@ impl Handler {
             Handler::TransitGateway(a) => transit_gateway::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
             Handler::Vpc(a) => vpc::run(a, ctx).await,
+            Handler::VpcBlockPublicAccess(a) => vpc_block_public_access::run(a, ctx).await,
             Handler::VpcEndpoint(a) => vpc_endpoint::run(a, ctx).await,
+            Handler::Vpn(a) => vpn::run(a, ctx).await,
         }
     }
 }
@@ -387,7 +393,11 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| transit_gateway::Action::parse(action).map(Handler::TransitGateway))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
         .or_else(|| vpc::Action::parse(action).map(Handler::Vpc))
+        .or_else(|| {
+            vpc_block_public_access::Action::parse(action).map(Handler::VpcBlockPublicAccess)
+        })
         .or_else(|| vpc_endpoint::Action::parse(action).map(Handler::VpcEndpoint))
+        .or_else(|| vpn::Action::parse(action).map(Handler::Vpn))
 }
 
 /// Declares a module's actions: `actions!(CreateVpc, DeleteVpc, ...)` makes an `Action`
@@ -445,7 +455,9 @@ pub fn all_actions() -> Vec<&'static str> {
         transit_gateway::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,
+        vpc_block_public_access::Action::ALL,
         vpc_endpoint::Action::ALL,
+        vpn::Action::ALL,
     ]
     .concat()
 }

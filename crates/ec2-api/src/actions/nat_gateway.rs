@@ -3,27 +3,27 @@
 use fort_control::Region;
 use fort_control::nat_gateway::CreateNatGateway;
 use fort_model::{
-    ApiError, ErrorCode, Kind, NatGateway, NatGatewayId, NatGatewayState, format_time,
+    ApiError, ErrorCode, Kind, NatGateway, NatGatewayAddress, NatGatewayId, NatGatewayState,
+    format_time,
 };
 
 use super::{Ctx, Describe, b, next_token};
 use crate::xml::Xml;
 
-crate::actions!(CreateNatGateway, DeleteNatGateway, DescribeNatGateways);
+crate::actions!(
+    CreateNatGateway,
+    DeleteNatGateway,
+    DescribeNatGateways,
+    AssignPrivateNatGatewayAddress,
+    UnassignPrivateNatGatewayAddress,
+    AssociateNatGatewayAddress,
+    DisassociateNatGatewayAddress,
+);
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
     let p = ctx.params;
     match action {
         Action::CreateNatGateway => {
-            if p.child("SecondaryAllocationId").is_present()
-                || p.child("SecondaryPrivateIpAddress").is_present()
-                || p.get("SecondaryPrivateIpAddressCount").is_some()
-            {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    "Fort NAT gateways have one address for now.",
-                ));
-            }
             if p.get("AvailabilityMode").is_some_and(|m| m != "zonal") {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedOperation,
@@ -37,6 +37,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 allocation_id: p.opt_str("AllocationId"),
                 connectivity_type: p.opt_str("ConnectivityType"),
                 private_ip: p.opt_str("PrivateIpAddress"),
+                secondary_allocation_ids: p.strings("SecondaryAllocationId")?,
+                secondary_private_ips: p.strings("SecondaryPrivateIpAddress")?,
+                secondary_private_ip_count: p.int("SecondaryPrivateIpAddressCount")?,
                 tags: ctx.tag_specs(&["natgateway"])?,
                 client_token: ctx.client_token()?,
             };
@@ -69,6 +72,42 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             w.leaf("natGatewayId", id);
             Ok(w)
         }
+        Action::AssignPrivateNatGatewayAddress => {
+            let id = NatGatewayId::parse(p.req("NatGatewayId")?)?;
+            let ips = p.strings("PrivateIpAddress")?;
+            let count = p.int("PrivateIpAddressCount")?;
+            let added = ctx
+                .write(|tx| tx.assign_private_nat_gateway_address(&id, &ips, count))
+                .await?;
+            address_change(ctx, &id, &added, "assigning").await
+        }
+        Action::UnassignPrivateNatGatewayAddress => {
+            let id = NatGatewayId::parse(p.req("NatGatewayId")?)?;
+            drain_seconds(p)?;
+            let ips = p.strings("PrivateIpAddress")?;
+            let gone = ctx
+                .write(|tx| tx.unassign_private_nat_gateway_address(&id, &ips))
+                .await?;
+            address_change(ctx, &id, &gone, "unassigning").await
+        }
+        Action::AssociateNatGatewayAddress => {
+            let id = NatGatewayId::parse(p.req("NatGatewayId")?)?;
+            let allocations = p.strings("AllocationId")?;
+            let ips = p.strings("PrivateIpAddress")?;
+            let added = ctx
+                .write(|tx| tx.associate_nat_gateway_address(&id, &allocations, &ips))
+                .await?;
+            address_change(ctx, &id, &added, "associating").await
+        }
+        Action::DisassociateNatGatewayAddress => {
+            let id = NatGatewayId::parse(p.req("NatGatewayId")?)?;
+            drain_seconds(p)?;
+            let associations = p.strings("AssociationId")?;
+            let gone = ctx
+                .write(|tx| tx.disassociate_nat_gateway_address(&id, &associations))
+                .await?;
+            address_change(ctx, &id, &gone, "disassociating").await
+        }
         Action::DescribeNatGateways => {
             let d = Describe {
                 ids_param: "NatGatewayId",
@@ -92,6 +131,44 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             .await?
         }
     }
+}
+
+/// `MaxDrainDurationSeconds`: 1 to 4000 (EC2's bounds). Fort releases at once, as if
+/// every connection had drained.
+fn drain_seconds(p: &crate::query::Params) -> Result<(), ApiError> {
+    match p.int("MaxDrainDurationSeconds")? {
+        Some(n) if !(1..=4000).contains(&n) => Err(ApiError::bad_param(
+            "MaxDrainDurationSeconds",
+            &n.to_string(),
+            "It must be between 1 and 4000.",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The answer of the four address actions: the gateway and the entries changed, in the
+/// transitional `status` EC2 answers (the next Describe shows where they settled).
+async fn address_change(
+    ctx: &Ctx<'_>,
+    id: &NatGatewayId,
+    changed: &[NatGatewayAddress],
+    status: &str,
+) -> Result<Xml, ApiError> {
+    ctx.read(|v| {
+        let zone = v
+            .region
+            .nat_gateways
+            .get(id)
+            .and_then(|n| v.region.subnets.get(&n.subnet_id))
+            .map(|s| (s.availability_zone.clone(), s.availability_zone_id.clone()));
+        let mut w = Xml::new();
+        w.leaf("natGatewayId", id)
+            .set("natGatewayAddressSet", changed, |w, a| {
+                render_address(w, a, status, zone.as_ref())
+            });
+        w
+    })
+    .await
 }
 
 const FILTERS: &[&str] = &["nat-gateway-id", "state", "subnet-id", "vpc-id"];
@@ -132,25 +209,13 @@ fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&
             });
         }
         _ => {
+            let status = match n.state {
+                NatGatewayState::Pending => "associating",
+                NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
+                _ => "succeeded",
+            };
             w.set("natGatewayAddressSet", &n.addresses, |w, a| {
-                w.opt("allocationId", a.allocation_id.as_deref())
-                    .leaf("networkInterfaceId", &a.network_interface_id)
-                    .leaf("privateIp", a.private_ip)
-                    .opt("publicIp", a.public_ip)
-                    .opt("associationId", a.association_id.as_deref())
-                    .leaf("isPrimary", b(a.is_primary))
-                    .leaf(
-                        "status",
-                        match n.state {
-                            NatGatewayState::Pending => "associating",
-                            NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
-                            _ => "succeeded",
-                        },
-                    );
-                if let Some((z, zid)) = &zone {
-                    w.leaf("availabilityZone", z)
-                        .leaf("availabilityZoneId", zid);
-                }
+                render_address(w, a, status, zone.as_ref())
             });
         }
     }
@@ -161,4 +226,23 @@ fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&
         .tags(&n.tags)
         .leaf("connectivityType", n.connectivity_type)
         .leaf("availabilityMode", "zonal");
+}
+
+fn render_address(
+    w: &mut Xml,
+    a: &NatGatewayAddress,
+    status: &str,
+    zone: Option<&(String, String)>,
+) {
+    w.opt("allocationId", a.allocation_id.as_deref())
+        .leaf("networkInterfaceId", &a.network_interface_id)
+        .leaf("privateIp", a.private_ip)
+        .opt("publicIp", a.public_ip)
+        .opt("associationId", a.association_id.as_deref())
+        .leaf("isPrimary", b(a.is_primary))
+        .leaf("status", status);
+    if let Some((z, zid)) = zone {
+        w.leaf("availabilityZone", z)
+            .leaf("availabilityZoneId", zid);
+    }
 }

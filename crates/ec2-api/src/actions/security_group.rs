@@ -1,9 +1,9 @@
 //! Security group actions: groups, their rules (as permissions and as `sgr-` rules).
 
-use fort_control::Region;
 use fort_control::security_group::{
     CreateSecurityGroup, GroupPairRequest, IpPermission, PeerRequest, RuleSpec, RuleUpdate,
 };
+use fort_control::{Global, Region};
 use fort_model::{
     ApiError, ErrorCode, IpProtocol, Kind, RulePeer, SecurityGroup, SecurityGroupId,
     SecurityGroupRule,
@@ -27,6 +27,7 @@ crate::actions!(
     UpdateSecurityGroupRuleDescriptionsIngress,
     UpdateSecurityGroupRuleDescriptionsEgress,
     GetSecurityGroupsForVpc,
+    DescribeStaleSecurityGroups,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -145,7 +146,47 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 )?;
                 let mut w = Xml::new();
                 w.set("securityGroupInfo", page.items, |w, g| {
-                    render_group(w, ctx, region, g)
+                    render_group(w, ctx, region, v.global, g)
+                });
+                next_token(&mut w, page.next_token);
+                Ok(w)
+            })
+            .await?
+        }
+        Action::DescribeStaleSecurityGroups => {
+            let vpc_id = p.req("VpcId")?.to_owned();
+            ctx.read(|v| {
+                let region = v.region;
+                let vpc = region.vpcs.find(Kind::Vpc, &vpc_id)?;
+                let stale: Vec<&SecurityGroup> = region
+                    .security_groups
+                    .values()
+                    .filter(|g| g.vpc_id == vpc.id)
+                    .filter(|g| {
+                        g.rules
+                            .iter()
+                            .any(|r| fort_control::security_group::is_stale(region, v.global, r))
+                    })
+                    .collect();
+                let page = paginate(stale, |g| g.id.to_string(), p, (5, 255))?;
+                let mut w = Xml::new();
+                w.set("staleSecurityGroupSet", page.items, |w, g| {
+                    w.leaf("description", &g.description)
+                        .leaf("groupId", &g.id)
+                        .leaf("groupName", &g.name);
+                    for (set, egress) in [
+                        ("staleIpPermissions", false),
+                        ("staleIpPermissionsEgress", true),
+                    ] {
+                        let rules: Vec<&SecurityGroupRule> = g
+                            .rules
+                            .iter()
+                            .filter(|r| r.egress == egress)
+                            .filter(|r| fort_control::security_group::is_stale(region, v.global, r))
+                            .collect();
+                        render_permissions(w, set, &rules, Some(v.global));
+                    }
+                    w.leaf("vpcId", &g.vpc_id);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -498,7 +539,13 @@ fn field(region: &Region, g: &SecurityGroup, name: &str) -> Vec<String> {
         .collect()
 }
 
-pub fn render_group(w: &mut Xml, ctx: &Ctx<'_>, region: &Region, g: &SecurityGroup) {
+pub fn render_group(
+    w: &mut Xml,
+    ctx: &Ctx<'_>,
+    region: &Region,
+    global: &Global,
+    g: &SecurityGroup,
+) {
     w.leaf("ownerId", &region.account)
         .leaf("groupId", &g.id)
         .leaf("groupName", &g.name)
@@ -508,30 +555,49 @@ pub fn render_group(w: &mut Xml, ctx: &Ctx<'_>, region: &Region, g: &SecurityGro
     for (set, egress) in [("ipPermissions", false), ("ipPermissionsEgress", true)] {
         let rules: Vec<&SecurityGroupRule> =
             g.rules.iter().filter(|r| r.egress == egress).collect();
-        // Rules sharing protocol and ports are one permission, in order of first appearance.
-        let mut keys: Vec<(IpProtocol, i32, i32)> = Vec::new();
-        for r in &rules {
-            let k = (r.protocol, r.from_port, r.to_port);
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-        w.set(set, keys, |w, (protocol, from, to)| {
-            let of: Vec<&&SecurityGroupRule> = rules
-                .iter()
-                .filter(|r| r.protocol == protocol && r.from_port == from && r.to_port == to)
-                .collect();
-            w.leaf("ipProtocol", protocol);
-            if has_ports(protocol) {
-                w.leaf("fromPort", from).leaf("toPort", to);
-            }
-            render_peers(w, of.iter().map(|r| (&r.peer, r.description.as_deref())));
-        });
+        render_permissions(w, set, &rules, Some(global));
     }
     w.tags(&g.tags);
 }
 
-fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Option<&'a str>)>) {
+/// Rules as EC2's permissions: those sharing protocol and ports are one permission, in
+/// order of first appearance.
+fn render_permissions(
+    w: &mut Xml,
+    set: &str,
+    rules: &[&SecurityGroupRule],
+    global: Option<&Global>,
+) {
+    let mut keys: Vec<(IpProtocol, i32, i32)> = Vec::new();
+    for r in rules {
+        let k = (r.protocol, r.from_port, r.to_port);
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    w.set(set, keys, |w, (protocol, from, to)| {
+        let of: Vec<&&SecurityGroupRule> = rules
+            .iter()
+            .filter(|r| r.protocol == protocol && r.from_port == from && r.to_port == to)
+            .collect();
+        w.leaf("ipProtocol", protocol);
+        if has_ports(protocol) {
+            w.leaf("fromPort", from).leaf("toPort", to);
+        }
+        render_peers(
+            w,
+            global,
+            of.iter().map(|r| (&r.peer, r.description.as_deref())),
+        );
+    });
+}
+
+/// A permission's peers. `global`, where known, gives a peered group's `peeringStatus`.
+fn render_peers<'a>(
+    w: &mut Xml,
+    global: Option<&Global>,
+    peers: impl Iterator<Item = (&'a RulePeer, Option<&'a str>)>,
+) {
     let peers: Vec<_> = peers.collect();
     w.set(
         "groups",
@@ -546,10 +612,15 @@ fn render_peers<'a>(w: &mut Xml, peers: impl Iterator<Item = (&'a RulePeer, Opti
                 peering_id,
             } = p
             {
+                let peering_status = peering_id
+                    .as_ref()
+                    .and_then(|id| global?.peerings.get(id))
+                    .map(|p| p.status.as_str());
                 w.leaf("userId", user_id)
                     .leaf("groupId", group_id)
                     .opt("vpcId", vpc_id.as_ref())
                     .opt("vpcPeeringConnectionId", peering_id.as_ref())
+                    .opt("peeringStatus", peering_status)
                     .opt("description", *d);
             }
         },
@@ -591,7 +662,11 @@ fn render_unknown(w: &mut Xml, s: &RuleSpec) {
     if has_ports(s.protocol) {
         w.leaf("fromPort", s.from_port).leaf("toPort", s.to_port);
     }
-    render_peers(w, std::iter::once((&s.peer, s.description.as_deref())));
+    render_peers(
+        w,
+        None,
+        std::iter::once((&s.peer, s.description.as_deref())),
+    );
 }
 
 fn render_rule(w: &mut Xml, ctx: &Ctx<'_>, group_id: &str, r: &SecurityGroupRule) {

@@ -38,6 +38,8 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::FlowLog) => "vpc-flow-log",
         Some(Kind::PrefixList) => "prefix-list",
         Some(Kind::VpnGateway) => "vpn-gateway",
+        Some(Kind::CustomerGateway) => "customer-gateway",
+        Some(Kind::VpcBlockPublicAccessExclusion) => "vpc-block-public-access-exclusion",
         Some(Kind::TransitGateway) => "transit-gateway",
         Some(Kind::TransitGatewayAttachment) => "transit-gateway-attachment",
         Some(Kind::TransitGatewayRouteTable) => "transit-gateway-route-table",
