@@ -869,6 +869,8 @@ pub fn dependents(
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
+        // A route to a virtual private gateway is active while it is attached.
+        "vpn-gateway" => routes_through(r, row, id),
         // Gateway items carry the VPC's number and blocks; transit gateway tables the
         // blocks its attachments propagate; its instances' metadata its DNS hostnames
         // attribute.

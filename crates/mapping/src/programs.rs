@@ -79,11 +79,13 @@ pub struct Programs {
     /// gateway whose tables route one to the other. Not transitive: a host serves the
     /// VPCs joined with the VPCs of its ports, not theirs.
     joined: HashMap<String, BTreeSet<String>>,
-    /// Transit gateway attachment row → the (VPC, VPC) pairs its item joins: its VPC
-    /// and each VPC its table routes to, both ways.
+    /// Transit gateway attachment row → the pairs its item joins (see
+    /// [`crate::derive::transit_links`]).
     transit: HashMap<RowKey, Vec<(String, String)>>,
-    /// `transit` changed since the links were last worked out.
-    transit_changed: bool,
+    /// The pairs active peerings join, both ways.
+    peered: BTreeSet<(String, String)>,
+    /// How many peerings and attachments join each pair: `joined` holds those above 0.
+    links: HashMap<(String, String), u32>,
     /// VNI → VPC, kept from the VPC header items, for lookups.
     vnis: HashMap<u32, String>,
     /// Item key → the rows that give it (usually one; two while an address moves).
@@ -117,7 +119,8 @@ impl Programs {
             direct: HashMap::new(),
             joined: HashMap::new(),
             transit: HashMap::new(),
-            transit_changed: false,
+            peered: BTreeSet::new(),
+            links: HashMap::new(),
             owners: HashMap::new(),
             vnis: HashMap::new(),
             edge_hosts: edge_hosts(world),
@@ -133,7 +136,7 @@ impl Programs {
         for row in rows {
             p.rederive(world, row, &mut sink);
         }
-        p.links_changed(world, &mut sink);
+        p.peerings_changed(world, &mut sink);
         p
     }
 
@@ -360,8 +363,8 @@ impl Programs {
                 &mut attached,
             ));
         }
-        if self.transit_changed || keys.iter().any(|k| k.starts_with("g/peering/")) {
-            self.links_changed(world, &mut sink);
+        if keys.iter().any(|k| k.starts_with("g/peering/")) {
+            self.peerings_changed(world, &mut sink);
         }
         let updates = self.fan_out(sink);
         let mut hosts = Vec::new();
@@ -387,8 +390,15 @@ impl Programs {
                 self.transit.remove(&row)
             } else {
                 self.transit.insert(row.clone(), links.clone())
-            };
-            self.transit_changed |= before.unwrap_or_default() != links;
+            }
+            .unwrap_or_default();
+            // both sorted: what went, what came
+            for pair in before.iter().filter(|p| links.binary_search(p).is_err()) {
+                self.link(false, pair, sink);
+            }
+            for pair in links.iter().filter(|p| before.binary_search(p).is_err()) {
+                self.link(true, pair, sink);
+            }
         }
         let old = self.contrib.remove(&row).unwrap_or_default();
         let old_vpc = old.vpc.clone();
@@ -555,49 +565,63 @@ impl Programs {
         }
     }
 
-    /// Peering connections or transit gateways changed: hosts with ports in a VPC start
-    /// or stop serving the VPCs it became or stopped being joined with.
-    fn links_changed(&mut self, world: &World, sink: &mut Deltas) {
-        let mut now: HashMap<String, BTreeSet<String>> = HashMap::new();
+    /// Peering connections changed: the pairs of VPCs they join, both ways.
+    fn peerings_changed(&mut self, world: &World, sink: &mut Deltas) {
         let at = fort_control::now_millis();
-        let peerings =
-            world.global.peerings.values().filter(|p| {
-                fort_control::peering::status(p, at) == fort_model::PeeringStatus::Active
-            });
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for p in peerings {
+        let mut now = BTreeSet::new();
+        for p in world.global.peerings.values() {
+            if fort_control::peering::status(p, at) != fort_model::PeeringStatus::Active {
+                continue;
+            }
             let (a, b) = (
                 p.requester.vpc_id.to_string(),
                 p.accepter.vpc_id.to_string(),
             );
-            pairs.push((b.clone(), a.clone()));
-            pairs.push((a, b));
+            now.insert((b.clone(), a.clone()));
+            now.insert((a, b));
         }
-        pairs.extend(self.transit.values().flatten().cloned());
-        self.transit_changed = false;
-        for (a, b) in pairs {
-            now.entry(a).or_default().insert(b);
+        let before = std::mem::take(&mut self.peered);
+        for pair in before.difference(&now) {
+            self.link(false, pair, sink);
         }
-        let pairs = |m: &HashMap<String, BTreeSet<String>>| -> BTreeSet<(String, String)> {
-            m.iter()
-                .flat_map(|(v, ps)| ps.iter().map(move |p| (v.clone(), p.clone())))
-                .collect()
-        };
-        let (before, after) = (pairs(&self.joined), pairs(&now));
-        self.joined = now;
-        for (came, (vpc, peer)) in after
-            .difference(&before)
-            .map(|x| (true, x))
-            .chain(before.difference(&after).map(|x| (false, x)))
-        {
-            let hosts: Vec<String> = self
-                .direct
-                .get(vpc)
-                .map(|h| h.keys().cloned().collect())
-                .unwrap_or_default();
-            for host in hosts {
-                self.serve(came, peer, &host, sink);
+        for pair in now.difference(&before) {
+            self.link(true, pair, sink);
+        }
+        self.peered = now;
+    }
+
+    /// A peering or an attachment joining `(vpc, other)` came or went: while one does,
+    /// the hosts with ports in `vpc` serve `other` too.
+    fn link(&mut self, came: bool, (vpc, other): &(String, String), sink: &mut Deltas) {
+        let key = (vpc.clone(), other.clone());
+        let count = self.links.entry(key.clone()).or_default();
+        let was = *count;
+        *count = if came { was + 1 } else { was.saturating_sub(1) };
+        let is = *count;
+        if is == 0 {
+            self.links.remove(&key);
+        }
+        if (was == 0) == (is == 0) {
+            return;
+        }
+        if came {
+            self.joined
+                .entry(vpc.clone())
+                .or_default()
+                .insert(other.clone());
+        } else if let Some(j) = self.joined.get_mut(vpc) {
+            j.remove(other);
+            if j.is_empty() {
+                self.joined.remove(vpc);
             }
+        }
+        let hosts: Vec<String> = self
+            .direct
+            .get(vpc)
+            .map(|h| h.keys().cloned().collect())
+            .unwrap_or_default();
+        for host in hosts {
+            self.serve(came, other, &host, sink);
         }
     }
 
