@@ -191,7 +191,8 @@ pub(crate) mod pkt {
     pub const VNET_HDR_LEN: i16 = VNET + 2;
     pub const VNET_GSO_SIZE: i16 = VNET + 4;
     /// Fort's flags byte of the option ([`super::OPTION_FLAGS`]).
-    pub const OPTION_FLAGS: i16 = VNET + super::OPTION_FLAGS as i16;
+    pub const OPTION_FLAGS: i16 = VNET + 10;
+    const _: () = assert!(super::OPTION_FLAGS == 10);
 }
 
 /// What the egress program does with a flow's packets: the engine's decision for the
