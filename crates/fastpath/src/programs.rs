@@ -334,10 +334,10 @@ pub fn conduit(
 /// as they are, the instance would find the checksum wrong. The receiving agent writes
 /// the option's virtio-net header with the frame into the TAP, whose kernel finishes it.
 /// Frames of the conduit program [2] carry the flag: their kernel state (or, off the
-/// machine, a finished checksum) comes with them. A hit is decapsulated (all but the outer Ethernet header removed; it becomes the inner one,
-/// rewritten from the entry), counted and handed with `bpf_redirect_peer` to the
-/// destination port's conduit, crossing into the instance's namespace without a
-/// backlog queue.
+/// machine, a finished checksum) comes with them. A hit is decapsulated (all but the
+/// outer Ethernet header removed; it becomes the inner one, rewritten from the entry),
+/// counted and handed with `bpf_redirect_peer` to the destination port's conduit,
+/// crossing into the instance's namespace without a backlog queue.
 ///
 /// A miss is not simply passed on: a frame the fast path redirected into `lo` has no
 /// route attached, and the routing of a 127/8 destination arriving without one fails
