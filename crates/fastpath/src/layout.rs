@@ -17,6 +17,19 @@ pub const GENEVE_PORT: u16 = geneve::UDP_PORT;
 pub const OPTION_CLASS: u16 = OffloadOption::CLASS;
 pub const OPTION_TYPE: u8 = OffloadOption::TYPE;
 pub const OPTION_WORDS: u8 = OffloadOption::WORDS;
+/// Byte of the option's data after the virtio-net header (10 bytes; data bytes 10 and
+/// 11 were padding): Fort's flags. The agent's engine path writes 0 (its option is
+/// emitted with zero padding), so a flag says the frame came from a kernel fast path.
+pub const OPTION_FLAGS: usize = OffloadOption::VNET_HDR_LEN;
+/// Flag: the conduit program [2] of the sending host encapsulated the frame in its
+/// kernel, so what the virtio-net header says is still to be done (the checksum, the
+/// segmentation) is also in the frame's own kernel state, which travels with it (a
+/// redirect into loopback or a veth keeps `CHECKSUM_PARTIAL` and the GSO state), or is
+/// done before it leaves the machine (a NIC, or the stack for one without the offload,
+/// checksums and segments it): a receiving fast path may deliver the inner frame as it
+/// is. Without the flag the header describes bytes sent through a socket, whose kernel
+/// state is gone: only the agent, writing the header into the TAP, delivers them right.
+pub const OPTION_FLAG_KERNEL: u8 = 0x01;
 
 /// A port: one instance interface the fast path serves, numbered by the agent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -177,6 +190,9 @@ pub(crate) mod pkt {
     pub const VNET_GSO_TYPE: i16 = VNET + 1;
     pub const VNET_HDR_LEN: i16 = VNET + 2;
     pub const VNET_GSO_SIZE: i16 = VNET + 4;
+    /// Fort's flags byte of the option ([`super::OPTION_FLAGS`]).
+    pub const OPTION_FLAGS: i16 = VNET + 10;
+    const _: () = assert!(super::OPTION_FLAGS == 10);
 }
 
 /// What the egress program does with a flow's packets: the engine's decision for the
@@ -231,6 +247,7 @@ impl EgressAction {
         h[54] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
         h[60..62].copy_from_slice(&34u16.to_le_bytes()); // csum_start: inner L4
         h[62..64].copy_from_slice(&16u16.to_le_bytes()); // csum_offset: TCP check
+        h[54 + OPTION_FLAGS] = OPTION_FLAG_KERNEL;
         h[66..72].copy_from_slice(&self.inner_dst_mac);
         h[72..78].copy_from_slice(&self.inner_src_mac);
         h[78..80].copy_from_slice(&[0x08, 0x00]);
@@ -353,10 +370,14 @@ pub enum Stat {
     UnderlayMiss = 7,
     /// Underlay: a helper failed: left to the agent.
     UnderlayError = 8,
+    /// Underlay: the flow has an entry, but the frame carries an offload option without
+    /// [`OPTION_FLAG_KERNEL`] (the sender's agent sent it through its socket, the checksum
+    /// still to be done): left to the agent, which finishes it.
+    UnderlayUnfinished = 9,
 }
 
 impl Stat {
-    pub const ALL: [Stat; 9] = [
+    pub const ALL: [Stat; 10] = [
         Stat::EgressHit,
         Stat::EgressMiss,
         Stat::EgressTooBig,
@@ -366,6 +387,7 @@ impl Stat {
         Stat::UnderlayHit,
         Stat::UnderlayMiss,
         Stat::UnderlayError,
+        Stat::UnderlayUnfinished,
     ];
     pub const COUNT: u32 = 16;
 }
@@ -465,7 +487,9 @@ mod tests {
         assert_eq!(&h[34..38], &[0xc7, 0x38, 0x17, 0xc1]);
         assert_eq!(&h[42..50], &[4, 0, 0x65, 0x58, 0x12, 0x34, 0x56, 0]);
         assert_eq!(&h[50..54], &[0xff, 0xf0, 0x01, 0x03]);
-        assert_eq!(&h[54..66], &[1, 0, 0, 0, 0, 0, 34, 0, 16, 0, 0, 0]);
+        // the virtio-net header, then Fort's flags: encapsulated in the kernel
+        assert_eq!(&h[54..66], &[1, 0, 0, 0, 0, 0, 34, 0, 16, 0, 1, 0]);
+        assert_eq!(usize::from(pkt::OPTION_FLAGS.unsigned_abs()), 64);
         assert_eq!(&h[66..80], &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 8, 0]);
     }
 

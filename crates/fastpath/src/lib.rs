@@ -15,6 +15,16 @@
 //! on one machine), conduit instance-end ingress. tcx links detach when their
 //! descriptors close, so a dead agent leaves no program behind; [`FastPath`]'s `Drop`
 //! also deletes the conduits.
+//!
+//! Either side of a flow may be in the kernel without the other (the sender's engine
+//! may keep its side: source/dest check off, no fast path on its host, its entry not yet
+//! installed). Encapsulated frames carry Fort's Geneve offload option (class 0xFFF0, type
+//! 1; see `fort_host::offload`) holding the virtio-net header of what is still to be
+//! done, a partial checksum or segmentation, and the conduit program flags its own
+//! ([`layout::OPTION_FLAG_KERNEL`]: the kernel state travels with the frame). The
+//! underlay program delivers only frames with no option or with that flag; an agent's
+//! frames with the option go to the receiving agent, which writes the header into the
+//! TAP, however the flow's entries stand.
 
 pub mod asm;
 pub mod layout;
@@ -709,9 +719,10 @@ mod tests {
         assert_eq!(udp_len, out.len() - 34);
         assert_eq!(&out[40..42], &[0, 0], "no outer UDP checksum");
         assert_eq!(&out[42..50], &[4, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
-        // option: checksum needed at 34+16, no GSO, header length 54
+        // option: checksum needed at 34+16, no GSO, header length 54; encapsulated in
+        // the kernel
         assert_eq!(&out[50..54], &[0xff, 0xf0, 1, 3]);
-        assert_eq!(&out[54..66], &[1, 0, 54, 0, 0, 0, 34, 0, 16, 0, 0, 0]);
+        assert_eq!(&out[54..66], &[1, 0, 54, 0, 0, 0, 34, 0, 16, 0, 1, 0]);
         assert_eq!(
             &out[66..80],
             &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 8, 0]
@@ -743,6 +754,13 @@ mod tests {
         assert_eq!(&inner[12..], &data[12..]);
         let c = FlowCounters::from_value(&rig.ingress.lookup(&ikey.to_bytes()).unwrap().unwrap());
         assert_eq!(c.packets, 1);
+        // the same option without the flag, as an agent sends what its TAP handed it (the
+        // checksum still to be done): its agent's, although the entry matches
+        let mut from_agent = out.clone();
+        from_agent[64] = 0;
+        assert_eq!(run(&underlay, &from_agent).0, programs::TCX_NEXT);
+        let c = FlowCounters::from_value(&rig.ingress.lookup(&ikey.to_bytes()).unwrap().unwrap());
+        assert_eq!(c.packets, 1, "not delivered");
 
         // the outer source is part of the key: the same packet from another host misses
         let mut forged = out.clone();
@@ -774,6 +792,7 @@ mod tests {
         }
         assert_eq!(stats[&Stat::UnderlayHit], 1);
         assert_eq!(stats[&Stat::UnderlayMiss], 2, "no entry, forged source");
+        assert_eq!(stats[&Stat::UnderlayUnfinished], 1);
         assert_eq!(stats[&Stat::ConduitHit], 1);
 
         // [2] drops what has no entry (the instance writing into its conduit)
@@ -784,7 +803,7 @@ mod tests {
     }
 
     #[test]
-    fn geneve_options_of_any_length_are_skipped() {
+    fn geneve_options_of_any_length_are_parsed_and_only_finished_frames_delivered() {
         if !root() {
             return;
         }
@@ -819,21 +838,61 @@ mod tests {
                 sys::BPF_ANY,
             )
             .unwrap();
-        // rebuild with 0, 1 and 30 option words (the agent's own packets carry 4), down
-        // to the smallest frame (a pure ACK, no options: 104 bytes)
-        for (words, payload) in [(0usize, 0), (0, 300), (1, 300), (30, 0), (30, 300)] {
-            let data = tcp_frame(0x10, payload);
-            let (_, out) = run(&conduit, &data);
-            let mut p = out[..42].to_vec();
-            let opt_words = u8::try_from(words).unwrap();
-            p.extend_from_slice(&[opt_words, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
-            p.extend(std::iter::repeat_n(0u8, words * 4));
-            p.extend_from_slice(&out[66..]);
-            let tot = u16::try_from(p.len() - 14).unwrap();
-            p[16..18].copy_from_slice(&tot.to_be_bytes());
-            let (rc, inner) = run(&underlay, &p);
-            assert_eq!(rc, programs::TCX_REDIRECT, "{words} words");
-            assert_eq!(&inner[12..], &data[12..]);
+        let unfinished = || {
+            let v = rig
+                .stats
+                .lookup(&(Stat::UnderlayUnfinished as u32).to_ne_bytes())
+                .unwrap()
+                .unwrap();
+            v.chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+                .sum::<u64>()
+        };
+        // rebuilt with these options (the conduit's own: Fort's option, 4 words, flagged),
+        // down to the smallest frame (a pure ACK, no options: 104 bytes)
+        let fort = |flags: u8| vec![0xff, 0xf0, 1, 3, 1, 0, 54, 0, 0, 0, 34, 0, 16, 0, flags, 0];
+        let foreign = |words: usize| {
+            let mut o = vec![0x01, 0x02, 0x03, u8::try_from(words - 1).unwrap()];
+            o.resize(words * 4, 0xaa);
+            o
+        };
+        let cases: [(Vec<u8>, bool); 7] = [
+            (vec![], true),
+            (fort(layout::OPTION_FLAG_KERNEL), true),
+            // the agent's option: the checksum is still to be done
+            (fort(0), false),
+            // anything else may mean anything: the agent decides
+            (foreign(1), false),
+            (foreign(4), false),
+            (foreign(30), false),
+            (
+                [fort(layout::OPTION_FLAG_KERNEL), foreign(1)].concat(),
+                false,
+            ),
+        ];
+        for (options, delivered) in &cases {
+            for payload in [0, 300] {
+                let data = tcp_frame(0x10, payload);
+                let (_, out) = run(&conduit, &data);
+                let mut p = out[..42].to_vec();
+                let words = u8::try_from(options.len() / 4).unwrap();
+                p.extend_from_slice(&[words, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
+                p.extend_from_slice(options);
+                p.extend_from_slice(&out[66..]);
+                let tot = u16::try_from(p.len() - 14).unwrap();
+                p[16..18].copy_from_slice(&tot.to_be_bytes());
+                let before = unfinished();
+                let (rc, inner) = run(&underlay, &p);
+                if *delivered {
+                    assert_eq!(rc, programs::TCX_REDIRECT, "{options:x?}");
+                    assert_eq!(&inner[12..], &data[12..]);
+                    assert_eq!(unfinished(), before);
+                } else {
+                    // the entry was found past the options, and left alone
+                    assert_eq!(rc, programs::TCX_NEXT, "{options:x?}");
+                    assert_eq!(unfinished(), before + 1, "{options:x?}");
+                }
+            }
         }
     }
 }

@@ -11,11 +11,20 @@
 //! Programs that serve one port are assembled per port with its constants (port id,
 //! interface indexes) as immediates: nothing per-port is looked up at run time, and an
 //! instance cannot make its programs act for another port.
+//!
+//! Frames [2] encapsulates keep their kernel state (`CHECKSUM_PARTIAL`, GSO) through the
+//! redirect to [3]; frames an agent sent through its socket have only their bytes and
+//! the offload option describing what is left to do. [2] flags its option
+//! ([`crate::layout::OPTION_FLAG_KERNEL`]) and [3] delivers nothing else that carries
+//! options: whatever its entries say, the rest is finished by the receiving agent.
 
 use crate::asm::{
     Alu, Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Reg, Size, imm32,
 };
-use crate::layout::{ENCAP_HEADERS, ENCAP_ROOM, GENEVE_PORT, IPPROTO_TCP, Stat, off, pkt};
+use crate::layout::{
+    ENCAP_HEADERS, ENCAP_ROOM, GENEVE_PORT, IPPROTO_TCP, OPTION_CLASS, OPTION_FLAG_KERNEL,
+    OPTION_TYPE, OPTION_WORDS, Stat, off, pkt,
+};
 
 // helper functions, <linux/bpf.h> `__BPF_FUNC_MAPPER`
 const MAP_LOOKUP_ELEM: i32 = 1;
@@ -74,6 +83,7 @@ const SAVED_LEN: i16 = -40;
 const SAVED_HDR_LEN: i16 = -48;
 const SAVED_GSO_TYPE: i16 = -56;
 const SAVED_OPT_LEN: i16 = -40;
+const UNFINISHED: i16 = -48;
 
 /// Descriptors of the maps the programs use.
 #[derive(Clone, Copy, Debug)]
@@ -316,11 +326,18 @@ pub fn conduit(
 /// several agents share it). Anything but Geneve to this agent's `underlay_ip` passes on
 /// untouched. Geneve is parsed (options skipped by length; the O and C bits send it to
 /// the agent) and looked up by (VNI, outer source, inner tuple): the outer source in the
-/// key is the origin authentication. A miss goes on to the agent's socket. A hit is
-/// decapsulated (all but the outer Ethernet header removed; it becomes the inner one,
-/// rewritten from the entry), counted and handed with `bpf_redirect_peer` to the
-/// destination port's conduit, crossing into the instance's namespace without a
-/// backlog queue.
+/// key is the origin authentication. A miss goes on to the agent's socket. So does a hit
+/// whose frame is not finished ([`Stat::UnderlayUnfinished`]): one with options other
+/// than none or Fort's offload option flagged [`OPTION_FLAG_KERNEL`]. A sender's agent
+/// (its engine keeps its side of the flow) sends what its instance's kernel handed the
+/// TAP, TSO super-frames with partial checksums, described by the option only; delivered
+/// as they are, the instance would find the checksum wrong. The receiving agent writes
+/// the option's virtio-net header with the frame into the TAP, whose kernel finishes it.
+/// Frames of the conduit program [2] carry the flag: their kernel state (or, off the
+/// machine, a finished checksum) comes with them. A hit is decapsulated (all but the
+/// outer Ethernet header removed; it becomes the inner one, rewritten from the entry),
+/// counted and handed with `bpf_redirect_peer` to the destination port's conduit,
+/// crossing into the instance's namespace without a backlog queue.
 ///
 /// A miss is not simply passed on: a frame the fast path redirected into `lo` has no
 /// route attached, and the routing of a 127/8 destination arriving without one fails
@@ -401,12 +418,16 @@ pub fn underlay(
         a.ldx(Size::W, R3, R9, o);
         a.stx(Size::W, R10, k, R3);
     }
+    finished(&mut a);
     a.st(Size::W, R10, KEY + 20, i32::from(IPPROTO_TCP));
     a.ld_map_fd(R1, maps.ingress);
     a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY as i32);
     a.call(MAP_LOOKUP_ELEM);
     a.jmp_imm(Cond::Eq, R0, 0, miss);
     a.mov(R9, R0);
+    let unfinished = a.label();
+    a.ldx(Size::DW, R2, R10, UNFINISHED);
+    a.jmp_imm(Cond::Ne, R2, 0, unfinished);
     // remove outer IPv4 + UDP + Geneve + options + inner Ethernet
     a.ldx(Size::DW, R3, R10, SAVED_OPT_LEN);
     a.alu64_imm(Alu::Add, R3, 50);
@@ -435,6 +456,9 @@ pub fn underlay(
     count(&mut a, maps.stats, Stat::UnderlayError);
     let upcall_label = a.label();
     a.ja(upcall_label);
+    a.bind(unfinished);
+    count(&mut a, maps.stats, Stat::UnderlayUnfinished);
+    a.ja(upcall_label);
     a.bind(miss);
     count(&mut a, maps.stats, Stat::UnderlayMiss);
     a.bind(upcall_label);
@@ -454,6 +478,35 @@ pub fn underlay(
     a.ret(TCX_NEXT);
     a.finish()
 }
+
+/// Writes at `UNFINISHED` whether the inner frame of the Geneve packet (R7 = the packet,
+/// R9 = the packet + the options' length, 104 bytes readable from R9) needs its agent:
+/// 0 without options or with exactly Fort's offload option flagged
+/// [`OPTION_FLAG_KERNEL`], 1 otherwise. Clobbers R2–R5.
+fn finished(a: &mut Asm) {
+    let done = a.label();
+    a.mov_imm(R4, 0);
+    a.ldx(Size::DW, R2, R10, SAVED_OPT_LEN);
+    a.jmp_imm(Cond::Eq, R2, 0, done);
+    a.mov_imm(R4, 1);
+    a.jmp_imm(Cond::Ne, R2, i32::from(OPTION_LEN), done);
+    // R9 = the packet + OPTION_LEN; the option's header (4 bytes) precedes its data, the
+    // virtio-net header, at the offsets the conduit program writes them
+    a.ldx(Size::W, R3, R9, pkt::VNET - 4 - OPTION_LEN);
+    let [c0, c1] = OPTION_CLASS.to_be_bytes();
+    let header = u32::from_ne_bytes([c0, c1, OPTION_TYPE, OPTION_WORDS]);
+    a.alu32_imm(Alu::Mov, R5, header as i32);
+    a.jmp(Cond::Ne, R3, R5, done);
+    a.ldx(Size::B, R3, R9, pkt::OPTION_FLAGS - OPTION_LEN);
+    a.alu64_imm(Alu::And, R3, i32::from(OPTION_FLAG_KERNEL));
+    a.jmp_imm(Cond::Eq, R3, 0, done);
+    a.mov_imm(R4, 0);
+    a.bind(done);
+    a.stx(Size::DW, R10, UNFINISHED, R4);
+}
+
+/// The whole offload option: its header word and data words.
+const OPTION_LEN: i16 = 4 * (1 + OPTION_WORDS as i16);
 
 /// [4] The conduit's instance end, tcx ingress: what the underlay program delivered is
 /// received on `eth0` (`eth0` = its ifindex), like any frame from the agent.

@@ -281,6 +281,7 @@ fn relay_loop(
                     out[10] = OPTION_TYPE;
                     out[11] = OPTION_WORDS;
                     out[12..22].copy_from_slice(hdr);
+                    // no flags: as the agent's, these bytes are all the peer gets
                     out[22..24].fill(0);
                     out[24..len].copy_from_slice(frame);
                     sock.send_to(&out[..len], to)?;

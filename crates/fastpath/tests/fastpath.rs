@@ -106,6 +106,63 @@ fn forged_geneve(vni: u32, flow: FlowTuple, src_mac: [u8; 6], dst_mac: [u8; 6]) 
     g
 }
 
+/// A connection from A to the server on B (`serve`), through the relays: the client, the
+/// server's thread and the connection's flow (A → B). Reads and writes time out after
+/// `timeout_s` seconds.
+fn connect(
+    pair: &Pair,
+    timeout_s: u64,
+) -> (
+    TcpStream,
+    std::thread::JoinHandle<std::io::Result<()>>,
+    FlowTuple,
+) {
+    let listener = in_netns(&pair.b.ns.path(), || {
+        TcpListener::bind(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000))
+    })
+    .unwrap();
+    let server = std::thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        serve(s)
+    });
+    let client = in_netns(&pair.a.ns.path(), || {
+        TcpStream::connect_timeout(
+            &SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000)),
+            Duration::from_secs(5),
+        )
+    })
+    .unwrap();
+    let timeout = Some(Duration::from_secs(timeout_s));
+    client.set_read_timeout(timeout).unwrap();
+    client.set_write_timeout(timeout).unwrap();
+    let SocketAddr::V4(local) = client.local_addr().unwrap() else {
+        panic!("IPv4")
+    };
+    let flow = FlowTuple {
+        src: *local.ip(),
+        dst: Ipv4Addr::new(10, 9, 0, 2),
+        src_port: local.port(),
+        dst_port: 7000,
+    };
+    (client, server, flow)
+}
+
+/// The stand-in relay sends a frame as one datagram: keep TSO frames below 64 KB.
+fn limit_gso(pair: &Pair) {
+    for i in [&pair.a, &pair.b] {
+        ip(&[
+            "-n",
+            i.ns.name(),
+            "link",
+            "set",
+            "eth0",
+            "gso_max_size",
+            "60000",
+        ])
+        .unwrap();
+    }
+}
+
 fn stat(p: &Pair, host_b: bool, s: Stat) -> u64 {
     let f = if host_b { &p.fb } else { &p.fa };
     f.stats().unwrap()[&s]
@@ -122,40 +179,8 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
     let ns_names = [format!("fpt-a-{tag}"), format!("fpt-b-{tag}")];
     {
         let (pair, installer) = Pair::new(&tag, ua, ub, false).unwrap();
-        // the stand-in relay sends a frame as one datagram: keep TSO frames below 64 KB
-        for i in [&pair.a, &pair.b] {
-            ip(&[
-                "-n",
-                i.ns.name(),
-                "link",
-                "set",
-                "eth0",
-                "gso_max_size",
-                "60000",
-            ])
-            .unwrap();
-        }
-        let listener = in_netns(&pair.b.ns.path(), || {
-            TcpListener::bind(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000))
-        })
-        .unwrap();
-        let server = std::thread::spawn(move || {
-            let (s, _) = listener.accept().unwrap();
-            serve(s)
-        });
-        let mut client = in_netns(&pair.a.ns.path(), || {
-            TcpStream::connect_timeout(
-                &SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000)),
-                Duration::from_secs(5),
-            )
-        })
-        .unwrap();
-        client
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        client
-            .set_write_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
+        limit_gso(&pair);
+        let (mut client, server, flow) = connect(&pair, 30);
         if std::env::var_os("FASTPATH_DEBUG").is_some() {
             let (fa, fb) = (pair.fa.clone(), pair.fb.clone());
             let (ra, rb) = (pair.relay_a.stats.clone(), pair.relay_b.stats.clone());
@@ -170,15 +195,6 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
                 }
             });
         }
-        let SocketAddr::V4(local) = client.local_addr().unwrap() else {
-            panic!("IPv4")
-        };
-        let flow = FlowTuple {
-            src: *local.ip(),
-            dst: Ipv4Addr::new(10, 9, 0, 2),
-            src_port: local.port(),
-            dst_port: 7000,
-        };
         let (ra, rb) = (&pair.relay_a.stats, &pair.relay_b.stats);
         let tcp = |s: &fort_fastpath::testkit::RelayStats| {
             (
@@ -309,4 +325,59 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
     for link in [format!("fa{tag}1"), format!("fb{tag}2")] {
         assert!(ip(&["link", "show", &link]).is_err(), "{link} removed");
     }
+}
+
+/// Entries on the receiving hosts only, as when the sender's engine keeps the flow (a
+/// source/dest check off, a decision it could not cache, no fast path on its host, the
+/// moment before its entry is installed): the relays send what the instances' kernels
+/// hand their TAPs, TSO super-frames with partial checksums described by the offload
+/// option, and the receivers' kernels must not deliver those as they are (the checksum
+/// is still to be done): the receivers' relays write them to the TAPs, with the header.
+#[test]
+fn frames_the_senders_engine_path_encapsulated_are_finished_by_the_receivers_agent() {
+    if !is_root() {
+        eprintln!("skipped: needs root (namespaces, TAPs, BPF)");
+        return;
+    }
+    // its own names and underlay addresses: the other test may run in this process
+    let tag = format!("{}r", std::process::id());
+    let [ua, ub, _] = underlay_addresses().map(|a| {
+        let [_, n, x, y] = a.octets();
+        Ipv4Addr::new(127, n + 10, x, y)
+    });
+    let (pair, installer) = Pair::new(&tag, ua, ub, false).unwrap();
+    limit_gso(&pair);
+    let (mut client, server, flow) = connect(&pair, 10);
+    std::thread::sleep(Duration::from_millis(200)); // the handshake's last ACK
+    installer.install(flow, false, true).unwrap();
+    let (ra, rb) = (&pair.relay_a.stats, &pair.relay_b.stats);
+    let (a0, b0) = (
+        ra.to_tap.load(Ordering::Relaxed),
+        rb.to_tap.load(Ordering::Relaxed),
+    );
+    let key = IngressKey {
+        vni: pair.vni,
+        outer_src: ua,
+        flow,
+    };
+    transfer(&mut client, 8 << 20, 5);
+    transfer(&mut client, 64 << 10, 6);
+    let (a1, b1) = (
+        ra.to_tap.load(Ordering::Relaxed),
+        rb.to_tap.load(Ordering::Relaxed),
+    );
+    assert!(b1 - b0 > 100, "B's relay delivered A's data: {b0} → {b1}");
+    assert!(a1 > a0, "A's relay delivered B's answers");
+    let c = pair.fb.ingress_counters(&key).unwrap().unwrap();
+    assert_eq!(c.packets, 0, "the kernel delivered none of them");
+    // the entries matched, and let the frames go for what their option said
+    assert!(stat(&pair, true, Stat::UnderlayUnfinished) > 100);
+    assert!(
+        stat(&pair, false, Stat::UnderlayUnfinished) > 0,
+        "B's ACKs too"
+    );
+    transfer(&mut client, 0, 0);
+    server.join().unwrap().unwrap();
+    eprintln!("host A stats: {:?}", pair.fa.stats().unwrap());
+    eprintln!("host B stats: {:?}", pair.fb.stats().unwrap());
 }

@@ -6,6 +6,16 @@
 //! critical, so any other Geneve receiver may ignore it), and the receiving agent writes
 //! it in front of the frame into the destination TAP, whose kernel segments and
 //! checksums. Frames without offload (header all zero) carry no option.
+//!
+//! The option's 12 data bytes: the virtio-net header (10, `struct virtio_net_hdr`
+//! without `num_buffers`), Fort's flags (1), one reserved zero byte. The agent writes
+//! flags 0 (the frame's bytes, read from a TAP, are all there is: whatever the header
+//! says is still to be done, only the receiver's TAP does). The kernel fast path's
+//! conduit program sets flag 0x01 (`fort_fastpath::layout::OPTION_FLAG_KERNEL`): it
+//! encapsulated the frame in the kernel, whose state (a partial checksum, GSO) travels
+//! with the skb or is finished before the frame leaves the machine. A receiving fast path
+//! delivers only frames with no option or with that flag; the rest go to the agent, which
+//! writes the header into the TAP. Receivers that do not know a flag ignore it.
 
 use fort_dataplane::wire::geneve::{self, OffloadOption};
 
@@ -24,7 +34,7 @@ pub fn carries_offload(hdr: &[u8]) -> bool {
 }
 
 /// Writes into `buf[..GENEVE_LEN + OPTION_LEN]` the Geneve header `geneve` (8 bytes, no
-/// options) with Fort's option holding `hdr` (a TAP's virtio-net header).
+/// options) with Fort's option holding `hdr` (a TAP's virtio-net header), flags 0.
 pub fn write_header_with_option(buf: &mut [u8], geneve: [u8; GENEVE_LEN], hdr: &[u8]) {
     let mut vnet_hdr = [0u8; VNET_HDR_LEN];
     vnet_hdr.copy_from_slice(&hdr[..VNET_HDR_LEN]);
@@ -145,6 +155,22 @@ mod tests {
         assert_eq!(&buf[2..8], &geneve[2..]);
         assert_eq!(read_option(&buf), Some(hdr));
         assert_eq!(read_option(&geneve), None);
+    }
+
+    #[test]
+    fn the_agents_option_has_no_flags() {
+        // what a receiving fast path reads to leave the frame to its agent
+        let geneve = [0x00, 0x00, 0x65, 0x58, 0x0a, 0x0b, 0x0c, 0x00];
+        let mut buf = vec![0xffu8; GENEVE_LEN + OPTION_LEN];
+        write_header_with_option(&mut buf, geneve, &[1, 1, 0, 54, 0x22, 0x38, 0, 34, 0, 16]);
+        let data = &buf[GENEVE_LEN + 4..];
+        assert_eq!(&data[VNET_HDR_LEN..], &[0, 0], "flags, reserved");
+        // and a flagged option reads as the same header
+        buf[GENEVE_LEN + 4 + VNET_HDR_LEN] = 0x01;
+        assert_eq!(
+            read_option(&buf),
+            Some([1, 1, 0, 54, 0x22, 0x38, 0, 34, 0, 16])
+        );
     }
 
     #[test]
