@@ -64,7 +64,7 @@ impl Table {
                 None => by_len.push((len, HashMap::from([(key, hop)]))),
             }
         }
-        by_len.sort_by(|a, b| b.0.cmp(&a.0));
+        by_len.sort_by_key(|&(len, _)| std::cmp::Reverse(len));
         Table { by_len }
     }
 
@@ -135,8 +135,9 @@ impl Attachment {
     /// with none there, the first.
     pub fn exit(&self, zone: &str, tuple: &FiveTuple) -> Option<u16> {
         if self.appliance_mode && !self.subnets.is_empty() {
-            let i = symmetric_hash(tuple) % self.subnets.len() as u64;
-            return self.subnets.get(i as usize).map(|&(_, s)| s);
+            let n = u64::try_from(self.subnets.len()).unwrap_or(u64::MAX);
+            let i = usize::try_from(symmetric_hash(tuple) % n).unwrap_or(0);
+            return self.subnets.get(i).map(|&(_, s)| s);
         }
         self.entry(zone)
             .or_else(|| self.subnets.first().map(|&(_, s)| s))

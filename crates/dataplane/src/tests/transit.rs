@@ -53,13 +53,13 @@ fn attachment(
 }
 
 /// A one-subnet VPC `n` (10.n-1.0.0/16) holding `ip` on host 2, its subnet in zone a.
-fn spoke(n: u32, vni: u32, ip: Ipv4Addr, mac: MacAddr) -> Vpc {
+fn spoke(n: u8, vni: u32, ip: Ipv4Addr, mac: MacAddr) -> Vpc {
     let mut v = vpc();
     let block = format!("10.{}.0.0/16", n - 1);
     v.id = format!("vpc-{n}");
     v.vni = vni;
     v.cidrs = vec![net(&block)];
-    v.router_mac = MacAddr([2, 0, 0, 0, 0, n as u8]);
+    v.router_mac = MacAddr([2, 0, 0, 0, 0, n]);
     v.subnets = vec![Subnet {
         id: format!("subnet-{n}"),
         cidr: net(&format!("10.{}.1.0/24", n - 1)),
