@@ -58,6 +58,8 @@ struct Pending {
     seq: u64,
     at: Instant,
     hosts: Vec<(String, u64)>,
+    /// The hosts before this one are done with it.
+    next: usize,
 }
 
 #[derive(Debug)]
@@ -296,14 +298,21 @@ impl Programs {
     }
 
     /// Moves `applied_through` past every change whose connected hosts have applied it.
+    /// Each report looks at the hosts of the oldest change from the first it has not
+    /// seen done: a change to 1,000 hosts costs 1,000 looks, not one per host per report.
     fn settle(&mut self, now: Instant) {
-        while let Some(p) = self.pending.front() {
-            let done = p.hosts.iter().all(|(host, generation)| {
-                self.hosts
+        let hosts = &self.hosts;
+        while let Some(p) = self.pending.front_mut() {
+            while let Some((host, generation)) = p.hosts.get(p.next) {
+                let done = hosts
                     .get(host)
-                    .is_none_or(|h| !h.connected || h.applied >= *generation)
-            });
-            if !done {
+                    .is_none_or(|h| !h.connected || h.applied >= *generation);
+                if !done {
+                    break;
+                }
+                p.next += 1;
+            }
+            if p.next < p.hosts.len() {
                 break;
             }
             let p = self.pending.pop_front().expect("front exists");
@@ -375,6 +384,7 @@ impl Programs {
             seq,
             at: now,
             hosts,
+            next: 0,
         });
         self.settle(now);
         updates
