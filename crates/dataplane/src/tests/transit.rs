@@ -277,12 +277,12 @@ fn the_senders_zone_needs_an_attachment_subnet() {
     );
 }
 
-/// An ACL that lets everything through but TCP port 22 inbound.
-fn deny_ssh_in(id: &str) -> NetworkAcl {
+/// An ACL that lets everything through but TCP port 22 in (or out).
+fn deny_ssh(id: &str, egress: bool) -> NetworkAcl {
     let mut a = nacl_allow_all(id);
     a.entries.push(NaclEntry {
         rule_number: 50,
-        egress: false,
+        egress,
         protocol: 6,
         allow: false,
         cidr: net("0.0.0.0/0"),
@@ -290,6 +290,10 @@ fn deny_ssh_in(id: &str) -> NetworkAcl {
         icmp: None,
     });
     a
+}
+
+fn deny_ssh_in(id: &str) -> NetworkAcl {
+    deny_ssh(id, false)
 }
 
 #[test]
@@ -430,17 +434,7 @@ fn appliance_mode_picks_the_exit_by_flow_and_else_by_zone() {
         network_acl_id: "acl-b".into(),
         availability_zone: "zb".into(),
     });
-    let mut closed = nacl_allow_all("acl-b");
-    closed.entries.push(NaclEntry {
-        rule_number: 50,
-        egress: true,
-        protocol: 6,
-        allow: false,
-        cidr: net("0.0.0.0/0"),
-        port_range: Some((22, 22)),
-        icmp: None,
-    });
-    shared.network_acls.push(closed);
+    shared.network_acls.push(deny_ssh("acl-b", true));
     shared.transit_gateway_attachments[0].subnet_ids = vec!["subnet-2".into(), "subnet-2b".into()];
     let outcomes = |p: &HostProgram| {
         let mut h1 = Engine::with_program(p.clone()).unwrap();
