@@ -1341,11 +1341,7 @@ impl Engine {
         let target = if same_subnet {
             Target::Local
         } else {
-            let acl = network_acl(v, subnet)?;
-            if let Some(a) = acl {
-                trace.deps.push(&self.epochs, a.dep);
-            }
-            if !acl.is_some_and(|a| a.allows(true, m.tuple.protocol, dst, m.rule_port())) {
+            if !acl_allows(v, subnet, true, &m, &mut self.epochs, &mut trace)? {
                 if port.flow_logs {
                     self.counters.count(
                         key(p, &m, counters::Action::Reject, Direction::Outbound),
@@ -2283,23 +2279,17 @@ fn deliver(
         return Err(DropReason::DestinationCheck);
     }
     let crossing = !subnet.cidr.contains(&m.tuple.src);
-    if crossing && acl {
-        let acl = network_acl(v, subnet)?;
-        if let Some(a) = acl {
-            trace.deps.push(epochs, a.dep);
+    if crossing && acl && !acl_allows(v, subnet, false, m, epochs, trace)? {
+        if qp.flow_logs {
+            counters.count(
+                key(q, m, counters::Action::Reject, Direction::Inbound),
+                &qp.id,
+                m.ip_len,
+                m.tcp_flags,
+                now,
+            );
         }
-        if !acl.is_some_and(|a| a.allows(false, m.tuple.protocol, m.tuple.src, m.rule_port())) {
-            if qp.flow_logs {
-                counters.count(
-                    key(q, m, counters::Action::Reject, Direction::Inbound),
-                    &qp.id,
-                    m.ip_len,
-                    m.tcp_flags,
-                    now,
-                );
-            }
-            return Err(DropReason::NaclIngress);
-        }
+        return Err(DropReason::NaclIngress);
     }
     if let Err(reason) = sg_stage(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
         if reason == DropReason::SecurityGroupIngress && qp.flow_logs {
