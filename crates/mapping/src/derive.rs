@@ -149,7 +149,7 @@ fn placement<'w>(world: &'w World, region: &Region, eni: &NetworkInterface) -> O
 }
 
 /// Derives what `row` contributes now (nothing if it is gone).
-pub fn contribution(world: &World, row: &RowKey) -> Contribution {
+pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contribution {
     let Some(r) = region(world, row) else {
         return Contribution::default();
     };
@@ -212,7 +212,7 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
         }
         "transit-gateway-vpc-attachment" => {
             if let Some(a) = r.transit_gateway_vpc_attachments.get(id)
-                && let Some(item) = transit_gateway_attachment(world, r, a)
+                && let Some(item) = transit_gateway_attachment(r, a, memo.senders(world, r, row, a))
             {
                 c.vpc = Some(a.vpc_id.to_string());
                 c.items.insert(
@@ -774,12 +774,78 @@ fn route_target(r: &Region, target: &RouteTarget) -> Target {
     }
 }
 
+/// What one change's derivation computes once for many rows. Valid for one change (one
+/// view of the world).
+#[derive(Default)]
+pub struct Memo {
+    attached: Attached,
+    /// (account, region, transit gateway) → attachment → the VPCs that send to it.
+    senders: HashMap<(String, String, String), HashMap<String, Vec<String>>>,
+}
+
+impl Memo {
+    /// The VPCs whose attachments to `a`'s gateway are associated with a table that has an
+    /// active route to `a`. Worked out for the whole gateway at its first attachment: a
+    /// propagation change derives every attachment of the gateway again, and each would
+    /// otherwise walk every table's routes.
+    fn senders(
+        &mut self,
+        world: &World,
+        r: &Region,
+        row: &RowKey,
+        a: &fort_model::TransitGatewayVpcAttachment,
+    ) -> Vec<String> {
+        use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+        let key = (
+            row.account.clone(),
+            row.region.clone(),
+            a.transit_gateway_id.to_string(),
+        );
+        let of_gateway = self.senders.entry(key).or_insert_with(|| {
+            let mut senders: HashMap<String, Vec<String>> = HashMap::new();
+            for t in r
+                .transit_gateway_route_tables
+                .values()
+                .filter(|t| t.is_live() && t.transit_gateway_id == a.transit_gateway_id)
+            {
+                let associated: Vec<&str> = t
+                    .associations
+                    .iter()
+                    .filter_map(|x| r.transit_gateway_vpc_attachments.get(x.as_str()))
+                    .filter(|x| x.state == State::Available)
+                    .map(|x| x.vpc_id.as_str())
+                    .collect();
+                for route in fort_control::transit_gateway::routes(r, &world.global, t) {
+                    if let (TransitGatewayRouteState::Active, Some(to)) =
+                        (route.state, route.attachment)
+                    {
+                        senders
+                            .entry(to.to_string())
+                            .or_default()
+                            .extend(associated.iter().map(|v| (*v).to_owned()));
+                    }
+                }
+            }
+            senders
+        });
+        let mut out: Vec<String> = of_gateway
+            .get(a.id.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|v| **v != a.vpc_id.as_str())
+            .cloned()
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// The interfaces attached to instances, for a change that touches many instances: a
 /// launch of hundreds would otherwise scan every interface of the region once per
-/// instance. A change of a few instances scans (building the index costs more). Valid
-/// for one change (one view of the world).
+/// instance. A change of a few instances scans (building the index costs more).
 #[derive(Default)]
-pub struct Attached {
+struct Attached {
     scans: usize,
     region: Option<(String, String)>,
     by_instance: HashMap<String, Vec<String>>,
@@ -832,7 +898,7 @@ pub fn dependents(
     row: &RowKey,
     old_vpc: Option<&str>,
     written: bool,
-    attached: &mut Attached,
+    memo: &mut Memo,
 ) -> Vec<RowKey> {
     let Some(r) = region(world, row) else {
         return Vec::new();
@@ -907,7 +973,8 @@ pub fn dependents(
         // An instance's state and host decide its interfaces' ports and mappings, and the
         // state of routes through it.
         "instance" => {
-            let mut out: Vec<RowKey> = attached
+            let mut out: Vec<RowKey> = memo
+                .attached
                 .of(r, row, id)
                 .iter()
                 .map(|eni| row.sibling("network-interface", eni))
@@ -1023,15 +1090,16 @@ fn gateway_attachments<'a>(
         .map(|a| row.sibling("transit-gateway-vpc-attachment", &a.id))
 }
 
-/// What hosts of an attachment's VPC need of it: its subnets and the IPv4 routes of the
-/// table it is associated with. Nothing while it or its gateway does not carry traffic.
+/// What hosts of an attachment's VPC need of it: its subnets, the table it is associated
+/// with and the VPCs that send to it. Nothing while it or its gateway does not carry
+/// traffic.
 fn transit_gateway_attachment(
-    world: &World,
     r: &Region,
     a: &fort_model::TransitGatewayVpcAttachment,
+    senders: Vec<String>,
 ) -> Option<pb::TransitGatewayAttachment> {
-    use fort_control::transit_gateway::{association, routes};
-    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    use fort_control::transit_gateway::association;
+    use fort_model::TransitGatewayAttachmentState as State;
     let live = r
         .transit_gateways
         .get(&a.transit_gateway_id)
@@ -1039,30 +1107,6 @@ fn transit_gateway_attachment(
     if a.state != State::Available || !live {
         return None;
     }
-    // the VPCs whose attachments use a table with an active route to this one
-    let mut senders: Vec<String> = Vec::new();
-    for t in r
-        .transit_gateway_route_tables
-        .values()
-        .filter(|t| t.is_live() && t.transit_gateway_id == a.transit_gateway_id)
-    {
-        let routed = routes(r, &world.global, t).iter().any(|route| {
-            route.state == TransitGatewayRouteState::Active
-                && route.attachment.as_ref() == Some(&a.id)
-        });
-        if !routed {
-            continue;
-        }
-        senders.extend(
-            t.associations
-                .iter()
-                .filter_map(|x| r.transit_gateway_vpc_attachments.get(x.as_str()))
-                .filter(|x| x.state == State::Available && x.vpc_id != a.vpc_id)
-                .map(|x| x.vpc_id.to_string()),
-        );
-    }
-    senders.sort();
-    senders.dedup();
     Some(pb::TransitGatewayAttachment {
         id: a.id.to_string(),
         transit_gateway_id: a.transit_gateway_id.to_string(),

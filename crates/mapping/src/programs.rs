@@ -9,9 +9,7 @@ use fort_control::World;
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{ItemKey, V2p};
 
-use crate::derive::{
-    Attached, Contribution, Items, RowKey, Value, all_rows, contribution, dependents,
-};
+use crate::derive::{Contribution, Items, Memo, RowKey, Value, all_rows, contribution, dependents};
 
 /// How many updates, and items in them, each host keeps for agents that reconnect:
 /// beyond that, a snapshot (which costs no more than replaying that much).
@@ -135,8 +133,9 @@ impl Programs {
         };
         let rows = all_rows(world);
         let mut sink = Deltas::default();
+        let mut memo = Memo::default();
         for row in rows {
-            p.rederive(world, row, &mut sink);
+            p.rederive(world, row, &mut memo, &mut sink);
         }
         p.peerings_changed(world, &mut sink);
         p
@@ -357,19 +356,19 @@ impl Programs {
         // the rows the change wrote (the rest are derived again because they read them)
         let changed: BTreeSet<RowKey> = queue.iter().cloned().collect();
         let mut seen = BTreeSet::new();
-        let mut attached = Attached::default();
+        let mut memo = Memo::default();
         while let Some(row) = queue.pop_front() {
             if !seen.insert(row.clone()) {
                 continue;
             }
-            let old_vpc = self.rederive(world, row.clone(), &mut sink);
+            let old_vpc = self.rederive(world, row.clone(), &mut memo, &mut sink);
             let written = changed.contains(&row);
             queue.extend(dependents(
                 world,
                 &row,
                 old_vpc.as_deref(),
                 written,
-                &mut attached,
+                &mut memo,
             ));
         }
         if keys.iter().any(|k| k.starts_with("g/peering/")) {
@@ -392,9 +391,17 @@ impl Programs {
 
     /// Derives `row` again; records the item differences in `sink`. Returns the VPC the
     /// row belonged to before.
-    fn rederive(&mut self, world: &World, row: RowKey, sink: &mut Deltas) -> Option<String> {
-        let new = contribution(world, &row);
-        if row.table == "transit-gateway-vpc-attachment" {
+    fn rederive(
+        &mut self,
+        world: &World,
+        row: RowKey,
+        memo: &mut Memo,
+        sink: &mut Deltas,
+    ) -> Option<String> {
+        let new = contribution(world, &row, memo);
+        let old = self.contrib.remove(&row).unwrap_or_default();
+        // the pairs an attachment joins follow from its item
+        if row.table == "transit-gateway-vpc-attachment" && old != new {
             let links = crate::derive::transit_links(&new);
             let before = if links.is_empty() {
                 self.transit.remove(&row)
@@ -410,7 +417,6 @@ impl Programs {
                 self.link(true, pair, sink);
             }
         }
-        let old = self.contrib.remove(&row).unwrap_or_default();
         let old_vpc = old.vpc.clone();
         if old != new {
             if let Some(vpc) = &old.vpc {

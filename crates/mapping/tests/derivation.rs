@@ -595,7 +595,11 @@ async fn run(seed: u64, steps: usize) {
         .into_iter()
         .filter(|r| r.table == "transit-gateway-vpc-attachment")
         .flat_map(|r| {
-            fort_mapping::derive::transit_links(&fort_mapping::derive::contribution(&world, &r))
+            fort_mapping::derive::transit_links(&fort_mapping::derive::contribution(
+                &world,
+                &r,
+                &mut Default::default(),
+            ))
         })
         .collect();
     for (i, (h, _)) in HOSTS.iter().enumerate() {
