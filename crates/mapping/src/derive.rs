@@ -255,7 +255,8 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                     .collect();
                 let mut listed = Vec::new();
                 let mut routes = Vec::new();
-                for route in &t.routes {
+                // the table's own routes, then those its virtual private gateways propagate
+                for route in &r.effective_routes(t) {
                     let destinations = match &route.destination {
                         RouteDestination::Cidr(n) => vec![*n],
                         RouteDestination::PrefixList(pl) => prefix_list_v4(r, pl)
@@ -869,8 +870,18 @@ pub fn dependents(
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
-        // A route to a virtual private gateway is active while it is attached.
-        "vpn-gateway" => routes_through(r, row, id),
+        // A route to a virtual private gateway is active while it is attached; the
+        // tables it propagates into get its connections' routes while it is.
+        "vpn-gateway" => {
+            let mut out = routes_through(r, row, id);
+            out.extend(propagating_tables(r, row, id));
+            out
+        }
+        "vpn-connection" => r
+            .vpn_connections
+            .get(id)
+            .map(|c| propagating_tables(r, row, &c.vpn_gateway_id))
+            .unwrap_or_default(),
         // Gateway items carry the VPC's number and blocks; transit gateway tables the
         // blocks its attachments propagate; its instances' metadata its DNS hostnames
         // attribute.
@@ -1144,6 +1155,15 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
                 .iter()
                 .any(|route| route.target.id() == Some(target))
         })
+        .map(|t| row.sibling("route-table", &t.id))
+        .collect()
+}
+
+/// The route tables that propagate virtual private gateway `vgw`'s routes.
+fn propagating_tables(r: &Region, row: &RowKey, vgw: &str) -> Vec<RowKey> {
+    r.route_tables
+        .values()
+        .filter(|t| t.propagating_vgws.iter().any(|g| g == vgw))
         .map(|t| row.sibling("route-table", &t.id))
         .collect()
 }
