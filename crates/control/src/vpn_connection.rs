@@ -494,6 +494,7 @@ impl Tx<'_> {
             t.last_status_change = self.now;
         }
         t.status_message = message.to_owned();
+        let before = self.region.vpn_connections.get(id).cloned();
         if let Some(routes) = learned {
             t.accepted_route_count = u32::try_from(routes.len()).unwrap_or(u32::MAX);
             if !c.static_routes_only {
@@ -502,7 +503,10 @@ impl Tx<'_> {
                 c.learned_routes.dedup();
             }
         }
-        self.region.vpn_connections.insert(c);
+        // A report that changes nothing writes nothing.
+        if before.as_ref() != Some(&c) {
+            self.region.vpn_connections.insert(c);
+        }
         Ok(())
     }
 }

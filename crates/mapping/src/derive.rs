@@ -553,6 +553,19 @@ pub fn contribution(world: &World, row: &RowKey) -> Contribution {
                 );
             }
         }
+        // A VPN connection whose virtual private gateway is attached: the edge's item.
+        "vpn-connection" => {
+            if let Some(conn) = r.vpn_connections.get(id)
+                && conn.is_live()
+                && let Some(item) = vpn_connection(r, conn)
+            {
+                c.vpc = Some(item.vpc_id.clone());
+                c.items.insert(
+                    ItemKey::vpn_connection(&item.vpc_id, id),
+                    value(V::VpnConnection(item)),
+                );
+            }
+        }
         "instance" => {
             if let Some(i) = r.instances.get(id)
                 && let Some(host) = i.host_id.as_deref().and_then(|h| world.global.hosts.get(h))
@@ -872,9 +885,22 @@ pub fn dependents(
         }
         // A route to a virtual private gateway is active while it is attached; the
         // tables it propagates into get its connections' routes while it is.
+        // ... its connections' items name the VPC, which names the edge serving it.
         "vpn-gateway" => {
             let mut out = routes_through(r, row, id);
             out.extend(propagating_tables(r, row, id));
+            out.extend(
+                r.vpn_connections
+                    .values()
+                    .filter(|c| c.vpn_gateway_id == id)
+                    .map(|c| row.sibling("vpn-connection", &c.id)),
+            );
+            let vpc = r
+                .vpn_gateways
+                .get(id)
+                .and_then(|g| g.attached_vpc().cloned());
+            out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
+            out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
         "vpn-connection" => r
@@ -913,6 +939,17 @@ pub fn dependents(
                     .values()
                     .filter(|e| e.vpc_id == id && e.endpoint_type == VpcEndpointType::Gateway)
                     .map(|e| row.sibling("vpc-endpoint", &e.id)),
+            )
+            .chain(
+                r.vpn_gateways
+                    .values()
+                    .filter(|g| g.attached_vpc().map(|v| v.as_str()) == Some(id))
+                    .flat_map(|g| {
+                        r.vpn_connections
+                            .values()
+                            .filter(move |c| c.vpn_gateway_id == g.id)
+                            .map(|c| row.sibling("vpn-connection", &c.id))
+                    }),
             )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
@@ -1159,6 +1196,60 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
         .collect()
 }
 
+/// A live VPN connection's item for the edge, while its gateway is attached to a VPC.
+fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnConnection> {
+    let vgw = r.vpn_gateways.get(c.vpn_gateway_id.as_str())?;
+    let v = r.vpcs.get(vgw.attached_vpc()?)?;
+    let cgw = r.customer_gateways.get(c.customer_gateway_id.as_str())?;
+    let texts = |xs: &mut dyn Iterator<Item = &'static str>| xs.map(str::to_owned).collect();
+    Some(pb::VpnConnection {
+        vpc_id: v.id.to_string(),
+        vpn_connection_id: c.id.to_string(),
+        vpn_gateway_id: vgw.id.to_string(),
+        vni: v.vni,
+        cidrs: v.cidrs().map(cidr).collect(),
+        customer_gateway_ip: cgw.ip_address?.into(),
+        customer_asn: cgw.bgp_asn,
+        amazon_asn: vgw.amazon_side_asn,
+        static_routes_only: c.static_routes_only,
+        routes: c
+            .routes
+            .iter()
+            .filter(|x| x.state == fort_model::VpnState::Available)
+            .map(|x| cidr(x.destination))
+            .collect(),
+        local_network: Some(cidr(c.local_ipv4_network_cidr)),
+        remote_network: Some(cidr(c.remote_ipv4_network_cidr)),
+        tunnels: c
+            .tunnels
+            .iter()
+            .map(|t| {
+                let o = &t.options;
+                pb::VpnTunnel {
+                    outside_ip: t.outside_ip.into(),
+                    inside_cidr: Some(cidr(t.inside_cidr)),
+                    pre_shared_key: t.pre_shared_key.clone(),
+                    ike_versions: texts(&mut o.ike_versions.iter().map(|x| x.as_str())),
+                    phase1_encryption: texts(&mut o.phase1_encryption.iter().map(|x| x.as_str())),
+                    phase2_encryption: texts(&mut o.phase2_encryption.iter().map(|x| x.as_str())),
+                    phase1_integrity: texts(&mut o.phase1_integrity.iter().map(|x| x.as_str())),
+                    phase2_integrity: texts(&mut o.phase2_integrity.iter().map(|x| x.as_str())),
+                    phase1_dh_groups: o.phase1_dh_groups.iter().map(|&g| g.into()).collect(),
+                    phase2_dh_groups: o.phase2_dh_groups.iter().map(|&g| g.into()).collect(),
+                    phase1_lifetime_seconds: o.phase1_lifetime_seconds,
+                    phase2_lifetime_seconds: o.phase2_lifetime_seconds,
+                    rekey_margin_time_seconds: o.rekey_margin_time_seconds,
+                    rekey_fuzz_percentage: o.rekey_fuzz_percentage,
+                    replay_window_size: o.replay_window_size,
+                    dpd_timeout_seconds: o.dpd_timeout_seconds,
+                    dpd_timeout_action: o.dpd_timeout_action.as_str().to_owned(),
+                    startup_action: o.startup_action.as_str().to_owned(),
+                }
+            })
+            .collect(),
+    })
+}
+
 /// The route tables that propagate virtual private gateway `vgw`'s routes.
 fn propagating_tables(r: &Region, row: &RowKey, vgw: &str) -> Vec<RowKey> {
     r.route_tables
@@ -1233,8 +1324,14 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .values()
         .filter(|e| e.vpc_id == v.id && is_gateway_endpoint(e))
         .map(|e| e.id.to_string());
+    let vgws = r
+        .vpn_gateways
+        .values()
+        .filter(|g| g.attached_vpc() == Some(&v.id))
+        .map(|g| g.id.to_string());
     igws.chain(nats)
         .chain(endpoints)
+        .chain(vgws)
         .map(|gateway_id| pb::Edge {
             gateway_id,
             host: edge.underlay.into(),
