@@ -143,13 +143,21 @@ def test_company_reaches_instance_through_the_tunnels(fort, ec2):
             ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=50, Egress=False)
         assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
 
-        # Tunnel 1 dies (its packets vanish on the company side): DPD on both sides hands
-        # the traffic to tunnel 2, and VgwTelemetry shows it.
+        # Tunnel 1's path dies (its packets vanish both ways at the company's edge): dead
+        # peer detection (30 s, AWS's default) on both sides hands the traffic to tunnel 2,
+        # and VgwTelemetry shows it.
         sh("ip", "-n", fort.onprem_ns, "route", "add", "blackhole", f"{outside[0]}/32", check=True)
+        for cmd in (["add", "table", "inet", "fortvpn"],
+                    ["add", "chain", "inet", "fortvpn", "input", "{ type filter hook input priority 0; }"],
+                    ["add", "rule", "inet", "fortvpn", "input", "ip", "saddr", outside[0], "drop"]):
+            nsexec(fort.onprem_ns, "nft", *cmd).check_returncode()
+        died = time.time()
         assert until(lambda: not ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
-        took = until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 60, step=0.2)
-        assert took is not None, gw.swanctl("--list-sas")
-        print(f"traffic moved to tunnel 2 in {took:.1f} s")
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 60, step=0.2) is not None, gw.swanctl("--list-sas")
+        took = time.time() - died
+        print(f"traffic moved to tunnel 2 {took:.1f} s after tunnel 1 died")
+        # the DPD timeout, and a DPD interval for the first probe's timing
+        assert took < 30 + 10 + 5, took
         assert ping_from(iid, COMPANY_HOST)
         assert until(lambda: telemetry(ec2, cid) == [(outside[0], "DOWN"), (outside[1], "UP")], 60), telemetry(ec2, cid)
 

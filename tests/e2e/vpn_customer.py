@@ -125,6 +125,7 @@ def strongswan_conf(directory, retransmit_timeout=5):
   filelog {{
     stderr {{
       default = 1
+      time_format = %T
     }}
   }}
   plugins {{
@@ -170,10 +171,18 @@ class CustomerGateway:
             raise RuntimeError(f"swanctl {' '.join(args)}: {r.stdout}{r.stderr}")
         return r.stdout
 
-    def up(self, *names):
-        """Brings tunnels up, in this order (the last one up carries the traffic)."""
+    def up(self, *names, attempts=5):
+        """Brings tunnels up, in this order (the last one up carries the traffic), trying
+        again while the peer does not answer yet (as a device keeps trying)."""
         for name in names or ("tunnel2", "tunnel1"):
-            self.swanctl("--initiate", "--child", name, timeout=60)
+            for attempt in range(attempts):
+                try:
+                    self.swanctl("--initiate", "--child", name, timeout=60)
+                    break
+                except RuntimeError:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(1)
 
     def established(self):
         """The tunnels whose IKE SA is established with a CHILD_SA installed."""

@@ -234,7 +234,7 @@ pub fn tunnel_name(n: usize) -> String {
 pub fn strongswan_conf(dir: &Path, dpd_timeout_seconds: u32) -> String {
     let retransmit = (dpd_timeout_seconds.saturating_sub(10) / 4).max(1);
     format!(
-        "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gcm pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  retransmit_tries = 3\n  retransmit_timeout = {retransmit}\n  retransmit_base = 1\n  filelog {{\n    stderr {{\n      default = 1\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{}\n    }}\n  }}\n}}\n",
+        "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gcm pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  retransmit_tries = 3\n  retransmit_timeout = {retransmit}\n  retransmit_base = 1\n  filelog {{\n    stderr {{\n      default = 1\n      time_format = %T\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{}\n    }}\n  }}\n}}\n",
         dir.join("charon.vici").display(),
     )
 }
