@@ -215,10 +215,10 @@ impl DataPath {
                 }
                 Command::VpnUnlink(id) => {
                     for s in &mut self.vpn {
-                        if s.as_ref().is_some_and(|(i, _)| *i == id) {
-                            if let Some((_, tap)) = s.take() {
-                                let _ = self.epoll.delete(tap.raw_fd());
-                            }
+                        if s.as_ref().is_some_and(|(i, _)| *i == id)
+                            && let Some((_, tap)) = s.take()
+                        {
+                            let _ = self.epoll.delete(tap.raw_fd());
                         }
                     }
                     self.snap.vpn_sites = self.vpn.iter().flatten().count();

@@ -651,42 +651,6 @@ impl Sites {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn proposals_split_aead_from_cbc() {
-        let p = proposals(
-            &EncryptionAlgorithm::ALL.to_vec(),
-            &[IntegrityAlgorithm::Sha1, IntegrityAlgorithm::Sha2_256],
-            &[2, 14],
-            true,
-        );
-        assert_eq!(
-            p,
-            vec![
-                "aes128-aes256-sha1-sha256-modp1024-modp2048".to_owned(),
-                "aes128gcm16-aes256gcm16-prfsha1-prfsha256-modp1024-modp2048".to_owned()
-            ]
-        );
-        let esp = proposals(
-            &[EncryptionAlgorithm::Aes256Gcm16],
-            &[IntegrityAlgorithm::Sha1],
-            &[19],
-            false,
-        );
-        assert_eq!(esp, vec!["aes256gcm16-ecp256".to_owned()]);
-    }
-
-    #[test]
-    fn names_fit_the_kernel() {
-        let ns = namespace("vpn-0123456789abcdef0");
-        assert_eq!(ns, "fort-vpn-0123456789abcdef0");
-        assert!(tap_name(&ns).len() <= 15 && outside_link(&ns).len() <= 15);
-    }
-}
-
 /// What the edge's session tells the sites' thread.
 pub enum Order {
     /// The program's connections (on every change of them).
@@ -755,5 +719,41 @@ pub fn run(
                 reported = Instant::now();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proposals_split_aead_from_cbc() {
+        let p = proposals(
+            EncryptionAlgorithm::ALL,
+            &[IntegrityAlgorithm::Sha1, IntegrityAlgorithm::Sha2_256],
+            &[2, 14],
+            true,
+        );
+        assert_eq!(
+            p,
+            vec![
+                "aes128-aes256-sha1-sha256-modp1024-modp2048".to_owned(),
+                "aes128gcm16-aes256gcm16-prfsha1-prfsha256-modp1024-modp2048".to_owned()
+            ]
+        );
+        let esp = proposals(
+            &[EncryptionAlgorithm::Aes256Gcm16],
+            &[IntegrityAlgorithm::Sha1],
+            &[19],
+            false,
+        );
+        assert_eq!(esp, vec!["aes256gcm16-ecp256".to_owned()]);
+    }
+
+    #[test]
+    fn names_fit_the_kernel() {
+        let ns = namespace("vpn-0123456789abcdef0");
+        assert_eq!(ns, "fort-vpn-0123456789abcdef0");
+        assert!(tap_name(&ns).len() <= 15 && outside_link(&ns).len() <= 15);
     }
 }

@@ -536,6 +536,43 @@ impl VpnConnection {
     }
 }
 
+/// A pre-shared key as AWS makes them: 32 letters, digits, periods and underscores, not
+/// starting with zero.
+pub fn generate_pre_shared_key() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+    let mut rng = rand::rng();
+    let mut key = String::with_capacity(32);
+    while key.len() < 32 {
+        let c = char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]);
+        if key.is_empty() && c == '0' {
+            continue;
+        }
+        key.push(c);
+    }
+    key
+}
+
+/// A random inside /30 of 169.254.0.0/16 that is neither reserved nor in `taken`.
+pub fn random_inside_cidr(taken: &[Ipv4Net]) -> Option<Ipv4Net> {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let usable = |n: &Ipv4Net| {
+        !taken.contains(n)
+            && !RESERVED_INSIDE_CIDRS
+                .iter()
+                .any(|r| r.parse::<Ipv4Net>().ok().as_ref() == Some(n))
+    };
+    let block = |i: u32| Ipv4Net::new(Ipv4Addr::from(0xA9FE_0000 | (i << 2)), 30).expect("/30");
+    for _ in 0..64 {
+        let n = block(rng.random_range(0..16_384));
+        if usable(&n) {
+            return Some(n);
+        }
+    }
+    (0..16_384).map(block).find(usable)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -638,41 +675,4 @@ mod tests {
             .is_ok()
         );
     }
-}
-
-/// A pre-shared key as AWS makes them: 32 letters, digits, periods and underscores, not
-/// starting with zero.
-pub fn generate_pre_shared_key() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
-    let mut rng = rand::rng();
-    let mut key = String::with_capacity(32);
-    while key.len() < 32 {
-        let c = char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]);
-        if key.is_empty() && c == '0' {
-            continue;
-        }
-        key.push(c);
-    }
-    key
-}
-
-/// A random inside /30 of 169.254.0.0/16 that is neither reserved nor in `taken`.
-pub fn random_inside_cidr(taken: &[Ipv4Net]) -> Option<Ipv4Net> {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    let usable = |n: &Ipv4Net| {
-        !taken.contains(n)
-            && !RESERVED_INSIDE_CIDRS
-                .iter()
-                .any(|r| r.parse::<Ipv4Net>().ok().as_ref() == Some(n))
-    };
-    let block = |i: u32| Ipv4Net::new(Ipv4Addr::from(0xA9FE_0000 | (i << 2)), 30).expect("/30");
-    for _ in 0..64 {
-        let n = block(rng.random_range(0..16_384));
-        if usable(&n) {
-            return Some(n);
-        }
-    }
-    (0..16_384).map(block).find(usable)
 }
