@@ -219,16 +219,17 @@ impl Tx<'_> {
                 None => generate_pre_shared_key(),
             };
             let options = asked.apply(&TunnelOptions::default())?;
-            specs.push((inside, key, options));
+            specs.push((inside, key, options, asked.chosen()));
         }
         let mut tunnels = Vec::with_capacity(2);
-        for (inside_cidr, pre_shared_key, options) in specs {
+        for (inside_cidr, pre_shared_key, options, chosen) in specs {
             let outside_ip = self.lease_public_ip(None, id.as_str())?;
             tunnels.push(VpnTunnel {
                 outside_ip,
                 inside_cidr,
                 pre_shared_key,
                 options,
+                chosen: chosen.into_iter().collect(),
                 status: TelemetryStatus::Down,
                 status_message: String::new(),
                 last_status_change: self.now,
@@ -466,6 +467,7 @@ impl Tx<'_> {
             c.tunnels[n].pre_shared_key = k.clone();
         }
         c.tunnels[n].options = options;
+        c.tunnels[n].chosen.extend(req.chosen());
         self.region.vpn_connections.insert(c.clone());
         Ok(c)
     }

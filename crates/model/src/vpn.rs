@@ -134,6 +134,28 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// A tunnel option a customer can choose, by its element in DescribeVpnConnections:
+    /// EC2 lists only the options chosen (Terraform's provider counts on it).
+    pub enum TunnelOptionField {
+        Phase1LifetimeSeconds = "phase1LifetimeSeconds",
+        Phase2LifetimeSeconds = "phase2LifetimeSeconds",
+        RekeyMarginTimeSeconds = "rekeyMarginTimeSeconds",
+        RekeyFuzzPercentage = "rekeyFuzzPercentage",
+        ReplayWindowSize = "replayWindowSize",
+        DpdTimeoutSeconds = "dpdTimeoutSeconds",
+        DpdTimeoutAction = "dpdTimeoutAction",
+        Phase1EncryptionAlgorithms = "phase1EncryptionAlgorithmSet",
+        Phase2EncryptionAlgorithms = "phase2EncryptionAlgorithmSet",
+        Phase1IntegrityAlgorithms = "phase1IntegrityAlgorithmSet",
+        Phase2IntegrityAlgorithms = "phase2IntegrityAlgorithmSet",
+        Phase1DhGroupNumbers = "phase1DHGroupNumberSet",
+        Phase2DhGroupNumbers = "phase2DHGroupNumberSet",
+        IkeVersions = "ikeVersionSet",
+        StartupAction = "startupAction",
+    }
+}
+
 /// Diffie-Hellman groups AWS offers in phase 1 and in phase 2 (which adds group 5).
 pub const PHASE1_DH_GROUPS: &[u8] = &[2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
 pub const PHASE2_DH_GROUPS: &[u8] = &[2, 5, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24];
@@ -339,6 +361,54 @@ impl TunnelOptionsRequest {
             && self.enable_tunnel_lifecycle_control.is_none()
     }
 
+    /// The options the request chooses.
+    pub fn chosen(&self) -> Vec<TunnelOptionField> {
+        use TunnelOptionField as F;
+        let mut out = Vec::new();
+        let mut mark = |set: bool, f: F| {
+            if set {
+                out.push(f);
+            }
+        };
+        mark(
+            self.phase1_lifetime_seconds.is_some(),
+            F::Phase1LifetimeSeconds,
+        );
+        mark(
+            self.phase2_lifetime_seconds.is_some(),
+            F::Phase2LifetimeSeconds,
+        );
+        mark(
+            self.rekey_margin_time_seconds.is_some(),
+            F::RekeyMarginTimeSeconds,
+        );
+        mark(self.rekey_fuzz_percentage.is_some(), F::RekeyFuzzPercentage);
+        mark(self.replay_window_size.is_some(), F::ReplayWindowSize);
+        mark(self.dpd_timeout_seconds.is_some(), F::DpdTimeoutSeconds);
+        mark(self.dpd_timeout_action.is_some(), F::DpdTimeoutAction);
+        mark(
+            !self.phase1_encryption.is_empty(),
+            F::Phase1EncryptionAlgorithms,
+        );
+        mark(
+            !self.phase2_encryption.is_empty(),
+            F::Phase2EncryptionAlgorithms,
+        );
+        mark(
+            !self.phase1_integrity.is_empty(),
+            F::Phase1IntegrityAlgorithms,
+        );
+        mark(
+            !self.phase2_integrity.is_empty(),
+            F::Phase2IntegrityAlgorithms,
+        );
+        mark(!self.phase1_dh_groups.is_empty(), F::Phase1DhGroupNumbers);
+        mark(!self.phase2_dh_groups.is_empty(), F::Phase2DhGroupNumbers);
+        mark(!self.ike_versions.is_empty(), F::IkeVersions);
+        mark(self.startup_action.is_some(), F::StartupAction);
+        out
+    }
+
     /// `base` with what the request changes, checked as AWS checks tunnel options
     /// (ranges, enumerations, phase 2 shorter than phase 1, the rekey margin at most half
     /// of phase 2). The inside CIDR and the key are checked by the caller, which knows
@@ -462,6 +532,9 @@ pub struct VpnTunnel {
     pub inside_cidr: Ipv4Net,
     pub pre_shared_key: String,
     pub options: TunnelOptions,
+    /// The options the customer chose (the others are AWS's defaults, not listed).
+    #[serde(default)]
+    pub chosen: std::collections::BTreeSet<TunnelOptionField>,
     /// What the edge last reported of the tunnel (DOWN until it does).
     pub status: TelemetryStatus,
     pub status_message: String,
@@ -595,6 +668,7 @@ mod tests {
             inside_cidr: "169.254.10.4/30".parse().unwrap(),
             pre_shared_key: "abcdefgh".into(),
             options: TunnelOptions::default(),
+            chosen: Default::default(),
             status: TelemetryStatus::Down,
             status_message: String::new(),
             last_status_change: 0,

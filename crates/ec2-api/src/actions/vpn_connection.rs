@@ -8,8 +8,8 @@ use fort_control::Region;
 use fort_control::vpn::visible;
 use fort_control::vpn_connection::CreateVpnConnection;
 use fort_model::{
-    ApiError, CustomerGateway, EncryptionAlgorithm, IntegrityAlgorithm, Kind, TunnelOptionsRequest,
-    VpnConnection, VpnState, VpnTunnel,
+    ApiError, CustomerGateway, EncryptionAlgorithm, IntegrityAlgorithm, Kind, TunnelOptionField,
+    TunnelOptionsRequest, VpnConnection, VpnState, VpnTunnel,
 };
 
 use super::{Ctx, Describe, b, ok_return};
@@ -276,60 +276,49 @@ fn render(w: &mut Xml, region: &Region, c: &VpnConnection, state: Option<VpnStat
         });
 }
 
+/// A tunnel's options: its addresses and key, then only the options the customer chose,
+/// as EC2 lists them.
 fn render_tunnel_options(w: &mut Xml, t: &VpnTunnel) {
+    use TunnelOptionField as F;
     let o = &t.options;
-    let values = |w: &mut Xml, name: &str, items: Vec<String>| {
-        w.set(name, items, |w, v| {
-            w.leaf("value", v);
-        });
-    };
     w.leaf("outsideIpAddress", t.outside_ip)
         .leaf("tunnelInsideCidr", t.inside_cidr)
-        .leaf("preSharedKey", &t.pre_shared_key)
-        .leaf("phase1LifetimeSeconds", o.phase1_lifetime_seconds)
-        .leaf("phase2LifetimeSeconds", o.phase2_lifetime_seconds)
-        .leaf("rekeyMarginTimeSeconds", o.rekey_margin_time_seconds)
-        .leaf("rekeyFuzzPercentage", o.rekey_fuzz_percentage)
-        .leaf("replayWindowSize", o.replay_window_size)
-        .leaf("dpdTimeoutSeconds", o.dpd_timeout_seconds)
-        .leaf("dpdTimeoutAction", o.dpd_timeout_action);
-    values(
-        w,
-        "phase1EncryptionAlgorithmSet",
-        strings(&o.phase1_encryption),
+        .leaf("preSharedKey", &t.pre_shared_key);
+    for &f in &t.chosen {
+        let name = f.as_str();
+        match f {
+            F::Phase1LifetimeSeconds => w.leaf(name, o.phase1_lifetime_seconds),
+            F::Phase2LifetimeSeconds => w.leaf(name, o.phase2_lifetime_seconds),
+            F::RekeyMarginTimeSeconds => w.leaf(name, o.rekey_margin_time_seconds),
+            F::RekeyFuzzPercentage => w.leaf(name, o.rekey_fuzz_percentage),
+            F::ReplayWindowSize => w.leaf(name, o.replay_window_size),
+            F::DpdTimeoutSeconds => w.leaf(name, o.dpd_timeout_seconds),
+            F::DpdTimeoutAction => w.leaf(name, o.dpd_timeout_action),
+            F::StartupAction => w.leaf(name, o.startup_action),
+            F::Phase1EncryptionAlgorithms => values(w, name, &o.phase1_encryption),
+            F::Phase2EncryptionAlgorithms => values(w, name, &o.phase2_encryption),
+            F::Phase1IntegrityAlgorithms => values(w, name, &o.phase1_integrity),
+            F::Phase2IntegrityAlgorithms => values(w, name, &o.phase2_integrity),
+            F::Phase1DhGroupNumbers => values(w, name, &o.phase1_dh_groups),
+            F::Phase2DhGroupNumbers => values(w, name, &o.phase2_dh_groups),
+            F::IkeVersions => values(w, name, &o.ike_versions),
+        };
+    }
+    w.el("logOptions", |w| {
+        w.el("cloudWatchLogOptions", |w| {
+            w.leaf("logEnabled", "false");
+        });
+    })
+    .leaf(
+        "enableTunnelLifecycleControl",
+        b(o.enable_tunnel_lifecycle_control),
     );
-    values(
-        w,
-        "phase2EncryptionAlgorithmSet",
-        strings(&o.phase2_encryption),
-    );
-    values(
-        w,
-        "phase1IntegrityAlgorithmSet",
-        strings(&o.phase1_integrity),
-    );
-    values(
-        w,
-        "phase2IntegrityAlgorithmSet",
-        strings(&o.phase2_integrity),
-    );
-    values(w, "phase1DHGroupNumberSet", strings(&o.phase1_dh_groups));
-    values(w, "phase2DHGroupNumberSet", strings(&o.phase2_dh_groups));
-    values(w, "ikeVersionSet", strings(&o.ike_versions));
-    w.leaf("startupAction", o.startup_action)
-        .el("logOptions", |w| {
-            w.el("cloudWatchLogOptions", |w| {
-                w.leaf("logEnabled", "false");
-            });
-        })
-        .leaf(
-            "enableTunnelLifecycleControl",
-            b(o.enable_tunnel_lifecycle_control),
-        );
 }
 
-fn strings<T: std::fmt::Display>(items: &[T]) -> Vec<String> {
-    items.iter().map(ToString::to_string).collect()
+fn values<'w, T: std::fmt::Display>(w: &'w mut Xml, name: &str, items: &[T]) -> &'w mut Xml {
+    w.set(name, items, |w, v| {
+        w.leaf("value", v);
+    })
 }
 
 /// The generic document's name for an encryption algorithm.
