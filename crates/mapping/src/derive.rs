@@ -1458,6 +1458,11 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
                 .map(|x| key("transit-gateway-route-table", &x.id)),
         );
         rows.extend(r.vpc_endpoints.values().map(|x| key("vpc-endpoint", &x.id)));
+        rows.extend(
+            r.vpn_connections
+                .values()
+                .map(|x| key("vpn-connection", &x.id)),
+        );
     }
     rows
 }
