@@ -1,5 +1,5 @@
-"""Virtual private gateways and customer gateways (Site-to-Site VPN's VPC side, kept at
-the API: no tunnel carries traffic yet)."""
+"""Virtual private gateways and customer gateways (Site-to-Site VPN's VPC side); the VPN
+connections between them are in test_vpn_connection.py."""
 
 from conftest import error_code
 
@@ -104,31 +104,3 @@ def test_customer_gateways(ec2):
     assert d["State"] == "deleted"
     assert error_code(ec2.delete_customer_gateway, CustomerGatewayId=gid) == "InvalidCustomerGatewayID.NotFound"
     ec2.delete_customer_gateway(CustomerGatewayId=x["CustomerGatewayId"])
-
-
-def test_vpn_connections_are_not_offered(ec2):
-    """No tunnels: CreateVpnConnection checks its request as EC2 does (the order and
-    wordings of moto's AWS-verified tests), then answers UnsupportedOperation; none exist."""
-    def err(**kw):
-        try:
-            ec2.create_vpn_connection(Type="ipsec.1", **kw)
-        except ec2.exceptions.ClientError as e:
-            return e.response["Error"]["Code"], e.response["Error"]["Message"]
-        raise AssertionError("CreateVpnConnection succeeded")
-
-    assert err(VpnGatewayId="vgw-0123abcd", CustomerGatewayId="cgw-0123abcd", TransitGatewayId="gateway_id") == (
-        "InvalidParameterValue", "The request must not contain both parameter vpnGatewayId and transitGatewayId")
-    assert err(CustomerGatewayId="cgw-0123abcd", TransitGatewayId="gateway_id") == (
-        "InvalidCustomerGatewayID.NotFound", "The customerGateway ID 'cgw-0123abcd' does not exist")
-    cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress="203.0.113.20", BgpAsn=65534)["CustomerGateway"]["CustomerGatewayId"]
-    assert err(CustomerGatewayId=cgw, TransitGatewayId="tgw-abcdefghij0123456") == (
-        "InvalidTransitGatewayID.NotFound", "The transitGateway ID 'tgw-abcdefghij0123456' does not exist")
-    assert err(CustomerGatewayId=cgw, VpnGatewayId="vgw-0123456789abcdef0")[0] == "InvalidVpnGatewayID.NotFound"
-    vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
-    assert err(CustomerGatewayId=cgw, VpnGatewayId=vgw)[0] == "UnsupportedOperation"
-    assert ec2.describe_vpn_connections()["VpnConnections"] == []
-    assert ec2.describe_vpn_connections(Filters=[{"Name": "vpn-gateway-id", "Values": [vgw]}])["VpnConnections"] == []
-    assert error_code(ec2.describe_vpn_connections, VpnConnectionIds=["vpn-0123abcd"]) == "InvalidVpnConnectionID.NotFound"
-    assert error_code(ec2.delete_vpn_connection, VpnConnectionId="vpn-0123abcd") == "InvalidVpnConnectionID.NotFound"
-    ec2.delete_vpn_gateway(VpnGatewayId=vgw)
-    ec2.delete_customer_gateway(CustomerGatewayId=cgw)

@@ -149,6 +149,8 @@ SWEEP = [
      lambda r: r.get("State") != "deleted"),
     ("customer gateway", "describe_customer_gateways", "CustomerGateways", "CustomerGatewayId",
      lambda r: r.get("State") != "deleted"),
+    ("vpn connection", "describe_vpn_connections", "VpnConnections", "VpnConnectionId",
+     lambda r: r.get("State") != "deleted"),
     ("bpa exclusion", "describe_vpc_block_public_access_exclusions",
      "VpcBlockPublicAccessExclusions", "ExclusionId",
      lambda r: r.get("State") != "delete-complete"),
@@ -420,5 +422,5 @@ def test_vpc_block_public_access(workspace):
     lifecycle(workspace("block_public_access"), updates=[{"revision": "2"}])
 
 
-def test_virtual_private_and_customer_gateways(workspace):
+def test_virtual_private_and_customer_gateways_and_a_vpn_connection(workspace):
     lifecycle(workspace("vpn_gateway"))

@@ -36,6 +36,11 @@ pub struct Quotas {
     pub vpn_gateways: usize,
     /// Customer gateways per region.
     pub customer_gateways: usize,
+    /// Site-to-Site VPN connections per region, and per virtual private gateway.
+    pub vpn_connections: usize,
+    pub vpn_connections_per_vpn_gateway: usize,
+    /// Static routes per VPN connection.
+    pub routes_per_vpn_connection: usize,
 }
 
 impl Quotas {
@@ -66,6 +71,9 @@ impl Quotas {
             transit_gateways: 5,
             vpn_gateways: 5,
             customer_gateways: 50,
+            vpn_connections: 50,
+            vpn_connections_per_vpn_gateway: 10,
+            routes_per_vpn_connection: 100,
         }
     }
 
@@ -99,6 +107,10 @@ impl Quotas {
             transit_gateways: 1000,
             vpn_gateways: 1000,
             customer_gateways: 1000,
+            // AWS's per-gateway limit is hard, and the public pool is the real bound.
+            vpn_connections: 1000,
+            vpn_connections_per_vpn_gateway: 10,
+            routes_per_vpn_connection: 1000,
         }
     }
 }

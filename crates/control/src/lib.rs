@@ -55,6 +55,7 @@ pub mod vpc;
 pub mod vpc_block_public_access;
 pub mod vpc_endpoint;
 pub mod vpn;
+pub mod vpn_connection;
 pub mod zones;
 
 pub use config::{Config, Quotas};

@@ -44,6 +44,7 @@ macro_rules! region_tables {
             vpc_block_public_access_exclusions: VpcBlockPublicAccessExclusion => "vpc-block-public-access-exclusion",
             vpn_gateways: VpnGateway => "vpn-gateway",
             customer_gateways: CustomerGateway => "customer-gateway",
+            vpn_connections: VpnConnection => "vpn-connection",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

@@ -65,6 +65,7 @@ tagged!(
     fort_model::VpcBlockPublicAccessExclusion => fort_model::VpcBlockPublicAccessExclusionId,
     fort_model::VpnGateway => fort_model::VpnGatewayId,
     fort_model::CustomerGateway => fort_model::CustomerGatewayId,
+    fort_model::VpnConnection => fort_model::VpnConnectionId,
 );
 
 impl Resource for fort_model::Address {

@@ -1,10 +1,9 @@
-//! Virtual private gateways and customer gateways (Site-to-Site VPN's VPC side), at the
-//! API: a virtual private gateway attaches to one VPC, takes routes and propagates into
-//! route tables; no tunnel carries traffic yet, so routes to it read `blackhole` unless
-//! it is attached. Both are `available` when created; deleted ones, and detached
-//! attachments, are still described for a while (as EC2 does; Terraform waits for them).
-//! Site-to-Site VPN connections are not offered: CreateVpnConnection checks its request
-//! as EC2 does, then answers `UnsupportedOperation`, so none exist to describe.
+//! Virtual private gateways and customer gateways (Site-to-Site VPN's VPC side): a
+//! virtual private gateway attaches to one VPC, takes routes and propagates into route
+//! tables; routes to it read `blackhole` unless it is attached. Both are `available` when
+//! created; deleted ones, and detached attachments, are still described for a while (as
+//! EC2 does; Terraform waits for them). The VPN connections between them are in
+//! [`crate::vpn_connection`].
 
 use std::net::Ipv4Addr;
 
@@ -33,7 +32,7 @@ pub struct CreateCustomerGateway {
     pub tags: Tags,
 }
 
-fn check_type(kind: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn check_type(kind: Option<&str>) -> Result<(), ApiError> {
     match kind {
         None => Err(ApiError::missing("Type")),
         Some("ipsec.1") => Ok(()),
@@ -93,7 +92,7 @@ impl Tx<'_> {
     }
 
     /// A virtual private gateway not deleted, or NotFound.
-    fn live_vpn_gateway(&self, id: &str) -> Result<VpnGateway, ApiError> {
+    pub(crate) fn live_vpn_gateway(&self, id: &str) -> Result<VpnGateway, ApiError> {
         let g = self.region.vpn_gateways.find(Kind::VpnGateway, id)?;
         if g.deleted.is_some() {
             return Err(Kind::VpnGateway.not_found(id));
@@ -109,6 +108,20 @@ impl Tx<'_> {
                 ErrorCode::IncorrectState,
                 format!(
                     "The virtual private gateway '{id}' is attached to {vpc}: detach it first."
+                ),
+            ));
+        }
+        if let Some(c) = self
+            .region
+            .vpn_connections
+            .values()
+            .find(|c| c.is_live() && c.vpn_gateway_id == g.id)
+        {
+            return Err(ApiError::new(
+                ErrorCode::IncorrectState,
+                format!(
+                    "The virtual private gateway '{id}' has the VPN connection {}: delete it first.",
+                    c.id
                 ),
             ));
         }
@@ -209,52 +222,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// CreateVpnConnection: EC2's checks in EC2's order (recorded against AWS in moto's
-    /// tests: the two gateways together first, then the customer gateway, then the
-    /// transit gateway), then `UnsupportedOperation`: Fort has no VPN tunnels.
-    pub fn create_vpn_connection(
-        &self,
-        kind: Option<&str>,
-        customer_gateway_id: Option<&str>,
-        vpn_gateway_id: Option<&str>,
-        transit_gateway_id: Option<&str>,
-    ) -> Result<(), ApiError> {
-        if vpn_gateway_id.is_some() && transit_gateway_id.is_some() {
-            return Err(ApiError::invalid_value(
-                "The request must not contain both parameter vpnGatewayId and transitGatewayId",
-            ));
-        }
-        check_type(kind)?;
-        let cgw = customer_gateway_id.ok_or_else(|| ApiError::missing("CustomerGatewayId"))?;
-        let found = self
-            .region
-            .customer_gateways
-            .find(Kind::CustomerGateway, cgw)?;
-        if found.deleted.is_some() {
-            return Err(Kind::CustomerGateway.not_found(cgw));
-        }
-        match (vpn_gateway_id, transit_gateway_id) {
-            (Some(v), None) => {
-                self.live_vpn_gateway(v)?;
-            }
-            (None, Some(t)) => {
-                if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidTransitGatewayIdNotFound,
-                        format!("The transitGateway ID '{t}' does not exist"),
-                    ));
-                }
-            }
-            _ => {
-                return Err(ApiError::missing("VpnGatewayId or TransitGatewayId"));
-            }
-        }
-        Err(ApiError::new(
-            ErrorCode::UnsupportedOperation,
-            "Fort does not offer Site-to-Site VPN connections yet: virtual private and customer gateways exist, tunnels do not.",
-        ))
-    }
-
     /// CreateCustomerGateway: a device's ASN and address; `available` at once.
     pub fn create_customer_gateway(
         &mut self,
@@ -340,6 +307,20 @@ impl Tx<'_> {
             .find(Kind::CustomerGateway, id)?;
         if g.deleted.is_some() {
             return Err(Kind::CustomerGateway.not_found(id));
+        }
+        if let Some(c) = self
+            .region
+            .vpn_connections
+            .values()
+            .find(|c| c.is_live() && c.customer_gateway_id == id)
+        {
+            return Err(ApiError::new(
+                ErrorCode::IncorrectState,
+                format!(
+                    "The customer gateway '{id}' is in use by the VPN connection {}.",
+                    c.id
+                ),
+            ));
         }
         let mut g = g.clone();
         g.state = VpnGatewayState::Deleted;

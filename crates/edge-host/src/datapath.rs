@@ -33,6 +33,8 @@ const BURST: usize = 64;
 const TOKEN_SOCKET: u64 = 0;
 const TOKEN_COMMAND: u64 = 1;
 const TOKEN_TAP: u64 = 2;
+/// VPN sites' TAPs: this plus the site's slot.
+const TOKEN_VPN: u64 = 16;
 
 /// Where each private address of the served VPCs lives: (VNI, IP) → (host, ENI MAC),
 /// and each VPC's router MAC.
@@ -45,6 +47,10 @@ pub struct V2p {
 pub enum Command {
     /// Run this program; it is generation (epoch, generation) of the edge's program.
     Program(Box<(EdgeProgram, V2p)>, (u64, u64)),
+    /// A VPN connection's site started: its `vpc0` is the other end of this TAP.
+    VpnLink(String, Tap),
+    /// A VPN connection's site stopped.
+    VpnUnlink(String),
     Stop,
 }
 
@@ -62,6 +68,9 @@ pub struct Snapshot {
     pub geneve_tx: u64,
     pub internet_rx: u64,
     pub internet_tx: u64,
+    pub vpn_rx: u64,
+    pub vpn_tx: u64,
+    pub vpn_sites: usize,
     /// The process's own drops (the library's are in `stats`).
     pub drops: BTreeMap<&'static str, u64>,
 }
@@ -87,6 +96,8 @@ struct DataPath {
     inbuf: Vec<u8>,
     out: Vec<u8>,
     wire: Vec<u8>,
+    /// VPN sites' TAPs by slot (token `TOKEN_VPN + slot`), with their connection's id.
+    vpn: Vec<Option<(String, Tap)>>,
 }
 
 /// Binds `underlay:6081` and starts the data path thread over `tap`.
@@ -129,6 +140,7 @@ pub fn start(
         inbuf: vec![0u8; BUF],
         out: Vec::with_capacity(BUF),
         wire: Vec::with_capacity(BUF + 128),
+        vpn: Vec::new(),
     };
     let thread = std::thread::Builder::new()
         .name(format!("fort-edge-{host_id}"))
@@ -160,6 +172,7 @@ impl DataPath {
                 match t {
                     TOKEN_SOCKET => self.read_underlay(),
                     TOKEN_TAP => self.read_internet(),
+                    t if t >= TOKEN_VPN => self.read_vpn(t - TOKEN_VPN),
                     _ => {
                         self.wake.drain();
                         if !self.commands() {
@@ -185,6 +198,31 @@ impl DataPath {
         while let Ok(c) = self.rx.try_recv() {
             match c {
                 Command::Stop => return false,
+                Command::VpnLink(id, tap) => {
+                    let slot = match self.vpn.iter().position(Option::is_none) {
+                        Some(s) => s,
+                        None => {
+                            self.vpn.push(None);
+                            self.vpn.len() - 1
+                        }
+                    };
+                    if let Err(e) = self.epoll.add(tap.raw_fd(), TOKEN_VPN + slot as u64) {
+                        tracing::error!(connection = id, error = %e, "VPN site's TAP not polled");
+                        continue;
+                    }
+                    self.vpn[slot] = Some((id, tap));
+                    self.snap.vpn_sites = self.vpn.iter().flatten().count();
+                }
+                Command::VpnUnlink(id) => {
+                    for s in &mut self.vpn {
+                        if s.as_ref().is_some_and(|(i, _)| *i == id)
+                            && let Some((_, tap)) = s.take()
+                        {
+                            let _ = self.epoll.delete(tap.raw_fd());
+                        }
+                    }
+                    self.snap.vpn_sites = self.vpn.iter().flatten().count();
+                }
                 Command::Program(p, (epoch, generation)) => {
                     let (program, v2p) = *p;
                     self.snap.internet_gateways = program.internet_gateways.len();
@@ -246,6 +284,7 @@ impl DataPath {
         {
             Verdict::ToInternet => self.write_internet(),
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::ToVpn { connection } => self.write_vpn(connection),
             Verdict::Drop { reason } => {
                 tracing::trace!(vni, %reason, "dropped from the VPC");
             }
@@ -288,8 +327,102 @@ impl DataPath {
         {
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
             Verdict::ToInternet => self.write_internet(),
+            Verdict::ToVpn { .. } => bump(&mut self.snap.drops, "internet_to_vpn"),
             Verdict::Drop { reason } => {
                 tracing::trace!(%reason, "dropped from the internet");
+            }
+        }
+    }
+
+    /// The index of connection `id` in the running program.
+    fn connection_index(&self, id: &str) -> Option<u32> {
+        let i = self
+            .edge
+            .program()
+            .vpn_connections
+            .iter()
+            .position(|c| c.vpn_connection_id == id)?;
+        u32::try_from(i).ok()
+    }
+
+    /// Packets out of a VPN site (from its tunnels) toward the VPC.
+    fn read_vpn(&mut self, slot: u64) {
+        let Some(Some((id, _))) = usize::try_from(slot).ok().and_then(|s| self.vpn.get(s)) else {
+            return;
+        };
+        let id = id.clone();
+        let mut buf = std::mem::take(&mut self.inbuf);
+        for _ in 0..BURST {
+            let Some(Some((_, tap))) = usize::try_from(slot).ok().and_then(|s| self.vpn.get(s))
+            else {
+                break;
+            };
+            let n = match tap.file().read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!(error = %e, "VPN TAP read failed");
+                    break;
+                }
+            };
+            if n < VNET_HDR_LEN + 14 + 20
+                || buf[VNET_HDR_LEN + 12..VNET_HDR_LEN + 14] != [0x08, 0x00]
+            {
+                continue;
+            }
+            self.snap.vpn_rx += 1;
+            let Some(connection) = self.connection_index(&id) else {
+                bump(&mut self.snap.drops, "vpn_connection_gone");
+                continue;
+            };
+            let hdr = VnetHeader::parse(&buf[..VNET_HDR_LEN]);
+            offload::finish(hdr, &mut buf[VNET_HDR_LEN..n], |frame| {
+                match self
+                    .edge
+                    .process_from_vpn(connection, &frame[14..], &mut self.out)
+                {
+                    Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+                    Verdict::Drop { reason } => {
+                        tracing::trace!(%reason, "dropped from a VPN connection");
+                    }
+                    _ => {}
+                }
+            });
+        }
+        self.inbuf = buf;
+    }
+
+    /// Writes the IPv4 packet in `self.out` into connection `connection`'s site.
+    fn write_vpn(&mut self, connection: u32) {
+        let Some(id) = self
+            .edge
+            .program()
+            .vpn_connections
+            .get(connection as usize)
+            .map(|c| c.vpn_connection_id.clone())
+        else {
+            return;
+        };
+        let Some((_, tap)) = self.vpn.iter().flatten().find(|(i, _)| *i == id) else {
+            bump(&mut self.snap.drops, "vpn_site_missing");
+            return;
+        };
+        let mut eth = [0u8; 14];
+        eth[0..6].copy_from_slice(&crate::vpn::SITE_VPC_MAC.0);
+        eth[6..12].copy_from_slice(&EDGE_MAC.0);
+        eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        let vnet = [0u8; VNET_HDR_LEN];
+        let iov = [
+            IoSlice::new(&vnet),
+            IoSlice::new(&eth),
+            IoSlice::new(&self.out),
+        ];
+        match tap.file().write_vectored(&iov) {
+            Ok(n) if n == VNET_HDR_LEN + 14 + self.out.len() => self.snap.vpn_tx += 1,
+            Ok(_) => bump(&mut self.snap.drops, "vpn_short_write"),
+            Err(e) => {
+                tracing::debug!(error = %e, "VPN TAP write failed");
+                bump(&mut self.snap.drops, "vpn_write_failed");
             }
         }
     }

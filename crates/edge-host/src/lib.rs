@@ -9,6 +9,8 @@
 //! * holds a mapping session as role `edge`: the items of every VPC with an internet or
 //!   NAT gateway (`igw/`, `pub/`, `nat/` → [`fort_edge::EdgeProgram`]; `vpc/` and `map/`
 //!   → V2P: the host and ENI MAC of each private address, the router MAC);
+//! * runs the VPN connections' sites ([`vpn`]: a namespace per connection where
+//!   strongSwan's charon terminates its tunnels) and reports their tunnels' state;
 //! * serves `/metrics` (Prometheus text): the edge's counters and drops by reason.
 //!
 //! [`EdgeProcess::shutdown`] stops all that and removes the namespace. No `unsafe` here:
@@ -18,6 +20,9 @@ pub mod datapath;
 pub mod internet;
 pub mod metrics;
 pub mod offload;
+pub mod onprem;
+pub mod vici;
+pub mod vpn;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -45,6 +50,8 @@ pub struct EdgeHostConfig {
     pub mapping: String,
     pub metrics_listen: Option<SocketAddr>,
     pub internet: InternetConfig,
+    /// A company network beside the internet, for trying VPN connections.
+    pub onprem: Option<onprem::OnpremConfig>,
 }
 
 /// A running edge.
@@ -52,9 +59,14 @@ pub struct EdgeProcess {
     pub host_id: String,
     pub metrics_addr: Option<SocketAddr>,
     pub namespace: String,
+    onprem: Option<String>,
     session: tokio::task::JoinHandle<()>,
     metrics_task: Option<tokio::task::JoinHandle<()>>,
     dp: Option<datapath::Handle>,
+    vpn: Option<(
+        std::sync::mpsc::Sender<vpn::Order>,
+        std::thread::JoinHandle<()>,
+    )>,
 }
 
 impl EdgeProcess {
@@ -67,6 +79,13 @@ impl EdgeProcess {
         let ns = config.internet.namespace.clone();
         let tap = internet::create(&config.internet)
             .with_context(|| format!("creating the internet namespace {ns}"))?;
+        if let Some(o) = &config.onprem
+            && let Err(e) = onprem::create(o, &ns)
+        {
+            internet::remove(&ns);
+            return Err(e.context(format!("creating the company network {}", o.namespace)));
+        }
+        let onprem_ns = config.onprem.as_ref().map(|o| o.namespace.clone());
         let shared: datapath::Shared = Arc::new(Mutex::new(datapath::Snapshot {
             host_id: config.host_id.clone(),
             ..Default::default()
@@ -81,6 +100,9 @@ impl EdgeProcess {
         ) {
             Ok(dp) => dp,
             Err(e) => {
+                if let Some(o) = &onprem_ns {
+                    onprem::remove(o);
+                }
                 internet::remove(&ns);
                 return Err(anyhow::Error::new(e).context(format!(
                     "binding the underlay {}:{}",
@@ -94,11 +116,31 @@ impl EdgeProcess {
                 Ok((a, t)) => (Some(a), Some(t)),
                 Err(e) => {
                     drop(dp);
+                    if let Some(o) = &onprem_ns {
+                        onprem::remove(o);
+                    }
                     internet::remove(&ns);
                     return Err(anyhow::Error::new(e).context(format!("binding metrics to {addr}")));
                 }
             },
             None => (None, None),
+        };
+        // The VPN sites' thread: sites from the program, their TAPs to the data path,
+        // their tunnels' state to the mapping service.
+        let (vpn_tx, vpn_rx) = std::sync::mpsc::channel();
+        let vpn_thread = {
+            let send = dp.sender();
+            let internet_ns = ns.clone();
+            let endpoint = config.mapping.clone();
+            let host_id = config.host_id.clone();
+            let rt = tokio::runtime::Handle::current();
+            std::thread::Builder::new()
+                .name("fort-edge-vpn".into())
+                .spawn(move || {
+                    vpn::run(vpn_rx, internet_ns, send, |tunnels| {
+                        report_tunnels(&rt, &endpoint, &host_id, tunnels)
+                    })
+                })?
         };
         let me = Identity {
             host_id: config.host_id.clone(),
@@ -115,6 +157,8 @@ impl EdgeProcess {
                 send: Box::new(dp.sender()),
                 namespace: ns.clone(),
                 services: None,
+                vpn: vpn_tx.clone(),
+                vpn_connections: Vec::new(),
             },
             Report::Engine(report),
         ));
@@ -123,9 +167,11 @@ impl EdgeProcess {
             host_id: config.host_id,
             metrics_addr,
             namespace: ns,
+            onprem: onprem_ns,
             session,
             metrics_task,
             dp: Some(dp),
+            vpn: Some((vpn_tx, vpn_thread)),
         })
     }
 
@@ -135,11 +181,22 @@ impl EdgeProcess {
         if let Some(t) = self.metrics_task.take() {
             t.abort();
         }
+        if let Some((tx, thread)) = self.vpn.take() {
+            let _ = tx.send(vpn::Order::Stop);
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
         if let Some(dp) = self.dp.take() {
             let _ = tokio::task::spawn_blocking(move || drop(dp)).await;
         }
         let ns = self.namespace.clone();
-        let _ = tokio::task::spawn_blocking(move || internet::remove(&ns)).await;
+        let onprem = self.onprem.take();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(o) = onprem {
+                onprem::remove(&o);
+            }
+            internet::remove(&ns)
+        })
+        .await;
     }
 }
 
@@ -155,6 +212,42 @@ struct EdgeSession {
     /// The forwarder answering at S3's addresses (for gateway endpoints, and the
     /// internet), once the program says where the API is.
     services: Option<fort_host::forward::Forwarder>,
+    /// The VPN sites' thread, and the connections it was last told of.
+    vpn: std::sync::mpsc::Sender<vpn::Order>,
+    vpn_connections: Vec<fort_edge::program::VpnConnectionItem>,
+}
+
+/// Sends the tunnels' state to the mapping service; whether it got there.
+fn report_tunnels(
+    rt: &tokio::runtime::Handle,
+    endpoint: &str,
+    host_id: &str,
+    tunnels: Vec<(String, vpn::TunnelStatus)>,
+) -> bool {
+    use fort_proto::mapping::mapping_client::MappingClient;
+    use fort_proto::mapping::{VpnTunnelReport, VpnTunnelStatus};
+    let report = VpnTunnelReport {
+        host_id: host_id.to_owned(),
+        tunnels: tunnels
+            .into_iter()
+            .map(|(id, t)| VpnTunnelStatus {
+                vpn_connection_id: id,
+                outside_ip: t.outside_ip.into(),
+                up: t.up,
+                message: t.message,
+            })
+            .collect(),
+    };
+    let endpoint = endpoint.to_owned();
+    let sent = rt.block_on(async move {
+        let mut client = MappingClient::connect(endpoint).await?;
+        client.report_vpn_tunnels(report).await?;
+        Ok::<(), anyhow::Error>(())
+    });
+    if let Err(e) = &sent {
+        tracing::debug!(error = %e, "tunnel report not sent");
+    }
+    sent.is_ok()
 }
 
 impl EdgeSession {
@@ -229,9 +322,16 @@ impl Programmed for EdgeSession {
             }
         }
         self.serve_services();
+        let program = self.state.edge_program();
+        if program.vpn_connections != self.vpn_connections {
+            self.vpn_connections = program.vpn_connections.clone();
+            let _ = self
+                .vpn
+                .send(vpn::Order::Connections(self.vpn_connections.clone()));
+        }
         let position = (self.state.epoch, self.state.generation);
         (self.send)(datapath::Command::Program(
-            Box::new((self.state.edge_program(), v2p)),
+            Box::new((program, v2p)),
             position,
         ));
         Ok(true)

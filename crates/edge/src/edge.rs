@@ -108,6 +108,9 @@ pub struct Edge {
     table: NatTable,
     /// (public, remote, IP id) → (VNI, private, time): inbound UDP fragments after the first
     fragments: HashMap<(Ipv4Addr, Ipv4Addr, u16), (u32, Ipv4Addr, Time), BuildFxHasher>,
+    /// (VNI, a virtual private gateway's MAC) → its connections (indexes of the program's
+    /// `vpn_connections`)
+    vpn_by_mac: HashMap<(u32, MacAddr), Vec<u32>, BuildFxHasher>,
     stats: Stats,
 }
 
@@ -186,6 +189,7 @@ impl Edge {
             igw_by_id: HashMap::new(),
             table: NatTable::new(cfg.max_flows),
             fragments: HashMap::default(),
+            vpn_by_mac: HashMap::default(),
             stats: Stats::default(),
         }
     }
@@ -225,6 +229,15 @@ impl Edge {
     /// `available` with the same VPC and elastic IP survive; the flows of any other
     /// gateway are broken: their TCP packets from inside get a RST until they expire.
     pub fn set_program(&mut self, program: EdgeProgram) {
+        let mut vpn_by_mac: HashMap<(u32, MacAddr), Vec<u32>, BuildFxHasher> = HashMap::default();
+        for (i, c) in program.vpn_connections.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { break };
+            vpn_by_mac
+                .entry((c.vni, gateway_mac(&c.vpn_gateway_id)))
+                .or_default()
+                .push(i);
+        }
+        self.vpn_by_mac = vpn_by_mac;
         let mut vpcs: Vec<Vpc> = Vec::new();
         let mut slot_of = HashMap::<String, u32>::new();
         // Slots are u32; a gateway past the last one is left out, like one with no path.
@@ -405,6 +418,12 @@ impl Edge {
         frame: &[u8],
         out: &mut Vec<u8>,
     ) -> Verdict {
+        // A frame the route table sent to a virtual private gateway.
+        if let Ok(eth) = ethernet::Frame::new_checked(frame)
+            && self.vpn_by_mac.contains_key(&(vni, eth.dst()))
+        {
+            return self.vpn_out(vni, eth.dst(), frame, out);
+        }
         let Some(&vs) = self.vpc_by_vni.get(&vni) else {
             return self.drop(DropReason::UnknownVni);
         };
@@ -466,6 +485,72 @@ impl Edge {
                 }
             }
         }
+    }
+
+    /// Into a virtual private gateway: the connection whose static routes hold the
+    /// longest prefix covering the destination (AWS's VPN route priority: the most
+    /// specific route; ties go to the first connection). `out` gets the bare packet.
+    fn vpn_out(&mut self, vni: u32, mac: MacAddr, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
+        let Ok(eth) = ethernet::Frame::new_checked(frame) else {
+            return self.drop(DropReason::Malformed);
+        };
+        match eth.ethertype() {
+            ethernet::ethertype::IPV4 => {}
+            ethernet::ethertype::IPV6 => return self.drop(DropReason::Ipv6),
+            _ => return self.drop(DropReason::UnsupportedEthertype),
+        }
+        let pkt = eth.payload();
+        let m = match parse(pkt) {
+            Ok(m) => m,
+            Err(r) => return self.drop(r),
+        };
+        let conns = self
+            .vpn_by_mac
+            .get(&(vni, mac))
+            .map_or(&[][..], Vec::as_slice);
+        let best = conns
+            .iter()
+            .filter_map(|&i| {
+                let c = &self.program.vpn_connections[i as usize];
+                c.routes
+                    .iter()
+                    .filter(|r| r.contains(&m.dst))
+                    .map(|r| r.prefix_len())
+                    .max()
+                    .map(|len| (len, std::cmp::Reverse(i)))
+            })
+            .max()
+            .map(|(_, std::cmp::Reverse(i))| i);
+        let Some(connection) = best else {
+            return self.drop(DropReason::NoVpnRoute);
+        };
+        out.clear();
+        out.extend_from_slice(&pkt[..m.len]);
+        self.stats.vpn_outbound += 1;
+        self.stats.bytes_outbound += m.len as u64;
+        Verdict::ToVpn { connection }
+    }
+
+    /// An IPv4 packet out of VPN connection `connection`'s tunnels (index of the
+    /// program's `vpn_connections`). `ToVpc`: `out` holds it behind a 14-byte Ethernet
+    /// header whose MACs the caller writes; the destination host's NACLs and security
+    /// groups judge it as any packet from outside the subnet.
+    pub fn process_from_vpn(&mut self, connection: u32, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+        let Some(c) = self.program.vpn_connections.get(connection as usize) else {
+            return self.drop(DropReason::VpnDestination);
+        };
+        let (vni, inside) = (c.vni, c.cidrs.clone());
+        let m = match parse(pkt) {
+            Ok(m) => m,
+            Err(r) => return self.drop(r),
+        };
+        if !inside.iter().any(|n| n.contains(&m.dst)) {
+            return self.drop(DropReason::VpnDestination);
+        }
+        rewrite::frame_for_vpc(out, &pkt[..m.len]);
+        self.stats.vpn_inbound += 1;
+        self.stats.bytes_inbound += m.len as u64;
+        Verdict::ToVpc { vni, dst: m.dst }
     }
 
     /// The MTU check on the way out; `Some` when the packet does not go.

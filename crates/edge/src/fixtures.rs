@@ -1,7 +1,9 @@
 //! Sample programs and packet builders for tests, benches and fuzz targets.
 
 use crate::program::{
-    EdgeProgram, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
+    DpdTimeoutAction, EdgeProgram, EncryptionAlgorithm, IkeVersion, IntegrityAlgorithm,
+    InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, StartupAction,
+    VpnConnectionItem, VpnTunnelItem,
 };
 use fort_dataplane::wire::{MacAddr, ethernet, icmp, ip_proto, ipv4, tcp, udp};
 use std::net::Ipv4Addr;
@@ -39,6 +41,51 @@ pub fn program() -> EdgeProgram {
         }],
         nat_gateways: vec![nat_item(NatGatewayState::Available)],
         gateway_endpoints: vec![],
+        vpn_connections: vec![],
+    }
+}
+
+pub const VGW: &str = "vgw-0a";
+/// The company network behind the VPN connection's tunnels.
+pub const COMPANY: Ipv4Addr = Ipv4Addr::new(192, 168, 3, 4);
+
+/// A static VPN connection of the VPC carrying 192.168.0.0/16 (and a more specific
+/// 192.168.3.0/24 through a second connection of the same gateway).
+pub fn vpn_item(id: &str, routes: &[&str]) -> VpnConnectionItem {
+    let tunnel = |n: u8| VpnTunnelItem {
+        outside_ip: Ipv4Addr::new(198, 51, 100, 200 + n),
+        inside_cidr: format!("169.254.10.{}/30", 4 * n).parse().expect("cidr"),
+        pre_shared_key: "fort_test_key".into(),
+        ike_versions: IkeVersion::ALL.to_vec(),
+        phase1_encryption: EncryptionAlgorithm::ALL.to_vec(),
+        phase2_encryption: EncryptionAlgorithm::ALL.to_vec(),
+        phase1_integrity: IntegrityAlgorithm::ALL.to_vec(),
+        phase2_integrity: IntegrityAlgorithm::ALL.to_vec(),
+        phase1_dh_groups: vec![2, 14],
+        phase2_dh_groups: vec![2, 14],
+        phase1_lifetime_seconds: 28_800,
+        phase2_lifetime_seconds: 3_600,
+        rekey_margin_time_seconds: 270,
+        rekey_fuzz_percentage: 100,
+        replay_window_size: 1024,
+        dpd_timeout_seconds: 30,
+        dpd_timeout_action: DpdTimeoutAction::Clear,
+        startup_action: StartupAction::Add,
+    };
+    VpnConnectionItem {
+        vpc_id: VPC.into(),
+        vpn_connection_id: id.into(),
+        vpn_gateway_id: VGW.into(),
+        vni: VNI,
+        cidrs: vec!["10.0.0.0/16".parse().expect("cidr")],
+        customer_gateway_ip: Ipv4Addr::new(192, 0, 2, 200),
+        customer_asn: 65000,
+        amazon_asn: 64512,
+        static_routes_only: true,
+        routes: routes.iter().map(|r| r.parse().expect("cidr")).collect(),
+        local_network: "0.0.0.0/0".parse().expect("cidr"),
+        remote_network: "0.0.0.0/0".parse().expect("cidr"),
+        tunnels: vec![tunnel(0), tunnel(1)],
     }
 }
 

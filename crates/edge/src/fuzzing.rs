@@ -60,7 +60,7 @@ pub fn edge(data: &[u8]) {
     };
     let valid_in = input.is_some_and(fixtures::checksums_ok);
     let translated = match v {
-        Verdict::ToInternet => &out[..],
+        Verdict::ToInternet | Verdict::ToVpn { .. } => &out[..],
         Verdict::ToVpc { .. } => &out[14..],
         Verdict::Drop { .. } => return,
     };

@@ -23,6 +23,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+pub use fort_model::{
+    DpdTimeoutAction, EncryptionAlgorithm, IkeVersion, IntegrityAlgorithm, StartupAction,
+};
+
 /// `igw/<vpc_id>/<igw_id>`: an internet gateway attached to a VPC (attachment state
 /// `available`). Detaching it removes the item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,6 +101,64 @@ impl GatewayEndpointItem {
 /// are told apart by their translated ports.
 pub const ENDPOINT_SOURCE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
+/// `vpn/<vpc_id>/<vpn_connection_id>`: a Site-to-Site VPN connection whose virtual
+/// private gateway is attached to the VPC. The edge terminates its two tunnels (IPsec,
+/// in a namespace of the connection's own) and carries between them and the VPC the
+/// packets that the VPC's route tables send to the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VpnConnectionItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// `vpn-…`
+    pub vpn_connection_id: String,
+    /// `vgw-…`: the route target whose frames the connection takes.
+    pub vpn_gateway_id: String,
+    pub vni: u32,
+    /// The VPC's blocks: what the tunnels deliver into.
+    pub cidrs: Vec<Ipv4Net>,
+    pub customer_gateway_ip: Ipv4Addr,
+    pub customer_asn: u64,
+    pub amazon_asn: u64,
+    pub static_routes_only: bool,
+    /// A static connection's routes: the destinations it carries from the VPC.
+    pub routes: Vec<Ipv4Net>,
+    /// The traffic selectors: the customer side's network and the VPC side's.
+    pub local_network: Ipv4Net,
+    pub remote_network: Ipv4Net,
+    pub tunnels: Vec<VpnTunnelItem>,
+}
+
+/// One tunnel of a connection, with its IKE and IPsec options.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct VpnTunnelItem {
+    /// The AWS side's outside address, on the outside network.
+    pub outside_ip: Ipv4Addr,
+    /// The /30 inside the tunnel.
+    pub inside_cidr: Ipv4Net,
+    pub pre_shared_key: String,
+    pub ike_versions: Vec<IkeVersion>,
+    pub phase1_encryption: Vec<EncryptionAlgorithm>,
+    pub phase2_encryption: Vec<EncryptionAlgorithm>,
+    pub phase1_integrity: Vec<IntegrityAlgorithm>,
+    pub phase2_integrity: Vec<IntegrityAlgorithm>,
+    pub phase1_dh_groups: Vec<u8>,
+    pub phase2_dh_groups: Vec<u8>,
+    pub phase1_lifetime_seconds: u32,
+    pub phase2_lifetime_seconds: u32,
+    pub rekey_margin_time_seconds: u32,
+    pub rekey_fuzz_percentage: u32,
+    pub replay_window_size: u32,
+    pub dpd_timeout_seconds: u32,
+    pub dpd_timeout_action: DpdTimeoutAction,
+    pub startup_action: StartupAction,
+}
+
+impl VpnConnectionItem {
+    pub fn key(&self) -> String {
+        format!("vpn/{}/{}", self.vpc_id, self.vpn_connection_id)
+    }
+}
+
 /// AWS's `natGateway.state`. Only `available` translates; in any other state new flows
 /// are dropped and TCP packets of old flows are answered with a RST (deleting a NAT
 /// gateway breaks its flows).
@@ -118,6 +180,7 @@ pub enum EdgeItem {
     PublicIp(PublicIpItem),
     NatGateway(NatGatewayItem),
     GatewayEndpoint(GatewayEndpointItem),
+    VpnConnection(VpnConnectionItem),
 }
 
 impl InternetGatewayItem {
@@ -146,6 +209,7 @@ impl EdgeItem {
             EdgeItem::PublicIp(i) => i.key(),
             EdgeItem::NatGateway(i) => i.key(),
             EdgeItem::GatewayEndpoint(i) => i.key(),
+            EdgeItem::VpnConnection(i) => i.key(),
         }
     }
 }
@@ -162,6 +226,8 @@ pub struct EdgeProgram {
     pub nat_gateways: Vec<NatGatewayItem>,
     #[serde(default)]
     pub gateway_endpoints: Vec<GatewayEndpointItem>,
+    #[serde(default)]
+    pub vpn_connections: Vec<VpnConnectionItem>,
 }
 
 impl EdgeProgram {
@@ -185,6 +251,7 @@ impl EdgeProgram {
         self.public_ips.retain(|i| i.key() != key);
         self.nat_gateways.retain(|i| i.key() != key);
         self.gateway_endpoints.retain(|i| i.key() != key);
+        self.vpn_connections.retain(|i| i.key() != key);
         if let Some(i) = item {
             self.push(i);
         }
@@ -196,6 +263,7 @@ impl EdgeProgram {
             EdgeItem::PublicIp(i) => self.public_ips.push(i),
             EdgeItem::NatGateway(i) => self.nat_gateways.push(i),
             EdgeItem::GatewayEndpoint(i) => self.gateway_endpoints.push(i),
+            EdgeItem::VpnConnection(i) => self.vpn_connections.push(i),
         }
     }
 
@@ -211,6 +279,12 @@ impl EdgeProgram {
                     .iter()
                     .cloned()
                     .map(EdgeItem::GatewayEndpoint),
+            )
+            .chain(
+                self.vpn_connections
+                    .iter()
+                    .cloned()
+                    .map(EdgeItem::VpnConnection),
             )
     }
 }

@@ -786,3 +786,70 @@ fn gateway_endpoint_without_an_internet_gateway() {
     );
     assert!(matches!(v, Verdict::Drop { .. }), "{v:?}");
 }
+
+/// A frame the route table sent to the virtual private gateway (its gateway MAC).
+fn to_vgw(pkt: &[u8]) -> Vec<u8> {
+    let mut f = from_instance(pkt);
+    f[0..6].copy_from_slice(&gateway_mac(VGW).0);
+    f
+}
+
+#[test]
+fn vpn_takes_the_gateways_frames_by_its_routes() {
+    let mut e = Edge::new(EdgeConfig::default());
+    let mut p = program();
+    p.vpn_connections = vec![
+        vpn_item("vpn-0wide", &["192.168.0.0/16"]),
+        vpn_item("vpn-0narrow", &["192.168.3.0/24"]),
+    ];
+    e.set_program(p);
+    let pkt = icmp_echo(APP, COMPANY, false, 1, 1);
+    let mut out = Vec::new();
+    // the most specific route's connection takes it, the bare packet untouched
+    let v = e.process_from_vpc(t(1), VNI, Gateway::Infer, &to_vgw(&pkt), &mut out);
+    assert_eq!(v, Verdict::ToVpn { connection: 1 });
+    assert_eq!(out, pkt);
+    let other = icmp_echo(APP, Ipv4Addr::new(192, 168, 9, 9), false, 1, 1);
+    let v = e.process_from_vpc(t(1), VNI, Gateway::Infer, &to_vgw(&other), &mut out);
+    assert_eq!(v, Verdict::ToVpn { connection: 0 });
+    // no route of the gateway's connections covers it: dropped, not sent to the internet
+    let nowhere = icmp_echo(APP, Ipv4Addr::new(172, 16, 0, 1), false, 1, 1);
+    let v = e.process_from_vpc(t(1), VNI, Gateway::Infer, &to_vgw(&nowhere), &mut out);
+    assert_eq!(v, drop(DropReason::NoVpnRoute));
+    // the internet gateway's frames are not the VPN's
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Infer,
+        &udp_packet(WEB, 5353, COMPANY, 53, b"x"),
+    );
+    assert_eq!(v, Verdict::ToInternet);
+    assert_eq!(e.stats().vpn_outbound, 2);
+}
+
+#[test]
+fn vpn_delivers_into_its_vpc_only() {
+    let mut e = Edge::new(EdgeConfig::default());
+    let mut p = program();
+    p.vpn_connections = vec![vpn_item("vpn-0wide", &["192.168.0.0/16"])];
+    e.set_program(p);
+    let pkt = icmp_echo(COMPANY, APP, false, 7, 1);
+    let mut out = Vec::new();
+    assert_eq!(
+        e.process_from_vpn(0, &pkt, &mut out),
+        Verdict::ToVpc { vni: VNI, dst: APP }
+    );
+    assert_eq!(&out[ethernet::HEADER_LEN..], &pkt[..]);
+    assert_eq!(out[12..14], ethernet::ethertype::IPV4.to_be_bytes());
+    // outside the VPC's blocks, or a connection that is gone
+    let astray = icmp_echo(COMPANY, REMOTE, false, 7, 1);
+    assert_eq!(
+        e.process_from_vpn(0, &astray, &mut out),
+        drop(DropReason::VpnDestination)
+    );
+    assert_eq!(
+        e.process_from_vpn(5, &pkt, &mut out),
+        drop(DropReason::VpnDestination)
+    );
+    assert_eq!(e.stats().vpn_inbound, 1);
+}

@@ -16,6 +16,11 @@ pub enum Verdict {
         vni: u32,
         dst: Ipv4Addr,
     },
+    /// `out` holds an IPv4 packet (no Ethernet header) for the tunnels of the VPN
+    /// connection at index `connection` of the program's `vpn_connections`.
+    ToVpn {
+        connection: u32,
+    },
     Drop {
         reason: DropReason,
     },
@@ -85,6 +90,11 @@ drop_reasons! {
     NatTableFull => "nat_table_full",
     /// To a gateway endpoint, for an address outside its service's prefix list.
     EndpointDestination => "endpoint_destination",
+    /// To a virtual private gateway, for an address none of its VPN connections' routes
+    /// covers.
+    NoVpnRoute => "no_vpn_route",
+    /// From a VPN connection, to an address outside its VPC (or a connection gone).
+    VpnDestination => "vpn_destination",
 }
 
 impl std::fmt::Display for DropReason {
@@ -115,6 +125,9 @@ pub struct Stats {
     pub icmp_too_big_sent: u64,
     pub bytes_outbound: u64,
     pub bytes_inbound: u64,
+    /// Packets from the VPC into VPN tunnels, and from the tunnels into the VPC.
+    pub vpn_outbound: u64,
+    pub vpn_inbound: u64,
     drops: [u64; DropReason::COUNT],
 }
 

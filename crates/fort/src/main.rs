@@ -205,9 +205,31 @@ struct InternetArgs {
     /// agents' and the edge's, port 53 (127.0.0.13:53 with 2 hosts); `fort edge`: none.
     #[arg(long, value_name = "ADDR:PORT")]
     internet_dns_listen: Option<SocketAddr>,
+    /// Also start a company network for Site-to-Site VPN: a namespace whose hosts reach
+    /// the internet through a customer gateway address.
+    #[arg(long)]
+    onprem: bool,
+    /// The company network's namespace.
+    #[arg(long, default_value = "fort-onprem")]
+    onprem_ns: String,
+    /// The company's hosts: local addresses in its namespace (the first one on lo).
+    #[arg(long, default_value = "192.168.0.0/16")]
+    onprem_hosts: ipnet_arg::Ipv4Net,
+    /// The customer gateway's address on the internet (use it in CreateCustomerGateway).
+    #[arg(long, default_value = "192.0.2.200")]
+    customer_gateway_ip: Ipv4Addr,
 }
 
 impl InternetArgs {
+    /// The company network, when asked for.
+    fn onprem(&self) -> Option<fort_edge_host::onprem::OnpremConfig> {
+        self.onprem.then(|| fort_edge_host::onprem::OnpremConfig {
+            namespace: self.onprem_ns.clone(),
+            hosts: self.onprem_hosts,
+            gateway_ip: self.customer_gateway_ip,
+        })
+    }
+
     /// The internet's DNS: its zones, and `region`'s public instance names for `pool`.
     fn dns(&self, region: &str, pool: ipnet::Ipv4Net) -> internet_dns::DnsConfig<'_> {
         internet_dns::DnsConfig {
@@ -399,6 +421,7 @@ async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
             public_pool: args.public_pool,
             hosts: args.internet.internet_hosts,
         },
+        onprem: args.internet.onprem(),
     })
     .await?;
     println!(
@@ -690,6 +713,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 public_pool: args.public_pool,
                 hosts: args.internet.internet_hosts,
             },
+            onprem: args.internet.onprem(),
         })
         .await;
         match started {
@@ -706,6 +730,12 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                     args.public_pool,
                     args.internet.internet_ns
                 );
+                if let Some(o) = args.internet.onprem() {
+                    println!(
+                        "  company:       namespace {}, hosts {}, customer gateway {}; try: ip netns exec {} ping …",
+                        o.namespace, o.hosts, o.gateway_ip, o.namespace
+                    );
+                }
                 edge = Some(e);
                 if let Some(dns) = &mut dns
                     && let Err(e) = serve_internet_dns(dns, &args.internet, None)

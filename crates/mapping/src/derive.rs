@@ -255,7 +255,8 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     .collect();
                 let mut listed = Vec::new();
                 let mut routes = Vec::new();
-                for route in &t.routes {
+                // the table's own routes, then those its virtual private gateways propagate
+                for route in &r.effective_routes(t) {
                     let destinations = match &route.destination {
                         RouteDestination::Cidr(n) => vec![*n],
                         RouteDestination::PrefixList(pl) => prefix_list_v4(r, pl)
@@ -549,6 +550,19 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                 c.items.insert(
                     ItemKey::gateway_endpoint(&v.id, id),
                     value(V::GatewayEndpoint(item)),
+                );
+            }
+        }
+        // A VPN connection whose virtual private gateway is attached: the edge's item.
+        "vpn-connection" => {
+            if let Some(conn) = r.vpn_connections.get(id)
+                && conn.is_live()
+                && let Some(item) = vpn_connection(r, conn)
+            {
+                c.vpc = Some(item.vpc_id.clone());
+                c.items.insert(
+                    ItemKey::vpn_connection(&item.vpc_id, id),
+                    value(V::VpnConnection(item)),
                 );
             }
         }
@@ -935,8 +949,31 @@ pub fn dependents(
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
-        // A route to a virtual private gateway is active while it is attached.
-        "vpn-gateway" => routes_through(r, row, id),
+        // A route to a virtual private gateway is active while it is attached; the
+        // tables it propagates into get its connections' routes while it is.
+        // ... its connections' items name the VPC, which names the edge serving it.
+        "vpn-gateway" => {
+            let mut out = routes_through(r, row, id);
+            out.extend(propagating_tables(r, row, id));
+            out.extend(
+                r.vpn_connections
+                    .values()
+                    .filter(|c| c.vpn_gateway_id == id)
+                    .map(|c| row.sibling("vpn-connection", &c.id)),
+            );
+            let vpc = r
+                .vpn_gateways
+                .get(id)
+                .and_then(|g| g.attached_vpc().cloned());
+            out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
+            out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
+            out
+        }
+        "vpn-connection" => r
+            .vpn_connections
+            .get(id)
+            .map(|c| propagating_tables(r, row, &c.vpn_gateway_id))
+            .unwrap_or_default(),
         // Gateway items carry the VPC's number and blocks; transit gateway tables the
         // blocks its attachments propagate; its instances' metadata its DNS hostnames
         // attribute.
@@ -968,6 +1005,17 @@ pub fn dependents(
                     .values()
                     .filter(|e| e.vpc_id == id && e.endpoint_type == VpcEndpointType::Gateway)
                     .map(|e| row.sibling("vpc-endpoint", &e.id)),
+            )
+            .chain(
+                r.vpn_gateways
+                    .values()
+                    .filter(|g| g.attached_vpc().map(|v| v.as_str()) == Some(id))
+                    .flat_map(|g| {
+                        r.vpn_connections
+                            .values()
+                            .filter(move |c| c.vpn_gateway_id == g.id)
+                            .map(|c| row.sibling("vpn-connection", &c.id))
+                    }),
             )
             .collect(),
         // An instance's state and host decide its interfaces' ports and mappings, and the
@@ -1192,6 +1240,69 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
         .collect()
 }
 
+/// A live VPN connection's item for the edge, while its gateway is attached to a VPC.
+fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnConnection> {
+    let vgw = r.vpn_gateways.get(c.vpn_gateway_id.as_str())?;
+    let v = r.vpcs.get(vgw.attached_vpc()?)?;
+    let cgw = r.customer_gateways.get(c.customer_gateway_id.as_str())?;
+    let texts = |xs: &mut dyn Iterator<Item = &'static str>| xs.map(str::to_owned).collect();
+    Some(pb::VpnConnection {
+        vpc_id: v.id.to_string(),
+        vpn_connection_id: c.id.to_string(),
+        vpn_gateway_id: vgw.id.to_string(),
+        vni: v.vni,
+        cidrs: v.cidrs().map(cidr).collect(),
+        customer_gateway_ip: cgw.ip_address?.into(),
+        customer_asn: cgw.bgp_asn,
+        amazon_asn: vgw.amazon_side_asn,
+        static_routes_only: c.static_routes_only,
+        routes: c
+            .routes
+            .iter()
+            .filter(|x| x.state == fort_model::VpnState::Available)
+            .map(|x| cidr(x.destination))
+            .collect(),
+        local_network: Some(cidr(c.local_ipv4_network_cidr)),
+        remote_network: Some(cidr(c.remote_ipv4_network_cidr)),
+        tunnels: c
+            .tunnels
+            .iter()
+            .map(|t| {
+                let o = &t.options;
+                pb::VpnTunnel {
+                    outside_ip: t.outside_ip.into(),
+                    inside_cidr: Some(cidr(t.inside_cidr)),
+                    pre_shared_key: t.pre_shared_key.clone(),
+                    ike_versions: texts(&mut o.ike_versions.iter().map(|x| x.as_str())),
+                    phase1_encryption: texts(&mut o.phase1_encryption.iter().map(|x| x.as_str())),
+                    phase2_encryption: texts(&mut o.phase2_encryption.iter().map(|x| x.as_str())),
+                    phase1_integrity: texts(&mut o.phase1_integrity.iter().map(|x| x.as_str())),
+                    phase2_integrity: texts(&mut o.phase2_integrity.iter().map(|x| x.as_str())),
+                    phase1_dh_groups: o.phase1_dh_groups.iter().map(|&g| g.into()).collect(),
+                    phase2_dh_groups: o.phase2_dh_groups.iter().map(|&g| g.into()).collect(),
+                    phase1_lifetime_seconds: o.phase1_lifetime_seconds,
+                    phase2_lifetime_seconds: o.phase2_lifetime_seconds,
+                    rekey_margin_time_seconds: o.rekey_margin_time_seconds,
+                    rekey_fuzz_percentage: o.rekey_fuzz_percentage,
+                    replay_window_size: o.replay_window_size,
+                    dpd_timeout_seconds: o.dpd_timeout_seconds,
+                    dpd_timeout_action: o.dpd_timeout_action.as_str().to_owned(),
+                    startup_action: o.startup_action.as_str().to_owned(),
+                }
+            })
+            .collect(),
+    })
+}
+
+/// The route tables that propagate virtual private gateway `vgw`'s routes.
+fn propagating_tables(r: &Region, row: &RowKey, vgw: &str) -> Vec<RowKey> {
+    r.route_tables
+        .values()
+        .filter(|t| t.propagating_vgws.iter().any(|g| g == vgw))
+        .map(|t| row.sibling("route-table", &t.id))
+        .collect()
+}
+
 /// The active peering connections of a VPC: (id, the other side).
 pub fn active_peerings<'w>(
     world: &'w World,
@@ -1257,8 +1368,14 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .values()
         .filter(|e| e.vpc_id == v.id && is_gateway_endpoint(e))
         .map(|e| e.id.to_string());
+    let vgws = r
+        .vpn_gateways
+        .values()
+        .filter(|g| g.attached_vpc() == Some(&v.id))
+        .map(|g| g.id.to_string());
     igws.chain(nats)
         .chain(endpoints)
+        .chain(vgws)
         .map(|gateway_id| pb::Edge {
             gateway_id,
             host: edge.underlay.into(),
@@ -1385,6 +1502,11 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
                 .map(|x| key("transit-gateway-route-table", &x.id)),
         );
         rows.extend(r.vpc_endpoints.values().map(|x| key("vpc-endpoint", &x.id)));
+        rows.extend(
+            r.vpn_connections
+                .values()
+                .map(|x| key("vpn-connection", &x.id)),
+        );
     }
     rows
 }

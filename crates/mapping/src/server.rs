@@ -14,7 +14,7 @@ use fort_proto::CONTRACT_VERSION;
 use fort_proto::mapping::host_message::Msg;
 use fort_proto::mapping::{
     FlowLogAck, FlowLogReport, HostMessage, Item, LookupRequest, LookupResponse, ProgramUpdate,
-    Role,
+    Role, VpnTunnelAck, VpnTunnelReport,
 };
 use fort_proto::server::mapping_server::{Mapping, MappingServer};
 use fort_proto::wire::EncodedUpdate;
@@ -442,6 +442,55 @@ impl Mapping for Grpc {
         };
         let delivered = sink.deliver(request.into_inner()).await;
         Ok(Response::new(FlowLogAck { delivered }))
+    }
+
+    async fn report_vpn_tunnels(
+        &self,
+        request: Request<VpnTunnelReport>,
+    ) -> Result<Response<VpnTunnelAck>, Status> {
+        self.0.record_vpn_tunnels(request.into_inner()).await;
+        Ok(Response::new(VpnTunnelAck {}))
+    }
+}
+
+impl MappingService {
+    /// Records what an edge saw of its tunnels (VgwTelemetry). A connection is found by
+    /// its id, which is unique across accounts and regions.
+    async fn record_vpn_tunnels(&self, report: VpnTunnelReport) {
+        let scopes: Vec<(fort_control::Scope, fort_proto::mapping::VpnTunnelStatus)> = self
+            .control
+            .read_world(|w| {
+                report
+                    .tunnels
+                    .into_iter()
+                    .filter_map(|t| {
+                        let (account, region) = w
+                            .regions
+                            .iter()
+                            .find(|(_, r)| r.vpn_connections.contains(t.vpn_connection_id.as_str()))
+                            .map(|(k, _)| k.clone())?;
+                        Some((fort_control::Scope { account, region }, t))
+                    })
+                    .collect()
+            })
+            .await;
+        for (scope, t) in scopes {
+            let result = self
+                .control
+                .write(&scope, |tx| {
+                    tx.set_vpn_tunnel_status(
+                        &t.vpn_connection_id,
+                        Ipv4Addr::from(t.outside_ip),
+                        t.up,
+                        &t.message,
+                        None,
+                    )
+                })
+                .await;
+            if let Err(e) = result {
+                tracing::debug!(connection = t.vpn_connection_id, error = %e.message, "tunnel report not recorded");
+            }
+        }
     }
 }
 

@@ -133,6 +133,8 @@ async fn run(seed: u64, steps: usize) {
     let mut gateway_tables: Vec<String> = Vec::new();
     let mut subnet_vpcs: Vec<(String, String)> = Vec::new();
     let mut endpoints: Vec<String> = Vec::new();
+    let mut vgws: Vec<String> = Vec::new();
+    let mut vpns: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -143,7 +145,71 @@ async fn run(seed: u64, steps: usize) {
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 33 {
+        let body = match rng.next() % 34 {
+            // Site-to-Site VPN: a gateway attached to a VPC, connections (the edge's
+            // items), their static routes propagating into tables, deletes and detaches
+            33 if !vpcs.is_empty() => match rng.next() % 6 {
+                0 => {
+                    let out = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(b"Action=CreateVpnGateway&Type=ipsec.1").unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                    let vgw = find(out.as_str(), "vgw-").remove(0);
+                    vgws.push(vgw.clone());
+                    format!(
+                        "Action=AttachVpnGateway&VpnGatewayId={vgw}&VpcId={}",
+                        pick(&mut rng, &vpcs)
+                    )
+                }
+                1 => {
+                    let out = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(
+                            format!(
+                                "Action=CreateCustomerGateway&Type=ipsec.1&BgpAsn=65000&IpAddress=192.0.2.{}",
+                                10 + step % 200
+                            )
+                            .as_bytes(),
+                        )
+                        .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                    let cgw = find(out.as_str(), "cgw-").remove(0);
+                    format!(
+                        "Action=CreateVpnConnection&Type=ipsec.1&CustomerGatewayId={cgw}&VpnGatewayId={}&Options.StaticRoutesOnly=true",
+                        pick(&mut rng, &vgws)
+                    )
+                }
+                2 => format!(
+                    "Action=CreateVpnConnectionRoute&VpnConnectionId={}&DestinationCidrBlock=192.168.{}.0/24",
+                    pick(&mut rng, &vpns),
+                    rng.next() % 4
+                ),
+                3 => format!(
+                    "Action={}VgwRoutePropagation&RouteTableId={}&GatewayId={}",
+                    if rng.next().is_multiple_of(3) {
+                        "Disable"
+                    } else {
+                        "Enable"
+                    },
+                    pick(&mut rng, &tables),
+                    pick(&mut rng, &vgws)
+                ),
+                4 => format!(
+                    "Action=DeleteVpnConnection&VpnConnectionId={}",
+                    pick(&mut rng, &vpns)
+                ),
+                _ => format!(
+                    "Action=DetachVpnGateway&VpnGatewayId={}&VpcId={}",
+                    pick(&mut rng, &vgws),
+                    pick(&mut rng, &vpcs)
+                ),
+            },
             // gateway route tables: associations, propagations, static and blackhole
             // routes decide which VPCs each attachment reaches
             26 if !gateways.is_empty() => format!(
@@ -482,6 +548,9 @@ async fn run(seed: u64, steps: usize) {
             }
             if let Some(i) = modified {
                 lists[i].1 += 1;
+            }
+            if body.starts_with("Action=CreateVpnConnection&") {
+                vpns.extend(find(&xml, "vpn-").into_iter().take(1));
             }
             if body.starts_with("Action=CreateVpcEndpoint") {
                 endpoints.extend(find(&xml, "vpce-").into_iter().take(1));

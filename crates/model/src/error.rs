@@ -223,6 +223,8 @@ error_codes! {
     VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
     VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",
     CustomerGatewayLimitExceeded = "CustomerGatewayLimitExceeded",
+    VpnConnectionLimitExceeded = "VpnConnectionLimitExceeded",
+    InvalidVpnConnectionInvalidState = "InvalidVpnConnection.InvalidState",
     InvalidVpnGatewayIdNotFound = "InvalidVpnGatewayID.NotFound",
     // IAM: a quota of IAM's (policy size, versions, attached policies).
     LimitExceeded = "LimitExceeded" => 409,

@@ -97,6 +97,9 @@ impl ItemKey {
     pub fn vpc_endpoint(vpc_id: &str, endpoint_id: &str) -> ItemKey {
         Self::of(Kind::VpcEndpoint(object(vpc_id, endpoint_id)))
     }
+    pub fn vpn_connection(vpc_id: &str, vpn_connection_id: &str) -> ItemKey {
+        Self::of(Kind::VpnConnection(object(vpc_id, vpn_connection_id)))
+    }
     /// The address of a service Fort serves (`api`).
     pub fn service(name: &str) -> ItemKey {
         Self::of(Kind::Service(name.to_owned()))
@@ -119,18 +122,25 @@ impl ItemKey {
             | Kind::InstanceName(o)
             | Kind::TransitGatewayAttachment(o)
             | Kind::VpcEndpoint(o)
-            | Kind::GatewayEndpoint(o) => &o.vpc_id,
+            | Kind::GatewayEndpoint(o)
+            | Kind::VpnConnection(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
             Kind::TransitGatewayRoute(r) => &r.route_table_id,
         })
     }
 
-    /// A gateway the edge serves (internet or NAT gateway, gateway endpoint).
+    /// A gateway the edge serves (internet or NAT gateway, gateway endpoint, VPN
+    /// connection).
     pub fn is_gateway(&self) -> bool {
         matches!(
             self.kind,
-            Some(Kind::InternetGateway(_) | Kind::NatGateway(_) | Kind::GatewayEndpoint(_))
+            Some(
+                Kind::InternetGateway(_)
+                    | Kind::NatGateway(_)
+                    | Kind::GatewayEndpoint(_)
+                    | Kind::VpnConnection(_)
+            )
         )
     }
 
@@ -173,6 +183,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::VpcEndpoint(o)) => write!(f, "vpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::Service(name)) => write!(f, "service/{name}"),
             Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
+            Some(Kind::VpnConnection(o)) => write!(f, "vpn/{}/{}", o.vpc_id, o.id),
         }
     }
 }

@@ -23,5 +23,7 @@ pub mod wire;
 /// metadata service); 5 adds instance names (resource names the VPC resolver answers)
 /// and instances' hostname types; 6 adds VPC endpoints (endpoint ports, the names the
 /// VPC resolver answers for them, gateway endpoints for the edge), the service address
-/// they forward to, transit gateway attachments and routes, and subnets' zones.
-pub const CONTRACT_VERSION: u32 = 6;
+/// they forward to, transit gateway attachments and routes, and subnets' zones; 7 adds
+/// Site-to-Site VPN connections for the edge and its tunnel reports
+/// (`ReportVpnTunnels`).
+pub const CONTRACT_VERSION: u32 = 7;

@@ -9,7 +9,9 @@ use std::net::Ipv4Addr;
 use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{
-    GatewayEndpointItem, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
+    DpdTimeoutAction, EncryptionAlgorithm, GatewayEndpointItem, IkeVersion, IntegrityAlgorithm,
+    InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, StartupAction,
+    VpnConnectionItem, VpnTunnelItem,
 };
 use fort_proto::mapping as pb;
 
@@ -364,5 +366,81 @@ pub(crate) fn gateway_endpoint(e: &pb::GatewayEndpoint) -> Checked<GatewayEndpoi
         vni: e.vni,
         cidrs: cidrs(&e.cidrs)?,
         destinations: cidrs(&e.destinations)?,
+    })
+}
+
+fn names<T>(given: &[String], parse: fn(&str) -> Option<T>, what: &'static str) -> Checked<Vec<T>> {
+    given.iter().map(|g| parse(g).ok_or(what)).collect()
+}
+
+fn groups(given: &[u32]) -> Checked<Vec<u8>> {
+    given
+        .iter()
+        .map(|&g| u8::try_from(g).map_err(|_| "a DH group number over 255"))
+        .collect()
+}
+
+pub(crate) fn vpn_connection(c: &pb::VpnConnection) -> Checked<VpnConnectionItem> {
+    let tunnels = c
+        .tunnels
+        .iter()
+        .map(|t| {
+            Ok(VpnTunnelItem {
+                outside_ip: ip(t.outside_ip),
+                inside_cidr: cidr(t.inside_cidr.as_ref())?,
+                pre_shared_key: t.pre_shared_key.clone(),
+                ike_versions: names(&t.ike_versions, IkeVersion::parse, "an unknown IKE version")?,
+                phase1_encryption: names(
+                    &t.phase1_encryption,
+                    EncryptionAlgorithm::parse,
+                    "an unknown encryption algorithm",
+                )?,
+                phase2_encryption: names(
+                    &t.phase2_encryption,
+                    EncryptionAlgorithm::parse,
+                    "an unknown encryption algorithm",
+                )?,
+                phase1_integrity: names(
+                    &t.phase1_integrity,
+                    IntegrityAlgorithm::parse,
+                    "an unknown integrity algorithm",
+                )?,
+                phase2_integrity: names(
+                    &t.phase2_integrity,
+                    IntegrityAlgorithm::parse,
+                    "an unknown integrity algorithm",
+                )?,
+                phase1_dh_groups: groups(&t.phase1_dh_groups)?,
+                phase2_dh_groups: groups(&t.phase2_dh_groups)?,
+                phase1_lifetime_seconds: t.phase1_lifetime_seconds,
+                phase2_lifetime_seconds: t.phase2_lifetime_seconds,
+                rekey_margin_time_seconds: t.rekey_margin_time_seconds,
+                rekey_fuzz_percentage: t.rekey_fuzz_percentage,
+                replay_window_size: t.replay_window_size,
+                dpd_timeout_seconds: t.dpd_timeout_seconds,
+                dpd_timeout_action: DpdTimeoutAction::parse(&t.dpd_timeout_action)
+                    .ok_or("an unknown DPD timeout action")?,
+                startup_action: StartupAction::parse(&t.startup_action)
+                    .ok_or("an unknown startup action")?,
+            })
+        })
+        .collect::<Checked<Vec<_>>>()?;
+    if tunnels.len() != 2 {
+        return Err("a VPN connection has two tunnels");
+    }
+    Ok(VpnConnectionItem {
+        vpc_id: c.vpc_id.clone(),
+        vpn_connection_id: c.vpn_connection_id.clone(),
+        vpn_gateway_id: c.vpn_gateway_id.clone(),
+        vni: c.vni,
+        cidrs: cidrs(&c.cidrs)?,
+        customer_gateway_ip: ip(c.customer_gateway_ip),
+        customer_asn: c.customer_asn,
+        amazon_asn: c.amazon_asn,
+        static_routes_only: c.static_routes_only,
+        routes: cidrs(&c.routes)?,
+        local_network: cidr(c.local_network.as_ref())?,
+        remote_network: cidr(c.remote_network.as_ref())?,
+        tunnels,
     })
 }

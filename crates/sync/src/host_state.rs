@@ -288,7 +288,11 @@ impl HostState {
                 }
             }
             Some(
-                K::InternetGateway(_) | K::PublicIp(_) | K::NatGateway(_) | K::GatewayEndpoint(_),
+                K::InternetGateway(_)
+                | K::PublicIp(_)
+                | K::NatGateway(_)
+                | K::GatewayEndpoint(_)
+                | K::VpnConnection(_),
             ) => out.edge |= self.edge.remove(key).is_some(),
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
@@ -431,6 +435,10 @@ impl HostState {
             }
             (Some(K::GatewayEndpoint(_)), V::GatewayEndpoint(e)) => {
                 let item = EdgeItem::GatewayEndpoint(assemble::gateway_endpoint(&e)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::VpnConnection(_)), V::VpnConnection(c)) => {
+                let item = EdgeItem::VpnConnection(assemble::vpn_connection(&c)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
             (Some(K::FlowLog(o)), V::FlowLog(f)) => {

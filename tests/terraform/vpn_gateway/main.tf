@@ -1,5 +1,6 @@
-# A virtual private gateway attached to a VPC, a customer gateway, a route to the
-# gateway and route propagation from it (Fort keeps these at the API; no VPN tunnels).
+# A virtual private gateway attached to a VPC, a customer gateway, a Site-to-Site VPN
+# connection between them (static routes, tunnel options chosen for tunnel 1), a route to
+# the gateway and route propagation from it.
 
 locals {
   tags = { Project = "tf-vpn-gateway" }
@@ -49,4 +50,30 @@ resource "aws_vpn_gateway_route_propagation" "private" {
 resource "aws_route_table_association" "private" {
   subnet_id      = aws_subnet.private.id
   route_table_id = aws_route_table.private.id
+}
+
+resource "aws_vpn_connection" "office" {
+  vpn_gateway_id      = aws_vpn_gateway.this.id
+  customer_gateway_id = aws_customer_gateway.office.id
+  type                = "ipsec.1"
+  static_routes_only  = true
+
+  tunnel1_inside_cidr                  = "169.254.44.0/30"
+  tunnel1_preshared_key                = "fort_tunnel_one"
+  tunnel1_ike_versions                 = ["ikev2"]
+  tunnel1_phase1_encryption_algorithms = ["AES256"]
+  tunnel1_phase1_integrity_algorithms  = ["SHA2-256"]
+  tunnel1_phase1_dh_group_numbers      = [14]
+  tunnel1_dpd_timeout_seconds          = 40
+
+  tags = merge(local.tags, { Name = "office" })
+}
+
+resource "aws_vpn_connection_route" "office" {
+  destination_cidr_block = "192.168.0.0/16"
+  vpn_connection_id      = aws_vpn_connection.office.id
+}
+
+output "tunnel1_address" {
+  value = aws_vpn_connection.office.tunnel1_address
 }

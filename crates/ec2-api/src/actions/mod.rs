@@ -41,6 +41,7 @@ mod vpc;
 mod vpc_block_public_access;
 mod vpc_endpoint;
 mod vpn;
+mod vpn_connection;
 
 /// One request being answered.
 pub struct Ctx<'a> {
@@ -322,6 +323,7 @@ enum Handler {
     VpcBlockPublicAccess(vpc_block_public_access::Action),
     VpcEndpoint(vpc_endpoint::Action),
     Vpn(vpn::Action),
+    VpnConnection(vpn_connection::Action),
 }
 
 impl Handler {
@@ -358,6 +360,7 @@ impl Handler {
             Handler::VpcBlockPublicAccess(a) => vpc_block_public_access::run(a, ctx).await,
             Handler::VpcEndpoint(a) => vpc_endpoint::run(a, ctx).await,
             Handler::Vpn(a) => vpn::run(a, ctx).await,
+            Handler::VpnConnection(a) => vpn_connection::run(a, ctx).await,
         }
     }
 }
@@ -398,6 +401,7 @@ fn handler(action: &str) -> Option<Handler> {
         })
         .or_else(|| vpc_endpoint::Action::parse(action).map(Handler::VpcEndpoint))
         .or_else(|| vpn::Action::parse(action).map(Handler::Vpn))
+        .or_else(|| vpn_connection::Action::parse(action).map(Handler::VpnConnection))
 }
 
 /// Declares a module's actions: `actions!(CreateVpc, DeleteVpc, ...)` makes an `Action`
@@ -458,6 +462,7 @@ pub fn all_actions() -> Vec<&'static str> {
         vpc_block_public_access::Action::ALL,
         vpc_endpoint::Action::ALL,
         vpn::Action::ALL,
+        vpn_connection::Action::ALL,
     ]
     .concat()
 }

@@ -221,10 +221,11 @@ fn target_fields(region: &Region, target: &RouteTarget) -> Vec<(&'static str, St
 
 fn route_fields(v: &View<'_>, table: &RouteTable, name: &str) -> Vec<String> {
     let region = v.region;
-    let rs = table.routes.iter();
+    // Propagated routes are listed, and filtered, like the table's own.
+    let routes = region.effective_routes(table);
+    let rs = routes.iter();
     let target_of = |element: &str| -> Vec<String> {
-        table
-            .routes
+        routes
             .iter()
             .flat_map(|r| target_fields(region, &r.target))
             .filter(|(e, _)| *e == element)
@@ -304,7 +305,9 @@ pub fn render(w: &mut Xml, v: &View<'_>, t: &RouteTable) {
     w.leaf("routeTableId", &t.id)
         .leaf("vpcId", &t.vpc_id)
         .leaf("ownerId", &region.account)
-        .set("routeSet", &t.routes, |w, r| render_route(w, v, t, r))
+        .set("routeSet", &region.effective_routes(t), |w, r| {
+            render_route(w, v, t, r)
+        })
         .set("associationSet", &t.associations, |w, a| {
             w.leaf("routeTableAssociationId", &a.id)
                 .leaf("routeTableId", &t.id)

@@ -5,7 +5,6 @@ use fort_control::vpn::{CreateCustomerGateway, visible};
 use fort_model::{ApiError, CustomerGateway, Kind, VpnAttachmentState, VpnGateway};
 
 use super::{Ctx, Describe, ok_return};
-use crate::filter::Filters;
 use crate::xml::Xml;
 
 crate::actions!(
@@ -19,9 +18,6 @@ crate::actions!(
     CreateCustomerGateway,
     DeleteCustomerGateway,
     DescribeCustomerGateways,
-    CreateVpnConnection,
-    DeleteVpnConnection,
-    DescribeVpnConnections,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -70,39 +66,6 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             ctx.write(|tx| tx.set_vgw_route_propagation(table, gateway, enable))
                 .await?;
             Ok(ok_return())
-        }
-        Action::CreateVpnConnection => {
-            let kind = p.opt_str("Type");
-            let cgw = p.opt_str("CustomerGatewayId");
-            let vgw = p.opt_str("VpnGatewayId");
-            let tgw = p.opt_str("TransitGatewayId");
-            // Always an error (after EC2's checks), so nothing is written.
-            ctx.write(|tx| {
-                tx.create_vpn_connection(
-                    kind.as_deref(),
-                    cgw.as_deref(),
-                    vgw.as_deref(),
-                    tgw.as_deref(),
-                )
-            })
-            .await?;
-            Ok(ok_return())
-        }
-        // No connection exists (none can be made): every id is unknown, and the list is empty.
-        Action::DeleteVpnConnection => {
-            let id = p.req("VpnConnectionId")?;
-            Kind::VpnConnection.check(id)?;
-            Err(Kind::VpnConnection.not_found(id))
-        }
-        Action::DescribeVpnConnections => {
-            Filters::parse(p, VPN_FILTERS)?;
-            if let Some(id) = p.strings("VpnConnectionId")?.first() {
-                Kind::VpnConnection.check(id)?;
-                return Err(Kind::VpnConnection.not_found(id));
-            }
-            let mut w = Xml::new();
-            w.set("vpnConnectionSet", std::iter::empty::<()>(), |_, ()| {});
-            Ok(w)
         }
         Action::DescribeVpnGateways => {
             let d = Describe {
@@ -177,19 +140,6 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
     }
 }
-
-const VPN_FILTERS: &[&str] = &[
-    "customer-gateway-configuration",
-    "customer-gateway-id",
-    "state",
-    "option.static-routes-only",
-    "route.destination-cidr-block",
-    "bgp-asn",
-    "vpn-connection-id",
-    "type",
-    "vpn-gateway-id",
-    "transit-gateway-id",
-];
 
 const VGW_FILTERS: &[&str] = &[
     "amazon-side-asn",

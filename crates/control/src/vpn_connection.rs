@@ -1,0 +1,566 @@
+//! Site-to-Site VPN connections: two IPsec tunnels between a virtual private gateway and
+//! a customer gateway. Each tunnel's AWS side has an outside address leased from the
+//! public pool (where the edge answers IKE on the simulated internet), an inside /30 of
+//! 169.254.0.0/16 and a pre-shared key. Fort provisions at once: a connection is stored
+//! `available` (CreateVpnConnection answers `pending`), its static routes `available`;
+//! a deleted one is `deleted`, still described for an hour, its addresses back in the
+//! pool. A connection's routes (static, or learned by BGP) propagate into the route
+//! tables that propagate its gateway, where static routes of a table win.
+
+use std::net::Ipv4Addr;
+
+use fort_model::*;
+use ipnet::Ipv4Net;
+
+use crate::Tx;
+use crate::region::Region;
+use crate::tags::check_tags;
+use crate::vpn::check_type;
+
+/// CreateVpnConnection's parameters, as the API parsed them.
+#[derive(Clone, Debug, Default)]
+pub struct CreateVpnConnection {
+    pub kind: Option<String>,
+    pub customer_gateway_id: Option<String>,
+    pub vpn_gateway_id: Option<String>,
+    pub transit_gateway_id: Option<String>,
+    pub static_routes_only: Option<bool>,
+    pub enable_acceleration: Option<bool>,
+    pub tunnel_inside_ip_version: Option<String>,
+    pub local_ipv4_network_cidr: Option<String>,
+    pub remote_ipv4_network_cidr: Option<String>,
+    pub tunnels: Vec<TunnelOptionsRequest>,
+    pub tags: Tags,
+}
+
+/// EC2's parameter for a connection's IPv4 traffic selector.
+fn network_cidr(param: &str, text: Option<&str>) -> Result<Ipv4Net, ApiError> {
+    match text {
+        None => Ok(Ipv4Net::default()),
+        Some(t) => t
+            .parse::<Ipv4Net>()
+            .ok()
+            .filter(|n| n.network() == n.addr())
+            .ok_or_else(|| ApiError::bad_param(param, t, "It is not a valid IPv4 CIDR block.")),
+    }
+}
+
+impl Tx<'_> {
+    /// A VPN connection not deleted, or NotFound.
+    fn live_vpn_connection(&self, id: &str) -> Result<VpnConnection, ApiError> {
+        let c = self.region.vpn_connections.find(Kind::VpnConnection, id)?;
+        if !c.is_live() {
+            return Err(Kind::VpnConnection.not_found(id));
+        }
+        Ok(c.clone())
+    }
+
+    /// The inside /30s the live connections of `vgw` use, but `except`'s.
+    fn inside_cidrs_of(&self, vgw: &str, except: Option<&str>) -> Vec<Ipv4Net> {
+        self.region
+            .vpn_connections
+            .values()
+            .filter(|c| c.is_live() && c.vpn_gateway_id == vgw && Some(c.id.as_str()) != except)
+            .flat_map(|c| c.tunnels.iter().map(|t| t.inside_cidr))
+            .collect()
+    }
+
+    /// A tunnel's inside /30: the one asked for (checked, unique on the gateway), or a
+    /// free one.
+    fn inside_cidr(&self, asked: Option<&str>, taken: &[Ipv4Net]) -> Result<Ipv4Net, ApiError> {
+        match asked {
+            Some(text) => {
+                let net = check_inside_cidr(text)?;
+                if taken.contains(&net) {
+                    return Err(ApiError::bad_param(
+                        "TunnelInsideCidr",
+                        text,
+                        "The inside CIDR is already used by another tunnel of this virtual private gateway.",
+                    ));
+                }
+                Ok(net)
+            }
+            None => random_inside_cidr(taken).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::VpnConnectionLimitExceeded,
+                    "No inside CIDR block is left for this virtual private gateway.",
+                )
+            }),
+        }
+    }
+
+    /// CreateVpnConnection: EC2's checks in EC2's order (recorded against AWS in moto's
+    /// tests: the two gateways together first, then the customer gateway, then the
+    /// transit gateway), then the options and quotas; two tunnels with addresses from the
+    /// public pool.
+    pub fn create_vpn_connection(
+        &mut self,
+        req: CreateVpnConnection,
+    ) -> Result<VpnConnection, ApiError> {
+        if req.vpn_gateway_id.is_some() && req.transit_gateway_id.is_some() {
+            return Err(ApiError::invalid_value(
+                "The request must not contain both parameter vpnGatewayId and transitGatewayId",
+            ));
+        }
+        check_type(req.kind.as_deref())?;
+        let cgw_id = req
+            .customer_gateway_id
+            .as_deref()
+            .ok_or_else(|| ApiError::missing("CustomerGatewayId"))?;
+        let cgw = self
+            .region
+            .customer_gateways
+            .find(Kind::CustomerGateway, cgw_id)?
+            .clone();
+        if cgw.deleted.is_some() {
+            return Err(Kind::CustomerGateway.not_found(cgw_id));
+        }
+        let vgw = match (&req.vpn_gateway_id, &req.transit_gateway_id) {
+            (Some(v), None) => self.live_vpn_gateway(v)?,
+            (None, Some(t)) => {
+                if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidTransitGatewayIdNotFound,
+                        format!("The transitGateway ID '{t}' does not exist"),
+                    ));
+                }
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "Fort's VPN connections end at virtual private gateways: transit gateway VPN attachments are not offered.",
+                ));
+            }
+            _ => return Err(ApiError::missing("VpnGatewayId or TransitGatewayId")),
+        };
+        if cgw.ip_address.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "Fort's tunnels authenticate with pre-shared keys: the customer gateway needs an IP address.",
+            ));
+        }
+        if let Some(v) = req.tunnel_inside_ip_version.as_deref() {
+            match v {
+                "ipv4" => {}
+                "ipv6" => {
+                    return Err(ApiError::invalid_value(
+                        "IPv6 inside tunnel addresses are supported only for VPN connections on a transit gateway.",
+                    ));
+                }
+                other => {
+                    return Err(ApiError::bad_param(
+                        "TunnelInsideIpVersion",
+                        other,
+                        "Valid values: ipv4 | ipv6.",
+                    ));
+                }
+            }
+        }
+        if req.enable_acceleration == Some(true) {
+            return Err(ApiError::invalid_value(
+                "Acceleration is supported only for VPN connections on a transit gateway.",
+            ));
+        }
+        let local = network_cidr(
+            "LocalIpv4NetworkCidr",
+            req.local_ipv4_network_cidr.as_deref(),
+        )?;
+        let remote = network_cidr(
+            "RemoteIpv4NetworkCidr",
+            req.remote_ipv4_network_cidr.as_deref(),
+        )?;
+        if req.tunnels.len() > 2 {
+            return Err(ApiError::invalid_value(
+                "A VPN connection has two tunnels: at most two TunnelOptions may be given.",
+            ));
+        }
+        check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
+        let live = |c: &&VpnConnection| c.is_live();
+        let quota = self.config.quotas.vpn_connections;
+        if self.region.vpn_connections.values().filter(live).count() >= quota {
+            return Err(ApiError::new(
+                ErrorCode::VpnConnectionLimitExceeded,
+                format!("The maximum number of VPN connections has been reached ({quota})."),
+            ));
+        }
+        let per_gateway = self.config.quotas.vpn_connections_per_vpn_gateway;
+        if self
+            .region
+            .vpn_connections
+            .values()
+            .filter(live)
+            .filter(|c| c.vpn_gateway_id == vgw.id)
+            .count()
+            >= per_gateway
+        {
+            return Err(ApiError::new(
+                ErrorCode::VpnConnectionLimitExceeded,
+                format!(
+                    "The virtual private gateway {} has the maximum number of VPN connections ({per_gateway}).",
+                    vgw.id
+                ),
+            ));
+        }
+        let id = VpnConnectionId::new();
+        let mut taken = self.inside_cidrs_of(&vgw.id, None);
+        let mut specs = Vec::with_capacity(2);
+        for n in 0..2 {
+            let asked = req.tunnels.get(n).cloned().unwrap_or_default();
+            if asked.inside_ipv6_cidr.is_some() {
+                return Err(ApiError::invalid_value(
+                    "TunnelInsideIpv6Cidr is supported only for VPN connections on a transit gateway with IPv6 inside addresses.",
+                ));
+            }
+            let inside = self.inside_cidr(asked.inside_cidr.as_deref(), &taken)?;
+            taken.push(inside);
+            let key = match &asked.pre_shared_key {
+                Some(k) => {
+                    check_pre_shared_key(k)?;
+                    k.clone()
+                }
+                None => generate_pre_shared_key(),
+            };
+            let options = asked.apply(&TunnelOptions::default())?;
+            specs.push((inside, key, options, asked.chosen()));
+        }
+        let mut tunnels = Vec::with_capacity(2);
+        for (inside_cidr, pre_shared_key, options, chosen) in specs {
+            let outside_ip = self.lease_public_ip(None, id.as_str())?;
+            tunnels.push(VpnTunnel {
+                outside_ip,
+                inside_cidr,
+                pre_shared_key,
+                options,
+                chosen: chosen.into_iter().collect(),
+                status: TelemetryStatus::Down,
+                status_message: String::new(),
+                last_status_change: self.now,
+                accepted_route_count: 0,
+            });
+        }
+        let tunnels: [VpnTunnel; 2] = tunnels.try_into().expect("two tunnels");
+        let c = VpnConnection {
+            id,
+            state: VpnState::Available,
+            customer_gateway_id: cgw.id.clone(),
+            vpn_gateway_id: vgw.id.clone(),
+            static_routes_only: req.static_routes_only.unwrap_or(false),
+            local_ipv4_network_cidr: local,
+            remote_ipv4_network_cidr: remote,
+            tunnels,
+            routes: Vec::new(),
+            learned_routes: Vec::new(),
+            created: self.now,
+            deleted: None,
+            tags: req.tags,
+        };
+        self.region.vpn_connections.insert(c.clone());
+        Ok(c)
+    }
+
+    /// DeleteVpnConnection: `deleted` (still described for an hour), its outside
+    /// addresses back in the pool, its routes gone from route tables.
+    pub fn delete_vpn_connection(&mut self, id: &str) -> Result<(), ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        for t in &c.tunnels {
+            self.release_public_ip(t.outside_ip);
+        }
+        c.state = VpnState::Deleted;
+        c.deleted = Some(self.now);
+        for r in &mut c.routes {
+            r.state = VpnState::Deleted;
+        }
+        for t in &mut c.tunnels {
+            t.status = TelemetryStatus::Down;
+        }
+        self.region.vpn_connections.insert(c);
+        Ok(())
+    }
+
+    /// CreateVpnConnectionRoute: a static route of a static connection.
+    pub fn create_vpn_connection_route(
+        &mut self,
+        id: &str,
+        destination: &str,
+    ) -> Result<(), ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        let net = destination
+            .parse::<Ipv4Net>()
+            .ok()
+            .filter(|n| n.network() == n.addr())
+            .ok_or_else(|| {
+                ApiError::bad_param(
+                    "DestinationCidrBlock",
+                    destination,
+                    "It is not a valid IPv4 CIDR block.",
+                )
+            })?;
+        if !c.static_routes_only {
+            return Err(ApiError::new(
+                ErrorCode::InvalidVpnConnectionInvalidState,
+                format!(
+                    "The VPN connection {id} uses BGP: static routes are only for connections with StaticRoutesOnly."
+                ),
+            ));
+        }
+        if c.routes.iter().any(|r| r.destination == net) {
+            return Err(ApiError::new(
+                ErrorCode::RouteAlreadyExists,
+                format!("The route {net} already exists on the VPN connection {id}."),
+            ));
+        }
+        let quota = self.config.quotas.routes_per_vpn_connection;
+        if c.routes.len() >= quota {
+            return Err(ApiError::new(
+                ErrorCode::RouteLimitExceeded,
+                format!("The VPN connection {id} has the maximum number of routes ({quota})."),
+            ));
+        }
+        c.routes.push(VpnStaticRoute {
+            destination: net,
+            state: VpnState::Available,
+        });
+        c.routes.sort_by_key(|r| r.destination);
+        self.region.vpn_connections.insert(c);
+        Ok(())
+    }
+
+    /// DeleteVpnConnectionRoute.
+    pub fn delete_vpn_connection_route(
+        &mut self,
+        id: &str,
+        destination: &str,
+    ) -> Result<(), ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        let before = c.routes.len();
+        c.routes
+            .retain(|r| r.destination.to_string() != destination);
+        if c.routes.len() == before {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRouteNotFound,
+                format!("The route {destination} does not exist on the VPN connection {id}."),
+            ));
+        }
+        self.region.vpn_connections.insert(c);
+        Ok(())
+    }
+
+    /// ModifyVpnConnection: the connection moves to another virtual private gateway or
+    /// customer gateway, keeping its tunnels' addresses and options.
+    pub fn modify_vpn_connection(
+        &mut self,
+        id: &str,
+        customer_gateway_id: Option<&str>,
+        vpn_gateway_id: Option<&str>,
+        transit_gateway_id: Option<&str>,
+    ) -> Result<VpnConnection, ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        if vpn_gateway_id.is_some() && transit_gateway_id.is_some() {
+            return Err(ApiError::invalid_value(
+                "The request must not contain both parameter vpnGatewayId and transitGatewayId",
+            ));
+        }
+        if customer_gateway_id.is_none() && vpn_gateway_id.is_none() && transit_gateway_id.is_none()
+        {
+            return Err(ApiError::missing(
+                "CustomerGatewayId, VpnGatewayId or TransitGatewayId",
+            ));
+        }
+        if let Some(t) = transit_gateway_id {
+            if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidTransitGatewayIdNotFound,
+                    format!("The transitGateway ID '{t}' does not exist"),
+                ));
+            }
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "Fort's VPN connections end at virtual private gateways: transit gateway VPN attachments are not offered.",
+            ));
+        }
+        if let Some(g) = customer_gateway_id {
+            let cgw = self
+                .region
+                .customer_gateways
+                .find(Kind::CustomerGateway, g)?;
+            if cgw.deleted.is_some() {
+                return Err(Kind::CustomerGateway.not_found(g));
+            }
+            if cgw.ip_address.is_none() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "Fort's tunnels authenticate with pre-shared keys: the customer gateway needs an IP address.",
+                ));
+            }
+            c.customer_gateway_id = cgw.id.clone();
+        }
+        if let Some(v) = vpn_gateway_id {
+            let vgw = self.live_vpn_gateway(v)?;
+            if vgw.id != c.vpn_gateway_id {
+                let taken = self.inside_cidrs_of(&vgw.id, Some(id));
+                if c.tunnels.iter().any(|t| taken.contains(&t.inside_cidr)) {
+                    return Err(ApiError::invalid_value(format!(
+                        "A tunnel inside CIDR of {id} is already used on the virtual private gateway {v}."
+                    )));
+                }
+                c.vpn_gateway_id = vgw.id;
+            }
+        }
+        self.region.vpn_connections.insert(c.clone());
+        Ok(c)
+    }
+
+    /// ModifyVpnConnectionOptions: the traffic selectors.
+    pub fn modify_vpn_connection_options(
+        &mut self,
+        id: &str,
+        local: Option<&str>,
+        remote: Option<&str>,
+    ) -> Result<VpnConnection, ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        if local.is_some() {
+            c.local_ipv4_network_cidr = network_cidr("LocalIpv4NetworkCidr", local)?;
+        }
+        if remote.is_some() {
+            c.remote_ipv4_network_cidr = network_cidr("RemoteIpv4NetworkCidr", remote)?;
+        }
+        self.region.vpn_connections.insert(c.clone());
+        Ok(c)
+    }
+
+    /// ModifyVpnTunnelOptions: one tunnel, named by its outside address.
+    pub fn modify_vpn_tunnel_options(
+        &mut self,
+        id: &str,
+        outside_ip: &str,
+        req: &TunnelOptionsRequest,
+    ) -> Result<VpnConnection, ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        let ip: Ipv4Addr = outside_ip.parse().map_err(|_| {
+            ApiError::bad_param(
+                "VpnTunnelOutsideIpAddress",
+                outside_ip,
+                "It is not a valid IPv4 address.",
+            )
+        })?;
+        let Some(n) = c.tunnels.iter().position(|t| t.outside_ip == ip) else {
+            return Err(ApiError::bad_param(
+                "VpnTunnelOutsideIpAddress",
+                outside_ip,
+                &format!("It is not an outside address of the VPN connection {id}."),
+            ));
+        };
+        if req.is_empty() {
+            return Err(ApiError::missing("TunnelOptions"));
+        }
+        if req.inside_ipv6_cidr.is_some() {
+            return Err(ApiError::invalid_value(
+                "TunnelInsideIpv6Cidr is supported only for VPN connections on a transit gateway with IPv6 inside addresses.",
+            ));
+        }
+        let options = req.apply(&c.tunnels[n].options)?;
+        if let Some(text) = req.inside_cidr.as_deref() {
+            let mut taken = self.inside_cidrs_of(&c.vpn_gateway_id, Some(id));
+            taken.push(c.tunnels[1 - n].inside_cidr);
+            c.tunnels[n].inside_cidr = self.inside_cidr(Some(text), &taken)?;
+        }
+        if let Some(k) = &req.pre_shared_key {
+            check_pre_shared_key(k)?;
+            c.tunnels[n].pre_shared_key = k.clone();
+        }
+        c.tunnels[n].options = options;
+        c.tunnels[n].chosen.extend(req.chosen());
+        self.region.vpn_connections.insert(c.clone());
+        Ok(c)
+    }
+
+    /// What the edge saw of a tunnel: its status (a change is timed) and how many
+    /// routes BGP accepted; for a dynamic connection, the routes BGP learned.
+    pub fn set_vpn_tunnel_status(
+        &mut self,
+        id: &str,
+        outside_ip: Ipv4Addr,
+        up: bool,
+        message: &str,
+        learned: Option<Vec<Ipv4Net>>,
+    ) -> Result<(), ApiError> {
+        let mut c = self.live_vpn_connection(id)?;
+        let Some(t) = c.tunnels.iter_mut().find(|t| t.outside_ip == outside_ip) else {
+            return Err(Kind::VpnConnection.not_found(id));
+        };
+        let status = if up {
+            TelemetryStatus::Up
+        } else {
+            TelemetryStatus::Down
+        };
+        if t.status != status {
+            t.status = status;
+            t.last_status_change = self.now;
+        }
+        t.status_message = message.to_owned();
+        let before = self.region.vpn_connections.get(id).cloned();
+        if let Some(routes) = learned {
+            t.accepted_route_count = u32::try_from(routes.len()).unwrap_or(u32::MAX);
+            if !c.static_routes_only {
+                c.learned_routes = routes;
+                c.learned_routes.sort();
+                c.learned_routes.dedup();
+            }
+        }
+        // A report that changes nothing writes nothing.
+        if before.as_ref() != Some(&c) {
+            self.region.vpn_connections.insert(c);
+        }
+        Ok(())
+    }
+}
+
+impl Region {
+    /// The routes a table gets by propagation from the virtual private gateways it
+    /// propagates (attached to its VPC): each destination of their live connections,
+    /// unless the table has a static route to the same block (AWS's route priority).
+    pub fn propagated_routes(&self, table: &RouteTable) -> Vec<Route> {
+        let statics: Vec<Ipv4Net> = table
+            .routes
+            .iter()
+            .filter_map(|r| match r.destination {
+                RouteDestination::Cidr(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        let mut out: Vec<Route> = Vec::new();
+        for gw in &table.propagating_vgws {
+            let Some(g) = self.vpn_gateways.get(gw.as_str()) else {
+                continue;
+            };
+            if g.deleted.is_some() || g.attached_vpc() != Some(&table.vpc_id) {
+                continue;
+            }
+            for c in self
+                .vpn_connections
+                .values()
+                .filter(|c| c.vpn_gateway_id == g.id)
+            {
+                for d in c.propagated_routes() {
+                    let seen = out
+                        .iter()
+                        .any(|r| r.destination == RouteDestination::Cidr(d));
+                    if !statics.contains(&d) && !seen {
+                        out.push(Route {
+                            destination: RouteDestination::Cidr(d),
+                            target: RouteTarget::VpnGateway(g.id.clone()),
+                            origin: RouteOrigin::EnableVgwRoutePropagation,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// A table's routes as DescribeRouteTables lists them and the data plane follows
+    /// them: its own, then the propagated ones.
+    pub fn effective_routes(&self, table: &RouteTable) -> Vec<Route> {
+        let mut routes = table.routes.clone();
+        routes.extend(self.propagated_routes(table));
+        routes
+    }
+}

@@ -1,0 +1,175 @@
+"""Site-to-Site VPN with real IPsec: a company network (`fort up --onprem`: a namespace
+with hosts in 192.168.0.0/16 behind a customer gateway address on the simulated internet)
+reaches an instance through a VPN connection's tunnels. The company side runs strongSwan
+configured from the connection's CustomerGatewayConfiguration by tests/e2e/vpn_customer.py
+(as customers do); the edge runs strongSwan for the AWS side. Ping and TCP both ways
+through the tunnels; the instance's security group and the subnet's network ACL cut it
+as they would any other source; a tunnel that dies (its packets blackholed on the
+company side) hands the traffic to the other within the dead-peer-detection time, and
+VgwTelemetry says so; deleting the connection leaves no namespace, TAP or process.
+
+Root only, and needs strongSwan (scripts/test installs it). This module runs its own
+`fort up`; everything it starts is removed on teardown, even when a test fails.
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+from .fort_e2e import ALL_FROM, FortUp, TcpServer, World, links, netns_list, nsexec, sh, tcp_get
+from .vpn_customer import CHARON, CustomerGateway
+
+pytestmark = pytest.mark.skipif(
+    not (os.path.exists(CHARON) and shutil.which("swanctl")
+         and os.path.exists("/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so")),
+    reason="needs strongSwan (strongswan-charon, strongswan-swanctl, libcharon-extra-plugins)",
+)
+
+COMPANY = "192.168.0.0/16"
+COMPANY_HOST = "192.168.0.1"
+CGW_IP = "192.0.2.200"
+
+
+@pytest.fixture(scope="module")
+def fort():
+    tag = f"{os.getpid() % 10000:04d}"
+    inet, onprem = f"fort-inet-v{tag}", f"fort-onprem-{tag}"
+    before = netns_list()
+    f = FortUp(hosts=2, zones=1, extra=["--internet-ns", inet, "--onprem", "--onprem-ns", onprem])
+    f.internet_ns, f.onprem_ns = inet, onprem
+    yield f
+    leftovers = f.close()
+    # whatever fort up left (it should leave nothing) goes, then the test says so
+    left = {n for n in netns_list() - before if n.startswith("fort-vpn-") or n in (inet, onprem)}
+    for ns in left:
+        for pid in sh("ip", "netns", "pids", ns).stdout.split():
+            sh("kill", "-9", pid)
+        sh("ip", "netns", "del", ns)
+    assert not leftovers and not left, f"fort up left namespaces behind: {leftovers | left}"
+
+
+@pytest.fixture(scope="module")
+def ec2(fort):
+    return fort.client()
+
+
+def ping_from(ns, dst, src=None, count=1, wait=1):
+    args = ["ping", "-c", str(count), "-W", str(wait), "-n"]
+    if src:
+        args += ["-I", src]
+    return nsexec(ns, *args, dst, timeout=count * wait + 5).returncode == 0
+
+
+def until(f, within, step=0.5):
+    """Seconds until `f()` is true, or None after `within`."""
+    start = time.time()
+    while time.time() - start < within:
+        if f():
+            return time.time() - start
+        time.sleep(step)
+    return None
+
+
+def telemetry(ec2, cid):
+    [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+    return [(t["OutsideIpAddress"], t["Status"]) for t in c["VgwTelemetry"]]
+
+
+def test_company_reaches_instance_through_the_tunnels(fort, ec2):
+    w = World(fort, ec2)
+    gw = None
+    workdir = tempfile.mkdtemp(prefix="fort-e2e-vpn-")
+    try:
+        vpc = w.vpc("10.0.0.0/16")
+        subnet = w.subnet(vpc, "10.0.1.0/24")
+        sg = w.group(vpc, "from-company", ingress=[ALL_FROM(COMPANY)])
+        iid, ip = w.launch(subnet, [sg])
+
+        vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_vpn_gateway(VpnGatewayId=vgw))
+        ec2.attach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc)
+        w.cleanups.append(lambda: ec2.detach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc))
+        cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress=CGW_IP, BgpAsn=65000)["CustomerGateway"]["CustomerGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_customer_gateway(CustomerGatewayId=cgw))
+        conn = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw,
+                                         Options={"StaticRoutesOnly": True})["VpnConnection"]
+        cid = conn["VpnConnectionId"]
+        deleted = []
+        w.cleanups.append(lambda: deleted or ec2.delete_vpn_connection(VpnConnectionId=cid))
+        ec2.create_vpn_connection_route(VpnConnectionId=cid, DestinationCidrBlock=COMPANY)
+        # The subnet's (main) table learns the company's block by propagation.
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                  {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+        ec2.enable_vgw_route_propagation(RouteTableId=main, GatewayId=vgw)
+        site = f"fort-{cid}"
+        assert until(lambda: site in netns_list(), 30), f"no VPN site:\n{fort.log_text()[-3000:]}"
+
+        # The company side, configured from the document AWS's format gives.
+        [doc] = [c["CustomerGatewayConfiguration"] for c in
+                 ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]]
+        gw = CustomerGateway(fort.onprem_ns, doc, COMPANY, "10.0.0.0/16", workdir)
+        gw.up("tunnel2", "tunnel1")
+        assert gw.established() == {"tunnel1", "tunnel2"}
+        outside = [t["OutsideIpAddress"] for t in conn["Options"]["TunnelOptions"]]
+        assert until(lambda: telemetry(ec2, cid) == [(outside[0], "UP"), (outside[1], "UP")], 20), telemetry(ec2, cid)
+
+        # Ping and TCP both ways.
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 15), fort.log_text()[-3000:]
+        assert ping_from(iid, COMPANY_HOST)
+        with TcpServer(iid, ip) as _:
+            assert tcp_get(fort.onprem_ns, ip) == f"hello from {iid}\n"
+        with TcpServer(fort.onprem_ns, COMPANY_HOST) as _:
+            assert tcp_get(iid, COMPANY_HOST) == f"hello from {fort.onprem_ns}\n"
+        # Through tunnel 1: the newest SA on both sides.
+        sas = gw.swanctl("--list-sas")
+        t1 = sas[sas.index("tunnel1:"):]
+        assert "0 packets" not in t1.split("out ")[1].splitlines()[0], sas
+
+        # The security group judges the company's packets as any other source's.
+        ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[ALL_FROM(COMPANY)])
+        assert until(lambda: not ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[ALL_FROM(COMPANY)])
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+        # ... and so does the subnet's network ACL.
+        acl = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])["NetworkAcls"][0]["NetworkAclId"]
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=50, Protocol="-1", RuleAction="deny",
+                                     Egress=False, CidrBlock=COMPANY)
+        try:
+            assert until(lambda: not ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+        finally:
+            ec2.delete_network_acl_entry(NetworkAclId=acl, RuleNumber=50, Egress=False)
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+
+        # Tunnel 1's path dies (its packets vanish both ways at the company's edge): dead
+        # peer detection (30 s, AWS's default) on both sides hands the traffic to tunnel 2,
+        # and VgwTelemetry shows it.
+        sh("ip", "-n", fort.onprem_ns, "route", "add", "blackhole", f"{outside[0]}/32", check=True)
+        for cmd in (["add", "table", "inet", "fortvpn"],
+                    ["add", "chain", "inet", "fortvpn", "input", "{ type filter hook input priority 0; }"],
+                    ["add", "rule", "inet", "fortvpn", "input", "ip", "saddr", outside[0], "drop"]):
+            nsexec(fort.onprem_ns, "nft", *cmd).check_returncode()
+        died = time.time()
+        assert until(lambda: not ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 60, step=0.2) is not None, gw.swanctl("--list-sas")
+        took = time.time() - died
+        print(f"traffic moved to tunnel 2 {took:.1f} s after tunnel 1 died")
+        # the DPD timeout, and a DPD interval for the first probe's timing
+        assert took < 30 + 10 + 5, took
+        assert ping_from(iid, COMPANY_HOST)
+        assert until(lambda: telemetry(ec2, cid) == [(outside[0], "DOWN"), (outside[1], "UP")], 60), telemetry(ec2, cid)
+
+        # Deleting the connection leaves no site, TAP or charon behind.
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+        deleted.append(True)
+        assert until(lambda: site not in netns_list(), 20), netns_list()
+        assert not [l for l in links() if l.startswith("fvt") or l.startswith("fvo")]
+        assert not [p for p in sh("pgrep", "-af", "charon").stdout.splitlines() if site in p]
+        assert until(lambda: not ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+    finally:
+        if gw:
+            gw.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        w.close()
