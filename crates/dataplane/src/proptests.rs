@@ -134,6 +134,7 @@ fn nacl(id: &'static str) -> impl Strategy<Value = NetworkAcl> {
             NetworkAcl {
                 id: id.into(),
                 entries,
+                entries_v6: vec![],
             }
         })
 }
@@ -178,6 +179,7 @@ fn route_table(id: &'static str) -> impl Strategy<Value = RouteTable> {
             RouteTable {
                 id: id.into(),
                 routes,
+                routes_v6: vec![],
             }
         },
     )
@@ -225,6 +227,7 @@ fn group(id: &'static str) -> impl Strategy<Value = SecurityGroup> {
             ingress,
             egress,
             members,
+            members_v6: vec![],
         })
 }
 
@@ -262,6 +265,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                     route_table_id: if assoc[i].0 { "rtb-1" } else { "rtb-2" }.into(),
                     network_acl_id: if assoc[i].1 { "acl-1" } else { "acl-2" }.into(),
                     availability_zone: String::new(),
+                    ipv6_cidr: None,
                 };
                 let mut mappings = Vec::new();
                 let mut program_ports = Vec::new();
@@ -281,6 +285,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                         instance_id: None,
                         device_index: 0,
                         flow_logs: true,
+                        ipv6_addresses: vec![],
                     });
                     mappings.push(Mapping {
                         ip: Ipv4Addr::from(ip),
@@ -335,6 +340,8 @@ fn setup() -> impl Strategy<Value = Setup> {
                     ],
                     peerings: vec![],
                     transit_gateway_attachments: vec![],
+                    ipv6_cidrs: vec![],
+                    mappings_v6: vec![],
                 };
                 Setup {
                     program: HostProgram {

@@ -729,6 +729,7 @@ fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
     }
     let peer_ok = match &r.peer {
         SgPeer::Cidr(c) => c.contains(&peer),
+        SgPeer::Cidr6(_) => false,
         SgPeer::Group(id) => vpc
             .security_groups
             .iter()
