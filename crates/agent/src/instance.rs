@@ -431,6 +431,7 @@ mod tests {
             instance_id: instance.map(str::to_string),
             device_index: 0,
             flow_logs: false,
+            ipv6_addresses: vec![],
         };
         let vpc = Vpc {
             id: "vpc-1".into(),
@@ -443,6 +444,7 @@ mod tests {
                 route_table_id: String::new(),
                 network_acl_id: String::new(),
                 availability_zone: String::new(),
+                ipv6_cidr: None,
             }],
             route_tables: vec![],
             network_acls: vec![],
@@ -452,6 +454,8 @@ mod tests {
             edges: vec![],
             peerings: vec![],
             transit_gateway_attachments: vec![],
+            ipv6_cidrs: vec![],
+            mappings_v6: vec![],
         };
         let p = HostProgram {
             ports: vec![port.clone()],

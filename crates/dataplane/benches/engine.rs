@@ -106,6 +106,7 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
             ingress,
             egress,
             members: vec![],
+            members_v6: vec![],
         });
     }
     v.security_groups.extend(groups);

@@ -574,11 +574,18 @@ impl Engine {
             if with_mappings {
                 v2p.sync(&spec.mappings, &mut self.epochs);
             }
+            // the ENIs IPv4 and IPv6 routes name (an IPv6 route reaches an ENI where its
+            // IPv4 entries say it is)
             v2p.set_targets(
                 spec.route_tables
                     .iter()
-                    .flat_map(|rt| &rt.routes)
-                    .filter_map(|r| match &r.target {
+                    .flat_map(|rt| {
+                        rt.routes
+                            .iter()
+                            .map(|r| &r.target)
+                            .chain(rt.routes_v6.iter().map(|r| &r.target))
+                    })
+                    .filter_map(|t| match t {
                         program::RouteTarget::NetworkInterface(e) => Some(e.as_str()),
                         _ => None,
                     }),

@@ -23,5 +23,7 @@ pub mod wire;
 /// metadata service); 5 adds instance names (resource names the VPC resolver answers)
 /// and instances' hostname types; 6 adds VPC endpoints (endpoint ports, the names the
 /// VPC resolver answers for them, gateway endpoints for the edge), the service address
-/// they forward to, transit gateway attachments and routes, and subnets' zones.
-pub const CONTRACT_VERSION: u32 = 6;
+/// they forward to, transit gateway attachments and routes, and subnets' zones; 7 adds
+/// IPv6 (VPCs', subnets' and ENIs' blocks and addresses, IPv6 routes, NACL entries and
+/// rules, IPv6 mappings and group members as items of their own).
+pub const CONTRACT_VERSION: u32 = 7;
