@@ -1145,4 +1145,13 @@ proptest! {
             let _ = p.target();
         }
     }
+
+    /// The IPv6 fuzz entry points on random bytes: never a panic (the DHCPv6 one runs
+    /// the bytes through the responder of a real engine).
+    #[test]
+    fn ipv6_fuzz_entry_points(bytes in prop::collection::vec(any::<u8>(), 0..160)) {
+        crate::fuzzing::ipv6(&bytes);
+        crate::fuzzing::icmpv6(&bytes);
+        crate::fuzzing::dhcpv6(&bytes);
+    }
 }

@@ -356,7 +356,9 @@ pub struct Mapping6 {
 /// this keeps only what decisions read: the entries, the absence slot and the hosts
 /// that may send for others.
 pub struct V2p6 {
-    entries: HashMap<Ipv6Addr, Mapping6, BuildFxHasher>,
+    /// Keyed by the address as a number: the hasher mixes integers well, where the
+    /// varying last bytes of an address's octets would land in bits it never spreads.
+    entries: HashMap<u128, Mapping6, BuildFxHasher>,
     absent: u32,
     middlebox_hosts: Vec<Ipv4Addr>,
 }
@@ -380,13 +382,13 @@ impl V2p6 {
 
     #[inline]
     pub fn get(&self, ip: Ipv6Addr) -> Option<&Mapping6> {
-        self.entries.get(&ip)
+        self.entries.get(&u128::from(ip))
     }
 
     /// The slot a decision taken on `ip` depends on: its entry's, or the absence slot.
     #[inline]
     pub fn dep_of(&self, ip: Ipv6Addr) -> (u32, Option<&Mapping6>) {
-        match self.entries.get(&ip) {
+        match self.entries.get(&u128::from(ip)) {
             Some(m) => (m.dep, Some(m)),
             None => (self.absent, None),
         }
@@ -401,8 +403,8 @@ impl V2p6 {
     /// decisions cached on them), changed ones move theirs, gone ones release theirs.
     /// Returns whether the middlebox hosts changed.
     pub fn sync(&mut self, mappings: &[program::Mapping6], epochs: &mut Epochs) -> bool {
-        let keep: std::collections::HashSet<Ipv6Addr, BuildFxHasher> =
-            mappings.iter().map(|m| m.ip).collect();
+        let keep: std::collections::HashSet<u128, BuildFxHasher> =
+            mappings.iter().map(|m| u128::from(m.ip)).collect();
         self.entries.retain(|ip, m| {
             let k = keep.contains(ip);
             if !k {
@@ -417,7 +419,7 @@ impl V2p6 {
                     && e.source_dest_check == m.source_dest_check
                     && *e.eni == *m.eni_id
             };
-            match self.entries.get_mut(&m.ip) {
+            match self.entries.get_mut(&u128::from(m.ip)) {
                 Some(e) if same(e) => {}
                 Some(e) => {
                     e.host = m.host;
@@ -429,7 +431,7 @@ impl V2p6 {
                 None => {
                     let dep = epochs.alloc();
                     self.entries.insert(
-                        m.ip,
+                        u128::from(m.ip),
                         Mapping6 {
                             host: m.host,
                             mac: m.mac,
@@ -469,7 +471,7 @@ impl V2p6 {
             .entries
             .iter()
             .map(|(ip, m)| program::Mapping6 {
-                ip: *ip,
+                ip: Ipv6Addr::from(*ip),
                 host: m.host,
                 mac: m.mac,
                 eni_id: m.eni.to_string(),
