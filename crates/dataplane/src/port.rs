@@ -43,6 +43,7 @@ impl Port {
         self.addresses6.contains(&ip)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub fn compile(
         spec: &program::Port,
         vpc: u16,

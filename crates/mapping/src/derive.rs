@@ -1369,11 +1369,10 @@ fn clamp_port(p: i32) -> u32 {
     p.clamp(0, 65535).unsigned_abs()
 }
 
-/// The IP protocol number of a security group rule's protocol.
+/// The IP protocol number of a security group rule's protocol (ICMPv6's 58 included:
+/// the engine matches IPv6 rules too).
 fn protocol_number(p: fort_model::IpProtocol) -> Option<i16> {
-    match p {
-        p => Some(p.as_i16()),
-    }
+    Some(p.as_i16())
 }
 
 /// EC2's IP-name host name: `ip-10-0-1-17`.

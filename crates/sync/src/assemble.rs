@@ -241,7 +241,7 @@ pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
     let mut routes_v6 = Vec::new();
     for r in &t.routes {
         let route = {
-            let target = match r.target.as_ref().and_then(|t| t.kind.as_ref()) {
+            match r.target.as_ref().and_then(|t| t.kind.as_ref()) {
                 Some(K::Local(_)) => dp::RouteTarget::Local,
                 Some(K::Blackhole(_)) => dp::RouteTarget::Blackhole,
                 Some(K::InternetGateway(g)) => dp::RouteTarget::InternetGateway(g.clone()),
@@ -252,8 +252,7 @@ pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
                 Some(K::VpcEndpoint(g)) => dp::RouteTarget::VpcEndpoint(g.clone()),
                 Some(K::TransitGateway(g)) => dp::RouteTarget::TransitGateway(g.clone()),
                 None => return Err("a route has no target"),
-            };
-            target
+            }
         };
         match (&r.destination, &r.destination_ipv6) {
             (None, Some(d)) => routes_v6.push(dp::Route6 {

@@ -304,7 +304,7 @@ mod tests {
         b[41] = 1;
         assert!(Packet::new_checked(&b[..]).unwrap().upper_layer().is_err());
         // a chain of hop-by-hop headers longer than the limit
-        let mut b = vec![0u8; 40 + 8 * 8];
+        let mut b = [0u8; 40 + 8 * 8];
         Repr {
             src: Ipv6Addr::LOCALHOST,
             dst: Ipv6Addr::LOCALHOST,
