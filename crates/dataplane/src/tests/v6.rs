@@ -785,3 +785,76 @@ fn malformed_ipv6_is_dropped_never_a_panic() {
         let _ = h2.process_from_underlay(t(1), &w, &mut out);
     }
 }
+
+/// The responder against an independent implementation (dhcproto): its Solicit and
+/// Request, encoded by it, are answered, and the answers decode to what EC2 gives.
+#[test]
+fn dhcpv6_agrees_with_dhcproto() {
+    use dhcproto::{Decodable, Encodable, v6};
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let group: Ipv6Addr = "ff02::1:2".parse().unwrap();
+    let mut client = vec![0, 3, 0, 1];
+    client.extend_from_slice(&A_MAC.0);
+    let ask = |kind: v6::MessageType, server: Option<Vec<u8>>| {
+        let mut m = v6::Message::new_with_id(kind, [7, 8, 9]);
+        m.opts_mut()
+            .insert(v6::DhcpOption::ClientId(client.clone()));
+        m.opts_mut().insert(v6::DhcpOption::ElapsedTime(0));
+        m.opts_mut().insert(v6::DhcpOption::IANA(v6::IANA {
+            id: 0x0102_0304,
+            t1: 0,
+            t2: 0,
+            opts: v6::DhcpOptions::new(),
+        }));
+        if let Some(s) = server {
+            m.opts_mut().insert(v6::DhcpOption::ServerId(s));
+        }
+        let bytes = m.to_vec().unwrap();
+        udp6_frame(
+            A_MAC,
+            MacAddr(ipv6::multicast_mac(group)),
+            ll(A_MAC),
+            group,
+            dhcpv6::CLIENT_PORT,
+            dhcpv6::SERVER_PORT,
+            &bytes,
+        )
+    };
+    let answer = |out: &[u8]| v6::Message::from_bytes(&out[14 + 40 + 8..]).unwrap();
+    let f = ask(v6::MessageType::Solicit, None);
+    assert_eq!(
+        h1.process_from_port(t(1), a, &f, &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    let adv = answer(&out);
+    assert_eq!(adv.msg_type(), v6::MessageType::Advertise);
+    assert_eq!(adv.xid(), [7, 8, 9]);
+    assert_eq!(
+        adv.opts().get(v6::OptionCode::ClientId),
+        Some(&v6::DhcpOption::ClientId(client.clone()))
+    );
+    let Some(v6::DhcpOption::ServerId(server)) = adv.opts().get(v6::OptionCode::ServerId).cloned()
+    else {
+        panic!("no server id");
+    };
+    let Some(v6::DhcpOption::IANA(ia)) = adv.opts().get(v6::OptionCode::IANA) else {
+        panic!("no IA_NA");
+    };
+    assert_eq!((ia.id, ia.t1, ia.t2), (0x0102_0304, 70, 112));
+    assert_eq!(
+        ia.opts.get(v6::OptionCode::IAAddr),
+        Some(&v6::DhcpOption::IAAddr(v6::IAAddr {
+            addr: A_IP6,
+            preferred_life: 140,
+            valid_life: 450,
+            opts: v6::DhcpOptions::new(),
+        }))
+    );
+    let f = ask(v6::MessageType::Request, Some(server));
+    h1.process_from_port(t(2), a, &f, &mut out);
+    let reply = answer(&out);
+    assert_eq!(reply.msg_type(), v6::MessageType::Reply);
+    assert!(reply.opts().get(v6::OptionCode::IANA).is_some());
+}
