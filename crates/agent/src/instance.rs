@@ -282,7 +282,8 @@ case "$event" in
         ip link set dev "$interface" up
         ;;
     bound|renew|BOUND|RENEW|REBIND|REBOOT)
-        ip addr flush dev "$interface"
+        # IPv4 only: the link-local IPv6 address (and a DHCPv6 lease) stay
+        ip -4 addr flush dev "$interface"
         ip addr add "$ip_addr/$mask" dev "$interface"
         [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
         for r in $routers; do
