@@ -1,62 +1,20 @@
 """IPv6 dual stack with real packets: instances take their IPv6 address by DHCPv6 (the
-router's advertisement says "managed"), as on EC2, then reach each other over IPv6 on
-one subnet (layer 2) and across subnets (layer 3), on two hosts; security groups decide
-IPv6 on their own rules; an instance spoofing another's IPv6 source gets nowhere.
-
-dhclient -6 runs with a script of ours (scripts/dhclient6-script) and its lease and pid
-files in a temporary directory: it configures only the instance's eth0 and writes no
-resolv.conf, never the machine's."""
+agent runs dhclient -6 in the instance with its script, which configures only the
+instance's eth0 and writes no resolv.conf) and their default route from the router's
+advertisement ("managed", the subnet's /64 on-link), as on EC2, then reach each other
+over IPv6 on one subnet (layer 2) and across subnets (layer 3), on two hosts; security
+groups decide IPv6 on their own rules; an instance spoofing another's IPv6 source gets
+nowhere."""
 
 import ipaddress
-import os
 import shutil
-import subprocess
-import tempfile
 import time
 
 import pytest
 
 from .fort_e2e import eni_of, host_of, nsexec
 
-SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "dhclient6-script")
-
 pytestmark = pytest.mark.skipif(shutil.which("dhclient") is None, reason="dhclient is not installed")
-
-
-def dhcpv6(iid, timeout=20):
-    """dhclient -6 in `iid` until a lease is bound: the options its script saw."""
-    d = tempfile.mkdtemp(prefix="fort-e2e-dhclient6-")
-    dump = os.path.join(d, "lease.env")
-    # the link-local address must have passed duplicate address detection first
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        out = nsexec(iid, "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link").stdout
-        if "fe80" in out and "tentative" not in out:
-            break
-        time.sleep(0.2)
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", iid, "dhclient", "-6", "-d", "-1", "-v",
-         "-sf", SCRIPT, "-lf", os.path.join(d, "leases"), "-pf", os.path.join(d, "pid"),
-         "-e", f"FORT_INSTANCE={iid}", "-e", f"FORT_LEASE_DUMP={dump}", "eth0"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.time() + timeout
-        while not os.path.exists(dump) and time.time() < deadline and proc.poll() is None:
-            time.sleep(0.1)
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-        try:
-            _, err = proc.communicate(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-    try:
-        assert os.path.exists(dump), f"dhclient -6 got no lease:\n{err}"
-        with open(dump) as f:
-            return dict(line.split("=", 1) for line in f.read().splitlines() if "=" in line)
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 def ping6(src, dst, count=1, wait=1):
@@ -72,7 +30,7 @@ def ping6_eventually(src, dst, within=8.0):
     return False
 
 
-def ready6(iid, addr, within=15.0):
+def ready6(iid, addr, within=30.0):
     """The address is usable (duplicate address detection passed) and the router's
     advertisement gave a default route."""
     deadline = time.time() + within
@@ -123,11 +81,12 @@ def test_dual_stack_walks_over_ipv6(fort, ec2, world):
     c, c6 = launch(subnets[1])
     assert host_of(fort, eni_of(ec2, a)[0]) != host_of(fort, eni_of(ec2, b)[0])
 
-    # addresses by DHCPv6, as the ENIs have them
+    # addresses by DHCPv6, as the ENIs have them; the default route by the advertisement
     for iid, six in ((a, a6), (b, b6), (c, c6)):
-        lease = dhcpv6(iid)
-        assert lease.get("new_ip6_address") == six, lease
         assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout + nsexec(iid, "ip", "-6", "route").stdout
+    log = fort.log_text()
+    assert "no DHCPv6 lease" not in log, log[-3000:]
+    assert log.count("IPv6 address taken by DHCPv6") >= 3
 
     # layer 2: one subnet, two hosts; the peer's own MAC answers neighbour discovery
     assert ping6_eventually(a, b6)
