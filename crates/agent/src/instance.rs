@@ -43,6 +43,8 @@ pub struct Attachment {
     pub router: Ipv4Addr,
     pub dns: Vec<Ipv4Addr>,
     pub domain: Option<String>,
+    /// The ENI's first IPv6 address, in a subnet with an IPv6 block: taken by DHCPv6.
+    pub ipv6: Option<std::net::Ipv6Addr>,
 }
 
 impl Attachment {
@@ -91,6 +93,11 @@ impl Attachment {
             router: Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1),
             dns,
             domain: vpc.dhcp.domain_name.clone(),
+            ipv6: port
+                .ipv6_addresses
+                .first()
+                .copied()
+                .filter(|_| subnet.ipv6_cidr.is_some()),
         })
     }
 
@@ -281,8 +288,14 @@ case "$event" in
     deconfig|PREINIT)
         ip link set dev "$interface" up
         ;;
+    BOUND6|RENEW6|REBIND6|REBOOT6)
+        # dhclient -6: the address alone (a /128: the router's advertisement makes the
+        # subnet's /64 on-link and gives the default route, as on EC2)
+        ip -6 addr replace "${new_ip6_address:-}/${new_ip6_prefixlen:-128}" dev "$interface"
+        ;;
     bound|renew|BOUND|RENEW|REBIND|REBOOT)
-        ip addr flush dev "$interface"
+        # IPv4 only: the link-local IPv6 address (and a DHCPv6 lease) stay
+        ip -4 addr flush dev "$interface"
         ip addr add "$ip_addr/$mask" dev "$interface"
         [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
         for r in $routers; do
@@ -341,7 +354,10 @@ pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run
             let dir = run_dir.join(ns);
             let _ = std::fs::create_dir_all(&dir);
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, prog, "-1", "-sf"])
+            // dhclient gives its script an environment of its own: FORT_INSTANCE by -e
+            c.args(["netns", "exec", ns, prog, "-1", "-e"])
+                .arg(format!("FORT_INSTANCE={ns}"))
+                .arg("-sf")
                 .arg(script)
                 .arg("-pf")
                 .arg(dir.join("dhclient.pid"))
@@ -357,13 +373,92 @@ pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run
     };
     if leased && has_address(a) {
         tracing::info!(instance = ns, ip = %a.ip, "address taken by DHCP");
+    } else {
+        if client.is_some() {
+            tracing::warn!(instance = ns, "no DHCP lease: setting the address directly");
+        }
+        if let Err(e) = configure_static(a) {
+            tracing::warn!(instance = ns, error = %e, "cannot configure the instance");
+        }
+    }
+    configure_v6(a, script, run_dir);
+}
+
+/// Takes the instance's IPv6 address by DHCPv6 (dhclient -6, with the same script), as
+/// an EC2 instance does after the router's advertisement says "managed"; without
+/// dhclient, or without a lease, sets it directly (the route still comes from the
+/// advertisement).
+fn configure_v6(a: &Attachment, script: &Path, run_dir: &Path) {
+    let Some(six) = a.ipv6 else {
+        return;
+    };
+    let ns = a.instance_id.as_str();
+    let link = a.link();
+    // DHCPv6 speaks from the link-local address: wait for it to pass duplicate
+    // address detection
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < deadline {
+        let ready = ip(&[
+            "-n", ns, "-6", "-o", "addr", "show", "dev", &link, "scope", "link",
+        ])
+        .is_ok_and(|o| o.contains("fe80") && !o.contains("tentative"));
+        if ready {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dir = run_dir.join(ns);
+    let log = dir.join("dhclient6.log");
+    let leased = which("dhclient").is_some_and(|prog| {
+        let _ = std::fs::create_dir_all(&dir);
+        let mut c = Command::new("ip");
+        // dhclient gives its script an environment of its own: FORT_INSTANCE by -e
+        c.args(["netns", "exec", ns, &prog, "-6", "-1", "-e"])
+            .arg(format!("FORT_INSTANCE={ns}"))
+            .arg("-sf")
+            .arg(script)
+            .arg("-pf")
+            .arg(dir.join("dhclient6.pid"))
+            .arg("-lf")
+            .arg(dir.join("dhclient6.leases"))
+            .arg(&link);
+        let err = std::fs::File::create(&log).map_or(Stdio::null(), Stdio::from);
+        c.env("FORT_INSTANCE", ns).stdout(Stdio::null()).stderr(err);
+        run_bounded(&mut c, Duration::from_secs(20))
+    });
+    // dhclient's script may still be adding the address when the parent returns
+    let want = format!("inet6 {six}/");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut has = false;
+    while !has && std::time::Instant::now() < deadline {
+        has = ip(&["-n", ns, "-6", "-o", "addr", "show", "dev", &link])
+            .is_ok_and(|o| o.contains(&want));
+        if !has {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    if has {
+        tracing::info!(instance = ns, ip = %six, leased, "IPv6 address taken by DHCPv6");
         return;
     }
-    if client.is_some() {
-        tracing::warn!(instance = ns, "no DHCP lease: setting the address directly");
-    }
-    if let Err(e) = configure_static(a) {
-        tracing::warn!(instance = ns, error = %e, "cannot configure the instance");
+    let said = std::fs::read_to_string(&log).unwrap_or_default();
+    let tail: String = said.lines().rev().take(3).collect::<Vec<_>>().join(" | ");
+    tracing::warn!(
+        instance = ns,
+        dhclient = tail,
+        "no DHCPv6 lease: setting the IPv6 address directly"
+    );
+    if let Err(e) = ip(&[
+        "-n",
+        ns,
+        "-6",
+        "addr",
+        "replace",
+        &format!("{six}/128"),
+        "dev",
+        &link,
+    ]) {
+        tracing::warn!(instance = ns, error = %e, "cannot set the IPv6 address");
     }
 }
 
@@ -431,6 +526,7 @@ mod tests {
             instance_id: instance.map(str::to_string),
             device_index: 0,
             flow_logs: false,
+            ipv6_addresses: vec![],
         };
         let vpc = Vpc {
             id: "vpc-1".into(),
@@ -443,6 +539,7 @@ mod tests {
                 route_table_id: String::new(),
                 network_acl_id: String::new(),
                 availability_zone: String::new(),
+                ipv6_cidr: None,
             }],
             route_tables: vec![],
             network_acls: vec![],
@@ -452,6 +549,8 @@ mod tests {
             edges: vec![],
             peerings: vec![],
             transit_gateway_attachments: vec![],
+            ipv6_cidrs: vec![],
+            mappings_v6: vec![],
         };
         let p = HostProgram {
             ports: vec![port.clone()],

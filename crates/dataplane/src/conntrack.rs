@@ -9,12 +9,13 @@
 //!   the handshake and the close, 10 s after a reset, 30 s for ICMP).
 //! * The table is bounded per ENI; when it is full, new tracked flows are dropped.
 
-use crate::packet::Meta;
+use crate::packet::{Meta, Meta6};
 use crate::program::ConntrackTimeouts;
 use crate::verdict::Time;
-use crate::wire::{icmp, ip_proto, tcp};
+use crate::wire::{icmp, icmpv6, ip_proto, tcp};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 const SEC: u64 = 1_000_000_000;
 
@@ -42,9 +43,22 @@ pub enum State {
 impl State {
     /// The state of a flow whose first packet is `m`.
     pub fn initial(m: &Meta) -> State {
+        State::first(m.tuple.protocol, m.tcp_flags)
+    }
+
+    /// The state of an IPv6 flow whose first packet is `m`: ICMPv6 as ICMP.
+    pub fn initial6(m: &Meta6) -> State {
         match m.tuple.protocol {
+            ip_proto::ICMPV6 => State::Icmp,
+            ip_proto::ICMP => State::Other,
+            p => State::first(p, m.tcp_flags),
+        }
+    }
+
+    fn first(protocol: u8, tcp_flags: u16) -> State {
+        match protocol {
             ip_proto::TCP => {
-                let f = m.tcp_flags;
+                let f = tcp_flags;
                 if f & tcp::flags::RST != 0 {
                     State::TcpClosed
                 } else if f & tcp::flags::FIN != 0 {
@@ -149,9 +163,78 @@ impl Key {
     }
 }
 
+/// What a conntrack table needs of its keys: the port whose budget an entry counts in.
+pub trait TrackKey: Copy + Eq + Hash {
+    fn port(&self) -> u16;
+}
+
+impl TrackKey for Key {
+    #[inline]
+    fn port(&self) -> u16 {
+        Key::port(self)
+    }
+}
+
+/// An IPv6 tracking key, oriented from the ENI as [`Key`] is: 296 bits do not pack
+/// into a `u128`, so the fields stay apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key6 {
+    pub local: u128,
+    pub remote: u128,
+    pub port: u16,
+    pub a: u16,
+    pub b: u16,
+    pub protocol: u8,
+}
+
+impl Key6 {
+    /// The key of packet `m` crossing `port` in `dir`: echo request and reply share the
+    /// identifier, ICMPv6 errors are keyed by type and code, as ICMP's.
+    pub fn of(port: u16, dir: Direction, m: &Meta6) -> Key6 {
+        let t = &m.tuple;
+        let (local, remote, lp, rp) = match dir {
+            Direction::Outbound => (t.src, t.dst, t.src_port, t.dst_port),
+            Direction::Inbound => (t.dst, t.src, t.dst_port, t.src_port),
+        };
+        let (a, b) = match t.protocol {
+            ip_proto::TCP | ip_proto::UDP => (lp, rp),
+            ip_proto::ICMPV6 => match icmpv6::query_of(m.icmp_type) {
+                Some(q) => (
+                    if dir == Direction::Outbound { lp } else { rp },
+                    u16::from(q),
+                ),
+                None => (
+                    (u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code),
+                    0xffff,
+                ),
+            },
+            _ => (0, 0),
+        };
+        Key6 {
+            local: u128::from(local),
+            remote: u128::from(remote),
+            port,
+            a,
+            b,
+            protocol: t.protocol,
+        }
+    }
+
+    pub fn local(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.local)
+    }
+}
+
+impl TrackKey for Key6 {
+    #[inline]
+    fn port(&self) -> u16 {
+        self.port
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    pub key: Key,
+pub struct Entry<K = Key> {
+    pub key: K,
     /// Bumped when the slot is reused, so cached references can tell.
     pub generation: u32,
     pub live: bool,
@@ -161,7 +244,7 @@ pub struct Entry {
     pub timeouts: ConntrackTimeouts,
 }
 
-impl Entry {
+impl<K> Entry<K> {
     #[inline]
     pub fn expired(&self, now: Time) -> bool {
         now.0.saturating_sub(self.last.0) > self.state.timeout(&self.timeouts)
@@ -179,19 +262,45 @@ impl Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Full;
 
-/// All ENIs' tracking tables: a slab of entries and an index.
-#[derive(Default)]
-pub struct Conntrack {
-    index: HashMap<Key, u32, crate::flow_table::BuildFxHasher>,
-    slots: Vec<Entry>,
+/// All ENIs' tracking tables: a slab of entries and an index. One per address family
+/// (`K` = [`Key`] for IPv4, [`Key6`] for IPv6), each with its own per-port budget.
+pub struct Conntrack<K = Key> {
+    index: HashMap<K, u32, crate::flow_table::BuildFxHasher>,
+    slots: Vec<Entry<K>>,
     free: Vec<u32>,
     per_port: Vec<u32>,
     /// Most flows one port may track.
     pub limit_per_port: u32,
 }
 
+impl<K> Default for Conntrack<K> {
+    fn default() -> Self {
+        Conntrack {
+            index: HashMap::default(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            per_port: Vec::new(),
+            limit_per_port: 0,
+        }
+    }
+}
+
 impl Conntrack {
-    pub fn new(limit_per_port: u32) -> Conntrack {
+    /// Tracks a new flow of `m` first seen going `dir`.
+    pub fn insert(
+        &mut self,
+        key: Key,
+        now: Time,
+        dir: Direction,
+        m: &Meta,
+        timeouts: ConntrackTimeouts,
+    ) -> Result<u32, Full> {
+        self.insert_state(key, now, dir, State::initial(m), timeouts)
+    }
+}
+
+impl<K: TrackKey> Conntrack<K> {
+    pub fn new(limit_per_port: u32) -> Self {
         Conntrack {
             limit_per_port,
             ..Conntrack::default()
@@ -199,7 +308,7 @@ impl Conntrack {
     }
 
     /// The live entry for `key`, removing it if it has timed out.
-    pub fn lookup(&mut self, key: Key, now: Time) -> Option<u32> {
+    pub fn lookup(&mut self, key: K, now: Time) -> Option<u32> {
         let slot = *self.index.get(&key)?;
         if self.get(slot)?.expired(now) {
             self.remove(slot);
@@ -210,12 +319,12 @@ impl Conntrack {
 
     /// The entry in `slot` (live or not; `None` only for a slot never handed out).
     #[inline]
-    pub fn get(&self, slot: u32) -> Option<&Entry> {
+    pub fn get(&self, slot: u32) -> Option<&Entry<K>> {
         self.slots.get(slot as usize)
     }
 
     #[inline]
-    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Entry> {
+    pub fn get_mut(&mut self, slot: u32) -> Option<&mut Entry<K>> {
         self.slots.get_mut(slot as usize)
     }
 
@@ -227,13 +336,13 @@ impl Conntrack {
         &mut self.per_port[p]
     }
 
-    /// Tracks a new flow of `m` first seen going `dir`.
-    pub fn insert(
+    /// Tracks a new flow first seen going `dir`, in `state` (its first packet's).
+    pub fn insert_state(
         &mut self,
-        key: Key,
+        key: K,
         now: Time,
         dir: Direction,
-        m: &Meta,
+        state: State,
         timeouts: ConntrackTimeouts,
     ) -> Result<u32, Full> {
         let port = key.port();
@@ -248,7 +357,7 @@ impl Conntrack {
             generation: 0,
             live: true,
             initiator: dir,
-            state: State::initial(m),
+            state,
             last: now,
             timeouts,
         };

@@ -21,13 +21,15 @@
 
 use std::ops::Range;
 
+mod v6;
+
 use crate::arp;
-use crate::conntrack::{self, Conntrack, Direction};
+use crate::conntrack::{self, Conntrack, Direction, Key6, TrackKey};
 use crate::counters::{self, CounterKey, Counters, FlowRecord, Stats};
 use crate::dhcp;
 use crate::dns;
 use crate::flow_table::{
-    self, Action, CtRef, DepKey, Deps, Epochs, FlowKey, FlowTable, Logged, Origin, Tally,
+    self, Action, CtRef, DepKey, Deps, Epochs, FlowKey, FlowKey6, FlowTable, Logged, Origin, Tally,
 };
 use crate::nacl::NetworkAcl;
 use crate::offload::{Arrival, CachedFlow, Offload, OffloadAction};
@@ -39,7 +41,7 @@ use crate::route::{RouteTable, Target};
 use crate::security_group::{self, Decision, Members};
 use crate::slots::{MAX_SLOTS, SlotIndex};
 use crate::transit::{self, Hop};
-use crate::v2p::{Mapping, V2p};
+use crate::v2p::{Mapping, V2p, V2p6};
 use crate::verdict::{DropReason, Output, PortId, Processed, Service, Time, Verdict};
 use crate::vpc::{self, Subnet, Vpc};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
@@ -218,6 +220,9 @@ pub struct Engine {
     epochs: Epochs,
     conntrack: Conntrack,
     flows: FlowTable,
+    /// IPv6's tracked flows and cached decisions, apart from IPv4's (wider keys).
+    conntrack6: Conntrack<Key6>,
+    flows6: FlowTable<FlowKey6>,
     counters: Counters,
     stats: Stats,
 }
@@ -252,6 +257,8 @@ impl Engine {
             epochs: Epochs::default(),
             conntrack: Conntrack::new(config.conntrack_per_port),
             flows: FlowTable::new(config.flow_table_capacity),
+            conntrack6: Conntrack::new(config.conntrack_per_port),
+            flows6: FlowTable::new(config.flow_table_capacity),
             counters: Counters::with_limit(config.flow_log_counters),
             stats: Stats::default(),
         }
@@ -270,6 +277,7 @@ impl Engine {
         for spec in &mut p.vpcs {
             if let Some(v) = self.vpc(&spec.id) {
                 spec.mappings = v.v2p.to_program();
+                spec.mappings_v6 = v.v2p6.to_program();
             }
         }
         p
@@ -331,13 +339,14 @@ impl Engine {
         &self.stats
     }
 
-    /// Tracked flows, all ports.
+    /// Tracked flows, all ports, both families.
     pub fn conntrack_len(&self) -> usize {
-        self.conntrack.len()
+        self.conntrack.len() + self.conntrack6.len()
     }
 
+    /// Cached decisions, both families.
     pub fn flow_table_len(&self) -> usize {
-        self.flows.len()
+        self.flows.len() + self.flows6.len()
     }
 
     /// The sizes of the engine's tables.
@@ -349,10 +358,13 @@ impl Engine {
             vpc_slots: self.vpcs.len(),
             epochs: self.epochs.allocated(),
             epochs_in_use: self.epochs.in_use(),
-            conntrack: self.conntrack.len(),
-            conntrack_slab: self.conntrack.slab_len(),
-            conntrack_ports: self.conntrack.budgets_len(),
-            flows: self.flows.len(),
+            conntrack: self.conntrack.len() + self.conntrack6.len(),
+            conntrack_slab: self.conntrack.slab_len() + self.conntrack6.slab_len(),
+            conntrack_ports: self
+                .conntrack
+                .budgets_len()
+                .max(self.conntrack6.budgets_len()),
+            flows: self.flows.len() + self.flows6.len(),
             counters: self.counters.live(),
         }
     }
@@ -419,6 +431,8 @@ impl Engine {
     /// Removes timed-out tracked flows, idle cached decisions and idle counters.
     pub fn expire(&mut self, now: Time) {
         self.conntrack.expire(now);
+        self.conntrack6.expire(now);
+        self.flows6.expire(now, FLOW_IDLE, |_, _| {});
         let (counters, ports) = (&mut self.counters, &self.ports);
         self.flows
             .expire(now, FLOW_IDLE, |k, e| settle(counters, ports, k, e));
@@ -525,6 +539,7 @@ impl Engine {
                 .map(|s| Subnet {
                     id: s.id.clone(),
                     cidr: s.cidr.trunc(),
+                    cidr6: s.ipv6_cidr.map(|c| c.trunc()),
                     route_table: route_tables
                         .iter()
                         .position(|r| r.id == s.route_table_id)
@@ -545,22 +560,32 @@ impl Engine {
             let i = usize::from(slot);
             // V2P stays with its VPC, not with the slot: a slot freed by a VPC that
             // left may go to a newcomer in this same program
-            let mut v2p = match old.get_mut(i).and_then(Option::take) {
-                Some(prev) if prev.id == spec.id => prev.v2p,
+            let (mut v2p, mut v2p6) = match old.get_mut(i).and_then(Option::take) {
+                Some(prev) if prev.id == spec.id => (prev.v2p, prev.v2p6),
                 Some(prev) => {
                     prev.v2p.release(&mut self.epochs);
-                    V2p::new(&mut self.epochs)
+                    prev.v2p6.release(&mut self.epochs);
+                    (V2p::new(&mut self.epochs), V2p6::new(&mut self.epochs))
                 }
-                None => V2p::new(&mut self.epochs),
+                None => (V2p::new(&mut self.epochs), V2p6::new(&mut self.epochs)),
             };
+            // IPv6 mappings come with the structure, whichever way it is installed
+            v2p6.sync(&spec.mappings_v6, &mut self.epochs);
             if with_mappings {
                 v2p.sync(&spec.mappings, &mut self.epochs);
             }
+            // the ENIs IPv4 and IPv6 routes name (an IPv6 route reaches an ENI where its
+            // IPv4 entries say it is)
             v2p.set_targets(
                 spec.route_tables
                     .iter()
-                    .flat_map(|rt| &rt.routes)
-                    .filter_map(|r| match &r.target {
+                    .flat_map(|rt| {
+                        rt.routes
+                            .iter()
+                            .map(|r| &r.target)
+                            .chain(rt.routes_v6.iter().map(|r| &r.target))
+                    })
+                    .filter_map(|t| match t {
                         program::RouteTarget::NetworkInterface(e) => Some(e.as_str()),
                         _ => None,
                     }),
@@ -576,6 +601,8 @@ impl Engine {
                 route_tables,
                 network_acls,
                 v2p,
+                cidrs6: spec.ipv6_cidrs.iter().map(|c| c.trunc()).collect(),
+                v2p6,
                 edges: spec
                     .edges
                     .iter()
@@ -596,6 +623,7 @@ impl Engine {
                 vpc_fingerprint(
                     spec,
                     v.v2p.middlebox_hosts(),
+                    v.v2p6.middlebox_hosts(),
                     transit_links.get(spec.id.as_str()),
                 ),
             );
@@ -605,6 +633,7 @@ impl Engine {
             // a VPC listed twice: the last one stands
             if let Some(dup) = vpcs[i].replace(v) {
                 dup.v2p.release(&mut self.epochs);
+                dup.v2p6.release(&mut self.epochs);
             }
         }
         // peerings name VPC slots
@@ -676,6 +705,7 @@ impl Engine {
         // ports; member lists compiled once per VPC
         let mut ports: Vec<Option<Port>> = Vec::new();
         let mut members: HashMap<u16, Members<'_>> = HashMap::new();
+        let mut members6: HashMap<u16, security_group::Members6<'_>> = HashMap::new();
         let mut prints: HashMap<u16, MemberPrints<'_>> = HashMap::new();
         for spec in &program.ports {
             let Some(vslot) = self.vpc_index.get(&spec.vpc_id) else {
@@ -716,12 +746,16 @@ impl Engine {
             let members = members
                 .entry(vslot)
                 .or_insert_with(|| security_group::members(&vspec.security_groups));
+            let members6 = members6
+                .entry(vslot)
+                .or_insert_with(|| security_group::members6(&vspec.security_groups));
             ports[i] = Some(Port::compile(
                 spec,
                 vslot,
                 subnet,
                 &vspec.security_groups,
                 members,
+                members6,
                 dep,
                 ct_dep,
             ));
@@ -732,6 +766,16 @@ impl Engine {
             let gone_port = |p: u16| gone_ports.contains(&p);
             self.conntrack
                 .remove_ports(gone_port, self.port_index.end());
+            self.conntrack6
+                .remove_ports(gone_port, self.port_index.end());
+            self.flows6.map.retain(|k, e| {
+                let from_gone = match k.origin() {
+                    Origin::Port(p) => gone_port(p),
+                    Origin::Underlay(v) => gone_vpcs.contains(&v),
+                };
+                let to_gone = matches!(e.action, Action::ToPort { port, .. } if gone_port(port));
+                !from_gone && !to_gone
+            });
             let (counters, old_ports) = (&mut self.counters, &self.ports);
             self.flows.map.retain(|k, e| {
                 let from_gone = match k.origin() {
@@ -762,9 +806,11 @@ impl Engine {
         self.vpcs = vpcs;
         for v in old.into_iter().flatten() {
             v.v2p.release(&mut self.epochs);
+            v.v2p6.release(&mut self.epochs);
         }
         for v in &mut program.vpcs {
             v.mappings = Vec::new();
+            v.mappings_v6 = Vec::new();
         }
         self.structure = program;
         Ok(())
@@ -877,7 +923,12 @@ impl Engine {
             let links = transit_links(&self.structure.vpcs);
             self.epochs.set(
                 DepKey::Vpc(vpc_id.to_string()),
-                vpc_fingerprint(spec, v.v2p.middlebox_hosts(), links.get(vpc_id)),
+                vpc_fingerprint(
+                    spec,
+                    v.v2p.middlebox_hosts(),
+                    v.v2p6.middlebox_hosts(),
+                    links.get(vpc_id),
+                ),
             );
         }
         true
@@ -932,7 +983,15 @@ impl Engine {
                 };
             }
             let r = emit_in_place(action, buf, frame);
-            return self.in_place_result(r, flow);
+            return self.in_place_result(r, Some(flow));
+        }
+        if let Some(action) = self.fast_action6(now, Origin::Port(port.0), None, f) {
+            if frame.start < overlay::OUTER_LEN {
+                let v = emit_action(&action, f, out);
+                return Processed::out(self.counted(v));
+            }
+            let r = emit_in_place(&action, buf, frame);
+            return self.in_place_result(r, None);
         }
         Processed::out(self.slow_port(now, port.0, f, headers, out))
     }
@@ -952,7 +1011,7 @@ impl Engine {
     fn in_place_result(
         &mut self,
         r: Option<(Verdict, Range<usize>)>,
-        flow: CachedFlow,
+        flow: Option<CachedFlow>,
     ) -> Processed {
         let (verdict, output) = match r {
             Some((v @ Verdict::Drop { .. }, _)) => (self.counted(v), Output::Out),
@@ -962,7 +1021,7 @@ impl Engine {
         Processed {
             verdict,
             output,
-            cached: Some(flow),
+            cached: flow,
         }
     }
 
@@ -977,6 +1036,10 @@ impl Engine {
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         let mut headers = Headers::Unparsed;
         if let Some(v) = self.fast_from_port(now, p, frame, out, &mut headers) {
+            return self.counted(v);
+        }
+        if let Some(action) = self.fast_action6(now, Origin::Port(p), None, frame) {
+            let v = emit_action(&action, frame, out);
             return self.counted(v);
         }
         self.slow_port(now, p, frame, headers, out)
@@ -1251,7 +1314,7 @@ impl Engine {
                 arp::answer(port, v, subnet, frame, out)?;
                 return Ok(Verdict::Hairpin { port: PortId(p) });
             }
-            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            ethertype::IPV6 => return self.slow_from_port6(now, p, frame, out),
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
         }
@@ -1613,7 +1676,11 @@ impl Engine {
         let mut headers = Headers::Unparsed;
         if let Some((action, flow)) = self.fast_from_underlay(now, &d, f, &mut headers) {
             let r = emit_in_place(action, buf, inner);
-            return self.in_place_result(r, flow);
+            return self.in_place_result(r, Some(flow));
+        }
+        if let Some(action) = self.fast_from_underlay6(now, &d, f) {
+            let r = emit_in_place(&action, buf, inner);
+            return self.in_place_result(r, None);
         }
         Processed::out(self.slow_decapsulated(now, d, buf, headers, out))
     }
@@ -1631,6 +1698,10 @@ impl Engine {
         let mut headers = Headers::Unparsed;
         if let Some((action, _)) = self.fast_from_underlay(now, &d, inner, &mut headers) {
             let v = emit_action(action, inner, out);
+            return self.counted(v);
+        }
+        if let Some(action) = self.fast_from_underlay6(now, &d, inner) {
+            let v = emit_action(&action, inner, out);
             return self.counted(v);
         }
         self.slow_decapsulated(now, d, buf, headers, out)
@@ -1700,7 +1771,7 @@ impl Engine {
         let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
         match eth.ethertype() {
             ethertype::IPV4 => {}
-            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            ethertype::IPV6 => return self.slow_from_underlay6(now, d, inner, out),
             _ => return Err(DropReason::UnsupportedEthertype),
         }
         let m = headers.ipv4(eth.payload())?;
@@ -1783,10 +1854,11 @@ impl Engine {
 fn vpc_fingerprint(
     spec: &program::Vpc,
     middleboxes: &[Ipv4Addr],
+    middleboxes6: &[Ipv4Addr],
     transit_senders: Option<&BTreeSet<&str>>,
 ) -> u64 {
     fingerprint(&(
-        spec.vni,
+        (spec.vni, &spec.ipv6_cidrs, middleboxes6),
         &spec.cidrs,
         spec.router_mac,
         &spec.dhcp,
@@ -1827,7 +1899,7 @@ fn peers(g: &program::SecurityGroup) -> impl Iterator<Item = &str> {
         .chain(&g.egress)
         .filter_map(|r| match &r.peer {
             program::SgPeer::Group(x) => Some(x.as_str()),
-            program::SgPeer::Cidr(_) => None,
+            program::SgPeer::Cidr(_) | program::SgPeer::Cidr6(_) => None,
         })
 }
 
@@ -1851,7 +1923,7 @@ impl<'a> MemberPrints<'a> {
             return Some(p);
         }
         let g = self.groups.iter().find(|g| g.id == id)?;
-        let p = fingerprint(&g.members);
+        let p = fingerprint(&(&g.members, &g.members_v6));
         self.prints.insert(g.id.as_str(), p);
         Some(p)
     }
@@ -2314,7 +2386,12 @@ fn deliver(
 }
 
 #[inline]
-fn fast_valid(e: &flow_table::Entry, epochs: &Epochs, ct: &Conntrack, now: Time) -> bool {
+fn fast_valid<K: TrackKey>(
+    e: &flow_table::Entry,
+    epochs: &Epochs,
+    ct: &Conntrack<K>,
+    now: Time,
+) -> bool {
     if !e.deps.valid(epochs) {
         return false;
     }
@@ -2330,7 +2407,12 @@ fn fast_valid(e: &flow_table::Entry, epochs: &Epochs, ct: &Conntrack, now: Time)
 }
 
 #[inline]
-fn fast_commit(e: &mut flow_table::Entry, ct: &mut Conntrack, now: Time, m: &Meta) {
+fn fast_commit<K: TrackKey, A>(
+    e: &mut flow_table::Entry,
+    ct: &mut Conntrack<K>,
+    now: Time,
+    m: &packet::Meta<A>,
+) {
     for r in e.ct.iter().flatten() {
         if let Some(c) = ct.get_mut(r.slot) {
             c.touch(now, r.dir, m.tcp_flags);

@@ -322,7 +322,7 @@ pub struct Tally {
 impl Tally {
     /// The tally of a flow's first packet.
     #[inline]
-    pub fn first(m: &crate::packet::Meta, now: Time) -> Tally {
+    pub fn first<A>(m: &crate::packet::Meta<A>, now: Time) -> Tally {
         Tally {
             packets: 1,
             bytes: u64::from(m.ip_len),
@@ -360,14 +360,54 @@ pub struct Entry {
     pub last: Time,
 }
 
-/// The cache, bounded: when full, new decisions are simply not cached.
-pub struct FlowTable {
-    pub map: HashMap<FlowKey, Entry, BuildFxHasher>,
+/// An IPv6 flow-table key: origin and inner 5-tuple (the origin as in [`FlowKey`]'s
+/// bits 104..121).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey6 {
+    pub src: u128,
+    pub dst: u128,
+    /// Ports, protocol and origin, packed as in [`FlowKey`]'s low 128 bits.
+    pub rest: u64,
+}
+
+impl FlowKey6 {
+    #[inline]
+    pub fn new(origin: Origin, t: &crate::packet::FiveTuple6) -> FlowKey6 {
+        let o: u64 = match origin {
+            Origin::Port(p) => u64::from(p),
+            Origin::Underlay(v) => 0x1_0000 | u64::from(v),
+        };
+        FlowKey6 {
+            src: u128::from(t.src),
+            dst: u128::from(t.dst),
+            rest: (o << 40)
+                | (u64::from(t.protocol) << 32)
+                | (u64::from(t.src_port) << 16)
+                | u64::from(t.dst_port),
+        }
+    }
+
+    /// Where the key's packets come from.
+    #[inline]
+    pub fn origin(&self) -> Origin {
+        let slot = crate::wire::low16(self.rest >> 40);
+        if (self.rest >> 56) & 1 == 1 {
+            Origin::Underlay(slot)
+        } else {
+            Origin::Port(slot)
+        }
+    }
+}
+
+/// The cache, bounded: when full, new decisions are simply not cached. One per address
+/// family (`K` = [`FlowKey`] or [`FlowKey6`]).
+pub struct FlowTable<K = FlowKey> {
+    pub map: HashMap<K, Entry, BuildFxHasher>,
     pub capacity: usize,
 }
 
-impl FlowTable {
-    pub fn new(capacity: usize) -> FlowTable {
+impl<K: Copy + Eq + std::hash::Hash> FlowTable<K> {
+    pub fn new(capacity: usize) -> Self {
         FlowTable {
             map: HashMap::with_capacity_and_hasher(capacity.min(1 << 16), BuildFxHasher::default()),
             capacity,
@@ -376,7 +416,7 @@ impl FlowTable {
 
     /// Caches `entry`, showing `left` the entry it replaced, or `entry` itself when the
     /// table is full and refuses it.
-    pub fn insert(&mut self, key: FlowKey, entry: Entry, left: impl FnOnce(&Entry)) {
+    pub fn insert(&mut self, key: K, entry: Entry, left: impl FnOnce(&Entry)) {
         if self.map.len() < self.capacity || self.map.contains_key(&key) {
             if let Some(old) = self.map.insert(key, entry) {
                 left(&old);
@@ -387,7 +427,7 @@ impl FlowTable {
     }
 
     /// Drops entries idle longer than `idle` (nanoseconds), showing each to `gone` first.
-    pub fn expire(&mut self, now: Time, idle: u64, mut gone: impl FnMut(&FlowKey, &Entry)) {
+    pub fn expire(&mut self, now: Time, idle: u64, mut gone: impl FnMut(&K, &Entry)) {
         self.map.retain(|k, e| {
             let keep = now.0.saturating_sub(e.last.0) <= idle;
             if !keep {

@@ -11,9 +11,98 @@
 use crate::fixtures;
 use crate::overlay;
 use crate::program::Underlay;
-use crate::wire::{MacAddr, arp, dhcp, dns, ethernet, geneve, icmp, ipv4, tcp, udp};
+use crate::wire::{
+    MacAddr, arp, dhcp, dhcpv6, dns, ethernet, geneve, icmp, icmpv6, ipv4, ipv6, tcp, udp,
+};
 use crate::{Engine, EngineConfig, Output, PortId, Time};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// IPv6: the header view, the extension-header walk and the packet parser never panic;
+/// a fixed header re-emits to itself.
+pub fn ipv6(data: &[u8]) {
+    let _ = crate::packet::parse_ipv6(data);
+    if let Ok(p) = ipv6::Packet::new_checked(data) {
+        let _ = (
+            p.upper_layer(),
+            p.payload(),
+            p.flow_label(),
+            p.traffic_class(),
+        );
+        let r = ipv6::Repr::parse(&p).expect("a checked header parses");
+        let mut b = data.to_vec();
+        r.emit(&mut ipv6::Packet::new_unchecked(&mut b[..]));
+        let back = ipv6::Repr::parse(&ipv6::Packet::new_checked(&b[..]).expect("same length"));
+        assert_eq!(back.ok(), Some(r), "a header re-emits to itself");
+    }
+}
+
+/// ICMPv6 and NDP: the view, its target and options never panic; a message whose
+/// checksum is filled in verifies.
+pub fn icmpv6(data: &[u8]) {
+    if let Ok(p) = icmpv6::Packet::new_checked(data) {
+        let _ = (p.target(), p.ident(), p.seq());
+        for o in p.options() {
+            let _ = o;
+        }
+        let _ = icmpv6::link_layer_option(p.options(), icmpv6::option::SOURCE_LL_ADDR);
+        let (s, d) = (Ipv6Addr::LOCALHOST, Ipv6Addr::UNSPECIFIED);
+        let mut b = data.to_vec();
+        icmpv6::Packet::new_unchecked(&mut b[..]).fill_checksum(s, d);
+        assert!(
+            icmpv6::Packet::new_checked(&b[..]).is_ok_and(|p| p.verify_checksum(s, d)),
+            "a filled checksum verifies"
+        );
+    }
+}
+
+/// DHCPv6: the message view and option walks never panic, and the responder (the
+/// bytes as a client's message from B, on host 2 of the fixtures) answers or drops,
+/// never panics; an answer is a well-formed Reply or Advertise.
+pub fn dhcpv6(data: &[u8]) {
+    if let Ok(m) = dhcpv6::Message::new_checked(data) {
+        for o in m.options() {
+            if let Ok((dhcpv6::option::IA_NA, ia)) = o
+                && let Ok(inner) = dhcpv6::Options::inside(ia, dhcpv6::IA_NA_LEN)
+            {
+                for x in inner {
+                    let _ = x;
+                }
+            }
+        }
+    }
+    if data.len() > 9000 {
+        return;
+    }
+    let b6 = ipv6::link_local_of(fixtures::B_MAC.0);
+    let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 2);
+    let f = fixtures::udp6_frame(
+        fixtures::B_MAC,
+        MacAddr(ipv6::multicast_mac(group)),
+        b6,
+        group,
+        dhcpv6::CLIENT_PORT,
+        dhcpv6::SERVER_PORT,
+        data,
+    );
+    let mut e = Engine::new(EngineConfig::default());
+    e.set_program(fixtures::host2())
+        .expect("the fixtures install");
+    let b = e.port_id("eni-b").expect("port b");
+    let mut out = Vec::new();
+    if let crate::Verdict::Hairpin { .. } = e.process_from_port(Time(1), b, &f, &mut out) {
+        let ip = ipv6::Packet::new_checked(&out[14..]).expect("an IPv6 answer");
+        assert_eq!(
+            ipv6::l4_checksum(ip.src(), ip.dst(), crate::wire::ip_proto::UDP, ip.payload()),
+            0
+        );
+        let m = dhcpv6::Message::new_checked(&ip.payload()[8..]).expect("a message");
+        assert!(matches!(
+            m.msg_type(),
+            dhcpv6::message::REPLY | dhcpv6::message::ADVERTISE
+        ));
+        assert!(m.options().all(|o| o.is_ok()), "well-formed options");
+    }
+}
 
 pub fn ethernet(data: &[u8]) {
     if let Ok(f) = ethernet::Frame::new_checked(data) {
@@ -371,7 +460,35 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         v.extend_from_slice(f);
         v
     };
+    // IPv6: neighbour discovery, DHCPv6, a routed SYN, a ping, and one from the underlay
+    let b_ll = crate::wire::ipv6::link_local_of(B_MAC.0);
+    let ns = neighbor_solicit(B_MAC, b_ll, Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 1));
+    let rs = router_solicit(B_MAC, b_ll);
+    let solicit = dhcpv6_frame(B_MAC, b_ll, dhcpv6::message::SOLICIT, &[]);
+    let syn6 = tcp6_frame(
+        B_MAC,
+        ROUTER_MAC,
+        B_IP6,
+        C_IP6,
+        40000,
+        22,
+        tcp::flags::SYN,
+        0,
+    );
+    let ping6 = icmp6_frame(B_MAC, ROUTER_MAC, B_IP6, C_IP6, 128, 0, 9);
+    let l2_6 = tcp6_frame(A_MAC, B_MAC, A_IP6, B_IP6, 40000, 22, tcp::flags::SYN, 4);
     let mut seq = Vec::new();
+    for (sel, f) in [
+        (1u8, &ns),
+        (1, &rs),
+        (1, &solicit),
+        (1, &syn6),
+        (1, &ping6),
+        (0, &l2_6),
+        (0x10, &l2_6),
+    ] {
+        seq.extend(rec(sel, f));
+    }
     for (sel, f) in [
         (1u8, &arp_req),
         (1, &disc),
@@ -405,6 +522,13 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         ("pipeline", "walk".into(), seq),
         ("pipeline", "syn".into(), rec(1, &syn)),
         ("pipeline", "underlay".into(), rec(0x80, &enc)),
+        ("pipeline", "ipv6".into(), rec(1, &syn6)),
+        ("ipv6", "syn".into(), syn6[14..].to_vec()),
+        ("ipv6", "solicit".into(), ns[14..].to_vec()),
+        ("icmpv6", "neighbor_solicit".into(), ns[54..].to_vec()),
+        ("icmpv6", "router_solicit".into(), rs[54..].to_vec()),
+        ("icmpv6", "echo".into(), ping6[54..].to_vec()),
+        ("dhcpv6", "solicit".into(), solicit[62..].to_vec()),
     ]
 }
 
@@ -422,6 +546,9 @@ pub fn run(target: &str, data: &[u8]) {
         "dns_parse" => dns_parse(data),
         "dns_round_trip" => dns_round_trip(data),
         "pipeline" => pipeline(data),
+        "ipv6" => ipv6(data),
+        "icmpv6" => icmpv6(data),
+        "dhcpv6" => dhcpv6(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -439,6 +566,9 @@ pub const TARGETS: &[&str] = &[
     "dns_parse",
     "dns_round_trip",
     "pipeline",
+    "ipv6",
+    "icmpv6",
+    "dhcpv6",
 ];
 
 #[cfg(test)]

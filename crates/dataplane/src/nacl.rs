@@ -1,9 +1,12 @@
 //! Network ACLs: stateless, ordered, first match decides, implicit final deny. Applied
 //! only where a packet crosses a subnet boundary (§5.9).
+//!
+//! IPv6 entries (`Ipv6CidrBlock`) are a list of their own, with their own final deny
+//! (32768): an IPv4 entry never matches an IPv6 packet, nor the reverse.
 
 use crate::program;
 use crate::wire::ip_proto;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// `proto` value meaning "all protocols".
 pub(crate) const ANY: u16 = 256;
@@ -18,11 +21,24 @@ struct Entry {
     allow: bool,
 }
 
-/// A compiled NACL: entries per direction, sorted by rule number.
+/// An IPv6 entry: as [`Entry`], with 128-bit network and mask.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry6 {
+    proto: u16,
+    net: u128,
+    mask: u128,
+    lo: u16,
+    hi: u16,
+    allow: bool,
+}
+
+/// A compiled NACL: entries per direction and family, sorted by rule number.
 pub struct NetworkAcl {
     pub id: String,
     ingress: Vec<Entry>,
     egress: Vec<Entry>,
+    ingress6: Vec<Entry6>,
+    egress6: Vec<Entry6>,
     pub dep: u32,
 }
 
@@ -63,8 +79,40 @@ fn compile_entry(e: &program::NaclEntry) -> Entry {
     }
 }
 
+fn compile_entry6(e: &program::NaclEntry6) -> Entry6 {
+    let proto = if e.protocol < 0 {
+        ANY
+    } else {
+        e.protocol as u16 & 0xff
+    };
+    let (lo, hi) = match u8::try_from(proto) {
+        Err(_) => (0, 0xffff),
+        Ok(ip_proto::TCP | ip_proto::UDP) => e.port_range.unwrap_or((0, 0xffff)),
+        Ok(ip_proto::ICMPV6) => e.icmp.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
+        _ => (0, 0xffff),
+    };
+    let mask = u128::from(e.cidr.netmask());
+    Entry6 {
+        proto,
+        net: u128::from(e.cidr.network()) & mask,
+        mask,
+        lo,
+        hi,
+        allow: e.allow,
+    }
+}
+
 impl NetworkAcl {
     pub fn compile(spec: &program::NetworkAcl, dep: u32) -> NetworkAcl {
+        let mut entries6: Vec<&program::NaclEntry6> = spec.entries_v6.iter().collect();
+        entries6.sort_by_key(|e| e.rule_number);
+        let dir6 = |egress: bool| {
+            entries6
+                .iter()
+                .filter(|e| e.egress == egress)
+                .map(|e| compile_entry6(e))
+                .collect()
+        };
         let mut entries: Vec<&program::NaclEntry> = spec.entries.iter().collect();
         entries.sort_by_key(|e| e.rule_number);
         let dir = |egress: bool| {
@@ -78,8 +126,30 @@ impl NetworkAcl {
             id: spec.id.clone(),
             ingress: dir(false),
             egress: dir(true),
+            ingress6: dir6(false),
+            egress6: dir6(true),
             dep,
         }
+    }
+
+    /// [`NetworkAcl::allows`] for an IPv6 packet: its entries only.
+    #[inline]
+    pub fn allows6(&self, egress: bool, proto: u8, peer: Ipv6Addr, port: u16) -> bool {
+        let entries = if egress {
+            &self.egress6
+        } else {
+            &self.ingress6
+        };
+        let a = u128::from(peer);
+        for e in entries {
+            if (e.proto == ANY || e.proto == u16::from(proto))
+                && a & e.mask == e.net
+                && (e.lo..=e.hi).contains(&port)
+            {
+                return e.allow;
+            }
+        }
+        false
     }
 
     /// Ingress: `peer` is the source address; egress: the destination.
@@ -123,6 +193,7 @@ mod tests {
             &program::NetworkAcl {
                 id: "acl-1".into(),
                 entries: vec![entry(100, false, -1, true, "0.0.0.0/0"), deny_ssh],
+                entries_v6: vec![],
             },
             0,
         );
@@ -142,6 +213,7 @@ mod tests {
             &program::NetworkAcl {
                 id: "acl-1".into(),
                 entries: vec![e],
+                entries_v6: vec![],
             },
             0,
         );
@@ -149,5 +221,50 @@ mod tests {
         assert!(acl.allows(true, 1, ip, 0x0304));
         assert!(!acl.allows(true, 1, ip, 0x0303));
         assert!(!acl.allows(true, 1, Ipv4Addr::new(11, 0, 0, 1), 0x0304));
+    }
+
+    fn entry6(n: u16, egress: bool, proto: i16, allow: bool, cidr: &str) -> program::NaclEntry6 {
+        program::NaclEntry6 {
+            rule_number: n,
+            egress,
+            protocol: proto,
+            allow,
+            cidr: cidr.parse().unwrap(),
+            port_range: None,
+            icmp: None,
+        }
+    }
+
+    #[test]
+    fn families_are_apart() {
+        // the default ACL of a dual-stack VPC: 100 allow 0.0.0.0/0, 101 allow ::/0
+        let mut deny = entry6(50, false, 58, false, "2001:db8:1::/64");
+        deny.icmp = Some((128, -1));
+        let acl = NetworkAcl::compile(
+            &program::NetworkAcl {
+                id: "acl-1".into(),
+                entries: vec![entry(100, false, -1, true, "0.0.0.0/0")],
+                entries_v6: vec![entry6(101, false, -1, true, "::/0"), deny],
+            },
+            0,
+        );
+        let v6: Ipv6Addr = "2001:db8:1::5".parse().unwrap();
+        let other: Ipv6Addr = "2001:db8:2::5".parse().unwrap();
+        // echo request from the denied block, any other ICMPv6 from it, echo elsewhere
+        assert!(!acl.allows6(false, 58, v6, 0x8000));
+        assert!(acl.allows6(false, 58, v6, 0x8100));
+        assert!(acl.allows6(false, 58, other, 0x8000));
+        // no IPv6 egress entries: the final deny, whatever IPv4 allows
+        assert!(!acl.allows6(true, 6, v6, 80));
+        let only_v4 = NetworkAcl::compile(
+            &program::NetworkAcl {
+                id: "acl-2".into(),
+                entries: vec![entry(100, false, -1, true, "0.0.0.0/0")],
+                entries_v6: vec![],
+            },
+            0,
+        );
+        assert!(!only_v4.allows6(false, 6, v6, 80));
+        assert!(only_v4.allows(false, 6, Ipv4Addr::new(192, 0, 2, 1), 80));
     }
 }

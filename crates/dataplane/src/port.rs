@@ -1,9 +1,9 @@
 //! Ports: the ENIs of this host, compiled from the host program.
 
 use crate::program::{self, ConntrackTimeouts};
-use crate::security_group::{Members, PortSecurity};
+use crate::security_group::{Members, Members6, PortSecurity, PortSecurity6};
 use crate::wire::MacAddr;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 pub struct Port {
@@ -17,6 +17,10 @@ pub struct Port {
     pub addresses: Vec<Ipv4Addr>,
     pub source_dest_check: bool,
     pub security: PortSecurity,
+    /// The ENI's IPv6 addresses (the first is what DHCPv6 hands out).
+    pub addresses6: Vec<Ipv6Addr>,
+    /// Its groups' IPv6 rules.
+    pub security6: PortSecurity6,
     pub timeouts: ConntrackTimeouts,
     pub primary_ip: Ipv4Addr,
     pub hostname: Option<String>,
@@ -34,12 +38,19 @@ impl Port {
         self.addresses.contains(&ip)
     }
 
+    #[inline]
+    pub fn owns6(&self, ip: Ipv6Addr) -> bool {
+        self.addresses6.contains(&ip)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub fn compile(
         spec: &program::Port,
         vpc: u16,
         subnet: Option<u16>,
         groups: &[program::SecurityGroup],
         members: &Members<'_>,
+        members6: &Members6<'_>,
         dep: u32,
         ct_dep: u32,
     ) -> Port {
@@ -56,6 +67,8 @@ impl Port {
             addresses: spec.addresses().collect(),
             source_dest_check: spec.source_dest_check,
             security: PortSecurity::compile_with(&mine, members),
+            addresses6: spec.ipv6_addresses.clone(),
+            security6: PortSecurity6::compile_with(&mine, members6),
             timeouts: spec.conntrack,
             primary_ip: spec.primary_ip,
             hostname: spec.hostname.clone(),

@@ -5,9 +5,9 @@
 //! ([`crate::engine::Engine::set_program`]) and keeps what did not change.
 
 use crate::wire::MacAddr;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One host: its underlay identity, its ports (ENIs) and the VPCs they belong to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -70,6 +70,10 @@ pub struct Port {
     /// per-flow counters for it (a host without flow logs pays nothing for them).
     #[serde(default)]
     pub flow_logs: bool,
+    /// The ENI's IPv6 addresses (dual stack): what DHCPv6 hands out (the first) and
+    /// what the source/dest check accepts.
+    #[serde(default)]
+    pub ipv6_addresses: Vec<Ipv6Addr>,
 }
 
 fn yes() -> bool {
@@ -136,6 +140,13 @@ pub struct Vpc {
     /// the gateway through the one of that gateway.
     #[serde(default)]
     pub transit_gateway_attachments: Vec<TransitGatewayAttachment>,
+    /// The VPC's associated IPv6 blocks (Amazon-provided /56s).
+    #[serde(default)]
+    pub ipv6_cidrs: Vec<Ipv6Net>,
+    /// V2P of the VPC's IPv6 addresses. They travel with the structure (an agent's
+    /// `set_structure` installs them too): IPv6 mappings are few beside IPv4's.
+    #[serde(default)]
+    pub mappings_v6: Vec<Mapping6>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -150,6 +161,9 @@ pub struct Subnet {
     /// through the attachment subnet of the sender's zone.
     #[serde(default)]
     pub availability_zone: String,
+    /// Its IPv6 block (a /64), if it has one.
+    #[serde(default)]
+    pub ipv6_cidr: Option<Ipv6Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -157,6 +171,15 @@ pub struct RouteTable {
     /// `rtb-…`
     pub id: String,
     pub routes: Vec<Route>,
+    /// IPv6 routes: a space of their own (`0.0.0.0/0` does not cover IPv6).
+    #[serde(default)]
+    pub routes_v6: Vec<Route6>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Route6 {
+    pub destination: Ipv6Net,
+    pub target: RouteTarget,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -189,6 +212,24 @@ pub struct NetworkAcl {
     pub id: String,
     /// Both directions; the implicit final deny (`*`, 32767) is not listed.
     pub entries: Vec<NaclEntry>,
+    /// Entries with an IPv6 block (their own final deny, 32768, is not listed).
+    #[serde(default)]
+    pub entries_v6: Vec<NaclEntry6>,
+}
+
+/// A NACL entry with an IPv6 block (`Ipv6CidrBlock`); `icmp` holds ICMPv6's
+/// (type, code) for protocol 58.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NaclEntry6 {
+    pub rule_number: u16,
+    pub egress: bool,
+    pub protocol: i16,
+    pub allow: bool,
+    pub cidr: Ipv6Net,
+    #[serde(default)]
+    pub port_range: Option<(u16, u16)>,
+    #[serde(default)]
+    pub icmp: Option<(i16, i16)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -218,6 +259,10 @@ pub struct SecurityGroup {
     /// referencing the group matches.
     #[serde(default)]
     pub members: Vec<Ipv4Addr>,
+    /// The IPv6 addresses of those ENIs: what a rule referencing the group matches in
+    /// IPv6 packets.
+    #[serde(default)]
+    pub members_v6: Vec<Ipv6Addr>,
 }
 
 /// One allow rule. Ports as EC2 has them: for TCP/UDP a range, for ICMP `from` = type
@@ -234,6 +279,8 @@ pub struct SgRule {
 #[serde(rename_all = "snake_case")]
 pub enum SgPeer {
     Cidr(Ipv4Net),
+    /// `Ipv6Ranges`: matches IPv6 packets only.
+    Cidr6(Ipv6Net),
     /// Another group (by id) of this VPC: matches its members' private IPs.
     Group(String),
 }
@@ -286,6 +333,17 @@ pub struct Mapping {
     pub eni_id: String,
     /// A host may send on behalf of addresses it does not own only for ENIs with the
     /// check off (middleboxes).
+    #[serde(default = "yes")]
+    pub source_dest_check: bool,
+}
+
+/// One IPv6 V2P entry: (VPC, IPv6 address) → (host, MAC, ENI).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Mapping6 {
+    pub ip: Ipv6Addr,
+    pub host: Ipv4Addr,
+    pub mac: MacAddr,
+    pub eni_id: String,
     #[serde(default = "yes")]
     pub source_dest_check: bool,
 }

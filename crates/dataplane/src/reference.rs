@@ -4,21 +4,26 @@
 //! through both and require the same verdicts and the same bytes out.
 //!
 //! It shares with the engine only the wire parsers, the conntrack state machine
-//! (`conntrack::State`, a table of timeouts) and the entropy-port function (a spec).
+//! (`conntrack::State`, a table of timeouts) and the entropy-port functions (a spec).
+//!
+//! IPv6 is walked the same way over the IPv6 halves of the program (its own routes,
+//! ACL entries, rules, members and mappings); neighbour discovery and DHCPv6 are judged
+//! by their verdicts (the answers' bytes are checked by their own tests). IPv6 flows
+//! are not counted for flow logs (the engine does not count them yet).
 
 use crate::conntrack::{Direction, State};
-use crate::packet::{self, Meta};
+use crate::packet::{self, Meta, Meta6};
 use crate::program::*;
 use crate::verdict::{DropReason, PortId, Service, Time, Verdict};
 use crate::wire::ethernet::{self, MacAddr, ethertype};
-use crate::wire::{arp, geneve, icmp, ip_proto, ipv4, udp};
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use crate::wire::{arp, dhcpv6, geneve, icmp, icmpv6, ip_proto, ipv4, ipv6, udp};
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone)]
 struct Tracked {
     port: usize,
-    key: (Ipv4Addr, Ipv4Addr, u16, u16, u8),
+    key: (IpAddr, IpAddr, u16, u16, u8),
     initiator: Direction,
     state: State,
     last: Time,
@@ -132,7 +137,7 @@ impl Reference {
                     .arp(&port, &vpc, &subnet, frame, out)
                     .map(|_| Verdict::Hairpin { port: pid(p) });
             }
-            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            ethertype::IPV6 => return self.walk6_from_port(now, p, &port, vi, &subnet, frame, out),
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
         }
@@ -263,12 +268,14 @@ impl Reference {
             }
             To::Host { vpc: dv, host, .. } => {
                 let vni = self.program.vpcs[dv].vni & 0xff_ffff;
-                self.encap(out, host, vni, &m, frame, rewrite);
+                let sport = crate::overlay::entropy_port(&m.tuple);
+                self.encap(out, host, vni, sport, frame, rewrite);
                 Ok(Verdict::ToUnderlay { host, vni })
             }
             To::Edge { host, .. } => {
                 let vni = vpc.vni & 0xff_ffff;
-                self.encap(out, host, vni, &m, frame, rewrite);
+                let sport = crate::overlay::entropy_port(&m.tuple);
+                self.encap(out, host, vni, sport, frame, rewrite);
                 Ok(Verdict::ToEdge { host, vni })
             }
         }
@@ -406,7 +413,7 @@ impl Reference {
         out: &mut Vec<u8>,
         host: Ipv4Addr,
         vni: u32,
-        m: &Meta,
+        sport: u16,
         frame: &[u8],
         rewrite: Option<(MacAddr, MacAddr)>,
     ) {
@@ -432,7 +439,7 @@ impl Reference {
         }
         .emit(&mut ipv4::Packet::new_unchecked(&mut out[14..]));
         udp::Repr {
-            src_port: crate::overlay::entropy_port(&m.tuple),
+            src_port: sport,
             dst_port: 6081,
             payload_len: n - 42,
         }
@@ -476,7 +483,7 @@ impl Reference {
         let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
         match eth.ethertype() {
             ethertype::IPV4 => {}
-            ethertype::IPV6 => return Err(DropReason::Ipv6),
+            ethertype::IPV6 => return self.walk6_from_underlay(now, vi, d.outer_src, inner, out),
             _ => return Err(DropReason::UnsupportedEthertype),
         }
         let m = packet::parse_ipv4(eth.payload())?;
@@ -596,6 +603,8 @@ impl Reference {
         m: &Meta,
     ) -> Result<(), DropReason> {
         let key = track_key(dir, m);
+        let (l, r, a, b, pr) = key;
+        let key = (IpAddr::V4(l), IpAddr::V4(r), a, b, pr);
         if let Some(i) = self
             .tracked
             .iter()
@@ -654,10 +663,25 @@ impl Reference {
         if untracked {
             return Ok(());
         }
+        self.track(now, p, port, key, dir, State::initial(m))
+    }
+
+    /// Remembers a new tracked flow if the port has room (each family has its own
+    /// budget, as the engine's tables do).
+    fn track(
+        &mut self,
+        now: Time,
+        p: usize,
+        port: &Port,
+        key: (IpAddr, IpAddr, u16, u16, u8),
+        dir: Direction,
+        state: State,
+    ) -> Result<(), DropReason> {
+        let v6 = key.0.is_ipv6();
         let live = self
             .tracked
             .iter()
-            .filter(|t| t.port == p && t.alive(now))
+            .filter(|t| t.port == p && t.key.0.is_ipv6() == v6 && t.alive(now))
             .count();
         if live >= self.limit {
             return Err(DropReason::ConntrackFull);
@@ -666,7 +690,7 @@ impl Reference {
             port: p,
             key,
             initiator: dir,
-            state: State::initial(m),
+            state,
             last: now,
             timeouts: port.conntrack,
         });
@@ -729,6 +753,7 @@ fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
     }
     let peer_ok = match &r.peer {
         SgPeer::Cidr(c) => c.contains(&peer),
+        SgPeer::Cidr6(_) => false,
         SgPeer::Group(id) => vpc
             .security_groups
             .iter()
@@ -800,4 +825,525 @@ fn longest_match(routes: &[Route], dst: Ipv4Addr) -> Option<RouteTarget> {
         }
     }
     best.map(|(_, t)| t)
+}
+
+// ---- IPv6 ---------------------------------------------------------------------------
+
+const ROUTER_EC2_LL: Ipv6Addr = Ipv6Addr::new(0xfe80, 0x0ec2, 0, 0, 0, 0, 0, 1);
+
+fn link_local6(a: Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}
+
+fn router6(vpc: &Vpc, subnet: &Subnet, a: Ipv6Addr) -> bool {
+    let base = subnet
+        .ipv6_cidr
+        .map(|c| Ipv6Addr::from(u128::from(c.network()) + 1));
+    a == ipv6::link_local_of(vpc.router_mac.0) || a == ROUTER_EC2_LL || Some(a) == base
+}
+
+fn owns6(p: &Port, a: Ipv6Addr) -> bool {
+    p.ipv6_addresses.contains(&a)
+}
+
+impl Reference {
+    #[allow(clippy::too_many_arguments)]
+    fn walk6_from_port(
+        &mut self,
+        now: Time,
+        p: usize,
+        port: &Port,
+        vi: usize,
+        subnet: &Subnet,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
+        let vpc = self.program.vpcs[vi].clone();
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
+        let m = packet::parse_ipv6(eth.payload())?;
+        let (src, dst) = (m.tuple.src, m.tuple.dst);
+        let hairpin = Ok(Verdict::Hairpin { port: pid(p) });
+        let ndp = matches!(m.icmp_type, 130..=137 | 143);
+        if m.tuple.protocol == ip_proto::ICMPV6 && ndp {
+            if subnet.ipv6_cidr.is_none() {
+                return Err(DropReason::NdpUnanswered);
+            }
+            return ndp_verdict(port, &vpc, subnet, eth.payload(), &m).and(hairpin);
+        }
+        let dhcp =
+            m.tuple.protocol == ip_proto::UDP && m.tuple.src_port == 546 && m.tuple.dst_port == 547;
+        if dhcp
+            && (dst == "ff02::1:2".parse::<Ipv6Addr>().expect("addr") || router6(&vpc, subnet, dst))
+        {
+            if subnet.ipv6_cidr.is_none() {
+                return Err(DropReason::Dhcpv6Ignored);
+            }
+            return dhcpv6_verdict(port, &vpc, eth.payload(), &m).and(hairpin);
+        }
+        if eth.dst().0[0] & 1 == 1 || dst.is_multicast() {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        if subnet.ipv6_cidr.is_some() && router6(&vpc, subnet, dst) {
+            if !(link_local6(src) || !port.source_dest_check || owns6(port, src)) {
+                return Err(DropReason::SourceCheck);
+            }
+            if m.tuple.protocol == ip_proto::ICMPV6 && m.icmp_type == 128 {
+                return hairpin;
+            }
+            return Err(DropReason::RouterAddress);
+        }
+        if port.source_dest_check && !owns6(port, src) {
+            return Err(DropReason::SourceCheck);
+        }
+        let services: Ipv6Net = "fd00:ec2::/32".parse().expect("cidr");
+        if link_local6(src) || link_local6(dst) || services.contains(&dst) {
+            return Err(DropReason::LinkLocal);
+        }
+        let routed = eth.dst() == vpc.router_mac;
+        let same_subnet = subnet.ipv6_cidr.is_some_and(|c| c.contains(&dst));
+        if !routed {
+            let owner = vpc.mappings_v6.iter().rev().find(|x| x.ip == dst);
+            if !same_subnet || owner.map(|o| o.mac) != Some(eth.dst()) {
+                return Err(DropReason::UnknownDestinationMac);
+            }
+        }
+        self.security6(now, p, port, &vpc, Direction::Outbound, &m)?;
+        let target = if same_subnet {
+            RouteTarget::Local
+        } else {
+            let acl = vpc
+                .network_acls
+                .iter()
+                .find(|a| a.id == subnet.network_acl_id);
+            if !acl.is_some_and(|a| nacl6_allows(a, true, &m, dst)) {
+                return Err(DropReason::NaclEgress);
+            }
+            let rt = vpc
+                .route_tables
+                .iter()
+                .find(|r| r.id == subnet.route_table_id)
+                .ok_or(DropReason::NoRoute)?;
+            longest_match6(&rt.routes_v6, dst).ok_or(DropReason::NoRoute)?
+        };
+        let (host, mac, eni) = match &target {
+            RouteTarget::Local => vpc
+                .mappings_v6
+                .iter()
+                .rev()
+                .find(|x| x.ip == dst)
+                .map(|x| (x.host, x.mac, x.eni_id.clone()))
+                .ok_or(DropReason::NoMapping)?,
+            RouteTarget::NetworkInterface(e) => vpc
+                .mappings
+                .iter()
+                .rev()
+                .find(|x| &x.eni_id == e)
+                .map(|x| (x.host, x.mac, x.eni_id.clone()))
+                .ok_or(DropReason::NoMapping)?,
+            RouteTarget::Blackhole => return Err(DropReason::Blackhole),
+            _ => return Err(DropReason::Ipv6),
+        };
+        let rewrite = routed.then_some((vpc.router_mac, mac));
+        if host == self.program.underlay.address {
+            let q = self
+                .program
+                .ports
+                .iter()
+                .position(|x| x.id == eni)
+                .ok_or(DropReason::NoSuchPort)?;
+            if self.program.ports[q].mac != mac {
+                return Err(DropReason::NoSuchPort);
+            }
+            let src_after = rewrite.map_or(eth.src(), |r| r.0);
+            let (s, d) = self.deliver6(now, q, vi, src_after, &m)?;
+            out.clear();
+            out.extend_from_slice(frame);
+            out[0..6].copy_from_slice(&d.0);
+            out[6..12].copy_from_slice(&s.0);
+            return Ok(Verdict::ToPort { port: pid(q) });
+        }
+        let vni = vpc.vni & 0xff_ffff;
+        let sport = crate::overlay::entropy_port6(&m.tuple);
+        self.encap(out, host, vni, sport, frame, rewrite);
+        Ok(Verdict::ToUnderlay { host, vni })
+    }
+
+    fn walk6_from_underlay(
+        &mut self,
+        now: Time,
+        vi: usize,
+        outer: Ipv4Addr,
+        inner: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
+        let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
+        let m = packet::parse_ipv6(eth.payload())?;
+        if eth.dst().0[0] & 1 == 1 || m.tuple.dst.is_multicast() {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        let vpc = &self.program.vpcs[vi];
+        let src = m.tuple.src;
+        let middlebox = vpc
+            .mappings
+            .iter()
+            .any(|x| !x.source_dest_check && x.host == outer)
+            || vpc
+                .mappings_v6
+                .iter()
+                .any(|x| !x.source_dest_check && x.host == outer);
+        if !middlebox {
+            if let Some(x) = vpc.mappings_v6.iter().rev().find(|x| x.ip == src) {
+                if x.host != outer {
+                    return Err(DropReason::AuthenticationFailed);
+                }
+            } else if vpc.ipv6_cidrs.iter().any(|c| c.contains(&src))
+                || link_local6(src)
+                || !vpc.edges.iter().any(|e| e.host == outer)
+            {
+                return Err(DropReason::AuthenticationFailed);
+            }
+        }
+        let q = self
+            .program
+            .ports
+            .iter()
+            .rposition(|x| x.mac == eth.dst() && self.vpc(&x.vpc_id).is_some())
+            .ok_or(DropReason::NoSuchPort)?;
+        let (s, d) = self.deliver6(now, q, vi, eth.src(), &m)?;
+        out.clear();
+        out.extend_from_slice(inner);
+        out[0..6].copy_from_slice(&d.0);
+        out[6..12].copy_from_slice(&s.0);
+        Ok(Verdict::ToPort { port: pid(q) })
+    }
+
+    fn deliver6(
+        &mut self,
+        now: Time,
+        q: usize,
+        vi: usize,
+        src_mac: MacAddr,
+        m: &Meta6,
+    ) -> Result<(MacAddr, MacAddr), DropReason> {
+        let port = self.program.ports[q].clone();
+        if self.vpc(&port.vpc_id) != Some(vi) {
+            return Err(DropReason::NoSuchPort);
+        }
+        let vpc = self.program.vpcs[vi].clone();
+        let subnet = vpc
+            .subnets
+            .iter()
+            .find(|s| s.id == port.subnet_id)
+            .ok_or(DropReason::NoSuchPort)?;
+        if port.source_dest_check && !owns6(&port, m.tuple.dst) {
+            return Err(DropReason::DestinationCheck);
+        }
+        let crossing = !subnet.ipv6_cidr.is_some_and(|c| c.contains(&m.tuple.src));
+        if crossing {
+            let acl = vpc
+                .network_acls
+                .iter()
+                .find(|a| a.id == subnet.network_acl_id);
+            if !acl.is_some_and(|a| nacl6_allows(a, false, m, m.tuple.src)) {
+                return Err(DropReason::NaclIngress);
+            }
+        }
+        self.security6(now, q, &port, &vpc, Direction::Inbound, m)?;
+        Ok(if crossing {
+            (vpc.router_mac, port.mac)
+        } else {
+            (src_mac, port.mac)
+        })
+    }
+
+    fn security6(
+        &mut self,
+        now: Time,
+        p: usize,
+        port: &Port,
+        vpc: &Vpc,
+        dir: Direction,
+        m: &Meta6,
+    ) -> Result<(), DropReason> {
+        let key = track_key6(dir, m);
+        if let Some(i) = self
+            .tracked
+            .iter()
+            .position(|t| t.port == p && t.key == key)
+        {
+            if self.tracked[i].alive(now) {
+                let t = &mut self.tracked[i];
+                t.last = now;
+                t.state = t.state.next(t.initiator, dir, m.tcp_flags);
+                return Ok(());
+            }
+            self.tracked.remove(i);
+        }
+        let egress = dir == Direction::Outbound;
+        let peer = if egress { m.tuple.dst } else { m.tuple.src };
+        let groups: Vec<&SecurityGroup> = port
+            .security_groups
+            .iter()
+            .filter_map(|id| vpc.security_groups.iter().find(|g| &g.id == id))
+            .collect();
+        let rules = |eg: bool| -> Vec<&SgRule> {
+            groups
+                .iter()
+                .flat_map(|g| {
+                    if eg {
+                        g.egress.iter()
+                    } else {
+                        g.ingress.iter()
+                    }
+                })
+                .collect()
+        };
+        let matching: Vec<&SgRule> = rules(egress)
+            .into_iter()
+            .filter(|r| sg_rule6_matches(r, vpc, m, peer))
+            .collect();
+        if matching.is_empty() {
+            return Err(if egress {
+                DropReason::SecurityGroupEgress
+            } else {
+                DropReason::SecurityGroupIngress
+            });
+        }
+        let proto = m.tuple.protocol;
+        let everyone = |r: &SgRule| matches!(&r.peer, SgPeer::Cidr6(c) if c.prefix_len() == 0);
+        let for_everyone = matching.iter().any(|r| everyone(r));
+        let opposite_open = rules(!egress).iter().any(|r| {
+            everyone(r)
+                && (r.protocol == -1
+                    || (i32::from(r.protocol) == i32::from(proto)
+                        && (r.from_port < 0 || (r.from_port == 0 && r.to_port >= 65535))))
+        });
+        if (proto == ip_proto::TCP || proto == ip_proto::UDP) && for_everyone && opposite_open {
+            return Ok(());
+        }
+        let state = State::initial6(m);
+        self.track(now, p, port, key, dir, state)
+    }
+}
+
+fn track_key6(dir: Direction, m: &Meta6) -> (IpAddr, IpAddr, u16, u16, u8) {
+    let t = &m.tuple;
+    let (local, remote) = if dir == Direction::Outbound {
+        (t.src, t.dst)
+    } else {
+        (t.dst, t.src)
+    };
+    let (a, b) = match t.protocol {
+        ip_proto::TCP | ip_proto::UDP => {
+            if dir == Direction::Outbound {
+                (t.src_port, t.dst_port)
+            } else {
+                (t.dst_port, t.src_port)
+            }
+        }
+        ip_proto::ICMPV6 => match m.icmp_type {
+            128 | 129 => (t.src_port, 128),
+            _ => (
+                (u16::from(m.icmp_type) << 8) | u16::from(m.icmp_code),
+                0xffff,
+            ),
+        },
+        _ => (0, 0),
+    };
+    (IpAddr::V6(local), IpAddr::V6(remote), a, b, t.protocol)
+}
+
+fn sg_rule6_matches(r: &SgRule, vpc: &Vpc, m: &Meta6, peer: Ipv6Addr) -> bool {
+    let proto = m.tuple.protocol;
+    if r.protocol >= 0 && u8::try_from(r.protocol).ok() != Some(proto) {
+        return false;
+    }
+    let peer_ok = match &r.peer {
+        SgPeer::Cidr6(c) => c.contains(&peer),
+        SgPeer::Cidr(_) => false,
+        SgPeer::Group(id) => vpc
+            .security_groups
+            .iter()
+            .find(|g| &g.id == id)
+            .is_some_and(|g| g.members_v6.contains(&peer)),
+    };
+    if !peer_ok {
+        return false;
+    }
+    if r.protocol < 0 {
+        return true;
+    }
+    match proto {
+        ip_proto::TCP | ip_proto::UDP => {
+            r.from_port < 0
+                || (r.from_port <= i32::from(m.tuple.dst_port)
+                    && i32::from(m.tuple.dst_port) <= r.to_port)
+        }
+        ip_proto::ICMPV6 => {
+            r.from_port < 0
+                || (r.from_port == i32::from(m.icmp_type)
+                    && (r.to_port < 0 || r.to_port == i32::from(m.icmp_code)))
+        }
+        _ => true,
+    }
+}
+
+fn nacl6_allows(acl: &NetworkAcl, egress: bool, m: &Meta6, peer: Ipv6Addr) -> bool {
+    let mut entries: Vec<&NaclEntry6> = acl
+        .entries_v6
+        .iter()
+        .filter(|e| e.egress == egress)
+        .collect();
+    entries.sort_by_key(|e| e.rule_number);
+    for e in entries {
+        let proto = m.tuple.protocol;
+        if e.protocol >= 0 && u8::try_from(e.protocol).ok() != Some(proto) {
+            continue;
+        }
+        if !e.cidr.contains(&peer) {
+            continue;
+        }
+        let ports_ok = if e.protocol < 0 {
+            true
+        } else {
+            match proto {
+                ip_proto::TCP | ip_proto::UDP => e
+                    .port_range
+                    .is_none_or(|(lo, hi)| lo <= m.tuple.dst_port && m.tuple.dst_port <= hi),
+                ip_proto::ICMPV6 => e.icmp.is_none_or(|(t, c)| {
+                    t < 0 || (t == i16::from(m.icmp_type) && (c < 0 || c == i16::from(m.icmp_code)))
+                }),
+                _ => true,
+            }
+        };
+        if ports_ok {
+            return e.allow;
+        }
+    }
+    false
+}
+
+fn longest_match6(routes: &[Route6], dst: Ipv6Addr) -> Option<RouteTarget> {
+    let reserved: Ipv6Net = "fd00:ec2::/32".parse().expect("cidr");
+    let mut best: Option<(u8, RouteTarget)> = None;
+    for r in routes.iter().chain(std::iter::once(&Route6 {
+        destination: reserved,
+        target: RouteTarget::Blackhole,
+    })) {
+        let d = r.destination.trunc();
+        if d.contains(&dst) && best.as_ref().is_none_or(|(l, _)| d.prefix_len() >= *l) {
+            best = Some((d.prefix_len(), r.target.clone()));
+        }
+    }
+    best.map(|(_, t)| t)
+}
+
+/// The verdict of a neighbour discovery or MLD message from `port` (`ip`: its IPv6
+/// packet): an answer (`Ok`) or why not.
+fn ndp_verdict(
+    port: &Port,
+    vpc: &Vpc,
+    subnet: &Subnet,
+    ip: &[u8],
+    m: &Meta6,
+) -> Result<(), DropReason> {
+    match m.icmp_type {
+        130..=132 | 143 => return Err(DropReason::BroadcastOrMulticast),
+        135 | 133 => {}
+        _ => return Err(DropReason::NdpUnanswered),
+    }
+    let p = ipv6::Packet::new_checked(ip).map_err(|_| DropReason::Malformed)?;
+    if p.hop_limit() != 255 || p.next_header() != ip_proto::ICMPV6 {
+        return Err(DropReason::NdpUnanswered);
+    }
+    let msg = icmpv6::Packet::new_checked(p.payload()).map_err(|_| DropReason::Malformed)?;
+    let target = msg.target();
+    if m.icmp_type == 135 && target.is_none() {
+        return Err(DropReason::Malformed);
+    }
+    // source link-layer options: all well formed, the first one the sender's MAC
+    let mut sll = None;
+    for o in msg.options() {
+        let (t, body) = o.map_err(|_| DropReason::Malformed)?;
+        if t == 1 && sll.is_none() {
+            sll = body.get(..6).map(MacAddr::from_slice);
+        }
+    }
+    let src = m.tuple.src;
+    let source_ok = link_local6(src) || !port.source_dest_check || owns6(port, src);
+    if m.icmp_type == 133 {
+        if !src.is_unspecified() && !source_ok {
+            return Err(DropReason::SourceCheck);
+        }
+        if sll.is_some_and(|mac| mac != port.mac) {
+            return Err(DropReason::SourceMacMismatch);
+        }
+        return Ok(());
+    }
+    let target = target.ok_or(DropReason::Malformed)?;
+    if src.is_unspecified() {
+        return Err(DropReason::NdpUnanswered);
+    }
+    if !source_ok {
+        return Err(DropReason::SourceCheck);
+    }
+    if sll.is_some_and(|mac| mac != port.mac) {
+        return Err(DropReason::SourceMacMismatch);
+    }
+    if router6(vpc, subnet, target) {
+        return Ok(());
+    }
+    if subnet.ipv6_cidr.is_some_and(|c| c.contains(&target)) && !owns6(port, target) {
+        return if vpc.mappings_v6.iter().any(|x| x.ip == target) {
+            Ok(())
+        } else {
+            Err(DropReason::NdpUnanswered)
+        };
+    }
+    Err(DropReason::NdpUnanswered)
+}
+
+/// The verdict of a DHCPv6 client message (`ip`: its IPv6 packet).
+fn dhcpv6_verdict(port: &Port, vpc: &Vpc, ip: &[u8], m: &Meta6) -> Result<(), DropReason> {
+    let p = ipv6::Packet::new_checked(ip).map_err(|_| DropReason::Malformed)?;
+    let (_, at) = p.upper_layer().map_err(|_| DropReason::Malformed)?;
+    let seg = p.payload().get(at..).ok_or(DropReason::Malformed)?;
+    // (no UDP checksum check: offloaded TAPs hand over partial checksums)
+    let u = udp::Packet::new_checked(seg).map_err(|_| DropReason::Malformed)?;
+    let src = m.tuple.src;
+    if !src.is_unspecified() && !link_local6(src) && port.source_dest_check && !owns6(port, src) {
+        return Err(DropReason::SourceCheck);
+    }
+    let msg = dhcpv6::Message::new_checked(u.payload()).map_err(|_| DropReason::Dhcpv6Ignored)?;
+    let ignored = |_| DropReason::Dhcpv6Ignored;
+    msg.option(dhcpv6::option::CLIENT_ID)
+        .map_err(ignored)?
+        .ok_or(DropReason::Dhcpv6Ignored)?;
+    let r = vpc.router_mac.0;
+    let duid = [0, 3, 0, 1, r[0], r[1], r[2], r[3], r[4], r[5]];
+    if msg
+        .option(dhcpv6::option::SERVER_ID)
+        .map_err(ignored)?
+        .is_some_and(|s| s != duid)
+    {
+        return Err(DropReason::Dhcpv6Ignored);
+    }
+    msg.option(dhcpv6::option::RAPID_COMMIT).map_err(ignored)?;
+    if !matches!(msg.msg_type(), 1 | 3..=6 | 8 | 9 | 11) {
+        return Err(DropReason::Dhcpv6Ignored);
+    }
+    if let Some(ia) = msg.option(dhcpv6::option::IA_NA).map_err(ignored)? {
+        if ia.len() < 12 {
+            return Err(DropReason::Dhcpv6Ignored);
+        }
+        if msg.msg_type() == 4 {
+            for o in dhcpv6::Options::inside(ia, 12).map_err(ignored)? {
+                let (code, data) = o.map_err(ignored)?;
+                if code == 5 && data.len() < 16 {
+                    return Err(DropReason::Dhcpv6Ignored);
+                }
+            }
+        }
+    }
+    Ok(())
 }

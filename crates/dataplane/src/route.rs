@@ -4,9 +4,11 @@
 //! array reads whatever the table size (AWS allows 1,000 routes per table). Building is
 //! done once per program change.
 
+use crate::flow_table::BuildFxHasher;
 use crate::program::{self, RouteTarget};
-use ipnet::Ipv4Net;
-use std::net::Ipv4Addr;
+use ipnet::{Ipv4Net, Ipv6Net};
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// One trie node: 256 slots, each with the best match so far and an optional child.
 #[derive(Clone)]
@@ -138,6 +140,56 @@ impl Lpm {
     }
 }
 
+/// A longest-prefix-match table from IPv6 prefixes to `u32` values: one hash map per
+/// prefix length present, probed longest first. A table holds a few lengths (`/0`,
+/// the VPC's `/56`, subnets' `/64`, a few more), so a lookup is a few hash probes.
+#[derive(Clone, Default)]
+pub struct Lpm6 {
+    /// (mask, network → value), longest mask first.
+    levels: Vec<(u128, HashMap<u128, u32, BuildFxHasher>)>,
+}
+
+impl Lpm6 {
+    /// Builds from (prefix, value); on duplicate prefixes the last wins.
+    pub fn build(entries: impl IntoIterator<Item = (Ipv6Net, u32)>) -> Lpm6 {
+        let mut by_len: Vec<(u8, HashMap<u128, u32, BuildFxHasher>)> = Vec::new();
+        for (net, v) in entries {
+            let len = net.prefix_len();
+            let mask = u128::from(net.netmask());
+            let key = u128::from(net.network()) & mask;
+            match by_len.iter_mut().find(|(l, _)| *l == len) {
+                Some((_, m)) => {
+                    m.insert(key, v);
+                }
+                None => {
+                    let mut m = HashMap::default();
+                    m.insert(key, v);
+                    by_len.push((len, m));
+                }
+            }
+        }
+        by_len.sort_by_key(|(l, _)| std::cmp::Reverse(*l));
+        Lpm6 {
+            levels: by_len
+                .into_iter()
+                .map(|(l, m)| {
+                    let mask = u128::MAX.checked_shl(128 - u32::from(l)).unwrap_or(0);
+                    (mask, m)
+                })
+                .collect(),
+        }
+    }
+
+    /// The value of the longest prefix containing `ip`.
+    #[inline]
+    pub fn lookup(&self, ip: Ipv6Addr) -> Option<u32> {
+        let a = u128::from(ip);
+        self.levels
+            .iter()
+            .find_map(|(mask, m)| m.get(&(a & mask)).copied())
+    }
+}
+
 /// Where a compiled route sends traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
@@ -171,6 +223,9 @@ pub struct RouteTable {
     pub id: String,
     lpm: Lpm,
     targets: Vec<Target>,
+    /// The IPv6 routes, a space of their own, with their targets.
+    lpm6: Lpm6,
+    targets6: Vec<Target>,
     /// Dependency slot for flow-cache invalidation.
     pub dep: u32,
 }
@@ -187,11 +242,31 @@ impl RouteTable {
         routes.push((reserved_link_local(), target_index(targets.len())));
         targets.push(Target::Blackhole);
         routes.sort_by_key(|(n, _)| n.prefix_len());
+        // `fd00:ec2::/32` likewise (the IPv6 link-local services)
+        let mut routes6: Vec<(Ipv6Net, u32)> = Vec::with_capacity(spec.routes_v6.len() + 1);
+        let mut targets6 = Vec::with_capacity(spec.routes_v6.len() + 1);
+        for r in &spec.routes_v6 {
+            routes6.push((r.destination, target_index(targets6.len())));
+            targets6.push(Target::from(&r.target));
+        }
+        routes6.push((reserved_services_v6(), target_index(targets6.len())));
+        targets6.push(Target::Blackhole);
         RouteTable {
             id: spec.id.clone(),
             lpm: Lpm::build(routes),
             targets,
+            lpm6: Lpm6::build(routes6),
+            targets6,
             dep,
+        }
+    }
+
+    /// IPv6 longest prefix match; `Ok(None)` when no route covers `dst`.
+    #[inline]
+    pub fn lookup6(&self, dst: Ipv6Addr) -> Result<Option<&Target>, Broken> {
+        match self.lpm6.lookup(dst) {
+            Some(i) => self.targets6.get(i as usize).map(Some).ok_or(Broken),
+            None => Ok(None),
         }
     }
 
@@ -215,6 +290,11 @@ fn target_index(i: usize) -> u32 {
 /// The range AWS never routes (link-local services).
 pub fn reserved_link_local() -> Ipv4Net {
     Ipv4Net::new(Ipv4Addr::new(169, 254, 168, 0), 22).expect("valid prefix")
+}
+
+/// The IPv6 range AWS never routes (its link-local services: `fd00:ec2::254`, …).
+pub fn reserved_services_v6() -> Ipv6Net {
+    Ipv6Net::new(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0), 32).expect("valid prefix")
 }
 
 #[cfg(test)]
@@ -262,6 +342,7 @@ mod tests {
                     destination: net("0.0.0.0/0"),
                     target: RouteTarget::InternetGateway("igw-1".into()),
                 }],
+                routes_v6: vec![],
             },
             0,
         );
@@ -273,5 +354,43 @@ mod tests {
             rt.lookup("8.8.8.8".parse().unwrap()),
             Ok(Some(&Target::Edge("igw-1".into())))
         );
+    }
+
+    #[test]
+    fn ipv6_longest_prefix_and_reserved_range() {
+        let n6 = |s: &str| s.parse::<Ipv6Net>().unwrap();
+        let rt = RouteTable::compile(
+            &program::RouteTable {
+                id: "rtb-1".into(),
+                routes: vec![],
+                routes_v6: vec![
+                    program::Route6 {
+                        destination: n6("::/0"),
+                        target: RouteTarget::InternetGateway("eigw-1".into()),
+                    },
+                    program::Route6 {
+                        destination: n6("2600:1f00:1::/56"),
+                        target: RouteTarget::Local,
+                    },
+                    program::Route6 {
+                        destination: n6("2600:1f00:1:5::/64"),
+                        target: RouteTarget::NetworkInterface("eni-1".into()),
+                    },
+                ],
+            },
+            0,
+        );
+        let l = |s: &str| rt.lookup6(s.parse().unwrap()).unwrap().cloned();
+        assert_eq!(l("2600:1f00:1:7::9"), Some(Target::Local));
+        assert_eq!(
+            l("2600:1f00:1:5::9"),
+            Some(Target::NetworkInterface("eni-1".into()))
+        );
+        assert_eq!(l("2001:db8::1"), Some(Target::Edge("eigw-1".into())));
+        assert_eq!(l("fd00:ec2::254"), Some(Target::Blackhole));
+        // IPv4 routes do not cover IPv6, nor the reverse
+        assert_eq!(rt.lookup("10.0.0.1".parse().unwrap()), Ok(None));
+        let empty = Lpm6::build([]);
+        assert_eq!(empty.lookup(Ipv6Addr::LOCALHOST), None);
     }
 }

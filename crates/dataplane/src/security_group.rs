@@ -8,14 +8,67 @@
 //! first, so the first match also answers "allowed by a rule for all addresses?" (the
 //! first half of AWS's untracked-flow test). Paid once per new flow, never per cached
 //! packet.
+//!
+//! IPv4 and IPv6 rules are compiled apart ([`RuleSet`] over `u32` addresses, [`RuleSet6`]
+//! over `u128`): a `CidrIp` rule never matches an IPv6 packet nor a `CidrIpv6` rule an
+//! IPv4 one; a rule naming a group matches its members' addresses of the packet's family.
 
 use crate::flow_table::BuildFxHasher;
 use crate::nacl::{ANY, icmp_range};
 use crate::program::{self, SgPeer};
 use crate::wire::ip_proto;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::hash::Hash;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::BitAnd;
 use std::sync::Arc;
+
+/// An address as the rule sets hold it: `u32` (IPv4) or `u128` (IPv6).
+pub trait Bits: Copy + Eq + Ord + Hash + Default + BitAnd<Output = Self> + std::fmt::Debug {
+    /// The address family's ICMP: ICMP for IPv4, ICMPv6 for IPv6 (its rules take a
+    /// type and code).
+    const ICMP: u8;
+    /// The zero mask (`/0`).
+    const ZERO: Self;
+    /// The (network, mask) of a rule's peer in this family, if it names a block of it.
+    fn block(peer: &SgPeer) -> Option<(Self, Self)>;
+    /// A group's members in this family.
+    fn members(g: &program::SecurityGroup) -> Vec<Self>;
+}
+
+impl Bits for u32 {
+    const ICMP: u8 = ip_proto::ICMP;
+    const ZERO: u32 = 0;
+    fn block(peer: &SgPeer) -> Option<(u32, u32)> {
+        match peer {
+            SgPeer::Cidr(net) => {
+                let mask = u32::from(net.netmask());
+                Some((u32::from(net.network()) & mask, mask))
+            }
+            _ => None,
+        }
+    }
+    fn members(g: &program::SecurityGroup) -> Vec<u32> {
+        g.members.iter().map(|a| u32::from(*a)).collect()
+    }
+}
+
+impl Bits for u128 {
+    const ICMP: u8 = ip_proto::ICMPV6;
+    const ZERO: u128 = 0;
+    fn block(peer: &SgPeer) -> Option<(u128, u128)> {
+        match peer {
+            SgPeer::Cidr6(net) => {
+                let mask = u128::from(net.netmask());
+                Some((u128::from(net.network()) & mask, mask))
+            }
+            _ => None,
+        }
+    }
+    fn members(g: &program::SecurityGroup) -> Vec<u128> {
+        g.members_v6.iter().map(|a| u128::from(*a)).collect()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Rule {
@@ -32,45 +85,61 @@ impl Rule {
 }
 
 /// One prefix length: its mask and the rules per network.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Level {
-    mask: u32,
-    rules: HashMap<u32, Vec<Rule>, BuildFxHasher>,
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Level<B: Bits> {
+    mask: B,
+    rules: HashMap<B, Vec<Rule>, BuildFxHasher>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct GroupRule {
+struct GroupRule<B: Bits> {
     proto: u16,
     lo: u16,
     hi: u16,
-    /// Sorted private IPs of the referenced group's members, shared by every rule and
+    /// Sorted addresses of the referenced group's members, shared by every rule and
     /// port that references the group (a VPC-wide group can have tens of thousands).
-    members: Arc<[u32]>,
+    members: Arc<[B]>,
 }
 
-/// The compiled rules of one direction of one port.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RuleSet {
+/// The compiled rules of one direction of one port, for one address family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleSetOf<B: Bits> {
     /// By prefix length, shortest (`/0`) first.
-    levels: Vec<Level>,
+    levels: Vec<Level<B>>,
     count: usize,
-    groups: Vec<GroupRule>,
+    groups: Vec<GroupRule<B>>,
     /// A rule for all addresses and all ports, per TCP and UDP: the second half of the
     /// untracked test, looked at in the opposite direction.
     open_all: [bool; 2],
 }
 
+impl<B: Bits> Default for RuleSetOf<B> {
+    fn default() -> Self {
+        RuleSetOf {
+            levels: Vec::new(),
+            count: 0,
+            groups: Vec::new(),
+            open_all: [false; 2],
+        }
+    }
+}
+
+/// IPv4 rules.
+pub type RuleSet = RuleSetOf<u32>;
+/// IPv6 rules.
+pub type RuleSet6 = RuleSetOf<u128>;
+
 /// How a packet fared against a rule set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Match {
     Denied,
-    /// `any_address`: a rule for `0.0.0.0/0` matched.
+    /// `any_address`: a rule for `0.0.0.0/0` (`::/0`) matched.
     Allowed {
         any_address: bool,
     },
 }
 
-fn port_range(r: &program::SgRule, proto: u16) -> (u16, u16) {
+fn port_range(r: &program::SgRule, proto: u16, icmp: u8) -> (u16, u16) {
     if proto == ANY {
         return (0, 0xffff);
     }
@@ -85,19 +154,23 @@ fn port_range(r: &program::SgRule, proto: u16) -> (u16, u16) {
                 (u16_of(r.from_port), u16_of(r.to_port))
             }
         }
-        Ok(ip_proto::ICMP) => icmp_range(i16_of(r.from_port), i16_of(r.to_port)),
+        Ok(p) if p == icmp => icmp_range(i16_of(r.from_port), i16_of(r.to_port)),
         _ => (0, 0xffff),
     }
 }
 
-/// Group id → its members' private IPs, sorted.
-pub type Members<'a> = HashMap<&'a str, Arc<[u32]>>;
+/// Group id → its members' addresses of one family, sorted.
+pub type MembersOf<'a, B> = HashMap<&'a str, Arc<[B]>>;
+/// Group id → its members' private IPv4 addresses, sorted.
+pub type Members<'a> = MembersOf<'a, u32>;
+/// Group id → its members' IPv6 addresses, sorted.
+pub type Members6<'a> = MembersOf<'a, u128>;
 
-/// The member lists of a VPC's groups.
-pub fn members(all: &[program::SecurityGroup]) -> Members<'_> {
+/// The member lists of a VPC's groups, in family `B`.
+pub fn members_of<B: Bits>(all: &[program::SecurityGroup]) -> MembersOf<'_, B> {
     all.iter()
         .map(|g| {
-            let mut m: Vec<u32> = g.members.iter().map(|a| u32::from(*a)).collect();
+            let mut m = B::members(g);
             m.sort_unstable();
             m.dedup();
             (g.id.as_str(), Arc::from(m))
@@ -105,22 +178,33 @@ pub fn members(all: &[program::SecurityGroup]) -> Members<'_> {
         .collect()
 }
 
-impl RuleSet {
+/// The IPv4 member lists of a VPC's groups.
+pub fn members(all: &[program::SecurityGroup]) -> Members<'_> {
+    members_of(all)
+}
+
+/// The IPv6 member lists of a VPC's groups.
+pub fn members6(all: &[program::SecurityGroup]) -> Members6<'_> {
+    members_of(all)
+}
+
+impl<B: Bits> RuleSetOf<B> {
+    /// The rules of `rules` whose peer is a block of this family or a group.
     pub fn compile<'a>(
         rules: impl Iterator<Item = &'a program::SgRule>,
-        members: &Members<'_>,
-    ) -> RuleSet {
-        let mut set = RuleSet::default();
+        members: &MembersOf<'_, B>,
+    ) -> Self {
+        let mut set = Self::default();
         for r in rules {
             let proto = if r.protocol < 0 {
                 ANY
             } else {
                 r.protocol as u16 & 0xff
             };
-            let (lo, hi) = port_range(r, proto);
-            match &r.peer {
-                SgPeer::Cidr(net) => {
-                    let mask = u32::from(net.netmask());
+            let (lo, hi) = port_range(r, proto, B::ICMP);
+            let block = B::block(&r.peer);
+            match (&r.peer, block) {
+                (_, Some((network, mask))) => {
                     let level = match set.levels.iter().position(|l| l.mask == mask) {
                         Some(i) => i,
                         None => {
@@ -131,16 +215,13 @@ impl RuleSet {
                             set.levels.len() - 1
                         }
                     };
-                    let list = set.levels[level]
-                        .rules
-                        .entry(u32::from(net.network()) & mask)
-                        .or_default();
+                    let list = set.levels[level].rules.entry(network).or_default();
                     let rule = Rule { lo, hi, proto };
                     if !list.contains(&rule) {
                         list.push(rule);
                         set.count += 1;
                     }
-                    if mask == 0 && lo == 0 && hi == 0xffff {
+                    if mask == B::ZERO && lo == 0 && hi == 0xffff {
                         let p = u8::try_from(proto).ok();
                         if proto == ANY || p == Some(ip_proto::TCP) {
                             set.open_all[0] = true;
@@ -150,7 +231,7 @@ impl RuleSet {
                         }
                     }
                 }
-                SgPeer::Group(id) => {
+                (SgPeer::Group(id), None) => {
                     // an unknown group has no members and matches nothing
                     let m = members
                         .get(id.as_str())
@@ -163,6 +244,8 @@ impl RuleSet {
                         members: m,
                     });
                 }
+                // a block of the other family
+                (_, None) => {}
             }
         }
         // widest prefixes first: a /0 rule, if one matches, is met first
@@ -172,15 +255,14 @@ impl RuleSet {
 
     /// `peer`: the remote address (destination for egress, source for ingress);
     /// `port`: [`crate::packet::Meta::rule_port`].
-    pub fn check(&self, proto: u8, peer: Ipv4Addr, port: u16) -> Match {
-        let a = u32::from(peer);
+    pub fn check_bits(&self, proto: u8, a: B, port: u16) -> Match {
         let p = u16::from(proto);
         for level in &self.levels {
             if let Some(rules) = level.rules.get(&(a & level.mask))
                 && rules.iter().any(|r| r.matches(p, port))
             {
                 return Match::Allowed {
-                    any_address: level.mask == 0,
+                    any_address: level.mask == B::ZERO,
                 };
             }
         }
@@ -215,12 +297,33 @@ impl RuleSet {
     }
 }
 
-/// Both directions of one port: the union of its groups.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PortSecurity {
-    pub ingress: RuleSet,
-    pub egress: RuleSet,
+impl RuleSet {
+    /// [`RuleSetOf::check_bits`] for an IPv4 peer.
+    pub fn check(&self, proto: u8, peer: Ipv4Addr, port: u16) -> Match {
+        self.check_bits(proto, u32::from(peer), port)
+    }
 }
+
+/// Both directions of one port: the union of its groups, in one address family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSecurityOf<B: Bits> {
+    pub ingress: RuleSetOf<B>,
+    pub egress: RuleSetOf<B>,
+}
+
+impl<B: Bits> Default for PortSecurityOf<B> {
+    fn default() -> Self {
+        PortSecurityOf {
+            ingress: RuleSetOf::default(),
+            egress: RuleSetOf::default(),
+        }
+    }
+}
+
+/// A port's IPv4 rules.
+pub type PortSecurity = PortSecurityOf<u32>;
+/// A port's IPv6 rules.
+pub type PortSecurity6 = PortSecurityOf<u128>;
 
 /// The decision of one direction, with AWS's tracking rule applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,38 +335,49 @@ pub enum Decision {
     },
 }
 
-impl PortSecurity {
-    pub fn compile(
-        groups: &[&program::SecurityGroup],
-        all: &[program::SecurityGroup],
-    ) -> PortSecurity {
-        PortSecurity::compile_with(groups, &members(all))
+impl<B: Bits> PortSecurityOf<B> {
+    pub fn compile(groups: &[&program::SecurityGroup], all: &[program::SecurityGroup]) -> Self {
+        Self::compile_with(groups, &members_of(all))
     }
 
-    /// [`PortSecurity::compile`] with the VPC's member lists compiled once for all its
-    /// ports.
-    pub fn compile_with(groups: &[&program::SecurityGroup], members: &Members<'_>) -> PortSecurity {
-        PortSecurity {
-            ingress: RuleSet::compile(groups.iter().flat_map(|g| g.ingress.iter()), members),
-            egress: RuleSet::compile(groups.iter().flat_map(|g| g.egress.iter()), members),
+    /// [`PortSecurityOf::compile`] with the VPC's member lists compiled once for all
+    /// its ports.
+    pub fn compile_with(groups: &[&program::SecurityGroup], members: &MembersOf<'_, B>) -> Self {
+        PortSecurityOf {
+            ingress: RuleSetOf::compile(groups.iter().flat_map(|g| g.ingress.iter()), members),
+            egress: RuleSetOf::compile(groups.iter().flat_map(|g| g.egress.iter()), members),
         }
     }
 
     /// A TCP/UDP flow is untracked when a rule for all addresses allows it and the
     /// opposite direction allows all addresses on all ports; ICMP and other protocols
     /// are always tracked (§5.10).
-    pub fn decide(&self, egress: bool, proto: u8, peer: Ipv4Addr, port: u16) -> Decision {
+    pub fn decide_bits(&self, egress: bool, proto: u8, peer: B, port: u16) -> Decision {
         let (this, other) = if egress {
             (&self.egress, &self.ingress)
         } else {
             (&self.ingress, &self.egress)
         };
-        match this.check(proto, peer, port) {
+        match this.check_bits(proto, peer, port) {
             Match::Denied => Decision::Denied,
             Match::Allowed { any_address } => Decision::Allowed {
                 tracked: !(any_address && other.open_all(proto)),
             },
         }
+    }
+}
+
+impl PortSecurity {
+    /// [`PortSecurityOf::decide_bits`] for an IPv4 peer.
+    pub fn decide(&self, egress: bool, proto: u8, peer: Ipv4Addr, port: u16) -> Decision {
+        self.decide_bits(egress, proto, u32::from(peer), port)
+    }
+}
+
+impl PortSecurity6 {
+    /// [`PortSecurityOf::decide_bits`] for an IPv6 peer.
+    pub fn decide6(&self, egress: bool, proto: u8, peer: Ipv6Addr, port: u16) -> Decision {
+        self.decide_bits(egress, proto, u128::from(peer), port)
     }
 }
 
@@ -290,6 +404,7 @@ mod tests {
             ingress,
             egress,
             members: vec![],
+            members_v6: vec![],
         }
     }
 

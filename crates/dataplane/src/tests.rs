@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 
 mod churn;
 mod transit;
+mod v6;
 
 fn t(s: u64) -> Time {
     Time::from_secs(s)
@@ -342,11 +343,12 @@ fn checks_at_the_port() {
         drop_of(h1.process_from_port(t(1), a, &bcast, &mut out)),
         DropReason::BroadcastOrMulticast
     );
+    // an IPv4 packet under IPv6's ethertype is no IPv6 packet
     let mut v6 = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 1, 22, 0, 0);
     v6[12..14].copy_from_slice(&[0x86, 0xdd]);
     assert_eq!(
         drop_of(h1.process_from_port(t(1), a, &v6, &mut out)),
-        DropReason::Ipv6
+        DropReason::Malformed
     );
     let mut bad = tcp_frame(A_MAC, B_MAC, A_IP, B_IP, 1, 22, 0, 0);
     bad[24] ^= 0x55;
@@ -726,6 +728,7 @@ fn middlebox_eni_target() {
         instance_id: None,
         device_index: 0,
         flow_logs: true,
+        ipv6_addresses: vec![],
     });
     let mut h1 = Engine::with_program(p1).unwrap();
     let mut h2 = Engine::with_program(p2).unwrap();
@@ -932,6 +935,7 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-default".into(),
             availability_zone: String::new(),
+            ipv6_cidr: None,
         }];
         v.route_tables[0].routes = vec![
             Route {
@@ -983,6 +987,7 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
         instance_id: None,
         device_index: 0,
         flow_logs: true,
+        ipv6_addresses: vec![],
     });
     let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
     let mut h2 = Engine::with_program(p2).unwrap();
@@ -1536,12 +1541,14 @@ fn group_members_change_only_what_reads_them() {
         }],
         egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
         members: vec![C_IP],
+        members_v6: vec![],
     };
     let web = SecurityGroup {
         id: "sg-web".into(),
         ingress: vec![],
         egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
         members: vec![],
+        members_v6: vec![],
     };
     program.vpcs[0].security_groups.extend([db, web]);
     program.ports[1].security_groups = vec!["sg-db".into()];

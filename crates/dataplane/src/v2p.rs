@@ -10,7 +10,8 @@ use crate::flow_table::{BuildFxHasher, Epochs};
 use crate::program;
 use crate::wire::MacAddr;
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 /// An ENI id in 12 bytes: `eni-` followed by up to 22 lowercase hex digits (EC2's have
 /// 17) is packed as nibbles behind its digit count; any other id is interned by the VPC's
@@ -340,6 +341,148 @@ impl V2p {
     }
 }
 
+/// One IPv6 V2P entry as the engine holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping6 {
+    pub host: Ipv4Addr,
+    pub mac: MacAddr,
+    pub source_dest_check: bool,
+    pub eni: Arc<str>,
+    /// Dependency slot: bumped when the entry changes or goes.
+    pub dep: u32,
+}
+
+/// The IPv6 V2P entries of one VPC. They come whole with each program (no deltas), so
+/// this keeps only what decisions read: the entries, the absence slot and the hosts
+/// that may send for others.
+pub struct V2p6 {
+    /// Keyed by the address as a number: the hasher mixes integers well, where the
+    /// varying last bytes of an address's octets would land in bits it never spreads.
+    entries: HashMap<u128, Mapping6, BuildFxHasher>,
+    absent: u32,
+    middlebox_hosts: Vec<Ipv4Addr>,
+}
+
+impl V2p6 {
+    pub fn new(epochs: &mut Epochs) -> V2p6 {
+        V2p6 {
+            entries: HashMap::default(),
+            absent: epochs.alloc(),
+            middlebox_hosts: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    #[inline]
+    pub fn get(&self, ip: Ipv6Addr) -> Option<&Mapping6> {
+        self.entries.get(&u128::from(ip))
+    }
+
+    /// The slot a decision taken on `ip` depends on: its entry's, or the absence slot.
+    #[inline]
+    pub fn dep_of(&self, ip: Ipv6Addr) -> (u32, Option<&Mapping6>) {
+        match self.entries.get(&u128::from(ip)) {
+            Some(m) => (m.dep, Some(m)),
+            None => (self.absent, None),
+        }
+    }
+
+    /// Hosts of ENIs with source/dest check off, sorted.
+    pub fn middlebox_hosts(&self) -> &[Ipv4Addr] {
+        &self.middlebox_hosts
+    }
+
+    /// Makes the entries exactly `mappings`: unchanged entries keep their slots (and the
+    /// decisions cached on them), changed ones move theirs, gone ones release theirs.
+    /// Returns whether the middlebox hosts changed.
+    pub fn sync(&mut self, mappings: &[program::Mapping6], epochs: &mut Epochs) -> bool {
+        let keep: std::collections::HashSet<u128, BuildFxHasher> =
+            mappings.iter().map(|m| u128::from(m.ip)).collect();
+        self.entries.retain(|ip, m| {
+            let k = keep.contains(ip);
+            if !k {
+                epochs.release(m.dep);
+            }
+            k
+        });
+        for m in mappings {
+            let same = |e: &Mapping6| {
+                e.host == m.host
+                    && e.mac == m.mac
+                    && e.source_dest_check == m.source_dest_check
+                    && *e.eni == *m.eni_id
+            };
+            match self.entries.get_mut(&u128::from(m.ip)) {
+                Some(e) if same(e) => {}
+                Some(e) => {
+                    e.host = m.host;
+                    e.mac = m.mac;
+                    e.source_dest_check = m.source_dest_check;
+                    e.eni = Arc::from(m.eni_id.as_str());
+                    epochs.bump(e.dep);
+                }
+                None => {
+                    let dep = epochs.alloc();
+                    self.entries.insert(
+                        u128::from(m.ip),
+                        Mapping6 {
+                            host: m.host,
+                            mac: m.mac,
+                            source_dest_check: m.source_dest_check,
+                            eni: Arc::from(m.eni_id.as_str()),
+                            dep,
+                        },
+                    );
+                    epochs.bump(self.absent);
+                }
+            }
+        }
+        let mut hosts: Vec<Ipv4Addr> = self
+            .entries
+            .values()
+            .filter(|m| !m.source_dest_check)
+            .map(|m| m.host)
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        let changed = hosts != self.middlebox_hosts;
+        self.middlebox_hosts = hosts;
+        changed
+    }
+
+    /// Gives back every slot (the VPC leaves the host).
+    pub fn release(self, epochs: &mut Epochs) {
+        epochs.release(self.absent);
+        for m in self.entries.values() {
+            epochs.release(m.dep);
+        }
+    }
+
+    /// The entries as the program has them, by address.
+    pub fn to_program(&self) -> Vec<program::Mapping6> {
+        let mut v: Vec<program::Mapping6> = self
+            .entries
+            .iter()
+            .map(|(ip, m)| program::Mapping6 {
+                ip: Ipv6Addr::from(*ip),
+                host: m.host,
+                mac: m.mac,
+                eni_id: m.eni.to_string(),
+                source_dest_check: m.source_dest_check,
+            })
+            .collect();
+        v.sort_by_key(|m| m.ip);
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -446,6 +589,39 @@ mod tests {
         let ea = e.epoch(sa);
         v.sync(std::slice::from_ref(&a), &mut e);
         assert_eq!(e.epoch(sa), ea);
+        assert!(v.get(b.ip).is_none());
+        assert_eq!(v.to_program(), vec![a]);
+    }
+
+    #[test]
+    fn ipv6_sync_moves_only_changed_slots() {
+        let mut e = Epochs::default();
+        let mut v = V2p6::new(&mut e);
+        let m = |ip: &str, host: [u8; 4], check: bool| program::Mapping6 {
+            ip: ip.parse().unwrap(),
+            host: Ipv4Addr::from(host),
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            eni_id: "eni-a".into(),
+            source_dest_check: check,
+        };
+        let a = m("2600:1f00::5", [127, 0, 0, 2], true);
+        let b = m("2600:1f00::6", [127, 0, 0, 3], false);
+        let absent = v.dep_of(a.ip).0;
+        let before = e.epoch(absent);
+        assert!(
+            v.sync(&[a.clone(), b.clone()], &mut e),
+            "a middlebox host appears"
+        );
+        assert_ne!(e.epoch(absent), before);
+        assert_eq!(v.middlebox_hosts(), &[Ipv4Addr::new(127, 0, 0, 3)]);
+        let sa = v.get(a.ip).unwrap().dep;
+        let (ea, sb) = (e.epoch(sa), v.get(b.ip).unwrap().dep);
+        let eb = e.epoch(sb);
+        let b2 = m("2600:1f00::6", [127, 0, 0, 4], false);
+        assert!(v.sync(&[a.clone(), b2.clone()], &mut e));
+        assert_eq!(e.epoch(sa), ea, "unchanged entry keeps its epoch");
+        assert_ne!(e.epoch(sb), eb);
+        assert!(v.sync(std::slice::from_ref(&a), &mut e));
         assert!(v.get(b.ip).is_none());
         assert_eq!(v.to_program(), vec![a]);
     }

@@ -127,6 +127,8 @@ drop_reasons! {
     Malformed => "malformed",
     BadChecksum => "bad_checksum",
     Fragment => "fragment",
+    // an IPv6 packet to where Fort does not carry IPv6 yet (an edge, a peering, a
+    // transit gateway)
     Ipv6 => "ipv6",
     UnsupportedEthertype => "unsupported_ethertype",
     UnknownPort => "unknown_port",
@@ -136,6 +138,10 @@ drop_reasons! {
     BroadcastOrMulticast => "broadcast_or_multicast",
     ArpUnanswered => "arp_unanswered",
     DhcpIgnored => "dhcp_ignored",
+    // neighbour discovery the host does not answer (duplicate address detection,
+    // unknown targets) or keeps on the link (advertisements, redirects)
+    NdpUnanswered => "ndp_unanswered",
+    Dhcpv6Ignored => "dhcpv6_ignored",
     // to the resolver but no UDP query (a response, shorter than a header, TCP)
     DnsUnanswered => "dns_unanswered",
     LinkLocal => "link_local",

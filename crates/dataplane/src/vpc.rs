@@ -4,15 +4,17 @@ use crate::nacl::NetworkAcl;
 use crate::program::{self, DhcpOptions};
 use crate::route::RouteTable;
 use crate::transit::Attachment;
-use crate::v2p::V2p;
+use crate::v2p::{V2p, V2p6};
 use crate::wire::MacAddr;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub struct Subnet {
     pub id: String,
     pub cidr: Ipv4Net,
+    /// Its IPv6 block (a /64), if it has one.
+    pub cidr6: Option<Ipv6Net>,
     pub route_table: Option<u16>,
     pub network_acl: Option<u16>,
     pub zone: String,
@@ -23,6 +25,16 @@ impl Subnet {
     /// The router's address: base + 1.
     pub fn router_ip(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.cidr.network()) + 1)
+    }
+
+    /// The router's IPv6 address in the subnet: base + 1 (`…::1`).
+    pub fn router_ip6(&self) -> Option<Ipv6Addr> {
+        self.cidr6
+            .map(|c| Ipv6Addr::from(u128::from(c.network()).wrapping_add(1)))
+    }
+
+    pub fn contains6(&self, ip: Ipv6Addr) -> bool {
+        self.cidr6.is_some_and(|c| c.contains(&ip))
     }
 }
 
@@ -37,6 +49,9 @@ pub struct Vpc {
     pub route_tables: Vec<RouteTable>,
     pub network_acls: Vec<NetworkAcl>,
     pub v2p: V2p,
+    /// IPv6 blocks and V2P.
+    pub cidrs6: Vec<Ipv6Net>,
+    pub v2p6: V2p6,
     pub edges: HashMap<String, Ipv4Addr>,
     pub edge_hosts: Vec<Ipv4Addr>,
     pub peerings: HashMap<String, u16>,
@@ -53,6 +68,10 @@ pub struct Vpc {
 impl Vpc {
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         self.cidrs.iter().any(|c| c.contains(&ip))
+    }
+
+    pub fn contains6(&self, ip: Ipv6Addr) -> bool {
+        self.cidrs6.iter().any(|c| c.contains(&ip))
     }
 
     /// The attachment of transit gateway `tgw`.

@@ -22,7 +22,7 @@ use fort_model::{
 use fort_proto::mapping::item_value::Kind as V;
 use fort_proto::mapping::{self as pb, ItemKey, ItemValue};
 use fort_proto::wire::EncodedValue;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// The name of the service item that says where Fort's API is reached.
 pub const API_SERVICE: &str = "api";
@@ -79,6 +79,19 @@ impl RowKey {
 
 fn value(kind: V) -> Value {
     Arc::new(EncodedValue::new(ItemValue { kind: Some(kind) }))
+}
+
+fn cidr6(n: Ipv6Net) -> pb::Ipv6Cidr {
+    pb::Ipv6Cidr {
+        address: n.network().octets().to_vec(),
+        prefix_len: n.prefix_len().into(),
+    }
+}
+
+/// An IPv6 block as the model keeps it (text), for the contract; `None` if it does not
+/// parse (control validated it: never).
+fn cidr6_text(text: &str) -> Option<pb::Ipv6Cidr> {
+    text.parse::<Ipv6Net>().ok().map(cidr6)
 }
 
 fn cidr(n: Ipv4Net) -> pb::Ipv4Cidr {
@@ -205,6 +218,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     route_table_id,
                     network_acl_id,
                     availability_zone: s.availability_zone.clone(),
+                    ipv6_cidr: s.ipv6_cidr().map(cidr6),
                 };
                 c.items
                     .insert(ItemKey::subnet(&s.vpc_id, id), value(V::Subnet(item)));
@@ -257,6 +271,10 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                 let mut routes = Vec::new();
                 // the table's own routes, then those its virtual private gateways propagate
                 for route in &r.effective_routes(t) {
+                    if let RouteDestination::Ipv6Cidr(text) = &route.destination {
+                        routes.extend(route_v6(r, world, t, route, text));
+                        continue;
+                    }
                     let destinations = match &route.destination {
                         RouteDestination::Cidr(n) => vec![*n],
                         RouteDestination::PrefixList(pl) => prefix_list_v4(r, pl)
@@ -275,6 +293,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         listed.extend(destinations.iter().copied());
                     }
                     routes.extend(destinations.into_iter().map(|d| pb::Route {
+                        destination_ipv6: None,
                         destination: Some(cidr(d)),
                         target: Some(pb::RouteTarget {
                             kind: Some(target.clone()),
@@ -297,12 +316,18 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     .entries
                     .iter()
                     .filter_map(|e| {
+                        let (v4, v6) = match (e.cidr, e.ipv6_cidr.as_deref()) {
+                            (Some(n), _) => (Some(cidr(n)), None),
+                            (None, Some(text)) => (None, Some(cidr6_text(text)?)),
+                            (None, None) => return None,
+                        };
                         Some(pb::NaclEntry {
                             rule_number: e.rule_number.into(),
                             egress: e.egress,
                             protocol: e.protocol.as_i16().into(),
                             allow: e.allow,
-                            cidr: Some(cidr(e.cidr?)),
+                            cidr: v4,
+                            ipv6_cidr: v6,
                             port_range: e.port_range.map(|(from, to)| pb::PortRange {
                                 from: clamp_port(from),
                                 to: clamp_port(to),
@@ -340,7 +365,10 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         RulePeer::PrefixList(pl) => prefix_list_v4(r, pl)
                             .map(|n| pb::sg_rule::Peer::Cidr(cidr(n)))
                             .collect(),
-                        RulePeer::Ipv6Cidr(_) => continue,
+                        RulePeer::Ipv6Cidr(text) => match cidr6_text(text) {
+                            Some(c) => vec![pb::sg_rule::Peer::Ipv6Cidr(c)],
+                            None => continue,
+                        },
                     };
                     let Some(protocol) = protocol_number(rule.protocol) else {
                         continue;
@@ -472,6 +500,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                             .insert(ItemKey::member(&e.vpc_id, g, ip), member.clone());
                     }
                 }
+                interface_v6(world, r, e, &mut c);
                 if let Some(host) = placement(world, r, e) {
                     let mac = mac_bytes(&e.mac_address).to_vec();
                     for ip in e.private_ips() {
@@ -481,6 +510,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                             mac: mac.clone(),
                             eni_id: e.id.to_string(),
                             source_dest_check: e.source_dest_check,
+                            ipv6: Vec::new(),
                         };
                         c.items
                             .insert(ItemKey::mapping(&e.vpc_id, ip), value(V::Mapping(m)));
@@ -507,6 +537,11 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                             vpc_endpoint_id: v.id.to_string(),
                             service: v.service_short(&r.name).to_owned(),
                         }),
+                        ipv6_addresses: e
+                            .ipv6_addresses
+                            .iter()
+                            .map(|a| a.octets().to_vec())
+                            .collect(),
                     };
                     c.host_item = Some((host.id.clone(), ItemKey::port(id), value(V::Port(port))));
                 }
@@ -1439,6 +1474,55 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
         dns_support: v.enable_dns_support,
         dns_hostnames: v.enable_dns_hostnames,
         region: r.name.clone(),
+        ipv6_cidrs: v.ipv6_cidrs().map(cidr6).collect(),
+    }
+}
+
+/// An IPv6 route of a table (a space of its own: no prefix lists), as the contract has
+/// it.
+fn route_v6(
+    r: &Region,
+    world: &World,
+    t: &fort_model::RouteTable,
+    route: &fort_model::Route,
+    text: &str,
+) -> Option<pb::Route> {
+    let target = if route_state(r, &world.global, t, route) == fort_model::RouteState::Blackhole {
+        Target::Blackhole(pb::Empty {})
+    } else {
+        route_target(r, &route.target)
+    };
+    Some(pb::Route {
+        destination: None,
+        destination_ipv6: Some(cidr6_text(text)?),
+        target: Some(pb::RouteTarget { kind: Some(target) }),
+    })
+}
+
+/// An interface's IPv6 items: its addresses as members of its groups and, when it is
+/// placed on a host, their V2P entries.
+fn interface_v6(world: &World, r: &Region, e: &NetworkInterface, c: &mut Contribution) {
+    let member = value(V::MemberV6(pb::Member {}));
+    for &ip in &e.ipv6_addresses {
+        for g in &e.security_groups {
+            c.items
+                .insert(ItemKey::member_v6(&e.vpc_id, g, ip), member.clone());
+        }
+    }
+    let Some(host) = placement(world, r, e) else {
+        return;
+    };
+    for &ip in &e.ipv6_addresses {
+        let m = pb::V2p {
+            ip: 0,
+            host: host.underlay.into(),
+            mac: mac_bytes(&e.mac_address).to_vec(),
+            eni_id: e.id.to_string(),
+            source_dest_check: e.source_dest_check,
+            ipv6: ip.octets().to_vec(),
+        };
+        c.items
+            .insert(ItemKey::mapping_v6(&e.vpc_id, ip), value(V::MappingV6(m)));
     }
 }
 
@@ -1446,12 +1530,10 @@ fn clamp_port(p: i32) -> u32 {
     p.clamp(0, 65535).unsigned_abs()
 }
 
-/// The IP protocol number of a security group rule's protocol.
+/// The IP protocol number of a security group rule's protocol (ICMPv6's 58 included:
+/// the engine matches IPv6 rules too).
 fn protocol_number(p: fort_model::IpProtocol) -> Option<i16> {
-    match p {
-        fort_model::IpProtocol::Icmpv6 => None,
-        p => Some(p.as_i16()),
-    }
+    Some(p.as_i16())
 }
 
 /// EC2's IP-name host name: `ip-10-0-1-17`.

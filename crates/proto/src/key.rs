@@ -1,10 +1,12 @@
 //! Item keys: constructors, the VPC a key belongs to, and a readable form for logs.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::mapping::item_key::Kind;
-use crate::mapping::{GroupMember, ItemKey, TransitGatewayRouteKey, VpcAddress, VpcObject};
+use crate::mapping::{
+    GroupMember, GroupMember6, ItemKey, TransitGatewayRouteKey, VpcAddress, VpcAddress6, VpcObject,
+};
 
 fn object(vpc_id: &str, id: &str) -> VpcObject {
     VpcObject {
@@ -50,6 +52,21 @@ impl ItemKey {
             vpc_id: vpc_id.to_owned(),
             group_id: group_id.to_owned(),
             ip: ip.into(),
+        }))
+    }
+    /// Where an IPv6 address of the VPC lives.
+    pub fn mapping_v6(vpc_id: &str, ip: Ipv6Addr) -> ItemKey {
+        Self::of(Kind::MappingV6(VpcAddress6 {
+            vpc_id: vpc_id.to_owned(),
+            ip: ip.octets().to_vec(),
+        }))
+    }
+    /// An IPv6 address of a group's member.
+    pub fn member_v6(vpc_id: &str, group_id: &str, ip: Ipv6Addr) -> ItemKey {
+        Self::of(Kind::MemberV6(GroupMember6 {
+            vpc_id: vpc_id.to_owned(),
+            group_id: group_id.to_owned(),
+            ip: ip.octets().to_vec(),
         }))
     }
     pub fn internet_gateway(vpc_id: &str, id: &str) -> ItemKey {
@@ -126,6 +143,8 @@ impl ItemKey {
             | Kind::VpnConnection(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
+            Kind::MappingV6(a) => &a.vpc_id,
+            Kind::MemberV6(m) => &m.vpc_id,
             Kind::TransitGatewayRoute(r) => &r.route_table_id,
         })
     }
@@ -153,6 +172,12 @@ impl ItemKey {
 impl fmt::Display for ItemKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ip = |a: u32| Ipv4Addr::from(a);
+        let ip6 = |b: &[u8]| {
+            <[u8; 16]>::try_from(b).map_or_else(
+                |_| "(bad address)".to_owned(),
+                |o| Ipv6Addr::from(o).to_string(),
+            )
+        };
         match &self.kind {
             None => write!(f, "(empty)"),
             Some(Kind::Port(id)) => write!(f, "port/{id}"),
@@ -184,6 +209,10 @@ impl fmt::Display for ItemKey {
             Some(Kind::Service(name)) => write!(f, "service/{name}"),
             Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::VpnConnection(o)) => write!(f, "vpn/{}/{}", o.vpc_id, o.id),
+            Some(Kind::MappingV6(a)) => write!(f, "map6/{}/{}", a.vpc_id, ip6(&a.ip)),
+            Some(Kind::MemberV6(m)) => {
+                write!(f, "member6/{}/{}/{}", m.vpc_id, m.group_id, ip6(&m.ip))
+            }
         }
     }
 }
@@ -205,5 +234,10 @@ mod tests {
         let name = ItemKey::instance_name("vpc-1", "i-1");
         assert_eq!(name.vpc_id(), Some("vpc-1"));
         assert_eq!(name.to_string(), "name/vpc-1/i-1");
+        let six = ItemKey::mapping_v6("vpc-1", "2001:db8::5".parse().unwrap());
+        assert_eq!(six.vpc_id(), Some("vpc-1"));
+        assert_eq!(six.to_string(), "map6/vpc-1/2001:db8::5");
+        let m = ItemKey::member_v6("vpc-1", "sg-1", "2001:db8::5".parse().unwrap());
+        assert_eq!(m.to_string(), "member6/vpc-1/sg-1/2001:db8::5");
     }
 }

@@ -25,5 +25,7 @@ pub mod wire;
 /// VPC resolver answers for them, gateway endpoints for the edge), the service address
 /// they forward to, transit gateway attachments and routes, and subnets' zones; 7 adds
 /// Site-to-Site VPN connections for the edge and its tunnel reports
-/// (`ReportVpnTunnels`).
+/// (`ReportVpnTunnels`), and
+/// IPv6 (VPCs', subnets' and ENIs' blocks and addresses, IPv6 routes, NACL entries and
+/// rules, IPv6 mappings and group members as items of their own).
 pub const CONTRACT_VERSION: u32 = 7;

@@ -183,6 +183,7 @@ mod tests {
                     mac: vec![2, 0, 0, 0, 0, 1],
                     eni_id: "eni-1".into(),
                     source_dest_check: true,
+                    ipv6: vec![],
                 })),
             },
         ];

@@ -105,6 +105,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 route_table_id: String::new(),
                 network_acl_id: String::new(),
                 availability_zone: String::new(),
+                ipv6_cidr: None,
             }),
         ),
     ];
@@ -133,6 +134,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 instance_id: Some(format!("i-{i:017x}")),
                 device_index: 0,
                 endpoint: None,
+                ipv6_addresses: vec![],
             }),
         ));
     }

@@ -4,7 +4,7 @@
 //! longer than 32 or a missing field makes the item [`Malformed`] and it is skipped (and
 //! counted by the caller), never half-applied.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
@@ -16,7 +16,7 @@ use fort_edge::program::{
 use fort_proto::mapping as pb;
 
 use crate::host_state::{FlowLogSpec, Traffic};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// An item the contract's schema allows but whose value makes no sense.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -50,6 +50,17 @@ fn cidr(c: Option<&pb::Ipv4Cidr>) -> Checked<Ipv4Net> {
 
 fn cidrs(c: &[pb::Ipv4Cidr]) -> Checked<Vec<Ipv4Net>> {
     c.iter().map(|c| cidr(Some(c))).collect()
+}
+
+fn ip6(b: &[u8]) -> Checked<Ipv6Addr> {
+    <[u8; 16]>::try_from(b)
+        .map(Ipv6Addr::from)
+        .map_err(|_| "an IPv6 address is 16 bytes")
+}
+
+fn cidr6(c: &pb::Ipv6Cidr) -> Checked<Ipv6Net> {
+    let len = u8::try_from(c.prefix_len).map_err(|_| "prefix length over 128")?;
+    Ipv6Net::new(ip6(&c.address)?, len).map_err(|_| "prefix length over 128")
 }
 
 /// A protocol number, ICMP type or ICMP code: 0 to 255, or -1 for every one.
@@ -106,6 +117,11 @@ pub(crate) fn port(p: &pb::Port) -> Checked<dp::Port> {
         device_index: p.device_index,
         // the host state's flow logs decide (`HostState::structure`)
         flow_logs: false,
+        ipv6_addresses: p
+            .ipv6_addresses
+            .iter()
+            .map(|a| ip6(a))
+            .collect::<Checked<_>>()?,
     })
 }
 
@@ -170,6 +186,9 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
             })
             .collect(),
         transit_gateway_attachments: Vec::new(),
+        ipv6_cidrs: v.ipv6_cidrs.iter().map(cidr6).collect::<Checked<_>>()?,
+        // IPv6 mappings are items of their own (`HostState::structure` joins them)
+        mappings_v6: Vec::new(),
     })
 }
 
@@ -180,6 +199,7 @@ pub(crate) fn subnet(s: &pb::Subnet) -> Checked<dp::Subnet> {
         route_table_id: s.route_table_id.clone(),
         network_acl_id: s.network_acl_id.clone(),
         availability_zone: s.availability_zone.clone(),
+        ipv6_cidr: s.ipv6_cidr.as_ref().map(cidr6).transpose()?,
     })
 }
 
@@ -219,11 +239,11 @@ pub(crate) fn transit_gateway_route(
 
 pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
     use pb::route_target::Kind as K;
-    let routes = t
-        .routes
-        .iter()
-        .map(|r| {
-            let target = match r.target.as_ref().and_then(|t| t.kind.as_ref()) {
+    let mut routes = Vec::new();
+    let mut routes_v6 = Vec::new();
+    for r in &t.routes {
+        let route = {
+            match r.target.as_ref().and_then(|t| t.kind.as_ref()) {
                 Some(K::Local(_)) => dp::RouteTarget::Local,
                 Some(K::Blackhole(_)) => dp::RouteTarget::Blackhole,
                 Some(K::InternetGateway(g)) => dp::RouteTarget::InternetGateway(g.clone()),
@@ -234,16 +254,24 @@ pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
                 Some(K::VpcEndpoint(g)) => dp::RouteTarget::VpcEndpoint(g.clone()),
                 Some(K::TransitGateway(g)) => dp::RouteTarget::TransitGateway(g.clone()),
                 None => return Err("a route has no target"),
-            };
-            Ok(dp::Route {
-                destination: cidr(r.destination.as_ref())?,
-                target,
-            })
-        })
-        .collect::<Checked<_>>()?;
+            }
+        };
+        match (&r.destination, &r.destination_ipv6) {
+            (None, Some(d)) => routes_v6.push(dp::Route6 {
+                destination: cidr6(d)?,
+                target: route,
+            }),
+            (d, None) => routes.push(dp::Route {
+                destination: cidr(d.as_ref())?,
+                target: route,
+            }),
+            (Some(_), Some(_)) => return Err("a route has two destinations"),
+        }
+    }
     Ok(dp::RouteTable {
         id: t.id.clone(),
         routes,
+        routes_v6,
     })
 }
 
@@ -259,6 +287,7 @@ pub(crate) fn network_acl(a: &pb::NetworkAcl) -> Checked<dp::NetworkAcl> {
     let entries = a
         .entries
         .iter()
+        .filter(|e| e.ipv6_cidr.is_none())
         .map(|e| {
             Ok(dp::NaclEntry {
                 rule_number: u16::try_from(e.rule_number).map_err(|_| "rule number too large")?,
@@ -277,9 +306,35 @@ pub(crate) fn network_acl(a: &pb::NetworkAcl) -> Checked<dp::NetworkAcl> {
             })
         })
         .collect::<Checked<_>>()?;
+    let entries_v6 = a
+        .entries
+        .iter()
+        .filter_map(|e| Some((e, e.ipv6_cidr.as_ref()?)))
+        .map(|(e, block)| {
+            if e.cidr.is_some() {
+                return Err("an ACL entry has two blocks");
+            }
+            Ok(dp::NaclEntry6 {
+                rule_number: u16::try_from(e.rule_number).map_err(|_| "rule number too large")?,
+                egress: e.egress,
+                protocol: protocol(e.protocol)?,
+                allow: e.allow,
+                cidr: cidr6(block)?,
+                port_range: e
+                    .port_range
+                    .map(|r| Ok::<_, &'static str>((port_number(r.from)?, port_number(r.to)?)))
+                    .transpose()?,
+                icmp: e
+                    .icmp
+                    .map(|i| Ok::<_, &'static str>((icmp_part(i.r#type)?, icmp_part(i.code)?)))
+                    .transpose()?,
+            })
+        })
+        .collect::<Checked<_>>()?;
     Ok(dp::NetworkAcl {
         id: a.id.clone(),
         entries,
+        entries_v6,
     })
 }
 
@@ -291,6 +346,7 @@ pub(crate) fn security_group(g: &pb::SecurityGroup) -> Checked<dp::SecurityGroup
                 let peer = match &r.peer {
                     Some(pb::sg_rule::Peer::Cidr(c)) => dp::SgPeer::Cidr(cidr(Some(c))?),
                     Some(pb::sg_rule::Peer::Group(g)) => dp::SgPeer::Group(g.clone()),
+                    Some(pb::sg_rule::Peer::Ipv6Cidr(c)) => dp::SgPeer::Cidr6(cidr6(c)?),
                     None => return Err("a rule has no peer"),
                 };
                 Ok(dp::SgRule {
@@ -307,7 +363,27 @@ pub(crate) fn security_group(g: &pb::SecurityGroup) -> Checked<dp::SecurityGroup
         ingress: rules(&g.ingress)?,
         egress: rules(&g.egress)?,
         members: Vec::new(),
+        members_v6: Vec::new(),
     })
+}
+
+/// An IPv6 mapping (`ipv6` set, `ip` 0).
+pub(crate) fn mapping6(m: &pb::V2p) -> Checked<dp::Mapping6> {
+    if m.ip != 0 {
+        return Err("an IPv6 mapping has an IPv4 address");
+    }
+    Ok(dp::Mapping6 {
+        ip: ip6(&m.ipv6)?,
+        host: ip(m.host),
+        mac: mac(&m.mac)?,
+        eni_id: m.eni_id.clone(),
+        source_dest_check: m.source_dest_check,
+    })
+}
+
+/// The address of an IPv6 key.
+pub(crate) fn key_ip6(b: &[u8]) -> Checked<Ipv6Addr> {
+    ip6(b)
 }
 
 pub(crate) fn mapping(m: &pb::V2p) -> Checked<dp::Mapping> {

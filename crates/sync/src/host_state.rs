@@ -8,7 +8,7 @@
 //! tables, ACLs, groups, the edge's gateways — is small.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fort_dataplane::program as dp;
 use fort_dataplane::{Engine, InstallError};
@@ -77,6 +77,10 @@ struct VpcItems {
     transits: BTreeMap<String, dp::TransitGatewayAttachment>,
     /// Group → its members' private addresses.
     members: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+    /// IPv6 V2P and group members: kept here and handed to the engine with the
+    /// structure (a change to them is a change of structure).
+    mappings_v6: BTreeMap<Ipv6Addr, dp::Mapping6>,
+    members_v6: BTreeMap<String, BTreeSet<Ipv6Addr>>,
 }
 
 impl VpcItems {
@@ -287,6 +291,25 @@ impl HostState {
                     out.members.insert((m.vpc_id.clone(), m.group_id.clone()));
                 }
             }
+            Some(K::MappingV6(a)) => {
+                if let Ok(ip) = assemble::key_ip6(&a.ip)
+                    && let Some(v) = self.vpcs.get_mut(&a.vpc_id)
+                {
+                    out.structure |= v.mappings_v6.remove(&ip).is_some();
+                }
+            }
+            Some(K::MemberV6(m)) => {
+                if let Ok(ip) = assemble::key_ip6(&m.ip)
+                    && let Some(v) = self.vpcs.get_mut(&m.vpc_id)
+                    && let Some(set) = v.members_v6.get_mut(&m.group_id)
+                    && set.remove(&ip)
+                {
+                    if set.is_empty() {
+                        v.members_v6.remove(&m.group_id);
+                    }
+                    out.structure = true;
+                }
+            }
             Some(
                 K::InternetGateway(_)
                 | K::PublicIp(_)
@@ -421,6 +444,23 @@ impl HostState {
                     out.members.insert((m.vpc_id.clone(), m.group_id.clone()));
                 }
             }
+            (Some(K::MappingV6(a)), V::MappingV6(m)) => {
+                let mapping = assemble::mapping6(&m)?;
+                if mapping.ip != assemble::key_ip6(&a.ip)? {
+                    return Err("a mapping's address differs from its key's");
+                }
+                let v = self.vpc(&a.vpc_id);
+                out.structure |= v.mappings_v6.insert(mapping.ip, mapping.clone()) != Some(mapping);
+            }
+            (Some(K::MemberV6(m)), V::MemberV6(_)) => {
+                let ip = assemble::key_ip6(&m.ip)?;
+                out.structure |= self
+                    .vpc(&m.vpc_id)
+                    .members_v6
+                    .entry(m.group_id.clone())
+                    .or_default()
+                    .insert(ip);
+            }
             (Some(K::InternetGateway(_)), V::InternetGateway(g)) => {
                 let item = EdgeItem::InternetGateway(assemble::internet_gateway(&g)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
@@ -495,9 +535,15 @@ impl HostState {
                     .map(|g| {
                         let mut g = g.clone();
                         g.members = self.members(&v.id, &g.id);
+                        g.members_v6 = items
+                            .members_v6
+                            .get(&g.id)
+                            .map(|s| s.iter().copied().collect())
+                            .unwrap_or_default();
                         g
                     })
                     .collect();
+                v.mappings_v6 = items.mappings_v6.values().cloned().collect();
                 Some(v)
             })
             .collect();
@@ -764,6 +810,7 @@ mod tests {
                 mac: vec![2, 0, 0, 0, 0, 1],
                 eni_id: "eni-1".into(),
                 source_dest_check: true,
+                ipv6: vec![],
             }),
         )
     }
@@ -1019,6 +1066,121 @@ mod tests {
             .unwrap();
         assert!(applied.dns && !applied.structure);
         assert_eq!(state.instance_names("vpc-1").count(), 0);
+    }
+
+    /// IPv6 items (contract 7): blocks, routes, ACL entries and rules join the
+    /// structure; IPv6 mappings and members are held and handed over with it.
+    #[test]
+    fn ipv6_items_join_the_structure() {
+        let a6: Ipv6Addr = "2001:db8:1:1::a".parse().unwrap();
+        let six = |a: Ipv6Addr, len: u32| pb::Ipv6Cidr {
+            address: a.octets().to_vec(),
+            prefix_len: len,
+        };
+        let mut header = vpc_header();
+        if let Some(ItemValue {
+            kind: Some(V::Vpc(v)),
+        }) = &mut header.value
+        {
+            v.ipv6_cidrs = vec![six("2001:db8:1::".parse().unwrap(), 56)];
+        }
+        let table = item(
+            ItemKey::route_table("vpc-1", "rtb-1"),
+            V::RouteTable(pb::RouteTable {
+                id: "rtb-1".into(),
+                routes: vec![
+                    pb::Route {
+                        destination: Some(pb::Ipv4Cidr {
+                            address: ip("10.0.0.0").into(),
+                            prefix_len: 16,
+                        }),
+                        target: Some(pb::RouteTarget {
+                            kind: Some(pb::route_target::Kind::Local(pb::Empty {})),
+                        }),
+                        destination_ipv6: None,
+                    },
+                    pb::Route {
+                        destination: None,
+                        target: Some(pb::RouteTarget {
+                            kind: Some(pb::route_target::Kind::Local(pb::Empty {})),
+                        }),
+                        destination_ipv6: Some(six("2001:db8:1::".parse().unwrap(), 56)),
+                    },
+                ],
+            }),
+        );
+        let mut g = group();
+        if let Some(ItemValue {
+            kind: Some(V::SecurityGroup(g)),
+        }) = &mut g.value
+        {
+            g.egress.push(pb::SgRule {
+                protocol: -1,
+                from_port: -1,
+                to_port: -1,
+                peer: Some(pb::sg_rule::Peer::Ipv6Cidr(six(Ipv6Addr::UNSPECIFIED, 0))),
+            });
+        }
+        let map6 = |a: Ipv6Addr, bytes: usize| {
+            item(
+                ItemKey::mapping_v6("vpc-1", a),
+                V::MappingV6(pb::V2p {
+                    ip: 0,
+                    host: ip("127.0.0.2").into(),
+                    mac: vec![2, 0, 0, 0, 0, 1],
+                    eni_id: "eni-1".into(),
+                    source_dest_check: true,
+                    ipv6: a.octets()[..bytes].to_vec(),
+                }),
+            )
+        };
+        let member6 = item(
+            ItemKey::member_v6("vpc-1", "sg-1", a6),
+            V::MemberV6(pb::Member {}),
+        );
+        let bad: Ipv6Addr = "2001:db8:1:1::b".parse().unwrap();
+        let mut state = HostState::default();
+        let applied = state
+            .apply(update(
+                0,
+                1,
+                true,
+                vec![header, table, g, map6(a6, 16), map6(bad, 15), member6],
+                vec![],
+            ))
+            .unwrap()
+            .unwrap();
+        assert_eq!(applied.malformed.len(), 1, "a 15-byte address");
+        let p = state.structure(dp::Underlay::default());
+        let v = &p.vpcs[0];
+        assert_eq!(v.ipv6_cidrs, vec!["2001:db8:1::/56".parse().unwrap()]);
+        assert_eq!(v.route_tables[0].routes.len(), 1);
+        assert_eq!(v.route_tables[0].routes_v6.len(), 1);
+        assert_eq!(v.security_groups[0].members_v6, vec![a6]);
+        assert!(matches!(
+            v.security_groups[0].egress[0].peer,
+            dp::SgPeer::Cidr6(_)
+        ));
+        assert_eq!(v.mappings_v6.len(), 1);
+        assert_eq!(v.mappings_v6[0].ip, a6);
+        // deleting them is a change of structure
+        let applied = state
+            .apply(update(
+                1,
+                2,
+                false,
+                vec![],
+                vec![
+                    ItemKey::mapping_v6("vpc-1", a6),
+                    ItemKey::member_v6("vpc-1", "sg-1", a6),
+                ],
+            ))
+            .unwrap()
+            .unwrap();
+        assert!(applied.structure);
+        let p = state.structure(dp::Underlay::default());
+        assert!(p.vpcs[0].mappings_v6.is_empty());
+        assert!(p.vpcs[0].security_groups[0].members_v6.is_empty());
     }
 
     /// A value that makes no sense is skipped and said, never half-applied.

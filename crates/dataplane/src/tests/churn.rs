@@ -64,6 +64,7 @@ fn vpc_of(lane: &Lane) -> Vpc {
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-all".into(),
             availability_zone: String::new(),
+            ipv6_cidr: None,
         }],
         route_tables: vec![RouteTable {
             id: "rtb-main".into(),
@@ -71,6 +72,7 @@ fn vpc_of(lane: &Lane) -> Vpc {
                 destination: net(&format!("10.{o}.0.0/16")),
                 target: RouteTarget::Local,
             }],
+            routes_v6: vec![],
         }],
         network_acls: vec![nacl_allow_all("acl-all")],
         security_groups: vec![
@@ -82,12 +84,14 @@ fn vpc_of(lane: &Lane) -> Vpc {
                 ],
                 egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
                 members: vec![],
+                members_v6: vec![],
             },
             SecurityGroup {
                 id: "sg-closed".into(),
                 ingress: vec![],
                 egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
                 members: vec![],
+                members_v6: vec![],
             },
         ],
         dhcp: DhcpOptions::default(),
@@ -113,6 +117,8 @@ fn vpc_of(lane: &Lane) -> Vpc {
         edges: vec![],
         peerings: vec![],
         transit_gateway_attachments: vec![],
+        ipv6_cidrs: vec![],
+        mappings_v6: vec![],
     }
 }
 
@@ -140,6 +146,7 @@ fn program(lanes: &[Lane]) -> HostProgram {
                     instance_id: None,
                     device_index: 0,
                     flow_logs: true,
+                    ipv6_addresses: vec![],
                 })
             })
             .collect(),

@@ -66,6 +66,7 @@ fn spoke(n: u8, vni: u32, ip: Ipv4Addr, mac: MacAddr) -> Vpc {
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-default".into(),
         availability_zone: "za".into(),
+        ipv6_cidr: None,
     }];
     v.route_tables[0].routes = vec![
         Route {
@@ -148,6 +149,7 @@ fn port(n: u32, ip: Ipv4Addr, mac: MacAddr) -> Port {
         instance_id: None,
         device_index: 0,
         flow_logs: false,
+        ipv6_addresses: vec![],
     }
 }
 
@@ -358,6 +360,7 @@ fn the_attachment_subnets_acls_apply() {
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-open".into(),
         availability_zone: "za".into(),
+        ipv6_cidr: None,
     });
     p.vpcs[1].network_acls = vec![deny_ssh_in("acl-default"), nacl_allow_all("acl-open")];
     p.vpcs[1].transit_gateway_attachments[0].subnet_ids = vec!["subnet-2t".into()];
@@ -433,6 +436,7 @@ fn appliance_mode_picks_the_exit_by_flow_and_else_by_zone() {
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-b".into(),
         availability_zone: "zb".into(),
+        ipv6_cidr: None,
     });
     shared.network_acls.push(deny_ssh("acl-b", true));
     shared.transit_gateway_attachments[0].subnet_ids = vec!["subnet-2".into(), "subnet-2b".into()];
@@ -472,6 +476,7 @@ fn walks_through_the_gateway_are_cached() {
             route_table_id: "rtb-main".into(),
             network_acl_id: format!("acl-{n}t"),
             availability_zone: "za".into(),
+            ipv6_cidr: None,
         });
         vpc.network_acls.push(nacl_allow_all(&format!("acl-{n}t")));
         vpc.transit_gateway_attachments[0].subnet_ids = vec![format!("subnet-{n}t")];

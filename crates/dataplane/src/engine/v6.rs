@@ -1,0 +1,522 @@
+//! IPv6 through the engine: the same walk as IPv4's, in AWS's order, over the IPv6
+//! halves of each stage (§7).
+//!
+//! From a port: neighbour discovery and DHCPv6 are answered on the link ([`ndp`],
+//! [`dhcpv6`]) and never filtered; the router's addresses answer ping; then source
+//! check, security group egress with connection tracking ([`Key6`]), and when leaving
+//! the subnet the NACL's IPv6 entries and the route table's IPv6 routes (longest prefix
+//! match); the destination by IPv6 V2P, on this host (destination check, NACL ingress
+//! when crossing subnets, security group ingress) or over Geneve. From the underlay:
+//! origin authentication of (VPC, inner IPv6 source) against V2P, then delivery as
+//! above. Decisions are cached per IPv6 5-tuple in a flow table of their own.
+//!
+//! Not carried yet (dropped as [`DropReason::Ipv6`]): routes to gateways served by the
+//! edge (internet and egress-only gateways), peerings and transit gateways. IPv6 flows
+//! are not offloaded to the kernel fast path and not counted by flow logs.
+
+use super::*;
+use crate::conntrack::State;
+use crate::dhcpv6;
+use crate::ndp;
+use crate::packet::Meta6;
+use crate::route;
+use crate::v2p::Mapping6;
+use crate::wire::{icmpv6, ipv6};
+use std::net::Ipv6Addr;
+
+impl Engine {
+    /// The cached decision for an IPv6 `frame` from `origin` (arrived from `outer_src`
+    /// when from the underlay), if it holds: its flow's state refreshed.
+    #[inline]
+    pub(super) fn fast_action6(
+        &mut self,
+        now: Time,
+        origin: Origin,
+        outer_src: Option<Ipv4Addr>,
+        frame: &[u8],
+    ) -> Option<Action> {
+        if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV6.to_be_bytes() {
+            return None;
+        }
+        let m = packet::parse_ipv6(&frame[ethernet::HEADER_LEN..]).ok()?;
+        let e = self.flows6.map.get_mut(&FlowKey6::new(origin, &m.tuple))?;
+        if outer_src.is_some_and(|o| o != e.outer_src)
+            || frame[0..6] != e.dst_mac.0
+            || frame[6..12] != e.src_mac.0
+        {
+            return None;
+        }
+        if !fast_valid(e, &self.epochs, &self.conntrack6, now) {
+            return None;
+        }
+        fast_commit(e, &mut self.conntrack6, now, &m);
+        self.stats.fast_path += 1;
+        Some(e.action)
+    }
+
+    /// [`Engine::fast_action6`] for an inner frame from the underlay.
+    #[inline]
+    pub(super) fn fast_from_underlay6(
+        &mut self,
+        now: Time,
+        d: &Decap,
+        inner: &[u8],
+    ) -> Option<Action> {
+        if d.outer_dst != self.underlay.address {
+            return None;
+        }
+        let vslot = self.vpc_of_vni(d.vni)?;
+        self.fast_action6(now, Origin::Underlay(vslot), Some(d.outer_src), inner)
+    }
+
+    /// Caches an IPv6 decision (if its dependencies fit).
+    fn remember6(&mut self, key: FlowKey6, entry: flow_table::Entry) {
+        if entry.deps.complete() {
+            self.flows6.insert(key, entry, |_| {});
+        }
+    }
+
+    /// The slow path of an IPv6 frame sent by the instance behind port `p`.
+    pub(super) fn slow_from_port6(
+        &mut self,
+        now: Time,
+        p: u16,
+        frame: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
+        let port = self
+            .ports
+            .get(usize::from(p))
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::UnknownPort)?;
+        let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
+        let v = vpc_at(&self.vpcs, port.vpc)?;
+        let subnet = port.subnet.ok_or(DropReason::NoRoute)?;
+        let subnet = v
+            .subnets
+            .get(usize::from(subnet))
+            .ok_or(DropReason::Internal)?;
+        let m = packet::parse_ipv6(eth.payload())?;
+        let (src, dst) = (m.tuple.src, m.tuple.dst);
+        let hairpin = Ok(Verdict::Hairpin { port: PortId(p) });
+        // the link's own messages: answered here, never filtered, never forwarded
+        if m.tuple.protocol == ip_proto::ICMPV6 && icmpv6::is_link_message(m.icmp_type) {
+            if subnet.cidr6.is_none() {
+                // a subnet without IPv6 has no IPv6 router
+                return Err(DropReason::NdpUnanswered);
+            }
+            ndp::answer(port, v, subnet, frame, &m, out)?;
+            return hairpin;
+        }
+        if dhcpv6::is_dhcpv6(&m) && (dst == dhcpv6::ALL_SERVERS || ndp::is_router(v, subnet, dst)) {
+            if subnet.cidr6.is_none() {
+                return Err(DropReason::Dhcpv6Ignored);
+            }
+            dhcpv6::respond(port, v, frame, &m, out)?;
+            return hairpin;
+        }
+        if eth.dst().is_multicast() || dst.is_multicast() {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        if subnet.cidr6.is_some() && ndp::is_router(v, subnet, dst) {
+            if !(ipv6::is_link_local(src) || !port.source_dest_check || port.owns6(src)) {
+                return Err(DropReason::SourceCheck);
+            }
+            return if m.tuple.protocol == ip_proto::ICMPV6
+                && m.icmp_type == icmpv6::kind::ECHO_REQUEST
+            {
+                echo_reply6(frame, v.router_mac, out)?;
+                hairpin
+            } else {
+                Err(DropReason::RouterAddress)
+            };
+        }
+        if port.source_dest_check && !port.owns6(src) {
+            return Err(DropReason::SourceCheck);
+        }
+        if ipv6::is_link_local(src)
+            || ipv6::is_link_local(dst)
+            || route::reserved_services_v6().contains(&dst)
+        {
+            return Err(DropReason::LinkLocal);
+        }
+        let routed = eth.dst() == v.router_mac;
+        let same_subnet = subnet.contains6(dst);
+        if !routed {
+            // switched: only to the owner of the address, by its own MAC
+            let owner = v.v2p6.get(dst).filter(|_| same_subnet);
+            if owner.is_none_or(|o| o.mac != eth.dst()) {
+                return Err(DropReason::UnknownDestinationMac);
+            }
+        }
+        let mut trace = Trace::default();
+        trace.deps.push(&self.epochs, port.dep);
+        trace.deps.push(&self.epochs, v.dep);
+        trace.deps.push(&self.epochs, subnet.dep);
+
+        sg_stage6(
+            &mut self.conntrack6,
+            &mut self.epochs,
+            port,
+            p,
+            Direction::Outbound,
+            &m,
+            now,
+            &mut trace,
+        )?;
+
+        // leaving the subnet: NACL egress, then the route table
+        let target = if same_subnet {
+            Target::Local
+        } else {
+            if !acl_allows6(v, subnet, true, &m, &mut self.epochs, &mut trace)? {
+                return Err(DropReason::NaclEgress);
+            }
+            let rt = subnet.route_table.ok_or(DropReason::NoRoute)?;
+            let rt = v
+                .route_tables
+                .get(usize::from(rt))
+                .ok_or(DropReason::Internal)?;
+            trace.deps.push(&self.epochs, rt.dep);
+            rt.lookup6(dst)
+                .map_err(|_| DropReason::Internal)?
+                .ok_or(DropReason::NoRoute)?
+                .clone()
+        };
+        let (dv, host, mac) = resolve6(v, port.vpc, &target, dst, &self.epochs, &mut trace)?;
+        let rewrite = routed.then_some((v.router_mac, mac));
+        let (src_mac, dst_mac) = (eth.src(), eth.dst());
+        let action = if host == self.underlay.address {
+            // the destination ENI is on this host: its port has the mapping's MAC
+            let (q, qp) = self
+                .macs
+                .get(&mac)
+                .and_then(|&q| Some((q, self.ports.get(usize::from(q))?.as_ref()?)))
+                .filter(|(_, qp)| qp.vpc == dv)
+                .ok_or(DropReason::NoSuchPort)?;
+            let src_after = rewrite.map_or(src_mac, |r| r.0);
+            let rw = deliver6(
+                &self.vpcs,
+                qp,
+                q,
+                dv,
+                src_after,
+                &m,
+                now,
+                &mut self.conntrack6,
+                &mut self.epochs,
+                &mut trace,
+            )?;
+            Action::ToPort {
+                port: q,
+                rewrite: Some(rw),
+            }
+        } else {
+            let vni = vpc_at(&self.vpcs, dv)?.vni;
+            Action::Encap {
+                outer: overlay::outer_template(
+                    &self.underlay,
+                    host,
+                    vni,
+                    overlay::entropy_port6(&m.tuple),
+                ),
+                rewrite,
+                host,
+                vni,
+                edge: false,
+            }
+        };
+        let verdict = emit_action(&action, frame, out);
+        self.remember6(
+            FlowKey6::new(Origin::Port(p), &m.tuple),
+            flow_table::Entry {
+                deps: trace.deps,
+                ct: trace.ct,
+                logged: [None; 2],
+                tally: Tally::first(&m, now),
+                action,
+                src_mac,
+                dst_mac,
+                outer_src: Ipv4Addr::UNSPECIFIED,
+                last: now,
+            },
+        );
+        Ok(verdict)
+    }
+
+    /// The slow path of an IPv6 inner frame from the underlay (its outer destination
+    /// and VNI checked).
+    pub(super) fn slow_from_underlay6(
+        &mut self,
+        now: Time,
+        d: &Decap,
+        inner: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Verdict, DropReason> {
+        let vslot = self.vpc_of_vni(d.vni).ok_or(DropReason::UnknownVni)?;
+        let v = vpc_at(&self.vpcs, vslot)?;
+        let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
+        let m = packet::parse_ipv6(eth.payload())?;
+        if eth.dst().is_multicast() || m.tuple.dst.is_multicast() {
+            return Err(DropReason::BroadcastOrMulticast);
+        }
+        let mut trace = Trace::default();
+        trace.deps.push(&self.epochs, v.dep);
+        authenticate6(v, m.tuple.src, d.outer_src, &self.epochs, &mut trace)?;
+        let q = *self.macs.get(&eth.dst()).ok_or(DropReason::NoSuchPort)?;
+        let qp = self
+            .ports
+            .get(usize::from(q))
+            .and_then(Option::as_ref)
+            .ok_or(DropReason::Internal)?;
+        let rw = deliver6(
+            &self.vpcs,
+            qp,
+            q,
+            vslot,
+            eth.src(),
+            &m,
+            now,
+            &mut self.conntrack6,
+            &mut self.epochs,
+            &mut trace,
+        )?;
+        let action = Action::ToPort {
+            port: q,
+            rewrite: Some(rw),
+        };
+        let verdict = emit_action(&action, inner, out);
+        self.remember6(
+            FlowKey6::new(Origin::Underlay(vslot), &m.tuple),
+            flow_table::Entry {
+                deps: trace.deps,
+                ct: trace.ct,
+                logged: [None; 2],
+                tally: Tally::first(&m, now),
+                action,
+                src_mac: eth.src(),
+                dst_mac: eth.dst(),
+                outer_src: d.outer_src,
+                last: now,
+            },
+        );
+        Ok(verdict)
+    }
+
+    /// Whether V2P has an IPv6 entry for `ip` in the VPC.
+    pub fn is_mapped6(&self, vpc_id: &str, ip: Ipv6Addr) -> bool {
+        self.vpc(vpc_id).is_some_and(|v| v.v2p6.get(ip).is_some())
+    }
+}
+
+/// The router answers ping to its addresses from its own subnet.
+fn echo_reply6(frame: &[u8], router_mac: MacAddr, out: &mut Vec<u8>) -> Result<(), DropReason> {
+    out.clear();
+    out.extend_from_slice(frame);
+    let mut eth = ethernet::Frame::new_unchecked(&mut out[..]);
+    let client = eth.src();
+    eth.set_dst(client);
+    eth.set_src(router_mac);
+    let mut ip = ipv6::Packet::new_checked(eth.payload_mut()).map_err(|_| DropReason::Malformed)?;
+    let (s, d) = (ip.src(), ip.dst());
+    let (_, at) = ip.upper_layer().map_err(|_| DropReason::Malformed)?;
+    ip.set_src(d);
+    ip.set_dst(s);
+    ip.set_hop_limit(64);
+    let msg = ip
+        .payload_mut()
+        .get_mut(at..)
+        .ok_or(DropReason::Malformed)?;
+    let mut icmp = icmpv6::Packet::new_checked(msg).map_err(|_| DropReason::Malformed)?;
+    icmp.set_msg_type(icmpv6::kind::ECHO_REPLY);
+    icmp.fill_checksum(d, s);
+    Ok(())
+}
+
+/// Security groups of `port` for an IPv6 packet crossing it in `dir`: an existing
+/// tracked flow passes (and is refreshed); otherwise the IPv6 rules decide.
+#[allow(clippy::too_many_arguments)]
+fn sg_stage6(
+    ct: &mut Conntrack<Key6>,
+    epochs: &mut Epochs,
+    port: &Port,
+    p: u16,
+    dir: Direction,
+    m: &Meta6,
+    now: Time,
+    trace: &mut Trace,
+) -> Result<(), DropReason> {
+    let k = Key6::of(p, dir, m);
+    if let Some(slot) = ct.lookup(k, now) {
+        let e = ct.get_mut(slot).ok_or(DropReason::Internal)?;
+        e.touch(now, dir, m.tcp_flags);
+        trace.push_ct(CtRef {
+            slot,
+            generation: e.generation,
+            dir,
+        });
+        return Ok(());
+    }
+    let (egress, peer) = match dir {
+        Direction::Outbound => (true, m.tuple.dst),
+        Direction::Inbound => (false, m.tuple.src),
+    };
+    match port
+        .security6
+        .decide6(egress, m.tuple.protocol, peer, m.rule_port())
+    {
+        Decision::Denied => Err(if egress {
+            DropReason::SecurityGroupEgress
+        } else {
+            DropReason::SecurityGroupIngress
+        }),
+        Decision::Allowed { tracked: false } => {
+            trace.deps.push(epochs, port.ct_dep);
+            Ok(())
+        }
+        Decision::Allowed { tracked: true } => {
+            let slot = ct
+                .insert_state(k, now, dir, State::initial6(m), port.timeouts)
+                .map_err(|_| DropReason::ConntrackFull)?;
+            epochs.bump(port.ct_dep);
+            trace.push_ct(CtRef {
+                slot,
+                generation: ct.get(slot).ok_or(DropReason::Internal)?.generation,
+                dir,
+            });
+            Ok(())
+        }
+    }
+}
+
+/// Whether the ACL of subnet `s` lets an IPv6 packet out (`egress`, on its destination)
+/// or in (on its source); a subnet without one lets nothing through.
+fn acl_allows6(
+    v: &Vpc,
+    s: &Subnet,
+    egress: bool,
+    m: &Meta6,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<bool, DropReason> {
+    trace.deps.push(epochs, s.dep);
+    let acl = network_acl(v, s)?;
+    if let Some(a) = acl {
+        trace.deps.push(epochs, a.dep);
+    }
+    let peer = if egress { m.tuple.dst } else { m.tuple.src };
+    Ok(acl.is_some_and(|a| a.allows6(egress, m.tuple.protocol, peer, m.rule_port())))
+}
+
+/// The IPv6 V2P entry of `ip`, recording the dependency (on its presence or absence).
+fn mapping6_dep<'a>(
+    v: &'a Vpc,
+    ip: Ipv6Addr,
+    epochs: &Epochs,
+    trace: &mut Trace,
+) -> Option<&'a Mapping6> {
+    let (s, m) = v.v2p6.dep_of(ip);
+    trace.deps.push(epochs, s);
+    m
+}
+
+/// The target of an IPv6 route as (VPC slot, host, MAC) to send to.
+fn resolve6(
+    v: &Vpc,
+    vslot: u16,
+    target: &Target,
+    dst: Ipv6Addr,
+    epochs: &Epochs,
+    trace: &mut Trace,
+) -> Result<(u16, Ipv4Addr, MacAddr), DropReason> {
+    match target {
+        Target::Local => mapping6_dep(v, dst, epochs, trace)
+            .map(|m| (vslot, m.host, m.mac))
+            .ok_or(DropReason::NoMapping),
+        // a middlebox ENI: where V2P has it (by its IPv4 entries, which every ENI of a
+        // dual-stack subnet has)
+        Target::NetworkInterface(eni) => {
+            let (dep, m) = v.v2p.target(eni).ok_or(DropReason::NoMapping)?;
+            trace.deps.push(epochs, dep);
+            m.map(|m| (vslot, m.host, m.mac))
+                .ok_or(DropReason::NoMapping)
+        }
+        Target::Blackhole => Err(DropReason::Blackhole),
+        Target::Edge(_) | Target::VpcPeering(_) | Target::TransitGateway(_) => {
+            Err(DropReason::Ipv6)
+        }
+    }
+}
+
+/// Origin authentication of an IPv6 packet: the sender host must be where IPv6 V2P
+/// says the inner source lives; middlebox hosts may forward for others; an address of
+/// the VPC's blocks without an entry is refused; edge hosts may carry outside sources.
+fn authenticate6(
+    v: &Vpc,
+    src: Ipv6Addr,
+    outer: Ipv4Addr,
+    epochs: &Epochs,
+    trace: &mut Trace,
+) -> Result<(), DropReason> {
+    let mapped = mapping6_dep(v, src, epochs, trace);
+    if v.v2p.middlebox_hosts().contains(&outer) || v.v2p6.middlebox_hosts().contains(&outer) {
+        return Ok(());
+    }
+    if let Some(m) = mapped {
+        return if m.host == outer {
+            Ok(())
+        } else {
+            Err(DropReason::AuthenticationFailed)
+        };
+    }
+    if v.contains6(src) || ipv6::is_link_local(src) {
+        return Err(DropReason::AuthenticationFailed);
+    }
+    if v.edge_hosts.contains(&outer) {
+        Ok(())
+    } else {
+        Err(DropReason::AuthenticationFailed)
+    }
+}
+
+/// The receiving side of an IPv6 packet for local port `q`: destination check, NACL
+/// ingress when the packet crosses into the subnet, security group ingress. Returns the
+/// MAC rewrite.
+#[allow(clippy::too_many_arguments)]
+fn deliver6(
+    vpcs: &[Option<Vpc>],
+    qp: &Port,
+    q: u16,
+    vslot: u16,
+    src_mac: MacAddr,
+    m: &Meta6,
+    now: Time,
+    ct: &mut Conntrack<Key6>,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<(MacAddr, MacAddr), DropReason> {
+    trace.deps.push(epochs, qp.dep);
+    if qp.vpc != vslot {
+        return Err(DropReason::NoSuchPort);
+    }
+    let v = vpc_at(vpcs, qp.vpc)?;
+    let subnet = qp.subnet.ok_or(DropReason::NoSuchPort)?;
+    let subnet = v
+        .subnets
+        .get(usize::from(subnet))
+        .ok_or(DropReason::Internal)?;
+    trace.deps.push(epochs, subnet.dep);
+    if qp.source_dest_check && !qp.owns6(m.tuple.dst) {
+        return Err(DropReason::DestinationCheck);
+    }
+    let crossing = !subnet.contains6(m.tuple.src);
+    if crossing && !acl_allows6(v, subnet, false, m, epochs, trace)? {
+        return Err(DropReason::NaclIngress);
+    }
+    sg_stage6(ct, epochs, qp, q, Direction::Inbound, m, now, trace)?;
+    Ok(if crossing {
+        (v.router_mac, qp.mac)
+    } else {
+        (src_mac, qp.mac)
+    })
+}

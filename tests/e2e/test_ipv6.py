@@ -1,0 +1,121 @@
+"""IPv6 dual stack with real packets: instances take their IPv6 address by DHCPv6 (the
+agent runs dhclient -6 in the instance with its script, which configures only the
+instance's eth0 and writes no resolv.conf) and their default route from the router's
+advertisement ("managed", the subnet's /64 on-link), as on EC2, then reach each other
+over IPv6 on one subnet (layer 2) and across subnets (layer 3), on two hosts; security
+groups decide IPv6 on their own rules; an instance spoofing another's IPv6 source gets
+nowhere."""
+
+import ipaddress
+import shutil
+import time
+
+import pytest
+
+from .fort_e2e import eni_of, host_of, nsexec
+
+pytestmark = pytest.mark.skipif(shutil.which("dhclient") is None, reason="dhclient is not installed")
+
+
+def ping6(src, dst, count=1, wait=1):
+    return nsexec(src, "ping", "-6", "-c", str(count), "-W", str(wait), dst, timeout=wait * count + 5).returncode == 0
+
+
+def ping6_eventually(src, dst, within=8.0):
+    deadline = time.time() + within
+    while time.time() < deadline:
+        if ping6(src, dst):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def ready6(iid, addr, within=30.0):
+    """The address is usable (duplicate address detection passed) and the router's
+    advertisement gave a default route."""
+    deadline = time.time() + within
+    while time.time() < deadline:
+        a = nsexec(iid, "ip", "-6", "-o", "addr", "show", "dev", "eth0").stdout
+        r = nsexec(iid, "ip", "-6", "route", "show", "default").stdout
+        if addr in a and "tentative" not in a.split(addr)[1].split("\n")[0] and "default via fe80" in r:
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def test_dual_stack_walks_over_ipv6(fort, ec2, world):
+    vpc = ec2.create_vpc(CidrBlock="10.6.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    world.cleanups.append(lambda: ec2.delete_vpc(VpcId=vpc))
+    block = None
+    deadline = time.time() + 10
+    while block is None and time.time() < deadline:
+        v = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]
+        assoc = [a for a in v.get("Ipv6CidrBlockAssociationSet", []) if a["Ipv6CidrBlockState"]["State"] == "associated"]
+        block = ipaddress.ip_network(assoc[0]["Ipv6CidrBlock"]) if assoc else None
+        time.sleep(0.2)
+    assert block is not None and block.prefixlen == 56
+    nets = list(block.subnets(new_prefix=64))
+    subnets = []
+    for cidr, net6 in (("10.6.1.0/24", nets[1]), ("10.6.2.0/24", nets[2])):
+        s = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, Ipv6CidrBlock=str(net6),
+                              AvailabilityZone=f"{ec2.meta.region_name}a")["Subnet"]["SubnetId"]
+        world.cleanups.append(lambda s=s: ec2.delete_subnet(SubnetId=s))
+        subnets.append(s)
+    sg = world.group(vpc, "v6", [
+        {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.6.0.0/16"}]},
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(block)}]},
+    ])
+
+    def launch(subnet):
+        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
+        iid = inst["InstanceId"]
+        world.instances.append(iid)
+        fort.instances.add(iid)
+        world.wait_ready(iid, inst["PrivateIpAddress"])
+        six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+        return iid, six
+
+    a, a6 = launch(subnets[0])
+    b, b6 = launch(subnets[0])
+    c, c6 = launch(subnets[1])
+    assert host_of(fort, eni_of(ec2, a)[0]) != host_of(fort, eni_of(ec2, b)[0])
+
+    # addresses by DHCPv6, as the ENIs have them; the default route by the advertisement
+    for iid, six in ((a, a6), (b, b6), (c, c6)):
+        assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout + nsexec(iid, "ip", "-6", "route").stdout
+    log = fort.log_text()
+    assert "no DHCPv6 lease" not in log, log[-3000:]
+    assert log.count("IPv6 address taken by DHCPv6") >= 3
+
+    # layer 2: one subnet, two hosts; the peer's own MAC answers neighbour discovery
+    assert ping6_eventually(a, b6)
+    assert ping6(b, a6)
+    _, b_mac = eni_of(ec2, b)
+    neigh = nsexec(a, "ip", "-6", "neigh", "show", b6, "dev", "eth0").stdout
+    assert b_mac.lower() in neigh, neigh
+    # layer 3: across subnets through the router
+    assert ping6_eventually(a, c6)
+    assert ping6(c, a6)
+    # the router answers ping at its subnet address
+    assert ping6(a, str(nets[1][1]))
+
+    # security groups decide IPv6 on their own rules: no ICMPv6 rule, no ping
+    ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(block)}]}])
+    time.sleep(1.5)
+    assert not ping6(a, c6, wait=1)
+    # while IPv4 still goes
+    c_ip = ec2.describe_instances(InstanceIds=[c])["Reservations"][0]["Instances"][0]["PrivateIpAddress"]
+    assert nsexec(a, "ping", "-c", "1", "-W", "1", c_ip).returncode == 0
+
+    # spoofing: A claiming B's IPv6 address gets nowhere (its engine drops it)
+    ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    time.sleep(1.5)
+    assert ping6_eventually(a, c6)
+    a_eni, _ = eni_of(ec2, a)
+    before = fort.metric("fort_eni_drops_total", eni=a_eni, reason="source_check")
+    nsexec(a, "ip", "-6", "addr", "add", f"{b6}/128", "dev", "eth0", "nodad")
+    assert nsexec(a, "ping", "-6", "-c", "1", "-W", "1", "-I", b6, c6, timeout=5).returncode != 0
+    assert fort.metric("fort_eni_drops_total", eni=a_eni, reason="source_check") > before
