@@ -55,19 +55,31 @@ pub(crate) fn icmp_range(t: i16, c: i16) -> (u16, u16) {
     }
 }
 
-fn compile_entry(e: &program::NaclEntry) -> Entry {
-    let proto = if e.protocol < 0 {
+/// An entry's protocol and the range of rule ports it covers, in either family (`icmp`:
+/// ICMP's protocol number there).
+fn protocol_range(
+    protocol: i16,
+    port_range: Option<(u16, u16)>,
+    icmp_type_code: Option<(i16, i16)>,
+    icmp: u8,
+) -> (u16, u16, u16) {
+    let proto = if protocol < 0 {
         ANY
     } else {
-        e.protocol as u16 & 0xff
+        protocol as u16 & 0xff
     };
     // ANY (256) is no protocol number: `Err`
     let (lo, hi) = match u8::try_from(proto) {
         Err(_) => (0, 0xffff),
-        Ok(ip_proto::TCP | ip_proto::UDP) => e.port_range.unwrap_or((0, 0xffff)),
-        Ok(ip_proto::ICMP) => e.icmp.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
+        Ok(ip_proto::TCP | ip_proto::UDP) => port_range.unwrap_or((0, 0xffff)),
+        Ok(p) if p == icmp => icmp_type_code.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
         _ => (0, 0xffff),
     };
+    (proto, lo, hi)
+}
+
+fn compile_entry(e: &program::NaclEntry) -> Entry {
+    let (proto, lo, hi) = protocol_range(e.protocol, e.port_range, e.icmp, ip_proto::ICMP);
     let mask = u32::from(e.cidr.netmask());
     Entry {
         proto,
@@ -80,17 +92,7 @@ fn compile_entry(e: &program::NaclEntry) -> Entry {
 }
 
 fn compile_entry6(e: &program::NaclEntry6) -> Entry6 {
-    let proto = if e.protocol < 0 {
-        ANY
-    } else {
-        e.protocol as u16 & 0xff
-    };
-    let (lo, hi) = match u8::try_from(proto) {
-        Err(_) => (0, 0xffff),
-        Ok(ip_proto::TCP | ip_proto::UDP) => e.port_range.unwrap_or((0, 0xffff)),
-        Ok(ip_proto::ICMPV6) => e.icmp.map_or((0, 0xffff), |(t, c)| icmp_range(t, c)),
-        _ => (0, 0xffff),
-    };
+    let (proto, lo, hi) = protocol_range(e.protocol, e.port_range, e.icmp, ip_proto::ICMPV6);
     let mask = u128::from(e.cidr.netmask());
     Entry6 {
         proto,
