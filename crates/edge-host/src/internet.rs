@@ -165,3 +165,36 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
 pub fn remove(namespace: &str) {
     remove_namespace(namespace);
 }
+
+/// A veth pair between namespace `ns` (its end named `inner`) and the internet namespace
+/// (its end `outside`, with `mac`, up): how a VPN site and the company network reach the
+/// internet. A stale `outside` link from an earlier run is removed first.
+pub(crate) fn veth_to_internet(
+    ns: &str,
+    inner: &str,
+    internet_ns: &str,
+    outside: &str,
+    mac: fort_dataplane::wire::MacAddr,
+) -> anyhow::Result<()> {
+    let ip = |args: &[&str]| {
+        fort_host::netns::ip(args)
+            .map(|_| ())
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    };
+    let _ = ip(&["link", "del", "dev", outside]);
+    ip(&[
+        "link", "add", "dev", outside, "type", "veth", "peer", "name", inner, "netns", ns,
+    ])?;
+    ip(&["link", "set", "dev", outside, "netns", internet_ns])?;
+    ip(&[
+        "-n",
+        internet_ns,
+        "link",
+        "set",
+        "dev",
+        outside,
+        "address",
+        &mac.to_string(),
+        "up",
+    ])
+}

@@ -74,22 +74,7 @@ pub fn create(c: &OnpremConfig, internet_ns: &str) -> anyhow::Result<()> {
         let hosts = format!("{first}/{}", c.hosts.prefix_len());
         run_ip(&["-n", ns, "addr", "add", &hosts, "dev", "lo"])?;
         let outside = link_name(ns);
-        let _ = run_ip(&["link", "del", "dev", &outside]);
-        run_ip(&[
-            "link", "add", "dev", &outside, "type", "veth", "peer", "name", "wan0", "netns", ns,
-        ])?;
-        run_ip(&["link", "set", "dev", &outside, "netns", internet_ns])?;
-        run_ip(&[
-            "-n",
-            internet_ns,
-            "link",
-            "set",
-            "dev",
-            &outside,
-            "address",
-            &INTERNET_SIDE_MAC.to_string(),
-            "up",
-        ])?;
+        crate::internet::veth_to_internet(ns, "wan0", internet_ns, &outside, INTERNET_SIDE_MAC)?;
         let gw = format!("{}/32", c.gateway_ip);
         run_ip(&["-n", internet_ns, "route", "replace", &gw, "dev", &outside])?;
         run_ip(&[

@@ -447,22 +447,7 @@ fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Resul
         .output();
     // out0: a veth whose other end goes to the internet namespace
     let outside = outside_link(ns);
-    let _ = run_ip(&["link", "del", "dev", &outside]);
-    run_ip(&[
-        "link", "add", "dev", &outside, "type", "veth", "peer", "name", "out0", "netns", ns,
-    ])?;
-    run_ip(&["link", "set", "dev", &outside, "netns", internet_ns])?;
-    run_ip(&[
-        "-n",
-        internet_ns,
-        "link",
-        "set",
-        "dev",
-        &outside,
-        "address",
-        &OUTSIDE_MAC.to_string(),
-        "up",
-    ])?;
+    crate::internet::veth_to_internet(ns, "out0", internet_ns, &outside, OUTSIDE_MAC)?;
     run_ip(&[
         "-n",
         ns,
