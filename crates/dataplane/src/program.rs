@@ -195,6 +195,8 @@ pub enum RouteTarget {
     /// The VPC itself: deliver by V2P.
     Local,
     InternetGateway(String),
+    /// `eigw-…`: IPv6 out through the edge, and only the replies back in.
+    EgressOnlyInternetGateway(String),
     NatGateway(String),
     /// A middlebox ENI (source/dest check off).
     NetworkInterface(String),

@@ -251,6 +251,8 @@ fn route_target() -> impl Strategy<Value = RouteTarget> {
     prop::sample::select(vec![
         RouteTarget::Local,
         RouteTarget::InternetGateway("igw-1".into()),
+        RouteTarget::EgressOnlyInternetGateway("eigw-1".into()),
+        RouteTarget::EgressOnlyInternetGateway("eigw-gone".into()),
         RouteTarget::NatGateway("nat-1".into()),
         RouteTarget::NatGateway("nat-gone".into()),
         RouteTarget::NetworkInterface("eni-m".into()),
@@ -443,6 +445,10 @@ fn setup() -> impl Strategy<Value = Setup> {
                         },
                         Edge {
                             gateway_id: "nat-1".into(),
+                            host: EDGE,
+                        },
+                        Edge {
+                            gateway_id: "eigw-1".into(),
                             host: EDGE,
                         },
                     ],

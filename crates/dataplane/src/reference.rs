@@ -372,6 +372,7 @@ impl Reference {
                     .ok_or(DropReason::NoMapping)
             }
             RouteTarget::InternetGateway(g)
+            | RouteTarget::EgressOnlyInternetGateway(g)
             | RouteTarget::NatGateway(g)
             | RouteTarget::VpnGateway(g)
             | RouteTarget::VpcEndpoint(g)
@@ -941,7 +942,28 @@ impl Reference {
                 .map(|x| (x.host, x.mac, x.eni_id.clone()))
                 .ok_or(DropReason::NoMapping)?,
             RouteTarget::Blackhole => return Err(DropReason::Blackhole),
-            _ => return Err(DropReason::Ipv6),
+            // a gateway: to the edge serving it, addressed to the gateway's MAC
+            RouteTarget::InternetGateway(g)
+            | RouteTarget::EgressOnlyInternetGateway(g)
+            | RouteTarget::NatGateway(g)
+            | RouteTarget::VpnGateway(g)
+            | RouteTarget::VpcEndpoint(g) => {
+                let host = vpc
+                    .edges
+                    .iter()
+                    .rev()
+                    .find(|e| &e.gateway_id == g)
+                    .map(|e| e.host)
+                    .ok_or(DropReason::NoEdge)?;
+                let vni = vpc.vni & 0xff_ffff;
+                let sport = crate::overlay::entropy_port6(&m.tuple);
+                let rewrite = Some((vpc.router_mac, crate::overlay::gateway_mac(g)));
+                self.encap(out, host, vni, sport, frame, rewrite);
+                return Ok(Verdict::ToEdge { host, vni });
+            }
+            RouteTarget::VpcPeering(_) | RouteTarget::TransitGateway(_) => {
+                return Err(DropReason::Ipv6);
+            }
         };
         let rewrite = routed.then_some((vpc.router_mac, mac));
         if host == self.program.underlay.address {

@@ -210,6 +210,7 @@ impl From<&RouteTarget> for Target {
             RouteTarget::VpcPeering(id) => Target::VpcPeering(id.clone()),
             RouteTarget::TransitGateway(id) => Target::TransitGateway(id.clone()),
             RouteTarget::InternetGateway(id)
+            | RouteTarget::EgressOnlyInternetGateway(id)
             | RouteTarget::NatGateway(id)
             | RouteTarget::VpnGateway(id)
             | RouteTarget::VpcEndpoint(id) => Target::Edge(id.clone()),
@@ -366,7 +367,7 @@ mod tests {
                 routes_v6: vec![
                     program::Route6 {
                         destination: n6("::/0"),
-                        target: RouteTarget::InternetGateway("eigw-1".into()),
+                        target: RouteTarget::EgressOnlyInternetGateway("eigw-1".into()),
                     },
                     program::Route6 {
                         destination: n6("2600:1f00:1::/56"),

@@ -72,6 +72,9 @@ impl ItemKey {
     pub fn internet_gateway(vpc_id: &str, id: &str) -> ItemKey {
         Self::of(Kind::InternetGateway(object(vpc_id, id)))
     }
+    pub fn egress_only_internet_gateway(vpc_id: &str, id: &str) -> ItemKey {
+        Self::of(Kind::EgressOnlyInternetGateway(object(vpc_id, id)))
+    }
     pub fn public_ip(vpc_id: &str, ip: Ipv4Addr) -> ItemKey {
         Self::of(Kind::PublicIp(address(vpc_id, ip)))
     }
@@ -133,6 +136,7 @@ impl ItemKey {
             | Kind::NetworkAcl(o)
             | Kind::SecurityGroup(o)
             | Kind::InternetGateway(o)
+            | Kind::EgressOnlyInternetGateway(o)
             | Kind::NatGateway(o)
             | Kind::FlowLog(o)
             | Kind::PrivateZone(o)
@@ -156,6 +160,7 @@ impl ItemKey {
             self.kind,
             Some(
                 Kind::InternetGateway(_)
+                    | Kind::EgressOnlyInternetGateway(_)
                     | Kind::NatGateway(_)
                     | Kind::GatewayEndpoint(_)
                     | Kind::VpnConnection(_)
@@ -191,6 +196,7 @@ impl fmt::Display for ItemKey {
                 write!(f, "member/{}/{}/{}", m.vpc_id, m.group_id, ip(m.ip))
             }
             Some(Kind::InternetGateway(o)) => write!(f, "igw/{}/{}", o.vpc_id, o.id),
+            Some(Kind::EgressOnlyInternetGateway(o)) => write!(f, "eigw/{}/{}", o.vpc_id, o.id),
             Some(Kind::PublicIp(a)) => write!(f, "pub/{}/{}", a.vpc_id, ip(a.ip)),
             Some(Kind::NatGateway(o)) => write!(f, "nat/{}/{}", o.vpc_id, o.id),
             Some(Kind::FlowLog(o)) => write!(f, "fl/{}/{}", o.vpc_id, o.id),
@@ -230,6 +236,9 @@ mod tests {
         assert_eq!(ItemKey::port("eni-1").vpc_id(), None);
         assert_eq!(a.to_string(), "map/vpc-1/10.0.0.5");
         assert!(ItemKey::nat_gateway("vpc-1", "nat-1").is_gateway());
+        let eigw = ItemKey::egress_only_internet_gateway("vpc-1", "eigw-1");
+        assert!(eigw.is_gateway());
+        assert_eq!(eigw.to_string(), "eigw/vpc-1/eigw-1");
         assert!(!a.is_gateway());
         let name = ItemKey::instance_name("vpc-1", "i-1");
         assert_eq!(name.vpc_id(), Some("vpc-1"));

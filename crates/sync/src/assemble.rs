@@ -247,6 +247,9 @@ pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
                 Some(K::Local(_)) => dp::RouteTarget::Local,
                 Some(K::Blackhole(_)) => dp::RouteTarget::Blackhole,
                 Some(K::InternetGateway(g)) => dp::RouteTarget::InternetGateway(g.clone()),
+                Some(K::EgressOnlyInternetGateway(g)) => {
+                    dp::RouteTarget::EgressOnlyInternetGateway(g.clone())
+                }
                 Some(K::NatGateway(g)) => dp::RouteTarget::NatGateway(g.clone()),
                 Some(K::NetworkInterface(g)) => dp::RouteTarget::NetworkInterface(g.clone()),
                 Some(K::VpcPeering(g)) => dp::RouteTarget::VpcPeering(g.clone()),

@@ -10,9 +10,11 @@
 //! origin authentication of (VPC, inner IPv6 source) against V2P, then delivery as
 //! above. Decisions are cached per IPv6 5-tuple in a flow table of their own.
 //!
-//! Not carried yet (dropped as [`DropReason::Ipv6`]): routes to gateways served by the
-//! edge (internet and egress-only gateways), peerings and transit gateways. IPv6 flows
-//! are not offloaded to the kernel fast path and not counted by flow logs.
+//! A route to a gateway (`igw-`, `eigw-`, …) sends the frame to the edge host serving
+//! it, addressed to the gateway's MAC, as IPv4 does; the edge decides (internet and
+//! egress-only gateways carry IPv6). Not carried yet (dropped as [`DropReason::Ipv6`]):
+//! peerings and transit gateways. IPv6 flows are not offloaded to the kernel fast path
+//! and not counted by flow logs.
 
 use super::*;
 use crate::conntrack::State;
@@ -183,10 +185,11 @@ impl Engine {
                 .ok_or(DropReason::NoRoute)?
                 .clone()
         };
-        let (dv, host, mac) = resolve6(v, port.vpc, &target, dst, &self.epochs, &mut trace)?;
-        let rewrite = routed.then_some((v.router_mac, mac));
+        let (dv, host, mac, edge) = resolve6(v, port.vpc, &target, dst, &self.epochs, &mut trace)?;
+        // to a gateway, the frame is addressed to the gateway's MAC (the edge reads it)
+        let rewrite = (routed || edge).then_some((v.router_mac, mac));
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
-        let action = if host == self.underlay.address {
+        let action = if !edge && host == self.underlay.address {
             // the destination ENI is on this host: its port has the mapping's MAC
             let (q, qp) = self
                 .macs
@@ -223,7 +226,7 @@ impl Engine {
                 rewrite,
                 host,
                 vni,
-                edge: false,
+                edge,
             }
         };
         let verdict = emit_action(&action, frame, out);
@@ -420,7 +423,8 @@ fn mapping6_dep<'a>(
     m
 }
 
-/// The target of an IPv6 route as (VPC slot, host, MAC) to send to.
+/// The target of an IPv6 route as (VPC slot, host, MAC, whether the host is the edge)
+/// to send to.
 fn resolve6(
     v: &Vpc,
     vslot: u16,
@@ -428,23 +432,28 @@ fn resolve6(
     dst: Ipv6Addr,
     epochs: &Epochs,
     trace: &mut Trace,
-) -> Result<(u16, Ipv4Addr, MacAddr), DropReason> {
+) -> Result<(u16, Ipv4Addr, MacAddr, bool), DropReason> {
     match target {
         Target::Local => mapping6_dep(v, dst, epochs, trace)
-            .map(|m| (vslot, m.host, m.mac))
+            .map(|m| (vslot, m.host, m.mac, false))
             .ok_or(DropReason::NoMapping),
         // a middlebox ENI: where V2P has it (by its IPv4 entries, which every ENI of a
         // dual-stack subnet has)
         Target::NetworkInterface(eni) => {
             let (dep, m) = v.v2p.target(eni).ok_or(DropReason::NoMapping)?;
             trace.deps.push(epochs, dep);
-            m.map(|m| (vslot, m.host, m.mac))
+            m.map(|m| (vslot, m.host, m.mac, false))
                 .ok_or(DropReason::NoMapping)
         }
         Target::Blackhole => Err(DropReason::Blackhole),
-        Target::Edge(_) | Target::VpcPeering(_) | Target::TransitGateway(_) => {
-            Err(DropReason::Ipv6)
-        }
+        // a gateway: the edge serving it decides (an internet or egress-only gateway
+        // carries IPv6; the others drop it, counted there)
+        Target::Edge(gw) => v
+            .edges
+            .get(gw)
+            .map(|&host| (vslot, host, overlay::gateway_mac(gw), true))
+            .ok_or(DropReason::NoEdge),
+        Target::VpcPeering(_) | Target::TransitGateway(_) => Err(DropReason::Ipv6),
     }
 }
 

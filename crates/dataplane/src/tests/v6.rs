@@ -689,11 +689,12 @@ fn routes_decide_ipv6_by_longest_prefix() {
         drop_of(h1.process_from_port(t(1), a, &to("2001:db8:dead::1"), &mut out)),
         DropReason::Blackhole
     );
-    // the internet gateway: not carried over IPv6 yet
-    assert_eq!(
-        drop_of(h1.process_from_port(t(1), a, &to("2001:db8:ffff::1"), &mut out)),
-        DropReason::Ipv6
-    );
+    // the internet gateway: to the edge, addressed to the gateway (checked in
+    // `ipv6_through_the_internet_gateway`)
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &to("2001:db8:ffff::1"), &mut out),
+        Verdict::ToEdge { .. }
+    ));
     // inside the VPC but nobody there
     assert_eq!(
         drop_of(h1.process_from_port(t(1), a, &to("2001:db8:1:3::1"), &mut out)),
@@ -857,4 +858,88 @@ fn dhcpv6_agrees_with_dhcproto() {
     let reply = answer(&out);
     assert_eq!(reply.msg_type(), v6::MessageType::Reply);
     assert!(reply.opts().get(v6::OptionCode::IANA).is_some());
+}
+
+#[test]
+fn ipv6_through_the_internet_gateway() {
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut wire = Vec::new();
+    let mut out = Vec::new();
+    let far: Ipv6Addr = "2001:db8:ffff::1".parse().unwrap();
+    // out: Geneve to the edge, the inner frame from the router to the gateway, the
+    // packet untouched (IPv6 is not translated)
+    let syn = tcp6_frame(A_MAC, ROUTER_MAC, A_IP6, far, 40000, 443, tcp::flags::SYN, 0);
+    assert_eq!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToEdge { host: EDGE, vni: VNI }
+    );
+    let d = overlay::decapsulate(&wire).unwrap();
+    assert_eq!((d.vni, d.outer_dst), (VNI, EDGE));
+    let inner = &wire[d.inner_offset..d.inner_end];
+    let eth = ethernet::Frame::new_checked(inner).unwrap();
+    assert_eq!(eth.src(), ROUTER_MAC);
+    assert_eq!(eth.dst(), overlay::gateway_mac("igw-1"));
+    assert_eq!(&inner[14..], &syn[14..]);
+    // the cached decision does the same
+    assert_eq!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToEdge { host: EDGE, vni: VNI }
+    );
+    // back from the edge: the reply passes by connection tracking (A's group lets no
+    // TCP 40000 in), an unsolicited SYN does not
+    let mut u = h1.structure().underlay.clone();
+    let here = u.address;
+    u.address = EDGE;
+    let outer = overlay::outer_template(&u, here, VNI, 0xc000);
+    let reply = tcp6_frame(
+        ROUTER_MAC,
+        A_MAC,
+        far,
+        A_IP6,
+        443,
+        40000,
+        tcp::flags::SYN | tcp::flags::ACK,
+        0,
+    );
+    overlay::encapsulate(&mut wire, &outer, &reply).unwrap();
+    assert_eq!(
+        h1.process_from_underlay(t(2), &wire, &mut out),
+        Verdict::ToPort { port: a }
+    );
+    let stray = tcp6_frame(ROUTER_MAC, A_MAC, far, A_IP6, 443, 40001, tcp::flags::SYN, 0);
+    overlay::encapsulate(&mut wire, &outer, &stray).unwrap();
+    assert_eq!(
+        drop_of(h1.process_from_underlay(t(2), &wire, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
+    // an outside source from another host than the edge is refused
+    u.address = H2;
+    let outer = overlay::outer_template(&u, here, VNI, 0xc000);
+    overlay::encapsulate(&mut wire, &outer, &reply).unwrap();
+    assert_eq!(
+        drop_of(h1.process_from_underlay(t(2), &wire, &mut out)),
+        DropReason::AuthenticationFailed
+    );
+    // a gateway the program names no edge for
+    let mut p = host1();
+    p.vpcs[0].route_tables[0].routes_v6.push(Route6 {
+        destination: "2001:db8:eeee::/48".parse().unwrap(),
+        target: RouteTarget::EgressOnlyInternetGateway("eigw-9".into()),
+    });
+    h1.set_program(p).unwrap();
+    let to_eigw = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        "2001:db8:eeee::1".parse().unwrap(),
+        1,
+        443,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(3), a, &to_eigw, &mut out)),
+        DropReason::NoEdge
+    );
 }
