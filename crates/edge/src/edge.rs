@@ -5,7 +5,9 @@
 //!
 //! * [`Edge::process_from_vpc`]: an inner Ethernet frame that arrived in Geneve from an
 //!   instance host (the engine's `Verdict::ToEdge`), with its VNI.
-//! * [`Edge::process_from_internet`]: an IPv4 packet from the outside network.
+//! * [`Edge::process_from_internet`]: an IPv4 or IPv6 packet from the outside network.
+//!
+//! IPv6 (internet and egress-only internet gateways, no translation) is in `v6`.
 //!
 //! A NAT gateway's traffic leaves through its VPC's internet gateway: the translation
 //! is SNAT to the NAT ENI's private address composed with the IGW's 1:1 mapping of that
@@ -18,9 +20,12 @@ use crate::verdict::{DropReason, Stats, Verdict};
 use fort_dataplane::Time;
 use fort_dataplane::flow_table::BuildFxHasher;
 use fort_dataplane::wire::{MacAddr, ethernet, icmp, ip_proto, ipv4, tcp};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+
+mod v6;
+pub use v6::EgressOnlyKey;
 
 /// Tunables; the defaults are AWS's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +72,10 @@ struct Vpc {
     igw: Option<String>,
     cidrs: Vec<Ipv4Net>,
     nats: Vec<u32>,
+    /// Its egress-only internet gateway (AWS allows one per VPC).
+    eigw: Option<String>,
+    /// Its IPv6 blocks (from its internet or egress-only gateway's item).
+    ipv6_cidrs: Vec<Ipv6Net>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +94,8 @@ type EndpointBlocks = (Vec<Ipv4Net>, Vec<Ipv4Net>);
 enum Target {
     Igw,
     Nat(u32),
+    /// The VPC's egress-only internet gateway (IPv6 only).
+    Eigw,
 }
 
 /// The edge of one host: its program, compiled, and the NAT gateways' state.
@@ -111,6 +122,13 @@ pub struct Edge {
     /// (VNI, a virtual private gateway's MAC) → its connections (indexes of the program's
     /// `vpn_connections`)
     vpn_by_mac: HashMap<(u32, MacAddr), Vec<u32>, BuildFxHasher>,
+    /// eigw id → VPC slot
+    eigw_by_id: HashMap<String, u32>,
+    /// Every served VPC's IPv6 blocks with its slot, most specific first: where IPv6
+    /// from the internet goes.
+    v6_blocks: Vec<(Ipv6Net, u32)>,
+    /// The egress-only gateways' connections: (VNI, inside, remote, …) → last packet.
+    eigw_flows: HashMap<EgressOnlyKey, Time, BuildFxHasher>,
     stats: Stats,
 }
 
@@ -190,6 +208,9 @@ impl Edge {
             table: NatTable::new(cfg.max_flows),
             fragments: HashMap::default(),
             vpn_by_mac: HashMap::default(),
+            eigw_by_id: HashMap::new(),
+            v6_blocks: Vec::new(),
+            eigw_flows: HashMap::default(),
             stats: Stats::default(),
         }
     }
@@ -252,6 +273,8 @@ impl Edge {
                 igw: None,
                 cidrs: Vec::new(),
                 nats: Vec::new(),
+                eigw: None,
+                ipv6_cidrs: Vec::new(),
             });
             slot_of.insert(id.to_owned(), s);
             Some(s)
@@ -265,8 +288,22 @@ impl Edge {
             let v = &mut vpcs[s as usize];
             v.igw = Some(g.igw_id.clone());
             v.cidrs = g.cidrs.clone();
+            v.ipv6_cidrs = g.ipv6_cidrs.clone();
             igw_by_id.insert(g.igw_id.clone(), s);
             by_mac.insert((g.vni, gateway_mac(&g.igw_id)), Target::Igw);
+        }
+        let mut eigw_by_id = HashMap::new();
+        for g in &program.egress_only_internet_gateways {
+            let Some(s) = vpc_slot(&mut vpcs, &g.vpc_id, g.vni) else {
+                continue;
+            };
+            let v = &mut vpcs[s as usize];
+            v.eigw = Some(g.eigw_id.clone());
+            if v.ipv6_cidrs.is_empty() {
+                v.ipv6_cidrs = g.ipv6_cidrs.clone();
+            }
+            eigw_by_id.insert(g.eigw_id.clone(), s);
+            by_mac.insert((g.vni, gateway_mac(&g.eigw_id)), Target::Eigw);
         }
         // NAT slots are stable by id so that flows keep pointing at their gateway.
         let mut nats: Vec<Option<Nat>> = vec![None; self.nats.len()];
@@ -380,6 +417,16 @@ impl Edge {
         self.nat_by_public = nat_by_public;
         self.by_mac = by_mac;
         self.igw_by_id = igw_by_id;
+        self.eigw_by_id = eigw_by_id;
+        self.v6_blocks = v6::blocks(&self.vpcs);
+        // an egress-only gateway's connections go with it
+        let vpcs = &self.vpcs;
+        let by_vni = &self.vpc_by_vni;
+        self.eigw_flows.retain(|k, _| {
+            by_vni
+                .get(&k.vni)
+                .is_some_and(|&s| vpcs[s as usize].eigw.is_some())
+        });
         self.program = program;
     }
 
@@ -394,7 +441,7 @@ impl Edge {
         let ft = self.cfg.fragment_timeout_secs * 1_000_000_000;
         self.fragments
             .retain(|_, (_, _, t)| now.0.saturating_sub(t.0) < ft);
-        n
+        n + self.expire_eigw(now)
     }
 
     fn drop(&mut self, reason: DropReason) -> Verdict {
@@ -408,8 +455,9 @@ impl Edge {
 
     /// A frame from the VPC numbered `vni` (the inner frame of a Geneve packet from an
     /// instance host) toward the internet. `ToInternet`: `out` holds the translated
-    /// IPv4 packet. `ToVpc`: `out` holds an answer for the sender (TCP RST, ICMP
-    /// "fragmentation needed") with its MACs already right.
+    /// IPv4 packet (or the IPv6 packet as it is). `ToVpc`/`ToVpc6`: `out` holds an
+    /// answer for the sender (TCP RST, ICMP "fragmentation needed", ICMPv6 "packet too
+    /// big") with its MACs already right.
     pub fn process_from_vpc(
         &mut self,
         now: Time,
@@ -432,7 +480,7 @@ impl Edge {
         };
         match eth.ethertype() {
             ethernet::ethertype::IPV4 => {}
-            ethernet::ethertype::IPV6 => return self.drop(DropReason::Ipv6),
+            ethernet::ethertype::IPV6 => return self.from_vpc6(now, vs, gateway, frame, out),
             _ => return self.drop(DropReason::UnsupportedEthertype),
         }
         let pkt = eth.payload();
@@ -451,6 +499,9 @@ impl Edge {
                     Some(Target::Igw)
                 } else if let Some(&n) = self.nat_by_id.get(id) {
                     Some(Target::Nat(n))
+                } else if self.eigw_by_id.contains_key(id) {
+                    // an egress-only gateway carries IPv6 only
+                    return self.drop(DropReason::UnknownGateway);
                 } else if id.starts_with("nat-") {
                     None // deleted: its flows are dead
                 } else if id.starts_with("igw-") {
@@ -464,6 +515,7 @@ impl Edge {
         match target {
             Some(Target::Igw) => self.igw_out(vs, &m, frame, pkt, out),
             Some(Target::Nat(n)) => self.nat_out(now, vni, Some(n), &m, frame, pkt, out),
+            Some(Target::Eigw) => self.drop(DropReason::UnknownGateway),
             None if gateway != Gateway::Infer => self.nat_out(now, vni, None, &m, frame, pkt, out),
             None => {
                 // inference: a NAT flow, a public mapping, the only NAT gateway
@@ -764,9 +816,13 @@ impl Edge {
         Verdict::ToVpc { vni, dst: m.src }
     }
 
-    /// An IPv4 packet from the outside network. `ToVpc`: `out` holds the translated
-    /// packet behind a 14-byte Ethernet header whose MACs the caller writes.
+    /// An IPv4 or IPv6 packet from the outside network. `ToVpc`: `out` holds the
+    /// translated packet behind a 14-byte Ethernet header whose MACs the caller writes;
+    /// `ToVpc6`: the IPv6 packet, untranslated, likewise.
     pub fn process_from_internet(&mut self, now: Time, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+        if pkt.first().is_some_and(|b| b >> 4 == 6) {
+            return self.from_internet6(now, pkt, out);
+        }
         let m = match parse(pkt) {
             Ok(m) => m,
             Err(r) => return self.drop(r),

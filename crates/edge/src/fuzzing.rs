@@ -4,18 +4,20 @@
 //!
 //! Input format of [`edge`]: the first byte picks the entry point (0: from the VPC,
 //! gateway inferred; 1: from the VPC for the NAT gateway; 2: from the VPC for the
-//! internet gateway; 3: from the internet), the rest is the frame or packet. The edge
-//! already holds a TCP, a UDP and an ICMP flow of [`crate::fixtures`]' APP instance, so
-//! replies reach the established paths.
+//! internet gateway; 3: from the internet; 4: from the VPC with an egress-only internet
+//! gateway, gateway inferred), the rest is the frame or packet. The edge already holds a
+//! TCP, a UDP and an ICMP flow of [`crate::fixtures`]' APP instance, and an IPv6 TCP
+//! connection of APP6 through the egress-only gateway, so replies reach the established
+//! paths.
 
-use crate::fixtures::{self, APP, NAT, REMOTE, VNI};
+use crate::fixtures::{self, APP, APP6, NAT, REMOTE, REMOTE6, VNI, VNI2};
 use crate::{Edge, EdgeConfig, Gateway, Time, Verdict};
-use fort_dataplane::wire::{ipv4, tcp};
+use fort_dataplane::wire::{ipv4, ipv6, tcp};
 
 /// The edge the fuzz target starts from, with its flows.
 pub fn seeded_edge() -> Edge {
     let mut e = Edge::new(EdgeConfig::default());
-    e.set_program(fixtures::program());
+    e.set_program(fixtures::program6());
     let mut out = Vec::new();
     for p in [
         fixtures::tcp_packet(APP, 40000, REMOTE, 80, tcp::flags::SYN, b""),
@@ -31,11 +33,21 @@ pub fn seeded_edge() -> Edge {
         );
         assert_eq!(v, Verdict::ToInternet);
     }
+    let syn6 = fixtures::tcp6_packet(APP6, 40000, REMOTE6, 443, tcp::flags::SYN, b"");
+    let v = e.process_from_vpc(
+        Time::from_secs(1),
+        VNI2,
+        Gateway::Infer,
+        &fixtures::from_instance6(&syn6, fixtures::EIGW),
+        &mut out,
+    );
+    assert_eq!(v, Verdict::ToInternet);
     e
 }
 
-/// Feeds one input to a seeded edge and checks the output: it parses as IPv4, and a
-/// translated packet whose input had valid checksums has valid checksums.
+/// Feeds one input to a seeded edge and checks the output: it parses as IPv4 (or IPv6,
+/// which passes untranslated), and a translated packet whose input had valid checksums
+/// has valid checksums.
 pub fn edge(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -43,7 +55,7 @@ pub fn edge(data: &[u8]) {
     let mut e = seeded_edge();
     let mut out = Vec::new();
     let now = Time::from_secs(2);
-    let (v, input) = match mode % 4 {
+    let (v, input) = match mode % 5 {
         0 => (
             e.process_from_vpc(now, VNI, Gateway::Infer, rest, &mut out),
             rest.get(14..),
@@ -56,14 +68,29 @@ pub fn edge(data: &[u8]) {
             e.process_from_vpc(now, VNI, Gateway::Id(fixtures::IGW), rest, &mut out),
             rest.get(14..),
         ),
-        _ => (e.process_from_internet(now, rest, &mut out), Some(rest)),
+        3 => (e.process_from_internet(now, rest, &mut out), Some(rest)),
+        _ => (
+            e.process_from_vpc(now, VNI2, Gateway::Infer, rest, &mut out),
+            rest.get(14..),
+        ),
     };
     let valid_in = input.is_some_and(fixtures::checksums_ok);
     let translated = match v {
         Verdict::ToInternet | Verdict::ToVpn { .. } => &out[..],
-        Verdict::ToVpc { .. } => &out[14..],
+        Verdict::ToVpc { .. } | Verdict::ToVpc6 { .. } => &out[14..],
         Verdict::Drop { .. } => return,
     };
+    if translated.first().is_some_and(|b| b >> 4 == 6) {
+        assert!(
+            ipv6::Packet::new_checked(translated).is_ok(),
+            "output is IPv6"
+        );
+        // IPv6 is carried as it is, or answered with an error of the edge's making
+        if input.is_some_and(fixtures::checksums6_ok) {
+            assert!(fixtures::checksums6_ok(translated), "checksums stay valid");
+        }
+        return;
+    }
     assert!(
         ipv4::Packet::new_checked(translated).is_ok(),
         "output is IPv4"
@@ -138,6 +165,38 @@ mod tests {
             with(
                 3,
                 tcp_packet(REMOTE, 5, WEB_PUBLIC, 22, tcp::flags::SYN, b""),
+            ),
+            // IPv6: through the internet gateway both ways, through the egress-only
+            // gateway out and back, too big for the gateway
+            with(
+                2,
+                from_instance6(
+                    &tcp6_packet(WEB6, 1234, REMOTE6, 80, tcp::flags::SYN, b"x"),
+                    IGW,
+                ),
+            ),
+            with(
+                3,
+                tcp6_packet(REMOTE6, 5, WEB6, 22, tcp::flags::SYN, b""),
+            ),
+            with(
+                4,
+                from_instance6(&icmp6_echo(APP6, REMOTE6, false, 9, 1), EIGW),
+            ),
+            with(
+                3,
+                tcp6_packet(
+                    REMOTE6,
+                    443,
+                    APP6,
+                    40000,
+                    tcp::flags::SYN | tcp::flags::ACK,
+                    b"",
+                ),
+            ),
+            with(
+                4,
+                from_instance6(&udp6_packet(APP6, 5353, REMOTE6, 53, &[0; 1600]), EIGW),
             ),
         ]
     }

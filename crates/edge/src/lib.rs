@@ -11,6 +11,9 @@
 //!   connection tracking with AWS's 350 s idle timeout and RST, inbound-initiated
 //!   connections impossible), and gateway VPC endpoints (the same source NAT, to the
 //!   service's addresses and without an internet gateway), both entry points in [`edge`].
+//! * IPv6 ([`edge`]'s `v6`): the internet gateway routes the VPC's IPv6 addresses as
+//!   they are (no NAT for IPv6, as AWS); the egress-only internet gateway lets
+//!   connections out and only their replies in (stateful).
 //! * [`nat`]: the NAT flow table and port allocator.
 //! * [`rewrite`]: header rewrites with incremental checksums; RST and ICMP replies.
 //!
@@ -35,12 +38,14 @@ pub mod verdict;
 mod proptests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_v6;
 
 pub use edge::{Edge, EdgeConfig, Gateway};
 pub use fort_dataplane::Time;
 pub use program::{
-    ENDPOINT_SOURCE, EdgeItem, EdgeProgram, GatewayEndpointItem, InternetGatewayItem,
-    NatGatewayItem, NatGatewayState, PublicIpItem, gateway_mac,
+    ENDPOINT_SOURCE, EdgeItem, EdgeProgram, EgressOnlyInternetGatewayItem, GatewayEndpointItem,
+    InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, gateway_mac,
 };
 pub use rewrite::set_inner_macs;
 pub use verdict::{DropReason, Stats, Verdict};

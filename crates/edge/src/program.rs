@@ -7,6 +7,7 @@
 //! | `igw/<vpc>/<igw>` | [`InternetGatewayItem`]: an internet gateway attached to a VPC |
 //! | `pub/<vpc>/<public-ip>` | [`PublicIpItem`]: a public or elastic IPv4 mapped 1:1 to an ENI's private IPv4 |
 //! | `nat/<vpc>/<nat>` | [`NatGatewayItem`]: a public NAT gateway and its elastic IP |
+//! | `eigw/<vpc>/<eigw>` | [`EgressOnlyInternetGatewayItem`]: an egress-only internet gateway (IPv6) |
 //!
 //! The program is the set of items; [`EdgeProgram::apply`] takes one change at a time
 //! and [`crate::Edge::set_program`] compiles the whole (diffed: NAT flows survive).
@@ -18,7 +19,7 @@
 //! (AWS's NAT ENI EIP mapping), so the derivation need not (but may) also send a `pub/`
 //! item for the NAT ENI; when it does, the NAT gateway wins for that address.
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -39,6 +40,29 @@ pub struct InternetGatewayItem {
     pub vni: u32,
     /// The VPC's IPv4 CIDR blocks, primary first.
     pub cidrs: Vec<Ipv4Net>,
+    /// The VPC's IPv6 blocks: their addresses are public as they are (no translation).
+    #[serde(default)]
+    pub ipv6_cidrs: Vec<Ipv6Net>,
+}
+
+/// `eigw/<vpc_id>/<eigw_id>`: an egress-only internet gateway of a VPC (attached from its
+/// creation): IPv6 connections out, only their replies back in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EgressOnlyInternetGatewayItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// `eigw-…`
+    pub eigw_id: String,
+    /// The VPC's 24-bit Geneve VNI.
+    pub vni: u32,
+    /// The VPC's IPv6 blocks.
+    pub ipv6_cidrs: Vec<Ipv6Net>,
+}
+
+impl EgressOnlyInternetGatewayItem {
+    pub fn key(&self) -> String {
+        format!("eigw/{}/{}", self.vpc_id, self.eigw_id)
+    }
 }
 
 /// `pub/<vpc_id>/<public_ip>`: a public IPv4 (auto-assigned or elastic) associated with
@@ -177,6 +201,7 @@ pub enum NatGatewayState {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum EdgeItem {
     InternetGateway(InternetGatewayItem),
+    EgressOnlyInternetGateway(EgressOnlyInternetGatewayItem),
     PublicIp(PublicIpItem),
     NatGateway(NatGatewayItem),
     GatewayEndpoint(GatewayEndpointItem),
@@ -206,6 +231,7 @@ impl EdgeItem {
     pub fn key(&self) -> String {
         match self {
             EdgeItem::InternetGateway(i) => i.key(),
+            EdgeItem::EgressOnlyInternetGateway(i) => i.key(),
             EdgeItem::PublicIp(i) => i.key(),
             EdgeItem::NatGateway(i) => i.key(),
             EdgeItem::GatewayEndpoint(i) => i.key(),
@@ -228,6 +254,8 @@ pub struct EdgeProgram {
     pub gateway_endpoints: Vec<GatewayEndpointItem>,
     #[serde(default)]
     pub vpn_connections: Vec<VpnConnectionItem>,
+    #[serde(default)]
+    pub egress_only_internet_gateways: Vec<EgressOnlyInternetGatewayItem>,
 }
 
 impl EdgeProgram {
@@ -252,6 +280,8 @@ impl EdgeProgram {
         self.nat_gateways.retain(|i| i.key() != key);
         self.gateway_endpoints.retain(|i| i.key() != key);
         self.vpn_connections.retain(|i| i.key() != key);
+        self.egress_only_internet_gateways
+            .retain(|i| i.key() != key);
         if let Some(i) = item {
             self.push(i);
         }
@@ -260,6 +290,7 @@ impl EdgeProgram {
     fn push(&mut self, i: EdgeItem) {
         match i {
             EdgeItem::InternetGateway(i) => self.internet_gateways.push(i),
+            EdgeItem::EgressOnlyInternetGateway(i) => self.egress_only_internet_gateways.push(i),
             EdgeItem::PublicIp(i) => self.public_ips.push(i),
             EdgeItem::NatGateway(i) => self.nat_gateways.push(i),
             EdgeItem::GatewayEndpoint(i) => self.gateway_endpoints.push(i),
@@ -285,6 +316,12 @@ impl EdgeProgram {
                     .iter()
                     .cloned()
                     .map(EdgeItem::VpnConnection),
+            )
+            .chain(
+                self.egress_only_internet_gateways
+                    .iter()
+                    .cloned()
+                    .map(EdgeItem::EgressOnlyInternetGateway),
             )
     }
 }

@@ -175,14 +175,14 @@ fn detached_igw_cuts_both_ways() {
 }
 
 #[test]
-fn ipv6_and_other_ethertypes_are_dropped() {
+fn ipv6_mislabelled_and_other_ethertypes_are_dropped() {
     let mut e = edge();
     let mut f = from_instance(&tcp_packet(WEB, 1, REMOTE, 80, SYN, b""));
     f[12..14].copy_from_slice(&ethernet::ethertype::IPV6.to_be_bytes());
     let mut out = Vec::new();
     assert_eq!(
         e.process_from_vpc(t(1), VNI, Gateway::Infer, &f, &mut out),
-        drop(DropReason::Ipv6)
+        drop(DropReason::Malformed)
     );
     f[12..14].copy_from_slice(&ethernet::ethertype::ARP.to_be_bytes());
     assert_eq!(
@@ -717,8 +717,19 @@ fn items_keys_and_json() {
     let json = serde_json::to_string(&p.internet_gateways[0]).expect("json");
     assert_eq!(
         json,
-        r#"{"vpc_id":"vpc-0a","igw_id":"igw-0a","vni":7,"cidrs":["10.0.0.0/16"]}"#
+        r#"{"vpc_id":"vpc-0a","igw_id":"igw-0a","vni":7,"cidrs":["10.0.0.0/16"],"ipv6_cidrs":["2600:1f00:0:100::/56"]}"#
     );
+    // an item from before IPv6 reads as one without IPv6 blocks
+    let old: crate::program::InternetGatewayItem = serde_json::from_str(
+        r#"{"vpc_id":"vpc-0a","igw_id":"igw-0a","vni":7,"cidrs":["10.0.0.0/16"]}"#,
+    )
+    .expect("json");
+    assert!(old.ipv6_cidrs.is_empty());
+    let eigw = program6().egress_only_internet_gateways[0].clone();
+    assert_eq!(eigw.key(), "eigw/vpc-0b/eigw-0b");
+    let mut q = program6();
+    q.apply(&eigw.key(), None);
+    assert_eq!(q, program());
 }
 
 /// A gateway endpoint in a VPC without an internet gateway: flows to the service's

@@ -1,6 +1,6 @@
 //! What the edge decides for a packet: a value, never an error.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The decision for one packet. Where something goes out, the caller's `out` buffer
 /// holds it.
@@ -15,6 +15,12 @@ pub enum Verdict {
     ToVpc {
         vni: u32,
         dst: Ipv4Addr,
+    },
+    /// `out` holds an Ethernet/IPv6 frame for the VPC numbered `vni`, addressed to its
+    /// IPv6 address `dst`: as `ToVpc`, by IPv6 V2P.
+    ToVpc6 {
+        vni: u32,
+        dst: Ipv6Addr,
     },
     /// `out` holds an IPv4 packet (no Ethernet header) for the tunnels of the VPN
     /// connection at index `connection` of the program's `vpn_connections`.
@@ -49,8 +55,19 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// Too short, or a field the format forbids.
     Malformed => "malformed",
-    /// IPv6 (the VPC data plane is IPv4 only; an IGW would pass it untranslated).
+    /// IPv6 to a gateway that does not carry it (NAT gateway, gateway endpoint, VPN).
     Ipv6 => "ipv6",
+    /// IPv6 from the VPC whose source is none of the VPC's IPv6 addresses.
+    Ipv6Source => "ipv6_source",
+    /// IPv6 to an address the internet does not route (link-local, multicast,
+    /// unspecified, loopback, the VPC's own), or from the internet to an address of no
+    /// VPC served.
+    Ipv6Destination => "ipv6_destination",
+    /// From the internet through an egress-only internet gateway, with no connection
+    /// the VPC opened: connections cannot be initiated from outside.
+    EgressOnlyNoFlow => "egress_only_no_flow",
+    /// The egress-only gateways' connection table holds its configured maximum.
+    EgressOnlyTableFull => "egress_only_table_full",
     UnsupportedEthertype => "unsupported_ethertype",
     /// A Geneve VNI this edge serves no gateway for.
     UnknownVni => "unknown_vni",
@@ -128,6 +145,14 @@ pub struct Stats {
     /// Packets from the VPC into VPN tunnels, and from the tunnels into the VPC.
     pub vpn_outbound: u64,
     pub vpn_inbound: u64,
+    /// IPv6 packets through internet gateways, out and in (not translated).
+    pub igw_outbound6: u64,
+    pub igw_inbound6: u64,
+    /// IPv6 packets through egress-only internet gateways, out and (replies) in.
+    pub eigw_outbound: u64,
+    pub eigw_inbound: u64,
+    pub eigw_flows_created: u64,
+    pub eigw_flows_expired: u64,
     drops: [u64; DropReason::COUNT],
 }
 
