@@ -4,13 +4,14 @@
 //! * Geneve from an instance host → (offloads finished, see [`crate::offload`]) →
 //!   `process_from_vpc` → `ToInternet`: written to the TAP; `ToVpc` (a RST, an ICMP
 //!   "fragmentation needed"): back over Geneve.
-//! * TAP → `process_from_internet` → `ToVpc { vni, dst }`: V2P(vni, dst) gives the host
-//!   and the ENI's MAC; inner MACs written (router MAC → ENI MAC), Geneve to that host.
+//! * TAP → `process_from_internet` → `ToVpc { vni, dst }` (or `ToVpc6` for IPv6):
+//!   V2P(vni, dst) gives the host and the ENI's MAC; inner MACs written (router MAC →
+//!   ENI MAC), Geneve to that host.
 //! * `expire(now)` every second; the counters published for `/metrics` every 250 ms.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -37,10 +38,11 @@ const TOKEN_TAP: u64 = 2;
 const TOKEN_VPN: u64 = 16;
 
 /// Where each private address of the served VPCs lives: (VNI, IP) → (host, ENI MAC),
-/// and each VPC's router MAC.
+/// the same for their IPv6 addresses, and each VPC's router MAC.
 #[derive(Clone, Debug, Default)]
 pub struct V2p {
     pub hosts: HashMap<(u32, Ipv4Addr), (Ipv4Addr, MacAddr)>,
+    pub hosts6: HashMap<(u32, Ipv6Addr), (Ipv4Addr, MacAddr)>,
     pub routers: HashMap<u32, MacAddr>,
 }
 
@@ -60,7 +62,9 @@ pub struct Snapshot {
     pub host_id: String,
     pub stats: Stats,
     pub nat_flows: usize,
+    pub eigw_flows: usize,
     pub internet_gateways: usize,
+    pub egress_only_internet_gateways: usize,
     pub public_ips: usize,
     pub nat_gateways: usize,
     pub mappings: usize,
@@ -226,9 +230,11 @@ impl DataPath {
                 Command::Program(p, (epoch, generation)) => {
                     let (program, v2p) = *p;
                     self.snap.internet_gateways = program.internet_gateways.len();
+                    self.snap.egress_only_internet_gateways =
+                        program.egress_only_internet_gateways.len();
                     self.snap.public_ips = program.public_ips.len();
                     self.snap.nat_gateways = program.nat_gateways.len();
-                    self.snap.mappings = v2p.hosts.len();
+                    self.snap.mappings = v2p.hosts.len() + v2p.hosts6.len();
                     self.edge.set_program(program);
                     self.v2p = v2p;
                     self.status.send_replace(Status {
@@ -245,6 +251,7 @@ impl DataPath {
     fn publish(&mut self) {
         self.snap.stats = self.edge.stats().clone();
         self.snap.nat_flows = self.edge.nat_table().len();
+        self.snap.eigw_flows = self.edge.egress_only_flows();
         *self.shared.lock().expect("metrics lock") = self.snap.clone();
     }
 
@@ -284,6 +291,7 @@ impl DataPath {
         {
             Verdict::ToInternet => self.write_internet(),
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::ToVpc6 { vni, dst } => self.send_vpc6(vni, dst),
             Verdict::ToVpn { connection } => self.write_vpn(connection),
             Verdict::Drop { reason } => {
                 tracing::trace!(vni, %reason, "dropped from the VPC");
@@ -307,9 +315,18 @@ impl DataPath {
                 continue;
             }
             self.snap.internet_rx += 1;
-            if buf[VNET_HDR_LEN + 12..VNET_HDR_LEN + 14] != [0x08, 0x00] {
-                bump(&mut self.snap.drops, "internet_not_ipv4");
-                continue;
+            match [buf[VNET_HDR_LEN + 12], buf[VNET_HDR_LEN + 13]] {
+                [0x08, 0x00] => {}
+                // the namespace's own link chatter (MLD, neighbour discovery): multicast
+                [0x86, 0xdd] if buf[VNET_HDR_LEN] & 1 == 1 => {
+                    bump(&mut self.snap.drops, "internet_multicast");
+                    continue;
+                }
+                [0x86, 0xdd] => {}
+                _ => {
+                    bump(&mut self.snap.drops, "internet_not_ip");
+                    continue;
+                }
             }
             let hdr = VnetHeader::parse(&buf[..VNET_HDR_LEN]);
             offload::finish(hdr, &mut buf[VNET_HDR_LEN..n], |frame| {
@@ -326,6 +343,7 @@ impl DataPath {
             .process_from_internet(now, &frame[14..], &mut self.out)
         {
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::ToVpc6 { vni, dst } => self.send_vpc6(vni, dst),
             Verdict::ToInternet => self.write_internet(),
             Verdict::ToVpn { .. } => bump(&mut self.snap.drops, "internet_to_vpn"),
             Verdict::Drop { reason } => {
@@ -427,12 +445,17 @@ impl DataPath {
         }
     }
 
-    /// Writes the IPv4 packet in `self.out` to the internet.
+    /// Writes the IPv4 or IPv6 packet in `self.out` to the internet.
     fn write_internet(&mut self) {
         let mut eth = [0u8; 14];
         eth[0..6].copy_from_slice(&INTERNET_MAC.0);
         eth[6..12].copy_from_slice(&EDGE_MAC.0);
-        eth[12..14].copy_from_slice(&[0x08, 0x00]);
+        let ethertype = if self.out.first().is_some_and(|b| b >> 4 == 6) {
+            [0x86, 0xdd]
+        } else {
+            [0x08, 0x00]
+        };
+        eth[12..14].copy_from_slice(&ethertype);
         let vnet = [0u8; VNET_HDR_LEN];
         let iov = [
             IoSlice::new(&vnet),
@@ -455,12 +478,29 @@ impl DataPath {
             bump(&mut self.snap.drops, "no_mapping");
             return;
         };
+        let [.., hi, lo] = dst.octets();
+        self.send_to_host(vni, host, mac, [hi, lo]);
+    }
+
+    /// [`DataPath::send_vpc`] for an IPv6 destination.
+    fn send_vpc6(&mut self, vni: u32, dst: Ipv6Addr) {
+        let Some(&(host, mac)) = self.v2p.hosts6.get(&(vni, dst)) else {
+            bump(&mut self.snap.drops, "no_mapping");
+            return;
+        };
+        let [.., hi, lo] = dst.octets();
+        self.send_to_host(vni, host, mac, [hi, lo]);
+    }
+
+    /// Encapsulates the frame in `self.out` for the ENI `mac` on `host` (`entropy`: the
+    /// destination's last two bytes, for the outer source port).
+    fn send_to_host(&mut self, vni: u32, host: Ipv4Addr, mac: MacAddr, entropy: [u8; 2]) {
         let Some(&router) = self.v2p.routers.get(&vni) else {
             bump(&mut self.snap.drops, "unknown_vpc");
             return;
         };
         set_inner_macs(&mut self.out, router, mac);
-        let [.., hi, lo] = dst.octets();
+        let [hi, lo] = entropy;
         let port = 0xc000 | u16::from_be_bytes([hi & 0x3f, lo]);
         let outer = overlay::outer_template(&self.underlay, host, vni, port);
         if overlay::encapsulate(&mut self.wire, &outer, &self.out).is_err() {

@@ -4,11 +4,18 @@
 //! Inside the namespace (`fort-internet` by default):
 //!
 //! * `lo` carries the test hosts' network (203.0.113.1/24: every address of it is local),
-//!   so a server bound there is "a host on the internet";
+//!   so a server bound there is "a host on the internet"; and their IPv6 network
+//!   ([`HOSTS6`], 2001:db8:ffff::/48 of the documentation prefix, every address local,
+//!   the first, 2001:db8:ffff::1, on `lo`): apart from the VPCs' Amazon-provided blocks
+//!   (`fort_model::cidr6::amazon_pool`, 2600:1f00::/24);
 //! * the link `edge0` (the edge's TAP, MAC [`INTERNET_MAC`]) carries the route to the
 //!   elastic IP pool (198.51.100.0/24) and to the gateway endpoints' source address
 //!   ([`fort_edge::ENDPOINT_SOURCE`]) through a next hop 192.0.2.1 with a permanent
-//!   neighbour entry ([`EDGE_MAC`]), so no ARP crosses it;
+//!   neighbour entry ([`EDGE_MAC`]), so no ARP crosses it; every other IPv6 address
+//!   (the VPCs' blocks) goes the same way through [`NEXT_HOP6`], fe80::1, likewise
+//!   permanent. The namespace's links make no IPv6 address of their own and send no
+//!   router solicitation nor duplicate address detection: nothing of IPv6's link chatter
+//!   reaches the edge;
 //! * S3's addresses (its AWS-managed prefix list) are local routes on `lo`, where the
 //!   edge's forwarder answers with the API.
 //!
@@ -29,6 +36,14 @@ pub const INTERNET_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x01]);
 pub const EDGE_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x02]);
 /// The next hop the namespace routes the elastic IP pool through.
 pub const NEXT_HOP: &str = "192.0.2.1";
+/// The next hop of the namespace's IPv6 default route: the edge, by a permanent
+/// neighbour entry.
+pub const NEXT_HOP6: &str = "fe80::1";
+/// The internet's IPv6 test hosts: a part of the documentation prefix 2001:db8::/32 that
+/// no VPC block can be (Amazon-provided blocks come from 2600:1f00::/24).
+pub const HOSTS6: &str = "2001:db8:ffff::/48";
+/// The first of them, on the namespace's `lo`.
+pub const HOST6: &str = "2001:db8:ffff::1";
 /// The link's name inside the namespace.
 pub const LINK: &str = "edge0";
 /// The internet link's MTU (AWS's internet gateway MTU).
@@ -87,16 +102,16 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
     }
     ip(&["netns", "add", ns])?;
     let made = (|| {
-        // IPv4 only: no router solicitations on the edge's link
-        for conf in ["all", "default"] {
-            let _ = Command::new("ip")
-                .args(["netns", "exec", ns, "sysctl", "-qw"])
-                .arg(format!("net.ipv6.conf.{conf}.disable_ipv6=1"))
-                .output();
-        }
+        // IPv6 without its link chatter: links (the edge's, the VPN sites' and the
+        // company network's veths) make no address of their own and send no router
+        // solicitation nor duplicate address detection
+        quiet_ipv6(ns, "all");
+        quiet_ipv6(ns, "default");
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
         let host = format!("{}/{}", first_host(c.hosts), c.hosts.prefix_len());
         ip(&["-n", ns, "addr", "add", &host, "dev", "lo"])?;
+        ip(&["-n", ns, "-6", "addr", "add", &format!("{HOST6}/128"), "dev", "lo"])?;
+        ip(&["-n", ns, "-6", "route", "replace", "local", HOSTS6, "dev", "lo"])?;
         let name = tap_name(ns);
         let _ = ip(&["link", "del", "dev", &name]);
         let tap = Tap::open(&name, false)?;
@@ -104,6 +119,7 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
         tap.set_persist(false)?;
         ip(&["link", "set", "dev", &name, "netns", ns])?;
         ip(&["-n", ns, "link", "set", "dev", &name, "name", LINK])?;
+        quiet_ipv6(ns, LINK);
         ip(&[
             "-n",
             ns,
@@ -129,6 +145,25 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
             LINK,
             "nud",
             "permanent",
+        ])?;
+        ip(&[
+            "-n",
+            ns,
+            "-6",
+            "neigh",
+            "replace",
+            NEXT_HOP6,
+            "lladdr",
+            &EDGE_MAC.to_string(),
+            "dev",
+            LINK,
+            "nud",
+            "permanent",
+        ])?;
+        // every IPv6 address but the internet's own: the VPCs' blocks, through the edge
+        ip(&[
+            "-n", ns, "-6", "route", "replace", "default", "via", NEXT_HOP6, "dev", LINK, "src",
+            HOST6,
         ])?;
         let src = first_host(c.hosts).to_string();
         // the elastic IPs, and the address gateway endpoints' flows come from
@@ -159,6 +194,25 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
         remove(ns);
     }
     made
+}
+
+/// IPv6 on `conf` (a link, `all` or `default`) of namespace `ns` without link chatter:
+/// no link-local address, no router solicitation, no duplicate address detection, no
+/// advertisements taken.
+fn quiet_ipv6(ns: &str, conf: &str) {
+    for (key, value) in [
+        ("disable_ipv6", "0"),
+        ("addr_gen_mode", "1"),
+        ("accept_ra", "0"),
+        ("router_solicitations", "0"),
+        ("accept_dad", "0"),
+        ("dad_transmits", "0"),
+    ] {
+        let _ = Command::new("ip")
+            .args(["netns", "exec", ns, "sysctl", "-qw"])
+            .arg(format!("net.ipv6.conf.{conf}.{key}={value}"))
+            .output();
+    }
 }
 
 /// Removes the namespace (its processes killed first) and everything in it.

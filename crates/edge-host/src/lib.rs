@@ -321,6 +321,9 @@ impl Programmed for EdgeSession {
                 v2p.hosts.insert((vni, *ip), *at);
             }
         }
+        for (v, m) in self.state.mappings_v6() {
+            v2p.hosts6.insert((v.vni, m.ip), (m.host, m.mac));
+        }
         self.serve_services();
         let program = self.state.edge_program();
         if program.vpn_connections != self.vpn_connections {

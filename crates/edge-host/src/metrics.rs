@@ -19,6 +19,10 @@ pub fn render(s: &Snapshot) -> String {
         ("igw_inbound", st.igw_inbound),
         ("nat_outbound", st.nat_outbound),
         ("nat_inbound", st.nat_inbound),
+        ("igw_outbound_ipv6", st.igw_outbound6),
+        ("igw_inbound_ipv6", st.igw_inbound6),
+        ("eigw_outbound", st.eigw_outbound),
+        ("eigw_inbound", st.eigw_inbound),
     ] {
         let _ = writeln!(
             o,
@@ -42,6 +46,8 @@ pub fn render(s: &Snapshot) -> String {
         ("flow_broken", st.nat_flows_broken),
         ("rst_sent", st.nat_rst_sent),
         ("icmp_too_big_sent", st.icmp_too_big_sent),
+        ("eigw_flow_created", st.eigw_flows_created),
+        ("eigw_flow_expired", st.eigw_flows_expired),
     ] {
         let _ = writeln!(
             o,
@@ -50,9 +56,16 @@ pub fn render(s: &Snapshot) -> String {
     }
     let _ = writeln!(o, "# TYPE fort_edge_nat_flows gauge");
     let _ = writeln!(o, "fort_edge_nat_flows{{host=\"{h}\"}} {}", s.nat_flows);
+    let _ = writeln!(o, "# TYPE fort_edge_egress_only_flows gauge");
+    let _ = writeln!(
+        o,
+        "fort_edge_egress_only_flows{{host=\"{h}\"}} {}",
+        s.eigw_flows
+    );
     let _ = writeln!(o, "# TYPE fort_edge_route_targets gauge");
     for (kind, v) in [
         ("internet_gateway", s.internet_gateways),
+        ("egress_only_internet_gateway", s.egress_only_internet_gateways),
         ("nat_gateway", s.nat_gateways),
         ("public_ip", s.public_ips),
         ("mapping", s.mappings),

@@ -402,10 +402,28 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     igw_id: g.id.to_string(),
                     vni: v.vni,
                     cidrs: v.cidrs().map(cidr).collect(),
+                    ipv6_cidrs: v.ipv6_cidrs().map(cidr6).collect(),
                 };
                 c.items.insert(
                     ItemKey::internet_gateway(&v.id, &g.id),
                     value(V::InternetGateway(item)),
+                );
+            }
+        }
+        "egress-only-internet-gateway" => {
+            if let Some(g) = r.egress_only_internet_gateways.get(id)
+                && let Some(v) = r.vpcs.get(&g.vpc_id)
+            {
+                c.vpc = Some(v.id.to_string());
+                let item = pb::EgressOnlyInternetGateway {
+                    vpc_id: v.id.to_string(),
+                    eigw_id: g.id.to_string(),
+                    vni: v.vni,
+                    ipv6_cidrs: v.ipv6_cidrs().map(cidr6).collect(),
+                };
+                c.items.insert(
+                    ItemKey::egress_only_internet_gateway(&v.id, &g.id),
+                    value(V::EgressOnlyInternetGateway(item)),
                 );
             }
         }
@@ -817,8 +835,10 @@ fn route_target(r: &Region, target: &RouteTarget) -> Target {
         },
         RouteTarget::VpcPeeringConnection(p) => Target::VpcPeering(p.to_string()),
         RouteTarget::TransitGateway(g) => Target::TransitGateway(g.to_string()),
-        RouteTarget::EgressOnlyInternetGateway(_)
-        | RouteTarget::CarrierGateway(_)
+        RouteTarget::EgressOnlyInternetGateway(g) => {
+            Target::EgressOnlyInternetGateway(g.to_string())
+        }
+        RouteTarget::CarrierGateway(_)
         | RouteTarget::LocalGateway(_) => Target::Blackhole(pb::Empty {}),
     }
 }
@@ -979,7 +999,12 @@ pub fn dependents(
                 .internet_gateways
                 .get(id)
                 .and_then(|g| g.vpc_id.clone())
-                .or_else(|| r.nat_gateways.get(id).map(|n| n.vpc_id.clone()));
+                .or_else(|| r.nat_gateways.get(id).map(|n| n.vpc_id.clone()))
+                .or_else(|| {
+                    r.egress_only_internet_gateways
+                        .get(id)
+                        .map(|g| g.vpc_id.clone())
+                });
             out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
@@ -1017,6 +1042,12 @@ pub fn dependents(
             .values()
             .filter(|g| g.vpc_id.as_deref() == Some(id))
             .map(|g| row.sibling("internet-gateway", &g.id))
+            .chain(
+                r.egress_only_internet_gateways
+                    .values()
+                    .filter(|g| g.vpc_id == id)
+                    .map(|g| row.sibling("egress-only-internet-gateway", &g.id)),
+            )
             .chain(
                 r.nat_gateways
                     .values()
@@ -1382,8 +1413,8 @@ pub fn edge_host(world: &World) -> Option<&Host> {
         .find(|h| h.role == fort_model::HostRole::Edge)
 }
 
-/// Where each gateway of a VPC is served: its internet gateway, NAT gateways and gateway
-/// endpoints.
+/// Where each gateway of a VPC is served: its internet and egress-only internet
+/// gateways, NAT gateways, gateway endpoints and virtual private gateways.
 fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
     let Some(edge) = edge_host(world) else {
         return Vec::new();
@@ -1408,7 +1439,13 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .values()
         .filter(|g| g.attached_vpc() == Some(&v.id))
         .map(|g| g.id.to_string());
-    igws.chain(nats)
+    let eigws = r
+        .egress_only_internet_gateways
+        .values()
+        .filter(|g| g.vpc_id == v.id)
+        .map(|g| g.id.to_string());
+    igws.chain(eigws)
+        .chain(nats)
         .chain(endpoints)
         .chain(vgws)
         .map(|gateway_id| pb::Edge {
@@ -1572,6 +1609,11 @@ pub fn all_rows(world: &World) -> Vec<RowKey> {
                 .map(|x| key("internet-gateway", &x.id)),
         );
         rows.extend(r.nat_gateways.values().map(|x| key("natgateway", &x.id)));
+        rows.extend(
+            r.egress_only_internet_gateways
+                .values()
+                .map(|x| key("egress-only-internet-gateway", &x.id)),
+        );
         rows.extend(r.instances.values().map(|x| key("instance", &x.id)));
         rows.extend(
             r.transit_gateway_vpc_attachments

@@ -9,8 +9,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{
-    DpdTimeoutAction, EncryptionAlgorithm, GatewayEndpointItem, IkeVersion, IntegrityAlgorithm,
-    InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, StartupAction,
+    DpdTimeoutAction, EgressOnlyInternetGatewayItem, EncryptionAlgorithm, GatewayEndpointItem,
+    IkeVersion, IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, StartupAction,
     VpnConnectionItem, VpnTunnelItem,
 };
 use fort_proto::mapping as pb;
@@ -405,6 +405,18 @@ pub(crate) fn internet_gateway(g: &pb::InternetGateway) -> Checked<InternetGatew
         igw_id: g.igw_id.clone(),
         vni: g.vni,
         cidrs: cidrs(&g.cidrs)?,
+        ipv6_cidrs: g.ipv6_cidrs.iter().map(cidr6).collect::<Checked<_>>()?,
+    })
+}
+
+pub(crate) fn egress_only_internet_gateway(
+    g: &pb::EgressOnlyInternetGateway,
+) -> Checked<EgressOnlyInternetGatewayItem> {
+    Ok(EgressOnlyInternetGatewayItem {
+        vpc_id: g.vpc_id.clone(),
+        eigw_id: g.eigw_id.clone(),
+        vni: g.vni,
+        ipv6_cidrs: g.ipv6_cidrs.iter().map(cidr6).collect::<Checked<_>>()?,
     })
 }
 

@@ -312,6 +312,7 @@ impl HostState {
             }
             Some(
                 K::InternetGateway(_)
+                | K::EgressOnlyInternetGateway(_)
                 | K::PublicIp(_)
                 | K::NatGateway(_)
                 | K::GatewayEndpoint(_)
@@ -463,6 +464,12 @@ impl HostState {
             }
             (Some(K::InternetGateway(_)), V::InternetGateway(g)) => {
                 let item = EdgeItem::InternetGateway(assemble::internet_gateway(&g)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::EgressOnlyInternetGateway(_)), V::EgressOnlyInternetGateway(g)) => {
+                let item = EdgeItem::EgressOnlyInternetGateway(
+                    assemble::egress_only_internet_gateway(&g)?,
+                );
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
             (Some(K::PublicIp(_)), V::PublicIp(p)) => {
@@ -618,6 +625,15 @@ impl HostState {
     /// The VPC headers held (VNI, router MAC, ...).
     pub fn vpc_headers(&self) -> impl Iterator<Item = &dp::Vpc> {
         self.vpcs.values().filter_map(|v| v.header.as_ref())
+    }
+
+    /// The IPv6 V2P entries of each VPC whose header the host holds (the edge's lookup
+    /// for IPv6 from the internet).
+    pub fn mappings_v6(&self) -> impl Iterator<Item = (&dp::Vpc, &dp::Mapping6)> {
+        self.vpcs
+            .values()
+            .filter_map(|v| Some((v.header.as_ref()?, v)))
+            .flat_map(|(h, v)| v.mappings_v6.values().map(move |m| (h, m)))
     }
 
     /// The host's ports.
