@@ -110,8 +110,19 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
         ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
         let host = format!("{}/{}", first_host(c.hosts), c.hosts.prefix_len());
         ip(&["-n", ns, "addr", "add", &host, "dev", "lo"])?;
-        ip(&["-n", ns, "-6", "addr", "add", &format!("{HOST6}/128"), "dev", "lo"])?;
-        ip(&["-n", ns, "-6", "route", "replace", "local", HOSTS6, "dev", "lo"])?;
+        ip(&[
+            "-n",
+            ns,
+            "-6",
+            "addr",
+            "add",
+            &format!("{HOST6}/128"),
+            "dev",
+            "lo",
+        ])?;
+        ip(&[
+            "-n", ns, "-6", "route", "replace", "local", HOSTS6, "dev", "lo",
+        ])?;
         let name = tap_name(ns);
         let _ = ip(&["link", "del", "dev", &name]);
         let tap = Tap::open(&name, false)?;

@@ -65,7 +65,10 @@ pub fn render(s: &Snapshot) -> String {
     let _ = writeln!(o, "# TYPE fort_edge_route_targets gauge");
     for (kind, v) in [
         ("internet_gateway", s.internet_gateways),
-        ("egress_only_internet_gateway", s.egress_only_internet_gateways),
+        (
+            "egress_only_internet_gateway",
+            s.egress_only_internet_gateways,
+        ),
         ("nat_gateway", s.nat_gateways),
         ("public_ip", s.public_ips),
         ("mapping", s.mappings),

@@ -1,9 +1,9 @@
 //! Sample programs and packet builders for tests, benches and fuzz targets.
 
 use crate::program::{
-    DpdTimeoutAction, EdgeProgram, EncryptionAlgorithm, IkeVersion, IntegrityAlgorithm,
-    EgressOnlyInternetGatewayItem, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, StartupAction,
-    VpnConnectionItem, VpnTunnelItem,
+    DpdTimeoutAction, EdgeProgram, EgressOnlyInternetGatewayItem, EncryptionAlgorithm, IkeVersion,
+    IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
+    StartupAction, VpnConnectionItem, VpnTunnelItem,
 };
 use fort_dataplane::wire::{MacAddr, ethernet, icmp, icmpv6, ip_proto, ipv4, ipv6, tcp, udp};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -307,7 +307,13 @@ pub fn tcp6_packet(
     ipv6_packet(src, dst, ip_proto::TCP, &l4)
 }
 
-pub fn udp6_packet(src: Ipv6Addr, sport: u16, dst: Ipv6Addr, dport: u16, payload: &[u8]) -> Vec<u8> {
+pub fn udp6_packet(
+    src: Ipv6Addr,
+    sport: u16,
+    dst: Ipv6Addr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut l4 = vec![0u8; udp::HEADER_LEN + payload.len()];
     l4[udp::HEADER_LEN..].copy_from_slice(payload);
     let mut u = udp::Packet::new_unchecked(&mut l4[..]);

@@ -175,10 +175,7 @@ mod tests {
                     IGW,
                 ),
             ),
-            with(
-                3,
-                tcp6_packet(REMOTE6, 5, WEB6, 22, tcp::flags::SYN, b""),
-            ),
+            with(3, tcp6_packet(REMOTE6, 5, WEB6, 22, tcp::flags::SYN, b"")),
             with(
                 4,
                 from_instance6(&icmp6_echo(APP6, REMOTE6, false, 9, 1), EIGW),

@@ -244,3 +244,85 @@ fn sixty_thousand_flows_to_one_destination() {
         ));
     }
 }
+
+/// One step of a random life of the egress-only gateway: a packet out from one of a few
+/// inside (address, port)s to one of a few remote ones, or one in from such a remote,
+/// after `wait` seconds.
+#[derive(Debug, Clone, Copy)]
+struct Step6 {
+    out: bool,
+    p: Proto,
+    inside: u8,
+    remote: u8,
+    port: u8,
+    wait: u16,
+}
+
+fn step6() -> impl Strategy<Value = Step6> {
+    (any::<bool>(), proto(), 0u8..3, 0u8..3, 0u8..2, 0u16..200).prop_map(
+        |(out, p, inside, remote, port, wait)| Step6 {
+            out,
+            p,
+            inside,
+            remote,
+            port,
+            wait,
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The egress-only gateway against a model: everything goes out (as it is), and a
+    /// packet from outside goes in exactly when the same protocol's connection between
+    /// the same two (address, port)s went out within the idle timeout; the bytes in are
+    /// the bytes the remote sent.
+    #[test]
+    fn egress_only_gateway_matches_its_model(steps in proptest::collection::vec(step6(), 1..40)) {
+        use std::net::Ipv6Addr;
+        let mut e = Edge::new(EdgeConfig::default());
+        e.set_program(program6());
+        let idle = EdgeConfig::default().idle_timeout_secs;
+        let mut model: HashMap<(u8, u8, u8, u8), u64> = HashMap::new();
+        let mut now = 1u64;
+        for s in steps {
+            now += u64::from(s.wait);
+            let inside = Ipv6Addr::from(u128::from(APP6) + u128::from(s.inside));
+            let remote = Ipv6Addr::from(u128::from(REMOTE6) + u128::from(s.remote));
+            let (iport, rport) = (40000 + u16::from(s.port), 443);
+            let tag = s.p as u8;
+            let key = (tag, s.inside, s.remote, s.port);
+            let mut out = Vec::new();
+            if s.out {
+                let pkt = match s.p {
+                    Proto::Tcp => tcp6_packet(inside, iport, remote, rport, tcp::flags::SYN, b""),
+                    Proto::Udp => udp6_packet(inside, iport, remote, rport, b"q"),
+                    Proto::Icmp => icmp6_echo(inside, remote, false, iport, 1),
+                };
+                let v = e.process_from_vpc(Time::from_secs(now), VNI2, Gateway::Infer, &from_instance6(&pkt, EIGW), &mut out);
+                prop_assert_eq!(v, Verdict::ToInternet);
+                prop_assert_eq!(&out, &pkt);
+                model.insert(key, now);
+            } else {
+                let pkt = match s.p {
+                    Proto::Tcp => tcp6_packet(remote, rport, inside, iport, tcp::flags::SYN | tcp::flags::ACK, b""),
+                    Proto::Udp => udp6_packet(remote, rport, inside, iport, b"a"),
+                    Proto::Icmp => icmp6_echo(remote, inside, true, iport, 1),
+                };
+                let v = e.process_from_internet(Time::from_secs(now), &pkt, &mut out);
+                let live = model.get(&key).is_some_and(|&t| now - t < idle);
+                if live {
+                    prop_assert_eq!(v, Verdict::ToVpc6 { vni: VNI2, dst: inside });
+                    prop_assert_eq!(&out[14..], &pkt[..]);
+                    model.insert(key, now);
+                } else {
+                    prop_assert_eq!(v, Verdict::Drop { reason: DropReason::EgressOnlyNoFlow });
+                }
+            }
+            if now % 7 == 0 {
+                e.expire(Time::from_secs(now));
+            }
+        }
+    }
+}

@@ -56,7 +56,13 @@ fn internet_gateway_routes_ipv6_untranslated_both_ways() {
     // in: any connection the instance's groups allow (they decide on its host)
     let in_syn = tcp6_packet(REMOTE6, 5555, WEB6, 22, SYN, b"");
     let (v, out) = in6(&mut e, t(1), &in_syn);
-    assert_eq!(v, Verdict::ToVpc6 { vni: VNI, dst: WEB6 });
+    assert_eq!(
+        v,
+        Verdict::ToVpc6 {
+            vni: VNI,
+            dst: WEB6
+        }
+    );
     assert_eq!(&out[12..14], &ethernet::ethertype::IPV6.to_be_bytes());
     assert_eq!(&out[14..], &in_syn[..]);
     let s = e.stats();
@@ -69,9 +75,21 @@ fn only_the_vpcs_addresses_leave_and_only_global_ones() {
     // a source outside the VPC's blocks (another instance's spoof would be stopped by
     // its own host; the gateway checks too)
     let other: Ipv6Addr = "2600:1f00:0:999::1".parse().unwrap();
-    let (v, _) = out6(&mut e, t(1), VNI, IGW, &udp6_packet(other, 1, REMOTE6, 53, b"q"));
+    let (v, _) = out6(
+        &mut e,
+        t(1),
+        VNI,
+        IGW,
+        &udp6_packet(other, 1, REMOTE6, 53, b"q"),
+    );
     assert_eq!(v, drop(DropReason::Ipv6Source));
-    for dst in ["fe80::1", "ff02::1", "::1", "::ffff:203.0.113.7", "2600:1f00:0:101::9"] {
+    for dst in [
+        "fe80::1",
+        "ff02::1",
+        "::1",
+        "::ffff:203.0.113.7",
+        "2600:1f00:0:101::9",
+    ] {
         let dst: Ipv6Addr = dst.parse().unwrap();
         let (v, _) = out6(&mut e, t(1), VNI, IGW, &udp6_packet(WEB6, 1, dst, 53, b"q"));
         assert_eq!(v, drop(DropReason::Ipv6Destination), "{dst}");
@@ -101,15 +119,28 @@ fn too_big_for_the_gateway_gets_packet_too_big() {
     let mut e = edge();
     let big = udp6_packet(WEB6, 5000, REMOTE6, 53, &[7; 1600]);
     let (v, out) = out6(&mut e, t(1), VNI, IGW, &big);
-    assert_eq!(v, Verdict::ToVpc6 { vni: VNI, dst: WEB6 });
+    assert_eq!(
+        v,
+        Verdict::ToVpc6 {
+            vni: VNI,
+            dst: WEB6
+        }
+    );
     let ip = ipv6::Packet::new_checked(&out[14..]).unwrap();
-    assert_eq!((ip.src(), ip.dst(), ip.next_header()), (REMOTE6, WEB6, ip_proto::ICMPV6));
+    assert_eq!(
+        (ip.src(), ip.dst(), ip.next_header()),
+        (REMOTE6, WEB6, ip_proto::ICMPV6)
+    );
     assert_eq!(ip.total_len(), 1280, "the quote fills the minimum MTU");
     let msg = icmpv6::Packet::new_checked(ip.payload()).unwrap();
     assert_eq!(msg.msg_type(), icmpv6::kind::PACKET_TOO_BIG);
     assert!(msg.verify_checksum(REMOTE6, WEB6));
     assert_eq!(&ip.payload()[4..8], &1500u32.to_be_bytes());
-    assert_eq!(&ip.payload()[8..48], &big[..40], "the quote starts with the packet");
+    assert_eq!(
+        &ip.payload()[8..48],
+        &big[..40],
+        "the quote starts with the packet"
+    );
     assert!(checksums6_ok(&out[14..]));
     assert_eq!(e.stats().drops(DropReason::TooBig), 1);
     // exactly the MTU goes
@@ -122,9 +153,15 @@ fn egress_only_gateway_lets_connections_out_and_replies_in() {
     let mut e = edge();
     // nothing starts from outside
     let probe = tcp6_packet(REMOTE6, 443, APP6, 40000, SYN, b"");
-    assert_eq!(in6(&mut e, t(1), &probe).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(1), &probe).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     let ping = icmp6_echo(REMOTE6, APP6, false, 9, 1);
-    assert_eq!(in6(&mut e, t(1), &ping).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(1), &ping).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     // out: untranslated, remembered
     let syn = tcp6_packet(APP6, 40000, REMOTE6, 443, SYN, b"");
     let (v, out) = out6(&mut e, t(1), VNI2, EIGW, &syn);
@@ -134,36 +171,75 @@ fn egress_only_gateway_lets_connections_out_and_replies_in() {
     // its reply comes in
     let synack = tcp6_packet(REMOTE6, 443, APP6, 40000, SYN | ACK, b"");
     let (v, out) = in6(&mut e, t(2), &synack);
-    assert_eq!(v, Verdict::ToVpc6 { vni: VNI2, dst: APP6 });
+    assert_eq!(
+        v,
+        Verdict::ToVpc6 {
+            vni: VNI2,
+            dst: APP6
+        }
+    );
     assert_eq!(&out[14..], &synack[..]);
     // another port, another remote host, the same port from another protocol: no
     let other = tcp6_packet(REMOTE6, 443, APP6, 40001, SYN | ACK, b"");
-    assert_eq!(in6(&mut e, t(2), &other).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(2), &other).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     let elsewhere: Ipv6Addr = "2001:db8:ffff::8".parse().unwrap();
     let spoof = tcp6_packet(elsewhere, 443, APP6, 40000, SYN | ACK, b"");
-    assert_eq!(in6(&mut e, t(2), &spoof).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(2), &spoof).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     let udp = udp6_packet(REMOTE6, 443, APP6, 40000, b"x");
-    assert_eq!(in6(&mut e, t(2), &udp).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(2), &udp).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     // ping out, its reply in (by identifier)
     let req = icmp6_echo(APP6, REMOTE6, false, 77, 1);
     assert_eq!(out6(&mut e, t(3), VNI2, EIGW, &req).0, Verdict::ToInternet);
     let rep = icmp6_echo(REMOTE6, APP6, true, 77, 1);
-    assert_eq!(in6(&mut e, t(3), &rep).0, Verdict::ToVpc6 { vni: VNI2, dst: APP6 });
+    assert_eq!(
+        in6(&mut e, t(3), &rep).0,
+        Verdict::ToVpc6 {
+            vni: VNI2,
+            dst: APP6
+        }
+    );
     let wrong = icmp6_echo(REMOTE6, APP6, true, 78, 1);
-    assert_eq!(in6(&mut e, t(3), &wrong).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(3), &wrong).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     // an error about one of the connection's packets comes in (path MTU discovery),
     // one about a packet the VPC never sent does not
     let router: Ipv6Addr = "2001:db8:ffff::fe".parse().unwrap();
     let err = icmp6_error(router, icmpv6::kind::PACKET_TOO_BIG, &syn);
-    assert_eq!(in6(&mut e, t(4), &err).0, Verdict::ToVpc6 { vni: VNI2, dst: APP6 });
+    assert_eq!(
+        in6(&mut e, t(4), &err).0,
+        Verdict::ToVpc6 {
+            vni: VNI2,
+            dst: APP6
+        }
+    );
     let never = tcp6_packet(APP6, 1, REMOTE6, 2, SYN, b"");
     let err = icmp6_error(router, icmpv6::kind::DEST_UNREACHABLE, &never);
-    assert_eq!(in6(&mut e, t(4), &err).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, t(4), &err).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     let s = e.stats();
-    assert_eq!((s.eigw_outbound, s.eigw_inbound, s.eigw_flows_created), (2, 3, 2));
+    assert_eq!(
+        (s.eigw_outbound, s.eigw_inbound, s.eigw_flows_created),
+        (2, 3, 2)
+    );
     // idle past the timeout: gone, even before it is swept
     let late = t(2 + 350);
-    assert_eq!(in6(&mut e, late, &synack).0, drop(DropReason::EgressOnlyNoFlow));
+    assert_eq!(
+        in6(&mut e, late, &synack).0,
+        drop(DropReason::EgressOnlyNoFlow)
+    );
     assert_eq!(e.expire(t(2 + 360)), 2);
     assert_eq!(e.egress_only_flows(), 0);
     // the egress-only gateway carries no IPv4
@@ -185,29 +261,45 @@ fn removing_the_egress_only_gateway_ends_its_connections() {
     assert_eq!(e.egress_only_flows(), 1);
     e.set_program(program());
     assert_eq!(e.egress_only_flows(), 0);
-    assert_eq!(out6(&mut e, t(2), VNI2, EIGW, &syn).0, drop(DropReason::UnknownVni));
+    assert_eq!(
+        out6(&mut e, t(2), VNI2, EIGW, &syn).0,
+        drop(DropReason::UnknownVni)
+    );
     let synack = tcp6_packet(REMOTE6, 443, APP6, 40000, SYN | ACK, b"");
-    assert_eq!(in6(&mut e, t(2), &synack).0, drop(DropReason::Ipv6Destination));
+    assert_eq!(
+        in6(&mut e, t(2), &synack).0,
+        drop(DropReason::Ipv6Destination)
+    );
 }
 
 #[test]
 fn with_both_gateways_the_internet_gateway_lets_in() {
     let mut p = program6();
-    p.egress_only_internet_gateways.push(EgressOnlyInternetGatewayItem {
-        vpc_id: VPC.into(),
-        eigw_id: "eigw-0a".into(),
-        vni: VNI,
-        ipv6_cidrs: vec![VPC6.parse().unwrap()],
-    });
+    p.egress_only_internet_gateways
+        .push(EgressOnlyInternetGatewayItem {
+            vpc_id: VPC.into(),
+            eigw_id: "eigw-0a".into(),
+            vni: VNI,
+            ipv6_cidrs: vec![VPC6.parse().unwrap()],
+        });
     let mut e = Edge::new(EdgeConfig::default());
     e.set_program(p);
     // out through either, as the route table says
     let syn = tcp6_packet(WEB6, 40000, REMOTE6, 443, SYN, b"");
-    assert_eq!(out6(&mut e, t(1), VNI, "eigw-0a", &syn).0, Verdict::ToInternet);
+    assert_eq!(
+        out6(&mut e, t(1), VNI, "eigw-0a", &syn).0,
+        Verdict::ToInternet
+    );
     assert_eq!(out6(&mut e, t(1), VNI, IGW, &syn).0, Verdict::ToInternet);
     let s = e.stats();
     assert_eq!((s.eigw_outbound, s.igw_outbound6), (1, 1));
     // in, unsolicited, by the internet gateway
     let probe = tcp6_packet(REMOTE6, 443, WEB6, 22, SYN, b"");
-    assert_eq!(in6(&mut e, t(1), &probe).0, Verdict::ToVpc6 { vni: VNI, dst: WEB6 });
+    assert_eq!(
+        in6(&mut e, t(1), &probe).0,
+        Verdict::ToVpc6 {
+            vni: VNI,
+            dst: WEB6
+        }
+    );
 }

@@ -838,8 +838,9 @@ fn route_target(r: &Region, target: &RouteTarget) -> Target {
         RouteTarget::EgressOnlyInternetGateway(g) => {
             Target::EgressOnlyInternetGateway(g.to_string())
         }
-        RouteTarget::CarrierGateway(_)
-        | RouteTarget::LocalGateway(_) => Target::Blackhole(pb::Empty {}),
+        RouteTarget::CarrierGateway(_) | RouteTarget::LocalGateway(_) => {
+            Target::Blackhole(pb::Empty {})
+        }
     }
 }
 

@@ -10,8 +10,8 @@ use fort_dataplane::program as dp;
 use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{
     DpdTimeoutAction, EgressOnlyInternetGatewayItem, EncryptionAlgorithm, GatewayEndpointItem,
-    IkeVersion, IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, StartupAction,
-    VpnConnectionItem, VpnTunnelItem,
+    IkeVersion, IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState,
+    PublicIpItem, StartupAction, VpnConnectionItem, VpnTunnelItem,
 };
 use fort_proto::mapping as pb;
 

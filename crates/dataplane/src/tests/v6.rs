@@ -869,10 +869,22 @@ fn ipv6_through_the_internet_gateway() {
     let far: Ipv6Addr = "2001:db8:ffff::1".parse().unwrap();
     // out: Geneve to the edge, the inner frame from the router to the gateway, the
     // packet untouched (IPv6 is not translated)
-    let syn = tcp6_frame(A_MAC, ROUTER_MAC, A_IP6, far, 40000, 443, tcp::flags::SYN, 0);
+    let syn = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        far,
+        40000,
+        443,
+        tcp::flags::SYN,
+        0,
+    );
     assert_eq!(
         h1.process_from_port(t(1), a, &syn, &mut wire),
-        Verdict::ToEdge { host: EDGE, vni: VNI }
+        Verdict::ToEdge {
+            host: EDGE,
+            vni: VNI
+        }
     );
     let d = overlay::decapsulate(&wire).unwrap();
     assert_eq!((d.vni, d.outer_dst), (VNI, EDGE));
@@ -884,7 +896,10 @@ fn ipv6_through_the_internet_gateway() {
     // the cached decision does the same
     assert_eq!(
         h1.process_from_port(t(1), a, &syn, &mut wire),
-        Verdict::ToEdge { host: EDGE, vni: VNI }
+        Verdict::ToEdge {
+            host: EDGE,
+            vni: VNI
+        }
     );
     // back from the edge: the reply passes by connection tracking (A's group lets no
     // TCP 40000 in), an unsolicited SYN does not
@@ -907,7 +922,16 @@ fn ipv6_through_the_internet_gateway() {
         h1.process_from_underlay(t(2), &wire, &mut out),
         Verdict::ToPort { port: a }
     );
-    let stray = tcp6_frame(ROUTER_MAC, A_MAC, far, A_IP6, 443, 40001, tcp::flags::SYN, 0);
+    let stray = tcp6_frame(
+        ROUTER_MAC,
+        A_MAC,
+        far,
+        A_IP6,
+        443,
+        40001,
+        tcp::flags::SYN,
+        0,
+    );
     overlay::encapsulate(&mut wire, &outer, &stray).unwrap();
     assert_eq!(
         drop_of(h1.process_from_underlay(t(2), &wire, &mut out)),
