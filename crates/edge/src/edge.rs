@@ -480,7 +480,9 @@ impl Edge {
         };
         match eth.ethertype() {
             ethernet::ethertype::IPV4 => {}
-            ethernet::ethertype::IPV6 => return self.from_vpc6(now, vs, gateway, frame, out),
+            ethernet::ethertype::IPV6 => {
+                return self.process_from_vpc6(now, vs, gateway, frame, out);
+            }
             _ => return self.drop(DropReason::UnsupportedEthertype),
         }
         let pkt = eth.payload();
@@ -821,7 +823,7 @@ impl Edge {
     /// `ToVpc6`: the IPv6 packet, untranslated, likewise.
     pub fn process_from_internet(&mut self, now: Time, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
         if pkt.first().is_some_and(|b| b >> 4 == 6) {
-            return self.from_internet6(now, pkt, out);
+            return self.process_from_internet6(now, pkt, out);
         }
         let m = match parse(pkt) {
             Ok(m) => m,

@@ -320,7 +320,7 @@ proptest! {
                     prop_assert_eq!(v, Verdict::Drop { reason: DropReason::EgressOnlyNoFlow });
                 }
             }
-            if now % 7 == 0 {
+            if now.is_multiple_of(7) {
                 e.expire(Time::from_secs(now));
             }
         }

@@ -44,7 +44,7 @@ pub(super) fn blocks(vpcs: &[Vpc]) -> Vec<(Ipv6Net, u32)> {
         .filter_map(|(i, v)| Some((v.ipv6_cidrs.clone(), u32::try_from(i).ok()?)))
         .flat_map(|(c, i)| c.into_iter().map(move |c| (c, i)))
         .collect();
-    out.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()));
+    out.sort_by_key(|b| std::cmp::Reverse(b.0.prefix_len()));
     out
 }
 
@@ -81,7 +81,7 @@ impl Edge {
     }
 
     /// An IPv6 frame from VPC slot `vs` toward the internet.
-    pub(super) fn from_vpc6(
+    pub(super) fn process_from_vpc6(
         &mut self,
         now: Time,
         vs: u32,
@@ -136,9 +136,8 @@ impl Edge {
             return Verdict::ToVpc6 { vni, dst: src };
         }
         if target == Target::Eigw {
-            let m = match packet::parse_ipv6(pkt) {
-                Ok(m) => m,
-                Err(_) => return self.drop(DropReason::Malformed),
+            let Ok(m) = packet::parse_ipv6(pkt) else {
+                return self.drop(DropReason::Malformed);
             };
             let (inside_port, remote_port) = ports(&m, true);
             let key = EgressOnlyKey {
@@ -169,7 +168,12 @@ impl Edge {
     }
 
     /// An IPv6 packet from the internet.
-    pub(super) fn from_internet6(&mut self, now: Time, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
+    pub(super) fn process_from_internet6(
+        &mut self,
+        now: Time,
+        pkt: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Verdict {
         let Ok(ip) = ipv6::Packet::new_checked(pkt) else {
             return self.drop(DropReason::Malformed);
         };
