@@ -96,7 +96,8 @@ fn port(id: &str, subnet: &str, mac: MacAddr, (ip, ip6): (Ipv4Addr, Ipv6Addr), s
     }
 }
 
-fn mapping6(ip: Ipv6Addr, host: Ipv4Addr, mac: MacAddr, eni: &str) -> Mapping6 {
+/// An IPv6 V2P entry with source/dest check on.
+pub fn mapping6(ip: Ipv6Addr, host: Ipv4Addr, mac: MacAddr, eni: &str) -> Mapping6 {
     Mapping6 {
         ip,
         host,

@@ -109,6 +109,62 @@ const REMOTE: [(&str, [u8; 4], u8, Ipv4Addr); 3] = [
 ];
 const MIDDLEBOX: ([u8; 4], u8) = ([10, 0, 2, 50], 0x50);
 
+/// The VPC peered with the VPC of the ports (by `pcx-1`): one ENI, on H2, in both
+/// families.
+fn peer_vpc() -> Vpc {
+    let ip = Ipv4Addr::new(10, 9, 0, 5);
+    let m = mac(0x95);
+    Vpc {
+        id: "vpc-9".into(),
+        vni: VNI + 9,
+        cidrs: vec![net("10.9.0.0/16")],
+        router_mac: mac(0x99),
+        subnets: vec![Subnet {
+            id: "subnet-9".into(),
+            cidr: net("10.9.0.0/24"),
+            route_table_id: "rtb-9".into(),
+            network_acl_id: "acl-9".into(),
+            availability_zone: String::new(),
+            ipv6_cidr: Some(twin_net(net("10.9.0.0/24"))),
+        }],
+        route_tables: vec![RouteTable {
+            id: "rtb-9".into(),
+            routes: vec![Route {
+                destination: net("10.9.0.0/16"),
+                target: RouteTarget::Local,
+            }],
+            routes_v6: vec![Route6 {
+                destination: twin_net(net("10.9.0.0/16")),
+                target: RouteTarget::Local,
+            }],
+        }],
+        network_acls: vec![fixtures::nacl_allow_all("acl-9")],
+        security_groups: vec![],
+        dhcp: DhcpOptions::default(),
+        mappings: vec![Mapping {
+            ip,
+            host: H2,
+            mac: m,
+            eni_id: "eni-p9".into(),
+            source_dest_check: true,
+        }],
+        edges: vec![],
+        peerings: vec![Peering {
+            id: "pcx-1".into(),
+            peer_vpc_id: "vpc-1".into(),
+        }],
+        transit_gateway_attachments: vec![],
+        ipv6_cidrs: vec![twin_net(net("10.9.0.0/16"))],
+        mappings_v6: vec![Mapping6 {
+            ip: twin(ip),
+            host: H2,
+            mac: m,
+            eni_id: "eni-p9".into(),
+            source_dest_check: true,
+        }],
+    }
+}
+
 fn mac(n: u8) -> MacAddr {
     MacAddr([2, 0, 0, 0, 0xaa, n])
 }
@@ -236,7 +292,7 @@ fn nacl(id: &'static str) -> impl Strategy<Value = NetworkAcl> {
         })
 }
 
-const DESTS: [&str; 8] = [
+const DESTS: [&str; 9] = [
     "0.0.0.0/0",
     "198.51.100.0/24",
     "198.51.100.128/25",
@@ -245,6 +301,7 @@ const DESTS: [&str; 8] = [
     "10.0.2.0/24",
     "192.0.2.0/24",
     "10.0.0.0/8",
+    "10.9.0.0/16",
 ];
 
 fn route_target() -> impl Strategy<Value = RouteTarget> {
@@ -257,6 +314,8 @@ fn route_target() -> impl Strategy<Value = RouteTarget> {
         RouteTarget::NatGateway("nat-gone".into()),
         RouteTarget::NetworkInterface("eni-m".into()),
         RouteTarget::NetworkInterface("eni-none".into()),
+        RouteTarget::VpcPeering("pcx-1".into()),
+        RouteTarget::VpcPeering("pcx-gone".into()),
         RouteTarget::Blackhole,
     ])
 }
@@ -452,7 +511,10 @@ fn setup() -> impl Strategy<Value = Setup> {
                             host: EDGE,
                         },
                     ],
-                    peerings: vec![],
+                    peerings: vec![Peering {
+                        id: "pcx-1".into(),
+                        peer_vpc_id: "vpc-9".into(),
+                    }],
                     transit_gateway_attachments: vec![],
                     ipv6_cidrs: vec![twin_net(net("10.0.0.0/16"))],
                     mappings_v6: mappings
@@ -474,7 +536,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                             next_hop_mac: MacAddr([2, 0xee, 0, 0, 0, 2]),
                         },
                         ports: program_ports,
-                        vpcs: vec![vpc],
+                        vpcs: vec![vpc, peer_vpc()],
                     },
                     conntrack,
                 }
@@ -482,7 +544,7 @@ fn setup() -> impl Strategy<Value = Setup> {
         )
 }
 
-const ADDRS: [[u8; 4]; 16] = [
+const ADDRS: [[u8; 4]; 17] = [
     [10, 0, 1, 10],
     [10, 0, 2, 11],
     [10, 0, 1, 12],
@@ -499,6 +561,8 @@ const ADDRS: [[u8; 4]; 16] = [
     [169, 254, 169, 254],
     [10, 0, 9, 9],
     [10, 0, 2, 50],
+    // an ENI of the peered VPC (on H2)
+    [10, 9, 0, 5],
 ];
 
 #[derive(Debug, Clone)]
@@ -578,10 +642,10 @@ fn mac_choice() -> impl Strategy<Value = u8> {
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        10 => (any::<bool>(), 0usize..3, prop::bool::weighted(0.9), 0usize..16, 0usize..16, mac_choice(), l4())
+        10 => (any::<bool>(), 0usize..3, prop::bool::weighted(0.9), 0usize..ADDRS.len(), 0usize..ADDRS.len(), mac_choice(), l4())
             .prop_map(|(v6, port, own_src, src, dst, dst_mac, l4)| Event::FromPort { v6, port, own_src, src, dst, dst_mac, l4 }),
-        2 => (any::<bool>(), any::<bool>(), 0usize..3, 0usize..16).prop_map(|(v6, v6_own, port, target)| Event::Arp { v6, v6_own, port, target }),
-        6 => (prop::bool::weighted(0.8), any::<bool>(), 0usize..5, 0usize..16, 0usize..3, mac_choice(), l4())
+        2 => (any::<bool>(), any::<bool>(), 0usize..3, 0usize..ADDRS.len()).prop_map(|(v6, v6_own, port, target)| Event::Arp { v6, v6_own, port, target }),
+        6 => (prop::bool::weighted(0.8), any::<bool>(), 0usize..5, 0usize..ADDRS.len(), 0usize..3, mac_choice(), l4())
             .prop_map(|(honest, v6, outer, src, dst, dst_mac, l4)| Event::FromUnderlay { honest, v6, outer, src, dst, dst_mac, l4 }),
         1 => groups().prop_map(Event::NewGroups),
         1 => (0usize..3, 0usize..3, prop::bool::weighted(0.3))
@@ -775,7 +839,11 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
                 let q = local(d_ip)?;
                 return Some(from_local(program, q, s_ip, &reversed(&l), *v6));
             }
-            let mapped = program.vpcs[0].mappings.iter().find(|m| m.ip == s_ip);
+            let mapped = program
+                .vpcs
+                .iter()
+                .flat_map(|v| &v.mappings)
+                .find(|m| m.ip == s_ip);
             let outer_src = match mapped {
                 Some(m) if *honest => m.host,
                 _ if *honest && !s_ip.octets().starts_with(&[10, 0]) => EDGE,

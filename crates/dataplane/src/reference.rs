@@ -926,21 +926,41 @@ impl Reference {
                 .ok_or(DropReason::NoRoute)?;
             longest_match6(&rt.routes_v6, dst).ok_or(DropReason::NoRoute)?
         };
-        let (host, mac, eni) = match &target {
+        let (host, mac, eni, dvi) = match &target {
             RouteTarget::Local => vpc
                 .mappings_v6
                 .iter()
                 .rev()
                 .find(|x| x.ip == dst)
-                .map(|x| (x.host, x.mac, x.eni_id.clone()))
+                .map(|x| (x.host, x.mac, x.eni_id.clone(), vi))
                 .ok_or(DropReason::NoMapping)?,
             RouteTarget::NetworkInterface(e) => vpc
                 .mappings
                 .iter()
                 .rev()
                 .find(|x| &x.eni_id == e)
-                .map(|x| (x.host, x.mac, x.eni_id.clone()))
+                .map(|x| (x.host, x.mac, x.eni_id.clone(), vi))
                 .ok_or(DropReason::NoMapping)?,
+            // the peer VPC's own blocks, by its IPv6 V2P
+            RouteTarget::VpcPeering(pcx) => {
+                let peering = vpc
+                    .peerings
+                    .iter()
+                    .rev()
+                    .find(|x| &x.id == pcx)
+                    .ok_or(DropReason::NoRoute)?;
+                let pi = self.vpc(&peering.peer_vpc_id).ok_or(DropReason::NoRoute)?;
+                let peer = &self.program.vpcs[pi];
+                if !peer.ipv6_cidrs.iter().any(|c| c.contains(&dst)) {
+                    return Err(DropReason::NoRoute);
+                }
+                peer.mappings_v6
+                    .iter()
+                    .rev()
+                    .find(|x| x.ip == dst)
+                    .map(|x| (x.host, x.mac, x.eni_id.clone(), pi))
+                    .ok_or(DropReason::NoMapping)?
+            }
             RouteTarget::Blackhole => return Err(DropReason::Blackhole),
             // a gateway: to the edge serving it, addressed to the gateway's MAC
             RouteTarget::InternetGateway(g)
@@ -961,9 +981,7 @@ impl Reference {
                 self.encap(out, host, vni, sport, frame, rewrite);
                 return Ok(Verdict::ToEdge { host, vni });
             }
-            RouteTarget::VpcPeering(_) | RouteTarget::TransitGateway(_) => {
-                return Err(DropReason::Ipv6);
-            }
+            RouteTarget::TransitGateway(_) => return Err(DropReason::Ipv6),
         };
         let rewrite = routed.then_some((vpc.router_mac, mac));
         if host == self.program.underlay.address {
@@ -977,14 +995,14 @@ impl Reference {
                 return Err(DropReason::NoSuchPort);
             }
             let src_after = rewrite.map_or(eth.src(), |r| r.0);
-            let (s, d) = self.deliver6(now, q, vi, src_after, &m)?;
+            let (s, d) = self.deliver6(now, q, dvi, src_after, &m)?;
             out.clear();
             out.extend_from_slice(frame);
             out[0..6].copy_from_slice(&d.0);
             out[6..12].copy_from_slice(&s.0);
             return Ok(Verdict::ToPort { port: pid(q) });
         }
-        let vni = vpc.vni & 0xff_ffff;
+        let vni = self.program.vpcs[dvi].vni & 0xff_ffff;
         let sport = crate::overlay::entropy_port6(&m.tuple);
         self.encap(out, host, vni, sport, frame, rewrite);
         Ok(Verdict::ToUnderlay { host, vni })
@@ -1018,10 +1036,26 @@ impl Reference {
                 if x.host != outer {
                     return Err(DropReason::AuthenticationFailed);
                 }
-            } else if vpc.ipv6_cidrs.iter().any(|c| c.contains(&src))
-                || link_local6(src)
-                || !vpc.edges.iter().any(|e| e.host == outer)
+            } else if vpc.ipv6_cidrs.iter().any(|c| c.contains(&src)) || link_local6(src) {
+                return Err(DropReason::AuthenticationFailed);
+            } else if let Some(peer) = vpc
+                .peerings
+                .iter()
+                .filter_map(|p| self.vpc(&p.peer_vpc_id))
+                .map(|pi| &self.program.vpcs[pi])
+                .find(|peer| peer.ipv6_cidrs.iter().any(|c| c.contains(&src)))
             {
+                // a peered VPC's address: from the host its IPv6 V2P names
+                if !peer
+                    .mappings_v6
+                    .iter()
+                    .rev()
+                    .find(|x| x.ip == src)
+                    .is_some_and(|x| x.host == outer)
+                {
+                    return Err(DropReason::AuthenticationFailed);
+                }
+            } else if !vpc.edges.iter().any(|e| e.host == outer) {
                 return Err(DropReason::AuthenticationFailed);
             }
         }

@@ -12,8 +12,9 @@
 //!
 //! A route to a gateway (`igw-`, `eigw-`, …) sends the frame to the edge host serving
 //! it, addressed to the gateway's MAC, as IPv4 does; the edge decides (internet and
-//! egress-only gateways carry IPv6). Not carried yet (dropped as [`DropReason::Ipv6`]):
-//! peerings and transit gateways. IPv6 flows are not offloaded to the kernel fast path
+//! egress-only gateways carry IPv6). A route to a peering reaches the peer VPC's IPv6
+//! blocks by its IPv6 V2P, and the receiving host authenticates a peer's source against
+//! it, as IPv4 does. Not carried yet (dropped as [`DropReason::Ipv6`]): transit gateways. IPv6 flows are not offloaded to the kernel fast path
 //! and not counted by flow logs.
 
 use super::*;
@@ -185,7 +186,15 @@ impl Engine {
                 .ok_or(DropReason::NoRoute)?
                 .clone()
         };
-        let (dv, host, mac, edge) = resolve6(v, port.vpc, &target, dst, &self.epochs, &mut trace)?;
+        let (dv, host, mac, edge) = resolve6(
+            &self.vpcs,
+            v,
+            port.vpc,
+            &target,
+            dst,
+            &self.epochs,
+            &mut trace,
+        )?;
         // to a gateway, the frame is addressed to the gateway's MAC (the edge reads it)
         let rewrite = (routed || edge).then_some((v.router_mac, mac));
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
@@ -265,7 +274,14 @@ impl Engine {
         }
         let mut trace = Trace::default();
         trace.deps.push(&self.epochs, v.dep);
-        authenticate6(v, m.tuple.src, d.outer_src, &self.epochs, &mut trace)?;
+        authenticate6(
+            &self.vpcs,
+            v,
+            m.tuple.src,
+            d.outer_src,
+            &self.epochs,
+            &mut trace,
+        )?;
         let q = *self.macs.get(&eth.dst()).ok_or(DropReason::NoSuchPort)?;
         let qp = self
             .ports
@@ -426,6 +442,7 @@ fn mapping6_dep<'a>(
 /// The target of an IPv6 route as (VPC slot, host, MAC, whether the host is the edge)
 /// to send to.
 fn resolve6(
+    vpcs: &[Option<Vpc>],
     v: &Vpc,
     vslot: u16,
     target: &Target,
@@ -453,14 +470,28 @@ fn resolve6(
             .get(gw)
             .map(|&host| (vslot, host, overlay::gateway_mac(gw), true))
             .ok_or(DropReason::NoEdge),
-        Target::VpcPeering(_) | Target::TransitGateway(_) => Err(DropReason::Ipv6),
+        // the peer VPC's own blocks, by its IPv6 V2P
+        Target::VpcPeering(pcx) => {
+            let ps = *v.peerings.get(pcx).ok_or(DropReason::NoRoute)?;
+            let peer = vpc_at(vpcs, ps)?;
+            trace.deps.push(epochs, peer.dep);
+            if !peer.contains6(dst) {
+                return Err(DropReason::NoRoute);
+            }
+            mapping6_dep(peer, dst, epochs, trace)
+                .map(|m| (ps, m.host, m.mac, false))
+                .ok_or(DropReason::NoMapping)
+        }
+        Target::TransitGateway(_) => Err(DropReason::Ipv6),
     }
 }
 
 /// Origin authentication of an IPv6 packet: the sender host must be where IPv6 V2P
 /// says the inner source lives; middlebox hosts may forward for others; an address of
-/// the VPC's blocks without an entry is refused; edge hosts may carry outside sources.
+/// the VPC's blocks without an entry is refused; a peered VPC's addresses must come
+/// from their own hosts; edge hosts may carry outside sources.
 fn authenticate6(
+    vpcs: &[Option<Vpc>],
     v: &Vpc,
     src: Ipv6Addr,
     outer: Ipv4Addr,
@@ -480,6 +511,16 @@ fn authenticate6(
     }
     if v.contains6(src) || ipv6::is_link_local(src) {
         return Err(DropReason::AuthenticationFailed);
+    }
+    for &ps in &v.peer_vpcs {
+        let peer = vpc_at(vpcs, ps)?;
+        trace.deps.push(epochs, peer.dep);
+        if peer.contains6(src) {
+            return match mapping6_dep(peer, src, epochs, trace) {
+                Some(m) if m.host == outer => Ok(()),
+                _ => Err(DropReason::AuthenticationFailed),
+            };
+        }
     }
     if v.edge_hosts.contains(&outer) {
         Ok(())

@@ -967,3 +967,140 @@ fn ipv6_through_the_internet_gateway() {
         DropReason::NoEdge
     );
 }
+
+#[test]
+fn peering_carries_ipv6_and_authenticates_by_the_peer_mapping() {
+    let p_ip = std::net::Ipv4Addr::new(10, 1, 5, 5);
+    let p6: Ipv6Addr = "2001:db8:2:5::5".parse().unwrap();
+    let p_mac = MacAddr([2, 0, 0, 1, 5, 5]);
+    let peer_vpc = || {
+        let mut v = vpc();
+        v.id = "vpc-2".into();
+        v.vni = 0x2222;
+        v.cidrs = vec![net("10.1.0.0/16")];
+        v.ipv6_cidrs = vec![net6("2001:db8:2::/56")];
+        v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
+        v.subnets = vec![Subnet {
+            id: "subnet-p".into(),
+            cidr: net("10.1.5.0/24"),
+            route_table_id: "rtb-main".into(),
+            network_acl_id: "acl-default".into(),
+            availability_zone: String::new(),
+            ipv6_cidr: Some(net6("2001:db8:2:5::/64")),
+        }];
+        v.route_tables[0].routes = vec![Route {
+            destination: net("10.1.0.0/16"),
+            target: RouteTarget::Local,
+        }];
+        v.route_tables[0].routes_v6 = vec![
+            Route6 {
+                destination: net6("2001:db8:2::/56"),
+                target: RouteTarget::Local,
+            },
+            Route6 {
+                destination: net6("2001:db8:1::/56"),
+                target: RouteTarget::VpcPeering("pcx-1".into()),
+            },
+        ];
+        v.mappings = vec![Mapping {
+            ip: p_ip,
+            host: H2,
+            mac: p_mac,
+            eni_id: "eni-p".into(),
+            source_dest_check: true,
+        }];
+        v.mappings_v6 = vec![mapping6(p6, H2, p_mac, "eni-p")];
+        v.peerings = vec![Peering {
+            id: "pcx-1".into(),
+            peer_vpc_id: "vpc-1".into(),
+        }];
+        v
+    };
+    let with_peering = |mut p: HostProgram| {
+        p.vpcs[0].route_tables[0].routes_v6.push(Route6 {
+            destination: net6("2001:db8:2::/56"),
+            target: RouteTarget::VpcPeering("pcx-1".into()),
+        });
+        p.vpcs[0].peerings = vec![Peering {
+            id: "pcx-1".into(),
+            peer_vpc_id: "vpc-2".into(),
+        }];
+        p.vpcs.push(peer_vpc());
+        p
+    };
+    let mut p2 = with_peering(host2());
+    let mut port = p2.ports[0].clone();
+    port.id = "eni-p".into();
+    port.vpc_id = "vpc-2".into();
+    port.subnet_id = "subnet-p".into();
+    port.mac = p_mac;
+    port.primary_ip = p_ip;
+    port.secondary_ips = vec![];
+    port.security_groups = vec!["sg-app".into()];
+    port.ipv6_addresses = vec![p6];
+    p2.ports.push(port);
+    let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
+    let mut h2 = Engine::with_program(p2).unwrap();
+    let a = pid(&h1, "eni-a");
+    let pp = pid(&h2, "eni-p");
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    // encapsulated with the peer VPC's VNI, to the peer ENI's host; let in by the
+    // peer's group (SSH from 2001:db8:1::/56)
+    let syn = tcp6_frame(A_MAC, ROUTER_MAC, A_IP6, p6, 40000, 22, tcp::flags::SYN, 0);
+    assert_eq!(
+        h1.process_from_port(t(1), a, &syn, &mut wire),
+        Verdict::ToUnderlay {
+            host: H2,
+            vni: 0x2222
+        }
+    );
+    assert_eq!(
+        h2.process_from_underlay(t(1), &wire, &mut out),
+        Verdict::ToPort { port: pp }
+    );
+    assert_eq!(&out[0..6], &p_mac.0);
+    assert_eq!(&out[6..12], &[2, 0, 0, 0, 0, 2]);
+    // and the reply comes back by connection tracking
+    let synack = tcp6_frame(
+        p_mac,
+        MacAddr([2, 0, 0, 0, 0, 2]),
+        p6,
+        A_IP6,
+        22,
+        40000,
+        tcp::flags::SYN | tcp::flags::ACK,
+        0,
+    );
+    assert_eq!(
+        h2.process_from_port(t(2), pp, &synack, &mut wire),
+        Verdict::ToUnderlay { host: H1, vni: VNI }
+    );
+    assert_eq!(
+        h1.process_from_underlay(t(2), &wire, &mut out),
+        Verdict::ToPort { port: a }
+    );
+    // A's address sent from the wrong host is refused
+    h1.process_from_port(t(3), a, &syn, &mut wire);
+    let mut forged = wire.clone();
+    forged[26..30].copy_from_slice(&H2.octets());
+    crate::wire::ipv4::Packet::new_unchecked(&mut forged[14..34]).fill_checksum();
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(3), &forged, &mut out)),
+        DropReason::AuthenticationFailed
+    );
+    // outside the peer's blocks, the peering is no route
+    let far = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        "2001:db8:2:5::9".parse().unwrap(),
+        1,
+        22,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(h1.process_from_port(t(4), a, &far, &mut out)),
+        DropReason::NoMapping
+    );
+}
