@@ -119,3 +119,67 @@ def test_dual_stack_walks_over_ipv6(fort, ec2, world):
     nsexec(a, "ip", "-6", "addr", "add", f"{b6}/128", "dev", "eth0", "nodad")
     assert nsexec(a, "ping", "-6", "-c", "1", "-W", "1", "-I", b6, c6, timeout=5).returncode != 0
     assert fort.metric("fort_eni_drops_total", eni=a_eni, reason="source_check") > before
+
+
+def _dual_stack_vpc(ec2, world, cidr):
+    """A VPC with an Amazon-provided /56 and one dual-stack subnet in zone a: (vpc,
+    subnet, the /56)."""
+    vpc = ec2.create_vpc(CidrBlock=cidr, AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    world.cleanups.append(lambda: ec2.delete_vpc(VpcId=vpc))
+    block = None
+    deadline = time.time() + 10
+    while block is None and time.time() < deadline:
+        v = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]
+        assoc = [a for a in v.get("Ipv6CidrBlockAssociationSet", []) if a["Ipv6CidrBlockState"]["State"] == "associated"]
+        block = ipaddress.ip_network(assoc[0]["Ipv6CidrBlock"]) if assoc else None
+        time.sleep(0.2)
+    assert block is not None
+    base = cidr.split(".")
+    s = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base[0]}.{base[1]}.1.0/24",
+                          Ipv6CidrBlock=str(list(block.subnets(new_prefix=64))[1]),
+                          AvailabilityZone=f"{ec2.meta.region_name}a")["Subnet"]["SubnetId"]
+    world.cleanups.append(lambda: ec2.delete_subnet(SubnetId=s))
+    return vpc, s, block
+
+
+def test_ipv6_across_a_vpc_peering(fort, ec2, world):
+    """Peered VPCs reach each other's IPv6 addresses once both sides route the other's
+    IPv6 block to the active connection, as AWS peers IPv6 blocks."""
+    va, sa, ba = _dual_stack_vpc(ec2, world, "10.76.0.0/16")
+    vb, sb, bb = _dual_stack_vpc(ec2, world, "10.77.0.0/16")
+
+    def launch(vpc, subnet, peer_block):
+        sg = world.group(vpc, "v6-peer", [
+            {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(peer_block)}]},
+        ])
+        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
+        iid = inst["InstanceId"]
+        world.instances.append(iid)
+        fort.instances.add(iid)
+        world.wait_ready(iid, inst["PrivateIpAddress"])
+        six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+        assert ready6(iid, six)
+        return iid, six
+
+    a, a6 = launch(va, sa, bb)
+    b, b6 = launch(vb, sb, ba)
+    assert not ping6(a, b6), "no connection, no route: nothing crosses"
+
+    pcx = ec2.create_vpc_peering_connection(VpcId=va, PeerVpcId=vb)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    world.cleanups.append(lambda: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx))
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    tables = []
+    for vpc, peer_block in ((va, bb), (vb, ba)):
+        [t] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                 {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+        ec2.create_route(RouteTableId=t["RouteTableId"], DestinationIpv6CidrBlock=str(peer_block),
+                         VpcPeeringConnectionId=pcx)
+        tables.append(t["RouteTableId"])
+    assert ping6_eventually(a, b6), fort.log_text()[-3000:]
+    assert ping6(b, a6)
+
+    # one side without its route: the replies have no way back
+    ec2.delete_route(RouteTableId=tables[1], DestinationIpv6CidrBlock=str(ba))
+    time.sleep(1.5)
+    assert not ping6(a, b6)
