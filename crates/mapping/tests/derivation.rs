@@ -135,6 +135,7 @@ async fn run(seed: u64, steps: usize) {
     let mut endpoints: Vec<String> = Vec::new();
     let mut vgws: Vec<String> = Vec::new();
     let mut vpns: Vec<String> = Vec::new();
+    let mut eigws: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -145,7 +146,51 @@ async fn run(seed: u64, steps: usize) {
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 34 {
+        let body = match rng.next() % 37 {
+            // IPv6: a dual-stack VPC, egress-only gateways (the edge's items) and
+            // routes to them, and an internet gateway's IPv6 blocks
+            34 if !vpcs.is_empty() && rng.next().is_multiple_of(2) => format!(
+                "Action=AssociateVpcCidrBlock&VpcId={}&AmazonProvidedIpv6CidrBlock=true",
+                pick(&mut rng, &vpcs)
+            ),
+            34 => format!(
+                "Action=CreateVpc&CidrBlock=10.{}.0.0/16&AmazonProvidedIpv6CidrBlock=true",
+                rng.next() % 4
+            ),
+            35 if !eigws.is_empty() && rng.next().is_multiple_of(3) => format!(
+                "Action=DeleteEgressOnlyInternetGateway&EgressOnlyInternetGatewayId={}",
+                pick(&mut rng, &eigws)
+            ),
+            35 => {
+                let made = execute(
+                    &control,
+                    &scope,
+                    &Params::from_form(
+                        format!(
+                            "Action=CreateEgressOnlyInternetGateway&VpcId={}",
+                            pick(&mut rng, &vpcs)
+                        )
+                        .as_bytes(),
+                    )
+                    .unwrap(),
+                )
+                .await;
+                let eigw = made
+                    .ok()
+                    .and_then(|x| find(x.as_str(), "eigw-").into_iter().next())
+                    .unwrap_or_else(|| "x".into());
+                eigws.push(eigw.clone());
+                format!(
+                    "Action=CreateRoute&RouteTableId={}&DestinationIpv6CidrBlock=::/0&EgressOnlyInternetGatewayId={eigw}",
+                    pick(&mut rng, &tables)
+                )
+            }
+            36 => format!(
+                "Action=CreateRoute&RouteTableId={}&DestinationIpv6CidrBlock=2600:1f00:{:x}::/40&VpcPeeringConnectionId={}",
+                pick(&mut rng, &tables),
+                rng.next() % 4,
+                pick(&mut rng, &peerings)
+            ),
             // Site-to-Site VPN: a gateway attached to a VPC, connections (the edge's
             // items), their static routes propagating into tables, deletes and detaches
             33 if !vpcs.is_empty() => match rng.next() % 6 {
