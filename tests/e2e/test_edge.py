@@ -361,6 +361,44 @@ def test_each_private_subnet_leaves_through_the_nat_gateway_its_route_names(efor
     assert efort.edge_metric("fort_edge_drops_total", reason="ambiguous_gateway") == 0
 
 
+def test_a_nat_gateways_secondary_address_carries_flows_too(efort, w, web):
+    """AssociateNatGatewayAddress adds a source address: the edge spreads pairs of hosts
+    over the gateway's addresses (by a hash of the pair: .10 and .12 take different ones
+    toward the web host), and once the address is disassociated every flow leaves from
+    the primary again."""
+    net = Net(w, "10.67.0.0/16")
+    nat, primary = net.nat()
+    alloc, secondary = net.eip()
+    ec2 = net.ec2
+    ec2.associate_nat_gateway_address(NatGatewayId=nat, AllocationIds=[alloc])
+
+    def disassociate():
+        gw = ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]
+        ids = [a["AssociationId"] for a in gw["NatGatewayAddresses"]
+               if a.get("AllocationId") == alloc and a.get("AssociationId")]
+        if ids:
+            ec2.disassociate_nat_gateway_address(NatGatewayId=nat, AssociationIds=ids)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            gw = ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]
+            if not any(a.get("AllocationId") == alloc for a in gw["NatGatewayAddresses"]):
+                return
+            time.sleep(0.2)
+
+    w.cleanups.append(disassociate)  # before the address is released
+    a, _ = w.launch(net.private, [net.sg], ip="10.67.2.10")
+    b, _ = w.launch(net.private, [net.sg], ip="10.67.2.12")
+    seen = set()
+    for i in (a, b):
+        assert fetch_eventually(i, WEB) == HELLO, efort.edge_metrics_text()
+        seen.add(web.clients()[-1])
+    assert seen == {primary, secondary}
+    disassociate()
+    for i in (a, b):
+        assert fetch_eventually(i, WEB) == HELLO
+        assert web.clients()[-1] == primary
+
+
 def test_prefix_lists_in_routes_and_security_groups(efort, w, web):
     """A route and a security group rule naming a customer-managed prefix list carry
     traffic for its entries; a change of the entries moves both within a second."""

@@ -27,5 +27,6 @@ pub mod wire;
 /// Site-to-Site VPN connections for the edge and its tunnel reports
 /// (`ReportVpnTunnels`), and
 /// IPv6 (VPCs', subnets' and ENIs' blocks and addresses, IPv6 routes, NACL entries and
-/// rules, IPv6 mappings and group members as items of their own).
-pub const CONTRACT_VERSION: u32 = 7;
+/// rules, IPv6 mappings and group members as items of their own); 8 adds NAT gateways'
+/// secondary public addresses.
+pub const CONTRACT_VERSION: u32 = 8;
