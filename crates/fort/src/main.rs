@@ -501,7 +501,27 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// With `FORT_EXIT_WITH_PARENT` set (as `fort sim` sets it for its server), the process
+/// ends when the one that started it does, however that ends (a signal, `kill -9`),
+/// rather than living on orphaned.
+fn exit_with_parent() {
+    if std::env::var_os("FORT_EXIT_WITH_PARENT").is_none() {
+        return;
+    }
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!("fort: the process that started this server is gone; exiting");
+                std::process::exit(0);
+            }
+        }
+    });
+}
+
 async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
+    exit_with_parent();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let (credentials, generated) = load_credentials(&args)?;
