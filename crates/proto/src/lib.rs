@@ -27,7 +27,8 @@ pub mod wire;
 /// Site-to-Site VPN connections for the edge and its tunnel reports
 /// (`ReportVpnTunnels`), and
 /// IPv6 (VPCs', subnets' and ENIs' blocks and addresses, IPv6 routes, NACL entries and
-/// rules, IPv6 mappings and group members as items of their own); 8 adds IPv6 through
-/// the edge (the VPC's IPv6 blocks in its internet gateway's item, egress-only internet
-/// gateways as route targets and edge items).
-pub const CONTRACT_VERSION: u32 = 8;
+/// rules, IPv6 mappings and group members as items of their own); 8 adds NAT gateways'
+/// secondary public addresses; 9 adds IPv6 through the edge (the VPC's IPv6 blocks in
+/// its internet gateway's item, egress-only internet gateways as route targets and edge
+/// items).
+pub const CONTRACT_VERSION: u32 = 9;
