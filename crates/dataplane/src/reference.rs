@@ -1047,12 +1047,12 @@ impl Reference {
                 .find(|peer| peer.ipv6_cidrs.iter().any(|c| c.contains(&src)))
             {
                 // a peered VPC's address: from the host its IPv6 V2P names
-                if !peer
+                if peer
                     .mappings_v6
                     .iter()
                     .rev()
                     .find(|x| x.ip == src)
-                    .is_some_and(|x| x.host == outer)
+                    .is_none_or(|x| x.host != outer)
                 {
                     return Err(DropReason::AuthenticationFailed);
                 }
