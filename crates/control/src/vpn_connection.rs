@@ -234,6 +234,7 @@ impl Tx<'_> {
                 status_message: String::new(),
                 last_status_change: self.now,
                 accepted_route_count: 0,
+                learned_routes: Vec::new(),
             });
         }
         let tunnels: [VpnTunnel; 2] = tunnels.try_into().expect("two tunnels");
@@ -472,17 +473,19 @@ impl Tx<'_> {
         Ok(c)
     }
 
-    /// What the edge saw of a tunnel: its status (a change is timed) and how many
-    /// routes BGP accepted; for a dynamic connection, the routes BGP learned.
+    /// What the edge saw of a tunnel: its status (a change is timed) and, on a dynamic
+    /// connection, the routes its BGP session accepted (AcceptedRouteCount); the
+    /// connection's learned routes are those of its tunnels that are up.
     pub fn set_vpn_tunnel_status(
         &mut self,
         id: &str,
         outside_ip: Ipv4Addr,
         up: bool,
         message: &str,
-        learned: Option<Vec<Ipv4Net>>,
+        learned: &[Ipv4Net],
     ) -> Result<(), ApiError> {
         let mut c = self.live_vpn_connection(id)?;
+        let dynamic = !c.static_routes_only;
         let Some(t) = c.tunnels.iter_mut().find(|t| t.outside_ip == outside_ip) else {
             return Err(Kind::VpnConnection.not_found(id));
         };
@@ -496,17 +499,24 @@ impl Tx<'_> {
             t.last_status_change = self.now;
         }
         t.status_message = message.to_owned();
-        let before = self.region.vpn_connections.get(id).cloned();
-        if let Some(routes) = learned {
+        if dynamic {
+            let mut routes = if up { learned.to_vec() } else { Vec::new() };
+            routes.sort();
+            routes.dedup();
             t.accepted_route_count = u32::try_from(routes.len()).unwrap_or(u32::MAX);
-            if !c.static_routes_only {
-                c.learned_routes = routes;
-                c.learned_routes.sort();
-                c.learned_routes.dedup();
-            }
+            t.learned_routes = routes;
+            let mut all: Vec<Ipv4Net> = c
+                .tunnels
+                .iter()
+                .filter(|t| t.status == TelemetryStatus::Up)
+                .flat_map(|t| t.learned_routes.iter().copied())
+                .collect();
+            all.sort();
+            all.dedup();
+            c.learned_routes = all;
         }
         // A report that changes nothing writes nothing.
-        if before.as_ref() != Some(&c) {
+        if self.region.vpn_connections.get(id) != Some(&c) {
             self.region.vpn_connections.insert(c);
         }
         Ok(())

@@ -16,6 +16,7 @@
 //! [`EdgeProcess::shutdown`] stops all that and removes the namespace. No `unsafe` here:
 //! the TAP and epoll are `fort_agent::sys`'s.
 
+pub mod bgp;
 pub mod datapath;
 pub mod internet;
 pub mod metrics;
@@ -225,7 +226,7 @@ fn report_tunnels(
     tunnels: Vec<(String, vpn::TunnelStatus)>,
 ) -> bool {
     use fort_proto::mapping::mapping_client::MappingClient;
-    use fort_proto::mapping::{VpnTunnelReport, VpnTunnelStatus};
+    use fort_proto::mapping::{Ipv4Cidr, VpnTunnelReport, VpnTunnelStatus};
     let report = VpnTunnelReport {
         host_id: host_id.to_owned(),
         tunnels: tunnels
@@ -235,6 +236,15 @@ fn report_tunnels(
                 outside_ip: t.outside_ip.into(),
                 up: t.up,
                 message: t.message,
+                bgp_established: t.bgp_established,
+                learned_routes: t
+                    .learned
+                    .iter()
+                    .map(|n| Ipv4Cidr {
+                        address: n.network().into(),
+                        prefix_len: n.prefix_len().into(),
+                    })
+                    .collect(),
             })
             .collect(),
     };

@@ -1291,12 +1291,8 @@ fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnCo
         customer_asn: cgw.bgp_asn,
         amazon_asn: vgw.amazon_side_asn,
         static_routes_only: c.static_routes_only,
-        routes: c
-            .routes
-            .iter()
-            .filter(|x| x.state == fort_model::VpnState::Available)
-            .map(|x| cidr(x.destination))
-            .collect(),
+        // static routes, or what BGP learned
+        routes: c.propagated_routes().into_iter().map(cidr).collect(),
         local_network: Some(cidr(c.local_ipv4_network_cidr)),
         remote_network: Some(cidr(c.remote_ipv4_network_cidr)),
         tunnels: c

@@ -475,6 +475,17 @@ impl MappingService {
             })
             .await;
         for (scope, t) in scopes {
+            // a prefix that makes no sense (a length over 32) is skipped
+            let learned: Vec<ipnet::Ipv4Net> = t
+                .learned_routes
+                .iter()
+                .filter_map(|c| {
+                    let len = u8::try_from(c.prefix_len).ok()?;
+                    ipnet::Ipv4Net::new(Ipv4Addr::from(c.address), len)
+                        .ok()
+                        .map(|n| n.trunc())
+                })
+                .collect();
             let result = self
                 .control
                 .write(&scope, |tx| {
@@ -483,7 +494,7 @@ impl MappingService {
                         Ipv4Addr::from(t.outside_ip),
                         t.up,
                         &t.message,
-                        None,
+                        &learned,
                     )
                 })
                 .await;

@@ -540,6 +540,9 @@ pub struct VpnTunnel {
     pub status_message: String,
     pub last_status_change: Millis,
     pub accepted_route_count: u32,
+    /// The routes its BGP session accepted (a dynamic connection), as the edge reports.
+    #[serde(default)]
+    pub learned_routes: Vec<Ipv4Net>,
 }
 
 impl VpnTunnel {
@@ -673,6 +676,7 @@ mod tests {
             status_message: String::new(),
             last_status_change: 0,
             accepted_route_count: 0,
+            learned_routes: Vec::new(),
         };
         assert_eq!(t.vgw_inside_ip(), Ipv4Addr::new(169, 254, 10, 5));
         assert_eq!(t.cgw_inside_ip(), Ipv4Addr::new(169, 254, 10, 6));
