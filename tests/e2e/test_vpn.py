@@ -153,6 +153,9 @@ def test_company_reaches_instance_through_the_tunnels(fort, ec2):
         # peer detection (30 s, AWS's default) on both sides hands the traffic to tunnel 2,
         # and VgwTelemetry shows it.
         sh("ip", "-n", fort.onprem_ns, "route", "add", "blackhole", f"{outside[0]}/32", check=True)
+        # (undone in the end: the address goes back to the pool for the next connection)
+        w.cleanups.append(lambda: sh("ip", "-n", fort.onprem_ns, "route", "del", "blackhole", f"{outside[0]}/32"))
+        w.cleanups.append(lambda: nsexec(fort.onprem_ns, "nft", "delete", "table", "inet", "fortvpn"))
         for cmd in (["add", "table", "inet", "fortvpn"],
                     ["add", "chain", "inet", "fortvpn", "input", "{ type filter hook input priority 0; }"],
                     ["add", "rule", "inet", "fortvpn", "input", "ip", "saddr", outside[0], "drop"]):

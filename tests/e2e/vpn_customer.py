@@ -23,6 +23,7 @@ socket is in DIR: `vtysh --vty_socket DIR -c 'show bgp summary'`.
 """
 
 import argparse
+import ipaddress
 import json
 import os
 import signal
@@ -33,6 +34,8 @@ import xml.etree.ElementTree as ET
 
 CHARON = "/usr/lib/ipsec/charon"
 BGPD = "/usr/lib/frr/bgpd"
+# a dynamic connection's routes on the company side, ahead of charon's table 220
+COMPANY_TABLE, COMPANY_RULE = 221, 210
 
 ENCRYPTION = {"aes-128-cbc": "aes128", "aes-256-cbc": "aes256",
               "aes-128-gcm-16": "aes128gcm16", "aes-256-gcm-16": "aes256gcm16"}
@@ -191,7 +194,7 @@ class CustomerGateway:
 
     def __init__(self, ns, document, local, remote, directory, announce=None):
         self.ns, self.dir = ns, directory
-        self.bgpd, self.inside = None, []
+        self.bgpd, self.inside, self.routed = None, [], False
         self.tunnels = tunnels(document)
         self.dynamic = is_dynamic(document)
         os.makedirs(directory, exist_ok=True)
@@ -217,17 +220,33 @@ class CustomerGateway:
         self.swanctl("--load-all", "--file", os.path.join(directory, "swanctl.conf"))
         if self.dynamic:
             try:
-                self.start_bgpd(announce if announce is not None else [local])
+                self.start_bgpd(announce if announce is not None else [local], local, remote)
             except Exception:
                 self.close()
                 raise
 
-    def start_bgpd(self, announce):
-        """The company's inside addresses on its `lo`, and bgpd announcing `announce`."""
+    def start_bgpd(self, announce, local, remote):
+        """The company's inside addresses on its `lo`, its routes into the tunnels
+        (table 221, ahead of charon's: the VPC's networks from the company's first
+        address, each BGP peer from the tunnel's inside address; charon would pick any
+        address of the selectors), and bgpd announcing `announce`."""
+        def ip(*args, check=True):
+            return subprocess.run(["ip", "-n", self.ns, *args], check=check, capture_output=True)
         for t in self.tunnels:
-            subprocess.run(["ip", "-n", self.ns, "addr", "replace", f"{t['cgw_inside']}/32", "dev", "lo"],
-                           check=True)
+            ip("addr", "replace", f"{t['cgw_inside']}/32", "dev", "lo")
             self.inside.append(t["cgw_inside"])
+        self.routed = True
+        ip("rule", "add", "pref", str(COMPANY_RULE), "lookup", str(COMPANY_TABLE))
+        first = str(ipaddress.ip_network(local)[1])
+        deadline = time.time() + 10
+        while ip("link", "show", "dev", "ipsec0", check=False).returncode != 0:
+            if time.time() > deadline:
+                raise RuntimeError("charon made no ipsec0")
+            time.sleep(0.05)
+        ip("route", "replace", remote, "dev", "ipsec0", "src", first, "table", str(COMPANY_TABLE))
+        for t in self.tunnels:
+            ip("route", "replace", f"{t['vgw_inside']}/32", "dev", "ipsec0", "src", t["cgw_inside"],
+               "table", str(COMPANY_TABLE))
         conf = os.path.join(self.dir, "bgpd.conf")
         with open(conf, "w") as f:
             f.write(bgpd_conf_from(self.tunnels, announce, self.dir))
@@ -256,7 +275,7 @@ class CustomerGateway:
 
     def bgp_established(self):
         """The virtual private gateway's inside addresses whose session is established."""
-        peers = json.loads(self.vtysh("show bgp ipv4 unicast summary json")).get("ipv4Unicast", {}).get("peers", {})
+        peers = json.loads(self.vtysh("show bgp ipv4 unicast summary json")).get("peers", {})
         return {p for p, v in peers.items() if v.get("state") == "Established"}
 
     def bgp_received(self):
@@ -319,6 +338,10 @@ class CustomerGateway:
         for a in self.inside:
             subprocess.run(["ip", "-n", self.ns, "addr", "del", f"{a}/32", "dev", "lo"], capture_output=True)
         self.inside = []
+        if self.routed:
+            subprocess.run(["ip", "-n", self.ns, "rule", "del", "pref", str(COMPANY_RULE)], capture_output=True)
+            subprocess.run(["ip", "-n", self.ns, "route", "flush", "table", str(COMPANY_TABLE)], capture_output=True)
+            self.routed = False
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:

@@ -8,23 +8,25 @@
 //!   gateway's side: the VPC's blocks are routed through it, and what the VPC's route
 //!   tables send to the gateway comes out of it, to be routed (table 100) into the
 //!   tunnel chosen for its destination;
-//! * the site's `tun1`, `tun2`, veths to the tunnels' namespaces (`site0` there), hold
-//!   the AWS side's inside addresses (the /30s' first hosts); the customer side's (the
-//!   second) are reached through them;
+//! * the site's `tun1`, `tun2`, veths to the tunnels' namespaces (`site0` there);
 //! * a tunnel namespace's `out0`, a veth whose other end is in the internet namespace,
 //!   holds the tunnel's outside address (routed there as a /32, more specific than the
 //!   public pool the edge's TAP takes): IKE and ESP-in-UDP from the customer gateway
 //!   arrive here;
 //! * a tunnel namespace's `ipsec0`, its charon's TUN (this kernel has no ESP: the
 //!   kernel-libipsec plugin does ESP in user space), carries the tunnel: what comes in
-//!   on `site0` goes into it (table 100), what comes out of it goes to the site.
+//!   on `site0` goes into it (table 100), what comes out of it for the VPC goes to the
+//!   site (ahead of the table charon fills). kernel-libipsec routes a CHILD_SA only from
+//!   a local address of its local selector: the tunnel namespace holds each VPC block's
+//!   network address (its subnet's reserved first address, no instance's) and, for BGP,
+//!   the AWS side's inside address (the /30's first host) on `lo`.
 //!
 //! One charon per tunnel because kernel-libipsec has one TUN per charon and picks among
 //! SAs of equal selectors the newest: two tunnels in one charon could not be told apart
 //! by a route, and a BGP session could ride the other tunnel. The site chooses the tunnel
 //! per destination: a static connection's traffic goes through the first tunnel that is
 //! up; a dynamic connection's through the tunnel of the best BGP path to it ([`crate::bgp`]:
-//! bgpd in the site namespace).
+//! a bgpd in each tunnel namespace).
 //!
 //! Each charon runs with a private `/run` (its pid file path is fixed) and its vici
 //! socket in the tunnel's directory; [`crate::vici`] loads the tunnel and reads its
@@ -254,11 +256,11 @@ pub fn tunnel_name(n: usize) -> String {
 /// charon's settings for a tunnel: the plugins (kernel-libipsec first), DPD's patience
 /// (IKEv2 declares a peer dead after its retransmissions: four tries a quarter of the
 /// DPD timeout apart after a 10 s quiet), the vici socket in `dir` (the log is its
-/// standard error, `dir/charon.log`); no routes of its own (the site routes).
+/// standard error, `dir/charon.log`).
 pub fn strongswan_conf(dir: &Path, dpd_timeout_seconds: u32) -> String {
     let retransmit = (dpd_timeout_seconds.saturating_sub(10) / 4).max(1);
     format!(
-        "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gcm pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  install_routes = no\n  retransmit_tries = 3\n  retransmit_timeout = {retransmit}\n  retransmit_base = 1\n  filelog {{\n    stderr {{\n      default = 1\n      time_format = %T\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{}\n    }}\n  }}\n}}\n",
+        "charon {{\n  load = random nonce openssl aes sha1 sha2 hmac gcm pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici\n  retransmit_tries = 3\n  retransmit_timeout = {retransmit}\n  retransmit_base = 1\n  filelog {{\n    stderr {{\n      default = 1\n      time_format = %T\n    }}\n  }}\n  plugins {{\n    vici {{\n      socket = unix://{}\n    }}\n  }}\n}}\n",
         dir.join("charon.vici").display(),
     )
 }
@@ -282,6 +284,7 @@ struct Tunnel {
     namespace: String,
     dir: PathBuf,
     charon: Option<Child>,
+    bgpd: Option<Bgpd>,
 }
 
 impl Tunnel {
@@ -330,6 +333,9 @@ impl Tunnel {
     }
 
     fn stop(self) {
+        if let Some(b) = self.bgpd {
+            b.stop();
+        }
         if let Some(mut c) = self.charon {
             let _ = c.kill();
             let _ = c.wait();
@@ -344,7 +350,6 @@ pub struct Site {
     pub namespace: String,
     dir: PathBuf,
     tunnels: Vec<Tunnel>,
-    bgpd: Option<Bgpd>,
     /// The routes of table 100 as installed: destination → tunnel.
     routed: BTreeMap<Ipv4Net, usize>,
 }
@@ -394,7 +399,6 @@ impl Site {
             namespace: ns.clone(),
             dir: dir.clone(),
             tunnels: Vec::new(),
-            bgpd: None,
             routed: BTreeMap::new(),
         };
         let made = (|| {
@@ -403,9 +407,6 @@ impl Site {
                 let tunnel = start_tunnel(item, n, &ns, tns, &dir, internet_ns)
                     .with_context(|| format!("starting {}", tunnel_name(n)))?;
                 site.tunnels.push(tunnel);
-            }
-            if !item.static_routes_only {
-                site.bgpd = Some(Bgpd::start(item, &ns, &dir.join("bgp"))?);
             }
             Ok(tap)
         })();
@@ -438,89 +439,62 @@ impl Site {
 
     /// Each tunnel's state from its charon (and bgpd), and the tunnel each destination
     /// goes through: a static connection's everything through the first tunnel up; a
-    /// dynamic connection's prefixes through the tunnel of their best path (bgpd's
-    /// choice: the shortest AS path, then the lowest MED, then the oldest path), or of
-    /// another path when that tunnel's IPsec is down before its session noticed.
+    /// dynamic connection's prefixes as [`bgp::choose`] says.
     pub fn status(&self) -> anyhow::Result<(Vec<TunnelStatus>, BTreeMap<Ipv4Net, usize>)> {
-        let mut ipsec = Vec::new();
-        for (n, t) in self.tunnels.iter().enumerate() {
-            ipsec.push(t.ipsec(n)?);
-        }
-        let bgp = match &self.bgpd {
-            Some(b) => Some(b.state()?),
-            None => None,
-        };
-        let peer_of = |n: usize| bgp::inside_addresses(self.item.tunnels[n].inside_cidr).1;
         let mut out = Vec::new();
-        for (n, t) in self.item.tunnels.iter().enumerate() {
-            let (ipsec_up, state) = &ipsec[n];
-            let message = |up: bool| {
-                if up {
-                    String::new()
-                } else if state.is_empty() {
-                    "IPSEC IS DOWN".to_owned()
-                } else {
-                    format!("IKE {state}")
-                }
+        let mut sessions = Vec::new();
+        for (n, (tunnel, t)) in self.tunnels.iter().zip(&self.item.tunnels).enumerate() {
+            let (ipsec_up, state) = tunnel.ipsec(n)?;
+            let bgp = match &tunnel.bgpd {
+                Some(b) => Some(b.state()?),
+                None => None,
+            };
+            let ipsec_message = if ipsec_up {
+                String::new()
+            } else if state.is_empty() {
+                "IPSEC IS DOWN".to_owned()
+            } else {
+                format!("IKE {state}")
             };
             out.push(match &bgp {
                 None => TunnelStatus {
                     outside_ip: t.outside_ip,
-                    up: *ipsec_up,
-                    message: message(*ipsec_up),
+                    up: ipsec_up,
+                    message: ipsec_message,
                     bgp_established: false,
                     learned: Vec::new(),
                 },
                 Some(b) => {
-                    let established = b.established.contains(&peer_of(n));
-                    let up = *ipsec_up && established;
-                    let learned = if up {
-                        b.received.get(&peer_of(n)).cloned().unwrap_or_default()
-                    } else {
-                        Vec::new()
-                    };
+                    let up = ipsec_up && b.established;
+                    let learned = if up { b.prefixes() } else { Vec::new() };
                     TunnelStatus {
                         outside_ip: t.outside_ip,
                         up,
                         message: if up {
                             format!("{} BGP ROUTES", learned.len())
-                        } else if *ipsec_up {
+                        } else if ipsec_up {
                             "BGP IS DOWN".to_owned()
                         } else {
-                            message(false)
+                            ipsec_message
                         },
-                        bgp_established: established,
+                        bgp_established: b.established,
                         learned,
                     }
                 }
             });
+            sessions.push(bgp.filter(|_| ipsec_up));
         }
-        let mut routes = BTreeMap::new();
-        match &bgp {
-            None => {
-                let n = out.iter().position(|t| t.up).unwrap_or(0);
-                routes.insert(Ipv4Net::default(), n);
-            }
-            Some(b) => {
-                let tunnel_of = |peer: Ipv4Addr| (0..out.len()).find(|&n| peer_of(n) == peer);
-                let prefixes: std::collections::BTreeSet<Ipv4Net> =
-                    out.iter().flat_map(|t| t.learned.iter().copied()).collect();
-                for p in prefixes {
-                    let best = b.best.get(&p).and_then(|&peer| tunnel_of(peer));
-                    let n = best
-                        .filter(|&n| out[n].up && out[n].learned.contains(&p))
-                        .or_else(|| (0..out.len()).find(|&n| out[n].learned.contains(&p)));
-                    if let Some(n) = n {
-                        routes.insert(p, n);
-                    }
-                }
-            }
-        }
+        let routes = if self.item.static_routes_only {
+            let n = out.iter().position(|t| t.up).unwrap_or(0);
+            BTreeMap::from([(Ipv4Net::default(), n)])
+        } else {
+            bgp::choose(&sessions.iter().map(Option::as_ref).collect::<Vec<_>>())
+        };
         Ok((out, routes))
     }
 
     /// Makes table 100 of the site (what comes from the VPC) route `wanted`:
-    /// destination → tunnel, through the customer side's inside address.
+    /// destination → tunnel.
     pub fn route(&mut self, wanted: &BTreeMap<Ipv4Net, usize>) {
         let ns = self.namespace.clone();
         let gone: Vec<Ipv4Net> = self
@@ -538,10 +512,6 @@ impl Site {
             if self.routed.get(&d) == Some(&n) {
                 continue;
             }
-            let Some(t) = self.item.tunnels.get(n) else {
-                continue;
-            };
-            let via = bgp::inside_addresses(t.inside_cidr).1.to_string();
             let dev = format!("tun{}", n + 1);
             let done = run_ip(&[
                 "-n",
@@ -550,9 +520,10 @@ impl Site {
                 "replace",
                 &d.to_string(),
                 "via",
-                &via,
+                NEXT_HOP,
                 "dev",
                 &dev,
+                "onlink",
                 "table",
                 TUNNEL_TABLE,
             ]);
@@ -570,9 +541,6 @@ impl Site {
 
     /// Stops the processes and removes the namespaces (the veths and the TAP go with them).
     pub fn stop(self) {
-        if let Some(b) = self.bgpd {
-            b.stop();
-        }
         for t in self.tunnels {
             t.stop();
         }
@@ -581,8 +549,8 @@ impl Site {
     }
 }
 
-/// The site's own links: `vpc0` (a TAP the edge holds) toward the VPC, a veth per tunnel
-/// (`tunN`) with the AWS side's inside address, and table 100 for what comes from the VPC.
+/// The site's own links: `vpc0` (a TAP the edge holds) toward the VPC, and table 100
+/// for what comes from it.
 fn site_links(item: &VpnConnectionItem, ns: &str) -> anyhow::Result<Tap> {
     sysctls(ns);
     run_ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
@@ -641,6 +609,7 @@ fn start_tunnel(
         namespace: tns.to_owned(),
         dir: dir.clone(),
         charon: None,
+        bgpd: None,
     };
     sysctls(tns);
     run_ip(&["-n", tns, "link", "set", "dev", "lo", "up"])?;
@@ -666,23 +635,11 @@ fn start_tunnel(
         "-n", site_ns, "link", "add", "dev", &tun, "type", "veth", "peer", "name", "site0",
         "netns", tns,
     ])?;
-    let (aws, customer) = bgp::inside_addresses(t.inside_cidr);
     let site_mac = SITE_TUN_MAC.to_string();
     let tunnel_mac = TUNNEL_SITE_MAC.to_string();
     run_ip(&["-n", site_ns, "link", "set", "dev", &tun, "address", &site_mac, "up"])?;
-    let inside = format!("{aws}/{}", t.inside_cidr.prefix_len());
-    run_ip(&["-n", site_ns, "addr", "add", &inside, "dev", &tun])?;
     run_ip(&[
-        "-n",
-        site_ns,
-        "neigh",
-        "replace",
-        &customer.to_string(),
-        "lladdr",
-        &tunnel_mac,
-        "dev",
-        &tun,
-        "nud",
+        "-n", site_ns, "neigh", "replace", NEXT_HOP, "lladdr", &tunnel_mac, "dev", &tun, "nud",
         "permanent",
     ])?;
     run_ip(&["-n", tns, "link", "set", "dev", "site0", "address", &tunnel_mac, "up"])?;
@@ -690,16 +647,21 @@ fn start_tunnel(
         "-n", tns, "neigh", "replace", NEXT_HOP, "lladdr", &site_mac, "dev", "site0", "nud",
         "permanent",
     ])?;
-    let aws32 = format!("{aws}/32");
-    for d in item
-        .cidrs
-        .iter()
-        .map(ToString::to_string)
-        .chain([aws32])
-    {
+    for block in &item.cidrs {
+        let b = block.to_string();
+        let network = format!("{}/32", block.network());
+        run_ip(&["-n", tns, "addr", "add", &network, "dev", "site0"])?;
         run_ip(&[
-            "-n", tns, "route", "replace", &d, "via", NEXT_HOP, "dev", "site0", "onlink",
+            "-n", tns, "route", "replace", &b, "via", NEXT_HOP, "dev", "site0", "onlink",
         ])?;
+        // ahead of charon's table 220 (which may send everything into the tunnel)
+        run_ip(&[
+            "-n", tns, "rule", "add", "pref", "99", "to", &b, "lookup", "main",
+        ])?;
+    }
+    let (aws, customer) = bgp::inside_addresses(t.inside_cidr);
+    if !item.static_routes_only {
+        run_ip(&["-n", tns, "addr", "add", &format!("{aws}/32"), "dev", "lo"])?;
     }
     run_ip(&[
         "-n",
@@ -757,7 +719,23 @@ fn start_tunnel(
             "ipsec0",
             "table",
             TUNNEL_TABLE,
-        ])
+        ])?;
+        if !item.static_routes_only {
+            // the BGP session: to the customer side's inside address, from ours
+            run_ip(&[
+                "-n",
+                tns,
+                "route",
+                "replace",
+                &format!("{customer}/32"),
+                "dev",
+                "ipsec0",
+                "src",
+                &aws.to_string(),
+            ])?;
+            tunnel.bgpd = Some(Bgpd::start(item, n, tns, &dir.join("bgp"))?);
+        }
+        Ok(())
     })();
     match made {
         Ok(()) => Ok(tunnel),
