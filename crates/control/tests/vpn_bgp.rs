@@ -115,7 +115,10 @@ async fn learned_routes_propagate_while_a_session_holds_them() {
     let control = Control::open(store, Config::default()).await.unwrap();
     let s = setup(&control, false).await;
     use TelemetryStatus::{Down, Up};
-    assert_eq!(look(&control, &s).await, (vec![], vec![(Down, 0), (Down, 0)]));
+    assert_eq!(
+        look(&control, &s).await,
+        (vec![], vec![(Down, 0), (Down, 0)])
+    );
 
     report(&control, &s, 0, true, &["192.168.0.0/16", "172.16.1.0/24"]).await;
     report(&control, &s, 1, true, &["192.168.0.0/16"]).await;

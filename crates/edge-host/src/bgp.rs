@@ -104,7 +104,9 @@ pub fn parse_state(text: &str) -> anyhow::Result<BgpState> {
         seen += 1;
         // `show bgp ipv4 unicast summary json` has them at the top, `show bgp summary
         // json` by address family
-        let peers = doc.get("peers").or_else(|| doc.pointer("/ipv4Unicast/peers"));
+        let peers = doc
+            .get("peers")
+            .or_else(|| doc.pointer("/ipv4Unicast/peers"));
         if let Some(peers) = peers.and_then(|p| p.as_object()) {
             for p in peers.values() {
                 if p.get("state").and_then(|s| s.as_str()) == Some("Established") {
@@ -156,7 +158,9 @@ pub fn parse_state(text: &str) -> anyhow::Result<BgpState> {
 /// shortest AS path, then the lowest MED; then (AWS does not say) the session up
 /// longest, then the first tunnel, so that traffic does not move back and forth.
 pub fn choose(tunnels: &[Option<&BgpState>]) -> BTreeMap<Ipv4Net, usize> {
-    let mut best: BTreeMap<Ipv4Net, ((usize, u32, u64, usize), usize)> = BTreeMap::new();
+    // (AS path length, MED, established since, tunnel): the least wins
+    type Rank = (usize, u32, u64, usize);
+    let mut best: BTreeMap<Ipv4Net, (Rank, usize)> = BTreeMap::new();
     for (n, t) in tunnels.iter().enumerate() {
         let Some(t) = t.filter(|t| t.established) else {
             continue;
@@ -182,12 +186,7 @@ impl Bgpd {
     /// Writes tunnel `n`'s configuration into `dir` and starts bgpd in namespace `ns`,
     /// its vty socket and pid file in `dir` too (several run side by side, none in
     /// /run/frr).
-    pub fn start(
-        item: &VpnConnectionItem,
-        n: usize,
-        ns: &str,
-        dir: &Path,
-    ) -> anyhow::Result<Bgpd> {
+    pub fn start(item: &VpnConnectionItem, n: usize, ns: &str, dir: &Path) -> anyhow::Result<Bgpd> {
         if !Path::new(BGPD).exists() {
             anyhow::bail!("{BGPD} is missing: install frr (dynamic VPN connections need BGP)");
         }
@@ -308,7 +307,10 @@ mod tests {
         assert_eq!(choose(&[Some(&t1), None])[&net("192.168.0.0/16")], 0);
         let mut t2_down = t2.clone();
         t2_down.established = false;
-        assert_eq!(choose(&[Some(&t1), Some(&t2_down)])[&net("192.168.0.0/16")], 0);
+        assert_eq!(
+            choose(&[Some(&t1), Some(&t2_down)])[&net("192.168.0.0/16")],
+            0
+        );
         assert!(choose(&[None, None]).is_empty());
     }
 
@@ -317,11 +319,20 @@ mod tests {
         let item = crate::vpn::tests::item();
         let c = bgpd_conf(&item, 1, "fort-vpn-1-t2", Path::new("/tmp/x/bgpd.log"));
         assert!(c.contains("router bgp 64512\n"), "{c}");
-        assert!(c.contains(" neighbor 169.254.20.2 remote-as 65000\n"), "{c}");
-        assert!(c.contains(" neighbor 169.254.20.2 update-source 169.254.20.1\n"), "{c}");
+        assert!(
+            c.contains(" neighbor 169.254.20.2 remote-as 65000\n"),
+            "{c}"
+        );
+        assert!(
+            c.contains(" neighbor 169.254.20.2 update-source 169.254.20.1\n"),
+            "{c}"
+        );
         assert!(c.contains(" neighbor 169.254.20.2 timers 10 30\n"), "{c}");
         assert!(c.contains("  network 10.0.0.0/16\n"), "{c}");
-        assert!(c.contains("  neighbor 169.254.20.2 maximum-prefix 100\n"), "{c}");
+        assert!(
+            c.contains("  neighbor 169.254.20.2 maximum-prefix 100\n"),
+            "{c}"
+        );
         assert!(!c.contains("169.254.10."), "{c}");
     }
 }

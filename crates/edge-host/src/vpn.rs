@@ -367,7 +367,14 @@ fn sysctls(ns: &str) {
             .output();
     }
     let _ = Command::new("ip")
-        .args(["netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.ip_forward=1",
+        ])
         .output();
 }
 
@@ -504,7 +511,15 @@ impl Site {
             .copied()
             .collect();
         for d in gone {
-            let _ = run_ip(&["-n", &ns, "route", "del", &d.to_string(), "table", TUNNEL_TABLE]);
+            let _ = run_ip(&[
+                "-n",
+                &ns,
+                "route",
+                "del",
+                &d.to_string(),
+                "table",
+                TUNNEL_TABLE,
+            ]);
             self.routed.remove(&d);
             tracing::info!(connection = self.item.vpn_connection_id, destination = %d, "VPN route removed");
         }
@@ -566,7 +581,16 @@ fn site_links(item: &VpnConnectionItem, ns: &str) -> anyhow::Result<Tap> {
     ])?;
     let edge = EDGE_MAC.to_string();
     run_ip(&[
-        "-n", ns, "neigh", "replace", NEXT_HOP, "lladdr", &edge, "dev", "vpc0", "nud",
+        "-n",
+        ns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &edge,
+        "dev",
+        "vpc0",
+        "nud",
         "permanent",
     ])?;
     for block in &item.cidrs {
@@ -617,13 +641,24 @@ fn start_tunnel(
     let outside = outside_link(tns);
     crate::internet::veth_to_internet(tns, "out0", internet_ns, &outside, OUTSIDE_MAC)?;
     let out_mac = SITE_OUT_MAC.to_string();
-    run_ip(&["-n", tns, "link", "set", "dev", "out0", "address", &out_mac, "up"])?;
+    run_ip(&[
+        "-n", tns, "link", "set", "dev", "out0", "address", &out_mac, "up",
+    ])?;
     let a = format!("{}/32", t.outside_ip);
     run_ip(&["-n", tns, "addr", "add", &a, "dev", "out0"])?;
     run_ip(&["-n", internet_ns, "route", "replace", &a, "dev", &outside])?;
     let om = OUTSIDE_MAC.to_string();
     run_ip(&[
-        "-n", tns, "neigh", "replace", NEXT_HOP, "lladdr", &om, "dev", "out0", "nud",
+        "-n",
+        tns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &om,
+        "dev",
+        "out0",
+        "nud",
         "permanent",
     ])?;
     run_ip(&[
@@ -637,14 +672,44 @@ fn start_tunnel(
     ])?;
     let site_mac = SITE_TUN_MAC.to_string();
     let tunnel_mac = TUNNEL_SITE_MAC.to_string();
-    run_ip(&["-n", site_ns, "link", "set", "dev", &tun, "address", &site_mac, "up"])?;
     run_ip(&[
-        "-n", site_ns, "neigh", "replace", NEXT_HOP, "lladdr", &tunnel_mac, "dev", &tun, "nud",
+        "-n", site_ns, "link", "set", "dev", &tun, "address", &site_mac, "up",
+    ])?;
+    run_ip(&[
+        "-n",
+        site_ns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &tunnel_mac,
+        "dev",
+        &tun,
+        "nud",
         "permanent",
     ])?;
-    run_ip(&["-n", tns, "link", "set", "dev", "site0", "address", &tunnel_mac, "up"])?;
     run_ip(&[
-        "-n", tns, "neigh", "replace", NEXT_HOP, "lladdr", &site_mac, "dev", "site0", "nud",
+        "-n",
+        tns,
+        "link",
+        "set",
+        "dev",
+        "site0",
+        "address",
+        &tunnel_mac,
+        "up",
+    ])?;
+    run_ip(&[
+        "-n",
+        tns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &site_mac,
+        "dev",
+        "site0",
+        "nud",
         "permanent",
     ])?;
     for block in &item.cidrs {
@@ -679,24 +744,26 @@ fn start_tunnel(
     let conf = dir.join("strongswan.conf");
     std::fs::write(&conf, strongswan_conf(&dir, t.dpd_timeout_seconds))?;
     let log = std::fs::File::create(dir.join("charon.log"))?;
-    tunnel.charon = Some(Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            tns,
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-        ])
-        .args(["sh", "-c"])
-        .arg(format!("mount -t tmpfs fort-vpn /run && exec {CHARON}"))
-        .env("STRONGSWAN_CONF", &conf)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting charon")?);
+    tunnel.charon = Some(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                tns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+            ])
+            .args(["sh", "-c"])
+            .arg(format!("mount -t tmpfs fort-vpn /run && exec {CHARON}"))
+            .env("STRONGSWAN_CONF", &conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting charon")?,
+    );
     let made = (|| {
         tunnel
             .load(item, n)
@@ -759,8 +826,7 @@ fn needs_restart(s: &VpnConnectionItem, w: &VpnConnectionItem) -> bool {
         || s.static_routes_only != w.static_routes_only
         || s.amazon_asn != w.amazon_asn
         || s.customer_asn != w.customer_asn
-        || s
-            .tunnels
+        || s.tunnels
             .iter()
             .map(|t| (t.outside_ip, t.inside_cidr))
             .ne(w.tunnels.iter().map(|t| (t.outside_ip, t.inside_cidr)))
@@ -1013,6 +1079,9 @@ pub(crate) mod tests {
         let t = tunnel_namespace("vpn-0123456789abcdef0", 1);
         assert_eq!(t, "fort-vpn-0123456789abcdef0-t2");
         assert!(tap_name(&ns).len() <= 15 && outside_link(&t).len() <= 15);
-        assert_ne!(outside_link(&t), outside_link(&tunnel_namespace("vpn-0123456789abcdef0", 0)));
+        assert_ne!(
+            outside_link(&t),
+            outside_link(&tunnel_namespace("vpn-0123456789abcdef0", 0))
+        );
     }
 }
