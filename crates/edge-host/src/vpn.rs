@@ -452,10 +452,13 @@ impl Site {
         let mut sessions = Vec::new();
         for (n, (tunnel, t)) in self.tunnels.iter().zip(&self.item.tunnels).enumerate() {
             let (ipsec_up, state) = tunnel.ipsec(n)?;
-            let bgp = match &tunnel.bgpd {
-                Some(b) => Some(b.state()?),
-                None => None,
-            };
+            // a bgpd that does not answer has no session (its routes go)
+            let bgp = tunnel.bgpd.as_ref().map(|b| {
+                b.state().unwrap_or_else(|e| {
+                    tracing::debug!(namespace = tunnel.namespace, error = %e, "reading bgpd");
+                    bgp::BgpState::default()
+                })
+            });
             let ipsec_message = if ipsec_up {
                 String::new()
             } else if state.is_empty() {
