@@ -207,7 +207,9 @@ class Net:
         self.w.cleanups.append(lambda: self.ec2.release_address(AllocationId=a["AllocationId"]))
         return a["AllocationId"], a["PublicIp"]
 
-    def nat(self):
+    def nat(self, table=None):
+        """A NAT gateway in the public subnet, the default route of `table` (the private
+        subnet's by default): (its id, its elastic IP)."""
         alloc, ip = self.eip()
         ec2 = self.ec2
         nat = ec2.create_nat_gateway(SubnetId=self.public, AllocationId=alloc)["NatGateway"]["NatGatewayId"]
@@ -229,7 +231,8 @@ class Net:
             if s == "available":
                 break
             time.sleep(0.2)
-        ec2.create_route(RouteTableId=self.private_rtb, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+        ec2.create_route(RouteTableId=table or self.private_rtb, DestinationCidrBlock="0.0.0.0/0",
+                         NatGatewayId=nat)
         return nat, ip
 
     def public_ip(self, iid):
@@ -340,6 +343,60 @@ def test_private_instance_reaches_the_internet_through_a_nat_gateway(efort, w, w
     # removing the route cuts the path
     net.ec2.delete_route(RouteTableId=net.private_rtb, DestinationCidrBlock="0.0.0.0/0")
     assert never_fetches(a, WEB, for_s=2)
+
+
+def test_each_private_subnet_leaves_through_the_nat_gateway_its_route_names(efort, w, web):
+    """Two NAT gateways in one VPC (the one-per-zone layout): each private subnet's flows
+    leave with the elastic IP of the gateway its own route table names."""
+    net = Net(w, "10.66.0.0/16")
+    second = w.subnet(net.vpc, "10.66.3.0/24")
+    second_rtb = net._table(second)
+    _, ip1 = net.nat()
+    _, ip2 = net.nat(second_rtb)
+    a, _ = w.launch(net.private, [net.sg])
+    b, _ = w.launch(second, [net.sg])
+    for i, ip in ((a, ip1), (b, ip2), (a, ip1)):
+        assert fetch_eventually(i, WEB) == HELLO, efort.edge_metrics_text()
+        assert web.clients()[-1] == ip
+    assert efort.edge_metric("fort_edge_drops_total", reason="ambiguous_gateway") == 0
+
+
+def test_a_nat_gateways_secondary_address_carries_flows_too(efort, w, web):
+    """AssociateNatGatewayAddress adds a source address: the edge spreads pairs of hosts
+    over the gateway's addresses (by a hash of the pair: .10 and .12 take different ones
+    toward the web host), and once the address is disassociated every flow leaves from
+    the primary again."""
+    net = Net(w, "10.67.0.0/16")
+    nat, primary = net.nat()
+    alloc, secondary = net.eip()
+    ec2 = net.ec2
+    ec2.associate_nat_gateway_address(NatGatewayId=nat, AllocationIds=[alloc])
+
+    def disassociate():
+        gw = ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]
+        ids = [a["AssociationId"] for a in gw["NatGatewayAddresses"]
+               if a.get("AllocationId") == alloc and a.get("AssociationId")]
+        if ids:
+            ec2.disassociate_nat_gateway_address(NatGatewayId=nat, AssociationIds=ids)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            gw = ec2.describe_nat_gateways(NatGatewayIds=[nat])["NatGateways"][0]
+            if not any(a.get("AllocationId") == alloc for a in gw["NatGatewayAddresses"]):
+                return
+            time.sleep(0.2)
+
+    w.cleanups.append(disassociate)  # before the address is released
+    a, _ = w.launch(net.private, [net.sg], ip="10.67.2.10")
+    b, _ = w.launch(net.private, [net.sg], ip="10.67.2.12")
+    seen = set()
+    for i in (a, b):
+        assert fetch_eventually(i, WEB) == HELLO, efort.edge_metrics_text()
+        seen.add(web.clients()[-1])
+    assert seen == {primary, secondary}
+    disassociate()
+    for i in (a, b):
+        assert fetch_eventually(i, WEB) == HELLO
+        assert web.clients()[-1] == primary
 
 
 def test_prefix_lists_in_routes_and_security_groups(efort, w, web):

@@ -17,7 +17,7 @@ AWS = shutil.which("aws")
 EC2_NAME = f"ec2.{REGION}.amazonaws.com"
 
 
-def aws_in(ns, *args, timeout=20):
+def aws_in(ns, *args, timeout=20, env_extra=None):
     """Runs the AWS CLI inside namespace `ns` with the test's credentials: (rc, output)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and "proxy" not in k.lower()}
     env.update(
@@ -29,6 +29,7 @@ def aws_in(ns, *args, timeout=20):
         AWS_RETRY_MODE="standard",
         AWS_CONFIG_FILE="/dev/null",
         AWS_SHARED_CREDENTIALS_FILE="/dev/null",
+        **(env_extra or {}),
     )
     cmd = ["ip", "netns", "exec", ns, AWS, "--cli-connect-timeout", "3", "--cli-read-timeout", "10", *args]
     try:
@@ -58,7 +59,8 @@ def test_interface_endpoint_reaches_the_ec2_api(fort, ec2, world):
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
     subnet = world.subnet(vpc, "10.96.1.0/24")
     http_in = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "10.96.0.0/16"}]}
-    sg = world.group(vpc, "vpce-http", ingress=[http_in])
+    https_in = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.96.0.0/16"}]}
+    sg = world.group(vpc, "vpce-http", ingress=[http_in, https_in])
     ep = ec2.create_vpc_endpoint(
         VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.ec2", VpcEndpointType="Interface",
         SubnetIds=[subnet], SecurityGroupIds=[sg], PrivateDnsEnabled=True,
@@ -89,6 +91,13 @@ def test_interface_endpoint_reaches_the_ec2_api(fort, ec2, world):
     rc, out = describe_vpcs(iid)
     assert rc == 0, out
     assert vpc in out
+    # ... and over HTTPS at the SDK's own endpoint (no --endpoint-url), trusting the CA
+    # `fort up` made; a client that does not trust it refuses the certificate
+    ca = os.path.join(fort.data_dir, "tls", "ca.pem")
+    rc, out = aws_in(iid, "ec2", "describe-vpcs", "--output", "json", env_extra={"AWS_CA_BUNDLE": ca})
+    assert rc == 0 and vpc in out, out
+    rc, out = aws_in(iid, "ec2", "describe-vpcs", "--output", "json")
+    assert rc != 0 and "CERTIFICATE_VERIFY_FAILED" in out, out
 
     # the endpoint's security group cuts it ...
     ec2.revoke_security_group_ingress(GroupId=sg, IpPermissions=[http_in])

@@ -58,3 +58,33 @@ def test_peered_vpcs_talk_only_through_an_active_connection(fort, ec2, world):
 
     ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)
     assert silenced(a, b_ip), "a deleted connection carries nothing"
+
+
+def test_a_rule_can_name_a_group_of_the_peered_vpc(fort, ec2, world):
+    """B admits only members of A's group `clients`: A passes while it is one, and stops
+    when its instance leaves the group (AWS's security group references across a peering)."""
+    va, vb = world.vpc("10.72.0.0/16"), world.vpc("10.73.0.0/16")
+    sa, sb = world.subnet(va, "10.72.1.0/24"), world.subnet(vb, "10.73.1.0/24")
+    clients = world.group(va, "clients")
+    other = world.group(va, "others")
+    gb = world.group(vb, "from-clients")
+    pair = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": clients}]}
+    pcx = ec2.create_vpc_peering_connection(VpcId=va, PeerVpcId=vb)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+    world.cleanups.append(lambda: ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx))
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+    ec2.create_route(RouteTableId=main_table(ec2, va), DestinationCidrBlock="10.73.0.0/16", VpcPeeringConnectionId=pcx)
+    ec2.create_route(RouteTableId=main_table(ec2, vb), DestinationCidrBlock="10.72.0.0/16", VpcPeeringConnectionId=pcx)
+    ec2.authorize_security_group_ingress(GroupId=gb, IpPermissions=[pair])
+    world.cleanups.append(lambda: ec2.revoke_security_group_ingress(GroupId=gb, IpPermissions=[pair]))
+    a, _ = world.launch(sa, [clients])
+    b, b_ip = world.launch(sb, [gb])
+
+    assert ping_eventually(a, b_ip), fort.log_text()[-3000:]
+    with TcpServer(b, b_ip) as _:
+        assert tcp_get(a, b_ip) == f"hello from {b}\n"
+
+    eni = ec2.describe_instances(InstanceIds=[a])["Reservations"][0]["Instances"][0]["NetworkInterfaces"][0]
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"], Groups=[other])
+    assert silenced(a, b_ip), "A left `clients`: B's rule no longer admits it"
+    ec2.modify_network_interface_attribute(NetworkInterfaceId=eni["NetworkInterfaceId"], Groups=[clients])
+    assert ping_eventually(a, b_ip), "back in `clients`"

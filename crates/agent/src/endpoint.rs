@@ -5,10 +5,13 @@
 //! listener created inside the namespace on TCP port 80 whose connections are spliced to
 //! the API (EC2, S3, Logs and STS on one HTTP endpoint) on the host's own network.
 //!
-//! Only plain HTTP is forwarded: the API speaks no TLS, so raw TCP on 443 would reach
-//! nothing that answers it.
+//! With a certificate for the services' AWS names (`fort up` makes one, signed by a CA of
+//! its own), the forwarder also ends TLS on port 443 and carries the plain HTTP inside to
+//! the API, so SDKs and the AWS CLI reach `https://ec2.REGION.amazonaws.com` unchanged
+//! (trusting that CA); without one, port 443 answers nothing.
 
 pub use fort_host::forward::Forwarder;
+use fort_host::forward::Listen;
 use fort_sync::host_state::HostState;
 use std::collections::BTreeMap;
 use std::io;
@@ -17,8 +20,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 /// The services whose endpoints the API answers (the ones Fort serves itself).
 pub const API_SERVICES: &[&str] = &["ec2", "s3", "logs", "sts"];
 
-/// The port the forwarder listens on in the interface's namespace.
+/// The ports the forwarder listens on in the interface's namespace.
 pub const HTTP_PORT: u16 = 80;
+pub const HTTPS_PORT: u16 = 443;
 
 /// What an endpoint interface placed on this host serves.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,18 +56,24 @@ pub fn served(state: &HostState) -> BTreeMap<String, Served> {
 }
 
 /// Starts the forwarder of an endpoint interface's namespace `ns`: port 80 on every
-/// address there, spliced to the API at `target`.
+/// address there, and 443 ending `tls` when there is one, spliced to the API at `target`.
 pub fn forward(
     ns: &str,
     target: SocketAddrV4,
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     runtime: &tokio::runtime::Handle,
 ) -> io::Result<Forwarder> {
-    Forwarder::start(
-        ns,
-        &[SocketAddr::from((Ipv4Addr::UNSPECIFIED, HTTP_PORT))],
-        target,
-        runtime,
-    )
+    let mut listen = vec![Listen::plain(SocketAddr::from((
+        Ipv4Addr::UNSPECIFIED,
+        HTTP_PORT,
+    )))];
+    if let Some(tls) = tls {
+        listen.push(Listen {
+            addr: SocketAddr::from((Ipv4Addr::UNSPECIFIED, HTTPS_PORT)),
+            tls: Some(tls),
+        });
+    }
+    Forwarder::start(ns, &listen, target, runtime)
 }
 
 #[cfg(test)]

@@ -61,6 +61,9 @@ pub struct AgentConfig {
     /// The internet's DNS, where the VPC resolver forwards names that are not the VPC's
     /// (none: those are NXDOMAIN).
     pub internet_dns: Option<SocketAddr>,
+    /// The TLS an endpoint interface ends on port 443 (a certificate for the services'
+    /// AWS names); none: endpoints answer plain HTTP on port 80 only.
+    pub endpoint_tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// A running agent.
@@ -172,6 +175,7 @@ impl Agent {
             runtime: tokio::runtime::Handle::current(),
             served: Default::default(),
             forwarders: Default::default(),
+            endpoint_tls: config.endpoint_tls.clone(),
         };
         let (tx, rx) = mpsc::channel();
         let (status, report) = watch::channel(Status::default());

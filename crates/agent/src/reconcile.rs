@@ -60,6 +60,8 @@ pub struct Reconciler {
     pub served: BTreeMap<String, endpoint::Served>,
     /// The forwarder answering in each endpoint interface's namespace.
     pub forwarders: BTreeMap<String, endpoint::Forwarder>,
+    /// The TLS the forwarders end on port 443, if the agent has a certificate.
+    pub endpoint_tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// The file where the agent lists the instances it holds (for a restart with `--keep`).
@@ -330,7 +332,7 @@ impl Reconciler {
             if self.forwarders.contains_key(&eni) {
                 continue;
             }
-            match endpoint::forward(&eni, target, &self.runtime) {
+            match endpoint::forward(&eni, target, self.endpoint_tls.clone(), &self.runtime) {
                 Ok(f) => {
                     tracing::info!(host = self.host_id, eni, %target, "endpoint interface forwards to the API");
                     self.forwarders.insert(eni, f);

@@ -702,11 +702,14 @@ impl Engine {
             }
         }
 
-        // ports; member lists compiled once per VPC
+        // ports; the member lists their rules name compiled once, from any VPC of the
+        // program (a rule may name a group of a peered VPC, whose hosts this one serves)
         let mut ports: Vec<Option<Port>> = Vec::new();
-        let mut members: HashMap<u16, Members<'_>> = HashMap::new();
-        let mut members6: HashMap<u16, security_group::Members6<'_>> = HashMap::new();
-        let mut prints: HashMap<u16, MemberPrints<'_>> = HashMap::new();
+        let mut prints = MemberPrints::new(&program.vpcs);
+        let named: Vec<&program::SecurityGroup> = named_groups(&prints.groups, &program.ports);
+        let members: Members<'_> = security_group::members_of(named.iter().copied());
+        let members6: security_group::Members6<'_> =
+            security_group::members_of(named.iter().copied());
         for spec in &program.ports {
             let Some(vslot) = self.vpc_index.get(&spec.vpc_id) else {
                 continue;
@@ -726,10 +729,7 @@ impl Engine {
                 .iter()
                 .position(|s| s.id == spec.subnet_id)
                 .and_then(|i| u16::try_from(i).ok());
-            let prints = prints
-                .entry(vslot)
-                .or_insert_with(|| MemberPrints::new(&vspec.security_groups));
-            let fp = port_fingerprint(spec, prints);
+            let fp = port_fingerprint(spec, &mut prints);
             let dep = mark(
                 &mut seen,
                 &mut self.epochs,
@@ -743,19 +743,13 @@ impl Engine {
             if ports.len() <= i {
                 ports.resize_with(i + 1, || None);
             }
-            let members = members
-                .entry(vslot)
-                .or_insert_with(|| security_group::members(&vspec.security_groups));
-            let members6 = members6
-                .entry(vslot)
-                .or_insert_with(|| security_group::members6(&vspec.security_groups));
             ports[i] = Some(Port::compile(
                 spec,
                 vslot,
                 subnet,
                 &vspec.security_groups,
-                members,
-                members6,
+                &members,
+                &members6,
                 dep,
                 ct_dep,
             ));
@@ -826,41 +820,47 @@ impl Engine {
         group_id: &str,
         members: &[Ipv4Addr],
     ) -> usize {
-        let Some(vspec) = self.structure.vpcs.iter_mut().find(|v| v.id == vpc_id) else {
-            return 0;
-        };
-        let Some(group) = vspec.security_groups.iter_mut().find(|g| g.id == group_id) else {
+        let Some(group) = self
+            .structure
+            .vpcs
+            .iter_mut()
+            .find(|v| v.id == vpc_id)
+            .and_then(|v| v.security_groups.iter_mut().find(|g| g.id == group_id))
+        else {
             return 0;
         };
         if group.members == members {
             return 0;
         }
         group.members = members.to_vec();
-        let groups = &vspec.security_groups;
-        let readers: Vec<&program::SecurityGroup> = groups
-            .iter()
+        // Readers may be groups of any VPC here: a peered VPC's rules can name this group.
+        let mut prints = MemberPrints::new(&self.structure.vpcs);
+        let readers: HashSet<&str> = prints
+            .groups
+            .values()
             .filter(|g| peers(g).any(|x| x == group_id))
+            .map(|g| g.id.as_str())
             .collect();
         if readers.is_empty() {
             return 0;
         }
-        // Member lists of the groups the readers' rules name (not the whole VPC's).
-        let named_ids: HashSet<&str> = readers.iter().flat_map(|g| peers(g)).collect();
-        let named: Vec<program::SecurityGroup> = groups
+        // Member lists of the groups the readers' rules name (not every group's).
+        let named_ids: HashSet<&str> = readers
             .iter()
-            .filter(|g| named_ids.contains(g.id.as_str()))
-            .cloned()
+            .filter_map(|id| prints.groups.get(id))
+            .flat_map(|g| peers(g))
             .collect();
-        let readers: HashSet<&str> = readers.iter().map(|g| g.id.as_str()).collect();
-        let lists = security_group::members(&named);
-        let mut prints = MemberPrints::new(groups);
+        let lists: Members<'_> = security_group::members_of(
+            named_ids
+                .iter()
+                .filter_map(|id| prints.groups.get(id).copied()),
+        );
         let mut recompiled = 0;
         for spec in &self.structure.ports {
-            if spec.vpc_id != vpc_id
-                || !spec
-                    .security_groups
-                    .iter()
-                    .any(|g| readers.contains(g.as_str()))
+            if !spec
+                .security_groups
+                .iter()
+                .any(|g| readers.contains(g.as_str()))
             {
                 continue;
             }
@@ -872,11 +872,7 @@ impl Engine {
             else {
                 continue;
             };
-            let mine: Vec<&program::SecurityGroup> = spec
-                .security_groups
-                .iter()
-                .filter_map(|id| groups.iter().find(|g| &g.id == id))
-                .collect();
+            let mine = prints.mine(spec);
             port.security = security_group::PortSecurity::compile_with(&mine, &lists);
             port.dep = self.epochs.set(
                 DepKey::Port(spec.id.clone()),
@@ -1903,15 +1899,37 @@ fn peers(g: &program::SecurityGroup) -> impl Iterator<Item = &str> {
         })
 }
 
-/// Fingerprints of groups' member lists, each computed once for all the ports that read
-/// it (a list may hold tens of thousands of addresses).
+/// The groups a port's rules name, of any VPC of the program.
+fn named_groups<'a>(
+    groups: &HashMap<&'a str, &'a program::SecurityGroup>,
+    ports: &[program::Port],
+) -> Vec<&'a program::SecurityGroup> {
+    let ids: HashSet<&str> = ports
+        .iter()
+        .flat_map(|p| &p.security_groups)
+        .filter_map(|id| groups.get(id.as_str()))
+        .flat_map(|g| peers(g))
+        .collect();
+    ids.into_iter()
+        .filter_map(|id| groups.get(id).copied())
+        .collect()
+}
+
+/// Every group of the program by id (ids are unique across VPCs), and the fingerprints
+/// of their member lists, each computed once for all the ports that read it (a list may
+/// hold tens of thousands of addresses).
 struct MemberPrints<'a> {
-    groups: &'a [program::SecurityGroup],
+    groups: HashMap<&'a str, &'a program::SecurityGroup>,
     prints: HashMap<&'a str, u64>,
 }
 
 impl<'a> MemberPrints<'a> {
-    fn new(groups: &'a [program::SecurityGroup]) -> Self {
+    fn new(vpcs: &'a [program::Vpc]) -> Self {
+        let mut groups = HashMap::new();
+        for g in vpcs.iter().flat_map(|v| &v.security_groups) {
+            // the first VPC's wins, as in the reference (ids are unique in a real program)
+            groups.entry(g.id.as_str()).or_insert(g);
+        }
         MemberPrints {
             groups,
             prints: HashMap::new(),
@@ -1922,20 +1940,23 @@ impl<'a> MemberPrints<'a> {
         if let Some(&p) = self.prints.get(id) {
             return Some(p);
         }
-        let g = self.groups.iter().find(|g| g.id == id)?;
+        let g = *self.groups.get(id)?;
         let p = fingerprint(&(&g.members, &g.members_v6));
         self.prints.insert(g.id.as_str(), p);
         Some(p)
     }
+
+    /// The port's own groups.
+    fn mine(&self, spec: &program::Port) -> Vec<&'a program::SecurityGroup> {
+        spec.security_groups
+            .iter()
+            .filter_map(|id| self.groups.get(id.as_str()).copied())
+            .collect()
+    }
 }
 
 fn port_fingerprint(spec: &program::Port, prints: &mut MemberPrints<'_>) -> u64 {
-    let groups = prints.groups;
-    let mine: Vec<&program::SecurityGroup> = spec
-        .security_groups
-        .iter()
-        .filter_map(|id| groups.iter().find(|g| &g.id == id))
-        .collect();
+    let mine = prints.mine(spec);
     let mut referenced: Vec<(&str, u64)> = Vec::new();
     for g in &mine {
         for r in g.ingress.iter().chain(&g.egress) {

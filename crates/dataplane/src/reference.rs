@@ -639,7 +639,7 @@ impl Reference {
         };
         let matching: Vec<&SgRule> = rules(egress)
             .into_iter()
-            .filter(|r| sg_rule_matches(r, vpc, m, peer))
+            .filter(|r| sg_rule_matches(r, &self.program.vpcs, m, peer))
             .collect();
         if matching.is_empty() {
             return Err(if egress {
@@ -746,7 +746,7 @@ fn track_key(dir: Direction, m: &Meta) -> (Ipv4Addr, Ipv4Addr, u16, u16, u8) {
     (local, remote, a, b, t.protocol)
 }
 
-fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
+fn sg_rule_matches(r: &SgRule, vpcs: &[Vpc], m: &Meta, peer: Ipv4Addr) -> bool {
     let proto = m.tuple.protocol;
     if r.protocol >= 0 && u8::try_from(r.protocol).ok() != Some(proto) {
         return false;
@@ -754,9 +754,10 @@ fn sg_rule_matches(r: &SgRule, vpc: &Vpc, m: &Meta, peer: Ipv4Addr) -> bool {
     let peer_ok = match &r.peer {
         SgPeer::Cidr(c) => c.contains(&peer),
         SgPeer::Cidr6(_) => false,
-        SgPeer::Group(id) => vpc
-            .security_groups
+        // a group of any VPC of the program: a peered VPC's group is named by its id
+        SgPeer::Group(id) => vpcs
             .iter()
+            .flat_map(|v| &v.security_groups)
             .find(|g| &g.id == id)
             .is_some_and(|g| g.members.contains(&peer)),
     };
@@ -1100,7 +1101,7 @@ impl Reference {
         };
         let matching: Vec<&SgRule> = rules(egress)
             .into_iter()
-            .filter(|r| sg_rule6_matches(r, vpc, m, peer))
+            .filter(|r| sg_rule6_matches(r, &self.program.vpcs, m, peer))
             .collect();
         if matching.is_empty() {
             return Err(if egress {
@@ -1153,7 +1154,7 @@ fn track_key6(dir: Direction, m: &Meta6) -> (IpAddr, IpAddr, u16, u16, u8) {
     (IpAddr::V6(local), IpAddr::V6(remote), a, b, t.protocol)
 }
 
-fn sg_rule6_matches(r: &SgRule, vpc: &Vpc, m: &Meta6, peer: Ipv6Addr) -> bool {
+fn sg_rule6_matches(r: &SgRule, vpcs: &[Vpc], m: &Meta6, peer: Ipv6Addr) -> bool {
     let proto = m.tuple.protocol;
     if r.protocol >= 0 && u8::try_from(r.protocol).ok() != Some(proto) {
         return false;
@@ -1161,9 +1162,10 @@ fn sg_rule6_matches(r: &SgRule, vpc: &Vpc, m: &Meta6, peer: Ipv6Addr) -> bool {
     let peer_ok = match &r.peer {
         SgPeer::Cidr6(c) => c.contains(&peer),
         SgPeer::Cidr(_) => false,
-        SgPeer::Group(id) => vpc
-            .security_groups
+        // a group of any VPC of the program: a peered VPC's group is named by its id
+        SgPeer::Group(id) => vpcs
             .iter()
+            .flat_map(|v| &v.security_groups)
             .find(|g| &g.id == id)
             .is_some_and(|g| g.members_v6.contains(&peer)),
     };

@@ -166,9 +166,12 @@ pub type Members<'a> = MembersOf<'a, u32>;
 /// Group id → its members' IPv6 addresses, sorted.
 pub type Members6<'a> = MembersOf<'a, u128>;
 
-/// The member lists of a VPC's groups, in family `B`.
-pub fn members_of<B: Bits>(all: &[program::SecurityGroup]) -> MembersOf<'_, B> {
-    all.iter()
+/// The member lists of `groups`, in family `B`.
+pub fn members_of<'a, B: Bits>(
+    groups: impl IntoIterator<Item = &'a program::SecurityGroup>,
+) -> MembersOf<'a, B> {
+    groups
+        .into_iter()
         .map(|g| {
             let mut m = B::members(g);
             m.sort_unstable();
@@ -176,16 +179,6 @@ pub fn members_of<B: Bits>(all: &[program::SecurityGroup]) -> MembersOf<'_, B> {
             (g.id.as_str(), Arc::from(m))
         })
         .collect()
-}
-
-/// The IPv4 member lists of a VPC's groups.
-pub fn members(all: &[program::SecurityGroup]) -> Members<'_> {
-    members_of(all)
-}
-
-/// The IPv6 member lists of a VPC's groups.
-pub fn members6(all: &[program::SecurityGroup]) -> Members6<'_> {
-    members_of(all)
 }
 
 impl<B: Bits> RuleSetOf<B> {

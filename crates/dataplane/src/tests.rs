@@ -919,68 +919,73 @@ fn program_round_trips_through_json() {
     assert_eq!(back, p);
 }
 
-#[test]
-fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
-    let p_ip = Ipv4Addr::new(10, 1, 5, 5);
-    let p_mac = MacAddr([2, 0, 0, 1, 5, 5]);
-    let peer_vpc = || {
-        let mut v = vpc();
-        v.id = "vpc-2".into();
-        v.vni = 0x2222;
-        v.cidrs = vec![net("10.1.0.0/16")];
-        v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
-        v.subnets = vec![Subnet {
-            id: "subnet-p".into(),
-            cidr: net("10.1.5.0/24"),
-            route_table_id: "rtb-main".into(),
-            network_acl_id: "acl-default".into(),
-            availability_zone: String::new(),
-            ipv6_cidr: None,
-        }];
-        v.route_tables[0].routes = vec![
-            Route {
-                destination: net("10.1.0.0/16"),
-                target: RouteTarget::Local,
-            },
-            Route {
-                destination: net("10.0.0.0/16"),
-                target: RouteTarget::VpcPeering("pcx-1".into()),
-            },
-        ];
-        v.mappings = vec![Mapping {
-            ip: p_ip,
-            host: H2,
-            mac: p_mac,
-            eni_id: "eni-p".into(),
-            source_dest_check: true,
-        }];
-        v.peerings = vec![Peering {
-            id: "pcx-1".into(),
-            peer_vpc_id: "vpc-1".into(),
-        }];
-        v
-    };
-    let with_peering = |mut p: HostProgram| {
-        p.vpcs[0].route_tables[0].routes.push(Route {
+/// P, an instance of vpc-2 (10.1.0.0/16) on host 2, peered with vpc-1 by pcx-1.
+const P_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 5, 5);
+const P_MAC: MacAddr = MacAddr([2, 0, 0, 1, 5, 5]);
+
+/// vpc-2, routing vpc-1's block to pcx-1, with P's mapping.
+fn peer_vpc() -> Vpc {
+    let mut v = vpc();
+    v.id = "vpc-2".into();
+    v.vni = 0x2222;
+    v.cidrs = vec![net("10.1.0.0/16")];
+    v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
+    v.subnets = vec![Subnet {
+        id: "subnet-p".into(),
+        cidr: net("10.1.5.0/24"),
+        route_table_id: "rtb-main".into(),
+        network_acl_id: "acl-default".into(),
+        availability_zone: String::new(),
+        ipv6_cidr: None,
+    }];
+    v.route_tables[0].routes = vec![
+        Route {
             destination: net("10.1.0.0/16"),
+            target: RouteTarget::Local,
+        },
+        Route {
+            destination: net("10.0.0.0/16"),
             target: RouteTarget::VpcPeering("pcx-1".into()),
-        });
-        p.vpcs[0].peerings = vec![Peering {
-            id: "pcx-1".into(),
-            peer_vpc_id: "vpc-2".into(),
-        }];
-        p.vpcs.push(peer_vpc());
-        p
-    };
-    let mut p2 = with_peering(host2());
-    p2.ports.push(Port {
+        },
+    ];
+    v.mappings = vec![Mapping {
+        ip: P_IP,
+        host: H2,
+        mac: P_MAC,
+        eni_id: "eni-p".into(),
+        source_dest_check: true,
+    }];
+    v.peerings = vec![Peering {
+        id: "pcx-1".into(),
+        peer_vpc_id: "vpc-1".into(),
+    }];
+    v
+}
+
+/// A host's program with vpc-1 peered with vpc-2 (both ways routed).
+fn with_peering(mut p: HostProgram) -> HostProgram {
+    p.vpcs[0].route_tables[0].routes.push(Route {
+        destination: net("10.1.0.0/16"),
+        target: RouteTarget::VpcPeering("pcx-1".into()),
+    });
+    p.vpcs[0].peerings = vec![Peering {
+        id: "pcx-1".into(),
+        peer_vpc_id: "vpc-2".into(),
+    }];
+    p.vpcs.push(peer_vpc());
+    p
+}
+
+/// P's port, in groups `groups`.
+fn peer_port(groups: &[&str]) -> Port {
+    Port {
         id: "eni-p".into(),
         vpc_id: "vpc-2".into(),
         subnet_id: "subnet-p".into(),
-        mac: p_mac,
-        primary_ip: p_ip,
+        mac: P_MAC,
+        primary_ip: P_IP,
         secondary_ips: vec![],
-        security_groups: vec!["sg-app".into()],
+        security_groups: groups.iter().map(|g| (*g).into()).collect(),
         source_dest_check: true,
         conntrack: ConntrackTimeouts::default(),
         hostname: None,
@@ -988,7 +993,14 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
         device_index: 0,
         flow_logs: true,
         ipv6_addresses: vec![],
-    });
+    }
+}
+
+#[test]
+fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
+    let (p_ip, p_mac) = (P_IP, P_MAC);
+    let mut p2 = with_peering(host2());
+    p2.ports.push(peer_port(&["sg-app"]));
     let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
     let mut h2 = Engine::with_program(p2).unwrap();
     let a = pid(&h1, "eni-a");
@@ -1016,6 +1028,87 @@ fn peering_crosses_vpcs_and_authenticates_by_the_peer_mapping() {
     assert_eq!(
         drop_of(h2.process_from_underlay(t(1), &forged, &mut out)),
         DropReason::AuthenticationFailed
+    );
+}
+
+/// A rule may name a security group of a peered VPC (same region, as AWS allows): the
+/// receiving host matches the peer group's members, and a member joining or leaving
+/// changes what passes without a new structure.
+#[test]
+fn a_rule_naming_a_peer_vpc_group_matches_its_members() {
+    let mut p2 = with_peering(host2());
+    // P admits SSH only from members of vpc-1's sg-src
+    p2.vpcs[1].security_groups = vec![SecurityGroup {
+        id: "sg-p".into(),
+        ingress: vec![SgRule {
+            protocol: 6,
+            from_port: 22,
+            to_port: 22,
+            peer: SgPeer::Group("sg-src".into()),
+        }],
+        egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
+        members: vec![P_IP],
+        members_v6: vec![],
+    }];
+    p2.vpcs[0].security_groups.push(SecurityGroup {
+        id: "sg-src".into(),
+        ingress: vec![],
+        egress: vec![sg_rule(-1, -1, -1, "0.0.0.0/0")],
+        members: vec![],
+        members_v6: vec![],
+    });
+    p2.ports.push(peer_port(&["sg-p"]));
+    let mut h1 = Engine::with_program(with_peering(host1())).unwrap();
+    let mut h2 = Engine::with_program(p2.clone()).unwrap();
+    let (a, pp) = (pid(&h1, "eni-a"), pid(&h2, "eni-p"));
+    let mut out = Vec::new();
+    // A (vpc-1, host 1) opens SSH to P through the peering
+    let mut syn = |sport| {
+        let frame = tcp_frame(A_MAC, ROUTER_MAC, A_IP, P_IP, sport, 22, tcp::flags::SYN, 0);
+        let mut wire = Vec::new();
+        h1.process_from_port(t(1), a, &frame, &mut wire);
+        wire
+    };
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(1), &syn(40000), &mut out)),
+        DropReason::SecurityGroupIngress,
+        "A is not in sg-src yet"
+    );
+    assert_eq!(
+        h2.set_group_members("vpc-1", "sg-src", &[A_IP]),
+        1,
+        "P's port, in the other VPC, reads sg-src"
+    );
+    assert_eq!(
+        h2.process_from_underlay(t(2), &syn(40001), &mut out),
+        Verdict::ToPort { port: pp },
+        "A joined sg-src"
+    );
+    // the same as a host given the whole structure with A in the group
+    let mut whole = p2.clone();
+    whole.vpcs[0].security_groups.last_mut().unwrap().members = vec![A_IP];
+    let mut fresh = Engine::with_program(whole.clone()).unwrap();
+    assert_eq!(h2.structure(), fresh.structure());
+    assert_eq!(
+        fresh.process_from_underlay(t(2), &syn(40002), &mut out),
+        Verdict::ToPort { port: pp }
+    );
+    // and as the reference evaluator judges it, with A in the group and without
+    let mut reference = crate::reference::Reference::new(whole, 16);
+    assert_eq!(
+        reference.process_from_underlay(t(2), &syn(40004), &mut out),
+        Verdict::ToPort { port: pp }
+    );
+    reference.set_program(p2.clone());
+    assert_eq!(
+        drop_of(reference.process_from_underlay(t(2), &syn(40005), &mut out)),
+        DropReason::SecurityGroupIngress
+    );
+    assert_eq!(h2.set_group_members("vpc-1", "sg-src", &[]), 1);
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(3), &syn(40003), &mut out)),
+        DropReason::SecurityGroupIngress,
+        "A left sg-src"
     );
 }
 

@@ -270,9 +270,9 @@ impl EdgeSession {
         }
         self.services = None;
         let Some(api) = api else { return };
-        let listen: Vec<SocketAddr> = fort_model::service_addresses("s3")
+        let listen: Vec<fort_host::forward::Listen> = fort_model::service_addresses("s3")
             .into_iter()
-            .map(|ip| SocketAddr::from((ip, 80)))
+            .map(|ip| fort_host::forward::Listen::plain(SocketAddr::from((ip, 80))))
             .collect();
         match fort_host::forward::Forwarder::start(
             &self.namespace,

@@ -78,6 +78,14 @@ struct Nat {
     endpoint: Option<Vec<Ipv4Net>>,
 }
 
+/// Which of a NAT gateway's addresses a flow between `m`'s two hosts takes first: a hash
+/// of the pair alone, so every fragment of a datagram (the later ones carry no ports)
+/// and every flow of the pair leave from the same address while it has ports.
+fn address_choice(m: &Meta) -> usize {
+    let h = (u32::from(m.src) ^ u32::from(m.dst).rotate_left(16)).wrapping_mul(0x9e37_79b1);
+    (h >> 16) as usize
+}
+
 /// A gateway endpoint's (destinations, VPC blocks).
 type EndpointBlocks = (Vec<Ipv4Net>, Vec<Ipv4Net>);
 
@@ -300,6 +308,7 @@ impl Edge {
                 private_ip: Ipv4Addr::UNSPECIFIED,
                 public_ip: ENDPOINT_SOURCE,
                 state: NatGatewayState::Available,
+                secondary_public_ips: Vec::new(),
             };
             (item, Some((e.destinations.clone(), e.cidrs.clone())))
         });
@@ -348,7 +357,9 @@ impl Edge {
             });
             nat_by_id.insert(n.nat_id.clone(), slot);
             if endpoint.is_none() {
-                nat_by_public.insert(n.public_ip, slot);
+                for i in 0..n.address_count() {
+                    nat_by_public.insert(n.address(i), slot);
+                }
             }
             vpcs[vs as usize].nats.push(slot);
             by_mac.insert((n.vni, gateway_mac(&n.nat_id)), Target::Nat(slot));
@@ -362,9 +373,16 @@ impl Edge {
             public_of.insert((s, p.private_ip), p.public_ip);
             private_of.insert(p.public_ip, (s, p.private_ip));
         }
-        // Flows of gateways that went away or changed are broken.
+        // Flows of gateways that went away or changed are broken, and those of a
+        // secondary address the gateway no longer has.
         let broken = self.table.retarget(|f| {
-            (f.nat != DEAD && !kept.get(f.nat as usize).copied().unwrap_or(false)).then_some(DEAD)
+            let live = f.nat != DEAD
+                && kept.get(f.nat as usize).copied().unwrap_or(false)
+                && nats
+                    .get(f.nat as usize)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|n| n.item.has_address(f.outside.public));
+            (f.nat != DEAD && !live).then_some(DEAD)
         });
         self.stats.nat_flows_broken += broken as u64;
         self.vpc_by_vni = vpcs
@@ -624,7 +642,7 @@ impl Edge {
             let Some(n) = nat.and_then(|n| self.live_nat(n)) else {
                 return self.drop(DropReason::NatNotAvailable);
             };
-            let public = n.item.public_ip;
+            let public = n.item.address(address_choice(m));
             let n = nat.unwrap_or(DEAD);
             if let Some(v) = self.nat_egress_checks(n, m, frame, pkt, out) {
                 return v;
@@ -674,7 +692,7 @@ impl Edge {
                 let Some(g) = self.live_nat(n) else {
                     return self.drop(DropReason::NatNotAvailable);
                 };
-                let public = g.item.public_ip;
+                let (first, count) = (address_choice(m), g.item.address_count());
                 if g.endpoint
                     .as_ref()
                     .is_some_and(|d| !d.iter().any(|c| c.contains(&m.dst)))
@@ -684,7 +702,19 @@ impl Edge {
                 if let Some(v) = self.nat_egress_checks(n, m, frame, pkt, out) {
                     return v;
                 }
-                match self.table.create(key, n, public, now) {
+                // the pair's own address first, then the others while its ports toward
+                // the destination are all taken
+                let mut created = Err(AllocError::PortsExhausted);
+                for k in 0..count {
+                    let Some(public) = self.live_nat(n).map(|g| g.item.address(first + k)) else {
+                        break;
+                    };
+                    created = self.table.create(key, n, public, now);
+                    if created != Err(AllocError::PortsExhausted) {
+                        break;
+                    }
+                }
+                match created {
                     Ok(id) => {
                         self.stats.nat_flows_created += 1;
                         id

@@ -98,6 +98,7 @@ pub fn nat_item(state: NatGatewayState) -> NatGatewayItem {
         private_ip: NAT_PRIVATE,
         public_ip: NAT_PUBLIC,
         state,
+        secondary_public_ips: Vec::new(),
     }
 }
 

@@ -66,9 +66,12 @@ pub struct NatGatewayItem {
     pub subnet_id: String,
     /// The NAT ENI's private IPv4 in that subnet.
     pub private_ip: Ipv4Addr,
-    /// The elastic IP: the source of every translated flow.
+    /// The primary elastic IP.
     pub public_ip: Ipv4Addr,
     pub state: NatGatewayState,
+    /// Secondary elastic IPs: each adds its own ports toward every destination.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secondary_public_ips: Vec<Ipv4Addr>,
 }
 
 /// `vpce/<vpc_id>/<vpce_id>`: a gateway VPC endpoint (S3, DynamoDB) of a VPC: the
@@ -198,6 +201,23 @@ impl PublicIpItem {
 impl NatGatewayItem {
     pub fn key(&self) -> String {
         format!("nat/{}/{}", self.vpc_id, self.nat_id)
+    }
+
+    /// How many public addresses the gateway translates to.
+    pub fn address_count(&self) -> usize {
+        1 + self.secondary_public_ips.len()
+    }
+
+    /// Its `i`th public address (modulo their number): the primary first.
+    pub fn address(&self, i: usize) -> Ipv4Addr {
+        match i % self.address_count() {
+            0 => self.public_ip,
+            k => self.secondary_public_ips[k - 1],
+        }
+    }
+
+    pub fn has_address(&self, a: Ipv4Addr) -> bool {
+        self.public_ip == a || self.secondary_public_ips.contains(&a)
     }
 }
 

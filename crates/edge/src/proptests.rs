@@ -58,9 +58,11 @@ proptest! {
 
     /// NAT: out, then the reply back, restores the original 5-tuple; every packet on
     /// the way has valid checksums, and the bytes of the reply are exactly what the
-    /// remote sent with only the translated fields changed.
+    /// remote sent with only the translated fields changed. The source is one of the
+    /// gateway's addresses (it may have secondary ones).
     #[test]
     fn nat_round_trip(
+        secondaries in 0u8..3,
         p in proto(),
         host in 1u8..=254,
         sport in any::<u16>(),
@@ -69,6 +71,10 @@ proptest! {
         payload in proptest::collection::vec(any::<u8>(), 0..64),
     ) {
         let mut e = edge();
+        let mut program = program();
+        let extra: Vec<Ipv4Addr> = (0..secondaries).map(|i| Ipv4Addr::new(198, 51, 100, 30 + i)).collect();
+        program.nat_gateways[0].secondary_public_ips.clone_from(&extra);
+        e.set_program(program);
         let src = Ipv4Addr::new(10, 0, 2, host);
         let remote = Ipv4Addr::from(remote);
         let dport = if matches!(p, Proto::Icmp) { 0 } else { dport };
@@ -78,10 +84,11 @@ proptest! {
         prop_assert_eq!(v, Verdict::ToInternet);
         prop_assert!(checksums_ok(&out));
         let (s, port, d, dp) = tuple(&out);
-        prop_assert_eq!((s, d, dp), (NAT_PUBLIC, remote, dport));
+        prop_assert!(s == NAT_PUBLIC || extra.contains(&s));
+        prop_assert_eq!((d, dp), (remote, dport));
         prop_assert!(port >= PORT_MIN);
-        prop_assert_eq!(&out, &packet(p, NAT_PUBLIC, port, remote, dport, false, &payload));
-        let reply = packet(p, remote, if matches!(p, Proto::Icmp) { port } else { dport }, NAT_PUBLIC, port, true, &payload);
+        prop_assert_eq!(&out, &packet(p, s, port, remote, dport, false, &payload));
+        let reply = packet(p, remote, if matches!(p, Proto::Icmp) { port } else { dport }, s, port, true, &payload);
         let mut back = Vec::new();
         let v = e.process_from_internet(Time::from_secs(2), &reply, &mut back);
         prop_assert_eq!(v, Verdict::ToVpc { vni: VNI, dst: src });

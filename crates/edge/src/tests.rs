@@ -571,6 +571,86 @@ fn nat_ports_exhausted_per_destination_only() {
     assert_eq!(e.nat_table().len(), 0);
 }
 
+/// A NAT gateway's secondary elastic IPs (AssociateNatGatewayAddress) are sources too:
+/// pairs of hosts spread over the addresses, each address has its own ports toward a
+/// destination (so a second one makes room where the first is full), replies to any of
+/// them come back, and removing one breaks only the flows that left from it.
+#[test]
+fn nat_secondary_addresses_add_ports_and_carry_their_flows() {
+    let second = Ipv4Addr::new(198, 51, 100, 21);
+    let with_second = || {
+        let mut p = program();
+        p.nat_gateways[0].secondary_public_ips = vec![second];
+        p
+    };
+    // sixteen hosts to one destination: both addresses are used
+    let mut e = edge();
+    e.set_program(with_second());
+    let mut used = std::collections::BTreeSet::new();
+    for i in 0..16u32 {
+        let src = Ipv4Addr::from(u32::from(APP) + i);
+        let (v, out) = out_via(
+            &mut e,
+            t(1),
+            Gateway::Id(NAT),
+            &udp_packet(src, 5, REMOTE, 53, b""),
+        );
+        assert_eq!(v, Verdict::ToInternet);
+        used.insert(tuple(&out).0);
+    }
+    assert_eq!(used, [NAT_PUBLIC, second].into());
+
+    // the primary's ports toward REMOTE:53 all taken, then a secondary address
+    let mut e = edge();
+    let mut out = Vec::new();
+    for i in 0..64_512u32 {
+        let src = Ipv4Addr::from(u32::from(APP) + i / 60_000);
+        let f = from_instance(&udp_packet(
+            src,
+            1024 + (i % 60_000) as u16,
+            REMOTE,
+            53,
+            b"",
+        ));
+        assert_eq!(
+            e.process_from_vpc(t(1), VNI, Gateway::Id(NAT), &f, &mut out),
+            Verdict::ToInternet
+        );
+    }
+    let late = Ipv4Addr::from(u32::from(APP) + 7);
+    let (v, _) = out_via(
+        &mut e,
+        t(1),
+        Gateway::Id(NAT),
+        &udp_packet(late, 9, REMOTE, 53, b""),
+    );
+    assert_eq!(v, drop(DropReason::NatPortsExhausted));
+    e.set_program(with_second());
+    assert_eq!(
+        e.stats().nat_flows_broken,
+        0,
+        "adding an address keeps every flow"
+    );
+    let (v, out) = out_via(
+        &mut e,
+        t(2),
+        Gateway::Id(NAT),
+        &udp_packet(late, 9, REMOTE, 53, b""),
+    );
+    assert_eq!(v, Verdict::ToInternet);
+    let (public, port, ..) = tuple(&out);
+    assert_eq!(public, second);
+    let (v, back) = inbound(&mut e, t(2), &udp_packet(REMOTE, 53, second, port, b"x"));
+    assert!(
+        matches!(v, Verdict::ToVpc { dst, .. } if dst == late),
+        "{v:?}"
+    );
+    assert_eq!(tuple(&back[14..]).2, late);
+    // the address goes: its one flow breaks, the primary's 64,512 stay
+    e.set_program(program());
+    assert_eq!(e.stats().nat_flows_broken, 1);
+}
+
 #[test]
 fn nat_table_full() {
     let mut e = Edge::new(EdgeConfig {

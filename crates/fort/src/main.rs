@@ -17,6 +17,7 @@ use fort_auth::Credentials;
 use fort_control::{Config, Control, Quotas};
 use fort_store::{EmbeddedStore, EtcdStore, Store};
 
+mod endpoint_tls;
 mod flow_logs;
 mod internet_dns;
 mod sim;
@@ -157,6 +158,11 @@ struct AgentArgs {
     /// resolver forwards names that are not the VPC's; without it they are NXDOMAIN.
     #[arg(long = "internet-dns", value_name = "ADDR:PORT")]
     internet_dns: Option<SocketAddr>,
+    /// A directory with `endpoints.pem` (certificate chain) and `endpoints-key.pem`:
+    /// interface endpoints then answer HTTPS on 443 too (`fort up` makes them in
+    /// DATA/tls).
+    #[arg(long, value_name = "DIR")]
+    endpoint_tls: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -393,6 +399,11 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         keep: args.keep,
         underlay_mtu: args.underlay_mtu,
         internet_dns: args.internet_dns,
+        endpoint_tls: args
+            .endpoint_tls
+            .as_deref()
+            .map(endpoint_tls::server_config)
+            .transpose()?,
     })
     .await?;
     if let Some(a) = agent.metrics_addr {
@@ -501,7 +512,27 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// With `FORT_EXIT_WITH_PARENT` set (as `fort sim` sets it for its server), the process
+/// ends when the one that started it does, however that ends (a signal, `kill -9`),
+/// rather than living on orphaned.
+fn exit_with_parent() {
+    if std::env::var_os("FORT_EXIT_WITH_PARENT").is_none() {
+        return;
+    }
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            if std::os::unix::process::parent_id() != parent {
+                eprintln!("fort: the process that started this server is gone; exiting");
+                std::process::exit(0);
+            }
+        }
+    });
+}
+
 async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
+    exit_with_parent();
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
     let (credentials, generated) = load_credentials(&args)?;
@@ -664,6 +695,12 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     }
     let mut running = Vec::new();
     if agents {
+        let tls = endpoint_tls::ensure(&args.data_dir.join("tls"))?;
+        let tls_config = endpoint_tls::server_config(&tls.dir)?;
+        println!(
+            "  endpoint TLS:  interface endpoints answer HTTPS; inside instances trust AWS_CA_BUNDLE={}",
+            tls.ca.display()
+        );
         let hosts = up_hosts(&args.region, args.zones, args.hosts, args.underlay_base);
         for (host_id, zone, underlay) in hosts {
             let started = fort_agent::Agent::start(fort_agent::AgentConfig {
@@ -676,6 +713,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 keep: args.keep,
                 underlay_mtu: 65_535,
                 internet_dns: dns.as_ref().and_then(|d| d.loopback),
+                endpoint_tls: Some(tls_config.clone()),
             })
             .await;
             match started {

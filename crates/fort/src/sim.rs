@@ -241,6 +241,7 @@ fn start_server(fort: &PathBuf) -> Result<Server, String> {
         .arg("--credentials")
         .arg(&creds)
         .env("FORT_LOG", "warn")
+        .env("FORT_EXIT_WITH_PARENT", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

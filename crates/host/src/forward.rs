@@ -2,13 +2,16 @@
 //! made by a short-lived thread that enters the namespace (the kernel keeps a socket in
 //! the namespace it was made in), then served from the caller's tokio runtime, which
 //! connects to the target from the process's own namespace. VPC endpoints use it to
-//! reach the API from inside a namespace without routing the namespace anywhere.
+//! reach the API from inside a namespace without routing the namespace anywhere. A
+//! listener may end TLS first (HTTPS at an endpoint), so the target sees plain bytes.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::Path;
+use std::sync::Arc;
 
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 
 use crate::sys;
 
@@ -19,17 +22,30 @@ pub struct Forwarder {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// One listener of a forwarder: its address, and the TLS it ends first, if any.
+#[derive(Clone)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Listen {
+    pub fn plain(addr: SocketAddr) -> Listen {
+        Listen { addr, tls: None }
+    }
+}
+
 impl Forwarder {
     /// Listens on `listen` inside namespace `ns` (`/run/netns/NS`) and splices each
     /// connection to `target`.
     pub fn start(
         ns: &str,
-        listen: &[SocketAddr],
+        listen: &[Listen],
         target: SocketAddrV4,
         runtime: &tokio::runtime::Handle,
     ) -> io::Result<Forwarder> {
         let path = Path::new("/run/netns").join(ns);
-        let addrs = listen.to_vec();
+        let addrs: Vec<SocketAddr> = listen.iter().map(|l| l.addr).collect();
         let listeners = sys::in_netns(&path, move || {
             addrs
                 .iter()
@@ -42,7 +58,11 @@ impl Forwarder {
         })?;
         let tasks = listeners
             .into_iter()
-            .map(|l| runtime.spawn(serve(l, ns.to_owned(), target)))
+            .zip(listen)
+            .map(|(l, how)| {
+                let tls = how.tls.clone().map(TlsAcceptor::from);
+                runtime.spawn(serve(l, ns.to_owned(), target, tls))
+            })
             .collect();
         Ok(Forwarder { target, tasks })
     }
@@ -61,7 +81,12 @@ impl Drop for Forwarder {
     }
 }
 
-async fn serve(listener: std::net::TcpListener, ns: String, target: SocketAddrV4) {
+async fn serve(
+    listener: std::net::TcpListener,
+    ns: String,
+    target: SocketAddrV4,
+    tls: Option<TlsAcceptor>,
+) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -73,9 +98,19 @@ async fn serve(listener: std::net::TcpListener, ns: String, target: SocketAddrV4
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((inbound, _)) => {
-                    connections.spawn(splice(inbound, target));
-                }
+                Ok((inbound, _)) => match (inbound.set_nodelay(true), tls.clone()).1 {
+                    None => {
+                        connections.spawn(splice(inbound, target));
+                    }
+                    Some(acceptor) => {
+                        connections.spawn(async move {
+                            match acceptor.accept(inbound).await {
+                                Ok(stream) => splice(stream, target).await,
+                                Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            }
+                        });
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(namespace = ns, error = %e, "forwarder accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -88,7 +123,10 @@ async fn serve(listener: std::net::TcpListener, ns: String, target: SocketAddrV4
 }
 
 /// Carries one connection to `target` and back until either side closes.
-async fn splice(mut inbound: tokio::net::TcpStream, target: SocketAddrV4) {
+async fn splice<S>(mut inbound: S, target: SocketAddrV4)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let mut outbound = match tokio::net::TcpStream::connect(target).await {
         Ok(s) => s,
         Err(e) => {
@@ -96,7 +134,24 @@ async fn splice(mut inbound: tokio::net::TcpStream, target: SocketAddrV4) {
             return;
         }
     };
-    let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+}
+
+/// A TLS server configuration from PEM files: the certificate chain (leaf first) and its
+/// private key.
+pub fn tls_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+    .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
 }

@@ -435,6 +435,12 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     private_ip: a.private_ip.into(),
                     public_ip: public_ip.into(),
                     state: state.into(),
+                    secondary_public_ips: n
+                        .addresses
+                        .iter()
+                        .filter(|a| !a.is_primary)
+                        .filter_map(|a| a.public_ip.map(u32::from))
+                        .collect(),
                 };
                 c.items.insert(
                     ItemKey::nat_gateway(&v.id, &n.id),

@@ -27,7 +27,8 @@ pub mod wire;
 /// Site-to-Site VPN connections for the edge and its tunnel reports
 /// (`ReportVpnTunnels`), and
 /// IPv6 (VPCs', subnets' and ENIs' blocks and addresses, IPv6 routes, NACL entries and
-/// rules, IPv6 mappings and group members as items of their own); 8 adds BGP for
-/// dynamic VPN connections: the edge reports each tunnel's session and the prefixes it
-/// learned, which come back to it as the connection's routes.
-pub const CONTRACT_VERSION: u32 = 8;
+/// rules, IPv6 mappings and group members as items of their own); 8 adds NAT gateways'
+/// secondary public addresses; 9 adds BGP for dynamic VPN connections: the edge reports
+/// each tunnel's session and the prefixes it learned, which come back to it as the
+/// connection's routes.
+pub const CONTRACT_VERSION: u32 = 9;

@@ -432,6 +432,7 @@ pub(crate) fn nat_gateway(n: &pb::NatGateway) -> Checked<NatGatewayItem> {
         private_ip: ip(n.private_ip),
         public_ip: ip(n.public_ip),
         state,
+        secondary_public_ips: ips(&n.secondary_public_ips),
     })
 }
 
