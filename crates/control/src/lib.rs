@@ -81,6 +81,9 @@ pub struct Scope {
 pub struct World {
     pub regions: HashMap<(String, String), Region>,
     pub global: Global,
+    /// On a shared store, the last store revision this memory follows (the leader's
+    /// memory also holds its changes being committed).
+    pub revision: Revision,
 }
 
 /// One change in progress: the region it is made in, the shared records, the clock.
@@ -128,6 +131,8 @@ pub struct Control {
     flow_log_destinations: flow_log::DestinationHook,
     /// On a shared store: this server's place among the others.
     cluster: Option<Arc<Cluster>>,
+    /// On a shared store: the installation's epoch, the same on every server.
+    epoch: Option<u64>,
     /// Where hosts' reports that reach the leader go (its mapping service).
     reports: std::sync::Mutex<Option<mpsc::UnboundedSender<Vec<u8>>>>,
 }
@@ -158,6 +163,7 @@ impl Control {
             feed: std::sync::Mutex::new((0, Vec::new())),
             flow_log_destinations: flow_log::DestinationHook::default(),
             cluster: None,
+            epoch: None,
             reports: std::sync::Mutex::new(None),
         });
         tokio::spawn(committer(store, rx, poisoned, None));
@@ -178,6 +184,7 @@ impl Control {
             .map_err(ApiError::internal)?
             .and_then(|kv| serde_json::from_slice(&kv.value).ok());
         let me_json = serde_json::to_vec(&me).map_err(ApiError::internal)?;
+        let epoch = cluster_epoch(&*store).await?;
         let cluster = Arc::new(Cluster {
             store: store.clone(),
             me,
@@ -204,6 +211,7 @@ impl Control {
             feed: std::sync::Mutex::new((seq, Vec::new())),
             flow_log_destinations: flow_log::DestinationHook::default(),
             cluster: Some(cluster.clone()),
+            epoch: Some(epoch),
             reports: std::sync::Mutex::new(None),
         });
         tokio::spawn(committer(store, rx, poisoned, Some(cluster.clone())));
@@ -243,6 +251,11 @@ impl Control {
     /// Whether this server makes changes itself (always, on a store of its own).
     pub fn leads(&self) -> bool {
         self.cluster.as_ref().is_none_or(|c| c.leading())
+    }
+
+    /// The epoch every server of a shared store gives hosts (`None`: no shared store).
+    pub fn cluster_epoch(&self) -> Option<u64> {
+        self.epoch
     }
 
     /// Whether this server is one of several on a shared store.
@@ -685,7 +698,10 @@ async fn committer(
 /// Reads every stored row into a fresh world; gives the revision it was read at.
 async fn load(store: &dyn Store) -> Result<(World, Revision), ApiError> {
     let range = store.range(b"").await.map_err(ApiError::internal)?;
-    let mut world = World::default();
+    let mut world = World {
+        revision: range.revision,
+        ..World::default()
+    };
     for kv in &range.kvs {
         let key = String::from_utf8_lossy(&kv.key);
         apply_row(&mut world, &key, Some(&kv.value))
@@ -859,6 +875,7 @@ async fn apply_events(control: &Control, c: &Cluster, batch: Vec<Event>) -> Revi
                 Row::Other => {}
             }
         }
+        world.revision = world.revision.max(last);
     }
     for (revision, keys) in changes {
         control.publish_at(revision, keys);
@@ -993,6 +1010,37 @@ async fn elect(control: std::sync::Weak<Control>, c: Arc<Cluster>) {
             }
         }
     }
+}
+
+/// The installation's epoch on a shared store: made once, by the first server.
+async fn cluster_epoch(store: &dyn Store) -> Result<u64, ApiError> {
+    const KEY: &[u8] = b"fort/epoch";
+    let read = |kv: fort_store::KeyValue| {
+        std::str::from_utf8(&kv.value)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ApiError::internal("fort/epoch is not a number"))
+    };
+    if let Some(kv) = store.get(KEY).await.map_err(ApiError::internal)? {
+        return read(kv);
+    }
+    let mine = u64::try_from(now_millis()).unwrap_or(1).max(1) * 1000;
+    store
+        .txn(Txn {
+            compares: vec![Compare::Value(KEY.to_vec(), None)],
+            ops: vec![Op::Put {
+                key: KEY.to_vec(),
+                value: mine.to_string().into_bytes(),
+            }],
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    let kv = store
+        .get(KEY)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("fort/epoch vanished"))?;
+    read(kv)
 }
 
 /// Tries to take the leader key: the lease and the election's revision if won.

@@ -137,7 +137,8 @@ struct AgentArgs {
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
     #[arg(long)]
     underlay: Ipv4Addr,
-    /// The mapping service of the control plane.
+    /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
+    /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
@@ -170,7 +171,8 @@ struct EdgeArgs {
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
     #[arg(long)]
     underlay: Ipv4Addr,
-    /// The mapping service of the control plane.
+    /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
+    /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).

@@ -70,12 +70,25 @@ impl MappingService {
     /// Derives every host's program from the control plane and follows its changes.
     pub async fn start(control: Arc<Control>) -> Arc<Self> {
         let mut changes = control.subscribe();
-        let epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| u64::try_from(d.as_micros()).ok())
-            .unwrap_or(1);
-        let programs = control.read_world(|w| Programs::new(w, epoch)).await;
+        // A restarted server is a new epoch; servers sharing a store share theirs, and
+        // number generations by store revision (see `Programs::revisioned`).
+        let epoch = control.cluster_epoch().unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_micros()).ok())
+                .unwrap_or(1)
+        });
+        let clustered = control.clustered();
+        let programs = control
+            .read_world(|w| {
+                let mut p = Programs::new(w, epoch);
+                if clustered {
+                    p.revisioned = Some(u64::try_from(w.revision).unwrap_or(0));
+                }
+                p
+            })
+            .await;
         let (applied, _) = watch::channel(control.last_change());
         let service = Arc::new(Self {
             control,
