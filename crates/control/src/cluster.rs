@@ -34,6 +34,9 @@ use tokio::sync::{Notify, watch};
 
 /// The key the leader holds with its lease.
 pub const LEADER_KEY: &[u8] = b"fort/leader";
+/// Where each server says it is alive (a key with a lease of its own): the leader judges
+/// the hosts of a server that is gone.
+pub const SERVERS_PREFIX: &str = "fort/servers/";
 /// Where followers leave the hosts' reports for the leader (one key each, deleted when done).
 pub const REQUESTS_PREFIX: &str = "fort/requests/";
 /// The leader's lease: a dead leader's key is gone this long after its last renewal, and
@@ -110,6 +113,8 @@ pub(crate) struct Cluster {
     pub lease: Mutex<Option<LeaseId>>,
     /// Numbers the requests this server leaves for the leader.
     pub requests: AtomicU64,
+    /// The servers alive (their keys under [`SERVERS_PREFIX`]), by id.
+    pub servers: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Cluster {
@@ -154,6 +159,7 @@ pub(crate) enum Row<'a> {
     },
     Leader,
     Request,
+    Server(&'a str),
     Other,
 }
 
@@ -165,6 +171,9 @@ pub(crate) fn row(key: &str) -> Row<'_> {
     }
     if key.starts_with(REQUESTS_PREFIX) {
         return Row::Request;
+    }
+    if let Some(id) = key.strip_prefix(SERVERS_PREFIX) {
+        return Row::Server(id);
     }
     if let Some(rest) = key.strip_prefix("g/") {
         if let Some((table, id)) = rest.split_once('/') {
@@ -218,6 +227,10 @@ mod tests {
         );
         assert_eq!(row("fort/leader"), Row::Leader);
         assert_eq!(row("fort/requests/x-1"), Row::Request);
+        assert_eq!(
+            row("fort/servers/10.0.0.1:8773-7"),
+            Row::Server("10.0.0.1:8773-7")
+        );
         assert_eq!(row("r/123/us-east-1"), Row::Other);
         assert_eq!(row("zzz"), Row::Other);
     }

@@ -185,6 +185,17 @@ impl Control {
             .and_then(|kv| serde_json::from_slice(&kv.value).ok());
         let me_json = serde_json::to_vec(&me).map_err(ApiError::internal)?;
         let epoch = cluster_epoch(&*store).await?;
+        let servers = store
+            .range(cluster::SERVERS_PREFIX.as_bytes())
+            .await
+            .map_err(ApiError::internal)?
+            .kvs
+            .into_iter()
+            .filter_map(|kv| {
+                let key = String::from_utf8(kv.key).ok()?;
+                Some(key.strip_prefix(cluster::SERVERS_PREFIX)?.to_owned())
+            })
+            .collect();
         let cluster = Arc::new(Cluster {
             store: store.clone(),
             me,
@@ -199,6 +210,7 @@ impl Control {
             store_down_since: std::sync::Mutex::new(None),
             lease: std::sync::Mutex::new(None),
             requests: AtomicU64::new(0),
+            servers: std::sync::Mutex::new(servers),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let poisoned = Arc::new(AtomicBool::new(false));
@@ -220,6 +232,7 @@ impl Control {
             cluster.clone(),
             revision + 1,
         ));
+        tokio::spawn(presence(Arc::downgrade(&control), cluster.clone()));
         tokio::spawn(elect(Arc::downgrade(&control), cluster));
         Ok(control)
     }
@@ -298,6 +311,12 @@ impl Control {
                 *c.store_down_since.lock().expect("lock") = Some(Instant::now());
             }
         }
+    }
+
+    /// The servers alive on a shared store, by member id (`None`: no shared store).
+    pub fn live_servers(&self) -> Option<std::collections::BTreeSet<String>> {
+        let c = self.cluster.as_ref()?;
+        Some(c.servers.lock().expect("servers lock").clone())
     }
 
     /// The last store revision applied to memory (`None`: no shared store).
@@ -872,6 +891,13 @@ async fn apply_events(control: &Control, c: &Cluster, batch: Vec<Event>) -> Revi
                         requests.push((key, kv.value.clone()));
                     }
                 }
+                Row::Server(id) => {
+                    let mut servers = c.servers.lock().expect("servers lock");
+                    match event {
+                        Event::Put(_) => servers.insert(id.to_owned()),
+                        Event::Delete { .. } => servers.remove(id),
+                    };
+                }
                 Row::Other => {}
             }
         }
@@ -1041,6 +1067,40 @@ async fn cluster_epoch(store: &dyn Store) -> Result<u64, ApiError> {
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal("fort/epoch vanished"))?;
     read(kv)
+}
+
+/// Keeps this server's key under [`cluster::SERVERS_PREFIX`] alive with a lease of its
+/// own, for as long as the server runs.
+async fn presence(control: std::sync::Weak<Control>, c: Arc<Cluster>) {
+    let key = format!("{}{}", cluster::SERVERS_PREFIX, c.me.id);
+    while control.strong_count() > 0 {
+        let lease = match c.store.lease_grant(cluster::LEASE_TTL * 2).await {
+            Ok(l) => l,
+            Err(_) => {
+                tokio::time::sleep(cluster::RENEW).await;
+                continue;
+            }
+        };
+        if !matches!(
+            c.store
+                .put_leased_if_absent(key.as_bytes(), &c.me_json, lease)
+                .await,
+            Ok(r) if r.succeeded
+        ) {
+            let _ = c.store.lease_revoke(lease).await;
+            tokio::time::sleep(cluster::RENEW).await;
+            continue;
+        }
+        while control.strong_count() > 0 {
+            tokio::time::sleep(cluster::RENEW).await;
+            if let Ok(Ok(ttl)) =
+                tokio::time::timeout(cluster::RENEW, c.store.lease_keep_alive(lease)).await
+                && ttl.is_zero()
+            {
+                break;
+            }
+        }
+    }
 }
 
 /// Tries to take the leader key: the lease and the election's revision if won.

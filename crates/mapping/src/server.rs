@@ -138,9 +138,12 @@ impl MappingService {
         let s = Arc::downgrade(&service);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // Hosts whose server is gone, since when (the leader judges them).
+            let mut orphans = HashMap::<String, Instant>::new();
             loop {
                 tick.tick().await;
                 let Some(s) = s.upgrade() else { break };
+                s.judge_orphans(&mut orphans).await;
                 let (silent, through) = {
                     let mut shared = s.shared.lock().expect("mapping lock");
                     let silent = shared.programs.expire(Instant::now(), HOST_TIMEOUT);
@@ -250,6 +253,45 @@ impl MappingService {
         };
         if let Err(e) = self.report(report).await {
             tracing::error!(error = %e, available, "recording host availability");
+        }
+    }
+
+    /// On the leader: a host whose server is gone (its key expired) and that no other
+    /// server took over within [`HOST_TIMEOUT`] is marked unavailable (it died with its
+    /// server, or cannot reach another).
+    async fn judge_orphans(&self, orphans: &mut HashMap<String, Instant>) {
+        let Some(live) = self.control.live_servers() else {
+            return;
+        };
+        if !self.control.leads() {
+            orphans.clear();
+            return;
+        }
+        let now = Instant::now();
+        let hosts: Vec<(String, String)> = self
+            .control
+            .read_world(|w| {
+                w.global
+                    .hosts
+                    .values()
+                    .filter(|h| h.available && !h.server.is_empty() && !live.contains(&h.server))
+                    .map(|h| (h.id.clone(), h.server.clone()))
+                    .collect()
+            })
+            .await;
+        orphans.retain(|id, _| hosts.iter().any(|(h, _)| h == id));
+        for (host, server) in hosts {
+            let since = *orphans.entry(host.clone()).or_insert(now);
+            if now.duration_since(since) > HOST_TIMEOUT {
+                tracing::warn!(
+                    host,
+                    server,
+                    "the host's server is gone and no other holds it: marked unavailable"
+                );
+                self.set_available_here(std::slice::from_ref(&host), false, &server)
+                    .await;
+                orphans.remove(&host);
+            }
         }
     }
 

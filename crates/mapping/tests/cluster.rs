@@ -1,7 +1,8 @@
 //! A host between two servers on one etcd: it moves to the second when the first's
 //! mapping service goes, and resumes there from its generation, without a snapshot (the
 //! servers share an epoch and number generations by store revision); the host stays
-//! available and its row names the server that now holds its session.
+//! available and its row names the server that now holds its session; and when the host
+//! dies with its server, the leader marks it unavailable.
 //!
 //! Starts its own etcd (`/usr/bin/etcd` or `$FORT_ETCD`) and kills it at the end; without
 //! etcd the test says so and passes.
@@ -21,7 +22,8 @@ use fort_proto::mapping::{ItemValue, ProgramUpdate, Role};
 use fort_store::EtcdStore;
 use fort_sync::client::{Cache, Gap, Identity, Programmed, Report};
 
-struct Etcd(Child, tempfile::TempDir);
+/// A running etcd, killed when dropped; its data directory goes with it.
+struct Etcd(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Etcd {
     fn drop(&mut self) {
@@ -202,7 +204,7 @@ async fn a_host_moves_to_another_server_and_resumes_without_a_snapshot() {
     let b = open("b").await;
     let (service_a, direct_a, _server_a) = serve(a.clone()).await;
     let (endpoint_a, cut_a) = relay(direct_a).await;
-    let (service_b, endpoint_b, _server_b) = serve(b.clone()).await;
+    let (service_b, endpoint_b, server_b) = serve(b.clone()).await;
 
     let probe = Probe::default();
     let me = Identity {
@@ -303,5 +305,25 @@ async fn a_host_moves_to_another_server_and_resumes_without_a_snapshot() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+
+    // The host dies with its server: nobody holds its session, so the leader judges it
+    // once the server's key is gone and nobody took the host over.
     agent.abort();
+    let _ = agent.await;
+    server_b.abort();
+    let _ = server_b.await;
+    drop(service_b);
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let row = host_row(&a).await.unwrap();
+        if !row.available {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a host whose server died stayed available"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
