@@ -1074,12 +1074,9 @@ async fn cluster_epoch(store: &dyn Store) -> Result<u64, ApiError> {
 async fn presence(control: std::sync::Weak<Control>, c: Arc<Cluster>) {
     let key = format!("{}{}", cluster::SERVERS_PREFIX, c.me.id);
     while control.strong_count() > 0 {
-        let lease = match c.store.lease_grant(cluster::LEASE_TTL * 2).await {
-            Ok(l) => l,
-            Err(_) => {
-                tokio::time::sleep(cluster::RENEW).await;
-                continue;
-            }
+        let Ok(lease) = c.store.lease_grant(cluster::LEASE_TTL * 2).await else {
+            tokio::time::sleep(cluster::RENEW).await;
+            continue;
         };
         if !matches!(
             c.store

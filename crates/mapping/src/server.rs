@@ -781,7 +781,6 @@ impl Tunnel {
             outside_ip: self.outside_ip,
             up: self.up,
             message: self.message,
-            ..Default::default()
         }
     }
 }

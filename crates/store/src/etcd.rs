@@ -182,9 +182,8 @@ impl EtcdStore {
             revision,
             physical: true,
         };
-        self.call("compact", REQUEST_TIMEOUT, |m| {
-            let request = request.clone();
-            async move { m.kv.clone().compact(request).await }
+        self.call("compact", REQUEST_TIMEOUT, |m| async move {
+            m.kv.clone().compact(request).await
         })
         .await?;
         Ok(())
@@ -415,9 +414,8 @@ impl Store for EtcdStore {
             id: 0,
         };
         let response = self
-            .call("lease grant", QUICK_TIMEOUT, |m| {
-                let request = request.clone();
-                async move { m.lease.clone().lease_grant(request).await }
+            .call("lease grant", QUICK_TIMEOUT, |m| async move {
+                m.lease.clone().lease_grant(request).await
             })
             .await?;
         if !response.error.is_empty() {
