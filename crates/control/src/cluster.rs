@@ -44,6 +44,10 @@ pub const REQUESTS_PREFIX: &str = "fort/requests/";
 pub const LEASE_TTL: Duration = Duration::from_secs(3);
 /// How often the leader renews its lease, and a follower looks for a free leadership.
 pub const RENEW: Duration = Duration::from_millis(700);
+/// How many revisions of history the leader leaves in the store when it compacts it
+/// (every [`COMPACT_EVERY`]): a server whose watch falls further behind reloads.
+pub const KEEP_HISTORY: i64 = 100_000;
+pub const COMPACT_EVERY: Duration = Duration::from_secs(60);
 /// How long a follower waits for its memory to reach the store's revision before it
 /// answers a read from what it has.
 pub const SYNC_WAIT: Duration = Duration::from_secs(2);

@@ -233,6 +233,7 @@ impl Control {
             revision + 1,
         ));
         tokio::spawn(presence(Arc::downgrade(&control), cluster.clone()));
+        tokio::spawn(compact(Arc::downgrade(&control), cluster.clone()));
         tokio::spawn(elect(Arc::downgrade(&control), cluster));
         Ok(control)
     }
@@ -1067,6 +1068,29 @@ async fn cluster_epoch(store: &dyn Store) -> Result<u64, ApiError> {
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal("fort/epoch vanished"))?;
     read(kv)
+}
+
+/// The leader compacts the store's history now and then, as etcd expects of its users:
+/// it keeps [`cluster::KEEP_HISTORY`] revisions.
+async fn compact(control: std::sync::Weak<Control>, c: Arc<Cluster>) {
+    loop {
+        tokio::time::sleep(cluster::COMPACT_EVERY).await;
+        if control.strong_count() == 0 {
+            return;
+        }
+        if !c.leading() {
+            continue;
+        }
+        if let Ok(revision) = c.store.revision().await
+            && revision > cluster::KEEP_HISTORY
+        {
+            let to = revision - cluster::KEEP_HISTORY;
+            match c.store.compact_history(to).await {
+                Ok(()) => tracing::debug!(to, "store history compacted"),
+                Err(e) => tracing::debug!(error = %e, "cannot compact the store's history"),
+            }
+        }
+    }
 }
 
 /// Keeps this server's key under [`cluster::SERVERS_PREFIX`] alive with a lease of its

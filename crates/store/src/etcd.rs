@@ -408,6 +408,10 @@ impl Store for EtcdStore {
         true
     }
 
+    async fn compact_history(&self, revision: Revision) -> Result<(), StoreError> {
+        self.compact(revision).await
+    }
+
     async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         let request = rpc::LeaseGrantRequest {
             ttl: i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX),

@@ -151,6 +151,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         Err(StoreError::Backend("this store has no leases".into()))
     }
 
+    /// Forgets the history before `revision` (watches from before it fail with
+    /// [`StoreError::Compacted`]). The embedded store keeps a bounded history of its own
+    /// and ignores this.
+    async fn compact_history(&self, revision: Revision) -> Result<(), StoreError> {
+        let _ = revision;
+        Ok(())
+    }
+
     /// Puts `key` = `value` attached to `lease` if `key` does not exist: an election
     /// (`succeeded: false` when someone holds the key).
     async fn put_leased_if_absent(
