@@ -826,3 +826,39 @@ fn edge_hosts(world: &World) -> BTreeMap<String, std::net::Ipv4Addr> {
         .map(|h| (h.id.clone(), h.underlay))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Servers sharing a store: generations are revisions, so a host another server
+    /// programmed resumes here when this service's items are the ones it holds, and takes
+    /// a snapshot when they may not be.
+    #[test]
+    fn a_host_from_another_server_resumes_by_revision() {
+        let world = World::default();
+        let now = Instant::now();
+        let mut p = Programs::new(&world, 7);
+        p.revisioned = Some(100);
+        p.last_seq = 120;
+        // Held at revision 110, nothing changed for it since this service began (at 100):
+        // the same items, nothing to send, and later updates follow from 110.
+        assert!(p.connect("h1", 7, 110, now).is_empty());
+        assert_eq!(p.host("h1").unwrap().generation, 110);
+        // Held at 90, before this service's items begin: a snapshot.
+        let u = p.connect("h2", 7, 90, now);
+        assert!(u.len() == 1 && u[0].snapshot && u[0].generation >= 120);
+        // Ahead of what this service has applied (its watch lags): a snapshot, never a
+        // claim that it holds what it has not seen.
+        let u = p.connect("h3", 7, 130, now);
+        assert!(u.len() == 1 && u[0].snapshot);
+        // Another epoch (another installation): a snapshot.
+        let u = p.connect("h4", 8, 110, now);
+        assert!(u.len() == 1 && u[0].snapshot);
+        // A service of its own (no shared store) keeps its counters: only its own
+        // generation resumes.
+        let mut q = Programs::new(&world, 7);
+        let u = q.connect("h1", 7, 110, now);
+        assert!(u.len() == 1 && u[0].snapshot && u[0].generation == 1);
+    }
+}
