@@ -225,7 +225,6 @@ fn report_tunnels(
     host_id: &str,
     tunnels: Vec<(String, vpn::TunnelStatus)>,
 ) -> bool {
-    use fort_proto::mapping::mapping_client::MappingClient;
     use fort_proto::mapping::{Ipv4Cidr, VpnTunnelReport, VpnTunnelStatus};
     let report = VpnTunnelReport {
         host_id: host_id.to_owned(),
@@ -250,7 +249,7 @@ fn report_tunnels(
     };
     let endpoint = endpoint.to_owned();
     let sent = rt.block_on(async move {
-        let mut client = MappingClient::connect(endpoint).await?;
+        let mut client = fort_sync::client::connect_any(&endpoint).await?;
         client.report_vpn_tunnels(report).await?;
         Ok::<(), anyhow::Error>(())
     });
