@@ -772,6 +772,11 @@ struct Tunnel {
     outside_ip: u32,
     up: bool,
     message: String,
+    #[serde(default)]
+    bgp_established: bool,
+    /// The prefixes its BGP session learned, as (address, prefix length).
+    #[serde(default)]
+    learned_routes: Vec<(u32, u32)>,
 }
 
 impl From<fort_proto::mapping::VpnTunnelStatus> for Tunnel {
@@ -781,6 +786,12 @@ impl From<fort_proto::mapping::VpnTunnelStatus> for Tunnel {
             outside_ip: t.outside_ip,
             up: t.up,
             message: t.message,
+            bgp_established: t.bgp_established,
+            learned_routes: t
+                .learned_routes
+                .into_iter()
+                .map(|c| (c.address, c.prefix_len))
+                .collect(),
         }
     }
 }
@@ -792,6 +803,15 @@ impl Tunnel {
             outside_ip: self.outside_ip,
             up: self.up,
             message: self.message,
+            bgp_established: self.bgp_established,
+            learned_routes: self
+                .learned_routes
+                .into_iter()
+                .map(|(address, prefix_len)| fort_proto::mapping::Ipv4Cidr {
+                    address,
+                    prefix_len,
+                })
+                .collect(),
         }
     }
 }
