@@ -305,8 +305,7 @@ def test_modify_vpn_connection_moves_it(ec2, vpc, gateways):
 
 
 def test_vpn_connection_requests_checked_in_ec2s_order(ec2):
-    """The order and wordings of moto's AWS-verified tests; a transit gateway's VPN
-    attachment is not offered."""
+    """The order and wordings of moto's AWS-verified tests."""
     def err(**kw):
         try:
             ec2.create_vpn_connection(Type="ipsec.1", **kw)
@@ -324,7 +323,6 @@ def test_vpn_connection_requests_checked_in_ec2s_order(ec2):
     assert err(CustomerGatewayId=cgw, VpnGatewayId="vgw-0123456789abcdef0")[0] == "InvalidVpnGatewayID.NotFound"
     assert err(CustomerGatewayId=cgw)[0] == "MissingParameter"
     tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
-    assert err(CustomerGatewayId=cgw, TransitGatewayId=tgw)[0] == "UnsupportedOperation"
     assert error_code(ec2.describe_vpn_connections, VpnConnectionIds=["vpn-0123abcd"]) == "InvalidVpnConnectionID.NotFound"
     assert error_code(ec2.describe_vpn_connections, VpnConnectionIds=["?"]) == "InvalidVpnConnectionID.Malformed"
     assert error_code(ec2.delete_vpn_connection, VpnConnectionId="vpn-0123abcd") == "InvalidVpnConnectionID.NotFound"
@@ -343,3 +341,52 @@ def test_vpn_connections_per_gateway_quota(ec2, gateways):
     assert error_code(ec2.create_vpn_connection, Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw) == "VpnConnectionLimitExceeded"
     ec2.delete_vpn_connection(VpnConnectionId=made[0]["VpnConnectionId"])
     ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw)
+
+
+def test_transit_gateway_vpn_attachment(ec2):
+    """A connection on a transit gateway is an attachment of resource type `vpn`:
+    associated with and propagating to the gateway's default tables, its routes
+    (static here) propagated there; the gateway cannot go while it is attached;
+    deleting the connection deletes the attachment."""
+    tgw = ec2.create_transit_gateway(Options={"AmazonSideAsn": 64600})["TransitGateway"]
+    tgw_id = tgw["TransitGatewayId"]
+    table = tgw["Options"]["AssociationDefaultRouteTableId"]
+    cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress="203.0.113.60", BgpAsn=65020)["CustomerGateway"]["CustomerGatewayId"]
+    conn = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, TransitGatewayId=tgw_id,
+                                     Options={"StaticRoutesOnly": True})["VpnConnection"]
+    cid = conn["VpnConnectionId"]
+    try:
+        assert conn["TransitGatewayId"] == tgw_id and "VpnGatewayId" not in conn
+        [c] = ec2.describe_vpn_connections(Filters=[{"Name": "transit-gateway-id", "Values": [tgw_id]}])["VpnConnections"]
+        assert c["VpnConnectionId"] == cid
+        assert "<vpn_gateway_id>" not in c["CustomerGatewayConfiguration"]
+        [a] = ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "resource-type", "Values": ["vpn"]},
+                     {"Name": "transit-gateway-id", "Values": [tgw_id]}])["TransitGatewayAttachments"]
+        assert (a["ResourceType"], a["ResourceId"], a["State"]) == ("vpn", cid, "available")
+        att = a["TransitGatewayAttachmentId"]
+        assert a["Association"]["TransitGatewayRouteTableId"] == table
+        [assoc] = ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table)["Associations"]
+        assert (assoc["TransitGatewayAttachmentId"], assoc["ResourceType"], assoc["ResourceId"]) == (att, "vpn", cid)
+        [prop] = ec2.get_transit_gateway_route_table_propagations(TransitGatewayRouteTableId=table)["TransitGatewayRouteTablePropagations"]
+        assert (prop["TransitGatewayAttachmentId"], prop["ResourceType"]) == (att, "vpn")
+
+        # its static routes propagate into the table
+        ec2.create_vpn_connection_route(VpnConnectionId=cid, DestinationCidrBlock="192.168.10.0/24")
+        routes = ec2.search_transit_gateway_routes(
+            TransitGatewayRouteTableId=table, Filters=[{"Name": "type", "Values": ["propagated"]}])["Routes"]
+        assert [(r["DestinationCidrBlock"], r["TransitGatewayAttachments"][0]["TransitGatewayAttachmentId"],
+                 r["TransitGatewayAttachments"][0]["ResourceType"]) for r in routes] == [("192.168.10.0/24", att, "vpn")]
+
+        assert error_code(ec2.delete_transit_gateway, TransitGatewayId=tgw_id) == "IncorrectState"
+        # moving it off the transit gateway is not offered
+        assert error_code(ec2.modify_vpn_connection, VpnConnectionId=cid, TransitGatewayId=tgw_id) == "UnsupportedOperation"
+    finally:
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+    [a] = ec2.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[att])["TransitGatewayAttachments"]
+    assert a["State"] == "deleted"
+    assert ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table)["Associations"] == []
+    assert ec2.search_transit_gateway_routes(
+        TransitGatewayRouteTableId=table, Filters=[{"Name": "type", "Values": ["propagated"]}])["Routes"] == []
+    ec2.delete_transit_gateway(TransitGatewayId=tgw_id)
+    ec2.delete_customer_gateway(CustomerGatewayId=cgw)

@@ -8,10 +8,16 @@ as they would any other source; a tunnel that dies (its packets blackholed on th
 company side) hands the traffic to the other within the dead-peer-detection time, and
 VgwTelemetry says so; deleting the connection leaves no namespace, TAP or process.
 
+A dynamic connection speaks BGP over both tunnels (FRR's bgpd on each side): the
+company's prefix becomes a propagated route of a table that propagates the gateway (and
+of no other), traffic follows it, a tunnel whose session goes down hands the traffic to
+the other, and withdrawing the prefix removes the route within seconds.
+
 Root only, and needs strongSwan (scripts/test installs it). This module runs its own
 `fort up`; everything it starts is removed on teardown, even when a test fails.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -20,7 +26,7 @@ import time
 import pytest
 
 from .fort_e2e import ALL_FROM, FortUp, TcpServer, World, links, netns_list, nsexec, sh, tcp_get
-from .vpn_customer import CHARON, CustomerGateway
+from .vpn_customer import BGPD, CHARON, CustomerGateway
 
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(CHARON) and shutil.which("swanctl")
@@ -147,6 +153,9 @@ def test_company_reaches_instance_through_the_tunnels(fort, ec2):
         # peer detection (30 s, AWS's default) on both sides hands the traffic to tunnel 2,
         # and VgwTelemetry shows it.
         sh("ip", "-n", fort.onprem_ns, "route", "add", "blackhole", f"{outside[0]}/32", check=True)
+        # (undone in the end: the address goes back to the pool for the next connection)
+        w.cleanups.append(lambda: sh("ip", "-n", fort.onprem_ns, "route", "del", "blackhole", f"{outside[0]}/32"))
+        w.cleanups.append(lambda: nsexec(fort.onprem_ns, "nft", "delete", "table", "inet", "fortvpn"))
         for cmd in (["add", "table", "inet", "fortvpn"],
                     ["add", "chain", "inet", "fortvpn", "input", "{ type filter hook input priority 0; }"],
                     ["add", "rule", "inet", "fortvpn", "input", "ip", "saddr", outside[0], "drop"]):
@@ -168,6 +177,152 @@ def test_company_reaches_instance_through_the_tunnels(fort, ec2):
         assert not [l for l in links() if l.startswith("fvt") or l.startswith("fvo")]
         assert not [p for p in sh("pgrep", "-af", "charon").stdout.splitlines() if site in p]
         assert until(lambda: not ping_from(fort.onprem_ns, ip, COMPANY_HOST), 10)
+    finally:
+        if gw:
+            gw.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        w.close()
+
+
+def propagated(ec2, table):
+    """The table's routes learned from a virtual private gateway: destination → gateway."""
+    [t] = ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"]
+    return {r["DestinationCidrBlock"]: r["GatewayId"] for r in t["Routes"]
+            if r.get("Origin") == "EnableVgwRoutePropagation"}
+
+
+def tunnel_tx(cid, n):
+    """Packets the AWS side sent into tunnel `n` (1 or 2): its charon's TUN's counter."""
+    out = sh("ip", "-n", f"fort-{cid}-t{n}", "-s", "-j", "link", "show", "dev", "ipsec0").stdout
+    return json.loads(out)[0]["stats64"]["tx"]["packets"]
+
+
+@pytest.mark.skipif(not os.path.exists(BGPD) or not shutil.which("vtysh"), reason="needs FRR (frr)")
+def test_dynamic_connection_learns_the_company_by_bgp(fort, ec2):
+    w = World(fort, ec2)
+    gw = None
+    workdir = tempfile.mkdtemp(prefix="fort-e2e-bgp-")
+    try:
+        vpc = w.vpc("10.0.0.0/16")
+        subnet = w.subnet(vpc, "10.0.1.0/24")
+        sg = w.group(vpc, "from-company", ingress=[ALL_FROM(COMPANY)])
+        iid, ip = w.launch(subnet, [sg])
+
+        vgw = ec2.create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"]["VpnGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_vpn_gateway(VpnGatewayId=vgw))
+        ec2.attach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc)
+        w.cleanups.append(lambda: ec2.detach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc))
+        cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress=CGW_IP, BgpAsn=65010)["CustomerGateway"]["CustomerGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_customer_gateway(CustomerGatewayId=cgw))
+        conn = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw,
+                                         Options={"StaticRoutesOnly": False})["VpnConnection"]
+        cid = conn["VpnConnectionId"]
+        deleted = []
+        w.cleanups.append(lambda: deleted or ec2.delete_vpn_connection(VpnConnectionId=cid))
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                  {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+        ec2.enable_vgw_route_propagation(RouteTableId=main, GatewayId=vgw)
+        # a table that does not propagate the gateway learns nothing
+        other = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        w.cleanups.append(lambda: ec2.delete_route_table(RouteTableId=other))
+        site = f"fort-{cid}"
+        assert until(lambda: {site, f"{site}-t1", f"{site}-t2"} <= netns_list(), 30), \
+            f"no VPN site:\n{fort.log_text()[-3000:]}"
+
+        [doc] = [c["CustomerGatewayConfiguration"] for c in
+                 ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]]
+        assert "<bgp>" in doc
+        gw = CustomerGateway(fort.onprem_ns, doc, COMPANY, "10.0.0.0/16", workdir, announce=[COMPANY])
+        assert gw.dynamic
+        gw.up("tunnel1", "tunnel2")
+        assert gw.established() == {"tunnel1", "tunnel2"}
+        vgw_inside = [t["vgw_inside"] for t in gw.tunnels]
+        # both sessions come up (the AWS side's hold time is 30 s, keepalives 10 s)
+        assert until(lambda: gw.bgp_established() == set(vgw_inside), 60, step=0.2), \
+            gw.vtysh("show bgp summary")
+        bgp_up = time.time()
+        took = until(lambda: COMPANY in propagated(ec2, main), 30, step=0.1)
+        assert took is not None, (propagated(ec2, main), fort.log_text()[-3000:])
+        print(f"route in the table {took:.2f} s after the BGP sessions were up")
+        assert propagated(ec2, main) == {COMPANY: vgw}
+        assert propagated(ec2, other) == {}
+        # the company learned the VPC's block
+        assert "10.0.0.0/16" in gw.bgp_received()
+        outside = [t["OutsideIpAddress"] for t in conn["Options"]["TunnelOptions"]]
+
+        def telemetry_full():
+            [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+            return [(t["OutsideIpAddress"], t["Status"], t["AcceptedRouteCount"]) for t in c["VgwTelemetry"]]
+        assert until(lambda: telemetry_full() == [(outside[0], "UP", 1), (outside[1], "UP", 1)], 20), telemetry_full()
+
+        # Ping and TCP both ways, following the learned route.
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 15), fort.log_text()[-3000:]
+        assert until(lambda: ping_from(iid, COMPANY_HOST), 10)
+        with TcpServer(iid, ip) as _:
+            assert tcp_get(fort.onprem_ns, ip) == f"hello from {iid}\n"
+        with TcpServer(fort.onprem_ns, COMPANY_HOST) as _:
+            assert tcp_get(iid, COMPANY_HOST) == f"hello from {fort.onprem_ns}\n"
+
+        # The AWS side sends through the tunnel of the best path (equal paths: the one
+        # learned first, tunnel 1's, brought up first).
+        def carrier():
+            before = [tunnel_tx(cid, 1), tunnel_tx(cid, 2)]
+            nsexec(iid, "ping", "-c", "5", "-i", "0.05", "-W", "1", "-q", COMPANY_HOST)
+            after = [tunnel_tx(cid, 1), tunnel_tx(cid, 2)]
+            return [n + 1 for n in range(2) if after[n] - before[n] >= 5]
+        first = carrier()
+        assert len(first) == 1, first
+        active = first[0]
+        standby = 3 - active
+        # That tunnel's BGP session goes down: the traffic moves to the other tunnel.
+        gw.shutdown(active)
+        moved = until(lambda: carrier() == [standby], 20, step=0.2)
+        assert moved is not None, (carrier(), fort.log_text()[-3000:])
+        print(f"traffic moved to tunnel {standby} {moved:.2f} s after tunnel {active}'s session went down")
+        assert until(lambda: [s for _, s, _ in telemetry_full()] ==
+                     (["DOWN", "UP"] if active == 1 else ["UP", "DOWN"]), 20), telemetry_full()
+        assert propagated(ec2, main) == {COMPANY: vgw}
+        gw.shutdown(active, down=False)
+        assert until(lambda: gw.bgp_established() == set(vgw_inside), 60, step=0.2)
+
+        # A second prefix, announced and withdrawn a few times: its route comes and goes
+        # within seconds, and so does the traffic to it.
+        extra, extra_host = "192.168.77.0/24", "192.168.77.1"
+        came, went = [], []
+        for _ in range(3):
+            gw.announce(extra)
+            t = until(lambda: extra in propagated(ec2, main), 15, step=0.05)
+            assert t is not None, propagated(ec2, main)
+            came.append(t)
+            gw.withdraw(extra)
+            t = until(lambda: extra not in propagated(ec2, main), 15, step=0.05)
+            assert t is not None, propagated(ec2, main)
+            went.append(t)
+        print("announced → route in the table: " + ", ".join(f"{t:.2f}" for t in came) + " s; "
+              "withdrawn → route gone: " + ", ".join(f"{t:.2f}" for t in went) + " s")
+        assert max(went) < 5, went
+
+        # Withdrawing the company's prefix removes the route within seconds, and the
+        # traffic stops.
+        gw.withdraw(COMPANY)
+        gone = until(lambda: COMPANY not in propagated(ec2, main), 15, step=0.05)
+        assert gone is not None, propagated(ec2, main)
+        print(f"route gone {gone:.2f} s after the withdrawal")
+        assert gone < 5, gone
+        assert until(lambda: not ping_from(iid, COMPANY_HOST), 10)
+        assert not ping_from(iid, extra_host)
+        assert until(lambda: [c for _, _, c in telemetry_full()] == [0, 0], 10), telemetry_full()
+        # ... and announcing it again brings it back.
+        gw.announce(COMPANY)
+        assert until(lambda: COMPANY in propagated(ec2, main), 15, step=0.1)
+        assert until(lambda: ping_from(iid, COMPANY_HOST), 10)
+
+        # Deleting the connection leaves no site, tunnel namespace, charon or bgpd behind.
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+        deleted.append(True)
+        assert until(lambda: not {n for n in netns_list() if n.startswith(site)}, 20), netns_list()
+        assert not [p for p in sh("pgrep", "-af", "charon|bgpd").stdout.splitlines() if site in p]
+        assert propagated(ec2, main) == {}
     finally:
         if gw:
             gw.close()

@@ -1,20 +1,30 @@
 """The customer's side of a Site-to-Site VPN connection: turns the connection's customer
 gateway configuration (AWS's generic XML, from DescribeVpnConnections) into a strongSwan
-configuration, as customers do for their device, and runs strongSwan's charon with it in
-the company network's namespace.
+configuration (and, for a dynamic connection, an FRR bgpd one), as customers do for their
+device, and runs strongSwan's charon (and bgpd) with it in the company network's namespace.
 
     python3 tests/e2e/vpn_customer.py CONFIG.xml --local 192.168.0.0/16 --remote 10.0.0.0/16 DIR
-        writes DIR/swanctl.conf and DIR/strongswan.conf
+        writes DIR/swanctl.conf and DIR/strongswan.conf (and DIR/bgpd.conf when the
+        document has BGP sections: a dynamic connection)
 
     python3 tests/e2e/vpn_customer.py CONFIG.xml --local … --remote … --start fort-onprem DIR
-        also starts charon in that namespace and brings both tunnels up
+        also starts charon (and bgpd, announcing --announce PREFIX, by default --local)
+        in that namespace and brings both tunnels up
 
 charon runs with a private /run (its pid file path is fixed, so two charons on one machine
 need one each) and its vici socket in DIR; `swanctl --uri unix://DIR/charon.vici` talks
-to it. The kernel here has no ESP: the kernel-libipsec plugin does ESP in user space.
+to it. The kernel here has no ESP: the kernel-libipsec plugin does ESP in user space,
+through one TUN for both tunnels, where among SAs of equal selectors the newest wins.
+So that each BGP session stays in its own tunnel, a dynamic connection's tunnels carry
+the company's and the VPC's networks and their own inside addresses (a route-based
+device with a tunnel interface each, VTI, would not need that). bgpd runs without zebra
+(nothing enters the kernel: charon routes the VPC's networks into the TUN) and its vty
+socket is in DIR: `vtysh --vty_socket DIR -c 'show bgp summary'`.
 """
 
 import argparse
+import ipaddress
+import json
 import os
 import signal
 import subprocess
@@ -23,6 +33,9 @@ import time
 import xml.etree.ElementTree as ET
 
 CHARON = "/usr/lib/ipsec/charon"
+BGPD = "/usr/lib/frr/bgpd"
+# a dynamic connection's routes on the company side, ahead of charon's table 220
+COMPANY_TABLE, COMPANY_RULE = 221, 210
 
 ENCRYPTION = {"aes-128-cbc": "aes128", "aes-256-cbc": "aes256",
               "aes-128-gcm-16": "aes128gcm16", "aes-256-gcm-16": "aes256gcm16"}
@@ -60,6 +73,10 @@ def tunnels(document):
             "esp_lifetime": int(text("ipsec/lifetime")),
             "dpd_delay": int(text("ipsec/dead_peer_detection/delay")),
             "dpd_retries": int(text("ipsec/dead_peer_detection/retries")),
+            # a dynamic connection's BGP: both sides' ASNs and the hold time
+            "cgw_asn": t.findtext("customer_gateway/bgp/asn"),
+            "vgw_asn": t.findtext("vpn_gateway/bgp/asn"),
+            "hold_time": int(t.findtext("vpn_gateway/bgp/hold_time") or 30),
         })
     if len(out) != 2:
         raise ValueError(f"a VPN connection has two tunnels, the configuration {len(out)}")
@@ -74,11 +91,20 @@ def proposal(enc, auth, group, ike):
     return f"{e}-{INTEGRITY[auth]}-{g}"
 
 
+def is_dynamic(document):
+    """Whether the document configures BGP (a dynamic connection)."""
+    return all(t["cgw_asn"] and t["vgw_asn"] for t in tunnels(document))
+
+
 def swanctl_conf(document, local, remote, version=2):
     """swanctl.conf for the customer gateway: both tunnels, `local` (the company's
-    networks) to `remote` (the VPC's) through each; dead peers are found by DPD."""
+    networks) to `remote` (the VPC's) through each, and on a dynamic connection each
+    tunnel's inside addresses too (its BGP session); dead peers are found by DPD."""
     conns, secrets = [], []
+    dynamic = is_dynamic(document)
     for n, t in enumerate(tunnels(document), start=1):
+        local_ts = f"{local},{t['cgw_inside']}/32" if dynamic else local
+        remote_ts = f"{remote},{t['vgw_inside']}/32" if dynamic else remote
         conns.append(f"""  tunnel{n} {{
     version = {version}
     local_addrs = {t['cgw_outside']}
@@ -97,8 +123,8 @@ def swanctl_conf(document, local, remote, version=2):
     }}
     children {{
       tunnel{n} {{
-        local_ts = {local}
-        remote_ts = {remote}
+        local_ts = {local_ts}
+        remote_ts = {remote_ts}
         esp_proposals = {proposal(t['esp_enc'], t['esp_auth'], t['esp_group'], False)}
         life_time = {t['esp_lifetime']}s
         dpd_action = restart
@@ -112,6 +138,32 @@ def swanctl_conf(document, local, remote, version=2):
     secret = "{t['key']}"
   }}""")
     return "connections {\n" + "\n".join(conns) + "\n}\nsecrets {\n" + "\n".join(secrets) + "\n}\n"
+
+
+def bgpd_conf(document, announce, directory):
+    """bgpd.conf for the customer gateway: a session per tunnel from its inside address
+    to the virtual private gateway's, with the document's ASNs and hold time (keepalives
+    a third of it), announcing the prefixes `announce`."""
+    return bgpd_conf_from(tunnels(document), announce, directory)
+
+
+def bgpd_conf_from(ts, announce, directory):
+    lines = ["frr defaults traditional", "hostname company",
+             f"log file {directory}/bgpd.log informational", "!",
+             f"router bgp {ts[0]['cgw_asn']}",
+             f" bgp router-id {ts[0]['cgw_inside']}",
+             " no bgp ebgp-requires-policy",
+             " no bgp network import-check"]
+    for t in ts:
+        peer = t["vgw_inside"]
+        lines += [f" neighbor {peer} remote-as {t['vgw_asn']}",
+                  f" neighbor {peer} update-source {t['cgw_inside']}",
+                  f" neighbor {peer} timers {max(t['hold_time'] // 3, 1)} {t['hold_time']}",
+                  f" neighbor {peer} advertisement-interval 0"]
+    lines.append(" address-family ipv4 unicast")
+    lines += [f"  network {p}" for p in announce]
+    lines += [" exit-address-family", ""]
+    return "\n".join(lines)
 
 
 def strongswan_conf(directory, retransmit_timeout=5):
@@ -140,8 +192,11 @@ def strongswan_conf(directory, retransmit_timeout=5):
 class CustomerGateway:
     """charon in the company namespace `ns`, configured from `document`."""
 
-    def __init__(self, ns, document, local, remote, directory):
+    def __init__(self, ns, document, local, remote, directory, announce=None):
         self.ns, self.dir = ns, directory
+        self.bgpd, self.inside, self.routed = None, [], False
+        self.tunnels = tunnels(document)
+        self.dynamic = is_dynamic(document)
         os.makedirs(directory, exist_ok=True)
         with open(os.path.join(directory, "swanctl.conf"), "w") as f:
             f.write(swanctl_conf(document, local, remote))
@@ -163,6 +218,83 @@ class CustomerGateway:
                 raise RuntimeError(f"charon did not start in {ns}; see {directory}/charon.log")
             time.sleep(0.05)
         self.swanctl("--load-all", "--file", os.path.join(directory, "swanctl.conf"))
+        if self.dynamic:
+            try:
+                self.start_bgpd(announce if announce is not None else [local], local, remote)
+            except Exception:
+                self.close()
+                raise
+
+    def start_bgpd(self, announce, local, remote):
+        """The company's inside addresses on its `lo`, its routes into the tunnels
+        (table 221, ahead of charon's: the VPC's networks from the company's first
+        address, each BGP peer from the tunnel's inside address; charon would pick any
+        address of the selectors), and bgpd announcing `announce`."""
+        def ip(*args, check=True):
+            return subprocess.run(["ip", "-n", self.ns, *args], check=check, capture_output=True)
+        for t in self.tunnels:
+            ip("addr", "replace", f"{t['cgw_inside']}/32", "dev", "lo")
+            self.inside.append(t["cgw_inside"])
+        self.routed = True
+        ip("rule", "add", "pref", str(COMPANY_RULE), "lookup", str(COMPANY_TABLE))
+        first = str(ipaddress.ip_network(local)[1])
+        deadline = time.time() + 10
+        while ip("link", "show", "dev", "ipsec0", check=False).returncode != 0:
+            if time.time() > deadline:
+                raise RuntimeError("charon made no ipsec0")
+            time.sleep(0.05)
+        ip("route", "replace", remote, "dev", "ipsec0", "src", first, "table", str(COMPANY_TABLE))
+        for t in self.tunnels:
+            ip("route", "replace", f"{t['vgw_inside']}/32", "dev", "ipsec0", "src", t["cgw_inside"],
+               "table", str(COMPANY_TABLE))
+        conf = os.path.join(self.dir, "bgpd.conf")
+        with open(conf, "w") as f:
+            f.write(bgpd_conf_from(self.tunnels, announce, self.dir))
+        log = open(os.path.join(self.dir, "bgpd.out"), "w")
+        self.bgpd = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, BGPD, "-Z", "-S", "-f", conf,
+             "-i", os.path.join(self.dir, "bgpd.pid"), "--vty_socket", self.dir],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+        log.close()
+        deadline = time.time() + 10
+        while not os.path.exists(os.path.join(self.dir, "bgpd.vty")):
+            if time.time() > deadline or self.bgpd.poll() is not None:
+                raise RuntimeError(f"bgpd did not start in {self.ns}; see {self.dir}/bgpd.out")
+            time.sleep(0.05)
+
+    def vtysh(self, *commands, timeout=10):
+        """Runs vtysh commands against the company's bgpd (configuration ones too:
+        `vtysh("conf t", "router bgp 65000", ...)`)."""
+        args = ["vtysh", "--vty_socket", self.dir, "-d", "bgpd"]
+        for c in commands:
+            args += ["-c", c]
+        r = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+        if r.returncode != 0:
+            raise RuntimeError(f"vtysh {commands}: {r.stdout}{r.stderr}")
+        return r.stdout
+
+    def bgp_established(self):
+        """The virtual private gateway's inside addresses whose session is established."""
+        peers = json.loads(self.vtysh("show bgp ipv4 unicast summary json")).get("peers", {})
+        return {p for p, v in peers.items() if v.get("state") == "Established"}
+
+    def bgp_received(self):
+        """The prefixes the company's bgpd learned (the VPC's blocks)."""
+        return set(json.loads(self.vtysh("show bgp ipv4 unicast json")).get("routes", {}))
+
+    def _bgp(self, *commands):
+        self.vtysh("configure terminal", f"router bgp {self.tunnels[0]['cgw_asn']}", *commands)
+
+    def announce(self, prefix):
+        self._bgp("address-family ipv4 unicast", f"network {prefix}")
+
+    def withdraw(self, prefix):
+        self._bgp("address-family ipv4 unicast", f"no network {prefix}")
+
+    def shutdown(self, tunnel, down=True):
+        """Shuts down (or brings back) tunnel `tunnel`'s (1 or 2) BGP session."""
+        peer = self.tunnels[tunnel - 1]["vgw_inside"]
+        self._bgp(f"{'' if down else 'no '}neighbor {peer} shutdown")
 
     def swanctl(self, *args, timeout=30):
         r = subprocess.run(["swanctl", *args, "--uri", self.uri], capture_output=True, text=True,
@@ -196,6 +328,20 @@ class CustomerGateway:
         return up
 
     def close(self):
+        if self.bgpd and self.bgpd.poll() is None:
+            os.killpg(self.bgpd.pid, signal.SIGTERM)
+            try:
+                self.bgpd.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.bgpd.pid, signal.SIGKILL)
+                self.bgpd.wait()
+        for a in self.inside:
+            subprocess.run(["ip", "-n", self.ns, "addr", "del", f"{a}/32", "dev", "lo"], capture_output=True)
+        self.inside = []
+        if self.routed:
+            subprocess.run(["ip", "-n", self.ns, "rule", "del", "pref", str(COMPANY_RULE)], capture_output=True)
+            subprocess.run(["ip", "-n", self.ns, "route", "flush", "table", str(COMPANY_TABLE)], capture_output=True)
+            self.routed = False
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -210,7 +356,9 @@ def main():
     p.add_argument("config", help="the CustomerGatewayConfiguration XML ('-' for stdin)")
     p.add_argument("--local", required=True, help="the company's networks (traffic selector)")
     p.add_argument("--remote", required=True, help="the VPC's networks (traffic selector)")
-    p.add_argument("--start", metavar="NAMESPACE", help="start charon in this namespace and bring the tunnels up")
+    p.add_argument("--announce", action="append", metavar="PREFIX",
+                   help="a prefix the company's bgpd announces (a dynamic connection; default --local)")
+    p.add_argument("--start", metavar="NAMESPACE", help="start charon (and bgpd) in this namespace and bring the tunnels up")
     p.add_argument("dir", help="where the configuration (and charon's socket and log) go")
     a = p.parse_args()
     document = sys.stdin.read() if a.config == "-" else open(a.config).read()
@@ -220,11 +368,16 @@ def main():
             f.write(swanctl_conf(document, a.local, a.remote))
         with open(os.path.join(a.dir, "strongswan.conf"), "w") as f:
             f.write(strongswan_conf(os.path.abspath(a.dir)))
+        if is_dynamic(document):
+            with open(os.path.join(a.dir, "bgpd.conf"), "w") as f:
+                f.write(bgpd_conf(document, a.announce or [a.local], os.path.abspath(a.dir)))
         return
-    gw = CustomerGateway(a.start, document, a.local, a.remote, os.path.abspath(a.dir))
+    gw = CustomerGateway(a.start, document, a.local, a.remote, os.path.abspath(a.dir), a.announce)
     gw.up()
     print(f"tunnels up: {sorted(gw.established())}; charon pid {gw.proc.pid}; "
           f"swanctl --list-sas --uri {gw.uri}")
+    if gw.bgpd:
+        print(f"bgpd pid {gw.bgpd.pid}: vtysh --vty_socket {gw.dir} -c 'show bgp summary'")
 
 
 if __name__ == "__main__":

@@ -463,7 +463,7 @@ async fn deliver(
 ) {
     while !queue.is_empty() {
         if client.is_none() {
-            match MappingClient::connect(endpoint.to_owned()).await {
+            match fort_sync::client::connect_any(endpoint).await {
                 Ok(c) => *client = Some(c.max_encoding_message_size(256 << 20)),
                 Err(_) => {
                     stats.delivery_failures.fetch_add(1, Ordering::Relaxed);

@@ -99,6 +99,14 @@ macro_rules! define_region {
                 Ok(())
             }
 
+            /// Forgets one row the store no longer holds, given its table name and id.
+            pub(crate) fn unload(&mut self, table: &str, id: &str) {
+                match table {
+                    $($name => self.$field.unload(id),)*
+                    _ => tracing::warn!(table, "unknown table in store, ignored"),
+                }
+            }
+
             /// The user tags of any taggable resource, by id.
             pub fn tags_of(&self, id: &str) -> Option<&Tags> {
                 $(if let Some(r) = self.$field.get(id) { return r.tags(); })*
@@ -212,6 +220,10 @@ pub struct Host {
     /// show an impaired system status.
     #[serde(default = "yes")]
     pub available: bool,
+    /// The server holding its session (its member id; empty on a store of one server):
+    /// only that server judges whether the host is silent.
+    #[serde(default)]
+    pub server: String,
 }
 
 fn yes() -> bool {
@@ -267,6 +279,13 @@ macro_rules! define_global {
                     _ => tracing::warn!(table, "unknown global table in store, ignored"),
                 }
                 Ok(())
+            }
+
+            pub(crate) fn unload(&mut self, table: &str, id: &str) {
+                match table {
+                    $($name => self.$field.unload(id),)*
+                    _ => tracing::warn!(table, "unknown global table in store, ignored"),
+                }
             }
 
             /// Every row as its store key and JSON.

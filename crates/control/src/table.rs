@@ -184,6 +184,11 @@ impl<T: Resource> Table<T> {
         self.rows.insert(row.id().clone(), row);
     }
 
+    /// Forgets a row the store deleted (not a change: another server made it).
+    pub(crate) fn unload(&mut self, id: &str) {
+        self.rows.remove(id);
+    }
+
     /// Puts every touched row back as it was before the change.
     pub(crate) fn rollback(&mut self) {
         for (id, old) in std::mem::take(&mut self.undo) {

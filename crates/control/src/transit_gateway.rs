@@ -209,6 +209,37 @@ fn peering_view<'a>(
     }
 }
 
+/// A VPN connection's attachment to its transit gateway: `available` while the
+/// connection lives, `deleted` after.
+fn vpn_view<'a>(region: &'a Region, c: &'a VpnConnection) -> Option<AttachmentView<'a>> {
+    Some(AttachmentView {
+        id: c.transit_gateway_attachment_id.as_ref()?,
+        transit_gateway_id: c.transit_gateway_id.as_ref()?,
+        transit_gateway_owner_id: &region.account,
+        resource_type: TransitGatewayAttachmentResourceType::Vpn,
+        resource_id: &c.id,
+        resource_owner_id: &region.account,
+        state: if c.is_live() {
+            TransitGatewayAttachmentState::Available
+        } else {
+            TransitGatewayAttachmentState::Deleted
+        },
+        create_time: c.created,
+        tags: &EMPTY_TAGS,
+    })
+}
+
+/// A VPN attachment has no tags of its own here (AWS tags it apart from its connection).
+static EMPTY_TAGS: std::sync::LazyLock<Tags> = std::sync::LazyLock::new(Tags::default);
+
+/// The VPN connection whose transit gateway attachment is `id`.
+fn vpn_of<'a>(region: &'a Region, id: &str) -> Option<&'a VpnConnection> {
+    region
+        .vpn_connections
+        .values()
+        .find(|c| c.transit_gateway_attachment_id.as_deref() == Some(id))
+}
+
 /// The peering's side in this region, and the other (the requester's first when both are).
 fn peering_sides<'a>(
     region: &Region,
@@ -238,6 +269,13 @@ pub fn attachments<'a>(
             out.push(peering_view(p, mine, theirs));
         }
     }
+    out.extend(
+        region
+            .vpn_connections
+            .values()
+            .filter(|c| visible(c.deleted, now))
+            .filter_map(|c| vpn_view(region, c)),
+    );
     out.sort_by(|a, b| a.id.cmp(b.id));
     out
 }
@@ -250,6 +288,9 @@ pub fn attachment<'a>(
 ) -> Option<AttachmentView<'a>> {
     if let Some(a) = region.transit_gateway_vpc_attachments.get(id) {
         return Some(vpc_view(region, a));
+    }
+    if let Some(c) = vpn_of(region, id) {
+        return vpn_view(region, c);
     }
     let p = global.transit_gateway_peerings.get(id)?;
     let (mine, theirs) = peering_sides(region, p)?;
@@ -319,6 +360,19 @@ pub fn routes(region: &Region, global: &Global, table: &TransitGatewayRouteTable
         );
     }
     for id in &table.propagations {
+        // a VPN attachment propagates its connection's static or BGP routes
+        if let Some(c) = vpn_of(region, id) {
+            for d in c.propagated_routes() {
+                let destination = IpNet::V4(d);
+                out.entry(destination).or_insert_with(|| TgwRoute {
+                    destination,
+                    route_type: TransitGatewayRouteType::Propagated,
+                    state: TransitGatewayRouteState::Active,
+                    attachment: Some(id.clone()),
+                });
+            }
+            continue;
+        }
         let Some(a) = region.transit_gateway_vpc_attachments.get(id) else {
             continue;
         };
@@ -452,7 +506,7 @@ fn parse_asn(asn: i64) -> Result<u32, ApiError> {
 
 impl Tx<'_> {
     /// A gateway of this region that is not deleted, or NotFound.
-    fn live_gateway(&self, id: &str) -> Result<TransitGateway, ApiError> {
+    pub(crate) fn live_gateway(&self, id: &str) -> Result<TransitGateway, ApiError> {
         let g = self
             .region
             .transit_gateways
@@ -698,6 +752,14 @@ impl Tx<'_> {
             .values()
             .filter(|a| a.transit_gateway_id == g.id && a.is_live())
             .map(|a| a.id.to_string())
+            .chain(
+                self.region
+                    .vpn_connections
+                    .values()
+                    .filter(|c| c.is_live() && c.ends_at(&g.id))
+                    .filter_map(|c| c.transit_gateway_attachment_id.as_ref())
+                    .map(ToString::to_string),
+            )
             .collect();
         if !vpcs.is_empty() {
             return Err(incorrect_state(format!(
@@ -910,24 +972,35 @@ impl Tx<'_> {
             tags: req.tags,
         };
         self.attach_subnets(&mut a, &subnets)?;
+        self.attach_to_default_tables(&g, &a.id);
+        self.region
+            .transit_gateway_vpc_attachments
+            .insert(a.clone());
+        Ok(a)
+    }
+
+    /// A new attachment of `g` (a VPC's or a VPN connection's) is associated with its
+    /// default association table and propagates to its default propagation table, when
+    /// the gateway's options say so.
+    pub(crate) fn attach_to_default_tables(
+        &mut self,
+        g: &TransitGateway,
+        id: &TransitGatewayAttachmentId,
+    ) {
         if g.options.default_route_table_association
             && let Some(t) = &g.options.association_default_route_table_id
             && let Some(t) = self.region.transit_gateway_route_tables.get_mut(t)
             && t.is_live()
         {
-            t.associations.push(a.id.clone());
+            t.associations.push(id.clone());
         }
         if g.options.default_route_table_propagation
             && let Some(t) = &g.options.propagation_default_route_table_id
             && let Some(t) = self.region.transit_gateway_route_tables.get_mut(t)
             && t.is_live()
         {
-            t.propagations.push(a.id.clone());
+            t.propagations.push(id.clone());
         }
-        self.region
-            .transit_gateway_vpc_attachments
-            .insert(a.clone());
-        Ok(a)
     }
 
     /// ModifyTransitGatewayVpcAttachment: subnets added and removed (one per zone, at least
@@ -990,7 +1063,7 @@ impl Tx<'_> {
     }
 
     /// Removes an attachment from every association and propagation of this region.
-    fn unlink_attachment(&mut self, id: &TransitGatewayAttachmentId) {
+    pub(crate) fn unlink_attachment(&mut self, id: &TransitGatewayAttachmentId) {
         for t in self
             .region
             .transit_gateway_route_tables

@@ -115,7 +115,7 @@ impl Tx<'_> {
             .region
             .vpn_connections
             .values()
-            .find(|c| c.is_live() && c.vpn_gateway_id == g.id)
+            .find(|c| c.is_live() && c.ends_at(&g.id))
         {
             return Err(ApiError::new(
                 ErrorCode::IncorrectState,

@@ -55,12 +55,13 @@ impl Tx<'_> {
         Ok(c.clone())
     }
 
-    /// The inside /30s the live connections of `vgw` use, but `except`'s.
-    fn inside_cidrs_of(&self, vgw: &str, except: Option<&str>) -> Vec<Ipv4Net> {
+    /// The inside /30s the live connections of gateway `end` (a virtual private or a
+    /// transit gateway) use, but `except`'s.
+    fn inside_cidrs_of(&self, end: &str, except: Option<&str>) -> Vec<Ipv4Net> {
         self.region
             .vpn_connections
             .values()
-            .filter(|c| c.is_live() && c.vpn_gateway_id == vgw && Some(c.id.as_str()) != except)
+            .filter(|c| c.is_live() && c.ends_at(end) && Some(c.id.as_str()) != except)
             .flat_map(|c| c.tunnels.iter().map(|t| t.inside_cidr))
             .collect()
     }
@@ -115,8 +116,9 @@ impl Tx<'_> {
         if cgw.deleted.is_some() {
             return Err(Kind::CustomerGateway.not_found(cgw_id));
         }
-        let vgw = match (&req.vpn_gateway_id, &req.transit_gateway_id) {
-            (Some(v), None) => self.live_vpn_gateway(v)?,
+        // the gateway it ends at: a virtual private gateway, or a transit gateway
+        let (vgw, tgw) = match (&req.vpn_gateway_id, &req.transit_gateway_id) {
+            (Some(v), None) => (Some(self.live_vpn_gateway(v)?), None),
             (None, Some(t)) => {
                 if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
                     return Err(ApiError::new(
@@ -124,13 +126,15 @@ impl Tx<'_> {
                         format!("The transitGateway ID '{t}' does not exist"),
                     ));
                 }
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    "Fort's VPN connections end at virtual private gateways: transit gateway VPN attachments are not offered.",
-                ));
+                (None, Some(self.live_gateway(t)?))
             }
             _ => return Err(ApiError::missing("VpnGatewayId or TransitGatewayId")),
         };
+        let end = vgw
+            .as_ref()
+            .map(|g| g.id.to_string())
+            .or_else(|| tgw.as_ref().map(|g| g.id.to_string()))
+            .expect("one of them");
         if cgw.ip_address.is_none() {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -182,14 +186,15 @@ impl Tx<'_> {
             ));
         }
         let per_gateway = self.config.quotas.vpn_connections_per_vpn_gateway;
-        if self
-            .region
-            .vpn_connections
-            .values()
-            .filter(live)
-            .filter(|c| c.vpn_gateway_id == vgw.id)
-            .count()
-            >= per_gateway
+        if let Some(vgw) = &vgw
+            && self
+                .region
+                .vpn_connections
+                .values()
+                .filter(live)
+                .filter(|c| c.ends_at(&vgw.id))
+                .count()
+                >= per_gateway
         {
             return Err(ApiError::new(
                 ErrorCode::VpnConnectionLimitExceeded,
@@ -200,7 +205,7 @@ impl Tx<'_> {
             ));
         }
         let id = VpnConnectionId::new();
-        let mut taken = self.inside_cidrs_of(&vgw.id, None);
+        let mut taken = self.inside_cidrs_of(&end, None);
         let mut specs = Vec::with_capacity(2);
         for n in 0..2 {
             let asked = req.tunnels.get(n).cloned().unwrap_or_default();
@@ -234,6 +239,7 @@ impl Tx<'_> {
                 status_message: String::new(),
                 last_status_change: self.now,
                 accepted_route_count: 0,
+                learned_routes: Vec::new(),
             });
         }
         let tunnels: [VpnTunnel; 2] = tunnels.try_into().expect("two tunnels");
@@ -241,7 +247,9 @@ impl Tx<'_> {
             id,
             state: VpnState::Available,
             customer_gateway_id: cgw.id.clone(),
-            vpn_gateway_id: vgw.id.clone(),
+            vpn_gateway_id: vgw.map(|g| g.id),
+            transit_gateway_id: tgw.as_ref().map(|g| g.id.clone()),
+            transit_gateway_attachment_id: tgw.as_ref().map(|_| TransitGatewayAttachmentId::new()),
             static_routes_only: req.static_routes_only.unwrap_or(false),
             local_ipv4_network_cidr: local,
             remote_ipv4_network_cidr: remote,
@@ -252,6 +260,9 @@ impl Tx<'_> {
             deleted: None,
             tags: req.tags,
         };
+        if let (Some(g), Some(a)) = (&tgw, &c.transit_gateway_attachment_id) {
+            self.attach_to_default_tables(g, a);
+        }
         self.region.vpn_connections.insert(c.clone());
         Ok(c)
     }
@@ -270,6 +281,10 @@ impl Tx<'_> {
         }
         for t in &mut c.tunnels {
             t.status = TelemetryStatus::Down;
+        }
+        // its transit gateway attachment goes with it (static routes to it: blackholes)
+        if let Some(a) = &c.transit_gateway_attachment_id {
+            self.unlink_attachment(a);
         }
         self.region.vpn_connections.insert(c);
         Ok(())
@@ -373,7 +388,13 @@ impl Tx<'_> {
             }
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
-                "Fort's VPN connections end at virtual private gateways: transit gateway VPN attachments are not offered.",
+                "Fort does not move a VPN connection onto a transit gateway: create one there.",
+            ));
+        }
+        if vpn_gateway_id.is_some() && c.transit_gateway_id.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                "Fort does not move a VPN connection off its transit gateway: create one on the virtual private gateway.",
             ));
         }
         if let Some(g) = customer_gateway_id {
@@ -394,14 +415,14 @@ impl Tx<'_> {
         }
         if let Some(v) = vpn_gateway_id {
             let vgw = self.live_vpn_gateway(v)?;
-            if vgw.id != c.vpn_gateway_id {
+            if c.vpn_gateway_id.as_ref() != Some(&vgw.id) {
                 let taken = self.inside_cidrs_of(&vgw.id, Some(id));
                 if c.tunnels.iter().any(|t| taken.contains(&t.inside_cidr)) {
                     return Err(ApiError::invalid_value(format!(
                         "A tunnel inside CIDR of {id} is already used on the virtual private gateway {v}."
                     )));
                 }
-                c.vpn_gateway_id = vgw.id;
+                c.vpn_gateway_id = Some(vgw.id);
             }
         }
         self.region.vpn_connections.insert(c.clone());
@@ -458,7 +479,8 @@ impl Tx<'_> {
         }
         let options = req.apply(&c.tunnels[n].options)?;
         if let Some(text) = req.inside_cidr.as_deref() {
-            let mut taken = self.inside_cidrs_of(&c.vpn_gateway_id, Some(id));
+            let end = c.end().to_owned();
+            let mut taken = self.inside_cidrs_of(&end, Some(id));
             taken.push(c.tunnels[1 - n].inside_cidr);
             c.tunnels[n].inside_cidr = self.inside_cidr(Some(text), &taken)?;
         }
@@ -472,17 +494,19 @@ impl Tx<'_> {
         Ok(c)
     }
 
-    /// What the edge saw of a tunnel: its status (a change is timed) and how many
-    /// routes BGP accepted; for a dynamic connection, the routes BGP learned.
+    /// What the edge saw of a tunnel: its status (a change is timed) and, on a dynamic
+    /// connection, the routes its BGP session accepted (AcceptedRouteCount); the
+    /// connection's learned routes are those of its tunnels that are up.
     pub fn set_vpn_tunnel_status(
         &mut self,
         id: &str,
         outside_ip: Ipv4Addr,
         up: bool,
         message: &str,
-        learned: Option<Vec<Ipv4Net>>,
+        learned: &[Ipv4Net],
     ) -> Result<(), ApiError> {
         let mut c = self.live_vpn_connection(id)?;
+        let dynamic = !c.static_routes_only;
         let Some(t) = c.tunnels.iter_mut().find(|t| t.outside_ip == outside_ip) else {
             return Err(Kind::VpnConnection.not_found(id));
         };
@@ -496,17 +520,24 @@ impl Tx<'_> {
             t.last_status_change = self.now;
         }
         t.status_message = message.to_owned();
-        let before = self.region.vpn_connections.get(id).cloned();
-        if let Some(routes) = learned {
+        if dynamic {
+            let mut routes = if up { learned.to_vec() } else { Vec::new() };
+            routes.sort();
+            routes.dedup();
             t.accepted_route_count = u32::try_from(routes.len()).unwrap_or(u32::MAX);
-            if !c.static_routes_only {
-                c.learned_routes = routes;
-                c.learned_routes.sort();
-                c.learned_routes.dedup();
-            }
+            t.learned_routes = routes;
+            let mut all: Vec<Ipv4Net> = c
+                .tunnels
+                .iter()
+                .filter(|t| t.status == TelemetryStatus::Up)
+                .flat_map(|t| t.learned_routes.iter().copied())
+                .collect();
+            all.sort();
+            all.dedup();
+            c.learned_routes = all;
         }
         // A report that changes nothing writes nothing.
-        if before.as_ref() != Some(&c) {
+        if self.region.vpn_connections.get(id) != Some(&c) {
             self.region.vpn_connections.insert(c);
         }
         Ok(())
@@ -534,11 +565,7 @@ impl Region {
             if g.deleted.is_some() || g.attached_vpc() != Some(&table.vpc_id) {
                 continue;
             }
-            for c in self
-                .vpn_connections
-                .values()
-                .filter(|c| c.vpn_gateway_id == g.id)
-            {
+            for c in self.vpn_connections.values().filter(|c| c.ends_at(&g.id)) {
                 for d in c.propagated_routes() {
                     let seen = out
                         .iter()

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod cluster;
 pub mod filter;
 pub mod iam;
 pub mod logs;

@@ -101,11 +101,37 @@ pub fn router_with(api: Arc<Api>, sidecar: Option<Arc<dyn Sidecar>>) -> Router {
                 }
             }),
         )
+        .route(
+            "/fort/cluster",
+            get(|State(api): State<Arc<Api>>| async move {
+                // This server's place among the servers of one etcd (for operators and tests).
+                let c = &api.control;
+                let body = serde_json::json!({
+                    "clustered": c.clustered(),
+                    "id": c.member().map(|m| m.id.clone()),
+                    "leading": c.clustered() && c.leads(),
+                    "leader": c.leader().map(|m| m.id),
+                    "applied": c.applied_revision(),
+                });
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    body.to_string(),
+                )
+            }),
+        )
         .fallback(handle)
         .with_state(api)
 }
 
 async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
+    if api.control.clustered() {
+        return crate::cluster::handle(api, req).await;
+    }
+    serve(api, req).await
+}
+
+/// Answers one request from this server's state.
+pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
     // S3 before the EC2 body limit: objects are larger than any EC2 request
     if let Some(s3) = &api.s3
         && fort_s3::signed_for_s3(req.headers(), req.uri().query().unwrap_or(""))

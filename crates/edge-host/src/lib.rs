@@ -16,6 +16,7 @@
 //! [`EdgeProcess::shutdown`] stops all that and removes the namespace. No `unsafe` here:
 //! the TAP and epoll are `fort_agent::sys`'s.
 
+pub mod bgp;
 pub mod datapath;
 pub mod internet;
 pub mod metrics;
@@ -224,8 +225,7 @@ fn report_tunnels(
     host_id: &str,
     tunnels: Vec<(String, vpn::TunnelStatus)>,
 ) -> bool {
-    use fort_proto::mapping::mapping_client::MappingClient;
-    use fort_proto::mapping::{VpnTunnelReport, VpnTunnelStatus};
+    use fort_proto::mapping::{Ipv4Cidr, VpnTunnelReport, VpnTunnelStatus};
     let report = VpnTunnelReport {
         host_id: host_id.to_owned(),
         tunnels: tunnels
@@ -235,12 +235,21 @@ fn report_tunnels(
                 outside_ip: t.outside_ip.into(),
                 up: t.up,
                 message: t.message,
+                bgp_established: t.bgp_established,
+                learned_routes: t
+                    .learned
+                    .iter()
+                    .map(|n| Ipv4Cidr {
+                        address: n.network().into(),
+                        prefix_len: n.prefix_len().into(),
+                    })
+                    .collect(),
             })
             .collect(),
     };
     let endpoint = endpoint.to_owned();
     let sent = rt.block_on(async move {
-        let mut client = MappingClient::connect(endpoint).await?;
+        let mut client = fort_sync::client::connect_any(&endpoint).await?;
         client.report_vpn_tunnels(report).await?;
         Ok::<(), anyhow::Error>(())
     });

@@ -1,23 +1,37 @@
 //! Site-to-Site VPN connections at the edge: each connection is a *site*, a network
-//! namespace of its own (`fort-vpn-…`, named by the connection id) where strongSwan's
-//! charon terminates the connection's two tunnels:
+//! namespace of its own (`fort-vpn-…`, named by the connection id), and each of its two
+//! tunnels a namespace of its own beside it (`fort-vpn-…-t1`, `-t2`) where a charon of
+//! strongSwan's terminates that tunnel (route-based: whatever enters a tunnel's
+//! namespace from the site goes into that tunnel, whatever its selectors):
 //!
-//! * `out0`, a veth whose other end is in the internet namespace, holds the tunnels'
-//!   outside addresses (routed there as /32s, more specific than the public pool the
-//!   edge's TAP takes): IKE and ESP-in-UDP from the customer gateway arrive here;
-//! * `vpc0`, a TAP the edge's data path holds, is the virtual private gateway's side:
-//!   the VPC's blocks are routed through it, and what the VPC's route tables send to
-//!   the gateway comes out of it;
-//! * `ipsec0`, charon's TUN (this kernel has no ESP: the kernel-libipsec plugin does ESP
-//!   in user space), carries the tunnels. Policy routing sends what comes in on `vpc0`
-//!   into `ipsec0` (table 100) and what is for the VPC to `vpc0` (ahead of the table
-//!   charon fills); with both tunnels up, libipsec uses the newest SA, and when one dies
-//!   (deleted, or found dead by DPD) the other carries on.
+//! * the site's `vpc0`, a TAP the edge's data path holds, is the virtual private
+//!   gateway's side: the VPC's blocks are routed through it, and what the VPC's route
+//!   tables send to the gateway comes out of it, to be routed (table 100) into the
+//!   tunnel chosen for its destination;
+//! * the site's `tun1`, `tun2`, veths to the tunnels' namespaces (`site0` there);
+//! * a tunnel namespace's `out0`, a veth whose other end is in the internet namespace,
+//!   holds the tunnel's outside address (routed there as a /32, more specific than the
+//!   public pool the edge's TAP takes): IKE and ESP-in-UDP from the customer gateway
+//!   arrive here;
+//! * a tunnel namespace's `ipsec0`, its charon's TUN (this kernel has no ESP: the
+//!   kernel-libipsec plugin does ESP in user space), carries the tunnel: what comes in
+//!   on `site0` goes into it (table 100), what comes out of it for the VPC goes to the
+//!   site (ahead of the table charon fills). kernel-libipsec routes a CHILD_SA only from
+//!   a local address of its local selector: the tunnel namespace holds each VPC block's
+//!   network address (its subnet's reserved first address, no instance's) and, for BGP,
+//!   the AWS side's inside address (the /30's first host) on `lo`.
 //!
-//! charon runs with a private `/run` (its pid file path is fixed) and its vici socket in
-//! the site's directory; [`crate::vici`] loads the tunnels and reads their state, which
-//! the edge reports to the server (VgwTelemetry). Removing a site kills charon and
-//! deletes the namespace, which takes the veth and the TAP with it.
+//! One charon per tunnel because kernel-libipsec has one TUN per charon and picks among
+//! SAs of equal selectors the newest: two tunnels in one charon could not be told apart
+//! by a route, and a BGP session could ride the other tunnel. The site chooses the tunnel
+//! per destination: a static connection's traffic goes through the first tunnel that is
+//! up; a dynamic connection's through the tunnel of the best BGP path to it ([`crate::bgp`]:
+//! a bgpd in each tunnel namespace).
+//!
+//! Each charon runs with a private `/run` (its pid file path is fixed) and its vici
+//! socket in the tunnel's directory; [`crate::vici`] loads the tunnel and reads its
+//! state, which the edge reports to the server (VgwTelemetry). Removing a site kills its
+//! processes and deletes its namespaces, which takes the veths and the TAP with them.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -33,7 +47,9 @@ use fort_edge::program::{
 };
 use fort_host::netns::{ip, netns_exists, remove_namespace};
 use fort_host::sys::Tap;
+use ipnet::Ipv4Net;
 
+use crate::bgp::{self, Bgpd};
 use crate::internet::EDGE_MAC;
 use crate::vici::{self, Message};
 
@@ -47,12 +63,22 @@ const SITE_OUT_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x04]);
 pub const SITE_VPC_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x05]);
 /// The next hop a site routes through on both links (a permanent neighbour on each).
 const NEXT_HOP: &str = "192.0.2.1";
-/// The routing table `vpc0`'s traffic uses: everything into `ipsec0`.
+/// A site's `tunN` (its end of the veth to tunnel N's namespace).
+const SITE_TUN_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x06]);
+/// A tunnel namespace's `site0`.
+const TUNNEL_SITE_MAC: MacAddr = MacAddr([0x02, 0x66, 0x6f, 0x72, 0x74, 0x07]);
+/// The routing table of the traffic that comes in on the site's `vpc0` (into the chosen
+/// tunnel) and on a tunnel namespace's `site0` (into `ipsec0`).
 const TUNNEL_TABLE: &str = "100";
 
 /// The namespace of connection `vpn_id`.
 pub fn namespace(vpn_id: &str) -> String {
     format!("fort-{vpn_id}")
+}
+
+/// The namespace of tunnel `n` (from 0) of connection `vpn_id`.
+pub fn tunnel_namespace(vpn_id: &str, n: usize) -> String {
+    format!("fort-{vpn_id}-t{}", n + 1)
 }
 
 fn short(text: &str) -> String {
@@ -227,7 +253,7 @@ pub fn tunnel_name(n: usize) -> String {
     format!("tunnel{}", n + 1)
 }
 
-/// charon's settings for a site: the plugins (kernel-libipsec first), DPD's patience
+/// charon's settings for a tunnel: the plugins (kernel-libipsec first), DPD's patience
 /// (IKEv2 declares a peer dead after its retransmissions: four tries a quarter of the
 /// DPD timeout apart after a 10 s quiet), the vici socket in `dir` (the log is its
 /// standard error, `dir/charon.log`).
@@ -243,103 +269,25 @@ pub fn strongswan_conf(dir: &Path, dpd_timeout_seconds: u32) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TunnelStatus {
     pub outside_ip: Ipv4Addr,
+    /// Up: IPsec (an IKE SA with a CHILD_SA installed) and, on a dynamic connection,
+    /// BGP.
     pub up: bool,
     pub message: String,
+    /// A dynamic connection's session over the tunnel is established.
+    pub bgp_established: bool,
+    /// The prefixes the tunnel's session accepted (none while it is down).
+    pub learned: Vec<Ipv4Net>,
 }
 
-/// A running site.
-pub struct Site {
-    pub item: VpnConnectionItem,
-    pub namespace: String,
+/// One tunnel's namespace and charon.
+struct Tunnel {
+    namespace: String,
     dir: PathBuf,
-    charon: Child,
+    charon: Option<Child>,
+    bgpd: Option<Bgpd>,
 }
 
-fn run_ip(args: &[&str]) -> anyhow::Result<()> {
-    ip(args).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
-impl Site {
-    /// Makes the site's namespace and links, starts charon and loads the tunnels.
-    /// Answers the site and the TAP whose other end is the site's `vpc0`.
-    pub fn start(item: &VpnConnectionItem, internet_ns: &str) -> anyhow::Result<(Site, Tap)> {
-        if !Path::new(CHARON).exists() {
-            anyhow::bail!(
-                "{CHARON} is missing: install strongswan-charon, strongswan-swanctl and libcharon-extra-plugins (kernel-libipsec)"
-            );
-        }
-        let ns = namespace(&item.vpn_connection_id);
-        if netns_exists(&ns) {
-            remove_namespace(&ns);
-        }
-        let dir = std::env::temp_dir().join(&ns);
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        run_ip(&["netns", "add", &ns])?;
-        let made = (|| {
-            let tap = links(item, &ns, internet_ns)?;
-            let dpd = item
-                .tunnels
-                .iter()
-                .map(|t| t.dpd_timeout_seconds)
-                .min()
-                .unwrap_or(30);
-            let conf = dir.join("strongswan.conf");
-            std::fs::write(&conf, strongswan_conf(&dir, dpd))?;
-            let log = std::fs::File::create(dir.join("charon.log"))?;
-            let charon = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &ns,
-                    "unshare",
-                    "--mount",
-                    "--propagation",
-                    "private",
-                ])
-                .args(["sh", "-c"])
-                .arg(format!("mount -t tmpfs fort-vpn /run && exec {CHARON}"))
-                .env("STRONGSWAN_CONF", &conf)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .context("starting charon")?;
-            let site = Site {
-                item: item.clone(),
-                namespace: ns.clone(),
-                dir: dir.clone(),
-                charon,
-            };
-            site.load().context("loading the tunnels into charon")?;
-            // `ipsec0` is charon's: route `vpc0`'s traffic into it once it is there
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while run_ip(&["-n", &ns, "link", "show", "dev", "ipsec0"]).is_err() {
-                if Instant::now() > deadline {
-                    anyhow::bail!("charon made no ipsec0 (is kernel-libipsec installed?)");
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            run_ip(&[
-                "-n",
-                &ns,
-                "route",
-                "replace",
-                "default",
-                "dev",
-                "ipsec0",
-                "table",
-                TUNNEL_TABLE,
-            ])?;
-            Ok((site, tap))
-        })();
-        if made.is_err() {
-            remove_namespace(&ns);
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        made
-    }
-
+impl Tunnel {
     fn socket(&self) -> PathBuf {
         self.dir.join("charon.vici")
     }
@@ -357,65 +305,60 @@ impl Site {
         }
     }
 
-    /// Loads the keys and both tunnels (again after a change: vici replaces them).
-    pub fn load(&self) -> anyhow::Result<()> {
+    /// Loads the tunnel's key and configuration (again after a change: vici replaces them).
+    fn load(&self, item: &VpnConnectionItem, n: usize) -> anyhow::Result<()> {
+        let t = &item.tunnels[n];
         let mut v = self.client()?;
-        for (n, t) in self.item.tunnels.iter().enumerate() {
-            v.call(
-                "load-shared",
-                &Message::new()
-                    .text("id", format!("psk-{}", tunnel_name(n)))
-                    .text("type", "IKE")
-                    .text("data", &t.pre_shared_key)
-                    .list("owners", [t.outside_ip]),
-            )?;
-            v.call("load-conn", &tunnel_conn(&self.item, n, t))?;
-        }
+        v.call(
+            "load-shared",
+            &Message::new()
+                .text("id", format!("psk-{}", tunnel_name(n)))
+                .text("type", "IKE")
+                .text("data", &t.pre_shared_key)
+                .list("owners", [t.outside_ip]),
+        )?;
+        v.call("load-conn", &tunnel_conn(item, n, t))?;
         Ok(())
     }
 
-    /// Each tunnel's state from charon: up when its IKE SA is established with a
-    /// CHILD_SA installed.
-    pub fn status(&self) -> anyhow::Result<Vec<TunnelStatus>> {
+    /// Whether charon has the tunnel's IKE SA established with a CHILD_SA installed,
+    /// and the IKE SA's state.
+    fn ipsec(&self, n: usize) -> anyhow::Result<(bool, String)> {
         let mut v = vici::Client::connect(&self.socket())?;
         let events = v.stream("list-sas", "list-sa", &Message::new())?;
-        let states = vici::tunnel_states(&events);
-        Ok(self
-            .item
-            .tunnels
-            .iter()
-            .enumerate()
-            .map(|(n, t)| {
-                let (state, installed) = states.get(&tunnel_name(n)).cloned().unwrap_or_default();
-                let up = state == "ESTABLISHED" && installed;
-                let message = if up {
-                    String::new()
-                } else if state.is_empty() {
-                    "IPSEC IS DOWN".to_owned()
-                } else {
-                    format!("IKE {state}")
-                };
-                TunnelStatus {
-                    outside_ip: t.outside_ip,
-                    up,
-                    message,
-                }
-            })
-            .collect())
+        let (state, installed) = vici::tunnel_states(&events)
+            .remove(&tunnel_name(n))
+            .unwrap_or_default();
+        Ok((state == "ESTABLISHED" && installed, state))
     }
 
-    /// Stops charon and removes the namespace (the veth and the TAP go with it).
-    pub fn stop(mut self) {
-        let _ = self.charon.kill();
-        let _ = self.charon.wait();
+    fn stop(self) {
+        if let Some(b) = self.bgpd {
+            b.stop();
+        }
+        if let Some(mut c) = self.charon {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         remove_namespace(&self.namespace);
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// The site's links: `out0` to the internet namespace with the outside addresses,
-/// `vpc0` (a TAP the edge holds) toward the VPC, and the routing between them.
-fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Result<Tap> {
+/// A running site.
+pub struct Site {
+    pub item: VpnConnectionItem,
+    pub namespace: String,
+    dir: PathBuf,
+    tunnels: Vec<Tunnel>,
+    /// The routes of table 100 as installed: destination → tunnel.
+    routed: BTreeMap<Ipv4Net, usize>,
+}
+
+fn run_ip(args: &[&str]) -> anyhow::Result<()> {
+    ip(args).map(|_| ()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+fn sysctls(ns: &str) {
     for conf in ["all", "default"] {
         let _ = Command::new("ip")
             .args(["netns", "exec", ns, "sysctl", "-qw"])
@@ -433,73 +376,213 @@ fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Resul
             "net.ipv4.ip_forward=1",
         ])
         .output();
-    run_ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
-    // the internet namespace forwards between the customer gateway and the sites
-    let _ = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            internet_ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.ip_forward=1",
-        ])
-        .output();
-    // out0: a veth whose other end goes to the internet namespace
-    let outside = outside_link(ns);
-    crate::internet::veth_to_internet(ns, "out0", internet_ns, &outside, OUTSIDE_MAC)?;
-    run_ip(&[
-        "-n",
-        ns,
-        "link",
-        "set",
-        "dev",
-        "out0",
-        "address",
-        &SITE_OUT_MAC.to_string(),
-        "up",
-    ])?;
-    for t in &item.tunnels {
-        let a = format!("{}/32", t.outside_ip);
-        run_ip(&["-n", ns, "addr", "add", &a, "dev", "out0"])?;
-        run_ip(&["-n", internet_ns, "route", "replace", &a, "dev", &outside])?;
+}
+
+impl Site {
+    /// Makes the site's and its tunnels' namespaces and links, starts a charon per
+    /// tunnel (and bgpd for a dynamic connection). Answers the site and the TAP whose
+    /// other end is the site's `vpc0`.
+    pub fn start(item: &VpnConnectionItem, internet_ns: &str) -> anyhow::Result<(Site, Tap)> {
+        if !Path::new(CHARON).exists() {
+            anyhow::bail!(
+                "{CHARON} is missing: install strongswan-charon, strongswan-swanctl and libcharon-extra-plugins (kernel-libipsec)"
+            );
+        }
+        let ns = namespace(&item.vpn_connection_id);
+        let tunnel_nss: Vec<String> = (0..item.tunnels.len())
+            .map(|n| tunnel_namespace(&item.vpn_connection_id, n))
+            .collect();
+        for n in tunnel_nss.iter().chain([&ns]) {
+            if netns_exists(n) {
+                remove_namespace(n);
+            }
+        }
+        let dir = std::env::temp_dir().join(&ns);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        run_ip(&["netns", "add", &ns])?;
+        let mut site = Site {
+            item: item.clone(),
+            namespace: ns.clone(),
+            dir: dir.clone(),
+            tunnels: Vec::new(),
+            routed: BTreeMap::new(),
+        };
+        let made = (|| {
+            let tap = site_links(item, &ns)?;
+            for (n, tns) in tunnel_nss.iter().enumerate() {
+                let tunnel = start_tunnel(item, n, &ns, tns, &dir, internet_ns)
+                    .with_context(|| format!("starting {}", tunnel_name(n)))?;
+                site.tunnels.push(tunnel);
+            }
+            Ok(tap)
+        })();
+        match made {
+            Ok(tap) => {
+                // a static connection starts on tunnel 1 (until the first look at them)
+                if item.static_routes_only {
+                    site.route(&BTreeMap::from([(Ipv4Net::default(), 0)]));
+                }
+                Ok((site, tap))
+            }
+            Err(e) => {
+                site.stop();
+                // a tunnel namespace made before its tunnel failed
+                for n in &tunnel_nss {
+                    remove_namespace(n);
+                }
+                Err(e)
+            }
+        }
     }
-    run_ip(&[
-        "-n",
-        ns,
-        "neigh",
-        "replace",
-        NEXT_HOP,
-        "lladdr",
-        &OUTSIDE_MAC.to_string(),
-        "dev",
-        "out0",
-        "nud",
-        "permanent",
-    ])?;
-    run_ip(&[
-        "-n", ns, "route", "replace", "default", "via", NEXT_HOP, "dev", "out0", "onlink",
-    ])?;
-    // vpc0: the edge's TAP
+
+    /// Loads every tunnel into its charon (again after a change of options).
+    pub fn load(&self) -> anyhow::Result<()> {
+        for (n, t) in self.tunnels.iter().enumerate() {
+            t.load(&self.item, n)?;
+        }
+        Ok(())
+    }
+
+    /// Each tunnel's state from its charon (and bgpd), and the tunnel each destination
+    /// goes through: a static connection's everything through the first tunnel up; a
+    /// dynamic connection's prefixes as [`bgp::choose`] says.
+    pub fn status(&self) -> anyhow::Result<(Vec<TunnelStatus>, BTreeMap<Ipv4Net, usize>)> {
+        let mut out = Vec::new();
+        let mut sessions = Vec::new();
+        for (n, (tunnel, t)) in self.tunnels.iter().zip(&self.item.tunnels).enumerate() {
+            let (ipsec_up, state) = tunnel.ipsec(n)?;
+            // a bgpd that does not answer has no session (its routes go)
+            let bgp = tunnel.bgpd.as_ref().map(|b| {
+                b.state().unwrap_or_else(|e| {
+                    tracing::debug!(namespace = tunnel.namespace, error = %e, "reading bgpd");
+                    bgp::BgpState::default()
+                })
+            });
+            let ipsec_message = if ipsec_up {
+                String::new()
+            } else if state.is_empty() {
+                "IPSEC IS DOWN".to_owned()
+            } else {
+                format!("IKE {state}")
+            };
+            out.push(match &bgp {
+                None => TunnelStatus {
+                    outside_ip: t.outside_ip,
+                    up: ipsec_up,
+                    message: ipsec_message,
+                    bgp_established: false,
+                    learned: Vec::new(),
+                },
+                Some(b) => {
+                    let up = ipsec_up && b.established;
+                    let learned = if up { b.prefixes() } else { Vec::new() };
+                    TunnelStatus {
+                        outside_ip: t.outside_ip,
+                        up,
+                        message: if up {
+                            format!("{} BGP ROUTES", learned.len())
+                        } else if ipsec_up {
+                            "BGP IS DOWN".to_owned()
+                        } else {
+                            ipsec_message
+                        },
+                        bgp_established: b.established,
+                        learned,
+                    }
+                }
+            });
+            sessions.push(bgp.filter(|_| ipsec_up));
+        }
+        let routes = if self.item.static_routes_only {
+            let n = out.iter().position(|t| t.up).unwrap_or(0);
+            BTreeMap::from([(Ipv4Net::default(), n)])
+        } else {
+            bgp::choose(&sessions.iter().map(Option::as_ref).collect::<Vec<_>>())
+        };
+        Ok((out, routes))
+    }
+
+    /// Makes table 100 of the site (what comes from the VPC) route `wanted`:
+    /// destination → tunnel.
+    pub fn route(&mut self, wanted: &BTreeMap<Ipv4Net, usize>) {
+        let ns = self.namespace.clone();
+        let gone: Vec<Ipv4Net> = self
+            .routed
+            .keys()
+            .filter(|d| !wanted.contains_key(d))
+            .copied()
+            .collect();
+        for d in gone {
+            let _ = run_ip(&[
+                "-n",
+                &ns,
+                "route",
+                "del",
+                &d.to_string(),
+                "table",
+                TUNNEL_TABLE,
+            ]);
+            self.routed.remove(&d);
+            tracing::info!(connection = self.item.vpn_connection_id, destination = %d, "VPN route removed");
+        }
+        for (&d, &n) in wanted {
+            if self.routed.get(&d) == Some(&n) {
+                continue;
+            }
+            let dev = format!("tun{}", n + 1);
+            let done = run_ip(&[
+                "-n",
+                &ns,
+                "route",
+                "replace",
+                &d.to_string(),
+                "via",
+                NEXT_HOP,
+                "dev",
+                &dev,
+                "onlink",
+                "table",
+                TUNNEL_TABLE,
+            ]);
+            match done {
+                Ok(()) => {
+                    self.routed.insert(d, n);
+                    tracing::info!(connection = self.item.vpn_connection_id, destination = %d, tunnel = n + 1, "VPN route");
+                }
+                Err(e) => {
+                    tracing::warn!(connection = self.item.vpn_connection_id, destination = %d, error = %e, "VPN route not set")
+                }
+            }
+        }
+    }
+
+    /// Stops the processes and removes the namespaces (the veths and the TAP go with them).
+    pub fn stop(self) {
+        for t in self.tunnels {
+            t.stop();
+        }
+        remove_namespace(&self.namespace);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The site's own links: `vpc0` (a TAP the edge holds) toward the VPC, and table 100
+/// for what comes from it.
+fn site_links(item: &VpnConnectionItem, ns: &str) -> anyhow::Result<Tap> {
+    sysctls(ns);
+    run_ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
     let name = tap_name(ns);
     let _ = run_ip(&["link", "del", "dev", &name]);
     let tap = Tap::open(&name, false)?;
     tap.set_persist(false)?;
     run_ip(&["link", "set", "dev", &name, "netns", ns])?;
     run_ip(&["-n", ns, "link", "set", "dev", &name, "name", "vpc0"])?;
+    let mac = SITE_VPC_MAC.to_string();
     run_ip(&[
-        "-n",
-        ns,
-        "link",
-        "set",
-        "dev",
-        "vpc0",
-        "address",
-        &SITE_VPC_MAC.to_string(),
-        "mtu",
-        "9001",
-        "up",
+        "-n", ns, "link", "set", "dev", "vpc0", "address", &mac, "mtu", "9001", "up",
     ])?;
+    let edge = EDGE_MAC.to_string();
     run_ip(&[
         "-n",
         ns,
@@ -507,7 +590,7 @@ fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Resul
         "replace",
         NEXT_HOP,
         "lladdr",
-        &EDGE_MAC.to_string(),
+        &edge,
         "dev",
         "vpc0",
         "nud",
@@ -515,17 +598,8 @@ fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Resul
     ])?;
     for block in &item.cidrs {
         let b = block.to_string();
-        // libipsec routes a CHILD_SA only with a local address in its local selector
-        // (the VPC side's): each block's network address, which no instance has (it is
-        // its subnet's reserved first address)
-        let network = format!("{}/32", block.network());
-        run_ip(&["-n", ns, "addr", "add", &network, "dev", "vpc0"])?;
         run_ip(&[
             "-n", ns, "route", "replace", &b, "via", NEXT_HOP, "dev", "vpc0", "onlink",
-        ])?;
-        // ahead of charon's table 220 (which sends everything into the tunnel)
-        run_ip(&[
-            "-n", ns, "rule", "add", "pref", "100", "to", &b, "lookup", "main",
         ])?;
     }
     run_ip(&[
@@ -534,7 +608,7 @@ fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Resul
         "rule",
         "add",
         "pref",
-        "101",
+        "100",
         "iif",
         "vpc0",
         "lookup",
@@ -543,10 +617,222 @@ fn links(item: &VpnConnectionItem, ns: &str, internet_ns: &str) -> anyhow::Resul
     Ok(tap)
 }
 
+/// Tunnel `n`'s namespace `tns`: `out0` to the internet namespace with the outside
+/// address, `site0` to the site, charon with the tunnel loaded, and table 100 sending
+/// what comes from the site into `ipsec0`.
+fn start_tunnel(
+    item: &VpnConnectionItem,
+    n: usize,
+    site_ns: &str,
+    tns: &str,
+    site_dir: &Path,
+    internet_ns: &str,
+) -> anyhow::Result<Tunnel> {
+    let t = &item.tunnels[n];
+    run_ip(&["netns", "add", tns])?;
+    let dir = site_dir.join(format!("t{}", n + 1));
+    std::fs::create_dir_all(&dir)?;
+    let mut tunnel = Tunnel {
+        namespace: tns.to_owned(),
+        dir: dir.clone(),
+        charon: None,
+        bgpd: None,
+    };
+    sysctls(tns);
+    run_ip(&["-n", tns, "link", "set", "dev", "lo", "up"])?;
+    // out0: a veth whose other end goes to the internet namespace
+    let outside = outside_link(tns);
+    crate::internet::veth_to_internet(tns, "out0", internet_ns, &outside, OUTSIDE_MAC)?;
+    let out_mac = SITE_OUT_MAC.to_string();
+    run_ip(&[
+        "-n", tns, "link", "set", "dev", "out0", "address", &out_mac, "up",
+    ])?;
+    let a = format!("{}/32", t.outside_ip);
+    run_ip(&["-n", tns, "addr", "add", &a, "dev", "out0"])?;
+    run_ip(&["-n", internet_ns, "route", "replace", &a, "dev", &outside])?;
+    let om = OUTSIDE_MAC.to_string();
+    run_ip(&[
+        "-n",
+        tns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &om,
+        "dev",
+        "out0",
+        "nud",
+        "permanent",
+    ])?;
+    run_ip(&[
+        "-n", tns, "route", "replace", "default", "via", NEXT_HOP, "dev", "out0", "onlink",
+    ])?;
+    // the veth between the site (`tunN`) and the tunnel (`site0`)
+    let tun = format!("tun{}", n + 1);
+    run_ip(&[
+        "-n", site_ns, "link", "add", "dev", &tun, "type", "veth", "peer", "name", "site0",
+        "netns", tns,
+    ])?;
+    let site_mac = SITE_TUN_MAC.to_string();
+    let tunnel_mac = TUNNEL_SITE_MAC.to_string();
+    run_ip(&[
+        "-n", site_ns, "link", "set", "dev", &tun, "address", &site_mac, "up",
+    ])?;
+    run_ip(&[
+        "-n",
+        site_ns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &tunnel_mac,
+        "dev",
+        &tun,
+        "nud",
+        "permanent",
+    ])?;
+    run_ip(&[
+        "-n",
+        tns,
+        "link",
+        "set",
+        "dev",
+        "site0",
+        "address",
+        &tunnel_mac,
+        "up",
+    ])?;
+    run_ip(&[
+        "-n",
+        tns,
+        "neigh",
+        "replace",
+        NEXT_HOP,
+        "lladdr",
+        &site_mac,
+        "dev",
+        "site0",
+        "nud",
+        "permanent",
+    ])?;
+    for block in &item.cidrs {
+        let b = block.to_string();
+        let network = format!("{}/32", block.network());
+        run_ip(&["-n", tns, "addr", "add", &network, "dev", "site0"])?;
+        run_ip(&[
+            "-n", tns, "route", "replace", &b, "via", NEXT_HOP, "dev", "site0", "onlink",
+        ])?;
+        // ahead of charon's table 220 (which may send everything into the tunnel)
+        run_ip(&[
+            "-n", tns, "rule", "add", "pref", "99", "to", &b, "lookup", "main",
+        ])?;
+    }
+    let (aws, customer) = bgp::inside_addresses(t.inside_cidr);
+    if !item.static_routes_only {
+        run_ip(&["-n", tns, "addr", "add", &format!("{aws}/32"), "dev", "lo"])?;
+    }
+    run_ip(&[
+        "-n",
+        tns,
+        "rule",
+        "add",
+        "pref",
+        "100",
+        "iif",
+        "site0",
+        "lookup",
+        TUNNEL_TABLE,
+    ])?;
+    // charon
+    let conf = dir.join("strongswan.conf");
+    std::fs::write(&conf, strongswan_conf(&dir, t.dpd_timeout_seconds))?;
+    let log = std::fs::File::create(dir.join("charon.log"))?;
+    tunnel.charon = Some(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                tns,
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+            ])
+            .args(["sh", "-c"])
+            .arg(format!("mount -t tmpfs fort-vpn /run && exec {CHARON}"))
+            .env("STRONGSWAN_CONF", &conf)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting charon")?,
+    );
+    let made = (|| {
+        tunnel
+            .load(item, n)
+            .context("loading the tunnel into charon")?;
+        // `ipsec0` is charon's: route `site0`'s traffic into it once it is there
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while run_ip(&["-n", tns, "link", "show", "dev", "ipsec0"]).is_err() {
+            if Instant::now() > deadline {
+                anyhow::bail!("charon made no ipsec0 (is kernel-libipsec installed?)");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        run_ip(&[
+            "-n",
+            tns,
+            "route",
+            "replace",
+            "default",
+            "dev",
+            "ipsec0",
+            "table",
+            TUNNEL_TABLE,
+        ])?;
+        if !item.static_routes_only {
+            // the BGP session: to the customer side's inside address, from ours
+            run_ip(&[
+                "-n",
+                tns,
+                "route",
+                "replace",
+                &format!("{customer}/32"),
+                "dev",
+                "ipsec0",
+                "src",
+                &aws.to_string(),
+            ])?;
+            tunnel.bgpd = Some(Bgpd::start(item, n, tns, &dir.join("bgp"))?);
+        }
+        Ok(())
+    })();
+    match made {
+        Ok(()) => Ok(tunnel),
+        Err(e) => {
+            tunnel.stop();
+            Err(e)
+        }
+    }
+}
+
 /// The sites of the edge, by connection id, kept equal to the program's connections.
 #[derive(Default)]
 pub struct Sites {
     pub sites: BTreeMap<String, Site>,
+}
+
+/// Whether a site must be made anew for `w`: its blocks, tunnels' addresses or routing
+/// (static or BGP, and the ASNs) changed.
+fn needs_restart(s: &VpnConnectionItem, w: &VpnConnectionItem) -> bool {
+    s.cidrs != w.cidrs
+        || s.static_routes_only != w.static_routes_only
+        || s.amazon_asn != w.amazon_asn
+        || s.customer_asn != w.customer_asn
+        || s.tunnels
+            .iter()
+            .map(|t| (t.outside_ip, t.inside_cidr))
+            .ne(w.tunnels.iter().map(|t| (t.outside_ip, t.inside_cidr)))
 }
 
 impl Sites {
@@ -576,21 +862,16 @@ impl Sites {
             let id = &w.vpn_connection_id;
             match self.sites.get_mut(id) {
                 Some(s) if s.item == *w => {}
-                // Addresses, blocks or tunnels changed: made anew.
-                Some(s)
-                    if s.item.cidrs != w.cidrs
-                        || s.item
-                            .tunnels
-                            .iter()
-                            .map(|t| (t.outside_ip, t.inside_cidr))
-                            .ne(w.tunnels.iter().map(|t| (t.outside_ip, t.inside_cidr))) =>
-                {
+                Some(s) if needs_restart(&s.item, w) => {
                     if let Some(old) = self.sites.remove(id) {
                         old.stop();
                         stopped.push(id.clone());
                     }
                     self.start(w, internet_ns, &mut started);
                 }
+                // Its routes alone (the data path's business; a dynamic connection's
+                // are what its own BGP learned): nothing to reload.
+                Some(s) if s.item.tunnels == w.tunnels => s.item = w.clone(),
                 Some(s) => {
                     s.item = w.clone();
                     if let Err(e) = s.load() {
@@ -648,8 +929,9 @@ const POLL: Duration = Duration::from_secs(1);
 const REPORT_EVERY: Duration = Duration::from_secs(30);
 
 /// The sites' thread: keeps the sites equal to the program, hands their TAPs to the
-/// data path, and reports the tunnels' state (on a change, and every 30 s) with
-/// `report`. Stops every site when told to or when its sender goes.
+/// data path, routes each site's destinations into its tunnels, and reports the
+/// tunnels' state (on a change, and every 30 s) with `report`. Stops every site when
+/// told to or when its sender goes.
 pub fn run(
     orders: std::sync::mpsc::Receiver<Order>,
     internet_ns: String,
@@ -678,12 +960,13 @@ pub fn run(
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
-        for (id, site) in &sites.sites {
+        for (id, site) in &mut sites.sites {
             match site.status() {
-                Ok(now) => {
+                Ok((now, routes)) => {
+                    site.route(&routes);
                     if last.get(id) != Some(&now) {
                         for t in &now {
-                            tracing::info!(connection = id, outside = %t.outside_ip, up = t.up, "VPN tunnel");
+                            tracing::info!(connection = id, outside = %t.outside_ip, up = t.up, bgp = t.bgp_established, learned = t.learned.len(), "VPN tunnel");
                         }
                         last.insert(id.clone(), now);
                         dirty = true;
@@ -708,8 +991,65 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A dynamic connection of two tunnels, for tests.
+    pub(crate) fn item() -> VpnConnectionItem {
+        let tunnel = |outside: &str, inside: &str| VpnTunnelItem {
+            outside_ip: outside.parse().unwrap(),
+            inside_cidr: inside.parse().unwrap(),
+            pre_shared_key: "key_of_eight".into(),
+            ike_versions: vec![IkeVersion::V2],
+            phase1_encryption: vec![EncryptionAlgorithm::Aes128],
+            phase2_encryption: vec![EncryptionAlgorithm::Aes128],
+            phase1_integrity: vec![IntegrityAlgorithm::Sha1],
+            phase2_integrity: vec![IntegrityAlgorithm::Sha1],
+            phase1_dh_groups: vec![14],
+            phase2_dh_groups: vec![14],
+            phase1_lifetime_seconds: 28800,
+            phase2_lifetime_seconds: 3600,
+            rekey_margin_time_seconds: 540,
+            rekey_fuzz_percentage: 100,
+            replay_window_size: 1024,
+            dpd_timeout_seconds: 30,
+            dpd_timeout_action: DpdTimeoutAction::Clear,
+            startup_action: StartupAction::Add,
+        };
+        VpnConnectionItem {
+            vpc_id: "vpc-1".into(),
+            vpn_connection_id: "vpn-1".into(),
+            vpn_gateway_id: "vgw-1".into(),
+            vni: 1,
+            cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+            customer_gateway_ip: "192.0.2.200".parse().unwrap(),
+            customer_asn: 65000,
+            amazon_asn: 64512,
+            static_routes_only: false,
+            routes: Vec::new(),
+            local_network: Ipv4Net::default(),
+            remote_network: Ipv4Net::default(),
+            tunnels: vec![
+                tunnel("198.51.100.10", "169.254.10.0/30"),
+                tunnel("198.51.100.11", "169.254.20.0/30"),
+            ],
+        }
+    }
+
+    #[test]
+    fn only_new_addresses_or_routing_restart_a_site() {
+        let a = item();
+        let mut b = a.clone();
+        b.routes = vec!["192.168.0.0/16".parse().unwrap()];
+        assert!(!needs_restart(&a, &b));
+        b.tunnels[1].dpd_timeout_seconds = 40;
+        assert!(!needs_restart(&a, &b));
+        b.customer_asn = 65001;
+        assert!(needs_restart(&a, &b));
+        let mut c = a.clone();
+        c.tunnels[0].inside_cidr = "169.254.30.0/30".parse().unwrap();
+        assert!(needs_restart(&a, &c));
+    }
 
     #[test]
     fn proposals_split_aead_from_cbc() {
@@ -739,6 +1079,12 @@ mod tests {
     fn names_fit_the_kernel() {
         let ns = namespace("vpn-0123456789abcdef0");
         assert_eq!(ns, "fort-vpn-0123456789abcdef0");
-        assert!(tap_name(&ns).len() <= 15 && outside_link(&ns).len() <= 15);
+        let t = tunnel_namespace("vpn-0123456789abcdef0", 1);
+        assert_eq!(t, "fort-vpn-0123456789abcdef0-t2");
+        assert!(tap_name(&ns).len() <= 15 && outside_link(&t).len() <= 15);
+        assert_ne!(
+            outside_link(&t),
+            outside_link(&tunnel_namespace("vpn-0123456789abcdef0", 0))
+        );
     }
 }

@@ -138,7 +138,8 @@ struct AgentArgs {
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
     #[arg(long)]
     underlay: Ipv4Addr,
-    /// The mapping service of the control plane.
+    /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
+    /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
@@ -176,7 +177,8 @@ struct EdgeArgs {
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
     #[arg(long)]
     underlay: Ipv4Addr,
-    /// The mapping service of the control plane.
+    /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
+    /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
@@ -291,9 +293,14 @@ struct ServerArgs {
     /// Where the embedded store and generated credentials live.
     #[arg(long, default_value = "./fort-data", env = "FORT_DATA_DIR")]
     data_dir: PathBuf,
-    /// The store: `embedded` (in the data directory) or `etcd://HOST:PORT[,…]`.
+    /// The store: `embedded` (in the data directory) or `etcd://HOST:PORT[,…]`. Several
+    /// servers may share one etcd: one leads, the others send it their writes.
     #[arg(long, default_value = "embedded")]
     store: String,
+    /// Where the other servers of an etcd cluster reach this server's API
+    /// (`HOST:PORT`; default: `--listen`, with 127.0.0.1 for an unspecified address).
+    #[arg(long, env = "FORT_ADVERTISE")]
+    advertise: Option<String>,
     /// An AWS credentials file whose profiles carry aws_access_key_id,
     /// aws_secret_access_key and aws_account_id.
     #[arg(long)]
@@ -582,9 +589,34 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         dataplane,
         strict_images: args.images == ImagePolicy::Strict,
     };
-    let control = Control::open(store, config)
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
+        .with_context(|| format!("binding the EC2 API to {}", args.listen))?;
+    let control = if store.shared() {
+        let bound = listener.local_addr()?;
+        let advertise = args.advertise.clone().unwrap_or_else(|| {
+            let ip = match bound.ip() {
+                ip if ip.is_unspecified() => std::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+                ip => ip,
+            };
+            SocketAddr::new(ip, bound.port()).to_string()
+        });
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let me = fort_control::Member {
+            id: format!("{advertise}-{}-{nanos:x}", std::process::id()),
+            api: format!("http://{advertise}"),
+        };
+        println!(
+            "  cluster member {} (etcd: one server leads, the others forward writes)",
+            me.id
+        );
+        Control::open_cluster(store, config, me).await
+    } else {
+        Control::open(store, config).await
+    }
+    .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
     let logs = fort_logs::Logs::open(&args.data_dir.join("logs"))
         .map_err(|e| anyhow::anyhow!("opening the logs store: {e}"))?;
     let s3 = fort_s3::S3::open(&args.data_dir.join("s3"))
@@ -595,9 +627,6 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         logs: Some(logs),
         s3: Some(Arc::new(s3)),
     });
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("binding the EC2 API to {}", args.listen))?;
     let endpoint = format!("http://{}", listener.local_addr()?);
 
     println!("Fort is up.");

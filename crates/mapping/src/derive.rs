@@ -1025,7 +1025,7 @@ pub fn dependents(
             out.extend(
                 r.vpn_connections
                     .values()
-                    .filter(|c| c.vpn_gateway_id == id)
+                    .filter(|c| c.ends_at(id))
                     .map(|c| row.sibling("vpn-connection", &c.id)),
             );
             let vpc = r
@@ -1036,10 +1036,22 @@ pub fn dependents(
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
+        // ... and a transit gateway's connection the gateway's tables it propagates to
         "vpn-connection" => r
             .vpn_connections
             .get(id)
-            .map(|c| propagating_tables(r, row, &c.vpn_gateway_id))
+            .map(|c| {
+                let mut out = propagating_tables(r, row, c.end());
+                if let Some(a) = &c.transit_gateway_attachment_id {
+                    out.extend(
+                        r.transit_gateway_route_tables
+                            .values()
+                            .filter(|t| t.propagations.contains(a) || t.associations.contains(a))
+                            .map(|t| row.sibling("transit-gateway-route-table", &t.id)),
+                    );
+                }
+                out
+            })
             .unwrap_or_default(),
         // Gateway items carry the VPC's number and blocks; transit gateway tables the
         // blocks its attachments propagate; its instances' metadata its DNS hostnames
@@ -1086,7 +1098,7 @@ pub fn dependents(
                     .flat_map(|g| {
                         r.vpn_connections
                             .values()
-                            .filter(move |c| c.vpn_gateway_id == g.id)
+                            .filter(move |c| c.ends_at(&g.id))
                             .map(|c| row.sibling("vpn-connection", &c.id))
                     }),
             )
@@ -1315,7 +1327,7 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
 
 /// A live VPN connection's item for the edge, while its gateway is attached to a VPC.
 fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnConnection> {
-    let vgw = r.vpn_gateways.get(c.vpn_gateway_id.as_str())?;
+    let vgw = r.vpn_gateways.get(c.vpn_gateway_id.as_ref()?.as_str())?;
     let v = r.vpcs.get(vgw.attached_vpc()?)?;
     let cgw = r.customer_gateways.get(c.customer_gateway_id.as_str())?;
     let texts = |xs: &mut dyn Iterator<Item = &'static str>| xs.map(str::to_owned).collect();
@@ -1329,12 +1341,8 @@ fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnCo
         customer_asn: cgw.bgp_asn,
         amazon_asn: vgw.amazon_side_asn,
         static_routes_only: c.static_routes_only,
-        routes: c
-            .routes
-            .iter()
-            .filter(|x| x.state == fort_model::VpnState::Available)
-            .map(|x| cidr(x.destination))
-            .collect(),
+        // static routes, or what BGP learned
+        routes: c.propagated_routes().into_iter().map(cidr).collect(),
         local_network: Some(cidr(c.local_ipv4_network_cidr)),
         remote_network: Some(cidr(c.remote_ipv4_network_cidr)),
         tunnels: c

@@ -63,6 +63,10 @@ struct Pending {
 #[derive(Debug)]
 pub struct Programs {
     pub epoch: u64,
+    /// On a store several servers share: generations are store revisions (the same for
+    /// a host on every server), so a host that moves to another server resumes there
+    /// without a snapshot; the value is the revision the items were first derived at.
+    pub revisioned: Option<u64>,
     contrib: HashMap<RowKey, Contribution>,
     vpc_items: HashMap<String, Items>,
     /// host → its port items.
@@ -110,6 +114,7 @@ impl Programs {
     pub fn new(world: &World, epoch: u64) -> Self {
         let mut p = Programs {
             epoch,
+            revisioned: None,
             contrib: HashMap::new(),
             vpc_items: HashMap::new(),
             ports: HashMap::new(),
@@ -222,10 +227,34 @@ impl Programs {
         state.healthy = true;
         state.unavailable = false;
         state.last_seen = Some(now);
-        if epoch == self.epoch && generation == state.generation {
+        if let Some(floor) = self.revisioned
+            && epoch == self.epoch
+        {
+            // This service's items for the host are those of every revision from `known`
+            // to `last_seq` (nothing changed them in between).
+            let known = state.generation.max(floor);
+            if generation >= known && generation <= self.last_seq.max(floor) {
+                state.generation = generation;
+                return Vec::new();
+            }
+            if generation < known {
+                let mut out: Vec<Update> = state
+                    .log
+                    .iter()
+                    .filter(|u| u.generation > generation)
+                    .cloned()
+                    .collect();
+                if let Some(first) = out.first_mut()
+                    && first.base.max(floor) <= generation
+                {
+                    first.base = generation;
+                    return out;
+                }
+            }
+        } else if epoch == self.epoch && generation == state.generation {
             return Vec::new();
         }
-        if epoch == self.epoch && generation < state.generation {
+        if self.revisioned.is_none() && epoch == self.epoch && generation < state.generation {
             let first = state.log.front().map_or(u64::MAX, |u| u.base);
             if first <= generation {
                 return state
@@ -236,7 +265,10 @@ impl Programs {
                     .collect();
             }
         }
-        state.generation += 1;
+        state.generation = match self.revisioned {
+            Some(floor) => state.generation.max(floor).max(self.last_seq),
+            None => state.generation + 1,
+        };
         let update = Update {
             epoch: self.epoch,
             base: 0,
@@ -726,15 +758,19 @@ impl Programs {
                 continue;
             }
             let state = self.hosts.entry(host.clone()).or_default();
+            let generation = match self.revisioned {
+                Some(_) => self.last_seq.max(state.generation + 1),
+                None => state.generation + 1,
+            };
             let update = Update {
                 epoch: self.epoch,
                 base: state.generation,
-                generation: state.generation + 1,
+                generation,
                 snapshot: false,
                 put: put.into_iter().collect(),
                 delete: delete.into_iter().collect(),
             };
-            state.generation += 1;
+            state.generation = generation;
             state.log_items += update.put.len() + update.delete.len();
             state.log.push_back(update.clone());
             while state.log.len() > LOG_LEN || state.log_items > LOG_ITEMS {
@@ -789,4 +825,40 @@ fn edge_hosts(world: &World) -> BTreeMap<String, std::net::Ipv4Addr> {
         .filter(|h| h.role == fort_model::HostRole::Edge)
         .map(|h| (h.id.clone(), h.underlay))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Servers sharing a store: generations are revisions, so a host another server
+    /// programmed resumes here when this service's items are the ones it holds, and takes
+    /// a snapshot when they may not be.
+    #[test]
+    fn a_host_from_another_server_resumes_by_revision() {
+        let world = World::default();
+        let now = Instant::now();
+        let mut p = Programs::new(&world, 7);
+        p.revisioned = Some(100);
+        p.last_seq = 120;
+        // Held at revision 110, nothing changed for it since this service began (at 100):
+        // the same items, nothing to send, and later updates follow from 110.
+        assert!(p.connect("h1", 7, 110, now).is_empty());
+        assert_eq!(p.host("h1").unwrap().generation, 110);
+        // Held at 90, before this service's items begin: a snapshot.
+        let u = p.connect("h2", 7, 90, now);
+        assert!(u.len() == 1 && u[0].snapshot && u[0].generation >= 120);
+        // Ahead of what this service has applied (its watch lags): a snapshot, never a
+        // claim that it holds what it has not seen.
+        let u = p.connect("h3", 7, 130, now);
+        assert!(u.len() == 1 && u[0].snapshot);
+        // Another epoch (another installation): a snapshot.
+        let u = p.connect("h4", 8, 110, now);
+        assert!(u.len() == 1 && u[0].snapshot);
+        // A service of its own (no shared store) keeps its counters: only its own
+        // generation resumes.
+        let mut q = Programs::new(&world, 7);
+        let u = q.connect("h1", 7, 110, now);
+        assert!(u.len() == 1 && u[0].snapshot && u[0].generation == 1);
+    }
 }

@@ -70,12 +70,25 @@ impl MappingService {
     /// Derives every host's program from the control plane and follows its changes.
     pub async fn start(control: Arc<Control>) -> Arc<Self> {
         let mut changes = control.subscribe();
-        let epoch = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()
-            .and_then(|d| u64::try_from(d.as_micros()).ok())
-            .unwrap_or(1);
-        let programs = control.read_world(|w| Programs::new(w, epoch)).await;
+        // A restarted server is a new epoch; servers sharing a store share theirs, and
+        // number generations by store revision (see `Programs::revisioned`).
+        let epoch = control.cluster_epoch().unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| u64::try_from(d.as_micros()).ok())
+                .unwrap_or(1)
+        });
+        let clustered = control.clustered();
+        let programs = control
+            .read_world(|w| {
+                let mut p = Programs::new(w, epoch);
+                if clustered {
+                    p.revisioned = Some(u64::try_from(w.revision).unwrap_or(0));
+                }
+                p
+            })
+            .await;
         let (applied, _) = watch::channel(control.last_change());
         let service = Arc::new(Self {
             control,
@@ -109,12 +122,28 @@ impl MappingService {
                 tracing::trace!(seq = change.seq, hosts = updates, "change derived");
             }
         });
+        // Hosts' reports that reach this server as leader (from followers, through the
+        // store) are recorded here.
+        let mut reports = service.control.take_reports();
+        let s = Arc::downgrade(&service);
+        tokio::spawn(async move {
+            while let Some(body) = reports.recv().await {
+                let Some(s) = s.upgrade() else { break };
+                match serde_json::from_slice::<HostReport>(&body) {
+                    Ok(report) => s.record(report).await,
+                    Err(e) => tracing::warn!(error = %e, "unreadable host report, ignored"),
+                }
+            }
+        });
         let s = Arc::downgrade(&service);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
+            // Hosts whose server is gone, since when (the leader judges them).
+            let mut orphans = HashMap::<String, Instant>::new();
             loop {
                 tick.tick().await;
                 let Some(s) = s.upgrade() else { break };
+                s.judge_orphans(&mut orphans).await;
                 let (silent, through) = {
                     let mut shared = s.shared.lock().expect("mapping lock");
                     let silent = shared.programs.expire(Instant::now(), HOST_TIMEOUT);
@@ -164,14 +193,118 @@ impl MappingService {
         f(&self.shared.lock().expect("mapping lock").programs)
     }
 
+    /// This server's member id (empty on a store of its own).
+    fn me(&self) -> String {
+        self.control
+            .member()
+            .map(|m| m.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records a host's report: here if this server leads, else through the leader.
+    async fn report(&self, report: HostReport) -> Result<(), ApiError> {
+        if self.control.leads() {
+            return self.apply(report).await;
+        }
+        let body = serde_json::to_vec(&report).map_err(ApiError::internal)?;
+        self.control.report(body).await
+    }
+
+    /// Records a report that reached the leader.
+    async fn record(&self, report: HostReport) {
+        if let Err(e) = self.apply(report).await {
+            tracing::warn!(error = %e, "host report not recorded");
+        }
+    }
+
+    async fn apply(&self, report: HostReport) -> Result<(), ApiError> {
+        match report {
+            HostReport::Register {
+                host_id,
+                zone,
+                underlay,
+                role,
+                server,
+            } => {
+                self.register_here(&host_id, &zone, underlay, role, &server)
+                    .await
+            }
+            HostReport::Available {
+                hosts,
+                available,
+                server,
+            } => {
+                self.set_available_here(&hosts, available, &server).await;
+                Ok(())
+            }
+            HostReport::VpnTunnels { tunnels } => {
+                self.record_vpn_tunnels_here(tunnels).await;
+                Ok(())
+            }
+        }
+    }
+
     /// Records hosts as (un)available for placement and instance status.
     async fn set_available(&self, hosts: &[String], available: bool) {
+        let report = HostReport::Available {
+            hosts: hosts.to_vec(),
+            available,
+            server: self.me(),
+        };
+        if let Err(e) = self.report(report).await {
+            tracing::error!(error = %e, available, "recording host availability");
+        }
+    }
+
+    /// On the leader: a host whose server is gone (its key expired) and that no other
+    /// server took over within [`HOST_TIMEOUT`] is marked unavailable (it died with its
+    /// server, or cannot reach another).
+    async fn judge_orphans(&self, orphans: &mut HashMap<String, Instant>) {
+        let Some(live) = self.control.live_servers() else {
+            return;
+        };
+        if !self.control.leads() {
+            orphans.clear();
+            return;
+        }
+        let now = Instant::now();
+        let hosts: Vec<(String, String)> = self
+            .control
+            .read_world(|w| {
+                w.global
+                    .hosts
+                    .values()
+                    .filter(|h| h.available && !h.server.is_empty() && !live.contains(&h.server))
+                    .map(|h| (h.id.clone(), h.server.clone()))
+                    .collect()
+            })
+            .await;
+        orphans.retain(|id, _| hosts.iter().any(|(h, _)| h == id));
+        for (host, server) in hosts {
+            let since = *orphans.entry(host.clone()).or_insert(now);
+            if now.duration_since(since) > HOST_TIMEOUT {
+                tracing::warn!(
+                    host,
+                    server,
+                    "the host's server is gone and no other holds it: marked unavailable"
+                );
+                self.set_available_here(std::slice::from_ref(&host), false, &server)
+                    .await;
+                orphans.remove(&host);
+            }
+        }
+    }
+
+    /// Only the server holding a host's session says whether it is available: a server
+    /// that lost the host (to another server) must not mark it silent.
+    async fn set_available_here(&self, hosts: &[String], available: bool, server: &str) {
         let result = self
             .control
             .write_global(|g| {
                 for host in hosts {
                     if let Some(h) = g.hosts.get_mut(host)
                         && h.available != available
+                        && h.server == server
                     {
                         h.available = available;
                     }
@@ -199,6 +332,25 @@ impl MappingService {
         if !zone_ok {
             return Err(ApiError::invalid_value(format!("unknown zone {zone}")));
         }
+        self.report(HostReport::Register {
+            host_id: host_id.to_owned(),
+            zone: zone.to_owned(),
+            underlay,
+            role,
+            server: self.me(),
+        })
+        .await
+    }
+
+    /// [`MappingService::register`] on the leader.
+    async fn register_here(
+        &self,
+        host_id: &str,
+        zone: &str,
+        underlay: Ipv4Addr,
+        role: HostRole,
+        server: &str,
+    ) -> Result<(), ApiError> {
         self.control
             .write_global(|g| {
                 let instances = g.hosts.get(host_id).map_or(0, |h| h.instances);
@@ -209,6 +361,7 @@ impl MappingService {
                     role,
                     instances,
                     available: true,
+                    server: server.to_owned(),
                 };
                 if g.hosts.get(host_id) != Some(&host) {
                     g.hosts.insert(host);
@@ -454,9 +607,20 @@ impl Mapping for Grpc {
 }
 
 impl MappingService {
-    /// Records what an edge saw of its tunnels (VgwTelemetry). A connection is found by
-    /// its id, which is unique across accounts and regions.
+    /// Records what an edge saw of its tunnels (VgwTelemetry), on the leader.
     async fn record_vpn_tunnels(&self, report: VpnTunnelReport) {
+        let tunnels = report.tunnels.into_iter().map(Tunnel::from).collect();
+        if let Err(e) = self.report(HostReport::VpnTunnels { tunnels }).await {
+            tracing::debug!(error = %e, "tunnel report not recorded");
+        }
+    }
+
+    /// A connection is found by its id, which is unique across accounts and regions.
+    async fn record_vpn_tunnels_here(&self, tunnels: Vec<Tunnel>) {
+        let report = VpnTunnelReport {
+            tunnels: tunnels.into_iter().map(Tunnel::into_proto).collect(),
+            ..Default::default()
+        };
         let scopes: Vec<(fort_control::Scope, fort_proto::mapping::VpnTunnelStatus)> = self
             .control
             .read_world(|w| {
@@ -475,6 +639,17 @@ impl MappingService {
             })
             .await;
         for (scope, t) in scopes {
+            // a prefix that makes no sense (a length over 32) is skipped
+            let learned: Vec<ipnet::Ipv4Net> = t
+                .learned_routes
+                .iter()
+                .filter_map(|c| {
+                    let len = u8::try_from(c.prefix_len).ok()?;
+                    ipnet::Ipv4Net::new(Ipv4Addr::from(c.address), len)
+                        .ok()
+                        .map(|n| n.trunc())
+                })
+                .collect();
             let result = self
                 .control
                 .write(&scope, |tx| {
@@ -483,7 +658,7 @@ impl MappingService {
                         Ipv4Addr::from(t.outside_ip),
                         t.up,
                         &t.message,
-                        None,
+                        &learned,
                     )
                 })
                 .await;
@@ -563,6 +738,80 @@ impl fort_ec2_api::Sidecar for MappingService {
                 h.applied,
                 u8::from(h.connected)
             );
+        }
+    }
+}
+
+/// What a host told a server's mapping service that the control plane records: made by the
+/// leader, so a follower hands it on (through the store, as JSON).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum HostReport {
+    Register {
+        host_id: String,
+        zone: String,
+        underlay: Ipv4Addr,
+        role: HostRole,
+        /// The server holding the host's session.
+        server: String,
+    },
+    Available {
+        hosts: Vec<String>,
+        available: bool,
+        /// The server that judged them: it must still hold their sessions.
+        server: String,
+    },
+    VpnTunnels {
+        tunnels: Vec<Tunnel>,
+    },
+}
+
+/// One VPN tunnel's state as an edge reported it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Tunnel {
+    vpn_connection_id: String,
+    outside_ip: u32,
+    up: bool,
+    message: String,
+    #[serde(default)]
+    bgp_established: bool,
+    /// The prefixes its BGP session learned, as (address, prefix length).
+    #[serde(default)]
+    learned_routes: Vec<(u32, u32)>,
+}
+
+impl From<fort_proto::mapping::VpnTunnelStatus> for Tunnel {
+    fn from(t: fort_proto::mapping::VpnTunnelStatus) -> Self {
+        Tunnel {
+            vpn_connection_id: t.vpn_connection_id,
+            outside_ip: t.outside_ip,
+            up: t.up,
+            message: t.message,
+            bgp_established: t.bgp_established,
+            learned_routes: t
+                .learned_routes
+                .into_iter()
+                .map(|c| (c.address, c.prefix_len))
+                .collect(),
+        }
+    }
+}
+
+impl Tunnel {
+    fn into_proto(self) -> fort_proto::mapping::VpnTunnelStatus {
+        fort_proto::mapping::VpnTunnelStatus {
+            vpn_connection_id: self.vpn_connection_id,
+            outside_ip: self.outside_ip,
+            up: self.up,
+            message: self.message,
+            bgp_established: self.bgp_established,
+            learned_routes: self
+                .learned_routes
+                .into_iter()
+                .map(|(address, prefix_len)| fort_proto::mapping::Ipv4Cidr {
+                    address,
+                    prefix_len,
+                })
+                .collect(),
         }
     }
 }

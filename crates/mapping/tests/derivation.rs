@@ -98,6 +98,7 @@ async fn control_with_hosts() -> Arc<Control> {
                     role: fort_model::HostRole::Instance,
                     instances: 0,
                     available: true,
+                    server: String::new(),
                 });
                 Ok(())
             })

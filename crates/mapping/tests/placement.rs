@@ -97,6 +97,7 @@ async fn instances_spread_over_their_zone_and_free_their_host() {
                     role: fort_model::HostRole::Instance,
                     instances: 0,
                     available: true,
+                    server: String::new(),
                 });
                 Ok(())
             })

@@ -266,6 +266,9 @@ error_codes! {
     SecurityGroupLimitExceeded = "SecurityGroupLimitExceeded",
     SecurityGroupsPerInterfaceLimitExceeded = "SecurityGroupsPerInterfaceLimitExceeded",
     ServiceUnavailable = "ServiceUnavailable" => 503,
+    // Fort's own: a write reached a server that is not the cluster's leader; the API sends
+    // the request on to the leader instead of answering it.
+    NotLeader = "Fort.NotLeader" => 503,
     SignatureDoesNotMatch = "SignatureDoesNotMatch" => 401,
     SubnetLimitExceeded = "SubnetLimitExceeded",
     TagLimitExceeded = "TagLimitExceeded",

@@ -73,6 +73,7 @@ wire_enum! {
     pub enum TransitGatewayAttachmentResourceType {
         Vpc = "vpc",
         Peering = "peering",
+        Vpn = "vpn",
     }
 }
 

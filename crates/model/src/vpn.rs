@@ -9,7 +9,10 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::state::wire_enum;
-use crate::{ApiError, CustomerGatewayId, Millis, Tags, VpcId, VpnConnectionId, VpnGatewayId};
+use crate::{
+    ApiError, CustomerGatewayId, Millis, Tags, TransitGatewayAttachmentId, TransitGatewayId, VpcId,
+    VpnConnectionId, VpnGatewayId,
+};
 
 wire_enum! {
     /// A virtual private gateway's or a customer gateway's state: Fort's are `available`
@@ -540,6 +543,9 @@ pub struct VpnTunnel {
     pub status_message: String,
     pub last_status_change: Millis,
     pub accepted_route_count: u32,
+    /// The routes its BGP session accepted (a dynamic connection), as the edge reports.
+    #[serde(default)]
+    pub learned_routes: Vec<Ipv4Net>,
 }
 
 impl VpnTunnel {
@@ -571,7 +577,13 @@ pub struct VpnConnection {
     pub id: VpnConnectionId,
     pub state: VpnState,
     pub customer_gateway_id: CustomerGatewayId,
-    pub vpn_gateway_id: VpnGatewayId,
+    /// The virtual private gateway it ends at, or none: it ends at a transit gateway.
+    pub vpn_gateway_id: Option<VpnGatewayId>,
+    /// The transit gateway it ends at, and its attachment there (resource type `vpn`).
+    #[serde(default)]
+    pub transit_gateway_id: Option<TransitGatewayId>,
+    #[serde(default)]
+    pub transit_gateway_attachment_id: Option<TransitGatewayAttachmentId>,
     pub static_routes_only: bool,
     /// The traffic selectors: the customer side's and the VPC side's networks.
     pub local_ipv4_network_cidr: Ipv4Net,
@@ -589,6 +601,19 @@ pub struct VpnConnection {
 impl VpnConnection {
     pub fn is_live(&self) -> bool {
         self.deleted.is_none()
+    }
+
+    /// The id of the gateway it ends at: its virtual private or transit gateway.
+    pub fn end(&self) -> &str {
+        self.vpn_gateway_id
+            .as_deref()
+            .or(self.transit_gateway_id.as_deref())
+            .unwrap_or("")
+    }
+
+    /// Whether it ends at gateway `id` (a virtual private or a transit gateway).
+    pub fn ends_at(&self, id: &str) -> bool {
+        !id.is_empty() && self.end() == id
     }
 
     /// The destinations it propagates into route tables: its static routes (a static
@@ -673,6 +698,7 @@ mod tests {
             status_message: String::new(),
             last_status_change: 0,
             accepted_route_count: 0,
+            learned_routes: Vec::new(),
         };
         assert_eq!(t.vgw_inside_ip(), Ipv4Addr::new(169, 254, 10, 5));
         assert_eq!(t.cgw_inside_ip(), Ipv4Addr::new(169, 254, 10, 6));

@@ -28,7 +28,9 @@ pub mod wire;
 /// (`ReportVpnTunnels`), and
 /// IPv6 (VPCs', subnets' and ENIs' blocks and addresses, IPv6 routes, NACL entries and
 /// rules, IPv6 mappings and group members as items of their own); 8 adds NAT gateways'
-/// secondary public addresses; 9 adds IPv6 through the edge (the VPC's IPv6 blocks in
-/// its internet gateway's item, egress-only internet gateways as route targets and edge
+/// secondary public addresses; 9 adds BGP for dynamic VPN connections: the edge reports
+/// each tunnel's session and the prefixes it learned, which come back to it as the
+/// connection's routes; 10 adds IPv6 through the edge (the VPC's IPv6 blocks in its
+/// internet gateway's item, egress-only internet gateways as route targets and edge
 /// items).
-pub const CONTRACT_VERSION: u32 = 9;
+pub const CONTRACT_VERSION: u32 = 10;

@@ -17,6 +17,8 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +27,8 @@ use tokio::sync::mpsc;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    Compare, Event, KeyValue, Op, Range, Revision, Store, StoreError, Txn, TxnResult, Watch,
+    Compare, Event, KeyValue, LeaseId, Op, Range, Revision, Store, StoreError, Txn, TxnResult,
+    Watch,
 };
 
 /// The code generated from `proto/` (etcd's own names and field numbers).
@@ -41,39 +44,55 @@ mod pb {
 
 use pb::etcdserverpb as rpc;
 use pb::etcdserverpb::kv_client::KvClient;
+use pb::etcdserverpb::lease_client::LeaseClient;
 use pb::etcdserverpb::watch_client::WatchClient;
 
 /// How long connecting to one endpoint (and a first read) may take before the next one is
 /// tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long one request may take: without a quorum etcd would leave it waiting forever.
+/// How long a read of many keys may take: without a quorum etcd would leave it waiting
+/// forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a write, a revision or a lease call may take: a cluster that lost its quorum
+/// answers none, and callers must hear so quickly (the API answers 503 rather than hang).
+const QUICK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Capacity of each watch stream (events), as in the embedded store.
 const WATCH_BUFFER: usize = 1024;
 
-/// The etcd [`Store`]: one HTTP/2 connection to one member of the cluster.
-///
-/// Cloning is cheap and shares the connection. If the member goes away, requests fail with
-/// [`StoreError::Backend`] until it is back (the connection is re-established on its own);
-/// failing over to another member happens only in [`EtcdStore::connect`].
+/// One member of the cluster: a lazily (re)connected HTTP/2 channel.
 #[derive(Clone)]
-pub struct EtcdStore {
+struct Member {
     endpoint: String,
     kv: KvClient<Channel>,
     watch: WatchClient<Channel>,
+    lease: LeaseClient<Channel>,
+}
+
+/// The etcd [`Store`]: the cluster's members, one of them in use.
+///
+/// Cloning is cheap and shares the connections. A request the member in use refuses as
+/// unavailable (it is down, or has lost its cluster's leader) goes to the next member in
+/// turn, which is then used from there on; a request that times out is not retried (a
+/// cluster without a quorum would only time out again), so callers hear within
+/// [`QUICK_TIMEOUT`] that a write cannot be made.
+#[derive(Clone)]
+pub struct EtcdStore {
+    members: Arc<Vec<Member>>,
+    current: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for EtcdStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EtcdStore")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.endpoint())
             .finish_non_exhaustive()
     }
 }
 
 impl EtcdStore {
     /// Connects to etcd given as `etcd://HOST:PORT[,HOST:PORT…]` (plain HTTP/2, no TLS):
-    /// the endpoints are tried in order and the first that answers a read is used.
+    /// the endpoints are tried in order and the first that answers a read is used; the
+    /// others stand by for when it fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let list = url.strip_prefix("etcd://").ok_or_else(|| {
             StoreError::Backend(format!(
@@ -88,14 +107,29 @@ impl EtcdStore {
         if endpoints.is_empty() {
             return Err(StoreError::Backend(format!("no endpoint in '{url}'")));
         }
+        let mut members = Vec::new();
+        for endpoint in &endpoints {
+            members.push(Self::member(endpoint).map_err(StoreError::Backend)?);
+        }
+        let store = EtcdStore {
+            members: Arc::new(members),
+            current: Arc::new(AtomicUsize::new(0)),
+        };
         let mut failures = Vec::new();
-        for endpoint in endpoints {
+        for (i, endpoint) in endpoints.iter().enumerate() {
             // A member that accepts connections but does not answer must not hold us up.
-            let connected = tokio::time::timeout(CONNECT_TIMEOUT, Self::connect_one(endpoint))
+            let answered = tokio::time::timeout(CONNECT_TIMEOUT, store.only(i).revision())
                 .await
-                .unwrap_or_else(|_| Err(format!("no answer within {CONNECT_TIMEOUT:?}")));
-            match connected {
-                Ok(store) => return Ok(store),
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Backend(format!(
+                        "no answer within {CONNECT_TIMEOUT:?}"
+                    )))
+                });
+            match answered {
+                Ok(_) => {
+                    store.current.store(i, Ordering::Relaxed);
+                    return Ok(store);
+                }
                 Err(error) => {
                     tracing::warn!(endpoint, %error, "etcd endpoint unavailable");
                     failures.push(format!("{endpoint}: {error}"));
@@ -108,34 +142,36 @@ impl EtcdStore {
         )))
     }
 
-    /// Connects to one endpoint; the error says why not.
-    async fn connect_one(endpoint: &str) -> Result<Self, String> {
-        let channel = Endpoint::from_shared(format!("http://{endpoint}"))
-            .map_err(|e| format!("bad endpoint: {}", chain(&e)))?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .connect()
-            .await
-            .map_err(|e| format!("connecting: {}", chain(&e)))?;
-        // A whole snapshot of the state is one Range response: no 4 MiB cap.
-        let store = EtcdStore {
-            endpoint: endpoint.to_owned(),
-            kv: KvClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
-            watch: WatchClient::new(channel).max_decoding_message_size(usize::MAX),
-        };
-        // Connecting proves only that something listens; a read proves it is etcd.
-        match store.revision().await {
-            Ok(_) => Ok(store),
-            Err(StoreError::Backend(error)) => Err(error),
-            Err(error) => Err(error.to_string()),
+    /// A store that uses member `i` alone (to probe it).
+    fn only(&self, i: usize) -> EtcdStore {
+        EtcdStore {
+            members: Arc::new(vec![self.members[i].clone()]),
+            current: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The member this store talks to (`HOST:PORT`).
+    /// The clients of one endpoint, connected when first used.
+    fn member(endpoint: &str) -> Result<Member, String> {
+        let channel = Endpoint::from_shared(format!("http://{endpoint}"))
+            .map_err(|e| format!("bad endpoint {endpoint}: {}", chain(&e)))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(5))
+            .keep_alive_timeout(Duration::from_secs(3))
+            .connect_lazy();
+        // A whole snapshot of the state is one Range response: no 4 MiB cap.
+        Ok(Member {
+            endpoint: endpoint.to_owned(),
+            kv: KvClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
+            watch: WatchClient::new(channel.clone()).max_decoding_message_size(usize::MAX),
+            lease: LeaseClient::new(channel),
+        })
+    }
+
+    /// The member in use (`HOST:PORT`).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        let i = self.current.load(Ordering::Relaxed) % self.members.len();
+        &self.members[i].endpoint
     }
 
     /// Compacts etcd's history: revisions before `revision` are forgotten, so a watch from
@@ -146,42 +182,47 @@ impl EtcdStore {
             revision,
             physical: true,
         };
-        let mut kv = self.kv.clone();
-        self.call("compact", kv.compact(request)).await?;
+        self.call("compact", REQUEST_TIMEOUT, |m| async move {
+            m.kv.clone().compact(request).await
+        })
+        .await?;
         Ok(())
     }
 
-    /// Runs one request with [`REQUEST_TIMEOUT`], turning its failure into a [`StoreError`].
-    async fn call<T>(
-        &self,
-        what: &str,
-        request: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(REQUEST_TIMEOUT, request).await {
-            Ok(Ok(response)) => Ok(response.into_inner()),
-            Ok(Err(status)) => Err(self.failed(what, &status)),
-            Err(_) => Err(StoreError::Backend(format!(
-                "etcd {what} at {}: no answer within {REQUEST_TIMEOUT:?}",
-                self.endpoint
-            ))),
+    /// Runs one request with a timeout on the member in use, turning its failure into a
+    /// [`StoreError`]; a member that refuses it as unavailable hands it to the next.
+    async fn call<T, F, Fut>(&self, what: &str, timeout: Duration, f: F) -> Result<T, StoreError>
+    where
+        F: Fn(Member) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let n = self.members.len();
+        let start = self.current.load(Ordering::Relaxed);
+        let mut last = None;
+        for i in 0..n {
+            let at = (start + i) % n;
+            let member = self.members[at].clone();
+            let endpoint = member.endpoint.clone();
+            match tokio::time::timeout(timeout, f(member)).await {
+                Ok(Ok(response)) => {
+                    if i > 0 {
+                        tracing::info!(endpoint, "etcd: now using this member");
+                        self.current.store(at, Ordering::Relaxed);
+                    }
+                    return Ok(response.into_inner());
+                }
+                Ok(Err(status)) if moves_on(&status) => {
+                    last = Some(failed(&endpoint, what, &status));
+                }
+                Ok(Err(status)) => return Err(failed(&endpoint, what, &status)),
+                Err(_) => {
+                    return Err(StoreError::Backend(format!(
+                        "etcd {what} at {endpoint}: no answer within {timeout:?} (has the cluster lost its quorum?)"
+                    )));
+                }
+            }
         }
-    }
-
-    fn failed(&self, what: &str, status: &tonic::Status) -> StoreError {
-        let message = status.message();
-        // etcd's limits are settings of the cluster: say which one.
-        let hint = if message.contains("too many operations") {
-            " (raise etcd's --max-txn-ops)"
-        } else if message.contains("too large") {
-            " (raise etcd's --max-request-bytes)"
-        } else {
-            ""
-        };
-        StoreError::Backend(format!(
-            "etcd {what} at {}: {message} ({:?}){hint}",
-            self.endpoint,
-            status.code()
-        ))
+        Err(last.unwrap_or_else(|| StoreError::Backend(format!("etcd {what}: no member"))))
     }
 
     /// Reads `[key, range_end)` at `revision` (0: the current one).
@@ -199,8 +240,17 @@ impl EtcdStore {
             count_only,
             ..Default::default()
         };
-        let mut kv = self.kv.clone();
-        self.call("range", kv.range(request)).await
+        // Counting is quick (a revision, a watch's start); a snapshot may be large.
+        let timeout = if count_only {
+            QUICK_TIMEOUT
+        } else {
+            REQUEST_TIMEOUT
+        };
+        self.call("range", timeout, |m| {
+            let request = request.clone();
+            async move { m.kv.clone().range(request).await }
+        })
+        .await
     }
 
     /// Opens an etcd watch that delivers every event from revision `next` on, or finds
@@ -227,10 +277,14 @@ impl EtcdStore {
                 },
             )),
         };
-        // The request side stays open: closing it could end the watch.
-        let requests = futures::stream::iter([create]).chain(futures::stream::pending());
-        let mut watch = self.watch.clone();
-        let mut responses = self.call("watch", watch.watch(requests)).await?;
+        let mut responses = self
+            .call("watch", QUICK_TIMEOUT, |m| {
+                // The request side stays open: closing it could end the watch.
+                let requests =
+                    futures::stream::iter([create.clone()]).chain(futures::stream::pending());
+                async move { m.watch.clone().watch(requests).await }
+            })
+            .await?;
         loop {
             let response = self.watch_message(&mut responses).await?;
             if response.compact_revision > 0 {
@@ -272,12 +326,12 @@ impl EtcdStore {
             Ok(Ok(Some(response))) => Ok(response),
             Ok(Ok(None)) => Err(StoreError::Backend(format!(
                 "etcd watch at {}: the stream ended",
-                self.endpoint
+                self.endpoint()
             ))),
-            Ok(Err(status)) => Err(self.failed("watch", &status)),
+            Ok(Err(status)) => Err(failed(self.endpoint(), "watch", &status)),
             Err(_) => Err(StoreError::Backend(format!(
                 "etcd watch at {}: no answer within {REQUEST_TIMEOUT:?}",
-                self.endpoint
+                self.endpoint()
             ))),
         }
     }
@@ -316,8 +370,12 @@ impl Store for EtcdStore {
             success: net_ops(txn.ops),
             failure: Vec::new(),
         };
-        let mut kv = self.kv.clone();
-        let response = self.call("txn", kv.txn(request)).await?;
+        let response = self
+            .call("txn", QUICK_TIMEOUT, |m| {
+                let request = request.clone();
+                async move { m.kv.clone().txn(request).await }
+            })
+            .await?;
         Ok(TxnResult {
             succeeded: response.succeeded,
             revision: header_revision(response.header.as_ref()),
@@ -344,6 +402,98 @@ impl Store for EtcdStore {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         tokio::spawn(forward(*responses, next, tx));
         Ok(rx)
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn compact_history(&self, revision: Revision) -> Result<(), StoreError> {
+        self.compact(revision).await
+    }
+
+    async fn lease_grant(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        let request = rpc::LeaseGrantRequest {
+            ttl: i64::try_from(ttl.as_secs().max(1)).unwrap_or(i64::MAX),
+            id: 0,
+        };
+        let response = self
+            .call("lease grant", QUICK_TIMEOUT, |m| async move {
+                m.lease.clone().lease_grant(request).await
+            })
+            .await?;
+        if !response.error.is_empty() {
+            return Err(StoreError::Backend(format!(
+                "etcd lease grant: {}",
+                response.error
+            )));
+        }
+        Ok(response.id)
+    }
+
+    async fn lease_keep_alive(&self, lease: LeaseId) -> Result<Duration, StoreError> {
+        // One request on etcd's keep-alive stream, one answer, and the stream is dropped.
+        let response = self
+            .call("lease keep-alive", QUICK_TIMEOUT, |m| async move {
+                let request = rpc::LeaseKeepAliveRequest { id: lease };
+                let requests = futures::stream::iter([request]).chain(futures::stream::pending());
+                let mut stream = m.lease.clone().lease_keep_alive(requests).await?;
+                let first = stream.get_mut().message().await?;
+                let meta = stream.metadata().clone();
+                let answer = first
+                    .ok_or_else(|| tonic::Status::unavailable("the keep-alive stream ended"))?;
+                Ok(tonic::Response::from_parts(
+                    meta,
+                    answer,
+                    tonic::Extensions::default(),
+                ))
+            })
+            .await?;
+        Ok(Duration::from_secs(
+            u64::try_from(response.ttl).unwrap_or(0),
+        ))
+    }
+
+    async fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.call("lease revoke", QUICK_TIMEOUT, |m| async move {
+            m.lease
+                .clone()
+                .lease_revoke(rpc::LeaseRevokeRequest { id: lease })
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn put_leased_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        lease: LeaseId,
+    ) -> Result<TxnResult, StoreError> {
+        use rpc::request_op::Request;
+        let request = rpc::TxnRequest {
+            compare: vec![compare(Compare::Value(key.to_vec(), None))],
+            success: vec![rpc::RequestOp {
+                request: Some(Request::RequestPut(rpc::PutRequest {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                    lease,
+                    ..Default::default()
+                })),
+            }],
+            failure: Vec::new(),
+        };
+        let response = self
+            .call("txn", QUICK_TIMEOUT, |m| {
+                let request = request.clone();
+                async move { m.kv.clone().txn(request).await }
+            })
+            .await?;
+        Ok(TxnResult {
+            succeeded: response.succeeded,
+            revision: header_revision(response.header.as_ref()),
+        })
     }
 
     async fn revision(&self) -> Result<Revision, StoreError> {
@@ -415,6 +565,30 @@ async fn forward(
             next = last + 1;
         }
     }
+}
+
+/// Whether a refusal means "try another member": it is down, or it lost its leader.
+fn moves_on(status: &tonic::Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled
+    ) || status.message().contains("no leader")
+}
+
+fn failed(endpoint: &str, what: &str, status: &tonic::Status) -> StoreError {
+    let message = status.message();
+    // etcd's limits are settings of the cluster: say which one.
+    let hint = if message.contains("too many operations") {
+        " (raise etcd's --max-txn-ops)"
+    } else if message.contains("too large") {
+        " (raise etcd's --max-request-bytes)"
+    } else {
+        ""
+    };
+    StoreError::Backend(format!(
+        "etcd {what} at {endpoint}: {message} ({:?}){hint}",
+        status.code()
+    ))
 }
 
 fn header_revision(header: Option<&rpc::ResponseHeader>) -> Revision {

@@ -120,9 +120,57 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// An etcd lease: keys attached to it go when it expires (its holder stopped renewing it).
+pub type LeaseId = i64;
+
 /// The store every part of Fort uses.
 #[async_trait]
 pub trait Store: Send + Sync + fmt::Debug {
+    /// Whether other processes may write this store too (etcd): then the control plane
+    /// elects a leader through a lease and follows the store's changes by watching it. The
+    /// embedded store belongs to one process, which is always the leader.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Grants a lease that lives `ttl` unless renewed ([`Store::lease_keep_alive`]).
+    async fn lease_grant(&self, ttl: std::time::Duration) -> Result<LeaseId, StoreError> {
+        let _ = ttl;
+        Err(StoreError::Backend("this store has no leases".into()))
+    }
+
+    /// Renews a lease: its time left (zero: it has expired, and its keys are gone).
+    async fn lease_keep_alive(&self, lease: LeaseId) -> Result<std::time::Duration, StoreError> {
+        let _ = lease;
+        Err(StoreError::Backend("this store has no leases".into()))
+    }
+
+    /// Ends a lease now, deleting its keys.
+    async fn lease_revoke(&self, lease: LeaseId) -> Result<(), StoreError> {
+        let _ = lease;
+        Err(StoreError::Backend("this store has no leases".into()))
+    }
+
+    /// Forgets the history before `revision` (watches from before it fail with
+    /// [`StoreError::Compacted`]). The embedded store keeps a bounded history of its own
+    /// and ignores this.
+    async fn compact_history(&self, revision: Revision) -> Result<(), StoreError> {
+        let _ = revision;
+        Ok(())
+    }
+
+    /// Puts `key` = `value` attached to `lease` if `key` does not exist: an election
+    /// (`succeeded: false` when someone holds the key).
+    async fn put_leased_if_absent(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        lease: LeaseId,
+    ) -> Result<TxnResult, StoreError> {
+        let _ = (key, value, lease);
+        Err(StoreError::Backend("this store has no leases".into()))
+    }
+
     /// Reads every key starting with `prefix`, in key order, at the current revision.
     async fn range(&self, prefix: &[u8]) -> Result<Range, StoreError>;
 

@@ -344,3 +344,124 @@ async fn transactions_past_etcds_limit_fail_whole() {
     assert!(store.range(b"k/").await.unwrap().kvs.is_empty());
     assert_eq!(store.revision().await.unwrap(), b);
 }
+
+/// Leases as the control plane's election uses them: one holder of a key at a time, the
+/// key gone with the lease.
+#[tokio::test]
+async fn leases_elect_one_holder_and_take_their_keys_along() {
+    let (_etcd, store) = etcd!();
+    assert!(store.shared());
+    let a = store.lease_grant(Duration::from_secs(5)).await.unwrap();
+    let b = store.lease_grant(Duration::from_secs(5)).await.unwrap();
+    assert_ne!(a, b);
+    let won = store.put_leased_if_absent(b"lead", b"a", a).await.unwrap();
+    assert!(won.succeeded);
+    let lost = store.put_leased_if_absent(b"lead", b"b", b).await.unwrap();
+    assert!(!lost.succeeded);
+    assert_eq!(store.get(b"lead").await.unwrap().unwrap().value, b"a");
+    let left = store.lease_keep_alive(a).await.unwrap();
+    assert!(left > Duration::ZERO && left <= Duration::from_secs(5));
+    // Revoking the holder's lease frees the key for the next one.
+    store.lease_revoke(a).await.unwrap();
+    assert_eq!(store.get(b"lead").await.unwrap(), None);
+    assert_eq!(store.lease_keep_alive(a).await.unwrap(), Duration::ZERO);
+    assert!(
+        store
+            .put_leased_if_absent(b"lead", b"b", b)
+            .await
+            .unwrap()
+            .succeeded
+    );
+    // A lease left to expire takes its key along.
+    let short = store.lease_grant(Duration::from_secs(1)).await.unwrap();
+    assert!(
+        store
+            .put_leased_if_absent(b"short", b"x", short)
+            .await
+            .unwrap()
+            .succeeded
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.get(b"short").await.unwrap().is_some() {
+        assert!(Instant::now() < deadline, "the key outlived its lease");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Two control planes on one etcd: one leads; the other refuses writes as a follower (the
+/// API sends them on), follows the leader's changes into its memory and announces them
+/// with the same numbers (store revisions); when the leader goes, it takes over, with
+/// every change made before.
+#[tokio::test]
+async fn two_control_planes_share_one_etcd() {
+    use fort_control::{Config, Control, Member, Scope, vpc::CreateVpc};
+    let (etcd, store) = etcd!();
+    let scope = Scope {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+    };
+    let member = |id: &str| Member {
+        id: id.into(),
+        api: format!("http://{id}"),
+    };
+    let a = Control::open_cluster(Arc::new(store), Config::default(), member("a"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.leads() {
+        assert!(Instant::now() < deadline, "a never led");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let other = EtcdStore::connect(&etcd.url()).await.unwrap();
+    let b = Control::open_cluster(Arc::new(other), Config::default(), member("b"))
+        .await
+        .unwrap();
+    let mut feed = b.subscribe();
+    assert!(!b.leads());
+    assert_eq!(b.leader().map(|m| m.id), Some("a".to_owned()));
+    let create = |cidr: &str| CreateVpc {
+        cidr_block: cidr.into(),
+        ..CreateVpc::default()
+    };
+    // A follower's write is refused (and marked for the leader), leaving no trace.
+    let (refused, marked) =
+        fort_control::forwarded(b.write(&scope, |tx| tx.create_vpc(create("10.1.0.0/16")))).await;
+    assert_eq!(refused.unwrap_err().code.as_str(), "Fort.NotLeader");
+    assert!(marked);
+    let (vpc, change) = a
+        .write_numbered(&scope, |tx| tx.create_vpc(create("10.2.0.0/16")))
+        .await
+        .unwrap();
+    // The change's number is its store revision, on both.
+    b.sync().await;
+    assert!(b.applied_revision().unwrap() >= i64::try_from(change).unwrap());
+    let seen = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            let c = feed.recv().await.unwrap();
+            if c.seq == change {
+                return c;
+            }
+        }
+    })
+    .await
+    .expect("the follower announced the leader's change");
+    assert!(seen.keys.iter().any(|k| k.ends_with(vpc.id.as_str())));
+    assert_eq!(a.dump().await.unwrap(), b.dump().await.unwrap());
+    // A delete follows too.
+    a.write(&scope, |tx| tx.delete_vpc(&vpc.id)).await.unwrap();
+    b.sync().await;
+    assert_eq!(a.dump().await.unwrap(), b.dump().await.unwrap());
+
+    // The leader goes (its lease with it, as when its process dies): b takes over.
+    let before = b.dump().await.unwrap();
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !b.leads() {
+        assert!(Instant::now() < deadline, "b never took over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(b.dump().await.unwrap(), before);
+    b.write(&scope, |tx| tx.create_vpc(create("10.3.0.0/16")))
+        .await
+        .unwrap();
+}

@@ -150,29 +150,82 @@ impl From<tonic::Status> for SessionError {
     }
 }
 
+/// The servers of `--mapping URL,URL,…` (names or addresses), in order.
+pub fn endpoints(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A client of the first of the servers (`URL,URL,…`) that accepts a connection.
+pub async fn connect_any(
+    list: &str,
+) -> Result<MappingClient<tonic::transport::Channel>, tonic::transport::Error> {
+    let mut last = None;
+    for endpoint in endpoints(list) {
+        match MappingClient::connect(endpoint).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = Some(e),
+        }
+    }
+    match last {
+        Some(e) => Err(e),
+        None => MappingClient::connect(list.to_owned()).await,
+    }
+}
+
 /// Runs the session for ever, reconnecting after failures (slowly after a refusal).
+///
+/// `endpoint` may name several servers (`URL,URL,…`): when the session with one ends or
+/// fails, the next is tried at once, and only after a whole round without a session does
+/// the host wait. Servers that share a store number generations alike (by store
+/// revision), so the next server resumes the host where it was, without a snapshot,
+/// when nothing it holds changed meanwhile or its recent updates still reach back.
 pub async fn run_with<P: Programmed>(
     endpoint: String,
     me: Identity,
     mut state: P,
     mut report: Report,
 ) {
+    let servers = endpoints(&endpoint);
+    let servers = if servers.is_empty() {
+        vec![endpoint]
+    } else {
+        servers
+    };
     let mut backoff = Duration::from_millis(100);
+    let mut at = 0;
+    let mut failed_in_a_row = 0;
     loop {
-        let wait = match session(&endpoint, &me, &mut state, &mut report).await {
+        let server = &servers[at % servers.len()];
+        let started = Instant::now();
+        let wait = match session(server, &me, &mut state, &mut report).await {
             Ok(()) => {
-                tracing::info!("mapping session ended; reconnecting");
+                tracing::info!(server, "mapping session ended; reconnecting");
                 backoff
             }
             Err(e @ SessionError::Refused(_)) => {
-                tracing::error!(host = me.host_id, error = %e, "not programmed");
+                tracing::error!(host = me.host_id, server, error = %e, "not programmed");
                 Duration::from_secs(30)
             }
             Err(e) => {
-                tracing::warn!(error = %e, "mapping session failed; reconnecting");
+                tracing::warn!(server, error = %e, "mapping session failed; reconnecting");
                 backoff
             }
         };
+        // A session that lasted was a success: start the count again.
+        if started.elapsed() > Duration::from_secs(10) {
+            failed_in_a_row = 0;
+            backoff = Duration::from_millis(100);
+        }
+        failed_in_a_row += 1;
+        at += 1;
+        if servers.len() > 1 && failed_in_a_row % servers.len() != 0 {
+            // another server may answer now
+            continue;
+        }
         tokio::time::sleep(wait).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }

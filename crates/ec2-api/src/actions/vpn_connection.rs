@@ -218,7 +218,12 @@ fn field(region: &Region, c: &VpnConnection, name: &str) -> Vec<String> {
             .unwrap_or_default(),
         "vpn-connection-id" => vec![c.id.to_string()],
         "type" => vec!["ipsec.1".to_owned()],
-        "vpn-gateway-id" => vec![c.vpn_gateway_id.to_string()],
+        "vpn-gateway-id" => c.vpn_gateway_id.iter().map(ToString::to_string).collect(),
+        "transit-gateway-id" => c
+            .transit_gateway_id
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         _ => vec![],
     }
 }
@@ -240,7 +245,8 @@ fn render(w: &mut Xml, region: &Region, c: &VpnConnection, state: Option<VpnStat
         .leaf("category", "VPN")
         .leaf("state", state.unwrap_or(c.state))
         .leaf("type", "ipsec.1")
-        .leaf("vpnGatewayId", &c.vpn_gateway_id)
+        .opt("vpnGatewayId", c.vpn_gateway_id.as_ref())
+        .opt("transitGatewayId", c.transit_gateway_id.as_ref())
         .leaf(
             "gatewayAssociationState",
             if c.is_live() {
@@ -350,16 +356,29 @@ pub fn customer_gateway_configuration(
     c: &VpnConnection,
     cgw: &CustomerGateway,
 ) -> String {
-    let amazon_asn = region
-        .vpn_gateways
-        .get(c.vpn_gateway_id.as_str())
-        .map_or(64512, |g| g.amazon_side_asn);
+    // the Amazon side's ASN: the virtual private gateway's, or the transit gateway's
+    let amazon_asn = c
+        .vpn_gateway_id
+        .as_ref()
+        .and_then(|v| region.vpn_gateways.get(v.as_str()))
+        .map(|g| g.amazon_side_asn)
+        .or_else(|| {
+            c.transit_gateway_id
+                .as_ref()
+                .and_then(|t| region.transit_gateways.get(t.as_str()))
+                .map(|g| u64::from(g.options.amazon_side_asn))
+        })
+        .unwrap_or(64512);
     let mut d = String::new();
     let _ = write!(
         d,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vpn_connection id=\"{}\">\n  <customer_gateway_id>{}</customer_gateway_id>\n  <vpn_gateway_id>{}</vpn_gateway_id>\n  <vpn_connection_type>ipsec.1</vpn_connection_type>\n",
-        c.id, c.customer_gateway_id, c.vpn_gateway_id
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<vpn_connection id=\"{}\">\n  <customer_gateway_id>{}</customer_gateway_id>\n",
+        c.id, c.customer_gateway_id
     );
+    if let Some(v) = &c.vpn_gateway_id {
+        let _ = writeln!(d, "  <vpn_gateway_id>{v}</vpn_gateway_id>");
+    }
+    d.push_str("  <vpn_connection_type>ipsec.1</vpn_connection_type>\n");
     if c.static_routes_only {
         d.push_str("  <vpn_connection_attributes>NoBGPVPNConnection</vpn_connection_attributes>\n");
     }
