@@ -69,18 +69,7 @@ pub fn complete_ip6_checksums(ip: &mut [u8]) -> bool {
     let Some(l4) = ip.get_mut(ipv6::HEADER_LEN + at..total) else {
         return false;
     };
-    let at = match proto {
-        6 if l4.len() >= 20 => 16,
-        17 if l4.len() >= 8 => 6,
-        _ => return true,
-    };
-    l4[at] = 0;
-    l4[at + 1] = 0;
-    let mut c = ipv6::l4_checksum(src, dst, proto, l4);
-    if proto == 17 && c == 0 {
-        c = 0xffff;
-    }
-    l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    fill_l4_checksum(proto, l4, |l4| ipv6::l4_checksum(src, dst, proto, l4));
     true
 }
 
@@ -106,19 +95,25 @@ pub fn complete_ip_checksums(ip: &mut [u8]) -> bool {
     let dst = std::net::Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
     let proto = ip[9];
     let l4 = &mut ip[ihl..total];
+    fill_l4_checksum(proto, l4, |l4| checksum::l4_checksum(src, dst, proto, l4));
+    true
+}
+
+/// Writes a TCP or UDP segment's checksum, computed by `sum` over the segment with its
+/// checksum field zeroed (a UDP sum of 0 is sent as 0xffff); other protocols are left.
+fn fill_l4_checksum(proto: u8, l4: &mut [u8], sum: impl Fn(&[u8]) -> u16) {
     let at = match proto {
         6 if l4.len() >= 20 => 16,
         17 if l4.len() >= 8 => 6,
-        _ => return true,
+        _ => return,
     };
     l4[at] = 0;
     l4[at + 1] = 0;
-    let mut c = checksum::l4_checksum(src, dst, proto, l4);
+    let mut c = sum(l4);
     if proto == 17 && c == 0 {
         c = 0xffff;
     }
     l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
-    true
 }
 
 /// Turns `frame` (Ethernet, IPv4 or IPv6) described by `hdr` into ordinary frames, each passed
