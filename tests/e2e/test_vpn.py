@@ -328,3 +328,211 @@ def test_dynamic_connection_learns_the_company_by_bgp(fort, ec2):
             gw.close()
         shutil.rmtree(workdir, ignore_errors=True)
         w.close()
+
+
+def edge_daemons(ns):
+    """The charon and bgpd running in namespace `ns` (an edge tunnel's): name → pids."""
+    out = {}
+    for pid in sh("ip", "netns", "pids", ns).stdout.split():
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        out.setdefault(comm, []).append(int(pid))
+    return out
+
+
+def edge_uri(ns):
+    """The vici socket of the edge's charon in tunnel namespace `ns` (its settings file,
+    from its environment, is beside it)."""
+    [pid] = edge_daemons(ns)["charon"]
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if b"=" in e)
+    return "unix://" + os.path.join(os.path.dirname(env[b"STRONGSWAN_CONF"].decode()), "charon.vici")
+
+
+def swanctl(uri, *args):
+    r = sh("swanctl", *args, "--uri", uri, timeout=30)
+    assert r.returncode == 0, f"swanctl {args}: {r.stdout}{r.stderr}"
+    return r.stdout
+
+
+def sa_ids(listing, name):
+    """An SA listing's (`swanctl --list-sas`) IKE SPIs of IKE SA `name` and the SPIs of
+    its installed CHILD_SAs."""
+    ike, child, current, installed = set(), set(), None, False
+    for line in listing.splitlines():
+        if not line.startswith(" "):
+            current = line.split(":")[0]
+            if current == name and "ESTABLISHED" in line:
+                ike.update(w for w in line.split() if w.endswith(("_i", "_r", "_i*", "_r*")))
+        elif current == name:
+            words = line.split()
+            if len(words) > 2 and words[0].rstrip(":") == name:
+                installed = "INSTALLED," in words
+            elif installed and words and words[0] in ("in", "out"):
+                child.add(words[1].rstrip(","))
+    return ike, child
+
+
+def ping_stream(ns, dst, src, seconds, interval=0.05):
+    """A ping of `seconds` from `ns` in the background; .result() → (sent, received)."""
+    import subprocess
+    count = int(seconds / interval)
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-q", "-i", str(interval), "-W", "1",
+                          "-c", str(count), "-I", src, dst], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    class Stream:
+        def result(self):
+            out, _ = p.communicate(timeout=seconds + 30)
+            line = [l for l in out.splitlines() if "transmitted" in l][0]
+            return int(line.split()[0]), int(line.split(",")[1].split()[0])
+
+        def kill(self):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return Stream()
+
+
+@pytest.mark.skipif(not os.path.exists(BGPD) or not shutil.which("vtysh"), reason="needs FRR (frr)")
+def test_tunnels_rekey_and_dead_daemons_come_back(fort, ec2):
+    """Rekeying on either side (IKE and CHILD SAs) loses at most a few packets of a ping
+    stream and gives new SPIs; a charon or bgpd of the edge killed with SIGKILL is
+    restarted (the tunnel is reported DOWN meanwhile), its tunnel loaded again, and the
+    traffic and the learned routes come back, without a process or namespace left over."""
+    import datetime
+    w = World(fort, ec2)
+    gw = None
+    streams = []
+    workdir = tempfile.mkdtemp(prefix="fort-e2e-vpnsup-")
+    try:
+        vpc = w.vpc("10.0.0.0/16")
+        subnet = w.subnet(vpc, "10.0.1.0/24")
+        sg = w.group(vpc, "from-company", ingress=[ALL_FROM(COMPANY)])
+        iid, ip = w.launch(subnet, [sg])
+        vgw = ec2.create_vpn_gateway(Type="ipsec.1", AmazonSideAsn=64512)["VpnGateway"]["VpnGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_vpn_gateway(VpnGatewayId=vgw))
+        ec2.attach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc)
+        w.cleanups.append(lambda: ec2.detach_vpn_gateway(VpnGatewayId=vgw, VpcId=vpc))
+        cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress=CGW_IP, BgpAsn=65020)["CustomerGateway"]["CustomerGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_customer_gateway(CustomerGatewayId=cgw))
+        conn = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw,
+                                         Options={"StaticRoutesOnly": False})["VpnConnection"]
+        cid = conn["VpnConnectionId"]
+        deleted = []
+        w.cleanups.append(lambda: deleted or ec2.delete_vpn_connection(VpnConnectionId=cid))
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                  {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+        ec2.enable_vgw_route_propagation(RouteTableId=main, GatewayId=vgw)
+        site = f"fort-{cid}"
+        t1, t2 = f"{site}-t1", f"{site}-t2"
+        assert until(lambda: {site, t1, t2} <= netns_list(), 30), fort.log_text()[-3000:]
+        [doc] = [c["CustomerGatewayConfiguration"] for c in
+                 ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]]
+        gw = CustomerGateway(fort.onprem_ns, doc, COMPANY, "10.0.0.0/16", workdir, announce=[COMPANY])
+        gw.up("tunnel1", "tunnel2")
+        vgw_inside = {t["vgw_inside"] for t in gw.tunnels}
+        assert until(lambda: gw.bgp_established() == vgw_inside, 60, step=0.2), gw.vtysh("show bgp summary")
+        outside = [t["OutsideIpAddress"] for t in conn["Options"]["TunnelOptions"]]
+
+        def telemetry_full():
+            [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+            return [(t["OutsideIpAddress"], t["Status"], t["AcceptedRouteCount"]) for t in c["VgwTelemetry"]]
+
+        def changed_since(n):
+            [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+            return c["VgwTelemetry"][n]["LastStatusChange"]
+
+        all_up = [(outside[0], "UP", 1), (outside[1], "UP", 1)]
+        assert until(lambda: telemetry_full() == all_up, 30), telemetry_full()
+        assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 15), fort.log_text()[-3000:]
+        assert until(lambda: ping_from(iid, COMPANY_HOST), 10)
+
+        # -- Rekeying, from the edge and from the customer gateway, under a ping stream
+        # both ways (10 s at 20 packets a second).
+        edge1 = edge_uri(t1)
+        before_edge = sa_ids(swanctl(edge1, "--list-sas"), "tunnel1")
+        before_cgw = sa_ids(gw.swanctl("--list-sas"), "tunnel2")
+        assert all(before_edge) and all(before_cgw), (before_edge, before_cgw)
+        inbound = ping_stream(fort.onprem_ns, ip, COMPANY_HOST, 10)
+        outbound = ping_stream(iid, COMPANY_HOST, ip, 10)
+        streams += [inbound, outbound]
+        time.sleep(1)
+        swanctl(edge1, "--rekey", "--child", "tunnel1")
+        time.sleep(1.5)
+        swanctl(edge1, "--rekey", "--ike", "tunnel1")
+        time.sleep(1.5)
+        gw.swanctl("--rekey", "--child", "tunnel2")
+        time.sleep(1.5)
+        gw.swanctl("--rekey", "--ike", "tunnel2")
+        gw.swanctl("--rekey", "--child", "tunnel1")
+        (sent_in, got_in), (sent_out, got_out) = inbound.result(), outbound.result()
+        print(f"rekeying under ping: company→instance {sent_in - got_in}/{sent_in} lost, "
+              f"instance→company {sent_out - got_out}/{sent_out} lost")
+        assert sent_in - got_in <= 3 and sent_out - got_out <= 3, (sent_in, got_in, sent_out, got_out)
+        after_edge = sa_ids(swanctl(edge1, "--list-sas"), "tunnel1")
+        after_cgw = sa_ids(gw.swanctl("--list-sas"), "tunnel2")
+        # new IKE SPIs, and the installed CHILD_SAs' SPIs are all new
+        assert after_edge[0] and after_edge[0] != before_edge[0], (before_edge, after_edge)
+        assert after_edge[1] and not after_edge[1] & before_edge[1], (before_edge, after_edge)
+        assert after_cgw[0] and after_cgw[0] != before_cgw[0], (before_cgw, after_cgw)
+        assert after_cgw[1] and not after_cgw[1] & before_cgw[1], (before_cgw, after_cgw)
+        # the BGP sessions and the learned route lived through it
+        assert gw.bgp_established() == vgw_inside
+        assert propagated(ec2, main) == {COMPANY: vgw}
+
+        # -- tunnel 1's charon at the edge dies: restarted, the tunnel loaded again and
+        # brought up again; DOWN meanwhile.
+        old = edge_daemons(t1)
+        [charon] = old["charon"]
+        killed = datetime.datetime.now(datetime.timezone.utc)
+        sh("kill", "-9", str(charon), check=True)
+        took = until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST, wait=1)
+                     and ping_from(iid, COMPANY_HOST, wait=1), 30, step=0.2)
+        assert took is not None, (gw.swanctl("--list-sas"), fort.log_text()[-4000:])
+        print(f"traffic back {took:.1f} s after tunnel 1's charon was killed")
+        assert until(lambda: telemetry_full() == all_up and changed_since(0) > killed, 60), \
+            (telemetry_full(), changed_since(0), killed)
+        assert "charon died" in fort.log_text()
+        now = edge_daemons(t1)
+        assert len(now["charon"]) == 1 and now["charon"] != old["charon"], (old, now)
+        assert now["bgpd"] == old["bgpd"], (old, now)
+        assert not os.path.exists(f"/proc/{charon}")
+        assert all(sa_ids(swanctl(edge_uri(t1), "--list-sas"), "tunnel1"))
+
+        # -- both tunnels' bgpd die: restarted, the sessions come back and the company's
+        # prefix returns to the table (and the traffic with it).
+        old = {ns: edge_daemons(ns)["bgpd"] for ns in (t1, t2)}
+        killed = datetime.datetime.now(datetime.timezone.utc)
+        for pids in old.values():
+            for pid in pids:
+                sh("kill", "-9", str(pid), check=True)
+        back = until(lambda: telemetry_full() == all_up and changed_since(0) > killed
+                     and changed_since(1) > killed, 90, step=0.2)
+        assert back is not None, (telemetry_full(), fort.log_text()[-4000:])
+        print(f"both BGP sessions and their route back {back:.1f} s after the bgpds were killed")
+        assert propagated(ec2, main) == {COMPANY: vgw}
+        assert until(lambda: ping_from(iid, COMPANY_HOST), 10)
+        assert ping_from(fort.onprem_ns, ip, COMPANY_HOST)
+        assert "bgpd died" in fort.log_text()
+        running = []
+        for ns, pids in old.items():
+            now = edge_daemons(ns)
+            assert len(now["bgpd"]) == 1 and now["bgpd"] != pids, (ns, pids, now)
+            assert len(now["charon"]) == 1
+            running += now["bgpd"] + now["charon"]
+
+        # Deleting the connection leaves nothing behind, restarted processes included.
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+        deleted.append(True)
+        assert until(lambda: not {n for n in netns_list() if n.startswith(site)}, 20), netns_list()
+        assert until(lambda: not [p for p in running if os.path.exists(f"/proc/{p}")], 10), running
+    finally:
+        for s in streams:
+            s.kill()
+        if gw:
+            gw.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        w.close()

@@ -234,6 +234,11 @@ impl Bgpd {
         parse_state(&String::from_utf8_lossy(&out.stdout))
     }
 
+    /// How it ended, once it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     pub fn stop(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -197,6 +197,10 @@ pub fn tunnel_conn(c: &VpnConnectionItem, n: usize, t: &VpnTunnelItem) -> Messag
         StartupAction::Start => "start",
         StartupAction::Add => "none",
     };
+    // AWS's rekey options are ipsec.conf's (lifetime, margintime, rekeyfuzz), for both
+    // phases: a rekey starts `margin` plus up to `fuzz` % of it before the lifetime
+    // ends, when the SA expires (swanctl: rekey_time, rand_time, and life_time for a
+    // CHILD_SA, over_time for an IKE SA)
     let margin = t.rekey_margin_time_seconds;
     let rand = u64::from(margin) * u64::from(t.rekey_fuzz_percentage) / 100;
     let child = Message::new()
@@ -237,7 +241,12 @@ pub fn tunnel_conn(c: &VpnConnectionItem, n: usize, t: &VpnTunnelItem) -> Messag
             )
             .text("dpd_delay", "10s")
             .text("dpd_timeout", format!("{}s", t.dpd_timeout_seconds))
-            .text("rekey_time", format!("{}s", t.phase1_lifetime_seconds))
+            .text(
+                "rekey_time",
+                format!("{}s", t.phase1_lifetime_seconds.saturating_sub(margin)),
+            )
+            .text("over_time", format!("{margin}s"))
+            .text("rand_time", format!("{rand}s"))
             .text("mobike", "no")
             .section(
                 "local",
@@ -279,12 +288,63 @@ pub struct TunnelStatus {
     pub learned: Vec<Ipv4Net>,
 }
 
+/// When a process the edge supervises (a tunnel's charon or bgpd) that died is started
+/// again: 1 s after its death (the tunnel is reported down first), then 2, 4, 8 … up to
+/// 30 s while it keeps dying within a minute of its start; one that ran a minute starts
+/// over at 1 s.
+#[derive(Debug, Default)]
+pub struct Backoff {
+    /// Deaths in a row, each within [`Backoff::STABLE`] of its start.
+    deaths: u32,
+    started: Option<Instant>,
+    due: Option<Instant>,
+}
+
+impl Backoff {
+    pub const FIRST: Duration = Duration::from_secs(1);
+    pub const MAX: Duration = Duration::from_secs(30);
+    pub const STABLE: Duration = Duration::from_secs(60);
+
+    pub fn started(&mut self, now: Instant) {
+        self.started = Some(now);
+        self.due = None;
+    }
+
+    /// The process died (or failed to start) at `now`: how long until its restart.
+    pub fn died(&mut self, now: Instant) -> Duration {
+        if self
+            .started
+            .is_some_and(|s| now.saturating_duration_since(s) >= Self::STABLE)
+        {
+            self.deaths = 0;
+        }
+        let wait = Self::FIRST
+            .saturating_mul(1u32 << self.deaths.min(5))
+            .min(Self::MAX);
+        self.deaths = self.deaths.saturating_add(1);
+        self.started = None;
+        self.due = Some(now + wait);
+        wait
+    }
+
+    /// Whether a restart is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.due.is_some_and(|d| now >= d)
+    }
+}
+
 /// One tunnel's namespace and charon.
 struct Tunnel {
     namespace: String,
     dir: PathBuf,
+    /// `None` while a charon that died waits for its restart.
     charon: Option<Child>,
     bgpd: Option<Bgpd>,
+    charon_backoff: Backoff,
+    bgpd_backoff: Backoff,
+    /// The tunnel was up at the last look (a charon restarted then brings it up again
+    /// itself).
+    was_up: bool,
 }
 
 impl Tunnel {
@@ -330,6 +390,82 @@ impl Tunnel {
             .remove(&tunnel_name(n))
             .unwrap_or_default();
         Ok((state == "ESTABLISHED" && installed, state))
+    }
+
+    /// Starts again, after its backoff, a charon or bgpd of this tunnel (`n` of `item`)
+    /// that died: a new charon gets the tunnel loaded and `ipsec0` routed again, and
+    /// brings the tunnel up itself if it was up when its predecessor died (the customer
+    /// gateway would otherwise wait for its dead-peer detection); a new bgpd opens the
+    /// session again.
+    fn supervise(&mut self, item: &VpnConnectionItem, n: usize, now: Instant) {
+        if let Some(c) = &mut self.charon
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            self.charon = None;
+            let wait = self.charon_backoff.died(now);
+            tracing::warn!(namespace = self.namespace, %status, restart_in = ?wait, "charon died");
+        }
+        if self.charon.is_none() && self.charon_backoff.due(now) {
+            match self.restart_charon(item, n) {
+                Ok(()) => tracing::info!(namespace = self.namespace, "charon restarted"),
+                Err(e) => {
+                    if let Some(mut c) = self.charon.take() {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                    let wait = self.charon_backoff.died(Instant::now());
+                    tracing::error!(namespace = self.namespace, error = format!("{e:#}"), restart_in = ?wait, "charon not restarted");
+                }
+            }
+        }
+        if item.static_routes_only {
+            return;
+        }
+        if let Some(b) = &mut self.bgpd
+            && let Some(status) = b.exited()
+        {
+            self.bgpd = None;
+            let wait = self.bgpd_backoff.died(now);
+            tracing::warn!(namespace = self.namespace, %status, restart_in = ?wait, "bgpd died");
+        }
+        if self.bgpd.is_none() && self.bgpd_backoff.due(now) {
+            match Bgpd::start(item, n, &self.namespace, &self.dir.join("bgp")) {
+                Ok(b) => {
+                    self.bgpd = Some(b);
+                    self.bgpd_backoff.started(Instant::now());
+                    tracing::info!(namespace = self.namespace, "bgpd restarted");
+                }
+                Err(e) => {
+                    let wait = self.bgpd_backoff.died(Instant::now());
+                    tracing::error!(namespace = self.namespace, error = format!("{e:#}"), restart_in = ?wait, "bgpd not restarted");
+                }
+            }
+        }
+    }
+
+    fn restart_charon(&mut self, item: &VpnConnectionItem, n: usize) -> anyhow::Result<()> {
+        let t = &item.tunnels[n];
+        self.charon = Some(spawn_charon(
+            &self.namespace,
+            &self.dir,
+            t.dpd_timeout_seconds,
+        )?);
+        self.charon_backoff.started(Instant::now());
+        attach_charon(item, n, self)?;
+        if self.was_up && t.startup_action == StartupAction::Add {
+            let mut v = self.client()?;
+            // a negative timeout: charon answers at once and initiates on its own
+            v.call(
+                "initiate",
+                &Message::new()
+                    .text("child", tunnel_name(n))
+                    .text("ike", tunnel_name(n))
+                    .text("timeout", "-1")
+                    .text("init-limits", "no"),
+            )
+            .context("initiating the tunnel")?;
+        }
+        Ok(())
     }
 
     fn stop(self) {
@@ -436,9 +572,18 @@ impl Site {
         }
     }
 
+    /// Restarts, after their backoff, the tunnels' charons and bgpds that died.
+    pub fn supervise(&mut self) {
+        let now = Instant::now();
+        for (n, t) in self.tunnels.iter_mut().enumerate() {
+            t.supervise(&self.item, n, now);
+        }
+    }
+
     /// Loads every tunnel into its charon (again after a change of options).
     pub fn load(&self) -> anyhow::Result<()> {
-        for (n, t) in self.tunnels.iter().enumerate() {
+        // a charon waiting for its restart gets the new options then
+        for (n, t) in self.tunnels.iter().enumerate().filter(|(_, t)| t.charon.is_some()) {
             t.load(&self.item, n)?;
         }
         Ok(())
@@ -447,11 +592,19 @@ impl Site {
     /// Each tunnel's state from its charon (and bgpd), and the tunnel each destination
     /// goes through: a static connection's everything through the first tunnel up; a
     /// dynamic connection's prefixes as [`bgp::choose`] says.
-    pub fn status(&self) -> anyhow::Result<(Vec<TunnelStatus>, BTreeMap<Ipv4Net, usize>)> {
+    pub fn status(&mut self) -> anyhow::Result<(Vec<TunnelStatus>, BTreeMap<Ipv4Net, usize>)> {
         let mut out = Vec::new();
         let mut sessions = Vec::new();
-        for (n, (tunnel, t)) in self.tunnels.iter().zip(&self.item.tunnels).enumerate() {
-            let (ipsec_up, state) = tunnel.ipsec(n)?;
+        for (n, (tunnel, t)) in self.tunnels.iter_mut().zip(&self.item.tunnels).enumerate() {
+            // a charon that died (or is starting again) has the tunnel down
+            let (ipsec_up, state) = match &tunnel.charon {
+                None => (false, String::new()),
+                Some(_) => {
+                    let (up, state) = tunnel.ipsec(n)?;
+                    tunnel.was_up = up;
+                    (up, state)
+                }
+            };
             // a bgpd that does not answer has no session (its routes go)
             let bgp = tunnel.bgpd.as_ref().map(|b| {
                 b.state().unwrap_or_else(|e| {
@@ -637,6 +790,9 @@ fn start_tunnel(
         dir: dir.clone(),
         charon: None,
         bgpd: None,
+        charon_backoff: Backoff::default(),
+        bgpd_backoff: Backoff::default(),
+        was_up: false,
     };
     sysctls(tns);
     run_ip(&["-n", tns, "link", "set", "dev", "lo", "up"])?;
@@ -727,7 +883,7 @@ fn start_tunnel(
             "-n", tns, "rule", "add", "pref", "99", "to", &b, "lookup", "main",
         ])?;
     }
-    let (aws, customer) = bgp::inside_addresses(t.inside_cidr);
+    let (aws, _) = bgp::inside_addresses(t.inside_cidr);
     if !item.static_routes_only {
         run_ip(&["-n", tns, "addr", "add", &format!("{aws}/32"), "dev", "lo"])?;
     }
@@ -743,67 +899,13 @@ fn start_tunnel(
         "lookup",
         TUNNEL_TABLE,
     ])?;
-    // charon
-    let conf = dir.join("strongswan.conf");
-    std::fs::write(&conf, strongswan_conf(&dir, t.dpd_timeout_seconds))?;
-    let log = std::fs::File::create(dir.join("charon.log"))?;
-    tunnel.charon = Some(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                tns,
-                "unshare",
-                "--mount",
-                "--propagation",
-                "private",
-            ])
-            .args(["sh", "-c"])
-            .arg(format!("mount -t tmpfs fort-vpn /run && exec {CHARON}"))
-            .env("STRONGSWAN_CONF", &conf)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .context("starting charon")?,
-    );
+    tunnel.charon = Some(spawn_charon(tns, &dir, t.dpd_timeout_seconds)?);
+    tunnel.charon_backoff.started(Instant::now());
     let made = (|| {
-        tunnel
-            .load(item, n)
-            .context("loading the tunnel into charon")?;
-        // `ipsec0` is charon's: route `site0`'s traffic into it once it is there
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while run_ip(&["-n", tns, "link", "show", "dev", "ipsec0"]).is_err() {
-            if Instant::now() > deadline {
-                anyhow::bail!("charon made no ipsec0 (is kernel-libipsec installed?)");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        run_ip(&[
-            "-n",
-            tns,
-            "route",
-            "replace",
-            "default",
-            "dev",
-            "ipsec0",
-            "table",
-            TUNNEL_TABLE,
-        ])?;
+        attach_charon(item, n, &tunnel)?;
         if !item.static_routes_only {
-            // the BGP session: to the customer side's inside address, from ours
-            run_ip(&[
-                "-n",
-                tns,
-                "route",
-                "replace",
-                &format!("{customer}/32"),
-                "dev",
-                "ipsec0",
-                "src",
-                &aws.to_string(),
-            ])?;
             tunnel.bgpd = Some(Bgpd::start(item, n, tns, &dir.join("bgp"))?);
+            tunnel.bgpd_backoff.started(Instant::now());
         }
         Ok(())
     })();
@@ -814,6 +916,81 @@ fn start_tunnel(
             Err(e)
         }
     }
+}
+
+/// Starts charon in tunnel namespace `tns` with its settings, socket and log in `dir`.
+fn spawn_charon(tns: &str, dir: &Path, dpd_timeout_seconds: u32) -> anyhow::Result<Child> {
+    let conf = dir.join("strongswan.conf");
+    std::fs::write(&conf, strongswan_conf(dir, dpd_timeout_seconds))?;
+    // a socket a charon killed left behind would only refuse connections
+    let _ = std::fs::remove_file(dir.join("charon.vici"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("charon.log"))?;
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            tns,
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+        ])
+        .args(["sh", "-c"])
+        .arg(format!("mount -t tmpfs fort-vpn /run && exec {CHARON}"))
+        .env("STRONGSWAN_CONF", &conf)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .context("starting charon")
+}
+
+/// Loads tunnel `n` into its (new) charon and routes through the charon's `ipsec0`:
+/// what comes from the site (table 100) and, for BGP, the session to the customer
+/// side's inside address.
+fn attach_charon(item: &VpnConnectionItem, n: usize, tunnel: &Tunnel) -> anyhow::Result<()> {
+    let tns = tunnel.namespace.as_str();
+    tunnel
+        .load(item, n)
+        .context("loading the tunnel into charon")?;
+    // `ipsec0` is charon's: route `site0`'s traffic into it once it is there
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while run_ip(&["-n", tns, "link", "show", "dev", "ipsec0"]).is_err() {
+        if Instant::now() > deadline {
+            anyhow::bail!("charon made no ipsec0 (is kernel-libipsec installed?)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    run_ip(&[
+        "-n",
+        tns,
+        "route",
+        "replace",
+        "default",
+        "dev",
+        "ipsec0",
+        "table",
+        TUNNEL_TABLE,
+    ])?;
+    if !item.static_routes_only {
+        // the BGP session: to the customer side's inside address, from ours
+        let (aws, customer) = bgp::inside_addresses(item.tunnels[n].inside_cidr);
+        run_ip(&[
+            "-n",
+            tns,
+            "route",
+            "replace",
+            &format!("{customer}/32"),
+            "dev",
+            "ipsec0",
+            "src",
+            &aws.to_string(),
+        ])?;
+    }
+    Ok(())
 }
 
 /// The sites of the edge, by connection id, kept equal to the program's connections.
@@ -961,6 +1138,7 @@ pub fn run(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         for (id, site) in &mut sites.sites {
+            site.supervise();
             match site.status() {
                 Ok((now, routes)) => {
                     site.route(&routes);
@@ -1049,6 +1227,65 @@ pub(crate) mod tests {
         let mut c = a.clone();
         c.tunnels[0].inside_cidr = "169.254.30.0/30".parse().unwrap();
         assert!(needs_restart(&a, &c));
+    }
+
+    #[test]
+    fn charon_gets_the_tunnels_lifetimes_margin_fuzz_and_replay_window() {
+        let mut c = item();
+        let t = &mut c.tunnels[1];
+        t.phase1_lifetime_seconds = 28800;
+        t.phase2_lifetime_seconds = 3600;
+        t.rekey_margin_time_seconds = 270;
+        t.rekey_fuzz_percentage = 50;
+        t.replay_window_size = 2048;
+        let conn = tunnel_conn(&c, 1, &c.tunnels[1]);
+        let ike = conn.get_section("tunnel2").expect("the IKE connection");
+        // phase 1: rekeyed 270 s (and up to 50 % of it more) before its 28800 s end
+        assert_eq!(ike.get_text("rekey_time"), Some("28530s"));
+        assert_eq!(ike.get_text("over_time"), Some("270s"));
+        assert_eq!(ike.get_text("rand_time"), Some("135s"));
+        let child = ike
+            .get_section("children")
+            .and_then(|c| c.get_section("tunnel2"))
+            .expect("the CHILD_SA");
+        // phase 2 likewise, its hard end the lifetime itself
+        assert_eq!(child.get_text("rekey_time"), Some("3330s"));
+        assert_eq!(child.get_text("life_time"), Some("3600s"));
+        assert_eq!(child.get_text("rand_time"), Some("135s"));
+        assert_eq!(child.get_text("replay_window"), Some("2048"));
+        // the other tunnel keeps its own options
+        let other = tunnel_conn(&c, 0, &c.tunnels[0]);
+        let ike1 = other.get_section("tunnel1").unwrap();
+        assert_eq!(ike1.get_text("rekey_time"), Some("28260s"));
+        assert_eq!(ike1.get_text("rand_time"), Some("540s"));
+        // and it survives vici's encoding
+        let mut b = Vec::new();
+        conn.encode(&mut b).unwrap();
+        assert_eq!(Message::decode(&b).unwrap(), conn);
+    }
+
+    #[test]
+    fn a_dying_process_waits_longer_each_time_until_it_runs_a_minute() {
+        let t0 = Instant::now();
+        let mut b = Backoff::default();
+        b.started(t0);
+        assert!(!b.due(t0));
+        let s = Duration::from_secs;
+        assert_eq!(b.died(t0 + s(5)), s(1));
+        assert!(!b.due(t0 + s(5)) && b.due(t0 + s(6)));
+        let mut now = t0 + s(6);
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            b.started(now);
+            assert!(!b.due(now));
+            let w = b.died(now + s(2));
+            waits.push(w.as_secs());
+            now += s(2) + w;
+        }
+        assert_eq!(waits, [2, 4, 8, 16, 30, 30]);
+        // a minute up: the next death waits the first delay again
+        b.started(now);
+        assert_eq!(b.died(now + Backoff::STABLE), s(1));
     }
 
     #[test]
