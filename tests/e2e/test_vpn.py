@@ -536,3 +536,99 @@ def test_tunnels_rekey_and_dead_daemons_come_back(fort, ec2):
             gw.close()
         shutil.rmtree(workdir, ignore_errors=True)
         w.close()
+
+
+def test_a_transit_gateway_vpn_attachment_carries_traffic(fort, ec2):
+    """A VPN connection ending at a transit gateway: its tunnels end at the edge as a
+    virtual private gateway's do; what comes out of them enters the gateway (the table
+    associated with the VPN attachment sends it to the VPC's attachment), and what the
+    gateway's tables route to the VPN attachment goes into them. A static route to the
+    attachment first; then a dynamic connection, whose BGP-learned prefix the gateway's
+    table gets by propagation."""
+    w = World(fort, ec2)
+    gw = None
+    workdir = tempfile.mkdtemp(prefix="fort-e2e-tgwvpn-")
+    try:
+        vpc = w.vpc("10.0.0.0/16")
+        subnet = w.subnet(vpc, "10.0.1.0/24")
+        sg = w.group(vpc, "from-company", ingress=[ALL_FROM(COMPANY)])
+        iid, ip = w.launch(subnet, [sg])
+        tgw = ec2.create_transit_gateway(Description="to the company")["TransitGateway"]["TransitGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_transit_gateway(TransitGatewayId=tgw))
+        att = ec2.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw, VpcId=vpc, SubnetIds=[subnet])[
+            "TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+        w.cleanups.append(lambda: ec2.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=att))
+        [g] = ec2.describe_transit_gateways(TransitGatewayIds=[tgw])["TransitGateways"]
+        table = g["Options"]["AssociationDefaultRouteTableId"]
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                  {"Name": "association.main", "Values": ["true"]}])["RouteTables"][0]["RouteTableId"]
+        ec2.create_route(RouteTableId=main, DestinationCidrBlock=COMPANY, TransitGatewayId=tgw)
+        cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress=CGW_IP, BgpAsn=65030)["CustomerGateway"]["CustomerGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_customer_gateway(CustomerGatewayId=cgw))
+
+        def tgw_routes():
+            rs = ec2.search_transit_gateway_routes(
+                TransitGatewayRouteTableId=table,
+                Filters=[{"Name": "state", "Values": ["active"]}])["Routes"]
+            return {r["DestinationCidrBlock"]: (r["Type"], [a["TransitGatewayAttachmentId"] for a in
+                                                           r.get("TransitGatewayAttachments", [])])
+                    for r in rs}
+
+        for dynamic in (False, True):
+            conn = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, TransitGatewayId=tgw,
+                                             Options={"StaticRoutesOnly": not dynamic})["VpnConnection"]
+            cid = conn["VpnConnectionId"]
+            deleted, undo = [], []
+            w.cleanups.append(lambda cid=cid, deleted=deleted: deleted or ec2.delete_vpn_connection(VpnConnectionId=cid))
+            [vatt] = [a["TransitGatewayAttachmentId"] for a in ec2.describe_transit_gateway_attachments(
+                Filters=[{"Name": "resource-id", "Values": [cid]}])["TransitGatewayAttachments"]]
+            if not dynamic:
+                ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock=COMPANY,
+                                                 TransitGatewayAttachmentId=vatt)
+                undo.append(lambda: ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table,
+                                                                     DestinationCidrBlock=COMPANY))
+            site = f"fort-{cid}"
+            assert until(lambda: {site, f"{site}-t1", f"{site}-t2"} <= netns_list(), 30), \
+                f"no VPN site:\n{fort.log_text()[-3000:]}"
+            [doc] = [c["CustomerGatewayConfiguration"] for c in
+                     ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]]
+            gw = CustomerGateway(fort.onprem_ns, doc, COMPANY, "10.0.0.0/16", workdir,
+                                 announce=[COMPANY] if dynamic else None)
+            gw.up("tunnel1", "tunnel2")
+            outside = [t["OutsideIpAddress"] for t in conn["Options"]["TunnelOptions"]]
+            assert until(lambda: telemetry(ec2, cid) == [(outside[0], "UP"), (outside[1], "UP")], 60), \
+                (telemetry(ec2, cid), fort.log_text()[-3000:])
+            if dynamic:
+                assert until(lambda: tgw_routes().get(COMPANY) == ("propagated", [vatt]), 30), tgw_routes()
+                # the company learned the VPC's block from the gateway's table
+                assert "10.0.0.0/16" in gw.bgp_received()
+            else:
+                assert tgw_routes()[COMPANY] == ("static", [vatt]), tgw_routes()
+            # Ping and TCP both ways through the gateway and the tunnels.
+            assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 15), fort.log_text()[-3000:]
+            assert until(lambda: ping_from(iid, COMPANY_HOST), 10)
+            with TcpServer(iid, ip) as _:
+                assert tcp_get(fort.onprem_ns, ip) == f"hello from {iid}\n"
+            with TcpServer(fort.onprem_ns, COMPANY_HOST) as _:
+                assert tcp_get(iid, COMPANY_HOST) == f"hello from {fort.onprem_ns}\n"
+            # The gateway's table decides: without its route to the attachment, the
+            # instance's packets to the company go nowhere.
+            if not dynamic:
+                undo.pop()()
+                assert until(lambda: not ping_from(iid, COMPANY_HOST), 10)
+            else:
+                gw.withdraw(COMPANY)
+                assert until(lambda: COMPANY not in tgw_routes(), 15), tgw_routes()
+                assert until(lambda: not ping_from(iid, COMPANY_HOST), 10)
+            for u in undo:
+                u()
+            gw.close()
+            gw = None
+            ec2.delete_vpn_connection(VpnConnectionId=cid)
+            deleted.append(True)
+            assert until(lambda: not {n for n in netns_list() if n.startswith(site)}, 20), netns_list()
+    finally:
+        if gw:
+            gw.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        w.close()

@@ -217,7 +217,16 @@ class CustomerGateway:
                 self.close()
                 raise RuntimeError(f"charon did not start in {ns}; see {directory}/charon.log")
             time.sleep(0.05)
-        self.swanctl("--load-all", "--file", os.path.join(directory, "swanctl.conf"))
+        # the socket's file is there from bind(), a moment before charon listens
+        for attempt in range(20):
+            try:
+                self.swanctl("--load-all", "--file", os.path.join(directory, "swanctl.conf"))
+                break
+            except RuntimeError as e:
+                if attempt == 19 or "Connection refused" not in str(e):
+                    self.close()
+                    raise
+                time.sleep(0.1)
         if self.dynamic:
             try:
                 self.start_bgpd(announce if announce is not None else [local], local, remote)

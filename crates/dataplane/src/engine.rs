@@ -2202,6 +2202,21 @@ fn transit_walk(
     }
     let (ds, di) = match a.lookup(m.tuple.dst) {
         Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
+        // a VPN attachment: its tunnels end at the edge
+        Some(Hop::Other(i)) => {
+            let id = a
+                .others
+                .get(usize::from(i))
+                .ok_or(DropReason::Internal)?;
+            return v
+                .edges
+                .get(id)
+                .map(|&host| Dest::Edge {
+                    host,
+                    mac: overlay::gateway_mac(id),
+                })
+                .ok_or(DropReason::NoRoute);
+        }
         Some(Hop::Blackhole) => return Err(DropReason::Blackhole),
         Some(Hop::Unreachable) | None => return Err(DropReason::NoRoute),
     };

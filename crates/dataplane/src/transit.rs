@@ -23,6 +23,8 @@ pub struct Attachment {
     /// (zone, index of the subnet in its VPC's subnets), in the program's order.
     pub subnets: Vec<(String, u16)>,
     pub appliance_mode: bool,
+    /// The attachments of other kinds its table routes to, for [`Hop::Other`].
+    pub others: Vec<String>,
     table: Table,
 }
 
@@ -32,6 +34,9 @@ pub enum Hop {
     /// Into the VPC in `slot`, through its attachment at `attachment` (an index into
     /// that VPC's attachments).
     Vpc { slot: u16, attachment: u16 },
+    /// Another kind of attachment (a VPN's): to the edge host serving it, if the VPC
+    /// knows one (its id is `others[i]` of the attachment).
+    Other(u16),
     /// A blackhole route.
     Blackhole,
     /// An attachment this host does not carry (a peering, a VPN, a VPC not served).
@@ -92,6 +97,7 @@ impl Attachment {
                 Some((subnets[i].availability_zone.clone(), u16::try_from(i).ok()?))
             })
             .collect();
+        let mut others: Vec<String> = Vec::new();
         let table = Table::build(spec.routes.iter().map(|r| {
             let hop = match &r.target {
                 TransitGatewayTarget::Vpc {
@@ -102,7 +108,13 @@ impl Attachment {
                         Hop::Vpc { slot, attachment }
                     })
                 }
-                TransitGatewayTarget::Unsupported(_) => Hop::Unreachable,
+                TransitGatewayTarget::Unsupported(id) => {
+                    let i = others.iter().position(|o| o == id).unwrap_or_else(|| {
+                        others.push(id.clone());
+                        others.len() - 1
+                    });
+                    u16::try_from(i).map_or(Hop::Unreachable, Hop::Other)
+                }
                 TransitGatewayTarget::Blackhole => Hop::Blackhole,
             };
             (r.destination, hop)
@@ -112,6 +124,7 @@ impl Attachment {
             transit_gateway_id: spec.transit_gateway_id.clone(),
             subnets,
             appliance_mode: spec.appliance_mode,
+            others,
             table,
         }
     }

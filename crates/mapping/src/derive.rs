@@ -617,6 +617,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
             if let Some(conn) = r.vpn_connections.get(id)
                 && conn.is_live()
                 && let Some(item) = vpn_connection(r, conn)
+                    .or_else(|| transit_vpn_connection(world, r, conn))
             {
                 c.vpc = Some(item.vpc_id.clone());
                 c.items.insert(
@@ -1050,6 +1051,15 @@ pub fn dependents(
                             .map(|t| row.sibling("transit-gateway-route-table", &t.id)),
                     );
                 }
+                // ... and the VPCs attached to that gateway name the edge its tunnels end at
+                if let Some(tgw) = &c.transit_gateway_id {
+                    out.extend(
+                        r.transit_gateway_vpc_attachments
+                            .values()
+                            .filter(|a| a.transit_gateway_id == *tgw)
+                            .map(|a| row.sibling("vpc", &a.vpc_id)),
+                    );
+                }
                 out
             })
             .unwrap_or_default(),
@@ -1143,6 +1153,8 @@ pub fn dependents(
             .map(|a| {
                 let mut out = routes_through(r, row, &a.transit_gateway_id);
                 out.extend(gateway_rows(r, row, &a.transit_gateway_id));
+                out.extend(transit_vpn_rows(r, row, &a.transit_gateway_id));
+                out.push(row.sibling("vpc", &a.vpc_id));
                 out
             })
             .unwrap_or_default(),
@@ -1150,7 +1162,11 @@ pub fn dependents(
         "transit-gateway-route-table" => r
             .transit_gateway_route_tables
             .get(id)
-            .map(|t| gateway_attachments(r, row, &t.transit_gateway_id).collect())
+            .map(|t| {
+                gateway_attachments(r, row, &t.transit_gateway_id)
+                    .chain(transit_vpn_rows(r, row, &t.transit_gateway_id))
+                    .collect()
+            })
             .unwrap_or_default(),
         // Routes and rules naming a list carry its entries.
         "prefix-list" => r
@@ -1209,6 +1225,19 @@ fn gateway_rows<'a>(r: &'a Region, row: &'a RowKey, tgw: &'a str) -> Vec<RowKey>
     gateway_attachments(r, row, tgw)
         .chain(gateway_tables(r, row, tgw))
         .collect()
+}
+
+/// The VPN connections ending at transit gateway `tgw` (their items follow its
+/// attachments and tables).
+fn transit_vpn_rows<'a>(
+    r: &'a Region,
+    row: &'a RowKey,
+    tgw: &'a str,
+) -> impl Iterator<Item = RowKey> + 'a {
+    r.vpn_connections
+        .values()
+        .filter(move |c| c.transit_gateway_id.as_deref() == Some(tgw))
+        .map(|c| row.sibling("vpn-connection", &c.id))
 }
 
 /// The VPC attachments of transit gateway `tgw`.
@@ -1329,17 +1358,28 @@ fn routes_through(r: &Region, row: &RowKey, target: &str) -> Vec<RowKey> {
 fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnConnection> {
     let vgw = r.vpn_gateways.get(c.vpn_gateway_id.as_ref()?.as_str())?;
     let v = r.vpcs.get(vgw.attached_vpc()?)?;
+    vpn_item(r, c, v, vgw.id.as_str(), vgw.amazon_side_asn)
+}
+
+/// A connection's item, as gateway `gateway` (with its ASN) of VPC `v` ends it.
+fn vpn_item(
+    r: &Region,
+    c: &fort_model::VpnConnection,
+    v: &fort_model::Vpc,
+    gateway: &str,
+    amazon_asn: u64,
+) -> Option<pb::VpnConnection> {
     let cgw = r.customer_gateways.get(c.customer_gateway_id.as_str())?;
     let texts = |xs: &mut dyn Iterator<Item = &'static str>| xs.map(str::to_owned).collect();
     Some(pb::VpnConnection {
         vpc_id: v.id.to_string(),
         vpn_connection_id: c.id.to_string(),
-        vpn_gateway_id: vgw.id.to_string(),
+        vpn_gateway_id: gateway.to_owned(),
         vni: v.vni,
         cidrs: v.cidrs().map(cidr).collect(),
         customer_gateway_ip: cgw.ip_address?.into(),
         customer_asn: cgw.bgp_asn,
-        amazon_asn: vgw.amazon_side_asn,
+        amazon_asn,
         static_routes_only: c.static_routes_only,
         // static routes, or what BGP learned
         routes: c.propagated_routes().into_iter().map(cidr).collect(),
@@ -1372,6 +1412,78 @@ fn vpn_connection(r: &Region, c: &fort_model::VpnConnection) -> Option<pb::VpnCo
                 }
             })
             .collect(),
+    })
+}
+
+/// A live VPN connection's item for the edge when it ends at a transit gateway: its
+/// tunnels end at the edge as a virtual private gateway's do. The item stands in one
+/// VPC attached to the gateway, its *home*: the VPC of the first route of the table
+/// associated with the connection's attachment that leads to a VPC attachment (else the
+/// first VPC attached). Its blocks are the destinations that table sends to the home
+/// VPC (what BGP advertises and the tunnels carry in); the transit gateway's table
+/// already chose the connection for what goes out (`routes`: everything). The edge
+/// knows it by its attachment (`vpn_gateway_id` holds `tgw-attach-…`), which hosts of
+/// the VPCs attached to the gateway reach at the edge ([`edges`]). Traffic reaches
+/// only the home VPC (the edge serves the connection's item in that VPC only).
+fn transit_vpn_connection(
+    world: &World,
+    r: &Region,
+    c: &fort_model::VpnConnection,
+) -> Option<pb::VpnConnection> {
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    let tgw = r.transit_gateways.get(c.transit_gateway_id.as_ref()?.as_str())?;
+    if !tgw.is_live() {
+        return None;
+    }
+    let attachment = c.transit_gateway_attachment_id.as_ref()?;
+    let vpc_attachments: Vec<&fort_model::TransitGatewayVpcAttachment> = r
+        .transit_gateway_vpc_attachments
+        .values()
+        .filter(|a| a.transit_gateway_id == tgw.id && a.state == State::Available)
+        .collect();
+    let routes: Vec<(ipnet::Ipv4Net, String)> =
+        fort_control::transit_gateway::association(r, &tgw.id, attachment)
+            .map(|t| fort_control::transit_gateway::routes(r, &world.global, t))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|route| match (route.destination, route.state, route.attachment) {
+                (ipnet::IpNet::V4(d), TransitGatewayRouteState::Active, Some(a)) => {
+                    Some((d, a.to_string()))
+                }
+                _ => None,
+            })
+            .collect();
+    let home = routes
+        .iter()
+        .find_map(|(_, a)| vpc_attachments.iter().find(|x| x.id.as_str() == a))
+        .or(vpc_attachments.first())?;
+    let v = r.vpcs.get(&home.vpc_id)?;
+    let mut item = vpn_item(r, c, v, attachment.as_str(), tgw.options.amazon_side_asn.into())?;
+    item.cidrs = routes
+        .iter()
+        .filter(|(_, a)| a == home.id.as_str())
+        .map(|(d, _)| cidr(*d))
+        .collect();
+    item.routes = vec![cidr(ipnet::Ipv4Net::default())];
+    Some(item)
+}
+
+/// The VPN attachments of the transit gateways VPC `v` is attached to: hosts send what
+/// a gateway's table routes to one to the edge, where its tunnels end.
+fn transit_vpn_attachments<'a>(
+    r: &'a Region,
+    v: &'a fort_model::Vpc,
+) -> impl Iterator<Item = String> + 'a {
+    r.vpn_connections.values().filter_map(move |c| {
+        let tgw = c.transit_gateway_id.as_ref()?;
+        let attached = r.transit_gateway_vpc_attachments.values().any(|a| {
+            a.vpc_id == v.id
+                && a.transit_gateway_id == *tgw
+                && a.state == fort_model::TransitGatewayAttachmentState::Available
+        });
+        (attached && c.is_live())
+            .then(|| c.transit_gateway_attachment_id.as_ref().map(ToString::to_string))
+            .flatten()
     })
 }
 
@@ -1463,6 +1575,7 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .chain(nats)
         .chain(endpoints)
         .chain(vgws)
+        .chain(transit_vpn_attachments(r, v))
         .map(|gateway_id| pb::Edge {
             gateway_id,
             host: edge.underlay.into(),
