@@ -2204,10 +2204,7 @@ fn transit_walk(
         Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
         // a VPN attachment: its tunnels end at the edge
         Some(Hop::Other(i)) => {
-            let id = a
-                .others
-                .get(usize::from(i))
-                .ok_or(DropReason::Internal)?;
+            let id = a.others.get(usize::from(i)).ok_or(DropReason::Internal)?;
             return v
                 .edges
                 .get(id)

@@ -583,7 +583,12 @@ impl Site {
     /// Loads every tunnel into its charon (again after a change of options).
     pub fn load(&self) -> anyhow::Result<()> {
         // a charon waiting for its restart gets the new options then
-        for (n, t) in self.tunnels.iter().enumerate().filter(|(_, t)| t.charon.is_some()) {
+        for (n, t) in self
+            .tunnels
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.charon.is_some())
+        {
             t.load(&self.item, n)?;
         }
         Ok(())

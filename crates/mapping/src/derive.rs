@@ -616,8 +616,8 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
         "vpn-connection" => {
             if let Some(conn) = r.vpn_connections.get(id)
                 && conn.is_live()
-                && let Some(item) = vpn_connection(r, conn)
-                    .or_else(|| transit_vpn_connection(world, r, conn))
+                && let Some(item) =
+                    vpn_connection(r, conn).or_else(|| transit_vpn_connection(world, r, conn))
             {
                 c.vpc = Some(item.vpc_id.clone());
                 c.items.insert(
@@ -1431,7 +1431,9 @@ fn transit_vpn_connection(
     c: &fort_model::VpnConnection,
 ) -> Option<pb::VpnConnection> {
     use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
-    let tgw = r.transit_gateways.get(c.transit_gateway_id.as_ref()?.as_str())?;
+    let tgw = r
+        .transit_gateways
+        .get(c.transit_gateway_id.as_ref()?.as_str())?;
     if !tgw.is_live() {
         return None;
     }
@@ -1446,19 +1448,27 @@ fn transit_vpn_connection(
             .map(|t| fort_control::transit_gateway::routes(r, &world.global, t))
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|route| match (route.destination, route.state, route.attachment) {
-                (ipnet::IpNet::V4(d), TransitGatewayRouteState::Active, Some(a)) => {
-                    Some((d, a.to_string()))
-                }
-                _ => None,
-            })
+            .filter_map(
+                |route| match (route.destination, route.state, route.attachment) {
+                    (ipnet::IpNet::V4(d), TransitGatewayRouteState::Active, Some(a)) => {
+                        Some((d, a.to_string()))
+                    }
+                    _ => None,
+                },
+            )
             .collect();
     let home = routes
         .iter()
         .find_map(|(_, a)| vpc_attachments.iter().find(|x| x.id.as_str() == a))
         .or(vpc_attachments.first())?;
     let v = r.vpcs.get(&home.vpc_id)?;
-    let mut item = vpn_item(r, c, v, attachment.as_str(), tgw.options.amazon_side_asn.into())?;
+    let mut item = vpn_item(
+        r,
+        c,
+        v,
+        attachment.as_str(),
+        tgw.options.amazon_side_asn.into(),
+    )?;
     item.cidrs = routes
         .iter()
         .filter(|(_, a)| a == home.id.as_str())
@@ -1482,7 +1492,11 @@ fn transit_vpn_attachments<'a>(
                 && a.state == fort_model::TransitGatewayAttachmentState::Available
         });
         (attached && c.is_live())
-            .then(|| c.transit_gateway_attachment_id.as_ref().map(ToString::to_string))
+            .then(|| {
+                c.transit_gateway_attachment_id
+                    .as_ref()
+                    .map(ToString::to_string)
+            })
             .flatten()
     })
 }

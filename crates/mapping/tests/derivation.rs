@@ -226,10 +226,19 @@ async fn run(seed: u64, steps: usize) {
                     .await
                     .unwrap();
                     let cgw = find(out.as_str(), "cgw-").remove(0);
-                    format!(
-                        "Action=CreateVpnConnection&Type=ipsec.1&CustomerGatewayId={cgw}&VpnGatewayId={}&Options.StaticRoutesOnly=true",
-                        pick(&mut rng, &vgws)
-                    )
+                    // (or a transit gateway's: its item follows the gateway's attachments
+                    // and tables, and the VPCs attached name the edge it ends at)
+                    if !gateways.is_empty() && rng.next().is_multiple_of(2) {
+                        format!(
+                            "Action=CreateVpnConnection&Type=ipsec.1&CustomerGatewayId={cgw}&TransitGatewayId={}&Options.StaticRoutesOnly=true",
+                            pick(&mut rng, &gateways)
+                        )
+                    } else {
+                        format!(
+                            "Action=CreateVpnConnection&Type=ipsec.1&CustomerGatewayId={cgw}&VpnGatewayId={}&Options.StaticRoutesOnly=true",
+                            pick(&mut rng, &vgws)
+                        )
+                    }
                 }
                 2 => format!(
                     "Action=CreateVpnConnectionRoute&VpnConnectionId={}&DestinationCidrBlock=192.168.{}.0/24",
@@ -596,7 +605,28 @@ async fn run(seed: u64, steps: usize) {
                 lists[i].1 += 1;
             }
             if body.starts_with("Action=CreateVpnConnection&") {
-                vpns.extend(find(&xml, "vpn-").into_iter().take(1));
+                let vpn = find(&xml, "vpn-").into_iter().take(1).collect::<Vec<_>>();
+                // a transit gateway's: its attachment is associated, propagated and
+                // routed to as a VPC's is
+                if let Some(v) = vpn.first()
+                    && body.contains("&TransitGatewayId=")
+                {
+                    let out = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(
+                            format!(
+                                "Action=DescribeTransitGatewayAttachments&Filter.1.Name=resource-id&Filter.1.Value.1={v}"
+                            )
+                            .as_bytes(),
+                        )
+                        .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                    attachments.extend(find(out.as_str(), "tgw-attach-").into_iter().take(1));
+                }
+                vpns.extend(vpn);
             }
             if body.starts_with("Action=CreateVpcEndpoint") {
                 endpoints.extend(find(&xml, "vpce-").into_iter().take(1));

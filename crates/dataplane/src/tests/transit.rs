@@ -506,3 +506,60 @@ fn walks_through_the_gateway_are_cached() {
         );
     }
 }
+
+#[test]
+fn a_route_to_a_vpn_attachment_goes_to_the_edge_serving_it() {
+    let company = Ipv4Addr::new(192, 168, 0, 1);
+    let vpn = "tgw-attach-vpn";
+    let (mut p1, _) = hosts(&["subnet-a"]);
+    let v = &mut p1.vpcs[0];
+    v.route_tables[0].routes.push(Route {
+        destination: net("192.168.0.0/16"),
+        target: RouteTarget::TransitGateway("tgw-1".into()),
+    });
+    v.transit_gateway_attachments[0].routes.push(route(
+        "192.168.0.0/16",
+        TransitGatewayTarget::Unsupported(vpn.into()),
+    ));
+    let unserved = p1.clone();
+    p1.vpcs[0].edges.push(Edge {
+        gateway_id: vpn.into(),
+        host: EDGE,
+    });
+    let mut wire = Vec::new();
+
+    // no edge serves the attachment: nowhere to go
+    let mut h = Engine::with_program(unserved).unwrap();
+    let a = pid(&h, "eni-a");
+    assert_eq!(
+        drop_of(h.process_from_port(t(1), a, &syn(A_IP, A_MAC, company), &mut wire)),
+        DropReason::NoRoute
+    );
+
+    // the edge serving it gets the frame, addressed to the attachment, in the sender's VPC
+    let mut h = Engine::with_program(p1).unwrap();
+    let a = pid(&h, "eni-a");
+    let frame = syn(A_IP, A_MAC, company);
+    for _ in 0..2 {
+        assert_eq!(
+            h.process_from_port(t(1), a, &frame, &mut wire),
+            Verdict::ToEdge {
+                host: EDGE,
+                vni: VNI
+            }
+        );
+        let d = crate::overlay::decapsulate(&wire).unwrap();
+        let inner = &wire[d.inner_offset..d.inner_end];
+        let eth = crate::wire::ethernet::Frame::new_checked(inner).unwrap();
+        assert_eq!(eth.dst(), crate::overlay::gateway_mac(vpn));
+        assert_eq!(&inner[14..], &frame[14..]);
+    }
+    // the gateway's other routes still lead into VPCs
+    assert_eq!(
+        h.process_from_port(t(1), a, &syn(A_IP, A_MAC, S_IP), &mut wire),
+        Verdict::ToUnderlay {
+            host: H2,
+            vni: VNI2
+        }
+    );
+}
