@@ -1209,3 +1209,149 @@ async fn transit_gateways_join_the_vpcs_their_tables_route_to() {
     assert_eq!(served(&programs, "h2"), set(&[&a.0]));
     assert_eq!(served(&programs, "h1"), set(&[&shared.0, &b.0]));
 }
+
+/// A VPN connection on a transit gateway: the edge holds its item in the VPC the
+/// attachment's table routes to (its blocks those the table sends there, its gateway the
+/// VPN attachment, everything routed out), and hosts of that VPC reach the attachment at
+/// the edge through the gateway's route to it.
+#[tokio::test]
+async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table_reaches() {
+    use fort_proto::mapping::item_value::Kind as V;
+    let control = control_with_hosts().await;
+    let edge: std::net::Ipv4Addr = "127.0.0.99".parse().unwrap();
+    control
+        .write_global(|g| {
+            g.hosts.insert(Host {
+                id: "e1".into(),
+                zone: "us-east-1a".into(),
+                underlay: edge,
+                role: fort_model::HostRole::Edge,
+                instances: 0,
+                available: true,
+                server: String::new(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
+    let tgw = find(&call("Action=CreateTransitGateway".into()).await, "tgw-").remove(0);
+    let vpc = find(
+        &call("Action=CreateVpc&CidrBlock=10.7.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
+    let subnet = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.7.1.0/24&AvailabilityZone=us-east-1a"
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    let instance = find(
+        &call(format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+        ))
+        .await,
+        "i-",
+    )
+    .remove(0);
+    control
+        .write(&scope, |tx| {
+            tx.region.instances.get_mut(&instance).unwrap().host_id = Some("h1".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    call(format!(
+        "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+    ))
+    .await;
+    let cgw = find(
+        &call("Action=CreateCustomerGateway&Type=ipsec.1&BgpAsn=65000&IpAddress=192.0.2.10".into())
+            .await,
+        "cgw-",
+    )
+    .remove(0);
+    let vpn = find(
+        &call(format!(
+            "Action=CreateVpnConnection&Type=ipsec.1&CustomerGatewayId={cgw}&TransitGatewayId={tgw}&Options.StaticRoutesOnly=true"
+        ))
+        .await,
+        "vpn-",
+    )
+    .remove(0);
+    let attachment = find(
+        &call(format!(
+            "Action=DescribeTransitGatewayAttachments&Filter.1.Name=resource-id&Filter.1.Value.1={vpn}"
+        ))
+        .await,
+        "tgw-attach-",
+    )
+    .remove(0);
+    let table = find(
+        &call(format!(
+            "Action=DescribeTransitGateways&TransitGatewayId.1={tgw}"
+        ))
+        .await,
+        "tgw-rtb-",
+    )
+    .remove(0);
+    call(format!(
+        "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={table}&DestinationCidrBlock=192.168.0.0/16&TransitGatewayAttachmentId={attachment}"
+    ))
+    .await;
+
+    let programs = control.read_world(|w| Programs::new(w, 1)).await;
+    let items = |host: &str| -> BTreeMap<ItemKey, ItemValue> {
+        programs
+            .items_of(host)
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect()
+    };
+    let [c] = items("e1")
+        .into_values()
+        .filter_map(|v| match v.kind {
+            Some(V::VpnConnection(c)) => Some(c),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .try_into()
+        .expect("one connection at the edge");
+    assert_eq!(c.vpn_connection_id, vpn);
+    assert_eq!(c.vpc_id, vpc);
+    assert_eq!(c.vpn_gateway_id, attachment);
+    let cidrs = |xs: &[fort_proto::mapping::Ipv4Cidr]| -> Vec<String> {
+        xs.iter()
+            .map(|x| {
+                let a: std::net::Ipv4Addr = x.address.into();
+                format!("{a}/{}", x.prefix_len)
+            })
+            .collect()
+    };
+    // the gateway's table sends 10.7.0.0/16 (propagated from the VPC) there
+    assert_eq!(cidrs(&c.cidrs), ["10.7.0.0/16"]);
+    assert_eq!(cidrs(&c.routes), ["0.0.0.0/0"]);
+    // the VPC's hosts send what the table routes to the attachment to the edge
+    let program = program_of(&items("h1"));
+    let v = program.vpcs.iter().find(|v| v.id == vpc).unwrap();
+    assert!(
+        v.edges
+            .iter()
+            .any(|e| e.gateway_id == attachment && e.host == edge),
+        "{:?}",
+        v.edges
+    );
+    let routes: Vec<String> = v.transit_gateway_attachments[0]
+        .routes
+        .iter()
+        .map(|r| format!("{} {:?}", r.destination, r.target))
+        .collect();
+    assert!(
+        routes.contains(&format!("192.168.0.0/16 Unsupported({attachment:?})")),
+        "{routes:?}"
+    );
+}
