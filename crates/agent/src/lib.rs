@@ -46,8 +46,11 @@ pub struct AgentConfig {
     pub zone: String,
     /// The underlay address: Geneve is bound to `underlay:6081`.
     pub underlay: Ipv4Addr,
-    /// The mapping service, e.g. `http://127.0.0.1:8774`.
+    /// The mapping service, e.g. `http://127.0.0.1:8774` (`URL,URL,…` for several
+    /// servers).
     pub mapping: String,
+    /// How `https://` servers of `mapping` are trusted (and this host authenticated).
+    pub mapping_tls: Option<fort_sync::client::ClientTls>,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the agent keeps its scripts and DHCP client state.
     pub run_dir: PathBuf,
@@ -102,8 +105,10 @@ impl Agent {
         };
         let (watched_tx, watched_rx) = watch::channel(Vec::new());
         let (stop_flow_logs, stop_flow_logs_rx) = tokio::sync::oneshot::channel();
+        let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
+        servers.check().map_err(anyhow::Error::msg)?;
         let flow_logs = tokio::spawn(flow_log::run(
-            config.mapping.clone(),
+            servers.clone(),
             config.host_id.clone(),
             watched_rx,
             drained_rx,
@@ -208,12 +213,7 @@ impl Agent {
         let reconciler = std::thread::Builder::new()
             .name(format!("fort-rec-{}", config.host_id))
             .spawn(move || rec.run(rx, status))?;
-        let session = tokio::spawn(client::run_with(
-            config.mapping.clone(),
-            me,
-            state,
-            Report::Engine(report),
-        ));
+        let session = tokio::spawn(client::run_with(servers, me, state, Report::Engine(report)));
         tracing::info!(host = config.host_id, zone = config.zone, underlay = %config.underlay, mapping = config.mapping, "agent started");
         Ok(Agent {
             host_id: config.host_id,

@@ -47,8 +47,11 @@ pub struct EdgeHostConfig {
     pub zone: String,
     /// Geneve is bound to `underlay:6081`.
     pub underlay: Ipv4Addr,
-    /// The mapping service, e.g. `http://127.0.0.1:8774`.
+    /// The mapping service, e.g. `http://127.0.0.1:8774` (`URL,URL,…` for several
+    /// servers).
     pub mapping: String,
+    /// How `https://` servers of `mapping` are trusted (and this host authenticated).
+    pub mapping_tls: Option<fort_sync::client::ClientTls>,
     pub metrics_listen: Option<SocketAddr>,
     pub internet: InternetConfig,
     /// A company network beside the internet, for trying VPN connections.
@@ -77,6 +80,8 @@ impl EdgeProcess {
         if !fort_host::sys::is_root() {
             anyhow::bail!("the edge creates a network namespace and a TAP: it must run as root");
         }
+        let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
+        servers.check().map_err(anyhow::Error::msg)?;
         let ns = config.internet.namespace.clone();
         let tap = internet::create(&config.internet)
             .with_context(|| format!("creating the internet namespace {ns}"))?;
@@ -132,7 +137,7 @@ impl EdgeProcess {
         let vpn_thread = {
             let send = dp.sender();
             let internet_ns = ns.clone();
-            let endpoint = config.mapping.clone();
+            let endpoint = servers.clone();
             let host_id = config.host_id.clone();
             let rt = tokio::runtime::Handle::current();
             std::thread::Builder::new()
@@ -150,7 +155,7 @@ impl EdgeProcess {
             role: Role::Edge,
         };
         let session = tokio::spawn(client::run_with(
-            config.mapping.clone(),
+            servers,
             me,
             EdgeSession {
                 state: HostState::default(),
@@ -221,7 +226,7 @@ struct EdgeSession {
 /// Sends the tunnels' state to the mapping service; whether it got there.
 fn report_tunnels(
     rt: &tokio::runtime::Handle,
-    endpoint: &str,
+    endpoint: &fort_sync::client::Servers,
     host_id: &str,
     tunnels: Vec<(String, vpn::TunnelStatus)>,
 ) -> bool {
@@ -247,9 +252,8 @@ fn report_tunnels(
             })
             .collect(),
     };
-    let endpoint = endpoint.to_owned();
     let sent = rt.block_on(async move {
-        let mut client = fort_sync::client::connect_any(&endpoint).await?;
+        let mut client = endpoint.connect_any().await?;
         client.report_vpn_tunnels(report).await?;
         Ok::<(), anyhow::Error>(())
     });

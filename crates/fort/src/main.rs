@@ -164,6 +164,63 @@ struct AgentArgs {
     /// DATA/tls).
     #[arg(long, value_name = "DIR")]
     endpoint_tls: Option<PathBuf>,
+    #[command(flatten)]
+    mapping_tls: HostTlsArgs,
+}
+
+/// TLS to the mapping service, for `https://` servers.
+#[derive(Args, Clone)]
+struct HostTlsArgs {
+    /// The CA (PEM) that signed the servers' certificates: needed for `--mapping
+    /// https://…`.
+    #[arg(long = "ca", value_name = "FILE", env = "FORT_CA")]
+    ca: Option<PathBuf>,
+    /// This host's certificate (PEM chain), for servers that require client
+    /// certificates (`fort server --tls-client-ca`).
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        env = "FORT_TLS_CERT",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(
+        long = "tls-key",
+        value_name = "FILE",
+        env = "FORT_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// The name the servers' certificates carry, when the URLs name them otherwise
+    /// (e.g. by address).
+    #[arg(
+        long = "tls-server-name",
+        value_name = "NAME",
+        env = "FORT_TLS_SERVER_NAME"
+    )]
+    tls_server_name: Option<String>,
+}
+
+impl HostTlsArgs {
+    fn client_tls(&self) -> anyhow::Result<Option<fort_sync::client::ClientTls>> {
+        let Some(ca) = &self.ca else {
+            if self.tls_cert.is_some() {
+                bail!(
+                    "--tls-cert authenticates this host to https:// servers: give their --ca too"
+                );
+            }
+            return Ok(None);
+        };
+        let mut tls = fort_sync::client::ClientTls::from_files(
+            ca,
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        tls.domain = self.tls_server_name.clone();
+        Ok(Some(tls))
+    }
 }
 
 #[derive(Args, Clone)]
@@ -189,6 +246,8 @@ struct EdgeArgs {
     public_pool: ipnet_arg::Ipv4Net,
     #[command(flatten)]
     internet: InternetArgs,
+    #[command(flatten)]
+    mapping_tls: HostTlsArgs,
 }
 
 /// The simulated internet the edge is attached to.
@@ -338,6 +397,58 @@ struct ServerArgs {
     edge: OnOff,
     #[command(flatten)]
     internet: InternetArgs,
+    #[command(flatten)]
+    tls: ServerTlsArgs,
+}
+
+/// TLS of the mapping service (`fort server`): hosts then connect with `https://`.
+#[derive(Args, Clone)]
+struct ServerTlsArgs {
+    /// The mapping service's certificate (PEM chain): it then serves TLS only. Its
+    /// names (or addresses) are those hosts put in `--mapping https://…`.
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        env = "FORT_TLS_CERT",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(
+        long = "tls-key",
+        value_name = "FILE",
+        env = "FORT_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this CA (PEM) from every host.
+    #[arg(
+        long = "tls-client-ca",
+        value_name = "FILE",
+        env = "FORT_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    tls_client_ca: Option<PathBuf>,
+}
+
+impl ServerTlsArgs {
+    /// The mapping service's TLS, when asked for.
+    fn server_tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let (cert, key) = (read(cert)?, read(key)?);
+        if !String::from_utf8_lossy(&cert).contains("BEGIN CERTIFICATE") {
+            bail!("--tls-cert holds no PEM certificate");
+        }
+        let mut tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key));
+        if let Some(ca) = &self.tls_client_ca {
+            tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        Ok(Some(tls))
+    }
 }
 
 mod ipnet_arg {
@@ -401,6 +512,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         zone: args.zone,
         underlay: args.underlay,
         mapping: args.mapping,
+        mapping_tls: args.mapping_tls.client_tls()?,
         metrics_listen: args.metrics_listen,
         run_dir,
         keep: args.keep,
@@ -433,6 +545,7 @@ async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
         zone: args.zone,
         underlay: args.underlay,
         mapping: args.mapping,
+        mapping_tls: args.mapping_tls.client_tls()?,
         metrics_listen: args.metrics_listen,
         internet: fort_edge_host::InternetConfig {
             namespace: args.internet.internet_ns.clone(),
@@ -683,21 +796,43 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("binding the mapping service to {mapping_addr}"));
         }
     };
+    let server_tls = args.tls.server_tls()?;
+    let scheme = if server_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     if let Some(grpc) = &grpc {
         println!(
-            "  mapping:       http://{} (gRPC, for agents)",
-            grpc.local_addr()?
+            "  mapping:       {scheme}://{} (gRPC, for agents{})",
+            grpc.local_addr()?,
+            match (&server_tls, &args.tls.tls_client_ca) {
+                (Some(_), Some(_)) => "; TLS, client certificates required",
+                (Some(_), None) => "; TLS",
+                _ => "",
+            }
         );
     }
     let mapping_url = match &grpc {
-        Some(g) => format!("http://{}", g.local_addr()?),
+        Some(g) => format!("{scheme}://{}", g.local_addr()?),
         None => String::new(),
     };
+    if up && server_tls.is_some() && agents {
+        bail!(
+            "`fort up`'s own agents reach the mapping service on loopback: run `fort server` for TLS"
+        );
+    }
     if let Some(grpc) = grpc {
         let grpc_service = mapping.grpc();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = server_tls {
+            builder = builder
+                .tls_config(tls)
+                .context("the mapping service's TLS certificate or key")?;
+        }
         tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-            if let Err(e) = tonic::transport::Server::builder()
+            if let Err(e) = builder
                 .add_service(grpc_service)
                 .serve_with_incoming(incoming)
                 .await
@@ -737,6 +872,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 zone: zone.clone(),
                 underlay,
                 mapping: mapping_url.clone(),
+                mapping_tls: None,
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 run_dir: args.data_dir.join("agents").join(&host_id),
                 keep: args.keep,
@@ -774,6 +910,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
             zone: format!("{}a", args.region),
             underlay,
             mapping: mapping_url.clone(),
+            mapping_tls: None,
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             internet: fort_edge_host::InternetConfig {
                 namespace: args.internet.internet_ns.clone(),

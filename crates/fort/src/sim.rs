@@ -506,7 +506,7 @@ fn engine_agent(
         role: Role::Instance,
     };
     tokio::spawn(fort_sync::client::run_with(
-        format!("http://{mapping}"),
+        fort_sync::client::Servers::new(&format!("http://{mapping}"), None),
         me,
         SharedEngine(agent.clone()),
         Reporting::OnApply,
@@ -535,7 +535,7 @@ fn agent(
     };
     let state = SharedProgram(program.clone(), applied);
     tokio::spawn(fort_sync::client::run_with(
-        format!("http://{mapping}"),
+        fort_sync::client::Servers::new(&format!("http://{mapping}"), None),
         me,
         state,
         Reporting::OnApply,
