@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;
+pub mod underlay;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -56,11 +57,12 @@ pub struct AgentConfig {
     pub run_dir: PathBuf,
     /// Leave instances (namespaces, TAPs) in place on shutdown.
     pub keep: bool,
-    /// The largest IPv4 datagram the underlay carries unfragmented. Loopback's 65,535
-    /// lets a whole TSO burst cross as one Geneve datagram; below
-    /// [`instance::TSO_UNDERLAY_MTU`], segmentation offload is off and frames cross one
-    /// by one (instance MTU 9001 then needs an underlay MTU of at least 9,100).
-    pub underlay_mtu: u32,
+    /// The largest IPv4 datagram the underlay carries unfragmented; `None`: the MTU of
+    /// the interface that holds the underlay address. Loopback's 65,535 lets a whole TSO
+    /// burst cross as one Geneve datagram; below [`instance::TSO_UNDERLAY_MTU`],
+    /// segmentation offload is off and frames cross one by one. Instances get 9001 when
+    /// it carries 9001 + 50 bytes of Geneve, else what fits ([`underlay::mtus`]).
+    pub underlay_mtu: Option<u32>,
     /// The internet's DNS, where the VPC resolver forwards names that are not the VPC's
     /// (none: those are NXDOMAIN).
     pub internet_dns: Option<SocketAddr>,
@@ -91,6 +93,14 @@ impl Agent {
                 "the agent creates TAP devices and network namespaces: it must run as root"
             );
         }
+        let (underlay_mtu, instance_mtu) =
+            underlay::mtus(config.underlay, config.underlay_mtu).map_err(anyhow::Error::msg)?;
+        tracing::info!(
+            host = config.host_id,
+            underlay_mtu,
+            instance_mtu,
+            "instances get the MTU the underlay carries whole"
+        );
         let flow_log_stats = Arc::new(flow_log::Stats::default());
         let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Snapshot {
             host_id: config.host_id.clone(),
@@ -135,6 +145,7 @@ impl Agent {
         });
         let dp = datapath::start(
             config.underlay,
+            instance_mtu,
             &config.host_id,
             shared.clone(),
             fast.clone(),
@@ -174,7 +185,8 @@ impl Agent {
             script,
             run_dir: config.run_dir.clone(),
             keep: config.keep,
-            tso: config.underlay_mtu >= instance::TSO_UNDERLAY_MTU,
+            tso: underlay_mtu >= instance::TSO_UNDERLAY_MTU,
+            instance_mtu,
             host_id: config.host_id.clone(),
             adopted: reconcile::load_adopted(&config.run_dir),
             runtime: tokio::runtime::Handle::current(),

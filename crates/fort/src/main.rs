@@ -151,10 +151,12 @@ struct AgentArgs {
     /// Leave instance namespaces and TAPs in place on shutdown.
     #[arg(long)]
     keep: bool,
-    /// The underlay's MTU (largest unfragmented IPv4 datagram). With 65000 or more
-    /// (loopback) TCP bursts cross whole; on a NIC, give its MTU (at least 9100).
-    #[arg(long, default_value_t = 65535)]
-    underlay_mtu: u32,
+    /// The underlay's MTU (largest unfragmented IPv4 datagram). Default: the MTU of the
+    /// interface holding `--underlay`. Instances get 9001 when it is at least 9051 (a
+    /// jumbo underlay, or loopback), else the underlay MTU less 50 (Geneve), e.g. 1450
+    /// on a 1500 underlay. With 65000 or more (loopback) TCP bursts cross whole.
+    #[arg(long, env = "FORT_UNDERLAY_MTU")]
+    underlay_mtu: Option<u32>,
     /// The internet's DNS (`fort up` prints its loopback address), where the VPC
     /// resolver forwards names that are not the VPC's; without it they are NXDOMAIN.
     #[arg(long = "internet-dns", value_name = "ADDR:PORT")]
@@ -876,7 +878,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 run_dir: args.data_dir.join("agents").join(&host_id),
                 keep: args.keep,
-                underlay_mtu: 65_535,
+                underlay_mtu: Some(65_535),
                 internet_dns: dns.as_ref().and_then(|d| d.loopback),
                 endpoint_tls: Some(tls_config.clone()),
             })
