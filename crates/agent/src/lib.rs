@@ -61,7 +61,7 @@ pub struct AgentConfig {
     /// the interface that holds the underlay address. Loopback's 65,535 lets a whole TSO
     /// burst cross as one Geneve datagram; below [`instance::TSO_UNDERLAY_MTU`],
     /// segmentation offload is off and frames cross one by one. Instances get 9001 when
-    /// it carries 9001 + 50 bytes of Geneve, else what fits ([`underlay::mtus`]).
+    /// it carries 9001 + 66 bytes of Geneve, else what fits ([`underlay::mtus`]).
     pub underlay_mtu: Option<u32>,
     /// The internet's DNS, where the VPC resolver forwards names that are not the VPC's
     /// (none: those are NXDOMAIN).

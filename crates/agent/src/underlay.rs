@@ -31,21 +31,29 @@ pub fn interface_of(ip_addr_output: &str, addr: Ipv4Addr) -> Option<String> {
     containing
 }
 
+/// The MTU in a line of `ip -o link show`.
+pub fn mtu_in(ip_link_output: &str) -> Option<u32> {
+    let mut words = ip_link_output.split_whitespace();
+    words.find(|w| *w == "mtu")?;
+    words.next()?.parse().ok()
+}
+
 /// The MTU of the interface carrying `addr` in this network namespace: (interface, MTU).
+/// Asked of the kernel through `ip` (netlink), not /sys, which shows the namespace it
+/// was mounted in.
 pub fn detect_mtu(addr: Ipv4Addr) -> Result<(String, u32), String> {
-    let out = std::process::Command::new("ip")
-        .args(["-o", "-4", "addr", "show"])
-        .output()
-        .map_err(|e| format!("running ip addr: {e}"))?;
-    let listing = String::from_utf8_lossy(&out.stdout);
+    let ip = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .map_err(|e| format!("running ip {}: {e}", args.join(" ")))
+    };
+    let listing = ip(&["-o", "-4", "addr", "show"])?;
     let name = interface_of(&listing, addr)
         .ok_or_else(|| format!("no interface has the underlay address {addr}"))?;
-    let path = format!("/sys/class/net/{name}/mtu");
-    let mtu = std::fs::read_to_string(&path)
-        .map_err(|e| format!("reading {path}: {e}"))?
-        .trim()
-        .parse::<u32>()
-        .map_err(|e| format!("{path}: {e}"))?;
+    let mtu = mtu_in(&ip(&["-o", "link", "show", "dev", &name])?)
+        .ok_or_else(|| format!("no MTU for {name} in ip link"))?;
     Ok((name, mtu))
 }
 
@@ -84,7 +92,11 @@ mod tests {
     #[test]
     fn the_interface_holding_the_address_is_found() {
         let at = |a: &str| interface_of(LISTING, a.parse().unwrap());
-        assert_eq!(at("198.18.0.1").as_deref(), Some("ul0"), "a veth (name@peer)");
+        assert_eq!(
+            at("198.18.0.1").as_deref(),
+            Some("ul0"),
+            "a veth (name@peer)"
+        );
         assert_eq!(at("198.18.0.9").as_deref(), Some("ul1"), "an exact /32");
         assert_eq!(at("10.1.2.3").as_deref(), Some("eth0"));
         // loopback holds the whole of 127/8 without listing each address
@@ -95,12 +107,23 @@ mod tests {
     }
 
     #[test]
+    fn the_mtu_is_read_from_ip_link() {
+        let line = "7: ul0@if6: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue state UP mode DEFAULT group default qlen 1000\\    link/ether 2a:5c:9e:0b:1f:11 brd ff:ff:ff:ff:ff:ff link-netns fu-h2";
+        assert_eq!(mtu_in(line), Some(1500));
+        assert_eq!(
+            mtu_in("1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue"),
+            Some(65536)
+        );
+        assert_eq!(mtu_in(""), None);
+    }
+
+    #[test]
     fn loopback_gives_9001_and_a_given_mtu_is_used_as_is() {
         // detected: this machine's lo (65536)
         let (underlay, instance) = mtus(Ipv4Addr::new(127, 0, 0, 1), None).unwrap();
         assert!(underlay >= 65_535, "lo: {underlay}");
         assert_eq!(instance, 9001);
-        assert_eq!(mtus(Ipv4Addr::LOCALHOST, Some(1500)).unwrap(), (1500, 1450));
+        assert_eq!(mtus(Ipv4Addr::LOCALHOST, Some(1500)).unwrap(), (1500, 1434));
         assert_eq!(mtus(Ipv4Addr::LOCALHOST, Some(9100)).unwrap(), (9100, 9001));
         let e = mtus(Ipv4Addr::LOCALHOST, Some(1280)).unwrap_err();
         assert!(e.contains("too small"), "{e}");

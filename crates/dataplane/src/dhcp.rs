@@ -18,9 +18,14 @@ use std::net::Ipv4Addr;
 pub const VPC_MTU: u16 = 9001;
 
 /// What Geneve adds to an instance's frame on the underlay, counted as IP datagram
-/// bytes: outer IPv4 (20), UDP (8), Geneve without options (8) and the inner Ethernet
-/// header (14). The outer Ethernet header is the underlay link's own, outside its MTU.
-pub const UNDERLAY_OVERHEAD: u32 = 50;
+/// bytes: outer IPv4 (20), UDP (8), Geneve (8), Fort's offload option (16: hosts carry
+/// the TAP's checksum and segmentation state in it) and the inner Ethernet header (14).
+/// The outer Ethernet header is the underlay link's own, outside its MTU.
+pub const UNDERLAY_OVERHEAD: u32 = (crate::wire::ipv4::HEADER_LEN
+    + crate::wire::udp::HEADER_LEN
+    + crate::wire::geneve::HEADER_LEN
+    + crate::wire::geneve::OffloadOption::LEN
+    + crate::wire::ethernet::HEADER_LEN) as u32;
 
 /// The smallest instance MTU Fort runs with: IPv6's minimum link MTU (RFC 8200 §5).
 pub const MIN_INSTANCE_MTU: u16 = 1280;
@@ -28,7 +33,7 @@ pub const MIN_INSTANCE_MTU: u16 = 1280;
 /// The MTU instances get on an underlay whose MTU (largest IPv4 datagram sent whole) is
 /// `underlay_mtu`: 9001 as in AWS when the underlay carries 9001 + [`UNDERLAY_OVERHEAD`]
 /// (a jumbo underlay, or loopback), else what fits in one underlay datagram, so
-/// instances never send a frame the underlay would have to fragment or drop (1450 on a
+/// instances never send a frame the underlay would have to fragment or drop (1434 on a
 /// 1500 underlay). `None` below [`MIN_INSTANCE_MTU`] + overhead: IPv6 could not run.
 pub fn instance_mtu(underlay_mtu: u32) -> Option<u16> {
     let fits = underlay_mtu.checked_sub(UNDERLAY_OVERHEAD)?;
@@ -172,27 +177,29 @@ mod mtu_tests {
     fn instance_mtu_is_9001_on_a_jumbo_underlay_and_what_fits_on_a_smaller_one() {
         // loopback, and a jumbo underlay with room for the overhead: AWS's 9001
         assert_eq!(instance_mtu(65_535), Some(9001));
-        assert_eq!(instance_mtu(9001 + UNDERLAY_OVERHEAD), Some(9001));
+        assert_eq!(UNDERLAY_OVERHEAD, 66);
+        assert_eq!(instance_mtu(9067), Some(9001));
         assert_eq!(instance_mtu(9216), Some(9001));
-        // a 9001 underlay (as an EC2 instance's own NIC) leaves 8951
-        assert_eq!(instance_mtu(9001), Some(8951));
-        // a plain Ethernet underlay: 1500 - 50
-        assert_eq!(instance_mtu(1500), Some(1450));
+        // a 9001 underlay (as an EC2 instance's own NIC) leaves 8935
+        assert_eq!(instance_mtu(9001), Some(8935));
+        // a plain Ethernet underlay: 1500 - 66
+        assert_eq!(instance_mtu(1500), Some(1434));
         // just enough for IPv6's minimum, and below it: refused
-        assert_eq!(instance_mtu(1330), Some(MIN_INSTANCE_MTU));
-        assert_eq!(instance_mtu(1329), None);
+        assert_eq!(instance_mtu(1346), Some(MIN_INSTANCE_MTU));
+        assert_eq!(instance_mtu(1345), None);
         assert_eq!(instance_mtu(0), None);
         assert_eq!(instance_mtu(u32::MAX), Some(9001));
     }
 
     #[test]
     fn a_frame_of_the_instance_mtu_fills_the_underlay_datagram_exactly() {
-        // outer IPv4 + UDP + Geneve + inner Ethernet + the instance's IP packet
-        for underlay in [1400u32, 1500, 4000, 9000, 9050] {
+        // outer IPv4 + UDP + Geneve and Fort's option + inner Ethernet + the IP packet
+        for underlay in [1400u32, 1500, 4000, 9000, 9066] {
             let mtu = u32::from(instance_mtu(underlay).unwrap());
             let datagram = 20
                 + crate::wire::udp::HEADER_LEN as u32
                 + crate::wire::geneve::HEADER_LEN as u32
+                + 16
                 + crate::wire::ethernet::HEADER_LEN as u32
                 + mtu;
             assert_eq!(datagram, underlay, "underlay {underlay}");

@@ -152,8 +152,8 @@ struct AgentArgs {
     #[arg(long)]
     keep: bool,
     /// The underlay's MTU (largest unfragmented IPv4 datagram). Default: the MTU of the
-    /// interface holding `--underlay`. Instances get 9001 when it is at least 9051 (a
-    /// jumbo underlay, or loopback), else the underlay MTU less 50 (Geneve), e.g. 1450
+    /// interface holding `--underlay`. Instances get 9001 when it is at least 9067 (a
+    /// jumbo underlay, or loopback), else the underlay MTU less 66 (Geneve), e.g. 1434
     /// on a 1500 underlay. With 65000 or more (loopback) TCP bursts cross whole.
     #[arg(long, env = "FORT_UNDERLAY_MTU")]
     underlay_mtu: Option<u32>,

@@ -1110,7 +1110,7 @@ fn dhcp_and_router_advertisements_give_the_mtu_the_underlay_allows() {
     use crate::EngineConfig;
     use crate::wire::dhcp as wdhcp;
     let mut h1 = Engine::new(EngineConfig {
-        instance_mtu: 1450,
+        instance_mtu: 1434,
         ..EngineConfig::default()
     });
     h1.set_program(host1()).unwrap();
@@ -1125,7 +1125,7 @@ fn dhcp_and_router_advertisements_give_the_mtu_the_underlay_allows() {
         .map(Result::unwrap)
         .find(|(t, _)| *t == icmpv6::option::MTU)
         .map(|(_, body)| u32::from_be_bytes(body[2..6].try_into().unwrap()));
-    assert_eq!(mtu, Some(1450), "the advertised MTU is the derived one");
+    assert_eq!(mtu, Some(1434), "the advertised MTU is the derived one");
     let v = h1.process_from_port(
         t(1),
         a,
@@ -1134,5 +1134,9 @@ fn dhcp_and_router_advertisements_give_the_mtu_the_underlay_allows() {
     );
     assert_eq!(v, Verdict::Hairpin { port: a });
     let r = wdhcp::Repr::parse(&wdhcp::Packet::new_checked(&out[42..]).unwrap()).unwrap();
-    assert_eq!(r.interface_mtu, Some(1450), "DHCP option 26 is the derived MTU");
+    assert_eq!(
+        r.interface_mtu,
+        Some(1434),
+        "DHCP option 26 is the derived MTU"
+    );
 }
