@@ -130,23 +130,23 @@ struct SimArgs {
 #[derive(Args, Clone)]
 struct AgentArgs {
     /// This host's id, unique in the region's set of hosts.
-    #[arg(long)]
+    #[arg(long, env = "FORT_HOST_ID")]
     host_id: String,
     /// The availability zone it serves, e.g. us-east-1a.
-    #[arg(long)]
+    #[arg(long, env = "FORT_ZONE")]
     zone: String,
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
-    #[arg(long)]
+    #[arg(long, env = "FORT_UNDERLAY")]
     underlay: Ipv4Addr,
     /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
     /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
-    #[arg(long)]
+    #[arg(long, env = "FORT_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
     /// Where the agent keeps its scripts and DHCP state (default /run/fort/agent-HOST-ID).
-    #[arg(long)]
+    #[arg(long, env = "FORT_RUN_DIR")]
     run_dir: Option<PathBuf>,
     /// Leave instance namespaces and TAPs in place on shutdown.
     #[arg(long)]
@@ -228,20 +228,20 @@ impl HostTlsArgs {
 #[derive(Args, Clone)]
 struct EdgeArgs {
     /// This host's id, unique in the region's set of hosts.
-    #[arg(long, default_value = "edge")]
+    #[arg(long, default_value = "edge", env = "FORT_HOST_ID")]
     host_id: String,
     /// The availability zone it registers in (an edge serves every zone).
-    #[arg(long, default_value = "us-east-1a")]
+    #[arg(long, default_value = "us-east-1a", env = "FORT_ZONE")]
     zone: String,
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
-    #[arg(long)]
+    #[arg(long, env = "FORT_UNDERLAY")]
     underlay: Ipv4Addr,
     /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
     /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
-    #[arg(long)]
+    #[arg(long, env = "FORT_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
     /// The pool that elastic and public IPs come from (routed from the internet to the edge).
     #[arg(long, default_value = "198.51.100.0/24")]
@@ -356,7 +356,7 @@ struct ServerArgs {
     data_dir: PathBuf,
     /// The store: `embedded` (in the data directory) or `etcd://HOST:PORT[,…]`. Several
     /// servers may share one etcd: one leads, the others send it their writes.
-    #[arg(long, default_value = "embedded")]
+    #[arg(long, default_value = "embedded", env = "FORT_STORE")]
     store: String,
     /// Where the other servers of an etcd cluster reach this server's API
     /// (`HOST:PORT`; default: `--listen`, with 127.0.0.1 for an unspecified address).
@@ -364,10 +364,10 @@ struct ServerArgs {
     advertise: Option<String>,
     /// An AWS credentials file whose profiles carry aws_access_key_id,
     /// aws_secret_access_key and aws_account_id.
-    #[arg(long)]
+    #[arg(long, env = "FORT_CREDENTIALS")]
     credentials: Option<PathBuf>,
     /// `off` runs the control plane as an API-faithful emulator: instances run without a host.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "FORT_DATAPLANE")]
     dataplane: Option<OnOff>,
     /// Quotas per account and region.
     #[arg(long, value_enum, default_value = "generous")]
@@ -380,7 +380,7 @@ struct ServerArgs {
     public_pool: ipnet_arg::Ipv4Net,
     /// In how many of the region's availability zones host agents run (the API offers
     /// every zone of the region).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, env = "FORT_ZONES")]
     zones: usize,
     /// Host agents to run (`fort up` as root), spread over the region's zones in turn.
     #[arg(long, default_value_t = 2)]
