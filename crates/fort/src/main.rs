@@ -125,6 +125,18 @@ struct SimArgs {
     /// its propagations leaving the table and coming back instead.
     #[arg(long)]
     transit_gateway: bool,
+    /// `fort server` processes sharing `--store` (hosts spread over them, each knowing
+    /// all).
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// The servers' store, `etcd://HOST:PORT[,…]` (use a fresh one: the simulation's
+    /// resources stay in it); default: each server's embedded store.
+    #[arg(long)]
+    store: Option<String>,
+    /// After this many timed changes, SIGKILL the leading server; the figures then
+    /// include the time until the last host reconnected and the first write after.
+    #[arg(long)]
+    kill_server_after: Option<usize>,
 }
 
 #[derive(Args, Clone)]
@@ -494,6 +506,9 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         timeout: std::time::Duration::from_secs(10),
         transit_gateway: args.transit_gateway,
         heap: Some(heap::live),
+        servers: args.servers,
+        store: args.store,
+        kill_server_after: args.kill_server_after,
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
