@@ -21,11 +21,15 @@ pub const VPC_MTU: u16 = 9001;
 /// bytes: outer IPv4 (20), UDP (8), Geneve (8), Fort's offload option (16: hosts carry
 /// the TAP's checksum and segmentation state in it) and the inner Ethernet header (14).
 /// The outer Ethernet header is the underlay link's own, outside its MTU.
-pub const UNDERLAY_OVERHEAD: u32 = (crate::wire::ipv4::HEADER_LEN
-    + crate::wire::udp::HEADER_LEN
-    + crate::wire::geneve::HEADER_LEN
-    + crate::wire::geneve::OffloadOption::LEN
-    + crate::wire::ethernet::HEADER_LEN) as u32;
+pub const UNDERLAY_OVERHEAD: u32 = 66;
+const _: () = assert!(
+    crate::wire::ipv4::HEADER_LEN
+        + crate::wire::udp::HEADER_LEN
+        + crate::wire::geneve::HEADER_LEN
+        + crate::wire::geneve::OffloadOption::LEN
+        + crate::wire::ethernet::HEADER_LEN
+        == 66
+);
 
 /// The smallest instance MTU Fort runs with: IPv6's minimum link MTU (RFC 8200 §5).
 pub const MIN_INSTANCE_MTU: u16 = 1280;
@@ -195,14 +199,18 @@ mod mtu_tests {
     fn a_frame_of_the_instance_mtu_fills_the_underlay_datagram_exactly() {
         // outer IPv4 + UDP + Geneve and Fort's option + inner Ethernet + the IP packet
         for underlay in [1400u32, 1500, 4000, 9000, 9066] {
-            let mtu = u32::from(instance_mtu(underlay).unwrap());
+            let mtu = usize::from(instance_mtu(underlay).unwrap());
             let datagram = 20
-                + crate::wire::udp::HEADER_LEN as u32
-                + crate::wire::geneve::HEADER_LEN as u32
+                + crate::wire::udp::HEADER_LEN
+                + crate::wire::geneve::HEADER_LEN
                 + 16
-                + crate::wire::ethernet::HEADER_LEN as u32
+                + crate::wire::ethernet::HEADER_LEN
                 + mtu;
-            assert_eq!(datagram, underlay, "underlay {underlay}");
+            assert_eq!(
+                datagram,
+                usize::try_from(underlay).unwrap(),
+                "underlay {underlay}"
+            );
         }
     }
 }
