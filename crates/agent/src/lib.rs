@@ -93,6 +93,8 @@ impl Agent {
                 "the agent creates TAP devices and network namespaces: it must run as root"
             );
         }
+        let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
+        servers.check().map_err(anyhow::Error::msg)?;
         let (underlay_mtu, instance_mtu) =
             underlay::mtus(config.underlay, config.underlay_mtu).map_err(anyhow::Error::msg)?;
         tracing::info!(
@@ -115,8 +117,6 @@ impl Agent {
         };
         let (watched_tx, watched_rx) = watch::channel(Vec::new());
         let (stop_flow_logs, stop_flow_logs_rx) = tokio::sync::oneshot::channel();
-        let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
-        servers.check().map_err(anyhow::Error::msg)?;
         let flow_logs = tokio::spawn(flow_log::run(
             servers.clone(),
             config.host_id.clone(),
