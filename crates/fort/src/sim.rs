@@ -250,6 +250,8 @@ const SECRET: &str = "fort-simulator-secret-000000000000000000";
 fn start_server(fort: &PathBuf, index: usize, store: Option<&str>) -> Result<Server, String> {
     let dir = std::env::temp_dir().join(format!("fort-sim-{}-{index}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // removed however this ends, a server that never came up included
+    let guard = TempDir(dir.clone());
     let creds = dir.join("credentials");
     std::fs::write(&creds, format!("[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\naws_account_id = 123456789012\n"))
         .map_err(|e| e.to_string())?;
@@ -301,7 +303,7 @@ fn start_server(fort: &PathBuf, index: usize, store: Option<&str>) -> Result<Ser
         api: api.expect("set"),
         mapping: mapping.expect("set"),
         dead: false,
-        _dir: TempDir(dir),
+        _dir: guard,
     })
 }
 
