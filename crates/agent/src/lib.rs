@@ -23,7 +23,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;
-pub mod underlay;
+pub use fort_host::underlay;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

@@ -52,6 +52,10 @@ pub struct EdgeHostConfig {
     pub mapping: String,
     /// How `https://` servers of `mapping` are trusted (and this host authenticated).
     pub mapping_tls: Option<fort_sync::client::ClientTls>,
+    /// The underlay's MTU; `None`: that of the interface holding `underlay`. The
+    /// internet link gets 1500, or what one Geneve datagram carries whole when less
+    /// (1434 on a 1500 underlay), so the internet's hosts never send more.
+    pub underlay_mtu: Option<u32>,
     pub metrics_listen: Option<SocketAddr>,
     pub internet: InternetConfig,
     /// A company network beside the internet, for trying VPN connections.
@@ -82,8 +86,17 @@ impl EdgeProcess {
         }
         let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
         servers.check().map_err(anyhow::Error::msg)?;
+        let (underlay_mtu, carried) =
+            fort_host::underlay::mtus(config.underlay, config.underlay_mtu)
+                .map_err(anyhow::Error::msg)?;
+        let internet_mtu = carried.min(internet::MTU);
+        tracing::info!(
+            underlay_mtu,
+            internet_mtu,
+            "the internet link's MTU fits the underlay"
+        );
         let ns = config.internet.namespace.clone();
-        let tap = internet::create(&config.internet)
+        let tap = internet::create(&config.internet, internet_mtu)
             .with_context(|| format!("creating the internet namespace {ns}"))?;
         if let Some(o) = &config.onprem
             && let Err(e) = onprem::create(o, &ns)

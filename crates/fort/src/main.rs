@@ -258,6 +258,10 @@ struct EdgeArgs {
     /// The pool that elastic and public IPs come from (routed from the internet to the edge).
     #[arg(long, default_value = "198.51.100.0/24")]
     public_pool: ipnet_arg::Ipv4Net,
+    /// The underlay's MTU. Default: the MTU of the interface holding `--underlay`. The
+    /// internet link gets 1500, less on an underlay below 1566 (Geneve takes 66).
+    #[arg(long, env = "FORT_UNDERLAY_MTU")]
+    underlay_mtu: Option<u32>,
     #[command(flatten)]
     internet: InternetArgs,
     #[command(flatten)]
@@ -563,6 +567,7 @@ async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
         underlay: args.underlay,
         mapping: args.mapping,
         mapping_tls: args.mapping_tls.client_tls()?,
+        underlay_mtu: args.underlay_mtu,
         metrics_listen: args.metrics_listen,
         internet: fort_edge_host::InternetConfig {
             namespace: args.internet.internet_ns.clone(),
@@ -928,6 +933,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
             underlay,
             mapping: mapping_url.clone(),
             mapping_tls: None,
+            underlay_mtu: Some(65_535),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             internet: fort_edge_host::InternetConfig {
                 namespace: args.internet.internet_ns.clone(),

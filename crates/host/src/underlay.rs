@@ -1,4 +1,4 @@
-//! The underlay's MTU: detected from the interface that carries the agent's underlay
+//! The underlay's MTU: detected from the interface that carries a host's underlay
 //! address (or given), and the instance MTU derived from it
 //! ([`fort_dataplane::dhcp::instance_mtu`]).
 
