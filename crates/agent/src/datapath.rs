@@ -137,6 +137,7 @@ struct DataPath {
 /// Binds the underlay socket and starts the data path thread.
 pub fn start(
     underlay: Ipv4Addr,
+    instance_mtu: u16,
     host_id: &str,
     shared: metrics::Shared,
     fast: Option<(Arc<fort_fastpath::FastPath>, crate::fastpath::Underlay)>,
@@ -157,6 +158,7 @@ pub fn start(
     // with the link-local services' namespace, the agent's resolver answers DNS
     let mut engine = Engine::new(EngineConfig {
         resolver_service: metadata.is_some(),
+        instance_mtu,
         ..EngineConfig::default()
     });
     engine

@@ -341,7 +341,7 @@ pub struct Stop {
 /// Told to stop, it closes the windows in progress, delivers what it can within
 /// [`STOP_DELIVERY`] and spools the rest to disk for the next start.
 pub async fn run(
-    endpoint: String,
+    endpoint: fort_sync::client::Servers,
     host_id: String,
     mut watched: watch::Receiver<Vec<Watched>>,
     mut drained: mpsc::Receiver<Drained>,
@@ -455,7 +455,7 @@ mod spool {
 
 /// Sends what is queued, a report at a time, until the queue is empty or a send fails.
 async fn deliver(
-    endpoint: &str,
+    endpoint: &fort_sync::client::Servers,
     host_id: &str,
     client: &mut Option<MappingClient<tonic::transport::Channel>>,
     queue: &mut VecDeque<FlowLogWindow>,
@@ -463,7 +463,7 @@ async fn deliver(
 ) {
     while !queue.is_empty() {
         if client.is_none() {
-            match fort_sync::client::connect_any(endpoint).await {
+            match endpoint.connect_any().await {
                 Ok(c) => *client = Some(c.max_encoding_message_size(256 << 20)),
                 Err(_) => {
                     stats.delivery_failures.fetch_add(1, Ordering::Relaxed);

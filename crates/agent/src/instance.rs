@@ -17,8 +17,6 @@ use fort_host::sys::{self, Tap};
 
 use crate::names;
 
-/// The MTU inside a VPC.
-pub const MTU: u32 = 9001;
 /// The largest TSO burst the instance may hand its TAP: a whole burst must fit in one
 /// underlay datagram (65,507 bytes) with the Geneve header and option.
 pub const GSO_MAX_SIZE: u32 = 62_000;
@@ -146,9 +144,10 @@ fn reattach(a: &Attachment, tso: bool) -> Option<Arc<Tap>> {
 }
 
 /// Creates the namespace (if missing), the TAP, moves it in as `ethN` with the ENI's MAC
-/// and MTU 9001, and brings it and `lo` up. The TAP is returned persistent, and whether it
-/// was found in place (re-attached after a restart). `tso`: see [`Tap::open`].
-pub fn attach(a: &Attachment, tso: bool) -> Result<(Arc<Tap>, bool), InstanceError> {
+/// and the instance MTU (9001, less on a small underlay), and brings it and `lo` up. The
+/// TAP is returned persistent, and whether it was found in place (re-attached after a
+/// restart). `tso`: see [`Tap::open`].
+pub fn attach(a: &Attachment, tso: bool, mtu: u16) -> Result<(Arc<Tap>, bool), InstanceError> {
     if let Some(tap) = reattach(a, tso) {
         return Ok((tap, true));
     }
@@ -182,7 +181,7 @@ pub fn attach(a: &Attachment, tso: bool) -> Result<(Arc<Tap>, bool), InstanceErr
             "address",
             &a.mac,
             "mtu",
-            &MTU.to_string(),
+            &mtu.to_string(),
         ])?;
         let _ = ip(&[
             "-n",
@@ -205,7 +204,7 @@ pub fn attach(a: &Attachment, tso: bool) -> Result<(Arc<Tap>, bool), InstanceErr
 }
 
 /// Sets the address, mask, MTU and default route (via the router, .1) directly.
-pub fn configure_static(a: &Attachment) -> Result<(), InstanceError> {
+pub fn configure_static(a: &Attachment, mtu: u16) -> Result<(), InstanceError> {
     let ns = a.instance_id.as_str();
     let link = a.link();
     let cidr = format!("{}/{}", a.ip, a.prefix);
@@ -218,7 +217,7 @@ pub fn configure_static(a: &Attachment) -> Result<(), InstanceError> {
         "dev",
         &link,
         "mtu",
-        &MTU.to_string(),
+        &mtu.to_string(),
     ])?;
     if a.device_index == 0 {
         ip(&[
@@ -324,7 +323,13 @@ pub fn write_dhcp_script(dir: &Path) -> std::io::Result<PathBuf> {
 
 /// Takes the instance's address by DHCP from its agent, as an EC2 instance does; falls
 /// back to setting it directly when no client is installed or no lease came.
-pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run_dir: &Path) {
+pub fn configure(
+    a: &Attachment,
+    client: Option<&DhcpClient>,
+    script: &Path,
+    run_dir: &Path,
+    mtu: u16,
+) {
     let ns = a.instance_id.as_str();
     let link = a.link();
     let leased = match client {
@@ -377,7 +382,7 @@ pub fn configure(a: &Attachment, client: Option<&DhcpClient>, script: &Path, run
         if client.is_some() {
             tracing::warn!(instance = ns, "no DHCP lease: setting the address directly");
         }
-        if let Err(e) = configure_static(a) {
+        if let Err(e) = configure_static(a, mtu) {
             tracing::warn!(instance = ns, error = %e, "cannot configure the instance");
         }
     }

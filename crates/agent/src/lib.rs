@@ -23,6 +23,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod names;
 pub mod reconcile;
+pub use fort_host::underlay;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -46,18 +47,22 @@ pub struct AgentConfig {
     pub zone: String,
     /// The underlay address: Geneve is bound to `underlay:6081`.
     pub underlay: Ipv4Addr,
-    /// The mapping service, e.g. `http://127.0.0.1:8774`.
+    /// The mapping service, e.g. `http://127.0.0.1:8774` (`URL,URL,…` for several
+    /// servers).
     pub mapping: String,
+    /// How `https://` servers of `mapping` are trusted (and this host authenticated).
+    pub mapping_tls: Option<fort_sync::client::ClientTls>,
     pub metrics_listen: Option<SocketAddr>,
     /// Where the agent keeps its scripts and DHCP client state.
     pub run_dir: PathBuf,
     /// Leave instances (namespaces, TAPs) in place on shutdown.
     pub keep: bool,
-    /// The largest IPv4 datagram the underlay carries unfragmented. Loopback's 65,535
-    /// lets a whole TSO burst cross as one Geneve datagram; below
-    /// [`instance::TSO_UNDERLAY_MTU`], segmentation offload is off and frames cross one
-    /// by one (instance MTU 9001 then needs an underlay MTU of at least 9,100).
-    pub underlay_mtu: u32,
+    /// The largest IPv4 datagram the underlay carries unfragmented; `None`: the MTU of
+    /// the interface that holds the underlay address. Loopback's 65,535 lets a whole TSO
+    /// burst cross as one Geneve datagram; below [`instance::TSO_UNDERLAY_MTU`],
+    /// segmentation offload is off and frames cross one by one. Instances get 9001 when
+    /// it carries 9001 + 66 bytes of Geneve, else what fits ([`underlay::mtus`]).
+    pub underlay_mtu: Option<u32>,
     /// The internet's DNS, where the VPC resolver forwards names that are not the VPC's
     /// (none: those are NXDOMAIN).
     pub internet_dns: Option<SocketAddr>,
@@ -88,6 +93,16 @@ impl Agent {
                 "the agent creates TAP devices and network namespaces: it must run as root"
             );
         }
+        let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
+        servers.check().map_err(anyhow::Error::msg)?;
+        let (underlay_mtu, instance_mtu) =
+            underlay::mtus(config.underlay, config.underlay_mtu).map_err(anyhow::Error::msg)?;
+        tracing::info!(
+            host = config.host_id,
+            underlay_mtu,
+            instance_mtu,
+            "instances get the MTU the underlay carries whole"
+        );
         let flow_log_stats = Arc::new(flow_log::Stats::default());
         let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Snapshot {
             host_id: config.host_id.clone(),
@@ -103,7 +118,7 @@ impl Agent {
         let (watched_tx, watched_rx) = watch::channel(Vec::new());
         let (stop_flow_logs, stop_flow_logs_rx) = tokio::sync::oneshot::channel();
         let flow_logs = tokio::spawn(flow_log::run(
-            config.mapping.clone(),
+            servers.clone(),
             config.host_id.clone(),
             watched_rx,
             drained_rx,
@@ -130,6 +145,7 @@ impl Agent {
         });
         let dp = datapath::start(
             config.underlay,
+            instance_mtu,
             &config.host_id,
             shared.clone(),
             fast.clone(),
@@ -169,7 +185,8 @@ impl Agent {
             script,
             run_dir: config.run_dir.clone(),
             keep: config.keep,
-            tso: config.underlay_mtu >= instance::TSO_UNDERLAY_MTU,
+            tso: underlay_mtu >= instance::TSO_UNDERLAY_MTU,
+            instance_mtu,
             host_id: config.host_id.clone(),
             adopted: reconcile::load_adopted(&config.run_dir),
             runtime: tokio::runtime::Handle::current(),
@@ -208,12 +225,7 @@ impl Agent {
         let reconciler = std::thread::Builder::new()
             .name(format!("fort-rec-{}", config.host_id))
             .spawn(move || rec.run(rx, status))?;
-        let session = tokio::spawn(client::run_with(
-            config.mapping.clone(),
-            me,
-            state,
-            Report::Engine(report),
-        ));
+        let session = tokio::spawn(client::run_with(servers, me, state, Report::Engine(report)));
         tracing::info!(host = config.host_id, zone = config.zone, underlay = %config.underlay, mapping = config.mapping, "agent started");
         Ok(Agent {
             host_id: config.host_id,

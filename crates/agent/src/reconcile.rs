@@ -50,6 +50,8 @@ pub struct Reconciler {
     pub keep: bool,
     /// TAP segmentation offload: on when the underlay carries ~64 KiB datagrams.
     pub tso: bool,
+    /// The MTU of instances' interfaces (DHCP gives the same).
+    pub instance_mtu: u16,
     pub host_id: String,
     /// Instances an earlier run left in place (`--keep`), from `RUN_DIR/instances`:
     /// removed after the first program unless it still places them here.
@@ -215,7 +217,7 @@ impl Reconciler {
             if self.attached.contains_key(eni) {
                 continue;
             }
-            match instance::attach(a, self.tso) {
+            match instance::attach(a, self.tso, self.instance_mtu) {
                 Ok((tap, again)) => {
                     tracing::info!(
                         host = self.host_id,
@@ -287,18 +289,22 @@ impl Reconciler {
             ok = false;
         }
         for a in fresh.iter().filter(|a| a.endpoint) {
-            if let Err(e) = instance::configure_static(a) {
+            if let Err(e) = instance::configure_static(a, self.instance_mtu) {
                 tracing::warn!(host = self.host_id, eni = a.eni_id, error = %e, "cannot configure the endpoint interface; will retry");
                 ok = false;
             }
         }
         ok &= self.forward();
         for a in fresh.into_iter().filter(|a| !a.endpoint) {
-            let (client, script, run_dir) =
-                (self.dhcp.clone(), self.script.clone(), self.run_dir.clone());
+            let (client, script, run_dir, mtu) = (
+                self.dhcp.clone(),
+                self.script.clone(),
+                self.run_dir.clone(),
+                self.instance_mtu,
+            );
             let spawned = std::thread::Builder::new()
                 .name(format!("dhcp-{}", a.instance_id))
-                .spawn(move || instance::configure(&a, client.as_ref(), &script, &run_dir));
+                .spawn(move || instance::configure(&a, client.as_ref(), &script, &run_dir, mtu));
             if let Err(e) = spawned {
                 tracing::error!(host = self.host_id, error = %e, "cannot start the DHCP client");
                 ok = false;

@@ -1,6 +1,7 @@
 //! The DHCP responder: every instance gets its address of record from its own host
 //! (§3.2, §5.11): mask, router (.1), DNS (VPC base + 2 or the options set), domain,
-//! host name, MTU 9001 (option 26) and the lease. Nothing is relayed or broadcast on
+//! host name, MTU 9001 (option 26; less on an underlay that cannot carry it, see
+//! [`instance_mtu`]) and the lease. Nothing is relayed or broadcast on
 //! the fabric.
 
 use crate::packet::Meta;
@@ -16,6 +17,34 @@ use std::net::Ipv4Addr;
 /// The MTU inside a VPC.
 pub const VPC_MTU: u16 = 9001;
 
+/// What Geneve adds to an instance's frame on the underlay, counted as IP datagram
+/// bytes: outer IPv4 (20), UDP (8), Geneve (8), Fort's offload option (16: hosts carry
+/// the TAP's checksum and segmentation state in it) and the inner Ethernet header (14).
+/// The outer Ethernet header is the underlay link's own, outside its MTU.
+pub const UNDERLAY_OVERHEAD: u32 = 66;
+const _: () = assert!(
+    crate::wire::ipv4::HEADER_LEN
+        + crate::wire::udp::HEADER_LEN
+        + crate::wire::geneve::HEADER_LEN
+        + crate::wire::geneve::OffloadOption::LEN
+        + crate::wire::ethernet::HEADER_LEN
+        == 66
+);
+
+/// The smallest instance MTU Fort runs with: IPv6's minimum link MTU (RFC 8200 §5).
+pub const MIN_INSTANCE_MTU: u16 = 1280;
+
+/// The MTU instances get on an underlay whose MTU (largest IPv4 datagram sent whole) is
+/// `underlay_mtu`: 9001 as in AWS when the underlay carries 9001 + [`UNDERLAY_OVERHEAD`]
+/// (a jumbo underlay, or loopback), else what fits in one underlay datagram, so
+/// instances never send a frame the underlay would have to fragment or drop (1434 on a
+/// 1500 underlay). `None` below [`MIN_INSTANCE_MTU`] + overhead: IPv6 could not run.
+pub fn instance_mtu(underlay_mtu: u32) -> Option<u16> {
+    let fits = underlay_mtu.checked_sub(UNDERLAY_OVERHEAD)?;
+    let mtu = u16::try_from(fits.min(u32::from(VPC_MTU))).ok()?;
+    (mtu >= MIN_INSTANCE_MTU).then_some(mtu)
+}
+
 /// Is this packet for the DHCP server?
 pub fn is_dhcp(m: &Meta) -> bool {
     m.tuple.protocol == ip_proto::UDP
@@ -29,6 +58,7 @@ pub fn respond(
     vpc: &Vpc,
     subnet: &Subnet,
     frame: &[u8],
+    mtu: u16,
     out: &mut Vec<u8>,
 ) -> Result<(), DropReason> {
     let eth = ethernet::Frame::new_checked(frame).map_err(|_| DropReason::Malformed)?;
@@ -86,7 +116,7 @@ pub fn respond(
         reply.netbios_node_type = vpc.dhcp.netbios_node_type;
         reply.domain_name = vpc.dhcp.domain_name.clone();
         reply.hostname = port.hostname.clone();
-        reply.interface_mtu = Some(VPC_MTU);
+        reply.interface_mtu = Some(mtu);
         if !inform {
             reply.lease_time = Some(lease);
             reply.renewal_time = Some(lease / 2);
@@ -141,4 +171,46 @@ pub fn respond(
     }
     .emit(&mut up, router, dst_ip, true);
     Ok(())
+}
+
+#[cfg(test)]
+mod mtu_tests {
+    use super::*;
+
+    #[test]
+    fn instance_mtu_is_9001_on_a_jumbo_underlay_and_what_fits_on_a_smaller_one() {
+        // loopback, and a jumbo underlay with room for the overhead: AWS's 9001
+        assert_eq!(instance_mtu(65_535), Some(9001));
+        assert_eq!(UNDERLAY_OVERHEAD, 66);
+        assert_eq!(instance_mtu(9067), Some(9001));
+        assert_eq!(instance_mtu(9216), Some(9001));
+        // a 9001 underlay (as an EC2 instance's own NIC) leaves 8935
+        assert_eq!(instance_mtu(9001), Some(8935));
+        // a plain Ethernet underlay: 1500 - 66
+        assert_eq!(instance_mtu(1500), Some(1434));
+        // just enough for IPv6's minimum, and below it: refused
+        assert_eq!(instance_mtu(1346), Some(MIN_INSTANCE_MTU));
+        assert_eq!(instance_mtu(1345), None);
+        assert_eq!(instance_mtu(0), None);
+        assert_eq!(instance_mtu(u32::MAX), Some(9001));
+    }
+
+    #[test]
+    fn a_frame_of_the_instance_mtu_fills_the_underlay_datagram_exactly() {
+        // outer IPv4 + UDP + Geneve and Fort's option + inner Ethernet + the IP packet
+        for underlay in [1400u32, 1500, 4000, 9000, 9066] {
+            let mtu = usize::from(instance_mtu(underlay).unwrap());
+            let datagram = 20
+                + crate::wire::udp::HEADER_LEN
+                + crate::wire::geneve::HEADER_LEN
+                + 16
+                + crate::wire::ethernet::HEADER_LEN
+                + mtu;
+            assert_eq!(
+                datagram,
+                usize::try_from(underlay).unwrap(),
+                "underlay {underlay}"
+            );
+        }
+    }
 }

@@ -64,6 +64,10 @@ pub struct EngineConfig {
     /// which forwards and knows private zones; otherwise the engine answers them itself
     /// (the VPC's own names, NXDOMAIN for the rest).
     pub resolver_service: bool,
+    /// The MTU instances are given (DHCP option 26, the router advertisement's MTU):
+    /// 9001 as in AWS, less when the underlay cannot carry 9001-byte frames whole
+    /// (`fort_dataplane::dhcp::instance_mtu`).
+    pub instance_mtu: u16,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +77,7 @@ impl Default for EngineConfig {
             flow_table_capacity: 1 << 20,
             flow_log_counters: counters::DEFAULT_LIMIT,
             resolver_service: false,
+            instance_mtu: crate::dhcp::VPC_MTU,
         }
     }
 }
@@ -1316,7 +1321,7 @@ impl Engine {
         }
         let m = headers.ipv4(eth.payload())?;
         if dhcp::is_dhcp(&m) {
-            dhcp::respond(port, v, subnet, frame, out)?;
+            dhcp::respond(port, v, subnet, frame, self.config.instance_mtu, out)?;
             return Ok(Verdict::Hairpin { port: PortId(p) });
         }
         if eth.dst().is_multicast() {

@@ -15,7 +15,6 @@
 //! NDP is the link's own traffic: AWS lets it through whatever security groups and
 //! network ACLs say, and so does the engine (it never reaches them).
 
-use crate::dhcp::VPC_MTU;
 use crate::packet::Meta6;
 use crate::port::Port;
 use crate::verdict::DropReason;
@@ -64,11 +63,12 @@ pub fn answer(
     subnet: &Subnet,
     frame: &[u8],
     m: &Meta6,
+    mtu: u16,
     out: &mut Vec<u8>,
 ) -> Result<(), DropReason> {
     match m.icmp_type {
         kind::NEIGHBOR_SOLICIT => neighbor_advert(port, vpc, subnet, frame, m, out),
-        kind::ROUTER_SOLICIT => router_advert(port, vpc, subnet, frame, m, out),
+        kind::ROUTER_SOLICIT => router_advert(port, vpc, subnet, frame, m, mtu, out),
         kind::MLD_QUERY | kind::MLD_REPORT | kind::MLD_DONE | kind::MLD2_REPORT => {
             Err(DropReason::BroadcastOrMulticast)
         }
@@ -144,6 +144,7 @@ fn router_advert(
     subnet: &Subnet,
     frame: &[u8],
     m: &Meta6,
+    mtu: u16,
     out: &mut Vec<u8>,
 ) -> Result<(), DropReason> {
     let (_, body) = message(frame)?;
@@ -174,7 +175,7 @@ fn router_advert(
     at += 8;
     icmp[at] = option::MTU;
     icmp[at + 1] = 1;
-    icmp[at + 4..at + 8].copy_from_slice(&u32::from(VPC_MTU).to_be_bytes());
+    icmp[at + 4..at + 8].copy_from_slice(&u32::from(mtu).to_be_bytes());
     at += 8;
     if let Some(p) = prefix {
         icmp[at] = option::PREFIX_INFO;

@@ -46,7 +46,8 @@ pub const HOSTS6: &str = "2001:db8:ffff::/48";
 pub const HOST6: &str = "2001:db8:ffff::1";
 /// The link's name inside the namespace.
 pub const LINK: &str = "edge0";
-/// The internet link's MTU (AWS's internet gateway MTU).
+/// The internet link's MTU (AWS's internet gateway MTU), on an underlay that carries it
+/// whole (less on a smaller one: [`EdgeHostConfig`](crate::EdgeHostConfig)).
 pub const MTU: u16 = 1500;
 
 /// What the namespace holds.
@@ -90,7 +91,7 @@ fn ip(args: &[&str]) -> anyhow::Result<()> {
 /// Creates the namespace and the TAP whose other end is `edge0` in it. A namespace of
 /// that name whose `edge0` is gone (its edge process died) is stale and goes first; one
 /// with `edge0` is another edge's, and the call fails.
-pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
+pub fn create(c: &InternetConfig, mtu: u16) -> anyhow::Result<Tap> {
     let ns = c.namespace.as_str();
     if netns_exists(ns) {
         if ip(&["-n", ns, "link", "show", "dev", LINK]).is_ok() {
@@ -141,7 +142,7 @@ pub fn create(c: &InternetConfig) -> anyhow::Result<Tap> {
             "address",
             &INTERNET_MAC.to_string(),
             "mtu",
-            &MTU.to_string(),
+            &mtu.to_string(),
             "up",
         ])?;
         ip(&[

@@ -47,8 +47,15 @@ pub struct EdgeHostConfig {
     pub zone: String,
     /// Geneve is bound to `underlay:6081`.
     pub underlay: Ipv4Addr,
-    /// The mapping service, e.g. `http://127.0.0.1:8774`.
+    /// The mapping service, e.g. `http://127.0.0.1:8774` (`URL,URL,…` for several
+    /// servers).
     pub mapping: String,
+    /// How `https://` servers of `mapping` are trusted (and this host authenticated).
+    pub mapping_tls: Option<fort_sync::client::ClientTls>,
+    /// The underlay's MTU; `None`: that of the interface holding `underlay`. The
+    /// internet link gets 1500, or what one Geneve datagram carries whole when less
+    /// (1434 on a 1500 underlay), so the internet's hosts never send more.
+    pub underlay_mtu: Option<u32>,
     pub metrics_listen: Option<SocketAddr>,
     pub internet: InternetConfig,
     /// A company network beside the internet, for trying VPN connections.
@@ -77,8 +84,19 @@ impl EdgeProcess {
         if !fort_host::sys::is_root() {
             anyhow::bail!("the edge creates a network namespace and a TAP: it must run as root");
         }
+        let servers = client::Servers::new(&config.mapping, config.mapping_tls.clone());
+        servers.check().map_err(anyhow::Error::msg)?;
+        let (underlay_mtu, carried) =
+            fort_host::underlay::mtus(config.underlay, config.underlay_mtu)
+                .map_err(anyhow::Error::msg)?;
+        let internet_mtu = carried.min(internet::MTU);
+        tracing::info!(
+            underlay_mtu,
+            internet_mtu,
+            "the internet link's MTU fits the underlay"
+        );
         let ns = config.internet.namespace.clone();
-        let tap = internet::create(&config.internet)
+        let tap = internet::create(&config.internet, internet_mtu)
             .with_context(|| format!("creating the internet namespace {ns}"))?;
         if let Some(o) = &config.onprem
             && let Err(e) = onprem::create(o, &ns)
@@ -132,7 +150,7 @@ impl EdgeProcess {
         let vpn_thread = {
             let send = dp.sender();
             let internet_ns = ns.clone();
-            let endpoint = config.mapping.clone();
+            let endpoint = servers.clone();
             let host_id = config.host_id.clone();
             let rt = tokio::runtime::Handle::current();
             std::thread::Builder::new()
@@ -150,7 +168,7 @@ impl EdgeProcess {
             role: Role::Edge,
         };
         let session = tokio::spawn(client::run_with(
-            config.mapping.clone(),
+            servers,
             me,
             EdgeSession {
                 state: HostState::default(),
@@ -221,7 +239,7 @@ struct EdgeSession {
 /// Sends the tunnels' state to the mapping service; whether it got there.
 fn report_tunnels(
     rt: &tokio::runtime::Handle,
-    endpoint: &str,
+    endpoint: &fort_sync::client::Servers,
     host_id: &str,
     tunnels: Vec<(String, vpn::TunnelStatus)>,
 ) -> bool {
@@ -247,9 +265,8 @@ fn report_tunnels(
             })
             .collect(),
     };
-    let endpoint = endpoint.to_owned();
     let sent = rt.block_on(async move {
-        let mut client = fort_sync::client::connect_any(&endpoint).await?;
+        let mut client = endpoint.connect_any().await?;
         client.report_vpn_tunnels(report).await?;
         Ok::<(), anyhow::Error>(())
     });

@@ -125,36 +125,50 @@ struct SimArgs {
     /// its propagations leaving the table and coming back instead.
     #[arg(long)]
     transit_gateway: bool,
+    /// `fort server` processes sharing `--store` (hosts spread over them, each knowing
+    /// all).
+    #[arg(long, default_value_t = 1)]
+    servers: usize,
+    /// The servers' store, `etcd://HOST:PORT[,…]` (use a fresh one: the simulation's
+    /// resources stay in it); default: each server's embedded store.
+    #[arg(long)]
+    store: Option<String>,
+    /// After this many timed changes, SIGKILL the leading server; the figures then
+    /// include the time until the last host reconnected and the first write after.
+    #[arg(long)]
+    kill_server_after: Option<usize>,
 }
 
 #[derive(Args, Clone)]
 struct AgentArgs {
     /// This host's id, unique in the region's set of hosts.
-    #[arg(long)]
+    #[arg(long, env = "FORT_HOST_ID")]
     host_id: String,
     /// The availability zone it serves, e.g. us-east-1a.
-    #[arg(long)]
+    #[arg(long, env = "FORT_ZONE")]
     zone: String,
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
-    #[arg(long)]
+    #[arg(long, env = "FORT_UNDERLAY")]
     underlay: Ipv4Addr,
     /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
     /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
-    #[arg(long)]
+    #[arg(long, env = "FORT_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
     /// Where the agent keeps its scripts and DHCP state (default /run/fort/agent-HOST-ID).
-    #[arg(long)]
+    #[arg(long, env = "FORT_RUN_DIR")]
     run_dir: Option<PathBuf>,
     /// Leave instance namespaces and TAPs in place on shutdown.
     #[arg(long)]
     keep: bool,
-    /// The underlay's MTU (largest unfragmented IPv4 datagram). With 65000 or more
-    /// (loopback) TCP bursts cross whole; on a NIC, give its MTU (at least 9100).
-    #[arg(long, default_value_t = 65535)]
-    underlay_mtu: u32,
+    /// The underlay's MTU (largest unfragmented IPv4 datagram). Default: the MTU of the
+    /// interface holding `--underlay`. Instances get 9001 when it is at least 9067 (a
+    /// jumbo underlay, or loopback), else the underlay MTU less 66 (Geneve), e.g. 1434
+    /// on a 1500 underlay. With 65000 or more (loopback) TCP bursts cross whole.
+    #[arg(long, env = "FORT_UNDERLAY_MTU")]
+    underlay_mtu: Option<u32>,
     /// The internet's DNS (`fort up` prints its loopback address), where the VPC
     /// resolver forwards names that are not the VPC's; without it they are NXDOMAIN.
     #[arg(long = "internet-dns", value_name = "ADDR:PORT")]
@@ -164,31 +178,94 @@ struct AgentArgs {
     /// DATA/tls).
     #[arg(long, value_name = "DIR")]
     endpoint_tls: Option<PathBuf>,
+    #[command(flatten)]
+    mapping_tls: HostTlsArgs,
+}
+
+/// TLS to the mapping service, for `https://` servers.
+#[derive(Args, Clone)]
+struct HostTlsArgs {
+    /// The CA (PEM) that signed the servers' certificates: needed for `--mapping
+    /// https://…`.
+    #[arg(long = "ca", value_name = "FILE", env = "FORT_CA")]
+    ca: Option<PathBuf>,
+    /// This host's certificate (PEM chain), for servers that require client
+    /// certificates (`fort server --tls-client-ca`).
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        env = "FORT_TLS_CERT",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(
+        long = "tls-key",
+        value_name = "FILE",
+        env = "FORT_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// The name the servers' certificates carry, when the URLs name them otherwise
+    /// (e.g. by address).
+    #[arg(
+        long = "tls-server-name",
+        value_name = "NAME",
+        env = "FORT_TLS_SERVER_NAME"
+    )]
+    tls_server_name: Option<String>,
+}
+
+impl HostTlsArgs {
+    fn client_tls(&self) -> anyhow::Result<Option<fort_sync::client::ClientTls>> {
+        let Some(ca) = &self.ca else {
+            if self.tls_cert.is_some() {
+                bail!(
+                    "--tls-cert authenticates this host to https:// servers: give their --ca too"
+                );
+            }
+            return Ok(None);
+        };
+        let mut tls = fort_sync::client::ClientTls::from_files(
+            ca,
+            self.tls_cert.as_deref(),
+            self.tls_key.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)?;
+        tls.domain = self.tls_server_name.clone();
+        Ok(Some(tls))
+    }
 }
 
 #[derive(Args, Clone)]
 struct EdgeArgs {
     /// This host's id, unique in the region's set of hosts.
-    #[arg(long, default_value = "edge")]
+    #[arg(long, default_value = "edge", env = "FORT_HOST_ID")]
     host_id: String,
     /// The availability zone it registers in (an edge serves every zone).
-    #[arg(long, default_value = "us-east-1a")]
+    #[arg(long, default_value = "us-east-1a", env = "FORT_ZONE")]
     zone: String,
     /// Its underlay (Geneve, UDP 6081) IPv4 address.
-    #[arg(long)]
+    #[arg(long, env = "FORT_UNDERLAY")]
     underlay: Ipv4Addr,
     /// The mapping service of the control plane: `URL[,URL…]` (names or addresses) for
     /// several servers on one etcd; the host moves to the next when its server goes.
     #[arg(long, default_value = "http://127.0.0.1:8774", env = "FORT_MAPPING")]
     mapping: String,
     /// Where /metrics is served (Prometheus text).
-    #[arg(long)]
+    #[arg(long, env = "FORT_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
     /// The pool that elastic and public IPs come from (routed from the internet to the edge).
     #[arg(long, default_value = "198.51.100.0/24")]
     public_pool: ipnet_arg::Ipv4Net,
+    /// The underlay's MTU. Default: the MTU of the interface holding `--underlay`. The
+    /// internet link gets 1500, less on an underlay below 1566 (Geneve takes 66).
+    #[arg(long, env = "FORT_UNDERLAY_MTU")]
+    underlay_mtu: Option<u32>,
     #[command(flatten)]
     internet: InternetArgs,
+    #[command(flatten)]
+    mapping_tls: HostTlsArgs,
 }
 
 /// The simulated internet the edge is attached to.
@@ -295,7 +372,7 @@ struct ServerArgs {
     data_dir: PathBuf,
     /// The store: `embedded` (in the data directory) or `etcd://HOST:PORT[,…]`. Several
     /// servers may share one etcd: one leads, the others send it their writes.
-    #[arg(long, default_value = "embedded")]
+    #[arg(long, default_value = "embedded", env = "FORT_STORE")]
     store: String,
     /// Where the other servers of an etcd cluster reach this server's API
     /// (`HOST:PORT`; default: `--listen`, with 127.0.0.1 for an unspecified address).
@@ -303,10 +380,10 @@ struct ServerArgs {
     advertise: Option<String>,
     /// An AWS credentials file whose profiles carry aws_access_key_id,
     /// aws_secret_access_key and aws_account_id.
-    #[arg(long)]
+    #[arg(long, env = "FORT_CREDENTIALS")]
     credentials: Option<PathBuf>,
     /// `off` runs the control plane as an API-faithful emulator: instances run without a host.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, env = "FORT_DATAPLANE")]
     dataplane: Option<OnOff>,
     /// Quotas per account and region.
     #[arg(long, value_enum, default_value = "generous")]
@@ -319,7 +396,7 @@ struct ServerArgs {
     public_pool: ipnet_arg::Ipv4Net,
     /// In how many of the region's availability zones host agents run (the API offers
     /// every zone of the region).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, env = "FORT_ZONES")]
     zones: usize,
     /// Host agents to run (`fort up` as root), spread over the region's zones in turn.
     #[arg(long, default_value_t = 2)]
@@ -338,6 +415,58 @@ struct ServerArgs {
     edge: OnOff,
     #[command(flatten)]
     internet: InternetArgs,
+    #[command(flatten)]
+    tls: ServerTlsArgs,
+}
+
+/// TLS of the mapping service (`fort server`): hosts then connect with `https://`.
+#[derive(Args, Clone)]
+struct ServerTlsArgs {
+    /// The mapping service's certificate (PEM chain): it then serves TLS only. Its
+    /// names (or addresses) are those hosts put in `--mapping https://…`.
+    #[arg(
+        long = "tls-cert",
+        value_name = "FILE",
+        env = "FORT_TLS_CERT",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The key of `--tls-cert` (PEM).
+    #[arg(
+        long = "tls-key",
+        value_name = "FILE",
+        env = "FORT_TLS_KEY",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this CA (PEM) from every host.
+    #[arg(
+        long = "tls-client-ca",
+        value_name = "FILE",
+        env = "FORT_TLS_CLIENT_CA",
+        requires = "tls_cert"
+    )]
+    tls_client_ca: Option<PathBuf>,
+}
+
+impl ServerTlsArgs {
+    /// The mapping service's TLS, when asked for.
+    fn server_tls(&self) -> anyhow::Result<Option<tonic::transport::ServerTlsConfig>> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let read = |p: &Path| std::fs::read(p).with_context(|| format!("reading {}", p.display()));
+        let (cert, key) = (read(cert)?, read(key)?);
+        if !String::from_utf8_lossy(&cert).contains("BEGIN CERTIFICATE") {
+            bail!("--tls-cert holds no PEM certificate");
+        }
+        let mut tls = tonic::transport::ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(cert, key));
+        if let Some(ca) = &self.tls_client_ca {
+            tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
+        }
+        Ok(Some(tls))
+    }
 }
 
 mod ipnet_arg {
@@ -381,6 +510,9 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         timeout: std::time::Duration::from_secs(10),
         transit_gateway: args.transit_gateway,
         heap: Some(heap::live),
+        servers: args.servers,
+        store: args.store,
+        kill_server_after: args.kill_server_after,
     })
     .await
     .map_err(|e| anyhow::anyhow!(e))?;
@@ -401,6 +533,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         zone: args.zone,
         underlay: args.underlay,
         mapping: args.mapping,
+        mapping_tls: args.mapping_tls.client_tls()?,
         metrics_listen: args.metrics_listen,
         run_dir,
         keep: args.keep,
@@ -433,6 +566,8 @@ async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
         zone: args.zone,
         underlay: args.underlay,
         mapping: args.mapping,
+        mapping_tls: args.mapping_tls.client_tls()?,
+        underlay_mtu: args.underlay_mtu,
         metrics_listen: args.metrics_listen,
         internet: fort_edge_host::InternetConfig {
             namespace: args.internet.internet_ns.clone(),
@@ -683,21 +818,43 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("binding the mapping service to {mapping_addr}"));
         }
     };
+    let server_tls = args.tls.server_tls()?;
+    let scheme = if server_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     if let Some(grpc) = &grpc {
         println!(
-            "  mapping:       http://{} (gRPC, for agents)",
-            grpc.local_addr()?
+            "  mapping:       {scheme}://{} (gRPC, for agents{})",
+            grpc.local_addr()?,
+            match (&server_tls, &args.tls.tls_client_ca) {
+                (Some(_), Some(_)) => "; TLS, client certificates required",
+                (Some(_), None) => "; TLS",
+                _ => "",
+            }
         );
     }
     let mapping_url = match &grpc {
-        Some(g) => format!("http://{}", g.local_addr()?),
+        Some(g) => format!("{scheme}://{}", g.local_addr()?),
         None => String::new(),
     };
+    if up && server_tls.is_some() && agents {
+        bail!(
+            "`fort up`'s own agents reach the mapping service on loopback: run `fort server` for TLS"
+        );
+    }
     if let Some(grpc) = grpc {
         let grpc_service = mapping.grpc();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = server_tls {
+            builder = builder
+                .tls_config(tls)
+                .context("the mapping service's TLS certificate or key")?;
+        }
         tokio::spawn(async move {
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc);
-            if let Err(e) = tonic::transport::Server::builder()
+            if let Err(e) = builder
                 .add_service(grpc_service)
                 .serve_with_incoming(incoming)
                 .await
@@ -737,10 +894,11 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 zone: zone.clone(),
                 underlay,
                 mapping: mapping_url.clone(),
+                mapping_tls: None,
                 metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
                 run_dir: args.data_dir.join("agents").join(&host_id),
                 keep: args.keep,
-                underlay_mtu: 65_535,
+                underlay_mtu: Some(65_535),
                 internet_dns: dns.as_ref().and_then(|d| d.loopback),
                 endpoint_tls: Some(tls_config.clone()),
             })
@@ -774,6 +932,8 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
             zone: format!("{}a", args.region),
             underlay,
             mapping: mapping_url.clone(),
+            mapping_tls: None,
+            underlay_mtu: Some(65_535),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
             internet: fort_edge_host::InternetConfig {
                 namespace: args.internet.internet_ns.clone(),

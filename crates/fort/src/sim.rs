@@ -45,6 +45,13 @@ pub struct SimArgs {
     pub transit_gateway: bool,
     /// Live heap bytes of this process, if the binary counts them.
     pub heap: Option<fn() -> isize>,
+    /// `fort server` processes (more than one needs `store`: they share it).
+    pub servers: usize,
+    /// The servers' `--store` (`etcd://…`); none: the embedded store.
+    pub store: Option<String>,
+    /// After this many timed changes, SIGKILL the leading server and time the hosts'
+    /// reconnection and the first write after it.
+    pub kill_server_after: Option<usize>,
 }
 
 /// The figures `fort sim` prints.
@@ -60,12 +67,19 @@ pub struct Report {
     pub setup_s: f64,
     pub mappings_held: u64,
     pub timeouts: usize,
+    pub servers: usize,
+    /// After the leader's SIGKILL: when the last host had a session again (on a survivor).
+    pub failover_reconnect_ms: Option<f64>,
+    /// After the leader's SIGKILL: when the first write was acknowledged again.
+    pub failover_write_ms: Option<f64>,
+    /// Writes refused (503) while the servers failed over.
+    pub failover_refused_writes: usize,
 }
 
 impl Report {
     /// The closing line: `key=value` figures.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "programming_p50_ms={:.1} programming_p99_ms={:.1} programming_max_ms={:.1} new_host_ms={:.1} agent_bytes_per_mapping={:.1} server_rss_mb={:.0}",
             self.programming_p50_ms,
             self.programming_p99_ms,
@@ -73,7 +87,20 @@ impl Report {
             self.new_host_ms,
             self.agent_bytes_per_mapping,
             self.server_rss_mb
-        )
+        );
+        if self.servers > 1 {
+            line.push_str(&format!(" servers={}", self.servers));
+        }
+        let ms = |v: Option<f64>| v.map_or("none".to_owned(), |v| format!("{v:.0}"));
+        if self.failover_reconnect_ms.is_some() || self.failover_write_ms.is_some() {
+            line.push_str(&format!(
+                " failover_reconnect_ms={} failover_write_ms={} failover_refused_writes={}",
+                ms(self.failover_reconnect_ms),
+                ms(self.failover_write_ms),
+                self.failover_refused_writes
+            ));
+        }
+        line
     }
 }
 
@@ -196,6 +223,8 @@ struct Server {
     child: Child,
     api: String,
     mapping: String,
+    /// Killed by the simulation.
+    dead: bool,
     _dir: TempDir,
 }
 
@@ -218,9 +247,11 @@ impl Drop for TempDir {
 const KEY: &str = "AKIAFORTSIMULATOR001";
 const SECRET: &str = "fort-simulator-secret-000000000000000000";
 
-fn start_server(fort: &PathBuf) -> Result<Server, String> {
-    let dir = std::env::temp_dir().join(format!("fort-sim-{}", std::process::id()));
+fn start_server(fort: &PathBuf, index: usize, store: Option<&str>) -> Result<Server, String> {
+    let dir = std::env::temp_dir().join(format!("fort-sim-{}-{index}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    // removed however this ends, a server that never came up included
+    let guard = TempDir(dir.clone());
     let creds = dir.join("credentials");
     std::fs::write(&creds, format!("[default]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\naws_account_id = 123456789012\n"))
         .map_err(|e| e.to_string())?;
@@ -240,6 +271,7 @@ fn start_server(fort: &PathBuf) -> Result<Server, String> {
         .arg(dir.join("data"))
         .arg("--credentials")
         .arg(&creds)
+        .args(store.map(|s| ["--store", s]).into_iter().flatten())
         .env("FORT_LOG", "warn")
         .env("FORT_EXIT_WITH_PARENT", "1")
         .stdout(Stdio::piped())
@@ -270,7 +302,8 @@ fn start_server(fort: &PathBuf) -> Result<Server, String> {
         child,
         api: api.expect("set"),
         mapping: mapping.expect("set"),
-        _dir: TempDir(dir),
+        dead: false,
+        _dir: guard,
     })
 }
 
@@ -506,7 +539,7 @@ fn engine_agent(
         role: Role::Instance,
     };
     tokio::spawn(fort_sync::client::run_with(
-        format!("http://{mapping}"),
+        fort_sync::client::Servers::new(mapping, None),
         me,
         SharedEngine(agent.clone()),
         Reporting::OnApply,
@@ -535,7 +568,7 @@ fn agent(
     };
     let state = SharedProgram(program.clone(), applied);
     tokio::spawn(fort_sync::client::run_with(
-        format!("http://{mapping}"),
+        fort_sync::client::Servers::new(mapping, None),
         me,
         state,
         Reporting::OnApply,
@@ -554,10 +587,108 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The live servers' mapping URLs, from the `first`-th on (hosts spread over them).
+fn mapping_list(servers: &[Server], first: usize) -> String {
+    let live: Vec<&Server> = servers.iter().filter(|s| !s.dead).collect();
+    (0..live.len())
+        .map(|k| format!("http://{}", live[(first + k) % live.len()].mapping))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Hosts with a session, summed over the live servers (each counts its own).
+async fn connected(servers: &[Server]) -> Result<usize, String> {
+    let apis: Vec<String> = servers
+        .iter()
+        .filter(|s| !s.dead)
+        .map(|s| s.api.clone())
+        .collect();
+    connected_at(&apis).await
+}
+
+/// Hosts with a session on the servers whose APIs are `apis`.
+async fn connected_at(apis: &[String]) -> Result<usize, String> {
+    let mut n = 0;
+    for api in apis {
+        let (_, _, metrics) = Api::connect(api)
+            .await?
+            .request("GET", "/metrics", "")
+            .await?;
+        n += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("fort_mapping_hosts_connected "))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    Ok(n)
+}
+
+/// The live server that says it leads (`/fort/cluster`), if one does.
+async fn leader(servers: &[Server]) -> Option<usize> {
+    for (i, s) in servers.iter().enumerate().filter(|(_, s)| !s.dead) {
+        let Ok(mut api) = Api::connect(&s.api).await else {
+            continue;
+        };
+        if let Ok((200, _, body)) = api.request("GET", "/fort/cluster", "").await
+            && body.replace(' ', "").contains("\"leading\":true")
+        {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// Whether change `change` reached every host within `timeout`: each live server
+/// waits for the hosts connected to it (`appliers`: one connection per server).
+async fn wait_applied_all(
+    appliers: &mut [(usize, Api)],
+    servers: &[Server],
+    change: u64,
+    timeout: Duration,
+) -> Result<bool, String> {
+    let deadline = Instant::now() + timeout;
+    for (i, api) in appliers.iter_mut() {
+        if servers[*i].dead {
+            continue;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !api.wait_applied(change, left).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Runs the simulation and returns its figures.
 pub async fn run(args: SimArgs) -> Result<Report, String> {
     let started = Instant::now();
-    let server = start_server(&args.fort)?;
+    if args.servers > 1 && args.store.is_none() {
+        return Err("several servers share one store: give --store etcd://…".into());
+    }
+    let mut servers = Vec::new();
+    for i in 0..args.servers.max(1) {
+        servers.push(start_server(&args.fort, i, args.store.as_deref())?);
+    }
+    // Writes go to a follower (forwarded to the leader), so that the leader can die
+    // under them; with one server, to it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let lead = loop {
+        if servers.len() == 1 {
+            break 0;
+        }
+        if let Some(l) = leader(&servers).await {
+            break l;
+        }
+        if Instant::now() > deadline {
+            return Err("no server leads".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let writer = (lead + 1) % servers.len();
+    let mut appliers = Vec::new();
+    for (i, s) in servers.iter().enumerate() {
+        appliers.push((i, Api::connect(&s.api).await?));
+    }
     let zones = ["us-east-1a", "us-east-1b", "us-east-1c"];
     let items = Arc::new(AtomicU64::new(0));
     let mut agents = Vec::new();
@@ -565,23 +696,18 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     for i in 0..hosts {
         let underlay = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 200, 0, 0)) + i + 1);
         agents.push(agent(
-            &server.mapping,
+            &mapping_list(&servers, i as usize),
             format!("sim-{i:04}"),
             zones[i as usize % 3].into(),
             underlay,
             items.clone(),
         ));
     }
-    let mut api = Api::connect(&server.api).await?;
+    let mut api = Api::connect(&servers[writer].api).await?;
     // Wait until every host has registered (placement needs them).
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let (_, _, metrics) = api.request("GET", "/metrics", "").await?;
-        let connected = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("fort_mapping_hosts_connected "))
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(0);
+        let connected = connected(&servers).await?;
         if connected >= args.hosts {
             break;
         }
@@ -609,10 +735,13 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
             api.call(&format!("Action=CreateSubnet&VpcId={large_vpc}&CidrBlock=10.0.{}.0/18&AvailabilityZone=us-east-1a", i * 64)).await?;
         large_subnets.push(first(&s, "subnetId").ok_or("no subnet id")?);
     }
+    // A launch is one store transaction: on etcd, within its 128 operations (a few per
+    // instance).
+    let batch_max = if args.store.is_some() { 16 } else { 250 };
     let mut launched = 0;
     let mut batch = 0;
     while launched < large {
-        let n = (large - launched).min(250);
+        let n = (large - launched).min(batch_max);
         let subnet = &large_subnets[batch % large_subnets.len()];
         api.call(&format!(
             "Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}"
@@ -641,11 +770,18 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
             ))
             .await?;
         let subnet = first(&s, "subnetId").ok_or("no subnet id")?;
-        let (_, out) = api.call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount={n}&MaxCount={n}&SubnetId={subnet}")).await?;
-        let group = first(&vpc, "vpcId")
-            .and_then(|_| first(&out, "groupId"))
-            .unwrap_or_default();
-        small.push((vpc_id, subnet, group, all(&out, "instanceId")));
+        let (mut group, mut ids) = (String::new(), Vec::new());
+        let mut left = n;
+        while left > 0 {
+            let m = left.min(batch_max);
+            let (_, out) = api.call(&format!("Action=RunInstances&ImageId=ami-12345678&MinCount={m}&MaxCount={m}&SubnetId={subnet}")).await?;
+            if group.is_empty() {
+                group = first(&out, "groupId").unwrap_or_default();
+            }
+            ids.extend(all(&out, "instanceId"));
+            left -= m;
+        }
+        small.push((vpc_id, subnet, group, ids));
         remaining -= n;
         v += 1;
     }
@@ -677,7 +813,7 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
                 "Action=CreateTags&ResourceId.1={large_vpc}&Tag.1.Key=settle&Tag.1.Value=1"
             ))
             .await?;
-        if api.wait_applied(change, Duration::from_secs(30)).await?
+        if wait_applied_all(&mut appliers, &servers, change, Duration::from_secs(30)).await?
             || Instant::now() > settle_deadline
         {
             break;
@@ -691,7 +827,12 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
 
     // Timed changes, one at a time: launches, terminations, security group rules moving.
     let mut latencies = Vec::new();
+    let mut after_kill = Vec::new();
     let mut timeouts = 0;
+    let mut killed_at: Option<Instant> = None;
+    let mut reconnected = None;
+    let mut first_write = None;
+    let mut refused = 0;
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
         rng ^= rng << 13;
@@ -704,6 +845,33 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
             break;
         }
         let k = usize::try_from(next() % small.len() as u64).map_err(|e| e.to_string())?;
+        if Some(i) == args.kill_server_after && servers.len() > 1 {
+            let victim = leader(&servers).await.unwrap_or(lead);
+            let s = &mut servers[victim];
+            // SIGKILL: no goodbye to the hosts or to etcd
+            let _ = s.child.kill();
+            let at = Instant::now();
+            let _ = s.child.wait();
+            s.dead = true;
+            killed_at = Some(at);
+            eprintln!("sim: killed the leading server {victim} (SIGKILL) after {i} changes");
+            // when the last host has a session on a survivor again
+            let survivors: Vec<String> = servers
+                .iter()
+                .filter(|s| !s.dead)
+                .map(|s| s.api.clone())
+                .collect();
+            let hosts = args.hosts;
+            reconnected = Some(tokio::spawn(async move {
+                while at.elapsed() < Duration::from_secs(60) {
+                    if connected_at(&survivors).await.unwrap_or(0) >= hosts {
+                        return Some(at.elapsed());
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                None
+            }));
+        }
         let (_, subnet, group, instances) = &mut small[k];
         let body = match i % 4 {
             // propagations of the gateway's VPCs leaving its table and coming back
@@ -731,18 +899,44 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
                 p = 1000 + i - 1
             ),
         };
-        let Ok((change, out)) = api.call(&body).await else {
+        // While the servers fail over, a write is refused (503) or its connection breaks:
+        // the same change again until it is taken, for at most 30 s.
+        let answer = loop {
+            match api.call(&body).await {
+                Ok(a) => break Some(a),
+                // (an EC2 error of the change itself is not the failover's: skipped)
+                Err(e)
+                    if killed_at.is_some_and(|k| k.elapsed() < Duration::from_secs(30))
+                        && (e.contains(" → 503") || !e.contains(" → ")) =>
+                {
+                    refused += 1;
+                    if refused == 1 {
+                        eprintln!("sim: a write refused during the failover: {e}");
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    api = Api::connect(&servers[writer].api).await?;
+                }
+                Err(_) => break None,
+            }
+        };
+        let Some((change, out)) = answer else {
             continue;
         };
         let acked = Instant::now();
+        if let Some(k) = killed_at {
+            first_write.get_or_insert(acked - k);
+        }
         if body.contains("RunInstances") {
             instances.extend(all(&out, "instanceId"));
         }
         if change == 0 {
             continue;
         }
-        if api.wait_applied(change, args.timeout).await? {
+        if wait_applied_all(&mut appliers, &servers, change, args.timeout).await? {
             latencies.push(acked.elapsed());
+            if killed_at.is_some() {
+                after_kill.push(acked.elapsed());
+            }
         } else {
             timeouts += 1;
         }
@@ -753,7 +947,7 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
     let new_underlay = Ipv4Addr::new(10, 201, 0, 1);
     // The newcomer runs a real engine: its programming time includes compiling it.
     let newcomer = engine_agent(
-        &server.mapping,
+        &mapping_list(&servers, 0),
         "sim-new".into(),
         "us-east-1a".into(),
         new_underlay,
@@ -769,7 +963,8 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         ))
         .await?;
     let acked = Instant::now();
-    let programmed = api.wait_applied(change, Duration::from_secs(60)).await?;
+    let programmed =
+        wait_applied_all(&mut appliers, &servers, change, Duration::from_secs(60)).await?;
     let new_host_ms = acked.elapsed().as_secs_f64() * 1e3;
     if std::env::var_os("FORT_SIM_DEBUG").is_some() {
         for (arrived, took) in &newcomer.lock().expect("agent lock").applies {
@@ -840,14 +1035,37 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         new_host_ms,
         new_host_mappings,
         agent_bytes_per_mapping: bytes,
-        server_rss_mb: rss_mb(server.child.id()),
+        server_rss_mb: servers
+            .iter()
+            .find(|s| !s.dead)
+            .map_or(0.0, |s| rss_mb(s.child.id())),
         setup_s,
         mappings_held: agents
             .iter()
             .map(|a| a.lock().expect("agent lock").mappings.len() as u64)
             .sum(),
         timeouts,
+        servers: servers.len(),
+        failover_reconnect_ms: match reconnected {
+            Some(task) => task
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|d| d.as_secs_f64() * 1e3),
+            None => None,
+        },
+        failover_write_ms: first_write.map(|d| d.as_secs_f64() * 1e3),
+        failover_refused_writes: refused,
     };
+    if !after_kill.is_empty() {
+        after_kill.sort();
+        eprintln!(
+            "sim: after the kill, {} changes programmed: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            after_kill.len(),
+            ms(after_kill[after_kill.len() / 2]),
+            ms(after_kill[(after_kill.len() * 99 / 100).min(after_kill.len() - 1)]),
+            ms(*after_kill.last().expect("not empty"))
+        );
+    }
     eprintln!(
         "sim: {} timed changes ({} timed out), new host took {} mappings, {} items applied in all",
         latencies.len(),

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod netns;
 pub mod offload;
 pub mod sys;
+pub mod underlay;
 pub mod worker;
 
 /// What can go wrong on the host.

@@ -214,7 +214,7 @@ async fn a_host_moves_to_another_server_and_resumes_without_a_snapshot() {
         role: Role::Instance,
     };
     let agent = tokio::spawn(fort_sync::client::run_with(
-        format!("{endpoint_a},{endpoint_b}"),
+        fort_sync::client::Servers::new(&format!("{endpoint_a},{endpoint_b}"), None),
         me,
         probe.clone(),
         Report::OnApply,

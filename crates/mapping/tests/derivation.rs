@@ -87,6 +87,11 @@ async fn call(control: &Control, scope: &Scope, body: String) -> String {
 async fn control_with_hosts() -> Arc<Control> {
     let store = Arc::new(EmbeddedStore::in_memory().unwrap());
     let control = Control::open(store, Config::default()).await.unwrap();
+    add_hosts(&control).await;
+    control
+}
+
+async fn add_hosts(control: &Control) {
     for (id, zone) in HOSTS {
         let underlay = format!("127.0.0.{}", &id[1..]).parse().unwrap();
         control
@@ -105,11 +110,15 @@ async fn control_with_hosts() -> Arc<Control> {
             .await
             .unwrap();
     }
-    control
 }
 
 async fn run(seed: u64, steps: usize) {
-    let control = control_with_hosts().await;
+    run_on(control_with_hosts().await, None, seed, steps).await;
+}
+
+/// The property on `control`; with a `follower` (another server on the same etcd), its
+/// memory, built from the store's watch, must derive what the hosts hold too.
+async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64, steps: usize) {
     let mut changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
@@ -137,6 +146,7 @@ async fn run(seed: u64, steps: usize) {
     let mut vgws: Vec<String> = Vec::new();
     let mut vpns: Vec<String> = Vec::new();
     let mut eigws: Vec<String> = Vec::new();
+    let mut delivered = 0;
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -675,6 +685,32 @@ async fn run(seed: u64, steps: usize) {
         }
         // Deliver every change made so far, in order, to every host.
         while let Ok(change) = changes.try_recv() {
+            delivered = change.seq;
+            let world = control.world().await;
+            for (host, update) in programs.change(&world, change.seq, &change.keys, Instant::now())
+            {
+                let i = HOSTS
+                    .iter()
+                    .position(|(h, _)| *h == host)
+                    .expect("known host");
+                caches[i]
+                    .apply(to_proto(&update))
+                    .expect("updates arrive in sequence");
+            }
+        }
+    }
+    // On a shared store the changes come from the store's watch, a little after the
+    // calls returned: deliver them up to the last revision memory holds.
+    if let Some(target) = control
+        .applied_revision()
+        .and_then(|r| u64::try_from(r).ok())
+    {
+        while delivered < target {
+            let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
+                .await
+                .expect("the watch delivers every change")
+                .expect("the feed stays open");
+            delivered = change.seq;
             let world = control.world().await;
             for (host, update) in programs.change(&world, change.seq, &change.keys, Instant::now())
             {
@@ -758,6 +794,15 @@ async fn run(seed: u64, steps: usize) {
             d.is_empty(),
             "host {h}: received items differ from a fresh derivation (seed {seed}): {d:?}"
         );
+        if let Some(f) = &follower {
+            f.sync().await;
+            let theirs = f.read_world(|w| Programs::new(w, 9)).await;
+            let d = diff(&caches[i].items, &held(theirs.items_of(h)));
+            assert!(
+                d.is_empty(),
+                "host {h}: received items differ from the follower's derivation (seed {seed}): {d:?}"
+            );
+        }
         let program = program_of(&caches[i].items);
         // Only what the host needs: the VPCs of its own ports, their active peers and
         // the VPCs transit gateways join them with.
@@ -802,6 +847,96 @@ fn program_of(items: &BTreeMap<ItemKey, ItemValue>) -> HostProgram {
     let applied = state.apply(snapshot).unwrap().unwrap();
     assert_eq!(applied.malformed, [], "every item makes sense");
     state.structure(Underlay::default())
+}
+
+/// A running etcd, killed when dropped; its data directory goes with it.
+struct Etcd(std::process::Child, #[allow(dead_code)] tempfile::TempDir);
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A fresh single-member etcd (`/usr/bin/etcd` or `$FORT_ETCD`), or `None` without one.
+async fn etcd() -> Option<(Etcd, String)> {
+    let binary = std::env::var_os("FORT_ETCD")
+        .map_or_else(|| "/usr/bin/etcd".into(), std::path::PathBuf::from);
+    if !binary.exists() {
+        eprintln!("skipping: no etcd at {}", binary.display());
+        return None;
+    }
+    let (client, peer) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(&binary)
+        .args(["--name", "t", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--listen-client-urls")
+        .arg(format!("http://127.0.0.1:{client}"))
+        .arg("--advertise-client-urls")
+        .arg(format!("http://127.0.0.1:{client}"))
+        .arg("--listen-peer-urls")
+        .arg(format!("http://127.0.0.1:{peer}"))
+        .arg("--initial-advertise-peer-urls")
+        .arg(format!("http://127.0.0.1:{peer}"))
+        .arg("--initial-cluster")
+        .arg(format!("t=http://127.0.0.1:{peer}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("etcd://127.0.0.1:{client}");
+    let etcd = Etcd(child, dir);
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    while fort_store::EtcdStore::connect(&url).await.is_err() {
+        assert!(Instant::now() < deadline, "etcd did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Some((etcd, url))
+}
+
+/// The derivation property with the state in etcd and two servers on it: the leader
+/// makes the changes (as a follower's writes are forwarded to it), the hosts' updates
+/// come from its change stream, and the follower's memory, kept from the store's watch,
+/// derives the same programs. A few seeds, each on a fresh etcd.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_equal_fresh_derivation_on_etcd_with_two_servers() {
+    for seed in [1u64, 0x5eed, 0xdead_beef] {
+        let Some((_etcd, url)) = etcd().await else {
+            return;
+        };
+        let open = |id: &'static str| {
+            let url = url.clone();
+            async move {
+                let store = Arc::new(fort_store::EtcdStore::connect(&url).await.unwrap());
+                let me = fort_control::Member {
+                    id: id.into(),
+                    api: format!("http://{id}"),
+                };
+                Control::open_cluster(store, Config::default(), me)
+                    .await
+                    .unwrap()
+            }
+        };
+        let leader = open("a").await;
+        let deadline = Instant::now() + std::time::Duration::from_secs(15);
+        while !leader.leads() {
+            assert!(Instant::now() < deadline, "a leads");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let follower = open("b").await;
+        add_hosts(&leader).await;
+        run_on(leader, Some(follower), seed, 150).await;
+    }
 }
 
 proptest! {

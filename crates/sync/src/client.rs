@@ -17,6 +17,7 @@ use fort_proto::mapping::{
     Applied, Heartbeat, Hello, HostMessage, ItemKey, ItemValue, ProgramUpdate, Role,
 };
 use tokio::sync::{mpsc, watch};
+use tonic::transport::Channel;
 
 /// How often a host says it is alive (the service marks a host silent after 10 s).
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
@@ -129,11 +130,15 @@ pub enum SessionError {
     /// will not help until someone changes the host or the service.
     #[error("refused by the mapping service: {0}")]
     Refused(String),
+    /// The server ended the TLS session before the first call (a client certificate
+    /// missing or not trusted, most likely).
+    #[error("the mapping service ended the session at once: {0}")]
+    Handshake(String),
     #[error("update out of sequence")]
     OutOfSequence,
     #[error("the mapping service is unreachable: {0}")]
-    Connect(#[from] tonic::transport::Error),
-    #[error("the session broke: {0}")]
+    Connect(#[from] ConnectError),
+    #[error("the session broke: {}{}", .0, tls_hint(&format!("{:?}", .0)))]
     Stream(tonic::Status),
     #[error("the session's sender is gone")]
     Closed,
@@ -159,21 +164,163 @@ pub fn endpoints(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// A client of the first of the servers (`URL,URL,…`) that accepts a connection.
-pub async fn connect_any(
-    list: &str,
-) -> Result<MappingClient<tonic::transport::Channel>, tonic::transport::Error> {
-    let mut last = None;
-    for endpoint in endpoints(list) {
-        match MappingClient::connect(endpoint).await {
-            Ok(c) => return Ok(c),
-            Err(e) => last = Some(e),
+/// How a host trusts the mapping service over `https://` (and proves who it is, if the
+/// service asks): PEM read from files.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// The CA (PEM, one or more certificates) that signed the servers' certificates.
+    pub ca: Vec<u8>,
+    /// The host's own certificate chain and key (PEM), for servers that require client
+    /// certificates (`fort server --tls-client-ca`).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// The name the servers' certificates must carry, when not the one in the URL.
+    pub domain: Option<String>,
+}
+
+impl ClientTls {
+    /// Reads `--ca` and, for client authentication, `--tls-cert` and `--tls-key`.
+    pub fn from_files(
+        ca: &std::path::Path,
+        cert: Option<&std::path::Path>,
+        key: Option<&std::path::Path>,
+    ) -> Result<ClientTls, String> {
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| format!("reading {}: {e}", p.display()))
+        };
+        let ca = read(ca)?;
+        if !String::from_utf8_lossy(&ca).contains("BEGIN CERTIFICATE") {
+            return Err("the CA file holds no PEM certificate".into());
         }
+        let identity = match (cert, key) {
+            (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+            (None, None) => None,
+            _ => return Err("a client certificate needs both --tls-cert and --tls-key".into()),
+        };
+        Ok(ClientTls {
+            ca,
+            identity,
+            domain: None,
+        })
     }
-    match last {
-        Some(e) => Err(e),
-        None => MappingClient::connect(list.to_owned()).await,
+
+    fn config(&self) -> tonic::transport::ClientTlsConfig {
+        let mut c = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&self.ca));
+        if let Some((cert, key)) = &self.identity {
+            c = c.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        if let Some(d) = &self.domain {
+            c = c.domain_name(d.clone());
+        }
+        c
     }
+}
+
+/// The mapping service as a host reaches it: its servers, in order, and the TLS for
+/// those given as `https://`.
+#[derive(Clone, Debug)]
+pub struct Servers {
+    pub urls: Vec<String>,
+    pub tls: Option<ClientTls>,
+}
+
+impl Servers {
+    /// The servers of `URL,URL,…`, reached with `tls` when their URL says `https://`.
+    pub fn new(list: &str, tls: Option<ClientTls>) -> Servers {
+        let urls = match endpoints(list) {
+            u if u.is_empty() => vec![list.to_owned()],
+            u => u,
+        };
+        Servers { urls, tls }
+    }
+
+    /// Whether every server can be reached as given: an `https://` server needs a CA.
+    pub fn check(&self) -> Result<(), String> {
+        let https = self.urls.iter().any(|u| u.starts_with("https://"));
+        if https && self.tls.is_none() {
+            return Err(
+                "the mapping service is https:// but no CA was given (--ca FILE)".to_owned(),
+            );
+        }
+        Ok(())
+    }
+
+    /// A client of `url` (one of [`Servers::urls`]).
+    pub async fn connect(&self, url: &str) -> Result<MappingClient<Channel>, ConnectError> {
+        let fail = |e: tonic::transport::Error| ConnectError::new(url, &e);
+        let mut endpoint = Channel::from_shared(url.to_owned()).map_err(|e| ConnectError {
+            message: format!("{url}: not a URL: {e}"),
+        })?;
+        if url.starts_with("https://") {
+            let tls = self.tls.as_ref().ok_or_else(|| ConnectError {
+                message: format!("{url}: https:// needs the CA of the servers (--ca FILE)"),
+            })?;
+            endpoint = endpoint.tls_config(tls.config()).map_err(fail)?;
+        }
+        let channel = endpoint.connect().await.map_err(fail)?;
+        Ok(MappingClient::new(channel))
+    }
+
+    /// A client of the first server that accepts a connection.
+    pub async fn connect_any(&self) -> Result<MappingClient<Channel>, ConnectError> {
+        let mut last = None;
+        for url in &self.urls {
+            match self.connect(url).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| ConnectError {
+            message: "no mapping service given".to_owned(),
+        }))
+    }
+}
+
+/// Why a host could not connect to a server: the whole chain of causes (a refused
+/// certificate says which, not just "transport error").
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectError {
+    pub message: String,
+}
+
+impl ConnectError {
+    fn new(url: &str, e: &(dyn std::error::Error + 'static)) -> ConnectError {
+        let mut message = format!("{url}: {e}");
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            let text = c.to_string();
+            if !message.ends_with(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            cause = c.source();
+        }
+        let hint = tls_hint(&message);
+        message.push_str(hint);
+        ConnectError { message }
+    }
+}
+
+/// What a TLS failure in `error` means for the one who runs the host (empty if none).
+fn tls_hint(error: &str) -> &'static str {
+    if error.contains("UnknownIssuer") {
+        " (the server's certificate is not signed by the CA given with --ca)"
+    } else if error.contains("NotValidForName") {
+        " (the server's certificate is for another name: see --tls-server-name)"
+    } else if error.contains("CertificateRequired") {
+        " (the server requires a client certificate: give --tls-cert and --tls-key)"
+    } else if error.contains("UnknownCA") || error.contains("BadCertificate") {
+        " (the server does not trust this host's client certificate)"
+    } else {
+        ""
+    }
+}
+
+/// A client of the first of the servers (`URL,URL,…`, plain `http://`) that accepts a
+/// connection.
+pub async fn connect_any(list: &str) -> Result<MappingClient<Channel>, ConnectError> {
+    Servers::new(list, None).connect_any().await
 }
 
 /// Runs the session for ever, reconnecting after failures (slowly after a refusal).
@@ -184,24 +331,18 @@ pub async fn connect_any(
 /// revision), so the next server resumes the host where it was, without a snapshot,
 /// when nothing it holds changed meanwhile or its recent updates still reach back.
 pub async fn run_with<P: Programmed>(
-    endpoint: String,
+    servers: Servers,
     me: Identity,
     mut state: P,
     mut report: Report,
 ) {
-    let servers = endpoints(&endpoint);
-    let servers = if servers.is_empty() {
-        vec![endpoint]
-    } else {
-        servers
-    };
     let mut backoff = Duration::from_millis(100);
     let mut at = 0;
     let mut failed_in_a_row = 0;
     loop {
-        let server = &servers[at % servers.len()];
+        let server = &servers.urls[at % servers.urls.len()];
         let started = Instant::now();
-        let wait = match session(server, &me, &mut state, &mut report).await {
+        let wait = match session_with(&servers, server, &me, &mut state, &mut report).await {
             Ok(()) => {
                 tracing::info!(server, "mapping session ended; reconnecting");
                 backoff
@@ -222,7 +363,7 @@ pub async fn run_with<P: Programmed>(
         }
         failed_in_a_row += 1;
         at += 1;
-        if servers.len() > 1 && failed_in_a_row % servers.len() != 0 {
+        if servers.urls.len() > 1 && failed_in_a_row % servers.urls.len() != 0 {
             // another server may answer now
             continue;
         }
@@ -246,15 +387,29 @@ fn heartbeat(problem: Option<&str>) -> HostMessage {
     }
 }
 
-/// One session: hello, then updates until the stream ends.
+/// One session with `endpoint` (plain `http://`): hello, then updates until the stream
+/// ends.
 pub async fn session<P: Programmed>(
     endpoint: &str,
     me: &Identity,
     state: &mut P,
     report: &mut Report,
 ) -> Result<(), SessionError> {
+    session_with(&Servers::new(endpoint, None), endpoint, me, state, report).await
+}
+
+/// One session with `endpoint`, one of `servers`: hello, then updates until the stream
+/// ends.
+pub async fn session_with<P: Programmed>(
+    servers: &Servers,
+    endpoint: &str,
+    me: &Identity,
+    state: &mut P,
+    report: &mut Report,
+) -> Result<(), SessionError> {
     let (epoch, generation) = state.position();
-    let mut client = MappingClient::connect(endpoint.to_owned())
+    let mut client = servers
+        .connect(endpoint)
         .await?
         .max_decoding_message_size(256 << 20)
         .max_encoding_message_size(256 << 20);
@@ -271,10 +426,34 @@ pub async fn session<P: Programmed>(
         })),
     };
     tx.send(hello).await.map_err(|_| SessionError::Closed)?;
-    let mut updates = client
+    let mut updates = match client
         .sync(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .await?
-        .into_inner();
+        .await
+    {
+        Ok(u) => u.into_inner(),
+        // Over TLS 1.3 a server that refuses the host's certificate (or its lack of
+        // one) does so after the client's handshake: the first call fails, often with
+        // the connection closed before the alert could be read.
+        Err(status)
+            if endpoint.starts_with("https://")
+                && status.code() != tonic::Code::FailedPrecondition
+                && status.code() != tonic::Code::InvalidArgument =>
+        {
+            let text = format!("{status:?}");
+            let hint = match tls_hint(&text) {
+                "" if servers.tls.as_ref().is_some_and(|t| t.identity.is_none()) => {
+                    " (if the server requires client certificates, give --tls-cert and --tls-key)"
+                }
+                "" => " (if the server requires client certificates, it may not trust this host's)",
+                h => h,
+            };
+            return Err(SessionError::Handshake(format!(
+                "{endpoint}: {}{hint}",
+                status.message()
+            )));
+        }
+        Err(status) => return Err(status.into()),
+    };
     // What the engine runs with now, said again on every new session.
     let mut sent = (0, 0);
     if let Report::Engine(status) = report {

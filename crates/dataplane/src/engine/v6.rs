@@ -108,7 +108,7 @@ impl Engine {
                 // a subnet without IPv6 has no IPv6 router
                 return Err(DropReason::NdpUnanswered);
             }
-            ndp::answer(port, v, subnet, frame, &m, out)?;
+            ndp::answer(port, v, subnet, frame, &m, self.config.instance_mtu, out)?;
             return hairpin;
         }
         if dhcpv6::is_dhcpv6(&m) && (dst == dhcpv6::ALL_SERVERS || ndp::is_router(v, subnet, dst)) {

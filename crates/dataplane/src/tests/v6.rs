@@ -1104,3 +1104,39 @@ fn peering_carries_ipv6_and_authenticates_by_the_peer_mapping() {
         DropReason::NoMapping
     );
 }
+
+#[test]
+fn dhcp_and_router_advertisements_give_the_mtu_the_underlay_allows() {
+    use crate::EngineConfig;
+    use crate::wire::dhcp as wdhcp;
+    let mut h1 = Engine::new(EngineConfig {
+        instance_mtu: 1434,
+        ..EngineConfig::default()
+    });
+    h1.set_program(host1()).unwrap();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let v = h1.process_from_port(t(1), a, &router_solicit(A_MAC, ll(A_MAC)), &mut out);
+    assert_eq!(v, Verdict::Hairpin { port: a });
+    let (_, msg) = icmp6_of(&out);
+    let p = icmpv6::Packet::new_checked(msg).unwrap();
+    let mtu = p
+        .options()
+        .map(Result::unwrap)
+        .find(|(t, _)| *t == icmpv6::option::MTU)
+        .map(|(_, body)| u32::from_be_bytes(body[2..6].try_into().unwrap()));
+    assert_eq!(mtu, Some(1434), "the advertised MTU is the derived one");
+    let v = h1.process_from_port(
+        t(1),
+        a,
+        &dhcp_frame(A_MAC, wdhcp::MessageType::Discover, None),
+        &mut out,
+    );
+    assert_eq!(v, Verdict::Hairpin { port: a });
+    let r = wdhcp::Repr::parse(&wdhcp::Packet::new_checked(&out[42..]).unwrap()).unwrap();
+    assert_eq!(
+        r.interface_mtu,
+        Some(1434),
+        "DHCP option 26 is the derived MTU"
+    );
+}
