@@ -194,7 +194,7 @@ struct HostTlsArgs {
     #[arg(
         long = "tls-cert",
         value_name = "FILE",
-        env = "FORT_TLS_CERT",
+        env = "FORT_HOST_TLS_CERT",
         requires = "tls_key"
     )]
     tls_cert: Option<PathBuf>,
@@ -202,7 +202,7 @@ struct HostTlsArgs {
     #[arg(
         long = "tls-key",
         value_name = "FILE",
-        env = "FORT_TLS_KEY",
+        env = "FORT_HOST_TLS_KEY",
         requires = "tls_cert"
     )]
     tls_key: Option<PathBuf>,
