@@ -1247,6 +1247,37 @@ impl Tx<'_> {
         Ok(out)
     }
 
+    /// ResetInstanceAttribute: `sourceDestCheck` back to true; `kernel` and `ramdisk` back
+    /// to the image's (a stopped instance only). Fort's images are HVM, without either, so
+    /// those resets leave nothing to change.
+    pub fn reset_instance_attribute(
+        &mut self,
+        id: &InstanceId,
+        attribute: &str,
+    ) -> Result<(), ApiError> {
+        let inst = self.region.instances.lookup(id)?;
+        match attribute {
+            "sourceDestCheck" => {
+                self.modify_instance_attribute(id, InstanceChange::SourceDestCheck(true))
+            }
+            "kernel" | "ramdisk" => {
+                if inst.state == InstanceState::Terminated {
+                    return Err(incorrect_state(id, "modified"));
+                }
+                if inst.state != InstanceState::Stopped {
+                    return Err(ApiError::new(
+                        ErrorCode::IncorrectInstanceState,
+                        format!("The instance '{id}' is not in the 'stopped' state."),
+                    ));
+                }
+                Ok(())
+            }
+            other => Err(ApiError::invalid_value(format!(
+                "Value ({other}) for parameter attribute is invalid. Valid values: kernel, ramdisk, sourceDestCheck."
+            ))),
+        }
+    }
+
     pub fn modify_instance_attribute(
         &mut self,
         id: &InstanceId,
