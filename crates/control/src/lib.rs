@@ -101,6 +101,8 @@ pub struct Tx<'a> {
 pub struct View<'a> {
     pub region: &'a Region,
     pub global: &'a Global,
+    /// Every (account, region), this one included, to read.
+    pub regions: &'a HashMap<(String, String), Region>,
     pub config: &'a Config,
 }
 
@@ -381,6 +383,7 @@ impl Control {
                 return Ok(f(&View {
                     region,
                     global: &world.global,
+                    regions: &world.regions,
                     config: &self.config,
                 }));
             }
@@ -394,6 +397,7 @@ impl Control {
         Ok(f(&View {
             region,
             global: &world.global,
+            regions: &world.regions,
             config: &self.config,
         }))
     }
