@@ -203,6 +203,19 @@ impl MetadataOptionsRequest {
     }
 }
 
+/// The metadata options a launch starts from, before its own (or its launch template's):
+/// EC2's defaults, or for an image registered with `ImdsSupport` `v2.0` (Amazon Linux 2023
+/// among the catalog's), IMDSv2 required with a hop limit of 2, as EC2 gives instances of
+/// such images.
+pub fn image_metadata_defaults(image: &Image) -> MetadataOptions {
+    let mut options = MetadataOptions::default();
+    if image.imds_support.as_deref() == Some("v2.0") {
+        options.http_tokens = "required".into();
+        options.http_put_response_hop_limit = 2;
+    }
+    options
+}
+
 /// `PrivateDnsNameOptions` of RunInstances, or ModifyPrivateDnsNameOptions's parameters:
 /// what is given.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -709,6 +722,10 @@ impl Tx<'_> {
         let room = quota.saturating_sub(active) as i64;
         let count = req.max_count.min(room).max(req.min_count);
         let reservation_id = ReservationId::new();
+        let metadata_options = match &req.metadata_options {
+            Some(m) => m.apply(&image_metadata_defaults(&image))?,
+            None => image_metadata_defaults(&image),
+        };
         let mut allocators: Vec<(SubnetId, SubnetAddresses)> = Vec::new();
         let mut launched = Vec::new();
         for (index, launch_index) in (0..count).zip(0u32..) {
@@ -738,6 +755,7 @@ impl Tx<'_> {
                 inst.hibernation_configured = true;
             }
             inst.cpu_options = cpu_options.clone();
+            inst.metadata_options = metadata_options.clone();
             inst.fleet_id = req.fleet_id.clone();
             if let Some(spot) = &req.spot {
                 let launch = self.spot_launch_specification(&req, inst);
@@ -1245,6 +1263,37 @@ impl Tx<'_> {
             out.push((i.id, current, InstanceState::Pending));
         }
         Ok(out)
+    }
+
+    /// ResetInstanceAttribute: `sourceDestCheck` back to true; `kernel` and `ramdisk` back
+    /// to the image's (a stopped instance only). Fort's images are HVM, without either, so
+    /// those resets leave nothing to change.
+    pub fn reset_instance_attribute(
+        &mut self,
+        id: &InstanceId,
+        attribute: &str,
+    ) -> Result<(), ApiError> {
+        let inst = self.region.instances.lookup(id)?;
+        match attribute {
+            "sourceDestCheck" => {
+                self.modify_instance_attribute(id, InstanceChange::SourceDestCheck(true))
+            }
+            "kernel" | "ramdisk" => {
+                if inst.state == InstanceState::Terminated {
+                    return Err(incorrect_state(id, "modified"));
+                }
+                if inst.state != InstanceState::Stopped {
+                    return Err(ApiError::new(
+                        ErrorCode::IncorrectInstanceState,
+                        format!("The instance '{id}' is not in the 'stopped' state."),
+                    ));
+                }
+                Ok(())
+            }
+            other => Err(ApiError::invalid_value(format!(
+                "Value ({other}) for parameter attribute is invalid. Valid values: kernel, ramdisk, sourceDestCheck."
+            ))),
+        }
     }
 
     pub fn modify_instance_attribute(

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, RwLock, mpsc, oneshot, watch};
 use cluster::{Cluster, LEADER_KEY, Row};
 
 pub mod address;
+pub mod carrier_gateway;
 pub mod classic_link;
 pub mod cluster;
 pub mod config;
@@ -100,6 +101,8 @@ pub struct Tx<'a> {
 pub struct View<'a> {
     pub region: &'a Region,
     pub global: &'a Global,
+    /// Every (account, region), this one included, to read.
+    pub regions: &'a HashMap<(String, String), Region>,
     pub config: &'a Config,
 }
 
@@ -380,6 +383,7 @@ impl Control {
                 return Ok(f(&View {
                     region,
                     global: &world.global,
+                    regions: &world.regions,
                     config: &self.config,
                 }));
             }
@@ -393,6 +397,7 @@ impl Control {
         Ok(f(&View {
             region,
             global: &world.global,
+            regions: &world.regions,
             config: &self.config,
         }))
     }

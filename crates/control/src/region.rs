@@ -18,6 +18,7 @@ macro_rules! region_tables {
             route_tables: RouteTable => "route-table",
             internet_gateways: InternetGateway => "internet-gateway",
             egress_only_internet_gateways: EgressOnlyInternetGateway => "egress-only-internet-gateway",
+            carrier_gateways: CarrierGateway => "carrier-gateway",
             nat_gateways: NatGateway => "natgateway",
             network_acls: NetworkAcl => "network-acl",
             security_groups: SecurityGroup => "security-group",

@@ -78,8 +78,10 @@ pub fn destination_text(d: &RouteDestination) -> String {
 /// gateway must not be deleting, deleted or failed; an interface must exist and be
 /// attached (or managed by AWS, as NAT gateway interfaces are), and the instance it is
 /// attached to must be pending or running; an instance must be pending or running; a
-/// transit gateway must have an available attachment of the table's VPC. Targets of kinds
-/// Fort does not have yet (VPN, carrier and local gateways) are blackholes.
+/// transit gateway must have an available attachment of the table's VPC; a carrier gateway
+/// must be in the table's VPC (shown `active` as EC2 does, though it carries only traffic
+/// of Wavelength Zone subnets, which Fort does not have). Local gateways (Outposts) are
+/// blackholes.
 pub fn route_state(
     region: &Region,
     global: &Global,
@@ -146,9 +148,8 @@ fn target_usable(region: &Region, vpc_id: &str, target: &RouteTarget) -> bool {
             .vpn_gateways
             .get(id)
             .is_some_and(|g| g.attached_vpc().map(VpcId::as_str) == Some(vpc_id)),
-        RouteTarget::VpcPeeringConnection(_)
-        | RouteTarget::CarrierGateway(_)
-        | RouteTarget::LocalGateway(_) => false,
+        RouteTarget::CarrierGateway(id) => crate::carrier_gateway::route_usable(region, vpc_id, id),
+        RouteTarget::VpcPeeringConnection(_) | RouteTarget::LocalGateway(_) => false,
     }
 }
 
@@ -786,7 +787,16 @@ impl Tx<'_> {
                 return crate::vpc_endpoint::route_target(self.region, table, id)
                     .map(RouteTarget::VpcEndpoint);
             }
-            "CarrierGatewayId" => return Err(absent(Kind::CarrierGateway, id)),
+            "CarrierGatewayId" => {
+                let gateway = self
+                    .region
+                    .carrier_gateways
+                    .find(Kind::CarrierGateway, id)?;
+                if gateway.vpc_id != vpc_id {
+                    return Err(different_networks(&table.id, "carrier gateway", id));
+                }
+                RouteTarget::CarrierGateway(gateway.id.clone())
+            }
             "LocalGatewayId" => return Err(absent(Kind::LocalGateway, id)),
             other => {
                 return Err(ApiError::new(

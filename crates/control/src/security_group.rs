@@ -1011,6 +1011,54 @@ fn missing_group_reference() -> ApiError {
     )
 }
 
+/// DescribeSecurityGroupReferences: for each group of `ids` (of this account and region),
+/// the VPCs on the other side of an active peering connection whose security groups name it
+/// in a rule: (group, referencing VPC, peering connection), each once. Peered group
+/// references stay within a region, so only this region's accounts are looked at.
+pub fn references(
+    view: &crate::View<'_>,
+    ids: &[String],
+) -> Result<Vec<(SecurityGroupId, VpcId, VpcPeeringConnectionId)>, ApiError> {
+    let region = view.region;
+    let now = crate::now_millis();
+    let mut out = Vec::new();
+    for id in ids {
+        let group = region.security_groups.find(Kind::SecurityGroup, id)?;
+        for ((_, name), other) in view.regions {
+            if *name != region.name {
+                continue;
+            }
+            for referrer in other.security_groups.values() {
+                for rule in &referrer.rules {
+                    let RulePeer::Group {
+                        group_id,
+                        user_id,
+                        peering_id: Some(pcx),
+                        ..
+                    } = &rule.peer
+                    else {
+                        continue;
+                    };
+                    let active =
+                        view.global.peerings.get(pcx.as_str()).is_some_and(|p| {
+                            crate::peering::status(p, now) == PeeringStatus::Active
+                        });
+                    let item = (group.id.clone(), referrer.vpc_id.clone(), pcx.clone());
+                    if *group_id == group.id
+                        && *user_id == region.account
+                        && referrer.vpc_id != group.vpc_id
+                        && active
+                        && !out.contains(&item)
+                    {
+                        out.push(item);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ tagged!(
     fort_model::RouteTable => fort_model::RouteTableId,
     fort_model::InternetGateway => fort_model::InternetGatewayId,
     fort_model::EgressOnlyInternetGateway => fort_model::EgressOnlyInternetGatewayId,
+    fort_model::CarrierGateway => fort_model::CarrierGatewayId,
     fort_model::NatGateway => fort_model::NatGatewayId,
     fort_model::NetworkAcl => fort_model::NetworkAclId,
     fort_model::SecurityGroup => fort_model::SecurityGroupId,

@@ -336,6 +336,7 @@ impl Tx<'_> {
             || r.egress_only_internet_gateways
                 .values()
                 .any(|g| g.vpc_id == id)
+            || r.carrier_gateways.values().any(|g| g.vpc_id == id)
             || r.vpn_gateways
                 .values()
                 .any(|g| g.attached_vpc().map(VpcId::as_str) == Some(id))

@@ -328,6 +328,15 @@ pub struct EgressOnlyInternetGateway {
     pub tags: Tags,
 }
 
+/// A carrier gateway: a VPC's way to a telecom carrier's network from subnets in Wavelength
+/// Zones. Fort has no Wavelength Zones, so routes to one carry no traffic.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarrierGateway {
+    pub id: CarrierGatewayId,
+    pub vpc_id: VpcId,
+    pub tags: Tags,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatGateway {
     pub id: NatGatewayId,
@@ -1174,6 +1183,9 @@ mod tests {
         );
         same::<EgressOnlyInternetGateway>(
             r#"{"id":"eigw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{"Name":"e"}}"#,
+        );
+        same::<CarrierGateway>(
+            r#"{"id":"cagw-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0","tags":{"Name":"c"}}"#,
         );
         same::<NatGateway>(
             r#"{"id":"nat-0123456789abcdef0","subnet_id":"subnet-0123456789abcdef0","vpc_id":"vpc-0123456789abcdef0",

@@ -33,12 +33,14 @@ crate::actions!(
     RebootInstances,
     DescribeInstanceAttribute,
     ModifyInstanceAttribute,
+    ResetInstanceAttribute,
     DescribeInstanceStatus,
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
     ModifyPrivateDnsNameOptions,
     GetConsoleOutput,
+    GetPasswordData,
     GetInstanceUefiData,
     MonitorInstances,
     UnmonitorInstances,
@@ -507,6 +509,21 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             })
             .await?
         }
+        Action::GetPasswordData => {
+            let id = p.req("InstanceId")?;
+            ctx.read(|v| {
+                let i = v.region.instances.find(Kind::Instance, id)?;
+                // EC2 answers an empty password until a Windows instance's launch agent
+                // has set and encrypted one, and always for Linux instances. No Fort
+                // instance runs that agent, so the password never becomes available.
+                let mut w = Xml::new();
+                w.leaf("instanceId", &i.id)
+                    .leaf("timestamp", format_time(now_millis()))
+                    .leaf("passwordData", "");
+                Ok(w)
+            })
+            .await?
+        }
         Action::GetInstanceUefiData => {
             let id = p.req("InstanceId")?;
             ctx.read(|v| {
@@ -535,6 +552,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let change = instance_change(p)?;
             let id = InstanceId::parse(id)?;
             ctx.write(|tx| tx.modify_instance_attribute(&id, change))
+                .await?;
+            Ok(ok_return())
+        }
+        Action::ResetInstanceAttribute => {
+            let id = InstanceId::parse(p.req("InstanceId")?)?;
+            let attribute = p.req("Attribute")?;
+            ctx.write(|tx| tx.reset_instance_attribute(&id, attribute))
                 .await?;
             Ok(ok_return())
         }

@@ -28,6 +28,7 @@ crate::actions!(
     UpdateSecurityGroupRuleDescriptionsEgress,
     GetSecurityGroupsForVpc,
     DescribeStaleSecurityGroups,
+    DescribeSecurityGroupReferences,
 );
 
 pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
@@ -152,6 +153,26 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 Ok(w)
             })
             .await?
+        }
+        Action::DescribeSecurityGroupReferences => {
+            let ids = p.strings("GroupId")?;
+            if ids.is_empty() {
+                return Err(ApiError::missing("GroupId"));
+            }
+            let refs = ctx
+                .read(|v| fort_control::security_group::references(v, &ids))
+                .await??;
+            let mut w = Xml::new();
+            w.set(
+                "securityGroupReferenceSet",
+                refs.iter(),
+                |w, (group, vpc, pcx)| {
+                    w.leaf("groupId", group)
+                        .leaf("referencingVpcId", vpc)
+                        .leaf("vpcPeeringConnectionId", pcx);
+                },
+            );
+            Ok(w)
         }
         Action::DescribeStaleSecurityGroups => {
             let vpc_id = p.req("VpcId")?.to_owned();

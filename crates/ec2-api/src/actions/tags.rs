@@ -17,6 +17,7 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::RouteTable) => "route-table",
         Some(Kind::InternetGateway) => "internet-gateway",
         Some(Kind::EgressOnlyInternetGateway) => "egress-only-internet-gateway",
+        Some(Kind::CarrierGateway) => "carrier-gateway",
         Some(Kind::NatGateway) => "natgateway",
         Some(Kind::NetworkAcl) => "network-acl",
         Some(Kind::SecurityGroup) => "security-group",
