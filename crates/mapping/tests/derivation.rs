@@ -119,9 +119,17 @@ async fn run(seed: u64, steps: usize) {
 /// The property on `control`; with a `follower` (another server on the same etcd), its
 /// memory, built from the store's watch, must derive what the hosts hold too.
 async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64, steps: usize) {
+    // an edge host too: it holds the gateways' items (VPN connections, what a transit
+    // gateway's VPN attachment sends into each VPC) and the VPCs they serve
+    add_edge(&control).await;
     let mut changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+    // (the edge's is the last)
+    caches.push(Cache::default());
+    for u in programs.connect(EDGE, 0, 0, Instant::now()) {
+        caches[HOSTS.len()].apply(to_proto(&u)).unwrap();
+    }
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         for u in programs.connect(h, 0, 0, Instant::now()) {
             caches[i].apply(to_proto(&u)).unwrap();
@@ -692,6 +700,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 let i = HOSTS
                     .iter()
                     .position(|(h, _)| *h == host)
+                    .or((host == EDGE).then_some(HOSTS.len()))
                     .expect("known host");
                 caches[i]
                     .apply(to_proto(&update))
@@ -717,6 +726,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 let i = HOSTS
                     .iter()
                     .position(|(h, _)| *h == host)
+                    .or((host == EDGE).then_some(HOSTS.len()))
                     .expect("known host");
                 caches[i]
                     .apply(to_proto(&update))
@@ -783,6 +793,16 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
             ))
         })
         .collect();
+    let d = diff(&caches[HOSTS.len()].items, &held(programs.items_of(EDGE)));
+    assert!(
+        d.is_empty(),
+        "the edge: received items differ from the service's (seed {seed}): {d:?}"
+    );
+    let d = diff(&caches[HOSTS.len()].items, &held(fresh.items_of(EDGE)));
+    assert!(
+        d.is_empty(),
+        "the edge: received items differ from a fresh derivation (seed {seed}): {d:?}"
+    );
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         let d = diff(&caches[i].items, &held(programs.items_of(h)));
         assert!(
@@ -1357,7 +1377,7 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
     control
         .write_global(|g| {
             g.hosts.insert(Host {
-                id: "e1".into(),
+                id: EDGE.into(),
                 zone: "us-east-1a".into(),
                 underlay: edge,
                 role: fort_model::HostRole::Edge,
@@ -1547,13 +1567,16 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
     );
 }
 
-/// Registers an edge host `e1` at 127.0.0.99.
+/// The edge host's id.
+const EDGE: &str = "e1";
+
+/// Registers the edge host [`EDGE`] at 127.0.0.99.
 async fn add_edge(control: &Control) -> std::net::Ipv4Addr {
     let edge: std::net::Ipv4Addr = "127.0.0.99".parse().unwrap();
     control
         .write_global(|g| {
             g.hosts.insert(Host {
-                id: "e1".into(),
+                id: EDGE.into(),
                 zone: "us-east-1a".into(),
                 underlay: edge,
                 role: fort_model::HostRole::Edge,
