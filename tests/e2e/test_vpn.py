@@ -632,3 +632,98 @@ def test_a_transit_gateway_vpn_attachment_carries_traffic(fort, ec2):
             gw.close()
         shutil.rmtree(workdir, ignore_errors=True)
         w.close()
+
+
+def test_a_transit_gateway_vpn_attachment_reaches_every_vpc_its_table_routes_to(fort, ec2):
+    """Two VPCs on one transit gateway with a VPN attachment: what comes out of the tunnels
+    enters whichever VPC the attachment's table routes the destination to, through that
+    VPC's attachment, so the attachment subnet's network ACL applies (AWS evaluates its
+    outbound rules for traffic from the gateway into the VPC, its inbound rules for
+    traffic toward the gateway). An ACL on one VPC's attachment subnet cuts that VPC
+    alone."""
+    w = World(fort, ec2)
+    gw = None
+    workdir = tempfile.mkdtemp(prefix="fort-e2e-tgwvpn2-")
+    try:
+        tgw = ec2.create_transit_gateway(Description="two VPCs and the company")["TransitGateway"][
+            "TransitGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_transit_gateway(TransitGatewayId=tgw))
+        vpcs = {}
+        for name, block in (("a", "10.0"), ("b", "10.1")):
+            vpc = w.vpc(f"{block}.0.0/16")
+            subnet = w.subnet(vpc, f"{block}.1.0/24")
+            # the attachment in a subnet of its own, so that its ACL is between
+            attach_subnet = w.subnet(vpc, f"{block}.2.0/24")
+            sg = w.group(vpc, "from-company", ingress=[ALL_FROM(COMPANY)])
+            iid, ip = w.launch(subnet, [sg])
+            att = ec2.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw, VpcId=vpc,
+                                                            SubnetIds=[attach_subnet])[
+                "TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+            w.cleanups.append(lambda att=att: ec2.delete_transit_gateway_vpc_attachment(
+                TransitGatewayAttachmentId=att))
+            main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                                      {"Name": "association.main", "Values": ["true"]}])[
+                "RouteTables"][0]["RouteTableId"]
+            ec2.create_route(RouteTableId=main, DestinationCidrBlock=COMPANY, TransitGatewayId=tgw)
+            vpcs[name] = (vpc, attach_subnet, iid, ip)
+        [g] = ec2.describe_transit_gateways(TransitGatewayIds=[tgw])["TransitGateways"]
+        table = g["Options"]["AssociationDefaultRouteTableId"]
+        cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress=CGW_IP, BgpAsn=65031)["CustomerGateway"][
+            "CustomerGatewayId"]
+        w.cleanups.append(lambda: ec2.delete_customer_gateway(CustomerGatewayId=cgw))
+        conn = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, TransitGatewayId=tgw,
+                                         Options={"StaticRoutesOnly": True})["VpnConnection"]
+        cid = conn["VpnConnectionId"]
+        w.cleanups.append(lambda: ec2.delete_vpn_connection(VpnConnectionId=cid))
+        [vatt] = [a["TransitGatewayAttachmentId"] for a in ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "resource-id", "Values": [cid]}])["TransitGatewayAttachments"]]
+        ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock=COMPANY,
+                                         TransitGatewayAttachmentId=vatt)
+        site = f"fort-{cid}"
+        assert until(lambda: {site, f"{site}-t1", f"{site}-t2"} <= netns_list(), 30), \
+            f"no VPN site:\n{fort.log_text()[-3000:]}"
+        [doc] = [c["CustomerGatewayConfiguration"] for c in
+                 ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]]
+        gw = CustomerGateway(fort.onprem_ns, doc, COMPANY, "10.0.0.0/15", workdir)
+        gw.up("tunnel1", "tunnel2")
+        outside = [t["OutsideIpAddress"] for t in conn["Options"]["TunnelOptions"]]
+        assert until(lambda: telemetry(ec2, cid) == [(outside[0], "UP"), (outside[1], "UP")], 60), \
+            (telemetry(ec2, cid), fort.log_text()[-3000:])
+        # both VPCs, both ways, ping and TCP
+        for name, (_, _, iid, ip) in vpcs.items():
+            assert until(lambda: ping_from(fort.onprem_ns, ip, COMPANY_HOST), 15), \
+                (name, fort.log_text()[-3000:])
+            assert until(lambda: ping_from(iid, COMPANY_HOST), 10), name
+            with TcpServer(iid, ip) as _:
+                assert tcp_get(fort.onprem_ns, ip) == f"hello from {iid}\n"
+            with TcpServer(fort.onprem_ns, COMPANY_HOST) as _:
+                assert tcp_get(iid, COMPANY_HOST) == f"hello from {fort.onprem_ns}\n"
+        # a new ACL (nothing allowed) on B's attachment subnet: B is cut both ways, A is not
+        vpc_b, attach_b, iid_b, ip_b = vpcs["b"]
+        acl = ec2.create_network_acl(VpcId=vpc_b)["NetworkAcl"]["NetworkAclId"]
+        w.cleanups.append(lambda: ec2.delete_network_acl(NetworkAclId=acl))
+        [default] = ec2.describe_network_acls(Filters=[
+            {"Name": "vpc-id", "Values": [vpc_b]}, {"Name": "default", "Values": ["true"]}])["NetworkAcls"]
+        [assoc] = [x["NetworkAclAssociationId"] for x in default["Associations"] if x["SubnetId"] == attach_b]
+        new = ec2.replace_network_acl_association(AssociationId=assoc, NetworkAclId=acl)["NewAssociationId"]
+        assert until(lambda: not ping_from(fort.onprem_ns, ip_b, COMPANY_HOST), 10)
+        assert not ping_from(iid_b, COMPANY_HOST)
+        _, _, iid_a, ip_a = vpcs["a"]
+        assert ping_from(fort.onprem_ns, ip_a, COMPANY_HOST)
+        assert ping_from(iid_a, COMPANY_HOST)
+        # its outbound rules judge what enters from the tunnels: allowing them alone
+        # lets the company's pings in, and B's replies still go out by the instance's own
+        # subnet to the gateway, whose inbound rules (nothing allowed) stop them
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="-1", RuleAction="allow",
+                                     Egress=True, CidrBlock="0.0.0.0/0")
+        time.sleep(1)
+        assert not ping_from(fort.onprem_ns, ip_b, COMPANY_HOST)
+        ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="-1", RuleAction="allow",
+                                     Egress=False, CidrBlock="0.0.0.0/0")
+        assert until(lambda: ping_from(fort.onprem_ns, ip_b, COMPANY_HOST), 10)
+        ec2.replace_network_acl_association(AssociationId=new, NetworkAclId=default["NetworkAclId"])
+    finally:
+        if gw:
+            gw.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        w.close()

@@ -1795,6 +1795,13 @@ impl Engine {
             .get(usize::from(q))
             .and_then(Option::as_ref)
             .ok_or(DropReason::Internal)?;
+        let acl = match sender {
+            Sender::TransitGateway => false,
+            Sender::Direct => {
+                transit_entry(v, d.outer_src, eth.src(), &m, &mut self.epochs, &mut trace)?
+                    .unwrap_or(true)
+            }
+        };
         let rw = deliver(
             &self.vpcs,
             qp,
@@ -1802,7 +1809,7 @@ impl Engine {
             vslot,
             eth.src(),
             &m,
-            sender != Sender::TransitGateway,
+            acl,
             now,
             &mut self.conntrack,
             &mut self.epochs,
@@ -2249,6 +2256,41 @@ fn transit_walk(
         mac: mapping.mac,
         acl: false,
     })
+}
+
+/// A packet the edge carries in from a transit gateway's VPN attachment names, as its
+/// inner source MAC, the VPC's attachment it enters by: that attachment's subnet (the
+/// destination's zone's) lets it out under its ACL's outbound rules, and the destination
+/// subnet's inbound rules apply unless it is that same subnet, as for a packet from
+/// another VPC through the gateway. `None`: no such packet. `Some(acl)`: whether the
+/// destination subnet's ACL is still to be evaluated.
+fn transit_entry(
+    v: &Vpc,
+    outer: Ipv4Addr,
+    src_mac: MacAddr,
+    m: &Meta,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<Option<bool>, DropReason> {
+    let Some(a) = v.transits.iter().find(|a| a.mac == src_mac) else {
+        return Ok(None);
+    };
+    if !v.edge_hosts.contains(&outer) {
+        return Ok(None);
+    }
+    let into = v.subnet_of(m.tuple.dst).ok_or(DropReason::NoRoute)?;
+    let into_subnet = subnet_at(v, into)?;
+    trace.deps.push(epochs, into_subnet.dep);
+    let exit = a
+        .exit(&into_subnet.zone, &m.tuple)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    if exit == into {
+        return Ok(Some(false));
+    }
+    if !acl_allows(v, subnet_at(v, exit)?, true, m, epochs, trace)? {
+        return Err(DropReason::NaclEgress);
+    }
+    Ok(Some(true))
 }
 
 /// Subnet `i` of `v`.

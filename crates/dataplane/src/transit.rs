@@ -15,10 +15,14 @@ use ipnet::Ipv4Net;
 
 use crate::packet::FiveTuple;
 use crate::program::{self, TransitGatewayTarget};
+use crate::wire::MacAddr;
 
 /// One VPC attachment, as the engine holds it in its VPC.
 pub struct Attachment {
     pub id: String,
+    /// Its gateway MAC: the inner source MAC of what the edge carries in through it
+    /// (from a VPN attachment of its gateway).
+    pub mac: MacAddr,
     pub transit_gateway_id: String,
     /// (zone, index of the subnet in its VPC's subnets), in the program's order.
     pub subnets: Vec<(String, u16)>,
@@ -121,6 +125,7 @@ impl Attachment {
         }));
         Attachment {
             id: spec.id.clone(),
+            mac: crate::overlay::gateway_mac(&spec.id),
             transit_gateway_id: spec.transit_gateway_id.clone(),
             subnets,
             appliance_mode: spec.appliance_mode,

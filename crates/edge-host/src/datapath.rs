@@ -291,6 +291,11 @@ impl DataPath {
         {
             Verdict::ToInternet => self.write_internet(),
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::ToVpcThroughAttachment {
+                vni,
+                dst,
+                attachment,
+            } => self.send_vpc_through(vni, dst, Some(attachment)),
             Verdict::ToVpc6 { vni, dst } => self.send_vpc6(vni, dst),
             Verdict::ToVpn { connection } => self.write_vpn(connection),
             Verdict::Drop { reason } => {
@@ -343,6 +348,11 @@ impl DataPath {
             .process_from_internet(now, &frame[14..], &mut self.out)
         {
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+            Verdict::ToVpcThroughAttachment {
+                vni,
+                dst,
+                attachment,
+            } => self.send_vpc_through(vni, dst, Some(attachment)),
             Verdict::ToVpc6 { vni, dst } => self.send_vpc6(vni, dst),
             Verdict::ToInternet => self.write_internet(),
             Verdict::ToVpn { .. } => bump(&mut self.snap.drops, "internet_to_vpn"),
@@ -400,6 +410,11 @@ impl DataPath {
                     .process_from_vpn(connection, &frame[14..], &mut self.out)
                 {
                     Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
+                    Verdict::ToVpcThroughAttachment {
+                        vni,
+                        dst,
+                        attachment,
+                    } => self.send_vpc_through(vni, dst, Some(attachment)),
                     Verdict::Drop { reason } => {
                         tracing::trace!(%reason, "dropped from a VPN connection");
                     }
@@ -474,12 +489,18 @@ impl DataPath {
 
     /// Sends the frame in `self.out` to `dst`'s host in the VPC numbered `vni`.
     fn send_vpc(&mut self, vni: u32, dst: Ipv4Addr) {
+        self.send_vpc_through(vni, dst, None);
+    }
+
+    /// [`DataPath::send_vpc`], from `source` as the inner source MAC when given (a
+    /// transit gateway attachment's, which the receiving host judges the packet by).
+    fn send_vpc_through(&mut self, vni: u32, dst: Ipv4Addr, source: Option<MacAddr>) {
         let Some(&(host, mac)) = self.v2p.hosts.get(&(vni, dst)) else {
             bump(&mut self.snap.drops, "no_mapping");
             return;
         };
         let [.., hi, lo] = dst.octets();
-        self.send_to_host(vni, host, mac, [hi, lo]);
+        self.send_to_host(vni, host, mac, [hi, lo], source);
     }
 
     /// [`DataPath::send_vpc`] for an IPv6 destination.
@@ -489,17 +510,24 @@ impl DataPath {
             return;
         };
         let [.., hi, lo] = dst.octets();
-        self.send_to_host(vni, host, mac, [hi, lo]);
+        self.send_to_host(vni, host, mac, [hi, lo], None);
     }
 
     /// Encapsulates the frame in `self.out` for the ENI `mac` on `host` (`entropy`: the
     /// destination's last two bytes, for the outer source port).
-    fn send_to_host(&mut self, vni: u32, host: Ipv4Addr, mac: MacAddr, entropy: [u8; 2]) {
+    fn send_to_host(
+        &mut self,
+        vni: u32,
+        host: Ipv4Addr,
+        mac: MacAddr,
+        entropy: [u8; 2],
+        source: Option<MacAddr>,
+    ) {
         let Some(&router) = self.v2p.routers.get(&vni) else {
             bump(&mut self.snap.drops, "unknown_vpc");
             return;
         };
-        set_inner_macs(&mut self.out, router, mac);
+        set_inner_macs(&mut self.out, source.unwrap_or(router), mac);
         let [hi, lo] = entropy;
         let port = 0xc000 | u16::from_be_bytes([hi & 0x3f, lo]);
         let outer = overlay::outer_template(&self.underlay, host, vni, port);

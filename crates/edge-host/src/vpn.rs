@@ -1216,6 +1216,7 @@ pub(crate) mod tests {
                 tunnel("198.51.100.10", "169.254.10.0/30"),
                 tunnel("198.51.100.11", "169.254.20.0/30"),
             ],
+            transit_drops: Vec::new(),
         }
     }
 

@@ -14,7 +14,10 @@
 //! address to the elastic IP, done as one rewrite to the elastic IP.
 
 use crate::nat::{AllocError, DEAD, InsideKey, NatTable, OutsideKey};
-use crate::program::{ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, gateway_mac};
+use crate::program::{
+    ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, TransitGatewayVpnRoutesItem,
+    gateway_mac,
+};
 use crate::rewrite;
 use crate::verdict::{DropReason, Stats, Verdict};
 use fort_dataplane::Time;
@@ -98,6 +101,10 @@ fn address_choice(m: &Meta) -> usize {
 /// A gateway endpoint's (destinations, VPC blocks).
 type EndpointBlocks = (Vec<Ipv4Net>, Vec<Ipv4Net>);
 
+/// A route of a transit gateway VPN attachment's table at the edge: into a VPC (its
+/// VNI and its attachment's MAC), or dropped.
+type TransitVpnRoute = (Ipv4Net, Option<(u32, MacAddr)>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Igw,
@@ -130,6 +137,13 @@ pub struct Edge {
     /// (VNI, a virtual private gateway's MAC) → its connections (indexes of the program's
     /// `vpn_connections`)
     vpn_by_mac: HashMap<(u32, MacAddr), Vec<u32>, BuildFxHasher>,
+    /// A transit gateway VPN attachment's MAC → its connections: any VPC attached to the
+    /// gateway may send to it (the sender's gateway table chose it), whatever its VNI.
+    transit_vpn_by_mac: HashMap<MacAddr, Vec<u32>, BuildFxHasher>,
+    /// Per connection (index of `vpn_connections`), for one ending at a transit gateway:
+    /// (destination, VNI and the VPC attachment's MAC or none: dropped), longest prefix
+    /// first.
+    transit_vpn_into: Vec<Vec<TransitVpnRoute>>,
     /// eigw id → VPC slot
     eigw_by_id: HashMap<String, u32>,
     /// Every served VPC's IPv6 blocks with its slot, most specific first: where IPv6
@@ -216,6 +230,8 @@ impl Edge {
             table: NatTable::new(cfg.max_flows),
             fragments: HashMap::default(),
             vpn_by_mac: HashMap::default(),
+            transit_vpn_by_mac: HashMap::default(),
+            transit_vpn_into: Vec::new(),
             eigw_by_id: HashMap::new(),
             v6_blocks: Vec::new(),
             eigw_flows: HashMap::default(),
@@ -267,6 +283,38 @@ impl Edge {
                 .push(i);
         }
         self.vpn_by_mac = vpn_by_mac;
+        let mut transit_vpn_by_mac: HashMap<MacAddr, Vec<u32>, BuildFxHasher> = HashMap::default();
+        let mut transit_vpn_into = vec![Vec::new(); program.vpn_connections.len()];
+        for (i, c) in program.vpn_connections.iter().enumerate() {
+            let Ok(n) = u32::try_from(i) else { break };
+            let into: Vec<&TransitGatewayVpnRoutesItem> = program
+                .transit_gateway_vpn_routes
+                .iter()
+                .filter(|r| r.vpn_connection_id == c.vpn_connection_id)
+                .collect();
+            if into.is_empty() {
+                continue;
+            }
+            transit_vpn_by_mac
+                .entry(gateway_mac(&c.vpn_gateway_id))
+                .or_default()
+                .push(n);
+            let mut table: Vec<TransitVpnRoute> = into
+                .iter()
+                .flat_map(|r| {
+                    let mac = gateway_mac(&r.attachment_id);
+                    r.destinations
+                        .iter()
+                        .map(move |d| (d.trunc(), Some((r.vni, mac))))
+                })
+                .chain(c.transit_drops.iter().map(|d| (d.trunc(), None)))
+                .collect();
+            // longest first; the gateway's table has one route per destination
+            table.sort_by_key(|(d, to)| (std::cmp::Reverse(d.prefix_len()), to.is_none()));
+            transit_vpn_into[i] = table;
+        }
+        self.transit_vpn_by_mac = transit_vpn_by_mac;
+        self.transit_vpn_into = transit_vpn_into;
         let mut vpcs: Vec<Vpc> = Vec::new();
         let mut slot_of = HashMap::<String, u32>::new();
         // Slots are u32; a gateway past the last one is left out, like one with no path.
@@ -486,7 +534,8 @@ impl Edge {
     ) -> Verdict {
         // A frame the route table sent to a virtual private gateway.
         if let Ok(eth) = ethernet::Frame::new_checked(frame)
-            && self.vpn_by_mac.contains_key(&(vni, eth.dst()))
+            && (self.vpn_by_mac.contains_key(&(vni, eth.dst()))
+                || self.transit_vpn_by_mac.contains_key(&eth.dst()))
         {
             return self.vpn_out(vni, eth.dst(), frame, out);
         }
@@ -579,6 +628,7 @@ impl Edge {
         let conns = self
             .vpn_by_mac
             .get(&(vni, mac))
+            .or_else(|| self.transit_vpn_by_mac.get(&mac))
             .map_or(&[][..], Vec::as_slice);
         let best = conns
             .iter()
@@ -606,7 +656,9 @@ impl Edge {
     /// An IPv4 packet out of VPN connection `connection`'s tunnels (index of the
     /// program's `vpn_connections`). `ToVpc`: `out` holds it behind a 14-byte Ethernet
     /// header whose MACs the caller writes; the destination host's NACLs and security
-    /// groups judge it as any packet from outside the subnet.
+    /// groups judge it as any packet from outside the subnet. A connection ending at a
+    /// transit gateway gives `ToVpcThroughAttachment` into the VPC its table routes the
+    /// destination to.
     pub fn process_from_vpn(&mut self, connection: u32, pkt: &[u8], out: &mut Vec<u8>) -> Verdict {
         let Some(c) = self.program.vpn_connections.get(connection as usize) else {
             return self.drop(DropReason::VpnDestination);
@@ -616,6 +668,26 @@ impl Edge {
             Ok(m) => m,
             Err(r) => return self.drop(r),
         };
+        // At a transit gateway: into the VPC its table routes the destination to.
+        if let Some(table) = self
+            .transit_vpn_into
+            .get(connection as usize)
+            .filter(|t| !t.is_empty())
+        {
+            let Some(&(_, Some((vni, attachment)))) =
+                table.iter().find(|(d, _)| d.contains(&m.dst))
+            else {
+                return self.drop(DropReason::VpnDestination);
+            };
+            rewrite::frame_for_vpc(out, &pkt[..m.len]);
+            self.stats.vpn_inbound += 1;
+            self.stats.bytes_inbound += m.len as u64;
+            return Verdict::ToVpcThroughAttachment {
+                vni,
+                dst: m.dst,
+                attachment,
+            };
+        }
         if !inside.iter().any(|n| n.contains(&m.dst)) {
             return self.drop(DropReason::VpnDestination);
         }

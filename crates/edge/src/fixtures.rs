@@ -55,6 +55,7 @@ pub fn program() -> EdgeProgram {
         gateway_endpoints: vec![],
         vpn_connections: vec![],
         egress_only_internet_gateways: vec![],
+        transit_gateway_vpn_routes: vec![],
     }
 }
 
@@ -112,6 +113,7 @@ pub fn vpn_item(id: &str, routes: &[&str]) -> VpnConnectionItem {
         local_network: "0.0.0.0/0".parse().expect("cidr"),
         remote_network: "0.0.0.0/0".parse().expect("cidr"),
         tunnels: vec![tunnel(0), tunnel(1)],
+        transit_drops: Vec::new(),
     }
 }
 

@@ -77,7 +77,9 @@ pub fn edge(data: &[u8]) {
     let valid_in = input.is_some_and(fixtures::checksums_ok);
     let translated = match v {
         Verdict::ToInternet | Verdict::ToVpn { .. } => &out[..],
-        Verdict::ToVpc { .. } | Verdict::ToVpc6 { .. } => &out[14..],
+        Verdict::ToVpc { .. } | Verdict::ToVpc6 { .. } | Verdict::ToVpcThroughAttachment { .. } => {
+            &out[14..]
+        }
         Verdict::Drop { .. } => return,
     };
     if translated.first().is_some_and(|b| b >> 4 == 6) {

@@ -45,7 +45,8 @@ pub use edge::{Edge, EdgeConfig, Gateway};
 pub use fort_dataplane::Time;
 pub use program::{
     ENDPOINT_SOURCE, EdgeItem, EdgeProgram, EgressOnlyInternetGatewayItem, GatewayEndpointItem,
-    InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem, gateway_mac,
+    InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
+    TransitGatewayVpnRoutesItem, gateway_mac,
 };
 pub use rewrite::set_inner_macs;
 pub use verdict::{DropReason, Stats, Verdict};

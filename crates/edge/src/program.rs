@@ -8,6 +8,8 @@
 //! | `pub/<vpc>/<public-ip>` | [`PublicIpItem`]: a public or elastic IPv4 mapped 1:1 to an ENI's private IPv4 |
 //! | `nat/<vpc>/<nat>` | [`NatGatewayItem`]: a public NAT gateway and its elastic IP |
 //! | `eigw/<vpc>/<eigw>` | [`EgressOnlyInternetGatewayItem`]: an egress-only internet gateway (IPv6) |
+//! | `vpn/<vpc>/<vpn>` | [`VpnConnectionItem`]: a Site-to-Site VPN connection's tunnels |
+//! | `tgw-vpn/<vpc>/<vpn>` | [`TransitGatewayVpnRoutesItem`]: what a transit gateway VPN connection's table sends into the VPC |
 //!
 //! The program is the set of items; [`EdgeProgram::apply`] takes one change at a time
 //! and [`crate::Edge::set_program`] compiles the whole (diffed: NAT flows survive).
@@ -153,6 +155,33 @@ pub struct VpnConnectionItem {
     pub local_network: Ipv4Net,
     pub remote_network: Ipv4Net,
     pub tunnels: Vec<VpnTunnelItem>,
+    /// At a transit gateway: the destinations its table sends elsewhere than into a VPC
+    /// (blackholes, other attachments), dropped when they are the longest match.
+    #[serde(default)]
+    pub transit_drops: Vec<Ipv4Net>,
+}
+
+/// `tgw-vpn/<vpc_id>/<vpn_connection_id>`: what the route table of a transit gateway's VPN
+/// attachment sends into one VPC attached to that gateway. Packets out of the
+/// connection's tunnels whose destination is in `destinations` (the longest prefix over
+/// all of the connection's items wins, as in the gateway's table) enter that VPC through
+/// its attachment, so that the attachment subnet's network ACL judges them, as in AWS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TransitGatewayVpnRoutesItem {
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// `vpn-…`
+    pub vpn_connection_id: String,
+    pub vni: u32,
+    /// The VPC's attachment, `tgw-attach-…`.
+    pub attachment_id: String,
+    pub destinations: Vec<Ipv4Net>,
+}
+
+impl TransitGatewayVpnRoutesItem {
+    pub fn key(&self) -> String {
+        format!("tgw-vpn/{}/{}", self.vpc_id, self.vpn_connection_id)
+    }
 }
 
 /// One tunnel of a connection, with its IKE and IPsec options.
@@ -209,6 +238,7 @@ pub enum EdgeItem {
     NatGateway(NatGatewayItem),
     GatewayEndpoint(GatewayEndpointItem),
     VpnConnection(VpnConnectionItem),
+    TransitGatewayVpnRoutes(TransitGatewayVpnRoutesItem),
 }
 
 impl InternetGatewayItem {
@@ -256,6 +286,7 @@ impl EdgeItem {
             EdgeItem::NatGateway(i) => i.key(),
             EdgeItem::GatewayEndpoint(i) => i.key(),
             EdgeItem::VpnConnection(i) => i.key(),
+            EdgeItem::TransitGatewayVpnRoutes(i) => i.key(),
         }
     }
 }
@@ -276,6 +307,8 @@ pub struct EdgeProgram {
     pub vpn_connections: Vec<VpnConnectionItem>,
     #[serde(default)]
     pub egress_only_internet_gateways: Vec<EgressOnlyInternetGatewayItem>,
+    #[serde(default)]
+    pub transit_gateway_vpn_routes: Vec<TransitGatewayVpnRoutesItem>,
 }
 
 impl EdgeProgram {
@@ -302,6 +335,7 @@ impl EdgeProgram {
         self.vpn_connections.retain(|i| i.key() != key);
         self.egress_only_internet_gateways
             .retain(|i| i.key() != key);
+        self.transit_gateway_vpn_routes.retain(|i| i.key() != key);
         if let Some(i) = item {
             self.push(i);
         }
@@ -315,6 +349,7 @@ impl EdgeProgram {
             EdgeItem::NatGateway(i) => self.nat_gateways.push(i),
             EdgeItem::GatewayEndpoint(i) => self.gateway_endpoints.push(i),
             EdgeItem::VpnConnection(i) => self.vpn_connections.push(i),
+            EdgeItem::TransitGatewayVpnRoutes(i) => self.transit_gateway_vpn_routes.push(i),
         }
     }
 
@@ -342,6 +377,12 @@ impl EdgeProgram {
                     .iter()
                     .cloned()
                     .map(EdgeItem::EgressOnlyInternetGateway),
+            )
+            .chain(
+                self.transit_gateway_vpn_routes
+                    .iter()
+                    .cloned()
+                    .map(EdgeItem::TransitGatewayVpnRoutes),
             )
     }
 }

@@ -944,3 +944,69 @@ fn vpn_delivers_into_its_vpc_only() {
     );
     assert_eq!(e.stats().vpn_inbound, 1);
 }
+
+/// A VPN connection ending at a transit gateway: its table's routes decide which VPC a
+/// packet from the tunnels enters, by longest prefix, through which attachment (its
+/// MAC, for the receiving host's ACL); a blackhole more specific than a VPC's route
+/// drops; and any VPC on the gateway may send to it.
+#[test]
+fn transit_vpn_delivers_into_every_vpc_its_table_routes_to() {
+    use crate::program::TransitGatewayVpnRoutesItem;
+    let mut e = Edge::new(EdgeConfig::default());
+    let mut p = program();
+    let mut c = vpn_item("vpn-0tgw", &["0.0.0.0/0"]);
+    c.vpn_gateway_id = "tgw-attach-0vpn".into();
+    c.transit_drops = vec!["10.1.9.0/24".parse().unwrap()];
+    p.vpn_connections = vec![c];
+    let into = |vpc: &str, vni: u32, att: &str, ds: &[&str]| TransitGatewayVpnRoutesItem {
+        vpc_id: vpc.into(),
+        vpn_connection_id: "vpn-0tgw".into(),
+        vni,
+        attachment_id: att.into(),
+        destinations: ds.iter().map(|d| d.parse().unwrap()).collect(),
+    };
+    p.transit_gateway_vpn_routes = vec![
+        into(VPC, VNI, "tgw-attach-0a", &["10.0.0.0/16"]),
+        into(VPC2, VNI2, "tgw-attach-0b", &["10.1.0.0/16", "10.0.2.0/24"]),
+    ];
+    e.set_program(p);
+    let mut out = Vec::new();
+    let from = |dst: Ipv4Addr| icmp_echo(COMPANY, dst, false, 7, 1);
+    assert_eq!(
+        e.process_from_vpn(0, &from(WEB), &mut out),
+        Verdict::ToVpcThroughAttachment {
+            vni: VNI,
+            dst: WEB,
+            attachment: gateway_mac("tgw-attach-0a"),
+        }
+    );
+    // the longer prefix goes to the other VPC
+    assert_eq!(
+        e.process_from_vpn(0, &from(APP), &mut out),
+        Verdict::ToVpcThroughAttachment {
+            vni: VNI2,
+            dst: APP,
+            attachment: gateway_mac("tgw-attach-0b"),
+        }
+    );
+    let b = Ipv4Addr::new(10, 1, 2, 3);
+    assert!(matches!(
+        e.process_from_vpn(0, &from(b), &mut out),
+        Verdict::ToVpcThroughAttachment { vni: VNI2, .. }
+    ));
+    for nowhere in [Ipv4Addr::new(10, 1, 9, 9), Ipv4Addr::new(10, 9, 0, 1)] {
+        assert_eq!(
+            e.process_from_vpn(0, &from(nowhere), &mut out),
+            drop(DropReason::VpnDestination)
+        );
+    }
+    // out: both VPCs' hosts send to the attachment's MAC, whatever their VNI
+    for vni in [VNI, VNI2] {
+        let mut f = from_instance(&icmp_echo(APP, COMPANY, false, 1, 1));
+        f[0..6].copy_from_slice(&gateway_mac("tgw-attach-0vpn").0);
+        assert_eq!(
+            e.process_from_vpc(t(1), vni, Gateway::Infer, &f, &mut out),
+            Verdict::ToVpn { connection: 0 }
+        );
+    }
+}

@@ -1,5 +1,6 @@
 //! What the edge decides for a packet: a value, never an error.
 
+use fort_dataplane::wire::MacAddr;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The decision for one packet. Where something goes out, the caller's `out` buffer
@@ -15,6 +16,15 @@ pub enum Verdict {
     ToVpc {
         vni: u32,
         dst: Ipv4Addr,
+    },
+    /// As `ToVpc`, for a packet out of a transit gateway's VPN attachment entering the
+    /// VPC through the VPC's attachment: the caller writes `attachment` (the gateway MAC
+    /// of that attachment) as the inner source MAC instead of the router's, so that the
+    /// receiving host applies the attachment subnet's network ACL.
+    ToVpcThroughAttachment {
+        vni: u32,
+        dst: Ipv4Addr,
+        attachment: MacAddr,
     },
     /// `out` holds an Ethernet/IPv6 frame for the VPC numbered `vni`, addressed to its
     /// IPv6 address `dst`: as `ToVpc`, by IPv6 V2P.

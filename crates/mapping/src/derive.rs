@@ -233,6 +233,12 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     ItemKey::transit_gateway_attachment(&a.vpc_id, id),
                     value(V::TransitGatewayAttachment(item)),
                 );
+                for routes in transit_vpn_routes_into(world, r, a) {
+                    c.items.insert(
+                        ItemKey::transit_gateway_vpn_routes(&a.vpc_id, &routes.vpn_connection_id),
+                        value(V::TransitGatewayVpnRoutes(routes)),
+                    );
+                }
             }
         }
         // A gateway route table's routes, scoped by the table's id: the hosts of the VPCs
@@ -1029,11 +1035,14 @@ pub fn dependents(
                     .filter(|c| c.ends_at(id))
                     .map(|c| row.sibling("vpn-connection", &c.id)),
             );
-            let vpc = r
-                .vpn_gateways
-                .get(id)
-                .and_then(|g| g.attached_vpc().cloned());
-            out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
+            // (every VPC it was attached to: a detached one names it no more)
+            out.extend(
+                r.vpn_gateways
+                    .get(id)
+                    .into_iter()
+                    .flat_map(|g| &g.attachments)
+                    .map(|a| row.sibling("vpc", &a.vpc_id)),
+            );
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
             out
         }
@@ -1385,6 +1394,7 @@ fn vpn_item(
         routes: c.propagated_routes().into_iter().map(cidr).collect(),
         local_network: Some(cidr(c.local_ipv4_network_cidr)),
         remote_network: Some(cidr(c.remote_ipv4_network_cidr)),
+        transit_drops: Vec::new(),
         tunnels: c
             .tunnels
             .iter()
@@ -1415,22 +1425,47 @@ fn vpn_item(
     })
 }
 
+/// The active IPv4 routes of the table associated with a transit gateway VPN
+/// connection's attachment, as (destination, target attachment).
+fn transit_vpn_table(
+    world: &World,
+    r: &Region,
+    tgw: &str,
+    attachment: &str,
+) -> Vec<(Ipv4Net, Option<String>)> {
+    use fort_model::TransitGatewayRouteState;
+    fort_control::transit_gateway::association(r, tgw, attachment)
+        .map(|t| fort_control::transit_gateway::routes(r, &world.global, t))
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|route| match (route.destination, route.state) {
+            (ipnet::IpNet::V4(d), TransitGatewayRouteState::Active) => {
+                Some((d, route.attachment.map(|a| a.to_string())))
+            }
+            (ipnet::IpNet::V4(d), _) => Some((d, None)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A live VPN connection's item for the edge when it ends at a transit gateway: its
 /// tunnels end at the edge as a virtual private gateway's do. The item stands in one
-/// VPC attached to the gateway, its *home*: the VPC of the first route of the table
-/// associated with the connection's attachment that leads to a VPC attachment (else the
-/// first VPC attached). Its blocks are the destinations that table sends to the home
-/// VPC (what BGP advertises and the tunnels carry in); the transit gateway's table
-/// already chose the connection for what goes out (`routes`: everything). The edge
-/// knows it by its attachment (`vpn_gateway_id` holds `tgw-attach-…`), which hosts of
-/// the VPCs attached to the gateway reach at the edge ([`edges`]). Traffic reaches
-/// only the home VPC (the edge serves the connection's item in that VPC only).
+/// VPC attached to the gateway, its *home* (the VPC of the first route of the table
+/// associated with the connection's attachment that leads to a VPC attachment, else the
+/// first VPC attached), only to give it a scope. Its blocks are every destination that
+/// table sends to a VPC attachment (what BGP advertises); where each goes in is told by
+/// the items of [`transit_vpn_routes_into`] in the VPCs reached, and the destinations
+/// it sends elsewhere (blackholes, other VPN or peering attachments) are `transit_drops`,
+/// which the edge's longest-prefix match drops. The transit gateway's table already
+/// chose the connection for what goes out (`routes`: everything). The edge knows it by
+/// its attachment (`vpn_gateway_id` holds `tgw-attach-…`), which hosts of the VPCs
+/// attached to the gateway reach at the edge ([`edges`]).
 fn transit_vpn_connection(
     world: &World,
     r: &Region,
     c: &fort_model::VpnConnection,
 ) -> Option<pb::VpnConnection> {
-    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    use fort_model::TransitGatewayAttachmentState as State;
     let tgw = r
         .transit_gateways
         .get(c.transit_gateway_id.as_ref()?.as_str())?;
@@ -1443,23 +1478,14 @@ fn transit_vpn_connection(
         .values()
         .filter(|a| a.transit_gateway_id == tgw.id && a.state == State::Available)
         .collect();
-    let routes: Vec<(ipnet::Ipv4Net, String)> =
-        fort_control::transit_gateway::association(r, &tgw.id, attachment)
-            .map(|t| fort_control::transit_gateway::routes(r, &world.global, t))
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(
-                |route| match (route.destination, route.state, route.attachment) {
-                    (ipnet::IpNet::V4(d), TransitGatewayRouteState::Active, Some(a)) => {
-                        Some((d, a.to_string()))
-                    }
-                    _ => None,
-                },
-            )
-            .collect();
+    let routes = transit_vpn_table(world, r, &tgw.id, attachment);
+    let to_vpc = |a: &Option<String>| {
+        a.as_deref()
+            .and_then(|a| vpc_attachments.iter().find(|x| x.id.as_str() == a))
+    };
     let home = routes
         .iter()
-        .find_map(|(_, a)| vpc_attachments.iter().find(|x| x.id.as_str() == a))
+        .find_map(|(_, a)| to_vpc(a))
         .or(vpc_attachments.first())?;
     let v = r.vpcs.get(&home.vpc_id)?;
     let mut item = vpn_item(
@@ -1471,11 +1497,49 @@ fn transit_vpn_connection(
     )?;
     item.cidrs = routes
         .iter()
-        .filter(|(_, a)| a == home.id.as_str())
+        .filter(|(_, a)| to_vpc(a).is_some())
+        .map(|(d, _)| cidr(*d))
+        .collect();
+    item.transit_drops = routes
+        .iter()
+        .filter(|(_, a)| to_vpc(a).is_none())
         .map(|(d, _)| cidr(*d))
         .collect();
     item.routes = vec![cidr(ipnet::Ipv4Net::default())];
     Some(item)
+}
+
+/// What the tables of the VPN attachments of `a`'s transit gateway send into `a`: one
+/// item per live connection whose table routes somewhere to `a`, in `a`'s VPC (so the
+/// edge serves that VPC, its mappings included).
+fn transit_vpn_routes_into(
+    world: &World,
+    r: &Region,
+    a: &fort_model::TransitGatewayVpcAttachment,
+) -> Vec<pb::TransitGatewayVpnRoutes> {
+    let Some(v) = r.vpcs.get(&a.vpc_id) else {
+        return Vec::new();
+    };
+    r.vpn_connections
+        .values()
+        .filter(|c| c.is_live() && c.transit_gateway_id.as_ref() == Some(&a.transit_gateway_id))
+        .filter_map(|c| {
+            let attachment = c.transit_gateway_attachment_id.as_ref()?;
+            let destinations: Vec<pb::Ipv4Cidr> =
+                transit_vpn_table(world, r, &a.transit_gateway_id, attachment)
+                    .into_iter()
+                    .filter(|(_, to)| to.as_deref() == Some(a.id.as_str()))
+                    .map(|(d, _)| cidr(d))
+                    .collect();
+            (!destinations.is_empty()).then(|| pb::TransitGatewayVpnRoutes {
+                vpc_id: v.id.to_string(),
+                vpn_connection_id: c.id.to_string(),
+                vni: v.vni,
+                transit_gateway_attachment_id: a.id.to_string(),
+                destinations,
+            })
+        })
+        .collect()
 }
 
 /// The VPN attachments of the transit gateways VPC `v` is attached to: hosts send what

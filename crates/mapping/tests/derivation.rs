@@ -119,9 +119,17 @@ async fn run(seed: u64, steps: usize) {
 /// The property on `control`; with a `follower` (another server on the same etcd), its
 /// memory, built from the store's watch, must derive what the hosts hold too.
 async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64, steps: usize) {
+    // an edge host too: it holds the gateways' items (VPN connections, what a transit
+    // gateway's VPN attachment sends into each VPC) and the VPCs they serve
+    add_edge(&control).await;
     let mut changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+    // (the edge's is the last)
+    caches.push(Cache::default());
+    for u in programs.connect(EDGE, 0, 0, Instant::now()) {
+        caches[HOSTS.len()].apply(to_proto(&u)).unwrap();
+    }
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         for u in programs.connect(h, 0, 0, Instant::now()) {
             caches[i].apply(to_proto(&u)).unwrap();
@@ -692,6 +700,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 let i = HOSTS
                     .iter()
                     .position(|(h, _)| *h == host)
+                    .or((host == EDGE).then_some(HOSTS.len()))
                     .expect("known host");
                 caches[i]
                     .apply(to_proto(&update))
@@ -717,6 +726,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 let i = HOSTS
                     .iter()
                     .position(|(h, _)| *h == host)
+                    .or((host == EDGE).then_some(HOSTS.len()))
                     .expect("known host");
                 caches[i]
                     .apply(to_proto(&update))
@@ -783,6 +793,16 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
             ))
         })
         .collect();
+    let d = diff(&caches[HOSTS.len()].items, &held(programs.items_of(EDGE)));
+    assert!(
+        d.is_empty(),
+        "the edge: received items differ from the service's (seed {seed}): {d:?}"
+    );
+    let d = diff(&caches[HOSTS.len()].items, &held(fresh.items_of(EDGE)));
+    assert!(
+        d.is_empty(),
+        "the edge: received items differ from a fresh derivation (seed {seed}): {d:?}"
+    );
     for (i, (h, _)) in HOSTS.iter().enumerate() {
         let d = diff(&caches[i].items, &held(programs.items_of(h)));
         assert!(
@@ -1357,7 +1377,7 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
     control
         .write_global(|g| {
             g.hosts.insert(Host {
-                id: "e1".into(),
+                id: EDGE.into(),
                 zone: "us-east-1a".into(),
                 underlay: edge,
                 role: fort_model::HostRole::Edge,
@@ -1400,10 +1420,36 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
         })
         .await
         .unwrap();
-    call(format!(
-        "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
-    ))
-    .await;
+    let vpc_attachment = find(
+        &call(format!(
+            "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+        ))
+        .await,
+        "tgw-attach-",
+    )
+    .remove(0);
+    // a second VPC on the gateway, with no instance: the edge serves it too
+    let other = find(
+        &call("Action=CreateVpc&CidrBlock=10.8.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
+    let other_subnet = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={other}&CidrBlock=10.8.1.0/24&AvailabilityZone=us-east-1a"
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    let other_attachment = find(
+        &call(format!(
+            "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={other}&SubnetIds.1={other_subnet}"
+        ))
+        .await,
+        "tgw-attach-",
+    )
+    .remove(0);
     let cgw = find(
         &call("Action=CreateCustomerGateway&Type=ipsec.1&BgpAsn=65000&IpAddress=192.0.2.10".into())
             .await,
@@ -1467,9 +1513,39 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
             })
             .collect()
     };
-    // the gateway's table sends 10.7.0.0/16 (propagated from the VPC) there
-    assert_eq!(cidrs(&c.cidrs), ["10.7.0.0/16"]);
+    // the gateway's table sends both VPCs' blocks (propagated) there: BGP advertises them
+    assert_eq!(cidrs(&c.cidrs), ["10.7.0.0/16", "10.8.0.0/16"]);
     assert_eq!(cidrs(&c.routes), ["0.0.0.0/0"]);
+    // ... and each goes into its VPC by that VPC's attachment, which the edge serves
+    let mut into: Vec<(String, String, Vec<String>)> = items("e1")
+        .into_values()
+        .filter_map(|v| match v.kind {
+            Some(V::TransitGatewayVpnRoutes(r)) => {
+                assert_eq!(r.vpn_connection_id, vpn);
+                Some((
+                    r.vpc_id,
+                    r.transit_gateway_attachment_id,
+                    cidrs(&r.destinations),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    into.sort();
+    let mut want = vec![
+        (vpc.clone(), vpc_attachment, vec!["10.7.0.0/16".to_owned()]),
+        (
+            other.clone(),
+            other_attachment,
+            vec!["10.8.0.0/16".to_owned()],
+        ),
+    ];
+    want.sort();
+    assert_eq!(into, want);
+    assert!(
+        items("e1").keys().any(|k| *k == ItemKey::vpc(&other)),
+        "the edge serves the second VPC"
+    );
     // the VPC's hosts send what the table routes to the attachment to the edge
     let program = program_of(&items("h1"));
     let v = program.vpcs.iter().find(|v| v.id == vpc).unwrap();
@@ -1488,5 +1564,113 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
     assert!(
         routes.contains(&format!("192.168.0.0/16 Unsupported({attachment:?})")),
         "{routes:?}"
+    );
+}
+
+/// The edge host's id.
+const EDGE: &str = "e1";
+
+/// Registers the edge host [`EDGE`] at 127.0.0.99.
+async fn add_edge(control: &Control) -> std::net::Ipv4Addr {
+    let edge: std::net::Ipv4Addr = "127.0.0.99".parse().unwrap();
+    control
+        .write_global(|g| {
+            g.hosts.insert(Host {
+                id: EDGE.into(),
+                zone: "us-east-1a".into(),
+                underlay: edge,
+                role: fort_model::HostRole::Edge,
+                instances: 0,
+                available: true,
+                server: String::new(),
+            });
+            Ok(())
+        })
+        .await
+        .unwrap();
+    edge
+}
+
+/// Detaching a virtual private gateway takes it from its VPC's edges: the VPC is
+/// derived again though the detached gateway names it as attached no more.
+#[tokio::test]
+async fn a_detached_vpn_gateway_leaves_its_vpcs_edges() {
+    let control = control_with_hosts().await;
+    add_edge(&control).await;
+    let scope = scope();
+    let mut changes = control.subscribe();
+    let mut programs = control.read_world(|w| Programs::new(w, 1)).await;
+    let call = |body: String| call(&control, &scope, body);
+    let vpc = find(
+        &call("Action=CreateVpc&CidrBlock=10.7.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
+    let subnet = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.7.1.0/24&AvailabilityZone=us-east-1a"
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    let instance = find(
+        &call(format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+        ))
+        .await,
+        "i-",
+    )
+    .remove(0);
+    control
+        .write(&scope, |tx| {
+            tx.region.instances.get_mut(&instance).unwrap().host_id = Some("h1".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let vgw = find(
+        &call("Action=CreateVpnGateway&Type=ipsec.1".into()).await,
+        "vgw-",
+    )
+    .remove(0);
+    call(format!(
+        "Action=AttachVpnGateway&VpnGatewayId={vgw}&VpcId={vpc}"
+    ))
+    .await;
+    macro_rules! deliver {
+        ($programs:expr) => {
+            while let Ok(change) = changes.try_recv() {
+                let world = control.world().await;
+                $programs.change(&world, change.seq, &change.keys, Instant::now());
+            }
+        };
+    }
+    let edges = |programs: &Programs| -> Vec<String> {
+        let items = programs
+            .items_of("h1")
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect();
+        program_of(&items)
+            .vpcs
+            .iter()
+            .filter(|v| v.id == vpc)
+            .flat_map(|v| v.edges.iter().map(|e| e.gateway_id.clone()))
+            .collect()
+    };
+    deliver!(programs);
+    assert_eq!(edges(&programs), [vgw.as_str()]);
+    call(format!(
+        "Action=DetachVpnGateway&VpnGatewayId={vgw}&VpcId={vpc}"
+    ))
+    .await;
+    deliver!(programs);
+    let fresh = control.read_world(|w| Programs::new(w, 2)).await;
+    assert_eq!(edges(&fresh), Vec::<String>::new());
+    assert_eq!(
+        edges(&programs),
+        edges(&fresh),
+        "the VPC still lists the gateway"
     );
 }

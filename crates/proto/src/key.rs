@@ -120,6 +120,12 @@ impl ItemKey {
     pub fn vpn_connection(vpc_id: &str, vpn_connection_id: &str) -> ItemKey {
         Self::of(Kind::VpnConnection(object(vpc_id, vpn_connection_id)))
     }
+    pub fn transit_gateway_vpn_routes(vpc_id: &str, vpn_connection_id: &str) -> ItemKey {
+        Self::of(Kind::TransitGatewayVpnRoutes(object(
+            vpc_id,
+            vpn_connection_id,
+        )))
+    }
     /// The address of a service Fort serves (`api`).
     pub fn service(name: &str) -> ItemKey {
         Self::of(Kind::Service(name.to_owned()))
@@ -144,7 +150,8 @@ impl ItemKey {
             | Kind::TransitGatewayAttachment(o)
             | Kind::VpcEndpoint(o)
             | Kind::GatewayEndpoint(o)
-            | Kind::VpnConnection(o) => &o.vpc_id,
+            | Kind::VpnConnection(o)
+            | Kind::TransitGatewayVpnRoutes(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
             Kind::MappingV6(a) => &a.vpc_id,
@@ -164,6 +171,7 @@ impl ItemKey {
                     | Kind::NatGateway(_)
                     | Kind::GatewayEndpoint(_)
                     | Kind::VpnConnection(_)
+                    | Kind::TransitGatewayVpnRoutes(_)
             )
         )
     }
@@ -215,6 +223,7 @@ impl fmt::Display for ItemKey {
             Some(Kind::Service(name)) => write!(f, "service/{name}"),
             Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::VpnConnection(o)) => write!(f, "vpn/{}/{}", o.vpc_id, o.id),
+            Some(Kind::TransitGatewayVpnRoutes(o)) => write!(f, "tgw-vpn/{}/{}", o.vpc_id, o.id),
             Some(Kind::MappingV6(a)) => write!(f, "map6/{}/{}", a.vpc_id, ip6(&a.ip)),
             Some(Kind::MemberV6(m)) => {
                 write!(f, "member6/{}/{}/{}", m.vpc_id, m.group_id, ip6(&m.ip))

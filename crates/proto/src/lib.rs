@@ -32,5 +32,7 @@ pub mod wire;
 /// each tunnel's session and the prefixes it learned, which come back to it as the
 /// connection's routes; 10 adds IPv6 through the edge (the VPC's IPv6 blocks in its
 /// internet gateway's item, egress-only internet gateways as route targets and edge
-/// items).
-pub const CONTRACT_VERSION: u32 = 10;
+/// items); 11 adds what a transit gateway VPN attachment's table sends into each VPC
+/// (`transit_gateway_vpn_routes`), so the edge carries its tunnels' packets into every
+/// VPC the table routes to, through that VPC's attachment.
+pub const CONTRACT_VERSION: u32 = 11;

@@ -11,7 +11,7 @@ use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{
     DpdTimeoutAction, EgressOnlyInternetGatewayItem, EncryptionAlgorithm, GatewayEndpointItem,
     IkeVersion, IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState,
-    PublicIpItem, StartupAction, VpnConnectionItem, VpnTunnelItem,
+    PublicIpItem, StartupAction, TransitGatewayVpnRoutesItem, VpnConnectionItem, VpnTunnelItem,
 };
 use fort_proto::mapping as pb;
 
@@ -461,6 +461,18 @@ pub(crate) fn gateway_endpoint(e: &pb::GatewayEndpoint) -> Checked<GatewayEndpoi
     })
 }
 
+pub(crate) fn transit_gateway_vpn_routes(
+    r: &pb::TransitGatewayVpnRoutes,
+) -> Checked<TransitGatewayVpnRoutesItem> {
+    Ok(TransitGatewayVpnRoutesItem {
+        vpc_id: r.vpc_id.clone(),
+        vpn_connection_id: r.vpn_connection_id.clone(),
+        vni: r.vni,
+        attachment_id: r.transit_gateway_attachment_id.clone(),
+        destinations: cidrs(&r.destinations)?,
+    })
+}
+
 fn names<T>(given: &[String], parse: fn(&str) -> Option<T>, what: &'static str) -> Checked<Vec<T>> {
     given.iter().map(|g| parse(g).ok_or(what)).collect()
 }
@@ -534,5 +546,6 @@ pub(crate) fn vpn_connection(c: &pb::VpnConnection) -> Checked<VpnConnectionItem
         local_network: cidr(c.local_network.as_ref())?,
         remote_network: cidr(c.remote_network.as_ref())?,
         tunnels,
+        transit_drops: cidrs(&c.transit_drops)?,
     })
 }

@@ -316,7 +316,8 @@ impl HostState {
                 | K::PublicIp(_)
                 | K::NatGateway(_)
                 | K::GatewayEndpoint(_)
-                | K::VpnConnection(_),
+                | K::VpnConnection(_)
+                | K::TransitGatewayVpnRoutes(_),
             ) => out.edge |= self.edge.remove(key).is_some(),
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
@@ -486,6 +487,11 @@ impl HostState {
             }
             (Some(K::VpnConnection(_)), V::VpnConnection(c)) => {
                 let item = EdgeItem::VpnConnection(assemble::vpn_connection(&c)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::TransitGatewayVpnRoutes(_)), V::TransitGatewayVpnRoutes(r)) => {
+                let item =
+                    EdgeItem::TransitGatewayVpnRoutes(assemble::transit_gateway_vpn_routes(&r)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
             (Some(K::FlowLog(o)), V::FlowLog(f)) => {

@@ -563,3 +563,67 @@ fn a_route_to_a_vpn_attachment_goes_to_the_edge_serving_it() {
         }
     );
 }
+
+/// What the edge carries in from a VPN attachment of the gateway names the VPC's
+/// attachment as its source MAC: it enters by the attachment subnet (here subnet-b,
+/// A being in subnet-a), whose ACL's outbound rules judge it, then subnet-a's inbound
+/// rules; with the router's MAC (a virtual private gateway's traffic) only subnet-a's.
+#[test]
+fn the_edge_carries_a_vpn_attachments_packets_in_through_the_attachment_subnet() {
+    let company = Ipv4Addr::new(192, 168, 0, 1);
+    let (mut open, _) = hosts(&["subnet-b"]);
+    let v = &mut open.vpcs[0];
+    v.security_groups[0]
+        .ingress
+        .push(sg_rule(6, 22, 22, "192.168.0.0/16"));
+    // an ACL that lets nothing through
+    v.network_acls.push(NetworkAcl {
+        id: "acl-closed".into(),
+        entries: vec![],
+        entries_v6: vec![],
+    });
+    let at = |p: &HostProgram, id: &str| p.vpcs[0].subnets.iter().position(|s| s.id == id).unwrap();
+    let (a_sub, b_sub) = (at(&open, "subnet-a"), at(&open, "subnet-b"));
+    let mut closed_b = open.clone();
+    closed_b.vpcs[0].subnets[b_sub].network_acl_id = "acl-closed".into();
+    let mut closed_a = open.clone();
+    closed_a.vpcs[0].subnets[a_sub].network_acl_id = "acl-closed".into();
+    let frame = |src_mac: MacAddr| {
+        let inner = tcp_frame(src_mac, A_MAC, company, A_IP, 40000, 22, SYN, 0);
+        let t = crate::overlay::outer_template(
+            &Underlay {
+                address: EDGE,
+                mac: MacAddr::ZERO,
+                next_hop_mac: MacAddr::ZERO,
+            },
+            H1,
+            VNI,
+            0xc000,
+        );
+        let mut w = Vec::new();
+        crate::overlay::encapsulate(&mut w, &t, &inner).unwrap();
+        w
+    };
+    let through = crate::overlay::gateway_mac("tgw-attach-1");
+    let mut out = Vec::new();
+    let mut h = Engine::with_program(open).unwrap();
+    let a = pid(&h, "eni-a");
+    assert_eq!(
+        h.process_from_underlay(t(1), &frame(through), &mut out),
+        Verdict::ToPort { port: a }
+    );
+    let mut h = Engine::with_program(closed_b).unwrap();
+    assert_eq!(
+        drop_of(h.process_from_underlay(t(1), &frame(through), &mut out)),
+        DropReason::NaclEgress
+    );
+    assert_eq!(
+        h.process_from_underlay(t(1), &frame(ROUTER_MAC), &mut out),
+        Verdict::ToPort { port: a }
+    );
+    let mut h = Engine::with_program(closed_a).unwrap();
+    assert_eq!(
+        drop_of(h.process_from_underlay(t(1), &frame(through), &mut out)),
+        DropReason::NaclIngress
+    );
+}
