@@ -124,7 +124,6 @@ pub(super) enum Op {
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
     now: i64,
-    #[serde(flatten)]
     op: Op,
 }
 
