@@ -256,6 +256,11 @@ impl Replica for Logs {
 }
 
 impl Logs {
+    /// Whether the data is the shared store's (every server serves the same).
+    pub fn shared(&self) -> bool {
+        matches!(self.mode, Mode::Shared(_))
+    }
+
     /// Opens the logs of a shared store (etcd): the local copy under `dir` (e.g.
     /// `DATA_DIR/logs-replica`) is rebuilt from the store's log, which then holds at most
     /// `quota` bytes. Returns once the copy is up to date.

@@ -286,6 +286,11 @@ impl Replica for S3 {
 }
 
 impl S3 {
+    /// Whether the data is the shared store's (every server serves the same).
+    pub fn shared(&self) -> bool {
+        matches!(self.mode, Mode::Shared(_))
+    }
+
     /// Opens the S3 of a shared store (etcd): the local copy under `root` (e.g.
     /// `DATA_DIR/s3-replica`) is rebuilt from the store's log, which then holds at most
     /// `quota` bytes. Returns once the copy is up to date.
