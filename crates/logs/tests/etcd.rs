@@ -14,10 +14,13 @@ const A: &str = "111122223333";
 const R: &str = "us-east-1";
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
 }
 
 /// Runs blocking store calls off the async workers, as the servers do.
@@ -204,7 +207,10 @@ async fn the_quota_answers_limit_exceeded() {
         assert_eq!(err.code(), "LimitExceededException");
         assert!(stored >= 3, "only {stored} batches fit");
         // what was acknowledged stays readable
-        assert_eq!(all_events(&logs, "s").len(), stored as usize);
+        assert_eq!(
+            all_events(&logs, "s").len(),
+            usize::try_from(stored).unwrap()
+        );
     })
     .await;
 }

@@ -24,7 +24,7 @@ fn body(len: usize, seed: u32) -> Vec<u8> {
             x ^= x << 13;
             x ^= x >> 17;
             x ^= x << 5;
-            x as u8
+            x.to_le_bytes()[0]
         })
         .collect()
 }
@@ -77,7 +77,7 @@ async fn servers_share_buckets_and_objects() {
         let id = a2
             .create_upload("bkt", "mp", ObjectAttrs::default(), ME)
             .unwrap();
-        let p1 = body(MIN_PART_BYTES as usize, 2);
+        let p1 = body(usize::try_from(MIN_PART_BYTES).unwrap(), 2);
         let p2 = body(1000, 3);
         let e1 = b2.upload_part("bkt", "mp", &id, 1, &p1, ME).unwrap();
         let e2 = a2.upload_part("bkt", "mp", &id, 2, &p2, ME).unwrap();
