@@ -42,7 +42,7 @@ async fn replicas_apply_the_same_operations_in_the_same_order() {
     let (ha, a) = replica(&store, 1 << 30).await;
     let (hb, b) = replica(&store, 1 << 30).await;
     let big: Vec<u8> = (0..(2 * CHUNK_BYTES + 777))
-        .map(|i| (i % 251) as u8)
+        .map(|i| u8::try_from(i % 251).unwrap())
         .collect();
     let (a2, b2, body) = (a.clone(), b.clone(), big.clone());
     tokio::task::spawn_blocking(move || {
