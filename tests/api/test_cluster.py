@@ -263,3 +263,149 @@ def test_without_quorum_writes_fail_fast_and_reads_are_served(cluster):
         assert len(got) == 2
         print(f"read without quorum answered after {time.time() - started:.2f} s")
         assert time.time() - started < 8
+
+
+# CloudWatch Logs and S3 keep their data in etcd too (an operation log every server applies
+# to its own copy): every server answers with the same data, and none is lost with a server.
+
+def read_stream(logs, group, stream):
+    """Every event of a stream, from the head, following the forward tokens."""
+    out, token = [], None
+    while True:
+        kw = {"nextToken": token} if token else {"startFromHead": True}
+        page = logs.get_log_events(logGroupName=group, logStreamName=stream, **kw)
+        if not page["events"]:
+            return out
+        out += [(e["timestamp"], e["message"]) for e in page["events"]]
+        token = page["nextForwardToken"]
+
+
+def test_a_log_stream_written_through_one_server_is_read_through_the_others(cluster):
+    _, servers = cluster
+    logs = [s.client("logs") for s in servers]
+    logs[0].create_log_group(logGroupName="/fort/cluster")
+    logs[1].create_log_stream(logGroupName="/fort/cluster", logStreamName="app")
+    t0 = int(time.time() * 1000) - 60_000
+    sent = []
+    for b in range(6):
+        batch = [{"timestamp": t0 + b * 100 + i, "message": f"batch {b} event {i} " + "x" * 200}
+                 for i in range(100)]
+        logs[b % 3].put_log_events(logGroupName="/fort/cluster", logStreamName="app", logEvents=batch)
+        sent += [(e["timestamp"], e["message"]) for e in batch]
+        # read-your-writes through another server, at once
+        assert read_stream(logs[(b + 1) % 3], "/fort/cluster", "app") == sent
+    for client in logs:
+        assert read_stream(client, "/fort/cluster", "app") == sent
+        found = client.filter_log_events(logGroupName="/fort/cluster", filterPattern='"batch 5"')["events"]
+        assert len(found) == 100
+        streams = client.describe_log_streams(logGroupName="/fort/cluster")["logStreams"]
+        assert [s["logStreamName"] for s in streams] == ["app"]
+    # errors are the service's own, whichever server answers
+    with pytest.raises(ClientError) as e:
+        logs[2].create_log_group(logGroupName="/fort/cluster")
+    assert e.value.response["Error"]["Code"] == "ResourceAlreadyExistsException"
+    logs[2].delete_log_group(logGroupName="/fort/cluster")
+    for client in logs:
+        assert client.describe_log_groups(logGroupNamePrefix="/fort/cluster")["logGroups"] == []
+
+
+def test_an_object_of_several_chunks_put_through_one_server_is_read_whole_through_the_others(cluster):
+    _, servers = cluster
+    s3 = [s.client("s3") for s in servers]
+    s3[0].create_bucket(Bucket="cluster-bucket")
+    body = os.urandom((3 << 20) + 4321)  # over 2 MiB: several chunks of etcd values
+    put = s3[1].put_object(Bucket="cluster-bucket", Key="big/object", Body=body)
+    for client in s3:
+        got = client.get_object(Bucket="cluster-bucket", Key="big/object")
+        assert got["ETag"] == put["ETag"]
+        assert got["Body"].read() == body
+        listed = client.list_objects_v2(Bucket="cluster-bucket")["Contents"]
+        assert [(o["Key"], o["Size"]) for o in listed] == [("big/object", len(body))]
+        part = client.get_object(Bucket="cluster-bucket", Key="big/object", Range="bytes=2097150-2097161")
+        assert part["Body"].read() == body[2097150:2097162]
+    s3[2].delete_object(Bucket="cluster-bucket", Key="big/object")
+    for client in s3:
+        assert client.list_objects_v2(Bucket="cluster-bucket").get("Contents", []) == []
+
+
+def log_writer(client, stream, acked, errors, stop):
+    """Puts one event at a time until told to stop; records each acknowledged one."""
+    n = 0
+    while not stop.is_set():
+        event = {"timestamp": int(time.time() * 1000), "message": f"{stream} {n}"}
+        n += 1
+        try:
+            client.put_log_events(logGroupName="/fort/kill", logStreamName=stream, logEvents=[event])
+            acked.append(event["message"])
+        except Exception as e:  # the killed server's connection
+            errors.append(type(e).__name__)
+            time.sleep(0.05)
+
+
+def object_writer(client, prefix, acked, errors, stop):
+    """Puts small objects until told to stop; records each acknowledged one."""
+    n = 0
+    while not stop.is_set():
+        key, body = f"{prefix}/{n}", f"{prefix} {n}".encode()
+        n += 1
+        try:
+            client.put_object(Bucket="kill-bucket", Key=key, Body=body)
+            acked.append((key, body))
+        except Exception as e:
+            errors.append(type(e).__name__)
+            time.sleep(0.05)
+
+
+def test_leader_killed_loses_no_acknowledged_log_event_or_object(cluster):
+    _, servers = cluster
+    leader = wait_for_leader(servers)
+    survivors = [s for s in servers if s is not leader]
+    first = leader.client("logs")
+    first.create_log_group(logGroupName="/fort/kill")
+    for i in range(len(servers)):
+        first.create_log_stream(logGroupName="/fort/kill", logStreamName=f"s{i}")
+    leader.client("s3").create_bucket(Bucket="kill-bucket")
+    # a multi-chunk object acknowledged by the server about to die
+    big = os.urandom((2 << 20) + 99)
+    leader.client("s3").put_object(Bucket="kill-bucket", Key="big", Body=big)
+    # a log writer and an object writer on every server, the leader's too
+    log_acked = [[] for _ in servers]
+    obj_acked = [[] for _ in servers]
+    errors = []
+    stop = threading.Event()
+    threads = []
+    for i, s in enumerate(servers):
+        threads.append(threading.Thread(target=log_writer, args=(s.client("logs"), f"s{i}", log_acked[i], errors, stop)))
+        threads.append(threading.Thread(target=object_writer, args=(s.client("s3"), f"w{i}", obj_acked[i], errors, stop)))
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(2)
+        assert all(log_acked) and all(obj_acked), f"no progress before the kill: {errors}"
+        leader.proc.send_signal(signal.SIGKILL)
+        leader.proc.wait(timeout=10)
+        time.sleep(2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=30)
+    events = sum(len(a) for a in log_acked)
+    objects = sum(len(a) for a in obj_acked)
+    print(f"{events} log events and {objects} objects acknowledged; errors: {set(errors)}")
+    for s in survivors:
+        logs, s3 = s.client("logs"), s.client("s3")
+        for i in range(len(servers)):
+            held = [m for _, m in read_stream(logs, "/fort/kill", f"s{i}")]
+            acked = set(log_acked[i])
+            # every acknowledged event, in order; at most one more (in flight at the kill)
+            assert [m for m in held if m in acked] == log_acked[i], f"stream s{i} on {s.endpoint}"
+            assert len(held) <= len(log_acked[i]) + 1
+        assert s3.get_object(Bucket="kill-bucket", Key="big")["Body"].read() == big
+        keys = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="kill-bucket"):
+            keys |= {o["Key"] for o in page.get("Contents", [])}
+        for acked in obj_acked:
+            for key, body in acked:
+                assert key in keys, f"acknowledged {key} lost on {s.endpoint}"
+        for key, body in obj_acked[0][-3:] + obj_acked[2][-3:]:
+            assert s3.get_object(Bucket="kill-bucket", Key=key)["Body"].read() == body

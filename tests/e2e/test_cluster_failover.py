@@ -19,9 +19,11 @@ import time
 import urllib.request
 import uuid
 
+import boto3
+import botocore.config
 import pytest
 
-from .fort_e2e import ALL_FROM, World, free_port, free_underlay_base, nsexec, ping
+from .fort_e2e import ACCESS_KEY, ALL_FROM, REGION, SECRET_KEY, World, eni_of, free_port, free_underlay_base, nsexec, ping
 from .test_static_stability import Split, eventually
 
 ETCD = os.environ.get("FORT_ETCD", "/usr/bin/etcd")
@@ -124,6 +126,12 @@ class Cluster(Split):
         self.endpoint = f"http://127.0.0.1:{self.ports[self.live[0] if i is None else i]}"
         return super().client()
 
+    def logs(self, i):
+        """A CloudWatch Logs client of server i."""
+        return boto3.client("logs", endpoint_url=f"http://127.0.0.1:{self.ports[i]}", region_name=REGION,
+                            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+                            config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}))
+
     def leader(self):
         for i in self.live:
             with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[i]}/fort/cluster", timeout=2) as r:
@@ -175,6 +183,14 @@ def test_a_cluster_loses_its_leader_under_traffic_and_nothing_stops():
         (a, a_ip), (b, b_ip) = next(
             (x, y) for x in instances for y in instances if hosts[x[0]] != hosts[y[0]])
         assert eventually(lambda: ping(a, b_ip), 5)
+        # the VPC's flow log: windows go to CloudWatch Logs through whichever server a host
+        # is connected to, and land in etcd, where every server reads them
+        group = f"/fort/e2e/cluster-{uuid.uuid4().hex[:8]}"
+        flow = ec2.create_flow_logs(ResourceType="VPC", ResourceIds=[vpc], TrafficType="ALL", LogGroupName=group,
+                                    DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+                                    MaxAggregationInterval=1)
+        assert not flow["Unsuccessful"], flow
+        world.cleanups.append(lambda: ec2.delete_flow_logs(FlowLogIds=flow["FlowLogIds"]))
         igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
         world.cleanups.append(lambda: ec2.delete_internet_gateway(InternetGatewayId=igw))
         ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
@@ -230,6 +246,26 @@ def test_a_cluster_loses_its_leader_under_traffic_and_nothing_stops():
         assert len(statuses) == len(ids)
         for s in statuses:
             assert s["SystemStatus"]["Status"] == "ok", (s, fort.log_text()[-3000:])
+
+        # flow-log windows delivered before the leader died and after (the new instance's
+        # are all after), read the same through every survivor
+        enis = {eni_of(ec2, iid)[0] for iid in ids}
+
+        def events(i):
+            pages = fort.logs(i).get_paginator("filter_log_events").paginate(logGroupName=group)
+            return [e for p in pages for e in p["events"]]
+
+        def every_interface_logged():
+            got = events(fort.live[0])
+            return enis <= {e["logStreamName"].removesuffix("-all") for e in got}
+
+        assert eventually(every_interface_logged, 15), fort.log_text()[-3000:]
+        first = events(fort.live[0])
+        later = events(fort.live[1])
+        assert {e["eventId"] for e in first} <= {e["eventId"] for e in later}
+        assert any(e["ingestionTime"] < killed * 1000 for e in later), "no window from before the kill"
+        assert any(e["ingestionTime"] > killed * 1000 for e in later), "no window from after the kill"
+        print(f"flow-log records read through every survivor: {len(later)}")
 
         # one etcd member of three lost: writes and reads go on as before
         fort.etcd[0].kill()

@@ -5,8 +5,10 @@
 //! and more, across servers). A request that wants to write is sent on to the leader byte
 //! for byte (method, path, query, headers with `Host`, body: its SigV4 signature stays
 //! valid), and the leader's answer is given back once this server's memory holds the
-//! change too. CloudWatch Logs and S3 keep their data in the data directory of the server
-//! that serves them, so a follower sends those requests, reads too, to the leader.
+//! change too. CloudWatch Logs and S3 on a shared store keep their data in it (an operation
+//! log every server applies, see `fort_store::oplog`): every server serves them itself,
+//! and none needs the leader. Were they kept in one server's data directory, a follower
+//! would send those requests, reads too, to the leader.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,9 @@ impl Held {
 
 /// Serves one request on a server of a cluster.
 pub(crate) async fn handle(api: Arc<Api>, req: Request) -> Response {
+    if served_by_any_server(&api, req.headers(), req.uri()) {
+        return crate::server::serve(api, req).await;
+    }
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, MAX_FORWARD).await else {
         return unavailable(
@@ -76,12 +81,24 @@ pub(crate) async fn handle(api: Arc<Api>, req: Request) -> Response {
     forward(&api, &held).await
 }
 
-/// CloudWatch Logs and S3: their data lives in the leader's data directory.
+/// CloudWatch Logs and S3 whose data the store holds: any server serves them.
+fn served_by_any_server(api: &Api, headers: &HeaderMap, uri: &Uri) -> bool {
+    if fort_s3::signed_for_s3(headers, uri.query().unwrap_or("")) {
+        return api.s3.as_ref().is_some_and(|s| s.shared());
+    }
+    signed_for_logs(headers) && api.logs.as_ref().is_some_and(|l| l.shared())
+}
+
+/// CloudWatch Logs and S3 whose data lives in the leader's data directory.
 fn kept_on_leader(held: &Held) -> bool {
     if fort_s3::signed_for_s3(&held.headers, held.uri.query().unwrap_or("")) {
         return true;
     }
-    held.headers
+    signed_for_logs(&held.headers)
+}
+
+fn signed_for_logs(headers: &HeaderMap) -> bool {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|auth| {

@@ -378,6 +378,15 @@ struct ServerArgs {
     /// (`HOST:PORT`; default: `--listen`, with 127.0.0.1 for an unspecified address).
     #[arg(long, env = "FORT_ADVERTISE")]
     advertise: Option<String>,
+    /// With etcd: the most bytes CloudWatch Logs keeps in it (beyond, writes answer
+    /// LimitExceededException). Logs and S3 keep their data in etcd so that every server
+    /// serves it and none is lost with a server.
+    #[arg(long, default_value_t = 512 << 20, env = "FORT_LOGS_QUOTA")]
+    logs_quota: u64,
+    /// With etcd: the most bytes S3 keeps in it (beyond, writes answer 503
+    /// ServiceUnavailable). With the Logs quota, half of etcd's default 2 GiB.
+    #[arg(long, default_value_t = 512 << 20, env = "FORT_S3_QUOTA")]
+    s3_quota: u64,
     /// An AWS credentials file whose profiles carry aws_access_key_id,
     /// aws_secret_access_key and aws_account_id.
     #[arg(long, env = "FORT_CREDENTIALS")]
@@ -727,6 +736,8 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding the EC2 API to {}", args.listen))?;
+    // Logs and S3 follow the shared store's operation log (crates/store/src/oplog.rs)
+    let shared = store.shared().then(|| store.clone());
     let control = if store.shared() {
         let bound = listener.local_addr()?;
         let advertise = args.advertise.clone().unwrap_or_else(|| {
@@ -752,15 +763,28 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         Control::open(store, config).await
     }
     .map_err(|e| anyhow::anyhow!("loading the store: {e}"))?;
-    let logs = fort_logs::Logs::open(&args.data_dir.join("logs"))
-        .map_err(|e| anyhow::anyhow!("opening the logs store: {e}"))?;
-    let s3 = fort_s3::S3::open(&args.data_dir.join("s3"))
-        .map_err(|e| anyhow::anyhow!("opening the S3 store: {e}"))?;
+    let (logs, s3) = match shared {
+        None => (
+            fort_logs::Logs::open(&args.data_dir.join("logs")),
+            fort_s3::S3::open(&args.data_dir.join("s3")).map(Arc::new),
+        ),
+        Some(store) => (
+            fort_logs::Logs::open_shared(
+                &args.data_dir.join("logs-replica"),
+                store.clone(),
+                args.logs_quota,
+            )
+            .await,
+            fort_s3::S3::open_shared(&args.data_dir.join("s3-replica"), store, args.s3_quota).await,
+        ),
+    };
+    let logs = logs.map_err(|e| anyhow::anyhow!("opening the logs store: {e}"))?;
+    let s3 = s3.map_err(|e| anyhow::anyhow!("opening the S3 store: {e}"))?;
     let api = Arc::new(fort_ec2_api::Api {
         control,
         credentials: credentials.clone(),
         logs: Some(logs),
-        s3: Some(Arc::new(s3)),
+        s3: Some(s3),
     });
     let endpoint = format!("http://{}", listener.local_addr()?);
 

@@ -27,7 +27,7 @@ pub use validate::{
 pub const CACHE_BYTES: usize = 32 << 20;
 
 /// One event to write: milliseconds since the epoch and its text.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogEvent {
     pub timestamp: i64,
     pub message: String,
@@ -46,7 +46,7 @@ pub enum LogsError {
     LimitExceeded(String),
     #[error("{0}")]
     TooManyTags(String),
-    /// The disk or the database failed: not the caller's fault.
+    /// The disk, the database or the shared store failed: not the caller's fault.
     #[error("{0}")]
     Unavailable(String),
 }

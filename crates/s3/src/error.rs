@@ -90,6 +90,9 @@ pub enum S3Error {
     AuthorizationQueryParametersError(String),
     #[error("Please reduce your request rate.")]
     SlowDown,
+    /// The shared store (etcd) is unreachable or full: S3's 503.
+    #[error("{0}")]
+    ServiceUnavailable(String),
     /// A disk failure: the text goes to the log, not to the client.
     #[error("We encountered an internal error. Please try again.")]
     Internal(String),
@@ -132,6 +135,7 @@ impl S3Error {
             S3Error::ContentSha256Mismatch => "XAmzContentSHA256Mismatch",
             S3Error::RequestTimeTooSkewed(_) => "RequestTimeTooSkewed",
             S3Error::SlowDown => "SlowDown",
+            S3Error::ServiceUnavailable(_) => "ServiceUnavailable",
             S3Error::ExpiredPresign => "AccessDenied",
             S3Error::AuthorizationQueryParametersError(_) => "AuthorizationQueryParametersError",
             S3Error::Internal(_) => "InternalError",
@@ -155,7 +159,7 @@ impl S3Error {
             S3Error::NotImplemented(_) => 501,
             S3Error::MethodNotAllowed => 405,
             S3Error::Internal(_) => 500,
-            S3Error::SlowDown => 503,
+            S3Error::SlowDown | S3Error::ServiceUnavailable(_) => 503,
             S3Error::InvalidBucketName(_)
             | S3Error::KeyTooLong
             | S3Error::InvalidArgument(_)

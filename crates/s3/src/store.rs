@@ -33,7 +33,9 @@ use crate::metrics::METRICS;
 use crate::names::{check_bucket_name, check_key};
 
 mod multipart;
+mod shared;
 pub use multipart::{MAX_MULTIPART_OBJECT_BYTES, MAX_PARTS, MIN_PART_BYTES};
+use shared::{Mode, Op, who};
 
 /// The largest object a single PutObject stores (S3 allows 5 GiB; Fort holds a request
 /// body in memory, so it stops well below).
@@ -174,6 +176,7 @@ pub struct S3 {
     buckets: RwLock<BTreeMap<String, Bucket>>,
     /// Multipart uploads in progress, by upload id.
     uploads: std::sync::Mutex<BTreeMap<String, multipart::Upload>>,
+    mode: Mode,
 }
 
 /// The hex SHA-256 of a key: its file name.
@@ -186,7 +189,12 @@ pub fn etag_of(body: &[u8]) -> String {
     hex::encode(Md5::digest(body))
 }
 
+/// Unix milliseconds, now; while applying an operation of the shared log, its writer's
+/// clock (every server applies it alike).
 fn now_ms() -> i64 {
+    if let Some(now) = shared::applying_now() {
+        return now;
+    }
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
         .unwrap_or(i64::MAX)
 }
@@ -194,6 +202,10 @@ fn now_ms() -> i64 {
 impl S3 {
     /// Opens (creating) the store at `root`, loading every bucket and object header.
     pub fn open(root: &Path) -> Result<S3, S3Error> {
+        Self::open_with(root, Mode::Local)
+    }
+
+    fn open_with(root: &Path, mode: Mode) -> Result<S3, S3Error> {
         let tmp = root.join(TMP_DIR);
         if tmp.exists() {
             fs::remove_dir_all(&tmp).map_err(|e| S3Error::io("clearing .tmp", &e))?;
@@ -253,6 +265,7 @@ impl S3 {
             root: root.to_owned(),
             buckets: RwLock::new(buckets),
             uploads: std::sync::Mutex::new(multipart::load(root)),
+            mode,
         })
     }
 
@@ -296,11 +309,24 @@ impl S3 {
 
     /// The owner of `bucket`, if it exists: flow-log delivery checks it.
     pub fn bucket_owner(&self, bucket: &str) -> Option<String> {
-        self.read().get(bucket).map(|b| b.meta.owner.clone())
+        let owner = || self.read().get(bucket).map(|b| b.meta.owner.clone());
+        match (owner(), &self.mode) {
+            (None, Mode::Shared(_)) => {
+                // maybe created through another server and not applied here yet: catch up
+                // (on a thread of its own: the caller may be an async task)
+                let synced = std::thread::scope(|s| s.spawn(|| self.sync_reads()).join());
+                if let Ok(Err(e)) = synced {
+                    tracing::warn!(error = %e, bucket, "checking a bucket on this server's copy");
+                }
+                owner()
+            }
+            (found, _) => found,
+        }
     }
 
     /// A bucket's metadata, for `caller`.
     pub fn bucket(&self, bucket: &str, caller: Caller<'_>) -> Result<BucketMeta, S3Error> {
+        self.sync_reads()?;
         let buckets = self.read();
         let b = authorize(&buckets, bucket, caller)?;
         Ok(b.meta.clone())
@@ -308,6 +334,9 @@ impl S3 {
 
     /// The buckets `owner` owns, by name.
     pub fn list_buckets(&self, owner: &str) -> Vec<BucketMeta> {
+        if let Err(e) = self.sync_reads() {
+            tracing::warn!(error = %e, "listing buckets from this server's copy");
+        }
         self.read()
             .values()
             .filter(|b| b.meta.owner == owner)
@@ -317,6 +346,13 @@ impl S3 {
 
     /// Creates `name` for `owner` in `region`.
     pub fn create_bucket(&self, name: &str, owner: &str, region: &str) -> Result<Created, S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::CreateBucket {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            region: region.to_owned(),
+        }) {
+            return o.created();
+        }
         check_bucket_name(name)?;
         let mut buckets = self.write();
         if let Some(b) = buckets.get(name) {
@@ -364,6 +400,12 @@ impl S3 {
 
     /// Deletes an empty bucket.
     pub fn delete_bucket(&self, name: &str, caller: Caller<'_>) -> Result<(), S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::DeleteBucket {
+            name: name.to_owned(),
+            caller: who(caller),
+        }) {
+            return o.unit();
+        }
         let mut buckets = self.write();
         let b = authorize(&buckets, name, caller)?;
         if !b.objects.is_empty() {
@@ -391,6 +433,14 @@ impl S3 {
         attrs: ObjectAttrs,
         caller: Caller<'_>,
     ) -> Result<ObjectMeta, S3Error> {
+        if let Some(o) = self.replicate(body, || Op::Put {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            attrs: attrs.clone(),
+            caller: who(caller),
+        }) {
+            return o.meta();
+        }
         check_key(key)?;
         if body.len() > MAX_OBJECT_BYTES {
             return Err(S3Error::EntityTooLarge);
@@ -490,6 +540,16 @@ impl S3 {
         attrs: Option<ObjectAttrs>,
         caller: Caller<'_>,
     ) -> Result<ObjectMeta, S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::Copy {
+            src_bucket: src_bucket.to_owned(),
+            src_key: src_key.to_owned(),
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            attrs: attrs.clone(),
+            caller: who(caller),
+        }) {
+            return o.meta();
+        }
         check_key(key)?;
         authorize(&self.read(), bucket, caller)?;
         let (src, mut file) = self.open_object(src_bucket, src_key, caller)?;
@@ -522,6 +582,7 @@ impl S3 {
 
     /// An object's metadata.
     pub fn head(&self, bucket: &str, key: &str, caller: Caller<'_>) -> Result<ObjectMeta, S3Error> {
+        self.sync_reads()?;
         Ok(self.open_object(bucket, key, caller)?.0)
     }
 
@@ -559,6 +620,7 @@ impl S3 {
         range: Option<ByteRange>,
         caller: Caller<'_>,
     ) -> Result<ObjectReader, S3Error> {
+        self.sync_reads()?;
         let (meta, mut file) = self.open_object(bucket, key, caller)?;
         let span = match range {
             None => None,
@@ -606,6 +668,13 @@ impl S3 {
 
     /// Deletes an object; deleting one that is not there succeeds, as in S3.
     pub fn delete(&self, bucket: &str, key: &str, caller: Caller<'_>) -> Result<(), S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::Delete {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            caller: who(caller),
+        }) {
+            return o.unit();
+        }
         let mut buckets = self.write();
         let b = authorize_mut(&mut buckets, bucket, caller)?;
         if b.objects.remove(key).is_some() {
@@ -641,6 +710,7 @@ impl S3 {
         max: usize,
         caller: Caller<'_>,
     ) -> Result<Listing, S3Error> {
+        self.sync_reads()?;
         let buckets = self.read();
         let b = authorize(&buckets, bucket, caller)?;
         let page = list::list(&b.objects, prefix, delimiter, after, max);

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 
 mod embedded;
 mod etcd;
+pub mod oplog;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
 pub use etcd::EtcdStore;

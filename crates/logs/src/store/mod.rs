@@ -24,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::validate::{self, EVENT_OVERHEAD, Rejected};
 use crate::{CACHE_BYTES, LogEvent, LogsError, Pattern};
 
+mod shared;
+use shared::{Mode, Op};
+
 const GROUPS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("groups");
 const STREAMS: TableDefinition<'_, (u64, &str), &[u8]> = TableDefinition::new("streams");
 const EVENTS: TableDefinition<'_, (u64, i64, u64), (i64, &str)> = TableDefinition::new("events");
@@ -221,6 +224,7 @@ pub struct Metrics {
 pub struct Logs {
     db: Database,
     pub metrics: Metrics,
+    mode: Mode,
 }
 
 fn group_key(account: &str, region: &str, name: &str) -> String {
@@ -231,8 +235,12 @@ fn group_arn(account: &str, region: &str, name: &str) -> String {
     format!("arn:aws:logs:{region}:{account}:log-group:{name}")
 }
 
-/// Milliseconds since the epoch, now.
+/// Milliseconds since the epoch, now; while applying an operation of the shared log, its
+/// writer's clock (every server applies it alike).
 pub(crate) fn now_ms() -> i64 {
+    if let Some(now) = shared::applying() {
+        return now;
+    }
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -297,6 +305,10 @@ impl Logs {
     /// Opens (creating) the store under `dir` (e.g. `DATA_DIR/logs`) and starts its
     /// retention sweeper, which ends when the returned handle's last clone is dropped.
     pub fn open(dir: &Path) -> Result<Arc<Logs>, LogsError> {
+        Self::open_with(dir, Mode::Local)
+    }
+
+    fn open_with(dir: &Path, mode: Mode) -> Result<Arc<Logs>, LogsError> {
         std::fs::create_dir_all(dir)?;
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
@@ -310,6 +322,7 @@ impl Logs {
         let logs = Arc::new(Logs {
             db,
             metrics: Metrics::default(),
+            mode,
         });
         let weak = Arc::downgrade(&logs);
         let _ = std::thread::Builder::new()
@@ -327,6 +340,16 @@ impl Logs {
         kms_key_id: Option<&str>,
         tags: BTreeMap<String, String>,
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::CreateGroup {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+            class: class.map(str::to_owned),
+            kms_key_id: kms_key_id.map(str::to_owned),
+            tags: tags.clone(),
+        }) {
+            return o.unit();
+        }
         validate::group_name(name)?;
         let class = class.unwrap_or("STANDARD");
         if !["STANDARD", "INFREQUENT_ACCESS", "DELIVERY"].contains(&class) {
@@ -367,6 +390,10 @@ impl Logs {
         region: &str,
         name: &str,
     ) -> Result<(), LogsError> {
+        // on a shared store, a read costs less than a refused write in the log
+        if self.shared() && self.group(account, region, name).is_ok() {
+            return Ok(());
+        }
         match self.create_group(account, region, name, None, None, BTreeMap::new()) {
             Err(LogsError::ResourceAlreadyExists(_)) => Ok(()),
             r => r,
@@ -374,6 +401,13 @@ impl Logs {
     }
 
     pub fn delete_group(&self, account: &str, region: &str, name: &str) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::DeleteGroup {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+        }) {
+            return o.unit();
+        }
         let txn = self.db.begin_write()?;
         {
             let mut groups = txn.open_table(GROUPS)?;
@@ -411,6 +445,7 @@ impl Logs {
     }
 
     pub fn group(&self, account: &str, region: &str, name: &str) -> Result<GroupInfo, LogsError> {
+        self.sync_reads()?;
         let txn = self.db.begin_read()?;
         let rec = read_group(&txn.open_table(GROUPS)?, account, region, name)?;
         Ok(Self::info(account, region, name, &rec))
@@ -429,6 +464,7 @@ impl Logs {
         after: Option<&str>,
         limit: usize,
     ) -> Result<(Vec<GroupInfo>, Option<String>), LogsError> {
+        self.sync_reads()?;
         let txn = self.db.begin_read()?;
         let groups = txn.open_table(GROUPS)?;
         let base = group_key(account, region, "");
@@ -477,6 +513,14 @@ impl Logs {
         name: &str,
         days: i64,
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::PutRetention {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+            days,
+        }) {
+            return o.unit();
+        }
         let days = validate::retention(days)?;
         self.update_group(account, region, name, |g| {
             g.retention = Some(days);
@@ -491,6 +535,13 @@ impl Logs {
         region: &str,
         name: &str,
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::DeleteRetention {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+        }) {
+            return o.unit();
+        }
         self.update_group(account, region, name, |g| {
             g.retention = None;
             Ok(())
@@ -503,6 +554,7 @@ impl Logs {
         region: &str,
         name: &str,
     ) -> Result<BTreeMap<String, String>, LogsError> {
+        self.sync_reads()?;
         let txn = self.db.begin_read()?;
         Ok(read_group(&txn.open_table(GROUPS)?, account, region, name)?.tags)
     }
@@ -514,6 +566,14 @@ impl Logs {
         name: &str,
         tags: BTreeMap<String, String>,
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::TagGroup {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+            tags: tags.clone(),
+        }) {
+            return o.unit();
+        }
         self.update_group(account, region, name, |g| {
             let added = tags.keys().filter(|k| !g.tags.contains_key(*k)).count();
             check_tags(&tags, g.tags.len() + added - tags.len())?;
@@ -529,6 +589,14 @@ impl Logs {
         name: &str,
         keys: &[String],
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::UntagGroup {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            name: name.to_owned(),
+            keys: keys.to_vec(),
+        }) {
+            return o.unit();
+        }
         self.update_group(account, region, name, |g| {
             for k in keys {
                 g.tags.remove(k);
@@ -563,6 +631,14 @@ impl Logs {
         group: &str,
         name: &str,
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::CreateStream {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            group: group.to_owned(),
+            stream: name.to_owned(),
+        }) {
+            return o.unit();
+        }
         validate::group_name(group)?;
         validate::stream_name(name)?;
         let txn = self.db.begin_write()?;
@@ -593,6 +669,14 @@ impl Logs {
         group: &str,
         name: &str,
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::DeleteStream {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            group: group.to_owned(),
+            stream: name.to_owned(),
+        }) {
+            return o.unit();
+        }
         let txn = self.db.begin_write()?;
         {
             let mut groups = txn.open_table(GROUPS)?;
@@ -623,6 +707,7 @@ impl Logs {
         skip: usize,
         limit: usize,
     ) -> Result<StreamPage, LogsError> {
+        self.sync_reads()?;
         let txn = self.db.begin_read()?;
         let g = read_group(&txn.open_table(GROUPS)?, account, region, group)?;
         let streams = txn.open_table(STREAMS)?;
@@ -718,6 +803,16 @@ impl Logs {
         events: &[LogEvent],
         now: i64,
     ) -> Result<PutOutcome, LogsError> {
+        if let Some(o) = self.replicate(|| Op::PutLogEvents {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            group: group.to_owned(),
+            stream: stream.to_owned(),
+            events: events.to_vec(),
+            now,
+        }) {
+            return o.put();
+        }
         validate::group_name(group)?;
         validate::stream_name(stream)?;
         let txn = self.db.begin_write()?;
@@ -756,6 +851,15 @@ impl Logs {
         stream: &str,
         events: &[LogEvent],
     ) -> Result<(), LogsError> {
+        if let Some(o) = self.replicate(|| Op::PutEvents {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            group: group.to_owned(),
+            stream: stream.to_owned(),
+            events: events.to_vec(),
+        }) {
+            return o.unit();
+        }
         validate::stream_name(stream)?;
         let mut sorted: Vec<LogEvent> = events
             .iter()
@@ -833,6 +937,7 @@ impl Logs {
         q: &GetQuery,
         now: i64,
     ) -> Result<GetPage, LogsError> {
+        self.sync_reads()?;
         let txn = self.db.begin_read()?;
         let g = read_group(&txn.open_table(GROUPS)?, account, region, group)?;
         let s = read_stream(&txn.open_table(STREAMS)?, g.id, stream)?
@@ -902,6 +1007,7 @@ impl Logs {
         q: &FilterQuery,
         now: i64,
     ) -> Result<FilterPage, LogsError> {
+        self.sync_reads()?;
         let txn = self.db.begin_read()?;
         let g = read_group(&txn.open_table(GROUPS)?, account, region, group)?;
         let streams = txn.open_table(STREAMS)?;

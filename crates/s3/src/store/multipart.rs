@@ -17,7 +17,7 @@ use md5::Digest as _;
 use md5::Md5;
 use serde::{Deserialize, Serialize};
 
-use super::{Caller, ObjectAttrs, ObjectMeta, S3, authorize, etag_of, now_ms};
+use super::{Caller, ObjectAttrs, ObjectMeta, Op, S3, authorize, etag_of, now_ms, shared, who};
 use crate::error::S3Error;
 use crate::names::check_key;
 
@@ -135,9 +135,18 @@ impl S3 {
         attrs: ObjectAttrs,
         caller: Caller<'_>,
     ) -> Result<String, S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::CreateUpload {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            attrs: attrs.clone(),
+            caller: who(caller),
+            id: uuid::Uuid::new_v4().simple().to_string(),
+        }) {
+            return o.text();
+        }
         check_key(key)?;
         authorize(&self.read(), bucket, caller)?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = shared::upload_id().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let meta = UploadMeta {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
@@ -175,6 +184,15 @@ impl S3 {
         body: &[u8],
         caller: Caller<'_>,
     ) -> Result<String, S3Error> {
+        if let Some(o) = self.replicate(body, || Op::UploadPart {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            id: id.to_owned(),
+            n,
+            caller: who(caller),
+        }) {
+            return o.text();
+        }
         if !(1..=MAX_PARTS).contains(&n) {
             return Err(S3Error::InvalidArgument(
                 "Part number must be an integer between 1 and 10000, inclusive".into(),
@@ -219,6 +237,15 @@ impl S3 {
         listed: &[(u32, String)],
         caller: Caller<'_>,
     ) -> Result<ObjectMeta, S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::CompleteUpload {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            id: id.to_owned(),
+            listed: listed.to_vec(),
+            caller: who(caller),
+        }) {
+            return o.meta();
+        }
         authorize(&self.read(), bucket, caller)?;
         let (attrs, parts) = {
             let mut uploads = self.uploads();
@@ -280,6 +307,14 @@ impl S3 {
         id: &str,
         caller: Caller<'_>,
     ) -> Result<(), S3Error> {
+        if let Some(o) = self.replicate(&[], || Op::AbortUpload {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            id: id.to_owned(),
+            caller: who(caller),
+        }) {
+            return o.unit();
+        }
         authorize(&self.read(), bucket, caller)?;
         let mut uploads = self.uploads();
         Self::check_upload(&mut uploads, id, bucket, key, caller)?;
