@@ -28,7 +28,8 @@ def udp_send(src, ip, port, payload=b"hello"):
 
 def tcp_try(src, ip, port):
     """A connection attempt that the far side's rules drop (a SYN or two, no answer)."""
-    code = ("import socket; s=socket.socket(); s.settimeout(0.5)\n"
+    family = "socket.AF_INET6" if ":" in ip else "socket.AF_INET"
+    code = (f"import socket; s=socket.socket({family}); s.settimeout(0.5)\n"
             f"try: s.connect(({ip!r}, {port}))\nexcept Exception: pass")
     nsexec(src, "python3", "-c", code)
 
