@@ -28,7 +28,8 @@ def udp_send(src, ip, port, payload=b"hello"):
 
 def tcp_try(src, ip, port):
     """A connection attempt that the far side's rules drop (a SYN or two, no answer)."""
-    code = ("import socket; s=socket.socket(); s.settimeout(0.5)\n"
+    family = "socket.AF_INET6" if ":" in ip else "socket.AF_INET"
+    code = (f"import socket; s=socket.socket({family}); s.settimeout(0.5)\n"
             f"try: s.connect(({ip!r}, {port}))\nexcept Exception: pass")
     nsexec(src, "python3", "-c", code)
 
@@ -213,3 +214,84 @@ def test_flow_logs_count_what_the_kernel_fast_path_carries(fort, ec2, world):
 
     got = wait_records(logs, group, lambda r: counted(r) >= received * 0.9, within=15)
     assert received * 0.9 <= counted(got) <= received * 1.1, (counted(got), received)
+
+
+def test_flow_logs_record_ipv6_flows(fort, ec2, world):
+    """IPv6 flows show in flow logs as IPv4's do: their IPv6 addresses in srcaddr and
+    dstaddr (as AWS writes them), ACCEPT at both interfaces for a ping, REJECT at the
+    receiver for what its group does not allow."""
+    if shutil.which("dhclient") is None:
+        pytest.skip("dhclient is not installed")
+    import ipaddress
+
+    from .test_ipv6 import ping6_eventually, ready6
+
+    logs = fort.service("logs")
+    group = f"/fort/e2e/{uuid.uuid4().hex[:8]}"
+    world.cleanups.append(lambda: logs.delete_log_group(logGroupName=group))
+    vpc = ec2.create_vpc(CidrBlock="10.93.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
+    world.cleanups.append(lambda: ec2.delete_vpc(VpcId=vpc))
+    block = None
+    deadline = time.time() + 10
+    while block is None and time.time() < deadline:
+        v = ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"][0]
+        assoc = [a for a in v.get("Ipv6CidrBlockAssociationSet", [])
+                 if a["Ipv6CidrBlockState"]["State"] == "associated"]
+        block = ipaddress.ip_network(assoc[0]["Ipv6CidrBlock"]) if assoc else None
+        time.sleep(0.2)
+    assert block is not None
+    net6 = list(block.subnets(new_prefix=64))[1]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.93.1.0/24", Ipv6CidrBlock=str(net6),
+                               AvailabilityZone=f"{ec2.meta.region_name}a")["Subnet"]["SubnetId"]
+    world.cleanups.append(lambda: ec2.delete_subnet(SubnetId=subnet))
+    sg = world.group(vpc, "v6", [
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(block)}]},
+    ])
+
+    def launch():
+        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
+        iid = inst["InstanceId"]
+        world.instances.append(iid)
+        fort.instances.add(iid)
+        world.wait_ready(iid, inst["PrivateIpAddress"])
+        return iid, inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+
+    a, a6 = launch()
+    b, b6 = launch()
+    a_eni, _ = eni_of(ec2, a)
+    b_eni, _ = eni_of(ec2, b)
+    fl = ec2.create_flow_logs(ResourceType="VPC", ResourceIds=[vpc], TrafficType="ALL", LogGroupName=group,
+                              DeliverLogsPermissionArn="arn:aws:iam::123456789012:role/flow-logs",
+                              MaxAggregationInterval=1)
+    assert not fl["Unsuccessful"], fl
+    world.cleanups.append(lambda: ec2.delete_flow_logs(FlowLogIds=fl["FlowLogIds"]))
+    got = wait_records(logs, group, lambda r: {a_eni, b_eni} <= {s for s, _ in r})
+    assert {a_eni, b_eni} <= {s for s, _ in got}, got
+    for iid, six in ((a, a6), (b, b6)):
+        assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout
+    assert ping6_eventually(a, b6)
+    tcp_try(a, b6, 22)  # b's group has no TCP rule
+
+    def same(x, y):
+        try:
+            return ipaddress.ip_address(x) == ipaddress.ip_address(y)
+        except ValueError:
+            return False
+
+    def has(r, stream, action, proto, dport=None, src=a6, dst=b6):
+        return any(s == stream and same(f[3], src) and same(f[4], dst) and f[7] == str(proto)
+                   and (dport is None or f[6] == str(dport)) and f[12] == action and f[13] == "OK"
+                   for s, f in r)
+
+    def complete(r):
+        return (has(r, a_eni, "ACCEPT", 58) and has(r, b_eni, "ACCEPT", 58)
+                and has(r, b_eni, "ACCEPT", 58, src=b6, dst=a6)
+                and has(r, b_eni, "REJECT", 6, 22))
+
+    got = wait_records(logs, group, complete)
+    assert complete(got), "\n".join(" ".join(f) for _, f in got[-60:])
+    # written as AWS writes them: the address's text form, as the API gives it
+    line = next(f for s, f in got if s == b_eni and f[12] == "REJECT" and f[6] == "22")
+    assert line[3] == str(ipaddress.ip_address(a6)) and line[4] == str(ipaddress.ip_address(b6)), line
+    assert not has(got, a_eni, "REJECT", 6, 22)

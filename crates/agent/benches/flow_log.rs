@@ -43,8 +43,8 @@ fn drained(now: u64) -> Drained {
                 eni: eni.clone(),
                 port: 0,
                 tuple: FiveTuple {
-                    src: Ipv4Addr::new(10, 0, 1, 5),
-                    dst: Ipv4Addr::from(0x0a00_0200 + i),
+                    src: Ipv4Addr::new(10, 0, 1, 5).into(),
+                    dst: Ipv4Addr::from(0x0a00_0200 + i).into(),
                     src_port: 40000 + (i % 20000) as u16,
                     dst_port: 443,
                     protocol: 6,

@@ -12,7 +12,7 @@
 //! [`QUEUE_WINDOWS`] windows, dropping the oldest (counted) while the server is away.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -24,7 +24,7 @@ use fort_dataplane::program as dp;
 use fort_proto::mapping::mapping_client::MappingClient;
 use fort_proto::mapping::{FlowLogRecord, FlowLogReport, FlowLogWindow};
 use fort_sync::host_state::{FlowLogSpec, HostState};
-use ipnet::Ipv4Net;
+use ipnet::IpNet;
 use tokio::sync::{mpsc, watch};
 
 /// Closed windows kept for delivery while the server does not take them.
@@ -91,8 +91,8 @@ pub struct Watched {
     pub vpc_id: String,
     pub subnet_id: String,
     pub instance_id: Option<String>,
-    /// The VPC's blocks: egress to them is `traffic-path` 1.
-    pub vpc_cidrs: Vec<Ipv4Net>,
+    /// The VPC's blocks, IPv4 and IPv6: egress to them is `traffic-path` 1.
+    pub vpc_cidrs: Vec<IpNet>,
     pub flow_logs: Vec<FlowLogSpec>,
 }
 
@@ -102,9 +102,13 @@ pub fn watched(state: &HostState) -> Vec<Watched> {
     if specs.is_empty() {
         return Vec::new();
     }
-    let cidrs: HashMap<&str, &Vec<Ipv4Net>> = state
+    let cidrs: HashMap<&str, Vec<IpNet>> = state
         .vpc_headers()
-        .map(|v| (v.id.as_str(), &v.cidrs))
+        .map(|v| {
+            let all = v.cidrs.iter().map(|&c| IpNet::V4(c));
+            let all = all.chain(v.ipv6_cidrs.iter().map(|&c| IpNet::V6(c)));
+            (v.id.as_str(), all.collect())
+        })
         .collect();
     state
         .ports()
@@ -119,11 +123,7 @@ pub fn watched(state: &HostState) -> Vec<Watched> {
                 vpc_id: p.vpc_id.clone(),
                 subnet_id: p.subnet_id.clone(),
                 instance_id: p.instance_id.clone(),
-                vpc_cidrs: cidrs
-                    .get(p.vpc_id.as_str())
-                    .cloned()
-                    .cloned()
-                    .unwrap_or_default(),
+                vpc_cidrs: cidrs.get(p.vpc_id.as_str()).cloned().unwrap_or_default(),
                 flow_logs,
             })
         })
@@ -133,8 +133,8 @@ pub fn watched(state: &HostState) -> Vec<Watched> {
 /// A flow in one direction with one decision: a record's identity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct FlowKey {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddr,
+    dst: IpAddr,
     src_port: u16,
     dst_port: u16,
     protocol: u8,
@@ -175,6 +175,14 @@ fn aligned(now: u64, window: u32) -> u64 {
 #[derive(Debug, Default)]
 pub struct Accounting {
     interfaces: HashMap<Arc<str>, (Watched, Vec<Window>)>,
+}
+
+/// An address as the mapping contract carries it: 4 or 16 bytes.
+fn octets(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(a) => a.octets().to_vec(),
+        IpAddr::V6(a) => a.octets().to_vec(),
+    }
 }
 
 /// Ports only TCP, UDP and SCTP have: others print 0, as AWS writes.
@@ -291,8 +299,8 @@ impl Accounting {
                 let records = flows
                     .into_iter()
                     .map(|(k, s)| FlowLogRecord {
-                        src: k.src.octets().to_vec(),
-                        dst: k.dst.octets().to_vec(),
+                        src: octets(k.src),
+                        dst: octets(k.dst),
                         src_port: k.src_port.into(),
                         dst_port: k.dst_port.into(),
                         protocol: k.protocol.into(),
@@ -517,6 +525,7 @@ mod tests {
     use fort_dataplane::packet::FiveTuple;
     use fort_dataplane::verdict::Time;
     use fort_sync::host_state::Traffic;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     fn spec(id: &str, resource: &str, traffic: Traffic, window: u32) -> FlowLogSpec {
         FlowLogSpec {
@@ -545,8 +554,8 @@ mod tests {
                 eni: Arc::from("eni-a"),
                 port: 0,
                 tuple: FiveTuple {
-                    src: Ipv4Addr::new(10, 0, 1, 5),
-                    dst: dst.into(),
+                    src: Ipv4Addr::new(10, 0, 1, 5).into(),
+                    dst: Ipv4Addr::from(dst).into(),
                     src_port: 40000,
                     dst_port: 22,
                     protocol: 6,
@@ -609,6 +618,38 @@ mod tests {
         let next = a.close(1022);
         assert_eq!(next.len(), 2);
         assert!(next.iter().all(|w| w.records.is_empty() && w.start == 1010));
+    }
+
+    /// IPv6 records keep their 16-byte addresses, and egress to the VPC's IPv6 block is
+    /// traffic path 1 as for IPv4.
+    #[test]
+    fn ipv6_records_carry_their_addresses() {
+        let mut a = Accounting::default();
+        let mut w = watched(vec![spec("fl-all", "vpc-1", Traffic::All, 10)]);
+        w[0].vpc_cidrs.push("2600:1f00:0:100::/56".parse().unwrap());
+        a.set(w, 1003);
+        let six = |dst: &str, packets| {
+            let mut c = counted([0; 4], Action::Accept, Direction::Outbound, packets, 1004);
+            c.record.tuple.src = "2600:1f00:0:100::5".parse::<Ipv6Addr>().unwrap().into();
+            c.record.tuple.dst = dst.parse::<Ipv6Addr>().unwrap().into();
+            c
+        };
+        a.add(
+            Drained {
+                records: vec![six("2600:1f00:0:101::9", 2), six("2001:db8:ffff::1", 3)],
+                skipped: vec![],
+                now: 1005,
+            },
+            &Stats::default(),
+        );
+        let out = a.close(1012);
+        let mut recs = out[0].records.clone();
+        recs.sort_by_key(|r| r.packets);
+        let src: Ipv6Addr = "2600:1f00:0:100::5".parse().unwrap();
+        assert!(recs.iter().all(|r| r.src == src.octets()));
+        let inside: Ipv6Addr = "2600:1f00:0:101::9".parse().unwrap();
+        assert_eq!(recs[0].dst, inside.octets());
+        assert_eq!((recs[0].traffic_path, recs[1].traffic_path), (1, 0));
     }
 
     #[test]

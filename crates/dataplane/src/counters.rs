@@ -10,6 +10,7 @@ use crate::flow_table::{BuildFxHasher, Tally};
 use crate::packet::FiveTuple;
 use crate::verdict::{DropReason, Time};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 /// ACCEPT or REJECT, as flow logs print them.
@@ -28,24 +29,44 @@ impl Action {
     }
 }
 
+/// A counter's identity (IPv4 by default; [`CounterKey6`] for IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CounterKey {
+pub struct CounterKey<A = Ipv4Addr> {
     pub port: u16,
-    pub tuple: FiveTuple,
+    pub tuple: FiveTuple<A>,
     pub action: Action,
     /// Outbound: sent by the port's instance (flow logs' `egress`).
     pub direction: Direction,
+}
+
+pub type CounterKey6 = CounterKey<Ipv6Addr>;
+
+impl<A> CounterKey<A> {
+    /// The port, direction and action in one word, for hashing.
+    fn low(&self) -> u32 {
+        u32::from(self.port) << 2
+            | u32::from(self.direction == Direction::Outbound) << 1
+            | u32::from(self.action == Action::Accept)
+    }
 }
 
 impl std::hash::Hash for CounterKey {
     /// Two integer writes, not one per field: this is hashed for every new flow.
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         state.write_u128(self.tuple.pack());
-        state.write_u32(
-            u32::from(self.port) << 2
-                | u32::from(self.direction == Direction::Outbound) << 1
-                | u32::from(self.action == Action::Accept),
+        state.write_u32(self.low());
+    }
+}
+
+impl std::hash::Hash for CounterKey6 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let t = &self.tuple;
+        state.write_u128(u128::from(t.src));
+        state.write_u128(u128::from(t.dst));
+        state.write_u64(
+            u64::from(t.protocol) << 32 | u64::from(t.src_port) << 16 | u64::from(t.dst_port),
         );
+        state.write_u32(self.low());
     }
 }
 
@@ -57,7 +78,8 @@ pub struct FlowRecord {
     pub eni: Arc<str>,
     /// The port's slot when counted (the same caveat: prefer `eni`).
     pub port: u16,
-    pub tuple: FiveTuple,
+    /// IPv4 or IPv6, as counted.
+    pub tuple: FiveTuple<IpAddr>,
     pub action: Action,
     pub direction: Direction,
     pub packets: u64,
@@ -79,6 +101,8 @@ struct Counter {
 /// one is not made, and its ENI's skipped count grows (flow logs' SKIPDATA).
 pub struct Counters {
     index: HashMap<CounterKey, Counter, BuildFxHasher>,
+    index6: HashMap<CounterKey6, Counter, BuildFxHasher>,
+    /// Counters at most, both families together.
     limit: usize,
     /// Records of ports that left, kept for the next drain under their own ENI.
     retired: Vec<FlowRecord>,
@@ -99,6 +123,7 @@ impl Counters {
     pub fn with_limit(limit: usize) -> Counters {
         Counters {
             index: HashMap::default(),
+            index6: HashMap::default(),
             limit,
             retired: Vec::new(),
             skipped: HashMap::new(),
@@ -119,33 +144,30 @@ impl Counters {
         self.add(key, eni, &one);
     }
 
+    /// Counts one IPv6 packet under `key`, for the port whose ENI is `eni`.
+    pub fn count6(
+        &mut self,
+        key: CounterKey6,
+        eni: &Arc<str>,
+        bytes: u16,
+        tcp_flags: u16,
+        now: Time,
+    ) {
+        let mut one = Tally::default();
+        one.add(1, u64::from(bytes), tcp_flags, now);
+        self.add6(key, eni, &one);
+    }
+
     /// Adds `tally` under `key`: to its counter, or a new one if there is room.
     pub fn add(&mut self, key: CounterKey, eni: &Arc<str>, tally: &Tally) {
-        if tally.packets == 0 {
-            return;
-        }
-        let full = self.index.len() >= self.limit;
-        let c = match self.index.entry(key) {
-            std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::hash_map::Entry::Vacant(_) if full => {
-                *self.skipped.entry(Arc::clone(eni)).or_default() += tally.packets;
-                return;
-            }
-            std::collections::hash_map::Entry::Vacant(v) => v.insert(Counter {
-                eni: Arc::clone(eni),
-                tally: Tally::default(),
-            }),
-        };
-        let t = &mut c.tally;
-        t.first = if t.packets == 0 {
-            tally.first
-        } else {
-            t.first.min(tally.first)
-        };
-        t.packets += tally.packets;
-        t.bytes += tally.bytes;
-        t.tcp_flags |= tally.tcp_flags;
-        t.last = t.last.max(tally.last);
+        let full = self.live() >= self.limit;
+        add_to(&mut self.index, &mut self.skipped, full, key, eni, tally);
+    }
+
+    /// [`Counters::add`] for an IPv6 counter.
+    pub fn add6(&mut self, key: CounterKey6, eni: &Arc<str>, tally: &Tally) {
+        let full = self.live() >= self.limit;
+        add_to(&mut self.index6, &mut self.skipped, full, key, eni, tally);
     }
 
     /// Hands every counter with traffic since the last drain to `f` and zeroes it.
@@ -153,13 +175,8 @@ impl Counters {
         for r in self.retired.drain(..) {
             f(r);
         }
-        for (key, c) in self.index.iter_mut().filter(|(_, c)| c.tally.packets > 0) {
-            f(FlowRecord::new(key, &c.eni, &c.tally));
-            c.tally = Tally {
-                last: c.tally.last,
-                ..Tally::default()
-            };
-        }
+        drain_from(&mut self.index, &mut f);
+        drain_from(&mut self.index6, &mut f);
     }
 
     /// Hands over, per ENI, the packets left uncounted since the last call.
@@ -171,28 +188,22 @@ impl Counters {
 
     /// Frees drained counters idle for longer than `idle` nanoseconds.
     pub fn expire(&mut self, now: Time, idle: u64) {
-        self.index
-            .retain(|_, c| c.tally.packets > 0 || now.0.saturating_sub(c.tally.last.0) <= idle);
+        let keep =
+            |c: &Counter| c.tally.packets > 0 || now.0.saturating_sub(c.tally.last.0) <= idle;
+        self.index.retain(|_, c| keep(c));
+        self.index6.retain(|_, c| keep(c));
     }
 
     /// The ports `gone` names left the host: their counters leave (the next occupant of
     /// a slot counts afresh), their records wait for the next drain under their own ENI.
     pub fn retire_ports(&mut self, gone: impl Fn(u16) -> bool) {
-        let retired = &mut self.retired;
-        self.index.retain(|key, c| {
-            if !gone(key.port) {
-                return true;
-            }
-            if c.tally.packets > 0 {
-                retired.push(FlowRecord::new(key, &c.eni, &c.tally));
-            }
-            false
-        });
+        retire_from(&mut self.index, &mut self.retired, &gone);
+        retire_from(&mut self.index6, &mut self.retired, &gone);
     }
 
     /// Counters held.
     pub fn live(&self) -> usize {
-        self.index.len()
+        self.index.len() + self.index6.len()
     }
 
     /// Current (undrained) count of `key`, for tests: (packets, bytes).
@@ -201,15 +212,102 @@ impl Counters {
             .get(key)
             .map(|c| (c.tally.packets, c.tally.bytes))
     }
+
+    /// [`Counters::get`] of an IPv6 counter.
+    pub fn get6(&self, key: &CounterKey6) -> Option<(u64, u64)> {
+        self.index6
+            .get(key)
+            .map(|c| (c.tally.packets, c.tally.bytes))
+    }
+}
+
+/// Adds `tally` under `key` in `index`: to its counter, or a new one unless `full`
+/// (then the packets count as skipped for `eni`).
+fn add_to<A>(
+    index: &mut HashMap<CounterKey<A>, Counter, BuildFxHasher>,
+    skipped: &mut HashMap<Arc<str>, u64>,
+    full: bool,
+    key: CounterKey<A>,
+    eni: &Arc<str>,
+    tally: &Tally,
+) where
+    CounterKey<A>: std::hash::Hash + Eq,
+{
+    if tally.packets == 0 {
+        return;
+    }
+    let c = match index.entry(key) {
+        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::hash_map::Entry::Vacant(_) if full => {
+            *skipped.entry(Arc::clone(eni)).or_default() += tally.packets;
+            return;
+        }
+        std::collections::hash_map::Entry::Vacant(v) => v.insert(Counter {
+            eni: Arc::clone(eni),
+            tally: Tally::default(),
+        }),
+    };
+    let t = &mut c.tally;
+    t.first = if t.packets == 0 {
+        tally.first
+    } else {
+        t.first.min(tally.first)
+    };
+    t.packets += tally.packets;
+    t.bytes += tally.bytes;
+    t.tcp_flags |= tally.tcp_flags;
+    t.last = t.last.max(tally.last);
+}
+
+/// Hands every counter of `index` with traffic to `f` and zeroes it.
+fn drain_from<A: Copy + Into<IpAddr>>(
+    index: &mut HashMap<CounterKey<A>, Counter, BuildFxHasher>,
+    f: &mut impl FnMut(FlowRecord),
+) {
+    for (key, c) in index.iter_mut().filter(|(_, c)| c.tally.packets > 0) {
+        f(FlowRecord::new(key, &c.eni, &c.tally));
+        c.tally = Tally {
+            last: c.tally.last,
+            ..Tally::default()
+        };
+    }
+}
+
+/// Removes the counters of ports `gone` names from `index`, their records kept.
+fn retire_from<A: Copy + Into<IpAddr>>(
+    index: &mut HashMap<CounterKey<A>, Counter, BuildFxHasher>,
+    retired: &mut Vec<FlowRecord>,
+    gone: &impl Fn(u16) -> bool,
+) {
+    index.retain(|key, c| {
+        if !gone(key.port) {
+            return true;
+        }
+        if c.tally.packets > 0 {
+            retired.push(FlowRecord::new(key, &c.eni, &c.tally));
+        }
+        false
+    });
 }
 
 impl FlowRecord {
     /// The record of `tally`, counted under `key` for `eni`.
-    pub fn new(key: &CounterKey, eni: &Arc<str>, tally: &Tally) -> FlowRecord {
+    pub fn new<A: Copy + Into<IpAddr>>(
+        key: &CounterKey<A>,
+        eni: &Arc<str>,
+        tally: &Tally,
+    ) -> FlowRecord {
+        let t = &key.tuple;
         FlowRecord {
             eni: Arc::clone(eni),
             port: key.port,
-            tuple: key.tuple,
+            tuple: FiveTuple {
+                src: t.src.into(),
+                dst: t.dst.into(),
+                src_port: t.src_port,
+                dst_port: t.dst_port,
+                protocol: t.protocol,
+            },
             action: key.action,
             direction: key.direction,
             packets: tally.packets,
@@ -358,5 +456,45 @@ mod tests {
                 (b.clone(), Action::Reject, 1, 40)
             ]
         );
+    }
+
+    /// IPv6 counters keep their own keys and hand over records with IPv6 addresses;
+    /// the limit covers both families.
+    #[test]
+    fn ipv6_counters_share_the_limit() {
+        let eni: Arc<str> = Arc::from("eni-6");
+        let mut c = Counters::with_limit(2);
+        let t6 = FiveTuple {
+            src: "2600:1f00::5".parse::<Ipv6Addr>().unwrap(),
+            dst: "2600:1f00:0:1::5".parse::<Ipv6Addr>().unwrap(),
+            src_port: 40000,
+            dst_port: 443,
+            protocol: 6,
+        };
+        let k6 = CounterKey {
+            port: 3,
+            tuple: t6,
+            action: Action::Accept,
+            direction: Direction::Inbound,
+        };
+        c.count6(k6, &eni, 80, 2, Time(1));
+        c.count6(k6, &eni, 60, 0x10, Time(2));
+        assert_eq!(c.get6(&k6), Some((2, 140)));
+        c.count(key(1, Action::Reject), &eni, 40, 0, Time(1));
+        // full: a third key (of either family) is skipped
+        c.count6(CounterKey { port: 4, ..k6 }, &eni, 40, 0, Time(1));
+        assert_eq!(c.live(), 2);
+        let mut recs = Vec::new();
+        c.drain(|r| recs.push(r));
+        let r6 = recs.iter().find(|r| r.port == 3).unwrap();
+        assert_eq!(r6.tuple.src, IpAddr::V6(t6.src));
+        assert_eq!(r6.tuple.dst, IpAddr::V6(t6.dst));
+        assert_eq!((r6.packets, r6.bytes, r6.tcp_flags), (2, 140, 0x12));
+        assert_eq!(r6.direction, Direction::Inbound);
+        let mut skipped = Vec::new();
+        c.drain_skipped(|e, n| skipped.push((e, n)));
+        assert_eq!(skipped, [(eni.clone(), 1)]);
+        c.retire_ports(|p| p == 3);
+        assert_eq!(c.live(), 1);
     }
 }

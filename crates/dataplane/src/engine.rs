@@ -425,6 +425,17 @@ impl Engine {
             }
             e.tally = Tally::default();
         }
+        for (k, e) in &mut self.flows6.map {
+            if e.tally.packets == 0 {
+                continue;
+            }
+            for l in e.logged.iter().flatten() {
+                if let Some(port) = self.ports.get(usize::from(l.port)).and_then(Option::as_ref) {
+                    f(FlowRecord::new(&v6::cached_key6(k, l), &port.id, &e.tally));
+                }
+            }
+            e.tally = Tally::default();
+        }
     }
 
     /// Hands over, per ENI, the packets of new flows left uncounted since the last call
@@ -437,8 +448,9 @@ impl Engine {
     pub fn expire(&mut self, now: Time) {
         self.conntrack.expire(now);
         self.conntrack6.expire(now);
-        self.flows6.expire(now, FLOW_IDLE, |_, _| {});
         let (counters, ports) = (&mut self.counters, &self.ports);
+        self.flows6
+            .expire(now, FLOW_IDLE, |k, e| v6::settle6(counters, ports, k, e));
         self.flows
             .expire(now, FLOW_IDLE, |k, e| settle(counters, ports, k, e));
         self.counters.expire(now, COUNTER_IDLE);
@@ -767,15 +779,19 @@ impl Engine {
                 .remove_ports(gone_port, self.port_index.end());
             self.conntrack6
                 .remove_ports(gone_port, self.port_index.end());
+            let (counters, old_ports) = (&mut self.counters, &self.ports);
             self.flows6.map.retain(|k, e| {
                 let from_gone = match k.origin() {
                     Origin::Port(p) => gone_port(p),
                     Origin::Underlay(v) => gone_vpcs.contains(&v),
                 };
                 let to_gone = matches!(e.action, Action::ToPort { port, .. } if gone_port(port));
-                !from_gone && !to_gone
+                let keep = !from_gone && !to_gone;
+                if !keep {
+                    v6::settle6(counters, old_ports, k, e);
+                }
+                keep
             });
-            let (counters, old_ports) = (&mut self.counters, &self.ports);
             self.flows.map.retain(|k, e| {
                 let from_gone = match k.origin() {
                     Origin::Port(p) => gone_port(p),

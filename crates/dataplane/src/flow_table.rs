@@ -387,6 +387,17 @@ impl FlowKey6 {
         }
     }
 
+    /// The flow's 5-tuple.
+    pub fn tuple(&self) -> crate::packet::FiveTuple6 {
+        crate::packet::FiveTuple {
+            src: self.src.into(),
+            dst: self.dst.into(),
+            src_port: crate::wire::low16(self.rest >> 16),
+            dst_port: crate::wire::low16(self.rest),
+            protocol: u8::try_from((self.rest >> 32) & 0xff).unwrap_or(0),
+        }
+    }
+
     /// Where the key's packets come from.
     #[inline]
     pub fn origin(&self) -> Origin {

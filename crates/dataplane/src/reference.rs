@@ -9,7 +9,7 @@
 //! IPv6 is walked the same way over the IPv6 halves of the program (its own routes,
 //! ACL entries, rules, members and mappings); neighbour discovery and DHCPv6 are judged
 //! by their verdicts (the answers' bytes are checked by their own tests). IPv6 flows
-//! are not counted for flow logs (the engine does not count them yet).
+//! are counted for flow logs as IPv4's are.
 
 use crate::conntrack::{Direction, State};
 use crate::packet::{self, Meta, Meta6};
@@ -41,7 +41,7 @@ pub struct Reference {
     tracked: Vec<Tracked>,
     limit: usize,
     /// Flow-log counters: (port, tuple, accepted) → (packets, bytes).
-    pub counters: std::collections::BTreeMap<(u16, packet::FiveTuple, bool), (u64, u64)>,
+    pub counters: std::collections::BTreeMap<(u16, packet::FiveTuple<IpAddr>, bool), (u64, u64)>,
 }
 
 enum To {
@@ -72,10 +72,18 @@ impl Reference {
         self.program = program;
     }
 
-    fn count(&mut self, port: usize, m: &Meta, accept: bool) {
+    fn count<A: Copy + Into<IpAddr>>(&mut self, port: usize, m: &packet::Meta<A>, accept: bool) {
+        let t = &m.tuple;
+        let tuple = packet::FiveTuple {
+            src: t.src.into(),
+            dst: t.dst.into(),
+            src_port: t.src_port,
+            dst_port: t.dst_port,
+            protocol: t.protocol,
+        };
         let c = self
             .counters
-            .entry((u16::try_from(port).unwrap_or(u16::MAX), m.tuple, accept))
+            .entry((u16::try_from(port).unwrap_or(u16::MAX), tuple, accept))
             .or_default();
         c.0 += 1;
         c.1 += u64::from(m.ip_len);
@@ -909,7 +917,12 @@ impl Reference {
                 return Err(DropReason::UnknownDestinationMac);
             }
         }
-        self.security6(now, p, port, &vpc, Direction::Outbound, &m)?;
+        if let Err(e) = self.security6(now, p, port, &vpc, Direction::Outbound, &m) {
+            if e == DropReason::SecurityGroupEgress {
+                self.count(p, &m, false);
+            }
+            return Err(e);
+        }
         let target = if same_subnet {
             RouteTarget::Local
         } else {
@@ -918,6 +931,7 @@ impl Reference {
                 .iter()
                 .find(|a| a.id == subnet.network_acl_id);
             if !acl.is_some_and(|a| nacl6_allows(a, true, &m, dst)) {
+                self.count(p, &m, false);
                 return Err(DropReason::NaclEgress);
             }
             let rt = vpc
@@ -976,6 +990,7 @@ impl Reference {
                     .find(|e| &e.gateway_id == g)
                     .map(|e| e.host)
                     .ok_or(DropReason::NoEdge)?;
+                self.count(p, &m, true);
                 let vni = vpc.vni & 0xff_ffff;
                 let sport = crate::overlay::entropy_port6(&m.tuple);
                 let rewrite = Some((vpc.router_mac, crate::overlay::gateway_mac(g)));
@@ -984,6 +999,7 @@ impl Reference {
             }
             RouteTarget::TransitGateway(_) => return Err(DropReason::Ipv6),
         };
+        self.count(p, &m, true);
         let rewrite = routed.then_some((vpc.router_mac, mac));
         if host == self.program.underlay.address {
             let q = self
@@ -1102,10 +1118,17 @@ impl Reference {
                 .iter()
                 .find(|a| a.id == subnet.network_acl_id);
             if !acl.is_some_and(|a| nacl6_allows(a, false, m, m.tuple.src)) {
+                self.count(q, m, false);
                 return Err(DropReason::NaclIngress);
             }
         }
-        self.security6(now, q, &port, &vpc, Direction::Inbound, m)?;
+        if let Err(e) = self.security6(now, q, &port, &vpc, Direction::Inbound, m) {
+            if e == DropReason::SecurityGroupIngress {
+                self.count(q, m, false);
+            }
+            return Err(e);
+        }
+        self.count(q, m, true);
         Ok(if crossing {
             (vpc.router_mac, port.mac)
         } else {

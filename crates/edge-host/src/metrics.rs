@@ -48,6 +48,7 @@ pub fn render(s: &Snapshot) -> String {
         ("icmp_too_big_sent", st.icmp_too_big_sent),
         ("eigw_flow_created", st.eigw_flows_created),
         ("eigw_flow_expired", st.eigw_flows_expired),
+        ("eigw_flow_closed", st.eigw_flows_closed),
     ] {
         let _ = writeln!(
             o,

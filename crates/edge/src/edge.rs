@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 mod v6;
-pub use v6::EgressOnlyKey;
+pub use v6::{EgressOnlyFlow, EgressOnlyKey};
 
 /// Tunables; the defaults are AWS's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +43,9 @@ pub struct EdgeConfig {
     pub fragment_timeout_secs: u64,
     /// Remembered fragment translations at most.
     pub max_fragments: usize,
+    /// How long an egress-only gateway still passes a TCP connection's packets in after
+    /// both sides sent their FIN (the last ACK, retransmitted FINs).
+    pub eigw_linger_secs: u64,
 }
 
 impl Default for EdgeConfig {
@@ -53,6 +56,7 @@ impl Default for EdgeConfig {
             mtu: 1500,
             fragment_timeout_secs: 30,
             max_fragments: 4096,
+            eigw_linger_secs: 4,
         }
     }
 }
@@ -149,8 +153,8 @@ pub struct Edge {
     /// Every served VPC's IPv6 blocks with its slot, most specific first: where IPv6
     /// from the internet goes.
     v6_blocks: Vec<(Ipv6Net, u32)>,
-    /// The egress-only gateways' connections: (VNI, inside, remote, …) → last packet.
-    eigw_flows: HashMap<EgressOnlyKey, Time, BuildFxHasher>,
+    /// The egress-only gateways' connections: (VNI, inside, remote, …) → their state.
+    eigw_flows: HashMap<EgressOnlyKey, EgressOnlyFlow, BuildFxHasher>,
     stats: Stats,
 }
 

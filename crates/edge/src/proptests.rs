@@ -254,7 +254,7 @@ fn sixty_thousand_flows_to_one_destination() {
 
 /// One step of a random life of the egress-only gateway: a packet out from one of a few
 /// inside (address, port)s to one of a few remote ones, or one in from such a remote,
-/// after `wait` seconds.
+/// after `wait` seconds; TCP packets carry one of a few flag sets (`flags`).
 #[derive(Debug, Clone, Copy)]
 struct Step6 {
     out: bool,
@@ -262,36 +262,65 @@ struct Step6 {
     inside: u8,
     remote: u8,
     port: u8,
+    flags: u8,
     wait: u16,
 }
 
 fn step6() -> impl Strategy<Value = Step6> {
-    (any::<bool>(), proto(), 0u8..3, 0u8..3, 0u8..2, 0u16..200).prop_map(
-        |(out, p, inside, remote, port, wait)| Step6 {
+    let wait = prop_oneof![0u16..6, 0u16..400];
+    (any::<bool>(), proto(), 0u8..2, 0u8..2, 0u8..2, 0u8..5, wait).prop_map(
+        |(out, p, inside, remote, port, flags, wait)| Step6 {
             out,
             p,
             inside,
             remote,
             port,
+            flags,
             wait,
         },
     )
 }
 
+/// `PROPTEST_CASES` if set (to run a property many more times), else `default`.
+fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The model's view of one egress-only connection (times in seconds).
+#[derive(Debug, Clone, Copy)]
+struct ModelFlow {
+    last: u64,
+    fin_out: bool,
+    fin_in: bool,
+    closed: Option<u64>,
+}
+
+impl ModelFlow {
+    fn live(&self, now: u64, idle: u64, linger: u64) -> bool {
+        now - self.last < idle && self.closed.is_none_or(|c| now - c < linger)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases(256)))]
 
     /// The egress-only gateway against a model: everything goes out (as it is), and a
     /// packet from outside goes in exactly when the same protocol's connection between
-    /// the same two (address, port)s went out within the idle timeout; the bytes in are
-    /// the bytes the remote sent.
+    /// the same two (address, port)s went out and is live: not idle for the timeout,
+    /// not ended by a RST (either way), not past the linger after both FINs; a SYN from
+    /// inside starts a connection afresh. The bytes in are the bytes the remote sent.
     #[test]
-    fn egress_only_gateway_matches_its_model(steps in proptest::collection::vec(step6(), 1..40)) {
+    fn egress_only_gateway_matches_its_model(steps in proptest::collection::vec(step6(), 1..60)) {
         use std::net::Ipv6Addr;
+        use tcp::flags::{ACK, FIN, RST, SYN};
         let mut e = Edge::new(EdgeConfig::default());
         e.set_program(program6());
-        let idle = EdgeConfig::default().idle_timeout_secs;
-        let mut model: HashMap<(u8, u8, u8, u8), u64> = HashMap::new();
+        let cfg = EdgeConfig::default();
+        let (idle, linger) = (cfg.idle_timeout_secs, cfg.eigw_linger_secs);
+        let mut model: HashMap<(u8, u8, u8, u8), ModelFlow> = HashMap::new();
         let mut now = 1u64;
         for s in steps {
             now += u64::from(s.wait);
@@ -301,35 +330,72 @@ proptest! {
             let tag = s.p as u8;
             let key = (tag, s.inside, s.remote, s.port);
             let mut out = Vec::new();
+            // out: SYN, ACK, FIN|ACK, RST, RST|ACK; in: SYN|ACK instead of SYN
+            let flags = match (s.flags, s.out) {
+                (0, true) => SYN,
+                (0, false) => SYN | ACK,
+                (1, _) => ACK,
+                (2, _) => FIN | ACK,
+                (3, _) => RST,
+                _ => RST | ACK,
+            };
+            let tcp_flags = if matches!(s.p, Proto::Tcp) { flags } else { 0 };
             if s.out {
                 let pkt = match s.p {
-                    Proto::Tcp => tcp6_packet(inside, iport, remote, rport, tcp::flags::SYN, b""),
+                    Proto::Tcp => tcp6_packet(inside, iport, remote, rport, flags, b""),
                     Proto::Udp => udp6_packet(inside, iport, remote, rport, b"q"),
                     Proto::Icmp => icmp6_echo(inside, remote, false, iport, 1),
                 };
                 let v = e.process_from_vpc(Time::from_secs(now), VNI2, Gateway::Infer, &from_instance6(&pkt, EIGW), &mut out);
                 prop_assert_eq!(v, Verdict::ToInternet);
                 prop_assert_eq!(&out, &pkt);
-                model.insert(key, now);
+                let fin = tcp_flags & FIN != 0;
+                if tcp_flags & RST != 0 {
+                    model.remove(&key);
+                } else {
+                    match model.get_mut(&key) {
+                        Some(f) if f.live(now, idle, linger) && tcp_flags & (SYN | ACK) != SYN => {
+                            f.last = now;
+                            f.fin_out |= fin;
+                            if f.fin_out && f.fin_in && f.closed.is_none() {
+                                f.closed = Some(now);
+                            }
+                        }
+                        _ => {
+                            model.insert(key, ModelFlow { last: now, fin_out: fin, fin_in: false, closed: None });
+                        }
+                    }
+                }
             } else {
                 let pkt = match s.p {
-                    Proto::Tcp => tcp6_packet(remote, rport, inside, iport, tcp::flags::SYN | tcp::flags::ACK, b""),
+                    Proto::Tcp => tcp6_packet(remote, rport, inside, iport, flags, b""),
                     Proto::Udp => udp6_packet(remote, rport, inside, iport, b"a"),
                     Proto::Icmp => icmp6_echo(remote, inside, true, iport, 1),
                 };
                 let v = e.process_from_internet(Time::from_secs(now), &pkt, &mut out);
-                let live = model.get(&key).is_some_and(|&t| now - t < idle);
+                let live = model.get(&key).is_some_and(|f| f.live(now, idle, linger));
                 if live {
                     prop_assert_eq!(v, Verdict::ToVpc6 { vni: VNI2, dst: inside });
                     prop_assert_eq!(&out[14..], &pkt[..]);
-                    model.insert(key, now);
+                    if tcp_flags & RST != 0 {
+                        model.remove(&key);
+                    } else if let Some(f) = model.get_mut(&key) {
+                        f.last = now;
+                        f.fin_in |= tcp_flags & FIN != 0;
+                        if f.fin_out && f.fin_in && f.closed.is_none() {
+                            f.closed = Some(now);
+                        }
+                    }
                 } else {
                     prop_assert_eq!(v, Verdict::Drop { reason: DropReason::EgressOnlyNoFlow });
                 }
             }
             if now.is_multiple_of(7) {
                 e.expire(Time::from_secs(now));
+                model.retain(|_, f| f.live(now, idle, linger));
             }
+            let live = model.values().filter(|f| f.live(now, idle, linger)).count();
+            prop_assert!(e.egress_only_flows() >= live);
         }
     }
 }

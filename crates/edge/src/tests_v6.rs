@@ -9,6 +9,8 @@ use std::net::Ipv6Addr;
 
 const SYN: u16 = tcp::flags::SYN;
 const ACK: u16 = tcp::flags::ACK;
+const FIN: u16 = tcp::flags::FIN;
+const RST: u16 = tcp::flags::RST;
 
 fn edge() -> Edge {
     let mut e = Edge::new(EdgeConfig::default());
@@ -302,4 +304,80 @@ fn with_both_gateways_the_internet_gateway_lets_in() {
             dst: WEB6
         }
     );
+}
+
+/// TCP through the egress-only gateway ends early: a RST either way forgets the
+/// connection (the RST itself passes), both FINs start a linger (4 s) after which the
+/// remote's packets are dropped; a SYN from inside opens the connection again.
+#[test]
+fn egress_only_gateway_forgets_tcp_on_rst_and_after_both_fins() {
+    let mut e = edge();
+    let ms = |ms: u64| Time(ms * 1_000_000);
+    let o = |f| tcp6_packet(APP6, 40000, REMOTE6, 443, f, b"");
+    let i = |f| tcp6_packet(REMOTE6, 443, APP6, 40000, f, b"");
+    let inside = Verdict::ToVpc6 {
+        vni: VNI2,
+        dst: APP6,
+    };
+    let no = drop(DropReason::EgressOnlyNoFlow);
+    assert_eq!(
+        out6(&mut e, t(1), VNI2, EIGW, &o(SYN)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(in6(&mut e, t(1), &i(SYN | ACK)).0, inside);
+    // the remote closes first, then the instance: both FINs at 2 s
+    assert_eq!(in6(&mut e, t(2), &i(FIN | ACK)).0, inside);
+    assert_eq!(
+        in6(&mut e, t(2), &i(ACK)).0,
+        inside,
+        "half closed: still open"
+    );
+    assert_eq!(
+        out6(&mut e, t(2), VNI2, EIGW, &o(FIN | ACK)).0,
+        Verdict::ToInternet
+    );
+    // the last ACK and a retransmitted FIN within the linger still come in
+    assert_eq!(in6(&mut e, ms(5_999), &i(FIN | ACK)).0, inside);
+    assert_eq!(in6(&mut e, ms(6_000), &i(ACK)).0, no, "forgotten 4 s after");
+    assert_eq!(e.expire(ms(6_000)), 1);
+    assert_eq!(e.stats().eigw_flows_closed, 1);
+    assert_eq!(e.egress_only_flows(), 0);
+    // an ACK from inside now starts a new connection (as any packet out does)
+    assert_eq!(
+        out6(&mut e, t(7), VNI2, EIGW, &o(ACK)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(in6(&mut e, t(7), &i(ACK)).0, inside);
+    // a RST from outside goes in, then the connection is gone
+    assert_eq!(in6(&mut e, t(8), &i(RST)).0, inside);
+    assert_eq!(in6(&mut e, t(8), &i(ACK)).0, no);
+    assert_eq!(in6(&mut e, t(8), &i(RST)).0, no);
+    // a RST from inside goes out and forgets it too
+    assert_eq!(
+        out6(&mut e, t(9), VNI2, EIGW, &o(SYN)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(
+        out6(&mut e, t(9), VNI2, EIGW, &o(RST | ACK)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(in6(&mut e, t(9), &i(ACK)).0, no);
+    assert_eq!(e.egress_only_flows(), 0, "a RST out creates nothing");
+    // after both FINs, a new SYN from inside opens it again with no linger
+    assert_eq!(
+        out6(&mut e, t(10), VNI2, EIGW, &o(SYN)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(
+        out6(&mut e, t(11), VNI2, EIGW, &o(FIN | ACK)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(in6(&mut e, t(11), &i(FIN | ACK)).0, inside);
+    assert_eq!(
+        out6(&mut e, t(12), VNI2, EIGW, &o(SYN)).0,
+        Verdict::ToInternet
+    );
+    assert_eq!(in6(&mut e, t(30), &i(SYN | ACK)).0, inside);
+    let s = e.stats();
+    assert_eq!((s.eigw_flows_closed, s.eigw_flows_created), (3, 5));
 }

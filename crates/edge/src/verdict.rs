@@ -163,6 +163,8 @@ pub struct Stats {
     pub eigw_inbound: u64,
     pub eigw_flows_created: u64,
     pub eigw_flows_expired: u64,
+    /// TCP connections forgotten on a RST, or when the linger after both FINs ended.
+    pub eigw_flows_closed: u64,
     drops: [u64; DropReason::COUNT],
 }
 

@@ -14,11 +14,13 @@
 //! it, addressed to the gateway's MAC, as IPv4 does; the edge decides (internet and
 //! egress-only gateways carry IPv6). A route to a peering reaches the peer VPC's IPv6
 //! blocks by its IPv6 V2P, and the receiving host authenticates a peer's source against
-//! it, as IPv4 does. Not carried yet (dropped as [`DropReason::Ipv6`]): transit gateways. IPv6 flows are not offloaded to the kernel fast path
-//! and not counted by flow logs.
+//! it, as IPv4 does. Not carried yet (dropped as [`DropReason::Ipv6`]): transit gateways. IPv6 flows are not offloaded to the kernel fast path.
+//! Flow logs count IPv6 as IPv4: cached flows in their entries, rejections (security
+//! groups, network ACLs) packet by packet.
 
 use super::*;
 use crate::conntrack::State;
+use crate::counters::CounterKey6;
 use crate::dhcpv6;
 use crate::ndp;
 use crate::packet::Meta6;
@@ -74,8 +76,12 @@ impl Engine {
 
     /// Caches an IPv6 decision (if its dependencies fit).
     fn remember6(&mut self, key: FlowKey6, entry: flow_table::Entry) {
+        let (counters, ports) = (&mut self.counters, &self.ports);
         if entry.deps.complete() {
-            self.flows6.insert(key, entry, |_| {});
+            self.flows6
+                .insert(key, entry, |e| settle6(counters, ports, &key, e));
+        } else {
+            settle6(counters, ports, &key, &entry);
         }
     }
 
@@ -157,7 +163,7 @@ impl Engine {
         trace.deps.push(&self.epochs, v.dep);
         trace.deps.push(&self.epochs, subnet.dep);
 
-        sg_stage6(
+        if let Err(reason) = sg_stage6(
             &mut self.conntrack6,
             &mut self.epochs,
             port,
@@ -166,13 +172,33 @@ impl Engine {
             &m,
             now,
             &mut trace,
-        )?;
+        ) {
+            if reason == DropReason::SecurityGroupEgress && port.flow_logs {
+                self.counters.count6(
+                    key6(p, &m, counters::Action::Reject, Direction::Outbound),
+                    &port.id,
+                    m.ip_len,
+                    m.tcp_flags,
+                    now,
+                );
+            }
+            return Err(reason);
+        }
 
         // leaving the subnet: NACL egress, then the route table
         let target = if same_subnet {
             Target::Local
         } else {
             if !acl_allows6(v, subnet, true, &m, &mut self.epochs, &mut trace)? {
+                if port.flow_logs {
+                    self.counters.count6(
+                        key6(p, &m, counters::Action::Reject, Direction::Outbound),
+                        &port.id,
+                        m.ip_len,
+                        m.tcp_flags,
+                        now,
+                    );
+                }
                 return Err(DropReason::NaclEgress);
             }
             let rt = subnet.route_table.ok_or(DropReason::NoRoute)?;
@@ -195,47 +221,68 @@ impl Engine {
             &self.epochs,
             &mut trace,
         )?;
+        if port.flow_logs {
+            trace.log(p, Direction::Outbound);
+        }
         // to a gateway, the frame is addressed to the gateway's MAC (the edge reads it)
         let rewrite = (routed || edge).then_some((v.router_mac, mac));
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
         let action = if !edge && host == self.underlay.address {
             // the destination ENI is on this host: its port has the mapping's MAC
-            let (q, qp) = self
+            let src_after = rewrite.map_or(src_mac, |r| r.0);
+            match self
                 .macs
                 .get(&mac)
                 .and_then(|&q| Some((q, self.ports.get(usize::from(q))?.as_ref()?)))
                 .filter(|(_, qp)| qp.vpc == dv)
-                .ok_or(DropReason::NoSuchPort)?;
-            let src_after = rewrite.map_or(src_mac, |r| r.0);
-            let rw = deliver6(
-                &self.vpcs,
-                qp,
-                q,
-                dv,
-                src_after,
-                &m,
-                now,
-                &mut self.conntrack6,
-                &mut self.epochs,
-                &mut trace,
-            )?;
-            Action::ToPort {
-                port: q,
-                rewrite: Some(rw),
+            {
+                None => Err(DropReason::NoSuchPort),
+                Some((q, qp)) => deliver6(
+                    &self.vpcs,
+                    qp,
+                    q,
+                    dv,
+                    src_after,
+                    &m,
+                    now,
+                    &mut self.conntrack6,
+                    &mut self.epochs,
+                    &mut self.counters,
+                    &mut trace,
+                )
+                .map(|rw| Action::ToPort {
+                    port: q,
+                    rewrite: Some(rw),
+                }),
             }
         } else {
-            let vni = vpc_at(&self.vpcs, dv)?.vni;
-            Action::Encap {
+            vpc_at(&self.vpcs, dv).map(|d| Action::Encap {
                 outer: overlay::outer_template(
                     &self.underlay,
                     host,
-                    vni,
+                    d.vni,
                     overlay::entropy_port6(&m.tuple),
                 ),
                 rewrite,
                 host,
-                vni,
+                vni: d.vni,
                 edge,
+            })
+        };
+        let action = match action {
+            Ok(action) => action,
+            Err(reason) => {
+                if port.flow_logs {
+                    // accepted on the way out, dropped further on
+                    self.counters.count6(
+                        key6(p, &m, counters::Action::Accept, Direction::Outbound),
+                        &port.id,
+                        m.ip_len,
+                        m.tcp_flags,
+                        now,
+                    );
+                }
+                return Err(reason);
             }
         };
         let verdict = emit_action(&action, frame, out);
@@ -244,7 +291,7 @@ impl Engine {
             flow_table::Entry {
                 deps: trace.deps,
                 ct: trace.ct,
-                logged: [None; 2],
+                logged: trace.logged,
                 tally: Tally::first(&m, now),
                 action,
                 src_mac,
@@ -298,6 +345,7 @@ impl Engine {
             now,
             &mut self.conntrack6,
             &mut self.epochs,
+            &mut self.counters,
             &mut trace,
         )?;
         let action = Action::ToPort {
@@ -310,7 +358,7 @@ impl Engine {
             flow_table::Entry {
                 deps: trace.deps,
                 ct: trace.ct,
-                logged: [None; 2],
+                logged: trace.logged,
                 tally: Tally::first(&m, now),
                 action,
                 src_mac: eth.src(),
@@ -543,6 +591,7 @@ fn deliver6(
     now: Time,
     ct: &mut Conntrack<Key6>,
     epochs: &mut Epochs,
+    counters: &mut Counters,
     trace: &mut Trace,
 ) -> Result<(MacAddr, MacAddr), DropReason> {
     trace.deps.push(epochs, qp.dep);
@@ -560,13 +609,69 @@ fn deliver6(
         return Err(DropReason::DestinationCheck);
     }
     let crossing = !subnet.contains6(m.tuple.src);
+    let reject = |counters: &mut Counters| {
+        if qp.flow_logs {
+            counters.count6(
+                key6(q, m, counters::Action::Reject, Direction::Inbound),
+                &qp.id,
+                m.ip_len,
+                m.tcp_flags,
+                now,
+            );
+        }
+    };
     if crossing && !acl_allows6(v, subnet, false, m, epochs, trace)? {
+        reject(counters);
         return Err(DropReason::NaclIngress);
     }
-    sg_stage6(ct, epochs, qp, q, Direction::Inbound, m, now, trace)?;
+    if let Err(reason) = sg_stage6(ct, epochs, qp, q, Direction::Inbound, m, now, trace) {
+        if reason == DropReason::SecurityGroupIngress {
+            reject(counters);
+        }
+        return Err(reason);
+    }
+    if qp.flow_logs {
+        trace.log(q, Direction::Inbound);
+    }
     Ok(if crossing {
         (v.router_mac, qp.mac)
     } else {
         (src_mac, qp.mac)
     })
+}
+
+fn key6(port: u16, m: &Meta6, action: counters::Action, direction: Direction) -> CounterKey6 {
+    CounterKey6 {
+        port,
+        tuple: m.tuple,
+        action,
+        direction,
+    }
+}
+
+/// [`settle`] for an IPv6 flow's entry.
+pub(super) fn settle6(
+    counters: &mut Counters,
+    ports: &[Option<Port>],
+    k: &FlowKey6,
+    e: &flow_table::Entry,
+) {
+    if e.tally.packets == 0 {
+        return;
+    }
+    for l in e.logged.iter().flatten() {
+        if let Some(port) = ports.get(usize::from(l.port)).and_then(Option::as_ref) {
+            counters.add6(cached_key6(k, l), &port.id, &e.tally);
+        }
+    }
+}
+
+/// The counter of a cached IPv6 flow's packets at one of the ports that log it.
+pub(super) fn cached_key6(k: &FlowKey6, l: &Logged) -> CounterKey6 {
+    CounterKey6 {
+        port: l.port,
+        tuple: k.tuple(),
+        action: counters::Action::Accept,
+        direction: l.direction,
+    }
 }

@@ -242,7 +242,7 @@ fn churn_of_100k_enis_reuses_slots_and_stays_bounded() {
         if step.is_multiple_of(100) {
             // each record is of its own ENI's traffic, whichever slot the ENI had
             e.drain_flow_records(|r| {
-                let ip = ip_of[&*r.eni];
+                let ip = std::net::IpAddr::V4(ip_of[&*r.eni]);
                 assert!(r.tuple.src == ip || r.tuple.dst == ip, "{r:?}");
                 records += 1;
             });

@@ -1140,3 +1140,78 @@ fn dhcp_and_router_advertisements_give_the_mtu_the_underlay_allows() {
         "DHCP option 26 is the derived MTU"
     );
 }
+
+/// Flow logs count IPv6 as IPv4: a cached flow's packets at both ends (ACCEPT, each
+/// way as it crosses the ENI), a rejected one packet by packet (REJECT), with the IPv6
+/// addresses in the records.
+#[test]
+fn flow_logs_count_ipv6_flows() {
+    use crate::conntrack::Direction;
+    use crate::counters::Action;
+    use std::net::IpAddr;
+    let (mut p1, mut p2) = (host1(), host2());
+    p1.ports.iter_mut().for_each(|p| p.flow_logs = true);
+    p2.ports.iter_mut().for_each(|p| p.flow_logs = true);
+    let (mut h1, mut h2) = engines();
+    h1.set_program(p1).unwrap();
+    h2.set_program(p2).unwrap();
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
+    let mut wire = Vec::new();
+    let mut out = Vec::new();
+    // TCP 22 is allowed: three packets through the cache
+    for i in 0..3 {
+        let flags = if i == 0 {
+            tcp::flags::SYN
+        } else {
+            tcp::flags::ACK
+        };
+        let f = tcp6_frame(A_MAC, B_MAC, A_IP6, B_IP6, 40000, 22, flags, 0);
+        h1.process_from_port(t(1 + i), a, &f, &mut wire);
+        assert_eq!(
+            h2.process_from_underlay(t(1 + i), &wire, &mut out),
+            Verdict::ToPort { port: b }
+        );
+    }
+    // TCP 80 is not: rejected at B
+    let syn80 = tcp6_frame(A_MAC, B_MAC, A_IP6, B_IP6, 40001, 80, tcp::flags::SYN, 0);
+    h1.process_from_port(t(4), a, &syn80, &mut wire);
+    assert_eq!(
+        drop_of(h2.process_from_underlay(t(4), &wire, &mut out)),
+        DropReason::SecurityGroupIngress
+    );
+    let (a6, b6) = (IpAddr::V6(A_IP6), IpAddr::V6(B_IP6));
+    let mut sent = Vec::new();
+    h1.drain_flow_records(|r| sent.push(r));
+    let ssh: Vec<_> = sent.iter().filter(|r| r.tuple.dst_port == 22).collect();
+    assert_eq!(ssh.len(), 1, "{sent:?}");
+    assert_eq!((ssh[0].tuple.src, ssh[0].tuple.dst), (a6, b6));
+    assert_eq!(
+        (ssh[0].action, ssh[0].direction, ssh[0].packets),
+        (Action::Accept, Direction::Outbound, 3)
+    );
+    assert_eq!(ssh[0].tcp_flags, tcp::flags::SYN | tcp::flags::ACK);
+    let mut received = Vec::new();
+    h2.drain_flow_records(|r| received.push(r));
+    received.sort_by_key(|r| r.tuple.dst_port);
+    assert_eq!(received.len(), 2, "{received:?}");
+    assert_eq!(
+        (
+            received[0].tuple.dst_port,
+            received[0].action,
+            received[0].direction
+        ),
+        (22, Action::Accept, Direction::Inbound)
+    );
+    assert_eq!(received[0].packets, 3);
+    assert_eq!(
+        (
+            received[1].tuple.dst_port,
+            received[1].action,
+            received[1].packets
+        ),
+        (80, Action::Reject, 1)
+    );
+    assert_eq!((received[1].tuple.src, received[1].tuple.dst), (a6, b6));
+    // drained: nothing more until new packets
+    h2.drain_flow_records(|r| panic!("{r:?}"));
+}

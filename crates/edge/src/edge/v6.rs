@@ -9,6 +9,10 @@
 //!   (protocol, inside address and port, remote address and port, for AWS's idle
 //!   timeout); in, only what belongs to a remembered connection: its replies, and ICMPv6
 //!   errors quoting one of its packets. Connections cannot be initiated from outside.
+//!   TCP connections end early: a RST from either side forgets the connection once the
+//!   RST has passed; after both sides' FINs the connection lingers
+//!   ([`EdgeConfig::eigw_linger_secs`], for the last ACK and retransmitted FINs), then is
+//!   forgotten. A SYN from inside starts the connection afresh.
 //!
 //! A VPC with both gateways lets in what its internet gateway lets in: the egress-only
 //! gateway filters only what would otherwise have no way in. Packets above the gateway
@@ -16,7 +20,7 @@
 
 use super::*;
 use fort_dataplane::packet;
-use fort_dataplane::wire::{icmpv6, ipv6};
+use fort_dataplane::wire::{icmpv6, ipv6, tcp};
 use std::net::Ipv6Addr;
 
 /// A connection through an egress-only internet gateway, as seen from inside: for ICMPv6
@@ -29,6 +33,50 @@ pub struct EgressOnlyKey {
     pub inside_port: u16,
     pub remote: Ipv6Addr,
     pub remote_port: u16,
+}
+
+/// The state of an egress-only connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EgressOnlyFlow {
+    /// The last packet of the connection (either way; errors excluded).
+    pub last: Time,
+    /// TCP: a FIN went out / came in.
+    pub fin_out: bool,
+    pub fin_in: bool,
+    /// TCP: when the second of the two FINs passed.
+    pub closed: Option<Time>,
+}
+
+impl EgressOnlyFlow {
+    fn new(now: Time, fin_out: bool) -> EgressOnlyFlow {
+        EgressOnlyFlow {
+            last: now,
+            fin_out,
+            fin_in: false,
+            closed: None,
+        }
+    }
+
+    /// Whether the connection still lets packets in at `now`: not idle for `idle`
+    /// nanoseconds, and not closed for `linger` nanoseconds.
+    pub fn live(&self, now: Time, idle: u64, linger: u64) -> bool {
+        now.0.saturating_sub(self.last.0) < idle
+            && self
+                .closed
+                .is_none_or(|c| now.0.saturating_sub(c.0) < linger)
+    }
+
+    /// Notes a FIN (`out`: from inside) at `now`.
+    fn fin(&mut self, now: Time, out: bool) {
+        if out {
+            self.fin_out = true;
+        } else {
+            self.fin_in = true;
+        }
+        if self.fin_out && self.fin_in && self.closed.is_none() {
+            self.closed = Some(now);
+        }
+    }
 }
 
 /// What the quote of an ICMPv6 error may hold at most (the minimum MTU of IPv6, 1280,
@@ -148,13 +196,42 @@ impl Edge {
                 remote: dst,
                 remote_port,
             };
-            let full = self.eigw_flows.len() >= self.cfg.max_flows;
-            match self.eigw_flows.get_mut(&key) {
-                Some(last) => *last = now,
-                None if full => return self.drop(DropReason::EgressOnlyTableFull),
-                None => {
-                    self.eigw_flows.insert(key, now);
-                    self.stats.eigw_flows_created += 1;
+            let flags = if m.tuple.protocol == ip_proto::TCP {
+                m.tcp_flags
+            } else {
+                0
+            };
+            let (idle, linger) = self.eigw_times();
+            let fin = flags & tcp::flags::FIN != 0;
+            if flags & tcp::flags::RST != 0 {
+                // the RST goes out; the connection (if any) is forgotten
+                if let Some(f) = self.eigw_flows.remove(&key) {
+                    if f.live(now, idle, linger) {
+                        self.stats.eigw_flows_closed += 1;
+                    } else {
+                        self.stats.eigw_flows_expired += 1;
+                    }
+                }
+            } else {
+                let syn = flags & (tcp::flags::SYN | tcp::flags::ACK) == tcp::flags::SYN;
+                let full = self.eigw_flows.len() >= self.cfg.max_flows;
+                match self.eigw_flows.get_mut(&key) {
+                    Some(f) if f.live(now, idle, linger) && !syn => {
+                        f.last = now;
+                        if fin {
+                            f.fin(now, true);
+                        }
+                    }
+                    Some(f) => {
+                        // gone (idle, closed) or a new SYN: a new connection
+                        *f = EgressOnlyFlow::new(now, fin);
+                        self.stats.eigw_flows_created += 1;
+                    }
+                    None if full => return self.drop(DropReason::EgressOnlyTableFull),
+                    None => {
+                        self.eigw_flows.insert(key, EgressOnlyFlow::new(now, fin));
+                        self.stats.eigw_flows_created += 1;
+                    }
                 }
             }
             self.stats.eigw_outbound += 1;
@@ -189,18 +266,27 @@ impl Edge {
             self.stats.igw_inbound6 += 1;
         } else {
             // only through the egress-only gateway: a connection of the VPC's, or nothing
-            let Some((key, own)) = self.inbound_key(vni, pkt) else {
+            let Some((key, own, flags)) = self.inbound_key(vni, pkt) else {
                 return self.drop(DropReason::EgressOnlyNoFlow);
             };
-            let idle = self.cfg.idle_timeout_secs * 1_000_000_000;
-            match self.eigw_flows.get_mut(&key) {
-                Some(last) if now.0.saturating_sub(last.0) < idle => {
-                    // an error refreshes nothing: only the connection's own packets do
-                    if own {
-                        *last = now;
-                    }
+            let (idle, linger) = self.eigw_times();
+            let Some(f) = self
+                .eigw_flows
+                .get_mut(&key)
+                .filter(|f| f.live(now, idle, linger))
+            else {
+                return self.drop(DropReason::EgressOnlyNoFlow);
+            };
+            // an error refreshes nothing: only the connection's own packets do
+            if own {
+                f.last = now;
+                if flags & tcp::flags::RST != 0 {
+                    // the RST goes in; the connection is forgotten
+                    self.eigw_flows.remove(&key);
+                    self.stats.eigw_flows_closed += 1;
+                } else if flags & tcp::flags::FIN != 0 {
+                    f.fin(now, false);
                 }
-                _ => return self.drop(DropReason::EgressOnlyNoFlow),
             }
             self.stats.eigw_inbound += 1;
         }
@@ -214,8 +300,8 @@ impl Edge {
 
     /// The egress-only connection an inbound packet would belong to: its own tuple
     /// reversed (`true`: a packet of the connection), or for an ICMPv6 error, the tuple
-    /// of the packet it quotes (`false`).
-    fn inbound_key(&self, vni: u32, pkt: &[u8]) -> Option<(EgressOnlyKey, bool)> {
+    /// of the packet it quotes (`false`); with the packet's TCP flags (0 if not TCP).
+    fn inbound_key(&self, vni: u32, pkt: &[u8]) -> Option<(EgressOnlyKey, bool, u16)> {
         let m = packet::parse_ipv6(pkt).ok()?;
         if m.tuple.protocol == ip_proto::ICMPV6 && m.icmp_type < 128 {
             // an error: the quoted packet went from the inside address out
@@ -242,7 +328,7 @@ impl Edge {
                 remote: q.dst(),
                 remote_port,
             };
-            return Some((key, false));
+            return Some((key, false, 0));
         }
         if m.tuple.protocol == ip_proto::ICMPV6 && !is_query_reply(pkt) {
             // an echo request (or other query) from outside starts nothing
@@ -257,18 +343,41 @@ impl Edge {
             remote: m.tuple.src,
             remote_port,
         };
-        Some((key, true))
+        let flags = if m.tuple.protocol == ip_proto::TCP {
+            m.tcp_flags
+        } else {
+            0
+        };
+        Some((key, true, flags))
     }
 
-    /// Removes egress-only connections idle for the timeout; returns how many.
+    /// The egress-only gateways' idle timeout and TCP linger, in nanoseconds.
+    fn eigw_times(&self) -> (u64, u64) {
+        (
+            self.cfg.idle_timeout_secs.saturating_mul(1_000_000_000),
+            self.cfg.eigw_linger_secs.saturating_mul(1_000_000_000),
+        )
+    }
+
+    /// Removes egress-only connections idle for the timeout or closed for the linger;
+    /// returns how many.
     pub(super) fn expire_eigw(&mut self, now: Time) -> usize {
-        let idle = self.cfg.idle_timeout_secs * 1_000_000_000;
-        let before = self.eigw_flows.len();
-        self.eigw_flows
-            .retain(|_, last| now.0.saturating_sub(last.0) < idle);
-        let n = before - self.eigw_flows.len();
-        self.stats.eigw_flows_expired += n as u64;
-        n
+        let (idle, linger) = self.eigw_times();
+        let (mut expired, mut closed) = (0, 0);
+        self.eigw_flows.retain(|_, f| {
+            let live = f.live(now, idle, linger);
+            if !live {
+                if f.closed.is_some() {
+                    closed += 1;
+                } else {
+                    expired += 1;
+                }
+            }
+            live
+        });
+        self.stats.eigw_flows_expired += expired;
+        self.stats.eigw_flows_closed += closed;
+        usize::try_from(expired + closed).unwrap_or(usize::MAX)
     }
 
     /// The egress-only gateways' connections (read-only), for diagnostics and tests.
