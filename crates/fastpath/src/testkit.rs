@@ -306,7 +306,8 @@ fn relay_loop(
         let ready = sys::poll_readable(&[tap.as_fd(), sock.as_fd()], 50)?;
         if ready[0] {
             let n = tap.read(&mut buf)?;
-            if n > VNET_HDR_LEN {
+            // multicast (IPv6's MLD reports, …) stays on the link, as with Fort's engine
+            if n > VNET_HDR_LEN && buf[VNET_HDR_LEN] & 1 == 0 {
                 let (hdr, frame) = buf[..n].split_at(VNET_HDR_LEN);
                 if let Some(h) = &hook {
                     h(frame);

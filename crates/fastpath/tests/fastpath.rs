@@ -228,12 +228,12 @@ fn connect(
     } else {
         SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000))
     };
-    let listener = in_netns(&pair.b.ns.path(), || TcpListener::bind(server_addr)).unwrap();
+    let listener = in_netns(&pair.b.ns.path(), move || TcpListener::bind(server_addr)).unwrap();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
         serve(s)
     });
-    let client = in_netns(&pair.a.ns.path(), || {
+    let client = in_netns(&pair.a.ns.path(), move || {
         TcpStream::connect_timeout(&server_addr, Duration::from_secs(5))
     })
     .unwrap();
