@@ -513,6 +513,7 @@ impl DataPath {
                 verdict,
                 output,
                 cached,
+                cached6,
             } = self.engine.process_from_port_in_place(
                 now,
                 PortId(slot),
@@ -549,8 +550,13 @@ impl DataPath {
                 Verdict::Drop { reason } => self.port_drop(slot, reason.as_str()),
             }
             // after the frame went: installing costs a syscall
-            if let (Some(o), Some(flow)) = (&mut self.offloads, cached) {
-                o.decided(&self.engine, &flow, now);
+            if let Some(o) = &mut self.offloads {
+                if let Some(flow) = cached {
+                    o.decided(&self.engine, &flow, now);
+                }
+                if let Some(flow) = cached6 {
+                    o.decided6(&self.engine, &flow, now);
+                }
             }
         }
         self.inbuf = buf;
@@ -723,6 +729,7 @@ impl DataPath {
                 verdict,
                 output,
                 cached,
+                cached6,
             } = self
                 .engine
                 .process_geneve_in_place(now, *from.ip(), &mut buf, 0..n, &mut self.out);
@@ -743,8 +750,13 @@ impl DataPath {
                 Verdict::Service { .. } => bump(&mut self.snap.agent_drops, "service_unavailable"),
                 Verdict::Drop { .. } => {} // counted by the engine
             }
-            if let (Some(o), Some(flow)) = (&mut self.offloads, cached) {
-                o.decided(&self.engine, &flow, now);
+            if let Some(o) = &mut self.offloads {
+                if let Some(flow) = cached {
+                    o.decided(&self.engine, &flow, now);
+                }
+                if let Some(flow) = cached6 {
+                    o.decided6(&self.engine, &flow, now);
+                }
             }
         }
         self.inbuf = buf;

@@ -10,15 +10,22 @@
 //!   (tracking, flow logs) and to the port's metrics; flows the engine would no longer
 //!   decide the same way (a program change, a closing or idle connection) are removed,
 //!   and their next packet takes the engine's path again.
+//!
+//! IPv6 flows (inner IPv6 over the IPv4 underlay) take the same steps with the engine's
+//! and the fast path's IPv6 halves ([`Offloads::decided6`], `Engine::offload6`, the
+//! `*6` maps).
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use fort_dataplane::overlay::OUTER_LEN;
-use fort_dataplane::{Arrival, CachedFlow, Engine, Offload, OffloadAction, PortId, Time};
+use fort_dataplane::{
+    Arrival, CachedFlow, CachedFlow6, Engine, Offload, Offload6, OffloadAction, PortId, Time,
+};
 use fort_fastpath::{
-    EgressAction, EgressKey, FastPath, FlowCounters, FlowTuple, IngressAction, IngressKey,
+    EgressAction, EgressKey, EgressKey6, FastPath, FlowCounters, FlowTuple, FlowTuple6,
+    IngressAction, IngressKey, IngressKey6,
 };
 
 /// The kernel fast path of an agent whose underlay is `underlay`, if this machine can run
@@ -108,9 +115,32 @@ fn neighbour(device: &str, ip: Ipv4Addr) -> Option<[u8; 6]> {
     })
 }
 
+/// The engine's description of an installed direction, in its address family.
+#[derive(Clone, Copy)]
+enum AnyOffload {
+    V4(Offload),
+    V6(Offload6),
+}
+
+impl AnyOffload {
+    fn current(&self, engine: &Engine, now: Time) -> bool {
+        match self {
+            AnyOffload::V4(o) => engine.offload_current(o, now),
+            AnyOffload::V6(o) => engine.offload_current6(o, now),
+        }
+    }
+
+    fn carried(&self, engine: &mut Engine, packets: u64, bytes: u64, now: Time) {
+        match self {
+            AnyOffload::V4(o) => engine.offloaded(o, packets, bytes, now),
+            AnyOffload::V6(o) => engine.offloaded6(o, packets, bytes, now),
+        }
+    }
+}
+
 /// One installed direction of a flow, and what the kernel had carried at the last tick.
 struct Installed {
-    offload: Offload,
+    offload: AnyOffload,
     /// The port whose metrics the traffic counts to.
     port: PortId,
     seen: (u64, u64),
@@ -120,6 +150,15 @@ struct Installed {
 enum Key {
     Egress(EgressKey),
     Ingress(IngressKey),
+    Egress6(EgressKey6),
+    Ingress6(IngressKey6),
+}
+
+impl Key {
+    /// Whether the instance sends the flow (it arrives from the underlay otherwise).
+    fn is_egress(&self) -> bool {
+        matches!(self, Key::Egress(_) | Key::Egress6(_))
+    }
 }
 
 /// The fast path of one agent and the flows it carries.
@@ -148,6 +187,17 @@ fn mac(b: &[u8]) -> [u8; 6] {
 /// headers only), the only kind the fast path carries.
 fn fast_tuple(flow: &CachedFlow) -> Option<FlowTuple> {
     (flow.may_offload() && !flow.ip_options).then_some(FlowTuple {
+        src: flow.tuple.src,
+        dst: flow.tuple.dst,
+        src_port: flow.tuple.src_port,
+        dst_port: flow.tuple.dst_port,
+    })
+}
+
+/// [`fast_tuple`] for an IPv6 flow: TCP without SYN, FIN, RST whose next header is TCP
+/// (no extension headers: the kernel programs read the 40-byte header only).
+fn fast_tuple6(flow: &CachedFlow6) -> Option<FlowTuple6> {
+    (flow.may_offload() && !flow.ip_options).then_some(FlowTuple6 {
         src: flow.tuple.src,
         dst: flow.tuple.dst,
         src_port: flow.tuple.src_port,
@@ -209,6 +259,55 @@ impl Offloads {
         }
     }
 
+    /// [`Offloads::decided`] for an IPv6 flow.
+    pub fn decided6(&mut self, engine: &Engine, flow: &CachedFlow6, now: Time) {
+        let Some(tuple) = fast_tuple6(flow) else {
+            return;
+        };
+        match flow.arrival {
+            Arrival::Port(port) => {
+                let Some(&fast_port) = self.ports.get(&port.0) else {
+                    return;
+                };
+                let k = EgressKey6 {
+                    port: fast_port,
+                    flow: tuple,
+                };
+                let key = Key::Egress6(k);
+                if self.installed.contains_key(&key) {
+                    return;
+                }
+                let Some(o) = engine.offload6(flow, now) else {
+                    return;
+                };
+                let Some(action) = self.egress_action(&o) else {
+                    return;
+                };
+                let put = self.fp.install_egress6(&k, &action);
+                self.record(key, AnyOffload::V6(o), port, put);
+            }
+            Arrival::Underlay { vni, outer_src } => {
+                let k = IngressKey6 {
+                    vni,
+                    outer_src,
+                    flow: tuple,
+                };
+                let key = Key::Ingress6(k);
+                if self.installed.contains_key(&key) {
+                    return;
+                }
+                let Some(o) = engine.offload6(flow, now) else {
+                    return;
+                };
+                let Some((port, action)) = self.ingress_action(&o) else {
+                    return;
+                };
+                let put = self.fp.install_ingress6(&k, &action);
+                self.record(key, AnyOffload::V6(o), port, put);
+            }
+        }
+    }
+
     /// A flow the instance behind `port` sends.
     fn egress(
         &mut self,
@@ -232,11 +331,21 @@ impl Offloads {
         let Some(o) = engine.offload(flow, now) else {
             return;
         };
+        let Some(action) = self.egress_action(&o) else {
+            return;
+        };
+        let put = self.fp.install_egress(&k, &action);
+        self.record(key, AnyOffload::V4(o), port, put);
+    }
+
+    /// The egress entry's action for the engine's encapsulation `o` (of either family):
+    /// none for anything else, or while the next hop's MAC is unknown.
+    fn egress_action<A>(&mut self, o: &Offload<A>) -> Option<EgressAction> {
         let OffloadAction::Encap {
             outer, host, vni, ..
         } = o.action
         else {
-            return;
+            return None;
         };
         let (outer_src_mac, outer_dst_mac) = match &self.underlay {
             Underlay::Loopback => (mac(&outer[6..12]), mac(&outer[0..6])),
@@ -247,14 +356,14 @@ impl Offloads {
                     Some(m) => *m,
                     None => match neighbour(name, host) {
                         Some(m) => *self.next_hops.entry(host).or_insert(m),
-                        None => return,
+                        None => return None,
                     },
                 };
                 (*mac, next_hop)
             }
         };
         let (inner_src, inner_dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
-        let action = EgressAction {
+        Some(EgressAction {
             src_mac: o.src_mac.0,
             inner_dst_mac: inner_dst.0,
             inner_src_mac: inner_src.0,
@@ -264,9 +373,7 @@ impl Offloads {
             underlay_dst: host,
             udp_src_port: u16::from_be_bytes([outer[34], outer[35]]),
             vni,
-        };
-        let put = self.fp.install_egress(&k, &action);
-        self.record(key, o, port, put);
+        })
     }
 
     /// A flow arriving from the underlay (`k` names it as the ingress map does).
@@ -278,23 +385,32 @@ impl Offloads {
         let Some(o) = engine.offload(flow, now) else {
             return;
         };
-        let OffloadAction::Deliver { port, .. } = o.action else {
+        let Some((port, action)) = self.ingress_action(&o) else {
             return;
-        };
-        let Some(&fast_port) = self.ports.get(&port.0) else {
-            return;
-        };
-        let (src, dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
-        let action = IngressAction {
-            port: fast_port,
-            dst_mac: dst.0,
-            src_mac: src.0,
         };
         let put = self.fp.install_ingress(&k, &action);
-        self.record(key, o, port, put);
+        self.record(key, AnyOffload::V4(o), port, put);
     }
 
-    fn record(&mut self, key: Key, offload: Offload, port: PortId, put: std::io::Result<()>) {
+    /// The engine's port and the ingress entry's action for the engine's delivery `o`
+    /// (of either family) to a port the fast path serves.
+    fn ingress_action<A>(&self, o: &Offload<A>) -> Option<(PortId, IngressAction)> {
+        let OffloadAction::Deliver { port, .. } = o.action else {
+            return None;
+        };
+        let &fast_port = self.ports.get(&port.0)?;
+        let (src, dst) = o.rewrite.unwrap_or((o.src_mac, o.dst_mac));
+        Some((
+            port,
+            IngressAction {
+                port: fast_port,
+                dst_mac: dst.0,
+                src_mac: src.0,
+            },
+        ))
+    }
+
+    fn record(&mut self, key: Key, offload: AnyOffload, port: PortId, put: std::io::Result<()>) {
         match put {
             Ok(()) => {
                 self.installed.insert(
@@ -318,6 +434,8 @@ impl Offloads {
         let last = match key {
             Key::Egress(k) => self.fp.remove_egress(&k),
             Key::Ingress(k) => self.fp.remove_ingress(&k),
+            Key::Egress6(k) => self.fp.remove_egress6(&k),
+            Key::Ingress6(k) => self.fp.remove_ingress6(&k),
         };
         if let Ok(Some(c)) = last {
             Self::count(&mut self.carried, engine, key, &mut i, c, now);
@@ -338,11 +456,12 @@ impl Offloads {
             c.bytes.saturating_sub(i.seen.1),
         );
         i.seen = (c.packets, c.bytes);
-        engine.offloaded(&i.offload, delta.0, delta.1, now);
+        i.offload.carried(engine, delta.0, delta.1, now);
         let entry = carried.entry(i.port).or_default();
-        let side = match key {
-            Key::Egress(_) => &mut entry.0,
-            Key::Ingress(_) => &mut entry.1,
+        let side = if key.is_egress() {
+            &mut entry.0
+        } else {
+            &mut entry.1
         };
         side.0 += delta.0;
         side.1 += delta.1;
@@ -358,12 +477,18 @@ impl Offloads {
         if let Ok(i) = self.fp.ingress_entries() {
             counts.extend(i.into_iter().map(|(k, c)| (Key::Ingress(k), c)));
         }
+        if let Ok(e) = self.fp.egress6_entries() {
+            counts.extend(e.into_iter().map(|(k, c)| (Key::Egress6(k), c)));
+        }
+        if let Ok(i) = self.fp.ingress6_entries() {
+            counts.extend(i.into_iter().map(|(k, c)| (Key::Ingress6(k), c)));
+        }
         let mut stale = Vec::new();
         for (key, i) in &mut self.installed {
             if let Some(c) = counts.get(key) {
                 Self::count(&mut self.carried, engine, *key, i, *c, now);
             }
-            if !counts.contains_key(key) || !engine.offload_current(&i.offload, now) {
+            if !counts.contains_key(key) || !i.offload.current(engine, now) {
                 stale.push(*key);
             }
         }
@@ -379,7 +504,7 @@ impl Offloads {
         let stale: Vec<Key> = self
             .installed
             .iter()
-            .filter(|(_, i)| !engine.offload_current(&i.offload, now))
+            .filter(|(_, i)| !i.offload.current(engine, now))
             .map(|(k, _)| *k)
             .collect();
         for key in stale {
@@ -421,6 +546,45 @@ mod tests {
             ip_options: false,
             arrival: Arrival::Port(PortId(0)),
         }
+    }
+
+    #[test]
+    fn only_ipv6_tcp_without_syn_fin_rst_or_extension_headers_is_a_candidate() {
+        let (src, dst) = (
+            "2001:db8::a".parse().unwrap(),
+            "2001:db8::b".parse().unwrap(),
+        );
+        let flow6 = |flags: u16| CachedFlow6 {
+            tuple: fort_dataplane::packet::FiveTuple6 {
+                src,
+                dst,
+                src_port: 40000,
+                dst_port: 5201,
+                protocol: 6,
+            },
+            tcp_flags: flags,
+            ip_options: false,
+            arrival: Arrival::Port(PortId(0)),
+        };
+        let t = fast_tuple6(&flow6(0x10)).expect("an ACK");
+        assert_eq!(
+            (t.src, t.dst, t.src_port, t.dst_port),
+            (src, dst, 40000, 5201)
+        );
+        for flags in [0x02, 0x12, 0x01, 0x04] {
+            assert!(fast_tuple6(&flow6(flags)).is_none(), "{flags:#x}");
+        }
+        let mut udp = flow6(0x10);
+        udp.tuple.protocol = 17;
+        assert!(fast_tuple6(&udp).is_none());
+        let extension = CachedFlow6 {
+            ip_options: true,
+            ..flow6(0x10)
+        };
+        assert!(
+            fast_tuple6(&extension).is_none(),
+            "extension headers stay with the engine"
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use crate::flow_table::{
     self, Action, CtRef, DepKey, Deps, Epochs, FlowKey, FlowKey6, FlowTable, Logged, Origin, Tally,
 };
 use crate::nacl::NetworkAcl;
-use crate::offload::{Arrival, CachedFlow, Offload, OffloadAction};
+use crate::offload::{Arrival, CachedFlow, CachedFlow6, Offload, Offload6, OffloadAction};
 use crate::overlay::{self, Decap};
 use crate::packet::{self, Meta};
 use crate::port::Port;
@@ -997,18 +997,26 @@ impl Engine {
                     verdict: self.counted(v),
                     output: Output::Out,
                     cached: Some(flow),
+                    cached6: None,
                 };
             }
             let r = emit_in_place(action, buf, frame);
-            return self.in_place_result(r, Some(flow));
+            return self.in_place_result(r, Some(flow), None);
         }
-        if let Some(action) = self.fast_action6(now, Origin::Port(port.0), None, f) {
+        if let Some((action, flow)) =
+            self.fast_action6(now, Origin::Port(port.0), Arrival::Port(port), f)
+        {
             if frame.start < overlay::OUTER_LEN {
                 let v = emit_action(&action, f, out);
-                return Processed::out(self.counted(v));
+                return Processed {
+                    verdict: self.counted(v),
+                    output: Output::Out,
+                    cached: None,
+                    cached6: Some(flow),
+                };
             }
             let r = emit_in_place(&action, buf, frame);
-            return self.in_place_result(r, None);
+            return self.in_place_result(r, None, Some(flow));
         }
         Processed::out(self.slow_port(now, port.0, f, headers, out))
     }
@@ -1022,13 +1030,14 @@ impl Engine {
         v
     }
 
-    /// What an in-place emit of `flow`'s cached decision left: the frame in the buffer,
-    /// or a counted drop.
+    /// What an in-place emit of `flow`'s (or `flow6`'s) cached decision left: the frame
+    /// in the buffer, or a counted drop.
     #[inline]
     fn in_place_result(
         &mut self,
         r: Option<(Verdict, Range<usize>)>,
         flow: Option<CachedFlow>,
+        flow6: Option<CachedFlow6>,
     ) -> Processed {
         let (verdict, output) = match r {
             Some((v @ Verdict::Drop { .. }, _)) => (self.counted(v), Output::Out),
@@ -1039,6 +1048,7 @@ impl Engine {
             verdict,
             output,
             cached: flow,
+            cached6: flow6,
         }
     }
 
@@ -1055,7 +1065,9 @@ impl Engine {
         if let Some(v) = self.fast_from_port(now, p, frame, out, &mut headers) {
             return self.counted(v);
         }
-        if let Some(action) = self.fast_action6(now, Origin::Port(p), None, frame) {
+        if let Some((action, _)) =
+            self.fast_action6(now, Origin::Port(p), Arrival::Port(PortId(p)), frame)
+        {
             let v = emit_action(&action, frame, out);
             return self.counted(v);
         }
@@ -1171,6 +1183,30 @@ impl Engine {
     /// forwards others' packets: they stay with the engine) to another instance host, or
     /// from the host V2P names for the inner source to such a port.
     pub fn offload(&self, flow: &CachedFlow, now: Time) -> Option<Offload> {
+        self.offload_of(
+            flow,
+            |origin| self.flows.map.get(&FlowKey::new(origin, flow.tuple.pack())),
+            |e| self.established(e, now),
+        )
+    }
+
+    /// [`Engine::offload`] for an IPv6 flow (its decision and tracking in IPv6's tables).
+    pub fn offload6(&self, flow: &CachedFlow6, now: Time) -> Option<Offload6> {
+        self.offload_of(
+            flow,
+            |origin| self.flows6.map.get(&FlowKey6::new(origin, &flow.tuple)),
+            |e| established_in(e, &self.epochs, &self.conntrack6, now),
+        )
+    }
+
+    /// The offload of `flow` whose cached decision from an origin `entry` finds, if
+    /// `established` holds for it.
+    fn offload_of<'a, A: Copy>(
+        &'a self,
+        flow: &CachedFlow<A>,
+        entry: impl Fn(Origin) -> Option<&'a flow_table::Entry>,
+        established: impl Fn(&flow_table::Entry) -> bool,
+    ) -> Option<Offload<A>> {
         if !flow.may_offload() {
             return None;
         }
@@ -1186,7 +1222,7 @@ impl Engine {
                 if !self.port(port.0)?.source_dest_check {
                     return None;
                 }
-                let e = self.offloadable(Origin::Port(port.0), flow, now)?;
+                let e = entry(Origin::Port(port.0)).filter(|e| established(e))?;
                 match e.action {
                     Action::Encap {
                         outer,
@@ -1209,7 +1245,7 @@ impl Engine {
             }
             Arrival::Underlay { vni, outer_src } => {
                 let vslot = self.vpc_of_vni(vni)?;
-                let e = self.offloadable(Origin::Underlay(vslot), flow, now)?;
+                let e = entry(Origin::Underlay(vslot)).filter(|e| established(e))?;
                 match e.action {
                     Action::ToPort { port, rewrite }
                         if e.outer_src == outer_src
@@ -1238,6 +1274,12 @@ impl Engine {
             .is_some_and(|(_, e)| self.established(e, now))
     }
 
+    /// [`Engine::offload_current`] for an IPv6 flow.
+    pub fn offload_current6(&self, o: &Offload6, now: Time) -> bool {
+        self.offload_entry6(o)
+            .is_some_and(|(_, e)| established_in(e, &self.epochs, &self.conntrack6, now))
+    }
+
     /// Records what a fast path carried for `o` since the last report: the flow-log
     /// counters count it (even if the decision changed since: the packets did pass), and
     /// while the decision holds, the flow's tracking entries and cached decision stay alive.
@@ -1249,17 +1291,22 @@ impl Engine {
             return;
         };
         let holds = self.established(e, now);
-        let Some(e) = self.flows.map.get_mut(&key) else {
+        if let Some(e) = self.flows.map.get_mut(&key) {
+            carried(e, &mut self.conntrack, holds, packets, bytes, now);
+        }
+    }
+
+    /// [`Engine::offloaded`] for an IPv6 flow.
+    pub fn offloaded6(&mut self, o: &Offload6, packets: u64, bytes: u64, now: Time) {
+        if packets == 0 {
+            return;
+        }
+        let Some((key, e)) = self.offload_entry6(o) else {
             return;
         };
-        e.tally.add(packets, bytes, 0, now);
-        if holds {
-            for r in e.ct.iter().flatten() {
-                if let Some(c) = self.conntrack.get_mut(r.slot) {
-                    c.touch(now, r.dir, tcp::flags::ACK);
-                }
-            }
-            e.last = now;
+        let holds = established_in(e, &self.epochs, &self.conntrack6, now);
+        if let Some(e) = self.flows6.map.get_mut(&key) {
+            carried(e, &mut self.conntrack6, holds, packets, bytes, now);
         }
     }
 
@@ -1267,40 +1314,29 @@ impl Engine {
         self.ports.get(usize::from(slot))?.as_ref()
     }
 
-    fn offload_entry(&self, o: &Offload) -> Option<(FlowKey, &flow_table::Entry)> {
-        let origin = match o.action {
+    /// The origin of an offload's packets.
+    fn offload_origin(&self, action: &OffloadAction) -> Option<Origin> {
+        Some(match *action {
             OffloadAction::Encap { port, .. } => Origin::Port(port.0),
             OffloadAction::Deliver { vni, .. } => Origin::Underlay(self.vpc_of_vni(vni)?),
-        };
-        let key = FlowKey::new(origin, o.tuple.pack());
+        })
+    }
+
+    fn offload_entry(&self, o: &Offload) -> Option<(FlowKey, &flow_table::Entry)> {
+        let key = FlowKey::new(self.offload_origin(&o.action)?, o.tuple.pack());
         let e = self.flows.map.get(&key)?;
         (e.src_mac == o.src_mac && e.dst_mac == o.dst_mac).then_some((key, e))
     }
 
-    /// The cached decision for `flow` from `origin`, if it holds and its connection is
-    /// established. (The MACs it matches are the offload's: the fast path that handed
-    /// back `flow` checked the frame's.)
-    fn offloadable(
-        &self,
-        origin: Origin,
-        flow: &CachedFlow,
-        now: Time,
-    ) -> Option<&flow_table::Entry> {
-        let e = self
-            .flows
-            .map
-            .get(&FlowKey::new(origin, flow.tuple.pack()))?;
-        self.established(e, now).then_some(e)
+    fn offload_entry6(&self, o: &Offload6) -> Option<(FlowKey6, &flow_table::Entry)> {
+        let key = FlowKey6::new(self.offload_origin(&o.action)?, &o.tuple);
+        let e = self.flows6.map.get(&key)?;
+        (e.src_mac == o.src_mac && e.dst_mac == o.dst_mac).then_some((key, e))
     }
 
     /// The cached decision holds and every connection it tracks is established.
     fn established(&self, e: &flow_table::Entry, now: Time) -> bool {
-        fast_valid(e, &self.epochs, &self.conntrack, now)
-            && e.ct.iter().flatten().all(|r| {
-                self.conntrack
-                    .get(r.slot)
-                    .is_some_and(|c| c.state == conntrack::State::TcpEstablished)
-            })
+        established_in(e, &self.epochs, &self.conntrack, now)
     }
 
     fn slow_from_port(
@@ -1693,11 +1729,11 @@ impl Engine {
         let mut headers = Headers::Unparsed;
         if let Some((action, flow)) = self.fast_from_underlay(now, &d, f, &mut headers) {
             let r = emit_in_place(action, buf, inner);
-            return self.in_place_result(r, Some(flow));
+            return self.in_place_result(r, Some(flow), None);
         }
-        if let Some(action) = self.fast_from_underlay6(now, &d, f) {
+        if let Some((action, flow)) = self.fast_from_underlay6(now, &d, f) {
             let r = emit_in_place(&action, buf, inner);
-            return self.in_place_result(r, None);
+            return self.in_place_result(r, None, Some(flow));
         }
         Processed::out(self.slow_decapsulated(now, d, buf, headers, out))
     }
@@ -1717,7 +1753,7 @@ impl Engine {
             let v = emit_action(action, inner, out);
             return self.counted(v);
         }
-        if let Some(action) = self.fast_from_underlay6(now, &d, inner) {
+        if let Some((action, _)) = self.fast_from_underlay6(now, &d, inner) {
             let v = emit_action(&action, inner, out);
             return self.counted(v);
         }
@@ -2500,6 +2536,42 @@ fn fast_valid<K: TrackKey>(
         }
     }
     true
+}
+
+/// The cached decision `e` holds and every connection it tracks (in `ct`, its address
+/// family's tracking) is established.
+fn established_in<K: TrackKey>(
+    e: &flow_table::Entry,
+    epochs: &Epochs,
+    ct: &Conntrack<K>,
+    now: Time,
+) -> bool {
+    fast_valid(e, epochs, ct, now)
+        && e.ct.iter().flatten().all(|r| {
+            ct.get(r.slot)
+                .is_some_and(|c| c.state == conntrack::State::TcpEstablished)
+        })
+}
+
+/// Counts what a kernel fast path carried for the cached decision `e`; while the
+/// decision `holds`, its tracking entries (in `ct`) and the decision stay alive.
+fn carried<K: TrackKey>(
+    e: &mut flow_table::Entry,
+    ct: &mut Conntrack<K>,
+    holds: bool,
+    packets: u64,
+    bytes: u64,
+    now: Time,
+) {
+    e.tally.add(packets, bytes, 0, now);
+    if holds {
+        for r in e.ct.iter().flatten() {
+            if let Some(c) = ct.get_mut(r.slot) {
+                c.touch(now, r.dir, tcp::flags::ACK);
+            }
+        }
+        e.last = now;
+    }
 }
 
 #[inline]

@@ -49,6 +49,6 @@ mod proptests;
 mod tests;
 
 pub use engine::{Engine, EngineConfig, Footprint, InstallError, PortLink};
-pub use offload::{Arrival, CachedFlow, Offload, OffloadAction};
+pub use offload::{Arrival, CachedFlow, CachedFlow6, Offload, Offload6, OffloadAction};
 pub use program::HostProgram;
 pub use verdict::{DropReason, Output, PortId, Processed, Service, Time, Verdict};

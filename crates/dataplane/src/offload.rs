@@ -11,26 +11,35 @@
 //! it once [`crate::Engine::offload_current`] says the engine would decide otherwise
 //! (a program change, the flow closing). SYN, FIN and RST always take the engine's path,
 //! so it sees every change of a connection's state.
+//!
+//! IPv6 flows (inner IPv6, the underlay IPv4 as always) are offloaded the same way with
+//! [`CachedFlow6`] and [`Offload6`] ([`crate::Engine::offload6`] and its companions):
+//! the engine keeps IPv6's decisions and tracking apart from IPv4's.
 
 use crate::overlay::OUTER_LEN;
 use crate::packet::FiveTuple;
 use crate::verdict::PortId;
 use crate::wire::{MacAddr, ip_proto, tcp};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// The flow of a frame a cached decision served, as the engine parsed it while deciding
 /// the frame: what [`crate::Engine::offload`] needs to find that decision again, and what
 /// a fast path's bookkeeping needs (its tuple), without parsing the frame a second time.
+/// `A` is the inner address family: IPv4 (the default) or IPv6 ([`CachedFlow6`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CachedFlow {
-    pub tuple: FiveTuple,
+pub struct CachedFlow<A = Ipv4Addr> {
+    pub tuple: FiveTuple<A>,
     pub tcp_flags: u16,
-    /// The IPv4 header carries options (it is longer than 20 bytes).
+    /// The IPv4 header carries options (it is longer than 20 bytes); for IPv6, the
+    /// packet has extension headers.
     pub ip_options: bool,
     pub arrival: Arrival,
 }
 
-impl CachedFlow {
+/// The flow of an IPv6 frame a cached decision served.
+pub type CachedFlow6 = CachedFlow<Ipv6Addr>;
+
+impl<A> CachedFlow<A> {
     /// TCP with none of SYN, FIN, RST: the only frames whose flow may be offloaded (the
     /// engine must see every change of a connection's state).
     #[inline]
@@ -49,10 +58,11 @@ pub enum Arrival {
     Underlay { vni: u32, outer_src: Ipv4Addr },
 }
 
-/// One direction of one flow, as the fast path carries it.
+/// One direction of one flow, as the fast path carries it (`A`: the inner address
+/// family, as for [`CachedFlow`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Offload {
-    pub tuple: FiveTuple,
+pub struct Offload<A = Ipv4Addr> {
+    pub tuple: FiveTuple<A>,
     /// The MACs the frame must carry to match (those the engine checked).
     pub src_mac: MacAddr,
     pub dst_mac: MacAddr,
@@ -60,6 +70,9 @@ pub struct Offload {
     pub rewrite: Option<(MacAddr, MacAddr)>,
     pub action: OffloadAction,
 }
+
+/// One direction of one IPv6 flow.
+pub type Offload6 = Offload<Ipv6Addr>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffloadAction {

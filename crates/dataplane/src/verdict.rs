@@ -1,6 +1,6 @@
 //! What the engine decides for a frame: a value, never an error.
 
-use crate::offload::CachedFlow;
+use crate::offload::{CachedFlow, CachedFlow6};
 use std::net::Ipv4Addr;
 
 /// Time, passed in by the caller: nanoseconds since an epoch of the caller's choice
@@ -43,6 +43,8 @@ pub struct Processed {
     pub verdict: Verdict,
     pub output: Output,
     pub cached: Option<CachedFlow>,
+    /// The same for an IPv6 frame.
+    pub cached6: Option<CachedFlow6>,
 }
 
 impl Processed {
@@ -53,6 +55,7 @@ impl Processed {
             verdict,
             output: Output::Out,
             cached: None,
+            cached6: None,
         }
     }
 }

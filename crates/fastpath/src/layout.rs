@@ -4,7 +4,7 @@
 //! packet, so the programs copy them into keys without swapping. Fields only user space
 //! and the programs know (port ids, interface indexes, counters) are native-endian.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fort_dataplane::wire::geneve::{self, OffloadOption};
 
@@ -93,6 +93,69 @@ impl FlowTuple {
     }
 }
 
+/// An IPv6 TCP connection's 5-tuple in one direction (the protocol is implied: TCP).
+///
+/// Layout (40 bytes): `src[16] dst[16] src_port[2] dst_port[2] protocol[1] zero[3]`,
+/// addresses and ports big-endian as on the wire. IPv6 flows have maps of their own
+/// (the `*6` keys): IPv4's keys stay 20 and 24 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FlowTuple6 {
+    pub src: Ipv6Addr,
+    pub dst: Ipv6Addr,
+    pub src_port: u16,
+    pub dst_port: u16,
+}
+
+impl FlowTuple6 {
+    pub const LEN: usize = 40;
+
+    /// The other direction of the same connection.
+    pub fn reversed(&self) -> FlowTuple6 {
+        FlowTuple6 {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+        }
+    }
+
+    fn write(&self, b: &mut [u8]) {
+        b[0..16].copy_from_slice(&self.src.octets());
+        b[16..32].copy_from_slice(&self.dst.octets());
+        b[32..34].copy_from_slice(&self.src_port.to_be_bytes());
+        b[34..36].copy_from_slice(&self.dst_port.to_be_bytes());
+        b[36] = IPPROTO_TCP;
+        b[37..40].fill(0);
+    }
+
+    fn read(b: &[u8]) -> FlowTuple6 {
+        let addr = |o: usize| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&b[o..o + 16]);
+            Ipv6Addr::from(a)
+        };
+        FlowTuple6 {
+            src: addr(0),
+            dst: addr(16),
+            src_port: u16::from_be_bytes([b[32], b[33]]),
+            dst_port: u16::from_be_bytes([b[34], b[35]]),
+        }
+    }
+
+    /// The tuple of an Ethernet frame carrying IPv6 with TCP as its next header, if it
+    /// is one: for tests and the test kit.
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn of_frame(frame: &[u8]) -> Option<FlowTuple6> {
+        if frame.len() < 74 || frame[12..14] != [0x86, 0xdd] || frame[14] >> 4 != 6 {
+            return None;
+        }
+        if frame[20] != IPPROTO_TCP {
+            return None;
+        }
+        Some(FlowTuple6::read(&frame[22..58]))
+    }
+}
+
 /// Key of the egress map: a flow leaving the instance on `port`.
 ///
 /// Layout (20 bytes): `port[4] (native-endian) tuple[16]`. The programs on the port's
@@ -118,6 +181,33 @@ impl EgressKey {
         EgressKey {
             port: PortId(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
             flow: FlowTuple::read(&b[4..]),
+        }
+    }
+}
+
+/// Key of the IPv6 egress map: an IPv6 flow leaving the instance on `port`.
+///
+/// Layout (44 bytes): `port[4] (native-endian) tuple6[40]`, built as [`EgressKey`]'s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EgressKey6 {
+    pub port: PortId,
+    pub flow: FlowTuple6,
+}
+
+impl EgressKey6 {
+    pub const LEN: usize = 4 + FlowTuple6::LEN;
+
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[0..4].copy_from_slice(&self.port.0.to_ne_bytes());
+        self.flow.write(&mut b[4..]);
+        b
+    }
+
+    pub fn from_bytes(b: &[u8]) -> EgressKey6 {
+        EgressKey6 {
+            port: PortId(u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+            flow: FlowTuple6::read(&b[4..]),
         }
     }
 }
@@ -155,6 +245,37 @@ impl IngressKey {
     }
 }
 
+/// Key of the IPv6 ingress map: an IPv6 flow arriving from the (IPv4) underlay.
+///
+/// Layout (48 bytes): `vni[3] (big-endian) zero[1] outer_src[4] tuple6[40]`; the outer
+/// source is the origin authentication, as in [`IngressKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IngressKey6 {
+    pub vni: u32,
+    pub outer_src: Ipv4Addr,
+    pub flow: FlowTuple6,
+}
+
+impl IngressKey6 {
+    pub const LEN: usize = 8 + FlowTuple6::LEN;
+
+    pub fn to_bytes(&self) -> [u8; Self::LEN] {
+        let mut b = [0u8; Self::LEN];
+        b[0..3].copy_from_slice(&self.vni.to_be_bytes()[1..]);
+        b[4..8].copy_from_slice(&self.outer_src.octets());
+        self.flow.write(&mut b[8..]);
+        b
+    }
+
+    pub fn from_bytes(b: &[u8]) -> IngressKey6 {
+        IngressKey6 {
+            vni: u32::from_be_bytes([0, b[0], b[1], b[2]]),
+            outer_src: Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+            flow: FlowTuple6::read(&b[8..]),
+        }
+    }
+}
+
 /// Offsets inside the map values, shared with the programs.
 pub(crate) mod off {
     /// Both values start with three u64 counters the programs update.
@@ -163,7 +284,7 @@ pub(crate) mod off {
     pub const LAST_SEEN: i16 = 16;
     /// Egress: the source MAC the instance must use (source check), 6 bytes + 2 zero.
     pub const EG_SRC_MAC: i16 = 24;
-    /// Egress: the 80 bytes written in front of the inner IPv4 header.
+    /// Egress: the 80 bytes written in front of the inner IP header.
     pub const EG_HEADERS: i16 = 32;
     /// Ingress: inner destination and source MAC (12 bytes) + 4 zero.
     pub const IN_MACS: i16 = 24;
@@ -171,7 +292,7 @@ pub(crate) mod off {
     pub const IN_IFINDEX: i16 = 40;
 }
 
-/// Bytes the egress program puts in front of the inner IPv4 header: outer Ethernet (14)
+/// Bytes the egress program puts in front of the inner IP header: outer Ethernet (14)
 /// + IPv4 (20) + UDP (8) + Geneve (8) + offload option (16) + inner Ethernet (14).
 pub const ENCAP_HEADERS: usize = 80;
 /// Of which the encapsulation proper (the room the program opens; the inner frame's
@@ -254,13 +375,31 @@ impl EgressAction {
         h
     }
 
+    /// The header template for an IPv6 flow: as [`EgressAction::headers`], with the
+    /// inner ethertype IPv6 and the checksum starting after the 40-byte IPv6 header.
+    pub fn headers6(&self) -> [u8; ENCAP_HEADERS] {
+        let mut h = self.headers();
+        h[60..62].copy_from_slice(&54u16.to_le_bytes()); // csum_start: inner L4
+        h[78..80].copy_from_slice(&[0x86, 0xdd]);
+        h
+    }
+
     /// The map value with zero counters.
     pub fn to_value(&self) -> [u8; EGRESS_VALUE_LEN] {
+        self.value_with(&self.headers())
+    }
+
+    /// The IPv6 egress map's value with zero counters.
+    pub fn to_value6(&self) -> [u8; EGRESS_VALUE_LEN] {
+        self.value_with(&self.headers6())
+    }
+
+    fn value_with(&self, headers: &[u8; ENCAP_HEADERS]) -> [u8; EGRESS_VALUE_LEN] {
         let mut v = [0u8; EGRESS_VALUE_LEN];
         let m = off::EG_SRC_MAC as usize;
         v[m..m + 6].copy_from_slice(&self.src_mac);
         let h = off::EG_HEADERS as usize;
-        v[h..h + ENCAP_HEADERS].copy_from_slice(&self.headers());
+        v[h..h + ENCAP_HEADERS].copy_from_slice(headers);
         v
     }
 }
@@ -511,6 +650,80 @@ mod tests {
                 assert_eq!(ones_sum(&ip), 0xffff, "a valid header sums to all ones");
             }
         }
+    }
+
+    fn tuple6() -> FlowTuple6 {
+        FlowTuple6 {
+            src: "2001:db8:1::a".parse().unwrap(),
+            dst: "2001:db8:1::b".parse().unwrap(),
+            src_port: 40000,
+            dst_port: 5201,
+        }
+    }
+
+    #[test]
+    fn ipv6_key_layouts() {
+        let k = EgressKey6 {
+            port: PortId(7),
+            flow: tuple6(),
+        };
+        let b = k.to_bytes();
+        assert_eq!(b.len(), 44);
+        assert_eq!(&b[0..4], &7u32.to_ne_bytes());
+        assert_eq!(&b[4..20], &tuple6().src.octets());
+        assert_eq!(&b[20..36], &tuple6().dst.octets());
+        assert_eq!(&b[36..44], &[0x9c, 0x40, 0x14, 0x51, 6, 0, 0, 0]);
+        assert_eq!(EgressKey6::from_bytes(&b), k);
+        let k = IngressKey6 {
+            vni: 0x0a0b0c,
+            outer_src: Ipv4Addr::new(127, 0, 0, 9),
+            flow: tuple6().reversed(),
+        };
+        let b = k.to_bytes();
+        assert_eq!(b.len(), 48);
+        assert_eq!(&b[0..8], &[0x0a, 0x0b, 0x0c, 0, 127, 0, 0, 9]);
+        assert_eq!(&b[8..24], &tuple6().dst.octets());
+        assert_eq!(&b[24..40], &tuple6().src.octets());
+        assert_eq!(&b[40..48], &[0x14, 0x51, 0x9c, 0x40, 6, 0, 0, 0]);
+        assert_eq!(IngressKey6::from_bytes(&b), k);
+    }
+
+    #[test]
+    fn the_tuple_of_an_ipv6_frame_matches_the_key_bytes() {
+        let mut f = vec![0u8; 74];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[20] = 6;
+        f[22..38].copy_from_slice(&tuple6().src.octets());
+        f[38..54].copy_from_slice(&tuple6().dst.octets());
+        f[54..56].copy_from_slice(&40000u16.to_be_bytes());
+        f[56..58].copy_from_slice(&5201u16.to_be_bytes());
+        assert_eq!(FlowTuple6::of_frame(&f), Some(tuple6()));
+        // the programs copy packet bytes 22..58 verbatim into the key after the port
+        let k = EgressKey6 {
+            port: PortId(1),
+            flow: tuple6(),
+        }
+        .to_bytes();
+        assert_eq!(&k[4..40], &f[22..58]);
+        // an extension header first (hop-by-hop): not a fast-path frame
+        f[20] = 0;
+        assert_eq!(FlowTuple6::of_frame(&f), None);
+    }
+
+    #[test]
+    fn ipv6_egress_value_layout() {
+        let v = action().to_value6();
+        let h = &v[32..];
+        // the outer headers are IPv4's; the offload option's csum_start and the inner
+        // ethertype are IPv6's
+        assert_eq!(&h[..54], &action().headers()[..54]);
+        assert_eq!(&h[54..66], &[1, 0, 0, 0, 0, 0, 54, 0, 16, 0, 1, 0]);
+        assert_eq!(
+            &h[66..80],
+            &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 0x86, 0xdd]
+        );
+        assert_eq!(&v[..32], &action().to_value()[..32]);
     }
 
     #[test]

@@ -25,6 +25,11 @@
 //! underlay program delivers only frames with no option or with that flag; an agent's
 //! frames with the option go to the receiving agent, which writes the header into the
 //! TAP, however the flow's entries stand.
+//!
+//! IPv6 flows (inner IPv6 with TCP as the next header, over the same IPv4 underlay)
+//! have maps of their own, keyed with 16-byte addresses ([`EgressKey6`],
+//! [`IngressKey6`]); the programs, the values, the counters and the origin check are
+//! shared with IPv4's.
 
 pub mod asm;
 pub mod layout;
@@ -43,7 +48,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 pub use layout::{
-    EgressAction, EgressKey, FlowCounters, FlowTuple, IngressAction, IngressKey, PortId, Stat,
+    EgressAction, EgressKey, EgressKey6, FlowCounters, FlowTuple, FlowTuple6, IngressAction,
+    IngressKey, IngressKey6, PortId, Stat,
 };
 pub use sys::{is_root, monotonic_ns};
 
@@ -117,6 +123,8 @@ pub struct FastPath {
     config: Config,
     egress: Map,
     ingress: Map,
+    egress6: Map,
+    ingress6: Map,
     stats: Map,
     _underlay_link: OwnedFd,
     _underlay_prog: OwnedFd,
@@ -226,10 +234,26 @@ impl FastPath {
             INGRESS_VALUE_LEN,
             config.max_flows,
         )?;
+        let egress6 = Map::create(
+            sys::MAP_HASH,
+            "fort_egress6",
+            EgressKey6::LEN,
+            EGRESS_VALUE_LEN,
+            config.max_flows,
+        )?;
+        let ingress6 = Map::create(
+            sys::MAP_HASH,
+            "fort_ingress6",
+            IngressKey6::LEN,
+            INGRESS_VALUE_LEN,
+            config.max_flows,
+        )?;
         let stats = Map::create(sys::MAP_PERCPU_ARRAY, "fort_stats", 4, 8, Stat::COUNT)?;
         let maps = MapFds {
             egress: egress.raw_fd(),
             ingress: ingress.raw_fd(),
+            egress6: egress6.raw_fd(),
+            ingress6: ingress6.raw_fd(),
             stats: stats.raw_fd(),
         };
         // misses need a way back into the stack only where frames were injected into
@@ -250,6 +274,8 @@ impl FastPath {
             config,
             egress,
             ingress,
+            egress6,
+            ingress6,
             stats,
             _underlay_link: link,
             _underlay_prog: prog,
@@ -266,6 +292,8 @@ impl FastPath {
         MapFds {
             egress: self.egress.raw_fd(),
             ingress: self.ingress.raw_fd(),
+            egress6: self.egress6.raw_fd(),
+            ingress6: self.ingress6.raw_fd(),
             stats: self.stats.raw_fd(),
         }
     }
@@ -421,38 +449,46 @@ impl FastPath {
 
     /// Installs (or replaces, keeping its counters) the egress entry `key`.
     pub fn install_egress(&self, key: &EgressKey, action: &EgressAction) -> io::Result<()> {
-        if !self
-            .ports
+        self.check_port(key.port)?;
+        put(&self.egress, &key.to_bytes(), action.to_value())
+    }
+
+    /// Installs (or replaces, keeping its counters) the IPv6 egress entry `key`.
+    pub fn install_egress6(&self, key: &EgressKey6, action: &EgressAction) -> io::Result<()> {
+        self.check_port(key.port)?;
+        put(&self.egress6, &key.to_bytes(), action.to_value6())
+    }
+
+    fn check_port(&self, port: PortId) -> io::Result<()> {
+        if self.ports.lock().expect("ports lock").contains_key(&port) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::NotFound, "port not attached"))
+        }
+    }
+
+    /// The host-end ifindex of an attached port's conduit.
+    fn conduit_ifindex(&self, port: PortId) -> io::Result<u32> {
+        self.ports
             .lock()
             .expect("ports lock")
-            .contains_key(&key.port)
-        {
-            return Err(io::Error::new(io::ErrorKind::NotFound, "port not attached"));
-        }
-        let k = key.to_bytes();
-        let mut v = action.to_value();
-        if let Some(old) = self.egress.lookup(&k)? {
-            v[..24].copy_from_slice(&old[..24]);
-        }
-        self.egress.update(&k, &v, sys::BPF_ANY)
+            .get(&port)
+            .map(|p| p.host_ifindex)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "port not attached"))
     }
 
     /// Installs (or replaces, keeping its counters) the ingress entry `key`, delivering
     /// to an attached port.
     pub fn install_ingress(&self, key: &IngressKey, action: &IngressAction) -> io::Result<()> {
-        let ifindex = self
-            .ports
-            .lock()
-            .expect("ports lock")
-            .get(&action.port)
-            .map(|p| p.host_ifindex)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "port not attached"))?;
-        let k = key.to_bytes();
-        let mut v = action.to_value(ifindex);
-        if let Some(old) = self.ingress.lookup(&k)? {
-            v[..24].copy_from_slice(&old[..24]);
-        }
-        self.ingress.update(&k, &v, sys::BPF_ANY)
+        let ifindex = self.conduit_ifindex(action.port)?;
+        put(&self.ingress, &key.to_bytes(), action.to_value(ifindex))
+    }
+
+    /// Installs (or replaces, keeping its counters) the IPv6 ingress entry `key`,
+    /// delivering to an attached port.
+    pub fn install_ingress6(&self, key: &IngressKey6, action: &IngressAction) -> io::Result<()> {
+        let ifindex = self.conduit_ifindex(action.port)?;
+        put(&self.ingress6, &key.to_bytes(), action.to_value(ifindex))
     }
 
     /// Removes an egress entry; returns its last counters if it existed.
@@ -463,6 +499,32 @@ impl FastPath {
     /// Removes an ingress entry; returns its last counters if it existed.
     pub fn remove_ingress(&self, key: &IngressKey) -> io::Result<Option<FlowCounters>> {
         remove(&self.ingress, &key.to_bytes())
+    }
+
+    /// Removes an IPv6 egress entry; returns its last counters if it existed.
+    pub fn remove_egress6(&self, key: &EgressKey6) -> io::Result<Option<FlowCounters>> {
+        remove(&self.egress6, &key.to_bytes())
+    }
+
+    /// Removes an IPv6 ingress entry; returns its last counters if it existed.
+    pub fn remove_ingress6(&self, key: &IngressKey6) -> io::Result<Option<FlowCounters>> {
+        remove(&self.ingress6, &key.to_bytes())
+    }
+
+    /// The counters of one IPv6 egress entry.
+    pub fn egress6_counters(&self, key: &EgressKey6) -> io::Result<Option<FlowCounters>> {
+        Ok(self
+            .egress6
+            .lookup(&key.to_bytes())?
+            .map(|v| FlowCounters::from_value(&v)))
+    }
+
+    /// The counters of one IPv6 ingress entry.
+    pub fn ingress6_counters(&self, key: &IngressKey6) -> io::Result<Option<FlowCounters>> {
+        Ok(self
+            .ingress6
+            .lookup(&key.to_bytes())?
+            .map(|v| FlowCounters::from_value(&v)))
     }
 
     /// The counters of one egress entry.
@@ -484,11 +546,10 @@ impl FastPath {
     /// Removes every entry: all flows go back to the agent (after a program change, the
     /// agent clears and re-installs what its engine still allows).
     pub fn clear(&self) -> io::Result<()> {
-        for k in self.egress.keys()? {
-            self.egress.delete(&k)?;
-        }
-        for k in self.ingress.keys()? {
-            self.ingress.delete(&k)?;
+        for map in [&self.egress, &self.ingress, &self.egress6, &self.ingress6] {
+            for k in map.keys()? {
+                map.delete(&k)?;
+            }
         }
         Ok(())
     }
@@ -499,12 +560,19 @@ impl FastPath {
                 self.egress.delete(&k)?;
             }
         }
+        for k in self.egress6.keys()? {
+            if EgressKey6::from_bytes(&k).port == port {
+                self.egress6.delete(&k)?;
+            }
+        }
         let i = layout::off::IN_IFINDEX as usize;
-        for k in self.ingress.keys()? {
-            if let Some(v) = self.ingress.lookup(&k)?
-                && v[i..i + 4] == ifindex.to_ne_bytes()
-            {
-                self.ingress.delete(&k)?;
+        for map in [&self.ingress, &self.ingress6] {
+            for k in map.keys()? {
+                if let Some(v) = map.lookup(&k)?
+                    && v[i..i + 4] == ifindex.to_ne_bytes()
+                {
+                    map.delete(&k)?;
+                }
             }
         }
         Ok(())
@@ -532,6 +600,28 @@ impl FastPath {
         Ok(out)
     }
 
+    /// Every IPv6 egress entry with its counters.
+    pub fn egress6_entries(&self) -> io::Result<Vec<(EgressKey6, FlowCounters)>> {
+        let mut out = Vec::new();
+        for k in self.egress6.keys()? {
+            if let Some(v) = self.egress6.lookup(&k)? {
+                out.push((EgressKey6::from_bytes(&k), FlowCounters::from_value(&v)));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every IPv6 ingress entry with its counters.
+    pub fn ingress6_entries(&self) -> io::Result<Vec<(IngressKey6, FlowCounters)>> {
+        let mut out = Vec::new();
+        for k in self.ingress6.keys()? {
+            if let Some(v) = self.ingress6.lookup(&k)? {
+                out.push((IngressKey6::from_bytes(&k), FlowCounters::from_value(&v)));
+            }
+        }
+        Ok(out)
+    }
+
     /// The programs' event counters, summed over CPUs.
     pub fn stats(&self) -> io::Result<HashMap<Stat, u64>> {
         let mut out = HashMap::new();
@@ -548,6 +638,14 @@ impl FastPath {
         }
         Ok(out)
     }
+}
+
+/// Writes `value` at `key`, keeping the counters of the entry it replaces.
+fn put<const N: usize>(map: &Map, key: &[u8], mut value: [u8; N]) -> io::Result<()> {
+    if let Some(old) = map.lookup(key)? {
+        value[..24].copy_from_slice(&old[..24]);
+    }
+    map.update(key, &value, sys::BPF_ANY)
 }
 
 fn remove(map: &Map, key: &[u8]) -> io::Result<Option<FlowCounters>> {
@@ -624,9 +722,48 @@ mod tests {
         f
     }
 
+    fn flow6() -> FlowTuple6 {
+        FlowTuple6 {
+            src: "2001:db8:9::1".parse().unwrap(),
+            dst: "2001:db8:9::2".parse().unwrap(),
+            src_port: 40000,
+            dst_port: 5201,
+        }
+    }
+
+    /// An Ethernet/IPv6/TCP frame of `flow6` with `payload` bytes and TCP `flags`
+    /// (`next`: the IPv6 next header, TCP unless testing extension headers).
+    fn tcp6_frame_next(flags: u8, payload: usize, next: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 74 + payload];
+        f[0..6].copy_from_slice(&[0xee; 6]);
+        f[6..12].copy_from_slice(&A_MAC);
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        let plen = u16::try_from(20 + payload).unwrap();
+        f[18..20].copy_from_slice(&plen.to_be_bytes());
+        f[20] = next;
+        f[21] = 64;
+        f[22..38].copy_from_slice(&flow6().src.octets());
+        f[38..54].copy_from_slice(&flow6().dst.octets());
+        f[54..56].copy_from_slice(&flow6().src_port.to_be_bytes());
+        f[56..58].copy_from_slice(&flow6().dst_port.to_be_bytes());
+        f[66] = 5 << 4;
+        f[67] = flags;
+        for (i, b) in f[74..].iter_mut().enumerate() {
+            *b = u8::try_from(i % 256).unwrap();
+        }
+        f
+    }
+
+    fn tcp6_frame(flags: u8, payload: usize) -> Vec<u8> {
+        tcp6_frame_next(flags, payload, 6)
+    }
+
     struct Rig {
         egress: Map,
         ingress: Map,
+        egress6: Map,
+        ingress6: Map,
         stats: Map,
     }
 
@@ -643,6 +780,22 @@ mod tests {
                     64,
                 )
                 .unwrap(),
+                egress6: Map::create(
+                    sys::MAP_HASH,
+                    "t_eg6",
+                    EgressKey6::LEN,
+                    EGRESS_VALUE_LEN,
+                    64,
+                )
+                .unwrap(),
+                ingress6: Map::create(
+                    sys::MAP_HASH,
+                    "t_in6",
+                    IngressKey6::LEN,
+                    INGRESS_VALUE_LEN,
+                    64,
+                )
+                .unwrap(),
                 stats: Map::create(sys::MAP_PERCPU_ARRAY, "t_st", 4, 8, Stat::COUNT).unwrap(),
             }
         }
@@ -650,6 +803,8 @@ mod tests {
             MapFds {
                 egress: self.egress.raw_fd(),
                 ingress: self.ingress.raw_fd(),
+                egress6: self.egress6.raw_fd(),
+                ingress6: self.ingress6.raw_fd(),
                 stats: self.stats.raw_fd(),
             }
         }
@@ -894,5 +1049,186 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn stat_sums(stats: &Map) -> HashMap<Stat, u64> {
+        let mut out = HashMap::new();
+        for s in Stat::ALL {
+            let v = stats.lookup(&(s as u32).to_ne_bytes()).unwrap().unwrap();
+            out.insert(
+                s,
+                v.chunks_exact(8)
+                    .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+                    .sum::<u64>(),
+            );
+        }
+        out
+    }
+
+    /// IPv6 as IPv4: [1] hits only the port's own IPv6 entry with the right source MAC,
+    /// never SYN/FIN/RST nor extension headers; [2] encapsulates with IPv6's template
+    /// (inner ethertype 0x86DD, csum_start 54) and header length; [3] delivers only
+    /// from the outer source of the entry, with `skb->protocol` IPv6; IPv4's maps are
+    /// not consulted for IPv6 and IPv6's not for IPv4.
+    #[test]
+    fn ipv6_encapsulate_then_decapsulate() {
+        if !root() {
+            return;
+        }
+        let rig = Rig::new();
+        let key = EgressKey6 {
+            port: PortId(9),
+            flow: flow6(),
+        };
+        let egress = load(programs::egress(rig.fds(), 9, 77), "t_egress").unwrap();
+        let other_port = load(programs::egress(rig.fds(), 8, 77), "t_egress8").unwrap();
+        let conduit = load(programs::conduit(rig.fds(), 9, 1, true), "t_conduit").unwrap();
+        let underlay = load(
+            programs::underlay(rig.fds(), action().underlay_dst.octets(), 0, [0; 6]),
+            "t_underlay",
+        )
+        .unwrap();
+        let deliver = load(programs::deliver(5), "t_deliver").unwrap();
+        let data = tcp6_frame(0x10, 1000);
+        // no entry yet: a miss; an IPv4 entry of the same port does not serve IPv6
+        assert_eq!(run(&egress, &data).0, programs::TCX_NEXT);
+        rig.egress
+            .update(
+                &EgressKey {
+                    port: PortId(9),
+                    flow: flow(),
+                }
+                .to_bytes(),
+                &action().to_value(),
+                sys::BPF_ANY,
+            )
+            .unwrap();
+        assert_eq!(run(&egress, &data).0, programs::TCX_NEXT);
+        rig.egress6
+            .update(&key.to_bytes(), &action().to_value6(), sys::BPF_ANY)
+            .unwrap();
+        assert_eq!(run(&egress, &data).0, programs::TCX_REDIRECT);
+        for flags in [0x02, 0x12, 0x11, 0x04] {
+            assert_eq!(run(&egress, &tcp6_frame(flags, 10)).0, programs::TCX_NEXT);
+        }
+        // hop-by-hop options, a routing header, a fragment header: the agent's
+        for next in [0u8, 43, 44] {
+            assert_eq!(
+                run(&egress, &tcp6_frame_next(0x10, 10, next)).0,
+                programs::TCX_NEXT
+            );
+        }
+        assert_eq!(run(&other_port, &data).0, programs::TCX_NEXT);
+        let mut spoofed = data.clone();
+        spoofed[11] = 0x99;
+        assert_eq!(run(&egress, &spoofed).0, programs::TCX_NEXT);
+        let mut other_dst_port = data.clone();
+        other_dst_port[57] ^= 1;
+        assert_eq!(run(&egress, &other_dst_port).0, programs::TCX_NEXT);
+        // the IPv4 flow still hits its own entry
+        assert_eq!(
+            run(&egress, &tcp_frame(0x10, 100)).0,
+            programs::TCX_REDIRECT
+        );
+
+        // [2]: encapsulation with IPv6's template
+        let (rc, out) = run(&conduit, &data);
+        assert_eq!(rc, programs::TCX_REDIRECT);
+        assert_eq!(out.len(), data.len() + 66);
+        let tot = u16::from_be_bytes([out[16], out[17]]) as usize;
+        assert_eq!(tot, out.len() - 14, "outer IPv4 total length");
+        assert_eq!(ones_sum(&out[14..34]), 0xffff, "outer IPv4 checksum");
+        assert_eq!(&out[26..34], &[127, 0, 0, 2, 127, 0, 0, 200]);
+        let udp_len = u16::from_be_bytes([out[38], out[39]]) as usize;
+        assert_eq!(udp_len, out.len() - 34);
+        assert_eq!(&out[42..50], &[4, 0, 0x65, 0x58, 0, 0xab, 0xcd, 0]);
+        // option: checksum needed at 54+16, no GSO, header length 74, kernel flag
+        assert_eq!(&out[50..54], &[0xff, 0xf0, 1, 3]);
+        assert_eq!(&out[54..66], &[1, 0, 74, 0, 0, 0, 54, 0, 16, 0, 1, 0]);
+        assert_eq!(
+            &out[66..80],
+            &[2, 0, 0, 0, 0xb, 1, 2, 0, 0, 0, 0xa, 1, 0x86, 0xdd]
+        );
+        assert_eq!(&out[80..], &data[14..], "inner IPv6 packet untouched");
+        let c = FlowCounters::from_value(&rig.egress6.lookup(&key.to_bytes()).unwrap().unwrap());
+        assert_eq!((c.packets, c.bytes), (1, data.len() as u64));
+        assert!(c.last_seen_ns > 0);
+        // the instance writing IPv6 into its conduit without an entry: dropped
+        let (rc, _) = run(&conduit, &tcp6_frame(0x02, 0));
+        assert_eq!(rc, programs::TCX_DROP);
+        let (rc, _) = run(&conduit, &spoofed);
+        assert_eq!(rc, programs::TCX_DROP);
+
+        // [3]: a miss without an entry, a hit with one
+        assert_eq!(run(&underlay, &out).0, programs::TCX_NEXT);
+        let ikey = IngressKey6 {
+            vni: 0xabcd,
+            outer_src: action().underlay_src,
+            flow: flow6(),
+        };
+        let to = IngressAction {
+            port: PortId(1),
+            dst_mac: [2, 0, 0, 0, 0xb, 2],
+            src_mac: [2, 0, 0, 0, 0xa, 2],
+        };
+        // an IPv4 entry of the same (VNI, source) does not serve it
+        rig.ingress
+            .update(
+                &IngressKey {
+                    vni: 0xabcd,
+                    outer_src: action().underlay_src,
+                    flow: flow(),
+                }
+                .to_bytes(),
+                &to.to_value(55),
+                sys::BPF_ANY,
+            )
+            .unwrap();
+        assert_eq!(run(&underlay, &out).0, programs::TCX_NEXT);
+        rig.ingress6
+            .update(&ikey.to_bytes(), &to.to_value(55), sys::BPF_ANY)
+            .unwrap();
+        let (rc, inner) = run(&underlay, &out);
+        assert_eq!(rc, programs::TCX_REDIRECT);
+        assert_eq!(inner.len(), data.len());
+        assert_eq!(&inner[0..12], &[2, 0, 0, 0, 0xb, 2, 2, 0, 0, 0, 0xa, 2]);
+        assert_eq!(&inner[12..], &data[12..]);
+        let c = FlowCounters::from_value(&rig.ingress6.lookup(&ikey.to_bytes()).unwrap().unwrap());
+        assert_eq!(c.packets, 1);
+        // the pure ACK (74 bytes inner, the smallest): delivered too
+        let (_, small) = run(&conduit, &tcp6_frame(0x10, 0));
+        assert_eq!(run(&underlay, &small).0, programs::TCX_REDIRECT);
+        // the agent's option (no kernel flag): left to the agent
+        let mut from_agent = out.clone();
+        from_agent[64] = 0;
+        assert_eq!(run(&underlay, &from_agent).0, programs::TCX_NEXT);
+        // another outer source: a miss (the origin check)
+        let mut forged = out.clone();
+        forged[29] = 3;
+        let c = !ones_sum(&{
+            let mut h = forged[14..34].to_vec();
+            h[10..12].fill(0);
+            h
+        });
+        forged[24..26].copy_from_slice(&c.to_be_bytes());
+        assert_eq!(run(&underlay, &forged).0, programs::TCX_NEXT);
+        // another inner source port: a miss
+        let mut other = out.clone();
+        other[80 + 40] ^= 1;
+        assert_eq!(run(&underlay, &other).0, programs::TCX_NEXT);
+        let stats = stat_sums(&rig.stats);
+        assert_eq!(stats[&Stat::UnderlayHit], 2);
+        assert_eq!(
+            stats[&Stat::UnderlayMiss],
+            4,
+            "no entry, IPv4's entry only, forged source, other port"
+        );
+        assert_eq!(stats[&Stat::UnderlayUnfinished], 1);
+        assert_eq!(stats[&Stat::ConduitHit], 2);
+        assert_eq!(stats[&Stat::ConduitDrop], 2);
+
+        // [4] delivers IPv4 and IPv6, nothing else
+        let (rc, _) = run(&deliver, &inner);
+        assert_eq!(rc, programs::TCX_REDIRECT);
     }
 }

@@ -17,6 +17,11 @@
 //! the offload option describing what is left to do. [2] flags its option
 //! ([`crate::layout::OPTION_FLAG_KERNEL`]) and [3] delivers nothing else that carries
 //! options: whatever its entries say, the rest is finished by the receiving agent.
+//!
+//! IPv6 (inner IPv6 with TCP as the next header, no extension headers; the underlay
+//! stays IPv4) takes the same steps with maps of its own (`egress6`, `ingress6`: keys
+//! with 16-byte addresses), so IPv4's keys and instructions are as they were: each
+//! program tries IPv4 first and turns to its IPv6 block only for ethertype 0x86DD.
 
 use crate::asm::{
     Alu, Asm, AsmError, Cond, Insn, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, R10, Reg, Size, imm32,
@@ -68,6 +73,21 @@ pub const ENCAP_FLAGS: u64 =
 /// which stays IPv4 here) but not yet `DECAP_L4_UDP`, which would also clear
 /// `skb->encapsulation` and `SKB_GSO_UDP_TUNNEL`; delivering locally does not need it.
 pub const DECAP_FLAGS: u64 = ADJ_FIXED_GSO;
+const ADJ_DECAP_L3_IPV6: u64 = 1 << 8;
+/// Shrink flags for an inner IPv6 frame: `skb->protocol` becomes IPv6 (a peer
+/// redirect does not read the Ethernet header again).
+pub const DECAP_FLAGS6: u64 = ADJ_FIXED_GSO | ADJ_DECAP_L3_IPV6;
+
+/// `VIRTIO_NET_HDR_GSO_TCPV4` and `_TCPV6`.
+const GSO_TCPV4: i32 = 1;
+const GSO_TCPV6: i32 = 4;
+/// Ethernet + IPv4 (no options) + TCP, and Ethernet + IPv6 + TCP: the bytes a candidate
+/// frame has before its TCP options.
+const ETH_IP_TCP: i32 = 54;
+const ETH_IP6_TCP: i32 = 74;
+/// The ethertypes as a 16-bit load of the header field reads them (little-endian).
+const ETH_IPV4_LE: i32 = 0x0008;
+const ETH_IPV6_LE: i32 = 0xdd86;
 
 /// The largest frame (Ethernet, no FCS) the egress program encapsulates: the outer IPv4
 /// total length (frame + 52) must fit 16 bits.
@@ -84,12 +104,16 @@ const SAVED_HDR_LEN: i16 = -48;
 const SAVED_GSO_TYPE: i16 = -56;
 const SAVED_OPT_LEN: i16 = -40;
 const UNFINISHED: i16 = -48;
+/// The IPv6 keys: 44 (egress) or 48 (ingress) bytes, -112..-65.
+const KEY6: i16 = -112;
 
 /// Descriptors of the maps the programs use.
 #[derive(Clone, Copy, Debug)]
 pub struct MapFds {
     pub egress: i32,
     pub ingress: i32,
+    pub egress6: i32,
+    pub ingress6: i32,
     pub stats: i32,
 }
 
@@ -133,12 +157,18 @@ fn ensure_linear(a: &mut Asm, n: i32, fail: crate::asm::Label) {
 }
 
 /// Is the Ethernet frame at `base + eth` (54 bytes readable) IPv4 without options or
-/// fragmentation, carrying TCP without SYN, FIN or RST? Otherwise jump to `fail`:
-/// connection set-up and tear-down always go through the agent, so its connection
-/// tracking sees them.
-fn tcp_candidate(a: &mut Asm, base: Reg, eth: i16, fail: crate::asm::Label) {
+/// fragmentation, carrying TCP without SYN, FIN or RST? Otherwise jump to `fail`, or to
+/// `not_ipv4` if its ethertype is not IPv4: connection set-up and tear-down always go
+/// through the agent, so its connection tracking sees them.
+fn tcp_candidate(
+    a: &mut Asm,
+    base: Reg,
+    eth: i16,
+    fail: crate::asm::Label,
+    not_ipv4: crate::asm::Label,
+) {
     a.ldx(Size::H, R2, base, eth + 12);
-    a.jmp_imm(Cond::Ne, R2, 0x0008, fail); // 08 00, loaded little-endian
+    a.jmp_imm(Cond::Ne, R2, ETH_IPV4_LE, not_ipv4); // 08 00, loaded little-endian
     a.ldx(Size::B, R2, base, eth + 14);
     a.jmp_imm(Cond::Ne, R2, 0x45, fail);
     a.ldx(Size::B, R2, base, eth + 23);
@@ -148,6 +178,31 @@ fn tcp_candidate(a: &mut Asm, base: Reg, eth: i16, fail: crate::asm::Label) {
     a.jmp_imm(Cond::Ne, R2, 0, fail);
     a.ldx(Size::B, R2, base, eth + 47);
     a.jmp_imm(Cond::Set, R2, 0x07, fail); // FIN | SYN | RST
+}
+
+/// Is the Ethernet frame at `base + eth` (74 bytes readable) IPv6 whose next header is
+/// TCP (no extension headers), without SYN, FIN or RST? Otherwise jump to `fail`.
+fn tcp_candidate6(a: &mut Asm, base: Reg, eth: i16, fail: crate::asm::Label) {
+    a.ldx(Size::H, R2, base, eth + 12);
+    a.jmp_imm(Cond::Ne, R2, ETH_IPV6_LE, fail);
+    a.ldx(Size::B, R2, base, eth + 14);
+    a.alu64_imm(Alu::And, R2, 0xf0); // version
+    a.jmp_imm(Cond::Ne, R2, 0x60, fail);
+    a.ldx(Size::B, R2, base, eth + 20); // next header
+    a.jmp_imm(Cond::Ne, R2, i32::from(IPPROTO_TCP), fail);
+    a.ldx(Size::B, R2, base, eth + 67);
+    a.jmp_imm(Cond::Set, R2, 0x07, fail); // FIN | SYN | RST
+}
+
+/// Writes the IPv6 egress key (port id + the frame's tuple: addresses and ports, 36
+/// bytes from offset 22) at `KEY6`.
+fn egress_key6(a: &mut Asm, port: u32) {
+    a.st(Size::W, R10, KEY6, port as i32);
+    for i in 0..9i16 {
+        a.ldx(Size::W, R2, R7, 22 + 4 * i);
+        a.stx(Size::W, R10, KEY6 + 4 + 4 * i, R2);
+    }
+    a.st(Size::W, R10, KEY6 + 40, i32::from(IPPROTO_TCP));
 }
 
 /// Writes the egress key (port id + the frame's tuple) at `KEY`.
@@ -192,14 +247,38 @@ fn count_flow(a: &mut Asm, len: impl FnOnce(&mut Asm)) {
 }
 
 /// The egress entry of the skb in R1 for `port` (programs [1] and [2]): R6 = skb, R7 =
-/// the frame, R9 = the entry, its source MAC checked; anything else jumps to `miss`.
-fn egress_entry(a: &mut Asm, maps: MapFds, port: u32, miss: crate::asm::Label) {
+/// the frame, R9 = the entry, its source MAC checked; a frame that is not IPv4 jumps to
+/// `not_ipv4` (R6 and R7 set), anything else to `miss`.
+fn egress_entry(
+    a: &mut Asm,
+    maps: MapFds,
+    port: u32,
+    miss: crate::asm::Label,
+    not_ipv4: crate::asm::Label,
+) {
     a.mov(R6, R1);
-    ensure_linear(a, 54, miss);
-    tcp_candidate(a, R7, 0, miss);
+    ensure_linear(a, ETH_IP_TCP, miss);
+    tcp_candidate(a, R7, 0, miss, not_ipv4);
     egress_key(a, port);
     a.ld_map_fd(R1, maps.egress);
     a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY as i32);
+    a.call(MAP_LOOKUP_ELEM);
+    a.jmp_imm(Cond::Eq, R0, 0, miss);
+    a.mov(R9, R0);
+    source_check(a, miss);
+}
+
+/// [`egress_entry`] for an IPv6 frame (R6 = skb): R7 = the frame, R9 = the entry of the
+/// IPv6 egress map, its source MAC checked; anything else jumps to `miss`.
+fn egress_entry6(a: &mut Asm, maps: MapFds, port: u32, miss: crate::asm::Label) {
+    // 54 bytes are readable: nothing else (ARP, …) is pulled further
+    a.ldx(Size::H, R2, R7, 12);
+    a.jmp_imm(Cond::Ne, R2, ETH_IPV6_LE, miss);
+    ensure_linear(a, ETH_IP6_TCP, miss);
+    tcp_candidate6(a, R7, 0, miss);
+    egress_key6(a, port);
+    a.ld_map_fd(R1, maps.egress6);
+    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY6 as i32);
     a.call(MAP_LOOKUP_ELEM);
     a.jmp_imm(Cond::Eq, R0, 0, miss);
     a.mov(R9, R0);
@@ -213,13 +292,19 @@ pub fn egress(maps: MapFds, port: u32, conduit: u32) -> Result<Vec<Insn>, AsmErr
     let mut a = Asm::new();
     let miss = a.label();
     let too_big = a.label();
-    egress_entry(&mut a, maps, port, miss);
+    let ipv6 = a.label();
+    let hit = a.label();
+    egress_entry(&mut a, maps, port, miss, ipv6);
+    a.bind(hit);
     size_check(&mut a, too_big);
     count(&mut a, maps.stats, Stat::EgressHit);
     a.mov_imm(R1, conduit as i32)
         .mov_imm(R2, 0)
         .call(REDIRECT)
         .exit();
+    a.bind(ipv6);
+    egress_entry6(&mut a, maps, port, miss);
+    a.ja(hit);
     a.bind(too_big);
     count(&mut a, maps.stats, Stat::EgressTooBig);
     a.ret(TCX_NEXT);
@@ -248,25 +333,12 @@ pub fn conduit(
     let mut a = Asm::new();
     let drop = a.label();
     let error = a.label();
-    let no_gso = a.label();
-    egress_entry(&mut a, maps, port, drop);
+    let ipv6 = a.label();
+    let encap = a.label();
+    egress_entry(&mut a, maps, port, drop, ipv6);
     size_check(&mut a, drop);
-    // what the offload option needs, read before the headers move
-    a.ldx(Size::W, R2, R6, SKB_LEN);
-    a.stx(Size::DW, R10, SAVED_LEN, R2);
-    a.ldx(Size::B, R2, R7, 46); // TCP data offset
-    a.alu64_imm(Alu::Rsh, R2, 4).alu64_imm(Alu::Lsh, R2, 2);
-    a.alu64_imm(Alu::Add, R2, 34);
-    a.stx(Size::DW, R10, SAVED_HDR_LEN, R2);
-    a.mov_imm(R4, 0);
-    a.ldx(Size::W, R3, R6, SKB_GSO_SIZE);
-    a.jmp_imm(Cond::Eq, R3, 0, no_gso);
-    a.ldx(Size::B, R2, R7, 47);
-    a.alu64_imm(Alu::And, R2, 0x80); // CWR: VIRTIO_NET_HDR_GSO_ECN
-    a.mov_imm(R4, 1); // VIRTIO_NET_HDR_GSO_TCPV4
-    a.alu64(Alu::Or, R4, R2);
-    a.bind(no_gso);
-    a.stx(Size::DW, R10, SAVED_GSO_TYPE, R4);
+    offload_facts(&mut a, 34, GSO_TCPV4);
+    a.bind(encap);
     // room for the encapsulation
     a.mov(R1, R6)
         .mov_imm(R2, const { imm32(ENCAP_ROOM) })
@@ -313,6 +385,11 @@ pub fn conduit(
         .mov_imm(R2, flags)
         .call(REDIRECT)
         .exit();
+    a.bind(ipv6);
+    egress_entry6(&mut a, maps, port, drop);
+    size_check(&mut a, drop);
+    offload_facts(&mut a, 54, GSO_TCPV6);
+    a.ja(encap);
     a.bind(error);
     count(&mut a, maps.stats, Stat::ConduitError);
     a.ret(TCX_DROP);
@@ -320,6 +397,29 @@ pub fn conduit(
     count(&mut a, maps.stats, Stat::ConduitDrop);
     a.ret(TCX_DROP);
     a.finish()
+}
+
+/// Saves what the offload option needs, read before the headers move (R6 = skb, R7 =
+/// the frame, its TCP header at `l4`): the skb's length, the header length (up to the
+/// end of the TCP options) and the GSO type (`gso_tcp`, with ECN if CWR is set; none
+/// without GSO).
+fn offload_facts(a: &mut Asm, l4: i16, gso_tcp: i32) {
+    let no_gso = a.label();
+    a.ldx(Size::W, R2, R6, SKB_LEN);
+    a.stx(Size::DW, R10, SAVED_LEN, R2);
+    a.ldx(Size::B, R2, R7, l4 + 12); // TCP data offset
+    a.alu64_imm(Alu::Rsh, R2, 4).alu64_imm(Alu::Lsh, R2, 2);
+    a.alu64_imm(Alu::Add, R2, i32::from(l4));
+    a.stx(Size::DW, R10, SAVED_HDR_LEN, R2);
+    a.mov_imm(R4, 0);
+    a.ldx(Size::W, R3, R6, SKB_GSO_SIZE);
+    a.jmp_imm(Cond::Eq, R3, 0, no_gso);
+    a.ldx(Size::B, R2, R7, l4 + 13);
+    a.alu64_imm(Alu::And, R2, 0x80); // CWR: VIRTIO_NET_HDR_GSO_ECN
+    a.mov_imm(R4, gso_tcp);
+    a.alu64(Alu::Or, R4, R2);
+    a.bind(no_gso);
+    a.stx(Size::DW, R10, SAVED_GSO_TYPE, R4);
 }
 
 /// [3] The underlay device's tcx ingress (`lo` on one machine; one program per agent,
@@ -356,6 +456,7 @@ pub fn underlay(
     let next = a.label();
     let miss = a.label();
     let error = a.label();
+    let unfinished = a.label();
     a.mov(R6, R1);
     a.ldx(Size::W, R2, R6, SKB_PROTOCOL);
     a.jmp_imm(Cond::Ne, R2, 0x0008, next);
@@ -413,7 +514,8 @@ pub fn underlay(
     a.mov(R9, R7).alu64(Alu::Add, R9, R2);
     a.mov(R1, R9).alu64_imm(Alu::Add, R1, 50 + 54);
     a.jmp(Cond::Gt, R1, R8, miss);
-    tcp_candidate(&mut a, R9, 50, miss);
+    let ipv6 = a.label();
+    tcp_candidate(&mut a, R9, 50, miss, ipv6);
     for (o, k) in [(76, KEY + 8), (80, KEY + 12), (84, KEY + 16)] {
         a.ldx(Size::W, R3, R9, o);
         a.stx(Size::W, R10, k, R3);
@@ -425,7 +527,6 @@ pub fn underlay(
     a.call(MAP_LOOKUP_ELEM);
     a.jmp_imm(Cond::Eq, R0, 0, miss);
     a.mov(R9, R0);
-    let unfinished = a.label();
     a.ldx(Size::DW, R2, R10, UNFINISHED);
     a.jmp_imm(Cond::Ne, R2, 0, unfinished);
     // remove outer IPv4 + UDP + Geneve + options + inner Ethernet
@@ -436,6 +537,8 @@ pub fn underlay(
     a.ld_imm64(R4, DECAP_FLAGS);
     a.call(SKB_ADJUST_ROOM);
     a.jmp_imm(Cond::Ne, R0, 0, error);
+    let decapsulated = a.label();
+    a.bind(decapsulated);
     load_packet(&mut a);
     a.mov(R1, R7).alu64_imm(Alu::Add, R1, 14);
     let gone = a.label();
@@ -450,6 +553,9 @@ pub fn underlay(
     count(&mut a, maps.stats, Stat::UnderlayHit);
     a.ldx(Size::W, R1, R9, off::IN_IFINDEX);
     a.mov_imm(R2, 0).call(REDIRECT_PEER).exit();
+    a.bind(ipv6);
+    underlay6(&mut a, maps, miss, error, unfinished);
+    a.ja(decapsulated);
     a.bind(gone);
     a.ret(TCX_DROP);
     a.bind(error);
@@ -477,6 +583,71 @@ pub fn underlay(
     a.bind(next);
     a.ret(TCX_NEXT);
     a.finish()
+}
+
+/// The IPv6 block of [`underlay`], entered with R6 = skb, R7 = the packet, R8 = its
+/// end, R9 = the packet + the options' length (the inner frame at R9 + 50, 54 bytes
+/// readable), the VNI and outer source at `KEY` and `KEY + 4`: the inner frame checked
+/// as an IPv6 TCP candidate (pulled further if needed: 74 bytes), looked up in the IPv6
+/// ingress map by (VNI, outer source, inner tuple), and decapsulated with
+/// `skb->protocol` and the remaining Ethernet header's ethertype set to IPv6; then R9 =
+/// the entry and the caller continues as for IPv4 (the MACs). Otherwise jumps to `miss`, `error` or `unfinished`, as IPv4 does.
+fn underlay6(
+    a: &mut Asm,
+    maps: MapFds,
+    miss: crate::asm::Label,
+    error: crate::asm::Label,
+    unfinished: crate::asm::Label,
+) {
+    let linear = a.label();
+    a.ldx(Size::H, R2, R9, 50 + 12);
+    a.jmp_imm(Cond::Ne, R2, ETH_IPV6_LE, miss);
+    a.ldx(Size::DW, R2, R10, SAVED_OPT_LEN);
+    a.mov(R1, R9)
+        .alu64_imm(Alu::Add, R1, const { 50 + ETH_IP6_TCP });
+    a.jmp(Cond::Le, R1, R8, linear);
+    a.alu64_imm(Alu::Add, R2, const { 50 + ETH_IP6_TCP });
+    a.ldx(Size::W, R3, R6, SKB_LEN);
+    a.jmp(Cond::Lt, R3, R2, miss);
+    a.mov(R1, R6).call(SKB_PULL_DATA);
+    load_packet(a);
+    a.ldx(Size::DW, R2, R10, SAVED_OPT_LEN);
+    a.mov(R9, R7).alu64(Alu::Add, R9, R2);
+    a.bind(linear);
+    a.mov(R1, R9)
+        .alu64_imm(Alu::Add, R1, const { 50 + ETH_IP6_TCP });
+    a.jmp(Cond::Gt, R1, R8, miss);
+    tcp_candidate6(a, R9, 50, miss);
+    for o in [0i16, 4] {
+        a.ldx(Size::W, R3, R10, KEY + o);
+        a.stx(Size::W, R10, KEY6 + o, R3);
+    }
+    // inner source, destination and ports: 36 bytes from the inner frame's byte 22
+    for i in 0..9i16 {
+        a.ldx(Size::W, R3, R9, 50 + 22 + 4 * i);
+        a.stx(Size::W, R10, KEY6 + 8 + 4 * i, R3);
+    }
+    finished(a);
+    a.st(Size::W, R10, KEY6 + 44, i32::from(IPPROTO_TCP));
+    a.ld_map_fd(R1, maps.ingress6);
+    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY6 as i32);
+    a.call(MAP_LOOKUP_ELEM);
+    a.jmp_imm(Cond::Eq, R0, 0, miss);
+    a.mov(R9, R0);
+    a.ldx(Size::DW, R2, R10, UNFINISHED);
+    a.jmp_imm(Cond::Ne, R2, 0, unfinished);
+    a.ldx(Size::DW, R3, R10, SAVED_OPT_LEN);
+    a.alu64_imm(Alu::Add, R3, 50);
+    a.mov_imm(R2, 0).alu64(Alu::Sub, R2, R3);
+    a.mov(R1, R6).mov_imm(R3, BPF_ADJ_ROOM_MAC);
+    a.ld_imm64(R4, DECAP_FLAGS6);
+    a.call(SKB_ADJUST_ROOM);
+    a.jmp_imm(Cond::Ne, R0, 0, error);
+    // the outer Ethernet header stays and becomes the inner one: IPv6's ethertype
+    load_packet(a);
+    a.mov(R1, R7).alu64_imm(Alu::Add, R1, 14);
+    a.jmp(Cond::Gt, R1, R8, error);
+    a.st(Size::H, R7, 12, ETH_IPV6_LE);
 }
 
 /// Writes at `UNFINISHED` whether the inner frame of the Geneve packet (R7 = the packet,
@@ -510,12 +681,16 @@ const OPTION_LEN: i16 = 4 * (1 + OPTION_WORDS as i16);
 
 /// [4] The conduit's instance end, tcx ingress: what the underlay program delivered is
 /// received on `eth0` (`eth0` = its ifindex), like any frame from the agent.
-/// Only IPv4 is delivered: nothing else has a reason to come down the conduit.
+/// Only IPv4 and IPv6 are delivered: nothing else has a reason to come down the
+/// conduit.
 pub fn deliver(eth0: u32) -> Result<Vec<Insn>, AsmError> {
     let mut a = Asm::new();
     let drop = a.label();
+    let ip = a.label();
     a.ldx(Size::W, R2, R1, SKB_PROTOCOL);
-    a.jmp_imm(Cond::Ne, R2, 0x0008, drop);
+    a.jmp_imm(Cond::Eq, R2, ETH_IPV4_LE, ip);
+    a.jmp_imm(Cond::Ne, R2, ETH_IPV6_LE, drop);
+    a.bind(ip);
     a.mov_imm(R1, eth0 as i32)
         .mov_imm(R2, BPF_F_INGRESS)
         .call(REDIRECT)
@@ -533,6 +708,8 @@ mod tests {
         MapFds {
             egress: 3,
             ingress: 4,
+            egress6: 6,
+            ingress6: 7,
             stats: 5,
         }
     }
@@ -556,6 +733,8 @@ mod tests {
         // BPF_F_ADJ_ROOM_ENCAP_L2(14)
         assert_eq!(ENCAP_FLAGS, 0x0e00_0000_0000_0053);
         assert_eq!(DECAP_FLAGS, 1);
+        // | BPF_F_ADJ_ROOM_DECAP_L3_IPV6
+        assert_eq!(DECAP_FLAGS6, 0x101);
     }
 
     #[test]

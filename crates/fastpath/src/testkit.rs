@@ -2,7 +2,9 @@
 //! instance namespaces with TAP `eth0`s (offloads on, as Fort's agent opens them), two
 //! [`FastPath`]s on loopback underlay addresses, and a small user-space relay per "host"
 //! standing in for the agent's slow path (TAP → Geneve/UDP with Fort's offload option →
-//! peer's socket → peer's TAP). Not for production use.
+//! peer's socket → peer's TAP). Not for production use. The instances are dual stack
+//! (IPv6 `fd00:9::1` and `::2`, static, no link-local chatter), so IPv6 flows can be
+//! tested as IPv4's.
 //!
 //! Everything created carries the caller's tag in its name and is removed on drop, also
 //! when a test fails.
@@ -10,7 +12,7 @@
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -21,7 +23,8 @@ use std::thread::JoinHandle;
 use crate::layout::{GENEVE_PORT, OPTION_CLASS, OPTION_TYPE, OPTION_WORDS};
 use crate::sys;
 use crate::{
-    Config, EgressAction, EgressKey, FastPath, FlowTuple, IngressAction, IngressKey, PortId,
+    Config, EgressAction, EgressKey, EgressKey6, FastPath, FlowTuple, FlowTuple6, IngressAction,
+    IngressKey, IngressKey6, PortId,
 };
 use fort_host::sys::VNET_HDR_LEN;
 
@@ -159,6 +162,48 @@ impl Instance {
         Ok((Instance { ns, mac, ip: addr }, file))
     }
 
+    /// Turns IPv6 on for `eth0` with the static address `addr`/64 (no duplicate address
+    /// detection, no link-local address, no router solicitations).
+    pub fn add_ipv6(&self, addr: Ipv6Addr) -> io::Result<()> {
+        let n = self.ns.name();
+        ip(&["-n", n, "link", "set", "eth0", "addrgenmode", "none"])?;
+        self.ns
+            .exec(&["sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=0"])?;
+        self.ns
+            .exec(&["sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=0"])?;
+        ip(&[
+            "-n",
+            n,
+            "-6",
+            "addr",
+            "add",
+            &format!("{addr}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ])
+        .map(drop)
+    }
+
+    /// A permanent IPv6 neighbour entry: no neighbour discovery needed.
+    pub fn neighbour6(&self, addr: Ipv6Addr, mac: [u8; 6]) -> io::Result<()> {
+        ip(&[
+            "-n",
+            self.ns.name(),
+            "-6",
+            "neigh",
+            "replace",
+            &addr.to_string(),
+            "lladdr",
+            &mac_text(&mac),
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ])
+        .map(drop)
+    }
+
     /// A permanent neighbour entry: no ARP needed.
     pub fn neighbour(&self, addr: Ipv4Addr, mac: [u8; 6]) -> io::Result<()> {
         ip(&[
@@ -207,6 +252,11 @@ pub struct Relay {
 }
 
 fn tcp_payload(frame: &[u8]) -> Option<(u8, usize)> {
+    if FlowTuple6::of_frame(frame).is_some() {
+        let plen = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
+        let doff = usize::from(frame[66] >> 4) * 4;
+        return Some((frame[67], plen.saturating_sub(doff)));
+    }
     FlowTuple::of_frame(frame)?;
     let tot = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
     let doff = usize::from(frame[46] >> 4) * 4;
@@ -256,7 +306,8 @@ fn relay_loop(
         let ready = sys::poll_readable(&[tap.as_fd(), sock.as_fd()], 50)?;
         if ready[0] {
             let n = tap.read(&mut buf)?;
-            if n > VNET_HDR_LEN {
+            // multicast (IPv6's MLD reports, …) stays on the link, as with Fort's engine
+            if n > VNET_HDR_LEN && buf[VNET_HDR_LEN] & 1 == 0 {
                 let (hdr, frame) = buf[..n].split_at(VNET_HDR_LEN);
                 if let Some(h) = &hook {
                     h(frame);
@@ -354,6 +405,10 @@ pub struct Pair {
     pub tag: String,
 }
 
+/// The instances' IPv6 addresses.
+pub const IP6_A: Ipv6Addr = Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 1);
+pub const IP6_B: Ipv6Addr = Ipv6Addr::new(0xfd00, 9, 0, 0, 0, 0, 0, 2);
+
 /// Everything needed to install a flow, shareable with a relay hook.
 #[derive(Clone)]
 pub struct Installer {
@@ -361,8 +416,10 @@ pub struct Installer {
     fb: Arc<FastPath>,
     a: ([u8; 6], Ipv4Addr, PortId, Ipv4Addr),
     b: ([u8; 6], Ipv4Addr, PortId, Ipv4Addr),
+    a6: Ipv6Addr,
     vni: u32,
     installed: Arc<Mutex<HashSet<FlowTuple>>>,
+    installed6: Arc<Mutex<HashSet<FlowTuple6>>>,
 }
 
 impl Installer {
@@ -415,11 +472,73 @@ impl Installer {
         Ok(())
     }
 
+    /// [`Installer::install`] for an IPv6 flow (A → B orientation) and its reverse.
+    pub fn install6(&self, flow: FlowTuple6, egress: bool, ingress: bool) -> io::Result<()> {
+        let hosts = [
+            (&self.fa, self.a, &self.fb, self.b, flow),
+            (&self.fb, self.b, &self.fa, self.a, flow.reversed()),
+        ];
+        for (from, (s_mac, _, s_port, s_ul), to, (d_mac, _, d_port, d_ul), f) in hosts {
+            if egress {
+                let low = |a: Ipv6Addr| u32::from_be_bytes(a.octets()[12..16].try_into().unwrap());
+                let mix = u32::from(f.src_port) ^ u32::from(f.dst_port) ^ low(f.src) ^ low(f.dst);
+                let [.., hi, lo] = mix.to_be_bytes();
+                let entropy = 49_152 + u16::from_be_bytes([hi, lo]) % 16_384;
+                from.install_egress6(
+                    &EgressKey6 {
+                        port: s_port,
+                        flow: f,
+                    },
+                    &EgressAction {
+                        src_mac: s_mac,
+                        inner_dst_mac: d_mac,
+                        inner_src_mac: s_mac,
+                        outer_src_mac: [0; 6],
+                        outer_dst_mac: [0; 6],
+                        underlay_src: s_ul,
+                        underlay_dst: d_ul,
+                        udp_src_port: entropy,
+                        vni: self.vni,
+                    },
+                )?;
+            }
+            if ingress {
+                to.install_ingress6(
+                    &IngressKey6 {
+                        vni: self.vni,
+                        outer_src: s_ul,
+                        flow: f,
+                    },
+                    &IngressAction {
+                        port: d_port,
+                        dst_mac: d_mac,
+                        src_mac: s_mac,
+                    },
+                )?;
+            }
+        }
+        self.installed6.lock().expect("lock").insert(flow);
+        Ok(())
+    }
+
     /// The relay hook of an "engine" that installs a connection once it is established:
     /// on its first frame without SYN, FIN or RST (the handshake's last ACK).
     fn auto(&self) -> FrameHook {
         let me = self.clone();
         Box::new(move |frame| {
+            if let Some(t) = FlowTuple6::of_frame(frame) {
+                if frame[67] & 0x07 != 0 {
+                    return;
+                }
+                let flow = if t.src == me.a6 { t } else { t.reversed() };
+                if me.installed6.lock().expect("lock").contains(&flow) {
+                    return;
+                }
+                if let Err(e) = me.install6(flow, true, true) {
+                    eprintln!("auto-install {flow:?}: {e}");
+                }
+                return;
+            }
             let Some(t) = FlowTuple::of_frame(frame) else {
                 return;
             };
@@ -457,6 +576,10 @@ impl Pair {
             Instance::create(&format!("fpt-b-{tag}"), &format!("fptb{tag}"), mac_b, ip_b)?;
         a.neighbour(ip_b, mac_b)?;
         b.neighbour(ip_a, mac_a)?;
+        a.add_ipv6(IP6_A)?;
+        b.add_ipv6(IP6_B)?;
+        a.neighbour6(IP6_B, mac_b)?;
+        b.neighbour6(IP6_A, mac_a)?;
         let fa = Arc::new(FastPath::new(Config::loopback(ua, &format!("fa{tag}")))?);
         let fb = Arc::new(FastPath::new(Config::loopback(ub, &format!("fb{tag}")))?);
         let (port_a, port_b) = (PortId(1), PortId(2));
@@ -468,8 +591,10 @@ impl Pair {
             fb: fb.clone(),
             a: (mac_a, ip_a, port_a, ua),
             b: (mac_b, ip_b, port_b, ub),
+            a6: IP6_A,
             vni,
             installed: Arc::new(Mutex::new(HashSet::new())),
+            installed6: Arc::new(Mutex::new(HashSet::new())),
         };
         let (hook_a, hook_b) = if auto_install {
             (Some(installer.auto()), Some(installer.auto()))

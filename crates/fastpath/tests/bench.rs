@@ -10,12 +10,13 @@
 //! install each connection once established (its handshake goes through the relays).
 //! Kernel peer: exactly what `scripts/bench-dataplane` builds (two host namespaces over
 //! a veth underlay, VXLAN + bridge per host, nftables conntrack, instance MTU 9001).
-//! iperf3 1 and 8 streams, sockperf TCP ping-pong 64 B; figures only, no pass/fail.
+//! iperf3 1 and 8 streams, sockperf TCP ping-pong 64 B; figures only, no pass/fail. The
+//! fast path is measured over IPv4 and over IPv6 (inner IPv6, same pair, same run).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use fort_fastpath::testkit::{Netns, Pair, underlay_addresses};
+use fort_fastpath::testkit::{IP6_B, Netns, Pair, underlay_addresses};
 use fort_fastpath::{Stat, is_root};
 
 const IPERF_PORT: &str = "5201";
@@ -292,11 +293,15 @@ fn fast_path_against_the_kernel_peer() {
     let [ua, ub, _] = underlay_addresses();
     let tag = std::process::id().to_string();
     let mut fast = Vec::new();
+    let mut fast6 = Vec::new();
     let mut kernel = Vec::new();
     for run in 1..=runs {
         let f = {
             let (pair, installer) = Pair::new(&tag, ua, ub, true).unwrap();
             let f = measure(pair.a.ns.name(), pair.b.ns.name(), "10.9.0.2", secs);
+            let f6 = measure(pair.a.ns.name(), pair.b.ns.name(), &IP6_B.to_string(), secs);
+            eprintln!("run {run} fast path, IPv6: {f6:?}");
+            fast6.push(f6);
             let sa = pair.fa.stats().unwrap();
             let sb = pair.fb.stats().unwrap();
             eprintln!(
@@ -363,4 +368,18 @@ fn fast_path_against_the_kernel_peer() {
         );
     }
     println!("* ratio of medians, fast path / kernel peer");
+    // round trips over IPv6 need sockperf 3.8 or later (3.7 has no IPv6: NaN)
+    println!("\nthe fast path over IPv6 (inner IPv6, same pairs):");
+    for (name, get) in rows {
+        let v6: Vec<f64> = fast6.iter().map(get).collect();
+        let v4: Vec<f64> = fast.iter().map(get).collect();
+        println!(
+            "{name:26}{:>28}   IPv6/IPv4 {:.2}x",
+            v6.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            median(v6.clone()) / median(v4)
+        );
+    }
 }

@@ -1,15 +1,87 @@
 //! End to end, as root: two instance namespaces with TAP `eth0`s, two fast paths on
 //! loopback underlay addresses, user-space relays standing in for the agents' slow path.
-//! One TCP connection goes through every state the agent will drive it through.
+//! One TCP connection goes through every state the agent will drive it through, over
+//! IPv4 and over IPv6 (inner IPv6, the same IPv4 underlay).
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
+use std::net::{
+    IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpListener, TcpStream, UdpSocket,
+};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use fort_fastpath::layout::ones_sum;
-use fort_fastpath::testkit::{Netns, Pair, in_netns, ip, underlay_addresses};
-use fort_fastpath::{FlowTuple, IngressKey, Stat, is_root};
+use fort_fastpath::testkit::{IP6_B, Installer, Netns, Pair, in_netns, ip, underlay_addresses};
+use fort_fastpath::{
+    FastPath, FlowCounters, FlowTuple, FlowTuple6, IngressKey, IngressKey6, Stat, is_root,
+};
+
+/// A connection's flow (A → B) in either family, and what the tests do with it.
+#[derive(Clone, Copy, Debug)]
+enum Flow {
+    V4(FlowTuple),
+    V6(FlowTuple6),
+}
+
+impl Flow {
+    fn reversed(self) -> Flow {
+        match self {
+            Flow::V4(f) => Flow::V4(f.reversed()),
+            Flow::V6(f) => Flow::V6(f.reversed()),
+        }
+    }
+
+    fn install(self, i: &Installer, egress: bool, ingress: bool) {
+        match self {
+            Flow::V4(f) => i.install(f, egress, ingress),
+            Flow::V6(f) => i.install6(f, egress, ingress),
+        }
+        .unwrap();
+    }
+
+    /// The counters of this flow's egress entry on `fp`.
+    fn egress(self, fp: &FastPath) -> Option<FlowCounters> {
+        match self {
+            Flow::V4(f) => fp
+                .egress_entries()
+                .unwrap()
+                .into_iter()
+                .find(|(k, _)| k.flow == f)
+                .map(|e| e.1),
+            Flow::V6(f) => fp
+                .egress6_entries()
+                .unwrap()
+                .into_iter()
+                .find(|(k, _)| k.flow == f)
+                .map(|e| e.1),
+        }
+    }
+
+    /// The counters of this flow's ingress entry on `fp`, from `outer_src`.
+    fn ingress(self, fp: &FastPath, vni: u32, outer_src: Ipv4Addr) -> Option<FlowCounters> {
+        match self {
+            Flow::V4(flow) => fp.ingress_counters(&IngressKey {
+                vni,
+                outer_src,
+                flow,
+            }),
+            Flow::V6(flow) => fp.ingress6_counters(&IngressKey6 {
+                vni,
+                outer_src,
+                flow,
+            }),
+        }
+        .unwrap()
+    }
+
+    /// [`forged_geneve`] of this flow.
+    fn forged(self, vni: u32, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
+        match self {
+            Flow::V4(f) => forged_geneve(vni, f, src_mac, dst_mac),
+            Flow::V6(f) => forged_geneve6(vni, f, src_mac, dst_mac),
+        }
+    }
+}
 
 /// A word-wise FNV-style hash: both ends compute it over the bytes they saw.
 fn hash(mut h: u64, data: &[u8]) -> u64 {
@@ -106,43 +178,83 @@ fn forged_geneve(vni: u32, flow: FlowTuple, src_mac: [u8; 6], dst_mac: [u8; 6]) 
     g
 }
 
-/// A connection from A to the server on B (`serve`), through the relays: the client, the
-/// server's thread and the connection's flow (A → B). Reads and writes time out after
-/// `timeout_s` seconds.
+/// The IPv6 twin of [`forged_geneve`]: an inner IPv6 TCP ACK of `flow` far outside the
+/// window, its checksum valid.
+fn forged_geneve6(vni: u32, flow: FlowTuple6, src_mac: [u8; 6], dst_mac: [u8; 6]) -> Vec<u8> {
+    let mut g = vec![0, 0, 0x65, 0x58];
+    g.extend_from_slice(&vni.to_be_bytes()[1..]);
+    g.push(0);
+    let mut f = vec![0u8; 74];
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&src_mac);
+    f[12..14].copy_from_slice(&[0x86, 0xdd]);
+    f[14] = 0x60;
+    f[18..20].copy_from_slice(&20u16.to_be_bytes());
+    f[20] = 6;
+    f[21] = 64;
+    f[22..38].copy_from_slice(&flow.src.octets());
+    f[38..54].copy_from_slice(&flow.dst.octets());
+    f[54..56].copy_from_slice(&flow.src_port.to_be_bytes());
+    f[56..58].copy_from_slice(&flow.dst_port.to_be_bytes());
+    f[58..62].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+    f[62..66].copy_from_slice(&0x0bad_cafeu32.to_be_bytes());
+    f[66] = 5 << 4;
+    f[67] = 0x10;
+    f[68..70].copy_from_slice(&1024u16.to_be_bytes());
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&f[22..54]);
+    pseudo.extend_from_slice(&[0, 0, 0, 20, 0, 0, 0, 6]);
+    pseudo.extend_from_slice(&f[54..74]);
+    let c = !ones_sum(&pseudo);
+    f[70..72].copy_from_slice(&c.to_be_bytes());
+    g.extend_from_slice(&f);
+    g
+}
+
+/// A connection from A to the server on B (`serve`), through the relays, over IPv4 or
+/// (`v6`) IPv6: the client, the server's thread and the connection's flow (A → B).
+/// Reads and writes time out after `timeout_s` seconds.
 fn connect(
     pair: &Pair,
     timeout_s: u64,
+    v6: bool,
 ) -> (
     TcpStream,
     std::thread::JoinHandle<std::io::Result<()>>,
-    FlowTuple,
+    Flow,
 ) {
-    let listener = in_netns(&pair.b.ns.path(), || {
-        TcpListener::bind(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000))
-    })
-    .unwrap();
+    let server_addr = if v6 {
+        SocketAddr::from(SocketAddrV6::new(IP6_B, 7000, 0, 0))
+    } else {
+        SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000))
+    };
+    let listener = in_netns(&pair.b.ns.path(), move || TcpListener::bind(server_addr)).unwrap();
     let server = std::thread::spawn(move || {
         let (s, _) = listener.accept().unwrap();
         serve(s)
     });
-    let client = in_netns(&pair.a.ns.path(), || {
-        TcpStream::connect_timeout(
-            &SocketAddr::from(SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, 2), 7000)),
-            Duration::from_secs(5),
-        )
+    let client = in_netns(&pair.a.ns.path(), move || {
+        TcpStream::connect_timeout(&server_addr, Duration::from_secs(5))
     })
     .unwrap();
     let timeout = Some(Duration::from_secs(timeout_s));
     client.set_read_timeout(timeout).unwrap();
     client.set_write_timeout(timeout).unwrap();
-    let SocketAddr::V4(local) = client.local_addr().unwrap() else {
-        panic!("IPv4")
-    };
-    let flow = FlowTuple {
-        src: *local.ip(),
-        dst: Ipv4Addr::new(10, 9, 0, 2),
-        src_port: local.port(),
-        dst_port: 7000,
+    let local = client.local_addr().unwrap();
+    let flow = match (local.ip(), server_addr.ip()) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => Flow::V4(FlowTuple {
+            src,
+            dst,
+            src_port: local.port(),
+            dst_port: 7000,
+        }),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => Flow::V6(FlowTuple6 {
+            src,
+            dst,
+            src_port: local.port(),
+            dst_port: 7000,
+        }),
+        other => panic!("mixed families {other:?}"),
     };
     (client, server, flow)
 }
@@ -170,17 +282,41 @@ fn stat(p: &Pair, host_b: bool, s: Stat) -> u64 {
 
 #[test]
 fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
+    established_flow_takes_the_fast_path(false);
+}
+
+/// The same over IPv6: the programs' IPv6 blocks and maps, IPv6's header template (GSO
+/// super-frames of TCPv6 intact, checksums finished by the kernel: the data arrives
+/// whole), the same origin check.
+#[test]
+fn an_established_ipv6_flow_takes_the_fast_path_and_falls_back_cleanly() {
+    established_flow_takes_the_fast_path(true);
+}
+
+/// Its own names and underlay addresses (`n` apart from the first test's): the tests
+/// may run in one process.
+fn shifted(n: u8) -> [Ipv4Addr; 3] {
+    underlay_addresses().map(|a| {
+        let [_, m, x, y] = a.octets();
+        Ipv4Addr::new(127, m + n, x, y)
+    })
+}
+
+fn established_flow_takes_the_fast_path(v6: bool) {
     if !is_root() {
         eprintln!("skipped: needs root (namespaces, TAPs, BPF)");
         return;
     }
-    let tag = std::process::id().to_string();
-    let [ua, ub, forger] = underlay_addresses();
+    let (tag, [ua, ub, forger]) = if v6 {
+        (format!("{}s", std::process::id()), shifted(20))
+    } else {
+        (std::process::id().to_string(), underlay_addresses())
+    };
     let ns_names = [format!("fpt-a-{tag}"), format!("fpt-b-{tag}")];
     {
         let (pair, installer) = Pair::new(&tag, ua, ub, false).unwrap();
         limit_gso(&pair);
-        let (mut client, server, flow) = connect(&pair, 30);
+        let (mut client, server, flow) = connect(&pair, 30, v6);
         if std::env::var_os("FASTPATH_DEBUG").is_some() {
             let (fa, fb) = (pair.fa.clone(), pair.fb.clone());
             let (ra, rb) = (pair.relay_a.stats.clone(), pair.relay_b.stats.clone());
@@ -214,7 +350,7 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
 
         // 1. egress entries only: the kernel encapsulates, the receiving "agents" (no
         // entry) get Geneve with the offload option and write it to their TAPs
-        installer.install(flow, true, false).unwrap();
+        flow.install(&installer, true, false);
         let (a0, b0) = (tcp(ra), tcp(rb));
         transfer(&mut client, 8 << 20, 1);
         let (a1, b1) = (tcp(ra), tcp(rb));
@@ -224,43 +360,24 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
             "B's relay delivered the kernel-encapsulated frames"
         );
         assert!(stat(&pair, true, Stat::UnderlayMiss) > 100);
-        let eg = pair
-            .fa
-            .egress_entries()
-            .unwrap()
-            .into_iter()
-            .find(|(k, _)| k.flow == flow)
-            .unwrap()
-            .1;
+        let eg = flow.egress(&pair.fa).unwrap();
         assert!(eg.bytes >= 8 << 20, "{eg:?}");
 
         // 2. full fast path: the relays see nothing of the connection
-        installer.install(flow, true, true).unwrap();
+        flow.install(&installer, true, true);
         std::thread::sleep(Duration::from_millis(100));
         let (a0, b0) = (tcp(ra), tcp(rb));
-        let ingress_key = IngressKey {
-            vni: pair.vni,
-            outer_src: ua,
-            flow,
-        };
-        let in0 = pair.fb.ingress_counters(&ingress_key).unwrap().unwrap();
+        let counters = || flow.ingress(&pair.fb, pair.vni, ua).unwrap();
+        let in0 = counters();
         transfer(&mut client, 50 << 20, 2);
         let (a1, b1) = (tcp(ra), tcp(rb));
         assert_eq!((a1.0, a1.1), (a0.0, a0.1), "nothing from A's TAP");
         assert_eq!((b1.0, b1.1), (b0.0, b0.1), "nothing from B's TAP");
         assert_eq!((a1.2, b1.2), (a0.2, b0.2), "nothing to the TAPs");
-        let in1 = pair.fb.ingress_counters(&ingress_key).unwrap().unwrap();
+        let in1 = counters();
         assert!(in1.bytes - in0.bytes >= 50 << 20, "{in0:?} {in1:?}");
         assert!(in1.last_seen_ns > in0.last_seen_ns);
-        let back = pair
-            .fa
-            .ingress_counters(&IngressKey {
-                vni: pair.vni,
-                outer_src: ub,
-                flow: flow.reversed(),
-            })
-            .unwrap()
-            .unwrap();
+        let back = flow.reversed().ingress(&pair.fa, pair.vni, ub).unwrap();
         assert!(back.packets > 0, "ACKs came back through the fast path");
         eprintln!(
             "fast path: {} packets, {} bytes ({:.0} B/packet: GSO frames)",
@@ -271,9 +388,9 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
 
         // 3. a packet matching the entry but from another host is not fast-pathed; the
         // same from the right host is (the control that makes the check meaningful)
-        let packet = forged_geneve(pair.vni, flow, pair.a.mac, pair.b.mac);
+        let packet = flow.forged(pair.vni, pair.a.mac, pair.b.mac);
         let to = SocketAddrV4::new(ub, 6081);
-        let before = pair.fb.ingress_counters(&ingress_key).unwrap().unwrap();
+        let before = counters();
         let miss0 = stat(&pair, true, Stat::UnderlayMiss);
         let rejected0 = rb.rejected.load(Ordering::Relaxed);
         UdpSocket::bind(SocketAddrV4::new(forger, 0))
@@ -281,7 +398,7 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
             .send_to(&packet, to)
             .unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        let after = pair.fb.ingress_counters(&ingress_key).unwrap().unwrap();
+        let after = counters();
         assert_eq!(after.packets, before.packets, "forged packet not delivered");
         assert_eq!(stat(&pair, true, Stat::UnderlayMiss), miss0 + 1);
         assert_eq!(rb.rejected.load(Ordering::Relaxed), rejected0 + 1);
@@ -290,7 +407,7 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
             .send_to(&packet, to)
             .unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        let control = pair.fb.ingress_counters(&ingress_key).unwrap().unwrap();
+        let control = counters();
         assert_eq!(
             control.packets,
             before.packets + 1,
@@ -302,6 +419,8 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
         pair.fb.clear().unwrap();
         assert!(pair.fa.egress_entries().unwrap().is_empty());
         assert!(pair.fb.ingress_entries().unwrap().is_empty());
+        assert!(pair.fa.egress6_entries().unwrap().is_empty());
+        assert!(pair.fb.ingress6_entries().unwrap().is_empty());
         let a0 = tcp(ra);
         transfer(&mut client, 8 << 20, 3);
         let a1 = tcp(ra);
@@ -335,31 +454,36 @@ fn an_established_flow_takes_the_fast_path_and_falls_back_cleanly() {
 /// is still to be done): the receivers' relays write them to the TAPs, with the header.
 #[test]
 fn frames_the_senders_engine_path_encapsulated_are_finished_by_the_receivers_agent() {
+    finished_by_the_receivers_agent(false);
+}
+
+/// The same over IPv6 (TCPv6 super-frames, csum_start after the 40-byte header).
+#[test]
+fn ipv6_frames_the_senders_engine_path_encapsulated_are_finished_by_the_receivers_agent() {
+    finished_by_the_receivers_agent(true);
+}
+
+fn finished_by_the_receivers_agent(v6: bool) {
     if !is_root() {
         eprintln!("skipped: needs root (namespaces, TAPs, BPF)");
         return;
     }
-    // its own names and underlay addresses: the other test may run in this process
-    let tag = format!("{}r", std::process::id());
-    let [ua, ub, _] = underlay_addresses().map(|a| {
-        let [_, n, x, y] = a.octets();
-        Ipv4Addr::new(127, n + 10, x, y)
-    });
+    // its own names and underlay addresses: the other tests may run in this process
+    let (tag, [ua, ub, _]) = if v6 {
+        (format!("{}t", std::process::id()), shifted(30))
+    } else {
+        (format!("{}r", std::process::id()), shifted(10))
+    };
     let (pair, installer) = Pair::new(&tag, ua, ub, false).unwrap();
     limit_gso(&pair);
-    let (mut client, server, flow) = connect(&pair, 10);
+    let (mut client, server, flow) = connect(&pair, 10, v6);
     std::thread::sleep(Duration::from_millis(200)); // the handshake's last ACK
-    installer.install(flow, false, true).unwrap();
+    flow.install(&installer, false, true);
     let (ra, rb) = (&pair.relay_a.stats, &pair.relay_b.stats);
     let (a0, b0) = (
         ra.to_tap.load(Ordering::Relaxed),
         rb.to_tap.load(Ordering::Relaxed),
     );
-    let key = IngressKey {
-        vni: pair.vni,
-        outer_src: ua,
-        flow,
-    };
     transfer(&mut client, 8 << 20, 5);
     transfer(&mut client, 64 << 10, 6);
     let (a1, b1) = (
@@ -368,7 +492,7 @@ fn frames_the_senders_engine_path_encapsulated_are_finished_by_the_receivers_age
     );
     assert!(b1 - b0 > 100, "B's relay delivered A's data: {b0} → {b1}");
     assert!(a1 > a0, "A's relay delivered B's answers");
-    let c = pair.fb.ingress_counters(&key).unwrap().unwrap();
+    let c = flow.ingress(&pair.fb, pair.vni, ua).unwrap();
     assert_eq!(c.packets, 0, "the kernel delivered none of them");
     // the entries matched, and let the frames go for what their option said
     assert!(stat(&pair, true, Stat::UnderlayUnfinished) > 100);

@@ -50,12 +50,14 @@ pub fn read_option(geneve: &[u8]) -> Option<[u8; VNET_HDR_LEN]> {
 const F_NEEDS_CSUM: u8 = 1;
 const GSO_NONE: u8 = 0;
 const GSO_TCPV4: u8 = 1;
+const GSO_TCPV6: u8 = 4;
 const GSO_ECN: u8 = 0x80;
 
 /// The offload header a peer sent with `frame` (an Ethernet frame the engine accepted
 /// for a local port), checked against the frame before the TAP's kernel trusts it: only
-/// "checksum needed", at the TCP or UDP checksum of this very IPv4 packet, and TCP/IPv4
-/// segmentation of a TCP packet. The kernel verifies nothing behind a "checksum needed"
+/// "checksum needed", at the TCP or UDP checksum of this very IPv4 packet (or IPv6
+/// packet whose next header is TCP or UDP, no extension headers), and TCP segmentation
+/// of a TCP packet of the same IP version. The kernel verifies nothing behind a "checksum needed"
 /// or "data valid" mark, so anything else is refused (`None`: drop the frame). A zero
 /// header needs no check: the instance's kernel verifies the checksums itself.
 pub fn sanitize(hdr: [u8; VNET_HDR_LEN], frame: &[u8]) -> Option<[u8; VNET_HDR_LEN]> {
@@ -67,11 +69,18 @@ pub fn sanitize(hdr: [u8; VNET_HDR_LEN], frame: &[u8]) -> Option<[u8; VNET_HDR_L
     let gso_size = u16::from_le_bytes([hdr[4], hdr[5]]);
     let csum_start = usize::from(u16::from_le_bytes([hdr[6], hdr[7]]));
     let csum_offset = usize::from(u16::from_le_bytes([hdr[8], hdr[9]]));
-    if flags != F_NEEDS_CSUM || frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] {
+    if flags != F_NEEDS_CSUM || frame.len() < 14 + 20 {
         return None;
     }
-    let l4 = 14 + usize::from(frame[14] & 0x0f) * 4;
-    let protocol = frame[14 + 9];
+    let (l4, protocol, gso_tcp) = match frame[12..14] {
+        [0x08, 0x00] => (
+            14 + usize::from(frame[14] & 0x0f) * 4,
+            frame[14 + 9],
+            GSO_TCPV4,
+        ),
+        [0x86, 0xdd] => (14 + 40, frame[14 + 6], GSO_TCPV6),
+        _ => return None,
+    };
     let field = match protocol {
         6 => 16,
         17 => 6,
@@ -82,7 +91,7 @@ pub fn sanitize(hdr: [u8; VNET_HDR_LEN], frame: &[u8]) -> Option<[u8; VNET_HDR_L
     }
     match gso & !GSO_ECN {
         GSO_NONE if gso & GSO_ECN == 0 => Some(hdr),
-        GSO_TCPV4 if protocol == 6 && gso_size > 0 => Some(hdr),
+        g if g == gso_tcp && protocol == 6 && gso_size > 0 => Some(hdr),
         _ => None,
     }
 }
@@ -123,6 +132,43 @@ mod tests {
         let udp = hdr(1, 0, 0, 34, 6);
         assert_eq!(sanitize(udp, &frame(17, 20)), Some(udp));
         assert_eq!(sanitize([0; VNET_HDR_LEN], &[]), Some([0; VNET_HDR_LEN]));
+    }
+
+    /// Ethernet + IPv6 (`next` header) + `l4_len` bytes.
+    fn frame6(next: u8, l4_len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 54 + l4_len];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[20] = next;
+        f
+    }
+
+    #[test]
+    fn ipv6_as_a_tap_hands_it_up_passes_and_nothing_else() {
+        let tcp = frame6(6, 1000);
+        for h in [
+            hdr(1, 4, 1428, 54, 16),
+            hdr(1, 0x84, 1428, 54, 16),
+            hdr(1, 0, 0, 54, 16),
+        ] {
+            assert_eq!(sanitize(h, &tcp), Some(h));
+        }
+        let udp = hdr(1, 0, 0, 54, 6);
+        assert_eq!(sanitize(udp, &frame6(17, 20)), Some(udp));
+        // IPv4's segmentation of an IPv6 packet, IPv6's of an IPv4 one
+        assert_eq!(sanitize(hdr(1, 1, 1428, 54, 16), &tcp), None);
+        assert_eq!(sanitize(hdr(1, 4, 1448, 34, 16), &frame(6, 1000)), None);
+        // the checksum elsewhere than after the fixed header (an extension header
+        // first), UDP segmentation, ICMPv6, truncated
+        assert_eq!(sanitize(hdr(1, 0, 0, 62, 16), &frame6(0, 1000)), None);
+        assert_eq!(sanitize(hdr(1, 0, 0, 54, 16), &frame6(0, 1000)), None);
+        assert_eq!(sanitize(hdr(1, 4, 1428, 54, 6), &frame6(17, 100)), None);
+        assert_eq!(sanitize(hdr(1, 0, 0, 54, 2), &frame6(58, 8)), None);
+        assert_eq!(sanitize(hdr(1, 0, 0, 54, 16), &frame6(6, 10)), None);
+        // another ethertype
+        let mut arp = tcp.clone();
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(sanitize(hdr(1, 0, 0, 54, 16), &arp), None);
     }
 
     #[test]

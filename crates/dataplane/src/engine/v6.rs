@@ -14,9 +14,10 @@
 //! it, addressed to the gateway's MAC, as IPv4 does; the edge decides (internet and
 //! egress-only gateways carry IPv6). A route to a peering reaches the peer VPC's IPv6
 //! blocks by its IPv6 V2P, and the receiving host authenticates a peer's source against
-//! it, as IPv4 does. Not carried yet (dropped as [`DropReason::Ipv6`]): transit gateways. IPv6 flows are not offloaded to the kernel fast path.
-//! Flow logs count IPv6 as IPv4: cached flows in their entries, rejections (security
-//! groups, network ACLs) packet by packet.
+//! it, as IPv4 does. Not carried yet (dropped as [`DropReason::Ipv6`]): transit gateways.
+//! Established IPv6 TCP flows are offloaded to the kernel fast path as IPv4's are
+//! ([`Engine::offload6`]). Flow logs count IPv6 as IPv4: cached flows in their entries,
+//! rejections (security groups, network ACLs) packet by packet.
 
 use super::*;
 use crate::conntrack::State;
@@ -30,25 +31,25 @@ use crate::wire::{icmpv6, ipv6};
 use std::net::Ipv6Addr;
 
 impl Engine {
-    /// The cached decision for an IPv6 `frame` from `origin` (arrived from `outer_src`
-    /// when from the underlay), if it holds: its flow's state refreshed.
+    /// The cached decision for an IPv6 `frame` from `origin` (as it arrived: from the
+    /// host `outer_src` when from the underlay), if it holds: its flow's state
+    /// refreshed, and the flow as parsed.
     #[inline]
     pub(super) fn fast_action6(
         &mut self,
         now: Time,
         origin: Origin,
-        outer_src: Option<Ipv4Addr>,
+        arrival: Arrival,
         frame: &[u8],
-    ) -> Option<Action> {
+    ) -> Option<(Action, CachedFlow6)> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV6.to_be_bytes() {
             return None;
         }
         let m = packet::parse_ipv6(&frame[ethernet::HEADER_LEN..]).ok()?;
         let e = self.flows6.map.get_mut(&FlowKey6::new(origin, &m.tuple))?;
-        if outer_src.is_some_and(|o| o != e.outer_src)
-            || frame[0..6] != e.dst_mac.0
-            || frame[6..12] != e.src_mac.0
-        {
+        let elsewhere =
+            matches!(arrival, Arrival::Underlay { outer_src, .. } if outer_src != e.outer_src);
+        if elsewhere || frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
             return None;
         }
         if !fast_valid(e, &self.epochs, &self.conntrack6, now) {
@@ -56,7 +57,13 @@ impl Engine {
         }
         fast_commit(e, &mut self.conntrack6, now, &m);
         self.stats.fast_path += 1;
-        Some(e.action)
+        let flow = CachedFlow6 {
+            tuple: m.tuple,
+            tcp_flags: m.tcp_flags,
+            ip_options: m.ip_options,
+            arrival,
+        };
+        Some((e.action, flow))
     }
 
     /// [`Engine::fast_action6`] for an inner frame from the underlay.
@@ -66,12 +73,16 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
-    ) -> Option<Action> {
+    ) -> Option<(Action, CachedFlow6)> {
         if d.outer_dst != self.underlay.address {
             return None;
         }
         let vslot = self.vpc_of_vni(d.vni)?;
-        self.fast_action6(now, Origin::Underlay(vslot), Some(d.outer_src), inner)
+        let arrival = Arrival::Underlay {
+            vni: d.vni,
+            outer_src: d.outer_src,
+        };
+        self.fast_action6(now, Origin::Underlay(vslot), arrival, inner)
     }
 
     /// Caches an IPv6 decision (if its dependencies fit).

@@ -10,7 +10,7 @@ use crate::wire::dhcpv6::{self, message, option};
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::icmpv6::{self, kind};
 use crate::wire::{ip_proto, ipv6, tcp};
-use crate::{DropReason, Engine, Verdict};
+use crate::{Arrival, DropReason, Engine, Verdict};
 use std::net::Ipv6Addr;
 
 const ROUTER6_A: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 1);
@@ -411,7 +411,8 @@ fn walk_same_subnet_across_hosts_v6() {
         (h1.stats().fast_path, h2.stats().fast_path),
         (f1 + 1, f2 + 1)
     );
-    // the in-place entry points take the same cached decision (no kernel offload)
+    // the in-place entry points take the same cached decision, and hand back its flow
+    // (IPv6's, for a kernel fast path)
     let mut buf = vec![0u8; overlay::OUTER_LEN];
     buf.extend_from_slice(&ack);
     let n = buf.len();
@@ -419,10 +420,155 @@ fn walk_same_subnet_across_hosts_v6() {
     assert_eq!(r.verdict, Verdict::ToUnderlay { host: H2, vni: VNI });
     assert_eq!(r.output, crate::Output::InPlace(0..n));
     assert_eq!(r.cached, None);
+    assert_eq!(
+        r.cached6.map(|f| (f.tuple.src, f.tuple.dst, f.arrival)),
+        Some((A_IP6, B_IP6, Arrival::Port(a)))
+    );
     assert_eq!(h1.stats().fast_path, f1 + 2);
     let r = h2.process_from_underlay_in_place(t(13), &mut buf, &mut out);
     assert_eq!(r.verdict, Verdict::ToPort { port: b });
     assert_eq!(&buf[overlay::OUTER_LEN..], &ack[..]);
+    assert_eq!(
+        r.cached6.map(|f| f.arrival),
+        Some(Arrival::Underlay {
+            vni: VNI,
+            outer_src: H1
+        })
+    );
+}
+
+/// An established IPv6 TCP flow's cached decisions, described for a kernel fast path as
+/// IPv4's are: the sender's encapsulation (the same outer headers the engine writes),
+/// the receiver's delivery only from the host V2P names; SYN, FIN, RST, extension
+/// headers and other protocols stay with the engine; what the kernel carried keeps
+/// tracking alive; a program change withdraws them.
+#[test]
+fn established_ipv6_tcp_flows_offload_both_ways() {
+    let mut p1 = host1();
+    p1.ports[0].conntrack.tcp_established = 60;
+    let (mut h1, mut h2) = (
+        Engine::with_program(p1).unwrap(),
+        Engine::with_program(host2()).unwrap(),
+    );
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-b"));
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    let frame = |f: u16, len: usize| tcp6_frame(A_MAC, B_MAC, A_IP6, B_IP6, 40000, 22, f, len);
+    let back = |f: u16| tcp6_frame(B_MAC, A_MAC, B_IP6, A_IP6, 22, 40000, f, 0);
+    let sent = |e: &mut Engine, now, f: &[u8]| {
+        let mut buf = vec![0u8; overlay::OUTER_LEN];
+        buf.extend_from_slice(f);
+        let n = buf.len();
+        let mut out = Vec::new();
+        let p = e.process_from_port_in_place(now, a, &mut buf, overlay::OUTER_LEN..n, &mut out);
+        let wire = match p.output {
+            crate::Output::InPlace(r) => buf[r].to_vec(),
+            crate::Output::Out => out,
+        };
+        (p.verdict, wire, p.cached6)
+    };
+    let (_, syn, first) = sent(&mut h1, t(10), &frame(tcp::flags::SYN, 0));
+    assert_eq!(first, None, "decided by the slow path");
+    h2.process_from_underlay(t(10), &syn, &mut out);
+    let (_, _, early) = sent(&mut h1, t(10), &frame(tcp::flags::ACK, 100));
+    let early = early.expect("served by the cached decision");
+    assert_eq!(h1.offload6(&early, t(10)), None, "not established yet");
+    h2.process_from_port(
+        t(10),
+        b,
+        &back(tcp::flags::SYN | tcp::flags::ACK),
+        &mut wire,
+    );
+    h1.process_from_underlay(t(10), &wire, &mut out);
+    let data = frame(tcp::flags::ACK, 100);
+    let (v, wire, flow) = sent(&mut h1, t(11), &data);
+    assert_eq!(v, Verdict::ToUnderlay { host: H2, vni: VNI });
+    let flow = flow.expect("served by the cached decision");
+    let tuple = crate::packet::parse_ipv6(&data[14..]).unwrap().tuple;
+    assert_eq!(
+        (flow.tuple, flow.tcp_flags, flow.ip_options, flow.arrival),
+        (tuple, tcp::flags::ACK, false, Arrival::Port(a))
+    );
+    let o = h1.offload6(&flow, t(11)).expect("egress offload");
+    match o.action {
+        crate::OffloadAction::Encap {
+            port,
+            outer,
+            host,
+            vni,
+        } => {
+            assert_eq!((port, host, vni), (a, H2, VNI));
+            for r in [0..14, 26..38, 42..50] {
+                assert_eq!(outer[r.clone()], wire[r.clone()], "bytes {r:?}");
+            }
+        }
+        other => panic!("expected an encapsulation, got {other:?}"),
+    }
+    assert_eq!(
+        (o.tuple, o.src_mac, o.dst_mac, o.rewrite),
+        (tuple, A_MAC, B_MAC, None)
+    );
+    let mut buf = wire.clone();
+    let r = h2.process_from_underlay_in_place(t(11), &mut buf, &mut out);
+    assert_eq!(r.verdict, Verdict::ToPort { port: b });
+    let inbound = r.cached6.expect("served by the cached decision");
+    let i = h2.offload6(&inbound, t(11)).expect("ingress offload");
+    assert_eq!(
+        i.action,
+        crate::OffloadAction::Deliver {
+            vni: VNI,
+            outer_src: H1,
+            port: b
+        }
+    );
+    // only from the host V2P names
+    let from_edge = crate::CachedFlow6 {
+        arrival: Arrival::Underlay {
+            vni: VNI,
+            outer_src: EDGE,
+        },
+        ..inbound
+    };
+    assert_eq!(h2.offload6(&from_edge, t(11)), None);
+    for f in [
+        tcp::flags::SYN,
+        tcp::flags::FIN | tcp::flags::ACK,
+        tcp::flags::RST,
+    ] {
+        let with = crate::CachedFlow6 {
+            tcp_flags: f,
+            ..flow
+        };
+        assert_eq!(h1.offload6(&with, t(11)), None, "flags {f:#x}");
+    }
+    let udp = crate::CachedFlow6 {
+        tuple: crate::packet::FiveTuple6 {
+            protocol: ip_proto::UDP,
+            ..tuple
+        },
+        ..flow
+    };
+    assert_eq!(h1.offload6(&udp, t(11)), None);
+    assert_eq!(h1.offload6(&flow, t(11)), Some(o));
+
+    // what the kernel carried keeps tracking alive
+    h1.offloaded6(&o, 10, 10_000, t(60));
+    assert!(
+        h1.offload_current6(&o, t(100)),
+        "touched at 60: alive until 120"
+    );
+    assert!(!h1.offload_current6(&o, t(200)), "idle past the timeout");
+
+    // a change of the program withdraws it
+    let before = h2.offload_current6(&i, t(12));
+    h2.set_program({
+        let mut q = host2();
+        q.vpcs[0].security_groups[0]
+            .egress
+            .push(sg_rule(6, 9999, 9999, "10.0.0.0/8"));
+        q
+    })
+    .unwrap();
+    assert!(before && !h2.offload_current6(&i, t(12)));
 }
 
 /// Seed walk 2 over IPv6: A (subnet-a, host 1) to C (subnet-b, host 2) through the
