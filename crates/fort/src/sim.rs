@@ -623,6 +623,43 @@ async fn connected_at(apis: &[String]) -> Result<usize, String> {
     Ok(n)
 }
 
+/// Hosts with a session on the live servers, and how many of them have not applied all
+/// they were sent (from each server's `/metrics`).
+async fn caught_up(servers: &[Server]) -> Result<(usize, usize), String> {
+    let (mut up, mut behind) = (0, 0);
+    for s in servers.iter().filter(|s| !s.dead) {
+        let (_, _, metrics) = Api::connect(&s.api)
+            .await?
+            .request("GET", "/metrics", "")
+            .await?;
+        // host → (generation, applied, up)
+        let mut hosts: HashMap<&str, (u64, u64, bool)> = HashMap::new();
+        for line in metrics.lines() {
+            let Some((name, rest)) = line.split_once("{host=\"") else {
+                continue;
+            };
+            let Some((host, value)) = rest.split_once("\"} ") else {
+                continue;
+            };
+            let value: u64 = value.trim().parse().unwrap_or(0);
+            let entry = hosts.entry(host).or_default();
+            match name {
+                "fort_mapping_host_generation" => entry.0 = value,
+                "fort_mapping_host_applied" => entry.1 = value,
+                "fort_mapping_host_up" => entry.2 = value == 1,
+                _ => {}
+            }
+        }
+        for (generation, applied, is_up) in hosts.values() {
+            if *is_up {
+                up += 1;
+                behind += usize::from(applied < generation);
+            }
+        }
+    }
+    Ok((up, behind))
+}
+
 /// The live server that says it leads (`/fort/cluster`), if one does.
 async fn leader(servers: &[Server]) -> Option<usize> {
     for (i, s) in servers.iter().enumerate().filter(|(_, s)| !s.dead) {
@@ -813,11 +850,19 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
                 "Action=CreateTags&ResourceId.1={large_vpc}&Tag.1.Key=settle&Tag.1.Value=1"
             ))
             .await?;
-        if wait_applied_all(&mut appliers, &servers, change, Duration::from_secs(30)).await?
-            || Instant::now() > settle_deadline
-        {
+        // Every host up and holding all it was sent: none still digesting the build-up
+        // (a host that fell silent under it and is still catching up would hold the
+        // first timed changes back).
+        let applied =
+            wait_applied_all(&mut appliers, &servers, change, Duration::from_secs(30)).await?;
+        let (up, behind) = caught_up(&servers).await?;
+        if (applied && up >= args.hosts && behind == 0) || Instant::now() > settle_deadline {
+            if behind > 0 || up < args.hosts {
+                eprintln!("sim: after the build-up, {up} hosts up, {behind} still behind");
+            }
             break;
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let setup_s = started.elapsed().as_secs_f64();
     eprintln!(
@@ -932,7 +977,15 @@ pub async fn run(args: SimArgs) -> Result<Report, String> {
         if change == 0 {
             continue;
         }
-        if wait_applied_all(&mut appliers, &servers, change, args.timeout).await? {
+        let programmed = wait_applied_all(&mut appliers, &servers, change, args.timeout).await?;
+        if std::env::var_os("FORT_SIM_DEBUG").is_some() {
+            eprintln!(
+                "sim: change {i} ({}) programmed: {programmed}, {:.1} ms after its answer",
+                body.split('&').next().unwrap_or_default(),
+                acked.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        if programmed {
             latencies.push(acked.elapsed());
             if killed_at.is_some() {
                 after_kill.push(acked.elapsed());

@@ -419,7 +419,8 @@ impl Shared {
     }
 }
 
-/// An update as it travels: each value's encoding shared, not copied.
+/// An update as it travels: each value's encoding shared, not copied, and the pieces
+/// several hosts receive alike encoded once.
 pub fn to_wire(u: &Update) -> EncodedUpdate {
     EncodedUpdate {
         epoch: u.epoch,
@@ -432,6 +433,7 @@ pub fn to_wire(u: &Update) -> EncodedUpdate {
             .map(|(k, v)| (k.clone(), v.wire().clone()))
             .collect(),
         delete: u.delete.clone(),
+        encoded: u.shared.iter().map(|s| s.wire().clone()).collect(),
     }
 }
 
@@ -443,14 +445,13 @@ pub fn to_proto(u: &Update) -> ProgramUpdate {
         generation: u.generation,
         snapshot: u.snapshot,
         put: u
-            .put
-            .iter()
+            .puts()
             .map(|(k, v)| Item {
                 key: Some(k.clone()),
                 value: Some(v.value().clone()),
             })
             .collect(),
-        delete: u.delete.clone(),
+        delete: u.deletes().cloned().collect(),
     }
 }
 
@@ -530,8 +531,14 @@ impl Mapping for Grpc {
         tokio::spawn(async move {
             while let Ok(Some(msg)) = inbound.message().await {
                 let now = Instant::now();
-                let (through, turned) = {
+                let (through, turned, back) = {
                     let mut shared = service.shared.lock().expect("mapping lock");
+                    // still this session's host (not one that reconnected since)
+                    let current = shared
+                        .sessions
+                        .get(&host)
+                        .is_some_and(|(s, _)| *s == session);
+                    let back = current && shared.programs.heard(&host);
                     let turned = match msg.msg {
                         Some(Msg::Applied(a)) => {
                             shared.programs.applied(&host, a.epoch, a.generation, now);
@@ -546,9 +553,23 @@ impl Mapping for Grpc {
                         }
                         _ => None,
                     };
-                    (shared.programs.applied_through, turned)
+                    let healthy = shared.programs.host(&host).is_none_or(|h| h.healthy);
+                    (
+                        shared.programs.applied_through,
+                        turned,
+                        back.then_some(healthy),
+                    )
                 };
                 service.applied.send_replace(through);
+                // A host found silent that speaks again was slow, not gone.
+                if let Some(healthy) = back {
+                    tracing::info!(host, "host heard again after it was found silent");
+                    if healthy {
+                        service
+                            .set_available(std::slice::from_ref(&host), true)
+                            .await;
+                    }
+                }
                 // A host whose data path is stuck shows impaired, as a silent one does.
                 if let Some(healthy) = turned {
                     service

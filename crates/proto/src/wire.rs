@@ -60,6 +60,25 @@ pub struct EncodedUpdate {
     /// `Item { key, value }`s, the values already encoded.
     pub put: Vec<(ItemKey, Bytes)>,
     pub delete: Vec<ItemKey>,
+    /// `put` and `delete` fields already encoded (by [`EncodedUpdate::fields`]), written
+    /// as they are after the others: repeated fields may come in any order and pieces, so
+    /// a part that many hosts receive alike is encoded once and copied for each.
+    pub encoded: Vec<Bytes>,
+}
+
+impl EncodedUpdate {
+    /// The `put` and `delete` fields of an update of these items alone: a piece for
+    /// [`EncodedUpdate::encoded`].
+    pub fn fields(put: Vec<(ItemKey, Bytes)>, delete: Vec<ItemKey>) -> Bytes {
+        let update = EncodedUpdate {
+            put,
+            delete,
+            ..EncodedUpdate::default()
+        };
+        let mut out = Vec::with_capacity(update.encoded_len());
+        update.encode_raw(&mut out);
+        Bytes::from(out)
+    }
 }
 
 // Field numbers of `ProgramUpdate` and `Item` in mapping.proto.
@@ -101,6 +120,9 @@ impl Message for EncodedUpdate {
         for key in &self.delete {
             encoding::message::encode(DELETE, key, buf);
         }
+        for piece in &self.encoded {
+            buf.put_slice(piece);
+        }
     }
 
     /// Hosts decode [`crate::mapping::ProgramUpdate`]; the service never reads this type.
@@ -135,6 +157,7 @@ impl Message for EncodedUpdate {
         scalars.into_iter().flatten().sum::<usize>()
             + put
             + encoding::message::encoded_len_repeated(DELETE, &self.delete)
+            + self.encoded.iter().map(Bytes::len).sum::<usize>()
     }
 
     fn clear(&mut self) {
@@ -204,6 +227,7 @@ mod tests {
                     .map(|(k, v)| (k.clone(), EncodedValue::new(v.clone()).wire().clone()))
                     .collect(),
                 delete: vec![ItemKey::port("eni-1")],
+                encoded: Vec::new(),
             };
             let want = typed(&update, &values).encode_to_vec();
             let got = update.encode_to_vec();
@@ -214,6 +238,44 @@ mod tests {
                 typed(&update, &values)
             );
         }
+        // The same update with its items in a piece encoded beforehand (and the pieces in
+        // another order): decoded alike.
+        let update = EncodedUpdate {
+            epoch: 7,
+            generation: 9,
+            put: vec![(
+                keys[0].clone(),
+                EncodedValue::new(values[0].clone()).wire().clone(),
+            )],
+            encoded: vec![
+                EncodedUpdate::fields(Vec::new(), vec![ItemKey::port("eni-1")]),
+                EncodedUpdate::fields(
+                    vec![(
+                        keys[1].clone(),
+                        EncodedValue::new(values[1].clone()).wire().clone(),
+                    )],
+                    Vec::new(),
+                ),
+            ],
+            ..EncodedUpdate::default()
+        };
+        let got = update.encode_to_vec();
+        assert_eq!(got.len(), update.encoded_len());
+        let whole = EncodedUpdate {
+            epoch: 7,
+            generation: 9,
+            put: keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| (k.clone(), EncodedValue::new(v.clone()).wire().clone()))
+                .collect(),
+            delete: vec![ItemKey::port("eni-1")],
+            ..EncodedUpdate::default()
+        };
+        assert_eq!(
+            ProgramUpdate::decode(got.as_slice()).unwrap(),
+            typed(&whole, &values)
+        );
         // equal values, equal bytes
         assert_eq!(
             EncodedValue::new(values[1].clone()),
