@@ -116,6 +116,25 @@ async fn run(seed: u64, steps: usize) {
     run_on(control_with_hosts().await, None, seed, steps).await;
 }
 
+/// Hands one change's updates to the hosts' caches (the edge's is the last).
+fn deliver(
+    programs: &mut Programs,
+    caches: &mut [Cache],
+    world: &fort_control::World,
+    change: &fort_control::Change,
+) {
+    for (host, update) in programs.change(world, change.seq, &change.keys, Instant::now()) {
+        let i = HOSTS
+            .iter()
+            .position(|(h, _)| *h == host)
+            .or((host == EDGE).then_some(HOSTS.len()))
+            .expect("known host");
+        caches[i]
+            .apply(to_proto(&update))
+            .expect("updates arrive in sequence");
+    }
+}
+
 /// The property on `control`; with a `follower` (another server on the same etcd), its
 /// memory, built from the store's watch, must derive what the hosts hold too.
 async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64, steps: usize) {
@@ -154,7 +173,6 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
     let mut vgws: Vec<String> = Vec::new();
     let mut vpns: Vec<String> = Vec::new();
     let mut eigws: Vec<String> = Vec::new();
-    let mut delivered = 0;
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -693,45 +711,27 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
         }
         // Deliver every change made so far, in order, to every host.
         while let Ok(change) = changes.try_recv() {
-            delivered = change.seq;
-            let world = control.world().await;
-            for (host, update) in programs.change(&world, change.seq, &change.keys, Instant::now())
-            {
-                let i = HOSTS
-                    .iter()
-                    .position(|(h, _)| *h == host)
-                    .or((host == EDGE).then_some(HOSTS.len()))
-                    .expect("known host");
-                caches[i]
-                    .apply(to_proto(&update))
-                    .expect("updates arrive in sequence");
-            }
+            deliver(&mut programs, &mut caches, &*control.world().await, &change);
         }
     }
     // On a shared store the changes come from the store's watch, a little after the
-    // calls returned: deliver them up to the last revision memory holds.
-    if let Some(target) = control
-        .applied_revision()
-        .and_then(|r| u64::try_from(r).ok())
-    {
-        while delivered < target {
-            let change = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
-                .await
-                .expect("the watch delivers every change")
-                .expect("the feed stays open");
-            delivered = change.seq;
-            let world = control.world().await;
-            for (host, update) in programs.change(&world, change.seq, &change.keys, Instant::now())
-            {
-                let i = HOSTS
-                    .iter()
-                    .position(|(h, _)| *h == host)
-                    .or((host == EDGE).then_some(HOSTS.len()))
-                    .expect("known host");
-                caches[i]
-                    .apply(to_proto(&update))
-                    .expect("updates arrive in sequence");
-            }
+    // calls returned; the leader's memory holds its own changes at once, but announces
+    // them (and moves its applied revision) only when the watch shows them. So: the
+    // store's revision (a follower's read waits until its memory holds it), then the
+    // leader's watch up to it, then every change announced up to there (announced
+    // before the applied revision moves).
+    if let Some(mut target) = control.applied_revision() {
+        if let Some(f) = &follower {
+            f.sync().await;
+            target = target.max(f.applied_revision().unwrap_or(0));
+        }
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while control.applied_revision().unwrap_or(0) < target {
+            assert!(Instant::now() < deadline, "the watch delivers every change");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        while let Ok(change) = changes.try_recv() {
+            deliver(&mut programs, &mut caches, &*control.world().await, &change);
         }
     }
     let world = control.world().await;
