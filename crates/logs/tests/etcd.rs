@@ -2,8 +2,6 @@
 //! streams and events; a server that starts (or restarts on an empty disk) rebuilds
 //! everything from etcd; the byte quota answers LimitExceededException.
 
-mod etcd_helper;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -47,7 +45,7 @@ fn all_events(logs: &Logs, stream: &str) -> Vec<(i64, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_share_groups_streams_and_events() {
-    let (_etcd, store) = etcd!();
+    let (_etcd, store) = fort_store::etcd!();
     let store: Arc<dyn Store> = Arc::new(store);
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let a = Logs::open_shared(dirs[0].path(), store.clone(), 1 << 30)
@@ -182,7 +180,7 @@ async fn servers_share_groups_streams_and_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quota_answers_limit_exceeded() {
-    let (_etcd, store) = etcd!();
+    let (_etcd, store) = fort_store::etcd!();
     let store: Arc<dyn Store> = Arc::new(store);
     let dir = tempfile::tempdir().unwrap();
     let logs = Logs::open_shared(dir.path(), store, 20_000).await.unwrap();

@@ -2,8 +2,6 @@
 //! objects, bodies of several chunks included; a server starting on an empty disk rebuilds
 //! them from etcd; the byte quota answers 503 ServiceUnavailable.
 
-mod etcd_helper;
-
 use std::sync::Arc;
 
 use fort_s3::store::MIN_PART_BYTES;
@@ -40,7 +38,7 @@ fn keys(s3: &S3) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn servers_share_buckets_and_objects() {
-    let (_etcd, store) = etcd!();
+    let (_etcd, store) = fort_store::etcd!();
     let store: Arc<dyn Store> = Arc::new(store);
     let roots = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let a = S3::open_shared(&roots[0].path().join("s3"), store.clone(), 1 << 30)
@@ -119,7 +117,7 @@ async fn servers_share_buckets_and_objects() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quota_answers_service_unavailable() {
-    let (_etcd, store) = etcd!();
+    let (_etcd, store) = fort_store::etcd!();
     let store: Arc<dyn Store> = Arc::new(store);
     let root = tempfile::tempdir().unwrap();
     let s3 = S3::open_shared(&root.path().join("s3"), store, 3 << 20)

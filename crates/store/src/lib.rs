@@ -17,6 +17,8 @@ use async_trait::async_trait;
 mod embedded;
 mod etcd;
 pub mod oplog;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStats, EmbeddedStore};
 pub use etcd::EtcdStore;

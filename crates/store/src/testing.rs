@@ -1,4 +1,4 @@
-//! Starts a real etcd for a test (`/usr/bin/etcd`, Debian's etcd-server, or `$FORT_ETCD`)
+//! Starts a real etcd for a test (the etcd backends' tests of Logs, S3…) (`/usr/bin/etcd`, Debian's etcd-server, or `$FORT_ETCD`)
 //! on free loopback ports with a temporary data directory, killed when dropped. Without
 //! etcd installed, tests say so and pass.
 
@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fort_store::EtcdStore;
+use crate::EtcdStore;
 use tempfile::TempDir;
 
 pub struct Etcd {
@@ -90,7 +90,7 @@ impl Etcd {
 #[macro_export]
 macro_rules! etcd {
     () => {
-        match etcd_helper::Etcd::start().await {
+        match $crate::testing::Etcd::start().await {
             Some(started) => started,
             None => return,
         }
