@@ -513,34 +513,22 @@ impl FastPath {
 
     /// The counters of one IPv6 egress entry.
     pub fn egress6_counters(&self, key: &EgressKey6) -> io::Result<Option<FlowCounters>> {
-        Ok(self
-            .egress6
-            .lookup(&key.to_bytes())?
-            .map(|v| FlowCounters::from_value(&v)))
+        counters(&self.egress6, &key.to_bytes())
     }
 
     /// The counters of one IPv6 ingress entry.
     pub fn ingress6_counters(&self, key: &IngressKey6) -> io::Result<Option<FlowCounters>> {
-        Ok(self
-            .ingress6
-            .lookup(&key.to_bytes())?
-            .map(|v| FlowCounters::from_value(&v)))
+        counters(&self.ingress6, &key.to_bytes())
     }
 
     /// The counters of one egress entry.
     pub fn egress_counters(&self, key: &EgressKey) -> io::Result<Option<FlowCounters>> {
-        Ok(self
-            .egress
-            .lookup(&key.to_bytes())?
-            .map(|v| FlowCounters::from_value(&v)))
+        counters(&self.egress, &key.to_bytes())
     }
 
     /// The counters of one ingress entry.
     pub fn ingress_counters(&self, key: &IngressKey) -> io::Result<Option<FlowCounters>> {
-        Ok(self
-            .ingress
-            .lookup(&key.to_bytes())?
-            .map(|v| FlowCounters::from_value(&v)))
+        counters(&self.ingress, &key.to_bytes())
     }
 
     /// Removes every entry: all flows go back to the agent (after a program change, the
@@ -580,46 +568,22 @@ impl FastPath {
 
     /// Every egress entry with its counters (for conntrack liveness and metrics).
     pub fn egress_entries(&self) -> io::Result<Vec<(EgressKey, FlowCounters)>> {
-        let mut out = Vec::new();
-        for k in self.egress.keys()? {
-            if let Some(v) = self.egress.lookup(&k)? {
-                out.push((EgressKey::from_bytes(&k), FlowCounters::from_value(&v)));
-            }
-        }
-        Ok(out)
+        entries(&self.egress, EgressKey::from_bytes)
     }
 
     /// Every ingress entry with its counters.
     pub fn ingress_entries(&self) -> io::Result<Vec<(IngressKey, FlowCounters)>> {
-        let mut out = Vec::new();
-        for k in self.ingress.keys()? {
-            if let Some(v) = self.ingress.lookup(&k)? {
-                out.push((IngressKey::from_bytes(&k), FlowCounters::from_value(&v)));
-            }
-        }
-        Ok(out)
+        entries(&self.ingress, IngressKey::from_bytes)
     }
 
     /// Every IPv6 egress entry with its counters.
     pub fn egress6_entries(&self) -> io::Result<Vec<(EgressKey6, FlowCounters)>> {
-        let mut out = Vec::new();
-        for k in self.egress6.keys()? {
-            if let Some(v) = self.egress6.lookup(&k)? {
-                out.push((EgressKey6::from_bytes(&k), FlowCounters::from_value(&v)));
-            }
-        }
-        Ok(out)
+        entries(&self.egress6, EgressKey6::from_bytes)
     }
 
     /// Every IPv6 ingress entry with its counters.
     pub fn ingress6_entries(&self) -> io::Result<Vec<(IngressKey6, FlowCounters)>> {
-        let mut out = Vec::new();
-        for k in self.ingress6.keys()? {
-            if let Some(v) = self.ingress6.lookup(&k)? {
-                out.push((IngressKey6::from_bytes(&k), FlowCounters::from_value(&v)));
-            }
-        }
-        Ok(out)
+        entries(&self.ingress6, IngressKey6::from_bytes)
     }
 
     /// The programs' event counters, summed over CPUs.
@@ -646,6 +610,22 @@ fn put<const N: usize>(map: &Map, key: &[u8], mut value: [u8; N]) -> io::Result<
         value[..24].copy_from_slice(&old[..24]);
     }
     map.update(key, &value, sys::BPF_ANY)
+}
+
+/// The counters of the entry at `key`, if there is one.
+fn counters(map: &Map, key: &[u8]) -> io::Result<Option<FlowCounters>> {
+    Ok(map.lookup(key)?.map(|v| FlowCounters::from_value(&v)))
+}
+
+/// Every entry of `map`, its key read by `key`, with its counters.
+fn entries<K>(map: &Map, key: fn(&[u8]) -> K) -> io::Result<Vec<(K, FlowCounters)>> {
+    let mut out = Vec::new();
+    for k in map.keys()? {
+        if let Some(v) = map.lookup(&k)? {
+            out.push((key(&k), FlowCounters::from_value(&v)));
+        }
+    }
+    Ok(out)
 }
 
 fn remove(map: &Map, key: &[u8]) -> io::Result<Option<FlowCounters>> {

@@ -236,6 +236,32 @@ fn size_check(a: &mut Asm, fail: crate::asm::Label) {
     a.bind(ok);
 }
 
+/// Program [3]'s hit: looks the key at `key` up in the ingress map `map` (R9 = the entry;
+/// none: `miss`), sends frames whose offload is unfinished to `unfinished`, and removes
+/// outer IPv4 + UDP + Geneve + options + inner Ethernet (failure: `error`).
+fn decapsulate_hit(
+    a: &mut Asm,
+    map: i32,
+    key: i16,
+    flags: u64,
+    [miss, unfinished, error]: [crate::asm::Label; 3],
+) {
+    a.ld_map_fd(R1, map);
+    a.mov(R2, R10).alu64_imm(Alu::Add, R2, key as i32);
+    a.call(MAP_LOOKUP_ELEM);
+    a.jmp_imm(Cond::Eq, R0, 0, miss);
+    a.mov(R9, R0);
+    a.ldx(Size::DW, R2, R10, UNFINISHED);
+    a.jmp_imm(Cond::Ne, R2, 0, unfinished);
+    a.ldx(Size::DW, R3, R10, SAVED_OPT_LEN);
+    a.alu64_imm(Alu::Add, R3, 50);
+    a.mov_imm(R2, 0).alu64(Alu::Sub, R2, R3);
+    a.mov(R1, R6).mov_imm(R3, BPF_ADJ_ROOM_MAC);
+    a.ld_imm64(R4, flags);
+    a.call(SKB_ADJUST_ROOM);
+    a.jmp_imm(Cond::Ne, R0, 0, error);
+}
+
 /// Counts a packet of `len_reg` bytes in the flow entry at R9. Clobbers R0–R5.
 fn count_flow(a: &mut Asm, len: impl FnOnce(&mut Asm)) {
     a.mov_imm(R1, 1);
@@ -522,21 +548,13 @@ pub fn underlay(
     }
     finished(&mut a);
     a.st(Size::W, R10, KEY + 20, i32::from(IPPROTO_TCP));
-    a.ld_map_fd(R1, maps.ingress);
-    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY as i32);
-    a.call(MAP_LOOKUP_ELEM);
-    a.jmp_imm(Cond::Eq, R0, 0, miss);
-    a.mov(R9, R0);
-    a.ldx(Size::DW, R2, R10, UNFINISHED);
-    a.jmp_imm(Cond::Ne, R2, 0, unfinished);
-    // remove outer IPv4 + UDP + Geneve + options + inner Ethernet
-    a.ldx(Size::DW, R3, R10, SAVED_OPT_LEN);
-    a.alu64_imm(Alu::Add, R3, 50);
-    a.mov_imm(R2, 0).alu64(Alu::Sub, R2, R3);
-    a.mov(R1, R6).mov_imm(R3, BPF_ADJ_ROOM_MAC);
-    a.ld_imm64(R4, DECAP_FLAGS);
-    a.call(SKB_ADJUST_ROOM);
-    a.jmp_imm(Cond::Ne, R0, 0, error);
+    decapsulate_hit(
+        &mut a,
+        maps.ingress,
+        KEY,
+        DECAP_FLAGS,
+        [miss, unfinished, error],
+    );
     let decapsulated = a.label();
     a.bind(decapsulated);
     load_packet(&mut a);
@@ -629,20 +647,13 @@ fn underlay6(
     }
     finished(a);
     a.st(Size::W, R10, KEY6 + 44, i32::from(IPPROTO_TCP));
-    a.ld_map_fd(R1, maps.ingress6);
-    a.mov(R2, R10).alu64_imm(Alu::Add, R2, KEY6 as i32);
-    a.call(MAP_LOOKUP_ELEM);
-    a.jmp_imm(Cond::Eq, R0, 0, miss);
-    a.mov(R9, R0);
-    a.ldx(Size::DW, R2, R10, UNFINISHED);
-    a.jmp_imm(Cond::Ne, R2, 0, unfinished);
-    a.ldx(Size::DW, R3, R10, SAVED_OPT_LEN);
-    a.alu64_imm(Alu::Add, R3, 50);
-    a.mov_imm(R2, 0).alu64(Alu::Sub, R2, R3);
-    a.mov(R1, R6).mov_imm(R3, BPF_ADJ_ROOM_MAC);
-    a.ld_imm64(R4, DECAP_FLAGS6);
-    a.call(SKB_ADJUST_ROOM);
-    a.jmp_imm(Cond::Ne, R0, 0, error);
+    decapsulate_hit(
+        a,
+        maps.ingress6,
+        KEY6,
+        DECAP_FLAGS6,
+        [miss, unfinished, error],
+    );
     // the outer Ethernet header stays and becomes the inner one: IPv6's ethertype
     load_packet(a);
     a.mov(R1, R7).alu64_imm(Alu::Add, R1, 14);
