@@ -1373,53 +1373,11 @@ async fn transit_gateways_join_the_vpcs_their_tables_route_to() {
 async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table_reaches() {
     use fort_proto::mapping::item_value::Kind as V;
     let control = control_with_hosts().await;
-    let edge: std::net::Ipv4Addr = "127.0.0.99".parse().unwrap();
-    control
-        .write_global(|g| {
-            g.hosts.insert(Host {
-                id: EDGE.into(),
-                zone: "us-east-1a".into(),
-                underlay: edge,
-                role: fort_model::HostRole::Edge,
-                instances: 0,
-                available: true,
-                server: String::new(),
-            });
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let edge = add_edge(&control).await;
     let scope = scope();
     let call = |body: String| call(&control, &scope, body);
     let tgw = find(&call("Action=CreateTransitGateway".into()).await, "tgw-").remove(0);
-    let vpc = find(
-        &call("Action=CreateVpc&CidrBlock=10.7.0.0/16".into()).await,
-        "vpc-",
-    )
-    .remove(0);
-    let subnet = find(
-        &call(format!(
-            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.7.1.0/24&AvailabilityZone=us-east-1a"
-        ))
-        .await,
-        "subnet-",
-    )
-    .remove(0);
-    let instance = find(
-        &call(format!(
-            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
-        ))
-        .await,
-        "i-",
-    )
-    .remove(0);
-    control
-        .write(&scope, |tx| {
-            tx.region.instances.get_mut(&instance).unwrap().host_id = Some("h1".into());
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let (vpc, subnet) = vpc_with_instance_on_h1(&control, &scope).await;
     let vpc_attachment = find(
         &call(format!(
             "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
@@ -1567,6 +1525,40 @@ async fn a_transit_gateway_vpn_connection_ends_at_the_edge_for_the_vpc_its_table
     );
 }
 
+/// VPC 10.7.0.0/16 with subnet 10.7.1.0/24 and an instance in it placed on h1.
+async fn vpc_with_instance_on_h1(control: &Control, scope: &Scope) -> (String, String) {
+    let call = |body: String| call(control, scope, body);
+    let vpc = find(
+        &call("Action=CreateVpc&CidrBlock=10.7.0.0/16".into()).await,
+        "vpc-",
+    )
+    .remove(0);
+    let subnet = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.7.1.0/24&AvailabilityZone=us-east-1a"
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    let instance = find(
+        &call(format!(
+            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+        ))
+        .await,
+        "i-",
+    )
+    .remove(0);
+    control
+        .write(scope, |tx| {
+            tx.region.instances.get_mut(&instance).unwrap().host_id = Some("h1".into());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    (vpc, subnet)
+}
+
 /// The edge host's id.
 const EDGE: &str = "e1";
 
@@ -1601,34 +1593,7 @@ async fn a_detached_vpn_gateway_leaves_its_vpcs_edges() {
     let mut changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 1)).await;
     let call = |body: String| call(&control, &scope, body);
-    let vpc = find(
-        &call("Action=CreateVpc&CidrBlock=10.7.0.0/16".into()).await,
-        "vpc-",
-    )
-    .remove(0);
-    let subnet = find(
-        &call(format!(
-            "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.7.1.0/24&AvailabilityZone=us-east-1a"
-        ))
-        .await,
-        "subnet-",
-    )
-    .remove(0);
-    let instance = find(
-        &call(format!(
-            "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
-        ))
-        .await,
-        "i-",
-    )
-    .remove(0);
-    control
-        .write(&scope, |tx| {
-            tx.region.instances.get_mut(&instance).unwrap().host_id = Some("h1".into());
-            Ok(())
-        })
-        .await
-        .unwrap();
+    let (vpc, _) = vpc_with_instance_on_h1(&control, &scope).await;
     let vgw = find(
         &call("Action=CreateVpnGateway&Type=ipsec.1".into()).await,
         "vgw-",
