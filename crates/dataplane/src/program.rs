@@ -355,6 +355,11 @@ pub struct Edge {
     pub gateway_id: String,
     /// Underlay address of the edge host serving the gateway.
     pub host: Ipv4Addr,
+    /// A NAT gateway's subnet (`subnet-…`): what enters the VPC through a transit
+    /// gateway attachment and leaves by the NAT gateway (centralised egress) crosses
+    /// its network ACL when it is not the attachment's subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -239,6 +239,15 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         value(V::TransitGatewayVpnRoutes(routes)),
                     );
                 }
+                for routes in transit_egress_routes_into(world, r, row, a, memo) {
+                    c.items.insert(
+                        ItemKey::transit_gateway_egress_routes(
+                            &a.vpc_id,
+                            &routes.egress_attachment_id,
+                        ),
+                        value(V::TransitGatewayEgressRoutes(routes)),
+                    );
+                }
             }
         }
         // A gateway route table's routes, scoped by the table's id: the hosts of the VPCs
@@ -864,9 +873,24 @@ pub struct Memo {
     attached: Attached,
     /// (account, region, transit gateway) → attachment → the VPCs that send to it.
     senders: HashMap<(String, String, String), HashMap<String, Vec<String>>>,
+    /// (account, region) → the VPCs with an available NAT gateway (centralised egress).
+    egress: HashMap<(String, String), std::collections::BTreeSet<String>>,
 }
 
 impl Memo {
+    /// The VPCs of `row`'s region with an available NAT gateway.
+    fn egress_vpcs(&mut self, r: &Region, row: &RowKey) -> &std::collections::BTreeSet<String> {
+        self.egress
+            .entry((row.account.clone(), row.region.clone()))
+            .or_insert_with(|| {
+                r.nat_gateways
+                    .values()
+                    .filter(|n| n.state == fort_model::NatGatewayState::Available)
+                    .map(|n| n.vpc_id.to_string())
+                    .collect()
+            })
+    }
+
     /// The VPCs whose attachments to `a`'s gateway are associated with a table that has an
     /// active route to `a`. Worked out for the whole gateway at its first attachment: a
     /// propagation change derives every attachment of the gateway again, and each would
@@ -1021,6 +1045,21 @@ pub fn dependents(
                 });
             out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
+            // ... and a NAT gateway makes its VPC an egress for the VPCs attached to the
+            // same transit gateways (their attachments' items for the edge)
+            if row.table == "natgateway" {
+                for v in vpc.iter().map(|v| v.as_str()).chain(old_vpc) {
+                    let tgws: Vec<String> = r
+                        .transit_gateway_vpc_attachments
+                        .values()
+                        .filter(|a| a.vpc_id == v)
+                        .map(|a| a.transit_gateway_id.to_string())
+                        .collect();
+                    for tgw in &tgws {
+                        out.extend(gateway_attachments(r, row, tgw));
+                    }
+                }
+            }
             out
         }
         // A route to a virtual private gateway is active while it is attached; the
@@ -1542,6 +1581,67 @@ fn transit_vpn_routes_into(
         .collect()
 }
 
+/// Centralised egress: for each other VPC attached to `a`'s transit gateway that has an
+/// available NAT gateway (an egress VPC), the destinations the table associated with its
+/// attachment sends to `a`, in `a`'s VPC (so the edge serves that VPC, its mappings
+/// included), with what that table drops (blackholes, attachments of other kinds). The
+/// edge sends the NAT gateways' replies for those destinations into `a`'s VPC.
+fn transit_egress_routes_into(
+    world: &World,
+    r: &Region,
+    row: &RowKey,
+    a: &fort_model::TransitGatewayVpcAttachment,
+    memo: &mut Memo,
+) -> Vec<pb::TransitGatewayEgressRoutes> {
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    let Some(v) = r.vpcs.get(&a.vpc_id) else {
+        return Vec::new();
+    };
+    let egress = memo.egress_vpcs(r, row);
+    let mut out = Vec::new();
+    for e in r.transit_gateway_vpc_attachments.values().filter(|e| {
+        e.transit_gateway_id == a.transit_gateway_id
+            && e.state == State::Available
+            && e.vpc_id != a.vpc_id
+            && egress.contains(e.vpc_id.as_str())
+    }) {
+        let Some(table) =
+            fort_control::transit_gateway::association(r, &a.transit_gateway_id, &e.id)
+        else {
+            continue;
+        };
+        let (mut destinations, mut drops) = (Vec::new(), Vec::new());
+        for route in fort_control::transit_gateway::routes(r, &world.global, table) {
+            let ipnet::IpNet::V4(d) = route.destination else {
+                continue;
+            };
+            let to = match (&route.state, &route.attachment) {
+                (TransitGatewayRouteState::Active, Some(to)) => {
+                    r.transit_gateway_vpc_attachments.get(to.as_str())
+                }
+                _ => None,
+            };
+            match to {
+                Some(to) if to.id == a.id => destinations.push(cidr(d)),
+                Some(_) => {}
+                None => drops.push(cidr(d)),
+            }
+        }
+        if !destinations.is_empty() {
+            out.push(pb::TransitGatewayEgressRoutes {
+                vpc_id: v.id.to_string(),
+                vni: v.vni,
+                transit_gateway_attachment_id: a.id.to_string(),
+                egress_vpc_id: e.vpc_id.to_string(),
+                egress_attachment_id: e.id.to_string(),
+                destinations,
+                drops,
+            });
+        }
+    }
+    out
+}
+
 /// The VPN attachments of the transit gateways VPC `v` is attached to: hosts send what
 /// a gateway's table routes to one to the edge, where its tunnels end.
 fn transit_vpn_attachments<'a>(
@@ -1655,6 +1755,12 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .chain(vgws)
         .chain(transit_vpn_attachments(r, v))
         .map(|gateway_id| pb::Edge {
+            // a NAT gateway's subnet: centralised egress crosses its network ACL
+            subnet_id: r
+                .nat_gateways
+                .get(gateway_id.as_str())
+                .map(|n| n.subnet_id.to_string())
+                .unwrap_or_default(),
             gateway_id,
             host: edge.underlay.into(),
         })

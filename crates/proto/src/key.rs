@@ -126,6 +126,14 @@ impl ItemKey {
             vpn_connection_id,
         )))
     }
+    /// Centralised egress: what egress attachment `egress_attachment_id`'s table sends
+    /// into `vpc_id`.
+    pub fn transit_gateway_egress_routes(vpc_id: &str, egress_attachment_id: &str) -> ItemKey {
+        Self::of(Kind::TransitGatewayEgressRoutes(object(
+            vpc_id,
+            egress_attachment_id,
+        )))
+    }
     /// The address of a service Fort serves (`api`).
     pub fn service(name: &str) -> ItemKey {
         Self::of(Kind::Service(name.to_owned()))
@@ -151,7 +159,8 @@ impl ItemKey {
             | Kind::VpcEndpoint(o)
             | Kind::GatewayEndpoint(o)
             | Kind::VpnConnection(o)
-            | Kind::TransitGatewayVpnRoutes(o) => &o.vpc_id,
+            | Kind::TransitGatewayVpnRoutes(o)
+            | Kind::TransitGatewayEgressRoutes(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
             Kind::MappingV6(a) => &a.vpc_id,
@@ -172,6 +181,7 @@ impl ItemKey {
                     | Kind::GatewayEndpoint(_)
                     | Kind::VpnConnection(_)
                     | Kind::TransitGatewayVpnRoutes(_)
+                    | Kind::TransitGatewayEgressRoutes(_)
             )
         )
     }
@@ -224,6 +234,9 @@ impl fmt::Display for ItemKey {
             Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::VpnConnection(o)) => write!(f, "vpn/{}/{}", o.vpc_id, o.id),
             Some(Kind::TransitGatewayVpnRoutes(o)) => write!(f, "tgw-vpn/{}/{}", o.vpc_id, o.id),
+            Some(Kind::TransitGatewayEgressRoutes(o)) => {
+                write!(f, "tgw-egress/{}/{}", o.vpc_id, o.id)
+            }
             Some(Kind::MappingV6(a)) => write!(f, "map6/{}/{}", a.vpc_id, ip6(&a.ip)),
             Some(Kind::MemberV6(m)) => {
                 write!(f, "member6/{}/{}/{}", m.vpc_id, m.group_id, ip6(&m.ip))

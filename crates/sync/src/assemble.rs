@@ -11,7 +11,8 @@ use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{
     DpdTimeoutAction, EgressOnlyInternetGatewayItem, EncryptionAlgorithm, GatewayEndpointItem,
     IkeVersion, IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState,
-    PublicIpItem, StartupAction, TransitGatewayVpnRoutesItem, VpnConnectionItem, VpnTunnelItem,
+    PublicIpItem, StartupAction, TransitGatewayEgressRoutesItem, TransitGatewayVpnRoutesItem,
+    VpnConnectionItem, VpnTunnelItem,
 };
 use fort_proto::mapping as pb;
 
@@ -175,6 +176,7 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
             .map(|e| dp::Edge {
                 gateway_id: e.gateway_id.clone(),
                 host: ip(e.host),
+                subnet_id: (!e.subnet_id.is_empty()).then(|| e.subnet_id.clone()),
             })
             .collect(),
         peerings: v
@@ -458,6 +460,20 @@ pub(crate) fn gateway_endpoint(e: &pb::GatewayEndpoint) -> Checked<GatewayEndpoi
         vni: e.vni,
         cidrs: cidrs(&e.cidrs)?,
         destinations: cidrs(&e.destinations)?,
+    })
+}
+
+pub(crate) fn transit_gateway_egress_routes(
+    r: &pb::TransitGatewayEgressRoutes,
+) -> Checked<TransitGatewayEgressRoutesItem> {
+    Ok(TransitGatewayEgressRoutesItem {
+        vpc_id: r.vpc_id.clone(),
+        vni: r.vni,
+        attachment_id: r.transit_gateway_attachment_id.clone(),
+        egress_vpc_id: r.egress_vpc_id.clone(),
+        egress_attachment_id: r.egress_attachment_id.clone(),
+        destinations: cidrs(&r.destinations)?,
+        drops: cidrs(&r.drops)?,
     })
 }
 

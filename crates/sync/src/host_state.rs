@@ -317,7 +317,8 @@ impl HostState {
                 | K::NatGateway(_)
                 | K::GatewayEndpoint(_)
                 | K::VpnConnection(_)
-                | K::TransitGatewayVpnRoutes(_),
+                | K::TransitGatewayVpnRoutes(_)
+                | K::TransitGatewayEgressRoutes(_),
             ) => out.edge |= self.edge.remove(key).is_some(),
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
@@ -492,6 +493,12 @@ impl HostState {
             (Some(K::TransitGatewayVpnRoutes(_)), V::TransitGatewayVpnRoutes(r)) => {
                 let item =
                     EdgeItem::TransitGatewayVpnRoutes(assemble::transit_gateway_vpn_routes(&r)?);
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
+            (Some(K::TransitGatewayEgressRoutes(_)), V::TransitGatewayEgressRoutes(r)) => {
+                let item = EdgeItem::TransitGatewayEgressRoutes(
+                    assemble::transit_gateway_egress_routes(&r)?,
+                );
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
             (Some(K::FlowLog(o)), V::FlowLog(f)) => {

@@ -525,6 +525,7 @@ fn a_route_to_a_vpn_attachment_goes_to_the_edge_serving_it() {
     p1.vpcs[0].edges.push(Edge {
         gateway_id: vpn.into(),
         host: EDGE,
+        subnet_id: None,
     });
     let mut wire = Vec::new();
 
