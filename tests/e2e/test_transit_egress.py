@@ -15,7 +15,7 @@ import time
 import pytest
 
 from .fort_e2e import ALL_FROM, World, netns_list, ping, sh
-from .test_edge import HELLO, INET_HOST, WEB, FortUpWithEdge, Net, WebServer, fetch, fetch_eventually
+from .test_edge import HELLO, INET_HOST, WEB, FortUpWithEdge, Net, WebServer, eventually, fetch, fetch_eventually
 
 
 @pytest.fixture(scope="module")
@@ -135,10 +135,10 @@ def test_spokes_reach_the_internet_through_the_egress_vpcs_nat_gateway(gfort, gw
         # the internet sees the NAT gateway's elastic IP
         assert gweb.clients()[-1] == n.nat_ip
         assert pings_within(i, INET_HOST)
-    assert gfort.edge_metric("fort_edge_nat_events_total", event="flow_created") >= 2
+    assert eventually(lambda: gfort.edge_metric("fort_edge_nat_events_total", event="flow_created") >= 2)
     # nothing gets in from the internet
     assert fetch(gfort.ns, f"http://{n.nat_ip}:8080/", timeout=1) is None
-    assert gfort.edge_metric("fort_edge_drops_total", reason="nat_no_flow") > 0
+    assert eventually(lambda: gfort.edge_metric("fort_edge_drops_total", reason="nat_no_flow") > 0)
     # the spokes' table blackholes 10/8: they stay apart
     assert not pings_within(n.a, n.b_ip, within=2) and not pings_within(n.b, n.a_ip, within=2)
 
