@@ -1984,10 +1984,15 @@ fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
     let mut links: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for spec in vpcs {
         for a in &spec.transit_gateway_attachments {
-            let to = a.routes.iter().filter_map(|r| match &r.target {
-                program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
-                _ => None,
-            });
+            let to = a
+                .routes
+                .iter()
+                .map(|r| &r.target)
+                .chain(a.routes_v6.iter().map(|r| &r.target))
+                .filter_map(|t| match t {
+                    program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
+                    _ => None,
+                });
             for other in to.chain(&a.senders).filter(|v| **v != spec.id) {
                 links.entry(&spec.id).or_default().insert(other);
                 links.entry(other).or_default().insert(&spec.id);

@@ -389,6 +389,9 @@ pub struct TransitGatewayAttachment {
     pub route_table_id: String,
     /// The active and blackhole routes of that table.
     pub routes: Vec<TransitGatewayRoute>,
+    /// Its IPv6 routes (a space of their own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes_v6: Vec<TransitGatewayRoute6>,
     /// The VPCs whose attachments' tables route to this one: their packets may arrive.
     #[serde(default)]
     pub senders: Vec<String>,
@@ -397,6 +400,13 @@ pub struct TransitGatewayAttachment {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TransitGatewayRoute {
     pub destination: Ipv4Net,
+    pub target: TransitGatewayTarget,
+}
+
+/// An IPv6 route of a transit gateway route table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TransitGatewayRoute6 {
+    pub destination: Ipv6Net,
     pub target: TransitGatewayTarget,
 }
 

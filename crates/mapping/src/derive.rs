@@ -267,6 +267,16 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         value(V::TransitGatewayRoute(route)),
                     );
                 }
+                for (destination, route) in gateway_routes6(world, r, t) {
+                    c.items.insert(
+                        ItemKey::transit_gateway_route6(
+                            id,
+                            destination.network(),
+                            destination.prefix_len(),
+                        ),
+                        value(V::TransitGatewayRoute(route)),
+                    );
+                }
             }
         }
         "route-table" => {
@@ -1358,6 +1368,44 @@ fn gateway_routes(
             };
             let route = pb::TransitGatewayRoute {
                 destination: Some(cidr(destination)),
+                destination_ipv6: None,
+                target: Some(target),
+            };
+            Some((destination, route))
+        })
+        .collect()
+}
+
+/// The IPv6 routes of a gateway route table as hosts walk them (as [`gateway_routes`]'s):
+/// the value's `destination_ipv6` holds the destination.
+fn gateway_routes6(
+    world: &World,
+    r: &Region,
+    t: &fort_model::TransitGatewayRouteTable,
+) -> Vec<(Ipv6Net, pb::TransitGatewayRoute)> {
+    use fort_model::TransitGatewayRouteState;
+    use pb::transit_gateway_route::Target;
+    fort_control::transit_gateway::routes(r, &world.global, t)
+        .into_iter()
+        .filter_map(|route| {
+            let ipnet::IpNet::V6(destination) = route.destination else {
+                return None;
+            };
+            let target = match (&route.state, &route.attachment) {
+                (TransitGatewayRouteState::Active, Some(id)) => {
+                    match r.transit_gateway_vpc_attachments.get(id.as_str()) {
+                        Some(to) => Target::Vpc(pb::TransitGatewayVpcTarget {
+                            attachment_id: to.id.to_string(),
+                            vpc_id: to.vpc_id.to_string(),
+                        }),
+                        None => Target::Unsupported(id.to_string()),
+                    }
+                }
+                _ => Target::Blackhole(pb::Empty {}),
+            };
+            let route = pb::TransitGatewayRoute {
+                destination: None,
+                destination_ipv6: Some(cidr6(destination)),
                 target: Some(target),
             };
             Some((destination, route))

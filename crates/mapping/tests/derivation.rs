@@ -434,9 +434,16 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 } else {
                     rng.pick(&subnet_vpcs).clone()
                 };
+                // (with IPv6 support now and then: refused unless the VPC and subnet
+                // have IPv6 blocks; its VPC's IPv6 blocks propagate)
                 format!(
-                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={vpc}&SubnetIds.1={subnet}",
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={vpc}&SubnetIds.1={subnet}{}",
                     pick(&mut rng, &gateways),
+                    if rng.next().is_multiple_of(3) {
+                        "&Options.Ipv6Support=enable"
+                    } else {
+                        ""
+                    }
                 )
             }
             24 if !gateways.is_empty() => format!(
@@ -1952,4 +1959,87 @@ async fn centralised_egress_gives_the_edge_the_way_back_into_each_spoke() {
     assert!(egress_items(&programs).is_empty());
     let edge = served(&programs, EDGE);
     assert!(edge.contains(&egress.0) && !edge.contains(&a.0) && !edge.contains(&b.0));
+}
+
+/// IPv6 through a transit gateway: two dual-stack VPCs attached with IPv6 support to a
+/// gateway with its default table; each one's hosts hold its attachment with the IPv6
+/// route to the other's block.
+#[tokio::test]
+async fn ipv6_blocks_propagate_to_the_hosts_of_attached_vpcs() {
+    let control = control_with_hosts().await;
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
+    let tgw = find(&call("Action=CreateTransitGateway".into()).await, "tgw-").remove(0);
+    let mut vpcs = Vec::new();
+    for (i, (host, zone)) in HOSTS.iter().enumerate().take(2) {
+        let vpc = find(
+            &call(format!(
+                "Action=CreateVpc&CidrBlock=10.{i}.0.0/16&AmazonProvidedIpv6CidrBlock=true"
+            ))
+            .await,
+            "vpc-",
+        )
+        .remove(0);
+        let block: ipnet::Ipv6Net = control
+            .read_world(|w| {
+                w.regions
+                    .values()
+                    .find_map(|r| r.vpcs.get(&vpc)?.ipv6_cidrs().next())
+            })
+            .await
+            .expect("an IPv6 block");
+        let sub6 = block.subnets(64).unwrap().nth(1).unwrap();
+        let subnet = find(
+            &call(format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&Ipv6CidrBlock={sub6}&AvailabilityZone={zone}"
+            ))
+            .await,
+            "subnet-",
+        )
+        .remove(0);
+        let instance = find(
+            &call(format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+            ))
+            .await,
+            "i-",
+        )
+        .remove(0);
+        control
+            .write(&scope, |tx| {
+                tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        call(format!(
+            "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}&Options.Ipv6Support=enable"
+        ))
+        .await;
+        vpcs.push((vpc, block));
+    }
+    let programs = control.read_world(|w| Programs::new(w, 1)).await;
+    for (i, h) in ["h1", "h2"].iter().enumerate() {
+        let program = program_of(
+            &programs
+                .items_of(h)
+                .into_iter()
+                .map(|(k, v)| (k, ItemValue::clone(&v)))
+                .collect(),
+        );
+        let own = program.vpcs.iter().find(|v| v.id == vpcs[i].0).unwrap();
+        let other = &vpcs[1 - i];
+        let routes: Vec<String> = own
+            .transit_gateway_attachments
+            .iter()
+            .flat_map(|a| &a.routes_v6)
+            .map(|r| format!("{} {:?}", r.destination, r.target))
+            .collect();
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.starts_with(&format!("{} Vpc", other.1)) && r.contains(&other.0)),
+            "{h}: {routes:?}"
+        );
+    }
 }

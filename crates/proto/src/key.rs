@@ -5,7 +5,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::mapping::item_key::Kind;
 use crate::mapping::{
-    GroupMember, GroupMember6, ItemKey, TransitGatewayRouteKey, VpcAddress, VpcAddress6, VpcObject,
+    GroupMember, GroupMember6, ItemKey, TransitGatewayRoute6Key, TransitGatewayRouteKey,
+    VpcAddress, VpcAddress6, VpcObject,
 };
 
 fn object(vpc_id: &str, id: &str) -> VpcObject {
@@ -108,6 +109,18 @@ impl ItemKey {
             prefix_len: prefix_len.into(),
         }))
     }
+    /// An IPv6 route to `address/prefix_len` of a transit gateway route table.
+    pub fn transit_gateway_route6(
+        route_table_id: &str,
+        address: Ipv6Addr,
+        prefix_len: u8,
+    ) -> ItemKey {
+        Self::of(Kind::TransitGatewayRouteV6(TransitGatewayRoute6Key {
+            route_table_id: route_table_id.to_owned(),
+            address: address.octets().to_vec(),
+            prefix_len: prefix_len.into(),
+        }))
+    }
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
@@ -166,6 +179,7 @@ impl ItemKey {
             Kind::MappingV6(a) => &a.vpc_id,
             Kind::MemberV6(m) => &m.vpc_id,
             Kind::TransitGatewayRoute(r) => &r.route_table_id,
+            Kind::TransitGatewayRouteV6(r) => &r.route_table_id,
         })
     }
 
@@ -227,6 +241,13 @@ impl fmt::Display for ItemKey {
                 "tgw-route/{}/{}/{}",
                 r.route_table_id,
                 ip(r.address),
+                r.prefix_len
+            ),
+            Some(Kind::TransitGatewayRouteV6(r)) => write!(
+                f,
+                "tgw-route6/{}/{}/{}",
+                r.route_table_id,
+                ip6(&r.address),
                 r.prefix_len
             ),
             Some(Kind::VpcEndpoint(o)) => write!(f, "vpce/{}/{}", o.vpc_id, o.id),

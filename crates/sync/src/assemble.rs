@@ -216,6 +216,7 @@ pub(crate) fn transit_gateway_attachment(
         route_table_id: a.route_table_id.clone(),
         // the table's routes are items of their own (`HostState::structure` joins them)
         routes: Vec::new(),
+        routes_v6: Vec::new(),
         senders: a.senders.clone(),
     })
 }
@@ -223,6 +224,27 @@ pub(crate) fn transit_gateway_attachment(
 pub(crate) fn transit_gateway_route(
     r: &pb::TransitGatewayRoute,
 ) -> Checked<dp::TransitGatewayRoute> {
+    Ok(dp::TransitGatewayRoute {
+        destination: cidr(r.destination.as_ref())?,
+        target: transit_gateway_target(r)?,
+    })
+}
+
+/// An IPv6 route of a transit gateway route table.
+pub(crate) fn transit_gateway_route6(
+    r: &pb::TransitGatewayRoute,
+) -> Checked<dp::TransitGatewayRoute6> {
+    Ok(dp::TransitGatewayRoute6 {
+        destination: cidr6(
+            r.destination_ipv6
+                .as_ref()
+                .ok_or("an IPv6 transit gateway route has no IPv6 destination")?,
+        )?,
+        target: transit_gateway_target(r)?,
+    })
+}
+
+fn transit_gateway_target(r: &pb::TransitGatewayRoute) -> Checked<dp::TransitGatewayTarget> {
     use pb::transit_gateway_route::Target as T;
     let target = match &r.target {
         Some(T::Vpc(v)) => dp::TransitGatewayTarget::Vpc {
@@ -233,10 +255,7 @@ pub(crate) fn transit_gateway_route(
         Some(T::Blackhole(_)) => dp::TransitGatewayTarget::Blackhole,
         None => return Err("a transit gateway route has no target"),
     };
-    Ok(dp::TransitGatewayRoute {
-        destination: cidr(r.destination.as_ref())?,
-        target,
-    })
+    Ok(target)
 }
 
 pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {

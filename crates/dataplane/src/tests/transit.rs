@@ -48,6 +48,7 @@ fn attachment(
         appliance_mode: false,
         route_table_id: String::new(),
         routes,
+        routes_v6: vec![],
         senders: vec![],
     }
 }

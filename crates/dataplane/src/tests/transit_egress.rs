@@ -43,6 +43,7 @@ fn attachment(vpc: u8, subnet: &str, routes: Vec<TransitGatewayRoute>) -> Transi
         appliance_mode: false,
         route_table_id: String::new(),
         routes,
+        routes_v6: vec![],
         senders: vec![],
     }
 }
