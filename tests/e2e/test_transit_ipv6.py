@@ -47,7 +47,8 @@ def test_ipv6_through_a_transit_gateway(fort, ec2, world):
     assert ping6_eventually(a, b6, within=15), fort.log_text()[-3000:]
     assert ping6(b, a6)
 
-    # B's block leaves the table: A's pings stop
+    # B's block leaves the table: A's pings stop (a live path answers within 0.2 s)
+    assert ping6(a, b6, wait=0.2)
     ec2.disable_transit_gateway_route_table_propagation(
         TransitGatewayRouteTableId=table, TransitGatewayAttachmentId=att["b"])
     start = time.time()
