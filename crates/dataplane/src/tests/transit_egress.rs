@@ -316,3 +316,58 @@ fn the_spokes_attachment_subnet_judges_both_ways() {
         DropReason::NaclEgress
     );
 }
+
+/// Flow logs count a spoke's flow to the internet as any other: accepted out at its ENI,
+/// its replies accepted in.
+#[test]
+fn flow_logs_count_the_spokes_egress_flow() {
+    use crate::conntrack::Direction;
+    use crate::counters::Action;
+    let nat = crate::overlay::gateway_mac("nat-5");
+    let mut p = host1();
+    p.vpcs = vec![spoke(), egress()];
+    p.ports.iter_mut().for_each(|p| p.flow_logs = true);
+    let mut h = Engine::with_program(p).unwrap();
+    let a = h.port_id("eni-a").unwrap();
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    for _ in 0..2 {
+        assert!(matches!(
+            h.process_from_port(t(1), a, &syn(), &mut wire),
+            Verdict::ToEdge { .. }
+        ));
+    }
+    assert_eq!(
+        h.process_from_underlay(t(1), &reply(EDGE, nat), &mut out),
+        Verdict::ToPort { port: a }
+    );
+    let mut recs = Vec::new();
+    h.drain_flow_records(|r| {
+        recs.push((
+            r.eni.to_string(),
+            r.direction,
+            r.action,
+            r.tuple.dst,
+            r.packets,
+        ))
+    });
+    recs.sort_by_key(|r| r.4);
+    assert_eq!(
+        recs,
+        [
+            (
+                "eni-a".to_owned(),
+                Direction::Inbound,
+                Action::Accept,
+                std::net::IpAddr::V4(A_IP),
+                1
+            ),
+            (
+                "eni-a".to_owned(),
+                Direction::Outbound,
+                Action::Accept,
+                std::net::IpAddr::V4(OUTSIDE),
+                2
+            ),
+        ]
+    );
+}
