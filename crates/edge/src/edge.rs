@@ -592,7 +592,14 @@ impl Edge {
         };
         match target {
             Some(Target::Igw) => self.igw_out(vs, &m, frame, pkt, out),
-            Some(Target::Nat(n)) => self.nat_out(now, vni, Some(n), &m, frame, pkt, out),
+            Some(Target::Nat(n)) => {
+                // an answer to the sender (RST, "fragmentation needed") goes where the
+                // gateway's replies go: back through a transit gateway for a spoke's
+                match self.nat_out(now, vni, Some(n), &m, frame, pkt, out) {
+                    Verdict::ToVpc { vni, dst } => self.nat_reply(n, vni, dst),
+                    v => v,
+                }
+            }
             Some(Target::Eigw) => self.drop(DropReason::UnknownGateway),
             None if gateway != Gateway::Infer => self.nat_out(now, vni, None, &m, frame, pkt, out),
             None => {

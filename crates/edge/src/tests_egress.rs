@@ -133,3 +133,23 @@ fn replies_the_egress_table_does_not_route_are_dropped() {
         assert_eq!(e.stats().nat_inbound, 0);
     }
 }
+
+/// What the edge answers a spoke's packet itself ("fragmentation needed" past the
+/// gateway's MTU) goes back into the spoke as the NAT gateway's replies do.
+#[test]
+fn the_edges_answers_to_a_spoke_go_back_through_the_gateway() {
+    let mut e = edge(&["10.1.0.0/16"], &[]);
+    let big = udp_packet(SPOKE, 5000, REMOTE, 53, &[0u8; 2000]);
+    let (v, o) = out(&mut e, &big);
+    assert_eq!(
+        v,
+        Verdict::ToVpcThroughAttachment {
+            vni: VNI2,
+            dst: SPOKE,
+            attachment: gateway_mac(NAT),
+        }
+    );
+    let (src, _, dst, _) = tuple(&o[14..]);
+    assert_eq!((src, dst), (REMOTE, SPOKE));
+    assert!(checksums_ok(&o[14..]));
+}
