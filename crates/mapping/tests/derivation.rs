@@ -1951,6 +1951,23 @@ async fn centralised_egress_gives_the_edge_the_way_back_into_each_spoke() {
     ))
     .await;
     follow(&mut caches, &mut live).await;
+    // the egress attachment leaves its table (nothing routes back) and comes back
+    for (on, n) in [("Disassociate", 0), ("Associate", 2)] {
+        call(format!(
+            "Action={on}TransitGatewayRouteTable&TransitGatewayRouteTableId={egress_table}&TransitGatewayAttachmentId={}",
+            egress.1
+        ))
+        .await;
+        follow(&mut caches, &mut live).await;
+        let items = egress_items(&control.read_world(|w| Programs::new(w, 4)).await);
+        assert_eq!(items.len(), n, "{on}: {items:?}");
+    }
+    // the spokes' default route goes: what comes back is the egress table's still
+    call(format!(
+        "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={spokes_table}&DestinationCidrBlock=0.0.0.0/0"
+    ))
+    .await;
+    follow(&mut caches, &mut live).await;
 
     // without the NAT gateway the egress VPC is no egress
     call(format!("Action=DeleteNatGateway&NatGatewayId={nat}")).await;
