@@ -1055,21 +1055,6 @@ pub fn dependents(
                 });
             out.extend(vpc.iter().map(|v| row.sibling("vpc", v)));
             out.extend(old_vpc.map(|v| row.sibling("vpc", v)));
-            // ... and a NAT gateway makes its VPC an egress for the VPCs attached to the
-            // same transit gateways (their attachments' items for the edge)
-            if row.table == "natgateway" {
-                for v in vpc.iter().map(|v| v.as_str()).chain(old_vpc) {
-                    let tgws: Vec<String> = r
-                        .transit_gateway_vpc_attachments
-                        .values()
-                        .filter(|a| a.vpc_id == v)
-                        .map(|a| a.transit_gateway_id.to_string())
-                        .collect();
-                    for tgw in &tgws {
-                        out.extend(gateway_attachments(r, row, tgw));
-                    }
-                }
-            }
             out
         }
         // A route to a virtual private gateway is active while it is attached; the
@@ -1633,7 +1618,9 @@ fn transit_vpn_routes_into(
 /// available NAT gateway (an egress VPC), the destinations the table associated with its
 /// attachment sends to `a`, in `a`'s VPC (so the edge serves that VPC, its mappings
 /// included), with what that table drops (blackholes, attachments of other kinds). The
-/// edge sends the NAT gateways' replies for those destinations into `a`'s VPC.
+/// edge sends the NAT gateways' replies for those destinations into `a`'s VPC. (A NAT
+/// gateway that comes or goes derives its VPC again, which derives the tables of its
+/// gateways again, which derive their attachments again: these items follow.)
 fn transit_egress_routes_into(
     world: &World,
     r: &Region,
