@@ -1370,6 +1370,19 @@ fn gateway_routes6(
 ) -> Vec<(Ipv6Net, pb::TransitGatewayRoute)> {
     use fort_model::TransitGatewayRouteState;
     use pb::transit_gateway_route::Target;
+    // (most tables have no IPv6 route: spare them a second walk of their routes)
+    let static6 = t
+        .routes
+        .iter()
+        .any(|x| matches!(x.destination, ipnet::IpNet::V6(_)));
+    let propagated6 = t.propagations.iter().any(|a| {
+        r.transit_gateway_vpc_attachments
+            .get(a.as_str())
+            .is_some_and(|a| a.options.ipv6_support)
+    });
+    if !static6 && !propagated6 {
+        return Vec::new();
+    }
     fort_control::transit_gateway::routes(r, &world.global, t)
         .into_iter()
         .filter_map(|route| {
@@ -1633,6 +1646,9 @@ fn transit_egress_routes_into(
         return Vec::new();
     };
     let egress = memo.egress_vpcs(r, row);
+    if egress.is_empty() {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for e in r.transit_gateway_vpc_attachments.values().filter(|e| {
         e.transit_gateway_id == a.transit_gateway_id
