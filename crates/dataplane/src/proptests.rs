@@ -501,14 +501,17 @@ fn setup() -> impl Strategy<Value = Setup> {
                         Edge {
                             gateway_id: "igw-1".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                         Edge {
                             gateway_id: "nat-1".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                         Edge {
                             gateway_id: "eigw-1".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                     ],
                     peerings: vec![Peering {
