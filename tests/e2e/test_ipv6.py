@@ -183,3 +183,116 @@ def test_ipv6_across_a_vpc_peering(fort, ec2, world):
     ec2.delete_route(RouteTableId=tables[1], DestinationIpv6CidrBlock=str(ba))
     time.sleep(1.5)
     assert not ping6(a, b6)
+
+
+def _curl6(ns, path, token=None, method="GET", headers=(), timeout=3):
+    """(HTTP status, body) of a request to the metadata service's IPv6 address from
+    inside `ns`; status 0 when nothing answered."""
+    cmd = ["curl", "-6", "-s", "-m", str(timeout), "-o", "-", "-w", "\n%{http_code}", "-X", method]
+    if token:
+        cmd += ["-H", f"X-aws-ec2-metadata-token: {token}"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = nsexec(ns, *cmd, f"http://[fd00:ec2::254]{path}", timeout=timeout + 5).stdout
+    body, _, status = out.rpartition("\n")
+    return int(status or 0), body
+
+
+def _dig(ns, server, *args):
+    """(status, answers) of `dig @server ARGS` inside `ns`; status None when no answer."""
+    out = nsexec(ns, "dig", f"@{server}", "+time=2", "+tries=1", *args, timeout=8).stdout
+    status = None
+    answers = []
+    section = False
+    for line in out.splitlines():
+        if "status:" in line:
+            status = line.split("status:")[1].split(",")[0].strip()
+        if line.startswith(";; ANSWER SECTION"):
+            section = True
+            continue
+        if section:
+            if not line.strip():
+                section = False
+                continue
+            answers.append(line.split()[-1])
+    return status, answers
+
+
+def test_the_resolver_and_metadata_answer_at_their_ipv6_addresses(fort, ec2, world):
+    """Nitro's IPv6 link-local services from real instances: the Route 53 Resolver at
+    fd00:ec2::253 (DHCPv6 names it) answers AAAA for resource names as their
+    EnableResourceNameDnsAAAARecord says; metadata at [fd00:ec2::254] answers only an
+    instance whose HttpProtocolIpv6 is enabled, from the moment it is."""
+    vpc, subnet, block = _dual_stack_vpc(ec2, world, "10.78.0.0/16")
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    sg = world.group(vpc, "v6-services", [])
+
+    def launch(**extra):
+        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1, **extra)["Instances"][0]
+        iid = inst["InstanceId"]
+        world.instances.append(iid)
+        fort.instances.add(iid)
+        world.wait_ready(iid, inst["PrivateIpAddress"])
+        six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+        assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout
+        return iid, inst["PrivateIpAddress"], six
+
+    a, a4, a6 = launch(MetadataOptions={"HttpProtocolIpv6": "enabled"},
+                       PrivateDnsNameOptions={"HostnameType": "resource-name",
+                                              "EnableResourceNameDnsARecord": True,
+                                              "EnableResourceNameDnsAAAARecord": True})
+    b, _, b6 = launch()
+    described = ec2.describe_instances(InstanceIds=[a, b])["Reservations"]
+    options = {i["InstanceId"]: i["MetadataOptions"]["HttpProtocolIpv6"]
+               for r in described for i in r["Instances"]}
+    assert options == {a: "enabled", b: "disabled"}
+
+    # DHCPv6 named the resolver's IPv6 address; the IPv4 one stays first
+    resolv = open(f"/etc/netns/{a}/resolv.conf").read()
+    assert "nameserver fd00:ec2::253" in resolv, resolv
+    assert resolv.index("nameserver 10.78.0.2") < resolv.index("nameserver fd00:ec2::253"), resolv
+
+    # AAAA and A for A's resource name, from A itself and from B, at fd00:ec2::253
+    name = f"{a}.ec2.internal"
+    for asker in (a, b):
+        assert _dig(asker, "fd00:ec2::253", "AAAA", name) == ("NOERROR", [a6]), asker
+        assert _dig(asker, "fd00:ec2::253", "A", name) == ("NOERROR", [a4]), asker
+        # over TCP too
+        assert _dig(asker, "fd00:ec2::253", "+tcp", "AAAA", name) == ("NOERROR", [a6]), asker
+    # B keeps its IP name: its resource name has no records
+    assert _dig(a, "fd00:ec2::253", "AAAA", f"{b}.ec2.internal")[0] == "NXDOMAIN"
+    # the IPv4 addresses answer the same
+    assert _dig(b, "169.254.169.253", "AAAA", name) == ("NOERROR", [a6])
+    # AAAA off: the name keeps its A record, AAAA has no data
+    ec2.modify_private_dns_name_options(InstanceId=a, EnableResourceNameDnsAAAARecord=False)
+    deadline = time.time() + 5
+    while _dig(b, "fd00:ec2::253", "AAAA", name) != ("NOERROR", []) and time.time() < deadline:
+        time.sleep(0.3)
+    assert _dig(b, "fd00:ec2::253", "AAAA", name) == ("NOERROR", [])
+    assert _dig(b, "fd00:ec2::253", "A", name) == ("NOERROR", [a4])
+
+    # metadata over IPv6: IMDSv2 and v1 for A
+    status, token = _curl6(a, "/latest/api/token", method="PUT",
+                           headers=["X-aws-ec2-metadata-token-ttl-seconds: 60"])
+    assert status == 200 and token, (status, token)
+    assert _curl6(a, "/latest/meta-data/instance-id", token=token) == (200, a)
+    assert _curl6(a, "/latest/meta-data/ipv6") == (200, a6)
+    mac = eni_of(ec2, a)[1].lower()
+    assert _curl6(a, f"/latest/meta-data/network/interfaces/macs/{mac}/ipv6s") == (200, a6)
+    # B has HttpProtocolIpv6 disabled: nothing answers over IPv6, IPv4 still does
+    b_eni, _ = eni_of(ec2, b)
+    assert _curl6(b, "/latest/meta-data/instance-id", timeout=2)[0] == 0
+    assert fort.metric("fort_eni_drops_total", eni=b_eni, reason="metadata_ipv6_disabled") > 0
+    out = nsexec(b, "curl", "-s", "-m", "3", "http://169.254.169.254/latest/meta-data/instance-id").stdout
+    assert out == b
+    # enabled on the running instance: it answers
+    ec2.modify_instance_metadata_options(InstanceId=b, HttpProtocolIpv6="enabled")
+    deadline = time.time() + 5
+    while _curl6(b, "/latest/meta-data/instance-id", timeout=1) != (200, b) and time.time() < deadline:
+        time.sleep(0.3)
+    assert _curl6(b, "/latest/meta-data/instance-id") == (200, b)
+    # and disabled again: silence
+    ec2.modify_instance_metadata_options(InstanceId=b, HttpProtocolIpv6="disabled")
+    time.sleep(1.5)
+    assert _curl6(b, "/latest/meta-data/instance-id", timeout=2)[0] == 0

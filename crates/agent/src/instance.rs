@@ -291,6 +291,10 @@ case "$event" in
         # dhclient -6: the address alone (a /128: the router's advertisement makes the
         # subnet's /64 on-link and gives the default route, as on EC2)
         ip -6 addr replace "${new_ip6_address:-}/${new_ip6_prefixlen:-128}" dev "$interface"
+        # DHCPv6's DNS servers (the Route 53 Resolver at fd00:ec2::253), after IPv4's
+        for d in ${new_dhcp6_name_servers:-}; do
+            grep -qx "nameserver $d" "$RESOLV" 2>/dev/null || echo "nameserver $d" >> "$RESOLV"
+        done
         ;;
     bound|renew|BOUND|RENEW|REBIND|REBOOT)
         # IPv4 only: the link-local IPv6 address (and a DHCPv6 lease) stay
@@ -305,6 +309,8 @@ case "$event" in
             echo "# written by fort's DHCP client script"
             [ -n "$domain" ] && echo "search $domain"
             for d in $dns; do echo "nameserver $d"; done
+            # DHCPv6's servers stay
+            grep '^nameserver .*:' "$RESOLV" 2>/dev/null || true
         } > "$RESOLV.tmp" && mv "$RESOLV.tmp" "$RESOLV"
         ;;
 esac

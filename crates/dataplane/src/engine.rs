@@ -206,6 +206,8 @@ enum Dest {
 pub struct PortLink<'a> {
     pub mac: MacAddr,
     pub addresses: &'a [Ipv4Addr],
+    /// Its IPv6 addresses.
+    pub addresses6: &'a [std::net::Ipv6Addr],
     pub router_mac: MacAddr,
     /// The VPC resolver's address (base + 2).
     pub resolver: Ipv4Addr,
@@ -335,6 +337,7 @@ impl Engine {
         Some(PortLink {
             mac: p.mac,
             addresses: &p.addresses,
+            addresses6: &p.addresses6,
             router_mac: v.router_mac,
             resolver: v.dns,
         })

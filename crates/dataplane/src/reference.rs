@@ -905,6 +905,22 @@ impl Reference {
         if port.source_dest_check && !owns6(port, src) {
             return Err(DropReason::SourceCheck);
         }
+        // Nitro's IPv6 link-local services: metadata (::254) and time sync (::123) go to
+        // the agent; the resolver (::253) too when the agent answers DNS, which the
+        // model's engines never do (it is dropped as link-local below)
+        let service = match dst.segments() {
+            [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254] => Some(Service::InstanceMetadata),
+            [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x123] => Some(Service::TimeSync),
+            _ => None,
+        };
+        if let Some(service) = service {
+            out.clear();
+            out.extend_from_slice(frame);
+            return Ok(Verdict::Service {
+                port: pid(p),
+                service,
+            });
+        }
         let services: Ipv6Net = "fd00:ec2::/32".parse().expect("cidr");
         if link_local6(src) || link_local6(dst) || services.contains(&dst) {
             return Err(DropReason::LinkLocal);

@@ -517,6 +517,11 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         hostname_type: hostname_type(options.hostname_type).into(),
                         a_record: options.enable_resource_name_dns_a_record,
                         aaaa_record: options.enable_resource_name_dns_aaaa_record,
+                        ipv6: e
+                            .ipv6_addresses
+                            .first()
+                            .map(|a| a.octets().to_vec())
+                            .unwrap_or_default(),
                     };
                     c.items.insert(
                         ItemKey::instance_name(&e.vpc_id, i),
@@ -790,6 +795,7 @@ fn instance_item(r: &Region, row: &RowKey, i: &fort_model::Instance) -> pb::Inst
             http_tokens_required: o.http_tokens == "required",
             http_put_response_hop_limit: o.http_put_response_hop_limit,
             tags,
+            http_protocol_ipv6: o.http_protocol_ipv6 == "enabled",
         }),
         tags: if tags {
             i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()

@@ -505,6 +505,9 @@ impl HostState {
                 if n.instance_id != o.id {
                     return Err("an instance name's instance differs from its key's");
                 }
+                if !matches!(n.ipv6.len(), 0 | 16) {
+                    return Err("an instance name's IPv6 address is not 16 bytes");
+                }
                 out.dns |= put(&mut self.vpc(&o.vpc_id).names, &o.id, n);
             }
             (Some(K::Instance(id)), V::Instance(i)) => {
@@ -1055,6 +1058,7 @@ mod tests {
                     hostname_type: pb::HostnameType::ResourceName.into(),
                     a_record: true,
                     aaaa_record: false,
+                    ipv6: Vec::new(),
                 }),
             )
         };

@@ -3,14 +3,14 @@
 //! the instance in, the answer to one path out.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fort_model::dns_name::{
     HostnameType, instance_private_dns_name, private_dns_name, public_dns_name,
 };
 use fort_proto::mapping as pb;
 use fort_sync::host_state::HostState;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// One interface of the instance, as `network/interfaces/macs/MAC/` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub struct Interface {
     pub vpc_id: String,
     pub vpc_cidrs: Vec<Ipv4Net>,
     pub security_group_ids: Vec<String>,
+    /// Its IPv6 addresses, its subnet's and VPC's IPv6 blocks.
+    pub ipv6s: Vec<Ipv6Addr>,
+    pub subnet_ipv6_cidr: Option<Ipv6Net>,
+    pub vpc_ipv6_cidrs: Vec<Ipv6Net>,
 }
 
 /// What the metadata service knows of one instance.
@@ -41,9 +45,9 @@ pub struct InstanceView {
 /// instance).
 pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>> {
     let publics: Vec<(&str, Ipv4Addr, Ipv4Addr)> = state.public_ips().collect();
-    let cidrs: BTreeMap<&str, &Vec<Ipv4Net>> = state
+    let cidrs: BTreeMap<&str, (&Vec<Ipv4Net>, &Vec<Ipv6Net>)> = state
         .vpc_headers()
-        .map(|v| (v.id.as_str(), &v.cidrs))
+        .map(|v| (v.id.as_str(), (&v.cidrs, &v.ipv6_cidrs)))
         .collect();
     let mut out = BTreeMap::new();
     for (id, item) in state.instances() {
@@ -69,9 +73,17 @@ pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>
                     vpc_id: p.vpc_id.clone(),
                     vpc_cidrs: cidrs
                         .get(p.vpc_id.as_str())
-                        .map(|c| c.to_vec())
+                        .map(|c| c.0.to_vec())
                         .unwrap_or_default(),
                     security_group_ids: p.security_groups.clone(),
+                    ipv6s: p.ipv6_addresses.clone(),
+                    subnet_ipv6_cidr: state
+                        .subnet(&p.vpc_id, &p.subnet_id)
+                        .and_then(|s| s.ipv6_cidr),
+                    vpc_ipv6_cidrs: cidrs
+                        .get(p.vpc_id.as_str())
+                        .map(|c| c.1.to_vec())
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -176,6 +188,9 @@ impl InstanceView {
                 ),
             ));
         }
+        if !i.ipv6s.is_empty() {
+            e.push(("ipv6s", lines(&i.ipv6s)));
+        }
         e.push(("local-hostname", text(private_dns_name(region, primary_ip))));
         e.push(("local-ipv4s", lines(&i.local_ipv4s)));
         e.push(("mac", text(i.mac.clone())));
@@ -197,11 +212,17 @@ impl InstanceView {
         if let Some(c) = i.subnet_cidr {
             e.push(("subnet-ipv4-cidr-block", text(c.to_string())));
         }
+        if let Some(c) = i.subnet_ipv6_cidr {
+            e.push(("subnet-ipv6-cidr-blocks", text(c.to_string())));
+        }
         e.push(("vpc-id", text(i.vpc_id.clone())));
         if let Some(c) = i.vpc_cidrs.first() {
             e.push(("vpc-ipv4-cidr-block", text(c.to_string())));
         }
         e.push(("vpc-ipv4-cidr-blocks", lines(&i.vpc_cidrs)));
+        if !i.vpc_ipv6_cidrs.is_empty() {
+            e.push(("vpc-ipv6-cidr-blocks", lines(&i.vpc_ipv6_cidrs)));
+        }
         dir(e)
     }
 
@@ -245,6 +266,12 @@ impl InstanceView {
             ("instance-id", text(it.id.clone())),
             ("instance-life-cycle", text("on-demand")),
             ("instance-type", text(it.instance_type.clone())),
+        ];
+        // the primary interface's IPv6 address (Nitro instances')
+        if let Some(six) = p.ipv6s.first() {
+            e.push(("ipv6", text(six.to_string())));
+        }
+        e.extend([
             ("local-hostname", text(hostname)),
             ("local-ipv4", text(local.to_string())),
             ("mac", text(p.mac.clone())),
@@ -274,7 +301,7 @@ impl InstanceView {
                     ("region", text(it.region.clone())),
                 ]),
             ),
-        ];
+        ]);
         if let Some(ip) = self.public_ipv4() {
             if let Some(name) = self.public_hostname(ip) {
                 e.push(("public-hostname", text(name)));
@@ -420,6 +447,7 @@ impl InstanceView {
                     http_tokens_required: false,
                     http_put_response_hop_limit: 1,
                     tags: true,
+                    http_protocol_ipv6: true,
                 }),
                 tags: [("Name".to_owned(), "web".to_owned())].into(),
                 security_group_names: [("sg-1".to_owned(), "default".to_owned())].into(),
@@ -436,6 +464,9 @@ impl InstanceView {
                 vpc_id: "vpc-1".into(),
                 vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
                 security_group_ids: vec!["sg-1".into()],
+                ipv6s: vec!["2001:db8:1:1::5".parse().unwrap()],
+                subnet_ipv6_cidr: Some("2001:db8:1:1::/64".parse().unwrap()),
+                vpc_ipv6_cidrs: vec!["2001:db8:1::/56".parse().unwrap()],
             }],
         }
     }
@@ -530,6 +561,20 @@ mod tests {
         assert_eq!(
             get(&v, &format!("{mac}subnet-ipv4-cidr-block")).unwrap(),
             "10.0.1.0/24"
+        );
+        // IPv6: the instance's address, its interface's, its subnet's and VPC's blocks
+        assert_eq!(
+            get(&v, "/latest/meta-data/ipv6").unwrap(),
+            "2001:db8:1:1::5"
+        );
+        assert_eq!(get(&v, &format!("{mac}ipv6s")).unwrap(), "2001:db8:1:1::5");
+        assert_eq!(
+            get(&v, &format!("{mac}subnet-ipv6-cidr-blocks")).unwrap(),
+            "2001:db8:1:1::/64"
+        );
+        assert_eq!(
+            get(&v, &format!("{mac}vpc-ipv6-cidr-blocks")).unwrap(),
+            "2001:db8:1::/56"
         );
         assert_eq!(
             get(&v, "/latest/user-data").unwrap(),
