@@ -296,3 +296,34 @@ def test_the_resolver_and_metadata_answer_at_their_ipv6_addresses(fort, ec2, wor
     ec2.modify_instance_metadata_options(InstanceId=b, HttpProtocolIpv6="disabled")
     time.sleep(1.5)
     assert _curl6(b, "/latest/meta-data/instance-id", timeout=2)[0] == 0
+
+
+def test_dhcpv6_hands_out_the_options_sets_ipv6_name_servers(fort, ec2, world):
+    """A DHCP options set naming an IPv6 server beside AmazonProvidedDNS: IPv4's DHCP
+    gives base + 2, DHCPv6 gives fd00:ec2::253 and the set's IPv6 server, in the set's
+    order, into the instance's own resolv.conf (never the machine's)."""
+    vpc, subnet, _ = _dual_stack_vpc(ec2, world, "10.79.0.0/16")
+    opts = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS", "2001:db8:53::1"]}])["DhcpOptions"]
+    opts_id = opts["DhcpOptionsId"]
+    world.cleanups.append(lambda: ec2.delete_dhcp_options(DhcpOptionsId=opts_id))
+    ec2.associate_dhcp_options(DhcpOptionsId=opts_id, VpcId=vpc)
+    world.cleanups.append(lambda: ec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc))
+    machine = open("/etc/resolv.conf").read()
+    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet, Ipv6AddressCount=1)["Instances"][0]
+    iid = inst["InstanceId"]
+    world.instances.append(iid)
+    fort.instances.add(iid)
+    world.wait_ready(iid, inst["PrivateIpAddress"])
+    assert ready6(iid, inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"])
+    deadline = time.time() + 5
+    resolv = ""
+    while time.time() < deadline:
+        resolv = open(f"/etc/netns/{iid}/resolv.conf").read()
+        if "2001:db8:53::1" in resolv:
+            break
+        time.sleep(0.2)
+    servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+    assert servers == ["10.79.0.2", "fd00:ec2::253", "2001:db8:53::1"], resolv
+    assert open("/etc/resolv.conf").read() == machine

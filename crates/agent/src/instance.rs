@@ -75,9 +75,13 @@ impl Attachment {
             .dhcp
             .domain_name_servers
             .iter()
-            .map(|n| match n {
-                program::NameServer::AmazonProvidedDns => fort_dataplane::vpc::dns_address(vpc),
-                program::NameServer::Address(a) => *a,
+            .filter_map(|n| match n {
+                program::NameServer::AmazonProvidedDns => {
+                    Some(fort_dataplane::vpc::dns_address(vpc))
+                }
+                program::NameServer::Address(a) => Some(*a),
+                // DHCPv6 hands these out (the client script adds them)
+                program::NameServer::Address6(_) => None,
             })
             .collect();
         Some(Attachment {

@@ -100,9 +100,11 @@ pub fn respond(
             .dhcp
             .domain_name_servers
             .iter()
-            .map(|s| match s {
-                NameServer::AmazonProvidedDns => vpc.dns,
-                NameServer::Address(a) => *a,
+            .filter_map(|s| match s {
+                NameServer::AmazonProvidedDns => Some(vpc.dns),
+                NameServer::Address(a) => Some(*a),
+                // DHCPv6's
+                NameServer::Address6(_) => None,
             })
             .collect();
         reply.ciaddr = req.ciaddr.filter(|_| inform);

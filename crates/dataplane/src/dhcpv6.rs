@@ -4,9 +4,9 @@
 //! an Advertise (a Reply with rapid commit), Request, Renew, Rebind and Confirm with a
 //! Reply holding the ENI's first IPv6 address, Release and Decline with a success
 //! status, Information-request with the server's identity. Replies but to Release and
-//! Decline name the Route 53 Resolver's IPv6 address (`fd00:ec2::253`) as DNS server
-//! when the VPC's DHCP options set says AmazonProvidedDNS. Nothing is relayed or
-//! multicast on the fabric.
+//! Decline name the DHCP options set's IPv6 DNS servers: the Route 53 Resolver's IPv6
+//! address (`fd00:ec2::253`) for AmazonProvidedDNS, and the set's own IPv6 servers.
+//! Nothing is relayed or multicast on the fabric.
 
 use crate::ndp;
 use crate::packet::Meta6;
@@ -149,14 +149,21 @@ pub fn respond(
         }
     }
     if req.msg_type() != message::RELEASE && req.msg_type() != message::DECLINE {
-        // the DHCP options set's AmazonProvidedDNS is the Route 53 Resolver, at its IPv6
-        // address for IPv6 clients
-        let amazon = vpc
+        // the DHCP options set's IPv6 servers, in its order: AmazonProvidedDNS is the
+        // Route 53 Resolver, at its IPv6 address for IPv6 clients
+        let servers: Vec<u8> = vpc
             .dhcp
             .domain_name_servers
-            .contains(&NameServer::AmazonProvidedDns);
-        if amazon {
-            w.option(option::DNS_SERVERS, &route::RESOLVER6.octets());
+            .iter()
+            .filter_map(|n| match n {
+                NameServer::AmazonProvidedDns => Some(route::RESOLVER6),
+                NameServer::Address6(a) => Some(*a),
+                NameServer::Address(_) => None,
+            })
+            .flat_map(|a| a.octets())
+            .collect();
+        if !servers.is_empty() {
+            w.option(option::DNS_SERVERS, &servers);
         }
     }
     // to the client's link-local address, from the router's

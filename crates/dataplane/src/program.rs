@@ -320,9 +320,11 @@ impl Default for DhcpOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NameServer {
-    /// The VPC resolver at primary CIDR base + 2.
+    /// The VPC resolver at primary CIDR base + 2 (over DHCPv6: `fd00:ec2::253`).
     AmazonProvidedDns,
     Address(Ipv4Addr),
+    /// An IPv6 server: handed out by DHCPv6 only.
+    Address6(Ipv6Addr),
 }
 
 /// One V2P entry: (VPC, private IP) → (host, MAC, ENI).

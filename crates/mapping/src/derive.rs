@@ -1695,7 +1695,14 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
                             let kind = if s == "AmazonProvidedDNS" {
                                 pb::name_server::Kind::AmazonProvidedDns(pb::Empty {})
                             } else {
-                                pb::name_server::Kind::Address(s.parse::<Ipv4Addr>().ok()?.into())
+                                match s.parse::<std::net::IpAddr>().ok()? {
+                                    std::net::IpAddr::V4(a) => {
+                                        pb::name_server::Kind::Address(a.into())
+                                    }
+                                    std::net::IpAddr::V6(a) => {
+                                        pb::name_server::Kind::Address6(a.octets().to_vec())
+                                    }
+                                }
                             };
                             Some(pb::NameServer { kind: Some(kind) })
                         })

@@ -35,6 +35,7 @@ pub mod wire;
 /// items); 11 adds what a transit gateway VPN attachment's table sends into each VPC
 /// (`transit_gateway_vpn_routes`), so the edge carries its tunnels' packets into every
 /// VPC the table routes to, through that VPC's attachment; 12 adds an instance's
-/// HttpProtocolIpv6 (metadata at `fd00:ec2::254`) and its IPv6 address in its resource
-/// name's item (the resolver's AAAA answer).
+/// HttpProtocolIpv6 (metadata at `fd00:ec2::254`), its IPv6 address in its resource
+/// name's item (the resolver's AAAA answer) and IPv6 name servers in a VPC's DHCP options
+/// (for DHCPv6).
 pub const CONTRACT_VERSION: u32 = 12;

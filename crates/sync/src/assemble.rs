@@ -142,6 +142,7 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
                 Ok(dp::NameServer::AmazonProvidedDns)
             }
             Some(pb::name_server::Kind::Address(a)) => Ok(dp::NameServer::Address(ip(a))),
+            Some(pb::name_server::Kind::Address6(ref a)) => Ok(dp::NameServer::Address6(ip6(a)?)),
             None => Err("a name server is empty"),
         })
         .collect::<Checked<_>>()?;

@@ -1476,7 +1476,8 @@ fn link_local_services_answer_at_their_ipv6_addresses() {
 }
 
 /// DHCPv6 names the Route 53 Resolver's IPv6 address as DNS server when the VPC's DHCP
-/// options set says AmazonProvidedDNS, and none when it names only other servers.
+/// options set says AmazonProvidedDNS, the set's own IPv6 servers in its order, and none
+/// when it names only IPv4 servers (which IPv4's DHCP hands out alone).
 #[test]
 fn dhcpv6_names_the_resolver_for_amazon_provided_dns() {
     use crate::route::RESOLVER6;
@@ -1498,7 +1499,7 @@ fn dhcpv6_names_the_resolver_for_amazon_provided_dns() {
     }
     let mut p = host1();
     p.vpcs[0].dhcp.domain_name_servers = vec![NameServer::Address("192.0.2.53".parse().unwrap())];
-    let mut own = Engine::with_program(p).unwrap();
+    let mut own = Engine::with_program(p.clone()).unwrap();
     own.process_from_port(
         t(1),
         a,
@@ -1506,4 +1507,35 @@ fn dhcpv6_names_the_resolver_for_amazon_provided_dns() {
         &mut out,
     );
     assert_eq!(dns_of(&out), None);
+    // the set's own IPv6 servers, in its order, AmazonProvidedDNS among them; IPv4 DHCP
+    // hands out only the IPv4 ones
+    let six: Ipv6Addr = "2001:db8:53::1".parse().unwrap();
+    p.vpcs[0].dhcp.domain_name_servers = vec![
+        NameServer::Address6(six),
+        NameServer::Address("192.0.2.53".parse().unwrap()),
+        NameServer::AmazonProvidedDns,
+    ];
+    let mut mixed = Engine::with_program(p).unwrap();
+    mixed.process_from_port(
+        t(1),
+        a,
+        &dhcpv6_frame(A_MAC, ll(A_MAC), message::SOLICIT, &[]),
+        &mut out,
+    );
+    let mut want = six.octets().to_vec();
+    want.extend_from_slice(&RESOLVER6.octets());
+    assert_eq!(dns_of(&out), Some(want));
+    let discover = dhcp_frame(A_MAC, crate::wire::dhcp::MessageType::Discover, None);
+    mixed.process_from_port(t(1), a, &discover, &mut out);
+    let reply = crate::wire::dhcp::Repr::parse(
+        &crate::wire::dhcp::Packet::new_checked(&out[14 + 20 + 8..]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        reply.dns_servers,
+        vec![
+            "192.0.2.53".parse::<std::net::Ipv4Addr>().unwrap(),
+            "10.0.0.2".parse().unwrap()
+        ]
+    );
 }
