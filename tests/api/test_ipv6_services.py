@@ -109,3 +109,60 @@ def test_aaaa_resource_names_on_a_dual_stack_subnet(ec2):
     finally:
         ec2.delete_subnet(SubnetId=sid)
         ec2.delete_vpc(VpcId=v["VpcId"])
+
+
+def test_instances_in_an_ipv6_only_subnet(ec2):
+    """RunInstances into an IPv6-only subnet: a Nitro type, no IPv4 address anywhere, an
+    IPv6 address from the subnet, named by its id (AAAA only); EC2's refusals for what
+    such a subnet cannot give."""
+    import ipaddress
+    v = ec2.create_vpc(CidrBlock="10.64.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    block = ipaddress.ip_network(v["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
+    net = list(block.subnets(new_prefix=64))[3]
+    sid = ec2.create_subnet(VpcId=v["VpcId"], Ipv6Native=True, Ipv6CidrBlock=str(net),
+                            AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    try:
+        i = ec2.run_instances(ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                              SubnetId=sid)["Instances"][0]
+        iid = i["InstanceId"]
+        d = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        for x in (i, d):
+            assert "PrivateIpAddress" not in x and "PublicIpAddress" not in x
+            assert x["PrivateDnsName"] == f"{iid}.ec2.internal"
+            assert x["PrivateDnsNameOptions"] == {"HostnameType": "resource-name", "EnableResourceNameDnsARecord": False,
+                                                  "EnableResourceNameDnsAAAARecord": True}
+            [e] = x["NetworkInterfaces"]
+            assert "PrivateIpAddress" not in e and "PrivateDnsName" not in e and e["PrivateIpAddresses"] == []
+            [six] = e["Ipv6Addresses"]
+            assert ipaddress.ip_address(six["Ipv6Address"]) in net
+        [eni] = ec2.describe_network_interfaces(NetworkInterfaceIds=[d["NetworkInterfaces"][0]["NetworkInterfaceId"]])[
+            "NetworkInterfaces"]
+        assert eni["Ipv6Native"] is True and "PrivateIpAddress" not in eni
+        # filters find it by what it has, and nothing by what it lacks
+        found = ec2.describe_instances(Filters=[{"Name": "private-dns-name", "Values": [f"{iid}.ec2.internal"]}])
+        assert [x["InstanceId"] for r in found["Reservations"] for x in r["Instances"]] == [iid]
+        # EC2's refusals: a type not built on Nitro, an IPv4 address, a public IPv4 address,
+        # an IP name
+        assert error_code(ec2.run_instances, ImageId=AMI, InstanceType="t2.micro", MinCount=1, MaxCount=1,
+                          SubnetId=sid) == "InvalidParameterCombination"
+        assert error_code(ec2.run_instances, ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          SubnetId=sid, PrivateIpAddress="10.64.0.5") == "InvalidParameterCombination"
+        assert error_code(ec2.run_instances, ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          NetworkInterfaces=[{"DeviceIndex": 0, "SubnetId": sid,
+                                              "AssociatePublicIpAddress": True}]) == "InvalidParameterCombination"
+        assert error_code(ec2.run_instances, ImageId=AMI, InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          SubnetId=sid, PrivateDnsNameOptions={"HostnameType": "ip-name"}) == "InvalidParameterValue"
+        # an elastic IP has no IPv4 address to map to
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=v["VpcId"])
+        alloc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        try:
+            assert error_code(ec2.associate_address, AllocationId=alloc, InstanceId=iid) == "InvalidParameterValue"
+        finally:
+            ec2.release_address(AllocationId=alloc)
+            ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=v["VpcId"])
+            ec2.delete_internet_gateway(InternetGatewayId=igw)
+        ec2.terminate_instances(InstanceIds=[iid])
+    finally:
+        ec2.delete_subnet(SubnetId=sid)
+        ec2.delete_vpc(VpcId=v["VpcId"])

@@ -7,6 +7,7 @@ groups decide IPv6 on their own rules; an instance spoofing another's IPv6 sourc
 nowhere."""
 
 import ipaddress
+import os
 import shutil
 import time
 
@@ -327,3 +328,61 @@ def test_dhcpv6_hands_out_the_options_sets_ipv6_name_servers(fort, ec2, world):
     servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
     assert servers == ["10.79.0.2", "fd00:ec2::253", "2001:db8:53::1"], resolv
     assert open("/etc/resolv.conf").read() == machine
+
+
+def test_an_ipv6_only_instance(fort, ec2, world):
+    """An instance of an IPv6-only subnet, as on EC2: no IPv4 address at all, its IPv6
+    address by DHCPv6 and its route by the router's advertisement; it reaches the
+    resolver at fd00:ec2::253 (its own resource name's AAAA), metadata at [fd00:ec2::254]
+    with HttpProtocolIpv6 enabled, and a dual-stack instance on the other host."""
+    vpc, dual, block = _dual_stack_vpc(ec2, world, "10.80.0.0/16")
+    net = list(block.subnets(new_prefix=64))[5]
+    only = ec2.create_subnet(VpcId=vpc, Ipv6Native=True, Ipv6CidrBlock=str(net),
+                             AvailabilityZone=f"{ec2.meta.region_name}a")["Subnet"]["SubnetId"]
+    world.cleanups.append(lambda: ec2.delete_subnet(SubnetId=only))
+    sg = world.group(vpc, "v6-only", [
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(block)}]},
+    ])
+    d = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          SubnetId=dual, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
+    world.instances.append(d["InstanceId"])
+    fort.instances.add(d["InstanceId"])
+    world.wait_ready(d["InstanceId"], d["PrivateIpAddress"])
+    d6 = d["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+    assert ready6(d["InstanceId"], d6)
+
+    o = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          SubnetId=only, SecurityGroupIds=[sg],
+                          MetadataOptions={"HttpProtocolIpv6": "enabled"})["Instances"][0]
+    oid = o["InstanceId"]
+    world.instances.append(oid)
+    fort.instances.add(oid)
+    assert "PrivateIpAddress" not in o
+    o6 = o["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+    deadline = time.time() + 30
+    while not os.path.exists(f"/run/netns/{oid}") and time.time() < deadline:
+        time.sleep(0.1)
+    assert ready6(oid, o6), nsexec(oid, "ip", "addr").stdout + fort.log_text()[-3000:]
+    assert host_of(fort, eni_of(ec2, oid)[0]) != host_of(fort, eni_of(ec2, d["InstanceId"])[0])
+    # no IPv4 at all: no address, no route; DHCPv4 was never asked
+    assert "inet " not in nsexec(oid, "ip", "-4", "addr", "show", "dev", "eth0").stdout
+    assert nsexec(oid, "ip", "-4", "route").stdout.strip() == ""
+    # DHCPv6 named the resolver, the instance's only server
+    resolv = open(f"/etc/netns/{oid}/resolv.conf").read()
+    servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+    assert servers == ["fd00:ec2::253"], resolv
+
+    # to and from the dual-stack instance on the other host
+    assert ping6_eventually(oid, d6), fort.log_text()[-3000:]
+    assert ping6(d["InstanceId"], o6)
+    # its own resource name: AAAA, no A
+    name = f"{oid}.ec2.internal"
+    assert _dig(oid, "fd00:ec2::253", "AAAA", name) == ("NOERROR", [o6])
+    assert _dig(oid, "fd00:ec2::253", "A", name) == ("NOERROR", [])
+    # and the dual-stack instance finds it the same way
+    assert _dig(d["InstanceId"], "fd00:ec2::253", "AAAA", name) == ("NOERROR", [o6])
+    # metadata over IPv6: its id, its IPv6 address, no local-ipv4
+    assert _curl6(oid, "/latest/meta-data/instance-id") == (200, oid)
+    assert _curl6(oid, "/latest/meta-data/ipv6") == (200, o6)
+    assert _curl6(oid, "/latest/meta-data/hostname") == (200, name)
+    assert _curl6(oid, "/latest/meta-data/local-ipv4")[0] == 404

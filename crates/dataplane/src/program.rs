@@ -47,7 +47,8 @@ pub struct Port {
     pub vpc_id: String,
     pub subnet_id: String,
     pub mac: MacAddr,
-    pub primary_ip: Ipv4Addr,
+    /// None for an interface of an IPv6-only subnet.
+    pub primary_ip: Option<Ipv4Addr>,
     #[serde(default)]
     pub secondary_ips: Vec<Ipv4Addr>,
     /// `sg-…` ids, at most 16 in AWS.
@@ -83,7 +84,9 @@ fn yes() -> bool {
 impl Port {
     /// Every private IPv4 address of the ENI, primary first.
     pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        std::iter::once(self.primary_ip).chain(self.secondary_ips.iter().copied())
+        self.primary_ip
+            .into_iter()
+            .chain(self.secondary_ips.iter().copied())
     }
 }
 
@@ -153,7 +156,8 @@ pub struct Vpc {
 pub struct Subnet {
     /// `subnet-…`
     pub id: String,
-    pub cidr: Ipv4Net,
+    /// None for an IPv6-only subnet.
+    pub cidr: Option<Ipv4Net>,
     /// The explicit association, or the main table.
     pub route_table_id: String,
     pub network_acl_id: String,

@@ -1011,7 +1011,7 @@ mod tests {
                 vpc_id: "vpc-1".into(),
                 subnet_id: "subnet-1".into(),
                 mac: vec![2, 0, 0, 0, 0, 1],
-                primary_ip: ip("10.0.0.5").into(),
+                primary_ip: Some(ip("10.0.0.5").into()),
                 ..Default::default()
             }),
         );
@@ -1054,7 +1054,7 @@ mod tests {
                 ItemKey::instance_name("vpc-1", key_id),
                 V::InstanceName(pb::InstanceName {
                     instance_id: id.into(),
-                    ip: ip("10.0.0.5").into(),
+                    ip: Some(ip("10.0.0.5").into()),
                     hostname_type: pb::HostnameType::ResourceName.into(),
                     a_record: true,
                     aaaa_record: false,

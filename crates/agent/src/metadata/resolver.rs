@@ -72,8 +72,8 @@ pub struct VpcView {
 /// What the resolver answers for an instance's resource name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResourceName {
-    /// The instance's primary private address.
-    pub ip: Ipv4Addr,
+    /// The instance's primary private address (none in an IPv6-only subnet).
+    pub ip: Option<Ipv4Addr>,
     /// EnableResourceNameDnsARecord.
     pub a_record: bool,
     /// EnableResourceNameDnsAAAARecord.
@@ -85,7 +85,7 @@ pub struct ResourceName {
 impl ResourceName {
     pub fn from_item(n: &fort_proto::mapping::InstanceName) -> ResourceName {
         ResourceName {
-            ip: Ipv4Addr::from(n.ip),
+            ip: n.ip.map(Ipv4Addr::from),
             a_record: n.a_record,
             aaaa_record: n.aaaa_record,
             // 16 bytes or none (checked on arrival)
@@ -314,9 +314,11 @@ impl VpcView {
             // the VPC's domain is answered here, never forwarded
             if is_instance_label(label) {
                 return Some(match self.names.get(label) {
-                    Some(n) if n.a_record && qtype == RecordType::A && !n.ip.is_unspecified() => {
-                        record(RData::A(A(n.ip)))?
-                    }
+                    Some(ResourceName {
+                        a_record: true,
+                        ip: Some(ip),
+                        ..
+                    }) if qtype == RecordType::A => record(RData::A(A(*ip)))?,
                     Some(ResourceName {
                         aaaa_record: true,
                         ipv6: Some(six),
@@ -364,7 +366,7 @@ impl VpcView {
             names: [(
                 "i-0123456789abcdef0".to_owned(),
                 ResourceName {
-                    ip: Ipv4Addr::new(10, 0, 1, 5),
+                    ip: Some(Ipv4Addr::new(10, 0, 1, 5)),
                     a_record: true,
                     aaaa_record: false,
                     ipv6: None,
@@ -750,7 +752,7 @@ mod tests {
     fn resource_names_answer_as_their_instances_ask() {
         let mut v = vpc("us-east-1");
         let name = |ip: [u8; 4], a_record: bool, aaaa_record: bool| ResourceName {
-            ip: Ipv4Addr::from(ip),
+            ip: Some(Ipv4Addr::from(ip)),
             a_record,
             aaaa_record,
             ipv6: None,
@@ -829,8 +831,9 @@ mod tests {
             v.local("i-0aaaaaaaaaaaaaaa6.ec2.internal.", RecordType::AAAA),
             Some(Local::NoData)
         );
-        // an IPv6-only instance (no IPv4 address): AAAA only, never 0.0.0.0
+        // an IPv6-only instance (no IPv4 address): AAAA only
         let mut only6 = name([0, 0, 0, 0], true, true);
+        only6.ip = None;
         only6.ipv6 = Some(six);
         v.names.insert("i-0aaaaaaaaaaaaaaa7".to_owned(), only6);
         assert_eq!(

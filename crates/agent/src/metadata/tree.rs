@@ -55,7 +55,9 @@ pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>
             .ports()
             .filter(|p| p.instance_id.as_deref() == Some(id.as_str()))
             .map(|p| {
-                let local_ipv4s: Vec<Ipv4Addr> = std::iter::once(p.primary_ip)
+                let local_ipv4s: Vec<Ipv4Addr> = p
+                    .primary_ip
+                    .into_iter()
                     .chain(p.secondary_ips.iter().copied())
                     .collect();
                 Interface {
@@ -69,7 +71,7 @@ pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>
                         .collect(),
                     local_ipv4s,
                     subnet_id: p.subnet_id.clone(),
-                    subnet_cidr: state.subnet(&p.vpc_id, &p.subnet_id).map(|s| s.cidr),
+                    subnet_cidr: state.subnet(&p.vpc_id, &p.subnet_id).and_then(|s| s.cidr),
                     vpc_id: p.vpc_id.clone(),
                     vpc_cidrs: cidrs
                         .get(p.vpc_id.as_str())
@@ -170,11 +172,7 @@ impl InstanceView {
 
     fn interface_node(&self, i: &Interface) -> Node {
         let region = &self.item.region;
-        let primary_ip = i
-            .local_ipv4s
-            .first()
-            .copied()
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let primary_ip = i.local_ipv4s.first().copied();
         let mut e = vec![("device-number", text(i.device_number.to_string()))];
         e.push(("interface-id", text(i.eni.clone())));
         if !i.public.is_empty() {
@@ -191,8 +189,11 @@ impl InstanceView {
         if !i.ipv6s.is_empty() {
             e.push(("ipv6s", lines(&i.ipv6s)));
         }
-        e.push(("local-hostname", text(private_dns_name(region, primary_ip))));
-        e.push(("local-ipv4s", lines(&i.local_ipv4s)));
+        // an interface of an IPv6-only subnet has neither
+        if let Some(ip) = primary_ip {
+            e.push(("local-hostname", text(private_dns_name(region, ip))));
+            e.push(("local-ipv4s", lines(&i.local_ipv4s)));
+        }
         e.push(("mac", text(i.mac.clone())));
         e.push(("owner-id", text(self.item.account_id.clone())));
         if let Some((public, _)) = i.public.first()
@@ -229,11 +230,7 @@ impl InstanceView {
     fn meta_data(&self) -> Node {
         let it = &self.item;
         let p = self.primary();
-        let local = p
-            .local_ipv4s
-            .first()
-            .copied()
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let local = p.local_ipv4s.first().copied();
         // EC2's `hostname` and `local-hostname`: the resource name of a resource-named
         // instance, else its primary address's IP name.
         let hostname = instance_private_dns_name(&it.region, hostname_type(it), &it.id, local);
@@ -271,9 +268,12 @@ impl InstanceView {
         if let Some(six) = p.ipv6s.first() {
             e.push(("ipv6", text(six.to_string())));
         }
+        e.push(("local-hostname", text(hostname)));
+        // an instance of an IPv6-only subnet has no IPv4 address
+        if let Some(ip) = local {
+            e.push(("local-ipv4", text(ip.to_string())));
+        }
         e.extend([
-            ("local-hostname", text(hostname)),
-            ("local-ipv4", text(local.to_string())),
             ("mac", text(p.mac.clone())),
             (
                 "network",

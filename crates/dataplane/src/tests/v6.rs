@@ -1128,7 +1128,7 @@ fn peering_carries_ipv6_and_authenticates_by_the_peer_mapping() {
         v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
         v.subnets = vec![Subnet {
             id: "subnet-p".into(),
-            cidr: net("10.1.5.0/24"),
+            cidr: Some(net("10.1.5.0/24")),
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-default".into(),
             availability_zone: String::new(),
@@ -1180,7 +1180,7 @@ fn peering_carries_ipv6_and_authenticates_by_the_peer_mapping() {
     port.vpc_id = "vpc-2".into();
     port.subnet_id = "subnet-p".into();
     port.mac = p_mac;
-    port.primary_ip = p_ip;
+    port.primary_ip = Some(p_ip);
     port.secondary_ips = vec![];
     port.security_groups = vec!["sg-app".into()];
     port.ipv6_addresses = vec![p6];
