@@ -1539,3 +1539,54 @@ fn dhcpv6_names_the_resolver_for_amazon_provided_dns() {
         ]
     );
 }
+
+/// A port of an IPv6-only subnet (no IPv4 block, no IPv4 address): ARP and IPv4 (DHCP
+/// included) are dropped as `ipv4`, the router's advertisement, DHCPv6 and the IPv6
+/// walks work as in any IPv6 subnet, and its packets reach the services at fd00:ec2::…
+#[test]
+fn an_ipv6_only_port_speaks_ipv6_alone() {
+    use crate::route::METADATA6;
+    let mut p = host1();
+    p.vpcs[0].subnets[0].cidr = None;
+    p.ports[0].primary_ip = None;
+    let mut h = Engine::with_program(p).unwrap();
+    let a = pid(&h, "eni-a");
+    let mut out = Vec::new();
+    for f in [
+        arp_request(A_MAC, A_IP, B_IP),
+        dhcp_frame(A_MAC, crate::wire::dhcp::MessageType::Discover, None),
+        tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0),
+    ] {
+        assert_eq!(
+            drop_of(h.process_from_port(t(1), a, &f, &mut out)),
+            DropReason::Ipv4
+        );
+    }
+    assert_eq!(
+        h.process_from_port(t(1), a, &router_solicit(A_MAC, ll(A_MAC)), &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    let solicit = dhcpv6_frame(A_MAC, ll(A_MAC), message::SOLICIT, &[]);
+    h.process_from_port(t(1), a, &solicit, &mut out);
+    assert_eq!(dhcpv6_reply(&out).2, Some((A_IP6, 140, 450)));
+    // layer 2 over IPv6 to B on the other host, and metadata
+    let syn = tcp6_frame(A_MAC, B_MAC, A_IP6, B_IP6, 40000, 22, tcp::flags::SYN, 0);
+    assert!(matches!(
+        h.process_from_port(t(1), a, &syn, &mut out),
+        Verdict::ToUnderlay { .. }
+    ));
+    let imds = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        METADATA6,
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    assert!(matches!(
+        h.process_from_port(t(1), a, &imds, &mut out),
+        Verdict::Service { .. }
+    ));
+}
