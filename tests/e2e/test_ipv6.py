@@ -386,3 +386,55 @@ def test_an_ipv6_only_instance(fort, ec2, world):
     assert _curl6(oid, "/latest/meta-data/ipv6") == (200, o6)
     assert _curl6(oid, "/latest/meta-data/hostname") == (200, name)
     assert _curl6(oid, "/latest/meta-data/local-ipv4")[0] == 404
+
+
+def test_the_put_response_hop_limit_holds_over_ipv6(fort, ec2, world):
+    """The token's answer leaves [fd00:ec2::254] with the instance's PUT response hop
+    limit as its IPv6 hop limit: a container one hop behind the instance gets no token
+    with the default of 1, and gets one with 2."""
+    import uuid
+
+    from .fort_e2e import sh
+    vpc, subnet, _ = _dual_stack_vpc(ec2, world, "10.81.0.0/16")
+    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet, Ipv6AddressCount=1,
+                             MetadataOptions={"HttpProtocolIpv6": "enabled"})["Instances"][0]
+    iid = inst["InstanceId"]
+    world.instances.append(iid)
+    fort.instances.add(iid)
+    world.wait_ready(iid, inst["PrivateIpAddress"])
+    assert ready6(iid, inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"])
+    ctr = f"fort-e2e-ctr6-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ctr, check=True)
+    world.cleanups.append(lambda: sh("ip", "netns", "del", ctr))
+    sh("ip", "link", "add", "vc6", "netns", iid, "type", "veth", "peer", "name", "eth0", "netns", ctr, check=True)
+    for cmd in (["ip", "-6", "addr", "add", "fd99:77::1/64", "dev", "vc6", "nodad"], ["ip", "link", "set", "vc6", "up"],
+                # forwarding on, still taking the router's advertisements
+                ["sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=2"],
+                ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+                ["nft", "add table ip6 ctr6; add chain ip6 ctr6 post { type nat hook postrouting priority 100 ; }; "
+                        "add rule ip6 ctr6 post oifname eth0 masquerade"]):
+        r = nsexec(iid, *cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+    for cmd in (["ip", "-6", "addr", "add", "fd99:77::2/64", "dev", "eth0", "nodad"],
+                ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
+                ["ip", "-6", "route", "add", "default", "via", "fd99:77::1"]):
+        r = nsexec(ctr, *cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+
+    def token(ns, timeout=3):
+        status, body = _curl6(ns, "/latest/api/token", method="PUT",
+                              headers=["X-aws-ec2-metadata-token-ttl-seconds: 60"], timeout=timeout)
+        return body if status == 200 else None
+
+    assert token(iid), "the instance itself gets a token over IPv6"
+    # one hop too far: the answer's hop limit of 1 expires at the instance
+    assert token(ctr, timeout=2) is None
+    # IMDSv1 GETs are not limited
+    assert _curl6(ctr, "/latest/meta-data/instance-id") == (200, iid)
+    ec2.modify_instance_metadata_options(InstanceId=iid, HttpPutResponseHopLimit=2)
+    deadline = time.time() + 3
+    got = None
+    while got is None and time.time() < deadline:
+        got = token(ctr, timeout=2)
+    assert got
