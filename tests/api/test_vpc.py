@@ -439,11 +439,13 @@ def test_ipv6_only_subnet(ec2):
     # its only block stays
     sa = s["Ipv6CidrBlockAssociationSet"][0]["AssociationId"]
     assert error_code(ec2.disassociate_subnet_cidr_block, AssociationId=sa) == "InvalidParameterValue"
-    # no interfaces in it yet: Fort's data plane forwards IPv4 only; a clear refusal, nothing made
-    assert error_code(ec2.create_network_interface, SubnetId=s["SubnetId"]) == "UnsupportedOperation"
-    assert error_code(ec2.run_instances, ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1,
-                      SubnetId=s["SubnetId"]) == "UnsupportedOperation"
-    assert not ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["NetworkInterfaces"]
+    # its interfaces have IPv6 addresses alone (tests/api/test_ipv6_services.py has more)
+    e = ec2.create_network_interface(SubnetId=s["SubnetId"])["NetworkInterface"]
+    assert "PrivateIpAddress" not in e and e["PrivateIpAddresses"] == [] and e["Ipv6Native"] is True
+    assert len(e["Ipv6Addresses"]) == 1
+    assert error_code(ec2.create_network_interface, SubnetId=s["SubnetId"],
+                      PrivateIpAddress="10.61.0.9") == "InvalidParameterCombination"
+    ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
     for x in ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [v["VpcId"]]}])["Subnets"]:
         ec2.delete_subnet(SubnetId=x["SubnetId"])
     ec2.delete_vpc(VpcId=v["VpcId"])

@@ -7,6 +7,7 @@ groups decide IPv6 on their own rules; an instance spoofing another's IPv6 sourc
 nowhere."""
 
 import ipaddress
+import os
 import shutil
 import time
 
@@ -183,3 +184,257 @@ def test_ipv6_across_a_vpc_peering(fort, ec2, world):
     ec2.delete_route(RouteTableId=tables[1], DestinationIpv6CidrBlock=str(ba))
     time.sleep(1.5)
     assert not ping6(a, b6)
+
+
+def _curl6(ns, path, token=None, method="GET", headers=(), timeout=3):
+    """(HTTP status, body) of a request to the metadata service's IPv6 address from
+    inside `ns`; status 0 when nothing answered."""
+    cmd = ["curl", "-6", "-s", "-m", str(timeout), "-o", "-", "-w", "\n%{http_code}", "-X", method]
+    if token:
+        cmd += ["-H", f"X-aws-ec2-metadata-token: {token}"]
+    for h in headers:
+        cmd += ["-H", h]
+    out = nsexec(ns, *cmd, f"http://[fd00:ec2::254]{path}", timeout=timeout + 5).stdout
+    body, _, status = out.rpartition("\n")
+    return int(status or 0), body
+
+
+def _dig(ns, server, *args):
+    """(status, answers) of `dig @server ARGS` inside `ns`; status None when no answer."""
+    out = nsexec(ns, "dig", f"@{server}", "+time=2", "+tries=1", *args, timeout=8).stdout
+    status = None
+    answers = []
+    section = False
+    for line in out.splitlines():
+        if "status:" in line:
+            status = line.split("status:")[1].split(",")[0].strip()
+        if line.startswith(";; ANSWER SECTION"):
+            section = True
+            continue
+        if section:
+            if not line.strip():
+                section = False
+                continue
+            answers.append(line.split()[-1])
+    return status, answers
+
+
+def test_the_resolver_and_metadata_answer_at_their_ipv6_addresses(fort, ec2, world):
+    """Nitro's IPv6 link-local services from real instances: the Route 53 Resolver at
+    fd00:ec2::253 (DHCPv6 names it) answers AAAA for resource names as their
+    EnableResourceNameDnsAAAARecord says; metadata at [fd00:ec2::254] answers only an
+    instance whose HttpProtocolIpv6 is enabled, from the moment it is."""
+    vpc, subnet, block = _dual_stack_vpc(ec2, world, "10.78.0.0/16")
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    sg = world.group(vpc, "v6-services", [])
+
+    def launch(**extra):
+        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1, **extra)["Instances"][0]
+        iid = inst["InstanceId"]
+        world.instances.append(iid)
+        fort.instances.add(iid)
+        world.wait_ready(iid, inst["PrivateIpAddress"])
+        six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+        assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout
+        return iid, inst["PrivateIpAddress"], six
+
+    a, a4, a6 = launch(MetadataOptions={"HttpProtocolIpv6": "enabled"},
+                       PrivateDnsNameOptions={"HostnameType": "resource-name",
+                                              "EnableResourceNameDnsARecord": True,
+                                              "EnableResourceNameDnsAAAARecord": True})
+    b, _, b6 = launch()
+    described = ec2.describe_instances(InstanceIds=[a, b])["Reservations"]
+    options = {i["InstanceId"]: i["MetadataOptions"]["HttpProtocolIpv6"]
+               for r in described for i in r["Instances"]}
+    assert options == {a: "enabled", b: "disabled"}
+
+    # DHCPv6 named the resolver's IPv6 address; the IPv4 one stays first
+    resolv = open(f"/etc/netns/{a}/resolv.conf").read()
+    assert "nameserver fd00:ec2::253" in resolv, resolv
+    assert resolv.index("nameserver 10.78.0.2") < resolv.index("nameserver fd00:ec2::253"), resolv
+
+    # AAAA and A for A's resource name, from A itself and from B, at fd00:ec2::253
+    name = f"{a}.ec2.internal"
+    for asker in (a, b):
+        assert _dig(asker, "fd00:ec2::253", "AAAA", name) == ("NOERROR", [a6]), asker
+        assert _dig(asker, "fd00:ec2::253", "A", name) == ("NOERROR", [a4]), asker
+        # over TCP too
+        assert _dig(asker, "fd00:ec2::253", "+tcp", "AAAA", name) == ("NOERROR", [a6]), asker
+    # B keeps its IP name: its resource name has no records
+    assert _dig(a, "fd00:ec2::253", "AAAA", f"{b}.ec2.internal")[0] == "NXDOMAIN"
+    # the IPv4 addresses answer the same
+    assert _dig(b, "169.254.169.253", "AAAA", name) == ("NOERROR", [a6])
+    # AAAA off: the name keeps its A record, AAAA has no data
+    ec2.modify_private_dns_name_options(InstanceId=a, EnableResourceNameDnsAAAARecord=False)
+    deadline = time.time() + 5
+    while _dig(b, "fd00:ec2::253", "AAAA", name) != ("NOERROR", []) and time.time() < deadline:
+        time.sleep(0.3)
+    assert _dig(b, "fd00:ec2::253", "AAAA", name) == ("NOERROR", [])
+    assert _dig(b, "fd00:ec2::253", "A", name) == ("NOERROR", [a4])
+
+    # metadata over IPv6: IMDSv2 and v1 for A
+    status, token = _curl6(a, "/latest/api/token", method="PUT",
+                           headers=["X-aws-ec2-metadata-token-ttl-seconds: 60"])
+    assert status == 200 and token, (status, token)
+    assert _curl6(a, "/latest/meta-data/instance-id", token=token) == (200, a)
+    assert _curl6(a, "/latest/meta-data/ipv6") == (200, a6)
+    mac = eni_of(ec2, a)[1].lower()
+    assert _curl6(a, f"/latest/meta-data/network/interfaces/macs/{mac}/ipv6s") == (200, a6)
+    # B has HttpProtocolIpv6 disabled: nothing answers over IPv6, IPv4 still does
+    b_eni, _ = eni_of(ec2, b)
+    assert _curl6(b, "/latest/meta-data/instance-id", timeout=2)[0] == 0
+    assert fort.metric("fort_eni_drops_total", eni=b_eni, reason="metadata_ipv6_disabled") > 0
+    out = nsexec(b, "curl", "-s", "-m", "3", "http://169.254.169.254/latest/meta-data/instance-id").stdout
+    assert out == b
+    # enabled on the running instance: it answers
+    ec2.modify_instance_metadata_options(InstanceId=b, HttpProtocolIpv6="enabled")
+    deadline = time.time() + 5
+    while _curl6(b, "/latest/meta-data/instance-id", timeout=1) != (200, b) and time.time() < deadline:
+        time.sleep(0.3)
+    assert _curl6(b, "/latest/meta-data/instance-id") == (200, b)
+    # and disabled again: silence
+    ec2.modify_instance_metadata_options(InstanceId=b, HttpProtocolIpv6="disabled")
+    time.sleep(1.5)
+    assert _curl6(b, "/latest/meta-data/instance-id", timeout=2)[0] == 0
+
+
+def test_dhcpv6_hands_out_the_options_sets_ipv6_name_servers(fort, ec2, world):
+    """A DHCP options set naming an IPv6 server beside AmazonProvidedDNS: IPv4's DHCP
+    gives base + 2, DHCPv6 gives fd00:ec2::253 and the set's IPv6 server, in the set's
+    order, into the instance's own resolv.conf (never the machine's)."""
+    vpc, subnet, _ = _dual_stack_vpc(ec2, world, "10.79.0.0/16")
+    opts = ec2.create_dhcp_options(DhcpConfigurations=[
+        {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS", "2001:db8:53::1"]}])["DhcpOptions"]
+    opts_id = opts["DhcpOptionsId"]
+    world.cleanups.append(lambda: ec2.delete_dhcp_options(DhcpOptionsId=opts_id))
+    ec2.associate_dhcp_options(DhcpOptionsId=opts_id, VpcId=vpc)
+    world.cleanups.append(lambda: ec2.associate_dhcp_options(DhcpOptionsId="default", VpcId=vpc))
+    machine = open("/etc/resolv.conf").read()
+    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet, Ipv6AddressCount=1)["Instances"][0]
+    iid = inst["InstanceId"]
+    world.instances.append(iid)
+    fort.instances.add(iid)
+    world.wait_ready(iid, inst["PrivateIpAddress"])
+    assert ready6(iid, inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"])
+    deadline = time.time() + 5
+    resolv = ""
+    while time.time() < deadline:
+        resolv = open(f"/etc/netns/{iid}/resolv.conf").read()
+        if "2001:db8:53::1" in resolv:
+            break
+        time.sleep(0.2)
+    servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+    assert servers == ["10.79.0.2", "fd00:ec2::253", "2001:db8:53::1"], resolv
+    assert open("/etc/resolv.conf").read() == machine
+
+
+def test_an_ipv6_only_instance(fort, ec2, world):
+    """An instance of an IPv6-only subnet, as on EC2: no IPv4 address at all, its IPv6
+    address by DHCPv6 and its route by the router's advertisement; it reaches the
+    resolver at fd00:ec2::253 (its own resource name's AAAA), metadata at [fd00:ec2::254]
+    with HttpProtocolIpv6 enabled, and a dual-stack instance on the other host."""
+    vpc, dual, block = _dual_stack_vpc(ec2, world, "10.80.0.0/16")
+    net = list(block.subnets(new_prefix=64))[5]
+    only = ec2.create_subnet(VpcId=vpc, Ipv6Native=True, Ipv6CidrBlock=str(net),
+                             AvailabilityZone=f"{ec2.meta.region_name}a")["Subnet"]["SubnetId"]
+    world.cleanups.append(lambda: ec2.delete_subnet(SubnetId=only))
+    sg = world.group(vpc, "v6-only", [
+        {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(block)}]},
+    ])
+    d = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          SubnetId=dual, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
+    world.instances.append(d["InstanceId"])
+    fort.instances.add(d["InstanceId"])
+    world.wait_ready(d["InstanceId"], d["PrivateIpAddress"])
+    d6 = d["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+    assert ready6(d["InstanceId"], d6)
+
+    o = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                          SubnetId=only, SecurityGroupIds=[sg],
+                          MetadataOptions={"HttpProtocolIpv6": "enabled"})["Instances"][0]
+    oid = o["InstanceId"]
+    world.instances.append(oid)
+    fort.instances.add(oid)
+    assert "PrivateIpAddress" not in o
+    o6 = o["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+    deadline = time.time() + 30
+    while not os.path.exists(f"/run/netns/{oid}") and time.time() < deadline:
+        time.sleep(0.1)
+    assert ready6(oid, o6), nsexec(oid, "ip", "addr").stdout + fort.log_text()[-3000:]
+    assert host_of(fort, eni_of(ec2, oid)[0]) != host_of(fort, eni_of(ec2, d["InstanceId"])[0])
+    # no IPv4 at all: no address, no route; DHCPv4 was never asked
+    assert "inet " not in nsexec(oid, "ip", "-4", "addr", "show", "dev", "eth0").stdout
+    assert nsexec(oid, "ip", "-4", "route").stdout.strip() == ""
+    # DHCPv6 named the resolver, the instance's only server
+    resolv = open(f"/etc/netns/{oid}/resolv.conf").read()
+    servers = [line.split()[1] for line in resolv.splitlines() if line.startswith("nameserver")]
+    assert servers == ["fd00:ec2::253"], resolv
+
+    # to and from the dual-stack instance on the other host
+    assert ping6_eventually(oid, d6), fort.log_text()[-3000:]
+    assert ping6(d["InstanceId"], o6)
+    # its own resource name: AAAA, no A
+    name = f"{oid}.ec2.internal"
+    assert _dig(oid, "fd00:ec2::253", "AAAA", name) == ("NOERROR", [o6])
+    assert _dig(oid, "fd00:ec2::253", "A", name) == ("NOERROR", [])
+    # and the dual-stack instance finds it the same way
+    assert _dig(d["InstanceId"], "fd00:ec2::253", "AAAA", name) == ("NOERROR", [o6])
+    # metadata over IPv6: its id, its IPv6 address, no local-ipv4
+    assert _curl6(oid, "/latest/meta-data/instance-id") == (200, oid)
+    assert _curl6(oid, "/latest/meta-data/ipv6") == (200, o6)
+    assert _curl6(oid, "/latest/meta-data/hostname") == (200, name)
+    assert _curl6(oid, "/latest/meta-data/local-ipv4")[0] == 404
+
+
+def test_the_put_response_hop_limit_holds_over_ipv6(fort, ec2, world):
+    """The token's answer leaves [fd00:ec2::254] with the instance's PUT response hop
+    limit as its IPv6 hop limit: a container one hop behind the instance gets no token
+    with the default of 1, and gets one with 2."""
+    import uuid
+
+    from .fort_e2e import sh
+    vpc, subnet, _ = _dual_stack_vpc(ec2, world, "10.81.0.0/16")
+    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet, Ipv6AddressCount=1,
+                             MetadataOptions={"HttpProtocolIpv6": "enabled"})["Instances"][0]
+    iid = inst["InstanceId"]
+    world.instances.append(iid)
+    fort.instances.add(iid)
+    world.wait_ready(iid, inst["PrivateIpAddress"])
+    assert ready6(iid, inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"])
+    ctr = f"fort-e2e-ctr6-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ctr, check=True)
+    world.cleanups.append(lambda: sh("ip", "netns", "del", ctr))
+    sh("ip", "link", "add", "vc6", "netns", iid, "type", "veth", "peer", "name", "eth0", "netns", ctr, check=True)
+    for cmd in (["ip", "-6", "addr", "add", "fd99:77::1/64", "dev", "vc6", "nodad"], ["ip", "link", "set", "vc6", "up"],
+                # forwarding on, still taking the router's advertisements
+                ["sysctl", "-qw", "net.ipv6.conf.eth0.accept_ra=2"],
+                ["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"],
+                ["nft", "add table ip6 ctr6; add chain ip6 ctr6 post { type nat hook postrouting priority 100 ; }; "
+                        "add rule ip6 ctr6 post oifname eth0 masquerade"]):
+        r = nsexec(iid, *cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+    for cmd in (["ip", "-6", "addr", "add", "fd99:77::2/64", "dev", "eth0", "nodad"],
+                ["ip", "link", "set", "eth0", "up"], ["ip", "link", "set", "lo", "up"],
+                ["ip", "-6", "route", "add", "default", "via", "fd99:77::1"]):
+        r = nsexec(ctr, *cmd)
+        assert r.returncode == 0, (cmd, r.stderr)
+
+    def token(ns, timeout=3):
+        status, body = _curl6(ns, "/latest/api/token", method="PUT",
+                              headers=["X-aws-ec2-metadata-token-ttl-seconds: 60"], timeout=timeout)
+        return body if status == 200 else None
+
+    assert token(iid), "the instance itself gets a token over IPv6"
+    # one hop too far: the answer's hop limit of 1 expires at the instance
+    assert token(ctr, timeout=2) is None
+    # IMDSv1 GETs are not limited
+    assert _curl6(ctr, "/latest/meta-data/instance-id") == (200, iid)
+    ec2.modify_instance_metadata_options(InstanceId=iid, HttpPutResponseHopLimit=2)
+    deadline = time.time() + 3
+    got = None
+    while got is None and time.time() < deadline:
+        got = token(ctr, timeout=2)
+    assert got

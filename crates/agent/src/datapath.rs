@@ -241,6 +241,11 @@ fn spin_time() -> Duration {
     Duration::from_micros(us)
 }
 
+/// Whether an Ethernet frame carries IPv6.
+fn is_ipv6(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&[0x86, 0xdd][..])
+}
+
 fn bump(map: &mut std::collections::BTreeMap<&'static str, u64>, reason: &'static str) {
     *map.entry(reason).or_default() += 1;
 }
@@ -534,14 +539,22 @@ impl DataPath {
                     self.port_drop(slot, "dns_rate_limited");
                 }
                 Verdict::Service {
-                    service: Service::InstanceMetadata | Service::Resolver,
+                    service: service @ (Service::InstanceMetadata | Service::Resolver),
                     ..
                 } if self.metadata.is_some() => {
                     let frame = match &output {
                         Output::InPlace(r) => buf[r.clone()].to_vec(),
                         Output::Out => self.out.clone(),
                     };
-                    self.send_metadata(slot, &hdr, frame);
+                    if service == Service::InstanceMetadata
+                        && is_ipv6(&frame)
+                        && !self.metadata_over_ipv6(slot)
+                    {
+                        // HttpProtocolIpv6 disabled: nothing answers at fd00:ec2::254
+                        self.port_drop(slot, "metadata_ipv6_disabled");
+                    } else {
+                        self.send_metadata(slot, &hdr, frame);
+                    }
                 }
                 Verdict::Service { .. } => {
                     bump(&mut self.snap.agent_drops, "service_unavailable");
@@ -582,6 +595,20 @@ impl DataPath {
         }
         self.resolver_due[i] = due + INTERVAL;
         true
+    }
+
+    /// Whether the instance behind `slot` has its metadata at `fd00:ec2::254`
+    /// (HttpProtocolIpv6 enabled).
+    fn metadata_over_ipv6(&self, slot: u16) -> bool {
+        let Some(m) = &self.metadata else {
+            return false;
+        };
+        let Ok(d) = m.directory.read() else {
+            return false;
+        };
+        d.by_slot(slot)
+            .and_then(|v| v.item.metadata_options)
+            .is_some_and(|o| o.http_protocol_ipv6)
     }
 
     /// An instance's frame to a link-local service (metadata, the resolver), on to

@@ -97,7 +97,7 @@ mod tests {
                 vpc_id: "vpc-1".into(),
                 subnet_id: "subnet-1".into(),
                 mac: vec![2, 0, 0, 0, 0, 9],
-                primary_ip: u32::from(Ipv4Addr::new(10, 0, 1, 9)),
+                primary_ip: Some(u32::from(Ipv4Addr::new(10, 0, 1, 9))),
                 endpoint: Some(pb::EndpointPort {
                     vpc_endpoint_id: "vpce-1".into(),
                     service: service.into(),

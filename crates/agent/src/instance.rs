@@ -36,13 +36,21 @@ pub struct Attachment {
     pub endpoint: bool,
     pub device_index: u32,
     pub mac: String,
-    pub ip: Ipv4Addr,
-    pub prefix: u8,
-    pub router: Ipv4Addr,
+    /// Its IPv4 address; none in an IPv6-only subnet.
+    pub ipv4: Option<Ipv4Link>,
     pub dns: Vec<Ipv4Addr>,
     pub domain: Option<String>,
     /// The ENI's first IPv6 address, in a subnet with an IPv6 block: taken by DHCPv6.
     pub ipv6: Option<std::net::Ipv6Addr>,
+}
+
+/// An interface's IPv4 side: its address, its subnet's prefix length and router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Link {
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    /// The subnet's router: base + 1.
+    pub router: Ipv4Addr,
 }
 
 impl Attachment {
@@ -71,13 +79,27 @@ impl Attachment {
     ) -> Option<Attachment> {
         let vpc = prog.vpcs.iter().find(|v| v.id == port.vpc_id)?;
         let subnet = vpc.subnets.iter().find(|s| s.id == port.subnet_id)?;
+        let ipv4 = match (port.primary_ip, subnet.cidr) {
+            (Some(ip), Some(c)) => Some(Ipv4Link {
+                ip,
+                prefix: c.prefix_len(),
+                router: Ipv4Addr::from(u32::from(c.network()).wrapping_add(1)),
+            }),
+            _ => None,
+        };
+        // an IPv6-only instance takes its servers from DHCPv6 alone
         let dns = vpc
             .dhcp
             .domain_name_servers
             .iter()
-            .map(|n| match n {
-                program::NameServer::AmazonProvidedDns => fort_dataplane::vpc::dns_address(vpc),
-                program::NameServer::Address(a) => *a,
+            .filter(|_| ipv4.is_some())
+            .filter_map(|n| match n {
+                program::NameServer::AmazonProvidedDns => {
+                    Some(fort_dataplane::vpc::dns_address(vpc))
+                }
+                program::NameServer::Address(a) => Some(*a),
+                // DHCPv6 hands these out (the client script adds them)
+                program::NameServer::Address6(_) => None,
             })
             .collect();
         Some(Attachment {
@@ -86,9 +108,7 @@ impl Attachment {
             endpoint,
             device_index: port.device_index,
             mac: port.mac.to_string(),
-            ip: port.primary_ip,
-            prefix: subnet.cidr.prefix_len(),
-            router: Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1),
+            ipv4,
             dns,
             domain: vpc.dhcp.domain_name.clone(),
             ipv6: port
@@ -207,7 +227,11 @@ pub fn attach(a: &Attachment, tso: bool, mtu: u16) -> Result<(Arc<Tap>, bool), I
 pub fn configure_static(a: &Attachment, mtu: u16) -> Result<(), InstanceError> {
     let ns = a.instance_id.as_str();
     let link = a.link();
-    let cidr = format!("{}/{}", a.ip, a.prefix);
+    let Some(v4) = a.ipv4 else {
+        // an IPv6-only interface: its address comes from DHCPv6 (or is set directly)
+        return configure_v6_static(a);
+    };
+    let cidr = format!("{}/{}", v4.ip, v4.prefix);
     ip(&["-n", ns, "addr", "replace", &cidr, "dev", &link])?;
     ip(&[
         "-n",
@@ -227,7 +251,7 @@ pub fn configure_static(a: &Attachment, mtu: u16) -> Result<(), InstanceError> {
             "replace",
             "default",
             "via",
-            &a.router.to_string(),
+            &v4.router.to_string(),
             "dev",
             &link,
         ])?;
@@ -291,6 +315,10 @@ case "$event" in
         # dhclient -6: the address alone (a /128: the router's advertisement makes the
         # subnet's /64 on-link and gives the default route, as on EC2)
         ip -6 addr replace "${new_ip6_address:-}/${new_ip6_prefixlen:-128}" dev "$interface"
+        # DHCPv6's DNS servers (the Route 53 Resolver at fd00:ec2::253), after IPv4's
+        for d in ${new_dhcp6_name_servers:-}; do
+            grep -qx "nameserver $d" "$RESOLV" 2>/dev/null || echo "nameserver $d" >> "$RESOLV"
+        done
         ;;
     bound|renew|BOUND|RENEW|REBIND|REBOOT)
         # IPv4 only: the link-local IPv6 address (and a DHCPv6 lease) stay
@@ -305,6 +333,8 @@ case "$event" in
             echo "# written by fort's DHCP client script"
             [ -n "$domain" ] && echo "search $domain"
             for d in $dns; do echo "nameserver $d"; done
+            # DHCPv6's servers stay
+            grep '^nameserver .*:' "$RESOLV" 2>/dev/null || true
         } > "$RESOLV.tmp" && mv "$RESOLV.tmp" "$RESOLV"
         ;;
 esac
@@ -332,6 +362,11 @@ pub fn configure(
 ) {
     let ns = a.instance_id.as_str();
     let link = a.link();
+    if a.ipv4.is_none() {
+        // an IPv6-only instance: no DHCPv4 at all, as on EC2
+        configure_v6(a, script, run_dir);
+        return;
+    }
     let leased = match client {
         Some(DhcpClient::Udhcpc(prog)) => {
             let mut c = Command::new("ip");
@@ -377,7 +412,7 @@ pub fn configure(
         None => false,
     };
     if leased && has_address(a) {
-        tracing::info!(instance = ns, ip = %a.ip, "address taken by DHCP");
+        tracing::info!(instance = ns, ip = ?a.ipv4.map(|v| v.ip), "address taken by DHCP");
     } else {
         if client.is_some() {
             tracing::warn!(instance = ns, "no DHCP lease: setting the address directly");
@@ -453,7 +488,20 @@ fn configure_v6(a: &Attachment, script: &Path, run_dir: &Path) {
         dhclient = tail,
         "no DHCPv6 lease: setting the IPv6 address directly"
     );
-    if let Err(e) = ip(&[
+    if let Err(e) = configure_v6_static(a) {
+        tracing::warn!(instance = ns, error = %e, "cannot set the IPv6 address");
+    }
+}
+
+/// Sets the interface's IPv6 address directly (a /128: the router's advertisement makes
+/// the subnet's /64 on-link and gives the default route).
+fn configure_v6_static(a: &Attachment) -> Result<(), InstanceError> {
+    let Some(six) = a.ipv6 else {
+        return Ok(());
+    };
+    let ns = a.instance_id.as_str();
+    let link = a.link();
+    ip(&[
         "-n",
         ns,
         "-6",
@@ -462,9 +510,8 @@ fn configure_v6(a: &Attachment, script: &Path, run_dir: &Path) {
         &format!("{six}/128"),
         "dev",
         &link,
-    ]) {
-        tracing::warn!(instance = ns, error = %e, "cannot set the IPv6 address");
-    }
+    ])?;
+    Ok(())
 }
 
 /// Does the instance's link carry its address already?
@@ -479,7 +526,11 @@ pub fn has_address(a: &Attachment) -> bool {
         "dev",
         &a.link(),
     ])
-    .is_ok_and(|o| o.contains(&format!("inet {}/", a.ip)))
+    .is_ok_and(|o| match a.ipv4 {
+        Some(v4) => o.contains(&format!("inet {}/", v4.ip)),
+        // an IPv6-only interface has no IPv4 address to wait for
+        None => true,
+    })
 }
 
 /// Runs a command to completion or kills it after `limit`; true on success.
@@ -522,7 +573,7 @@ mod tests {
             vpc_id: "vpc-1".into(),
             subnet_id: "subnet-1".into(),
             mac: fort_dataplane::wire::MacAddr([2, 0, 0, 0, 0, 5]),
-            primary_ip: Ipv4Addr::new(10, 0, 1, 5),
+            primary_ip: Some(Ipv4Addr::new(10, 0, 1, 5)),
             secondary_ips: vec![],
             security_groups: vec![],
             source_dest_check: true,
@@ -540,7 +591,7 @@ mod tests {
             router_mac: fort_dataplane::wire::MacAddr([6, 0, 0, 7, 0, 1]),
             subnets: vec![Subnet {
                 id: "subnet-1".into(),
-                cidr: "10.0.1.0/24".parse().unwrap(),
+                cidr: Some("10.0.1.0/24".parse().unwrap()),
                 route_table_id: String::new(),
                 network_acl_id: String::new(),
                 availability_zone: String::new(),
@@ -572,8 +623,9 @@ mod tests {
         assert_eq!(a.instance_id, "i-0123456789abcdef0");
         assert_eq!(a.link(), "eth0");
         assert_eq!(a.tap_name(), "ft456789abcdef0");
-        assert_eq!(a.prefix, 24);
-        assert_eq!(a.router, Ipv4Addr::new(10, 0, 1, 1));
+        let v4 = a.ipv4.unwrap();
+        assert_eq!((v4.ip, v4.prefix), (Ipv4Addr::new(10, 0, 1, 5), 24));
+        assert_eq!(v4.router, Ipv4Addr::new(10, 0, 1, 1));
         assert_eq!(a.dns, vec![Ipv4Addr::new(10, 0, 0, 2)]);
         assert_eq!(a.mac, "02:00:00:00:00:05");
         assert!(resolv_conf(&a).contains("nameserver 10.0.0.2\n"));
@@ -585,7 +637,7 @@ mod tests {
         let a = Attachment::of_endpoint(&port, &p).unwrap();
         assert_eq!(a.instance_id, "eni-0123456789abcdef0");
         assert!(a.endpoint);
-        assert_eq!(a.router, Ipv4Addr::new(10, 0, 1, 1));
+        assert_eq!(a.ipv4.unwrap().router, Ipv4Addr::new(10, 0, 1, 1));
         let (port, p) = program(Some("i-0123456789abcdef0"));
         assert!(Attachment::of_endpoint(&port, &p).is_none());
     }

@@ -298,7 +298,11 @@ impl Tx<'_> {
                 }
                 ip
             }
-            None => eni.private_ip,
+            None => eni.private_ip.ok_or_else(|| {
+                ApiError::invalid_value(format!(
+                    "The network interface {eni_id} has no private IPv4 address: an elastic IP address cannot be associated with it."
+                ))
+            })?,
         };
         let has_igw = self
             .region

@@ -643,6 +643,23 @@ impl Tx<'_> {
             names.hostname_type,
             "PrivateDnsNameOptions.HostnameType",
         )?;
+        if subnet.cidr.is_none() {
+            // "You can launch EC2 instances built on the Nitro System in IPv6-only
+            // subnets" (VPC user guide); they have no IPv4 address to make public
+            let nitro = crate::image::find_instance_type(&instance_type).is_some_and(|t| t.nitro());
+            if !nitro {
+                return Err(ApiError::combination(format!(
+                    "The instance type '{instance_type}' is not supported in the IPv6-only subnet '{}': only instances built on the Nitro System are.",
+                    subnet.id
+                )));
+            }
+            if specs.iter().any(|s| s.associate_public_ip == Some(true)) {
+                return Err(ApiError::combination(format!(
+                    "A public IPv4 address cannot be assigned to an instance in the IPv6-only subnet '{}'.",
+                    subnet.id
+                )));
+            }
+        }
         let has_explicit_ip = specs.iter().any(|s| {
             s.addresses.private_ip.is_some()
                 || !s.addresses.private_ips.is_empty()
@@ -818,16 +835,25 @@ impl Tx<'_> {
                         .get(subnet_id)
                         .cloned()
                         .ok_or_else(|| ApiError::internal("resolved subnet vanished"))?;
-                    let pos = match allocators.iter().position(|(id, _)| id == subnet_id) {
-                        Some(p) => p,
-                        None => {
-                            allocators
-                                .push((subnet_id.clone(), SubnetAddresses::of(self.region, &sub)?));
-                            allocators.len() - 1
-                        }
+                    let (primary, secondary) = if sub.cidr.is_none() {
+                        // an IPv6-only subnet: no IPv4 address at all
+                        ipv6_only_addresses(&sub, &spec.addresses)?;
+                        (None, Vec::new())
+                    } else {
+                        let pos = match allocators.iter().position(|(id, _)| id == subnet_id) {
+                            Some(p) => p,
+                            None => {
+                                allocators.push((
+                                    subnet_id.clone(),
+                                    SubnetAddresses::of(self.region, &sub)?,
+                                ));
+                                allocators.len() - 1
+                            }
+                        };
+                        let (p, s) =
+                            self.pick_addresses(&sub, &spec.addresses, &mut allocators[pos].1)?;
+                        (Some(p), s)
                     };
-                    let (primary, secondary) =
-                        self.pick_addresses(&sub, &spec.addresses, &mut allocators[pos].1)?;
                     let eni = self.insert_interface(
                         &sub,
                         primary,
@@ -884,19 +910,21 @@ impl Tx<'_> {
                 .network_interfaces
                 .get(&primary_eni)
                 .expect("made above");
-            let private_ip = eni.private_ip;
-            let ip = self.lease_public_ip(None, &primary_eni)?;
-            self.region
-                .network_interfaces
-                .get_mut(&primary_eni)
-                .expect("made above")
-                .associations
-                .push(PublicIpAssociation {
-                    private_ip,
-                    public_ip: ip,
-                    allocation_id: None,
-                    association_id: None,
-                });
+            // (an IPv6-only interface has none: refused when the request was read)
+            if let Some(private_ip) = eni.private_ip {
+                let ip = self.lease_public_ip(None, &primary_eni)?;
+                self.region
+                    .network_interfaces
+                    .get_mut(&primary_eni)
+                    .expect("made above")
+                    .associations
+                    .push(PublicIpAssociation {
+                        private_ip,
+                        public_ip: ip,
+                        allocation_id: None,
+                        association_id: None,
+                    });
+            }
         }
         // With the data plane on, the instance runs on the least-loaded host of its zone.
         let host_id = if self.config.dataplane {
@@ -987,7 +1015,10 @@ impl Tx<'_> {
             .instances
             .get(&att.instance_id)
             .is_some_and(|i| i.associate_public_ip && i.state == InstanceState::Running);
-        let private_ip = eni.private_ip;
+        // an IPv6-only interface has no IPv4 address to map
+        let Some(private_ip) = eni.private_ip else {
+            return Ok(());
+        };
         if !wants || eni.associations.iter().any(|a| a.private_ip == private_ip) {
             return Ok(());
         }
@@ -1539,7 +1570,18 @@ impl Tx<'_> {
     }
 }
 
+/// An interface of an IPv6-only subnet has no IPv4 address: a request for one is refused.
+pub(crate) fn ipv6_only_addresses(subnet: &Subnet, req: &AddressRequest) -> Result<(), ApiError> {
+    if req.private_ip.is_some() || !req.private_ips.is_empty() || req.secondary_count.is_some() {
+        return Err(ApiError::combination(format!(
+            "The subnet '{}' is IPv6-only: its network interfaces cannot have private IPv4 addresses.",
+            subnet.id
+        )));
+    }
+    Ok(())
+}
+
 /// The primary private address of an instance, for callers that only have its interface.
 pub fn primary_ip(eni: Option<&NetworkInterface>) -> Option<Ipv4Addr> {
-    eni.map(|e| e.private_ip)
+    eni.and_then(|e| e.private_ip)
 }

@@ -203,7 +203,7 @@ impl Tx<'_> {
         let secondary_ips = secondary_ips.expect("checked above");
         let eni = self.insert_interface(
             &subnet,
-            private_ip,
+            Some(private_ip),
             secondary_ips.clone(),
             Vec::new(),
             format!("Interface for NAT Gateway {id}"),

@@ -555,7 +555,7 @@ impl Tx<'_> {
     pub(crate) fn insert_interface(
         &mut self,
         subnet: &Subnet,
-        primary: Ipv4Addr,
+        primary: Option<Ipv4Addr>,
         secondary: Vec<Ipv4Addr>,
         groups: Vec<SecurityGroupId>,
         description: String,
@@ -642,17 +642,21 @@ impl Tx<'_> {
         }
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         let groups = self.resolve_groups(&subnet.vpc_id, &subnet.id, &req.groups)?;
-        let mut addrs = SubnetAddresses::of(self.region, &subnet)?;
-        let (primary, secondary) = self.pick_addresses(
-            &subnet,
-            &AddressRequest {
-                private_ip: req.private_ip.clone(),
-                private_ips: req.private_ips.clone(),
-                secondary_count: req.secondary_count,
-                ipv6: Ipv6Request::default(),
-            },
-            &mut addrs,
-        )?;
+        let ask = AddressRequest {
+            private_ip: req.private_ip.clone(),
+            private_ips: req.private_ips.clone(),
+            secondary_count: req.secondary_count,
+            ipv6: Ipv6Request::default(),
+        };
+        let (primary, secondary) = if subnet.cidr.is_none() {
+            // an IPv6-only subnet: its interfaces have IPv6 addresses alone
+            crate::instance::ipv6_only_addresses(&subnet, &ask)?;
+            (None, Vec::new())
+        } else {
+            let mut addrs = SubnetAddresses::of(self.region, &subnet)?;
+            let (p, s) = self.pick_addresses(&subnet, &ask, &mut addrs)?;
+            (Some(p), s)
+        };
         let v6 = self.pick_ipv6(&subnet, &req.ipv6)?;
         let mut eni = self.insert_interface(
             &subnet,
@@ -973,7 +977,7 @@ impl Tx<'_> {
                         .network_interfaces
                         .values()
                         .find(|e| e.subnet_id == subnet.id && e.private_ips().any(|a| a == ip))
-                        .map(|e| (e.id.clone(), e.private_ip == ip));
+                        .map(|e| (e.id.clone(), e.private_ip == Some(ip)));
                     match holder {
                         Some((other, false)) if allow_reassignment => {
                             self.drop_public_addresses(&other, Some(ip));

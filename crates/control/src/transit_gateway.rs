@@ -850,7 +850,7 @@ impl Tx<'_> {
                 crate::network_interface::SubnetAddresses::of(self.region, s)?.take_n(1, &s.id)?[0];
             let eni = self.insert_interface(
                 s,
-                ip,
+                Some(ip),
                 Vec::new(),
                 Vec::new(),
                 format!(

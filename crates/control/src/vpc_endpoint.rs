@@ -625,7 +625,7 @@ impl Tx<'_> {
             };
             let eni = self.insert_interface(
                 &subnet,
-                ip,
+                Some(ip),
                 Vec::new(),
                 endpoint.security_group_ids.clone(),
                 format!("VPC Endpoint Interface {}", endpoint.id),
@@ -733,7 +733,7 @@ impl Tx<'_> {
                 .iter()
                 .find(|i| i.subnet_id == *subnet)
                 .and_then(|i| self.region.network_interfaces.get(&i.network_interface_id))
-                .map(|eni| eni.private_ip);
+                .and_then(|eni| eni.private_ip);
             let moved = match (current, ip) {
                 (Some(now), Some(want)) => now != *want,
                 (Some(_), None) => false,

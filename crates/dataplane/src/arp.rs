@@ -38,9 +38,9 @@ pub fn answer(
     if tpa == spa {
         return Err(DropReason::ArpUnanswered);
     }
-    let mac = if tpa == subnet.router_ip() || (tpa == vpc.dns && subnet.cidr.contains(&tpa)) {
+    let mac = if Some(tpa) == subnet.router_ip() || (tpa == vpc.dns && subnet.contains(tpa)) {
         vpc.router_mac
-    } else if subnet.cidr.contains(&tpa) {
+    } else if subnet.contains(tpa) {
         vpc.v2p
             .get(tpa)
             .map(|m| m.mac)

@@ -69,8 +69,11 @@ pub fn respond(
     if req.op != dhcp::op::BOOTREQUEST || req.chaddr != port.mac {
         return Err(DropReason::DhcpIgnored);
     }
-    let addr = port.primary_ip;
-    let router = subnet.router_ip();
+    // an IPv6-only subnet's interface has no IPv4 address to lease
+    let (Some(addr), Some(router), Some(cidr)) = (port.primary_ip, subnet.router_ip(), subnet.cidr)
+    else {
+        return Err(DropReason::DhcpIgnored);
+    };
     let kind = match req.message_type {
         Some(MessageType::Discover) => MessageType::Offer,
         Some(MessageType::Request) => {
@@ -100,15 +103,17 @@ pub fn respond(
             .dhcp
             .domain_name_servers
             .iter()
-            .map(|s| match s {
-                NameServer::AmazonProvidedDns => vpc.dns,
-                NameServer::Address(a) => *a,
+            .filter_map(|s| match s {
+                NameServer::AmazonProvidedDns => Some(vpc.dns),
+                NameServer::Address(a) => Some(*a),
+                // DHCPv6's
+                NameServer::Address6(_) => None,
             })
             .collect();
         reply.ciaddr = req.ciaddr.filter(|_| inform);
         reply.yiaddr = (!inform).then_some(addr);
-        reply.subnet_mask = Some(subnet.cidr.netmask());
-        reply.broadcast_addr = Some(subnet.cidr.broadcast());
+        reply.subnet_mask = Some(cidr.netmask());
+        reply.broadcast_addr = Some(cidr.broadcast());
         reply.router = Some(router);
         reply.dns_servers = dns;
         reply.ntp_servers = vpc.dhcp.ntp_servers.clone();

@@ -3,12 +3,16 @@
 //! set). Stateful address assignment only (IA_NA, RFC 8415): Solicit is answered with
 //! an Advertise (a Reply with rapid commit), Request, Renew, Rebind and Confirm with a
 //! Reply holding the ENI's first IPv6 address, Release and Decline with a success
-//! status, Information-request with the server's identity. Nothing is relayed or
-//! multicast on the fabric.
+//! status, Information-request with the server's identity. Replies but to Release and
+//! Decline name the DHCP options set's IPv6 DNS servers: the Route 53 Resolver's IPv6
+//! address (`fd00:ec2::253`) for AmazonProvidedDNS, and the set's own IPv6 servers.
+//! Nothing is relayed or multicast on the fabric.
 
 use crate::ndp;
 use crate::packet::Meta6;
 use crate::port::Port;
+use crate::program::NameServer;
+use crate::route;
 use crate::verdict::DropReason;
 use crate::vpc::Vpc;
 use crate::wire::dhcpv6::{self, Message, Options, Writer, message, option, status};
@@ -142,6 +146,24 @@ pub fn respond(
         }
         (_, false, _) => {
             w.option(option::STATUS_CODE, &status::SUCCESS.to_be_bytes());
+        }
+    }
+    if req.msg_type() != message::RELEASE && req.msg_type() != message::DECLINE {
+        // the DHCP options set's IPv6 servers, in its order: AmazonProvidedDNS is the
+        // Route 53 Resolver, at its IPv6 address for IPv6 clients
+        let servers: Vec<u8> = vpc
+            .dhcp
+            .domain_name_servers
+            .iter()
+            .filter_map(|n| match n {
+                NameServer::AmazonProvidedDns => Some(route::RESOLVER6),
+                NameServer::Address6(a) => Some(*a),
+                NameServer::Address(_) => None,
+            })
+            .flat_map(|a| a.octets())
+            .collect();
+        if !servers.is_empty() {
+            w.option(option::DNS_SERVERS, &servers);
         }
     }
     // to the client's link-local address, from the router's

@@ -213,6 +213,8 @@ enum Dest {
 pub struct PortLink<'a> {
     pub mac: MacAddr,
     pub addresses: &'a [Ipv4Addr],
+    /// Its IPv6 addresses.
+    pub addresses6: &'a [std::net::Ipv6Addr],
     pub router_mac: MacAddr,
     /// The VPC resolver's address (base + 2).
     pub resolver: Ipv4Addr,
@@ -342,6 +344,7 @@ impl Engine {
         Some(PortLink {
             mac: p.mac,
             addresses: &p.addresses,
+            addresses6: &p.addresses6,
             router_mac: v.router_mac,
             resolver: v.dns,
         })
@@ -562,7 +565,7 @@ impl Engine {
                 .iter()
                 .map(|s| Subnet {
                     id: s.id.clone(),
-                    cidr: s.cidr.trunc(),
+                    cidr: s.cidr.map(|c| c.trunc()),
                     cidr6: s.ipv6_cidr.map(|c| c.trunc()),
                     route_table: route_tables
                         .iter()
@@ -1371,11 +1374,15 @@ impl Engine {
             .get(usize::from(subnet))
             .ok_or(DropReason::Internal)?;
         match eth.ethertype() {
+            ethertype::IPV6 => return self.slow_from_port6(now, p, frame, out),
+            // an IPv6-only subnet has no IPv4: no ARP, no DHCP, no IPv4 router
+            ethertype::ARP | ethertype::IPV4 if subnet.cidr.is_none() => {
+                return Err(DropReason::Ipv4);
+            }
             ethertype::ARP => {
                 arp::answer(port, v, subnet, frame, out)?;
                 return Ok(Verdict::Hairpin { port: PortId(p) });
             }
-            ethertype::IPV6 => return self.slow_from_port6(now, p, frame, out),
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
         }
@@ -1415,7 +1422,7 @@ impl Engine {
         if u32::from(dst) & 0xffff_0000 == LINK_LOCAL {
             return Err(DropReason::LinkLocal);
         }
-        if dst == subnet.router_ip() {
+        if Some(dst) == subnet.router_ip() {
             return if m.tuple.protocol == ip_proto::ICMP && m.icmp_type == icmp::kind::ECHO_REQUEST
             {
                 echo_reply(frame, v.router_mac, out)?;
@@ -1425,7 +1432,7 @@ impl Engine {
             };
         }
         let routed = eth.dst() == v.router_mac;
-        let same_subnet = subnet.cidr.contains(&dst);
+        let same_subnet = subnet.contains(dst);
         if !routed {
             // switched: only to the owner of the address, by its own MAC
             let owner = v.v2p.get(dst).filter(|_| same_subnet);
@@ -2697,7 +2704,7 @@ fn deliver(
     if qp.source_dest_check && !qp.owns(m.tuple.dst) {
         return Err(DropReason::DestinationCheck);
     }
-    let crossing = !subnet.cidr.contains(&m.tuple.src);
+    let crossing = !subnet.contains(m.tuple.src);
     if crossing && acl && !acl_allows(v, subnet, false, m, epochs, trace)? {
         if qp.flow_logs {
             counters.count(

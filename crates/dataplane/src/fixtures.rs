@@ -83,7 +83,7 @@ fn port(id: &str, subnet: &str, mac: MacAddr, (ip, ip6): (Ipv4Addr, Ipv6Addr), s
         vpc_id: "vpc-1".into(),
         subnet_id: subnet.into(),
         mac,
-        primary_ip: ip,
+        primary_ip: Some(ip),
         secondary_ips: vec![],
         security_groups: vec![sg.into()],
         source_dest_check: true,
@@ -135,7 +135,7 @@ pub fn vpc() -> Vpc {
         subnets: vec![
             Subnet {
                 id: "subnet-a".into(),
-                cidr: net("10.0.1.0/24"),
+                cidr: Some(net("10.0.1.0/24")),
                 route_table_id: "rtb-main".into(),
                 network_acl_id: "acl-default".into(),
                 availability_zone: String::new(),
@@ -143,7 +143,7 @@ pub fn vpc() -> Vpc {
             },
             Subnet {
                 id: "subnet-b".into(),
-                cidr: net("10.0.2.0/24"),
+                cidr: Some(net("10.0.2.0/24")),
                 route_table_id: "rtb-main".into(),
                 network_acl_id: "acl-default".into(),
                 availability_zone: String::new(),

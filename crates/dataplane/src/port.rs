@@ -22,7 +22,8 @@ pub struct Port {
     /// Its groups' IPv6 rules.
     pub security6: PortSecurity6,
     pub timeouts: ConntrackTimeouts,
-    pub primary_ip: Ipv4Addr,
+    /// None for an interface of an IPv6-only subnet.
+    pub primary_ip: Option<Ipv4Addr>,
     pub hostname: Option<String>,
     /// Flow logs record the port: its flows are counted.
     pub flow_logs: bool,

@@ -47,7 +47,8 @@ pub struct Port {
     pub vpc_id: String,
     pub subnet_id: String,
     pub mac: MacAddr,
-    pub primary_ip: Ipv4Addr,
+    /// None for an interface of an IPv6-only subnet.
+    pub primary_ip: Option<Ipv4Addr>,
     #[serde(default)]
     pub secondary_ips: Vec<Ipv4Addr>,
     /// `sg-…` ids, at most 16 in AWS.
@@ -83,7 +84,9 @@ fn yes() -> bool {
 impl Port {
     /// Every private IPv4 address of the ENI, primary first.
     pub fn addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        std::iter::once(self.primary_ip).chain(self.secondary_ips.iter().copied())
+        self.primary_ip
+            .into_iter()
+            .chain(self.secondary_ips.iter().copied())
     }
 }
 
@@ -153,7 +156,8 @@ pub struct Vpc {
 pub struct Subnet {
     /// `subnet-…`
     pub id: String,
-    pub cidr: Ipv4Net,
+    /// None for an IPv6-only subnet.
+    pub cidr: Option<Ipv4Net>,
     /// The explicit association, or the main table.
     pub route_table_id: String,
     pub network_acl_id: String,
@@ -320,9 +324,11 @@ impl Default for DhcpOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NameServer {
-    /// The VPC resolver at primary CIDR base + 2.
+    /// The VPC resolver at primary CIDR base + 2 (over DHCPv6: `fd00:ec2::253`).
     AmazonProvidedDns,
     Address(Ipv4Addr),
+    /// An IPv6 server: handed out by DHCPv6 only.
+    Address6(Ipv6Addr),
 }
 
 /// One V2P entry: (VPC, private IP) → (host, MAC, ENI).

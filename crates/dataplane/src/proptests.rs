@@ -121,7 +121,7 @@ fn peer_vpc() -> Vpc {
         router_mac: mac(0x99),
         subnets: vec![Subnet {
             id: "subnet-9".into(),
-            cidr: net("10.9.0.0/24"),
+            cidr: Some(net("10.9.0.0/24")),
             route_table_id: "rtb-9".into(),
             network_acl_id: "acl-9".into(),
             availability_zone: String::new(),
@@ -430,7 +430,7 @@ fn setup() -> impl Strategy<Value = Setup> {
             |((rt1, rt2), (a1, a2), groups, ports, assoc, middlebox, conntrack)| {
                 let subnet = |i: usize, id: &str, c: &str| Subnet {
                     id: id.into(),
-                    cidr: net(c),
+                    cidr: Some(net(c)),
                     route_table_id: if assoc[i].0 { "rtb-1" } else { "rtb-2" }.into(),
                     network_acl_id: if assoc[i].1 { "acl-1" } else { "acl-2" }.into(),
                     availability_zone: String::new(),
@@ -445,7 +445,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                         vpc_id: "vpc-1".into(),
                         subnet_id: sn.into(),
                         mac: mac(m),
-                        primary_ip: Ipv4Addr::from(ip),
+                        primary_ip: Some(Ipv4Addr::from(ip)),
                         secondary_ips: vec![],
                         security_groups: sgs.iter().map(|s| s.to_string()).collect(),
                         source_dest_check: *sdc,
@@ -729,18 +729,23 @@ fn encap_from(outer_src: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
     f
 }
 
+/// A generated port's IPv4 address (every generated subnet has IPv4).
+fn ip4(p: &crate::program::Port) -> Ipv4Addr {
+    p.primary_ip.unwrap_or(Ipv4Addr::UNSPECIFIED)
+}
+
 /// The frame an instance behind local port `q` sends to `dst`, addressed as a Linux
 /// host would (the owner's MAC on the subnet, else the router's).
 fn from_local(program: &HostProgram, q: usize, dst: Ipv4Addr, l: &L4, v6: bool) -> Input {
     let p = &program.ports[q];
-    let dmac = if same_subnet(p.primary_ip, dst) {
+    let dmac = if same_subnet(ip4(p), dst) {
         mac_for(program, dst, 1)
     } else {
         ROUTER
     };
     Input::Port(
         PortId(u16::try_from(q).unwrap()),
-        any_frame(v6, p.mac, dmac, p.primary_ip, dst, l),
+        any_frame(v6, p.mac, dmac, ip4(p), dst, l),
     )
 }
 
@@ -760,7 +765,7 @@ fn reversed(l: &L4) -> L4 {
 /// The packet a step sends: the flow's own, or its reply.
 fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option<Input> {
     let nports = program.ports.len();
-    let local = |ip: Ipv4Addr| program.ports.iter().position(|p| p.primary_ip == ip);
+    let local = |ip: Ipv4Addr| program.ports.iter().position(|p| p.primary_ip == Some(ip));
     match ev {
         Event::FromPort {
             v6,
@@ -774,7 +779,7 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             let q = port % nports;
             let p = &program.ports[q];
             let s_ip = if *own_src {
-                p.primary_ip
+                ip4(p)
             } else {
                 Ipv4Addr::from(ADDRS[*src])
             };
@@ -810,13 +815,13 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             let p = &program.ports[port % nports];
             let t = Ipv4Addr::from(ADDRS[*target]);
             let f = match (*v6, *v6_own) {
-                (false, _) => fixtures::arp_request(p.mac, p.primary_ip, t),
+                (false, _) => fixtures::arp_request(p.mac, ip4(p), t),
                 (true, false) => fixtures::neighbor_solicit(
                     p.mac,
                     crate::wire::ipv6::link_local_of(p.mac.0),
                     twin(t),
                 ),
-                (true, true) => fixtures::neighbor_solicit(p.mac, twin(p.primary_ip), twin(t)),
+                (true, true) => fixtures::neighbor_solicit(p.mac, twin(ip4(p)), twin(t)),
             };
             Some(Input::Port(
                 PortId(u16::try_from(port % nports).unwrap()),

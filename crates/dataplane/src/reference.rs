@@ -138,14 +138,21 @@ impl Reference {
             .find(|s| s.id == port.subnet_id)
             .ok_or(DropReason::NoRoute)?
             .clone();
-        let router_ip = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
+        match eth.ethertype() {
+            ethertype::IPV6 => return self.walk6_from_port(now, p, &port, vi, &subnet, frame, out),
+            ethertype::ARP | ethertype::IPV4 if subnet.cidr.is_none() => {
+                return Err(DropReason::Ipv4);
+            }
+            _ => {}
+        }
+        let cidr4 = subnet.cidr.ok_or(DropReason::Ipv4)?;
+        let router_ip = Ipv4Addr::from(u32::from(cidr4.network()) + 1);
         match eth.ethertype() {
             ethertype::ARP => {
                 return self
                     .arp(&port, &vpc, &subnet, frame, out)
                     .map(|_| Verdict::Hairpin { port: pid(p) });
             }
-            ethertype::IPV6 => return self.walk6_from_port(now, p, &port, vi, &subnet, frame, out),
             ethertype::IPV4 => {}
             _ => return Err(DropReason::UnsupportedEthertype),
         }
@@ -158,7 +165,8 @@ impl Reference {
             return Err(DropReason::BroadcastOrMulticast);
         }
         let (src, dst) = (m.tuple.src, m.tuple.dst);
-        let owns = |pt: &Port, a: Ipv4Addr| pt.primary_ip == a || pt.secondary_ips.contains(&a);
+        let owns =
+            |pt: &Port, a: Ipv4Addr| pt.primary_ip == Some(a) || pt.secondary_ips.contains(&a);
         if port.source_dest_check && !owns(&port, src) {
             return Err(DropReason::SourceCheck);
         }
@@ -208,7 +216,7 @@ impl Reference {
             return Err(DropReason::RouterAddress);
         }
         let routed = eth.dst() == vpc.router_mac;
-        let same_subnet = subnet.cidr.contains(&dst);
+        let same_subnet = cidr4.contains(&dst);
         if !routed {
             let owner = vpc.mappings.iter().rev().find(|x| x.ip == dst);
             if !same_subnet || owner.map(|o| o.mac) != Some(eth.dst()) {
@@ -312,7 +320,7 @@ impl Reference {
             return Err(DropReason::ArpUnanswered);
         }
         if port.source_dest_check
-            && port.primary_ip != a.sender_ip
+            && port.primary_ip != Some(a.sender_ip)
             && !port.secondary_ips.contains(&a.sender_ip)
         {
             return Err(DropReason::SourceCheck);
@@ -320,11 +328,12 @@ impl Reference {
         if a.target_ip == a.sender_ip {
             return Err(DropReason::ArpUnanswered);
         }
-        let gw = Ipv4Addr::from(u32::from(subnet.cidr.network()) + 1);
+        let cidr = subnet.cidr.ok_or(DropReason::Ipv4)?;
+        let gw = Ipv4Addr::from(u32::from(cidr.network()) + 1);
         let dns = Ipv4Addr::from(u32::from(vpc.cidrs[0].network()) + 2);
-        let mac = if a.target_ip == gw || (a.target_ip == dns && subnet.cidr.contains(&dns)) {
+        let mac = if a.target_ip == gw || (a.target_ip == dns && cidr.contains(&dns)) {
             vpc.router_mac
-        } else if subnet.cidr.contains(&a.target_ip) {
+        } else if cidr.contains(&a.target_ip) {
             vpc.mappings
                 .iter()
                 .rev()
@@ -572,10 +581,13 @@ impl Reference {
             .find(|s| s.id == port.subnet_id)
             .ok_or(DropReason::NoSuchPort)?;
         let dst = m.tuple.dst;
-        if port.source_dest_check && port.primary_ip != dst && !port.secondary_ips.contains(&dst) {
+        if port.source_dest_check
+            && port.primary_ip != Some(dst)
+            && !port.secondary_ips.contains(&dst)
+        {
             return Err(DropReason::DestinationCheck);
         }
-        let crossing = !subnet.cidr.contains(&m.tuple.src);
+        let crossing = !subnet.cidr.is_some_and(|c| c.contains(&m.tuple.src));
         if crossing {
             let acl = vpc
                 .network_acls
@@ -904,6 +916,22 @@ impl Reference {
         }
         if port.source_dest_check && !owns6(port, src) {
             return Err(DropReason::SourceCheck);
+        }
+        // Nitro's IPv6 link-local services: metadata (::254) and time sync (::123) go to
+        // the agent; the resolver (::253) too when the agent answers DNS, which the
+        // model's engines never do (it is dropped as link-local below)
+        let service = match dst.segments() {
+            [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254] => Some(Service::InstanceMetadata),
+            [0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x123] => Some(Service::TimeSync),
+            _ => None,
+        };
+        if let Some(service) = service {
+            out.clear();
+            out.extend_from_slice(frame);
+            return Ok(Verdict::Service {
+                port: pid(p),
+                service,
+            });
         }
         let services: Ipv6Net = "fd00:ec2::/32".parse().expect("cidr");
         if link_local6(src) || link_local6(dst) || services.contains(&dst) {

@@ -293,6 +293,13 @@ pub fn reserved_link_local() -> Ipv4Net {
     Ipv4Net::new(Ipv4Addr::new(169, 254, 168, 0), 22).expect("valid prefix")
 }
 
+/// Instance metadata's IPv6 address (Nitro instances'), inside [`reserved_services_v6`].
+pub const METADATA6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x254);
+/// The Route 53 Resolver's IPv6 address.
+pub const RESOLVER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x253);
+/// Amazon Time Sync's IPv6 address.
+pub const TIME_SYNC6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x123);
+
 /// The IPv6 range AWS never routes (its link-local services: `fd00:ec2::254`, …).
 pub fn reserved_services_v6() -> Ipv6Net {
     Ipv6Net::new(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0), 32).expect("valid prefix")

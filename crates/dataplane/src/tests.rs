@@ -721,7 +721,7 @@ fn middlebox_eni_target() {
         vpc_id: "vpc-1".into(),
         subnet_id: "subnet-b".into(),
         mac: m_mac,
-        primary_ip: m_ip,
+        primary_ip: Some(m_ip),
         secondary_ips: vec![],
         security_groups: vec!["sg-app".into()],
         source_dest_check: false,
@@ -934,7 +934,7 @@ fn peer_vpc() -> Vpc {
     v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
     v.subnets = vec![Subnet {
         id: "subnet-p".into(),
-        cidr: net("10.1.5.0/24"),
+        cidr: Some(net("10.1.5.0/24")),
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-default".into(),
         availability_zone: String::new(),
@@ -985,7 +985,7 @@ fn peer_port(groups: &[&str]) -> Port {
         vpc_id: "vpc-2".into(),
         subnet_id: "subnet-p".into(),
         mac: P_MAC,
-        primary_ip: P_IP,
+        primary_ip: Some(P_IP),
         secondary_ips: vec![],
         security_groups: groups.iter().map(|g| (*g).into()).collect(),
         source_dest_check: true,

@@ -133,6 +133,8 @@ drop_reasons! {
     // an IPv6 packet to where Fort does not carry IPv6 yet (an edge, a peering, a
     // transit gateway)
     Ipv6 => "ipv6",
+    // ARP or IPv4 from an interface of an IPv6-only subnet, which has no IPv4 at all
+    Ipv4 => "ipv4",
     UnsupportedEthertype => "unsupported_ethertype",
     UnknownPort => "unknown_port",
     SourceMacMismatch => "source_mac_mismatch",

@@ -12,7 +12,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 pub struct Subnet {
     pub id: String,
-    pub cidr: Ipv4Net,
+    /// Its IPv4 block; none for an IPv6-only subnet.
+    pub cidr: Option<Ipv4Net>,
     /// Its IPv6 block (a /64), if it has one.
     pub cidr6: Option<Ipv6Net>,
     pub route_table: Option<u16>,
@@ -22,9 +23,14 @@ pub struct Subnet {
 }
 
 impl Subnet {
-    /// The router's address: base + 1.
-    pub fn router_ip(&self) -> Ipv4Addr {
-        Ipv4Addr::from(u32::from(self.cidr.network()) + 1)
+    /// The router's address: base + 1 (none in an IPv6-only subnet).
+    pub fn router_ip(&self) -> Option<Ipv4Addr> {
+        self.cidr
+            .map(|c| Ipv4Addr::from(u32::from(c.network()).wrapping_add(1)))
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        self.cidr.is_some_and(|c| c.contains(&ip))
     }
 
     /// The router's IPv6 address in the subnet: base + 1 (`…::1`).
@@ -100,7 +106,7 @@ impl Vpc {
     pub fn subnet_of(&self, ip: Ipv4Addr) -> Option<u16> {
         self.subnets
             .iter()
-            .position(|s| s.cidr.contains(&ip))
+            .position(|s| s.contains(ip))
             .and_then(|i| u16::try_from(i).ok())
     }
 }

@@ -298,6 +298,28 @@ pub fn set_socket_buffers(sock: BorrowedFd<'_>, bytes: i32) {
     }
 }
 
+/// Sets an IPv6 socket's unicast hop limit (`IPV6_UNICAST_HOPS`): IPv6's IP TTL.
+pub fn set_unicast_hops(sock: BorrowedFd<'_>, hops: u32) -> io::Result<()> {
+    let hops = i32::try_from(hops).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let len = libc::socklen_t::try_from(std::mem::size_of::<i32>())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: the option value is a valid int of the size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_UNICAST_HOPS,
+            &hops as *const i32 as *const libc::c_void,
+            len,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Pins the calling thread to one CPU.
 pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; zeroed is the empty set.

@@ -196,11 +196,8 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
             }
         }
         "subnet" => {
-            // An IPv6-only subnet holds no interfaces (control refuses them): the data
-            // plane, IPv4 only, has nothing to learn of it.
-            if let Some(s) = r.subnets.get(id)
-                && let Some(net) = s.cidr
-            {
+            // An IPv6-only subnet's item has no IPv4 block (contract 12).
+            if let Some(s) = r.subnets.get(id) {
                 c.vpc = Some(s.vpc_id.to_string());
                 let route_table_id = r
                     .subnet_route_table(id)
@@ -214,7 +211,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     .unwrap_or_default();
                 let item = pb::Subnet {
                     id: s.id.to_string(),
-                    cidr: Some(cidr(net)),
+                    cidr: s.cidr.map(cidr),
                     route_table_id,
                     network_acl_id,
                     availability_zone: s.availability_zone.clone(),
@@ -532,10 +529,15 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                 if let Some((i, options)) = named_instance(r, e) {
                     let item = pb::InstanceName {
                         instance_id: i.to_owned(),
-                        ip: e.private_ip.into(),
+                        ip: e.private_ip.map(u32::from),
                         hostname_type: hostname_type(options.hostname_type).into(),
                         a_record: options.enable_resource_name_dns_a_record,
                         aaaa_record: options.enable_resource_name_dns_aaaa_record,
+                        ipv6: e
+                            .ipv6_addresses
+                            .first()
+                            .map(|a| a.octets().to_vec())
+                            .unwrap_or_default(),
                     };
                     c.items.insert(
                         ItemKey::instance_name(&e.vpc_id, i),
@@ -569,7 +571,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         vpc_id: e.vpc_id.to_string(),
                         subnet_id: e.subnet_id.to_string(),
                         mac,
-                        primary_ip: e.private_ip.into(),
+                        primary_ip: e.private_ip.map(u32::from),
                         secondary_ips: e.secondary_ips.iter().map(|&a| a.into()).collect(),
                         security_groups: e
                             .security_groups
@@ -683,7 +685,7 @@ fn endpoint_names(r: &Region, e: &VpcEndpoint) -> Option<pb::VpcEndpointNames> {
         .iter()
         .filter_map(|i| {
             let eni = r.network_interfaces.get(&i.network_interface_id)?;
-            Some((eni.availability_zone.clone(), eni.private_ip))
+            Some((eni.availability_zone.clone(), eni.private_ip?))
         })
         .collect();
     let zones: Vec<String> = interfaces.iter().map(|(z, _)| z.clone()).collect();
@@ -729,7 +731,8 @@ fn host_label(r: &Region, e: &NetworkInterface) -> String {
         Some((id, o)) => {
             fort_model::dns_name::instance_host_label(o.hostname_type, id, e.private_ip)
         }
-        None => ip_name(e.private_ip),
+        // an interface without IPv4 (of an IPv6-only subnet) is named by its id
+        None => e.private_ip.map_or_else(|| e.id.to_string(), ip_name),
     }
 }
 
@@ -809,6 +812,7 @@ fn instance_item(r: &Region, row: &RowKey, i: &fort_model::Instance) -> pb::Inst
             http_tokens_required: o.http_tokens == "required",
             http_put_response_hop_limit: o.http_put_response_hop_limit,
             tags,
+            http_protocol_ipv6: o.http_protocol_ipv6 == "enabled",
         }),
         tags: if tags {
             i.tags.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -1846,7 +1850,14 @@ fn vpc_header(r: &Region, v: &fort_model::Vpc) -> pb::Vpc {
                             let kind = if s == "AmazonProvidedDNS" {
                                 pb::name_server::Kind::AmazonProvidedDns(pb::Empty {})
                             } else {
-                                pb::name_server::Kind::Address(s.parse::<Ipv4Addr>().ok()?.into())
+                                match s.parse::<std::net::IpAddr>().ok()? {
+                                    std::net::IpAddr::V4(a) => {
+                                        pb::name_server::Kind::Address(a.into())
+                                    }
+                                    std::net::IpAddr::V6(a) => {
+                                        pb::name_server::Kind::Address6(a.octets().to_vec())
+                                    }
+                                }
                             };
                             Some(pb::NameServer { kind: Some(kind) })
                         })

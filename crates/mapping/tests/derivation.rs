@@ -1092,7 +1092,12 @@ async fn resource_names_reach_every_host_of_the_vpc() {
                     assert_eq!(o.vpc_id, vpc);
                     Some((
                         o.id,
-                        (n.a_record, std::net::Ipv4Addr::from(n.ip).to_string()),
+                        (
+                            n.a_record,
+                            n.ip.map(std::net::Ipv4Addr::from)
+                                .map(|ip| ip.to_string())
+                                .unwrap_or_default(),
+                        ),
                     ))
                 }
                 _ => None,

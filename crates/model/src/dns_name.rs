@@ -99,28 +99,33 @@ pub fn resource_dns_name(region: &str, instance_id: &str) -> String {
 
 /// The private DNS name EC2 reports for an instance (`privateDnsName`, the metadata
 /// service's `hostname` and `local-hostname`): its resource name when its hostname type
-/// is `resource-name`, else the IP name of its primary address.
+/// is `resource-name` or it has no IPv4 address (an IPv6-only subnet's), else the IP name
+/// of its primary address.
 pub fn instance_private_dns_name(
     region: &str,
     hostname_type: HostnameType,
     instance_id: &str,
-    ip: Ipv4Addr,
+    ip: Option<Ipv4Addr>,
 ) -> String {
-    match hostname_type {
-        HostnameType::IpName => private_dns_name(region, ip),
-        HostnameType::ResourceName => resource_dns_name(region, instance_id),
+    match (hostname_type, ip) {
+        (HostnameType::IpName, Some(ip)) => private_dns_name(region, ip),
+        _ => resource_dns_name(region, instance_id),
     }
 }
 
 /// The host part of an instance's hostname, as DHCP gives it (`ip-10-0-1-5`, or the
-/// instance id).
-pub fn instance_host_label(hostname_type: HostnameType, instance_id: &str, ip: Ipv4Addr) -> String {
-    match hostname_type {
-        HostnameType::IpName => {
+/// instance id, as for an instance without an IPv4 address).
+pub fn instance_host_label(
+    hostname_type: HostnameType,
+    instance_id: &str,
+    ip: Option<Ipv4Addr>,
+) -> String {
+    match (hostname_type, ip) {
+        (HostnameType::IpName, Some(ip)) => {
             let [a, b, c, d] = ip.octets();
             format!("ip-{a}-{b}-{c}-{d}")
         }
-        HostnameType::ResourceName => instance_id.to_owned(),
+        _ => instance_id.to_owned(),
     }
 }
 
@@ -169,7 +174,7 @@ mod tests {
 
     #[test]
     fn resource_names() {
-        let ip = Ipv4Addr::new(10, 0, 1, 5);
+        let ip = Some(Ipv4Addr::new(10, 0, 1, 5));
         let id = "i-0123456789abcdef0";
         assert_eq!(
             resource_dns_name("us-east-1", id),
@@ -188,6 +193,12 @@ mod tests {
             "ip-10-0-1-5"
         );
         assert_eq!(instance_host_label(HostnameType::ResourceName, id, ip), id);
+        // without an IPv4 address (an IPv6-only subnet's), the resource name whatever
+        assert_eq!(instance_host_label(HostnameType::IpName, id, None), id);
+        assert_eq!(
+            instance_private_dns_name("us-east-1", HostnameType::IpName, id, None),
+            "i-0123456789abcdef0.ec2.internal"
+        );
         assert!(is_instance_label(id));
         assert!(is_instance_label("i-0123abcd"));
         assert!(!is_instance_label("i-0123456789ABCDEF0"));

@@ -498,8 +498,9 @@ pub struct NetworkInterface {
     pub availability_zone: String,
     pub description: String,
     pub mac_address: String,
-    /// The primary private address, fixed for the interface's life.
-    pub private_ip: Ipv4Addr,
+    /// The primary private address, fixed for the interface's life; none in an IPv6-only
+    /// subnet (EC2's `Ipv6Native` interfaces have no IPv4 address).
+    pub private_ip: Option<Ipv4Addr>,
     pub secondary_ips: Vec<Ipv4Addr>,
     /// IPv6 addresses from the subnet's IPv6 block, in the order assigned.
     #[serde(default)]
@@ -518,7 +519,9 @@ pub struct NetworkInterface {
 
 impl NetworkInterface {
     pub fn private_ips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        std::iter::once(self.private_ip).chain(self.secondary_ips.iter().copied())
+        self.private_ip
+            .into_iter()
+            .chain(self.secondary_ips.iter().copied())
     }
 }
 

@@ -39,4 +39,7 @@ pub mod wire;
 /// attachment table sends into each VPC, for the edge; a NAT gateway's subnet in its
 /// VPC's `Edge`) and IPv6 through transit gateways (`transit_gateway_route_v6`: a gateway
 /// table's IPv6 routes, the value a `TransitGatewayRoute` with `destination_ipv6`).
-pub const CONTRACT_VERSION: u32 = 12;
+/// 13 adds an instance's HttpProtocolIpv6 (metadata at `fd00:ec2::254`), its IPv6 address
+/// in its resource name's item (the resolver's AAAA answer) and IPv6 name servers in a
+/// VPC's DHCP options (for DHCPv6).
+pub const CONTRACT_VERSION: u32 = 13;

@@ -125,7 +125,7 @@ fn snapshot(web_and_db: bool) -> ProgramUpdate {
                 vpc_id: "vpc-1".into(),
                 subnet_id: "subnet-1".into(),
                 mac: vec![2, 0, 0, 0, 0, i.to_le_bytes()[0]], // the low byte
-                primary_ip: addr(i).into(),
+                primary_ip: Some(addr(i).into()),
                 secondary_ips: vec![],
                 security_groups: vec![group_of(i).into()],
                 source_dest_check: true,

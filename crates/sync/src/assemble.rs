@@ -104,7 +104,7 @@ pub(crate) fn port(p: &pb::Port) -> Checked<dp::Port> {
         vpc_id: p.vpc_id.clone(),
         subnet_id: p.subnet_id.clone(),
         mac: mac(&p.mac)?,
-        primary_ip: ip(p.primary_ip),
+        primary_ip: p.primary_ip.map(ip),
         secondary_ips: ips(&p.secondary_ips),
         security_groups: p.security_groups.clone(),
         source_dest_check: p.source_dest_check,
@@ -143,6 +143,7 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
                 Ok(dp::NameServer::AmazonProvidedDns)
             }
             Some(pb::name_server::Kind::Address(a)) => Ok(dp::NameServer::Address(ip(a))),
+            Some(pb::name_server::Kind::Address6(ref a)) => Ok(dp::NameServer::Address6(ip6(a)?)),
             None => Err("a name server is empty"),
         })
         .collect::<Checked<_>>()?;
@@ -195,9 +196,13 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
 }
 
 pub(crate) fn subnet(s: &pb::Subnet) -> Checked<dp::Subnet> {
+    // an IPv6-only subnet has no IPv4 block; a subnet has one block at least
+    if s.cidr.is_none() && s.ipv6_cidr.is_none() {
+        return Err("a subnet has neither an IPv4 nor an IPv6 block");
+    }
     Ok(dp::Subnet {
         id: s.id.clone(),
-        cidr: cidr(s.cidr.as_ref())?,
+        cidr: s.cidr.as_ref().map(|c| cidr(Some(c))).transpose()?,
         route_table_id: s.route_table_id.clone(),
         network_acl_id: s.network_acl_id.clone(),
         availability_zone: s.availability_zone.clone(),

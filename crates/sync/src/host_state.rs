@@ -543,6 +543,9 @@ impl HostState {
                 if n.instance_id != o.id {
                     return Err("an instance name's instance differs from its key's");
                 }
+                if !matches!(n.ipv6.len(), 0 | 16) {
+                    return Err("an instance name's IPv6 address is not 16 bytes");
+                }
                 out.dns |= put(&mut self.vpc(&o.vpc_id).names, &o.id, n);
             }
             (Some(K::Instance(id)), V::Instance(i)) => {
@@ -1056,7 +1059,7 @@ mod tests {
                 vpc_id: "vpc-1".into(),
                 subnet_id: "subnet-1".into(),
                 mac: vec![2, 0, 0, 0, 0, 1],
-                primary_ip: ip("10.0.0.5").into(),
+                primary_ip: Some(ip("10.0.0.5").into()),
                 ..Default::default()
             }),
         );
@@ -1099,10 +1102,11 @@ mod tests {
                 ItemKey::instance_name("vpc-1", key_id),
                 V::InstanceName(pb::InstanceName {
                     instance_id: id.into(),
-                    ip: ip("10.0.0.5").into(),
+                    ip: Some(ip("10.0.0.5").into()),
                     hostname_type: pb::HostnameType::ResourceName.into(),
                     a_record: true,
                     aaaa_record: false,
+                    ipv6: Vec::new(),
                 }),
             )
         };

@@ -3,13 +3,16 @@
 //! refuse, never panic. `crates/agent/fuzz` runs them under libFuzzer; the test below
 //! replays the committed corpus (`tests/fuzz_corpus/TARGET/`) on every CI run.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hickory_proto::op::Message;
 
 use super::nat;
 use super::resolver::VpcView;
 use super::tree::InstanceView;
+
+/// The instance's IPv6 address in the frame target.
+const ME6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 5);
 
 /// The fuzz targets, by name (each a directory of the corpus).
 pub const TARGETS: &[&str] = &["metadata_frame", "metadata_path", "resolver_query"];
@@ -28,9 +31,11 @@ pub fn run(target: &str, data: &[u8]) {
 pub fn frame(data: &[u8]) {
     let (vnet, rest) = data.split_at(data.len().min(12));
     let addresses = [Ipv4Addr::new(10, 0, 1, 5), Ipv4Addr::new(10, 0, 1, 6)];
+    let addresses6 = [ME6];
     let port = nat::Port {
         mac: fort_dataplane::wire::MacAddr([2, 0, 0, 0, 0, 5]),
         addresses: &addresses,
+        addresses6: &addresses6,
         router_mac: fort_dataplane::wire::MacAddr([6, 0, 0, 0, 0, 1]),
         resolver: Ipv4Addr::new(10, 0, 0, 2),
     };
@@ -83,9 +88,33 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         53,
         b"q",
     ));
+    // and over IPv6, to fd00:ec2::254 and fd00:ec2::253
+    let mut syn6 = vec![0u8; 12];
+    syn6.extend(fixtures::tcp6_frame(
+        mac,
+        router,
+        ME6,
+        nat::SERVICE_IP6,
+        40000,
+        80,
+        2,
+        8,
+    ));
+    let mut dns6 = vec![0u8; 12];
+    dns6.extend(fixtures::udp6_frame(
+        mac,
+        router,
+        ME6,
+        nat::RESOLVER_IP6,
+        5353,
+        53,
+        b"q",
+    ));
     let mut out = vec![
         ("metadata_frame", "syn".to_owned(), syn),
         ("metadata_frame", "dns".to_owned(), dns),
+        ("metadata_frame", "syn6".to_owned(), syn6),
+        ("metadata_frame", "dns6".to_owned(), dns6),
     ];
     for (i, p) in [
         "/latest/meta-data/",
@@ -93,6 +122,7 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         "/latest/meta-data/public-keys/0=k/openssh-key",
         "/latest/dynamic/instance-identity/document",
         "/",
+        "/latest/meta-data/network/interfaces/macs/02:00:00:00:00:01/ipv6s",
     ]
     .iter()
     .enumerate()
@@ -113,6 +143,10 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         (
             "i-0123456789abcdef0.ec2.internal.",
             hickory_proto::rr::RecordType::A,
+        ),
+        (
+            "i-0123456789abcdef0.ec2.internal.",
+            hickory_proto::rr::RecordType::AAAA,
         ),
     ]
     .iter()

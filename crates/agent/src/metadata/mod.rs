@@ -13,6 +13,8 @@
 //!
 //! The VPC resolver ([`resolver`]) lives in the same namespace, at 169.254.169.253 and
 //! 169.254.169.252 (what instances send to their VPC's base + 2), on hickory's server.
+//! Both answer over IPv6 too, at Nitro's addresses (`fd00:ec2::254` for metadata, only
+//! for instances whose HttpProtocolIpv6 is enabled; `fd00:ec2::253`).
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
@@ -22,7 +24,7 @@ pub mod server;
 pub mod tree;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
@@ -142,7 +144,7 @@ impl Metadata {
             remove_namespace(&ns);
         }
         ip(&["netns", "add", &ns])?;
-        let setup = || -> anyhow::Result<(Tap, std::net::TcpListener, Vec<DnsSockets>)> {
+        let setup = || -> anyhow::Result<(Tap, Vec<std::net::TcpListener>, Vec<DnsSockets>)> {
             let tap_name = names::metadata_tap(underlay);
             // a TAP of ours that is not persistent: it goes with the agent
             let tap = Tap::open(&tap_name, false).context("creating the metadata TAP")?;
@@ -159,6 +161,23 @@ impl Metadata {
             let service = format!("{}/32", nat::SERVICE_IP);
             let resolver = format!("{}/32", nat::RESOLVER_IP);
             let vpc_resolver = format!("{}/32", nat::VPC_RESOLVER_IP);
+            let service6 = format!("{}/128", nat::SERVICE_IP6);
+            let resolver6 = format!("{}/128", nat::RESOLVER_IP6);
+            let hop6 = nat::NEXT_HOP6.to_string();
+            let aliases6 = format!("{}/{}", nat::ALIAS6_PREFIX, nat::ALIAS6_PREFIX_LEN);
+            let path = std::path::Path::new("/run/netns").join(&ns);
+            // the link speaks to the agent alone: no router solicitations, no duplicate
+            // address detection (the addresses are usable at once)
+            let link = tap_name.clone();
+            sys::in_netns(&path, move || {
+                for conf in ["default", link.as_str()] {
+                    for knob in ["accept_ra", "accept_dad", "router_solicitations"] {
+                        std::fs::write(format!("/proc/sys/net/ipv6/conf/{conf}/{knob}"), "0")?;
+                    }
+                }
+                Ok(())
+            })
+            .context("quieting IPv6 in the link-local services' namespace")?;
             for args in [
                 &["link", "set", &tap_name, "name", "imds0"][..],
                 &[
@@ -189,20 +208,49 @@ impl Metadata {
                 &[
                     "route", "add", &aliases, "via", &hop, "dev", "imds0", "onlink",
                 ],
+                &["-6", "addr", "add", &service6, "dev", "imds0", "nodad"],
+                &["-6", "addr", "add", &resolver6, "dev", "imds0", "nodad"],
+                &[
+                    "-6",
+                    "neigh",
+                    "add",
+                    &hop6,
+                    "lladdr",
+                    &agent_mac,
+                    "dev",
+                    "imds0",
+                    "nud",
+                    "permanent",
+                ],
+                &[
+                    "-6", "route", "add", &aliases6, "via", &hop6, "dev", "imds0",
+                ],
             ] {
                 let mut full = vec!["-n", ns.as_str()];
                 full.extend_from_slice(args);
                 ip(&full)?;
             }
-            let path = std::path::Path::new("/run/netns").join(&ns);
             let (listener, dns) = sys::in_netns(&path, || {
-                let l = std::net::TcpListener::bind(SocketAddr::from((nat::SERVICE_IP, 80)))?;
-                l.set_nonblocking(true)?;
-                let dns = [nat::RESOLVER_IP, nat::VPC_RESOLVER_IP]
-                    .into_iter()
-                    .map(|ip| DnsSockets::bind(SocketAddr::from((ip, 53))))
-                    .collect::<std::io::Result<Vec<_>>>()?;
-                Ok((l, dns))
+                let listeners = [
+                    SocketAddr::from((nat::SERVICE_IP, 80)),
+                    SocketAddr::from((nat::SERVICE_IP6, 80)),
+                ]
+                .into_iter()
+                .map(|a| {
+                    let l = std::net::TcpListener::bind(a)?;
+                    l.set_nonblocking(true)?;
+                    Ok(l)
+                })
+                .collect::<std::io::Result<Vec<_>>>()?;
+                let dns = [
+                    IpAddr::from(nat::RESOLVER_IP),
+                    IpAddr::from(nat::VPC_RESOLVER_IP),
+                    IpAddr::from(nat::RESOLVER_IP6),
+                ]
+                .into_iter()
+                .map(|ip| DnsSockets::bind(SocketAddr::from((ip, 53))))
+                .collect::<std::io::Result<Vec<_>>>()?;
+                Ok((listeners, dns))
             })
             .context("binding the link-local services in their namespace")?;
             Ok((tap, listener, dns))
@@ -219,7 +267,12 @@ impl Metadata {
             directory: directory.clone(),
             tokens: server::Tokens::default(),
         });
-        let listener = server::MetadataListener(tokio::net::TcpListener::from_std(listener)?);
+        let listener = server::MetadataListener::new(
+            listener
+                .into_iter()
+                .map(tokio::net::TcpListener::from_std)
+                .collect::<std::io::Result<Vec<_>>>()?,
+        );
         let app = axum::Router::new()
             .fallback(server::handle)
             .with_state(svc)

@@ -11,8 +11,9 @@
 //!   an address in the VPC's blocks: A; its reverse (`D.C.B.A.in-addr.arpa`): PTR. Other
 //!   names in that domain: NXDOMAIN.
 //! * An instance's resource name (`i-….ec2.internal`, `i-….REGION.compute.internal`):
-//!   A when the instance has EnableResourceNameDnsARecord on, NODATA for a name whose
-//!   records are all off but AAAA's (Fort's instances have no IPv6 address yet),
+//!   A when the instance has EnableResourceNameDnsARecord on, AAAA (its primary
+//!   interface's first IPv6 address) when it has EnableResourceNameDnsAAAARecord on and
+//!   an IPv6 address, NODATA for the other types of a name with either record on,
 //!   NXDOMAIN when both are off. The IP name of a resource-named instance still answers,
 //!   and its address's PTR is still the IP name: "DNS queries for both IP names and
 //!   resource names coexist [...] For private DNS hostnames based on IP names, [...] DNS
@@ -26,7 +27,7 @@
 //!   agent has none.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -40,7 +41,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use ipnet::Ipv4Net;
 use tokio::sync::Semaphore;
 
-use super::{Directory, nat};
+use super::Directory;
 
 /// TTL of the VPC's own answers, in seconds.
 const TTL: u32 = 60;
@@ -71,20 +72,24 @@ pub struct VpcView {
 /// What the resolver answers for an instance's resource name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ResourceName {
-    /// The instance's primary private address.
-    pub ip: Ipv4Addr,
+    /// The instance's primary private address (none in an IPv6-only subnet).
+    pub ip: Option<Ipv4Addr>,
     /// EnableResourceNameDnsARecord.
     pub a_record: bool,
     /// EnableResourceNameDnsAAAARecord.
     pub aaaa_record: bool,
+    /// The primary interface's first IPv6 address: the AAAA record's.
+    pub ipv6: Option<Ipv6Addr>,
 }
 
 impl ResourceName {
     pub fn from_item(n: &fort_proto::mapping::InstanceName) -> ResourceName {
         ResourceName {
-            ip: Ipv4Addr::from(n.ip),
+            ip: n.ip.map(Ipv4Addr::from),
             a_record: n.a_record,
             aaaa_record: n.aaaa_record,
+            // 16 bytes or none (checked on arrival)
+            ipv6: <[u8; 16]>::try_from(&n.ipv6[..]).ok().map(Ipv6Addr::from),
         }
     }
 }
@@ -309,7 +314,16 @@ impl VpcView {
             // the VPC's domain is answered here, never forwarded
             if is_instance_label(label) {
                 return Some(match self.names.get(label) {
-                    Some(n) if n.a_record && qtype == RecordType::A => record(RData::A(A(n.ip)))?,
+                    Some(ResourceName {
+                        a_record: true,
+                        ip: Some(ip),
+                        ..
+                    }) if qtype == RecordType::A => record(RData::A(A(*ip)))?,
+                    Some(ResourceName {
+                        aaaa_record: true,
+                        ipv6: Some(six),
+                        ..
+                    }) if qtype == RecordType::AAAA => record(RData::AAAA(AAAA(*six)))?,
                     Some(n) if n.a_record || n.aaaa_record => Local::NoData,
                     _ => Local::NxDomain,
                 });
@@ -352,9 +366,10 @@ impl VpcView {
             names: [(
                 "i-0123456789abcdef0".to_owned(),
                 ResourceName {
-                    ip: Ipv4Addr::new(10, 0, 1, 5),
+                    ip: Some(Ipv4Addr::new(10, 0, 1, 5)),
                     a_record: true,
                     aaaa_record: false,
+                    ipv6: None,
                 },
             )]
             .into(),
@@ -425,10 +440,7 @@ impl RequestHandler for Resolver {
         let Ok(_permit) = self.in_flight.try_acquire() else {
             return no_answer(request);
         };
-        let IpAddr::V4(src) = request.src().ip() else {
-            return no_answer(request);
-        };
-        let vpc = nat::unalias(src).and_then(|(slot, _)| {
+        let vpc = super::server::caller(request.src().ip()).and_then(|(slot, _)| {
             let d = self.directory.read().ok()?;
             d.vpc_by_slot(slot)
         });
@@ -740,9 +752,10 @@ mod tests {
     fn resource_names_answer_as_their_instances_ask() {
         let mut v = vpc("us-east-1");
         let name = |ip: [u8; 4], a_record: bool, aaaa_record: bool| ResourceName {
-            ip: Ipv4Addr::from(ip),
+            ip: Some(Ipv4Addr::from(ip)),
             a_record,
             aaaa_record,
+            ipv6: None,
         };
         v.names = [
             (
@@ -780,6 +793,56 @@ mod tests {
         assert_eq!(
             v.local("i-0aaaaaaaaaaaaaaa3.ec2.internal.", RecordType::A),
             Some(Local::NoData)
+        );
+        // with an IPv6 address: AAAA as its own flag says, whatever A's says
+        let six: Ipv6Addr = "2001:db8:1:2::8".parse().unwrap();
+        for (id, a_record, aaaa_record) in [
+            ("i-0aaaaaaaaaaaaaaa4", false, true),
+            ("i-0aaaaaaaaaaaaaaa5", true, true),
+            ("i-0aaaaaaaaaaaaaaa6", true, false),
+        ] {
+            let mut n = name([10, 0, 2, 9], a_record, aaaa_record);
+            n.ipv6 = Some(six);
+            v.names.insert(id.to_owned(), n);
+        }
+        let aaaa = |l: Option<Local>| match l {
+            Some(Local::Records(r)) => r
+                .iter()
+                .filter_map(|r| match r.data {
+                    RData::AAAA(AAAA(ip)) => Some(ip),
+                    _ => None,
+                })
+                .collect::<Vec<_>>(),
+            other => panic!("not records: {other:?}"),
+        };
+        for id in ["i-0aaaaaaaaaaaaaaa4", "i-0aaaaaaaaaaaaaaa5"] {
+            let fqdn = format!("{id}.ec2.internal.");
+            assert_eq!(aaaa(v.local(&fqdn, RecordType::AAAA)), [six], "{id}");
+        }
+        assert_eq!(
+            v.local("i-0aaaaaaaaaaaaaaa4.ec2.internal.", RecordType::A),
+            Some(Local::NoData)
+        );
+        assert_eq!(
+            a(v.local("i-0aaaaaaaaaaaaaaa5.ec2.internal.", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 2, 9))
+        );
+        assert_eq!(
+            v.local("i-0aaaaaaaaaaaaaaa6.ec2.internal.", RecordType::AAAA),
+            Some(Local::NoData)
+        );
+        // an IPv6-only instance (no IPv4 address): AAAA only
+        let mut only6 = name([0, 0, 0, 0], true, true);
+        only6.ip = None;
+        only6.ipv6 = Some(six);
+        v.names.insert("i-0aaaaaaaaaaaaaaa7".to_owned(), only6);
+        assert_eq!(
+            v.local("i-0aaaaaaaaaaaaaaa7.ec2.internal.", RecordType::A),
+            Some(Local::NoData)
+        );
+        assert_eq!(
+            aaaa(v.local("i-0aaaaaaaaaaaaaaa7.ec2.internal.", RecordType::AAAA)),
+            [six]
         );
         // an instance of another VPC, or none
         assert_eq!(

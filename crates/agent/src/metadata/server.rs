@@ -35,8 +35,39 @@ pub struct Peer {
     socket: Option<Arc<std::net::TcpStream>>,
 }
 
-/// The service's listener, handing each connection's socket to its requests.
-pub struct MetadataListener(pub tokio::net::TcpListener);
+/// The service's listeners (its IPv4 and IPv6 addresses), handing each connection's
+/// socket to its requests.
+pub struct MetadataListener {
+    listeners: Vec<tokio::net::TcpListener>,
+    /// The listener polled first next time, so none starves the others.
+    next: usize,
+}
+
+impl MetadataListener {
+    pub fn new(listeners: Vec<tokio::net::TcpListener>) -> MetadataListener {
+        MetadataListener { listeners, next: 0 }
+    }
+
+    /// The next connection on any listener.
+    async fn accept_any(&mut self) -> std::io::Result<(tokio::net::TcpStream, SocketAddr)> {
+        let n = self.listeners.len();
+        if n == 0 {
+            return std::future::pending().await;
+        }
+        let start = self.next % n;
+        self.next = self.next.wrapping_add(1);
+        let listeners = &self.listeners;
+        std::future::poll_fn(|cx| {
+            for i in 0..n {
+                if let std::task::Poll::Ready(r) = listeners[(start + i) % n].poll_accept(cx) {
+                    return std::task::Poll::Ready(r);
+                }
+            }
+            std::task::Poll::Pending
+        })
+        .await
+    }
+}
 
 impl Listener for MetadataListener {
     type Io = tokio::net::TcpStream;
@@ -44,7 +75,7 @@ impl Listener for MetadataListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         loop {
-            match self.0.accept().await {
+            match self.accept_any().await {
                 Ok((stream, addr)) => {
                     let socket = stream
                         .as_fd()
@@ -60,8 +91,12 @@ impl Listener for MetadataListener {
     }
 
     fn local_addr(&self) -> std::io::Result<Peer> {
+        let first = self
+            .listeners
+            .first()
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))?;
         Ok(Peer {
-            addr: self.0.local_addr()?,
+            addr: first.local_addr()?,
             socket: None,
         })
     }
@@ -112,12 +147,28 @@ pub struct Service {
     pub tokens: Tokens,
 }
 
-/// Sets the IP TTL of the connection's next segments (the hop limit of a PUT's answer).
+/// Sets the IP TTL (IPv6: the hop limit) of the connection's next segments (the hop
+/// limit of a PUT's answer).
 fn set_ttl(peer: &Peer, ttl: u32) {
-    if let Some(s) = &peer.socket
-        && let Err(e) = s.set_ttl(ttl)
-    {
+    let Some(s) = &peer.socket else { return };
+    let set = if peer.addr.is_ipv6() {
+        fort_host::sys::set_unicast_hops(s.as_fd(), ttl)
+    } else {
+        s.set_ttl(ttl)
+    };
+    if let Err(e) = set {
         tracing::debug!(error = %e, "cannot set the metadata answer's TTL");
+    }
+}
+
+/// The instance (its port's slot) an alias names, and whether it came over IPv6.
+pub fn caller(addr: IpAddr) -> Option<(u16, bool)> {
+    match addr {
+        IpAddr::V4(ip) => nat::unalias(ip).map(|(slot, _)| (slot, false)),
+        IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+            Some(v4) => nat::unalias(v4).map(|(slot, _)| (slot, false)),
+            None => nat::unalias6(ip).map(|(slot, _)| (slot, true)),
+        },
     }
 }
 
@@ -147,18 +198,20 @@ pub async fn handle(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let IpAddr::V4(ip) = peer.addr.ip() else {
+    let Some((slot, over_ipv6)) = caller(peer.addr.ip()) else {
         return error(StatusCode::FORBIDDEN);
     };
-    let view: Option<Arc<InstanceView>> = nat::unalias(ip).and_then(|(slot, _)| {
+    let view: Option<Arc<InstanceView>> = {
         let d = svc.directory.read().expect("metadata directory");
         d.by_slot(slot)
-    });
+    };
     let Some(view) = view else {
         return error(StatusCode::FORBIDDEN);
     };
     let options = view.item.metadata_options.unwrap_or_default();
-    if !options.http_endpoint {
+    // (the data path keeps IPv6 away when HttpProtocolIpv6 is disabled; a connection
+    // opened before it was is refused here)
+    if !options.http_endpoint || (over_ipv6 && !options.http_protocol_ipv6) {
         return error(StatusCode::FORBIDDEN);
     }
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());

@@ -3,14 +3,14 @@
 //! the instance in, the answer to one path out.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use fort_model::dns_name::{
     HostnameType, instance_private_dns_name, private_dns_name, public_dns_name,
 };
 use fort_proto::mapping as pb;
 use fort_sync::host_state::HostState;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 /// One interface of the instance, as `network/interfaces/macs/MAC/` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub struct Interface {
     pub vpc_id: String,
     pub vpc_cidrs: Vec<Ipv4Net>,
     pub security_group_ids: Vec<String>,
+    /// Its IPv6 addresses, its subnet's and VPC's IPv6 blocks.
+    pub ipv6s: Vec<Ipv6Addr>,
+    pub subnet_ipv6_cidr: Option<Ipv6Net>,
+    pub vpc_ipv6_cidrs: Vec<Ipv6Net>,
 }
 
 /// What the metadata service knows of one instance.
@@ -41,9 +45,9 @@ pub struct InstanceView {
 /// instance).
 pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>> {
     let publics: Vec<(&str, Ipv4Addr, Ipv4Addr)> = state.public_ips().collect();
-    let cidrs: BTreeMap<&str, &Vec<Ipv4Net>> = state
+    let cidrs: BTreeMap<&str, (&Vec<Ipv4Net>, &Vec<Ipv6Net>)> = state
         .vpc_headers()
-        .map(|v| (v.id.as_str(), &v.cidrs))
+        .map(|v| (v.id.as_str(), (&v.cidrs, &v.ipv6_cidrs)))
         .collect();
     let mut out = BTreeMap::new();
     for (id, item) in state.instances() {
@@ -51,7 +55,9 @@ pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>
             .ports()
             .filter(|p| p.instance_id.as_deref() == Some(id.as_str()))
             .map(|p| {
-                let local_ipv4s: Vec<Ipv4Addr> = std::iter::once(p.primary_ip)
+                let local_ipv4s: Vec<Ipv4Addr> = p
+                    .primary_ip
+                    .into_iter()
                     .chain(p.secondary_ips.iter().copied())
                     .collect();
                 Interface {
@@ -65,13 +71,21 @@ pub fn views(state: &HostState) -> BTreeMap<String, std::sync::Arc<InstanceView>
                         .collect(),
                     local_ipv4s,
                     subnet_id: p.subnet_id.clone(),
-                    subnet_cidr: state.subnet(&p.vpc_id, &p.subnet_id).map(|s| s.cidr),
+                    subnet_cidr: state.subnet(&p.vpc_id, &p.subnet_id).and_then(|s| s.cidr),
                     vpc_id: p.vpc_id.clone(),
                     vpc_cidrs: cidrs
                         .get(p.vpc_id.as_str())
-                        .map(|c| c.to_vec())
+                        .map(|c| c.0.to_vec())
                         .unwrap_or_default(),
                     security_group_ids: p.security_groups.clone(),
+                    ipv6s: p.ipv6_addresses.clone(),
+                    subnet_ipv6_cidr: state
+                        .subnet(&p.vpc_id, &p.subnet_id)
+                        .and_then(|s| s.ipv6_cidr),
+                    vpc_ipv6_cidrs: cidrs
+                        .get(p.vpc_id.as_str())
+                        .map(|c| c.1.to_vec())
+                        .unwrap_or_default(),
                 }
             })
             .collect();
@@ -158,11 +172,7 @@ impl InstanceView {
 
     fn interface_node(&self, i: &Interface) -> Node {
         let region = &self.item.region;
-        let primary_ip = i
-            .local_ipv4s
-            .first()
-            .copied()
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let primary_ip = i.local_ipv4s.first().copied();
         let mut e = vec![("device-number", text(i.device_number.to_string()))];
         e.push(("interface-id", text(i.eni.clone())));
         if !i.public.is_empty() {
@@ -176,8 +186,14 @@ impl InstanceView {
                 ),
             ));
         }
-        e.push(("local-hostname", text(private_dns_name(region, primary_ip))));
-        e.push(("local-ipv4s", lines(&i.local_ipv4s)));
+        if !i.ipv6s.is_empty() {
+            e.push(("ipv6s", lines(&i.ipv6s)));
+        }
+        // an interface of an IPv6-only subnet has neither
+        if let Some(ip) = primary_ip {
+            e.push(("local-hostname", text(private_dns_name(region, ip))));
+            e.push(("local-ipv4s", lines(&i.local_ipv4s)));
+        }
         e.push(("mac", text(i.mac.clone())));
         e.push(("owner-id", text(self.item.account_id.clone())));
         if let Some((public, _)) = i.public.first()
@@ -197,22 +213,24 @@ impl InstanceView {
         if let Some(c) = i.subnet_cidr {
             e.push(("subnet-ipv4-cidr-block", text(c.to_string())));
         }
+        if let Some(c) = i.subnet_ipv6_cidr {
+            e.push(("subnet-ipv6-cidr-blocks", text(c.to_string())));
+        }
         e.push(("vpc-id", text(i.vpc_id.clone())));
         if let Some(c) = i.vpc_cidrs.first() {
             e.push(("vpc-ipv4-cidr-block", text(c.to_string())));
         }
         e.push(("vpc-ipv4-cidr-blocks", lines(&i.vpc_cidrs)));
+        if !i.vpc_ipv6_cidrs.is_empty() {
+            e.push(("vpc-ipv6-cidr-blocks", lines(&i.vpc_ipv6_cidrs)));
+        }
         dir(e)
     }
 
     fn meta_data(&self) -> Node {
         let it = &self.item;
         let p = self.primary();
-        let local = p
-            .local_ipv4s
-            .first()
-            .copied()
-            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let local = p.local_ipv4s.first().copied();
         // EC2's `hostname` and `local-hostname`: the resource name of a resource-named
         // instance, else its primary address's IP name.
         let hostname = instance_private_dns_name(&it.region, hostname_type(it), &it.id, local);
@@ -245,8 +263,17 @@ impl InstanceView {
             ("instance-id", text(it.id.clone())),
             ("instance-life-cycle", text("on-demand")),
             ("instance-type", text(it.instance_type.clone())),
-            ("local-hostname", text(hostname)),
-            ("local-ipv4", text(local.to_string())),
+        ];
+        // the primary interface's IPv6 address (Nitro instances')
+        if let Some(six) = p.ipv6s.first() {
+            e.push(("ipv6", text(six.to_string())));
+        }
+        e.push(("local-hostname", text(hostname)));
+        // an instance of an IPv6-only subnet has no IPv4 address
+        if let Some(ip) = local {
+            e.push(("local-ipv4", text(ip.to_string())));
+        }
+        e.extend([
             ("mac", text(p.mac.clone())),
             (
                 "network",
@@ -274,7 +301,7 @@ impl InstanceView {
                     ("region", text(it.region.clone())),
                 ]),
             ),
-        ];
+        ]);
         if let Some(ip) = self.public_ipv4() {
             if let Some(name) = self.public_hostname(ip) {
                 e.push(("public-hostname", text(name)));
@@ -420,6 +447,7 @@ impl InstanceView {
                     http_tokens_required: false,
                     http_put_response_hop_limit: 1,
                     tags: true,
+                    http_protocol_ipv6: true,
                 }),
                 tags: [("Name".to_owned(), "web".to_owned())].into(),
                 security_group_names: [("sg-1".to_owned(), "default".to_owned())].into(),
@@ -436,6 +464,9 @@ impl InstanceView {
                 vpc_id: "vpc-1".into(),
                 vpc_cidrs: vec!["10.0.0.0/16".parse().unwrap()],
                 security_group_ids: vec!["sg-1".into()],
+                ipv6s: vec!["2001:db8:1:1::5".parse().unwrap()],
+                subnet_ipv6_cidr: Some("2001:db8:1:1::/64".parse().unwrap()),
+                vpc_ipv6_cidrs: vec!["2001:db8:1::/56".parse().unwrap()],
             }],
         }
     }
@@ -530,6 +561,20 @@ mod tests {
         assert_eq!(
             get(&v, &format!("{mac}subnet-ipv4-cidr-block")).unwrap(),
             "10.0.1.0/24"
+        );
+        // IPv6: the instance's address, its interface's, its subnet's and VPC's blocks
+        assert_eq!(
+            get(&v, "/latest/meta-data/ipv6").unwrap(),
+            "2001:db8:1:1::5"
+        );
+        assert_eq!(get(&v, &format!("{mac}ipv6s")).unwrap(), "2001:db8:1:1::5");
+        assert_eq!(
+            get(&v, &format!("{mac}subnet-ipv6-cidr-blocks")).unwrap(),
+            "2001:db8:1:1::/64"
+        );
+        assert_eq!(
+            get(&v, &format!("{mac}vpc-ipv6-cidr-blocks")).unwrap(),
+            "2001:db8:1::/56"
         );
         assert_eq!(
             get(&v, "/latest/user-data").unwrap(),

@@ -26,10 +26,28 @@ use crate::counters::CounterKey6;
 use crate::dhcpv6;
 use crate::ndp;
 use crate::packet::Meta6;
-use crate::route;
+use crate::route::{self, METADATA6, RESOLVER6, TIME_SYNC6};
 use crate::v2p::Mapping6;
 use crate::wire::{icmpv6, ipv6};
 use std::net::Ipv6Addr;
+
+/// The link-local service an IPv6 packet is for, if any: DNS (UDP or TCP 53) to the
+/// resolver when the agent answers it (without, it is dropped as link-local: the
+/// engine's own responder speaks IPv4), metadata, time sync.
+fn service_of6(m: &Meta6, resolver: bool) -> Option<Service> {
+    match m.tuple.dst {
+        RESOLVER6
+            if resolver
+                && m.tuple.dst_port == 53
+                && matches!(m.tuple.protocol, ip_proto::UDP | ip_proto::TCP) =>
+        {
+            Some(Service::Resolver)
+        }
+        METADATA6 => Some(Service::InstanceMetadata),
+        TIME_SYNC6 => Some(Service::TimeSync),
+        _ => None,
+    }
+}
 
 impl Engine {
     /// The cached decision for an IPv6 `frame` from `origin` (as it arrived: from the
@@ -154,6 +172,16 @@ impl Engine {
         }
         if port.source_dest_check && !port.owns6(src) {
             return Err(DropReason::SourceCheck);
+        }
+        if let Some(service) = service_of6(&m, self.config.resolver_service) {
+            // the link-local services' IPv6 addresses (Nitro's): answered on this host,
+            // never filtered, as their IPv4 twins
+            out.clear();
+            out.extend_from_slice(frame);
+            return Ok(Verdict::Service {
+                port: PortId(p),
+                service,
+            });
         }
         if ipv6::is_link_local(src)
             || ipv6::is_link_local(dst)

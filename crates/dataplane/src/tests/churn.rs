@@ -60,7 +60,7 @@ fn vpc_of(lane: &Lane) -> Vpc {
         router_mac: ROUTER_MAC,
         subnets: vec![Subnet {
             id: format!("subnet-{}", lane.n),
-            cidr: net(&format!("10.{o}.1.0/24")),
+            cidr: Some(net(&format!("10.{o}.1.0/24"))),
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-all".into(),
             availability_zone: String::new(),
@@ -137,7 +137,7 @@ fn program(lanes: &[Lane]) -> HostProgram {
                     vpc_id: l.id(),
                     subnet_id: format!("subnet-{}", l.n),
                     mac: e.mac,
-                    primary_ip: e.ip,
+                    primary_ip: Some(e.ip),
                     secondary_ips: vec![],
                     security_groups: vec![if e.open { "sg-open" } else { "sg-closed" }.into()],
                     source_dest_check: true,

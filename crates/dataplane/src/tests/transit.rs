@@ -63,7 +63,7 @@ fn spoke(n: u8, vni: u32, ip: Ipv4Addr, mac: MacAddr) -> Vpc {
     v.router_mac = MacAddr([2, 0, 0, 0, 0, n]);
     v.subnets = vec![Subnet {
         id: format!("subnet-{n}"),
-        cidr: net(&format!("10.{}.1.0/24", n - 1)),
+        cidr: Some(net(&format!("10.{}.1.0/24", n - 1))),
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-default".into(),
         availability_zone: "za".into(),
@@ -141,7 +141,7 @@ fn port(n: u32, ip: Ipv4Addr, mac: MacAddr) -> Port {
         vpc_id: format!("vpc-{n}"),
         subnet_id: format!("subnet-{n}"),
         mac,
-        primary_ip: ip,
+        primary_ip: Some(ip),
         secondary_ips: vec![],
         security_groups: vec!["sg-app".into()],
         source_dest_check: true,
@@ -357,7 +357,7 @@ fn the_attachment_subnets_acls_apply() {
     let mut p = p1;
     p.vpcs[1].subnets.push(Subnet {
         id: "subnet-2t".into(),
-        cidr: net("10.1.200.0/24"),
+        cidr: Some(net("10.1.200.0/24")),
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-open".into(),
         availability_zone: "za".into(),
@@ -433,7 +433,7 @@ fn appliance_mode_picks_the_exit_by_flow_and_else_by_zone() {
     let shared = &mut p1.vpcs[1];
     shared.subnets.push(Subnet {
         id: "subnet-2b".into(),
-        cidr: net("10.1.2.0/24"),
+        cidr: Some(net("10.1.2.0/24")),
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-b".into(),
         availability_zone: "zb".into(),
@@ -473,7 +473,7 @@ fn walks_through_the_gateway_are_cached() {
         let vpc = &mut p2.vpcs[v];
         vpc.subnets.push(Subnet {
             id: format!("subnet-{n}t"),
-            cidr: net(&format!("10.{}.200.0/24", n - 1)),
+            cidr: Some(net(&format!("10.{}.200.0/24", n - 1))),
             route_table_id: "rtb-main".into(),
             network_acl_id: format!("acl-{n}t"),
             availability_zone: "za".into(),

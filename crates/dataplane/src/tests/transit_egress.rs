@@ -20,7 +20,7 @@ fn t(s: u64) -> Time {
 fn subnet(id: &str, cidr: &str, table: &str, acl: &str) -> Subnet {
     Subnet {
         id: id.into(),
-        cidr: net(cidr),
+        cidr: Some(net(cidr)),
         route_table_id: table.into(),
         network_acl_id: acl.into(),
         availability_zone: "za".into(),

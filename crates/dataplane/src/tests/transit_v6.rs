@@ -76,7 +76,7 @@ fn vpc2() -> Vpc {
     v.router_mac = ROUTER2;
     v.subnets = vec![Subnet {
         id: "subnet-p".into(),
-        cidr: net("10.1.5.0/24"),
+        cidr: Some(net("10.1.5.0/24")),
         route_table_id: "rtb-main".into(),
         network_acl_id: "acl-default".into(),
         availability_zone: String::new(),
@@ -126,7 +126,7 @@ fn engines(change: impl Fn(&mut Vpc)) -> (Engine, Engine) {
     port.vpc_id = "vpc-2".into();
     port.subnet_id = "subnet-p".into();
     port.mac = P_MAC;
-    port.primary_ip = P_IP;
+    port.primary_ip = Some(P_IP);
     port.secondary_ips = vec![];
     port.ipv6_addresses = vec![p6()];
     p2.ports = vec![port];

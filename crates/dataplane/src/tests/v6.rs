@@ -846,9 +846,9 @@ fn routes_decide_ipv6_by_longest_prefix() {
         drop_of(h1.process_from_port(t(1), a, &to("2001:db8:1:3::1"), &mut out)),
         DropReason::NoMapping
     );
-    // the link-local services' range is never routed
+    // the link-local services' range is never routed (its services are the agent's)
     assert_eq!(
-        drop_of(h1.process_from_port(t(1), a, &to("fd00:ec2::254"), &mut out)),
+        drop_of(h1.process_from_port(t(1), a, &to("fd00:ec2::1"), &mut out)),
         DropReason::LinkLocal
     );
     // without the ::/0 route, the internet has no route at all
@@ -1128,7 +1128,7 @@ fn peering_carries_ipv6_and_authenticates_by_the_peer_mapping() {
         v.router_mac = MacAddr([2, 0, 0, 0, 0, 2]);
         v.subnets = vec![Subnet {
             id: "subnet-p".into(),
-            cidr: net("10.1.5.0/24"),
+            cidr: Some(net("10.1.5.0/24")),
             route_table_id: "rtb-main".into(),
             network_acl_id: "acl-default".into(),
             availability_zone: String::new(),
@@ -1180,7 +1180,7 @@ fn peering_carries_ipv6_and_authenticates_by_the_peer_mapping() {
     port.vpc_id = "vpc-2".into();
     port.subnet_id = "subnet-p".into();
     port.mac = p_mac;
-    port.primary_ip = p_ip;
+    port.primary_ip = Some(p_ip);
     port.secondary_ips = vec![];
     port.security_groups = vec!["sg-app".into()];
     port.ipv6_addresses = vec![p6];
@@ -1360,4 +1360,233 @@ fn flow_logs_count_ipv6_flows() {
     assert_eq!((received[1].tuple.src, received[1].tuple.dst), (a6, b6));
     // drained: nothing more until new packets
     h2.drain_flow_records(|r| panic!("{r:?}"));
+}
+
+/// Nitro's IPv6 link-local services: metadata at `fd00:ec2::254` and time sync at
+/// `fd00:ec2::123` go to the agent unchanged (`Verdict::Service`), the resolver at
+/// `fd00:ec2::253` too when the agent answers DNS; never filtered by security groups (a
+/// port whose groups allow nothing out still reaches them), always after the source
+/// check; the rest of `fd00:ec2::/32` stays unroutable.
+#[test]
+fn link_local_services_answer_at_their_ipv6_addresses() {
+    use crate::route::{METADATA6, RESOLVER6, TIME_SYNC6};
+    use crate::{EngineConfig, Service};
+    let mut p = host1();
+    // no egress rule at all: services are not filtered
+    for g in p.vpcs.iter_mut().flat_map(|v| &mut v.security_groups) {
+        g.egress.clear();
+    }
+    let mut e = Engine::new(EngineConfig {
+        resolver_service: true,
+        ..EngineConfig::default()
+    });
+    e.set_program(p.clone()).unwrap();
+    let a = pid(&e, "eni-a");
+    let mut out = Vec::new();
+    let syn = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        METADATA6,
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        e.process_from_port(t(1), a, &syn, &mut out),
+        Verdict::Service {
+            port: a,
+            service: Service::InstanceMetadata
+        }
+    );
+    assert_eq!(out, syn, "handed over unchanged");
+    let query = udp6_frame(A_MAC, ROUTER_MAC, A_IP6, RESOLVER6, 5353, 53, b"q");
+    assert_eq!(
+        e.process_from_port(t(1), a, &query, &mut out),
+        Verdict::Service {
+            port: a,
+            service: Service::Resolver
+        }
+    );
+    let tcp_query = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        RESOLVER6,
+        5353,
+        53,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        e.process_from_port(t(1), a, &tcp_query, &mut out),
+        Verdict::Service {
+            port: a,
+            service: Service::Resolver
+        }
+    );
+    let ntp = udp6_frame(A_MAC, ROUTER_MAC, A_IP6, TIME_SYNC6, 123, 123, b"t");
+    assert_eq!(
+        e.process_from_port(t(1), a, &ntp, &mut out),
+        Verdict::Service {
+            port: a,
+            service: Service::TimeSync
+        }
+    );
+    // the resolver's address speaks DNS only; the rest of the range is never routed
+    let not_dns = udp6_frame(A_MAC, ROUTER_MAC, A_IP6, RESOLVER6, 5353, 80, b"q");
+    let elsewhere = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        "fd00:ec2::1".parse().unwrap(),
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    for f in [not_dns, elsewhere] {
+        assert_eq!(
+            drop_of(e.process_from_port(t(1), a, &f, &mut out)),
+            DropReason::LinkLocal
+        );
+    }
+    // a spoofed source gets nowhere, service or not
+    let spoofed = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        B_IP6,
+        METADATA6,
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    assert_eq!(
+        drop_of(e.process_from_port(t(1), a, &spoofed, &mut out)),
+        DropReason::SourceCheck
+    );
+    // without the agent's resolver, the engine's own (IPv4) one does not speak IPv6
+    let mut plain = Engine::with_program(p).unwrap();
+    assert_eq!(
+        drop_of(plain.process_from_port(t(1), a, &query, &mut out)),
+        DropReason::LinkLocal
+    );
+}
+
+/// DHCPv6 names the Route 53 Resolver's IPv6 address as DNS server when the VPC's DHCP
+/// options set says AmazonProvidedDNS, the set's own IPv6 servers in its order, and none
+/// when it names only IPv4 servers (which IPv4's DHCP hands out alone).
+#[test]
+fn dhcpv6_names_the_resolver_for_amazon_provided_dns() {
+    use crate::route::RESOLVER6;
+    let (mut h1, _) = engines();
+    let a = pid(&h1, "eni-a");
+    let mut out = Vec::new();
+    let dns_of = |out: &[u8]| {
+        let ip = ipv6::Packet::new_checked(&out[14..]).unwrap();
+        let m = dhcpv6::Message::new_checked(&ip.payload()[8..]).unwrap();
+        m.option(option::DNS_SERVERS).unwrap().map(<[u8]>::to_vec)
+    };
+    for k in [
+        message::SOLICIT,
+        message::RENEW,
+        message::INFORMATION_REQUEST,
+    ] {
+        h1.process_from_port(t(1), a, &dhcpv6_frame(A_MAC, ll(A_MAC), k, &[]), &mut out);
+        assert_eq!(dns_of(&out), Some(RESOLVER6.octets().to_vec()), "{k}");
+    }
+    let mut p = host1();
+    p.vpcs[0].dhcp.domain_name_servers = vec![NameServer::Address("192.0.2.53".parse().unwrap())];
+    let mut own = Engine::with_program(p.clone()).unwrap();
+    own.process_from_port(
+        t(1),
+        a,
+        &dhcpv6_frame(A_MAC, ll(A_MAC), message::SOLICIT, &[]),
+        &mut out,
+    );
+    assert_eq!(dns_of(&out), None);
+    // the set's own IPv6 servers, in its order, AmazonProvidedDNS among them; IPv4 DHCP
+    // hands out only the IPv4 ones
+    let six: Ipv6Addr = "2001:db8:53::1".parse().unwrap();
+    p.vpcs[0].dhcp.domain_name_servers = vec![
+        NameServer::Address6(six),
+        NameServer::Address("192.0.2.53".parse().unwrap()),
+        NameServer::AmazonProvidedDns,
+    ];
+    let mut mixed = Engine::with_program(p).unwrap();
+    mixed.process_from_port(
+        t(1),
+        a,
+        &dhcpv6_frame(A_MAC, ll(A_MAC), message::SOLICIT, &[]),
+        &mut out,
+    );
+    let mut want = six.octets().to_vec();
+    want.extend_from_slice(&RESOLVER6.octets());
+    assert_eq!(dns_of(&out), Some(want));
+    let discover = dhcp_frame(A_MAC, crate::wire::dhcp::MessageType::Discover, None);
+    mixed.process_from_port(t(1), a, &discover, &mut out);
+    let reply = crate::wire::dhcp::Repr::parse(
+        &crate::wire::dhcp::Packet::new_checked(&out[14 + 20 + 8..]).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        reply.dns_servers,
+        vec![
+            "192.0.2.53".parse::<std::net::Ipv4Addr>().unwrap(),
+            "10.0.0.2".parse().unwrap()
+        ]
+    );
+}
+
+/// A port of an IPv6-only subnet (no IPv4 block, no IPv4 address): ARP and IPv4 (DHCP
+/// included) are dropped as `ipv4`, the router's advertisement, DHCPv6 and the IPv6
+/// walks work as in any IPv6 subnet, and its packets reach the services at fd00:ec2::…
+#[test]
+fn an_ipv6_only_port_speaks_ipv6_alone() {
+    use crate::route::METADATA6;
+    let mut p = host1();
+    p.vpcs[0].subnets[0].cidr = None;
+    p.ports[0].primary_ip = None;
+    let mut h = Engine::with_program(p).unwrap();
+    let a = pid(&h, "eni-a");
+    let mut out = Vec::new();
+    for f in [
+        arp_request(A_MAC, A_IP, B_IP),
+        dhcp_frame(A_MAC, crate::wire::dhcp::MessageType::Discover, None),
+        tcp_frame(A_MAC, ROUTER_MAC, A_IP, C_IP, 40000, 22, tcp::flags::SYN, 0),
+    ] {
+        assert_eq!(
+            drop_of(h.process_from_port(t(1), a, &f, &mut out)),
+            DropReason::Ipv4
+        );
+    }
+    assert_eq!(
+        h.process_from_port(t(1), a, &router_solicit(A_MAC, ll(A_MAC)), &mut out),
+        Verdict::Hairpin { port: a }
+    );
+    let solicit = dhcpv6_frame(A_MAC, ll(A_MAC), message::SOLICIT, &[]);
+    h.process_from_port(t(1), a, &solicit, &mut out);
+    assert_eq!(dhcpv6_reply(&out).2, Some((A_IP6, 140, 450)));
+    // layer 2 over IPv6 to B on the other host, and metadata
+    let syn = tcp6_frame(A_MAC, B_MAC, A_IP6, B_IP6, 40000, 22, tcp::flags::SYN, 0);
+    assert!(matches!(
+        h.process_from_port(t(1), a, &syn, &mut out),
+        Verdict::ToUnderlay { .. }
+    ));
+    let imds = tcp6_frame(
+        A_MAC,
+        ROUTER_MAC,
+        A_IP6,
+        METADATA6,
+        40000,
+        80,
+        tcp::flags::SYN,
+        0,
+    );
+    assert!(matches!(
+        h.process_from_port(t(1), a, &imds, &mut out),
+        Verdict::Service { .. }
+    ));
 }

@@ -1033,7 +1033,7 @@ fn public_ip(e: Option<&&NetworkInterface>) -> Option<std::net::Ipv4Addr> {
     let e = e?;
     e.associations
         .iter()
-        .find(|a| a.private_ip == e.private_ip)
+        .find(|a| Some(a.private_ip) == e.private_ip)
         .map(|a| a.public_ip)
 }
 
@@ -1125,9 +1125,12 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         }
         "network-interface.mac-address" => all(&|e| vec![e.mac_address.clone()]),
         "network-interface.network-interface-id" => all(&|e| vec![e.id.to_string()]),
-        "network-interface.private-dns-name" => {
-            all(&|e| vec![private_dns_name(&region.name, e.private_ip)])
-        }
+        "network-interface.private-dns-name" => all(&|e| {
+            e.private_ip
+                .map(|ip| private_dns_name(&region.name, ip))
+                .into_iter()
+                .collect()
+        }),
         "network-interface.source-dest-check" => all(&|e| vec![b(e.source_dest_check).into()]),
         "network-interface.status" => all(&|e| vec![Region::interface_status(e).into()]),
         "network-interface.subnet-id" => all(&|e| vec![e.subnet_id.to_string()]),
@@ -1135,7 +1138,8 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "owner-id" => one(region.account.clone()),
         "private-dns-name" => instance_dns_name(region, i, primary).into_iter().collect(),
         "private-ip-address" => primary
-            .map(|e| e.private_ip.to_string())
+            .and_then(|e| e.private_ip)
+            .map(|ip| ip.to_string())
             .into_iter()
             .collect(),
         "reason" => one(reason(i)),
@@ -1267,7 +1271,7 @@ pub fn render(
         w.leaf("subnetId", &i.subnet_id).leaf("vpcId", &i.vpc_id);
     }
     if let Some(e) = primary {
-        w.leaf("privateIpAddress", e.private_ip)
+        w.opt("privateIpAddress", e.private_ip)
             .opt("ipAddress", public)
             .leaf("sourceDestCheck", b(e.source_dest_check));
         groups(w, region, e);
@@ -1374,10 +1378,10 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
         .leaf("ownerId", &region.account)
         .leaf("status", Region::interface_status(e))
         .leaf("macAddress", &e.mac_address)
-        .leaf("privateIpAddress", e.private_ip)
-        .leaf(
+        .opt("privateIpAddress", e.private_ip)
+        .opt(
             "privateDnsName",
-            private_dns_name(&region.name, e.private_ip),
+            e.private_ip.map(|ip| private_dns_name(&region.name, ip)),
         )
         .leaf("sourceDestCheck", b(e.source_dest_check));
     groups(w, region, e);
@@ -1391,7 +1395,11 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
                 .leaf("networkCardIndex", 0);
         });
     }
-    if let Some(a) = e.associations.iter().find(|a| a.private_ip == e.private_ip) {
+    if let Some(a) = e
+        .associations
+        .iter()
+        .find(|a| Some(a.private_ip) == e.private_ip)
+    {
         association(w, region, e, a, false);
     }
     super::network_interface::private_addresses(w, region, e, false);

@@ -520,7 +520,9 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
         put(format!("{pre}.SubnetId"), e.subnet_id.to_string());
         put(format!("{pre}.Description"), e.description.clone());
         put(format!("{pre}.NetworkInterfaceId"), e.id.to_string());
-        put(format!("{pre}.PrivateIpAddress"), e.private_ip.to_string());
+        if let Some(ip) = e.private_ip {
+            put(format!("{pre}.PrivateIpAddress"), ip.to_string());
+        }
         for (g, sg) in e.security_groups.iter().enumerate() {
             put(format!("{pre}.SecurityGroupId.{}", g + 1), sg.to_string());
         }

@@ -353,7 +353,10 @@ fn ip_owner(region: &Region, a: &PublicIpAssociation) -> String {
 
 fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
     let att = e.attachment.as_ref();
-    let primary_assoc = e.associations.iter().find(|a| a.private_ip == e.private_ip);
+    let primary_assoc = e
+        .associations
+        .iter()
+        .find(|a| Some(a.private_ip) == e.private_ip);
     let one = |v: String| vec![v];
     match name {
         "addresses.private-ip-address" => e.private_ips().map(|i| i.to_string()).collect(),
@@ -420,7 +423,11 @@ fn field(region: &Region, e: &NetworkInterface, name: &str) -> Vec<String> {
         "mac-address" => one(e.mac_address.clone()),
         "network-interface-id" => one(e.id.to_string()),
         "owner-id" => one(region.account.clone()),
-        "private-dns-name" => one(private_dns_name(&region.name, e.private_ip)),
+        "private-dns-name" => e
+            .private_ip
+            .map(|ip| private_dns_name(&region.name, ip))
+            .into_iter()
+            .collect(),
         "private-ip-address" => e.private_ips().map(|i| i.to_string()).collect(),
         "requester-id" => vec![],
         "requester-managed" => one(b(e.requester_managed).into()),
@@ -490,7 +497,7 @@ pub(crate) fn private_addresses(w: &mut Xml, region: &Region, e: &NetworkInterfa
     w.set("privateIpAddressesSet", e.private_ips(), |w, ip| {
         w.leaf("privateIpAddress", ip)
             .leaf("privateDnsName", private_dns_name(&region.name, ip))
-            .leaf("primary", b(ip == e.private_ip));
+            .leaf("primary", b(Some(ip) == e.private_ip));
         if let Some(a) = e.associations.iter().find(|a| a.private_ip == ip) {
             association(w, region, e, a, full);
         }
@@ -507,21 +514,27 @@ pub fn render(w: &mut Xml, region: &Region, e: &NetworkInterface) {
         .leaf("requesterManaged", b(e.requester_managed))
         .leaf("status", Region::interface_status(e))
         .leaf("macAddress", &e.mac_address)
-        .leaf("privateIpAddress", e.private_ip)
-        .leaf(
+        .opt("privateIpAddress", e.private_ip)
+        .opt(
             "privateDnsName",
-            private_dns_name(&region.name, e.private_ip),
+            e.private_ip.map(|ip| private_dns_name(&region.name, ip)),
         )
         .leaf("sourceDestCheck", b(e.source_dest_check));
     groups(w, region, e);
     attachment(w, region, e);
-    if let Some(a) = e.associations.iter().find(|a| a.private_ip == e.private_ip) {
+    if let Some(a) = e
+        .associations
+        .iter()
+        .find(|a| Some(a.private_ip) == e.private_ip)
+    {
         association(w, region, e, a, true);
     }
     // even when empty, as EC2 answers (`TagSet: []` in its examples)
     w.tag_set(&e.tags);
     private_addresses(w, region, e, true);
     ipv6_addresses(w, e);
+    // an interface of an IPv6-only subnet: no IPv4 address at all
+    w.leaf("ipv6Native", b(e.private_ip.is_none()));
     w.leaf("interfaceType", &e.interface_type);
 }
 
