@@ -15,6 +15,7 @@ use std::net::Ipv4Addr;
 
 mod churn;
 mod transit;
+mod transit_peering;
 mod v6;
 
 fn t(s: u64) -> Time {

@@ -167,6 +167,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
     let mut lists: Vec<(String, u64)> = Vec::new();
     let mut gateways: Vec<String> = Vec::new();
     let mut attachments: Vec<String> = Vec::new();
+    let mut peering_attachments: Vec<String> = Vec::new();
     let mut gateway_tables: Vec<String> = Vec::new();
     let mut subnet_vpcs: Vec<(String, String)> = Vec::new();
     let mut endpoints: Vec<String> = Vec::new();
@@ -183,7 +184,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 37 {
+        let body = match rng.next() % 38 {
             // IPv6: a dual-stack VPC, egress-only gateways (the edge's items) and
             // routes to them, and an internet gateway's IPv6 blocks
             34 if !vpcs.is_empty() && rng.next().is_multiple_of(2) => format!(
@@ -417,6 +418,45 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 "Action=DeleteVpcEndpoints&VpcEndpointId.1={}",
                 pick(&mut rng, &endpoints)
             ),
+            // transit gateways peered with each other: the peering is an attachment of
+            // both, associated and routed to (static routes) as the others are
+            37 if gateways.len() < 2 => "Action=CreateTransitGateway".to_owned(),
+            37 => match rng.next() % 4 {
+                0 | 1 => {
+                    let made = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(
+                            format!(
+                                "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
+                                gateways[0], gateways[1], scope.account, scope.region
+                            )
+                            .as_bytes(),
+                        )
+                        .unwrap(),
+                    )
+                    .await;
+                    let peering = made
+                        .ok()
+                        .and_then(|x| find(x.as_str(), "tgw-attach-").into_iter().next())
+                        .unwrap_or_else(|| "x".into());
+                    attachments.push(peering.clone());
+                    peering_attachments.push(peering.clone());
+                    format!(
+                        "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+                    )
+                }
+                2 => format!(
+                    "Action=DeleteTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={}",
+                    pick(&mut rng, &peering_attachments)
+                ),
+                _ => format!(
+                    "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock=10.{}.0.0/16&TransitGatewayAttachmentId={}",
+                    pick(&mut rng, &gateway_tables),
+                    rng.next() % 4,
+                    pick(&mut rng, &peering_attachments)
+                ),
+            },
             // a transit gateway, attached to VPCs and routed to: the routes are active
             // while the gateway has an attachment in their VPC
             23 if gateways.is_empty() => "Action=CreateTransitGateway".to_owned(),
@@ -1638,4 +1678,203 @@ async fn a_detached_vpn_gateway_leaves_its_vpcs_edges() {
         edges(&fresh),
         "the VPC still lists the gateway"
     );
+}
+
+/// Two transit gateways joined by a peering: A (h1) on tgw-1, B (h2) and C (h3) on
+/// tgw-2. tgw-1's table sends 10.1/16 and 10.2/16 to the peering; tgw-2's table
+/// associated with the peering sends 10.1/16 to B and 10.0/16 back across; C's table
+/// nothing. The hosts of A and B serve each other and both tables; C's serve C alone.
+/// Every change reaches the hosts incrementally as a fresh derivation has it, and taking
+/// the peering route away touches A's and B's hosts only.
+#[tokio::test]
+async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
+    let control = control_with_hosts().await;
+    let scope = scope();
+    let mut changes = control.subscribe();
+    let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
+    let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+    for (i, (h, _)) in HOSTS.iter().enumerate() {
+        for u in programs.connect(h, 0, 0, Instant::now()) {
+            caches[i].apply(to_proto(&u)).unwrap();
+        }
+    }
+    let call = |body: String| call(&control, &scope, body);
+    let no_defaults = "Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable";
+    let mut tgws = Vec::new();
+    for _ in 0..2 {
+        tgws.push(
+            find(
+                &call(format!("Action=CreateTransitGateway&{no_defaults}")).await,
+                "tgw-",
+            )
+            .remove(0),
+        );
+    }
+    // (VPC, attachment) for A (h1, tgw-1), B (h2, tgw-2), C (h3, tgw-2)
+    let mut vpcs = Vec::new();
+    for (i, (host, zone)) in HOSTS.iter().enumerate() {
+        let tgw = &tgws[usize::from(i > 0)];
+        let vpc = find(
+            &call(format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16")).await,
+            "vpc-",
+        )
+        .remove(0);
+        let subnet = find(
+            &call(format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
+            ))
+            .await,
+            "subnet-",
+        )
+        .remove(0);
+        let instance = find(
+            &call(format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+            ))
+            .await,
+            "i-",
+        )
+        .remove(0);
+        control
+            .write(&scope, |tx| {
+                tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let attachment = find(
+            &call(format!(
+                "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+            ))
+            .await,
+            "tgw-attach-",
+        )
+        .remove(0);
+        vpcs.push((vpc, attachment));
+    }
+    let peering = find(
+        &call(format!(
+            "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
+            tgws[0], tgws[1], scope.account, scope.region
+        ))
+        .await,
+        "tgw-attach-",
+    )
+    .remove(0);
+    call(format!(
+        "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+    ))
+    .await;
+    let table = |tgw: &str| format!("Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}");
+    let t1 = find(&call(table(&tgws[0])).await, "tgw-rtb-").remove(0);
+    let t2 = find(&call(table(&tgws[1])).await, "tgw-rtb-").remove(0);
+    let t3 = find(&call(table(&tgws[1])).await, "tgw-rtb-").remove(0);
+    let (a, b, c) = (&vpcs[0], &vpcs[1], &vpcs[2]);
+    for (t, att) in [(&t1, &a.1), (&t1, &peering), (&t2, &b.1), (&t2, &peering), (&t3, &c.1)] {
+        call(format!(
+            "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+        ))
+        .await;
+    }
+    let route = |t: &str, dst: &str, att: &str| {
+        format!(
+            "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={t}&DestinationCidrBlock={dst}&TransitGatewayAttachmentId={att}"
+        )
+    };
+    for body in [
+        route(&t1, "10.1.0.0/16", &peering),
+        route(&t1, "10.2.0.0/16", &peering),
+        route(&t1, "10.0.0.0/16", &a.1),
+        route(&t2, "10.1.0.0/16", &b.1),
+        route(&t2, "10.0.0.0/16", &peering),
+    ] {
+        call(body).await;
+    }
+    let mut touched = BTreeSet::new();
+    let mut pump = |programs: &mut Programs, caches: &mut Vec<Cache>, world: &fort_control::World, touched: &mut BTreeSet<String>| {
+        while let Ok(change) = changes.try_recv() {
+            for (host, update) in programs.change(world, change.seq, &change.keys, Instant::now()) {
+                touched.insert(host.clone());
+                let i = HOSTS.iter().position(|(h, _)| *h == host).expect("known host");
+                caches[i].apply(to_proto(&update)).unwrap();
+            }
+        }
+    };
+    pump(&mut programs, &mut caches, &*control.world().await, &mut touched);
+    let served = |items: &BTreeMap<ItemKey, ItemValue>| -> BTreeSet<String> {
+        items
+            .keys()
+            .filter_map(|k| match &k.kind {
+                Some(Kind::Vpc(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
+    let held = |items: fort_mapping::derive::Items| -> BTreeMap<ItemKey, ItemValue> {
+        items
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect()
+    };
+    let same_as_fresh = |caches: &[Cache], fresh: &Programs| {
+        for (i, (h, _)) in HOSTS.iter().enumerate() {
+            assert_eq!(caches[i].items, held(fresh.items_of(h)), "host {h}");
+        }
+    };
+    let fresh = control.read_world(|w| Programs::new(w, 8)).await;
+    same_as_fresh(&caches, &fresh);
+    assert_eq!(served(&caches[0].items), set(&[&a.0, &b.0]));
+    assert_eq!(served(&caches[1].items), set(&[&b.0, &a.0]));
+    assert_eq!(served(&caches[2].items), set(&[&c.0]));
+    // A's hosts walk both tables: 10.1/16 across the peering into B
+    let program = program_of(&caches[0].items);
+    let att = &program.vpcs.iter().find(|v| v.id == a.0).unwrap().transit_gateway_attachments[0];
+    let across = att
+        .routes
+        .iter()
+        .find(|r| r.destination.to_string() == "10.1.0.0/16")
+        .expect("a route to the peering");
+    match &across.target {
+        fort_dataplane::program::TransitGatewayTarget::Peering {
+            attachment_id,
+            route_table_id,
+            routes,
+        } => {
+            assert_eq!((attachment_id, route_table_id), (&peering, &t2));
+            let into_b = routes
+                .iter()
+                .find(|r| r.destination.to_string() == "10.1.0.0/16")
+                .expect("tgw-2's route to B");
+            assert!(matches!(
+                &into_b.target,
+                fort_dataplane::program::TransitGatewayTarget::Vpc { vpc_id, .. } if *vpc_id == b.0
+            ));
+        }
+        other => panic!("not across the peering: {other:?}"),
+    }
+
+    // the peering route goes from tgw-1's table: A's and B's hosts are told, C's not
+    touched.clear();
+    call(format!(
+        "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={t1}&DestinationCidrBlock=10.1.0.0/16"
+    ))
+    .await;
+    pump(&mut programs, &mut caches, &*control.world().await, &mut touched);
+    assert_eq!(touched, ["h1".to_owned(), "h2".to_owned()].into_iter().collect());
+    let fresh = control.read_world(|w| Programs::new(w, 9)).await;
+    same_as_fresh(&caches, &fresh);
+
+    // the peering goes: its routes turn blackhole, and the VPCs part
+    touched.clear();
+    call(format!(
+        "Action=DeleteTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+    ))
+    .await;
+    pump(&mut programs, &mut caches, &*control.world().await, &mut touched);
+    assert!(!touched.contains("h3"), "{touched:?}");
+    let fresh = control.read_world(|w| Programs::new(w, 10)).await;
+    same_as_fresh(&caches, &fresh);
+    assert_eq!(served(&caches[0].items), set(&[&a.0]));
+    assert_eq!(served(&caches[1].items), set(&[&b.0]));
 }

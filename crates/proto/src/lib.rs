@@ -34,5 +34,7 @@ pub mod wire;
 /// internet gateway's item, egress-only internet gateways as route targets and edge
 /// items); 11 adds what a transit gateway VPN attachment's table sends into each VPC
 /// (`transit_gateway_vpn_routes`), so the edge carries its tunnels' packets into every
-/// VPC the table routes to, through that VPC's attachment.
-pub const CONTRACT_VERSION: u32 = 11;
+/// VPC the table routes to, through that VPC's attachment; 12 adds transit gateway
+/// peering (a route's `peering` target naming the peer gateway's table, and an
+/// attachment's `peer_route_table_ids`), so hosts walk two peered gateways.
+pub const CONTRACT_VERSION: u32 = 12;
