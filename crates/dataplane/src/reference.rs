@@ -435,13 +435,7 @@ impl Reference {
     }
 
     /// A packet from subnet `from` of VPC `vi` to transit gateway `tgw`.
-    fn transit(
-        &self,
-        vi: usize,
-        from: &Subnet,
-        tgw: &str,
-        m: &Meta,
-    ) -> Result<To, DropReason> {
+    fn transit(&self, vi: usize, from: &Subnet, tgw: &str, m: &Meta) -> Result<To, DropReason> {
         let vpc = &self.program.vpcs[vi];
         let dst = m.tuple.dst;
         let a = vpc

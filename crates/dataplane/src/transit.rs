@@ -206,9 +206,11 @@ fn peer_hop(
                 TransitGatewayTarget::Vpc {
                     attachment_id,
                     vpc_id,
-                } => resolve(vpc_id, attachment_id).map_or(Hop::Unreachable, |(slot, attachment)| {
-                    Hop::Vpc { slot, attachment }
-                }),
+                } => {
+                    resolve(vpc_id, attachment_id).map_or(Hop::Unreachable, |(slot, attachment)| {
+                        Hop::Vpc { slot, attachment }
+                    })
+                }
                 TransitGatewayTarget::Blackhole => Hop::Blackhole,
                 TransitGatewayTarget::Unsupported(_) | TransitGatewayTarget::Peering { .. } => {
                     Hop::Unreachable

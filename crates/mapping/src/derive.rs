@@ -1341,17 +1341,11 @@ fn gateway_routes(
 
 /// A route to peering attachment `id` of gateway `tgw`: across it, the peer gateway's
 /// table associated with it decides (`None`: no such peering of `tgw`).
-fn peering_target(
-    world: &World,
-    tgw: &str,
-    id: &str,
-) -> Option<pb::transit_gateway_route::Target> {
+fn peering_target(world: &World, tgw: &str, id: &str) -> Option<pb::transit_gateway_route::Target> {
     let p = world.global.transit_gateway_peerings.get(id)?;
     let (_, theirs) = p.sides_of(tgw)?;
     let route_table_id = peer_region(world, theirs)
-        .and_then(|r| {
-            fort_control::transit_gateway::association(r, &theirs.transit_gateway_id, id)
-        })
+        .and_then(|r| fort_control::transit_gateway::association(r, &theirs.transit_gateway_id, id))
         .map(|t| t.id.to_string())
         .unwrap_or_default();
     Some(pb::transit_gateway_route::Target::Peering(
@@ -1363,10 +1357,7 @@ fn peering_target(
 }
 
 /// The region of one side of a gateway peering.
-fn peer_region<'w>(
-    world: &'w World,
-    side: &fort_model::PeeringTgwInfo,
-) -> Option<&'w Region> {
+fn peer_region<'w>(world: &'w World, side: &fort_model::PeeringTgwInfo) -> Option<&'w Region> {
     world
         .regions
         .get(&(side.owner_id.clone(), side.region.clone()))
@@ -1433,9 +1424,11 @@ fn peering_senders(world: &World, r: &Region, tgw: &str) -> Vec<(String, Vec<Str
             let Some(pr) = peer_region(world, theirs) else {
                 continue;
             };
-            for pt in pr.transit_gateway_route_tables.values().filter(|x| {
-                x.is_live() && x.transit_gateway_id == theirs.transit_gateway_id
-            }) {
+            for pt in pr
+                .transit_gateway_route_tables
+                .values()
+                .filter(|x| x.is_live() && x.transit_gateway_id == theirs.transit_gateway_id)
+            {
                 if !active_to(pr, pt).iter().any(|x| *x == p.id) {
                     continue;
                 }

@@ -1680,6 +1680,63 @@ async fn a_detached_vpn_gateway_leaves_its_vpcs_edges() {
     );
 }
 
+/// One host's view for [`peered_transit_gateways_join_the_vpcs_routed_across_the_peering`]:
+/// every change delivered as it is made, and the hosts each change reached.
+struct Delivered {
+    changes: tokio::sync::mpsc::UnboundedReceiver<fort_control::Change>,
+    programs: Programs,
+    caches: Vec<Cache>,
+    touched: BTreeSet<String>,
+}
+
+impl Delivered {
+    async fn call(&mut self, control: &Control, scope: &Scope, body: String) -> String {
+        let out = call(control, scope, body).await;
+        let world = control.world().await;
+        while let Ok(change) = self.changes.try_recv() {
+            for (host, update) in
+                self.programs
+                    .change(&world, change.seq, &change.keys, Instant::now())
+            {
+                let i = HOSTS
+                    .iter()
+                    .position(|(h, _)| *h == host)
+                    .expect("known host");
+                self.caches[i].apply(to_proto(&update)).unwrap();
+                self.touched.insert(host);
+            }
+        }
+        out
+    }
+
+    /// Every host holds what a fresh derivation gives it.
+    async fn check(&self, control: &Control, version: u64) {
+        let fresh = control.read_world(|w| Programs::new(w, version)).await;
+        for (i, (h, _)) in HOSTS.iter().enumerate() {
+            let want: BTreeMap<ItemKey, ItemValue> = fresh
+                .items_of(h)
+                .into_iter()
+                .map(|(k, v)| (k, ItemValue::clone(&v)))
+                .collect();
+            assert!(
+                self.caches[i].items == want,
+                "host {h} differs from a fresh derivation"
+            );
+        }
+    }
+
+    fn served(&self, host: usize) -> BTreeSet<String> {
+        self.caches[host]
+            .items
+            .keys()
+            .filter_map(|k| match &k.kind {
+                Some(Kind::Vpc(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// Two transit gateways joined by a peering: A (h1) on tgw-1, B (h2) and C (h3) on
 /// tgw-2. tgw-1's table sends 10.1/16 and 10.2/16 to the peering; tgw-2's table
 /// associated with the peering sends 10.1/16 to B and 10.0/16 back across; C's table
@@ -1690,7 +1747,7 @@ async fn a_detached_vpn_gateway_leaves_its_vpcs_edges() {
 async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
     let control = control_with_hosts().await;
     let scope = scope();
-    let mut changes = control.subscribe();
+    let changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
     for (i, (h, _)) in HOSTS.iter().enumerate() {
@@ -1698,43 +1755,57 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
             caches[i].apply(to_proto(&u)).unwrap();
         }
     }
-    let call = |body: String| call(&control, &scope, body);
-    let no_defaults = "Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable";
+    let mut d = Delivered {
+        changes,
+        programs,
+        caches,
+        touched: BTreeSet::new(),
+    };
+    let no_defaults =
+        "Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable";
     let mut tgws = Vec::new();
     for _ in 0..2 {
-        tgws.push(
-            find(
-                &call(format!("Action=CreateTransitGateway&{no_defaults}")).await,
-                "tgw-",
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!("Action=CreateTransitGateway&{no_defaults}"),
             )
-            .remove(0),
-        );
+            .await;
+        tgws.push(find(&out, "tgw-").remove(0));
     }
     // (VPC, attachment) for A (h1, tgw-1), B (h2, tgw-2), C (h3, tgw-2)
     let mut vpcs = Vec::new();
     for (i, (host, zone)) in HOSTS.iter().enumerate() {
         let tgw = &tgws[usize::from(i > 0)];
-        let vpc = find(
-            &call(format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16")).await,
-            "vpc-",
-        )
-        .remove(0);
-        let subnet = find(
-            &call(format!(
-                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
-            ))
-            .await,
-            "subnet-",
-        )
-        .remove(0);
-        let instance = find(
-            &call(format!(
-                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
-            ))
-            .await,
-            "i-",
-        )
-        .remove(0);
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16"),
+            )
+            .await;
+        let vpc = find(&out, "vpc-").remove(0);
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!(
+                    "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
+                ),
+            )
+            .await;
+        let subnet = find(&out, "subnet-").remove(0);
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!(
+                    "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+                ),
+            )
+            .await;
+        let instance = find(&out, "i-").remove(0);
         control
             .write(&scope, |tx| {
                 tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
@@ -1742,94 +1813,96 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
             })
             .await
             .unwrap();
-        let attachment = find(
-            &call(format!(
-                "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
-            ))
-            .await,
-            "tgw-attach-",
-        )
-        .remove(0);
-        vpcs.push((vpc, attachment));
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!(
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+                ),
+            )
+            .await;
+        vpcs.push((vpc, find(&out, "tgw-attach-").remove(0)));
     }
-    let peering = find(
-        &call(format!(
-            "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
-            tgws[0], tgws[1], scope.account, scope.region
-        ))
-        .await,
-        "tgw-attach-",
-    )
-    .remove(0);
-    call(format!(
-        "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
-    ))
-    .await;
-    let table = |tgw: &str| format!("Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}");
-    let t1 = find(&call(table(&tgws[0])).await, "tgw-rtb-").remove(0);
-    let t2 = find(&call(table(&tgws[1])).await, "tgw-rtb-").remove(0);
-    let t3 = find(&call(table(&tgws[1])).await, "tgw-rtb-").remove(0);
-    let (a, b, c) = (&vpcs[0], &vpcs[1], &vpcs[2]);
-    for (t, att) in [(&t1, &a.1), (&t1, &peering), (&t2, &b.1), (&t2, &peering), (&t3, &c.1)] {
-        call(format!(
-            "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
-        ))
+    let out = d
+        .call(
+            &control,
+            &scope,
+            format!(
+                "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
+                tgws[0], tgws[1], scope.account, scope.region
+            ),
+        )
         .await;
+    let peering = find(&out, "tgw-attach-").remove(0);
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+        ),
+    )
+    .await;
+    let table = async |tgw: &str, d: &mut Delivered| {
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!("Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"),
+            )
+            .await;
+        find(&out, "tgw-rtb-").remove(0)
+    };
+    let t1 = table(&tgws[0], &mut d).await;
+    let t2 = table(&tgws[1], &mut d).await;
+    let t3 = table(&tgws[1], &mut d).await;
+    let (a, b, c) = (vpcs[0].clone(), vpcs[1].clone(), vpcs[2].clone());
+    for (t, att) in [
+        (&t1, &a.1),
+        (&t1, &peering),
+        (&t2, &b.1),
+        (&t2, &peering),
+        (&t3, &c.1),
+    ] {
+        d.call(
+            &control,
+            &scope,
+            format!(
+                "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+            ),
+        )
+        .await;
+        d.check(&control, 8).await;
     }
     let route = |t: &str, dst: &str, att: &str| {
         format!(
             "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={t}&DestinationCidrBlock={dst}&TransitGatewayAttachmentId={att}"
         )
     };
+    // (tgw-2's way back first, so that tgw-1's route completes the path)
     for body in [
-        route(&t1, "10.1.0.0/16", &peering),
-        route(&t1, "10.2.0.0/16", &peering),
-        route(&t1, "10.0.0.0/16", &a.1),
         route(&t2, "10.1.0.0/16", &b.1),
         route(&t2, "10.0.0.0/16", &peering),
+        route(&t1, "10.0.0.0/16", &a.1),
+        route(&t1, "10.1.0.0/16", &peering),
+        route(&t1, "10.2.0.0/16", &peering),
     ] {
-        call(body).await;
+        d.call(&control, &scope, body).await;
+        d.check(&control, 9).await;
     }
-    let mut touched = BTreeSet::new();
-    let mut pump = |programs: &mut Programs, caches: &mut Vec<Cache>, world: &fort_control::World, touched: &mut BTreeSet<String>| {
-        while let Ok(change) = changes.try_recv() {
-            for (host, update) in programs.change(world, change.seq, &change.keys, Instant::now()) {
-                touched.insert(host.clone());
-                let i = HOSTS.iter().position(|(h, _)| *h == host).expect("known host");
-                caches[i].apply(to_proto(&update)).unwrap();
-            }
-        }
-    };
-    pump(&mut programs, &mut caches, &*control.world().await, &mut touched);
-    let served = |items: &BTreeMap<ItemKey, ItemValue>| -> BTreeSet<String> {
-        items
-            .keys()
-            .filter_map(|k| match &k.kind {
-                Some(Kind::Vpc(v)) => Some(v.clone()),
-                _ => None,
-            })
-            .collect()
-    };
     let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
-    let held = |items: fort_mapping::derive::Items| -> BTreeMap<ItemKey, ItemValue> {
-        items
-            .into_iter()
-            .map(|(k, v)| (k, ItemValue::clone(&v)))
-            .collect()
-    };
-    let same_as_fresh = |caches: &[Cache], fresh: &Programs| {
-        for (i, (h, _)) in HOSTS.iter().enumerate() {
-            assert_eq!(caches[i].items, held(fresh.items_of(h)), "host {h}");
-        }
-    };
-    let fresh = control.read_world(|w| Programs::new(w, 8)).await;
-    same_as_fresh(&caches, &fresh);
-    assert_eq!(served(&caches[0].items), set(&[&a.0, &b.0]));
-    assert_eq!(served(&caches[1].items), set(&[&b.0, &a.0]));
-    assert_eq!(served(&caches[2].items), set(&[&c.0]));
+    assert_eq!(d.served(0), set(&[&a.0, &b.0]));
+    assert_eq!(d.served(1), set(&[&b.0, &a.0]));
+    assert_eq!(d.served(2), set(&[&c.0]));
     // A's hosts walk both tables: 10.1/16 across the peering into B
-    let program = program_of(&caches[0].items);
-    let att = &program.vpcs.iter().find(|v| v.id == a.0).unwrap().transit_gateway_attachments[0];
+    let program = program_of(&d.caches[0].items);
+    let att = &program
+        .vpcs
+        .iter()
+        .find(|v| v.id == a.0)
+        .unwrap()
+        .transit_gateway_attachments[0];
+    assert_eq!(att.senders, vec![b.0.clone()]);
     let across = att
         .routes
         .iter()
@@ -1855,26 +1928,33 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
     }
 
     // the peering route goes from tgw-1's table: A's and B's hosts are told, C's not
-    touched.clear();
-    call(format!(
-        "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={t1}&DestinationCidrBlock=10.1.0.0/16"
-    ))
+    d.touched.clear();
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={t1}&DestinationCidrBlock=10.1.0.0/16"
+        ),
+    )
     .await;
-    pump(&mut programs, &mut caches, &*control.world().await, &mut touched);
-    assert_eq!(touched, ["h1".to_owned(), "h2".to_owned()].into_iter().collect());
-    let fresh = control.read_world(|w| Programs::new(w, 9)).await;
-    same_as_fresh(&caches, &fresh);
+    assert_eq!(
+        d.touched,
+        ["h1".to_owned(), "h2".to_owned()].into_iter().collect()
+    );
+    d.check(&control, 10).await;
 
     // the peering goes: its routes turn blackhole, and the VPCs part
-    touched.clear();
-    call(format!(
-        "Action=DeleteTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
-    ))
+    d.touched.clear();
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=DeleteTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+        ),
+    )
     .await;
-    pump(&mut programs, &mut caches, &*control.world().await, &mut touched);
-    assert!(!touched.contains("h3"), "{touched:?}");
-    let fresh = control.read_world(|w| Programs::new(w, 10)).await;
-    same_as_fresh(&caches, &fresh);
-    assert_eq!(served(&caches[0].items), set(&[&a.0]));
-    assert_eq!(served(&caches[1].items), set(&[&b.0]));
+    assert!(!d.touched.contains("h3"), "{:?}", d.touched);
+    d.check(&control, 11).await;
+    assert_eq!(d.served(0), set(&[&a.0]));
+    assert_eq!(d.served(1), set(&[&b.0]));
 }

@@ -265,7 +265,12 @@ fn the_peer_gateways_table_decides_one_hop_only() {
     let mut wire = Vec::new();
     // its blackhole route drops
     assert_eq!(
-        drop_of(h1.process_from_port(t(1), a, &syn(A_IP, A_MAC, Ipv4Addr::new(10, 1, 9, 9)), &mut wire)),
+        drop_of(h1.process_from_port(
+            t(1),
+            a,
+            &syn(A_IP, A_MAC, Ipv4Addr::new(10, 1, 9, 9)),
+            &mut wire
+        )),
         DropReason::Blackhole
     );
     // a VPC attached to the peer gateway that its table does not route to stays unreachable
@@ -275,7 +280,12 @@ fn the_peer_gateways_table_decides_one_hop_only() {
     );
     // a packet that crossed one peering does not leave by another
     assert_eq!(
-        drop_of(h1.process_from_port(t(1), a, &syn(A_IP, A_MAC, Ipv4Addr::new(10, 7, 0, 1)), &mut wire)),
+        drop_of(h1.process_from_port(
+            t(1),
+            a,
+            &syn(A_IP, A_MAC, Ipv4Addr::new(10, 7, 0, 1)),
+            &mut wire
+        )),
         DropReason::NoRoute
     );
 }
