@@ -1057,10 +1057,9 @@ fn attachment_exit<'v>(
 ) -> Option<&'v Subnet> {
     let subnets = attachment_subnets(vpc, a);
     if a.appliance_mode && !subnets.is_empty() {
-        let n = subnets.len() as u64;
-        return subnets
-            .get((crate::transit::symmetric_hash(&m.tuple) % n) as usize)
-            .copied();
+        let n = u64::try_from(subnets.len()).unwrap_or(u64::MAX);
+        let i = usize::try_from(crate::transit::symmetric_hash(&m.tuple) % n).unwrap_or(0);
+        return subnets.get(i).copied();
     }
     subnets
         .iter()

@@ -1429,7 +1429,7 @@ fn peering_senders(world: &World, r: &Region, tgw: &str) -> Vec<(String, Vec<Str
                 .values()
                 .filter(|x| x.is_live() && x.transit_gateway_id == theirs.transit_gateway_id)
             {
-                if !active_to(pr, pt).iter().any(|x| *x == p.id) {
+                if !active_to(pr, pt).contains(&p.id) {
                     continue;
                 }
                 vpcs.extend(

@@ -1742,11 +1742,15 @@ impl Delivered {
 /// associated with the peering sends 10.1/16 to B and 10.0/16 back across; C's table
 /// nothing. The hosts of A and B serve each other and both tables; C's serve C alone.
 /// Every change reaches the hosts incrementally as a fresh derivation has it, and taking
-/// the peering route away touches A's and B's hosts only.
-#[tokio::test]
-async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
+/// the peering route away touches A's and B's hosts only. tgw-2, B and C are in
+/// `peer_region` (the same as tgw-1's or another).
+async fn peered_gateways(peer_region: &str) {
     let control = control_with_hosts().await;
     let scope = scope();
+    let there = Scope {
+        account: scope.account.clone(),
+        region: peer_region.into(),
+    };
     let changes = control.subscribe();
     let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
     let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
@@ -1764,11 +1768,11 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
     let no_defaults =
         "Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable";
     let mut tgws = Vec::new();
-    for _ in 0..2 {
+    for side in [&scope, &there] {
         let out = d
             .call(
                 &control,
-                &scope,
+                side,
                 format!("Action=CreateTransitGateway&{no_defaults}"),
             )
             .await;
@@ -1778,10 +1782,12 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
     let mut vpcs = Vec::new();
     for (i, (host, zone)) in HOSTS.iter().enumerate() {
         let tgw = &tgws[usize::from(i > 0)];
+        let side = if i == 0 { &scope } else { &there };
+        let zone = format!("{}{}", side.region, &zone[zone.len() - 1..]);
         let out = d
             .call(
                 &control,
-                &scope,
+                side,
                 format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16"),
             )
             .await;
@@ -1789,7 +1795,7 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
         let out = d
             .call(
                 &control,
-                &scope,
+                side,
                 format!(
                     "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
                 ),
@@ -1799,7 +1805,7 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
         let out = d
             .call(
                 &control,
-                &scope,
+                side,
                 format!(
                     "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
                 ),
@@ -1807,7 +1813,7 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
             .await;
         let instance = find(&out, "i-").remove(0);
         control
-            .write(&scope, |tx| {
+            .write(side, |tx| {
                 tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
                 Ok(())
             })
@@ -1816,7 +1822,7 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
         let out = d
             .call(
                 &control,
-                &scope,
+                side,
                 format!(
                     "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
                 ),
@@ -1830,43 +1836,43 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
             &scope,
             format!(
                 "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
-                tgws[0], tgws[1], scope.account, scope.region
+                tgws[0], tgws[1], there.account, there.region
             ),
         )
         .await;
     let peering = find(&out, "tgw-attach-").remove(0);
     d.call(
         &control,
-        &scope,
+        &there,
         format!(
             "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
         ),
     )
     .await;
-    let table = async |tgw: &str, d: &mut Delivered| {
+    let table = async |side: &Scope, tgw: &str, d: &mut Delivered| {
         let out = d
             .call(
                 &control,
-                &scope,
+                side,
                 format!("Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"),
             )
             .await;
         find(&out, "tgw-rtb-").remove(0)
     };
-    let t1 = table(&tgws[0], &mut d).await;
-    let t2 = table(&tgws[1], &mut d).await;
-    let t3 = table(&tgws[1], &mut d).await;
+    let t1 = table(&scope, &tgws[0], &mut d).await;
+    let t2 = table(&there, &tgws[1], &mut d).await;
+    let t3 = table(&there, &tgws[1], &mut d).await;
     let (a, b, c) = (vpcs[0].clone(), vpcs[1].clone(), vpcs[2].clone());
-    for (t, att) in [
-        (&t1, &a.1),
-        (&t1, &peering),
-        (&t2, &b.1),
-        (&t2, &peering),
-        (&t3, &c.1),
+    for (side, t, att) in [
+        (&scope, &t1, &a.1),
+        (&scope, &t1, &peering),
+        (&there, &t2, &b.1),
+        (&there, &t2, &peering),
+        (&there, &t3, &c.1),
     ] {
         d.call(
             &control,
-            &scope,
+            side,
             format!(
                 "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
             ),
@@ -1880,14 +1886,14 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
         )
     };
     // (tgw-2's way back first, so that tgw-1's route completes the path)
-    for body in [
-        route(&t2, "10.1.0.0/16", &b.1),
-        route(&t2, "10.0.0.0/16", &peering),
-        route(&t1, "10.0.0.0/16", &a.1),
-        route(&t1, "10.1.0.0/16", &peering),
-        route(&t1, "10.2.0.0/16", &peering),
+    for (side, body) in [
+        (&there, route(&t2, "10.1.0.0/16", &b.1)),
+        (&there, route(&t2, "10.0.0.0/16", &peering)),
+        (&scope, route(&t1, "10.0.0.0/16", &a.1)),
+        (&scope, route(&t1, "10.1.0.0/16", &peering)),
+        (&scope, route(&t1, "10.2.0.0/16", &peering)),
     ] {
-        d.call(&control, &scope, body).await;
+        d.call(&control, side, body).await;
         d.check(&control, 9).await;
     }
     let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
@@ -1957,4 +1963,15 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
     d.check(&control, 11).await;
     assert_eq!(d.served(0), set(&[&a.0]));
     assert_eq!(d.served(1), set(&[&b.0]));
+}
+
+#[tokio::test]
+async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
+    peered_gateways("us-east-1").await;
+}
+
+/// ... and so across regions.
+#[tokio::test]
+async fn transit_gateways_peered_across_regions_join_their_vpcs() {
+    peered_gateways("eu-west-1").await;
 }
