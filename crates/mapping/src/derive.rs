@@ -1364,28 +1364,41 @@ fn peer_region<'w>(world: &'w World, side: &fort_model::PeeringTgwInfo) -> Optio
 }
 
 /// The peer gateways' tables the table of `a` routes to across peerings: its hosts hold
-/// their routes too.
+/// their routes too. (Routes to a peering are static only, and a static route is the
+/// table's own for its destination: no need to work out the propagated ones.)
 fn peer_route_tables(
     world: &World,
     r: &Region,
     a: &fort_model::TransitGatewayVpcAttachment,
 ) -> Vec<String> {
-    use fort_model::TransitGatewayRouteState;
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteTarget};
     let Some(t) = fort_control::transit_gateway::association(r, &a.transit_gateway_id, &a.id)
     else {
         return Vec::new();
     };
-    let mut out: Vec<String> = fort_control::transit_gateway::routes(r, &world.global, t)
-        .into_iter()
-        .filter(|route| route.state == TransitGatewayRouteState::Active)
-        .filter_map(|route| {
-            match peering_target(world, &a.transit_gateway_id, route.attachment?.as_str())? {
+    let mut out: Vec<String> = t
+        .routes
+        .iter()
+        .filter(|route| matches!(route.destination, ipnet::IpNet::V4(_)))
+        .filter_map(|route| match &route.target {
+            TransitGatewayRouteTarget::Attachment(id) => Some(id.as_str()),
+            TransitGatewayRouteTarget::Blackhole => None,
+        })
+        .filter(|id| {
+            world
+                .global
+                .transit_gateway_peerings
+                .get(*id)
+                .is_some_and(|p| p.state == State::Available)
+        })
+        .filter_map(
+            |id| match peering_target(world, &a.transit_gateway_id, id)? {
                 pb::transit_gateway_route::Target::Peering(p) => {
                     (!p.route_table_id.is_empty()).then_some(p.route_table_id)
                 }
                 _ => None,
-            }
-        })
+            },
+        )
         .collect();
     out.sort();
     out.dedup();
@@ -1429,7 +1442,13 @@ fn peering_senders(world: &World, r: &Region, tgw: &str) -> Vec<(String, Vec<Str
                 .values()
                 .filter(|x| x.is_live() && x.transit_gateway_id == theirs.transit_gateway_id)
             {
-                if !active_to(pr, pt).contains(&p.id) {
+                // (routes to a peering are static only)
+                let routes_to_it = pt.routes.iter().any(|route| {
+                    matches!(route.destination, ipnet::IpNet::V4(_))
+                        && route.target
+                            == fort_model::TransitGatewayRouteTarget::Attachment(p.id.clone())
+                });
+                if !routes_to_it {
                     continue;
                 }
                 vpcs.extend(
