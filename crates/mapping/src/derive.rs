@@ -1388,7 +1388,7 @@ fn peer_route_tables(
             world
                 .global
                 .transit_gateway_peerings
-                .get(*id)
+                .get(id)
                 .is_some_and(|p| p.state == State::Available)
         })
         .filter_map(
