@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .type_attribute(".fort.mapping.v1.VpcAddress6", ordered)
         .type_attribute(".fort.mapping.v1.GroupMember6", ordered)
         .type_attribute(".fort.mapping.v1.TransitGatewayRouteKey", ordered)
+        .type_attribute(".fort.mapping.v1.TransitGatewayRoute6Key", ordered)
         // ordered maps, so an instance's item compares (and encodes) the same every time
         .btree_map(".fort.mapping.v1.Instance")
         .type_attribute(".fort.mapping.v1.Instance", "#[derive(Eq)]")

@@ -199,6 +199,13 @@ enum Dest {
         /// `overlay::gateway_mac` of the route's target: tells the edge which gateway.
         mac: MacAddr,
     },
+    /// A gateway at the edge of another VPC (slot `vpc`), reached through a transit
+    /// gateway (centralised egress): carried with that VPC's VNI.
+    TransitEdge {
+        vpc: u16,
+        host: Ipv4Addr,
+        mac: MacAddr,
+    },
 }
 
 /// See [`Engine::port_link`].
@@ -632,6 +639,7 @@ impl Engine {
                 transit_vpcs: Vec::new(),
                 dhcp: spec.dhcp.clone(),
                 dep: 0,
+                egress_nats: egress_nats(spec),
             };
             v.dep = mark(
                 &mut seen,
@@ -1495,7 +1503,7 @@ impl Engine {
 
         let rewrite = match &dest {
             Dest::Host { mac, .. } if routed => Some((v.router_mac, *mac)),
-            Dest::Edge { mac, .. } => Some((v.router_mac, *mac)),
+            Dest::Edge { mac, .. } | Dest::TransitEdge { mac, .. } => Some((v.router_mac, *mac)),
             _ => None,
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
@@ -1572,6 +1580,24 @@ impl Engine {
                     vni: v.vni,
                     edge: true,
                 },
+                Dest::TransitEdge { vpc: dv, host, .. } => {
+                    let vni = match vpc_at(&self.vpcs, dv) {
+                        Ok(dv) => dv.vni,
+                        Err(reason) => break 'action Err(reason),
+                    };
+                    Action::Encap {
+                        outer: overlay::outer_template(
+                            &self.underlay,
+                            host,
+                            vni,
+                            overlay::entropy_port(&m.tuple),
+                        ),
+                        rewrite,
+                        host,
+                        vni,
+                        edge: true,
+                    }
+                }
             })
         };
         let action = match action {
@@ -1850,9 +1876,30 @@ impl Engine {
         let acl = match sender {
             Sender::TransitGateway => false,
             Sender::Direct => {
-                transit_entry(v, d.outer_src, eth.src(), &m, &mut self.epochs, &mut trace)?
-                    .unwrap_or(true)
+                match transit_entry(v, d.outer_src, eth.src(), &m, &mut self.epochs, &mut trace)? {
+                    Some(acl) => acl,
+                    None => egress_return(
+                        &self.vpcs,
+                        v,
+                        d.outer_src,
+                        eth.src(),
+                        &m,
+                        &mut self.epochs,
+                        &mut trace,
+                    )?
+                    .unwrap_or(true),
+                }
             }
+            Sender::EgressEdge => egress_return(
+                &self.vpcs,
+                v,
+                d.outer_src,
+                eth.src(),
+                &m,
+                &mut self.epochs,
+                &mut trace,
+            )?
+            .ok_or(DropReason::AuthenticationFailed)?,
         };
         let rw = deliver(
             &self.vpcs,
@@ -1937,7 +1984,14 @@ fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
     let mut links: HashMap<&str, BTreeSet<&str>> = HashMap::new();
     for spec in vpcs {
         for a in &spec.transit_gateway_attachments {
-            let to = a.routes.iter().flat_map(routed_vpcs);
+            let to = a
+                .routes
+                .iter()
+                .flat_map(routed_vpcs)
+                .chain(a.routes_v6.iter().filter_map(|r| match &r.target {
+                    program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
+                    _ => None,
+                }));
             for other in to.chain(&a.senders).filter(|v| **v != spec.id) {
                 links.entry(&spec.id).or_default().insert(other);
                 links.entry(other).or_default().insert(&spec.id);
@@ -2301,6 +2355,9 @@ fn transit_walk(
         .transits
         .get(usize::from(di))
         .ok_or(DropReason::Internal)?;
+    if !dv.contains(m.tuple.dst) {
+        return transit_egress(dv, ds, da, &from.zone, m, epochs, trace);
+    }
     let into = dv.subnet_of(m.tuple.dst).ok_or(DropReason::NoRoute)?;
     let exit = da
         .exit(&from.zone, &m.tuple)
@@ -2359,6 +2416,157 @@ fn transit_entry(
     Ok(Some(true))
 }
 
+/// Centralised egress, the way out: a packet that entered VPC `dv` (slot `ds`) through
+/// its attachment `da` from zone `zone`, for a destination outside `dv`. It leaves the
+/// gateway by the attachment subnet (as into the VPC), whose route table decides: a NAT
+/// gateway (or another gateway at the edge) takes it. Between the attachment subnet and
+/// the NAT gateway's subnet, when they differ, the attachment subnet's ACL lets it out
+/// and the NAT subnet's lets it in, as AWS evaluates them. Routes back into a transit
+/// gateway, to a peering or to a middlebox ENI are not carried.
+fn transit_egress(
+    dv: &Vpc,
+    ds: u16,
+    da: &transit::Attachment,
+    zone: &str,
+    m: &Meta,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<Dest, DropReason> {
+    let exit = da
+        .exit(zone, &m.tuple)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    let exit_subnet = subnet_at(dv, exit)?;
+    trace.deps.push(epochs, exit_subnet.dep);
+    let gateway = match subnet_route(dv, exit_subnet, m.tuple.dst, epochs, trace)? {
+        Target::Edge(gateway) => gateway,
+        Target::Blackhole => return Err(DropReason::Blackhole),
+        _ => return Err(DropReason::NoRoute),
+    };
+    let host = *dv.edges.get(gateway).ok_or(DropReason::NoEdge)?;
+    let nat_subnet = dv.egress_nat(gateway).and_then(|n| n.subnet);
+    if nat_subnet != Some(exit) {
+        if !acl_allows(dv, exit_subnet, true, m, epochs, trace)? {
+            return Err(DropReason::NaclEgress);
+        }
+        if let Some(s) = nat_subnet
+            && !acl_allows(dv, subnet_at(dv, s)?, false, m, epochs, trace)?
+        {
+            return Err(DropReason::NaclIngress);
+        }
+    }
+    Ok(Dest::TransitEdge {
+        vpc: ds,
+        host,
+        mac: overlay::gateway_mac(gateway),
+    })
+}
+
+/// Centralised egress, the way back: a NAT gateway's reply the edge carries into VPC
+/// `v` names, as its inner source MAC, the NAT gateway of a VPC joined with `v` through
+/// a transit gateway (the edge chose `v` by that VPC's attachment table). This host walks
+/// the rest again: the NAT subnet's route table must send the destination to a transit
+/// gateway both VPCs are attached to; the packet enters the gateway by the egress VPC's
+/// attachment subnet of the NAT's zone (the NAT subnet's ACL outbound, the attachment
+/// subnet's inbound, when they differ) and leaves it by `v`'s attachment subnet (its ACL
+/// outbound, unless it is the destination's subnet). `None`: no such packet.
+/// `Some(acl)`: whether the destination subnet's ACL is still to be evaluated.
+fn egress_return(
+    vpcs: &[Option<Vpc>],
+    v: &Vpc,
+    outer: Ipv4Addr,
+    src_mac: MacAddr,
+    m: &Meta,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<Option<bool>, DropReason> {
+    let mut found = None;
+    for &ts in &v.transit_vpcs {
+        let ev = vpc_at(vpcs, ts)?;
+        if let Some(nat) = ev.egress_nats.iter().find(|n| n.mac == src_mac) {
+            found = Some((ev, nat));
+            break;
+        }
+    }
+    let Some((ev, nat)) = found else {
+        return Ok(None);
+    };
+    trace.deps.push(epochs, ev.dep);
+    if !ev.edge_hosts.contains(&outer) {
+        return Err(DropReason::AuthenticationFailed);
+    }
+    let ns = nat.subnet.ok_or(DropReason::NoRoute)?;
+    let nat_subnet = subnet_at(ev, ns)?;
+    trace.deps.push(epochs, nat_subnet.dep);
+    let tgw = match subnet_route(ev, nat_subnet, m.tuple.dst, epochs, trace)? {
+        Target::TransitGateway(tgw) => tgw,
+        Target::Blackhole => return Err(DropReason::Blackhole),
+        _ => return Err(DropReason::NoRoute),
+    };
+    let ea = ev.transit(tgw).ok_or(DropReason::NoRoute)?;
+    let entry = ea
+        .entry(&nat_subnet.zone)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    if entry != ns {
+        if !acl_allows(ev, nat_subnet, true, m, epochs, trace)? {
+            return Err(DropReason::NaclEgress);
+        }
+        if !acl_allows(ev, subnet_at(ev, entry)?, false, m, epochs, trace)? {
+            return Err(DropReason::NaclIngress);
+        }
+    }
+    let sa = v.transit(tgw).ok_or(DropReason::NoRoute)?;
+    let into = v.subnet_of(m.tuple.dst).ok_or(DropReason::NoRoute)?;
+    let into_subnet = subnet_at(v, into)?;
+    trace.deps.push(epochs, into_subnet.dep);
+    let exit = sa
+        .exit(&nat_subnet.zone, &m.tuple)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    if exit == into {
+        return Ok(Some(false));
+    }
+    if !acl_allows(v, subnet_at(v, exit)?, true, m, epochs, trace)? {
+        return Err(DropReason::NaclEgress);
+    }
+    Ok(Some(true))
+}
+
+/// The target subnet `s` of `v`'s route table gives `dst` (its table recorded).
+fn subnet_route<'a>(
+    v: &'a Vpc,
+    s: &Subnet,
+    dst: Ipv4Addr,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<&'a Target, DropReason> {
+    let rt = s.route_table.ok_or(DropReason::NoRoute)?;
+    let rt = v
+        .route_tables
+        .get(usize::from(rt))
+        .ok_or(DropReason::Internal)?;
+    trace.deps.push(epochs, rt.dep);
+    rt.lookup(dst)
+        .map_err(|_| DropReason::Internal)?
+        .ok_or(DropReason::NoRoute)
+}
+
+/// The NAT gateways of a VPC's program that name their subnet.
+fn egress_nats(spec: &program::Vpc) -> Vec<vpc::EgressNat> {
+    spec.edges
+        .iter()
+        .filter(|e| e.gateway_id.starts_with("nat-"))
+        .map(|e| vpc::EgressNat {
+            id: e.gateway_id.clone(),
+            mac: overlay::gateway_mac(&e.gateway_id),
+            subnet: e.subnet_id.as_ref().and_then(|id| {
+                spec.subnets
+                    .iter()
+                    .position(|s| &s.id == id)
+                    .and_then(|i| u16::try_from(i).ok())
+            }),
+        })
+        .collect()
+}
+
 /// Subnet `i` of `v`.
 fn subnet_at(v: &Vpc, i: u16) -> Result<&Subnet, DropReason> {
     v.subnets.get(usize::from(i)).ok_or(DropReason::Internal)
@@ -2404,6 +2612,9 @@ enum Sender {
     /// A host of a VPC joined through a transit gateway, whose walk evaluated the
     /// destination subnet's ACL already.
     TransitGateway,
+    /// The edge host of a VPC joined through a transit gateway (not of this VPC's own
+    /// gateways): only a NAT gateway's reply it carries in (centralised egress) passes.
+    EgressEdge,
 }
 
 /// Origin authentication: the sender host must be where V2P says the inner source
@@ -2459,10 +2670,16 @@ fn authenticate(
         return Err(DropReason::AuthenticationFailed);
     }
     if v.edge_hosts.contains(&outer) {
-        Ok(Sender::Direct)
-    } else {
-        Err(DropReason::AuthenticationFailed)
+        return Ok(Sender::Direct);
     }
+    for &ts in &v.transit_vpcs {
+        let other = vpc_at(vpcs, ts)?;
+        trace.deps.push(epochs, other.dep);
+        if other.edge_hosts.contains(&outer) {
+            return Ok(Sender::EgressEdge);
+        }
+    }
+    Err(DropReason::AuthenticationFailed)
 }
 
 /// The receiving side for local port `q`: destination check, NACL ingress when the

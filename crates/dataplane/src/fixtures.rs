@@ -206,6 +206,7 @@ pub fn vpc() -> Vpc {
         edges: vec![Edge {
             gateway_id: "igw-1".into(),
             host: EDGE,
+            subnet_id: None,
         }],
         peerings: vec![],
         transit_gateway_attachments: vec![],

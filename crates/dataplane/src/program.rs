@@ -355,6 +355,11 @@ pub struct Edge {
     pub gateway_id: String,
     /// Underlay address of the edge host serving the gateway.
     pub host: Ipv4Addr,
+    /// A NAT gateway's subnet (`subnet-…`): what enters the VPC through a transit
+    /// gateway attachment and leaves by the NAT gateway (centralised egress) crosses
+    /// its network ACL when it is not the attachment's subnet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -384,6 +389,9 @@ pub struct TransitGatewayAttachment {
     pub route_table_id: String,
     /// The active and blackhole routes of that table.
     pub routes: Vec<TransitGatewayRoute>,
+    /// Its IPv6 routes (a space of their own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes_v6: Vec<TransitGatewayRoute6>,
     /// The VPCs whose attachments' tables route to this one: their packets may arrive.
     #[serde(default)]
     pub senders: Vec<String>,
@@ -392,6 +400,13 @@ pub struct TransitGatewayAttachment {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct TransitGatewayRoute {
     pub destination: Ipv4Net,
+    pub target: TransitGatewayTarget,
+}
+
+/// An IPv6 route of a transit gateway route table.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TransitGatewayRoute6 {
+    pub destination: Ipv6Net,
     pub target: TransitGatewayTarget,
 }
 

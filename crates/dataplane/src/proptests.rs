@@ -262,6 +262,7 @@ fn tgw_attachment(
                 appliance_mode,
                 route_table_id: format!("tgw-rtb-{vpc}"),
                 routes,
+                routes_v6: vec![],
                 senders: senders.into_iter().map(Into::into).collect(),
             }
         })
@@ -676,18 +677,22 @@ fn setup() -> impl Strategy<Value = Setup> {
                         Edge {
                             gateway_id: "igw-1".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                         Edge {
                             gateway_id: "nat-1".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                         Edge {
                             gateway_id: "eigw-1".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                         Edge {
                             gateway_id: "tgw-attach-vpn".into(),
                             host: EDGE,
+                            subnet_id: None,
                         },
                     ],
                     peerings: vec![Peering {

@@ -15,7 +15,9 @@ use std::net::Ipv4Addr;
 
 mod churn;
 mod transit;
+mod transit_egress;
 mod transit_peering;
+mod transit_v6;
 mod v6;
 
 fn t(s: u64) -> Time {

@@ -15,11 +15,11 @@
 //! drops it).
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
-use crate::packet::FiveTuple;
+use crate::packet::{FiveTuple, FiveTuple6};
 use crate::program::{self, TransitGatewayTarget};
 use crate::wire::MacAddr;
 
@@ -39,6 +39,8 @@ pub struct Attachment {
     /// The peering attachments its table routes to, each with the peer gateway's table
     /// associated with it, for [`Hop::Peering`].
     peers: Vec<(String, Table)>,
+    /// The IPv6 routes of its table.
+    table6: Table6,
 }
 
 /// Where the gateway's table sends a destination.
@@ -97,6 +99,41 @@ impl Table {
     }
 }
 
+/// [`Table`] for IPv6 destinations.
+#[derive(Default)]
+struct Table6 {
+    by_len: Vec<(u8, HashMap<u128, Hop>)>,
+}
+
+fn mask6(len: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+}
+
+impl Table6 {
+    fn build(routes: impl IntoIterator<Item = (Ipv6Net, Hop)>) -> Table6 {
+        let mut by_len: Vec<(u8, HashMap<u128, Hop>)> = Vec::new();
+        for (net, hop) in routes {
+            let len = net.prefix_len();
+            let key = u128::from(net.network()) & mask6(len);
+            match by_len.iter_mut().find(|(l, _)| *l == len) {
+                Some((_, m)) => {
+                    m.entry(key).or_insert(hop);
+                }
+                None => by_len.push((len, HashMap::from([(key, hop)]))),
+            }
+        }
+        by_len.sort_by_key(|&(len, _)| std::cmp::Reverse(len));
+        Table6 { by_len }
+    }
+
+    fn lookup(&self, ip: Ipv6Addr) -> Option<Hop> {
+        let a = u128::from(ip);
+        self.by_len
+            .iter()
+            .find_map(|(len, m)| m.get(&(a & mask6(*len))).copied())
+    }
+}
+
 impl Attachment {
     /// Compiles an attachment of a VPC whose subnets are `subnets` (id, zone), resolving
     /// its routes' attachments with `resolve` (`None`: not on this host).
@@ -141,6 +178,24 @@ impl Attachment {
             };
             (r.destination, hop)
         }));
+        // IPv6 routes lead into VPCs (by their IPv6 blocks) or drop
+        let table6 = Table6::build(spec.routes_v6.iter().map(|r| {
+            let hop = match &r.target {
+                TransitGatewayTarget::Vpc {
+                    attachment_id,
+                    vpc_id,
+                } => {
+                    resolve(vpc_id, attachment_id).map_or(Hop::Unreachable, |(slot, attachment)| {
+                        Hop::Vpc { slot, attachment }
+                    })
+                }
+                TransitGatewayTarget::Unsupported(_) | TransitGatewayTarget::Peering { .. } => {
+                    Hop::Unreachable
+                }
+                TransitGatewayTarget::Blackhole => Hop::Blackhole,
+            };
+            (r.destination, hop)
+        }));
         Attachment {
             id: spec.id.clone(),
             mac: crate::overlay::gateway_mac(&spec.id),
@@ -150,7 +205,24 @@ impl Attachment {
             others,
             table,
             peers,
+            table6,
         }
+    }
+
+    /// The route table's choice for the IPv6 `dst` (`None`: no route).
+    pub fn lookup6(&self, dst: Ipv6Addr) -> Option<Hop> {
+        self.table6.lookup(dst)
+    }
+
+    /// [`Attachment::exit`] for an IPv6 flow.
+    pub fn exit6(&self, zone: &str, tuple: &FiveTuple6) -> Option<u16> {
+        if self.appliance_mode && !self.subnets.is_empty() {
+            let n = u64::try_from(self.subnets.len()).unwrap_or(u64::MAX);
+            let i = usize::try_from(symmetric_hash6(tuple) % n).unwrap_or(0);
+            return self.subnets.get(i).map(|&(_, s)| s);
+        }
+        self.entry(zone)
+            .or_else(|| self.subnets.first().map(|&(_, s)| s))
     }
 
     /// The route table's choice for `dst` (`None`: no route).
@@ -228,6 +300,26 @@ fn peer_hop(
 pub(crate) fn symmetric_hash(t: &FiveTuple) -> u64 {
     let a = (u32::from(t.src), t.src_port);
     let b = (u32::from(t.dst), t.dst_port);
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let bytes =
+        lo.0.to_be_bytes()
+            .into_iter()
+            .chain(lo.1.to_be_bytes())
+            .chain(hi.0.to_be_bytes())
+            .chain(hi.1.to_be_bytes())
+            .chain([t.protocol]);
+    for b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// [`symmetric_hash`] of an IPv6 flow.
+fn symmetric_hash6(t: &FiveTuple6) -> u64 {
+    let a = (u128::from(t.src), t.src_port);
+    let b = (u128::from(t.dst), t.dst_port);
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let bytes =

@@ -63,9 +63,27 @@ pub struct Vpc {
     pub transit_vpcs: Vec<u16>,
     pub dhcp: DhcpOptions,
     pub dep: u32,
+    /// Its NAT gateways that name their subnet (centralised egress).
+    pub egress_nats: Vec<EgressNat>,
+}
+
+/// A NAT gateway of a VPC as centralised egress walks it: packets that entered the VPC
+/// through a transit gateway attachment leave by it, and its replies come back from the
+/// edge with [`EgressNat::mac`] as their inner source.
+pub struct EgressNat {
+    pub id: String,
+    /// `overlay::gateway_mac` of its id.
+    pub mac: MacAddr,
+    /// Its subnet's index in the VPC's subnets (`None`: not among them).
+    pub subnet: Option<u16>,
 }
 
 impl Vpc {
+    /// The NAT gateway `id`, if it is one of the VPC's.
+    pub fn egress_nat(&self, id: &str) -> Option<&EgressNat> {
+        self.egress_nats.iter().find(|n| n.id == id)
+    }
+
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
         self.cidrs.iter().any(|c| c.contains(&ip))
     }

@@ -15,8 +15,8 @@
 
 use crate::nat::{AllocError, DEAD, InsideKey, NatTable, OutsideKey};
 use crate::program::{
-    ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, TransitGatewayVpnRoutesItem,
-    gateway_mac,
+    ENDPOINT_SOURCE, EdgeProgram, NatGatewayItem, NatGatewayState, TransitGatewayEgressRoutesItem,
+    TransitGatewayVpnRoutesItem, gateway_mac,
 };
 use crate::rewrite;
 use crate::verdict::{DropReason, Stats, Verdict};
@@ -148,6 +148,9 @@ pub struct Edge {
     /// (destination, VNI and the VPC attachment's MAC or none: dropped), longest prefix
     /// first.
     transit_vpn_into: Vec<Vec<TransitVpnRoute>>,
+    /// Centralised egress: egress VPC id → (destination, the VNI of the VPC its
+    /// attachment tables send it into, or none: dropped), longest prefix first.
+    transit_egress: HashMap<String, Vec<(Ipv4Net, Option<u32>)>>,
     /// eigw id → VPC slot
     eigw_by_id: HashMap<String, u32>,
     /// Every served VPC's IPv6 blocks with its slot, most specific first: where IPv6
@@ -236,6 +239,7 @@ impl Edge {
             vpn_by_mac: HashMap::default(),
             transit_vpn_by_mac: HashMap::default(),
             transit_vpn_into: Vec::new(),
+            transit_egress: HashMap::new(),
             eigw_by_id: HashMap::new(),
             v6_blocks: Vec::new(),
             eigw_flows: HashMap::default(),
@@ -319,6 +323,7 @@ impl Edge {
         }
         self.transit_vpn_by_mac = transit_vpn_by_mac;
         self.transit_vpn_into = transit_vpn_into;
+        self.transit_egress = transit_egress_tables(&program.transit_gateway_egress_routes);
         let mut vpcs: Vec<Vpc> = Vec::new();
         let mut slot_of = HashMap::<String, u32>::new();
         // Slots are u32; a gateway past the last one is left out, like one with no path.
@@ -587,7 +592,14 @@ impl Edge {
         };
         match target {
             Some(Target::Igw) => self.igw_out(vs, &m, frame, pkt, out),
-            Some(Target::Nat(n)) => self.nat_out(now, vni, Some(n), &m, frame, pkt, out),
+            Some(Target::Nat(n)) => {
+                // an answer to the sender (RST, "fragmentation needed") goes where the
+                // gateway's replies go: back through a transit gateway for a spoke's
+                match self.nat_out(now, vni, Some(n), &m, frame, pkt, out) {
+                    Verdict::ToVpc { vni, dst } => self.nat_reply(n, vni, dst),
+                    v => v,
+                }
+            }
             Some(Target::Eigw) => self.drop(DropReason::UnknownGateway),
             None if gateway != Gateway::Infer => self.nat_out(now, vni, None, &m, frame, pkt, out),
             None => {
@@ -982,11 +994,15 @@ impl Edge {
             let Some(&(vni, private, _)) = self.fragments.get(&(m.dst, m.src, m.ident)) else {
                 return self.drop(DropReason::NatFragmentUnknown);
             };
+            let verdict = self.nat_reply(n, vni, private);
+            if let Verdict::Drop { .. } = verdict {
+                return verdict;
+            }
             rewrite::frame_for_vpc(out, pkt);
             rewrite::set_dst(&mut out[ethernet::HEADER_LEN..], private);
             self.stats.nat_inbound += 1;
             self.stats.bytes_inbound += m.len as u64;
-            return Verdict::ToVpc { vni, dst: private };
+            return verdict;
         }
         if m.ports.is_none() {
             return self.drop(DropReason::Malformed);
@@ -1006,8 +1022,12 @@ impl Edge {
         if flow.nat != n {
             return self.drop(DropReason::NatNoFlow);
         }
-        self.table.get_mut(id).last = now;
         let (vni, private, port) = (flow.inside.vni, flow.inside.src, flow.inside.src_port);
+        let verdict = self.nat_reply(n, vni, private);
+        if let Verdict::Drop { .. } = verdict {
+            return verdict;
+        }
+        self.table.get_mut(id).last = now;
         if m.fragment && self.fragments.len() < self.cfg.max_fragments {
             self.fragments
                 .insert((m.dst, m.src, m.ident), (vni, private, now));
@@ -1022,8 +1042,59 @@ impl Edge {
         }
         self.stats.nat_inbound += 1;
         self.stats.bytes_inbound += m.len as u64;
-        Verdict::ToVpc { vni, dst: private }
+        verdict
     }
+
+    /// Where NAT slot `n`'s reply to `private` goes: into its VPC (numbered `vni`) when
+    /// the address is the VPC's; else (centralised egress: a VPC routing through a
+    /// transit gateway to this NAT gateway's VPC) into the VPC its VPC's attachment
+    /// tables send it to, with the NAT gateway's MAC as the inner source so that the
+    /// receiving host walks the way back (`ToVpcThroughAttachment`).
+    fn nat_reply(&mut self, n: u32, vni: u32, private: Ipv4Addr) -> Verdict {
+        let Some(g) = self.nats.get(n as usize).and_then(Option::as_ref) else {
+            return Verdict::ToVpc { vni, dst: private };
+        };
+        let v = &self.vpcs[g.vpc as usize];
+        if g.endpoint.is_some() || v.cidrs.iter().any(|c| c.contains(&private)) {
+            return Verdict::ToVpc { vni, dst: private };
+        }
+        let into = self
+            .transit_egress
+            .get(&v.id)
+            .and_then(|t| t.iter().find(|(d, _)| d.contains(&private)))
+            .and_then(|&(_, into)| into);
+        match into {
+            Some(into) => Verdict::ToVpcThroughAttachment {
+                vni: into,
+                dst: private,
+                attachment: gateway_mac(&g.item.nat_id),
+            },
+            None => self.drop(DropReason::TransitEgressNoRoute),
+        }
+    }
+}
+
+/// Centralised egress: per egress VPC, its attachments' tables' routes into the VPCs
+/// they reach (and the destinations they drop), longest prefix first.
+fn transit_egress_tables(
+    items: &[TransitGatewayEgressRoutesItem],
+) -> HashMap<String, Vec<(Ipv4Net, Option<u32>)>> {
+    let mut out: HashMap<String, Vec<(Ipv4Net, Option<u32>)>> = HashMap::new();
+    for i in items {
+        out.entry(i.egress_vpc_id.clone()).or_default().extend(
+            i.destinations
+                .iter()
+                .map(|d| (d.trunc(), Some(i.vni)))
+                .chain(i.drops.iter().map(|d| (d.trunc(), None))),
+        );
+    }
+    for table in out.values_mut() {
+        // longest first; among equals, a route into a VPC before a drop (the gateway's
+        // table has one route per destination; a drop listed beside it is another
+        // attachment's table's)
+        table.sort_by_key(|(d, to)| (std::cmp::Reverse(d.prefix_len()), to.is_none()));
+    }
+    out
 }
 
 fn with_vni(v: Verdict, vni: u32) -> Verdict {

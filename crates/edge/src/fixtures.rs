@@ -56,6 +56,7 @@ pub fn program() -> EdgeProgram {
         vpn_connections: vec![],
         egress_only_internet_gateways: vec![],
         transit_gateway_vpn_routes: vec![],
+        transit_gateway_egress_routes: vec![],
     }
 }
 

@@ -39,6 +39,8 @@ mod proptests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_egress;
+#[cfg(test)]
 mod tests_v6;
 
 pub use edge::{Edge, EdgeConfig, Gateway};
@@ -46,7 +48,7 @@ pub use fort_dataplane::Time;
 pub use program::{
     ENDPOINT_SOURCE, EdgeItem, EdgeProgram, EgressOnlyInternetGatewayItem, GatewayEndpointItem,
     InternetGatewayItem, NatGatewayItem, NatGatewayState, PublicIpItem,
-    TransitGatewayVpnRoutesItem, gateway_mac,
+    TransitGatewayEgressRoutesItem, TransitGatewayVpnRoutesItem, gateway_mac,
 };
 pub use rewrite::set_inner_macs;
 pub use verdict::{DropReason, Stats, Verdict};

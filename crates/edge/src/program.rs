@@ -10,6 +10,7 @@
 //! | `eigw/<vpc>/<eigw>` | [`EgressOnlyInternetGatewayItem`]: an egress-only internet gateway (IPv6) |
 //! | `vpn/<vpc>/<vpn>` | [`VpnConnectionItem`]: a Site-to-Site VPN connection's tunnels |
 //! | `tgw-vpn/<vpc>/<vpn>` | [`TransitGatewayVpnRoutesItem`]: what a transit gateway VPN connection's table sends into the VPC |
+//! | `tgw-egress/<vpc>/<attachment>` | [`TransitGatewayEgressRoutesItem`]: what an egress VPC's attachment table sends into the VPC (centralised egress) |
 //!
 //! The program is the set of items; [`EdgeProgram::apply`] takes one change at a time
 //! and [`crate::Edge::set_program`] compiles the whole (diffed: NAT flows survive).
@@ -184,6 +185,34 @@ impl TransitGatewayVpnRoutesItem {
     }
 }
 
+/// `tgw-egress/<vpc_id>/<egress_attachment_id>`: centralised egress. The transit gateway
+/// route table of the attachment of an egress VPC (one with NAT gateways, whose spokes
+/// route `0.0.0.0/0` to the gateway) sends `destinations` to this VPC's attachment. The
+/// edge sends the replies of the egress VPC's NAT gateways for those destinations (the
+/// longest prefix over all of that VPC's items wins; `drops` are what the table sends
+/// elsewhere) into this VPC, with the NAT gateway's MAC as the inner source, and the
+/// receiving host walks the rest (the NAT subnet's route table and the ACLs on the way).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TransitGatewayEgressRoutesItem {
+    /// `vpc-…`: the VPC entered.
+    pub vpc_id: String,
+    pub vni: u32,
+    /// Its attachment, `tgw-attach-…`.
+    pub attachment_id: String,
+    /// The egress VPC and its attachment, whose table this is.
+    pub egress_vpc_id: String,
+    pub egress_attachment_id: String,
+    pub destinations: Vec<Ipv4Net>,
+    #[serde(default)]
+    pub drops: Vec<Ipv4Net>,
+}
+
+impl TransitGatewayEgressRoutesItem {
+    pub fn key(&self) -> String {
+        format!("tgw-egress/{}/{}", self.vpc_id, self.egress_attachment_id)
+    }
+}
+
 /// One tunnel of a connection, with its IKE and IPsec options.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct VpnTunnelItem {
@@ -239,6 +268,7 @@ pub enum EdgeItem {
     GatewayEndpoint(GatewayEndpointItem),
     VpnConnection(VpnConnectionItem),
     TransitGatewayVpnRoutes(TransitGatewayVpnRoutesItem),
+    TransitGatewayEgressRoutes(TransitGatewayEgressRoutesItem),
 }
 
 impl InternetGatewayItem {
@@ -287,6 +317,7 @@ impl EdgeItem {
             EdgeItem::GatewayEndpoint(i) => i.key(),
             EdgeItem::VpnConnection(i) => i.key(),
             EdgeItem::TransitGatewayVpnRoutes(i) => i.key(),
+            EdgeItem::TransitGatewayEgressRoutes(i) => i.key(),
         }
     }
 }
@@ -309,6 +340,8 @@ pub struct EdgeProgram {
     pub egress_only_internet_gateways: Vec<EgressOnlyInternetGatewayItem>,
     #[serde(default)]
     pub transit_gateway_vpn_routes: Vec<TransitGatewayVpnRoutesItem>,
+    #[serde(default)]
+    pub transit_gateway_egress_routes: Vec<TransitGatewayEgressRoutesItem>,
 }
 
 impl EdgeProgram {
@@ -336,6 +369,8 @@ impl EdgeProgram {
         self.egress_only_internet_gateways
             .retain(|i| i.key() != key);
         self.transit_gateway_vpn_routes.retain(|i| i.key() != key);
+        self.transit_gateway_egress_routes
+            .retain(|i| i.key() != key);
         if let Some(i) = item {
             self.push(i);
         }
@@ -350,6 +385,7 @@ impl EdgeProgram {
             EdgeItem::GatewayEndpoint(i) => self.gateway_endpoints.push(i),
             EdgeItem::VpnConnection(i) => self.vpn_connections.push(i),
             EdgeItem::TransitGatewayVpnRoutes(i) => self.transit_gateway_vpn_routes.push(i),
+            EdgeItem::TransitGatewayEgressRoutes(i) => self.transit_gateway_egress_routes.push(i),
         }
     }
 
@@ -383,6 +419,12 @@ impl EdgeProgram {
                     .iter()
                     .cloned()
                     .map(EdgeItem::TransitGatewayVpnRoutes),
+            )
+            .chain(
+                self.transit_gateway_egress_routes
+                    .iter()
+                    .cloned()
+                    .map(EdgeItem::TransitGatewayEgressRoutes),
             )
     }
 }

@@ -122,6 +122,9 @@ drop_reasons! {
     NoVpnRoute => "no_vpn_route",
     /// From a VPN connection, to an address outside its VPC (or a connection gone).
     VpnDestination => "vpn_destination",
+    /// A NAT gateway's reply to an address outside its VPC that no transit gateway
+    /// table of that VPC's attachments sends into a VPC (centralised egress).
+    TransitEgressNoRoute => "transit_egress_no_route",
 }
 
 impl std::fmt::Display for DropReason {

@@ -212,3 +212,95 @@ async fn the_quota_answers_limit_exceeded() {
     })
     .await;
 }
+
+/// Keys under `prefix` in the store once they number `want` (every server deletes what
+/// it retired just after applying), or after 5 s.
+async fn keys_in_store(store: &Arc<dyn Store>, prefix: &str, want: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..250 {
+        n = store.range(prefix.as_bytes()).await.unwrap().kvs.len();
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    n
+}
+
+fn stream_names(logs: &Logs) -> Vec<String> {
+    logs.describe_streams(A, R, "g", "", StreamOrder::LogStreamName, false, 0, 50)
+        .unwrap()
+        .streams
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_streams_and_groups_leave_the_store() {
+    let (_etcd, store) = fort_store::etcd!();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let a = Logs::open_shared(dirs[0].path(), store.clone(), 1 << 30)
+        .await
+        .unwrap();
+    let b = Logs::open_shared(dirs[1].path(), store.clone(), 1 << 30)
+        .await
+        .unwrap();
+    let events = |n: i64| -> Vec<LogEvent> {
+        (0..n)
+            .map(|i| LogEvent {
+                timestamp: now() - 1000 + i,
+                message: format!("{i} {}", "y".repeat(200)),
+            })
+            .collect()
+    };
+    let (a2, b2) = (a.clone(), b.clone());
+    blocking(move || {
+        a2.create_group(A, R, "g", None, None, BTreeMap::new())
+            .unwrap();
+        b2.put_retention(A, R, "g", 7).unwrap();
+        for s in ["keep", "drop"] {
+            b2.create_stream(A, R, "g", s).unwrap();
+            for _ in 0..3 {
+                // 400 events of ~200 bytes: over one inline entry, in chunks
+                a2.put_log_events(A, R, "g", s, &events(400), now())
+                    .unwrap();
+            }
+        }
+        // failed writes retire at once
+        assert!(a2.create_stream(A, R, "g", "keep").is_err());
+        b2.delete_stream(A, R, "g", "drop").unwrap();
+        assert_eq!(stream_names(&a2), ["keep"]);
+    })
+    .await;
+    // left: the group, its retention, the kept stream and its three batches
+    assert_eq!(keys_in_store(&store, "/fort/logs/op/", 6).await, 6);
+    // both servers up to date (a read waits for that), then they count the same bytes
+    let (a2, b2) = (a.clone(), b.clone());
+    blocking(move || (stream_names(&a2), stream_names(&b2))).await;
+    assert_eq!(a.used_bytes(), b.used_bytes());
+    // a server starting now rebuilds the same from what is left
+    let dir = tempfile::tempdir().unwrap();
+    let c = Logs::open_shared(dir.path(), store.clone(), 1 << 30)
+        .await
+        .unwrap();
+    let c2 = c.clone();
+    blocking(move || {
+        assert_eq!(stream_names(&c2), ["keep"]);
+        assert_eq!(all_events(&c2, "keep").len(), 1200);
+        c2.delete_group(A, R, "g").unwrap();
+    })
+    .await;
+    assert_eq!(keys_in_store(&store, "/fort/logs/op/", 0).await, 0);
+    assert_eq!(keys_in_store(&store, "/fort/logs/blob/", 0).await, 0);
+    let b2 = b.clone();
+    blocking(move || {
+        b2.describe_groups(A, R, "", None, None, None, 50)
+            .map(|_| ())
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.used_bytes(), 0);
+    drop((a, b, c));
+}

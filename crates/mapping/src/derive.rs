@@ -241,6 +241,15 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                         value(V::TransitGatewayVpnRoutes(routes)),
                     );
                 }
+                for routes in transit_egress_routes_into(world, r, row, a, memo) {
+                    c.items.insert(
+                        ItemKey::transit_gateway_egress_routes(
+                            &a.vpc_id,
+                            &routes.egress_attachment_id,
+                        ),
+                        value(V::TransitGatewayEgressRoutes(routes)),
+                    );
+                }
             }
         }
         // A gateway route table's routes, scoped by the table's id: the hosts of the VPCs
@@ -253,6 +262,16 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                 for (destination, route) in gateway_routes(world, r, t) {
                     c.items.insert(
                         ItemKey::transit_gateway_route(
+                            id,
+                            destination.network(),
+                            destination.prefix_len(),
+                        ),
+                        value(V::TransitGatewayRoute(route)),
+                    );
+                }
+                for (destination, route) in gateway_routes6(world, r, t) {
+                    c.items.insert(
+                        ItemKey::transit_gateway_route6(
                             id,
                             destination.network(),
                             destination.prefix_len(),
@@ -866,9 +885,24 @@ pub struct Memo {
     attached: Attached,
     /// (account, region, transit gateway) → attachment → the VPCs that send to it.
     senders: HashMap<(String, String, String), HashMap<String, Vec<String>>>,
+    /// (account, region) → the VPCs with an available NAT gateway (centralised egress).
+    egress: HashMap<(String, String), std::collections::BTreeSet<String>>,
 }
 
 impl Memo {
+    /// The VPCs of `row`'s region with an available NAT gateway.
+    fn egress_vpcs(&mut self, r: &Region, row: &RowKey) -> &std::collections::BTreeSet<String> {
+        self.egress
+            .entry((row.account.clone(), row.region.clone()))
+            .or_insert_with(|| {
+                r.nat_gateways
+                    .values()
+                    .filter(|n| n.state == fort_model::NatGatewayState::Available)
+                    .map(|n| n.vpc_id.to_string())
+                    .collect()
+            })
+    }
+
     /// The VPCs whose attachments to `a`'s gateway are associated with a table that has an
     /// active route to `a`. Worked out for the whole gateway at its first attachment: a
     /// propagation change derives every attachment of the gateway again, and each would
@@ -1332,6 +1366,57 @@ fn gateway_routes(
             };
             let route = pb::TransitGatewayRoute {
                 destination: Some(cidr(destination)),
+                destination_ipv6: None,
+                target: Some(target),
+            };
+            Some((destination, route))
+        })
+        .collect()
+}
+
+/// The IPv6 routes of a gateway route table as hosts walk them (as [`gateway_routes`]'s):
+/// the value's `destination_ipv6` holds the destination.
+fn gateway_routes6(
+    world: &World,
+    r: &Region,
+    t: &fort_model::TransitGatewayRouteTable,
+) -> Vec<(Ipv6Net, pb::TransitGatewayRoute)> {
+    use fort_model::TransitGatewayRouteState;
+    use pb::transit_gateway_route::Target;
+    // (most tables have no IPv6 route: spare them a second walk of their routes)
+    let static6 = t
+        .routes
+        .iter()
+        .any(|x| matches!(x.destination, ipnet::IpNet::V6(_)));
+    let propagated6 = t.propagations.iter().any(|a| {
+        r.transit_gateway_vpc_attachments
+            .get(a.as_str())
+            .is_some_and(|a| a.options.ipv6_support)
+    });
+    if !static6 && !propagated6 {
+        return Vec::new();
+    }
+    fort_control::transit_gateway::routes(r, &world.global, t)
+        .into_iter()
+        .filter_map(|route| {
+            let ipnet::IpNet::V6(destination) = route.destination else {
+                return None;
+            };
+            let target = match (&route.state, &route.attachment) {
+                (TransitGatewayRouteState::Active, Some(id)) => {
+                    match r.transit_gateway_vpc_attachments.get(id.as_str()) {
+                        Some(to) => Target::Vpc(pb::TransitGatewayVpcTarget {
+                            attachment_id: to.id.to_string(),
+                            vpc_id: to.vpc_id.to_string(),
+                        }),
+                        None => Target::Unsupported(id.to_string()),
+                    }
+                }
+                _ => Target::Blackhole(pb::Empty {}),
+            };
+            let route = pb::TransitGatewayRoute {
+                destination: None,
+                destination_ipv6: Some(cidr6(destination)),
                 target: Some(target),
             };
             Some((destination, route))
@@ -1732,6 +1817,72 @@ fn transit_vpn_routes_into(
         .collect()
 }
 
+/// Centralised egress: for each other VPC attached to `a`'s transit gateway that has an
+/// available NAT gateway (an egress VPC), the destinations the table associated with its
+/// attachment sends to `a`, in `a`'s VPC (so the edge serves that VPC, its mappings
+/// included), with what that table drops (blackholes, attachments of other kinds). The
+/// edge sends the NAT gateways' replies for those destinations into `a`'s VPC. (A NAT
+/// gateway that comes or goes derives its VPC again, which derives the tables of its
+/// gateways again, which derive their attachments again: these items follow.)
+fn transit_egress_routes_into(
+    world: &World,
+    r: &Region,
+    row: &RowKey,
+    a: &fort_model::TransitGatewayVpcAttachment,
+    memo: &mut Memo,
+) -> Vec<pb::TransitGatewayEgressRoutes> {
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    let Some(v) = r.vpcs.get(&a.vpc_id) else {
+        return Vec::new();
+    };
+    let egress = memo.egress_vpcs(r, row);
+    if egress.is_empty() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for e in r.transit_gateway_vpc_attachments.values().filter(|e| {
+        e.transit_gateway_id == a.transit_gateway_id
+            && e.state == State::Available
+            && e.vpc_id != a.vpc_id
+            && egress.contains(e.vpc_id.as_str())
+    }) {
+        let Some(table) =
+            fort_control::transit_gateway::association(r, &a.transit_gateway_id, &e.id)
+        else {
+            continue;
+        };
+        let (mut destinations, mut drops) = (Vec::new(), Vec::new());
+        for route in fort_control::transit_gateway::routes(r, &world.global, table) {
+            let ipnet::IpNet::V4(d) = route.destination else {
+                continue;
+            };
+            let to = match (&route.state, &route.attachment) {
+                (TransitGatewayRouteState::Active, Some(to)) => {
+                    r.transit_gateway_vpc_attachments.get(to.as_str())
+                }
+                _ => None,
+            };
+            match to {
+                Some(to) if to.id == a.id => destinations.push(cidr(d)),
+                Some(_) => {}
+                None => drops.push(cidr(d)),
+            }
+        }
+        if !destinations.is_empty() {
+            out.push(pb::TransitGatewayEgressRoutes {
+                vpc_id: v.id.to_string(),
+                vni: v.vni,
+                transit_gateway_attachment_id: a.id.to_string(),
+                egress_vpc_id: e.vpc_id.to_string(),
+                egress_attachment_id: e.id.to_string(),
+                destinations,
+                drops,
+            });
+        }
+    }
+    out
+}
+
 /// The VPN attachments of the transit gateways VPC `v` is attached to: hosts send what
 /// a gateway's table routes to one to the edge, where its tunnels end.
 fn transit_vpn_attachments<'a>(
@@ -1845,6 +1996,12 @@ fn edges(world: &World, r: &Region, v: &fort_model::Vpc) -> Vec<pb::Edge> {
         .chain(vgws)
         .chain(transit_vpn_attachments(r, v))
         .map(|gateway_id| pb::Edge {
+            // a NAT gateway's subnet: centralised egress crosses its network ACL
+            subnet_id: r
+                .nat_gateways
+                .get(gateway_id.as_str())
+                .map(|n| n.subnet_id.to_string())
+                .unwrap_or_default(),
             gateway_id,
             host: edge.underlay.into(),
         })

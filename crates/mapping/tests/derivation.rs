@@ -191,6 +191,7 @@ async fn run_ops(
     let mut vgws: Vec<String> = Vec::new();
     let mut vpns: Vec<String> = Vec::new();
     let mut eigws: Vec<String> = Vec::new();
+    let mut nats: Vec<String> = Vec::new();
     for step in 0..steps {
         let pick = |rng: &mut Lcg, xs: &[String]| {
             if xs.is_empty() {
@@ -349,6 +350,12 @@ async fn run_ops(
                 pick(&mut rng, &gateway_tables),
                 pick(&mut rng, &attachments)
             ),
+            // (a default route too: centralised egress through a VPC with a NAT gateway)
+            29 if !gateway_tables.is_empty() && rng.next().is_multiple_of(4) => format!(
+                "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock=0.0.0.0/0&TransitGatewayAttachmentId={}",
+                pick(&mut rng, &gateway_tables),
+                pick(&mut rng, &attachments)
+            ),
             29 if !gateway_tables.is_empty() => format!(
                 "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock=10.{}.{}.0/24&{}",
                 pick(&mut rng, &gateway_tables),
@@ -501,9 +508,16 @@ async fn run_ops(
                 } else {
                     rng.pick(&subnet_vpcs).clone()
                 };
+                // (with IPv6 support now and then: refused unless the VPC and subnet
+                // have IPv6 blocks; its VPC's IPv6 blocks propagate)
                 format!(
-                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={vpc}&SubnetIds.1={subnet}",
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={}&VpcId={vpc}&SubnetIds.1={subnet}{}",
                     pick(&mut rng, &gateways),
+                    if rng.next().is_multiple_of(3) {
+                        "&Options.Ipv6Support=enable"
+                    } else {
+                        ""
+                    }
                 )
             }
             24 if !gateways.is_empty() => format!(
@@ -626,6 +640,11 @@ async fn run_ops(
                     pick(&mut rng, &instances)
                 )
             }
+            // a NAT gateway deleted: its VPC is no egress for others any more
+            14 if !nats.is_empty() && rng.next().is_multiple_of(4) => format!(
+                "Action=DeleteNatGateway&NatGatewayId={}",
+                pick(&mut rng, &nats)
+            ),
             14 => {
                 let eip = execute(
                     &control,
@@ -635,10 +654,59 @@ async fn run_ops(
                 .await
                 .unwrap();
                 let eip = find(eip.as_str(), "eipalloc-").remove(0);
-                format!(
-                    "Action=CreateNatGateway&SubnetId={}&AllocationId={eip}",
-                    pick(&mut rng, &subnets)
-                )
+                let mut subnet = pick(&mut rng, &subnets);
+                // (often in a VPC attached to a transit gateway)
+                if !attachments.is_empty() && rng.next().is_multiple_of(2) {
+                    let att = pick(&mut rng, &attachments);
+                    if let Some(s) = control
+                        .read_world(|w| {
+                            w.regions.values().find_map(|r| {
+                                let v = &r.transit_gateway_vpc_attachments.get(&att)?.vpc_id;
+                                r.subnets
+                                    .values()
+                                    .find(|s| s.vpc_id == *v && s.cidr.is_some())
+                                    .map(|s| s.id.to_string())
+                            })
+                        })
+                        .await
+                    {
+                        subnet = s;
+                    }
+                }
+                // mostly in a VPC with an internet gateway (else it fails, as in AWS):
+                // a VPC with a NAT gateway is an egress for those on its transit gateways
+                if !rng.next().is_multiple_of(4) {
+                    let vpc = control
+                        .read_world(|w| {
+                            w.regions
+                                .values()
+                                .find_map(|r| r.subnets.get(&subnet).map(|s| s.vpc_id.to_string()))
+                        })
+                        .await
+                        .unwrap_or_default();
+                    let igw = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(b"Action=CreateInternetGateway").unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                    let igw = find(igw.as_str(), "igw-").remove(0);
+                    // (refused when the VPC has one already)
+                    let _ = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(
+                            format!(
+                                "Action=AttachInternetGateway&InternetGatewayId={igw}&VpcId={vpc}"
+                            )
+                            .as_bytes(),
+                        )
+                        .unwrap(),
+                    )
+                    .await;
+                }
+                format!("Action=CreateNatGateway&SubnetId={subnet}&AllocationId={eip}")
             }
             0 | 1 => format!("Action=CreateVpc&CidrBlock=10.{}.0.0/16", rng.next() % 4),
             2 | 3 => format!(
@@ -698,6 +766,9 @@ async fn run_ops(
             }
             if body.starts_with("Action=CreateRouteTable") {
                 tables.extend(find(&xml, "rtb-").into_iter().take(1));
+            }
+            if body.starts_with("Action=CreateNatGateway") {
+                nats.extend(find(&xml, "nat-").into_iter().take(1));
             }
             if body == "Action=CreateTransitGateway" {
                 gateways.extend(find(&xml, "tgw-").into_iter().take(1));
@@ -2036,4 +2107,354 @@ async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
 #[tokio::test]
 async fn transit_gateways_peered_across_regions_join_their_vpcs() {
     peered_gateways("eu-west-1").await;
+}
+
+/// Centralised egress: spokes A (h2) and B (h3) route 0.0.0.0/0 to the gateway, whose
+/// spokes' table sends it to the attachment of the egress VPC (h1), which has a NAT
+/// gateway and whose table reaches both spokes. The edge holds, in each spoke, what the
+/// egress table sends there (so it serves the spokes, their mappings included); the
+/// spokes' hosts hold the egress VPC, its NAT gateway naming its subnet. Without the NAT
+/// gateway, the edge holds none of it and serves no spoke.
+#[tokio::test]
+async fn centralised_egress_gives_the_edge_the_way_back_into_each_spoke() {
+    use fort_proto::mapping::item_value::Kind as V;
+    let control = control_with_hosts().await;
+    add_edge(&control).await;
+    // every host and the edge follow the changes one by one: what they hold must equal
+    // a fresh derivation after each step
+    let mut changes = control.subscribe();
+    let mut live = control.read_world(|w| Programs::new(w, 7)).await;
+    let mut caches: Vec<Cache> = (0..=HOSTS.len()).map(|_| Cache::default()).collect();
+    let names: Vec<&str> = HOSTS.iter().map(|(h, _)| *h).chain([EDGE]).collect();
+    for (i, h) in names.iter().enumerate() {
+        for u in live.connect(h, 0, 0, Instant::now()) {
+            caches[i].apply(to_proto(&u)).unwrap();
+        }
+    }
+    let mut step = 0;
+    let mut follow = async |caches: &mut Vec<Cache>, live: &mut Programs| {
+        while let Ok(change) = changes.try_recv() {
+            deliver(live, caches, &*control.world().await, &change);
+        }
+        step += 1;
+        let fresh = control.read_world(|w| Programs::new(w, 8)).await;
+        for (i, h) in names.iter().enumerate() {
+            let want: BTreeMap<ItemKey, ItemValue> = fresh
+                .items_of(h)
+                .into_iter()
+                .map(|(k, v)| (k, ItemValue::clone(&v)))
+                .collect();
+            assert!(
+                caches[i].items == want,
+                "{h} after step {step}: incremental != fresh"
+            );
+        }
+    };
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
+    let tgw = find(
+        &call("Action=CreateTransitGateway&Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable".into()).await,
+        "tgw-",
+    )
+    .remove(0);
+    // (VPC, attachment) for the egress VPC (h1), spoke A (h2), spoke B (h3)
+    let mut vpcs = Vec::new();
+    let mut first_subnet = String::new();
+    for (i, (host, zone)) in HOSTS.iter().enumerate() {
+        let vpc = find(
+            &call(format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16")).await,
+            "vpc-",
+        )
+        .remove(0);
+        let subnet = find(
+            &call(format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
+            ))
+            .await,
+            "subnet-",
+        )
+        .remove(0);
+        if i == 0 {
+            first_subnet = subnet.clone();
+        }
+        let instance = find(
+            &call(format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+            ))
+            .await,
+            "i-",
+        )
+        .remove(0);
+        control
+            .write(&scope, |tx| {
+                tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let attachment = find(
+            &call(format!(
+                "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+            ))
+            .await,
+            "tgw-attach-",
+        )
+        .remove(0);
+        vpcs.push((vpc, attachment));
+    }
+    let (egress, a, b) = (&vpcs[0], &vpcs[1], &vpcs[2]);
+    // the egress VPC's NAT gateway, in a subnet of its own
+    let public = find(
+        &call(format!(
+            "Action=CreateSubnet&VpcId={}&CidrBlock=10.0.2.0/24&AvailabilityZone=us-east-1a",
+            egress.0
+        ))
+        .await,
+        "subnet-",
+    )
+    .remove(0);
+    assert_ne!(public, first_subnet);
+    // (a public NAT gateway needs its VPC's internet gateway)
+    let igw = find(&call("Action=CreateInternetGateway".into()).await, "igw-").remove(0);
+    call(format!(
+        "Action=AttachInternetGateway&InternetGatewayId={igw}&VpcId={}",
+        egress.0
+    ))
+    .await;
+    let eip = find(&call("Action=AllocateAddress".into()).await, "eipalloc-").remove(0);
+    let nat = find(
+        &call(format!(
+            "Action=CreateNatGateway&SubnetId={public}&AllocationId={eip}"
+        ))
+        .await,
+        "nat-",
+    )
+    .remove(0);
+    let table = |xml: String| find(&xml, "tgw-rtb-").remove(0);
+    let spokes_table = table(
+        call(format!(
+            "Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"
+        ))
+        .await,
+    );
+    let egress_table = table(
+        call(format!(
+            "Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"
+        ))
+        .await,
+    );
+    for (t, att) in [
+        (&egress_table, &egress.1),
+        (&spokes_table, &a.1),
+        (&spokes_table, &b.1),
+    ] {
+        call(format!(
+            "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+        ))
+        .await;
+    }
+    for att in [&a.1, &b.1] {
+        call(format!(
+            "Action=EnableTransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={egress_table}&TransitGatewayAttachmentId={att}"
+        ))
+        .await;
+    }
+    call(format!(
+        "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={spokes_table}&DestinationCidrBlock=0.0.0.0/0&TransitGatewayAttachmentId={}",
+        egress.1
+    ))
+    .await;
+    call(format!(
+        "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={egress_table}&DestinationCidrBlock=10.2.9.0/24&Blackhole=true"
+    ))
+    .await;
+
+    let served = |programs: &Programs, host: &str| -> BTreeSet<String> {
+        programs
+            .items_of(host)
+            .keys()
+            .filter_map(|k| match &k.kind {
+                Some(Kind::Vpc(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let egress_items = |programs: &Programs| -> Vec<(String, Vec<String>, Vec<String>)> {
+        programs
+            .items_of(EDGE)
+            .values()
+            .filter_map(|v| match &v.kind {
+                Some(V::TransitGatewayEgressRoutes(r)) => {
+                    assert_eq!(r.egress_vpc_id, egress.0);
+                    assert_eq!(r.egress_attachment_id, egress.1);
+                    let text = |cs: &[fort_proto::mapping::Ipv4Cidr]| {
+                        cs.iter()
+                            .map(|c| {
+                                format!("{}/{}", std::net::Ipv4Addr::from(c.address), c.prefix_len)
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    Some((r.vpc_id.clone(), text(&r.destinations), text(&r.drops)))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
+    follow(&mut caches, &mut live).await;
+    let programs = control.read_world(|w| Programs::new(w, 1)).await;
+    let mut items = egress_items(&programs);
+    items.sort();
+    let mut want = vec![
+        (
+            a.0.clone(),
+            vec!["10.1.0.0/16".to_owned()],
+            vec!["10.2.9.0/24".to_owned()],
+        ),
+        (
+            b.0.clone(),
+            vec!["10.2.0.0/16".to_owned()],
+            vec!["10.2.9.0/24".to_owned()],
+        ),
+    ];
+    want.sort();
+    assert_eq!(items, want);
+    // (the region's default VPC, with its internet gateway, too)
+    assert!(served(&programs, EDGE).is_superset(&set(&[&egress.0, &a.0, &b.0])));
+    // spoke A's hosts hold the egress VPC, its NAT gateway with its subnet
+    let program = program_of(
+        &programs
+            .items_of("h2")
+            .into_iter()
+            .map(|(k, v)| (k, ItemValue::clone(&v)))
+            .collect(),
+    );
+    let e = program.vpcs.iter().find(|v| v.id == egress.0).unwrap();
+    let edge = e.edges.iter().find(|x| x.gateway_id == nat).unwrap();
+    assert_eq!(edge.subnet_id.as_deref(), Some(public.as_str()));
+
+    // B's propagation leaves the egress table and comes back; the blackhole goes
+    for on in ["Disable", "Enable"] {
+        call(format!(
+            "Action={on}TransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={egress_table}&TransitGatewayAttachmentId={}",
+            b.1
+        ))
+        .await;
+        follow(&mut caches, &mut live).await;
+        let n = egress_items(&control.read_world(|w| Programs::new(w, 3)).await).len();
+        assert_eq!(n, if on == "Enable" { 2 } else { 1 });
+    }
+    call(format!(
+        "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={egress_table}&DestinationCidrBlock=10.2.9.0/24"
+    ))
+    .await;
+    follow(&mut caches, &mut live).await;
+    // the egress attachment leaves its table (nothing routes back) and comes back
+    for (on, n) in [("Disassociate", 0), ("Associate", 2)] {
+        call(format!(
+            "Action={on}TransitGatewayRouteTable&TransitGatewayRouteTableId={egress_table}&TransitGatewayAttachmentId={}",
+            egress.1
+        ))
+        .await;
+        follow(&mut caches, &mut live).await;
+        let items = egress_items(&control.read_world(|w| Programs::new(w, 4)).await);
+        assert_eq!(items.len(), n, "{on}: {items:?}");
+    }
+    // the spokes' default route goes: what comes back is the egress table's still
+    call(format!(
+        "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={spokes_table}&DestinationCidrBlock=0.0.0.0/0"
+    ))
+    .await;
+    follow(&mut caches, &mut live).await;
+
+    // without the NAT gateway the egress VPC is no egress
+    call(format!("Action=DeleteNatGateway&NatGatewayId={nat}")).await;
+    follow(&mut caches, &mut live).await;
+    let programs = control.read_world(|w| Programs::new(w, 2)).await;
+    assert!(egress_items(&programs).is_empty());
+    let edge = served(&programs, EDGE);
+    assert!(edge.contains(&egress.0) && !edge.contains(&a.0) && !edge.contains(&b.0));
+}
+
+/// IPv6 through a transit gateway: two dual-stack VPCs attached with IPv6 support to a
+/// gateway with its default table; each one's hosts hold its attachment with the IPv6
+/// route to the other's block.
+#[tokio::test]
+async fn ipv6_blocks_propagate_to_the_hosts_of_attached_vpcs() {
+    let control = control_with_hosts().await;
+    let scope = scope();
+    let call = |body: String| call(&control, &scope, body);
+    let tgw = find(&call("Action=CreateTransitGateway".into()).await, "tgw-").remove(0);
+    let mut vpcs = Vec::new();
+    for (i, (host, zone)) in HOSTS.iter().enumerate().take(2) {
+        let vpc = find(
+            &call(format!(
+                "Action=CreateVpc&CidrBlock=10.{i}.0.0/16&AmazonProvidedIpv6CidrBlock=true"
+            ))
+            .await,
+            "vpc-",
+        )
+        .remove(0);
+        let block: ipnet::Ipv6Net = control
+            .read_world(|w| {
+                w.regions
+                    .values()
+                    .find_map(|r| r.vpcs.get(&vpc)?.ipv6_cidrs().next())
+            })
+            .await
+            .expect("an IPv6 block");
+        let sub6 = block.subnets(64).unwrap().nth(1).unwrap();
+        let subnet = find(
+            &call(format!(
+                "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&Ipv6CidrBlock={sub6}&AvailabilityZone={zone}"
+            ))
+            .await,
+            "subnet-",
+        )
+        .remove(0);
+        let instance = find(
+            &call(format!(
+                "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+            ))
+            .await,
+            "i-",
+        )
+        .remove(0);
+        control
+            .write(&scope, |tx| {
+                tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        call(format!(
+            "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}&Options.Ipv6Support=enable"
+        ))
+        .await;
+        vpcs.push((vpc, block));
+    }
+    let programs = control.read_world(|w| Programs::new(w, 1)).await;
+    for (i, h) in ["h1", "h2"].iter().enumerate() {
+        let program = program_of(
+            &programs
+                .items_of(h)
+                .into_iter()
+                .map(|(k, v)| (k, ItemValue::clone(&v)))
+                .collect(),
+        );
+        let own = program.vpcs.iter().find(|v| v.id == vpcs[i].0).unwrap();
+        let other = &vpcs[1 - i];
+        let routes: Vec<String> = own
+            .transit_gateway_attachments
+            .iter()
+            .flat_map(|a| &a.routes_v6)
+            .map(|r| format!("{} {:?}", r.destination, r.target))
+            .collect();
+        assert!(
+            routes
+                .iter()
+                .any(|r| r.starts_with(&format!("{} Vpc", other.1)) && r.contains(&other.0)),
+            "{h}: {routes:?}"
+        );
+    }
 }

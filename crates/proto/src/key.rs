@@ -5,7 +5,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::mapping::item_key::Kind;
 use crate::mapping::{
-    GroupMember, GroupMember6, ItemKey, TransitGatewayRouteKey, VpcAddress, VpcAddress6, VpcObject,
+    GroupMember, GroupMember6, ItemKey, TransitGatewayRoute6Key, TransitGatewayRouteKey,
+    VpcAddress, VpcAddress6, VpcObject,
 };
 
 fn object(vpc_id: &str, id: &str) -> VpcObject {
@@ -108,6 +109,18 @@ impl ItemKey {
             prefix_len: prefix_len.into(),
         }))
     }
+    /// An IPv6 route to `address/prefix_len` of a transit gateway route table.
+    pub fn transit_gateway_route6(
+        route_table_id: &str,
+        address: Ipv6Addr,
+        prefix_len: u8,
+    ) -> ItemKey {
+        Self::of(Kind::TransitGatewayRouteV6(TransitGatewayRoute6Key {
+            route_table_id: route_table_id.to_owned(),
+            address: address.octets().to_vec(),
+            prefix_len: prefix_len.into(),
+        }))
+    }
     pub fn instance(instance_id: &str) -> ItemKey {
         Self::of(Kind::Instance(instance_id.to_owned()))
     }
@@ -124,6 +137,14 @@ impl ItemKey {
         Self::of(Kind::TransitGatewayVpnRoutes(object(
             vpc_id,
             vpn_connection_id,
+        )))
+    }
+    /// Centralised egress: what egress attachment `egress_attachment_id`'s table sends
+    /// into `vpc_id`.
+    pub fn transit_gateway_egress_routes(vpc_id: &str, egress_attachment_id: &str) -> ItemKey {
+        Self::of(Kind::TransitGatewayEgressRoutes(object(
+            vpc_id,
+            egress_attachment_id,
         )))
     }
     /// The address of a service Fort serves (`api`).
@@ -151,12 +172,14 @@ impl ItemKey {
             | Kind::VpcEndpoint(o)
             | Kind::GatewayEndpoint(o)
             | Kind::VpnConnection(o)
-            | Kind::TransitGatewayVpnRoutes(o) => &o.vpc_id,
+            | Kind::TransitGatewayVpnRoutes(o)
+            | Kind::TransitGatewayEgressRoutes(o) => &o.vpc_id,
             Kind::Mapping(a) | Kind::PublicIp(a) => &a.vpc_id,
             Kind::Member(m) => &m.vpc_id,
             Kind::MappingV6(a) => &a.vpc_id,
             Kind::MemberV6(m) => &m.vpc_id,
             Kind::TransitGatewayRoute(r) => &r.route_table_id,
+            Kind::TransitGatewayRouteV6(r) => &r.route_table_id,
         })
     }
 
@@ -172,6 +195,7 @@ impl ItemKey {
                     | Kind::GatewayEndpoint(_)
                     | Kind::VpnConnection(_)
                     | Kind::TransitGatewayVpnRoutes(_)
+                    | Kind::TransitGatewayEgressRoutes(_)
             )
         )
     }
@@ -219,11 +243,21 @@ impl fmt::Display for ItemKey {
                 ip(r.address),
                 r.prefix_len
             ),
+            Some(Kind::TransitGatewayRouteV6(r)) => write!(
+                f,
+                "tgw-route6/{}/{}/{}",
+                r.route_table_id,
+                ip6(&r.address),
+                r.prefix_len
+            ),
             Some(Kind::VpcEndpoint(o)) => write!(f, "vpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::Service(name)) => write!(f, "service/{name}"),
             Some(Kind::GatewayEndpoint(o)) => write!(f, "gwvpce/{}/{}", o.vpc_id, o.id),
             Some(Kind::VpnConnection(o)) => write!(f, "vpn/{}/{}", o.vpc_id, o.id),
             Some(Kind::TransitGatewayVpnRoutes(o)) => write!(f, "tgw-vpn/{}/{}", o.vpc_id, o.id),
+            Some(Kind::TransitGatewayEgressRoutes(o)) => {
+                write!(f, "tgw-egress/{}/{}", o.vpc_id, o.id)
+            }
             Some(Kind::MappingV6(a)) => write!(f, "map6/{}/{}", a.vpc_id, ip6(&a.ip)),
             Some(Kind::MemberV6(m)) => {
                 write!(f, "member6/{}/{}/{}", m.vpc_id, m.group_id, ip6(&m.ip))

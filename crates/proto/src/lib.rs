@@ -34,7 +34,11 @@ pub mod wire;
 /// internet gateway's item, egress-only internet gateways as route targets and edge
 /// items); 11 adds what a transit gateway VPN attachment's table sends into each VPC
 /// (`transit_gateway_vpn_routes`), so the edge carries its tunnels' packets into every
-/// VPC the table routes to, through that VPC's attachment; 12 adds transit gateway
-/// peering (a route's `peering` target naming the peer gateway's table, and an
-/// attachment's `peer_route_table_ids`), so hosts walk two peered gateways.
-pub const CONTRACT_VERSION: u32 = 12;
+/// VPC the table routes to, through that VPC's attachment; 12 adds centralised egress
+/// through a transit gateway (`transit_gateway_egress_routes`: what an egress VPC's
+/// attachment table sends into each VPC, for the edge; a NAT gateway's subnet in its
+/// VPC's `Edge`) and IPv6 through transit gateways (`transit_gateway_route_v6`: a gateway
+/// table's IPv6 routes, the value a `TransitGatewayRoute` with `destination_ipv6`); 13
+/// adds transit gateway peering (a route's `peering` target naming the peer gateway's
+/// table, and an attachment's `peer_route_table_ids`), so hosts walk two peered gateways.
+pub const CONTRACT_VERSION: u32 = 13;

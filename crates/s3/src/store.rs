@@ -311,7 +311,7 @@ impl S3 {
     pub fn bucket_owner(&self, bucket: &str) -> Option<String> {
         let owner = || self.read().get(bucket).map(|b| b.meta.owner.clone());
         match (owner(), &self.mode) {
-            (None, Mode::Shared(_)) => {
+            (None, Mode::Shared(..)) => {
                 // maybe created through another server and not applied here yet: catch up
                 // (on a thread of its own: the caller may be an async task)
                 let synced = std::thread::scope(|s| s.spawn(|| self.sync_reads()).join());

@@ -136,3 +136,108 @@ async fn the_quota_answers_service_unavailable() {
     })
     .await;
 }
+
+/// Keys under `prefix` in the store once they number `want` (every server deletes what
+/// it retired just after applying), or after 5 s.
+async fn keys_in_store(store: &Arc<dyn Store>, prefix: &str, want: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..250 {
+        n = store.range(prefix.as_bytes()).await.unwrap().kvs.len();
+        if n == want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaced_and_deleted_objects_leave_the_store() {
+    let (_etcd, store) = fort_store::etcd!();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let roots = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    // room for two 2 MiB bodies, not three
+    let quota = 5 << 20;
+    let a = S3::open_shared(&roots[0].path().join("s3"), store.clone(), quota)
+        .await
+        .unwrap();
+    let b = S3::open_shared(&roots[1].path().join("s3"), store.clone(), quota)
+        .await
+        .unwrap();
+    let last = body(2 << 20, 99);
+    let (a2, b2, want) = (a.clone(), b.clone(), last.clone());
+    blocking(move || {
+        a2.create_bucket("bkt", "111122223333", "us-east-1")
+            .unwrap();
+        // ten 2 MiB versions of one key through both servers: only the last is kept
+        for i in 0..10u32 {
+            let s = if i % 2 == 0 { &a2 } else { &b2 };
+            let data = if i == 9 {
+                want.clone()
+            } else {
+                body(2 << 20, i)
+            };
+            s.put("bkt", "k", &data, ObjectAttrs::default(), ME)
+                .unwrap();
+        }
+        // a copy keeps the original's operation alive after the original goes
+        b2.copy(("bkt", "k"), ("bkt", "c"), None, ME).unwrap();
+        a2.delete("bkt", "k", ME).unwrap();
+        assert!(b2.get("bkt", "c", None, ME).unwrap().1 == want);
+        // a multipart upload, completed then deleted; another aborted
+        let id = a2
+            .create_upload("bkt", "mp", ObjectAttrs::default(), ME)
+            .unwrap();
+        // one part: the last part, which may be small
+        let p1 = body(100_000, 7);
+        // part 1 twice: the second replaces the first
+        b2.upload_part("bkt", "mp", &id, 1, &p1, ME).unwrap();
+        let e1 = a2.upload_part("bkt", "mp", &id, 1, &p1, ME).unwrap();
+        a2.complete_upload("bkt", "mp", &id, &[(1, e1)], ME)
+            .unwrap();
+        b2.delete("bkt", "mp", ME).unwrap();
+        let id = b2
+            .create_upload("bkt", "ab", ObjectAttrs::default(), ME)
+            .unwrap();
+        a2.upload_part("bkt", "ab", &id, 1, b"part", ME).unwrap();
+        b2.abort_upload("bkt", "ab", &id, ME).unwrap();
+        // failed writes leave nothing either
+        assert!(
+            a2.put("none", "x", b"x", ObjectAttrs::default(), ME)
+                .is_err()
+        );
+        assert_eq!(keys(&a2), ["c"]);
+    })
+    .await;
+    // left: the bucket's creation, the last put of k (the copy's source) and its delete
+    // (which must stay while that put does), and the copy; the put's body in 3 chunks
+    assert_eq!(keys_in_store(&store, "/fort/s3/op/", 4).await, 4);
+    assert_eq!(keys_in_store(&store, "/fort/s3/blob/", 3).await, 3);
+    // both servers up to date (a read waits for that), then they count the same bytes
+    let (a2, b2) = (a.clone(), b.clone());
+    blocking(move || (keys(&a2), keys(&b2))).await;
+    assert_eq!(a.used_bytes(), b.used_bytes());
+    assert!(a.used_bytes() < 3 << 20, "{} bytes", a.used_bytes());
+
+    // a server starting now rebuilds the same from what is left
+    let root = tempfile::tempdir().unwrap();
+    let c = S3::open_shared(&root.path().join("s3"), store.clone(), quota)
+        .await
+        .unwrap();
+    let (a2, c2) = (a.clone(), c.clone());
+    blocking(move || {
+        assert_eq!(keys(&c2), ["c"]);
+        assert!(c2.get("bkt", "c", None, ME).unwrap().1 == last);
+        assert_eq!(c2.head("bkt", "k", ME).unwrap_err().code(), "NoSuchKey");
+        // the copy deleted, the bucket deleted: nothing is left at all
+        c2.delete("bkt", "c", ME).unwrap();
+        a2.delete_bucket("bkt", ME).unwrap();
+    })
+    .await;
+    assert_eq!(keys_in_store(&store, "/fort/s3/op/", 0).await, 0);
+    assert_eq!(keys_in_store(&store, "/fort/s3/blob/", 0).await, 0);
+    let c2 = c.clone();
+    blocking(move || c2.bucket_owner("bkt")).await;
+    assert_eq!(c.used_bytes(), 0);
+    drop((a, b));
+}

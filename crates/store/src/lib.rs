@@ -16,6 +16,7 @@ use async_trait::async_trait;
 
 mod embedded;
 mod etcd;
+pub mod lineage;
 pub mod oplog;
 #[cfg(feature = "test-support")]
 pub mod testing;

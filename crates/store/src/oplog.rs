@@ -18,19 +18,26 @@
 //! its server has applied that far: whatever was acknowledged anywhere before the read
 //! began is seen.
 //!
-//! The log is never truncated: what it holds is bounded by a byte quota, beyond which
-//! writes are refused ([`OpLogError::Quota`]) — each service answers that in its protocol.
+//! The log forgets what no longer matters: applying an operation tells which earlier ones
+//! it made redundant (an object deleted, a log group gone: see [`crate::lineage`]), and
+//! every server deletes those from the store, oldest first, so that a deletion stopped
+//! part way (a server lost) still leaves a log that replays to the same state. What the
+//! live operations hold is bounded by a byte quota, beyond which writes are refused
+//! ([`OpLogError::Quota`]) — each service answers that in its protocol.
 //!
 //! The calls that wait ([`OpLog::propose`], [`OpLog::barrier`]) block their thread: they are
 //! for the services' blocking code (run under `spawn_blocking`), never an async task.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::Duration;
 
+pub use crate::lineage::OpId;
 use crate::{KeyValue, Op, Revision, Store, StoreError, Txn};
 
+/// Retired operations deleted per transaction (each takes two of etcd's 128 operations).
+const DELETE_BATCH: usize = 50;
 /// Operations up to this size are stored whole in their log entry.
 pub const INLINE_BYTES: usize = 64 << 10;
 /// The size of one blob chunk: one etcd request each, far below its 1.5 MiB default.
@@ -43,9 +50,17 @@ const WAIT: Duration = Duration::from_secs(30);
 pub trait Replica: Send + Sync + 'static {
     /// What applying an operation gives back to the server that wrote it.
     type Outcome: Send + 'static;
-    /// Applies one operation (`op` as the service encoded it, with its `blob`). Must be
-    /// deterministic: every server applies the same operations in the same order.
-    fn apply(&self, op: &[u8], blob: Vec<u8>) -> Self::Outcome;
+    /// Applies operation `id` (`op` as the service encoded it, with its `blob`). Must be
+    /// deterministic: every server applies the same operations in the same order, and
+    /// must retire the same ones.
+    fn apply(&self, id: &OpId, op: &[u8], blob: Vec<u8>) -> Applied<Self::Outcome>;
+}
+
+/// What applying an operation gave: its outcome, and the operations (it among them,
+/// perhaps) that replaying the log no longer needs.
+pub struct Applied<O> {
+    pub outcome: O,
+    pub retired: Vec<OpId>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,8 +79,13 @@ pub enum OpLogError {
 struct State<R> {
     /// The revision of the last operation applied here.
     applied: Revision,
-    /// Bytes the applied operations hold in the store.
+    /// Bytes the live applied operations hold in the store.
     bytes: u64,
+    /// The live applied operations: revision and bytes.
+    live: HashMap<OpId, (Revision, u64)>,
+    /// Retired operations still to delete from the store, a retirement each, oldest
+    /// first within it.
+    retired: VecDeque<Vec<OpId>>,
     /// Outcomes awaited by this server's writers, by operation key.
     outcomes: HashMap<Vec<u8>, Option<R>>,
 }
@@ -183,6 +203,8 @@ impl<R: Send + 'static> OpLog<R> {
                 state: Mutex::new(State {
                     applied: 0,
                     bytes: 0,
+                    live: HashMap::new(),
+                    retired: VecDeque::new(),
                     outcomes: HashMap::new(),
                 }),
                 changed: Condvar::new(),
@@ -320,6 +342,10 @@ async fn catch_up<T: Replica>(
     for kv in kvs {
         apply_one(inner, replica, kv).await?;
     }
+    // everything up to the range's revision is applied, or was deleted (retired) before
+    // it: the last operations may be gone
+    advance(inner, range.revision);
+    forget(inner).await;
     Ok(range.revision)
 }
 
@@ -340,6 +366,8 @@ async fn follow<T: Replica>(inner: Arc<Inner<T::Outcome>>, replica: Weak<T>, mut
                         if replica.strong_count() == 0 {
                             return Ok(());
                         }
+                        // what a failed deletion left
+                        forget(&inner).await;
                         continue;
                     }
                 };
@@ -349,8 +377,12 @@ async fn follow<T: Replica>(inner: Arc<Inner<T::Outcome>>, replica: Weak<T>, mut
                     Some(Ok(crate::Event::Put(kv))) => {
                         from = kv.mod_revision + 1;
                         apply_one(&inner, &replica, kv).await?;
+                        forget(&inner).await;
                     }
-                    Some(Ok(crate::Event::Delete { .. })) => {}
+                    Some(Ok(crate::Event::Delete { revision, .. })) => {
+                        from = revision + 1;
+                        advance(&inner, revision);
+                    }
                 }
             }
         }
@@ -372,6 +404,16 @@ async fn follow<T: Replica>(inner: Arc<Inner<T::Outcome>>, replica: Weak<T>, mut
     }
 }
 
+/// Everything up to `revision` is applied (what is left of it in the store).
+fn advance<R>(inner: &Inner<R>, revision: Revision) {
+    let mut state = inner.lock();
+    if state.applied < revision {
+        state.applied = revision;
+        drop(state);
+        inner.changed.notify_all();
+    }
+}
+
 /// Applies one entry unless already applied.
 async fn apply_one<T: Replica>(
     inner: &Arc<Inner<T::Outcome>>,
@@ -382,7 +424,13 @@ async fn apply_one<T: Replica>(
         return Ok(());
     }
     match read_entry(inner, &kv).await {
-        Ok((op_len, bytes)) => apply_entry(inner, replica, &kv, op_len, bytes).await,
+        Ok(Some((op_len, bytes))) => apply_entry(inner, replica, &kv, op_len, bytes).await,
+        // deleted since this server read the log: retired by a later operation, whose
+        // effect covers it (the deletions go oldest first)
+        Ok(None) => {
+            advance(inner, kv.mod_revision);
+            Ok(())
+        }
         Err(OpLogError::Malformed(e)) => {
             // Nothing can ever apply it: skipped, on every server alike.
             tracing::error!(key = %String::from_utf8_lossy(&kv.key), error = %e, "operation skipped");
@@ -392,9 +440,13 @@ async fn apply_one<T: Replica>(
     }
 }
 
-/// An entry's operation length and bytes (operation then blob), its chunks read.
-async fn read_entry<R>(inner: &Inner<R>, kv: &KeyValue) -> Result<(usize, Vec<u8>), OpLogError> {
-    Ok(match decode(&kv.value)? {
+/// An entry's operation length and bytes (operation then blob), its chunks read; `None`
+/// if the operation was deleted (retired) meanwhile, its chunks with it.
+async fn read_entry<R>(
+    inner: &Inner<R>,
+    kv: &KeyValue,
+) -> Result<Option<(usize, Vec<u8>)>, OpLogError> {
+    Ok(Some(match decode(&kv.value)? {
         Entry::Inline { op_len, bytes } => (op_len, bytes),
         Entry::Chunked {
             op_len,
@@ -410,6 +462,7 @@ async fn read_entry<R>(inner: &Inner<R>, kv: &KeyValue) -> Result<(usize, Vec<u8
                 );
                 match inner.store.get(&k).await? {
                     Some(c) => all.extend_from_slice(&c.value),
+                    None if inner.store.get(&kv.key).await?.is_none() => return Ok(None),
                     None => {
                         return Err(OpLogError::Malformed(format!(
                             "chunk {} missing",
@@ -426,7 +479,7 @@ async fn read_entry<R>(inner: &Inner<R>, kv: &KeyValue) -> Result<(usize, Vec<u8
             }
             (op_len, all)
         }
-    })
+    }))
 }
 
 async fn apply_entry<T: Replica>(
@@ -440,14 +493,16 @@ async fn apply_entry<T: Replica>(
         return Ok(());
     };
     let size = bytes.len() as u64;
-    let outcome = if bytes.is_empty() && op_len == 0 {
+    let id = OpId::new(&String::from_utf8_lossy(&kv.key[inner.prefix.len() + 3..]));
+    let applied = if bytes.is_empty() && op_len == 0 {
         None
     } else {
+        let id = id.clone();
         Some(
             tokio::task::spawn_blocking(move || {
                 let mut bytes = bytes;
                 let blob = bytes.split_off(op_len);
-                target.apply(&bytes, blob)
+                target.apply(&id, &bytes, blob)
             })
             .await
             .map_err(|e| OpLogError::Store(StoreError::Backend(format!("applying: {e}"))))?,
@@ -455,11 +510,68 @@ async fn apply_entry<T: Replica>(
     };
     let mut state = inner.lock();
     state.applied = kv.mod_revision;
-    state.bytes += size;
+    let (outcome, retired) = match applied {
+        Some(a) => {
+            state.bytes += size;
+            state.live.insert(id, (kv.mod_revision, size));
+            (Some(a.outcome), a.retired)
+        }
+        // malformed: applied nowhere, so nothing needs it
+        None => (None, vec![id]),
+    };
+    if !retired.is_empty() {
+        let mut gone: Vec<(Revision, OpId)> = retired
+            .into_iter()
+            .map(|r| match state.live.remove(&r) {
+                Some((revision, size)) => {
+                    state.bytes = state.bytes.saturating_sub(size);
+                    (revision, r)
+                }
+                None => (kv.mod_revision, r),
+            })
+            .collect();
+        gone.sort();
+        state
+            .retired
+            .push_back(gone.into_iter().map(|(_, r)| r).collect());
+    }
     if let Some(slot) = state.outcomes.get_mut(&kv.key) {
         *slot = outcome;
     }
     drop(state);
     inner.changed.notify_all();
     Ok(())
+}
+
+/// Deletes the retired operations (and their chunks) from the store, a retirement at a
+/// time and oldest first within it, so that whatever a failure leaves still replays the
+/// same. Every server does it (deleting what another deleted costs etcd nothing): the
+/// order holds even when the server that would have done it is lost. Stops at the first
+/// failure, to go on later from there.
+async fn forget<R>(inner: &Inner<R>) {
+    loop {
+        let Some(batch) = inner.lock().retired.front().cloned() else {
+            return;
+        };
+        for names in batch.chunks(DELETE_BATCH) {
+            let mut ops = Vec::with_capacity(2 * names.len());
+            for n in names {
+                ops.push(Op::Delete {
+                    key: key(&inner.prefix, &[b"op/", n.as_str().as_bytes()]),
+                });
+                ops.push(Op::DeletePrefix {
+                    prefix: key(&inner.prefix, &[b"blob/", n.as_str().as_bytes(), b"/"]),
+                });
+            }
+            let txn = Txn {
+                compares: vec![],
+                ops,
+            };
+            if let Err(e) = inner.store.txn(txn).await {
+                tracing::warn!(error = %e, "deleting retired operations: later");
+                return;
+            }
+        }
+        inner.lock().retired.pop_front();
+    }
 }

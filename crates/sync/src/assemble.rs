@@ -11,7 +11,8 @@ use fort_dataplane::wire::MacAddr;
 use fort_edge::program::{
     DpdTimeoutAction, EgressOnlyInternetGatewayItem, EncryptionAlgorithm, GatewayEndpointItem,
     IkeVersion, IntegrityAlgorithm, InternetGatewayItem, NatGatewayItem, NatGatewayState,
-    PublicIpItem, StartupAction, TransitGatewayVpnRoutesItem, VpnConnectionItem, VpnTunnelItem,
+    PublicIpItem, StartupAction, TransitGatewayEgressRoutesItem, TransitGatewayVpnRoutesItem,
+    VpnConnectionItem, VpnTunnelItem,
 };
 use fort_proto::mapping as pb;
 
@@ -175,6 +176,7 @@ pub(crate) fn vpc(v: &pb::Vpc) -> Checked<dp::Vpc> {
             .map(|e| dp::Edge {
                 gateway_id: e.gateway_id.clone(),
                 host: ip(e.host),
+                subnet_id: (!e.subnet_id.is_empty()).then(|| e.subnet_id.clone()),
             })
             .collect(),
         peerings: v
@@ -214,6 +216,7 @@ pub(crate) fn transit_gateway_attachment(
         route_table_id: a.route_table_id.clone(),
         // the table's routes are items of their own (`HostState::structure` joins them)
         routes: Vec::new(),
+        routes_v6: Vec::new(),
         senders: a.senders.clone(),
     })
 }
@@ -221,6 +224,27 @@ pub(crate) fn transit_gateway_attachment(
 pub(crate) fn transit_gateway_route(
     r: &pb::TransitGatewayRoute,
 ) -> Checked<dp::TransitGatewayRoute> {
+    Ok(dp::TransitGatewayRoute {
+        destination: cidr(r.destination.as_ref())?,
+        target: transit_gateway_target(r)?,
+    })
+}
+
+/// An IPv6 route of a transit gateway route table.
+pub(crate) fn transit_gateway_route6(
+    r: &pb::TransitGatewayRoute,
+) -> Checked<dp::TransitGatewayRoute6> {
+    Ok(dp::TransitGatewayRoute6 {
+        destination: cidr6(
+            r.destination_ipv6
+                .as_ref()
+                .ok_or("an IPv6 transit gateway route has no IPv6 destination")?,
+        )?,
+        target: transit_gateway_target(r)?,
+    })
+}
+
+fn transit_gateway_target(r: &pb::TransitGatewayRoute) -> Checked<dp::TransitGatewayTarget> {
     use pb::transit_gateway_route::Target as T;
     let target = match &r.target {
         Some(T::Vpc(v)) => dp::TransitGatewayTarget::Vpc {
@@ -237,10 +261,7 @@ pub(crate) fn transit_gateway_route(
         },
         None => return Err("a transit gateway route has no target"),
     };
-    Ok(dp::TransitGatewayRoute {
-        destination: cidr(r.destination.as_ref())?,
-        target,
-    })
+    Ok(target)
 }
 
 pub(crate) fn route_table(t: &pb::RouteTable) -> Checked<dp::RouteTable> {
@@ -464,6 +485,20 @@ pub(crate) fn gateway_endpoint(e: &pb::GatewayEndpoint) -> Checked<GatewayEndpoi
         vni: e.vni,
         cidrs: cidrs(&e.cidrs)?,
         destinations: cidrs(&e.destinations)?,
+    })
+}
+
+pub(crate) fn transit_gateway_egress_routes(
+    r: &pb::TransitGatewayEgressRoutes,
+) -> Checked<TransitGatewayEgressRoutesItem> {
+    Ok(TransitGatewayEgressRoutesItem {
+        vpc_id: r.vpc_id.clone(),
+        vni: r.vni,
+        attachment_id: r.transit_gateway_attachment_id.clone(),
+        egress_vpc_id: r.egress_vpc_id.clone(),
+        egress_attachment_id: r.egress_attachment_id.clone(),
+        destinations: cidrs(&r.destinations)?,
+        drops: cidrs(&r.drops)?,
     })
 }
 

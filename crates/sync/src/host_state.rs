@@ -153,6 +153,8 @@ pub struct HostState {
     /// Transit gateway route tables (of the VPCs whose attachments use them): table →
     /// (address, prefix length) → route.
     transit_routes: BTreeMap<String, BTreeMap<(u32, u32), dp::TransitGatewayRoute>>,
+    /// The same for IPv6 routes: table → (address, prefix length) → route.
+    transit_routes6: BTreeMap<String, BTreeMap<(u128, u32), dp::TransitGatewayRoute6>>,
     /// The ports that are interface endpoints' interfaces: what each serves, by ENI.
     endpoint_ports: BTreeMap<String, pb::EndpointPort>,
     /// Where the services Fort serves are reached (`api`), by name.
@@ -186,6 +188,9 @@ impl HostState {
             self.services.clear();
             self.vpcs.clear();
             self.edge.clear();
+            // (a table's routes are no VPC's: a snapshot lists them anew too)
+            self.transit_routes.clear();
+            self.transit_routes6.clear();
             out.flow_logs = !self.flow_logs.is_empty();
             self.flow_logs.clear();
             out.instances = !self.instances.is_empty();
@@ -276,6 +281,17 @@ impl HostState {
                     }
                 }
             }
+            Some(K::TransitGatewayRouteV6(r)) => {
+                if let Some(table) = self.transit_routes6.get_mut(&r.route_table_id) {
+                    let address = assemble::key_ip6(&r.address).map(u128::from);
+                    if let Ok(a) = address {
+                        out.structure |= table.remove(&(a, r.prefix_len)).is_some();
+                    }
+                    if table.is_empty() {
+                        self.transit_routes6.remove(&r.route_table_id);
+                    }
+                }
+            }
             Some(K::Mapping(a)) => out.v2p.push(V2pChange::Delete {
                 vpc_id: a.vpc_id.clone(),
                 ip: Ipv4Addr::from(a.ip),
@@ -317,7 +333,8 @@ impl HostState {
                 | K::NatGateway(_)
                 | K::GatewayEndpoint(_)
                 | K::VpnConnection(_)
-                | K::TransitGatewayVpnRoutes(_),
+                | K::TransitGatewayVpnRoutes(_)
+                | K::TransitGatewayEgressRoutes(_),
             ) => out.edge |= self.edge.remove(key).is_some(),
             Some(K::FlowLog(_)) => out.flow_logs |= self.flow_logs.remove(key).is_some(),
             Some(K::Instance(id)) => out.instances |= self.instances.remove(id).is_some(),
@@ -426,6 +443,21 @@ impl HostState {
                     .or_default();
                 out.structure |= table.insert(destination, r.clone()) != Some(r);
             }
+            (Some(K::TransitGatewayRouteV6(k)), V::TransitGatewayRoute(r)) => {
+                let r = assemble::transit_gateway_route6(&r)?;
+                let destination = (
+                    u128::from(r.destination.network()),
+                    u32::from(r.destination.prefix_len()),
+                );
+                if destination != (u128::from(assemble::key_ip6(&k.address)?), k.prefix_len) {
+                    return Err("a route's destination differs from its key's");
+                }
+                let table = self
+                    .transit_routes6
+                    .entry(k.route_table_id.clone())
+                    .or_default();
+                out.structure |= table.insert(destination, r.clone()) != Some(r);
+            }
             (Some(K::Mapping(a)), V::Mapping(m)) => {
                 let mapping = assemble::mapping(&m)?;
                 if u32::from(mapping.ip) != a.ip {
@@ -494,6 +526,12 @@ impl HostState {
                     EdgeItem::TransitGatewayVpnRoutes(assemble::transit_gateway_vpn_routes(&r)?);
                 out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
             }
+            (Some(K::TransitGatewayEgressRoutes(_)), V::TransitGatewayEgressRoutes(r)) => {
+                let item = EdgeItem::TransitGatewayEgressRoutes(
+                    assemble::transit_gateway_egress_routes(&r)?,
+                );
+                out.edge |= self.edge.insert(key.clone(), item.clone()) != Some(item);
+            }
             (Some(K::FlowLog(o)), V::FlowLog(f)) => {
                 let spec = assemble::flow_log(&o.vpc_id, &f)?;
                 out.flow_logs |= self.flow_logs.insert(key.clone(), spec.clone()) != Some(spec);
@@ -558,6 +596,11 @@ impl HostState {
                     .values()
                     .map(|a| dp::TransitGatewayAttachment {
                         routes: self.gateway_routes(&a.route_table_id),
+                        routes_v6: self
+                            .transit_routes6
+                            .get(&a.route_table_id)
+                            .map(|t| t.values().cloned().collect())
+                            .unwrap_or_default(),
                         ..a.clone()
                     })
                     .collect();
@@ -705,6 +748,11 @@ impl HostState {
             + self.instances.len()
             + self
                 .transit_routes
+                .values()
+                .map(BTreeMap::len)
+                .sum::<usize>()
+            + self
+                .transit_routes6
                 .values()
                 .map(BTreeMap::len)
                 .sum::<usize>()

@@ -14,7 +14,8 @@
 //! it, addressed to the gateway's MAC, as IPv4 does; the edge decides (internet and
 //! egress-only gateways carry IPv6). A route to a peering reaches the peer VPC's IPv6
 //! blocks by its IPv6 V2P, and the receiving host authenticates a peer's source against
-//! it, as IPv4 does. Not carried yet (dropped as [`DropReason::Ipv6`]): transit gateways.
+//! it, as IPv4 does. A route to a transit gateway walks it as IPv4's does, by the
+//! table's IPv6 routes (`transit_walk6`).
 //! Established IPv6 TCP flows are offloaded to the kernel fast path as IPv4's are
 //! ([`Engine::offload6`]). Flow logs count IPv6 as IPv4: cached flows in their entries,
 //! rejections (security groups, network ACLs) packet by packet.
@@ -223,15 +224,26 @@ impl Engine {
                 .ok_or(DropReason::NoRoute)?
                 .clone()
         };
-        let (dv, host, mac, edge) = resolve6(
-            &self.vpcs,
-            v,
-            port.vpc,
-            &target,
-            dst,
-            &self.epochs,
-            &mut trace,
-        )?;
+        // (through a transit gateway the walk judges the destination subnet's ACL)
+        let (dv, host, mac, edge, acl) = match &target {
+            Target::TransitGateway(tgw) => {
+                let (dv, host, mac) =
+                    transit_walk6(&self.vpcs, v, subnet, tgw, &m, &mut self.epochs, &mut trace)?;
+                (dv, host, mac, false, false)
+            }
+            _ => {
+                let (dv, host, mac, edge) = resolve6(
+                    &self.vpcs,
+                    v,
+                    port.vpc,
+                    &target,
+                    dst,
+                    &self.epochs,
+                    &mut trace,
+                )?;
+                (dv, host, mac, edge, true)
+            }
+        };
         if port.flow_logs {
             trace.log(p, Direction::Outbound);
         }
@@ -255,6 +267,7 @@ impl Engine {
                     dv,
                     src_after,
                     &m,
+                    acl,
                     now,
                     &mut self.conntrack6,
                     &mut self.epochs,
@@ -332,7 +345,7 @@ impl Engine {
         }
         let mut trace = Trace::default();
         trace.deps.push(&self.epochs, v.dep);
-        authenticate6(
+        let sender = authenticate6(
             &self.vpcs,
             v,
             m.tuple.src,
@@ -353,6 +366,7 @@ impl Engine {
             vslot,
             eth.src(),
             &m,
+            sender == Sender::Direct,
             now,
             &mut self.conntrack6,
             &mut self.epochs,
@@ -541,8 +555,75 @@ fn resolve6(
                 .map(|m| (ps, m.host, m.mac, false))
                 .ok_or(DropReason::NoMapping)
         }
-        Target::TransitGateway(_) => Err(DropReason::Ipv6),
+        // (walked by `transit_walk6` before)
+        Target::TransitGateway(_) => Err(DropReason::Internal),
     }
+}
+
+/// An IPv6 packet from subnet `from` of VPC `v` through transit gateway `tgw`, as
+/// IPv4's walk: in by the attachment subnet of the sender's zone (its ACL's inbound
+/// rules), the gateway table's IPv6 routes, out by the destination VPC's attachment
+/// subnet (its outbound rules) into the destination's subnet (its inbound rules), no
+/// ACL between an attachment subnet and an instance in it. The destination: (VPC slot,
+/// host, MAC).
+fn transit_walk6(
+    vpcs: &[Option<Vpc>],
+    v: &Vpc,
+    from: &Subnet,
+    tgw: &str,
+    m: &Meta6,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<(u16, Ipv4Addr, MacAddr), DropReason> {
+    let a = v.transit(tgw).ok_or(DropReason::NoRoute)?;
+    let entry = a
+        .entry(&from.zone)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    let entry = v
+        .subnets
+        .get(usize::from(entry))
+        .ok_or(DropReason::Internal)?;
+    if !acl_allows6(v, entry, false, m, epochs, trace)? {
+        return Err(DropReason::NaclIngress);
+    }
+    let (ds, di) = match a.lookup6(m.tuple.dst) {
+        Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
+        Some(Hop::Blackhole) => return Err(DropReason::Blackhole),
+        // (IPv6 across a peering: not carried yet)
+        Some(Hop::Other(_) | Hop::Unreachable | Hop::Peering(_)) | None => {
+            return Err(DropReason::NoRoute);
+        }
+    };
+    let dv = vpc_at(vpcs, ds)?;
+    trace.deps.push(epochs, dv.dep);
+    let da = dv
+        .transits
+        .get(usize::from(di))
+        .ok_or(DropReason::Internal)?;
+    let into = dv
+        .subnets
+        .iter()
+        .position(|s| s.contains6(m.tuple.dst))
+        .ok_or(DropReason::NoRoute)?;
+    let into_subnet = dv.subnets.get(into).ok_or(DropReason::Internal)?;
+    trace.deps.push(epochs, into_subnet.dep);
+    let exit = da
+        .exit6(&from.zone, &m.tuple)
+        .ok_or(DropReason::NoTransitGatewaySubnet)?;
+    if usize::from(exit) != into {
+        let exit = dv
+            .subnets
+            .get(usize::from(exit))
+            .ok_or(DropReason::Internal)?;
+        if !acl_allows6(dv, exit, true, m, epochs, trace)? {
+            return Err(DropReason::NaclEgress);
+        }
+        if !acl_allows6(dv, into_subnet, false, m, epochs, trace)? {
+            return Err(DropReason::NaclIngress);
+        }
+    }
+    let mapping = mapping6_dep(dv, m.tuple.dst, epochs, trace).ok_or(DropReason::NoMapping)?;
+    Ok((ds, mapping.host, mapping.mac))
 }
 
 /// Origin authentication of an IPv6 packet: the sender host must be where IPv6 V2P
@@ -556,14 +637,14 @@ fn authenticate6(
     outer: Ipv4Addr,
     epochs: &Epochs,
     trace: &mut Trace,
-) -> Result<(), DropReason> {
+) -> Result<Sender, DropReason> {
     let mapped = mapping6_dep(v, src, epochs, trace);
     if v.v2p.middlebox_hosts().contains(&outer) || v.v2p6.middlebox_hosts().contains(&outer) {
-        return Ok(());
+        return Ok(Sender::Direct);
     }
     if let Some(m) = mapped {
         return if m.host == outer {
-            Ok(())
+            Ok(Sender::Direct)
         } else {
             Err(DropReason::AuthenticationFailed)
         };
@@ -576,13 +657,29 @@ fn authenticate6(
         trace.deps.push(epochs, peer.dep);
         if peer.contains6(src) {
             return match mapping6_dep(peer, src, epochs, trace) {
-                Some(m) if m.host == outer => Ok(()),
+                Some(m) if m.host == outer => Ok(Sender::Direct),
                 _ => Err(DropReason::AuthenticationFailed),
             };
         }
     }
+    // a VPC joined through a transit gateway: its own hosts, whose walk judged the
+    // destination subnet's ACL already
+    let mut joined = false;
+    for &ts in &v.transit_vpcs {
+        let other = vpc_at(vpcs, ts)?;
+        trace.deps.push(epochs, other.dep);
+        if other.contains6(src) {
+            joined = true;
+            if mapping6_dep(other, src, epochs, trace).is_some_and(|m| m.host == outer) {
+                return Ok(Sender::TransitGateway);
+            }
+        }
+    }
+    if joined {
+        return Err(DropReason::AuthenticationFailed);
+    }
     if v.edge_hosts.contains(&outer) {
-        Ok(())
+        Ok(Sender::Direct)
     } else {
         Err(DropReason::AuthenticationFailed)
     }
@@ -599,6 +696,7 @@ fn deliver6(
     vslot: u16,
     src_mac: MacAddr,
     m: &Meta6,
+    acl: bool,
     now: Time,
     ct: &mut Conntrack<Key6>,
     epochs: &mut Epochs,
@@ -631,7 +729,7 @@ fn deliver6(
             );
         }
     };
-    if crossing && !acl_allows6(v, subnet, false, m, epochs, trace)? {
+    if crossing && acl && !acl_allows6(v, subnet, false, m, epochs, trace)? {
         reject(counters);
         return Err(DropReason::NaclIngress);
     }

@@ -48,6 +48,7 @@ fn attachment(
         appliance_mode: false,
         route_table_id: String::new(),
         routes,
+        routes_v6: vec![],
         senders: vec![],
     }
 }
@@ -525,6 +526,7 @@ fn a_route_to_a_vpn_attachment_goes_to_the_edge_serving_it() {
     p1.vpcs[0].edges.push(Edge {
         gateway_id: vpn.into(),
         host: EDGE,
+        subnet_id: None,
     });
     let mut wire = Vec::new();
 

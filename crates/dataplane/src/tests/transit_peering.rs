@@ -62,6 +62,7 @@ fn attachment(
         appliance_mode: false,
         route_table_id: format!("tgw-rtb-{vpc}"),
         routes,
+        routes_v6: vec![],
         senders: senders.iter().map(|s| format!("vpc-{s}")).collect(),
     }
 }

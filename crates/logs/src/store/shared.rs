@@ -6,10 +6,11 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fort_store::Store;
-use fort_store::oplog::{OpLog, OpLogError, Replica};
+use fort_store::lineage::Lineage;
+use fort_store::oplog::{Applied, OpId, OpLog, OpLogError, Replica};
 use serde::{Deserialize, Serialize};
 
 use super::{Logs, PutOutcome, now_ms};
@@ -47,8 +48,114 @@ impl Drop for Applying {
 pub(super) enum Mode {
     /// Its own redb file: one server.
     Local,
-    /// A copy of the store's operation log: any number of servers.
-    Shared(OpLog<Outcome>),
+    /// A copy of the store's operation log: any number of servers. The lineage tells
+    /// the log which operations a deleted group or stream leaves without effect.
+    Shared(OpLog<Outcome>, Mutex<Lineage<Entity>>),
+}
+
+/// What the log's operations build: groups, and streams in them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum Entity {
+    /// (account, region, name)
+    Group(String, String, String),
+    /// (account, region, group, name)
+    Stream(String, String, String, String),
+}
+
+/// What a successful operation does to its entities.
+enum Effect {
+    Define(Entity),
+    Extend(Entity),
+    Remove(Entity),
+    /// A group and its streams.
+    RemoveGroup(String, String, String),
+}
+
+impl Op {
+    fn effect(&self) -> Effect {
+        let group = |a: &str, r: &str, n: &str| Entity::Group(a.into(), r.into(), n.into());
+        let stream = |a: &str, r: &str, g: &str, s: &str| {
+            Entity::Stream(a.into(), r.into(), g.into(), s.into())
+        };
+        match self {
+            Op::CreateGroup {
+                account,
+                region,
+                name,
+                ..
+            } => Effect::Define(group(account, region, name)),
+            Op::DeleteGroup {
+                account,
+                region,
+                name,
+            } => Effect::RemoveGroup(account.clone(), region.clone(), name.clone()),
+            Op::PutRetention {
+                account,
+                region,
+                name,
+                ..
+            }
+            | Op::DeleteRetention {
+                account,
+                region,
+                name,
+            }
+            | Op::TagGroup {
+                account,
+                region,
+                name,
+                ..
+            }
+            | Op::UntagGroup {
+                account,
+                region,
+                name,
+                ..
+            } => Effect::Extend(group(account, region, name)),
+            Op::CreateStream {
+                account,
+                region,
+                group,
+                stream: s,
+            } => Effect::Define(stream(account, region, group, s)),
+            Op::DeleteStream {
+                account,
+                region,
+                group,
+                stream: s,
+            } => Effect::Remove(stream(account, region, group, s)),
+            Op::PutLogEvents {
+                account,
+                region,
+                group,
+                stream: s,
+                ..
+            }
+            | Op::PutEvents {
+                account,
+                region,
+                group,
+                stream: s,
+                ..
+            } => Effect::Extend(stream(account, region, group, s)),
+        }
+    }
+}
+
+impl Effect {
+    fn record(self, l: &mut Lineage<Entity>) {
+        match self {
+            Effect::Define(e) => l.define(e, &[]),
+            Effect::Extend(e) => l.extend(&e),
+            Effect::Remove(e) => l.remove(&e),
+            Effect::RemoveGroup(a, r, g) => {
+                l.remove_where(
+                    |e| matches!(e, Entity::Stream(sa, sr, sg, _) if (sa, sr, sg) == (&a, &r, &g)),
+                );
+                l.remove(&Entity::Group(a, r, g));
+            }
+        }
+    }
 }
 
 /// One write, as the log carries it.
@@ -169,14 +276,40 @@ impl From<OpLogError> for LogsError {
 impl Replica for Logs {
     type Outcome = Outcome;
 
-    fn apply(&self, op: &[u8], _blob: Vec<u8>) -> Outcome {
+    fn apply(&self, id: &OpId, op: &[u8], _blob: Vec<u8>) -> Applied<Outcome> {
         let entry: Entry = match serde_json::from_slice(op) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "a logs operation is unreadable: skipped");
-                return Outcome::Unit(Err(LogsError::invalid("unreadable operation")));
+                return Applied {
+                    outcome: Outcome::Unit(Err(LogsError::invalid("unreadable operation"))),
+                    retired: vec![id.clone()],
+                };
             }
         };
+        let effect = entry.op.effect();
+        let outcome = self.apply_op(entry);
+        let Mode::Shared(_, lineage) = &self.mode else {
+            return Applied {
+                outcome,
+                retired: Vec::new(),
+            };
+        };
+        let mut l = lineage.lock().unwrap_or_else(|p| p.into_inner());
+        l.begin(id);
+        if matches!(outcome, Outcome::Unit(Ok(())) | Outcome::Put(Ok(_))) {
+            effect.record(&mut l);
+        }
+        Applied {
+            outcome,
+            retired: l.finish(),
+        }
+    }
+}
+
+impl Logs {
+    /// Applies one operation of the log to this server's copy.
+    fn apply_op(&self, entry: Entry) -> Outcome {
         let _applying = Applying::enter(entry.now);
         match entry.op {
             Op::CreateGroup {
@@ -253,12 +386,19 @@ impl Replica for Logs {
             } => Outcome::Unit(self.put_events(&account, &region, &group, &stream, &events)),
         }
     }
-}
 
-impl Logs {
     /// Whether the data is the shared store's (every server serves the same).
     pub fn shared(&self) -> bool {
-        matches!(self.mode, Mode::Shared(_))
+        matches!(self.mode, Mode::Shared(..))
+    }
+
+    /// The bytes the shared store's log holds for this service (its live operations),
+    /// as this server has applied it; 0 on one server's own files.
+    pub fn used_bytes(&self) -> u64 {
+        match &self.mode {
+            Mode::Shared(log, _) => log.used_bytes(),
+            Mode::Local => 0,
+        }
     }
 
     /// Opens the logs of a shared store (etcd): the local copy under `dir` (e.g.
@@ -275,8 +415,8 @@ impl Logs {
             std::fs::remove_file(&file)?;
         }
         let log = OpLog::new(store, PREFIX, quota)?;
-        let logs = Logs::open_with(dir, Mode::Shared(log))?;
-        if let Mode::Shared(log) = &logs.mode {
+        let logs = Logs::open_with(dir, Mode::Shared(log, Mutex::default()))?;
+        if let Mode::Shared(log, _) = &logs.mode {
             log.start(Arc::downgrade(&logs)).await?;
         }
         Ok(logs)
@@ -285,7 +425,7 @@ impl Logs {
     /// For a write: `None` to do it here (one server, or applying the log), else the
     /// outcome of committing `op` to the log and applying it.
     pub(super) fn replicate(&self, op: impl FnOnce() -> Op) -> Option<Outcome> {
-        let Mode::Shared(log) = &self.mode else {
+        let Mode::Shared(log, _) = &self.mode else {
             return None;
         };
         if applying().is_some() {
@@ -309,7 +449,7 @@ impl Logs {
     /// acknowledged before (by any server).
     pub(super) fn sync_reads(&self) -> Result<(), LogsError> {
         match &self.mode {
-            Mode::Shared(log) if applying().is_none() => Ok(log.barrier()?),
+            Mode::Shared(log, _) if applying().is_none() => Ok(log.barrier()?),
             _ => Ok(()),
         }
     }

@@ -6,10 +6,11 @@
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fort_store::Store;
-use fort_store::oplog::{OpLog, OpLogError, Replica};
+use fort_store::lineage::{Lineage, OpId};
+use fort_store::oplog::{Applied, OpLog, OpLogError, Replica};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, Created, ObjectAttrs, ObjectMeta, S3};
@@ -55,8 +56,83 @@ impl Drop for Applying {
 pub(super) enum Mode {
     /// Its own files: one server.
     Local,
-    /// A copy of the store's operation log: any number of servers.
-    Shared(OpLog<Outcome>),
+    /// A copy of the store's operation log: any number of servers. The lineage tells
+    /// the log which operations a deleted or replaced object leaves without effect.
+    Shared(OpLog<Outcome>, Mutex<Lineage<Entity>>),
+}
+
+/// What the log's operations build.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) enum Entity {
+    Bucket(String),
+    /// (bucket, key)
+    Object(String, String),
+    /// (bucket, upload id)
+    Upload(String, String),
+    /// (bucket, upload id, part number)
+    Part(String, String, u32),
+}
+
+/// Records what a successful operation did to its entities.
+fn record(l: &mut Lineage<Entity>, op: &Op) {
+    let object = |b: &str, k: &str| Entity::Object(b.into(), k.into());
+    let upload_of = |b: &str, id: &str| {
+        let (b, id) = (b.to_owned(), id.to_owned());
+        move |e: &Entity| match e {
+            Entity::Upload(eb, eid) | Entity::Part(eb, eid, _) => (eb, eid) == (&b, &id),
+            _ => false,
+        }
+    };
+    match op {
+        // creating a bucket one already owns changes nothing
+        Op::CreateBucket { name, .. } if !l.has(&Entity::Bucket(name.clone())) => {
+            l.define(Entity::Bucket(name.clone()), &[]);
+        }
+        Op::CreateBucket { .. } => {}
+        Op::DeleteBucket { name, .. } => {
+            l.remove_where(
+                |e| matches!(e, Entity::Upload(b, _) | Entity::Part(b, _, _) if b == name),
+            );
+            l.remove(&Entity::Bucket(name.clone()));
+        }
+        Op::Put { bucket, key, .. } => l.define(object(bucket, key), &[]),
+        Op::Copy {
+            src_bucket,
+            src_key,
+            bucket,
+            key,
+            ..
+        } => {
+            // replaying the copy needs its source, and the source's bucket
+            let mut inputs = l.ops_of(&object(src_bucket, src_key)).to_vec();
+            inputs.extend_from_slice(l.ops_of(&Entity::Bucket(src_bucket.clone())));
+            l.define(object(bucket, key), &inputs);
+        }
+        Op::Delete { bucket, key, .. } => l.remove(&object(bucket, key)),
+        Op::CreateUpload { bucket, id, .. } => {
+            l.define(Entity::Upload(bucket.clone(), id.clone()), &[]);
+        }
+        Op::UploadPart { bucket, id, n, .. } => {
+            l.define(Entity::Part(bucket.clone(), id.clone(), *n), &[]);
+        }
+        Op::CompleteUpload {
+            bucket,
+            key,
+            id,
+            listed,
+            ..
+        } => {
+            let mut inputs = l
+                .ops_of(&Entity::Upload(bucket.clone(), id.clone()))
+                .to_vec();
+            for (n, _) in listed {
+                inputs.extend_from_slice(l.ops_of(&Entity::Part(bucket.clone(), id.clone(), *n)));
+            }
+            l.define(object(bucket, key), &inputs);
+            l.remove_where(upload_of(bucket, id));
+        }
+        Op::AbortUpload { bucket, id, .. } => l.remove_where(upload_of(bucket, id)),
+    }
 }
 
 /// One write, as the log carries it (a body travels as the operation's blob). `caller`:
@@ -200,34 +276,65 @@ impl From<OpLogError> for S3Error {
 impl Replica for S3 {
     type Outcome = Outcome;
 
-    fn apply(&self, op: &[u8], blob: Vec<u8>) -> Outcome {
+    fn apply(&self, id: &OpId, op: &[u8], blob: Vec<u8>) -> Applied<Outcome> {
         let entry: Entry = match serde_json::from_slice(op) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "an S3 operation is unreadable: skipped");
-                return Outcome::Unit(Err(S3Error::Internal("unreadable operation".into())));
+                return Applied {
+                    outcome: Outcome::Unit(Err(S3Error::Internal("unreadable operation".into()))),
+                    retired: vec![id.clone()],
+                };
             }
         };
+        let Mode::Shared(_, lineage) = &self.mode else {
+            return Applied {
+                outcome: self.apply_op(&entry, blob),
+                retired: Vec::new(),
+            };
+        };
+        let outcome = self.apply_op(&entry, blob);
+        let mut l = lineage.lock().unwrap_or_else(|p| p.into_inner());
+        l.begin(id);
+        if matches!(
+            &outcome,
+            Outcome::Created(Ok(_))
+                | Outcome::Unit(Ok(()))
+                | Outcome::Meta(Ok(_))
+                | Outcome::Text(Ok(_))
+        ) {
+            record(&mut l, &entry.op);
+        }
+        Applied {
+            outcome,
+            retired: l.finish(),
+        }
+    }
+}
+
+impl S3 {
+    /// Applies one operation of the log to this server's copy.
+    fn apply_op(&self, entry: &Entry, blob: Vec<u8>) -> Outcome {
         let id = match &entry.op {
             Op::CreateUpload { id, .. } => Some(id.clone()),
             _ => None,
         };
         let _applying = Applying::enter(entry.now, id);
-        match entry.op {
+        match &entry.op {
             Op::CreateBucket {
                 name,
                 owner,
                 region,
-            } => Outcome::Created(self.create_bucket(&name, &owner, &region)),
+            } => Outcome::Created(self.create_bucket(name, owner, region)),
             Op::DeleteBucket { name, caller: c } => {
-                Outcome::Unit(self.delete_bucket(&name, caller(c.as_deref())))
+                Outcome::Unit(self.delete_bucket(name, caller(c.as_deref())))
             }
             Op::Put {
                 bucket,
                 key,
                 attrs,
                 caller: c,
-            } => Outcome::Meta(self.put(&bucket, &key, &blob, attrs, caller(c.as_deref()))),
+            } => Outcome::Meta(self.put(bucket, key, &blob, attrs.clone(), caller(c.as_deref()))),
             Op::Copy {
                 src_bucket,
                 src_key,
@@ -236,51 +343,45 @@ impl Replica for S3 {
                 attrs,
                 caller: c,
             } => Outcome::Meta(self.copy(
-                (&src_bucket, &src_key),
-                (&bucket, &key),
-                attrs,
+                (src_bucket, src_key),
+                (bucket, key),
+                attrs.clone(),
                 caller(c.as_deref()),
             )),
             Op::Delete {
                 bucket,
                 key,
                 caller: c,
-            } => Outcome::Unit(self.delete(&bucket, &key, caller(c.as_deref()))),
+            } => Outcome::Unit(self.delete(bucket, key, caller(c.as_deref()))),
             Op::CreateUpload {
                 bucket,
                 key,
                 attrs,
                 caller: c,
                 id: _,
-            } => Outcome::Text(self.create_upload(&bucket, &key, attrs, caller(c.as_deref()))),
+            } => {
+                Outcome::Text(self.create_upload(bucket, key, attrs.clone(), caller(c.as_deref())))
+            }
             Op::UploadPart {
                 bucket,
                 key,
                 id,
                 n,
                 caller: c,
-            } => {
-                Outcome::Text(self.upload_part(&bucket, &key, &id, n, &blob, caller(c.as_deref())))
-            }
+            } => Outcome::Text(self.upload_part(bucket, key, id, *n, &blob, caller(c.as_deref()))),
             Op::CompleteUpload {
                 bucket,
                 key,
                 id,
                 listed,
                 caller: c,
-            } => Outcome::Meta(self.complete_upload(
-                &bucket,
-                &key,
-                &id,
-                &listed,
-                caller(c.as_deref()),
-            )),
+            } => Outcome::Meta(self.complete_upload(bucket, key, id, listed, caller(c.as_deref()))),
             Op::AbortUpload {
                 bucket,
                 key,
                 id,
                 caller: c,
-            } => Outcome::Unit(self.abort_upload(&bucket, &key, &id, caller(c.as_deref()))),
+            } => Outcome::Unit(self.abort_upload(bucket, key, id, caller(c.as_deref()))),
         }
     }
 }
@@ -288,7 +389,16 @@ impl Replica for S3 {
 impl S3 {
     /// Whether the data is the shared store's (every server serves the same).
     pub fn shared(&self) -> bool {
-        matches!(self.mode, Mode::Shared(_))
+        matches!(self.mode, Mode::Shared(..))
+    }
+
+    /// The bytes the shared store's log holds for this service (its live operations),
+    /// as this server has applied it; 0 on one server's own files.
+    pub fn used_bytes(&self) -> u64 {
+        match &self.mode {
+            Mode::Shared(log, _) => log.used_bytes(),
+            Mode::Local => 0,
+        }
     }
 
     /// Opens the S3 of a shared store (etcd): the local copy under `root` (e.g.
@@ -304,8 +414,8 @@ impl S3 {
                 .map_err(|e| S3Error::io("clearing the S3 replica", &e))?;
         }
         let log = OpLog::new(store, PREFIX, quota)?;
-        let s3 = Arc::new(S3::open_with(root, Mode::Shared(log))?);
-        if let Mode::Shared(log) = &s3.mode {
+        let s3 = Arc::new(S3::open_with(root, Mode::Shared(log, Mutex::default()))?);
+        if let Mode::Shared(log, _) = &s3.mode {
             log.start(Arc::downgrade(&s3)).await?;
         }
         Ok(s3)
@@ -314,7 +424,7 @@ impl S3 {
     /// For a write: `None` to do it here (one server, or applying the log), else the
     /// outcome of committing `op` (with `body`) to the log and applying it.
     pub(super) fn replicate(&self, body: &[u8], op: impl FnOnce() -> Op) -> Option<Outcome> {
-        let Mode::Shared(log) = &self.mode else {
+        let Mode::Shared(log, _) = &self.mode else {
             return None;
         };
         if applying_now().is_some() {
@@ -338,7 +448,7 @@ impl S3 {
     /// acknowledged before (by any server).
     pub(super) fn sync_reads(&self) -> Result<(), S3Error> {
         match &self.mode {
-            Mode::Shared(log) if applying_now().is_none() => Ok(log.barrier()?),
+            Mode::Shared(log, _) if applying_now().is_none() => Ok(log.barrier()?),
             _ => Ok(()),
         }
     }

@@ -115,6 +115,8 @@ impl Watcher {
     async fn replay(&mut self) -> Flow {
         loop {
             let Some(shared) = self.shared.upgrade() else {
+                // closed before this watcher first ran: end as a live watcher does
+                self.closed();
                 return Flow::Stop;
             };
             let (from, prefix) = (self.next, self.prefix.clone());
@@ -153,9 +155,7 @@ impl Watcher {
                 Ok(batch) => batch,
                 Err(broadcast::error::RecvError::Lagged(_)) => return Flow::Resync,
                 Err(broadcast::error::RecvError::Closed) => {
-                    let _ = self
-                        .tx
-                        .try_send(Err(StoreError::Backend("store closed".into())));
+                    self.closed();
                     return Flow::Stop;
                 }
             };
@@ -191,6 +191,13 @@ impl Watcher {
             self.next = entry.revision + 1;
         }
         Flow::Continue
+    }
+
+    /// Tells the consumer the store was closed.
+    fn closed(&self) {
+        let _ = self
+            .tx
+            .try_send(Err(StoreError::Backend("store closed".into())));
     }
 
     async fn send(&self, events: Vec<Event>) -> Flow {
