@@ -498,6 +498,7 @@ fn route_table(id: &'static str) -> impl Strategy<Value = RouteTable> {
             }
             let routes_v6 = routes
                 .iter()
+                .filter(|r| !matches!(r.target, RouteTarget::TransitGateway(_)))
                 .map(|r| Route6 {
                     destination: twin_net(r.destination),
                     target: r.target.clone(),
