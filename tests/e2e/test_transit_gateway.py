@@ -174,3 +174,106 @@ def test_a_cross_zone_flow_uses_the_senders_zone_attachment(tfort, tworld):
     # S's pings reach B (S is in zone a), but B's replies come back from zone b, by the
     # zone-b subnet: each direction keeps its own sender's zone (without appliance mode)
     assert never_pings(n.s, n.b_ip, 1.0)
+
+
+PEERED = "10.84.0.0/14"
+
+
+class Peered:
+    """Two transit gateways joined by a peering attachment (static routes only, as in AWS).
+    VPC A (zone a) on tgw-1; VPC B (zone b) and VPC C (zone a) on tgw-2. tgw-1's table
+    (A's and the peering's) sends B's and C's blocks to the peering and A's to A; tgw-2's
+    table associated with the peering sends B's block to B and A's back across; C's
+    attachment has a table of its own with no routes."""
+
+    def __init__(self, w):
+        ec2 = self.ec2 = w.ec2
+        self.w = w
+        no_defaults = {"DefaultRouteTableAssociation": "disable", "DefaultRouteTablePropagation": "disable"}
+        self.tgw1, self.tgw2 = (
+            ec2.create_transit_gateway(Description=d, Options=no_defaults)["TransitGateway"]["TransitGatewayId"]
+            for d in ("peered one", "peered two"))
+        for g in (self.tgw1, self.tgw2):
+            w.cleanups.append(lambda g=g: ec2.delete_transit_gateway(TransitGatewayId=g))
+        a, b, c = w.vpc("10.84.0.0/16"), w.vpc("10.85.0.0/16"), w.vpc("10.86.0.0/16")
+        self.vpcs = {"a": a, "b": b, "c": c}
+        subnets = {"a": w.subnet(a, "10.84.1.0/24", ZA), "b": w.subnet(b, "10.85.1.0/24", ZB),
+                   "c": w.subnet(c, "10.86.1.0/24", ZA)}
+        groups = {k: w.group(v, f"peered-{k}", [ALL_FROM(PEERED)]) for k, v in self.vpcs.items()}
+        self.att = {}
+        for k, tgw in (("a", self.tgw1), ("b", self.tgw2), ("c", self.tgw2)):
+            att = ec2.create_transit_gateway_vpc_attachment(
+                TransitGatewayId=tgw, VpcId=self.vpcs[k], SubnetIds=[subnets[k]]
+            )["TransitGatewayVpcAttachment"]["TransitGatewayAttachmentId"]
+            w.cleanups.append(
+                lambda att=att: ec2.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=att))
+            self.att[k] = att
+        owner = ec2.describe_transit_gateways(TransitGatewayIds=[self.tgw2])["TransitGateways"][0]["OwnerId"]
+        self.peering = ec2.create_transit_gateway_peering_attachment(
+            TransitGatewayId=self.tgw1, PeerTransitGatewayId=self.tgw2, PeerAccountId=owner, PeerRegion=REGION,
+        )["TransitGatewayPeeringAttachment"]["TransitGatewayAttachmentId"]
+        ec2.accept_transit_gateway_peering_attachment(TransitGatewayAttachmentId=self.peering)
+        w.cleanups.append(lambda: ec2.delete_transit_gateway_peering_attachment(
+            TransitGatewayAttachmentId=self.peering))
+        self.tables = {}
+        for name, tgw in (("t1", self.tgw1), ("t2", self.tgw2), ("t3", self.tgw2)):
+            t = ec2.create_transit_gateway_route_table(TransitGatewayId=tgw)[
+                "TransitGatewayRouteTable"]["TransitGatewayRouteTableId"]
+            w.cleanups.append(lambda t=t: ec2.delete_transit_gateway_route_table(TransitGatewayRouteTableId=t))
+            self.tables[name] = t
+        for table, att in (("t1", self.att["a"]), ("t1", self.peering), ("t2", self.att["b"]),
+                           ("t2", self.peering), ("t3", self.att["c"])):
+            ec2.associate_transit_gateway_route_table(
+                TransitGatewayRouteTableId=self.tables[table], TransitGatewayAttachmentId=att)
+            w.cleanups.append(lambda table=table, att=att: ec2.disassociate_transit_gateway_route_table(
+                TransitGatewayRouteTableId=self.tables[table], TransitGatewayAttachmentId=att))
+        for table, dst, att in (("t1", "10.85.0.0/16", self.peering), ("t1", "10.86.0.0/16", self.peering),
+                                ("t1", "10.84.0.0/16", self.att["a"]), ("t2", "10.85.0.0/16", self.att["b"]),
+                                ("t2", "10.84.0.0/16", self.peering)):
+            self.route(table, dst, att)
+        for v in self.vpcs.values():
+            [main] = ec2.describe_route_tables(Filters=[
+                {"Name": "vpc-id", "Values": [v]}, {"Name": "association.main", "Values": ["true"]}
+            ])["RouteTables"]
+            ec2.create_route(RouteTableId=main["RouteTableId"], DestinationCidrBlock=PEERED,
+                             TransitGatewayId=self.tgw1 if v == a else self.tgw2)
+        self.a, self.a_ip = w.launch(subnets["a"], [groups["a"]])
+        self.b, self.b_ip = w.launch(subnets["b"], [groups["b"]])
+        self.c, self.c_ip = w.launch(subnets["c"], [groups["c"]])
+
+    def route(self, table, dst, att=None):
+        kw = {"TransitGatewayAttachmentId": att} if att else {"Blackhole": True}
+        self.ec2.create_transit_gateway_route(
+            TransitGatewayRouteTableId=self.tables[table], DestinationCidrBlock=dst, **kw)
+
+    def unroute(self, table, dst):
+        self.ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=self.tables[table],
+                                              DestinationCidrBlock=dst)
+
+
+def test_peered_transit_gateways_carry_vpcs_across_the_peering(tfort, tworld):
+    n = Peered(tworld)
+    # A and B, on gateways peered, reach each other both ways, ping and TCP
+    assert ping_eventually(n.a, n.b_ip), tfort.log_text()[-3000:] + "\n".join(drops(tfort))
+    assert ping_eventually(n.b, n.a_ip), drops(tfort)
+    with TcpServer(n.b, n.b_ip) as _:
+        assert tcp_get(n.a, n.b_ip) == f"hello from {n.b}\n", drops(tfort)
+    with TcpServer(n.a, n.a_ip) as _:
+        assert tcp_get(n.b, n.a_ip) == f"hello from {n.a}\n", drops(tfort)
+    # C is attached to tgw-2, but tgw-2's table for the peering has no route to it (nor
+    # C's table a route anywhere): silence both ways
+    assert never_pings(n.a, n.c_ip, 1.0) and never_pings(n.c, n.a_ip, 1.0)
+
+    # a blackhole route on the peer side, more specific than the route to B, drops
+    n.route("t2", "10.85.1.0/24")
+    assert time_to_silence(n.a, n.b_ip) is not None
+    n.unroute("t2", "10.85.1.0/24")
+    assert ping_eventually(n.a, n.b_ip)
+
+    # deleting tgw-1's route to the peering cuts the path
+    n.unroute("t1", "10.85.0.0/16")
+    cut = time_to_silence(n.a, n.b_ip)
+    assert cut is not None and cut < 1.5, f"path cut after {cut} s"
+    print(f"peering route deleted: pings stopped after {cut:.2f} s")
+    n.route("t1", "10.85.0.0/16", n.peering)
+    assert ping_eventually(n.a, n.b_ip)

@@ -1994,12 +1994,11 @@ fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
             let to = a
                 .routes
                 .iter()
-                .map(|r| &r.target)
-                .chain(a.routes_v6.iter().map(|r| &r.target))
-                .filter_map(|t| match t {
+                .flat_map(routed_vpcs)
+                .chain(a.routes_v6.iter().filter_map(|r| match &r.target {
                     program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
                     _ => None,
-                });
+                }));
             for other in to.chain(&a.senders).filter(|v| **v != spec.id) {
                 links.entry(&spec.id).or_default().insert(other);
                 links.entry(other).or_default().insert(&spec.id);
@@ -2007,6 +2006,22 @@ fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
         }
     }
     links
+}
+
+/// The VPCs a gateway route leads into: its VPC attachment's, or, across a peering, those
+/// of the peer gateway's table.
+fn routed_vpcs(r: &program::TransitGatewayRoute) -> Vec<&String> {
+    match &r.target {
+        program::TransitGatewayTarget::Vpc { vpc_id, .. } => vec![vpc_id],
+        program::TransitGatewayTarget::Peering { routes, .. } => routes
+            .iter()
+            .filter_map(|r| match &r.target {
+                program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// A port's configuration and everything its security decisions read: its groups'
@@ -2323,7 +2338,8 @@ fn transit_walk(
     if !acl_allows(v, subnet_at(v, entry)?, false, m, epochs, trace)? {
         return Err(DropReason::NaclIngress);
     }
-    let (ds, di) = match a.lookup(m.tuple.dst) {
+    // (across a peering, the peer gateway's table has decided)
+    let (ds, di) = match a.route(m.tuple.dst) {
         Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
         // a VPN attachment: its tunnels end at the edge
         Some(Hop::Other(i)) => {
@@ -2338,7 +2354,7 @@ fn transit_walk(
                 .ok_or(DropReason::NoRoute);
         }
         Some(Hop::Blackhole) => return Err(DropReason::Blackhole),
-        Some(Hop::Unreachable) | None => return Err(DropReason::NoRoute),
+        Some(Hop::Unreachable | Hop::Peering(_)) | None => return Err(DropReason::NoRoute),
     };
     let dv = vpc_at(vpcs, ds)?;
     trace.deps.push(epochs, dv.dep);

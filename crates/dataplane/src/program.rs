@@ -427,4 +427,14 @@ pub enum TransitGatewayTarget {
     /// Another kind of attachment (peering, VPN): not carried by hosts, dropped.
     Unsupported(String),
     Blackhole,
+    /// A peering attachment to another transit gateway: the packet crosses to the peer
+    /// gateway, where the route table associated with the peering (`route_table_id`,
+    /// empty: none) decides by its active and blackhole `routes`. One hop only: there, a
+    /// route to a VPC attachment leads into that VPC; any other route drops (a packet
+    /// that came over a peering does not leave by another).
+    Peering {
+        attachment_id: String,
+        route_table_id: String,
+        routes: Vec<TransitGatewayRoute>,
+    },
 }

@@ -169,6 +169,164 @@ fn mac(n: u8) -> MacAddr {
     MacAddr([2, 0, 0, 0, 0xaa, n])
 }
 
+// ---- transit gateways -----------------------------------------------------------------
+//
+// The ports' VPC is attached to tgw-1 (by a random choice of its subnets, in random
+// zones); vpc-8 (10.8.0.0/16: an ENI on H2 in subnet-8, zone a, and an attachment subnet
+// subnet-8t) too, with ACLs of its own. Both attachments' tables are random: routes to
+// each other's attachments, to attachments not present, blackholes, a VPN attachment the
+// edge serves (and one it does not), and peering attachments whose peer tables are random
+// in the same way (another peering among them: one hop only).
+
+/// The ENI of vpc-8 (on H2).
+const TRANSIT_ENI: ([u8; 4], u8) = ([10, 8, 0, 5], 0x85);
+
+const TGW_DESTS: [&str; 8] = [
+    "10.8.0.0/16",
+    "10.8.0.0/24",
+    "10.8.200.0/24",
+    "10.0.0.0/8",
+    "0.0.0.0/0",
+    "10.8.0.5/32",
+    "10.0.0.0/16",
+    "192.0.2.0/24",
+];
+
+fn tgw_target() -> impl Strategy<Value = TransitGatewayTarget> {
+    let vpc = |a: &str, v: &str| TransitGatewayTarget::Vpc {
+        attachment_id: a.into(),
+        vpc_id: v.into(),
+    };
+    prop::sample::select(vec![
+        vpc("tgw-attach-8", "vpc-8"),
+        vpc("tgw-attach-8", "vpc-8"),
+        vpc("tgw-attach-1", "vpc-1"),
+        vpc("tgw-attach-gone", "vpc-8"),
+        vpc("tgw-attach-9", "vpc-9"),
+        TransitGatewayTarget::Blackhole,
+        TransitGatewayTarget::Unsupported("tgw-attach-vpn".into()),
+        TransitGatewayTarget::Unsupported("tgw-attach-novpn".into()),
+    ])
+}
+
+fn tgw_routes(
+    target: impl Strategy<Value = TransitGatewayTarget>,
+) -> impl Strategy<Value = Vec<TransitGatewayRoute>> {
+    prop::collection::vec((prop::sample::select(&TGW_DESTS[..]), target), 0..5).prop_map(|rs| {
+        rs.into_iter()
+            .map(|(d, target)| TransitGatewayRoute {
+                destination: net(d),
+                target,
+            })
+            .collect()
+    })
+}
+
+/// A route target of a gateway table: an attachment, or a peering whose peer table is
+/// random too.
+fn tgw_target_or_peering() -> impl Strategy<Value = TransitGatewayTarget> {
+    let peering = (
+        prop::sample::select(vec!["tgw-attach-p", "tgw-attach-q"]),
+        tgw_routes(prop_oneof![
+            4 => tgw_target(),
+            1 => Just(TransitGatewayTarget::Peering {
+                attachment_id: "tgw-attach-r".into(),
+                route_table_id: "tgw-rtb-r".into(),
+                routes: vec![],
+            }),
+        ]),
+    )
+        .prop_map(|(id, routes)| TransitGatewayTarget::Peering {
+            attachment_id: id.into(),
+            route_table_id: format!("tgw-rtb-{id}"),
+            routes,
+        });
+    prop_oneof![3 => tgw_target(), 2 => peering]
+}
+
+fn tgw_attachment(
+    vpc: &'static str,
+    subnets: Vec<&'static str>,
+) -> impl Strategy<Value = TransitGatewayAttachment> {
+    (
+        prop::sample::subsequence(subnets.clone(), 0..=subnets.len()),
+        prop::bool::weighted(0.3),
+        tgw_routes(tgw_target_or_peering()),
+        prop::sample::subsequence(vec!["vpc-1", "vpc-8", "vpc-9"], 0..2),
+    )
+        .prop_map(move |(subnet_ids, appliance_mode, routes, senders)| {
+            TransitGatewayAttachment {
+                id: format!("tgw-attach-{}", &vpc[4..]),
+                transit_gateway_id: "tgw-1".into(),
+                subnet_ids: subnet_ids.into_iter().map(Into::into).collect(),
+                appliance_mode,
+                route_table_id: format!("tgw-rtb-{vpc}"),
+                routes,
+                routes_v6: vec![],
+                senders: senders.into_iter().map(Into::into).collect(),
+            }
+        })
+}
+
+/// vpc-8, joined with the ports' VPC by tgw-1.
+fn transit_vpc() -> impl Strategy<Value = Vpc> {
+    (
+        tgw_attachment("vpc-8", vec!["subnet-8", "subnet-8t"]),
+        nacl("acl-8"),
+        nacl("acl-8t"),
+        prop::sample::select(vec!["za", "zb"]),
+    )
+        .prop_map(|(attachment, acl, acl_t, zone_t)| {
+            let subnet = |id: &str, c: &str, acl: &str, zone: &str| Subnet {
+                id: id.into(),
+                cidr: Some(net(c)),
+                route_table_id: "rtb-8".into(),
+                network_acl_id: acl.into(),
+                availability_zone: zone.into(),
+                ipv6_cidr: None,
+            };
+            Vpc {
+                id: "vpc-8".into(),
+                vni: VNI + 8,
+                cidrs: vec![net("10.8.0.0/16")],
+                router_mac: mac(0x88),
+                subnets: vec![
+                    subnet("subnet-8", "10.8.0.0/24", "acl-8", "za"),
+                    subnet("subnet-8t", "10.8.200.0/24", "acl-8t", zone_t),
+                ],
+                route_tables: vec![RouteTable {
+                    id: "rtb-8".into(),
+                    routes: vec![
+                        Route {
+                            destination: net("10.8.0.0/16"),
+                            target: RouteTarget::Local,
+                        },
+                        Route {
+                            destination: net("10.0.0.0/8"),
+                            target: RouteTarget::TransitGateway("tgw-1".into()),
+                        },
+                    ],
+                    routes_v6: vec![],
+                }],
+                network_acls: vec![acl, acl_t],
+                security_groups: vec![],
+                dhcp: DhcpOptions::default(),
+                mappings: vec![Mapping {
+                    ip: Ipv4Addr::from(TRANSIT_ENI.0),
+                    host: H2,
+                    mac: mac(TRANSIT_ENI.1),
+                    eni_id: "eni-t8".into(),
+                    source_dest_check: true,
+                }],
+                edges: vec![],
+                peerings: vec![],
+                transit_gateway_attachments: vec![attachment],
+                ipv6_cidrs: vec![],
+                mappings_v6: vec![],
+            }
+        })
+}
+
 const CIDRS: [&str; 6] = [
     "0.0.0.0/0",
     "10.0.0.0/16",
@@ -292,7 +450,8 @@ fn nacl(id: &'static str) -> impl Strategy<Value = NetworkAcl> {
         })
 }
 
-const DESTS: [&str; 9] = [
+const DESTS: [&str; 10] = [
+    "10.8.0.0/16",
     "0.0.0.0/0",
     "198.51.100.0/24",
     "198.51.100.128/25",
@@ -316,6 +475,9 @@ fn route_target() -> impl Strategy<Value = RouteTarget> {
         RouteTarget::NetworkInterface("eni-none".into()),
         RouteTarget::VpcPeering("pcx-1".into()),
         RouteTarget::VpcPeering("pcx-gone".into()),
+        RouteTarget::TransitGateway("tgw-1".into()),
+        RouteTarget::TransitGateway("tgw-1".into()),
+        RouteTarget::TransitGateway("tgw-gone".into()),
         RouteTarget::Blackhole,
     ])
 }
@@ -336,6 +498,7 @@ fn route_table(id: &'static str) -> impl Strategy<Value = RouteTable> {
             }
             let routes_v6 = routes
                 .iter()
+                .filter(|r| !matches!(r.target, RouteTarget::TransitGateway(_)))
                 .map(|r| Route6 {
                     destination: twin_net(r.destination),
                     target: r.target.clone(),
@@ -425,15 +588,29 @@ fn setup() -> impl Strategy<Value = Setup> {
         prop::collection::vec((any::<bool>(), any::<bool>()), 3),
         any::<bool>(),
         2u32..6,
+        (
+            transit_vpc(),
+            tgw_attachment("vpc-1", vec!["subnet-1", "subnet-2", "subnet-3"]),
+            prop::collection::vec(prop::sample::select(vec!["za", "zb"]), 3),
+        ),
     )
         .prop_map(
-            |((rt1, rt2), (a1, a2), groups, ports, assoc, middlebox, conntrack)| {
+            |(
+                (rt1, rt2),
+                (a1, a2),
+                groups,
+                ports,
+                assoc,
+                middlebox,
+                conntrack,
+                (transit, attachment, zones),
+            )| {
                 let subnet = |i: usize, id: &str, c: &str| Subnet {
                     id: id.into(),
                     cidr: Some(net(c)),
                     route_table_id: if assoc[i].0 { "rtb-1" } else { "rtb-2" }.into(),
                     network_acl_id: if assoc[i].1 { "acl-1" } else { "acl-2" }.into(),
-                    availability_zone: String::new(),
+                    availability_zone: zones[i].into(),
                     ipv6_cidr: Some(twin_net(net(c))),
                 };
                 let mut mappings = Vec::new();
@@ -513,12 +690,17 @@ fn setup() -> impl Strategy<Value = Setup> {
                             host: EDGE,
                             subnet_id: None,
                         },
+                        Edge {
+                            gateway_id: "tgw-attach-vpn".into(),
+                            host: EDGE,
+                            subnet_id: None,
+                        },
                     ],
                     peerings: vec![Peering {
                         id: "pcx-1".into(),
                         peer_vpc_id: "vpc-9".into(),
                     }],
-                    transit_gateway_attachments: vec![],
+                    transit_gateway_attachments: vec![attachment],
                     ipv6_cidrs: vec![twin_net(net("10.0.0.0/16"))],
                     mappings_v6: mappings
                         .iter()
@@ -539,7 +721,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                             next_hop_mac: MacAddr([2, 0xee, 0, 0, 0, 2]),
                         },
                         ports: program_ports,
-                        vpcs: vec![vpc, peer_vpc()],
+                        vpcs: vec![vpc, peer_vpc(), transit],
                     },
                     conntrack,
                 }
@@ -547,7 +729,7 @@ fn setup() -> impl Strategy<Value = Setup> {
         )
 }
 
-const ADDRS: [[u8; 4]; 17] = [
+const ADDRS: [[u8; 4]; 19] = [
     [10, 0, 1, 10],
     [10, 0, 2, 11],
     [10, 0, 1, 12],
@@ -566,6 +748,10 @@ const ADDRS: [[u8; 4]; 17] = [
     [10, 0, 2, 50],
     // an ENI of the peered VPC (on H2)
     [10, 9, 0, 5],
+    // the ENI of the VPC joined through tgw-1 (on H2), and an address of its attachment
+    // subnet nobody holds
+    TRANSIT_ENI.0,
+    [10, 8, 200, 9],
 ];
 
 #[derive(Debug, Clone)]
@@ -622,6 +808,9 @@ enum Event {
     FromUnderlay {
         /// The outer source is the host V2P names for the inner source.
         honest: bool,
+        /// The inner source MAC is the ports' VPC's transit gateway attachment's (what
+        /// the edge carries in from a VPN attachment).
+        via_attachment: bool,
         v6: bool,
         outer: usize,
         src: usize,
@@ -648,8 +837,8 @@ fn event() -> impl Strategy<Value = Event> {
         10 => (any::<bool>(), 0usize..3, prop::bool::weighted(0.9), 0usize..ADDRS.len(), 0usize..ADDRS.len(), mac_choice(), l4())
             .prop_map(|(v6, port, own_src, src, dst, dst_mac, l4)| Event::FromPort { v6, port, own_src, src, dst, dst_mac, l4 }),
         2 => (any::<bool>(), any::<bool>(), 0usize..3, 0usize..ADDRS.len()).prop_map(|(v6, v6_own, port, target)| Event::Arp { v6, v6_own, port, target }),
-        6 => (prop::bool::weighted(0.8), any::<bool>(), 0usize..5, 0usize..ADDRS.len(), 0usize..3, mac_choice(), l4())
-            .prop_map(|(honest, v6, outer, src, dst, dst_mac, l4)| Event::FromUnderlay { honest, v6, outer, src, dst, dst_mac, l4 }),
+        6 => (prop::bool::weighted(0.8), prop::bool::weighted(0.15), any::<bool>(), 0usize..5, 0usize..ADDRS.len(), 0usize..3, mac_choice(), l4())
+            .prop_map(|(honest, via_attachment, v6, outer, src, dst, dst_mac, l4)| Event::FromUnderlay { honest, via_attachment, v6, outer, src, dst, dst_mac, l4 }),
         1 => groups().prop_map(Event::NewGroups),
         1 => (0usize..3, 0usize..3, prop::bool::weighted(0.3))
             .prop_map(|(remote, host, remove)| Event::Remap { remote, host, remove }),
@@ -796,7 +985,12 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             if let Some(q2) = local(d_ip) {
                 return Some(from_local(program, q2, s_ip, &r, *v6));
             }
-            let mapped = program.vpcs[0].mappings.iter().find(|m| m.ip == d_ip);
+            // (the ports' VPC first, then the VPCs joined with it)
+            let mapped = program
+                .vpcs
+                .iter()
+                .flat_map(|v| &v.mappings)
+                .find(|m| m.ip == d_ip);
             let outer = mapped.map_or(EDGE, |m| m.host);
             let smac = if same_subnet(s_ip, d_ip) {
                 mapped.map_or(ROUTER, |m| m.mac)
@@ -830,6 +1024,7 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
         }
         Event::FromUnderlay {
             honest,
+            via_attachment,
             v6,
             outer,
             src,
@@ -858,6 +1053,7 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
                 _ => [H2, H3, EDGE, H1, Ipv4Addr::new(127, 0, 0, 77)][*outer],
             };
             let smac = match mapped {
+                _ if *via_attachment => overlay::gateway_mac("tgw-attach-1"),
                 Some(m) if same_subnet(s_ip, d_ip) => m.mac,
                 _ => ROUTER,
             };
@@ -900,6 +1096,183 @@ fn step() -> impl Strategy<Value = Step> {
         })
 }
 
+/// The setup with the ports' subnets routing vpc-8's block to tgw-1 and their groups
+/// letting everything out: most probes walk the gateway.
+fn transit_setup() -> impl Strategy<Value = Setup> {
+    setup().prop_map(|mut s| {
+        let v = &mut s.program.vpcs[0];
+        for rt in &mut v.route_tables {
+            rt.routes.retain(|r| r.destination != net("10.8.0.0/16"));
+            rt.routes.push(Route {
+                destination: net("10.8.0.0/16"),
+                target: RouteTarget::TransitGateway("tgw-1".into()),
+            });
+        }
+        for g in &mut v.security_groups {
+            g.egress.push(open_rule());
+        }
+        s
+    })
+}
+
+/// Probes mostly to and from vpc-8 (its ENI, an address nobody holds), some others.
+fn transit_event() -> impl Strategy<Value = Event> {
+    let addr = prop::sample::select(vec![
+        ADDRS.len() - 2,
+        ADDRS.len() - 2,
+        ADDRS.len() - 1,
+        0,
+        10,
+    ]);
+    prop_oneof![
+        3 => (0usize..3, addr.clone(), mac_choice(), l4()).prop_map(|(port, dst, dst_mac, l4)| Event::FromPort {
+            v6: false, port, own_src: true, src: 0, dst, dst_mac, l4,
+        }),
+        2 => (prop::bool::weighted(0.85), prop::bool::weighted(0.2), 0usize..5, addr, 0usize..3, l4())
+            .prop_map(|(honest, via_attachment, outer, src, dst, l4)| Event::FromUnderlay {
+                honest, via_attachment, v6: false, outer, src, dst, dst_mac: 1, l4,
+            }),
+        1 => event(),
+    ]
+}
+
+/// The engine (with its caches) and the reference agree on every verdict and every byte
+/// out, packet after packet, across replies, time and rule changes.
+fn agree(s: Setup, flows: Vec<Event>, steps: Vec<Step>) -> Result<(), TestCaseError> {
+    let mut engine = Engine::new(EngineConfig {
+        conntrack_per_port: s.conntrack,
+        flow_table_capacity: 64,
+        ..EngineConfig::default()
+    });
+    engine.set_program(s.program.clone()).unwrap();
+    let mut reference = Reference::new(s.program.clone(), s.conntrack);
+    let mut program = s.program.clone();
+    let mut now = Time::from_secs(1_000);
+    let (mut out_e, mut out_r) = (Vec::new(), Vec::new());
+    for (i, st) in steps.iter().enumerate() {
+        now = Time(now.0 + st.dt * 1_000_000_000);
+        if st.dt >= 200 {
+            // housekeeping must not change any decision
+            engine.expire(now);
+        }
+        out_e.clear();
+        out_r.clear();
+        let ev = &flows[st.flow % flows.len()];
+        if let Event::NewGroups(g) = ev {
+            program.vpcs[0].security_groups = g.clone();
+            if i % 2 == 0 {
+                engine.set_program(program.clone()).unwrap();
+            } else {
+                // what an agent does on a change of structure: V2P stays as it is
+                let mut p = program.clone();
+                p.vpcs.iter_mut().for_each(|v| v.mappings.clear());
+                engine.set_structure(p).unwrap();
+            }
+            let mut want = program.vpcs[0].mappings.clone();
+            want.sort_by_key(|m| m.ip);
+            prop_assert_eq!(&engine.program().vpcs[0].mappings, &want);
+            reference.set_program(program.clone());
+            continue;
+        }
+        if let Event::Remap {
+            remote,
+            host,
+            remove,
+        } = ev
+        {
+            let (eni, ip, m, _) = REMOTE[*remote];
+            let ip = Ipv4Addr::from(ip);
+            let maps = &mut program.vpcs[0].mappings;
+            maps.retain(|x| x.ip != ip);
+            if *remove {
+                engine.remove_mapping("vpc-1", ip);
+            } else {
+                let entry = Mapping {
+                    ip,
+                    host: [H2, H3, EDGE][*host],
+                    mac: mac(m),
+                    eni_id: eni.into(),
+                    source_dest_check: true,
+                };
+                maps.push(entry.clone());
+                engine.upsert_mapping("vpc-1", entry);
+            }
+            let mut want = program.vpcs[0].mappings.clone();
+            want.sort_by_key(|m| m.ip);
+            prop_assert_eq!(&engine.program().vpcs[0].mappings, &want);
+            reference.set_program(program.clone());
+            continue;
+        }
+        // ARP answers are compared byte for byte; NDP's by verdict (their bytes are
+        // checked by their own tests)
+        let is_arp = matches!(ev, Event::Arp { v6: false, .. });
+        let Some(inp) = input(&program, ev, st.reverse, st.flags) else {
+            continue;
+        };
+        // every other step goes through the in-place API (headroom varies, some
+        // too small to encapsulate in place): it must write the same bytes
+        let in_place = i % 2 == 1;
+        let (ve, vr) = match &inp {
+            Input::Port(id, f) if in_place => {
+                let room = [overlay::OUTER_LEN, overlay::OUTER_LEN + 14, 7][i / 2 % 3];
+                let mut buf = vec![0xa5; room];
+                buf.extend_from_slice(f);
+                let p = engine.process_from_port_in_place(
+                    now,
+                    *id,
+                    &mut buf,
+                    room..room + f.len(),
+                    &mut out_e,
+                );
+                let (v, o) = (p.verdict, p.output);
+                if let Output::InPlace(r) = o {
+                    out_e = buf[r].to_vec();
+                }
+                (v, reference.process_from_port(now, *id, f, &mut out_r))
+            }
+            Input::Port(id, f) => (
+                engine.process_from_port(now, *id, f, &mut out_e),
+                reference.process_from_port(now, *id, f, &mut out_r),
+            ),
+            Input::Underlay(f) if in_place => {
+                let mut buf = f.clone();
+                let p = engine.process_from_underlay_in_place(now, &mut buf, &mut out_e);
+                let (v, o) = (p.verdict, p.output);
+                if let Output::InPlace(r) = o {
+                    out_e = buf[r].to_vec();
+                }
+                (v, reference.process_from_underlay(now, f, &mut out_r))
+            }
+            Input::Underlay(f) => (
+                engine.process_from_underlay(now, f, &mut out_e),
+                reference.process_from_underlay(now, f, &mut out_r),
+            ),
+        };
+        prop_assert_eq!(ve, vr, "step {}", i);
+        let forwarded = matches!(
+            ve,
+            Verdict::ToPort { .. }
+                | Verdict::ToUnderlay { .. }
+                | Verdict::ToEdge { .. }
+                | Verdict::Service { .. }
+        ) || (matches!(ve, Verdict::Hairpin { .. }) && is_arp);
+        if forwarded {
+            prop_assert_eq!(&out_e, &out_r, "step {}", i);
+        }
+    }
+    // flow-log counters: the same packets and bytes per (ENI, 5-tuple, action)
+    let mut counted = std::collections::BTreeMap::new();
+    engine.drain_flow_records(|r| {
+        let c: &mut (u64, u64) = counted
+            .entry((r.port, r.tuple, r.action == crate::counters::Action::Accept))
+            .or_default();
+        c.0 += r.packets;
+        c.1 += r.bytes;
+    });
+    prop_assert_eq!(counted, reference.counters.clone());
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
@@ -911,117 +1284,18 @@ proptest! {
         flows in prop::collection::vec(event(), 1..8),
         steps in prop::collection::vec(step(), 1..48),
     ) {
-        let mut engine = Engine::new(EngineConfig { conntrack_per_port: s.conntrack, flow_table_capacity: 64, ..EngineConfig::default() });
-        engine.set_program(s.program.clone()).unwrap();
-        let mut reference = Reference::new(s.program.clone(), s.conntrack);
-        let mut program = s.program.clone();
-        let mut now = Time::from_secs(1_000);
-        let (mut out_e, mut out_r) = (Vec::new(), Vec::new());
-        for (i, st) in steps.iter().enumerate() {
-            now = Time(now.0 + st.dt * 1_000_000_000);
-            if st.dt >= 200 {
-                // housekeeping must not change any decision
-                engine.expire(now);
-            }
-            out_e.clear();
-            out_r.clear();
-            let ev = &flows[st.flow % flows.len()];
-            if let Event::NewGroups(g) = ev {
-                program.vpcs[0].security_groups = g.clone();
-                if i % 2 == 0 {
-                    engine.set_program(program.clone()).unwrap();
-                } else {
-                    // what an agent does on a change of structure: V2P stays as it is
-                    let mut p = program.clone();
-                    p.vpcs.iter_mut().for_each(|v| v.mappings.clear());
-                    engine.set_structure(p).unwrap();
-                }
-                let mut want = program.vpcs[0].mappings.clone();
-                want.sort_by_key(|m| m.ip);
-                prop_assert_eq!(&engine.program().vpcs[0].mappings, &want);
-                reference.set_program(program.clone());
-                continue;
-            }
-            if let Event::Remap { remote, host, remove } = ev {
-                let (eni, ip, m, _) = REMOTE[*remote];
-                let ip = Ipv4Addr::from(ip);
-                let maps = &mut program.vpcs[0].mappings;
-                maps.retain(|x| x.ip != ip);
-                if *remove {
-                    engine.remove_mapping("vpc-1", ip);
-                } else {
-                    let entry = Mapping {
-                        ip,
-                        host: [H2, H3, EDGE][*host],
-                        mac: mac(m),
-                        eni_id: eni.into(),
-                        source_dest_check: true,
-                    };
-                    maps.push(entry.clone());
-                    engine.upsert_mapping("vpc-1", entry);
-                }
-                let mut want = program.vpcs[0].mappings.clone();
-                want.sort_by_key(|m| m.ip);
-                prop_assert_eq!(&engine.program().vpcs[0].mappings, &want);
-                reference.set_program(program.clone());
-                continue;
-            }
-            // ARP answers are compared byte for byte; NDP's by verdict (their bytes are
-            // checked by their own tests)
-            let is_arp = matches!(ev, Event::Arp { v6: false, .. });
-            let Some(inp) = input(&program, ev, st.reverse, st.flags) else { continue };
-            // every other step goes through the in-place API (headroom varies, some
-            // too small to encapsulate in place): it must write the same bytes
-            let in_place = i % 2 == 1;
-            let (ve, vr) = match &inp {
-                Input::Port(id, f) if in_place => {
-                    let room = [overlay::OUTER_LEN, overlay::OUTER_LEN + 14, 7][i / 2 % 3];
-                    let mut buf = vec![0xa5; room];
-                    buf.extend_from_slice(f);
-                    let p = engine.process_from_port_in_place(now, *id, &mut buf, room..room + f.len(), &mut out_e);
-                    let (v, o) = (p.verdict, p.output);
-                    if let Output::InPlace(r) = o {
-                        out_e = buf[r].to_vec();
-                    }
-                    (v, reference.process_from_port(now, *id, f, &mut out_r))
-                }
-                Input::Port(id, f) => (
-                    engine.process_from_port(now, *id, f, &mut out_e),
-                    reference.process_from_port(now, *id, f, &mut out_r),
-                ),
-                Input::Underlay(f) if in_place => {
-                    let mut buf = f.clone();
-                    let p = engine.process_from_underlay_in_place(now, &mut buf, &mut out_e);
-                    let (v, o) = (p.verdict, p.output);
-                    if let Output::InPlace(r) = o {
-                        out_e = buf[r].to_vec();
-                    }
-                    (v, reference.process_from_underlay(now, f, &mut out_r))
-                }
-                Input::Underlay(f) => (
-                    engine.process_from_underlay(now, f, &mut out_e),
-                    reference.process_from_underlay(now, f, &mut out_r),
-                ),
-            };
-            prop_assert_eq!(ve, vr, "step {}", i);
-            let forwarded = matches!(
-                ve,
-                Verdict::ToPort { .. } | Verdict::ToUnderlay { .. } | Verdict::ToEdge { .. } | Verdict::Service { .. }
-            ) || (matches!(ve, Verdict::Hairpin { .. }) && is_arp);
-            if forwarded {
-                prop_assert_eq!(&out_e, &out_r, "step {}", i);
-            }
-        }
-        // flow-log counters: the same packets and bytes per (ENI, 5-tuple, action)
-        let mut counted = std::collections::BTreeMap::new();
-        engine.drain_flow_records(|r| {
-            let c: &mut (u64, u64) = counted
-                .entry((r.port, r.tuple, r.action == crate::counters::Action::Accept))
-                .or_default();
-            c.0 += r.packets;
-            c.1 += r.bytes;
-        });
-        prop_assert_eq!(counted, reference.counters.clone());
+        agree(s, flows, steps)?;
+    }
+
+    /// ... and through transit gateways (VPC attachments, blackholes, VPN attachments,
+    /// peerings), on programs and probes that mostly walk one.
+    #[test]
+    fn engine_agrees_with_reference_through_transit_gateways(
+        s in transit_setup(),
+        flows in prop::collection::vec(transit_event(), 1..8),
+        steps in prop::collection::vec(step(), 1..48),
+    ) {
+        agree(s, flows, steps)?;
     }
 
     #[test]

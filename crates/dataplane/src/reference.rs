@@ -4,7 +4,15 @@
 //! through both and require the same verdicts and the same bytes out.
 //!
 //! It shares with the engine only the wire parsers, the conntrack state machine
-//! (`conntrack::State`, a table of timeouts) and the entropy-port functions (a spec).
+//! (`conntrack::State`, a table of timeouts) and the entropy-port and flow-hash functions
+//! (specs).
+//!
+//! Transit gateways are walked as AWS documents them, by the sender: in by the VPC's
+//! attachment subnet of the sender's zone (its ACL inbound), the attachment's table by
+//! longest prefix (a peering: the peer gateway's table, one hop), out by the destination
+//! VPC's attachment subnet (its ACL outbound) into the destination subnet (its ACL
+//! inbound) unless they are one; the receiver takes the sender's word for the ACLs once
+//! the source's host is the one its joined VPC maps it to.
 //!
 //! IPv6 is walked the same way over the IPv6 halves of the program (its own routes,
 //! ACL entries, rules, members and mappings); neighbour discovery and DHCPv6 are judged
@@ -50,8 +58,14 @@ enum To {
         host: Ipv4Addr,
         mac: MacAddr,
         eni: String,
+        /// The destination subnet's ACL is still to be evaluated (not after a transit
+        /// gateway's walk, which did).
+        acl: bool,
     },
     Edge {
+        /// The VPC whose number the packet carries (a transit gateway's egress VPC, or
+        /// the sender's).
+        vpc: usize,
         host: Ipv4Addr,
         mac: MacAddr,
     },
@@ -249,7 +263,10 @@ impl Reference {
                 .ok_or(DropReason::NoRoute)?;
             longest_match(&rt.routes, dst).ok_or(DropReason::NoRoute)?
         };
-        let to = self.target(vi, &target, dst)?;
+        let to = match &target {
+            RouteTarget::TransitGateway(g) => self.transit(vi, &subnet, g, &m)?,
+            t => self.target(vi, t, dst)?,
+        };
         self.count(p, &m, true);
         let rewrite = match &to {
             To::Host { mac, .. } if routed => Some((vpc.router_mac, *mac)),
@@ -264,6 +281,7 @@ impl Reference {
                 host,
                 mac,
                 eni,
+                acl,
             } if host == self.program.underlay.address => {
                 let q = self
                     .program
@@ -275,7 +293,7 @@ impl Reference {
                     return Err(DropReason::NoSuchPort);
                 }
                 let src_after = rewrite.map_or(src_mac, |r| r.0);
-                let (s, d) = self.deliver(now, q, dv, src_after, &m)?;
+                let (s, d) = self.deliver(now, q, dv, src_after, &m, acl)?;
                 out.clear();
                 out.extend_from_slice(frame);
                 out[0..6].copy_from_slice(&d.0);
@@ -288,8 +306,8 @@ impl Reference {
                 self.encap(out, host, vni, sport, frame, rewrite);
                 Ok(Verdict::ToUnderlay { host, vni })
             }
-            To::Edge { host, .. } => {
-                let vni = vpc.vni & 0xff_ffff;
+            To::Edge { vpc: ev, host, .. } => {
+                let vni = self.program.vpcs[ev].vni & 0xff_ffff;
                 let sport = crate::overlay::entropy_port(&m.tuple);
                 self.encap(out, host, vni, sport, frame, rewrite);
                 Ok(Verdict::ToEdge { host, vni })
@@ -370,6 +388,7 @@ impl Reference {
             host: m.host,
             mac: m.mac,
             eni: m.eni_id.clone(),
+            acl: true,
         };
         match target {
             RouteTarget::Local => vpc
@@ -392,13 +411,13 @@ impl Reference {
             | RouteTarget::EgressOnlyInternetGateway(g)
             | RouteTarget::NatGateway(g)
             | RouteTarget::VpnGateway(g)
-            | RouteTarget::VpcEndpoint(g)
-            | RouteTarget::TransitGateway(g) => vpc
+            | RouteTarget::VpcEndpoint(g) => vpc
                 .edges
                 .iter()
                 .rev()
                 .find(|e| &e.gateway_id == g)
                 .map(|e| To::Edge {
+                    vpc: vi,
                     host: e.host,
                     mac: crate::overlay::gateway_mac(g),
                 })
@@ -423,7 +442,235 @@ impl Reference {
                     .ok_or(DropReason::NoMapping)
             }
             RouteTarget::Blackhole => Err(DropReason::Blackhole),
+            // walked by [`Reference::transit`]
+            RouteTarget::TransitGateway(_) => Err(DropReason::Internal),
         }
+    }
+
+    /// A packet from subnet `from` of VPC `vi` to transit gateway `tgw`.
+    fn transit(&self, vi: usize, from: &Subnet, tgw: &str, m: &Meta) -> Result<To, DropReason> {
+        let vpc = &self.program.vpcs[vi];
+        let dst = m.tuple.dst;
+        let a = vpc
+            .transit_gateway_attachments
+            .iter()
+            .find(|a| a.transit_gateway_id == tgw)
+            .ok_or(DropReason::NoRoute)?;
+        let subnets = attachment_subnets(vpc, a);
+        let entry = subnets
+            .iter()
+            .find(|s| s.availability_zone == from.availability_zone)
+            .ok_or(DropReason::NoTransitGatewaySubnet)?;
+        if !subnet_acl_allows(vpc, entry, false, m) {
+            return Err(DropReason::NaclIngress);
+        }
+        let mut route = gateway_match(&a.routes, dst).ok_or(DropReason::NoRoute)?;
+        if let TransitGatewayTarget::Peering { attachment_id, .. } = &route.target {
+            // across the peering: the first route to it names the peer gateway's table
+            let theirs = a
+                .routes
+                .iter()
+                .find_map(|r| match &r.target {
+                    TransitGatewayTarget::Peering {
+                        attachment_id: p,
+                        routes,
+                        ..
+                    } if p == attachment_id => Some(routes),
+                    _ => None,
+                })
+                .ok_or(DropReason::Internal)?;
+            route = gateway_match(theirs, dst).ok_or(DropReason::NoRoute)?;
+            if !matches!(
+                route.target,
+                TransitGatewayTarget::Vpc { .. } | TransitGatewayTarget::Blackhole
+            ) {
+                return Err(DropReason::NoRoute);
+            }
+        }
+        let (to_vpc, to_att) = match &route.target {
+            TransitGatewayTarget::Vpc {
+                attachment_id,
+                vpc_id,
+            } => (vpc_id, attachment_id),
+            TransitGatewayTarget::Blackhole => return Err(DropReason::Blackhole),
+            TransitGatewayTarget::Unsupported(id) => {
+                return vpc
+                    .edges
+                    .iter()
+                    .rev()
+                    .find(|e| &e.gateway_id == id)
+                    .map(|e| To::Edge {
+                        vpc: vi,
+                        host: e.host,
+                        mac: crate::overlay::gateway_mac(id),
+                    })
+                    .ok_or(DropReason::NoRoute);
+            }
+            TransitGatewayTarget::Peering { .. } => return Err(DropReason::NoRoute),
+        };
+        let di = self.vpc(to_vpc).ok_or(DropReason::NoRoute)?;
+        let dv = &self.program.vpcs[di];
+        let da = dv
+            .transit_gateway_attachments
+            .iter()
+            .rev()
+            .find(|x| &x.id == to_att)
+            .ok_or(DropReason::NoRoute)?;
+        if !dv.cidrs.iter().any(|c| c.contains(&dst)) {
+            return self.transit_egress(di, da, &from.availability_zone, m);
+        }
+        let into = dv
+            .subnets
+            .iter()
+            .find(|s| s.cidr.is_some_and(|c| c.contains(&dst)))
+            .ok_or(DropReason::NoRoute)?;
+        let exit = attachment_exit(dv, da, &from.availability_zone, m)
+            .ok_or(DropReason::NoTransitGatewaySubnet)?;
+        if !std::ptr::eq(exit, into) {
+            if !subnet_acl_allows(dv, exit, true, m) {
+                return Err(DropReason::NaclEgress);
+            }
+            if !subnet_acl_allows(dv, into, false, m) {
+                return Err(DropReason::NaclIngress);
+            }
+        }
+        let mapping = dv
+            .mappings
+            .iter()
+            .rev()
+            .find(|x| x.ip == dst)
+            .ok_or(DropReason::NoMapping)?;
+        Ok(To::Host {
+            vpc: di,
+            host: mapping.host,
+            mac: mapping.mac,
+            eni: mapping.eni_id.clone(),
+            acl: false,
+        })
+    }
+
+    /// Centralised egress: a packet that entered VPC `di` through attachment `da` from
+    /// `zone`, for an address outside that VPC, leaves by the attachment subnet, whose
+    /// route table must name a gateway at the edge; the attachment subnet's ACL lets it
+    /// out and the NAT gateway's subnet's lets it in, unless they are one subnet.
+    fn transit_egress(
+        &self,
+        di: usize,
+        da: &TransitGatewayAttachment,
+        zone: &str,
+        m: &Meta,
+    ) -> Result<To, DropReason> {
+        let dv = &self.program.vpcs[di];
+        let dst = m.tuple.dst;
+        let exit = attachment_exit(dv, da, zone, m).ok_or(DropReason::NoTransitGatewaySubnet)?;
+        let rt = dv
+            .route_tables
+            .iter()
+            .find(|r| r.id == exit.route_table_id)
+            .ok_or(DropReason::NoRoute)?;
+        let to = match longest_match(&rt.routes, dst).ok_or(DropReason::NoRoute)? {
+            t @ (RouteTarget::InternetGateway(_)
+            | RouteTarget::EgressOnlyInternetGateway(_)
+            | RouteTarget::NatGateway(_)
+            | RouteTarget::VpnGateway(_)
+            | RouteTarget::VpcEndpoint(_)) => self.target(di, &t, dst)?,
+            RouteTarget::Blackhole => return Err(DropReason::Blackhole),
+            _ => return Err(DropReason::NoRoute),
+        };
+        let To::Edge { mac, .. } = &to else {
+            return Err(DropReason::Internal);
+        };
+        let nat_subnet = dv
+            .edges
+            .iter()
+            .rev()
+            .find(|e| crate::overlay::gateway_mac(&e.gateway_id) == *mac)
+            .and_then(|e| e.subnet_id.as_deref())
+            .and_then(|id| dv.subnets.iter().find(|s| s.id == id));
+        if !nat_subnet.is_some_and(|n| std::ptr::eq(n, exit)) {
+            if !subnet_acl_allows(dv, exit, true, m) {
+                return Err(DropReason::NaclEgress);
+            }
+            if let Some(n) = nat_subnet
+                && !subnet_acl_allows(dv, n, false, m)
+            {
+                return Err(DropReason::NaclIngress);
+            }
+        }
+        Ok(to)
+    }
+
+    /// The VPCs joined with VPC `vi` through transit gateways: those its attachments'
+    /// tables route to (across a peering too) or name as senders, and those whose
+    /// attachments route to it or name it.
+    fn transit_joined(&self, vi: usize) -> Vec<usize> {
+        let me = &self.program.vpcs[vi].id;
+        let reach = |a: &TransitGatewayAttachment| -> Vec<String> {
+            let mut out: Vec<String> = a.senders.clone();
+            for r in &a.routes {
+                match &r.target {
+                    TransitGatewayTarget::Vpc { vpc_id, .. } => out.push(vpc_id.clone()),
+                    TransitGatewayTarget::Peering { routes, .. } => {
+                        out.extend(routes.iter().filter_map(|r| match &r.target {
+                            TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id.clone()),
+                            _ => None,
+                        }));
+                    }
+                    _ => {}
+                }
+            }
+            out
+        };
+        let mut ids: Vec<String> = Vec::new();
+        for v in &self.program.vpcs {
+            for a in &v.transit_gateway_attachments {
+                let r = reach(a);
+                if &v.id == me {
+                    ids.extend(r.into_iter().filter(|x| x != me));
+                } else if r.iter().any(|x| x == me) {
+                    ids.push(v.id.clone());
+                }
+            }
+        }
+        ids.into_iter().filter_map(|id| self.vpc(&id)).collect()
+    }
+
+    /// A packet the edge carries in from a transit gateway's VPN attachment (its inner
+    /// source MAC the attachment's): `None` for any other packet, else whether the
+    /// destination subnet's ACL is still to be evaluated (not when the packet leaves the
+    /// gateway by that very subnet).
+    fn transit_entry(
+        &self,
+        vi: usize,
+        outer: Ipv4Addr,
+        src_mac: MacAddr,
+        m: &Meta,
+    ) -> Result<Option<bool>, DropReason> {
+        let vpc = &self.program.vpcs[vi];
+        let Some(a) = vpc
+            .transit_gateway_attachments
+            .iter()
+            .find(|a| crate::overlay::gateway_mac(&a.id) == src_mac)
+        else {
+            return Ok(None);
+        };
+        if !vpc.edges.iter().any(|e| e.host == outer) {
+            return Ok(None);
+        }
+        let into = vpc
+            .subnets
+            .iter()
+            .find(|s| s.cidr.is_some_and(|c| c.contains(&m.tuple.dst)))
+            .ok_or(DropReason::NoRoute)?;
+        let exit = attachment_exit(vpc, a, &into.availability_zone, m)
+            .ok_or(DropReason::NoTransitGatewaySubnet)?;
+        if std::ptr::eq(exit, into) {
+            return Ok(Some(false));
+        }
+        if !subnet_acl_allows(vpc, exit, true, m) {
+            return Err(DropReason::NaclEgress);
+        }
+        Ok(Some(true))
     }
 
     fn encap(
@@ -508,14 +755,20 @@ impl Reference {
         if eth.dst().0[0] & 1 == 1 {
             return Err(DropReason::BroadcastOrMulticast);
         }
-        self.authenticate(vi, m.tuple.src, d.outer_src)?;
+        let through_gateway = self.authenticate(vi, m.tuple.src, d.outer_src)?;
         let q = self
             .program
             .ports
             .iter()
             .rposition(|x| x.mac == eth.dst() && self.vpc(&x.vpc_id).is_some())
             .ok_or(DropReason::NoSuchPort)?;
-        let (s, dm) = self.deliver(now, q, vi, eth.src(), &m)?;
+        let acl = if through_gateway {
+            false
+        } else {
+            self.transit_entry(vi, d.outer_src, eth.src(), &m)?
+                .unwrap_or(true)
+        };
+        let (s, dm) = self.deliver(now, q, vi, eth.src(), &m, acl)?;
         out.clear();
         out.extend_from_slice(inner);
         out[0..6].copy_from_slice(&dm.0);
@@ -523,18 +776,20 @@ impl Reference {
         Ok(Verdict::ToPort { port: pid(q) })
     }
 
-    fn authenticate(&self, vi: usize, src: Ipv4Addr, outer: Ipv4Addr) -> Result<(), DropReason> {
+    /// Whether the packet may come from `outer`; `true`: from a VPC joined through a
+    /// transit gateway, whose sender walked the gateway and judged its ACLs.
+    fn authenticate(&self, vi: usize, src: Ipv4Addr, outer: Ipv4Addr) -> Result<bool, DropReason> {
         let vpc = &self.program.vpcs[vi];
         if vpc
             .mappings
             .iter()
             .any(|m| !m.source_dest_check && m.host == outer)
         {
-            return Ok(());
+            return Ok(false);
         }
         if let Some(m) = vpc.mappings.iter().rev().find(|m| m.ip == src) {
             return if m.host == outer {
-                Ok(())
+                Ok(false)
             } else {
                 Err(DropReason::AuthenticationFailed)
             };
@@ -549,13 +804,33 @@ impl Reference {
             let peer = &self.program.vpcs[pi];
             if peer.cidrs.iter().any(|c| c.contains(&src)) {
                 return match peer.mappings.iter().rev().find(|m| m.ip == src) {
-                    Some(m) if m.host == outer => Ok(()),
+                    Some(m) if m.host == outer => Ok(false),
                     _ => Err(DropReason::AuthenticationFailed),
                 };
             }
         }
+        // joined VPCs may overlap: any of them holding the source on `outer` will do
+        let mut joined = false;
+        for ti in self.transit_joined(vi) {
+            let other = &self.program.vpcs[ti];
+            if other.cidrs.iter().any(|c| c.contains(&src)) {
+                joined = true;
+                if other
+                    .mappings
+                    .iter()
+                    .rev()
+                    .find(|m| m.ip == src)
+                    .is_some_and(|m| m.host == outer)
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        if joined {
+            return Err(DropReason::AuthenticationFailed);
+        }
         if vpc.edges.iter().any(|e| e.host == outer) {
-            Ok(())
+            Ok(false)
         } else {
             Err(DropReason::AuthenticationFailed)
         }
@@ -569,6 +844,7 @@ impl Reference {
         vi: usize,
         src_mac: MacAddr,
         m: &Meta,
+        acl: bool,
     ) -> Result<(MacAddr, MacAddr), DropReason> {
         let port = self.program.ports[q].clone();
         if self.vpc(&port.vpc_id) != Some(vi) {
@@ -588,7 +864,7 @@ impl Reference {
             return Err(DropReason::DestinationCheck);
         }
         let crossing = !subnet.cidr.is_some_and(|c| c.contains(&m.tuple.src));
-        if crossing {
+        if crossing && acl {
             let acl = vpc
                 .network_acls
                 .iter()
@@ -832,6 +1108,56 @@ fn nacl_allows(acl: &NetworkAcl, egress: bool, m: &Meta, peer: Ipv4Addr) -> bool
         }
     }
     false
+}
+
+/// The subnets of attachment `a` of `vpc`, in its order (ids naming none left out).
+fn attachment_subnets<'v>(vpc: &'v Vpc, a: &TransitGatewayAttachment) -> Vec<&'v Subnet> {
+    a.subnet_ids
+        .iter()
+        .filter_map(|id| vpc.subnets.iter().find(|s| &s.id == id))
+        .collect()
+}
+
+/// The subnet a packet from `zone` leaves the gateway by into `vpc` through `a`: in
+/// appliance mode the flow's (by a hash its reply shares); else the zone's, or the first.
+fn attachment_exit<'v>(
+    vpc: &'v Vpc,
+    a: &TransitGatewayAttachment,
+    zone: &str,
+    m: &Meta,
+) -> Option<&'v Subnet> {
+    let subnets = attachment_subnets(vpc, a);
+    if a.appliance_mode && !subnets.is_empty() {
+        let n = u64::try_from(subnets.len()).unwrap_or(u64::MAX);
+        let i = usize::try_from(crate::transit::symmetric_hash(&m.tuple) % n).unwrap_or(0);
+        return subnets.get(i).copied();
+    }
+    subnets
+        .iter()
+        .find(|s| s.availability_zone == zone)
+        .or(subnets.first())
+        .copied()
+}
+
+/// Whether subnet `s`'s ACL lets the packet out (`egress`) or in; none: nothing passes.
+fn subnet_acl_allows(vpc: &Vpc, s: &Subnet, egress: bool, m: &Meta) -> bool {
+    let peer = if egress { m.tuple.dst } else { m.tuple.src };
+    vpc.network_acls
+        .iter()
+        .find(|a| a.id == s.network_acl_id)
+        .is_some_and(|a| nacl_allows(a, egress, m, peer))
+}
+
+/// A gateway table's route for `dst`: the longest prefix; of one destination listed twice,
+/// the first.
+fn gateway_match(routes: &[TransitGatewayRoute], dst: Ipv4Addr) -> Option<&TransitGatewayRoute> {
+    let mut best: Option<&TransitGatewayRoute> = None;
+    for r in routes.iter().filter(|r| r.destination.contains(&dst)) {
+        if best.is_none_or(|b| r.destination.prefix_len() > b.destination.prefix_len()) {
+            best = Some(r);
+        }
+    }
+    best
 }
 
 fn longest_match(routes: &[Route], dst: Ipv4Addr) -> Option<RouteTarget> {

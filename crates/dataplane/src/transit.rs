@@ -7,6 +7,12 @@
 //! has one) lets it out (its ACL's outbound rules), into the destination's subnet (that
 //! ACL's inbound rules). AWS evaluates no ACL between an attachment subnet and an
 //! instance in that same subnet on the way out of the gateway, and so neither does Fort.
+//!
+//! A peering attachment joins two gateways: a route to it crosses to the peer gateway,
+//! whose table associated with the peering decides next (static routes only, as in AWS).
+//! The sender's host walks both tables; a packet that crossed one peering goes into a VPC
+//! of the peer gateway or nowhere (one hop: a route there to another peering, or a VPN,
+//! drops it).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -30,6 +36,9 @@ pub struct Attachment {
     /// The attachments of other kinds its table routes to, for [`Hop::Other`].
     pub others: Vec<String>,
     table: Table,
+    /// The peering attachments its table routes to, each with the peer gateway's table
+    /// associated with it, for [`Hop::Peering`].
+    peers: Vec<(String, Table)>,
     /// The IPv6 routes of its table.
     table6: Table6,
 }
@@ -45,6 +54,9 @@ pub enum Hop {
     Other(u16),
     /// A blackhole route.
     Blackhole,
+    /// A peering attachment (`peers[i]` of the attachment): the peer gateway's table
+    /// decides.
+    Peering(u16),
     /// An attachment this host does not carry (a peering, a VPN, a VPC not served).
     Unreachable,
 }
@@ -139,6 +151,7 @@ impl Attachment {
             })
             .collect();
         let mut others: Vec<String> = Vec::new();
+        let mut peers: Vec<(String, Table)> = Vec::new();
         let table = Table::build(spec.routes.iter().map(|r| {
             let hop = match &r.target {
                 TransitGatewayTarget::Vpc {
@@ -157,6 +170,11 @@ impl Attachment {
                     u16::try_from(i).map_or(Hop::Unreachable, Hop::Other)
                 }
                 TransitGatewayTarget::Blackhole => Hop::Blackhole,
+                TransitGatewayTarget::Peering {
+                    attachment_id,
+                    routes,
+                    ..
+                } => peer_hop(&mut peers, attachment_id, routes, &resolve),
             };
             (r.destination, hop)
         }));
@@ -171,7 +189,9 @@ impl Attachment {
                         Hop::Vpc { slot, attachment }
                     })
                 }
-                TransitGatewayTarget::Unsupported(_) => Hop::Unreachable,
+                TransitGatewayTarget::Unsupported(_) | TransitGatewayTarget::Peering { .. } => {
+                    Hop::Unreachable
+                }
                 TransitGatewayTarget::Blackhole => Hop::Blackhole,
             };
             (r.destination, hop)
@@ -184,6 +204,7 @@ impl Attachment {
             appliance_mode: spec.appliance_mode,
             others,
             table,
+            peers,
             table6,
         }
     }
@@ -209,6 +230,16 @@ impl Attachment {
         self.table.lookup(dst)
     }
 
+    /// Where the gateway finally sends `dst`: the route table's choice, or, for a
+    /// peering attachment, the choice of the peer gateway's table associated with it
+    /// (never [`Hop::Peering`]: `None` there is no route).
+    pub fn route(&self, dst: Ipv4Addr) -> Option<Hop> {
+        match self.table.lookup(dst)? {
+            Hop::Peering(i) => self.peers.get(usize::from(i))?.1.lookup(dst),
+            hop => Some(hop),
+        }
+    }
+
     /// The attachment subnet a packet from `zone` enters the gateway by: that zone's, or
     /// none (AWS: resources in a zone without an attachment subnet cannot reach it).
     pub fn entry(&self, zone: &str) -> Option<u16> {
@@ -232,8 +263,41 @@ impl Attachment {
     }
 }
 
+/// The hop of a route to peering attachment `id`, whose peer gateway's table holds
+/// `routes`: that table is compiled once per peering, keeping only what one hop reaches
+/// (VPC attachments, blackholes; the rest is [`Hop::Unreachable`]).
+fn peer_hop(
+    peers: &mut Vec<(String, Table)>,
+    id: &str,
+    routes: &[program::TransitGatewayRoute],
+    resolve: &impl Fn(&str, &str) -> Option<(u16, u16)>,
+) -> Hop {
+    let i = peers.iter().position(|(p, _)| p == id).unwrap_or_else(|| {
+        let table = Table::build(routes.iter().map(|r| {
+            let hop = match &r.target {
+                TransitGatewayTarget::Vpc {
+                    attachment_id,
+                    vpc_id,
+                } => {
+                    resolve(vpc_id, attachment_id).map_or(Hop::Unreachable, |(slot, attachment)| {
+                        Hop::Vpc { slot, attachment }
+                    })
+                }
+                TransitGatewayTarget::Blackhole => Hop::Blackhole,
+                TransitGatewayTarget::Unsupported(_) | TransitGatewayTarget::Peering { .. } => {
+                    Hop::Unreachable
+                }
+            };
+            (r.destination, hop)
+        }));
+        peers.push((id.to_owned(), table));
+        peers.len() - 1
+    });
+    u16::try_from(i).map_or(Hop::Unreachable, Hop::Peering)
+}
+
 /// A hash of a flow that its reply shares (FNV-1a over the ordered ends).
-fn symmetric_hash(t: &FiveTuple) -> u64 {
+pub(crate) fn symmetric_hash(t: &FiveTuple) -> u64 {
     let a = (u32::from(t.src), t.src_port);
     let b = (u32::from(t.dst), t.dst_port);
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };

@@ -223,8 +223,10 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
         }
         "transit-gateway-vpc-attachment" => {
             if let Some(a) = r.transit_gateway_vpc_attachments.get(id)
-                && let Some(item) = transit_gateway_attachment(r, a, memo.senders(world, r, row, a))
+                && let Some(mut item) =
+                    transit_gateway_attachment(r, a, memo.senders(world, r, row, a))
             {
+                item.peer_route_table_ids = peer_route_tables(world, r, a);
                 c.vpc = Some(a.vpc_id.to_string());
                 c.items.insert(
                     ItemKey::transit_gateway_attachment(&a.vpc_id, id),
@@ -947,6 +949,9 @@ impl Memo {
                     }
                 }
             }
+            for (to, vpcs) in peering_senders(world, r, &a.transit_gateway_id) {
+                senders.entry(to).or_default().extend(vpcs);
+            }
             senders
         });
         let mut out: Vec<String> = of_gateway
@@ -1201,6 +1206,7 @@ pub fn dependents(
                 let mut out = routes_through(r, row, &a.transit_gateway_id);
                 out.extend(gateway_rows(r, row, &a.transit_gateway_id));
                 out.extend(transit_vpn_rows(r, row, &a.transit_gateway_id));
+                out.extend(peer_gateway_rows(world, &a.transit_gateway_id));
                 out.push(row.sibling("vpc", &a.vpc_id));
                 out
             })
@@ -1210,9 +1216,14 @@ pub fn dependents(
             .transit_gateway_route_tables
             .get(id)
             .map(|t| {
-                gateway_attachments(r, row, &t.transit_gateway_id)
+                let mut out: Vec<RowKey> = gateway_attachments(r, row, &t.transit_gateway_id)
                     .chain(transit_vpn_rows(r, row, &t.transit_gateway_id))
-                    .collect()
+                    .collect();
+                // its routes and associations decide what crosses its gateway's peerings
+                if written {
+                    out.extend(peer_gateway_rows(world, &t.transit_gateway_id));
+                }
+                out
             })
             .unwrap_or_default(),
         // Routes and rules naming a list carry its entries.
@@ -1325,6 +1336,7 @@ fn transit_gateway_attachment(
             .map(|t| t.id.to_string())
             .unwrap_or_default(),
         senders,
+        peer_route_table_ids: Vec::new(),
     })
 }
 
@@ -1350,7 +1362,8 @@ fn gateway_routes(
                             attachment_id: to.id.to_string(),
                             vpc_id: to.vpc_id.to_string(),
                         }),
-                        None => Target::Unsupported(id.to_string()),
+                        None => peering_target(world, &t.transit_gateway_id, id)
+                            .unwrap_or_else(|| Target::Unsupported(id.to_string())),
                     }
                 }
                 _ => Target::Blackhole(pb::Empty {}),
@@ -1415,6 +1428,180 @@ fn gateway_routes6(
         .collect()
 }
 
+/// A route to peering attachment `id` of gateway `tgw`: across it, the peer gateway's
+/// table associated with it decides (`None`: no such peering of `tgw`).
+fn peering_target(world: &World, tgw: &str, id: &str) -> Option<pb::transit_gateway_route::Target> {
+    let p = world.global.transit_gateway_peerings.get(id)?;
+    let (_, theirs) = p.sides_of(tgw)?;
+    let route_table_id = peer_region(world, theirs)
+        .and_then(|r| fort_control::transit_gateway::association(r, &theirs.transit_gateway_id, id))
+        .map(|t| t.id.to_string())
+        .unwrap_or_default();
+    Some(pb::transit_gateway_route::Target::Peering(
+        pb::TransitGatewayPeeringTarget {
+            attachment_id: id.to_owned(),
+            route_table_id,
+        },
+    ))
+}
+
+/// The region of one side of a gateway peering.
+fn peer_region<'w>(world: &'w World, side: &fort_model::PeeringTgwInfo) -> Option<&'w Region> {
+    world
+        .regions
+        .get(&(side.owner_id.clone(), side.region.clone()))
+}
+
+/// The peer gateways' tables the table of `a` routes to across peerings: its hosts hold
+/// their routes too. (Routes to a peering are static only, and a static route is the
+/// table's own for its destination: no need to work out the propagated ones.)
+fn peer_route_tables(
+    world: &World,
+    r: &Region,
+    a: &fort_model::TransitGatewayVpcAttachment,
+) -> Vec<String> {
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteTarget};
+    let Some(t) = fort_control::transit_gateway::association(r, &a.transit_gateway_id, &a.id)
+    else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = t
+        .routes
+        .iter()
+        .filter(|route| matches!(route.destination, ipnet::IpNet::V4(_)))
+        .filter_map(|route| match &route.target {
+            TransitGatewayRouteTarget::Attachment(id) => Some(id.as_str()),
+            TransitGatewayRouteTarget::Blackhole => None,
+        })
+        .filter(|id| {
+            world
+                .global
+                .transit_gateway_peerings
+                .get(id)
+                .is_some_and(|p| p.state == State::Available)
+        })
+        .filter_map(
+            |id| match peering_target(world, &a.transit_gateway_id, id)? {
+                pb::transit_gateway_route::Target::Peering(p) => {
+                    (!p.route_table_id.is_empty()).then_some(p.route_table_id)
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The VPCs across the peerings of gateway `tgw` (of region `r`) that send to its VPC
+/// attachments, by attachment: a table of `tgw` associated with an available peering
+/// carries, to every attachment it routes to, the packets of the VPCs whose attachments
+/// the peer gateway associates with a table routing to that peering.
+fn peering_senders(world: &World, r: &Region, tgw: &str) -> Vec<(String, Vec<String>)> {
+    use fort_model::{TransitGatewayAttachmentState as State, TransitGatewayRouteState};
+    let active_to = |region: &Region, t: &fort_model::TransitGatewayRouteTable| {
+        fort_control::transit_gateway::routes(region, &world.global, t)
+            .into_iter()
+            .filter(|route| route.state == TransitGatewayRouteState::Active)
+            .filter_map(|route| route.attachment)
+            .collect::<Vec<_>>()
+    };
+    let mut out = Vec::new();
+    for t in r
+        .transit_gateway_route_tables
+        .values()
+        .filter(|t| t.is_live() && t.transit_gateway_id == tgw)
+    {
+        let mut vpcs: Vec<String> = Vec::new();
+        for p in t
+            .associations
+            .iter()
+            .filter_map(|x| world.global.transit_gateway_peerings.get(x.as_str()))
+            .filter(|p| p.state == State::Available)
+        {
+            let Some((_, theirs)) = p.sides_of(tgw) else {
+                continue;
+            };
+            let Some(pr) = peer_region(world, theirs) else {
+                continue;
+            };
+            for pt in pr
+                .transit_gateway_route_tables
+                .values()
+                .filter(|x| x.is_live() && x.transit_gateway_id == theirs.transit_gateway_id)
+            {
+                // (routes to a peering are static only)
+                let routes_to_it = pt.routes.iter().any(|route| {
+                    matches!(route.destination, ipnet::IpNet::V4(_))
+                        && route.target
+                            == fort_model::TransitGatewayRouteTarget::Attachment(p.id.clone())
+                });
+                if !routes_to_it {
+                    continue;
+                }
+                vpcs.extend(
+                    pt.associations
+                        .iter()
+                        .filter_map(|x| pr.transit_gateway_vpc_attachments.get(x.as_str()))
+                        .filter(|x| x.state == State::Available)
+                        .map(|x| x.vpc_id.to_string()),
+                );
+            }
+        }
+        if vpcs.is_empty() {
+            continue;
+        }
+        for to in active_to(r, t) {
+            out.push((to.to_string(), vpcs.clone()));
+        }
+    }
+    out
+}
+
+/// The attachments and tables of the gateways peered with `tgw` (any state of the
+/// peering: one that just ended is still to be taken out of their items).
+fn peer_gateway_rows(world: &World, tgw: &str) -> Vec<RowKey> {
+    let mut out = Vec::new();
+    for p in world.global.transit_gateway_peerings.values() {
+        let Some((_, theirs)) = p.sides_of(tgw) else {
+            continue;
+        };
+        let Some(pr) = peer_region(world, theirs) else {
+            continue;
+        };
+        let at = RowKey {
+            account: theirs.owner_id.clone(),
+            region: theirs.region.clone(),
+            table: String::new(),
+            id: String::new(),
+        };
+        out.extend(gateway_rows(pr, &at, &theirs.transit_gateway_id));
+    }
+    out
+}
+
+/// The rows a gateway peering's state shows in: the attachments and tables of both its
+/// gateways.
+pub fn transit_gateway_peering_rows(world: &World, id: &str) -> Vec<RowKey> {
+    let Some(p) = world.global.transit_gateway_peerings.get(id) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for side in [&p.requester, &p.accepter] {
+        if let Some(r) = peer_region(world, side) {
+            let at = RowKey {
+                account: side.owner_id.clone(),
+                region: side.region.clone(),
+                table: String::new(),
+                id: String::new(),
+            };
+            out.extend(gateway_rows(r, &at, &side.transit_gateway_id));
+        }
+    }
+    out
+}
+
 /// What a transit gateway attachment's contribution joins, as (served, also served)
 /// pairs: hosts of its VPC also serve its table's routes and the VPCs that send to it,
 /// and hosts of those VPCs serve its VPC (their packets' way in), as for peers.
@@ -1429,6 +1616,9 @@ pub fn transit_links(c: &Contribution) -> Vec<(String, String)> {
         };
         if !a.route_table_id.is_empty() {
             out.push((vpc.clone(), a.route_table_id.clone()));
+        }
+        for t in &a.peer_route_table_ids {
+            out.push((vpc.clone(), t.clone()));
         }
         for sender in &a.senders {
             out.push((vpc.clone(), sender.clone()));

@@ -468,6 +468,12 @@ impl Programs {
         for k in keys.iter().filter_map(|k| k.strip_prefix("g/peering/")) {
             queue.extend(crate::derive::peering_rows(world, k));
         }
+        for k in keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("g/transit-gateway-peering/"))
+        {
+            queue.extend(crate::derive::transit_gateway_peering_rows(world, k));
+        }
         // a hosted zone's VPCs, before and after, are not known here: every VPC header
         // (which carries its zones) is derived again (zone changes are rare)
         if keys.iter().any(|k| k.starts_with("g/route53-zone/")) {

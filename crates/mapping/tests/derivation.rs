@@ -138,6 +138,23 @@ fn deliver(
 /// The property on `control`; with a `follower` (another server on the same etcd), its
 /// memory, built from the store's watch, must derive what the hosts hold too.
 async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64, steps: usize) {
+    run_ops(control, follower, seed, steps, None).await;
+}
+
+/// The operations of [`run_ops`] that build transit gateways and their peerings (and the
+/// VPCs, subnets and instances they join).
+const TRANSIT_OPS: [u64; 18] = [
+    0, 2, 3, 4, 23, 23, 25, 26, 26, 27, 27, 28, 29, 29, 37, 37, 37, 37,
+];
+
+/// The property, with the operations drawn from `ops` (all: `None`).
+async fn run_ops(
+    control: Arc<Control>,
+    follower: Option<Arc<Control>>,
+    seed: u64,
+    steps: usize,
+    ops: Option<&[u64]>,
+) {
     // an edge host too: it holds the gateways' items (VPN connections, what a transit
     // gateway's VPN attachment sends into each VPC) and the VPCs they serve
     add_edge(&control).await;
@@ -167,6 +184,7 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
     let mut lists: Vec<(String, u64)> = Vec::new();
     let mut gateways: Vec<String> = Vec::new();
     let mut attachments: Vec<String> = Vec::new();
+    let mut peering_attachments: Vec<String> = Vec::new();
     let mut gateway_tables: Vec<String> = Vec::new();
     let mut subnet_vpcs: Vec<(String, String)> = Vec::new();
     let mut endpoints: Vec<String> = Vec::new();
@@ -184,7 +202,11 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
         };
         let block = |rng: &mut Lcg| format!("10.{}.{}.0/24", rng.next() % 4, rng.next() % 8);
         let mut modified = None;
-        let body = match rng.next() % 37 {
+        let op = match ops {
+            Some(ops) => *rng.pick(ops),
+            None => rng.next() % 38,
+        };
+        let body = match op {
             // IPv6: a dual-stack VPC, egress-only gateways (the edge's items) and
             // routes to them, and an internet gateway's IPv6 blocks
             34 if !vpcs.is_empty() && rng.next().is_multiple_of(2) => format!(
@@ -424,6 +446,58 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
                 "Action=DeleteVpcEndpoints&VpcEndpointId.1={}",
                 pick(&mut rng, &endpoints)
             ),
+            // transit gateways peered with each other: the peering is an attachment of
+            // both, associated and routed to (static routes) as the others are
+            37 if gateways.len() < 2 => "Action=CreateTransitGateway".to_owned(),
+            37 => match rng.next() % 6 {
+                0 => {
+                    let made = execute(
+                        &control,
+                        &scope,
+                        &Params::from_form(
+                            format!(
+                                "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
+                                gateways[0], gateways[1], scope.account, scope.region
+                            )
+                            .as_bytes(),
+                        )
+                        .unwrap(),
+                    )
+                    .await;
+                    // (one live peering per pair of gateways: a second request fails)
+                    let peering = made
+                        .ok()
+                        .and_then(|x| find(x.as_str(), "tgw-attach-").into_iter().next())
+                        .unwrap_or_else(|| "x".into());
+                    if peering != "x" {
+                        attachments.push(peering.clone());
+                        peering_attachments.push(peering.clone());
+                    }
+                    format!(
+                        "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+                    )
+                }
+                1 => format!(
+                    "Action=DeleteTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={}",
+                    pick(&mut rng, &peering_attachments)
+                ),
+                2 | 3 => format!(
+                    "Action={}TransitGatewayRouteTable&TransitGatewayRouteTableId={}&TransitGatewayAttachmentId={}",
+                    if rng.next().is_multiple_of(4) {
+                        "Disassociate"
+                    } else {
+                        "Associate"
+                    },
+                    pick(&mut rng, &gateway_tables),
+                    pick(&mut rng, &peering_attachments)
+                ),
+                _ => format!(
+                    "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock=10.{}.0.0/16&TransitGatewayAttachmentId={}",
+                    pick(&mut rng, &gateway_tables),
+                    rng.next() % 4,
+                    pick(&mut rng, &peering_attachments)
+                ),
+            },
             // a transit gateway, attached to VPCs and routed to: the routes are active
             // while the gateway has an attachment in their VPC
             23 if gateways.is_empty() => "Action=CreateTransitGateway".to_owned(),
@@ -784,6 +858,24 @@ async fn run_on(control: Arc<Control>, follower: Option<Arc<Control>>, seed: u64
         while let Ok(change) = changes.try_recv() {
             deliver(&mut programs, &mut caches, &*control.world().await, &change);
         }
+        // (with chosen operations: after each, not only at the end, where a later change
+        // could have mended what one left stale)
+        if ops.is_some() && follower.is_none() {
+            let fresh = control
+                .read_world(|w| Programs::new(w, 100 + step as u64))
+                .await;
+            for (i, (h, _)) in HOSTS.iter().enumerate() {
+                let want: BTreeMap<ItemKey, ItemValue> = fresh
+                    .items_of(h)
+                    .into_iter()
+                    .map(|(k, v)| (k, ItemValue::clone(&v)))
+                    .collect();
+                assert!(
+                    caches[i].items == want,
+                    "host {h} differs from a fresh derivation after step {step} (seed {seed}): {body}"
+                );
+            }
+        }
     }
     // On a shared store the changes come from the store's watch, a little after the
     // calls returned; the leader's memory holds its own changes at once, but announces
@@ -1037,6 +1129,16 @@ proptest! {
     fn updates_equal_fresh_derivation(seed in any::<u64>()) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run(seed, 150));
+    }
+
+    /// ... with transit gateways peered, attached, associated, propagated and routed
+    /// to at random.
+    #[test]
+    fn updates_equal_fresh_derivation_through_peered_gateways(seed in any::<u64>()) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            run_ops(control_with_hosts().await, None, seed, 150, Some(&TRANSIT_OPS)).await;
+        });
     }
 }
 
@@ -1714,6 +1816,302 @@ async fn a_detached_vpn_gateway_leaves_its_vpcs_edges() {
         edges(&fresh),
         "the VPC still lists the gateway"
     );
+}
+
+/// One host's view for [`peered_transit_gateways_join_the_vpcs_routed_across_the_peering`]:
+/// every change delivered as it is made, and the hosts each change reached.
+struct Delivered {
+    changes: tokio::sync::mpsc::UnboundedReceiver<fort_control::Change>,
+    programs: Programs,
+    caches: Vec<Cache>,
+    touched: BTreeSet<String>,
+}
+
+impl Delivered {
+    async fn call(&mut self, control: &Control, scope: &Scope, body: String) -> String {
+        let out = call(control, scope, body).await;
+        let world = control.world().await;
+        while let Ok(change) = self.changes.try_recv() {
+            for (host, update) in
+                self.programs
+                    .change(&world, change.seq, &change.keys, Instant::now())
+            {
+                let i = HOSTS
+                    .iter()
+                    .position(|(h, _)| *h == host)
+                    .expect("known host");
+                self.caches[i].apply(to_proto(&update)).unwrap();
+                self.touched.insert(host);
+            }
+        }
+        out
+    }
+
+    /// Every host holds what a fresh derivation gives it.
+    async fn check(&self, control: &Control, version: u64) {
+        let fresh = control.read_world(|w| Programs::new(w, version)).await;
+        for (i, (h, _)) in HOSTS.iter().enumerate() {
+            let want: BTreeMap<ItemKey, ItemValue> = fresh
+                .items_of(h)
+                .into_iter()
+                .map(|(k, v)| (k, ItemValue::clone(&v)))
+                .collect();
+            assert!(
+                self.caches[i].items == want,
+                "host {h} differs from a fresh derivation"
+            );
+        }
+    }
+
+    fn served(&self, host: usize) -> BTreeSet<String> {
+        self.caches[host]
+            .items
+            .keys()
+            .filter_map(|k| match &k.kind {
+                Some(Kind::Vpc(v)) => Some(v.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Two transit gateways joined by a peering: A (h1) on tgw-1, B (h2) and C (h3) on
+/// tgw-2. tgw-1's table sends 10.1/16 and 10.2/16 to the peering; tgw-2's table
+/// associated with the peering sends 10.1/16 to B and 10.0/16 back across; C's table
+/// nothing. The hosts of A and B serve each other and both tables; C's serve C alone.
+/// Every change reaches the hosts incrementally as a fresh derivation has it, and taking
+/// the peering route away touches A's and B's hosts only. tgw-2, B and C are in
+/// `peer_region` (the same as tgw-1's or another).
+async fn peered_gateways(peer_region: &str) {
+    let control = control_with_hosts().await;
+    let scope = scope();
+    let there = Scope {
+        account: scope.account.clone(),
+        region: peer_region.into(),
+    };
+    let changes = control.subscribe();
+    let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
+    let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+    for (i, (h, _)) in HOSTS.iter().enumerate() {
+        for u in programs.connect(h, 0, 0, Instant::now()) {
+            caches[i].apply(to_proto(&u)).unwrap();
+        }
+    }
+    let mut d = Delivered {
+        changes,
+        programs,
+        caches,
+        touched: BTreeSet::new(),
+    };
+    let no_defaults =
+        "Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable";
+    let mut tgws = Vec::new();
+    for side in [&scope, &there] {
+        let out = d
+            .call(
+                &control,
+                side,
+                format!("Action=CreateTransitGateway&{no_defaults}"),
+            )
+            .await;
+        tgws.push(find(&out, "tgw-").remove(0));
+    }
+    // (VPC, attachment) for A (h1, tgw-1), B (h2, tgw-2), C (h3, tgw-2)
+    let mut vpcs = Vec::new();
+    for (i, (host, zone)) in HOSTS.iter().enumerate() {
+        let tgw = &tgws[usize::from(i > 0)];
+        let side = if i == 0 { &scope } else { &there };
+        let zone = format!("{}{}", side.region, &zone[zone.len() - 1..]);
+        let out = d
+            .call(
+                &control,
+                side,
+                format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16"),
+            )
+            .await;
+        let vpc = find(&out, "vpc-").remove(0);
+        let out = d
+            .call(
+                &control,
+                side,
+                format!(
+                    "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone={zone}"
+                ),
+            )
+            .await;
+        let subnet = find(&out, "subnet-").remove(0);
+        let out = d
+            .call(
+                &control,
+                side,
+                format!(
+                    "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={subnet}"
+                ),
+            )
+            .await;
+        let instance = find(&out, "i-").remove(0);
+        control
+            .write(side, |tx| {
+                tx.region.instances.get_mut(&instance).unwrap().host_id = Some((*host).into());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let out = d
+            .call(
+                &control,
+                side,
+                format!(
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}"
+                ),
+            )
+            .await;
+        vpcs.push((vpc, find(&out, "tgw-attach-").remove(0)));
+    }
+    let out = d
+        .call(
+            &control,
+            &scope,
+            format!(
+                "Action=CreateTransitGatewayPeeringAttachment&TransitGatewayId={}&PeerTransitGatewayId={}&PeerAccountId={}&PeerRegion={}",
+                tgws[0], tgws[1], there.account, there.region
+            ),
+        )
+        .await;
+    let peering = find(&out, "tgw-attach-").remove(0);
+    d.call(
+        &control,
+        &there,
+        format!(
+            "Action=AcceptTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+        ),
+    )
+    .await;
+    let table = async |side: &Scope, tgw: &str, d: &mut Delivered| {
+        let out = d
+            .call(
+                &control,
+                side,
+                format!("Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"),
+            )
+            .await;
+        find(&out, "tgw-rtb-").remove(0)
+    };
+    let t1 = table(&scope, &tgws[0], &mut d).await;
+    let t2 = table(&there, &tgws[1], &mut d).await;
+    let t3 = table(&there, &tgws[1], &mut d).await;
+    let (a, b, c) = (vpcs[0].clone(), vpcs[1].clone(), vpcs[2].clone());
+    for (side, t, att) in [
+        (&scope, &t1, &a.1),
+        (&scope, &t1, &peering),
+        (&there, &t2, &b.1),
+        (&there, &t2, &peering),
+        (&there, &t3, &c.1),
+    ] {
+        d.call(
+            &control,
+            side,
+            format!(
+                "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+            ),
+        )
+        .await;
+        d.check(&control, 8).await;
+    }
+    let route = |t: &str, dst: &str, att: &str| {
+        format!(
+            "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={t}&DestinationCidrBlock={dst}&TransitGatewayAttachmentId={att}"
+        )
+    };
+    // (tgw-2's way back first, so that tgw-1's route completes the path)
+    for (side, body) in [
+        (&there, route(&t2, "10.1.0.0/16", &b.1)),
+        (&there, route(&t2, "10.0.0.0/16", &peering)),
+        (&scope, route(&t1, "10.0.0.0/16", &a.1)),
+        (&scope, route(&t1, "10.1.0.0/16", &peering)),
+        (&scope, route(&t1, "10.2.0.0/16", &peering)),
+    ] {
+        d.call(&control, side, body).await;
+        d.check(&control, 9).await;
+    }
+    let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
+    assert_eq!(d.served(0), set(&[&a.0, &b.0]));
+    assert_eq!(d.served(1), set(&[&b.0, &a.0]));
+    assert_eq!(d.served(2), set(&[&c.0]));
+    // A's hosts walk both tables: 10.1/16 across the peering into B
+    let program = program_of(&d.caches[0].items);
+    let att = &program
+        .vpcs
+        .iter()
+        .find(|v| v.id == a.0)
+        .unwrap()
+        .transit_gateway_attachments[0];
+    assert_eq!(att.senders, vec![b.0.clone()]);
+    let across = att
+        .routes
+        .iter()
+        .find(|r| r.destination.to_string() == "10.1.0.0/16")
+        .expect("a route to the peering");
+    match &across.target {
+        fort_dataplane::program::TransitGatewayTarget::Peering {
+            attachment_id,
+            route_table_id,
+            routes,
+        } => {
+            assert_eq!((attachment_id, route_table_id), (&peering, &t2));
+            let into_b = routes
+                .iter()
+                .find(|r| r.destination.to_string() == "10.1.0.0/16")
+                .expect("tgw-2's route to B");
+            assert!(matches!(
+                &into_b.target,
+                fort_dataplane::program::TransitGatewayTarget::Vpc { vpc_id, .. } if *vpc_id == b.0
+            ));
+        }
+        other => panic!("not across the peering: {other:?}"),
+    }
+
+    // the peering route goes from tgw-1's table: A's and B's hosts are told, C's not
+    d.touched.clear();
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={t1}&DestinationCidrBlock=10.1.0.0/16"
+        ),
+    )
+    .await;
+    assert_eq!(
+        d.touched,
+        ["h1".to_owned(), "h2".to_owned()].into_iter().collect()
+    );
+    d.check(&control, 10).await;
+
+    // the peering goes: its routes turn blackhole, and the VPCs part
+    d.touched.clear();
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=DeleteTransitGatewayPeeringAttachment&TransitGatewayAttachmentId={peering}"
+        ),
+    )
+    .await;
+    assert!(!d.touched.contains("h3"), "{:?}", d.touched);
+    d.check(&control, 11).await;
+    assert_eq!(d.served(0), set(&[&a.0]));
+    assert_eq!(d.served(1), set(&[&b.0]));
+}
+
+#[tokio::test]
+async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
+    peered_gateways("us-east-1").await;
+}
+
+/// ... and so across regions.
+#[tokio::test]
+async fn transit_gateways_peered_across_regions_join_their_vpcs() {
+    peered_gateways("eu-west-1").await;
 }
 
 /// Centralised egress: spokes A (h2) and B (h3) route 0.0.0.0/0 to the gateway, whose

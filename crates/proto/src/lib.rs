@@ -41,5 +41,7 @@ pub mod wire;
 /// table's IPv6 routes, the value a `TransitGatewayRoute` with `destination_ipv6`).
 /// 13 adds an instance's HttpProtocolIpv6 (metadata at `fd00:ec2::254`), its IPv6 address
 /// in its resource name's item (the resolver's AAAA answer) and IPv6 name servers in a
-/// VPC's DHCP options (for DHCPv6).
-pub const CONTRACT_VERSION: u32 = 13;
+/// VPC's DHCP options (for DHCPv6); 14 adds transit gateway peering (a route's `peering`
+/// target naming the peer gateway's table, and an attachment's `peer_route_table_ids`),
+/// so hosts walk two peered gateways.
+pub const CONTRACT_VERSION: u32 = 14;

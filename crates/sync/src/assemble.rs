@@ -258,6 +258,12 @@ fn transit_gateway_target(r: &pb::TransitGatewayRoute) -> Checked<dp::TransitGat
         },
         Some(T::Unsupported(id)) => dp::TransitGatewayTarget::Unsupported(id.clone()),
         Some(T::Blackhole(_)) => dp::TransitGatewayTarget::Blackhole,
+        // the peer table's routes are items of their own (`HostState::structure` joins them)
+        Some(T::Peering(p)) => dp::TransitGatewayTarget::Peering {
+            attachment_id: p.attachment_id.clone(),
+            route_table_id: p.route_table_id.clone(),
+            routes: Vec::new(),
+        },
         None => return Err("a transit gateway route has no target"),
     };
     Ok(target)

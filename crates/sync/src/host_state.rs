@@ -560,6 +560,29 @@ impl HostState {
         self.vpcs.entry(id.to_owned()).or_default()
     }
 
+    /// The routes of gateway route table `table`, the routes of the peer gateways' tables
+    /// its peering routes name joined in (one hop: theirs are left as they are).
+    fn gateway_routes(&self, table: &str) -> Vec<dp::TransitGatewayRoute> {
+        let routes = |t: &str| -> Vec<dp::TransitGatewayRoute> {
+            self.transit_routes
+                .get(t)
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut out = routes(table);
+        for r in &mut out {
+            if let dp::TransitGatewayTarget::Peering {
+                route_table_id,
+                routes: across,
+                ..
+            } = &mut r.target
+            {
+                *across = routes(route_table_id);
+            }
+        }
+        out
+    }
+
     /// The host program without V2P: the VPCs whose headers the host holds, each with its
     /// subnets, tables, ACLs and groups (members filled in), and the host's ports.
     pub fn structure(&self, underlay: dp::Underlay) -> dp::HostProgram {
@@ -575,11 +598,7 @@ impl HostState {
                     .transits
                     .values()
                     .map(|a| dp::TransitGatewayAttachment {
-                        routes: self
-                            .transit_routes
-                            .get(&a.route_table_id)
-                            .map(|t| t.values().cloned().collect())
-                            .unwrap_or_default(),
+                        routes: self.gateway_routes(&a.route_table_id),
                         routes_v6: self
                             .transit_routes6
                             .get(&a.route_table_id)

@@ -617,7 +617,10 @@ fn transit_walk6(
     let (ds, di) = match a.lookup6(m.tuple.dst) {
         Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
         Some(Hop::Blackhole) => return Err(DropReason::Blackhole),
-        Some(Hop::Other(_) | Hop::Unreachable) | None => return Err(DropReason::NoRoute),
+        // (IPv6 across a peering: not carried yet)
+        Some(Hop::Other(_) | Hop::Unreachable | Hop::Peering(_)) | None => {
+            return Err(DropReason::NoRoute);
+        }
     };
     let dv = vpc_at(vpcs, ds)?;
     trace.deps.push(epochs, dv.dep);
