@@ -151,6 +151,18 @@ SWEEP = [
      lambda r: r.get("State") != "deleted"),
     ("vpn connection", "describe_vpn_connections", "VpnConnections", "VpnConnectionId",
      lambda r: r.get("State") != "deleted"),
+    ("egress-only internet gateway", "describe_egress_only_internet_gateways",
+     "EgressOnlyInternetGateways", "EgressOnlyInternetGatewayId", _alive),
+    ("transit gateway", "describe_transit_gateways", "TransitGateways", "TransitGatewayId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("transit gateway attachment", "describe_transit_gateway_attachments",
+     "TransitGatewayAttachments", "TransitGatewayAttachmentId",
+     lambda r: r.get("State") not in ("deleting", "deleted", "rejected", "failed")),
+    ("transit gateway route table", "describe_transit_gateway_route_tables",
+     "TransitGatewayRouteTables", "TransitGatewayRouteTableId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("volume", "describe_volumes", "Volumes", "VolumeId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
     ("bpa exclusion", "describe_vpc_block_public_access_exclusions",
      "VpcBlockPublicAccessExclusions", "ExclusionId",
      lambda r: r.get("State") != "delete-complete"),
@@ -424,3 +436,15 @@ def test_vpc_block_public_access(workspace):
 
 def test_virtual_private_and_customer_gateways_and_a_vpn_connection(workspace):
     lifecycle(workspace("vpn_gateway"))
+
+
+def test_transit_gateways_peering_vpn_and_prefix_lists(workspace):
+    lifecycle(workspace("transit_gateway"), updates=[{"revision": "2"}])
+
+
+def test_ipv6_dual_stack_and_ipv6_only_subnets(workspace):
+    lifecycle(workspace("ipv6"), updates=[{"revision": "2"}])
+
+
+def test_default_resources_enis_dhcp_options_and_endpoint_associations(workspace):
+    lifecycle(workspace("vpc_defaults"), updates=[{"revision": "2"}])

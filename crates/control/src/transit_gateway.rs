@@ -100,7 +100,7 @@ pub struct CreatePeeringAttachment {
     pub peer_transit_gateway_id: String,
     pub peer_account_id: String,
     pub peer_region: String,
-    pub dynamic_routing: bool,
+    pub dynamic_routing: Option<bool>,
     pub tags: Tags,
 }
 
@@ -1592,6 +1592,17 @@ impl Tx<'_> {
         match p.state {
             TransitGatewayAttachmentState::Available => {}
             TransitGatewayAttachmentState::PendingAcceptance if requester => {}
+            // a deleted attachment is gone for a delete, as for a VPC attachment (either side
+            // of a peering in one account deletes it, and the other side's delete then finds
+            // nothing, as EC2 answers)
+            TransitGatewayAttachmentState::Deleted | TransitGatewayAttachmentState::Deleting => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidTransitGatewayAttachmentIdNotFound,
+                    format!(
+                        "Transit Gateway Peering Attachment {id} was deleted or does not exist."
+                    ),
+                ));
+            }
             s => {
                 return Err(incorrect_state(format!(
                     "Transit Gateway Peering Attachment {id} is in state {s} and cannot be deleted."
