@@ -1089,11 +1089,11 @@ fn render_peering(
         });
     }
     w.el("status", |w| {
-            w.leaf("code", state).leaf("message", &a.status_message);
-        })
-        .leaf("state", state)
-        .leaf("creationTime", format_time(a.create_time))
-        .tag_set(&a.tags);
+        w.leaf("code", state).leaf("message", &a.status_message);
+    })
+    .leaf("state", state)
+    .leaf("creationTime", format_time(a.create_time))
+    .tag_set(&a.tags);
 }
 
 fn peering_answer(
