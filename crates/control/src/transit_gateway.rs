@@ -225,12 +225,9 @@ fn vpn_view<'a>(region: &'a Region, c: &'a VpnConnection) -> Option<AttachmentVi
             TransitGatewayAttachmentState::Deleted
         },
         create_time: c.created,
-        tags: &EMPTY_TAGS,
+        tags: &c.transit_gateway_attachment_tags,
     })
 }
-
-/// A VPN attachment has no tags of its own here (AWS tags it apart from its connection).
-static EMPTY_TAGS: std::sync::LazyLock<Tags> = std::sync::LazyLock::new(Tags::default);
 
 /// The VPN connection whose transit gateway attachment is `id`.
 fn vpn_of<'a>(region: &'a Region, id: &str) -> Option<&'a VpnConnection> {

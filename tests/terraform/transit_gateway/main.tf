@@ -153,6 +153,23 @@ resource "aws_ec2_transit_gateway_route" "to_peer" {
   depends_on                     = [aws_ec2_transit_gateway_peering_attachment_accepter.peer]
 }
 
+# The peer gateway's default association and propagation table, chosen by resources of
+# their own.
+resource "aws_ec2_transit_gateway_route_table" "peer_main" {
+  transit_gateway_id = aws_ec2_transit_gateway.peer.id
+  tags               = merge(local.tags, { Name = "${local.name}-peer-main" })
+}
+
+resource "aws_ec2_transit_gateway_default_route_table_association" "peer" {
+  transit_gateway_id             = aws_ec2_transit_gateway.peer.id
+  transit_gateway_route_table_id = aws_ec2_transit_gateway_route_table.peer_main.id
+}
+
+resource "aws_ec2_transit_gateway_default_route_table_propagation" "peer" {
+  transit_gateway_id             = aws_ec2_transit_gateway.peer.id
+  transit_gateway_route_table_id = aws_ec2_transit_gateway_route_table.peer_main.id
+}
+
 # Site-to-Site VPN to the hub: its attachment is routed from the spokes' table.
 resource "aws_customer_gateway" "office" {
   bgp_asn    = 65120
@@ -167,6 +184,13 @@ resource "aws_vpn_connection" "office" {
   type                = "ipsec.1"
   static_routes_only  = true
   tags                = merge(local.tags, { Name = "${local.name}-office" })
+}
+
+# The VPN's attachment is EC2's own: a tag on it as a resource of its own.
+resource "aws_ec2_tag" "office_attachment" {
+  resource_id = aws_vpn_connection.office.transit_gateway_attachment_id
+  key         = "Name"
+  value       = "${local.name}-office-vpn"
 }
 
 resource "aws_ec2_transit_gateway_route" "office" {
@@ -344,6 +368,7 @@ data "aws_ec2_transit_gateway_peering_attachment" "hub_peer" {
 data "aws_ec2_transit_gateway_vpn_attachment" "office" {
   transit_gateway_id = aws_ec2_transit_gateway.hub.id
   vpn_connection_id  = aws_vpn_connection.office.id
+  depends_on         = [aws_ec2_tag.office_attachment]
 }
 
 output "checks" {
@@ -362,5 +387,10 @@ output "checks" {
     s3_prefix_list_name  = data.aws_ec2_managed_prefix_list.s3.name
     route_table_a_assoc  = data.aws_ec2_transit_gateway_vpc_attachment.a.subnet_ids
     spokes_default_assoc = data.aws_ec2_transit_gateway_route_table.spokes.default_association_route_table
+    vpn_attachment_name  = data.aws_ec2_transit_gateway_vpn_attachment.office.tags["Name"]
+    peer_default_tables = [
+      aws_ec2_transit_gateway_default_route_table_association.peer.original_default_route_table_id != aws_ec2_transit_gateway_route_table.peer_main.id,
+      aws_ec2_transit_gateway_default_route_table_propagation.peer.original_default_route_table_id != aws_ec2_transit_gateway_route_table.peer_main.id,
+    ]
   }
 }

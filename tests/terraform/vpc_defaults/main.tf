@@ -49,6 +49,8 @@ resource "aws_vpc_dhcp_options" "corp" {
   ntp_servers          = ["169.254.169.123"]
   netbios_name_servers = ["10.84.0.10"]
   netbios_node_type    = 2
+
+  ipv6_address_preferred_lease_time = 7200
   tags                 = merge(local.tags, { Name = local.name })
 }
 
@@ -241,6 +243,32 @@ resource "aws_vpc_endpoint_subnet_association" "a" {
 resource "aws_vpc_endpoint_security_group_association" "app" {
   vpc_endpoint_id   = aws_vpc_endpoint.ssm.id
   security_group_id = aws_security_group.app.id
+}
+
+# A block of the subnet kept from EC2's own address choices.
+resource "aws_ec2_subnet_cidr_reservation" "appliances" {
+  subnet_id        = aws_subnet.a.id
+  cidr_block       = "10.84.1.16/28"
+  reservation_type = "explicit"
+  description      = "appliances"
+}
+
+resource "aws_vpc_endpoint_policy" "s3" {
+  vpc_endpoint_id = aws_vpc_endpoint.s3.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = "*"
+      Action    = ["s3:GetObject", "s3:PutObject"]
+      Resource  = "*"
+    }]
+  })
+}
+
+resource "aws_ec2_carrier_gateway" "other" {
+  vpc_id = aws_vpc.other.id
+  tags   = local.tags
 }
 
 # The default VPC's own subnet and DHCP options, adopted (destroy leaves them).
