@@ -412,6 +412,9 @@ def test_a_transit_gateway_vpn_attachment_has_tags_of_its_own(ec2):
             Filters=[{"Name": "tag:Name", "Values": ["office-vpn"]}])["TransitGatewayAttachments"]
         assert a["TransitGatewayAttachmentId"] == att
         assert a["Tags"] == [{"Key": "Name", "Value": "office-vpn"}]
+        [t] = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [att]},
+                                         {"Name": "key", "Values": ["Name"]}])["Tags"]
+        assert (t["ResourceType"], t["Value"]) == ("transit-gateway-attachment", "office-vpn")
         # the connection keeps its own tags
         [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
         assert c["Tags"] == [{"Key": "Name", "Value": "conn"}]

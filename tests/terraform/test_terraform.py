@@ -165,6 +165,8 @@ SWEEP = [
      lambda r: r.get("State") not in ("deleting", "deleted")),
     ("volume", "describe_volumes", "Volumes", "VolumeId",
      lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("carrier gateway", "describe_carrier_gateways", "CarrierGateways", "CarrierGatewayId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
     ("bpa exclusion", "describe_vpc_block_public_access_exclusions",
      "VpcBlockPublicAccessExclusions", "ExclusionId",
      lambda r: r.get("State") != "delete-complete"),
@@ -464,6 +466,8 @@ def test_transit_gateways_peering_vpn_and_prefix_lists(workspace):
         assert c["s3_prefix_list_name"] == f"com.amazonaws.{REGION}.s3"
         assert len(c["route_table_a_assoc"]) == 2
         assert c["spokes_default_assoc"] is False
+        assert c["vpn_attachment_name"] == "tf-transit-office-vpn"  # aws_ec2_tag on EC2's attachment
+        assert c["peer_default_tables"] == [True, True]  # both defaults moved off the original
 
     lifecycle(workspace("transit_gateway"), updates=[{"revision": "2"}], expect=expect)
 
