@@ -632,3 +632,59 @@ def test_aws_cli_flow(fort, ec2, net):
     assert [r["DestinationCidrBlock"] for r in found["Routes"]] == ["10.76.0.0/16"]
     listed = aws_cli(fort, "describe-transit-gateway-attachments", "--filters", f"Name=transit-gateway-id,Values={tgw}")
     assert [x["TransitGatewayAttachmentId"] for x in listed["TransitGatewayAttachments"]] == [att]
+
+
+def test_peering_in_one_region_as_terraform_drives_it(ec2, net):
+    """Terraform's requester and accepter resources on two gateways of one account and region:
+    options are described only when asked for, and the second side's delete of an attachment
+    the first side deleted finds nothing (InvalidTransitGatewayAttachmentID.NotFound, which the
+    provider takes as done), not IncorrectState."""
+    hub = net.gateway()["TransitGatewayId"]
+    peer = net.gateway()["TransitGatewayId"]
+    plain = ec2.create_transit_gateway_peering_attachment(
+        TransitGatewayId=hub, PeerTransitGatewayId=peer, PeerAccountId="123456789012",
+        PeerRegion="us-east-1")["TransitGatewayPeeringAttachment"]
+    att = plain["TransitGatewayAttachmentId"]
+    assert "Options" not in plain
+    described = ec2.describe_transit_gateway_peering_attachments(TransitGatewayAttachmentIds=[att])[
+        "TransitGatewayPeeringAttachments"][0]
+    assert "Options" not in described
+    ec2.accept_transit_gateway_peering_attachment(TransitGatewayAttachmentId=att)
+    gone = ec2.delete_transit_gateway_peering_attachment(TransitGatewayAttachmentId=att)[
+        "TransitGatewayPeeringAttachment"]
+    assert gone["TransitGatewayAttachmentId"] == att
+    assert ec2.describe_transit_gateway_peering_attachments(TransitGatewayAttachmentIds=[att])[
+        "TransitGatewayPeeringAttachments"][0]["State"] == "deleted"
+    assert error_code(ec2.delete_transit_gateway_peering_attachment,
+                      TransitGatewayAttachmentId=att) == "InvalidTransitGatewayAttachmentID.NotFound"
+
+    asked = ec2.create_transit_gateway_peering_attachment(
+        TransitGatewayId=hub, PeerTransitGatewayId=peer, PeerAccountId="123456789012",
+        PeerRegion="us-east-1", Options={"DynamicRouting": "disable"})["TransitGatewayPeeringAttachment"]
+    assert asked["Options"] == {"DynamicRouting": "disable"}
+    assert ec2.describe_transit_gateway_peering_attachments(
+        TransitGatewayAttachmentIds=[asked["TransitGatewayAttachmentId"]])[
+        "TransitGatewayPeeringAttachments"][0]["Options"] == {"DynamicRouting": "disable"}
+    ec2.delete_transit_gateway_peering_attachment(TransitGatewayAttachmentId=asked["TransitGatewayAttachmentId"])
+
+
+def test_a_blackhole_route_with_an_empty_attachment_id(ec2, net):
+    """SDKs serialize an unset string as `TransitGatewayAttachmentId=`: EC2 reads an empty
+    optional id as none, so a blackhole route is made; an attachment and a blackhole together
+    are still refused."""
+    g = net.gateway()
+    table = g["Options"]["AssociationDefaultRouteTableId"]
+    vpc, subnets = net.spoke("10.77.0.0/16")
+    att = net.attach(g["TransitGatewayId"], vpc, subnets)["TransitGatewayAttachmentId"]
+    r = ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="10.99.0.0/16",
+                                         Blackhole=True, TransitGatewayAttachmentId="")["Route"]
+    assert r["State"] == "blackhole" and "TransitGatewayAttachments" not in r
+    r = ec2.replace_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="10.99.0.0/16",
+                                          Blackhole=True, TransitGatewayAttachmentId="")["Route"]
+    assert r["State"] == "blackhole"
+    assert error_code(ec2.create_transit_gateway_route, TransitGatewayRouteTableId=table,
+                      DestinationCidrBlock="10.98.0.0/16", Blackhole=True,
+                      TransitGatewayAttachmentId=att) == "InvalidParameterCombination"
+    assert error_code(ec2.create_transit_gateway_route, TransitGatewayRouteTableId=table,
+                      DestinationCidrBlock="10.98.0.0/16", TransitGatewayAttachmentId="") == "MissingParameter"
+    ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="10.99.0.0/16")

@@ -390,3 +390,40 @@ def test_transit_gateway_vpn_attachment(ec2):
         TransitGatewayRouteTableId=table, Filters=[{"Name": "type", "Values": ["propagated"]}])["Routes"] == []
     ec2.delete_transit_gateway(TransitGatewayId=tgw_id)
     ec2.delete_customer_gateway(CustomerGatewayId=cgw)
+
+
+def test_a_transit_gateway_vpn_attachment_has_tags_of_its_own(ec2):
+    """EC2 tags a VPN's transit gateway attachment apart from its connection (Terraform's
+    aws_ec2_tag names such an attachment): CreateTags/DeleteTags work on it, Describe shows
+    and filters by its tags, and once the connection is gone it is NotFound for tagging."""
+    tgw_id = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    cgw = ec2.create_customer_gateway(Type="ipsec.1", IpAddress="203.0.113.61", BgpAsn=65021)["CustomerGateway"]["CustomerGatewayId"]
+    cid = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, TransitGatewayId=tgw_id,
+                                    TagSpecifications=[{"ResourceType": "vpn-connection",
+                                                        "Tags": [{"Key": "Name", "Value": "conn"}]}],
+                                    Options={"StaticRoutesOnly": True})["VpnConnection"]["VpnConnectionId"]
+    try:
+        [a] = ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "resource-id", "Values": [cid]}])["TransitGatewayAttachments"]
+        att = a["TransitGatewayAttachmentId"]
+        assert a["Tags"] == []
+        ec2.create_tags(Resources=[att], Tags=[{"Key": "Name", "Value": "office-vpn"}])
+        [a] = ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "tag:Name", "Values": ["office-vpn"]}])["TransitGatewayAttachments"]
+        assert a["TransitGatewayAttachmentId"] == att
+        assert a["Tags"] == [{"Key": "Name", "Value": "office-vpn"}]
+        [t] = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [att]},
+                                         {"Name": "key", "Values": ["Name"]}])["Tags"]
+        assert (t["ResourceType"], t["Value"]) == ("transit-gateway-attachment", "office-vpn")
+        # the connection keeps its own tags
+        [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+        assert c["Tags"] == [{"Key": "Name", "Value": "conn"}]
+        ec2.delete_tags(Resources=[att], Tags=[{"Key": "Name"}])
+        assert ec2.describe_transit_gateway_attachments(
+            TransitGatewayAttachmentIds=[att])["TransitGatewayAttachments"][0]["Tags"] == []
+    finally:
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+    assert error_code(ec2.create_tags, Resources=[att],
+                      Tags=[{"Key": "a", "Value": "b"}]) == "InvalidTransitGatewayAttachmentID.NotFound"
+    ec2.delete_transit_gateway(TransitGatewayId=tgw_id)
+    ec2.delete_customer_gateway(CustomerGatewayId=cgw)

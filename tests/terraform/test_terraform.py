@@ -10,6 +10,8 @@ answers are quoted in the failure; set $FORT_TF_ARTIFACTS to a directory to keep
 """
 
 import glob
+import ipaddress
+import json
 import os
 import re
 import shutil
@@ -151,6 +153,20 @@ SWEEP = [
      lambda r: r.get("State") != "deleted"),
     ("vpn connection", "describe_vpn_connections", "VpnConnections", "VpnConnectionId",
      lambda r: r.get("State") != "deleted"),
+    ("egress-only internet gateway", "describe_egress_only_internet_gateways",
+     "EgressOnlyInternetGateways", "EgressOnlyInternetGatewayId", _alive),
+    ("transit gateway", "describe_transit_gateways", "TransitGateways", "TransitGatewayId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("transit gateway attachment", "describe_transit_gateway_attachments",
+     "TransitGatewayAttachments", "TransitGatewayAttachmentId",
+     lambda r: r.get("State") not in ("deleting", "deleted", "rejected", "failed")),
+    ("transit gateway route table", "describe_transit_gateway_route_tables",
+     "TransitGatewayRouteTables", "TransitGatewayRouteTableId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("volume", "describe_volumes", "Volumes", "VolumeId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("carrier gateway", "describe_carrier_gateways", "CarrierGateways", "CarrierGatewayId",
+     lambda r: r.get("State") not in ("deleting", "deleted")),
     ("bpa exclusion", "describe_vpc_block_public_access_exclusions",
      "VpcBlockPublicAccessExclusions", "ExclusionId",
      lambda r: r.get("State") != "delete-complete"),
@@ -336,13 +352,22 @@ def workspace(request):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def lifecycle(ws, updates=()):
+def outputs(ws):
+    """The configuration's outputs after an apply, as values."""
+    p = ws.step("output", "-json")
+    return {k: v["value"] for k, v in json.loads(p.stdout).items()}
+
+
+def lifecycle(ws, updates=(), expect=None):
     """init, apply, plan with no changes (again after each update: a set of variables applied
-    in place), destroy, then a sweep that finds nothing left."""
+    in place), destroy, then a sweep that finds nothing left. `expect` checks the outputs
+    after the first apply (what the data sources and computed attributes read back)."""
     before = inventory(ws.fort.ec2, ws.fort.iam)
     ws.step("init", "-input=false")
     ws.applied = True
     ws.step("apply", "-auto-approve", "-input=false")
+    if expect:
+        expect(outputs(ws))
     p = ws.step("plan", "-detailed-exitcode", "-input=false", ok=(0, 2))
     if p.returncode == 2:
         pytest.fail(f"[{ws.config}] plan after apply wants changes:\n{_tail(p.stdout, 120)}",
@@ -424,3 +449,59 @@ def test_vpc_block_public_access(workspace):
 
 def test_virtual_private_and_customer_gateways_and_a_vpn_connection(workspace):
     lifecycle(workspace("vpn_gateway"))
+
+
+def test_transit_gateways_peering_vpn_and_prefix_lists(workspace):
+    def expect(out):
+        c = out["checks"]
+        assert c["hub_asn"] == 64600
+        assert c["peer_by_tag"] is True
+        # the hub's attachments: two VPCs, the peering and the VPN
+        assert (c["vpc_attachments"], c["attachments"], c["route_tables"]) == (2, 4, 1)
+        assert c["attachment_b_type"] == "vpc"
+        assert (c["associations"], c["propagations"]) == (3, 2)
+        assert c["blackholes"] == ["10.99.0.0/16"]
+        assert c["peering_peer_tgw"].startswith("tgw-")
+        assert c["vpn_attachment"].startswith("tgw-attach-")
+        assert c["s3_prefix_list_name"] == f"com.amazonaws.{REGION}.s3"
+        assert len(c["route_table_a_assoc"]) == 2
+        assert c["spokes_default_assoc"] is False
+        assert c["vpn_attachment_name"] == "tf-transit-office-vpn"  # aws_ec2_tag on EC2's attachment
+        assert c["peer_default_tables"] == [True, True]  # both defaults moved off the original
+
+    lifecycle(workspace("transit_gateway"), updates=[{"revision": "2"}], expect=expect)
+
+
+def test_ipv6_dual_stack_and_ipv6_only_subnets(workspace):
+    def expect(out):
+        c = out["checks"]
+        vpc = ipaddress.ip_network(c["vpc_ipv6"])
+        assert vpc.prefixlen == 56 and ipaddress.ip_network(c["second_block"]).prefixlen == 56
+        assert c["vpc_ipv6"] != c["second_block"]
+        public = list(vpc.subnets(new_prefix=64))[1]
+        private = list(vpc.subnets(new_prefix=64))[2]
+        assert len(c["instance_ipv6"]) == 2
+        assert all(ipaddress.ip_address(a) in public for a in c["instance_ipv6"])
+        assert c["pinned_ipv6"] == [str(private[100])]
+        assert len(c["eni_ipv6"]) == 1 and ipaddress.ip_address(c["eni_ipv6"][0]) in private
+        assert c["border_group"] == REGION
+        assert c["ipv6_association"].startswith("vpc-cidr-assoc-")
+
+    lifecycle(workspace("ipv6"), updates=[{"revision": "2"}], expect=expect)
+
+
+def test_default_resources_enis_dhcp_options_and_endpoint_associations(workspace):
+    ws = workspace("vpc_defaults")
+
+    def expect(out):
+        c = out["checks"]
+        default = ws.fort.ec2.describe_vpcs(
+            Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]
+        assert c["default_subnet_vpc"] == default["VpcId"]
+        assert c["default_dhcp"] == default["DhcpOptionsId"]
+        assert c["default_sg"].startswith("sg-")
+        assert c["main_original"].startswith("rtb-")
+        assert c["eni_attachment"].startswith("eni-attach-")
+        assert c["s3_prefix_list"].startswith("pl-")
+
+    lifecycle(ws, updates=[{"revision": "2"}], expect=expect)

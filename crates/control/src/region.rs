@@ -127,6 +127,10 @@ macro_rules! define_region {
                 let mut out = Vec::new();
                 $(out.extend(self.$field.values().filter_map(|r| r.tags().map(|t| (Borrow::<str>::borrow(r.id()), t))));)*
                 out.extend(self.security_groups.values().flat_map(|g| &g.rules).map(|r| (r.id.as_str(), &r.tags)));
+                // a VPN's transit gateway attachment keeps its tags with its connection
+                out.extend(self.vpn_connections.values().filter(|c| c.is_live()).filter_map(|c| {
+                    c.transit_gateway_attachment_id.as_deref().map(|a| (a, &c.transit_gateway_attachment_tags))
+                }));
                 out
             }
         }

@@ -126,6 +126,14 @@ impl Tx<'_> {
         if id.starts_with("pcx-") {
             return self.global.peerings.get_mut(id).map(|p| &mut p.tags);
         }
+        if let Some(c) = self.vpn_of_attachment(id) {
+            let c = c.id.clone();
+            return self
+                .region
+                .vpn_connections
+                .get_mut(&c)
+                .map(|c| &mut c.transit_gateway_attachment_tags);
+        }
         // a peering between transit gateways is shared by its two sides, like a VPC peering
         if id.starts_with("tgw-attach-")
             && !self.region.transit_gateway_vpc_attachments.contains(id)
@@ -137,6 +145,15 @@ impl Tx<'_> {
                 .map(|p| &mut p.tags);
         }
         self.region.tags_of_mut(id)
+    }
+
+    /// The live VPN connection whose transit gateway attachment is `id`: the attachment's
+    /// tags are kept with it.
+    fn vpn_of_attachment(&self, id: &str) -> Option<&fort_model::VpnConnection> {
+        self.region
+            .vpn_connections
+            .values()
+            .find(|c| c.is_live() && c.transit_gateway_attachment_id.as_deref() == Some(id))
     }
 
     fn tag_target(&self, id: &str) -> Result<&Tags, ApiError> {
@@ -154,6 +171,14 @@ impl Tx<'_> {
             .find(|p| p.id == id)
             .map(|p| &p.tags)
             .ok_or_else(|| fort_model::Kind::VpcPeeringConnection.not_found(id)),
+            Some(fort_model::Kind::TransitGatewayAttachment)
+                if self.vpn_of_attachment(id).is_some() =>
+            {
+                Ok(&self
+                    .vpn_of_attachment(id)
+                    .expect("matched above")
+                    .transit_gateway_attachment_tags)
+            }
             Some(fort_model::Kind::TransitGatewayAttachment)
                 if !self.region.transit_gateway_vpc_attachments.contains(id) =>
             {

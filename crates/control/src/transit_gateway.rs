@@ -100,7 +100,7 @@ pub struct CreatePeeringAttachment {
     pub peer_transit_gateway_id: String,
     pub peer_account_id: String,
     pub peer_region: String,
-    pub dynamic_routing: bool,
+    pub dynamic_routing: Option<bool>,
     pub tags: Tags,
 }
 
@@ -225,12 +225,9 @@ fn vpn_view<'a>(region: &'a Region, c: &'a VpnConnection) -> Option<AttachmentVi
             TransitGatewayAttachmentState::Deleted
         },
         create_time: c.created,
-        tags: &EMPTY_TAGS,
+        tags: &c.transit_gateway_attachment_tags,
     })
 }
-
-/// A VPN attachment has no tags of its own here (AWS tags it apart from its connection).
-static EMPTY_TAGS: std::sync::LazyLock<Tags> = std::sync::LazyLock::new(Tags::default);
 
 /// The VPN connection whose transit gateway attachment is `id`.
 fn vpn_of<'a>(region: &'a Region, id: &str) -> Option<&'a VpnConnection> {
@@ -1592,6 +1589,17 @@ impl Tx<'_> {
         match p.state {
             TransitGatewayAttachmentState::Available => {}
             TransitGatewayAttachmentState::PendingAcceptance if requester => {}
+            // a deleted attachment is gone for a delete, as for a VPC attachment (either side
+            // of a peering in one account deletes it, and the other side's delete then finds
+            // nothing, as EC2 answers)
+            TransitGatewayAttachmentState::Deleted | TransitGatewayAttachmentState::Deleting => {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidTransitGatewayAttachmentIdNotFound,
+                    format!(
+                        "Transit Gateway Peering Attachment {id} was deleted or does not exist."
+                    ),
+                ));
+            }
             s => {
                 return Err(incorrect_state(format!(
                     "Transit Gateway Peering Attachment {id} is in state {s} and cannot be deleted."

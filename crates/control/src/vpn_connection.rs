@@ -250,6 +250,7 @@ impl Tx<'_> {
             vpn_gateway_id: vgw.map(|g| g.id),
             transit_gateway_id: tgw.as_ref().map(|g| g.id.clone()),
             transit_gateway_attachment_id: tgw.as_ref().map(|_| TransitGatewayAttachmentId::new()),
+            transit_gateway_attachment_tags: Tags::default(),
             static_routes_only: req.static_routes_only.unwrap_or(false),
             local_ipv4_network_cidr: local,
             remote_ipv4_network_cidr: remote,

@@ -107,6 +107,12 @@ impl Params {
         self.get(name).map(str::to_owned)
     }
 
+    /// An optional parameter where an empty value counts as not given, as EC2 reads
+    /// optional ids and targets that SDKs serialize from an unset field as `Name=`.
+    pub fn opt_nonempty(&self, name: &str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty()).map(str::to_owned)
+    }
+
     /// A boolean: `true` or `false` (EC2 also accepts any case).
     pub fn bool(&self, name: &str) -> Result<Option<bool>, ApiError> {
         match self.get(name) {

@@ -283,7 +283,10 @@ pub struct TransitGatewayPeeringAttachment {
     pub state: TransitGatewayAttachmentState,
     /// `status.message`: why it is where it is.
     pub status_message: String,
-    pub dynamic_routing: bool,
+    /// `options.dynamicRouting`, as the request gave it: EC2 describes options only when
+    /// they were asked for.
+    #[serde(default)]
+    pub dynamic_routing: Option<bool>,
     pub create_time: Millis,
     /// When it was deleted or rejected: still described for a while after.
     pub ended: Option<Millis>,

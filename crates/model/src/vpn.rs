@@ -584,6 +584,9 @@ pub struct VpnConnection {
     pub transit_gateway_id: Option<TransitGatewayId>,
     #[serde(default)]
     pub transit_gateway_attachment_id: Option<TransitGatewayAttachmentId>,
+    /// The transit gateway attachment's own tags (EC2 tags it apart from its connection).
+    #[serde(default)]
+    pub transit_gateway_attachment_tags: Tags,
     pub static_routes_only: bool,
     /// The traffic selectors: the customer side's and the VPC side's networks.
     pub local_ipv4_network_cidr: Ipv4Net,

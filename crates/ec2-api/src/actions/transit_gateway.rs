@@ -501,7 +501,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::CreateTransitGatewayRoute | Action::ReplaceTransitGatewayRoute => {
             let table = p.req("TransitGatewayRouteTableId")?.to_owned();
             let destination = p.req("DestinationCidrBlock")?.to_owned();
-            let attachment = p.opt_str("TransitGatewayAttachmentId");
+            // an empty id is no id: SDKs send `TransitGatewayAttachmentId=` with a blackhole
+            let attachment = p.opt_nonempty("TransitGatewayAttachmentId");
             let blackhole = p.bool("Blackhole")?.unwrap_or(false);
             let create = action == Action::CreateTransitGatewayRoute;
             let (table, destination) = ctx
@@ -564,7 +565,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 peer_transit_gateway_id: p.req("PeerTransitGatewayId")?.to_owned(),
                 peer_account_id: p.req("PeerAccountId")?.to_owned(),
                 peer_region: p.req("PeerRegion")?.to_owned(),
-                dynamic_routing: toggle(p.child("Options"), "DynamicRouting")?.unwrap_or(false),
+                dynamic_routing: toggle(p.child("Options"), "DynamicRouting")?,
                 tags: tag_specs_in(p, &["transit-gateway-attachment"])?,
             };
             let a = ctx
@@ -1080,16 +1081,19 @@ fn render_peering(
     };
     w.leaf("transitGatewayAttachmentId", &a.id)
         .el("requesterTgwInfo", |w| side(w, &a.requester))
-        .el("accepterTgwInfo", |w| side(w, &a.accepter))
-        .el("options", |w| {
-            w.leaf("dynamicRouting", on(a.dynamic_routing));
-        })
-        .el("status", |w| {
-            w.leaf("code", state).leaf("message", &a.status_message);
-        })
-        .leaf("state", state)
-        .leaf("creationTime", format_time(a.create_time))
-        .tag_set(&a.tags);
+        .el("accepterTgwInfo", |w| side(w, &a.accepter));
+    // options only when the request set them, as EC2 describes them
+    if let Some(d) = a.dynamic_routing {
+        w.el("options", |w| {
+            w.leaf("dynamicRouting", on(d));
+        });
+    }
+    w.el("status", |w| {
+        w.leaf("code", state).leaf("message", &a.status_message);
+    })
+    .leaf("state", state)
+    .leaf("creationTime", format_time(a.create_time))
+    .tag_set(&a.tags);
 }
 
 fn peering_answer(
