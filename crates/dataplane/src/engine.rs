@@ -1514,6 +1514,7 @@ impl Engine {
             _ => None,
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
+        let to_edge = matches!(dest, Dest::TransitEdge { .. });
         // past here the packet has left its port: a drop on the way (its destination
         // refusing it) leaves the port's ACCEPT counted
         let action = 'action: {
@@ -1557,7 +1558,9 @@ impl Engine {
                         Err(reason) => break 'action Err(reason),
                     }
                 }
-                Dest::Host { vpc: dv, host, .. } => {
+                // to another host, or to the edge in a transit gateway's egress VPC: in
+                // the destination VPC's number
+                Dest::Host { vpc: dv, host, .. } | Dest::TransitEdge { vpc: dv, host, .. } => {
                     let vni = match vpc_at(&self.vpcs, dv) {
                         Ok(dv) => dv.vni,
                         Err(reason) => break 'action Err(reason),
@@ -1572,7 +1575,7 @@ impl Engine {
                         rewrite,
                         host,
                         vni,
-                        edge: false,
+                        edge: to_edge,
                     }
                 }
                 Dest::Edge { host, .. } => Action::Encap {
@@ -1587,24 +1590,6 @@ impl Engine {
                     vni: v.vni,
                     edge: true,
                 },
-                Dest::TransitEdge { vpc: dv, host, .. } => {
-                    let vni = match vpc_at(&self.vpcs, dv) {
-                        Ok(dv) => dv.vni,
-                        Err(reason) => break 'action Err(reason),
-                    };
-                    Action::Encap {
-                        outer: overlay::outer_template(
-                            &self.underlay,
-                            host,
-                            vni,
-                            overlay::entropy_port(&m.tuple),
-                        ),
-                        rewrite,
-                        host,
-                        vni,
-                        edge: true,
-                    }
-                }
             })
         };
         let action = match action {

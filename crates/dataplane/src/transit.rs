@@ -35,12 +35,12 @@ pub struct Attachment {
     pub appliance_mode: bool,
     /// The attachments of other kinds its table routes to, for [`Hop::Other`].
     pub others: Vec<String>,
-    table: Table,
+    table: Table<Ipv4Net>,
     /// The peering attachments its table routes to, each with the peer gateway's table
     /// associated with it, for [`Hop::Peering`].
-    peers: Vec<(String, Table)>,
+    peers: Vec<(String, Table<Ipv4Net>)>,
     /// The IPv6 routes of its table.
-    table6: Table6,
+    table6: Table<Ipv6Net>,
 }
 
 /// Where the gateway's table sends a destination.
@@ -64,21 +64,58 @@ pub enum Hop {
 /// Longest-prefix match over a gateway route table: one hash map per prefix length
 /// present, longest first. Tables are small beside a VPC's (a trie of 3 KiB nodes per
 /// attachment would cost more than it saves) and only new flows look them up.
-#[derive(Default)]
-struct Table {
-    by_len: Vec<(u8, HashMap<u32, Hop>)>,
+struct Table<N: Prefix> {
+    by_len: Vec<(u8, HashMap<N::Bits, Hop>)>,
 }
 
-fn mask(len: u8) -> u32 {
-    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+/// An address family's prefix, for [`Table`]: its length and its masked bits.
+trait Prefix {
+    type Addr: Copy;
+    type Bits: Copy + Eq + std::hash::Hash;
+    fn parts(&self) -> (u8, Self::Bits);
+    /// The first `len` bits of `addr`.
+    fn masked(addr: Self::Addr, len: u8) -> Self::Bits;
 }
 
-impl Table {
-    fn build(routes: impl IntoIterator<Item = (Ipv4Net, Hop)>) -> Table {
-        let mut by_len: Vec<(u8, HashMap<u32, Hop>)> = Vec::new();
+impl Prefix for Ipv4Net {
+    type Addr = Ipv4Addr;
+    type Bits = u32;
+    fn parts(&self) -> (u8, u32) {
+        (
+            self.prefix_len(),
+            Self::masked(self.network(), self.prefix_len()),
+        )
+    }
+    fn masked(addr: Ipv4Addr, len: u8) -> u32 {
+        u32::from(addr) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+    }
+}
+
+impl Prefix for Ipv6Net {
+    type Addr = Ipv6Addr;
+    type Bits = u128;
+    fn parts(&self) -> (u8, u128) {
+        (
+            self.prefix_len(),
+            Self::masked(self.network(), self.prefix_len()),
+        )
+    }
+    fn masked(addr: Ipv6Addr, len: u8) -> u128 {
+        u128::from(addr) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
+    }
+}
+
+impl<N: Prefix> Default for Table<N> {
+    fn default() -> Self {
+        Table { by_len: Vec::new() }
+    }
+}
+
+impl<N: Prefix> Table<N> {
+    fn build(routes: impl IntoIterator<Item = (N, Hop)>) -> Table<N> {
+        let mut by_len: Vec<(u8, HashMap<N::Bits, Hop>)> = Vec::new();
         for (net, hop) in routes {
-            let len = net.prefix_len();
-            let key = u32::from(net.network()) & mask(len);
+            let (len, key) = net.parts();
             match by_len.iter_mut().find(|(l, _)| *l == len) {
                 // a destination listed twice: the first stands, as in the gateway's table
                 Some((_, m)) => {
@@ -91,46 +128,10 @@ impl Table {
         Table { by_len }
     }
 
-    fn lookup(&self, ip: Ipv4Addr) -> Option<Hop> {
-        let a = u32::from(ip);
+    fn lookup(&self, ip: N::Addr) -> Option<Hop> {
         self.by_len
             .iter()
-            .find_map(|(len, m)| m.get(&(a & mask(*len))).copied())
-    }
-}
-
-/// [`Table`] for IPv6 destinations.
-#[derive(Default)]
-struct Table6 {
-    by_len: Vec<(u8, HashMap<u128, Hop>)>,
-}
-
-fn mask6(len: u8) -> u128 {
-    u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-}
-
-impl Table6 {
-    fn build(routes: impl IntoIterator<Item = (Ipv6Net, Hop)>) -> Table6 {
-        let mut by_len: Vec<(u8, HashMap<u128, Hop>)> = Vec::new();
-        for (net, hop) in routes {
-            let len = net.prefix_len();
-            let key = u128::from(net.network()) & mask6(len);
-            match by_len.iter_mut().find(|(l, _)| *l == len) {
-                Some((_, m)) => {
-                    m.entry(key).or_insert(hop);
-                }
-                None => by_len.push((len, HashMap::from([(key, hop)]))),
-            }
-        }
-        by_len.sort_by_key(|&(len, _)| std::cmp::Reverse(len));
-        Table6 { by_len }
-    }
-
-    fn lookup(&self, ip: Ipv6Addr) -> Option<Hop> {
-        let a = u128::from(ip);
-        self.by_len
-            .iter()
-            .find_map(|(len, m)| m.get(&(a & mask6(*len))).copied())
+            .find_map(|(len, m)| m.get(&N::masked(ip, *len)).copied())
     }
 }
 
@@ -151,7 +152,7 @@ impl Attachment {
             })
             .collect();
         let mut others: Vec<String> = Vec::new();
-        let mut peers: Vec<(String, Table)> = Vec::new();
+        let mut peers: Vec<(String, Table<Ipv4Net>)> = Vec::new();
         let table = Table::build(spec.routes.iter().map(|r| {
             let hop = match &r.target {
                 TransitGatewayTarget::Vpc {
@@ -179,7 +180,7 @@ impl Attachment {
             (r.destination, hop)
         }));
         // IPv6 routes lead into VPCs (by their IPv6 blocks) or drop
-        let table6 = Table6::build(spec.routes_v6.iter().map(|r| {
+        let table6 = Table::build(spec.routes_v6.iter().map(|r| {
             let hop = match &r.target {
                 TransitGatewayTarget::Vpc {
                     attachment_id,
@@ -267,7 +268,7 @@ impl Attachment {
 /// `routes`: that table is compiled once per peering, keeping only what one hop reaches
 /// (VPC attachments, blackholes; the rest is [`Hop::Unreachable`]).
 fn peer_hop(
-    peers: &mut Vec<(String, Table)>,
+    peers: &mut Vec<(String, Table<Ipv4Net>)>,
     id: &str,
     routes: &[program::TransitGatewayRoute],
     resolve: &impl Fn(&str, &str) -> Option<(u16, u16)>,
