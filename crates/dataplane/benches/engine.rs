@@ -357,25 +357,16 @@ fn in_place(c: &mut Criterion) {
     );
 }
 
-/// How many distinct flows `new_flow` and `new_flow_v6` cycle through:
-/// `FORT_BENCH_NEW_FLOWS`, default 100,000 (their tables then outgrow a 32 MiB L3).
-fn new_flows() -> u32 {
-    std::env::var("FORT_BENCH_NEW_FLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000)
-}
-
 /// First packets of new flows from a port, each through every stage (SG egress over
 /// 1,000 rules, NACL, 1,000 routes, V2P among 20,000 addresses, Geneve) and into
 /// conntrack, the flow table and the flow-log counters.
 fn new_flow(c: &mut Criterion) {
-    let batch = new_flows();
+    const BATCH: u32 = 100_000;
     let mut e = Engine::new(config());
     e.set_program(quota_program(H1)).unwrap();
     let a = e.port_id("eni-a").expect("port a");
     // routed to 20,000 addresses in other subnets, on many hosts
-    let frames: Vec<Vec<u8>> = (0..batch)
+    let frames: Vec<Vec<u8>> = (0..BATCH)
         .map(|i| {
             let dst = Ipv4Addr::from(0x0a00_4000 + (i % 20_000));
             let sport = 1024 + u16::try_from(i / 20_000).unwrap();
@@ -667,11 +658,11 @@ fn fast_path_v6(c: &mut Criterion) {
 /// [`new_flow`] over IPv6: SG egress over 1,000 IPv6 rules, the NACL's IPv6 entries,
 /// 1,000 IPv6 routes, IPv6 V2P among 20,000 addresses, Geneve.
 fn new_flow_v6(c: &mut Criterion) {
-    let batch = new_flows();
+    const BATCH: u32 = 100_000;
     let mut e = Engine::new(config());
     e.set_program(quota_program(H1)).unwrap();
     let a = e.port_id("eni-a").expect("port a");
-    let frames: Vec<Vec<u8>> = (0..batch)
+    let frames: Vec<Vec<u8>> = (0..BATCH)
         .map(|i| {
             let sport = 1024 + u16::try_from(i / 20_000).unwrap();
             fixtures::tcp6_frame(
