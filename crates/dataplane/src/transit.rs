@@ -57,7 +57,7 @@ pub enum Hop {
     /// A peering attachment (`peers[i]` of the attachment): the peer gateway's table
     /// decides.
     Peering(u16),
-    /// An attachment this host does not carry (a peering, a VPN, a VPC not served).
+    /// An attachment this host does not carry (a VPN it has no edge for, a peering by an IPv6 route, a VPC not served).
     Unreachable,
 }
 
