@@ -1515,6 +1515,7 @@ impl Engine {
         };
         let (src_mac, dst_mac) = (eth.src(), eth.dst());
         let to_edge = matches!(dest, Dest::TransitEdge { .. });
+        let sport = overlay::entropy_port(&m.tuple);
         // past here the packet has left its port: a drop on the way (its destination
         // refusing it) leaves the port's ACCEPT counted
         let action = 'action: {
@@ -1565,31 +1566,11 @@ impl Engine {
                         Ok(dv) => dv.vni,
                         Err(reason) => break 'action Err(reason),
                     };
-                    Action::Encap {
-                        outer: overlay::outer_template(
-                            &self.underlay,
-                            host,
-                            vni,
-                            overlay::entropy_port(&m.tuple),
-                        ),
-                        rewrite,
-                        host,
-                        vni,
-                        edge: to_edge,
-                    }
+                    Action::encap(&self.underlay, host, vni, sport, rewrite, to_edge)
                 }
-                Dest::Edge { host, .. } => Action::Encap {
-                    outer: overlay::outer_template(
-                        &self.underlay,
-                        host,
-                        v.vni,
-                        overlay::entropy_port(&m.tuple),
-                    ),
-                    rewrite,
-                    host,
-                    vni: v.vni,
-                    edge: true,
-                },
+                Dest::Edge { host, .. } => {
+                    Action::encap(&self.underlay, host, v.vni, sport, rewrite, true)
+                }
             })
         };
         let action = match action {

@@ -290,6 +290,27 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Encapsulation to `host` in VPC number `vni` from `underlay` (source port `sport`,
+    /// the flow's entropy).
+    pub fn encap(
+        underlay: &crate::program::Underlay,
+        host: Ipv4Addr,
+        vni: u32,
+        sport: u16,
+        rewrite: Option<(MacAddr, MacAddr)>,
+        edge: bool,
+    ) -> Action {
+        Action::Encap {
+            outer: crate::overlay::outer_template(underlay, host, vni, sport),
+            rewrite,
+            host,
+            vni,
+            edge,
+        }
+    }
+}
+
 /// A tracked stage: which conntrack entry, which way the packets cross it.
 #[derive(Debug, Clone, Copy)]
 pub struct CtRef {

@@ -308,17 +308,9 @@ impl Engine {
                 }),
             }
         } else {
-            vpc_at(&self.vpcs, dv).map(|d| Action::Encap {
-                outer: overlay::outer_template(
-                    &self.underlay,
-                    host,
-                    d.vni,
-                    overlay::entropy_port6(&m.tuple),
-                ),
-                rewrite,
-                host,
-                vni: d.vni,
-                edge,
+            vpc_at(&self.vpcs, dv).map(|d| {
+                let sport = overlay::entropy_port6(&m.tuple);
+                Action::encap(&self.underlay, host, d.vni, sport, rewrite, edge)
             })
         };
         let action = match action {
