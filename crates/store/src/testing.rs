@@ -10,8 +10,11 @@ use std::time::{Duration, Instant};
 use crate::EtcdStore;
 use tempfile::TempDir;
 
+/// A running etcd, killed (and its data directory removed) when dropped, also when the
+/// test panics.
 pub struct Etcd {
     child: Child,
+    /// The client address, `127.0.0.1:PORT`.
     pub addr: String,
     dir: TempDir,
 }
@@ -23,7 +26,8 @@ impl Drop for Etcd {
     }
 }
 
-fn free_port() -> u16 {
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -43,6 +47,7 @@ impl Etcd {
             );
             return None;
         }
+        // A port found free may be taken again before etcd binds it: try a few times.
         for _ in 0..3 {
             let (client, peer) = (free_port(), free_port());
             let dir = tempfile::tempdir().unwrap();
@@ -83,6 +88,11 @@ impl Etcd {
             );
         }
         panic!("could not start etcd");
+    }
+
+    /// The store URL of this etcd, for [`EtcdStore::connect`].
+    pub fn url(&self) -> String {
+        format!("etcd://{}", self.addr)
     }
 }
 
