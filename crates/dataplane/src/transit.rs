@@ -297,39 +297,44 @@ fn peer_hop(
     u16::try_from(i).map_or(Hop::Unreachable, Hop::Peering)
 }
 
-/// A hash of a flow that its reply shares (FNV-1a over the ordered ends).
+/// A hash of a flow that its reply shares.
 pub(crate) fn symmetric_hash(t: &FiveTuple) -> u64 {
-    let a = (u32::from(t.src), t.src_port);
-    let b = (u32::from(t.dst), t.dst_port);
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let bytes =
-        lo.0.to_be_bytes()
-            .into_iter()
-            .chain(lo.1.to_be_bytes())
-            .chain(hi.0.to_be_bytes())
-            .chain(hi.1.to_be_bytes())
-            .chain([t.protocol]);
-    for b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    ordered_ends_hash(
+        &u32::from(t.src).to_be_bytes(),
+        t.src_port,
+        &u32::from(t.dst).to_be_bytes(),
+        t.dst_port,
+        t.protocol,
+    )
 }
 
 /// [`symmetric_hash`] of an IPv6 flow.
 fn symmetric_hash6(t: &FiveTuple6) -> u64 {
-    let a = (u128::from(t.src), t.src_port);
-    let b = (u128::from(t.dst), t.dst_port);
-    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    ordered_ends_hash(
+        &u128::from(t.src).to_be_bytes(),
+        t.src_port,
+        &u128::from(t.dst).to_be_bytes(),
+        t.dst_port,
+        t.protocol,
+    )
+}
+
+/// FNV-1a over the two ends (address bytes, port), lower end first, then the protocol:
+/// the same for a flow and its reply.
+fn ordered_ends_hash(a: &[u8], a_port: u16, b: &[u8], b_port: u16, protocol: u8) -> u64 {
+    let (lo, hi) = if (a, a_port) <= (b, b_port) {
+        ((a, a_port), (b, b_port))
+    } else {
+        ((b, b_port), (a, a_port))
+    };
     let bytes =
-        lo.0.to_be_bytes()
-            .into_iter()
+        lo.0.iter()
+            .copied()
             .chain(lo.1.to_be_bytes())
-            .chain(hi.0.to_be_bytes())
+            .chain(hi.0.iter().copied())
             .chain(hi.1.to_be_bytes())
-            .chain([t.protocol]);
+            .chain([protocol]);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
