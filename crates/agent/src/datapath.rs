@@ -180,14 +180,19 @@ pub fn start(
         rx,
         ports: Vec::new(),
         counters: HashMap::new(),
-        snap: Snapshot {
-            host_id: host_id.to_string(),
-            // the flow-log task's live counters, kept across every publish
-            flow_logs: shared
+        snap: {
+            // the flow-log task's and the time sync service's live counters, kept across
+            // every publish
+            let (flow_logs, time_sync) = shared
                 .lock()
-                .map(|s| s.flow_logs.clone())
-                .unwrap_or_default(),
-            ..Snapshot::default()
+                .map(|s| (s.flow_logs.clone(), s.time_sync.clone()))
+                .unwrap_or_default();
+            Snapshot {
+                host_id: host_id.to_string(),
+                flow_logs,
+                time_sync,
+                ..Snapshot::default()
+            }
         },
         shared,
         start: Instant::now(),
