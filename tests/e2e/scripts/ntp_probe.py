@@ -6,10 +6,11 @@ reads answers: it never sets a clock.
   ntp_probe.py ADDRESS refused   a control query (mode 6), a monlist request (mode 7), a
                                  symmetric-active packet (mode 1), a short datagram and a
                                  version-0 request: how many got any answer (JSON)
+  ntp_probe.py ADDRESS latency N   N requests one at a time: round trip p50 and p99 (JSON)
   ntp_probe.py ADDRESS window N S  N requests, 32 in flight, bounded by S seconds: sent,
                                    answered and elapsed (JSON)
-  ntp_probe.py ADDRESS flood R S   R requests a second for S seconds: sent, answered,
-                                   elapsed (JSON)
+  ntp_probe.py ADDRESS flood R S   R requests a second for S seconds: sent, answered
+                                   (late answers too), the seconds spent sending (JSON)
 """
 
 import json
@@ -83,6 +84,24 @@ def refused(addr):
     return {"sent": len(probes), "answered": answered}
 
 
+def latency(addr, n):
+    """n requests one at a time: each round trip in microseconds (p50, p99), and losses."""
+    s = sock(addr)
+    s.settimeout(1)
+    times, lost = [], 0
+    for _ in range(n):
+        t = time.perf_counter()
+        s.sendto(request(), (addr, 123))
+        try:
+            s.recvfrom(512)
+            times.append((time.perf_counter() - t) * 1e6)
+        except socket.timeout:
+            lost += 1
+    times.sort()
+    pick = lambda p: times[min(len(times) - 1, int(len(times) * p))] if times else None  # noqa: E731
+    return {"p50_us": pick(0.5), "p99_us": pick(0.99), "lost": lost}
+
+
 def window(addr, n, seconds):
     """Up to n requests with at most 32 in flight, within `seconds`: the answers a second
     the server gives (a request unanswered for 100 ms counts as lost)."""
@@ -137,6 +156,7 @@ def flood(addr, per_second, seconds):
         except BlockingIOError:
             pass
         time.sleep(0.0002)
+    sending = time.time() - start
     s.settimeout(0.3)
     try:
         while True:
@@ -144,7 +164,7 @@ def flood(addr, per_second, seconds):
             answered += 1
     except (socket.timeout, BlockingIOError):
         pass
-    return {"sent": sent, "answered": answered, "elapsed": time.time() - start}
+    return {"sent": sent, "answered": answered, "elapsed": sending}
 
 
 def main():
@@ -153,6 +173,8 @@ def main():
         out = query(addr)
     elif what == "refused":
         out = refused(addr)
+    elif what == "latency":
+        out = latency(addr, int(sys.argv[3]))
     elif what == "window":
         out = window(addr, int(sys.argv[3]), float(sys.argv[4]))
     else:
