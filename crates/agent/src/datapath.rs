@@ -43,8 +43,9 @@ const BURST: usize = 64;
 const TOKEN_SOCKET: u64 = 0;
 const TOKEN_COMMAND: u64 = 1;
 const TOKEN_PORT0: u64 = 2;
-/// Packets a second one ENI may send to the VPC resolver (AWS's limit); the rest are
-/// dropped and counted (`dns_rate_limited`).
+/// Packets a second one ENI may send to the VPC resolver and the time sync service
+/// together (AWS's limit on link-local services); the rest are dropped and counted
+/// (`dns_rate_limited`, `time_sync_rate_limited`).
 const RESOLVER_PPS: u32 = 1024;
 /// The metadata service's TAP (port tokens come from u16 slots: never this).
 const TOKEN_METADATA: u64 = u64::MAX;
@@ -179,14 +180,19 @@ pub fn start(
         rx,
         ports: Vec::new(),
         counters: HashMap::new(),
-        snap: Snapshot {
-            host_id: host_id.to_string(),
-            // the flow-log task's live counters, kept across every publish
-            flow_logs: shared
+        snap: {
+            // the flow-log task's and the time sync service's live counters, kept across
+            // every publish
+            let (flow_logs, time_sync) = shared
                 .lock()
-                .map(|s| s.flow_logs.clone())
-                .unwrap_or_default(),
-            ..Snapshot::default()
+                .map(|s| (s.flow_logs.clone(), s.time_sync.clone()))
+                .unwrap_or_default();
+            Snapshot {
+                host_id: host_id.to_string(),
+                flow_logs,
+                time_sync,
+                ..Snapshot::default()
+            }
         },
         shared,
         start: Instant::now(),
@@ -539,7 +545,14 @@ impl DataPath {
                     self.port_drop(slot, "dns_rate_limited");
                 }
                 Verdict::Service {
-                    service: service @ (Service::InstanceMetadata | Service::Resolver),
+                    service: Service::TimeSync,
+                    ..
+                } if self.metadata.is_some() && !self.resolver_budget(slot) => {
+                    self.port_drop(slot, "time_sync_rate_limited");
+                }
+                Verdict::Service {
+                    service:
+                        service @ (Service::InstanceMetadata | Service::Resolver | Service::TimeSync),
                     ..
                 } if self.metadata.is_some() => {
                     let frame = match &output {
@@ -575,11 +588,12 @@ impl DataPath {
         self.inbuf = buf;
     }
 
-    /// Whether the port in `slot` may send one more packet to the resolver: at most
-    /// [`RESOLVER_PPS`] a second, as AWS limits each ENI, paced (GCRA): a flood gets one
-    /// packet through every 1/1,024 s rather than 1,024 at once at each second's start,
-    /// so the resolver it shares with other instances never has a second's worth queued
-    /// at once; a quiet instance may still send a second's worth in a burst.
+    /// Whether the port in `slot` may send one more packet to the resolver or the time
+    /// sync service: at most [`RESOLVER_PPS`] a second to both together, as AWS limits
+    /// each ENI, paced (GCRA): a flood gets one packet through every 1/1,024 s rather
+    /// than 1,024 at once at each second's start, so the services it shares with other
+    /// instances never have a second's worth queued at once; a quiet instance may still
+    /// send a second's worth in a burst.
     fn resolver_budget(&mut self, slot: u16) -> bool {
         const INTERVAL: u64 = 1_000_000_000 / RESOLVER_PPS as u64;
         const BURST: u64 = INTERVAL * (RESOLVER_PPS as u64 - 1);
@@ -611,8 +625,8 @@ impl DataPath {
             .is_some_and(|o| o.http_protocol_ipv6)
     }
 
-    /// An instance's frame to a link-local service (metadata, the resolver), on to
-    /// their namespace.
+    /// An instance's frame to a link-local service (metadata, the resolver, time sync),
+    /// on to their namespace.
     fn send_metadata(&mut self, slot: u16, hdr: &[u8], mut frame: Vec<u8>) {
         let Some(m) = &self.metadata else { return };
         let Some(port) = self.engine.port_link(PortId(slot)) else {

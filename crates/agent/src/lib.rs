@@ -104,9 +104,11 @@ impl Agent {
             "instances get the MTU the underlay carries whole"
         );
         let flow_log_stats = Arc::new(flow_log::Stats::default());
+        let time_sync_stats = Arc::new(metadata::time_sync::Stats::default());
         let shared: metrics::Shared = Arc::new(Mutex::new(metrics::Snapshot {
             host_id: config.host_id.clone(),
             flow_logs: flow_log_stats.clone(),
+            time_sync: time_sync_stats.clone(),
             ..Default::default()
         }));
         let fast = fastpath::start(config.underlay);
@@ -129,16 +131,19 @@ impl Agent {
                 spool: config.run_dir.join("flow-logs.spool"),
             },
         ));
-        // the link-local services (instance metadata, the VPC resolver): a namespace of the
-        // agent's own (without it, 169.254.169.254 does not answer and the engine answers
-        // DNS itself; the agent says why)
-        let metadata = match metadata::Metadata::start(config.underlay, config.internet_dns).await {
-            Ok(m) => Some(m),
-            Err(e) => {
-                tracing::error!(error = format!("{e:#}"), "instance metadata unavailable");
-                None
-            }
-        };
+        // the link-local services (instance metadata, the VPC resolver, time sync): a
+        // namespace of the agent's own (without it, 169.254.169.254 and 169.254.169.123 do
+        // not answer and the engine answers DNS itself; the agent says why)
+        let metadata =
+            match metadata::Metadata::start(config.underlay, config.internet_dns, time_sync_stats)
+                .await
+            {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "instance metadata unavailable");
+                    None
+                }
+            };
         let metadata_io = metadata.as_ref().map(|m| datapath::MetadataIo {
             tap: m.tap.clone(),
             directory: m.directory.clone(),

@@ -64,6 +64,8 @@ pub struct Snapshot {
     pub ports: BTreeMap<String, PortCounters>,
     /// The flow-log task's counters (live, not a copy).
     pub flow_logs: Arc<crate::flow_log::Stats>,
+    /// The time sync service's requests (live).
+    pub time_sync: Arc<crate::metadata::time_sync::Stats>,
 }
 
 /// The latest snapshot, shared between the data path and the HTTP server.
@@ -227,12 +229,6 @@ pub fn render(s: &Snapshot) -> String {
         "Frame bytes per ENI.",
         |c| c.bytes,
     );
-    family(
-        &mut o,
-        "fort_eni_drops_total",
-        "counter",
-        "Frames an instance sent that were dropped, by reason.",
-    );
     let f = &s.flow_logs;
     let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
     for (name, help, v) in [
@@ -265,6 +261,32 @@ pub fn render(s: &Snapshot) -> String {
         family(&mut o, name, "counter", help);
         let _ = writeln!(o, "{name}{{host=\"{h}\"}} {v}");
     }
+    family(
+        &mut o,
+        "fort_agent_time_sync_requests_total",
+        "counter",
+        "NTP requests to the Amazon Time Sync Service (169.254.169.123, fd00:ec2::123): answered, or refused by reason (never answered).",
+    );
+    let t = &s.time_sync;
+    let _ = writeln!(
+        o,
+        "fort_agent_time_sync_requests_total{{host=\"{h}\",result=\"answered\"}} {}",
+        t.answered()
+    );
+    for r in crate::metadata::ntp::Refused::ALL {
+        let _ = writeln!(
+            o,
+            "fort_agent_time_sync_requests_total{{host=\"{h}\",result=\"{}\"}} {}",
+            r.as_str(),
+            t.refused_for(r)
+        );
+    }
+    family(
+        &mut o,
+        "fort_eni_drops_total",
+        "counter",
+        "Frames an instance sent that were dropped, by reason.",
+    );
     for (eni, p) in &s.ports {
         for (reason, n) in &p.drops {
             let _ = writeln!(
@@ -319,5 +341,20 @@ mod tests {
         ));
         assert!(text.contains("fort_eni_bytes_total{host=\"h1\",eni=\"eni-1\",instance=\"i-1\",direction=\"from_instance\"} 100"));
         assert!(text.contains("fort_eni_drops_total{host=\"h1\",eni=\"eni-1\",instance=\"i-1\",reason=\"source_check\"} 2"));
+        assert!(
+            text.contains("fort_agent_time_sync_requests_total{host=\"h1\",result=\"answered\"} 0")
+        );
+        assert!(
+            text.contains("fort_agent_time_sync_requests_total{host=\"h1\",result=\"control\"} 0")
+        );
+        // each family's samples follow its own TYPE line, before the next family's
+        let mut family = "";
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                family = rest.split(' ').next().unwrap();
+            } else if !line.starts_with('#') {
+                assert!(line.starts_with(family), "{line} outside {family}");
+            }
+        }
     }
 }

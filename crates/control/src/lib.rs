@@ -636,9 +636,10 @@ impl Control {
     }
 }
 
-/// Store operations per transaction at most (etcd refuses more than 128 by default); a
-/// change larger than that still goes whole, in a transaction of its own.
-pub const MAX_TXN_OPS: usize = 128;
+/// Store operations per transaction at most: etcd refuses more than 128 by default, and
+/// the etcd store adds two of its own to a transaction that writes (its commit record);
+/// a change larger than that still goes whole, in a transaction of its own.
+pub const MAX_TXN_OPS: usize = 126;
 
 /// Writes queued changes, as many whole changes as are waiting and fit in one
 /// transaction. A failed write poisons the control plane (see [`Control`]); on a shared

@@ -5,7 +5,9 @@
 //! places need care, both explained where they are handled:
 //! * etcd refuses a transaction that writes one key twice ([`net_ops`]);
 //! * etcd accepts a watch from its compaction revision although the deletions of that
-//!   revision are gone ([`EtcdStore::open_watch`]).
+//!   revision are gone ([`EtcdStore::open_watch`]);
+//! * a commit sent again to another member after its answer was lost must not be applied
+//!   twice ([`Commits`]).
 //!
 //! Differences from the embedded store that callers may notice: etcd's revision is 1 before
 //! the first write (the first write is 2); an empty key cannot be stored; within one
@@ -14,11 +16,14 @@
 //! transaction's operations (`--max-txn-ops`, 128 by default: the control plane, which
 //! commits a burst of changes as one transaction, needs more) and its size
 //! (`--max-request-bytes`, 1.5 MiB by default); past them `txn` fails and writes nothing.
+//! A transaction that puts a key carries two operations of the store's own (its commit
+//! record, [`Commits`]), so 126 of etcd's default 128 are the caller's; keys starting
+//! with [`COMMITS`] are the store's and are never shown.
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -58,6 +63,109 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const QUICK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Capacity of each watch stream (events), as in the embedded store.
 const WATCH_BUFFER: usize = 1024;
+/// Where the store records its commits ([`Commits`]): never shown by `range`, `get` or
+/// `watch`, and no caller's key may start with it.
+pub const COMMITS: &[u8] = b"\0fort/commit/";
+
+/// Each commit's record, so that one sent twice is applied once.
+///
+/// [`EtcdStore::call`] sends a request the member in use fails as unavailable to the next
+/// member. For a commit that is not safe as it stands: the member may have applied it and
+/// failed (or lost the connection) before answering, and the next member would apply it
+/// again — a second revision of the same writes, a log entry appended twice, a compare
+/// that held the first time failing the second. So a commit that writes (puts a key) also
+/// puts a record of its own, `COMMITS/STORE/NNNNNNNNNNNNNNNN` (this store's id and the
+/// commit's number), on the condition that the record does not exist yet; when that
+/// condition fails, the transaction's failure branch reads the record: if it is there,
+/// the commit was applied by an earlier attempt, at the record's revision, and that is
+/// the answer. A commit that only deletes needs no record: deleting again changes nothing
+/// (and takes no revision).
+///
+/// The records go with later commits: each deletes, in one range, the records of this
+/// store below the oldest commit still under way. What a store leaves at exit (its last
+/// record, and those of commits under way) stays: a few empty keys per process.
+struct Commits {
+    id: String,
+    next: AtomicU64,
+    /// Commits under way, by number.
+    open: Mutex<BTreeSet<u64>>,
+    /// Records below this number are deleted.
+    cleared: AtomicU64,
+}
+
+/// One commit's record, open until dropped.
+struct Record<'a> {
+    commits: &'a Commits,
+    n: u64,
+}
+
+impl Commits {
+    fn new() -> Commits {
+        Commits {
+            id: store_id(),
+            next: AtomicU64::new(0),
+            open: Mutex::default(),
+            cleared: AtomicU64::new(0),
+        }
+    }
+
+    fn key(&self, n: u64) -> Vec<u8> {
+        let mut k = COMMITS.to_vec();
+        k.extend_from_slice(format!("{}/{n:016x}", self.id).as_bytes());
+        k
+    }
+
+    fn open(&self) -> Record<'_> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(n);
+        Record { commits: self, n }
+    }
+
+    /// The records that finished commits left and that may go now: `[from, to)`.
+    fn finished(&self) -> Option<(u64, u64)> {
+        let to = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .first()
+            .copied()?;
+        let from = self.cleared.load(Ordering::Relaxed);
+        (from < to).then_some((from, to))
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        self.commits
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.n);
+    }
+}
+
+/// An id no other store has: this process's id, the clock at connection, and the count
+/// of stores this process connected before.
+fn store_id() -> String {
+    static STORES: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!(
+        "{:x}-{nanos:x}-{:x}",
+        std::process::id(),
+        STORES.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Whether `key` is one of the store's own.
+fn internal(key: &[u8]) -> bool {
+    key.starts_with(COMMITS)
+}
 
 /// One member of the cluster: a lazily (re)connected HTTP/2 channel.
 #[derive(Clone)]
@@ -79,6 +187,7 @@ struct Member {
 pub struct EtcdStore {
     members: Arc<Vec<Member>>,
     current: Arc<AtomicUsize>,
+    commits: Arc<Commits>,
 }
 
 impl fmt::Debug for EtcdStore {
@@ -114,6 +223,7 @@ impl EtcdStore {
         let store = EtcdStore {
             members: Arc::new(members),
             current: Arc::new(AtomicUsize::new(0)),
+            commits: Arc::new(Commits::new()),
         };
         let mut failures = Vec::new();
         for (i, endpoint) in endpoints.iter().enumerate() {
@@ -147,6 +257,7 @@ impl EtcdStore {
         EtcdStore {
             members: Arc::new(vec![self.members[i].clone()]),
             current: Arc::new(AtomicUsize::new(0)),
+            commits: self.commits.clone(),
         }
     }
 
@@ -223,6 +334,87 @@ impl EtcdStore {
             }
         }
         Err(last.unwrap_or_else(|| StoreError::Backend(format!("etcd {what}: no member"))))
+    }
+
+    /// Commits `success` if every compare holds, applying it once however many members
+    /// the request is sent to ([`Commits`]).
+    async fn commit(
+        &self,
+        mut compare: Vec<rpc::Compare>,
+        mut success: Vec<rpc::RequestOp>,
+    ) -> Result<TxnResult, StoreError> {
+        use rpc::request_op::Request;
+        let writes = success
+            .iter()
+            .any(|op| matches!(op.request, Some(Request::RequestPut(_))));
+        let record = writes.then(|| self.commits.open());
+        let mut failure = Vec::new();
+        let mut cleared = None;
+        if let Some(r) = &record {
+            let key = self.commits.key(r.n);
+            compare.push(rpc::Compare {
+                result: rpc::compare::CompareResult::Equal as i32,
+                target: rpc::compare::CompareTarget::Version as i32,
+                key: key.clone(),
+                target_union: Some(rpc::compare::TargetUnion::Version(0)),
+                range_end: Vec::new(),
+            });
+            if let Some((from, to)) = self.commits.finished() {
+                success.push(rpc::RequestOp {
+                    request: Some(Request::RequestDeleteRange(rpc::DeleteRangeRequest {
+                        key: self.commits.key(from),
+                        range_end: self.commits.key(to),
+                        ..Default::default()
+                    })),
+                });
+                cleared = Some(to);
+            }
+            success.push(rpc::RequestOp {
+                request: Some(Request::RequestPut(rpc::PutRequest {
+                    key: key.clone(),
+                    ..Default::default()
+                })),
+            });
+            failure.push(rpc::RequestOp {
+                request: Some(Request::RequestRange(rpc::RangeRequest {
+                    key,
+                    ..Default::default()
+                })),
+            });
+        }
+        let request = rpc::TxnRequest {
+            compare,
+            success,
+            failure,
+        };
+        let response = self
+            .call("txn", QUICK_TIMEOUT, |m| {
+                let request = request.clone();
+                async move { m.kv.clone().txn(request).await }
+            })
+            .await?;
+        if let Some(to) = cleared.filter(|_| response.succeeded) {
+            self.commits.cleared.fetch_max(to, Ordering::Relaxed);
+        }
+        // the record exists: an earlier attempt of this commit was applied, there
+        let earlier = response
+            .responses
+            .iter()
+            .filter_map(|r| match &r.response {
+                Some(rpc::response_op::Response::ResponseRange(range)) => range.kvs.first(),
+                _ => None,
+            })
+            .next();
+        Ok(match earlier {
+            Some(kv) if !response.succeeded => TxnResult {
+                succeeded: true,
+                revision: kv.mod_revision,
+            },
+            _ => TxnResult {
+                succeeded: response.succeeded,
+                revision: header_revision(response.header.as_ref()),
+            },
+        })
     }
 
     /// Reads `[key, range_end)` at `revision` (0: the current one).
@@ -351,13 +543,18 @@ impl Store for EtcdStore {
         let response = self.read(key, range_end, 0, false).await?;
         Ok(Range {
             revision: header_revision(response.header.as_ref()),
-            kvs: response.kvs.into_iter().map(key_value).collect(),
+            kvs: response
+                .kvs
+                .into_iter()
+                .filter(|kv| !internal(&kv.key))
+                .map(key_value)
+                .collect(),
         })
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<KeyValue>, StoreError> {
         // etcd cannot hold the empty key (and refuses to look it up).
-        if key.is_empty() {
+        if key.is_empty() || internal(key) {
             return Ok(None);
         }
         let response = self.read(key.to_vec(), Vec::new(), 0, false).await?;
@@ -365,21 +562,11 @@ impl Store for EtcdStore {
     }
 
     async fn txn(&self, txn: Txn) -> Result<TxnResult, StoreError> {
-        let request = rpc::TxnRequest {
-            compare: txn.compares.into_iter().map(compare).collect(),
-            success: net_ops(txn.ops),
-            failure: Vec::new(),
-        };
-        let response = self
-            .call("txn", QUICK_TIMEOUT, |m| {
-                let request = request.clone();
-                async move { m.kv.clone().txn(request).await }
-            })
-            .await?;
-        Ok(TxnResult {
-            succeeded: response.succeeded,
-            revision: header_revision(response.header.as_ref()),
-        })
+        self.commit(
+            txn.compares.into_iter().map(compare).collect(),
+            net_ops(txn.ops),
+        )
+        .await
     }
 
     async fn watch(&self, prefix: &[u8], from: Revision) -> Result<Watch, StoreError> {
@@ -472,9 +659,9 @@ impl Store for EtcdStore {
         lease: LeaseId,
     ) -> Result<TxnResult, StoreError> {
         use rpc::request_op::Request;
-        let request = rpc::TxnRequest {
-            compare: vec![compare(Compare::Value(key.to_vec(), None))],
-            success: vec![rpc::RequestOp {
+        self.commit(
+            vec![compare(Compare::Value(key.to_vec(), None))],
+            vec![rpc::RequestOp {
                 request: Some(Request::RequestPut(rpc::PutRequest {
                     key: key.to_vec(),
                     value: value.to_vec(),
@@ -482,18 +669,8 @@ impl Store for EtcdStore {
                     ..Default::default()
                 })),
             }],
-            failure: Vec::new(),
-        };
-        let response = self
-            .call("txn", QUICK_TIMEOUT, |m| {
-                let request = request.clone();
-                async move { m.kv.clone().txn(request).await }
-            })
-            .await?;
-        Ok(TxnResult {
-            succeeded: response.succeeded,
-            revision: header_revision(response.header.as_ref()),
-        })
+        )
+        .await
     }
 
     async fn revision(&self) -> Result<Revision, StoreError> {
@@ -548,6 +725,9 @@ async fn forward(
         // etcd sends a revision's events together, so `next` moves per response.
         let mut last = None;
         for event in response.events {
+            if event.kv.as_ref().is_some_and(|kv| internal(&kv.key)) {
+                continue;
+            }
             let event = event_of(event);
             let revision = match &event {
                 Event::Put(kv) => kv.mod_revision,
@@ -787,6 +967,29 @@ fn chain(error: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records go once no commit before them is under way; each commit's key sorts by
+    /// its number, so one range holds every finished record.
+    #[test]
+    fn finished_commit_records_are_cleared_below_the_oldest_open_one() {
+        let c = Commits::new();
+        assert_eq!(c.finished(), None);
+        let (r0, r1, r2) = (c.open(), c.open(), c.open());
+        assert_eq!(c.finished(), None, "nothing finished below commit 0");
+        drop(r1);
+        assert_eq!(c.finished(), None, "commit 0 is still under way");
+        drop(r0);
+        assert_eq!(c.finished(), Some((0, 2)));
+        c.cleared.fetch_max(2, Ordering::Relaxed);
+        drop(r2);
+        // no commit open: the last records stay until the next commit clears them
+        assert_eq!(c.finished(), None);
+        let r3 = c.open();
+        assert_eq!(c.finished(), Some((2, 3)));
+        assert!(c.key(2) < c.key(3) && c.key(3) < c.key(16) && c.key(16) < c.key(1 << 40));
+        assert!(internal(&c.key(r3.n)));
+        assert!(!internal(b"/fort/region/x"));
+    }
 
     fn keys(start: &[u8], end: Option<&[u8]>) -> Keys {
         Keys {

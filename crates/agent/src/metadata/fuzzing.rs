@@ -1,5 +1,6 @@
 //! Fuzz entry points for what instances send the link-local services: frames through the
-//! NAT, metadata paths, DNS queries to the resolver's own names. Each must answer or
+//! NAT, metadata paths, DNS queries to the resolver's own names, NTP requests to the time
+//! sync service. Each must answer or
 //! refuse, never panic. `crates/agent/fuzz` runs them under libFuzzer; the test below
 //! replays the committed corpus (`tests/fuzz_corpus/TARGET/`) on every CI run.
 
@@ -15,7 +16,12 @@ use super::tree::InstanceView;
 const ME6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 1, 0, 0, 0, 5);
 
 /// The fuzz targets, by name (each a directory of the corpus).
-pub const TARGETS: &[&str] = &["metadata_frame", "metadata_path", "resolver_query"];
+pub const TARGETS: &[&str] = &[
+    "metadata_frame",
+    "metadata_path",
+    "resolver_query",
+    "ntp_request",
+];
 
 /// Runs one input through `target`.
 pub fn run(target: &str, data: &[u8]) {
@@ -23,6 +29,7 @@ pub fn run(target: &str, data: &[u8]) {
         "metadata_frame" => frame(data),
         "metadata_path" => path(data),
         "resolver_query" => query(data),
+        "ntp_request" => ntp_request(data),
         _ => {}
     }
 }
@@ -58,6 +65,28 @@ pub fn query(data: &[u8]) {
     let v = VpcView::example();
     for q in &m.queries {
         let _ = v.answer_locally(&q.name().to_string(), q.query_type());
+    }
+}
+
+/// An NTP request: answered with a header no larger than it, whose origin is its transmit
+/// time, or refused; and a header's bytes round-trip.
+pub fn ntp_request(data: &[u8]) {
+    use super::ntp::{self, Header, ServerInfo, Timestamp};
+    let rx = Timestamp {
+        seconds: 0xeebc_8100,
+        fraction: 1,
+    };
+    let tx = Timestamp {
+        seconds: 0xeebc_8100,
+        fraction: 2,
+    };
+    if let Ok(a) = ntp::answer(data, rx, &ServerInfo::amazon(Ipv4Addr::LOCALHOST), || tx) {
+        assert!(a.len() <= data.len(), "an answer larger than its request");
+        let (q, h) = (Header::parse(data), Header::parse(&a));
+        assert_eq!(h.map(|h| h.origin), q.map(|q| q.transmit));
+    }
+    if let Ok(h) = Header::parse(data) {
+        assert_eq!(&h.emit()[..], &data[..ntp::HEADER_LEN]);
     }
 }
 
@@ -167,6 +196,25 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             format!("query-{i}"),
             m.to_vec().expect("encodes"),
         ));
+    }
+    // NTP: ntpdig's request (version 4), an ntpdate-style one (version 3, poll 6), a
+    // control query (mode 6) and a monlist request (mode 7)
+    let mut request = vec![0u8; 48];
+    request[0] = 0x23;
+    request[40..48].copy_from_slice(&[0xee, 0xbc, 0x81, 0x00, 0x12, 0x34, 0x56, 0x78]);
+    let mut v3 = request.clone();
+    v3[0] = 0x1b;
+    v3[2] = 6;
+    let readvar = vec![0x16, 0x02, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut monlist = vec![0x17, 0x00, 0x03, 0x2a];
+    monlist.resize(48, 0);
+    for (name, bytes) in [
+        ("client-v4", request),
+        ("client-v3", v3),
+        ("control-readvar", readvar),
+        ("private-monlist", monlist),
+    ] {
+        out.push(("ntp_request", name.to_owned(), bytes));
     }
     out
 }

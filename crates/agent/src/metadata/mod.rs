@@ -15,12 +15,17 @@
 //! 169.254.169.252 (what instances send to their VPC's base + 2), on hickory's server.
 //! Both answer over IPv6 too, at Nitro's addresses (`fd00:ec2::254` for metadata, only
 //! for instances whose HttpProtocolIpv6 is enabled; `fd00:ec2::253`).
+//!
+//! The Amazon Time Sync Service ([`time_sync`], NTP by [`ntp`]) answers there too, at
+//! 169.254.169.123 and `fd00:ec2::123`, UDP 123, from the host's clock.
 
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod nat;
+pub mod ntp;
 pub mod resolver;
 pub mod server;
+pub mod time_sync;
 pub mod tree;
 
 use std::collections::{BTreeMap, HashMap};
@@ -115,6 +120,8 @@ pub struct Metadata {
     pub directory: Arc<RwLock<Directory>>,
     task: tokio::task::JoinHandle<()>,
     dns: tokio::sync::Mutex<Option<hickory_server::Server<resolver::Resolver>>>,
+    /// The time sync service's tasks, one a socket.
+    time_sync: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// The resolver's UDP socket and TCP listener on one address.
@@ -134,17 +141,25 @@ impl DnsSockets {
 }
 
 impl Metadata {
-    /// Creates the namespace and its link, and starts the HTTP server in it.
+    /// Creates the namespace and its link, and starts the HTTP server, the resolver and
+    /// the time sync service in it (counting its requests in `ntp_stats`).
     pub async fn start(
         underlay: std::net::Ipv4Addr,
         internet_dns: Option<SocketAddr>,
+        ntp_stats: Arc<time_sync::Stats>,
     ) -> anyhow::Result<Metadata> {
         let ns = names::metadata_namespace(underlay);
         if netns_exists(&ns) {
             remove_namespace(&ns);
         }
         ip(&["netns", "add", &ns])?;
-        let setup = || -> anyhow::Result<(Tap, Vec<std::net::TcpListener>, Vec<DnsSockets>)> {
+        type Sockets = (
+            Tap,
+            Vec<std::net::TcpListener>,
+            Vec<DnsSockets>,
+            Vec<std::net::UdpSocket>,
+        );
+        let setup = || -> anyhow::Result<Sockets> {
             let tap_name = names::metadata_tap(underlay);
             // a TAP of ours that is not persistent: it goes with the agent
             let tap = Tap::open(&tap_name, false).context("creating the metadata TAP")?;
@@ -163,6 +178,8 @@ impl Metadata {
             let vpc_resolver = format!("{}/32", nat::VPC_RESOLVER_IP);
             let service6 = format!("{}/128", nat::SERVICE_IP6);
             let resolver6 = format!("{}/128", nat::RESOLVER_IP6);
+            let ntp = format!("{}/32", time_sync::TIME_SYNC_IP);
+            let ntp6 = format!("{}/128", time_sync::TIME_SYNC_IP6);
             let hop6 = nat::NEXT_HOP6.to_string();
             let aliases6 = format!("{}/{}", nat::ALIAS6_PREFIX, nat::ALIAS6_PREFIX_LEN);
             let path = std::path::Path::new("/run/netns").join(&ns);
@@ -194,6 +211,7 @@ impl Metadata {
                 &["addr", "add", &service, "dev", "imds0"],
                 &["addr", "add", &resolver, "dev", "imds0"],
                 &["addr", "add", &vpc_resolver, "dev", "imds0"],
+                &["addr", "add", &ntp, "dev", "imds0"],
                 &[
                     "neigh",
                     "add",
@@ -210,6 +228,7 @@ impl Metadata {
                 ],
                 &["-6", "addr", "add", &service6, "dev", "imds0", "nodad"],
                 &["-6", "addr", "add", &resolver6, "dev", "imds0", "nodad"],
+                &["-6", "addr", "add", &ntp6, "dev", "imds0", "nodad"],
                 &[
                     "-6",
                     "neigh",
@@ -230,7 +249,7 @@ impl Metadata {
                 full.extend_from_slice(args);
                 ip(&full)?;
             }
-            let (listener, dns) = sys::in_netns(&path, || {
+            let (listener, dns, ntp) = sys::in_netns(&path, || {
                 let listeners = [
                     SocketAddr::from((nat::SERVICE_IP, 80)),
                     SocketAddr::from((nat::SERVICE_IP6, 80)),
@@ -250,12 +269,20 @@ impl Metadata {
                 .into_iter()
                 .map(|ip| DnsSockets::bind(SocketAddr::from((ip, 53))))
                 .collect::<std::io::Result<Vec<_>>>()?;
-                Ok((listeners, dns))
+                let ntp = time_sync::ADDRESSES
+                    .into_iter()
+                    .map(|a| {
+                        let s = std::net::UdpSocket::bind(a)?;
+                        s.set_nonblocking(true)?;
+                        Ok(s)
+                    })
+                    .collect::<std::io::Result<Vec<_>>>()?;
+                Ok((listeners, dns, ntp))
             })
             .context("binding the link-local services in their namespace")?;
-            Ok((tap, listener, dns))
+            Ok((tap, listener, dns, ntp))
         };
-        let (tap, listener, dns) = match setup() {
+        let (tap, listener, dns, ntp) = match setup() {
             Ok(x) => x,
             Err(e) => {
                 remove_namespace(&ns);
@@ -292,18 +319,30 @@ impl Metadata {
                 32,
             );
         }
+        let info = ntp::ServerInfo::amazon(underlay);
+        let time_sync = ntp
+            .into_iter()
+            .map(|s| {
+                let s = tokio::net::UdpSocket::from_std(s)?;
+                Ok(tokio::spawn(time_sync::serve(s, info, ntp_stats.clone())))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
         Ok(Metadata {
             namespace: ns,
             tap: Arc::new(tap),
             directory,
             task,
             dns: tokio::sync::Mutex::new(Some(dns_server)),
+            time_sync,
         })
     }
 
     /// Stops the servers and removes the namespace (its link goes with the TAP).
     pub async fn stop(&self) {
         self.task.abort();
+        for t in &self.time_sync {
+            t.abort();
+        }
         if let Some(mut s) = self.dns.lock().await.take() {
             let _ = s.shutdown_gracefully().await;
         }
