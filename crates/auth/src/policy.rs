@@ -496,6 +496,74 @@ pub fn arn_matches(pattern: &str, value: &str) -> bool {
         .all(|(p, v)| glob(p.as_bytes(), v.as_bytes(), false))
 }
 
+/// A request that came through a VPC endpoint: the endpoint's policy and where the
+/// request came from, to decide each action the request needs.
+#[derive(Clone, Debug)]
+pub struct EndpointGate {
+    pub vpc_endpoint_id: String,
+    pub vpc_id: String,
+    /// The endpoint's policy, or why it does not parse (then everything is denied).
+    pub policy: Result<Policy, PolicyError>,
+}
+
+/// What a denied request is told, in AWS's words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub message: String,
+}
+
+impl EndpointGate {
+    pub fn new(vpc_endpoint_id: &str, vpc_id: &str, document: &str) -> EndpointGate {
+        EndpointGate {
+            vpc_endpoint_id: vpc_endpoint_id.to_owned(),
+            vpc_id: vpc_id.to_owned(),
+            policy: Policy::parse(document),
+        }
+    }
+
+    /// Whether `account` (its root, as Fort's callers are) may do `action` on `resource`
+    /// through the endpoint, `context` adding the request's own keys (`s3:prefix`).
+    pub fn check(
+        &self,
+        account: &str,
+        action: &str,
+        resource: &str,
+        context: &[(&str, &str)],
+    ) -> Result<(), Refusal> {
+        let arn = format!("arn:aws:iam::{account}:root");
+        let mut keys: Vec<(&str, &str)> = vec![
+            ("aws:SourceVpce", &self.vpc_endpoint_id),
+            ("aws:SourceVpc", &self.vpc_id),
+        ];
+        keys.extend_from_slice(context);
+        let decision = match &self.policy {
+            Ok(p) => p.evaluate(&Request {
+                action,
+                resource,
+                principal_account: account,
+                principal_arn: &arn,
+                context: &keys,
+            }),
+            Err(_) => Decision::ImplicitDeny,
+        };
+        let why = match decision {
+            Decision::Allow => return Ok(()),
+            Decision::ExplicitDeny => "with an explicit deny in a VPC endpoint policy".to_owned(),
+            Decision::ImplicitDeny => {
+                format!("because no VPC endpoint policy allows the {action} action")
+            }
+        };
+        let on = if resource == "*" {
+            String::new()
+        } else {
+            format!(" on resource: \"{resource}\"")
+        };
+        Err(Refusal {
+            message: format!("User: {arn} is not authorized to perform: {action}{on} {why}"),
+        })
+    }
+}
+
 /// An S3 resource's ARN: a bucket (`arn:aws:s3:::bucket`) or an object
 /// (`arn:aws:s3:::bucket/key`).
 pub fn s3_arn(bucket: &str, key: Option<&str>) -> String {
@@ -664,6 +732,28 @@ mod tests {
         ] {
             assert!(Policy::parse(doc).is_err(), "{doc}");
         }
+    }
+
+    #[test]
+    fn the_gate_adds_the_endpoint_and_says_why_in_aws_words() {
+        let doc = r#"{"Statement":[
+            {"Effect":"Allow","Principal":"*","Action":"s3:*","Resource":"*","Condition":{"StringEquals":{"aws:SourceVpce":"vpce-1","aws:SourceVpc":"vpc-1"}}},
+            {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::b/*"}]}"#;
+        let gate = EndpointGate::new("vpce-1", "vpc-1", doc);
+        assert_eq!(gate.check(ACCOUNT, "s3:GetObject", "arn:aws:s3:::b/k", &[]), Ok(()));
+        assert_eq!(
+            gate.check(ACCOUNT, "s3:DeleteObject", "arn:aws:s3:::b/k", &[]).unwrap_err().message,
+            "User: arn:aws:iam::123456789012:root is not authorized to perform: s3:DeleteObject on resource: \"arn:aws:s3:::b/k\" with an explicit deny in a VPC endpoint policy"
+        );
+        assert_eq!(
+            gate.check(ACCOUNT, "ec2:DescribeVpcs", "*", &[]).unwrap_err().message,
+            "User: arn:aws:iam::123456789012:root is not authorized to perform: ec2:DescribeVpcs because no VPC endpoint policy allows the ec2:DescribeVpcs action"
+        );
+        let other = EndpointGate::new("vpce-2", "vpc-1", doc);
+        assert!(other.check(ACCOUNT, "s3:GetObject", "arn:aws:s3:::b/k", &[]).is_err());
+        // a document the evaluator cannot read denies everything
+        let unread = EndpointGate::new("vpce-1", "vpc-1", r#"{"Statement":[{"Effect":"Allow","Action":"*","Condition":{"DateLessThan":{"aws:CurrentTime":"2100-01-01T00:00:00Z"}}}]}"#);
+        assert!(unread.check(ACCOUNT, "s3:GetObject", "*", &[]).is_err());
     }
 
     #[test]
