@@ -57,7 +57,11 @@ pub fn served(state: &HostState) -> BTreeMap<String, Served> {
                 eni.clone(),
                 Served {
                     vpc_endpoint_id: p.vpc_endpoint_id.clone(),
-                    vpc_id: vpcs.get(eni.as_str()).copied().unwrap_or_default().to_owned(),
+                    vpc_id: vpcs
+                        .get(eni.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
                     service: p.service.clone(),
                     target,
                 },

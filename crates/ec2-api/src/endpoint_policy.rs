@@ -57,32 +57,34 @@ impl ProxiedListener {
     pub fn new(listener: TcpListener) -> io::Result<ProxiedListener> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(256);
-        let accepting = tokio::spawn(async move {
-            loop {
-                let (mut stream, addr) = match listener.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let origin =
-                        match tokio::time::timeout(HEADER_TIMEOUT, read_origin(&mut stream)).await
-                        {
-                            Ok(Ok(o)) => o,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%addr, error = %e, "connection refused");
-                                return;
-                            }
-                            Err(_) => None,
-                        };
-                    let _ = tx.send((stream, Peer { addr, origin })).await;
-                });
-            }
-        });
+        let accepting =
+            tokio::spawn(async move {
+                loop {
+                    let (mut stream, addr) = match listener.accept().await {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::debug!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let origin =
+                            match tokio::time::timeout(HEADER_TIMEOUT, read_origin(&mut stream))
+                                .await
+                            {
+                                Ok(Ok(o)) => o,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(%addr, error = %e, "connection refused");
+                                    return;
+                                }
+                                Err(_) => None,
+                            };
+                        let _ = tx.send((stream, Peer { addr, origin })).await;
+                    });
+                }
+            });
         Ok(ProxiedListener {
             local,
             ready,

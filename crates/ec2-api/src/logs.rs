@@ -76,7 +76,12 @@ fn serialization(message: impl Into<String>) -> LogsApiError {
 /// Answers one Logs request of `account` in `region`.
 /// The IAM action and resource of a Logs request: `logs:OPERATION` on its log group's
 /// ARN (its stream's for the stream operations), or `*` when it names none.
-pub fn iam_access(headers: &HeaderMap, body: &[u8], account: &str, region: &str) -> (String, String) {
+pub fn iam_access(
+    headers: &HeaderMap,
+    body: &[u8],
+    account: &str,
+    region: &str,
+) -> (String, String) {
     let operation = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())

@@ -87,7 +87,10 @@ pub type Shared = Arc<Mutex<Snapshot>>;
 /// a connection is. Written at the flow's SYN, before the SYN reaches the internet
 /// namespace, so an accepted connection always finds its entry; taken by the forwarder.
 #[derive(Clone, Default)]
-pub struct EndpointFlows(Arc<Mutex<HashMap<(SocketAddrV4, u16), (fort_edge::EndpointFlow, Instant)>>>);
+pub struct EndpointFlows(Arc<Mutex<FlowsByPort>>);
+
+/// (service address, port at the endpoints' source) → the flow, and when its SYN left.
+type FlowsByPort = HashMap<(SocketAddrV4, u16), (fort_edge::EndpointFlow, Instant)>;
 
 /// Entries kept at most; beyond, those older than a minute (SYNs never accepted) go.
 const MAX_ENDPOINT_FLOWS: usize = 4096;

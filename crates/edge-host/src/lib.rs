@@ -299,7 +299,9 @@ impl EdgeSession {
         let Some(api) = api else { return };
         let mut listen = Vec::new();
         for ip in fort_model::service_addresses("s3") {
-            listen.push(fort_host::forward::Listen::plain(SocketAddr::from((ip, 80))));
+            listen.push(fort_host::forward::Listen::plain(SocketAddr::from((
+                ip, 80,
+            ))));
             if let Some(tls) = &self.tls {
                 listen.push(fort_host::forward::Listen {
                     addr: SocketAddr::from((ip, 443)),

@@ -273,7 +273,11 @@ impl Edge {
     /// The gateway endpoint whose flow the service at `service` sees coming from
     /// [`ENDPOINT_SOURCE`]`:port` (TCP): what lets the service's forwarder tell which
     /// endpoint, VPC and client a connection is, however the VPCs' blocks overlap.
-    pub fn endpoint_flow(&self, service: std::net::SocketAddrV4, port: u16) -> Option<EndpointFlow> {
+    pub fn endpoint_flow(
+        &self,
+        service: std::net::SocketAddrV4,
+        port: u16,
+    ) -> Option<EndpointFlow> {
         let key = OutsideKey {
             public: ENDPOINT_SOURCE,
             protocol: ip_proto::TCP,

@@ -872,7 +872,10 @@ fn gateway_endpoint_without_an_internet_gateway() {
         })
     );
     assert_eq!(e.endpoint_flow(service, port.wrapping_add(1)), None);
-    assert_eq!(e.endpoint_flow(std::net::SocketAddrV4::new(s3, 443), port), None);
+    assert_eq!(
+        e.endpoint_flow(std::net::SocketAddrV4::new(s3, 443), port),
+        None
+    );
     // a VPC with the same blocks and its own endpoint: the same client address and port
     // leave by another port, and are told apart
     let twin = GatewayEndpointItem {
@@ -894,7 +897,8 @@ fn gateway_endpoint_without_an_internet_gateway() {
     let (_, port2, _, _) = tuple(&out2);
     assert_ne!(port2, port);
     assert_eq!(
-        e.endpoint_flow(service, port2).map(|f| (f.vpc_endpoint_id, f.vpc_id)),
+        e.endpoint_flow(service, port2)
+            .map(|f| (f.vpc_endpoint_id, f.vpc_id)),
         Some(("vpce-0twin".to_owned(), "vpc-3".to_owned()))
     );
     assert_eq!(

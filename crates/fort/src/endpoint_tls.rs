@@ -34,7 +34,10 @@ const NAMES: &str = "endpoints.names";
 
 /// The names the certificate holds.
 fn names() -> Vec<String> {
-    let mut names = vec!["s3.amazonaws.com".to_owned(), "*.s3.amazonaws.com".to_owned()];
+    let mut names = vec![
+        "s3.amazonaws.com".to_owned(),
+        "*.s3.amazonaws.com".to_owned(),
+    ];
     for region in fort_control::zones::REGIONS {
         names.push(format!("*.{}.amazonaws.com", region.name));
         names.push(format!("*.s3.{}.amazonaws.com", region.name));

@@ -116,7 +116,12 @@ mod tests {
         r.body(()).unwrap().into_parts().0
     }
 
-    fn actions(method: &str, uri: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<(String, String)> {
+    fn actions(
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<(String, String)> {
         accesses(&parts(method, uri, headers), body)
             .into_iter()
             .map(|a| (a.action.to_owned(), a.resource))
@@ -129,32 +134,61 @@ mod tests {
 
     #[test]
     fn each_operation_names_its_action_and_resource() {
-        assert_eq!(actions("GET", "/", &[], b""), one("s3:ListAllMyBuckets", "*"));
-        assert_eq!(actions("PUT", "/b", &[], b""), one("s3:CreateBucket", "arn:aws:s3:::b"));
-        assert_eq!(actions("HEAD", "/b", &[], b""), one("s3:ListBucket", "arn:aws:s3:::b"));
+        assert_eq!(
+            actions("GET", "/", &[], b""),
+            one("s3:ListAllMyBuckets", "*")
+        );
+        assert_eq!(
+            actions("PUT", "/b", &[], b""),
+            one("s3:CreateBucket", "arn:aws:s3:::b")
+        );
+        assert_eq!(
+            actions("HEAD", "/b", &[], b""),
+            one("s3:ListBucket", "arn:aws:s3:::b")
+        );
         assert_eq!(
             actions("GET", "/b?location", &[], b""),
             one("s3:GetBucketLocation", "arn:aws:s3:::b")
         );
-        assert_eq!(actions("DELETE", "/b", &[], b""), one("s3:DeleteBucket", "arn:aws:s3:::b"));
+        assert_eq!(
+            actions("DELETE", "/b", &[], b""),
+            one("s3:DeleteBucket", "arn:aws:s3:::b")
+        );
         assert_eq!(
             actions("GET", "/b/a%20dir/k", &[], b""),
             one("s3:GetObject", "arn:aws:s3:::b/a dir/k")
         );
-        assert_eq!(actions("HEAD", "/b/k", &[], b""), one("s3:GetObject", "arn:aws:s3:::b/k"));
-        assert_eq!(actions("PUT", "/b/k", &[], b""), one("s3:PutObject", "arn:aws:s3:::b/k"));
+        assert_eq!(
+            actions("HEAD", "/b/k", &[], b""),
+            one("s3:GetObject", "arn:aws:s3:::b/k")
+        );
+        assert_eq!(
+            actions("PUT", "/b/k", &[], b""),
+            one("s3:PutObject", "arn:aws:s3:::b/k")
+        );
         assert_eq!(
             actions("PUT", "/b/k?partNumber=1&uploadId=x", &[], b""),
             one("s3:PutObject", "arn:aws:s3:::b/k")
         );
-        assert_eq!(actions("POST", "/b/k?uploads", &[], b""), one("s3:PutObject", "arn:aws:s3:::b/k"));
+        assert_eq!(
+            actions("POST", "/b/k?uploads", &[], b""),
+            one("s3:PutObject", "arn:aws:s3:::b/k")
+        );
         assert_eq!(
             actions("DELETE", "/b/k?uploadId=x", &[], b""),
             one("s3:AbortMultipartUpload", "arn:aws:s3:::b/k")
         );
-        assert_eq!(actions("DELETE", "/b/k", &[], b""), one("s3:DeleteObject", "arn:aws:s3:::b/k"));
         assert_eq!(
-            actions("PUT", "/b/k", &[("x-amz-copy-source", "/src/a%2Fb?versionId=1")], b""),
+            actions("DELETE", "/b/k", &[], b""),
+            one("s3:DeleteObject", "arn:aws:s3:::b/k")
+        );
+        assert_eq!(
+            actions(
+                "PUT",
+                "/b/k",
+                &[("x-amz-copy-source", "/src/a%2Fb?versionId=1")],
+                b""
+            ),
             vec![
                 ("s3:PutObject".to_owned(), "arn:aws:s3:::b/k".to_owned()),
                 ("s3:GetObject".to_owned(), "arn:aws:s3:::src/a/b".to_owned()),
@@ -165,18 +199,27 @@ mod tests {
             actions("POST", "/b?delete", &[], body),
             vec![
                 ("s3:DeleteObject".to_owned(), "arn:aws:s3:::b/x".to_owned()),
-                ("s3:DeleteObject".to_owned(), "arn:aws:s3:::b/y/z".to_owned()),
+                (
+                    "s3:DeleteObject".to_owned(),
+                    "arn:aws:s3:::b/y/z".to_owned()
+                ),
             ]
         );
     }
 
     #[test]
     fn listings_carry_their_condition_keys_and_virtual_hosts_their_bucket() {
-        let a = accesses(&parts("GET", "/b?list-type=2&prefix=logs%2F&delimiter=%2F", &[]), b"");
+        let a = accesses(
+            &parts("GET", "/b?list-type=2&prefix=logs%2F&delimiter=%2F", &[]),
+            b"",
+        );
         assert_eq!(a[0].action, "s3:ListBucket");
         assert_eq!(
             a[0].context,
-            vec![("s3:prefix", "logs/".to_owned()), ("s3:delimiter", "/".to_owned())]
+            vec![
+                ("s3:prefix", "logs/".to_owned()),
+                ("s3:delimiter", "/".to_owned())
+            ]
         );
         for host in [
             "b.s3.us-east-1.amazonaws.com",
@@ -190,11 +233,21 @@ mod tests {
             );
         }
         assert_eq!(
-            actions("GET", "/my.bucket/k", &[("host", "s3.us-east-1.amazonaws.com")], b""),
+            actions(
+                "GET",
+                "/my.bucket/k",
+                &[("host", "s3.us-east-1.amazonaws.com")],
+                b""
+            ),
             one("s3:GetObject", "arn:aws:s3:::my.bucket/k")
         );
         assert_eq!(
-            actions("GET", "/k", &[("host", "my.bucket.s3.eu-west-1.amazonaws.com")], b""),
+            actions(
+                "GET",
+                "/k",
+                &[("host", "my.bucket.s3.eu-west-1.amazonaws.com")],
+                b""
+            ),
             one("s3:GetObject", "arn:aws:s3:::my.bucket/k")
         );
         assert_eq!(
