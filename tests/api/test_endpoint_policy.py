@@ -22,7 +22,7 @@ from conftest import ACCESS_KEY, SECRET_KEY
 REGION = "us-east-1"
 
 
-def proxy_header(vpce, vpc, client=("10.0.1.5", 40000), local=("10.0.1.9", 80)):
+def proxy_header(vpce, vpc, client=("10.0.1.5", 40000), local=("10.0.1.9", 80), tls=False):
     body = socket.inet_aton(client[0]) + socket.inet_aton(local[0]) + struct.pack(">HH", client[1], local[1])
     if vpce is not None:
         v = b"\x01" + vpce.encode()
@@ -30,6 +30,9 @@ def proxy_header(vpce, vpc, client=("10.0.1.5", 40000), local=("10.0.1.9", 80)):
     if vpc is not None:
         v = vpc.encode()
         body += b"\xe0" + struct.pack(">H", len(v)) + v
+    if tls:
+        # PP2_TYPE_SSL: the client spoke TLS to the forwarder
+        body += b"\x20" + struct.pack(">H", 5) + b"\x01\x00\x00\x00\x00"
     return b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(body)) + body
 
 
@@ -139,6 +142,15 @@ def test_ec2_and_sts_follow_the_endpoints_policy(fort, ec2, endpoint):
     assert sts_call(fort, through)[0] == 200
     assert ec2_call(fort, "DescribeVpcs", proxy_header(vpce, "vpc-0other"))[0] == 403
     assert ec2_call(fort, "CreateVpc", through)[0] == 403
+
+    # HTTPS only (aws:SecureTransport: the forwarder says whether it ended TLS)
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, PolicyDocument=policy(
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+         "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+    ))
+    assert ec2_call(fort, "DescribeVpcs", through)[0] == 403
+    assert ec2_call(fort, "DescribeVpcs", proxy_header(vpce, vpc, tls=True))[0] == 200
 
     # reset: everything again
     ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=True)

@@ -217,6 +217,16 @@ def test_interface_endpoint_policy_is_enforced(fort, ec2, world):
     # not through the endpoint: the API's own callers are not its policy's
     assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
 
+    # HTTPS only: the forwarder tells the API which connections were TLS
+    set_policy(ec2, vpce,
+               {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+               {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    rc, out = describe_vpcs(iid)
+    assert rc != 0 and "UnauthorizedOperation" in out, out
+    rc, out = https("describe-vpcs")
+    assert rc == 0 and vpc in out, out
+
     ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=True)
     rc, out = describe_vpcs(iid)
     assert rc == 0 and vpc in out, out

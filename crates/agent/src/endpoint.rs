@@ -70,8 +70,9 @@ pub fn served(state: &HostState) -> BTreeMap<String, Served> {
         .collect()
 }
 
-/// The PROXY header of a connection from `peer` to `local` through endpoint `served`.
-pub fn preamble(served: &Served, peer: SocketAddr, local: SocketAddr) -> Vec<u8> {
+/// The PROXY header of a connection from `peer` to `local` through endpoint `served`
+/// (`tls`: over HTTPS).
+pub fn preamble(served: &Served, peer: SocketAddr, local: SocketAddr, tls: bool) -> Vec<u8> {
     let addresses = match (peer, local) {
         (SocketAddr::V4(p), SocketAddr::V4(l)) => Some((p, l)),
         _ => None,
@@ -80,6 +81,7 @@ pub fn preamble(served: &Served, peer: SocketAddr, local: SocketAddr) -> Vec<u8>
         addresses,
         vpc_endpoint_id: Some(served.vpc_endpoint_id.clone()),
         vpc_id: Some(served.vpc_id.clone()).filter(|v| !v.is_empty()),
+        tls,
     })
 }
 
@@ -105,7 +107,7 @@ pub fn forward(
     }
     let served = served.clone();
     let preamble: fort_host::forward::Preamble =
-        std::sync::Arc::new(move |peer, local| Some(preamble(&served, peer, local)));
+        std::sync::Arc::new(move |peer, local, tls| Some(preamble(&served, peer, local, tls)));
     Forwarder::start(ns, &listen, target, preamble, runtime)
 }
 
@@ -171,7 +173,7 @@ mod tests {
         // each connection's header names the endpoint, the VPC and the client
         let peer = SocketAddr::from((Ipv4Addr::new(10, 0, 1, 5), 40_000));
         let local = SocketAddr::from((Ipv4Addr::new(10, 0, 1, 9), 443));
-        let header = preamble(&s["eni-a"], peer, local);
+        let header = preamble(&s["eni-a"], peer, local, true);
         let fort_proto::proxy::Parsed::Header { origin, len } = fort_proto::proxy::parse(&header)
         else {
             panic!("not a header")
@@ -179,6 +181,7 @@ mod tests {
         assert_eq!(len, header.len());
         assert_eq!(origin.vpc_endpoint_id.as_deref(), Some("vpce-1"));
         assert_eq!(origin.vpc_id.as_deref(), Some("vpc-1"));
+        assert!(origin.tls);
         assert_eq!(origin.addresses.map(|(p, _)| SocketAddr::V4(p)), Some(peer));
         assert_eq!(s["eni-b"].target, None, "Fort does not serve SQS");
         // the port is an ordinary port of the engine's program, with no instance

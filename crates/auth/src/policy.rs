@@ -514,6 +514,8 @@ pub struct EndpointGate {
     pub vpc_id: String,
     /// The endpoint's policy, or why it does not parse (then everything is denied).
     pub policy: Result<Policy, PolicyError>,
+    /// Whether the client spoke TLS (`aws:SecureTransport`).
+    pub secure: bool,
 }
 
 /// What a denied request is told, in AWS's words.
@@ -528,7 +530,13 @@ impl EndpointGate {
             vpc_endpoint_id: vpc_endpoint_id.to_owned(),
             vpc_id: vpc_id.to_owned(),
             policy: Policy::parse(document),
+            secure: false,
         }
+    }
+
+    /// The same gate for a client that spoke TLS (or not).
+    pub fn secure(self, secure: bool) -> EndpointGate {
+        EndpointGate { secure, ..self }
     }
 
     /// Whether `account` (its root, as Fort's callers are) may do `action` on `resource`
@@ -544,6 +552,10 @@ impl EndpointGate {
         let mut keys: Vec<(&str, &str)> = vec![
             ("aws:SourceVpce", &self.vpc_endpoint_id),
             ("aws:SourceVpc", &self.vpc_id),
+            (
+                "aws:SecureTransport",
+                if self.secure { "true" } else { "false" },
+            ),
         ];
         keys.extend_from_slice(context);
         let decision = match &self.policy {
@@ -826,6 +838,18 @@ mod tests {
                 .unwrap_err()
                 .message,
             "User: arn:aws:iam::123456789012:root is not authorized to perform: ec2:DescribeVpcs because no VPC endpoint policy allows the ec2:DescribeVpcs action"
+        );
+        // HTTPS only
+        let https = EndpointGate::new(
+            "vpce-1",
+            "vpc-1",
+            r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},
+                {"Effect":"Deny","Principal":"*","Action":"*","Resource":"*","Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#,
+        );
+        assert!(https.check(ACCOUNT, "s3:GetObject", "*", &[]).is_err());
+        assert_eq!(
+            https.secure(true).check(ACCOUNT, "s3:GetObject", "*", &[]),
+            Ok(())
         );
         let other = EndpointGate::new("vpce-2", "vpc-1", doc);
         assert!(

@@ -167,7 +167,7 @@ pub(crate) async fn gate(api: &Api, peer: Option<&Peer>) -> Option<EndpointGate>
         .await;
     let (vpc, document) = found.unwrap_or_default();
     let vpc = origin.vpc_id.clone().unwrap_or(vpc);
-    Some(EndpointGate::new(id, &vpc, &document))
+    Some(EndpointGate::new(id, &vpc, &document).secure(origin.tls))
 }
 
 /// The peer of a request served through [`ProxiedListener`].
@@ -212,6 +212,7 @@ mod tests {
             addresses: None,
             vpc_endpoint_id: Some("vpce-1".into()),
             vpc_id: Some("vpc-1".into()),
+            tls: false,
         };
         let mut header = proxy::encode(&origin);
         let mut c = TcpStream::connect(addr).await.unwrap();

@@ -311,7 +311,7 @@ impl EdgeSession {
         }
         let flows = self.endpoint_flows.clone();
         let preamble: fort_host::forward::Preamble =
-            Arc::new(move |peer, local| endpoint_preamble(&flows, peer, local));
+            Arc::new(move |peer, local, tls| endpoint_preamble(&flows, peer, local, tls));
         match fort_host::forward::Forwarder::start(
             &self.namespace,
             &listen,
@@ -338,6 +338,7 @@ fn endpoint_preamble(
     flows: &datapath::EndpointFlows,
     peer: SocketAddr,
     local: SocketAddr,
+    tls: bool,
 ) -> Option<Vec<u8>> {
     let (SocketAddr::V4(peer), SocketAddr::V4(local)) = (peer, local) else {
         return Some(Vec::new());
@@ -353,6 +354,7 @@ fn endpoint_preamble(
         addresses: Some((flow.client, local)),
         vpc_endpoint_id: Some(flow.vpc_endpoint_id),
         vpc_id: Some(flow.vpc_id),
+        tls,
     }))
 }
 

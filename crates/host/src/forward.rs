@@ -32,13 +32,13 @@ pub struct Listen {
 }
 
 /// What the forwarder writes to the target before a connection's own bytes, given the
-/// client's address and the address it reached; `None` refuses the connection (closed
-/// without a byte carried).
-pub type Preamble = Arc<dyn Fn(SocketAddr, SocketAddr) -> Option<Vec<u8>> + Send + Sync>;
+/// client's address, the address it reached and whether the listener ends TLS; `None`
+/// refuses the connection (closed without a byte carried).
+pub type Preamble = Arc<dyn Fn(SocketAddr, SocketAddr, bool) -> Option<Vec<u8>> + Send + Sync>;
 
 /// A preamble that writes nothing.
 pub fn no_preamble() -> Preamble {
-    Arc::new(|_, _| Some(Vec::new()))
+    Arc::new(|_, _, _| Some(Vec::new()))
 }
 
 impl Listen {
@@ -113,7 +113,10 @@ async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((inbound, peer)) => {
-                    let first = inbound.local_addr().ok().and_then(|local| preamble(peer, local));
+                    let first = inbound
+                        .local_addr()
+                        .ok()
+                        .and_then(|local| preamble(peer, local, tls.is_some()));
                     let Some(first) = first else {
                         tracing::debug!(namespace = ns, %peer, "connection refused by its preamble");
                         continue;

@@ -25,6 +25,10 @@ pub const TLV_AWS: u8 = 0xEA;
 pub const AWS_VPCE_ID: u8 = 0x01;
 /// Fort's TLV: the id of the VPC the client is in.
 pub const TLV_FORT_VPC: u8 = 0xE0;
+/// The specification's TLV for TLS (`PP2_TYPE_SSL`): its first byte's bit 0
+/// ([`PP2_CLIENT_SSL`]) says the client spoke TLS to the forwarder.
+pub const TLV_SSL: u8 = 0x20;
+pub const PP2_CLIENT_SSL: u8 = 0x01;
 /// The longest header accepted (addresses and TLVs): far above what Fort writes.
 pub const MAX_LEN: usize = 512;
 
@@ -37,6 +41,8 @@ pub struct Origin {
     pub vpc_endpoint_id: Option<String>,
     /// The client's VPC (`vpc-…`).
     pub vpc_id: Option<String>,
+    /// Whether the client spoke TLS to the forwarder (which ended it).
+    pub tls: bool,
 }
 
 /// The result of reading the start of a connection.
@@ -79,6 +85,10 @@ pub fn encode(origin: &Origin) -> Vec<u8> {
     }
     if let Some(id) = &origin.vpc_id {
         tlv(TLV_FORT_VPC, id.as_bytes());
+    }
+    if origin.tls {
+        // client: TLS; verify: 0 (no client certificate was asked for)
+        tlv(TLV_SSL, &[PP2_CLIENT_SSL, 0, 0, 0, 0]);
     }
     let mut out = Vec::with_capacity(FIXED_LEN + body.len());
     out.extend(SIGNATURE);
@@ -161,6 +171,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
                 };
                 origin.vpc_endpoint_id = Some(id);
             }
+            TLV_SSL => origin.tls = value.first().is_some_and(|c| c & PP2_CLIENT_SSL != 0),
             TLV_FORT_VPC => {
                 let Some(id) = text(value) else {
                     return Parsed::Invalid("VPC id is not text");
@@ -186,6 +197,7 @@ mod tests {
             )),
             vpc_endpoint_id: Some("vpce-0123456789abcdef0".into()),
             vpc_id: Some("vpc-0a1b2c3d".into()),
+            tls: true,
         }
     }
 
@@ -247,5 +259,47 @@ mod tests {
         let n = bytes.len();
         bytes[15] -= 1; // the last TLV now runs past the end
         assert_eq!(parse(&bytes[..n - 1]), Parsed::Invalid("short TLV"));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes: no panic, a header never longer than what was given, and what is
+        /// read writes back to a header that reads the same.
+        #[test]
+        fn any_bytes_read_safely(tail in prop::collection::vec(any::<u8>(), 0..80), cut in 0usize..100) {
+            let mut data = SIGNATURE.to_vec();
+            data.extend(&tail);
+            let data = &data[..cut.min(data.len())];
+            if let Parsed::Header { origin, len } = parse(data) {
+                prop_assert!(len <= data.len());
+                prop_assert_eq!(parse(&encode(&origin)), Parsed::Header { len: encode(&origin).len(), origin });
+            }
+        }
+
+        #[test]
+        fn origins_round_trip(
+            ids in prop::option::of("vpce-[0-9a-f]{8,17}"),
+            vpc in prop::option::of("vpc-[0-9a-f]{8,17}"),
+            tls in any::<bool>(),
+            ports in (any::<u16>(), any::<u16>()),
+            ips in (any::<u32>(), any::<u32>()),
+        ) {
+            let origin = Origin {
+                addresses: Some((
+                    SocketAddrV4::new(Ipv4Addr::from(ips.0), ports.0),
+                    SocketAddrV4::new(Ipv4Addr::from(ips.1), ports.1),
+                )),
+                vpc_endpoint_id: ids,
+                vpc_id: vpc,
+                tls,
+            };
+            let bytes = encode(&origin);
+            prop_assert_eq!(parse(&bytes), Parsed::Header { origin, len: bytes.len() });
+        }
     }
 }
