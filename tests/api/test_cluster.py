@@ -409,3 +409,43 @@ def test_leader_killed_loses_no_acknowledged_log_event_or_object(cluster):
                 assert key in keys, f"acknowledged {key} lost on {s.endpoint}"
         for key, body in obj_acked[0][-3:] + obj_acked[2][-3:]:
             assert s3.get_object(Bucket="kill-bucket", Key=key)["Body"].read() == body
+
+
+def test_an_endpoints_policy_holds_through_followers(cluster):
+    """A request through a VPC endpoint sent to a follower: the endpoint's policy is
+    checked there, and an allowed write reaches the leader with the follower's own PROXY
+    header (the leader reads it before HTTP) and is made."""
+    from test_endpoint_policy import ec2_call, policy, proxy_header
+
+    _, servers = cluster
+    leader = wait_for_leader(servers)
+    follower = followers(servers)[0]
+    ec2 = leader.client()
+    vpc = ec2.create_vpc(CidrBlock="10.50.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.50.1.0/24")["Subnet"]["SubnetId"]
+    vpce = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName="com.amazonaws.us-east-1.ec2", VpcEndpointType="Interface",
+        SubnetIds=[subnet], PrivateDnsEnabled=False,
+    )["VpcEndpoint"]["VpcEndpointId"]
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, PolicyDocument=policy(
+        {"Effect": "Allow", "Principal": "*", "Action": ["ec2:DescribeSubnets", "ec2:CreateVpc"],
+         "Resource": "*"},
+    ))
+    through = proxy_header(vpce, vpc)
+    for server in (follower, leader):
+        status, body = ec2_call(server, "DescribeVpcs", through)
+        assert status == 403 and "UnauthorizedOperation" in body, body
+        assert ec2_call(server, "DescribeSubnets", through)[0] == 200
+        status, body = ec2_call(server, "DeleteVpc", through)
+        assert status == 403 and "UnauthorizedOperation" in body, body
+    status, body = send_create(follower, through)
+    assert status == 200, body
+    ec2.delete_vpc(VpcId=body.split("<vpcId>")[1].split("</vpcId>")[0])
+
+
+def send_create(server, header):
+    from test_endpoint_policy import send
+
+    return send(server, "ec2", body=b"Action=CreateVpc&CidrBlock=10.51.0.0%2F16&Version=2016-11-15",
+                header=header,
+                headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})

@@ -164,3 +164,126 @@ def test_gateway_endpoint_reaches_s3(fort, ec2, world):
 
     ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce])
     assert eventually(lambda: list_buckets(iid)[0] != 0, within=15), "still reachable"
+
+
+def set_policy(ec2, vpce, *statements):
+    import json
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": list(statements)}))
+
+
+@pytest.mark.skipif(AWS is None, reason="the AWS CLI is not installed (pip install awscli)")
+def test_interface_endpoint_policy_is_enforced(fort, ec2, world):
+    """The AWS CLI in an instance, through an interface endpoint: allowed by the default
+    policy; a ModifyVpcEndpoint policy denying DescribeVpcs holds for its next call
+    (UnauthorizedOperation, over HTTP and HTTPS) while other actions pass; the API's own
+    callers are unaffected; reset, it works again."""
+    vpc = world.vpc("10.94.0.0/16")
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = world.subnet(vpc, "10.94.1.0/24")
+    web = [{"IpProtocol": "tcp", "FromPort": p, "ToPort": p, "IpRanges": [{"CidrIp": "10.94.0.0/16"}]}
+           for p in (80, 443)]
+    sg = world.group(vpc, "vpce-web", ingress=web)
+    ep = ec2.create_vpc_endpoint(
+        VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.ec2", VpcEndpointType="Interface",
+        SubnetIds=[subnet], SecurityGroupIds=[sg], PrivateDnsEnabled=True,
+    )["VpcEndpoint"]
+    vpce = ep["VpcEndpointId"]
+    world.cleanups.append(lambda: ec2.delete_vpc_endpoints(VpcEndpointIds=[vpce]))
+    fort.instances.add(ep["NetworkInterfaceIds"][0])
+    iid, _ = world.launch(subnet)
+    ca = os.path.join(fort.data_dir, "tls", "ca.pem")
+
+    def https(*args):
+        return aws_in(iid, "ec2", *args, "--output", "json", env_extra={"AWS_CA_BUNDLE": ca})
+
+    assert eventually(lambda: describe_vpcs(iid)[0] == 0, within=30), describe_vpcs(iid)
+    rc, out = https("describe-vpcs")
+    assert rc == 0 and vpc in out, out
+
+    set_policy(ec2, vpce,
+               {"Effect": "Allow", "Principal": "*", "Action": "ec2:*", "Resource": "*"},
+               {"Effect": "Deny", "Principal": "*", "Action": "ec2:DescribeVpcs", "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceVpce": vpce, "aws:SourceVpc": vpc}}})
+    started = time.time()
+    rc, out = describe_vpcs(iid)
+    assert rc != 0 and "UnauthorizedOperation" in out, out
+    assert "explicit deny in a VPC endpoint policy" in out, out
+    assert time.time() - started < 10
+    rc, out = https("describe-vpcs")
+    assert rc != 0 and "UnauthorizedOperation" in out, out
+    rc, out = https("describe-subnets")
+    assert rc == 0 and subnet in out, out
+    # not through the endpoint: the API's own callers are not its policy's
+    assert ec2.describe_vpcs(VpcIds=[vpc])["Vpcs"]
+
+    # HTTPS only: the forwarder tells the API which connections were TLS
+    set_policy(ec2, vpce,
+               {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+               {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}}})
+    rc, out = describe_vpcs(iid)
+    assert rc != 0 and "UnauthorizedOperation" in out, out
+    rc, out = https("describe-vpcs")
+    assert rc == 0 and vpc in out, out
+
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce, ResetPolicy=True)
+    rc, out = describe_vpcs(iid)
+    assert rc == 0 and vpc in out, out
+
+
+@pytest.mark.skipif(AWS is None, reason="the AWS CLI is not installed (pip install awscli)")
+def test_gateway_endpoint_https_and_policy(fort, ec2, world):
+    """Two VPCs with the same block, each with a gateway endpoint for S3: the AWS CLI in
+    each reads objects over HTTPS at S3's own names (`BUCKET.s3.amazonaws.com`, trusting
+    Fort's CA; a client that does not trust it refuses). A policy on one endpoint
+    (only `public/*`) denies the other key there (AccessDenied) but not through the twin
+    VPC's endpoint, although the two clients have the same address; reset, it reads again."""
+    s3 = fort.service("s3")
+    bucket = f"fort-e2e-gwpol-{os.getpid()}"
+    s3.create_bucket(Bucket=bucket)
+    for key, text in (("public/a", b"hello"), ("secret/b", b"hidden")):
+        s3.put_object(Bucket=bucket, Key=key, Body=text)
+    world.cleanups.append(lambda: s3.delete_bucket(Bucket=bucket))
+    world.cleanups.append(lambda: [s3.delete_object(Bucket=bucket, Key=k) for k in ("public/a", "secret/b")])
+    ca = os.path.join(fort.data_dir, "tls", "ca.pem")
+    sides = []
+    for _ in range(2):
+        vpc = world.vpc("10.93.0.0/16")
+        subnet = world.subnet(vpc, "10.93.1.0/24")
+        main = ec2.describe_route_tables(Filters=[
+            {"Name": "vpc-id", "Values": [vpc]}, {"Name": "association.main", "Values": ["true"]},
+        ])["RouteTables"][0]["RouteTableId"]
+        vpce = ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", RouteTableIds=[main],
+        )["VpcEndpoint"]["VpcEndpointId"]
+        world.cleanups.append(lambda v=vpce: ec2.delete_vpc_endpoints(VpcEndpointIds=[v]))
+        iid, ip = world.launch(subnet, ip="10.93.1.10")
+        sides.append((iid, vpce))
+    (a, vpce_a), (b, _) = sides
+
+    def get(iid, key, trust=True):
+        return aws_in(iid, "s3api", "get-object", "--bucket", bucket, "--key", key, "/dev/stdout",
+                      env_extra={"AWS_CA_BUNDLE": ca} if trust else None)
+
+    for iid in (a, b):
+        assert eventually(lambda: get(iid, "public/a")[0] == 0, within=30), get(iid, "public/a")
+        rc, out = get(iid, "secret/b")
+        assert rc == 0 and "hidden" in out, out
+    rc, out = get(a, "public/a", trust=False)
+    assert rc != 0 and "CERTIFICATE_VERIFY_FAILED" in out, out
+
+    set_policy(ec2, vpce_a, {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
+                             "Resource": f"arn:aws:s3:::{bucket}/public/*"})
+    rc, out = get(a, "secret/b")
+    assert rc != 0 and "AccessDenied" in out, out
+    assert "because no VPC endpoint policy allows the s3:GetObject action" in out, out
+    rc, out = get(a, "public/a")
+    assert rc == 0 and "hello" in out, out
+    # the twin VPC's endpoint keeps its own (default) policy
+    rc, out = get(b, "secret/b")
+    assert rc == 0 and "hidden" in out, out
+
+    ec2.modify_vpc_endpoint(VpcEndpointId=vpce_a, ResetPolicy=True)
+    rc, out = get(a, "secret/b")
+    assert rc == 0 and "hidden" in out, out

@@ -9,6 +9,10 @@
 //! its own), the forwarder also ends TLS on port 443 and carries the plain HTTP inside to
 //! the API, so SDKs and the AWS CLI reach `https://ec2.REGION.amazonaws.com` unchanged
 //! (trusting that CA); without one, port 443 answers nothing.
+//!
+//! Before each connection's bytes the forwarder writes a PROXY v2 header
+//! ([`fort_proto::proxy`]) naming the endpoint, the VPC and the client's address: the API
+//! enforces the endpoint's policy by it.
 
 pub use fort_host::forward::Forwarder;
 use fort_host::forward::Listen;
@@ -28,6 +32,8 @@ pub const HTTPS_PORT: u16 = 443;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Served {
     pub vpc_endpoint_id: String,
+    /// The interface's VPC (the client's, as the endpoint's policy sees it).
+    pub vpc_id: String,
     /// The service's short name (`ec2`).
     pub service: String,
     /// Where its connections go: the API's address, for a service the API answers and a
@@ -38,6 +44,10 @@ pub struct Served {
 /// The endpoint interfaces of the host's program, by ENI.
 pub fn served(state: &HostState) -> BTreeMap<String, Served> {
     let api = state.service_address("api");
+    let vpcs: BTreeMap<&str, &str> = state
+        .ports()
+        .map(|p| (p.id.as_str(), p.vpc_id.as_str()))
+        .collect();
     state
         .endpoint_ports()
         .iter()
@@ -47,6 +57,11 @@ pub fn served(state: &HostState) -> BTreeMap<String, Served> {
                 eni.clone(),
                 Served {
                     vpc_endpoint_id: p.vpc_endpoint_id.clone(),
+                    vpc_id: vpcs
+                        .get(eni.as_str())
+                        .copied()
+                        .unwrap_or_default()
+                        .to_owned(),
                     service: p.service.clone(),
                     target,
                 },
@@ -55,10 +70,27 @@ pub fn served(state: &HostState) -> BTreeMap<String, Served> {
         .collect()
 }
 
+/// The PROXY header of a connection from `peer` to `local` through endpoint `served`
+/// (`tls`: over HTTPS).
+pub fn preamble(served: &Served, peer: SocketAddr, local: SocketAddr, tls: bool) -> Vec<u8> {
+    let addresses = match (peer, local) {
+        (SocketAddr::V4(p), SocketAddr::V4(l)) => Some((p, l)),
+        _ => None,
+    };
+    fort_proto::proxy::encode(&fort_proto::proxy::Origin {
+        addresses,
+        vpc_endpoint_id: Some(served.vpc_endpoint_id.clone()),
+        vpc_id: Some(served.vpc_id.clone()).filter(|v| !v.is_empty()),
+        tls,
+    })
+}
+
 /// Starts the forwarder of an endpoint interface's namespace `ns`: port 80 on every
-/// address there, and 443 ending `tls` when there is one, spliced to the API at `target`.
+/// address there, and 443 ending `tls` when there is one, spliced to the API at `target`
+/// after a PROXY header naming the endpoint `served`.
 pub fn forward(
     ns: &str,
+    served: &Served,
     target: SocketAddrV4,
     tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     runtime: &tokio::runtime::Handle,
@@ -73,7 +105,10 @@ pub fn forward(
             tls: Some(tls),
         });
     }
-    Forwarder::start(ns, &listen, target, runtime)
+    let served = served.clone();
+    let preamble: fort_host::forward::Preamble =
+        std::sync::Arc::new(move |peer, local, tls| Some(preamble(&served, peer, local, tls)));
+    Forwarder::start(ns, &listen, target, preamble, runtime)
 }
 
 #[cfg(test)]
@@ -134,6 +169,20 @@ mod tests {
         let s = served(&state);
         assert_eq!(s["eni-a"].target, Some(api));
         assert_eq!(s["eni-a"].vpc_endpoint_id, "vpce-1");
+        assert_eq!(s["eni-a"].vpc_id, "vpc-1");
+        // each connection's header names the endpoint, the VPC and the client
+        let peer = SocketAddr::from((Ipv4Addr::new(10, 0, 1, 5), 40_000));
+        let local = SocketAddr::from((Ipv4Addr::new(10, 0, 1, 9), 443));
+        let header = preamble(&s["eni-a"], peer, local, true);
+        let fort_proto::proxy::Parsed::Header { origin, len } = fort_proto::proxy::parse(&header)
+        else {
+            panic!("not a header")
+        };
+        assert_eq!(len, header.len());
+        assert_eq!(origin.vpc_endpoint_id.as_deref(), Some("vpce-1"));
+        assert_eq!(origin.vpc_id.as_deref(), Some("vpc-1"));
+        assert!(origin.tls);
+        assert_eq!(origin.addresses.map(|(p, _)| SocketAddr::V4(p)), Some(peer));
         assert_eq!(s["eni-b"].target, None, "Fort does not serve SQS");
         // the port is an ordinary port of the engine's program, with no instance
         let p = state.structure(Default::default());

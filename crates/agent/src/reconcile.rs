@@ -317,16 +317,19 @@ impl Reconciler {
     /// another address), and stops those no longer wanted: whether all could start.
     fn forward(&mut self) -> bool {
         let mut ok = true;
-        let wanted: BTreeMap<String, std::net::SocketAddrV4> = self
+        let wanted: BTreeMap<String, (std::net::SocketAddrV4, endpoint::Served)> = self
             .attached
             .iter()
             .filter(|(_, (a, _, _))| a.endpoint)
-            .filter_map(|(eni, _)| Some((eni.clone(), self.served.get(eni)?.target?)))
+            .filter_map(|(eni, _)| {
+                let served = self.served.get(eni)?;
+                Some((eni.clone(), (served.target?, served.clone())))
+            })
             .collect();
         let stale: Vec<String> = self
             .forwarders
             .iter()
-            .filter(|(eni, f)| wanted.get(*eni) != Some(&f.target))
+            .filter(|(eni, f)| wanted.get(*eni).map(|(t, _)| t) != Some(&f.target))
             .map(|(eni, _)| eni.clone())
             .collect();
         for eni in stale {
@@ -334,11 +337,17 @@ impl Reconciler {
                 f.stop();
             }
         }
-        for (eni, target) in wanted {
+        for (eni, (target, served)) in wanted {
             if self.forwarders.contains_key(&eni) {
                 continue;
             }
-            match endpoint::forward(&eni, target, self.endpoint_tls.clone(), &self.runtime) {
+            match endpoint::forward(
+                &eni,
+                &served,
+                target,
+                self.endpoint_tls.clone(),
+                &self.runtime,
+            ) {
                 Ok(f) => {
                     tracing::info!(host = self.host_id, eni, %target, "endpoint interface forwards to the API");
                     self.forwarders.insert(eni, f);

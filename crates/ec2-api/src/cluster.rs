@@ -36,6 +36,10 @@ struct Held {
     version: Version,
     headers: HeaderMap,
     body: Bytes,
+    /// Who sent it (through a VPC endpoint: which one), kept for this server's answer and
+    /// told to the leader in a PROXY header of this server's own, so the endpoint's
+    /// policy holds wherever the request is served.
+    peer: Option<crate::endpoint_policy::Peer>,
 }
 
 impl Held {
@@ -45,6 +49,10 @@ impl Held {
         *r.uri_mut() = self.uri.clone();
         *r.version_mut() = self.version;
         *r.headers_mut() = self.headers.clone();
+        if let Some(p) = &self.peer {
+            r.extensions_mut()
+                .insert(axum::extract::ConnectInfo(p.clone()));
+        }
         r
     }
 }
@@ -54,6 +62,7 @@ pub(crate) async fn handle(api: Arc<Api>, req: Request) -> Response {
     if served_by_any_server(&api, req.headers(), req.uri()) {
         return crate::server::serve(api, req).await;
     }
+    let peer = crate::endpoint_policy::peer(&req).cloned();
     let (parts, body) = req.into_parts();
     let Ok(body) = to_bytes(body, MAX_FORWARD).await else {
         return unavailable(
@@ -67,6 +76,7 @@ pub(crate) async fn handle(api: Arc<Api>, req: Request) -> Response {
         version: parts.version,
         headers: parts.headers,
         body,
+        peer,
     };
     let control = &api.control;
     if !control.leads() && kept_on_leader(&held) {
@@ -159,10 +169,17 @@ async fn send(base: &str, held: &Held) -> Result<Response, String> {
         .strip_prefix("http://")
         .unwrap_or(base)
         .trim_end_matches('/');
-    let stream = tokio::net::TcpStream::connect(authority)
+    let mut stream = tokio::net::TcpStream::connect(authority)
         .await
         .map_err(|e| format!("connecting to {authority}: {e}"))?;
     let _ = stream.set_nodelay(true);
+    if let Some(origin) = held.peer.as_ref().and_then(|p| p.origin.as_ref()) {
+        use tokio::io::AsyncWriteExt as _;
+        stream
+            .write_all(&fort_proto::proxy::encode(origin))
+            .await
+            .map_err(|e| format!("writing to {authority}: {e}"))?;
+    }
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await

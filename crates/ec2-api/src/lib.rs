@@ -8,6 +8,7 @@
 
 pub mod actions;
 pub mod cluster;
+pub mod endpoint_policy;
 pub mod filter;
 pub mod iam;
 pub mod logs;

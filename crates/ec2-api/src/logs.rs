@@ -74,6 +74,41 @@ fn serialization(message: impl Into<String>) -> LogsApiError {
 }
 
 /// Answers one Logs request of `account` in `region`.
+/// The IAM action and resource of a Logs request: `logs:OPERATION` on its log group's
+/// ARN (its stream's for the stream operations), or `*` when it names none.
+pub fn iam_access(
+    headers: &HeaderMap,
+    body: &[u8],
+    account: &str,
+    region: &str,
+) -> (String, String) {
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
+        .unwrap_or("");
+    let input = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+    let text = |k: &str| input.get(k).and_then(Value::as_str);
+    let resource = match (text("logGroupName"), text("logStreamName")) {
+        (Some(g), Some(s)) => {
+            format!("arn:aws:logs:{region}:{account}:log-group:{g}:log-stream:{s}")
+        }
+        (Some(g), None) => format!("arn:aws:logs:{region}:{account}:log-group:{g}"),
+        _ => "*".to_owned(),
+    };
+    (format!("logs:{operation}"), resource)
+}
+
+/// Logs' answer to a request a policy denies.
+pub fn access_denied(message: &str, request_id: &str) -> Response {
+    respond(
+        StatusCode::BAD_REQUEST,
+        &json!({ "__type": "AccessDeniedException", "message": message }),
+        request_id,
+        Some("AccessDeniedException"),
+    )
+}
+
 pub async fn handle(
     logs: Arc<Logs>,
     account: String,

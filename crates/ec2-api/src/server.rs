@@ -18,6 +18,7 @@ use fort_control::{Control, Scope};
 use fort_model::{ApiError, ErrorCode};
 
 use crate::actions::{self, Ctx};
+use crate::endpoint_policy;
 use crate::query::Params;
 use crate::services::{self, Protocol};
 use crate::xml;
@@ -132,11 +133,13 @@ async fn handle(State(api): State<Arc<Api>>, req: Request) -> Response {
 
 /// Answers one request from this server's state.
 pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
+    // through a VPC endpoint: its policy decides (checked below, per service)
+    let gate = endpoint_policy::gate(&api, endpoint_policy::peer(&req)).await;
     // S3 before the EC2 body limit: objects are larger than any EC2 request
     if let Some(s3) = &api.s3
         && fort_s3::signed_for_s3(req.headers(), req.uri().query().unwrap_or(""))
     {
-        return fort_s3::serve(s3.clone(), &api.credentials, req).await;
+        return fort_s3::serve(s3.clone(), &api.credentials, req, gate.as_ref()).await;
     }
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
@@ -181,6 +184,13 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
         && let Some(logs) = &api.logs
     {
         let (account, region) = (verified.account_id.clone(), verified.region.clone());
+        if let Some(gate) = &gate {
+            let (action, resource) =
+                crate::logs::iam_access(&parts.headers, &body, &account, &region);
+            if let Err(r) = gate.check(&account, &action, &resource, &[]) {
+                return crate::logs::access_denied(&r.message, &request_id);
+            }
+        }
         return crate::logs::handle(
             logs.clone(),
             account,
@@ -192,6 +202,19 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
         .await;
     }
     if verified.service == "iam" {
+        if let Some(gate) = &gate {
+            let action = decode(parts.method.as_str(), query, &body, None)
+                .ok()
+                .and_then(|p| p.get("Action").map(str::to_owned))
+                .unwrap_or_default();
+            if let Err(r) = gate.check(&verified.account_id, &format!("iam:{action}"), "*", &[]) {
+                return endpoint_policy::query_refusal(
+                    "https://iam.amazonaws.com/doc/2010-05-08/",
+                    &r.message,
+                    &request_id,
+                );
+            }
+        }
         return match decode(
             parts.method.as_str(),
             query,
@@ -239,6 +262,22 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
             &request_id,
         );
     };
+    if let Some(gate) = &gate {
+        let sts = verified.service == "sts" || action == "GetCallerIdentity";
+        let iam_action = format!("{}:{action}", if sts { "sts" } else { "ec2" });
+        if let Err(r) = gate.check(&verified.account_id, &iam_action, "*", &[]) {
+            return if sts {
+                endpoint_policy::query_refusal(
+                    "https://sts.amazonaws.com/doc/2011-06-15/",
+                    &r.message,
+                    &request_id,
+                )
+            } else {
+                crate::metrics::API.record(&action, "UnauthorizedOperation", Duration::ZERO);
+                endpoint_policy::ec2_refusal(&r.message, &request_id)
+            };
+        }
+    }
     let ctx = Ctx {
         control: &api.control,
         scope,
@@ -324,7 +363,7 @@ fn sts(ctx: &Ctx<'_>, request_id: &str) -> Response {
     xml_response(StatusCode::OK, body)
 }
 
-fn xml_response(status: StatusCode, body: String) -> Response {
+pub(crate) fn xml_response(status: StatusCode, body: String) -> Response {
     let mut resp = (status, Body::from(body)).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -347,7 +386,7 @@ fn auth_error(e: &VerifyError) -> ApiError {
     ApiError::new(code, e.to_string())
 }
 
-fn error_response(e: &ApiError, request_id: &str) -> Response {
+pub(crate) fn error_response(e: &ApiError, request_id: &str) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     xml_response(
         status,

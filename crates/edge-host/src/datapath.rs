@@ -81,6 +81,38 @@ pub struct Snapshot {
 
 pub type Shared = Arc<Mutex<Snapshot>>;
 
+/// The gateway endpoints' TCP flows the data path saw open toward a service's address,
+/// by (service address, port at [`fort_edge::ENDPOINT_SOURCE`]): how the service's
+/// forwarder, which sees only that shared source, learns which endpoint, VPC and client
+/// a connection is. Written at the flow's SYN, before the SYN reaches the internet
+/// namespace, so an accepted connection always finds its entry; taken by the forwarder.
+#[derive(Clone, Default)]
+pub struct EndpointFlows(Arc<Mutex<FlowsByPort>>);
+
+/// (service address, port at the endpoints' source) → the flow, and when its SYN left.
+type FlowsByPort = HashMap<(SocketAddrV4, u16), (fort_edge::EndpointFlow, Instant)>;
+
+/// Entries kept at most; beyond, those older than a minute (SYNs never accepted) go.
+const MAX_ENDPOINT_FLOWS: usize = 4096;
+
+impl EndpointFlows {
+    fn put(&self, service: SocketAddrV4, port: u16, flow: fort_edge::EndpointFlow) {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= MAX_ENDPOINT_FLOWS {
+            m.retain(|_, (_, at)| at.elapsed() < Duration::from_secs(60));
+        }
+        if m.len() < MAX_ENDPOINT_FLOWS {
+            m.insert((service, port), (flow, Instant::now()));
+        }
+    }
+
+    /// The flow of a connection accepted at `service` from the endpoints' source `port`.
+    pub fn take(&self, service: SocketAddrV4, port: u16) -> Option<fort_edge::EndpointFlow> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        m.remove(&(service, port)).map(|(f, _)| f)
+    }
+}
+
 /// The handle the edge keeps: queue commands and wake the thread.
 pub type Handle = Worker<Command>;
 
@@ -102,6 +134,7 @@ struct DataPath {
     wire: Vec<u8>,
     /// VPN sites' TAPs by slot (token `TOKEN_VPN + slot`), with their connection's id.
     vpn: Vec<Option<(String, Tap)>>,
+    endpoint_flows: EndpointFlows,
 }
 
 /// Binds `underlay:6081` and starts the data path thread over `tap`.
@@ -112,6 +145,7 @@ pub fn start(
     host_id: &str,
     shared: Shared,
     status: watch::Sender<Status>,
+    endpoint_flows: EndpointFlows,
 ) -> io::Result<Handle> {
     let sock = UdpSocket::bind(SocketAddrV4::new(underlay, GENEVE_PORT))?;
     sock.set_nonblocking(true)?;
@@ -145,6 +179,7 @@ pub fn start(
         out: Vec::with_capacity(BUF),
         wire: Vec::with_capacity(BUF + 128),
         vpn: Vec::new(),
+        endpoint_flows,
     };
     let thread = std::thread::Builder::new()
         .name(format!("fort-edge-{host_id}"))
@@ -289,7 +324,10 @@ impl DataPath {
             .edge
             .process_from_vpc(now, vni, Gateway::Infer, frame, &mut self.out)
         {
-            Verdict::ToInternet => self.write_internet(),
+            Verdict::ToInternet => {
+                self.note_endpoint_flow();
+                self.write_internet()
+            }
             Verdict::ToVpc { vni, dst } => self.send_vpc(vni, dst),
             Verdict::ToVpcThroughAttachment {
                 vni,
@@ -461,6 +499,30 @@ impl DataPath {
     }
 
     /// Writes the IPv4 or IPv6 packet in `self.out` to the internet.
+    /// A TCP SYN leaving from the gateway endpoints' source: its flow, for the service's
+    /// forwarder (see [`EndpointFlows`]).
+    fn note_endpoint_flow(&mut self) {
+        let p = &self.out;
+        if p.len() < 20 || p[0] >> 4 != 4 || p[9] != 6 {
+            return;
+        }
+        let ihl = usize::from(p[0] & 0x0f) * 4;
+        let Some(tcp) = p.get(ihl..ihl + 14) else {
+            return;
+        };
+        let src = Ipv4Addr::new(p[12], p[13], p[14], p[15]);
+        // SYN without ACK
+        if src != fort_edge::ENDPOINT_SOURCE || tcp[13] & 0x12 != 0x02 {
+            return;
+        }
+        let dst = Ipv4Addr::new(p[16], p[17], p[18], p[19]);
+        let port = u16::from_be_bytes([tcp[0], tcp[1]]);
+        let service = SocketAddrV4::new(dst, u16::from_be_bytes([tcp[2], tcp[3]]));
+        if let Some(flow) = self.edge.endpoint_flow(service, port) {
+            self.endpoint_flows.put(service, port, flow);
+        }
+    }
+
     fn write_internet(&mut self) {
         let mut eth = [0u8; 14];
         eth[0..6].copy_from_slice(&INTERNET_MAC.0);

@@ -60,6 +60,9 @@ pub struct EdgeHostConfig {
     pub internet: InternetConfig,
     /// A company network beside the internet, for trying VPN connections.
     pub onprem: Option<onprem::OnpremConfig>,
+    /// The certificate S3's addresses end TLS with on port 443 (the one interface
+    /// endpoints serve, valid for S3's names); `None`: port 80 alone.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// A running edge.
@@ -110,12 +113,14 @@ impl EdgeProcess {
             ..Default::default()
         }));
         let (status, report) = watch::channel(Status::default());
+        let endpoint_flows = datapath::EndpointFlows::default();
         let dp = match datapath::start(
             config.underlay,
             tap,
             &config.host_id,
             shared.clone(),
             status,
+            endpoint_flows.clone(),
         ) {
             Ok(dp) => dp,
             Err(e) => {
@@ -176,6 +181,8 @@ impl EdgeProcess {
                 send: Box::new(dp.sender()),
                 namespace: ns.clone(),
                 services: None,
+                tls: config.tls.clone(),
+                endpoint_flows,
                 vpn: vpn_tx.clone(),
                 vpn_connections: Vec::new(),
             },
@@ -231,6 +238,10 @@ struct EdgeSession {
     /// The forwarder answering at S3's addresses (for gateway endpoints, and the
     /// internet), once the program says where the API is.
     services: Option<fort_host::forward::Forwarder>,
+    /// What port 443 there ends TLS with.
+    tls: Option<Arc<rustls::ServerConfig>>,
+    /// The gateway endpoints' flows, as the data path saw them open.
+    endpoint_flows: datapath::EndpointFlows,
     /// The VPN sites' thread, and the connections it was last told of.
     vpn: std::sync::mpsc::Sender<vpn::Order>,
     vpn_connections: Vec<fort_edge::program::VpnConnectionItem>,
@@ -286,14 +297,26 @@ impl EdgeSession {
         }
         self.services = None;
         let Some(api) = api else { return };
-        let listen: Vec<fort_host::forward::Listen> = fort_model::service_addresses("s3")
-            .into_iter()
-            .map(|ip| fort_host::forward::Listen::plain(SocketAddr::from((ip, 80))))
-            .collect();
+        let mut listen = Vec::new();
+        for ip in fort_model::service_addresses("s3") {
+            listen.push(fort_host::forward::Listen::plain(SocketAddr::from((
+                ip, 80,
+            ))));
+            if let Some(tls) = &self.tls {
+                listen.push(fort_host::forward::Listen {
+                    addr: SocketAddr::from((ip, 443)),
+                    tls: Some(tls.clone()),
+                });
+            }
+        }
+        let flows = self.endpoint_flows.clone();
+        let preamble: fort_host::forward::Preamble =
+            Arc::new(move |peer, local, tls| endpoint_preamble(&flows, peer, local, tls));
         match fort_host::forward::Forwarder::start(
             &self.namespace,
             &listen,
             api,
+            preamble,
             &tokio::runtime::Handle::current(),
         ) {
             Ok(f) => {
@@ -305,6 +328,34 @@ impl EdgeSession {
             }
         }
     }
+}
+
+/// What S3's forwarder writes before a connection from `peer` to `local`: from the
+/// gateway endpoints' source, a PROXY header naming the endpoint, its VPC and the client
+/// (the API enforces the endpoint's policy by it), or a refusal if the data path saw no
+/// such flow; from anywhere else (the internet, through an internet gateway), nothing.
+fn endpoint_preamble(
+    flows: &datapath::EndpointFlows,
+    peer: SocketAddr,
+    local: SocketAddr,
+    tls: bool,
+) -> Option<Vec<u8>> {
+    let (SocketAddr::V4(peer), SocketAddr::V4(local)) = (peer, local) else {
+        return Some(Vec::new());
+    };
+    if *peer.ip() != fort_edge::ENDPOINT_SOURCE {
+        return Some(Vec::new());
+    }
+    let Some(flow) = flows.take(local, peer.port()) else {
+        tracing::warn!(%peer, %local, "a gateway endpoint's connection with no flow: refused");
+        return None;
+    };
+    Some(fort_proto::proxy::encode(&fort_proto::proxy::Origin {
+        addresses: Some((flow.client, local)),
+        vpc_endpoint_id: Some(flow.vpc_endpoint_id),
+        vpc_id: Some(flow.vpc_id),
+        tls,
+    }))
 }
 
 impl Programmed for EdgeSession {

@@ -102,6 +102,17 @@ fn address_choice(m: &Meta) -> usize {
     (h >> 16) as usize
 }
 
+/// A flow of a gateway endpoint, as [`Edge::endpoint_flow`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointFlow {
+    /// `vpce-…`
+    pub vpc_endpoint_id: String,
+    /// `vpc-…`
+    pub vpc_id: String,
+    /// The client's private address and port.
+    pub client: std::net::SocketAddrV4,
+}
+
 /// A gateway endpoint's (destinations, VPC blocks).
 type EndpointBlocks = (Vec<Ipv4Net>, Vec<Ipv4Net>);
 
@@ -257,6 +268,31 @@ impl Edge {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// The gateway endpoint whose flow the service at `service` sees coming from
+    /// [`ENDPOINT_SOURCE`]`:port` (TCP): what lets the service's forwarder tell which
+    /// endpoint, VPC and client a connection is, however the VPCs' blocks overlap.
+    pub fn endpoint_flow(
+        &self,
+        service: std::net::SocketAddrV4,
+        port: u16,
+    ) -> Option<EndpointFlow> {
+        let key = OutsideKey {
+            public: ENDPOINT_SOURCE,
+            protocol: ip_proto::TCP,
+            remote: *service.ip(),
+            remote_port: service.port(),
+            port,
+        };
+        let flow = self.table.get(self.table.lookup_outside(&key)?);
+        let nat = self.nats.get(flow.nat as usize)?.as_ref()?;
+        nat.endpoint.as_ref()?;
+        Some(EndpointFlow {
+            vpc_endpoint_id: nat.item.nat_id.clone(),
+            vpc_id: nat.item.vpc_id.clone(),
+            client: std::net::SocketAddrV4::new(flow.inside.src, flow.inside.src_port),
+        })
     }
 
     /// The NAT flow table (read-only), for diagnostics and tests.

@@ -43,7 +43,7 @@ mod tests_egress;
 #[cfg(test)]
 mod tests_v6;
 
-pub use edge::{Edge, EdgeConfig, Gateway};
+pub use edge::{Edge, EdgeConfig, EndpointFlow, Gateway};
 pub use fort_dataplane::Time;
 pub use program::{
     ENDPOINT_SOURCE, EdgeItem, EdgeProgram, EgressOnlyInternetGatewayItem, GatewayEndpointItem,

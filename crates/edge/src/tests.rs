@@ -861,6 +861,50 @@ fn gateway_endpoint_without_an_internet_gateway() {
         &back[14..],
         &tcp_packet(s3, 80, inst, 40000, SYN | ACK, b"")[..]
     );
+    // the service's side learns which endpoint, VPC and client the flow is
+    let service = std::net::SocketAddrV4::new(s3, 80);
+    assert_eq!(
+        e.endpoint_flow(service, port),
+        Some(crate::EndpointFlow {
+            vpc_endpoint_id: VPCE.into(),
+            vpc_id: "vpc-2".into(),
+            client: std::net::SocketAddrV4::new(inst, 40000),
+        })
+    );
+    assert_eq!(e.endpoint_flow(service, port.wrapping_add(1)), None);
+    assert_eq!(
+        e.endpoint_flow(std::net::SocketAddrV4::new(s3, 443), port),
+        None
+    );
+    // a VPC with the same blocks and its own endpoint: the same client address and port
+    // leave by another port, and are told apart
+    let twin = GatewayEndpointItem {
+        vpc_id: "vpc-3".into(),
+        vpce_id: "vpce-0twin".into(),
+        vni: 78,
+        ..endpoint.clone()
+    };
+    let mut both = p.clone();
+    both.gateway_endpoints.push(twin);
+    e.set_program(both);
+    let mut f = from_instance(&tcp_packet(inst, 40000, s3, 80, SYN, b""));
+    f[0..6].copy_from_slice(&gateway_mac("vpce-0twin").0);
+    let mut out2 = Vec::new();
+    assert_eq!(
+        e.process_from_vpc(t(1), 78, Gateway::Infer, &f, &mut out2),
+        Verdict::ToInternet
+    );
+    let (_, port2, _, _) = tuple(&out2);
+    assert_ne!(port2, port);
+    assert_eq!(
+        e.endpoint_flow(service, port2)
+            .map(|f| (f.vpc_endpoint_id, f.vpc_id)),
+        Some(("vpce-0twin".to_owned(), "vpc-3".to_owned()))
+    );
+    assert_eq!(
+        e.endpoint_flow(service, port).map(|f| f.vpc_endpoint_id),
+        Some(VPCE.to_owned())
+    );
     // only the service's addresses
     let (v, _) = send(
         &mut e,

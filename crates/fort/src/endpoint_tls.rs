@@ -3,7 +3,11 @@
 //! region (`ec2.REGION.amazonaws.com`, the endpoints' `vpce-….SERVICE.REGION.vpce…`
 //! names). Clients inside instances trust the CA (`AWS_CA_BUNDLE`) and reach the API at
 //! the names their SDK already uses. Kept in `DATA/tls` and reused on the next start, so
-//! the CA a user trusted stays valid.
+//! the CA a user trusted stays valid. The same certificate is valid for S3's names
+//! (`s3.REGION.amazonaws.com`, `BUCKET.s3.REGION.amazonaws.com`, `s3.amazonaws.com` and
+//! `BUCKET.s3.amazonaws.com`, the virtual-hosted style), which the edge ends at S3's
+//! addresses for gateway endpoints. A certificate made before it named those is made
+//! again, signed by the same CA (whose key is kept beside it since).
 
 use std::path::{Path, PathBuf};
 
@@ -24,14 +28,35 @@ pub struct EndpointTls {
 pub const CERT: &str = "endpoints.pem";
 pub const KEY: &str = "endpoints-key.pem";
 pub const CA: &str = "ca.pem";
+pub const CA_KEY: &str = "ca-key.pem";
+/// Beside the certificate: the names it holds, one a line, to know when to make it again.
+const NAMES: &str = "endpoints.names";
 
-/// The certificate in `dir`, made there first if it is not.
+/// The names the certificate holds.
+fn names() -> Vec<String> {
+    let mut names = vec![
+        "s3.amazonaws.com".to_owned(),
+        "*.s3.amazonaws.com".to_owned(),
+    ];
+    for region in fort_control::zones::REGIONS {
+        names.push(format!("*.{}.amazonaws.com", region.name));
+        names.push(format!("*.s3.{}.amazonaws.com", region.name));
+        for s in SERVICES {
+            names.push(format!("*.{s}.{}.vpce.amazonaws.com", region.name));
+        }
+    }
+    names
+}
+
+/// The certificate in `dir`, made there first if it is not (or if it lacks a name).
 pub fn ensure(dir: &Path) -> anyhow::Result<EndpointTls> {
     let tls = EndpointTls {
         ca: dir.join(CA),
         dir: dir.to_path_buf(),
     };
-    if [CA, CERT, KEY].iter().all(|f| dir.join(f).exists()) {
+    let names = names();
+    let current = std::fs::read_to_string(dir.join(NAMES)).is_ok_and(|n| n == names.join("\n"));
+    if current && [CA, CERT, KEY].iter().all(|f| dir.join(f).exists()) {
         return Ok(tls);
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -39,16 +64,17 @@ pub fn ensure(dir: &Path) -> anyhow::Result<EndpointTls> {
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
         .push(DnType::CommonName, "Fort endpoint CA");
-    let ca_key = KeyPair::generate()?;
+    // the CA users trust is kept when its key is (a new one otherwise)
+    let kept = std::fs::read_to_string(dir.join(CA_KEY))
+        .ok()
+        .and_then(|pem| KeyPair::from_pem(&pem).ok())
+        .filter(|_| dir.join(CA).exists());
+    let ca_key = match kept {
+        Some(k) => k,
+        None => KeyPair::generate()?,
+    };
     let ca_cert = ca.self_signed(&ca_key)?;
-    let mut names = Vec::new();
-    for region in fort_control::zones::REGIONS {
-        names.push(format!("*.{}.amazonaws.com", region.name));
-        for s in SERVICES {
-            names.push(format!("*.{s}.{}.vpce.amazonaws.com", region.name));
-        }
-    }
-    let mut leaf = CertificateParams::new(names)?;
+    let mut leaf = CertificateParams::new(names.clone())?;
     leaf.distinguished_name
         .push(DnType::CommonName, "Fort interface endpoints");
     let key = KeyPair::generate()?;
@@ -57,8 +83,10 @@ pub fn ensure(dir: &Path) -> anyhow::Result<EndpointTls> {
         std::fs::write(dir.join(name), text).with_context(|| format!("writing {name}"))
     };
     write(KEY, key.serialize_pem())?;
+    write(CA_KEY, ca_key.serialize_pem())?;
     write(CERT, cert.pem() + &ca_cert.pem())?;
     write(CA, ca_cert.pem())?;
+    write(NAMES, names.join("\n"))?;
     Ok(tls)
 }
 

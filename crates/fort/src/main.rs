@@ -262,6 +262,10 @@ struct EdgeArgs {
     /// internet link gets 1500, less on an underlay below 1566 (Geneve takes 66).
     #[arg(long, env = "FORT_UNDERLAY_MTU")]
     underlay_mtu: Option<u32>,
+    /// A directory with `endpoints.pem` and `endpoints-key.pem` (as for `fort agent`):
+    /// S3's addresses in the internet namespace then answer HTTPS on 443 too.
+    #[arg(long, value_name = "DIR")]
+    endpoint_tls: Option<PathBuf>,
     #[command(flatten)]
     internet: InternetArgs,
     #[command(flatten)]
@@ -584,6 +588,11 @@ async fn edge(args: EdgeArgs) -> anyhow::Result<()> {
             hosts: args.internet.internet_hosts,
         },
         onprem: args.internet.onprem(),
+        tls: args
+            .endpoint_tls
+            .as_deref()
+            .map(endpoint_tls::server_config)
+            .transpose()?,
     })
     .await?;
     println!(
@@ -904,11 +913,13 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
         }
     }
     let mut running = Vec::new();
+    let mut s3_tls = None;
     if agents {
         let tls = endpoint_tls::ensure(&args.data_dir.join("tls"))?;
         let tls_config = endpoint_tls::server_config(&tls.dir)?;
+        s3_tls = Some(tls_config.clone());
         println!(
-            "  endpoint TLS:  interface endpoints answer HTTPS; inside instances trust AWS_CA_BUNDLE={}",
+            "  endpoint TLS:  interface endpoints and S3's addresses answer HTTPS; inside instances trust AWS_CA_BUNDLE={}",
             tls.ca.display()
         );
         let hosts = up_hosts(&args.region, args.zones, args.hosts, args.underlay_base);
@@ -965,6 +976,7 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
                 hosts: args.internet.internet_hosts,
             },
             onprem: args.internet.onprem(),
+            tls: s3_tls.clone(),
         })
         .await;
         match started {
@@ -1006,6 +1018,10 @@ async fn server(args: ServerArgs, up: bool) -> anyhow::Result<()> {
     let _ = std::io::stdout().flush();
 
     let app = fort_ec2_api::router_with(api, Some(mapping.clone()));
+    // connections from VPC endpoints' forwarders start with a PROXY header naming the
+    // endpoint, whose policy the API enforces
+    let listener = fort_ec2_api::endpoint_policy::ProxiedListener::new(listener)?;
+    let app = app.into_make_service_with_connect_info::<fort_ec2_api::endpoint_policy::Peer>();
     let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await;

@@ -4,6 +4,8 @@
 //! connects to the target from the process's own namespace. VPC endpoints use it to
 //! reach the API from inside a namespace without routing the namespace anywhere. A
 //! listener may end TLS first (HTTPS at an endpoint), so the target sees plain bytes.
+//! Before a connection's bytes the forwarder writes what its [`Preamble`] gives for it
+//! (the endpoints' PROXY header), so the target knows where the connection came from.
 
 use std::io;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -29,6 +31,16 @@ pub struct Listen {
     pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
+/// What the forwarder writes to the target before a connection's own bytes, given the
+/// client's address, the address it reached and whether the listener ends TLS; `None`
+/// refuses the connection (closed without a byte carried).
+pub type Preamble = Arc<dyn Fn(SocketAddr, SocketAddr, bool) -> Option<Vec<u8>> + Send + Sync>;
+
+/// A preamble that writes nothing.
+pub fn no_preamble() -> Preamble {
+    Arc::new(|_, _, _| Some(Vec::new()))
+}
+
 impl Listen {
     pub fn plain(addr: SocketAddr) -> Listen {
         Listen { addr, tls: None }
@@ -37,11 +49,12 @@ impl Listen {
 
 impl Forwarder {
     /// Listens on `listen` inside namespace `ns` (`/run/netns/NS`) and splices each
-    /// connection to `target`.
+    /// connection to `target`, after what `preamble` gives for it.
     pub fn start(
         ns: &str,
         listen: &[Listen],
         target: SocketAddrV4,
+        preamble: Preamble,
         runtime: &tokio::runtime::Handle,
     ) -> io::Result<Forwarder> {
         let path = Path::new("/run/netns").join(ns);
@@ -61,7 +74,7 @@ impl Forwarder {
             .zip(listen)
             .map(|(l, how)| {
                 let tls = how.tls.clone().map(TlsAcceptor::from);
-                runtime.spawn(serve(l, ns.to_owned(), target, tls))
+                runtime.spawn(serve(l, ns.to_owned(), target, tls, preamble.clone()))
             })
             .collect();
         Ok(Forwarder { target, tasks })
@@ -86,6 +99,7 @@ async fn serve(
     ns: String,
     target: SocketAddrV4,
     tls: Option<TlsAcceptor>,
+    preamble: Preamble,
 ) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -98,19 +112,29 @@ async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((inbound, _)) => match (inbound.set_nodelay(true), tls.clone()).1 {
-                    None => {
-                        connections.spawn(splice(inbound, target));
+                Ok((inbound, peer)) => {
+                    let first = inbound
+                        .local_addr()
+                        .ok()
+                        .and_then(|local| preamble(peer, local, tls.is_some()));
+                    let Some(first) = first else {
+                        tracing::debug!(namespace = ns, %peer, "connection refused by its preamble");
+                        continue;
+                    };
+                    match (inbound.set_nodelay(true), tls.clone()).1 {
+                        None => {
+                            connections.spawn(splice(inbound, target, first));
+                        }
+                        Some(acceptor) => {
+                            connections.spawn(async move {
+                                match acceptor.accept(inbound).await {
+                                    Ok(stream) => splice(stream, target, first).await,
+                                    Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
+                                }
+                            });
+                        }
                     }
-                    Some(acceptor) => {
-                        connections.spawn(async move {
-                            match acceptor.accept(inbound).await {
-                                Ok(stream) => splice(stream, target).await,
-                                Err(e) => tracing::debug!(error = %e, "TLS handshake failed"),
-                            }
-                        });
-                    }
-                },
+                }
                 Err(e) => {
                     tracing::warn!(namespace = ns, error = %e, "forwarder accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -122,8 +146,8 @@ async fn serve(
     }
 }
 
-/// Carries one connection to `target` and back until either side closes.
-async fn splice<S>(mut inbound: S, target: SocketAddrV4)
+/// Carries one connection to `target`, after `first`, and back until either side closes.
+async fn splice<S>(mut inbound: S, target: SocketAddrV4, first: Vec<u8>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
@@ -135,6 +159,13 @@ where
         }
     };
     let _ = outbound.set_nodelay(true);
+    if !first.is_empty() {
+        use tokio::io::AsyncWriteExt;
+        if let Err(e) = outbound.write_all(&first).await {
+            tracing::debug!(%target, error = %e, "forwarder cannot write its preamble");
+            return;
+        }
+    }
     let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
 }
 

@@ -16,6 +16,7 @@ pub mod server {
 }
 
 mod key;
+pub mod proxy;
 pub mod wire;
 
 /// The version of the mapping contract this build speaks. 1 was the JSON-in-protobuf
@@ -43,5 +44,8 @@ pub mod wire;
 /// in its resource name's item (the resolver's AAAA answer) and IPv6 name servers in a
 /// VPC's DHCP options (for DHCPv6); 14 adds transit gateway peering (a route's `peering`
 /// target naming the peer gateway's table, and an attachment's `peer_route_table_ids`),
-/// so hosts walk two peered gateways.
-pub const CONTRACT_VERSION: u32 = 14;
+/// so hosts walk two peered gateways. 15: the forwarders of VPC endpoints (the agent's
+/// at interface endpoints, the edge's at S3's addresses for gateway endpoints) write a
+/// PROXY v2 header naming the endpoint and the VPC ([`proxy`]) before each connection
+/// they carry to the API, which enforces the endpoint's policy by it.
+pub const CONTRACT_VERSION: u32 = 15;

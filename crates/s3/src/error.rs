@@ -23,6 +23,9 @@ pub enum S3Error {
     BucketNotEmpty(String),
     #[error("Access Denied")]
     AccessDenied,
+    /// Denied by a policy (a VPC endpoint's), with AWS's explanation.
+    #[error("{0}")]
+    AccessDeniedBy(String),
     #[error(
         "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."
     )]
@@ -108,7 +111,7 @@ impl S3Error {
             S3Error::BucketAlreadyExists(_) => "BucketAlreadyExists",
             S3Error::InvalidBucketName(_) => "InvalidBucketName",
             S3Error::BucketNotEmpty(_) => "BucketNotEmpty",
-            S3Error::AccessDenied => "AccessDenied",
+            S3Error::AccessDenied | S3Error::AccessDeniedBy(_) => "AccessDenied",
             S3Error::NoSuchUpload => "NoSuchUpload",
             S3Error::InvalidPart => "InvalidPart",
             S3Error::InvalidPartOrder => "InvalidPartOrder",
@@ -150,6 +153,7 @@ impl S3Error {
             | S3Error::BucketAlreadyExists(_)
             | S3Error::BucketNotEmpty(_) => 409,
             S3Error::AccessDenied
+            | S3Error::AccessDeniedBy(_)
             | S3Error::ExpiredPresign
             | S3Error::InvalidAccessKeyId
             | S3Error::SignatureDoesNotMatch

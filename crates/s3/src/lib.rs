@@ -6,6 +6,7 @@
 //! signatures, needs a dozen operations, and s3s's tree (pinned pre-release crypto
 //! crates, ICU, its own SigV4) would cost more build time than this whole crate.
 
+pub mod access;
 pub mod chunked;
 pub mod error;
 pub mod list;

@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use fort_auth::policy::EndpointGate;
 use fort_auth::sigv4::{self, HttpRequest};
 use fort_auth::{Credentials, Verified};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
@@ -65,7 +66,12 @@ pub fn signed_for_s3(headers: &HeaderMap, query: &str) -> bool {
 
 /// Answers one S3 request: reads the body (up to [`MAX_REQUEST_BYTES`]), verifies the
 /// signature, and runs the operation off the async runtime (it touches the disk).
-pub async fn serve(s3: Arc<S3>, credentials: &Credentials, req: Request<Body>) -> Response {
+pub async fn serve(
+    s3: Arc<S3>,
+    credentials: &Credentials,
+    req: Request<Body>,
+    gate: Option<&EndpointGate>,
+) -> Response {
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
     let head = parts.method == Method::HEAD;
@@ -128,6 +134,17 @@ pub async fn serve(s3: Arc<S3>, credentials: &Credentials, req: Request<Body>) -
         }
     };
     drop(headers);
+    // through a VPC endpoint: every action the request needs must pass its policy
+    if let Some(gate) = gate {
+        for a in crate::access::accesses(&parts, &body) {
+            let context: Vec<(&str, &str)> =
+                a.context.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            if let Err(r) = gate.check(&verified.account_id, a.action, &a.resource, &context) {
+                METRICS.request("unknown", "AccessDenied");
+                return error_response(&S3Error::AccessDeniedBy(r.message), &request_id, head);
+            }
+        }
+    }
     let rid = request_id.clone();
     let task = tokio::task::spawn_blocking(move || {
         let (op, result) = dispatch(&s3, &verified, &parts, &body);
@@ -219,7 +236,7 @@ fn empty(status: StatusCode) -> Response {
 }
 
 /// The query string's parameters, decoded, without the presigning ones.
-fn query_params(query: &str) -> Vec<(String, String)> {
+pub(crate) fn query_params(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -236,16 +253,16 @@ fn query_params(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-struct Query(Vec<(String, String)>);
+pub(crate) struct Query(pub(crate) Vec<(String, String)>);
 
 impl Query {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k == name)
     }
 }
@@ -293,9 +310,26 @@ fn unserved(q: &Query) -> Result<(), S3Error> {
     }
 }
 
-/// The bucket and key a request addresses: path-style `/bucket/key`, or
-/// `bucket.localhost` virtual-hosted style (what SDKs send to a `localhost` endpoint).
-fn address(parts: &Parts) -> Result<(String, Option<String>), S3Error> {
+/// The bucket of a virtual-hosted style host name: `BUCKET.localhost` (what SDKs send to
+/// a `localhost` endpoint), `BUCKET.s3.REGION.amazonaws.com` and `BUCKET.s3.amazonaws.com`
+/// (S3's own names, which gateway endpoints reach).
+fn virtual_host_bucket(host: &str) -> Option<&str> {
+    let bucket = match host.strip_suffix(".localhost") {
+        Some(b) => b,
+        None => {
+            let name = host.strip_suffix(".amazonaws.com")?;
+            match name.strip_suffix(".s3") {
+                Some(b) => b,
+                None => name.rsplit_once('.')?.0.strip_suffix(".s3")?,
+            }
+        }
+    };
+    (!bucket.is_empty()).then_some(bucket)
+}
+
+/// The bucket and key a request addresses: path-style `/bucket/key`, or virtual-hosted
+/// style ([`virtual_host_bucket`]).
+pub(crate) fn address(parts: &Parts) -> Result<(String, Option<String>), S3Error> {
     let path = parts.uri.path();
     let decode = |s: &str| -> Result<String, S3Error> {
         percent_decode_str(s)
@@ -309,7 +343,7 @@ fn address(parts: &Parts) -> Result<(String, Option<String>), S3Error> {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    if let Some(bucket) = host.strip_suffix(".localhost").filter(|b| !b.is_empty()) {
+    if let Some(bucket) = virtual_host_bucket(host) {
         let key = path.strip_prefix('/').unwrap_or(path);
         let key = (!key.is_empty()).then(|| decode(key)).transpose()?;
         return Ok((bucket.to_owned(), key));

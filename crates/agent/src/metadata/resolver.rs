@@ -282,8 +282,15 @@ impl VpcView {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
         // S3's regional names answer an address of its prefix list, where Fort's S3
         // answers (through a gateway endpoint, or an internet gateway), as AWS's public
-        // DNS answers one of S3's addresses
-        if name == "s3.amazonaws.com" || name == format!("s3.{}.amazonaws.com", self.region) {
+        // DNS answers one of S3's addresses; so do its virtual-hosted names
+        // (`BUCKET.s3.REGION.amazonaws.com`, `BUCKET.s3.amazonaws.com`)
+        let regional = format!("s3.{}.amazonaws.com", self.region);
+        let is_s3 = |n: &str, base: &str| {
+            n == base
+                || n.strip_suffix(base)
+                    .is_some_and(|b| b.len() > 1 && b.ends_with('.'))
+        };
+        if is_s3(&name, "s3.amazonaws.com") || is_s3(&name, &regional) {
             let ip = *fort_model::service_addresses("s3").first()?;
             let owner = Name::from_ascii(format!("{name}.")).ok()?;
             return Some(if qtype == RecordType::A {
@@ -593,6 +600,15 @@ mod tests {
         assert_eq!(ips.len(), 1);
         assert!(blocks.iter().any(|b| b.contains(&ips[0])), "{ips:?}");
         assert_eq!(a_records(v.local("S3.amazonaws.com.", RecordType::A)), ips);
+        // the virtual-hosted style: a bucket's own name
+        for n in [
+            "my-bucket.s3.us-east-1.amazonaws.com",
+            "my.dotted.bucket.s3.amazonaws.com",
+        ] {
+            assert_eq!(a_records(v.local(n, RecordType::A)), ips, "{n}");
+        }
+        assert_eq!(v.local("xs3.amazonaws.com", RecordType::A), None);
+        assert_eq!(v.local("b.s3.eu-west-1.amazonaws.com", RecordType::A), None);
         assert_eq!(v.local("s3.eu-west-1.amazonaws.com", RecordType::A), None);
     }
 
