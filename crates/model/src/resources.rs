@@ -804,6 +804,40 @@ impl Default for MetadataOptions {
     }
 }
 
+/// An account's default instance metadata options in one region (one row, id `default`):
+/// ModifyInstanceMetadataDefaults. `None` is EC2's `no-preference`: a launch then takes the
+/// image's setting or EC2's default. The launch's own options come first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceMetadataDefaults {
+    pub id: String,
+    /// `optional` or `required`.
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<u32>,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: Option<String>,
+    /// `enabled` or `disabled`.
+    pub instance_metadata_tags: Option<String>,
+}
+
+impl InstanceMetadataDefaults {
+    /// `base` (the image's options or EC2's defaults) with the account's preferences over it.
+    pub fn over(&self, mut base: MetadataOptions) -> MetadataOptions {
+        if let Some(t) = &self.http_tokens {
+            base.http_tokens = t.clone();
+        }
+        if let Some(h) = self.http_put_response_hop_limit {
+            base.http_put_response_hop_limit = h;
+        }
+        if let Some(e) = &self.http_endpoint {
+            base.http_endpoint = e.clone();
+        }
+        if let Some(t) = &self.instance_metadata_tags {
+            base.instance_metadata_tags = t.clone();
+        }
+        base
+    }
+}
+
 /// A launch template and all its versions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchTemplate {

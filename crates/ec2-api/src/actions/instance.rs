@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use fort_control::instance::{
     CpuOptionsRequest, InstanceChange, InterfaceSpec, MetadataOptionsRequest,
-    PrivateDnsNameOptionsRequest, RunInstances, StateChange, console_output,
+    ModifyMetadataDefaults, PrivateDnsNameOptionsRequest, RunInstances, StateChange,
+    console_output, metadata_defaults,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::spot::SpotRequestSpec;
@@ -38,6 +39,8 @@ crate::actions!(
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
+    GetInstanceMetadataDefaults,
+    ModifyInstanceMetadataDefaults,
     ModifyPrivateDnsNameOptions,
     GetConsoleOutput,
     GetPasswordData,
@@ -655,6 +658,36 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     render_metadata(w, &m, "pending")
                 });
             Ok(w)
+        }
+        Action::GetInstanceMetadataDefaults => {
+            let d = ctx.read(|v| metadata_defaults(v.region)).await?;
+            let mut w = Xml::new();
+            // settings with no preference are left out, as EC2 does
+            w.el("accountLevel", |w| {
+                w.opt("httpTokens", d.http_tokens.as_deref())
+                    .opt("httpPutResponseHopLimit", d.http_put_response_hop_limit)
+                    .opt("httpEndpoint", d.http_endpoint.as_deref())
+                    .opt("instanceMetadataTags", d.instance_metadata_tags.as_deref())
+                    .leaf("managedBy", "account");
+            });
+            Ok(w)
+        }
+        Action::ModifyInstanceMetadataDefaults => {
+            if p.get("HttpTokensEnforced").is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "HttpTokensEnforced is not supported by Fort.",
+                ));
+            }
+            let req = ModifyMetadataDefaults {
+                http_tokens: p.opt_str("HttpTokens"),
+                http_put_response_hop_limit: p.int("HttpPutResponseHopLimit")?,
+                http_endpoint: p.opt_str("HttpEndpoint"),
+                instance_metadata_tags: p.opt_str("InstanceMetadataTags"),
+            };
+            ctx.write(|tx| tx.modify_instance_metadata_defaults(&req))
+                .await?;
+            Ok(ok_return())
         }
         Action::ModifyPrivateDnsNameOptions => {
             let id = p.req("InstanceId")?.to_owned();
