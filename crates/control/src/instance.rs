@@ -61,6 +61,10 @@ pub struct RunInstances {
     pub partition_number: Option<i64>,
     /// `HibernationOptions.Configured`.
     pub hibernation: bool,
+    /// `MaintenanceOptions.AutoRecovery` `disabled`.
+    pub auto_recovery_disabled: bool,
+    /// `CapacityReservationSpecification.CapacityReservationPreference` `none`.
+    pub capacity_reservation_none: bool,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -1068,6 +1072,9 @@ impl Tx<'_> {
             fleet_id: None,
             placement_group: None,
             hibernation_configured: false,
+            auto_recovery_disabled: req.auto_recovery_disabled,
+            reboot_migration: None,
+            capacity_reservation_none: req.capacity_reservation_none,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
@@ -1553,6 +1560,53 @@ impl Tx<'_> {
         let next = req.apply(&metadata_defaults(self.region))?;
         self.region.instance_metadata_defaults.insert(next.clone());
         Ok(next)
+    }
+
+    /// ModifyInstanceMaintenanceOptions: auto-recovery and reboot migration, on an
+    /// instance in any state but terminated. Answers the options now in force.
+    pub fn modify_instance_maintenance_options(
+        &mut self,
+        id: &str,
+        auto_recovery_disabled: Option<bool>,
+        reboot_migration: Option<RebootMigration>,
+    ) -> Result<(bool, Option<RebootMigration>), ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?;
+        if matches!(
+            inst.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        ) {
+            return Err(incorrect_state(id, "modified"));
+        }
+        let inst = self.region.instances.get_mut(id).expect("found");
+        if let Some(d) = auto_recovery_disabled {
+            inst.auto_recovery_disabled = d;
+        }
+        if reboot_migration.is_some() {
+            inst.reboot_migration = reboot_migration;
+        }
+        Ok((inst.auto_recovery_disabled, inst.reboot_migration))
+    }
+
+    /// ModifyInstanceCapacityReservationAttributes: the instance's Capacity Reservation
+    /// preference, changed only while it is stopped, as EC2 requires.
+    pub fn modify_instance_capacity_reservation(
+        &mut self,
+        id: &str,
+        none: bool,
+    ) -> Result<(), ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?;
+        if inst.state != InstanceState::Stopped {
+            return Err(ApiError::new(
+                ErrorCode::IncorrectInstanceState,
+                format!("The instance '{id}' is not in the 'stopped' state."),
+            ));
+        }
+        self.region
+            .instances
+            .get_mut(id)
+            .expect("found")
+            .capacity_reservation_none = none;
+        Ok(())
     }
 
     /// ModifyInstanceMetadataOptions: answers the options now in force.

@@ -639,6 +639,36 @@ pub struct Instance {
     /// hibernation fails.
     #[serde(default, skip_serializing_if = "is_false")]
     pub hibernation_configured: bool,
+    /// `MaintenanceOptions.AutoRecovery` `disabled` (RunInstances or
+    /// ModifyInstanceMaintenanceOptions); EC2's `default` otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auto_recovery_disabled: bool,
+    /// `MaintenanceOptions.RebootMigration` as ModifyInstanceMaintenanceOptions last set it;
+    /// `None` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_migration: Option<RebootMigration>,
+    /// `CapacityReservationSpecification.CapacityReservationPreference` `none`: the
+    /// instance runs in no open Capacity Reservation. EC2's `open` otherwise (Fort has no
+    /// Capacity Reservations, so either runs the same).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub capacity_reservation_none: bool,
+}
+
+/// `MaintenanceOptions.RebootMigration` of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootMigration {
+    Default,
+    Disabled,
+}
+
+impl RebootMigration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Disabled => "disabled",
+        }
+    }
 }
 
 /// A request for one Spot Instance (`sir-…`): RequestSpotInstances makes one per instance

@@ -14,7 +14,8 @@ use fort_control::{Region, now_millis};
 use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, InterruptionBehavior, Kind,
-    LaunchTemplateId, MetadataOptions, NetworkInterface, SpotInstanceType, Volume, format_time,
+    LaunchTemplateId, MetadataOptions, NetworkInterface, RebootMigration, SpotInstanceType, Volume,
+    format_time,
 };
 
 use super::network_interface::{
@@ -39,6 +40,8 @@ crate::actions!(
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
+    ModifyInstanceMaintenanceOptions,
+    ModifyInstanceCapacityReservationAttributes,
     GetInstanceMetadataDefaults,
     ModifyInstanceMetadataDefaults,
     ModifyPrivateDnsNameOptions,
@@ -279,10 +282,67 @@ pub(crate) fn run_request(
         spot: market_options(p.child("InstanceMarketOptions"))?,
         fleet_id: None,
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
+        auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
+        capacity_reservation_none: capacity_reservation_none(
+            p.child("CapacityReservationSpecification"),
+            "CapacityReservationSpecification",
+        )?
+        .unwrap_or(false),
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
     })
+}
+
+/// `AutoRecovery` of `MaintenanceOptions` (or ModifyInstanceMaintenanceOptions's
+/// parameters): whether it is `disabled`; `None` when not given.
+fn auto_recovery(p: &Params) -> Result<Option<bool>, ApiError> {
+    match p.get("AutoRecovery") {
+        None => Ok(None),
+        Some("default") => Ok(Some(false)),
+        Some("disabled") => Ok(Some(true)),
+        Some(other) => Err(ApiError::invalid_value(format!(
+            "Value ({other}) for parameter AutoRecovery is invalid. Valid values: default, disabled."
+        ))),
+    }
+}
+
+fn reboot_migration(p: &Params) -> Result<Option<RebootMigration>, ApiError> {
+    match p.get("RebootMigration") {
+        None => Ok(None),
+        Some("default") => Ok(Some(RebootMigration::Default)),
+        Some("disabled") => Ok(Some(RebootMigration::Disabled)),
+        Some(other) => Err(ApiError::invalid_value(format!(
+            "Value ({other}) for parameter RebootMigration is invalid. Valid values: default, disabled."
+        ))),
+    }
+}
+
+/// A `CapacityReservationSpecification`: whether its preference is `none` (`open` is
+/// EC2's default); `None` when no preference is given. Fort has no Capacity
+/// Reservations, so a target names none, and `capacity-reservations-only` could never
+/// launch: both are refused as unsupported.
+fn capacity_reservation_none(p: &Params, param: &str) -> Result<Option<bool>, ApiError> {
+    let unsupported = |what: &str| {
+        ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{param}.{what} is not supported: Fort has no Capacity Reservations."),
+        )
+    };
+    if p.child("CapacityReservationTarget").is_present() {
+        return Err(unsupported("CapacityReservationTarget"));
+    }
+    match p.get("CapacityReservationPreference") {
+        None => Ok(None),
+        Some("open") => Ok(Some(false)),
+        Some("none") => Ok(Some(true)),
+        Some("capacity-reservations-only") => Err(unsupported(
+            "CapacityReservationPreference capacity-reservations-only",
+        )),
+        Some(other) => Err(ApiError::invalid_value(format!(
+            "Value ({other}) for parameter {param}.CapacityReservationPreference is invalid. Valid values: open, none, capacity-reservations-only."
+        ))),
+    }
 }
 
 /// `InstanceMarketOptions` of RunInstances: the Spot market's terms, or `None` for
@@ -658,6 +718,35 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     render_metadata(w, &m, "pending")
                 });
             Ok(w)
+        }
+        Action::ModifyInstanceMaintenanceOptions => {
+            let id = p.req("InstanceId")?.to_owned();
+            let auto = auto_recovery(p)?;
+            let reboot = reboot_migration(p)?;
+            let (disabled, reboot) = ctx
+                .write(|tx| tx.modify_instance_maintenance_options(&id, auto, reboot))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("instanceId", &id)
+                .leaf(
+                    "autoRecovery",
+                    if disabled { "disabled" } else { "default" },
+                )
+                .opt("rebootMigration", reboot.map(RebootMigration::as_str));
+            Ok(w)
+        }
+        Action::ModifyInstanceCapacityReservationAttributes => {
+            let id = p.req("InstanceId")?.to_owned();
+            let spec = p.child("CapacityReservationSpecification");
+            let none = capacity_reservation_none(spec, "CapacityReservationSpecification")?
+                .ok_or_else(|| {
+                    ApiError::missing(
+                        "CapacityReservationSpecification.CapacityReservationPreference",
+                    )
+                })?;
+            ctx.write(|tx| tx.modify_instance_capacity_reservation(&id, none))
+                .await?;
+            Ok(ok_return())
         }
         Action::GetInstanceMetadataDefaults => {
             let d = ctx.read(|v| metadata_defaults(v.region)).await?;
@@ -1379,8 +1468,29 @@ pub fn render(
     .el("privateDnsNameOptions", |w| {
         super::render_private_dns_name_options(w, &i.private_dns_name_options)
     })
+    .el("capacityReservationSpecification", |w| {
+        w.leaf(
+            "capacityReservationPreference",
+            if i.capacity_reservation_none {
+                "none"
+            } else {
+                "open"
+            },
+        );
+    })
     .el("maintenanceOptions", |w| {
-        w.leaf("autoRecovery", "default");
+        w.leaf(
+            "autoRecovery",
+            if i.auto_recovery_disabled {
+                "disabled"
+            } else {
+                "default"
+            },
+        )
+        .opt(
+            "rebootMigration",
+            i.reboot_migration.map(RebootMigration::as_str),
+        );
     })
     .leaf("currentInstanceBootMode", "legacy-bios");
 }
