@@ -54,6 +54,9 @@ def test_default_vpc_launch_and_terminate(ec2):
     iid = i["InstanceId"]
     assert iid.startswith("i-") and len(iid) == 19
     assert i["State"] == {"Code": 0, "Name": "pending"}, "RunInstances answers pending, as EC2 does"
+    # as EC2's recorded RunInstances answers: a pending reason, and no volumes attached yet
+    assert i["StateReason"] == {"Code": "pending", "Message": "pending"}
+    assert i["BlockDeviceMappings"] == []
     assert i["ImageId"] == AMI and i["InstanceType"] == "t3.micro"
     assert i["Placement"]["AvailabilityZone"] == "us-east-1a"
     assert ipaddress.ip_address(i["PrivateIpAddress"]) in ipaddress.ip_network("172.31.0.0/20")
@@ -74,6 +77,8 @@ def test_default_vpc_launch_and_terminate(ec2):
 
     d = describe(ec2, iid)
     assert d["State"] == {"Code": 16, "Name": "running"}
+    assert "StateReason" not in d
+    assert [m["DeviceName"] for m in d["BlockDeviceMappings"]] == [d["RootDeviceName"]]
     full = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
     assert full["Attachment"]["InstanceId"] == iid
     assert full["Attachment"]["InstanceOwnerId"] == "123456789012"

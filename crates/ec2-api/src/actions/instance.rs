@@ -1405,6 +1405,11 @@ pub fn render(
             w.leaf("code", code)
                 .leaf("message", format!("{code}: User initiated shutdown"));
         });
+    } else if launching {
+        // RunInstances' answer: EC2's recorded answers all carry this
+        w.el("stateReason", |w| {
+            w.leaf("code", "pending").leaf("message", "pending");
+        });
     }
     w.leaf("architecture", architecture(region, i))
         .leaf("rootDeviceType", "ebs")
@@ -1412,10 +1417,16 @@ pub fn render(
             "rootDeviceName",
             i.root_device_name.as_deref().unwrap_or("/dev/xvda"),
         );
+    // RunInstances answers before the volumes are attached: EC2's recorded answers have
+    // an empty list, and DescribeInstances shows them
     render_block_devices(
         w,
         "blockDeviceMapping",
-        vols.get(&i.id).map_or(&[], |v| v.as_slice()),
+        if launching {
+            &[]
+        } else {
+            vols.get(&i.id).map_or(&[], |v| v.as_slice())
+        },
     );
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
