@@ -70,7 +70,7 @@ def test_default_vpc_launch_and_terminate(ec2):
     [eni] = i["NetworkInterfaces"]
     assert eni["Attachment"]["DeviceIndex"] == 0
     assert eni["Attachment"]["DeleteOnTermination"] is True
-    assert eni["Attachment"]["Status"] == "attached"
+    assert eni["Attachment"]["Status"] == "attaching", "EC2's recorded RunInstances answers"
     assert eni["Association"]["PublicIp"] == pub
     assert eni["Association"]["IpOwnerId"] == "amazon"
     assert eni["Status"] == "in-use"
@@ -80,7 +80,8 @@ def test_default_vpc_launch_and_terminate(ec2):
     assert "StateReason" not in d
     assert [m["DeviceName"] for m in d["BlockDeviceMappings"]] == [d["RootDeviceName"]]
     full = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
-    assert full["Attachment"]["InstanceId"] == iid
+    assert full["Attachment"]["InstanceId"] == iid and full["Attachment"]["Status"] == "attached"
+    assert d["NetworkInterfaces"][0]["Attachment"]["Status"] == "attached"
     assert full["Attachment"]["InstanceOwnerId"] == "123456789012"
     assert full["TagSet"] == [{"Key": "Role", "Value": "eth0"}]
     assert full["RequesterManaged"] is False

@@ -1446,7 +1446,7 @@ pub fn render(
         });
     }
     w.set("networkInterfaceSet", mine, |w, e| {
-        instance_interface(w, region, e)
+        instance_interface(w, region, e, launching)
     })
     .leaf("ebsOptimized", b(i.ebs_optimized))
     .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
@@ -1523,8 +1523,9 @@ fn instance_dns_name(
     })
 }
 
-/// An interface as an instance lists it (`networkInterfaceSet/item`).
-fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
+/// An interface as an instance lists it (`networkInterfaceSet/item`); in RunInstances'
+/// answer (`launching`) its attachment is still `attaching`, as EC2's recorded answers have it.
+fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface, launching: bool) {
     w.leaf("networkInterfaceId", &e.id)
         .leaf("subnetId", &e.subnet_id)
         .leaf("vpcId", &e.vpc_id)
@@ -1543,7 +1544,14 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
         w.el("attachment", |w| {
             w.leaf("attachmentId", &a.id)
                 .leaf("deviceIndex", a.device_index)
-                .leaf("status", a.status)
+                .leaf(
+                    "status",
+                    if launching {
+                        "attaching".to_owned()
+                    } else {
+                        a.status.to_string()
+                    },
+                )
                 .leaf("attachTime", format_time(a.attach_time))
                 .leaf("deleteOnTermination", b(a.delete_on_termination))
                 .leaf("networkCardIndex", 0);
