@@ -228,7 +228,8 @@ def test_run_instances_registers_an_unknown_image(ec2, subnet):
     # The root device name EC2 gives an image registered without one.
     assert img["RootDeviceName"] == "/dev/sda1" and img["RootDeviceType"] == "ebs" and img["Name"] == f"fort-imported-{ami}"
     assert [b["DeviceName"] for b in img["BlockDeviceMappings"]] == ["/dev/sda1"]
-    assert i["RootDeviceName"] == "/dev/sda1" and [b["DeviceName"] for b in i["BlockDeviceMappings"]] == ["/dev/sda1"]
+    d = ec2.describe_instances(InstanceIds=[i["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert d["RootDeviceName"] == "/dev/sda1" and [b["DeviceName"] for b in d["BlockDeviceMappings"]] == ["/dev/sda1"]
     assert img["PlatformDetails"] == "Linux/UNIX" and img["Public"] is False
     # Launching it again uses the same image; an 8-hex id works as well.
     ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.micro")

@@ -54,6 +54,9 @@ def test_default_vpc_launch_and_terminate(ec2):
     iid = i["InstanceId"]
     assert iid.startswith("i-") and len(iid) == 19
     assert i["State"] == {"Code": 0, "Name": "pending"}, "RunInstances answers pending, as EC2 does"
+    # as EC2's recorded RunInstances answers: a pending reason, and no volumes attached yet
+    assert i["StateReason"] == {"Code": "pending", "Message": "pending"}
+    assert i["BlockDeviceMappings"] == []
     assert i["ImageId"] == AMI and i["InstanceType"] == "t3.micro"
     assert i["Placement"]["AvailabilityZone"] == "us-east-1a"
     assert ipaddress.ip_address(i["PrivateIpAddress"]) in ipaddress.ip_network("172.31.0.0/20")
@@ -67,15 +70,18 @@ def test_default_vpc_launch_and_terminate(ec2):
     [eni] = i["NetworkInterfaces"]
     assert eni["Attachment"]["DeviceIndex"] == 0
     assert eni["Attachment"]["DeleteOnTermination"] is True
-    assert eni["Attachment"]["Status"] == "attached"
+    assert eni["Attachment"]["Status"] == "attaching", "EC2's recorded RunInstances answers"
     assert eni["Association"]["PublicIp"] == pub
     assert eni["Association"]["IpOwnerId"] == "amazon"
     assert eni["Status"] == "in-use"
 
     d = describe(ec2, iid)
     assert d["State"] == {"Code": 16, "Name": "running"}
+    assert "StateReason" not in d
+    assert [m["DeviceName"] for m in d["BlockDeviceMappings"]] == [d["RootDeviceName"]]
     full = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni["NetworkInterfaceId"]])["NetworkInterfaces"][0]
-    assert full["Attachment"]["InstanceId"] == iid
+    assert full["Attachment"]["InstanceId"] == iid and full["Attachment"]["Status"] == "attached"
+    assert d["NetworkInterfaces"][0]["Attachment"]["Status"] == "attached"
     assert full["Attachment"]["InstanceOwnerId"] == "123456789012"
     assert full["TagSet"] == [{"Key": "Role", "Value": "eth0"}]
     assert full["RequesterManaged"] is False
@@ -388,6 +394,67 @@ def test_metadata_options_are_kept_and_modified(ec2, subnet):
         == "InvalidParameterValue"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
                       MetadataOptions={"HttpPutResponseHopLimit": 65}) == "InvalidParameterValue"
+
+
+def test_maintenance_and_capacity_reservation_options(ec2, subnet):
+    """MaintenanceOptions and CapacityReservationSpecification are kept from the launch (or
+    its template) and shown as EC2 shows them: `AutoRecovery` `default` and preference
+    `open` when not asked (AWS's recorded DescribeInstances answers always carry both)."""
+    plain = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"])["Instances"][0]
+    assert plain["MaintenanceOptions"] == {"AutoRecovery": "default"}
+    assert plain["CapacityReservationSpecification"] == {"CapacityReservationPreference": "open"}
+
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                          MaintenanceOptions={"AutoRecovery": "disabled"},
+                          CapacityReservationSpecification={"CapacityReservationPreference": "none"})["Instances"][0]
+    iid = i["InstanceId"]
+    assert i["MaintenanceOptions"] == {"AutoRecovery": "disabled"}
+    d = describe(ec2, iid)
+    assert d["MaintenanceOptions"] == {"AutoRecovery": "disabled"}
+    assert d["CapacityReservationSpecification"] == {"CapacityReservationPreference": "none"}
+
+    # a template made from the instance launches it the same way
+    data = ec2.get_launch_template_data(InstanceId=iid)["LaunchTemplateData"]
+    assert data["MaintenanceOptions"] == {"AutoRecovery": "disabled"}
+    assert data["CapacityReservationSpecification"] == {"CapacityReservationPreference": "none"}
+
+    # maintenance options change while the instance runs
+    r = ec2.modify_instance_maintenance_options(InstanceId=iid, AutoRecovery="default", RebootMigration="disabled")
+    assert (r["InstanceId"], r["AutoRecovery"], r["RebootMigration"]) == (iid, "default", "disabled")
+    assert describe(ec2, iid)["MaintenanceOptions"] == {"AutoRecovery": "default", "RebootMigration": "disabled"}
+    assert error_code(ec2.modify_instance_maintenance_options, InstanceId=iid,
+                      AutoRecovery="sometimes") == "InvalidParameterValue"
+    assert error_code(ec2.modify_instance_maintenance_options, InstanceId="i-0123456789abcdef0",
+                      AutoRecovery="disabled") == "InvalidInstanceID.NotFound"
+
+    # the Capacity Reservation preference only while it is stopped
+    spec = {"CapacityReservationPreference": "open"}
+    assert error_code(ec2.modify_instance_capacity_reservation_attributes, InstanceId=iid,
+                      CapacityReservationSpecification=spec) == "IncorrectInstanceState"
+    ec2.stop_instances(InstanceIds=[iid])
+    assert ec2.modify_instance_capacity_reservation_attributes(
+        InstanceId=iid, CapacityReservationSpecification=spec)["Return"]
+    assert describe(ec2, iid)["CapacityReservationSpecification"] == spec
+
+    # Fort has no Capacity Reservations to target
+    for bad in ({"CapacityReservationPreference": "capacity-reservations-only"},
+                {"CapacityReservationTarget": {"CapacityReservationId": "cr-0123456789abcdef0"}}):
+        assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                          CapacityReservationSpecification=bad) == "UnsupportedOperation"
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                      MaintenanceOptions={"AutoRecovery": "off"}) == "InvalidParameterValue"
+
+    # a launch template's options are the launch's
+    lt = ec2.create_launch_template(LaunchTemplateName="maint", LaunchTemplateData={
+        "ImageId": AMI, "MaintenanceOptions": {"AutoRecovery": "disabled"},
+        "CapacityReservationSpecification": {"CapacityReservationPreference": "none"}})["LaunchTemplate"]
+    try:
+        t = ec2.run_instances(MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                              LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"]})["Instances"][0]
+        assert t["MaintenanceOptions"] == {"AutoRecovery": "disabled"}
+        assert t["CapacityReservationSpecification"] == {"CapacityReservationPreference": "none"}
+    finally:
+        ec2.delete_launch_template(LaunchTemplateId=lt["LaunchTemplateId"])
 
 
 def test_every_attribute_describes(ec2, subnet):

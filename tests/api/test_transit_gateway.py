@@ -132,6 +132,34 @@ def test_create_and_describe_gateway(ec2, net):
     assert error_code(ec2.describe_transit_gateways, Filters=[{"Name": "colour", "Values": ["x"]}]) == "InvalidParameterValue"
 
 
+def test_untagged_resources_tag_sets(ec2, net):
+    """EC2 leaves an empty tag set out of an action's own answer (moto's AWS-verified
+    test_create_and_describe_transit_gateway_vpc_attachment: no `Tags` in
+    CreateTransitGatewayVpcAttachment's answer) and lists it in Describe (`Tags: []`, the
+    CLI's describe-transit-gateway-vpc-attachments example)."""
+    g = net.gateway()
+    tgw = g["TransitGatewayId"]
+    assert "Tags" not in g
+    vpc, (sa, _) = net.spoke("10.63.0.0/16")
+    a = net.attach(tgw, vpc, [sa])
+    att = a["TransitGatewayAttachmentId"]
+    assert "Tags" not in a
+    t = ec2.create_transit_gateway_route_table(TransitGatewayId=tgw)["TransitGatewayRouteTable"]
+    assert "Tags" not in t
+    assert describe_gateway(ec2, tgw)["Tags"] == []
+    d = ec2.describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[att])["TransitGatewayVpcAttachments"][0]
+    assert d["Tags"] == []
+    dt = ec2.describe_transit_gateway_route_tables(
+        TransitGatewayRouteTableIds=[t["TransitGatewayRouteTableId"]])["TransitGatewayRouteTables"][0]
+    assert dt["Tags"] == []
+    m = ec2.modify_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=att,
+                                                  Options={"DnsSupport": "disable"})["TransitGatewayVpcAttachment"]
+    assert "Tags" not in m and m["State"] == "modifying"
+    deleted = ec2.delete_transit_gateway_route_table(
+        TransitGatewayRouteTableId=t["TransitGatewayRouteTableId"])["TransitGatewayRouteTable"]
+    assert "Tags" not in deleted and deleted["State"] == "deleting"
+
+
 def test_gateway_options_and_modify(ec2, net):
     assert error_code(ec2.create_transit_gateway, Options={"AmazonSideAsn": 100}) == "InvalidParameterValue"
     assert error_code(ec2.create_transit_gateway, Options={"TransitGatewayCidrBlocks": ["10.99.0.0/25"]}) == "InvalidParameterValue"

@@ -61,6 +61,10 @@ pub struct RunInstances {
     pub partition_number: Option<i64>,
     /// `HibernationOptions.Configured`.
     pub hibernation: bool,
+    /// `MaintenanceOptions.AutoRecovery` `disabled`.
+    pub auto_recovery_disabled: bool,
+    /// `CapacityReservationSpecification.CapacityReservationPreference` `none`.
+    pub capacity_reservation_none: bool,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -214,6 +218,84 @@ pub fn image_metadata_defaults(image: &Image) -> MetadataOptions {
         options.http_put_response_hop_limit = 2;
     }
     options
+}
+
+/// The id of an account's one [`InstanceMetadataDefaults`] row in a region.
+const METADATA_DEFAULTS: &str = "default";
+
+/// An account's default instance metadata options in a region (no preference until set).
+pub fn metadata_defaults(region: &crate::Region) -> InstanceMetadataDefaults {
+    region
+        .instance_metadata_defaults
+        .get(METADATA_DEFAULTS)
+        .cloned()
+        .unwrap_or_else(|| InstanceMetadataDefaults {
+            id: METADATA_DEFAULTS.into(),
+            ..InstanceMetadataDefaults::default()
+        })
+}
+
+/// ModifyInstanceMetadataDefaults's parameters: what is given. `no-preference` (`-1` for
+/// the hop limit) clears a setting; one not given stays as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ModifyMetadataDefaults {
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<i64>,
+    pub http_endpoint: Option<String>,
+    pub instance_metadata_tags: Option<String>,
+}
+
+impl ModifyMetadataDefaults {
+    /// `cur` with the given settings applied, each checked as EC2 does.
+    fn apply(&self, cur: &InstanceMetadataDefaults) -> Result<InstanceMetadataDefaults, ApiError> {
+        let pick = |v: &Option<String>, param: &str, allowed: &[&str], cur: &Option<String>| match v
+            .as_deref()
+        {
+            None => Ok(cur.clone()),
+            Some("no-preference") => Ok(None),
+            Some(x) if allowed.contains(&x) => Ok(Some(x.to_owned())),
+            Some(x) => Err(ApiError::invalid_value(format!(
+                "Value ({x}) for parameter {param} is invalid. Valid values: {}, no-preference.",
+                allowed.join(", ")
+            ))),
+        };
+        let hop = match self.http_put_response_hop_limit {
+            None => cur.http_put_response_hop_limit,
+            Some(-1) => None,
+            Some(n) => Some(
+                u32::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| {
+                        ApiError::invalid_value(format!(
+                            "Value ({n}) for parameter HttpPutResponseHopLimit is invalid. Expected a value between 1 and 64, or -1 for no preference."
+                        ))
+                    })?,
+            ),
+        };
+        Ok(InstanceMetadataDefaults {
+            id: cur.id.clone(),
+            http_tokens: pick(
+                &self.http_tokens,
+                "HttpTokens",
+                &["optional", "required"],
+                &cur.http_tokens,
+            )?,
+            http_put_response_hop_limit: hop,
+            http_endpoint: pick(
+                &self.http_endpoint,
+                "HttpEndpoint",
+                &["disabled", "enabled"],
+                &cur.http_endpoint,
+            )?,
+            instance_metadata_tags: pick(
+                &self.instance_metadata_tags,
+                "InstanceMetadataTags",
+                &["disabled", "enabled"],
+                &cur.instance_metadata_tags,
+            )?,
+        })
+    }
 }
 
 /// `PrivateDnsNameOptions` of RunInstances, or ModifyPrivateDnsNameOptions's parameters:
@@ -739,9 +821,11 @@ impl Tx<'_> {
         let room = quota.saturating_sub(active) as i64;
         let count = req.max_count.min(room).max(req.min_count);
         let reservation_id = ReservationId::new();
+        // EC2's order: the launch's own options, the account's defaults, the image's
+        let base = metadata_defaults(self.region).over(image_metadata_defaults(&image));
         let metadata_options = match &req.metadata_options {
-            Some(m) => m.apply(&image_metadata_defaults(&image))?,
-            None => image_metadata_defaults(&image),
+            Some(m) => m.apply(&base)?,
+            None => base,
         };
         let mut allocators: Vec<(SubnetId, SubnetAddresses)> = Vec::new();
         let mut launched = Vec::new();
@@ -988,6 +1072,9 @@ impl Tx<'_> {
             fleet_id: None,
             placement_group: None,
             hibernation_configured: false,
+            auto_recovery_disabled: req.auto_recovery_disabled,
+            reboot_migration: None,
+            capacity_reservation_none: req.capacity_reservation_none,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
@@ -1464,6 +1551,64 @@ impl Tx<'_> {
 }
 
 impl Tx<'_> {
+    /// ModifyInstanceMetadataDefaults: the account's defaults in this region for instances
+    /// launched from now on (running ones keep theirs).
+    pub fn modify_instance_metadata_defaults(
+        &mut self,
+        req: &ModifyMetadataDefaults,
+    ) -> Result<InstanceMetadataDefaults, ApiError> {
+        let next = req.apply(&metadata_defaults(self.region))?;
+        self.region.instance_metadata_defaults.insert(next.clone());
+        Ok(next)
+    }
+
+    /// ModifyInstanceMaintenanceOptions: auto-recovery and reboot migration, on an
+    /// instance in any state but terminated. Answers the options now in force.
+    pub fn modify_instance_maintenance_options(
+        &mut self,
+        id: &str,
+        auto_recovery_disabled: Option<bool>,
+        reboot_migration: Option<RebootMigration>,
+    ) -> Result<(bool, Option<RebootMigration>), ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?;
+        if matches!(
+            inst.state,
+            InstanceState::Terminated | InstanceState::ShuttingDown
+        ) {
+            return Err(incorrect_state(id, "modified"));
+        }
+        let inst = self.region.instances.get_mut(id).expect("found");
+        if let Some(d) = auto_recovery_disabled {
+            inst.auto_recovery_disabled = d;
+        }
+        if reboot_migration.is_some() {
+            inst.reboot_migration = reboot_migration;
+        }
+        Ok((inst.auto_recovery_disabled, inst.reboot_migration))
+    }
+
+    /// ModifyInstanceCapacityReservationAttributes: the instance's Capacity Reservation
+    /// preference, changed only while it is stopped, as EC2 requires.
+    pub fn modify_instance_capacity_reservation(
+        &mut self,
+        id: &str,
+        none: bool,
+    ) -> Result<(), ApiError> {
+        let inst = self.region.instances.find(Kind::Instance, id)?;
+        if inst.state != InstanceState::Stopped {
+            return Err(ApiError::new(
+                ErrorCode::IncorrectInstanceState,
+                format!("The instance '{id}' is not in the 'stopped' state."),
+            ));
+        }
+        self.region
+            .instances
+            .get_mut(id)
+            .expect("found")
+            .capacity_reservation_none = none;
+        Ok(())
+    }
+
     /// ModifyInstanceMetadataOptions: answers the options now in force.
     pub fn modify_instance_metadata_options(
         &mut self,

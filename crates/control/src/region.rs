@@ -35,6 +35,7 @@ macro_rules! region_tables {
             volumes: Volume => "volume",
             snapshots: Snapshot => "snapshot",
             ebs_settings: EbsSettings => "ebs-settings",
+            instance_metadata_defaults: InstanceMetadataDefaults => "instance-metadata-defaults",
             managed_prefix_lists: ManagedPrefixList => "prefix-list",
             vpc_endpoints: VpcEndpoint => "vpc-endpoint",
             transit_gateways: TransitGateway => "transit-gateway",
@@ -253,6 +254,7 @@ untagged!(
     Counter,
     Host,
     EbsSettings,
+    InstanceMetadataDefaults,
     VpcBlockPublicAccessOptions
 );
 

@@ -639,6 +639,36 @@ pub struct Instance {
     /// hibernation fails.
     #[serde(default, skip_serializing_if = "is_false")]
     pub hibernation_configured: bool,
+    /// `MaintenanceOptions.AutoRecovery` `disabled` (RunInstances or
+    /// ModifyInstanceMaintenanceOptions); EC2's `default` otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub auto_recovery_disabled: bool,
+    /// `MaintenanceOptions.RebootMigration` as ModifyInstanceMaintenanceOptions last set it;
+    /// `None` until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot_migration: Option<RebootMigration>,
+    /// `CapacityReservationSpecification.CapacityReservationPreference` `none`: the
+    /// instance runs in no open Capacity Reservation. EC2's `open` otherwise (Fort has no
+    /// Capacity Reservations, so either runs the same).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub capacity_reservation_none: bool,
+}
+
+/// `MaintenanceOptions.RebootMigration` of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RebootMigration {
+    Default,
+    Disabled,
+}
+
+impl RebootMigration {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Default => "default",
+            Self::Disabled => "disabled",
+        }
+    }
 }
 
 /// A request for one Spot Instance (`sir-…`): RequestSpotInstances makes one per instance
@@ -801,6 +831,40 @@ impl Default for MetadataOptions {
             http_protocol_ipv6: "disabled".into(),
             instance_metadata_tags: "disabled".into(),
         }
+    }
+}
+
+/// An account's default instance metadata options in one region (one row, id `default`):
+/// ModifyInstanceMetadataDefaults. `None` is EC2's `no-preference`: a launch then takes the
+/// image's setting or EC2's default. The launch's own options come first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceMetadataDefaults {
+    pub id: String,
+    /// `optional` or `required`.
+    pub http_tokens: Option<String>,
+    pub http_put_response_hop_limit: Option<u32>,
+    /// `enabled` or `disabled`.
+    pub http_endpoint: Option<String>,
+    /// `enabled` or `disabled`.
+    pub instance_metadata_tags: Option<String>,
+}
+
+impl InstanceMetadataDefaults {
+    /// `base` (the image's options or EC2's defaults) with the account's preferences over it.
+    pub fn over(&self, mut base: MetadataOptions) -> MetadataOptions {
+        if let Some(t) = &self.http_tokens {
+            base.http_tokens = t.clone();
+        }
+        if let Some(h) = self.http_put_response_hop_limit {
+            base.http_put_response_hop_limit = h;
+        }
+        if let Some(e) = &self.http_endpoint {
+            base.http_endpoint = e.clone();
+        }
+        if let Some(t) = &self.instance_metadata_tags {
+            base.instance_metadata_tags = t.clone();
+        }
+        base
     }
 }
 

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 use fort_control::instance::{
     CpuOptionsRequest, InstanceChange, InterfaceSpec, MetadataOptionsRequest,
-    PrivateDnsNameOptionsRequest, RunInstances, StateChange, console_output,
+    ModifyMetadataDefaults, PrivateDnsNameOptionsRequest, RunInstances, StateChange,
+    console_output, metadata_defaults,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::spot::SpotRequestSpec;
@@ -13,7 +14,8 @@ use fort_control::{Region, now_millis};
 use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, InterruptionBehavior, Kind,
-    LaunchTemplateId, MetadataOptions, NetworkInterface, SpotInstanceType, Volume, format_time,
+    LaunchTemplateId, MetadataOptions, NetworkInterface, RebootMigration, SpotInstanceType, Volume,
+    format_time,
 };
 
 use super::network_interface::{
@@ -38,6 +40,10 @@ crate::actions!(
     DescribeInstanceCreditSpecifications,
     ModifyInstanceCreditSpecification,
     ModifyInstanceMetadataOptions,
+    ModifyInstanceMaintenanceOptions,
+    ModifyInstanceCapacityReservationAttributes,
+    GetInstanceMetadataDefaults,
+    ModifyInstanceMetadataDefaults,
     ModifyPrivateDnsNameOptions,
     GetConsoleOutput,
     GetPasswordData,
@@ -276,10 +282,67 @@ pub(crate) fn run_request(
         spot: market_options(p.child("InstanceMarketOptions"))?,
         fleet_id: None,
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
+        auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
+        capacity_reservation_none: capacity_reservation_none(
+            p.child("CapacityReservationSpecification"),
+            "CapacityReservationSpecification",
+        )?
+        .unwrap_or(false),
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
     })
+}
+
+/// `AutoRecovery` of `MaintenanceOptions` (or ModifyInstanceMaintenanceOptions's
+/// parameters): whether it is `disabled`; `None` when not given.
+fn auto_recovery(p: &Params) -> Result<Option<bool>, ApiError> {
+    match p.get("AutoRecovery") {
+        None => Ok(None),
+        Some("default") => Ok(Some(false)),
+        Some("disabled") => Ok(Some(true)),
+        Some(other) => Err(ApiError::invalid_value(format!(
+            "Value ({other}) for parameter AutoRecovery is invalid. Valid values: default, disabled."
+        ))),
+    }
+}
+
+fn reboot_migration(p: &Params) -> Result<Option<RebootMigration>, ApiError> {
+    match p.get("RebootMigration") {
+        None => Ok(None),
+        Some("default") => Ok(Some(RebootMigration::Default)),
+        Some("disabled") => Ok(Some(RebootMigration::Disabled)),
+        Some(other) => Err(ApiError::invalid_value(format!(
+            "Value ({other}) for parameter RebootMigration is invalid. Valid values: default, disabled."
+        ))),
+    }
+}
+
+/// A `CapacityReservationSpecification`: whether its preference is `none` (`open` is
+/// EC2's default); `None` when no preference is given. Fort has no Capacity
+/// Reservations, so a target names none, and `capacity-reservations-only` could never
+/// launch: both are refused as unsupported.
+fn capacity_reservation_none(p: &Params, param: &str) -> Result<Option<bool>, ApiError> {
+    let unsupported = |what: &str| {
+        ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{param}.{what} is not supported: Fort has no Capacity Reservations."),
+        )
+    };
+    if p.child("CapacityReservationTarget").is_present() {
+        return Err(unsupported("CapacityReservationTarget"));
+    }
+    match p.get("CapacityReservationPreference") {
+        None => Ok(None),
+        Some("open") => Ok(Some(false)),
+        Some("none") => Ok(Some(true)),
+        Some("capacity-reservations-only") => Err(unsupported(
+            "CapacityReservationPreference capacity-reservations-only",
+        )),
+        Some(other) => Err(ApiError::invalid_value(format!(
+            "Value ({other}) for parameter {param}.CapacityReservationPreference is invalid. Valid values: open, none, capacity-reservations-only."
+        ))),
+    }
 }
 
 /// `InstanceMarketOptions` of RunInstances: the Spot market's terms, or `None` for
@@ -655,6 +718,65 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     render_metadata(w, &m, "pending")
                 });
             Ok(w)
+        }
+        Action::ModifyInstanceMaintenanceOptions => {
+            let id = p.req("InstanceId")?.to_owned();
+            let auto = auto_recovery(p)?;
+            let reboot = reboot_migration(p)?;
+            let (disabled, reboot) = ctx
+                .write(|tx| tx.modify_instance_maintenance_options(&id, auto, reboot))
+                .await?;
+            let mut w = Xml::new();
+            w.leaf("instanceId", &id)
+                .leaf(
+                    "autoRecovery",
+                    if disabled { "disabled" } else { "default" },
+                )
+                .opt("rebootMigration", reboot.map(RebootMigration::as_str));
+            Ok(w)
+        }
+        Action::ModifyInstanceCapacityReservationAttributes => {
+            let id = p.req("InstanceId")?.to_owned();
+            let spec = p.child("CapacityReservationSpecification");
+            let none = capacity_reservation_none(spec, "CapacityReservationSpecification")?
+                .ok_or_else(|| {
+                    ApiError::missing(
+                        "CapacityReservationSpecification.CapacityReservationPreference",
+                    )
+                })?;
+            ctx.write(|tx| tx.modify_instance_capacity_reservation(&id, none))
+                .await?;
+            Ok(ok_return())
+        }
+        Action::GetInstanceMetadataDefaults => {
+            let d = ctx.read(|v| metadata_defaults(v.region)).await?;
+            let mut w = Xml::new();
+            // settings with no preference are left out, as EC2 does
+            w.el("accountLevel", |w| {
+                w.opt("httpTokens", d.http_tokens.as_deref())
+                    .opt("httpPutResponseHopLimit", d.http_put_response_hop_limit)
+                    .opt("httpEndpoint", d.http_endpoint.as_deref())
+                    .opt("instanceMetadataTags", d.instance_metadata_tags.as_deref())
+                    .leaf("managedBy", "account");
+            });
+            Ok(w)
+        }
+        Action::ModifyInstanceMetadataDefaults => {
+            if p.get("HttpTokensEnforced").is_some() {
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedOperation,
+                    "HttpTokensEnforced is not supported by Fort.",
+                ));
+            }
+            let req = ModifyMetadataDefaults {
+                http_tokens: p.opt_str("HttpTokens"),
+                http_put_response_hop_limit: p.int("HttpPutResponseHopLimit")?,
+                http_endpoint: p.opt_str("HttpEndpoint"),
+                instance_metadata_tags: p.opt_str("InstanceMetadataTags"),
+            };
+            ctx.write(|tx| tx.modify_instance_metadata_defaults(&req))
+                .await?;
+            Ok(ok_return())
         }
         Action::ModifyPrivateDnsNameOptions => {
             let id = p.req("InstanceId")?.to_owned();
@@ -1283,6 +1405,11 @@ pub fn render(
             w.leaf("code", code)
                 .leaf("message", format!("{code}: User initiated shutdown"));
         });
+    } else if launching {
+        // RunInstances' answer: EC2's recorded answers all carry this
+        w.el("stateReason", |w| {
+            w.leaf("code", "pending").leaf("message", "pending");
+        });
     }
     w.leaf("architecture", architecture(region, i))
         .leaf("rootDeviceType", "ebs")
@@ -1290,10 +1417,16 @@ pub fn render(
             "rootDeviceName",
             i.root_device_name.as_deref().unwrap_or("/dev/xvda"),
         );
+    // RunInstances answers before the volumes are attached: EC2's recorded answers have
+    // an empty list, and DescribeInstances shows them
     render_block_devices(
         w,
         "blockDeviceMapping",
-        vols.get(&i.id).map_or(&[], |v| v.as_slice()),
+        if launching {
+            &[]
+        } else {
+            vols.get(&i.id).map_or(&[], |v| v.as_slice())
+        },
     );
     w.leaf("virtualizationType", "hvm")
         .opt("clientToken", i.client_token.as_deref())
@@ -1313,7 +1446,7 @@ pub fn render(
         });
     }
     w.set("networkInterfaceSet", mine, |w, e| {
-        instance_interface(w, region, e)
+        instance_interface(w, region, e, launching)
     })
     .leaf("ebsOptimized", b(i.ebs_optimized))
     .leaf("enaSupport", b(i.ena_support.unwrap_or(true)))
@@ -1346,8 +1479,29 @@ pub fn render(
     .el("privateDnsNameOptions", |w| {
         super::render_private_dns_name_options(w, &i.private_dns_name_options)
     })
+    .el("capacityReservationSpecification", |w| {
+        w.leaf(
+            "capacityReservationPreference",
+            if i.capacity_reservation_none {
+                "none"
+            } else {
+                "open"
+            },
+        );
+    })
     .el("maintenanceOptions", |w| {
-        w.leaf("autoRecovery", "default");
+        w.leaf(
+            "autoRecovery",
+            if i.auto_recovery_disabled {
+                "disabled"
+            } else {
+                "default"
+            },
+        )
+        .opt(
+            "rebootMigration",
+            i.reboot_migration.map(RebootMigration::as_str),
+        );
     })
     .leaf("currentInstanceBootMode", "legacy-bios");
 }
@@ -1369,8 +1523,9 @@ fn instance_dns_name(
     })
 }
 
-/// An interface as an instance lists it (`networkInterfaceSet/item`).
-fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
+/// An interface as an instance lists it (`networkInterfaceSet/item`); in RunInstances'
+/// answer (`launching`) its attachment is still `attaching`, as EC2's recorded answers have it.
+fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface, launching: bool) {
     w.leaf("networkInterfaceId", &e.id)
         .leaf("subnetId", &e.subnet_id)
         .leaf("vpcId", &e.vpc_id)
@@ -1389,7 +1544,14 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface) {
         w.el("attachment", |w| {
             w.leaf("attachmentId", &a.id)
                 .leaf("deviceIndex", a.device_index)
-                .leaf("status", a.status)
+                .leaf(
+                    "status",
+                    if launching {
+                        "attaching".to_owned()
+                    } else {
+                        a.status.to_string()
+                    },
+                )
                 .leaf("attachTime", format_time(a.attach_time))
                 .leaf("deleteOnTermination", b(a.delete_on_termination))
                 .leaf("networkCardIndex", 0);

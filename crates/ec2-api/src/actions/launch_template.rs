@@ -486,6 +486,17 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
     if let Some(c) = &i.cpu_credits {
         put("CreditSpecification.CpuCredits".into(), c.clone());
     }
+    // options launched away from EC2's defaults, so a template made from the instance
+    // launches it the same way
+    if i.auto_recovery_disabled {
+        put("MaintenanceOptions.AutoRecovery".into(), "disabled".into());
+    }
+    if i.capacity_reservation_none {
+        put(
+            "CapacityReservationSpecification.CapacityReservationPreference".into(),
+            "none".into(),
+        );
+    }
     let names = &i.private_dns_name_options;
     put(
         "PrivateDnsNameOptions.HostnameType".into(),

@@ -84,6 +84,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     ctx.account(),
                     &g,
                     TransitGatewayState::Pending,
+                    In::Answer,
                 );
             });
             Ok(w)
@@ -107,7 +108,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 )?;
                 let mut w = Xml::new();
                 w.set("transitGatewaySet", page.items, |w, g| {
-                    render_gateway(w, &r.name, &r.account, g, g.state);
+                    render_gateway(w, &r.name, &r.account, g, g.state, In::Describe);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -143,6 +144,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     ctx.account(),
                     &g,
                     TransitGatewayState::Modifying,
+                    In::Answer,
                 );
             });
             Ok(w)
@@ -158,6 +160,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     ctx.account(),
                     &g,
                     TransitGatewayState::Deleting,
+                    In::Answer,
                 );
             });
             Ok(w)
@@ -209,7 +212,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 )?;
                 let mut w = Xml::new();
                 w.set("transitGatewayVpcAttachments", page.items, |w, a| {
-                    render_vpc_attachment(w, &r.account, a, a.state);
+                    render_vpc_attachment(w, &r.account, a, a.state, In::Describe);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -362,7 +365,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 )?;
                 let mut w = Xml::new();
                 w.set("transitGatewayRouteTables", page.items, |w, t| {
-                    render_route_table(w, r, t, t.state);
+                    render_route_table(w, r, t, t.state, In::Describe);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -642,7 +645,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 )?;
                 let mut w = Xml::new();
                 w.set("transitGatewayPeeringAttachments", page.items, |w, a| {
-                    render_peering(w, a, a.state);
+                    render_peering(w, a, a.state, In::Describe);
                 });
                 next_token(&mut w, page.next_token);
                 Ok(w)
@@ -728,12 +731,31 @@ fn gateway_field(r: &Region, g: &TransitGateway, name: &str) -> Vec<String> {
     }
 }
 
+/// Where a resource is written: in a Describe list, where EC2 writes its tag set even when
+/// it is empty (`Tags: []`, the CLI's describe-transit-gateway-vpc-attachments example), or
+/// in an action's own answer (create, modify, accept, reject, delete), where EC2 leaves an
+/// empty one out (moto's AWS-verified CreateTransitGatewayVpcAttachment test; the CLI's
+/// accept/delete-transit-gateway-peering-attachment examples).
+#[derive(Clone, Copy)]
+enum In {
+    Describe,
+    Answer,
+}
+
+fn tags_in(w: &mut Xml, tags: &fort_model::Tags, at: In) {
+    match at {
+        In::Describe => w.tag_set(tags),
+        In::Answer => w.tags(tags),
+    };
+}
+
 fn render_gateway(
     w: &mut Xml,
     region: &str,
     account: &str,
     g: &TransitGateway,
     state: TransitGatewayState,
+    at: In,
 ) {
     let o = &g.options;
     w.leaf("transitGatewayId", &g.id)
@@ -774,8 +796,8 @@ fn render_gateway(
                 on(o.security_group_referencing_support),
             )
             .leaf("multicastSupport", on(o.multicast_support));
-        })
-        .tag_set(&g.tags);
+        });
+    tags_in(w, &g.tags, at);
 }
 
 fn render_vpc_attachment(
@@ -783,6 +805,7 @@ fn render_vpc_attachment(
     account: &str,
     a: &TransitGatewayVpcAttachment,
     state: TransitGatewayAttachmentState,
+    at: In,
 ) {
     let o = &a.options;
     w.leaf("transitGatewayAttachmentId", &a.id)
@@ -800,8 +823,8 @@ fn render_vpc_attachment(
                 )
                 .leaf("ipv6Support", on(o.ipv6_support))
                 .leaf("applianceModeSupport", on(o.appliance_mode_support));
-        })
-        .tag_set(&a.tags);
+        });
+    tags_in(w, &a.tags, at);
 }
 
 fn vpc_attachment_answer(
@@ -811,7 +834,7 @@ fn vpc_attachment_answer(
 ) -> Xml {
     let mut w = Xml::new();
     w.el("transitGatewayVpcAttachment", |w| {
-        render_vpc_attachment(w, ctx.account(), a, state);
+        render_vpc_attachment(w, ctx.account(), a, state, In::Answer);
     });
     w
 }
@@ -866,6 +889,7 @@ fn render_route_table(
     r: &Region,
     t: &TransitGatewayRouteTable,
     state: TransitGatewayRouteTableState,
+    at: In,
 ) {
     let (assoc, prop) = defaults_of(r, t);
     w.leaf("transitGatewayRouteTableId", &t.id)
@@ -873,8 +897,8 @@ fn render_route_table(
         .leaf("state", state)
         .leaf("defaultAssociationRouteTable", b(assoc))
         .leaf("defaultPropagationRouteTable", b(prop))
-        .leaf("creationTime", format_time(t.create_time))
-        .tag_set(&t.tags);
+        .leaf("creationTime", format_time(t.create_time));
+    tags_in(w, &t.tags, at);
 }
 
 async fn route_table_answer(
@@ -885,7 +909,7 @@ async fn route_table_answer(
     ctx.read(|v| {
         let mut w = Xml::new();
         w.el("transitGatewayRouteTable", |w| {
-            render_route_table(w, v.region, t, state);
+            render_route_table(w, v.region, t, state, In::Answer);
         });
         w
     })
@@ -1073,6 +1097,7 @@ fn render_peering(
     w: &mut Xml,
     a: &TransitGatewayPeeringAttachment,
     state: TransitGatewayAttachmentState,
+    at: In,
 ) {
     let side = |w: &mut Xml, s: &fort_model::PeeringTgwInfo| {
         w.leaf("transitGatewayId", &s.transit_gateway_id)
@@ -1092,8 +1117,8 @@ fn render_peering(
         w.leaf("code", state).leaf("message", &a.status_message);
     })
     .leaf("state", state)
-    .leaf("creationTime", format_time(a.create_time))
-    .tag_set(&a.tags);
+    .leaf("creationTime", format_time(a.create_time));
+    tags_in(w, &a.tags, at);
 }
 
 fn peering_answer(
@@ -1102,7 +1127,7 @@ fn peering_answer(
 ) -> Xml {
     let mut w = Xml::new();
     w.el("transitGatewayPeeringAttachment", |w| {
-        render_peering(w, a, state)
+        render_peering(w, a, state, In::Answer)
     });
     w
 }
