@@ -94,7 +94,9 @@ fn quota_program(host: Ipv4Addr) -> HostProgram {
                 1000 + i32::from(r),
                 &cidr,
             ));
-            let len6 = 48 + (u32::from(r) % 17);
+            // the IPv6 twins: 17 lengths from the VPC's /56 as IPv4's from its /16, so
+            // the matching rule (the VPC's block) is on the shortest length in both
+            let len6 = 56 + (u32::from(r) % 17);
             let cidr6 = ipnet::Ipv6Net::new(
                 Ipv6Addr::new(
                     0x2001,

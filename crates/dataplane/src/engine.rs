@@ -34,7 +34,7 @@ use crate::flow_table::{
 use crate::nacl::NetworkAcl;
 use crate::offload::{Arrival, CachedFlow, CachedFlow6, Offload, Offload6, OffloadAction};
 use crate::overlay::{self, Decap};
-use crate::packet::{self, Meta};
+use crate::packet::{self, Meta, Meta6};
 use crate::port::Port;
 use crate::program::{self, HostProgram, Underlay};
 use crate::route::{RouteTable, Target};
@@ -122,6 +122,8 @@ enum Headers {
     Unparsed,
     /// What [`packet::parse_ipv4`] returned for the Ethernet payload.
     Parsed(Result<Meta, DropReason>),
+    /// What [`packet::parse_ipv6`] parsed from it (its errors are parsed again: rare).
+    Parsed6(Meta6),
 }
 
 impl Headers {
@@ -131,7 +133,16 @@ impl Headers {
     fn ipv4(self, payload: &[u8]) -> Result<Meta, DropReason> {
         match self {
             Headers::Parsed(m) => m,
-            Headers::Unparsed => packet::parse_ipv4(payload),
+            Headers::Unparsed | Headers::Parsed6(_) => packet::parse_ipv4(payload),
+        }
+    }
+
+    /// The frame's IPv6 headers, as [`Headers::ipv4`].
+    #[inline]
+    fn ipv6(self, payload: &[u8]) -> Result<Meta6, DropReason> {
+        match self {
+            Headers::Parsed6(m) => Ok(m),
+            Headers::Unparsed | Headers::Parsed(_) => packet::parse_ipv6(payload),
         }
     }
 }
@@ -995,13 +1006,16 @@ impl Engine {
             return Processed::out(self.drop(DropReason::Internal));
         };
         let mut headers = Headers::Unparsed;
-        if let Some((action, flow)) = self.fast_action(
-            now,
-            Origin::Port(port.0),
-            Arrival::Port(port),
-            f,
-            &mut headers,
-        ) {
+        let v6 = is_ipv6(f);
+        if !v6
+            && let Some((action, flow)) = self.fast_action(
+                now,
+                Origin::Port(port.0),
+                Arrival::Port(port),
+                f,
+                &mut headers,
+            )
+        {
             if frame.start < overlay::OUTER_LEN {
                 let v = emit_action(action, f, out);
                 return Processed {
@@ -1014,11 +1028,12 @@ impl Engine {
             let r = emit_in_place(action, buf, frame);
             return self.in_place_result(r, Some(flow), None);
         }
-        if let Some((action, flow)) =
-            self.fast_action6(now, Origin::Port(port.0), Arrival::Port(port), f)
+        if v6
+            && let Some((action, flow)) =
+                self.fast_action6(now, Origin::Port(port.0), Arrival::Port(port), f, &mut headers)
         {
             if frame.start < overlay::OUTER_LEN {
-                let v = emit_action(&action, f, out);
+                let v = emit_action(action, f, out);
                 return Processed {
                     verdict: self.counted(v),
                     output: Output::Out,
@@ -1026,7 +1041,7 @@ impl Engine {
                     cached6: Some(flow),
                 };
             }
-            let r = emit_in_place(&action, buf, frame);
+            let r = emit_in_place(action, buf, frame);
             return self.in_place_result(r, None, Some(flow));
         }
         Processed::out(self.slow_port(now, port.0, f, headers, out))
@@ -1073,13 +1088,20 @@ impl Engine {
 
     fn copying_from_port(&mut self, now: Time, p: u16, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         let mut headers = Headers::Unparsed;
-        if let Some(v) = self.fast_from_port(now, p, frame, out, &mut headers) {
+        let v6 = is_ipv6(frame);
+        if !v6 && let Some(v) = self.fast_from_port(now, p, frame, out, &mut headers) {
             return self.counted(v);
         }
-        if let Some((action, _)) =
-            self.fast_action6(now, Origin::Port(p), Arrival::Port(PortId(p)), frame)
+        if v6
+            && let Some((action, _)) = self.fast_action6(
+                now,
+                Origin::Port(p),
+                Arrival::Port(PortId(p)),
+                frame,
+                &mut headers,
+            )
         {
-            let v = emit_action(&action, frame, out);
+            let v = emit_action(action, frame, out);
             return self.counted(v);
         }
         self.slow_port(now, p, frame, headers, out)
@@ -1374,7 +1396,7 @@ impl Engine {
             .get(usize::from(subnet))
             .ok_or(DropReason::Internal)?;
         match eth.ethertype() {
-            ethertype::IPV6 => return self.slow_from_port6(now, p, frame, out),
+            ethertype::IPV6 => return self.slow_from_port6(now, p, frame, headers, out),
             // an IPv6-only subnet has no IPv4: no ARP, no DHCP, no IPv4 router
             ethertype::ARP | ethertype::IPV4 if subnet.cidr.is_none() => {
                 return Err(DropReason::Ipv4);
@@ -1726,12 +1748,13 @@ impl Engine {
             return Processed::out(self.drop(DropReason::Internal));
         };
         let mut headers = Headers::Unparsed;
-        if let Some((action, flow)) = self.fast_from_underlay(now, &d, f, &mut headers) {
+        let v6 = is_ipv6(f);
+        if !v6 && let Some((action, flow)) = self.fast_from_underlay(now, &d, f, &mut headers) {
             let r = emit_in_place(action, buf, inner);
             return self.in_place_result(r, Some(flow), None);
         }
-        if let Some((action, flow)) = self.fast_from_underlay6(now, &d, f) {
-            let r = emit_in_place(&action, buf, inner);
+        if v6 && let Some((action, flow)) = self.fast_from_underlay6(now, &d, f, &mut headers) {
+            let r = emit_in_place(action, buf, inner);
             return self.in_place_result(r, None, Some(flow));
         }
         Processed::out(self.slow_decapsulated(now, d, buf, headers, out))
@@ -1748,12 +1771,13 @@ impl Engine {
             return self.drop(DropReason::Internal);
         };
         let mut headers = Headers::Unparsed;
-        if let Some((action, _)) = self.fast_from_underlay(now, &d, inner, &mut headers) {
+        let v6 = is_ipv6(inner);
+        if !v6 && let Some((action, _)) = self.fast_from_underlay(now, &d, inner, &mut headers) {
             let v = emit_action(action, inner, out);
             return self.counted(v);
         }
-        if let Some((action, _)) = self.fast_from_underlay6(now, &d, inner) {
-            let v = emit_action(&action, inner, out);
+        if v6 && let Some((action, _)) = self.fast_from_underlay6(now, &d, inner, &mut headers) {
+            let v = emit_action(action, inner, out);
             return self.counted(v);
         }
         self.slow_decapsulated(now, d, buf, headers, out)
@@ -1823,7 +1847,7 @@ impl Engine {
         let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
         match eth.ethertype() {
             ethertype::IPV4 => {}
-            ethertype::IPV6 => return self.slow_from_underlay6(now, d, inner, out),
+            ethertype::IPV6 => return self.slow_from_underlay6(now, d, inner, headers, out),
             _ => return Err(DropReason::UnsupportedEthertype),
         }
         let m = headers.ipv4(eth.payload())?;
@@ -2792,6 +2816,12 @@ fn fast_commit<K: TrackKey, A>(
     }
     e.tally.add(1, u64::from(m.ip_len), m.tcp_flags, now);
     e.last = now;
+}
+
+/// Whether `frame` is IPv6 by its EtherType: which family's fast path may serve it.
+#[inline]
+fn is_ipv6(frame: &[u8]) -> bool {
+    frame.get(12..14) == Some(&ethertype::IPV6.to_be_bytes()[..])
 }
 
 /// New MACs for the frame at the start of `buf` (which holds at least an Ethernet

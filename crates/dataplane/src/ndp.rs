@@ -52,7 +52,11 @@ pub fn router_link_local(vpc: &Vpc) -> Ipv6Addr {
 
 /// Whether `a` is one of the router's addresses on `subnet`.
 pub fn is_router(vpc: &Vpc, subnet: &Subnet, a: Ipv6Addr) -> bool {
-    a == router_link_local(vpc) || a == ROUTER_EC2_LINK_LOCAL || Some(a) == subnet.router_ip6()
+    if ipv6::is_link_local(a) {
+        a == ROUTER_EC2_LINK_LOCAL || a == router_link_local(vpc)
+    } else {
+        Some(a) == subnet.router_ip6()
+    }
 }
 
 /// Answers (or keeps on the link) an NDP or MLD message `m` sent by `port`: the answer

@@ -49,10 +49,11 @@ pub fn entropy_port(t: &FiveTuple) -> u16 {
 /// [`entropy_port`] for an IPv6 flow.
 pub fn entropy_port6(t: &crate::packet::FiveTuple6) -> u16 {
     let k = crate::flow_table::FlowKey6::new(crate::flow_table::Origin::Port(0), t);
-    let mut h = crate::wire::low64(k.src)
-        ^ crate::wire::low64(k.src >> 64).rotate_left(17)
-        ^ crate::wire::low64(k.dst).rotate_left(31)
-        ^ crate::wire::low64(k.dst >> 64).rotate_left(47)
+    let (src, dst) = (k.src.bits(), k.dst.bits());
+    let mut h = crate::wire::low64(src)
+        ^ crate::wire::low64(src >> 64).rotate_left(17)
+        ^ crate::wire::low64(dst).rotate_left(31)
+        ^ crate::wire::low64(dst >> 64).rotate_left(47)
         ^ k.rest;
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

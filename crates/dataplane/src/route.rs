@@ -301,6 +301,12 @@ pub const RESOLVER6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x2
 pub const TIME_SYNC6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x123);
 
 /// The IPv6 range AWS never routes (its link-local services: `fd00:ec2::254`, …).
+/// Whether `a` is in [`reserved_services_v6`] (a shift and a compare, for the slow path).
+#[inline]
+pub fn is_reserved_service6(a: Ipv6Addr) -> bool {
+    u128::from(a) >> 96 == 0xfd00_0ec2
+}
+
 pub fn reserved_services_v6() -> Ipv6Net {
     Ipv6Net::new(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0), 32).expect("valid prefix")
 }
@@ -311,6 +317,22 @@ mod tests {
 
     fn net(s: &str) -> Ipv4Net {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_quick_reserved_check_is_the_block() {
+        for a in [
+            "fd00:ec2::253",
+            "fd00:ec2:ffff:ffff:ffff:ffff:ffff:ffff",
+            "fd00:ec3::1",
+            "fd00:ec1:ffff::1",
+            "fd01:ec2::1",
+            "2001:db8::1",
+            "::",
+        ] {
+            let a: Ipv6Addr = a.parse().unwrap();
+            assert_eq!(is_reserved_service6(a), reserved_services_v6().contains(&a), "{a}");
+        }
     }
 
     #[test]

@@ -6,12 +6,11 @@
 //! (middlebox hosts, the ENIs route tables name) is kept up to date per change, so an
 //! update costs O(1) whatever the size of the VPC.
 
-use crate::flow_table::{BuildFxHasher, Epochs};
+use crate::flow_table::{Addr6, BuildFxHasher, Epochs};
 use crate::program;
 use crate::wire::MacAddr;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
 
 /// An ENI id in 12 bytes: `eni-` followed by up to 22 lowercase hex digits (EC2's have
 /// 17) is packed as nibbles behind its digit count; any other id is interned by the VPC's
@@ -54,6 +53,51 @@ impl EniId {
     }
 }
 
+/// ENI ids as [`EniId`]s: packed when they pack, else interned here (for as long as
+/// the table lives: such ids are rare, tests' and imports').
+#[derive(Default)]
+struct EniNames {
+    names: Vec<String>,
+    interned: HashMap<String, u32>,
+}
+
+impl EniNames {
+    fn lookup(&self, eni: &str) -> Option<EniId> {
+        EniId::packed(eni).or_else(|| self.interned.get(eni).map(|&i| EniId::interned(i)))
+    }
+
+    fn pack(&mut self, eni: &str) -> EniId {
+        if let Some(id) = self.lookup(eni) {
+            return id;
+        }
+        // 4 billion distinct non-hex ENI ids would not fit in memory first; should
+        // they, the last ones share the last index (decisions read V2P by address)
+        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        self.names.push(eni.to_string());
+        self.interned.insert(eni.to_string(), i);
+        EniId::interned(i)
+    }
+
+    fn name(&self, eni: &EniId) -> String {
+        let b = &eni.0;
+        if b[0] == INTERNED {
+            let i = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
+            return self.names[i as usize].clone();
+        }
+        let mut s = String::with_capacity(4 + usize::from(b[0]));
+        s.push_str("eni-");
+        for i in 0..usize::from(b[0]) {
+            let n = if i % 2 == 0 {
+                b[1 + i / 2] >> 4
+            } else {
+                b[1 + i / 2] & 0x0f
+            };
+            s.push(char::from_digit(u32::from(n), 16).expect("nibble"));
+        }
+        s
+    }
+}
+
 /// One V2P entry as the engine holds it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping {
@@ -83,9 +127,7 @@ pub struct V2p {
     /// Entries with the check off, per host: those hosts may send for others.
     middleboxes: HashMap<Ipv4Addr, u32, BuildFxHasher>,
     middlebox_hosts: Vec<Ipv4Addr>,
-    /// ENI ids that do not pack.
-    names: Vec<String>,
-    interned: HashMap<String, u32>,
+    names: EniNames,
 }
 
 impl V2p {
@@ -96,8 +138,7 @@ impl V2p {
             targets: HashMap::default(),
             middleboxes: HashMap::default(),
             middlebox_hosts: Vec::new(),
-            names: Vec::new(),
-            interned: HashMap::new(),
+            names: EniNames::default(),
         }
     }
 
@@ -135,39 +176,16 @@ impl V2p {
     }
 
     fn lookup(&self, eni: &str) -> Option<EniId> {
-        EniId::packed(eni).or_else(|| self.interned.get(eni).map(|&i| EniId::interned(i)))
+        self.names.lookup(eni)
     }
 
     fn pack(&mut self, eni: &str) -> EniId {
-        if let Some(id) = self.lookup(eni) {
-            return id;
-        }
-        // 4 billion distinct non-hex ENI ids would not fit in memory first; should
-        // they, the last ones share the last index (decisions read V2P by address)
-        let i = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
-        self.names.push(eni.to_string());
-        self.interned.insert(eni.to_string(), i);
-        EniId::interned(i)
+        self.names.pack(eni)
     }
 
     /// The id `eni` stands for.
     pub fn eni_name(&self, eni: &EniId) -> String {
-        let b = &eni.0;
-        if b[0] == INTERNED {
-            let i = u32::from_be_bytes([b[1], b[2], b[3], b[4]]);
-            return self.names[i as usize].clone();
-        }
-        let mut s = String::with_capacity(4 + usize::from(b[0]));
-        s.push_str("eni-");
-        for i in 0..usize::from(b[0]) {
-            let n = if i % 2 == 0 {
-                b[1 + i / 2] >> 4
-            } else {
-                b[1 + i / 2] & 0x0f
-            };
-            s.push(char::from_digit(u32::from(n), 16).expect("nibble"));
-        }
-        s
+        self.names.name(eni)
     }
 
     /// Adds or changes the entry of `m.ip`. Returns true when the set of middlebox
@@ -341,13 +359,14 @@ impl V2p {
     }
 }
 
-/// One IPv6 V2P entry as the engine holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One IPv6 V2P entry as the engine holds it: as an IPv4 entry, 28 bytes (44 with its
+/// address in the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mapping6 {
     pub host: Ipv4Addr,
     pub mac: MacAddr,
     pub source_dest_check: bool,
-    pub eni: Arc<str>,
+    pub eni: EniId,
     /// Dependency slot: bumped when the entry changes or goes.
     pub dep: u32,
 }
@@ -356,11 +375,10 @@ pub struct Mapping6 {
 /// this keeps only what decisions read: the entries, the absence slot and the hosts
 /// that may send for others.
 pub struct V2p6 {
-    /// Keyed by the address as a number: the hasher mixes integers well, where the
-    /// varying last bytes of an address's octets would land in bits it never spreads.
-    entries: HashMap<u128, Mapping6, BuildFxHasher>,
+    entries: HashMap<Addr6, Mapping6, BuildFxHasher>,
     absent: u32,
     middlebox_hosts: Vec<Ipv4Addr>,
+    names: EniNames,
 }
 
 impl V2p6 {
@@ -369,6 +387,7 @@ impl V2p6 {
             entries: HashMap::default(),
             absent: epochs.alloc(),
             middlebox_hosts: Vec::new(),
+            names: EniNames::default(),
         }
     }
 
@@ -382,13 +401,13 @@ impl V2p6 {
 
     #[inline]
     pub fn get(&self, ip: Ipv6Addr) -> Option<&Mapping6> {
-        self.entries.get(&u128::from(ip))
+        self.entries.get(&Addr6(ip))
     }
 
     /// The slot a decision taken on `ip` depends on: its entry's, or the absence slot.
     #[inline]
     pub fn dep_of(&self, ip: Ipv6Addr) -> (u32, Option<&Mapping6>) {
-        match self.entries.get(&u128::from(ip)) {
+        match self.entries.get(&Addr6(ip)) {
             Some(m) => (m.dep, Some(m)),
             None => (self.absent, None),
         }
@@ -403,8 +422,8 @@ impl V2p6 {
     /// decisions cached on them), changed ones move theirs, gone ones release theirs.
     /// Returns whether the middlebox hosts changed.
     pub fn sync(&mut self, mappings: &[program::Mapping6], epochs: &mut Epochs) -> bool {
-        let keep: std::collections::HashSet<u128, BuildFxHasher> =
-            mappings.iter().map(|m| u128::from(m.ip)).collect();
+        let keep: std::collections::HashSet<Addr6, BuildFxHasher> =
+            mappings.iter().map(|m| Addr6(m.ip)).collect();
         self.entries.retain(|ip, m| {
             let k = keep.contains(ip);
             if !k {
@@ -413,33 +432,22 @@ impl V2p6 {
             k
         });
         for m in mappings {
-            let same = |e: &Mapping6| {
-                e.host == m.host
-                    && e.mac == m.mac
-                    && e.source_dest_check == m.source_dest_check
-                    && *e.eni == *m.eni_id
+            let eni = self.names.pack(&m.eni_id);
+            let new = |dep| Mapping6 {
+                host: m.host,
+                mac: m.mac,
+                source_dest_check: m.source_dest_check,
+                eni,
+                dep,
             };
-            match self.entries.get_mut(&u128::from(m.ip)) {
-                Some(e) if same(e) => {}
+            match self.entries.get_mut(&Addr6(m.ip)) {
+                Some(e) if *e == new(e.dep) => {}
                 Some(e) => {
-                    e.host = m.host;
-                    e.mac = m.mac;
-                    e.source_dest_check = m.source_dest_check;
-                    e.eni = Arc::from(m.eni_id.as_str());
+                    *e = new(e.dep);
                     epochs.bump(e.dep);
                 }
                 None => {
-                    let dep = epochs.alloc();
-                    self.entries.insert(
-                        u128::from(m.ip),
-                        Mapping6 {
-                            host: m.host,
-                            mac: m.mac,
-                            source_dest_check: m.source_dest_check,
-                            eni: Arc::from(m.eni_id.as_str()),
-                            dep,
-                        },
-                    );
+                    self.entries.insert(Addr6(m.ip), new(epochs.alloc()));
                     epochs.bump(self.absent);
                 }
             }
@@ -471,10 +479,10 @@ impl V2p6 {
             .entries
             .iter()
             .map(|(ip, m)| program::Mapping6 {
-                ip: Ipv6Addr::from(*ip),
+                ip: ip.0,
                 host: m.host,
                 mac: m.mac,
-                eni_id: m.eni.to_string(),
+                eni_id: self.names.name(&m.eni),
                 source_dest_check: m.source_dest_check,
             })
             .collect();
@@ -501,6 +509,9 @@ mod tests {
     fn entries_are_small() {
         assert_eq!(std::mem::size_of::<Mapping>(), 28);
         assert_eq!(std::mem::size_of::<(Ipv4Addr, Mapping)>(), 32);
+        assert_eq!(std::mem::size_of::<(Addr6, Mapping6)>(), 44);
+        assert_eq!(std::mem::size_of::<crate::flow_table::FlowKey6>(), 40);
+        assert_eq!(std::mem::size_of::<crate::conntrack::Key6>(), 40);
     }
 
     #[test]
@@ -521,7 +532,7 @@ mod tests {
             assert_eq!(v.lookup(id), Some(p));
         }
         assert_eq!(
-            v.names.len(),
+            v.names.names.len(),
             4,
             "only the ids that do not pack are interned"
         );

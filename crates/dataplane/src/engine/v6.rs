@@ -25,7 +25,6 @@ use crate::conntrack::State;
 use crate::counters::CounterKey6;
 use crate::dhcpv6;
 use crate::ndp;
-use crate::packet::Meta6;
 use crate::route::{self, METADATA6, RESOLVER6, TIME_SYNC6};
 use crate::v2p::Mapping6;
 use crate::wire::{icmpv6, ipv6};
@@ -60,12 +59,17 @@ impl Engine {
         origin: Origin,
         arrival: Arrival,
         frame: &[u8],
-    ) -> Option<(Action, CachedFlow6)> {
+        headers: &mut Headers,
+    ) -> Option<(&Action, CachedFlow6)> {
         if frame.len() < ethernet::HEADER_LEN || frame[12..14] != ethertype::IPV6.to_be_bytes() {
             return None;
         }
         let m = packet::parse_ipv6(&frame[ethernet::HEADER_LEN..]).ok()?;
-        let e = self.flows6.map.get_mut(&FlowKey6::new(origin, &m.tuple))?;
+        let Some(e) = self.flows6.map.get_mut(&FlowKey6::new(origin, &m.tuple)) else {
+            // a new flow: the slow path takes the headers as parsed
+            *headers = Headers::Parsed6(m);
+            return None;
+        };
         let elsewhere =
             matches!(arrival, Arrival::Underlay { outer_src, .. } if outer_src != e.outer_src);
         if elsewhere || frame[0..6] != e.dst_mac.0 || frame[6..12] != e.src_mac.0 {
@@ -82,7 +86,7 @@ impl Engine {
             ip_options: m.ip_options,
             arrival,
         };
-        Some((e.action, flow))
+        Some((&e.action, flow))
     }
 
     /// [`Engine::fast_action6`] for an inner frame from the underlay.
@@ -92,7 +96,8 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
-    ) -> Option<(Action, CachedFlow6)> {
+        headers: &mut Headers,
+    ) -> Option<(&Action, CachedFlow6)> {
         if d.outer_dst != self.underlay.address {
             return None;
         }
@@ -101,10 +106,11 @@ impl Engine {
             vni: d.vni,
             outer_src: d.outer_src,
         };
-        self.fast_action6(now, Origin::Underlay(vslot), arrival, inner)
+        self.fast_action6(now, Origin::Underlay(vslot), arrival, inner, headers)
     }
 
     /// Caches an IPv6 decision (if its dependencies fit).
+    #[inline]
     fn remember6(&mut self, key: FlowKey6, entry: flow_table::Entry) {
         let (counters, ports) = (&mut self.counters, &self.ports);
         if entry.deps.complete() {
@@ -121,6 +127,7 @@ impl Engine {
         now: Time,
         p: u16,
         frame: &[u8],
+        headers: Headers,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, DropReason> {
         let port = self
@@ -135,7 +142,7 @@ impl Engine {
             .subnets
             .get(usize::from(subnet))
             .ok_or(DropReason::Internal)?;
-        let m = packet::parse_ipv6(eth.payload())?;
+        let m = headers.ipv6(eth.payload())?;
         let (src, dst) = (m.tuple.src, m.tuple.dst);
         let hairpin = Ok(Verdict::Hairpin { port: PortId(p) });
         // the link's own messages: answered here, never filtered, never forwarded
@@ -185,7 +192,7 @@ impl Engine {
         }
         if ipv6::is_link_local(src)
             || ipv6::is_link_local(dst)
-            || route::reserved_services_v6().contains(&dst)
+            || route::is_reserved_service6(dst)
         {
             return Err(DropReason::LinkLocal);
         }
@@ -354,12 +361,13 @@ impl Engine {
         now: Time,
         d: &Decap,
         inner: &[u8],
+        headers: Headers,
         out: &mut Vec<u8>,
     ) -> Result<Verdict, DropReason> {
         let vslot = self.vpc_of_vni(d.vni).ok_or(DropReason::UnknownVni)?;
         let v = vpc_at(&self.vpcs, vslot)?;
         let eth = ethernet::Frame::new_checked(inner).map_err(|_| DropReason::Malformed)?;
-        let m = packet::parse_ipv6(eth.payload())?;
+        let m = headers.ipv6(eth.payload())?;
         if eth.dst().is_multicast() || m.tuple.dst.is_multicast() {
             return Err(DropReason::BroadcastOrMulticast);
         }
