@@ -2418,8 +2418,9 @@ fn transit_entry(
 /// gateway by the attachment subnet (as into the VPC), whose route table decides: a NAT
 /// gateway (or another gateway at the edge) takes it. Between the attachment subnet and
 /// the NAT gateway's subnet, when they differ, the attachment subnet's ACL lets it out
-/// and the NAT subnet's lets it in, as AWS evaluates them. Routes back into a transit
-/// gateway, to a peering or to a middlebox ENI are not carried.
+/// and the NAT subnet's lets it in, as AWS evaluates them. A route to an appliance's ENI
+/// hands it to [`transit_appliance`]; routes back into a transit gateway or to a peering
+/// are not carried.
 fn transit_egress(
     dv: &Vpc,
     ds: u16,
