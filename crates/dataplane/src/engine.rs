@@ -2418,8 +2418,9 @@ fn transit_entry(
 /// gateway by the attachment subnet (as into the VPC), whose route table decides: a NAT
 /// gateway (or another gateway at the edge) takes it. Between the attachment subnet and
 /// the NAT gateway's subnet, when they differ, the attachment subnet's ACL lets it out
-/// and the NAT subnet's lets it in, as AWS evaluates them. Routes back into a transit
-/// gateway, to a peering or to a middlebox ENI are not carried.
+/// and the NAT subnet's lets it in, as AWS evaluates them. A route to an appliance's ENI
+/// hands it to [`transit_appliance`]; routes back into a transit gateway or to a peering
+/// are not carried.
 fn transit_egress(
     dv: &Vpc,
     ds: u16,
@@ -2436,6 +2437,9 @@ fn transit_egress(
     trace.deps.push(epochs, exit_subnet.dep);
     let gateway = match subnet_route(dv, exit_subnet, m.tuple.dst, epochs, trace)? {
         Target::Edge(gateway) => gateway,
+        Target::NetworkInterface(eni) => {
+            return transit_appliance(dv, ds, exit, eni, m, epochs, trace);
+        }
         Target::Blackhole => return Err(DropReason::Blackhole),
         _ => return Err(DropReason::NoRoute),
     };
@@ -2455,6 +2459,42 @@ fn transit_egress(
         vpc: ds,
         host,
         mac: overlay::gateway_mac(gateway),
+    })
+}
+
+/// Centralised inspection: the attachment subnet `exit` of VPC `dv` (slot `ds`) routes a
+/// packet that came through the gateway to an appliance's ENI (an instance with its
+/// source/dest check off). The attachment subnet's ACL lets it out and the appliance
+/// subnet's lets it in, unless they are one subnet; the appliance's host delivers it
+/// (its security groups judge it there) and the appliance's own subnet's route table
+/// sends what it forwards back into the gateway, whose table associated with `dv`'s
+/// attachment decides where it goes: the rest of the walk is its host's.
+fn transit_appliance(
+    dv: &Vpc,
+    ds: u16,
+    exit: u16,
+    eni: &str,
+    m: &Meta,
+    epochs: &mut Epochs,
+    trace: &mut Trace,
+) -> Result<Dest, DropReason> {
+    let (dep, at) = dv.v2p.target_at(eni).ok_or(DropReason::NoMapping)?;
+    trace.deps.push(epochs, dep);
+    let (ip, mapping) = at.ok_or(DropReason::NoMapping)?;
+    let into = dv.subnet_of(ip).ok_or(DropReason::NoRoute)?;
+    if into != exit {
+        if !acl_allows(dv, subnet_at(dv, exit)?, true, m, epochs, trace)? {
+            return Err(DropReason::NaclEgress);
+        }
+        if !acl_allows(dv, subnet_at(dv, into)?, false, m, epochs, trace)? {
+            return Err(DropReason::NaclIngress);
+        }
+    }
+    Ok(Dest::Host {
+        vpc: ds,
+        host: mapping.host,
+        mac: mapping.mac,
+        acl: false,
     })
 }
 
@@ -2661,6 +2701,15 @@ fn authenticate(
             if mapping_dep(other, src, epochs, trace).is_some_and(|m| m.host == outer) {
                 return Ok(Sender::TransitGateway);
             }
+        }
+    }
+    // an appliance of a joined VPC (centralised inspection) forwards for any source: its
+    // host walked the gateway from the appliance's subnet
+    for &ts in &v.transit_vpcs {
+        let other = vpc_at(vpcs, ts)?;
+        if other.v2p.middlebox_hosts().contains(&outer) {
+            trace.deps.push(epochs, other.dep);
+            return Ok(Sender::TransitGateway);
         }
     }
     if joined {

@@ -268,63 +268,174 @@ fn tgw_attachment(
         })
 }
 
-/// vpc-8, joined with the ports' VPC by tgw-1.
-fn transit_vpc() -> impl Strategy<Value = Vpc> {
+/// The appliance of vpc-8 (centralised inspection): ENI, MAC.
+const APPLIANCE: (&str, u8) = ("eni-mb8", 0x8b);
+
+/// The routes of vpc-8's attachment subnet's own table (when it has one): 192.0.2.0/24
+/// to the appliance unless a random route replaces it; those most to the appliance, some to an ENI with its check on, one not there, the gateway, a
+/// blackhole, a NAT gateway vpc-8 does not have.
+fn inspection_routes() -> impl Strategy<Value = Vec<Route>> {
+    prop::collection::vec(
+        (
+            prop::sample::select(vec![
+                "0.0.0.0/0",
+                "10.0.0.0/8",
+                "10.0.0.0/16",
+                "192.0.2.0/24",
+                "198.51.100.0/24",
+            ]),
+            prop::sample::select(vec![
+                RouteTarget::NetworkInterface(APPLIANCE.0.into()),
+                RouteTarget::NetworkInterface(APPLIANCE.0.into()),
+                RouteTarget::NetworkInterface(APPLIANCE.0.into()),
+                RouteTarget::NetworkInterface("eni-t8".into()),
+                RouteTarget::NetworkInterface("eni-none8".into()),
+                RouteTarget::TransitGateway("tgw-1".into()),
+                RouteTarget::Blackhole,
+                RouteTarget::NatGateway("nat-8".into()),
+            ]),
+        ),
+        1..3,
+    )
+    .prop_map(|extra| {
+        let mut routes = vec![
+            Route {
+                destination: net("10.8.0.0/16"),
+                target: RouteTarget::Local,
+            },
+            Route {
+                destination: net("192.0.2.0/24"),
+                target: RouteTarget::NetworkInterface(APPLIANCE.0.into()),
+            },
+        ];
+        for (d, target) in extra {
+            routes.retain(|r| r.destination != net(d));
+            routes.push(Route {
+                destination: net(d),
+                target,
+            });
+        }
+        routes
+    })
+}
+
+/// vpc-8, joined with the ports' VPC by tgw-1, and the port of its appliance when the
+/// appliance is on this host.
+fn transit_vpc() -> impl Strategy<Value = (Vpc, Option<Port>)> {
     (
         tgw_attachment("vpc-8", vec!["subnet-8", "subnet-8t"]),
         nacl("acl-8"),
         nacl("acl-8t"),
         prop::sample::select(vec!["za", "zb"]),
+        (
+            inspection_routes(),
+            prop::bool::weighted(0.8),
+            prop::sample::select(vec![H1, H1, H2, H3]),
+            prop::sample::select(vec![[10u8, 8, 200, 50], [10, 8, 0, 50]]),
+            prop::bool::weighted(0.85),
+            group("sg-8"),
+        ),
     )
-        .prop_map(|(attachment, acl, acl_t, zone_t)| {
-            let subnet = |id: &str, c: &str, acl: &str, zone: &str| Subnet {
-                id: id.into(),
-                cidr: Some(net(c)),
-                route_table_id: "rtb-8".into(),
-                network_acl_id: acl.into(),
-                availability_zone: zone.into(),
-                ipv6_cidr: None,
-            };
-            Vpc {
-                id: "vpc-8".into(),
-                vni: VNI + 8,
-                cidrs: vec![net("10.8.0.0/16")],
-                router_mac: mac(0x88),
-                subnets: vec![
-                    subnet("subnet-8", "10.8.0.0/24", "acl-8", "za"),
-                    subnet("subnet-8t", "10.8.200.0/24", "acl-8t", zone_t),
-                ],
-                route_tables: vec![RouteTable {
-                    id: "rtb-8".into(),
-                    routes: vec![
-                        Route {
-                            destination: net("10.8.0.0/16"),
-                            target: RouteTarget::Local,
-                        },
-                        Route {
-                            destination: net("10.0.0.0/8"),
-                            target: RouteTarget::TransitGateway("tgw-1".into()),
-                        },
-                    ],
-                    routes_v6: vec![],
-                }],
-                network_acls: vec![acl, acl_t],
-                security_groups: vec![],
-                dhcp: DhcpOptions::default(),
-                mappings: vec![Mapping {
-                    ip: Ipv4Addr::from(TRANSIT_ENI.0),
-                    host: H2,
-                    mac: mac(TRANSIT_ENI.1),
-                    eni_id: "eni-t8".into(),
-                    source_dest_check: true,
-                }],
-                edges: vec![],
-                peerings: vec![],
-                transit_gateway_attachments: vec![attachment],
-                ipv6_cidrs: vec![],
-                mappings_v6: vec![],
+        .prop_map(|(attachment, acl, acl_t, zone_t, appliance)| {
+            let (routes_t, own_table, host, ip, check_off, mut sg) = appliance;
+            sg.egress.push(open_rule());
+            let ip = Ipv4Addr::from(ip);
+            let port = (host == H1).then(|| Port {
+                id: APPLIANCE.0.into(),
+                vpc_id: "vpc-8".into(),
+                subnet_id: if ip.octets()[2] == 200 {
+                    "subnet-8t"
+                } else {
+                    "subnet-8"
+                }
+                .into(),
+                mac: mac(APPLIANCE.1),
+                primary_ip: Some(ip),
+                secondary_ips: vec![],
+                security_groups: vec!["sg-8".into()],
+                source_dest_check: !check_off,
+                conntrack: ConntrackTimeouts::default(),
+                hostname: None,
+                instance_id: None,
+                device_index: 0,
+                flow_logs: true,
+                ipv6_addresses: vec![],
+            });
+            let vpc = inspection_vpc(attachment, acl, acl_t, zone_t);
+            let mut vpc = vpc;
+            if own_table {
+                vpc.subnets[1].route_table_id = "rtb-8t".into();
             }
+            vpc.route_tables.push(RouteTable {
+                id: "rtb-8t".into(),
+                routes: routes_t,
+                routes_v6: vec![],
+            });
+            vpc.security_groups = vec![sg];
+            vpc.mappings.push(Mapping {
+                ip,
+                host,
+                mac: mac(APPLIANCE.1),
+                eni_id: APPLIANCE.0.into(),
+                source_dest_check: !check_off,
+            });
+            (vpc, port)
         })
+}
+
+fn inspection_vpc(
+    attachment: TransitGatewayAttachment,
+    acl: NetworkAcl,
+    acl_t: NetworkAcl,
+    zone_t: &str,
+) -> Vpc {
+    let subnet = |id: &str, c: &str, acl: &str, zone: &str| Subnet {
+        id: id.into(),
+        cidr: Some(net(c)),
+        route_table_id: "rtb-8".into(),
+        network_acl_id: acl.into(),
+        availability_zone: zone.into(),
+        ipv6_cidr: None,
+    };
+    Vpc {
+        id: "vpc-8".into(),
+        vni: VNI + 8,
+        cidrs: vec![net("10.8.0.0/16")],
+        router_mac: mac(0x88),
+        subnets: vec![
+            subnet("subnet-8", "10.8.0.0/24", "acl-8", "za"),
+            subnet("subnet-8t", "10.8.200.0/24", "acl-8t", zone_t),
+        ],
+        route_tables: vec![RouteTable {
+            id: "rtb-8".into(),
+            routes: vec![
+                Route {
+                    destination: net("10.8.0.0/16"),
+                    target: RouteTarget::Local,
+                },
+                Route {
+                    destination: net("10.0.0.0/8"),
+                    target: RouteTarget::TransitGateway("tgw-1".into()),
+                },
+            ],
+            routes_v6: vec![],
+        }],
+        network_acls: vec![acl, acl_t],
+        security_groups: vec![],
+        dhcp: DhcpOptions::default(),
+        mappings: vec![Mapping {
+            ip: Ipv4Addr::from(TRANSIT_ENI.0),
+            host: H2,
+            mac: mac(TRANSIT_ENI.1),
+            eni_id: "eni-t8".into(),
+            source_dest_check: true,
+        }],
+        edges: vec![],
+        peerings: vec![],
+        transit_gateway_attachments: vec![attachment],
+        ipv6_cidrs: vec![],
+        mappings_v6: vec![],
+    }
 }
 
 const CIDRS: [&str; 6] = [
@@ -603,7 +714,7 @@ fn setup() -> impl Strategy<Value = Setup> {
                 assoc,
                 middlebox,
                 conntrack,
-                (transit, attachment, zones),
+                ((transit, appliance), attachment, zones),
             )| {
                 let subnet = |i: usize, id: &str, c: &str| Subnet {
                     id: id.into(),
@@ -641,6 +752,8 @@ fn setup() -> impl Strategy<Value = Setup> {
                         source_dest_check: *sdc,
                     });
                 }
+                // vpc-8's appliance, when on this host, is the last port
+                program_ports.extend(appliance);
                 for (id, ip, m, host) in REMOTE {
                     mappings.push(Mapping {
                         ip: Ipv4Addr::from(ip),
@@ -818,6 +931,17 @@ enum Event {
         dst_mac: u8,
         l4: L4,
     },
+    /// vpc-8's appliance: a packet a host carries to it (from the host V2P names for the
+    /// source with `honest`), or, as a step's reply, what the appliance sends when it is
+    /// on this host: the packet forwarded on (`forward`) or its reply.
+    Appliance {
+        honest: bool,
+        outer: usize,
+        forward: bool,
+        src: usize,
+        dst: usize,
+        l4: L4,
+    },
     NewGroups(Vec<SecurityGroup>),
     /// A V2P delta for a remote ENI: moved to another host, or removed.
     Remap {
@@ -907,12 +1031,16 @@ fn same_subnet(a: Ipv4Addr, b: Ipv4Addr) -> bool {
 }
 
 fn encap_from(outer_src: Ipv4Addr, inner: &[u8]) -> Vec<u8> {
+    encap_vni(outer_src, VNI, inner)
+}
+
+fn encap_vni(outer_src: Ipv4Addr, vni: u32, inner: &[u8]) -> Vec<u8> {
     let sender = Underlay {
         address: outer_src,
         mac: MacAddr::ZERO,
         next_hop_mac: MacAddr::ZERO,
     };
-    let t = overlay::outer_template(&sender, H1, VNI, 0xc001);
+    let t = overlay::outer_template(&sender, H1, vni, 0xc001);
     let mut f = Vec::new();
     overlay::encapsulate(&mut f, &t, inner).unwrap();
     f
@@ -1061,6 +1189,44 @@ fn input(program: &HostProgram, ev: &Event, reverse: bool, flags: u16) -> Option
             let inner = any_frame(*v6, smac, mac_for(program, d_ip, choice), s_ip, d_ip, &l);
             Some(Input::Underlay(encap_from(outer_src, &inner)))
         }
+        Event::Appliance {
+            honest,
+            outer,
+            forward,
+            src,
+            dst,
+            l4,
+        } => {
+            let (s_ip, d_ip) = (Ipv4Addr::from(ADDRS[*src]), Ipv4Addr::from(ADDRS[*dst]));
+            let l = L4 {
+                flags,
+                ..l4.clone()
+            };
+            if reverse {
+                let q = program.ports.iter().position(|p| p.id == APPLIANCE.0)?;
+                let (s, d, l) = if *forward {
+                    (s_ip, d_ip, l)
+                } else {
+                    (d_ip, s_ip, reversed(&l))
+                };
+                let f = l4_frame(mac(APPLIANCE.1), mac(0x88), s, d, &l);
+                return Some(Input::Port(PortId(u16::try_from(q).unwrap()), f));
+            }
+            let mapped = program
+                .vpcs
+                .iter()
+                .flat_map(|v| &v.mappings)
+                .find(|m| m.ip == s_ip);
+            // (not from the edge: vpc-8 has no gateway there, and the edges of the VPCs
+            // joined with it carry in only NAT gateways' replies, which the reference
+            // does not walk)
+            let outer_src = match mapped {
+                Some(m) if *honest => m.host,
+                _ => [H2, H3, Ipv4Addr::new(127, 0, 0, 77)][*outer],
+            };
+            let inner = l4_frame(ROUTER, mac(APPLIANCE.1), s_ip, d_ip, &l);
+            Some(Input::Underlay(encap_vni(outer_src, VNI + 8, &inner)))
+        }
         Event::NewGroups(_) | Event::Remap { .. } => None,
     }
 }
@@ -1102,10 +1268,24 @@ fn transit_setup() -> impl Strategy<Value = Setup> {
     setup().prop_map(|mut s| {
         let v = &mut s.program.vpcs[0];
         for rt in &mut v.route_tables {
-            rt.routes.retain(|r| r.destination != net("10.8.0.0/16"));
-            rt.routes.push(Route {
-                destination: net("10.8.0.0/16"),
-                target: RouteTarget::TransitGateway("tgw-1".into()),
+            // vpc-8's block, and 192.0.2.0/24 (which vpc-8's attachment subnet may send
+            // to its appliance)
+            for d in ["10.8.0.0/16", "192.0.2.0/24"] {
+                rt.routes.retain(|r| r.destination != net(d));
+                rt.routes.push(Route {
+                    destination: net(d),
+                    target: RouteTarget::TransitGateway("tgw-1".into()),
+                });
+            }
+        }
+        // (a route of the random table for the same destination stands before it)
+        for a in &mut v.transit_gateway_attachments {
+            a.routes.push(TransitGatewayRoute {
+                destination: net("192.0.2.0/24"),
+                target: TransitGatewayTarget::Vpc {
+                    attachment_id: "tgw-attach-8".into(),
+                    vpc_id: "vpc-8".into(),
+                },
             });
         }
         for g in &mut v.security_groups {
@@ -1115,7 +1295,8 @@ fn transit_setup() -> impl Strategy<Value = Setup> {
     })
 }
 
-/// Probes mostly to and from vpc-8 (its ENI, an address nobody holds), some others.
+/// Probes mostly to and from vpc-8 (its ENI, an address nobody holds) or through it
+/// (192.0.2.9), some others.
 fn transit_event() -> impl Strategy<Value = Event> {
     let addr = prop::sample::select(vec![
         ADDRS.len() - 2,
@@ -1123,6 +1304,8 @@ fn transit_event() -> impl Strategy<Value = Event> {
         ADDRS.len() - 1,
         0,
         10,
+        11,
+        11,
     ]);
     prop_oneof![
         3 => (0usize..3, addr.clone(), mac_choice(), l4()).prop_map(|(port, dst, dst_mac, l4)| Event::FromPort {
@@ -1131,6 +1314,10 @@ fn transit_event() -> impl Strategy<Value = Event> {
         2 => (prop::bool::weighted(0.85), prop::bool::weighted(0.2), 0usize..5, addr, 0usize..3, l4())
             .prop_map(|(honest, via_attachment, outer, src, dst, l4)| Event::FromUnderlay {
                 honest, via_attachment, v6: false, outer, src, dst, dst_mac: 1, l4,
+            }),
+        2 => (prop::bool::weighted(0.85), 0usize..3, any::<bool>(), 0usize..ADDRS.len(), prop::sample::select(vec![0usize, 1, 10, 11, 16, 17]), l4())
+            .prop_map(|(honest, outer, forward, src, dst, l4)| Event::Appliance {
+                honest, outer, forward, src, dst, l4,
             }),
         1 => event(),
     ]

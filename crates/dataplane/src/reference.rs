@@ -12,7 +12,11 @@
 //! longest prefix (a peering: the peer gateway's table, one hop), out by the destination
 //! VPC's attachment subnet (its ACL outbound) into the destination subnet (its ACL
 //! inbound) unless they are one; the receiver takes the sender's word for the ACLs once
-//! the source's host is the one its joined VPC maps it to.
+//! the source's host is the one its joined VPC maps it to, or an appliance's host of a
+//! joined VPC (an ENI with its source/dest check off). An attachment subnet routing a
+//! destination outside its VPC to an ENI hands the packet to that appliance
+//! (centralised inspection; the attachment subnet's ACL outbound and the appliance
+//! subnet's inbound unless they are one).
 //!
 //! IPv6 is walked the same way over the IPv6 halves of the program (its own routes,
 //! ACL entries, rules, members and mappings); neighbour discovery and DHCPv6 are judged
@@ -574,6 +578,7 @@ impl Reference {
             | RouteTarget::NatGateway(_)
             | RouteTarget::VpnGateway(_)
             | RouteTarget::VpcEndpoint(_)) => self.target(di, &t, dst)?,
+            RouteTarget::NetworkInterface(eni) => return self.appliance(di, exit, &eni, m),
             RouteTarget::Blackhole => return Err(DropReason::Blackhole),
             _ => return Err(DropReason::NoRoute),
         };
@@ -598,6 +603,42 @@ impl Reference {
             }
         }
         Ok(to)
+    }
+
+    /// Centralised inspection: attachment subnet `exit` of VPC `di` routes the packet to
+    /// appliance ENI `eni`; the attachment subnet's ACL lets it out and the appliance
+    /// subnet's lets it in, unless they are one subnet; the appliance's host judges the
+    /// rest (its groups, and what it forwards).
+    fn appliance(&self, di: usize, exit: &Subnet, eni: &str, m: &Meta) -> Result<To, DropReason> {
+        let dv = &self.program.vpcs[di];
+        // the engine finds an ENI by its lowest address (of its last entry)
+        let mapping = dv
+            .mappings
+            .iter()
+            .rev()
+            .filter(|x| x.eni_id == eni)
+            .min_by_key(|x| x.ip)
+            .ok_or(DropReason::NoMapping)?;
+        let into = dv
+            .subnets
+            .iter()
+            .find(|s| s.cidr.is_some_and(|c| c.contains(&mapping.ip)))
+            .ok_or(DropReason::NoRoute)?;
+        if !std::ptr::eq(into, exit) {
+            if !subnet_acl_allows(dv, exit, true, m) {
+                return Err(DropReason::NaclEgress);
+            }
+            if !subnet_acl_allows(dv, into, false, m) {
+                return Err(DropReason::NaclIngress);
+            }
+        }
+        Ok(To::Host {
+            vpc: di,
+            host: mapping.host,
+            mac: mapping.mac,
+            eni: mapping.eni_id.clone(),
+            acl: false,
+        })
     }
 
     /// The VPCs joined with VPC `vi` through transit gateways: those its attachments'
@@ -824,6 +865,16 @@ impl Reference {
                 {
                     return Ok(true);
                 }
+            }
+        }
+        // an appliance of a joined VPC forwards for any source (centralised inspection)
+        for ti in self.transit_joined(vi) {
+            if self.program.vpcs[ti]
+                .mappings
+                .iter()
+                .any(|m| !m.source_dest_check && m.host == outer)
+            {
+                return Ok(true);
             }
         }
         if joined {

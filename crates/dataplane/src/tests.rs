@@ -16,6 +16,7 @@ use std::net::Ipv4Addr;
 mod churn;
 mod transit;
 mod transit_egress;
+mod transit_inspection;
 mod transit_peering;
 mod transit_v6;
 mod v6;

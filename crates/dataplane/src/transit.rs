@@ -8,6 +8,11 @@
 //! ACL's inbound rules). AWS evaluates no ACL between an attachment subnet and an
 //! instance in that same subnet on the way out of the gateway, and so neither does Fort.
 //!
+//! A packet that enters a VPC through its attachment for an address outside that VPC is
+//! routed by the attachment subnet's route table (centralised egress and inspection, in
+//! the engine): to a NAT gateway at the edge, or to an appliance's ENI, whose host then
+//! walks what the appliance forwards as any packet of its subnet.
+//!
 //! A peering attachment joins two gateways: a route to it crosses to the peer gateway,
 //! whose table associated with the peering decides next (static routes only, as in AWS).
 //! The sender's host walks both tables; a packet that crossed one peering goes into a VPC

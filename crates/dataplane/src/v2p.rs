@@ -175,6 +175,17 @@ impl V2p {
         Some((t.dep, t.ips.first().and_then(|ip| self.entries.get(ip))))
     }
 
+    /// [`V2p::target`] with the address its entry is found by (the ENI's lowest here):
+    /// a transit gateway's walk to an appliance finds the appliance's subnet by it.
+    pub fn target_at(&self, eni: &str) -> Option<(u32, Option<(Ipv4Addr, &Mapping)>)> {
+        let t = self.targets.get(&self.lookup(eni)?)?;
+        let at = t
+            .ips
+            .first()
+            .and_then(|ip| Some((*ip, self.entries.get(ip)?)));
+        Some((t.dep, at))
+    }
+
     fn lookup(&self, eni: &str) -> Option<EniId> {
         self.names.lookup(eni)
     }

@@ -2463,3 +2463,265 @@ async fn ipv6_blocks_propagate_to_the_hosts_of_attached_vpcs() {
         );
     }
 }
+
+/// Centralised inspection: spokes A (h1) and B (no instance) send 0.0.0.0/0 to the
+/// inspection VPC I (its appliance on h2, source/dest check off, attachment in
+/// appliance mode); I's attachment subnet routes 0.0.0.0/0 to the appliance's ENI and
+/// the appliance's subnet 10.0.0.0/8 back to the gateway, whose table associated with
+/// I reaches both spokes. C (h3) is on the same gateway in a table of its own. A's hosts
+/// hold I with its route to the ENI and the ENI's mapping; every change reaches the
+/// hosts as a fresh derivation has it, and changing I's route to the appliance or the
+/// appliance's check touches A's and I's hosts, never C's.
+#[tokio::test]
+async fn an_inspection_vpcs_appliance_reaches_the_hosts_of_the_spokes_it_serves() {
+    let control = control_with_hosts().await;
+    let scope = scope();
+    let changes = control.subscribe();
+    let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
+    let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+    for (i, (h, _)) in HOSTS.iter().enumerate() {
+        for u in programs.connect(h, 0, 0, Instant::now()) {
+            caches[i].apply(to_proto(&u)).unwrap();
+        }
+    }
+    let mut d = Delivered {
+        changes,
+        programs,
+        caches,
+        touched: BTreeSet::new(),
+    };
+    let out = d
+        .call(
+            &control,
+            &scope,
+            "Action=CreateTransitGateway&Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable".into(),
+        )
+        .await;
+    let tgw = find(&out, "tgw-").remove(0);
+    // (VPC, first subnet, attachment, ENI) of A (h1), I (h2), B (none), C (h3)
+    let mut vpcs = Vec::new();
+    for (i, host) in [Some("h1"), Some("h2"), None, Some("h3")]
+        .into_iter()
+        .enumerate()
+    {
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!("Action=CreateVpc&CidrBlock=10.{i}.0.0/16"),
+            )
+            .await;
+        let vpc = find(&out, "vpc-").remove(0);
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!(
+                    "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.200.0/24&AvailabilityZone=us-east-1a"
+                ),
+            )
+            .await;
+        let subnet = find(&out, "subnet-").remove(0);
+        let mut eni = String::new();
+        if let Some(host) = host {
+            // the instance (I's: the appliance) in a subnet of its own
+            let out = d
+                .call(
+                    &control,
+                    &scope,
+                    format!(
+                        "Action=CreateSubnet&VpcId={vpc}&CidrBlock=10.{i}.1.0/24&AvailabilityZone=us-east-1a"
+                    ),
+                )
+                .await;
+            let own = find(&out, "subnet-").remove(0);
+            let out = d
+                .call(
+                    &control,
+                    &scope,
+                    format!(
+                        "Action=RunInstances&ImageId=ami-12345678&MinCount=1&MaxCount=1&SubnetId={own}"
+                    ),
+                )
+                .await;
+            let instance = find(&out, "i-").remove(0);
+            eni = find(&out, "eni-").remove(0);
+            control
+                .write(&scope, |tx| {
+                    tx.region.instances.get_mut(&instance).unwrap().host_id = Some(host.into());
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+        let appliance = if i == 1 {
+            "&Options.ApplianceModeSupport=enable"
+        } else {
+            ""
+        };
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!(
+                    "Action=CreateTransitGatewayVpcAttachment&TransitGatewayId={tgw}&VpcId={vpc}&SubnetIds.1={subnet}{appliance}"
+                ),
+            )
+            .await;
+        let attachment = find(&out, "tgw-attach-").remove(0);
+        vpcs.push((vpc, subnet, attachment, eni));
+    }
+    let (a, i, b, c) = (&vpcs[0], &vpcs[1], &vpcs[2], &vpcs[3]);
+    let mut tables = Vec::new();
+    for _ in 0..3 {
+        let out = d
+            .call(
+                &control,
+                &scope,
+                format!("Action=CreateTransitGatewayRouteTable&TransitGatewayId={tgw}"),
+            )
+            .await;
+        tables.push(find(&out, "tgw-rtb-").remove(0));
+    }
+    let (spokes, inspection, own) = (&tables[0], &tables[1], &tables[2]);
+    for (t, att) in [
+        (spokes, &a.2),
+        (spokes, &b.2),
+        (inspection, &i.2),
+        (own, &c.2),
+    ] {
+        d.call(
+            &control,
+            &scope,
+            format!(
+                "Action=AssociateTransitGatewayRouteTable&TransitGatewayRouteTableId={t}&TransitGatewayAttachmentId={att}"
+            ),
+        )
+        .await;
+    }
+    for att in [&a.2, &b.2] {
+        d.call(
+            &control,
+            &scope,
+            format!(
+                "Action=EnableTransitGatewayRouteTablePropagation&TransitGatewayRouteTableId={inspection}&TransitGatewayAttachmentId={att}"
+            ),
+        )
+        .await;
+    }
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={spokes}&DestinationCidrBlock=0.0.0.0/0&TransitGatewayAttachmentId={}",
+            i.2
+        ),
+    )
+    .await;
+    // I: the attachment subnet's table to the appliance, the appliance's back to tgw
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=ModifyNetworkInterfaceAttribute&NetworkInterfaceId={}&SourceDestCheck.Value=false",
+            i.3
+        ),
+    )
+    .await;
+    let out = d
+        .call(
+            &control,
+            &scope,
+            format!("Action=CreateRouteTable&VpcId={}", i.0),
+        )
+        .await;
+    let rt = find(&out, "rtb-").remove(0);
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=AssociateRouteTable&RouteTableId={rt}&SubnetId={}",
+            i.1
+        ),
+    )
+    .await;
+    let to_appliance = format!(
+        "RouteTableId={rt}&DestinationCidrBlock=0.0.0.0/0&NetworkInterfaceId={}",
+        i.3
+    );
+    d.call(
+        &control,
+        &scope,
+        format!("Action=CreateRoute&{to_appliance}"),
+    )
+    .await;
+    let out = d
+        .call(
+            &control,
+            &scope,
+            format!(
+                "Action=DescribeRouteTables&Filter.1.Name=vpc-id&Filter.1.Value.1={}&Filter.2.Name=association.main&Filter.2.Value.1=true",
+                i.0
+            ),
+        )
+        .await;
+    let main = find(&out, "rtb-").remove(0);
+    d.call(
+        &control,
+        &scope,
+        format!(
+            "Action=CreateRoute&RouteTableId={main}&DestinationCidrBlock=10.0.0.0/8&TransitGatewayId={tgw}"
+        ),
+    )
+    .await;
+    d.check(&control, 8).await;
+
+    // A's host: I, its attachment subnet's route to the appliance, the appliance
+    let set = |xs: &[&String]| xs.iter().map(|x| (*x).clone()).collect::<BTreeSet<_>>();
+    assert_eq!(d.served(0), set(&[&a.0, &i.0]));
+    assert_eq!(d.served(1), set(&[&i.0, &a.0, &b.0]));
+    assert_eq!(d.served(2), set(&[&c.0]));
+    let program = program_of(&d.caches[0].items);
+    let iv = program.vpcs.iter().find(|v| v.id == i.0).unwrap();
+    let table = iv.route_tables.iter().find(|t| t.id == rt).unwrap();
+    assert!(
+        table
+            .routes
+            .iter()
+            .any(|r| r.destination.to_string() == "0.0.0.0/0"
+                && r.target == fort_dataplane::program::RouteTarget::NetworkInterface(i.3.clone()))
+    );
+    assert!(iv.transit_gateway_attachments[0].appliance_mode);
+    // the appliance's V2P entry, its check off, on A's and B's hosts (B has none)
+    let appliance = |host: usize| {
+        d.caches[host].items.values().find_map(|v| match &v.kind {
+            Some(fort_proto::mapping::item_value::Kind::Mapping(m)) if m.eni_id == i.3 => {
+                Some(m.source_dest_check)
+            }
+            _ => None,
+        })
+    };
+    assert_eq!(appliance(0), Some(false));
+    assert_eq!(appliance(1), Some(false));
+    assert_eq!(appliance(2), None);
+
+    // the route to the appliance goes and comes back; the appliance's check goes on:
+    // A's and I's hosts are told, C's not
+    for body in [
+        format!("Action=DeleteRoute&RouteTableId={rt}&DestinationCidrBlock=0.0.0.0/0"),
+        format!("Action=CreateRoute&{to_appliance}"),
+        format!(
+            "Action=ModifyNetworkInterfaceAttribute&NetworkInterfaceId={}&SourceDestCheck.Value=true",
+            i.3
+        ),
+    ] {
+        d.touched.clear();
+        d.call(&control, &scope, body.clone()).await;
+        assert_eq!(
+            d.touched,
+            ["h1".to_owned(), "h2".to_owned()].into_iter().collect(),
+            "{body}"
+        );
+        d.check(&control, 9).await;
+    }
+}
