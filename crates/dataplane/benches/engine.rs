@@ -12,7 +12,7 @@
 //! direction on 17 prefix lengths, 1,000 IPv6 routes, 40 IPv6 ACL entries, 20,000 IPv6
 //! mappings): `fast_path_v6`, `decap_fast_path_v6` and `new_flow_v6` are the IPv6 twins
 //! of `fast_path`, `decap_fast_path` and `new_flow` (84-byte frames: the IPv6 header is
-//! 20 bytes longer; IPv6 flows are not counted by flow logs yet).
+//! 20 bytes longer).
 
 #![allow(unsafe_code)] // the counting allocator below, and nothing else
 
