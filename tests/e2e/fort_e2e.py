@@ -71,7 +71,7 @@ def links():
 class FortUp:
     """`fort up` with host agents on a private underlay range."""
 
-    def __init__(self, hosts=2, zones=1, extra=()):
+    def __init__(self, hosts=2, zones=1, extra=(), mapping_port=0):
         self.data_dir = tempfile.mkdtemp(prefix="fort-e2e-")
         self.creds = os.path.join(self.data_dir, "test-credentials")
         with open(self.creds, "w") as f:
@@ -87,6 +87,7 @@ class FortUp:
         self.instances = set()
         self.metrics = {}
         self.extra = list(extra)
+        self.mapping = f"127.0.0.1:{mapping_port}"
         self.log_path = os.path.join(self.data_dir, "fort.log")
         self.start()
 
@@ -96,7 +97,7 @@ class FortUp:
         offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [FORT_BIN, "up", "--listen", f"127.0.0.1:{self.port}", "--mapping-listen", "127.0.0.1:0",
+            [FORT_BIN, "up", "--listen", f"127.0.0.1:{self.port}", "--mapping-listen", self.mapping,
              "--data-dir", self.data_dir, "--credentials", self.creds, "--hosts", str(self.hosts),
              "--zones", str(self.zones_n), "--underlay-base", self.base, *self.extra],
             stdout=self.log, stderr=self.log, env=env,
