@@ -125,9 +125,9 @@ class FortUp:
         with open(self.log_path, "rb") as f:
             return f.read().decode("latin-1")
 
-    def client(self):
+    def client(self, region=REGION):
         return boto3.client(
-            "ec2", endpoint_url=self.endpoint, region_name=REGION,
+            "ec2", endpoint_url=self.endpoint, region_name=region,
             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
             config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
         )
@@ -159,13 +159,7 @@ class FortUp:
         return total
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
     def close(self):
@@ -184,6 +178,17 @@ class FortUp:
         return leftovers
 
 
+def stop_process(proc):
+    """SIGTERM, then SIGKILL after 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def nsexec(ns, *cmd, timeout=10):
     return sh("ip", "netns", "exec", ns, *cmd, timeout=timeout)
 
@@ -199,6 +204,46 @@ def ping_eventually(src, dst_ip, within=5.0):
         if ping(src, dst_ip):
             return True
     return False
+
+
+def never_pings(src, dst_ip, for_s=2.0):
+    """No ping answered for `for_s` seconds."""
+    deadline = time.time() + for_s
+    while time.time() < deadline:
+        if ping(src, dst_ip):
+            return False
+    return True
+
+
+def silenced(src, dst_ip, within=3.0):
+    """Pings stop within `within` seconds (the change reaches the hosts) and stay stopped."""
+    deadline = time.time() + within
+    while time.time() < deadline and ping(src, dst_ip):
+        pass
+    return never_pings(src, dst_ip, 1.5)
+
+
+def time_to_silence(src, dst_ip, within=5.0):
+    """Seconds until pings stop (and stay stopped for 1.5 s), or None."""
+    start = time.time()
+    while time.time() - start < within:
+        if not ping(src, dst_ip, wait=0.2):
+            cut = time.time() - start
+            return cut if never_pings(src, dst_ip, 1.5) else None
+    return None
+
+
+def main_table(ec2, vpc):
+    """The id of a VPC's main route table."""
+    [t] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
+                                             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    return t["RouteTableId"]
+
+
+def drops(fort):
+    """The agents' drop counters that are not zero (for failure messages)."""
+    return [line for h in fort.metrics for line in fort.metrics_text(h).splitlines()
+            if "drops_total" in line and not line.startswith("#") and not line.endswith(" 0")]
 
 
 class TcpServer:

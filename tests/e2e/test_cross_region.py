@@ -7,7 +7,6 @@ the connection and the routes are there."""
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -15,8 +14,8 @@ import time
 import pytest
 
 from .fort_e2e import (
-    ACCESS_KEY, ALL_FROM, FORT_BIN, REGION, SECRET_KEY, FortUp, TcpServer, World, free_port,
-    free_underlay_base, host_of, ping, ping_eventually, tcp_get,
+    ALL_FROM, FORT_BIN, REGION, FortUp, TcpServer, World, free_port, free_underlay_base, host_of,
+    main_table, never_pings, ping, ping_eventually, silenced, stop_process, tcp_get,
 )
 
 WEST = "us-west-2"
@@ -56,13 +55,7 @@ class SecondRegion:
             return f.read().decode("latin-1")[-3000:]
 
     def close(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
@@ -77,44 +70,13 @@ def regions():
     assert not leftovers, f"fort up left namespaces behind: {leftovers}"
 
 
-def client(fort, region):
-    import boto3
-    import botocore.config
-    return boto3.client(
-        "ec2", endpoint_url=fort.endpoint, region_name=region,
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
-    )
-
-
 @pytest.fixture
 def two(regions):
     fort, west = regions
-    east_w, west_w = World(fort, client(fort, REGION)), World(fort, client(fort, WEST))
+    east_w, west_w = World(fort, fort.client()), World(fort, fort.client(WEST))
     yield fort, west, east_w, west_w
     west_w.close()
     east_w.close()
-
-
-def never_pings(src, ip, for_s=2.0):
-    deadline = time.time() + for_s
-    while time.time() < deadline:
-        if ping(src, ip):
-            return False
-    return True
-
-
-def silenced(src, ip, within=3.0):
-    deadline = time.time() + within
-    while time.time() < deadline and ping(src, ip):
-        pass
-    return never_pings(src, ip, 1.5)
-
-
-def main_table(ec2, vpc):
-    [t] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return t["RouteTableId"]
 
 
 def launch_pair(west, east_w, west_w, east_cidr, west_cidr):

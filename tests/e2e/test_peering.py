@@ -1,31 +1,7 @@
 """VPC peering with real packets: nothing crosses until the connection is active and both
 sides route to it; deleting it stops the traffic."""
 
-import time
-
-from .fort_e2e import ALL_FROM, TcpServer, ping, ping_eventually, tcp_get
-
-
-def main_table(ec2, vpc):
-    [t] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return t["RouteTableId"]
-
-
-def never_pings(src, ip, for_s=2.0):
-    deadline = time.time() + for_s
-    while time.time() < deadline:
-        if ping(src, ip):
-            return False
-    return True
-
-
-def silenced(src, ip, within=3.0):
-    """Pings stop within `within` seconds (the change reaches the hosts) and stay stopped."""
-    deadline = time.time() + within
-    while time.time() < deadline and ping(src, ip):
-        pass
-    return never_pings(src, ip, 1.5)
+from .fort_e2e import ALL_FROM, TcpServer, main_table, never_pings, ping, ping_eventually, silenced, tcp_get
 
 
 def test_peered_vpcs_talk_only_through_an_active_connection(fort, ec2, world):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .fort_e2e import ALL_FROM, World, netns_list, ping, sh
+from .fort_e2e import ALL_FROM, World, netns_list, ping, sh, time_to_silence
 from .test_edge import HELLO, INET_HOST, WEB, FortUpWithEdge, Net, WebServer, eventually, fetch, fetch_eventually
 
 
@@ -52,20 +52,6 @@ def pings_within(src, ip, within=8.0):
         if ping(src, ip):
             return True
     return False
-
-
-def time_to_silence(src, ip, within=5.0):
-    """Seconds until pings stop and stay stopped for 1.5 s, or None."""
-    start = time.time()
-    while time.time() - start < within:
-        if not ping(src, ip, wait=0.2):
-            cut = time.time() - start
-            quiet_until = time.time() + 1.5
-            while time.time() < quiet_until:
-                if ping(src, ip, wait=0.3):
-                    return None
-            return cut
-    return None
 
 
 class Egress:

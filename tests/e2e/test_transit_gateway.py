@@ -5,11 +5,12 @@ Spokes reach the shared VPC and not each other; a blackhole route drops; removin
 propagation cuts the path within about a second; a flow that crosses zones enters the
 destination VPC through the attachment subnet of the sender's zone, under its ACL."""
 
-import time
-
 import pytest
 
-from .fort_e2e import ALL_FROM, REGION, FortUp, TcpServer, World, ping, ping_eventually, tcp_get
+from .fort_e2e import (
+    ALL_FROM, REGION, FortUp, TcpServer, World, drops, never_pings, ping, ping_eventually, tcp_get,
+    time_to_silence,
+)
 
 ZA, ZB = f"{REGION}a", f"{REGION}b"
 JOINED = "10.80.0.0/14"
@@ -34,30 +35,6 @@ def tworld(tfort, tec2):
     w = World(tfort, tec2)
     yield w
     w.close()
-
-
-def drops(f):
-    """The agents' drop counters that are not zero (for failure messages)."""
-    return [line for h in f.metrics for line in f.metrics_text(h).splitlines()
-            if "drops_total" in line and not line.startswith("#") and not line.endswith(" 0")]
-
-
-def never_pings(src, ip, for_s=2.0):
-    deadline = time.time() + for_s
-    while time.time() < deadline:
-        if ping(src, ip):
-            return False
-    return True
-
-
-def time_to_silence(src, ip, within=5.0):
-    """Seconds until pings stop (and stay stopped), or None."""
-    start = time.time()
-    while time.time() - start < within:
-        if not ping(src, ip, wait=0.2):
-            cut = time.time() - start
-            return cut if never_pings(src, ip, 1.5) else None
-    return None
 
 
 class Layout:

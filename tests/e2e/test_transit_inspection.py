@@ -11,11 +11,12 @@ and TCP both ways, and its namespace's forwarding counter counts them; its secur
 and its subnet's ACL decide; removing the attachment subnet's route to it cuts the path
 within about a second. Root only; its own `fort up`."""
 
-import time
-
 import pytest
 
-from .fort_e2e import ALL_FROM, FortUp, TcpServer, World, nsexec, ping, ping_eventually, tcp_get
+from .fort_e2e import (
+    ALL_FROM, FortUp, TcpServer, World, drops, never_pings, nsexec, ping, ping_eventually, tcp_get,
+    time_to_silence,
+)
 
 SPOKES = "10.0.0.0/8"
 
@@ -33,30 +34,6 @@ def iworld(ifort):
     w = World(ifort, ifort.client())
     yield w
     w.close()
-
-
-def drops(f):
-    """The agents' drop counters that are not zero (for failure messages)."""
-    return [line for h in f.metrics for line in f.metrics_text(h).splitlines()
-            if "drops_total" in line and not line.startswith("#") and not line.endswith(" 0")]
-
-
-def never_pings(src, ip, for_s=2.0):
-    deadline = time.time() + for_s
-    while time.time() < deadline:
-        if ping(src, ip):
-            return False
-    return True
-
-
-def time_to_silence(src, ip, within=5.0):
-    """Seconds until pings stop (and stay stopped), or None."""
-    start = time.time()
-    while time.time() - start < within:
-        if not ping(src, ip, wait=0.2):
-            cut = time.time() - start
-            return cut if never_pings(src, ip, 1.5) else None
-    return None
 
 
 def forwarded(ns):
