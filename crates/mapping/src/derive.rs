@@ -178,6 +178,7 @@ pub fn contribution(world: &World, row: &RowKey, memo: &mut Memo) -> Contributio
                     .map(|(id, peer)| pb::Peering {
                         id: id.to_owned(),
                         peer_vpc_id: peer.vpc_id.to_string(),
+                        peer_allows_dns_resolution: peer.allow_dns_resolution_from_remote_vpc,
                     })
                     .collect();
                 c.items.insert(ItemKey::vpc(id), value(V::Vpc(header)));

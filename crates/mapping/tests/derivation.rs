@@ -1828,6 +1828,24 @@ struct Delivered {
 }
 
 impl Delivered {
+    /// Every host of `HOSTS` connected, its cache holding what connecting sent it.
+    async fn connected(control: &Control) -> Delivered {
+        let changes = control.subscribe();
+        let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
+        let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
+        for (i, (h, _)) in HOSTS.iter().enumerate() {
+            for u in programs.connect(h, 0, 0, Instant::now()) {
+                caches[i].apply(to_proto(&u)).unwrap();
+            }
+        }
+        Delivered {
+            changes,
+            programs,
+            caches,
+            touched: BTreeSet::new(),
+        }
+    }
+
     async fn call(&mut self, control: &Control, scope: &Scope, body: String) -> String {
         let out = call(control, scope, body).await;
         let world = control.world().await;
@@ -1889,20 +1907,7 @@ async fn peered_gateways(peer_region: &str) {
         account: scope.account.clone(),
         region: peer_region.into(),
     };
-    let changes = control.subscribe();
-    let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
-    let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
-    for (i, (h, _)) in HOSTS.iter().enumerate() {
-        for u in programs.connect(h, 0, 0, Instant::now()) {
-            caches[i].apply(to_proto(&u)).unwrap();
-        }
-    }
-    let mut d = Delivered {
-        changes,
-        programs,
-        caches,
-        touched: BTreeSet::new(),
-    };
+    let mut d = Delivered::connected(&control).await;
     let no_defaults =
         "Options.DefaultRouteTableAssociation=disable&Options.DefaultRouteTablePropagation=disable";
     let mut tgws = Vec::new();
@@ -2476,20 +2481,7 @@ async fn ipv6_blocks_propagate_to_the_hosts_of_attached_vpcs() {
 async fn an_inspection_vpcs_appliance_reaches_the_hosts_of_the_spokes_it_serves() {
     let control = control_with_hosts().await;
     let scope = scope();
-    let changes = control.subscribe();
-    let mut programs = control.read_world(|w| Programs::new(w, 7)).await;
-    let mut caches: Vec<Cache> = HOSTS.iter().map(|_| Cache::default()).collect();
-    for (i, (h, _)) in HOSTS.iter().enumerate() {
-        for u in programs.connect(h, 0, 0, Instant::now()) {
-            caches[i].apply(to_proto(&u)).unwrap();
-        }
-    }
-    let mut d = Delivered {
-        changes,
-        programs,
-        caches,
-        touched: BTreeSet::new(),
-    };
+    let mut d = Delivered::connected(&control).await;
     let out = d
         .call(
             &control,

@@ -137,6 +137,9 @@ pub struct VpcDns {
     /// enableDnsHostnames.
     pub hostnames: bool,
     pub region: String,
+    /// Peer VPCs whose public DNS names the resolver answers with private addresses
+    /// (their side of an active peering allows DNS resolution from this VPC).
+    pub resolvable_peers: Vec<String>,
 }
 
 /// A host's program minus V2P, and where it stands.
@@ -394,6 +397,12 @@ impl HostState {
                     support: v.dns_support,
                     hostnames: v.dns_hostnames,
                     region: v.region.clone(),
+                    resolvable_peers: v
+                        .peerings
+                        .iter()
+                        .filter(|p| p.peer_allows_dns_resolution)
+                        .map(|p| p.peer_vpc_id.clone())
+                        .collect(),
                 });
                 let items = self.vpcs.entry(id.clone()).or_default();
                 if items.header != header {

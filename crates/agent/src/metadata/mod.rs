@@ -54,6 +54,13 @@ pub struct Directory {
 /// Each port's VPC, as the resolver sees it: by ENI.
 pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> {
     let publics: Vec<(&str, std::net::Ipv4Addr, std::net::Ipv4Addr)> = state.public_ips().collect();
+    let public_of = |vpc_id: &str| -> HashMap<std::net::Ipv4Addr, std::net::Ipv4Addr> {
+        publics
+            .iter()
+            .filter(|(vpc, _, _)| *vpc == vpc_id)
+            .map(|&(_, private, public)| (public, private))
+            .collect()
+    };
     let by_vpc: BTreeMap<&str, Arc<resolver::VpcView>> = state
         .vpc_headers()
         .filter_map(|v| {
@@ -65,10 +72,17 @@ pub fn vpc_views(state: &HostState) -> BTreeMap<String, Arc<resolver::VpcView>> 
                     hostnames: dns.hostnames,
                     region: dns.region.clone(),
                     cidrs: v.cidrs.clone(),
-                    public: publics
+                    public: public_of(&v.id),
+                    peers: dns
+                        .resolvable_peers
                         .iter()
-                        .filter(|(vpc, _, _)| *vpc == v.id)
-                        .map(|&(_, private, public)| (public, private))
+                        .filter_map(|peer| {
+                            let theirs = state.vpc_dns(peer)?;
+                            (theirs.support && theirs.hostnames).then(|| resolver::PeerNames {
+                                region: theirs.region.clone(),
+                                public: public_of(peer),
+                            })
+                        })
                         .collect(),
                     zones: state
                         .private_zones(&v.id)

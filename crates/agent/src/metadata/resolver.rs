@@ -59,6 +59,9 @@ pub struct VpcView {
     pub cidrs: Vec<Ipv4Net>,
     /// Public address → private, for the VPC's public DNS names.
     pub public: HashMap<Ipv4Addr, Ipv4Addr>,
+    /// The same for each peer VPC whose side of an active peering allows DNS resolution
+    /// from this VPC (AllowDnsResolutionFromRemoteVpc), and has DNS hostnames.
+    pub peers: Vec<PeerNames>,
     /// The private hosted zones associated with the VPC.
     pub zones: Vec<Zone>,
     /// The resource names of the VPC's instances (on every host), by instance id.
@@ -67,6 +70,16 @@ pub struct VpcView {
     /// their interfaces' addresses: the `vpce-…` names and, with private DNS, the
     /// service's own name, which so answers differently inside this VPC only.
     pub endpoints: HashMap<String, Vec<Ipv4Addr>>,
+}
+
+/// A peer VPC's public DNS names as this VPC's resolver answers them: their private
+/// addresses, as Route 53 Resolver does across a peering that allows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerNames {
+    /// The peer's region (its names' domain: peerings cross regions).
+    pub region: String,
+    /// Public address → private.
+    pub public: HashMap<Ipv4Addr, Ipv4Addr>,
 }
 
 /// What the resolver answers for an instance's resource name.
@@ -241,6 +254,12 @@ fn rdata(qtype: RecordType, v: &str) -> Option<RData> {
     })
 }
 
+/// The public address a public DNS name of `region` spells (`ec2-A-B-C-D.DOMAIN`).
+fn public_name_address(name: &str, region: &str) -> Option<Ipv4Addr> {
+    let label = name.strip_suffix(public_domain(region).as_str())?;
+    dashed_address(label.strip_suffix('.')?, "ec2-")
+}
+
 /// A local answer.
 #[derive(Debug, PartialEq, Eq)]
 enum Local {
@@ -342,11 +361,11 @@ impl VpcView {
             });
         }
         if self.hostnames {
-            let suffix = format!(".{}", public_domain(&self.region));
-            if let Some(private) = name
-                .strip_suffix(&suffix)
-                .and_then(|l| dashed_address(l, "ec2-"))
-                .and_then(|ip| self.public.get(&ip))
+            let own = std::iter::once((&self.region, &self.public));
+            let peers = self.peers.iter().map(|p| (&p.region, &p.public));
+            if let Some(private) = own
+                .chain(peers)
+                .find_map(|(region, public)| public.get(&public_name_address(&name, region)?))
             {
                 return Some(if qtype == RecordType::A {
                     record(RData::A(A(*private)))?
@@ -369,6 +388,7 @@ impl VpcView {
             region: "us-east-1".into(),
             cidrs: vec!["10.0.0.0/16".parse().expect("cidr")],
             public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
+            peers: Vec::new(),
             zones: Vec::new(),
             names: [(
                 "i-0123456789abcdef0".to_owned(),
@@ -523,6 +543,7 @@ mod tests {
             region: region.into(),
             cidrs: vec!["10.0.0.0/16".parse().unwrap()],
             public: [(Ipv4Addr::new(198, 51, 100, 7), Ipv4Addr::new(10, 0, 1, 5))].into(),
+            peers: Vec::new(),
             zones: Vec::new(),
             names: HashMap::new(),
             endpoints: HashMap::new(),
@@ -699,6 +720,51 @@ mod tests {
             },
             _ => None,
         }
+    }
+
+    /// A peer's public names answer its private addresses where the peering allows it
+    /// (the peer is in `peers`), in the peer's region's domain; other public names are
+    /// forwarded, as without the option.
+    #[test]
+    fn a_peers_public_names_answer_privately_where_the_peering_allows() {
+        let mut v = vpc("us-east-1");
+        v.peers = vec![PeerNames {
+            region: "us-west-2".into(),
+            public: [(Ipv4Addr::new(203, 0, 113, 9), Ipv4Addr::new(10, 1, 1, 7))].into(),
+        }];
+        assert_eq!(
+            a(v.local(
+                "ec2-203-0-113-9.us-west-2.compute.amazonaws.com.",
+                RecordType::A
+            )),
+            Some(Ipv4Addr::new(10, 1, 1, 7))
+        );
+        assert_eq!(
+            v.local(
+                "ec2-203-0-113-9.us-west-2.compute.amazonaws.com",
+                RecordType::AAAA
+            ),
+            Some(Local::NoData)
+        );
+        // the peer's address under this region's domain is not its name
+        assert_eq!(
+            v.local("ec2-203-0-113-9.compute-1.amazonaws.com", RecordType::A),
+            None
+        );
+        // the VPC's own public names still answer
+        assert_eq!(
+            a(v.local("ec2-198-51-100-7.compute-1.amazonaws.com", RecordType::A)),
+            Some(Ipv4Addr::new(10, 0, 1, 5))
+        );
+        // without DNS hostnames here, no public name answers privately
+        v.hostnames = false;
+        assert_eq!(
+            v.local(
+                "ec2-203-0-113-9.us-west-2.compute.amazonaws.com",
+                RecordType::A
+            ),
+            None
+        );
     }
 
     #[test]
