@@ -716,3 +716,139 @@ def test_a_blackhole_route_with_an_empty_attachment_id(ec2, net):
     assert error_code(ec2.create_transit_gateway_route, TransitGatewayRouteTableId=table,
                       DestinationCidrBlock="10.98.0.0/16", TransitGatewayAttachmentId="") == "MissingParameter"
     ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="10.99.0.0/16")
+
+
+def dual_stack_spoke(ec2, net, cidr16):
+    """`Net.spoke` with an Amazon-provided /56, each subnet a /64 of it."""
+    import ipaddress
+    base = cidr16.rsplit(".", 2)[0]
+    v = ec2.create_vpc(CidrBlock=cidr16, AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    net.vpcs.append(v["VpcId"])
+    block = ipaddress.ip_network(v["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"])
+    sixes = list(block.subnets(new_prefix=64))
+    subnets = []
+    for i, zone in ((1, "us-east-1a"), (2, "us-east-1b")):
+        s = ec2.create_subnet(VpcId=v["VpcId"], CidrBlock=f"{base}.{i}.0/24", AvailabilityZone=zone,
+                              Ipv6CidrBlock=str(sixes[i]))["Subnet"]["SubnetId"]
+        net.subnets.append(s)
+        subnets.append(s)
+    return v["VpcId"], block, subnets, sixes
+
+
+def gateway_enis(ec2, subnet):
+    return ec2.describe_network_interfaces(Filters=[
+        {"Name": "subnet-id", "Values": [subnet]},
+        {"Name": "interface-type", "Values": ["transit_gateway"]}])["NetworkInterfaces"]
+
+
+def test_ipv6_support_of_a_vpc_attachment(ec2, net):
+    """Ipv6Support (disable by default): with it the gateway's interfaces get an IPv6
+    address and the VPC's IPv6 blocks propagate; without, neither."""
+    import ipaddress
+    tgw = net.gateway()["TransitGatewayId"]
+    table = describe_gateway(ec2, tgw)["Options"]["AssociationDefaultRouteTableId"]
+    vpc, block, (sa, sb), sixes = dual_stack_spoke(ec2, net, "10.91.0.0/16")
+    a = net.attach(tgw, vpc, [sa])
+    att = a["TransitGatewayAttachmentId"]
+    assert a["Options"]["Ipv6Support"] == "disable"
+    [eni] = gateway_enis(ec2, sa)
+    assert eni["Ipv6Addresses"] == []
+    assert set(routes(ec2, table)) == {"10.91.0.0/16"}
+
+    m = ec2.modify_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=att,
+                                                  Options={"Ipv6Support": "enable"})["TransitGatewayVpcAttachment"]
+    assert m["State"] == "modifying" and m["Options"]["Ipv6Support"] == "enable"
+    d = ec2.describe_transit_gateway_vpc_attachments(TransitGatewayAttachmentIds=[att])["TransitGatewayVpcAttachments"][0]
+    assert d["Options"]["Ipv6Support"] == "enable"
+    [eni] = gateway_enis(ec2, sa)
+    [six] = [x["Ipv6Address"] for x in eni["Ipv6Addresses"]]
+    assert ipaddress.ip_address(six) in sixes[1]
+    got = routes(ec2, table)
+    assert set(got) == {"10.91.0.0/16", str(block)}
+    assert got[str(block)]["Type"] == "propagated" and got[str(block)]["State"] == "active"
+    assert got[str(block)]["TransitGatewayAttachments"][0]["TransitGatewayAttachmentId"] == att
+
+    # a subnet added later gets an address too; one without an IPv6 block is refused
+    ec2.modify_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=att, AddSubnetIds=[sb])
+    [eni_b] = gateway_enis(ec2, sb)
+    assert ipaddress.ip_address(eni_b["Ipv6Addresses"][0]["Ipv6Address"]) in sixes[2]
+    plain = net.subnet(vpc, "10.91.3.0/24", "us-east-1c")
+    assert error_code(ec2.modify_transit_gateway_vpc_attachment, TransitGatewayAttachmentId=att,
+                      AddSubnetIds=[plain]) == "InvalidParameterValue"
+    assert gateway_enis(ec2, plain) == []
+
+    # off again: the block leaves the table and the interfaces their addresses
+    ec2.modify_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=att, Options={"Ipv6Support": "disable"})
+    assert set(routes(ec2, table)) == {"10.91.0.0/16"}
+    assert [e["Ipv6Addresses"] for e in gateway_enis(ec2, sa) + gateway_enis(ec2, sb)] == [[], []]
+    # a VPC without an IPv6 block cannot have it
+    v4, (s4, _) = net.spoke("10.92.0.0/16")
+    assert error_code(ec2.create_transit_gateway_vpc_attachment, TransitGatewayId=tgw, VpcId=v4,
+                      SubnetIds=[s4], Options={"Ipv6Support": "enable"}) == "InvalidParameterValue"
+    assert error_code(ec2.modify_transit_gateway_vpc_attachment, TransitGatewayAttachmentId=att,
+                      Options={"Ipv6Support": "maybe"}) == "InvalidParameterValue"
+
+
+def test_ipv6_routes_of_a_gateway_table(ec2, net):
+    """Static and blackhole IPv6 routes, propagated IPv6 blocks, SearchTransitGatewayRoutes'
+    block filters over both families, and a VPC route to the gateway by an IPv6 block."""
+    tgw = net.gateway()["TransitGatewayId"]
+    table = describe_gateway(ec2, tgw)["Options"]["AssociationDefaultRouteTableId"]
+    va, ba, (sa, _), _ = dual_stack_spoke(ec2, net, "10.93.0.0/16")
+    vb, bb, (sb, _), _ = dual_stack_spoke(ec2, net, "10.94.0.0/16")
+    aa = net.attach(tgw, va, [sa], Options={"Ipv6Support": "enable"})["TransitGatewayAttachmentId"]
+    ab = net.attach(tgw, vb, [sb], Options={"Ipv6Support": "enable"})["TransitGatewayAttachmentId"]
+    assert set(routes(ec2, table)) == {"10.93.0.0/16", "10.94.0.0/16", str(ba), str(bb)}
+
+    r = ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="2001:db8:ff::/48",
+                                         TransitGatewayAttachmentId=ab)["Route"]
+    assert r == {"DestinationCidrBlock": "2001:db8:ff::/48", "Type": "static", "State": "active",
+                 "TransitGatewayAttachments": [{"ResourceId": vb, "TransitGatewayAttachmentId": ab,
+                                                "ResourceType": "vpc"}]}
+    r = ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="2001:db8:ff:9::/64",
+                                         Blackhole=True)["Route"]
+    assert r["State"] == "blackhole" and r["Type"] == "static"
+    assert error_code(ec2.create_transit_gateway_route, TransitGatewayRouteTableId=table,
+                      DestinationCidrBlock="2001:db8:ff::/48", TransitGatewayAttachmentId=aa) == "RouteAlreadyExists"
+    assert error_code(ec2.create_transit_gateway_route, TransitGatewayRouteTableId=table,
+                      DestinationCidrBlock="2001:db8::/129", TransitGatewayAttachmentId=aa) == "InvalidParameterValue"
+    # a static route over a propagated IPv6 block wins
+    ec2.create_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock=str(bb),
+                                     TransitGatewayAttachmentId=aa)
+    got = routes(ec2, table)[str(bb)]
+    assert got["Type"] == "static" and got["TransitGatewayAttachments"][0]["TransitGatewayAttachmentId"] == aa
+    ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock=str(bb))
+    assert routes(ec2, table)[str(bb)]["Type"] == "propagated"
+    ec2.replace_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="2001:db8:ff::/48",
+                                      Blackhole=True)
+    assert routes(ec2, table)["2001:db8:ff::/48"]["State"] == "blackhole"
+
+    def found(*filters):
+        return sorted(x["DestinationCidrBlock"] for x in search(ec2, table, *filters)["Routes"])
+
+    inside_b = str(bb.network_address + 0x1_0000_0000_0005)
+    assert found(("route-search.exact-match", str(ba))) == [str(ba)]
+    assert found(("route-search.longest-prefix-match", inside_b)) == [str(bb)]
+    assert found(("route-search.longest-prefix-match", "2001:db8:ff:9::1")) == ["2001:db8:ff:9::/64"]
+    both = sorted(["2001:db8:ff::/48", "2001:db8:ff:9::/64"])
+    assert found(("route-search.subnet-of-match", "2001:db8:ff::/48")) == both
+    assert found(("route-search.supernet-of-match", "2001:db8:ff:9::/64")) == both
+    assert found(("route-search.subnet-of-match", "::/0"), ("type", "propagated")) == sorted([str(ba), str(bb)])
+    assert found(("route-search.subnet-of-match", "0.0.0.0/0")) == ["10.93.0.0/16", "10.94.0.0/16"]
+    assert found(("state", "blackhole")) == both
+    assert error_code(search, ec2, table, ("route-search.exact-match", "2001:db8::zz")) == "InvalidParameterValue"
+
+    ec2.delete_transit_gateway_route(TransitGatewayRouteTableId=table, DestinationCidrBlock="2001:db8:ff:9::/64")
+    assert error_code(ec2.delete_transit_gateway_route, TransitGatewayRouteTableId=table,
+                      DestinationCidrBlock="2001:db8:ff:9::/64") == "InvalidRoute.NotFound"
+    assert error_code(ec2.delete_transit_gateway_route, TransitGatewayRouteTableId=table,
+                      DestinationCidrBlock=str(ba)) == "InvalidRoute.NotFound"
+
+    # the VPC route to the gateway by B's IPv6 block
+    [main] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [va]},
+                                                {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
+    ec2.create_route(RouteTableId=main["RouteTableId"], DestinationIpv6CidrBlock=str(bb), TransitGatewayId=tgw)
+    [main] = ec2.describe_route_tables(RouteTableIds=[main["RouteTableId"]])["RouteTables"]
+    [r] = [x for x in main["Routes"] if x.get("DestinationIpv6CidrBlock") == str(bb)]
+    assert r["TransitGatewayId"] == tgw and r["State"] == "active" and r["Origin"] == "CreateRoute"
+    ec2.delete_route(RouteTableId=main["RouteTableId"], DestinationIpv6CidrBlock=str(bb))

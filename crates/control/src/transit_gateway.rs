@@ -863,6 +863,38 @@ impl Tx<'_> {
                 network_interface_id: eni.id,
             });
         }
+        self.attachment_ipv6(attachment)
+    }
+
+    /// With IPv6 support the gateway's interface in each subnet has an IPv6 address of
+    /// the subnet's block (EC2: "the transit gateway network interface receives an IPv6
+    /// address"); without, none.
+    fn attachment_ipv6(&mut self, a: &TransitGatewayVpcAttachment) -> Result<(), ApiError> {
+        for s in &a.subnets {
+            let Some(eni) = self.region.network_interfaces.get(&s.network_interface_id) else {
+                continue;
+            };
+            let v6 = if !a.options.ipv6_support {
+                Vec::new()
+            } else if eni.ipv6_addresses.is_empty() {
+                match self.region.subnets.get(&s.subnet_id) {
+                    Some(subnet) if subnet.ipv6_cidr().is_some() => vec![
+                        crate::network_interface::SubnetIpv6Addresses::of(self.region, subnet)
+                            .take()?,
+                    ],
+                    _ => Vec::new(),
+                }
+            } else {
+                continue;
+            };
+            if let Some(row) = self
+                .region
+                .network_interfaces
+                .get_mut(&s.network_interface_id)
+            {
+                row.ipv6_addresses = v6;
+            }
+        }
         Ok(())
     }
 
@@ -1052,6 +1084,7 @@ impl Tx<'_> {
             self.check_ipv6_support(&a.vpc_id, &all)?;
         }
         self.detach_subnets(&mut a, &remove);
+        // (and the kept interfaces' IPv6 addresses follow the option)
         self.attach_subnets(&mut a, &added)?;
         self.region
             .transit_gateway_vpc_attachments

@@ -1989,11 +1989,9 @@ fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
             let to = a
                 .routes
                 .iter()
-                .flat_map(routed_vpcs)
-                .chain(a.routes_v6.iter().filter_map(|r| match &r.target {
-                    program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
-                    _ => None,
-                }));
+                .map(|r| &r.target)
+                .chain(a.routes_v6.iter().map(|r| &r.target))
+                .flat_map(routed_vpcs);
             for other in to.chain(&a.senders).filter(|v| **v != spec.id) {
                 links.entry(&spec.id).or_default().insert(other);
                 links.entry(other).or_default().insert(&spec.id);
@@ -2004,13 +2002,17 @@ fn transit_links(vpcs: &[program::Vpc]) -> HashMap<&str, BTreeSet<&str>> {
 }
 
 /// The VPCs a gateway route leads into: its VPC attachment's, or, across a peering, those
-/// of the peer gateway's table.
-fn routed_vpcs(r: &program::TransitGatewayRoute) -> Vec<&String> {
-    match &r.target {
+/// of the peer gateway's table (by its routes of either family).
+fn routed_vpcs(target: &program::TransitGatewayTarget) -> Vec<&String> {
+    match target {
         program::TransitGatewayTarget::Vpc { vpc_id, .. } => vec![vpc_id],
-        program::TransitGatewayTarget::Peering { routes, .. } => routes
+        program::TransitGatewayTarget::Peering {
+            routes, routes_v6, ..
+        } => routes
             .iter()
-            .filter_map(|r| match &r.target {
+            .map(|r| &r.target)
+            .chain(routes_v6.iter().map(|r| &r.target))
+            .filter_map(|t| match t {
                 program::TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id),
                 _ => None,
             })

@@ -429,12 +429,15 @@ pub enum TransitGatewayTarget {
     Blackhole,
     /// A peering attachment to another transit gateway: the packet crosses to the peer
     /// gateway, where the route table associated with the peering (`route_table_id`,
-    /// empty: none) decides by its active and blackhole `routes`. One hop only: there, a
-    /// route to a VPC attachment leads into that VPC; any other route drops (a packet
-    /// that came over a peering does not leave by another).
+    /// empty: none) decides by its active and blackhole `routes` (`routes_v6` for an
+    /// IPv6 packet). One hop only: there, a route to a VPC attachment leads into that
+    /// VPC; any other route drops (a packet that came over a peering does not leave by
+    /// another).
     Peering {
         attachment_id: String,
         route_table_id: String,
         routes: Vec<TransitGatewayRoute>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        routes_v6: Vec<TransitGatewayRoute6>,
     },
 }

@@ -14,12 +14,15 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 //
 // Every random program is dual stack: each IPv4 address, block, route, ACL entry and rule
 // has an IPv6 twin, so the same probes run in both families and are judged the same way.
-// 10.0.x.y is 2001:db8:1:x::y (the VPC's /56, subnets' /64s), an outside a.b.c.d is
-// 2001:db8:f0aa:bbcc::d, 169.254.169.y is fd00:ec2::y; ICMP's types are ICMPv6's.
+// 10.0.x.y is 2001:db8:1:x::y (the VPC's /56, subnets' /64s), 10.8.x.y (the VPC joined
+// through tgw-1) 2001:db8:8:x::y, an outside a.b.c.d is 2001:db8:f0aa:bbcc::d,
+// 169.254.169.y is fd00:ec2::y; ICMP's types are ICMPv6's. Transit gateway tables' IPv6
+// routes are the twins of their IPv4 routes.
 
 fn twin(a: Ipv4Addr) -> Ipv6Addr {
     match a.octets() {
         [10, 0, x, y] => Ipv6Addr::new(0x2001, 0xdb8, 1, x.into(), 0, 0, 0, y.into()),
+        [10, 8, x, y] => Ipv6Addr::new(0x2001, 0xdb8, 8, x.into(), 0, 0, 0, y.into()),
         [169, 254, 169, y] => Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, y.into()),
         [a, b, c, d] => Ipv6Addr::new(
             0x2001,
@@ -38,8 +41,8 @@ fn twin_net(n: ipnet::Ipv4Net) -> ipnet::Ipv6Net {
     let len = match (n.network().octets(), n.prefix_len()) {
         (_, 0) => 0,
         ([10, ..], 8) => 36,
-        ([10, 0, ..], 16) => 56,
-        ([10, 0, ..], 24) => 64,
+        ([10, 0 | 8, ..], 16) => 56,
+        ([10, 0 | 8, ..], 24) => 64,
         (_, l) => 96 + l,
     };
     ipnet::Ipv6Net::new(twin(n.network()), len)
@@ -78,6 +81,31 @@ fn twin_rule(r: &SgRule) -> Option<SgRule> {
         to_port: r.to_port,
         peer: SgPeer::Cidr6(twin_net(*n)),
     })
+}
+
+/// A gateway table's IPv6 routes: the twins of its IPv4 routes (a peering's peer table's
+/// too).
+fn twin_tgw_routes(routes: &[TransitGatewayRoute]) -> Vec<TransitGatewayRoute6> {
+    routes
+        .iter()
+        .map(|r| TransitGatewayRoute6 {
+            destination: twin_net(r.destination),
+            target: match &r.target {
+                TransitGatewayTarget::Peering {
+                    attachment_id,
+                    route_table_id,
+                    routes,
+                    ..
+                } => TransitGatewayTarget::Peering {
+                    attachment_id: attachment_id.clone(),
+                    route_table_id: route_table_id.clone(),
+                    routes: vec![],
+                    routes_v6: twin_tgw_routes(routes),
+                },
+                t => t.clone(),
+            },
+        })
+        .collect()
 }
 
 fn with_twins(g: &mut SecurityGroup) {
@@ -233,6 +261,7 @@ fn tgw_target_or_peering() -> impl Strategy<Value = TransitGatewayTarget> {
                 attachment_id: "tgw-attach-r".into(),
                 route_table_id: "tgw-rtb-r".into(),
                 routes: vec![],
+                routes_v6: vec![],
             }),
         ]),
     )
@@ -240,6 +269,7 @@ fn tgw_target_or_peering() -> impl Strategy<Value = TransitGatewayTarget> {
             attachment_id: id.into(),
             route_table_id: format!("tgw-rtb-{id}"),
             routes,
+            routes_v6: vec![],
         });
     prop_oneof![3 => tgw_target(), 2 => peering]
 }
@@ -261,8 +291,8 @@ fn tgw_attachment(
                 subnet_ids: subnet_ids.into_iter().map(Into::into).collect(),
                 appliance_mode,
                 route_table_id: format!("tgw-rtb-{vpc}"),
+                routes_v6: twin_tgw_routes(&routes),
                 routes,
-                routes_v6: vec![],
                 senders: senders.into_iter().map(Into::into).collect(),
             }
         })
@@ -395,8 +425,18 @@ fn inspection_vpc(
         route_table_id: "rtb-8".into(),
         network_acl_id: acl.into(),
         availability_zone: zone.into(),
-        ipv6_cidr: None,
+        ipv6_cidr: Some(twin_net(net(c))),
     };
+    let routes = vec![
+        Route {
+            destination: net("10.8.0.0/16"),
+            target: RouteTarget::Local,
+        },
+        Route {
+            destination: net("10.0.0.0/8"),
+            target: RouteTarget::TransitGateway("tgw-1".into()),
+        },
+    ];
     Vpc {
         id: "vpc-8".into(),
         vni: VNI + 8,
@@ -408,17 +448,8 @@ fn inspection_vpc(
         ],
         route_tables: vec![RouteTable {
             id: "rtb-8".into(),
-            routes: vec![
-                Route {
-                    destination: net("10.8.0.0/16"),
-                    target: RouteTarget::Local,
-                },
-                Route {
-                    destination: net("10.0.0.0/8"),
-                    target: RouteTarget::TransitGateway("tgw-1".into()),
-                },
-            ],
-            routes_v6: vec![],
+            routes_v6: twin_routes(&routes),
+            routes,
         }],
         network_acls: vec![acl, acl_t],
         security_groups: vec![],
@@ -433,9 +464,26 @@ fn inspection_vpc(
         edges: vec![],
         peerings: vec![],
         transit_gateway_attachments: vec![attachment],
-        ipv6_cidrs: vec![],
-        mappings_v6: vec![],
+        ipv6_cidrs: vec![twin_net(net("10.8.0.0/16"))],
+        mappings_v6: vec![Mapping6 {
+            ip: twin(Ipv4Addr::from(TRANSIT_ENI.0)),
+            host: H2,
+            mac: mac(TRANSIT_ENI.1),
+            eni_id: "eni-t8".into(),
+            source_dest_check: true,
+        }],
     }
+}
+
+/// A table's IPv6 routes: the twins of its IPv4 routes.
+fn twin_routes(routes: &[Route]) -> Vec<Route6> {
+    routes
+        .iter()
+        .map(|r| Route6 {
+            destination: twin_net(r.destination),
+            target: r.target.clone(),
+        })
+        .collect()
 }
 
 const CIDRS: [&str; 6] = [
@@ -607,14 +655,7 @@ fn route_table(id: &'static str) -> impl Strategy<Value = RouteTable> {
                     target,
                 });
             }
-            let routes_v6 = routes
-                .iter()
-                .filter(|r| !matches!(r.target, RouteTarget::TransitGateway(_)))
-                .map(|r| Route6 {
-                    destination: twin_net(r.destination),
-                    target: r.target.clone(),
-                })
-                .collect();
+            let routes_v6 = twin_routes(&routes);
             RouteTable {
                 id: id.into(),
                 routes,
@@ -1287,9 +1328,14 @@ fn transit_setup() -> impl Strategy<Value = Setup> {
                     vpc_id: "vpc-8".into(),
                 },
             });
+            a.routes_v6 = twin_tgw_routes(&a.routes);
+        }
+        for rt in &mut v.route_tables {
+            rt.routes_v6 = twin_routes(&rt.routes);
         }
         for g in &mut v.security_groups {
             g.egress.push(open_rule());
+            g.egress.extend(twin_rule(&open_rule()));
         }
         s
     })
@@ -1308,12 +1354,12 @@ fn transit_event() -> impl Strategy<Value = Event> {
         11,
     ]);
     prop_oneof![
-        3 => (0usize..3, addr.clone(), mac_choice(), l4()).prop_map(|(port, dst, dst_mac, l4)| Event::FromPort {
-            v6: false, port, own_src: true, src: 0, dst, dst_mac, l4,
+        3 => (any::<bool>(), 0usize..3, addr.clone(), mac_choice(), l4()).prop_map(|(v6, port, dst, dst_mac, l4)| Event::FromPort {
+            v6, port, own_src: true, src: 0, dst, dst_mac, l4,
         }),
-        2 => (prop::bool::weighted(0.85), prop::bool::weighted(0.2), 0usize..5, addr, 0usize..3, l4())
-            .prop_map(|(honest, via_attachment, outer, src, dst, l4)| Event::FromUnderlay {
-                honest, via_attachment, v6: false, outer, src, dst, dst_mac: 1, l4,
+        2 => (prop::bool::weighted(0.85), prop::bool::weighted(0.2), any::<bool>(), 0usize..5, addr, 0usize..3, l4())
+            .prop_map(|(honest, via_attachment, v6, outer, src, dst, l4)| Event::FromUnderlay {
+                honest, via_attachment, v6, outer, src, dst, dst_mac: 1, l4,
             }),
         2 => (prop::bool::weighted(0.85), 0usize..3, any::<bool>(), 0usize..ADDRS.len(), prop::sample::select(vec![0usize, 1, 10, 11, 16, 17]), l4())
             .prop_map(|(honest, outer, forward, src, dst, l4)| Event::Appliance {
@@ -1475,7 +1521,7 @@ proptest! {
     }
 
     /// ... and through transit gateways (VPC attachments, blackholes, VPN attachments,
-    /// peerings), on programs and probes that mostly walk one.
+    /// peerings), on programs and probes that mostly walk one, in both families.
     #[test]
     fn engine_agrees_with_reference_through_transit_gateways(
         s in transit_setup(),

@@ -648,11 +648,22 @@ impl Reference {
         let me = &self.program.vpcs[vi].id;
         let reach = |a: &TransitGatewayAttachment| -> Vec<String> {
             let mut out: Vec<String> = a.senders.clone();
-            for r in &a.routes {
-                match &r.target {
+            let targets = a
+                .routes
+                .iter()
+                .map(|r| &r.target)
+                .chain(a.routes_v6.iter().map(|r| &r.target));
+            for t in targets {
+                match t {
                     TransitGatewayTarget::Vpc { vpc_id, .. } => out.push(vpc_id.clone()),
-                    TransitGatewayTarget::Peering { routes, .. } => {
-                        out.extend(routes.iter().filter_map(|r| match &r.target {
+                    TransitGatewayTarget::Peering {
+                        routes, routes_v6, ..
+                    } => {
+                        let theirs = routes
+                            .iter()
+                            .map(|r| &r.target)
+                            .chain(routes_v6.iter().map(|r| &r.target));
+                        out.extend(theirs.filter_map(|t| match t {
                             TransitGatewayTarget::Vpc { vpc_id, .. } => Some(vpc_id.clone()),
                             _ => None,
                         }));
@@ -1190,6 +1201,46 @@ fn attachment_exit<'v>(
         .copied()
 }
 
+/// [`subnet_acl_allows`] for an IPv6 packet.
+fn subnet_acl6_allows(vpc: &Vpc, s: &Subnet, egress: bool, m: &Meta6) -> bool {
+    let peer = if egress { m.tuple.dst } else { m.tuple.src };
+    vpc.network_acls
+        .iter()
+        .find(|a| a.id == s.network_acl_id)
+        .is_some_and(|a| nacl6_allows(a, egress, m, peer))
+}
+
+/// [`attachment_exit`] for an IPv6 flow.
+fn attachment_exit6<'v>(
+    vpc: &'v Vpc,
+    a: &TransitGatewayAttachment,
+    zone: &str,
+    m: &Meta6,
+) -> Option<&'v Subnet> {
+    let subnets = attachment_subnets(vpc, a);
+    if a.appliance_mode && !subnets.is_empty() {
+        let n = u64::try_from(subnets.len()).unwrap_or(u64::MAX);
+        let i = usize::try_from(crate::transit::symmetric_hash6(&m.tuple) % n).unwrap_or(0);
+        return subnets.get(i).copied();
+    }
+    subnets
+        .iter()
+        .find(|s| s.availability_zone == zone)
+        .or(subnets.first())
+        .copied()
+}
+
+/// [`gateway_match`] over a table's IPv6 routes.
+fn gateway_match6(routes: &[TransitGatewayRoute6], dst: Ipv6Addr) -> Option<&TransitGatewayRoute6> {
+    let mut best: Option<&TransitGatewayRoute6> = None;
+    for r in routes.iter().filter(|r| r.destination.contains(&dst)) {
+        if best.is_none_or(|b| r.destination.prefix_len() > b.destination.prefix_len()) {
+            best = Some(r);
+        }
+    }
+    best
+}
+
 /// Whether subnet `s`'s ACL lets the packet out (`egress`) or in; none: nothing passes.
 fn subnet_acl_allows(vpc: &Vpc, s: &Subnet, egress: bool, m: &Meta) -> bool {
     let peer = if egress { m.tuple.dst } else { m.tuple.src };
@@ -1346,6 +1397,8 @@ impl Reference {
                 .ok_or(DropReason::NoRoute)?;
             longest_match6(&rt.routes_v6, dst).ok_or(DropReason::NoRoute)?
         };
+        // (through a transit gateway the walk judges the destination subnet's ACL)
+        let mut acl = true;
         let (host, mac, eni, dvi) = match &target {
             RouteTarget::Local => vpc
                 .mappings_v6
@@ -1402,7 +1455,10 @@ impl Reference {
                 self.encap(out, host, vni, sport, frame, rewrite);
                 return Ok(Verdict::ToEdge { host, vni });
             }
-            RouteTarget::TransitGateway(_) => return Err(DropReason::Ipv6),
+            RouteTarget::TransitGateway(g) => {
+                acl = false;
+                self.transit6(vi, subnet, g, &m)?
+            }
         };
         self.count(p, &m, true);
         let rewrite = routed.then_some((vpc.router_mac, mac));
@@ -1417,7 +1473,7 @@ impl Reference {
                 return Err(DropReason::NoSuchPort);
             }
             let src_after = rewrite.map_or(eth.src(), |r| r.0);
-            let (s, d) = self.deliver6(now, q, dvi, src_after, &m)?;
+            let (s, d) = self.deliver6(now, q, dvi, src_after, &m, acl)?;
             out.clear();
             out.extend_from_slice(frame);
             out[0..6].copy_from_slice(&d.0);
@@ -1428,6 +1484,105 @@ impl Reference {
         let sport = crate::overlay::entropy_port6(&m.tuple);
         self.encap(out, host, vni, sport, frame, rewrite);
         Ok(Verdict::ToUnderlay { host, vni })
+    }
+
+    /// An IPv6 packet from subnet `from` of VPC `vi` to transit gateway `tgw`, as
+    /// [`Reference::transit`] walks IPv4's by the tables' IPv6 routes: into a VPC's
+    /// subnets only (no centralised egress or inspection, no VPN attachment for IPv6).
+    fn transit6(
+        &self,
+        vi: usize,
+        from: &Subnet,
+        tgw: &str,
+        m: &Meta6,
+    ) -> Result<(Ipv4Addr, MacAddr, String, usize), DropReason> {
+        let vpc = &self.program.vpcs[vi];
+        let dst = m.tuple.dst;
+        let a = vpc
+            .transit_gateway_attachments
+            .iter()
+            .find(|a| a.transit_gateway_id == tgw)
+            .ok_or(DropReason::NoRoute)?;
+        let subnets = attachment_subnets(vpc, a);
+        let entry = subnets
+            .iter()
+            .find(|s| s.availability_zone == from.availability_zone)
+            .ok_or(DropReason::NoTransitGatewaySubnet)?;
+        if !subnet_acl6_allows(vpc, entry, false, m) {
+            return Err(DropReason::NaclIngress);
+        }
+        let mut route = gateway_match6(&a.routes_v6, dst).ok_or(DropReason::NoRoute)?;
+        if let TransitGatewayTarget::Peering { attachment_id, .. } = &route.target {
+            // across the peering: the first IPv6 route to it names the peer table
+            let theirs = a
+                .routes_v6
+                .iter()
+                .find_map(|r| match &r.target {
+                    TransitGatewayTarget::Peering {
+                        attachment_id: p,
+                        routes_v6,
+                        ..
+                    } if p == attachment_id => Some(routes_v6),
+                    _ => None,
+                })
+                .ok_or(DropReason::Internal)?;
+            route = gateway_match6(theirs, dst).ok_or(DropReason::NoRoute)?;
+        }
+        let (to_vpc, to_att) = match &route.target {
+            TransitGatewayTarget::Vpc {
+                attachment_id,
+                vpc_id,
+            } => (vpc_id, attachment_id),
+            TransitGatewayTarget::Blackhole => return Err(DropReason::Blackhole),
+            TransitGatewayTarget::Unsupported(_) | TransitGatewayTarget::Peering { .. } => {
+                return Err(DropReason::NoRoute);
+            }
+        };
+        let di = self.vpc(to_vpc).ok_or(DropReason::NoRoute)?;
+        let dv = &self.program.vpcs[di];
+        let da = dv
+            .transit_gateway_attachments
+            .iter()
+            .rev()
+            .find(|x| &x.id == to_att)
+            .ok_or(DropReason::NoRoute)?;
+        let into = dv
+            .subnets
+            .iter()
+            .find(|s| s.ipv6_cidr.is_some_and(|c| c.contains(&dst)))
+            .ok_or(DropReason::NoRoute)?;
+        let exit = attachment_exit6(dv, da, &from.availability_zone, m)
+            .ok_or(DropReason::NoTransitGatewaySubnet)?;
+        if !std::ptr::eq(exit, into) {
+            if !subnet_acl6_allows(dv, exit, true, m) {
+                return Err(DropReason::NaclEgress);
+            }
+            if !subnet_acl6_allows(dv, into, false, m) {
+                return Err(DropReason::NaclIngress);
+            }
+        }
+        dv.mappings_v6
+            .iter()
+            .rev()
+            .find(|x| x.ip == dst)
+            .map(|x| (x.host, x.mac, x.eni_id.clone(), di))
+            .ok_or(DropReason::NoMapping)
+    }
+
+    /// The VPCs joined with VPC `vi` through transit gateways whose IPv6 blocks hold
+    /// `src` (`None`: none does).
+    fn transit_joined6(&self, vi: usize, src: Ipv6Addr) -> Option<Vec<usize>> {
+        let holding: Vec<usize> = self
+            .transit_joined(vi)
+            .into_iter()
+            .filter(|&ti| {
+                self.program.vpcs[ti]
+                    .ipv6_cidrs
+                    .iter()
+                    .any(|c| c.contains(&src))
+            })
+            .collect();
+        (!holding.is_empty()).then_some(holding)
     }
 
     fn walk6_from_underlay(
@@ -1445,6 +1600,7 @@ impl Reference {
         }
         let vpc = &self.program.vpcs[vi];
         let src = m.tuple.src;
+        let mut through_gateway = false;
         let middlebox = vpc
             .mappings
             .iter()
@@ -1477,6 +1633,21 @@ impl Reference {
                 {
                     return Err(DropReason::AuthenticationFailed);
                 }
+            } else if let Some(joined) = self.transit_joined6(vi, src) {
+                // a VPC joined through a transit gateway (joined VPCs may overlap: any of
+                // them holding the source on `outer` will do); its sender walked the
+                // gateway and judged the ACLs
+                if !joined.iter().any(|&ti| {
+                    self.program.vpcs[ti]
+                        .mappings_v6
+                        .iter()
+                        .rev()
+                        .find(|x| x.ip == src)
+                        .is_some_and(|x| x.host == outer)
+                }) {
+                    return Err(DropReason::AuthenticationFailed);
+                }
+                through_gateway = true;
             } else if !vpc.edges.iter().any(|e| e.host == outer) {
                 return Err(DropReason::AuthenticationFailed);
             }
@@ -1487,7 +1658,7 @@ impl Reference {
             .iter()
             .rposition(|x| x.mac == eth.dst() && self.vpc(&x.vpc_id).is_some())
             .ok_or(DropReason::NoSuchPort)?;
-        let (s, d) = self.deliver6(now, q, vi, eth.src(), &m)?;
+        let (s, d) = self.deliver6(now, q, vi, eth.src(), &m, !through_gateway)?;
         out.clear();
         out.extend_from_slice(inner);
         out[0..6].copy_from_slice(&d.0);
@@ -1495,6 +1666,8 @@ impl Reference {
         Ok(Verdict::ToPort { port: pid(q) })
     }
 
+    /// Destination check, NACL inbound when crossing into the subnet (unless `acl` is
+    /// false: a transit gateway's walk judged it), SG ingress.
     fn deliver6(
         &mut self,
         now: Time,
@@ -1502,6 +1675,7 @@ impl Reference {
         vi: usize,
         src_mac: MacAddr,
         m: &Meta6,
+        acl: bool,
     ) -> Result<(MacAddr, MacAddr), DropReason> {
         let port = self.program.ports[q].clone();
         if self.vpc(&port.vpc_id) != Some(vi) {
@@ -1517,7 +1691,7 @@ impl Reference {
             return Err(DropReason::DestinationCheck);
         }
         let crossing = !subnet.ipv6_cidr.is_some_and(|c| c.contains(&m.tuple.src));
-        if crossing {
+        if crossing && acl {
             let acl = vpc
                 .network_acls
                 .iter()

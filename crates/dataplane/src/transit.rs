@@ -18,6 +18,9 @@
 //! The sender's host walks both tables; a packet that crossed one peering goes into a VPC
 //! of the peer gateway or nowhere (one hop: a route there to another peering, or a VPN,
 //! drops it).
+//!
+//! IPv6 takes the same walk by the tables' IPv6 routes (a peer table's too), into a
+//! VPC's IPv6 blocks; it has no centralised egress or inspection, and no VPN attachment.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -46,6 +49,8 @@ pub struct Attachment {
     peers: Vec<(String, Table<Ipv4Net>)>,
     /// The IPv6 routes of its table.
     table6: Table<Ipv6Net>,
+    /// [`Attachment::peers`] for the IPv6 routes: the peer tables' IPv6 routes.
+    peers6: Vec<(String, Table<Ipv6Net>)>,
 }
 
 /// Where the gateway's table sends a destination.
@@ -62,7 +67,8 @@ pub enum Hop {
     /// A peering attachment (`peers[i]` of the attachment): the peer gateway's table
     /// decides.
     Peering(u16),
-    /// An attachment this host does not carry (a VPN it has no edge for, a peering by an IPv6 route, a VPC not served).
+    /// An attachment this host does not carry (a VPN it has no edge for, a VPC not
+    /// served).
     Unreachable,
 }
 
@@ -180,11 +186,17 @@ impl Attachment {
                     attachment_id,
                     routes,
                     ..
-                } => peer_hop(&mut peers, attachment_id, routes, &resolve),
+                } => peer_hop(
+                    &mut peers,
+                    attachment_id,
+                    routes.iter().map(|r| (r.destination, &r.target)),
+                    &resolve,
+                ),
             };
             (r.destination, hop)
         }));
-        // IPv6 routes lead into VPCs (by their IPv6 blocks) or drop
+        // IPv6 routes lead into VPCs (by their IPv6 blocks), across a peering, or drop
+        let mut peers6: Vec<(String, Table<Ipv6Net>)> = Vec::new();
         let table6 = Table::build(spec.routes_v6.iter().map(|r| {
             let hop = match &r.target {
                 TransitGatewayTarget::Vpc {
@@ -195,9 +207,17 @@ impl Attachment {
                         Hop::Vpc { slot, attachment }
                     })
                 }
-                TransitGatewayTarget::Unsupported(_) | TransitGatewayTarget::Peering { .. } => {
-                    Hop::Unreachable
-                }
+                TransitGatewayTarget::Unsupported(_) => Hop::Unreachable,
+                TransitGatewayTarget::Peering {
+                    attachment_id,
+                    routes_v6,
+                    ..
+                } => peer_hop(
+                    &mut peers6,
+                    attachment_id,
+                    routes_v6.iter().map(|r| (r.destination, &r.target)),
+                    &resolve,
+                ),
                 TransitGatewayTarget::Blackhole => Hop::Blackhole,
             };
             (r.destination, hop)
@@ -212,12 +232,22 @@ impl Attachment {
             table,
             peers,
             table6,
+            peers6,
         }
     }
 
     /// The route table's choice for the IPv6 `dst` (`None`: no route).
     pub fn lookup6(&self, dst: Ipv6Addr) -> Option<Hop> {
         self.table6.lookup(dst)
+    }
+
+    /// [`Attachment::route`] for the IPv6 `dst`: across a peering, the peer gateway's
+    /// table's IPv6 routes decide.
+    pub fn route6(&self, dst: Ipv6Addr) -> Option<Hop> {
+        match self.table6.lookup(dst)? {
+            Hop::Peering(i) => self.peers6.get(usize::from(i))?.1.lookup(dst),
+            hop => Some(hop),
+        }
     }
 
     /// [`Attachment::exit`] for an IPv6 flow.
@@ -270,17 +300,17 @@ impl Attachment {
 }
 
 /// The hop of a route to peering attachment `id`, whose peer gateway's table holds
-/// `routes`: that table is compiled once per peering, keeping only what one hop reaches
-/// (VPC attachments, blackholes; the rest is [`Hop::Unreachable`]).
-fn peer_hop(
-    peers: &mut Vec<(String, Table<Ipv4Net>)>,
+/// `routes` (of one family): that table is compiled once per peering, keeping only what
+/// one hop reaches (VPC attachments, blackholes; the rest is [`Hop::Unreachable`]).
+fn peer_hop<'r, N: Prefix>(
+    peers: &mut Vec<(String, Table<N>)>,
     id: &str,
-    routes: &[program::TransitGatewayRoute],
+    routes: impl Iterator<Item = (N, &'r TransitGatewayTarget)>,
     resolve: &impl Fn(&str, &str) -> Option<(u16, u16)>,
 ) -> Hop {
     let i = peers.iter().position(|(p, _)| p == id).unwrap_or_else(|| {
-        let table = Table::build(routes.iter().map(|r| {
-            let hop = match &r.target {
+        let table = Table::build(routes.map(|(destination, target)| {
+            let hop = match target {
                 TransitGatewayTarget::Vpc {
                     attachment_id,
                     vpc_id,
@@ -294,7 +324,7 @@ fn peer_hop(
                     Hop::Unreachable
                 }
             };
-            (r.destination, hop)
+            (destination, hop)
         }));
         peers.push((id.to_owned(), table));
         peers.len() - 1
@@ -314,7 +344,7 @@ pub(crate) fn symmetric_hash(t: &FiveTuple) -> u64 {
 }
 
 /// [`symmetric_hash`] of an IPv6 flow.
-fn symmetric_hash6(t: &FiveTuple6) -> u64 {
+pub(crate) fn symmetric_hash6(t: &FiveTuple6) -> u64 {
     ordered_ends_hash(
         &u128::from(t.src).to_be_bytes(),
         t.src_port,

@@ -1414,7 +1414,8 @@ fn gateway_routes6(
                             attachment_id: to.id.to_string(),
                             vpc_id: to.vpc_id.to_string(),
                         }),
-                        None => Target::Unsupported(id.to_string()),
+                        None => peering_target(world, &t.transit_gateway_id, id)
+                            .unwrap_or_else(|| Target::Unsupported(id.to_string())),
                     }
                 }
                 _ => Target::Blackhole(pb::Empty {}),
@@ -1469,7 +1470,6 @@ fn peer_route_tables(
     let mut out: Vec<String> = t
         .routes
         .iter()
-        .filter(|route| matches!(route.destination, ipnet::IpNet::V4(_)))
         .filter_map(|route| match &route.target {
             TransitGatewayRouteTarget::Attachment(id) => Some(id.as_str()),
             TransitGatewayRouteTarget::Blackhole => None,
@@ -1532,11 +1532,9 @@ fn peering_senders(world: &World, r: &Region, tgw: &str) -> Vec<(String, Vec<Str
                 .values()
                 .filter(|x| x.is_live() && x.transit_gateway_id == theirs.transit_gateway_id)
             {
-                // (routes to a peering are static only)
+                // (routes to a peering are static only; of either family)
                 let routes_to_it = pt.routes.iter().any(|route| {
-                    matches!(route.destination, ipnet::IpNet::V4(_))
-                        && route.target
-                            == fort_model::TransitGatewayRouteTarget::Attachment(p.id.clone())
+                    route.target == fort_model::TransitGatewayRouteTarget::Attachment(p.id.clone())
                 });
                 if !routes_to_it {
                     continue;

@@ -491,10 +491,15 @@ async fn run_ops(
                     pick(&mut rng, &gateway_tables),
                     pick(&mut rng, &peering_attachments)
                 ),
+                // (an IPv6 block now and then: IPv6 crosses a peering too)
                 _ => format!(
-                    "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock=10.{}.0.0/16&TransitGatewayAttachmentId={}",
+                    "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={}&DestinationCidrBlock={}&TransitGatewayAttachmentId={}",
                     pick(&mut rng, &gateway_tables),
-                    rng.next() % 4,
+                    if rng.next().is_multiple_of(3) {
+                        format!("2001:db8:{}::/56", rng.next() % 4)
+                    } else {
+                        format!("10.{}.0.0/16", rng.next() % 4)
+                    },
                     pick(&mut rng, &peering_attachments)
                 ),
             },
@@ -1900,7 +1905,16 @@ impl Delivered {
 /// Every change reaches the hosts incrementally as a fresh derivation has it, and taking
 /// the peering route away touches A's and B's hosts only. tgw-2, B and C are in
 /// `peer_region` (the same as tgw-1's or another).
-async fn peered_gateways(peer_region: &str) {
+/// With `v6`, every gateway route is to an IPv6 block instead (10.N.0.0/16 is
+/// 2001:db8:N::/56): the peering joins the VPCs as well.
+async fn peered_gateways(peer_region: &str, v6: bool) {
+    let block = |b: &str| -> String {
+        if !v6 {
+            return b.to_owned();
+        }
+        let n = b.split('.').nth(1).unwrap();
+        format!("2001:db8:{n}::/56")
+    };
     let control = control_with_hosts().await;
     let scope = scope();
     let there = Scope {
@@ -2025,7 +2039,8 @@ async fn peered_gateways(peer_region: &str) {
     }
     let route = |t: &str, dst: &str, att: &str| {
         format!(
-            "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={t}&DestinationCidrBlock={dst}&TransitGatewayAttachmentId={att}"
+            "Action=CreateTransitGatewayRoute&TransitGatewayRouteTableId={t}&DestinationCidrBlock={}&TransitGatewayAttachmentId={att}",
+            block(dst)
         )
     };
     // (tgw-2's way back first, so that tgw-1's route completes the path)
@@ -2052,24 +2067,39 @@ async fn peered_gateways(peer_region: &str) {
         .unwrap()
         .transit_gateway_attachments[0];
     assert_eq!(att.senders, vec![b.0.clone()]);
+    let to_b = block("10.1.0.0/16");
     let across = att
         .routes
         .iter()
-        .find(|r| r.destination.to_string() == "10.1.0.0/16")
+        .map(|r| (r.destination.to_string(), &r.target))
+        .chain(
+            att.routes_v6
+                .iter()
+                .map(|r| (r.destination.to_string(), &r.target)),
+        )
+        .find(|(d, _)| *d == to_b)
+        .map(|(_, t)| t)
         .expect("a route to the peering");
-    match &across.target {
+    match across {
         fort_dataplane::program::TransitGatewayTarget::Peering {
             attachment_id,
             route_table_id,
             routes,
+            routes_v6,
         } => {
             assert_eq!((attachment_id, route_table_id), (&peering, &t2));
             let into_b = routes
                 .iter()
-                .find(|r| r.destination.to_string() == "10.1.0.0/16")
+                .map(|r| (r.destination.to_string(), &r.target))
+                .chain(
+                    routes_v6
+                        .iter()
+                        .map(|r| (r.destination.to_string(), &r.target)),
+                )
+                .find(|(d, _)| *d == to_b)
                 .expect("tgw-2's route to B");
             assert!(matches!(
-                &into_b.target,
+                into_b.1,
                 fort_dataplane::program::TransitGatewayTarget::Vpc { vpc_id, .. } if *vpc_id == b.0
             ));
         }
@@ -2082,7 +2112,8 @@ async fn peered_gateways(peer_region: &str) {
         &control,
         &scope,
         format!(
-            "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={t1}&DestinationCidrBlock=10.1.0.0/16"
+            "Action=DeleteTransitGatewayRoute&TransitGatewayRouteTableId={t1}&DestinationCidrBlock={}",
+            block("10.1.0.0/16")
         ),
     )
     .await;
@@ -2110,13 +2141,19 @@ async fn peered_gateways(peer_region: &str) {
 
 #[tokio::test]
 async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering() {
-    peered_gateways("us-east-1").await;
+    peered_gateways("us-east-1", false).await;
 }
 
 /// ... and so across regions.
 #[tokio::test]
 async fn transit_gateways_peered_across_regions_join_their_vpcs() {
-    peered_gateways("eu-west-1").await;
+    peered_gateways("eu-west-1", false).await;
+}
+
+/// ... and by IPv6 routes alone.
+#[tokio::test]
+async fn peered_transit_gateways_join_the_vpcs_routed_across_the_peering_by_ipv6() {
+    peered_gateways("us-east-1", true).await;
 }
 
 /// Centralised egress: spokes A (h2) and B (h3) route 0.0.0.0/0 to the gateway, whose

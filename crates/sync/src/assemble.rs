@@ -263,6 +263,7 @@ fn transit_gateway_target(r: &pb::TransitGatewayRoute) -> Checked<dp::TransitGat
             attachment_id: p.attachment_id.clone(),
             route_table_id: p.route_table_id.clone(),
             routes: Vec::new(),
+            routes_v6: Vec::new(),
         },
         None => return Err("a transit gateway route has no target"),
     };

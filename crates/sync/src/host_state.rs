@@ -569,27 +569,49 @@ impl HostState {
         self.vpcs.entry(id.to_owned()).or_default()
     }
 
-    /// The routes of gateway route table `table`, the routes of the peer gateways' tables
-    /// its peering routes name joined in (one hop: theirs are left as they are).
-    fn gateway_routes(&self, table: &str) -> Vec<dp::TransitGatewayRoute> {
+    /// The routes of gateway route table `table` (IPv4's, then IPv6's), the routes of
+    /// the peer gateways' tables its peering routes name joined in (one hop: theirs are
+    /// left as they are).
+    fn gateway_routes(
+        &self,
+        table: &str,
+    ) -> (Vec<dp::TransitGatewayRoute>, Vec<dp::TransitGatewayRoute6>) {
         let routes = |t: &str| -> Vec<dp::TransitGatewayRoute> {
             self.transit_routes
                 .get(t)
                 .map(|t| t.values().cloned().collect())
                 .unwrap_or_default()
         };
-        let mut out = routes(table);
-        for r in &mut out {
+        let routes6 = |t: &str| -> Vec<dp::TransitGatewayRoute6> {
+            self.transit_routes6
+                .get(t)
+                .map(|t| t.values().cloned().collect())
+                .unwrap_or_default()
+        };
+        let across = |target: &mut dp::TransitGatewayTarget, v6: bool| {
             if let dp::TransitGatewayTarget::Peering {
                 route_table_id,
-                routes: across,
+                routes: theirs,
+                routes_v6: theirs6,
                 ..
-            } = &mut r.target
+            } = target
             {
-                *across = routes(route_table_id);
+                if v6 {
+                    *theirs6 = routes6(route_table_id);
+                } else {
+                    *theirs = routes(route_table_id);
+                }
             }
+        };
+        let mut out = routes(table);
+        for r in &mut out {
+            across(&mut r.target, false);
         }
-        out
+        let mut out6 = routes6(table);
+        for r in &mut out6 {
+            across(&mut r.target, true);
+        }
+        (out, out6)
     }
 
     /// The host program without V2P: the VPCs whose headers the host holds, each with its
@@ -606,14 +628,13 @@ impl HostState {
                 v.transit_gateway_attachments = items
                     .transits
                     .values()
-                    .map(|a| dp::TransitGatewayAttachment {
-                        routes: self.gateway_routes(&a.route_table_id),
-                        routes_v6: self
-                            .transit_routes6
-                            .get(&a.route_table_id)
-                            .map(|t| t.values().cloned().collect())
-                            .unwrap_or_default(),
-                        ..a.clone()
+                    .map(|a| {
+                        let (routes, routes_v6) = self.gateway_routes(&a.route_table_id);
+                        dp::TransitGatewayAttachment {
+                            routes,
+                            routes_v6,
+                            ..a.clone()
+                        }
                     })
                     .collect();
                 v.security_groups = items

@@ -15,7 +15,7 @@
 //! egress-only gateways carry IPv6). A route to a peering reaches the peer VPC's IPv6
 //! blocks by its IPv6 V2P, and the receiving host authenticates a peer's source against
 //! it, as IPv4 does. A route to a transit gateway walks it as IPv4's does, by the
-//! table's IPv6 routes (`transit_walk6`).
+//! table's IPv6 routes (`transit_walk6`), across a gateway peering too.
 //! Established IPv6 TCP flows are offloaded to the kernel fast path as IPv4's are
 //! ([`Engine::offload6`]). Flow logs count IPv6 as IPv4: cached flows in their entries,
 //! rejections (security groups, network ACLs) packet by packet.
@@ -612,10 +612,10 @@ fn transit_walk6(
     if !acl_allows6(v, entry, false, m, epochs, trace)? {
         return Err(DropReason::NaclIngress);
     }
-    let (ds, di) = match a.lookup6(m.tuple.dst) {
+    // (across a peering, the peer gateway's table has decided)
+    let (ds, di) = match a.route6(m.tuple.dst) {
         Some(Hop::Vpc { slot, attachment }) => (slot, attachment),
         Some(Hop::Blackhole) => return Err(DropReason::Blackhole),
-        // (IPv6 across a peering: not carried yet)
         Some(Hop::Other(_) | Hop::Unreachable | Hop::Peering(_)) | None => {
             return Err(DropReason::NoRoute);
         }

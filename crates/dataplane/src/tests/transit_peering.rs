@@ -11,7 +11,7 @@ use crate::wire::MacAddr;
 use crate::wire::ipv4;
 use crate::wire::tcp::flags::{ACK, SYN};
 use crate::{DropReason, Engine, PortId, Time, Verdict};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 const B2_IP: Ipv4Addr = Ipv4Addr::new(10, 1, 1, 5);
 const B2_MAC: MacAddr = MacAddr([2, 0, 0, 2, 1, 5]);
@@ -45,6 +45,7 @@ fn across(table: &str, routes: Vec<TransitGatewayRoute>) -> TransitGatewayTarget
         attachment_id: PEERING.into(),
         route_table_id: table.into(),
         routes,
+        routes_v6: vec![],
     }
 }
 
@@ -78,6 +79,7 @@ fn peer_side_of_tgw2() -> Vec<TransitGatewayRoute> {
                 attachment_id: "tgw-attach-q".into(),
                 route_table_id: "tgw-rtb-q".into(),
                 routes: vec![],
+                routes_v6: vec![],
             },
         ),
     ]
@@ -397,4 +399,246 @@ fn the_origin_across_the_peering_is_checked() {
         drop_of(h2.process_from_underlay(t(1), &wire, &mut out)),
         DropReason::AuthenticationFailed
     );
+}
+
+// ---- IPv6 across the peering ------------------------------------------------------------
+//
+// The same three VPCs, dual stack: VPC-1 2001:db8:1::/56 (A), VPC-2 2001:db8:12::/56 (B),
+// VPC-3 2001:db8:13::/56 (X). The gateways' tables hold the twins of their IPv4 routes.
+
+fn b6() -> Ipv6Addr {
+    "2001:db8:12:1::5".parse().unwrap()
+}
+
+fn x6() -> Ipv6Addr {
+    "2001:db8:13:1::7".parse().unwrap()
+}
+
+fn route6(dst: &str, target: TransitGatewayTarget) -> TransitGatewayRoute6 {
+    TransitGatewayRoute6 {
+        destination: net6(dst),
+        target,
+    }
+}
+
+/// Across the peering, to the peer gateway's table `table` holding IPv6 `routes`.
+fn across6(table: &str, routes: Vec<TransitGatewayRoute6>) -> TransitGatewayTarget {
+    TransitGatewayTarget::Peering {
+        attachment_id: PEERING.into(),
+        route_table_id: table.into(),
+        routes: vec![],
+        routes_v6: routes,
+    }
+}
+
+fn peer6_side_of_tgw2() -> Vec<TransitGatewayRoute6> {
+    vec![
+        route6("2001:db8:12::/56", to("2")),
+        route6("2001:db8:12:9::/64", TransitGatewayTarget::Blackhole),
+        route6(
+            "2001:db8:17::/56",
+            TransitGatewayTarget::Peering {
+                attachment_id: "tgw-attach-q".into(),
+                route_table_id: "tgw-rtb-q".into(),
+                routes: vec![],
+                routes_v6: vec![],
+            },
+        ),
+    ]
+}
+
+/// VPC `v` of tgw-2 dual stack: block `block` (a /56), its subnet's /64 the block's
+/// `:1::/64`, its ENI at `ip`, SSH from 2001:db8::/32 in, 2001:db8::/32 to tgw-2.
+fn dual_stack_on_tgw2(v: &mut Vpc, block: &str, ip: Ipv6Addr) {
+    let b = net6(block);
+    v.ipv6_cidrs = vec![b];
+    let seg = b.network().segments();
+    v.subnets[0].ipv6_cidr = Some(net6(&format!("2001:db8:{:x}:1::/64", seg[2])));
+    v.route_tables[0].routes_v6 = vec![
+        Route6 {
+            destination: b,
+            target: RouteTarget::Local,
+        },
+        Route6 {
+            destination: net6("2001:db8::/32"),
+            target: RouteTarget::TransitGateway("tgw-2".into()),
+        },
+    ];
+    v.security_groups[0]
+        .ingress
+        .push(sg_rule6(6, 22, 22, "2001:db8::/32"));
+    let m = &v.mappings[0];
+    v.mappings_v6 = vec![mapping6(ip, m.host, m.mac, &m.eni_id)];
+}
+
+/// [`hosts`], dual stack.
+fn hosts6() -> (HostProgram, HostProgram) {
+    let (mut h1, mut h2) = hosts();
+    for p in [&mut h1, &mut h2] {
+        let [v1, v2, v3] = &mut p.vpcs[..] else {
+            panic!("three VPCs")
+        };
+        v1.route_tables[0].routes_v6.push(Route6 {
+            destination: net6("2001:db8::/32"),
+            target: RouteTarget::TransitGateway("tgw-1".into()),
+        });
+        v1.transit_gateway_attachments[0].routes_v6 = vec![
+            route6(
+                "2001:db8:12::/56",
+                across6("tgw-rtb-p2", peer6_side_of_tgw2()),
+            ),
+            route6(
+                "2001:db8:13::/56",
+                across6("tgw-rtb-p2", peer6_side_of_tgw2()),
+            ),
+            route6(
+                "2001:db8:17::/56",
+                across6("tgw-rtb-p2", peer6_side_of_tgw2()),
+            ),
+        ];
+        dual_stack_on_tgw2(v2, "2001:db8:12::/56", b6());
+        v2.transit_gateway_attachments[0].routes_v6 = vec![route6(
+            "2001:db8:1::/56",
+            across6("tgw-rtb-p1", vec![route6("2001:db8:1::/56", to("1"))]),
+        )];
+        dual_stack_on_tgw2(v3, "2001:db8:13::/56", x6());
+    }
+    h2.ports[0].ipv6_addresses = vec![b6()];
+    h2.ports[1].ipv6_addresses = vec![x6()];
+    (h1, h2)
+}
+
+fn syn6(dst: Ipv6Addr) -> Vec<u8> {
+    tcp6_frame(A_MAC, ROUTER_MAC, A_IP6, dst, 40000, 22, SYN, 0)
+}
+
+#[test]
+fn ipv6_crosses_the_peering_into_the_peer_gateways_vpc_and_back() {
+    let (p1, p2) = hosts6();
+    let (mut h1, mut h2) = (
+        Engine::with_program(p1).unwrap(),
+        Engine::with_program(p2).unwrap(),
+    );
+    let (a, b) = (pid(&h1, "eni-a"), pid(&h2, "eni-2"));
+    let (mut wire, mut out) = (Vec::new(), Vec::new());
+    for s in 1..3 {
+        assert_eq!(
+            h1.process_from_port(t(s), a, &syn6(b6()), &mut wire),
+            Verdict::ToUnderlay {
+                host: H2,
+                vni: VNI2
+            }
+        );
+        assert_eq!(
+            h2.process_from_underlay(t(s), &wire, &mut out),
+            Verdict::ToPort { port: b }
+        );
+        assert_eq!(&out[0..6], &B2_MAC.0);
+    }
+    let reply = tcp6_frame(
+        B2_MAC,
+        MacAddr([2, 0, 0, 0, 0, 2]),
+        b6(),
+        A_IP6,
+        22,
+        40000,
+        SYN | ACK,
+        0,
+    );
+    assert_eq!(
+        h2.process_from_port(t(3), b, &reply, &mut wire),
+        Verdict::ToUnderlay { host: H1, vni: VNI }
+    );
+    assert_eq!(
+        h1.process_from_underlay(t(3), &wire, &mut out),
+        Verdict::ToPort { port: a }
+    );
+    // B's address from a host that does not hold it is refused
+    let mut forged = wire.clone();
+    forged[26..30].copy_from_slice(&Ipv4Addr::new(127, 0, 0, 77).octets());
+    ipv4::Packet::new_unchecked(&mut forged[14..34]).fill_checksum();
+    assert_eq!(
+        drop_of(h1.process_from_underlay(t(4), &forged, &mut out)),
+        DropReason::AuthenticationFailed
+    );
+}
+
+#[test]
+fn the_peer_gateways_ipv6_routes_decide_one_hop_only() {
+    let (p1, _) = hosts6();
+    let mut h1 = Engine::with_program(p1.clone()).unwrap();
+    let a = pid(&h1, "eni-a");
+    let mut wire = Vec::new();
+    let ip = |s: &str| s.parse::<Ipv6Addr>().unwrap();
+    let cases = [
+        // tgw-2's blackhole
+        (ip("2001:db8:12:9::1"), DropReason::Blackhole),
+        // X: attached to tgw-2, which sends it nowhere
+        (x6(), DropReason::NoRoute),
+        // another peering beyond the first
+        (ip("2001:db8:17::1"), DropReason::NoRoute),
+        // tgw-1 has no route
+        (ip("2001:db8:99::1"), DropReason::NoRoute),
+    ];
+    for (dst, want) in cases {
+        assert_eq!(
+            drop_of(h1.process_from_port(t(1), a, &syn6(dst), &mut wire)),
+            want,
+            "{dst}"
+        );
+    }
+    // tgw-2's table loses its IPv6 route to B: cached flows stop too
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &syn6(b6()), &mut wire),
+        Verdict::ToUnderlay { .. }
+    ));
+    let mut p = p1;
+    if let TransitGatewayTarget::Peering { routes_v6, .. } =
+        &mut p.vpcs[0].transit_gateway_attachments[0].routes_v6[0].target
+    {
+        routes_v6.retain(|r| r.destination != net6("2001:db8:12::/56"));
+    }
+    h1.set_program(p).unwrap();
+    assert_eq!(
+        drop_of(h1.process_from_port(t(2), a, &syn6(b6()), &mut wire)),
+        DropReason::NoRoute
+    );
+}
+
+#[test]
+fn the_peer_vpcs_attachment_subnet_ipv6_acl_applies() {
+    // B's attachment in subnet-2t, whose ACL lets no IPv6 SSH out (IPv4 SSH still goes)
+    let (mut p1, _) = hosts6();
+    let b = &mut p1.vpcs[1];
+    b.subnets.push(Subnet {
+        id: "subnet-2t".into(),
+        cidr: Some(net("10.1.200.0/24")),
+        route_table_id: "rtb-main".into(),
+        network_acl_id: "acl-2t".into(),
+        availability_zone: "zc".into(),
+        ipv6_cidr: Some(net6("2001:db8:12:c8::/64")),
+    });
+    let mut closed = nacl_allow_all("acl-2t");
+    closed.entries_v6.push(NaclEntry6 {
+        rule_number: 50,
+        egress: true,
+        protocol: 6,
+        allow: false,
+        cidr: net6("::/0"),
+        port_range: Some((22, 22)),
+        icmp: None,
+    });
+    b.network_acls.push(closed);
+    b.transit_gateway_attachments[0].subnet_ids = vec!["subnet-2t".into()];
+    let mut h1 = Engine::with_program(p1).unwrap();
+    let a = pid(&h1, "eni-a");
+    let mut wire = Vec::new();
+    assert_eq!(
+        drop_of(h1.process_from_port(t(1), a, &syn6(b6()), &mut wire)),
+        DropReason::NaclEgress
+    );
+    assert!(matches!(
+        h1.process_from_port(t(1), a, &syn(A_IP, A_MAC, B2_IP), &mut wire),
+        Verdict::ToUnderlay { .. }
+    ));
 }
