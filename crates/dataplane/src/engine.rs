@@ -1029,8 +1029,13 @@ impl Engine {
             return self.in_place_result(r, Some(flow), None);
         }
         if v6
-            && let Some((action, flow)) =
-                self.fast_action6(now, Origin::Port(port.0), Arrival::Port(port), f, &mut headers)
+            && let Some((action, flow)) = self.fast_action6(
+                now,
+                Origin::Port(port.0),
+                Arrival::Port(port),
+                f,
+                &mut headers,
+            )
         {
             if frame.start < overlay::OUTER_LEN {
                 let v = emit_action(action, f, out);

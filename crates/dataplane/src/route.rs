@@ -331,7 +331,11 @@ mod tests {
             "::",
         ] {
             let a: Ipv6Addr = a.parse().unwrap();
-            assert_eq!(is_reserved_service6(a), reserved_services_v6().contains(&a), "{a}");
+            assert_eq!(
+                is_reserved_service6(a),
+                reserved_services_v6().contains(&a),
+                "{a}"
+            );
         }
     }
 

@@ -220,6 +220,11 @@ error_codes! {
     InvalidVpnConnectionIdMalformed = "InvalidVpnConnectionID.Malformed",
     InvalidVpnConnectionIdNotFound = "InvalidVpnConnectionID.NotFound",
     InvalidCustomerGatewayIdNotFound = "InvalidCustomerGatewayID.NotFound",
+    InvalidTrafficMirrorFilterNotFound = "InvalidTrafficMirrorFilterNotFound",
+    InvalidTrafficMirrorFilterRuleNotFound = "InvalidTrafficMirrorFilterRuleNotFound",
+    // sic: EC2's error-code list spells it so
+    InvalidTrafficMirrorTargetNoFound = "InvalidTrafficMirrorTargetNoFound",
+    InvalidTrafficMirrorSessionNotFound = "InvalidTrafficMirrorSessionNotFound",
     VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
     VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",
     CustomerGatewayLimitExceeded = "CustomerGatewayLimitExceeded",

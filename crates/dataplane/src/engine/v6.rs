@@ -190,9 +190,7 @@ impl Engine {
                 service,
             });
         }
-        if ipv6::is_link_local(src)
-            || ipv6::is_link_local(dst)
-            || route::is_reserved_service6(dst)
+        if ipv6::is_link_local(src) || ipv6::is_link_local(dst) || route::is_reserved_service6(dst)
         {
             return Err(DropReason::LinkLocal);
         }
