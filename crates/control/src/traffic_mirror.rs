@@ -13,6 +13,9 @@ use crate::{ClientToken, Tx};
 /// The network services a filter may mirror besides its rules' traffic.
 pub const NETWORK_SERVICES: &[&str] = &["amazon-dns"];
 
+/// A port range as a request gives it: `(FromPort, ToPort)`, either may be left out.
+pub type PortsGiven = (Option<i64>, Option<i64>);
+
 /// The fields of a filter rule a create gives or a modify changes (`None`: not given).
 #[derive(Clone, Debug, Default)]
 pub struct RuleFields {
@@ -20,9 +23,8 @@ pub struct RuleFields {
     pub rule_number: Option<i64>,
     pub action: Option<TrafficMirrorRuleAction>,
     pub protocol: Option<i64>,
-    /// `(FromPort, ToPort)` as given.
-    pub destination_ports: Option<(Option<i64>, Option<i64>)>,
-    pub source_ports: Option<(Option<i64>, Option<i64>)>,
+    pub destination_ports: Option<PortsGiven>,
+    pub source_ports: Option<PortsGiven>,
     pub destination_cidr: Option<String>,
     pub source_cidr: Option<String>,
     pub description: Option<String>,
@@ -49,16 +51,27 @@ fn fresh_vni(id: &TrafficMirrorSessionId) -> u32 {
     u32::from_str_radix(tail, 16).unwrap_or(1).max(1)
 }
 
+/// `n` as a `T` when it lies in `range`; EC2's InvalidParameterValue naming `param` otherwise.
+fn bounded<T: TryFrom<i64>>(
+    param: &str,
+    n: i64,
+    range: std::ops::RangeInclusive<i64>,
+    why: &str,
+) -> Result<T, ApiError> {
+    range
+        .contains(&n)
+        .then(|| T::try_from(n).ok())
+        .flatten()
+        .ok_or_else(|| ApiError::bad_param(param, &n.to_string(), why))
+}
+
 fn rule_number(n: i64) -> Result<u16, ApiError> {
-    if (1..=32766).contains(&n) {
-        Ok(n as u16)
-    } else {
-        Err(ApiError::bad_param(
-            "RuleNumber",
-            &n.to_string(),
-            "The rule number must be between 1 and 32766.",
-        ))
-    }
+    bounded(
+        "RuleNumber",
+        n,
+        1..=32766,
+        "The rule number must be between 1 and 32766.",
+    )
 }
 
 fn cidr(param: &str, text: &str) -> Result<IpNet, ApiError> {
@@ -66,22 +79,19 @@ fn cidr(param: &str, text: &str) -> Result<IpNet, ApiError> {
         .map_err(|_| ApiError::bad_param(param, text, "It must be a valid CIDR block."))
 }
 
-fn ports(param: &str, given: (Option<i64>, Option<i64>)) -> Result<PortRange, ApiError> {
+fn ports(param: &str, given: PortsGiven) -> Result<PortRange, ApiError> {
     let (from, to) = match given {
         (Some(f), Some(t)) => (f, t),
         (Some(f), None) => (f, f),
         (None, Some(t)) => (t, t),
         (None, None) => (0, 65535),
     };
-    if !(0..=65535).contains(&from) || !(0..=65535).contains(&to) || from > to {
-        return Err(ApiError::invalid_value(format!(
+    match (u16::try_from(from), u16::try_from(to)) {
+        (Ok(from), Ok(to)) if from <= to => Ok(PortRange { from, to }),
+        _ => Err(ApiError::invalid_value(format!(
             "Invalid {param}: from port {from} to port {to}. Ports must be between 0 and 65535, the first no greater than the last."
-        )));
+        ))),
     }
-    Ok(PortRange {
-        from: from as u16,
-        to: to as u16,
-    })
 }
 
 /// Applies `f` to `rule` and checks the result as a whole.
@@ -111,14 +121,12 @@ fn apply_rule(rule: &mut TrafficMirrorFilterRule, f: RuleFields) -> Result<(), A
         rule.action = a;
     }
     if let Some(p) = f.protocol {
-        if !(0..=255).contains(&p) {
-            return Err(ApiError::bad_param(
-                "Protocol",
-                &p.to_string(),
-                "The protocol must be an IP protocol number between 0 and 255.",
-            ));
-        }
-        rule.protocol = Some(p as u8);
+        rule.protocol = Some(bounded(
+            "Protocol",
+            p,
+            0..=255,
+            "The protocol must be an IP protocol number between 0 and 255.",
+        )?);
     }
     if let Some(r) = f.destination_ports {
         rule.destination_ports = Some(ports("DestinationPortRange", r)?);
@@ -536,34 +544,28 @@ impl Tx<'_> {
             .traffic_mirror_filters
             .lookup(&session.filter_id)?;
         if let Some(n) = f.session_number {
-            if !(1..=32766).contains(&n) {
-                return Err(ApiError::bad_param(
-                    "SessionNumber",
-                    &n.to_string(),
-                    "The session number must be between 1 and 32766.",
-                ));
-            }
-            session.session_number = n as u16;
+            session.session_number = bounded(
+                "SessionNumber",
+                n,
+                1..=32766,
+                "The session number must be between 1 and 32766.",
+            )?;
         }
         if let Some(l) = f.packet_length {
-            if !(1..=8500).contains(&l) {
-                return Err(ApiError::bad_param(
-                    "PacketLength",
-                    &l.to_string(),
-                    "The packet length must be between 1 and 8500.",
-                ));
-            }
-            session.packet_length = Some(l as u16);
+            session.packet_length = Some(bounded(
+                "PacketLength",
+                l,
+                1..=8500,
+                "The packet length must be between 1 and 8500.",
+            )?);
         }
         if let Some(v) = f.virtual_network_id {
-            if !(0..1 << 24).contains(&v) {
-                return Err(ApiError::bad_param(
-                    "VirtualNetworkId",
-                    &v.to_string(),
-                    "The virtual network ID must be between 0 and 16777215.",
-                ));
-            }
-            session.virtual_network_id = v as u32;
+            session.virtual_network_id = bounded(
+                "VirtualNetworkId",
+                v,
+                0..=(1 << 24) - 1,
+                "The virtual network ID must be between 0 and 16777215.",
+            )?;
         } else if new_vni {
             session.virtual_network_id = fresh_vni(&session.id);
         }

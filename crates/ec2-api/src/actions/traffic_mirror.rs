@@ -2,7 +2,7 @@
 //! echoes the request's `ClientToken`; the data plane mirrors nothing yet (see
 //! `fort_control::traffic_mirror`).
 
-use fort_control::traffic_mirror::{RuleFields, SessionFields};
+use fort_control::traffic_mirror::{PortsGiven, RuleFields, SessionFields};
 use fort_model::{
     ApiError, Kind, TrafficDirection, TrafficMirrorFilter, TrafficMirrorFilterRule,
     TrafficMirrorRuleAction, TrafficMirrorSession, TrafficMirrorTarget,
@@ -371,7 +371,7 @@ fn rule_fields(p: &Params) -> Result<RuleFields, ApiError> {
             })
         })
         .transpose()?;
-    let range = |name: &str| -> Result<Option<(Option<i64>, Option<i64>)>, ApiError> {
+    let range = |name: &str| -> Result<Option<PortsGiven>, ApiError> {
         let r = p.child(name);
         if !r.is_present() {
             return Ok(None);
