@@ -92,6 +92,14 @@ def test_targets_and_sessions(ec2, vpc):
     assert error_code(ec2.create_traffic_mirror_target, NetworkInterfaceId=appliance,
                       GatewayLoadBalancerEndpointId="vpce-0123456789abcdef0") == "InvalidInput"
     assert error_code(ec2.create_traffic_mirror_target) == "InvalidInput"
+    # Fort has no load balancers: an NLB's ARN names nothing
+    assert error_code(ec2.create_traffic_mirror_target, NetworkLoadBalancerArn="nlb") \
+        == "InvalidNetworkLoadBalancerArn.Malformed"
+    assert error_code(ec2.create_traffic_mirror_target,
+                      NetworkLoadBalancerArn="arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/x/0123456789abcdef") \
+        == "InvalidNetworkLoadBalancerArn.NotFound"
+    assert error_code(ec2.create_traffic_mirror_target, GatewayLoadBalancerEndpointId="vpce-0123456789abcdef0") \
+        == "InvalidVpcEndpointId.NotFound"
     assert error_code(ec2.create_traffic_mirror_target, NetworkInterfaceId="eni-0123456789abcdef0") \
         == "InvalidNetworkInterfaceID.NotFound"
     made = ec2.create_traffic_mirror_target(

@@ -1,6 +1,7 @@
 //! Traffic Mirroring's API: filters and their rules, targets and sessions, with EC2's
 //! checks (one target kind, rule numbers, CIDR blocks, ports only for TCP and UDP, a filter
-//! or target in use by a session is not deleted).
+//! or target in use by a session is not deleted). Fort offers no load balancers, so targets
+//! are network interfaces and Gateway Load Balancer endpoints.
 //!
 //! Not yet: the data plane copies no packets; sessions are recorded and described only.
 
@@ -391,19 +392,28 @@ impl Tx<'_> {
                     .transpose()?;
                 let endpoint = gateway_load_balancer_endpoint_id
                     .map(|id| {
-                        tx.region
-                            .vpc_endpoints
-                            .find(Kind::VpcEndpoint, id)
-                            .map(|e| e.id.clone())
+                        let e = tx.region.vpc_endpoints.find(Kind::VpcEndpoint, id)?;
+                        if e.endpoint_type != VpcEndpointType::GatewayLoadBalancer {
+                            return Err(ApiError::bad_param(
+                                "GatewayLoadBalancerEndpointId",
+                                id,
+                                "The VPC endpoint must be a Gateway Load Balancer endpoint.",
+                            ));
+                        }
+                        Ok(e.id.clone())
                     })
                     .transpose()?;
-                if let Some(arn) = network_load_balancer_arn
-                    && !(arn.starts_with("arn:") && arn.contains(":loadbalancer/net/"))
-                {
-                    return Err(ApiError::bad_param(
-                        "NetworkLoadBalancerArn",
-                        arn,
-                        "It must be the ARN of a Network Load Balancer.",
+                // Fort offers no Elastic Load Balancing, so no ARN names a Network Load
+                // Balancer: EC2's codes for a malformed ARN and for one naming nothing.
+                if let Some(arn) = network_load_balancer_arn {
+                    let code = if arn.starts_with("arn:") && arn.contains(":loadbalancer/net/") {
+                        ErrorCode::InvalidNetworkLoadBalancerArnNotFound
+                    } else {
+                        ErrorCode::InvalidNetworkLoadBalancerArnMalformed
+                    };
+                    return Err(ApiError::new(
+                        code,
+                        format!("The network load balancer ARN '{arn}' does not exist."),
                     ));
                 }
                 check_tags(&tags, tx.config.quotas.tags_per_resource)?;

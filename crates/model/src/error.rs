@@ -155,6 +155,8 @@ error_codes! {
     InvalidNetworkInterfaceIdMalformed = "InvalidNetworkInterfaceId.Malformed",
     InvalidNetworkInterfaceIdNotFound = "InvalidNetworkInterfaceID.NotFound",
     InvalidNetworkInterfaceInUse = "InvalidNetworkInterface.InUse",
+    InvalidNetworkLoadBalancerArnMalformed = "InvalidNetworkLoadBalancerArn.Malformed",
+    InvalidNetworkLoadBalancerArnNotFound = "InvalidNetworkLoadBalancerArn.NotFound",
     InvalidNextToken = "InvalidNextToken",
     // Route 53: a NextToken it did not give.
     InvalidPaginationToken = "InvalidPaginationToken",
