@@ -1,6 +1,8 @@
 """Traffic Mirroring's API (filters, filter rules, targets, sessions), through boto3 against
-the real binary. Shapes and codes from the botocore model and EC2's error-code list
-(`InvalidTrafficMirrorTargetNoFound` is spelled so there). The data plane mirrors nothing yet.
+the real binary. Shapes from the botocore model; the NotFound codes are those
+terraform-provider-aws matches (`InvalidTrafficMirrorFilterId.NotFound`, ...: its acceptance
+tests run against EC2), not the older spellings of EC2's error-code page. The data plane
+mirrors nothing yet.
 """
 
 from conftest import error_code
@@ -53,7 +55,7 @@ def test_filter_and_rules(ec2):
                       SourceCidrBlock="0.0.0.0/0") == "InvalidParameterCombination"
     assert error_code(ec2.create_traffic_mirror_filter_rule, TrafficMirrorFilterId="tmf-0123456789abcdef0",
                       TrafficDirection="ingress", RuleNumber=20, RuleAction="accept", DestinationCidrBlock="0.0.0.0/0",
-                      SourceCidrBlock="0.0.0.0/0") == "InvalidTrafficMirrorFilterNotFound"
+                      SourceCidrBlock="0.0.0.0/0") == "InvalidTrafficMirrorFilterId.NotFound"
 
     modified = ec2.modify_traffic_mirror_filter_rule(
         TrafficMirrorFilterRuleId=rid, RuleNumber=11, RemoveFields=["destination-port-range", "description"])["TrafficMirrorFilterRule"]
@@ -77,9 +79,9 @@ def test_filter_and_rules(ec2):
 
     ec2.delete_traffic_mirror_filter_rule(TrafficMirrorFilterRuleId=rid)
     assert error_code(ec2.delete_traffic_mirror_filter_rule, TrafficMirrorFilterRuleId=rid) \
-        == "InvalidTrafficMirrorFilterRuleNotFound"
+        == "InvalidTrafficMirrorFilterRuleId.NotFound"
     assert ec2.delete_traffic_mirror_filter(TrafficMirrorFilterId=fid)["TrafficMirrorFilterId"] == fid
-    assert error_code(ec2.describe_traffic_mirror_filters, TrafficMirrorFilterIds=[fid]) == "InvalidTrafficMirrorFilterNotFound"
+    assert error_code(ec2.describe_traffic_mirror_filters, TrafficMirrorFilterIds=[fid]) == "InvalidTrafficMirrorFilterId.NotFound"
     # its rules went with it
     assert ec2.describe_traffic_mirror_filter_rules(
         Filters=[{"Name": "traffic-mirror-filter-id", "Values": [fid]}])["TrafficMirrorFilterRules"] == []
@@ -121,7 +123,7 @@ def test_targets_and_sessions(ec2, vpc):
                       TrafficMirrorFilterId=fid, SessionNumber=1) == "InvalidParameterValue"
     assert error_code(ec2.create_traffic_mirror_session, NetworkInterfaceId=source,
                       TrafficMirrorTargetId="tmt-0123456789abcdef0", TrafficMirrorFilterId=fid,
-                      SessionNumber=1) == "InvalidTrafficMirrorTargetNoFound"
+                      SessionNumber=1) == "InvalidTrafficMirrorTargetId.NotFound"
     s = ec2.create_traffic_mirror_session(
         NetworkInterfaceId=source, TrafficMirrorTargetId=tid, TrafficMirrorFilterId=fid, SessionNumber=1,
         PacketLength=100, Description="s",
@@ -146,7 +148,7 @@ def test_targets_and_sessions(ec2, vpc):
 
     assert ec2.delete_traffic_mirror_session(TrafficMirrorSessionId=sid)["TrafficMirrorSessionId"] == sid
     assert error_code(ec2.describe_traffic_mirror_sessions, TrafficMirrorSessionIds=[sid]) \
-        == "InvalidTrafficMirrorSessionNotFound"
+        == "InvalidTrafficMirrorSessionId.NotFound"
     ec2.delete_traffic_mirror_target(TrafficMirrorTargetId=tid)
     ec2.delete_traffic_mirror_filter(TrafficMirrorFilterId=fid)
-    assert error_code(ec2.delete_traffic_mirror_target, TrafficMirrorTargetId=tid) == "InvalidTrafficMirrorTargetNoFound"
+    assert error_code(ec2.delete_traffic_mirror_target, TrafficMirrorTargetId=tid) == "InvalidTrafficMirrorTargetId.NotFound"

@@ -222,11 +222,13 @@ error_codes! {
     InvalidVpnConnectionIdMalformed = "InvalidVpnConnectionID.Malformed",
     InvalidVpnConnectionIdNotFound = "InvalidVpnConnectionID.NotFound",
     InvalidCustomerGatewayIdNotFound = "InvalidCustomerGatewayID.NotFound",
-    InvalidTrafficMirrorFilterNotFound = "InvalidTrafficMirrorFilterNotFound",
-    InvalidTrafficMirrorFilterRuleNotFound = "InvalidTrafficMirrorFilterRuleNotFound",
-    // sic: EC2's error-code list spells it so
-    InvalidTrafficMirrorTargetNoFound = "InvalidTrafficMirrorTargetNoFound",
-    InvalidTrafficMirrorSessionNotFound = "InvalidTrafficMirrorSessionNotFound",
+    // What EC2 answers for unknown traffic mirroring ids (terraform-provider-aws, whose
+    // acceptance tests run against EC2, matches these; EC2's error-code page lists older
+    // spellings such as `InvalidTrafficMirrorFilterNotFound`).
+    InvalidTrafficMirrorFilterIdNotFound = "InvalidTrafficMirrorFilterId.NotFound",
+    InvalidTrafficMirrorFilterRuleIdNotFound = "InvalidTrafficMirrorFilterRuleId.NotFound",
+    InvalidTrafficMirrorTargetIdNotFound = "InvalidTrafficMirrorTargetId.NotFound",
+    InvalidTrafficMirrorSessionIdNotFound = "InvalidTrafficMirrorSessionId.NotFound",
     VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
     VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",
     CustomerGatewayLimitExceeded = "CustomerGatewayLimitExceeded",

@@ -196,11 +196,11 @@ kinds! {
     VpnConnection(VpnConnectionId) => "vpn", "vpnConnection ID", InvalidVpnConnectionIdMalformed, InvalidVpnConnectionIdNotFound;
     CustomerGateway(CustomerGatewayId) => "cgw", "customerGateway ID", InvalidCustomerGatewayIdMalformed, InvalidCustomerGatewayIdNotFound;
     CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
-    // EC2's codes for unknown traffic mirroring resources (its list spells the target's `NoFound`).
-    TrafficMirrorFilter(TrafficMirrorFilterId) => "tmf", "traffic mirror filter ID", InvalidTrafficMirrorFilterNotFound, InvalidTrafficMirrorFilterNotFound;
-    TrafficMirrorFilterRule(TrafficMirrorFilterRuleId) => "tmfr", "traffic mirror filter rule ID", InvalidTrafficMirrorFilterRuleNotFound, InvalidTrafficMirrorFilterRuleNotFound;
-    TrafficMirrorTarget(TrafficMirrorTargetId) => "tmt", "traffic mirror target ID", InvalidTrafficMirrorTargetNoFound, InvalidTrafficMirrorTargetNoFound;
-    TrafficMirrorSession(TrafficMirrorSessionId) => "tms", "traffic mirror session ID", InvalidTrafficMirrorSessionNotFound, InvalidTrafficMirrorSessionNotFound;
+    // EC2's codes for unknown traffic mirroring resources, also for ids of another form.
+    TrafficMirrorFilter(TrafficMirrorFilterId) => "tmf", "traffic mirror filter ID", InvalidTrafficMirrorFilterIdNotFound, InvalidTrafficMirrorFilterIdNotFound;
+    TrafficMirrorFilterRule(TrafficMirrorFilterRuleId) => "tmfr", "traffic mirror filter rule ID", InvalidTrafficMirrorFilterRuleIdNotFound, InvalidTrafficMirrorFilterRuleIdNotFound;
+    TrafficMirrorTarget(TrafficMirrorTargetId) => "tmt", "traffic mirror target ID", InvalidTrafficMirrorTargetIdNotFound, InvalidTrafficMirrorTargetIdNotFound;
+    TrafficMirrorSession(TrafficMirrorSessionId) => "tms", "traffic mirror session ID", InvalidTrafficMirrorSessionIdNotFound, InvalidTrafficMirrorSessionIdNotFound;
     LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
     PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
     // EC2's one code for unknown exclusion ids (Terraform's finder matches it).
