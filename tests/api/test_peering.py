@@ -125,6 +125,9 @@ def test_lifecycle_in_one_account(ec2, pair):
     ec2.create_tags(Resources=[pcx], Tags=[{"Key": "team", "Value": "net"}])
     [p] = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"]
     assert {"Key": "team", "Value": "net"} in p["Tags"]
+    # DescribeTags lists a connection's tags too (it lives outside the region's tables)
+    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [pcx]}])["Tags"]
+    assert {"Key": "team", "Value": "net", "ResourceId": pcx, "ResourceType": "vpc-peering-connection"} in found
     # delete: the route goes blackhole, the connection shows as deleted, the VPCs can go
     assert ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)["Return"] is True
     assert status(ec2, pcx) == "deleted"

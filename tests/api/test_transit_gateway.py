@@ -632,6 +632,25 @@ def test_tags(ec2, net):
                       Tags=[{"Key": "a", "Value": "b"}]) == "InvalidTransitGatewayAttachmentID.NotFound"
 
 
+def test_describe_tags_lists_peering_attachments(ec2, net):
+    """A peering attachment lives outside the region's tables (it spans regions); DescribeTags
+    lists its tags as it does every other attachment's."""
+    hub = net.gateway()["TransitGatewayId"]
+    peer = net.gateway()["TransitGatewayId"]
+    att = ec2.create_transit_gateway_peering_attachment(
+        TransitGatewayId=hub, PeerTransitGatewayId=peer, PeerAccountId="123456789012", PeerRegion="us-east-1",
+        TagSpecifications=tag_spec("transit-gateway-attachment", "hub-peer"))[
+        "TransitGatewayPeeringAttachment"]["TransitGatewayAttachmentId"]
+    ec2.create_tags(Resources=[att], Tags=[{"Key": "env", "Value": "test"}])
+    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [att]}])["Tags"]
+    assert sorted((t["Key"], t["Value"], t["ResourceType"]) for t in found) == [
+        ("Name", "hub-peer", "transit-gateway-attachment"), ("env", "test", "transit-gateway-attachment")]
+    by_type = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["transit-gateway-attachment"]},
+                                         {"Name": "key", "Values": ["env"]}])["Tags"]
+    assert att in [t["ResourceId"] for t in by_type]
+    ec2.delete_transit_gateway_peering_attachment(TransitGatewayAttachmentId=att)
+
+
 def aws_cli(fort, *args):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")

@@ -167,6 +167,12 @@ SWEEP = [
      lambda r: r.get("State") not in ("deleting", "deleted")),
     ("carrier gateway", "describe_carrier_gateways", "CarrierGateways", "CarrierGatewayId",
      lambda r: r.get("State") not in ("deleting", "deleted")),
+    ("traffic mirror filter", "describe_traffic_mirror_filters", "TrafficMirrorFilters",
+     "TrafficMirrorFilterId", _alive),
+    ("traffic mirror target", "describe_traffic_mirror_targets", "TrafficMirrorTargets",
+     "TrafficMirrorTargetId", _alive),
+    ("traffic mirror session", "describe_traffic_mirror_sessions", "TrafficMirrorSessions",
+     "TrafficMirrorSessionId", _alive),
     ("bpa exclusion", "describe_vpc_block_public_access_exclusions",
      "VpcBlockPublicAccessExclusions", "ExclusionId",
      lambda r: r.get("State") != "delete-complete"),
@@ -445,6 +451,13 @@ def test_nat_gateways_with_secondary_addresses(workspace):
 
 def test_vpc_block_public_access(workspace):
     lifecycle(workspace("block_public_access"), updates=[{"revision": "2"}])
+
+
+def test_traffic_mirror_filter_rules_target_and_session(workspace):
+    def expect(out):
+        assert out["session_virtual_network_id"] == 4242
+
+    lifecycle(workspace("traffic_mirror"), updates=[{"revision": "2"}], expect=expect)
 
 
 def test_virtual_private_and_customer_gateways_and_a_vpn_connection(workspace):

@@ -56,6 +56,7 @@ pub mod subnet;
 pub mod subnet_cidr_reservation;
 pub mod table;
 pub mod tags;
+pub mod traffic_mirror;
 pub mod transit_gateway;
 pub mod volume;
 pub mod vpc;

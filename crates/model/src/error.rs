@@ -155,6 +155,8 @@ error_codes! {
     InvalidNetworkInterfaceIdMalformed = "InvalidNetworkInterfaceId.Malformed",
     InvalidNetworkInterfaceIdNotFound = "InvalidNetworkInterfaceID.NotFound",
     InvalidNetworkInterfaceInUse = "InvalidNetworkInterface.InUse",
+    InvalidNetworkLoadBalancerArnMalformed = "InvalidNetworkLoadBalancerArn.Malformed",
+    InvalidNetworkLoadBalancerArnNotFound = "InvalidNetworkLoadBalancerArn.NotFound",
     InvalidNextToken = "InvalidNextToken",
     // Route 53: a NextToken it did not give.
     InvalidPaginationToken = "InvalidPaginationToken",
@@ -220,6 +222,13 @@ error_codes! {
     InvalidVpnConnectionIdMalformed = "InvalidVpnConnectionID.Malformed",
     InvalidVpnConnectionIdNotFound = "InvalidVpnConnectionID.NotFound",
     InvalidCustomerGatewayIdNotFound = "InvalidCustomerGatewayID.NotFound",
+    // What EC2 answers for unknown traffic mirroring ids (terraform-provider-aws, whose
+    // acceptance tests run against EC2, matches these; EC2's error-code page lists older
+    // spellings such as `InvalidTrafficMirrorFilterNotFound`).
+    InvalidTrafficMirrorFilterIdNotFound = "InvalidTrafficMirrorFilterId.NotFound",
+    InvalidTrafficMirrorFilterRuleIdNotFound = "InvalidTrafficMirrorFilterRuleId.NotFound",
+    InvalidTrafficMirrorTargetIdNotFound = "InvalidTrafficMirrorTargetId.NotFound",
+    InvalidTrafficMirrorSessionIdNotFound = "InvalidTrafficMirrorSessionId.NotFound",
     VpnGatewayAttachmentLimitExceeded = "VpnGatewayAttachmentLimitExceeded",
     VpnGatewayLimitExceeded = "VpnGatewayLimitExceeded",
     CustomerGatewayLimitExceeded = "CustomerGatewayLimitExceeded",

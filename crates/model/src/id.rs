@@ -196,6 +196,11 @@ kinds! {
     VpnConnection(VpnConnectionId) => "vpn", "vpnConnection ID", InvalidVpnConnectionIdMalformed, InvalidVpnConnectionIdNotFound;
     CustomerGateway(CustomerGatewayId) => "cgw", "customerGateway ID", InvalidCustomerGatewayIdMalformed, InvalidCustomerGatewayIdNotFound;
     CarrierGateway(CarrierGatewayId) => "cagw", "carrier gateway ID", InvalidCarrierGatewayIdMalformed, InvalidCarrierGatewayIdNotFound;
+    // EC2's codes for unknown traffic mirroring resources, also for ids of another form.
+    TrafficMirrorFilter(TrafficMirrorFilterId) => "tmf", "traffic mirror filter ID", InvalidTrafficMirrorFilterIdNotFound, InvalidTrafficMirrorFilterIdNotFound;
+    TrafficMirrorFilterRule(TrafficMirrorFilterRuleId) => "tmfr", "traffic mirror filter rule ID", InvalidTrafficMirrorFilterRuleIdNotFound, InvalidTrafficMirrorFilterRuleIdNotFound;
+    TrafficMirrorTarget(TrafficMirrorTargetId) => "tmt", "traffic mirror target ID", InvalidTrafficMirrorTargetIdNotFound, InvalidTrafficMirrorTargetIdNotFound;
+    TrafficMirrorSession(TrafficMirrorSessionId) => "tms", "traffic mirror session ID", InvalidTrafficMirrorSessionIdNotFound, InvalidTrafficMirrorSessionIdNotFound;
     LocalGateway(LocalGatewayId) => "lgw", "local gateway ID", InvalidLocalGatewayIdMalformed, InvalidLocalGatewayIdNotFound;
     PrefixList(PrefixListId) => "pl", "prefix list ID", InvalidPrefixListIdMalformed, InvalidPrefixListIdNotFound;
     // EC2's one code for unknown exclusion ids (Terraform's finder matches it).
@@ -299,6 +304,18 @@ impl Kind {
             }
             Kind::TransitGatewayRouteTable => {
                 format!("Transit Gateway Route Table {id} was deleted or does not exist.")
+            }
+            Kind::TrafficMirrorFilter => {
+                format!("The traffic mirror filter '{id}' does not exist.")
+            }
+            Kind::TrafficMirrorFilterRule => {
+                format!("The traffic mirror filter rule '{id}' does not exist.")
+            }
+            Kind::TrafficMirrorTarget => {
+                format!("The traffic mirror target '{id}' does not exist.")
+            }
+            Kind::TrafficMirrorSession => {
+                format!("The traffic mirror session '{id}' does not exist.")
             }
             Kind::IamInstanceProfileAssoc => {
                 format!("An invalid association-id of '{id}' was given")

@@ -18,6 +18,7 @@ pub mod protocol;
 pub mod resources;
 pub mod snapshot;
 mod state;
+pub mod traffic_mirror;
 pub mod transit_gateway;
 pub mod vpn;
 
@@ -30,6 +31,7 @@ pub use protocol::IpProtocol;
 pub use resources::*;
 pub use snapshot::*;
 pub use state::*;
+pub use traffic_mirror::*;
 pub use transit_gateway::*;
 pub use vpn::*;
 

@@ -36,6 +36,7 @@ mod spot;
 mod subnet;
 mod subnet_cidr_reservation;
 mod tags;
+mod traffic_mirror;
 mod transit_gateway;
 mod volume;
 mod vpc;
@@ -318,6 +319,7 @@ enum Handler {
     Subnet(subnet::Action),
     SubnetCidrReservation(subnet_cidr_reservation::Action),
     Tags(tags::Action),
+    TrafficMirror(traffic_mirror::Action),
     ClassicLink(classic_link::Action),
     TransitGateway(transit_gateway::Action),
     Volume(volume::Action),
@@ -356,6 +358,7 @@ impl Handler {
             Handler::Subnet(a) => subnet::run(a, ctx).await,
             Handler::SubnetCidrReservation(a) => subnet_cidr_reservation::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
+            Handler::TrafficMirror(a) => traffic_mirror::run(a, ctx).await,
             Handler::ClassicLink(a) => classic_link::run(a, ctx).await,
             Handler::TransitGateway(a) => transit_gateway::run(a, ctx).await,
             Handler::Volume(a) => volume::run(a, ctx).await,
@@ -396,6 +399,7 @@ fn handler(action: &str) -> Option<Handler> {
             subnet_cidr_reservation::Action::parse(action).map(Handler::SubnetCidrReservation)
         })
         .or_else(|| tags::Action::parse(action).map(Handler::Tags))
+        .or_else(|| traffic_mirror::Action::parse(action).map(Handler::TrafficMirror))
         .or_else(|| classic_link::Action::parse(action).map(Handler::ClassicLink))
         .or_else(|| transit_gateway::Action::parse(action).map(Handler::TransitGateway))
         .or_else(|| volume::Action::parse(action).map(Handler::Volume))
@@ -461,6 +465,7 @@ pub fn all_actions() -> Vec<&'static str> {
         subnet::Action::ALL,
         subnet_cidr_reservation::Action::ALL,
         tags::Action::ALL,
+        traffic_mirror::Action::ALL,
         transit_gateway::Action::ALL,
         volume::Action::ALL,
         vpc::Action::ALL,

@@ -41,6 +41,10 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::VpnGateway) => "vpn-gateway",
         Some(Kind::CustomerGateway) => "customer-gateway",
         Some(Kind::VpcBlockPublicAccessExclusion) => "vpc-block-public-access-exclusion",
+        Some(Kind::TrafficMirrorFilter) => "traffic-mirror-filter",
+        Some(Kind::TrafficMirrorFilterRule) => "traffic-mirror-filter-rule",
+        Some(Kind::TrafficMirrorTarget) => "traffic-mirror-target",
+        Some(Kind::TrafficMirrorSession) => "traffic-mirror-session",
         Some(Kind::TransitGateway) => "transit-gateway",
         Some(Kind::TransitGatewayAttachment) => "transit-gateway-attachment",
         Some(Kind::TransitGatewayRouteTable) => "transit-gateway-route-table",
@@ -85,9 +89,22 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         }
         Action::DescribeTags => {
             let filters = Filters::parse(p, &["key", "resource-id", "resource-type", "value"])?;
+            let (account, region) = (ctx.account(), ctx.scope.region.as_str());
             ctx.read(|v| {
+                let now = fort_control::now_millis();
                 let mut rows: Vec<(String, &str, &String, &String)> = Vec::new();
-                for (id, tags) in v.region.all_tags() {
+                // Peering connections and transit gateway peering attachments span regions
+                // and live outside the region's tables; each side lists their tags.
+                let mut all = v.region.all_tags();
+                all.extend(
+                    fort_control::peering::visible(v.global, account, region, now)
+                        .map(|p| (p.id.as_str(), &p.tags)),
+                );
+                all.extend(
+                    fort_control::transit_gateway::visible_peerings(v.global, account, region, now)
+                        .map(|p| (p.id.as_str(), &p.tags)),
+                );
+                for (id, tags) in all {
                     for (k, val) in tags {
                         rows.push((
                             format!("{}\u{0}{id}\u{0}{k}", resource_type(id)),
