@@ -163,6 +163,19 @@ fn apply_rule(rule: &mut TrafficMirrorFilterRule, f: RuleFields) -> Result<(), A
 }
 
 impl Tx<'_> {
+    /// A filter or target (`what`, `id`) can go only while no session `names` it.
+    fn no_session_names(
+        &self,
+        what: &str,
+        id: &str,
+        names: impl Fn(&TrafficMirrorSession) -> bool,
+    ) -> Result<(), ApiError> {
+        if self.region.traffic_mirror_sessions.values().any(names) {
+            return Err(ApiError::dependency(what, id));
+        }
+        Ok(())
+    }
+
     /// CreateTrafficMirrorFilter: an empty filter (mirrors nothing until rules are added).
     pub fn create_traffic_mirror_filter(
         &mut self,
@@ -196,14 +209,7 @@ impl Tx<'_> {
             .find(Kind::TrafficMirrorFilter, id)?
             .id
             .clone();
-        if self
-            .region
-            .traffic_mirror_sessions
-            .values()
-            .any(|s| s.filter_id == id)
-        {
-            return Err(ApiError::dependency("traffic mirror filter", &id));
-        }
+        self.no_session_names("traffic mirror filter", &id, |s| s.filter_id == id)?;
         let rules: Vec<_> = self
             .region
             .traffic_mirror_filter_rules
@@ -440,14 +446,7 @@ impl Tx<'_> {
             .find(Kind::TrafficMirrorTarget, id)?
             .id
             .clone();
-        if self
-            .region
-            .traffic_mirror_sessions
-            .values()
-            .any(|s| s.target_id == id)
-        {
-            return Err(ApiError::dependency("traffic mirror target", &id));
-        }
+        self.no_session_names("traffic mirror target", &id, |s| s.target_id == id)?;
         self.region.traffic_mirror_targets.remove(&id);
         Ok(())
     }
