@@ -44,6 +44,21 @@ def ready6(iid, addr, within=30.0):
     return False
 
 
+def launch6(fort, ec2, world, subnet, groups, ready=True):
+    """A dual-stack instance (one IPv6 address) in `subnet`, up on IPv4 and, with `ready`,
+    on IPv6 too: (instance id, its IPv6 address)."""
+    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
+                             SubnetId=subnet, SecurityGroupIds=groups, Ipv6AddressCount=1)["Instances"][0]
+    iid = inst["InstanceId"]
+    world.instances.append(iid)
+    fort.instances.add(iid)
+    world.wait_ready(iid, inst["PrivateIpAddress"])
+    six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
+    if ready:
+        assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout + nsexec(iid, "ip", "-6", "route").stdout
+    return iid, six
+
+
 def test_dual_stack_walks_over_ipv6(fort, ec2, world):
     vpc = ec2.create_vpc(CidrBlock="10.6.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]["VpcId"]
     world.cleanups.append(lambda: ec2.delete_vpc(VpcId=vpc))
@@ -68,14 +83,7 @@ def test_dual_stack_walks_over_ipv6(fort, ec2, world):
     ])
 
     def launch(subnet):
-        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
-        iid = inst["InstanceId"]
-        world.instances.append(iid)
-        fort.instances.add(iid)
-        world.wait_ready(iid, inst["PrivateIpAddress"])
-        six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
-        return iid, six
+        return launch6(fort, ec2, world, subnet, [sg], ready=False)
 
     a, a6 = launch(subnets[0])
     b, b6 = launch(subnets[0])
@@ -153,15 +161,7 @@ def test_ipv6_across_a_vpc_peering(fort, ec2, world):
         sg = world.group(vpc, "v6-peer", [
             {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(peer_block)}]},
         ])
-        inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                 SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
-        iid = inst["InstanceId"]
-        world.instances.append(iid)
-        fort.instances.add(iid)
-        world.wait_ready(iid, inst["PrivateIpAddress"])
-        six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
-        assert ready6(iid, six)
-        return iid, six
+        return launch6(fort, ec2, world, subnet, [sg])
 
     a, a6 = launch(va, sa, bb)
     b, b6 = launch(vb, sb, ba)

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from .fort_e2e import eni_of, nsexec
-from .test_ipv6 import _dual_stack_vpc, ready6
+from .test_ipv6 import _dual_stack_vpc, launch6
 
 PROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "ntp_probe.py")
 TIME_SYNC = "169.254.169.123"
@@ -90,14 +90,7 @@ def test_an_instance_gets_the_time_from_its_host(fort, ec2, world):
 def test_a_dual_stack_instance_gets_the_time_at_both_addresses(fort, ec2, world):
     vpc, subnet, _ = _dual_stack_vpc(ec2, world, "10.92.0.0/16")
     sg = world.group(vpc, "closed6")
-    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                             SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
-    iid = inst["InstanceId"]
-    world.instances.append(iid)
-    fort.instances.add(iid)
-    world.wait_ready(iid, inst["PrivateIpAddress"])
-    six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
-    assert ready6(iid, six), nsexec(iid, "ip", "-6", "addr").stdout
+    iid, six = launch6(fort, ec2, world, subnet, [sg])
 
     for addr in (TIME_SYNC, TIME_SYNC6):
         got = eventually(lambda addr=addr: ntpdig(iid, addr))

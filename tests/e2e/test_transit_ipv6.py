@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 
-from .fort_e2e import TcpServer, nsexec
+from .fort_e2e import TcpServer, main_table, nsexec
 
 
 class TcpServer6(TcpServer):
@@ -36,7 +36,7 @@ class TcpServer6(TcpServer):
             time.sleep(0.05)
         self.close()
         raise RuntimeError(f"http.server did not start on {ip} in {ns}")
-from .test_ipv6 import _dual_stack_vpc, ping6, ping6_eventually, pytestmark, ready6  # noqa: F401
+from .test_ipv6 import _dual_stack_vpc, launch6, ping6, ping6_eventually, pytestmark  # noqa: F401
 
 
 def launch(fort, ec2, world, vpc, subnet, peer_block):
@@ -44,15 +44,7 @@ def launch(fort, ec2, world, vpc, subnet, peer_block):
         {"IpProtocol": "icmpv6", "FromPort": -1, "ToPort": -1, "Ipv6Ranges": [{"CidrIpv6": str(peer_block)}]},
         {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "Ipv6Ranges": [{"CidrIpv6": str(peer_block)}]},
     ])
-    inst = ec2.run_instances(ImageId="ami-12345678", InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                             SubnetId=subnet, SecurityGroupIds=[sg], Ipv6AddressCount=1)["Instances"][0]
-    iid = inst["InstanceId"]
-    world.instances.append(iid)
-    fort.instances.add(iid)
-    world.wait_ready(iid, inst["PrivateIpAddress"])
-    six = inst["NetworkInterfaces"][0]["Ipv6Addresses"][0]["Ipv6Address"]
-    assert ready6(iid, six)
-    return iid, six
+    return launch6(fort, ec2, world, subnet, [sg])
 
 
 def test_ipv6_through_a_transit_gateway(fort, ec2, world):
@@ -98,12 +90,6 @@ def test_ipv6_through_a_transit_gateway(fort, ec2, world):
     ec2.enable_transit_gateway_route_table_propagation(
         TransitGatewayRouteTableId=table, TransitGatewayAttachmentId=att["b"])
     assert ping6_eventually(a, b6)
-
-
-def main_table(ec2, vpc):
-    [t] = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]},
-                                             {"Name": "association.main", "Values": ["true"]}])["RouteTables"]
-    return t["RouteTableId"]
 
 
 def never_pings6(src, ip, for_s=1.5):
