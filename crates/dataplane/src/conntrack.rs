@@ -9,7 +9,7 @@
 //!   the handshake and the close, 10 s after a reset, 30 s for ICMP).
 //! * The table is bounded per ENI; when it is full, new tracked flows are dropped.
 
-use crate::flow_table::Addr6;
+use crate::flow_table::{Addr6, fold6};
 use crate::packet::{Meta, Meta6};
 use crate::program::ConntrackTimeouts;
 use crate::verdict::Time;
@@ -226,18 +226,15 @@ impl Key6 {
     }
 }
 
-/// Five rounds of the hasher: the addresses, then the rest in one word.
+/// One round of the hasher over the addresses and the rest, folded ([`fold6`]).
 impl Hash for Key6 {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.local.hash(h);
-        self.remote.hash(h);
-        h.write_u64(
-            (u64::from(self.port) << 48)
-                | (u64::from(self.a) << 32)
-                | (u64::from(self.b) << 16)
-                | u64::from(self.protocol),
-        );
+        let rest = (u64::from(self.port) << 48)
+            | (u64::from(self.a) << 32)
+            | (u64::from(self.b) << 16)
+            | u64::from(self.protocol);
+        h.write_u64(fold6(self.local, self.remote, rest));
     }
 }
 

@@ -133,6 +133,7 @@ pub fn parse_ipv4(bytes: &[u8]) -> Result<Meta, DropReason> {
 /// Parses an IPv6 packet (the Ethernet payload): extension headers walked (at most
 /// [`ipv6::MAX_EXTENSIONS`]), fragments refused, ICMPv6 checksums checked (the engine
 /// answers neighbour discovery itself and must not act on a corrupted message).
+#[inline(always)]
 pub fn parse_ipv6(bytes: &[u8]) -> Result<Meta6, DropReason> {
     let ip = ipv6::Packet::new_checked(bytes).map_err(|_| DropReason::Malformed)?;
     let (protocol, at) = ip.upper_layer().map_err(|_| DropReason::Malformed)?;
