@@ -296,6 +296,39 @@ def test_vpc_ipv6_blocks(ec2):
         ec2.delete_vpc(VpcId=v["VpcId"])
 
 
+def test_disassociated_blocks_stay_shown_beside_new_ones(ec2):
+    """EC2 goes on showing a disassociated block, state `disassociated`, after another is
+    associated (Ansible's ec2_vpc_net checks this against AWS): the latest few stay."""
+    v = ec2.create_vpc(CidrBlock="10.44.0.0/16")["Vpc"]
+    vid = v["VpcId"]
+    first = ec2.associate_vpc_cidr_block(VpcId=vid, AmazonProvidedIpv6CidrBlock=True)
+    first = first["Ipv6CidrBlockAssociation"]["AssociationId"]
+    ec2.disassociate_vpc_cidr_block(AssociationId=first)
+    second = ec2.associate_vpc_cidr_block(VpcId=vid, AmazonProvidedIpv6CidrBlock=True)
+    second = second["Ipv6CidrBlockAssociation"]["AssociationId"]
+    shown = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]["Ipv6CidrBlockAssociationSet"]
+    states = {b["AssociationId"]: b["Ipv6CidrBlockState"]["State"] for b in shown}
+    assert states == {first: "disassociated", second: "associated"}
+    # the same for IPv4, and a disassociated block's association id is not one to act on
+    a = ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.45.0.0/16")["CidrBlockAssociation"]["AssociationId"]
+    ec2.disassociate_vpc_cidr_block(AssociationId=a)
+    b = ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.45.0.0/16")["CidrBlockAssociation"]["AssociationId"]
+    shown = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]["CidrBlockAssociationSet"]
+    assert [(x["AssociationId"], x["CidrBlockState"]["State"]) for x in shown[1:]] == [
+        (a, "disassociated"), (b, "associated")]
+    assert error_code(ec2.disassociate_vpc_cidr_block, AssociationId=a) == "InvalidVpcCidrBlockAssociationID.NotFound"
+    # at most four disassociated blocks of a family are kept, the latest
+    gone = [b]
+    for _ in range(5):
+        ec2.disassociate_vpc_cidr_block(AssociationId=gone[-1])
+        gone.append(ec2.associate_vpc_cidr_block(VpcId=vid, CidrBlock="10.45.0.0/16")
+                    ["CidrBlockAssociation"]["AssociationId"])
+    shown = ec2.describe_vpcs(VpcIds=[vid])["Vpcs"][0]["CidrBlockAssociationSet"]
+    old = [x["AssociationId"] for x in shown if x["CidrBlockState"]["State"] == "disassociated"]
+    assert old == gone[-5:-1]
+    ec2.delete_vpc(VpcId=vid)
+
+
 def test_modify_vpc_tenancy(ec2):
     v = ec2.create_vpc(CidrBlock="10.40.0.0/16", InstanceTenancy="dedicated")["Vpc"]
     assert error_code(ec2.modify_vpc_tenancy, VpcId=v["VpcId"], InstanceTenancy="dedicated") == "UnsupportedTenancy"

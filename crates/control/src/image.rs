@@ -1,10 +1,10 @@
 //! Images (AMIs) and instance types.
 //!
 //! Every region offers a catalog of the current public images of Amazon Linux 2023 and 2,
-//! Ubuntu 22.04 and 24.04, Debian 12 and Windows Server 2022, with their publishers' real
-//! owner ids, aliases and names, several releases of each (so `most_recent` matters), and
-//! ids of their own in each region (derived from the region and the name: stable across
-//! restarts, different between regions, as EC2's are). Accounts add their own images
+//! Ubuntu 22.04 and 24.04, Debian 12, Fedora 40 and 41 and Windows Server 2022, with their
+//! publishers' real owner ids, aliases and names, several releases of each (so
+//! `most_recent` matters), and ids of their own in each region (derived from the region and
+//! the name: stable across restarts, different between regions, as EC2's are). Accounts add their own images
 //! (RegisterImage, CreateImage, CopyImage), share them by launch permission, and
 //! deregister them. RunInstances with an id no one registered registers a generic Linux
 //! image of that id for the caller, unless the server runs with `--images strict`.
@@ -27,6 +27,9 @@ pub const WINDOWS_OWNER_ID: &str = "801119661308";
 pub const CANONICAL_OWNER_ID: &str = "099720109477";
 /// Debian's account: the Debian images (no alias).
 pub const DEBIAN_OWNER_ID: &str = "136693071363";
+/// Fedora's account (the CentOS and Fedora infrastructure team's): the Fedora Cloud
+/// images (no alias).
+pub const FEDORA_OWNER_ID: &str = "125523088429";
 
 /// One image of the catalog, before it gets its region's ids.
 struct Entry {
@@ -227,6 +230,32 @@ fn entries() -> Vec<Entry> {
             });
         }
     }
+    // Fedora Cloud 40 and 41: /dev/sda1, 5 GiB gp3; the region is in the name.
+    for (release, created) in [
+        ("40-1.14", "2024-04-16T06:07:46.000Z"),
+        ("41-1.4", "2024-10-24T05:55:08.000Z"),
+    ] {
+        for arch in ["x86_64", "aarch64"] {
+            let base = format!("Fedora-Cloud-Base-AmazonEC2.{arch}-{release}");
+            v.push(Entry {
+                created,
+                root: "/dev/sda1",
+                size: 5,
+                volume_type: "gp3",
+                boot_mode: Some(if arch == "x86_64" {
+                    "uefi-preferred"
+                } else {
+                    "uefi"
+                }),
+                ..Entry::new(
+                    FEDORA_OWNER_ID,
+                    format!("{base}-hvm-{{region}}-gp3-0"),
+                    base,
+                    if arch == "x86_64" { "x86_64" } else { "arm64" },
+                )
+            });
+        }
+    }
     // Windows Server 2022, English, full base: x86_64 only, 30 GiB.
     for (date, created) in [
         ("2024.11.13", "2024-11-13T22:17:40.000Z"),
@@ -264,6 +293,7 @@ fn derived_hex(parts: &[&str]) -> String {
 }
 
 fn catalog_image(region: &str, e: &Entry) -> Image {
+    let name = e.name.replace("{region}", region);
     let mut block_devices = vec![ImageBlockDevice {
         device_name: e.root.into(),
         virtual_name: None,
@@ -294,10 +324,10 @@ fn catalog_image(region: &str, e: &Entry) -> Image {
             .expect("derived ids have the form"),
         owner_id: e.owner.into(),
         owner_alias: e.alias.map(Into::into),
-        name: e.name.clone(),
+        image_location: format!("{}/{name}", e.alias.unwrap_or(e.owner)),
+        name,
         description: Some(e.description.clone()),
         architecture: e.arch.into(),
-        image_location: format!("{}/{}", e.alias.unwrap_or(e.owner), e.name),
         creation_date: e.created.into(),
         state: ImageState::Available,
         available_at: None,

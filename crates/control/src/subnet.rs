@@ -7,6 +7,7 @@ use fort_model::*;
 use fort_model::{cidr, cidr6};
 use ipnet::{Ipv4Net, Ipv6Net};
 
+use crate::vpc::forget_disassociated;
 use crate::tags::check_tags;
 use crate::{Region, Tx};
 
@@ -227,8 +228,7 @@ impl Tx<'_> {
             state: CidrBlockState::Associated,
         };
         let row = self.region.subnets.get_mut(id).expect("found above");
-        row.ipv6_cidr_blocks
-            .retain(|b| b.state == CidrBlockState::Associated);
+        forget_disassociated(&mut row.ipv6_cidr_blocks, |b| b.state);
         row.ipv6_cidr_blocks.push(block.clone());
         Ok(block)
     }
@@ -277,8 +277,7 @@ impl Tx<'_> {
             )));
         }
         let row = self.region.subnets.get_mut(&subnet).expect("found above");
-        row.ipv6_cidr_blocks
-            .retain(|b| b.state == CidrBlockState::Associated);
+        forget_disassociated(&mut row.ipv6_cidr_blocks, |b| b.state);
         row.assign_ipv6_address_on_creation = false;
         let b = row
             .ipv6_cidr_blocks

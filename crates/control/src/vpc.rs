@@ -197,8 +197,7 @@ impl Tx<'_> {
         }
         let block = self.new_ipv6_block(req)?;
         let vpc = self.region.vpcs.get_mut(id).expect("found above");
-        vpc.ipv6_cidr_blocks
-            .retain(|b| b.state == CidrBlockState::Associated);
+        forget_disassociated(&mut vpc.ipv6_cidr_blocks, |b| b.state);
         vpc.ipv6_cidr_blocks.push(block.clone());
         let vpc = vpc.clone();
         self.add_local_route(&vpc.id, RouteDestination::Ipv6Cidr(block.cidr.to_string()));
@@ -451,8 +450,7 @@ impl Tx<'_> {
             state: CidrBlockState::Associated,
         };
         let vpc = self.region.vpcs.get_mut(id).expect("found above");
-        vpc.cidr_blocks
-            .retain(|b| b.state == CidrBlockState::Associated);
+        forget_disassociated(&mut vpc.cidr_blocks, |b| b.state);
         vpc.cidr_blocks.push(block.clone());
         let vpc = vpc.clone();
         self.add_local_route(id, RouteDestination::Cidr(net));
@@ -496,8 +494,7 @@ impl Tx<'_> {
                 return Err(ApiError::dependency("vpc CIDR block", association_id));
             }
             let vpc = self.region.vpcs.get_mut(&vpc_id).expect("found above");
-            vpc.ipv6_cidr_blocks
-                .retain(|b| b.state == CidrBlockState::Associated);
+            forget_disassociated(&mut vpc.ipv6_cidr_blocks, |b| b.state);
             let b = vpc
                 .ipv6_cidr_blocks
                 .iter_mut()
@@ -527,8 +524,7 @@ impl Tx<'_> {
             return Err(ApiError::dependency("vpc CIDR block", association_id));
         }
         let vpc = self.region.vpcs.get_mut(&vpc_id).expect("found above");
-        vpc.cidr_blocks
-            .retain(|b| b.state == CidrBlockState::Associated);
+        forget_disassociated(&mut vpc.cidr_blocks, |b| b.state);
         let b = vpc
             .cidr_blocks
             .iter_mut()
@@ -539,6 +535,29 @@ impl Tx<'_> {
         self.remove_local_route(&vpc_id, &RouteDestination::Cidr(block.cidr));
         Ok((vpc_id, VpcBlock::V4(block)))
     }
+}
+
+/// How many disassociated blocks of a family a VPC or subnet still shows.
+const DISASSOCIATED_SHOWN: usize = 4;
+
+/// Drops the oldest disassociated blocks beyond [`DISASSOCIATED_SHOWN`]. EC2 goes on
+/// showing a disassociated block (state `disassociated`) beside the ones associated after
+/// it for a while (Ansible's ec2_vpc_net checks this against AWS); Fort shows the latest
+/// few rather than keeping every one forever.
+pub(crate) fn forget_disassociated<T>(
+    blocks: &mut Vec<T>,
+    state: impl Fn(&T) -> CidrBlockState,
+) {
+    let mut gone = blocks
+        .iter()
+        .filter(|b| state(b) != CidrBlockState::Associated)
+        .count()
+        .saturating_sub(DISASSOCIATED_SHOWN);
+    blocks.retain(|b| {
+        let drop = gone > 0 && state(b) != CidrBlockState::Associated;
+        gone -= usize::from(drop);
+        !drop
+    });
 }
 
 /// EC2's answer when a VPC has as many blocks of a family as it may.

@@ -93,9 +93,9 @@ impl Xml {
         })
     }
 
-    /// `<tagSet>`, written even when empty (`<tagSet/>`): EC2 does so for route tables,
-    /// network ACLs, peering connections, VPC endpoints and flow logs, whose SDK shapes then
-    /// show `Tags: []`.
+    /// `<tagSet>`, written even when empty (`<tagSet/>`): EC2 does so for internet
+    /// gateways, route tables, network ACLs, peering connections, VPC endpoints and flow
+    /// logs, whose SDK shapes then show `Tags: []`.
     pub fn tag_set<'a>(
         &mut self,
         tags: impl IntoIterator<Item = (&'a String, &'a String)>,

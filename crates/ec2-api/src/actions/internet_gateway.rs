@@ -156,7 +156,7 @@ pub fn render(w: &mut Xml, g: &InternetGateway, account: &str) {
             w.leaf("state", "available").leaf("vpcId", vpc);
         })
         .leaf("ownerId", account)
-        .tags(&g.tags);
+        .tag_set(&g.tags);
 }
 
 fn render_eigw(w: &mut Xml, g: &EgressOnlyInternetGateway) {

@@ -200,6 +200,8 @@ fn ipv6_request(ctx: &Ctx<'_>) -> Result<Ipv6BlockRequest, ApiError> {
 
 const FILTERS: &[&str] = &[
     "cidr",
+    // EC2 still takes the filter's old name (Ansible's ec2_vpc_net looks VPCs up by it)
+    "cidr-block",
     "cidr-block-association.cidr-block",
     "cidr-block-association.association-id",
     "cidr-block-association.state",
@@ -217,7 +219,7 @@ const FILTERS: &[&str] = &[
 
 fn field(v: &Vpc, name: &str, account: &str) -> Vec<String> {
     match name {
-        "cidr" => vec![v.primary_cidr().to_string()],
+        "cidr" | "cidr-block" => vec![v.primary_cidr().to_string()],
         "cidr-block-association.cidr-block" => {
             v.cidr_blocks.iter().map(|c| c.cidr.to_string()).collect()
         }
