@@ -63,8 +63,12 @@ def test_igw_errors(fort, ec2, vpc):
     assert error_code(ec2.delete_internet_gateway, InternetGatewayId="igw_zz") == "InvalidInternetGatewayId.Malformed"
     assert error_code(ec2.attach_internet_gateway, InternetGatewayId=missing,
                       VpcId=vpc["VpcId"]) == "InvalidInternetGatewayID.NotFound"
-    g = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    created = ec2.create_internet_gateway()["InternetGateway"]
+    g = created["InternetGatewayId"]
     try:
+        # EC2 shows an untagged gateway's empty tag set (Ansible's ec2_vpc_igw_info reads it)
+        assert created["Tags"] == []
+        assert ec2.describe_internet_gateways(InternetGatewayIds=[g])["InternetGateways"][0]["Tags"] == []
         assert error_code(ec2.attach_internet_gateway, InternetGatewayId=g,
                           VpcId="vpc-0123456789abcdef0") == "InvalidVpcID.NotFound"
         assert error_code(ec2.attach_internet_gateway, InternetGatewayId=g, VpcId="vpc_zz") == "InvalidVpcID.Malformed"

@@ -83,6 +83,9 @@ def test_private_and_failed(ec2, vpc):
     s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.4.0/24")["Subnet"]
     sid = s["SubnetId"]
     p = ec2.create_nat_gateway(SubnetId=sid, ConnectivityType="private", PrivateIpAddress="10.0.4.10")["NatGateway"]
+    # EC2 shows an untagged gateway's empty tag set (Ansible's ec2_vpc_nat_gateway_info reads it)
+    assert p["Tags"] == []
+    assert ec2.describe_nat_gateways(NatGatewayIds=[p["NatGatewayId"]])["NatGateways"][0]["Tags"] == []
     assert p["State"] == "pending" and p["ConnectivityType"] == "private"
     assert ec2.describe_nat_gateways(NatGatewayIds=[p["NatGatewayId"]])["NatGateways"][0]["State"] == "available"
     assert p["NatGatewayAddresses"][0]["PrivateIp"] == "10.0.4.10"

@@ -93,7 +93,7 @@ impl Xml {
         })
     }
 
-    /// `<tagSet>`, written even when empty (`<tagSet/>`): EC2 does so for internet
+    /// `<tagSet>`, written even when empty (`<tagSet/>`): EC2 does so for internet and NAT
     /// gateways, route tables, network ACLs, peering connections, VPC endpoints and flow
     /// logs, whose SDK shapes then show `Tags: []`.
     pub fn tag_set<'a>(

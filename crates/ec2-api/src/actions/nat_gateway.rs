@@ -223,7 +223,7 @@ fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&
         .leaf("state", n.state)
         .leaf("subnetId", &n.subnet_id)
         .leaf("vpcId", &n.vpc_id)
-        .tags(&n.tags)
+        .tag_set(&n.tags)
         .leaf("connectivityType", n.connectivity_type)
         .leaf("availabilityMode", "zonal");
 }
