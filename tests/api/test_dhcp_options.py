@@ -68,6 +68,9 @@ def test_validation(ec2):
         {"Key": "domain-name-servers", "Values": ["AmazonProvidedDNS", "10.0.0.2", "fd00::53"]},
         {"Key": "ipv6-address-preferred-lease-time", "Values": ["3600"]},
     ])["DhcpOptions"]
+    # EC2 shows an untagged set's empty tag set (Ansible's ec2_vpc_dhcp_option reads it)
+    assert ok["Tags"] == []
+    assert ec2.describe_dhcp_options(DhcpOptionsIds=[ok["DhcpOptionsId"]])["DhcpOptions"][0]["Tags"] == []
     ec2.delete_dhcp_options(DhcpOptionsId=ok["DhcpOptionsId"])
 
 

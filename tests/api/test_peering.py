@@ -131,6 +131,12 @@ def test_lifecycle_in_one_account(ec2, pair):
     # delete: the route goes blackhole, the connection shows as deleted, the VPCs can go
     assert ec2.delete_vpc_peering_connection(VpcPeeringConnectionId=pcx)["Return"] is True
     assert status(ec2, pcx) == "deleted"
+    # a deleted connection shows neither side's blocks nor options (as AWS, which
+    # Ansible's ec2_vpc_peering target checks)
+    [gone] = ec2.describe_vpc_peering_connections(VpcPeeringConnectionIds=[pcx])["VpcPeeringConnections"]
+    for side in (gone["AccepterVpcInfo"], gone["RequesterVpcInfo"]):
+        assert not {"CidrBlock", "CidrBlockSet", "PeeringOptions"} & set(side), side
+        assert {"OwnerId", "VpcId", "Region"} <= set(side)
     assert route_state() == "blackhole"
     assert error_code(ec2.delete_vpc_peering_connection, VpcPeeringConnectionId=pcx) == "InvalidStateTransition"
     ec2.delete_route_table(RouteTableId=rtb)

@@ -368,6 +368,28 @@ def test_gateway_association(ec2, vpc, igw):
     ec2.delete_route_table(RouteTableId=rt2)
 
 
+def test_gateway_association_of_a_dual_stack_table(ec2):
+    """A gateway table holds the VPC's IPv6 local route too (Ansible's ec2_vpc_route_table
+    associates one with an internet gateway of a dual-stack VPC on AWS)."""
+    v = ec2.create_vpc(CidrBlock="10.71.0.0/16", AmazonProvidedIpv6CidrBlock=True)["Vpc"]
+    vid = v["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vid)
+    rt = ec2.create_route_table(VpcId=vid)["RouteTable"]
+    assert any(r.get("DestinationIpv6CidrBlock") for r in rt["Routes"]), "the IPv6 local route"
+    try:
+        assoc = ec2.associate_route_table(RouteTableId=rt["RouteTableId"], GatewayId=igw)["AssociationId"]
+        # but still no IPv6 route to somewhere else
+        assert error_code(ec2.create_route, RouteTableId=rt["RouteTableId"], DestinationIpv6CidrBlock="::/0",
+                          GatewayId=igw) == "InvalidParameterValue"
+        ec2.disassociate_route_table(AssociationId=assoc)
+    finally:
+        ec2.delete_route_table(RouteTableId=rt["RouteTableId"])
+        ec2.detach_internet_gateway(InternetGatewayId=igw, VpcId=vid)
+        ec2.delete_internet_gateway(InternetGatewayId=igw)
+        ec2.delete_vpc(VpcId=vid)
+
+
 def test_describe_paging_and_errors(fort, ec2, vpc):
     vid = vpc["VpcId"]
     made = [ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"] for _ in range(6)]

@@ -521,19 +521,36 @@ impl Tx<'_> {
         dest: &RouteDestination,
         target: &RouteTarget,
     ) -> bool {
-        let RouteDestination::Cidr(d) = dest else {
-            return false;
+        // the VPC's block, or a subnet's, of either family
+        let (vpc_block, subnet) = match dest {
+            RouteDestination::Cidr(d) => (
+                vpc.is_some_and(|v| v.cidrs().any(|c| c == *d)),
+                vpc.is_some_and(|v| {
+                    self.region
+                        .subnets
+                        .values()
+                        .any(|s| s.vpc_id == v.id && s.cidr == Some(*d))
+                }),
+            ),
+            RouteDestination::Ipv6Cidr(text) => {
+                let Ok(d) = text.parse::<Ipv6Net>() else {
+                    return false;
+                };
+                (
+                    vpc.is_some_and(|v| v.ipv6_cidrs().any(|c| c == d)),
+                    vpc.is_some_and(|v| {
+                        self.region
+                            .subnets
+                            .values()
+                            .any(|s| s.vpc_id == v.id && s.ipv6_cidr() == Some(d))
+                    }),
+                )
+            }
+            RouteDestination::PrefixList(_) => return false,
         };
-        let vpc_block = vpc.is_some_and(|v| v.cidrs().any(|c| c == *d));
         if *target == RouteTarget::Local {
             return vpc_block;
         }
-        let subnet = vpc.is_some_and(|v| {
-            self.region
-                .subnets
-                .values()
-                .any(|s| s.vpc_id == v.id && s.cidr == Some(*d))
-        });
         matches!(
             target,
             RouteTarget::NetworkInterface(_)

@@ -94,7 +94,7 @@ impl Xml {
     }
 
     /// `<tagSet>`, written even when empty (`<tagSet/>`): EC2 does so for internet and NAT
-    /// gateways, route tables, network ACLs, peering connections, VPC endpoints and flow
+    /// gateways, DHCP option sets, route tables, network ACLs, peering connections, VPC endpoints and flow
     /// logs, whose SDK shapes then show `Tags: []`.
     pub fn tag_set<'a>(
         &mut self,

@@ -91,5 +91,5 @@ pub fn render(w: &mut Xml, d: &DhcpOptions, account: &str) {
             });
         })
         .leaf("ownerId", account)
-        .tags(&d.tags);
+        .tag_set(&d.tags);
 }

@@ -199,9 +199,12 @@ pub fn render(w: &mut Xml, x: &VpcPeeringConnection, now: fort_model::Millis) {
 
 /// `x` with the given status.
 fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, message: &str) {
-    // Accepted at some point: active, or deleted (a delete ends mostly active ones).
-    let accepted = matches!(status, PeeringStatus::Active | PeeringStatus::Deleted);
-    w.el("accepterVpcInfo", |w| render_side(w, &x.accepter, accepted))
+    // The accepter's blocks and options show while the connection is active; once it is
+    // deleted neither side's do (Ansible's ec2_vpc_peering checks both against AWS).
+    let deleted = status == PeeringStatus::Deleted;
+    w.el("accepterVpcInfo", |w| {
+        render_side(w, &x.accepter, status == PeeringStatus::Active)
+    })
         .opt(
             "expirationTime",
             x.expiration_time
@@ -213,7 +216,7 @@ fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, messa
                 })
                 .map(format_time),
         )
-        .el("requesterVpcInfo", |w| render_side(w, &x.requester, true))
+        .el("requesterVpcInfo", |w| render_side(w, &x.requester, !deleted))
         .el("status", |w| {
             w.leaf("code", status).leaf("message", message);
         })
