@@ -4,12 +4,14 @@
 # `fort server --dataplane off`, each target's role played as ansible-test would play it,
 # with the endpoint given as the modules' AWS_URL. Not part of CI (it needs the checkout).
 #   FORT_BIN=target/debug/fort AMAZON_AWS=/path/to/amazon.aws ANSIBLE_UTILS=/path/to/ansible.utils \
-#     scripts/ansible/run.sh [target...]
-# Needs ansible-core (2.17+), boto3 and netaddr in the Python that runs ansible-playbook, and
-# the ansible.utils collection (the targets' filters) from github.com/ansible-collections/ansible.utils.
+#     COMMUNITY_GENERAL=/path/to/community.general scripts/ansible/run.sh [target...]
+# Needs ansible-core (2.17+), boto3, netaddr and jmespath in the Python that runs
+# ansible-playbook, and the collections whose filters the targets use: ansible.utils and
+# community.general (github.com/ansible-collections/…).
 set -uo pipefail
 : "${FORT_BIN:?set FORT_BIN to a fort binary}" "${AMAZON_AWS:?set AMAZON_AWS to an amazon.aws checkout}"
 : "${ANSIBLE_UTILS:?set ANSIBLE_UTILS to an ansible.utils checkout}"
+: "${COMMUNITY_GENERAL:?set COMMUNITY_GENERAL to a community.general checkout}"
 FORT_BIN="$(realpath "$FORT_BIN")"
 AMAZON_AWS="$(realpath "$AMAZON_AWS")"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -33,9 +35,10 @@ for _ in $(seq 100); do
 done
 # the collection where Ansible looks for it
 mkdir -p "$data/collections/ansible_collections/amazon"
-mkdir -p "$data/collections/ansible_collections/ansible"
+mkdir -p "$data/collections/ansible_collections/ansible" "$data/collections/ansible_collections/community"
 ln -s "$AMAZON_AWS" "$data/collections/ansible_collections/amazon/aws"
 ln -s "$(realpath "$ANSIBLE_UTILS")" "$data/collections/ansible_collections/ansible/utils"
+ln -s "$(realpath "$COMMUNITY_GENERAL")" "$data/collections/ansible_collections/community/general"
 pass=0; fail=0
 for t in "${targets[@]}"; do
     [ -f "$AMAZON_AWS/tests/integration/targets/$t/tasks/main.yml" ] || { echo "SKIP $t (no tasks/main.yml)"; continue; }

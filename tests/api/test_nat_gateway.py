@@ -73,6 +73,9 @@ def test_public_nat_gateway(ec2, default_subnet):
     assert ec2.delete_nat_gateway(NatGatewayId=nid)["NatGatewayId"] == nid
     d = ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"][0]
     assert d["State"] == "deleted" and "DeleteTime" in d
+    # deleting it again answers as the first time, and changes nothing
+    assert ec2.delete_nat_gateway(NatGatewayId=nid)["NatGatewayId"] == nid
+    assert ec2.describe_nat_gateways(NatGatewayIds=[nid])["NatGateways"][0] == d
     assert error_code(ec2.describe_network_interfaces, NetworkInterfaceIds=[addr["NetworkInterfaceId"]]) == "InvalidNetworkInterfaceID.NotFound"
     got = ec2.describe_addresses(AllocationIds=[eip["AllocationId"]])["Addresses"][0]
     assert "AssociationId" not in got, "disassociated but still allocated"

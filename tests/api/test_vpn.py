@@ -60,6 +60,12 @@ def test_virtual_private_gateway_lifecycle(ec2, vpc):
     [route] = [x for x in t["Routes"] if x.get("DestinationCidrBlock") == "192.168.0.0/16"]
     assert route["State"] == "blackhole"
     assert error_code(ec2.detach_vpn_gateway, VpnGatewayId=gid, VpcId=vpc["VpcId"]) == "InvalidVpnGatewayAttachment.NotFound"
+    # attached again (here, or to another VPC), the gateway lists only the new attachment
+    # (Ansible's ec2_vpc_vgw waits, on AWS, for every listed one to be `attached`)
+    ec2.attach_vpn_gateway(VpnGatewayId=gid, VpcId=vpc["VpcId"])
+    [d] = ec2.describe_vpn_gateways(VpnGatewayIds=[gid])["VpnGateways"]
+    assert d["VpcAttachments"] == [{"VpcId": vpc["VpcId"], "State": "attached"}]
+    ec2.detach_vpn_gateway(VpnGatewayId=gid, VpcId=vpc["VpcId"])
     ec2.delete_route(RouteTableId=rtb, DestinationCidrBlock="192.168.0.0/16")
     ec2.delete_route_table(RouteTableId=rtb)
 

@@ -157,7 +157,9 @@ impl Tx<'_> {
                 ),
             ));
         }
-        g.attachments.retain(|a| a.vpc_id != vpc);
+        // the new attachment replaces the detached ones: EC2 lists only it (the waiter
+        // VpnGatewayAttached wants every listed attachment `attached`)
+        g.attachments.clear();
         g.attachments.push(VpnGatewayAttachment {
             vpc_id: vpc,
             state: VpnAttachmentState::Attached,
