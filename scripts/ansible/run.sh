@@ -51,6 +51,8 @@ for t in "${targets[@]}"; do
     aws_access_key: AKIDANSIBLETEST00001
     aws_secret_key: ansible-secret
     aws_region: us-east-1
+    ec2_region: us-east-1
+    ansible_python_interpreter: $(command -v python3)
     resource_prefix: $prefix
     tiny_prefix: ${prefix: -8}
   roles:
@@ -58,7 +60,9 @@ for t in "${targets[@]}"; do
 PLAY
     log="$data/$t.log"
     # (ansible-test's AWS setup turns on the botocore logs the targets check actions in)
+    # (site/: the log those actions are read from names EC2's URL; see sitecustomize.py)
     if env -u AWS_PROFILE AWS_URL="http://127.0.0.1:$port" ANSIBLE_DEBUG_BOTOCORE_LOGS=True \
+        PYTHONPATH="$here/site${PYTHONPATH:+:$PYTHONPATH}" \
         ANSIBLE_COLLECTIONS_PATH="$data/collections" \
         ANSIBLE_ROLES_PATH="$AMAZON_AWS/tests/integration/targets" \
         ANSIBLE_PYTHON_INTERPRETER="$(command -v python3)" \
