@@ -39,7 +39,7 @@ module "db" {
   name   = "fort-db"
   vpc_id = data.aws_vpc.default.id
 
-  ingress_with_self = [{ rule = "all-all" }]
+  ingress_cidr_blocks = ["10.10.0.0/16"]
   computed_ingress_with_source_security_group_id = [
     { rule = "postgresql-tcp", source_security_group_id = module.bastion.security_group_id },
   ]
@@ -59,9 +59,9 @@ module "web" {
   ingress_with_source_security_group_id = [
     { rule = "ssh-tcp", source_security_group_id = module.bastion.security_group_id },
   ]
-  egress_with_ipv6_cidr_blocks = [
-    { rule = "all-all", ipv6_cidr_blocks = "::/0" },
-  ]
+  egress_rules            = ["https-443-tcp"]
+  egress_cidr_blocks      = ["10.0.0.0/8"]
+  egress_ipv6_cidr_blocks = []
 }
 
 module "cache" {

@@ -1,5 +1,5 @@
 # NAT gateways one per zone on elastic IPs made outside the module (reuse_nat_ips), a
-# private NAT route to a chosen destination, an existing virtual private gateway attached,
+# NAT route to a chosen destination, a virtual private gateway in a chosen zone,
 # IPv6-native subnets, and a second VPC managed through the module's default-VPC switch.
 provider "aws" {
   region = "eu-west-1"
@@ -15,11 +15,6 @@ resource "aws_eip" "nat" {
   count  = 3
   domain = "vpc"
   tags   = { Name = "fort-nat-${count.index}" }
-}
-
-resource "aws_vpn_gateway" "existing" {
-  amazon_side_asn = 64512
-  tags            = { Name = "fort-existing-vgw" }
 }
 
 module "vpc" {
@@ -50,7 +45,8 @@ module "vpc" {
   external_nat_ip_ids                = aws_eip.nat[*].id
   nat_gateway_destination_cidr_block = "0.0.0.0/0"
 
-  vpn_gateway_id                     = aws_vpn_gateway.existing.id
+  enable_vpn_gateway                 = true
+  vpn_gateway_az                     = local.azs[1]
   propagate_private_route_tables_vgw = true
 
   manage_default_vpc               = true

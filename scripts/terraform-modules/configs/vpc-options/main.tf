@@ -96,7 +96,7 @@ module "vpc" {
   ]
   manage_default_route_table = true
   default_route_table_routes = [
-    { cidr_block = "192.0.2.0/24", gateway_id = "local" },
+    { cidr_block = "10.20.0.0/16", gateway_id = "local" },
   ]
 
   enable_vpn_gateway                 = true
