@@ -95,9 +95,7 @@ module "vpc" {
     { cidr_blocks = "0.0.0.0/0", from_port = 0, to_port = 0, protocol = "-1" },
   ]
   manage_default_route_table = true
-  default_route_table_routes = [
-    { cidr_block = "10.20.0.0/16", gateway_id = "local" },
-  ]
+  default_route_table_name   = "fort-options-main"
 
   enable_vpn_gateway                 = true
   amazon_side_asn                    = "64620"
