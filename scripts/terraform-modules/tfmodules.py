@@ -1,8 +1,8 @@
 """Runs the examples of the community Terraform modules people use most for VPCs
 (terraform-aws-modules/terraform-aws-vpc and terraform-aws-security-group) against a real
 `fort server --dataplane off`, unchanged but for an override file that points the provider at
-Fort (and, where an example needs a service Fort does not serve or a registry module, turns
-that part off, as vpc_module_overrides and PATCHES say): for each, init, apply, plan with
+Fort (and, where an example needs a registry module or a provider not in the mirror, drops that
+part, as PATCHES says): for each, init, apply, plan with
 `-detailed-exitcode` (0: no drift), destroy, and a sweep that finds nothing left. Prints a
 pass/fail table. Not part of CI: it needs checkouts of the modules (see README.md here).
 
@@ -45,24 +45,6 @@ LEFT_OUT = {
     "vpc/issues": "fails at plan in the module itself (issue 46's VPC has database subnets and no "
                   "private ones: coalescelist() of two empty lists), whatever the endpoint",
 }
-
-# The vpc module makes RDS, ElastiCache and Redshift subnet groups (services Fort does not
-# serve) by default wherever an example has database, elasticache or redshift subnets: the
-# override file turns those three off; the subnets, route tables and NACLs stay as they are.
-NO_SUBNET_GROUPS = ("  create_database_subnet_group    = false\n"
-                    "  create_elasticache_subnet_group = false\n"
-                    "  create_redshift_subnet_group    = false\n")
-
-
-def vpc_module_overrides(example_dir):
-    """An override of each call of the vpc module (its root, or the registry's) in the
-    example that turns its RDS, ElastiCache and Redshift subnet groups off."""
-    with open(os.path.join(example_dir, "main.tf")) as f:
-        text = f.read()
-    calls = re.findall(r'module "([^"]+)" \{\n\s*source\s*=\s*"(?:\.\./\.\./?|\.\./\.\./\.\./vpc)"',
-                       text)
-    return "".join(f'module "{m}" {{\n{NO_SUBNET_GROUPS}}}\n' for m in calls)
-
 
 def _drop_block(text, header):
     """`text` without the top-level block that starts with `header` (to its closing brace)."""
@@ -126,12 +108,15 @@ provider "aws" {{
   skip_metadata_api_check = true
   s3_use_path_style       = true
   endpoints {{
-    ec2     = "{endpoint}"
-    sts     = "{endpoint}"
-    iam     = "{endpoint}"
-    logs    = "{endpoint}"
-    s3      = "{endpoint}"
-    route53 = "{endpoint}"
+    ec2         = "{endpoint}"
+    sts         = "{endpoint}"
+    iam         = "{endpoint}"
+    logs        = "{endpoint}"
+    rds         = "{endpoint}"
+    elasticache = "{endpoint}"
+    redshift    = "{endpoint}"
+    s3          = "{endpoint}"
+    route53     = "{endpoint}"
   }}
 }}
 """
@@ -145,10 +130,20 @@ def _cli_config(path):
                 '  direct {\n    exclude = ["registry.terraform.io/*/*"]\n  }\n}\n')
 
 
-def log_groups(fort):
-    logs = boto3.client("logs", endpoint_url=fort.endpoint, region_name=fort.region,
-                        aws_access_key_id=tt.ACCESS_KEY, aws_secret_access_key=tt.SECRET_KEY)
-    return {g["logGroupName"] for g in logs.describe_log_groups()["logGroups"]}
+def others(fort):
+    """What the EC2 sweep does not see: log groups and the services' subnet groups."""
+    def client(service):
+        return boto3.client(service, endpoint_url=fort.endpoint, region_name=fort.region,
+                            aws_access_key_id=tt.ACCESS_KEY, aws_secret_access_key=tt.SECRET_KEY)
+    return {
+        "log group": {g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]},
+        "db subnet group": {g["DBSubnetGroupName"] for g in
+                            client("rds").describe_db_subnet_groups()["DBSubnetGroups"]},
+        "cache subnet group": {g["CacheSubnetGroupName"] for g in
+                               client("elasticache").describe_cache_subnet_groups()["CacheSubnetGroups"]},
+        "cluster subnet group": {g["ClusterSubnetGroupName"] for g in
+                                 client("redshift").describe_cluster_subnet_groups()["ClusterSubnetGroups"]},
+    }
 
 
 def run(name, modules, keep):
@@ -175,8 +170,6 @@ def run(name, modules, keep):
     with open(os.path.join(wd, "fort_override.tf"), "w") as f:
         f.write(PROVIDER_OVERRIDE.format(access_key=tt.ACCESS_KEY, secret_key=tt.SECRET_KEY,
                                          endpoint=fort.endpoint))
-        if module == "vpc" or name == "sg/complete":
-            f.write(vpc_module_overrides(wd))
     shutil.copy(os.path.join(wd, "fort_override.tf"), logs)
     cli = os.path.join(tmp, "terraformrc")
     _cli_config(cli)
@@ -198,7 +191,7 @@ def run(name, modules, keep):
 
     try:
         before = tt.inventory(fort.ec2, fort.iam)
-        before_logs = log_groups(fort)
+        before.update(others(fort))
         if tf("init", "init", "-input=false") != 0:
             result["apply"] = "FAIL(init)"
             return result, logs
@@ -210,11 +203,9 @@ def run(name, modules, keep):
         rc = tf("destroy", "destroy", "-auto-approve", "-input=false")
         result["destroy"] = "ok" if rc == 0 else "FAIL"
         after = tt.inventory(fort.ec2, fort.iam)
+        after.update(others(fort))
         left = {k: sorted(v - before.get(k, set())) for k, v in after.items()}
         left = {k: v for k, v in left.items() if v}
-        groups = sorted(log_groups(fort) - before_logs)
-        if groups:
-            left["log group"] = groups
         result["clean"] = "ok" if not left else "LEFT"
         if left:
             with open(os.path.join(logs, "left.txt"), "w") as f:

@@ -2,7 +2,7 @@
 # address usage metrics, DHCP options with NTP and NetBIOS, per-AZ public route tables,
 # database and elasticache route tables with their internet and NAT routes, dedicated NACLs
 # for every tier, the default NACL, security group and route table managed with rules,
-# resource-name hostnames, DNS64 and AAAA records, a virtual private gateway of a chosen
+# resource-name hostnames, the RDS and ElastiCache subnet groups, DNS64 and AAAA records, a virtual private gateway of a chosen
 # ASN propagated to the tables, and flow logs to CloudWatch Logs with a custom format.
 provider "aws" {
   region = "eu-west-1"
@@ -50,9 +50,6 @@ module "vpc" {
   create_database_subnet_route_table     = true
   create_database_internet_gateway_route = true
   create_elasticache_subnet_route_table  = true
-  create_database_subnet_group           = false
-  create_elasticache_subnet_group        = false
-  create_redshift_subnet_group           = false
   create_egress_only_igw                 = true
 
   enable_nat_gateway = true
