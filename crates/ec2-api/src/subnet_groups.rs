@@ -151,7 +151,9 @@ fn req(p: &Params, name: &str) -> Result<String, ApiError> {
 fn tags(p: &Params) -> Result<Tags, ApiError> {
     let mut out = Tags::new();
     for t in p.child("Tags").list("Tag")? {
-        let key = t.opt_str("Key").ok_or_else(|| ApiError::missing("Tags.Tag.N.Key"))?;
+        let key = t
+            .opt_str("Key")
+            .ok_or_else(|| ApiError::missing("Tags.Tag.N.Key"))?;
         out.insert(key, t.opt_str("Value").unwrap_or_default());
     }
     Ok(out)
@@ -188,7 +190,12 @@ fn tag_list(w: &mut Xml, name: &str, tags: &Tags) {
 }
 
 /// One group as the service shows it.
-fn group_xml(w: &mut Xml, scope: &Scope, region: &fort_control::region::Region, g: &ServiceSubnetGroup) {
+fn group_xml(
+    w: &mut Xml,
+    scope: &Scope,
+    region: &fort_control::region::Region,
+    g: &ServiceSubnetGroup,
+) {
     let n = names(g.service);
     let subnets = groups::subnets(region, g);
     let dual = !subnets.is_empty() && subnets.iter().all(|s| !s.ipv6_cidr_blocks.is_empty());
@@ -201,9 +208,10 @@ fn group_xml(w: &mut Xml, scope: &Scope, region: &fort_control::region::Region, 
     w.el("Subnets", |w| {
         for s in &subnets {
             w.el("Subnet", |w| {
-                w.leaf("SubnetIdentifier", &s.id).el("SubnetAvailabilityZone", |w| {
-                    w.leaf("Name", &s.availability_zone);
-                });
+                w.leaf("SubnetIdentifier", &s.id)
+                    .el("SubnetAvailabilityZone", |w| {
+                        w.leaf("Name", &s.availability_zone);
+                    });
                 match g.service {
                     SubnetGroupService::Rds => {
                         w.el("SubnetOutpost", |_| {}).leaf("SubnetStatus", "Active");
@@ -226,12 +234,13 @@ fn group_xml(w: &mut Xml, scope: &Scope, region: &fort_control::region::Region, 
     let arn = g.service.arn(&scope.region, &scope.account, &g.name);
     match g.service {
         SubnetGroupService::Rds => {
-            w.leaf("DBSubnetGroupArn", arn).el("SupportedNetworkTypes", |w| {
-                w.leaf("member", "IPV4");
-                if dual {
-                    w.leaf("member", "DUAL");
-                }
-            });
+            w.leaf("DBSubnetGroupArn", arn)
+                .el("SupportedNetworkTypes", |w| {
+                    w.leaf("member", "IPV4");
+                    if dual {
+                        w.leaf("member", "DUAL");
+                    }
+                });
         }
         SubnetGroupService::ElastiCache => {
             w.leaf("ARN", arn).el("SupportedNetworkTypes", |w| {
@@ -294,11 +303,14 @@ async fn dispatch(
         | (Redshift, "DescribeClusterSubnetGroups") => {
             let name = p.opt_str(n.name);
             let max = p.int("MaxRecords")?.unwrap_or(100);
-            if !(20..=100).contains(&max) {
-                return Err(ApiError::invalid_value(format!(
-                    "Invalid value {max} for MaxRecords. Must be between 20 and 100"
-                )));
-            }
+            let max = usize::try_from(max)
+                .ok()
+                .filter(|m| (20..=100).contains(m))
+                .ok_or_else(|| {
+                    ApiError::invalid_value(format!(
+                        "Invalid value {max} for MaxRecords. Must be between 20 and 100"
+                    ))
+                })?;
             let marker = p.opt_str("Marker");
             control
                 .read(scope, |v| {
@@ -310,7 +322,7 @@ async fn dispatch(
                         Some(m) => all.iter().position(|g| &g.name > m).unwrap_or(all.len()),
                         None => 0,
                     };
-                    let page: Vec<_> = all.iter().skip(start).take(max as usize).collect();
+                    let page: Vec<_> = all.iter().skip(start).take(max).collect();
                     let mut w = Xml::new();
                     if start + page.len() < all.len()
                         && let Some(last) = page.last()
@@ -367,7 +379,9 @@ async fn dispatch(
             let group = group_of_arn(service, scope, &req(p, "ResourceName")?)?;
             let add = tags(p)?;
             let after = control
-                .write(scope, |tx| tx.tag_service_subnet_group(service, &group, add, &[]))
+                .write(scope, |tx| {
+                    tx.tag_service_subnet_group(service, &group, add, &[])
+                })
                 .await?;
             Ok(tag_answer(service, &after))
         }
