@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from conftest import error_code, http_status
+from conftest import Fort, error_code, http_status
 
 
 @pytest.fixture
@@ -111,3 +111,25 @@ def test_redshift_cluster_subnet_group(fort, vpc, subnets):
     redshift.delete_cluster_subnet_group(ClusterSubnetGroupName=n)
     assert error_code(redshift.describe_cluster_subnet_groups,
                       ClusterSubnetGroupName=n) == "ClusterSubnetGroupNotFoundFault"
+
+
+def test_subnet_groups_survive_a_restart():
+    f = Fort()
+    try:
+        ec2 = f.client()
+        vid = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+        s = [ec2.create_subnet(VpcId=vid, CidrBlock=f"10.9.{i}.0/24",
+                               AvailabilityZone=f"us-east-1{z}")["Subnet"]["SubnetId"]
+             for i, z in [(1, "a"), (2, "b")]]
+        rds = f.client("rds")
+        rds.create_db_subnet_group(DBSubnetGroupName="durable", DBSubnetGroupDescription="d",
+                                   SubnetIds=s, Tags=[{"Key": "k", "Value": "v"}])
+        before = rds.describe_db_subnet_groups(DBSubnetGroupName="durable")["DBSubnetGroups"]
+        f.stop()
+        f.start()
+        rds = f.client("rds")
+        assert rds.describe_db_subnet_groups(DBSubnetGroupName="durable")["DBSubnetGroups"] == before
+        arn = before[0]["DBSubnetGroupArn"]
+        assert rds.list_tags_for_resource(ResourceName=arn)["TagList"] == [{"Key": "k", "Value": "v"}]
+    finally:
+        f.close()

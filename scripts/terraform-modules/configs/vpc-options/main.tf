@@ -1,9 +1,10 @@
-# The vpc module's options its examples leave out, as projects set them: dedicated tenancy,
-# address usage metrics, DHCP options with NTP and NetBIOS, per-AZ public route tables,
-# database and elasticache route tables with their internet and NAT routes, dedicated NACLs
-# for every tier, the default NACL, security group and route table managed with rules,
-# resource-name hostnames, the RDS and ElastiCache subnet groups, DNS64 and AAAA records, a virtual private gateway of a chosen
-# ASN propagated to the tables, and flow logs to CloudWatch Logs with a custom format.
+# The vpc module's options its examples leave out, as projects set them: a secondary block,
+# address usage metrics, IPv6 on every tier, resource-name hostnames, DNS64 and AAAA records,
+# per-zone public and intra route tables, database and elasticache route tables with their
+# internet routes, the RDS and ElastiCache subnet groups, dedicated NACLs for every tier, DHCP
+# options with NTP and NetBIOS, the default NACL, security group and route table managed,
+# a virtual private gateway of a chosen ASN propagated to the tables, a customer gateway, and
+# REJECT flow logs to CloudWatch Logs with a custom format.
 provider "aws" {
   region = "eu-west-1"
 }
