@@ -270,7 +270,13 @@ def test_common_interface_services_offered(ec2):
     # configurations look services up by their short names before creating endpoints
     # (data "aws_vpc_endpoint_service" { service = "ecs" }): the usual ones are offered
     for short in ["ecs", "ecs-agent", "ecs-telemetry", "rds", "elasticache", "kinesis-streams",
-                  "autoscaling", "cloudformation", "codebuild", "states", "xray"]:
+                  "autoscaling", "cloudformation", "codebuild", "states", "xray",
+                  # terraform-aws-vpc's complete example (v4) asks for these before creating
+                  "codedeploy", "codedeploy-commands-secure", "ssmmessages", "ec2messages",
+                  # and its v2 releases' enable_*_endpoint switches for these
+                  "access-analyzer", "acm-pca", "appmesh-envoy-management", "codeartifact.api",
+                  "codeartifact.repositories", "datasync", "dms", "email-smtp", "qldb.session",
+                  "rekognition", "storagegateway", "transfer.server", "workspaces"]:
         name = f"com.amazonaws.us-east-1.{short}"
         found = ec2.describe_vpc_endpoint_services(
             ServiceNames=[name], Filters=[{"Name": "service-type", "Values": ["Interface"]}])

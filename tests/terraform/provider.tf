@@ -37,9 +37,12 @@ provider "aws" {
   skip_metadata_api_check = true
 
   endpoints {
-    ec2     = var.endpoint
-    sts     = var.endpoint
-    iam     = var.endpoint
-    route53 = var.endpoint
+    ec2         = var.endpoint
+    sts         = var.endpoint
+    iam         = var.endpoint
+    route53     = var.endpoint
+    rds         = var.endpoint
+    elasticache = var.endpoint
+    redshift    = var.endpoint
   }
 }

@@ -97,6 +97,11 @@ class Fort:
             "iam", endpoint_url=self.endpoint, region_name=REGION,
             aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
             config=botocore.config.Config(retries={"max_attempts": 1}))
+        self.services = {s: boto3.client(
+            s, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
+            for s in ("rds", "elasticache", "redshift")}
 
     def failed_requests(self, n=20):
         """The server log's last requests that Fort answered with an error."""
@@ -187,11 +192,24 @@ IAM_SWEEP = [
 ]
 
 
-def inventory(ec2, iam=None):
-    """Every live resource id by kind (kinds Fort does not describe are left out)."""
+# The subnet groups of RDS, ElastiCache and Redshift: (name, service, describe call, list, name).
+SUBNET_GROUP_SWEEP = [
+    ("db subnet group", "rds", "describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName"),
+    ("cache subnet group", "elasticache", "describe_cache_subnet_groups", "CacheSubnetGroups",
+     "CacheSubnetGroupName"),
+    ("cluster subnet group", "redshift", "describe_cluster_subnet_groups", "ClusterSubnetGroups",
+     "ClusterSubnetGroupName"),
+]
+
+
+def inventory(ec2, iam=None, services=None):
+    """Every live resource id by kind (kinds Fort does not describe are left out).
+    `services`: clients by service name, for the subnet groups of RDS, ElastiCache, Redshift."""
     found = {}
     for name, call, key, id_field in IAM_SWEEP if iam else ():
         found[name] = {i[id_field] for i in getattr(iam, call)()[key]}
+    for name, service, call, key, id_field in SUBNET_GROUP_SWEEP if services else ():
+        found[name] = {i[id_field] for i in getattr(services[service], call)()[key]}
     for name, call, key, id_field, alive in SWEEP:
         try:
             answer = getattr(ec2, call)()
@@ -368,7 +386,7 @@ def lifecycle(ws, updates=(), expect=None):
     """init, apply, plan with no changes (again after each update: a set of variables applied
     in place), destroy, then a sweep that finds nothing left. `expect` checks the outputs
     after the first apply (what the data sources and computed attributes read back)."""
-    before = inventory(ws.fort.ec2, ws.fort.iam)
+    before = inventory(ws.fort.ec2, ws.fort.iam, ws.fort.services)
     ws.step("init", "-input=false")
     ws.applied = True
     ws.step("apply", "-auto-approve", "-input=false")
@@ -391,7 +409,7 @@ def lifecycle(ws, updates=(), expect=None):
                         f"{_tail(p.stdout, 120)}", pytrace=False)
     ws.step("destroy", "-auto-approve", "-input=false")
     ws.destroyed = True
-    after = inventory(ws.fort.ec2, ws.fort.iam)
+    after = inventory(ws.fort.ec2, ws.fort.iam, ws.fort.services)
     left = {k: sorted(v - before.get(k, set())) for k, v in after.items()}
     left = {k: v for k, v in left.items() if v}
     assert not left, f"[{ws.config}] destroy left resources behind: {left}"

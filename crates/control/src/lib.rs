@@ -49,6 +49,7 @@ pub mod region;
 pub mod route53;
 pub mod route_table;
 pub mod security_group;
+pub mod service_subnet_group;
 pub mod snapshot;
 pub mod spot;
 pub mod ssm;

@@ -51,6 +51,7 @@ macro_rules! region_tables {
             vpn_gateways: VpnGateway => "vpn-gateway",
             customer_gateways: CustomerGateway => "customer-gateway",
             vpn_connections: VpnConnection => "vpn-connection",
+            service_subnet_groups: crate::service_subnet_group::ServiceSubnetGroup => "service-subnet-group",
             client_tokens: ClientTokenRecord => "client-token",
         }
     };

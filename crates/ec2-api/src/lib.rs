@@ -18,6 +18,7 @@ pub mod route53;
 pub mod server;
 pub mod services;
 pub mod ssm;
+pub mod subnet_groups;
 pub mod xml;
 
 pub use server::{Api, Sidecar, router, router_with};

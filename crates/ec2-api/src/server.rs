@@ -236,6 +236,33 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
         };
         return crate::route53::handle(&api.control, &verified.account_id, &req, &request_id).await;
     }
+    if let Some(service) = crate::subnet_groups::service(&verified.service)
+        && Protocol::of(&verified.service, &parts.headers, query, &body) == Protocol::Query
+    {
+        let ns = crate::subnet_groups::namespace(service);
+        let params = match decode(
+            parts.method.as_str(),
+            query,
+            &body,
+            parts.headers.get(header::CONTENT_TYPE),
+        ) {
+            Ok(p) => p,
+            Err(e) => return crate::subnet_groups::error(ns, &e, &request_id),
+        };
+        if let Some(gate) = &gate {
+            let action = params.get("Action").unwrap_or_default();
+            let iam_action = format!("{}:{action}", service.as_str());
+            if let Err(r) = gate.check(&verified.account_id, &iam_action, "*", &[]) {
+                return endpoint_policy::query_refusal(ns, &r.message, &request_id);
+            }
+        }
+        let scope = Scope {
+            account: verified.account_id.clone(),
+            region: verified.region.clone(),
+        };
+        return crate::subnet_groups::handle(&api.control, &scope, service, &params, &request_id)
+            .await;
+    }
     if !matches!(verified.service.as_str(), "ec2" | "sts") {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);
         return services::not_offered(&verified.service, protocol, &request_id);

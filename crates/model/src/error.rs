@@ -38,6 +38,18 @@ error_codes! {
     ActiveVpcPeeringConnectionPerVpcLimitExceeded = "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
     AddressLimitExceeded = "AddressLimitExceeded",
     AuthFailure = "AuthFailure" => 401,
+    // RDS, ElastiCache and Redshift subnet groups (their own Query APIs): a group of that
+    // name exists, none does, or RDS's group spans a single zone.
+    CacheSubnetGroupAlreadyExists = "CacheSubnetGroupAlreadyExists",
+    CacheSubnetGroupNotFoundFault = "CacheSubnetGroupNotFoundFault",
+    ClusterSubnetGroupAlreadyExists = "ClusterSubnetGroupAlreadyExists",
+    ClusterSubnetGroupNotFoundFault = "ClusterSubnetGroupNotFoundFault",
+    DBSubnetGroupAlreadyExists = "DBSubnetGroupAlreadyExists",
+    DBSubnetGroupDoesNotCoverEnoughAZs = "DBSubnetGroupDoesNotCoverEnoughAZs",
+    DBSubnetGroupNotFoundFault = "DBSubnetGroupNotFoundFault" => 404,
+    // RDS, ElastiCache, Redshift: a subnet of a subnet group does not exist or is in
+    // another VPC.
+    InvalidSubnet = "InvalidSubnet",
     CannotDelete = "CannotDelete",
     CidrLimitExceeded = "CidrLimitExceeded",
     // Route 53: a private zone of this name is already associated with the VPC.

@@ -46,9 +46,20 @@ resource "aws_security_group" "endpoint" {
   tags        = local.tags
 }
 
+# Services looked up by short name and type before an endpoint is made, as
+# terraform-aws-vpc's vpc-endpoints module does (its examples name codedeploy-commands-secure).
+data "aws_vpc_endpoint_service" "interface" {
+  for_each = toset(["ec2", "codedeploy-commands-secure"])
+  service  = each.key
+  filter {
+    name   = "service-type"
+    values = ["Interface"]
+  }
+}
+
 resource "aws_vpc_endpoint" "ec2" {
   vpc_id              = aws_vpc.this.id
-  service_name        = "com.amazonaws.${data.aws_region.current.name}.ec2"
+  service_name        = data.aws_vpc_endpoint_service.interface["ec2"].service_name
   vpc_endpoint_type   = "Interface"
   subnet_ids          = [aws_subnet.private.id]
   security_group_ids  = [aws_security_group.endpoint.id]

@@ -1,5 +1,7 @@
 # A VPC with a public and a private subnet in each of two zones: the public subnets route to
-# an internet gateway, each private subnet to the NAT gateway of its zone.
+# an internet gateway, each private subnet to the NAT gateway of its zone. The private
+# subnets also make the RDS, ElastiCache and Redshift subnet groups configurations make with
+# their VPCs (terraform-aws-vpc does by default).
 
 data "aws_availability_zones" "available" {
   state = "available"
@@ -129,6 +131,25 @@ resource "aws_route_table_association" "private" {
   count          = length(local.azs)
   subnet_id      = aws_subnet.private[count.index].id
   route_table_id = aws_route_table.private[count.index].id
+}
+
+resource "aws_db_subnet_group" "private" {
+  name        = "${local.name}-db"
+  description = "databases in the private subnets"
+  subnet_ids  = aws_subnet.private[*].id
+  tags        = local.tags
+}
+
+resource "aws_elasticache_subnet_group" "private" {
+  name       = "${local.name}-cache"
+  subnet_ids = aws_subnet.private[*].id
+  tags       = local.tags
+}
+
+resource "aws_redshift_subnet_group" "private" {
+  name       = "${local.name}-dw"
+  subnet_ids = aws_subnet.private[*].id
+  tags       = local.tags
 }
 
 output "vpc_id" {
