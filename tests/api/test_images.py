@@ -491,3 +491,20 @@ def test_run_instances_checks_type_and_architecture(ec2, vpc):
         ec2.delete_subnet(SubnetId=s["SubnetId"])
 
 
+
+
+def test_fedora_cloud_images_as_ansible_looks_them_up(ec2):
+    """amazon.aws's integration targets pick their image so (setup_ec2_facts, run on AWS)."""
+    images = ec2.describe_images(Filters=[
+        {"Name": "name", "Values": ["Fedora-Cloud-Base-*.x86_64-4*"]},
+        {"Name": "owner-id", "Values": ["125523088429"]},
+        {"Name": "architecture", "Values": ["x86_64"]},
+        {"Name": "virtualization-type", "Values": ["hvm"]},
+        {"Name": "root-device-type", "Values": ["ebs"]},
+    ])["Images"]
+    assert len(images) >= 2, "two releases"
+    newest = max(images, key=lambda i: i["CreationDate"])
+    assert newest["Name"].startswith("Fedora-Cloud-Base-AmazonEC2.x86_64-41-")
+    assert "-hvm-us-east-1-gp3-" in newest["Name"], "Fedora's names carry their region"
+    assert newest["BlockDeviceMappings"][0]["DeviceName"] == newest["RootDeviceName"] == "/dev/sda1"
+    assert "ImageOwnerAlias" not in newest

@@ -1205,7 +1205,9 @@ mod tests {
                 AMAZON_OWNER_ID | WINDOWS_OWNER_ID => {
                     assert_eq!(i.owner_alias.as_deref(), Some("amazon"))
                 }
-                CANONICAL_OWNER_ID | DEBIAN_OWNER_ID => assert_eq!(i.owner_alias, None),
+                CANONICAL_OWNER_ID | DEBIAN_OWNER_ID | FEDORA_OWNER_ID => {
+                    assert_eq!(i.owner_alias, None)
+                }
                 other => panic!("owner {other}"),
             }
             assert_eq!(i.platform.is_some(), i.name.starts_with("Windows_Server"));
@@ -1226,6 +1228,7 @@ mod tests {
             "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04",
             "ubuntu/images/hvm-ssd/ubuntu-jammy-22.04",
             "debian-12",
+            "Fedora-Cloud-Base-AmazonEC2.",
             "Windows_Server-2022",
         ] {
             let family: Vec<&Image> = c.iter().filter(|i| i.name.starts_with(prefix)).collect();
@@ -1264,7 +1267,9 @@ mod tests {
         let b = catalog("eu-west-1");
         assert_eq!(a.len(), b.len());
         for i in a.iter() {
-            let j = b.iter().find(|j| j.name == i.name).unwrap();
+            // (Fedora's names carry their region)
+            let name = i.name.replace("us-east-1", "eu-west-1");
+            let j = b.iter().find(|j| j.name == name).unwrap();
             assert_ne!(i.id, j.id);
             assert_ne!(
                 i.block_devices[0].ebs.as_ref().unwrap().snapshot_id,

@@ -7,8 +7,8 @@ use fort_model::*;
 use fort_model::{cidr, cidr6};
 use ipnet::{Ipv4Net, Ipv6Net};
 
-use crate::vpc::forget_disassociated;
 use crate::tags::check_tags;
+use crate::vpc::forget_disassociated;
 use crate::{Region, Tx};
 
 #[derive(Clone, Debug, Default)]

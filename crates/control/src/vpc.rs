@@ -544,10 +544,7 @@ const DISASSOCIATED_SHOWN: usize = 4;
 /// showing a disassociated block (state `disassociated`) beside the ones associated after
 /// it for a while (Ansible's ec2_vpc_net checks this against AWS); Fort shows the latest
 /// few rather than keeping every one forever.
-pub(crate) fn forget_disassociated<T>(
-    blocks: &mut Vec<T>,
-    state: impl Fn(&T) -> CidrBlockState,
-) {
+pub(crate) fn forget_disassociated<T>(blocks: &mut Vec<T>, state: impl Fn(&T) -> CidrBlockState) {
     let mut gone = blocks
         .iter()
         .filter(|b| state(b) != CidrBlockState::Associated)

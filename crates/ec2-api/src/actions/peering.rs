@@ -205,21 +205,23 @@ fn render_as(w: &mut Xml, x: &VpcPeeringConnection, status: PeeringStatus, messa
     w.el("accepterVpcInfo", |w| {
         render_side(w, &x.accepter, status == PeeringStatus::Active)
     })
-        .opt(
-            "expirationTime",
-            x.expiration_time
-                .filter(|_| {
-                    matches!(
-                        status,
-                        PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
-                    )
-                })
-                .map(format_time),
-        )
-        .el("requesterVpcInfo", |w| render_side(w, &x.requester, !deleted))
-        .el("status", |w| {
-            w.leaf("code", status).leaf("message", message);
-        })
-        .tag_set(&x.tags)
-        .leaf("vpcPeeringConnectionId", &x.id);
+    .opt(
+        "expirationTime",
+        x.expiration_time
+            .filter(|_| {
+                matches!(
+                    status,
+                    PeeringStatus::PendingAcceptance | PeeringStatus::InitiatingRequest
+                )
+            })
+            .map(format_time),
+    )
+    .el("requesterVpcInfo", |w| {
+        render_side(w, &x.requester, !deleted)
+    })
+    .el("status", |w| {
+        w.leaf("code", status).leaf("message", message);
+    })
+    .tag_set(&x.tags)
+    .leaf("vpcPeeringConnectionId", &x.id);
 }
