@@ -139,6 +139,9 @@ class Runner:
                    os.path.join(d, ".terraform", "providers"))
         shutil.copy(os.path.join(self.base, ".terraform.lock.hcl"), d)
         mods = {f"t{i:02d}": c for i, c in enumerate(cases)}
+        # a case with ExpectError steps is alone in its batch and runs every step
+        errors = len(cases) == 1 and any(st["expect_error"] for st in cases[0]["steps"])
+        steps_of = (lambda c: c["steps"]) if errors else plain_steps
         results = {m: {"name": c["name"], "file": c["file"], "status": "pass", "phase": None,
                        "detail": "", "steps": len(steps_of(c)), "batch": batch_no}
                    for m, c in mods.items()}
@@ -160,6 +163,9 @@ class Runner:
                         r.update(status="fail", phase="init", detail=p.stderr[-3000:])
                     break
             p = self.tf(d, "apply", "-auto-approve", "-input=false")
+            if errors and cases[0]["steps"][k]["expect_error"]:
+                expect_error(results["t00"], cases[0]["steps"][k]["expect_error"], p, k + 1)
+                continue
             if p.returncode:
                 blame(results, p.stderr, f"step {k + 1} apply")
             p = self.tf(d, "plan", "-detailed-exitcode", "-input=false")
@@ -182,9 +188,27 @@ class Runner:
         return list(results.values())
 
 
-def steps_of(case):
-    """The steps a batch applies (ExpectError steps are checked one by one elsewhere)."""
+def plain_steps(case):
+    """The steps a batch of several cases applies (not those with ExpectError)."""
     return [s for s in case["steps"] if not s["expect_error"]]
+
+
+def expect_error(r, expect, p, n):
+    """An ExpectError step: the apply must fail with an error the test's pattern matches."""
+    if r["status"] != "pass":
+        return
+    if p.returncode == 0:
+        r.update(status="fail", phase=f"step {n} expect-error",
+                 detail=f"apply succeeded; the test expects {expect}")
+        return
+    m = re.search(r'MustCompile \( ("(?:[^"\\]|\\.)*"|`[^`]*`) \)', expect)
+    text = re.sub(r"\s+", " ", p.stderr.replace("│", " "))
+    if m:
+        pat = json.loads(m.group(1)) if m.group(1)[0] == '"' else m.group(1)[1:-1]
+        pat = re.sub(r" ", r"\\s+", pat.replace("\\b", ""))
+        if not re.search(pat, text):
+            r.update(status="fail", phase=f"step {n} expect-error",
+                     detail=f"expected /{pat}/, got: {first_error(p.stderr)}")
 
 
 def blame(results, stderr, phase):
@@ -214,24 +238,27 @@ def first_error(text):
 
 def plan_changes(stdout):
     """What the plan wants, by module: each resource and its changed attributes."""
-    out, res, mod = {}, None, None
+    out, mod = {}, None
     for ln in stdout.splitlines():
         m = re.match(r"\s*# module\.(t\d+)\.(\S+) (will be|must be)(.*)", ln)
         if m:
-            mod, res = m.group(1), m.group(2)
-            out.setdefault(mod, []).append(f"{res} {m.group(3)}{m.group(4)}")
+            mod = m.group(1)
+            out.setdefault(mod, []).append(f"{m.group(2)} {m.group(3)}{m.group(4)}")
             continue
-        m = re.match(r"\s*([~+-]|-/\+) (\w+)\s*(=|\{|\[)(.*)", ln)
-        if m and mod:
-            out[mod].append(f"  {m.group(1)} {m.group(2)} {m.group(4).strip()[:120]}")
+        if re.match(r"^(Plan:|Changes to Outputs)", ln):
+            mod = None
+        m = re.match(r"\s*([~+-]|-/\+) (\S+)\s*(=|\{|\[)?(.*)", ln)
+        if m and mod and len(out[mod]) < 40:
+            out[mod].append(f"  {m.group(1)} {m.group(2)} {m.group(3) or ''}{m.group(4).strip()[:140]}")
     return out
 
 
 def cause(r):
     """A failure's group: the error or the drifting attributes, without ids and names."""
     if r["phase"].endswith("plan"):
-        attrs = sorted({re.sub(r"\[\d+\]|\.\d+", "", ln.split()[1]) for ln in r["detail"].splitlines()
-                        if ln.startswith("  ")})
+        attrs = sorted({re.sub(r"\[\d+\]|\.\d+", "", ln.split()[1]).strip('"')
+                        for ln in r["detail"].splitlines()
+                        if ln.startswith("  ") and not ln.startswith("   ")})
         kinds = sorted({re.sub(r"^([\w]+)\..*", r"\1", ln.split()[0]) for ln in r["detail"].splitlines()
                         if not ln.startswith(" ") and ln.strip()})
         return f"plan not empty: {','.join(kinds)} {','.join(attrs)}"
@@ -254,12 +281,13 @@ EXCLUSIVE = re.compile(r'"aws_default_(vpc|subnet|vpc_dhcp_options)"|"aws_ec2_se
 
 
 def batches(cases):
-    alone = [c for c in cases if any(EXCLUSIVE.search(s["config"]) for s in c["steps"])]
+    alone = [c for c in cases if any(EXCLUSIVE.search(s["config"]) or s["expect_error"]
+                                     for s in c["steps"])]
     rest = [c for c in cases if c not in alone]
-    out = [[c] for c in alone]
+    out = []
     for i in range(0, len(rest), BATCH):
         out.append(rest[i:i + BATCH])
-    return [b for b in out if any(steps_of(c) for c in b)]
+    return out + [[c] for c in alone]
 
 
 def main():
@@ -267,9 +295,11 @@ def main():
     pattern = re.compile(sys.argv[2]) if len(sys.argv) > 2 else None
     with open(os.path.join(cases_dir, "cases.json")) as f:
         cases = json.load(f)
-    run = [c for c in cases if not c["skip"] and steps_of(c)
+    run = [c for c in cases if not c["skip"]
            and (not pattern or pattern.search(c["name"]))]
     tmp = tempfile.mkdtemp(prefix="fort-tfacc-")
+    if os.path.exists(os.path.join(cases_dir, "results.jsonl")):
+        os.unlink(os.path.join(cases_dir, "results.jsonl"))
     data = os.path.join(tmp, "fort-data")
     os.makedirs(data)
     proc, endpoint = start_fort(data)
@@ -283,6 +313,8 @@ def main():
                 for r in fut.result():
                     with lock:
                         results.append(r)
+                        with open(os.path.join(cases_dir, "results.jsonl"), "a") as f:
+                            f.write(json.dumps(r) + "\n")
                         print(f"[{len(results):3d}/{len(run)}] {r['status']:4s} batch {r['batch']:3d} "
                               f"{r['seconds']:6.1f}s {r['name']} {r['phase'] or ''}", flush=True)
     finally:

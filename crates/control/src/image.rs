@@ -134,6 +134,19 @@ fn entries() -> Vec<Entry> {
                     arch,
                 )
             });
+            // The minimal images on a magnetic (`standard`) root volume: what the provider's
+            // acceptance tests look up (`amzn2-ami-minimal-hvm-*`, root device type ebs).
+            v.push(Entry {
+                created,
+                deprecated,
+                volume_type: "standard",
+                ..Entry::new(
+                    AMAZON_OWNER_ID,
+                    format!("amzn2-ami-minimal-hvm-{ver}-{arch}-ebs"),
+                    format!("Amazon Linux 2 AMI {ver} {arch} Minimal HVM ebs"),
+                    arch,
+                )
+            });
         }
     }
     // The Amazon Linux AMI (2018.03, "Amazon Linux 1"): its last releases stay public and
