@@ -143,8 +143,9 @@ def match_close(toks, i):
 
 
 class Func:
-    def __init__(self, name, params, body, file):
+    def __init__(self, name, params, body, file, variadic=False):
         self.name, self.params, self.body, self.file = name, params, body, file
+        self.variadic = variadic  # the last parameter is `name ...T`
 
 
 def declarations(toks, file, prefix=""):
@@ -207,6 +208,7 @@ def func_decl(toks, i, funcs, file, prefix):
     if cur:
         params.append(cur)
     names = [p[0].text for p in params if p]
+    variadic = bool(params) and any(t.text == "..." for t in params[-1])
     j = pclose + 1
     while toks[j].text != "{":
         if toks[j].text == "(":
@@ -214,7 +216,7 @@ def func_decl(toks, i, funcs, file, prefix):
         j += 1
     bclose = match_close(toks, j)
     if not method:
-        funcs[prefix + name] = Func(name, names, toks[j + 1:bclose], file)
+        funcs[prefix + name] = Func(name, names, toks[j + 1:bclose], file, variadic)
     return bclose + 1
 
 
@@ -377,6 +379,10 @@ class Go:
     def name(self, name, env):
         if name in env:
             return env[name]
+        if name == "ruleLimit":  # the account's rules-per-group quota, read at test time
+            return 60
+        if name == "testAccProviderConfigBase":
+            raise Unsupported("provider default_tags (its own provider block)")
         if name in ("true", "false"):
             return name == "true"
         if name == "nil":
@@ -450,6 +456,8 @@ class Go:
             return "amazonaws.com"
         if name in ("acctest.AlternateRegion", "acctest.ThirdRegion", "acctest.AlternateAccountID"):
             raise Unsupported("another region or account")
+        if name == "os.Getenv":
+            raise Unsupported("a BYOIP pool or other account resource from the environment")
         if name == "aws.String":
             return args[0]
         fn = self.funcs.get(name) or self.funcs.get(name.replace("acctest.", "", 1))
@@ -457,6 +465,9 @@ class Go:
             fn = self.funcs.get("acctest." + name)
         if fn is None:
             raise Unsupported(f"call {name}")
+        if fn.variadic:
+            n = len(fn.params) - 1
+            args = list(args[:n]) + [list(args[n:])]
         local = dict(zip(fn.params, args))
         return self.run_body(fn, local)
 
@@ -650,6 +661,8 @@ class LazyEnv(dict):
                     for n, v in zip(names, vals):
                         dict.__setitem__(self, n, v)
                     return dict.__getitem__(self, key)
+                if texts[:3] == ["testAccSecurityGroupRuleLimit", "(", "t"] or "Meta" in texts:
+                    raise Unsupported("reads an account quota from AWS at test time")
                 if len(names) != 1:
                     raise Unsupported(f"multi-value local {key}")
                 v = self.go.eval(toks, self)

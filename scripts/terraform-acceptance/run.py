@@ -281,13 +281,13 @@ EXCLUSIVE = re.compile(r'"aws_default_(vpc|subnet|vpc_dhcp_options)"|"aws_ec2_se
 
 
 def batches(cases):
-    alone = [c for c in cases if any(EXCLUSIVE.search(s["config"]) or s["expect_error"]
-                                     for s in c["steps"])]
-    rest = [c for c in cases if c not in alone]
-    out = []
-    for i in range(0, len(rest), BATCH):
-        out.append(rest[i:i + BATCH])
-    return out + [[c] for c in alone]
+    """Batches for the pool (cases with ExpectError steps alone in theirs), and the cases
+    that manage a region-wide singleton, to run one by one after everything else."""
+    exclusive = [c for c in cases if any(EXCLUSIVE.search(s["config"]) for s in c["steps"])]
+    alone = [c for c in cases if c not in exclusive and any(s["expect_error"] for s in c["steps"])]
+    rest = [c for c in cases if c not in exclusive and c not in alone]
+    out = [rest[i:i + BATCH] for i in range(0, len(rest), BATCH)]
+    return out + [[c] for c in alone], [[c] for c in exclusive]
 
 
 def main():
@@ -307,16 +307,23 @@ def main():
     lock = threading.Lock()
     try:
         runner = Runner(tmp, endpoint)
+        pooled, serial = batches(run)
+
+        def done(rs):
+            for r in rs:
+                with lock:
+                    results.append(r)
+                    with open(os.path.join(cases_dir, "results.jsonl"), "a") as f:
+                        f.write(json.dumps(r) + "\n")
+                    print(f"[{len(results):3d}/{len(run)}] {r['status']:4s} batch {r['batch']:3d} "
+                          f"{r['seconds']:6.1f}s {r['name']} {r['phase'] or ''}", flush=True)
+
         with concurrent.futures.ThreadPoolExecutor(JOBS) as pool:
-            futs = [pool.submit(runner.run_batch, n, b) for n, b in enumerate(batches(run))]
+            futs = [pool.submit(runner.run_batch, n, b) for n, b in enumerate(pooled)]
             for fut in concurrent.futures.as_completed(futs):
-                for r in fut.result():
-                    with lock:
-                        results.append(r)
-                        with open(os.path.join(cases_dir, "results.jsonl"), "a") as f:
-                            f.write(json.dumps(r) + "\n")
-                        print(f"[{len(results):3d}/{len(run)}] {r['status']:4s} batch {r['batch']:3d} "
-                              f"{r['seconds']:6.1f}s {r['name']} {r['phase'] or ''}", flush=True)
+                done(fut.result())
+        for n, b in enumerate(serial, len(pooled)):  # the default VPC's cases: one at a time
+            done(runner.run_batch(n, b))
     finally:
         proc.terminate()
         try:
