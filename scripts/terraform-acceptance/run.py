@@ -7,7 +7,8 @@ a step with ExpectError applied and expected to fail, then one destroy.
     run.py CASES_DIR [NAME_REGEX]
 
 Environment: FORT_BIN (the fort binary), TERRAFORM (default: terraform on PATH),
-FORT_TF_PLUGINS (the provider's filesystem mirror, default /opt/tf-plugins), JOBS (terraform
+FORT_TF_PLUGINS (the provider's filesystem mirror, default /opt/tf-plugins), FIRST (a file
+of case names to run before the others, e.g. the last run's failures), JOBS (terraform
 runs at once, default 2), STEP_TIMEOUT (seconds a terraform command may take, default 900),
 BATCH (cases applied together as modules of one workspace, default 16).
 Writes CASES_DIR/results.json and prints a table and the failures grouped by cause.
@@ -297,6 +298,10 @@ def main():
         cases = json.load(f)
     run = [c for c in cases if not c["skip"]
            and (not pattern or pattern.search(c["name"]))]
+    if os.environ.get("FIRST"):  # a file of case names to run before the others
+        with open(os.environ["FIRST"]) as f:
+            first = set(f.read().split())
+        run.sort(key=lambda c: c["name"] not in first)
     tmp = tempfile.mkdtemp(prefix="fort-tfacc-")
     if os.path.exists(os.path.join(cases_dir, "results.jsonl")):
         os.unlink(os.path.join(cases_dir, "results.jsonl"))
