@@ -68,7 +68,7 @@ def test_catalog_has_real_publishers_and_names(ec2):
     assert {i["Architecture"] for i in images} == {"x86_64", "arm64"}
     for w in by_owner[WINDOWS]:
         assert w["Platform"] == "windows" and w["PlatformDetails"] == "Windows"
-        assert w["UsageOperation"] == "RunInstances:0002" and w["Name"].startswith("Windows_Server-2022-English-Full-Base-")
+        assert w["UsageOperation"] == "RunInstances:0002" and w["Name"].startswith(("Windows_Server-2022-English-Full-Base-", "Windows_Server-2016-English-Core-Base-"))
     for i in by_owner[AMAZON] + by_owner[CANONICAL] + by_owner[DEBIAN]:
         assert "Platform" not in i and i["PlatformDetails"] == "Linux/UNIX" and i["UsageOperation"] == "RunInstances"
     # Ubuntu's images map two instance store volumes after the root, as Canonical's do.
@@ -88,6 +88,11 @@ def test_provider_acceptance_helper_finds_amazon_linux_2_minimal(ec2):
         assert img["RootDeviceType"] == "ebs" and img["RootDeviceName"] == "/dev/xvda"
         # "-ebs" images boot from a magnetic volume, "-gp2" ones from gp2
         assert img["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "standard"
+    # TestAccEC2Instance_GetPasswordData_* launch Windows Server 2016 core
+    win = newest(ec2, ["amazon"], "Windows_Server-2016-English-Core-Base-*", platform="windows")
+    assert win["Name"] == "Windows_Server-2016-English-Core-Base-2024.12.13" and win["OwnerId"] == WINDOWS
+    assert win["Description"] == "Microsoft Windows Server 2016 Core Locale English AMI provided by Amazon"
+    assert win["PlatformDetails"] == "Windows" and win["RootDeviceName"] == "/dev/sda1"
 
 
 def test_terraform_style_lookups_find_the_newest(ec2):
