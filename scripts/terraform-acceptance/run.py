@@ -264,7 +264,9 @@ def cause(r):
                         if not ln.startswith(" ") and ln.strip()})
         return f"plan not empty: {','.join(kinds)} {','.join(attrs)}"
     if "expect-error" in r["phase"]:
-        return "apply succeeded where AWS fails"
+        if r["detail"].startswith("apply succeeded"):
+            return "apply succeeded where AWS fails"
+        return "a different error than the test expects: " + re.sub(r"^expected /.*?/, got: ", "", r["detail"])[:160]
     text = r["detail"]
     err = first_error(text)
     err = re.sub(r"\b(vpc|subnet|sg|sgr|rtb|acl|igw|eigw|nat|eni|eipalloc|eipassoc|i|lt|pcx|dopt|"
