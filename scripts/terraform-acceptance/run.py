@@ -166,6 +166,10 @@ class Runner:
             p = self.tf(d, "apply", "-auto-approve", "-input=false")
             if errors and cases[0]["steps"][k]["expect_error"]:
                 expect_error(results["t00"], cases[0]["steps"][k]["expect_error"], p, k + 1)
+                # what is in the state stays the last good step's (or nothing)
+                good = [st for st in cases[0]["steps"][:k] if not st["expect_error"]]
+                with open(os.path.join(d, "t00", "main.tf"), "w") as f:
+                    f.write(good[-1]["config"] if good else "")
                 continue
             if p.returncode:
                 blame(results, p.stderr, f"step {k + 1} apply")
