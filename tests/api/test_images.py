@@ -57,7 +57,9 @@ def test_catalog_has_real_publishers_and_names(ec2):
         root = i["BlockDeviceMappings"][0]
         assert root["DeviceName"] == i["RootDeviceName"]
         assert root["Ebs"]["SnapshotId"].startswith("snap-") and root["Ebs"]["DeleteOnTermination"] is True
-        assert root["Ebs"]["VolumeType"] in ("gp2", "gp3") and root["Ebs"]["VolumeSize"] >= 2
+        # Amazon Linux 2's "-ebs" images boot from a magnetic volume, the others from gp2/gp3
+        kinds = ("standard",) if i["Name"].endswith("-ebs") else ("gp2", "gp3")
+        assert root["Ebs"]["VolumeType"] in kinds and root["Ebs"]["VolumeSize"] >= 2
     assert set(by_owner) == {AMAZON, CANONICAL, DEBIAN, WINDOWS}
     for owner, alias in [(AMAZON, "amazon"), (WINDOWS, "amazon"), (CANONICAL, None), (DEBIAN, None)]:
         assert {i.get("ImageOwnerAlias") for i in by_owner[owner]} == {alias}
@@ -66,11 +68,31 @@ def test_catalog_has_real_publishers_and_names(ec2):
     assert {i["Architecture"] for i in images} == {"x86_64", "arm64"}
     for w in by_owner[WINDOWS]:
         assert w["Platform"] == "windows" and w["PlatformDetails"] == "Windows"
-        assert w["UsageOperation"] == "RunInstances:0002" and w["Name"].startswith("Windows_Server-2022-English-Full-Base-")
+        assert w["UsageOperation"] == "RunInstances:0002" and w["Name"].startswith(("Windows_Server-2022-English-Full-Base-", "Windows_Server-2016-English-Core-Base-"))
     for i in by_owner[AMAZON] + by_owner[CANONICAL] + by_owner[DEBIAN]:
         assert "Platform" not in i and i["PlatformDetails"] == "Linux/UNIX" and i["UsageOperation"] == "RunInstances"
     # Ubuntu's images map two instance store volumes after the root, as Canonical's do.
     assert [m.get("VirtualName") for m in by_owner[CANONICAL][0]["BlockDeviceMappings"][1:]] == ["ephemeral0", "ephemeral1"]
+
+
+def test_provider_acceptance_helper_finds_amazon_linux_2_minimal(ec2):
+    """The hashicorp/aws provider's acceptance tests launch instances from
+    acctest.ConfigLatestAmazonLinux2HVMEBSX8664AMI(): owners ["amazon"], name
+    amzn2-ami-minimal-hvm-*, root device type ebs, one architecture."""
+    for arch in ["x86_64", "arm64"]:
+        img = newest(ec2, ["amazon"], "amzn2-ami-minimal-hvm-*",
+                     **{"root-device-type": "ebs", "architecture": arch})
+        assert img["Name"] == f"amzn2-ami-minimal-hvm-2.0.20241217.0-{arch}-ebs"
+        assert img["Description"] == f"Amazon Linux 2 AMI 2.0.20241217.0 {arch} Minimal HVM ebs"
+        assert img["OwnerId"] == AMAZON and img["Architecture"] == arch
+        assert img["RootDeviceType"] == "ebs" and img["RootDeviceName"] == "/dev/xvda"
+        # "-ebs" images boot from a magnetic volume, "-gp2" ones from gp2
+        assert img["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "standard"
+    # TestAccEC2Instance_GetPasswordData_* launch Windows Server 2016 core
+    win = newest(ec2, ["amazon"], "Windows_Server-2016-English-Core-Base-*", platform="windows")
+    assert win["Name"] == "Windows_Server-2016-English-Core-Base-2024.12.13" and win["OwnerId"] == WINDOWS
+    assert win["Description"] == "Microsoft Windows Server 2016 Core Locale English AMI provided by Amazon"
+    assert win["PlatformDetails"] == "Windows" and win["RootDeviceName"] == "/dev/sda1"
 
 
 def test_terraform_style_lookups_find_the_newest(ec2):

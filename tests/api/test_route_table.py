@@ -76,6 +76,15 @@ def test_main_table_and_local_route(ec2, vpc):
     assert error_code(ec2.delete_route_table, RouteTableId=t["RouteTableId"]) == "DependencyViolation"
     assert error_code(ec2.delete_route, RouteTableId=t["RouteTableId"],
                       DestinationCidrBlock="10.0.0.0/16") == "InvalidParameterValue"
+    # CreateRoute knows no gateway `local`, whatever the destination (the provider's
+    # TestAccVPCRoute_localRouteCreateError turns this answer into "use terraform import")
+    for dest in ("10.0.0.0/16", "0.0.0.0/0"):
+        try:
+            ec2.create_route(RouteTableId=t["RouteTableId"], DestinationCidrBlock=dest, GatewayId="local")
+            raise AssertionError("CreateRoute accepted GatewayId local")
+        except ec2.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "InvalidGatewayID.NotFound"
+            assert e.response["Error"]["Message"] == "The gateway ID 'local' does not exist"
 
 
 def test_default_vpc_routes_to_its_igw(ec2):

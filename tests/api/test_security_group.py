@@ -244,6 +244,24 @@ def test_group_references_and_dependencies(ec2, vpc, sg):
         ec2.delete_security_group(GroupId=other)
 
 
+def test_referenced_group_ids_must_be_hexadecimal(ec2, vpc, sg):
+    # A rule's referenced group is checked for form: `sg-malformed` is malformed there (the
+    # provider's TestAccVPCSecurityGroup_rulesDropOnError expects InvalidGroupId.Malformed),
+    # while a well-formed id that names nothing is not found; the request changes nothing.
+    other = ec2.create_security_group(GroupName="ref", Description="x", VpcId=vpc["VpcId"])["GroupId"]
+    pairs = [{"GroupId": other}, {"GroupId": "sg-malformed"}]
+    perm = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "UserIdGroupPairs": pairs}
+    code, message = error(ec2.authorize_security_group_ingress, GroupId=sg, IpPermissions=[perm])
+    assert code == "InvalidGroupId.Malformed"
+    assert message == 'Invalid id: "sg-malformed" (expecting "sg-...")'
+    assert group(ec2, sg)["IpPermissions"] == []
+    perm["UserIdGroupPairs"] = [{"GroupId": "sg-0123456789abcdef0"}]
+    assert error_code(ec2.authorize_security_group_egress, GroupId=sg, IpPermissions=[perm]) == "InvalidGroup.NotFound"
+    # the group being changed is still found by its prefix alone, as DeleteSecurityGroup's is
+    assert error_code(ec2.authorize_security_group_ingress, GroupId="sg-foo",
+                      IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/8"}]}]) == "InvalidGroup.NotFound"
+
+
 def test_group_on_an_interface_cannot_be_deleted(ec2, vpc, sg):
     s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.5.0/24")["Subnet"]
     try:

@@ -436,7 +436,12 @@ def test_instances_enis_eips_key_pairs_and_launch_templates(workspace):
                     "-f", key], check=True)
     with open(key + ".pub") as f:
         ws.var("public_key", f.read().strip())
-    lifecycle(ws)
+
+    def expect(out):
+        # the image the provider's own acceptance tests launch from
+        assert out["amzn2_minimal"] == "amzn2-ami-minimal-hvm-2.0.20241217.0-x86_64-ebs", out
+
+    lifecycle(ws, expect=expect)
 
 
 def test_default_vpc_data_sources(workspace):

@@ -137,6 +137,19 @@ fn entries() -> Vec<Entry> {
                     arch,
                 )
             });
+            // The minimal images on a magnetic (`standard`) root volume: what the provider's
+            // acceptance tests look up (`amzn2-ami-minimal-hvm-*`, root device type ebs).
+            v.push(Entry {
+                created,
+                deprecated,
+                volume_type: "standard",
+                ..Entry::new(
+                    AMAZON_OWNER_ID,
+                    format!("amzn2-ami-minimal-hvm-{ver}-{arch}-ebs"),
+                    format!("Amazon Linux 2 AMI {ver} {arch} Minimal HVM ebs"),
+                    arch,
+                )
+            });
         }
     }
     // The Amazon Linux AMI (2018.03, "Amazon Linux 1"): its last releases stay public and
@@ -256,24 +269,29 @@ fn entries() -> Vec<Entry> {
             });
         }
     }
-    // Windows Server 2022, English, full base: x86_64 only, 30 GiB.
+    // Windows Server 2022, English, full base, and 2016 core (what the provider's acceptance
+    // tests of GetPasswordData look up): x86_64 only, 30 GiB.
     for (date, created) in [
         ("2024.11.13", "2024-11-13T22:17:40.000Z"),
         ("2024.12.13", "2024-12-13T19:47:07.000Z"),
     ] {
-        v.push(Entry {
-            created,
-            root: "/dev/sda1",
-            size: 30,
-            windows: true,
-            boot_mode: None,
-            ..Entry::new(
-                WINDOWS_OWNER_ID,
-                format!("Windows_Server-2022-English-Full-Base-{date}"),
-                "Microsoft Windows Server 2022 Full Locale English AMI provided by Amazon".into(),
-                "x86_64",
-            )
-        });
+        for (release, edition) in [("2022", "Full"), ("2016", "Core")] {
+            v.push(Entry {
+                created,
+                root: "/dev/sda1",
+                size: 30,
+                windows: true,
+                boot_mode: None,
+                ..Entry::new(
+                    WINDOWS_OWNER_ID,
+                    format!("Windows_Server-{release}-English-{edition}-Base-{date}"),
+                    format!(
+                        "Microsoft Windows Server {release} {edition} Locale English AMI provided by Amazon"
+                    ),
+                    "x86_64",
+                )
+            });
+        }
     }
     v
 }

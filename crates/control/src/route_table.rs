@@ -927,6 +927,12 @@ impl Tx<'_> {
             crate::vpc_endpoint::check_route_prefix_list(self.region, pl)?;
         }
         let target = self.route_target(&table, p)?;
+        // `local` names no gateway to CreateRoute (only ReplaceRoute restores a local
+        // route's target with it): EC2 says so before it looks at the destination, which
+        // is how the provider tells a user to import the VPC's local route instead.
+        if target == RouteTarget::Local {
+            return Err(gateway_not_found("local"));
+        }
         if table.routes.iter().any(|r| r.destination == dest) {
             return Err(ApiError::new(
                 ErrorCode::RouteAlreadyExists,

@@ -617,7 +617,7 @@ impl Tx<'_> {
                 return self.peer_account_group(&vpc_id, &owner, pair);
             }
             let found = match (&pair.group_id, &pair.group_name) {
-                (Some(id), _) => groups.find(Kind::SecurityGroup, id)?,
+                (Some(id), _) => groups.find(Kind::SecurityGroup, referenced_group_id(id)?)?,
                 (None, Some(name)) => groups
                     .values()
                     .find(|g| g.vpc_id == vpc_id && &g.name == name)
@@ -682,7 +682,7 @@ impl Tx<'_> {
                 None => Err(missing_group_reference()),
             };
         };
-        Kind::SecurityGroup.check(id)?;
+        referenced_group_id(id)?;
         let found = self
             .others
             .get(&(owner.to_owned(), self.region.name.clone()))
@@ -1002,6 +1002,21 @@ pub fn is_stale(region: &crate::Region, global: &crate::Global, rule: &SecurityG
         .is_some_and(|p| crate::peering::status(p, crate::now_millis()) == PeeringStatus::Active);
     let gone = user_id == &region.account && region.security_groups.get(group_id).is_none();
     !peering_active || gone
+}
+
+/// A group a rule references by id: unlike the ids of DeleteSecurityGroup or
+/// DescribeSecurityGroups, whose prefix alone is checked, EC2 wants `sg-` and hexadecimal
+/// digits here (`sg-malformed` is InvalidGroupId.Malformed, as the provider's acceptance
+/// test TestAccVPCSecurityGroup_rulesDropOnError expects).
+fn referenced_group_id(id: &str) -> Result<&str, ApiError> {
+    let hex = id
+        .strip_prefix("sg-")
+        .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_hexdigit()));
+    if hex {
+        Ok(id)
+    } else {
+        Err(Kind::SecurityGroup.malformed(id))
+    }
 }
 
 fn missing_group_reference() -> ApiError {

@@ -1,8 +1,9 @@
 # Instances in a VPC: one on an ENI made beforehand with a second ENI attached and an elastic
 # IP; one in a spread placement group, launched for hibernation (an encrypted root) with
 # secondary addresses and EC2's choice of primary; a launch template; images found with
-# data "aws_ami" (Amazon Linux 2023, and Amazon Linux 1 as terraform-aws-ec2-instance's
-# examples look it up). (Instances launched from templates are in ../launch_template.)
+# data "aws_ami" (Amazon Linux 2023, Amazon Linux 1 as terraform-aws-ec2-instance's
+# examples look it up, and Amazon Linux 2 minimal as the provider's acceptance tests do).
+# (Instances launched from templates are in ../launch_template.)
 
 variable "public_key" {
   description = "An OpenSSH public key (ssh-keygen's .pub file)"
@@ -30,6 +31,27 @@ data "aws_ami" "al2023" {
   filter {
     name   = "virtualization-type"
     values = ["hvm"]
+  }
+}
+
+# The lookup of the provider's own acceptance tests (acctest.ConfigLatestAmazonLinux2HVMEBSX8664AMI).
+data "aws_ami" "amzn2_minimal" {
+  most_recent = true
+  owners      = ["amazon"]
+
+  filter {
+    name   = "name"
+    values = ["amzn2-ami-minimal-hvm-*"]
+  }
+
+  filter {
+    name   = "root-device-type"
+    values = ["ebs"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = ["x86_64"]
   }
 }
 
@@ -198,6 +220,10 @@ resource "aws_launch_template" "app" {
 
 output "ami_id" {
   value = data.aws_ami.al2023.id
+}
+
+output "amzn2_minimal" {
+  value = data.aws_ami.amzn2_minimal.name
 }
 
 output "amazon_linux_1" {
