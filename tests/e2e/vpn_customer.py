@@ -217,13 +217,14 @@ class CustomerGateway:
                 self.close()
                 raise RuntimeError(f"charon did not start in {ns}; see {directory}/charon.log")
             time.sleep(0.05)
-        # the socket's file is there from bind(), a moment before charon listens
-        for attempt in range(20):
+        # the socket's file is there from bind(), a moment before charon listens (longer
+        # on a loaded machine: up to 10 s)
+        for attempt in range(100):
             try:
                 self.swanctl("--load-all", "--file", os.path.join(directory, "swanctl.conf"))
                 break
             except RuntimeError as e:
-                if attempt == 19 or "Connection refused" not in str(e):
+                if attempt == 99 or "connecting to" not in str(e):
                     self.close()
                     raise
                 time.sleep(0.1)
