@@ -69,6 +69,12 @@ pub async fn handle(
 
 /// IAM's error document: `<ErrorResponse>` with the error's type (Sender or Receiver).
 pub fn error(e: &ApiError, request_id: &str) -> Response {
+    query_error(NAMESPACE, e, request_id)
+}
+
+/// The error document of the query services other than EC2 (IAM, RDS, ElastiCache,
+/// Redshift): `<ErrorResponse>` in the service's `namespace`, with the error's type.
+pub fn query_error(namespace: &str, e: &ApiError, request_id: &str) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
     let kind = if status.is_server_error() {
         "Receiver"
@@ -76,14 +82,14 @@ pub fn error(e: &ApiError, request_id: &str) -> Response {
         "Sender"
     };
     let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{NAMESPACE}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{namespace}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
         e.code.as_str(),
         crate::xml::escape(&e.message)
     );
     xml_response(status, body)
 }
 
-fn xml_response(status: StatusCode, body: String) -> Response {
+pub fn xml_response(status: StatusCode, body: String) -> Response {
     let mut resp = (status, Body::from(body)).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

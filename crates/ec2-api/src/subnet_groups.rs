@@ -8,9 +8,8 @@
 
 use std::fmt::Write;
 
-use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use fort_control::service_subnet_group::{self as groups, ServiceSubnetGroup, SubnetGroupService};
 use fort_control::{Control, Scope};
 use fort_model::{ApiError, ErrorCode, Tags};
@@ -114,33 +113,15 @@ pub async fn handle(
                 out,
                 "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
             );
-            xml_response(StatusCode::OK, out)
+            crate::iam::xml_response(StatusCode::OK, out)
         }
         Err(e) => error(ns, &e, request_id),
     }
 }
 
-/// The services' error document (as IAM's: `<ErrorResponse>` with the error's type).
+/// The services' error document (as IAM's).
 pub fn error(namespace: &str, e: &ApiError, request_id: &str) -> Response {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let kind = if status.is_server_error() {
-        "Receiver"
-    } else {
-        "Sender"
-    };
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ErrorResponse xmlns=\"{namespace}\"><Error><Type>{kind}</Type><Code>{}</Code><Message>{}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>",
-        e.code.as_str(),
-        crate::xml::escape(&e.message)
-    );
-    xml_response(status, body)
-}
-
-fn xml_response(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, Body::from(body)).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    resp
+    crate::iam::query_error(namespace, e, request_id)
 }
 
 fn req(p: &Params, name: &str) -> Result<String, ApiError> {
