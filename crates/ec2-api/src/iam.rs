@@ -49,10 +49,22 @@ pub async fn handle(
         ok = result.is_ok(),
         "request"
     );
+    query_answer(NAMESPACE, action, result, request_id)
+}
+
+/// The document of a query service's answer to `action` (IAM's, RDS's, ElastiCache's,
+/// Redshift's): `<{action}Result>` when the action returns something, then the request id;
+/// or the error document.
+pub fn query_answer(
+    namespace: &str,
+    action: &str,
+    result: Result<Option<Xml>, ApiError>,
+    request_id: &str,
+) -> Response {
     match result {
         Ok(body) => {
             let mut out = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{NAMESPACE}\">"
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{namespace}\">"
             );
             if let Some(body) = body {
                 let _ = write!(out, "<{action}Result>{}</{action}Result>", body.as_str());
@@ -63,7 +75,7 @@ pub async fn handle(
             );
             xml_response(StatusCode::OK, out)
         }
-        Err(e) => error(&e, request_id),
+        Err(e) => query_error(namespace, &e, request_id),
     }
 }
 
@@ -89,7 +101,7 @@ pub fn query_error(namespace: &str, e: &ApiError, request_id: &str) -> Response 
     xml_response(status, body)
 }
 
-pub fn xml_response(status: StatusCode, body: String) -> Response {
+fn xml_response(status: StatusCode, body: String) -> Response {
     let mut resp = (status, Body::from(body)).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));

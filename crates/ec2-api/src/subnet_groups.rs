@@ -6,9 +6,6 @@
 //! of these services is `InvalidAction`: Fort runs no databases (see
 //! [`fort_control::service_subnet_group`]).
 
-use std::fmt::Write;
-
-use axum::http::StatusCode;
 use axum::response::Response;
 use fort_control::service_subnet_group::{self as groups, ServiceSubnetGroup, SubnetGroupService};
 use fort_control::{Control, Scope};
@@ -96,27 +93,7 @@ pub async fn handle(
         ok = result.is_ok(),
         "request"
     );
-    match result {
-        Ok(body) => {
-            let mut out = format!(
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{ns}\">"
-            );
-            match body {
-                Some(body) => {
-                    let _ = write!(out, "<{action}Result>{}</{action}Result>", body.as_str());
-                }
-                None => {
-                    let _ = write!(out, "<{action}Result/>");
-                }
-            }
-            let _ = write!(
-                out,
-                "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
-            );
-            crate::iam::xml_response(StatusCode::OK, out)
-        }
-        Err(e) => error(ns, &e, request_id),
-    }
+    crate::iam::query_answer(ns, action, result, request_id)
 }
 
 /// The services' error document (as IAM's).
