@@ -176,6 +176,15 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
             return error_response(&auth_error(&e), &request_id);
         }
     };
+    // the query protocol's parameters (IAM, the subnet-group services, EC2)
+    let decoded = || {
+        decode(
+            parts.method.as_str(),
+            query,
+            &body,
+            parts.headers.get(header::CONTENT_TYPE),
+        )
+    };
     if verified.service == "ssm" && parts.headers.contains_key("x-amz-target") {
         return crate::ssm::handle(&verified.region, &parts.headers, &body, &request_id);
     }
@@ -215,12 +224,7 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
                 );
             }
         }
-        return match decode(
-            parts.method.as_str(),
-            query,
-            &body,
-            parts.headers.get(header::CONTENT_TYPE),
-        ) {
+        return match decoded() {
             Ok(params) => {
                 crate::iam::handle(&api.control, &verified.account_id, &params, &request_id).await
             }
@@ -240,12 +244,7 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
         && Protocol::of(&verified.service, &parts.headers, query, &body) == Protocol::Query
     {
         let ns = crate::subnet_groups::namespace(service);
-        let params = match decode(
-            parts.method.as_str(),
-            query,
-            &body,
-            parts.headers.get(header::CONTENT_TYPE),
-        ) {
+        let params = match decoded() {
             Ok(p) => p,
             Err(e) => return crate::subnet_groups::error(ns, &e, &request_id),
         };
@@ -267,12 +266,7 @@ pub(crate) async fn serve(api: Arc<Api>, req: Request) -> Response {
         let protocol = Protocol::of(&verified.service, &parts.headers, query, &body);
         return services::not_offered(&verified.service, protocol, &request_id);
     }
-    let params = match decode(
-        parts.method.as_str(),
-        query,
-        &body,
-        parts.headers.get(header::CONTENT_TYPE),
-    ) {
+    let params = match decoded() {
         Ok(p) => p,
         Err(e) => return error_response(&e, &request_id),
     };
