@@ -266,10 +266,7 @@ fn drain_from<A: Copy + Into<IpAddr>>(
 ) {
     for (key, c) in index.iter_mut().filter(|(_, c)| c.tally.packets > 0) {
         f(FlowRecord::new(key, &c.eni, &c.tally));
-        c.tally = Tally {
-            last: c.tally.last,
-            ..Tally::default()
-        };
+        c.tally.drained();
     }
 }
 

@@ -444,7 +444,7 @@ impl Engine {
                     f(FlowRecord::new(&cached_key(k, l), &port.id, &e.tally));
                 }
             }
-            e.tally = Tally::default();
+            e.tally.drained();
         }
         for (k, e) in &mut self.flows6.map {
             if e.tally.packets == 0 {
@@ -455,7 +455,7 @@ impl Engine {
                     f(FlowRecord::new(&v6::cached_key6(k, l), &port.id, &e.tally));
                 }
             }
-            e.tally = Tally::default();
+            e.tally.drained();
         }
     }
 
@@ -1265,19 +1265,20 @@ impl Engine {
                     Action::Encap {
                         outer,
                         rewrite,
-                        host,
-                        vni,
                         edge: false,
-                    } => Some(offload(
-                        e,
-                        rewrite,
-                        OffloadAction::Encap {
-                            port,
-                            outer,
-                            host,
-                            vni,
-                        },
-                    )),
+                    } => {
+                        let (host, vni) = overlay::template_dst(&outer);
+                        Some(offload(
+                            e,
+                            rewrite,
+                            OffloadAction::Encap {
+                                port,
+                                outer,
+                                host,
+                                vni,
+                            },
+                        ))
+                    }
                     _ => None,
                 }
             }
@@ -1627,7 +1628,6 @@ impl Engine {
                 src_mac,
                 dst_mac,
                 outer_src: Ipv4Addr::UNSPECIFIED,
-                last: now,
             },
         );
         Ok(verdict)
@@ -1933,7 +1933,6 @@ impl Engine {
                 src_mac: eth.src(),
                 dst_mac: eth.dst(),
                 outer_src: d.outer_src,
-                last: now,
             },
         );
         Ok(verdict)
@@ -2837,8 +2836,9 @@ fn established_in<K: TrackKey>(
         })
 }
 
-/// Counts what a kernel fast path carried for the cached decision `e`; while the
-/// decision `holds`, its tracking entries (in `ct`) and the decision stay alive.
+/// Counts what a kernel fast path carried for the cached decision `e` (which keeps it
+/// in the table, as any counted packet does); while the decision `holds`, its tracking
+/// entries (in `ct`) stay alive too.
 fn carried<K: TrackKey>(
     e: &mut flow_table::Entry,
     ct: &mut Conntrack<K>,
@@ -2854,7 +2854,6 @@ fn carried<K: TrackKey>(
                 c.touch(now, r.dir, tcp::flags::ACK);
             }
         }
-        e.last = now;
     }
 }
 
@@ -2871,7 +2870,6 @@ fn fast_commit<K: TrackKey, A>(
         }
     }
     e.tally.add(1, u64::from(m.ip_len), m.tcp_flags, now);
-    e.last = now;
 }
 
 /// Whether `frame` is IPv6 by its EtherType: which family's fast path may serve it.
@@ -2906,8 +2904,6 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
         Action::Encap {
             outer,
             rewrite,
-            host,
-            vni,
             edge,
         } => {
             if overlay::encapsulate(out, outer, frame).is_err() {
@@ -2918,13 +2914,14 @@ fn emit_action(action: &Action, frame: &[u8], out: &mut Vec<u8>) -> Verdict {
             if let Some(inner) = out.get_mut(overlay::OUTER_LEN..) {
                 rewrite_macs(inner, *rewrite);
             }
-            to_host(*host, *vni, *edge)
+            to_host(outer, *edge)
         }
     }
 }
 
 /// The verdict of an encapsulated frame: to the edge or to another instance host.
-fn to_host(host: Ipv4Addr, vni: u32, edge: bool) -> Verdict {
+fn to_host(outer: &[u8; overlay::OUTER_LEN], edge: bool) -> Verdict {
+    let (host, vni) = overlay::template_dst(outer);
     if edge {
         Verdict::ToEdge { host, vni }
     } else {
@@ -2955,8 +2952,6 @@ fn emit_in_place(
         Action::Encap {
             outer,
             rewrite,
-            host,
-            vni,
             edge,
         } => {
             let start = frame.start.checked_sub(overlay::OUTER_LEN)?;
@@ -2968,7 +2963,7 @@ fn emit_in_place(
                 return Some((v, frame));
             }
             rewrite_macs(whole.get_mut(overlay::OUTER_LEN..)?, *rewrite);
-            let v = to_host(*host, *vni, *edge);
+            let v = to_host(outer, *edge);
             Some((v, start..frame.end))
         }
     }

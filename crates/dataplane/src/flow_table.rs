@@ -194,11 +194,14 @@ impl Epochs {
 }
 
 /// The dependencies one decision consulted: (slot, epoch seen). Room for the longest
-/// walk, through a transit gateway into a port of this host (about 15 distinct).
+/// walk, through a transit gateway into a port of this host (about 15 distinct); 15
+/// pairs and the counts keep an IPv6 flow's table bucket (key and entry) in 5 cache lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Deps {
-    list: [(u32, u32); 16],
+    list: [(u32, u32); 15],
     len: u8,
+    /// More were pushed than fit.
+    overflow: bool,
 }
 
 impl Deps {
@@ -214,6 +217,8 @@ impl Deps {
         if (self.len as usize) < self.list.len() {
             self.list[self.len as usize] = (slot, epochs.epoch(slot));
             self.len += 1;
+        } else {
+            self.overflow = true;
         }
     }
 
@@ -226,7 +231,7 @@ impl Deps {
 
     /// False if more dependencies were pushed than fit: such a decision is not cached.
     pub fn complete(&self) -> bool {
-        (self.len as usize) < self.list.len()
+        !self.overflow
     }
 }
 
@@ -281,11 +286,10 @@ pub enum Action {
         rewrite: Option<(MacAddr, MacAddr)>,
     },
     Encap {
-        /// Outer Ethernet + IPv4 + UDP + Geneve, lengths and checksum to be patched.
+        /// Outer Ethernet + IPv4 + UDP + Geneve, lengths and checksum to be patched; it
+        /// names the host and the VNI ([`crate::overlay::template_dst`]).
         outer: [u8; crate::overlay::OUTER_LEN],
         rewrite: Option<(MacAddr, MacAddr)>,
-        host: Ipv4Addr,
-        vni: u32,
         edge: bool,
     },
 }
@@ -304,8 +308,6 @@ impl Action {
         Action::Encap {
             outer: crate::overlay::outer_template(underlay, host, vni, sport),
             rewrite,
-            host,
-            vni,
             edge,
         }
     }
@@ -353,6 +355,14 @@ impl Tally {
         }
     }
 
+    /// Zeroes the counts a drain handed over; `last` stays (it times the flow's idleness).
+    pub fn drained(&mut self) {
+        *self = Tally {
+            last: self.last,
+            ..Tally::default()
+        };
+    }
+
     #[inline]
     pub fn add(&mut self, packets: u64, bytes: u64, tcp_flags: u16, now: Time) {
         if self.packets == 0 {
@@ -371,6 +381,7 @@ pub struct Entry {
     pub ct: [Option<CtRef>; 2],
     /// The ports whose flow logs count this flow (none: no flow log covers it).
     pub logged: [Option<Logged>; 2],
+    /// Its `last` times the entry's idleness (it outlives drains).
     pub tally: Tally,
     pub action: Action,
     /// Frames must carry these MACs to use the entry (the slow path checked them).
@@ -378,7 +389,6 @@ pub struct Entry {
     pub dst_mac: MacAddr,
     /// For underlay flows: the outer source the decision authenticated.
     pub outer_src: Ipv4Addr,
-    pub last: Time,
 }
 
 /// An IPv6 address in a hash key: its 16 bytes aligned on 1, where a `u128` field would
@@ -515,7 +525,7 @@ impl<K: Copy + Eq + std::hash::Hash> FlowTable<K> {
     /// Drops entries idle longer than `idle` (nanoseconds), showing each to `gone` first.
     pub fn expire(&mut self, now: Time, idle: u64, mut gone: impl FnMut(&K, &Entry)) {
         self.map.retain(|k, e| {
-            let keep = now.0.saturating_sub(e.last.0) <= idle;
+            let keep = now.0.saturating_sub(e.tally.last.0) <= idle;
             if !keep {
                 gone(k, e);
             }
@@ -537,6 +547,36 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
     use std::hash::BuildHasher;
+
+    /// A flow's table bucket (key and entry) spans 5 cache lines for either family: a
+    /// fast-path hit reads most of it.
+    #[test]
+    fn buckets_fit_five_cache_lines() {
+        use std::mem::size_of;
+        let (v4, v6) = (
+            size_of::<(FlowKey, Entry)>(),
+            size_of::<(FlowKey6, Entry)>(),
+        );
+        assert!(v4 <= 320 && v6 <= 320, "IPv4 {v4} B, IPv6 {v6} B");
+    }
+
+    /// A decision records each dependency once and is complete up to the list's room;
+    /// one more makes it uncacheable, and a bumped epoch invalidates it.
+    #[test]
+    fn deps_hold_fifteen_then_overflow() {
+        let mut epochs = Epochs::default();
+        let slots: Vec<u32> = (0..16).map(|_| epochs.alloc()).collect();
+        let mut deps = Deps::default();
+        for &s in &slots[..15] {
+            deps.push(&epochs, s);
+            deps.push(&epochs, s);
+        }
+        assert!(deps.complete() && deps.valid(&epochs));
+        epochs.bump(slots[14]);
+        assert!(!deps.valid(&epochs));
+        deps.push(&epochs, slots[15]);
+        assert!(!deps.complete());
+    }
 
     /// Flows as a host sees them (one /64 each side, addresses and ports differing in
     /// their last bits, both directions) hash apart: no two of 131,072 share a hash, and

@@ -107,6 +107,15 @@ pub fn outer_template(
     b
 }
 
+/// The host and VNI an [`outer_template`] sends to.
+#[inline]
+pub fn template_dst(outer: &[u8; OUTER_LEN]) -> (Ipv4Addr, u32) {
+    (
+        ipv4::Packet::new_unchecked(&outer[IP..UDP]).dst(),
+        geneve::Packet::new_unchecked(&outer[GENEVE_OFFSET..]).vni(),
+    )
+}
+
 /// The longest inner frame that fits one encapsulated IPv4 packet.
 pub const MAX_INNER: usize = u16::MAX as usize - (OUTER_LEN - IP);
 

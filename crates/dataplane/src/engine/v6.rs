@@ -346,7 +346,6 @@ impl Engine {
                 src_mac,
                 dst_mac,
                 outer_src: Ipv4Addr::UNSPECIFIED,
-                last: now,
             },
         );
         Ok(verdict)
@@ -415,7 +414,6 @@ impl Engine {
                 src_mac: eth.src(),
                 dst_mac: eth.dst(),
                 outer_src: d.outer_src,
-                last: now,
             },
         );
         Ok(verdict)
