@@ -134,7 +134,11 @@ def test_a_query_flood_is_limited_per_interface(fort, ec2, world):
     a, b, c, d = other_ip.split(".")
     name = f"ip-{a}-{b}-{c}-{d}.ec2.internal"
     assert dig(other, "10.98.0.2", name) == ("NOERROR", [other_ip])
-    before = fort.metric("fort_eni_drops_total", instance=flooder, reason="dns_rate_limited")
+    def counts():
+        return (fort.metric("fort_eni_packets_total", instance=flooder, direction="from_instance"),
+                fort.metric("fort_eni_drops_total", instance=flooder, reason="dns_rate_limited"))
+
+    before = counts()
     # 20,000 queries in about two seconds, bounded in count and time
     flood = ("import socket,time\n"
              "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.setblocking(False)\n"
@@ -156,10 +160,12 @@ def test_a_query_flood_is_limited_per_interface(fort, ec2, world):
         took, sent = proc.communicate(timeout=20)[0].split()
     took, sent = float(took), int(sent)
     time.sleep(0.6)  # the agent publishes its counters every 250 ms
-    dropped = fort.metric("fort_eni_drops_total", instance=flooder, reason="dns_rate_limited") - before
-    # at most 1,024 in each second the flood touched reached the resolver
-    passed = sent - dropped
-    assert dropped > 0 and passed <= 1024 * (math.ceil(took) + 1), (dropped, took)
+    read, dropped = (n - b for n, b in zip(counts(), before))
+    # at most 1,024 in each second the flood touched reached the resolver, of the frames
+    # the agent read (a loaded machine's TAP queue may drop some of the `sent` first)
+    passed = read - dropped
+    assert dropped > 0, (read, sent)
+    assert passed <= 1024 * (math.ceil(took) + 1), (passed, took)
 
 
 def test_a_public_name_answers_its_public_address_outside(fort, ec2, world):
