@@ -183,6 +183,10 @@ pub struct RouteTable {
     pub vpc_id: VpcId,
     pub routes: Vec<Route>,
     pub associations: Vec<RouteTableAssociation>,
+    /// Gateway associations undone by DisassociateRouteTable, which EC2 goes on listing
+    /// (state `disassociated`) until the gateway is associated with the table again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disassociated: Vec<RouteTableAssociation>,
     pub propagating_vgws: Vec<String>,
     pub tags: Tags,
 }
@@ -309,8 +313,9 @@ impl From<RouteTarget> for StoredRouteTarget {
 pub struct RouteTableAssociation {
     pub id: RouteTableAssociationId,
     pub subnet_id: Option<SubnetId>,
-    /// An edge association's internet gateway.
-    pub gateway_id: Option<InternetGatewayId>,
+    /// An edge association's gateway: an internet gateway or a virtual private gateway
+    /// (its form checked when associated).
+    pub gateway_id: Option<String>,
     pub main: bool,
 }
 
@@ -652,6 +657,10 @@ pub struct Instance {
     /// Capacity Reservations, so either runs the same).
     #[serde(default, skip_serializing_if = "is_false")]
     pub capacity_reservation_none: bool,
+    /// Tenancy `dedicated` (`Placement.Tenancy`, or a dedicated VPC's): kept and shown as
+    /// EC2 shows it; Fort's hosts run every instance alike (none is anyone else's).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dedicated: bool,
 }
 
 /// `MaintenanceOptions.RebootMigration` of an instance.

@@ -291,6 +291,7 @@ pub(crate) fn run_request(
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
+        tenancy: p.child("Placement").opt_str("Tenancy"),
     })
 }
 
@@ -1272,7 +1273,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .collect(),
         "state-reason-code" => i.state_reason.clone().into_iter().collect(),
         "subnet-id" if live(i) => one(i.subnet_id.to_string()),
-        "tenancy" => one("default".into()),
+        "tenancy" => one(tenancy(i).into()),
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
@@ -1384,7 +1385,7 @@ pub fn render(
                     "partitionNumber",
                     i.placement_group.as_ref().and_then(|g| g.partition_number),
                 )
-                .leaf("tenancy", "default");
+                .leaf("tenancy", tenancy(i));
         })
         .el("monitoring", |w| {
             w.leaf("state", if i.monitoring { "enabled" } else { "disabled" });
@@ -1567,4 +1568,9 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface, launch
     super::network_interface::private_addresses(w, region, e, false);
     ipv6_addresses(w, e);
     w.leaf("interfaceType", &e.interface_type);
+}
+
+/// An instance's `placement.tenancy`.
+fn tenancy(i: &Instance) -> &'static str {
+    if i.dedicated { "dedicated" } else { "default" }
 }
