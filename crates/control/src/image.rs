@@ -808,9 +808,8 @@ impl Tx<'_> {
                     .volumes
                     .values()
                     .find(|v| {
-                        v.attachment.as_ref().is_some_and(|a| {
-                            a.instance_id == i.as_str() && a.device == b.device_name
-                        })
+                        v.attachment_to(i.as_str())
+                            .is_some_and(|a| a.device == b.device_name)
                     })
                     .cloned()
             });

@@ -877,9 +877,8 @@ impl Tx<'_> {
     fn check_hibernation_root(&self, inst: &Instance) -> Result<(), ApiError> {
         let encrypted = self.region.volumes.values().any(|v| {
             v.encrypted
-                && v.attachment.as_ref().is_some_and(|a| {
-                    a.instance_id == inst.id && Some(&a.device) == inst.root_device_name.as_ref()
-                })
+                && v.attachment_to(&inst.id)
+                    .is_some_and(|a| Some(&a.device) == inst.root_device_name.as_ref())
         });
         if encrypted {
             Ok(())

@@ -921,11 +921,56 @@ pub struct Volume {
     pub multi_attach_enabled: bool,
     pub auto_enable_io: bool,
     pub create_time: Millis,
+    /// Its attachment (a Multi-Attach volume's first).
     pub attachment: Option<VolumeAttachment>,
+    /// A Multi-Attach volume's other attachments (io1 and io2 volumes with
+    /// `MultiAttachEnabled` attach to up to 16 instances of their zone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_attachments: Vec<VolumeAttachment>,
     /// The last ModifyVolume, shown by DescribeVolumesModifications.
     pub modification: Option<VolumeModification>,
     pub client_token: Option<String>,
     pub tags: Tags,
+}
+
+impl Volume {
+    /// Its attachments: the first, then a Multi-Attach volume's others.
+    pub fn attachments(&self) -> impl Iterator<Item = &VolumeAttachment> {
+        self.attachment.iter().chain(&self.more_attachments)
+    }
+
+    /// Its attachment to one instance.
+    pub fn attachment_to(&self, instance_id: &str) -> Option<&VolumeAttachment> {
+        self.attachments().find(|a| a.instance_id == instance_id)
+    }
+
+    /// Its attachment to one instance, to change.
+    pub fn attachment_to_mut(&mut self, instance_id: &str) -> Option<&mut VolumeAttachment> {
+        self.attachment
+            .iter_mut()
+            .chain(&mut self.more_attachments)
+            .find(|a| a.instance_id == instance_id)
+    }
+
+    /// Detaches it from one instance (the next attachment becomes the first).
+    pub fn detach_from(&mut self, instance_id: &str) -> Option<VolumeAttachment> {
+        if self
+            .attachment
+            .as_ref()
+            .is_some_and(|a| a.instance_id == instance_id)
+        {
+            let gone = self.attachment.take();
+            if !self.more_attachments.is_empty() {
+                self.attachment = Some(self.more_attachments.remove(0));
+            }
+            return gone;
+        }
+        let i = self
+            .more_attachments
+            .iter()
+            .position(|a| a.instance_id == instance_id)?;
+        Some(self.more_attachments.remove(i))
+    }
 }
 
 /// An account's EBS encryption settings in one region (one row, id `default`).

@@ -53,20 +53,18 @@ crate::actions!(
 );
 
 /// Volumes by the instance they are attached to, built once per request.
-type Volumes<'a> = HashMap<&'a InstanceId, Vec<&'a Volume>>;
+/// (with the attachment to that instance: a Multi-Attach volume has several)
+type Volumes<'a> = HashMap<&'a InstanceId, Vec<(&'a VolumeAttachment, &'a Volume)>>;
 
 fn volumes(region: &Region) -> Volumes<'_> {
     let mut map: Volumes<'_> = HashMap::new();
     for v in region.volumes.values() {
-        if let Some(a) = &v.attachment {
-            map.entry(&a.instance_id).or_default().push(v);
+        for a in v.attachments() {
+            map.entry(&a.instance_id).or_default().push((a, v));
         }
     }
     for v in map.values_mut() {
-        v.sort_by(|x, y| {
-            let d = |v: &Volume| v.attachment.as_ref().map(|a| a.device.clone());
-            d(x).cmp(&d(y))
-        });
+        v.sort_by(|x, y| x.0.device.cmp(&y.0.device));
     }
     map
 }
@@ -139,16 +137,14 @@ fn render_metadata(w: &mut Xml, m: &MetadataOptions, state: &str) {
 }
 
 /// `blockDeviceMapping` items of an instance.
-fn render_block_devices(w: &mut Xml, name: &str, vols: &[&Volume]) {
-    w.set(name, vols.iter(), |w, v| {
-        if let Some(a) = &v.attachment {
-            w.leaf("deviceName", &a.device).el("ebs", |w| {
-                w.leaf("volumeId", &v.id)
-                    .leaf("status", "attached")
-                    .leaf("attachTime", format_time(a.attach_time))
-                    .leaf("deleteOnTermination", b(a.delete_on_termination));
-            });
-        }
+fn render_block_devices(w: &mut Xml, name: &str, vols: &[(&VolumeAttachment, &Volume)]) {
+    w.set(name, vols.iter(), |w, &(a, v)| {
+        w.leaf("deviceName", &a.device).el("ebs", |w| {
+            w.leaf("volumeId", &v.id)
+                .leaf("status", "attached")
+                .leaf("attachTime", format_time(a.attach_time))
+                .leaf("deleteOnTermination", b(a.delete_on_termination));
+        });
     });
 }
 
