@@ -147,7 +147,8 @@ def test_multi_attach_to_two_instances(ec2, instance):
         assert d["State"] == "in-use"
         assert sorted((x["InstanceId"], x["Device"], x["State"]) for x in d["Attachments"]) == sorted(
             [(one, "/dev/sdk", "attached"), (two, "/dev/sdg", "attached")])
-        got = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [two]}])["Volumes"]
+        got = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [two]},
+                                            {"Name": "attachment.device", "Values": ["/dev/sdg"]}])["Volumes"]
         assert [x["VolumeId"] for x in got] == [vid]
         assert "/dev/sdg" in [b["DeviceName"] for b in describe(ec2, two)["BlockDeviceMappings"]]
         assert "/dev/sdk" in [b["DeviceName"] for b in describe(ec2, one)["BlockDeviceMappings"]]
@@ -167,7 +168,7 @@ def test_multi_attach_to_two_instances(ec2, instance):
         assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available"
         ec2.detach_volume(VolumeId=plain, InstanceId=one)
     finally:
-        ec2.terminate_instances(InstanceIds=[two])
+        ec2.terminate_instances(InstanceIds=[one, two])
         ec2.delete_volume(VolumeId=vid)
         ec2.delete_volume(VolumeId=plain)
 

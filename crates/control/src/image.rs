@@ -374,7 +374,11 @@ fn catalog_image(region: &str, e: &Entry) -> Image {
             });
         }
     }
-    let aws_id = e.aws_ids.iter().find(|(r, _)| *r == region).map(|(_, id)| *id);
+    let aws_id = e
+        .aws_ids
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map(|(_, id)| *id);
     Image {
         id: ImageId::parse(&aws_id.map_or_else(
             || format!("ami-{}", derived_hex(&["ami", region, &e.name])),

@@ -491,9 +491,11 @@ impl Tx<'_> {
     /// table's routes to it stay, blackholed).
     pub(crate) fn forget_edge_associations(&mut self, gateway_id: &str) {
         let names = |a: &RouteTableAssociation| a.gateway_id.as_deref() == Some(gateway_id);
-        for t in self.region.route_tables.ids_where(|t| {
-            t.associations.iter().chain(&t.disassociated).any(names)
-        }) {
+        for t in self
+            .region
+            .route_tables
+            .ids_where(|t| t.associations.iter().chain(&t.disassociated).any(names))
+        {
             let table = self.region.route_tables.get_mut(&t).expect("listed");
             table.associations.retain(|a| !names(a));
             table.disassociated.retain(|a| !names(a));

@@ -707,7 +707,9 @@ impl Tx<'_> {
         if v.attachments().count() >= MAX_MULTI_ATTACH {
             return Err(ApiError::new(
                 ErrorCode::AttachmentLimitExceeded,
-                format!("Volume {volume_id} is attached to the maximum number of instances ({MAX_MULTI_ATTACH})."),
+                format!(
+                    "Volume {volume_id} is attached to the maximum number of instances ({MAX_MULTI_ATTACH})."
+                ),
             ));
         }
         if v.availability_zone != inst.availability_zone {

@@ -15,7 +15,7 @@ use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, InterruptionBehavior, Kind,
     LaunchTemplateId, MetadataOptions, NetworkInterface, RebootMigration, SpotInstanceType, Volume,
-    format_time,
+    VolumeAttachment, format_time,
 };
 
 use super::network_interface::{

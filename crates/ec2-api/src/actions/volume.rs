@@ -107,9 +107,9 @@ fn field(region: &Region, v: &Volume, name: &str) -> Vec<String> {
     let one = |s: String| vec![s];
     match name {
         "attachment.attach-time" => a.map(|a| format_time(a.attach_time)).collect(),
-        "attachment.delete-on-termination" => a
-            .map(|a| b(a.delete_on_termination).to_owned())
-            .collect(),
+        "attachment.delete-on-termination" => {
+            a.map(|a| b(a.delete_on_termination).to_owned()).collect()
+        }
         "attachment.device" => a.map(|a| a.device.clone()).collect(),
         "attachment.instance-id" => a.map(|a| a.instance_id.to_string()).collect(),
         "attachment.status" => a.map(|_| "attached".to_owned()).collect(),
