@@ -225,6 +225,13 @@ pub(crate) fn run_request(
     if let Some(host) = p.child("Placement").opt_str("HostId") {
         return Err(host_not_found(&host));
     }
+    // Fort has no License Manager: no license configuration is shared with the account.
+    // (EC2's message; its code is not documented, InvalidParameterValue is a guess)
+    if !p.list("LicenseSpecification")?.is_empty() {
+        return Err(ApiError::invalid_value(
+            "An instance is associated with one or more unshared license configurations.",
+        ));
+    }
     let interfaces = p
         .list("NetworkInterface")?
         .into_iter()
