@@ -4,14 +4,18 @@
 # `fort server --dataplane off`, each target's role played as ansible-test would play it,
 # with the endpoint given as the modules' AWS_URL. Not part of CI (it needs the checkout).
 #   FORT_BIN=target/debug/fort AMAZON_AWS=/path/to/amazon.aws ANSIBLE_UTILS=/path/to/ansible.utils \
-#     COMMUNITY_GENERAL=/path/to/community.general scripts/ansible/run.sh [target...]
+#     COMMUNITY_GENERAL=/path/to/community.general COMMUNITY_AWS=/path/to/community.aws \
+#     scripts/ansible/run.sh [target...]
 # Needs ansible-core (2.17+), boto3, netaddr and jmespath in the Python that runs
-# ansible-playbook, and the collections whose filters the targets use: ansible.utils and
-# community.general (github.com/ansible-collections/…).
+# ansible-playbook, the collections whose filters the targets use: ansible.utils and
+# community.general, and community.aws, whose modules some use (its customer gateways)
+# (github.com/ansible-collections/…). A target is looked for in amazon.aws, then in
+# community.aws (its own targets).
 set -uo pipefail
 : "${FORT_BIN:?set FORT_BIN to a fort binary}" "${AMAZON_AWS:?set AMAZON_AWS to an amazon.aws checkout}"
 : "${ANSIBLE_UTILS:?set ANSIBLE_UTILS to an ansible.utils checkout}"
 : "${COMMUNITY_GENERAL:?set COMMUNITY_GENERAL to a community.general checkout}"
+: "${COMMUNITY_AWS:?set COMMUNITY_AWS to a community.aws checkout}"
 FORT_BIN="$(realpath "$FORT_BIN")"
 AMAZON_AWS="$(realpath "$AMAZON_AWS")"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -39,9 +43,14 @@ mkdir -p "$data/collections/ansible_collections/ansible" "$data/collections/ansi
 ln -s "$AMAZON_AWS" "$data/collections/ansible_collections/amazon/aws"
 ln -s "$(realpath "$ANSIBLE_UTILS")" "$data/collections/ansible_collections/ansible/utils"
 ln -s "$(realpath "$COMMUNITY_GENERAL")" "$data/collections/ansible_collections/community/general"
+ln -s "$(realpath "$COMMUNITY_AWS")" "$data/collections/ansible_collections/community/aws"
 pass=0; fail=0
 for t in "${targets[@]}"; do
-    [ -f "$AMAZON_AWS/tests/integration/targets/$t/tasks/main.yml" ] || { echo "SKIP $t (no tasks/main.yml)"; continue; }
+    roles=""
+    for c in "$AMAZON_AWS" "$(realpath "$COMMUNITY_AWS")"; do
+        [ -f "$c/tests/integration/targets/$t/tasks/main.yml" ] && { roles="$c/tests/integration/targets"; break; }
+    done
+    [ -n "$roles" ] || { echo "SKIP $t (no tasks/main.yml)"; continue; }
     prefix="ansible-test-$RANDOM"
     cat > "$data/play.yml" <<PLAY
 - hosts: localhost
@@ -64,7 +73,7 @@ PLAY
     if env -u AWS_PROFILE AWS_URL="http://127.0.0.1:$port" ANSIBLE_DEBUG_BOTOCORE_LOGS=True \
         PYTHONPATH="$here/site${PYTHONPATH:+:$PYTHONPATH}" \
         ANSIBLE_COLLECTIONS_PATH="$data/collections" \
-        ANSIBLE_ROLES_PATH="$AMAZON_AWS/tests/integration/targets" \
+        ANSIBLE_ROLES_PATH="$roles" \
         ANSIBLE_PYTHON_INTERPRETER="$(command -v python3)" \
         timeout "${TARGET_TIMEOUT:-1200}" ansible-playbook -i localhost, "$data/play.yml" >"$log" 2>&1; then
         echo "PASS $t"; pass=$((pass + 1))

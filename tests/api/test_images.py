@@ -530,3 +530,22 @@ def test_fedora_cloud_images_as_ansible_looks_them_up(ec2):
     assert "-hvm-us-east-1-gp3-" in newest["Name"], "Fedora's names carry their region"
     assert newest["BlockDeviceMappings"][0]["DeviceName"] == newest["RootDeviceName"] == "/dev/sda1"
     assert "ImageOwnerAlias" not in newest
+
+
+def test_amazon_linux_2017_09_keeps_aws_ids(fort, ec2):
+    """amazon.aws's EC2 image targets look up Amazon Linux AMI 2017.09.0 by the ids AWS gave
+    it in each region (and by its owner, name and publicity, run on AWS)."""
+    [i] = ec2.describe_images(ImageIds=["ami-8c1be5f6"])["Images"]
+    assert i["Name"] == "amzn-ami-hvm-2017.09.0.20170930-x86_64-gp2"
+    assert i["OwnerId"] == "137112412989" and i["Public"] is True
+    for f in [{"Name": "is-public", "Values": ["true"]}, {"Name": "owner-id", "Values": ["137112412989"]},
+              {"Name": "name", "Values": ["amzn-ami-hvm-2017.09.0.20170930-x86_64-gp2"]}]:
+        got = ec2.describe_images(ImageIds=["ami-8c1be5f6"], Filters=[f])["Images"]
+        assert [x["ImageId"] for x in got] == ["ami-8c1be5f6"], f
+    west = fort.client(region="eu-west-1")
+    [w] = west.describe_images(Filters=[{"Name": "name", "Values": [i["Name"]]}], Owners=["amazon"])["Images"]
+    assert w["ImageId"] == "ami-acd005d5"
+    # where AWS's id is not known, one of Fort's own
+    north = fort.client(region="eu-north-1")
+    [n] = north.describe_images(Filters=[{"Name": "name", "Values": [i["Name"]]}], Owners=["amazon"])["Images"]
+    assert n["ImageId"].startswith("ami-0") and len(n["ImageId"]) == 21

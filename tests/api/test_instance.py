@@ -4,6 +4,7 @@ import base64
 import ipaddress
 
 import pytest
+from botocore.exceptions import ClientError
 
 from conftest import error_code
 
@@ -599,6 +600,15 @@ def test_uefi_data_hibernation_and_hosts(ec2, subnet):
                       Placement={"HostId": "h-0123456789abcdef0"}) == "InvalidHostID.NotFound"
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid,
                       Placement={"HostId": "host-1"}) == "InvalidHostID.Malformed"
+    # Fort has no License Manager: a license configuration named is one not shared (EC2's
+    # message, as Ansible's ec2_instance_license_specifications checks it on AWS)
+    try:
+        ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=sid, LicenseSpecifications=[
+            {"LicenseConfigurationArn": "arn:aws:license-manager:us-east-1:123456789012:license-configuration:lic-0123456789"}])
+        pytest.fail("launched with a license configuration")
+    except ClientError as e:
+        assert "An instance is associated with one or more unshared license configurations." \
+            in e.response["Error"]["Message"]
     assert not ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [sid]},
                                                {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
 

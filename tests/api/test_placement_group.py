@@ -112,3 +112,33 @@ def test_an_instance_outside_groups_shows_an_empty_group_name(ec2, subnet):
                       Placement={"GroupName": cluster, "PartitionNumber": 1}) == "InvalidParameterCombination"
     ec2.terminate_instances(InstanceIds=[i["InstanceId"]])
     ec2.delete_placement_group(GroupName=cluster)
+
+
+def test_tenancy_is_kept_and_shown(ec2, subnet):
+    """`Placement.Tenancy` `dedicated` is kept and shown (and filtered by `tenancy`), as is
+    a dedicated VPC's for every instance launched into it (Ansible's
+    ec2_instance_placement_options checks it on AWS)."""
+    plain = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet)["Instances"][0]
+    ded = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet, InstanceType="t3.micro",
+                            Placement={"Tenancy": "dedicated"})["Instances"][0]
+    assert plain["Placement"]["Tenancy"] == "default"
+    assert ded["Placement"]["Tenancy"] == "dedicated"
+    got = ec2.describe_instances(InstanceIds=[ded["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert got["Placement"]["Tenancy"] == "dedicated"
+    found = ec2.describe_instances(Filters=[{"Name": "tenancy", "Values": ["dedicated"]},
+                                            {"Name": "subnet-id", "Values": [subnet]}])["Reservations"]
+    assert [i["InstanceId"] for r in found for i in r["Instances"]] == [ded["InstanceId"]]
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet,
+                      Placement={"Tenancy": "shared"}) == "InvalidParameterValue"
+    # a dedicated VPC's instances are dedicated whatever they ask
+    v = ec2.create_vpc(CidrBlock="10.72.0.0/16", InstanceTenancy="dedicated")["Vpc"]
+    s = ec2.create_subnet(VpcId=v["VpcId"], CidrBlock="10.72.1.0/24")["Subnet"]["SubnetId"]
+    inner = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s)["Instances"][0]
+    try:
+        assert inner["Placement"]["Tenancy"] == "dedicated"
+    finally:
+        ec2.terminate_instances(InstanceIds=[inner["InstanceId"]])
+        for e in ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s]}])["NetworkInterfaces"]:
+            ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
+        ec2.delete_subnet(SubnetId=s)
+        ec2.delete_vpc(VpcId=v["VpcId"])

@@ -48,7 +48,7 @@ def igw(ec2, vpc):
     yield g["InternetGatewayId"]
     for tb in tables_of(ec2, vpc["VpcId"]):
         for a in tb["Associations"]:
-            if not a["Main"]:
+            if not a["Main"] and a["AssociationState"]["State"] == "associated":
                 ec2.disassociate_route_table(AssociationId=a["RouteTableAssociationId"])
         if not any(a["Main"] for a in tb["Associations"]):
             ec2.delete_route_table(RouteTableId=tb["RouteTableId"])
@@ -375,6 +375,52 @@ def test_gateway_association(ec2, vpc, igw):
         "InvalidParameterValue", "Resource.AlreadyAssociated")
     ec2.disassociate_route_table(AssociationId=assoc)
     ec2.delete_route_table(RouteTableId=rt2)
+
+
+def test_gateway_association_of_a_virtual_private_gateway(ec2, vpc, igw):
+    """A route table associated with a virtual private gateway attached to its VPC (a
+    gateway route table for traffic entering from the VPN), as EC2 takes it; an undone
+    gateway association stays listed, `disassociated` (Ansible's ec2_vpc_route_table counts
+    both on AWS), until the gateway is associated with the table again."""
+    vid = vpc["VpcId"]
+    vgw = ec2.create_vpn_gateway(Type="ipsec.1")["VpnGateway"]["VpnGatewayId"]
+    rt = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+    try:
+        # not attached to the table's VPC
+        assert error_code(ec2.associate_route_table, RouteTableId=rt, GatewayId=vgw) == "InvalidParameterValue"
+        assert error_code(ec2.associate_route_table, RouteTableId=rt,
+                          GatewayId="vgw-0123456789abcdef0") == "InvalidVpnGatewayID.NotFound"
+        ec2.attach_vpn_gateway(VpnGatewayId=vgw, VpcId=vid)
+        first = ec2.associate_route_table(RouteTableId=rt, GatewayId=igw)
+        assert first["AssociationState"]["State"] == "associated"
+        ec2.disassociate_route_table(AssociationId=first["AssociationId"])
+        got = ec2.associate_route_table(RouteTableId=rt, GatewayId=vgw)
+        assert got["AssociationState"]["State"] == "associated"
+        t = fresh(ec2, rt)
+        states = {a.get("GatewayId"): a["AssociationState"]["State"] for a in t["Associations"]}
+        assert states == {vgw: "associated", igw: "disassociated"}, t["Associations"]
+        found = ec2.describe_route_tables(Filters=[{"Name": "association.gateway-id", "Values": [vgw]}])
+        assert [x["RouteTableId"] for x in found["RouteTables"]] == [rt]
+        # one table a gateway; the disassociated one is no longer there to disassociate
+        rt2 = ec2.create_route_table(VpcId=vid)["RouteTable"]["RouteTableId"]
+        assert error_code(ec2.associate_route_table, RouteTableId=rt2,
+                          GatewayId=vgw) == "Resource.AlreadyAssociated"
+        assert error_code(ec2.disassociate_route_table,
+                          AssociationId=first["AssociationId"]) == "InvalidAssociationID.NotFound"
+        # moved to another table, under a new id
+        moved = ec2.replace_route_table_association(AssociationId=got["AssociationId"], RouteTableId=rt2)
+        assert fresh(ec2, rt2)["Associations"][0]["GatewayId"] == vgw
+        assert [a.get("GatewayId") for a in fresh(ec2, rt)["Associations"]] == [igw]
+        # the internet gateway associated again: its old association is no longer listed
+        again = ec2.associate_route_table(RouteTableId=rt, GatewayId=igw)["AssociationId"]
+        assert [a["RouteTableAssociationId"] for a in fresh(ec2, rt)["Associations"]] == [again]
+        ec2.disassociate_route_table(AssociationId=again)
+        ec2.disassociate_route_table(AssociationId=moved["NewAssociationId"])
+        ec2.delete_route_table(RouteTableId=rt2)
+        ec2.detach_vpn_gateway(VpnGatewayId=vgw, VpcId=vid)
+    finally:
+        ec2.delete_route_table(RouteTableId=rt)
+        ec2.delete_vpn_gateway(VpnGatewayId=vgw)
 
 
 def test_gateway_association_of_a_dual_stack_table(ec2):

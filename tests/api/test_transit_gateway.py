@@ -126,6 +126,9 @@ def test_create_and_describe_gateway(ec2, net):
     assert tgw in ids(("tag:Name", "hub"))
     assert tgw in ids(("options.association-default-route-table-id", default))
     assert tgw not in ids(("options.dns-support", "disable"))
+    # not in the API reference's list, but EC2 takes it (Ansible's ec2_transit_gateway on AWS)
+    assert tgw in ids(("options.multicast-support", "disable"))
+    assert tgw not in ids(("options.multicast-support", "enable"))
     assert tgw not in ids(("state", "pending"))
     assert error_code(ec2.describe_transit_gateways, TransitGatewayIds=["tgw-0123456789abcdef0"]) == "InvalidTransitGatewayID.NotFound"
     assert error_code(ec2.describe_transit_gateways, TransitGatewayIds=["nat-123"]) == "InvalidTransitGatewayID.Malformed"

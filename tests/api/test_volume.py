@@ -129,6 +129,50 @@ def test_attach_detach_and_terminate(ec2, instance):
         ec2.delete_volume(VolumeId=x)
 
 
+def test_multi_attach_to_two_instances(ec2, instance):
+    """A Multi-Attach io1/io2 volume attaches to several instances of its zone, each once,
+    listed in its attachments and each instance's block devices (Ansible's ec2_vol attaches
+    one to two instances on AWS); detached from one named, it stays on the other."""
+    one = instance["InstanceId"]
+    two = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=instance["SubnetId"],
+                            InstanceType="t3.micro")["Instances"][0]["InstanceId"]
+    vid = ec2.create_volume(AvailabilityZone=ZONE, Size=4, VolumeType="io1", Iops=102,
+                            MultiAttachEnabled=True)["VolumeId"]
+    plain = ec2.create_volume(AvailabilityZone=ZONE, Size=4)["VolumeId"]
+    try:
+        ec2.attach_volume(VolumeId=vid, InstanceId=one, Device="/dev/sdk")
+        a = ec2.attach_volume(VolumeId=vid, InstanceId=two, Device="/dev/sdg")
+        assert a["State"] == "attaching" and a["InstanceId"] == two and a["Device"] == "/dev/sdg"
+        [d] = ec2.describe_volumes(VolumeIds=[vid])["Volumes"]
+        assert d["State"] == "in-use"
+        assert sorted((x["InstanceId"], x["Device"], x["State"]) for x in d["Attachments"]) == sorted(
+            [(one, "/dev/sdk", "attached"), (two, "/dev/sdg", "attached")])
+        got = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [two]},
+                                            {"Name": "attachment.device", "Values": ["/dev/sdg"]}])["Volumes"]
+        assert [x["VolumeId"] for x in got] == [vid]
+        assert "/dev/sdg" in [b["DeviceName"] for b in describe(ec2, two)["BlockDeviceMappings"]]
+        assert "/dev/sdk" in [b["DeviceName"] for b in describe(ec2, one)["BlockDeviceMappings"]]
+        # each instance once; a plain volume on one instance only
+        assert error_code(ec2.attach_volume, VolumeId=vid, InstanceId=two, Device="/dev/sdh") == "VolumeInUse"
+        ec2.attach_volume(VolumeId=plain, InstanceId=one, Device="/dev/sdf")
+        assert error_code(ec2.attach_volume, VolumeId=plain, InstanceId=two, Device="/dev/sdf") == "VolumeInUse"
+        # detached from the one named (which must be named), still on the other
+        assert error_code(ec2.detach_volume, VolumeId=vid) == "MissingParameter"
+        det = ec2.detach_volume(VolumeId=vid, InstanceId=one)
+        assert det["InstanceId"] == one and det["Device"] == "/dev/sdk"
+        [d] = ec2.describe_volumes(VolumeIds=[vid])["Volumes"]
+        assert d["State"] == "in-use" and [x["InstanceId"] for x in d["Attachments"]] == [two]
+        assert error_code(ec2.delete_volume, VolumeId=vid) == "VolumeInUse"
+        # the instance terminated: detached from it too
+        ec2.terminate_instances(InstanceIds=[two])
+        assert ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]["State"] == "available"
+        ec2.detach_volume(VolumeId=plain, InstanceId=one)
+    finally:
+        ec2.terminate_instances(InstanceIds=[one, two])
+        ec2.delete_volume(VolumeId=vid)
+        ec2.delete_volume(VolumeId=plain)
+
+
 def test_modify_volume_and_attributes(ec2):
     v = ec2.create_volume(AvailabilityZone=ZONE, Size=10, VolumeType="gp2")
     vid = v["VolumeId"]

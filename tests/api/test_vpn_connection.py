@@ -190,6 +190,20 @@ def test_bgp_connection_document(ec2, gateways):
                       DestinationCidrBlock="192.168.0.0/16") == "InvalidVpnConnection.InvalidState"
 
 
+def test_tags_of_a_connection_by_resource_type(ec2, gateways):
+    """DescribeTags names a VPN connection's resource type `vpn-connection` (Ansible's
+    ec2_vpc_vpn reads its tags filtered by it, to tell whether they change)."""
+    vgw, cgw = gateways
+    cid = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw,
+                                    Options={"StaticRoutesOnly": True})["VpnConnection"]["VpnConnectionId"]
+    ec2.create_tags(Resources=[cid], Tags=[{"Key": "Key with Spaces", "Value": "v"}])
+    [t] = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [cid]}])["Tags"]
+    assert t["ResourceType"] == "vpn-connection"
+    got = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [cid]},
+                                     {"Name": "resource-type", "Values": ["vpn-connection"]}])["Tags"]
+    assert [(x["Key"], x["Value"]) for x in got] == [("Key with Spaces", "v")]
+
+
 def test_tunnel_options_are_checked(ec2, gateways):
     vgw, cgw = gateways
 

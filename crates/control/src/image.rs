@@ -4,7 +4,8 @@
 //! Ubuntu 22.04 and 24.04, Debian 12, Fedora 40 and 41 and Windows Server 2022, with their
 //! publishers' real owner ids, aliases and names, several releases of each (so
 //! `most_recent` matters), and ids of their own in each region (derived from the region and
-//! the name: stable across restarts, different between regions, as EC2's are). Accounts add their own images
+//! the name: stable across restarts, different between regions, as EC2's are; one old
+//! Amazon Linux image keeps AWS's own ids, which tests name). Accounts add their own images
 //! (RegisterImage, CreateImage, CopyImage), share them by launch permission, and
 //! deregister them. RunInstances with an id no one registered registers a generic Linux
 //! image of that id for the caller, unless the server runs with `--images strict`.
@@ -48,6 +49,9 @@ struct Entry {
     /// Ubuntu's images map two instance store volumes (`/dev/sdb`, `/dev/sdc`).
     ephemerals: bool,
     deprecated: Option<&'static str>,
+    /// The ids AWS gave it, by region, where tests name it by id (elsewhere, and for the
+    /// rest of the catalog, ids are derived).
+    aws_ids: &'static [(&'static str, &'static str)],
 }
 
 impl Entry {
@@ -67,6 +71,7 @@ impl Entry {
             windows: false,
             ephemerals: false,
             deprecated: None,
+            aws_ids: &[],
         }
     }
 }
@@ -169,6 +174,18 @@ fn entries() -> Vec<Entry> {
             )
         });
     }
+    // Its 2017.09.0 release, which Ansible's amazon.aws EC2 image targets look up by the
+    // ids AWS gave it (still public there, though long superseded).
+    v.push(Entry {
+        created: "2017-09-30T00:00:00.000Z", // (the day its name gives)
+        aws_ids: AMAZON_LINUX_2017_09_IDS,
+        ..Entry::new(
+            AMAZON_OWNER_ID,
+            "amzn-ami-hvm-2017.09.0.20170930-x86_64-gp2".into(),
+            "Amazon Linux AMI 2017.09.0.20170930 x86_64 HVM GP2".into(),
+            "x86_64",
+        )
+    });
     // Ubuntu 24.04 (gp3) and 22.04 (gp2): /dev/sda1 and two instance store mappings.
     for (release, codename, dir, volume_type, builds) in [
         (
@@ -296,6 +313,26 @@ fn entries() -> Vec<Entry> {
     v
 }
 
+/// AWS's ids of `amzn-ami-hvm-2017.09.0.20170930-x86_64-gp2` (8 hex digits, as ids were
+/// in 2017), as amazon.aws's integration targets list them.
+const AMAZON_LINUX_2017_09_IDS: &[(&str, &str)] = &[
+    ("us-east-1", "ami-8c1be5f6"),
+    ("us-east-2", "ami-c5062ba0"),
+    ("us-west-1", "ami-02eada62"),
+    ("us-west-2", "ami-e689729e"),
+    ("ca-central-1", "ami-fd55ec99"),
+    ("eu-west-1", "ami-acd005d5"),
+    ("eu-central-1", "ami-c7ee5ca8"),
+    ("eu-west-2", "ami-1a7f6d7e"),
+    ("ap-southeast-1", "ami-0797ea64"),
+    ("ap-southeast-2", "ami-8536d6e7"),
+    ("ap-northeast-2", "ami-9bec36f5"),
+    ("ap-northeast-1", "ami-2a69be4c"),
+    ("ap-south-1", "ami-4fc58420"),
+    ("sa-east-1", "ami-f1344b9d"),
+    ("cn-north-1", "ami-fba67596"),
+];
+
 /// 17 hex digits (the first a 0, as EC2's current ids have) derived from `parts`.
 fn derived_hex(parts: &[&str]) -> String {
     let mut h = Sha256::new();
@@ -337,9 +374,17 @@ fn catalog_image(region: &str, e: &Entry) -> Image {
             });
         }
     }
+    let aws_id = e
+        .aws_ids
+        .iter()
+        .find(|(r, _)| *r == region)
+        .map(|(_, id)| *id);
     Image {
-        id: ImageId::parse(&format!("ami-{}", derived_hex(&["ami", region, &e.name])))
-            .expect("derived ids have the form"),
+        id: ImageId::parse(&aws_id.map_or_else(
+            || format!("ami-{}", derived_hex(&["ami", region, &e.name])),
+            str::to_owned,
+        ))
+        .expect("derived ids have the form"),
         owner_id: e.owner.into(),
         owner_alias: e.alias.map(Into::into),
         image_location: format!("{}/{name}", e.alias.unwrap_or(e.owner)),
@@ -808,9 +853,8 @@ impl Tx<'_> {
                     .volumes
                     .values()
                     .find(|v| {
-                        v.attachment.as_ref().is_some_and(|a| {
-                            a.instance_id == i.as_str() && a.device == b.device_name
-                        })
+                        v.attachment_to(i.as_str())
+                            .is_some_and(|a| a.device == b.device_name)
                     })
                     .cloned()
             });

@@ -59,6 +59,8 @@ pub struct RunInstances {
     pub placement_group_name: Option<String>,
     pub placement_group_id: Option<String>,
     pub partition_number: Option<i64>,
+    /// `Placement.Tenancy`.
+    pub tenancy: Option<String>,
     /// `HibernationOptions.Configured`.
     pub hibernation: bool,
     /// `MaintenanceOptions.AutoRecovery` `disabled`.
@@ -638,6 +640,7 @@ impl Tx<'_> {
             )
         };
         placement(self)?;
+        check_tenancy(req.tenancy.as_deref())?;
         if let Some(b) = &req.shutdown_behavior
             && !matches!(b.as_str(), "stop" | "terminate")
         {
@@ -874,9 +877,8 @@ impl Tx<'_> {
     fn check_hibernation_root(&self, inst: &Instance) -> Result<(), ApiError> {
         let encrypted = self.region.volumes.values().any(|v| {
             v.encrypted
-                && v.attachment.as_ref().is_some_and(|a| {
-                    a.instance_id == inst.id && Some(&a.device) == inst.root_device_name.as_ref()
-                })
+                && v.attachment_to(&inst.id)
+                    .is_some_and(|a| Some(&a.device) == inst.root_device_name.as_ref())
         });
         if encrypted {
             Ok(())
@@ -1075,6 +1077,12 @@ impl Tx<'_> {
             auto_recovery_disabled: req.auto_recovery_disabled,
             reboot_migration: None,
             capacity_reservation_none: req.capacity_reservation_none,
+            dedicated: req.tenancy.as_deref() == Some("dedicated")
+                || self
+                    .region
+                    .vpcs
+                    .get(&subnet.vpc_id)
+                    .is_some_and(|v| v.instance_tenancy == "dedicated"),
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
@@ -1729,4 +1737,21 @@ pub(crate) fn ipv6_only_addresses(subnet: &Subnet, req: &AddressRequest) -> Resu
 /// The primary private address of an instance, for callers that only have its interface.
 pub fn primary_ip(eni: Option<&NetworkInterface>) -> Option<Ipv4Addr> {
     eni.and_then(|e| e.private_ip)
+}
+
+/// `Placement.Tenancy`: `default` or `dedicated`; `host` needs a Dedicated Host, which Fort
+/// does not have (AllocateHosts).
+fn check_tenancy(tenancy: Option<&str>) -> Result<(), ApiError> {
+    match tenancy {
+        None | Some("default" | "dedicated") => Ok(()),
+        Some("host") => Err(ApiError::new(
+            ErrorCode::InvalidParameterValue,
+            "Fort has no Dedicated Hosts: the tenancy host cannot be placed.",
+        )),
+        Some(other) => Err(ApiError::bad_param(
+            "tenancy",
+            other,
+            "Valid values: default, dedicated, host.",
+        )),
+    }
 }

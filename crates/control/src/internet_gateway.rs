@@ -37,17 +37,7 @@ impl Tx<'_> {
             ));
         }
         self.region.internet_gateways.remove(id);
-        // An edge association names the gateway: it goes with it (routes stay, blackholed).
-        for t in self.region.route_tables.ids_where(|t| {
-            t.associations
-                .iter()
-                .any(|a| a.gateway_id.as_ref() == Some(id))
-        }) {
-            let table = self.region.route_tables.get_mut(&t).expect("listed");
-            table
-                .associations
-                .retain(|a| a.gateway_id.as_ref() != Some(id));
-        }
+        self.forget_edge_associations(id.as_str());
         Ok(())
     }
 

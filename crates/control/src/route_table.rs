@@ -11,6 +11,9 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use crate::tags::check_tags;
 use crate::{ClientToken, Global, Region, Tx};
 
+/// How many undone gateway associations a table goes on listing.
+const MAX_DISASSOCIATED: usize = 4;
+
 /// CreateRouteTable's parameters.
 #[derive(Clone, Debug, Default)]
 pub struct CreateRouteTable {
@@ -343,6 +346,7 @@ impl Tx<'_> {
             vpc_id: vpc_id.clone(),
             routes,
             associations,
+            disassociated: Vec::new(),
             propagating_vgws: Vec::new(),
             tags: Tags::new(),
         };
@@ -459,7 +463,7 @@ impl Tx<'_> {
                 RouteTableAssociation {
                     id: RouteTableAssociationId::new(),
                     subnet_id: None,
-                    gateway_id: Some(InternetGatewayId::parse(gateway_id)?),
+                    gateway_id: Some(gateway_id.to_owned()),
                     main: false,
                 }
             }
@@ -473,12 +477,34 @@ impl Tx<'_> {
             .route_tables
             .get_mut(table_id)
             .expect("found above");
+        // an association of the gateway undone before is no longer listed
+        if let Some(g) = &association.gateway_id {
+            table
+                .disassociated
+                .retain(|a| a.gateway_id.as_ref() != Some(g));
+        }
         table.associations.push(association);
         Ok(result)
     }
 
-    /// The rules of an edge association: an internet gateway attached to the table's
-    /// VPC, not already associated, and a table holding only routes a gateway table may.
+    /// A deleted gateway's edge associations go with it, and are no longer listed (the
+    /// table's routes to it stay, blackholed).
+    pub(crate) fn forget_edge_associations(&mut self, gateway_id: &str) {
+        let names = |a: &RouteTableAssociation| a.gateway_id.as_deref() == Some(gateway_id);
+        for t in self
+            .region
+            .route_tables
+            .ids_where(|t| t.associations.iter().chain(&t.disassociated).any(names))
+        {
+            let table = self.region.route_tables.get_mut(&t).expect("listed");
+            table.associations.retain(|a| !names(a));
+            table.disassociated.retain(|a| !names(a));
+        }
+    }
+
+    /// The rules of an edge association: an internet gateway or a virtual private gateway
+    /// attached to the table's VPC, not already associated, and a table holding only routes
+    /// a gateway table may.
     fn check_edge_gateway(&self, table: &RouteTable, gateway_id: &str) -> Result<(), ApiError> {
         match Kind::of(gateway_id) {
             Some(Kind::InternetGateway) => {
@@ -490,12 +516,13 @@ impl Tx<'_> {
                     return Err(different_networks(&table.id, "network gateway", gateway_id));
                 }
             }
-            // Edge associations of virtual private gateways are not offered yet.
+            // (the traffic entering from the VPN is not yet routed by the table: the
+            // association is kept and shown)
             Some(Kind::VpnGateway) => {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedOperation,
-                    "Fort does not associate route tables with virtual private gateways yet.",
-                ));
+                let vgw = self.live_vpn_gateway(gateway_id)?;
+                if vgw.attached_vpc() != Some(&table.vpc_id) {
+                    return Err(different_networks(&table.id, "network gateway", gateway_id));
+                }
             }
             _ => return Err(gateway_not_found(gateway_id)),
         }
@@ -591,7 +618,14 @@ impl Tx<'_> {
             .route_tables
             .get_mut(&table.id)
             .expect("found above");
-        table.associations.remove(i);
+        let gone = table.associations.remove(i);
+        if gone.gateway_id.is_some() {
+            table.disassociated.push(gone);
+            // (the latest few are enough to show)
+            if table.disassociated.len() > MAX_DISASSOCIATED {
+                table.disassociated.remove(0);
+            }
+        }
         Ok(())
     }
 

@@ -217,10 +217,9 @@ impl Tx<'_> {
             .volumes
             .values()
             .filter(|v| {
-                v.attachment.as_ref().is_some_and(|a| {
-                    a.instance_id == inst.id.as_str()
-                        && !(req.exclude_boot_volume
-                            && inst.root_device_name.as_deref() == Some(a.device.as_str()))
+                v.attachment_to(inst.id.as_str()).is_some_and(|a| {
+                    !(req.exclude_boot_volume
+                        && inst.root_device_name.as_deref() == Some(a.device.as_str()))
                 })
             })
             .filter(|v| !req.exclude_data_volume_ids.iter().any(|x| v.id == *x))

@@ -238,6 +238,8 @@ pub const MANAGED_EBS_ALIAS: &str = "alias/aws/ebs";
 
 /// The id of an account's one [`EbsSettings`] row in a region.
 const EBS_SETTINGS: &str = "default";
+/// How many instances a Multi-Attach volume attaches to at most.
+const MAX_MULTI_ATTACH: usize = 16;
 
 /// The ARN of the AWS managed EBS key (`alias/aws/ebs`) of an account in a region: a key
 /// id derived from both, so it is stable.
@@ -510,6 +512,7 @@ impl Tx<'_> {
                     auto_enable_io: false,
                     create_time: tx.now,
                     attachment: None,
+                    more_attachments: Vec::new(),
                     modification: None,
                     client_token: req.client_token.as_ref().map(|t| t.as_str().to_owned()),
                     tags: req.tags.clone(),
@@ -609,6 +612,7 @@ impl Tx<'_> {
                     attach_time: whole_second(self.now),
                     delete_on_termination: e.delete_on_termination.unwrap_or(true),
                 }),
+                more_attachments: Vec::new(),
                 modification: None,
                 client_token: None,
                 tags: tags.clone(),
@@ -620,21 +624,18 @@ impl Tx<'_> {
     /// An instance is terminated: its delete-on-termination volumes go, the rest are
     /// detached.
     pub(crate) fn terminate_volumes(&mut self, instance_id: &InstanceId) {
-        let ids = self.region.volumes.ids_where(|v| {
-            v.attachment
-                .as_ref()
-                .is_some_and(|a| a.instance_id == *instance_id)
-        });
+        let ids = self
+            .region
+            .volumes
+            .ids_where(|v| v.attachment_to(instance_id).is_some());
         for id in ids {
-            let delete = self.region.volumes.get(&id).is_some_and(|v| {
-                v.attachment
-                    .as_ref()
-                    .is_some_and(|a| a.delete_on_termination)
-            });
-            if delete {
+            let Some(v) = self.region.volumes.get_mut(&id) else {
+                continue;
+            };
+            let gone = v.detach_from(instance_id);
+            // (a Multi-Attach volume still attached elsewhere stays)
+            if gone.is_some_and(|a| a.delete_on_termination) && v.attachment.is_none() {
                 self.region.volumes.remove(&id);
-            } else if let Some(v) = self.region.volumes.get_mut(&id) {
-                v.attachment = None;
             }
         }
     }
@@ -652,9 +653,8 @@ impl Tx<'_> {
             .volumes
             .values()
             .find(|v| {
-                v.attachment
-                    .as_ref()
-                    .is_some_and(|a| a.instance_id == *instance_id && a.device == device)
+                v.attachment_to(instance_id)
+                    .is_some_and(|a| a.device == device)
             })
             .map(|v| v.id.clone())
             .ok_or_else(|| {
@@ -664,7 +664,7 @@ impl Tx<'_> {
             .region
             .volumes
             .get_mut(&id)
-            .and_then(|v| v.attachment.as_mut())
+            .and_then(|v| v.attachment_to_mut(instance_id))
         {
             a.delete_on_termination = value;
         }
@@ -695,10 +695,21 @@ impl Tx<'_> {
                 format!("Instance '{instance_id}' is not 'running' or 'stopped'."),
             ));
         }
-        if v.attachment.is_some() {
+        // a Multi-Attach volume takes up to 16 instances, each once
+        if v.attachment.is_some()
+            && (!v.multi_attach_enabled || v.attachment_to(&inst.id).is_some())
+        {
             return Err(ApiError::new(
                 ErrorCode::VolumeInUse,
                 format!("{volume_id} is already attached to an instance"),
+            ));
+        }
+        if v.attachments().count() >= MAX_MULTI_ATTACH {
+            return Err(ApiError::new(
+                ErrorCode::AttachmentLimitExceeded,
+                format!(
+                    "Volume {volume_id} is attached to the maximum number of instances ({MAX_MULTI_ATTACH})."
+                ),
             ));
         }
         if v.availability_zone != inst.availability_zone {
@@ -710,9 +721,8 @@ impl Tx<'_> {
             ));
         }
         let taken = self.region.volumes.values().any(|x| {
-            x.attachment
-                .as_ref()
-                .is_some_and(|a| a.instance_id == instance_id && a.device == device)
+            x.attachment_to(instance_id)
+                .is_some_and(|a| a.device == device)
         });
         if taken {
             return Err(ApiError::invalid_value(format!(
@@ -720,12 +730,17 @@ impl Tx<'_> {
             )));
         }
         let row = self.region.volumes.get_mut(volume_id).expect("found above");
-        row.attachment = Some(VolumeAttachment {
+        let attachment = VolumeAttachment {
             instance_id: inst.id,
             device: device.to_owned(),
             attach_time: whole_second(self.now),
             delete_on_termination: false,
-        });
+        };
+        if row.attachment.is_some() {
+            row.more_attachments.push(attachment);
+        } else {
+            row.attachment = Some(attachment);
+        }
         Ok(row.clone())
     }
 
@@ -741,7 +756,7 @@ impl Tx<'_> {
         if let Some(i) = instance_id {
             self.region.instances.find(Kind::Instance, i)?;
         }
-        let Some(a) = v.attachment.clone() else {
+        let Some(first) = v.attachment.clone() else {
             if let Some(i) = instance_id {
                 return Err(ApiError::new(
                     ErrorCode::InvalidAttachmentNotFound,
@@ -753,14 +768,19 @@ impl Tx<'_> {
                 format!("Volume '{volume_id}' is in the 'available' state."),
             ));
         };
-        if let Some(i) = instance_id
-            && a.instance_id != i
-        {
-            return Err(ApiError::new(
-                ErrorCode::InvalidAttachmentNotFound,
-                format!("Volume '{volume_id}' is not attached to instance '{i}'."),
-            ));
-        }
+        // a Multi-Attach volume attached to several instances is detached from one named
+        let a = match instance_id {
+            Some(i) => v.attachment_to(i).cloned().ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidAttachmentNotFound,
+                    format!("Volume '{volume_id}' is not attached to instance '{i}'."),
+                )
+            })?,
+            None if !v.more_attachments.is_empty() => {
+                return Err(ApiError::missing("InstanceId"));
+            }
+            None => first,
+        };
         if let Some(d) = device
             && d != a.device
         {
@@ -788,7 +808,7 @@ impl Tx<'_> {
             .volumes
             .get_mut(volume_id)
             .expect("found above")
-            .attachment = None;
+            .detach_from(&a.instance_id);
         Ok(a)
     }
 

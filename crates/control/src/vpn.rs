@@ -128,6 +128,7 @@ impl Tx<'_> {
         g.state = VpnGatewayState::Deleted;
         g.deleted = Some(self.now);
         self.region.vpn_gateways.insert(g);
+        self.forget_edge_associations(id);
         Ok(())
     }
 

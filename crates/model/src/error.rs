@@ -37,6 +37,7 @@ macro_rules! error_codes {
 error_codes! {
     ActiveVpcPeeringConnectionPerVpcLimitExceeded = "ActiveVpcPeeringConnectionPerVpcLimitExceeded",
     AddressLimitExceeded = "AddressLimitExceeded",
+    AttachmentLimitExceeded = "AttachmentLimitExceeded",
     AuthFailure = "AuthFailure" => 401,
     // RDS, ElastiCache and Redshift subnet groups (their own Query APIs): a group of that
     // name exists, none does, or RDS's group spans a single zone.

@@ -183,6 +183,10 @@ pub struct RouteTable {
     pub vpc_id: VpcId,
     pub routes: Vec<Route>,
     pub associations: Vec<RouteTableAssociation>,
+    /// Gateway associations undone by DisassociateRouteTable, which EC2 goes on listing
+    /// (state `disassociated`) until the gateway is associated with the table again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disassociated: Vec<RouteTableAssociation>,
     pub propagating_vgws: Vec<String>,
     pub tags: Tags,
 }
@@ -309,8 +313,9 @@ impl From<RouteTarget> for StoredRouteTarget {
 pub struct RouteTableAssociation {
     pub id: RouteTableAssociationId,
     pub subnet_id: Option<SubnetId>,
-    /// An edge association's internet gateway.
-    pub gateway_id: Option<InternetGatewayId>,
+    /// An edge association's gateway: an internet gateway or a virtual private gateway
+    /// (its form checked when associated).
+    pub gateway_id: Option<String>,
     pub main: bool,
 }
 
@@ -652,6 +657,10 @@ pub struct Instance {
     /// Capacity Reservations, so either runs the same).
     #[serde(default, skip_serializing_if = "is_false")]
     pub capacity_reservation_none: bool,
+    /// Tenancy `dedicated` (`Placement.Tenancy`, or a dedicated VPC's): kept and shown as
+    /// EC2 shows it; Fort's hosts run every instance alike (none is anyone else's).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dedicated: bool,
 }
 
 /// `MaintenanceOptions.RebootMigration` of an instance.
@@ -912,11 +921,56 @@ pub struct Volume {
     pub multi_attach_enabled: bool,
     pub auto_enable_io: bool,
     pub create_time: Millis,
+    /// Its attachment (a Multi-Attach volume's first).
     pub attachment: Option<VolumeAttachment>,
+    /// A Multi-Attach volume's other attachments (io1 and io2 volumes with
+    /// `MultiAttachEnabled` attach to up to 16 instances of their zone).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_attachments: Vec<VolumeAttachment>,
     /// The last ModifyVolume, shown by DescribeVolumesModifications.
     pub modification: Option<VolumeModification>,
     pub client_token: Option<String>,
     pub tags: Tags,
+}
+
+impl Volume {
+    /// Its attachments: the first, then a Multi-Attach volume's others.
+    pub fn attachments(&self) -> impl Iterator<Item = &VolumeAttachment> {
+        self.attachment.iter().chain(&self.more_attachments)
+    }
+
+    /// Its attachment to one instance.
+    pub fn attachment_to(&self, instance_id: &str) -> Option<&VolumeAttachment> {
+        self.attachments().find(|a| a.instance_id == instance_id)
+    }
+
+    /// Its attachment to one instance, to change.
+    pub fn attachment_to_mut(&mut self, instance_id: &str) -> Option<&mut VolumeAttachment> {
+        self.attachment
+            .iter_mut()
+            .chain(&mut self.more_attachments)
+            .find(|a| a.instance_id == instance_id)
+    }
+
+    /// Detaches it from one instance (the next attachment becomes the first).
+    pub fn detach_from(&mut self, instance_id: &str) -> Option<VolumeAttachment> {
+        if self
+            .attachment
+            .as_ref()
+            .is_some_and(|a| a.instance_id == instance_id)
+        {
+            let gone = self.attachment.take();
+            if !self.more_attachments.is_empty() {
+                self.attachment = Some(self.more_attachments.remove(0));
+            }
+            return gone;
+        }
+        let i = self
+            .more_attachments
+            .iter()
+            .position(|a| a.instance_id == instance_id)?;
+        Some(self.more_attachments.remove(i))
+    }
 }
 
 /// An account's EBS encryption settings in one region (one row, id `default`).

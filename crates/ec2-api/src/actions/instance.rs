@@ -15,7 +15,7 @@ use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
     ApiError, ErrorCode, Instance, InstanceId, InstanceState, InterruptionBehavior, Kind,
     LaunchTemplateId, MetadataOptions, NetworkInterface, RebootMigration, SpotInstanceType, Volume,
-    format_time,
+    VolumeAttachment, format_time,
 };
 
 use super::network_interface::{
@@ -53,20 +53,18 @@ crate::actions!(
 );
 
 /// Volumes by the instance they are attached to, built once per request.
-type Volumes<'a> = HashMap<&'a InstanceId, Vec<&'a Volume>>;
+/// (with the attachment to that instance: a Multi-Attach volume has several)
+type Volumes<'a> = HashMap<&'a InstanceId, Vec<(&'a VolumeAttachment, &'a Volume)>>;
 
 fn volumes(region: &Region) -> Volumes<'_> {
     let mut map: Volumes<'_> = HashMap::new();
     for v in region.volumes.values() {
-        if let Some(a) = &v.attachment {
-            map.entry(&a.instance_id).or_default().push(v);
+        for a in v.attachments() {
+            map.entry(&a.instance_id).or_default().push((a, v));
         }
     }
     for v in map.values_mut() {
-        v.sort_by(|x, y| {
-            let d = |v: &Volume| v.attachment.as_ref().map(|a| a.device.clone());
-            d(x).cmp(&d(y))
-        });
+        v.sort_by(|x, y| x.0.device.cmp(&y.0.device));
     }
     map
 }
@@ -139,16 +137,14 @@ fn render_metadata(w: &mut Xml, m: &MetadataOptions, state: &str) {
 }
 
 /// `blockDeviceMapping` items of an instance.
-fn render_block_devices(w: &mut Xml, name: &str, vols: &[&Volume]) {
-    w.set(name, vols.iter(), |w, v| {
-        if let Some(a) = &v.attachment {
-            w.leaf("deviceName", &a.device).el("ebs", |w| {
-                w.leaf("volumeId", &v.id)
-                    .leaf("status", "attached")
-                    .leaf("attachTime", format_time(a.attach_time))
-                    .leaf("deleteOnTermination", b(a.delete_on_termination));
-            });
-        }
+fn render_block_devices(w: &mut Xml, name: &str, vols: &[(&VolumeAttachment, &Volume)]) {
+    w.set(name, vols.iter(), |w, &(a, v)| {
+        w.leaf("deviceName", &a.device).el("ebs", |w| {
+            w.leaf("volumeId", &v.id)
+                .leaf("status", "attached")
+                .leaf("attachTime", format_time(a.attach_time))
+                .leaf("deleteOnTermination", b(a.delete_on_termination));
+        });
     });
 }
 
@@ -229,6 +225,13 @@ pub(crate) fn run_request(
     if let Some(host) = p.child("Placement").opt_str("HostId") {
         return Err(host_not_found(&host));
     }
+    // Fort has no License Manager: no license configuration is shared with the account.
+    // (EC2's message; its code is not documented, InvalidParameterValue is a guess)
+    if !p.list("LicenseSpecification")?.is_empty() {
+        return Err(ApiError::invalid_value(
+            "An instance is associated with one or more unshared license configurations.",
+        ));
+    }
     let interfaces = p
         .list("NetworkInterface")?
         .into_iter()
@@ -291,6 +294,7 @@ pub(crate) fn run_request(
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
+        tenancy: p.child("Placement").opt_str("Tenancy"),
     })
 }
 
@@ -1272,7 +1276,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .collect(),
         "state-reason-code" => i.state_reason.clone().into_iter().collect(),
         "subnet-id" if live(i) => one(i.subnet_id.to_string()),
-        "tenancy" => one("default".into()),
+        "tenancy" => one(tenancy(i).into()),
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
@@ -1384,7 +1388,7 @@ pub fn render(
                     "partitionNumber",
                     i.placement_group.as_ref().and_then(|g| g.partition_number),
                 )
-                .leaf("tenancy", "default");
+                .leaf("tenancy", tenancy(i));
         })
         .el("monitoring", |w| {
             w.leaf("state", if i.monitoring { "enabled" } else { "disabled" });
@@ -1567,4 +1571,9 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface, launch
     super::network_interface::private_addresses(w, region, e, false);
     ipv6_addresses(w, e);
     w.leaf("interfaceType", &e.interface_type);
+}
+
+/// An instance's `placement.tenancy`.
+fn tenancy(i: &Instance) -> &'static str {
+    if i.dedicated { "dedicated" } else { "default" }
 }

@@ -551,12 +551,7 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
     let mut vols: Vec<_> = region
         .volumes
         .values()
-        .filter_map(|v| {
-            v.attachment
-                .as_ref()
-                .filter(|a| a.instance_id == i.id)
-                .map(|a| (a, v))
-        })
+        .filter_map(|v| v.attachment_to(&i.id).map(|a| (a, v)))
         .collect();
     vols.sort_by(|x, y| x.0.device.cmp(&y.0.device));
     for (n, (a, v)) in vols.iter().enumerate() {

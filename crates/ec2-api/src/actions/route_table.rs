@@ -266,7 +266,8 @@ fn route_fields(v: &View<'_>, table: &RouteTable, name: &str) -> Vec<String> {
 }
 
 fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
-    let assoc = t.associations.iter();
+    // (the undone gateway associations are listed, so they match too)
+    let assoc = t.associations.iter().chain(&t.disassociated);
     match name {
         "association.gateway-id" => assoc
             .filter_map(|a| a.gateway_id.as_ref().map(ToString::to_string))
@@ -308,16 +309,23 @@ pub fn render(w: &mut Xml, v: &View<'_>, t: &RouteTable) {
         .set("routeSet", &region.effective_routes(t), |w, r| {
             render_route(w, v, t, r)
         })
-        .set("associationSet", &t.associations, |w, a| {
-            w.leaf("routeTableAssociationId", &a.id)
-                .leaf("routeTableId", &t.id)
-                .opt("subnetId", a.subnet_id.as_deref())
-                .opt("gatewayId", a.gateway_id.as_deref())
-                .leaf("main", b(a.main))
-                .el("associationState", |w| {
-                    w.leaf("state", "associated");
-                });
-        })
+        .set(
+            "associationSet",
+            t.associations
+                .iter()
+                .map(|a| (a, "associated"))
+                .chain(t.disassociated.iter().map(|a| (a, "disassociated"))),
+            |w, (a, state)| {
+                w.leaf("routeTableAssociationId", &a.id)
+                    .leaf("routeTableId", &t.id)
+                    .opt("subnetId", a.subnet_id.as_deref())
+                    .opt("gatewayId", a.gateway_id.as_deref())
+                    .leaf("main", b(a.main))
+                    .el("associationState", |w| {
+                        w.leaf("state", state);
+                    });
+            },
+        )
         .set("propagatingVgwSet", &t.propagating_vgws, |w, g| {
             w.leaf("gatewayId", g);
         })

@@ -40,6 +40,7 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::PrefixList) => "prefix-list",
         Some(Kind::VpnGateway) => "vpn-gateway",
         Some(Kind::CustomerGateway) => "customer-gateway",
+        Some(Kind::VpnConnection) => "vpn-connection",
         Some(Kind::VpcBlockPublicAccessExclusion) => "vpc-block-public-access-exclusion",
         Some(Kind::TrafficMirrorFilter) => "traffic-mirror-filter",
         Some(Kind::TrafficMirrorFilterRule) => "traffic-mirror-filter-rule",

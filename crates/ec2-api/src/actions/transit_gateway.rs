@@ -694,6 +694,9 @@ const GATEWAY_FILTERS: &[&str] = &[
     "options.default-route-table-propagation",
     "options.dns-support",
     "options.vpn-ecmp-support",
+    // (not in the API reference's list, but EC2 takes it: Ansible's ec2_transit_gateway
+    // target filters by it on AWS)
+    "options.multicast-support",
     "owner-id",
     "state",
     "transit-gateway-id",
@@ -724,6 +727,7 @@ fn gateway_field(r: &Region, g: &TransitGateway, name: &str) -> Vec<String> {
         }
         "options.dns-support" => vec![on(o.dns_support).into()],
         "options.vpn-ecmp-support" => vec![on(o.vpn_ecmp_support).into()],
+        "options.multicast-support" => vec![on(o.multicast_support).into()],
         "owner-id" => vec![r.account.clone()],
         "state" => vec![g.state.to_string()],
         "transit-gateway-id" => vec![g.id.to_string()],

@@ -68,7 +68,7 @@ fn render(w: &mut Xml, region: &Region, v: &Volume, volume_state: Option<&str>) 
         .opt("availabilityZoneId", zone_id(region, &v.availability_zone))
         .leaf("status", volume_state.unwrap_or(state(v)))
         .leaf("createTime", format_time(v.create_time))
-        .set("attachmentSet", v.attachment.iter(), |w, a| {
+        .set("attachmentSet", v.attachments(), |w, a| {
             attachment(w, &v.id, a, "attached")
         })
         .leaf("volumeType", &v.volume_type)
@@ -103,17 +103,16 @@ const FILTERS: &[&str] = &[
 ];
 
 fn field(region: &Region, v: &Volume, name: &str) -> Vec<String> {
-    let a = v.attachment.as_ref();
+    let a = v.attachments();
     let one = |s: String| vec![s];
     match name {
-        "attachment.attach-time" => a.map(|a| format_time(a.attach_time)).into_iter().collect(),
-        "attachment.delete-on-termination" => a
-            .map(|a| b(a.delete_on_termination).to_owned())
-            .into_iter()
-            .collect(),
-        "attachment.device" => a.map(|a| a.device.clone()).into_iter().collect(),
-        "attachment.instance-id" => a.map(|a| a.instance_id.to_string()).into_iter().collect(),
-        "attachment.status" => a.map(|_| "attached".to_owned()).into_iter().collect(),
+        "attachment.attach-time" => a.map(|a| format_time(a.attach_time)).collect(),
+        "attachment.delete-on-termination" => {
+            a.map(|a| b(a.delete_on_termination).to_owned()).collect()
+        }
+        "attachment.device" => a.map(|a| a.device.clone()).collect(),
+        "attachment.instance-id" => a.map(|a| a.instance_id.to_string()).collect(),
+        "attachment.status" => a.map(|_| "attached".to_owned()).collect(),
         "availability-zone" => one(v.availability_zone.clone()),
         "availability-zone-id" => zone_id(region, &v.availability_zone).into_iter().collect(),
         "create-time" => one(format_time(v.create_time)),
@@ -232,8 +231,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 .write(|tx| tx.attach_volume(&vol, &inst, &device))
                 .await?;
             let a = v
-                .attachment
-                .as_ref()
+                .attachment_to(&inst)
                 .ok_or_else(|| ApiError::internal("attached volume without attachment"))?;
             let mut w = Xml::new();
             attachment(&mut w, &v.id, a, "attaching");
@@ -383,7 +381,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                         })
                         .set("eventsSet", [(); 0], |_, ()| {})
                         .set("actionsSet", [(); 0], |_, ()| {})
-                        .set("attachmentStatuses", x.attachment.iter(), |w, a| {
+                        .set("attachmentStatuses", x.attachments(), |w, a| {
                             w.leaf("ioPerformance", "normal")
                                 .leaf("instanceId", &a.instance_id);
                         });
