@@ -449,7 +449,7 @@ impl Tx<'_> {
                 }
             }
             (None, Some(gateway_id)) => {
-                self.check_edge_gateway(&table, gateway_id)?;
+                let gateway = self.check_edge_gateway(&table, gateway_id)?;
                 if table.associations.iter().any(|a| a.main) {
                     return Err(ApiError::invalid_value(format!(
                         "The main route table {table_id} cannot be associated with a gateway."
@@ -463,7 +463,7 @@ impl Tx<'_> {
                 RouteTableAssociation {
                     id: RouteTableAssociationId::new(),
                     subnet_id: None,
-                    gateway_id: Some(gateway_id.to_owned()),
+                    gateway_id: Some(gateway),
                     main: false,
                 }
             }
@@ -490,7 +490,9 @@ impl Tx<'_> {
     /// A deleted gateway's edge associations go with it, and are no longer listed (the
     /// table's routes to it stay, blackholed).
     pub(crate) fn forget_edge_associations(&mut self, gateway_id: &str) {
-        let names = |a: &RouteTableAssociation| a.gateway_id.as_deref() == Some(gateway_id);
+        let names = |a: &RouteTableAssociation| {
+            a.gateway_id.as_ref().map(EdgeGateway::as_str) == Some(gateway_id)
+        };
         for t in self
             .region
             .route_tables
@@ -505,8 +507,12 @@ impl Tx<'_> {
     /// The rules of an edge association: an internet gateway or a virtual private gateway
     /// attached to the table's VPC, not already associated, and a table holding only routes
     /// a gateway table may.
-    fn check_edge_gateway(&self, table: &RouteTable, gateway_id: &str) -> Result<(), ApiError> {
-        match Kind::of(gateway_id) {
+    fn check_edge_gateway(
+        &self,
+        table: &RouteTable,
+        gateway_id: &str,
+    ) -> Result<EdgeGateway, ApiError> {
+        let gateway = match Kind::of(gateway_id) {
             Some(Kind::InternetGateway) => {
                 let igw = self
                     .region
@@ -515,6 +521,7 @@ impl Tx<'_> {
                 if igw.vpc_id.as_deref() != Some(&table.vpc_id) {
                     return Err(different_networks(&table.id, "network gateway", gateway_id));
                 }
+                EdgeGateway::Internet(igw.id.clone())
             }
             // (the traffic entering from the VPN is not yet routed by the table: the
             // association is kept and shown)
@@ -523,10 +530,11 @@ impl Tx<'_> {
                 if vgw.attached_vpc() != Some(&table.vpc_id) {
                     return Err(different_networks(&table.id, "network gateway", gateway_id));
                 }
+                EdgeGateway::VirtualPrivate(vgw.id.clone())
             }
             _ => return Err(gateway_not_found(gateway_id)),
-        }
-        self.not_yet_associated(|a| a.gateway_id.as_deref() == Some(gateway_id))?;
+        };
+        self.not_yet_associated(|a| a.gateway_id.as_ref() == Some(&gateway))?;
         let vpc = self.region.vpcs.get(&table.vpc_id);
         for r in &table.routes {
             if !self.gateway_route_ok(vpc, &r.destination, &r.target) {
@@ -537,7 +545,7 @@ impl Tx<'_> {
                 )));
             }
         }
-        Ok(())
+        Ok(gateway)
     }
 
     /// Whether a route may be in a gateway table: local, or to an interface or endpoint

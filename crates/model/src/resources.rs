@@ -309,13 +309,49 @@ impl From<RouteTarget> for StoredRouteTarget {
     }
 }
 
+/// The gateway of a route table's edge association: traffic entering the VPC by it is
+/// routed by the table. Stored as the gateway's id (rows from before virtual private
+/// gateways could be associated hold an internet gateway's).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum EdgeGateway {
+    Internet(InternetGatewayId),
+    VirtualPrivate(VpnGatewayId),
+}
+
+impl EdgeGateway {
+    pub fn as_str(&self) -> &str {
+        match self {
+            EdgeGateway::Internet(id) => id,
+            EdgeGateway::VirtualPrivate(id) => id,
+        }
+    }
+}
+
+impl From<String> for EdgeGateway {
+    fn from(id: String) -> Self {
+        match Kind::of(&id) {
+            Some(Kind::VpnGateway) => EdgeGateway::VirtualPrivate(VpnGatewayId::stored(id)),
+            _ => EdgeGateway::Internet(InternetGatewayId::stored(id)),
+        }
+    }
+}
+
+impl From<EdgeGateway> for String {
+    fn from(g: EdgeGateway) -> Self {
+        match g {
+            EdgeGateway::Internet(id) => id.into_string(),
+            EdgeGateway::VirtualPrivate(id) => id.into_string(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteTableAssociation {
     pub id: RouteTableAssociationId,
     pub subnet_id: Option<SubnetId>,
-    /// An edge association's gateway: an internet gateway or a virtual private gateway
-    /// (its form checked when associated).
-    pub gateway_id: Option<String>,
+    /// An edge association's gateway.
+    pub gateway_id: Option<EdgeGateway>,
     pub main: bool,
 }
 

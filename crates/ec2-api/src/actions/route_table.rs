@@ -5,8 +5,8 @@ use fort_control::route_table::{
 };
 use fort_control::{Region, View};
 use fort_model::{
-    ApiError, ErrorCode, Kind, Route, RouteDestination, RouteTable, RouteTableAssociationId,
-    RouteTableId, RouteTarget,
+    ApiError, EdgeGateway, ErrorCode, Kind, Route, RouteDestination, RouteTable,
+    RouteTableAssociationId, RouteTableId, RouteTarget,
 };
 
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -270,7 +270,7 @@ fn field(v: &View<'_>, t: &RouteTable, name: &str) -> Vec<String> {
     let assoc = t.associations.iter().chain(&t.disassociated);
     match name {
         "association.gateway-id" => assoc
-            .filter_map(|a| a.gateway_id.as_ref().map(ToString::to_string))
+            .filter_map(|a| a.gateway_id.as_ref().map(|g| g.as_str().to_owned()))
             .collect(),
         "association.route-table-association-id" => assoc.map(|a| a.id.to_string()).collect(),
         "association.route-table-id" => assoc.map(|_| t.id.to_string()).collect(),
@@ -319,7 +319,7 @@ pub fn render(w: &mut Xml, v: &View<'_>, t: &RouteTable) {
                 w.leaf("routeTableAssociationId", &a.id)
                     .leaf("routeTableId", &t.id)
                     .opt("subnetId", a.subnet_id.as_deref())
-                    .opt("gatewayId", a.gateway_id.as_deref())
+                    .opt("gatewayId", a.gateway_id.as_ref().map(EdgeGateway::as_str))
                     .leaf("main", b(a.main))
                     .el("associationState", |w| {
                         w.leaf("state", state);
