@@ -55,6 +55,8 @@ provider "aws" {
     sts     = "%s"
     iam     = "%s"
     route53 = "%s"
+    logs    = "%s"
+    ssm     = "%s"
   }
 }
 """
@@ -118,7 +120,7 @@ class Runner:
     def write_provider(self, d):
         e = self.endpoint
         with open(os.path.join(d, "provider.tf"), "w") as f:
-            f.write(PROVIDER % (ACCESS_KEY, SECRET_KEY, e, e, e, e))
+            f.write(PROVIDER % (ACCESS_KEY, SECRET_KEY, e, e, e, e, e, e))
 
     def tf(self, d, *args):
         try:
