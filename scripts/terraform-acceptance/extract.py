@@ -20,6 +20,7 @@ expect_non_empty_plan, plan_only}], skip}.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -756,6 +757,10 @@ def main():
             cases = [c for c in cases if c["name"] in keep]
         all_cases.extend(cases)
     os.makedirs(out, exist_ok=True)
+    # the user-data files some configurations read with filebase64("test-fixtures/...")
+    fixtures = os.path.join(ec2, "test-fixtures")
+    if os.path.isdir(fixtures):
+        shutil.copytree(fixtures, os.path.join(out, "test-fixtures"), dirs_exist_ok=True)
     with open(os.path.join(out, "cases.json"), "w") as fh:
         json.dump(all_cases, fh, indent=1)
     skipped = [c for c in all_cases if c["skip"]]

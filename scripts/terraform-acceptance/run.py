@@ -96,8 +96,8 @@ def start_fort(data):
 
 
 class Runner:
-    def __init__(self, tmp, endpoint):
-        self.tmp, self.endpoint = tmp, endpoint
+    def __init__(self, tmp, endpoint, cases_dir):
+        self.tmp, self.endpoint, self.cases_dir = tmp, endpoint, cases_dir
         self.cli = os.path.join(tmp, "terraformrc")
         with open(self.cli, "w") as f:
             f.write('provider_installation {\n'
@@ -141,6 +141,11 @@ class Runner:
         os.symlink(os.path.join(self.base, ".terraform", "providers"),
                    os.path.join(d, ".terraform", "providers"))
         shutil.copy(os.path.join(self.base, ".terraform.lock.hcl"), d)
+        # the package's test-fixtures/ (user data files), which configurations name relative
+        # to the working directory
+        fixtures = os.path.join(self.cases_dir, "test-fixtures")
+        if os.path.isdir(fixtures):
+            os.symlink(fixtures, os.path.join(d, "test-fixtures"))
         mods = {f"t{i:02d}": c for i, c in enumerate(cases)}
         # a case with ExpectError steps is alone in its batch and runs every step
         errors = len(cases) == 1 and any(st["expect_error"] for st in cases[0]["steps"])
@@ -319,7 +324,7 @@ def main():
     results = []
     lock = threading.Lock()
     try:
-        runner = Runner(tmp, endpoint)
+        runner = Runner(tmp, endpoint, os.path.abspath(cases_dir))
         pooled, serial = batches(run)
 
         def done(rs):
