@@ -670,3 +670,23 @@ def test_iam_instance_profile_at_launch(fort, ec2, subnet):
         terminate_all(ec2, [{"Name": "subnet-id", "Values": [sid]}])
     finally:
         iam.delete_instance_profile(InstanceProfileName="fort-launch-profile")
+
+
+def test_enclave_options_are_kept(ec2, subnet):
+    """EnclaveOptions.Enabled is kept from the launch (the provider's enclave_options), for
+    the types that can run a Nitro Enclave (Nitro, 4 vCPUs or more, not burstable)."""
+    plain = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                              InstanceType="c5.xlarge")["Instances"][0]
+    assert plain["EnclaveOptions"] == {"Enabled": False}
+    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                          InstanceType="c5.xlarge", EnclaveOptions={"Enabled": True})["Instances"][0]
+    iid = i["InstanceId"]
+    assert i["EnclaveOptions"] == {"Enabled": True}
+    assert describe(ec2, iid)["EnclaveOptions"] == {"Enabled": True}
+    got = ec2.describe_instance_attribute(InstanceId=iid, Attribute="enclaveOptions")
+    assert got["EnclaveOptions"] == {"Enabled": True}
+    data = ec2.get_launch_template_data(InstanceId=iid)["LaunchTemplateData"]
+    assert data["EnclaveOptions"] == {"Enabled": True}
+    # a burstable type cannot run one
+    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
+                      InstanceType="t3.xlarge", EnclaveOptions={"Enabled": True}) == "UnsupportedOperation"

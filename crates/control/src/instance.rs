@@ -65,6 +65,8 @@ pub struct RunInstances {
     pub auto_recovery_disabled: bool,
     /// `CapacityReservationSpecification.CapacityReservationPreference` `none`.
     pub capacity_reservation_none: bool,
+    /// `EnclaveOptions.Enabled`.
+    pub enclave: bool,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -583,6 +585,12 @@ impl Tx<'_> {
             .unwrap_or_else(|| "m1.small".into());
         let itype = check_instance_type(&instance_type)?;
         crate::image::check_architecture(&image, itype)?;
+        if req.enclave && !itype.nitro_enclaves() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("The instance type {instance_type} does not support Nitro Enclaves."),
+            ));
+        }
         if let Some(key) = &req.key_name {
             self.check_key_name_exists(key)?;
         }
@@ -855,6 +863,14 @@ impl Tx<'_> {
                 self.check_hibernation_root(inst)?;
                 inst.hibernation_configured = true;
             }
+            inst.enclave_enabled = req.enclave;
+            // No Fort guest runs EC2Launch: the Windows password it would set is made here.
+            if image.platform.as_deref() == Some("windows")
+                && let Some(key) = &req.key_name
+                && let Some(pair) = self.region.key_pairs.values().find(|k| &k.name == key)
+            {
+                inst.password_data = crate::key_pair::launch_password_data(&pair.public_key);
+            }
             inst.cpu_options = cpu_options.clone();
             inst.metadata_options = metadata_options.clone();
             inst.fleet_id = req.fleet_id.clone();
@@ -1075,6 +1091,8 @@ impl Tx<'_> {
             auto_recovery_disabled: req.auto_recovery_disabled,
             reboot_migration: None,
             capacity_reservation_none: req.capacity_reservation_none,
+            password_data: None,
+            enclave_enabled: false,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

@@ -497,6 +497,9 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
             "none".into(),
         );
     }
+    if i.enclave_enabled {
+        put("EnclaveOptions.Enabled".into(), "true".into());
+    }
     let names = &i.private_dns_name_options;
     put(
         "PrivateDnsNameOptions.HostnameType".into(),
