@@ -157,13 +157,14 @@ class Runner:
             for m in mods:
                 f.write(f'module "{m}" {{\n  source = "./{m}"\n}}\n')
         t0 = time.time()
+        dropped = set()  # modules that failed: emptied, so the others' steps still apply
         for k in range(max(len(steps_of(c)) for c in cases)):
             for m, c in mods.items():
                 steps = steps_of(c)
                 if k < len(steps) or k == 0:
                     os.makedirs(os.path.join(d, m), exist_ok=True)
                     with open(os.path.join(d, m, "main.tf"), "w") as f:
-                        f.write(steps[min(k, len(steps) - 1)]["config"])
+                        f.write("" if m in dropped else steps[min(k, len(steps) - 1)]["config"])
             if k == 0:
                 p = self.tf(d, "init", "-input=false")  # modules only: providers are linked
                 if p.returncode:
@@ -178,8 +179,22 @@ class Runner:
                 with open(os.path.join(d, "t00", "main.tf"), "w") as f:
                     f.write(good[-1]["config"] if good else "")
                 continue
-            if p.returncode:
+            # An error found while planning (a data source that finds nothing, a value the
+            # provider rejects) stops the whole apply: drop the modules it names and apply
+            # again, so the others are not counted as passing without being applied.
+            for _ in range(len(mods)):
+                if not p.returncode:
+                    break
+                before = {m for m, r in results.items() if r["status"] != "pass"}
                 blame(results, p.stderr, f"step {k + 1} apply")
+                failed = {m for m, r in results.items() if r["status"] != "pass"}
+                if failed == before or failed == set(mods):
+                    break
+                for m in failed - dropped:
+                    with open(os.path.join(d, m, "main.tf"), "w") as f:
+                        f.write("")
+                dropped |= failed
+                p = self.tf(d, "apply", "-auto-approve", "-input=false")
             p = self.tf(d, "plan", "-detailed-exitcode", "-input=false")
             if p.returncode == 2:
                 for m, changes in plan_changes(p.stdout).items():

@@ -386,8 +386,7 @@ fn stored_rsa_key(public_key: &str) -> Option<RsaPublicKey> {
 /// --priv-launch-key` and the provider's `get_password_data` decrypt). EC2 gives no
 /// password to an instance launched with an ed25519 key: `None`.
 pub fn launch_password_data(public_key: &str) -> Option<String> {
-    const CHARS: &[u8] =
-        b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@#$%&*()-_=+?";
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@#$%&*()-_=+?";
     let key = stored_rsa_key(public_key)?;
     let password: Vec<u8> = (0..32)
         .map(|_| CHARS[(OsRng.next_u32() as usize) % CHARS.len()])
