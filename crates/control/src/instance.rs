@@ -67,6 +67,8 @@ pub struct RunInstances {
     pub capacity_reservation_none: bool,
     /// `EnclaveOptions.Enabled`.
     pub enclave: bool,
+    /// `Placement.Tenancy`.
+    pub tenancy: Option<String>,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -585,6 +587,15 @@ impl Tx<'_> {
             .unwrap_or_else(|| "m1.small".into());
         let itype = check_instance_type(&instance_type)?;
         crate::image::check_architecture(&image, itype)?;
+        if let Some(t) = req.tenancy.as_deref()
+            && !matches!(t, "default" | "dedicated")
+        {
+            return Err(ApiError::bad_param(
+                "tenancy",
+                t,
+                "Fort has no Dedicated Hosts: valid values are default | dedicated.",
+            ));
+        }
         if req.enclave && !itype.nitro_enclaves() {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
@@ -864,6 +875,12 @@ impl Tx<'_> {
                 inst.hibernation_configured = true;
             }
             inst.enclave_enabled = req.enclave;
+            inst.dedicated = req.tenancy.as_deref() == Some("dedicated")
+                || self
+                    .region
+                    .vpcs
+                    .get(&inst.vpc_id)
+                    .is_some_and(|v| v.instance_tenancy == "dedicated");
             // No Fort guest runs EC2Launch: the Windows password it would set is made here.
             if image.platform.as_deref() == Some("windows")
                 && let Some(key) = &req.key_name
@@ -1093,6 +1110,7 @@ impl Tx<'_> {
             capacity_reservation_none: req.capacity_reservation_none,
             password_data: None,
             enclave_enabled: false,
+            dedicated: false,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

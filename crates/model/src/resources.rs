@@ -661,6 +661,10 @@ pub struct Instance {
     /// none; EC2 reports it and keeps it for the instance's life).
     #[serde(default, skip_serializing_if = "is_false")]
     pub enclave_enabled: bool,
+    /// `Placement.Tenancy` `dedicated` (asked, or the VPC's instance tenancy): EC2's
+    /// `default` otherwise. Fort's hosts are not partitioned by account either way.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub dedicated: bool,
 }
 
 /// `MaintenanceOptions.RebootMigration` of an instance.

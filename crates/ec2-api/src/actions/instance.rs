@@ -283,6 +283,7 @@ pub(crate) fn run_request(
         fleet_id: None,
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
         enclave: p.child("EnclaveOptions").bool("Enabled")? == Some(true),
+        tenancy: p.child("Placement").opt_str("Tenancy"),
         auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
         capacity_reservation_none: capacity_reservation_none(
             p.child("CapacityReservationSpecification"),
@@ -1273,7 +1274,7 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
             .collect(),
         "state-reason-code" => i.state_reason.clone().into_iter().collect(),
         "subnet-id" if live(i) => one(i.subnet_id.to_string()),
-        "tenancy" => one("default".into()),
+        "tenancy" => one(if i.dedicated { "dedicated" } else { "default" }.into()),
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
@@ -1385,7 +1386,7 @@ pub fn render(
                     "partitionNumber",
                     i.placement_group.as_ref().and_then(|g| g.partition_number),
                 )
-                .leaf("tenancy", "default");
+                .leaf("tenancy", if i.dedicated { "dedicated" } else { "default" });
         })
         .el("monitoring", |w| {
             w.leaf("state", if i.monitoring { "enabled" } else { "disabled" });

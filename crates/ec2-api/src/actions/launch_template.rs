@@ -500,6 +500,9 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
     if i.enclave_enabled {
         put("EnclaveOptions.Enabled".into(), "true".into());
     }
+    if i.dedicated {
+        put("Placement.Tenancy".into(), "dedicated".into());
+    }
     let names = &i.private_dns_name_options;
     put(
         "PrivateDnsNameOptions.HostnameType".into(),
