@@ -20,6 +20,7 @@ expect_non_empty_plan, plan_only}], skip}.
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -43,8 +44,46 @@ FILES = [
     "vpc_endpoint_test.go", "vpc_route_table_association_test.go",
     "vpc_main_route_table_association_test.go", "vpc_ipv4_cidr_block_association_test.go",
     "ec2_instance_test.go", "ec2_launch_template_test.go", "ec2_key_pair_test.go",
+    # instances, launch templates, EBS, images and the rest (issue 11, second round)
+    "ebs_volume_test.go", "ebs_volume_attachment_test.go", "ebs_snapshot_test.go",
+    "ebs_snapshot_copy_test.go", "ebs_snapshot_create_volume_permission_test.go",
+    "ec2_ami_test.go", "ec2_ami_copy_test.go", "ec2_ami_from_instance_test.go",
+    "ec2_ami_launch_permission_test.go", "vpc_flow_log_test.go",
+    "vpc_managed_prefix_list_test.go", "vpc_managed_prefix_list_entry_test.go",
+    "vpc_endpoint_route_table_association_test.go", "vpc_endpoint_subnet_association_test.go",
+    "vpc_endpoint_security_group_association_test.go", "vpc_endpoint_policy_test.go",
+    "vpc_endpoint_service_test.go", "vpc_endpoint_service_allowed_principal_test.go",
+    "vpc_endpoint_connection_notification_test.go", "vpc_endpoint_connection_accepter_test.go",
+    "transitgateway_test.go", "transitgateway_vpc_attachment_test.go",
+    "transitgateway_route_table_test.go", "transitgateway_route_test.go",
+    "transitgateway_route_table_association_test.go",
+    "transitgateway_route_table_propagation_test.go",
+    "vpnsite_customer_gateway_test.go", "vpnsite_gateway_test.go",
+    "vpnsite_gateway_attachment_test.go", "vpnsite_gateway_route_propagation_test.go",
+    "vpnsite_connection_test.go", "vpnsite_connection_route_test.go",
+    # their data sources
+    "ec2_instance_data_source_test.go", "ec2_instances_data_source_test.go",
+    "ec2_launch_template_data_source_test.go", "ebs_volume_data_source_test.go",
+    "ebs_volumes_data_source_test.go", "ebs_snapshot_data_source_test.go",
+    "ebs_snapshot_ids_data_source_test.go", "ec2_ami_data_source_test.go",
+    "ec2_ami_ids_data_source_test.go", "ec2_key_pair_data_source_test.go",
+    "ec2_eip_data_source_test.go", "ec2_eips_data_source_test.go",
+    "vpc_managed_prefix_list_data_source_test.go", "vpc_managed_prefix_lists_data_source_test.go",
+    "vpc_endpoint_data_source_test.go", "vpc_endpoint_service_data_source_test.go",
+    "vpc_network_interface_data_source_test.go", "vpc_network_interfaces_data_source_test.go",
+    "transitgateway_data_source_test.go", "transitgateway_attachment_data_source_test.go",
+    "transitgateway_attachments_data_source_test.go",
+    "transitgateway_vpc_attachment_data_source_test.go",
+    "transitgateway_vpc_attachments_data_source_test.go",
+    "transitgateway_route_table_data_source_test.go",
+    "transitgateway_route_tables_data_source_test.go",
+    "transitgateway_route_table_associations_data_source_test.go",
+    "transitgateway_route_table_propagations_data_source_test.go",
+    "transitgateway_route_table_routes_data_source_test.go",
+    "transitgateway_vpn_attachment_data_source_test.go",
+    "vpnsite_customer_gateway_data_source_test.go", "vpnsite_gateway_data_source_test.go",
 ]
-SAMPLE = {"ec2_instance_test.go": 40, "ec2_launch_template_test.go": 30}
+SAMPLE = {}  # every test of every file (the first round sampled the two big EC2 files)
 
 # Resource and data source types Fort serves (EC2, IAM, STS, Route 53); anything else is
 # another AWS service and the configuration is skipped.
@@ -53,7 +92,8 @@ FORT_TYPES = re.compile(
     r"egress_only|default_|ec2_|instance|launch_template|key_pair|ami|availability_zone|"
     r"placement_group|ebs_|customer_gateway|vpn_|flow_log|main_route_table|prefix_list|"
     r"region|partition|caller_identity|iam_|route53_|volume_attachment|arn|"
-    r"default_tags|ip_ranges)")
+    r"default_tags|ip_ranges|snapshot_create_volume_permission|cloudwatch_log_group|"
+    r"ssm_parameter)")
 # Skipped for what the test case asks of its harness (its PreCheck and provider factories)...
 CASE_SKIPS = [
     (r"ProtoV5Factories(Alternate|PlusProviders|MultipleRegions|Named)|PreCheck(AlternateAccount|MultipleRegion)",
@@ -398,6 +438,13 @@ class Go:
             return m.group(1).lower() + m.group(2) + ("updated" if m.group(3) else "")
         if name in ("acctest.CtTrue", "acctest.CtFalse"):
             return name[len("acctest.Ct"):].lower()
+        m = re.fullmatch(r"ec2\.\w+Value(Enable|Disable)", name)
+        if m:  # the SDK's enum constants the configurations print
+            return m.group(1).lower()
+        if name == "ec2.CapacityReservationInstancePlatformLinuxUnix":
+            return "Linux/UNIX"
+        if name == "ec2.AmdSevSnpSpecificationEnabled":
+            return "enabled"
         if name.startswith("ec2.ArchitectureValues"):
             return {"X8664": "x86_64", "Arm64": "arm64", "I386": "i386"}[name.split("Values")[1]]
         if name.startswith("acctest.") and name[len("acctest."):] in self.consts:
@@ -485,6 +532,26 @@ class Go:
             if texts[0] == "var" and "=" in texts:
                 k = texts.index("=")
                 env[texts[1]] = self.eval(stmt[k + 1:], env)
+                continue
+            if len(texts) > 2 and texts[1] == "=" and texts[0] in env:  # `x = value`
+                env[texts[0]] = self.eval(stmt[2:], env)
+                continue
+            if texts[0] == "if" and texts[-1] == "}" and "else" not in texts:
+                # `if a == b { x = v }`: the defaults-to-null idiom of the configuration functions
+                k = texts.index("{")
+                cond = stmt[1:k]
+                ops = [n for n, t in enumerate(cond) if t.text in ("==", "!=")]
+                if len(ops) != 1:
+                    raise Unsupported(f"condition in {fn.name}")
+                left, right = self.eval(cond[:ops[0]], env), self.eval(cond[ops[0] + 1:], env)
+                if (left == right) == (cond[ops[0]].text == "=="):
+                    inner = Func(fn.name, [], stmt[k + 1:match_close(stmt, k)], fn.file)
+                    for sub in split_lines(inner.body):
+                        st = [t.text for t in sub]
+                        if len(st) > 2 and st[1] == "=" and st[0] in env:
+                            env[st[0]] = self.eval(sub[2:], env)
+                        else:
+                            raise Unsupported(f"statement in {fn.name}: {' '.join(st[:6])}")
                 continue
             raise Unsupported(f"statement in {fn.name}: {' '.join(texts[:6])}")
         raise Unsupported(f"no return in {fn.name}")
@@ -690,6 +757,10 @@ def main():
             cases = [c for c in cases if c["name"] in keep]
         all_cases.extend(cases)
     os.makedirs(out, exist_ok=True)
+    # the user-data files some configurations read with filebase64("test-fixtures/...")
+    fixtures = os.path.join(ec2, "test-fixtures")
+    if os.path.isdir(fixtures):
+        shutil.copytree(fixtures, os.path.join(out, "test-fixtures"), dirs_exist_ok=True)
     with open(os.path.join(out, "cases.json"), "w") as fh:
         json.dump(all_cases, fh, indent=1)
     skipped = [c for c in all_cases if c["skip"]]

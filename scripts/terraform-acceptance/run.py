@@ -55,6 +55,8 @@ provider "aws" {
     sts     = "%s"
     iam     = "%s"
     route53 = "%s"
+    logs    = "%s"
+    ssm     = "%s"
   }
 }
 """
@@ -94,8 +96,8 @@ def start_fort(data):
 
 
 class Runner:
-    def __init__(self, tmp, endpoint):
-        self.tmp, self.endpoint = tmp, endpoint
+    def __init__(self, tmp, endpoint, cases_dir):
+        self.tmp, self.endpoint, self.cases_dir = tmp, endpoint, cases_dir
         self.cli = os.path.join(tmp, "terraformrc")
         with open(self.cli, "w") as f:
             f.write('provider_installation {\n'
@@ -118,7 +120,7 @@ class Runner:
     def write_provider(self, d):
         e = self.endpoint
         with open(os.path.join(d, "provider.tf"), "w") as f:
-            f.write(PROVIDER % (ACCESS_KEY, SECRET_KEY, e, e, e, e))
+            f.write(PROVIDER % (ACCESS_KEY, SECRET_KEY, e, e, e, e, e, e))
 
     def tf(self, d, *args):
         try:
@@ -139,6 +141,11 @@ class Runner:
         os.symlink(os.path.join(self.base, ".terraform", "providers"),
                    os.path.join(d, ".terraform", "providers"))
         shutil.copy(os.path.join(self.base, ".terraform.lock.hcl"), d)
+        # the package's test-fixtures/ (user data files), which configurations name relative
+        # to the working directory
+        fixtures = os.path.join(self.cases_dir, "test-fixtures")
+        if os.path.isdir(fixtures):
+            os.symlink(fixtures, os.path.join(d, "test-fixtures"))
         mods = {f"t{i:02d}": c for i, c in enumerate(cases)}
         # a case with ExpectError steps is alone in its batch and runs every step
         errors = len(cases) == 1 and any(st["expect_error"] for st in cases[0]["steps"])
@@ -150,13 +157,14 @@ class Runner:
             for m in mods:
                 f.write(f'module "{m}" {{\n  source = "./{m}"\n}}\n')
         t0 = time.time()
+        dropped = set()  # modules that failed: emptied, so the others' steps still apply
         for k in range(max(len(steps_of(c)) for c in cases)):
             for m, c in mods.items():
                 steps = steps_of(c)
                 if k < len(steps) or k == 0:
                     os.makedirs(os.path.join(d, m), exist_ok=True)
                     with open(os.path.join(d, m, "main.tf"), "w") as f:
-                        f.write(steps[min(k, len(steps) - 1)]["config"])
+                        f.write("" if m in dropped else steps[min(k, len(steps) - 1)]["config"])
             if k == 0:
                 p = self.tf(d, "init", "-input=false")  # modules only: providers are linked
                 if p.returncode:
@@ -171,8 +179,22 @@ class Runner:
                 with open(os.path.join(d, "t00", "main.tf"), "w") as f:
                     f.write(good[-1]["config"] if good else "")
                 continue
-            if p.returncode:
+            # An error found while planning (a data source that finds nothing, a value the
+            # provider rejects) stops the whole apply: drop the modules it names and apply
+            # again, so the others are not counted as passing without being applied.
+            for _ in range(len(mods)):
+                if not p.returncode:
+                    break
+                before = {m for m, r in results.items() if r["status"] != "pass"}
                 blame(results, p.stderr, f"step {k + 1} apply")
+                failed = {m for m, r in results.items() if r["status"] != "pass"}
+                if failed == before or failed == set(mods):
+                    break
+                for m in failed - dropped:
+                    with open(os.path.join(d, m, "main.tf"), "w") as f:
+                        f.write("")
+                dropped |= failed
+                p = self.tf(d, "apply", "-auto-approve", "-input=false")
             p = self.tf(d, "plan", "-detailed-exitcode", "-input=false")
             if p.returncode == 2:
                 for m, changes in plan_changes(p.stdout).items():
@@ -317,7 +339,7 @@ def main():
     results = []
     lock = threading.Lock()
     try:
-        runner = Runner(tmp, endpoint)
+        runner = Runner(tmp, endpoint, os.path.abspath(cases_dir))
         pooled, serial = batches(run)
 
         def done(rs):

@@ -441,3 +441,36 @@ def test_a_transit_gateway_vpn_attachment_has_tags_of_its_own(ec2):
                       Tags=[{"Key": "a", "Value": "b"}]) == "InvalidTransitGatewayAttachmentID.NotFound"
     ec2.delete_transit_gateway(TransitGatewayId=tgw_id)
     ec2.delete_customer_gateway(CustomerGatewayId=cgw)
+
+
+def test_acceleration_on_a_transit_gateway_and_tunnel_log_options(ec2, gateways):
+    """`EnableAcceleration` is taken for a connection on a transit gateway (refused on a
+    virtual private gateway) and reported; a tunnel's CloudWatch Logs options are kept
+    and reported, at creation and by ModifyVpnTunnelOptions (the provider's
+    tunnel1_log_options)."""
+    tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    _, cgw = gateways
+    arn = "arn:aws:logs:us-east-1:123456789012:log-group:tunnels"
+    logs = {"CloudWatchLogOptions": {"LogEnabled": True, "LogGroupArn": arn, "LogOutputFormat": "json"}}
+    conn = ec2.create_vpn_connection(
+        Type="ipsec.1", CustomerGatewayId=cgw, TransitGatewayId=tgw,
+        Options={"EnableAcceleration": True, "TunnelOptions": [{"LogOptions": logs}]})["VpnConnection"]
+    cid = conn["VpnConnectionId"]
+    try:
+        [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+        assert c["Options"]["EnableAcceleration"] is True
+        first, second = c["Options"]["TunnelOptions"]
+        assert first["LogOptions"] == logs
+        assert second["LogOptions"] == {"CloudWatchLogOptions": {"LogEnabled": False}}
+        ec2.modify_vpn_tunnel_options(
+            VpnConnectionId=cid, VpnTunnelOutsideIpAddress=first["OutsideIpAddress"],
+            TunnelOptions={"LogOptions": {"CloudWatchLogOptions": {"LogEnabled": False}}})
+        [c] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+        assert c["Options"]["TunnelOptions"][0]["LogOptions"]["CloudWatchLogOptions"]["LogEnabled"] is False
+        bad = {"CloudWatchLogOptions": {"LogEnabled": True, "LogOutputFormat": "xml"}}
+        assert error_code(ec2.modify_vpn_tunnel_options, VpnConnectionId=cid,
+                          VpnTunnelOutsideIpAddress=first["OutsideIpAddress"],
+                          TunnelOptions={"LogOptions": bad}) == "InvalidParameterValue"
+    finally:
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+        ec2.delete_transit_gateway(TransitGatewayId=tgw)

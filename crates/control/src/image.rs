@@ -1193,6 +1193,15 @@ impl InstanceType {
         self.hypervisor == "nitro" || self.bare_metal
     }
 
+    /// Whether an instance of the type may run a Nitro Enclave: Nitro virtualised types of
+    /// 4 vCPUs or more, not burstable (T) ones.
+    pub fn nitro_enclaves(&self) -> bool {
+        self.hypervisor == "nitro"
+            && !self.bare_metal
+            && self.vcpus >= 4
+            && !self.name.starts_with('t')
+    }
+
     /// The core counts and threads per core CPU options accept: Nitro types only.
     pub fn valid_cpu_options(&self) -> Option<(Vec<u32>, Vec<u32>)> {
         if !self.nitro() {

@@ -67,6 +67,8 @@ pub struct RunInstances {
     pub auto_recovery_disabled: bool,
     /// `CapacityReservationSpecification.CapacityReservationPreference` `none`.
     pub capacity_reservation_none: bool,
+    /// `EnclaveOptions.Enabled`.
+    pub enclave: bool,
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -585,6 +587,12 @@ impl Tx<'_> {
             .unwrap_or_else(|| "m1.small".into());
         let itype = check_instance_type(&instance_type)?;
         crate::image::check_architecture(&image, itype)?;
+        if req.enclave && !itype.nitro_enclaves() {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedOperation,
+                format!("The instance type {instance_type} does not support Nitro Enclaves."),
+            ));
+        }
         if let Some(key) = &req.key_name {
             self.check_key_name_exists(key)?;
         }
@@ -858,6 +866,14 @@ impl Tx<'_> {
                 self.check_hibernation_root(inst)?;
                 inst.hibernation_configured = true;
             }
+            inst.enclave_enabled = req.enclave;
+            // No Fort guest runs EC2Launch: the Windows password it would set is made here.
+            if image.platform.as_deref() == Some("windows")
+                && let Some(key) = &req.key_name
+                && let Some(pair) = self.region.key_pairs.values().find(|k| &k.name == key)
+            {
+                inst.password_data = crate::key_pair::launch_password_data(&pair.public_key);
+            }
             inst.cpu_options = cpu_options.clone();
             inst.metadata_options = metadata_options.clone();
             inst.fleet_id = req.fleet_id.clone();
@@ -1083,6 +1099,8 @@ impl Tx<'_> {
                     .vpcs
                     .get(&subnet.vpc_id)
                     .is_some_and(|v| v.instance_tenancy == "dedicated"),
+            password_data: None,
+            enclave_enabled: false,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags

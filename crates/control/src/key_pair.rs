@@ -363,6 +363,40 @@ fn rfc4716(text: &str) -> Result<(Vec<u8>, String), ApiError> {
     Ok((blob, comment))
 }
 
+/// The RSA public key of a stored key pair (its OpenSSH line, or the RFC 4716 file an
+/// import kept); `None` for an ed25519 key.
+fn stored_rsa_key(public_key: &str) -> Option<RsaPublicKey> {
+    let blob = if public_key.trim_start().starts_with(SSH2_BEGIN) {
+        rfc4716(public_key).ok()?.0
+    } else {
+        lenient_base64(public_key.split_whitespace().nth(1)?).ok()?
+    };
+    let mut r = Reader(&blob);
+    if r.string().ok()? != b"ssh-rsa" {
+        return None;
+    }
+    let e = BigUint::from_bytes_be(r.string().ok()?);
+    let n = BigUint::from_bytes_be(r.string().ok()?);
+    RsaPublicKey::new_with_max_size(n, e, 16384).ok()
+}
+
+/// What EC2Launch leaves for GetPasswordData on a Windows instance: a new administrator
+/// password (32 characters of letters, digits and symbols) encrypted with the key pair's
+/// RSA public key, PKCS#1 v1.5, in base64 (what `aws ec2 get-password-data
+/// --priv-launch-key` and the provider's `get_password_data` decrypt). EC2 gives no
+/// password to an instance launched with an ed25519 key: `None`.
+pub fn launch_password_data(public_key: &str) -> Option<String> {
+    const CHARS: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789!@#$%&*()-_=+?";
+    let key = stored_rsa_key(public_key)?;
+    let password: Vec<u8> = (0..32)
+        .map(|_| CHARS[(OsRng.next_u32() as usize) % CHARS.len()])
+        .collect();
+    let sealed = key
+        .encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, &password)
+        .ok()?;
+    Some(STANDARD.encode(sealed))
+}
+
 /// The error EC2 gives for a key name that names nothing.
 pub fn key_not_found(name: &str) -> ApiError {
     ApiError::new(
@@ -433,6 +467,21 @@ impl Tx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn launch_password_decrypts_with_the_private_key_and_only_for_rsa() {
+        use rsa::pkcs1::DecodeRsaPrivateKey;
+        let g = generate("rsa", "k").unwrap();
+        let sealed = launch_password_data(&g.public.public_key).unwrap();
+        let key = RsaPrivateKey::from_pkcs1_pem(&g.private_pem).unwrap();
+        let plain = key
+            .decrypt(rsa::Pkcs1v15Encrypt, &STANDARD.decode(sealed).unwrap())
+            .unwrap();
+        assert_eq!(plain.len(), 32);
+        assert!(plain.iter().all(u8::is_ascii_graphic));
+        let ed = generate("ed25519", "k").unwrap();
+        assert_eq!(launch_password_data(&ed.public.public_key), None);
+    }
 
     #[test]
     fn made_keys_import_with_their_fingerprint() {

@@ -158,7 +158,7 @@ impl Tx<'_> {
                 }
             }
         }
-        if req.enable_acceleration == Some(true) {
+        if req.enable_acceleration == Some(true) && tgw.is_none() {
             return Err(ApiError::invalid_value(
                 "Acceleration is supported only for VPN connections on a transit gateway.",
             ));
@@ -257,6 +257,7 @@ impl Tx<'_> {
             tunnels,
             routes: Vec::new(),
             learned_routes: Vec::new(),
+            enable_acceleration: req.enable_acceleration == Some(true),
             created: self.now,
             deleted: None,
             tags: req.tags,

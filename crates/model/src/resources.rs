@@ -693,6 +693,15 @@ pub struct Instance {
     /// Capacity Reservations, so either runs the same).
     #[serde(default, skip_serializing_if = "is_false")]
     pub capacity_reservation_none: bool,
+    /// GetPasswordData's answer for a Windows instance launched with an RSA key pair: the
+    /// administrator password EC2Launch would set, encrypted with the key's public half
+    /// (PKCS#1 v1.5, base64). Fort's guests run no EC2Launch, so Fort sets it at launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_data: Option<String>,
+    /// `EnclaveOptions.Enabled` at launch: the instance may run a Nitro Enclave (Fort runs
+    /// none; EC2 reports it and keeps it for the instance's life).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub enclave_enabled: bool,
     /// Tenancy `dedicated` (`Placement.Tenancy`, or a dedicated VPC's): kept and shown as
     /// EC2 shows it; Fort's hosts run every instance alike (none is anyone else's).
     #[serde(default, skip_serializing_if = "is_false")]

@@ -193,6 +193,19 @@ pub struct TunnelOptions {
     pub ike_versions: Vec<IkeVersion>,
     pub startup_action: StartupAction,
     pub enable_tunnel_lifecycle_control: bool,
+    /// `LogOptions.CloudWatchLogOptions`: Fort keeps and reports them (its edge writes no
+    /// tunnel logs yet).
+    #[serde(default)]
+    pub log: TunnelLogOptions,
+}
+
+/// A tunnel's CloudWatch Logs options, as the customer set them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelLogOptions {
+    pub enabled: bool,
+    pub group_arn: Option<String>,
+    /// `json` or `text`.
+    pub output_format: Option<String>,
 }
 
 impl Default for TunnelOptions {
@@ -215,6 +228,7 @@ impl Default for TunnelOptions {
             ike_versions: IkeVersion::ALL.to_vec(),
             startup_action: StartupAction::Add,
             enable_tunnel_lifecycle_control: false,
+            log: TunnelLogOptions::default(),
         }
     }
 }
@@ -243,6 +257,10 @@ pub struct TunnelOptionsRequest {
     pub ike_versions: Vec<String>,
     pub startup_action: Option<String>,
     pub enable_tunnel_lifecycle_control: Option<bool>,
+    /// `LogOptions.CloudWatchLogOptions.LogEnabled` / `LogGroupArn` / `LogOutputFormat`.
+    pub log_enabled: Option<bool>,
+    pub log_group_arn: Option<String>,
+    pub log_output_format: Option<String>,
 }
 
 fn in_range(param: &str, v: i64, lo: i64, hi: i64) -> Result<u32, ApiError> {
@@ -362,6 +380,9 @@ impl TunnelOptionsRequest {
             && self.ike_versions.is_empty()
             && self.startup_action.is_none()
             && self.enable_tunnel_lifecycle_control.is_none()
+            && self.log_enabled.is_none()
+            && self.log_group_arn.is_none()
+            && self.log_output_format.is_none()
     }
 
     /// The options the request chooses.
@@ -521,6 +542,24 @@ impl TunnelOptionsRequest {
         if let Some(v) = self.enable_tunnel_lifecycle_control {
             o.enable_tunnel_lifecycle_control = v;
         }
+        if let Some(f) = self.log_output_format.as_deref()
+            && !matches!(f, "json" | "text")
+        {
+            return Err(ApiError::bad_param(
+                "LogOutputFormat",
+                f,
+                "Valid values: json | text.",
+            ));
+        }
+        if let Some(v) = self.log_enabled {
+            o.log.enabled = v;
+        }
+        if self.log_group_arn.is_some() {
+            o.log.group_arn.clone_from(&self.log_group_arn);
+        }
+        if self.log_output_format.is_some() {
+            o.log.output_format.clone_from(&self.log_output_format);
+        }
         Ok(o)
     }
 }
@@ -596,6 +635,11 @@ pub struct VpnConnection {
     /// BGP routes the tunnels learned from the customer gateway (as the edge reports).
     #[serde(default)]
     pub learned_routes: Vec<Ipv4Net>,
+    /// `EnableAcceleration` (transit gateway connections only): EC2 puts the tunnels'
+    /// outside addresses behind AWS Global Accelerator; Fort keeps and reports the option,
+    /// its tunnels are the same.
+    #[serde(default)]
+    pub enable_acceleration: bool,
     pub created: Millis,
     pub deleted: Option<Millis>,
     pub tags: Tags,

@@ -285,6 +285,7 @@ pub(crate) fn run_request(
         spot: market_options(p.child("InstanceMarketOptions"))?,
         fleet_id: None,
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
+        enclave: p.child("EnclaveOptions").bool("Enabled")? == Some(true),
         auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
         capacity_reservation_none: capacity_reservation_none(
             p.child("CapacityReservationSpecification"),
@@ -581,12 +582,12 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             ctx.read(|v| {
                 let i = v.region.instances.find(Kind::Instance, id)?;
                 // EC2 answers an empty password until a Windows instance's launch agent
-                // has set and encrypted one, and always for Linux instances. No Fort
-                // instance runs that agent, so the password never becomes available.
+                // has set and encrypted one, and always for Linux instances. Fort sets a
+                // Windows instance's at launch (no guest runs the agent).
                 let mut w = Xml::new();
                 w.leaf("instanceId", &i.id)
                     .leaf("timestamp", format_time(now_millis()))
-                    .leaf("passwordData", "");
+                    .leaf("passwordData", i.password_data.as_deref().unwrap_or(""));
                 Ok(w)
             })
             .await?
@@ -1040,7 +1041,7 @@ fn describe_attribute(region: &Region, id: &str, attr: &str) -> Result<Xml, ApiE
         }
         "enclaveOptions" => {
             w.el("enclaveOptions", |w| {
-                w.leaf("enabled", "false");
+                w.leaf("enabled", b(i.enclave_enabled));
             });
         }
         other => {
@@ -1476,7 +1477,7 @@ pub fn render(
         )
     })
     .el("enclaveOptions", |w| {
-        w.leaf("enabled", "false");
+        w.leaf("enabled", b(i.enclave_enabled));
     })
     .leaf("platformDetails", "Linux/UNIX")
     .leaf("usageOperation", "RunInstances")

@@ -497,6 +497,12 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
             "none".into(),
         );
     }
+    if i.enclave_enabled {
+        put("EnclaveOptions.Enabled".into(), "true".into());
+    }
+    if i.dedicated {
+        put("Placement.Tenancy".into(), "dedicated".into());
+    }
     let names = &i.private_dns_name_options;
     put(
         "PrivateDnsNameOptions.HostnameType".into(),

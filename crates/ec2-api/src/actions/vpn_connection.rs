@@ -42,7 +42,11 @@ fn tunnel_options(p: &Params) -> Result<TunnelOptionsRequest, ApiError> {
             .map(|item| item.int("Value")?.ok_or_else(|| ApiError::missing("Value")))
             .collect()
     };
+    let logs = p.child("LogOptions").child("CloudWatchLogOptions");
     Ok(TunnelOptionsRequest {
+        log_enabled: logs.bool("LogEnabled")?,
+        log_group_arn: logs.opt_str("LogGroupArn"),
+        log_output_format: logs.opt_str("LogOutputFormat"),
         inside_cidr: p.opt_str("TunnelInsideCidr"),
         inside_ipv6_cidr: p.opt_str("TunnelInsideIpv6Cidr"),
         pre_shared_key: p.opt_str("PreSharedKey"),
@@ -256,7 +260,7 @@ fn render(w: &mut Xml, region: &Region, c: &VpnConnection, state: Option<VpnStat
             },
         )
         .el("options", |w| {
-            w.leaf("enableAcceleration", "false")
+            w.leaf("enableAcceleration", b(c.enable_acceleration))
                 .leaf("staticRoutesOnly", b(c.static_routes_only))
                 .leaf("localIpv4NetworkCidr", c.local_ipv4_network_cidr)
                 .leaf("remoteIpv4NetworkCidr", c.remote_ipv4_network_cidr)
@@ -312,7 +316,9 @@ fn render_tunnel_options(w: &mut Xml, t: &VpnTunnel) {
     }
     w.el("logOptions", |w| {
         w.el("cloudWatchLogOptions", |w| {
-            w.leaf("logEnabled", "false");
+            w.leaf("logEnabled", b(o.log.enabled))
+                .opt("logGroupArn", o.log.group_arn.as_deref())
+                .opt("logOutputFormat", o.log.output_format.as_deref());
         });
     })
     .leaf(
