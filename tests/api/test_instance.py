@@ -700,27 +700,3 @@ def test_enclave_options_are_kept(ec2, subnet):
     # a burstable type cannot run one
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
                       InstanceType="t3.xlarge", EnclaveOptions={"Enabled": True}) == "UnsupportedOperation"
-
-
-def test_dedicated_tenancy_is_kept(ec2, subnet):
-    """Placement.Tenancy `dedicated` is kept and reported (the provider's `tenancy`
-    planned a replacement after every apply), as is a dedicated VPC's tenancy."""
-    i = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
-                          Placement={"Tenancy": "dedicated"})["Instances"][0]
-    assert i["Placement"]["Tenancy"] == "dedicated"
-    assert describe(ec2, i["InstanceId"])["Placement"]["Tenancy"] == "dedicated"
-    found = ec2.describe_instances(Filters=[{"Name": "tenancy", "Values": ["dedicated"]}])["Reservations"]
-    assert [x["InstanceId"] for r in found for x in r["Instances"]] == [i["InstanceId"]]
-    plain = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"])["Instances"][0]
-    assert plain["Placement"]["Tenancy"] == "default"
-    assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
-                      Placement={"Tenancy": "shared"}) == "InvalidParameterValue"
-    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16", InstanceTenancy="dedicated")["Vpc"]["VpcId"]
-    s = ec2.create_subnet(VpcId=vpc, CidrBlock="10.9.1.0/24")["Subnet"]["SubnetId"]
-    d = ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=s)["Instances"][0]
-    assert d["Placement"]["Tenancy"] == "dedicated"
-    ec2.terminate_instances(InstanceIds=[d["InstanceId"]])
-    for e in ec2.describe_network_interfaces(Filters=[{"Name": "subnet-id", "Values": [s]}])["NetworkInterfaces"]:
-        ec2.delete_network_interface(NetworkInterfaceId=e["NetworkInterfaceId"])
-    ec2.delete_subnet(SubnetId=s)
-    ec2.delete_vpc(VpcId=vpc)
