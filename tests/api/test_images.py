@@ -359,6 +359,9 @@ def test_copy_image_across_regions(fort, ec2):
     again = ec2.copy_image(SourceImageId=copy, SourceRegion="us-west-2", Name=unique("copy-of-copy"))["ImageId"]
     assert ec2.describe_images(ImageIds=[again])["Images"][0]["State"] == "available"
     assert error_code(ec2.describe_images, ImageIds=[copy]) == "InvalidAMIID.NotFound"
+    # A copy into the source's own region may keep its name (RegisterImage may not).
+    same = ec2.copy_image(SourceImageId=src, SourceRegion="us-east-1", Name=name)["ImageId"]
+    assert {i["ImageId"] for i in ec2.describe_images(Filters=[{"Name": "name", "Values": [name]}])["Images"]} == {src, same}
     # Public images copy too (and become the caller's).
     al = newest(ec2, ["amazon"], "al2023-ami-2023.*-x86_64")
     mine = west.copy_image(SourceImageId=al["ImageId"], SourceRegion="us-east-1", Name=unique("al-copy"), Encrypted=True)["ImageId"]

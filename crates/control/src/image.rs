@@ -898,9 +898,12 @@ impl Tx<'_> {
     }
 
     /// CopyImage: a copy in this region of an image the caller can see in `source_region`.
+    /// The copy's name is checked for form only: EC2 copies into the source's own region
+    /// under the source's name (the provider's aws_ami_copy tests do; Packer users met
+    /// the duplicates), where RegisterImage and CreateImage refuse a name in use.
     pub fn copy_image(&mut self, req: CopyImage) -> Result<ImageId, ApiError> {
         Kind::Image.check(&req.source_image_id)?;
-        self.check_name_free(&req.name)?;
+        check_image_name(&req.name)?;
         check_description(&req.description)?;
         check_tags(&req.tags, self.config.quotas.tags_per_resource)?;
         let catalog = catalog(&req.source_region);
