@@ -31,6 +31,44 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Whether the command line's filters select one of `ids` ("engine/fast_path", …), as
+/// criterion reads them (regular expressions searched in the id; none selects all).
+/// Benchmarks check it before their setup, which sends hundreds of thousands of packets
+/// through an engine: run unselected, that setup would swamp a profile of the one that
+/// is (perf, callgrind in `scripts/bench-engine-instructions`).
+fn selected(ids: &[&str]) -> bool {
+    // criterion's options that take a value: that value is not a filter
+    const VALUED: &[&str] = &[
+        "--profile-time",
+        "--save-baseline",
+        "--baseline",
+        "--baseline-lenient",
+        "--load-baseline",
+        "--measurement-time",
+        "--warm-up-time",
+        "--sample-size",
+        "--nresamples",
+        "--noise-threshold",
+        "--confidence-level",
+        "--significance-level",
+        "--output-format",
+        "--color",
+        "--plotting-backend",
+        "--format",
+        "--logfile",
+    ];
+    let mut filters = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        if VALUED.contains(&a.as_str()) {
+            args.next();
+        } else if !a.starts_with('-') {
+            filters.push(regex::Regex::new(&a).expect("a benchmark filter is a regex"));
+        }
+    }
+    filters.is_empty() || ids.iter().any(|id| filters.iter().any(|f| f.is_match(id)))
+}
+
 /// Counts every allocation, to show the fast path makes none.
 struct Counting;
 
@@ -299,6 +337,9 @@ fn established() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 }
 
 fn fast_path(c: &mut Criterion) {
+    if !selected(&["engine/fast_path"]) {
+        return;
+    }
     let (mut h1, _, frames, _) = established();
     let a = h1.port_id("eni-a").expect("port a");
     let mut out = Vec::with_capacity(2048);
@@ -315,6 +356,9 @@ fn fast_path(c: &mut Criterion) {
 }
 
 fn decap_fast_path(c: &mut Criterion) {
+    if !selected(&["engine/decap_fast_path"]) {
+        return;
+    }
     let (_, mut h2, _, wire) = established();
     let mut out = Vec::with_capacity(2048);
     let mut g = c.benchmark_group("engine");
@@ -328,6 +372,12 @@ fn decap_fast_path(c: &mut Criterion) {
 /// The fast paths through the in-place API, as the agent calls them: each frame is
 /// first put in a buffer with room for the outer headers (the agent's `read`).
 fn in_place(c: &mut Criterion) {
+    if !selected(&[
+        "engine/fast_path_in_place",
+        "engine/decap_fast_path_in_place",
+    ]) {
+        return;
+    }
     let (mut h1, mut h2, frames, wire) = established();
     let a = h1.port_id("eni-a").expect("port a");
     let mut out = Vec::with_capacity(2048);
@@ -363,6 +413,9 @@ fn in_place(c: &mut Criterion) {
 /// 1,000 rules, NACL, 1,000 routes, V2P among 20,000 addresses, Geneve) and into
 /// conntrack, the flow table and the flow-log counters.
 fn new_flow(c: &mut Criterion) {
+    if !selected(&["engine/new_flow"]) {
+        return;
+    }
     let (mut e, a, frames) = new_flows();
     let mut out = Vec::with_capacity(2048);
     let mut g = c.benchmark_group("engine");
@@ -404,6 +457,9 @@ fn new_flows() -> (Engine, PortId, Vec<Vec<u8>>) {
 /// through origin authentication (V2P among 20,000 addresses), NACL ingress, SG ingress
 /// over 1,000 rules, and into conntrack, the flow table and the flow-log counters.
 fn decap_new_flow(c: &mut Criterion) {
+    if !selected(&["engine/decap_new_flow"]) {
+        return;
+    }
     const BATCH: u16 = 50_000;
     let mut h1 = Engine::new(config());
     h1.set_program(quota_program(H1)).unwrap();
@@ -540,6 +596,12 @@ fn established_both_ways() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 /// the frame decided, then the offload of the flow it handed back described
 /// (established flows, so every call builds an offload).
 fn agent_path(c: &mut Criterion) {
+    if !selected(&[
+        "engine/agent_path_in_place",
+        "engine/agent_decap_path_in_place",
+    ]) {
+        return;
+    }
     let (mut h1, mut h2, frames, wire) = established_both_ways();
     let a = h1.port_id("eni-a").expect("port a");
     let mut out = Vec::with_capacity(2048);
@@ -654,6 +716,9 @@ fn established6() -> (Engine, Engine, Vec<Vec<u8>>, Vec<Vec<u8>>) {
 }
 
 fn fast_path_v6(c: &mut Criterion) {
+    if !selected(&["engine/fast_path_v6", "engine/decap_fast_path_v6"]) {
+        return;
+    }
     let (mut h1, mut h2, frames, wire) = established6();
     let a = h1.port_id("eni-a").expect("port a");
     let mut out = Vec::with_capacity(2048);
@@ -675,6 +740,9 @@ fn fast_path_v6(c: &mut Criterion) {
 /// [`new_flow`] over IPv6: SG egress over 1,000 IPv6 rules, the NACL's IPv6 entries,
 /// 1,000 IPv6 routes, IPv6 V2P among 20,000 addresses, Geneve.
 fn new_flow_v6(c: &mut Criterion) {
+    if !selected(&["engine/new_flow_v6"]) {
+        return;
+    }
     let (mut e, a, frames) = new_flows6();
     let mut out = Vec::with_capacity(2048);
     let mut g = c.benchmark_group("engine");

@@ -512,6 +512,7 @@ impl<K: Copy + Eq + std::hash::Hash> FlowTable<K> {
 
     /// Caches `entry`, showing `left` the entry it replaced, or `entry` itself when the
     /// table is full and refuses it.
+    #[inline]
     pub fn insert(&mut self, key: K, entry: Entry, left: impl FnOnce(&Entry)) {
         if self.map.len() < self.capacity || self.map.contains_key(&key) {
             if let Some(old) = self.map.insert(key, entry) {
