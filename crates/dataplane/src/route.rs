@@ -142,11 +142,25 @@ impl Lpm {
 
 /// A longest-prefix-match table from IPv6 prefixes to `u32` values: one hash map per
 /// prefix length present, probed longest first. A table holds a few lengths (`/0`,
-/// the VPC's `/56`, subnets' `/64`, a few more), so a lookup is a few hash probes.
+/// the VPC's `/56`, subnets' `/64`, a few more), so a lookup is a few hash probes; a
+/// length with one prefix (the local route's, the default route's) is one compare.
 #[derive(Clone, Default)]
 pub struct Lpm6 {
-    /// (mask, network → value), longest mask first.
-    levels: Vec<(u128, HashMap<u128, u32, BuildFxHasher>)>,
+    /// Longest mask first.
+    levels: Vec<Level6>,
+}
+
+#[derive(Clone)]
+enum Level6 {
+    One {
+        mask: u128,
+        network: u128,
+        value: u32,
+    },
+    Many {
+        mask: u128,
+        values: HashMap<u128, u32, BuildFxHasher>,
+    },
 }
 
 impl Lpm6 {
@@ -172,9 +186,16 @@ impl Lpm6 {
         Lpm6 {
             levels: by_len
                 .into_iter()
-                .map(|(l, m)| {
+                .map(|(l, values)| {
                     let mask = u128::MAX.checked_shl(128 - u32::from(l)).unwrap_or(0);
-                    (mask, m)
+                    match values.iter().next() {
+                        Some((&network, &value)) if values.len() == 1 => Level6::One {
+                            mask,
+                            network,
+                            value,
+                        },
+                        _ => Level6::Many { mask, values },
+                    }
                 })
                 .collect(),
         }
@@ -184,9 +205,14 @@ impl Lpm6 {
     #[inline]
     pub fn lookup(&self, ip: Ipv6Addr) -> Option<u32> {
         let a = u128::from(ip);
-        self.levels
-            .iter()
-            .find_map(|(mask, m)| m.get(&(a & mask)).copied())
+        self.levels.iter().find_map(|level| match level {
+            Level6::One {
+                mask,
+                network,
+                value,
+            } => (a & mask == *network).then_some(*value),
+            Level6::Many { mask, values } => values.get(&(a & mask)).copied(),
+        })
     }
 }
 

@@ -52,9 +52,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
+    #[inline]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT.start)
     }
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT.start)
     }
@@ -67,6 +69,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::FLAGS.start] >> 4) * 4
     }
+    #[inline]
     pub fn flags(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::FLAGS.start) & 0x01ff
     }
