@@ -514,12 +514,13 @@ impl<K: Copy + Eq + std::hash::Hash> FlowTable<K> {
     /// table is full and refuses it.
     #[inline]
     pub fn insert(&mut self, key: K, entry: Entry, left: impl FnOnce(&Entry)) {
-        if self.map.len() < self.capacity || self.map.contains_key(&key) {
-            if let Some(old) = self.map.insert(key, entry) {
-                left(&old);
+        let room = self.map.len() < self.capacity;
+        match self.map.entry(key) {
+            std::collections::hash_map::Entry::Occupied(mut o) => left(&o.insert(entry)),
+            std::collections::hash_map::Entry::Vacant(v) if room => {
+                v.insert(entry);
             }
-        } else {
-            left(&entry);
+            std::collections::hash_map::Entry::Vacant(_) => left(&entry),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Ports: the ENIs of this host, compiled from the host program.
 
-use crate::program::{self, ConntrackTimeouts};
+use crate::program;
 use crate::security_group::{Members, Members6, PortSecurity, PortSecurity6};
 use crate::wire::MacAddr;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -21,7 +21,7 @@ pub struct Port {
     pub addresses6: Vec<Ipv6Addr>,
     /// Its groups' IPv6 rules.
     pub security6: PortSecurity6,
-    pub timeouts: ConntrackTimeouts,
+    pub timeouts: crate::conntrack::Timeouts,
     /// None for an interface of an IPv6-only subnet.
     pub primary_ip: Option<Ipv4Addr>,
     pub hostname: Option<String>,
@@ -70,7 +70,7 @@ impl Port {
             security: PortSecurity::compile_with(&mine, members),
             addresses6: spec.ipv6_addresses.clone(),
             security6: PortSecurity6::compile_with(&mine, members6),
-            timeouts: spec.conntrack,
+            timeouts: spec.conntrack.into(),
             primary_ip: spec.primary_ip,
             hostname: spec.hostname.clone(),
             flow_logs: spec.flow_logs,

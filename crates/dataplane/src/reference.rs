@@ -39,7 +39,7 @@ struct Tracked {
     initiator: Direction,
     state: State,
     last: Time,
-    timeouts: ConntrackTimeouts,
+    timeouts: crate::conntrack::Timeouts,
 }
 
 impl Tracked {
@@ -1051,7 +1051,7 @@ impl Reference {
             initiator: dir,
             state,
             last: now,
-            timeouts: port.conntrack,
+            timeouts: port.conntrack.into(),
         });
         Ok(())
     }
