@@ -23,6 +23,7 @@ use tokio::sync::{Notify, RwLock, mpsc, oneshot, watch};
 use cluster::{Cluster, LEADER_KEY, Row};
 
 pub mod address;
+pub mod capacity_reservation;
 pub mod carrier_gateway;
 pub mod classic_link;
 pub mod cluster;

@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
-    AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
-    ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
-    FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId, ImageState,
-    InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId,
-    Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState,
-    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, PlacementGroupId,
-    ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId,
-    SecurityGroupRuleId, SpotInstanceRequestId, SpotInstanceType, SpotRequestState,
-    SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId,
-    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    AllocationId, AttachmentId, AttachmentStatus, CapacityReservationId, CarrierGatewayId,
+    CidrBlockState, ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId,
+    ErrorCode, FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId,
+    ImageState, InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol,
+    KeyPairId, Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId,
+    NatGatewayState, NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus,
+    PlacementGroupId, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
+    SecurityGroupId, SecurityGroupRuleId, SpotInstanceRequestId, SpotInstanceType,
+    SpotRequestState, SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId,
+    VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -693,6 +693,13 @@ pub struct Instance {
     /// Capacity Reservations, so either runs the same).
     #[serde(default, skip_serializing_if = "is_false")]
     pub capacity_reservation_none: bool,
+    /// `CapacityReservationSpecification.CapacityReservationTarget`: the reservation the
+    /// instance must run in (its preference is then neither `open` nor `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservation_target: Option<CapacityReservationId>,
+    /// The Capacity Reservation it runs in: its target, or an `open` one it matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservation_id: Option<CapacityReservationId>,
     /// GetPasswordData's answer for a Windows instance launched with an RSA key pair: the
     /// administrator password EC2Launch would set, encrypted with the key's public half
     /// (PKCS#1 v1.5, base64). Fort's guests run no EC2Launch, so Fort sets it at launch.
@@ -1100,6 +1107,65 @@ impl PlacementStrategy {
             Self::Cluster => "cluster",
             Self::Spread => "spread",
             Self::Partition => "partition",
+        }
+    }
+}
+
+/// A Capacity Reservation: capacity of one instance type, platform, zone and tenancy held
+/// for the account. Instances run in it when they target it, or (`open` reservations) when
+/// they match it and prefer `open`; its available count is its total less those running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityReservation {
+    pub id: CapacityReservationId,
+    pub instance_type: String,
+    /// `Linux/UNIX`, `Windows`, ... (EC2's `CapacityReservationInstancePlatform`).
+    pub instance_platform: String,
+    pub availability_zone: String,
+    /// `default` or `dedicated`.
+    pub tenancy: String,
+    pub total_instance_count: u32,
+    pub ebs_optimized: bool,
+    pub ephemeral_storage: bool,
+    /// `EndDateType` `limited`: the reservation expires at this time. `None`: `unlimited`.
+    pub end_date: Option<Millis>,
+    /// `InstanceMatchCriteria` `targeted`: only instances naming it run in it (`open`
+    /// otherwise).
+    pub targeted: bool,
+    pub create_date: Millis,
+    /// When CancelCapacityReservation ended it; it stays listed, `cancelled`.
+    pub cancelled: Option<Millis>,
+    pub placement_group_arn: Option<String>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+/// A Capacity Reservation's `State`, as of a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityReservationState {
+    Active,
+    Expired,
+    Cancelled,
+}
+
+impl CapacityReservationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl CapacityReservation {
+    /// Its state at `now`: cancelled, expired past its end date, else active.
+    pub fn state(&self, now: Millis) -> CapacityReservationState {
+        if self.cancelled.is_some() {
+            CapacityReservationState::Cancelled
+        } else if self.end_date.is_some_and(|end| end <= now) {
+            CapacityReservationState::Expired
+        } else {
+            CapacityReservationState::Active
         }
     }
 }

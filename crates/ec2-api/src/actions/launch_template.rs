@@ -497,6 +497,13 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
             "none".into(),
         );
     }
+    if let Some(target) = &i.capacity_reservation_target {
+        put(
+            "CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId"
+                .into(),
+            target.to_string(),
+        );
+    }
     if i.enclave_enabled {
         put("EnclaveOptions.Enabled".into(), "true".into());
     }
