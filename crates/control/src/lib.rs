@@ -32,6 +32,7 @@ pub mod dhcp_options;
 pub mod fleet;
 pub mod flow_log;
 pub mod iam;
+pub mod iam_aws_policy;
 pub mod iam_instance_profile;
 pub mod idempotency;
 pub mod image;
