@@ -213,3 +213,19 @@ def test_open_reservation_takes_matching_instances(ec2, subnet, reservations):
         for i in r["Instances"]}
     assert moved == {a["InstanceId"]: again["CapacityReservationId"], b["InstanceId"]: again["CapacityReservationId"],
                      c["InstanceId"]: again["CapacityReservationId"], none["InstanceId"]: None}
+
+
+def test_a_targeted_instance_starts_outside_a_cancelled_reservation(ec2, subnet, reservations):
+    rid = reservations(InstanceCount=1, InstanceMatchCriteria="targeted")["CapacityReservationId"]
+    spec = {"CapacityReservationTarget": {"CapacityReservationId": rid}}
+    i = ec2.run_instances(ImageId=AMI, InstanceType=TYPE, MinCount=1, MaxCount=1, SubnetId=subnet,
+                          CapacityReservationSpecification=spec)["Instances"][0]
+    ec2.stop_instances(InstanceIds=[i["InstanceId"]])
+    ec2.cancel_capacity_reservation(CapacityReservationId=rid)
+    # a cancelled reservation takes no new instance
+    assert error_code(ec2.run_instances, ImageId=AMI, InstanceType=TYPE, MinCount=1, MaxCount=1, SubnetId=subnet,
+                      CapacityReservationSpecification=spec) == "InvalidCapacityReservationId.NotFound"
+    ec2.start_instances(InstanceIds=[i["InstanceId"]])
+    got = ec2.describe_instances(InstanceIds=[i["InstanceId"]])["Reservations"][0]["Instances"][0]
+    assert got["State"]["Name"] == "running" and "CapacityReservationId" not in got
+    assert got["CapacityReservationSpecification"] == spec

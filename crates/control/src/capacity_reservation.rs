@@ -477,6 +477,14 @@ impl Tx<'_> {
         }
     }
 
+    /// Whether reservation `id` exists and is active.
+    pub(crate) fn reservation_is_active(&self, id: &str) -> bool {
+        self.region
+            .capacity_reservations
+            .get(id)
+            .is_some_and(|r| r.state(self.now) == CapacityReservationState::Active)
+    }
+
     /// The platform (`Linux/UNIX`, `Windows`) an instance of image `image_id` runs.
     pub(crate) fn instance_platform(&self, image_id: &str) -> String {
         self.find_image(image_id)

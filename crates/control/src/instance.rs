@@ -66,10 +66,8 @@ pub struct RunInstances {
     pub hibernation: bool,
     /// `MaintenanceOptions.AutoRecovery` `disabled`.
     pub auto_recovery_disabled: bool,
-    /// `CapacityReservationSpecification.CapacityReservationPreference` `none`.
-    pub capacity_reservation_none: bool,
-    /// `CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId`.
-    pub capacity_reservation_target: Option<CapacityReservationId>,
+    /// `CapacityReservationSpecification`: a preference or a target (`None`: `open`).
+    pub capacity_reservation: Option<CapacityReservationSpec>,
     /// `EnclaveOptions.Enabled`.
     pub enclave: bool,
 }
@@ -79,6 +77,17 @@ pub struct RunInstances {
 pub enum CapacityReservationSpec {
     Preference { none: bool },
     Target(CapacityReservationId),
+}
+
+impl CapacityReservationSpec {
+    /// As an instance keeps it: whether its preference is `none`, and its target.
+    fn parts(spec: Option<&Self>) -> (bool, Option<CapacityReservationId>) {
+        match spec {
+            None => (false, None),
+            Some(Self::Preference { none }) => (*none, None),
+            Some(Self::Target(id)) => (false, Some(id.clone())),
+        }
+    }
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -895,7 +904,10 @@ impl Tx<'_> {
             // each in turn, so a partition group's partitions fill evenly
             inst.placement_group = placement(self)?;
             // and so each takes the room the ones before it left in a reservation
-            inst.capacity_reservation_target = req.capacity_reservation_target.clone();
+            (
+                inst.capacity_reservation_none,
+                inst.capacity_reservation_target,
+            ) = CapacityReservationSpec::parts(req.capacity_reservation.as_ref());
             inst.capacity_reservation_id = self.reservation_for(
                 &InstanceShape {
                     instance_type: &inst.instance_type,
@@ -903,8 +915,8 @@ impl Tx<'_> {
                     availability_zone: &inst.availability_zone,
                     dedicated: inst.dedicated,
                 },
-                req.capacity_reservation_target.as_ref(),
-                req.capacity_reservation_none,
+                inst.capacity_reservation_target.as_ref(),
+                inst.capacity_reservation_none,
             )?;
             self.region.instances.insert(inst.clone());
         }
@@ -1114,7 +1126,7 @@ impl Tx<'_> {
             hibernation_configured: false,
             auto_recovery_disabled: req.auto_recovery_disabled,
             reboot_migration: None,
-            capacity_reservation_none: req.capacity_reservation_none,
+            capacity_reservation_none: false,
             capacity_reservation_target: None,
             capacity_reservation_id: None,
             dedicated: req.tenancy.as_deref() == Some("dedicated")
@@ -1416,8 +1428,13 @@ impl Tx<'_> {
                 out.push((i.id.clone(), current, current));
                 continue;
             }
-            // a started instance runs in its reservation again, if there is room
+            // a started instance runs in its reservation again, if there is room (a
+            // targeted one that has ended: outside any)
             let platform = self.instance_platform(&i.image_id);
+            let target = i
+                .capacity_reservation_target
+                .as_ref()
+                .filter(|t| self.reservation_is_active(t));
             let reservation = self.reservation_for(
                 &InstanceShape {
                     instance_type: &i.instance_type,
@@ -1425,8 +1442,8 @@ impl Tx<'_> {
                     availability_zone: &i.availability_zone,
                     dedicated: i.dedicated,
                 },
-                i.capacity_reservation_target.as_ref(),
-                i.capacity_reservation_none,
+                target,
+                i.capacity_reservation_none || i.capacity_reservation_target.is_some(),
             )?;
             self.region
                 .instances
@@ -1669,10 +1686,7 @@ impl Tx<'_> {
                 format!("The instance '{id}' is not in the 'stopped' state."),
             ));
         }
-        let (none, target) = match spec {
-            CapacityReservationSpec::Preference { none } => (none, None),
-            CapacityReservationSpec::Target(target) => (false, Some(target)),
-        };
+        let (none, target) = CapacityReservationSpec::parts(Some(&spec));
         let platform = self.instance_platform(&inst.image_id);
         let reservation = match &target {
             Some(t) => self.reservation_for(

@@ -237,10 +237,6 @@ pub(crate) fn run_request(
         .into_iter()
         .map(interface_spec)
         .collect::<Result<_, _>>()?;
-    let capacity_reservation = capacity_reservation_spec(
-        p.child("CapacityReservationSpecification"),
-        "CapacityReservationSpecification",
-    )?;
     Ok(RunInstances {
         image_id: launch_image_id(&ctx.scope.region, p.req("ImageId")?)?,
         instance_type: p.opt_str("InstanceType"),
@@ -291,14 +287,10 @@ pub(crate) fn run_request(
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
         enclave: p.child("EnclaveOptions").bool("Enabled")? == Some(true),
         auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
-        capacity_reservation_none: matches!(
-            capacity_reservation,
-            Some(CapacityReservationSpec::Preference { none: true })
-        ),
-        capacity_reservation_target: match capacity_reservation {
-            Some(CapacityReservationSpec::Target(id)) => Some(id),
-            _ => None,
-        },
+        capacity_reservation: capacity_reservation_spec(
+            p.child("CapacityReservationSpecification"),
+            "CapacityReservationSpecification",
+        )?,
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
