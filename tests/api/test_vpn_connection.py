@@ -352,6 +352,10 @@ def test_vpn_connections_per_gateway_quota(ec2, gateways):
     outsides = {t["OutsideIpAddress"] for c in made for t in c["Options"]["TunnelOptions"]}
     assert len(insides) == 20 and len(outsides) == 20
     assert error_code(ec2.create_vpn_connection, Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw) == "VpnConnectionLimitExceeded"
+    # nor can one be moved onto it
+    loose = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw)["VpnConnection"]["VpnConnectionId"]
+    assert error_code(ec2.modify_vpn_connection, VpnConnectionId=loose, VpnGatewayId=vgw) == "VpnConnectionLimitExceeded"
+    ec2.delete_vpn_connection(VpnConnectionId=loose)
     ec2.delete_vpn_connection(VpnConnectionId=made[0]["VpnConnectionId"])
     ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw)
 

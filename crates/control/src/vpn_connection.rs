@@ -505,6 +505,15 @@ impl Tx<'_> {
                         "A tunnel inside CIDR of {id} is already used on the virtual private gateway {v}."
                     )));
                 }
+                let per_gateway = self.config.quotas.vpn_connections_per_vpn_gateway;
+                if taken.len() / 2 >= per_gateway {
+                    return Err(ApiError::new(
+                        ErrorCode::VpnConnectionLimitExceeded,
+                        format!(
+                            "The virtual private gateway {v} has the maximum number of VPN connections ({per_gateway})."
+                        ),
+                    ));
+                }
                 c.vpn_gateway_id = Some(vgw.id);
                 c.transit_gateway_id = None;
                 if let Some(a) = c.transit_gateway_attachment_id.take() {
