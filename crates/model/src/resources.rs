@@ -1325,6 +1325,23 @@ pub struct ImageEbs {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_capacity_reservation_expires_at_its_end_date_and_stays_cancelled() {
+        let json = r#"{"id":"cr-0123456789abcdef0","instance_type":"t3.micro",
+            "instance_platform":"Linux/UNIX","availability_zone":"us-east-1a","tenancy":"default",
+            "total_instance_count":1,"ebs_optimized":false,"ephemeral_storage":false,
+            "end_date":1000,"targeted":false,"create_date":1,"cancelled":null,
+            "placement_group_arn":null,"client_token":null,"tags":{}}"#;
+        let mut r: CapacityReservation = serde_json::from_str(json).unwrap();
+        assert_eq!(r.state(999), CapacityReservationState::Active);
+        assert_eq!(r.state(1000), CapacityReservationState::Expired);
+        r.cancelled = Some(500);
+        assert_eq!(r.state(400), CapacityReservationState::Cancelled);
+        r.end_date = None;
+        r.cancelled = None;
+        assert_eq!(r.state(i64::MAX), CapacityReservationState::Active);
+    }
+
     /// Rows written when targets were `Gateway(String)` read back by kind, and are written
     /// the same way again.
     #[test]
@@ -1488,6 +1505,13 @@ mod tests {
             "volume_type":"gp2","iops":null,"throughput":null,"encrypted":true,"kms_key_id":"k",
             "multi_attach_enabled":false,"auto_enable_io":true,"create_time":1,"attachment":null,
             "modification":null,"client_token":"c","tags":{"Name":"v"}}"#,
+        );
+        same::<CapacityReservation>(
+            r#"{"id":"cr-0123456789abcdef0","instance_type":"t3.micro","instance_platform":"Linux/UNIX",
+            "availability_zone":"us-east-1a","tenancy":"default","total_instance_count":2,
+            "ebs_optimized":false,"ephemeral_storage":false,"end_date":1700000000000,"targeted":true,
+            "create_date":1,"cancelled":null,"placement_group_arn":null,"client_token":"t",
+            "tags":{"Name":"cr"}}"#,
         );
         same::<PlacementGroup>(
             r#"{"id":"pg-0123456789abcdef0","name":"web","strategy":"partition",
