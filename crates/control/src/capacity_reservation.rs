@@ -32,7 +32,8 @@ pub const PLATFORMS: &[&str] = &[
     "Ubuntu Pro",
 ];
 
-/// The most instances one reservation holds, and the most one Modify may add or remove.
+/// The most instances one reservation holds (so no Modify changes it by more than EC2's
+/// 1000 a request).
 const MAX_INSTANCE_COUNT: i64 = 1000;
 
 /// What CreateCapacityReservation asks for.
@@ -301,15 +302,7 @@ impl Tx<'_> {
         }
         let count = match req.instance_count {
             None => r.total_instance_count,
-            Some(n) => {
-                let count = check_count(n)?;
-                if (n - i64::from(r.total_instance_count)).abs() > MAX_INSTANCE_COUNT {
-                    return Err(ApiError::invalid_value(format!(
-                        "The instance count cannot be changed by more than {MAX_INSTANCE_COUNT} in one request."
-                    )));
-                }
-                count
-            }
+            Some(n) => check_count(n)?,
         };
         let end = if req.end_date_type.is_some() || req.end_date.is_some() {
             let ty = req.end_date_type.as_deref().or(
