@@ -169,8 +169,9 @@ def test_request_errors(ec2, vpc):
     assert error(f, **dict(base, ResourceType="Vpc"), LogGroupName="g",
                  DeliverLogsPermissionArn=ROLE)[0] == "InvalidParameterValue"
     for tgw in ["TransitGateway", "TransitGatewayAttachment"]:
+        # a transit gateway's log takes no TrafficType
         assert error(f, **dict(base, ResourceType=tgw), LogGroupName="g",
-                     DeliverLogsPermissionArn=ROLE)[0] == "UnsupportedOperation"
+                     DeliverLogsPermissionArn=ROLE)[0] == "InvalidParameter"
     assert error(f, **base, LogDestinationType="kinesis-data-firehose",
                  LogDestination="arn:aws:firehose:us-east-1:123456789012:deliverystream:s")[0] == "UnsupportedOperation"
     assert error(f, **base, LogDestinationType="ftp", LogDestination="x")[0] == "InvalidParameterValue"
@@ -361,3 +362,55 @@ def test_aws_cli_flow_logs(fort, ec2, vpc):
     assert bad.returncode != 0 and "Invalid Flow Log Max Aggregation Interval" in bad.stderr
     out = aws("delete-flow-logs", "--flow-log-ids", fl)
     assert json.loads(out.stdout)["Unsuccessful"] == []
+
+
+TGW_FORMAT = ("${version} ${resource-type} ${account-id} ${tgw-id} ${tgw-attachment-id} ${tgw-src-vpc-account-id} "
+              "${tgw-dst-vpc-account-id} ${tgw-src-vpc-id} ${tgw-dst-vpc-id} ${tgw-src-subnet-id} ${tgw-dst-subnet-id} "
+              "${tgw-src-eni} ${tgw-dst-eni} ${tgw-src-az-id} ${tgw-dst-az-id} ${tgw-pair-attachment-id} ${srcaddr} "
+              "${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${log-status} ${type} "
+              "${packets-lost-no-route} ${packets-lost-blackhole} ${packets-lost-mtu-exceeded} "
+              "${packets-lost-ttl-expired} ${tcp-flags} ${region} ${flow-direction} ${pkt-src-aws-service} "
+              "${pkt-dst-aws-service}")
+
+
+def test_transit_gateway_flow_logs(ec2, vpc, subnet):
+    """Transit gateway and attachment flow logs (aws_flow_log's transit_gateway_id and
+    transit_gateway_attachment_id): no TrafficType, MaxAggregationInterval 60 only (and by
+    default), every transit gateway field in the default format, the VPC-only fields refused."""
+    tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+    att = ec2.create_transit_gateway_vpc_attachment(TransitGatewayId=tgw, VpcId=vpc["VpcId"],
+                                                    SubnetIds=[subnet])["TransitGatewayVpcAttachment"]
+    aid = att["TransitGatewayAttachmentId"]
+    f = ec2.create_flow_logs
+    base = dict(LogGroupName="tgw-logs", DeliverLogsPermissionArn=ROLE)
+    made = f(ResourceType="TransitGateway", ResourceIds=[tgw], **base)
+    assert made["Unsuccessful"] == [] and len(made["FlowLogIds"]) == 1
+    log = describe(ec2, made["FlowLogIds"][0])[0]
+    assert log["ResourceId"] == tgw and "TrafficType" not in log
+    assert log["MaxAggregationInterval"] == 60
+    assert log["LogFormat"] == TGW_FORMAT
+    assert ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [tgw]},
+                                           {"Name": "traffic-type", "Values": ["ALL"]}])["FlowLogs"] == []
+
+    made = f(ResourceType="TransitGatewayAttachment", ResourceIds=[aid], MaxAggregationInterval=60,
+             LogFormat="${version} ${tgw-attachment-id} ${packets-lost-no-route} ${srcaddr}", **base)
+    log = describe(ec2, made["FlowLogIds"][0])[0]
+    assert log["ResourceId"] == aid
+    assert log["LogFormat"] == "${version} ${tgw-attachment-id} ${packets-lost-no-route} ${srcaddr}"
+
+    # EC2's refusals, and nothing made by them
+    assert error(f, ResourceType="TransitGateway", ResourceIds=[tgw], TrafficType="ALL", **base)[0] == "InvalidParameter"
+    assert error(f, ResourceType="TransitGateway", ResourceIds=[tgw], MaxAggregationInterval=600, **base)[0] == "InvalidParameter"
+    assert error(f, ResourceType="TransitGateway", ResourceIds=[tgw], LogFormat="${version} ${interface-id}",
+                 **base)[0] == "InvalidParameter"
+    assert error(f, ResourceType="VPC", ResourceIds=[vpc["VpcId"]], TrafficType="ALL", LogFormat="${version} ${tgw-id}",
+                 **base)[0] == "InvalidParameter"
+    assert error(f, ResourceType="TransitGateway", ResourceIds=[tgw] * 26, **base)[0] == "InvalidParameter"
+    missing = f(ResourceType="TransitGateway", ResourceIds=["tgw-0123456789abcdef0"], **base)
+    assert missing["FlowLogIds"] == []
+    assert missing["Unsuccessful"][0]["Error"]["Code"] == "InvalidTransitGatewayID.NotFound"
+    assert len(of(ec2, tgw)) == 1 and len(of(ec2, aid)) == 1
+
+    ec2.delete_flow_logs(FlowLogIds=[x["FlowLogId"] for x in of(ec2, tgw) + of(ec2, aid)])
+    ec2.delete_transit_gateway_vpc_attachment(TransitGatewayAttachmentId=aid)
+    ec2.delete_transit_gateway(TransitGatewayId=tgw)

@@ -336,3 +336,41 @@ def test_iam_survives_a_restart():
             "InstanceProfile"]["Roles"][0]["RoleName"] == "durable"
     finally:
         f.close()
+
+
+def test_aws_managed_policies_are_catalogued(iam, role):
+    """AWS managed policies by name (Ansible's iam_role resolves names with ListPolicies;
+    Terraform's data "aws_iam_policy" with GetPolicy): listed with Scope AWS or All, not
+    Local; GetPolicy, GetPolicyVersion and ListPolicyVersions answer them; attached, they
+    count their attachments. Unknown ones are NoSuchEntity."""
+    aws = iam.list_policies(Scope="AWS")["Policies"]
+    by_name = {p["PolicyName"]: p for p in aws}
+    for n in ("AWSDenyAll", "AdministratorAccess", "AmazonEC2ContainerServiceRole",
+              "AmazonSSMManagedInstanceCore", "AmazonS3ReadOnlyAccess"):
+        assert n in by_name, n
+    assert all(p["Arn"].startswith("arn:aws:iam::aws:policy/") for p in aws)
+    ecs = by_name["AmazonEC2ContainerServiceRole"]
+    assert (ecs["Arn"], ecs["Path"]) == (
+        "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceRole", "/service-role/")
+    assert re.fullmatch(r"ANPA[A-Z0-9]{17}", ecs["PolicyId"]) and ecs["IsAttachable"]
+    assert not any(p["Arn"].startswith("arn:aws:iam::aws:") for p in iam.list_policies(Scope="Local")["Policies"])
+    everything = [p["Arn"] for p in iam.get_paginator("list_policies").paginate(Scope="All", PaginationConfig={"PageSize": 5})
+                  .build_full_result()["Policies"]]
+    assert ecs["Arn"] in everything and len(everything) == len(set(everything))
+    service_role = iam.list_policies(Scope="AWS", PathPrefix="/service-role/")["Policies"]
+    assert ecs["Arn"] in [p["Arn"] for p in service_role]
+    assert "arn:aws:iam::aws:policy/AWSDenyAll" not in [p["Arn"] for p in service_role]
+
+    deny = "arn:aws:iam::aws:policy/AWSDenyAll"
+    got = iam.get_policy(PolicyArn=deny)["Policy"]
+    assert (got["PolicyName"], got["DefaultVersionId"], got["AttachmentCount"]) == ("AWSDenyAll", "v1", 0)
+    doc = iam.get_policy_version(PolicyArn=deny, VersionId="v1")["PolicyVersion"]["Document"]
+    assert doc["Statement"][0]["Effect"] == "Deny"
+    assert [v["VersionId"] for v in iam.list_policy_versions(PolicyArn=deny)["Versions"]] == ["v1"]
+    iam.attach_role_policy(RoleName=role, PolicyArn=deny)
+    assert iam.get_policy(PolicyArn=deny)["Policy"]["AttachmentCount"] == 1
+    assert deny in [p["Arn"] for p in iam.list_policies(Scope="AWS", OnlyAttached=True)["Policies"]]
+    iam.detach_role_policy(RoleName=role, PolicyArn=deny)
+
+    assert error_code(iam.get_policy, PolicyArn="arn:aws:iam::aws:policy/NoSuchPolicyAnywhere") == "NoSuchEntity"
+    assert error_code(iam.get_policy_version, PolicyArn=deny, VersionId="v9") == "NoSuchEntity"

@@ -437,11 +437,12 @@ def test_maintenance_and_capacity_reservation_options(ec2, subnet):
         InstanceId=iid, CapacityReservationSpecification=spec)["Return"]
     assert describe(ec2, iid)["CapacityReservationSpecification"] == spec
 
-    # Fort has no Capacity Reservations to target
-    for bad in ({"CapacityReservationPreference": "capacity-reservations-only"},
-                {"CapacityReservationTarget": {"CapacityReservationId": "cr-0123456789abcdef0"}}):
+    # Fort has no Capacity Reservation groups (capacity-reservations-only); a target must exist
+    for bad, code in (({"CapacityReservationPreference": "capacity-reservations-only"}, "UnsupportedOperation"),
+                      ({"CapacityReservationTarget": {"CapacityReservationId": "cr-0123456789abcdef0"}},
+                       "InvalidCapacityReservationId.NotFound")):
         assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
-                          CapacityReservationSpecification=bad) == "UnsupportedOperation"
+                          CapacityReservationSpecification=bad) == code
     assert error_code(ec2.run_instances, ImageId=AMI, MinCount=1, MaxCount=1, SubnetId=subnet["SubnetId"],
                       MaintenanceOptions={"AutoRecovery": "off"}) == "InvalidParameterValue"
 

@@ -255,3 +255,18 @@ def test_create_tags_only_the_template(ec2):
         TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": "k", "Value": "v"}]}])["LaunchTemplate"]
     assert lt["Tags"] == [{"Key": "k", "Value": "v"}]
     ec2.delete_launch_template(LaunchTemplateName=n)
+
+
+def test_a_version_of_the_source_with_a_new_description(ec2, template):
+    """amazon.aws's ec2_launch_template makes a description-only version with
+    LaunchTemplateData={} and SourceVersion, which boto3 sends as no LaunchTemplateData at
+    all: the new version is the source's data. Without a source the data is required."""
+    tid = template["LaunchTemplateId"]
+    v = ec2.create_launch_template_version(LaunchTemplateId=tid, SourceVersion="1",
+                                           VersionDescription="Fix something.",
+                                           LaunchTemplateData={})["LaunchTemplateVersion"]
+    first = ec2.describe_launch_template_versions(LaunchTemplateId=tid, Versions=["1"])["LaunchTemplateVersions"][0]
+    assert (v["VersionNumber"], v["VersionDescription"]) == (2, "Fix something.")
+    assert v["LaunchTemplateData"] == first["LaunchTemplateData"]
+    assert err(ec2.create_launch_template_version, LaunchTemplateId=tid,
+               LaunchTemplateData={})["Code"] == "MissingParameter"

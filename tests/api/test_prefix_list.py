@@ -257,3 +257,20 @@ def test_unknown_ids(ec2, bad):
     assert error_code(ec2.get_managed_prefix_list_entries, PrefixListId=bad) == "InvalidPrefixListID.NotFound"
     assert error_code(ec2.describe_managed_prefix_lists, PrefixListIds=[bad]) == "InvalidPrefixListID.NotFound"
     assert error_code(ec2.get_managed_prefix_list_associations, PrefixListId=bad) == "InvalidPrefixListID.NotFound"
+
+
+def test_description_only_update_takes_two_versions(ec2):
+    """Terraform's description-only update of aws_ec2_managed_prefix_list's entries: the
+    entries removed (one version), then added back with their new descriptions (another),
+    each naming the version it changes: 1 → 2 → 3, as the provider's test expects of EC2."""
+    pl = make(ec2, name="descriptions", entries=[("1.0.0.0/8", "description1"), ("2.0.0.0/8", "description1")])
+    pid = pl["PrefixListId"]
+    assert ec2.modify_managed_prefix_list(PrefixListId=pid, CurrentVersion=1, RemoveEntries=[
+        {"Cidr": "1.0.0.0/8"}, {"Cidr": "2.0.0.0/8"}])["PrefixList"]["Version"] == 2
+    assert ec2.describe_managed_prefix_lists(PrefixListIds=[pid])["PrefixLists"][0]["Version"] == 2
+    m = ec2.modify_managed_prefix_list(PrefixListId=pid, CurrentVersion=2, PrefixListName="descriptions", AddEntries=[
+        {"Cidr": "1.0.0.0/8", "Description": "description2"}, {"Cidr": "2.0.0.0/8", "Description": "description2"}])
+    assert m["PrefixList"]["Version"] == 3
+    assert [(e["Cidr"], e["Description"]) for e in entries_of(ec2, pid)] == [
+        ("1.0.0.0/8", "description2"), ("2.0.0.0/8", "description2")]
+    ec2.delete_managed_prefix_list(PrefixListId=pid)

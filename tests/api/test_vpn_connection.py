@@ -335,7 +335,6 @@ def test_vpn_connection_requests_checked_in_ec2s_order(ec2):
     assert err(CustomerGatewayId=cgw, TransitGatewayId="tgw-abcdefghij0123456") == (
         "InvalidTransitGatewayID.NotFound", "The transitGateway ID 'tgw-abcdefghij0123456' does not exist")
     assert err(CustomerGatewayId=cgw, VpnGatewayId="vgw-0123456789abcdef0")[0] == "InvalidVpnGatewayID.NotFound"
-    assert err(CustomerGatewayId=cgw)[0] == "MissingParameter"
     tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
     assert error_code(ec2.describe_vpn_connections, VpnConnectionIds=["vpn-0123abcd"]) == "InvalidVpnConnectionID.NotFound"
     assert error_code(ec2.describe_vpn_connections, VpnConnectionIds=["?"]) == "InvalidVpnConnectionID.Malformed"
@@ -353,6 +352,10 @@ def test_vpn_connections_per_gateway_quota(ec2, gateways):
     outsides = {t["OutsideIpAddress"] for c in made for t in c["Options"]["TunnelOptions"]}
     assert len(insides) == 20 and len(outsides) == 20
     assert error_code(ec2.create_vpn_connection, Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw) == "VpnConnectionLimitExceeded"
+    # nor can one be moved onto it
+    loose = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw)["VpnConnection"]["VpnConnectionId"]
+    assert error_code(ec2.modify_vpn_connection, VpnConnectionId=loose, VpnGatewayId=vgw) == "VpnConnectionLimitExceeded"
+    ec2.delete_vpn_connection(VpnConnectionId=loose)
     ec2.delete_vpn_connection(VpnConnectionId=made[0]["VpnConnectionId"])
     ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw)
 
@@ -393,8 +396,6 @@ def test_transit_gateway_vpn_attachment(ec2):
                  r["TransitGatewayAttachments"][0]["ResourceType"]) for r in routes] == [("192.168.10.0/24", att, "vpn")]
 
         assert error_code(ec2.delete_transit_gateway, TransitGatewayId=tgw_id) == "IncorrectState"
-        # moving it off the transit gateway is not offered
-        assert error_code(ec2.modify_vpn_connection, VpnConnectionId=cid, TransitGatewayId=tgw_id) == "UnsupportedOperation"
     finally:
         ec2.delete_vpn_connection(VpnConnectionId=cid)
     [a] = ec2.describe_transit_gateway_attachments(TransitGatewayAttachmentIds=[att])["TransitGatewayAttachments"]
@@ -474,3 +475,96 @@ def test_acceleration_on_a_transit_gateway_and_tunnel_log_options(ec2, gateways)
     finally:
         ec2.delete_vpn_connection(VpnConnectionId=cid)
         ec2.delete_transit_gateway(TransitGatewayId=tgw)
+
+
+def test_a_connection_without_a_gateway_is_moved_between_gateways(ec2, vpc, gateways):
+    """EC2 makes a connection with neither a virtual private nor a transit gateway (to be
+    attached later, aws_vpn_connection without either); ModifyVpnConnection moves it onto a
+    transit gateway (a `vpn` attachment there), then onto a virtual private gateway (the
+    attachment gone), answering `modifying` while it moves; the tunnels stay."""
+    vgw, cgw = gateways
+    tgw = ec2.create_transit_gateway()["TransitGateway"]
+    tgw_id, table = tgw["TransitGatewayId"], tgw["Options"]["AssociationDefaultRouteTableId"]
+    c = ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw,
+                                  Options={"StaticRoutesOnly": True})["VpnConnection"]
+    cid = c["VpnConnectionId"]
+    try:
+        assert "VpnGatewayId" not in c and "TransitGatewayId" not in c
+        assert c["GatewayAssociationState"] == "not-associated"
+        [d] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+        assert d["State"] == "available" and len(d["Options"]["TunnelOptions"]) == 2
+        outside = [t["OutsideIpAddress"] for t in d["Options"]["TunnelOptions"]]
+
+        m = ec2.modify_vpn_connection(VpnConnectionId=cid, TransitGatewayId=tgw_id)["VpnConnection"]
+        assert (m["State"], m["TransitGatewayId"]) == ("modifying", tgw_id) and "VpnGatewayId" not in m
+        [d] = ec2.describe_vpn_connections(VpnConnectionIds=[cid])["VpnConnections"]
+        assert (d["State"], d["GatewayAssociationState"]) == ("available", "associated")
+        [a] = ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "resource-id", "Values": [cid]}])["TransitGatewayAttachments"]
+        assert (a["ResourceType"], a["TransitGatewayId"], a["State"]) == ("vpn", tgw_id, "available")
+        [assoc] = ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table)["Associations"]
+        assert assoc["ResourceId"] == cid
+        assert error_code(ec2.modify_vpn_connection, VpnConnectionId=cid,
+                          TransitGatewayId="tgw-0123456789abcdef0") == "InvalidTransitGatewayID.NotFound"
+
+        m = ec2.modify_vpn_connection(VpnConnectionId=cid, VpnGatewayId=vgw)["VpnConnection"]
+        assert (m["State"], m["VpnGatewayId"]) == ("modifying", vgw) and "TransitGatewayId" not in m
+        assert [t["OutsideIpAddress"] for t in m["Options"]["TunnelOptions"]] == outside
+        assert ec2.get_transit_gateway_route_table_associations(TransitGatewayRouteTableId=table)["Associations"] == []
+        assert ec2.describe_transit_gateway_attachments(
+            Filters=[{"Name": "resource-id", "Values": [cid]}, {"Name": "state", "Values": ["available"]}]
+        )["TransitGatewayAttachments"] == []
+        # its static routes now propagate from the virtual private gateway
+        ec2.create_vpn_connection_route(VpnConnectionId=cid, DestinationCidrBlock="192.168.20.0/24")
+        # a customer gateway change alone is no move
+        assert ec2.modify_vpn_connection(VpnConnectionId=cid, CustomerGatewayId=cgw)["VpnConnection"]["State"] == "available"
+    finally:
+        ec2.delete_vpn_connection(VpnConnectionId=cid)
+        ec2.delete_transit_gateway(TransitGatewayId=tgw_id)
+
+
+def test_ipv6_inside_addresses_on_a_transit_gateway(ec2, gateways):
+    """TunnelInsideIpVersion ipv6 (transit gateway connections only): each tunnel has a /126
+    of fd00::/8 (given, or chosen), the traffic selectors are IPv6 (::/0 by default)."""
+    vgw, cgw = gateways
+    tgw_id = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+
+    def create(**options):
+        return ec2.create_vpn_connection(Type="ipsec.1", CustomerGatewayId=cgw, TransitGatewayId=tgw_id,
+                                         Options=options)["VpnConnection"]
+
+    made = []
+    try:
+        c = create(TunnelInsideIpVersion="ipv6",
+                   TunnelOptions=[{"TunnelInsideIpv6Cidr": "fd00:0:0:1::/126"}, {}])
+        made.append(c["VpnConnectionId"])
+        o = c["Options"]
+        assert o["TunnelInsideIpVersion"] == "ipv6"
+        assert (o["LocalIpv6NetworkCidr"], o["RemoteIpv6NetworkCidr"]) == ("::/0", "::/0")
+        assert "LocalIpv4NetworkCidr" not in o
+        t1, t2 = o["TunnelOptions"]
+        assert t1["TunnelInsideIpv6Cidr"] == "fd00:0:0:1::/126" and "TunnelInsideCidr" not in t1
+        net = ipaddress.ip_network(t2["TunnelInsideIpv6Cidr"])
+        assert net.prefixlen == 126 and net.subnet_of(ipaddress.ip_network("fd00::/8"))
+
+        # EC2's checks: /126 of fd00::/8, once per gateway, IPv6 on transit gateways only
+        for bad in ["fd00::/64", "fd00::1/126", "2001:db8::/126", "fe80::/126"]:
+            assert error_code(create, TunnelInsideIpVersion="ipv6",
+                              TunnelOptions=[{"TunnelInsideIpv6Cidr": bad}]) == "InvalidParameterValue", bad
+        assert error_code(create, TunnelInsideIpVersion="ipv6",
+                          TunnelOptions=[{"TunnelInsideIpv6Cidr": "fd00:0:0:1::/126"}]) == "InvalidParameterValue"
+        assert error_code(create, TunnelOptions=[{"TunnelInsideIpv6Cidr": "fd00:0:0:2::/126"}]) == "InvalidParameterValue"
+        assert error_code(ec2.create_vpn_connection, Type="ipsec.1", CustomerGatewayId=cgw, VpnGatewayId=vgw,
+                          Options={"TunnelInsideIpVersion": "ipv6"}) == "InvalidParameterValue"
+        # an IPv6 connection cannot move to a virtual private gateway
+        assert error_code(ec2.modify_vpn_connection, VpnConnectionId=c["VpnConnectionId"],
+                          VpnGatewayId=vgw) == "InvalidParameterValue"
+
+        c4 = create(LocalIpv4NetworkCidr="10.1.0.0/16")
+        made.append(c4["VpnConnectionId"])
+        assert c4["Options"]["TunnelInsideIpVersion"] == "ipv4"
+        assert "TunnelInsideIpv6Cidr" not in c4["Options"]["TunnelOptions"][0]
+    finally:
+        for cid in made:
+            ec2.delete_vpn_connection(VpnConnectionId=cid)
+        ec2.delete_transit_gateway(TransitGatewayId=tgw_id)

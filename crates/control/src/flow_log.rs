@@ -117,8 +117,9 @@ struct Settings {
     max_aggregation_interval: u32,
 }
 
-/// The resource type: VPC, Subnet or NetworkInterface (transit gateways and Cloud WAN are
-/// refused until Fort has them).
+/// The resource type: VPC, Subnet, NetworkInterface, TransitGateway or
+/// TransitGatewayAttachment (regional NAT gateways and Cloud WAN are refused: Fort has
+/// neither).
 fn resource_type(text: Option<&str>) -> Result<(FlowLogResourceType, Kind), ApiError> {
     let text = text.ok_or_else(|| ApiError::missing("ResourceType"))?;
     match FlowLogResourceType::parse(text) {
@@ -128,29 +129,39 @@ fn resource_type(text: Option<&str>) -> Result<(FlowLogResourceType, Kind), ApiE
             FlowLogResourceType::NetworkInterface,
             Kind::NetworkInterface,
         )),
+        Some(FlowLogResourceType::TransitGateway) => {
+            Ok((FlowLogResourceType::TransitGateway, Kind::TransitGateway))
+        }
+        Some(FlowLogResourceType::TransitGatewayAttachment) => Ok((
+            FlowLogResourceType::TransitGatewayAttachment,
+            Kind::TransitGatewayAttachment,
+        )),
         _ if matches!(
             text,
-            "TransitGateway"
-                | "TransitGatewayAttachment"
-                | "RegionalNatGateway"
-                | "CoreNetwork"
-                | "CoreNetworkEdge"
-                | "CoreNetworkAttachment"
+            "RegionalNatGateway" | "CoreNetwork" | "CoreNetworkEdge" | "CoreNetworkAttachment"
         ) =>
         {
             Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 format!(
-                    "Flow logs for resource type {text} are not supported by Fort: its transit gateways carry no traffic yet, and it has no regional NAT gateways or Cloud WAN. Use VPC, Subnet or NetworkInterface."
+                    "Flow logs for resource type {text} are not supported by Fort: it has no regional NAT gateways or Cloud WAN."
                 ),
             ))
         }
         _ => Err(ApiError::bad_param(
             "ResourceType",
             text,
-            "Valid values: VPC, Subnet, NetworkInterface.",
+            "Valid values: VPC, Subnet, NetworkInterface, TransitGateway, TransitGatewayAttachment.",
         )),
     }
+}
+
+/// Whether logs of this resource type watch a transit gateway or its attachments.
+fn is_gateway(resource: FlowLogResourceType) -> bool {
+    matches!(
+        resource,
+        FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment
+    )
 }
 
 /// `TrafficType`: required for VPCs, subnets and interfaces; EC2's upper-case names (any
@@ -159,6 +170,15 @@ fn traffic_type(
     text: Option<&str>,
     resource: FlowLogResourceType,
 ) -> Result<TrafficType, ApiError> {
+    // A transit gateway's log takes none (kept as ALL, shown as none).
+    if is_gateway(resource) {
+        return match text {
+            None => Ok(TrafficType::All),
+            Some(_) => Err(invalid_parameter(format!(
+                "TrafficType is not supported if ResourceType is {resource}."
+            ))),
+        };
+    }
     let Some(text) = text else {
         return Err(invalid_parameter(format!(
             "TrafficType can't be empty if ResourceType is {resource}."
@@ -286,8 +306,17 @@ pub fn check_log_format(text: &str) -> Result<LogFormat, ApiError> {
     }
 }
 
-/// `MaxAggregationInterval`: AWS's 60 or 600, or one of Fort's shorter windows.
-fn aggregation_interval(v: Option<i64>) -> Result<u32, ApiError> {
+/// `MaxAggregationInterval`: AWS's 60 or 600, or one of Fort's shorter windows; 60 only
+/// (and by default) for a transit gateway's log.
+fn aggregation_interval(v: Option<i64>, resource: FlowLogResourceType) -> Result<u32, ApiError> {
+    if is_gateway(resource) {
+        return match v {
+            None | Some(60) => Ok(60),
+            Some(_) => Err(invalid_parameter(
+                "Invalid Flow Log Max Aggregation Interval. Only 60 seconds is supported for TransitGateway and TransitGatewayAttachment resource types.",
+            )),
+        };
+    }
     let Some(v) = v else {
         return Ok(DEFAULT_AGGREGATION_INTERVAL);
     };
@@ -320,9 +349,14 @@ fn settings(req: &CreateFlowLogs, region: &str, account: &str) -> Result<Setting
     if req.resource_ids.is_empty() {
         return Err(ApiError::missing("ResourceId"));
     }
-    if req.resource_ids.len() > MAX_RESOURCE_IDS {
+    let most = if is_gateway(resource_type) {
+        MAX_TRANSIT_GATEWAY_RESOURCE_IDS
+    } else {
+        MAX_RESOURCE_IDS
+    };
+    if req.resource_ids.len() > most {
         return Err(invalid_parameter(format!(
-            "A request may name at most {MAX_RESOURCE_IDS} resources ({} given).",
+            "A request may name at most {most} resources ({} given).",
             req.resource_ids.len()
         )));
     }
@@ -412,10 +446,27 @@ fn settings(req: &CreateFlowLogs, region: &str, account: &str) -> Result<Setting
         check_role_arn("DeliverCrossAccountRole", arn)?;
     }
     let log_format = match &req.log_format {
+        None if is_gateway(resource_type) => LogFormat::default_transit_gateway(),
         None => LogFormat::default_v2(),
-        Some(text) => check_log_format(text)?,
+        Some(text) => {
+            let format = check_log_format(text)?;
+            let foreign: Vec<String> = format
+                .0
+                .iter()
+                .filter(|f| !f.applies_to(resource_type))
+                .map(|f| format!("${{{}}}", f.as_str()))
+                .collect();
+            if !foreign.is_empty() {
+                return Err(invalid_parameter(format!(
+                    "Unknown fields provided: {}",
+                    foreign.join(", ")
+                )));
+            }
+            format
+        }
     };
-    let max_aggregation_interval = aggregation_interval(req.max_aggregation_interval)?;
+    let max_aggregation_interval =
+        aggregation_interval(req.max_aggregation_interval, resource_type)?;
     Ok(Settings {
         resource_type,
         resource_kind,
@@ -596,6 +647,13 @@ impl Tx<'_> {
         match kind {
             Kind::Vpc => r.vpcs.find(kind, id).map(|_| ()),
             Kind::Subnet => r.subnets.find(kind, id).map(|_| ()),
+            Kind::TransitGateway => r.transit_gateways.find(kind, id).map(|_| ()),
+            Kind::TransitGatewayAttachment => {
+                kind.check(id)?;
+                crate::transit_gateway::attachment(r, self.global, id)
+                    .map(|_| ())
+                    .ok_or_else(|| kind.not_found(id))
+            }
             _ => r.network_interfaces.find(kind, id).map(|_| ()),
         }
     }
@@ -835,8 +893,13 @@ mod tests {
     #[test]
     fn request_wide_rules() {
         let mut r = cw("g");
-        r.resource_type = Some("TransitGateway".into());
+        r.resource_type = Some("CoreNetwork".into());
         assert_eq!(err(&r).code, ErrorCode::UnsupportedOperation);
+        r.resource_type = Some("TransitGateway".into());
+        assert_eq!(
+            err(&r).message,
+            "TrafficType is not supported if ResourceType is TransitGateway."
+        );
         r.resource_type = Some("Vpc".into());
         assert_eq!(err(&r).code, ErrorCode::InvalidParameterValue);
         r.resource_type = None;
@@ -863,15 +926,22 @@ mod tests {
 
     #[test]
     fn aggregation_intervals() {
-        assert_eq!(aggregation_interval(None), Ok(600));
+        let vpc = FlowLogResourceType::Vpc;
+        assert_eq!(aggregation_interval(None, vpc), Ok(600));
         for ok in [1u32, 5, 10, 15, 30, 60, 600] {
-            assert_eq!(aggregation_interval(Some(i64::from(ok))), Ok(ok));
+            assert_eq!(aggregation_interval(Some(i64::from(ok)), vpc), Ok(ok));
         }
         for bad in [0, 2, 120, 300, -60, i64::MAX] {
             assert_eq!(
-                aggregation_interval(Some(bad)).unwrap_err().message,
+                aggregation_interval(Some(bad), vpc).unwrap_err().message,
                 "Invalid Flow Log Max Aggregation Interval."
             );
+        }
+        let tgw = FlowLogResourceType::TransitGateway;
+        assert_eq!(aggregation_interval(None, tgw), Ok(60));
+        assert_eq!(aggregation_interval(Some(60), tgw), Ok(60));
+        for bad in [1, 600] {
+            assert!(aggregation_interval(Some(bad), tgw).is_err());
         }
     }
 

@@ -1048,6 +1048,20 @@ pub fn policy<'g>(
     }
 }
 
+/// A policy the account can read: one of its own, or a catalogued AWS managed policy.
+pub fn readable_policy<'g>(
+    global: &'g Global,
+    account: &str,
+    arn: &str,
+) -> Result<&'g ManagedPolicy, ApiError> {
+    match PolicyArn::parse(arn)? {
+        PolicyArn::AwsManaged { .. } => {
+            crate::iam_aws_policy::aws_managed_policy(arn).ok_or_else(|| no_such_policy(arn))
+        }
+        PolicyArn::Customer { .. } => policy(global, account, arn),
+    }
+}
+
 pub fn instance_profile<'g>(
     global: &'g Global,
     account: &str,

@@ -7,6 +7,7 @@ use std::net::Ipv4Addr;
 use fort_model::dns_name::{HostnameType, PrivateDnsNameOptions};
 use fort_model::*;
 
+use crate::capacity_reservation::InstanceShape;
 use crate::iam_instance_profile::ProfileSpec;
 use crate::image::InstanceType;
 use crate::network_interface::{AddressRequest, Ipv6Request, SubnetAddresses};
@@ -65,10 +66,28 @@ pub struct RunInstances {
     pub hibernation: bool,
     /// `MaintenanceOptions.AutoRecovery` `disabled`.
     pub auto_recovery_disabled: bool,
-    /// `CapacityReservationSpecification.CapacityReservationPreference` `none`.
-    pub capacity_reservation_none: bool,
+    /// `CapacityReservationSpecification`: a preference or a target (`None`: `open`).
+    pub capacity_reservation: Option<CapacityReservationSpec>,
     /// `EnclaveOptions.Enabled`.
     pub enclave: bool,
+}
+
+/// A `CapacityReservationSpecification`: a preference (`open`, or `none`), or a target.
+#[derive(Clone, Debug)]
+pub enum CapacityReservationSpec {
+    Preference { none: bool },
+    Target(CapacityReservationId),
+}
+
+impl CapacityReservationSpec {
+    /// As an instance keeps it: whether its preference is `none`, and its target.
+    fn parts(spec: Option<&Self>) -> (bool, Option<CapacityReservationId>) {
+        match spec {
+            None => (false, None),
+            Some(Self::Preference { none }) => (*none, None),
+            Some(Self::Target(id)) => (false, Some(id.clone())),
+        }
+    }
 }
 
 /// `CpuOptions` of RunInstances: what is given.
@@ -884,6 +903,21 @@ impl Tx<'_> {
             }
             // each in turn, so a partition group's partitions fill evenly
             inst.placement_group = placement(self)?;
+            // and so each takes the room the ones before it left in a reservation
+            (
+                inst.capacity_reservation_none,
+                inst.capacity_reservation_target,
+            ) = CapacityReservationSpec::parts(req.capacity_reservation.as_ref());
+            inst.capacity_reservation_id = self.reservation_for(
+                &InstanceShape {
+                    instance_type: &inst.instance_type,
+                    platform: &image.platform_details,
+                    availability_zone: &inst.availability_zone,
+                    dedicated: inst.dedicated,
+                },
+                inst.capacity_reservation_target.as_ref(),
+                inst.capacity_reservation_none,
+            )?;
             self.region.instances.insert(inst.clone());
         }
         Ok(launched)
@@ -1092,7 +1126,9 @@ impl Tx<'_> {
             hibernation_configured: false,
             auto_recovery_disabled: req.auto_recovery_disabled,
             reboot_migration: None,
-            capacity_reservation_none: req.capacity_reservation_none,
+            capacity_reservation_none: false,
+            capacity_reservation_target: None,
+            capacity_reservation_id: None,
             dedicated: req.tenancy.as_deref() == Some("dedicated")
                 || self
                     .region
@@ -1392,6 +1428,28 @@ impl Tx<'_> {
                 out.push((i.id.clone(), current, current));
                 continue;
             }
+            // a started instance runs in its reservation again, if there is room (a
+            // targeted one that has ended: outside any)
+            let platform = self.instance_platform(&i.image_id);
+            let target = i
+                .capacity_reservation_target
+                .as_ref()
+                .filter(|t| self.reservation_is_active(t));
+            let reservation = self.reservation_for(
+                &InstanceShape {
+                    instance_type: &i.instance_type,
+                    platform: &platform,
+                    availability_zone: &i.availability_zone,
+                    dedicated: i.dedicated,
+                },
+                target,
+                i.capacity_reservation_none || i.capacity_reservation_target.is_some(),
+            )?;
+            self.region
+                .instances
+                .get_mut(&i.id)
+                .expect("checked")
+                .capacity_reservation_id = reservation;
             if self.config.dataplane {
                 let Some(host) = self.global.place(&i.availability_zone) else {
                     return Err(self.no_capacity(&i.availability_zone, &i.instance_type));
@@ -1614,24 +1672,39 @@ impl Tx<'_> {
     }
 
     /// ModifyInstanceCapacityReservationAttributes: the instance's Capacity Reservation
-    /// preference, changed only while it is stopped, as EC2 requires.
+    /// preference (`none`: true) or target, changed only while it is stopped, as EC2
+    /// requires; a target must be active and match the instance.
     pub fn modify_instance_capacity_reservation(
         &mut self,
         id: &str,
-        none: bool,
+        spec: CapacityReservationSpec,
     ) -> Result<(), ApiError> {
-        let inst = self.region.instances.find(Kind::Instance, id)?;
+        let inst = self.region.instances.find(Kind::Instance, id)?.clone();
         if inst.state != InstanceState::Stopped {
             return Err(ApiError::new(
                 ErrorCode::IncorrectInstanceState,
                 format!("The instance '{id}' is not in the 'stopped' state."),
             ));
         }
-        self.region
-            .instances
-            .get_mut(id)
-            .expect("found")
-            .capacity_reservation_none = none;
+        let (none, target) = CapacityReservationSpec::parts(Some(&spec));
+        let platform = self.instance_platform(&inst.image_id);
+        let reservation = match &target {
+            Some(t) => self.reservation_for(
+                &InstanceShape {
+                    instance_type: &inst.instance_type,
+                    platform: &platform,
+                    availability_zone: &inst.availability_zone,
+                    dedicated: inst.dedicated,
+                },
+                Some(t),
+                false,
+            )?,
+            None => None,
+        };
+        let row = self.region.instances.get_mut(id).expect("found");
+        row.capacity_reservation_none = none;
+        row.capacity_reservation_target = target;
+        row.capacity_reservation_id = reservation;
         Ok(())
     }
 

@@ -23,6 +23,7 @@ use tokio::sync::{Notify, RwLock, mpsc, oneshot, watch};
 use cluster::{Cluster, LEADER_KEY, Row};
 
 pub mod address;
+pub mod capacity_reservation;
 pub mod carrier_gateway;
 pub mod classic_link;
 pub mod cluster;
@@ -31,6 +32,7 @@ pub mod dhcp_options;
 pub mod fleet;
 pub mod flow_log;
 pub mod iam;
+pub mod iam_aws_policy;
 pub mod iam_instance_profile;
 pub mod idempotency;
 pub mod image;

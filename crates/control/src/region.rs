@@ -30,6 +30,7 @@ macro_rules! region_tables {
             fleets: Fleet => "fleet",
             key_pairs: KeyPair => "key-pair",
             placement_groups: PlacementGroup => "placement-group",
+            capacity_reservations: CapacityReservation => "capacity-reservation",
             images: Image => "image",
             launch_templates: LaunchTemplate => "launch-template",
             volumes: Volume => "volume",

@@ -51,6 +51,7 @@ tagged!(
     fort_model::Fleet => fort_model::FleetId,
     fort_model::KeyPair => fort_model::KeyPairId,
     fort_model::PlacementGroup => fort_model::PlacementGroupId,
+    fort_model::CapacityReservation => fort_model::CapacityReservationId,
     fort_model::Image => fort_model::ImageId,
     fort_model::LaunchTemplate => fort_model::LaunchTemplateId,
     fort_model::Volume => fort_model::VolumeId,

@@ -10,7 +10,7 @@
 use std::net::Ipv4Addr;
 
 use fort_model::*;
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::Tx;
 use crate::region::Region;
@@ -29,6 +29,8 @@ pub struct CreateVpnConnection {
     pub tunnel_inside_ip_version: Option<String>,
     pub local_ipv4_network_cidr: Option<String>,
     pub remote_ipv4_network_cidr: Option<String>,
+    pub local_ipv6_network_cidr: Option<String>,
+    pub remote_ipv6_network_cidr: Option<String>,
     pub tunnels: Vec<TunnelOptionsRequest>,
     pub tags: Tags,
 }
@@ -43,6 +45,26 @@ fn network_cidr(param: &str, text: Option<&str>) -> Result<Ipv4Net, ApiError> {
             .filter(|n| n.network() == n.addr())
             .ok_or_else(|| ApiError::bad_param(param, t, "It is not a valid IPv4 CIDR block.")),
     }
+}
+
+/// EC2's parameter for a connection's IPv6 traffic selector (`::/0` when not given).
+fn network_ipv6_cidr(param: &str, text: Option<&str>) -> Result<Ipv6Net, ApiError> {
+    match text {
+        None => Ok(Ipv6Net::default()),
+        Some(t) => t
+            .parse::<Ipv6Net>()
+            .ok()
+            .filter(|n| n.network() == n.addr())
+            .ok_or_else(|| ApiError::bad_param(param, t, "It is not a valid IPv6 CIDR block.")),
+    }
+}
+
+/// EC2's refusal of IPv6 inside addresses on a connection that does not end at a transit
+/// gateway.
+fn ipv6_needs_transit_gateway() -> ApiError {
+    ApiError::invalid_value(
+        "IPv6 inside tunnel addresses are supported only for VPN connections on a transit gateway.",
+    )
 }
 
 impl Tx<'_> {
@@ -64,6 +86,36 @@ impl Tx<'_> {
             .filter(|c| c.is_live() && c.ends_at(end) && Some(c.id.as_str()) != except)
             .flat_map(|c| c.tunnels.iter().map(|t| t.inside_cidr))
             .collect()
+    }
+
+    /// The inside IPv6 /126s the live connections of transit gateway `end` use, but
+    /// `except`'s.
+    fn inside_ipv6_cidrs_of(&self, end: &str, except: Option<&str>) -> Vec<Ipv6Net> {
+        self.region
+            .vpn_connections
+            .values()
+            .filter(|c| c.is_live() && c.ends_at(end) && Some(c.id.as_str()) != except)
+            .flat_map(|c| c.tunnels.iter().filter_map(|t| t.inside_ipv6_cidr))
+            .collect()
+    }
+
+    /// A tunnel's inside IPv6 /126: the one asked for (checked, unique on the gateway), or
+    /// a free one.
+    fn inside_ipv6_cidr(asked: Option<&str>, taken: &[Ipv6Net]) -> Result<Ipv6Net, ApiError> {
+        match asked {
+            Some(text) => {
+                let net = check_inside_ipv6_cidr(text)?;
+                if taken.contains(&net) {
+                    return Err(ApiError::bad_param(
+                        "TunnelInsideIpv6Cidr",
+                        text,
+                        "The inside CIDR is already used by another tunnel of this transit gateway.",
+                    ));
+                }
+                Ok(net)
+            }
+            None => Ok(random_inside_ipv6_cidr(taken)),
+        }
     }
 
     /// A tunnel's inside /30: the one asked for (checked, unique on the gateway), or a
@@ -128,27 +180,26 @@ impl Tx<'_> {
                 }
                 (None, Some(self.live_gateway(t)?))
             }
-            _ => return Err(ApiError::missing("VpnGatewayId or TransitGatewayId")),
+            // neither: EC2 makes it, to be moved onto a gateway later (ModifyVpnConnection)
+            _ => (None, None),
         };
         let end = vgw
             .as_ref()
             .map(|g| g.id.to_string())
             .or_else(|| tgw.as_ref().map(|g| g.id.to_string()))
-            .expect("one of them");
+            .unwrap_or_default();
         if cgw.ip_address.is_none() {
             return Err(ApiError::new(
                 ErrorCode::UnsupportedOperation,
                 "Fort's tunnels authenticate with pre-shared keys: the customer gateway needs an IP address.",
             ));
         }
+        let mut ipv6 = false;
         if let Some(v) = req.tunnel_inside_ip_version.as_deref() {
             match v {
                 "ipv4" => {}
-                "ipv6" => {
-                    return Err(ApiError::invalid_value(
-                        "IPv6 inside tunnel addresses are supported only for VPN connections on a transit gateway.",
-                    ));
-                }
+                "ipv6" if tgw.is_some() => ipv6 = true,
+                "ipv6" => return Err(ipv6_needs_transit_gateway()),
                 other => {
                     return Err(ApiError::bad_param(
                         "TunnelInsideIpVersion",
@@ -171,6 +222,27 @@ impl Tx<'_> {
             "RemoteIpv4NetworkCidr",
             req.remote_ipv4_network_cidr.as_deref(),
         )?;
+        if !ipv6
+            && (req.local_ipv6_network_cidr.is_some() || req.remote_ipv6_network_cidr.is_some())
+        {
+            return Err(ApiError::combination(
+                "LocalIpv6NetworkCidr and RemoteIpv6NetworkCidr are only valid when TunnelInsideIpVersion is ipv6.",
+            ));
+        }
+        let ipv6_network_cidrs = if ipv6 {
+            Some((
+                network_ipv6_cidr(
+                    "LocalIpv6NetworkCidr",
+                    req.local_ipv6_network_cidr.as_deref(),
+                )?,
+                network_ipv6_cidr(
+                    "RemoteIpv6NetworkCidr",
+                    req.remote_ipv6_network_cidr.as_deref(),
+                )?,
+            ))
+        } else {
+            None
+        };
         if req.tunnels.len() > 2 {
             return Err(ApiError::invalid_value(
                 "A VPN connection has two tunnels: at most two TunnelOptions may be given.",
@@ -206,14 +278,28 @@ impl Tx<'_> {
         }
         let id = VpnConnectionId::new();
         let mut taken = self.inside_cidrs_of(&end, None);
+        let mut taken6 = self.inside_ipv6_cidrs_of(&end, None);
         let mut specs = Vec::with_capacity(2);
         for n in 0..2 {
             let asked = req.tunnels.get(n).cloned().unwrap_or_default();
-            if asked.inside_ipv6_cidr.is_some() {
-                return Err(ApiError::invalid_value(
-                    "TunnelInsideIpv6Cidr is supported only for VPN connections on a transit gateway with IPv6 inside addresses.",
-                ));
-            }
+            let inside6 = match (&asked.inside_ipv6_cidr, ipv6) {
+                (Some(_), false) => {
+                    return Err(ApiError::invalid_value(
+                        "TunnelInsideIpv6Cidr is supported only for VPN connections on a transit gateway with IPv6 inside addresses.",
+                    ));
+                }
+                (Some(_), true) if asked.inside_cidr.is_some() => {
+                    return Err(ApiError::combination(
+                        "TunnelInsideCidr cannot be given for a VPN connection with IPv6 inside addresses.",
+                    ));
+                }
+                (asked6, true) => {
+                    let net = Self::inside_ipv6_cidr(asked6.as_deref(), &taken6)?;
+                    taken6.push(net);
+                    Some(net)
+                }
+                (None, false) => None,
+            };
             let inside = self.inside_cidr(asked.inside_cidr.as_deref(), &taken)?;
             taken.push(inside);
             let key = match &asked.pre_shared_key {
@@ -224,14 +310,15 @@ impl Tx<'_> {
                 None => generate_pre_shared_key(),
             };
             let options = asked.apply(&TunnelOptions::default())?;
-            specs.push((inside, key, options, asked.chosen()));
+            specs.push((inside, inside6, key, options, asked.chosen()));
         }
         let mut tunnels = Vec::with_capacity(2);
-        for (inside_cidr, pre_shared_key, options, chosen) in specs {
+        for (inside_cidr, inside_ipv6_cidr, pre_shared_key, options, chosen) in specs {
             let outside_ip = self.lease_public_ip(None, id.as_str())?;
             tunnels.push(VpnTunnel {
                 outside_ip,
                 inside_cidr,
+                inside_ipv6_cidr,
                 pre_shared_key,
                 options,
                 chosen: chosen.into_iter().collect(),
@@ -254,6 +341,7 @@ impl Tx<'_> {
             static_routes_only: req.static_routes_only.unwrap_or(false),
             local_ipv4_network_cidr: local,
             remote_ipv4_network_cidr: remote,
+            ipv6_network_cidrs,
             tunnels,
             routes: Vec::new(),
             learned_routes: Vec::new(),
@@ -360,15 +448,17 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// ModifyVpnConnection: the connection moves to another virtual private gateway or
-    /// customer gateway, keeping its tunnels' addresses and options.
+    /// ModifyVpnConnection: the connection moves to another customer gateway, or between
+    /// virtual private gateways and transit gateways (a new transit gateway attachment on
+    /// one, the old one gone), keeping its tunnels' addresses and options. Whether its
+    /// gateway changed is answered (EC2 shows `modifying` then).
     pub fn modify_vpn_connection(
         &mut self,
         id: &str,
         customer_gateway_id: Option<&str>,
         vpn_gateway_id: Option<&str>,
         transit_gateway_id: Option<&str>,
-    ) -> Result<VpnConnection, ApiError> {
+    ) -> Result<(VpnConnection, bool), ApiError> {
         let mut c = self.live_vpn_connection(id)?;
         if vpn_gateway_id.is_some() && transit_gateway_id.is_some() {
             return Err(ApiError::invalid_value(
@@ -379,24 +469,6 @@ impl Tx<'_> {
         {
             return Err(ApiError::missing(
                 "CustomerGatewayId, VpnGatewayId or TransitGatewayId",
-            ));
-        }
-        if let Some(t) = transit_gateway_id {
-            if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidTransitGatewayIdNotFound,
-                    format!("The transitGateway ID '{t}' does not exist"),
-                ));
-            }
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedOperation,
-                "Fort does not move a VPN connection onto a transit gateway: create one there.",
-            ));
-        }
-        if vpn_gateway_id.is_some() && c.transit_gateway_id.is_some() {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedOperation,
-                "Fort does not move a VPN connection off its transit gateway: create one on the virtual private gateway.",
             ));
         }
         if let Some(g) = customer_gateway_id {
@@ -415,20 +487,78 @@ impl Tx<'_> {
             }
             c.customer_gateway_id = cgw.id.clone();
         }
+        let old_end = c.end().to_owned();
         if let Some(v) = vpn_gateway_id {
             let vgw = self.live_vpn_gateway(v)?;
             if c.vpn_gateway_id.as_ref() != Some(&vgw.id) {
+                if c.ipv6_network_cidrs.is_some() {
+                    return Err(ipv6_needs_transit_gateway());
+                }
+                if c.enable_acceleration {
+                    return Err(ApiError::invalid_value(
+                        "Acceleration is supported only for VPN connections on a transit gateway.",
+                    ));
+                }
                 let taken = self.inside_cidrs_of(&vgw.id, Some(id));
                 if c.tunnels.iter().any(|t| taken.contains(&t.inside_cidr)) {
                     return Err(ApiError::invalid_value(format!(
                         "A tunnel inside CIDR of {id} is already used on the virtual private gateway {v}."
                     )));
                 }
+                let per_gateway = self.config.quotas.vpn_connections_per_vpn_gateway;
+                if taken.len() / 2 >= per_gateway {
+                    return Err(ApiError::new(
+                        ErrorCode::VpnConnectionLimitExceeded,
+                        format!(
+                            "The virtual private gateway {v} has the maximum number of VPN connections ({per_gateway})."
+                        ),
+                    ));
+                }
                 c.vpn_gateway_id = Some(vgw.id);
+                c.transit_gateway_id = None;
+                if let Some(a) = c.transit_gateway_attachment_id.take() {
+                    self.unlink_attachment(&a);
+                }
             }
         }
+        if let Some(t) = transit_gateway_id {
+            if !Kind::TransitGateway.matches(t) || !self.region.transit_gateways.contains(t) {
+                return Err(ApiError::new(
+                    ErrorCode::InvalidTransitGatewayIdNotFound,
+                    format!("The transitGateway ID '{t}' does not exist"),
+                ));
+            }
+            let tgw = self.live_gateway(t)?;
+            if c.transit_gateway_id.as_ref() != Some(&tgw.id) {
+                let taken = self.inside_cidrs_of(&tgw.id, Some(id));
+                let taken6 = self.inside_ipv6_cidrs_of(&tgw.id, Some(id));
+                if c.tunnels.iter().any(|t| {
+                    taken.contains(&t.inside_cidr)
+                        || t.inside_ipv6_cidr.is_some_and(|n| taken6.contains(&n))
+                }) {
+                    return Err(ApiError::invalid_value(format!(
+                        "A tunnel inside CIDR of {id} is already used on the transit gateway {t}."
+                    )));
+                }
+                if let Some(a) = c.transit_gateway_attachment_id.take() {
+                    self.unlink_attachment(&a);
+                }
+                let attachment = TransitGatewayAttachmentId::new();
+                self.attach_to_default_tables(&tgw, &attachment);
+                c.vpn_gateway_id = None;
+                c.transit_gateway_id = Some(tgw.id);
+                c.transit_gateway_attachment_id = Some(attachment);
+                c.transit_gateway_attachment_tags = Tags::default();
+            }
+        }
+        let moved = c.end() != old_end;
+        // the gateway it left is written again, so what derives from it (the routes it
+        // propagated, the edge's items of its VPC) is derived again without the connection
+        if moved && self.region.vpn_gateways.contains(&old_end) {
+            self.region.vpn_gateways.get_mut(&old_end);
+        }
         self.region.vpn_connections.insert(c.clone());
-        Ok(c)
+        Ok((c, moved))
     }
 
     /// ModifyVpnConnectionOptions: the traffic selectors.
@@ -474,12 +604,18 @@ impl Tx<'_> {
         if req.is_empty() {
             return Err(ApiError::missing("TunnelOptions"));
         }
-        if req.inside_ipv6_cidr.is_some() {
+        if req.inside_ipv6_cidr.is_some() && c.ipv6_network_cidrs.is_none() {
             return Err(ApiError::invalid_value(
                 "TunnelInsideIpv6Cidr is supported only for VPN connections on a transit gateway with IPv6 inside addresses.",
             ));
         }
         let options = req.apply(&c.tunnels[n].options)?;
+        if let Some(text) = req.inside_ipv6_cidr.as_deref() {
+            let end = c.end().to_owned();
+            let mut taken = self.inside_ipv6_cidrs_of(&end, Some(id));
+            taken.extend(c.tunnels[1 - n].inside_ipv6_cidr);
+            c.tunnels[n].inside_ipv6_cidr = Some(Self::inside_ipv6_cidr(Some(text), &taken)?);
+        }
         if let Some(text) = req.inside_cidr.as_deref() {
             let end = c.end().to_owned();
             let mut taken = self.inside_cidrs_of(&end, Some(id));

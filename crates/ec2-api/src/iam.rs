@@ -339,7 +339,7 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
         "GetPolicy" => {
             let arn = req(p, "PolicyArn")?;
             reading(control, |g| {
-                let policy = iam::policy(g, account, &arn)?;
+                let policy = iam::readable_policy(g, account, &arn)?;
                 let count = iam::attachment_count(g, account, &arn);
                 Ok(Some(one("Policy", |w| {
                     policy_fields(w, policy, count, true)
@@ -367,15 +367,20 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             let prefix = path_prefix(p)?;
             let page = Paging::of(p)?;
             reading(control, |g| {
-                // AWS's own policies are not catalogued: only the account's are listed.
-                let policies: Vec<(&ManagedPolicy, usize)> = iam::policies(g, account)
-                    .filter(|_| scope != "AWS")
+                // AWS's own (the catalogued ones) and the account's, as Scope asks
+                let aws = fort_control::iam_aws_policy::aws_managed_policies()
+                    .iter()
+                    .filter(|_| scope != "Local");
+                let local = iam::policies(g, account).filter(|_| scope != "AWS");
+                let policies: Vec<(&ManagedPolicy, usize)> = aws
+                    .chain(local)
                     .filter(|pol| pol.path.starts_with(&prefix))
                     .map(|pol| (pol, iam::attachment_count(g, account, &pol.arn())))
                     .filter(|(_, n)| !only_attached || *n > 0)
                     .collect();
-                let (items, marker) =
-                    page.apply(policies, |(pol, _)| pol.name.to_ascii_lowercase());
+                let (items, marker) = page.apply(policies, |(pol, _)| {
+                    format!("{} {}", pol.name.to_ascii_lowercase(), pol.arn())
+                });
                 let mut w = Xml::new();
                 members(&mut w, "Policies", items, |w, (pol, n)| {
                     w.el("member", |w| policy_fields(w, pol, n, false));
@@ -389,7 +394,7 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             let arn = req(p, "PolicyArn")?;
             let version = req(p, "VersionId")?;
             reading(control, |g| {
-                let policy = iam::policy(g, account, &arn)?;
+                let policy = iam::readable_policy(g, account, &arn)?;
                 let v = iam::parse_version_id(&version)
                     .and_then(|n| policy.version(n))
                     .ok_or_else(|| {
@@ -406,7 +411,7 @@ async fn dispatch(control: &Control, account: &str, action: &str, p: &Params) ->
             let arn = req(p, "PolicyArn")?;
             let page = Paging::of(p)?;
             reading(control, |g| {
-                let policy = iam::policy(g, account, &arn)?;
+                let policy = iam::readable_policy(g, account, &arn)?;
                 // newest first, as IAM lists them
                 let versions: Vec<&PolicyVersion> = policy.versions.iter().rev().collect();
                 let (items, marker) =

@@ -121,6 +121,8 @@ error_codes! {
     InvalidAttachmentIdNotFound = "InvalidAttachmentID.NotFound",
     InvalidAttachmentNotFound = "InvalidAttachment.NotFound",
     InvalidAssociationNotFound = "InvalidAssociation.NotFound",
+    InvalidCapacityReservationIdMalformed = "InvalidCapacityReservationId.Malformed",
+    InvalidCapacityReservationIdNotFound = "InvalidCapacityReservationId.NotFound",
     InvalidCarrierGatewayIdMalformed = "InvalidCarrierGatewayID.Malformed",
     // Route 53: a change batch that cannot be applied; the message lists every reason.
     InvalidChangeBatch = "InvalidChangeBatch",
@@ -279,6 +281,7 @@ error_codes! {
     PublicZoneVpcAssociation = "PublicZoneVPCAssociation",
     RequestEntityTooLarge = "RequestEntityTooLarge" => 413,
     RequestExpired = "RequestExpired",
+    ReservationCapacityExceeded = "ReservationCapacityExceeded",
     RequestLimitExceeded = "RequestLimitExceeded" => 503,
     ResourceAlreadyAssociated = "Resource.AlreadyAssociated",
     RouteAlreadyExists = "RouteAlreadyExists",

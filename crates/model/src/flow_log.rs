@@ -108,6 +108,25 @@ wire_enum! {
         EcsTaskArn = "ecs-task-arn",
         EcsTaskId = "ecs-task-id",
         RejectReason = "reject-reason",
+        // Transit gateway flow logs' own fields (version 6).
+        ResourceType = "resource-type",
+        TgwId = "tgw-id",
+        TgwAttachmentId = "tgw-attachment-id",
+        TgwSrcVpcAccountId = "tgw-src-vpc-account-id",
+        TgwDstVpcAccountId = "tgw-dst-vpc-account-id",
+        TgwSrcVpcId = "tgw-src-vpc-id",
+        TgwDstVpcId = "tgw-dst-vpc-id",
+        TgwSrcSubnetId = "tgw-src-subnet-id",
+        TgwDstSubnetId = "tgw-dst-subnet-id",
+        TgwSrcEni = "tgw-src-eni",
+        TgwDstEni = "tgw-dst-eni",
+        TgwSrcAzId = "tgw-src-az-id",
+        TgwDstAzId = "tgw-dst-az-id",
+        TgwPairAttachmentId = "tgw-pair-attachment-id",
+        PacketsLostNoRoute = "packets-lost-no-route",
+        PacketsLostBlackhole = "packets-lost-blackhole",
+        PacketsLostMtuExceeded = "packets-lost-mtu-exceeded",
+        PacketsLostTtlExpired = "packets-lost-ttl-expired",
     }
 }
 
@@ -132,6 +151,41 @@ impl FlowLogField {
             | EcsTaskArn
             | EcsTaskId => 7,
             RejectReason => 8,
+            ResourceType
+            | TgwId
+            | TgwAttachmentId
+            | TgwSrcVpcAccountId
+            | TgwDstVpcAccountId
+            | TgwSrcVpcId
+            | TgwDstVpcId
+            | TgwSrcSubnetId
+            | TgwDstSubnetId
+            | TgwSrcEni
+            | TgwDstEni
+            | TgwSrcAzId
+            | TgwDstAzId
+            | TgwPairAttachmentId
+            | PacketsLostNoRoute
+            | PacketsLostBlackhole
+            | PacketsLostMtuExceeded
+            | PacketsLostTtlExpired => 6,
+        }
+    }
+
+    /// Whether a log of this resource type may record the field: transit gateway logs
+    /// have fields of their own and a share of the VPC ones (AWS's two field lists).
+    pub fn applies_to(self, resource: FlowLogResourceType) -> bool {
+        use FlowLogField::*;
+        let gateway = matches!(
+            resource,
+            FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment
+        );
+        match self {
+            Version | AccountId | Srcaddr | Dstaddr | Srcport | Dstport | Protocol | Packets
+            | Bytes | Start | End | LogStatus | Type | TcpFlags | Region | FlowDirection
+            | PktSrcAwsService | PktDstAwsService => true,
+            _ if self.version() == 6 => gateway,
+            _ => !gateway,
         }
     }
 }
@@ -168,6 +222,49 @@ impl LogFormat {
             End,
             Action,
             LogStatus,
+        ])
+    }
+
+    /// AWS's default format of a transit gateway flow log: every field it has.
+    pub fn default_transit_gateway() -> LogFormat {
+        use FlowLogField::*;
+        LogFormat(vec![
+            Version,
+            ResourceType,
+            AccountId,
+            TgwId,
+            TgwAttachmentId,
+            TgwSrcVpcAccountId,
+            TgwDstVpcAccountId,
+            TgwSrcVpcId,
+            TgwDstVpcId,
+            TgwSrcSubnetId,
+            TgwDstSubnetId,
+            TgwSrcEni,
+            TgwDstEni,
+            TgwSrcAzId,
+            TgwDstAzId,
+            TgwPairAttachmentId,
+            Srcaddr,
+            Dstaddr,
+            Srcport,
+            Dstport,
+            Protocol,
+            Packets,
+            Bytes,
+            Start,
+            End,
+            LogStatus,
+            Type,
+            PacketsLostNoRoute,
+            PacketsLostBlackhole,
+            PacketsLostMtuExceeded,
+            PacketsLostTtlExpired,
+            TcpFlags,
+            Region,
+            FlowDirection,
+            PktSrcAwsService,
+            PktDstAwsService,
         ])
     }
 
@@ -294,6 +391,14 @@ impl FlowLog {
                 arn
             }
         }
+    }
+
+    /// Whether it watches a transit gateway or an attachment (not a VPC's interfaces).
+    pub fn watches_transit_gateway(&self) -> bool {
+        matches!(
+            self.resource_type,
+            FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment
+        )
     }
 
     /// Whether this log watches an interface with these ids (its own, its subnet's or its
@@ -466,6 +571,25 @@ impl FlowRecordValues<'_> {
             | EcsTaskDefinitionArn
             | EcsTaskArn
             | EcsTaskId => dash(out),
+            // transit gateway records: Fort's data path writes none
+            ResourceType
+            | TgwId
+            | TgwAttachmentId
+            | TgwSrcVpcAccountId
+            | TgwDstVpcAccountId
+            | TgwSrcVpcId
+            | TgwDstVpcId
+            | TgwSrcSubnetId
+            | TgwDstSubnetId
+            | TgwSrcEni
+            | TgwDstEni
+            | TgwSrcAzId
+            | TgwDstAzId
+            | TgwPairAttachmentId
+            | PacketsLostNoRoute
+            | PacketsLostBlackhole
+            | PacketsLostMtuExceeded
+            | PacketsLostTtlExpired => dash(out),
         }
     }
 }

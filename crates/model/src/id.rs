@@ -207,6 +207,7 @@ kinds! {
     VpcBlockPublicAccessExclusion(VpcBlockPublicAccessExclusionId) => "vpcbpa-exclude", "exclusion ID", InvalidVpcBlockPublicAccessExclusionIdNotFound, InvalidVpcBlockPublicAccessExclusionIdNotFound;
     FlowLog(FlowLogId) => "fl", "flow log ID", InvalidFlowLogIdMalformed, InvalidFlowLogIdNotFound;
     KeyPair(KeyPairId) => "key", "key pair ID", InvalidKeyPairNotFound, InvalidKeyPairNotFound;
+    CapacityReservation(CapacityReservationId) => "cr", "capacity reservation ID", InvalidCapacityReservationIdMalformed, InvalidCapacityReservationIdNotFound;
     PlacementGroup(PlacementGroupId) => "pg", "placement group ID", InvalidPlacementGroupIdMalformed, InvalidPlacementGroupUnknown;
     Image(ImageId) => "ami", "image ID", InvalidAmiIdMalformed, InvalidAmiIdNotFound;
     LaunchTemplate(LaunchTemplateId) => "lt", "launch template ID", InvalidLaunchTemplateIdMalformed, InvalidLaunchTemplateIdNotFound;
@@ -298,6 +299,9 @@ impl Kind {
                 format!("The spot instance request ID '{id}' does not exist")
             }
             Kind::Fleet => format!("The fleet ID '{id}' does not exist"),
+            Kind::CapacityReservation => {
+                format!("The capacity reservation ID '{id}' does not exist")
+            }
             Kind::TransitGateway => format!("Transit Gateway {id} was deleted or does not exist."),
             Kind::TransitGatewayAttachment => {
                 format!("Transit Gateway Attachment {id} was deleted or does not exist.")

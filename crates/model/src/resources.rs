@@ -10,16 +10,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
-    AllocationId, AttachmentId, AttachmentStatus, CarrierGatewayId, CidrBlockState,
-    ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId, ErrorCode,
-    FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId, ImageState,
-    InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId,
-    Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState,
-    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus, PlacementGroupId,
-    ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId,
-    SecurityGroupRuleId, SpotInstanceRequestId, SpotInstanceType, SpotRequestState,
-    SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId,
-    VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    AllocationId, AttachmentId, AttachmentStatus, CapacityReservationId, CarrierGatewayId,
+    CidrBlockState, ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId,
+    ErrorCode, FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId,
+    ImageState, InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol,
+    KeyPairId, Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId,
+    NatGatewayState, NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus,
+    PlacementGroupId, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
+    SecurityGroupId, SecurityGroupRuleId, SpotInstanceRequestId, SpotInstanceType,
+    SpotRequestState, SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId,
+    VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -693,6 +693,13 @@ pub struct Instance {
     /// Capacity Reservations, so either runs the same).
     #[serde(default, skip_serializing_if = "is_false")]
     pub capacity_reservation_none: bool,
+    /// `CapacityReservationSpecification.CapacityReservationTarget`: the reservation the
+    /// instance must run in (its preference is then neither `open` nor `none`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservation_target: Option<CapacityReservationId>,
+    /// The Capacity Reservation it runs in: its target, or an `open` one it matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_reservation_id: Option<CapacityReservationId>,
     /// GetPasswordData's answer for a Windows instance launched with an RSA key pair: the
     /// administrator password EC2Launch would set, encrypted with the key's public half
     /// (PKCS#1 v1.5, base64). Fort's guests run no EC2Launch, so Fort sets it at launch.
@@ -1104,6 +1111,65 @@ impl PlacementStrategy {
     }
 }
 
+/// A Capacity Reservation: capacity of one instance type, platform, zone and tenancy held
+/// for the account. Instances run in it when they target it, or (`open` reservations) when
+/// they match it and prefer `open`; its available count is its total less those running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapacityReservation {
+    pub id: CapacityReservationId,
+    pub instance_type: String,
+    /// `Linux/UNIX`, `Windows`, ... (EC2's `CapacityReservationInstancePlatform`).
+    pub instance_platform: String,
+    pub availability_zone: String,
+    /// `default` or `dedicated`.
+    pub tenancy: String,
+    pub total_instance_count: u32,
+    pub ebs_optimized: bool,
+    pub ephemeral_storage: bool,
+    /// `EndDateType` `limited`: the reservation expires at this time. `None`: `unlimited`.
+    pub end_date: Option<Millis>,
+    /// `InstanceMatchCriteria` `targeted`: only instances naming it run in it (`open`
+    /// otherwise).
+    pub targeted: bool,
+    pub create_date: Millis,
+    /// When CancelCapacityReservation ended it; it stays listed, `cancelled`.
+    pub cancelled: Option<Millis>,
+    pub placement_group_arn: Option<String>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+/// A Capacity Reservation's `State`, as of a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapacityReservationState {
+    Active,
+    Expired,
+    Cancelled,
+}
+
+impl CapacityReservationState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl CapacityReservation {
+    /// Its state at `now`: cancelled, expired past its end date, else active.
+    pub fn state(&self, now: Millis) -> CapacityReservationState {
+        if self.cancelled.is_some() {
+            CapacityReservationState::Cancelled
+        } else if self.end_date.is_some_and(|end| end <= now) {
+            CapacityReservationState::Expired
+        } else {
+            CapacityReservationState::Active
+        }
+    }
+}
+
 /// The placement group an instance was launched into (its name kept, as EC2 shows it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstancePlacementGroup {
@@ -1258,6 +1324,23 @@ pub struct ImageEbs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capacity_reservation_expires_at_its_end_date_and_stays_cancelled() {
+        let json = r#"{"id":"cr-0123456789abcdef0","instance_type":"t3.micro",
+            "instance_platform":"Linux/UNIX","availability_zone":"us-east-1a","tenancy":"default",
+            "total_instance_count":1,"ebs_optimized":false,"ephemeral_storage":false,
+            "end_date":1000,"targeted":false,"create_date":1,"cancelled":null,
+            "placement_group_arn":null,"client_token":null,"tags":{}}"#;
+        let mut r: CapacityReservation = serde_json::from_str(json).unwrap();
+        assert_eq!(r.state(999), CapacityReservationState::Active);
+        assert_eq!(r.state(1000), CapacityReservationState::Expired);
+        r.cancelled = Some(500);
+        assert_eq!(r.state(400), CapacityReservationState::Cancelled);
+        r.end_date = None;
+        r.cancelled = None;
+        assert_eq!(r.state(i64::MAX), CapacityReservationState::Active);
+    }
 
     /// Rows written when targets were `Gateway(String)` read back by kind, and are written
     /// the same way again.
@@ -1422,6 +1505,13 @@ mod tests {
             "volume_type":"gp2","iops":null,"throughput":null,"encrypted":true,"kms_key_id":"k",
             "multi_attach_enabled":false,"auto_enable_io":true,"create_time":1,"attachment":null,
             "modification":null,"client_token":"c","tags":{"Name":"v"}}"#,
+        );
+        same::<CapacityReservation>(
+            r#"{"id":"cr-0123456789abcdef0","instance_type":"t3.micro","instance_platform":"Linux/UNIX",
+            "availability_zone":"us-east-1a","tenancy":"default","total_instance_count":2,
+            "ebs_optimized":false,"ephemeral_storage":false,"end_date":1700000000000,"targeted":true,
+            "create_date":1,"cancelled":null,"placement_group_arn":null,"client_token":"t",
+            "tags":{"Name":"cr"}}"#,
         );
         same::<PlacementGroup>(
             r#"{"id":"pg-0123456789abcdef0","name":"web","strategy":"partition",

@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::state::wire_enum;
@@ -80,6 +80,7 @@ wire_enum! {
     pub enum VpnState {
         Pending = "pending",
         Available = "available",
+        Modifying = "modifying",
         Deleting = "deleting",
         Deleted = "deleted",
     }
@@ -358,6 +359,35 @@ pub fn check_inside_cidr(text: &str) -> Result<Ipv4Net, ApiError> {
     Ok(net)
 }
 
+/// AWS's rule for a tunnel's inside IPv6 CIDR: a /126 of fd00::/8.
+pub fn check_inside_ipv6_cidr(text: &str) -> Result<Ipv6Net, ApiError> {
+    let bad = |why: &str| ApiError::bad_param("TunnelInsideIpv6Cidr", text, why);
+    let net: Ipv6Net = text
+        .parse()
+        .map_err(|_| bad("It is not a valid IPv6 CIDR block."))?;
+    let unique_local: Ipv6Net = "fd00::/8".parse().expect("literal");
+    if net.prefix_len() != 126 || !unique_local.contains(&net) || net.network() != net.addr() {
+        return Err(bad(
+            "A tunnel's inside IPv6 CIDR is a /126 block within fd00::/8.",
+        ));
+    }
+    Ok(net)
+}
+
+/// A free /126 of fd00::/8 (random, as AWS picks them).
+pub fn random_inside_ipv6_cidr(taken: &[Ipv6Net]) -> Ipv6Net {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    loop {
+        let bits: u128 = rng.random::<u128>() & !0x3 & ((1u128 << 120) - 1);
+        let n =
+            Ipv6Net::new(std::net::Ipv6Addr::from((0xfdu128 << 120) | bits), 126).expect("/126");
+        if !taken.contains(&n) {
+            return n;
+        }
+    }
+}
+
 impl TunnelOptionsRequest {
     /// Whether the request says anything of the tunnel.
     pub fn is_empty(&self) -> bool {
@@ -572,6 +602,10 @@ pub struct VpnTunnel {
     /// The /30 inside the tunnel: the AWS side is its first host, the customer side the
     /// second.
     pub inside_cidr: Ipv4Net,
+    /// A connection with IPv6 inside addresses: the tunnel's /126 of fd00::/8 (the
+    /// edge's tunnel still runs on `inside_cidr`, which EC2 does not show for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inside_ipv6_cidr: Option<Ipv6Net>,
     pub pre_shared_key: String,
     pub options: TunnelOptions,
     /// The options the customer chose (the others are AWS's defaults, not listed).
@@ -630,6 +664,10 @@ pub struct VpnConnection {
     /// The traffic selectors: the customer side's and the VPC side's networks.
     pub local_ipv4_network_cidr: Ipv4Net,
     pub remote_ipv4_network_cidr: Ipv4Net,
+    /// `TunnelInsideIpVersion` `ipv6` (transit gateway connections only): its tunnels
+    /// have IPv6 inside addresses and its traffic selectors are these IPv6 networks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6_network_cidrs: Option<(Ipv6Net, Ipv6Net)>,
     pub tunnels: [VpnTunnel; 2],
     pub routes: Vec<VpnStaticRoute>,
     /// BGP routes the tunnels learned from the customer gateway (as the edge reports).
@@ -738,6 +776,7 @@ mod tests {
         let t = VpnTunnel {
             outside_ip: Ipv4Addr::new(198, 51, 100, 9),
             inside_cidr: "169.254.10.4/30".parse().unwrap(),
+            inside_ipv6_cidr: None,
             pre_shared_key: "abcdefgh".into(),
             options: TunnelOptions::default(),
             chosen: Default::default(),
@@ -748,6 +787,18 @@ mod tests {
             learned_routes: Vec::new(),
         };
         assert_eq!(t.vgw_inside_ip(), Ipv4Addr::new(169, 254, 10, 5));
+        assert!(check_inside_ipv6_cidr("fd00:1:2:3::4/126").is_ok());
+        for bad in [
+            "fd00::/64",
+            "fd00::1/126",
+            "fe80::/126",
+            "2001:db8::/126",
+            "x",
+        ] {
+            assert!(check_inside_ipv6_cidr(bad).is_err(), "{bad}");
+        }
+        let n = random_inside_ipv6_cidr(&[]);
+        assert!(check_inside_ipv6_cidr(&n.to_string()).is_ok(), "{n}");
         assert_eq!(t.cgw_inside_ip(), Ipv4Addr::new(169, 254, 10, 6));
     }
 

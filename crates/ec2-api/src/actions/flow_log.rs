@@ -152,7 +152,7 @@ fn field(f: &FlowLog, name: &str) -> Vec<String> {
         "log-destination-type" => vec![f.destination_type().as_str().into()],
         "log-group-name" => f.log_group_name().map(str::to_owned).into_iter().collect(),
         "resource-id" => vec![f.resource_id.clone()],
-        "traffic-type" => vec![f.traffic_type.as_str().into()],
+        "traffic-type" if !f.watches_transit_gateway() => vec![f.traffic_type.as_str().into()],
         _ => vec![],
     }
 }
@@ -177,7 +177,11 @@ fn render(w: &mut Xml, f: &FlowLog) {
         .leaf("flowLogStatus", "ACTIVE")
         .opt("logGroupName", f.log_group_name())
         .leaf("resourceId", &f.resource_id)
-        .leaf("trafficType", f.traffic_type)
+        // a transit gateway's log has none
+        .opt(
+            "trafficType",
+            (!f.watches_transit_gateway()).then_some(f.traffic_type),
+        )
         .leaf("logDestinationType", f.destination_type())
         .leaf("logDestination", f.destination_arn())
         .leaf("logFormat", f.log_format.render())

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 
 use fort_control::instance::{
-    CpuOptionsRequest, InstanceChange, InterfaceSpec, MetadataOptionsRequest,
-    ModifyMetadataDefaults, PrivateDnsNameOptionsRequest, RunInstances, StateChange,
-    console_output, metadata_defaults,
+    CapacityReservationSpec, CpuOptionsRequest, InstanceChange, InterfaceSpec,
+    MetadataOptionsRequest, ModifyMetadataDefaults, PrivateDnsNameOptionsRequest, RunInstances,
+    StateChange, console_output, metadata_defaults,
 };
 use fort_control::network_interface::{AddressRequest, private_dns_name};
 use fort_control::spot::SpotRequestSpec;
@@ -13,9 +13,9 @@ use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_control::{Region, now_millis};
 use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
-    ApiError, ErrorCode, Instance, InstanceId, InstanceState, InterruptionBehavior, Kind,
-    LaunchTemplateId, MetadataOptions, NetworkInterface, RebootMigration, SpotInstanceType, Volume,
-    VolumeAttachment, format_time,
+    ApiError, CapacityReservationId, ErrorCode, Instance, InstanceId, InstanceState,
+    InterruptionBehavior, Kind, LaunchTemplateId, MetadataOptions, NetworkInterface,
+    RebootMigration, SpotInstanceType, Volume, VolumeAttachment, format_time,
 };
 
 use super::network_interface::{
@@ -287,11 +287,10 @@ pub(crate) fn run_request(
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
         enclave: p.child("EnclaveOptions").bool("Enabled")? == Some(true),
         auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
-        capacity_reservation_none: capacity_reservation_none(
+        capacity_reservation: capacity_reservation_spec(
             p.child("CapacityReservationSpecification"),
             "CapacityReservationSpecification",
-        )?
-        .unwrap_or(false),
+        )?,
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
@@ -323,24 +322,46 @@ fn reboot_migration(p: &Params) -> Result<Option<RebootMigration>, ApiError> {
     }
 }
 
-/// A `CapacityReservationSpecification`: whether its preference is `none` (`open` is
-/// EC2's default); `None` when no preference is given. Fort has no Capacity
-/// Reservations, so a target names none, and `capacity-reservations-only` could never
-/// launch: both are refused as unsupported.
-fn capacity_reservation_none(p: &Params, param: &str) -> Result<Option<bool>, ApiError> {
+/// A `CapacityReservationSpecification`: a preference (`open` is EC2's default) or a
+/// target; `None` when neither is given. `capacity-reservations-only` (which needs
+/// Capacity Reservation groups or fleets Fort does not have) and a resource group target
+/// are refused as unsupported.
+fn capacity_reservation_spec(
+    p: &Params,
+    param: &str,
+) -> Result<Option<CapacityReservationSpec>, ApiError> {
     let unsupported = |what: &str| {
         ApiError::new(
             ErrorCode::UnsupportedOperation,
-            format!("{param}.{what} is not supported: Fort has no Capacity Reservations."),
+            format!("{param}.{what} is not supported: Fort has no Capacity Reservation groups."),
         )
     };
-    if p.child("CapacityReservationTarget").is_present() {
-        return Err(unsupported("CapacityReservationTarget"));
+    let target = p.child("CapacityReservationTarget");
+    let preference = p.get("CapacityReservationPreference");
+    if target.is_present() {
+        if preference.is_some() {
+            return Err(ApiError::combination(format!(
+                "The parameters {param}.CapacityReservationPreference and {param}.CapacityReservationTarget cannot be used together."
+            )));
+        }
+        if target.get("CapacityReservationResourceGroupArn").is_some() {
+            return Err(unsupported(
+                "CapacityReservationTarget.CapacityReservationResourceGroupArn",
+            ));
+        }
+        let id = target.req("CapacityReservationId").map_err(|_| {
+            ApiError::missing(&format!(
+                "{param}.CapacityReservationTarget.CapacityReservationId"
+            ))
+        })?;
+        return Ok(Some(CapacityReservationSpec::Target(
+            CapacityReservationId::parse(id)?,
+        )));
     }
-    match p.get("CapacityReservationPreference") {
+    match preference {
         None => Ok(None),
-        Some("open") => Ok(Some(false)),
-        Some("none") => Ok(Some(true)),
+        Some("open") => Ok(Some(CapacityReservationSpec::Preference { none: false })),
+        Some("none") => Ok(Some(CapacityReservationSpec::Preference { none: true })),
         Some("capacity-reservations-only") => Err(unsupported(
             "CapacityReservationPreference capacity-reservations-only",
         )),
@@ -743,13 +764,9 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
         Action::ModifyInstanceCapacityReservationAttributes => {
             let id = p.req("InstanceId")?.to_owned();
             let spec = p.child("CapacityReservationSpecification");
-            let none = capacity_reservation_none(spec, "CapacityReservationSpecification")?
-                .ok_or_else(|| {
-                    ApiError::missing(
-                        "CapacityReservationSpecification.CapacityReservationPreference",
-                    )
-                })?;
-            ctx.write(|tx| tx.modify_instance_capacity_reservation(&id, none))
+            let spec = capacity_reservation_spec(spec, "CapacityReservationSpecification")?
+                .ok_or_else(|| ApiError::missing("CapacityReservationSpecification"))?;
+            ctx.write(|tx| tx.modify_instance_capacity_reservation(&id, spec))
                 .await?;
             Ok(ok_return())
         }
@@ -1484,15 +1501,28 @@ pub fn render(
     .el("privateDnsNameOptions", |w| {
         super::render_private_dns_name_options(w, &i.private_dns_name_options)
     })
+    .opt(
+        "capacityReservationId",
+        i.capacity_reservation_id.as_deref(),
+    )
     .el("capacityReservationSpecification", |w| {
-        w.leaf(
-            "capacityReservationPreference",
-            if i.capacity_reservation_none {
-                "none"
-            } else {
-                "open"
-            },
-        );
+        match &i.capacity_reservation_target {
+            Some(target) => {
+                w.el("capacityReservationTarget", |w| {
+                    w.leaf("capacityReservationId", target);
+                });
+            }
+            None => {
+                w.leaf(
+                    "capacityReservationPreference",
+                    if i.capacity_reservation_none {
+                        "none"
+                    } else {
+                        "open"
+                    },
+                );
+            }
+        }
     })
     .el("maintenanceOptions", |w| {
         w.leaf(

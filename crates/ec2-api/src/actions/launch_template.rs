@@ -222,7 +222,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 data: data_of(p),
                 client_token: ctx.client_token()?,
             };
-            if !p.child("LaunchTemplateData").is_present() {
+            // SDKs send an empty LaunchTemplateData as nothing at all; with a source
+            // version EC2 takes that as the source's data (amazon.aws's
+            // ec2_launch_template makes description-only versions so)
+            if !p.child("LaunchTemplateData").is_present() && req.source_version.is_none() {
                 return Err(ApiError::missing("LaunchTemplateData"));
             }
             let (t, n) = ctx
@@ -495,6 +498,13 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
         put(
             "CapacityReservationSpecification.CapacityReservationPreference".into(),
             "none".into(),
+        );
+    }
+    if let Some(target) = &i.capacity_reservation_target {
+        put(
+            "CapacityReservationSpecification.CapacityReservationTarget.CapacityReservationId"
+                .into(),
+            target.to_string(),
         );
     }
     if i.enclave_enabled {

@@ -11,6 +11,7 @@ use crate::xml::Xml;
 
 mod account;
 mod address;
+mod capacity_reservation;
 mod carrier_gateway;
 mod classic_link;
 mod dhcp_options;
@@ -296,6 +297,7 @@ pub async fn dispatch(ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
 enum Handler {
     Account(account::Action),
     Address(address::Action),
+    CapacityReservation(capacity_reservation::Action),
     CarrierGateway(carrier_gateway::Action),
     DhcpOptions(dhcp_options::Action),
     Fleet(fleet::Action),
@@ -335,6 +337,7 @@ impl Handler {
         match self {
             Handler::Account(a) => account::run(a, ctx).await,
             Handler::Address(a) => address::run(a, ctx).await,
+            Handler::CapacityReservation(a) => capacity_reservation::run(a, ctx).await,
             Handler::CarrierGateway(a) => carrier_gateway::run(a, ctx).await,
             Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
             Handler::Fleet(a) => fleet::run(a, ctx).await,
@@ -374,6 +377,7 @@ impl Handler {
 fn handler(action: &str) -> Option<Handler> {
     None.or_else(|| account::Action::parse(action).map(Handler::Account))
         .or_else(|| address::Action::parse(action).map(Handler::Address))
+        .or_else(|| capacity_reservation::Action::parse(action).map(Handler::CapacityReservation))
         .or_else(|| carrier_gateway::Action::parse(action).map(Handler::CarrierGateway))
         .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
         .or_else(|| fleet::Action::parse(action).map(Handler::Fleet))
@@ -441,6 +445,7 @@ pub fn all_actions() -> Vec<&'static str> {
     [
         account::Action::ALL,
         address::Action::ALL,
+        capacity_reservation::Action::ALL,
         carrier_gateway::Action::ALL,
         classic_link::Action::ALL,
         dhcp_options::Action::ALL,

@@ -30,6 +30,7 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::Fleet) => "fleet",
         Some(Kind::KeyPair) => "key-pair",
         Some(Kind::PlacementGroup) => "placement-group",
+        Some(Kind::CapacityReservation) => "capacity-reservation",
         Some(Kind::Image) => "image",
         Some(Kind::Volume) => "volume",
         Some(Kind::Snapshot) => "snapshot",

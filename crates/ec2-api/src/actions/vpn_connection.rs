@@ -84,6 +84,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 tunnel_inside_ip_version: o.opt_str("TunnelInsideIpVersion"),
                 local_ipv4_network_cidr: o.opt_str("LocalIpv4NetworkCidr"),
                 remote_ipv4_network_cidr: o.opt_str("RemoteIpv4NetworkCidr"),
+                local_ipv6_network_cidr: o.opt_str("LocalIpv6NetworkCidr"),
+                remote_ipv6_network_cidr: o.opt_str("RemoteIpv6NetworkCidr"),
                 tunnels: o
                     .list("TunnelOptions")?
                     .into_iter()
@@ -119,10 +121,13 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let cgw = p.opt_str("CustomerGatewayId");
             let vgw = p.opt_str("VpnGatewayId");
             let tgw = p.opt_str("TransitGatewayId");
-            modified(ctx, |tx| {
-                tx.modify_vpn_connection(id, cgw.as_deref(), vgw.as_deref(), tgw.as_deref())
-            })
-            .await
+            let (c, moved) = ctx
+                .write(|tx| {
+                    tx.modify_vpn_connection(id, cgw.as_deref(), vgw.as_deref(), tgw.as_deref())
+                })
+                .await?;
+            // moved at once; the answer shows the state AWS answers while it moves
+            answer(ctx, c, moved.then_some(VpnState::Modifying)).await
         }
         Action::ModifyVpnConnectionOptions => {
             let id = p.req("VpnConnectionId")?;
@@ -253,7 +258,7 @@ fn render(w: &mut Xml, region: &Region, c: &VpnConnection, state: Option<VpnStat
         .opt("transitGatewayId", c.transit_gateway_id.as_ref())
         .leaf(
             "gatewayAssociationState",
-            if c.is_live() {
+            if c.is_live() && !c.end().is_empty() {
                 "associated"
             } else {
                 "not-associated"
@@ -261,11 +266,26 @@ fn render(w: &mut Xml, region: &Region, c: &VpnConnection, state: Option<VpnStat
         )
         .el("options", |w| {
             w.leaf("enableAcceleration", b(c.enable_acceleration))
-                .leaf("staticRoutesOnly", b(c.static_routes_only))
-                .leaf("localIpv4NetworkCidr", c.local_ipv4_network_cidr)
-                .leaf("remoteIpv4NetworkCidr", c.remote_ipv4_network_cidr)
-                .leaf("outsideIpAddressType", "PublicIpv4")
-                .leaf("tunnelInsideIpVersion", "ipv4")
+                .leaf("staticRoutesOnly", b(c.static_routes_only));
+            match &c.ipv6_network_cidrs {
+                None => {
+                    w.leaf("localIpv4NetworkCidr", c.local_ipv4_network_cidr)
+                        .leaf("remoteIpv4NetworkCidr", c.remote_ipv4_network_cidr);
+                }
+                Some((local, remote)) => {
+                    w.leaf("localIpv6NetworkCidr", local)
+                        .leaf("remoteIpv6NetworkCidr", remote);
+                }
+            }
+            w.leaf("outsideIpAddressType", "PublicIpv4")
+                .leaf(
+                    "tunnelInsideIpVersion",
+                    if c.ipv6_network_cidrs.is_some() {
+                        "ipv6"
+                    } else {
+                        "ipv4"
+                    },
+                )
                 .set("tunnelOptionSet", &c.tunnels, render_tunnel_options);
         })
         .set("routes", &c.routes, |w, r| {
@@ -291,9 +311,13 @@ fn render(w: &mut Xml, region: &Region, c: &VpnConnection, state: Option<VpnStat
 fn render_tunnel_options(w: &mut Xml, t: &VpnTunnel) {
     use TunnelOptionField as F;
     let o = &t.options;
-    w.leaf("outsideIpAddress", t.outside_ip)
-        .leaf("tunnelInsideCidr", t.inside_cidr)
-        .leaf("preSharedKey", &t.pre_shared_key);
+    w.leaf("outsideIpAddress", t.outside_ip);
+    // a tunnel with IPv6 inside addresses shows only those
+    match t.inside_ipv6_cidr {
+        Some(v6) => w.leaf("tunnelInsideIpv6Cidr", v6),
+        None => w.leaf("tunnelInsideCidr", t.inside_cidr),
+    };
+    w.leaf("preSharedKey", &t.pre_shared_key);
     for &f in &t.chosen {
         let name = f.as_str();
         match f {
