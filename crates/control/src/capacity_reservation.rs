@@ -264,8 +264,8 @@ impl Tx<'_> {
         Ok(r)
     }
 
-    /// An active reservation, or EC2's error for one that is not.
-    fn active_reservation(&self, id: &str) -> Result<&CapacityReservation, ApiError> {
+    /// An active reservation, or EC2's error for one that is not (`cannot be {done}`).
+    fn active_reservation(&self, id: &str, done: &str) -> Result<&CapacityReservation, ApiError> {
         let r = self
             .region
             .capacity_reservations
@@ -275,7 +275,7 @@ impl Tx<'_> {
             return Err(ApiError::new(
                 ErrorCode::IncorrectState,
                 format!(
-                    "The Capacity Reservation '{id}' is in the '{}' state and cannot be modified.",
+                    "The Capacity Reservation '{id}' is in the '{}' state and cannot be {done}.",
                     state.as_str()
                 ),
             ));
@@ -290,7 +290,7 @@ impl Tx<'_> {
         id: &str,
         req: ModifyCapacityReservation,
     ) -> Result<(), ApiError> {
-        let r = self.active_reservation(id)?.clone();
+        let r = self.active_reservation(id, "modified")?.clone();
         if req.instance_count.is_none()
             && req.end_date_type.is_none()
             && req.end_date.is_none()
@@ -345,20 +345,7 @@ impl Tx<'_> {
     /// CancelCapacityReservation: it ends, `cancelled`; the instances in it run on as
     /// On-Demand Instances (those that targeted it still name it as their target).
     pub fn cancel_capacity_reservation(&mut self, id: &str) -> Result<(), ApiError> {
-        let r = self
-            .region
-            .capacity_reservations
-            .find(Kind::CapacityReservation, id)?;
-        let state = r.state(self.now);
-        if state != CapacityReservationState::Active {
-            return Err(ApiError::new(
-                ErrorCode::IncorrectState,
-                format!(
-                    "The Capacity Reservation '{id}' is in the '{}' state and cannot be cancelled.",
-                    state.as_str()
-                ),
-            ));
-        }
+        self.active_reservation(id, "cancelled")?;
         let now = self.now;
         self.region
             .capacity_reservations
