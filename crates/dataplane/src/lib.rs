@@ -24,6 +24,7 @@ pub mod offload;
 pub mod overlay;
 pub mod packet;
 pub mod port;
+pub mod prefix;
 pub mod program;
 pub mod route;
 pub mod security_group;

@@ -28,6 +28,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use ipnet::{Ipv4Net, Ipv6Net};
 
 use crate::packet::{FiveTuple, FiveTuple6};
+use crate::prefix::Prefix;
 use crate::program::{self, TransitGatewayTarget};
 use crate::wire::MacAddr;
 
@@ -77,43 +78,6 @@ pub enum Hop {
 /// attachment would cost more than it saves) and only new flows look them up.
 struct Table<N: Prefix> {
     by_len: Vec<(u8, HashMap<N::Bits, Hop>)>,
-}
-
-/// An address family's prefix, for [`Table`]: its length and its masked bits.
-trait Prefix {
-    type Addr: Copy;
-    type Bits: Copy + Eq + std::hash::Hash;
-    fn parts(&self) -> (u8, Self::Bits);
-    /// The first `len` bits of `addr`.
-    fn masked(addr: Self::Addr, len: u8) -> Self::Bits;
-}
-
-impl Prefix for Ipv4Net {
-    type Addr = Ipv4Addr;
-    type Bits = u32;
-    fn parts(&self) -> (u8, u32) {
-        (
-            self.prefix_len(),
-            Self::masked(self.network(), self.prefix_len()),
-        )
-    }
-    fn masked(addr: Ipv4Addr, len: u8) -> u32 {
-        u32::from(addr) & u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
-    }
-}
-
-impl Prefix for Ipv6Net {
-    type Addr = Ipv6Addr;
-    type Bits = u128;
-    fn parts(&self) -> (u8, u128) {
-        (
-            self.prefix_len(),
-            Self::masked(self.network(), self.prefix_len()),
-        )
-    }
-    fn masked(addr: Ipv6Addr, len: u8) -> u128 {
-        u128::from(addr) & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0)
-    }
 }
 
 impl<N: Prefix> Default for Table<N> {

@@ -1,6 +1,7 @@
 //! A VPC as the engine holds it: subnets, compiled route tables and NACLs, V2P.
 
 use crate::nacl::NetworkAcl;
+use crate::prefix::Prefix;
 use crate::program::{self, DhcpOptions};
 use crate::route::RouteTable;
 use crate::transit::Attachment;
@@ -31,19 +32,19 @@ impl Subnet {
 
     #[inline]
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.cidr.is_some_and(|c| within(c, ip))
+        self.cidr.is_some_and(|c| c.covers(ip))
     }
 
     /// The router's IPv6 address in the subnet: base + 1 (`…::1`).
     #[inline]
     pub fn router_ip6(&self) -> Option<Ipv6Addr> {
         self.cidr6
-            .map(|c| Ipv6Addr::from((u128::from(c.addr()) & mask6(c)).wrapping_add(1)))
+            .map(|c| Ipv6Addr::from(c.parts().1.wrapping_add(1)))
     }
 
     #[inline]
     pub fn contains6(&self, ip: Ipv6Addr) -> bool {
-        self.cidr6.is_some_and(|c| within6(c, ip))
+        self.cidr6.is_some_and(|c| c.covers(ip))
     }
 }
 
@@ -94,11 +95,11 @@ impl Vpc {
     }
 
     pub fn contains(&self, ip: Ipv4Addr) -> bool {
-        self.cidrs.iter().any(|&c| within(c, ip))
+        self.cidrs.iter().any(|c| c.covers(ip))
     }
 
     pub fn contains6(&self, ip: Ipv6Addr) -> bool {
-        self.cidrs6.iter().any(|&c| within6(c, ip))
+        self.cidrs6.iter().any(|c| c.covers(ip))
     }
 
     /// The attachment of transit gateway `tgw`.
@@ -114,56 +115,9 @@ impl Vpc {
     }
 }
 
-/// Whether `ip` is in block `net`: a mask and a compare. `Ipv4Net::contains` compares
-/// against the block's first and last addresses, each built anew (about 30 instructions
-/// for IPv4, 110 for IPv6), and the slow path asks several times per new flow.
-#[inline]
-pub fn within(net: Ipv4Net, ip: Ipv4Addr) -> bool {
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(net.prefix_len()))
-        .unwrap_or(0);
-    (u32::from(ip) ^ u32::from(net.addr())) & mask == 0
-}
-
-/// [`within`] for IPv6.
-#[inline]
-pub fn within6(net: Ipv6Net, ip: Ipv6Addr) -> bool {
-    (u128::from(ip) ^ u128::from(net.addr())) & mask6(net) == 0
-}
-
-#[inline]
-fn mask6(net: Ipv6Net) -> u128 {
-    u128::MAX
-        .checked_shl(128 - u32::from(net.prefix_len()))
-        .unwrap_or(0)
-}
-
 /// The primary CIDR's base + 2.
 pub fn dns_address(spec: &program::Vpc) -> Ipv4Addr {
     spec.cidrs.first().map_or(Ipv4Addr::UNSPECIFIED, |c| {
         Ipv4Addr::from(u32::from(c.network()) + 2)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The quick checks answer as ipnet's `contains`, at every prefix length
-        /// (host bits set in the block's address too).
-        #[test]
-        fn within_is_contains(a: u32, b: u32, len in 0u8..=32, a6: u128, b6: u128, len6 in 0u8..=128) {
-            let net = Ipv4Net::new(Ipv4Addr::from(a), len).unwrap();
-            prop_assert_eq!(within(net, Ipv4Addr::from(b)), net.contains(&Ipv4Addr::from(b)));
-            // near addresses: same upper bits, so "inside" is tried as often as not
-            let near = Ipv4Addr::from(a ^ (b >> len.min(31)));
-            prop_assert_eq!(within(net, near), net.contains(&near));
-            let net6 = Ipv6Net::new(Ipv6Addr::from(a6), len6).unwrap();
-            prop_assert_eq!(within6(net6, Ipv6Addr::from(b6)), net6.contains(&Ipv6Addr::from(b6)));
-            let near6 = Ipv6Addr::from(a6 ^ (b6 >> len6.min(127)));
-            prop_assert_eq!(within6(net6, near6), net6.contains(&near6));
-        }
-    }
 }
