@@ -138,7 +138,17 @@ pub struct InstanceShape<'a> {
     pub dedicated: bool,
 }
 
-impl InstanceShape<'_> {
+impl<'a> InstanceShape<'a> {
+    /// Instance `i`'s shape, its image's platform being `platform`.
+    pub fn of(i: &'a Instance, platform: &'a str) -> Self {
+        InstanceShape {
+            instance_type: &i.instance_type,
+            platform,
+            availability_zone: &i.availability_zone,
+            dedicated: i.dedicated,
+        }
+    }
+
     fn matches(&self, r: &CapacityReservation) -> bool {
         r.instance_type == self.instance_type
             && r.instance_platform == self.platform
@@ -440,13 +450,7 @@ impl Tx<'_> {
                 continue;
             };
             let platform = self.instance_platform(&inst.image_id);
-            let shape = InstanceShape {
-                instance_type: &inst.instance_type,
-                platform: &platform,
-                availability_zone: &inst.availability_zone,
-                dedicated: inst.dedicated,
-            };
-            if shape.matches(&r) {
+            if InstanceShape::of(inst, &platform).matches(&r) {
                 self.region
                     .instances
                     .get_mut(&iid)

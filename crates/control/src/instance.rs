@@ -909,12 +909,7 @@ impl Tx<'_> {
                 inst.capacity_reservation_target,
             ) = CapacityReservationSpec::parts(req.capacity_reservation.as_ref());
             inst.capacity_reservation_id = self.reservation_for(
-                &InstanceShape {
-                    instance_type: &inst.instance_type,
-                    platform: &image.platform_details,
-                    availability_zone: &inst.availability_zone,
-                    dedicated: inst.dedicated,
-                },
+                &InstanceShape::of(inst, &image.platform_details),
                 inst.capacity_reservation_target.as_ref(),
                 inst.capacity_reservation_none,
             )?;
@@ -1436,12 +1431,7 @@ impl Tx<'_> {
                 .as_ref()
                 .filter(|t| self.reservation_is_active(t));
             let reservation = self.reservation_for(
-                &InstanceShape {
-                    instance_type: &i.instance_type,
-                    platform: &platform,
-                    availability_zone: &i.availability_zone,
-                    dedicated: i.dedicated,
-                },
+                &InstanceShape::of(&i, &platform),
                 target,
                 i.capacity_reservation_none || i.capacity_reservation_target.is_some(),
             )?;
@@ -1689,16 +1679,9 @@ impl Tx<'_> {
         let (none, target) = CapacityReservationSpec::parts(Some(&spec));
         let platform = self.instance_platform(&inst.image_id);
         let reservation = match &target {
-            Some(t) => self.reservation_for(
-                &InstanceShape {
-                    instance_type: &inst.instance_type,
-                    platform: &platform,
-                    availability_zone: &inst.availability_zone,
-                    dedicated: inst.dedicated,
-                },
-                Some(t),
-                false,
-            )?,
+            Some(t) => {
+                self.reservation_for(&InstanceShape::of(&inst, &platform), Some(t), false)?
+            }
             None => None,
         };
         let row = self.region.instances.get_mut(id).expect("found");
