@@ -156,14 +156,6 @@ fn resource_type(text: Option<&str>) -> Result<(FlowLogResourceType, Kind), ApiE
     }
 }
 
-/// Whether logs of this resource type watch a transit gateway or its attachments.
-fn is_gateway(resource: FlowLogResourceType) -> bool {
-    matches!(
-        resource,
-        FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment
-    )
-}
-
 /// `TrafficType`: required for VPCs, subnets and interfaces; EC2's upper-case names (any
 /// case is taken and shown upper case).
 fn traffic_type(
@@ -171,7 +163,7 @@ fn traffic_type(
     resource: FlowLogResourceType,
 ) -> Result<TrafficType, ApiError> {
     // A transit gateway's log takes none (kept as ALL, shown as none).
-    if is_gateway(resource) {
+    if resource.is_transit_gateway() {
         return match text {
             None => Ok(TrafficType::All),
             Some(_) => Err(invalid_parameter(format!(
@@ -309,7 +301,7 @@ pub fn check_log_format(text: &str) -> Result<LogFormat, ApiError> {
 /// `MaxAggregationInterval`: AWS's 60 or 600, or one of Fort's shorter windows; 60 only
 /// (and by default) for a transit gateway's log.
 fn aggregation_interval(v: Option<i64>, resource: FlowLogResourceType) -> Result<u32, ApiError> {
-    if is_gateway(resource) {
+    if resource.is_transit_gateway() {
         return match v {
             None | Some(60) => Ok(60),
             Some(_) => Err(invalid_parameter(
@@ -349,7 +341,7 @@ fn settings(req: &CreateFlowLogs, region: &str, account: &str) -> Result<Setting
     if req.resource_ids.is_empty() {
         return Err(ApiError::missing("ResourceId"));
     }
-    let most = if is_gateway(resource_type) {
+    let most = if resource_type.is_transit_gateway() {
         MAX_TRANSIT_GATEWAY_RESOURCE_IDS
     } else {
         MAX_RESOURCE_IDS
@@ -446,7 +438,7 @@ fn settings(req: &CreateFlowLogs, region: &str, account: &str) -> Result<Setting
         check_role_arn("DeliverCrossAccountRole", arn)?;
     }
     let log_format = match &req.log_format {
-        None if is_gateway(resource_type) => LogFormat::default_transit_gateway(),
+        None if resource_type.is_transit_gateway() => LogFormat::default_transit_gateway(),
         None => LogFormat::default_v2(),
         Some(text) => {
             let format = check_log_format(text)?;

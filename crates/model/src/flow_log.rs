@@ -20,6 +20,14 @@ wire_enum! {
     }
 }
 
+impl FlowLogResourceType {
+    /// A transit gateway or its attachment (not a VPC's interfaces): records of its own
+    /// fields, no traffic type, a 60 s window.
+    pub fn is_transit_gateway(self) -> bool {
+        matches!(self, Self::TransitGateway | Self::TransitGatewayAttachment)
+    }
+}
+
 wire_enum! {
     /// Which flows a flow log records.
     pub enum TrafficType {
@@ -176,10 +184,7 @@ impl FlowLogField {
     /// have fields of their own and a share of the VPC ones (AWS's two field lists).
     pub fn applies_to(self, resource: FlowLogResourceType) -> bool {
         use FlowLogField::*;
-        let gateway = matches!(
-            resource,
-            FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment
-        );
+        let gateway = resource.is_transit_gateway();
         match self {
             Version | AccountId | Srcaddr | Dstaddr | Srcport | Dstport | Protocol | Packets
             | Bytes | Start | End | LogStatus | Type | TcpFlags | Region | FlowDirection
@@ -391,14 +396,6 @@ impl FlowLog {
                 arn
             }
         }
-    }
-
-    /// Whether it watches a transit gateway or an attachment (not a VPC's interfaces).
-    pub fn watches_transit_gateway(&self) -> bool {
-        matches!(
-            self.resource_type,
-            FlowLogResourceType::TransitGateway | FlowLogResourceType::TransitGatewayAttachment
-        )
     }
 
     /// Whether this log watches an interface with these ids (its own, its subnet's or its

@@ -152,7 +152,9 @@ fn field(f: &FlowLog, name: &str) -> Vec<String> {
         "log-destination-type" => vec![f.destination_type().as_str().into()],
         "log-group-name" => f.log_group_name().map(str::to_owned).into_iter().collect(),
         "resource-id" => vec![f.resource_id.clone()],
-        "traffic-type" if !f.watches_transit_gateway() => vec![f.traffic_type.as_str().into()],
+        "traffic-type" if !f.resource_type.is_transit_gateway() => {
+            vec![f.traffic_type.as_str().into()]
+        }
         _ => vec![],
     }
 }
@@ -180,7 +182,7 @@ fn render(w: &mut Xml, f: &FlowLog) {
         // a transit gateway's log has none
         .opt(
             "trafficType",
-            (!f.watches_transit_gateway()).then_some(f.traffic_type),
+            (!f.resource_type.is_transit_gateway()).then_some(f.traffic_type),
         )
         .leaf("logDestinationType", f.destination_type())
         .leaf("logDestination", f.destination_arn())
