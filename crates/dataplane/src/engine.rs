@@ -578,6 +578,7 @@ impl Engine {
                     id: s.id.clone(),
                     cidr: s.cidr.map(|c| c.trunc()),
                     cidr6: s.ipv6_cidr.map(|c| c.trunc()),
+                    router6: Subnet::router_ip6_of(s.ipv6_cidr),
                     route_table: route_tables
                         .iter()
                         .position(|r| r.id == s.route_table_id)

@@ -55,7 +55,7 @@ pub fn is_router(vpc: &Vpc, subnet: &Subnet, a: Ipv6Addr) -> bool {
     if ipv6::is_link_local(a) {
         a == ROUTER_EC2_LINK_LOCAL || a == router_link_local(vpc)
     } else {
-        Some(a) == subnet.router_ip6()
+        Some(a) == subnet.router6
     }
 }
 

@@ -159,6 +159,9 @@ enum Level6 {
     },
     Many {
         mask: u128,
+        /// The lowest and highest prefix of the length: an address outside that range
+        /// skips the hash probe (routes of a length tend to share a region).
+        range: (u128, u128),
         values: HashMap<u128, u32, BuildFxHasher>,
     },
 }
@@ -194,7 +197,14 @@ impl Lpm6 {
                             network,
                             value,
                         },
-                        _ => Level6::Many { mask, values },
+                        _ => Level6::Many {
+                            mask,
+                            range: (
+                                values.keys().copied().min().unwrap_or(0),
+                                values.keys().copied().max().unwrap_or(0),
+                            ),
+                            values,
+                        },
                     }
                 })
                 .collect(),
@@ -211,7 +221,17 @@ impl Lpm6 {
                 network,
                 value,
             } => (a & mask == *network).then_some(*value),
-            Level6::Many { mask, values } => values.get(&(a & mask)).copied(),
+            Level6::Many {
+                mask,
+                range: (lo, hi),
+                values,
+            } => {
+                let k = a & mask;
+                if k < *lo || k > *hi {
+                    return None;
+                }
+                values.get(&k).copied()
+            }
         })
     }
 }

@@ -17,6 +17,9 @@ pub struct Subnet {
     pub cidr: Option<Ipv4Net>,
     /// Its IPv6 block (a /64), if it has one.
     pub cidr6: Option<Ipv6Net>,
+    /// The router's IPv6 address (`…::1` of `cidr6`), kept: every new IPv6 flow asks
+    /// whether it is addressed to the router.
+    pub router6: Option<Ipv6Addr>,
     pub route_table: Option<u16>,
     pub network_acl: Option<u16>,
     pub zone: String,
@@ -35,11 +38,9 @@ impl Subnet {
         self.cidr.is_some_and(|c| c.covers(ip))
     }
 
-    /// The router's IPv6 address in the subnet: base + 1 (`…::1`).
-    #[inline]
-    pub fn router_ip6(&self) -> Option<Ipv6Addr> {
-        self.cidr6
-            .map(|c| Ipv6Addr::from(c.parts().1.wrapping_add(1)))
+    /// The router's IPv6 address in a subnet of block `cidr6`: base + 1 (`…::1`).
+    pub fn router_ip6_of(cidr6: Option<Ipv6Net>) -> Option<Ipv6Addr> {
+        cidr6.map(|c| Ipv6Addr::from(c.parts().1.wrapping_add(1)))
     }
 
     #[inline]
