@@ -325,12 +325,11 @@ impl Tx<'_> {
 
     fn check_version(list: &ManagedPrefixList, given: Option<i64>) -> Result<(), ApiError> {
         match given {
+            // EC2's words (terraform-provider-aws#43528 quotes them): neither the list
+            // nor its version is named
             Some(v) if u64::try_from(v).ok() != Some(list.version) => Err(ApiError::new(
                 ErrorCode::PrefixListVersionMismatch,
-                format!(
-                    "The prefix list {} is at version {}, not {v}.",
-                    list.id, list.version
-                ),
+                "The prefix list has the incorrect version number.",
             )),
             _ => Ok(()),
         }
