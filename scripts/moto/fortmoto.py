@@ -169,3 +169,34 @@ def fort_server(monkeypatch):
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     yield
     server.close()
+
+
+# With FORT_SHAPES_REPORT set, every EC2 answer is also read against its botocore shape
+# (tests/api/shape_check.py) and what does not fit is appended to that file, a line each:
+# moto's tests reach actions and fields Fort's own tests do not.
+_REPORT = os.environ.get("FORT_SHAPES_REPORT")
+if _REPORT:
+    import sys
+
+    import botocore.session
+
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "api"))
+    import shape_check  # noqa: E402
+
+    _found = []
+    _create_client = botocore.session.Session.create_client
+
+    @functools.wraps(_create_client)
+    def _checked_client(self, *a, **k):
+        client = _create_client(self, *a, **k)
+        client.meta.events.register("after-call", shape_check.hook(_found))
+        return client
+
+    botocore.session.Session.create_client = _checked_client
+
+    @pytest.fixture(autouse=True)
+    def fort_shapes(request):
+        seen = len(_found)
+        yield
+        with open(_REPORT, "a") as f:
+            f.writelines(f"{request.node.nodeid} {v}\n" for v in _found[seen:])

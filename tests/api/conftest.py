@@ -13,6 +13,14 @@ import botocore.config
 import pytest
 from botocore.exceptions import ClientError
 
+import shape_check
+
+# every answer of every client made through boto3's default session is read against its
+# botocore shape (shape_check.py); a test that met a misfit fails
+SHAPE_VIOLATIONS = []
+boto3.setup_default_session()
+boto3.DEFAULT_SESSION.events.register("after-call", shape_check.hook(SHAPE_VIOLATIONS))
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FORT_BIN = os.environ.get("FORT_BIN", os.path.join(ROOT, "target", "debug", "fort"))
 ACCESS_KEY = "AKIAFORTTESTKEY00001"
@@ -95,6 +103,16 @@ class Fort:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
+@pytest.fixture(autouse=True)
+def answers_fit_their_shapes():
+    """Fails the test if an EC2 answer it received did not fit its botocore shape."""
+    seen = len(SHAPE_VIOLATIONS)
+    yield
+    new = SHAPE_VIOLATIONS[seen:]
+    if new:
+        pytest.fail("answers that do not fit their botocore shapes:\n" + "\n".join(sorted(set(new))))
+
+
 @pytest.fixture(scope="session")
 def fort():
     f = Fort()
@@ -133,3 +151,10 @@ def http_status(fn, *args, **kwargs):
     except ClientError as e:
         return e.response["ResponseMetadata"]["HTTPStatusCode"]
     pytest.fail("call succeeded but an error was expected")
+
+
+def pytest_sessionfinish(session):
+    report = os.environ.get("FORT_SHAPES_REPORT")
+    if report:
+        with open(report, "a") as f:
+            f.write("".join(v + "\n" for v in SHAPE_VIOLATIONS))

@@ -179,3 +179,24 @@ def test_metrics_and_change_numbers(fort):
     ec2.delete_vpc(VpcId=r["Vpc"]["VpcId"])
     reads = ec2.describe_vpcs()
     assert "x-fort-change" not in reads["ResponseMetadata"]["HTTPHeaders"], "reads change nothing"
+
+
+def test_shape_check_finds_misfits():
+    """The check every test's answers pass (shape_check.py) does catch what boto3 drops."""
+    import botocore.session
+    import shape_check
+
+    model = botocore.session.get_session().get_service_model("ec2").operation_model("DescribeVpcs")
+    body = (b'<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>1</requestId>'
+            b"<vpcSet><item><vpcId>vpc-1</vpcId><bogus>1</bogus><isDefault>yes</isDefault>"
+            b"<state>nope</state></item><thing/></vpcSet></DescribeVpcsResponse>")
+    assert shape_check.violations(model, body) == [
+        "/vpcSet[0]/bogus: no such member of Vpc",
+        "/vpcSet[0]/isDefault: 'yes' is not a boolean",
+        "/vpcSet[0]/state: 'nope' is not one of VpcState's values",
+        "/vpcSet/thing: a VpcList member must be <item>",
+    ]
+    ok = (b'<DescribeVpcsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>1</requestId>'
+          b"<vpcSet><item><vpcId>vpc-1</vpcId><isDefault>true</isDefault><state>available</state></item>"
+          b"</vpcSet></DescribeVpcsResponse>")
+    assert shape_check.violations(model, ok) == []

@@ -209,9 +209,11 @@ fn render_with(w: &mut Xml, region: &Region, n: &NatGateway, requested: Option<&
             });
         }
         _ => {
+            // EC2's statuses (NatGatewayAddressStatus) have no `disassociated`: a deleted
+            // gateway's addresses keep the last change's outcome (unverified against EC2)
             let status = match n.state {
                 NatGatewayState::Pending => "associating",
-                NatGatewayState::Deleted | NatGatewayState::Deleting => "disassociated",
+                NatGatewayState::Deleting => "disassociating",
                 _ => "succeeded",
             };
             w.set("natGatewayAddressSet", &n.addresses, |w, a| {

@@ -205,7 +205,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                             .filter(|r| r.egress == egress)
                             .filter(|r| fort_control::security_group::is_stale(region, v.global, r))
                             .collect();
-                        render_permissions(w, set, &rules, Some(v.global));
+                        render_permissions(w, set, &rules, Some(v.global), true);
                     }
                     w.leaf("vpcId", &g.vpc_id);
                 });
@@ -576,18 +576,20 @@ pub fn render_group(
     for (set, egress) in [("ipPermissions", false), ("ipPermissionsEgress", true)] {
         let rules: Vec<&SecurityGroupRule> =
             g.rules.iter().filter(|r| r.egress == egress).collect();
-        render_permissions(w, set, &rules, Some(global));
+        render_permissions(w, set, &rules, Some(global), false);
     }
     w.tags(&g.tags);
 }
 
 /// Rules as EC2's permissions: those sharing protocol and ports are one permission, in
 /// order of first appearance.
+/// A group's rules as IpPermissions, or (`stale`) as StaleIpPermissions.
 fn render_permissions(
     w: &mut Xml,
     set: &str,
     rules: &[&SecurityGroupRule],
     global: Option<&Global>,
+    stale: bool,
 ) {
     let mut keys: Vec<(IpProtocol, i32, i32)> = Vec::new();
     for r in rules {
@@ -609,15 +611,19 @@ fn render_permissions(
             w,
             global,
             of.iter().map(|r| (&r.peer, r.description.as_deref())),
+            stale,
         );
     });
 }
 
 /// A permission's peers. `global`, where known, gives a peered group's `peeringStatus`.
+/// A stale permission has group peers only (a stale rule names a group; that shape's
+/// address lists are of bare strings).
 fn render_peers<'a>(
     w: &mut Xml,
     global: Option<&Global>,
     peers: impl Iterator<Item = (&'a RulePeer, Option<&'a str>)>,
+    stale: bool,
 ) {
     let peers: Vec<_> = peers.collect();
     w.set(
@@ -646,6 +652,9 @@ fn render_peers<'a>(
             }
         },
     );
+    if stale {
+        return;
+    }
     w.set(
         "ipRanges",
         peers.iter().filter_map(|(p, d)| match p {
@@ -687,6 +696,7 @@ fn render_unknown(w: &mut Xml, s: &RuleSpec) {
         w,
         None,
         std::iter::once((&s.peer, s.description.as_deref())),
+        false,
     );
 }
 
