@@ -25,8 +25,12 @@ ENVELOPE = {"requestId", "return"}
 #   `pendingAcceptance`; the model's State says `Available`, `PendingAcceptance`);
 # - the interface type of a NAT gateway's interface, `nat_gateway` (the
 #   `interface-type` filter's values; the model says `natGateway`);
-# - a VPN connection being moved by ModifyVpnConnection, `modifying` (the CLI's example).
+# - a VPN connection being moved by ModifyVpnConnection, `modifying` (the CLI's example);
+# - EC2 Fleet's `lowestPrice` allocation strategy, its first spelling, which EC2 still
+#   takes and shows (terraform-provider-aws defaulted to it: "AWS SDK constant incorrect").
 ALSO = {
+    "SpotAllocationStrategy": {"lowestPrice"},
+    "FleetOnDemandAllocationStrategy": {"lowestPrice"},
     "PlatformValues": {"windows"},
     "AttachmentStatus": {"available"},
     "State": {"pendingAcceptance", "pending", "available", "deleting", "deleted", "rejected", "failed", "expired"},
