@@ -1396,14 +1396,18 @@ impl Engine {
         if eth.src() != port.mac {
             return Err(DropReason::SourceMacMismatch);
         }
+        let kind = eth.ethertype();
+        if kind == ethertype::IPV6 {
+            // (it finds its own VPC and subnet)
+            return self.slow_from_port6(now, p, frame, headers, out);
+        }
         let v = vpc_at(&self.vpcs, port.vpc)?;
         let subnet = port.subnet.ok_or(DropReason::NoRoute)?;
         let subnet = v
             .subnets
             .get(usize::from(subnet))
             .ok_or(DropReason::Internal)?;
-        match eth.ethertype() {
-            ethertype::IPV6 => return self.slow_from_port6(now, p, frame, headers, out),
+        match kind {
             // an IPv6-only subnet has no IPv4: no ARP, no DHCP, no IPv4 router
             ethertype::ARP | ethertype::IPV4 if subnet.cidr.is_none() => {
                 return Err(DropReason::Ipv4);
