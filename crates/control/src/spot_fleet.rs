@@ -157,7 +157,7 @@ impl Tx<'_> {
         id: &str,
         target: Option<u32>,
         on_demand_target: Option<u32>,
-        policy: Option<ExcessCapacityTerminationPolicy>,
+        policy: Option<String>,
     ) -> Result<(f64, f64), ApiError> {
         let f = self
             .region
@@ -192,12 +192,16 @@ impl Tx<'_> {
                 "OnDemandTargetCapacity cannot be greater than TargetCapacity.",
             ));
         }
-        let policy = policy.or(f.excess_capacity_termination_policy);
+        let policy = policy.or(f.excess_capacity_termination_policy.clone());
+        let terminates = policy
+            .as_deref()
+            .and_then(ExcessCapacityTerminationPolicy::of)
+            != Some(ExcessCapacityTerminationPolicy::NoTermination);
         let running: Vec<(InstanceId, f64, bool)> = running_members(self.region, &f)
             .map(|m| (m.instance_id.clone(), m.weight, m.on_demand))
             .collect();
         let mut gone: Vec<String> = Vec::new();
-        if policy != Some(ExcessCapacityTerminationPolicy::NoTermination) {
+        if terminates {
             // Spot beyond the Spot target first, then On-Demand beyond its own
             let market = |od: bool| -> Vec<(InstanceId, f64)> {
                 running

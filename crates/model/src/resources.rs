@@ -12,16 +12,16 @@ use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CapacityReservationId, CarrierGatewayId,
     CidrBlockState, ConnectivityType, DedicatedHostId, DhcpOptionsId, EgressOnlyInternetGatewayId,
-    EipAssociationId, ErrorCode, ExcessCapacityTerminationPolicy, FleetId, FleetState, FleetType,
-    HostAffinity, HostState, IamInstanceProfileAssociationId, ImageId, ImageState, InstanceId,
-    InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId, Kind,
-    LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState,
-    NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, OnOff, PeeringStatus,
-    PlacementGroupId, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
-    SecurityGroupId, SecurityGroupRuleId, SpotAllocationStrategy, SpotFleetRequestId,
-    SpotFleetRequestState, SpotFleetType, SpotInstanceRequestId, SpotInstanceType,
-    SpotRequestState, SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId,
-    VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    EipAssociationId, ErrorCode, FleetId, FleetState, FleetType, HostAffinity, HostState,
+    IamInstanceProfileAssociationId, ImageId, ImageState, InstanceId, InstanceState,
+    InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId, Kind, LaunchTemplateId,
+    LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId,
+    NetworkAclId, NetworkInterfaceId, OnOff, PeeringStatus, PlacementGroupId, ReservationId,
+    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
+    SpotAllocationStrategy, SpotFleetRequestId, SpotFleetRequestState, SpotFleetType,
+    SpotInstanceRequestId, SpotInstanceType, SpotRequestState, SubnetCidrAssociationId,
+    SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId,
+    VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -772,7 +772,9 @@ pub struct SpotFleetRequest {
     pub valid_from: Option<Millis>,
     pub valid_until: Option<Millis>,
     pub terminate_instances_with_expiration: bool,
-    pub excess_capacity_termination_policy: Option<ExcessCapacityTerminationPolicy>,
+    /// As given: EC2 takes `noTermination` and `default` in any case (Terraform sends
+    /// `Default`) and answers it as given; see [`crate::ExcessCapacityTerminationPolicy::of`].
+    pub excess_capacity_termination_policy: Option<String>,
     pub instance_interruption_behavior: InterruptionBehavior,
     pub replace_unhealthy_instances: bool,
     pub instance_pools_to_use_count: Option<u32>,

@@ -347,3 +347,13 @@ wire_enum! {
         Default = "default",
     }
 }
+
+impl ExcessCapacityTerminationPolicy {
+    /// The policy a spelling names, in any case (`Default`, `NoTermination`, as EC2 takes).
+    pub fn of(text: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str().eq_ignore_ascii_case(text))
+    }
+}

@@ -52,10 +52,12 @@ fn count(p: &Params, name: &str) -> Result<Option<u32>, ApiError> {
 
 /// A launch specification's parameters under RunInstances' names: its lists are named
 /// `GroupSet`, `NetworkInterfaceSet` and `TagSpecificationSet` here; its weight and price
-/// are the fleet's, not the launch's.
+/// are the fleet's, not the launch's. An empty value is one not given (Terraform sends
+/// `IamInstanceProfile.Name=` for none), as EC2 reads it.
 fn run_params(spec: &Params) -> Vec<(String, String)> {
     spec.relative()
         .into_iter()
+        .filter(|(_, v)| !v.is_empty())
         .filter_map(|(k, v)| {
             let (head, rest) = k.split_once('.').unwrap_or((&k, ""));
             let renamed = match head {
@@ -109,7 +111,7 @@ fn launch_specification(s: &Params) -> Result<SpotFleetLaunchSpecification, ApiE
             .collect(),
         subnet_id: s.opt_nonempty("SubnetId"),
         availability_zone: s.child("Placement").opt_nonempty("AvailabilityZone"),
-        user_data: s.opt_str("UserData"),
+        user_data: s.opt_nonempty("UserData"),
         monitoring: s.child("Monitoring").bool("Enabled")?,
         ebs_optimized: s.bool("EbsOptimized")?,
         iam_instance_profile_arn: s.child("IamInstanceProfile").opt_nonempty("Arn"),
@@ -233,6 +235,8 @@ fn launch(
     Ok(())
 }
 
+/// A launch specification as given: its price only when it names one (it launches at the
+/// fleet's otherwise, which EC2 does not write into it).
 fn render_spec(w: &mut Xml, s: &SpotFleetLaunchSpecification) {
     w.set("groupSet", &s.group_ids, |w, g| {
         w.leaf("groupId", g);
@@ -293,7 +297,7 @@ fn render(w: &mut Xml, region: &Region, f: &SpotFleetRequest) {
                 .opt("clientToken", f.client_token.as_deref())
                 .opt(
                     "excessCapacityTerminationPolicy",
-                    f.excess_capacity_termination_policy.map(|p| p.as_str()),
+                    f.excess_capacity_termination_policy.as_deref(),
                 )
                 .leaf("fulfilledCapacity", total)
                 .leaf("onDemandFulfilledCapacity", on_demand)
@@ -394,10 +398,10 @@ async fn request(ctx: &Ctx<'_>, p: &Params) -> Result<SpotFleetRequest, ApiError
             ))
         })?,
     };
-    let excess_capacity_termination_policy = c
-        .get("ExcessCapacityTerminationPolicy")
-        .map(excess_policy)
-        .transpose()?;
+    let excess_capacity_termination_policy = c.opt_str("ExcessCapacityTerminationPolicy");
+    if let Some(v) = &excess_capacity_termination_policy {
+        excess_policy(v)?;
+    }
     let valid_from = c.time("ValidFrom")?;
     let valid_until = c.time("ValidUntil")?;
     if let (Some(from), Some(until)) = (valid_from, valid_until)
@@ -464,8 +468,10 @@ async fn request(ctx: &Ctx<'_>, p: &Params) -> Result<SpotFleetRequest, ApiError
     })
 }
 
-fn excess_policy(v: &str) -> Result<ExcessCapacityTerminationPolicy, ApiError> {
-    ExcessCapacityTerminationPolicy::parse(v).ok_or_else(|| {
+/// `ExcessCapacityTerminationPolicy`, in any case: EC2 takes the older `Default` and
+/// `NoTermination` (Terraform's default is `Default`).
+pub(crate) fn excess_policy(v: &str) -> Result<ExcessCapacityTerminationPolicy, ApiError> {
+    ExcessCapacityTerminationPolicy::of(v).ok_or_else(|| {
         ApiError::invalid_value(format!(
             "Value ({v}) for parameter excessCapacityTerminationPolicy is invalid. Valid values: noTermination, default."
         ))
@@ -549,10 +555,10 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let id = p.req("SpotFleetRequestId")?.to_owned();
             let target = count(p, "TargetCapacity")?;
             let on_demand = count(p, "OnDemandTargetCapacity")?;
-            let policy = p
-                .get("ExcessCapacityTerminationPolicy")
-                .map(excess_policy)
-                .transpose()?;
+            let policy = p.opt_str("ExcessCapacityTerminationPolicy");
+            if let Some(v) = &policy {
+                excess_policy(v)?;
+            }
             if p.child("LaunchTemplateConfig").is_present() {
                 return Err(ApiError::new(
                     ErrorCode::UnsupportedOperation,
