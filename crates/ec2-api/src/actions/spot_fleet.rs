@@ -86,7 +86,7 @@ fn launch_specification(s: &Params) -> Result<SpotFleetLaunchSpecification, ApiE
         .opt_nonempty("ImageId")
         .ok_or_else(|| ApiError::missing("LaunchSpecifications.ImageId"))?;
     let weighted_capacity = s.float("WeightedCapacity")?;
-    if weighted_capacity.is_some_and(|w| !(w > 0.0)) {
+    if weighted_capacity.is_some_and(|w| w.is_nan() || w <= 0.0) {
         return Err(config_error("WeightedCapacity must be greater than zero."));
     }
     let mut instance_tags = Tags::new();
