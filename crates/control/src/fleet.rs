@@ -119,3 +119,78 @@ impl Tx<'_> {
         Ok((done, failed))
     }
 }
+
+/// One pool of capacity a fleet (EC2 Fleet or Spot Fleet) launches from: a launch
+/// template config or one of its overrides, or a Spot Fleet launch specification.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pool {
+    /// Units of capacity one instance counts for (`WeightedCapacity`, 1 by default).
+    pub weight: f64,
+    /// Lower numbers first, for the prioritized strategies; none last.
+    pub priority: Option<f64>,
+}
+
+/// How a strategy spreads capacity over pools. Fort has no prices, so every pool costs
+/// the same: the price-based strategies take the first pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spread {
+    /// All in the first pool.
+    First,
+    /// All in the pool of lowest priority number.
+    Prioritized,
+    /// One instance from each pool in turn.
+    Diversified,
+}
+
+/// How many instances each pool (in the order given) launches for `capacity` units: at
+/// least the capacity, the last instance possibly going over it, as EC2's do.
+pub fn allocate(pools: &[Pool], capacity: f64, spread: Spread) -> Vec<u32> {
+    let mut counts = vec![0u32; pools.len()];
+    if pools.is_empty() || capacity <= 0.0 {
+        return counts;
+    }
+    let mut order: Vec<usize> = (0..pools.len()).collect();
+    if spread == Spread::Prioritized {
+        let priority = |&i: &usize| pools[i].priority.unwrap_or(f64::INFINITY);
+        order.sort_by(|a, b| priority(a).total_cmp(&priority(b)));
+    }
+    let mut left = capacity;
+    let mut turn = 0;
+    while left > 0.0 {
+        let i = match spread {
+            Spread::Diversified => order[turn % order.len()],
+            _ => order[0],
+        };
+        counts[i] += 1;
+        left -= pools[i].weight.max(f64::MIN_POSITIVE);
+        turn += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(weight: f64, priority: Option<f64>) -> Pool {
+        Pool { weight, priority }
+    }
+
+    #[test]
+    fn the_first_pool_takes_everything_unless_diversified() {
+        let pools = [pool(2.0, None), pool(4.0, None)];
+        assert_eq!(allocate(&pools, 6.0, Spread::First), vec![3, 0]);
+        // the last instance may go over the capacity
+        assert_eq!(allocate(&pools, 5.0, Spread::First), vec![3, 0]);
+        assert_eq!(allocate(&pools, 6.0, Spread::Diversified), vec![1, 1]);
+        assert_eq!(allocate(&pools, 13.0, Spread::Diversified), vec![3, 2]);
+        assert_eq!(allocate(&pools, 0.0, Spread::Diversified), vec![0, 0]);
+        assert_eq!(allocate(&[], 3.0, Spread::First), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn prioritized_takes_the_lowest_priority_number() {
+        let pools = [pool(1.0, Some(2.0)), pool(2.0, Some(1.0)), pool(1.0, None)];
+        assert_eq!(allocate(&pools, 4.0, Spread::Prioritized), vec![0, 2, 0]);
+    }
+}

@@ -56,12 +56,17 @@ pub struct RunInstances {
     pub spot: Option<crate::spot::SpotRequestSpec>,
     /// The EC2 Fleet launching the instances, if one is.
     pub fleet_id: Option<FleetId>,
+    /// The Spot Fleet request launching the instances, if one is.
+    pub spot_fleet_request_id: Option<SpotFleetRequestId>,
     /// `Placement.GroupName` / `Placement.GroupId` / `Placement.PartitionNumber`.
     pub placement_group_name: Option<String>,
     pub placement_group_id: Option<String>,
     pub partition_number: Option<i64>,
     /// `Placement.Tenancy`.
     pub tenancy: Option<String>,
+    /// `Placement.HostId` and `Placement.Affinity` (tenancy `host`).
+    pub host_id: Option<DedicatedHostId>,
+    pub affinity: Option<HostAffinity>,
     /// `HibernationOptions.Configured`.
     pub hibernation: bool,
     /// `MaintenanceOptions.AutoRecovery` `disabled`.
@@ -667,7 +672,7 @@ impl Tx<'_> {
             )
         };
         placement(self)?;
-        check_tenancy(req.tenancy.as_deref())?;
+        let on_host = check_tenancy(&req)?;
         if let Some(b) = &req.shutdown_behavior
             && !matches!(b.as_str(), "stop" | "terminate")
         {
@@ -896,6 +901,12 @@ impl Tx<'_> {
             inst.cpu_options = cpu_options.clone();
             inst.metadata_options = metadata_options.clone();
             inst.fleet_id = req.fleet_id.clone();
+            if let Some(sfr) = &req.spot_fleet_request_id {
+                // EC2 tags a Spot Fleet's instances with their request
+                inst.spot_fleet_request_id = Some(sfr.clone());
+                inst.tags
+                    .insert("aws:ec2spot:fleet-request-id".into(), sfr.to_string());
+            }
             if let Some(spot) = &req.spot {
                 let launch = self.spot_launch_specification(&req, inst);
                 inst.spot_instance_request_id =
@@ -913,6 +924,18 @@ impl Tx<'_> {
                 inst.capacity_reservation_target.as_ref(),
                 inst.capacity_reservation_none,
             )?;
+            // and on a Dedicated Host, the room the ones before it left
+            if on_host {
+                inst.dedicated_host = Some(HostPlacement {
+                    host_id: self.host_for(
+                        &inst.id,
+                        &inst.instance_type,
+                        &inst.availability_zone,
+                        req.host_id.as_ref(),
+                    )?,
+                    affinity: req.affinity.unwrap_or(HostAffinity::Default),
+                });
+            }
             self.region.instances.insert(inst.clone());
         }
         Ok(launched)
@@ -1132,6 +1155,8 @@ impl Tx<'_> {
                     .is_some_and(|v| v.instance_tenancy == "dedicated"),
             password_data: None,
             enclave_enabled: false,
+            dedicated_host: None,
+            spot_fleet_request_id: None,
         };
         if let Some((id, version)) = &req.launch_template {
             inst.tags
@@ -1440,6 +1465,30 @@ impl Tx<'_> {
                 .get_mut(&i.id)
                 .expect("checked")
                 .capacity_reservation_id = reservation;
+            // on a Dedicated Host: its own again if it has room; with affinity `default`,
+            // any auto-placement host that has
+            if let Some(p) = &i.dedicated_host {
+                let host = match self.host_for(
+                    &i.id,
+                    &i.instance_type,
+                    &i.availability_zone,
+                    Some(&p.host_id),
+                ) {
+                    Err(_) if p.affinity == HostAffinity::Default => {
+                        self.host_for(&i.id, &i.instance_type, &i.availability_zone, None)?
+                    }
+                    other => other?,
+                };
+                if let Some(p) = &mut self
+                    .region
+                    .instances
+                    .get_mut(&i.id)
+                    .expect("checked")
+                    .dedicated_host
+                {
+                    p.host_id = host;
+                }
+            }
             if self.config.dataplane {
                 let Some(host) = self.global.place(&i.availability_zone) else {
                     return Err(self.no_capacity(&i.availability_zone, &i.instance_type));
@@ -1813,19 +1862,33 @@ pub fn primary_ip(eni: Option<&NetworkInterface>) -> Option<Ipv4Addr> {
     eni.and_then(|e| e.private_ip)
 }
 
-/// `Placement.Tenancy`: `default` or `dedicated`; `host` needs a Dedicated Host, which Fort
-/// does not have (AllocateHosts).
-fn check_tenancy(tenancy: Option<&str>) -> Result<(), ApiError> {
-    match tenancy {
-        None | Some("default" | "dedicated") => Ok(()),
-        Some("host") => Err(ApiError::new(
-            ErrorCode::InvalidParameterValue,
-            "Fort has no Dedicated Hosts: the tenancy host cannot be placed.",
-        )),
-        Some(other) => Err(ApiError::bad_param(
-            "tenancy",
-            other,
-            "Valid values: default, dedicated, host.",
-        )),
+/// `Placement.Tenancy`: `default`, `dedicated` or `host`; whether the launch is on a
+/// Dedicated Host (tenancy `host`, or a `HostId`, which implies it). An affinity needs
+/// tenancy `host`, and Spot Instances do not run on Dedicated Hosts.
+fn check_tenancy(req: &RunInstances) -> Result<bool, ApiError> {
+    let host = match req.tenancy.as_deref() {
+        None => req.host_id.is_some() || req.affinity.is_some(),
+        Some("host") => true,
+        Some("default" | "dedicated") => {
+            if req.host_id.is_some() || req.affinity.is_some() {
+                return Err(ApiError::combination(
+                    "A host ID or affinity can only be specified for instances with tenancy host.",
+                ));
+            }
+            false
+        }
+        Some(other) => {
+            return Err(ApiError::bad_param(
+                "tenancy",
+                other,
+                "Valid values: default, dedicated, host.",
+            ));
+        }
+    };
+    if host && req.spot.is_some() {
+        return Err(ApiError::combination(
+            "Spot Instances cannot be launched onto Dedicated Hosts.",
+        ));
     }
+    Ok(host)
 }

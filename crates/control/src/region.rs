@@ -28,6 +28,8 @@ macro_rules! region_tables {
             instances: Instance => "instance",
             spot_instance_requests: SpotInstanceRequest => "spot-instances-request",
             fleets: Fleet => "fleet",
+            spot_fleet_requests: SpotFleetRequest => "spot-fleet-request",
+            dedicated_hosts: DedicatedHost => "dedicated-host",
             key_pairs: KeyPair => "key-pair",
             placement_groups: PlacementGroup => "placement-group",
             capacity_reservations: CapacityReservation => "capacity-reservation",

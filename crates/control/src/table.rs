@@ -49,6 +49,8 @@ tagged!(
     fort_model::Instance => fort_model::InstanceId,
     fort_model::SpotInstanceRequest => fort_model::SpotInstanceRequestId,
     fort_model::Fleet => fort_model::FleetId,
+    fort_model::SpotFleetRequest => fort_model::SpotFleetRequestId,
+    fort_model::DedicatedHost => fort_model::DedicatedHostId,
     fort_model::KeyPair => fort_model::KeyPairId,
     fort_model::PlacementGroup => fort_model::PlacementGroupId,
     fort_model::CapacityReservation => fort_model::CapacityReservationId,

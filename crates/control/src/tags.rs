@@ -60,7 +60,7 @@ fn taggable_id(kind: Kind, id: &str) -> bool {
     // Spot requests end in letters and digits (`sir-fmgphj2j`), fleets in a UUID
     let allowed = |b: u8| match kind {
         Kind::SpotInstanceRequest => b.is_ascii_lowercase() || b.is_ascii_digit(),
-        Kind::Fleet => b.is_ascii_hexdigit() || b == b'-',
+        Kind::Fleet | Kind::SpotFleetRequest => b.is_ascii_hexdigit() || b == b'-',
         _ => b.is_ascii_hexdigit(),
     };
     let hex = suffix

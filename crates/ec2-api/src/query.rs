@@ -236,6 +236,15 @@ impl Params {
         out
     }
 
+    /// Every (name, value) pair under this node, named from it (`ImageId`, `GroupSet.1.GroupId`).
+    pub fn relative(&self) -> Vec<(String, String)> {
+        let lead = format!("{}.", self.path);
+        self.flatten()
+            .into_iter()
+            .filter_map(|(k, v)| k.strip_prefix(&lead).map(|k| (k.to_owned(), v)))
+            .collect()
+    }
+
     fn walk(&self, out: &mut Vec<(String, String)>) {
         if let Some(v) = &self.value {
             out.push((self.path.clone(), v.clone()));

@@ -101,6 +101,8 @@ error_codes! {
     InsufficientAddressCapacity = "InsufficientAddressCapacity",
     InsufficientFreeAddressesInSubnet = "InsufficientFreeAddressesInSubnet",
     InsufficientInstanceCapacity = "InsufficientInstanceCapacity",
+    InsufficientHostCapacity = "InsufficientHostCapacity",
+    HostLimitExceeded = "HostLimitExceeded",
     InternalError = "InternalError" => 500,
     InternalFailure = "InternalFailure" => 500,
     InternetGatewayLimitExceeded = "InternetGatewayLimitExceeded",
@@ -145,6 +147,9 @@ error_codes! {
     InvalidHostIdMalformed = "InvalidHostID.Malformed",
     InvalidHostIdNotFound = "InvalidHostID.NotFound",
     InvalidId = "InvalidID",
+    InvalidSpotFleetRequestConfig = "InvalidSpotFleetRequestConfig",
+    InvalidSpotFleetRequestIdMalformed = "InvalidSpotFleetRequestId.Malformed",
+    InvalidSpotFleetRequestIdNotFound = "InvalidSpotFleetRequestId.NotFound",
     InvalidSpotInstanceRequestIdMalformed = "InvalidSpotInstanceRequestID.Malformed",
     InvalidSpotInstanceRequestIdNotFound = "InvalidSpotInstanceRequestID.NotFound",
     // IAM: a value no IAM entity can hold (an ARN that names no policy, a bad marker).

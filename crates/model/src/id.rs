@@ -185,6 +185,8 @@ kinds! {
     IamInstanceProfileAssoc(IamInstanceProfileAssociationId) => "iip-assoc", "association ID", InvalidAssociationIdMalformed, InvalidAssociationIdNotFound;
     SpotInstanceRequest(SpotInstanceRequestId) => "sir", "spot instance request ID", InvalidSpotInstanceRequestIdMalformed, InvalidSpotInstanceRequestIdNotFound;
     Fleet(FleetId) => "fleet", "fleet ID", InvalidFleetIdMalformed, InvalidFleetIdNotFound;
+    SpotFleetRequest(SpotFleetRequestId) => "sfr", "spot fleet request ID", InvalidSpotFleetRequestIdMalformed, InvalidSpotFleetRequestIdNotFound;
+    DedicatedHost(DedicatedHostId) => "h", "host ID", InvalidHostIdMalformed, InvalidHostIdNotFound;
     Reservation(ReservationId) => "r", "reservation ID", InvalidReservationIdMalformed, InvalidReservationIdNotFound;
     VpcPeeringConnection(VpcPeeringConnectionId) => "pcx", "vpc peering connection ID", InvalidVpcPeeringConnectionIdMalformed, InvalidVpcPeeringConnectionIdNotFound;
     VpcEndpoint(VpcEndpointId) => "vpce", "VPC endpoint ID", InvalidVpcEndpointIdMalformed, InvalidVpcEndpointIdNotFound;
@@ -229,11 +231,13 @@ impl Kind {
                     .collect();
                 return format!("sir-{tail}");
             }
-            // EC2 Fleets are named by a UUID (`fleet-` and 36 characters)
-            Kind::Fleet => {
+            // EC2 Fleets and Spot Fleets are named by a UUID (`fleet-`/`sfr-` and 36
+            // characters)
+            Kind::Fleet | Kind::SpotFleetRequest => {
                 let h = format!("{n:032x}");
                 return format!(
-                    "fleet-{}-{}-{}-{}-{}",
+                    "{}-{}-{}-{}-{}-{}",
+                    self.prefix(),
                     &h[0..8],
                     &h[8..12],
                     &h[12..16],
@@ -299,6 +303,10 @@ impl Kind {
                 format!("The spot instance request ID '{id}' does not exist")
             }
             Kind::Fleet => format!("The fleet ID '{id}' does not exist"),
+            Kind::SpotFleetRequest => {
+                format!("The spot fleet request ID '{id}' does not exist")
+            }
+            Kind::DedicatedHost => format!("The specified host ID '{id}' does not exist"),
             Kind::CapacityReservation => {
                 format!("The capacity reservation ID '{id}' does not exist")
             }

@@ -11,15 +11,17 @@ use serde::{Deserialize, Serialize};
 use crate::dns_name::PrivateDnsNameOptions;
 use crate::{
     AllocationId, AttachmentId, AttachmentStatus, CapacityReservationId, CarrierGatewayId,
-    CidrBlockState, ConnectivityType, DhcpOptionsId, EgressOnlyInternetGatewayId, EipAssociationId,
-    ErrorCode, FleetId, FleetState, FleetType, IamInstanceProfileAssociationId, ImageId,
-    ImageState, InstanceId, InstanceState, InternetGatewayId, InterruptionBehavior, IpProtocol,
-    KeyPairId, Kind, LaunchTemplateId, LocalGatewayId, MarketType, Millis, NatGatewayId,
-    NatGatewayState, NetworkAclAssociationId, NetworkAclId, NetworkInterfaceId, PeeringStatus,
-    PlacementGroupId, ReservationId, RouteOrigin, RouteTableAssociationId, RouteTableId,
-    SecurityGroupId, SecurityGroupRuleId, SpotInstanceRequestId, SpotInstanceType,
-    SpotRequestState, SubnetCidrAssociationId, SubnetCidrReservationId, SubnetId, TransitGatewayId,
-    VolumeId, VpcCidrAssociationId, VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
+    CidrBlockState, ConnectivityType, DedicatedHostId, DhcpOptionsId, EgressOnlyInternetGatewayId,
+    EipAssociationId, ErrorCode, FleetId, FleetState, FleetType, HostAffinity, HostState,
+    IamInstanceProfileAssociationId, ImageId, ImageState, InstanceId, InstanceState,
+    InternetGatewayId, InterruptionBehavior, IpProtocol, KeyPairId, Kind, LaunchTemplateId,
+    LocalGatewayId, MarketType, Millis, NatGatewayId, NatGatewayState, NetworkAclAssociationId,
+    NetworkAclId, NetworkInterfaceId, OnOff, PeeringStatus, PlacementGroupId, ReservationId,
+    RouteOrigin, RouteTableAssociationId, RouteTableId, SecurityGroupId, SecurityGroupRuleId,
+    SpotAllocationStrategy, SpotFleetRequestId, SpotFleetRequestState, SpotFleetType,
+    SpotInstanceRequestId, SpotInstanceType, SpotRequestState, SubnetCidrAssociationId,
+    SubnetCidrReservationId, SubnetId, TransitGatewayId, VolumeId, VpcCidrAssociationId,
+    VpcEndpointId, VpcId, VpcPeeringConnectionId, VpnGatewayId,
 };
 
 /// User tags: key → value, ordered by key as EC2 lists them.
@@ -713,6 +715,119 @@ pub struct Instance {
     /// EC2 shows it; Fort's hosts run every instance alike (none is anyone else's).
     #[serde(default, skip_serializing_if = "is_false")]
     pub dedicated: bool,
+    /// Tenancy `host`: the Dedicated Host it runs on, and its affinity to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dedicated_host: Option<HostPlacement>,
+    /// The Spot Fleet request that launched it, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spot_fleet_request_id: Option<SpotFleetRequestId>,
+}
+
+/// Where an instance of tenancy `host` runs: its Dedicated Host and its affinity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostPlacement {
+    pub host_id: DedicatedHostId,
+    pub affinity: HostAffinity,
+}
+
+/// A Dedicated Host (`h-…`): a server of one instance type, or of one family's sizes,
+/// for the account's instances of tenancy `host`. In Fort it is an accounting construct:
+/// Fort's own hosts are never short of capacity, so nothing is held back for it; its
+/// capacity (the vCPUs of the family's largest size) only bounds what may be placed on
+/// it, as EC2's does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DedicatedHost {
+    pub id: DedicatedHostId,
+    pub availability_zone: String,
+    /// Exactly one of the two: the one type it runs, or the family whose sizes it runs.
+    pub instance_type: Option<String>,
+    pub instance_family: Option<String>,
+    pub auto_placement: OnOff,
+    pub host_recovery: OnOff,
+    pub state: HostState,
+    pub allocation_time: Millis,
+    /// When ReleaseHosts released it; it is still described for a while.
+    pub release_time: Option<Millis>,
+    pub client_token: Option<String>,
+    pub tags: Tags,
+}
+
+/// A Spot Fleet request (`sfr-…`): Spot (and On-Demand) capacity from launch
+/// specifications or launch templates, launched in the change that makes or modifies it:
+/// Fort's capacity is never short and Spot capacity is never reclaimed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpotFleetRequest {
+    pub id: SpotFleetRequestId,
+    pub state: SpotFleetRequestState,
+    pub create_time: Millis,
+    pub client_token: Option<String>,
+    pub iam_fleet_role: String,
+    pub target_capacity: u32,
+    pub on_demand_target_capacity: u32,
+    pub spot_price: Option<String>,
+    pub allocation_strategy: SpotAllocationStrategy,
+    /// `lowestPrice` or `prioritized`, as given.
+    pub on_demand_allocation_strategy: Option<String>,
+    pub fleet_type: SpotFleetType,
+    pub valid_from: Option<Millis>,
+    pub valid_until: Option<Millis>,
+    pub terminate_instances_with_expiration: bool,
+    /// As given: EC2 takes `noTermination` and `default` in any case (Terraform sends
+    /// `Default`) and answers it as given; see [`crate::ExcessCapacityTerminationPolicy::of`].
+    pub excess_capacity_termination_policy: Option<String>,
+    pub instance_interruption_behavior: InterruptionBehavior,
+    pub replace_unhealthy_instances: bool,
+    pub instance_pools_to_use_count: Option<u32>,
+    pub target_capacity_unit_type: Option<String>,
+    pub launch_specifications: Vec<SpotFleetLaunchSpecification>,
+    pub launch_template_configs: Vec<FleetLaunchConfig>,
+    /// Every instance it launched, with the capacity it counts for: what runs of them is
+    /// its fulfilled capacity.
+    pub members: Vec<SpotFleetMember>,
+    /// DescribeSpotFleetRequestHistory's records, oldest first.
+    pub history: Vec<SpotFleetEvent>,
+    pub tags: Tags,
+}
+
+/// One `LaunchSpecifications` entry of a Spot Fleet: RunInstances' parameters as given
+/// (`params`, under their own names, which RunInstances reads), and what DescribeSpotFleetRequests
+/// shows of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpotFleetLaunchSpecification {
+    pub image_id: String,
+    pub instance_type: Option<String>,
+    pub key_name: Option<String>,
+    pub group_ids: Vec<String>,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub user_data: Option<String>,
+    pub monitoring: Option<bool>,
+    pub ebs_optimized: Option<bool>,
+    pub iam_instance_profile_arn: Option<String>,
+    pub iam_instance_profile_name: Option<String>,
+    pub weighted_capacity: Option<f64>,
+    pub spot_price: Option<String>,
+    pub instance_tags: Tags,
+    /// The launch's parameters, as RunInstances names them.
+    pub params: Vec<(String, String)>,
+}
+
+/// An instance a Spot Fleet launched: its weight and market.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpotFleetMember {
+    pub instance_id: InstanceId,
+    pub weight: f64,
+    pub on_demand: bool,
+}
+
+/// A DescribeSpotFleetRequestHistory record: `fleetRequestChange`, `instanceChange`, ….
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpotFleetEvent {
+    pub time: Millis,
+    pub event_type: String,
+    pub sub_type: String,
+    pub instance_id: Option<InstanceId>,
+    pub description: Option<String>,
 }
 
 /// `MaintenanceOptions.RebootMigration` of an instance.

@@ -262,3 +262,98 @@ wire_enum! {
         OnDemand = "on-demand",
     }
 }
+
+wire_enum! {
+    /// A Dedicated Host's state. Fort's hosts are accounting (see [`crate::DedicatedHost`]):
+    /// they are `available` from allocation until released; no hardware fails under them.
+    pub enum HostState {
+        Available = "available",
+        UnderAssessment = "under-assessment",
+        PermanentFailure = "permanent-failure",
+        Released = "released",
+        ReleasedPermanentFailure = "released-permanent-failure",
+        Pending = "pending",
+    }
+}
+
+wire_enum! {
+    /// `on` or `off`: a Dedicated Host's `AutoPlacement` and `HostRecovery`.
+    pub enum OnOff {
+        On = "on",
+        Off = "off",
+    }
+}
+
+wire_enum! {
+    /// `Placement.Affinity` of an instance on a Dedicated Host: `host` keeps it on the
+    /// same host when it stops and starts; `default` lets it move.
+    pub enum HostAffinity {
+        Default = "default",
+        Host = "host",
+    }
+}
+
+wire_enum! {
+    /// A Spot Fleet request's type: `request` launches once; `maintain` keeps its target;
+    /// `instant` is not offered for Spot Fleet (EC2 Fleet has it).
+    pub enum SpotFleetType {
+        Request = "request",
+        Maintain = "maintain",
+        Instant = "instant",
+    }
+}
+
+wire_enum! {
+    /// A Spot Fleet request's state.
+    pub enum SpotFleetRequestState {
+        Submitted = "submitted",
+        Active = "active",
+        Cancelled = "cancelled",
+        Failed = "failed",
+        CancelledRunning = "cancelled_running",
+        CancelledTerminating = "cancelled_terminating",
+        Modifying = "modifying",
+    }
+}
+
+impl SpotFleetRequestState {
+    /// Cancelled in any of its forms: the fleet launches nothing more.
+    pub const fn is_cancelled(self) -> bool {
+        matches!(
+            self,
+            SpotFleetRequestState::Cancelled
+                | SpotFleetRequestState::CancelledRunning
+                | SpotFleetRequestState::CancelledTerminating
+        )
+    }
+}
+
+wire_enum! {
+    /// A Spot Fleet's allocation strategy (EC2 writes these in camel case, unlike EC2
+    /// Fleet's kebab case).
+    pub enum SpotAllocationStrategy {
+        LowestPrice = "lowestPrice",
+        Diversified = "diversified",
+        CapacityOptimized = "capacityOptimized",
+        CapacityOptimizedPrioritized = "capacityOptimizedPrioritized",
+        PriceCapacityOptimized = "priceCapacityOptimized",
+    }
+}
+
+wire_enum! {
+    /// What a Spot Fleet does with instances beyond a lowered target.
+    pub enum ExcessCapacityTerminationPolicy {
+        NoTermination = "noTermination",
+        Default = "default",
+    }
+}
+
+impl ExcessCapacityTerminationPolicy {
+    /// The policy a spelling names, in any case (`Default`, `NoTermination`, as EC2 takes).
+    pub fn of(text: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str().eq_ignore_ascii_case(text))
+    }
+}

@@ -17,6 +17,7 @@ use super::launch_template::with_template;
 use super::{Ctx, Describe, b, next_token};
 use crate::query::Params;
 use crate::xml::Xml;
+use fort_control::fleet::{Pool, Spread};
 use fort_control::launch_template::{TemplateRef, TemplateVersions};
 
 crate::actions!(
@@ -35,14 +36,14 @@ const FILTERS: &[&str] = &[
 ];
 
 /// One RunInstances of a fleet: a pool, a market and a count, and what it launched.
-struct Launch {
-    config: usize,
-    over: Option<usize>,
-    market: MarketType,
-    count: u32,
-    template: Option<(LaunchTemplateId, u64)>,
-    instance_ids: Vec<String>,
-    instance_type: String,
+pub(super) struct Launch {
+    pub config: usize,
+    pub over: Option<usize>,
+    pub market: MarketType,
+    pub count: u32,
+    pub template: Option<(LaunchTemplateId, u64)>,
+    pub instance_ids: Vec<String>,
+    pub instance_type: String,
 }
 
 fn count(p: &Params, name: &str) -> Result<Option<u32>, ApiError> {
@@ -85,7 +86,13 @@ fn target(p: &Params) -> Result<FleetTarget, ApiError> {
     Ok(target)
 }
 
-async fn configs(ctx: &Ctx<'_>, p: &Params) -> Result<Vec<FleetLaunchConfig>, ApiError> {
+/// `LaunchTemplateConfigs`: EC2 Fleet's, or with `spot_fleet` Spot Fleet's (whose
+/// version defaults to `$Default` and whose overrides name their price `SpotPrice`).
+pub(super) async fn configs(
+    ctx: &Ctx<'_>,
+    p: &Params,
+    spot_fleet: bool,
+) -> Result<Vec<FleetLaunchConfig>, ApiError> {
     let items = p.list("LaunchTemplateConfigs")?;
     if items.is_empty() {
         return Err(ApiError::missing("LaunchTemplateConfigs"));
@@ -93,9 +100,11 @@ async fn configs(ctx: &Ctx<'_>, p: &Params) -> Result<Vec<FleetLaunchConfig>, Ap
     let mut out = Vec::new();
     for c in items {
         let s = c.child("LaunchTemplateSpecification");
-        let version = s
-            .opt_str("Version")
-            .ok_or_else(|| ApiError::missing("LaunchTemplateSpecification.Version"))?;
+        let version = match s.opt_str("Version") {
+            Some(v) => v,
+            None if spot_fleet => "$Default".to_owned(),
+            None => return Err(ApiError::missing("LaunchTemplateSpecification.Version")),
+        };
         let mut overrides = Vec::new();
         for o in c.list("Overrides")? {
             let weight = o.float("WeightedCapacity")?;
@@ -108,7 +117,7 @@ async fn configs(ctx: &Ctx<'_>, p: &Params) -> Result<Vec<FleetLaunchConfig>, Ap
                 instance_type: o.opt_str("InstanceType"),
                 subnet_id: o.get("SubnetId").map(SubnetId::parse).transpose()?,
                 availability_zone: o.opt_str("AvailabilityZone"),
-                max_price: o.opt_str("MaxPrice"),
+                max_price: o.opt_str(if spot_fleet { "SpotPrice" } else { "MaxPrice" }),
                 weighted_capacity: weight,
                 priority: o.float("Priority")?,
                 image_id: o.opt_str("ImageId"),
@@ -141,9 +150,8 @@ async fn configs(ctx: &Ctx<'_>, p: &Params) -> Result<Vec<FleetLaunchConfig>, Ap
     Ok(out)
 }
 
-/// The pools in the order a strategy takes them: by priority (lowest number first, none
-/// last) for the prioritized strategies, else as given.
-fn pools(configs: &[FleetLaunchConfig], prioritized: bool) -> Vec<(usize, Option<usize>)> {
+/// The pools of a fleet's configs, in order: each config, or each of its overrides.
+fn config_pools(configs: &[FleetLaunchConfig]) -> Vec<(usize, Option<usize>)> {
     let mut out: Vec<(usize, Option<usize>)> = Vec::new();
     for (c, config) in configs.iter().enumerate() {
         if config.overrides.is_empty() {
@@ -152,47 +160,31 @@ fn pools(configs: &[FleetLaunchConfig], prioritized: bool) -> Vec<(usize, Option
             out.extend((0..config.overrides.len()).map(|o| (c, Some(o))));
         }
     }
-    if prioritized {
-        let priority = |&(c, o): &(usize, Option<usize>)| {
-            o.and_then(|o| configs[c].overrides[o].priority)
-                .unwrap_or(f64::INFINITY)
-        };
-        out.sort_by(|a, b| priority(a).total_cmp(&priority(b)));
-    }
     out
 }
 
-fn weight(configs: &[FleetLaunchConfig], (c, o): (usize, Option<usize>)) -> f64 {
+pub(super) fn weight(configs: &[FleetLaunchConfig], (c, o): (usize, Option<usize>)) -> f64 {
     o.and_then(|o| configs[c].overrides[o].weighted_capacity)
         .unwrap_or(1.0)
 }
 
-/// How many instances each pool launches for `capacity` units of one market.
-fn allocate(
+/// How many instances each pool launches for `capacity` units of one market, spread as
+/// `spread` says (`fort_control::fleet::allocate`).
+pub(super) fn allocate(
     configs: &[FleetLaunchConfig],
-    capacity: u32,
-    strategy: Option<&str>,
+    capacity: f64,
+    spread: Spread,
     market: MarketType,
 ) -> Vec<Launch> {
-    let strategy = strategy.unwrap_or("");
-    let prioritized = strategy.contains("prioritized");
-    let order = pools(configs, prioritized);
-    let mut counts = vec![0u32; order.len()];
-    let mut left = f64::from(capacity);
-    if strategy == "diversified" && market == MarketType::Spot {
-        let mut i = 0;
-        while left > 0.0 {
-            counts[i] += 1;
-            left -= weight(configs, order[i]);
-            i = (i + 1) % order.len();
-        }
-    } else {
-        let w = weight(configs, order[0]);
-        while left > 0.0 {
-            counts[0] += 1;
-            left -= w;
-        }
-    }
+    let order = config_pools(configs);
+    let pools: Vec<Pool> = order
+        .iter()
+        .map(|&(c, o)| Pool {
+            weight: weight(configs, (c, o)),
+            priority: o.and_then(|o| configs[c].overrides[o].priority),
+        })
+        .collect();
+    let counts = fort_control::fleet::allocate(&pools, capacity, spread);
     order
         .into_iter()
         .zip(counts)
@@ -209,11 +201,24 @@ fn allocate(
         .collect()
 }
 
+/// EC2 Fleet's strategies (`lowest-price`, `diversified`, `prioritized`, …) as a spread.
+fn fleet_spread(strategy: Option<&str>, market: MarketType) -> Spread {
+    let strategy = strategy.unwrap_or("");
+    if strategy.contains("prioritized") {
+        Spread::Prioritized
+    } else if strategy == "diversified" && market == MarketType::Spot {
+        Spread::Diversified
+    } else {
+        Spread::First
+    }
+}
+
 /// RunInstances' parameters for one pool's launch.
-fn launch_params(
+pub(super) fn launch_params(
     configs: &[FleetLaunchConfig],
     l: &Launch,
     spot_behavior: Option<&str>,
+    max_price: Option<&str>,
     instance_tags: &Tags,
 ) -> Result<Params, ApiError> {
     let config = &configs[l.config];
@@ -241,6 +246,15 @@ fn launch_params(
         }
     }
     if l.market == MarketType::Spot {
+        let given = l
+            .over
+            .is_some_and(|o| config.overrides[o].max_price.is_some());
+        if let (Some(price), false) = (max_price, given) {
+            pairs.push((
+                "InstanceMarketOptions.SpotOptions.MaxPrice".into(),
+                price.to_owned(),
+            ));
+        }
         pairs.push(("InstanceMarketOptions.MarketType".into(), "spot".into()));
         if let Some(bh) = spot_behavior {
             pairs.push((
@@ -353,7 +367,7 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                 })?,
             };
             let target = target(p)?;
-            let configs = configs(ctx, p).await?;
+            let configs = configs(ctx, p, false).await?;
             let spot_options = p.child("SpotOptions");
             let spot_behavior = spot_options.get("InstanceInterruptionBehavior");
             let spot_interruption = spot_behavior
@@ -401,14 +415,17 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
             let (od, spot) = fleet.target.split();
             let mut launches = allocate(
                 &fleet.configs,
-                od,
-                fleet.on_demand_allocation_strategy.as_deref(),
+                f64::from(od),
+                fleet_spread(
+                    fleet.on_demand_allocation_strategy.as_deref(),
+                    MarketType::OnDemand,
+                ),
                 MarketType::OnDemand,
             );
             launches.extend(allocate(
                 &fleet.configs,
-                spot,
-                fleet.spot_allocation_strategy.as_deref(),
+                f64::from(spot),
+                fleet_spread(fleet.spot_allocation_strategy.as_deref(), MarketType::Spot),
                 MarketType::Spot,
             ));
             let fleet_id = fleet.id.clone();
@@ -418,7 +435,8 @@ pub async fn run(action: Action, ctx: &Ctx<'_>) -> Result<Xml, ApiError> {
                     tx.create_fleet(fleet)?;
                     let (mut od_done, mut spot_done) = (0.0, 0.0);
                     for l in &mut launches {
-                        let params = launch_params(&configs, l, spot_behavior, &instance_tags)?;
+                        let params =
+                            launch_params(&configs, l, spot_behavior, None, &instance_tags)?;
                         let (merged, template) = with_template(tx.region, &params)?;
                         let mut req = run_request(ctx, &merged, template.clone())?;
                         req.client_token = None;

@@ -13,8 +13,8 @@ use fort_control::volume::{BlockDeviceSpec, EbsSpec, VolumeSpec};
 use fort_control::{Region, now_millis};
 use fort_model::dns_name::instance_private_dns_name;
 use fort_model::{
-    ApiError, CapacityReservationId, ErrorCode, Instance, InstanceId, InstanceState,
-    InterruptionBehavior, Kind, LaunchTemplateId, MetadataOptions, NetworkInterface,
+    ApiError, CapacityReservationId, DedicatedHostId, ErrorCode, Instance, InstanceId,
+    InstanceState, InterruptionBehavior, Kind, LaunchTemplateId, MetadataOptions, NetworkInterface,
     RebootMigration, SpotInstanceType, Volume, VolumeAttachment, format_time,
 };
 
@@ -182,22 +182,6 @@ fn interface_spec(p: &Params) -> Result<InterfaceSpec, ApiError> {
     })
 }
 
-/// EC2's answer to a Dedicated Host id that names no host of the caller's (Fort has
-/// none); like other ids, only the prefix and the dash make one well formed.
-fn host_not_found(host: &str) -> ApiError {
-    if host.strip_prefix("h-").is_some_and(|rest| !rest.is_empty()) {
-        ApiError::new(
-            ErrorCode::InvalidHostIdNotFound,
-            format!("The specified host ID '{host}' does not exist"),
-        )
-    } else {
-        ApiError::new(
-            ErrorCode::InvalidHostIdMalformed,
-            format!("Invalid id: \"{host}\" (expecting \"h-...\")"),
-        )
-    }
-}
-
 /// The image RunInstances launches: `ImageId` itself, or the image the public SSM
 /// parameter it names (`resolve:ssm:NAME`) holds.
 fn launch_image_id(region: &str, image_id: &str) -> Result<String, ApiError> {
@@ -221,9 +205,11 @@ pub(crate) fn run_request(
     let max = p
         .int("MaxCount")?
         .ok_or_else(|| ApiError::missing("MaxCount"))?;
-    // Fort has no Dedicated Hosts (AllocateHosts): no host id names one.
-    if let Some(host) = p.child("Placement").opt_str("HostId") {
-        return Err(host_not_found(&host));
+    if p.child("Placement").get("HostResourceGroupArn").is_some() {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperation,
+            "Fort has no host resource groups (License Manager): name a HostId instead.",
+        ));
     }
     // Fort has no License Manager: no license configuration is shared with the account.
     // (EC2's message; its code is not documented, InvalidParameterValue is a guess)
@@ -284,6 +270,7 @@ pub(crate) fn run_request(
         iam_instance_profile: super::iam_instance_profile::profile_spec(p),
         spot: market_options(p.child("InstanceMarketOptions"))?,
         fleet_id: None,
+        spot_fleet_request_id: None,
         hibernation: p.child("HibernationOptions").bool("Configured")? == Some(true),
         enclave: p.child("EnclaveOptions").bool("Enabled")? == Some(true),
         auto_recovery_disabled: auto_recovery(p.child("MaintenanceOptions"))?.unwrap_or(false),
@@ -294,7 +281,18 @@ pub(crate) fn run_request(
         placement_group_name: p.child("Placement").opt_str("GroupName"),
         placement_group_id: p.child("Placement").opt_str("GroupId"),
         partition_number: p.child("Placement").int("PartitionNumber")?,
-        tenancy: p.child("Placement").opt_str("Tenancy"),
+        tenancy: p.child("Placement").opt_nonempty("Tenancy"),
+        host_id: p
+            .child("Placement")
+            .get("HostId")
+            .filter(|h| !h.is_empty())
+            .map(DedicatedHostId::parse)
+            .transpose()?,
+        affinity: super::dedicated_host::affinity(
+            p.child("Placement")
+                .get("Affinity")
+                .filter(|a| !a.is_empty()),
+        )?,
     })
 }
 
@@ -1087,12 +1085,14 @@ fn state_changes(changes: &[StateChange]) -> Xml {
 }
 
 const FILTERS: &[&str] = &[
+    "affinity",
     "architecture",
     "availability-zone",
     "client-token",
     "dns-name",
     "group-id",
     "group-name",
+    "host-id",
     "iam-instance-profile.arn",
     "iam-instance-profile.id",
     "image-id",
@@ -1295,6 +1295,16 @@ fn field(region: &Region, enis: &Attached<'_>, i: &Instance, name: &str) -> Vec<
         "state-reason-code" => i.state_reason.clone().into_iter().collect(),
         "subnet-id" if live(i) => one(i.subnet_id.to_string()),
         "tenancy" => one(tenancy(i).into()),
+        "host-id" => i
+            .dedicated_host
+            .iter()
+            .map(|h| h.host_id.to_string())
+            .collect(),
+        "affinity" => i
+            .dedicated_host
+            .iter()
+            .map(|h| h.affinity.as_str().to_owned())
+            .collect(),
         "vpc-id" if live(i) => one(i.vpc_id.to_string()),
         _ => vec![],
     }
@@ -1405,6 +1415,14 @@ pub fn render(
                 .opt(
                     "partitionNumber",
                     i.placement_group.as_ref().and_then(|g| g.partition_number),
+                )
+                .opt(
+                    "hostId",
+                    i.dedicated_host.as_ref().map(|h| h.host_id.as_str()),
+                )
+                .opt(
+                    "affinity",
+                    i.dedicated_host.as_ref().map(|h| h.affinity.as_str()),
                 )
                 .leaf("tenancy", tenancy(i));
         })
@@ -1606,5 +1624,11 @@ fn instance_interface(w: &mut Xml, region: &Region, e: &NetworkInterface, launch
 
 /// An instance's `placement.tenancy`.
 fn tenancy(i: &Instance) -> &'static str {
-    if i.dedicated { "dedicated" } else { "default" }
+    if i.dedicated_host.is_some() {
+        "host"
+    } else if i.dedicated {
+        "dedicated"
+    } else {
+        "default"
+    }
 }

@@ -513,6 +513,11 @@ fn instance_data(region: &Region, i: &Instance) -> BTreeMap<String, String> {
     if i.dedicated {
         put("Placement.Tenancy".into(), "dedicated".into());
     }
+    if let Some(h) = &i.dedicated_host {
+        put("Placement.Tenancy".into(), "host".into());
+        put("Placement.HostId".into(), h.host_id.to_string());
+        put("Placement.Affinity".into(), h.affinity.as_str().into());
+    }
     let names = &i.private_dns_name_options;
     put(
         "PrivateDnsNameOptions.HostnameType".into(),

@@ -14,6 +14,7 @@ mod address;
 mod capacity_reservation;
 mod carrier_gateway;
 mod classic_link;
+mod dedicated_host;
 mod dhcp_options;
 mod fleet;
 mod flow_log;
@@ -34,6 +35,7 @@ mod route_table;
 mod security_group;
 mod snapshot;
 mod spot;
+mod spot_fleet;
 mod subnet;
 mod subnet_cidr_reservation;
 mod tags;
@@ -301,6 +303,7 @@ enum Handler {
     CarrierGateway(carrier_gateway::Action),
     DhcpOptions(dhcp_options::Action),
     Fleet(fleet::Action),
+    DedicatedHost(dedicated_host::Action),
     FlowLog(flow_log::Action),
     IamInstanceProfile(iam_instance_profile::Action),
     Image(image::Action),
@@ -318,6 +321,7 @@ enum Handler {
     SecurityGroup(security_group::Action),
     Snapshot(snapshot::Action),
     Spot(spot::Action),
+    SpotFleet(spot_fleet::Action),
     Subnet(subnet::Action),
     SubnetCidrReservation(subnet_cidr_reservation::Action),
     Tags(tags::Action),
@@ -341,6 +345,7 @@ impl Handler {
             Handler::CarrierGateway(a) => carrier_gateway::run(a, ctx).await,
             Handler::DhcpOptions(a) => dhcp_options::run(a, ctx).await,
             Handler::Fleet(a) => fleet::run(a, ctx).await,
+            Handler::DedicatedHost(a) => dedicated_host::run(a, ctx).await,
             Handler::FlowLog(a) => flow_log::run(a, ctx).await,
             Handler::IamInstanceProfile(a) => iam_instance_profile::run(a, ctx).await,
             Handler::Image(a) => image::run(a, ctx).await,
@@ -358,6 +363,7 @@ impl Handler {
             Handler::SecurityGroup(a) => security_group::run(a, ctx).await,
             Handler::Snapshot(a) => snapshot::run(a, ctx).await,
             Handler::Spot(a) => spot::run(a, ctx).await,
+            Handler::SpotFleet(a) => spot_fleet::run(a, ctx).await,
             Handler::Subnet(a) => subnet::run(a, ctx).await,
             Handler::SubnetCidrReservation(a) => subnet_cidr_reservation::run(a, ctx).await,
             Handler::Tags(a) => tags::run(a, ctx).await,
@@ -381,6 +387,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| carrier_gateway::Action::parse(action).map(Handler::CarrierGateway))
         .or_else(|| dhcp_options::Action::parse(action).map(Handler::DhcpOptions))
         .or_else(|| fleet::Action::parse(action).map(Handler::Fleet))
+        .or_else(|| dedicated_host::Action::parse(action).map(Handler::DedicatedHost))
         .or_else(|| flow_log::Action::parse(action).map(Handler::FlowLog))
         .or_else(|| iam_instance_profile::Action::parse(action).map(Handler::IamInstanceProfile))
         .or_else(|| image::Action::parse(action).map(Handler::Image))
@@ -398,6 +405,7 @@ fn handler(action: &str) -> Option<Handler> {
         .or_else(|| security_group::Action::parse(action).map(Handler::SecurityGroup))
         .or_else(|| snapshot::Action::parse(action).map(Handler::Snapshot))
         .or_else(|| spot::Action::parse(action).map(Handler::Spot))
+        .or_else(|| spot_fleet::Action::parse(action).map(Handler::SpotFleet))
         .or_else(|| subnet::Action::parse(action).map(Handler::Subnet))
         .or_else(|| {
             subnet_cidr_reservation::Action::parse(action).map(Handler::SubnetCidrReservation)
@@ -448,6 +456,7 @@ pub fn all_actions() -> Vec<&'static str> {
         capacity_reservation::Action::ALL,
         carrier_gateway::Action::ALL,
         classic_link::Action::ALL,
+        dedicated_host::Action::ALL,
         dhcp_options::Action::ALL,
         fleet::Action::ALL,
         flow_log::Action::ALL,
@@ -467,6 +476,7 @@ pub fn all_actions() -> Vec<&'static str> {
         security_group::Action::ALL,
         snapshot::Action::ALL,
         spot::Action::ALL,
+        spot_fleet::Action::ALL,
         subnet::Action::ALL,
         subnet_cidr_reservation::Action::ALL,
         tags::Action::ALL,

@@ -28,6 +28,8 @@ pub fn resource_type(id: &str) -> &'static str {
         Some(Kind::Instance) => "instance",
         Some(Kind::SpotInstanceRequest) => "spot-instances-request",
         Some(Kind::Fleet) => "fleet",
+        Some(Kind::SpotFleetRequest) => "spot-fleet-request",
+        Some(Kind::DedicatedHost) => "dedicated-host",
         Some(Kind::KeyPair) => "key-pair",
         Some(Kind::PlacementGroup) => "placement-group",
         Some(Kind::CapacityReservation) => "capacity-reservation",
