@@ -1398,7 +1398,7 @@ impl Engine {
         }
         let kind = eth.ethertype();
         if kind == ethertype::IPV6 {
-            // (it finds its own VPC and subnet)
+            // before the IPv4 path's lookups: the IPv6 slow path makes its own
             return self.slow_from_port6(now, p, frame, headers, out);
         }
         let v = vpc_at(&self.vpcs, port.vpc)?;

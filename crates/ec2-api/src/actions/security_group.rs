@@ -581,9 +581,8 @@ pub fn render_group(
     w.tags(&g.tags);
 }
 
-/// Rules as EC2's permissions: those sharing protocol and ports are one permission, in
-/// order of first appearance.
-/// A group's rules as IpPermissions, or (`stale`) as StaleIpPermissions.
+/// Rules as EC2's permissions (or, `stale`, as StaleIpPermissions): those sharing
+/// protocol and ports are one permission, in order of first appearance.
 fn render_permissions(
     w: &mut Xml,
     set: &str,
