@@ -196,25 +196,10 @@ impl Tx<'_> {
             )));
         }
         let count = check_count(count)?;
-        let zone = match (&req.availability_zone, &req.availability_zone_id) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::combination(
-                    "The parameters AvailabilityZone and AvailabilityZoneId cannot be used together.",
-                ));
-            }
-            (None, None) => return Err(ApiError::missing("AvailabilityZone")),
-            (Some(z), None) | (None, Some(z)) => {
-                let known = self.config.zones(&self.region.name);
-                match crate::zones::find_zone(&self.region.name, z) {
-                    Some(found) if known.contains(&found.name) => found.name,
-                    _ => {
-                        return Err(ApiError::invalid_value(format!(
-                            "Invalid availability zone: [{z}]"
-                        )));
-                    }
-                }
-            }
-        };
+        let zone = self.zone_named(
+            req.availability_zone.as_deref(),
+            req.availability_zone_id.as_deref(),
+        )?;
         let tenancy = req.tenancy.unwrap_or_else(|| "default".into());
         if !matches!(tenancy.as_str(), "default" | "dedicated") {
             return Err(ApiError::invalid_value(format!(

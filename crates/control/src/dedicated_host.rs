@@ -208,25 +208,10 @@ impl Tx<'_> {
     }
 
     fn new_hosts(&mut self, req: AllocateHosts) -> Result<Vec<DedicatedHost>, ApiError> {
-        let zone = match (&req.availability_zone, &req.availability_zone_id) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::combination(
-                    "The parameters AvailabilityZone and AvailabilityZoneId cannot be used together.",
-                ));
-            }
-            (None, None) => return Err(ApiError::missing("AvailabilityZone")),
-            (Some(z), None) | (None, Some(z)) => {
-                let known = self.config.zones(&self.region.name);
-                match crate::zones::find_zone(&self.region.name, z) {
-                    Some(found) if known.contains(&found.name) => found.name,
-                    _ => {
-                        return Err(ApiError::invalid_value(format!(
-                            "Invalid availability zone: [{z}]"
-                        )));
-                    }
-                }
-            }
-        };
+        let zone = self.zone_named(
+            req.availability_zone.as_deref(),
+            req.availability_zone_id.as_deref(),
+        )?;
         let (instance_type, instance_family) =
             host_kind(req.instance_type.as_deref(), req.instance_family.as_deref())?;
         let quantity = req.quantity.unwrap_or(1);
