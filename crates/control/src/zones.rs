@@ -196,6 +196,35 @@ pub fn find_zone(region: &str, name_or_id: &str) -> Option<Zone> {
         .find(|z| z.name == name_or_id || z.id == name_or_id)
 }
 
+impl crate::Tx<'_> {
+    /// The zone a request names by `AvailabilityZone` or `AvailabilityZoneId` (one of
+    /// them, required), among this region's: what Capacity Reservations and Dedicated
+    /// Hosts are made in.
+    pub(crate) fn zone_named(
+        &self,
+        name: Option<&str>,
+        id: Option<&str>,
+    ) -> Result<String, fort_model::ApiError> {
+        use fort_model::ApiError;
+        let z = match (name, id) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::combination(
+                    "The parameters AvailabilityZone and AvailabilityZoneId cannot be used together.",
+                ));
+            }
+            (None, None) => return Err(ApiError::missing("AvailabilityZone")),
+            (Some(z), None) | (None, Some(z)) => z,
+        };
+        let known = self.config.zones(&self.region.name);
+        match find_zone(&self.region.name, z) {
+            Some(found) if known.contains(&found.name) => Ok(found.name),
+            _ => Err(ApiError::invalid_value(format!(
+                "Invalid availability zone: [{z}]"
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,34 +300,5 @@ mod tests {
         assert_eq!(zones_of("us-gov-east-1")[0].id, "usge1-az1");
         assert_eq!(opt_in_status("ap-east-1"), "not-opted-in");
         assert_eq!(opt_in_status("us-east-1"), "opt-in-not-required");
-    }
-}
-
-impl crate::Tx<'_> {
-    /// The zone a request names by `AvailabilityZone` or `AvailabilityZoneId` (one of
-    /// them, required), among this region's: what Capacity Reservations and Dedicated
-    /// Hosts are made in.
-    pub(crate) fn zone_named(
-        &self,
-        name: Option<&str>,
-        id: Option<&str>,
-    ) -> Result<String, fort_model::ApiError> {
-        use fort_model::ApiError;
-        let z = match (name, id) {
-            (Some(_), Some(_)) => {
-                return Err(ApiError::combination(
-                    "The parameters AvailabilityZone and AvailabilityZoneId cannot be used together.",
-                ));
-            }
-            (None, None) => return Err(ApiError::missing("AvailabilityZone")),
-            (Some(z), None) | (None, Some(z)) => z,
-        };
-        let known = self.config.zones(&self.region.name);
-        match find_zone(&self.region.name, z) {
-            Some(found) if known.contains(&found.name) => Ok(found.name),
-            _ => Err(ApiError::invalid_value(format!(
-                "Invalid availability zone: [{z}]"
-            ))),
-        }
     }
 }
