@@ -46,7 +46,8 @@ pub(super) struct Launch {
     pub instance_type: String,
 }
 
-fn count(p: &Params, name: &str) -> Result<Option<u32>, ApiError> {
+/// A count parameter: a non-negative integer.
+pub(super) fn count(p: &Params, name: &str) -> Result<Option<u32>, ApiError> {
     p.int(name)?
         .map(|n| {
             u32::try_from(n).map_err(|_| {

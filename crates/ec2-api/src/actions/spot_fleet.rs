@@ -16,7 +16,7 @@ use fort_model::{
     SpotFleetRequest, SpotFleetRequestId, SpotFleetRequestState, SpotFleetType, Tags, format_time,
 };
 
-use super::fleet::{allocate, launch_params, weight};
+use super::fleet::{allocate, count, launch_params, weight};
 use super::instance::{interruption_behavior, run_request};
 use super::launch_template::with_template;
 use super::{Ctx, Describe, b, next_token, ok_return};
@@ -35,19 +35,6 @@ crate::actions!(
 
 fn config_error(message: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::InvalidSpotFleetRequestConfig, message)
-}
-
-/// A count parameter: a non-negative integer.
-fn count(p: &Params, name: &str) -> Result<Option<u32>, ApiError> {
-    p.int(name)?
-        .map(|n| {
-            u32::try_from(n).map_err(|_| {
-                ApiError::invalid_value(format!(
-                    "Value ({n}) for parameter {name} is invalid. Expected a non-negative integer."
-                ))
-            })
-        })
-        .transpose()
 }
 
 /// A launch specification's parameters under RunInstances' names: its lists are named
