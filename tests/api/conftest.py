@@ -136,6 +136,17 @@ def vpc(ec2):
         pass
 
 
+@pytest.fixture
+def subnet(ec2, vpc):
+    """A /24 of `vpc` in us-east-1a for instances: theirs are terminated and it is deleted
+    afterwards."""
+    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.7.0/24", AvailabilityZone="us-east-1a")["Subnet"]
+    yield s["SubnetId"]
+    for r in ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])["Reservations"]:
+        ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in r["Instances"]])
+    ec2.delete_subnet(SubnetId=s["SubnetId"])
+
+
 def error_code(fn, *args, **kwargs):
     """Calls fn and returns the EC2 error code it fails with (fails the test if it succeeds)."""
     try:

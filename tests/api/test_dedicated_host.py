@@ -32,19 +32,6 @@ def hosts(ec2):
         ec2.release_hosts(HostIds=made)
 
 
-@pytest.fixture
-def subnet(ec2, vpc):
-    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.7.0/24", AvailabilityZone=ZONE)[
-        "Subnet"
-    ]
-    yield s["SubnetId"]
-    for r in ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])[
-        "Reservations"
-    ]:
-        ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in r["Instances"]])
-    ec2.delete_subnet(SubnetId=s["SubnetId"])
-
-
 def host(ec2, host_id):
     return ec2.describe_hosts(HostIds=[host_id])["Hosts"][0]
 

@@ -16,19 +16,6 @@ AMI = "ami-0123456789abcdef0"
 ROLE = "arn:aws:iam::123456789012:role/fleet"
 
 
-@pytest.fixture
-def subnet(ec2, vpc):
-    s = ec2.create_subnet(VpcId=vpc["VpcId"], CidrBlock="10.0.8.0/24", AvailabilityZone="us-east-1a")[
-        "Subnet"
-    ]
-    yield s["SubnetId"]
-    for r in ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [s["SubnetId"]]}])[
-        "Reservations"
-    ]:
-        ec2.terminate_instances(InstanceIds=[i["InstanceId"] for i in r["Instances"]])
-    ec2.delete_subnet(SubnetId=s["SubnetId"])
-
-
 def specs(subnet):
     return [
         {"ImageId": AMI, "InstanceType": "t3.small", "SubnetId": subnet, "WeightedCapacity": 2.0,
