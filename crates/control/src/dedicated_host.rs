@@ -275,6 +275,31 @@ impl Tx<'_> {
     }
 
     /// A host of the account that is not released, or why not (for Unsuccessful).
+    /// Modify and Release, host by host: `check` refuses a live host or says how to change
+    /// its row; a host not found or refused is reported, the others are changed.
+    fn each_live_host<C: FnOnce(&mut DedicatedHost, Millis)>(
+        &mut self,
+        ids: &[String],
+        check: impl Fn(&Self, &str) -> Result<C, Unsuccessful>,
+    ) -> (Vec<DedicatedHostId>, Vec<Unsuccessful>) {
+        let (mut done, mut failed) = (Vec::new(), Vec::new());
+        for id in ids {
+            let change = self
+                .live_host(id)
+                .map(|h| h.id.clone())
+                .and_then(|h| Ok((h, check(self, id)?)));
+            match change {
+                Ok((h, change)) => {
+                    let now = self.now;
+                    change(self.region.dedicated_hosts.get_mut(&h).expect("found"), now);
+                    done.push(h);
+                }
+                Err(e) => failed.push(e),
+            }
+        }
+        (done, failed)
+    }
+
     fn live_host(&self, id: &str) -> Result<&DedicatedHost, Unsuccessful> {
         match self.region.dedicated_hosts.get(id) {
             Some(h) if h.state != HostState::Released => Ok(h),
@@ -335,40 +360,29 @@ impl Tx<'_> {
         } else {
             None
         };
-        let mut done = Vec::new();
-        let mut failed = Vec::new();
-        for id in ids {
-            let h = match self.live_host(id) {
-                Ok(h) => h.id.clone(),
-                Err(e) => {
-                    failed.push(e);
-                    continue;
-                }
-            };
-            if kind.is_some() && !self.instances_on_host(id).is_empty() {
-                failed.push(Unsuccessful {
-                    resource_id: id.clone(),
+        Ok(self.each_live_host(ids, |tx, id| {
+            if kind.is_some() && !tx.instances_on_host(id).is_empty() {
+                return Err(Unsuccessful {
+                    resource_id: id.to_owned(),
                     code: "Client.InvalidHost.Occupied",
                     message: format!(
                         "The instance type or family of Dedicated Host {id} cannot be modified while it has instances."
                     ),
                 });
-                continue;
             }
-            let row = self.region.dedicated_hosts.get_mut(&h).expect("found");
-            if let Some(a) = auto_placement {
-                row.auto_placement = a;
-            }
-            if let Some(r) = host_recovery {
-                row.host_recovery = r;
-            }
-            if let Some((t, f)) = &kind {
-                row.instance_type = t.clone();
-                row.instance_family = f.clone();
-            }
-            done.push(h);
-        }
-        Ok((done, failed))
+            Ok(|row: &mut DedicatedHost, _| {
+                if let Some(a) = auto_placement {
+                    row.auto_placement = a;
+                }
+                if let Some(r) = host_recovery {
+                    row.host_recovery = r;
+                }
+                if let Some((t, f)) = &kind {
+                    row.instance_type = t.clone();
+                    row.instance_family = f.clone();
+                }
+            })
+        }))
     }
 
     /// ReleaseHosts: each host without instances (stopped ones aside, which EC2 allows) is
@@ -383,35 +397,23 @@ impl Tx<'_> {
         for id in ids {
             Kind::DedicatedHost.check(id)?;
         }
-        let mut done = Vec::new();
-        let mut failed = Vec::new();
-        for id in ids {
-            let h = match self.live_host(id) {
-                Ok(h) => h.id.clone(),
-                Err(e) => {
-                    failed.push(e);
-                    continue;
-                }
-            };
-            if self
+        Ok(self.each_live_host(ids, |tx, id| {
+            if tx
                 .instances_on_host(id)
                 .iter()
                 .any(|i| i.state != InstanceState::Stopped)
             {
-                failed.push(Unsuccessful {
-                    resource_id: id.clone(),
+                return Err(Unsuccessful {
+                    resource_id: id.to_owned(),
                     code: "Client.InvalidHost.Occupied",
                     message: format!("Dedicated host {id} cannot be released as it is occupied"),
                 });
-                continue;
             }
-            let now = self.now;
-            let row = self.region.dedicated_hosts.get_mut(&h).expect("found");
-            row.state = HostState::Released;
-            row.release_time = Some(now);
-            done.push(h);
-        }
-        Ok((done, failed))
+            Ok(|row: &mut DedicatedHost, now| {
+                row.state = HostState::Released;
+                row.release_time = Some(now);
+            })
+        }))
     }
 
     /// The host an instance of `instance_type` in `zone` runs on: `wanted` (which must be
