@@ -162,10 +162,3 @@ def http_status(fn, *args, **kwargs):
     except ClientError as e:
         return e.response["ResponseMetadata"]["HTTPStatusCode"]
     pytest.fail("call succeeded but an error was expected")
-
-
-def pytest_sessionfinish(session):
-    report = os.environ.get("FORT_SHAPES_REPORT")
-    if report:
-        with open(report, "a") as f:
-            f.write("".join(v + "\n" for v in SHAPE_VIOLATIONS))
